@@ -1,0 +1,49 @@
+# The two commands: `make demo` (set everything up and show the suite working) and `make test`.
+SHELL := /bin/bash
+UV := $(shell tools/ensure-uv.sh)
+export UV_PYTHON_DOWNLOADS := never
+RUN := $(UV) run --locked
+
+.PHONY: demo up test sync lint format typecheck protos check-protos pytest bench clean
+
+demo: sync ## Start the whole suite on embedded defaults, send events, print timelines, stop.
+	$(RUN) wayline demo
+
+up: sync ## Run the suite until Ctrl-C.
+	$(RUN) wayline up
+
+test: sync lint typecheck check-protos pytest ## Everything CI checks.
+
+sync: ## Install the locked environment (.venv).
+	$(UV) sync --locked
+
+lint: ## ruff (lint + format), buf lint, buf breaking against the last commit of main.
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) buf lint
+	@if git rev-parse --verify -q main >/dev/null && git cat-file -e main:buf.yaml 2>/dev/null; then \
+		echo "buf breaking --against .git#branch=main"; \
+		$(RUN) buf breaking --against '.git#branch=main'; \
+	else echo "buf breaking: no main branch with protos to compare against; skipped"; fi
+
+format: ## Apply ruff's fixes and formatting.
+	$(RUN) ruff check --fix .
+	$(RUN) ruff format .
+
+typecheck: ## mypy strict over our code (generated code is checked through its .pyi stubs).
+	$(RUN) mypy services/*/src cli/src ml/src tools bench tests
+
+protos: ## Regenerate the Python contracts from protos/.
+	$(RUN) python tools/gen_protos.py
+
+check-protos: ## Fail when the committed generated code has drifted from protos/.
+	$(RUN) python tools/gen_protos.py --check
+
+pytest: ## The test suite (real servers on free ports, real chDB).
+	$(RUN) pytest
+
+bench: sync ## Benchmarks, each beside its same-run baseline; figures go to docs/benchmarks.md.
+	$(RUN) python -m bench
+
+clean:
+	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache

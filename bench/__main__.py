@@ -1,0 +1,23 @@
+"""`python -m bench [scenario] [--requests N]`: run benchmarks, each beside its same-run baseline."""
+
+from __future__ import annotations
+
+import argparse
+
+from bench import track
+
+SCENARIOS = {"track": track.main}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("scenario", nargs="?", choices=sorted(SCENARIOS), help="one scenario (default: all)")
+    parser.add_argument("--requests", type=int, default=2000, help="timed requests per row")
+    args = parser.parse_args()
+    for name, run in SCENARIOS.items():
+        if args.scenario in (None, name):
+            run(args.requests)
+
+
+if __name__ == "__main__":
+    main()

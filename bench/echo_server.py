@@ -1,0 +1,59 @@
+"""Bare gRPC echo servers, the baselines: no interceptors, no health, no logging, no work.
+
+`python -m bench.echo_server aio PORT` or `... threadpool PORT WORKERS`. Both answer any unary method by
+returning the request bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+
+from wayline.common.grpc_types import GenericRpcHandler
+
+ECHO_METHOD = "/bench.Echo/Echo"
+
+
+def _echo(request: bytes, context: object) -> bytes:
+    return request
+
+
+class _EchoHandler(GenericRpcHandler):
+    def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler[bytes, bytes] | None:
+        return grpc.unary_unary_rpc_method_handler(_echo)
+
+
+async def _echo_async(request: bytes, context: object) -> bytes:
+    return request
+
+
+class _AsyncEchoHandler(GenericRpcHandler):
+    def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler[bytes, bytes] | None:
+        return grpc.unary_unary_rpc_method_handler(_echo_async)
+
+
+async def serve_aio(port: int) -> None:
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers((_AsyncEchoHandler(),))
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    await server.wait_for_termination()
+
+
+def serve_threadpool(port: int, workers: int) -> None:
+    server = grpc.server(ThreadPoolExecutor(max_workers=workers))
+    server.add_generic_rpc_handlers((_EchoHandler(),))
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    server.start()
+    server.wait_for_termination()
+
+
+if __name__ == "__main__":
+    kind, port = sys.argv[1], int(sys.argv[2])
+    if kind == "aio":
+        asyncio.run(serve_aio(port))
+    else:
+        serve_threadpool(port, int(sys.argv[3]) if len(sys.argv) > 3 else 32)

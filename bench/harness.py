@@ -1,0 +1,95 @@
+"""A small closed-loop load harness: N concurrent callers on one asyncio loop, latency percentiles and
+throughput, and a table that prints each scenario beside its baseline with the ratio.
+
+Callers are grpc.aio stubs, so the client costs the same for every scenario and does not hold the GIL
+across waits; the servers under test run in their own processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["Measurement", "measure", "print_comparison"]
+
+Call = Callable[[], Awaitable[object]]
+
+
+@dataclass(frozen=True)
+class Measurement:
+    scenario: str
+    concurrency: int
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+
+def _percentile(sorted_values: Sequence[float], fraction: float) -> float:
+    index = min(len(sorted_values) - 1, max(0, round(fraction * (len(sorted_values) - 1))))
+    return sorted_values[index]
+
+
+async def measure(
+    scenario: str, call: Call, concurrency: int, requests: int, warmup: int = 50
+) -> Measurement:
+    """Run `requests` calls with `concurrency` callers in a closed loop, after `warmup` untimed calls."""
+    for _ in range(warmup):
+        await call()
+    latencies: list[float] = []
+    remaining = requests
+
+    async def caller() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            started = time.perf_counter()
+            await call()
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(caller() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - began
+    latencies.sort()
+    return Measurement(
+        scenario=scenario,
+        concurrency=concurrency,
+        requests=len(latencies),
+        seconds=elapsed,
+        p50_ms=statistics.median(latencies),
+        p99_ms=_percentile(latencies, 0.99),
+    )
+
+
+def print_comparison(
+    title: str, rows: Sequence[Measurement], baseline: str, console: Console | None = None
+) -> None:
+    """One row per measurement; `ratio` is the scenario's throughput over the baseline's at the same
+    concurrency, `p50 x` its median latency over the baseline's."""
+    console = console or Console()
+    base = {m.concurrency: m for m in rows if m.scenario == baseline}
+    table = Table(title=title, title_justify="left")
+    for column in ("scenario", "conc.", "req/s", "p50 ms", "p99 ms", "req/s ÷ baseline", "p50 x baseline"):
+        table.add_column(column, justify="left" if column == "scenario" else "right")
+    for m in sorted(rows, key=lambda r: (r.concurrency, r.scenario != baseline, r.scenario)):
+        b = base.get(m.concurrency)
+        table.add_row(
+            m.scenario + (" (baseline)" if m.scenario == baseline else ""),
+            str(m.concurrency),
+            f"{m.rps:,.0f}",
+            f"{m.p50_ms:.2f}",
+            f"{m.p99_ms:.2f}",
+            f"{m.rps / b.rps:.2f}" if b else "-",
+            f"{m.p50_ms / b.p50_ms:.2f}" if b else "-",
+        )
+    console.print(table)

@@ -1,0 +1,119 @@
+"""`Track` through the gateway vs straight to ingest vs bare echo servers (grpc.aio and thread-pool),
+at concurrency 1 and 16. Every scenario sends the same serialised TrackRequest bytes through the same
+grpc.aio client, so only the server side differs; each Track is stored in chDB before it is acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from itertools import cycle
+from pathlib import Path
+
+import grpc
+
+from bench.echo_server import ECHO_METHOD
+from bench.harness import Measurement, measure, print_comparison
+from wayline.common.context import INTERNAL_TOKEN_HEADER, TENANT_HEADER
+from wayline.common.timestamps import to_timestamp
+from wayline.event.v1 import event_pb2
+from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
+from wayline_cli.suite import Suite, free_port
+
+TRACK = "/wayline.ingest.v1.IngestService/Track"
+
+
+def track_requests(count: int) -> list[bytes]:
+    """Distinct, realistic Track requests (three identifiers, a few properties, context-free)."""
+    now = to_timestamp(datetime.now(UTC))
+    requests = []
+    for i in range(count):
+        event = event_pb2.Event(
+            event_id=str(uuid.uuid4()),
+            type=event_pb2.EVENT_TYPE_TRACK,
+            name="Product Viewed",
+            channel=event_pb2.CHANNEL_WEB,
+            timestamp=now,
+            identifiers=[
+                event_pb2.Identifier(type="anonymous_id", value=f"anon-{i % 500}"),
+                event_pb2.Identifier(type="user_id", value=f"user-{i % 100}"),
+                event_pb2.Identifier(type="email", value=f"user-{i % 100}@example.com"),
+            ],
+        )
+        event.properties.update({"sku": f"SKU-{i % 50}", "price": 19.99, "currency": "EUR"})
+        requests.append(ingest_pb.TrackRequest(event=event).SerializeToString())
+    return requests
+
+
+@contextmanager
+def echo_server(kind: str) -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "bench.echo_server", kind, str(port), "32"])
+    address = f"127.0.0.1:{port}"
+    try:
+        with grpc.insecure_channel(address) as channel:
+            grpc.channel_ready_future(channel).result(timeout=30)
+        yield address
+    finally:
+        process.terminate()
+        process.wait()
+
+
+async def run_scenario(
+    name: str,
+    address: str,
+    method: str,
+    metadata: tuple[tuple[str, str], ...],
+    payloads: list[bytes],
+    concurrency: int,
+    requests: int,
+) -> Measurement:
+    async with grpc.aio.insecure_channel(address) as channel:
+        call = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
+        source = cycle(payloads)
+
+        async def one() -> object:
+            return await call(next(source), metadata=metadata, timeout=30)
+
+        return await measure(name, one, concurrency, requests)
+
+
+def main(requests: int) -> list[Measurement]:
+    payloads = track_requests(max(requests, 1000))
+    results: list[Measurement] = []
+    with tempfile.TemporaryDirectory(prefix="wayline-bench-") as scratch:
+        suite = Suite.on_free_ports(Path(scratch), log_format="json")
+        suite.start()
+        try:
+            suite.wait_ready()
+            gateway_auth = (("authorization", f"Bearer {suite.api_key}"),)
+            internal = ((INTERNAL_TOKEN_HEADER, suite.internal_token), (TENANT_HEADER, suite.tenant))
+            with echo_server("aio") as aio_echo, echo_server("threadpool") as pool_echo:
+                for concurrency in (1, 16):
+                    scenarios = [
+                        ("bare grpc.aio echo", aio_echo, ECHO_METHOD, ()),
+                        ("bare thread-pool echo", pool_echo, ECHO_METHOD, ()),
+                        ("Track direct to ingest", suite.address("ingest"), TRACK, internal),
+                        ("Track via gateway", suite.address("gateway"), TRACK, gateway_auth),
+                    ]
+                    for name, address, method, metadata in scenarios:
+                        results.append(
+                            asyncio.run(
+                                run_scenario(name, address, method, metadata, payloads, concurrency, requests)
+                            )
+                        )
+                        time.sleep(0.5)  # let background merges settle between scenarios
+        finally:
+            suite.stop()
+    print_comparison(
+        f"Track: {requests} requests per row, 2 cores shared by client and servers",
+        results,
+        "bare grpc.aio echo",
+    )
+    return results

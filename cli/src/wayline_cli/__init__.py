@@ -1,0 +1,1 @@
+"""The `wayline` command: run the suite on one machine and show it working."""

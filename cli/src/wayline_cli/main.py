@@ -1,0 +1,178 @@
+"""`wayline up` runs the suite until Ctrl-C or SIGTERM; `wayline demo` shows it working end to end."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import grpc
+import typer
+from google.rpc import error_details_pb2
+from rich.console import Console
+from rich.table import Table
+
+from wayline.common.errors import status_details
+from wayline.common.signals import TerminationSignals
+from wayline.common.timestamps import to_datetime
+from wayline.event.v1 import event_pb2
+from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
+from wayline.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
+from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
+from wayline_cli import demo
+from wayline_cli.suite import SERVICES, Suite, SuiteError
+
+app = typer.Typer(help="Wayline: the open-source customer journey platform.", no_args_is_help=True)
+console = Console()
+
+
+def _endpoints(suite: Suite) -> Table:
+    table = Table(title="Wayline is up", title_style="bold green")
+    table.add_column("service")
+    table.add_column("gRPC")
+    table.add_column("metrics")
+    table.add_column("log")
+    for spec in SERVICES:
+        metrics = suite.metrics_ports[spec.name]
+        table.add_row(
+            spec.name,
+            suite.address(spec.name),
+            f"http://{suite.host}:{metrics}/metrics" if metrics else "-",
+            str(suite.log_dir / f"{spec.name}.log"),
+        )
+    return table
+
+
+def _start(suite: Suite) -> None:
+    with console.status("starting the suite…"):
+        suite.start()
+        try:
+            suite.wait_ready()
+        except SuiteError as error:
+            suite.stop()
+            console.print(f"[red]the suite did not start:[/red] {error}")
+            raise typer.Exit(1) from error
+
+
+@app.command()
+def up(
+    data_dir: Annotated[Path, typer.Option(help="Where every service keeps its state.")] = Path(".wayline"),
+    host: Annotated[str, typer.Option(help="Address the services bind to.")] = "127.0.0.1",
+    tenant: Annotated[str, typer.Option(help="Tenant of the bootstrap API key.")] = "default",
+    free_ports: Annotated[bool, typer.Option(help="Pick free ports instead of the defaults.")] = False,
+) -> None:
+    """Start every service, wait until each is SERVING, print the endpoints; stop all on Ctrl-C/SIGTERM."""
+    if free_ports:
+        suite = Suite.on_free_ports(data_dir.resolve(), host=host, tenant=tenant)
+    else:
+        suite = Suite(data_dir=data_dir.resolve(), host=host, tenant=tenant)
+    signals = TerminationSignals()
+    _start(suite)
+    console.print(_endpoints(suite))
+    console.print(f"gateway API key for tenant [bold]{tenant}[/bold]: [bold]{suite.api_key}[/bold]")
+    console.print("Ctrl-C stops the suite.")
+    exited = None
+    while not signals.wait(0.5):
+        exited = suite.first_exited()
+        if exited:
+            console.print(f"[red]{exited} stopped unexpectedly:[/red]\n{suite.log_tail(exited)}")
+            break
+    with console.status("stopping…"):
+        codes = suite.stop()
+    console.print("stopped: " + ", ".join(f"{name} ({code})" for name, code in codes.items()))
+    if exited:
+        raise typer.Exit(1)
+
+
+@app.command("demo")
+def demo_command(
+    events: Annotated[int, typer.Option(help="How many events to send.")] = 300,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="State folder; default: a fresh temporary one.")
+    ] = None,
+) -> None:
+    """Start the suite, send touchpoints from many channels and devices through the gateway, and print the
+    customers' timelines read back through the gateway."""
+    with tempfile.TemporaryDirectory(prefix="wayline-demo-") as scratch:
+        suite = Suite.on_free_ports((data_dir or Path(scratch)).resolve())
+        _start(suite)
+        try:
+            _run_demo(suite, events)
+        finally:
+            with console.status("stopping the suite…"):
+                suite.stop()
+    console.print("[green]demo finished: every service stopped cleanly.[/green]")
+
+
+def _run_demo(suite: Suite, count: int) -> None:
+    console.print(_endpoints(suite))
+    auth = (("authorization", f"Bearer {suite.api_key}"),)
+    with grpc.insecure_channel(suite.address("gateway")) as channel:
+        ingest = ingest_grpc.IngestServiceStub(channel)
+        journeys = journeys_grpc.JourneyServiceStub(channel)
+        sent = demo.demo_events(count, datetime.now(UTC))
+        accepted = 0
+        for single in sent[:10]:  # a few one at a time, the rest in batches
+            ingest.Track(ingest_pb.TrackRequest(event=single), metadata=auth, timeout=10)
+            accepted += 1
+        for batch in demo.batches(sent[10:], 50):
+            accepted += ingest.TrackBatch(batch, metadata=auth, timeout=30).accepted_count
+        console.print(f"sent {len(sent)} events through the gateway; {accepted} accepted")
+        _show_rejections(ingest, auth)
+        for customer in demo.CUSTOMERS:
+            _show_timeline(journeys, customer, auth)
+
+
+def _show_rejections(ingest: ingest_grpc.IngestServiceStub, auth: tuple[tuple[str, str], ...]) -> None:
+    try:
+        ingest.Track(ingest_pb.TrackRequest(event=demo.invalid_event()), metadata=auth, timeout=10)
+    except grpc.RpcError as error:
+        console.print(f"an invalid event is refused: [yellow]{error.code().name}[/yellow] {error.details()}")
+        for detail in status_details(error):
+            if isinstance(detail, error_details_pb2.BadRequest):
+                for violation in detail.field_violations:
+                    console.print(f"  • {violation.field}: {violation.description} ({violation.reason})")
+    try:
+        ingest.Track(ingest_pb.TrackRequest(), metadata=(("authorization", "Bearer wrong"),), timeout=10)
+    except grpc.RpcError as error:
+        console.print(
+            f"an unknown API key is refused: [yellow]{error.code().name}[/yellow] {error.details()}"
+        )
+
+
+def _show_timeline(
+    journeys: journeys_grpc.JourneyServiceStub, customer: demo.Customer, auth: tuple[tuple[str, str], ...]
+) -> None:
+    rows: list[event_pb2.Event] = []
+    token = ""
+    while True:  # page through the whole timeline, 25 at a time
+        page = journeys.GetTimeline(demo.timeline_request(customer, 25, token), metadata=auth, timeout=10)
+        rows.extend(page.events)
+        token = page.next_page_token
+        if not token:
+            break
+    channels = sorted({event_pb2.Channel.Name(e.channel).removeprefix("CHANNEL_").lower() for e in rows})
+    table = Table(
+        title=f"{customer.user_id}: {len(rows)} events on {len(channels)} channels ({', '.join(channels)})",
+        title_justify="left",
+    )
+    for column in ("when (UTC)", "channel", "event", "device"):
+        table.add_column(column)
+    shown = rows if len(rows) <= 12 else [*rows[:6], None, *rows[-5:]]
+    for event in shown:
+        if event is None:
+            table.add_row("…", "…", f"{len(rows) - 11} more", "…")
+            continue
+        device = next((i.value for i in event.identifiers if i.type == "device_id"), "")
+        table.add_row(
+            to_datetime(event.timestamp).strftime("%Y-%m-%d %H:%M"),
+            event_pb2.Channel.Name(event.channel).removeprefix("CHANNEL_").lower(),
+            event.name,
+            device,
+        )
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()

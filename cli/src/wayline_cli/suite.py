@@ -1,0 +1,207 @@
+"""The suite as child processes: start every service, wait until each is SERVING, stop them all cleanly.
+
+Children are started in dependency order (stores first, gateway last) and stopped in reverse, each with
+SIGTERM so it drains; anything still running after the grace period is killed. On Linux every child also
+gets SIGTERM from the kernel if this process dies without cleaning up (PR_SET_PDEATHSIG), so no service is
+ever left behind.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+__all__ = ["SERVICES", "ServiceSpec", "Suite", "SuiteError", "free_port"]
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    port: int
+    metrics_port: int
+    peers: tuple[str, ...] = ()
+
+    @property
+    def module(self) -> str:
+        return f"wayline_{self.name}"
+
+    @property
+    def prefix(self) -> str:
+        return f"WAYLINE_{self.name.upper()}_"
+
+
+# Start order: what others call comes first.
+SERVICES: tuple[ServiceSpec, ...] = (
+    ServiceSpec("journeys", 50063, 9463),
+    ServiceSpec("identity", 50062, 9462),
+    ServiceSpec("decision", 50064, 9464, peers=("journeys", "orchestrator")),
+    ServiceSpec("orchestrator", 50065, 9465, peers=("journeys", "decision")),
+    ServiceSpec("ingest", 50061, 9461, peers=("journeys", "identity", "decision", "orchestrator")),
+    ServiceSpec("gateway", 50051, 9460, peers=("ingest", "identity", "journeys", "decision", "orchestrator")),
+)
+
+
+class SuiteError(RuntimeError):
+    """A service did not start; the message carries the end of its log."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: ask the kernel for SIGTERM when the parent dies."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+@dataclass
+class Suite:
+    """Every service of the suite, as child processes sharing one data dir."""
+
+    data_dir: Path
+    host: str = "127.0.0.1"
+    ports: dict[str, int] = field(default_factory=lambda: {s.name: s.port for s in SERVICES})
+    metrics_ports: dict[str, int] = field(default_factory=lambda: {s.name: s.metrics_port for s in SERVICES})
+    api_key: str = field(default_factory=lambda: "wl_" + secrets.token_urlsafe(24))
+    tenant: str = "demo"
+    log_format: str = "json"
+    internal_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @classmethod
+    def on_free_ports(cls, data_dir: Path, **kwargs: object) -> Suite:
+        return cls(
+            data_dir=data_dir,
+            ports={s.name: free_port() for s in SERVICES},
+            metrics_ports={s.name: 0 for s in SERVICES},
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    def address(self, name: str) -> str:
+        return f"{self.host}:{self.ports[name]}"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    def environment(self, spec: ServiceSpec) -> dict[str, str]:
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith("WAYLINE_")  # the suite decides every setting of its children
+        }
+        env |= {
+            "WAYLINE_DATA_DIR": str(self.data_dir),
+            "WAYLINE_INTERNAL_TOKEN": self.internal_token,
+            "WAYLINE_LOG_FORMAT": self.log_format,
+            f"{spec.prefix}HOST": self.host,
+            f"{spec.prefix}PORT": str(self.ports[spec.name]),
+            f"{spec.prefix}METRICS_PORT": str(self.metrics_ports[spec.name]),
+        }
+        for peer in spec.peers:
+            env[f"{spec.prefix}{peer.upper()}_ADDRESS"] = self.address(peer)
+        if spec.name == "gateway":
+            env["WAYLINE_GATEWAY_API_KEY"] = self.api_key
+            env["WAYLINE_GATEWAY_TENANT"] = self.tenant
+        return env
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(exist_ok=True)
+        for spec in SERVICES:
+            log = (self.log_dir / f"{spec.name}.log").open("ab")
+            self.processes[spec.name] = subprocess.Popen(
+                [sys.executable, "-m", spec.module],
+                env=self.environment(spec),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, safe before exec
+            )
+            log.close()
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        """Block until every service's health says SERVING; SuiteError if one exits or time runs out."""
+        deadline = time.monotonic() + timeout
+        pending = [spec.name for spec in SERVICES]
+        while pending:
+            name = pending[0]
+            self._check_alive(name)
+            if _serving(self.address(name)):
+                pending.pop(0)
+                continue
+            if time.monotonic() > deadline:
+                raise SuiteError(f"{name} was not SERVING after {timeout:.0f}s\n{self.log_tail(name)}")
+            time.sleep(0.1)
+
+    def _check_alive(self, name: str) -> None:
+        code = self.processes[name].poll()
+        if code is not None:
+            raise SuiteError(f"{name} exited with code {code}\n{self.log_tail(name)}")
+
+    def first_exited(self) -> str | None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                return name
+        return None
+
+    def log_tail(self, name: str, lines: int = 20) -> str:
+        path = self.log_dir / f"{name}.log"
+        if not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self, grace: float = 15.0) -> dict[str, int]:
+        """SIGTERM every service, gateway first; kill what is still running after `grace`. Exit codes."""
+        for spec in reversed(SERVICES):
+            process = self.processes.get(spec.name)
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        codes: dict[str, int] = {}
+        for spec in reversed(SERVICES):
+            process = self.processes.get(spec.name)
+            if process is None:
+                continue
+            try:
+                codes[spec.name] = process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                codes[spec.name] = process.wait()
+        self.processes.clear()
+        return codes
+
+    def __enter__(self) -> Suite:
+        self.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def _serving(address: str) -> bool:
+    with grpc.insecure_channel(address) as channel:
+        try:
+            response = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1.0)
+        except grpc.RpcError:
+            return False
+    return bool(response.status == health_pb2.HealthCheckResponse.SERVING)

@@ -1,0 +1,203 @@
+"""Typed errors and their one mapping to gRPC status codes with `google.rpc` details.
+
+Domain code raises these; the server interceptor turns them into a status with an `ErrorInfo` (AIP-193) and,
+where they apply, `BadRequest` field violations, `RetryInfo` and `QuotaFailure`. Any other exception becomes
+INTERNAL with a generic message: the details go to the log, never to the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+__all__ = [
+    "ERROR_DOMAIN",
+    "AlreadyExists",
+    "DeadlineExceeded",
+    "FailedPrecondition",
+    "FieldViolation",
+    "InvalidArgument",
+    "NotFound",
+    "PermissionDenied",
+    "ResourceExhausted",
+    "Unauthenticated",
+    "Unavailable",
+    "Unimplemented",
+    "WaylineError",
+    "status_details",
+    "to_status",
+]
+
+ERROR_DOMAIN = "wayline.dev"
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    """One invalid field: a path such as `events[3].identifiers[0].value`, what is wrong, a machine code."""
+
+    field: str
+    description: str
+    reason: str = "INVALID"
+
+
+class WaylineError(Exception):
+    """Base of every error a caller may see; subclasses fix the status code and default reason."""
+
+    code: ClassVar[grpc.StatusCode] = grpc.StatusCode.INTERNAL
+    default_reason: ClassVar[str] = "INTERNAL"
+
+    def __init__(self, message: str, *, reason: str | None = None, metadata: Mapping[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.reason = reason or self.default_reason
+        self.metadata = dict(metadata or {})
+
+    def details(self) -> list[any_pb2.Any]:
+        """The `google.rpc` detail messages beyond ErrorInfo; subclasses add theirs."""
+        return []
+
+
+class InvalidArgument(WaylineError):
+    code = grpc.StatusCode.INVALID_ARGUMENT
+    default_reason = "INVALID_ARGUMENT"
+
+    def __init__(self, message: str, violations: Sequence[FieldViolation] = (), **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.violations = list(violations)
+
+    def details(self) -> list[any_pb2.Any]:
+        if not self.violations:
+            return []
+        bad_request = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=v.field, description=v.description, reason=v.reason
+                )
+                for v in self.violations
+            ]
+        )
+        return [_pack(bad_request)]
+
+
+class NotFound(WaylineError):
+    code = grpc.StatusCode.NOT_FOUND
+    default_reason = "NOT_FOUND"
+
+
+class AlreadyExists(WaylineError):
+    code = grpc.StatusCode.ALREADY_EXISTS
+    default_reason = "ALREADY_EXISTS"
+
+
+class FailedPrecondition(WaylineError):
+    code = grpc.StatusCode.FAILED_PRECONDITION
+    default_reason = "FAILED_PRECONDITION"
+
+
+class Unauthenticated(WaylineError):
+    code = grpc.StatusCode.UNAUTHENTICATED
+    default_reason = "UNAUTHENTICATED"
+
+
+class PermissionDenied(WaylineError):
+    code = grpc.StatusCode.PERMISSION_DENIED
+    default_reason = "PERMISSION_DENIED"
+
+
+class DeadlineExceeded(WaylineError):
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+    default_reason = "DEADLINE_EXCEEDED"
+
+
+class Unimplemented(WaylineError):
+    code = grpc.StatusCode.UNIMPLEMENTED
+    default_reason = "NOT_IMPLEMENTED_YET"
+
+
+class _Retryable(WaylineError):
+    """An error the caller may retry after `retry_after` seconds (sent as RetryInfo)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+    def details(self) -> list[any_pb2.Any]:
+        if self.retry_after is None:
+            return []
+        delay = duration_pb2.Duration()
+        delay.FromNanoseconds(int(self.retry_after * 1e9))
+        return [_pack(error_details_pb2.RetryInfo(retry_delay=delay))]
+
+
+class Unavailable(_Retryable):
+    """A backend this service needs is down or starting: retryable."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+    default_reason = "BACKEND_UNAVAILABLE"
+
+
+class ResourceExhausted(_Retryable):
+    """A quota or a size limit was hit; `quota_subject` names what ran out (sent as QuotaFailure)."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    default_reason = "QUOTA_EXCEEDED"
+
+    def __init__(self, message: str, *, quota_subject: str = "", **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.quota_subject = quota_subject
+
+    def details(self) -> list[any_pb2.Any]:
+        found = super().details()
+        if self.quota_subject:
+            failure = error_details_pb2.QuotaFailure(
+                violations=[
+                    error_details_pb2.QuotaFailure.Violation(
+                        subject=self.quota_subject, description=self.message
+                    )
+                ]
+            )
+            found.append(_pack(failure))
+        return found
+
+
+def _pack(message: object) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)  # type: ignore[arg-type]
+    return packed
+
+
+def to_status(error: WaylineError, service: str) -> grpc.Status:
+    """The gRPC status (with details in the trailers) that represents `error` to a caller."""
+    info = error_details_pb2.ErrorInfo(
+        reason=error.reason, domain=ERROR_DOMAIN, metadata={"service": service, **error.metadata}
+    )
+    status = status_pb2.Status(
+        code=error.code.value[0], message=error.message, details=[_pack(info), *error.details()]
+    )
+    return rpc_status.to_status(status)
+
+
+def status_details(error: grpc.RpcError) -> list[object]:
+    """Decode the `google.rpc` detail messages a failed call carries (for clients and tests)."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    if status is None:
+        return []
+    decoded: list[object] = []
+    for detail in status.details:
+        for kind in (
+            error_details_pb2.ErrorInfo,
+            error_details_pb2.BadRequest,
+            error_details_pb2.RetryInfo,
+            error_details_pb2.QuotaFailure,
+        ):
+            if detail.Is(kind.DESCRIPTOR):
+                message = kind()
+                detail.Unpack(message)
+                decoded.append(message)
+    return decoded

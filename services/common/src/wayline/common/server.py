@@ -1,0 +1,155 @@
+"""The gRPC server bootstrap every service runs: thread-pool server, interceptors, health, reflection,
+readiness, and a graceful stop on SIGTERM.
+
+Lifecycle: the port opens at once with health NOT_SERVING; `ServiceDefinition.start` (connect to the store,
+load models, migrate) runs in the background and is retried with backoff until it succeeds, then health turns
+SERVING. Calls before that get UNAVAILABLE. On SIGTERM health turns NOT_SERVING, in-flight calls get
+`shutdown_grace_seconds` to finish, then `ServiceDefinition.stop` releases resources.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from opentelemetry.instrumentation.grpc import server_interceptor
+
+from wayline.common.auth import Authenticator, InternalCallerAuthenticator
+from wayline.common.interceptors import CallInterceptor
+from wayline.common.logging import configure_logging
+from wayline.common.settings import ServiceSettings
+from wayline.common.signals import TerminationSignals
+from wayline.common.telemetry import configure_telemetry
+
+__all__ = ["Server", "ServiceDefinition", "run"]
+
+log = structlog.get_logger("wayline.server")
+
+
+def _nothing() -> None:
+    return None
+
+
+@dataclass
+class ServiceDefinition:
+    """What a service plugs into the bootstrap.
+
+    `register` adds the servicers to the server and returns their full service names (for health and
+    reflection); `start` brings dependencies up and raises while they are not ready; `stop` releases them.
+    `authenticator` defaults to the internal-caller check; the gateway passes its API-key check.
+    """
+
+    name: str
+    register: Callable[[grpc.Server], Sequence[str]]
+    start: Callable[[], None] = _nothing
+    stop: Callable[[], None] = _nothing
+    authenticator: Authenticator | None = None
+    options: list[tuple[str, int | str]] = field(default_factory=list)
+
+
+class Server:
+    """One service's gRPC server. Usable in-process (tests start several on free ports) or through `run`."""
+
+    def __init__(self, definition: ServiceDefinition, settings: ServiceSettings) -> None:
+        telemetry = configure_telemetry(definition.name, otlp_endpoint=settings.otlp_endpoint, metrics_port=0)
+        self.definition = definition
+        self.settings = settings
+        self.ready = threading.Event()
+        self._stopping = threading.Event()
+        self.health = health.HealthServicer(experimental_non_blocking=True)
+        authenticator = definition.authenticator or InternalCallerAuthenticator(
+            settings.resolved_internal_token()
+        )
+        options: list[tuple[str, int | str]] = [
+            ("grpc.so_reuseport", 0),  # a port already taken must fail loudly, not be shared
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            ("grpc.max_send_message_length", settings.max_message_bytes),
+            # Recycle connections now and then so that long-lived clients spread over new replicas.
+            ("grpc.max_connection_age_ms", 5 * 60 * 1000),
+            ("grpc.max_connection_age_grace_ms", 30 * 1000),
+            *definition.options,
+        ]
+        self._grpc = grpc.server(
+            ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix=definition.name),
+            interceptors=[
+                server_interceptor(tracer_provider=telemetry.tracer_provider),  # type: ignore[no-untyped-call]
+                CallInterceptor(definition.name, authenticator, self.ready, telemetry.rpc_metrics),
+            ],
+            options=options,
+        )
+        self.service_names = list(definition.register(self._grpc))
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._grpc)
+        reflection.enable_server_reflection(
+            [*self.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self._grpc
+        )
+        self.port = self._grpc.add_insecure_port(f"{settings.host}:{settings.port}")
+        self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _set_health(self, status: health_pb2.HealthCheckResponse.ServingStatus.ValueType) -> None:
+        for name in ("", *self.service_names):
+            self.health.set(name, status)
+
+    def start(self) -> None:
+        """Open the port and bring dependencies up in the background."""
+        self._grpc.start()
+        log.info("server.listening", port=self.port, services=self.service_names)
+        threading.Thread(
+            target=self._become_ready, name=f"{self.definition.name}-startup", daemon=True
+        ).start()
+
+    def _become_ready(self) -> None:
+        backoff = 0.2
+        while not self._stopping.is_set():
+            try:
+                self.definition.start()
+            except Exception as exc:
+                log.warning("server.dependencies_not_ready", error=str(exc), retry_in_s=backoff)
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            self.ready.set()
+            self._set_health(health_pb2.HealthCheckResponse.SERVING)
+            log.info("server.serving", port=self.port)
+            return
+
+    def stop(self, grace: float | None = None) -> None:
+        """NOT_SERVING first, then let in-flight calls finish within the grace period, then release."""
+        self._stopping.set()
+        self.health.enter_graceful_shutdown()
+        grace = self.settings.shutdown_grace_seconds if grace is None else grace
+        log.info("server.draining", grace_s=grace)
+        self._grpc.stop(grace).wait()
+        self.definition.stop()
+        log.info("server.stopped")
+
+    def wait_ready(self, timeout: float) -> bool:
+        return self.ready.wait(timeout)
+
+
+def run(definition: ServiceDefinition, settings: ServiceSettings) -> None:
+    """Serve until SIGTERM or SIGINT, then stop gracefully. The body of every service's `__main__`."""
+    configure_logging(definition.name, settings.log_level, settings.log_format)
+    telemetry = configure_telemetry(
+        definition.name,
+        otlp_endpoint=settings.otlp_endpoint,
+        metrics_host=settings.host,
+        metrics_port=settings.metrics_port,
+    )
+    signals = TerminationSignals()
+    server = Server(definition, settings)
+    server.start()
+    while not signals.wait(3600):
+        pass
+    log.info("server.signal", signal=signals.first)
+    server.stop()
+    telemetry.shutdown()

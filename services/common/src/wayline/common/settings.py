@@ -1,0 +1,108 @@
+"""Settings every Wayline service shares; each service subclasses `ServiceSettings` with its own prefix.
+
+A service's settings class is the only code that reads the environment. Every field carries a description,
+which `wayline settings` prints as the reference of all `WAYLINE_*` variables and their defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["INTERNAL_TOKEN_FILE", "ServiceSettings", "load_or_create_internal_token"]
+
+INTERNAL_TOKEN_FILE = "internal-token"  # noqa: S105 - a file name, not a secret
+
+
+class ServiceSettings(BaseSettings):
+    """Fields shared by every service. Subclasses set `env_prefix="WAYLINE_<SVC>_"` and `service_name`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="WAYLINE_", extra="ignore", frozen=True, populate_by_name=True
+    )
+
+    service_name: ClassVar[str] = "service"
+
+    data_dir: Path = Field(
+        default=Path(".wayline"),
+        validation_alias="WAYLINE_DATA_DIR",
+        description="Directory that holds all of the suite's local state (one subfolder per service).",
+    )
+    internal_token: SecretStr | None = Field(
+        default=None,
+        validation_alias="WAYLINE_INTERNAL_TOKEN",
+        description=(
+            "Shared secret that internal services require from their callers before they trust tenant "
+            "metadata. Unset: read from (or created at) <WAYLINE_DATA_DIR>/internal-token, which suits "
+            "one machine; set it from a Secret in Kubernetes."
+        ),
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", validation_alias="WAYLINE_LOG_LEVEL", description="Lowest log level written."
+    )
+    log_format: Literal["json", "console"] = Field(
+        default="json",
+        validation_alias="WAYLINE_LOG_FORMAT",
+        description="json: one JSON object a line (production); console: coloured lines for people.",
+    )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT",
+        description="OTLP/gRPC collector for traces and metrics; unset: no export (Prometheus still works).",
+    )
+    host: str = Field(default="[::]", description="Address the gRPC server binds to.")
+    port: int = Field(default=0, ge=0, le=65535, description="gRPC port; 0 picks a free one (tests).")
+    metrics_port: int = Field(
+        default=0, ge=0, le=65535, description="Prometheus scrape port on the same host; 0 turns it off."
+    )
+    max_workers: int = Field(default=32, ge=1, description="Threads that serve RPCs concurrently.")
+    shutdown_grace_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="On SIGTERM: how long in-flight RPCs may finish after health turns NOT_SERVING.",
+    )
+    max_message_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024, description="Largest gRPC message the server receives or sends."
+    )
+
+    @property
+    def service_dir(self) -> Path:
+        """This service's own folder under the data dir (created on first use)."""
+        path = self.data_dir / self.service_name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def resolved_internal_token(self) -> str:
+        """The internal token from the environment, else the one shared through the data dir."""
+        if self.internal_token is not None and self.internal_token.get_secret_value():
+            return self.internal_token.get_secret_value()
+        return load_or_create_internal_token(self.data_dir)
+
+
+def load_or_create_internal_token(data_dir: Path) -> str:
+    """Read the suite's internal token from the data dir, creating it (mode 0600) if no process has yet.
+
+    Creation uses O_EXCL so that services starting together agree on one token.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / INTERNAL_TOKEN_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):
+            token = path.read_text().strip()
+            if token:
+                return token
+            # Another process created the file and is about to write it.
+            time.sleep(0.01)
+        raise RuntimeError(f"{path} exists but is empty; delete it or set WAYLINE_INTERNAL_TOKEN") from None
+    token = secrets.token_urlsafe(32)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token)
+    return token

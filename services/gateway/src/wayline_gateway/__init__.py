@@ -1,0 +1,1 @@
+"""The gateway: the one public door of the suite (API keys, tenants, quotas, routing)."""

@@ -1,0 +1,115 @@
+"""Pass-through of public RPCs to the internal services, as raw bytes (no decode, no re-encode).
+
+The caller's deadline is kept, given a default when it has none and cut to the maximum; the backend sees the
+authenticated tenant and the request id (added by the kit's channel interceptor), never the caller's own
+metadata. A backend's status and its `google.rpc` details reach the caller unchanged; a backend that cannot
+be reached becomes UNAVAILABLE with a retry delay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import NoReturn, TypeAlias, cast
+
+import grpc
+
+from wayline.common.errors import Unavailable
+from wayline.common.grpc_types import GenericRpcHandler
+from wayline_gateway.routes import Route
+
+__all__ = ["PassThroughHandler"]
+
+_STATUS_DETAILS_KEY = "grpc-status-details-bin"
+_NO_DEADLINE = 1e8  # grpc reports "no deadline" as a very distant one
+
+Handler: TypeAlias = "grpc.RpcMethodHandler[bytes, bytes]"
+
+
+class _ForwardedStatus(grpc.Status):
+    """A backend's status as it came, trailers (and so its google.rpc details) included."""
+
+    def __init__(self, call: grpc.Call) -> None:
+        self.code = call.code()
+        self.details = call.details() or ""
+        self.trailing_metadata = tuple(call.trailing_metadata() or ())
+
+
+def _answer_backend_error(route: Route, context: grpc.ServicerContext, raised: grpc.RpcError) -> NoReturn:
+    error = cast(grpc.Call, raised)  # every RpcError a channel raises is also its Call
+    from_wayline = any(key == _STATUS_DETAILS_KEY for key, _ in error.trailing_metadata() or ())
+    if error.code() == grpc.StatusCode.UNAVAILABLE and not from_wayline:
+        raise Unavailable(
+            f"the {route.backend} service cannot be reached; retry with backoff",
+            retry_after=1.0,
+            metadata={"backend": route.backend},
+        ) from None
+    context.abort_with_status(_ForwardedStatus(error))
+
+
+class PassThroughHandler(GenericRpcHandler):
+    def __init__(
+        self,
+        routes: Mapping[str, Route],
+        channels: Mapping[str, grpc.Channel],
+        default_deadline: float,
+        max_deadline: float,
+    ) -> None:
+        self._default_deadline = default_deadline
+        self._max_deadline = max_deadline
+        self._handlers = {
+            path: self._handler(route, channels[route.backend]) for path, route in routes.items()
+        }
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> Handler | None:
+        return self._handlers.get(handler_call_details.method)
+
+    def _timeout(self, context: grpc.ServicerContext) -> float:
+        remaining = context.time_remaining()
+        if remaining is None or remaining > _NO_DEADLINE:
+            return self._default_deadline
+        return min(float(remaining), self._max_deadline)
+
+    def _handler(self, route: Route, channel: grpc.Channel) -> Handler:
+        method = route.method
+        raw = {"request_serializer": None, "response_deserializer": None}
+        if route.client_streaming and route.server_streaming:
+            stream_stream = channel.stream_stream(method, **raw)
+
+            def forward_stream_stream(
+                requests: Iterator[bytes], context: grpc.ServicerContext
+            ) -> Iterator[bytes]:
+                try:
+                    yield from stream_stream(requests, timeout=self._timeout(context))
+                except grpc.RpcError as error:
+                    _answer_backend_error(route, context, error)
+
+            return grpc.stream_stream_rpc_method_handler(forward_stream_stream)
+        if route.client_streaming:
+            stream_unary = channel.stream_unary(method, **raw)
+
+            def forward_stream_unary(requests: Iterator[bytes], context: grpc.ServicerContext) -> bytes:
+                try:
+                    return cast(bytes, stream_unary(requests, timeout=self._timeout(context)))
+                except grpc.RpcError as error:
+                    _answer_backend_error(route, context, error)
+
+            return grpc.stream_unary_rpc_method_handler(forward_stream_unary)
+        if route.server_streaming:
+            unary_stream = channel.unary_stream(method, **raw)
+
+            def forward_unary_stream(request: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
+                try:
+                    yield from unary_stream(request, timeout=self._timeout(context))
+                except grpc.RpcError as error:
+                    _answer_backend_error(route, context, error)
+
+            return grpc.unary_stream_rpc_method_handler(forward_unary_stream)
+        unary_unary = channel.unary_unary(method, **raw)
+
+        def forward_unary_unary(request: bytes, context: grpc.ServicerContext) -> bytes:
+            try:
+                return cast(bytes, unary_unary(request, timeout=self._timeout(context)))
+            except grpc.RpcError as error:
+                _answer_backend_error(route, context, error)
+
+        return grpc.unary_unary_rpc_method_handler(forward_unary_unary)

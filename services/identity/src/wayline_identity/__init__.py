@@ -1,0 +1,1 @@
+"""The identity service: identity resolution: profiles, identifiers, merges and rules."""

@@ -1,0 +1,1 @@
+"""The ingest service: validation and enrichment of every touchpoint at the door."""

@@ -1,0 +1,114 @@
+"""Checks and enrichment of incoming events, at the service boundary (it reads the wire messages).
+
+Every problem becomes a FieldViolation with the path of the field, so a caller can fix its payload without
+reading our code. Enrichment follows Segment: `received_at` is ours, and when the caller sent `sent_at`, the
+event's `timestamp` is corrected for the device's clock skew (timestamp + (received_at - sent_at)).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from wayline.common.errors import FieldViolation
+from wayline.common.timestamps import to_datetime, to_timestamp
+from wayline.event.v1 import event_pb2
+
+__all__ = ["EventLimits", "enrich", "validate_event"]
+
+IDENTIFIER_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+MAX_IDENTIFIERS = 32
+MAX_IDENTIFIER_VALUE = 512
+MAX_NAME = 200
+_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+
+Report = Callable[[str, str, str], None]
+
+
+@dataclass(frozen=True)
+class EventLimits:
+    max_properties_bytes: int
+    max_text_bytes: int
+    max_future_skew: timedelta
+
+
+def validate_event(event: event_pb2.Event, path: str, limits: EventLimits) -> list[FieldViolation]:
+    """Every reason `event` cannot be accepted; empty when it can. `path` prefixes field paths."""
+    found: list[FieldViolation] = []
+
+    def report(field: str, description: str, reason: str) -> None:
+        found.append(FieldViolation(f"{path}.{field}" if path else field, description, reason))
+
+    _check_kind(event, report)
+    _check_identifiers(event, report)
+    _check_payload(event, limits, report)
+    return found
+
+
+def _check_kind(event: event_pb2.Event, report: Report) -> None:
+    if event.event_id:
+        try:
+            uuid.UUID(event.event_id)
+        except ValueError:
+            report("event_id", "must be a UUID (it is the deduplication key)", "INVALID_UUID")
+    if event.type == event_pb2.EVENT_TYPE_UNSPECIFIED:
+        report("type", "set the event type (track, identify, page, screen, alias, group)", "REQUIRED")
+    if event.type == event_pb2.EVENT_TYPE_TRACK and not event.name:
+        report("name", "track events need a name, such as 'Order Completed'", "REQUIRED")
+    if len(event.name) > MAX_NAME:
+        report("name", f"at most {MAX_NAME} characters", "TOO_LONG")
+    if event.channel == event_pb2.CHANNEL_UNSPECIFIED:
+        report("channel", "set the channel the touchpoint happened on", "REQUIRED")
+    if event.person_id:
+        report("person_id", "is set by Wayline's identity service, never by callers", "NOT_ALLOWED")
+    if event.HasField("timestamp") and to_datetime(event.timestamp) < _EARLIEST:
+        report("timestamp", "lies before 2000-01-01; send the time the touchpoint happened", "OUT_OF_RANGE")
+
+
+def _check_identifiers(event: event_pb2.Event, report: Report) -> None:
+    if not event.identifiers:
+        report(
+            "identifiers",
+            "at least one identifier (anonymous_id, user_id, email, ...) is required",
+            "REQUIRED",
+        )
+    if len(event.identifiers) > MAX_IDENTIFIERS:
+        report("identifiers", f"at most {MAX_IDENTIFIERS} identifiers", "TOO_MANY")
+    for i, identifier in enumerate(event.identifiers):
+        if not IDENTIFIER_TYPE.match(identifier.type):
+            report(f"identifiers[{i}].type", "lower_snake_case name such as user_id or email", "INVALID_TYPE")
+        if not identifier.value.strip():
+            report(f"identifiers[{i}].value", "must not be empty", "REQUIRED")
+        elif len(identifier.value) > MAX_IDENTIFIER_VALUE:
+            report(f"identifiers[{i}].value", f"at most {MAX_IDENTIFIER_VALUE} characters", "TOO_LONG")
+
+
+def _check_payload(event: event_pb2.Event, limits: EventLimits, report: Report) -> None:
+    if event.properties.ByteSize() > limits.max_properties_bytes:
+        report("properties", f"at most {limits.max_properties_bytes} bytes serialised", "TOO_LARGE")
+    if len(event.text.encode()) > limits.max_text_bytes:
+        report("text", f"at most {limits.max_text_bytes} bytes", "TOO_LARGE")
+
+
+def enrich(
+    event: event_pb2.Event, path: str, received_at: datetime, limits: EventLimits
+) -> list[FieldViolation]:
+    """Stamp ingest's fields in place: event id if missing, received_at, skew-corrected timestamp.
+
+    Returns a violation when the corrected timestamp lies too far in the future.
+    """
+    if not event.event_id:
+        event.event_id = str(uuid.uuid4())
+    event.received_at.CopyFrom(to_timestamp(received_at))
+    if not event.HasField("timestamp"):
+        event.timestamp.CopyFrom(event.received_at)
+    elif event.HasField("sent_at"):
+        skew = received_at - to_datetime(event.sent_at)
+        event.timestamp.CopyFrom(to_timestamp(to_datetime(event.timestamp) + skew))
+    if to_datetime(event.timestamp) > received_at + limits.max_future_skew:
+        field = f"{path}.timestamp" if path else "timestamp"
+        return [FieldViolation(field, "lies in the future; check the device clock", "FUTURE_TIMESTAMP")]
+    return []

@@ -1,0 +1,1 @@
+"""The journeys service: the ClickHouse journey store and its analytics."""

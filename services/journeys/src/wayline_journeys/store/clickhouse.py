@@ -1,0 +1,203 @@
+"""The event store on ClickHouse through clickhouse-connect: chDB in-process, or a ClickHouse server.
+
+All SQL is parameterised with server-side binding ({name:Type}); every statement is scoped by tenant.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+
+from wayline_journeys.errors import StoreUnavailable
+from wayline_journeys.events import EventRecord, TimelineCursor, TimelineOrder, TimelineQuery
+from wayline_journeys.store.schema import MIGRATIONS
+
+__all__ = ["ClickHouseEventStore", "connect_clickhouse"]
+
+_COLUMNS = (
+    "tenant_id",
+    "event_id",
+    "type",
+    "name",
+    "channel",
+    "timestamp",
+    "sent_at",
+    "received_at",
+    "identifier_types",
+    "identifier_values",
+    "person_id",
+    "properties",
+    "context",
+    "text",
+)
+
+
+def connect_clickhouse(url: str, database: str, embedded_path: Path) -> Client:
+    """A client for `url`, or for the embedded chDB engine at `embedded_path` when `url` is empty."""
+    if url:
+        admin = clickhouse_connect.get_client(dsn=url)
+        admin.command(f"CREATE DATABASE IF NOT EXISTS {_identifier(database)}")
+        return clickhouse_connect.get_client(dsn=url, database=database)
+    embedded_path.mkdir(parents=True, exist_ok=True)
+    admin = clickhouse_connect.get_client(interface="chdb", path=str(embedded_path))
+    admin.command(f"CREATE DATABASE IF NOT EXISTS {_identifier(database)}")
+    return clickhouse_connect.get_client(interface="chdb", path=str(embedded_path), database=database)
+
+
+def _identifier(name: str) -> str:
+    """A database name is configuration, not input, but it is still checked before it reaches DDL."""
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"invalid ClickHouse database name {name!r}")
+    return f"`{name}`"
+
+
+def _as_utc(value: datetime) -> datetime:
+    # chDB and some server settings return naive datetimes for DateTime64('UTC'); they are UTC.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class ClickHouseEventStore:
+    """Writes and reads journey events. Thread-safe: one client shared by the server's worker threads."""
+
+    def __init__(self, connect: Any) -> None:
+        self._connect = connect
+        self._client: Client | None = None
+        self._lock = threading.Lock()
+
+    def open(self) -> None:
+        """Connect and apply the schema; raises while ClickHouse cannot be reached."""
+        with self._lock:
+            if self._client is None:
+                client = self._connect()
+                for statement in MIGRATIONS:
+                    client.command(statement)
+                self._client = client
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            raise StoreUnavailable("the journey store is not connected yet", retry_after=1.0)
+        return self._client
+
+    def ping(self) -> None:
+        self.client.command("SELECT 1")
+
+    def write(self, tenant: str, events: Sequence[EventRecord]) -> int:
+        """Insert `events` for `tenant`. Re-writing an event_id is harmless: reads see one row per event."""
+        rows = [
+            [
+                tenant,
+                e.event_id,
+                e.type,
+                e.name,
+                e.channel,
+                e.timestamp,
+                e.sent_at,
+                e.received_at,
+                list(e.identifier_types),
+                list(e.identifier_values),
+                e.person_id,
+                e.properties_json,
+                e.context_json,
+                e.text,
+            ]
+            for e in events
+        ]
+        if rows:
+            try:
+                self.client.insert("events", rows, column_names=_COLUMNS)
+            except StoreUnavailable:
+                raise
+            except Exception as exc:
+                raise StoreUnavailable(f"writing to ClickHouse failed: {exc}", retry_after=1.0) from exc
+        return len(rows)
+
+    def timeline(self, query: TimelineQuery) -> list[EventRecord]:
+        """One page of `query`'s events, in its order, after its cursor."""
+        conditions = ["tenant_id = {tenant:String}"]
+        parameters: dict[str, Any] = {"tenant": query.tenant, "limit": query.limit}
+        if query.person_id:
+            conditions.append("person_id = {person_id:String}")
+            parameters["person_id"] = query.person_id
+        if query.identifier is not None:
+            conditions.append(
+                "has(identifier_values, {identifier_value:String}) AND "
+                "arrayExists((t, v) -> t = {identifier_type:String} AND v = {identifier_value:String}, "
+                "identifier_types, identifier_values)"
+            )
+            parameters["identifier_type"], parameters["identifier_value"] = query.identifier
+        if query.channels:
+            conditions.append("channel IN {channels:Array(String)}")
+            parameters["channels"] = list(query.channels)
+        if query.event_names:
+            conditions.append("name IN {names:Array(String)}")
+            parameters["names"] = list(query.event_names)
+        if query.start is not None:
+            conditions.append("timestamp >= {start:DateTime64(6, 'UTC')}")
+            parameters["start"] = query.start
+        if query.end is not None:
+            conditions.append("timestamp < {end:DateTime64(6, 'UTC')}")
+            parameters["end"] = query.end
+        direction = "ASC" if query.order is TimelineOrder.OLDEST_FIRST else "DESC"
+        if query.after is not None:
+            comparison = ">" if query.order is TimelineOrder.OLDEST_FIRST else "<"
+            conditions.append(
+                f"(toUnixTimestamp64Micro(timestamp), toString(event_id)) {comparison} "
+                "({after_us:Int64}, {after_id:String})"
+            )
+            parameters["after_us"] = query.after.timestamp_us
+            parameters["after_id"] = query.after.event_id
+        # Only fixed fragments are interpolated; every value travels as a bound parameter.
+        sql = (
+            f"SELECT {', '.join(c for c in _COLUMNS if c != 'tenant_id')} FROM events FINAL "  # noqa: S608
+            f"WHERE {' AND '.join(conditions)} "
+            f"ORDER BY timestamp {direction}, toString(event_id) {direction} LIMIT {{limit:UInt32}}"
+        )
+        try:
+            result = self.client.query(sql, parameters=parameters)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            raise StoreUnavailable(f"reading from ClickHouse failed: {exc}", retry_after=1.0) from exc
+        return [_record(row) for row in result.result_rows]
+
+
+def _record(row: Sequence[Any]) -> EventRecord:
+    (event_id, type_, name, channel, timestamp, sent_at, received_at, id_types, id_values, person_id,
+     properties, context, text) = row  # fmt: skip
+    return EventRecord(
+        event_id=str(event_id),
+        type=type_,
+        name=name,
+        channel=channel,
+        timestamp=_as_utc(timestamp),
+        sent_at=_as_utc(sent_at) if sent_at is not None else None,
+        received_at=_as_utc(received_at),
+        identifier_types=tuple(id_types),
+        identifier_values=tuple(id_values),
+        person_id=person_id,
+        properties_json=properties,
+        context_json=context,
+        text=text,
+    )
+
+
+def _micros(value: datetime) -> int:
+    return (value - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+
+
+def cursor_after(record: EventRecord) -> TimelineCursor:
+    """The cursor that continues a timeline after `record`."""
+    return TimelineCursor(_micros(record.timestamp), record.event_id)

@@ -1,0 +1,1 @@
+"""The orchestrator service: flows across channels under one contact policy."""

@@ -1,0 +1,81 @@
+"""The one mapping from typed errors to gRPC statuses with google.rpc details."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import grpc
+from google.protobuf import any_pb2
+from google.protobuf.message import Message
+from google.rpc import error_details_pb2, status_pb2
+
+from wayline.common.errors import (
+    ERROR_DOMAIN,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+    to_status,
+)
+
+
+def decode(status: grpc.Status) -> status_pb2.Status:
+    ((key, value),) = status.trailing_metadata
+    assert key == "grpc-status-details-bin"
+    decoded = status_pb2.Status()
+    decoded.ParseFromString(value)
+    return decoded
+
+
+M = TypeVar("M", bound=Message)
+
+
+def unpack(details: list[any_pb2.Any], kind: type[M]) -> list[M]:
+    found = []
+    for detail in details:
+        if detail.Is(kind.DESCRIPTOR):  # type: ignore[arg-type]
+            message = kind()
+            detail.Unpack(message)
+            found.append(message)
+    return found
+
+
+def test_invalid_argument_carries_error_info_and_field_violations() -> None:
+    error = InvalidArgument("bad event", [FieldViolation("event.channel", "set the channel", "REQUIRED")])
+    status = to_status(error, "ingest")
+    assert status.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert status.details == "bad event"
+    decoded = decode(status)
+    (info,) = unpack(list(decoded.details), error_details_pb2.ErrorInfo)
+    assert (info.reason, info.domain, dict(info.metadata)) == (
+        "INVALID_ARGUMENT",
+        ERROR_DOMAIN,
+        {"service": "ingest"},
+    )
+    (bad,) = unpack(list(decoded.details), error_details_pb2.BadRequest)
+    assert [(v.field, v.reason) for v in bad.field_violations] == [("event.channel", "REQUIRED")]
+
+
+def test_unavailable_carries_retry_info() -> None:
+    decoded = decode(to_status(Unavailable("down", retry_after=1.5), "ingest"))
+    assert decoded.code == grpc.StatusCode.UNAVAILABLE.value[0]
+    (retry,) = unpack(list(decoded.details), error_details_pb2.RetryInfo)
+    assert retry.retry_delay.ToNanoseconds() == 1_500_000_000
+
+
+def test_resource_exhausted_carries_quota_failure_and_retry_info() -> None:
+    error = ResourceExhausted("slow down", retry_after=2, quota_subject="tenant:acme events/s")
+    decoded = decode(to_status(error, "gateway"))
+    (failure,) = unpack(list(decoded.details), error_details_pb2.QuotaFailure)
+    assert failure.violations[0].subject == "tenant:acme events/s"
+    assert unpack(list(decoded.details), error_details_pb2.RetryInfo)
+
+
+def test_custom_reason_and_metadata_reach_error_info() -> None:
+    decoded = decode(
+        to_status(NotFound("no such profile", reason="PROFILE_NOT_FOUND", metadata={"id": "p1"}), "identity")
+    )
+    (info,) = unpack(list(decoded.details), error_details_pb2.ErrorInfo)
+    assert info.reason == "PROFILE_NOT_FOUND"
+    assert dict(info.metadata) == {"service": "identity", "id": "p1"}

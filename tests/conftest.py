@@ -1,0 +1,121 @@
+"""Fixtures that start real Wayline servers in this process, on free ports, over real sockets.
+
+chDB allows one engine path per process, so the embedded ClickHouse lives at one session-wide path and
+tests that need isolation use their own database (or their own tenant) in it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from pydantic import SecretStr
+
+from wayline.common.server import Server, ServiceDefinition
+from wayline.common.settings import ServiceSettings
+from wayline_gateway.service import gateway_service
+from wayline_gateway.settings import GatewaySettings
+from wayline_ingest.service import ingest_service
+from wayline_ingest.settings import IngestSettings
+from wayline_journeys.service import journeys_service
+from wayline_journeys.settings import JourneysSettings
+
+INTERNAL_TOKEN = "test-internal-token"
+API_KEY = "wl_test_key"
+TENANT = "acme"
+
+StartServer = Callable[[ServiceDefinition, ServiceSettings], Server]
+
+
+@pytest.fixture(scope="session")
+def suite_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("suite")
+
+
+@pytest.fixture(scope="session")
+def chdb_path(suite_data_dir: Path) -> Path:
+    """The one embedded ClickHouse engine path of this process (the journeys server's)."""
+    return suite_data_dir / "journeys" / "chdb"
+
+
+def common_settings(data_dir: Path) -> dict[str, object]:
+    return {
+        "data_dir": data_dir,
+        "internal_token": SecretStr(INTERNAL_TOKEN),
+        "host": "127.0.0.1",
+        "port": 0,
+        "metrics_port": 0,
+        "shutdown_grace_seconds": 1.0,
+    }
+
+
+def start_server(definition: ServiceDefinition, settings: ServiceSettings, timeout: float = 30.0) -> Server:
+    server = Server(definition, settings)
+    server.start()
+    if not server.wait_ready(timeout):
+        server.stop(0)
+        raise RuntimeError(f"{definition.name} did not become ready in {timeout}s")
+    return server
+
+
+@pytest.fixture(scope="session")
+def journeys_server(suite_data_dir: Path) -> Iterator[Server]:
+    settings = JourneysSettings(**common_settings(suite_data_dir))  # type: ignore[arg-type]
+    server = start_server(journeys_service(settings), settings)
+    yield server
+    server.stop(0)
+
+
+@pytest.fixture(scope="session")
+def ingest_server(journeys_server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    settings = IngestSettings(
+        **common_settings(tmp_path_factory.mktemp("ingest")),  # type: ignore[arg-type]
+        journeys_address=journeys_server.address,
+    )
+    server = start_server(ingest_service(settings), settings)
+    yield server
+    server.stop(0)
+
+
+def gateway_settings(data_dir: Path, backends: dict[str, str], api_key: str, tenant: str) -> GatewaySettings:
+    return GatewaySettings(
+        **common_settings(data_dir),  # type: ignore[arg-type]
+        **{f"{name}_address": address for name, address in backends.items()},  # type: ignore[arg-type]
+        api_key=SecretStr(api_key),
+        tenant=tenant,
+    )
+
+
+@pytest.fixture(scope="session")
+def gateway_server(
+    ingest_server: Server, journeys_server: Server, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    settings = gateway_settings(
+        tmp_path_factory.mktemp("gateway"),
+        {"ingest": ingest_server.address, "journeys": journeys_server.address},
+        API_KEY,
+        TENANT,
+    )
+    server = start_server(gateway_service(settings), settings)
+    yield server
+    server.stop(0)
+
+
+@pytest.fixture
+def gateway_channel(gateway_server: Server) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(gateway_server.address) as channel:
+        yield channel
+
+
+@pytest.fixture
+def auth() -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {API_KEY}"),)
+
+
+@pytest.fixture
+def user_id() -> str:
+    """A user id no other test uses, so timelines are the test's own."""
+    return f"user-{uuid.uuid4().hex[:12]}"

@@ -1,0 +1,86 @@
+"""The ClickHouse event store on embedded chDB: idempotent writes, tenant scoping, keyset paging."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from wayline.common.server import Server
+from wayline_journeys.events import EventRecord, TimelineOrder, TimelineQuery
+from wayline_journeys.store import ClickHouseEventStore, connect_clickhouse
+from wayline_journeys.store.clickhouse import cursor_after
+
+T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(journeys_server: Server, chdb_path: Path) -> Iterator[ClickHouseEventStore]:
+    # The journeys server owns the process's one chDB engine; this store opens its own database in it.
+    database = f"test_{uuid.uuid4().hex[:8]}"
+    store = ClickHouseEventStore(lambda: connect_clickhouse("", database, chdb_path))
+    store.open()
+    yield store
+    store.client.command(f"DROP DATABASE IF EXISTS {database}")
+    store.close()
+
+
+def record(user: str, minute: int, name: str = "Viewed", event_id: str | None = None) -> EventRecord:
+    at = T0 + timedelta(minutes=minute)
+    return EventRecord(
+        event_id=event_id or str(uuid.uuid4()),
+        type="track",
+        name=name,
+        channel="web",
+        timestamp=at,
+        received_at=at,
+        identifier_types=("user_id",),
+        identifier_values=(user,),
+    )
+
+
+def by_user(tenant: str, user: str, **kwargs: object) -> TimelineQuery:
+    return TimelineQuery(tenant=tenant, identifier=("user_id", user), **kwargs)  # type: ignore[arg-type]
+
+
+def test_writing_the_same_event_twice_keeps_one_row(store: ClickHouseEventStore) -> None:
+    event = record("u1", 0)
+    store.write("acme", [event])
+    store.write("acme", [event, record("u1", 1)])
+    assert [e.event_id for e in store.timeline(by_user("acme", "u1"))][:1] == [event.event_id]
+    assert len(store.timeline(by_user("acme", "u1"))) == 2
+
+
+def test_reads_are_scoped_by_tenant(store: ClickHouseEventStore) -> None:
+    store.write("acme", [record("shared-user", 0)])
+    assert store.timeline(by_user("globex", "shared-user")) == []
+
+
+def test_identifier_type_must_match_not_only_the_value(store: ClickHouseEventStore) -> None:
+    store.write("acme", [record("42", 0)])
+    assert store.timeline(TimelineQuery(tenant="acme", identifier=("crm_id", "42"))) == []
+
+
+def test_keyset_paging_is_stable_when_timestamps_tie(store: ClickHouseEventStore) -> None:
+    tied = [record("u2", 5) for _ in range(7)]
+    store.write("acme", tied)
+    seen: list[str] = []
+    query = by_user("acme", "u2", limit=3, order=TimelineOrder.NEWEST_FIRST)
+    while True:
+        page = store.timeline(query)
+        seen.extend(e.event_id for e in page)
+        if len(page) < query.limit:
+            break
+        query = by_user("acme", "u2", limit=3, order=TimelineOrder.NEWEST_FIRST, after=cursor_after(page[-1]))
+    assert sorted(seen) == sorted(e.event_id for e in tied)
+    assert len(seen) == len(set(seen))
+
+
+def test_sql_injection_in_parameters_is_inert(store: ClickHouseEventStore) -> None:
+    store.write("acme", [record("u3", 0)])
+    hostile = "x' OR 1=1 --"
+    assert store.timeline(by_user(hostile, "u3")) == []
+    assert store.timeline(by_user("acme", hostile)) == []
