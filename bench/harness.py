@@ -76,7 +76,7 @@ def print_comparison(
 ) -> None:
     """One row per measurement; `ratio` is the scenario's throughput over the baseline's at the same
     concurrency, `p50 x` its median latency over the baseline's."""
-    console = console or Console()
+    console = console or Console(width=120)
     base = {m.concurrency: m for m in rows if m.scenario == baseline}
     table = Table(title=title, title_justify="left")
     for column in ("scenario", "conc.", "req/s", "p50 ms", "p99 ms", "req/s ÷ baseline", "p50 x baseline"):

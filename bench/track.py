@@ -1,6 +1,11 @@
 """`Track` through the gateway vs straight to ingest vs bare echo servers (grpc.aio and thread-pool),
-at concurrency 1 and 16. Every scenario sends the same serialised TrackRequest bytes through the same
-grpc.aio client, so only the server side differs; each Track is stored in chDB before it is acknowledged."""
+at concurrency 1 and 16. Every scenario sends serialised TrackRequest bytes through the same grpc.aio
+client, so only the server side differs.
+
+Two kinds of Track: stored (acknowledged after journeys wrote it to chDB, so the embedded ClickHouse's
+INSERT dominates) and refused (an event without a channel, answered INVALID_ARGUMENT by ingest's validation
+before any storage) — the second isolates what our own stack costs: interceptors, logging, tracing,
+metrics, the gateway hop and error mapping."""
 
 from __future__ import annotations
 
@@ -29,8 +34,10 @@ from wayline_cli.suite import Suite, free_port
 TRACK = "/wayline.ingest.v1.IngestService/Track"
 
 
-def track_requests(count: int) -> list[bytes]:
-    """Distinct, realistic Track requests (three identifiers, a few properties, context-free)."""
+def track_requests(count: int, valid: bool = True) -> list[bytes]:
+    """Distinct, realistic Track requests (three identifiers, a few properties).
+
+    Invalid ones lack a channel, so ingest refuses them before any storage."""
     now = to_timestamp(datetime.now(UTC))
     requests = []
     for i in range(count):
@@ -38,7 +45,7 @@ def track_requests(count: int) -> list[bytes]:
             event_id=str(uuid.uuid4()),
             type=event_pb2.EVENT_TYPE_TRACK,
             name="Product Viewed",
-            channel=event_pb2.CHANNEL_WEB,
+            channel=event_pb2.CHANNEL_WEB if valid else event_pb2.CHANNEL_UNSPECIFIED,
             timestamp=now,
             identifiers=[
                 event_pb2.Identifier(type="anonymous_id", value=f"anon-{i % 500}"),
@@ -73,41 +80,53 @@ async def run_scenario(
     payloads: list[bytes],
     concurrency: int,
     requests: int,
+    expected: grpc.StatusCode = grpc.StatusCode.OK,
 ) -> Measurement:
     async with grpc.aio.insecure_channel(address) as channel:
         call = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
         source = cycle(payloads)
 
         async def one() -> object:
-            return await call(next(source), metadata=metadata, timeout=30)
+            try:
+                return await call(next(source), metadata=metadata, timeout=30)
+            except grpc.aio.AioRpcError as error:
+                if error.code() != expected:
+                    raise
+                return None
 
         return await measure(name, one, concurrency, requests)
 
 
 def main(requests: int) -> list[Measurement]:
-    payloads = track_requests(max(requests, 1000))
+    stored = track_requests(max(requests, 1000))
+    refused = track_requests(1000, valid=False)
+    ok, invalid = grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT
     results: list[Measurement] = []
     with tempfile.TemporaryDirectory(prefix="wayline-bench-") as scratch:
         suite = Suite.on_free_ports(Path(scratch), log_format="json")
         suite.start()
         try:
             suite.wait_ready()
-            gateway_auth = (("authorization", f"Bearer {suite.api_key}"),)
-            internal = ((INTERNAL_TOKEN_HEADER, suite.internal_token), (TENANT_HEADER, suite.tenant))
+            gateway = (suite.address("gateway"), (("authorization", f"Bearer {suite.api_key}"),))
+            ingest = (
+                suite.address("ingest"),
+                ((INTERNAL_TOKEN_HEADER, suite.internal_token), (TENANT_HEADER, suite.tenant)),
+            )
             with echo_server("aio") as aio_echo, echo_server("threadpool") as pool_echo:
                 for concurrency in (1, 16):
                     scenarios = [
-                        ("bare grpc.aio echo", aio_echo, ECHO_METHOD, ()),
-                        ("bare thread-pool echo", pool_echo, ECHO_METHOD, ()),
-                        ("Track direct to ingest", suite.address("ingest"), TRACK, internal),
-                        ("Track via gateway", suite.address("gateway"), TRACK, gateway_auth),
+                        ("bare grpc.aio echo", (aio_echo, ()), ECHO_METHOD, stored, ok),
+                        ("bare thread-pool echo", (pool_echo, ()), ECHO_METHOD, stored, ok),
+                        ("Track refused, direct to ingest", ingest, TRACK, refused, invalid),
+                        ("Track refused, via gateway", gateway, TRACK, refused, invalid),
+                        ("Track stored, direct to ingest", ingest, TRACK, stored, ok),
+                        ("Track stored, via gateway", gateway, TRACK, stored, ok),
                     ]
-                    for name, address, method, metadata in scenarios:
-                        results.append(
-                            asyncio.run(
-                                run_scenario(name, address, method, metadata, payloads, concurrency, requests)
-                            )
+                    for name, (address, metadata), method, sent, expected in scenarios:
+                        scenario = run_scenario(
+                            name, address, method, metadata, sent, concurrency, requests, expected
                         )
+                        results.append(asyncio.run(scenario))
                         time.sleep(0.5)  # let background merges settle between scenarios
         finally:
             suite.stop()

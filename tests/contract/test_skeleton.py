@@ -70,6 +70,29 @@ def test_track_then_timeline_returns_the_event_through_the_gateway(
     assert stored.received_at == response.received_at
 
 
+def test_every_field_of_an_accepted_event_survives_the_round_trip(
+    gateway_channel: grpc.Channel, auth: Auth, user_id: str
+) -> None:
+    event = make_event(user_id, name="Order Completed", channel=event_pb2.CHANNEL_MOBILE_APP)
+    event.identifiers.add(type="email", value=f"{user_id}@example.com")
+    event.revenue.CopyFrom(event_pb2.Money(currency_code="EUR", units=-12, nanos=-340_000_000))
+    event.group_id = "household-9"
+    event.text = "Where is my parcel? Ordered a week ago."
+    event.properties.update({"items": [{"sku": "A-1", "qty": 2}], "coupon": None, "gift": True})
+    event.context.locale = "de-DE"
+    event.context.device.model = "iPhone15,2"
+    event.context.campaign.source = "newsletter"
+    ingest_grpc.IngestServiceStub(gateway_channel).Track(
+        ingest_pb.TrackRequest(event=event), metadata=auth, timeout=10
+    )
+
+    (stored,) = timeline(gateway_channel, auth, user_id).events
+    expected = event_pb2.Event()
+    expected.CopyFrom(event)
+    expected.received_at.CopyFrom(stored.received_at)
+    assert stored == expected
+
+
 def test_track_batch_accepts_valid_events_and_names_each_rejected_field(
     gateway_channel: grpc.Channel, auth: Auth, user_id: str
 ) -> None:

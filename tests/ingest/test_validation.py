@@ -33,6 +33,21 @@ def test_each_problem_is_named_by_its_path() -> None:
     assert fields(event) == ["event.type", "event.identifiers[1].type", "event.properties", "event.text"]
 
 
+def test_fields_only_wayline_sets_are_refused_from_callers() -> None:
+    event = make_event("u1")
+    event.person_id = "p1"
+    event.sentiment_score = 0.4
+    event.plan_violations.add(field="properties.price")
+    assert fields(event) == ["event.person_id", "event.plan_violations", "event.sentiment_score"]
+
+
+def test_group_events_need_a_group_and_revenue_needs_a_currency() -> None:
+    event = make_event("u1")
+    event.type = event_pb2.EVENT_TYPE_GROUP
+    event.revenue.CopyFrom(event_pb2.Money(currency_code="euro", units=5, nanos=-1))
+    assert fields(event) == ["event.group_id", "event.revenue.currency_code", "event.revenue.nanos"]
+
+
 def test_track_needs_a_name_but_identify_does_not() -> None:
     track = make_event("u1", name="")
     identify = make_event("u1", name="")

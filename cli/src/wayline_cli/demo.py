@@ -19,25 +19,30 @@ from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 __all__ = ["CUSTOMERS", "Customer", "demo_events", "invalid_event", "timeline_request"]
 
 
+C = event_pb2
+
+
 @dataclass(frozen=True)
 class Customer:
     user_id: str
     email: str
     phone: str
-    devices: tuple[str, ...]  # device ids: phone app, laptop browser, ...
+    phones: tuple[str, ...]  # app installs (device ids)
+    browsers: tuple[str, ...]  # browser cookies (anonymous ids)
 
 
 CUSTOMERS: tuple[Customer, ...] = (
-    Customer("u-ava", "ava@example.com", "+4915112345671", ("ios-ava-1", "web-ava-laptop")),
-    Customer("u-ben", "ben@example.com", "+4915112345672", ("android-ben-1",)),
+    Customer("u-ava", "ava@example.com", "+4915112345671", ("ios-ava-1",), ("web-ava-laptop",)),
+    Customer("u-ben", "ben@example.com", "+4915112345672", ("android-ben-1",), ()),
     Customer(
-        "u-chloe", "chloe@example.com", "+4915112345673", ("web-chloe-work", "web-chloe-home", "ios-chloe")
+        "u-chloe", "chloe@example.com", "+4915112345673", ("ios-chloe",), ("web-chloe-work", "web-chloe-home")
     ),
-    Customer("u-dev", "dev@example.com", "+4915112345674", ("android-dev-1", "web-dev")),
-    Customer("u-emma", "emma@example.com", "+4915112345675", ("ios-emma", "kiosk-store-12")),
+    Customer("u-dev", "dev@example.com", "+4915112345674", ("android-dev-1", "android-dev-2"), ("web-dev",)),
+    Customer("u-emma", "emma@example.com", "+4915112345675", ("ios-emma",), ("web-emma",)),
 )
+APP_CHANNELS = (C.CHANNEL_MOBILE_APP, C.CHANNEL_PUSH)
+BROWSER_CHANNELS = (C.CHANNEL_WEB, C.CHANNEL_DISPLAY_ADS, C.CHANNEL_SOCIAL, C.CHANNEL_CHATBOT)
 
-C = event_pb2
 # (channel, event type, name, properties): the touchpoints a journey is drawn from.
 TOUCHPOINTS: tuple[tuple[int, int, str, dict[str, str | float]], ...] = (
     (C.CHANNEL_DISPLAY_ADS, C.EVENT_TYPE_TRACK, "Ad Clicked", {"campaign": "winter-sale"}),
@@ -65,9 +70,13 @@ TEXTS = {
 
 def _event(customer: Customer, at: datetime, rng: random.Random) -> event_pb2.Event:
     channel, type_, name, properties = rng.choice(TOUCHPOINTS)
-    device = rng.choice(customer.devices)
-    identifiers = [event_pb2.Identifier(type="device_id", value=device)]
-    identifiers.append(event_pb2.Identifier(type="user_id", value=customer.user_id))
+    identifiers = [event_pb2.Identifier(type="user_id", value=customer.user_id)]
+    if channel in APP_CHANNELS:
+        identifiers.append(event_pb2.Identifier(type="device_id", value=rng.choice(customer.phones)))
+    if channel in BROWSER_CHANNELS and customer.browsers:
+        identifiers.append(event_pb2.Identifier(type="anonymous_id", value=rng.choice(customer.browsers)))
+    if channel in (C.CHANNEL_KIOSK, C.CHANNEL_IN_STORE):
+        identifiers.append(event_pb2.Identifier(type="loyalty_id", value=f"L-{customer.user_id[2:]}"))
     if channel == C.CHANNEL_EMAIL:
         identifiers.append(event_pb2.Identifier(type="email", value=customer.email))
     if channel in (C.CHANNEL_SMS, C.CHANNEL_CALL_CENTER):

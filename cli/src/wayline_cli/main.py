@@ -157,14 +157,15 @@ def _show_timeline(
         title=f"{customer.user_id}: {len(rows)} events on {len(channels)} channels ({', '.join(channels)})",
         title_justify="left",
     )
-    for column in ("when (UTC)", "channel", "event", "device"):
+    for column in ("when (UTC)", "channel", "event", "device, cookie, email, phone or card"):
         table.add_column(column)
     shown = rows if len(rows) <= 12 else [*rows[:6], None, *rows[-5:]]
     for event in shown:
         if event is None:
             table.add_row("…", "…", f"{len(rows) - 11} more", "…")
             continue
-        device = next((i.value for i in event.identifiers if i.type == "device_id"), "")
+        # The identifier beside user_id says which device, browser or address the touchpoint came from.
+        device = next((i.value for i in event.identifiers if i.type != "user_id"), "")
         table.add_row(
             to_datetime(event.timestamp).strftime("%Y-%m-%d %H:%M"),
             event_pb2.Channel.Name(event.channel).removeprefix("CHANNEL_").lower(),

@@ -20,6 +20,7 @@ from wayline.event.v1 import event_pb2
 __all__ = ["EventLimits", "enrich", "validate_event"]
 
 IDENTIFIER_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
 MAX_IDENTIFIERS = 32
 MAX_IDENTIFIER_VALUE = 512
 MAX_NAME = 200
@@ -62,8 +63,14 @@ def _check_kind(event: event_pb2.Event, report: Report) -> None:
         report("name", f"at most {MAX_NAME} characters", "TOO_LONG")
     if event.channel == event_pb2.CHANNEL_UNSPECIFIED:
         report("channel", "set the channel the touchpoint happened on", "REQUIRED")
+    if event.type == event_pb2.EVENT_TYPE_GROUP and not event.group_id:
+        report("group_id", "group events need the group (account, household) they join", "REQUIRED")
     if event.person_id:
         report("person_id", "is set by Wayline's identity service, never by callers", "NOT_ALLOWED")
+    if event.plan_violations:
+        report("plan_violations", "is set by ingest's tracking-plan check, never by callers", "NOT_ALLOWED")
+    if event.HasField("sentiment_score"):
+        report("sentiment_score", "is set by ingest's enrichment, never by callers", "NOT_ALLOWED")
     if event.HasField("timestamp") and to_datetime(event.timestamp) < _EARLIEST:
         report("timestamp", "lies before 2000-01-01; send the time the touchpoint happened", "OUT_OF_RANGE")
 
@@ -86,7 +93,18 @@ def _check_identifiers(event: event_pb2.Event, report: Report) -> None:
             report(f"identifiers[{i}].value", f"at most {MAX_IDENTIFIER_VALUE} characters", "TOO_LONG")
 
 
+def _check_revenue(money: event_pb2.Money, report: Report) -> None:
+    if not CURRENCY_CODE.match(money.currency_code):
+        report("revenue.currency_code", "a three-letter ISO 4217 code such as EUR", "INVALID_CURRENCY")
+    if not -999_999_999 <= money.nanos <= 999_999_999:
+        report("revenue.nanos", "must lie in [-999999999, 999999999]", "OUT_OF_RANGE")
+    if (money.units > 0 > money.nanos) or (money.units < 0 < money.nanos):
+        report("revenue.nanos", "must have the sign of units", "SIGN_MISMATCH")
+
+
 def _check_payload(event: event_pb2.Event, limits: EventLimits, report: Report) -> None:
+    if event.HasField("revenue"):
+        _check_revenue(event.revenue, report)
     if event.properties.ByteSize() > limits.max_properties_bytes:
         report("properties", f"at most {limits.max_properties_bytes} bytes serialised", "TOO_LARGE")
     if len(event.text.encode()) > limits.max_text_bytes:

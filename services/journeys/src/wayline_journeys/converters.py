@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from decimal import Decimal
+
 from google.protobuf import json_format
 
 from wayline.common.errors import FieldViolation, InvalidArgument
@@ -59,7 +62,26 @@ def event_to_record(event: event_pb2.Event) -> EventRecord:
         if event.HasField("context")
         else "{}",
         text=event.text,
+        revenue=_money_amount(event.revenue) if event.HasField("revenue") else None,
+        revenue_currency=event.revenue.currency_code,
+        group_id=event.group_id,
+        plan_violations_json=json.dumps(
+            [json_format.MessageToDict(v) for v in event.plan_violations], separators=(",", ":")
+        ),
+        sentiment_score=event.sentiment_score if event.HasField("sentiment_score") else None,
     )
+
+
+_NANOS = Decimal(1_000_000_000)
+
+
+def _money_amount(money: event_pb2.Money) -> Decimal:
+    return Decimal(money.units) + Decimal(money.nanos) / _NANOS
+
+
+def _money(amount: Decimal, currency: str) -> event_pb2.Money:
+    units = int(amount)  # truncates toward zero, so units and nanos share the sign as Money requires
+    return event_pb2.Money(currency_code=currency, units=units, nanos=int((amount - units) * _NANOS))
 
 
 def record_to_event(record: EventRecord) -> event_pb2.Event:
@@ -79,6 +101,13 @@ def record_to_event(record: EventRecord) -> event_pb2.Event:
     )
     if record.sent_at is not None:
         event.sent_at.CopyFrom(_timestamp(record.sent_at))
+    if record.revenue is not None:
+        event.revenue.CopyFrom(_money(record.revenue, record.revenue_currency))
+    event.group_id = record.group_id
+    for violation in json.loads(record.plan_violations_json):
+        json_format.ParseDict(violation, event.plan_violations.add())
+    if record.sentiment_score is not None:
+        event.sentiment_score = record.sentiment_score
     json_format.Parse(record.properties_json, event.properties)
     if record.context_json != "{}":
         json_format.Parse(record.context_json, event.context, ignore_unknown_fields=True)

@@ -6,6 +6,7 @@ import base64
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from enum import Enum
 
 from wayline.common.errors import FieldViolation
@@ -31,6 +32,11 @@ class EventRecord:
     properties_json: str = "{}"
     context_json: str = "{}"
     text: str = ""
+    revenue: Decimal | None = None  # exact: units + nanos of the wire Money
+    revenue_currency: str = ""
+    group_id: str = ""
+    plan_violations_json: str = "[]"
+    sentiment_score: float | None = None
 
 
 class TimelineOrder(Enum):

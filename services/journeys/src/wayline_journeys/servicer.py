@@ -28,12 +28,13 @@ class JourneyServicer(pb_grpc.JourneyServiceServicer):
     ) -> pb.WriteEventsResponse:
         tenant = require_tenant()
         missing = [
-            FieldViolation(f"events[{i}].event_id", "every stored event needs its event_id", "REQUIRED")
+            FieldViolation(f"events[{i}].{field}", f"every stored event needs its {field}", "REQUIRED")
             for i, event in enumerate(request.events)
-            if not event.event_id
+            for field in ("event_id", "timestamp")
+            if not (event.event_id if field == "event_id" else event.HasField("timestamp"))
         ]
         if missing:
-            raise InvalidArgument("events without event_id cannot be stored idempotently", missing)
+            raise InvalidArgument("every event needs event_id and timestamp; nothing was stored", missing)
         written = self._store.write(tenant, [event_to_record(e) for e in request.events])
         return pb.WriteEventsResponse(written_count=written)
 

@@ -1,5 +1,5 @@
-"""Channels from one service to another: internal token, request id, tenant and the remaining deadline are
-passed on with every call, trace context crosses the hop, and idempotent methods are retried by gRPC itself.
+"""Channels from one service to another: internal token, request id, tenant, the remaining deadline and the
+W3C trace context are passed on with every call, and idempotent methods are retried by gRPC itself.
 
 Which methods are safe to retry is read from the contract: methods whose proto declares
 `option idempotency_level = IDEMPOTENT` or `NO_SIDE_EFFECTS` get the retry policy, the rest are never retried.
@@ -13,8 +13,7 @@ from typing import Any, NamedTuple
 
 import grpc
 from google.protobuf import descriptor, descriptor_pb2
-from opentelemetry.instrumentation.grpc import client_interceptor
-from opentelemetry.instrumentation.grpc.grpcext import intercept_channel as trace_channel
+from opentelemetry import propagate
 
 from wayline.common.context import (
     INTERNAL_TOKEN_HEADER,
@@ -64,6 +63,9 @@ class PropagatingInterceptor(
         present = {key for key, _ in metadata}
         if self._token and INTERNAL_TOKEN_HEADER not in present:
             metadata.append((INTERNAL_TOKEN_HEADER, self._token))
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)  # W3C traceparent of the current span: the callee's span is its child
+        metadata.extend(carrier.items())
         call = current_call()
         if call is not None:
             if REQUEST_ID_HEADER not in present:
@@ -139,9 +141,6 @@ def internal_channel(
     config = retry_service_config(services)
     if config:
         options.append(("grpc.service_config", json.dumps(config)))
-    channel = grpc.intercept_channel(
+    return grpc.intercept_channel(
         grpc.insecure_channel(address, options=options), PropagatingInterceptor(internal_token)
     )
-    # OpenTelemetry's client interceptor has its own interface (grpcext), so it wraps the channel last.
-    traced: grpc.Channel = trace_channel(channel, client_interceptor())  # type: ignore[no-untyped-call]
-    return traced

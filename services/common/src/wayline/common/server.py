@@ -18,7 +18,6 @@ import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from opentelemetry.instrumentation.grpc import server_interceptor
 
 from wayline.common.auth import Authenticator, InternalCallerAuthenticator
 from wayline.common.interceptors import CallInterceptor
@@ -78,8 +77,13 @@ class Server:
         self._grpc = grpc.server(
             ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix=definition.name),
             interceptors=[
-                server_interceptor(tracer_provider=telemetry.tracer_provider),  # type: ignore[no-untyped-call]
-                CallInterceptor(definition.name, authenticator, self.ready, telemetry.rpc_metrics),
+                CallInterceptor(
+                    definition.name,
+                    authenticator,
+                    self.ready,
+                    telemetry.rpc_metrics,
+                    telemetry.tracer_provider.get_tracer("wayline.common"),
+                ),
             ],
             options=options,
         )
@@ -112,7 +116,7 @@ class Server:
         while not self._stopping.is_set():
             try:
                 self.definition.start()
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure means not ready yet; it is logged
                 log.warning("server.dependencies_not_ready", error=str(exc), retry_in_s=backoff)
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, 5.0)

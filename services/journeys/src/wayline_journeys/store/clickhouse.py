@@ -16,6 +16,7 @@ from clickhouse_connect.driver.client import Client
 
 from wayline_journeys.errors import StoreUnavailable
 from wayline_journeys.events import EventRecord, TimelineCursor, TimelineOrder, TimelineQuery
+from wayline_journeys.store.group_commit import GroupCommitWriter
 from wayline_journeys.store.schema import MIGRATIONS
 
 __all__ = ["ClickHouseEventStore", "connect_clickhouse"]
@@ -35,6 +36,11 @@ _COLUMNS = (
     "properties",
     "context",
     "text",
+    "revenue",
+    "revenue_currency",
+    "group_id",
+    "plan_violations",
+    "sentiment_score",
 )
 
 
@@ -69,6 +75,7 @@ class ClickHouseEventStore:
         self._connect = connect
         self._client: Client | None = None
         self._lock = threading.Lock()
+        self._writer = GroupCommitWriter(self._insert)
 
     def open(self) -> None:
         """Connect and apply the schema; raises while ClickHouse cannot be reached."""
@@ -112,17 +119,25 @@ class ClickHouseEventStore:
                 e.properties_json,
                 e.context_json,
                 e.text,
+                e.revenue,
+                e.revenue_currency,
+                e.group_id,
+                e.plan_violations_json,
+                e.sentiment_score,
             ]
             for e in events
         ]
         if rows:
-            try:
-                self.client.insert("events", rows, column_names=_COLUMNS)
-            except StoreUnavailable:
-                raise
-            except Exception as exc:
-                raise StoreUnavailable(f"writing to ClickHouse failed: {exc}", retry_after=1.0) from exc
+            self._writer.write(rows)
         return len(rows)
+
+    def _insert(self, rows: list[Sequence[Any]]) -> None:
+        try:
+            self.client.insert("events", rows, column_names=_COLUMNS)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            raise StoreUnavailable(f"writing to ClickHouse failed: {exc}", retry_after=1.0) from exc
 
     def timeline(self, query: TimelineQuery) -> list[EventRecord]:
         """One page of `query`'s events, in its order, after its cursor."""
@@ -176,7 +191,8 @@ class ClickHouseEventStore:
 
 def _record(row: Sequence[Any]) -> EventRecord:
     (event_id, type_, name, channel, timestamp, sent_at, received_at, id_types, id_values, person_id,
-     properties, context, text) = row  # fmt: skip
+     properties, context, text, revenue, revenue_currency, group_id, plan_violations,
+     sentiment_score) = row  # fmt: skip
     return EventRecord(
         event_id=str(event_id),
         type=type_,
@@ -191,6 +207,11 @@ def _record(row: Sequence[Any]) -> EventRecord:
         properties_json=properties,
         context_json=context,
         text=text,
+        revenue=revenue,
+        revenue_currency=revenue_currency,
+        group_id=group_id,
+        plan_violations_json=plan_violations,
+        sentiment_score=sentiment_score,
     )
 
 

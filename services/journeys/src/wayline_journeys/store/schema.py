@@ -27,6 +27,11 @@ MIGRATIONS: tuple[str, ...] = (
         properties String CODEC(ZSTD(3)),
         context String CODEC(ZSTD(3)),
         text String CODEC(ZSTD(3)),
+        revenue Nullable(Decimal(38, 9)),
+        revenue_currency LowCardinality(String),
+        group_id String,
+        plan_violations String,
+        sentiment_score Nullable(Float64),
         INDEX idx_identifier_values identifier_values TYPE bloom_filter(0.01) GRANULARITY 4,
         INDEX idx_person_id person_id TYPE bloom_filter(0.01) GRANULARITY 4
     )
