@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 from google.protobuf import descriptor
 
+from inference import grpc_service_pb2
 from wayline.common.clients import internal_channel
 from wayline.common.server import ServiceDefinition
 from wayline.decision.v1 import decision_service_pb2
@@ -24,7 +25,10 @@ BACKEND_SERVICES: dict[str, list[descriptor.ServiceDescriptor]] = {
     "ingest": list(ingest_service_pb2.DESCRIPTOR.services_by_name.values()),
     "identity": list(identity_service_pb2.DESCRIPTOR.services_by_name.values()),
     "journeys": list(journeys_service_pb2.DESCRIPTOR.services_by_name.values()),
-    "decision": list(decision_service_pb2.DESCRIPTOR.services_by_name.values()),
+    "decision": [
+        *decision_service_pb2.DESCRIPTOR.services_by_name.values(),
+        *grpc_service_pb2.DESCRIPTOR.services_by_name.values(),  # Open Inference Protocol V2
+    ],
     "orchestrator": list(orchestrator_service_pb2.DESCRIPTOR.services_by_name.values()),
 }
 ADMIN_SERVICE = gateway_service_pb2.DESCRIPTOR.services_by_name["AdminService"]
