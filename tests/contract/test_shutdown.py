@@ -36,7 +36,7 @@ def wait_serving(address: str, process: subprocess.Popen[bytes], timeout: float 
     raise AssertionError(f"{address} never became SERVING")
 
 
-@pytest.mark.parametrize("service", ["journeys", "ingest", "gateway"])
+@pytest.mark.parametrize("service", ["journeys", "ingest", "identity", "decision", "orchestrator", "gateway"])
 def test_sigterm_turns_health_not_serving_and_exits_cleanly(service: str, tmp_path: Path) -> None:
     port = free_port()
     env = {

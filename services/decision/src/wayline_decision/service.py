@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import grpc
 
-from inference import grpc_service_pb2 as inference_pb
-from inference import grpc_service_pb2_grpc as inference_grpc
 from wayline.common.server import ServiceDefinition
 from wayline.decision.v1 import decision_service_pb2 as pb
 from wayline.decision.v1 import decision_service_pb2_grpc as pb_grpc
+from wayline.inference.v2 import grpc_service_pb2 as inference_pb
+from wayline.inference.v2 import grpc_service_pb2_grpc as inference_grpc
 from wayline_decision.settings import DecisionSettings
 
 __all__ = ["decision_service"]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import grpc
 from google.protobuf import descriptor
 
-from inference import grpc_service_pb2
 from wayline.common.clients import internal_channel
 from wayline.common.server import ServiceDefinition
 from wayline.decision.v1 import decision_service_pb2
 from wayline.gateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
 from wayline.identity.v1 import identity_service_pb2
+from wayline.inference.v2 import grpc_service_pb2
 from wayline.ingest.v1 import ingest_service_pb2
 from wayline.journeys.v1 import journeys_service_pb2
 from wayline.orchestrator.v1 import orchestrator_service_pb2

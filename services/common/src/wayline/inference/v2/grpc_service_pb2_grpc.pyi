@@ -12,7 +12,7 @@ and lets the gateway authorise and route the calls. Model names are those of the
 
 from collections import abc as _abc
 from grpc import aio as _aio
-from inference import grpc_service_pb2 as _grpc_service_pb2
+from wayline.inference.v2 import grpc_service_pb2 as _grpc_service_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys
