@@ -308,3 +308,22 @@ def test_journeys_down_is_unavailable_and_nothing_is_accepted(tmp_path: Path, us
     finally:
         gateway.stop(0)
         ingest.stop(0)
+
+
+def test_gateway_reflection_lists_every_routed_service(gateway_channel: grpc.Channel) -> None:
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
+    database = ProtoReflectionDescriptorDatabase(gateway_channel)
+    services = set(database.get_services())
+    assert {
+        "wayline.gateway.v1.AdminService",
+        "wayline.ingest.v1.IngestService",
+        "wayline.identity.v1.IdentityService",
+        "wayline.journeys.v1.JourneyService",
+        "wayline.decision.v1.DecisionService",
+        "wayline.orchestrator.v1.OrchestratorService",
+        "inference.GRPCInferenceService",
+    } <= services
+    # grpcurl needs the descriptors too, not only the names.
+    track = database.FindFileContainingSymbol("wayline.ingest.v1.IngestService")
+    assert track.package == "wayline.ingest.v1"
