@@ -12,10 +12,13 @@ from pathlib import Path
 
 import grpc
 import pytest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pydantic import SecretStr
 
 from wayline.common.server import Server, ServiceDefinition
 from wayline.common.settings import ServiceSettings
+from wayline.common.telemetry import configure_telemetry
 from wayline_gateway.service import gateway_service
 from wayline_gateway.settings import GatewaySettings
 from wayline_ingest.service import ingest_service
@@ -28,6 +31,15 @@ API_KEY = "wl_test_key"
 TENANT = "acme"
 
 StartServer = Callable[[ServiceDefinition, ServiceSettings], Server]
+
+
+@pytest.fixture(scope="session")
+def span_exporter() -> InMemorySpanExporter:
+    """Every span the in-process servers finish, from the process's one tracer provider."""
+    telemetry = configure_telemetry("tests", otlp_endpoint=None)
+    exporter = InMemorySpanExporter()
+    telemetry.tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter
 
 
 @pytest.fixture(scope="session")

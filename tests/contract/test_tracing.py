@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import grpc
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.events import make_event
@@ -14,17 +11,16 @@ from wayline.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
 
 
 def test_a_track_call_is_one_trace_across_gateway_ingest_and_journeys(
-    gateway_channel: grpc.Channel, auth: tuple[tuple[str, str], ...], user_id: str
+    gateway_channel: grpc.Channel,
+    auth: tuple[tuple[str, str], ...],
+    user_id: str,
+    span_exporter: InMemorySpanExporter,
 ) -> None:
-    provider = trace.get_tracer_provider()
-    assert isinstance(provider, TracerProvider)
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    span_exporter.clear()
     ingest_grpc.IngestServiceStub(gateway_channel).Track(
         ingest_pb.TrackRequest(event=make_event(user_id)), metadata=auth, timeout=10
     )
-    spans = {span.attributes["rpc.service"]: span for span in exporter.get_finished_spans()}  # type: ignore[index]
-    exporter.shutdown()
+    spans = {span.attributes["rpc.service"]: span for span in span_exporter.get_finished_spans()}  # type: ignore[index]
 
     gateway, ingest, journeys = spans["gateway"], spans["ingest"], spans["journeys"]
     assert gateway.name == ingest.name == "wayline.ingest.v1.IngestService/Track"
