@@ -35,6 +35,8 @@ def generate(out: Path) -> None:
         f"--grpc_python_out={out}",
         f"--mypy_out={out}",
         f"--mypy_grpc_out={out}",
+        "--mypy_opt=quiet",
+        "--mypy_grpc_opt=quiet",
         *sources,
     ]
     if protoc.main(args) != 0:
