@@ -13,8 +13,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.mark.parametrize(
     "tool",
-    ["gen_protos.py", "settings_doc.py"],
-    ids=["generated-code-matches-protos", "configuration-reference-matches-settings"],
+    ["gen_protos.py", "settings_doc.py", "api_doc.py"],
+    ids=[
+        "generated-code-matches-protos",
+        "configuration-reference-matches-settings",
+        "api-map-matches-protos",
+    ],
 )
 def test_committed_output_is_fresh(tool: str) -> None:
     result = subprocess.run(

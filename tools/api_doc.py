@@ -1,0 +1,141 @@
+"""Write docs/api.md from the protos themselves (`--check`: fail when it is stale).
+
+Every RPC of every service, with the scope a key needs, whether it is safe to retry, whether it is live
+or still answers UNIMPLEMENTED, and the first sentence of its comment in the contract.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+from google.protobuf import descriptor_pb2
+from grpc_tools import protoc
+
+from wayline.api.v1 import annotations_pb2
+from wayline_gateway.service import AdminServicer
+from wayline_ingest.servicer import IngestServicer
+from wayline_journeys.servicer import JourneyServicer
+
+ROOT = Path(__file__).resolve().parent.parent
+PROTOS = ROOT / "protos"
+DOC = ROOT / "docs" / "api.md"
+SERVICE_FIELD, METHOD_FIELD = 6, 2  # FileDescriptorProto.service, ServiceDescriptorProto.method
+LIVE = {
+    "wayline.gateway.v1.AdminService": AdminServicer,
+    "wayline.ingest.v1.IngestService": IngestServicer,
+    "wayline.journeys.v1.JourneyService": JourneyServicer,
+}
+SCOPES = {
+    annotations_pb2.SCOPE_READ: "read",
+    annotations_pb2.SCOPE_WRITE: "write",
+    annotations_pb2.SCOPE_ADMIN: "admin",
+    annotations_pb2.SCOPE_INTERNAL: "internal",
+}
+RETRY = {
+    descriptor_pb2.MethodOptions.IDEMPOTENT: "idempotent",
+    descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS: "read-only",
+}
+
+INTRO = """# API
+
+Generated from `protos/` by `uv run python tools/api_doc.py`; a test fails when this page is stale. The
+contracts' own comments are the full reference (every field, every error); this page is the map.
+
+## Calling conventions
+
+- **Endpoint.** Callers talk to the gateway only (default `:50051`). It routes every public RPC below by
+  its full method name to the service that owns it; `internal` RPCs are service-to-service and not routed.
+- **Authentication.** Send `authorization: Bearer <api key>` (or `x-api-key: <api key>`) metadata. The key
+  decides the tenant; a tenant is never a request field. A key holds scopes (`read`, `write`, `admin`);
+  each RPC needs the scope in the table.
+- **Deadlines.** Set one on every call. Without one the gateway gives 10 s; longer than 60 s is cut to 60 s
+  (`WAYLINE_GATEWAY_DEFAULT_DEADLINE_SECONDS`, `..._MAX_DEADLINE_SECONDS`). The remaining deadline
+  travels with every downstream call.
+- **Errors.** gRPC status codes with `google.rpc` details in the trailers: always an `ErrorInfo` (domain
+  `wayline.dev`, a machine-readable `reason`); INVALID_ARGUMENT adds `BadRequest` field violations with
+  paths such as `events[3].identifiers[0].value`; UNAVAILABLE and RESOURCE_EXHAUSTED add `RetryInfo`;
+  quota errors add `QuotaFailure`. INTERNAL messages carry a request id to quote.
+- **Retries.** RPCs marked `idempotent` or `read-only` are safe to retry with the same request (events
+  are deduplicated by `event_id`); retry UNAVAILABLE with backoff, honouring `RetryInfo`.
+- **Paging.** List RPCs take `page_size` and `page_token` and return `next_page_token` (AIP-158); pass it
+  back unchanged, an empty one means the last page.
+- **Tracing.** Send W3C `traceparent` metadata to join your trace; send `x-request-id` to choose the
+  request id that every service logs.
+"""
+
+
+def _descriptor_set() -> descriptor_pb2.FileDescriptorSet:
+    sources = sorted(str(p.relative_to(PROTOS)) for p in PROTOS.rglob("*.proto"))
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "api.pb"
+        args = [
+            "protoc",
+            f"--proto_path={PROTOS}",
+            f"--proto_path={resources.files('grpc_tools') / '_proto'}",
+            "--include_source_info",
+            f"--descriptor_set_out={out}",
+            *sources,
+        ]
+        if protoc.main(args) != 0:
+            raise SystemExit("protoc failed")
+        return descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
+
+
+def _first_sentence(comment: str) -> str:
+    text = " ".join(comment.split())
+    match = re.match(r"(.+?[.!?])(\s|$)", text)
+    return (match.group(1) if match else text).replace("|", "\\|")
+
+
+def render() -> str:
+    lines = [INTRO]
+    for file in _descriptor_set().file:
+        comments = {tuple(loc.path): loc.leading_comments for loc in file.source_code_info.location}
+        for s_index, service in enumerate(file.service):
+            full_name = f"{file.package}.{service.name}"
+            servicer = LIVE.get(full_name)
+            lines += [
+                f"## {full_name}",
+                "",
+                _first_sentence(comments.get((SERVICE_FIELD, s_index), "")),
+                "",
+                "| RPC | scope | retry | status | what it does |",
+                "|---|---|---|---|---|",
+            ]
+            for m_index, method in enumerate(service.method):
+                scope = SCOPES.get(method.options.Extensions[annotations_pb2.required_scope], "?")
+                retry = RETRY.get(method.options.idempotency_level, "no")
+                live = servicer is not None and method.name in vars(servicer)
+                streaming = (
+                    ("stream " if method.client_streaming else "")
+                    + "→"
+                    + (" stream" if method.server_streaming else "")
+                )
+                name = f"`{method.name}`" + (f" ({streaming})" if streaming != "→" else "")
+                summary = _first_sentence(comments.get((SERVICE_FIELD, s_index, METHOD_FIELD, m_index), ""))
+                status = "live" if live else "planned"
+                lines.append(f"| {name} | {scope} | {retry} | {status} | {summary} |")
+            lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--check", action="store_true")
+    text = render()
+    if parser.parse_args().check:
+        if DOC.read_text() != text:
+            print("docs/api.md is stale: run `uv run python tools/api_doc.py`", file=sys.stderr)
+            return 1
+        return 0
+    DOC.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
