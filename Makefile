@@ -4,7 +4,7 @@ UV := $(shell tools/ensure-uv.sh)
 export UV_PYTHON_DOWNLOADS := never
 RUN := $(UV) run --locked
 
-.PHONY: demo up test sync lint format typecheck protos check-protos pytest bench clean
+.PHONY: demo up test sync lint format typecheck protos docs check-protos pytest bench clean
 
 demo: sync ## Start the whole suite on embedded defaults, send events, print timelines, stop.
 	$(RUN) wayline demo
@@ -33,8 +33,13 @@ format: ## Apply ruff's fixes and formatting.
 typecheck: ## mypy strict over our code (generated code is checked through its .pyi stubs).
 	$(RUN) mypy services/*/src cli/src ml/src tools bench tests
 
-protos: ## Regenerate the Python contracts from protos/.
+protos: ## Regenerate the Python contracts (and docs/api.md) from protos/.
 	$(RUN) python tools/gen_protos.py
+	$(RUN) python tools/api_doc.py
+
+docs: ## Regenerate the generated docs: docs/api.md, docs/configuration.md.
+	$(RUN) python tools/api_doc.py
+	$(RUN) python tools/settings_doc.py
 
 check-protos: ## Fail when the committed generated code has drifted from protos/.
 	$(RUN) python tools/gen_protos.py --check
