@@ -12,7 +12,7 @@ from typing import Any
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
-from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
@@ -66,7 +66,10 @@ def configure_telemetry(
     global _configured  # noqa: PLW0603 - OpenTelemetry's providers are process-global by design
     if _configured is not None:
         return _configured
-    resource = Resource.create({"service.name": f"wayline-{service}", "service.namespace": "wayline"})
+    # Our names are defaults: OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES, read by the SDK, win.
+    resource = Resource.create({"service.name": f"wayline-{service}", "service.namespace": "wayline"}).merge(
+        OTELResourceDetector().detect()
+    )
     tracer_provider = TracerProvider(resource=resource)
     readers: list[MetricReader] = []
     servers: list[Any] = []

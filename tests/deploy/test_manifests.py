@@ -1,0 +1,165 @@
+"""The Kubernetes manifests, rendered by kustomize as an operator would apply them, agree with the code:
+every WAYLINE_* variable is a setting the service reads, probes and ports match, pods are hardened."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from wayline.common.settings import ServiceSettings
+from wayline_decision.settings import DecisionSettings
+from wayline_gateway.settings import GatewaySettings
+from wayline_identity.settings import IdentitySettings
+from wayline_ingest.settings import IngestSettings
+from wayline_journeys.settings import JourneysSettings
+from wayline_orchestrator.settings import OrchestratorSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+OVERLAYS = ["dev", "production"]
+SETTINGS: dict[str, type[ServiceSettings]] = {
+    "gateway": GatewaySettings,
+    "ingest": IngestSettings,
+    "identity": IdentitySettings,
+    "journeys": JourneysSettings,
+    "decision": DecisionSettings,
+    "orchestrator": OrchestratorSettings,
+}
+
+# Read by the OpenTelemetry SDK itself (resource detection), not by our settings.
+OTEL_SDK_VARIABLES = {"OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES"}
+# Set by the manifests ahead of the issue that makes the service read them. Each entry leaves this list in
+# the change that adds the setting (a test below fails while both exist), so the list stays true.
+PLANNED = {
+    "WAYLINE_GATEWAY_DATABASE_URL": "keys and tenants in PostgreSQL (gateway issue)",
+    "WAYLINE_IDENTITY_DATABASE_URL": "profiles in PostgreSQL (identity issue)",
+    "WAYLINE_ORCHESTRATOR_DATABASE_URL": "flows and the ledger in PostgreSQL (orchestrator issue)",
+    "WAYLINE_INGEST_IDENTITY_ADDRESS": "the spool's identity sink (ingest issue)",
+    "WAYLINE_INGEST_DECISION_ADDRESS": "the spool's decision sink (ingest issue)",
+    "WAYLINE_INGEST_ORCHESTRATOR_ADDRESS": "the spool's orchestrator sink (ingest issue)",
+    "WAYLINE_DECISION_JOURNEYS_ADDRESS": "feature fallback to journeys (decision issue)",
+    "WAYLINE_DECISION_ORCHESTRATOR_ADDRESS": "the contact policy check (decision issue)",
+    "WAYLINE_ORCHESTRATOR_JOURNEYS_ADDRESS": "segment entry and simulation (orchestrator issue)",
+    "WAYLINE_ORCHESTRATOR_DECISION_ADDRESS": "decision steps in flows (orchestrator issue)",
+}
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("kubectl") is None, reason="kubectl (with its built-in kustomize) renders the manifests"
+)
+
+
+def env_names(settings: type[ServiceSettings]) -> set[str]:
+    """Every environment variable `settings` reads."""
+    prefix = str(settings.model_config.get("env_prefix", ""))
+    names = set()
+    for name, field in settings.model_fields.items():
+        alias = field.validation_alias
+        if isinstance(alias, str):
+            names.add(alias)
+        elif alias is not None:
+            names.update(str(choice) for choice in alias.choices)  # type: ignore[union-attr]
+        else:
+            names.add(f"{prefix}{name.upper()}")
+    return names
+
+
+def render(overlay: str) -> list[dict[str, Any]]:
+    result = subprocess.run(
+        ["kubectl", "kustomize", str(ROOT / "deploy" / "kustomize" / "overlays" / overlay)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def workloads(docs: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for doc in docs:
+        if doc["kind"] in ("Deployment", "StatefulSet"):
+            yield doc["metadata"]["name"], doc
+
+
+@pytest.fixture(scope="module", params=OVERLAYS)
+def rendered(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
+    return render(request.param)
+
+
+def config_map_keys(docs: list[dict[str, Any]]) -> set[str]:
+    return {key for doc in docs if doc["kind"] == "ConfigMap" for key in doc.get("data", {})}
+
+
+def test_every_service_is_deployed_once(rendered: list[dict[str, Any]]) -> None:
+    assert sorted(name for name, _ in workloads(rendered)) == sorted(SETTINGS)
+
+
+def test_every_wayline_variable_is_a_setting_the_service_reads(rendered: list[dict[str, Any]]) -> None:
+    unknown = []
+    for name, workload in workloads(rendered):
+        known = env_names(SETTINGS[name]) | OTEL_SDK_VARIABLES | set(PLANNED)
+        for container in workload["spec"]["template"]["spec"]["containers"]:
+            names = {e["name"] for e in container.get("env", [])}
+            if container.get("envFrom"):
+                names |= config_map_keys(rendered)
+            unknown += [
+                f"{name}: {n}"
+                for n in sorted(names)
+                if n.startswith(("WAYLINE_", "OTEL_")) and n not in known
+            ]
+    assert unknown == []
+
+
+def test_planned_variables_are_not_settings_yet() -> None:
+    read = set().union(*(env_names(settings) for settings in SETTINGS.values()))
+    assert sorted(read & set(PLANNED)) == []
+
+
+def test_probes_are_native_grpc_on_the_port_the_service_listens_on(rendered: list[dict[str, Any]]) -> None:
+    for name, workload in workloads(rendered):
+        (container,) = workload["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        port = int(env[f"WAYLINE_{name.upper()}_PORT"])
+        assert {"name": "grpc", "containerPort": port} in [
+            {k: p[k] for k in ("name", "containerPort")} for p in container["ports"]
+        ], name
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert container[probe]["grpc"]["port"] == port, f"{name} {probe}"
+
+
+def test_pods_are_hardened_and_bounded(rendered: list[dict[str, Any]]) -> None:
+    for name, workload in workloads(rendered):
+        pod = workload["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        security = container["securityContext"]
+        assert security["readOnlyRootFilesystem"] is True, name
+        assert security["allowPrivilegeEscalation"] is False, name
+        assert security["capabilities"]["drop"] == ["ALL"], name
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert set(container["resources"]) == {"requests", "limits"}, name
+        grace = float(
+            next(e["value"] for e in container["env"] if e["name"].endswith("_SHUTDOWN_GRACE_SECONDS"))
+        )
+        assert pod["terminationGracePeriodSeconds"] > grace, name
+
+
+def test_peer_addresses_name_services_that_exist(rendered: list[dict[str, Any]]) -> None:
+    services = {
+        (doc["metadata"]["name"], port["port"])
+        for doc in rendered
+        if doc["kind"] == "Service"
+        for port in doc["spec"]["ports"]
+    }
+    for name, workload in workloads(rendered):
+        (container,) = workload["spec"]["template"]["spec"]["containers"]
+        for variable in container.get("env", []):
+            if variable["name"].endswith("_ADDRESS"):
+                host, port = variable["value"].rsplit(":", 1)
+                assert (host.split(".")[0], int(port)) in services, f"{name}: {variable['value']}"
+
+
+def test_production_generates_no_secrets() -> None:
+    assert [doc["metadata"]["name"] for doc in render("production") if doc["kind"] == "Secret"] == []
