@@ -327,3 +327,22 @@ def test_gateway_reflection_lists_every_routed_service(gateway_channel: grpc.Cha
     # grpcurl needs the descriptors too, not only the names.
     track = database.FindFileContainingSymbol("wayline.ingest.v1.IngestService")
     assert track.package == "wayline.ingest.v1"
+
+
+def test_streaming_rpcs_pass_through_the_gateway_with_the_backends_status(
+    gateway_channel: grpc.Channel, auth: Auth
+) -> None:
+    """StreamEvents (bidirectional) and ExportTrainingSet (server streaming) are not implemented yet; the
+    gateway's streaming pass-through must still deliver the backend's answer, details included."""
+    ingest = ingest_grpc.IngestServiceStub(gateway_channel)
+    with pytest.raises(grpc.RpcError) as bidirectional:
+        list(
+            ingest.StreamEvents(iter([ingest_pb.StreamEventsRequest(sequence=1)]), metadata=auth, timeout=10)
+        )
+    journeys = journeys_grpc.JourneyServiceStub(gateway_channel)
+    with pytest.raises(grpc.RpcError) as server_streaming:
+        list(journeys.ExportTrainingSet(journeys_pb.ExportTrainingSetRequest(), metadata=auth, timeout=10))
+    for caught, name in ((bidirectional, "StreamEvents"), (server_streaming, "ExportTrainingSet")):
+        assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        assert name in (caught.value.details() or "")
+        assert reason(caught.value) == "NOT_IMPLEMENTED_YET"

@@ -2,26 +2,38 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
 from wayline.common.server import Server
+from wayline_journeys.errors import StoreUnavailable
 from wayline_journeys.events import EventRecord, TimelineOrder, TimelineQuery
 from wayline_journeys.store import ClickHouseEventStore, connect_clickhouse
-from wayline_journeys.store.clickhouse import cursor_after
+from wayline_journeys.store.clickhouse import cursor_after, store_error
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def store(journeys_server: Server, chdb_path: Path) -> Iterator[ClickHouseEventStore]:
+@pytest.fixture(params=["chdb", "server"])
+def store(
+    request: pytest.FixtureRequest, journeys_server: Server, chdb_path: Path
+) -> Iterator[ClickHouseEventStore]:
+    """The same store code on both backends: the embedded engine always, a ClickHouse server when
+    WAYLINE_CLICKHOUSE_URL names one (this machine's Debian ClickHouse is too old for clickhouse-connect)."""
+    url = ""
+    if request.param == "server":
+        url = os.environ.get("WAYLINE_CLICKHOUSE_URL", "")
+        if not url:
+            pytest.skip("set WAYLINE_CLICKHOUSE_URL=http://user:password@host:8123 to run against a server")
     # The journeys server owns the process's one chDB engine; this store opens its own database in it.
     database = f"test_{uuid.uuid4().hex[:8]}"
-    store = ClickHouseEventStore(lambda: connect_clickhouse("", database, chdb_path))
+    store = ClickHouseEventStore(lambda: connect_clickhouse(url, database, chdb_path))
     store.open()
     yield store
     store.client.command(f"DROP DATABASE IF EXISTS {database}")
@@ -84,3 +96,25 @@ def test_sql_injection_in_parameters_is_inert(store: ClickHouseEventStore) -> No
     hostile = "x' OR 1=1 --"
     assert store.timeline(by_user(hostile, "u3")) == []
     assert store.timeline(by_user("acme", hostile)) == []
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        OperationalError("connection refused"),
+        DatabaseError("Too many parts", code=252, name="TOO_MANY_PARTS"),
+    ],
+    ids=["connection", "too-many-parts"],
+)
+def test_transient_clickhouse_errors_become_unavailable(error: Exception) -> None:
+    mapped = store_error(error, "writing events")  # type: ignore[arg-type]
+    assert isinstance(mapped, StoreUnavailable)
+    assert mapped.retry_after == 1.0
+    assert "Too many parts" not in mapped.message  # server details stay in our log
+
+
+def test_a_broken_statement_is_not_reported_as_retryable(store: ClickHouseEventStore) -> None:
+    store.client.command("DROP TABLE events")
+    with pytest.raises(DatabaseError) as raised:  # not StoreUnavailable: the caller gets INTERNAL
+        store.write("acme", [record("u4", 0)])
+    assert raised.value.name == "UNKNOWN_TABLE"

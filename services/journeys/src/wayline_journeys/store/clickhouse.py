@@ -12,14 +12,18 @@ from pathlib import Path
 from typing import Any
 
 import clickhouse_connect
+import structlog
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
 from wayline_journeys.errors import StoreUnavailable
 from wayline_journeys.events import EventRecord, TimelineCursor, TimelineOrder, TimelineQuery
 from wayline_journeys.store.group_commit import GroupCommitWriter
 from wayline_journeys.store.schema import MIGRATIONS
 
-__all__ = ["ClickHouseEventStore", "connect_clickhouse"]
+__all__ = ["ClickHouseEventStore", "connect_clickhouse", "store_error"]
+
+log = structlog.get_logger("wayline.journeys.store")
 
 _COLUMNS = (
     "tenant_id",
@@ -134,10 +138,8 @@ class ClickHouseEventStore:
     def _insert(self, rows: list[Sequence[Any]]) -> None:
         try:
             self.client.insert("events", rows, column_names=_COLUMNS)
-        except StoreUnavailable:
-            raise
-        except Exception as exc:
-            raise StoreUnavailable(f"writing to ClickHouse failed: {exc}", retry_after=1.0) from exc
+        except ClickHouseError as exc:
+            raise store_error(exc, "writing events") from exc
 
     def timeline(self, query: TimelineQuery) -> list[EventRecord]:
         """One page of `query`'s events, in its order, after its cursor."""
@@ -182,11 +184,38 @@ class ClickHouseEventStore:
         )
         try:
             result = self.client.query(sql, parameters=parameters)
-        except StoreUnavailable:
-            raise
-        except Exception as exc:
-            raise StoreUnavailable(f"reading from ClickHouse failed: {exc}", retry_after=1.0) from exc
+        except ClickHouseError as exc:
+            raise store_error(exc, "reading the timeline") from exc
         return [_record(row) for row in result.result_rows]
+
+
+# ClickHouse error codes that mean "try again later" rather than "this statement is wrong".
+TRANSIENT_ERROR_CODES = frozenset(
+    {
+        159,  # TIMEOUT_EXCEEDED
+        164,  # READONLY
+        202,  # TOO_MANY_SIMULTANEOUS_QUERIES
+        209,  # SOCKET_TIMEOUT
+        210,  # NETWORK_ERROR
+        241,  # MEMORY_LIMIT_EXCEEDED
+        242,  # TABLE_IS_READ_ONLY
+        252,  # TOO_MANY_PARTS
+        285,  # TOO_FEW_LIVE_REPLICAS
+        319,  # UNKNOWN_STATUS_OF_INSERT
+        999,  # KEEPER_EXCEPTION
+    }
+)
+
+
+def store_error(exc: ClickHouseError, action: str) -> Exception:
+    """UNAVAILABLE (retryable, details only in the log) for connection trouble and transient server
+    errors; any other error is a defect on our side and stays itself, so callers get INTERNAL."""
+    code = getattr(exc, "code", None)
+    if isinstance(exc, OperationalError) or code in TRANSIENT_ERROR_CODES:
+        log.warning("clickhouse.transient_error", action=action, code=code, error=str(exc))
+        reason = getattr(exc, "name", None) or "connection failed"
+        return StoreUnavailable(f"{action} failed in ClickHouse ({reason}); retry", retry_after=1.0)
+    return exc
 
 
 def _record(row: Sequence[Any]) -> EventRecord:
