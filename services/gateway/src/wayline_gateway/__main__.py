@@ -1,9 +1,8 @@
 """python -m wayline_gateway: settings → logging → serve."""
 
-from wayline.common.server import run
+from wayline.common.server import main
 from wayline_gateway.service import gateway_service
 from wayline_gateway.settings import GatewaySettings
 
 if __name__ == "__main__":
-    settings = GatewaySettings()
-    run(gateway_service(settings), settings)
+    main(GatewaySettings, gateway_service)

@@ -1,9 +1,8 @@
 """python -m wayline_identity: settings → logging → serve."""
 
-from wayline.common.server import run
+from wayline.common.server import main
 from wayline_identity.service import identity_service
 from wayline_identity.settings import IdentitySettings
 
 if __name__ == "__main__":
-    settings = IdentitySettings()
-    run(identity_service(settings), settings)
+    main(IdentitySettings, identity_service)

@@ -1,9 +1,8 @@
 """python -m wayline_ingest: settings → logging → serve."""
 
-from wayline.common.server import run
+from wayline.common.server import main
 from wayline_ingest.service import ingest_service
 from wayline_ingest.settings import IngestSettings
 
 if __name__ == "__main__":
-    settings = IngestSettings()
-    run(ingest_service(settings), settings)
+    main(IngestSettings, ingest_service)

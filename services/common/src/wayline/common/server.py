@@ -9,15 +9,18 @@ SERVING. Calls before that get UNAVAILABLE. On SIGTERM health turns NOT_SERVING,
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from pydantic import ValidationError
 
 from wayline.common.auth import Authenticator, InternalCallerAuthenticator
 from wayline.common.interceptors import CallInterceptor
@@ -26,7 +29,9 @@ from wayline.common.settings import ServiceSettings
 from wayline.common.signals import TerminationSignals
 from wayline.common.telemetry import configure_telemetry
 
-__all__ = ["Server", "ServiceDefinition", "run"]
+__all__ = ["Server", "ServiceDefinition", "main", "run"]
+
+S = TypeVar("S", bound=ServiceSettings)
 
 log = structlog.get_logger("wayline.server")
 
@@ -140,8 +145,22 @@ class Server:
         return self.ready.wait(timeout)
 
 
+def main(settings_class: type[S], service: Callable[[S], ServiceDefinition]) -> None:
+    """The whole of a service's `__main__`: read settings (exit 2 naming every bad variable), serve."""
+    try:
+        settings = settings_class()
+    except ValidationError as error:
+        prefix = str(settings_class.model_config.get("env_prefix", ""))
+        for problem in error.errors():
+            name = ".".join(str(part) for part in problem["loc"]).upper()
+            variable = name if name.startswith(("WAYLINE_", "OTEL_")) else prefix + name
+            print(f"invalid setting {variable}: {problem['msg']}", file=sys.stderr)
+        raise SystemExit(2) from None
+    run(service(settings), settings)
+
+
 def run(definition: ServiceDefinition, settings: ServiceSettings) -> None:
-    """Serve until SIGTERM or SIGINT, then stop gracefully. The body of every service's `__main__`."""
+    """Serve until SIGTERM or SIGINT, then stop gracefully."""
     configure_logging(definition.name, settings.log_level, settings.log_format)
     telemetry = configure_telemetry(
         definition.name,

@@ -84,7 +84,12 @@ def configure_telemetry(
         from prometheus_client import start_http_server
 
         readers.append(PrometheusMetricReader())
-        server, _thread = start_http_server(metrics_port, addr=metrics_host.strip("[]") or "0.0.0.0")
+        # A wildcard gRPC host ("[::]") becomes IPv4's wildcard here: prometheus_client binds one address
+        # family, and clusters without IPv6 would refuse "::".
+        wildcard = metrics_host.strip("[]") in ("", "::", "0.0.0.0")
+        server, _thread = start_http_server(
+            metrics_port, addr="0.0.0.0" if wildcard else metrics_host.strip("[]")
+        )
         servers.append(server)
     meter_provider = MeterProvider(resource=resource, metric_readers=readers)
     trace.set_tracer_provider(tracer_provider)
