@@ -157,7 +157,7 @@ def _show_timeline(
         title=f"{customer.user_id}: {len(rows)} events on {len(channels)} channels ({', '.join(channels)})",
         title_justify="left",
     )
-    for column in ("when (UTC)", "channel", "event", "device, cookie, email, phone or card"):
+    for column in ("when (UTC)", "channel", "event", "seen as"):
         table.add_column(column)
     shown = rows if len(rows) <= 12 else [*rows[:6], None, *rows[-5:]]
     for event in shown:
