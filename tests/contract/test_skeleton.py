@@ -8,7 +8,7 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2
 
-from tests.conftest import TENANT, common_settings, gateway_settings, start_server
+from tests.conftest import INTERNAL_TOKEN, TENANT, common_settings, gateway_settings, start_server
 from tests.events import make_event
 from wayline.common.errors import status_details
 from wayline.common.server import Server
@@ -346,3 +346,35 @@ def test_streaming_rpcs_pass_through_the_gateway_with_the_backends_status(
         assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
         assert name in (caught.value.details() or "")
         assert reason(caught.value) == "NOT_IMPLEMENTED_YET"
+
+
+def test_a_batch_larger_than_one_write_is_stored_whole_in_several(
+    journeys_server: Server, tmp_path: Path, user_id: str
+) -> None:
+    settings = IngestSettings(
+        **common_settings(tmp_path),  # type: ignore[arg-type]
+        journeys_address=journeys_server.address,
+        max_write_bytes=4096,
+    )
+    ingest = start_server(ingest_service(settings), settings)
+    internal = (("x-wayline-internal-token", INTERNAL_TOKEN), ("x-wayline-tenant", TENANT))
+    try:
+        events = [make_event(user_id, minutes_ago=100 - i) for i in range(60)]
+        for event in events:
+            event.properties.update({"note": "x" * 300})  # ~60 x 400 bytes: several 4 KiB writes
+        with grpc.insecure_channel(ingest.address) as channel:
+            response = ingest_grpc.IngestServiceStub(channel).TrackBatch(
+                ingest_pb.TrackBatchRequest(events=events), metadata=internal, timeout=30
+            )
+        assert response.accepted_count == 60
+        with grpc.insecure_channel(journeys_server.address) as channel:
+            stored = journeys_grpc.JourneyServiceStub(channel).GetTimeline(
+                journeys_pb.GetTimelineRequest(
+                    identifier=event_pb2.Identifier(type="user_id", value=user_id), page_size=100
+                ),
+                metadata=internal,
+                timeout=10,
+            )
+        assert [e.event_id for e in stored.events] == [e.event_id for e in events]
+    finally:
+        ingest.stop(0)

@@ -35,7 +35,10 @@ def ingest_service(settings: IngestSettings) -> ServiceDefinition:
     def register(server: grpc.Server) -> list[str]:
         # RPCs IngestServicer does not define yet fall through to the generated base: UNIMPLEMENTED.
         servicer = IngestServicer(  # type: ignore[abstract]
-            journeys_grpc.JourneyServiceStub(channel), limits, settings.max_batch_events
+            journeys_grpc.JourneyServiceStub(channel),
+            limits,
+            settings.max_batch_events,
+            settings.max_write_bytes,
         )
         pb_grpc.add_IngestServiceServicer_to_server(servicer, server)
         return [pb.DESCRIPTOR.services_by_name["IngestService"].full_name]

@@ -37,11 +37,13 @@ class IngestServicer(pb_grpc.IngestServiceServicer):
         journeys: journeys_grpc.JourneyServiceStub,
         limits: EventLimits,
         max_batch_events: int,
+        max_write_bytes: int,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._journeys = journeys
         self._limits = limits
         self._max_batch_events = max_batch_events
+        self._max_write_bytes = max_write_bytes
         self._clock = clock
 
     def Track(self, request: pb.TrackRequest, context: grpc.ServicerContext) -> pb.TrackResponse:  # noqa: N802
@@ -104,6 +106,13 @@ class IngestServicer(pb_grpc.IngestServiceServicer):
         return violations
 
     def _store(self, events: Sequence[event_pb2.Event]) -> None:
+        """Write `events` in calls of at most max_write_bytes, so no batch outgrows a gRPC message. If a
+        later call fails after an earlier one succeeded, the caller's retry rewrites the stored ones,
+        which journeys deduplicates by event_id."""
+        for chunk in _chunks(events, self._max_write_bytes):
+            self._write(chunk)
+
+    def _write(self, events: Sequence[event_pb2.Event]) -> None:
         try:
             self._journeys.WriteEvents(journeys_pb.WriteEventsRequest(events=events))
         except grpc.RpcError as error:
@@ -114,3 +123,17 @@ class IngestServicer(pb_grpc.IngestServiceServicer):
                     retry_after=1.0,
                 ) from error
             raise WaylineError(f"the journey store refused the events ({error.code().name})") from error
+
+
+def _chunks(events: Sequence[event_pb2.Event], max_bytes: int) -> list[list[event_pb2.Event]]:
+    """Consecutive runs of `events` whose serialised size stays under `max_bytes` (one event at least)."""
+    chunks: list[list[event_pb2.Event]] = [[]]
+    size = 0
+    for event in events:
+        event_size = event.ByteSize() + 8  # field tag and length prefix, generously
+        if chunks[-1] and size + event_size > max_bytes:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(event)
+        size += event_size
+    return chunks

@@ -20,6 +20,11 @@ class IngestSettings(ServiceSettings):
     metrics_port: int = Field(default=9461, ge=0, le=65535, description="Prometheus port; 0 turns it off.")
     journeys_address: str = Field(default="127.0.0.1:50063", description="host:port of the journeys service.")
     max_batch_events: int = Field(default=1000, ge=1, description="Most events one TrackBatch may carry.")
+    max_write_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=1024,
+        description="Largest WriteEvents call to journeys; bigger batches go in several (each idempotent).",
+    )
     max_properties_bytes: int = Field(
         default=32 * 1024, ge=1, description="Largest serialised `properties` of one event."
     )
