@@ -89,18 +89,3 @@ def test_clock_skew_correction_recovers_the_true_time(
 def test_a_timestamp_far_in_the_future_is_refused() -> None:
     event = make_event("u1", at=NOW + timedelta(hours=2))
     assert [v.reason for v in enrich(event, "event", NOW, LIMITS)] == ["FUTURE_TIMESTAMP"]
-
-
-@given(sizes=st.lists(st.integers(min_value=0, max_value=3000), max_size=40), limit=st.integers(1024, 8192))
-def test_writes_are_chunked_in_order_under_the_limit(sizes: list[int], limit: int) -> None:
-    from wayline_ingest.servicer import _chunks
-
-    events = []
-    for i, size in enumerate(sizes):
-        event = make_event(f"u{i}")
-        event.text = "x" * size
-        events.append(event)
-    chunks = _chunks(events, limit)
-    assert [e for chunk in chunks for e in chunk] == events  # every event once, in order
-    for chunk in chunks:
-        assert len(chunk) == 1 or sum(e.ByteSize() + 8 for e in chunk) <= limit
