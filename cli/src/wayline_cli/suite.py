@@ -102,11 +102,9 @@ class Suite:
         return self.data_dir / "logs"
 
     def environment(self, spec: ServiceSpec) -> dict[str, str]:
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith("WAYLINE_")  # the suite decides every setting of its children
-        }
+        """The caller's environment (so WAYLINE_JOURNEYS_CLICKHOUSE_URL, log level and the like reach the
+        services), with what the suite must decide itself on top: data dir, token, ports, peers, key."""
+        env = dict(os.environ)
         env |= {
             "WAYLINE_DATA_DIR": str(self.data_dir),
             "WAYLINE_INTERNAL_TOKEN": self.internal_token,

@@ -1,0 +1,27 @@
+"""What `wayline up` hands each child: the caller's settings, under the suite's own decisions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from wayline_cli.suite import SERVICES, Suite
+
+
+def test_caller_settings_reach_the_services_but_the_suite_decides_ports_and_peers(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("WAYLINE_JOURNEYS_CLICKHOUSE_URL", "http://clickhouse:8123")
+    monkeypatch.setenv("WAYLINE_LOG_LEVEL", "warning")
+    monkeypatch.setenv("WAYLINE_JOURNEYS_PORT", "1")  # the suite's port wins
+    suite = Suite.on_free_ports(tmp_path)
+    specs = {spec.name: spec for spec in SERVICES}
+    journeys = suite.environment(specs["journeys"])
+    assert journeys["WAYLINE_JOURNEYS_CLICKHOUSE_URL"] == "http://clickhouse:8123"
+    assert journeys["WAYLINE_LOG_LEVEL"] == "warning"
+    assert journeys["WAYLINE_JOURNEYS_PORT"] == str(suite.ports["journeys"])
+    gateway = suite.environment(specs["gateway"])
+    assert gateway["WAYLINE_GATEWAY_INGEST_ADDRESS"] == suite.address("ingest")
+    assert gateway["WAYLINE_GATEWAY_API_KEY"] == suite.api_key
+    assert {suite.environment(spec)["WAYLINE_INTERNAL_TOKEN"] for spec in SERVICES} == {suite.internal_token}
