@@ -34,6 +34,7 @@ def test_list_rpcs_page_per_aip_158(method: descriptor.MethodDescriptor) -> None
 def test_update_rpcs_take_an_update_mask(method: descriptor.MethodDescriptor) -> None:
     mask = method.input_type.fields_by_name.get("update_mask")
     assert mask is not None
+    assert mask.message_type is not None
     assert mask.message_type.full_name == "google.protobuf.FieldMask"
 
 
