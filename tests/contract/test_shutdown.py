@@ -13,27 +13,17 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from wayline_cli.suite import free_port
+from wayline_cli.suite import free_port, is_serving
 
 pytestmark = pytest.mark.slow
 
 
 def wait_serving(address: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(address) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
-            try:
-                if (
-                    stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status
-                    == health_pb2.HealthCheckResponse.SERVING
-                ):
-                    return
-            except grpc.RpcError:
-                pass
-            time.sleep(0.1)
-    raise AssertionError(f"{address} never became SERVING")
+    while not is_serving(address):
+        assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+        assert time.monotonic() < deadline, f"{address} never became SERVING"
+        time.sleep(0.1)
 
 
 @pytest.mark.parametrize("service", ["journeys", "ingest", "identity", "decision", "orchestrator", "gateway"])

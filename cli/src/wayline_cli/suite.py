@@ -23,7 +23,7 @@ from types import TracebackType
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-__all__ = ["SERVICES", "ServiceSpec", "Suite", "SuiteError", "free_port"]
+__all__ = ["SERVICES", "ServiceSpec", "Suite", "SuiteError", "free_port", "is_serving"]
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ class Suite:
         while pending:
             name = pending[0]
             self._check_alive(name)
-            if _serving(self.address(name)):
+            if is_serving(self.address(name)):
                 pending.pop(0)
                 continue
             if time.monotonic() > deadline:
@@ -196,7 +196,8 @@ class Suite:
         self.stop()
 
 
-def _serving(address: str) -> bool:
+def is_serving(address: str) -> bool:
+    """True when the service at `address` answers its health check with SERVING."""
     with grpc.insecure_channel(address) as channel:
         try:
             response = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1.0)
