@@ -34,15 +34,15 @@ typecheck: ## mypy strict over our code (generated code is checked through its .
 	$(RUN) mypy services/*/src cli/src ml/src tools bench tests
 
 protos: ## Regenerate the Python contracts (and docs/api.md) from protos/.
-	$(RUN) python tools/gen_protos.py
-	$(RUN) python tools/api_doc.py
+	$(RUN) python -m tools.gen_protos
+	$(RUN) python -m tools.api_doc
 
 docs: ## Regenerate the generated docs: docs/api.md, docs/configuration.md.
-	$(RUN) python tools/api_doc.py
-	$(RUN) python tools/settings_doc.py
+	$(RUN) python -m tools.api_doc
+	$(RUN) python -m tools.settings_doc
 
 check-protos: ## Fail when the committed generated code has drifted from protos/.
-	$(RUN) python tools/gen_protos.py --check
+	$(RUN) python -m tools.gen_protos --check
 
 pytest: ## The test suite (real servers on free ports, real chDB).
 	$(RUN) pytest

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.mark.parametrize(
     "tool",
-    ["gen_protos.py", "settings_doc.py", "api_doc.py"],
+    ["gen_protos", "settings_doc", "api_doc"],
     ids=[
         "generated-code-matches-protos",
         "configuration-reference-matches-settings",
@@ -22,6 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 )
 def test_committed_output_is_fresh(tool: str) -> None:
     result = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / tool), "--check"], capture_output=True, text=True, check=False
+        [sys.executable, "-m", f"tools.{tool}", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr

@@ -10,19 +10,17 @@ import argparse
 import re
 import sys
 import tempfile
-from importlib import resources
 from pathlib import Path
 
 from google.protobuf import descriptor_pb2
 from grpc_tools import protoc
 
+from tools.generated import PROTOS, ROOT, proto_sources, well_known_protos, write_or_check
 from wayline.api.v1 import annotations_pb2
 from wayline_gateway.service import AdminServicer
 from wayline_ingest.servicer import IngestServicer
 from wayline_journeys.servicer import JourneyServicer
 
-ROOT = Path(__file__).resolve().parent.parent
-PROTOS = ROOT / "protos"
 DOC = ROOT / "docs" / "api.md"
 SERVICE_FIELD, METHOD_FIELD = 6, 2  # FileDescriptorProto.service, ServiceDescriptorProto.method
 LIVE = {
@@ -43,7 +41,7 @@ RETRY = {
 
 INTRO = """# API
 
-Generated from `protos/` by `uv run python tools/api_doc.py`; a test fails when this page is stale. The
+Generated from `protos/` by `make docs`; a test fails when this page is stale. The
 contracts' own comments are the full reference (every field, every error); this page is the map.
 
 ## Calling conventions
@@ -70,13 +68,13 @@ contracts' own comments are the full reference (every field, every error); this 
 
 
 def _descriptor_set() -> descriptor_pb2.FileDescriptorSet:
-    sources = sorted(str(p.relative_to(PROTOS)) for p in PROTOS.rglob("*.proto"))
+    sources = proto_sources()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "api.pb"
         args = [
             "protoc",
             f"--proto_path={PROTOS}",
-            f"--proto_path={resources.files('grpc_tools') / '_proto'}",
+            f"--proto_path={well_known_protos()}",
             "--include_source_info",
             f"--descriptor_set_out={out}",
             *sources,
@@ -126,15 +124,8 @@ def render() -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true")
-    text = render()
-    if parser.parse_args().check:
-        if DOC.read_text() != text:
-            print("docs/api.md is stale: run `uv run python tools/api_doc.py`", file=sys.stderr)
-            return 1
-        return 0
-    DOC.write_text(text)
-    return 0
+    parser.add_argument("--check", action="store_true", help="fail when docs/api.md is stale")
+    return write_or_check(DOC, render(), check=parser.parse_args().check, command="make docs")
 
 
 if __name__ == "__main__":

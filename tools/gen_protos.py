@@ -12,21 +12,20 @@ import argparse
 import filecmp
 import sys
 import tempfile
-from importlib import resources
 from pathlib import Path
 
 from grpc_tools import protoc
 
-ROOT = Path(__file__).resolve().parent.parent
-PROTOS = ROOT / "protos"
+from tools.generated import PROTOS, ROOT, proto_sources, well_known_protos
+
 OUT = ROOT / "services" / "common" / "src"
 GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py", "_pb2_grpc.pyi")
 
 
 def generate(out: Path) -> None:
     """Compile every .proto under protos/ into `out` and make each generated folder a package."""
-    sources = sorted(str(p.relative_to(PROTOS)) for p in PROTOS.rglob("*.proto"))
-    well_known = str(resources.files("grpc_tools") / "_proto")
+    sources = proto_sources()
+    well_known = well_known_protos()
     args = [
         "protoc",
         f"--proto_path={PROTOS}",

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from pydantic.fields import FieldInfo
 
+from tools.generated import ROOT, write_or_check
 from wayline.common.settings import ServiceSettings
 from wayline_decision.settings import DecisionSettings
 from wayline_gateway.settings import GatewaySettings
@@ -20,7 +20,7 @@ from wayline_ingest.settings import IngestSettings
 from wayline_journeys.settings import JourneysSettings
 from wayline_orchestrator.settings import OrchestratorSettings
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
+DOC = ROOT / "docs" / "configuration.md"
 SERVICES: list[type[ServiceSettings]] = [
     GatewaySettings,
     IngestSettings,
@@ -29,15 +29,6 @@ SERVICES: list[type[ServiceSettings]] = [
     DecisionSettings,
     OrchestratorSettings,
 ]
-
-
-def _env_names(name: str, field: FieldInfo, prefix: str) -> str:
-    alias = field.validation_alias
-    if isinstance(alias, str):
-        return f"`{alias}`"
-    if alias is not None:
-        return " or ".join(f"`{choice}`" for choice in alias.choices)  # type: ignore[union-attr]
-    return f"`{prefix}{name.upper()}`"
 
 
 def _default(field: FieldInfo) -> str:
@@ -52,12 +43,13 @@ GLOBAL_FIELDS = {name for name, f in ServiceSettings.model_fields.items() if f.v
 
 
 def _rows(settings: type[ServiceSettings], shared: bool) -> list[str]:
-    prefix = str(settings.model_config.get("env_prefix", ""))
+    variables = settings.environment_variables()
     rows = []
     for name, field in settings.model_fields.items():
         if (name in GLOBAL_FIELDS) != shared:
             continue
-        rows.append(f"| {_env_names(name, field, prefix)} | {_default(field)} | {field.description} |")
+        names = " or ".join(f"`{variable}`" for variable in variables[name])
+        rows.append(f"| {names} | {_default(field)} | {field.description} |")
     return rows
 
 
@@ -66,7 +58,7 @@ def render() -> str:
         "# Configuration",
         "",
         "Every setting is an environment variable. Generated from the settings classes by",
-        "`uv run python tools/settings_doc.py`; a test fails when this page is stale.",
+        "`make docs`; a test fails when this page is stale.",
         "",
         "## Every service",
         "",
@@ -88,17 +80,8 @@ def render() -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true")
-    text = render()
-    if parser.parse_args().check:
-        if DOC.read_text() != text:
-            print(
-                "docs/configuration.md is stale: run `uv run python tools/settings_doc.py`", file=sys.stderr
-            )
-            return 1
-        return 0
-    DOC.write_text(text)
-    return 0
+    parser.add_argument("--check", action="store_true", help="fail when docs/configuration.md is stale")
+    return write_or_check(DOC, render(), check=parser.parse_args().check, command="make docs")
 
 
 if __name__ == "__main__":

@@ -55,17 +55,7 @@ pytestmark = pytest.mark.skipif(
 
 def env_names(settings: type[ServiceSettings]) -> set[str]:
     """Every environment variable `settings` reads."""
-    prefix = str(settings.model_config.get("env_prefix", ""))
-    names = set()
-    for name, field in settings.model_fields.items():
-        alias = field.validation_alias
-        if isinstance(alias, str):
-            names.add(alias)
-        elif alias is not None:
-            names.update(str(choice) for choice in alias.choices)  # type: ignore[union-attr]
-        else:
-            names.add(f"{prefix}{name.upper()}")
-    return names
+    return {name for names in settings.environment_variables().values() for name in names}
 
 
 def render(overlay: str) -> list[dict[str, Any]]:

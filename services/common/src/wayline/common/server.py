@@ -13,7 +13,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TypeVar
 
 import grpc
@@ -54,7 +54,6 @@ class ServiceDefinition:
     start: Callable[[], None] = _nothing
     stop: Callable[[], None] = _nothing
     authenticator: Authenticator | None = None
-    options: list[tuple[str, int | str]] = field(default_factory=list)
 
 
 class Server:
@@ -77,7 +76,6 @@ class Server:
             # Recycle connections now and then so that long-lived clients spread over new replicas.
             ("grpc.max_connection_age_ms", 5 * 60 * 1000),
             ("grpc.max_connection_age_grace_ms", 30 * 1000),
-            *definition.options,
         ]
         self._grpc = grpc.server(
             ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix=definition.name),
@@ -150,10 +148,10 @@ def main(settings_class: type[S], service: Callable[[S], ServiceDefinition]) -> 
     try:
         settings = settings_class()
     except ValidationError as error:
-        prefix = str(settings_class.model_config.get("env_prefix", ""))
+        variables = settings_class.environment_variables()
         for problem in error.errors():
-            name = ".".join(str(part) for part in problem["loc"]).upper()
-            variable = name if name.startswith(("WAYLINE_", "OTEL_")) else prefix + name
+            name = str(problem["loc"][0])  # a field name, or the alias it was read under
+            variable = variables.get(name, (name,))[0]
             print(f"invalid setting {variable}: {problem['msg']}", file=sys.stderr)
         raise SystemExit(2) from None
     run(service(settings), settings)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["INTERNAL_TOKEN_FILE", "ServiceSettings", "load_or_create_internal_token"]
@@ -70,6 +70,21 @@ class ServiceSettings(BaseSettings):
     max_message_bytes: int = Field(
         default=16 * 1024 * 1024, ge=1024, description="Largest gRPC message the server receives or sends."
     )
+
+    @classmethod
+    def environment_variables(cls) -> dict[str, tuple[str, ...]]:
+        """Field name → the environment variables it is read from, the documented name first."""
+        prefix = str(cls.model_config.get("env_prefix", ""))
+        names: dict[str, tuple[str, ...]] = {}
+        for name, field in cls.model_fields.items():
+            alias = field.validation_alias
+            if isinstance(alias, str):
+                names[name] = (alias,)
+            elif isinstance(alias, AliasChoices):
+                names[name] = tuple(str(choice) for choice in alias.choices)
+            else:
+                names[name] = (f"{prefix}{name.upper()}",)
+        return names
 
     @property
     def service_dir(self) -> Path:
