@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from datetime import UTC, datetime
+from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from wayline.common.settings import ServiceSettings
 
-__all__ = ["IngestSettings"]
+__all__ = ["SINK_NAMES", "IngestSettings", "SinkName"]
+
+SinkName = Literal["identity", "journeys", "decision", "orchestrator"]
+SINK_NAMES: tuple[SinkName, ...] = ("identity", "journeys", "decision", "orchestrator")
 
 
 class IngestSettings(ServiceSettings):
@@ -18,17 +22,100 @@ class IngestSettings(ServiceSettings):
 
     port: int = Field(default=50061, ge=0, le=65535, description="gRPC port.")
     metrics_port: int = Field(default=9461, ge=0, le=65535, description="Prometheus port; 0 turns it off.")
-    journeys_address: str = Field(default="127.0.0.1:50063", description="host:port of the journeys service.")
+
+    # Limits at the door (Segment's, by default).
     max_batch_events: int = Field(default=1000, ge=1, description="Most events one TrackBatch may carry.")
+    max_batch_bytes: int = Field(
+        default=500 * 1024,
+        ge=1024,
+        description="Largest serialised TrackBatch (or StreamEvents batch); bigger ones are refused whole.",
+    )
+    max_event_bytes: int = Field(
+        default=32 * 1024, ge=256, description="Largest serialised event; bigger ones are rejected."
+    )
+    max_future_skew_seconds: float = Field(
+        default=3600.0, ge=0, description="How far past the receive time an event's timestamp may lie."
+    )
+    min_timestamp: datetime = Field(
+        default=datetime(2000, 1, 1, tzinfo=UTC),
+        description="Earliest timestamp a live event may carry (ISO 8601).",
+    )
+    backfill_min_timestamp: datetime = Field(
+        default=datetime(1900, 1, 1, tzinfo=UTC),
+        description="Earliest timestamp an event of a backfill batch (an import of history) may carry.",
+    )
+
+    # The spool: durable before ack.
+    spool_segment_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=4096, description="Size at which the spool starts a new segment file."
+    )
+    spool_max_bytes: int = Field(
+        default=10 * 1024**3,
+        ge=4096,
+        description="Disk quota of the spool; past it, writes get RESOURCE_EXHAUSTED (SPOOL_FULL) until "
+        "the sinks catch up.",
+    )
+    dedup_window_events: int = Field(
+        default=250_000,
+        ge=0,
+        description="How many recently accepted event ids ingest remembers (about 120 bytes each) to "
+        "acknowledge retries without spooling them again; 0 turns the window off.",
+    )
+    stream_window_batches: int = Field(
+        default=8, ge=1, description="StreamEvents flow control: batches a client may have unacknowledged."
+    )
+
+    # Sinks: where the forwarder delivers every spooled event.
+    sinks: list[SinkName] = Field(
+        default_factory=lambda: ["journeys"],
+        description="Downstream sinks, as a JSON list: identity, journeys, decision, orchestrator.",
+    )
+    journeys_address: str = Field(default="127.0.0.1:50063", description="host:port of the journeys service.")
+    identity_address: str = Field(default="127.0.0.1:50062", description="host:port of the identity service.")
+    decision_address: str = Field(default="127.0.0.1:50064", description="host:port of the decision service.")
+    orchestrator_address: str = Field(
+        default="127.0.0.1:50065", description="host:port of the orchestrator service."
+    )
     max_write_bytes: int = Field(
         default=4 * 1024 * 1024,
         ge=1024,
-        description="Largest WriteEvents call to journeys; bigger batches go in several (each idempotent).",
+        description="Largest delivery call to a sink; bigger runs of events go in several (each idempotent).",
     )
-    max_properties_bytes: int = Field(
-        default=32 * 1024, ge=1, description="Largest serialised `properties` of one event."
+    sink_retry_initial_seconds: float = Field(
+        default=0.1, gt=0, description="First retry delay of a failing sink (doubles, with full jitter)."
     )
-    max_text_bytes: int = Field(default=64 * 1024, ge=1, description="Largest `text` of one event (UTF-8).")
-    max_future_skew_seconds: float = Field(
-        default=3600.0, ge=0, description="How far past the receive time an event's timestamp may lie."
+    sink_retry_max_seconds: float = Field(default=30.0, gt=0, description="Longest retry delay of a sink.")
+    sink_breaker_failures: int = Field(
+        default=5, ge=1, description="Consecutive failures that open a sink's circuit breaker."
+    )
+    nats_url: str | None = Field(
+        default=None,
+        description="NATS server (nats://host:4222). Set: the spool publishes to JetStream and durable "
+        "consumers deliver to the sinks; unset: the spool delivers to the sinks itself.",
+    )
+    nats_stream: str = Field(default="WAYLINE_EVENTS", description="The JetStream stream of accepted events.")
+
+    # State beside the spool.
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="PostgreSQL URL for tracking plans and dead letters (shared by every replica); unset: "
+        "SQLite in the data dir.",
+    )
+    dead_letter_retention_days: int = Field(default=14, ge=1, description="How long dead letters are kept.")
+
+    # Enrichment.
+    user_agent_parsing: bool = Field(
+        default=True, description="Fill context.browser, os and device from context.user_agent."
+    )
+    sentiment: Literal["off", "lexicon"] = Field(
+        default="lexicon",
+        description="Sentiment of `text`: lexicon (VADER in English, its French port in French) or off.",
+    )
+
+    # Fault injection, for the crash tests only.
+    test_crash_before_fsync: int = Field(
+        default=0,
+        ge=0,
+        description="Testing only: after this many spool writes, kill the process between write and "
+        "fsync. 0 (always, in production) turns it off.",
     )

@@ -354,10 +354,14 @@ class Event(_message.Message):
     GROUP_ID_FIELD_NUMBER: _builtins.int
     PLAN_VIOLATIONS_FIELD_NUMBER: _builtins.int
     SENTIMENT_SCORE_FIELD_NUMBER: _builtins.int
+    ORIGINAL_TIMESTAMP_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     """A UUID identifying the event; the deduplication key of the whole pipeline (every downstream write is
-    idempotent by it). Callers should generate it once and reuse it on retries; when it is empty, ingest
-    assigns a random UUID, and a retry of the same call then stores a duplicate.
+    idempotent by it). Callers should generate it once and reuse it on retries. When it is empty, ingest
+    derives it deterministically: a UUIDv5 in Wayline's namespace over the tenant and the event's canonical
+    (deterministic protobuf) bytes as sent, so a retried call gets the same id and is stored once. Two
+    genuinely distinct events sent without `event_id` must therefore differ in some field (send
+    `timestamp`, as every SDK does), or they are taken for one.
     """
     type: Global___EventType.ValueType
     """The kind of call (track, identify, page, screen, alias, group). Required."""
@@ -388,7 +392,11 @@ class Event(_message.Message):
     def timestamp(self) -> _timestamp_pb2.Timestamp:
         """When the touchpoint happened, by the sender's clock. When unset, ingest sets it to `received_at`; when
         `sent_at` is set, ingest corrects it for the device's clock skew by adding (`received_at` - `sent_at`),
-        the Segment convention. Ingest rejects timestamps before 2000-01-01 or too far in the future.
+        the Segment convention. The value as sent is kept in `original_timestamp`. A retry of an event that
+        ingest still remembers (its deduplication window) is acknowledged with the first attempt's values, so
+        the corrected timestamp does not move between retries. Ingest rejects timestamps before its floor
+        (2000-01-01 by default, `WAYLINE_INGEST_MIN_TIMESTAMP`; backfill batches use the older
+        `WAYLINE_INGEST_BACKFILL_MIN_TIMESTAMP`) or too far in the future.
         """
 
     @_builtins.property
@@ -434,6 +442,13 @@ class Event(_message.Message):
         Field paths are relative to the event, for example `properties.price`.
         """
 
+    @_builtins.property
+    def original_timestamp(self) -> _timestamp_pb2.Timestamp:
+        """The `timestamp` exactly as the sender sent it, before clock-skew correction (Segment's
+        `originalTimestamp`); unset when the sender sent none. Set by ingest, which overwrites any value a
+        caller sends.
+        """
+
     def __init__(
         self,
         *,
@@ -453,10 +468,11 @@ class Event(_message.Message):
         group_id: _builtins.str = ...,
         plan_violations: _abc.Iterable[_errors_pb2.FieldViolation] | None = ...,
         sentiment_score: _builtins.float | None = ...,
+        original_timestamp: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_sentiment_score", b"_sentiment_score", "context", b"context", "properties", b"properties", "received_at", b"received_at", "revenue", b"revenue", "sent_at", b"sent_at", "sentiment_score", b"sentiment_score", "timestamp", b"timestamp"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_sentiment_score", b"_sentiment_score", "context", b"context", "original_timestamp", b"original_timestamp", "properties", b"properties", "received_at", b"received_at", "revenue", b"revenue", "sent_at", b"sent_at", "sentiment_score", b"sentiment_score", "timestamp", b"timestamp"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_sentiment_score", b"_sentiment_score", "channel", b"channel", "context", b"context", "event_id", b"event_id", "group_id", b"group_id", "identifiers", b"identifiers", "name", b"name", "person_id", b"person_id", "plan_violations", b"plan_violations", "properties", b"properties", "received_at", b"received_at", "revenue", b"revenue", "sent_at", b"sent_at", "sentiment_score", b"sentiment_score", "text", b"text", "timestamp", b"timestamp", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_sentiment_score", b"_sentiment_score", "channel", b"channel", "context", b"context", "event_id", b"event_id", "group_id", b"group_id", "identifiers", b"identifiers", "name", b"name", "original_timestamp", b"original_timestamp", "person_id", b"person_id", "plan_violations", b"plan_violations", "properties", b"properties", "received_at", b"received_at", "revenue", b"revenue", "sent_at", b"sent_at", "sentiment_score", b"sentiment_score", "text", b"text", "timestamp", b"timestamp", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__sentiment_score: _TypeAlias = _typing.Literal["sentiment_score"]  # noqa: Y015
     _WhichOneofArgType__sentiment_score: _TypeAlias = _typing.Literal["_sentiment_score", b"_sentiment_score"]  # noqa: Y015

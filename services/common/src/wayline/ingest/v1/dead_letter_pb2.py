@@ -26,19 +26,19 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from wayline.event.v1 import event_pb2 as wayline_dot_event_dot_v1_dot_event__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#wayline/ingest/v1/dead_letter.proto\x12\x11wayline.ingest.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cwayline/event/v1/event.proto\"\xa9\x03\n\nDeadLetter\x12\x0c\n\x04name\x18\x01 \x01(\t\x12&\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x17.wayline.event.v1.Event\x12%\n\x04sink\x18\x03 \x01(\x0e\x32\x17.wayline.ingest.v1.Sink\x12\x31\n\x05state\x18\x04 \x01(\x0e\x32\".wayline.ingest.v1.DeadLetterState\x12\x12\n\nerror_code\x18\x05 \x01(\t\x12\x14\n\x0c\x65rror_reason\x18\x06 \x01(\t\x12\x15\n\rerror_message\x18\x07 \x01(\t\x12\x15\n\rattempt_count\x18\x08 \x01(\x05\x12\x14\n\x0creplay_count\x18\t \x01(\x05\x12\x36\n\x12\x66irst_attempt_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x10\x64\x65\x61\x64_letter_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0breplay_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xd1\x01\n\x10\x44\x65\x61\x64LetterFilter\x12%\n\x04sink\x18\x01 \x01(\x0e\x32\x17.wayline.ingest.v1.Sink\x12\x31\n\x05state\x18\x02 \x01(\x0e\x32\".wayline.ingest.v1.DeadLetterState\x12;\n\x16\x64\x65\x61\x64_letter_time_range\x18\x03 \x01(\x0b\x32\x1b.wayline.event.v1.TimeRange\x12\x12\n\nevent_name\x18\x04 \x01(\t\x12\x12\n\nerror_code\x18\x05 \x01(\t*l\n\x04Sink\x12\x14\n\x10SINK_UNSPECIFIED\x10\x00\x12\x11\n\rSINK_IDENTITY\x10\x01\x12\x11\n\rSINK_JOURNEYS\x10\x02\x12\x11\n\rSINK_DECISION\x10\x03\x12\x15\n\x11SINK_ORCHESTRATOR\x10\x04*s\n\x0f\x44\x65\x61\x64LetterState\x12!\n\x1d\x44\x45\x41\x44_LETTER_STATE_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x44\x45\x41\x44_LETTER_STATE_PENDING\x10\x01\x12\x1e\n\x1a\x44\x45\x41\x44_LETTER_STATE_REPLAYED\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#wayline/ingest/v1/dead_letter.proto\x12\x11wayline.ingest.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cwayline/event/v1/event.proto\"\xd3\x03\n\nDeadLetter\x12\x0c\n\x04name\x18\x01 \x01(\t\x12&\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x17.wayline.event.v1.Event\x12%\n\x04sink\x18\x03 \x01(\x0e\x32\x17.wayline.ingest.v1.Sink\x12\x31\n\x05state\x18\x04 \x01(\x0e\x32\".wayline.ingest.v1.DeadLetterState\x12\x12\n\nerror_code\x18\x05 \x01(\t\x12\x14\n\x0c\x65rror_reason\x18\x06 \x01(\t\x12\x15\n\rerror_message\x18\x07 \x01(\t\x12\x15\n\rattempt_count\x18\x08 \x01(\x05\x12\x14\n\x0creplay_count\x18\t \x01(\x05\x12\x36\n\x12\x66irst_attempt_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x10\x64\x65\x61\x64_letter_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0breplay_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x65rror_field\x18\r \x01(\t\x12\x13\n\x0braw_payload\x18\x0e \x01(\x0c\"\xe7\x01\n\x10\x44\x65\x61\x64LetterFilter\x12%\n\x04sink\x18\x01 \x01(\x0e\x32\x17.wayline.ingest.v1.Sink\x12\x31\n\x05state\x18\x02 \x01(\x0e\x32\".wayline.ingest.v1.DeadLetterState\x12;\n\x16\x64\x65\x61\x64_letter_time_range\x18\x03 \x01(\x0b\x32\x1b.wayline.event.v1.TimeRange\x12\x12\n\nevent_name\x18\x04 \x01(\t\x12\x12\n\nerror_code\x18\x05 \x01(\t\x12\x14\n\x0c\x65rror_reason\x18\x06 \x01(\t*l\n\x04Sink\x12\x14\n\x10SINK_UNSPECIFIED\x10\x00\x12\x11\n\rSINK_IDENTITY\x10\x01\x12\x11\n\rSINK_JOURNEYS\x10\x02\x12\x11\n\rSINK_DECISION\x10\x03\x12\x15\n\x11SINK_ORCHESTRATOR\x10\x04*s\n\x0f\x44\x65\x61\x64LetterState\x12!\n\x1d\x44\x45\x41\x44_LETTER_STATE_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x44\x45\x41\x44_LETTER_STATE_PENDING\x10\x01\x12\x1e\n\x1a\x44\x45\x41\x44_LETTER_STATE_REPLAYED\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'wayline.ingest.v1.dead_letter_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SINK']._serialized_start=761
-  _globals['_SINK']._serialized_end=869
-  _globals['_DEADLETTERSTATE']._serialized_start=871
-  _globals['_DEADLETTERSTATE']._serialized_end=986
+  _globals['_SINK']._serialized_start=825
+  _globals['_SINK']._serialized_end=933
+  _globals['_DEADLETTERSTATE']._serialized_start=935
+  _globals['_DEADLETTERSTATE']._serialized_end=1050
   _globals['_DEADLETTER']._serialized_start=122
-  _globals['_DEADLETTER']._serialized_end=547
-  _globals['_DEADLETTERFILTER']._serialized_start=550
-  _globals['_DEADLETTERFILTER']._serialized_end=759
+  _globals['_DEADLETTER']._serialized_end=589
+  _globals['_DEADLETTERFILTER']._serialized_start=592
+  _globals['_DEADLETTERFILTER']._serialized_end=823
 # @@protoc_insertion_point(module_scope)

@@ -107,6 +107,8 @@ class DeadLetter(_message.Message):
     FIRST_ATTEMPT_TIME_FIELD_NUMBER: _builtins.int
     DEAD_LETTER_TIME_FIELD_NUMBER: _builtins.int
     REPLAY_TIME_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_FIELD_NUMBER: _builtins.int
+    RAW_PAYLOAD_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The resource name, `deadLetters/{dead_letter_id}`. Output only."""
     sink: Global___Sink.ValueType
@@ -123,6 +125,14 @@ class DeadLetter(_message.Message):
     """How many delivery attempts were made in total, replays included."""
     replay_count: _builtins.int
     """How many times the dead letter was replayed."""
+    error_field: _builtins.str
+    """The path of the field the sink blamed, from its BadRequest field violation (for example
+    `events[0].properties`); empty when the sink named none.
+    """
+    raw_payload: _builtins.bytes
+    """The event exactly as ingest received it, before enrichment (serialised `wayline.event.v1.Event`), so
+    that a fix can be checked against the original payload (Snowplow's bad rows keep it too).
+    """
     @_builtins.property
     def event(self) -> _event_pb2.Event:
         """The event, as accepted and enriched by ingest."""
@@ -154,10 +164,12 @@ class DeadLetter(_message.Message):
         first_attempt_time: _timestamp_pb2.Timestamp | None = ...,
         dead_letter_time: _timestamp_pb2.Timestamp | None = ...,
         replay_time: _timestamp_pb2.Timestamp | None = ...,
+        error_field: _builtins.str = ...,
+        raw_payload: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["dead_letter_time", b"dead_letter_time", "event", b"event", "first_attempt_time", b"first_attempt_time", "replay_time", b"replay_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt_count", b"attempt_count", "dead_letter_time", b"dead_letter_time", "error_code", b"error_code", "error_message", b"error_message", "error_reason", b"error_reason", "event", b"event", "first_attempt_time", b"first_attempt_time", "name", b"name", "replay_count", b"replay_count", "replay_time", b"replay_time", "sink", b"sink", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt_count", b"attempt_count", "dead_letter_time", b"dead_letter_time", "error_code", b"error_code", "error_field", b"error_field", "error_message", b"error_message", "error_reason", b"error_reason", "event", b"event", "first_attempt_time", b"first_attempt_time", "name", b"name", "raw_payload", b"raw_payload", "replay_count", b"replay_count", "replay_time", b"replay_time", "sink", b"sink", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -174,6 +186,7 @@ class DeadLetterFilter(_message.Message):
     DEAD_LETTER_TIME_RANGE_FIELD_NUMBER: _builtins.int
     EVENT_NAME_FIELD_NUMBER: _builtins.int
     ERROR_CODE_FIELD_NUMBER: _builtins.int
+    ERROR_REASON_FIELD_NUMBER: _builtins.int
     sink: Global___Sink.ValueType
     """Only dead letters of this sink."""
     state: Global___DeadLetterState.ValueType
@@ -182,6 +195,8 @@ class DeadLetterFilter(_message.Message):
     """Only dead letters whose event has this name."""
     error_code: _builtins.str
     """Only dead letters whose last failure had this gRPC status code name, for example `INVALID_ARGUMENT`."""
+    error_reason: _builtins.str
+    """Only dead letters whose last failure had this `ErrorInfo.reason`, for example `PERSON_ID_CONFLICT`."""
     @_builtins.property
     def dead_letter_time_range(self) -> _event_pb2.TimeRange:
         """Only dead letters parked (`dead_letter_time`) within this range."""
@@ -194,10 +209,11 @@ class DeadLetterFilter(_message.Message):
         dead_letter_time_range: _event_pb2.TimeRange | None = ...,
         event_name: _builtins.str = ...,
         error_code: _builtins.str = ...,
+        error_reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["dead_letter_time_range", b"dead_letter_time_range"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dead_letter_time_range", b"dead_letter_time_range", "error_code", b"error_code", "event_name", b"event_name", "sink", b"sink", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dead_letter_time_range", b"dead_letter_time_range", "error_code", b"error_code", "error_reason", b"error_reason", "event_name", b"event_name", "sink", b"sink", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -31,7 +31,7 @@ from wayline.ingest.v1 import dead_letter_pb2 as wayline_dot_ingest_dot_v1_dot_d
 from wayline.ingest.v1 import tracking_plan_pb2 as wayline_dot_ingest_dot_v1_dot_tracking__plan__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&wayline/ingest/v1/ingest_service.proto\x12\x11wayline.ingest.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a wayline/api/v1/annotations.proto\x1a\x1bwayline/api/v1/errors.proto\x1a\x1cwayline/event/v1/event.proto\x1a#wayline/ingest/v1/dead_letter.proto\x1a%wayline/ingest/v1/tracking_plan.proto\"e\n\x0e\x45ventRejection\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x32\n\nviolations\x18\x03 \x03(\x0b\x32\x1e.wayline.api.v1.FieldViolation\"c\n\x0c\x45ventWarning\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x32\n\nviolations\x18\x03 \x03(\x0b\x32\x1e.wayline.api.v1.FieldViolation\"6\n\x0cTrackRequest\x12&\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x17.wayline.event.v1.Event\"\x84\x01\n\rTrackResponse\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12/\n\x0breceived_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x08warnings\x18\x03 \x03(\x0b\x32\x1e.wayline.api.v1.FieldViolation\"<\n\x11TrackBatchRequest\x12\'\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x17.wayline.event.v1.Event\"\xb2\x01\n\x12TrackBatchResponse\x12\x16\n\x0e\x61\x63\x63\x65pted_count\x18\x01 \x01(\x05\x12\x1a\n\x12\x61\x63\x63\x65pted_event_ids\x18\x02 \x03(\t\x12\x35\n\nrejections\x18\x03 \x03(\x0b\x32!.wayline.ingest.v1.EventRejection\x12\x31\n\x08warnings\x18\x04 \x03(\x0b\x32\x1f.wayline.ingest.v1.EventWarning\"P\n\x13StreamEventsRequest\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\'\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x17.wayline.event.v1.Event\"\xdc\x01\n\x14StreamEventsResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x16\n\x0e\x61\x63\x63\x65pted_count\x18\x02 \x01(\x05\x12\x1a\n\x12\x61\x63\x63\x65pted_event_ids\x18\x03 \x03(\t\x12\x35\n\nrejections\x18\x04 \x03(\x0b\x32!.wayline.ingest.v1.EventRejection\x12\x31\n\x08warnings\x18\x05 \x03(\x0b\x32\x1f.wayline.ingest.v1.EventWarning\x12\x14\n\x0cmax_sequence\x18\x06 \x01(\x03\"t\n\x16ListDeadLettersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x33\n\x06\x66ilter\x18\x03 \x01(\x0b\x32#.wayline.ingest.v1.DeadLetterFilter\"{\n\x17ListDeadLettersResponse\x12\x33\n\x0c\x64\x65\x61\x64_letters\x18\x01 \x03(\x0b\x32\x1d.wayline.ingest.v1.DeadLetter\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"u\n\x18ReplayDeadLettersRequest\x12\r\n\x05names\x18\x01 \x03(\t\x12\x33\n\x06\x66ilter\x18\x02 \x01(\x0b\x32#.wayline.ingest.v1.DeadLetterFilter\x12\x15\n\rvalidate_only\x18\x03 \x01(\x08\"3\n\x19ReplayDeadLettersResponse\x12\x16\n\x0ereplayed_count\x18\x01 \x01(\x03\"m\n\x19\x43reateTrackingPlanRequest\x12\x36\n\rtracking_plan\x18\x01 \x01(\x0b\x32\x1f.wayline.ingest.v1.TrackingPlan\x12\x18\n\x10tracking_plan_id\x18\x02 \x01(\t\"T\n\x1a\x43reateTrackingPlanResponse\x12\x36\n\rtracking_plan\x18\x01 \x01(\x0b\x32\x1f.wayline.ingest.v1.TrackingPlan\"&\n\x16GetTrackingPlanRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"Q\n\x17GetTrackingPlanResponse\x12\x36\n\rtracking_plan\x18\x01 \x01(\x0b\x32\x1f.wayline.ingest.v1.TrackingPlan\"A\n\x18ListTrackingPlansRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"\x81\x01\n\x19ListTrackingPlansResponse\x12\x37\n\x0etracking_plans\x18\x01 \x03(\x0b\x32\x1f.wayline.ingest.v1.TrackingPlan\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"\x84\x01\n\x19UpdateTrackingPlanRequest\x12\x36\n\rtracking_plan\x18\x01 \x01(\x0b\x32\x1f.wayline.ingest.v1.TrackingPlan\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"T\n\x1aUpdateTrackingPlanResponse\x12\x36\n\rtracking_plan\x18\x01 \x01(\x0b\x32\x1f.wayline.ingest.v1.TrackingPlan2\xfa\x07\n\rIngestService\x12S\n\x05Track\x12\x1f.wayline.ingest.v1.TrackRequest\x1a .wayline.ingest.v1.TrackResponse\"\x07\x90\x02\x02\xc8\xf3\x18\x02\x12\x62\n\nTrackBatch\x12$.wayline.ingest.v1.TrackBatchRequest\x1a%.wayline.ingest.v1.TrackBatchResponse\"\x07\x90\x02\x02\xc8\xf3\x18\x02\x12i\n\x0cStreamEvents\x12&.wayline.ingest.v1.StreamEventsRequest\x1a\'.wayline.ingest.v1.StreamEventsResponse\"\x04\xc8\xf3\x18\x02(\x01\x30\x01\x12q\n\x0fListDeadLetters\x12).wayline.ingest.v1.ListDeadLettersRequest\x1a*.wayline.ingest.v1.ListDeadLettersResponse\"\x07\x90\x02\x01\xc8\xf3\x18\x01\x12t\n\x11ReplayDeadLetters\x12+.wayline.ingest.v1.ReplayDeadLettersRequest\x1a,.wayline.ingest.v1.ReplayDeadLettersResponse\"\x04\xc8\xf3\x18\x03\x12w\n\x12\x43reateTrackingPlan\x12,.wayline.ingest.v1.CreateTrackingPlanRequest\x1a-.wayline.ingest.v1.CreateTrackingPlanResponse\"\x04\xc8\xf3\x18\x03\x12q\n\x0fGetTrackingPlan\x12).wayline.ingest.v1.GetTrackingPlanRequest\x1a*.wayline.ingest.v1.GetTrackingPlanResponse\"\x07\x90\x02\x01\xc8\xf3\x18\x01\x12w\n\x11ListTrackingPlans\x12+.wayline.ingest.v1.ListTrackingPlansRequest\x1a,.wayline.ingest.v1.ListTrackingPlansResponse\"\x07\x90\x02\x01\xc8\xf3\x18\x01\x12w\n\x12UpdateTrackingPlan\x12,.wayline.ingest.v1.UpdateTrackingPlanRequest\x1a-.wayline.ingest.v1.UpdateTrackingPlanResponse\"\x04\xc8\xf3\x18\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&wayline/ingest/v1/ingest_service.proto\x12\x11wayline.ingest.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a wayline/api/v1/annotations.proto\x1a\x1bwayline/api/v1/errors.proto\x1a\x1cwayline/event/v1/event.proto\x1a#wayline/ingest/v1/dead_letter.proto\x1a%wayline/ingest/v1/tracking_plan.proto\"e\n\x0e\x45ventRejection\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x32\n\nviolations\x18\x03 \x03(\x0b\x32\x1e.wayline.api.v1.FieldViolation\"c\n\x0c\x45ventWarning\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x32\n\nviolations\x18\x03 \x03(\x0b\x32\x1e.wayline.api.v1.FieldViolation\"6\n\x0cTrackRequest\x12&\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x17.wayline.event.v1.Event\"\x84\x01\n\rTrackResponse\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12/\n\x0breceived_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x08warnings\x18\x03 \x03(\x0b\x32\x1e.wayline.api.v1.FieldViolation\"N\n\x11TrackBatchRequest\x12\'\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x17.wayline.event.v1.Event\x12\x10\n\x08\x62\x61\x63kfill\x18\x02 \x01(\x08\"\xb2\x01\n\x12TrackBatchResponse\x12\x16\n\x0e\x61\x63\x63\x65pted_count\x18\x01 \x01(\x05\x12\x1a\n\x12\x61\x63\x63\x65pted_event_ids\x18\x02 \x03(\t\x12\x35\n\nrejections\x18\x03 \x03(\x0b\x32!.wayline.ingest.v1.EventRejection\x12\x31\n\x08warnings\x18\x04 \x03(\x0b\x32\x1f.wayline.ingest.v1.EventWarning\"b\n\x13StreamEventsRequest\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\'\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x17.wayline.event.v1.Event\x12\x10\n\x08\x62\x61\x63kfill\x18\x03 \x01(\x08\"\xdc\x01\n\x14StreamEventsResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x16\n\x0e\x61\x63\x63\x65pted_count\x18\x02 \x01(\x05\x12\x1a\n\x12\x61\x63\x63\x65pted_event_ids\x18\x03 \x03(\t\x12\x35\n\nrejections\x18\x04 \x03(\x0b\x32!.wayline.ingest.v1.EventRejection\x12\x31\n\x08warnings\x18\x05 \x03(\x0b\x32\x1f.wayline.ingest.v1.EventWarning\x12\x14\n\x0cmax_sequence\x18\x06 \x01(\x03\"t\n\x16ListDeadLettersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x33\n\x06\x66ilter\x18\x03 \x01(\x0b\x32#.wayline.ingest.v1.DeadLetterFilter\"{\n\x17ListDeadLettersResponse\x12\x33\n\x0c\x64\x65\x61\x64_letters\x18\x01 \x03(\x0b\x32\x1d.wayline.ingest.v1.DeadLetter\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"u\n\x18ReplayDeadLettersRequest\x12\r\n\x05names\x18\x01 \x03(\t\x12\x33\n\x06\x66ilter\x18\x02 \x01(\x0b\x32#.wayline.ingest.v1.DeadLetterFilter\x12\x15\n\rvalidate_only\x18\x03 \x01(\x08\"3\n\x19ReplayDeadLettersResponse\x12\x16\n\x0ereplayed_count\x18\x01 \x01(\x03\"f\n\x1e\x44\x65letePersonDeadLettersRequest\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12\x31\n\x0bidentifiers\x18\x02 \x03(\x0b\x32\x1c.wayline.event.v1.Identifier\"8\n\x1f\x44\x65letePersonDeadLettersResponse\x12\x15\n\rdeleted_count\x18\x01 \x01(\x03\"m\n\x19\x43reateTrackingPlanRequest\x12\x36\n\rtracking_plan\x18\x01 \x01(\x0b\x32\x1f.wayline.ingest.v1.TrackingPlan\x12\x18\n\x10tracking_plan_id\x18\x02 \x01(\t\"T\n\x1a\x43reateTrackingPlanResponse\x12\x36\n\rtracking_plan\x18\x01 \x01(\x0b\x32\x1f.wayline.ingest.v1.TrackingPlan\"&\n\x16GetTrackingPlanRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"Q\n\x17GetTrackingPlanResponse\x12\x36\n\rtracking_plan\x18\x01 \x01(\x0b\x32\x1f.wayline.ingest.v1.TrackingPlan\"A\n\x18ListTrackingPlansRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"\x81\x01\n\x19ListTrackingPlansResponse\x12\x37\n\x0etracking_plans\x18\x01 \x03(\x0b\x32\x1f.wayline.ingest.v1.TrackingPlan\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"\x84\x01\n\x19UpdateTrackingPlanRequest\x12\x36\n\rtracking_plan\x18\x01 \x01(\x0b\x32\x1f.wayline.ingest.v1.TrackingPlan\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"T\n\x1aUpdateTrackingPlanResponse\x12\x36\n\rtracking_plan\x18\x01 \x01(\x0b\x32\x1f.wayline.ingest.v1.TrackingPlan2\x86\t\n\rIngestService\x12S\n\x05Track\x12\x1f.wayline.ingest.v1.TrackRequest\x1a .wayline.ingest.v1.TrackResponse\"\x07\x90\x02\x02\xc8\xf3\x18\x02\x12\x62\n\nTrackBatch\x12$.wayline.ingest.v1.TrackBatchRequest\x1a%.wayline.ingest.v1.TrackBatchResponse\"\x07\x90\x02\x02\xc8\xf3\x18\x02\x12i\n\x0cStreamEvents\x12&.wayline.ingest.v1.StreamEventsRequest\x1a\'.wayline.ingest.v1.StreamEventsResponse\"\x04\xc8\xf3\x18\x02(\x01\x30\x01\x12q\n\x0fListDeadLetters\x12).wayline.ingest.v1.ListDeadLettersRequest\x1a*.wayline.ingest.v1.ListDeadLettersResponse\"\x07\x90\x02\x01\xc8\xf3\x18\x01\x12t\n\x11ReplayDeadLetters\x12+.wayline.ingest.v1.ReplayDeadLettersRequest\x1a,.wayline.ingest.v1.ReplayDeadLettersResponse\"\x04\xc8\xf3\x18\x03\x12\x89\x01\n\x17\x44\x65letePersonDeadLetters\x12\x31.wayline.ingest.v1.DeletePersonDeadLettersRequest\x1a\x32.wayline.ingest.v1.DeletePersonDeadLettersResponse\"\x07\x90\x02\x02\xc8\xf3\x18\x03\x12w\n\x12\x43reateTrackingPlan\x12,.wayline.ingest.v1.CreateTrackingPlanRequest\x1a-.wayline.ingest.v1.CreateTrackingPlanResponse\"\x04\xc8\xf3\x18\x03\x12q\n\x0fGetTrackingPlan\x12).wayline.ingest.v1.GetTrackingPlanRequest\x1a*.wayline.ingest.v1.GetTrackingPlanResponse\"\x07\x90\x02\x01\xc8\xf3\x18\x01\x12w\n\x11ListTrackingPlans\x12+.wayline.ingest.v1.ListTrackingPlansRequest\x1a,.wayline.ingest.v1.ListTrackingPlansResponse\"\x07\x90\x02\x01\xc8\xf3\x18\x01\x12w\n\x12UpdateTrackingPlan\x12,.wayline.ingest.v1.UpdateTrackingPlanRequest\x1a-.wayline.ingest.v1.UpdateTrackingPlanResponse\"\x04\xc8\xf3\x18\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -48,6 +48,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_INGESTSERVICE'].methods_by_name['ListDeadLetters']._serialized_options = b'\220\002\001\310\363\030\001'
   _globals['_INGESTSERVICE'].methods_by_name['ReplayDeadLetters']._loaded_options = None
   _globals['_INGESTSERVICE'].methods_by_name['ReplayDeadLetters']._serialized_options = b'\310\363\030\003'
+  _globals['_INGESTSERVICE'].methods_by_name['DeletePersonDeadLetters']._loaded_options = None
+  _globals['_INGESTSERVICE'].methods_by_name['DeletePersonDeadLetters']._serialized_options = b'\220\002\002\310\363\030\003'
   _globals['_INGESTSERVICE'].methods_by_name['CreateTrackingPlan']._loaded_options = None
   _globals['_INGESTSERVICE'].methods_by_name['CreateTrackingPlan']._serialized_options = b'\310\363\030\003'
   _globals['_INGESTSERVICE'].methods_by_name['GetTrackingPlan']._loaded_options = None
@@ -65,37 +67,41 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TRACKRESPONSE']._serialized_start=558
   _globals['_TRACKRESPONSE']._serialized_end=690
   _globals['_TRACKBATCHREQUEST']._serialized_start=692
-  _globals['_TRACKBATCHREQUEST']._serialized_end=752
-  _globals['_TRACKBATCHRESPONSE']._serialized_start=755
-  _globals['_TRACKBATCHRESPONSE']._serialized_end=933
-  _globals['_STREAMEVENTSREQUEST']._serialized_start=935
-  _globals['_STREAMEVENTSREQUEST']._serialized_end=1015
-  _globals['_STREAMEVENTSRESPONSE']._serialized_start=1018
-  _globals['_STREAMEVENTSRESPONSE']._serialized_end=1238
-  _globals['_LISTDEADLETTERSREQUEST']._serialized_start=1240
-  _globals['_LISTDEADLETTERSREQUEST']._serialized_end=1356
-  _globals['_LISTDEADLETTERSRESPONSE']._serialized_start=1358
-  _globals['_LISTDEADLETTERSRESPONSE']._serialized_end=1481
-  _globals['_REPLAYDEADLETTERSREQUEST']._serialized_start=1483
-  _globals['_REPLAYDEADLETTERSREQUEST']._serialized_end=1600
-  _globals['_REPLAYDEADLETTERSRESPONSE']._serialized_start=1602
-  _globals['_REPLAYDEADLETTERSRESPONSE']._serialized_end=1653
-  _globals['_CREATETRACKINGPLANREQUEST']._serialized_start=1655
-  _globals['_CREATETRACKINGPLANREQUEST']._serialized_end=1764
-  _globals['_CREATETRACKINGPLANRESPONSE']._serialized_start=1766
-  _globals['_CREATETRACKINGPLANRESPONSE']._serialized_end=1850
-  _globals['_GETTRACKINGPLANREQUEST']._serialized_start=1852
-  _globals['_GETTRACKINGPLANREQUEST']._serialized_end=1890
-  _globals['_GETTRACKINGPLANRESPONSE']._serialized_start=1892
-  _globals['_GETTRACKINGPLANRESPONSE']._serialized_end=1973
-  _globals['_LISTTRACKINGPLANSREQUEST']._serialized_start=1975
-  _globals['_LISTTRACKINGPLANSREQUEST']._serialized_end=2040
-  _globals['_LISTTRACKINGPLANSRESPONSE']._serialized_start=2043
-  _globals['_LISTTRACKINGPLANSRESPONSE']._serialized_end=2172
-  _globals['_UPDATETRACKINGPLANREQUEST']._serialized_start=2175
-  _globals['_UPDATETRACKINGPLANREQUEST']._serialized_end=2307
-  _globals['_UPDATETRACKINGPLANRESPONSE']._serialized_start=2309
-  _globals['_UPDATETRACKINGPLANRESPONSE']._serialized_end=2393
-  _globals['_INGESTSERVICE']._serialized_start=2396
-  _globals['_INGESTSERVICE']._serialized_end=3414
+  _globals['_TRACKBATCHREQUEST']._serialized_end=770
+  _globals['_TRACKBATCHRESPONSE']._serialized_start=773
+  _globals['_TRACKBATCHRESPONSE']._serialized_end=951
+  _globals['_STREAMEVENTSREQUEST']._serialized_start=953
+  _globals['_STREAMEVENTSREQUEST']._serialized_end=1051
+  _globals['_STREAMEVENTSRESPONSE']._serialized_start=1054
+  _globals['_STREAMEVENTSRESPONSE']._serialized_end=1274
+  _globals['_LISTDEADLETTERSREQUEST']._serialized_start=1276
+  _globals['_LISTDEADLETTERSREQUEST']._serialized_end=1392
+  _globals['_LISTDEADLETTERSRESPONSE']._serialized_start=1394
+  _globals['_LISTDEADLETTERSRESPONSE']._serialized_end=1517
+  _globals['_REPLAYDEADLETTERSREQUEST']._serialized_start=1519
+  _globals['_REPLAYDEADLETTERSREQUEST']._serialized_end=1636
+  _globals['_REPLAYDEADLETTERSRESPONSE']._serialized_start=1638
+  _globals['_REPLAYDEADLETTERSRESPONSE']._serialized_end=1689
+  _globals['_DELETEPERSONDEADLETTERSREQUEST']._serialized_start=1691
+  _globals['_DELETEPERSONDEADLETTERSREQUEST']._serialized_end=1793
+  _globals['_DELETEPERSONDEADLETTERSRESPONSE']._serialized_start=1795
+  _globals['_DELETEPERSONDEADLETTERSRESPONSE']._serialized_end=1851
+  _globals['_CREATETRACKINGPLANREQUEST']._serialized_start=1853
+  _globals['_CREATETRACKINGPLANREQUEST']._serialized_end=1962
+  _globals['_CREATETRACKINGPLANRESPONSE']._serialized_start=1964
+  _globals['_CREATETRACKINGPLANRESPONSE']._serialized_end=2048
+  _globals['_GETTRACKINGPLANREQUEST']._serialized_start=2050
+  _globals['_GETTRACKINGPLANREQUEST']._serialized_end=2088
+  _globals['_GETTRACKINGPLANRESPONSE']._serialized_start=2090
+  _globals['_GETTRACKINGPLANRESPONSE']._serialized_end=2171
+  _globals['_LISTTRACKINGPLANSREQUEST']._serialized_start=2173
+  _globals['_LISTTRACKINGPLANSREQUEST']._serialized_end=2238
+  _globals['_LISTTRACKINGPLANSRESPONSE']._serialized_start=2241
+  _globals['_LISTTRACKINGPLANSRESPONSE']._serialized_end=2370
+  _globals['_UPDATETRACKINGPLANREQUEST']._serialized_start=2373
+  _globals['_UPDATETRACKINGPLANREQUEST']._serialized_end=2505
+  _globals['_UPDATETRACKINGPLANRESPONSE']._serialized_start=2507
+  _globals['_UPDATETRACKINGPLANRESPONSE']._serialized_end=2591
+  _globals['_INGESTSERVICE']._serialized_start=2594
+  _globals['_INGESTSERVICE']._serialized_end=3752
 # @@protoc_insertion_point(module_scope)

@@ -159,6 +159,12 @@ class TrackBatchRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     EVENTS_FIELD_NUMBER: _builtins.int
+    BACKFILL_FIELD_NUMBER: _builtins.int
+    backfill: _builtins.bool
+    """True when the events are history being imported (point-of-sale exports, call-centre logs, CRM
+    history) rather than live tracking: their timestamps may reach back to the backfill floor
+    (`WAYLINE_INGEST_BACKFILL_MIN_TIMESTAMP`, 1900-01-01 by default) instead of the live floor.
+    """
     @_builtins.property
     def events(self) -> _containers.RepeatedCompositeFieldContainer[_event_pb2.Event]:
         """The events, at most the server's limit (1,000 by default). Each is accepted or rejected on its own."""
@@ -167,10 +173,11 @@ class TrackBatchRequest(_message.Message):
         self,
         *,
         events: _abc.Iterable[_event_pb2.Event] | None = ...,
+        backfill: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backfill", b"backfill", "events", b"events"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -224,8 +231,11 @@ class StreamEventsRequest(_message.Message):
 
     SEQUENCE_FIELD_NUMBER: _builtins.int
     EVENTS_FIELD_NUMBER: _builtins.int
+    BACKFILL_FIELD_NUMBER: _builtins.int
     sequence: _builtins.int
     """The batch number: 1 for the first batch of the stream, then increasing by exactly one."""
+    backfill: _builtins.bool
+    """True when the batch is imported history; see `TrackBatchRequest.backfill`."""
     @_builtins.property
     def events(self) -> _containers.RepeatedCompositeFieldContainer[_event_pb2.Event]:
         """The events of the batch: at least one, at most the TrackBatch limit."""
@@ -235,10 +245,11 @@ class StreamEventsRequest(_message.Message):
         *,
         sequence: _builtins.int = ...,
         events: _abc.Iterable[_event_pb2.Event] | None = ...,
+        backfill: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events", "sequence", b"sequence"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backfill", b"backfill", "events", b"events", "sequence", b"sequence"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -413,6 +424,56 @@ class ReplayDeadLettersResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReplayDeadLettersResponse: _TypeAlias = ReplayDeadLettersResponse  # noqa: Y015
+
+@_typing.final
+class DeletePersonDeadLettersRequest(_message.Message):
+    """DeletePersonDeadLettersRequest names the person whose dead letters are erased."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    IDENTIFIERS_FIELD_NUMBER: _builtins.int
+    person_id: _builtins.str
+    """The Wayline person id; dead letters whose event was resolved to it are deleted."""
+    @_builtins.property
+    def identifiers(self) -> _containers.RepeatedCompositeFieldContainer[_event_pb2.Identifier]:
+        """Identifiers of the person; dead letters whose event carries any of them are deleted."""
+
+    def __init__(
+        self,
+        *,
+        person_id: _builtins.str = ...,
+        identifiers: _abc.Iterable[_event_pb2.Identifier] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["identifiers", b"identifiers", "person_id", b"person_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeletePersonDeadLettersRequest: _TypeAlias = DeletePersonDeadLettersRequest  # noqa: Y015
+
+@_typing.final
+class DeletePersonDeadLettersResponse(_message.Message):
+    """DeletePersonDeadLettersResponse says how many dead letters were erased."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DELETED_COUNT_FIELD_NUMBER: _builtins.int
+    deleted_count: _builtins.int
+    """How many dead letters were deleted."""
+    def __init__(
+        self,
+        *,
+        deleted_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted_count", b"deleted_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeletePersonDeadLettersResponse: _TypeAlias = DeletePersonDeadLettersResponse  # noqa: Y015
 
 @_typing.final
 class CreateTrackingPlanRequest(_message.Message):

@@ -67,6 +67,11 @@ class IngestServiceStub:
                 request_serializer=wayline_dot_ingest_dot_v1_dot_ingest__service__pb2.ReplayDeadLettersRequest.SerializeToString,
                 response_deserializer=wayline_dot_ingest_dot_v1_dot_ingest__service__pb2.ReplayDeadLettersResponse.FromString,
                 _registered_method=True)
+        self.DeletePersonDeadLetters = channel.unary_unary(
+                '/wayline.ingest.v1.IngestService/DeletePersonDeadLetters',
+                request_serializer=wayline_dot_ingest_dot_v1_dot_ingest__service__pb2.DeletePersonDeadLettersRequest.SerializeToString,
+                response_deserializer=wayline_dot_ingest_dot_v1_dot_ingest__service__pb2.DeletePersonDeadLettersResponse.FromString,
+                _registered_method=True)
         self.CreateTrackingPlan = channel.unary_unary(
                 '/wayline.ingest.v1.IngestService/CreateTrackingPlan',
                 request_serializer=wayline_dot_ingest_dot_v1_dot_ingest__service__pb2.CreateTrackingPlanRequest.SerializeToString,
@@ -177,6 +182,17 @@ class IngestServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeletePersonDeadLetters(self, request, context):
+        """DeletePersonDeadLetters erases the dead letters of one person: those whose event carries one of
+        `identifiers` or was resolved to `person_id`. Identity's erasure calls it; it is idempotent.
+
+        Errors: INVALID_ARGUMENT when neither `person_id` nor `identifiers` is set; UNAVAILABLE when the
+        dead-letter store cannot be written (retryable).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateTrackingPlan(self, request, context):
         """CreateTrackingPlan creates a tracking plan. It applies to events received after the call returns.
 
@@ -248,6 +264,11 @@ def add_IngestServiceServicer_to_server(servicer, server):
                     servicer.ReplayDeadLetters,
                     request_deserializer=wayline_dot_ingest_dot_v1_dot_ingest__service__pb2.ReplayDeadLettersRequest.FromString,
                     response_serializer=wayline_dot_ingest_dot_v1_dot_ingest__service__pb2.ReplayDeadLettersResponse.SerializeToString,
+            ),
+            'DeletePersonDeadLetters': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeletePersonDeadLetters,
+                    request_deserializer=wayline_dot_ingest_dot_v1_dot_ingest__service__pb2.DeletePersonDeadLettersRequest.FromString,
+                    response_serializer=wayline_dot_ingest_dot_v1_dot_ingest__service__pb2.DeletePersonDeadLettersResponse.SerializeToString,
             ),
             'CreateTrackingPlan': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateTrackingPlan,
@@ -413,6 +434,33 @@ class IngestService:
             '/wayline.ingest.v1.IngestService/ReplayDeadLetters',
             wayline_dot_ingest_dot_v1_dot_ingest__service__pb2.ReplayDeadLettersRequest.SerializeToString,
             wayline_dot_ingest_dot_v1_dot_ingest__service__pb2.ReplayDeadLettersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeletePersonDeadLetters(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.ingest.v1.IngestService/DeletePersonDeadLetters',
+            wayline_dot_ingest_dot_v1_dot_ingest__service__pb2.DeletePersonDeadLettersRequest.SerializeToString,
+            wayline_dot_ingest_dot_v1_dot_ingest__service__pb2.DeletePersonDeadLettersResponse.FromString,
             options,
             channel_credentials,
             insecure,

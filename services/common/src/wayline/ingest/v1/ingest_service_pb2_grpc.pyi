@@ -98,6 +98,13 @@ class IngestServiceStub:
     Errors: INVALID_ARGUMENT when both or neither of `names` and `filter` are set; NOT_FOUND when a named dead
     letter does not exist (nothing is replayed); UNAVAILABLE when the spool cannot be written (retryable).
     """
+    DeletePersonDeadLetters: _grpc.UnaryUnaryMultiCallable[_ingest_service_pb2.DeletePersonDeadLettersRequest, _ingest_service_pb2.DeletePersonDeadLettersResponse]
+    """DeletePersonDeadLetters erases the dead letters of one person: those whose event carries one of
+    `identifiers` or was resolved to `person_id`. Identity's erasure calls it; it is idempotent.
+
+    Errors: INVALID_ARGUMENT when neither `person_id` nor `identifiers` is set; UNAVAILABLE when the
+    dead-letter store cannot be written (retryable).
+    """
     CreateTrackingPlan: _grpc.UnaryUnaryMultiCallable[_ingest_service_pb2.CreateTrackingPlanRequest, _ingest_service_pb2.CreateTrackingPlanResponse]
     """CreateTrackingPlan creates a tracking plan. It applies to events received after the call returns.
 
@@ -196,6 +203,13 @@ class IngestServiceAsyncStub(IngestServiceStub):
 
     Errors: INVALID_ARGUMENT when both or neither of `names` and `filter` are set; NOT_FOUND when a named dead
     letter does not exist (nothing is replayed); UNAVAILABLE when the spool cannot be written (retryable).
+    """
+    DeletePersonDeadLetters: _aio.UnaryUnaryMultiCallable[_ingest_service_pb2.DeletePersonDeadLettersRequest, _ingest_service_pb2.DeletePersonDeadLettersResponse]  # type: ignore[assignment]
+    """DeletePersonDeadLetters erases the dead letters of one person: those whose event carries one of
+    `identifiers` or was resolved to `person_id`. Identity's erasure calls it; it is idempotent.
+
+    Errors: INVALID_ARGUMENT when neither `person_id` nor `identifiers` is set; UNAVAILABLE when the
+    dead-letter store cannot be written (retryable).
     """
     CreateTrackingPlan: _aio.UnaryUnaryMultiCallable[_ingest_service_pb2.CreateTrackingPlanRequest, _ingest_service_pb2.CreateTrackingPlanResponse]  # type: ignore[assignment]
     """CreateTrackingPlan creates a tracking plan. It applies to events received after the call returns.
@@ -322,6 +336,19 @@ class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
 
         Errors: INVALID_ARGUMENT when both or neither of `names` and `filter` are set; NOT_FOUND when a named dead
         letter does not exist (nothing is replayed); UNAVAILABLE when the spool cannot be written (retryable).
+        """
+
+    @_abc_1.abstractmethod
+    def DeletePersonDeadLetters(
+        self,
+        request: _ingest_service_pb2.DeletePersonDeadLettersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ingest_service_pb2.DeletePersonDeadLettersResponse, _abc.Awaitable[_ingest_service_pb2.DeletePersonDeadLettersResponse]]:
+        """DeletePersonDeadLetters erases the dead letters of one person: those whose event carries one of
+        `identifiers` or was resolved to `person_id`. Identity's erasure calls it; it is idempotent.
+
+        Errors: INVALID_ARGUMENT when neither `person_id` nor `identifiers` is set; UNAVAILABLE when the
+        dead-letter store cannot be written (retryable).
         """
 
     @_abc_1.abstractmethod

@@ -1,0 +1,158 @@
+"""One small door to the relational stores: SQLite embedded, PostgreSQL in production, same SQL.
+
+Services keep their state (tracking plans, dead letters, profiles, flows) in plain parameterised SQL that
+both engines accept. Statements are written with `?` placeholders (SQLite's style); for PostgreSQL they are
+rewritten to psycopg's `%s` once per statement text. Keep to the common dialect: `INTEGER`, `TEXT`, `BLOB`
+(`BYTEA` is spelt through `Database.blob_type`), `ON CONFLICT ... DO ...`, `RETURNING`.
+
+SQLite runs in WAL mode with one connection per thread; PostgreSQL uses a connection pool-less connection
+per thread too (psycopg connections are not shareable across threads mid-transaction). Every transaction is
+`with db.transaction() as tx:`: it commits when the block ends and rolls back on an exception.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol
+
+__all__ = ["Database", "Transaction", "open_database"]
+
+Params = Sequence[Any]
+
+
+class Transaction(Protocol):
+    def execute(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        """Run one statement; the rows it returns (empty for statements without a result)."""
+
+    def executemany(self, sql: str, rows: Sequence[Params]) -> None:
+        """Run one statement once per row of parameters."""
+
+
+class Database(Protocol):
+    engine: str  # "sqlite" or "postgresql"
+    blob_type: str
+
+    def transaction(self) -> Any:  # a context manager yielding a Transaction
+        """A transaction on this thread's connection."""
+
+    def close(self) -> None:
+        """Close every connection this object opened."""
+
+
+@lru_cache(maxsize=512)
+def _to_psycopg(sql: str) -> str:
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class _SqliteTransaction:
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+
+    def execute(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        return list(self._connection.execute(sql, tuple(params)).fetchall())
+
+    def executemany(self, sql: str, rows: Sequence[Params]) -> None:
+        self._connection.executemany(sql, [tuple(r) for r in rows])
+
+
+class SqliteDatabase:
+    engine = "sqlite"
+    blob_type = "BLOB"
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._path = path
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(self._path, timeout=30, isolation_level=None, check_same_thread=False)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute("PRAGMA foreign_keys=ON")
+            self._local.connection = connection
+            with self._lock:
+                self._connections.append(connection)
+        return connection
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        connection = self._connection()
+        connection.execute("BEGIN IMMEDIATE")  # take the write lock now: no upgrade deadlocks later
+        try:
+            yield _SqliteTransaction(connection)
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            for connection in self._connections:
+                connection.close()
+            self._connections.clear()
+
+
+class _PostgresTransaction:
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+
+    def execute(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        with self._connection.cursor() as cursor:
+            cursor.execute(_to_psycopg(sql), tuple(params))
+            return list(cursor.fetchall()) if cursor.description else []
+
+    def executemany(self, sql: str, rows: Sequence[Params]) -> None:
+        with self._connection.cursor() as cursor:
+            cursor.executemany(_to_psycopg(sql), [tuple(r) for r in rows])
+
+
+class PostgresDatabase:
+    engine = "postgresql"
+    blob_type = "BYTEA"
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._local = threading.local()
+        self._connections: list[Any] = []
+        self._lock = threading.Lock()
+
+    def _connection(self) -> Any:
+        import psycopg
+
+        connection = getattr(self._local, "connection", None)
+        if connection is None or connection.closed:
+            connection = psycopg.connect(self._url, connect_timeout=10)
+            self._local.connection = connection
+            with self._lock:
+                self._connections.append(connection)
+        return connection
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        connection = self._connection()
+        with connection.transaction():
+            yield _PostgresTransaction(connection)
+
+    def close(self) -> None:
+        with self._lock:
+            for connection in self._connections:
+                connection.close()
+            self._connections.clear()
+
+
+def open_database(url: str | None, sqlite_path: Path) -> SqliteDatabase | PostgresDatabase:
+    """PostgreSQL when `url` (postgresql://...) is set, else SQLite at `sqlite_path`."""
+    if url:
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("a database URL must start with postgresql:// (or be unset for SQLite)")
+        return PostgresDatabase(url)
+    return SqliteDatabase(sqlite_path)
