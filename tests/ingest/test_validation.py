@@ -1,4 +1,4 @@
-"""Validation and enrichment at the door."""
+"""Validation and stamping at the door."""
 
 from __future__ import annotations
 
@@ -10,14 +10,23 @@ from hypothesis import strategies as st
 from tests.events import make_event
 from wayline.common.timestamps import to_datetime, to_timestamp
 from wayline.event.v1 import event_pb2
-from wayline_ingest.validation import EventLimits, enrich, validate_event
+from wayline_ingest.validation import EventLimits, derive_event_id, stamp, validate_event
 
-LIMITS = EventLimits(max_properties_bytes=1024, max_text_bytes=64, max_future_skew=timedelta(hours=1))
+LIMITS = EventLimits(
+    max_event_bytes=2048,
+    max_future_skew=timedelta(hours=1),
+    min_timestamp=datetime(2000, 1, 1, tzinfo=UTC),
+    backfill_min_timestamp=datetime(1900, 1, 1, tzinfo=UTC),
+)
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
-def fields(event: event_pb2.Event) -> list[str]:
-    return [v.field for v in validate_event(event, "event", LIMITS)]
+def fields(event: event_pb2.Event, backfill: bool = False) -> list[str]:
+    return [v.field for v in validate_event(event, "event", LIMITS, backfill=backfill)]
+
+
+def enrich(event: event_pb2.Event, path: str, now: datetime, limits: EventLimits) -> list[object]:
+    return list(stamp("acme", event, path, now, limits))
 
 
 def test_a_well_formed_event_passes() -> None:
@@ -28,9 +37,23 @@ def test_each_problem_is_named_by_its_path() -> None:
     event = make_event("u1")
     event.type = event_pb2.EVENT_TYPE_UNSPECIFIED
     event.identifiers.add(type="Bad Type", value="x")
-    event.text = "x" * 65
+    event.identifiers.add(type="email", value=" ")
+    assert fields(event) == ["event.type", "event.identifiers[1].type", "event.identifiers[2].value"]
+
+
+def test_an_event_over_the_size_limit_is_refused_whole_with_its_path() -> None:
+    event = make_event("u1")
     event.properties.update({"blob": "y" * 2000})
-    assert fields(event) == ["event.type", "event.identifiers[1].type", "event.properties", "event.text"]
+    violations = validate_event(event, "events[3]", LIMITS)
+    assert [(v.field, v.reason) for v in violations] == [("events[3]", "TOO_LARGE")]
+
+
+def test_live_events_stop_at_2000_and_backfill_reaches_further() -> None:
+    old = make_event("u1", at=datetime(1987, 5, 4, tzinfo=UTC))
+    assert fields(old) == ["event.timestamp"]
+    assert fields(old, backfill=True) == []
+    ancient = make_event("u1", at=datetime(1850, 1, 1, tzinfo=UTC))
+    assert fields(ancient, backfill=True) == ["event.timestamp"]
 
 
 def test_fields_only_wayline_sets_are_refused_from_callers() -> None:
@@ -56,7 +79,7 @@ def test_track_needs_a_name_but_identify_does_not() -> None:
     assert fields(identify) == []
 
 
-def test_enrich_fills_event_id_received_at_and_a_missing_timestamp() -> None:
+def test_stamp_fills_event_id_received_at_and_a_missing_timestamp() -> None:
     event = make_event("u1")
     event.event_id = ""
     event.ClearField("timestamp")
@@ -64,6 +87,31 @@ def test_enrich_fills_event_id_received_at_and_a_missing_timestamp() -> None:
     assert len(event.event_id) == 36
     assert to_datetime(event.received_at) == NOW
     assert to_datetime(event.timestamp) == NOW
+    assert not event.HasField("original_timestamp")
+
+
+def test_a_missing_event_id_is_derived_from_the_tenant_and_the_content() -> None:
+    """A retry of the same call derives the same id; another tenant or another event another id."""
+    event = make_event("u1")
+    event.event_id = ""
+    first, retry = event_pb2.Event(), event_pb2.Event()
+    first.CopyFrom(event)
+    retry.CopyFrom(event)
+    enrich(first, "event", NOW, LIMITS)
+    enrich(retry, "event", NOW + timedelta(hours=13), LIMITS)
+    assert first.event_id == retry.event_id
+    assert first.event_id == derive_event_id("acme", event)
+    assert derive_event_id("globex", event) != first.event_id
+    event.name = "Order Completed"
+    assert derive_event_id("acme", event) != first.event_id
+
+
+def test_the_senders_timestamp_is_kept_as_original_timestamp() -> None:
+    event = make_event("u1", at=NOW - timedelta(minutes=5))
+    event.sent_at.CopyFrom(to_timestamp(NOW - timedelta(minutes=3)))
+    enrich(event, "event", NOW, LIMITS)
+    assert to_datetime(event.original_timestamp) == NOW - timedelta(minutes=5)
+    assert to_datetime(event.timestamp) == NOW - timedelta(minutes=2)
 
 
 @given(

@@ -1,4 +1,4 @@
-"""Ingest's writes to journeys: big batches in several calls under the message limit."""
+"""The forwarder's writes to a sink: big runs of events in several calls under the message limit."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.events import make_event
-from wayline_ingest.servicer import _chunks
+from wayline_ingest.forwarder import chunks
+from wayline_ingest.sinks.grpc import events_request
 
 
 @given(sizes=st.lists(st.integers(min_value=0, max_value=3000), max_size=40), limit=st.integers(1024, 8192))
@@ -15,8 +16,8 @@ def test_writes_are_chunked_in_order_under_the_limit(sizes: list[int], limit: in
     for i, size in enumerate(sizes):
         event = make_event(f"u{i}")
         event.text = "x" * size
-        events.append(event)
-    chunks = _chunks(events, limit)
-    assert [e for chunk in chunks for e in chunk] == events  # every event once, in order
-    for chunk in chunks:
-        assert len(chunk) == 1 or sum(e.ByteSize() + 8 for e in chunk) <= limit
+        events.append(event.SerializeToString())
+    runs = chunks(events, limit)
+    assert [e for run in runs for e in run] == events  # every event once, in order
+    for run in runs:
+        assert len(run) == 1 or len(events_request(run)) <= limit

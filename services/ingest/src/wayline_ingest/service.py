@@ -1,46 +1,128 @@
-"""Wires the ingest service together."""
+"""Wires the ingest service together: spool, pipeline, forwarder and sinks, plans and dead letters."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import grpc
+import structlog
 
 from wayline.common.clients import internal_channel
+from wayline.common.errors import Unavailable
 from wayline.common.server import ServiceDefinition
+from wayline.decision.v1 import decision_service_pb2 as decision_pb
 from wayline.ingest.v1 import ingest_service_pb2 as pb
 from wayline.ingest.v1 import ingest_service_pb2_grpc as pb_grpc
 from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
-from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
+from wayline.orchestrator.v1 import orchestrator_service_pb2 as orchestrator_pb
+from wayline_ingest.batches import BatchLimits
+from wayline_ingest.dedup import DedupWindow
+from wayline_ingest.delivery import DeliveryPolicy
+from wayline_ingest.forwarder import Forwarder
+from wayline_ingest.pipeline import Pipeline
 from wayline_ingest.servicer import IngestServicer
 from wayline_ingest.settings import IngestSettings
+from wayline_ingest.sinks.base import Sink
+from wayline_ingest.sinks.grpc import EventsSink
+from wayline_ingest.spool import Spool
 from wayline_ingest.validation import EventLimits
 
 __all__ = ["ingest_service"]
 
+log = structlog.get_logger("wayline.ingest")
+
+# The RPC each sink is written through; every one takes `repeated Event events = 1`.
+_SINK_METHODS = {
+    "journeys": (journeys_pb.DESCRIPTOR.services_by_name["JourneyService"], "WriteEvents"),
+    "decision": (decision_pb.DESCRIPTOR.services_by_name["DecisionService"], "ObserveEvents"),
+    "orchestrator": (orchestrator_pb.DESCRIPTOR.services_by_name["OrchestratorService"], "ObserveEvents"),
+}
+
+
+@dataclass
+class _Runtime:
+    """What start() builds and stop() releases."""
+
+    pipeline: Pipeline | None = None
+    spool: Spool | None = None
+    forwarder: Forwarder | None = None
+    closers: list[object] = field(default_factory=list)
+
+
+def _sinks(settings: IngestSettings) -> list[Sink]:
+    sinks: list[Sink] = []
+    for name in settings.sinks:
+        if name not in _SINK_METHODS:
+            raise ValueError(
+                f"sink {name!r} is not deliverable yet (identity resolution comes with its issue)"
+            )
+        service, method = _SINK_METHODS[name]
+        channel = internal_channel(
+            getattr(settings, f"{name}_address"),
+            internal_token=settings.resolved_internal_token(),
+            services=[service],
+            max_message_bytes=settings.max_message_bytes,
+        )
+        sinks.append(EventsSink(name, channel, f"/{service.full_name}/{method}"))
+    return sinks
+
 
 def ingest_service(settings: IngestSettings) -> ServiceDefinition:
-    channel = internal_channel(
-        settings.journeys_address,
-        internal_token=settings.resolved_internal_token(),
-        services=[journeys_pb.DESCRIPTOR.services_by_name["JourneyService"]],
-        max_message_bytes=settings.max_message_bytes,
-    )
+    runtime = _Runtime()
     limits = EventLimits(
-        max_properties_bytes=settings.max_properties_bytes,
-        max_text_bytes=settings.max_text_bytes,
+        max_event_bytes=settings.max_event_bytes,
         max_future_skew=timedelta(seconds=settings.max_future_skew_seconds),
+        min_timestamp=settings.min_timestamp,
+        backfill_min_timestamp=settings.backfill_min_timestamp,
     )
 
+    def pipeline() -> Pipeline:
+        if runtime.pipeline is None:
+            raise Unavailable("ingest is opening its spool; retry shortly", retry_after=0.5)
+        return runtime.pipeline
+
     def register(server: grpc.Server) -> list[str]:
-        # RPCs IngestServicer does not define yet fall through to the generated base: UNIMPLEMENTED.
-        servicer = IngestServicer(  # type: ignore[abstract]
-            journeys_grpc.JourneyServiceStub(channel),
-            limits,
-            settings.max_batch_events,
-            settings.max_write_bytes,
+        servicer = IngestServicer(
+            pipeline,
+            BatchLimits(settings.max_batch_events, settings.max_batch_bytes),
+            settings.stream_window_batches,
         )
         pb_grpc.add_IngestServiceServicer_to_server(servicer, server)
         return [pb.DESCRIPTOR.services_by_name["IngestService"].full_name]
 
-    return ServiceDefinition(name="ingest", register=register, stop=channel.close)
+    def start() -> None:
+        if runtime.pipeline is not None:
+            return
+        sinks = _sinks(settings)
+        spool = Spool(
+            settings.service_dir / "spool",
+            [sink.name for sink in sinks],
+            segment_bytes=settings.spool_segment_bytes,
+            max_bytes=settings.spool_max_bytes,
+            crash_before_fsync_after=settings.test_crash_before_fsync,
+        )
+        built = Pipeline(limits, spool, DedupWindow(settings.dedup_window_events))
+        remembered = built.remember_spooled()
+        forwarder = Forwarder(
+            spool,
+            sinks,
+            policy=DeliveryPolicy(
+                initial_delay=settings.sink_retry_initial_seconds,
+                max_delay=settings.sink_retry_max_seconds,
+                failures_to_open=settings.sink_breaker_failures,
+            ),
+            dead_letters=None,
+            max_write_bytes=settings.max_write_bytes,
+        )
+        forwarder.start()
+        runtime.spool, runtime.forwarder, runtime.pipeline = spool, forwarder, built
+        log.info("ingest.spool_open", sinks=[s.name for s in sinks], remembered_event_ids=remembered)
+
+    def stop() -> None:
+        if runtime.forwarder is not None:
+            runtime.forwarder.stop()
+        if runtime.spool is not None:
+            runtime.spool.close()
+
+    return ServiceDefinition(name="ingest", register=register, start=start, stop=stop)

@@ -1,139 +1,111 @@
-"""IngestService over gRPC: validate and enrich at the door, then hand accepted events to journeys.
+"""IngestService over gRPC: a thin adapter. Requests go to the pipeline (pipeline.py), which checks them
+and makes them durable in the spool; tracking plans and dead letters have their own RPC classes.
 
-An event is acknowledged only after journeys has stored it; when journeys cannot be reached nothing is
-acknowledged and the caller gets UNAVAILABLE with a retry delay. Retrying the same events is safe, because
-journeys deduplicates by event_id. (The durable spool that decouples the two comes with the ingest issue.)
+The pipeline is looked up per call (`pipeline()`), because the spool opens (and recovers) in the
+background after the port is open; until then the kit answers UNAVAILABLE.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import grpc
 
-from wayline.api.v1 import errors_pb2
 from wayline.common.context import require_tenant
-from wayline.common.errors import FieldViolation, InvalidArgument, Unavailable, WaylineError
-from wayline.event.v1 import event_pb2
+from wayline.common.errors import InvalidArgument
+from wayline.common.timestamps import to_timestamp
 from wayline.ingest.v1 import ingest_service_pb2 as pb
 from wayline.ingest.v1 import ingest_service_pb2_grpc as pb_grpc
-from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
-from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
-from wayline_ingest.validation import EventLimits, enrich, validate_event
+from wayline_ingest.batches import BatchLimits, field_violations, rejections, warnings
+from wayline_ingest.pipeline import Pipeline
+from wayline_ingest.streaming import EventStream
 
 __all__ = ["IngestServicer"]
 
-_RETRYABLE = (
-    grpc.StatusCode.UNAVAILABLE,
-    grpc.StatusCode.DEADLINE_EXCEEDED,
-    grpc.StatusCode.RESOURCE_EXHAUSTED,
-)
+
+def _event_path(_: int) -> str:
+    return "event"
+
+
+def _batch_path(index: int) -> str:
+    return f"events[{index}]"
 
 
 class IngestServicer(pb_grpc.IngestServiceServicer):
     def __init__(
         self,
-        journeys: journeys_grpc.JourneyServiceStub,
-        limits: EventLimits,
-        max_batch_events: int,
-        max_write_bytes: int,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        pipeline: Callable[[], Pipeline],
+        limits: BatchLimits,
+        stream_window: int,
+        tracking_plans: Any = None,
+        dead_letters: Any = None,
     ) -> None:
-        self._journeys = journeys
+        self._pipeline = pipeline
         self._limits = limits
-        self._max_batch_events = max_batch_events
-        self._max_write_bytes = max_write_bytes
-        self._clock = clock
+        self._stream_window = stream_window
+        self._plans = tracking_plans
+        self._dead_letters = dead_letters
 
     def Track(self, request: pb.TrackRequest, context: grpc.ServicerContext) -> pb.TrackResponse:  # noqa: N802
-        require_tenant()
-        event = event_pb2.Event()
-        event.CopyFrom(request.event)
-        violations = self._check(event, "event")
-        if violations:
-            raise InvalidArgument("the event was rejected; see the field violations", violations)
-        self._store([event])
-        return pb.TrackResponse(event_id=event.event_id, received_at=event.received_at)
+        tenant = require_tenant()
+        outcome = self._pipeline().accept(tenant, [request.event], _event_path, timeout=remaining(context))
+        if outcome.rejections:
+            raise InvalidArgument(
+                "the event was rejected; see the field violations", outcome.rejections[0].violations
+            )
+        return pb.TrackResponse(
+            event_id=outcome.accepted_ids[0],
+            received_at=to_timestamp(outcome.received_at),
+            warnings=field_violations(outcome.warnings[0]) if outcome.warnings else [],
+        )
 
     def TrackBatch(  # noqa: N802
         self, request: pb.TrackBatchRequest, context: grpc.ServicerContext
     ) -> pb.TrackBatchResponse:
-        require_tenant()
-        if not request.events:
-            raise InvalidArgument(
-                "the batch is empty", [FieldViolation("events", "send at least one event", "REQUIRED")]
-            )
-        if len(request.events) > self._max_batch_events:
-            raise InvalidArgument(
-                f"the batch holds {len(request.events)} events; split it into batches of at most "
-                f"{self._max_batch_events}",
-                [FieldViolation("events", f"at most {self._max_batch_events} events per batch", "TOO_MANY")],
-            )
-        accepted: list[event_pb2.Event] = []
-        rejections: list[pb.EventRejection] = []
-        for index, incoming in enumerate(request.events):
-            event = event_pb2.Event()
-            event.CopyFrom(incoming)
-            violations = self._check(event, f"events[{index}]")
-            if violations:
-                rejections.append(
-                    pb.EventRejection(
-                        index=index,
-                        event_id=incoming.event_id,
-                        violations=[
-                            errors_pb2.FieldViolation(
-                                field=v.field, description=v.description, reason=v.reason
-                            )
-                            for v in violations
-                        ],
-                    )
-                )
-            else:
-                accepted.append(event)
-        if accepted:
-            self._store(accepted)
+        tenant = require_tenant()
+        self._limits.check(len(request.events), request.ByteSize())
+        outcome = self._pipeline().accept(
+            tenant, request.events, _batch_path, request.backfill, remaining(context)
+        )
         return pb.TrackBatchResponse(
-            accepted_count=len(accepted),
-            accepted_event_ids=[e.event_id for e in accepted],
-            rejections=rejections,
+            accepted_count=len(outcome.accepted_ids),
+            accepted_event_ids=outcome.accepted_ids,
+            rejections=rejections(outcome.rejections),
+            warnings=warnings(outcome.warnings),
         )
 
-    def _check(self, event: event_pb2.Event, path: str) -> list[FieldViolation]:
-        violations = validate_event(event, path, self._limits)
-        if not violations:
-            violations = enrich(event, path, self._clock(), self._limits)
-        return violations
+    def StreamEvents(  # noqa: N802
+        self, request_iterator: Iterator[pb.StreamEventsRequest], context: grpc.ServicerContext
+    ) -> Iterator[pb.StreamEventsResponse]:
+        stream = EventStream(require_tenant(), self._pipeline(), self._limits, self._stream_window, context)
+        return stream.run(request_iterator)
 
-    def _store(self, events: Sequence[event_pb2.Event]) -> None:
-        """Write `events` in calls of at most max_write_bytes, so no batch outgrows a gRPC message. If a
-        later call fails after an earlier one succeeded, the caller's retry rewrites the stored ones,
-        which journeys deduplicates by event_id."""
-        for chunk in _chunks(events, self._max_write_bytes):
-            self._write(chunk)
+    # Tracking plans and dead letters: their own RPC classes do the work.
 
-    def _write(self, events: Sequence[event_pb2.Event]) -> None:
-        try:
-            self._journeys.WriteEvents(journeys_pb.WriteEventsRequest(events=events))
-        except grpc.RpcError as error:
-            if error.code() in _RETRYABLE:
-                raise Unavailable(
-                    "the journey store is unavailable, so no event was accepted; retry the same events "
-                    "(their event_ids make the retry safe)",
-                    retry_after=1.0,
-                ) from error
-            raise WaylineError(f"the journey store refused the events ({error.code().name})") from error
+    def CreateTrackingPlan(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+        return self._plans.CreateTrackingPlan(request, context)
+
+    def GetTrackingPlan(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+        return self._plans.GetTrackingPlan(request, context)
+
+    def ListTrackingPlans(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+        return self._plans.ListTrackingPlans(request, context)
+
+    def UpdateTrackingPlan(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+        return self._plans.UpdateTrackingPlan(request, context)
+
+    def ListDeadLetters(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+        return self._dead_letters.ListDeadLetters(request, context)
+
+    def ReplayDeadLetters(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+        return self._dead_letters.ReplayDeadLetters(request, context)
+
+    def DeletePersonDeadLetters(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+        return self._dead_letters.DeletePersonDeadLetters(request, context)
 
 
-def _chunks(events: Sequence[event_pb2.Event], max_bytes: int) -> list[list[event_pb2.Event]]:
-    """Consecutive runs of `events` whose serialised size stays under `max_bytes` (one event at least)."""
-    chunks: list[list[event_pb2.Event]] = [[]]
-    size = 0
-    for event in events:
-        event_size = event.ByteSize() + 8  # field tag and length prefix, generously
-        if chunks[-1] and size + event_size > max_bytes:
-            chunks.append([])
-            size = 0
-        chunks[-1].append(event)
-        size += event_size
-    return chunks
+def remaining(context: grpc.ServicerContext) -> float | None:
+    """Seconds until the caller's deadline: how long the spool write may be waited for."""
+    left = context.time_remaining()
+    return None if left is None else max(left, 0.001)

@@ -1,51 +1,64 @@
-"""Checks and enrichment of incoming events, at the service boundary (it reads the wire messages).
+"""Checks and stamps of incoming events, at the service boundary (it reads the wire messages for speed:
+this runs for every event, tens of thousands a second).
 
 Every problem becomes a FieldViolation with the path of the field, so a caller can fix its payload without
-reading our code. Enrichment follows Segment: `received_at` is ours, and when the caller sent `sent_at`, the
-event's `timestamp` is corrected for the device's clock skew (timestamp + (received_at - sent_at)).
+reading our code. Stamping follows Segment: `received_at` is ours; the sender's `timestamp` is kept as
+`original_timestamp`, and when the caller sent `sent_at`, `timestamp` is corrected for the device's clock
+skew (timestamp + (received_at - sent_at)). An event without `event_id` gets one derived from its content
+(`derive_event_id`), so a retried call gets the same id.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from wayline.common.errors import FieldViolation
 from wayline.common.timestamps import to_datetime, to_timestamp
 from wayline.event.v1 import event_pb2
 
-__all__ = ["EventLimits", "enrich", "validate_event"]
+__all__ = ["EVENT_ID_NAMESPACE", "EventLimits", "derive_event_id", "stamp", "validate_event"]
 
 IDENTIFIER_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
 MAX_IDENTIFIERS = 32
 MAX_IDENTIFIER_VALUE = 512
 MAX_NAME = 200
-_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+# The namespace of derived event ids: uuid5(NAMESPACE_URL, "https://wayline.dev/ns/event-id"). Fixed forever.
+EVENT_ID_NAMESPACE = uuid.UUID("8f6d6f3c-5a3e-5a8e-9a77-3f8a55d1c2b4")
 
 Report = Callable[[str, str, str], None]
 
 
 @dataclass(frozen=True)
 class EventLimits:
-    max_properties_bytes: int
-    max_text_bytes: int
+    max_event_bytes: int
     max_future_skew: timedelta
+    min_timestamp: datetime
+    backfill_min_timestamp: datetime
 
 
-def validate_event(event: event_pb2.Event, path: str, limits: EventLimits) -> list[FieldViolation]:
+def validate_event(
+    event: event_pb2.Event, path: str, limits: EventLimits, *, backfill: bool = False
+) -> list[FieldViolation]:
     """Every reason `event` cannot be accepted; empty when it can. `path` prefixes field paths."""
     found: list[FieldViolation] = []
 
     def report(field: str, description: str, reason: str) -> None:
         found.append(FieldViolation(f"{path}.{field}" if path else field, description, reason))
 
+    size = event.ByteSize()
+    if size > limits.max_event_bytes:
+        description = f"the event is {size} bytes serialised; at most {limits.max_event_bytes}"
+        return [FieldViolation(path or "event", description, "TOO_LARGE")]
     _check_kind(event, report)
     _check_identifiers(event, report)
-    _check_payload(event, limits, report)
+    _check_payload(event, report)
+    _check_time(event, limits, backfill, report)
     return found
 
 
@@ -71,8 +84,14 @@ def _check_kind(event: event_pb2.Event, report: Report) -> None:
         report("plan_violations", "is set by ingest's tracking-plan check, never by callers", "NOT_ALLOWED")
     if event.HasField("sentiment_score"):
         report("sentiment_score", "is set by ingest's enrichment, never by callers", "NOT_ALLOWED")
-    if event.HasField("timestamp") and to_datetime(event.timestamp) < _EARLIEST:
-        report("timestamp", "lies before 2000-01-01; send the time the touchpoint happened", "OUT_OF_RANGE")
+
+
+def _check_time(event: event_pb2.Event, limits: EventLimits, backfill: bool, report: Report) -> None:
+    floor = limits.backfill_min_timestamp if backfill else limits.min_timestamp
+    for field in ("timestamp", "sent_at"):
+        if event.HasField(field) and to_datetime(getattr(event, field)) < floor:
+            hint = "" if backfill else "; send history as a backfill batch (wayline import does)"
+            report(field, f"lies before {floor.date().isoformat()}{hint}", "OUT_OF_RANGE")
 
 
 def _check_identifiers(event: event_pb2.Event, report: Report) -> None:
@@ -102,30 +121,36 @@ def _check_revenue(money: event_pb2.Money, report: Report) -> None:
         report("revenue.nanos", "must have the sign of units", "SIGN_MISMATCH")
 
 
-def _check_payload(event: event_pb2.Event, limits: EventLimits, report: Report) -> None:
+def _check_payload(event: event_pb2.Event, report: Report) -> None:
     if event.HasField("revenue"):
         _check_revenue(event.revenue, report)
-    if event.properties.ByteSize() > limits.max_properties_bytes:
-        report("properties", f"at most {limits.max_properties_bytes} bytes serialised", "TOO_LARGE")
-    if len(event.text.encode()) > limits.max_text_bytes:
-        report("text", f"at most {limits.max_text_bytes} bytes", "TOO_LARGE")
 
 
-def enrich(
-    event: event_pb2.Event, path: str, received_at: datetime, limits: EventLimits
+def derive_event_id(tenant: str, event: event_pb2.Event) -> str:
+    """A UUIDv5 over the tenant and the event's deterministic bytes as sent: the same event always gets
+    the same id, so a retried call without ids is stored once."""
+    digest = hashlib.sha1(  # noqa: S324 - UUIDv5 is defined over SHA-1; this is naming, not security
+        EVENT_ID_NAMESPACE.bytes + tenant.encode() + b"\0" + event.SerializeToString(deterministic=True)
+    ).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=5))
+
+
+def stamp(
+    tenant: str, event: event_pb2.Event, path: str, received_at: datetime, limits: EventLimits
 ) -> list[FieldViolation]:
-    """Stamp ingest's fields in place: event id if missing, received_at, skew-corrected timestamp.
-
-    Returns a violation when the corrected timestamp lies too far in the future.
-    """
+    """Stamp ingest's fields in place: event id if missing, received_at, original and skew-corrected
+    timestamps. Returns the violation when the corrected timestamp lies too far in the future."""
     if not event.event_id:
-        event.event_id = str(uuid.uuid4())
+        event.event_id = derive_event_id(tenant, event)
     event.received_at.CopyFrom(to_timestamp(received_at))
     if not event.HasField("timestamp"):
+        event.ClearField("original_timestamp")
         event.timestamp.CopyFrom(event.received_at)
-    elif event.HasField("sent_at"):
-        skew = received_at - to_datetime(event.sent_at)
-        event.timestamp.CopyFrom(to_timestamp(to_datetime(event.timestamp) + skew))
+    else:
+        event.original_timestamp.CopyFrom(event.timestamp)
+        if event.HasField("sent_at"):
+            skew = received_at - to_datetime(event.sent_at)
+            event.timestamp.CopyFrom(to_timestamp(to_datetime(event.timestamp) + skew))
     if to_datetime(event.timestamp) > received_at + limits.max_future_skew:
         field = f"{path}.timestamp" if path else "timestamp"
         return [FieldViolation(field, "lies in the future; check the device clock", "FUTURE_TIMESTAMP")]

@@ -1,0 +1,118 @@
+"""The forwarder: one thread per sink reads the spool from the sink's cursor, enriches, delivers, and
+moves the cursor only after the sink took (or parked) everything before it.
+
+Consecutive batches of the same tenant are delivered together, up to `max_write_bytes` per call, so a burst
+of small Track calls reaches the sink as a few large writes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+
+import structlog
+
+from wayline_ingest.delivery import DeadLetterPark, Deliverer, DeliveryPolicy
+from wayline_ingest.sinks.base import Sink
+from wayline_ingest.spool import Spool, SpoolBatch
+
+__all__ = ["SINK_BITS", "Forwarder", "chunks"]
+
+log = structlog.get_logger("wayline.ingest.forwarder")
+
+# The sink mask bit of each sink in spool records (records.SpoolBatch.sink_mask). Fixed forever.
+SINK_BITS = {"identity": 1, "journeys": 2, "decision": 4, "orchestrator": 8}
+
+Transform = Callable[[Sequence[bytes]], list[bytes]]
+
+
+class Forwarder:
+    def __init__(
+        self,
+        spool: Spool,
+        sinks: Sequence[Sink],
+        *,
+        policy: DeliveryPolicy,
+        dead_letters: DeadLetterPark | None,
+        max_write_bytes: int,
+        transform: Transform | None = None,
+    ) -> None:
+        self._spool = spool
+        self._stop = threading.Event()
+        self._deliverers = [Deliverer(sink, policy, dead_letters, self._stop) for sink in sinks]
+        self._max_write_bytes = max_write_bytes
+        self._transform = transform
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for deliverer in self._deliverers:
+            thread = threading.Thread(
+                target=self._run, args=(deliverer,), name=f"forward-{deliverer.sink.name}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        for deliverer in self._deliverers:
+            deliverer.sink.close()
+
+    def breaker_states(self) -> dict[str, str]:
+        return {d.sink.name: d.breaker.state for d in self._deliverers}
+
+    def _run(self, deliverer: Deliverer) -> None:
+        name = deliverer.sink.name
+        bit = SINK_BITS.get(name, 0)
+        try:
+            while not self._stop.is_set():
+                position = self._spool.position(name)
+                records = self._spool.read(name, position, self._max_write_bytes)
+                if not records:
+                    self._spool.log.wait_for(position, timeout=0.5)
+                    continue
+                if not self._deliver_records(deliverer, bit, records):
+                    return
+                self._spool.advance(name, records[-1][0])
+        except Exception:  # a bug here must not pass silently: the sink would stall unseen
+            log.exception("forwarder.crashed", sink=name)
+            raise
+
+    def _deliver_records(
+        self, deliverer: Deliverer, bit: int, records: list[tuple[int, SpoolBatch | None]]
+    ) -> bool:
+        """Deliver the events of `records` in order, merging runs of one tenant; False when stopped."""
+        run_tenant: str | None = None
+        run: list[bytes] = []
+        run_bytes = 0
+        for _, batch in records:
+            if batch is None or not batch.for_sink(bit):
+                continue
+            if run and (batch.tenant != run_tenant or run_bytes >= self._max_write_bytes):
+                if not self._send(deliverer, run_tenant or "", run):
+                    return False
+                run, run_bytes = [], 0
+            run_tenant = batch.tenant
+            run.extend(batch.events)
+            run_bytes += sum(len(e) for e in batch.events)
+        return not run or self._send(deliverer, run_tenant or "", run)
+
+    def _send(self, deliverer: Deliverer, tenant: str, events: list[bytes]) -> bool:
+        payload = self._transform(events) if self._transform is not None else events
+        return all(deliverer.deliver(tenant, chunk) for chunk in chunks(payload, self._max_write_bytes))
+
+
+def chunks(events: Sequence[bytes], max_bytes: int) -> list[list[bytes]]:
+    """Consecutive runs of `events` whose request size stays under `max_bytes` (one event at least), so
+    no delivery outgrows a gRPC message. Each run is its own idempotent call."""
+    runs: list[list[bytes]] = [[]]
+    size = 0
+    for event in events:
+        event_size = len(event) + 6  # field tag and length prefix, generously
+        if runs[-1] and size + event_size > max_bytes:
+            runs.append([])
+            size = 0
+        runs[-1].append(event)
+        size += event_size
+    return runs

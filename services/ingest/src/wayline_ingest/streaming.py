@@ -1,0 +1,130 @@
+"""StreamEvents: numbered batches in, one acknowledgement per batch out, with a credit window.
+
+A reader thread takes batches off the stream, checks them and starts their spool writes without waiting,
+so checking batch n+1 overlaps the fsync of batch n; the response side waits for each write in order and
+acknowledges it. The client may have at most `window` batches beyond the last acknowledged one
+(`max_sequence`), so a fast client can hold at most `window` batches of memory here. While the spool is
+over 90 % of its quota the window stops growing: the client slows down instead of failing.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+import grpc
+
+from wayline.common.errors import (
+    FieldViolation,
+    InvalidArgument,
+    ResourceExhausted,
+    Unavailable,
+    WaylineError,
+)
+from wayline.ingest.v1 import ingest_service_pb2 as pb
+from wayline_ingest.batches import BatchLimits, rejections, warnings
+from wayline_ingest.pipeline import Checked, Pipeline
+
+__all__ = ["EventStream"]
+
+_PRESSURE = 0.9
+_END = object()
+
+
+@dataclass(frozen=True)
+class _Accepted:
+    sequence: int
+    checked: Checked
+    written: Future[int] | None
+
+
+def _batch_path(index: int) -> str:
+    return f"events[{index}]"
+
+
+class EventStream:
+    def __init__(
+        self, tenant: str, pipeline: Pipeline, limits: BatchLimits, window: int, context: grpc.ServicerContext
+    ) -> None:
+        self._tenant = tenant
+        self._pipeline = pipeline
+        self._limits = limits
+        self._window = window
+        self._context = context
+        self._granted = window  # the highest sequence the client may send
+        self._lock = threading.Lock()
+        self._pending: queue.Queue[object] = queue.Queue(maxsize=window + 1)
+
+    def run(self, requests: Iterator[pb.StreamEventsRequest]) -> Iterator[pb.StreamEventsResponse]:
+        reader = threading.Thread(target=self._read, args=(requests,), name="stream-reader", daemon=True)
+        reader.start()
+        yield pb.StreamEventsResponse(sequence=0, max_sequence=self._granted)
+        while True:
+            item = self._pending.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            assert isinstance(item, _Accepted)
+            sequence, checked, written = item.sequence, item.checked, item.written
+            outcome = self._pipeline.complete(checked, written)
+            yield pb.StreamEventsResponse(
+                sequence=sequence,
+                accepted_count=len(outcome.accepted_ids),
+                accepted_event_ids=outcome.accepted_ids,
+                rejections=rejections(outcome.rejections),
+                warnings=warnings(outcome.warnings),
+                max_sequence=self._grant(sequence),
+            )
+
+    def _grant(self, acknowledged: int) -> int:
+        with self._lock:
+            if self._pipeline.spool.fill_ratio < _PRESSURE:
+                self._granted = max(self._granted, acknowledged + self._window)
+            return self._granted
+
+    def _read(self, requests: Iterator[pb.StreamEventsRequest]) -> None:
+        expected = 1
+        try:
+            for request in requests:
+                self._pending.put(self._accept(request, expected))
+                expected += 1
+            self._pending.put(_END)
+        except WaylineError as error:
+            self._pending.put(error)
+        except grpc.RpcError:  # the client went away: nothing to answer
+            self._pending.put(_END)
+        except Exception as error:  # noqa: BLE001 - handed to the response side, which reports it
+            self._pending.put(error)
+
+    def _accept(self, request: pb.StreamEventsRequest, expected: int) -> _Accepted:
+        if request.sequence != expected:
+            raise InvalidArgument(
+                f"batch {request.sequence} arrived where batch {expected} was due; number them 1, 2, 3, ...",
+                [FieldViolation("sequence", f"expected {expected}", "SEQUENCE_OUT_OF_ORDER")],
+                reason="SEQUENCE_OUT_OF_ORDER",
+            )
+        with self._lock:
+            granted = self._granted
+        if request.sequence > granted:
+            raise ResourceExhausted(
+                f"batch {request.sequence} was sent beyond the window (max_sequence {granted}); wait for "
+                "acknowledgements before sending more",
+                reason="STREAM_WINDOW_EXCEEDED",
+            )
+        self._limits.check(len(request.events), request.ByteSize())
+        checked = self._pipeline.check(self._tenant, request.events, _batch_path, request.backfill)
+        return _Accepted(request.sequence, checked, self._submit(checked))
+
+    def _submit(self, checked: Checked) -> Future[int] | None:
+        """Start the write; while the spool is full, wait for room instead of failing the stream."""
+        while True:
+            try:
+                return self._pipeline.submit(checked)
+            except ResourceExhausted:
+                if not self._context.is_active():
+                    raise Unavailable("the stream ended while waiting for room in the spool") from None
+                threading.Event().wait(0.2)
