@@ -68,8 +68,8 @@ def _valid_length(data: bytes | memoryview, start: int = 0) -> int:
     while position + HEADER.size <= end:
         length, checksum = HEADER.unpack_from(data, position)
         body_end = position + HEADER.size + length
-        if length > MAX_RECORD_BYTES or body_end > end:
-            break
+        if not 0 < length <= MAX_RECORD_BYTES or body_end > end:
+            break  # no record is empty: a zero length is unwritten (zeroed) space
         if zlib.crc32(data[position + HEADER.size : body_end]) != checksum:
             break
         position = body_end
@@ -154,7 +154,9 @@ class SegmentedLog:
         return self._max_bytes
 
     def submit(self, payload: bytes) -> Future[int]:
-        """Queue `payload`; the future resolves to its position once it is fsync'd (or fails)."""
+        """Queue `payload` (not empty); the future resolves to its position once it is fsync'd."""
+        if not payload:
+            raise ValueError("a spool record cannot be empty")
         record = frame(payload)
         future: Future[int] = Future()
         with self._lock:
@@ -271,7 +273,7 @@ class SegmentedLog:
                 if body_end > len(data):
                     break
                 body = data[offset + HEADER.size : body_end]
-                if zlib.crc32(body) != checksum:
+                if not length or zlib.crc32(body) != checksum:
                     log.error("spool.corrupt_record_skipped", segment=segment.path.name, position=position)
                     return [*records, (seg_end, b"")]  # skip the rest of a corrupt segment
                 offset = body_end
