@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
-from bench import track
+from bench import ingest, track
 
-SCENARIOS = {"track": track.main}
+SCENARIOS: dict[str, Callable[[int], object]] = {"track": track.main, "ingest": ingest.main}
 
 
 def main() -> None:

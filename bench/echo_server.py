@@ -1,13 +1,15 @@
 """Bare gRPC echo servers, the baselines: no interceptors, no health, no logging, no work.
 
 `python -m bench.echo_server aio PORT` or `... threadpool PORT WORKERS`. Both answer any unary method by
-returning the request bytes.
+returning the request bytes; the thread-pool one answers STREAM_METHOD (bidirectional) by returning every
+request message of the stream.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
@@ -15,14 +17,21 @@ import grpc
 from wayline.common.grpc_types import GenericRpcHandler
 
 ECHO_METHOD = "/bench.Echo/Echo"
+STREAM_METHOD = "/bench.Echo/Stream"
 
 
 def _echo(request: bytes, context: object) -> bytes:
     return request
 
 
+def _echo_stream(requests: Iterator[bytes], context: object) -> Iterator[bytes]:
+    yield from requests
+
+
 class _EchoHandler(GenericRpcHandler):
     def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler[bytes, bytes] | None:
+        if details.method == STREAM_METHOD:
+            return grpc.stream_stream_rpc_method_handler(_echo_stream)
         return grpc.unary_unary_rpc_method_handler(_echo)
 
 

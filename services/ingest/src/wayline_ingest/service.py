@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import structlog
@@ -11,21 +12,24 @@ import structlog
 from wayline.common.clients import internal_channel
 from wayline.common.errors import Unavailable
 from wayline.common.server import ServiceDefinition
+from wayline.common.sql import PostgresDatabase, SqliteDatabase, open_database
 from wayline.decision.v1 import decision_service_pb2 as decision_pb
 from wayline.ingest.v1 import ingest_service_pb2 as pb
 from wayline.ingest.v1 import ingest_service_pb2_grpc as pb_grpc
 from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as orchestrator_pb
 from wayline_ingest.batches import BatchLimits
+from wayline_ingest.deadletters import DeadLetters
+from wayline_ingest.deadletters.rpcs import DeadLetterRpcs
 from wayline_ingest.dedup import DedupWindow
 from wayline_ingest.delivery import DeliveryPolicy
-from wayline_ingest.forwarder import Forwarder
+from wayline_ingest.forwarder import SINK_BITS, Forwarder
 from wayline_ingest.pipeline import Pipeline
 from wayline_ingest.servicer import IngestServicer
 from wayline_ingest.settings import IngestSettings
 from wayline_ingest.sinks.base import Sink
 from wayline_ingest.sinks.grpc import EventsSink
-from wayline_ingest.spool import Spool
+from wayline_ingest.spool import Spool, SpoolBatch
 from wayline_ingest.validation import EventLimits
 
 __all__ = ["ingest_service"]
@@ -47,7 +51,12 @@ class _Runtime:
     pipeline: Pipeline | None = None
     spool: Spool | None = None
     forwarder: Forwarder | None = None
-    closers: list[object] = field(default_factory=list)
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def require_spool(self) -> Spool:
+        if self.spool is None:
+            raise Unavailable("ingest is opening its spool; retry shortly", retry_after=0.5)
+        return self.spool
 
 
 def _sinks(settings: IngestSettings) -> list[Sink]:
@@ -68,8 +77,32 @@ def _sinks(settings: IngestSettings) -> list[Sink]:
     return sinks
 
 
+def _database(settings: IngestSettings) -> SqliteDatabase | PostgresDatabase:
+    url = settings.database_url.get_secret_value() if settings.database_url else None
+    return open_database(url, settings.service_dir / "ingest.db")
+
+
+def _purge_dead_letters(dead_letters: DeadLetters, retention_days: int, stopping: threading.Event) -> None:
+    """Drop expired dead letters now and then every hour (every replica may; the delete is idempotent)."""
+    while True:
+        try:
+            purged = dead_letters.purge_expired(datetime.now(UTC), retention_days)
+            if purged:
+                log.info("ingest.dead_letters_purged", count=purged)
+        except Exception as error:  # noqa: BLE001 - retried at the next round; the store may be down
+            log.warning("ingest.dead_letter_purge_failed", error=str(error))
+        if stopping.wait(3600):
+            return
+
+
 def ingest_service(settings: IngestSettings) -> ServiceDefinition:
     runtime = _Runtime()
+    database = _database(settings)
+
+    def requeue(sink: str, tenant: str, payloads: list[bytes]) -> None:
+        runtime.require_spool().append(SpoolBatch(tenant, payloads, sink_mask=SINK_BITS[sink]))
+
+    dead_letters = DeadLetters(database, requeue)
     limits = EventLimits(
         max_event_bytes=settings.max_event_bytes,
         max_future_skew=timedelta(seconds=settings.max_future_skew_seconds),
@@ -87,6 +120,7 @@ def ingest_service(settings: IngestSettings) -> ServiceDefinition:
             pipeline,
             BatchLimits(settings.max_batch_events, settings.max_batch_bytes),
             settings.stream_window_batches,
+            dead_letters=DeadLetterRpcs(dead_letters),
         )
         pb_grpc.add_IngestServiceServicer_to_server(servicer, server)
         return [pb.DESCRIPTOR.services_by_name["IngestService"].full_name]
@@ -94,6 +128,7 @@ def ingest_service(settings: IngestSettings) -> ServiceDefinition:
     def start() -> None:
         if runtime.pipeline is not None:
             return
+        dead_letters.migrate()
         sinks = _sinks(settings)
         spool = Spool(
             settings.service_dir / "spool",
@@ -112,17 +147,25 @@ def ingest_service(settings: IngestSettings) -> ServiceDefinition:
                 max_delay=settings.sink_retry_max_seconds,
                 failures_to_open=settings.sink_breaker_failures,
             ),
-            dead_letters=None,
+            dead_letters=dead_letters,
             max_write_bytes=settings.max_write_bytes,
         )
         forwarder.start()
+        threading.Thread(
+            target=_purge_dead_letters,
+            args=(dead_letters, settings.dead_letter_retention_days, runtime.stopping),
+            name="dead-letter-purge",
+            daemon=True,
+        ).start()
         runtime.spool, runtime.forwarder, runtime.pipeline = spool, forwarder, built
         log.info("ingest.spool_open", sinks=[s.name for s in sinks], remembered_event_ids=remembered)
 
     def stop() -> None:
+        runtime.stopping.set()
         if runtime.forwarder is not None:
             runtime.forwarder.stop()
         if runtime.spool is not None:
             runtime.spool.close()
+        database.close()
 
     return ServiceDefinition(name="ingest", register=register, start=start, stop=stop)

@@ -130,8 +130,10 @@ class DeadLetter(_message.Message):
     `events[0].properties`); empty when the sink named none.
     """
     raw_payload: _builtins.bytes
-    """The event exactly as ingest received it, before enrichment (serialised `wayline.event.v1.Event`), so
-    that a fix can be checked against the original payload (Snowplow's bad rows keep it too).
+    """The event as ingest accepted and spooled it, before enrichment (serialised `wayline.event.v1.Event`):
+    the sender's fields unchanged, plus ingest's stamps (`received_at`, a derived `event_id` when none was
+    sent, the skew-corrected `timestamp` with the sender's value in `original_timestamp`). A fix can be
+    checked against it, as Snowplow's bad rows keep the payload.
     """
     @_builtins.property
     def event(self) -> _event_pb2.Event:

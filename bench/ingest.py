@@ -1,0 +1,258 @@
+"""Ingest throughput and latency through the gateway, beside bare gRPC echo servers in the same run.
+
+Rows:
+- sustained events/s with StreamEvents (batches of 500, the server's credit window) through the gateway
+  and direct to ingest, beside a bare thread-pool streaming echo that returns each batch (same client);
+- events/s with TrackBatch (500 per call, 4 callers) through the gateway, beside the bare unary echo;
+- single Track p50/p99 through the gateway at concurrency 1, beside the echo;
+- p99 acknowledgement latency of a paced stream at 10,000 events/s (batches of 100, 100 a second);
+- the drain rate into the journey store (chDB), read from ingest's `ingest_sink_delivered` counter;
+- the resident memory of ingest before and after (a long run: `--minutes 10`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import statistics
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+from rich.console import Console
+from rich.table import Table
+
+from bench.echo_server import ECHO_METHOD, STREAM_METHOD
+from bench.harness import Measurement, print_comparison
+from bench.track import TRACK, echo_server, run_scenario, track_requests
+from wayline.common.context import INTERNAL_TOKEN_HEADER, TENANT_HEADER
+from wayline.event.v1 import event_pb2
+from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
+from wayline_cli.suite import Suite, free_port
+
+STREAM = "/wayline.ingest.v1.IngestService/StreamEvents"
+TRACK_BATCH = "/wayline.ingest.v1.IngestService/TrackBatch"
+Metadata = tuple[tuple[str, str], ...]
+
+
+def events(count: int, run: str) -> list[event_pb2.Event]:
+    parsed = []
+    for raw in track_requests(count):
+        request = ingest_pb.TrackRequest.FromString(raw)
+        request.event.identifiers[0].value += f"-{run}"
+        parsed.append(request.event)
+    return parsed
+
+
+def stream_batches(batch_size: int, batches: int, run: str) -> list[bytes]:
+    pool = events(batch_size * min(batches, 40), run)
+    out = []
+    for sequence in range(1, batches + 1):
+        start = (sequence - 1) % 40 * batch_size
+        chunk = pool[start : start + batch_size]
+        for event in chunk:  # a fresh id per event: nothing is acknowledged from the window
+            event.event_id = f"{sequence:08x}-0000-4000-8000-{chunk.index(event):012x}"
+        out.append(ingest_pb.StreamEventsRequest(sequence=sequence, events=chunk).SerializeToString())
+    return out
+
+
+def run_stream(
+    address: str, method: str, metadata: Metadata, payloads: list[bytes], echo: bool, pace: float = 0.0
+) -> tuple[float, list[float]]:
+    """Send every payload on one stream within the window; (seconds, per-batch ack latencies in ms)."""
+    granted = {"max": 8 if echo else 1}
+    sent_at: dict[int, float] = {}
+    window = threading.Condition()
+    latencies: list[float] = []
+
+    def requests() -> Iterator[bytes]:
+        began = time.perf_counter()
+        for index, payload in enumerate(payloads, start=1):
+            if pace:
+                delay = began + (index - 1) * pace - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+            with window:
+                window.wait_for(lambda: granted["max"] >= index)
+            sent_at[index] = time.perf_counter()
+            yield payload
+
+    with grpc.insecure_channel(address, options=[("grpc.max_receive_message_length", 64 << 20)]) as channel:
+        call = channel.stream_stream(method, request_serializer=None, response_deserializer=None)
+        started = time.perf_counter()
+        received = 0
+        for raw in call(requests(), metadata=metadata, timeout=600):
+            if echo:
+                received += 1
+                sequence = received
+                with window:
+                    granted["max"] = received + 8
+                    window.notify_all()
+            else:
+                response = ingest_pb.StreamEventsResponse.FromString(raw)
+                sequence = int(response.sequence)
+                with window:
+                    granted["max"] = max(granted["max"], int(response.max_sequence))
+                    window.notify_all()
+            if sequence:
+                latencies.append((time.perf_counter() - sent_at[sequence]) * 1000)
+        return time.perf_counter() - started, latencies
+
+
+def delivered(metrics_port: int) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    found = re.findall(
+        r'^ingest_sink_delivered(?:_events)?_total\{[^}]*sink="journeys"[^}]*\} ([0-9.e+]+)$', text, re.M
+    )
+    return sum(float(v) for v in found)
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def main(requests: int, batches: int = 200, minutes: float = 0.0) -> None:
+    console = Console(width=130)
+    table = Table(title="Ingest: events/s and acknowledgement latency (2 shared cores)", title_justify="left")
+    for column in ("scenario", "events/s", "÷ echo", "ack p50 ms", "ack p99 ms"):
+        table.add_column(column, justify="left" if column == "scenario" else "right")
+    with tempfile.TemporaryDirectory(prefix="wayline-bench-") as scratch:
+        suite = Suite.on_free_ports(Path(scratch), log_format="json")
+        suite.metrics_ports["ingest"] = free_port()
+        suite.start()
+        try:
+            suite.wait_ready()
+            gateway = ((("authorization", f"Bearer {suite.api_key}"),), suite.address("gateway"))
+            direct = (
+                ((INTERNAL_TOKEN_HEADER, suite.internal_token), (TENANT_HEADER, suite.tenant)),
+                suite.address("ingest"),
+            )
+            ingest_pid = suite.processes["ingest"].pid
+            rss_before = rss_mib(ingest_pid)
+            total_events = 0
+            with echo_server("threadpool") as echo:
+                payloads = stream_batches(500, batches, "echo")
+                seconds, lat = run_stream(echo, STREAM_METHOD, (), payloads, echo=True)
+                echo_rate = batches * 500 / seconds
+                table.add_row(
+                    "bare streaming echo, batches of 500 (baseline)",
+                    f"{echo_rate:,.0f}",
+                    "1.00",
+                    f"{statistics.median(lat):.1f}",
+                    f"{percentile(lat, 0.99):.1f}",
+                )
+                for name, (metadata, address) in (
+                    ("StreamEvents via gateway", gateway),
+                    ("StreamEvents direct", direct),
+                ):
+                    payloads = stream_batches(500, batches, name.split()[-1])
+                    seconds, lat = run_stream(address, STREAM, metadata, payloads, echo=False)
+                    total_events += batches * 500
+                    rate = batches * 500 / seconds
+                    table.add_row(
+                        f"{name}, batches of 500",
+                        f"{rate:,.0f}",
+                        f"{rate / echo_rate:.2f}",
+                        f"{statistics.median(lat):.1f}",
+                        f"{percentile(lat, 0.99):.1f}",
+                    )
+                paced = stream_batches(100, 1000, "paced")
+                seconds, lat = run_stream(gateway[1], STREAM, gateway[0], paced, echo=False, pace=0.01)
+                total_events += 100_000
+                table.add_row(
+                    "StreamEvents via gateway paced at 10k events/s, batches of 100",
+                    f"{100_000 / seconds:,.0f}",
+                    "-",
+                    f"{statistics.median(lat):.1f}",
+                    f"{percentile(lat, 0.99):.1f}",
+                )
+                batch_payloads = [
+                    ingest_pb.TrackBatchRequest(
+                        events=ingest_pb.StreamEventsRequest.FromString(p).events
+                    ).SerializeToString()
+                    for p in stream_batches(500, 40, "tb")
+                ]
+                rows: list[Measurement] = []
+                rows.append(
+                    asyncio.run(
+                        run_scenario(
+                            "bare unary echo", echo, ECHO_METHOD, (), batch_payloads, 4, requests // 20
+                        )
+                    )
+                )
+                rows.append(
+                    asyncio.run(
+                        run_scenario(
+                            "TrackBatch of 500 via gateway",
+                            gateway[1],
+                            TRACK_BATCH,
+                            gateway[0],
+                            batch_payloads,
+                            4,
+                            requests // 20,
+                        )
+                    )
+                )
+                total_events += (requests // 20 + 50) * 500
+                singles = track_requests(max(requests, 1000))
+                rows.append(
+                    asyncio.run(run_scenario("bare unary echo", echo, ECHO_METHOD, (), singles, 1, requests))
+                )
+                rows.append(
+                    asyncio.run(
+                        run_scenario("Track via gateway", gateway[1], TRACK, gateway[0], singles, 1, requests)
+                    )
+                )
+                total_events += requests + 50
+            console.print(table)
+            print_comparison(
+                "TrackBatch (500 events a call, 4 callers) and single Track (1 caller)",
+                rows,
+                "bare unary echo",
+                console,
+            )
+            for m in rows:
+                if m.scenario.startswith("TrackBatch"):
+                    console.print(f"TrackBatch via gateway: {m.rps * 500:,.0f} events/s")
+            port = suite.metrics_ports["ingest"]
+            began, start_count = time.perf_counter(), delivered(port)
+            while delivered(port) < total_events * 0.98 and time.perf_counter() - began < 600:
+                time.sleep(1)
+            drained, took = delivered(port) - start_count, time.perf_counter() - began
+            console.print(
+                f"drain into journeys after the load: {drained:,.0f} events in {took:.1f} s "
+                f"({drained / max(took, 1e-9):,.0f} events/s); delivered in total "
+                f"{delivered(port):,.0f} of {total_events:,}"
+            )
+            if minutes:
+                soak(gateway, minutes, ingest_pid, console)
+            console.print(
+                f"ingest RSS: {rss_before:.0f} MiB at start, {rss_mib(ingest_pid):.0f} MiB at the end"
+            )
+        finally:
+            suite.stop()
+
+
+def soak(gateway: tuple[Metadata, str], minutes: float, pid: int, console: Console) -> None:
+    """A paced stream (5k events/s) for `minutes`, RSS sampled every minute."""
+    metadata, address = gateway
+    per_minute = 300
+    samples = [rss_mib(pid)]
+    for minute in range(int(minutes)):
+        payloads = stream_batches(1000, per_minute, f"soak{minute}")
+        run_stream(address, STREAM, metadata, payloads, echo=False, pace=60 / per_minute)
+        samples.append(rss_mib(pid))
+    console.print("ingest RSS each minute (MiB): " + ", ".join(f"{s:.0f}" for s in samples))
