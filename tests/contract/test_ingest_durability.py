@@ -56,7 +56,7 @@ def stream(
     def requests() -> Iterator[ingest_pb.StreamEventsRequest]:
         for sequence, batch in enumerate(batches, start=1):
             with window:
-                window.wait_for(lambda s=sequence: state["max_sequence"] >= s or state["done"], timeout=60)
+                window.wait_for(lambda: state["max_sequence"] >= sequence or bool(state["done"]), timeout=60)
                 if state["done"]:
                     return
             yield ingest_pb.StreamEventsRequest(sequence=sequence, events=batch)

@@ -313,7 +313,9 @@ def test_journeys_down_still_acknowledges_from_the_spool_but_reads_are_unavailab
             response = ingest_grpc.IngestServiceStub(channel).Track(
                 ingest_pb.TrackRequest(event=event), metadata=(("authorization", "Bearer wl_k"),), timeout=10
             )
-            assert response.event_id == event.event_id  # durable in the spool, delivered when journeys is back
+            assert (
+                response.event_id == event.event_id
+            )  # durable in the spool, delivered when journeys is back
             with pytest.raises(grpc.RpcError) as read:
                 timeline(channel, (("authorization", "Bearer wl_k"),), user_id)
             assert read.value.code() == grpc.StatusCode.UNAVAILABLE

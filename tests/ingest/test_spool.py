@@ -19,7 +19,8 @@ def open_log(path: Path, **kwargs: int) -> SegmentedLog:
 
 
 def payloads(log: SegmentedLog) -> list[bytes]:
-    found, position = [], log.start
+    found: list[bytes] = []
+    position = log.start
     while position < log.end:
         records = log.read(position, 1 << 16)
         found.extend(payload for _, payload in records)
@@ -37,9 +38,14 @@ def test_appended_records_read_back_in_order_after_reopening(tmp_path: Path) -> 
 
 
 def test_concurrent_appends_share_fsyncs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = []
+    calls: list[int] = []
     real = os.fdatasync
-    monkeypatch.setattr(os, "fdatasync", lambda fd: (calls.append(fd), real(fd)))
+
+    def counting(fd: int) -> None:
+        calls.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", counting)
     log = open_log(tmp_path)
     threads = [
         threading.Thread(target=lambda i=i: [log.append(b"x" * 100) for _ in range(20)]) for i in range(16)
