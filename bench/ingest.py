@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,7 +56,7 @@ def stream_batches(batch_size: int, batches: int, run: str) -> list[bytes]:
         start = (sequence - 1) % 40 * batch_size
         chunk = pool[start : start + batch_size]
         for event in chunk:  # a fresh id per event: nothing is acknowledged from the window
-            event.event_id = f"{sequence:08x}-0000-4000-8000-{chunk.index(event):012x}"
+            event.event_id = str(uuid.uuid4())
         out.append(ingest_pb.StreamEventsRequest(sequence=sequence, events=chunk).SerializeToString())
     return out
 
@@ -77,7 +78,7 @@ def run_stream(
                 if delay > 0:
                     time.sleep(delay)
             with window:
-                window.wait_for(lambda: granted["max"] >= index)
+                window.wait_for(lambda i=index: granted["max"] >= i)  # type: ignore[misc]
             sent_at[index] = time.perf_counter()
             yield payload
 

@@ -16,7 +16,6 @@ from wayline_cli.suite import free_port
 __all__ = ["ServiceProcess"]
 
 
-
 @dataclass
 class ServiceProcess:
     name: str

@@ -56,7 +56,9 @@ def stream(
     def requests() -> Iterator[ingest_pb.StreamEventsRequest]:
         for sequence, batch in enumerate(batches, start=1):
             with window:
-                window.wait_for(lambda: state["max_sequence"] >= sequence or bool(state["done"]), timeout=60)
+                window.wait_for(
+                    lambda s=sequence: state["max_sequence"] >= s or bool(state["done"]), timeout=60
+                )  # type: ignore[misc]
                 if state["done"]:
                     return
             yield ingest_pb.StreamEventsRequest(sequence=sequence, events=batch)
@@ -72,8 +74,9 @@ def stream(
                 assert not response.rejections
                 acked.update(response.accepted_event_ids)
                 on_ack(len(acked))
-    except grpc.RpcError as error:
-        assert error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED), error
+    except grpc.RpcError as error:  # the server died mid-stream: what was acknowledged stays acknowledged
+        if error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
+            raise
     finally:
         with window:
             state["done"] = True
@@ -163,7 +166,7 @@ def test_sigkill_of_ingest_mid_stream_loses_and_duplicates_nothing(
 def test_sigkill_of_journeys_mid_stream_is_absorbed_by_the_spool(
     suite: tuple[ServiceProcess, ServiceProcess, Server],
 ) -> None:
-    journeys, ingest, gateway = suite
+    journeys, _ingest, gateway = suite
     batches = make_batches("jk")
 
     def kill_at(count: int) -> None:
@@ -212,13 +215,18 @@ def test_a_full_spool_answers_resource_exhausted_and_drains_when_journeys_return
         with grpc.insecure_channel(gateway.address) as channel:
             stub = ingest_grpc.IngestServiceStub(channel)
             accepted: list[list[event_pb2.Event]] = []
-            with pytest.raises(grpc.RpcError) as full:
-                for i in range(1000):
-                    batch = [make_event(f"q-{i % 5}", minutes_ago=1000 - i) for _ in range(20)]
+            refusal: grpc.RpcError | None = None
+            for i in range(1000):
+                batch = [make_event(f"q-{i % 5}", minutes_ago=1000 - i) for _ in range(20)]
+                try:
                     stub.TrackBatch(ingest_pb.TrackBatchRequest(events=batch), metadata=AUTH, timeout=10)
-                    accepted.append(batch)
-            assert full.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-            details = status_details(full.value)
+                except grpc.RpcError as error:
+                    refusal = error
+                    break
+                accepted.append(batch)
+            assert refusal is not None
+            assert refusal.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            details = status_details(refusal)
             assert [d.reason for d in details if isinstance(d, error_details_pb2.ErrorInfo)] == ["SPOOL_FULL"]
             assert any(isinstance(d, error_details_pb2.RetryInfo) for d in details)
             assert len(accepted) > 10

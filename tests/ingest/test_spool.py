@@ -84,17 +84,19 @@ def test_a_damaged_tail_is_cut_at_recovery_and_never_read(tmp_path: Path, damage
 def test_over_the_quota_appends_are_refused_and_nothing_is_dropped(tmp_path: Path) -> None:
     log = open_log(tmp_path, max_bytes=1000)
     accepted = 0
-    with pytest.raises(SpoolFull):
-        while True:
+    while accepted < 100:
+        try:
             log.append(b"y" * 90)
-            accepted += 1
+        except SpoolFull:
+            break
+        accepted += 1
     assert accepted == 10  # 10 x 98 bytes framed fit in 1,000
     assert len(payloads(log)) == accepted
 
 
 def test_segments_roll_and_are_deleted_only_once_every_cursor_passed(tmp_path: Path) -> None:
     spool = Spool(tmp_path, ["journeys", "decision"], segment_bytes=4096, max_bytes=1 << 20)
-    for i in range(100):
+    for _i in range(100):
         spool.append(SpoolBatch("acme", [b"e" * 200], sink_mask=0))
     segments = sorted((tmp_path / "segments").glob("*.seg"))
     assert len(segments) > 3
@@ -114,4 +116,5 @@ def test_a_batch_round_trips_with_its_tenant_flags_and_mask(tmp_path: Path) -> N
     spool.append(SpoolBatch("globex", [b"one", b"", b"three"], backfill=True, sink_mask=2))
     ((_, batch),) = spool.read("journeys", spool.position("journeys"), 1 << 16)
     assert batch == SpoolBatch("globex", [b"one", b"", b"three"], backfill=True, sink_mask=2)
-    assert batch.for_sink(2) and not batch.for_sink(4)
+    assert batch.for_sink(2)
+    assert not batch.for_sink(4)

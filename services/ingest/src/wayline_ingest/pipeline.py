@@ -22,10 +22,11 @@ from wayline.common.errors import FieldViolation, ResourceExhausted, Unavailable
 from wayline.common.timestamps import to_datetime
 from wayline.event.v1 import event_pb2
 from wayline_ingest.dedup import DedupWindow
+from wayline_ingest.plans.model import PlanVerdict
 from wayline_ingest.spool import Spool, SpoolBatch, SpoolClosed, SpoolFull
 from wayline_ingest.validation import EventLimits, derive_event_id, stamp, validate_event
 
-__all__ = ["Checked", "EventIssue", "Outcome", "Pipeline", "PlanCheck", "PlanVerdict"]
+__all__ = ["Checked", "EventIssue", "Outcome", "Pipeline", "PlanCheck"]
 
 _meter = metrics.get_meter("wayline.ingest")
 _accepted = _meter.create_counter(
@@ -35,11 +36,6 @@ _rejected = _meter.create_counter("ingest.events.rejected", unit="{event}", desc
 _duplicates = _meter.create_counter(
     "ingest.events.duplicates", unit="{event}", description="Retries acknowledged from the window."
 )
-
-
-class PlanVerdict(Protocol):
-    mode: str  # "reject" or "flag"
-    violations: list[FieldViolation]  # paths relative to the event, e.g. properties.price
 
 
 class PlanCheck(Protocol):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -14,6 +15,7 @@ from wayline.common.errors import Unavailable
 from wayline.common.server import ServiceDefinition
 from wayline.common.sql import PostgresDatabase, SqliteDatabase, open_database
 from wayline.decision.v1 import decision_service_pb2 as decision_pb
+from wayline.event.v1 import event_pb2
 from wayline.ingest.v1 import ingest_service_pb2 as pb
 from wayline.ingest.v1 import ingest_service_pb2_grpc as pb_grpc
 from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
@@ -23,12 +25,15 @@ from wayline_ingest.deadletters import DeadLetters
 from wayline_ingest.deadletters.rpcs import DeadLetterRpcs
 from wayline_ingest.dedup import DedupWindow
 from wayline_ingest.delivery import DeliveryPolicy
-from wayline_ingest.forwarder import SINK_BITS, Forwarder
+from wayline_ingest.enrichment import Enricher
+from wayline_ingest.forwarder import SINK_BITS, Forwarder, Transform
 from wayline_ingest.pipeline import Pipeline
+from wayline_ingest.plans import PlanStore, TrackingPlanRpcs, TrackingPlans
 from wayline_ingest.servicer import IngestServicer
 from wayline_ingest.settings import IngestSettings
 from wayline_ingest.sinks.base import Sink
 from wayline_ingest.sinks.grpc import EventsSink
+from wayline_ingest.sinks.nats_relay import JetStreamRelay, jetstream_mode
 from wayline_ingest.spool import Spool, SpoolBatch
 from wayline_ingest.validation import EventLimits
 
@@ -51,6 +56,7 @@ class _Runtime:
     pipeline: Pipeline | None = None
     spool: Spool | None = None
     forwarder: Forwarder | None = None
+    relay: JetStreamRelay | None = None
     stopping: threading.Event = field(default_factory=threading.Event)
 
     def require_spool(self) -> Spool:
@@ -75,6 +81,24 @@ def _sinks(settings: IngestSettings) -> list[Sink]:
         )
         sinks.append(EventsSink(name, channel, f"/{service.full_name}/{method}"))
     return sinks
+
+
+def _enrichment(settings: IngestSettings) -> Transform | None:
+    """User agents and sentiment, applied by the forwarder on the way to the sinks (off the ack path)."""
+    if not settings.user_agent_parsing and settings.sentiment == "off":
+        return None
+    enricher = Enricher(user_agents=settings.user_agent_parsing, sentiment=settings.sentiment == "lexicon")
+
+    def enrich(events: Sequence[bytes]) -> list[bytes]:
+        out = []
+        event = event_pb2.Event()
+        for raw in events:
+            event.ParseFromString(raw)
+            enricher.enrich(event)
+            out.append(event.SerializeToString())
+        return out
+
+    return enrich
 
 
 def _database(settings: IngestSettings) -> SqliteDatabase | PostgresDatabase:
@@ -103,6 +127,7 @@ def ingest_service(settings: IngestSettings) -> ServiceDefinition:
         runtime.require_spool().append(SpoolBatch(tenant, payloads, sink_mask=SINK_BITS[sink]))
 
     dead_letters = DeadLetters(database, requeue)
+    plans = TrackingPlans(PlanStore(database))
     limits = EventLimits(
         max_event_bytes=settings.max_event_bytes,
         max_future_skew=timedelta(seconds=settings.max_future_skew_seconds),
@@ -120,6 +145,7 @@ def ingest_service(settings: IngestSettings) -> ServiceDefinition:
             pipeline,
             BatchLimits(settings.max_batch_events, settings.max_batch_bytes),
             settings.stream_window_batches,
+            tracking_plans=TrackingPlanRpcs(plans),
             dead_letters=DeadLetterRpcs(dead_letters),
         )
         pb_grpc.add_IngestServiceServicer_to_server(servicer, server)
@@ -129,7 +155,18 @@ def ingest_service(settings: IngestSettings) -> ServiceDefinition:
         if runtime.pipeline is not None:
             return
         dead_letters.migrate()
+        plans.start()  # raises Unavailable while the database is down: the kit retries start
+        policy = DeliveryPolicy(
+            initial_delay=settings.sink_retry_initial_seconds,
+            max_delay=settings.sink_retry_max_seconds,
+            failures_to_open=settings.sink_breaker_failures,
+        )
         sinks = _sinks(settings)
+        if settings.nats_url:  # JetStream mode: the spool feeds the stream, durable consumers the sinks
+            publisher, runtime.relay = jetstream_mode(
+                settings.nats_url, settings.nats_stream, sinks, policy, dead_letters
+            )
+            sinks = [publisher]
         spool = Spool(
             settings.service_dir / "spool",
             [sink.name for sink in sinks],
@@ -137,20 +174,19 @@ def ingest_service(settings: IngestSettings) -> ServiceDefinition:
             max_bytes=settings.spool_max_bytes,
             crash_before_fsync_after=settings.test_crash_before_fsync,
         )
-        built = Pipeline(limits, spool, DedupWindow(settings.dedup_window_events))
+        built = Pipeline(limits, spool, DedupWindow(settings.dedup_window_events), plans)
         remembered = built.remember_spooled()
         forwarder = Forwarder(
             spool,
             sinks,
-            policy=DeliveryPolicy(
-                initial_delay=settings.sink_retry_initial_seconds,
-                max_delay=settings.sink_retry_max_seconds,
-                failures_to_open=settings.sink_breaker_failures,
-            ),
+            policy=policy,
             dead_letters=dead_letters,
             max_write_bytes=settings.max_write_bytes,
+            transform=_enrichment(settings),
         )
         forwarder.start()
+        if runtime.relay is not None:
+            runtime.relay.start()
         threading.Thread(
             target=_purge_dead_letters,
             args=(dead_letters, settings.dead_letter_retention_days, runtime.stopping),
@@ -162,10 +198,13 @@ def ingest_service(settings: IngestSettings) -> ServiceDefinition:
 
     def stop() -> None:
         runtime.stopping.set()
+        if runtime.relay is not None:
+            runtime.relay.stop()
         if runtime.forwarder is not None:
             runtime.forwarder.stop()
         if runtime.spool is not None:
             runtime.spool.close()
+        plans.stop()
         database.close()
 
     return ServiceDefinition(name="ingest", register=register, start=start, stop=stop)

@@ -67,7 +67,7 @@ class IngestSettings(ServiceSettings):
 
     # Sinks: where the forwarder delivers every spooled event.
     sinks: list[SinkName] = Field(
-        default_factory=lambda: ["journeys"],
+        default=["journeys"],
         description="Downstream sinks, as a JSON list: identity, journeys, decision, orchestrator.",
     )
     journeys_address: str = Field(default="127.0.0.1:50063", description="host:port of the journeys service.")

@@ -25,6 +25,10 @@ __all__ = ["EVENT_ID_NAMESPACE", "EventLimits", "derive_event_id", "stamp", "val
 
 IDENTIFIER_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
+# uuid.UUID's accepted forms, checked with one regex: the constructor costs several µs per event.
+UUID_TEXT = re.compile(
+    r"(?:urn:uuid:)?\{?[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\}?"
+)
 MAX_IDENTIFIERS = 32
 MAX_IDENTIFIER_VALUE = 512
 MAX_NAME = 200
@@ -63,11 +67,8 @@ def validate_event(
 
 
 def _check_kind(event: event_pb2.Event, report: Report) -> None:
-    if event.event_id:
-        try:
-            uuid.UUID(event.event_id)
-        except ValueError:
-            report("event_id", "must be a UUID (it is the deduplication key)", "INVALID_UUID")
+    if event.event_id and not UUID_TEXT.fullmatch(event.event_id):
+        report("event_id", "must be a UUID (it is the deduplication key)", "INVALID_UUID")
     if event.type == event_pb2.EVENT_TYPE_UNSPECIFIED:
         report("type", "set the event type (track, identify, page, screen, alias, group)", "REQUIRED")
     if event.type == event_pb2.EVENT_TYPE_TRACK and not event.name:
@@ -88,8 +89,9 @@ def _check_kind(event: event_pb2.Event, report: Report) -> None:
 
 def _check_time(event: event_pb2.Event, limits: EventLimits, backfill: bool, report: Report) -> None:
     floor = limits.backfill_min_timestamp if backfill else limits.min_timestamp
+    floor_seconds = floor.timestamp()  # compared in epoch seconds: no datetime per event
     for field in ("timestamp", "sent_at"):
-        if event.HasField(field) and to_datetime(getattr(event, field)) < floor:
+        if event.HasField(field) and getattr(event, field).seconds < floor_seconds:
             hint = "" if backfill else "; send history as a backfill batch (wayline import does)"
             report(field, f"lies before {floor.date().isoformat()}{hint}", "OUT_OF_RANGE")
 

@@ -18,6 +18,7 @@ from grpc_status import rpc_status
 
 __all__ = [
     "ERROR_DOMAIN",
+    "Aborted",
     "AlreadyExists",
     "DeadlineExceeded",
     "FailedPrecondition",
@@ -98,6 +99,13 @@ class AlreadyExists(WaylineError):
 class FailedPrecondition(WaylineError):
     code = grpc.StatusCode.FAILED_PRECONDITION
     default_reason = "FAILED_PRECONDITION"
+
+
+class Aborted(WaylineError):
+    """A concurrency conflict (a stale etag, a lost race): read again and retry the whole operation."""
+
+    code = grpc.StatusCode.ABORTED
+    default_reason = "ABORTED"
 
 
 class Unauthenticated(WaylineError):
