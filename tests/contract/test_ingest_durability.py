@@ -55,10 +55,12 @@ def stream(
 
     def requests() -> Iterator[ingest_pb.StreamEventsRequest]:
         for sequence, batch in enumerate(batches, start=1):
+
+            def may_send(due: int = sequence) -> bool:
+                return state["max_sequence"] >= due or bool(state["done"])
+
             with window:
-                window.wait_for(
-                    lambda s=sequence: state["max_sequence"] >= s or bool(state["done"]), timeout=60
-                )  # type: ignore[misc]
+                window.wait_for(may_send, timeout=60)
                 if state["done"]:
                     return
             yield ingest_pb.StreamEventsRequest(sequence=sequence, events=batch)

@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.events import make_event
+from wayline.common.errors import FieldViolation
 from wayline.common.timestamps import to_datetime, to_timestamp
 from wayline.event.v1 import event_pb2
 from wayline_ingest.validation import EventLimits, derive_event_id, stamp, validate_event
@@ -25,7 +26,7 @@ def fields(event: event_pb2.Event, backfill: bool = False) -> list[str]:
     return [v.field for v in validate_event(event, "event", LIMITS, backfill=backfill)]
 
 
-def enrich(event: event_pb2.Event, path: str, now: datetime, limits: EventLimits) -> list[object]:
+def enrich(event: event_pb2.Event, path: str, now: datetime, limits: EventLimits) -> list[FieldViolation]:
     return list(stamp("acme", event, path, now, limits))
 
 
