@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -120,8 +121,24 @@ def _run_demo(suite: Suite, count: int) -> None:
             accepted += ingest.TrackBatch(batch, metadata=auth, timeout=30).accepted_count
         console.print(f"sent {len(sent)} events through the gateway; {accepted} accepted")
         _show_rejections(ingest, auth)
+        _wait_until_stored(journeys, auth, accepted)
         for customer in demo.CUSTOMERS:
             _show_timeline(journeys, customer, auth)
+
+
+def _wait_until_stored(
+    journeys: journeys_grpc.JourneyServiceStub, auth: tuple[tuple[str, str], ...], accepted: int
+) -> None:
+    """Acknowledged means durable in ingest's spool; the journey store has them a moment later."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        stored = sum(
+            len(journeys.GetTimeline(demo.timeline_request(c, 1000, ""), metadata=auth, timeout=10).events)
+            for c in demo.CUSTOMERS
+        )
+        if stored >= accepted:
+            return
+        time.sleep(0.2)
 
 
 def _show_rejections(ingest: ingest_grpc.IngestServiceStub, auth: tuple[tuple[str, str], ...]) -> None:
