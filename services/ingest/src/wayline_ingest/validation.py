@@ -15,10 +15,11 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+
+from google.protobuf import timestamp_pb2
 
 from wayline.common.errors import FieldViolation
-from wayline.common.timestamps import to_datetime, to_timestamp
 from wayline.event.v1 import event_pb2
 
 __all__ = ["EVENT_ID_NAMESPACE", "EventLimits", "derive_event_id", "stamp", "validate_event"]
@@ -36,6 +37,16 @@ MAX_NAME = 200
 EVENT_ID_NAMESPACE = uuid.UUID("8f6d6f3c-5a3e-5a8e-9a77-3f8a55d1c2b4")
 
 Report = Callable[[str, str, str], None]
+_KNOWN_TYPES: dict[str, bool] = {}  # identifier types repeat: a dict hit instead of a regex per identifier
+
+
+def _identifier_type_ok(name: str) -> bool:
+    known = _KNOWN_TYPES.get(name)
+    if known is None:
+        if len(_KNOWN_TYPES) > 10_000:  # bounded: a caller sending random types cannot grow it
+            _KNOWN_TYPES.clear()
+        known = _KNOWN_TYPES[name] = IDENTIFIER_TYPE.match(name) is not None
+    return known
 
 
 @dataclass(frozen=True)
@@ -106,7 +117,7 @@ def _check_identifiers(event: event_pb2.Event, report: Report) -> None:
     if len(event.identifiers) > MAX_IDENTIFIERS:
         report("identifiers", f"at most {MAX_IDENTIFIERS} identifiers", "TOO_MANY")
     for i, identifier in enumerate(event.identifiers):
-        if not IDENTIFIER_TYPE.match(identifier.type):
+        if not _identifier_type_ok(identifier.type):
             report(f"identifiers[{i}].type", "lower_snake_case name such as user_id or email", "INVALID_TYPE")
         if not identifier.value.strip():
             report(f"identifiers[{i}].value", "must not be empty", "REQUIRED")
@@ -137,23 +148,41 @@ def derive_event_id(tenant: str, event: event_pb2.Event) -> str:
     return str(uuid.UUID(bytes=digest[:16], version=5))
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_BILLION = 1_000_000_000
+
+
+def _nanos(ts: timestamp_pb2.Timestamp) -> int:
+    return ts.seconds * _BILLION + ts.nanos
+
+
+def _set_nanos(ts: timestamp_pb2.Timestamp, nanos: int) -> None:
+    ts.seconds, ts.nanos = divmod(nanos, _BILLION)
+
+
 def stamp(
     tenant: str, event: event_pb2.Event, path: str, received_at: datetime, limits: EventLimits
 ) -> list[FieldViolation]:
     """Stamp ingest's fields in place: event id if missing, received_at, original and skew-corrected
-    timestamps. Returns the violation when the corrected timestamp lies too far in the future."""
+    timestamps. Returns the violation when the corrected timestamp lies too far in the future.
+
+    Arithmetic is on integer nanoseconds, not datetimes: this runs for every event."""
     if not event.event_id:
         event.event_id = derive_event_id(tenant, event)
-    event.received_at.CopyFrom(to_timestamp(received_at))
+    received = (received_at - _EPOCH) // _MICROSECOND * 1000
+    _set_nanos(event.received_at, received)
     if not event.HasField("timestamp"):
         event.ClearField("original_timestamp")
         event.timestamp.CopyFrom(event.received_at)
+        happened = received
     else:
         event.original_timestamp.CopyFrom(event.timestamp)
+        happened = _nanos(event.timestamp)
         if event.HasField("sent_at"):
-            skew = received_at - to_datetime(event.sent_at)
-            event.timestamp.CopyFrom(to_timestamp(to_datetime(event.timestamp) + skew))
-    if to_datetime(event.timestamp) > received_at + limits.max_future_skew:
+            happened += received - _nanos(event.sent_at)
+            _set_nanos(event.timestamp, happened)
+    if happened > received + limits.max_future_skew // _MICROSECOND * 1000:
         field = f"{path}.timestamp" if path else "timestamp"
         return [FieldViolation(field, "lies in the future; check the device clock", "FUTURE_TIMESTAMP")]
     return []

@@ -1,0 +1,171 @@
+"""StreamEvents' protocol and tracking plans, through the gateway as a collector would call them."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+
+import grpc
+import pytest
+from google.protobuf import field_mask_pb2
+
+from tests.contract.test_skeleton import Auth, reason, timeline, violations
+from tests.events import make_event
+from wayline.event.v1 import event_pb2
+from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
+from wayline.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
+from wayline.ingest.v1 import tracking_plan_pb2 as plan_pb
+
+
+def batch(sequence: int, user_id: str, size: int = 3) -> ingest_pb.StreamEventsRequest:
+    return ingest_pb.StreamEventsRequest(sequence=sequence, events=[make_event(user_id) for _ in range(size)])
+
+
+def test_stream_events_acknowledges_each_batch_in_order_within_the_window(
+    gateway_channel: grpc.Channel, auth: Auth, user_id: str
+) -> None:
+    requests = [batch(i, user_id) for i in range(1, 5)]
+    bad = make_event(user_id)
+    bad.channel = event_pb2.CHANNEL_UNSPECIFIED
+    requests[2].events.append(bad)
+    responses = list(
+        ingest_grpc.IngestServiceStub(gateway_channel).StreamEvents(iter(requests), metadata=auth, timeout=30)
+    )
+    assert responses[0].sequence == 0  # the first window update
+    assert responses[0].max_sequence >= 1
+    acks = [r for r in responses if r.sequence]
+    assert [a.sequence for a in acks] == [1, 2, 3, 4]
+    assert [a.accepted_count for a in acks] == [3, 3, 3, 3]
+    assert [(r.index, [v.field for v in r.violations]) for r in acks[2].rejections] == [
+        (3, ["events[3].channel"])
+    ]
+    assert all(a.max_sequence >= a.sequence for a in acks)
+    stored = timeline(gateway_channel, auth, user_id, settle=12, page_size=100).events
+    assert sorted(e.event_id for e in stored) == sorted(i for a in acks for i in a.accepted_event_ids)
+
+
+def test_a_batch_out_of_sequence_ends_the_stream_with_invalid_argument(
+    gateway_channel: grpc.Channel, auth: Auth, user_id: str
+) -> None:
+    stub = ingest_grpc.IngestServiceStub(gateway_channel)
+    with pytest.raises(grpc.RpcError) as caught:
+        list(stub.StreamEvents(iter([batch(1, user_id), batch(3, user_id)]), metadata=auth, timeout=30))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert reason(caught.value) == "SEQUENCE_OUT_OF_ORDER"
+    assert violations(caught.value) == ["sequence"]
+
+
+def test_a_batch_beyond_the_window_is_resource_exhausted(
+    gateway_channel: grpc.Channel, auth: Auth, user_id: str
+) -> None:
+    """A client that ignores max_sequence and floods the server is stopped, not buffered without bound."""
+
+    def flood() -> Iterator[ingest_pb.StreamEventsRequest]:
+        for sequence in range(1, 200):
+            yield batch(sequence, user_id, size=1)
+
+    stub = ingest_grpc.IngestServiceStub(gateway_channel)
+    with pytest.raises(grpc.RpcError) as caught:
+        list(stub.StreamEvents(flood(), metadata=auth, timeout=30))
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert reason(caught.value) == "STREAM_WINDOW_EXCEEDED"
+
+
+def test_an_oversized_batch_is_refused_whole_with_its_path(
+    gateway_channel: grpc.Channel, auth: Auth, user_id: str
+) -> None:
+    events = [make_event(user_id) for _ in range(40)]
+    for event in events:
+        event.text = "x" * 15_000  # 40 x 15 KB: under the event limit, over the 500 KB batch limit
+    with pytest.raises(grpc.RpcError) as caught:
+        ingest_grpc.IngestServiceStub(gateway_channel).TrackBatch(
+            ingest_pb.TrackBatchRequest(events=events), metadata=auth, timeout=30
+        )
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert violations(caught.value) == ["events"]
+
+
+def test_an_event_over_32_kb_is_rejected_with_its_path(
+    gateway_channel: grpc.Channel, auth: Auth, user_id: str
+) -> None:
+    big = make_event(user_id)
+    big.text = "y" * 40_000
+    response = ingest_grpc.IngestServiceStub(gateway_channel).TrackBatch(
+        ingest_pb.TrackBatchRequest(events=[make_event(user_id), big]), metadata=auth, timeout=30
+    )
+    assert response.accepted_count == 1
+    assert [(v.field, v.reason) for v in response.rejections[0].violations] == [("events[1]", "TOO_LARGE")]
+
+
+def test_history_needs_a_backfill_batch(gateway_channel: grpc.Channel, auth: Auth, user_id: str) -> None:
+    from datetime import UTC, datetime
+
+    old = make_event(user_id, at=datetime(1987, 3, 2, tzinfo=UTC))
+    stub = ingest_grpc.IngestServiceStub(gateway_channel)
+    live = stub.TrackBatch(ingest_pb.TrackBatchRequest(events=[old]), metadata=auth, timeout=30)
+    assert [v.field for v in live.rejections[0].violations] == ["events[0].timestamp"]
+    backfill = stub.TrackBatch(
+        ingest_pb.TrackBatchRequest(events=[old], backfill=True), metadata=auth, timeout=30
+    )
+    assert backfill.accepted_count == 1
+    (stored,) = timeline(gateway_channel, auth, user_id, settle=1).events
+    assert stored.timestamp.ToDatetime(tzinfo=UTC).year == 1987
+
+
+def test_tracking_plans_reject_or_flag_events_through_the_gateway(
+    gateway_channel: grpc.Channel, auth: Auth, user_id: str
+) -> None:
+    stub = ingest_grpc.IngestServiceStub(gateway_channel)
+    schema = {"type": "object", "properties": {"price": {"type": "number"}}, "required": ["price"]}
+    plan = stub.CreateTrackingPlan(
+        ingest_pb.CreateTrackingPlanRequest(
+            tracking_plan_id=f"plan-{uuid.uuid4().hex[:8]}",
+            tracking_plan=plan_pb.TrackingPlan(
+                display_name="Kiosk events",
+                mode=plan_pb.TRACKING_PLAN_MODE_REJECT,
+                channels=[event_pb2.CHANNEL_KIOSK],
+                enabled=True,
+                allow_unplanned_events=True,
+                event_schemas=[
+                    plan_pb.EventSchema(
+                        event_type=event_pb2.EVENT_TYPE_TRACK,
+                        event_name="Product Viewed",
+                        properties_json_schema=json.dumps(schema),
+                    )
+                ],
+            ),
+        ),
+        metadata=auth,
+        timeout=10,
+    ).tracking_plan
+    try:
+        bad = make_event(user_id, channel=event_pb2.CHANNEL_KIOSK)
+        bad.properties.update({"price": "cheap"})
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.Track(ingest_pb.TrackRequest(event=bad), metadata=auth, timeout=10)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert violations(caught.value) == ["event.properties.price"]
+
+        flagged = stub.UpdateTrackingPlan(
+            ingest_pb.UpdateTrackingPlanRequest(
+                tracking_plan=plan_pb.TrackingPlan(name=plan.name, mode=plan_pb.TRACKING_PLAN_MODE_FLAG),
+                update_mask=field_mask_pb2.FieldMask(paths=["mode"]),
+            ),
+            metadata=auth,
+            timeout=10,
+        ).tracking_plan
+        assert flagged.revision == 2
+        response = stub.Track(ingest_pb.TrackRequest(event=bad), metadata=auth, timeout=10)
+        assert [w.field for w in response.warnings] == ["event.properties.price"]
+        (stored,) = timeline(gateway_channel, auth, user_id, settle=1).events
+        assert [v.field for v in stored.plan_violations] == ["properties.price"]
+    finally:
+        stub.UpdateTrackingPlan(
+            ingest_pb.UpdateTrackingPlanRequest(
+                tracking_plan=plan_pb.TrackingPlan(name=plan.name, enabled=False),
+                update_mask=field_mask_pb2.FieldMask(paths=["enabled"]),
+            ),
+            metadata=auth,
+            timeout=10,
+        )
