@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 import structlog
+from opentelemetry import propagate, trace
 
 from wayline_ingest.delivery import DeadLetterPark, Deliverer, DeliveryPolicy
 from wayline_ingest.sinks.base import Sink
@@ -19,6 +20,8 @@ from wayline_ingest.spool import Spool, SpoolBatch
 __all__ = ["SINK_BITS", "Forwarder", "chunks"]
 
 log = structlog.get_logger("wayline.ingest.forwarder")
+_tracer = trace.get_tracer("wayline.ingest")
+_MAX_LINKS = 32
 
 # The sink mask bit of each sink in spool records (records.SpoolBatch.sink_mask). Fixed forever.
 SINK_BITS = {"identity": 1, "journeys": 2, "decision": 4, "orchestrator": 8}
@@ -83,24 +86,40 @@ class Forwarder:
         self, deliverer: Deliverer, bit: int, records: list[tuple[int, SpoolBatch | None]]
     ) -> bool:
         """Deliver the events of `records` in order, merging runs of one tenant; False when stopped."""
-        run_tenant: str | None = None
-        run: list[bytes] = []
+        run: list[SpoolBatch] = []
         run_bytes = 0
         for _, batch in records:
             if batch is None or not batch.for_sink(bit):
                 continue
-            if run and (batch.tenant != run_tenant or run_bytes >= self._max_write_bytes):
-                if not self._send(deliverer, run_tenant or "", run):
+            if run and (batch.tenant != run[0].tenant or run_bytes >= self._max_write_bytes):
+                if not self._send(deliverer, run):
                     return False
                 run, run_bytes = [], 0
-            run_tenant = batch.tenant
-            run.extend(batch.events)
+            run.append(batch)
             run_bytes += sum(len(e) for e in batch.events)
-        return not run or self._send(deliverer, run_tenant or "", run)
+        return not run or self._send(deliverer, run)
 
-    def _send(self, deliverer: Deliverer, tenant: str, events: list[bytes]) -> bool:
-        payload = self._transform(events) if self._transform is not None else events
-        return all(deliverer.deliver(tenant, chunk) for chunk in chunks(payload, self._max_write_bytes))
+    def _send(self, deliverer: Deliverer, run: list[SpoolBatch]) -> bool:
+        """Deliver one tenant's run of batches in a span that continues the first batch's trace and links
+        the others'."""
+        traces = [propagate.extract({"traceparent": b.traceparent}) for b in run if b.traceparent]
+        links = [
+            trace.Link(span.get_span_context())
+            for c in traces[1:_MAX_LINKS]
+            if (span := trace.get_current_span(c))
+        ]
+        events = [event for batch in run for event in batch.events]
+        with _tracer.start_as_current_span(
+            f"ingest.forward {deliverer.sink.name}",
+            context=traces[0] if traces else None,
+            kind=trace.SpanKind.CONSUMER,
+            links=links,
+            attributes={"wayline.sink": deliverer.sink.name, "wayline.events": len(events)},
+        ):
+            payload = self._transform(events) if self._transform is not None else events
+            return all(
+                deliverer.deliver(run[0].tenant, chunk) for chunk in chunks(payload, self._max_write_bytes)
+            )
 
 
 def chunks(events: Sequence[bytes], max_bytes: int) -> list[list[bytes]]:

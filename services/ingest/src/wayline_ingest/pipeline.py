@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-from opentelemetry import metrics
+from opentelemetry import metrics, propagate
 
 from wayline.api.v1 import errors_pb2
 from wayline.common.errors import FieldViolation, ResourceExhausted, Unavailable
@@ -151,7 +151,12 @@ class Pipeline:
         if not checked.spooled:
             return None
         try:
-            return self.spool.submit(SpoolBatch(checked.tenant, checked.spooled, checked.backfill))
+            carrier: dict[str, str] = {}
+            propagate.inject(carrier)  # the delivery span joins this call's trace
+            batch = SpoolBatch(
+                checked.tenant, checked.spooled, checked.backfill, traceparent=carrier.get("traceparent", "")
+            )
+            return self.spool.submit(batch)
         except SpoolFull as full:
             raise ResourceExhausted(
                 "ingest's spool is full because its sinks are behind; nothing of this call was accepted, "

@@ -69,6 +69,9 @@ def event_to_record(event: event_pb2.Event) -> EventRecord:
             [json_format.MessageToDict(v) for v in event.plan_violations], separators=(",", ":")
         ),
         sentiment_score=event.sentiment_score if event.HasField("sentiment_score") else None,
+        original_timestamp=_datetime(event.original_timestamp)
+        if event.HasField("original_timestamp")
+        else None,
     )
 
 
@@ -101,6 +104,8 @@ def record_to_event(record: EventRecord) -> event_pb2.Event:
     )
     if record.sent_at is not None:
         event.sent_at.CopyFrom(_timestamp(record.sent_at))
+    if record.original_timestamp is not None:
+        event.original_timestamp.CopyFrom(_timestamp(record.original_timestamp))
     if record.revenue is not None:
         event.revenue.CopyFrom(_money(record.revenue, record.revenue_currency))
     event.group_id = record.group_id

@@ -37,6 +37,7 @@ class EventRecord:
     group_id: str = ""
     plan_violations_json: str = "[]"
     sentiment_score: float | None = None
+    original_timestamp: datetime | None = None  # the sender's timestamp before skew correction
 
 
 class TimelineOrder(Enum):

@@ -45,6 +45,7 @@ _COLUMNS = (
     "group_id",
     "plan_violations",
     "sentiment_score",
+    "original_timestamp",
 )
 
 
@@ -128,6 +129,7 @@ class ClickHouseEventStore:
                 e.group_id,
                 e.plan_violations_json,
                 e.sentiment_score,
+                e.original_timestamp,
             ]
             for e in events
         ]
@@ -221,7 +223,7 @@ def store_error(exc: ClickHouseError, action: str) -> Exception:
 def _record(row: Sequence[Any]) -> EventRecord:
     (event_id, type_, name, channel, timestamp, sent_at, received_at, id_types, id_values, person_id,
      properties, context, text, revenue, revenue_currency, group_id, plan_violations,
-     sentiment_score) = row  # fmt: skip
+     sentiment_score, original_timestamp) = row  # fmt: skip
     return EventRecord(
         event_id=str(event_id),
         type=type_,
@@ -241,6 +243,7 @@ def _record(row: Sequence[Any]) -> EventRecord:
         group_id=group_id,
         plan_violations_json=plan_violations,
         sentiment_score=sentiment_score,
+        original_timestamp=_as_utc(original_timestamp) if original_timestamp is not None else None,
     )
 
 

@@ -39,4 +39,6 @@ MIGRATIONS: tuple[str, ...] = (
     PARTITION BY toYYYYMM(timestamp)
     ORDER BY (tenant_id, toDate(timestamp), event_id)
     """,
+    # Issue 6: the sender's timestamp before ingest's clock-skew correction (Segment's originalTimestamp).
+    "ALTER TABLE events ADD COLUMN IF NOT EXISTS original_timestamp Nullable(DateTime64(6, 'UTC'))",
 )
