@@ -22,6 +22,7 @@ from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
 from wayline.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
 from wayline_cli import demo
+from wayline_cli.importing.command import import_command
 from wayline_cli.suite import SERVICES, Suite, SuiteError
 
 app = typer.Typer(help="Wayline: the open-source customer journey platform.", no_args_is_help=True)
@@ -190,6 +191,9 @@ def _show_timeline(
             device,
         )
     console.print(table)
+
+
+app.command("import")(import_command)
 
 
 if __name__ == "__main__":
