@@ -56,6 +56,23 @@ class EventLimits:
     min_timestamp: datetime
     backfill_min_timestamp: datetime
 
+    def floor_seconds(self, backfill: bool) -> int:
+        """The timestamp floor in epoch seconds: per-event checks compare integers, not datetimes."""
+        return _FLOORS.get((self.min_timestamp, self.backfill_min_timestamp, backfill)) or _floor(
+            self, backfill
+        )
+
+
+_FLOORS: dict[tuple[datetime, datetime, bool], int] = {}
+
+
+def _floor(limits: EventLimits, backfill: bool) -> int:
+    floor = limits.backfill_min_timestamp if backfill else limits.min_timestamp
+    seconds = _FLOORS[(limits.min_timestamp, limits.backfill_min_timestamp, backfill)] = int(
+        floor.timestamp()
+    )
+    return seconds
+
 
 def validate_event(
     event: event_pb2.Event, path: str, limits: EventLimits, *, backfill: bool = False
@@ -72,24 +89,26 @@ def validate_event(
         return [FieldViolation(path or "event", description, "TOO_LARGE")]
     _check_kind(event, report)
     _check_identifiers(event, report)
-    _check_payload(event, report)
+    if event.HasField("revenue"):
+        _check_revenue(event.revenue, report)
     _check_time(event, limits, backfill, report)
     return found
 
 
 def _check_kind(event: event_pb2.Event, report: Report) -> None:
-    if event.event_id and not UUID_TEXT.fullmatch(event.event_id):
+    event_id, kind, name = event.event_id, event.type, event.name  # each read builds a Python object
+    if event_id and not UUID_TEXT.fullmatch(event_id):
         report("event_id", "must be a UUID (it is the deduplication key)", "INVALID_UUID")
-    if event.type == event_pb2.EVENT_TYPE_UNSPECIFIED:
+    if kind == event_pb2.EVENT_TYPE_UNSPECIFIED:
         report("type", "set the event type (track, identify, page, screen, alias, group)", "REQUIRED")
-    if event.type == event_pb2.EVENT_TYPE_TRACK and not event.name:
+    elif kind == event_pb2.EVENT_TYPE_TRACK and not name:
         report("name", "track events need a name, such as 'Order Completed'", "REQUIRED")
-    if len(event.name) > MAX_NAME:
+    elif kind == event_pb2.EVENT_TYPE_GROUP and not event.group_id:
+        report("group_id", "group events need the group (account, household) they join", "REQUIRED")
+    if len(name) > MAX_NAME:
         report("name", f"at most {MAX_NAME} characters", "TOO_LONG")
     if event.channel == event_pb2.CHANNEL_UNSPECIFIED:
         report("channel", "set the channel the touchpoint happened on", "REQUIRED")
-    if event.type == event_pb2.EVENT_TYPE_GROUP and not event.group_id:
-        report("group_id", "group events need the group (account, household) they join", "REQUIRED")
     if event.person_id:
         report("person_id", "is set by Wayline's identity service, never by callers", "NOT_ALLOWED")
     if event.plan_violations:
@@ -99,29 +118,31 @@ def _check_kind(event: event_pb2.Event, report: Report) -> None:
 
 
 def _check_time(event: event_pb2.Event, limits: EventLimits, backfill: bool, report: Report) -> None:
-    floor = limits.backfill_min_timestamp if backfill else limits.min_timestamp
-    floor_seconds = floor.timestamp()  # compared in epoch seconds: no datetime per event
+    floor_seconds = limits.floor_seconds(backfill)
     for field in ("timestamp", "sent_at"):
         if event.HasField(field) and getattr(event, field).seconds < floor_seconds:
+            floor = limits.backfill_min_timestamp if backfill else limits.min_timestamp
             hint = "" if backfill else "; send history as a backfill batch (wayline import does)"
             report(field, f"lies before {floor.date().isoformat()}{hint}", "OUT_OF_RANGE")
 
 
 def _check_identifiers(event: event_pb2.Event, report: Report) -> None:
-    if not event.identifiers:
+    identifiers = event.identifiers
+    if not identifiers:
         report(
             "identifiers",
             "at least one identifier (anonymous_id, user_id, email, ...) is required",
             "REQUIRED",
         )
-    if len(event.identifiers) > MAX_IDENTIFIERS:
+    if len(identifiers) > MAX_IDENTIFIERS:
         report("identifiers", f"at most {MAX_IDENTIFIERS} identifiers", "TOO_MANY")
-    for i, identifier in enumerate(event.identifiers):
+    for i, identifier in enumerate(identifiers):
         if not _identifier_type_ok(identifier.type):
             report(f"identifiers[{i}].type", "lower_snake_case name such as user_id or email", "INVALID_TYPE")
-        if not identifier.value.strip():
+        value = identifier.value
+        if not value or value.isspace():
             report(f"identifiers[{i}].value", "must not be empty", "REQUIRED")
-        elif len(identifier.value) > MAX_IDENTIFIER_VALUE:
+        elif len(value) > MAX_IDENTIFIER_VALUE:
             report(f"identifiers[{i}].value", f"at most {MAX_IDENTIFIER_VALUE} characters", "TOO_LONG")
 
 
@@ -132,11 +153,6 @@ def _check_revenue(money: event_pb2.Money, report: Report) -> None:
         report("revenue.nanos", "must lie in [-999999999, 999999999]", "OUT_OF_RANGE")
     if (money.units > 0 > money.nanos) or (money.units < 0 < money.nanos):
         report("revenue.nanos", "must have the sign of units", "SIGN_MISMATCH")
-
-
-def _check_payload(event: event_pb2.Event, report: Report) -> None:
-    if event.HasField("revenue"):
-        _check_revenue(event.revenue, report)
 
 
 def derive_event_id(tenant: str, event: event_pb2.Event) -> str:
