@@ -26,6 +26,9 @@ def test_demo_sends_events_and_prints_every_customers_timeline() -> None:
     assert "sent 60 events through the gateway; 60 accepted" in output
     assert "event.identifiers[0].type" in output  # the invalid event's field path
     assert "UNAUTHENTICATED" in output
+    assert re.search(r"streamed \d+ events with StreamEvents", output)
+    assert "got the same id" in output  # a retry without event_id is one event
+    assert "properties.revenue" in output  # the tracking plan's rejection names the field
     per_customer = [int(n) for n in re.findall(r"^u-\w+: (\d+) events on", output, re.MULTILINE)]
     assert len(per_customer) == 5  # every customer's timeline, read back through the gateway
     assert sum(per_customer) == 60  # and together they hold every event sent, once

@@ -21,7 +21,7 @@ from wayline.event.v1 import event_pb2
 from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
 from wayline.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
-from wayline_cli import demo
+from wayline_cli import demo, demo_ingest
 from wayline_cli.importing.command import import_command
 from wayline_cli.suite import SERVICES, Suite, SuiteError
 
@@ -118,10 +118,14 @@ def _run_demo(suite: Suite, count: int) -> None:
         for single in sent[:10]:  # a few one at a time, the rest in batches
             ingest.Track(ingest_pb.TrackRequest(event=single), metadata=auth, timeout=10)
             accepted += 1
-        for batch in demo.batches(sent[10:], 50):
+        half = 10 + (len(sent) - 10) // 2
+        for batch in demo.batches(sent[10:half], 50):
             accepted += ingest.TrackBatch(batch, metadata=auth, timeout=30).accepted_count
+        accepted += demo_ingest.stream(ingest, sent[half:], auth, console)
         console.print(f"sent {len(sent)} events through the gateway; {accepted} accepted")
         _show_rejections(ingest, auth)
+        demo_ingest.show_retry_without_ids(ingest, auth, console)
+        demo_ingest.show_tracking_plan(ingest, auth, console)
         _wait_until_stored(journeys, auth, accepted)
         for customer in demo.CUSTOMERS:
             _show_timeline(journeys, customer, auth)
