@@ -8,6 +8,7 @@ from pathlib import Path
 import grpc
 import pytest
 from google.rpc import error_details_pb2
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.conftest import INTERNAL_TOKEN, TENANT, common_settings, gateway_settings, start_server
 from tests.events import make_event
@@ -369,7 +370,7 @@ def test_streaming_rpcs_pass_through_the_gateway_with_the_backends_status(
 
 
 def test_a_batch_larger_than_one_write_is_stored_whole_in_several(
-    journeys_server: Server, tmp_path: Path, user_id: str
+    journeys_server: Server, tmp_path: Path, user_id: str, span_exporter: InMemorySpanExporter
 ) -> None:
     settings = IngestSettings(
         **common_settings(tmp_path),  # type: ignore[arg-type]
@@ -382,6 +383,7 @@ def test_a_batch_larger_than_one_write_is_stored_whole_in_several(
         events = [make_event(user_id, minutes_ago=100 - i) for i in range(60)]
         for event in events:
             event.properties.update({"note": "x" * 300})  # ~60 x 400 bytes: several 4 KiB writes
+        span_exporter.clear()
         with grpc.insecure_channel(ingest.address) as channel:
             response = ingest_grpc.IngestServiceStub(channel).TrackBatch(
                 ingest_pb.TrackBatchRequest(events=events), metadata=internal, timeout=30
@@ -390,5 +392,9 @@ def test_a_batch_larger_than_one_write_is_stored_whole_in_several(
         with grpc.insecure_channel(journeys_server.address) as channel:
             stored = timeline(channel, internal, user_id, settle=60, page_size=100)
         assert [e.event_id for e in stored.events] == [e.event_id for e in events]
+        writes = [
+            s for s in span_exporter.get_finished_spans() if s.name.endswith("JourneyService/WriteEvents")
+        ]
+        assert len(writes) >= 6  # 24 KB of events in calls of at most 4 KiB
     finally:
         ingest.stop(0)
