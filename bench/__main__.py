@@ -7,17 +7,23 @@ from collections.abc import Callable
 
 from bench import ingest, track
 
-SCENARIOS: dict[str, Callable[[int], object]] = {"track": track.main, "ingest": ingest.main}
+SCENARIOS: dict[str, Callable[[int, float], object]] = {
+    "track": lambda requests, _minutes: track.main(requests),
+    "ingest": lambda requests, minutes: ingest.main(requests, minutes=minutes),
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("scenario", nargs="?", choices=sorted(SCENARIOS), help="one scenario (default: all)")
     parser.add_argument("--requests", type=int, default=2000, help="timed requests per row")
+    parser.add_argument(
+        "--minutes", type=float, default=0.0, help="ingest: length of the RSS soak after the rows"
+    )
     args = parser.parse_args()
     for name, run in SCENARIOS.items():
         if args.scenario in (None, name):
-            run(args.requests)
+            run(args.requests, args.minutes)
 
 
 if __name__ == "__main__":
