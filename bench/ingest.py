@@ -238,7 +238,8 @@ def main(requests: int, batches: int = 200, minutes: float = 0.0) -> None:
                 f"drain into journeys (chDB): {delivered(port):,.0f} of {total_events:,} distinct events "
                 f"delivered; {backlog:,} were still in the spool when the load ended and took "
                 f"{done - load_ended:.1f} s more; overall "
-                f"{delivered(port) / (done - load_began):,.0f} events/s from the first send to the last delivery"
+                f"{delivered(port) / (done - load_began):,.0f} events/s from the first send to the last "
+                "delivery"
             )
             if minutes:
                 soak(gateway, minutes, ingest_pid, console)
