@@ -39,12 +39,14 @@ class Forwarder:
         dead_letters: DeadLetterPark | None,
         max_write_bytes: int,
         transform: Transform | None = None,
+        linger: float = 0.0,
     ) -> None:
         self._spool = spool
         self._stop = threading.Event()
         self._deliverers = [Deliverer(sink, policy, dead_letters, self._stop) for sink in sinks]
         self._max_write_bytes = max_write_bytes
         self._transform = transform
+        self._linger = linger
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -75,6 +77,11 @@ class Forwarder:
                 if not records:
                     self._spool.log.wait_for(position, timeout=0.5)
                     continue
+                if self._linger and records[-1][0] - position < self._max_write_bytes // 4:
+                    # Little to send: let more arrive, and make one larger write instead of many small ones.
+                    if self._stop.wait(self._linger):
+                        return
+                    records = self._spool.read(name, position, self._max_write_bytes)
                 if not self._deliver_records(deliverer, bit, records):
                     return
                 self._spool.advance(name, records[-1][0])

@@ -183,6 +183,7 @@ def ingest_service(settings: IngestSettings) -> ServiceDefinition:
             dead_letters=dead_letters,
             max_write_bytes=settings.max_write_bytes,
             transform=_enrichment(settings),
+            linger=settings.sink_linger_seconds,
         )
         forwarder.start()
         if runtime.relay is not None:

@@ -81,6 +81,12 @@ class IngestSettings(ServiceSettings):
         ge=1024,
         description="Largest delivery call to a sink; bigger runs of events go in several (each idempotent).",
     )
+    sink_linger_seconds: float = Field(
+        default=0.05,
+        ge=0,
+        description="How long the forwarder waits for more events when it has only a little to deliver: "
+        "fewer, larger writes to the sinks (ClickHouse pays per INSERT), at the cost of delivery latency.",
+    )
     sink_retry_initial_seconds: float = Field(
         default=0.1, gt=0, description="First retry delay of a failing sink (doubles, with full jitter)."
     )
