@@ -2,7 +2,7 @@
 
 A retry of an event ingest still remembers is acknowledged again with the first attempt's `received_at`
 and is not spooled again, so its stored copy (and its clock-skew-corrected timestamp) never changes
-between retries. The window is bounded by a count (`WAYLINE_INGEST_DEDUP_WINDOW_EVENTS`, about 120 bytes
+between retries. The window is bounded by a count (`WAYLINE_INGEST_DEDUP_WINDOW_EVENTS`, about 220 bytes
 per id) and rebuilt at start from the batches still in the spool, so a client resending after a crash is
 recognised too. Beyond the window, deduplication is the sinks' job (every sink is idempotent by event_id);
 the window only saves them the work and keeps the first attempt's stamps.

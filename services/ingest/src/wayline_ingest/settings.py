@@ -58,7 +58,7 @@ class IngestSettings(ServiceSettings):
     dedup_window_events: int = Field(
         default=250_000,
         ge=0,
-        description="How many recently accepted event ids ingest remembers (about 120 bytes each) to "
+        description="How many recently accepted event ids ingest remembers (about 220 bytes each) to "
         "acknowledge retries without spooling them again; 0 turns the window off.",
     )
     stream_window_batches: int = Field(
