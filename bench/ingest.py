@@ -125,11 +125,92 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
+def settle(port: int, total: int, timeout: float = 600) -> float:
+    """Wait until ingest delivered `total` distinct events to journeys; the seconds it took."""
+    began = time.perf_counter()
+    while delivered(port) < total and time.perf_counter() - began < timeout:
+        time.sleep(0.2)
+    return time.perf_counter() - began
+
+
+def latency_rows(
+    table: Table, rows: list[Measurement], echo: str, gateway: tuple[Metadata, str], requests: int, port: int
+) -> int:
+    """Single Track and the paced stream, each on a settled suite (nothing left to drain); distinct events."""
+    singles = track_requests(max(requests, 1000))
+    rows.append(asyncio.run(run_scenario("bare unary echo", echo, ECHO_METHOD, (), singles, 1, requests)))
+    rows.append(
+        asyncio.run(run_scenario("Track via gateway", gateway[1], TRACK, gateway[0], singles, 1, requests))
+    )
+    settle(port, len(singles))
+    paced = stream_batches(100, 1000, "paced")
+    seconds, lat = run_stream(gateway[1], STREAM, gateway[0], paced, echo=False, pace=0.01)
+    table.add_row(
+        "StreamEvents via gateway paced at 10k events/s, batches of 100",
+        f"{100_000 / seconds:,.0f}",
+        "-",
+        f"{statistics.median(lat):.1f}",
+        f"{percentile(lat, 0.99):.1f}",
+    )
+    total = len(singles) + 100_000
+    settle(port, total)
+    return total
+
+
+def throughput_rows(
+    table: Table,
+    rows: list[Measurement],
+    echo: str,
+    gateway: tuple[Metadata, str],
+    direct: tuple[Metadata, str],
+    requests: int,
+    batches: int,
+) -> int:
+    """Full-speed streams and TrackBatch beside the echoes; the distinct events sent."""
+    seconds, lat = run_stream(echo, STREAM_METHOD, (), stream_batches(500, batches, "echo"), echo=True)
+    echo_rate = batches * 500 / seconds
+    table.add_row(
+        "bare streaming echo, batches of 500 (baseline)",
+        f"{echo_rate:,.0f}",
+        "1.00",
+        f"{statistics.median(lat):.1f}",
+        f"{percentile(lat, 0.99):.1f}",
+    )
+    for name, (metadata, address) in (("StreamEvents via gateway", gateway), ("StreamEvents direct", direct)):
+        payloads = stream_batches(500, batches, name.split()[-1])
+        seconds, lat = run_stream(address, STREAM, metadata, payloads, echo=False)
+        rate = batches * 500 / seconds
+        table.add_row(
+            f"{name}, batches of 500",
+            f"{rate:,.0f}",
+            f"{rate / echo_rate:.2f}",
+            f"{statistics.median(lat):.1f}",
+            f"{percentile(lat, 0.99):.1f}",
+        )
+    batch_payloads = [
+        ingest_pb.TrackBatchRequest(
+            events=ingest_pb.StreamEventsRequest.FromString(p).events
+        ).SerializeToString()
+        for p in stream_batches(500, 40, "tb")
+    ]
+    calls = requests // 20
+    rows.append(asyncio.run(run_scenario("bare unary echo", echo, ECHO_METHOD, (), batch_payloads, 4, calls)))
+    rows.append(
+        asyncio.run(
+            run_scenario(
+                "TrackBatch of 500 via gateway", gateway[1], TRACK_BATCH, gateway[0], batch_payloads, 4, calls
+            )
+        )
+    )
+    return 2 * batches * 500 + len(batch_payloads) * 500
+
+
 def main(requests: int, batches: int = 200, minutes: float = 0.0) -> None:
     console = Console(width=130)
     table = Table(title="Ingest: events/s and acknowledgement latency (2 shared cores)", title_justify="left")
     for column in ("scenario", "events/s", "÷ echo", "ack p50 ms", "ack p99 ms"):
         table.add_column(column, justify="left" if column == "scenario" else "right")
+    rows: list[Measurement] = []
     with tempfile.TemporaryDirectory(prefix="wayline-bench-") as scratch:
         suite = Suite.on_free_ports(Path(scratch), log_format="json")
         suite.metrics_ports["ingest"] = free_port()
@@ -144,85 +225,16 @@ def main(requests: int, batches: int = 200, minutes: float = 0.0) -> None:
             ingest_pid = suite.processes["ingest"].pid
             rss_before = rss_mib(ingest_pid)
             port = suite.metrics_ports["ingest"]
-            load_began = time.perf_counter()
-            total_events = 0  # distinct events sent (repeated payloads are acknowledged from the window)
             with echo_server("threadpool") as echo:
-                payloads = stream_batches(500, batches, "echo")
-                seconds, lat = run_stream(echo, STREAM_METHOD, (), payloads, echo=True)
-                echo_rate = batches * 500 / seconds
-                table.add_row(
-                    "bare streaming echo, batches of 500 (baseline)",
-                    f"{echo_rate:,.0f}",
-                    "1.00",
-                    f"{statistics.median(lat):.1f}",
-                    f"{percentile(lat, 0.99):.1f}",
-                )
-                for name, (metadata, address) in (
-                    ("StreamEvents via gateway", gateway),
-                    ("StreamEvents direct", direct),
-                ):
-                    payloads = stream_batches(500, batches, name.split()[-1])
-                    seconds, lat = run_stream(address, STREAM, metadata, payloads, echo=False)
-                    total_events += batches * 500
-                    rate = batches * 500 / seconds
-                    table.add_row(
-                        f"{name}, batches of 500",
-                        f"{rate:,.0f}",
-                        f"{rate / echo_rate:.2f}",
-                        f"{statistics.median(lat):.1f}",
-                        f"{percentile(lat, 0.99):.1f}",
-                    )
-                paced = stream_batches(100, 1000, "paced")
-                seconds, lat = run_stream(gateway[1], STREAM, gateway[0], paced, echo=False, pace=0.01)
-                total_events += 100_000
-                table.add_row(
-                    "StreamEvents via gateway paced at 10k events/s, batches of 100",
-                    f"{100_000 / seconds:,.0f}",
-                    "-",
-                    f"{statistics.median(lat):.1f}",
-                    f"{percentile(lat, 0.99):.1f}",
-                )
-                batch_payloads = [
-                    ingest_pb.TrackBatchRequest(
-                        events=ingest_pb.StreamEventsRequest.FromString(p).events
-                    ).SerializeToString()
-                    for p in stream_batches(500, 40, "tb")
-                ]
-                rows: list[Measurement] = []
-                rows.append(
-                    asyncio.run(
-                        run_scenario(
-                            "bare unary echo", echo, ECHO_METHOD, (), batch_payloads, 4, requests // 20
-                        )
-                    )
-                )
-                rows.append(
-                    asyncio.run(
-                        run_scenario(
-                            "TrackBatch of 500 via gateway",
-                            gateway[1],
-                            TRACK_BATCH,
-                            gateway[0],
-                            batch_payloads,
-                            4,
-                            requests // 20,
-                        )
-                    )
-                )
-                total_events += len(batch_payloads) * 500
-                singles = track_requests(max(requests, 1000))
-                rows.append(
-                    asyncio.run(run_scenario("bare unary echo", echo, ECHO_METHOD, (), singles, 1, requests))
-                )
-                rows.append(
-                    asyncio.run(
-                        run_scenario("Track via gateway", gateway[1], TRACK, gateway[0], singles, 1, requests)
-                    )
-                )
-                total_events += len(singles)
+                settled = latency_rows(table, rows, echo, gateway, requests, port)
+                load_began = time.perf_counter()
+                sent = throughput_rows(table, rows, echo, gateway, direct, requests, batches)
+            load_ended, backlog = time.perf_counter(), settled + sent - delivered(port)
+            settle(port, settled + sent)
+            done = time.perf_counter()
             console.print(table)
             print_comparison(
-                "TrackBatch (500 events a call, 4 callers) and single Track (1 caller)",
+                "Single Track (1 caller, on a settled suite) and TrackBatch (500 events a call, 4 callers)",
                 rows,
                 "bare unary echo",
                 console,
@@ -230,16 +242,12 @@ def main(requests: int, batches: int = 200, minutes: float = 0.0) -> None:
             for m in rows:
                 if m.scenario.startswith("TrackBatch"):
                     console.print(f"TrackBatch via gateway: {m.rps * 500:,.0f} events/s")
-            load_ended, backlog = time.perf_counter(), total_events - delivered(port)
-            while delivered(port) < total_events and time.perf_counter() - load_ended < 600:
-                time.sleep(0.5)
-            done = time.perf_counter()
+            drained = delivered(port) - settled
             console.print(
-                f"drain into journeys (chDB): {delivered(port):,.0f} of {total_events:,} distinct events "
-                f"delivered; {backlog:,} were still in the spool when the load ended and took "
-                f"{done - load_ended:.1f} s more; overall "
-                f"{delivered(port) / (done - load_began):,.0f} events/s from the first send to the last "
-                "delivery"
+                "drain into journeys (chDB) during and after the full-speed rows: "
+                f"{drained:,.0f} of {sent:,} distinct events; {backlog:,.0f} were still in the spool when "
+                f"the load ended and took {done - load_ended:.1f} s more; "
+                f"{drained / (done - load_began):,.0f} events/s from the first send to the last delivery"
             )
             if minutes:
                 soak(gateway, minutes, ingest_pid, console)
