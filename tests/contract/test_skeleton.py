@@ -164,6 +164,23 @@ def test_retried_track_is_stored_once(gateway_channel: grpc.Channel, auth: Auth,
     assert sorted(e.event_id for e in stored) == sorted([event.event_id, later.event_id])
 
 
+def test_a_retried_track_without_event_id_gets_one_id_and_is_stored_once(
+    gateway_channel: grpc.Channel, auth: Auth, user_id: str
+) -> None:
+    """Before derived ids, each attempt got a random UUID: the gateway's retry on UNAVAILABLE stored twice."""
+    event = make_event(user_id)
+    event.event_id = ""
+    stub = ingest_grpc.IngestServiceStub(gateway_channel)
+    ids = {
+        stub.Track(ingest_pb.TrackRequest(event=event), metadata=auth, timeout=10).event_id for _ in range(3)
+    }
+    assert len(ids) == 1
+    later = make_event(user_id)  # delivered after the retries: once it is stored, so is every retry
+    stub.Track(ingest_pb.TrackRequest(event=later), metadata=auth, timeout=10)
+    stored = timeline(gateway_channel, auth, user_id, settle=2).events
+    assert sorted(e.event_id for e in stored) == sorted([*ids, later.event_id])
+
+
 def test_get_timeline_pages_in_order_without_gaps_or_repeats(
     gateway_channel: grpc.Channel, auth: Auth, user_id: str
 ) -> None:

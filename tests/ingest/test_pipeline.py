@@ -156,3 +156,22 @@ def test_the_window_is_rebuilt_from_the_spool_after_a_restart(tmp_path: Path) ->
         copy.CopyFrom(event)
     restarted.accept("acme", again, lambda i: f"events[{i}]")
     assert len(spooled(restarted)) == 3
+
+
+def test_a_retry_across_midnight_keeps_the_first_days_timestamp(tmp_path: Path) -> None:
+    """Before the window, a retry re-stamped `timestamp` from its own received_at: the same event_id
+    retried across midnight landed on two days, which the journey store keeps as two rows."""
+    clock = iter(
+        [datetime(2026, 11, 30, 23, 59, 59, 900_000, tzinfo=UTC), datetime(2026, 12, 1, 0, 0, 1, tzinfo=UTC)]
+    )
+    spool = Spool(tmp_path, ["journeys"], segment_bytes=1 << 20, max_bytes=1 << 30)
+    p = Pipeline(LIMITS, spool, DedupWindow(1000), clock=lambda: next(clock))
+    event = make_event("u1", at=datetime(2026, 11, 30, 23, 59, 50, tzinfo=UTC))
+    event.sent_at.CopyFrom(to_timestamp(datetime(2026, 11, 30, 23, 59, 55, tzinfo=UTC)))
+    retry = event_pb2.Event()
+    retry.CopyFrom(event)
+    first = p.accept("acme", [event], lambda i: "event")
+    second = p.accept("acme", [retry], lambda i: "event")
+    assert second.received_at == first.received_at
+    (stored,) = spooled(p)
+    assert to_datetime(stored.timestamp).date() == datetime(2026, 11, 30, tzinfo=UTC).date()
