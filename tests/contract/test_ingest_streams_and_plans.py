@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2
 
+from tests.conftest import INTERNAL_TOKEN, TENANT, common_settings, start_server
 from tests.contract.test_skeleton import Auth, reason, timeline, violations
 from tests.events import make_event
+from wayline.common.server import Server
 from wayline.event.v1 import event_pb2
 from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
 from wayline.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
 from wayline.ingest.v1 import tracking_plan_pb2 as plan_pb
+from wayline_ingest.service import ingest_service
+from wayline_ingest.settings import IngestSettings
 
 
 def batch(sequence: int, user_id: str, size: int = 3) -> ingest_pb.StreamEventsRequest:
@@ -57,19 +61,29 @@ def test_a_batch_out_of_sequence_ends_the_stream_with_invalid_argument(
 
 
 def test_a_batch_beyond_the_window_is_resource_exhausted(
-    gateway_channel: grpc.Channel, auth: Auth, user_id: str
+    journeys_server: Server, tmp_path: Path, user_id: str
 ) -> None:
-    """A client that ignores max_sequence and floods the server is stopped, not buffered without bound."""
-
-    def flood() -> Iterator[ingest_pb.StreamEventsRequest]:
-        for sequence in range(1, 200):
-            yield batch(sequence, user_id, size=1)
-
-    stub = ingest_grpc.IngestServiceStub(gateway_channel)
-    with pytest.raises(grpc.RpcError) as caught:
-        list(stub.StreamEvents(flood(), metadata=auth, timeout=30))
-    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert reason(caught.value) == "STREAM_WINDOW_EXCEEDED"
+    """A client that ignores max_sequence and floods the server is stopped, not buffered without bound.
+    With a window of one batch, the second batch arrives before the first one's fsync grants more."""
+    settings = IngestSettings(
+        **common_settings(tmp_path),  # type: ignore[arg-type]
+        journeys_address=journeys_server.address,
+        stream_window_batches=1,
+    )
+    ingest = start_server(ingest_service(settings), settings)
+    internal = (("x-wayline-internal-token", INTERNAL_TOKEN), ("x-wayline-tenant", TENANT))
+    flood = [batch(sequence, user_id, size=50) for sequence in range(1, 51)]
+    try:
+        with grpc.insecure_channel(ingest.address) as channel, pytest.raises(grpc.RpcError) as caught:
+            list(
+                ingest_grpc.IngestServiceStub(channel).StreamEvents(
+                    iter(flood), metadata=internal, timeout=30
+                )
+            )
+        assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert reason(caught.value) == "STREAM_WINDOW_EXCEEDED"
+    finally:
+        ingest.stop(0)
 
 
 def test_an_oversized_batch_is_refused_whole_with_its_path(
