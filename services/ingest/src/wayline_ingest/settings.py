@@ -12,8 +12,9 @@ from wayline.common.settings import ServiceSettings
 
 __all__ = ["SINK_NAMES", "IngestSettings", "SinkName"]
 
-SinkName = Literal["identity", "journeys", "decision", "orchestrator"]
-SINK_NAMES: tuple[SinkName, ...] = ("identity", "journeys", "decision", "orchestrator")
+# The sinks ingest can deliver to today; identity resolution joins with the identity issue (7).
+SinkName = Literal["journeys", "decision", "orchestrator"]
+SINK_NAMES: tuple[SinkName, ...] = ("journeys", "decision", "orchestrator")
 
 
 class IngestSettings(ServiceSettings):
@@ -68,10 +69,10 @@ class IngestSettings(ServiceSettings):
     # Sinks: where the forwarder delivers every spooled event.
     sinks: list[SinkName] = Field(
         default=["journeys"],
-        description="Downstream sinks, as a JSON list: identity, journeys, decision, orchestrator.",
+        description="Downstream sinks, as a JSON list of journeys, decision, orchestrator (identity comes "
+        "with the identity service).",
     )
     journeys_address: str = Field(default="127.0.0.1:50063", description="host:port of the journeys service.")
-    identity_address: str = Field(default="127.0.0.1:50062", description="host:port of the identity service.")
     decision_address: str = Field(default="127.0.0.1:50064", description="host:port of the decision service.")
     orchestrator_address: str = Field(
         default="127.0.0.1:50065", description="host:port of the orchestrator service."
