@@ -16,7 +16,7 @@ from wayline.event.v1 import event_pb2
 from wayline_ingest.dedup import DedupWindow
 from wayline_ingest.pipeline import Pipeline
 from wayline_ingest.spool import Spool
-from wayline_ingest.validation import EventLimits
+from wayline_ingest.validation import EventLimits, is_acceptable, violations_of
 
 LIMITS = EventLimits(
     max_event_bytes=4096,
@@ -175,3 +175,17 @@ def test_a_retry_across_midnight_keeps_the_first_days_timestamp(tmp_path: Path) 
     assert second.received_at == first.received_at
     (stored,) = spooled(p)
     assert to_datetime(stored.timestamp).date() == datetime(2026, 11, 30, tzinfo=UTC).date()
+
+
+@settings(max_examples=200, deadline=None)
+@given(kinds=mutations, backfill=st.booleans())
+def test_the_fast_path_agrees_with_the_detailed_check(kinds: list[str], backfill: bool) -> None:
+    """The fast path may only say yes when the detailed check finds nothing, and says no otherwise (events
+    with revenue always take the detailed path)."""
+    event = make_event("u1")
+    mutate(event, kinds)
+    detailed = violations_of(event, "event", LIMITS, backfill=backfill)
+    if event.HasField("revenue"):
+        assert not is_acceptable(event, LIMITS, backfill)
+    else:
+        assert is_acceptable(event, LIMITS, backfill) == (detailed == [])

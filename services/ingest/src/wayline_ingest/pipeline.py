@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from opentelemetry import metrics, propagate
@@ -74,8 +74,12 @@ class Outcome:
     received_at: datetime
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
 def _micros(moment: datetime) -> int:
-    return int(moment.timestamp() * 1_000_000)
+    return (moment - _EPOCH) // _MICROSECOND
 
 
 class Pipeline:
@@ -103,15 +107,16 @@ class Pipeline:
         for index, event in enumerate(events):
             prefix = path(index)
             violations = validate_event(event, prefix, self.limits, backfill=backfill)
+            event_id = event.event_id  # read once: each read of a field builds a new str
             if violations:
-                checked.rejections.append(EventIssue(index, event.event_id, violations))
+                checked.rejections.append(EventIssue(index, event_id, violations))
                 continue
-            if not event.event_id:
-                event.event_id = derive_event_id(tenant, event)
-            key = DedupWindow.key(tenant, event.event_id)
+            if not event_id:
+                event_id = event.event_id = derive_event_id(tenant, event)
+            key = DedupWindow.key(tenant, event_id)
             first = self.window.get(key)
-            if first is not None or event.event_id in batch_ids:
-                checked.accepted_ids.append(event.event_id)
+            if first is not None or event_id in batch_ids:
+                checked.accepted_ids.append(event_id)
                 checked.first_received_us = first
                 _duplicates.add(1)
                 continue
@@ -119,10 +124,10 @@ class Pipeline:
             if not violations and self._plans is not None:
                 violations = self._apply_plan(tenant, event, prefix, index, checked)
             if violations:
-                checked.rejections.append(EventIssue(index, event.event_id, violations))
+                checked.rejections.append(EventIssue(index, event_id, violations))
                 continue
-            batch_ids.add(event.event_id)
-            checked.accepted_ids.append(event.event_id)
+            batch_ids.add(event_id)
+            checked.accepted_ids.append(event_id)
             checked.spooled.append(event.SerializeToString())
             checked.window.append((key, received_us))
         if checked.rejections:
