@@ -78,7 +78,7 @@ class IngestSettings(ServiceSettings):
         default="127.0.0.1:50065", description="host:port of the orchestrator service."
     )
     max_write_bytes: int = Field(
-        default=4 * 1024 * 1024,
+        default=1024 * 1024,
         ge=1024,
         description="Largest delivery call to a sink; bigger runs of events go in several (each idempotent).",
     )
