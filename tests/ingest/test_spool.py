@@ -118,3 +118,12 @@ def test_a_batch_round_trips_with_its_tenant_flags_and_mask(tmp_path: Path) -> N
     assert batch == SpoolBatch("globex", [b"one", b"", b"three"], backfill=True, sink_mask=2)
     assert batch.for_sink(2)
     assert not batch.for_sink(4)
+
+
+def test_a_record_this_version_cannot_decode_is_skipped_not_delivered(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, ["journeys"], segment_bytes=1 << 20, max_bytes=1 << 20)
+    spool.log.append(b"\x09 a record from a future format")  # checksum fine, version unknown
+    spool.append(SpoolBatch("acme", [b"event"]))
+    records = spool.read("journeys", spool.position("journeys"), 1 << 16)
+    assert [batch for _, batch in records] == [None, SpoolBatch("acme", [b"event"])]
+    assert list(spool.batches()) == [SpoolBatch("acme", [b"event"])]

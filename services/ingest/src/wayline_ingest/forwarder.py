@@ -68,26 +68,34 @@ class Forwarder:
         return {d.sink.name: d.breaker.state for d in self._deliverers}
 
     def _run(self, deliverer: Deliverer) -> None:
-        name = deliverer.sink.name
-        bit = SINK_BITS.get(name, 0)
-        try:
-            while not self._stop.is_set():
-                position = self._spool.position(name)
-                records = self._spool.read(name, position, self._max_write_bytes)
-                if not records:
-                    self._spool.log.wait_for(position, timeout=0.5)
-                    continue
-                if self._linger and records[-1][0] - position < self._max_write_bytes // 4:
-                    # Little to send: let more arrive, and make one larger write instead of many small ones.
-                    if self._stop.wait(self._linger):
-                        return
-                    records = self._spool.read(name, position, self._max_write_bytes)
-                if not self._deliver_records(deliverer, bit, records):
+        """Deliver until stopped. An unexpected error is logged and the loop starts again from the cursor
+        a second later: a thread that died would stall its sink without a trace."""
+        while not self._stop.is_set():
+            try:
+                if not self._forward(deliverer):
                     return
-                self._spool.advance(name, records[-1][0])
-        except Exception:  # a bug here must not pass silently: the sink would stall unseen
-            log.exception("forwarder.crashed", sink=name)
-            raise
+            except Exception:
+                log.exception("forwarder.error", sink=deliverer.sink.name)
+                self._stop.wait(1.0)
+
+    def _forward(self, deliverer: Deliverer) -> bool:
+        """Deliver what is in the spool after the sink's cursor; False when stopped."""
+        name = deliverer.sink.name
+        while not self._stop.is_set():
+            position = self._spool.position(name)
+            records = self._spool.read(name, position, self._max_write_bytes)
+            if not records:
+                self._spool.log.wait_for(position, timeout=0.5)
+                continue
+            if self._linger and records[-1][0] - position < self._max_write_bytes // 4:
+                # Little to send: let more arrive, and make one larger write instead of many small ones.
+                if self._stop.wait(self._linger):
+                    return False
+                records = self._spool.read(name, position, self._max_write_bytes)
+            if not self._deliver_records(deliverer, SINK_BITS.get(name, 0), records):
+                return False
+            self._spool.advance(name, records[-1][0])
+        return False
 
     def _deliver_records(
         self, deliverer: Deliverer, bit: int, records: list[tuple[int, SpoolBatch | None]]

@@ -7,16 +7,31 @@ disk: past it, writes fail with `SpoolFull` (RESOURCE_EXHAUSTED to callers), nev
 
 from __future__ import annotations
 
+import struct
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from pathlib import Path
+
+import structlog
 
 from wayline_ingest.spool.cursors import Cursor
 from wayline_ingest.spool.log import SegmentedLog, SpoolClosed, SpoolFull
 from wayline_ingest.spool.records import ALL_SINKS, SpoolBatch, decode, encode
 
 __all__ = ["ALL_SINKS", "Spool", "SpoolBatch", "SpoolClosed", "SpoolFull"]
+
+log = structlog.get_logger("wayline.ingest.spool")
+
+
+def _decode(payload: bytes, after: int) -> SpoolBatch | None:
+    if not payload:
+        return None
+    try:
+        return decode(payload)
+    except (ValueError, UnicodeDecodeError, struct.error) as error:
+        log.error("spool.undecodable_record_skipped", position_after=after, error=str(error))
+        return None
 
 
 class Spool:
@@ -51,11 +66,9 @@ class Spool:
         return self.log.size_bytes / self.log.max_bytes
 
     def read(self, sink: str, position: int, max_bytes: int) -> list[tuple[int, SpoolBatch | None]]:
-        """Durable batches from `position`: (position after it, batch); None for a skipped corrupt span."""
-        return [
-            (after, decode(payload) if payload else None)
-            for after, payload in self.log.read(position, max_bytes)
-        ]
+        """Durable batches from `position`: (position after it, batch); None for a skipped corrupt span or
+        a record this version cannot decode (logged, never delivered as garbage)."""
+        return [(after, _decode(payload, after)) for after, payload in self.log.read(position, max_bytes)]
 
     def position(self, sink: str) -> int:
         return max(self.cursors[sink].position, self.log.start)
@@ -79,8 +92,9 @@ class Spool:
             if not records:
                 return
             for after, payload in records:
-                if payload:
-                    yield decode(payload)
+                batch = _decode(payload, after)
+                if batch is not None:
+                    yield batch
                 position = after
 
     def close(self) -> None:
