@@ -39,6 +39,8 @@ _duplicates = _meter.create_counter(
 
 
 class PlanCheck(Protocol):
+    def covers_tenant(self, tenant: str) -> bool: ...
+
     def check(self, tenant: str, event: event_pb2.Event) -> PlanVerdict | None: ...
 
 
@@ -104,6 +106,7 @@ class Pipeline:
         checked = Checked(tenant, self._clock(), backfill)
         received_us = _micros(checked.received_at)
         batch_ids: set[str] = set()
+        plans = self._plans if self._plans is not None and self._plans.covers_tenant(tenant) else None
         for index, event in enumerate(events):
             prefix = path(index)
             violations = validate_event(event, prefix, self.limits, backfill=backfill)
@@ -121,8 +124,10 @@ class Pipeline:
                 _duplicates.add(1)
                 continue
             violations = stamp(tenant, event, prefix, checked.received_at, self.limits)
-            if not violations and self._plans is not None:
-                violations = self._apply_plan(tenant, event, prefix, index, checked)
+            if not violations and plans is not None:
+                violations = self._apply_plan(
+                    plans, tenant, event, prefix=prefix, index=index, checked=checked
+                )
             if violations:
                 checked.rejections.append(EventIssue(index, event_id, violations))
                 continue
@@ -134,11 +139,11 @@ class Pipeline:
             _rejected.add(len(checked.rejections))
         return checked
 
+    @staticmethod
     def _apply_plan(
-        self, tenant: str, event: event_pb2.Event, prefix: str, index: int, checked: Checked
+        plans: PlanCheck, tenant: str, event: event_pb2.Event, *, prefix: str, index: int, checked: Checked
     ) -> list[FieldViolation]:
-        assert self._plans is not None
-        verdict = self._plans.check(tenant, event)
+        verdict = plans.check(tenant, event)
         if verdict is None or not verdict.violations:
             return []
         rooted = [FieldViolation(f"{prefix}.{v.field}", v.description, v.reason) for v in verdict.violations]

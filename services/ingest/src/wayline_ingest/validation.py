@@ -14,7 +14,7 @@ import hashlib
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from google.protobuf import timestamp_pb2
@@ -64,22 +64,16 @@ class EventLimits:
     min_timestamp: datetime
     backfill_min_timestamp: datetime
 
+    # The floors in epoch seconds, computed once: per-event checks compare integers, not datetimes.
+    _floors: tuple[int, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        live, backfill = int(self.min_timestamp.timestamp()), int(self.backfill_min_timestamp.timestamp())
+        object.__setattr__(self, "_floors", (live, backfill))  # frozen: set once, here
+
     def floor_seconds(self, backfill: bool) -> int:
-        """The timestamp floor in epoch seconds: per-event checks compare integers, not datetimes."""
-        return _FLOORS.get((self.min_timestamp, self.backfill_min_timestamp, backfill)) or _floor(
-            self, backfill
-        )
-
-
-_FLOORS: dict[tuple[datetime, datetime, bool], int] = {}
-
-
-def _floor(limits: EventLimits, backfill: bool) -> int:
-    floor = limits.backfill_min_timestamp if backfill else limits.min_timestamp
-    seconds = _FLOORS[(limits.min_timestamp, limits.backfill_min_timestamp, backfill)] = int(
-        floor.timestamp()
-    )
-    return seconds
+        """The timestamp floor (live or backfill) in epoch seconds."""
+        return self._floors[backfill]
 
 
 _TRACK, _GROUP = event_pb2.EVENT_TYPE_TRACK, event_pb2.EVENT_TYPE_GROUP
@@ -170,11 +164,11 @@ def _check_kind(event: event_pb2.Event, report: Report) -> None:
 
 def _check_time(event: event_pb2.Event, limits: EventLimits, backfill: bool, report: Report) -> None:
     floor_seconds = limits.floor_seconds(backfill)
-    for field in ("timestamp", "sent_at"):
-        if event.HasField(field) and getattr(event, field).seconds < floor_seconds:
+    for name in ("timestamp", "sent_at"):
+        if event.HasField(name) and getattr(event, name).seconds < floor_seconds:
             floor = limits.backfill_min_timestamp if backfill else limits.min_timestamp
             hint = "" if backfill else "; send history as a backfill batch (wayline import does)"
-            report(field, f"lies before {floor.date().isoformat()}{hint}", "OUT_OF_RANGE")
+            report(name, f"lies before {floor.date().isoformat()}{hint}", "OUT_OF_RANGE")
 
 
 def _check_identifiers(event: event_pb2.Event, report: Report) -> None:

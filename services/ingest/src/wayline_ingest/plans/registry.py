@@ -72,6 +72,11 @@ class TrackingPlans:
         """How many plan revisions this process compiled so far."""
         return self._cache.compilations
 
+    def covers_tenant(self, tenant: str) -> bool:
+        """Whether the tenant has an enabled plan: asked once per call, so calls of tenants without plans
+        skip the per-event check."""
+        return self._cache.get(tenant) is not None
+
     def check(self, tenant: str, event: event_pb2.Event) -> PlanVerdict | None:
         """The verdict of the plan covering `event`, or None when no plan covers it or it conforms."""
         plans = self._cache.get(tenant)
