@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -90,15 +91,27 @@ class EventStream:
         expected = 1
         try:
             for request in requests:
-                self._pending.put(self._accept(request, expected))
+                if not self._hand_over(self._accept(request, expected)):
+                    return
                 expected += 1
-            self._pending.put(_END)
+            self._hand_over(_END)
         except WaylineError as error:
-            self._pending.put(error)
+            self._hand_over(error)
         except grpc.RpcError:  # the client went away: nothing to answer
-            self._pending.put(_END)
+            self._hand_over(_END)
         except Exception as error:  # noqa: BLE001 - handed to the response side, which reports it
-            self._pending.put(error)
+            self._hand_over(error)
+
+    def _hand_over(self, item: object) -> bool:
+        """Queue `item` for the response side; False once the call has ended, so that the reader of a
+        stream nobody answers any more does not wait forever on a full queue."""
+        while self._context.is_active():
+            try:
+                self._pending.put(item, timeout=0.5)
+            except queue.Full:
+                continue
+            return True
+        return False
 
     def _accept(self, request: pb.StreamEventsRequest, expected: int) -> _Accepted:
         if request.sequence != expected:
@@ -127,4 +140,4 @@ class EventStream:
             except ResourceExhausted:
                 if not self._context.is_active():
                     raise Unavailable("the stream ended while waiting for room in the spool") from None
-                threading.Event().wait(0.2)
+                time.sleep(0.2)
