@@ -9,7 +9,7 @@ from wayline.common.errors import FieldViolation, InvalidArgument
 from wayline.ingest.v1 import ingest_service_pb2 as pb
 from wayline_ingest.pipeline import EventIssue
 
-__all__ = ["BatchLimits", "field_violations", "rejections", "warnings"]
+__all__ = ["BatchLimits", "batch_path", "field_violations", "rejections", "warnings"]
 
 
 class BatchLimits:
@@ -52,3 +52,8 @@ def warnings(issues: Sequence[EventIssue]) -> list[pb.EventWarning]:
     return [
         pb.EventWarning(index=i.index, event_id=i.event_id, violations=field_violations(i)) for i in issues
     ]
+
+
+def batch_path(index: int) -> str:
+    """The field path of event `index` of a batch, the prefix of its violations."""
+    return f"events[{index}]"

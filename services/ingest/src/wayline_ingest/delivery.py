@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -26,7 +26,7 @@ from opentelemetry import metrics
 
 from wayline_ingest.sinks.base import DeliveryFailure, PermanentDeliveryError, Sink, TransientDeliveryError
 
-__all__ = ["Backoff", "CircuitBreaker", "DeadLetterPark", "Deliverer", "DeliveryPolicy"]
+__all__ = ["Backoff", "CircuitBreaker", "DeadLetterPark", "Deliverer", "DeliveryPolicy", "start_per_sink"]
 
 log = structlog.get_logger("wayline.ingest.delivery")
 _meter = metrics.get_meter("wayline.ingest")
@@ -191,3 +191,18 @@ class Deliverer:
             self._dead_letters.park(
                 self.sink.name, tenant, event, failure=failure, attempts=attempts, first_attempt=first
             )
+
+
+def start_per_sink(
+    deliverers: Sequence[Deliverer], run: Callable[[Deliverer], None], prefix: str
+) -> list[threading.Thread]:
+    """One daemon thread per sink running `run(deliverer)`: what the forwarder and the JetStream relay both
+    need, so that one slow sink never holds up another."""
+    threads = []
+    for deliverer in deliverers:
+        thread = threading.Thread(
+            target=run, args=(deliverer,), name=f"{prefix}-{deliverer.sink.name}", daemon=True
+        )
+        thread.start()
+        threads.append(thread)
+    return threads

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 import structlog
 from opentelemetry import propagate, trace
 
-from wayline_ingest.delivery import DeadLetterPark, Deliverer, DeliveryPolicy
+from wayline_ingest.delivery import DeadLetterPark, Deliverer, DeliveryPolicy, start_per_sink
 from wayline_ingest.sinks.base import Sink
 from wayline_ingest.spool import Spool, SpoolBatch
 
@@ -50,12 +50,7 @@ class Forwarder:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        for deliverer in self._deliverers:
-            thread = threading.Thread(
-                target=self._run, args=(deliverer,), name=f"forward-{deliverer.sink.name}", daemon=True
-            )
-            thread.start()
-            self._threads.append(thread)
+        self._threads = start_per_sink(self._deliverers, self._run, "forward")
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()

@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Protocol
 
 from opentelemetry import metrics, propagate
 
 from wayline.api.v1 import errors_pb2
 from wayline.common.errors import FieldViolation, ResourceExhausted, Unavailable
-from wayline.common.timestamps import to_datetime
+from wayline.common.timestamps import from_micros, to_datetime, to_micros
 from wayline.event.v1 import event_pb2
 from wayline_ingest.dedup import DedupWindow
 from wayline_ingest.plans.model import PlanVerdict
@@ -76,14 +76,6 @@ class Outcome:
     received_at: datetime
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
-
-def _micros(moment: datetime) -> int:
-    return (moment - _EPOCH) // _MICROSECOND
-
-
 class Pipeline:
     def __init__(
         self,
@@ -104,7 +96,7 @@ class Pipeline:
     ) -> Checked:
         """Validate and stamp `events` in place; `path(i)` is event i's field path prefix."""
         checked = Checked(tenant, self._clock(), backfill)
-        received_us = _micros(checked.received_at)
+        received_us = to_micros(checked.received_at)
         batch_ids: set[str] = set()
         plans = self._plans if self._plans is not None and self._plans.covers_tenant(tenant) else None
         for index, event in enumerate(events):
@@ -198,7 +190,7 @@ class Pipeline:
             _accepted.add(len(checked.spooled))
         received_at = checked.received_at
         if checked.first_received_us is not None and len(checked.accepted_ids) == 1 and not checked.spooled:
-            received_at = datetime.fromtimestamp(checked.first_received_us / 1_000_000, UTC)
+            received_at = from_micros(checked.first_received_us)
         return Outcome(checked.accepted_ids, checked.rejections, checked.warnings, received_at)
 
     def accept(
@@ -221,7 +213,7 @@ class Pipeline:
             for raw in batch.events:
                 event.ParseFromString(raw)
                 items.append(
-                    (DedupWindow.key(batch.tenant, event.event_id), _micros(to_datetime(event.received_at)))
+                    (DedupWindow.key(batch.tenant, event.event_id), to_micros(to_datetime(event.received_at)))
                 )
         self.window.add(items)
         return len(items)

@@ -17,7 +17,7 @@ from wayline.common.errors import InvalidArgument
 from wayline.common.timestamps import to_timestamp
 from wayline.ingest.v1 import ingest_service_pb2 as pb
 from wayline.ingest.v1 import ingest_service_pb2_grpc as pb_grpc
-from wayline_ingest.batches import BatchLimits, field_violations, rejections, warnings
+from wayline_ingest.batches import BatchLimits, batch_path, field_violations, rejections, warnings
 from wayline_ingest.pipeline import Pipeline
 from wayline_ingest.streaming import EventStream
 
@@ -26,10 +26,6 @@ __all__ = ["IngestServicer"]
 
 def _event_path(_: int) -> str:
     return "event"
-
-
-def _batch_path(index: int) -> str:
-    return f"events[{index}]"
 
 
 class IngestServicer(pb_grpc.IngestServiceServicer):
@@ -66,7 +62,7 @@ class IngestServicer(pb_grpc.IngestServiceServicer):
         tenant = require_tenant()
         self._limits.check(len(request.events), request.ByteSize())
         outcome = self._pipeline().accept(
-            tenant, request.events, _batch_path, request.backfill, remaining(context)
+            tenant, request.events, batch_path, backfill=request.backfill, timeout=remaining(context)
         )
         return pb.TrackBatchResponse(
             accepted_count=len(outcome.accepted_ids),

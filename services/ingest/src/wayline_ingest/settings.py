@@ -10,11 +10,10 @@ from pydantic_settings import SettingsConfigDict
 
 from wayline.common.settings import ServiceSettings
 
-__all__ = ["SINK_NAMES", "IngestSettings", "SinkName"]
+__all__ = ["IngestSettings", "SinkName"]
 
 # The sinks ingest can deliver to today; identity resolution joins with the identity issue (7).
 SinkName = Literal["journeys", "decision", "orchestrator"]
-SINK_NAMES: tuple[SinkName, ...] = ("journeys", "decision", "orchestrator")
 
 
 class IngestSettings(ServiceSettings):

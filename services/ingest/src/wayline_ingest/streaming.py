@@ -26,7 +26,7 @@ from wayline.common.errors import (
     WaylineError,
 )
 from wayline.ingest.v1 import ingest_service_pb2 as pb
-from wayline_ingest.batches import BatchLimits, rejections, warnings
+from wayline_ingest.batches import BatchLimits, batch_path, rejections, warnings
 from wayline_ingest.pipeline import Checked, Pipeline
 
 __all__ = ["EventStream"]
@@ -40,10 +40,6 @@ class _Accepted:
     sequence: int
     checked: Checked
     written: Future[int] | None
-
-
-def _batch_path(index: int) -> str:
-    return f"events[{index}]"
 
 
 class EventStream:
@@ -129,7 +125,7 @@ class EventStream:
                 reason="STREAM_WINDOW_EXCEEDED",
             )
         self._limits.check(len(request.events), request.ByteSize())
-        checked = self._pipeline.check(self._tenant, request.events, _batch_path, request.backfill)
+        checked = self._pipeline.check(self._tenant, request.events, batch_path, request.backfill)
         return _Accepted(request.sequence, checked, self._submit(checked))
 
     def _submit(self, checked: Checked) -> Future[int] | None:

@@ -15,11 +15,12 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from google.protobuf import timestamp_pb2
 
 from wayline.common.errors import FieldViolation
+from wayline.common.timestamps import to_micros
 from wayline.event.v1 import event_pb2
 
 __all__ = [
@@ -209,8 +210,6 @@ def derive_event_id(tenant: str, event: event_pb2.Event) -> str:
     return str(uuid.UUID(bytes=digest[:16], version=5))
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 _BILLION = 1_000_000_000
 
 
@@ -231,7 +230,7 @@ def stamp(
     Arithmetic is on integer nanoseconds, not datetimes: this runs for every event."""
     if not event.event_id:
         event.event_id = derive_event_id(tenant, event)
-    received = (received_at - _EPOCH) // _MICROSECOND * 1000
+    received = to_micros(received_at) * 1000
     _set_nanos(event.received_at, received)
     if not event.HasField("timestamp"):
         event.ClearField("original_timestamp")
@@ -243,7 +242,7 @@ def stamp(
         if event.HasField("sent_at"):
             happened += received - _nanos(event.sent_at)
             _set_nanos(event.timestamp, happened)
-    if happened > received + limits.max_future_skew // _MICROSECOND * 1000:
+    if happened > received + limits.max_future_skew // timedelta(microseconds=1) * 1000:
         field = f"{path}.timestamp" if path else "timestamp"
         return [FieldViolation(field, "lies in the future; check the device clock", "FUTURE_TIMESTAMP")]
     return []

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from wayline.common.errors import InvalidArgument, Unavailable
+from wayline.common.errors import Unavailable
+from wayline.common.paging import InvalidPageToken
 
 __all__ = ["InvalidPageToken", "StoreUnavailable"]
 
 
 class StoreUnavailable(Unavailable):
     default_reason = "CLICKHOUSE_UNAVAILABLE"
-
-
-class InvalidPageToken(InvalidArgument):
-    default_reason = "INVALID_PAGE_TOKEN"

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 
-from wayline.common.errors import FieldViolation
-from wayline_journeys.errors import InvalidPageToken
+from wayline.common.paging import decode_page_token, encode_page_token, invalid_page_token
 
 __all__ = ["EventRecord", "TimelineCursor", "TimelineOrder", "TimelineQuery"]
 
@@ -53,19 +50,15 @@ class TimelineCursor:
     event_id: str
 
     def encode(self) -> str:
-        raw = json.dumps({"t": self.timestamp_us, "e": self.event_id}, separators=(",", ":"))
-        return base64.urlsafe_b64encode(raw.encode()).decode()
+        return encode_page_token({"t": self.timestamp_us, "e": self.event_id})
 
     @classmethod
     def decode(cls, token: str) -> TimelineCursor:
+        raw = decode_page_token(token, "GetTimeline")
         try:
-            raw = json.loads(base64.urlsafe_b64decode(token.encode()))
             return cls(timestamp_us=int(raw["t"]), event_id=str(raw["e"]))
         except (ValueError, KeyError, TypeError) as exc:
-            raise InvalidPageToken(
-                "page_token is not one this service issued; pass next_page_token from the previous page",
-                [FieldViolation("page_token", "not a token from a previous GetTimeline response")],
-            ) from exc
+            raise invalid_page_token("GetTimeline") from exc
 
 
 @dataclass(frozen=True)

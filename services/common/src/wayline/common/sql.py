@@ -20,9 +20,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["Database", "Transaction", "open_database"]
+import psycopg
+
+__all__ = ["DATABASE_DOWN", "Database", "Transaction", "open_database"]
 
 Params = Sequence[Any]
+
+# What either engine raises when the database cannot be reached or is busy: callers map it to UNAVAILABLE.
+DATABASE_DOWN: tuple[type[Exception], ...] = (sqlite3.OperationalError, psycopg.OperationalError)
 
 
 class Transaction(Protocol):
@@ -128,8 +133,6 @@ class PostgresDatabase:
         self._lock = threading.Lock()
 
     def _connection(self) -> Any:
-        import psycopg
-
         connection = getattr(self._local, "connection", None)
         if connection is None or connection.closed:
             connection = psycopg.connect(self._url, connect_timeout=10)

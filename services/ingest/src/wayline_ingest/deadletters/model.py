@@ -6,14 +6,13 @@ maps these to and from `wayline.ingest.v1`.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
 from wayline.common.errors import FieldViolation, InvalidArgument, NotFound
+from wayline.common.paging import InvalidPageToken, decode_page_token, encode_page_token, invalid_page_token
 
 __all__ = [
     "MAX_REPLAY_NAMES",
@@ -25,7 +24,6 @@ __all__ = [
     "DeadLetterState",
     "EventKeys",
     "InvalidDeadLetterRequest",
-    "InvalidPageToken",
     "PageCursor",
 ]
 
@@ -42,10 +40,6 @@ class DeadLetterState(Enum):
 
 class InvalidDeadLetterRequest(InvalidArgument):
     default_reason = "INVALID_DEAD_LETTER_REQUEST"
-
-
-class InvalidPageToken(InvalidArgument):
-    default_reason = "INVALID_PAGE_TOKEN"
 
 
 class DeadLetterNotFound(NotFound):
@@ -133,22 +127,16 @@ class PageCursor:
     filter_digest: str
 
     def encode(self) -> str:
-        raw = json.dumps(
-            {"t": self.dead_letter_time_us, "i": self.id, "f": self.filter_digest}, separators=(",", ":")
-        )
-        return base64.urlsafe_b64encode(raw.encode()).decode()
+        return encode_page_token({"t": self.dead_letter_time_us, "i": self.id, "f": self.filter_digest})
 
     @classmethod
     def decode(cls, token: str, dead_letter_filter: DeadLetterFilter) -> PageCursor:
         """The cursor in `token`; INVALID_ARGUMENT when it is not ours or was issued for another filter."""
+        raw = decode_page_token(token, "ListDeadLetters")
         try:
-            raw = json.loads(base64.urlsafe_b64decode(token.encode()))
             cursor = cls(dead_letter_time_us=int(raw["t"]), id=str(raw["i"]), filter_digest=str(raw["f"]))
         except (ValueError, KeyError, TypeError) as exc:
-            raise InvalidPageToken(
-                "page_token is not one this service issued; pass next_page_token from the previous page",
-                [FieldViolation("page_token", "not a token from a previous ListDeadLetters response")],
-            ) from exc
+            raise invalid_page_token("ListDeadLetters") from exc
         if cursor.filter_digest != dead_letter_filter.digest():
             raise InvalidPageToken(
                 "page_token was issued for another filter; list again from the first page",

@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from wayline.common.sql import Transaction
+from wayline.common.timestamps import to_micros
 from wayline_ingest.deadletters.model import DeadLetterFilter, DeadLetterRecord, PageCursor
-from wayline_ingest.deadletters.schema import SELECT_COLUMNS, record_from_row, to_us
+from wayline_ingest.deadletters.schema import SELECT_COLUMNS, record_from_row
 
 __all__ = [
     "CHUNK",
@@ -85,10 +86,10 @@ def where_clause(tenant: str, f: DeadLetterFilter) -> tuple[str, list[Any]]:
             params.append(value)
     if f.start is not None:
         clauses.append("dead_letter_time >= ?")
-        params.append(to_us(f.start))
+        params.append(to_micros(f.start))
     if f.end is not None:
         clauses.append("dead_letter_time < ?")
-        params.append(to_us(f.end))
+        params.append(to_micros(f.end))
     return " AND ".join(clauses), params
 
 

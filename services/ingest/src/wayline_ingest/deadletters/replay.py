@@ -15,6 +15,7 @@ from typing import Any
 
 from wayline.common.errors import FieldViolation
 from wayline.common.sql import Database
+from wayline.common.timestamps import to_micros
 from wayline_ingest.deadletters import queries as q
 from wayline_ingest.deadletters.model import (
     MAX_REPLAY_NAMES,
@@ -25,7 +26,7 @@ from wayline_ingest.deadletters.model import (
     InvalidDeadLetterRequest,
     PageCursor,
 )
-from wayline_ingest.deadletters.schema import record_from_row, to_us
+from wayline_ingest.deadletters.schema import record_from_row
 
 __all__ = ["Replayer", "Requeue"]
 
@@ -105,7 +106,7 @@ class Replayer:
             yield chunk
             if len(chunk) < q.CHUNK:
                 return
-            cursor = PageCursor(to_us(chunk[-1].dead_letter_time), chunk[-1].id, "")
+            cursor = PageCursor(to_micros(chunk[-1].dead_letter_time), chunk[-1].id, "")
 
     def _requeue_and_mark(self, tenant: str, records: Sequence[DeadLetterRecord]) -> None:
         by_sink: dict[str, list[DeadLetterRecord]] = {}
@@ -114,12 +115,12 @@ class Replayer:
             by_sink.setdefault(record.sink, []).append(record)
         for sink, group in by_sink.items():
             self._requeue(sink, tenant, [record.payload for record in group])
-            now = to_us(self._clock())
+            now = to_micros(self._clock())
             with self._db.transaction() as tx:
                 tx.executemany(
                     q.MARK_REPLAYED,
                     [
-                        (DeadLetterState.REPLAYED.value, now, tenant, r.id, to_us(r.dead_letter_time))
+                        (DeadLetterState.REPLAYED.value, now, tenant, r.id, to_micros(r.dead_letter_time))
                         for r in group
                     ],
                 )

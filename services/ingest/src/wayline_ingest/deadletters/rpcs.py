@@ -8,15 +8,14 @@ UNAVAILABLE (retryable), as the contract promises, instead of INTERNAL.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import grpc
-import psycopg
 
 from wayline.common.context import require_tenant
 from wayline.common.errors import FieldViolation, Unavailable
+from wayline.common.sql import DATABASE_DOWN
 from wayline.ingest.v1 import ingest_service_pb2 as pb
 from wayline_ingest.deadletters.converters import (
     dead_letter_to_proto,
@@ -48,7 +47,7 @@ def _backends_unavailable() -> Iterator[None]:
     """Map a database or spool outage to UNAVAILABLE; anything else stays a defect (INTERNAL)."""
     try:
         yield
-    except (sqlite3.OperationalError, psycopg.OperationalError) as exc:
+    except DATABASE_DOWN as exc:
         raise StoreUnavailable(
             "the dead-letter store cannot be reached; retry", retry_after=_RETRY_AFTER_SECONDS
         ) from exc

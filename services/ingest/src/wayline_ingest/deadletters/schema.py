@@ -9,15 +9,13 @@ letters without reading payloads.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from wayline.common.sql import Database
+from wayline.common.timestamps import from_micros
 from wayline_ingest.deadletters.model import DeadLetterRecord, DeadLetterState
 
-__all__ = ["COLUMNS", "SELECT_COLUMNS", "ddl", "from_us", "identifier_key", "record_from_row", "to_us"]
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+__all__ = ["COLUMNS", "SELECT_COLUMNS", "ddl", "identifier_key", "record_from_row"]
 
 # (name, SQL type); `{blob}` is the engine's binary type. The order is the order of DeadLetterRecord.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -72,15 +70,6 @@ def identifier_key(kind: str, value: str) -> tuple[str, str]:
     return kind, value.lower() if kind == "email" else value
 
 
-def to_us(value: datetime) -> int:
-    delta = value - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def from_us(value: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=value)
-
-
 def record_from_row(row: Sequence[Any]) -> DeadLetterRecord:
     """A record from a row selected with SELECT_COLUMNS."""
     (
@@ -116,8 +105,8 @@ def record_from_row(row: Sequence[Any]) -> DeadLetterRecord:
         error_field=error_field,
         attempt_count=int(attempt_count),
         replay_count=int(replay_count),
-        first_attempt_time=from_us(first_attempt_time),
-        dead_letter_time=from_us(dead_letter_time),
-        replay_time=from_us(replay_time) if replay_time is not None else None,
+        first_attempt_time=from_micros(first_attempt_time),
+        dead_letter_time=from_micros(dead_letter_time),
+        replay_time=from_micros(replay_time) if replay_time is not None else None,
         payload=bytes(payload),
     )

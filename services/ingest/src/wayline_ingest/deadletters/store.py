@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from wayline.common.errors import FieldViolation
 from wayline.common.sql import Database
+from wayline.common.timestamps import to_micros
 from wayline_ingest.deadletters import queries as q
 from wayline_ingest.deadletters.converters import event_keys
 from wayline_ingest.deadletters.model import (
@@ -27,7 +28,7 @@ from wayline_ingest.deadletters.model import (
     PageCursor,
 )
 from wayline_ingest.deadletters.replay import Replayer, Requeue
-from wayline_ingest.deadletters.schema import ddl, identifier_key, record_from_row, to_us
+from wayline_ingest.deadletters.schema import ddl, identifier_key, record_from_row
 from wayline_ingest.sinks.base import DeliveryFailure
 
 __all__ = ["DeadLetters", "Requeue"]
@@ -79,8 +80,8 @@ class DeadLetters:
             failure.message,
             failure.field,
             attempts,
-            to_us(first_attempt),
-            to_us(self._clock()),
+            to_micros(first_attempt),
+            to_micros(self._clock()),
             event,
         )
         identifiers = sorted({identifier_key(kind, value) for kind, value in keys.identifiers})
@@ -116,7 +117,7 @@ class DeadLetters:
             records = records[:page_size]
             last = records[-1]
             next_token = PageCursor(
-                to_us(last.dead_letter_time), last.id, dead_letter_filter.digest()
+                to_micros(last.dead_letter_time), last.id, dead_letter_filter.digest()
             ).encode()
         return DeadLetterPage(dead_letters=records, next_page_token=next_token, total_size=total)
 
@@ -158,7 +159,7 @@ class DeadLetters:
 
     def purge_expired(self, now: datetime, retention_days: int) -> int:
         """Delete every tenant's dead letters parked more than `retention_days` before `now`; how many."""
-        cutoff = to_us(now - timedelta(days=retention_days))
+        cutoff = to_micros(now - timedelta(days=retention_days))
         with self._db.transaction() as tx:
             tx.execute(q.PURGE_IDENTIFIERS, (cutoff,))
             return len(tx.execute(q.PURGE, (cutoff,)))

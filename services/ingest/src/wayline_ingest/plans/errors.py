@@ -6,14 +6,12 @@ from wayline.common.errors import (
     Aborted,
     AlreadyExists,
     FailedPrecondition,
-    InvalidArgument,
     NotFound,
     Unavailable,
 )
 
 __all__ = [
     "EtagMismatch",
-    "InvalidPageToken",
     "PlanStoreUnavailable",
     "TrackingPlanExists",
     "TrackingPlanNotFound",
@@ -35,10 +33,6 @@ class TrackingPlanOverlap(FailedPrecondition):
 
 class EtagMismatch(Aborted):
     default_reason = "ETAG_MISMATCH"
-
-
-class InvalidPageToken(InvalidArgument):
-    default_reason = "INVALID_PAGE_TOKEN"
 
 
 class PlanStoreUnavailable(Unavailable):

@@ -7,12 +7,8 @@ decode to a well-formed plan id is refused with INVALID_ARGUMENT instead of sile
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-
+from wayline.common import paging
 from wayline.common.errors import FieldViolation, InvalidArgument
-from wayline_ingest.plans.errors import InvalidPageToken
 from wayline_ingest.plans.rules import PLAN_ID_PATTERN
 
 __all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "decode_page_token", "encode_page_token", "page_size"]
@@ -33,20 +29,13 @@ def page_size(requested: int) -> int:
 
 
 def encode_page_token(after: str) -> str:
-    raw = json.dumps({"v": _VERSION, "after": after}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return paging.encode_page_token({"v": _VERSION, "after": after})
 
 
 def decode_page_token(token: str) -> str:
     """The plan id a token resumes after; INVALID_ARGUMENT for anything this service did not issue."""
-    try:
-        raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        after = raw["after"] if isinstance(raw, dict) and raw.get("v") == _VERSION else None
-    except (ValueError, binascii.Error, KeyError, UnicodeDecodeError):
-        after = None
+    raw = paging.decode_page_token(token, "ListTrackingPlans")
+    after = raw.get("after") if raw.get("v") == _VERSION else None
     if not isinstance(after, str) or not PLAN_ID_PATTERN.match(after):
-        raise InvalidPageToken(
-            "page_token is not one this service issued; pass next_page_token from the previous response",
-            [FieldViolation("page_token", "not a token from a previous ListTrackingPlans response")],
-        )
+        raise paging.invalid_page_token("ListTrackingPlans")
     return after

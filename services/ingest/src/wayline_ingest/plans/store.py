@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
-
-from wayline.common.sql import Database, Transaction
+from wayline.common.sql import DATABASE_DOWN, Database, Transaction
+from wayline.common.timestamps import from_micros, to_micros
 from wayline_ingest.plans.errors import PlanStoreUnavailable, TrackingPlanExists, TrackingPlanOverlap
 from wayline_ingest.plans.model import EventSchema, PlanPage, PlanSpec, TrackingPlan
 from wayline_ingest.plans.rules import find_overlap
@@ -65,19 +62,6 @@ _SELECT_ENABLED = f"SELECT {_NAMES} FROM {TABLE} WHERE tenant = ? AND enabled = 
 _EXISTS = f"SELECT 1 FROM {TABLE} WHERE tenant = ? AND plan_id = ?"  # noqa: S608
 _COUNT = f"SELECT COUNT(*) FROM {TABLE} WHERE tenant = ?"  # noqa: S608
 _VERSIONS = f"SELECT tenant, plan_id, revision FROM {TABLE} WHERE enabled = 1"  # noqa: S608
-_UNAVAILABLE = (sqlite3.OperationalError, psycopg.OperationalError)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
-
-def _micros(moment: datetime) -> int:
-    return (moment - _EPOCH) // _MICROSECOND  # exact: a datetime is whole microseconds
-
-
-def _moment(micros: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=micros)
 
 
 def _row(plan: TrackingPlan) -> tuple[Any, ...]:
@@ -93,8 +77,8 @@ def _row(plan: TrackingPlan) -> tuple[Any, ...]:
         int(spec.allow_unplanned_events),
         json.dumps([asdict(s) for s in spec.event_schemas]),
         plan.revision,
-        _micros(plan.create_time),
-        _micros(plan.update_time),
+        to_micros(plan.create_time),
+        to_micros(plan.update_time),
     )
 
 
@@ -116,8 +100,8 @@ def _plan(row: tuple[Any, ...]) -> TrackingPlan:
         plan_id=plan_id,
         spec=spec,
         revision=int(revision),
-        create_time=_moment(int(ct)),
-        update_time=_moment(int(ut)),
+        create_time=from_micros(int(ct)),
+        update_time=from_micros(int(ut)),
     )
 
 
@@ -140,7 +124,7 @@ class PlanStore:
                 if lock_tenant is not None and self._db.engine == "postgresql":
                     tx.execute("SELECT pg_advisory_xact_lock(?)", (_lock_key(lock_tenant),))
                 yield tx
-        except _UNAVAILABLE as exc:
+        except DATABASE_DOWN as exc:
             raise PlanStoreUnavailable(
                 "the tracking plan store cannot be reached; retry shortly", retry_after=1.0
             ) from exc

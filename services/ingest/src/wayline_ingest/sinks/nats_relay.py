@@ -22,7 +22,7 @@ import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
-from wayline_ingest.delivery import Backoff, DeadLetterPark, Deliverer, DeliveryPolicy
+from wayline_ingest.delivery import Backoff, DeadLetterPark, Deliverer, DeliveryPolicy, start_per_sink
 from wayline_ingest.sinks.base import Sink
 from wayline_ingest.sinks.nats import JetStreamPublisher, LoopThread, NatsConnection, StreamSpec
 
@@ -71,12 +71,7 @@ class JetStreamRelay:
         return f"ingest-{sink}"
 
     def start(self) -> None:
-        for deliverer in self._deliverers:
-            thread = threading.Thread(
-                target=self._run, args=(deliverer,), name=f"relay-{deliverer.sink.name}", daemon=True
-            )
-            thread.start()
-            self._threads.append(thread)
+        self._threads = start_per_sink(self._deliverers, self._run, "relay")
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop fetching, nak what is held but undelivered, send the acks, close; within about `timeout`."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ import structlog
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
+from wayline.common.timestamps import to_micros
 from wayline_journeys.errors import StoreUnavailable
 from wayline_journeys.events import EventRecord, TimelineCursor, TimelineOrder, TimelineQuery
 from wayline_journeys.store.group_commit import GroupCommitWriter
@@ -247,10 +248,6 @@ def _record(row: Sequence[Any]) -> EventRecord:
     )
 
 
-def _micros(value: datetime) -> int:
-    return (value - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
-
-
 def cursor_after(record: EventRecord) -> TimelineCursor:
     """The cursor that continues a timeline after `record`."""
-    return TimelineCursor(_micros(record.timestamp), record.event_id)
+    return TimelineCursor(to_micros(record.timestamp), record.event_id)

@@ -1,0 +1,46 @@
+"""AIP-158 page tokens, the same in every service: opaque to callers, validated on the way back.
+
+A token is a small JSON object (the keyset cursor a list resumes after, plus whatever the service binds it
+to) in URL-safe base64. A token that does not decode is refused with INVALID_ARGUMENT (reason
+`INVALID_PAGE_TOKEN`, field `page_token`) instead of silently restarting the list.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from wayline.common.errors import FieldViolation, InvalidArgument
+
+__all__ = ["InvalidPageToken", "decode_page_token", "encode_page_token", "invalid_page_token"]
+
+
+class InvalidPageToken(InvalidArgument):
+    default_reason = "INVALID_PAGE_TOKEN"
+
+
+def invalid_page_token(rpc: str) -> InvalidPageToken:
+    """The error for a token `rpc` did not issue."""
+    return InvalidPageToken(
+        "page_token is not one this service issued; pass next_page_token from the previous page",
+        [FieldViolation("page_token", f"not a token from a previous {rpc} response")],
+    )
+
+
+def encode_page_token(fields: Mapping[str, Any]) -> str:
+    raw = json.dumps(dict(fields), separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_page_token(token: str, rpc: str) -> dict[str, Any]:
+    """The fields of a token `rpc` issued; InvalidPageToken for anything else."""
+    try:
+        fields = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise invalid_page_token(rpc) from exc
+    if not isinstance(fields, dict):
+        raise invalid_page_token(rpc)
+    return fields
