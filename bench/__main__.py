@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from bench import ingest, track
+from bench import identity, ingest, track
 
 SCENARIOS: dict[str, Callable[[int, float], object]] = {
     "track": lambda requests, _minutes: track.main(requests),
     "ingest": lambda requests, minutes: ingest.main(requests, minutes=minutes),
+    "identity": lambda requests, _minutes: identity.main(requests),
 }
 
 

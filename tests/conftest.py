@@ -20,8 +20,11 @@ from tests.postgres import fresh_postgres_url, postgres_url  # noqa: F401 - fixt
 from wayline.common.server import Server, ServiceDefinition
 from wayline.common.settings import ServiceSettings
 from wayline.common.telemetry import configure_telemetry
+from wayline_cli.suite import free_port
 from wayline_gateway.service import gateway_service
 from wayline_gateway.settings import GatewaySettings
+from wayline_identity.service import identity_service
+from wayline_identity.settings import IdentitySettings
 from wayline_ingest.service import ingest_service
 from wayline_ingest.settings import IngestSettings
 from wayline_journeys.service import journeys_service
@@ -75,18 +78,46 @@ def start_server(definition: ServiceDefinition, settings: ServiceSettings, timeo
 
 
 @pytest.fixture(scope="session")
-def journeys_server(suite_data_dir: Path) -> Iterator[Server]:
-    settings = JourneysSettings(**common_settings(suite_data_dir))  # type: ignore[arg-type]
+def journeys_port() -> int:
+    """Chosen before identity starts: identity calls journeys (erasures), journeys follows identity's feed.
+    Identity starts first, so journeys' follower never dials an address nobody listens on yet (gRPC would
+    back off reconnecting, for every channel of the process to that address)."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def identity_server(journeys_port: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    settings = IdentitySettings(
+        **common_settings(tmp_path_factory.mktemp("identity")),  # type: ignore[arg-type]
+        journeys_address=f"127.0.0.1:{journeys_port}",  # dialled only once an erasure is pending
+        ingest_address="",  # the session's ingest starts after identity; erasure tests wire their own
+        erasure_retry_seconds=0.2,
+    )
+    server = start_server(identity_service(settings), settings)
+    yield server
+    server.stop(0)
+
+
+@pytest.fixture(scope="session")
+def journeys_server(suite_data_dir: Path, journeys_port: int, identity_server: Server) -> Iterator[Server]:
+    settings = JourneysSettings(
+        **{**common_settings(suite_data_dir), "port": journeys_port},  # type: ignore[arg-type]
+        identity_address=identity_server.address,
+        override_poll_seconds=0.2,
+    )
     server = start_server(journeys_service(settings), settings)
     yield server
     server.stop(0)
 
 
 @pytest.fixture(scope="session")
-def ingest_server(journeys_server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def ingest_server(
+    journeys_server: Server, identity_server: Server, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     settings = IngestSettings(
         **common_settings(tmp_path_factory.mktemp("ingest")),  # type: ignore[arg-type]
         journeys_address=journeys_server.address,
+        identity_address=identity_server.address,
     )
     server = start_server(ingest_service(settings), settings)
     yield server
@@ -104,11 +135,18 @@ def gateway_settings(data_dir: Path, backends: dict[str, str], api_key: str, ten
 
 @pytest.fixture(scope="session")
 def gateway_server(
-    ingest_server: Server, journeys_server: Server, tmp_path_factory: pytest.TempPathFactory
+    ingest_server: Server,
+    journeys_server: Server,
+    identity_server: Server,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Server]:
     settings = gateway_settings(
         tmp_path_factory.mktemp("gateway"),
-        {"ingest": ingest_server.address, "journeys": journeys_server.address},
+        {
+            "ingest": ingest_server.address,
+            "journeys": journeys_server.address,
+            "identity": identity_server.address,
+        },
         API_KEY,
         TENANT,
     )

@@ -1,14 +1,8 @@
-"""A real PostgreSQL server for the tests, started from the distribution's binaries, once per session.
+"""A real PostgreSQL server for the tests, started once per session (tools/postgres_server.py).
 
 Stores that run on PostgreSQL in production are tested against the real engine (not SQLite pretending, not a
-mock): `postgres_url` runs `initdb` and `pg_ctl` from Debian's `postgresql` package in a temporary directory,
-on a free port, with its unix socket in that directory (so nothing under /var/run is needed), and stops it at
-the end of the session. Durability is switched off (`fsync=off`): a test server that loses data on a power
-cut costs nothing and starts and commits much faster.
-
-PostgreSQL refuses to run as root, so under root (CI containers) the server runs as the `postgres` user the
-package creates. Missing binaries fail the tests that need them with a message saying what to install:
-silently skipping would let a whole engine go untested. `.ci/run` installs the package on CI.
+mock). Missing binaries fail the tests that need them with a message saying what to install: silently
+skipping would let a whole engine go untested. `.ci/run` installs the package on CI.
 
 Isolation: the server is shared by the session, so a test that needs an empty database takes one from
 `fresh_postgres_url` (a `CREATE DATABASE` with a unique name), or keeps to tenants of its own.
@@ -16,148 +10,27 @@ Isolation: the server is shared by the session, so a test that needs an empty da
 
 from __future__ import annotations
 
-import contextlib
-import glob
-import os
-import pwd
-import shutil
-import socket
-import subprocess
-import tempfile
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
+
+from tools.postgres_server import PostgresUnavailable, create_database, temporary_postgres
 
 __all__ = ["create_database", "fresh_postgres_url", "postgres_url"]
-
-_BINARIES = "/usr/lib/postgresql/*/bin"
-_SUPERUSER = "postgres"
-_START_TIMEOUT_SECONDS = 60
-
-
-def _binaries() -> Path:
-    """The bin directory of the newest PostgreSQL installed, or a test failure saying how to install one."""
-    found = sorted(
-        (Path(p).parent for p in glob.glob(f"{_BINARIES}/initdb")),
-        key=lambda path: int(path.parent.name) if path.parent.name.isdigit() else 0,
-    )
-    if not found:
-        pytest.fail(
-            f"PostgreSQL is not installed (no initdb under {_BINARIES}); the tests need a real server. "
-            "Install it with `apt-get install -y --no-install-recommends postgresql` (what .ci/run does).",
-            pytrace=False,
-        )
-    return found[-1]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _as_server_user(command: list[str]) -> list[str]:
-    """`command` run as the `postgres` user when we are root (PostgreSQL refuses root), else as ourselves."""
-    if os.geteuid() != 0:
-        return command
-    try:
-        pwd.getpwnam(_SUPERUSER)
-    except KeyError:
-        pytest.fail(
-            "running as root, but there is no `postgres` user to run PostgreSQL as; install Debian's "
-            "`postgresql` package, which creates it",
-            pytrace=False,
-        )
-    return ["runuser", "-u", _SUPERUSER, "--", *command]
-
-
-def _run(command: list[str], what: str, log: Path | None = None) -> None:
-    done = subprocess.run(_as_server_user(command), capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        server_log = log.read_text(errors="replace")[-4000:] if log and log.exists() else ""
-        pytest.fail(
-            f"{what} failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}\n{server_log}",
-            pytrace=False,
-        )
 
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """The URL of a superuser connection to a fresh PostgreSQL server that lives for the test session."""
-    bin_dir = _binaries()
-    # Not under pytest's tmp dirs: those are private to root, and the server user must reach its files.
-    root = Path(tempfile.mkdtemp(prefix="wayline-postgres-"))
-    data, sockets, log = root / "data", root / "sockets", root / "server.log"
-    sockets.mkdir()
-    if os.geteuid() == 0:
-        server_user = pwd.getpwnam(_SUPERUSER)
-        for path in (root, sockets):
-            os.chown(path, server_user.pw_uid, server_user.pw_gid)
-    port = _free_port()
     try:
-        _run(
-            [
-                str(bin_dir / "initdb"),
-                "--pgdata",
-                str(data),
-                "--username",
-                _SUPERUSER,
-                "--auth",
-                "trust",
-                "--encoding",
-                "UTF8",
-                "--no-sync",
-                "--no-instructions",
-            ],
-            "initdb",
-        )
-        options = (
-            f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        )
-        _run(
-            [
-                str(bin_dir / "pg_ctl"),
-                "--pgdata",
-                str(data),
-                "--log",
-                str(log),
-                "--options",
-                options,
-                "--wait",
-                "--timeout",
-                str(_START_TIMEOUT_SECONDS),
-                "start",
-            ],
-            "starting PostgreSQL",
-            log,
-        )
-        yield f"postgresql://{_SUPERUSER}@127.0.0.1:{port}/postgres"
+        server = temporary_postgres()
+        url = server.__enter__()
+    except PostgresUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield url
     finally:
-        if (data / "postmaster.pid").exists():
-            with contextlib.suppress(Exception):
-                subprocess.run(
-                    _as_server_user(
-                        [str(bin_dir / "pg_ctl"), "--pgdata", str(data), "--mode", "fast", "--wait", "stop"]
-                    ),
-                    capture_output=True,
-                    check=False,
-                    timeout=_START_TIMEOUT_SECONDS,
-                )
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def create_database(server_url: str) -> str:
-    """Create an empty database with a unique name on the server of `server_url`; its URL."""
-    name = f"test_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(server_url, autocommit=True) as connection:
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return server_url.rsplit("/", 1)[0] + f"/{name}"
+        server.__exit__(None, None, None)
 
 
 @pytest.fixture

@@ -180,6 +180,7 @@ def own_pipeline(journeys_server: Server, tmp_path: Path) -> Iterator[Callable[.
         ingest_settings = IngestSettings(
             **{**common_settings(tmp_path / "ingest"), "port": port, **ingest},
             journeys_address=journeys_server.address,
+            identity_address="",
         )
         settings = gateway_settings(
             tmp_path / "gateway",

@@ -41,6 +41,7 @@ def spool_full_gateway(tmp_path: Path) -> Iterator[Server]:
         **common_settings(tmp_path),  # type: ignore[arg-type]
         spool_max_bytes=4096,
         journeys_address="127.0.0.1:1",
+        identity_address="",
     )
     ingest = start_server(ingest_service(ingest_settings), ingest_settings)
     settings = gateway_settings(tmp_path, {"ingest": ingest.address}, API_KEY, TENANT)

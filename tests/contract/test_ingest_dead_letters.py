@@ -45,6 +45,7 @@ def test_events_a_sink_refuses_are_parked_listed_and_replayed(
     settings = IngestSettings(
         **common_settings(tmp_path / "ingest"),  # type: ignore[arg-type]
         journeys_address=journeys_server.address,
+        identity_address="",
         decision_address=decision.address,
         sinks=["journeys", "decision"],
         sink_retry_initial_seconds=0.01,

@@ -132,7 +132,9 @@ def assert_stored_exactly_once(journeys: str, batches: list[list[event_pb2.Event
 @pytest.fixture
 def suite(tmp_path: Path) -> Iterator[tuple[ServiceProcess, ServiceProcess, Server]]:
     journeys = ServiceProcess("journeys", tmp_path / "journeys-data")
-    ingest = ServiceProcess("ingest", tmp_path / "ingest-data", {"journeys_address": journeys.address})
+    ingest = ServiceProcess(
+        "ingest", tmp_path / "ingest-data", {"journeys_address": journeys.address, "identity_address": ""}
+    )
     journeys.data_dir.mkdir()
     ingest.data_dir.mkdir()
     journeys.start()
@@ -204,7 +206,12 @@ def test_a_full_spool_answers_resource_exhausted_and_drains_when_journeys_return
     ingest = ServiceProcess(
         "ingest",
         tmp_path / "ingest-data",
-        {"journeys_address": journeys.address, "spool_max_bytes": "262144", "spool_segment_bytes": "16384"},
+        {
+            "journeys_address": journeys.address,
+            "identity_address": "",
+            "spool_max_bytes": "262144",
+            "spool_segment_bytes": "16384",
+        },
     )
     journeys.data_dir.mkdir()
     ingest.data_dir.mkdir()

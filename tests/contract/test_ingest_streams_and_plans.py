@@ -68,6 +68,7 @@ def test_a_batch_beyond_the_window_is_resource_exhausted(
     settings = IngestSettings(
         **common_settings(tmp_path),  # type: ignore[arg-type]
         journeys_address=journeys_server.address,
+        identity_address="",
         stream_window_batches=1,
     )
     ingest = start_server(ingest_service(settings), settings)

@@ -15,6 +15,8 @@ from tests.events import make_event
 from wayline.common.errors import status_details
 from wayline.common.server import Server
 from wayline.event.v1 import event_pb2
+from wayline.identity.v1 import identity_service_pb2 as identity_pb
+from wayline.identity.v1 import identity_service_pb2_grpc as identity_grpc
 from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
 from wayline.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
 from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
@@ -101,6 +103,14 @@ def test_every_field_of_an_accepted_event_survives_the_round_trip(
     expected.original_timestamp.CopyFrom(event.timestamp)  # stamped by ingest: the sender's timestamp
     assert stored.HasField("sentiment_score")  # ingest's enrichment scored the text
     expected.sentiment_score = stored.sentiment_score
+    # Identity resolved the person on the way to journeys: the person the event's identifiers name.
+    person = identity_grpc.IdentityServiceStub(gateway_channel).GetProfile(
+        identity_pb.GetProfileRequest(person=event_pb2.PersonRef(identifier=event.identifiers[0])),
+        metadata=auth,
+        timeout=10,
+    )
+    assert stored.person_id == person.profile.person_id != ""
+    expected.person_id = stored.person_id
     assert stored == expected
 
 
@@ -323,7 +333,7 @@ def test_journeys_down_still_acknowledges_from_the_spool_but_reads_are_unavailab
     from wayline_cli.suite import free_port
 
     dead = f"127.0.0.1:{free_port()}"  # nothing listens here
-    ingest_settings = IngestSettings(**common_settings(tmp_path), journeys_address=dead)  # type: ignore[arg-type]
+    ingest_settings = IngestSettings(**common_settings(tmp_path), journeys_address=dead, identity_address="")  # type: ignore[arg-type]
     ingest = start_server(ingest_service(ingest_settings), ingest_settings)
     settings = gateway_settings(tmp_path, {"ingest": ingest.address, "journeys": dead}, "wl_k", TENANT)
     gateway = start_server(gateway_service(settings), settings)
@@ -392,6 +402,7 @@ def test_a_batch_larger_than_one_write_is_stored_whole_in_several(
     settings = IngestSettings(
         **common_settings(tmp_path),  # type: ignore[arg-type]
         journeys_address=journeys_server.address,
+        identity_address="",
         max_write_bytes=4096,
     )
     ingest = start_server(ingest_service(settings), settings)

@@ -37,9 +37,7 @@ OTEL_SDK_VARIABLES = {"OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES"}
 # the change that adds the setting (a test below fails while both exist), so the list stays true.
 PLANNED = {
     "WAYLINE_GATEWAY_DATABASE_URL": "keys and tenants in PostgreSQL (gateway issue)",
-    "WAYLINE_IDENTITY_DATABASE_URL": "profiles in PostgreSQL (identity issue)",
     "WAYLINE_ORCHESTRATOR_DATABASE_URL": "flows and the ledger in PostgreSQL (orchestrator issue)",
-    "WAYLINE_INGEST_IDENTITY_ADDRESS": "the spool's identity sink (identity issue)",
     "WAYLINE_DECISION_JOURNEYS_ADDRESS": "feature fallback to journeys (decision issue)",
     "WAYLINE_DECISION_ORCHESTRATOR_ADDRESS": "the contact policy check (decision issue)",
     "WAYLINE_ORCHESTRATOR_JOURNEYS_ADDRESS": "segment entry and simulation (orchestrator issue)",

@@ -21,7 +21,7 @@ from wayline.event.v1 import event_pb2
 from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
 from wayline.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
-from wayline_cli import demo, demo_ingest
+from wayline_cli import demo, demo_identity, demo_ingest
 from wayline_cli.importing.command import import_command
 from wayline_cli.suite import SERVICES, Suite, SuiteError
 
@@ -129,6 +129,7 @@ def _run_demo(suite: Suite, count: int) -> None:
         _wait_until_stored(journeys, auth, accepted)
         for customer in demo.CUSTOMERS:
             _show_timeline(journeys, customer, auth)
+        demo_identity.show_identity(channel, auth, console)
 
 
 def _wait_until_stored(

@@ -44,8 +44,8 @@ class ServiceSpec:
 
 # Start order: what others call comes first.
 SERVICES: tuple[ServiceSpec, ...] = (
-    ServiceSpec("journeys", 50063, 9463),
-    ServiceSpec("identity", 50062, 9462),
+    ServiceSpec("journeys", 50063, 9463, peers=("identity",)),
+    ServiceSpec("identity", 50062, 9462, peers=("journeys", "ingest")),
     ServiceSpec("decision", 50064, 9464, peers=("journeys", "orchestrator")),
     ServiceSpec("orchestrator", 50065, 9465, peers=("journeys", "decision")),
     ServiceSpec("ingest", 50061, 9461, peers=("journeys", "identity", "decision", "orchestrator")),

@@ -20,6 +20,7 @@ __all__ = ["ApiKey", "ApiKeyAuthenticator", "digest", "presented_key"]
 class ApiKey:
     tenant: str
     scopes: frozenset[str]
+    name: str = ""  # `tenants/{tenant}/apiKeys/{id}`: passed on as the principal for audit logs
 
 
 def digest(key: str) -> str:
@@ -58,4 +59,4 @@ class ApiKeyAuthenticator:
                 reason="SCOPE_MISSING",
                 metadata={"required_scope": str(needed)},
             )
-        return Caller(tenant=found.tenant, scopes=found.scopes)
+        return Caller(tenant=found.tenant, scopes=found.scopes, principal=found.name)

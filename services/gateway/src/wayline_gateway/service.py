@@ -60,7 +60,9 @@ def gateway_service(settings: GatewaySettings) -> ServiceDefinition:
     routes = build_routes(BACKEND_SERVICES)
     keys = {}
     if settings.api_key is not None and settings.api_key.get_secret_value():
-        keys[digest(settings.api_key.get_secret_value())] = ApiKey(settings.tenant, ALL_SCOPES)
+        keys[digest(settings.api_key.get_secret_value())] = ApiKey(
+            settings.tenant, ALL_SCOPES, f"tenants/{settings.tenant}/apiKeys/bootstrap"
+        )
     scopes = {path: route.scope for path, route in routes.items()} | method_scopes([ADMIN_SERVICE])
 
     def register(server: grpc.Server) -> list[str]:

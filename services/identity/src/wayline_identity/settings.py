@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from wayline.common.settings import ServiceSettings
@@ -18,3 +18,31 @@ class IdentitySettings(ServiceSettings):
 
     port: int = Field(default=50062, ge=0, le=65535, description="gRPC port.")
     metrics_port: int = Field(default=9462, ge=0, le=65535, description="Prometheus port; 0 turns it off.")
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="PostgreSQL URL for profiles, identifiers, the edge log and the override feed (shared by "
+        "every replica); unset: SQLite (WAL) in the data dir.",
+    )
+    journeys_address: str = Field(
+        default="127.0.0.1:50063",
+        description="host:port of the journeys service, whose events an erasure deletes; empty: no journeys.",
+    )
+    ingest_address: str = Field(
+        default="127.0.0.1:50061",
+        description="host:port of the ingest service, whose dead letters an erasure deletes; empty: none.",
+    )
+    erasure_feed_consumers: list[str] = Field(
+        default_factory=list,
+        description="Stores that erase by following the override feed (for example decision, orchestrator), "
+        "as a JSON list: an erasure completes once each has acknowledged the feed past its markers.",
+    )
+    seen_granularity_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="Precision of profiles' and identifiers' last seen times: a later event updates them "
+        "only "
+        "once it is this much newer, so resolving known identifiers writes nothing (0: every event).",
+    )
+    erasure_retry_seconds: float = Field(
+        default=5.0, gt=0, description="How often pending erasures are retried in the other stores."
+    )

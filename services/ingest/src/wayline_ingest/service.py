@@ -16,6 +16,7 @@ from wayline.common.server import ServiceDefinition
 from wayline.common.sql import PostgresDatabase, SqliteDatabase, open_database
 from wayline.decision.v1 import decision_service_pb2 as decision_pb
 from wayline.event.v1 import event_pb2
+from wayline.identity.v1 import identity_service_pb2 as identity_pb
 from wayline.ingest.v1 import ingest_service_pb2 as pb
 from wayline.ingest.v1 import ingest_service_pb2_grpc as pb_grpc
 from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
@@ -33,6 +34,7 @@ from wayline_ingest.servicer import IngestServicer
 from wayline_ingest.settings import IngestSettings
 from wayline_ingest.sinks.base import Sink
 from wayline_ingest.sinks.grpc import EventsSink
+from wayline_ingest.sinks.identity import IdentityResolver, ResolvingSink
 from wayline_ingest.sinks.nats_relay import JetStreamRelay, jetstream_mode
 from wayline_ingest.spool import Spool, SpoolBatch
 from wayline_ingest.validation import EventLimits
@@ -67,6 +69,15 @@ class _Runtime:
 
 def _sinks(settings: IngestSettings) -> list[Sink]:
     sinks: list[Sink] = []
+    resolver = None
+    if settings.identity_address:
+        identity_channel = internal_channel(
+            settings.identity_address,
+            internal_token=settings.resolved_internal_token(),
+            services=[identity_pb.DESCRIPTOR.services_by_name["IdentityService"]],
+            max_message_bytes=settings.max_message_bytes,
+        )
+        resolver = IdentityResolver(identity_channel)
     for name in settings.sinks:  # the settings accept only names listed here
         service, method = _SINK_METHODS[name]
         channel = internal_channel(
@@ -75,7 +86,10 @@ def _sinks(settings: IngestSettings) -> list[Sink]:
             services=[service],
             max_message_bytes=settings.max_message_bytes,
         )
-        sinks.append(EventsSink(name, channel, f"/{service.full_name}/{method}"))
+        sink: Sink = EventsSink(name, channel, f"/{service.full_name}/{method}")
+        if resolver is not None:
+            sink = ResolvingSink(sink, resolver, journeys=channel if name == "journeys" else None)
+        sinks.append(sink)
     return sinks
 
 

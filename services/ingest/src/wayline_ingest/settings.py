@@ -12,7 +12,7 @@ from wayline.common.settings import ServiceSettings
 
 __all__ = ["IngestSettings", "SinkName"]
 
-# The sinks ingest can deliver to today; identity resolution joins with the identity issue (7).
+# The sinks ingest can deliver to; identity resolution runs in front of each (identity_address).
 SinkName = Literal["journeys", "decision", "orchestrator"]
 
 
@@ -68,8 +68,14 @@ class IngestSettings(ServiceSettings):
     # Sinks: where the forwarder delivers every spooled event.
     sinks: list[SinkName] = Field(
         default=["journeys"],
-        description="Downstream sinks, as a JSON list of journeys, decision, orchestrator (identity comes "
-        "with the identity service).",
+        description="Downstream sinks, as a JSON list of journeys, decision, orchestrator; each gets events "
+        "with their person resolved by identity (see identity_address).",
+    )
+    identity_address: str = Field(
+        default="127.0.0.1:50062",
+        description="host:port of the identity service: the forwarder resolves every event's identifiers "
+        "to a person (ResolveIdentities) before a sink gets it, and hands journeys the resulting person "
+        "overrides; empty: events reach the sinks without a person id.",
     )
     journeys_address: str = Field(default="127.0.0.1:50063", description="host:port of the journeys service.")
     decision_address: str = Field(default="127.0.0.1:50064", description="host:port of the decision service.")

@@ -11,10 +11,23 @@ from wayline.common.errors import FieldViolation, InvalidArgument
 from wayline.common.timestamps import to_datetime as _datetime
 from wayline.common.timestamps import to_timestamp as _timestamp
 from wayline.event.v1 import event_pb2
+from wayline.identity.v1 import person_override_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline_journeys.events import EventRecord, TimelineCursor, TimelineOrder, TimelineQuery
+from wayline_journeys.overrides import MAX_OVERRIDES_PER_CALL, PersonOverride
 
-__all__ = ["enum_name", "event_to_record", "record_to_event", "timeline_query"]
+__all__ = [
+    "enum_name",
+    "event_to_record",
+    "override_from_pb",
+    "override_violations",
+    "person_overrides",
+    "person_to_erase",
+    "record_to_event",
+    "timeline_query",
+]
+
+_MAX_REPORTED_VIOLATIONS = 100  # keeps the BadRequest detail well inside gRPC's trailer size limit
 
 _CHANNEL_PREFIX = "CHANNEL_"
 _TYPE_PREFIX = "EVENT_TYPE_"
@@ -158,3 +171,62 @@ def timeline_query(tenant: str, request: pb.GetTimelineRequest, max_page_size: i
         limit=min(request.page_size or 100, max_page_size),
         after=after,
     )
+
+
+def person_overrides(request: pb.ApplyPersonOverridesRequest) -> list[PersonOverride]:
+    """Validate the overrides of an ApplyPersonOverridesRequest; INVALID_ARGUMENT names each bad field (the
+    first hundred) and nothing is recorded."""
+    overrides = request.person_overrides
+    if len(overrides) > MAX_OVERRIDES_PER_CALL:
+        raise InvalidArgument(
+            f"at most {MAX_OVERRIDES_PER_CALL} overrides per call; nothing was recorded",
+            [FieldViolation("person_overrides", f"{len(overrides)} overrides", "TOO_MANY")],
+        )
+    violations = [
+        v for i, o in enumerate(overrides) for v in override_violations(f"person_overrides[{i}]", o)
+    ]
+    if violations:
+        raise InvalidArgument(
+            f"{len(violations)} invalid override fields; nothing was recorded",
+            violations[:_MAX_REPORTED_VIOLATIONS],
+        )
+    return [override_from_pb(o) for o in overrides]
+
+
+def override_from_pb(override: person_override_pb2.PersonOverride) -> PersonOverride:
+    return PersonOverride(
+        person_id=override.person_id,
+        override_person_id=override.override_person_id,
+        version=override.version,
+        identifier_type=override.identifier.type,
+        identifier_value=override.identifier.value,
+        merge_id=override.merge_id,
+        create_time=_datetime(override.create_time) if override.HasField("create_time") else None,
+        erased=override.erased,
+    )
+
+
+def override_violations(path: str, override: person_override_pb2.PersonOverride) -> list[FieldViolation]:
+    """What makes `override` unusable, each a violation of a field under `path`."""
+    found = [
+        FieldViolation(f"{path}.{name}", "must not be empty", "REQUIRED")
+        for name in ("person_id", "override_person_id")
+        if not getattr(override, name)
+    ]
+    if override.version <= 0:
+        found.append(FieldViolation(f"{path}.version", "must be positive", "OUT_OF_RANGE"))
+    if override.HasField("identifier"):  # unset means person-wide; set means both halves
+        found.extend(
+            FieldViolation(f"{path}.identifier.{name}", "is required when identifier is set", "REQUIRED")
+            for name in ("type", "value")
+            if not getattr(override.identifier, name)
+        )
+    return found
+
+
+def person_to_erase(request: pb.DeletePersonEventsRequest) -> str:
+    if not request.person_id:
+        raise InvalidArgument(
+            "person_id is required", [FieldViolation("person_id", "must not be empty", "REQUIRED")]
+        )
+    return request.person_id

@@ -32,3 +32,15 @@ class JourneysSettings(ServiceSettings):
     timeline_max_page_size: int = Field(
         default=1000, ge=1, description="Largest page GetTimeline returns, whatever the caller asks for."
     )
+    identity_address: str = Field(
+        default="127.0.0.1:50062",
+        description="host:port of the identity service, whose override feed (ListPersonOverrides) journeys "
+        "follows so that merges, unmerges and splits made by administrators, and erasures, reach stored "
+        "events; empty: the follower is off.",
+    )
+    override_poll_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="Seconds between two reads of identity's override feed (doubled after each failed read, "
+        "up to ten times this and at most 30 s); 0 turns the follower off.",
+    )

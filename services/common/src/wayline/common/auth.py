@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from wayline.common.context import INTERNAL_TOKEN_HEADER, TENANT_HEADER
+from wayline.common.context import INTERNAL_TOKEN_HEADER, PRINCIPAL_HEADER, TENANT_HEADER
 from wayline.common.errors import Unauthenticated
 
 __all__ = ["Authenticator", "Caller", "InternalCallerAuthenticator"]
@@ -21,6 +21,7 @@ class Caller:
 
     tenant: str
     scopes: frozenset[str]
+    principal: str = ""  # the API key's name, for audit logs; empty when unknown
 
 
 class Authenticator(Protocol):
@@ -45,4 +46,8 @@ class InternalCallerAuthenticator:
                 "(services calling each other must share WAYLINE_INTERNAL_TOKEN)",
                 reason="INTERNAL_CALLER_REQUIRED",
             )
-        return Caller(tenant=metadata.get(TENANT_HEADER, ""), scopes=frozenset({"internal"}))
+        return Caller(
+            tenant=metadata.get(TENANT_HEADER, ""),
+            scopes=frozenset({"internal"}),
+            principal=metadata.get(PRINCIPAL_HEADER, ""),
+        )

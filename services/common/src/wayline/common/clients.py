@@ -17,6 +17,7 @@ from opentelemetry import propagate
 
 from wayline.common.context import (
     INTERNAL_TOKEN_HEADER,
+    PRINCIPAL_HEADER,
     REQUEST_ID_HEADER,
     TENANT_HEADER,
     current_call,
@@ -72,6 +73,8 @@ class PropagatingInterceptor(
                 metadata.append((REQUEST_ID_HEADER, call.request_id))
             if call.tenant and TENANT_HEADER not in present:
                 metadata.append((TENANT_HEADER, call.tenant))
+            if call.principal and PRINCIPAL_HEADER not in present:
+                metadata.append((PRINCIPAL_HEADER, call.principal))
         timeout = details.timeout
         remaining = remaining_seconds()
         if remaining is not None:

@@ -17,6 +17,7 @@ from wayline.common.errors import DeadlineExceeded, Unauthenticated
 
 __all__ = [
     "INTERNAL_TOKEN_HEADER",
+    "PRINCIPAL_HEADER",
     "REQUEST_ID_HEADER",
     "TENANT_HEADER",
     "CallContext",
@@ -29,6 +30,8 @@ __all__ = [
 REQUEST_ID_HEADER = "x-request-id"
 TENANT_HEADER = "x-wayline-tenant"
 INTERNAL_TOKEN_HEADER = "x-wayline-internal-token"  # noqa: S105 - a header name, not a secret
+# Who the gateway authenticated (the API key's resource name), for audit logs of manual changes.
+PRINCIPAL_HEADER = "x-wayline-principal"
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class CallContext:
     tenant: str = ""
     scopes: frozenset[str] = field(default_factory=frozenset)
     deadline: float | None = None  # time.monotonic() value, None when the caller set none
+    principal: str = ""  # the API key's name, `tenants/{tenant}/apiKeys/{id}`, when the gateway knows it
 
 
 _current: contextvars.ContextVar[CallContext | None] = contextvars.ContextVar("wayline_call", default=None)

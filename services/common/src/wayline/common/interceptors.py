@@ -125,7 +125,7 @@ class CallInterceptor(ServerInterceptor):
         caller = self._authenticator.authenticate(method, metadata)
         remaining = context.time_remaining()
         deadline = None if remaining is None or remaining > _NO_DEADLINE else time.monotonic() + remaining
-        return CallContext(request_id, method, caller.tenant, caller.scopes, deadline)
+        return CallContext(request_id, method, caller.tenant, caller.scopes, deadline, caller.principal)
 
     def _error_for(
         self, exc: BaseException, method: str, request_id: str, context: grpc.ServicerContext

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import psycopg
 
-__all__ = ["DATABASE_DOWN", "Database", "Transaction", "open_database"]
+__all__ = ["DATABASE_DOWN", "Database", "Transaction", "migrate", "open_database"]
 
 Params = Sequence[Any]
 
@@ -152,6 +152,34 @@ class PostgresDatabase:
             for connection in self._connections:
                 connection.close()
             self._connections.clear()
+
+
+def migrate(db: Database, component: str, migrations: Sequence[Sequence[str]]) -> int:
+    """Bring `component`'s tables to the newest version: run, in order, each migration (a list of statements)
+    not yet applied, each in its own transaction with its version recorded in `schema_migrations`. Safe at
+    every start and from several replicas at once: PostgreSQL serialises the runs with an advisory lock and
+    SQLite with its write lock, and the version is read again under that lock. Migrations are append-only:
+    once released, a migration is never edited; a change is a new one. Returns the version reached."""
+    with db.transaction() as tx:
+        tx.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            "component TEXT NOT NULL, version BIGINT NOT NULL, PRIMARY KEY (component, version))"
+        )
+    for version, statements in enumerate(migrations, start=1):
+        with db.transaction() as tx:
+            if db.engine == "postgresql":
+                tx.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"migrate:{component}",))
+            done = tx.execute(
+                "SELECT 1 FROM schema_migrations WHERE component = ? AND version = ?", (component, version)
+            )
+            if done:
+                continue
+            for statement in statements:
+                tx.execute(statement.format(blob=db.blob_type))
+            tx.execute(
+                "INSERT INTO schema_migrations (component, version) VALUES (?, ?)", (component, version)
+            )
+    return len(migrations)
 
 
 def open_database(url: str | None, sqlite_path: Path) -> SqliteDatabase | PostgresDatabase:

@@ -19,7 +19,9 @@ from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalErr
 from wayline.common.timestamps import to_micros
 from wayline_journeys.errors import StoreUnavailable
 from wayline_journeys.events import EventRecord, TimelineCursor, TimelineOrder, TimelineQuery
+from wayline_journeys.overrides import OverrideMapping
 from wayline_journeys.store.group_commit import GroupCommitWriter
+from wayline_journeys.store.person_sql import IDENTIFIER_MATCH, current_person_sql
 from wayline_journeys.store.schema import MIGRATIONS
 
 __all__ = ["ClickHouseEventStore", "connect_clickhouse", "store_error"]
@@ -48,6 +50,10 @@ _COLUMNS = (
     "sentiment_score",
     "original_timestamp",
 )
+
+
+_NO_OVERRIDES = OverrideMapping()
+_ERASE_CHUNK = 10_000  # event ids per DELETE: one mutation for almost every person, bounded statements
 
 
 def connect_clickhouse(url: str, database: str, embedded_path: Path) -> Client:
@@ -144,19 +150,21 @@ class ClickHouseEventStore:
         except ClickHouseError as exc:
             raise store_error(exc, "writing events") from exc
 
-    def timeline(self, query: TimelineQuery) -> list[EventRecord]:
-        """One page of `query`'s events, in its order, after its cursor."""
+    def timeline(self, query: TimelineQuery, mapping: OverrideMapping = _NO_OVERRIDES) -> list[EventRecord]:
+        """One page of `query`'s events, in its order, after its cursor, read through `mapping`: a person's
+        timeline holds the events whose current person is that person, and every event's `person_id` is its
+        current person."""
+        person, parameters = current_person_sql(mapping)
         conditions = ["tenant_id = {tenant:String}"]
-        parameters: dict[str, Any] = {"tenant": query.tenant, "limit": query.limit}
+        parameters |= {"tenant": query.tenant, "limit": query.limit}
         if query.person_id:
-            conditions.append("person_id = {person_id:String}")
-            parameters["person_id"] = query.person_id
-        if query.identifier is not None:
             conditions.append(
-                "has(identifier_values, {identifier_value:String}) AND "
-                "arrayExists((t, v) -> t = {identifier_type:String} AND v = {identifier_value:String}, "
-                "identifier_types, identifier_values)"
+                "person_id IN {stored_persons:Array(String)} AND current_person = {person:String}"
             )
+            parameters["stored_persons"] = mapping.stored_persons_of(query.person_id)
+            parameters["person"] = query.person_id
+        if query.identifier is not None:
+            conditions.append(IDENTIFIER_MATCH)
             parameters["identifier_type"], parameters["identifier_value"] = query.identifier
         if query.channels:
             conditions.append("channel IN {channels:Array(String)}")
@@ -179,9 +187,13 @@ class ClickHouseEventStore:
             )
             parameters["after_us"] = query.after.timestamp_us
             parameters["after_id"] = query.after.event_id
-        # Only fixed fragments are interpolated; every value travels as a bound parameter.
+        # The mapping filters before LIMIT, so keyset paging stays exact. Only fixed fragments are
+        # interpolated; every value travels as a bound parameter.
+        columns = [
+            f"{person} AS current_person" if c == "person_id" else c for c in _COLUMNS if c != "tenant_id"
+        ]
         sql = (
-            f"SELECT {', '.join(c for c in _COLUMNS if c != 'tenant_id')} FROM events FINAL "  # noqa: S608
+            f"SELECT {', '.join(columns)} FROM events FINAL "  # noqa: S608
             f"WHERE {' AND '.join(conditions)} "
             f"ORDER BY timestamp {direction}, toString(event_id) {direction} LIMIT {{limit:UInt32}}"
         )
@@ -190,6 +202,43 @@ class ClickHouseEventStore:
         except ClickHouseError as exc:
             raise store_error(exc, "reading the timeline") from exc
         return [_record(row) for row in result.result_rows]
+
+    def erase_person(self, tenant: str, person_id: str, mapping: OverrideMapping) -> int:
+        """Erase every event that reads as `person_id` through `mapping`; return how many there were.
+
+        A lightweight DELETE masks the rows: it returns once the mask is written (lightweight_deletes_sync,
+        on by default), and every later read skips them, so no tombstone table has to be consulted by every
+        query, and events of the person written later are stored and read again as the contract says. The
+        mask only hides rows until a merge drops them, at no set time, so an asynchronous APPLY DELETED MASK
+        (ClickHouse's guidance for deletions that must reach the disk) rewrites the touched partitions in the
+        background. Both run on chDB as on a server. Rows are deleted by event id: every copy of an erased
+        event goes, also an older copy written under another person before a replay."""
+        person, parameters = current_person_sql(mapping)
+        parameters |= {
+            "tenant": tenant,
+            "person": person_id,
+            "stored_persons": mapping.stored_persons_of(person_id),
+        }
+        try:
+            rows = self.client.query(
+                f"SELECT event_id, toYYYYMM(timestamp) FROM events FINAL WHERE tenant_id = {{tenant:String}} "  # noqa: S608
+                f"AND person_id IN {{stored_persons:Array(String)}} AND {person} = {{person:String}}",
+                parameters=parameters,
+            ).result_rows
+            for start in range(0, len(rows), _ERASE_CHUNK):
+                self.client.command(
+                    "DELETE FROM events WHERE tenant_id = {tenant:String} AND event_id IN {ids:Array(UUID)}",
+                    parameters={"tenant": tenant, "ids": [r[0] for r in rows[start : start + _ERASE_CHUNK]]},
+                )
+            for partition in sorted({int(r[1]) for r in rows}):
+                self.client.command(
+                    "ALTER TABLE events APPLY DELETED MASK IN PARTITION {partition:UInt32}",
+                    parameters={"partition": partition},
+                    settings={"mutations_sync": 0},
+                )
+        except ClickHouseError as exc:
+            raise store_error(exc, "erasing a person's events") from exc
+        return len(rows)
 
 
 # ClickHouse error codes that mean "try again later" rather than "this statement is wrong".

@@ -9,6 +9,7 @@ from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from wayline.event.v1 import event_pb2 as _event_pb2
 from wayline.identity.v1 import identity_rules_pb2 as _identity_rules_pb2
 from wayline.identity.v1 import person_override_pb2 as _person_override_pb2
@@ -24,6 +25,30 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _ErasureState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ErasureStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErasureState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ERASURE_STATE_UNSPECIFIED: _ErasureState.ValueType  # 0
+    """Not set."""
+    ERASURE_STATE_PENDING: _ErasureState.ValueType  # 1
+    """Not confirmed yet; identity keeps retrying (or waits for the store's feed cursor)."""
+    ERASURE_STATE_DONE: _ErasureState.ValueType  # 2
+    """The store confirmed that nothing of the person remains."""
+
+class ErasureState(_ErasureState, metaclass=_ErasureStateEnumTypeWrapper):
+    """ErasureState is how far the erasure of a person has got, in one store or overall."""
+
+ERASURE_STATE_UNSPECIFIED: ErasureState.ValueType  # 0
+"""Not set."""
+ERASURE_STATE_PENDING: ErasureState.ValueType  # 1
+"""Not confirmed yet; identity keeps retrying (or waits for the store's feed cursor)."""
+ERASURE_STATE_DONE: ErasureState.ValueType  # 2
+"""The store confirmed that nothing of the person remains."""
+Global___ErasureState: _TypeAlias = ErasureState  # noqa: Y015
+
 @_typing.final
 class IdentityResolutionInput(_message.Message):
     """IdentityResolutionInput is the identifier set of one event to resolve."""
@@ -34,6 +59,7 @@ class IdentityResolutionInput(_message.Message):
     TIMESTAMP_FIELD_NUMBER: _builtins.int
     EVENT_TYPE_FIELD_NUMBER: _builtins.int
     IDENTIFIERS_FIELD_NUMBER: _builtins.int
+    PREVIOUS_IDENTIFIERS_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     """The event's id, recorded on the links and merges it causes."""
     event_type: _event_pb2.EventType.ValueType
@@ -48,6 +74,14 @@ class IdentityResolutionInput(_message.Message):
     def identifiers(self) -> _containers.RepeatedCompositeFieldContainer[_event_pb2.Identifier]:
         """The event's identifiers, as sent; at least one."""
 
+    @_builtins.property
+    def previous_identifiers(self) -> _containers.RepeatedCompositeFieldContainer[_event_pb2.Identifier]:
+        """Identifiers the person was known by before, from a Segment `alias` call (its `previousId`): their profile
+        is merged with the event's even when both hold a value of a limit-1 type (an alias says the two values
+        are the same person), unless an unmerge or split keeps them apart. For an EVENT_TYPE_ALIAS input that
+        leaves this empty, every identifier after the first is taken as a previous identifier.
+        """
+
     def __init__(
         self,
         *,
@@ -55,10 +89,11 @@ class IdentityResolutionInput(_message.Message):
         timestamp: _timestamp_pb2.Timestamp | None = ...,
         event_type: _event_pb2.EventType.ValueType = ...,
         identifiers: _abc.Iterable[_event_pb2.Identifier] | None = ...,
+        previous_identifiers: _abc.Iterable[_event_pb2.Identifier] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["timestamp", b"timestamp"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_id", b"event_id", "event_type", b"event_type", "identifiers", b"identifiers", "timestamp", b"timestamp"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_id", b"event_id", "event_type", b"event_type", "identifiers", b"identifiers", "previous_identifiers", b"previous_identifiers", "timestamp", b"timestamp"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -109,12 +144,16 @@ class IdentityResolution(_message.Message):
     event_id: _builtins.str
     """The input's event id."""
     person_id: _builtins.str
-    """The person the event belongs to."""
+    """The person the event belongs to; empty when every identifier of the input was ignored (all blocked or
+    invalid), in which case `ignored_identifiers` says why.
+    """
     person_created: _builtins.bool
     """True when the event created the person."""
     @_builtins.property
     def identifiers(self) -> _containers.RepeatedCompositeFieldContainer[_event_pb2.Identifier]:
-        """The identifiers used, normalised; the forwarder stores these on the event."""
+        """The identifiers used, normalised, in the order of the input; the forwarder stores these on the event
+        (followed by the ignored ones, as sent).
+        """
 
     @_builtins.property
     def ignored_identifiers(self) -> _containers.RepeatedCompositeFieldContainer[Global___IgnoredIdentifier]:
@@ -257,12 +296,15 @@ class ListProfilesRequest(_message.Message):
     IDENTIFIER_TYPE_FIELD_NUMBER: _builtins.int
     LAST_SEEN_RANGE_FIELD_NUMBER: _builtins.int
     FIRST_SEEN_RANGE_FIELD_NUMBER: _builtins.int
+    IDENTIFIER_VALUE_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """The maximum number of profiles to return; 0 means 50, values above 1,000 are coerced to 1,000."""
     page_token: _builtins.str
     """The `next_page_token` of a previous call with the same filters, to get the next page."""
     identifier_type: _builtins.str
     """Only profiles holding an identifier of this type."""
+    identifier_value: _builtins.str
+    """With `identifier_type`: only the profile holding this value (normalised by the tenant's rules first)."""
     @_builtins.property
     def last_seen_range(self) -> _event_pb2.TimeRange:
         """Only profiles last seen within this range."""
@@ -279,10 +321,11 @@ class ListProfilesRequest(_message.Message):
         identifier_type: _builtins.str = ...,
         last_seen_range: _event_pb2.TimeRange | None = ...,
         first_seen_range: _event_pb2.TimeRange | None = ...,
+        identifier_value: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["first_seen_range", b"first_seen_range", "last_seen_range", b"last_seen_range"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["first_seen_range", b"first_seen_range", "identifier_type", b"identifier_type", "last_seen_range", b"last_seen_range", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["first_seen_range", b"first_seen_range", "identifier_type", b"identifier_type", "identifier_value", b"identifier_value", "last_seen_range", b"last_seen_range", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -576,25 +619,228 @@ class DeleteProfileResponse(_message.Message):
 
     DELETED_PERSON_IDS_FIELD_NUMBER: _builtins.int
     DELETED_IDENTIFIER_COUNT_FIELD_NUMBER: _builtins.int
+    ERASURE_FIELD_NUMBER: _builtins.int
     deleted_identifier_count: _builtins.int
     """How many identifiers were erased."""
     @_builtins.property
     def deleted_person_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Every person id erased: the profile's and those merged into it."""
 
+    @_builtins.property
+    def erasure(self) -> Global___Erasure:
+        """The erasure record, to follow each store's progress with GetErasure."""
+
     def __init__(
         self,
         *,
         deleted_person_ids: _abc.Iterable[_builtins.str] | None = ...,
         deleted_identifier_count: _builtins.int = ...,
+        erasure: Global___Erasure | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["erasure", b"erasure"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted_identifier_count", b"deleted_identifier_count", "deleted_person_ids", b"deleted_person_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted_identifier_count", b"deleted_identifier_count", "deleted_person_ids", b"deleted_person_ids", "erasure", b"erasure"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeleteProfileResponse: _TypeAlias = DeleteProfileResponse  # noqa: Y015
+
+@_typing.final
+class ErasureStep(_message.Message):
+    """ErasureStep is the erasure in one store."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STORE_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    DELETED_COUNT_FIELD_NUMBER: _builtins.int
+    ATTEMPT_COUNT_FIELD_NUMBER: _builtins.int
+    LAST_ERROR_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    store: _builtins.str
+    """The store: `identity`, `journeys` (events), `ingest` (dead letters), or a consumer of the override feed
+    (`decision`, `orchestrator`).
+    """
+    state: Global___ErasureState.ValueType
+    """How far it has got."""
+    deleted_count: _builtins.int
+    """How many records the store deleted, when it says."""
+    attempt_count: _builtins.int
+    """How many attempts were made."""
+    last_error: _builtins.str
+    """The last error, while pending after a failed attempt."""
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp:
+        """When the step last changed."""
+
+    def __init__(
+        self,
+        *,
+        store: _builtins.str = ...,
+        state: Global___ErasureState.ValueType = ...,
+        deleted_count: _builtins.int = ...,
+        attempt_count: _builtins.int = ...,
+        last_error: _builtins.str = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt_count", b"attempt_count", "deleted_count", b"deleted_count", "last_error", b"last_error", "state", b"state", "store", b"store", "update_time", b"update_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ErasureStep: _TypeAlias = ErasureStep  # noqa: Y015
+
+@_typing.final
+class Erasure(_message.Message):
+    """Erasure records one DeleteProfile: which persons were erased and each store's completion. It holds no
+    personal data: person ids are random, and the identifiers it needs while it runs are dropped when it is
+    done.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ERASURE_ID_FIELD_NUMBER: _builtins.int
+    PERSON_IDS_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    STEPS_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    COMPLETE_TIME_FIELD_NUMBER: _builtins.int
+    erasure_id: _builtins.str
+    """The erasure's id."""
+    state: Global___ErasureState.ValueType
+    """Done once every step is done."""
+    actor: _builtins.str
+    """Who asked: the name of the API key."""
+    @_builtins.property
+    def person_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The persons erased."""
+
+    @_builtins.property
+    def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___ErasureStep]:
+        """One step per store."""
+
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was asked."""
+
+    @_builtins.property
+    def complete_time(self) -> _timestamp_pb2.Timestamp:
+        """When the last store confirmed; unset while pending."""
+
+    def __init__(
+        self,
+        *,
+        erasure_id: _builtins.str = ...,
+        person_ids: _abc.Iterable[_builtins.str] | None = ...,
+        state: Global___ErasureState.ValueType = ...,
+        steps: _abc.Iterable[Global___ErasureStep] | None = ...,
+        actor: _builtins.str = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        complete_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["complete_time", b"complete_time", "create_time", b"create_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "complete_time", b"complete_time", "create_time", b"create_time", "erasure_id", b"erasure_id", "person_ids", b"person_ids", "state", b"state", "steps", b"steps"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Erasure: _TypeAlias = Erasure  # noqa: Y015
+
+@_typing.final
+class GetErasureRequest(_message.Message):
+    """GetErasureRequest names an erasure."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ERASURE_ID_FIELD_NUMBER: _builtins.int
+    erasure_id: _builtins.str
+    """The erasure's id, from DeleteProfileResponse."""
+    def __init__(
+        self,
+        *,
+        erasure_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["erasure_id", b"erasure_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetErasureRequest: _TypeAlias = GetErasureRequest  # noqa: Y015
+
+@_typing.final
+class GetErasureResponse(_message.Message):
+    """GetErasureResponse returns an erasure record."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ERASURE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def erasure(self) -> Global___Erasure:
+        """The record."""
+
+    def __init__(
+        self,
+        *,
+        erasure: Global___Erasure | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["erasure", b"erasure"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["erasure", b"erasure"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetErasureResponse: _TypeAlias = GetErasureResponse  # noqa: Y015
+
+@_typing.final
+class AcknowledgePersonOverridesRequest(_message.Message):
+    """AcknowledgePersonOverridesRequest moves one consumer's cursor on the override feed."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONSUMER_FIELD_NUMBER: _builtins.int
+    APPLIED_VERSION_FIELD_NUMBER: _builtins.int
+    consumer: _builtins.str
+    """The consumer, lower_snake_case, for example `journeys`, `decision`, `orchestrator`."""
+    applied_version: _builtins.int
+    """The highest override version the consumer has applied (every version up to it is applied)."""
+    def __init__(
+        self,
+        *,
+        consumer: _builtins.str = ...,
+        applied_version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_version", b"applied_version", "consumer", b"consumer"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AcknowledgePersonOverridesRequest: _TypeAlias = AcknowledgePersonOverridesRequest  # noqa: Y015
+
+@_typing.final
+class AcknowledgePersonOverridesResponse(_message.Message):
+    """AcknowledgePersonOverridesResponse returns the feed's head."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MAX_VERSION_FIELD_NUMBER: _builtins.int
+    max_version: _builtins.int
+    """The highest version in the feed: the consumer is caught up when it equals `applied_version`."""
+    def __init__(
+        self,
+        *,
+        max_version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_version", b"max_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AcknowledgePersonOverridesResponse: _TypeAlias = AcknowledgePersonOverridesResponse  # noqa: Y015
 
 @_typing.final
 class GetIdentityRulesRequest(_message.Message):

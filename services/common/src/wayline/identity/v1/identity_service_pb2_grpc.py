@@ -93,6 +93,16 @@ class IdentityServiceStub:
                 request_serializer=wayline_dot_identity_dot_v1_dot_identity__service__pb2.SimulateIdentityRulesRequest.SerializeToString,
                 response_deserializer=wayline_dot_identity_dot_v1_dot_identity__service__pb2.SimulateIdentityRulesResponse.FromString,
                 _registered_method=True)
+        self.GetErasure = channel.unary_unary(
+                '/wayline.identity.v1.IdentityService/GetErasure',
+                request_serializer=wayline_dot_identity_dot_v1_dot_identity__service__pb2.GetErasureRequest.SerializeToString,
+                response_deserializer=wayline_dot_identity_dot_v1_dot_identity__service__pb2.GetErasureResponse.FromString,
+                _registered_method=True)
+        self.AcknowledgePersonOverrides = channel.unary_unary(
+                '/wayline.identity.v1.IdentityService/AcknowledgePersonOverrides',
+                request_serializer=wayline_dot_identity_dot_v1_dot_identity__service__pb2.AcknowledgePersonOverridesRequest.SerializeToString,
+                response_deserializer=wayline_dot_identity_dot_v1_dot_identity__service__pb2.AcknowledgePersonOverridesResponse.FromString,
+                _registered_method=True)
         self.ListPersonOverrides = channel.unary_unary(
                 '/wayline.identity.v1.IdentityService/ListPersonOverrides',
                 request_serializer=wayline_dot_identity_dot_v1_dot_identity__service__pb2.ListPersonOverridesRequest.SerializeToString,
@@ -191,8 +201,12 @@ class IdentityServiceServicer:
 
     def DeleteProfile(self, request, context):
         """DeleteProfile erases a profile (right to erasure): the profile, every profile merged into it, their
-        identifiers and their edge log. It returns every person id erased; erase the person's events with
-        JourneyService.DeletePersonEvents for each of them. Identifiers seen again later start a new profile.
+        identifiers and their edge log, at once. Identity then drives the erasure in every other store holding
+        the person's data (journeys' events, ingest's dead letters, and the stores that follow the override feed:
+        decision's online features and traces, orchestrator's flow state, contacts and consent), retrying until
+        each confirms; the returned `erasure` record (free of personal data) shows each store's progress, and
+        GetErasure reads it later. Identifiers seen again later start a new profile. Erasing a person already
+        erased answers NOT_FOUND; the erasure record of the first call stays readable.
 
         Errors: INVALID_ARGUMENT when `reason` is empty; NOT_FOUND when the person does not exist; UNAVAILABLE
         when the store is down (retryable).
@@ -235,11 +249,37 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetErasure(self, request, context):
+        """GetErasure returns an erasure record: which persons were erased and how far each store has got.
+
+        Errors: INVALID_ARGUMENT when `erasure_id` is empty; NOT_FOUND when the tenant has no such erasure
+        (reason `ERASURE_NOT_FOUND`); UNAVAILABLE when the store is down (retryable).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AcknowledgePersonOverrides(self, request, context):
+        """AcknowledgePersonOverrides records how far one consumer of the override feed has applied it (its
+        cursor, kept by identity): erasures wait for every store that follows the feed to pass their `erased`
+        markers, and operators can see a consumer that lags. A cursor never moves back.
+
+        Errors: INVALID_ARGUMENT when `consumer` is not lower_snake_case or `applied_version` is negative;
+        UNAVAILABLE when the store is down (retryable).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListPersonOverrides(self, request, context):
-        """ListPersonOverrides is the feed of person overrides, in version order, from which journeys keeps its
-        overrides current (alongside the overrides pushed with each resolution). A consumer keeps the highest
+        """ListPersonOverrides is the feed of person overrides, in version order: every merge, unmerge, split and
+        erasure changes it. Every store keyed by person follows it with a cursor of its own: journeys (events,
+        alongside the overrides pushed with each resolution), decision (online features, cached contact counts,
+        decision traces) and orchestrator (flow state, contact ledger, consent). A consumer keeps the highest
         version it applied and polls with it as `after_version`; an empty `next_page_token` means it has caught
-        up.
+        up. The feed holds the latest override per key: a consumer that falls behind skips the intermediate
+        versions of a key, which is safe because the highest version wins. An override with `erased` set tells
+        the consumer to delete everything it keeps for `person_id`.
 
         Errors: INVALID_ARGUMENT for a negative `after_version` or a malformed page token; UNAVAILABLE when the
         store is down (retryable).
@@ -300,6 +340,16 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.SimulateIdentityRules,
                     request_deserializer=wayline_dot_identity_dot_v1_dot_identity__service__pb2.SimulateIdentityRulesRequest.FromString,
                     response_serializer=wayline_dot_identity_dot_v1_dot_identity__service__pb2.SimulateIdentityRulesResponse.SerializeToString,
+            ),
+            'GetErasure': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetErasure,
+                    request_deserializer=wayline_dot_identity_dot_v1_dot_identity__service__pb2.GetErasureRequest.FromString,
+                    response_serializer=wayline_dot_identity_dot_v1_dot_identity__service__pb2.GetErasureResponse.SerializeToString,
+            ),
+            'AcknowledgePersonOverrides': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcknowledgePersonOverrides,
+                    request_deserializer=wayline_dot_identity_dot_v1_dot_identity__service__pb2.AcknowledgePersonOverridesRequest.FromString,
+                    response_serializer=wayline_dot_identity_dot_v1_dot_identity__service__pb2.AcknowledgePersonOverridesResponse.SerializeToString,
             ),
             'ListPersonOverrides': grpc.unary_unary_rpc_method_handler(
                     servicer.ListPersonOverrides,
@@ -586,6 +636,60 @@ class IdentityService:
             '/wayline.identity.v1.IdentityService/SimulateIdentityRules',
             wayline_dot_identity_dot_v1_dot_identity__service__pb2.SimulateIdentityRulesRequest.SerializeToString,
             wayline_dot_identity_dot_v1_dot_identity__service__pb2.SimulateIdentityRulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetErasure(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.identity.v1.IdentityService/GetErasure',
+            wayline_dot_identity_dot_v1_dot_identity__service__pb2.GetErasureRequest.SerializeToString,
+            wayline_dot_identity_dot_v1_dot_identity__service__pb2.GetErasureResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcknowledgePersonOverrides(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.identity.v1.IdentityService/AcknowledgePersonOverrides',
+            wayline_dot_identity_dot_v1_dot_identity__service__pb2.AcknowledgePersonOverridesRequest.SerializeToString,
+            wayline_dot_identity_dot_v1_dot_identity__service__pb2.AcknowledgePersonOverridesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -97,8 +97,12 @@ class IdentityServiceStub:
     """
     DeleteProfile: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.DeleteProfileRequest, _identity_service_pb2.DeleteProfileResponse]
     """DeleteProfile erases a profile (right to erasure): the profile, every profile merged into it, their
-    identifiers and their edge log. It returns every person id erased; erase the person's events with
-    JourneyService.DeletePersonEvents for each of them. Identifiers seen again later start a new profile.
+    identifiers and their edge log, at once. Identity then drives the erasure in every other store holding
+    the person's data (journeys' events, ingest's dead letters, and the stores that follow the override feed:
+    decision's online features and traces, orchestrator's flow state, contacts and consent), retrying until
+    each confirms; the returned `erasure` record (free of personal data) shows each store's progress, and
+    GetErasure reads it later. Identifiers seen again later start a new profile. Erasing a person already
+    erased answers NOT_FOUND; the erasure record of the first call stays readable.
 
     Errors: INVALID_ARGUMENT when `reason` is empty; NOT_FOUND when the person does not exist; UNAVAILABLE
     when the store is down (retryable).
@@ -125,11 +129,29 @@ class IdentityServiceStub:
     Errors: INVALID_ARGUMENT for invalid proposed rules (as UpdateIdentityRules); DEADLINE_EXCEEDED when the
     range holds too many links for the deadline (narrow it); UNAVAILABLE when the store is down (retryable).
     """
+    GetErasure: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.GetErasureRequest, _identity_service_pb2.GetErasureResponse]
+    """GetErasure returns an erasure record: which persons were erased and how far each store has got.
+
+    Errors: INVALID_ARGUMENT when `erasure_id` is empty; NOT_FOUND when the tenant has no such erasure
+    (reason `ERASURE_NOT_FOUND`); UNAVAILABLE when the store is down (retryable).
+    """
+    AcknowledgePersonOverrides: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.AcknowledgePersonOverridesRequest, _identity_service_pb2.AcknowledgePersonOverridesResponse]
+    """AcknowledgePersonOverrides records how far one consumer of the override feed has applied it (its
+    cursor, kept by identity): erasures wait for every store that follows the feed to pass their `erased`
+    markers, and operators can see a consumer that lags. A cursor never moves back.
+
+    Errors: INVALID_ARGUMENT when `consumer` is not lower_snake_case or `applied_version` is negative;
+    UNAVAILABLE when the store is down (retryable).
+    """
     ListPersonOverrides: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ListPersonOverridesRequest, _identity_service_pb2.ListPersonOverridesResponse]
-    """ListPersonOverrides is the feed of person overrides, in version order, from which journeys keeps its
-    overrides current (alongside the overrides pushed with each resolution). A consumer keeps the highest
+    """ListPersonOverrides is the feed of person overrides, in version order: every merge, unmerge, split and
+    erasure changes it. Every store keyed by person follows it with a cursor of its own: journeys (events,
+    alongside the overrides pushed with each resolution), decision (online features, cached contact counts,
+    decision traces) and orchestrator (flow state, contact ledger, consent). A consumer keeps the highest
     version it applied and polls with it as `after_version`; an empty `next_page_token` means it has caught
-    up.
+    up. The feed holds the latest override per key: a consumer that falls behind skips the intermediate
+    versions of a key, which is safe because the highest version wins. An override with `erased` set tells
+    the consumer to delete everything it keeps for `person_id`.
 
     Errors: INVALID_ARGUMENT for a negative `after_version` or a malformed page token; UNAVAILABLE when the
     store is down (retryable).
@@ -204,8 +226,12 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     """
     DeleteProfile: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.DeleteProfileRequest, _identity_service_pb2.DeleteProfileResponse]  # type: ignore[assignment]
     """DeleteProfile erases a profile (right to erasure): the profile, every profile merged into it, their
-    identifiers and their edge log. It returns every person id erased; erase the person's events with
-    JourneyService.DeletePersonEvents for each of them. Identifiers seen again later start a new profile.
+    identifiers and their edge log, at once. Identity then drives the erasure in every other store holding
+    the person's data (journeys' events, ingest's dead letters, and the stores that follow the override feed:
+    decision's online features and traces, orchestrator's flow state, contacts and consent), retrying until
+    each confirms; the returned `erasure` record (free of personal data) shows each store's progress, and
+    GetErasure reads it later. Identifiers seen again later start a new profile. Erasing a person already
+    erased answers NOT_FOUND; the erasure record of the first call stays readable.
 
     Errors: INVALID_ARGUMENT when `reason` is empty; NOT_FOUND when the person does not exist; UNAVAILABLE
     when the store is down (retryable).
@@ -232,11 +258,29 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     Errors: INVALID_ARGUMENT for invalid proposed rules (as UpdateIdentityRules); DEADLINE_EXCEEDED when the
     range holds too many links for the deadline (narrow it); UNAVAILABLE when the store is down (retryable).
     """
+    GetErasure: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.GetErasureRequest, _identity_service_pb2.GetErasureResponse]  # type: ignore[assignment]
+    """GetErasure returns an erasure record: which persons were erased and how far each store has got.
+
+    Errors: INVALID_ARGUMENT when `erasure_id` is empty; NOT_FOUND when the tenant has no such erasure
+    (reason `ERASURE_NOT_FOUND`); UNAVAILABLE when the store is down (retryable).
+    """
+    AcknowledgePersonOverrides: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.AcknowledgePersonOverridesRequest, _identity_service_pb2.AcknowledgePersonOverridesResponse]  # type: ignore[assignment]
+    """AcknowledgePersonOverrides records how far one consumer of the override feed has applied it (its
+    cursor, kept by identity): erasures wait for every store that follows the feed to pass their `erased`
+    markers, and operators can see a consumer that lags. A cursor never moves back.
+
+    Errors: INVALID_ARGUMENT when `consumer` is not lower_snake_case or `applied_version` is negative;
+    UNAVAILABLE when the store is down (retryable).
+    """
     ListPersonOverrides: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ListPersonOverridesRequest, _identity_service_pb2.ListPersonOverridesResponse]  # type: ignore[assignment]
-    """ListPersonOverrides is the feed of person overrides, in version order, from which journeys keeps its
-    overrides current (alongside the overrides pushed with each resolution). A consumer keeps the highest
+    """ListPersonOverrides is the feed of person overrides, in version order: every merge, unmerge, split and
+    erasure changes it. Every store keyed by person follows it with a cursor of its own: journeys (events,
+    alongside the overrides pushed with each resolution), decision (online features, cached contact counts,
+    decision traces) and orchestrator (flow state, contact ledger, consent). A consumer keeps the highest
     version it applied and polls with it as `after_version`; an empty `next_page_token` means it has caught
-    up.
+    up. The feed holds the latest override per key: a consumer that falls behind skips the intermediate
+    versions of a key, which is safe because the highest version wins. An override with `erased` set tells
+    the consumer to delete everything it keeps for `person_id`.
 
     Errors: INVALID_ARGUMENT for a negative `after_version` or a malformed page token; UNAVAILABLE when the
     store is down (retryable).
@@ -350,8 +394,12 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_identity_service_pb2.DeleteProfileResponse, _abc.Awaitable[_identity_service_pb2.DeleteProfileResponse]]:
         """DeleteProfile erases a profile (right to erasure): the profile, every profile merged into it, their
-        identifiers and their edge log. It returns every person id erased; erase the person's events with
-        JourneyService.DeletePersonEvents for each of them. Identifiers seen again later start a new profile.
+        identifiers and their edge log, at once. Identity then drives the erasure in every other store holding
+        the person's data (journeys' events, ingest's dead letters, and the stores that follow the override feed:
+        decision's online features and traces, orchestrator's flow state, contacts and consent), retrying until
+        each confirms; the returned `erasure` record (free of personal data) shows each store's progress, and
+        GetErasure reads it later. Identifiers seen again later start a new profile. Erasing a person already
+        erased answers NOT_FOUND; the erasure record of the first call stays readable.
 
         Errors: INVALID_ARGUMENT when `reason` is empty; NOT_FOUND when the person does not exist; UNAVAILABLE
         when the store is down (retryable).
@@ -398,15 +446,45 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         """
 
     @_abc_1.abstractmethod
+    def GetErasure(
+        self,
+        request: _identity_service_pb2.GetErasureRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.GetErasureResponse, _abc.Awaitable[_identity_service_pb2.GetErasureResponse]]:
+        """GetErasure returns an erasure record: which persons were erased and how far each store has got.
+
+        Errors: INVALID_ARGUMENT when `erasure_id` is empty; NOT_FOUND when the tenant has no such erasure
+        (reason `ERASURE_NOT_FOUND`); UNAVAILABLE when the store is down (retryable).
+        """
+
+    @_abc_1.abstractmethod
+    def AcknowledgePersonOverrides(
+        self,
+        request: _identity_service_pb2.AcknowledgePersonOverridesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.AcknowledgePersonOverridesResponse, _abc.Awaitable[_identity_service_pb2.AcknowledgePersonOverridesResponse]]:
+        """AcknowledgePersonOverrides records how far one consumer of the override feed has applied it (its
+        cursor, kept by identity): erasures wait for every store that follows the feed to pass their `erased`
+        markers, and operators can see a consumer that lags. A cursor never moves back.
+
+        Errors: INVALID_ARGUMENT when `consumer` is not lower_snake_case or `applied_version` is negative;
+        UNAVAILABLE when the store is down (retryable).
+        """
+
+    @_abc_1.abstractmethod
     def ListPersonOverrides(
         self,
         request: _identity_service_pb2.ListPersonOverridesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_identity_service_pb2.ListPersonOverridesResponse, _abc.Awaitable[_identity_service_pb2.ListPersonOverridesResponse]]:
-        """ListPersonOverrides is the feed of person overrides, in version order, from which journeys keeps its
-        overrides current (alongside the overrides pushed with each resolution). A consumer keeps the highest
+        """ListPersonOverrides is the feed of person overrides, in version order: every merge, unmerge, split and
+        erasure changes it. Every store keyed by person follows it with a cursor of its own: journeys (events,
+        alongside the overrides pushed with each resolution), decision (online features, cached contact counts,
+        decision traces) and orchestrator (flow state, contact ledger, consent). A consumer keeps the highest
         version it applied and polls with it as `after_version`; an empty `next_page_token` means it has caught
-        up.
+        up. The feed holds the latest override per key: a consumer that falls behind skips the intermediate
+        versions of a key, which is safe because the highest version wins. An override with `erased` set tells
+        the consumer to delete everything it keeps for `person_id`.
 
         Errors: INVALID_ARGUMENT for a negative `after_version` or a malformed page token; UNAVAILABLE when the
         store is down (retryable).

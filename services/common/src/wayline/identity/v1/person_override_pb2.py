@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from wayline.event.v1 import event_pb2 as wayline_dot_event_dot_v1_dot_event__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)wayline/identity/v1/person_override.proto\x12\x13wayline.identity.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cwayline/event/v1/event.proto\"\xc5\x01\n\x0ePersonOverride\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12\x30\n\nidentifier\x18\x02 \x01(\x0b\x32\x1c.wayline.event.v1.Identifier\x12\x1a\n\x12override_person_id\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x03\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08merge_id\x18\x06 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)wayline/identity/v1/person_override.proto\x12\x13wayline.identity.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cwayline/event/v1/event.proto\"\xd5\x01\n\x0ePersonOverride\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12\x30\n\nidentifier\x18\x02 \x01(\x0b\x32\x1c.wayline.event.v1.Identifier\x12\x1a\n\x12override_person_id\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x03\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08merge_id\x18\x06 \x01(\t\x12\x0e\n\x06\x65rased\x18\x07 \x01(\x08\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,5 +34,5 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'wayline.identity.v1.person_
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_PERSONOVERRIDE']._serialized_start=130
-  _globals['_PERSONOVERRIDE']._serialized_end=327
+  _globals['_PERSONOVERRIDE']._serialized_end=343
 # @@protoc_insertion_point(module_scope)

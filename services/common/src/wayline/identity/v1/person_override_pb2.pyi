@@ -39,6 +39,7 @@ class PersonOverride(_message.Message):
     VERSION_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     MERGE_ID_FIELD_NUMBER: _builtins.int
+    ERASED_FIELD_NUMBER: _builtins.int
     person_id: _builtins.str
     """The person id stored on the events this override remaps (part of the key)."""
     override_person_id: _builtins.str
@@ -48,7 +49,11 @@ class PersonOverride(_message.Message):
     the highest version wins; applying an older version after a newer one changes nothing.
     """
     merge_id: _builtins.str
-    """The id of the merge record (merge, unmerge or split) that caused the change."""
+    """The id of the merge record (merge, unmerge or split) that caused the change; empty for an erasure."""
+    erased: _builtins.bool
+    """True when `person_id` was erased (IdentityService.DeleteProfile): consumers delete every state they keep
+    for it; `override_person_id` equals `person_id` and `identifier` is unset.
+    """
     @_builtins.property
     def identifier(self) -> _event_pb2.Identifier:
         """When set, the override applies only to events stored with `person_id` that carry this identifier (as
@@ -69,10 +74,11 @@ class PersonOverride(_message.Message):
         version: _builtins.int = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         merge_id: _builtins.str = ...,
+        erased: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "identifier", b"identifier"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "identifier", b"identifier", "merge_id", b"merge_id", "override_person_id", b"override_person_id", "person_id", b"person_id", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "erased", b"erased", "identifier", b"identifier", "merge_id", b"merge_id", "override_person_id", b"override_person_id", "person_id", b"person_id", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -24,21 +24,24 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from wayline.event.v1 import event_pb2 as wayline_dot_event_dot_v1_dot_event__pb2
+from wayline.identity.v1 import identity_rules_pb2 as wayline_dot_identity_dot_v1_dot_identity__rules__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!wayline/identity/v1/profile.proto\x12\x13wayline.identity.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cwayline/event/v1/event.proto\"\xc6\x01\n\x11ProfileIdentifier\x12\x30\n\nidentifier\x18\x01 \x01(\x0b\x32\x1c.wayline.event.v1.Identifier\x12\x33\n\x0f\x66irst_seen_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0elast_seen_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x66irst_event_id\x18\x04 \x01(\t\"\xce\x02\n\x0bMergeRecord\x12\x10\n\x08merge_id\x18\x01 \x01(\t\x12,\n\x04kind\x18\x02 \x01(\x0e\x32\x1e.wayline.identity.v1.MergeKind\x12\x18\n\x10target_person_id\x18\x03 \x01(\t\x12\x18\n\x10source_person_id\x18\x04 \x01(\t\x12\x30\n\nidentifier\x18\x05 \x01(\x0b\x32\x1c.wayline.event.v1.Identifier\x12\x10\n\x08\x65vent_id\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x08 \x01(\t\x12\x0e\n\x06reason\x18\t \x01(\t\x12\x19\n\x11reverted_merge_id\x18\n \x01(\t\x12\x1c\n\x14reverted_by_merge_id\x18\x0b \x01(\t\"\x99\x03\n\x07Profile\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12;\n\x0bidentifiers\x18\x02 \x03(\x0b\x32&.wayline.identity.v1.ProfileIdentifier\x12\x33\n\x0f\x66irst_seen_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0elast_seen_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11merged_person_ids\x18\x05 \x03(\t\x12\x37\n\rmerge_history\x18\x06 \x03(\x0b\x32 .wayline.identity.v1.MergeRecord\x12\x1f\n\x17merge_history_truncated\x18\x07 \x01(\x08\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x86\x01\n\tMergeKind\x12\x1a\n\x16MERGE_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14MERGE_KIND_AUTOMATIC\x10\x01\x12\x15\n\x11MERGE_KIND_MANUAL\x10\x02\x12\x16\n\x12MERGE_KIND_UNMERGE\x10\x03\x12\x14\n\x10MERGE_KIND_SPLIT\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!wayline/identity/v1/profile.proto\x12\x13wayline.identity.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cwayline/event/v1/event.proto\x1a(wayline/identity/v1/identity_rules.proto\"\xc6\x01\n\x11ProfileIdentifier\x12\x30\n\nidentifier\x18\x01 \x01(\x0b\x32\x1c.wayline.event.v1.Identifier\x12\x33\n\x0f\x66irst_seen_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0elast_seen_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x66irst_event_id\x18\x04 \x01(\t\"\xce\x02\n\x0bMergeRecord\x12\x10\n\x08merge_id\x18\x01 \x01(\t\x12,\n\x04kind\x18\x02 \x01(\x0e\x32\x1e.wayline.identity.v1.MergeKind\x12\x18\n\x10target_person_id\x18\x03 \x01(\t\x12\x18\n\x10source_person_id\x18\x04 \x01(\t\x12\x30\n\nidentifier\x18\x05 \x01(\x0b\x32\x1c.wayline.event.v1.Identifier\x12\x10\n\x08\x65vent_id\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x08 \x01(\t\x12\x0e\n\x06reason\x18\t \x01(\t\x12\x19\n\x11reverted_merge_id\x18\n \x01(\t\x12\x1c\n\x14reverted_by_merge_id\x18\x0b \x01(\t\"\xd0\x03\n\x07Profile\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12;\n\x0bidentifiers\x18\x02 \x03(\x0b\x32&.wayline.identity.v1.ProfileIdentifier\x12\x33\n\x0f\x66irst_seen_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0elast_seen_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11merged_person_ids\x18\x05 \x03(\t\x12\x37\n\rmerge_history\x18\x06 \x03(\x0b\x32 .wayline.identity.v1.MergeRecord\x12\x1f\n\x17merge_history_truncated\x18\x07 \x01(\x08\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\tconflicts\x18\n \x03(\x0b\x32\".wayline.identity.v1.MergeConflict\"\xac\x02\n\rMergeConflict\x12\x17\n\x0fother_person_id\x18\x01 \x01(\t\x12\x17\n\x0fidentifier_type\x18\x02 \x01(\t\x12\x31\n\x06reason\x18\x03 \x01(\x0e\x32!.wayline.identity.v1.IgnoreReason\x12\x13\n\x0b\x65xplanation\x18\x04 \x01(\t\x12\x16\n\x0e\x66irst_event_id\x18\x05 \x01(\t\x12\x15\n\rlast_event_id\x18\x06 \x01(\t\x12.\n\nfirst_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tlast_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x65vent_count\x18\t \x01(\x03*\x86\x01\n\tMergeKind\x12\x1a\n\x16MERGE_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14MERGE_KIND_AUTOMATIC\x10\x01\x12\x15\n\x11MERGE_KIND_MANUAL\x10\x02\x12\x16\n\x12MERGE_KIND_UNMERGE\x10\x03\x12\x14\n\x10MERGE_KIND_SPLIT\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'wayline.identity.v1.profile_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MERGEKIND']._serialized_start=1072
-  _globals['_MERGEKIND']._serialized_end=1206
-  _globals['_PROFILEIDENTIFIER']._serialized_start=122
-  _globals['_PROFILEIDENTIFIER']._serialized_end=320
-  _globals['_MERGERECORD']._serialized_start=323
-  _globals['_MERGERECORD']._serialized_end=657
-  _globals['_PROFILE']._serialized_start=660
-  _globals['_PROFILE']._serialized_end=1069
+  _globals['_MERGEKIND']._serialized_start=1472
+  _globals['_MERGEKIND']._serialized_end=1606
+  _globals['_PROFILEIDENTIFIER']._serialized_start=164
+  _globals['_PROFILEIDENTIFIER']._serialized_end=362
+  _globals['_MERGERECORD']._serialized_start=365
+  _globals['_MERGERECORD']._serialized_end=699
+  _globals['_PROFILE']._serialized_start=702
+  _globals['_PROFILE']._serialized_end=1166
+  _globals['_MERGECONFLICT']._serialized_start=1169
+  _globals['_MERGECONFLICT']._serialized_end=1469
 # @@protoc_insertion_point(module_scope)

@@ -10,6 +10,7 @@ from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from wayline.event.v1 import event_pb2 as _event_pb2
+from wayline.identity.v1 import identity_rules_pb2 as _identity_rules_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -186,6 +187,7 @@ class Profile(_message.Message):
     MERGE_HISTORY_TRUNCATED_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    CONFLICTS_FIELD_NUMBER: _builtins.int
     person_id: _builtins.str
     """The person id: stable for the canonical (oldest) profile of a merged group."""
     merge_history_truncated: _builtins.bool
@@ -220,6 +222,12 @@ class Profile(_message.Message):
     def update_time(self) -> _timestamp_pb2.Timestamp:
         """When the profile last changed (identifier added, merge, unmerge)."""
 
+    @_builtins.property
+    def conflicts(self) -> _containers.RepeatedCompositeFieldContainer[Global___MergeConflict]:
+        """The merges identity refused for this profile (two values of a limit-1 type, a separation, a limit), the
+        newest first: at most 100 in GetProfile, empty in ListProfiles.
+        """
+
     def __init__(
         self,
         *,
@@ -232,11 +240,75 @@ class Profile(_message.Message):
         merge_history_truncated: _builtins.bool = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        conflicts: _abc.Iterable[Global___MergeConflict] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "first_seen_time", b"first_seen_time", "last_seen_time", b"last_seen_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "first_seen_time", b"first_seen_time", "identifiers", b"identifiers", "last_seen_time", b"last_seen_time", "merge_history", b"merge_history", "merge_history_truncated", b"merge_history_truncated", "merged_person_ids", b"merged_person_ids", "person_id", b"person_id", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conflicts", b"conflicts", "create_time", b"create_time", "first_seen_time", b"first_seen_time", "identifiers", b"identifiers", "last_seen_time", b"last_seen_time", "merge_history", b"merge_history", "merge_history_truncated", b"merge_history_truncated", "merged_person_ids", b"merged_person_ids", "person_id", b"person_id", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Profile: _TypeAlias = Profile  # noqa: Y015
+
+@_typing.final
+class MergeConflict(_message.Message):
+    """MergeConflict records that events linked this profile to another one that the rules kept apart, so that
+    a refused merge is visible after the event that caused it (PostHog logs it only in the ingestion result).
+    One record per pair of profiles and identifier type, counting every event that hit it.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OTHER_PERSON_ID_FIELD_NUMBER: _builtins.int
+    IDENTIFIER_TYPE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    EXPLANATION_FIELD_NUMBER: _builtins.int
+    FIRST_EVENT_ID_FIELD_NUMBER: _builtins.int
+    LAST_EVENT_ID_FIELD_NUMBER: _builtins.int
+    FIRST_TIME_FIELD_NUMBER: _builtins.int
+    LAST_TIME_FIELD_NUMBER: _builtins.int
+    EVENT_COUNT_FIELD_NUMBER: _builtins.int
+    other_person_id: _builtins.str
+    """The other profile, which the events' identifier belongs to."""
+    identifier_type: _builtins.str
+    """The identifier type whose values conflict (for a limit), or the type of the identifier that linked the
+    two profiles (for a separation).
+    """
+    reason: _identity_rules_pb2.IgnoreReason.ValueType
+    """Why the merge was refused: IGNORE_REASON_MERGE_BLOCKED for a limit-1 clash or a separation."""
+    explanation: _builtins.str
+    """A human-readable explanation, for example "both hold a user_id"."""
+    first_event_id: _builtins.str
+    """The first event that hit the conflict."""
+    last_event_id: _builtins.str
+    """The latest event that hit the conflict."""
+    event_count: _builtins.int
+    """How many events hit it."""
+    @_builtins.property
+    def first_time(self) -> _timestamp_pb2.Timestamp:
+        """When the conflict was first recorded."""
+
+    @_builtins.property
+    def last_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was last hit."""
+
+    def __init__(
+        self,
+        *,
+        other_person_id: _builtins.str = ...,
+        identifier_type: _builtins.str = ...,
+        reason: _identity_rules_pb2.IgnoreReason.ValueType = ...,
+        explanation: _builtins.str = ...,
+        first_event_id: _builtins.str = ...,
+        last_event_id: _builtins.str = ...,
+        first_time: _timestamp_pb2.Timestamp | None = ...,
+        last_time: _timestamp_pb2.Timestamp | None = ...,
+        event_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["first_time", b"first_time", "last_time", b"last_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_count", b"event_count", "explanation", b"explanation", "first_event_id", b"first_event_id", "first_time", b"first_time", "identifier_type", b"identifier_type", "last_event_id", b"last_event_id", "last_time", b"last_time", "other_person_id", b"other_person_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MergeConflict: _TypeAlias = MergeConflict  # noqa: Y015

@@ -1,0 +1,266 @@
+"""Identity resolution: batched and single-call `ResolveIdentities` over gRPC against a real identity server
+(its own process), on SQLite and on PostgreSQL, at several profile counts, each beside the raw indexed
+lookups of the same database in the same run.
+
+The database is filled directly (profiles with an anonymous id and a device id, a third with a user id, and
+their edges) before the server starts, so that 1M profiles take seconds, not a resolution run. The batched
+workload is what the forwarder sends: 1,000 identifier sets per call, 80% of known devices, 10% new devices,
+10% logins adding a user id to a known device. The single call resolves one known device.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import grpc
+import psycopg
+from rich.console import Console
+from rich.table import Table
+
+from tools.postgres_server import create_database, temporary_postgres
+from wayline.common.context import INTERNAL_TOKEN_HEADER, TENANT_HEADER
+from wayline.common.sql import open_database
+from wayline.common.timestamps import to_timestamp
+from wayline.event.v1 import event_pb2
+from wayline.identity.v1 import identity_service_pb2 as pb
+from wayline.identity.v1 import identity_service_pb2_grpc as pb_grpc
+from wayline_cli.suite import free_port
+from wayline_identity.identity import Identity
+
+TENANT = "bench"
+TOKEN = "bench-internal-token"
+BATCH = 1000
+
+Row = tuple[object, ...]
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def populate(url: str | None, path: Path, profiles: int) -> None:
+    """Write `profiles` profiles straight into identity's tables (after its migrations)."""
+    db = open_database(url, path)
+    Identity(db).migrate()
+    now = int(time.time() * 1e6)
+    chunk = 50_000
+    for start in range(0, profiles, chunk):
+        people: list[Row] = []
+        identifiers: list[Row] = []
+        edges: list[Row] = []
+        for i in range(start, min(profiles, start + chunk)):
+            person = str(uuid.UUID(int=i + 1))
+            people.append((TENANT, person, i + 1, now, now, now, now))
+            keys = [("anonymous_id", f"a{i}"), ("device_id", f"d{i}")] + (
+                [("user_id", f"u{i}")] if i % 3 == 0 else []
+            )
+            identifiers.extend((TENANT, k, v, person, person, now, now, "seed") for k, v in keys)
+            edges.extend(
+                (TENANT, f"e{i}-{n}", *keys[0], *key, person, "seed", "", now)
+                for n, key in enumerate(keys[1:])
+            )
+        _bulk(db, url, people, identifiers, edges)
+    with db.transaction() as tx:
+        tx.execute(
+            "INSERT INTO tenant_state (tenant, next_seq, override_version) VALUES (?, ?, 0)",
+            (TENANT, profiles),
+        )
+        if db.engine == "sqlite":
+            tx.execute("ANALYZE")
+    if url:
+        with psycopg.connect(url, autocommit=True) as connection:
+            connection.execute("VACUUM ANALYZE")
+    db.close()
+
+
+def _bulk(db: object, url: str | None, people: list[Row], identifiers: list[Row], edges: list[Row]) -> None:
+    tables = (
+        ("profiles (tenant, person_id, seq, create_time, update_time, first_seen, last_seen)", people),
+        (
+            "identifiers (tenant, type, value, person_id, origin_person_id, first_seen, last_seen,"
+            " first_event_id)",
+            identifiers,
+        ),
+        (
+            "edges (tenant, edge_id, a_type, a_value, b_type, b_value, person_id, event_id, merge_id,"
+            " create_time)",
+            edges,
+        ),
+    )
+    if url:  # COPY: the fast path into PostgreSQL
+        with psycopg.connect(url) as connection, connection.cursor() as cursor:
+            for table, rows in tables:
+                with cursor.copy(f"COPY {table} FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+        return
+    with db.transaction() as tx:  # type: ignore[attr-defined]
+        for table, rows in tables:
+            marks = ", ".join("?" for _ in rows[0])
+            tx.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
+
+
+@contextlib.contextmanager
+def identity_server(data_dir: Path, url: str | None) -> Iterator[str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "WAYLINE_DATA_DIR": str(data_dir),
+        "WAYLINE_INTERNAL_TOKEN": TOKEN,
+        "WAYLINE_LOG_LEVEL": "warning",
+        "WAYLINE_IDENTITY_PORT": str(port),
+        "WAYLINE_IDENTITY_METRICS_PORT": "0",
+        "WAYLINE_IDENTITY_JOURNEYS_ADDRESS": "",
+        "WAYLINE_IDENTITY_INGEST_ADDRESS": "",
+    }
+    if url:
+        env["WAYLINE_IDENTITY_DATABASE_URL"] = url
+    process = subprocess.Popen([sys.executable, "-m", "wayline_identity"], env=env)
+    address = f"127.0.0.1:{port}"
+    try:
+        with grpc.insecure_channel(address) as channel:
+            grpc.channel_ready_future(channel).result(timeout=60)
+        yield address
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _input(kind: str, rng: random.Random, profiles: int, n: int) -> pb.IdentityResolutionInput:
+    k = rng.randrange(profiles)
+    if kind == "known":
+        ids = [("anonymous_id", f"a{k}"), ("device_id", f"d{k}")]
+    elif kind == "new":
+        ids = [("anonymous_id", f"new-{n}"), ("device_id", f"new-{n}")]
+    else:
+        ids = [("user_id", f"login-{n}"), ("anonymous_id", f"a{k}")]
+    return pb.IdentityResolutionInput(
+        event_id=f"ev-{n}",
+        timestamp=to_timestamp(datetime.now(UTC)),
+        event_type=event_pb2.EVENT_TYPE_IDENTIFY if kind == "login" else event_pb2.EVENT_TYPE_TRACK,
+        identifiers=[event_pb2.Identifier(type=t, value=v) for t, v in ids],
+    )
+
+
+def measure_server(address: str, profiles: int, requests: int) -> dict[str, float]:
+    rng = random.Random(profiles)
+    metadata = ((INTERNAL_TOKEN_HEADER, TOKEN), (TENANT_HEADER, TENANT))
+    counter = iter(range(10**9))
+    out: dict[str, float] = {}
+    with grpc.insecure_channel(address) as channel:
+        stub = pb_grpc.IdentityServiceStub(channel)
+        single = []
+        for i in range(requests + 50):
+            request = pb.ResolveIdentitiesRequest(inputs=[_input("known", rng, profiles, next(counter))])
+            began = time.perf_counter()
+            stub.ResolveIdentities(request, metadata=metadata, timeout=30)
+            if i >= 50:
+                single.append((time.perf_counter() - began) * 1000)
+        out["single_p50"], out["single_p99"] = statistics.median(single), _percentile(single, 0.99)
+        batches = [
+            pb.ResolveIdentitiesRequest(
+                inputs=[
+                    _input(rng.choices(("known", "new", "login"), (8, 1, 1))[0], rng, profiles, next(counter))
+                    for _ in range(BATCH)
+                ]
+            )
+            for _ in range(12)
+        ]
+        stub.ResolveIdentities(batches[0], metadata=metadata, timeout=60)  # warm up
+        began = time.perf_counter()
+        for request in batches[1:]:
+            stub.ResolveIdentities(request, metadata=metadata, timeout=60)
+        out["batched_sets_per_s"] = (len(batches) - 1) * BATCH / (time.perf_counter() - began)
+    return out
+
+
+def measure_raw(url: str | None, path: Path, profiles: int, requests: int) -> dict[str, float]:
+    """The same database's indexed lookups, without identity: one key per query, and 1,000 per query."""
+    rng = random.Random(profiles + 1)
+    db = open_database(url, path)
+    sql = "SELECT person_id FROM identifiers WHERE tenant = ? AND type = ? AND value = ?"
+    single = []
+    try:
+        with db.transaction() as tx:
+            for _ in range(requests):
+                began = time.perf_counter()
+                tx.execute(sql, (TENANT, "anonymous_id", f"a{rng.randrange(profiles)}"))
+                single.append((time.perf_counter() - began) * 1000)
+            keys = [f"a{rng.randrange(profiles)}" for _ in range(20 * BATCH)]
+            began = time.perf_counter()
+            for start in range(0, len(keys), 400):
+                chunk = keys[start : start + 400]
+                tx.execute(
+                    "SELECT value, person_id FROM identifiers WHERE tenant = ? AND type = ?"
+                    f" AND value IN ({', '.join('?' for _ in chunk)})",
+                    (TENANT, "anonymous_id", *chunk),
+                )
+            batched = len(keys) / (time.perf_counter() - began)
+    finally:
+        db.close()
+    return {
+        "single_p50": statistics.median(single),
+        "single_p99": _percentile(single, 0.99),
+        "keys_per_s": batched,
+    }
+
+
+def main(requests: int, sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)) -> None:
+    console = Console(width=140)
+    table = Table(
+        title="ResolveIdentities over gRPC vs raw indexed lookups (same database, same run)",
+        title_justify="left",
+    )
+    for column in (
+        "engine",
+        "profiles",
+        "batched sets/s",
+        "raw keys/s (IN 400)",
+        "single p50 ms",
+        "single p99 ms",
+        "raw lookup p50 ms",
+        "raw lookup p99 ms",
+        "single p50 ÷ raw",
+    ):
+        table.add_column(column, justify="right")
+    with contextlib.ExitStack() as stack:
+        server_url = stack.enter_context(temporary_postgres())
+        for engine in ("sqlite", "postgresql"):
+            for profiles in sizes:
+                scratch = Path(
+                    stack.enter_context(tempfile.TemporaryDirectory(prefix="wayline-bench-identity-"))
+                )
+                url = create_database(server_url) if engine == "postgresql" else None
+                path = scratch / "identity" / "identity.db"
+                began = time.perf_counter()
+                populate(url, path, profiles)
+                console.print(
+                    f"{engine}: {profiles:,} profiles written in {time.perf_counter() - began:.1f}s"
+                )
+                raw = measure_raw(url, path, profiles, requests)
+                with identity_server(scratch, url) as address:
+                    served = measure_server(address, profiles, requests)
+                table.add_row(
+                    engine,
+                    f"{profiles:,}",
+                    f"{served['batched_sets_per_s']:,.0f}",
+                    f"{raw['keys_per_s']:,.0f}",
+                    f"{served['single_p50']:.2f}",
+                    f"{served['single_p99']:.2f}",
+                    f"{raw['single_p50']:.3f}",
+                    f"{raw['single_p99']:.3f}",
+                    f"{served['single_p50'] / raw['single_p50']:.0f}",
+                )
+    console.print(table)

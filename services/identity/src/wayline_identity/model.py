@@ -1,0 +1,143 @@
+"""Identity as the domain sees it: plain dataclasses, free of protobuf.
+
+An identifier is a `(type, value)` pair after normalisation. A profile is one connected component of the
+identifier graph: identifiers are its nodes and the edge log's active edges join them. Every edge was
+recorded by the event (or the administrator) that first joined two components, so the active edges form a
+forest, and removing one edge splits exactly one profile in two, which is what makes every merge undoable.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+__all__ = [
+    "Conflict",
+    "IgnoreReason",
+    "IgnoredIdentifier",
+    "Key",
+    "MergeKind",
+    "MergeRecord",
+    "Override",
+    "Profile",
+    "ProfileIdentifier",
+    "Resolution",
+    "ResolutionInput",
+    "ResolveOutcome",
+]
+
+Key = tuple[str, str]  # (type, normalised value)
+
+
+class IgnoreReason(enum.Enum):
+    BLOCKED_VALUE = "blocked_value"
+    INVALID_VALUE = "invalid_value"
+    UNKNOWN_TYPE = "unknown_type"
+    LIMIT_REACHED = "limit_reached"
+    MERGE_BLOCKED = "merge_blocked"
+    NON_LINKING_EVENT = "non_linking_event"
+
+
+class MergeKind(enum.Enum):
+    AUTOMATIC = "automatic"
+    MANUAL = "manual"
+    UNMERGE = "unmerge"
+    SPLIT = "split"
+
+
+@dataclass(frozen=True)
+class ResolutionInput:
+    """The identifier set of one event, as sent."""
+
+    event_id: str
+    time: int  # the event's timestamp, microseconds since the epoch
+    event_type: str  # lower-case contract name without prefix: track, identify, alias, ...
+    identifiers: tuple[Key, ...]
+    previous_identifiers: tuple[Key, ...] = ()
+
+
+@dataclass(frozen=True)
+class IgnoredIdentifier:
+    identifier: Key  # as sent
+    reason: IgnoreReason
+
+
+@dataclass
+class Resolution:
+    index: int
+    event_id: str
+    person_id: str
+    person_created: bool
+    identifiers: list[Key] = field(default_factory=list)  # used, normalised
+    ignored: list[IgnoredIdentifier] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MergeRecord:
+    merge_id: str
+    kind: MergeKind
+    target_person_id: str
+    source_person_id: str
+    identifier: Key | None
+    event_id: str
+    create_time: datetime
+    actor: str = ""
+    reason: str = ""
+    reverted_merge_id: str = ""
+    reverted_by_merge_id: str = ""
+
+
+@dataclass(frozen=True)
+class Override:
+    """A person override (see person_override.proto): events stored with `person_id` (and carrying
+    `identifier`, when set) belong to `override_person_id`."""
+
+    person_id: str
+    identifier: Key | None
+    override_person_id: str
+    version: int
+    create_time: datetime
+    merge_id: str
+    erased: bool = False
+
+
+@dataclass(frozen=True)
+class Conflict:
+    other_person_id: str
+    identifier_type: str
+    explanation: str
+    first_event_id: str
+    last_event_id: str
+    first_time: datetime
+    last_time: datetime
+    event_count: int
+
+
+@dataclass(frozen=True)
+class ProfileIdentifier:
+    identifier: Key
+    first_seen: datetime
+    last_seen: datetime
+    first_event_id: str
+
+
+@dataclass
+class Profile:
+    person_id: str
+    identifiers: list[ProfileIdentifier]
+    first_seen: datetime
+    last_seen: datetime
+    merged_person_ids: list[str]
+    create_time: datetime
+    update_time: datetime
+    merge_history: list[MergeRecord] = field(default_factory=list)
+    merge_history_truncated: bool = False
+    conflicts: list[Conflict] = field(default_factory=list)
+
+
+@dataclass
+class ResolveOutcome:
+    resolutions: list[Resolution]
+    merges: list[MergeRecord]
+    overrides: list[Override]

@@ -1,0 +1,205 @@
+"""A tenant's identity rules: which identifier types exist, how each is normalised, limited and ranked.
+
+`Rules.normalise` is the door every identifier passes before it is matched: it returns the normalised key or
+the reason it is ignored. The defaults are the contract's (identity_rules.proto); `violations` checks a
+proposed rule set the way UpdateIdentityRules and SimulateIdentityRules refuse it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from functools import cached_property
+
+import phonenumbers
+
+from wayline.common.errors import FieldViolation
+from wayline_identity.model import IgnoreReason, Key
+
+__all__ = ["DEFAULT_RULES", "NORMALIZATIONS", "Rules", "TypeRule", "rules_etag"]
+
+NORMALIZATIONS = ("trim", "lowercase", "uppercase", "phone_e164", "digits_only")
+_TYPE_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
+_NIL_UUID = "00000000-0000-0000-0000-000000000000"
+_DEFAULT_BLOCKED = ("null", "undefined", "none", "unknown", "nan", "0", "-1", "anonymous", "guest", _NIL_UUID)
+
+
+@dataclass(frozen=True)
+class TypeRule:
+    type: str
+    priority: int = 0
+    max_per_profile: int = 0  # 0: no limit
+    blocked_values: tuple[str, ...] = ()
+    normalizations: tuple[str, ...] = ()
+    validation_regex: str = ""
+    non_linking: bool = False
+
+
+@dataclass(frozen=True)
+class Rules:
+    identifier_types: tuple[TypeRule, ...]
+    blocked_values: tuple[str, ...] = _DEFAULT_BLOCKED
+    allow_unlisted_types: bool = True
+    linking_event_types: tuple[str, ...] = ()  # empty: every type links
+    default_phone_region: str = ""
+    revision: int = 0
+    update_time: datetime | None = field(default=None, compare=False)
+
+    @cached_property
+    def _by_type(self) -> dict[str, TypeRule]:
+        return {rule.type: rule for rule in self.identifier_types}
+
+    @cached_property
+    def _blocked(self) -> frozenset[str]:
+        return frozenset(value.casefold() for value in self.blocked_values)
+
+    @cached_property
+    def _patterns(self) -> dict[str, re.Pattern[str]]:
+        return {r.type: re.compile(r.validation_regex) for r in self.identifier_types if r.validation_regex}
+
+    @cached_property
+    def _blocked_per_type(self) -> dict[str, frozenset[str]]:
+        return {r.type: frozenset(v.casefold() for v in r.blocked_values) for r in self.identifier_types}
+
+    def rule(self, kind: str) -> TypeRule | None:
+        """The rule of `kind`; None for an unlisted type (usable only when unlisted types are allowed)."""
+        return self._by_type.get(kind)
+
+    def priority(self, kind: str) -> int:
+        rule = self._by_type.get(kind)
+        return rule.priority if rule else 0
+
+    def limit(self, kind: str) -> int:
+        rule = self._by_type.get(kind)
+        return rule.max_per_profile if rule else 0
+
+    def links(self, kind: str) -> bool:
+        rule = self._by_type.get(kind)
+        return not (rule and rule.non_linking)
+
+    def event_links(self, event_type: str) -> bool:
+        return not self.linking_event_types or event_type in self.linking_event_types
+
+    def normalise(self, identifier: Key) -> Key | IgnoreReason:
+        """The identifier as matched, or why it is not used."""
+        kind, value = identifier
+        rule = self._by_type.get(kind)
+        if rule is None and not self.allow_unlisted_types:
+            return IgnoreReason.UNKNOWN_TYPE
+        if rule is not None:
+            for step in rule.normalizations:
+                normalised = _apply(step, value, self.default_phone_region)
+                if normalised is None:
+                    return IgnoreReason.INVALID_VALUE
+                value = normalised
+        folded = value.strip().casefold()
+        if not folded or folded in self._blocked:
+            return IgnoreReason.BLOCKED_VALUE
+        if rule is not None and folded in self._blocked_per_type[kind]:
+            return IgnoreReason.BLOCKED_VALUE
+        pattern = self._patterns.get(kind)
+        if pattern is not None and not pattern.fullmatch(value):
+            return IgnoreReason.INVALID_VALUE
+        return kind, value
+
+    def violations(self, prefix: str = "identity_rules") -> list[FieldViolation]:
+        """What makes these rules invalid, as field violations (empty when they are valid)."""
+        found: list[FieldViolation] = []
+        seen: set[str] = set()
+        for i, rule in enumerate(self.identifier_types):
+            at = f"{prefix}.identifier_types[{i}]"
+            if not _TYPE_NAME.fullmatch(rule.type):
+                found.append(FieldViolation(f"{at}.type", "must be lower_snake_case, 1 to 63 characters"))
+            elif rule.type in seen:
+                found.append(FieldViolation(f"{at}.type", f"type {rule.type!r} is listed twice"))
+            seen.add(rule.type)
+            if rule.max_per_profile < 0:
+                found.append(FieldViolation(f"{at}.max_per_profile", "must be 0 (no limit) or more"))
+            for j, step in enumerate(rule.normalizations):
+                if step not in NORMALIZATIONS:
+                    found.append(FieldViolation(f"{at}.normalizations[{j}]", "must be set"))
+            if rule.validation_regex:
+                try:
+                    re.compile(rule.validation_regex)
+                except re.error as exc:
+                    found.append(FieldViolation(f"{at}.validation_regex", f"not a valid pattern: {exc}"))
+        region = self.default_phone_region
+        if region and region not in phonenumbers.SUPPORTED_REGIONS:
+            found.append(
+                FieldViolation(
+                    f"{prefix}.default_phone_region", f"{region!r} is not an ISO 3166-1 region code"
+                )
+            )
+        return found
+
+    def spec(self) -> dict[str, object]:
+        """The writable fields as plain data (stored as JSON, hashed into the etag)."""
+        data = asdict(self)
+        data.pop("revision")
+        data.pop("update_time")
+        return data
+
+    @classmethod
+    def from_spec(cls, data: dict[str, object], revision: int, update_time: datetime | None) -> Rules:
+        types = tuple(
+            TypeRule(
+                **{k: tuple(v) if isinstance(v, list) else v for k, v in rule.items()}  # type: ignore[arg-type]
+            )
+            for rule in data["identifier_types"]  # type: ignore[attr-defined]
+        )
+        return cls(
+            identifier_types=types,
+            blocked_values=tuple(_strings(data["blocked_values"])),
+            allow_unlisted_types=bool(data["allow_unlisted_types"]),
+            linking_event_types=tuple(_strings(data["linking_event_types"])),
+            default_phone_region=str(data["default_phone_region"]),
+            revision=revision,
+            update_time=update_time,
+        )
+
+
+def _strings(value: object) -> list[str]:
+    assert isinstance(value, list)
+    return [str(v) for v in value]
+
+
+def rules_etag(rules: Rules) -> str:
+    """An opaque tag that changes whenever the rules do."""
+    digest = hashlib.sha256(json.dumps(rules.spec(), sort_keys=True).encode()).hexdigest()[:16]
+    return f"{rules.revision}-{digest}"
+
+
+def _apply(step: str, value: str, region: str) -> str | None:
+    if step == "trim":
+        return value.strip()
+    if step == "lowercase":
+        return value.lower()
+    if step == "uppercase":
+        return value.upper()
+    if step == "digits_only":
+        return "".join(c for c in value if c.isdigit())
+    if step == "phone_e164":
+        try:
+            number = phonenumbers.parse(value, region or None)
+        except phonenumbers.NumberParseException:
+            return None
+        if not phonenumbers.is_possible_number(number):
+            return None
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    raise ValueError(f"unknown normalisation {step!r}")
+
+
+DEFAULT_RULES = Rules(
+    identifier_types=(
+        TypeRule("user_id", priority=100, max_per_profile=1, normalizations=("trim",)),
+        TypeRule("crm_id", priority=90, max_per_profile=1, normalizations=("trim",)),
+        TypeRule("loyalty_id", priority=85, max_per_profile=1, normalizations=("trim",)),
+        TypeRule("email", priority=80, max_per_profile=5, normalizations=("trim", "lowercase")),
+        TypeRule("phone", priority=70, max_per_profile=5, normalizations=("phone_e164",)),
+        TypeRule("device_id", priority=20, max_per_profile=10, normalizations=("trim",)),
+        TypeRule("anonymous_id", priority=10, max_per_profile=0, normalizations=("trim",)),
+    ),
+)

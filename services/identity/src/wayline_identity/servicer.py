@@ -1,0 +1,317 @@
+"""IdentityService over gRPC: a thin adapter. Requests are checked and converted (converters.py), the work
+is done by the domain façade (identity.py), and the answers converted back."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime
+
+import grpc
+
+from wayline.common.context import current_call, require_tenant
+from wayline.common.errors import FieldViolation, InvalidArgument
+from wayline.common.paging import decode_page_token, encode_page_token, invalid_page_token
+from wayline.common.timestamps import to_micros
+from wayline.identity.v1 import identity_service_pb2 as pb
+from wayline.identity.v1 import identity_service_pb2_grpc as pb_grpc
+from wayline_identity import converters as c
+from wayline_identity.identity import Identity
+from wayline_identity.model import Key
+
+__all__ = ["IdentityServicer"]
+
+_CONSUMER = re.compile(r"[a-z][a-z0-9_]{0,62}")
+_DEFAULT_SIMULATION_RANGE_MICROS = 30 * 86_400 * 1_000_000
+_RULE_FIELDS = (
+    "identifier_types",
+    "blocked_values",
+    "allow_unlisted_types",
+    "linking_event_types",
+    "default_phone_region",
+)
+
+
+def _required(value: str, field: str) -> str:
+    if not value:
+        raise InvalidArgument(f"{field} is required", [FieldViolation(field, "must be set")])
+    return value
+
+
+def _person(ref: object, field: str) -> tuple[str, Key | None]:
+    which = ref.WhichOneof("ref")  # type: ignore[attr-defined]
+    if which == "person_id" and ref.person_id:  # type: ignore[attr-defined]
+        return ref.person_id, None  # type: ignore[attr-defined]
+    if which == "identifier" and ref.identifier.type and ref.identifier.value:  # type: ignore[attr-defined]
+        return "", c.identifier_key(ref.identifier)  # type: ignore[attr-defined]
+    raise InvalidArgument(
+        "name the person by person_id or by an identifier", [FieldViolation(field, "must be set")]
+    )
+
+
+def _filter_binding(request: pb.ListProfilesRequest) -> str:
+    """A page token is only valid with the filters it was issued for."""
+    filters = pb.ListProfilesRequest()
+    filters.CopyFrom(request)
+    filters.ClearField("page_token")
+    filters.ClearField("page_size")
+    return hashlib.sha256(filters.SerializeToString(deterministic=True)).hexdigest()[:16]
+
+
+class IdentityServicer(pb_grpc.IdentityServiceServicer):
+    def __init__(self, identity: Identity) -> None:
+        self._identity = identity
+
+    def ResolveIdentities(  # noqa: N802 - gRPC method names are the contract's
+        self, request: pb.ResolveIdentitiesRequest, context: grpc.ServicerContext
+    ) -> pb.ResolveIdentitiesResponse:
+        tenant = require_tenant()
+        outcome = self._identity.resolve(tenant, c.resolution_inputs(request))
+        response = pb.ResolveIdentitiesResponse(
+            merges=[c.merge_pb(m) for m in outcome.merges],
+            person_overrides=[c.override_pb_of(o) for o in outcome.overrides],
+        )
+        c.add_resolutions(response, outcome.resolutions)
+        return response
+
+    def GetProfile(  # noqa: N802 - gRPC method names are the contract's
+        self, request: pb.GetProfileRequest, context: grpc.ServicerContext
+    ) -> pb.GetProfileResponse:
+        tenant = require_tenant()
+        person, identifier = _person(request.person, "person")
+        return pb.GetProfileResponse(
+            profile=c.profile_pb_of(self._identity.get_profile(tenant, person, identifier))
+        )
+
+    def ListProfiles(  # noqa: N802 - gRPC method names are the contract's
+        self, request: pb.ListProfilesRequest, context: grpc.ServicerContext
+    ) -> pb.ListProfilesResponse:
+        tenant = require_tenant()
+        if request.page_size < 0:
+            raise InvalidArgument(
+                "page_size must not be negative", [FieldViolation("page_size", "must be 0 or more")]
+            )
+        if request.identifier_value and not request.identifier_type:
+            raise InvalidArgument(
+                "identifier_value needs identifier_type",
+                [FieldViolation("identifier_type", "must be set with identifier_value")],
+            )
+        size = min(request.page_size or 50, 1000)
+        binding = _filter_binding(request)
+        after = None
+        if request.page_token:
+            token = decode_page_token(request.page_token, "ListProfiles")
+            if (
+                token.get("f") != binding
+                or not isinstance(token.get("s"), int)
+                or not isinstance(token.get("p"), str)
+            ):
+                raise invalid_page_token("ListProfiles")
+            after = (token["s"], token["p"])
+        identifier = (request.identifier_type, request.identifier_value) if request.identifier_value else None
+        profiles, total = self._identity.list_profiles(
+            tenant,
+            limit=size + 1,
+            after=after,
+            identifier=identifier,
+            identifier_type=request.identifier_type,
+            last_seen=c.time_range(request.last_seen_range),
+            first_seen=c.time_range(request.first_seen_range),
+        )
+        next_token = ""
+        if len(profiles) > size:
+            profiles = profiles[:size]
+            last = profiles[-1]
+            next_token = encode_page_token(
+                {"f": binding, "s": to_micros(last.last_seen), "p": last.person_id}
+            )
+        return pb.ListProfilesResponse(
+            profiles=[c.profile_pb_of(p) for p in profiles], next_page_token=next_token, total_size=total
+        )
+
+    def MergeProfiles(  # noqa: N802 - gRPC method names are the contract's
+        self, request: pb.MergeProfilesRequest, context: grpc.ServicerContext
+    ) -> pb.MergeProfilesResponse:
+        tenant = require_tenant()
+        persons = list(dict.fromkeys(request.person_ids))
+        if not 2 <= len(persons) <= 10 or not all(persons):
+            raise InvalidArgument(
+                "name 2 to 10 distinct persons to merge",
+                [FieldViolation("person_ids", "2 to 10 distinct person ids")],
+            )
+        reason = _required(request.reason, "reason")
+        profile, merges, overrides = self._identity.merge(
+            tenant, persons, actor=actor(), reason=reason, validate_only=request.validate_only
+        )
+        return pb.MergeProfilesResponse(
+            profile=c.profile_pb_of(profile),
+            merges=[c.merge_pb(m) for m in merges],
+            person_overrides=[c.override_pb_of(o) for o in overrides],
+        )
+
+    def UnmergeIdentifier(  # noqa: N802 - gRPC method names are the contract's
+        self, request: pb.UnmergeIdentifierRequest, context: grpc.ServicerContext
+    ) -> pb.UnmergeIdentifierResponse:
+        tenant = require_tenant()
+        person = _required(request.person_id, "person_id")
+        if not (request.identifier.type and request.identifier.value):
+            raise InvalidArgument(
+                "identifier is required", [FieldViolation("identifier", "type and value must be set")]
+            )
+        reason = _required(request.reason, "reason")
+        kept, moved, done = self._identity.unmerge(
+            tenant,
+            person,
+            c.identifier_key(request.identifier),
+            actor=actor(),
+            reason=reason,
+            validate_only=request.validate_only,
+        )
+        return pb.UnmergeIdentifierResponse(
+            profile=c.profile_pb_of(kept),
+            new_profile=c.profile_pb_of(moved),
+            record=c.merge_pb(done.record),
+            person_overrides=[c.override_pb_of(o) for o in done.overrides],
+        )
+
+    def SplitProfile(  # noqa: N802 - gRPC method names are the contract's
+        self, request: pb.SplitProfileRequest, context: grpc.ServicerContext
+    ) -> pb.SplitProfileResponse:
+        tenant = require_tenant()
+        person = _required(request.person_id, "person_id")
+        merge_id = _required(request.merge_id, "merge_id")
+        reason = _required(request.reason, "reason")
+        kept, restored, done = self._identity.split(
+            tenant, person, merge_id, actor=actor(), reason=reason, validate_only=request.validate_only
+        )
+        return pb.SplitProfileResponse(
+            profile=c.profile_pb_of(kept),
+            restored_profile=c.profile_pb_of(restored),
+            record=c.merge_pb(done.record),
+            person_overrides=[c.override_pb_of(o) for o in done.overrides],
+        )
+
+    def DeleteProfile(  # noqa: N802
+        self, request: pb.DeleteProfileRequest, context: grpc.ServicerContext
+    ) -> pb.DeleteProfileResponse:
+        tenant = require_tenant()
+        person = _required(request.person_id, "person_id")
+        _required(request.reason, "reason")
+        erased = self._identity.delete(tenant, person, actor())
+        return pb.DeleteProfileResponse(
+            deleted_person_ids=erased.person_ids,
+            deleted_identifier_count=len(erased.identifiers),
+            erasure=c.erasure_pb(self._identity.erasure(tenant, erased.erasure_id)),
+        )
+
+    def GetErasure(  # noqa: N802
+        self, request: pb.GetErasureRequest, context: grpc.ServicerContext
+    ) -> pb.GetErasureResponse:
+        tenant = require_tenant()
+        erasure_id = _required(request.erasure_id, "erasure_id")
+        return pb.GetErasureResponse(erasure=c.erasure_pb(self._identity.erasure(tenant, erasure_id)))
+
+    def AcknowledgePersonOverrides(  # noqa: N802
+        self, request: pb.AcknowledgePersonOverridesRequest, context: grpc.ServicerContext
+    ) -> pb.AcknowledgePersonOverridesResponse:
+        tenant = require_tenant()
+        if not _CONSUMER.fullmatch(request.consumer):
+            raise InvalidArgument(
+                "consumer must be lower_snake_case", [FieldViolation("consumer", "for example `decision`")]
+            )
+        if request.applied_version < 0:
+            raise InvalidArgument(
+                "applied_version must not be negative",
+                [FieldViolation("applied_version", "must be 0 or more")],
+            )
+        head = self._identity.acknowledge(tenant, request.consumer, request.applied_version)
+        return pb.AcknowledgePersonOverridesResponse(max_version=head)
+
+    def GetIdentityRules(  # noqa: N802 - gRPC method names are the contract's
+        self, request: pb.GetIdentityRulesRequest, context: grpc.ServicerContext
+    ) -> pb.GetIdentityRulesResponse:
+        return pb.GetIdentityRulesResponse(
+            identity_rules=c.rules_pb_of(self._identity.rules(require_tenant()))
+        )
+
+    def UpdateIdentityRules(  # noqa: N802 - gRPC method names are the contract's
+        self, request: pb.UpdateIdentityRulesRequest, context: grpc.ServicerContext
+    ) -> pb.UpdateIdentityRulesResponse:
+        tenant = require_tenant()
+        paths = list(request.update_mask.paths) or list(_RULE_FIELDS)
+        unknown = [p for p in paths if p not in _RULE_FIELDS]
+        if unknown:
+            raise InvalidArgument(
+                f"update_mask names fields that cannot be updated: {', '.join(unknown)}",
+                [
+                    FieldViolation("update_mask.paths", f"{p!r} is not one of {', '.join(_RULE_FIELDS)}")
+                    for p in unknown
+                ],
+            )
+        proposed = c.rules_from_pb(request.identity_rules)
+        updated = self._identity.update_rules(tenant, proposed, paths, request.identity_rules.etag)
+        return pb.UpdateIdentityRulesResponse(identity_rules=c.rules_pb_of(updated))
+
+    def SimulateIdentityRules(  # noqa: N802
+        self, request: pb.SimulateIdentityRulesRequest, context: grpc.ServicerContext
+    ) -> pb.SimulateIdentityRulesResponse:
+        tenant = require_tenant()
+        if not 0 <= request.sample_size <= 1000:
+            raise InvalidArgument(
+                "sample_size must be 0 to 1,000", [FieldViolation("sample_size", "0 to 1,000")]
+            )
+        proposed = c.rules_from_pb(request.identity_rules)
+        start, end = c.time_range(request.time_range)
+        now = to_micros(datetime.now(UTC))
+        end = end if end is not None else now + 1
+        start = start if start is not None else end - _DEFAULT_SIMULATION_RANGE_MICROS
+        if start >= end:
+            raise InvalidArgument(
+                "time_range is empty or inverted", [FieldViolation("time_range", "start must be before end")]
+            )
+        result = self._identity.simulate(tenant, proposed, start, end, request.sample_size or 20)
+        return pb.SimulateIdentityRulesResponse(
+            evaluated_link_count=result.evaluated_link_count,
+            added_merge_count=result.added_count,
+            undone_merge_count=result.undone_count,
+            added_merges=[c.simulated_pb(m) for m in result.added],
+            undone_merges=[c.simulated_pb(m) for m in result.undone],
+            profile_count_before=result.profile_count_before,
+            profile_count_after=result.profile_count_after,
+            newly_ignored_identifier_count=result.newly_ignored_identifier_count,
+        )
+
+    def ListPersonOverrides(  # noqa: N802 - gRPC method names are the contract's
+        self, request: pb.ListPersonOverridesRequest, context: grpc.ServicerContext
+    ) -> pb.ListPersonOverridesResponse:
+        tenant = require_tenant()
+        if request.after_version < 0:
+            raise InvalidArgument(
+                "after_version must not be negative", [FieldViolation("after_version", "must be 0 or more")]
+            )
+        if request.page_size < 0:
+            raise InvalidArgument(
+                "page_size must not be negative", [FieldViolation("page_size", "must be 0 or more")]
+            )
+        size = min(request.page_size or 1000, 10_000)
+        after = request.after_version
+        if request.page_token:
+            token = decode_page_token(request.page_token, "ListPersonOverrides")
+            if token.get("a") != request.after_version or not isinstance(token.get("v"), int):
+                raise invalid_page_token("ListPersonOverrides")
+            after = token["v"]
+        overrides, max_version = self._identity.overrides(tenant, after, size)
+        next_token = ""
+        if overrides and overrides[-1].version < max_version:
+            next_token = encode_page_token({"a": request.after_version, "v": overrides[-1].version})
+        return pb.ListPersonOverridesResponse(
+            person_overrides=[c.override_pb_of(o) for o in overrides],
+            next_page_token=next_token,
+            max_version=max_version,
+        )
+
+
+def actor() -> str:
+    """Who makes a manual change, for the audit log: the caller's API key when the gateway names it."""
+    call = current_call()
+    return call.principal if call is not None else ""

@@ -1,0 +1,171 @@
+"""Reading profiles, their history and the override feed (no writes here)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from wayline.common.sql import Transaction
+from wayline.common.timestamps import from_micros
+from wayline_identity.model import Conflict, Key, MergeKind, MergeRecord, Override, Profile, ProfileIdentifier
+from wayline_identity.rules import Rules
+
+__all__ = ["MERGE_HISTORY_LIMIT", "list_overrides", "list_profiles", "max_override_version", "read_profile"]
+
+MERGE_HISTORY_LIMIT = 500
+CONFLICT_LIMIT = 100
+_MERGE_COLUMNS = (
+    "merge_id, kind, target_person_id, source_person_id, identifier_type, identifier_value, event_id,"
+    " create_time, actor, reason, reverted_merge_id, reverted_by_merge_id"
+)
+
+
+def merge_from_row(row: Sequence[Any]) -> MergeRecord:
+    merge_id, kind, target, source, id_type, id_value, event_id, at, actor, reason, reverted, reverted_by = (
+        row
+    )
+    return MergeRecord(
+        merge_id,
+        MergeKind(kind),
+        target,
+        source,
+        (id_type, id_value) if id_type else None,
+        event_id,
+        from_micros(at),
+        actor,
+        reason,
+        reverted,
+        reverted_by,
+    )
+
+
+def read_profile(
+    tx: Transaction, tenant: str, person: str, rules: Rules, *, full: bool = True
+) -> Profile | None:
+    """The canonical profile `person`, with merge history and conflicts when `full`."""
+    rows = tx.execute(
+        "SELECT create_time, update_time, first_seen, last_seen FROM profiles"
+        " WHERE tenant = ? AND person_id = ? AND merged_into IS NULL",
+        (tenant, person),
+    )
+    if not rows:
+        return None
+    create_time, update_time, first_seen, last_seen = rows[0]
+    identifiers = [
+        ProfileIdentifier((kind, value), from_micros(first), from_micros(last), event_id)
+        for kind, value, first, last, event_id in tx.execute(
+            "SELECT type, value, first_seen, last_seen, first_event_id FROM identifiers"
+            " WHERE tenant = ? AND person_id = ?",
+            (tenant, person),
+        )
+    ]
+    identifiers.sort(key=lambda i: (-rules.priority(i.identifier[0]), i.first_seen, i.identifier))
+    merged = sorted(
+        str(r[0])
+        for r in tx.execute(
+            "SELECT person_id FROM profiles WHERE tenant = ? AND merged_into = ?", (tenant, person)
+        )
+    )
+    profile = Profile(
+        person,
+        identifiers,
+        from_micros(first_seen),
+        from_micros(last_seen),
+        merged,
+        from_micros(create_time),
+        from_micros(update_time),
+    )
+    if not full:
+        return profile
+    lineage = [person, *merged]
+    marks = ", ".join("?" for _ in lineage)
+    history = tx.execute(
+        f"SELECT {_MERGE_COLUMNS} FROM merges WHERE tenant = ?"  # noqa: S608 - only placeholders are interpolated
+        f" AND (target_person_id IN ({marks}) OR source_person_id IN ({marks}))"
+        " ORDER BY create_time DESC, merge_id LIMIT ?",
+        (tenant, *lineage, *lineage, MERGE_HISTORY_LIMIT + 1),
+    )
+    profile.merge_history.extend(merge_from_row(r) for r in history[:MERGE_HISTORY_LIMIT])
+    profile.merge_history_truncated = len(history) > MERGE_HISTORY_LIMIT
+    profile.conflicts.extend(
+        Conflict(other, kind, why, first_event, last_event, from_micros(first), from_micros(last), int(count))
+        for other, kind, why, first_event, last_event, first, last, count in tx.execute(
+            "SELECT other_person_id, identifier_type, explanation, first_event_id, last_event_id, first_time,"  # noqa: S608 - only placeholders are interpolated
+            f" last_time, event_count FROM conflicts WHERE tenant = ? AND person_id IN ({marks})"
+            " ORDER BY last_time DESC, other_person_id LIMIT ?",
+            (tenant, *lineage, CONFLICT_LIMIT),
+        )
+    )
+    return profile
+
+
+def list_profiles(
+    tx: Transaction,
+    tenant: str,
+    rules: Rules,
+    *,
+    limit: int,
+    after: tuple[int, str] | None,
+    identifier: Key | None,
+    identifier_type: str,
+    last_seen: tuple[int | None, int | None],
+    first_seen: tuple[int | None, int | None],
+) -> tuple[list[Profile], int]:
+    """One page of canonical profiles, the most recently seen first, and how many match."""
+    where = ["p.tenant = ?", "p.merged_into IS NULL"]
+    params: list[Any] = [tenant]
+    if identifier is not None:
+        where.append(
+            "EXISTS (SELECT 1 FROM identifiers i WHERE i.tenant = p.tenant AND i.person_id = p.person_id"
+            " AND i.type = ? AND i.value = ?)"
+        )
+        params.extend(identifier)
+    elif identifier_type:
+        where.append(
+            "EXISTS (SELECT 1 FROM identifiers i WHERE i.tenant = p.tenant AND i.person_id = p.person_id"
+            " AND i.type = ?)"
+        )
+        params.append(identifier_type)
+    for column, (start, end) in (("last_seen", last_seen), ("first_seen", first_seen)):
+        if start is not None:
+            where.append(f"p.{column} >= ?")
+            params.append(start)
+        if end is not None:
+            where.append(f"p.{column} < ?")
+            params.append(end)
+    total = int(tx.execute(f"SELECT COUNT(*) FROM profiles p WHERE {' AND '.join(where)}", params)[0][0])  # noqa: S608 - only placeholders are interpolated
+    if after is not None:
+        where.append("(p.last_seen < ? OR (p.last_seen = ? AND p.person_id > ?))")
+        params.extend((after[0], after[0], after[1]))
+    rows = tx.execute(
+        f"SELECT p.person_id FROM profiles p WHERE {' AND '.join(where)}"  # noqa: S608 - only placeholders are interpolated
+        " ORDER BY p.last_seen DESC, p.person_id LIMIT ?",
+        (*params, limit),
+    )
+    profiles = [read_profile(tx, tenant, str(r[0]), rules, full=False) for r in rows]
+    return [p for p in profiles if p is not None], total
+
+
+def max_override_version(tx: Transaction, tenant: str) -> int:
+    rows = tx.execute("SELECT override_version FROM tenant_state WHERE tenant = ?", (tenant,))
+    return int(rows[0][0]) if rows else 0
+
+
+def list_overrides(tx: Transaction, tenant: str, after_version: int, limit: int) -> list[Override]:
+    return [
+        Override(
+            person,
+            (kind, value) if kind else None,
+            target,
+            int(version),
+            from_micros(at),
+            merge_id,
+            bool(erased),
+        )
+        for person, kind, value, target, version, at, merge_id, erased in tx.execute(
+            "SELECT person_id, identifier_type, identifier_value, override_person_id, version, create_time,"
+            " merge_id, erased FROM person_overrides WHERE tenant = ? AND version > ? ORDER BY version"
+            " LIMIT ?",
+            (tenant, after_version, limit),
+        )
+    ]

@@ -1,0 +1,73 @@
+"""Identity's changes to persons, carried out on journeys' stores: overrides recorded, persons erased.
+
+One place for what ApplyPersonOverrides, DeletePersonEvents and the override-feed follower do, so that an
+override means the same whichever path brings it. An override with `erased` set is not recorded: the person's
+events are erased exactly as DeletePersonEvents erases them. Overrides are taken by increasing version and cut
+into runs of erasures and runs to record, applied in that order, which gives what applying them one by one
+would (a run to record keeps the newest version per key, see `newest_per_key`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from itertools import groupby
+
+from wayline_journeys.overrides import PersonOverride
+from wayline_journeys.store.clickhouse import ClickHouseEventStore
+from wayline_journeys.store.overrides import PersonOverrideStore
+
+__all__ = ["AppliedChanges", "PersonChanges", "runs"]
+
+
+@dataclass(frozen=True)
+class AppliedChanges:
+    applied_count: int
+    """Overrides recorded because newer than their key's version, plus erasures that deleted anything."""
+    max_version: int
+    """The tenant's highest recorded override version after the call (erasure markers are not recorded)."""
+
+
+def runs(overrides: Iterable[PersonOverride]) -> list[tuple[bool, list[PersonOverride]]]:
+    """`overrides` by increasing version (stable for ties), cut into runs: (True, erasures) or (False,
+    overrides to record)."""
+    ordered = sorted(overrides, key=lambda o: o.version)
+    return [(erased, list(run)) for erased, run in groupby(ordered, key=lambda o: o.erased)]
+
+
+class PersonChanges:
+    """Thread-safe as the stores it is given."""
+
+    def __init__(self, events: ClickHouseEventStore, overrides: PersonOverrideStore) -> None:
+        self._events = events
+        self._overrides = overrides
+
+    def apply(self, tenant: str, overrides: Sequence[PersonOverride]) -> AppliedChanges:
+        """Record `overrides` and carry out the erasures among them, in version order."""
+        applied = 0
+        max_version: int | None = None
+        for erasures, run in runs(overrides):
+            if erasures:
+                for marker in run:
+                    deleted, forgotten = self._erase(tenant, marker.person_id)
+                    applied += 1 if deleted or forgotten else 0
+                max_version = None
+            else:
+                recorded, max_version = self._overrides.apply(tenant, run)
+                applied += recorded
+        if max_version is None:
+            max_version = self._overrides.max_version(tenant)
+        return AppliedChanges(applied, max_version)
+
+    def erase(self, tenant: str, person_id: str) -> int:
+        """Erase every event that reads as `person_id` and the overrides pointing to it; how many events."""
+        deleted, _ = self._erase(tenant, person_id)
+        return deleted
+
+    def _erase(self, tenant: str, person_id: str) -> tuple[int, int]:
+        mapping = self._overrides.mapping_for_person(tenant, person_id)
+        # Events first, then the overrides that route events to the person: if the call fails between the
+        # two, a retry still finds the same events through the same overrides (and erases none twice).
+        deleted = self._events.erase_person(tenant, person_id, mapping)
+        forgotten = self._overrides.forget_pointing_to(tenant, person_id, mapping)
+        return deleted, forgotten

@@ -1,0 +1,325 @@
+"""IdentityService over a real gRPC socket: what callers see — codes, reasons, field violations, paging,
+etags, the override feed's cursor and erasure records."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import grpc
+import pytest
+from google.protobuf import field_mask_pb2
+from google.rpc import error_details_pb2
+
+from tests.conftest import INTERNAL_TOKEN, common_settings, start_server
+from wayline.common.context import INTERNAL_TOKEN_HEADER, TENANT_HEADER
+from wayline.common.errors import status_details
+from wayline.common.timestamps import to_timestamp
+from wayline.event.v1 import event_pb2
+from wayline.identity.v1 import identity_rules_pb2 as rules_pb
+from wayline.identity.v1 import identity_service_pb2 as pb
+from wayline.identity.v1 import identity_service_pb2_grpc as pb_grpc
+from wayline_identity.service import identity_service
+from wayline_identity.settings import IdentitySettings
+
+
+@pytest.fixture(scope="module")
+def stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pb_grpc.IdentityServiceStub]:
+    settings = IdentitySettings(
+        **common_settings(tmp_path_factory.mktemp("identity-rpcs")),  # type: ignore[arg-type]
+        journeys_address="",
+        ingest_address="",
+        erasure_feed_consumers=["decision"],
+        erasure_retry_seconds=0.2,
+    )
+    server = start_server(identity_service(settings), settings)
+    with grpc.insecure_channel(server.address) as channel:
+        yield pb_grpc.IdentityServiceStub(channel)
+    server.stop(0)
+
+
+Metadata = tuple[tuple[str, str], ...]
+
+
+@pytest.fixture
+def metadata() -> Metadata:
+    """A tenant of the test's own."""
+    return ((INTERNAL_TOKEN_HEADER, INTERNAL_TOKEN), (TENANT_HEADER, f"t-{uuid.uuid4().hex[:8]}"))
+
+
+def _input(event_id: str, *identifiers: tuple[str, str]) -> pb.IdentityResolutionInput:
+    return pb.IdentityResolutionInput(
+        event_id=event_id,
+        timestamp=to_timestamp(datetime.now(UTC)),
+        event_type=event_pb2.EVENT_TYPE_TRACK,
+        identifiers=[event_pb2.Identifier(type=t, value=v) for t, v in identifiers],
+    )
+
+
+def _violations(error: grpc.RpcError) -> list[str]:
+    return [
+        v.field
+        for d in status_details(error)
+        if isinstance(d, error_details_pb2.BadRequest)
+        for v in d.field_violations
+    ]
+
+
+def _reason(error: grpc.RpcError) -> str:
+    reason: str = next(d.reason for d in status_details(error) if isinstance(d, error_details_pb2.ErrorInfo))
+    return reason
+
+
+def test_resolve_identities_names_each_malformed_input(
+    stub: pb_grpc.IdentityServiceStub, metadata: Metadata
+) -> None:
+    bad = pb.ResolveIdentitiesRequest(
+        inputs=[_input("e1", ("anonymous_id", "a")), _input("e2"), _input("e3", ("", "x"))]
+    )
+    del bad.inputs[0].identifiers[:]
+    bad.inputs[0].identifiers.add(type="anonymous_id", value="a")
+    bad.inputs[0].ClearField("timestamp")
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.ResolveIdentities(bad, metadata=metadata, timeout=10)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert _violations(raised.value) == [
+        "inputs[0].timestamp",
+        "inputs[1].identifiers",
+        "inputs[2].identifiers[0].type",
+    ]
+    too_many = pb.ResolveIdentitiesRequest(
+        inputs=[_input(f"e{i}", ("anonymous_id", f"a{i}")) for i in range(1001)]
+    )
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.ResolveIdentities(too_many, metadata=metadata, timeout=10)
+    assert _violations(raised.value) == ["inputs"]
+
+
+def test_resolve_identities_answers_reasons_and_merges(
+    stub: pb_grpc.IdentityServiceStub, metadata: Metadata
+) -> None:
+    response = stub.ResolveIdentities(
+        pb.ResolveIdentitiesRequest(
+            inputs=[
+                _input("e1", ("anonymous_id", "a")),
+                _input("e2", ("anonymous_id", "b"), ("email", " Ada@Example.com"), ("user_id", "null")),
+                _input("e3", ("anonymous_id", "a"), ("anonymous_id", "b")),
+            ]
+        ),
+        metadata=metadata,
+        timeout=10,
+    )
+    first, second, third = response.resolutions
+    assert [(i.identifier.value, i.reason) for i in second.ignored_identifiers] == [
+        ("null", rules_pb.IGNORE_REASON_BLOCKED_VALUE)
+    ]
+    assert ("email", "ada@example.com") in [(i.type, i.value) for i in second.identifiers]
+    assert third.person_id == first.person_id
+    [merge] = response.merges
+    assert (merge.source_person_id, merge.event_id) == (second.person_id, "e3")
+    assert [(o.person_id, o.override_person_id) for o in response.person_overrides] == [
+        (second.person_id, first.person_id)
+    ]
+
+
+def test_get_profile_by_identifier_and_not_found(
+    stub: pb_grpc.IdentityServiceStub, metadata: Metadata
+) -> None:
+    stub.ResolveIdentities(
+        pb.ResolveIdentitiesRequest(inputs=[_input("e1", ("email", "x@y.io"))]), metadata=metadata
+    )
+    ref = event_pb2.PersonRef(identifier=event_pb2.Identifier(type="email", value=" X@Y.IO "))
+    profile = stub.GetProfile(pb.GetProfileRequest(person=ref), metadata=metadata, timeout=10).profile
+    assert [i.identifier.value for i in profile.identifiers] == ["x@y.io"]
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.GetProfile(
+            pb.GetProfileRequest(person=event_pb2.PersonRef(person_id="nobody")), metadata=metadata
+        )
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+    assert _reason(raised.value) == "PROFILE_NOT_FOUND"
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.GetProfile(pb.GetProfileRequest(), metadata=metadata)
+    assert _violations(raised.value) == ["person"]
+
+
+def test_list_profiles_pages_and_filters(stub: pb_grpc.IdentityServiceStub, metadata: Metadata) -> None:
+    stub.ResolveIdentities(
+        pb.ResolveIdentitiesRequest(
+            inputs=[
+                _input(f"e{i}", ("anonymous_id", f"a{i}"), *([("user_id", f"u{i}")] if i % 2 else []))
+                for i in range(7)
+            ]
+        ),
+        metadata=metadata,
+    )
+    seen: list[str] = []
+    token = ""
+    while True:
+        page = stub.ListProfiles(pb.ListProfilesRequest(page_size=3, page_token=token), metadata=metadata)
+        assert page.total_size == 7
+        seen.extend(p.person_id for p in page.profiles)
+        token = page.next_page_token
+        if not token:
+            break
+    assert len(seen) == len(set(seen)) == 7
+    users = stub.ListProfiles(pb.ListProfilesRequest(identifier_type="user_id"), metadata=metadata)
+    assert users.total_size == 3
+    one = stub.ListProfiles(
+        pb.ListProfilesRequest(identifier_type="user_id", identifier_value="u3"), metadata=metadata
+    )
+    assert [i.identifier.value for i in one.profiles[0].identifiers] == ["u3", "a3"]
+    with pytest.raises(grpc.RpcError) as raised:  # a token from other filters is refused, not misread
+        stub.ListProfiles(
+            pb.ListProfilesRequest(identifier_type="email", page_token=token or "e30"), metadata=metadata
+        )
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_update_identity_rules_checks_etag_mask_and_values(
+    stub: pb_grpc.IdentityServiceStub, metadata: Metadata
+) -> None:
+    rules = stub.GetIdentityRules(pb.GetIdentityRulesRequest(), metadata=metadata).identity_rules
+    assert [t.type for t in rules.identifier_types][:2] == ["user_id", "crm_id"]
+    assert rules.revision == 0
+    change = rules_pb.IdentityRules(blocked_values=["test"], default_phone_region="FR", etag=rules.etag)
+    mask = field_mask_pb2.FieldMask(paths=["blocked_values", "default_phone_region"])
+    updated = stub.UpdateIdentityRules(
+        pb.UpdateIdentityRulesRequest(identity_rules=change, update_mask=mask), metadata=metadata
+    ).identity_rules
+    assert (list(updated.blocked_values), updated.default_phone_region, updated.revision) == (
+        ["test"],
+        "FR",
+        1,
+    )
+    assert [t.type for t in updated.identifier_types] == [t.type for t in rules.identifier_types]  # untouched
+    with pytest.raises(grpc.RpcError) as raised:  # the old etag
+        stub.UpdateIdentityRules(
+            pb.UpdateIdentityRulesRequest(identity_rules=change, update_mask=mask), metadata=metadata
+        )
+    assert raised.value.code() == grpc.StatusCode.ABORTED
+    assert _reason(raised.value) == "ETAG_MISMATCH"
+    invalid = rules_pb.IdentityRules(
+        identifier_types=[
+            rules_pb.IdentifierTypeRule(type="Email", max_per_profile=-1, validation_regex="(")
+        ],
+        default_phone_region="XX",
+    )
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.UpdateIdentityRules(pb.UpdateIdentityRulesRequest(identity_rules=invalid), metadata=metadata)
+    assert set(_violations(raised.value)) == {
+        "identity_rules.identifier_types[0].type",
+        "identity_rules.identifier_types[0].max_per_profile",
+        "identity_rules.identifier_types[0].validation_regex",
+        "identity_rules.default_phone_region",
+    }
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.UpdateIdentityRules(
+            pb.UpdateIdentityRulesRequest(
+                identity_rules=change, update_mask=field_mask_pb2.FieldMask(paths=["revision"])
+            ),
+            metadata=metadata,
+        )
+    assert _violations(raised.value) == ["update_mask.paths"]
+
+
+def test_simulate_identity_rules_reports_merges_undone_and_added(
+    stub: pb_grpc.IdentityServiceStub, metadata: Metadata
+) -> None:
+    stub.ResolveIdentities(
+        pb.ResolveIdentitiesRequest(
+            inputs=[
+                _input("e1", ("user_id", "u1"), ("email", "shared@x.io")),
+                _input("e2", ("anonymous_id", "a2")),
+                _input(
+                    "e3", ("anonymous_id", "a2"), ("email", "shared@x.io")
+                ),  # merges a2's profile into u1's
+                _input("e4", ("user_id", "u2")),
+                _input("e5", ("user_id", "u2"), ("email", "shared@x.io")),  # refused: two user ids
+            ]
+        ),
+        metadata=metadata,
+    )
+    rules = stub.GetIdentityRules(pb.GetIdentityRulesRequest(), metadata=metadata).identity_rules
+    proposed = rules_pb.IdentityRules()
+    proposed.CopyFrom(rules)
+    proposed.blocked_values.append("shared@x.io")  # the shared address would no longer link anything
+    for rule in proposed.identifier_types:
+        if rule.type == "user_id":
+            rule.max_per_profile = 2  # and two user ids could share a profile
+    result = stub.SimulateIdentityRules(
+        pb.SimulateIdentityRulesRequest(identity_rules=proposed), metadata=metadata
+    )
+    assert result.undone_merge_count == 1
+    assert result.undone_merges[0].event_id == "e3"
+    assert "shared@x.io" in result.undone_merges[0].explanation
+    assert result.added_merge_count == 1
+    assert result.added_merges[0].event_id == "e5"
+    assert result.newly_ignored_identifier_count == 1
+    assert result.evaluated_link_count >= 3
+    # Nothing changed.
+    again = stub.SimulateIdentityRules(
+        pb.SimulateIdentityRulesRequest(identity_rules=rules), metadata=metadata
+    )
+    assert (again.undone_merge_count, again.added_merge_count) == (0, 0)
+
+
+def test_override_feed_pages_by_cursor_and_erasure_waits_for_feed_consumers(
+    stub: pb_grpc.IdentityServiceStub, metadata: Metadata
+) -> None:
+    inputs = [_input(f"e{i}", ("anonymous_id", f"a{i}")) for i in range(5)]
+    inputs.append(_input("join", *(("anonymous_id", f"a{i}") for i in range(5))))
+    stub.ResolveIdentities(pb.ResolveIdentitiesRequest(inputs=inputs), metadata=metadata)
+    first = stub.ListPersonOverrides(pb.ListPersonOverridesRequest(page_size=3), metadata=metadata)
+    assert len(first.person_overrides) == 3
+    assert first.next_page_token
+    assert first.max_version == 4
+    rest = stub.ListPersonOverrides(
+        pb.ListPersonOverridesRequest(page_size=3, page_token=first.next_page_token), metadata=metadata
+    )
+    assert [o.version for o in rest.person_overrides] == [4]
+    assert not rest.next_page_token
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.ListPersonOverrides(pb.ListPersonOverridesRequest(after_version=-1), metadata=metadata)
+    assert _violations(raised.value) == ["after_version"]
+
+    person = stub.GetProfile(
+        pb.GetProfileRequest(
+            person=event_pb2.PersonRef(identifier=event_pb2.Identifier(type="anonymous_id", value="a0"))
+        ),
+        metadata=metadata,
+    ).profile.person_id
+    erased = stub.DeleteProfile(
+        pb.DeleteProfileRequest(person_id=person, reason="erasure 1"), metadata=metadata
+    )
+    assert len(erased.deleted_person_ids) == 5
+    assert erased.deleted_identifier_count == 5
+    steps = {s.store: s.state for s in erased.erasure.steps}
+    assert steps == {"identity": pb.ERASURE_STATE_DONE, "decision": pb.ERASURE_STATE_PENDING}
+    markers = stub.ListPersonOverrides(pb.ListPersonOverridesRequest(after_version=4), metadata=metadata)
+    assert {o.person_id for o in markers.person_overrides} == set(erased.deleted_person_ids)
+    assert all(o.erased for o in markers.person_overrides)
+    ack = stub.AcknowledgePersonOverrides(
+        pb.AcknowledgePersonOverridesRequest(consumer="decision", applied_version=markers.max_version),
+        metadata=metadata,
+    )
+    assert ack.max_version == markers.max_version
+
+    def state() -> int:
+        return stub.GetErasure(
+            pb.GetErasureRequest(erasure_id=erased.erasure.erasure_id), metadata=metadata
+        ).erasure.state
+
+    deadline = time.monotonic() + 15
+    while state() != pb.ERASURE_STATE_DONE:
+        assert time.monotonic() < deadline, "the erasure did not complete after the consumer caught up"
+        time.sleep(0.1)
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.DeleteProfile(pb.DeleteProfileRequest(person_id=person, reason="again"), metadata=metadata)
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.AcknowledgePersonOverrides(
+            pb.AcknowledgePersonOverridesRequest(consumer="Bad Name"), metadata=metadata
+        )
+    assert _violations(raised.value) == ["consumer"]

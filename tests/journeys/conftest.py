@@ -1,0 +1,121 @@
+"""A JourneyService client on the suite's real journeys server (a socket, chDB), with its own tenant."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+
+from tests.conftest import INTERNAL_TOKEN
+from wayline.common.errors import status_details
+from wayline.common.server import Server
+from wayline.common.timestamps import to_timestamp
+from wayline.event.v1 import event_pb2
+from wayline.identity.v1 import person_override_pb2
+from wayline.journeys.v1 import journeys_service_pb2 as pb
+from wayline.journeys.v1 import journeys_service_pb2_grpc as pb_grpc
+
+T0 = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
+
+
+def new_person() -> str:
+    return str(uuid.uuid4())
+
+
+def stored_event(person_id: str, *identifiers: tuple[str, str], minute: int = 0) -> event_pb2.Event:
+    """An event as ingest delivers it after identity resolution: stored with `person_id`."""
+    at = T0 + timedelta(minutes=minute)
+    return event_pb2.Event(
+        event_id=str(uuid.uuid4()),
+        type=event_pb2.EVENT_TYPE_TRACK,
+        name="Product Viewed",
+        channel=event_pb2.CHANNEL_WEB,
+        timestamp=to_timestamp(at),
+        received_at=to_timestamp(at),
+        identifiers=[event_pb2.Identifier(type=t, value=v) for t, v in identifiers],
+        person_id=person_id,
+    )
+
+
+def override(
+    person_id: str, target: str, version: int, identifier: tuple[str, str] | None = None
+) -> person_override_pb2.PersonOverride:
+    found = person_override_pb2.PersonOverride(
+        person_id=person_id, override_person_id=target, version=version, merge_id=f"merge-{version}"
+    )
+    if identifier is not None:
+        found.identifier.CopyFrom(event_pb2.Identifier(type=identifier[0], value=identifier[1]))
+    return found
+
+
+def field_violations(error: grpc.RpcError) -> dict[str, str]:
+    """Field path → reason of every BadRequest violation a failed call carries."""
+    return {
+        v.field: v.reason
+        for detail in status_details(error)
+        if isinstance(detail, error_details_pb2.BadRequest)
+        for v in detail.field_violations
+    }
+
+
+class Journeys:
+    """JourneyService as internal callers use it, for one tenant."""
+
+    def __init__(self, channel: grpc.Channel, tenant: str) -> None:
+        self.channel = channel
+        self.stub = pb_grpc.JourneyServiceStub(channel)
+        self.tenant = tenant
+        self.metadata = (("x-wayline-internal-token", INTERNAL_TOKEN), ("x-wayline-tenant", tenant))
+
+    def for_tenant(self, tenant: str) -> Journeys:
+        return Journeys(self.channel, tenant)
+
+    def write(self, *events: event_pb2.Event) -> list[event_pb2.Event]:
+        self.stub.WriteEvents(pb.WriteEventsRequest(events=events), metadata=self.metadata, timeout=10)
+        return list(events)
+
+    def apply(self, *overrides: person_override_pb2.PersonOverride) -> pb.ApplyPersonOverridesResponse:
+        response: pb.ApplyPersonOverridesResponse = self.stub.ApplyPersonOverrides(
+            pb.ApplyPersonOverridesRequest(person_overrides=overrides), metadata=self.metadata, timeout=10
+        )
+        return response
+
+    def delete(self, person_id: str) -> int:
+        response: pb.DeletePersonEventsResponse = self.stub.DeletePersonEvents(
+            pb.DeletePersonEventsRequest(person_id=person_id), metadata=self.metadata, timeout=30
+        )
+        return response.deleted_event_count
+
+    def timeline(
+        self, person_id: str = "", identifier: tuple[str, str] | None = None, page_size: int = 100
+    ) -> list[event_pb2.Event]:
+        """Every event of the subject, oldest first, read page by page."""
+        request = pb.GetTimelineRequest(page_size=page_size)
+        if identifier is not None:
+            request.identifier.CopyFrom(event_pb2.Identifier(type=identifier[0], value=identifier[1]))
+        else:
+            request.person_id = person_id
+        events: list[event_pb2.Event] = []
+        while True:
+            response: pb.GetTimelineResponse = self.stub.GetTimeline(
+                request, metadata=self.metadata, timeout=10
+            )
+            events.extend(response.events)
+            if not response.next_page_token:
+                return events
+            request.page_token = response.next_page_token
+
+
+def ids(events: list[event_pb2.Event]) -> list[str]:
+    return [e.event_id for e in events]
+
+
+@pytest.fixture
+def journeys(journeys_server: Server) -> Iterator[Journeys]:
+    """A client with a tenant of its own, so each test sees only its events and overrides."""
+    with grpc.insecure_channel(journeys_server.address) as channel:
+        yield Journeys(channel, f"tenant-{uuid.uuid4().hex[:10]}")
