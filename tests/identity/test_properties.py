@@ -10,7 +10,10 @@ a merge restores the partition from before it exactly.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import tempfile
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +36,19 @@ IDENTIFIER_SET = st.lists(IDENTIFIER, min_size=1, max_size=4)
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 
 
-def fresh_identity() -> Identity:
-    identity = Identity(open_database(None, Path(tempfile.mkdtemp()) / "identity.db"))
-    identity.migrate()
-    return identity
+@contextlib.contextmanager
+def fresh_identity() -> Iterator[Identity]:
+    """An identity store of its own on SQLite, removed afterwards."""
+    # Named with uuid4 (os.urandom), not tempfile.mkdtemp: hypothesis forbids touching `random` in a test.
+    scratch = Path(tempfile.gettempdir()) / f"wayline-identity-property-{uuid.uuid4().hex}"
+    db = open_database(None, scratch / "identity.db")
+    try:
+        identity = Identity(db)
+        identity.migrate()
+        yield identity
+    finally:
+        db.close()
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def edge_components(identity: Identity, tenant: str) -> set[frozenset[Key]]:
@@ -86,7 +98,8 @@ def rows_mentioning(identity: Identity, needles: set[str]) -> list[tuple[str, An
 class IdentityMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.identity = fresh_identity()
+        self._store = fresh_identity()
+        self.identity = self._store.__enter__()
         self.events = Events()
         self.aliased = False
 
@@ -168,6 +181,9 @@ class IdentityMachine(RuleBasedStateMachine):
         # Only the erasure markers of the feed may name the person (no identifier at all).
         assert all(table == "person_overrides" and row[-1] == 1 for table, row in leftovers), leftovers
 
+    def teardown(self) -> None:
+        self._store.__exit__(None, None, None)
+
     @invariant()
     def profiles_are_the_components_of_the_edge_log(self) -> None:
         assert partition(self.identity, TENANT) == edge_components(self.identity, TENANT)
@@ -189,25 +205,25 @@ TestIdentitySequences = IdentityMachine.TestCase
 @SETTINGS
 @given(st.lists(st.lists(ANONYMOUS, min_size=1, max_size=3), min_size=1, max_size=25))
 def test_profiles_are_the_components_of_the_events_without_limits(event_sets: list[list[Key]]) -> None:
-    identity = fresh_identity()
-    events = Events()
-    identity.resolve(TENANT, [events(*s) for s in event_sets])
-    parent: dict[Key, Key] = {}
+    with fresh_identity() as identity:
+        events = Events()
+        identity.resolve(TENANT, [events(*s) for s in event_sets])
+        parent: dict[Key, Key] = {}
 
-    def find(key: Key) -> Key:
-        parent.setdefault(key, key)
-        while parent[key] != key:
-            key = parent[key]
-        return key
+        def find(key: Key) -> Key:
+            parent.setdefault(key, key)
+            while parent[key] != key:
+                key = parent[key]
+            return key
 
-    for identifiers in event_sets:
-        for key in identifiers[1:]:
-            parent[find(key)] = find(identifiers[0])
-        find(identifiers[0])
-    expected: dict[Key, set[Key]] = {}
-    for key in parent:
-        expected.setdefault(find(key), set()).add(key)
-    assert partition(identity, TENANT) == {frozenset(g) for g in expected.values()}
+        for identifiers in event_sets:
+            for key in identifiers[1:]:
+                parent[find(key)] = find(identifiers[0])
+            find(identifiers[0])
+        expected: dict[Key, set[Key]] = {}
+        for key in parent:
+            expected.setdefault(find(key), set()).add(key)
+        assert partition(identity, TENANT) == {frozenset(g) for g in expected.values()}
 
 
 @SETTINGS
@@ -215,17 +231,17 @@ def test_profiles_are_the_components_of_the_events_without_limits(event_sets: li
 def test_split_restores_the_partition_from_before_the_merge(
     history: list[list[Key]], data: st.DataObject
 ) -> None:
-    identity = fresh_identity()
-    events = Events()
-    identity.resolve(TENANT, [events(*s) for s in history])
-    before = partition(identity, TENANT)
-    groups = sorted(before, key=sorted)
-    if len(groups) < 2:
-        return
-    left, right = data.draw(st.lists(st.sampled_from(groups), min_size=2, max_size=2, unique=True))
-    outcome = identity.resolve(TENANT, [events(min(left), min(right))])
-    if not outcome.merges:
-        return  # the rules refused the link (two user ids): nothing to undo
-    [merge] = outcome.merges
-    identity.split(TENANT, merge.target_person_id, merge.merge_id, actor="", reason="undo")
-    assert partition(identity, TENANT) == before
+    with fresh_identity() as identity:
+        events = Events()
+        identity.resolve(TENANT, [events(*s) for s in history])
+        before = partition(identity, TENANT)
+        groups = sorted(before, key=sorted)
+        if len(groups) < 2:
+            return
+        left, right = data.draw(st.lists(st.sampled_from(groups), min_size=2, max_size=2, unique=True))
+        outcome = identity.resolve(TENANT, [events(min(left), min(right))])
+        if not outcome.merges:
+            return  # the rules refused the link (two user ids): nothing to undo
+        [merge] = outcome.merges
+        identity.split(TENANT, merge.target_person_id, merge.merge_id, actor="", reason="undo")
+        assert partition(identity, TENANT) == before
