@@ -28,19 +28,20 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
+from bench.echo_server import ECHO_METHOD
 from tools.postgres_server import create_database, temporary_postgres
 from wayline.common.context import INTERNAL_TOKEN_HEADER, TENANT_HEADER
 from wayline.common.sql import open_database
 from wayline.common.timestamps import to_timestamp
 from wayline.event.v1 import event_pb2
 from wayline.identity.v1 import identity_service_pb2 as pb
-from wayline.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from wayline_cli.suite import free_port
 from wayline_identity.identity import Identity
 
 TENANT = "bench"
 TOKEN = "bench-internal-token"
 BATCH = 1000
+RESOLVE = "/wayline.identity.v1.IdentityService/ResolveIdentities"
 
 Row = tuple[object, ...]
 
@@ -154,36 +155,64 @@ def _input(kind: str, rng: random.Random, profiles: int, n: int) -> pb.IdentityR
     )
 
 
-def measure_server(address: str, profiles: int, requests: int) -> dict[str, float]:
+def _workload(profiles: int, requests: int) -> tuple[list[bytes], list[bytes]]:
+    """Serialised requests: `requests` single calls (a known device each) and 12 batches of 1,000 sets."""
     rng = random.Random(profiles)
-    metadata = ((INTERNAL_TOKEN_HEADER, TOKEN), (TENANT_HEADER, TENANT))
     counter = iter(range(10**9))
-    out: dict[str, float] = {}
+    single = [
+        pb.ResolveIdentitiesRequest(
+            inputs=[_input("known", rng, profiles, next(counter))]
+        ).SerializeToString()
+        for _ in range(requests + 50)
+    ]
+    kinds = ("known", "new", "login")
+    batches = [
+        pb.ResolveIdentitiesRequest(
+            inputs=[
+                _input(rng.choices(kinds, (8, 1, 1))[0], rng, profiles, next(counter)) for _ in range(BATCH)
+            ]
+        ).SerializeToString()
+        for _ in range(12)
+    ]
+    return single, batches
+
+
+def measure_calls(address: str, method: str, single: list[bytes], batches: list[bytes]) -> dict[str, float]:
+    """Single-call latency (after 50 untimed) and batched throughput of `method` at `address`, one caller."""
+    metadata = ((INTERNAL_TOKEN_HEADER, TOKEN), (TENANT_HEADER, TENANT))
     with grpc.insecure_channel(address) as channel:
-        stub = pb_grpc.IdentityServiceStub(channel)
-        single = []
-        for i in range(requests + 50):
-            request = pb.ResolveIdentitiesRequest(inputs=[_input("known", rng, profiles, next(counter))])
+        call = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
+        latencies = []
+        for i, request in enumerate(single):
             began = time.perf_counter()
-            stub.ResolveIdentities(request, metadata=metadata, timeout=30)
+            call(request, metadata=metadata, timeout=30)
             if i >= 50:
-                single.append((time.perf_counter() - began) * 1000)
-        out["single_p50"], out["single_p99"] = statistics.median(single), _percentile(single, 0.99)
-        batches = [
-            pb.ResolveIdentitiesRequest(
-                inputs=[
-                    _input(rng.choices(("known", "new", "login"), (8, 1, 1))[0], rng, profiles, next(counter))
-                    for _ in range(BATCH)
-                ]
-            )
-            for _ in range(12)
-        ]
-        stub.ResolveIdentities(batches[0], metadata=metadata, timeout=60)  # warm up
+                latencies.append((time.perf_counter() - began) * 1000)
+        call(batches[0], metadata=metadata, timeout=60)  # warm up
         began = time.perf_counter()
         for request in batches[1:]:
-            stub.ResolveIdentities(request, metadata=metadata, timeout=60)
-        out["batched_sets_per_s"] = (len(batches) - 1) * BATCH / (time.perf_counter() - began)
-    return out
+            call(request, metadata=metadata, timeout=60)
+        per_second = (len(batches) - 1) * BATCH / (time.perf_counter() - began)
+    return {
+        "single_p50": statistics.median(latencies),
+        "single_p99": _percentile(latencies, 0.99),
+        "batched_sets_per_s": per_second,
+    }
+
+
+@contextlib.contextmanager
+def echo_server() -> Iterator[str]:
+    """The bare thread-pool gRPC echo (bench/echo_server.py): the transport with no work at all."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "bench.echo_server", "threadpool", str(port), "8"])
+    address = f"127.0.0.1:{port}"
+    try:
+        with grpc.insecure_channel(address) as channel:
+            grpc.channel_ready_future(channel).result(timeout=30)
+        yield address
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def measure_raw(url: str | None, path: Path, profiles: int, requests: int) -> dict[str, float]:
@@ -227,12 +256,12 @@ def main(requests: int, sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)) -
         "engine",
         "profiles",
         "batched sets/s",
+        "echo sets/s",
         "raw keys/s (IN 400)",
         "single p50 ms",
         "single p99 ms",
-        "raw lookup p50 ms",
-        "raw lookup p99 ms",
-        "single p50 ÷ raw",
+        "echo p50 / p99 ms",
+        "raw lookup p50 / p99 ms",
     ):
         table.add_column(column, justify="right")
     with contextlib.ExitStack() as stack:
@@ -250,17 +279,20 @@ def main(requests: int, sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)) -
                     f"{engine}: {profiles:,} profiles written in {time.perf_counter() - began:.1f}s"
                 )
                 raw = measure_raw(url, path, profiles, requests)
+                single, batches = _workload(profiles, requests)
                 with identity_server(scratch, url) as address:
-                    served = measure_server(address, profiles, requests)
+                    served = measure_calls(address, RESOLVE, single, batches)
+                with echo_server() as address:
+                    echo = measure_calls(address, ECHO_METHOD, single, batches)
                 table.add_row(
                     engine,
                     f"{profiles:,}",
                     f"{served['batched_sets_per_s']:,.0f}",
+                    f"{echo['batched_sets_per_s']:,.0f}",
                     f"{raw['keys_per_s']:,.0f}",
                     f"{served['single_p50']:.2f}",
                     f"{served['single_p99']:.2f}",
-                    f"{raw['single_p50']:.3f}",
-                    f"{raw['single_p99']:.3f}",
-                    f"{served['single_p50'] / raw['single_p50']:.0f}",
+                    f"{echo['single_p50']:.2f} / {echo['single_p99']:.2f}",
+                    f"{raw['single_p50']:.3f} / {raw['single_p99']:.3f}",
                 )
     console.print(table)

@@ -86,11 +86,20 @@ def journeys_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def identity_server(journeys_port: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def ingest_port() -> int:
+    """Chosen before identity starts, like journeys_port: identity's erasures reach ingest's dead letters."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def identity_server(
+    journeys_port: int, ingest_port: int, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     settings = IdentitySettings(
         **common_settings(tmp_path_factory.mktemp("identity")),  # type: ignore[arg-type]
-        journeys_address=f"127.0.0.1:{journeys_port}",  # dialled only once an erasure is pending
-        ingest_address="",  # the session's ingest starts after identity; erasure tests wire their own
+        # Dialled only once an erasure is pending, long after both are up.
+        journeys_address=f"127.0.0.1:{journeys_port}",
+        ingest_address=f"127.0.0.1:{ingest_port}",
         erasure_retry_seconds=0.2,
     )
     server = start_server(identity_service(settings), settings)
@@ -112,10 +121,13 @@ def journeys_server(suite_data_dir: Path, journeys_port: int, identity_server: S
 
 @pytest.fixture(scope="session")
 def ingest_server(
-    journeys_server: Server, identity_server: Server, tmp_path_factory: pytest.TempPathFactory
+    journeys_server: Server,
+    identity_server: Server,
+    ingest_port: int,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Server]:
     settings = IngestSettings(
-        **common_settings(tmp_path_factory.mktemp("ingest")),  # type: ignore[arg-type]
+        **{**common_settings(tmp_path_factory.mktemp("ingest")), "port": ingest_port},  # type: ignore[arg-type]
         journeys_address=journeys_server.address,
         identity_address=identity_server.address,
     )

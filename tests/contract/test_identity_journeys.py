@@ -110,12 +110,24 @@ def test_timeline_follows_merge_and_unmerge_then_erasure_leaves_nothing(
         return record.state == identity_pb.ERASURE_STATE_DONE
 
     _eventually(erasure_done, "every store confirmed the erasure")
+    record = identity.GetErasure(
+        identity_pb.GetErasureRequest(erasure_id=erased.erasure.erasure_id), metadata=auth, timeout=10
+    ).erasure
+    assert {s.store for s in record.steps} == {"identity", "journeys", "ingest"}
+    assert all(s.state == identity_pb.ERASURE_STATE_DONE for s in record.steps)
     for old_person in erased.deleted_person_ids:
         assert events_of(old_person) == set()
     for identifier in (phone, user):
         with pytest.raises(grpc.RpcError) as raised:
             person(identifier)
         assert raised.value.code() == grpc.StatusCode.NOT_FOUND, f"{identifier} still names a profile"
+        # No stored event carries the identifier any more.
+        lookup = journeys_pb.GetTimelineRequest(
+            identifier=event_pb2.Identifier(type=identifier[0], value=identifier[1])
+        )
+        with pytest.raises(grpc.RpcError) as raised:
+            journeys.GetTimeline(lookup, metadata=auth, timeout=10)
+        assert raised.value.code() == grpc.StatusCode.NOT_FOUND, f"journeys still holds {identifier}"
     assert events_of(moved) >= on_laptop  # the unmerged device was not the erased person's
 
 

@@ -259,6 +259,20 @@ class _Event:
         self.result.person_id = self.person
 
 
+def _already_together(g: Graph, prepared: _Prepared) -> str | None:
+    """The profile holding every identifier of an event (and it has no alias): then the walk would only use
+    them all; None otherwise."""
+    if prepared.previous or not prepared.candidates:
+        return None
+    person = g.owner(prepared.candidates[0])
+    if person is None:
+        return None
+    for key in prepared.candidates[1:]:
+        if g.owner(key) != person:
+            return None
+    return person
+
+
 def _changing_owners(g: Graph, prepared: _Prepared) -> set[str]:
     """The known profiles of an event that brings a new identifier or joins several profiles."""
     owners = [g.owner(k) for k in (*prepared.candidates, *prepared.previous)]
@@ -279,14 +293,20 @@ def resolve_batch(
     seen_keys: dict[Key, tuple[int, int]] = {}
     for index, (item, prep) in enumerate(zip(items, prepared, strict=True)):
         seen = item.time
-        event = _Event(g, rules, index, item, prep)
-        event.walk(rules.event_links(item.event_type))
-        event.finish(seen)
-        event.result.identifiers.sort(key=prep.position.__getitem__)  # in the order they were sent
-        outcome.resolutions.append(event.result)
-        outcome.merges.extend(event.merges)
-        outcome.overrides.extend(event.overrides)
-        for key in event.result.identifiers:
+        person = _already_together(g, prep)
+        if person is not None:  # the common case: nothing to decide, nothing to write
+            used = sorted(prep.candidates, key=prep.position.__getitem__)
+            outcome.resolutions.append(Resolution(index, item.event_id, person, False, used, prep.ignored))
+        else:
+            event = _Event(g, rules, index, item, prep)
+            event.walk(rules.event_links(item.event_type))
+            event.finish(seen)
+            event.result.identifiers.sort(key=prep.position.__getitem__)  # in the order they were sent
+            outcome.resolutions.append(event.result)
+            outcome.merges.extend(event.merges)
+            outcome.overrides.extend(event.overrides)
+            used = event.result.identifiers
+        for key in used:
             first, last = seen_keys.get(key, (seen, seen))
             seen_keys[key] = (min(first, seen), max(last, seen))
     g.touch(seen_keys, seen_granularity)

@@ -27,7 +27,7 @@ def new_person_id() -> str:
     return str(uuid.uuid4())
 
 
-@dataclass
+@dataclass(slots=True)
 class IdentifierRow:
     person_id: str
     origin_person_id: str
