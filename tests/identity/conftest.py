@@ -27,7 +27,9 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
 
 @pytest.fixture
 def identity(database: Database) -> Identity:
-    store = Identity(database)
+    # With the read cache as the service runs it (it applies to SQLite only); a small one, so that tests
+    # also run through its evictions.
+    store = Identity(database, cache_identifiers=64)
     store.migrate()
     return store
 

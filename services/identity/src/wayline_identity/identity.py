@@ -24,6 +24,7 @@ from wayline_identity.model import Key, MergeRecord, Override, Profile, Resoluti
 from wayline_identity.rules import Rules, rules_etag
 from wayline_identity.simulate import Simulation, simulate
 from wayline_identity.store import reads
+from wayline_identity.store.cache import OwnerCache
 from wayline_identity.store.graph import Graph
 from wayline_identity.store.rules_store import load_rules, save_rules
 from wayline_identity.store.schema import MIGRATIONS
@@ -53,10 +54,12 @@ class Identity:
     def __init__(
         self,
         db: Database,
+        *,
         clock: Callable[[], int] = _now_micros,
         erasure_stores: Sequence[str] = (),
         on_erasure: Callable[[], None] = lambda: None,
         seen_granularity_seconds: float = 0.0,
+        cache_identifiers: int = 0,
     ) -> None:
         """`erasure_stores` are the stores besides identity that each erasure must reach (see erasure.py);
         `on_erasure` is told when one is recorded (it wakes the driver)."""
@@ -66,18 +69,30 @@ class Identity:
         self._on_erasure = on_erasure
         self._seen_granularity = int(seen_granularity_seconds * 1_000_000)
         self._rules: dict[str, tuple[float, Rules]] = {}
+        # Only on SQLite: one process writes it, so the cache can be exact (store/cache.py).
+        self._cache = OwnerCache(cache_identifiers) if cache_identifiers and db.engine == "sqlite" else None
 
     def migrate(self) -> None:
         migrate(self._db, "identity", MIGRATIONS)
 
     @contextmanager
     def _graph(self, tenant: str) -> Iterator[tuple[Graph, Rules]]:
-        with self._db.transaction() as tx:
-            if self._db.engine == "postgresql":
-                tx.execute("SELECT pg_advisory_xact_lock(?)", (_lock_key(tenant),))
-            graph = Graph(tx, tenant, self._clock())
-            yield graph, self._rules_of(tx, tenant)
-            graph.flush()
+        applied = False
+        try:
+            with self._db.transaction() as tx:
+                if self._db.engine == "postgresql":
+                    tx.execute("SELECT pg_advisory_xact_lock(?)", (_lock_key(tenant),))
+                graph = Graph(tx, tenant, self._clock(), self._cache)
+                yield graph, self._rules_of(tx, tenant)
+                graph.flush()
+                if self._cache is not None:
+                    # Still holding the write lock: the next transaction of the tenant sees the changes.
+                    self._cache.apply(tenant, graph.pending())
+                    applied = True
+        except BaseException:
+            if applied and self._cache is not None:
+                self._cache.clear(tenant)  # the commit failed after the cache took the changes
+            raise
 
     def _rules_of(self, tx: Transaction, tenant: str) -> Rules:
         """The tenant's rules, read at most every few seconds: they change rarely, and reading them cost

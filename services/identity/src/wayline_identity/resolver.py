@@ -55,16 +55,18 @@ def _prepare(rules: Rules, item: ResolutionInput) -> _Prepared:
     current, previous = item.identifiers, item.previous_identifiers
     if item.event_type == "alias" and not previous:  # an alias event: the first identifier is the new one
         current, previous = current[:1], current[1:]
+    normalise, sent, position = rules.normalise, prepared.sent, prepared.position
     for group, target in ((current, prepared.candidates), (previous, prepared.previous)):
         for identifier in group:
-            normalised = rules.normalise(identifier)
+            normalised = normalise(identifier)
             if isinstance(normalised, IgnoreReason):
                 prepared.ignored.append(IgnoredIdentifier(identifier, normalised))
-            elif normalised not in prepared.sent:
-                prepared.sent[normalised] = identifier
-                prepared.position[normalised] = len(prepared.position)
+            elif normalised not in sent:
+                sent[normalised] = identifier
+                position[normalised] = len(position)
                 target.append(normalised)
-    prepared.candidates.sort(key=lambda k: (-rules.priority(k[0]), k))
+    if len(prepared.candidates) > 1:
+        prepared.candidates.sort(key=rules.rank)
     return prepared
 
 

@@ -69,6 +69,14 @@ class Rules:
         """The rule of `kind`; None for an unlisted type (usable only when unlisted types are allowed)."""
         return self._by_type.get(kind)
 
+    @cached_property
+    def _priorities(self) -> dict[str, int]:
+        return {rule.type: rule.priority for rule in self.identifier_types}
+
+    def rank(self, key: Key) -> tuple[int, Key]:
+        """The order identifiers are walked in: the highest priority first, then by type and value."""
+        return -self._priorities.get(key[0], 0), key
+
     def priority(self, kind: str) -> int:
         rule = self._by_type.get(kind)
         return rule.priority if rule else 0

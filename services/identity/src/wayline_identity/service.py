@@ -27,6 +27,7 @@ def identity_service(settings: IdentitySettings) -> ServiceDefinition:
         erasure_stores=[*erasers, *settings.erasure_feed_consumers],
         on_erasure=driver.wake,
         seen_granularity_seconds=settings.seen_granularity_seconds,
+        cache_identifiers=settings.cache_identifiers,
     )
 
     def register(server: grpc.Server) -> list[str]:

@@ -43,6 +43,12 @@ class IdentitySettings(ServiceSettings):
         "only "
         "once it is this much newer, so resolving known identifiers writes nothing (0: every event).",
     )
+    cache_identifiers: int = Field(
+        default=500_000,
+        ge=0,
+        description="How many identifiers' owners the SQLite store keeps in memory between calls (about 350 "
+        "bytes each); 0 turns the cache off. PostgreSQL, shared by replicas, is read every time.",
+    )
     erasure_retry_seconds: float = Field(
         default=5.0, gt=0, description="How often pending erasures are retried in the other stores."
     )

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from wayline.common.sql import Transaction
 from wayline_identity.model import Key, MergeRecord
+from wayline_identity.store.cache import OwnerCache, Pending
 
 __all__ = ["Graph", "IdentifierRow", "new_person_id"]
 
@@ -36,10 +37,13 @@ class IdentifierRow:
 
 
 class Graph:
-    def __init__(self, tx: Transaction, tenant: str, now: int) -> None:
+    def __init__(self, tx: Transaction, tenant: str, now: int, cache: OwnerCache | None = None) -> None:
         self.tx = tx
         self.tenant = tenant
         self.now = now
+        self._cache = cache
+        self._moves: list[tuple[str, str]] = []
+        self._forgotten: set[Key] = set()
         self._owners: dict[Key, IdentifierRow | None] = {}
         self._counts: dict[str, Counter[str]] = {}
         self._lineage: dict[str, set[str]] = {}
@@ -53,8 +57,12 @@ class Graph:
     # --- reads -------------------------------------------------------------------------------------------
     def preload(self, keys: Iterable[Key]) -> None:
         """Read the owners of `keys` in a few statements (the batch's identifiers, before resolving)."""
+        wanted = [key for key in dict.fromkeys(keys) if key not in self._owners]
+        if self._cache is not None:
+            for key, (person, origin, first, last) in self._cache.lookup(self.tenant, wanted).items():
+                self._owners[key] = IdentifierRow(person, origin, first, last)
         by_type: dict[str, list[str]] = {}
-        for key in dict.fromkeys(keys):
+        for key in wanted:
             if key not in self._owners:
                 self._owners[key] = None
                 by_type.setdefault(key[0], []).append(key[1])
@@ -212,6 +220,15 @@ class Graph:
     def add_edge(self, a: Key, b: Key, person: str, event_id: str, merge_id: str = "") -> None:
         self._new_edges.append((self.tenant, uuid.uuid4().hex, *a, *b, person, event_id, merge_id, self.now))
 
+    def pending(self) -> Pending:
+        """This transaction's changes, for the read cache (applied just before the commit)."""
+        rows = {
+            key: (row.person_id, row.origin_person_id, row.first_seen, row.last_seen)
+            for key, row in self._owners.items()
+            if row is not None
+        }
+        return Pending(self._moves, {k for k in self._forgotten if k not in rows}, rows)
+
     def flush(self) -> None:
         """Write the profiles, identifiers and edges added since the last flush (one statement each): before
         any statement that reads or updates those tables."""
@@ -287,6 +304,7 @@ class Graph:
         for row in self._owners.values():
             if row is not None and row.person_id == source:
                 row.person_id = target
+        self._moves.append((source, target))
         self.type_counts(target).update(self.type_counts(source))
         self.lineage(target).update(moved)
         self._counts.pop(source, None)
@@ -341,5 +359,6 @@ class Graph:
         """Drop cached owners (after a reassignment rewrote them in SQL)."""
         for key in keys:
             self._owners.pop(key, None)
+            self._forgotten.add(key)
         self._counts.clear()
         self._lineage.clear()
