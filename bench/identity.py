@@ -252,7 +252,7 @@ def measure_raw(url: str | None, path: Path, profiles: int, requests: int) -> di
 
 
 def main(requests: int, sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)) -> None:
-    console = Console(width=140)
+    console = Console(width=200)
     table = Table(
         title="ResolveIdentities over gRPC vs raw indexed lookups (same database, same run)",
         title_justify="left",
