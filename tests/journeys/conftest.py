@@ -84,9 +84,12 @@ class Journeys:
         )
         return response
 
-    def delete(self, person_id: str) -> int:
+    def delete(self, person_id: str, *identifiers: tuple[str, str]) -> int:
+        request = pb.DeletePersonEventsRequest(
+            person_id=person_id, identifiers=[event_pb2.Identifier(type=t, value=v) for t, v in identifiers]
+        )
         response: pb.DeletePersonEventsResponse = self.stub.DeletePersonEvents(
-            pb.DeletePersonEventsRequest(person_id=person_id), metadata=self.metadata, timeout=30
+            request, metadata=self.metadata, timeout=30
         )
         return response.deleted_event_count
 

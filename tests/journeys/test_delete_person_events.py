@@ -43,6 +43,19 @@ def test_delete_person_events_erases_every_event_read_as_the_person(journeys: Jo
     assert ids(journeys.timeline(bystander)) == ids(untouched)
 
 
+def test_delete_person_events_also_erases_events_carrying_the_persons_identifiers(journeys: Journeys) -> None:
+    """A login on a device later unmerged from the person reads as the device's new person, but carries the
+    person's user id: erasing the person with their identifiers takes it too."""
+    person, device_owner, bystander = new_person(), new_person(), new_person()
+    own = journeys.write(stored_event(person, ("user_id", "erased-u"), minute=0))
+    login = journeys.write(stored_event(device_owner, ("user_id", "erased-u"), minute=1))
+    untouched = journeys.write(stored_event(bystander, ("user_id", "other-u"), minute=2))
+
+    assert journeys.delete(person, ("user_id", "erased-u")) == len(own) + len(login)
+    assert journeys.timeline(device_owner) == []
+    assert ids(journeys.timeline(bystander)) == ids(untouched)
+
+
 def test_delete_person_events_is_idempotent(journeys: Journeys) -> None:
     person = new_person()
     journeys.write(stored_event(person, ("user_id", "p")), stored_event(person, ("user_id", "p"), minute=1))

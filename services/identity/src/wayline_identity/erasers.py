@@ -27,12 +27,16 @@ def _journeys(channel: grpc.Channel) -> Eraser:
 
     def erase(tenant: str, persons: Sequence[str], identifiers: Sequence[Key]) -> int:
         metadata = ((TENANT_HEADER, tenant),)
-        return sum(
-            stub.DeletePersonEvents(
-                journeys_pb.DeletePersonEventsRequest(person_id=person), metadata=metadata, timeout=_TIMEOUT
+        wanted = [event_pb2.Identifier(type=kind, value=value) for kind, value in identifiers]
+        deleted = 0
+        for i, person in enumerate(persons):  # the identifiers once: any event carrying them goes too
+            request = journeys_pb.DeletePersonEventsRequest(
+                person_id=person, identifiers=wanted if i == 0 else []
+            )
+            deleted += stub.DeletePersonEvents(
+                request, metadata=metadata, timeout=_TIMEOUT
             ).deleted_event_count
-            for person in persons
-        )
+        return deleted
 
     return erase
 

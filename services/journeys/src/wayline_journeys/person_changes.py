@@ -59,15 +59,18 @@ class PersonChanges:
             max_version = self._overrides.max_version(tenant)
         return AppliedChanges(applied, max_version)
 
-    def erase(self, tenant: str, person_id: str) -> int:
-        """Erase every event that reads as `person_id` and the overrides pointing to it; how many events."""
-        deleted, _ = self._erase(tenant, person_id)
+    def erase(self, tenant: str, person_id: str, identifiers: Sequence[tuple[str, str]] = ()) -> int:
+        """Erase every event that reads as `person_id` or carries one of `identifiers`, and the overrides
+        pointing to the person; how many events."""
+        deleted, _ = self._erase(tenant, person_id, identifiers)
         return deleted
 
-    def _erase(self, tenant: str, person_id: str) -> tuple[int, int]:
+    def _erase(
+        self, tenant: str, person_id: str, identifiers: Sequence[tuple[str, str]] = ()
+    ) -> tuple[int, int]:
         mapping = self._overrides.mapping_for_person(tenant, person_id)
         # Events first, then the overrides that route events to the person: if the call fails between the
         # two, a retry still finds the same events through the same overrides (and erases none twice).
-        deleted = self._events.erase_person(tenant, person_id, mapping)
+        deleted = self._events.erase_person(tenant, person_id, mapping, identifiers)
         forgotten = self._overrides.forget_pointing_to(tenant, person_id, mapping)
         return deleted, forgotten

@@ -89,4 +89,7 @@ class JourneyServicer(pb_grpc.JourneyServiceServicer):
         self, request: pb.DeletePersonEventsRequest, context: grpc.ServicerContext
     ) -> pb.DeletePersonEventsResponse:
         tenant, person_id = require_tenant(), person_to_erase(request)
-        return pb.DeletePersonEventsResponse(deleted_event_count=self._changes.erase(tenant, person_id))
+        identifiers = [(i.type, i.value) for i in request.identifiers]
+        return pb.DeletePersonEventsResponse(
+            deleted_event_count=self._changes.erase(tenant, person_id, identifiers)
+        )

@@ -203,8 +203,15 @@ class ClickHouseEventStore:
             raise store_error(exc, "reading the timeline") from exc
         return [_record(row) for row in result.result_rows]
 
-    def erase_person(self, tenant: str, person_id: str, mapping: OverrideMapping) -> int:
-        """Erase every event that reads as `person_id` through `mapping`; return how many there were.
+    def erase_person(
+        self,
+        tenant: str,
+        person_id: str,
+        mapping: OverrideMapping,
+        identifiers: Sequence[tuple[str, str]] = (),
+    ) -> int:
+        """Erase every event that reads as `person_id` through `mapping`, and every event carrying one of
+        `identifiers`; return how many there were.
 
         A lightweight DELETE masks the rows: it returns once the mask is written (lightweight_deletes_sync,
         on by default), and every later read skips them, so no tombstone table has to be consulted by every
@@ -225,6 +232,16 @@ class ClickHouseEventStore:
                 f"AND person_id IN {{stored_persons:Array(String)}} AND {person} = {{person:String}}",
                 parameters=parameters,
             ).result_rows
+            if identifiers:
+                found = {r[0] for r in rows}
+                carrying = self.client.query(
+                    "SELECT event_id, toYYYYMM(timestamp) FROM events FINAL "
+                    "WHERE tenant_id = {tenant:String} AND hasAny("
+                    "arrayZip(arrayMap(t -> toString(t), identifier_types), identifier_values), "
+                    "{pairs:Array(Tuple(String, String))})",
+                    parameters={"tenant": tenant, "pairs": [tuple(i) for i in identifiers]},
+                ).result_rows
+                rows = [*rows, *(r for r in carrying if r[0] not in found)]
             for start in range(0, len(rows), _ERASE_CHUNK):
                 self.client.command(
                     "DELETE FROM events WHERE tenant_id = {tenant:String} AND event_id IN {ids:Array(UUID)}",

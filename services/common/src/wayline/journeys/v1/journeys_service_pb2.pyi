@@ -162,16 +162,24 @@ class DeletePersonEventsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     PERSON_ID_FIELD_NUMBER: _builtins.int
+    IDENTIFIERS_FIELD_NUMBER: _builtins.int
     person_id: _builtins.str
     """The person id (as returned by IdentityService.DeleteProfile)."""
+    @_builtins.property
+    def identifiers(self) -> _containers.RepeatedCompositeFieldContainer[_event_pb2.Identifier]:
+        """The person's identifiers (as identity normalised them): every event carrying one of them is erased too,
+        whoever it reads as now (an event on a device unmerged from the person may still carry their user id).
+        """
+
     def __init__(
         self,
         *,
         person_id: _builtins.str = ...,
+        identifiers: _abc.Iterable[_event_pb2.Identifier] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["person_id", b"person_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["identifiers", b"identifiers", "person_id", b"person_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
