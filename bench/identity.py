@@ -16,7 +16,6 @@ import contextlib
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.echo_server import ECHO_METHOD
+from bench.track import echo_server, process_server
 from tools.postgres_server import create_database, temporary_postgres
 from wayline.common.context import INTERNAL_TOKEN_HEADER, TENANT_HEADER
 from wayline.common.sql import open_database
@@ -130,15 +130,8 @@ def identity_server(data_dir: Path, url: str | None) -> Iterator[str]:
     }
     if url:
         env["WAYLINE_IDENTITY_DATABASE_URL"] = url
-    process = subprocess.Popen([sys.executable, "-m", "wayline_identity"], env=env)
-    address = f"127.0.0.1:{port}"
-    try:
-        with grpc.insecure_channel(address) as channel:
-            grpc.channel_ready_future(channel).result(timeout=60)
+    with process_server([sys.executable, "-m", "wayline_identity"], port, env) as address:
         yield address
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def _input(kind: str, rng: random.Random, profiles: int, n: int) -> pb.IdentityResolutionInput:
@@ -203,21 +196,6 @@ def measure_calls(address: str, method: str, single: list[bytes], batches: list[
         "batched_sets_per_s": rates[0],
         "returning_sets_per_s": rates[1],
     }
-
-
-@contextlib.contextmanager
-def echo_server() -> Iterator[str]:
-    """The bare thread-pool gRPC echo (bench/echo_server.py): the transport with no work at all."""
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "bench.echo_server", "threadpool", str(port), "8"])
-    address = f"127.0.0.1:{port}"
-    try:
-        with grpc.insecure_channel(address) as channel:
-            grpc.channel_ready_future(channel).result(timeout=30)
-        yield address
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def measure_raw(url: str | None, path: Path, profiles: int, requests: int) -> dict[str, float]:
@@ -288,7 +266,7 @@ def main(requests: int, sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)) -
                 single, batches = _workload(profiles, requests)
                 with identity_server(scratch, url) as address:
                     served = measure_calls(address, RESOLVE, single, batches)
-                with echo_server() as address:
+                with echo_server("threadpool") as address:
                     echo = measure_calls(address, ECHO_METHOD, single, batches)
                 table.add_row(
                     engine,

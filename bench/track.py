@@ -59,17 +59,26 @@ def track_requests(count: int, valid: bool = True) -> list[bytes]:
 
 
 @contextmanager
-def echo_server(kind: str) -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "bench.echo_server", kind, str(port), "32"])
+def process_server(
+    command: list[str], port: int, env: dict[str, str] | None = None, timeout: float = 60
+) -> Iterator[str]:
+    """Run `command` (a gRPC server listening on `port`) in its own process; its address once it answers."""
+    process = subprocess.Popen(command, env=env)
     address = f"127.0.0.1:{port}"
     try:
         with grpc.insecure_channel(address) as channel:
-            grpc.channel_ready_future(channel).result(timeout=30)
+            grpc.channel_ready_future(channel).result(timeout=timeout)
         yield address
     finally:
         process.terminate()
-        process.wait()
+        process.wait(timeout=30)
+
+
+@contextmanager
+def echo_server(kind: str) -> Iterator[str]:
+    port = free_port()
+    with process_server([sys.executable, "-m", "bench.echo_server", kind, str(port), "32"], port) as address:
+        yield address
 
 
 async def run_scenario(

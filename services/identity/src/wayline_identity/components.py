@@ -72,7 +72,7 @@ def reassign(
     for edge_id in removed:
         graph.edges.pop(edge_id, None)
     groups = components_of(graph)
-    origins = {origin for origin in graph.origins.values()}
+    origins = set(graph.origins.values())
     seqs = {person: g.seq(person) for person in origins}
     claimed: set[str] = set()
     assigned: list[tuple[set[Key], str]] = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import grpc
 
@@ -22,42 +22,46 @@ __all__ = ["grpc_erasers"]
 _TIMEOUT = 60.0
 
 
-def _journeys(channel: grpc.Channel) -> Eraser:
-    stub = journeys_grpc.JourneyServiceStub(channel)
+# Deletes in one store for one person (with the identifiers, or none), under the metadata; how many records.
+_DeleteOne = Callable[[str, list[event_pb2.Identifier], tuple[tuple[str, str], ...]], int]
+
+
+def _per_person(delete: _DeleteOne) -> Eraser:
+    """An eraser calling `delete` for each person, the identifiers with the first call only (once is enough:
+    a store deletes every record carrying them whoever it belongs to)."""
 
     def erase(tenant: str, persons: Sequence[str], identifiers: Sequence[Key]) -> int:
         metadata = ((TENANT_HEADER, tenant),)
         wanted = [event_pb2.Identifier(type=kind, value=value) for kind, value in identifiers]
-        deleted = 0
-        for i, person in enumerate(persons):  # the identifiers once: any event carrying them goes too
-            request = journeys_pb.DeletePersonEventsRequest(
-                person_id=person, identifiers=wanted if i == 0 else []
-            )
-            deleted += stub.DeletePersonEvents(
-                request, metadata=metadata, timeout=_TIMEOUT
-            ).deleted_event_count
-        return deleted
+        return sum(delete(person, wanted if i == 0 else [], metadata) for i, person in enumerate(persons))
 
     return erase
+
+
+def _journeys(channel: grpc.Channel) -> Eraser:
+    stub = journeys_grpc.JourneyServiceStub(channel)
+    return _per_person(
+        lambda person, identifiers, metadata: (
+            stub.DeletePersonEvents(
+                journeys_pb.DeletePersonEventsRequest(person_id=person, identifiers=identifiers),
+                metadata=metadata,
+                timeout=_TIMEOUT,
+            ).deleted_event_count
+        )
+    )
 
 
 def _ingest(channel: grpc.Channel) -> Eraser:
     stub = ingest_grpc.IngestServiceStub(channel)
-
-    def erase(tenant: str, persons: Sequence[str], identifiers: Sequence[Key]) -> int:
-        metadata = ((TENANT_HEADER, tenant),)
-        wanted = [event_pb2.Identifier(type=kind, value=value) for kind, value in identifiers]
-        deleted = 0
-        for i, person in enumerate(persons):
-            request = ingest_pb.DeletePersonDeadLettersRequest(
-                person_id=person, identifiers=wanted if i == 0 else []
-            )
-            deleted += stub.DeletePersonDeadLetters(
-                request, metadata=metadata, timeout=_TIMEOUT
+    return _per_person(
+        lambda person, identifiers, metadata: (
+            stub.DeletePersonDeadLetters(
+                ingest_pb.DeletePersonDeadLettersRequest(person_id=person, identifiers=identifiers),
+                metadata=metadata,
+                timeout=_TIMEOUT,
             ).deleted_count
-        return deleted
-
-    return erase
+        )
+    )
 
 
 def grpc_erasers(

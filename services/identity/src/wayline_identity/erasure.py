@@ -24,6 +24,7 @@ from wayline.common.errors import NotFound
 from wayline.common.sql import DATABASE_DOWN, Database, Transaction
 from wayline.common.timestamps import from_micros
 from wayline_identity.model import Key
+from wayline_identity.store.reads import max_override_version
 
 __all__ = [
     "Eraser",
@@ -149,8 +150,7 @@ def acknowledge(tx: Transaction, tenant: str, consumer: str, version: int, now: 
         " update_time = excluded.update_time WHERE override_cursors.version < excluded.version",
         (tenant, consumer, version, now),
     )
-    rows = tx.execute("SELECT override_version FROM tenant_state WHERE tenant = ?", (tenant,))
-    return int(rows[0][0]) if rows else 0
+    return max_override_version(tx, tenant)
 
 
 class ErasureDriver:

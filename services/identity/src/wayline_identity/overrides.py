@@ -70,9 +70,12 @@ def write_overrides(
     return written
 
 
-def _targeting(g: Graph, persons: set[str]) -> list[tuple[str, str, str, str]]:
-    """The stored overrides whose target is one of `persons`: (person_id, type, value, target)."""
-    found: list[tuple[str, str, str, str]] = []
+_OverrideRow = tuple[str, str, str, str]  # person_id, identifier type, identifier value, target
+
+
+def _overrides_where(g: Graph, column: str, persons: set[str]) -> list[_OverrideRow]:
+    """The live overrides whose `column` (person_id or override_person_id) is one of `persons`."""
+    found: list[_OverrideRow] = []
     ordered = sorted(persons)
     for start in range(0, len(ordered), 400):
         chunk = ordered[start : start + 400]
@@ -80,27 +83,25 @@ def _targeting(g: Graph, persons: set[str]) -> list[tuple[str, str, str, str]]:
         found.extend(
             (str(a), str(b), str(c), str(d))
             for a, b, c, d in g.tx.execute(
-                "SELECT person_id, identifier_type, identifier_value, override_person_id"  # noqa: S608 - marks only
-                f" FROM person_overrides WHERE tenant = ? AND erased = 0 AND override_person_id IN ({marks})",
+                "SELECT person_id, identifier_type, identifier_value, override_person_id"  # noqa: S608 - a constant column and marks
+                f" FROM person_overrides WHERE tenant = ? AND erased = 0 AND {column} IN ({marks})",
                 (g.tenant, *chunk),
             )
         )
     return found
 
 
+def _targeting(g: Graph, persons: set[str]) -> list[_OverrideRow]:
+    """The stored overrides whose target is one of `persons`."""
+    return _overrides_where(g, "override_person_id", persons)
+
+
 def _keyed_by(g: Graph, persons: set[str]) -> dict[tuple[str, Key | None], str]:
     """The stored overrides keyed by one of `persons`: {(person, identifier or None): target}."""
-    found: dict[tuple[str, Key | None], str] = {}
-    ordered = sorted(persons)
-    for start in range(0, len(ordered), 400):
-        chunk = ordered[start : start + 400]
-        for person, kind, value, target in g.tx.execute(
-            "SELECT person_id, identifier_type, identifier_value, override_person_id FROM person_overrides"  # noqa: S608 - only placeholders are interpolated
-            f" WHERE tenant = ? AND erased = 0 AND person_id IN ({', '.join('?' for _ in chunk)})",
-            (g.tenant, *chunk),
-        ):
-            found[(str(person), (str(kind), str(value)) if kind else None)] = str(target)
-    return found
+    return {
+        (person, (kind, value) if kind else None): target
+        for person, kind, value, target in _overrides_where(g, "person_id", persons)
+    }
 
 
 def after_merge(g: Graph, moved: set[str], target: str, merge_id: str) -> list[Override]:

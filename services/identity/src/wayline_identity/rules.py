@@ -78,8 +78,7 @@ class Rules:
         return -self._priorities.get(key[0], 0), key
 
     def priority(self, kind: str) -> int:
-        rule = self._by_type.get(kind)
-        return rule.priority if rule else 0
+        return self._priorities.get(kind, 0)
 
     def limit(self, kind: str) -> int:
         rule = self._by_type.get(kind)

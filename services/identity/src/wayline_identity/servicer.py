@@ -11,7 +11,7 @@ import grpc
 
 from wayline.common.context import current_call, require_tenant
 from wayline.common.errors import FieldViolation, InvalidArgument
-from wayline.common.paging import decode_page_token, encode_page_token, invalid_page_token
+from wayline.common.paging import decode_page_token, encode_page_token, invalid_page_token, page_size
 from wayline.common.timestamps import to_micros
 from wayline.identity.v1 import identity_service_pb2 as pb
 from wayline.identity.v1 import identity_service_pb2_grpc as pb_grpc
@@ -22,6 +22,7 @@ from wayline_identity.model import Key
 __all__ = ["IdentityServicer"]
 
 _CONSUMER = re.compile(r"[a-z][a-z0-9_]{0,62}")
+_NEGATIVE = FieldViolation("page_size", "must be 0 or more")
 _DEFAULT_SIMULATION_RANGE_MICROS = 30 * 86_400 * 1_000_000
 _RULE_FIELDS = (
     "identifier_types",
@@ -87,16 +88,12 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         self, request: pb.ListProfilesRequest, context: grpc.ServicerContext
     ) -> pb.ListProfilesResponse:
         tenant = require_tenant()
-        if request.page_size < 0:
-            raise InvalidArgument(
-                "page_size must not be negative", [FieldViolation("page_size", "must be 0 or more")]
-            )
         if request.identifier_value and not request.identifier_type:
             raise InvalidArgument(
                 "identifier_value needs identifier_type",
                 [FieldViolation("identifier_type", "must be set with identifier_value")],
             )
-        size = min(request.page_size or 50, 1000)
+        size = page_size(request.page_size, default=50, maximum=1000, violation=_NEGATIVE)
         binding = _filter_binding(request)
         after = None
         if request.page_token:
@@ -289,11 +286,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             raise InvalidArgument(
                 "after_version must not be negative", [FieldViolation("after_version", "must be 0 or more")]
             )
-        if request.page_size < 0:
-            raise InvalidArgument(
-                "page_size must not be negative", [FieldViolation("page_size", "must be 0 or more")]
-            )
-        size = min(request.page_size or 1000, 10_000)
+        size = page_size(request.page_size, default=1000, maximum=10_000, violation=_NEGATIVE)
         after = request.after_version
         if request.page_token:
             token = decode_page_token(request.page_token, "ListPersonOverrides")

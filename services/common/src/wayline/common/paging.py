@@ -15,7 +15,7 @@ from typing import Any
 
 from wayline.common.errors import FieldViolation, InvalidArgument
 
-__all__ = ["InvalidPageToken", "decode_page_token", "encode_page_token", "invalid_page_token"]
+__all__ = ["InvalidPageToken", "decode_page_token", "encode_page_token", "invalid_page_token", "page_size"]
 
 
 class InvalidPageToken(InvalidArgument):
@@ -44,3 +44,21 @@ def decode_page_token(token: str, rpc: str) -> dict[str, Any]:
     if not isinstance(fields, dict):
         raise invalid_page_token(rpc)
     return fields
+
+
+_NEGATIVE_PAGE_SIZE = FieldViolation("page_size", "must be 0 (the default) or positive", "OUT_OF_RANGE")
+
+
+def page_size(
+    requested: int,
+    *,
+    default: int,
+    maximum: int,
+    error: type[InvalidArgument] = InvalidArgument,
+    violation: FieldViolation = _NEGATIVE_PAGE_SIZE,
+) -> int:
+    """AIP-158: 0 means `default`, values above `maximum` are coerced to it, negative ones are refused (with
+    `error` and `violation`, so that a service keeps the ErrorInfo reason and violation it documents)."""
+    if requested < 0:
+        raise error("page_size must not be negative", [violation])
+    return min(requested or default, maximum)

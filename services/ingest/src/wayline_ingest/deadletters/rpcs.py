@@ -15,6 +15,7 @@ import grpc
 
 from wayline.common.context import require_tenant
 from wayline.common.errors import FieldViolation, Unavailable
+from wayline.common.paging import page_size
 from wayline.common.sql import DATABASE_DOWN
 from wayline.ingest.v1 import ingest_service_pb2 as pb
 from wayline_ingest.deadletters.converters import (
@@ -58,11 +59,13 @@ def _backends_unavailable() -> Iterator[None]:
 
 
 def _page_size(requested: int) -> int:
-    if requested < 0:
-        raise InvalidDeadLetterRequest(
-            "page_size must not be negative", [FieldViolation("page_size", "must be 0 or more")]
-        )
-    return min(requested or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    return page_size(
+        requested,
+        default=DEFAULT_PAGE_SIZE,
+        maximum=MAX_PAGE_SIZE,
+        error=InvalidDeadLetterRequest,
+        violation=FieldViolation("page_size", "must be 0 or more"),
+    )
 
 
 class DeadLetterRpcs:

@@ -8,7 +8,6 @@ decode to a well-formed plan id is refused with INVALID_ARGUMENT instead of sile
 from __future__ import annotations
 
 from wayline.common import paging
-from wayline.common.errors import FieldViolation, InvalidArgument
 from wayline_ingest.plans.rules import PLAN_ID_PATTERN
 
 __all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "decode_page_token", "encode_page_token", "page_size"]
@@ -20,12 +19,7 @@ _VERSION = "tp1"
 
 def page_size(requested: int) -> int:
     """0 means the default; values above the maximum are coerced to it; negative ones are refused."""
-    if requested < 0:
-        raise InvalidArgument(
-            "page_size must not be negative",
-            [FieldViolation("page_size", "must be 0 (the default) or positive", "OUT_OF_RANGE")],
-        )
-    return min(requested or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    return paging.page_size(requested, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
 
 
 def encode_page_token(after: str) -> str:
