@@ -12,6 +12,7 @@ from wayline.journeys.v1 import journeys_service_pb2_grpc as pb_grpc
 from wayline_journeys.follower import KnownTenants, OverrideFollower
 from wayline_journeys.identity_feed import IdentityOverrideFeed
 from wayline_journeys.person_changes import PersonChanges
+from wayline_journeys.read_models import ReadModels
 from wayline_journeys.servicer import JourneyServicer
 from wayline_journeys.settings import JourneysSettings
 from wayline_journeys.store import ClickHouseEventStore, PersonOverrideStore, connect_clickhouse
@@ -51,6 +52,7 @@ def journeys_service(settings: JourneysSettings) -> ServiceDefinition:
     overrides = PersonOverrideStore(lambda: store.client)
     changes = PersonChanges(store, overrides)
     follower = _follower(settings, store, changes)
+    models = ReadModels()
 
     def register(server: grpc.Server) -> list[str]:
         # RPCs JourneyServicer does not define yet fall through to the generated base: UNIMPLEMENTED.
@@ -59,6 +61,7 @@ def journeys_service(settings: JourneysSettings) -> ServiceDefinition:
             overrides,
             changes,
             settings.timeline_max_page_size,
+            models=models,
             note_tenant=follower.tenants.note if follower else lambda tenant: None,
         )
         pb_grpc.add_JourneyServiceServicer_to_server(servicer, server)

@@ -22,6 +22,7 @@ from wayline_journeys.converters import (
     timeline_query,
 )
 from wayline_journeys.person_changes import PersonChanges
+from wayline_journeys.read_models import ReadModels
 from wayline_journeys.store.clickhouse import ClickHouseEventStore, cursor_after
 from wayline_journeys.store.overrides import PersonOverrideStore
 
@@ -39,9 +40,12 @@ class JourneyServicer(pb_grpc.JourneyServiceServicer):
         overrides: PersonOverrideStore,
         changes: PersonChanges,
         max_page_size: int,
+        *,
+        models: ReadModels,
         note_tenant: Callable[[str], None] = _ignore,
     ) -> None:
         """`note_tenant` is told the tenant of every write (the override-feed follower follows it)."""
+        self._models = models
         self._store = store
         self._overrides = overrides
         self._changes = changes

@@ -1,0 +1,189 @@
+"""Protobuf → the analytics vocabulary (analytics.py), with validation.
+
+Each function appends what is wrong to a list of FieldViolations under the field path it is given, so a
+request converter reports every bad field of a request at once (INVALID_ARGUMENT with a BadRequest).
+"""
+
+from __future__ import annotations
+
+import re
+
+from google.protobuf import struct_pb2
+
+from wayline.common.errors import FieldViolation
+from wayline.common.timestamps import to_datetime
+from wayline.event.v1 import event_pb2
+from wayline.journeys.v1 import analytics_pb2
+from wayline_journeys.analytics import (
+    Breakdown,
+    BreakdownDimension,
+    EventMatcher,
+    FilterOperator,
+    JsonValue,
+    Population,
+    PropertyFilter,
+    TimeRange,
+)
+from wayline_journeys.converters import enum_name
+from wayline_journeys.store.matching import EVENT_FIELDS
+
+__all__ = [
+    "MAX_BREAKDOWN_LIMIT",
+    "MAX_BREAKDOWN_SEGMENTS",
+    "breakdown",
+    "event_matcher",
+    "population",
+    "property_filter",
+    "time_range",
+]
+
+MAX_BREAKDOWN_LIMIT = 100
+MAX_BREAKDOWN_SEGMENTS = 20
+
+_OPERATORS = {
+    analytics_pb2.FILTER_OPERATOR_EQUALS: FilterOperator.EQUALS,
+    analytics_pb2.FILTER_OPERATOR_NOT_EQUALS: FilterOperator.NOT_EQUALS,
+    analytics_pb2.FILTER_OPERATOR_CONTAINS: FilterOperator.CONTAINS,
+    analytics_pb2.FILTER_OPERATOR_NOT_CONTAINS: FilterOperator.NOT_CONTAINS,
+    analytics_pb2.FILTER_OPERATOR_MATCHES_REGEX: FilterOperator.MATCHES_REGEX,
+    analytics_pb2.FILTER_OPERATOR_GREATER_THAN: FilterOperator.GREATER_THAN,
+    analytics_pb2.FILTER_OPERATOR_GREATER_THAN_OR_EQUAL: FilterOperator.GREATER_THAN_OR_EQUAL,
+    analytics_pb2.FILTER_OPERATOR_LESS_THAN: FilterOperator.LESS_THAN,
+    analytics_pb2.FILTER_OPERATOR_LESS_THAN_OR_EQUAL: FilterOperator.LESS_THAN_OR_EQUAL,
+    analytics_pb2.FILTER_OPERATOR_IS_SET: FilterOperator.IS_SET,
+    analytics_pb2.FILTER_OPERATOR_IS_NOT_SET: FilterOperator.IS_NOT_SET,
+}
+_NO_VALUES = (FilterOperator.IS_SET, FilterOperator.IS_NOT_SET)
+_ONE_VALUE = (
+    FilterOperator.MATCHES_REGEX,
+    FilterOperator.GREATER_THAN,
+    FilterOperator.GREATER_THAN_OR_EQUAL,
+    FilterOperator.LESS_THAN,
+    FilterOperator.LESS_THAN_OR_EQUAL,
+)
+_PATH = re.compile(r"^(properties|context)(\.[^.\s]+)+$|^person\.[^.\s]+$")
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def _json_value(value: struct_pb2.Value) -> JsonValue | list[object] | dict[str, object]:
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "number_value":
+        return value.number_value
+    if kind == "bool_value":
+        return value.bool_value
+    if kind in (None, "null_value"):
+        return None
+    return []  # lists and structs are not comparable values; the caller reports them
+
+
+def property_filter(
+    message: analytics_pb2.PropertyFilter, path: str, violations: list[FieldViolation]
+) -> PropertyFilter | None:
+    """The filter, or None after recording why it is unusable."""
+    found = len(violations)
+    if not (message.property in EVENT_FIELDS or _PATH.match(message.property)):
+        violations.append(
+            FieldViolation(
+                f"{path}.property",
+                "use properties.<key>[.<key>...], context.<field>..., person.<trait>, or one of "
+                f"{', '.join(sorted(EVENT_FIELDS))}",
+            )
+        )
+    operator = _OPERATORS.get(message.operator)
+    values: list[JsonValue] = []
+    for i, raw in enumerate(message.values):
+        value = _json_value(raw)
+        if isinstance(value, list | dict):
+            violations.append(FieldViolation(f"{path}.values[{i}]", "lists and objects cannot be compared"))
+        else:
+            values.append(value)
+    if operator is None:
+        violations.append(FieldViolation(f"{path}.operator", "choose an operator", "REQUIRED"))
+    elif operator in _NO_VALUES and values:
+        violations.append(FieldViolation(f"{path}.values", f"{operator.name} takes no values"))
+    elif operator in _ONE_VALUE and len(message.values) != 1:
+        violations.append(FieldViolation(f"{path}.values", f"{operator.name} takes exactly one value"))
+    elif operator not in _NO_VALUES and operator not in _ONE_VALUE and not message.values:
+        violations.append(FieldViolation(f"{path}.values", f"{operator.name} needs at least one value"))
+    elif operator in _ONE_VALUE and operator is not FilterOperator.MATCHES_REGEX:
+        only = values[0] if values else None
+        if isinstance(only, bool) or not (
+            isinstance(only, float) or (isinstance(only, str) and _RFC3339.match(only))
+        ):
+            violations.append(
+                FieldViolation(f"{path}.values[0]", "must be a number or an RFC 3339 time (quoted)")
+            )
+    elif operator is FilterOperator.MATCHES_REGEX and not isinstance(values[0] if values else None, str):
+        violations.append(FieldViolation(f"{path}.values[0]", "must be a regular expression (a string)"))
+    if len(violations) > found or operator is None:
+        return None
+    return PropertyFilter(message.property, operator, tuple(values))
+
+
+def event_matcher(
+    message: analytics_pb2.EventMatcher, path: str, violations: list[FieldViolation]
+) -> EventMatcher:
+    if any(c == event_pb2.CHANNEL_UNSPECIFIED for c in message.channels):
+        violations.append(FieldViolation(f"{path}.channels", "CHANNEL_UNSPECIFIED is not a channel"))
+    filters = [
+        property_filter(f, f"{path}.property_filters[{i}]", violations)
+        for i, f in enumerate(message.property_filters)
+    ]
+    return EventMatcher(
+        name=message.event_name,
+        type=enum_name(event_pb2.EventType.Name(message.event_type), "EVENT_TYPE_")
+        if message.event_type
+        else "",
+        channels=tuple(enum_name(event_pb2.Channel.Name(c), "CHANNEL_") for c in message.channels),
+        filters=tuple(f for f in filters if f is not None),
+    )
+
+
+def population(message: analytics_pb2.Population, path: str, violations: list[FieldViolation]) -> Population:
+    filters = []
+    for i, f in enumerate(message.person_filters):
+        converted = property_filter(f, f"{path}.person_filters[{i}]", violations)
+        if converted is not None and not converted.on_person:
+            violations.append(
+                FieldViolation(f"{path}.person_filters[{i}].property", "must be a person. path")
+            )
+        elif converted is not None:
+            filters.append(converted)
+    return Population(segments=tuple(message.segments), person_filters=tuple(filters))
+
+
+def breakdown(message: analytics_pb2.Breakdown, path: str, violations: list[FieldViolation]) -> Breakdown:
+    dimension = {
+        analytics_pb2.BREAKDOWN_DIMENSION_UNSPECIFIED: BreakdownDimension.NONE,
+        analytics_pb2.BREAKDOWN_DIMENSION_CHANNEL: BreakdownDimension.CHANNEL,
+        analytics_pb2.BREAKDOWN_DIMENSION_PROPERTY: BreakdownDimension.PROPERTY,
+        analytics_pb2.BREAKDOWN_DIMENSION_SEGMENT: BreakdownDimension.SEGMENT,
+    }.get(message.dimension, BreakdownDimension.NONE)
+    if dimension is BreakdownDimension.PROPERTY and not (
+        message.property in EVENT_FIELDS or _PATH.match(message.property)
+    ):
+        violations.append(
+            FieldViolation(f"{path}.property", "a property path is required for this dimension")
+        )
+    if dimension is BreakdownDimension.SEGMENT and not 0 < len(message.segments) <= MAX_BREAKDOWN_SEGMENTS:
+        violations.append(
+            FieldViolation(f"{path}.segments", f"1 to {MAX_BREAKDOWN_SEGMENTS} segments", "OUT_OF_RANGE")
+        )
+    if not 0 <= message.limit <= MAX_BREAKDOWN_LIMIT:
+        violations.append(FieldViolation(f"{path}.limit", f"0 to {MAX_BREAKDOWN_LIMIT}", "OUT_OF_RANGE"))
+    return Breakdown(
+        dimension=dimension,
+        property=message.property,
+        segments=tuple(message.segments),
+        limit=message.limit or 10,
+    )
+
+
+def time_range(message: event_pb2.TimeRange, path: str, violations: list[FieldViolation]) -> TimeRange:
+    start = to_datetime(message.start) if message.HasField("start") else None
+    end = to_datetime(message.end) if message.HasField("end") else None
+    if start and end and start >= end:
+        violations.append(FieldViolation(path, "start must be before end", "INVALID_RANGE"))
+    return TimeRange(start, end)

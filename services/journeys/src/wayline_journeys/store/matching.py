@@ -1,0 +1,209 @@
+"""EventMatcher, PropertyFilter and Population compiled to parameterised ClickHouse predicates.
+
+Every property is first turned into its raw JSON text ('' when absent), whatever it comes from (a key of the
+`properties` or `context` JSON, an event column, or a person trait), so that one comparison routine serves all
+of them and "values compare as JSON values" holds everywhere: numbers numerically, strings exactly, booleans
+and null as themselves. Negated operators are the negation of their positive form, so a missing property
+matches them, as the contract says.
+
+The predicates refer to the columns of the events relation (`store/relation.py`): name, type, channel,
+properties, context, text, group_id, sentiment_score, revenue, person_id (the current person), timestamp.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from wayline_journeys.analytics import EventMatcher, FilterOperator, JsonValue, Population, PropertyFilter
+from wayline_journeys.store.sql import SqlParams
+
+__all__ = [
+    "EVENT_FIELDS",
+    "UnsupportedFilter",
+    "event_property_raw",
+    "matcher_sql",
+    "person_filters_sql",
+    "population_sql",
+    "value_condition",
+]
+
+# Event fields a filter may name directly, and whether their values are numbers.
+EVENT_FIELDS: dict[str, bool] = {
+    "name": False,
+    "type": False,
+    "channel": False,
+    "text": False,
+    "group_id": False,
+    "sentiment_score": True,
+    "revenue": True,
+}
+
+_NUMERIC_TYPES = "('Int64', 'UInt64', 'Double')"
+_DATETIME = "DateTime64(6, 'UTC')"
+_ORDERING = {
+    FilterOperator.GREATER_THAN: ">",
+    FilterOperator.GREATER_THAN_OR_EQUAL: ">=",
+    FilterOperator.LESS_THAN: "<",
+    FilterOperator.LESS_THAN_OR_EQUAL: "<=",
+}
+
+
+class UnsupportedFilter(ValueError):
+    """A filter the store cannot evaluate (converters validate requests first, so this means a defect)."""
+
+
+def _camel(key: str) -> str:
+    # The context is stored as protobuf JSON, which names fields in lowerCamelCase; filters use proto names.
+    head, *rest = key.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def event_property_raw(path: str, params: SqlParams) -> str:
+    """The raw JSON text of an event property path ('' when absent)."""
+    if path in EVENT_FIELDS:
+        if EVENT_FIELDS[path]:
+            return f"if(isNull({path}), '', toJSONString(toFloat64(assumeNotNull({path}))))"
+        return f"toJSONString({path})"
+    column, _, rest = path.partition(".")
+    if column not in ("properties", "context") or not rest:
+        raise UnsupportedFilter(f"unknown property path {path!r}")
+    keys = rest.split(".")
+    if column == "context":
+        keys = [_camel(k) for k in keys]
+    return f"JSONExtractRaw({column}, {', '.join(params.bind(k, 'String') for k in keys)})"
+
+
+def value_condition(
+    raw: str, operator: FilterOperator, values: tuple[JsonValue, ...], params: SqlParams
+) -> str:
+    """The predicate that `operator` holds on the raw JSON text `raw` against `values`."""
+    positive = _positive_condition(raw, operator.positive, values, params)
+    return f"NOT ({positive})" if operator.negated else positive
+
+
+def _positive_condition(
+    raw: str, operator: FilterOperator, values: tuple[JsonValue, ...], params: SqlParams
+) -> str:
+    if operator is FilterOperator.IS_SET:
+        return f"JSONType({raw}) != 'Null'"
+    if operator is FilterOperator.EQUALS:
+        return "(" + " OR ".join(_equals(raw, v, params) for v in values) + ")" if values else "false"
+    text = f"if(JSONType({raw}) = 'String', JSONExtractString({raw}), {raw})"
+    if operator is FilterOperator.CONTAINS:
+        found = [f"position({text}, {params.bind(str(_text_of(v)), 'String')}) > 0" for v in values]
+        return f"(JSONType({raw}) != 'Null' AND ({' OR '.join(found) or 'false'}))"
+    if operator is FilterOperator.MATCHES_REGEX:
+        return f"(JSONType({raw}) != 'Null' AND match({text}, {params.bind(str(values[0]), 'String')}))"
+    if operator in _ORDERING:
+        return _ordering(raw, _ORDERING[operator], values[0], params)
+    raise UnsupportedFilter(f"operator {operator} is not supported")
+
+
+def _text_of(value: JsonValue) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "null" if value is None else str(value)
+
+
+def _equals(raw: str, value: JsonValue, params: SqlParams) -> str:
+    if value is None:
+        return f"({raw} = 'null')"
+    if isinstance(value, bool):
+        return f"(JSONType({raw}) = 'Bool' AND JSONExtractBool({raw}) = {params.bind(value, 'Bool')})"
+    if isinstance(value, float | int):
+        return (
+            f"(JSONType({raw}) IN {_NUMERIC_TYPES} AND JSONExtractFloat({raw}) = "
+            f"{params.bind(float(value), 'Float64')})"
+        )
+    return f"(JSONType({raw}) = 'String' AND JSONExtractString({raw}) = {params.bind(value, 'String')})"
+
+
+def _ordering(raw: str, comparison: str, value: JsonValue, params: SqlParams) -> str:
+    if isinstance(value, str):
+        moment = _rfc3339(value)
+        if moment is None:
+            raise UnsupportedFilter(f"{value!r} is neither a number nor an RFC 3339 time")
+        return (
+            f"(JSONType({raw}) = 'String' AND "
+            f"parseDateTime64BestEffortOrNull(JSONExtractString({raw}), 6, 'UTC') "
+            f"{comparison} {params.bind(moment, _DATETIME)})"
+        )
+    if isinstance(value, bool) or value is None:
+        raise UnsupportedFilter("ordering operators take a number or an RFC 3339 time")
+    return (
+        f"(JSONType({raw}) IN {_NUMERIC_TYPES} AND JSONExtractFloat({raw}) {comparison} "
+        f"{params.bind(float(value), 'Float64')})"
+    )
+
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def _rfc3339(value: str) -> datetime | None:
+    if not _RFC3339.match(value):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("z", "Z"))
+    except ValueError:
+        return None
+
+
+def matcher_sql(matcher: EventMatcher, params: SqlParams, tenant_param: str = "{tenant:String}") -> str:
+    """The predicate selecting the events `matcher` matches ('true' for an empty matcher). A `person.` filter
+    in a matcher holds when the event's current person passes it (see `person_filters_sql`)."""
+    conditions: list[str] = []
+    if matcher.name:
+        conditions.append(f"name = {params.bind(matcher.name, 'String')}")
+    if matcher.type:
+        conditions.append(f"type = {params.bind(matcher.type, 'String')}")
+    if matcher.channels:
+        conditions.append(f"channel IN {params.bind(list(matcher.channels), 'Array(String)')}")
+    event_filters = [f for f in matcher.filters if not f.on_person]
+    for f in event_filters:
+        conditions.append(value_condition(event_property_raw(f.path, params), f.operator, f.values, params))
+    person_filters = tuple(f for f in matcher.filters if f.on_person)
+    if person_filters:
+        conditions.append(person_filters_sql(person_filters, params, tenant_param))
+    return " AND ".join(f"({c})" for c in conditions) if conditions else "true"
+
+
+# A person's properties are the latest value of each trait in their identify events (EventType IDENTIFY's
+# contract), read through the current person like every other event.
+_LATEST_TRAIT = (
+    "SELECT person_id, argMax(JSONExtractRaw(properties, {key}), timestamp) AS raw "
+    "FROM {relation} WHERE type = 'identify' AND JSONHas(properties, {key}) GROUP BY person_id"
+)
+
+
+def person_filters_sql(
+    filters: tuple[PropertyFilter, ...], params: SqlParams, tenant_param: str = "{tenant:String}"
+) -> str:
+    """The predicate on `person_id` that the person passes every `person.` filter. A positive filter selects
+    persons whose latest trait value passes; a negated one excludes persons whose latest value passes its
+    positive form, so persons without the trait pass it."""
+    from wayline_journeys.store.relation import current_events  # the relation module imports this one
+
+    conditions = []
+    for f in filters:
+        key = f.path.removeprefix("person.")
+        if not key or "." in key:
+            raise UnsupportedFilter(f"person property paths are person.<trait>, got {f.path!r}")
+        latest = _LATEST_TRAIT.format(
+            key=params.bind(key, "String"), relation=current_events(params, tenant_param)
+        )
+        passes = _positive_condition("raw", f.operator.positive, f.values, params)
+        selected = f"person_id IN (SELECT person_id FROM ({latest}) WHERE {passes})"  # noqa: S608
+        conditions.append(f"NOT ({selected})" if f.operator.negated else selected)
+    return " AND ".join(conditions) if conditions else "true"
+
+
+def population_sql(population: Population, params: SqlParams, tenant_param: str = "{tenant:String}") -> str:
+    """The predicate on `person_id` selecting `population` ('true' for everyone). Segment membership is
+    answered by the segments read model once it lands; until then a population naming segments is refused by
+    the converters (FAILED_PRECONDITION), never silently ignored."""
+    if population.segments:
+        raise UnsupportedFilter("segment populations need the segments read model")
+    return person_filters_sql(population.person_filters, params, tenant_param)

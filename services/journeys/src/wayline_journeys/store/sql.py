@@ -1,0 +1,32 @@
+"""Building parameterised ClickHouse SQL from parts.
+
+Read models compose fragments (matchers, the events relation, their own clauses); each fragment binds its
+values through one `SqlParams`, which names them uniquely, so fragments never collide and no value is ever
+interpolated into the text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["SqlParams"]
+
+
+class SqlParams:
+    """The bound parameters of one statement."""
+
+    def __init__(self, **named: Any) -> None:
+        self.values: dict[str, Any] = dict(named)
+        self._count = 0
+
+    def bind(self, value: Any, type_: str) -> str:
+        """A placeholder `{pN:type_}` for `value`, e.g. `bind("web", "String")`."""
+        self._count += 1
+        name = f"p{self._count}"
+        self.values[name] = value
+        return f"{{{name}:{type_}}}"
+
+    def named(self, name: str, value: Any, type_: str) -> str:
+        """A placeholder under a chosen name (for values a statement refers to more than once)."""
+        self.values[name] = value
+        return f"{{{name}:{type_}}}"
