@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import grpc
 import pytest
+from clickhouse_connect.driver.client import Client
 from google.rpc import error_details_pb2
 
 from tests.conftest import INTERNAL_TOKEN
@@ -16,8 +18,10 @@ from wayline.common.server import Server
 from wayline.common.timestamps import to_timestamp
 from wayline.event.v1 import event_pb2
 from wayline.identity.v1 import person_override_pb2
+from wayline.journeys.v1 import condition_pb2, segment_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline.journeys.v1 import journeys_service_pb2_grpc as pb_grpc
+from wayline_journeys.store.client import connect_clickhouse
 
 T0 = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
 
@@ -112,6 +116,62 @@ class Journeys:
                 return events
             request.page_token = response.next_page_token
 
+    def profile_features(self, request: pb.GetProfileFeaturesRequest) -> pb.GetProfileFeaturesResponse:
+        response: pb.GetProfileFeaturesResponse = self.stub.GetProfileFeatures(
+            request, metadata=self.metadata, timeout=30
+        )
+        return response
+
+    def export_training_set(
+        self, request: pb.ExportTrainingSetRequest, timeout: float = 60
+    ) -> list[pb.ExportTrainingSetResponse]:
+        """Every message of the stream, in order."""
+        return list(self.stub.ExportTrainingSet(request, metadata=self.metadata, timeout=timeout))
+
+    def create_segment(
+        self, condition: condition_pb2.PersonCondition, segment_id: str = "", display_name: str = ""
+    ) -> segment_pb2.Segment:
+        segment = segment_pb2.Segment(display_name=display_name, condition=condition)
+        request = pb.CreateSegmentRequest(segment=segment, segment_id=segment_id)
+        response: pb.CreateSegmentResponse = self.stub.CreateSegment(
+            request, metadata=self.metadata, timeout=10
+        )
+        return response.segment
+
+    def segment_members(
+        self, name: str, page_size: int = 0
+    ) -> tuple[list[str], pb.ListSegmentMembersResponse]:
+        """Every member's person id, read page by page, and the first page (its status and total)."""
+        request = pb.ListSegmentMembersRequest(segment=name, page_size=page_size)
+        members: list[str] = []
+        first: pb.ListSegmentMembersResponse | None = None
+        while True:
+            response: pb.ListSegmentMembersResponse = self.stub.ListSegmentMembers(
+                request, metadata=self.metadata, timeout=10
+            )
+            first = first or response
+            members.extend(m.person_id for m in response.members)
+            if not response.next_page_token:
+                return members, first
+            request.page_token = response.next_page_token
+
+    def segment_changes(
+        self, after: int = 0, segment: str = "", page_size: int = 0
+    ) -> tuple[list[segment_pb2.SegmentMembershipChange], pb.ListSegmentMembershipChangesResponse]:
+        """Every change after `after`, read page by page, and the last page (its freshness)."""
+        request = pb.ListSegmentMembershipChangesRequest(
+            after_sequence=after, segment=segment, page_size=page_size
+        )
+        changes: list[segment_pb2.SegmentMembershipChange] = []
+        while True:
+            response: pb.ListSegmentMembershipChangesResponse = self.stub.ListSegmentMembershipChanges(
+                request, metadata=self.metadata, timeout=10
+            )
+            changes.extend(response.changes)
+            if not response.next_page_token:
+                return changes, response
+            request.page_token = response.next_page_token
+
 
 def ids(events: list[event_pb2.Event]) -> list[str]:
     return [e.event_id for e in events]
@@ -122,3 +182,23 @@ def journeys(journeys_server: Server) -> Iterator[Journeys]:
     """A client with a tenant of its own, so each test sees only its events and overrides."""
     with grpc.insecure_channel(journeys_server.address) as channel:
         yield Journeys(channel, f"tenant-{uuid.uuid4().hex[:10]}")
+
+
+@pytest.fixture
+def fresh_database(journeys_server: Server, chdb_path: Path) -> Iterator[Callable[[], Client]]:
+    """A connector to a database of its own in the process's chDB engine (the journeys server owns the
+    process's one engine; one engine per process is chDB's rule), dropped afterwards."""
+    database = f"test_{uuid.uuid4().hex[:8]}"
+    clients: list[Client] = []
+
+    def connect() -> Client:
+        client = connect_clickhouse("", database, chdb_path)
+        clients.append(client)
+        return client
+
+    yield connect
+    for client in clients:
+        client.close()  # closing twice is harmless; the code under test may have closed it
+    admin = connect_clickhouse("", database, chdb_path)
+    admin.command(f"DROP DATABASE IF EXISTS {database}")
+    admin.close()

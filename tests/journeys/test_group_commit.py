@@ -15,7 +15,7 @@ import pytest
 
 from wayline.common.server import Server
 from wayline_journeys.events import EventRecord, TimelineQuery
-from wayline_journeys.store import ClickHouseEventStore, connect_clickhouse
+from wayline_journeys.store import JourneyStore, connect_clickhouse
 from wayline_journeys.store.group_commit import GroupCommitWriter
 
 
@@ -75,7 +75,7 @@ def test_writer_keeps_working_after_a_failure() -> None:
 
 def test_concurrent_store_writes_all_land_in_clickhouse(journeys_server: Server, chdb_path: Path) -> None:
     database = f"test_{uuid.uuid4().hex[:8]}"
-    store = ClickHouseEventStore(lambda: connect_clickhouse("", database, chdb_path))
+    store = JourneyStore(lambda: connect_clickhouse("", database, chdb_path))
     store.open()
     try:
         now = datetime.now(UTC)

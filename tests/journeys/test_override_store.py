@@ -10,14 +10,14 @@ import pytest
 
 from wayline.common.server import Server
 from wayline_journeys.overrides import PersonOverride
-from wayline_journeys.store import ClickHouseEventStore, PersonOverrideStore, connect_clickhouse
+from wayline_journeys.store import JourneyStore, PersonOverrideStore, connect_clickhouse
 
 
 @pytest.fixture
 def overrides(journeys_server: Server, chdb_path: Path) -> Iterator[PersonOverrideStore]:
     # The journeys server owns the process's one chDB engine; this store opens its own database in it.
     database = f"test_{uuid.uuid4().hex[:8]}"
-    events = ClickHouseEventStore(lambda: connect_clickhouse("", database, chdb_path))
+    events = JourneyStore(lambda: connect_clickhouse("", database, chdb_path))
     events.open()
     yield PersonOverrideStore(lambda: events.client)
     events.client.command(f"DROP DATABASE IF EXISTS {database}")

@@ -13,17 +13,15 @@ from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
 from wayline.common.server import Server
 from wayline_journeys.errors import StoreUnavailable
-from wayline_journeys.events import EventRecord, TimelineOrder, TimelineQuery
-from wayline_journeys.store import ClickHouseEventStore, connect_clickhouse
-from wayline_journeys.store.clickhouse import cursor_after, store_error
+from wayline_journeys.events import EventRecord, TimelineOrder, TimelineQuery, cursor_after
+from wayline_journeys.store import JourneyStore, connect_clickhouse
+from wayline_journeys.store.client import store_error
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture(params=["chdb", "server"])
-def store(
-    request: pytest.FixtureRequest, journeys_server: Server, chdb_path: Path
-) -> Iterator[ClickHouseEventStore]:
+def store(request: pytest.FixtureRequest, journeys_server: Server, chdb_path: Path) -> Iterator[JourneyStore]:
     """The same store code on both backends: the embedded engine always, a ClickHouse server when
     WAYLINE_CLICKHOUSE_URL names one (this machine's Debian ClickHouse is too old for clickhouse-connect)."""
     url = ""
@@ -33,7 +31,7 @@ def store(
             pytest.skip("set WAYLINE_CLICKHOUSE_URL=http://user:password@host:8123 to run against a server")
     # The journeys server owns the process's one chDB engine; this store opens its own database in it.
     database = f"test_{uuid.uuid4().hex[:8]}"
-    store = ClickHouseEventStore(lambda: connect_clickhouse(url, database, chdb_path))
+    store = JourneyStore(lambda: connect_clickhouse(url, database, chdb_path))
     store.open()
     yield store
     store.client.command(f"DROP DATABASE IF EXISTS {database}")
@@ -58,7 +56,7 @@ def by_user(tenant: str, user: str, **kwargs: object) -> TimelineQuery:
     return TimelineQuery(tenant=tenant, identifier=("user_id", user), **kwargs)  # type: ignore[arg-type]
 
 
-def test_writing_the_same_event_twice_keeps_one_row(store: ClickHouseEventStore) -> None:
+def test_writing_the_same_event_twice_keeps_one_row(store: JourneyStore) -> None:
     event = record("u1", 0)
     store.write("acme", [event])
     store.write("acme", [event, record("u1", 1)])
@@ -66,17 +64,17 @@ def test_writing_the_same_event_twice_keeps_one_row(store: ClickHouseEventStore)
     assert len(store.timeline(by_user("acme", "u1"))) == 2
 
 
-def test_reads_are_scoped_by_tenant(store: ClickHouseEventStore) -> None:
+def test_reads_are_scoped_by_tenant(store: JourneyStore) -> None:
     store.write("acme", [record("shared-user", 0)])
     assert store.timeline(by_user("globex", "shared-user")) == []
 
 
-def test_identifier_type_must_match_not_only_the_value(store: ClickHouseEventStore) -> None:
+def test_identifier_type_must_match_not_only_the_value(store: JourneyStore) -> None:
     store.write("acme", [record("42", 0)])
     assert store.timeline(TimelineQuery(tenant="acme", identifier=("crm_id", "42"))) == []
 
 
-def test_keyset_paging_is_stable_when_timestamps_tie(store: ClickHouseEventStore) -> None:
+def test_keyset_paging_is_stable_when_timestamps_tie(store: JourneyStore) -> None:
     tied = [record("u2", 5) for _ in range(7)]
     store.write("acme", tied)
     seen: list[str] = []
@@ -91,7 +89,7 @@ def test_keyset_paging_is_stable_when_timestamps_tie(store: ClickHouseEventStore
     assert len(seen) == len(set(seen))
 
 
-def test_sql_injection_in_parameters_is_inert(store: ClickHouseEventStore) -> None:
+def test_sql_injection_in_parameters_is_inert(store: JourneyStore) -> None:
     store.write("acme", [record("u3", 0)])
     hostile = "x' OR 1=1 --"
     assert store.timeline(by_user(hostile, "u3")) == []
@@ -113,7 +111,7 @@ def test_transient_clickhouse_errors_become_unavailable(error: Exception) -> Non
     assert "Too many parts" not in mapped.message  # server details stay in our log
 
 
-def test_a_broken_statement_is_not_reported_as_retryable(store: ClickHouseEventStore) -> None:
+def test_a_broken_statement_is_not_reported_as_retryable(store: JourneyStore) -> None:
     store.client.command("DROP TABLE events")
     with pytest.raises(DatabaseError) as raised:  # not StoreUnavailable: the caller gets INTERNAL
         store.write("acme", [record("u4", 0)])

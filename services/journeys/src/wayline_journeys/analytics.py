@@ -17,6 +17,7 @@ __all__ = [
     "JsonValue",
     "Population",
     "PropertyFilter",
+    "SeriesKey",
     "TimeRange",
 ]
 
@@ -116,3 +117,13 @@ class TimeRange:
 
     start: datetime | None = None
     end: datetime | None = field(default=None)
+
+
+@dataclass(frozen=True, order=True)
+class SeriesKey:
+    """Which series of a broken-down result (BreakdownValue): a value, the `other` series that sums the values
+    beyond the breakdown's limit, or the series of those without the value. Without breakdown: all empty."""
+
+    value: str = ""
+    other: bool = False
+    missing: bool = False

@@ -25,6 +25,7 @@ from wayline_journeys.analytics import (
     TimeRange,
 )
 from wayline_journeys.converters import enum_name
+from wayline_journeys.errors import SegmentBreakdownUnsupported
 from wayline_journeys.store.matching import EVENT_FIELDS
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "event_matcher",
     "population",
     "property_filter",
+    "refuse_segment_breakdown",
     "time_range",
 ]
 
@@ -187,3 +189,11 @@ def time_range(message: event_pb2.TimeRange, path: str, violations: list[FieldVi
     if start and end and start >= end:
         violations.append(FieldViolation(path, "start must be before end", "INVALID_RANGE"))
     return TimeRange(start, end)
+
+
+def refuse_segment_breakdown(breakdown: Breakdown, prefix: str = "") -> None:
+    """UNIMPLEMENTED (SegmentBreakdownUnsupported) for a breakdown by segment, which no read model computes
+    yet (a population of segments works everywhere, through `population_sql`). Call it after the request's
+    INVALID_ARGUMENT checks; `prefix` is the request's path to the breakdown."""
+    if breakdown.dimension is BreakdownDimension.SEGMENT:
+        raise SegmentBreakdownUnsupported(f"{prefix}breakdown.segments")

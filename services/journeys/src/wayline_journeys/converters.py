@@ -19,6 +19,7 @@ from wayline_journeys.overrides import MAX_OVERRIDES_PER_CALL, PersonOverride
 __all__ = [
     "enum_name",
     "event_to_record",
+    "money",
     "override_from_pb",
     "override_violations",
     "person_overrides",
@@ -95,7 +96,8 @@ def _money_amount(money: event_pb2.Money) -> Decimal:
     return Decimal(money.units) + Decimal(money.nanos) / _NANOS
 
 
-def _money(amount: Decimal, currency: str) -> event_pb2.Money:
+def money(amount: Decimal, currency: str) -> event_pb2.Money:
+    """`amount` (at most nine decimal places) as Money in `currency`."""
     units = int(amount)  # truncates toward zero, so units and nanos share the sign as Money requires
     return event_pb2.Money(currency_code=currency, units=units, nanos=int((amount - units) * _NANOS))
 
@@ -120,7 +122,7 @@ def record_to_event(record: EventRecord) -> event_pb2.Event:
     if record.original_timestamp is not None:
         event.original_timestamp.CopyFrom(_timestamp(record.original_timestamp))
     if record.revenue is not None:
-        event.revenue.CopyFrom(_money(record.revenue, record.revenue_currency))
+        event.revenue.CopyFrom(money(record.revenue, record.revenue_currency))
     event.group_id = record.group_id
     for violation in json.loads(record.plan_violations_json):
         json_format.ParseDict(violation, event.plan_violations.add())

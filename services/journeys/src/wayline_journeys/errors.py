@@ -2,11 +2,96 @@
 
 from __future__ import annotations
 
-from wayline.common.errors import Unavailable
+from wayline.common.errors import (
+    Aborted,
+    AlreadyExists,
+    FailedPrecondition,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+    Unimplemented,
+)
 from wayline.common.paging import InvalidPageToken
 
-__all__ = ["InvalidPageToken", "StoreUnavailable"]
+__all__ = [
+    "CursorExpired",
+    "EtagMismatch",
+    "InvalidPageToken",
+    "PersonNotFound",
+    "QueryTooLarge",
+    "SegmentAlreadyExists",
+    "SegmentBreakdownUnsupported",
+    "SegmentCycle",
+    "SegmentInUse",
+    "SegmentNotFound",
+    "StoreUnavailable",
+]
 
 
 class StoreUnavailable(Unavailable):
     default_reason = "CLICKHOUSE_UNAVAILABLE"
+
+
+class SegmentBreakdownUnsupported(Unimplemented):
+    """Breaking a result down by segment membership is not built yet (populations of segments are): refused
+    rather than answered as if every person were outside every segment."""
+
+    default_reason = "SEGMENT_BREAKDOWN_UNSUPPORTED"
+
+    def __init__(self, field: str) -> None:
+        super().__init__(
+            f"{field}: breaking down by segment is not supported yet; query one segment at a time with "
+            "population.segments",
+            metadata={"field": field},
+        )
+
+
+class PersonNotFound(NotFound):
+    """An identifier that no stored event carries (a person id is taken as it is instead)."""
+
+    default_reason = "PERSON_NOT_FOUND"
+
+
+class QueryTooLarge(ResourceExhausted):
+    """A query would produce or scan more than the service allows; narrowing it helps, retrying does not."""
+
+    default_reason = "QUERY_TOO_LARGE"
+
+
+class SegmentNotFound(NotFound):
+    default_reason = "SEGMENT_NOT_FOUND"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name} does not exist", metadata={"segment": name})
+
+
+class SegmentAlreadyExists(AlreadyExists):
+    default_reason = "SEGMENT_ALREADY_EXISTS"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name} exists already; choose another segment_id", metadata={"segment": name})
+
+
+class SegmentCycle(FailedPrecondition):
+    """Segment references would form a cycle (a segment would depend on its own membership)."""
+
+    default_reason = "SEGMENT_CYCLE"
+
+
+class SegmentInUse(FailedPrecondition):
+    """A segment other segments refer to cannot be deleted before they stop referring to it."""
+
+    default_reason = "SEGMENT_IN_USE"
+
+
+class EtagMismatch(Aborted):
+    default_reason = "ETAG_MISMATCH"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name} has changed since its etag was read; read it again and retry")
+
+
+class CursorExpired(FailedPrecondition):
+    """A change-feed position older than the feed's retention: resynchronise from the current members."""
+
+    default_reason = "CURSOR_EXPIRED"

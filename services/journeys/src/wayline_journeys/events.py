@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
+from typing import TYPE_CHECKING, Protocol
 
 from wayline.common.paging import decode_page_token, encode_page_token, invalid_page_token
+from wayline.common.timestamps import to_micros
 
-__all__ = ["EventRecord", "TimelineCursor", "TimelineOrder", "TimelineQuery"]
+if TYPE_CHECKING:
+    from wayline_journeys.overrides import OverrideMapping
+
+__all__ = [
+    "EventRecord",
+    "EventWrites",
+    "TimelineCursor",
+    "TimelineOrder",
+    "TimelineQuery",
+    "TimelineReads",
+    "cursor_after",
+]
 
 
 @dataclass(frozen=True)
@@ -75,3 +89,20 @@ class TimelineQuery:
     order: TimelineOrder = TimelineOrder.OLDEST_FIRST
     limit: int = 100
     after: TimelineCursor | None = field(default=None)
+
+
+def cursor_after(record: EventRecord) -> TimelineCursor:
+    """The cursor that continues a timeline after `record`."""
+    return TimelineCursor(to_micros(record.timestamp), record.event_id)
+
+
+class EventWrites(Protocol):
+    def write(self, tenant: str, events: Sequence[EventRecord]) -> int:
+        """Store `events` (idempotent by event id); how many."""
+        ...
+
+
+class TimelineReads(Protocol):
+    def timeline(self, query: TimelineQuery, mapping: OverrideMapping) -> list[EventRecord]:
+        """One page of `query`'s events read through `mapping` (the overrides of the persons involved)."""
+        ...

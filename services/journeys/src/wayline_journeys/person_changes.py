@@ -9,15 +9,15 @@ would (a run to record keeps the newest version per key, see `newest_per_key`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import groupby
+from typing import Protocol
 
-from wayline_journeys.overrides import PersonOverride
-from wayline_journeys.store.clickhouse import ClickHouseEventStore
+from wayline_journeys.overrides import OverrideMapping, PersonOverride
 from wayline_journeys.store.overrides import PersonOverrideStore
 
-__all__ = ["AppliedChanges", "PersonChanges", "runs"]
+__all__ = ["AppliedChanges", "EventErasure", "PersonChanges", "runs"]
 
 
 @dataclass(frozen=True)
@@ -35,12 +35,32 @@ def runs(overrides: Iterable[PersonOverride]) -> list[tuple[bool, list[PersonOve
     return [(erased, list(run)) for erased, run in groupby(ordered, key=lambda o: o.erased)]
 
 
+class EventErasure(Protocol):
+    def erase_person(
+        self,
+        tenant: str,
+        person_id: str,
+        mapping: OverrideMapping,
+        identifiers: Sequence[tuple[str, str]] = (),
+    ) -> int:
+        """Erase every event that reads as `person_id` through `mapping` or carries one of `identifiers`."""
+        ...
+
+
 class PersonChanges:
     """Thread-safe as the stores it is given."""
 
-    def __init__(self, events: ClickHouseEventStore, overrides: PersonOverrideStore) -> None:
+    def __init__(
+        self,
+        events: EventErasure,
+        overrides: PersonOverrideStore,
+        on_erased: Callable[[str, Sequence[str]], None] = lambda tenant, persons: None,
+    ) -> None:
+        """`on_erased` is told of every erased person (segments evaluate their memberships again: an erasure
+        writes no event that would make them)."""
         self._events = events
         self._overrides = overrides
+        self._on_erased = on_erased
 
     def apply(self, tenant: str, overrides: Sequence[PersonOverride]) -> AppliedChanges:
         """Record `overrides` and carry out the erasures among them, in version order."""
@@ -73,4 +93,5 @@ class PersonChanges:
         # two, a retry still finds the same events through the same overrides (and erases none twice).
         deleted = self._events.erase_person(tenant, person_id, mapping, identifiers)
         forgotten = self._overrides.forget_pointing_to(tenant, person_id, mapping)
+        self._on_erased(tenant, [person_id])
         return deleted, forgotten

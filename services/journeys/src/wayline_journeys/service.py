@@ -1,4 +1,4 @@
-"""Wires the journeys service together: store, servicer, the override-feed follower, lifecycle."""
+"""Wires the journeys service together: store, servicer, the override-feed follower, lifecycle, segments."""
 
 from __future__ import annotations
 
@@ -11,18 +11,32 @@ from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline.journeys.v1 import journeys_service_pb2_grpc as pb_grpc
 from wayline_journeys.follower import KnownTenants, OverrideFollower
 from wayline_journeys.identity_feed import IdentityOverrideFeed
+from wayline_journeys.lifecycle_models import LifecycleModels
 from wayline_journeys.person_changes import PersonChanges
 from wayline_journeys.read_models import ReadModels
+from wayline_journeys.segment_evaluator import SegmentEvaluator
+from wayline_journeys.segment_registry import Segments
+from wayline_journeys.segments_converters import parse_condition
 from wayline_journeys.servicer import JourneyServicer
 from wayline_journeys.settings import JourneysSettings
-from wayline_journeys.store import ClickHouseEventStore, PersonOverrideStore, connect_clickhouse
+from wayline_journeys.store import JourneyStore, PersonOverrideStore, connect_clickhouse
+from wayline_journeys.store.customer_value import ClickHouseCustomerValues
+from wayline_journeys.store.features import ClickHouseFeatures
 from wayline_journeys.store.feed import FeedStateStore
+from wayline_journeys.store.funnels import ClickHouseFunnels
+from wayline_journeys.store.lifecycle import ClickHouseLifecycleStore
+from wayline_journeys.store.lifecycle_models import ClickHouseLifecycleModelStore
+from wayline_journeys.store.paths import ClickHousePaths
+from wayline_journeys.store.retention import ClickHouseRetention
+from wayline_journeys.store.segment_evaluation import ClickHouseSegmentEvaluation
+from wayline_journeys.store.segments import ClickHouseSegments
+from wayline_journeys.store.topology import Topology
 
 __all__ = ["journeys_service"]
 
 
 def _follower(
-    settings: JourneysSettings, store: ClickHouseEventStore, changes: PersonChanges
+    settings: JourneysSettings, store: JourneyStore, changes: PersonChanges
 ) -> OverrideFollower | None:
     """The follower of identity's override feed; None when the settings turn it off."""
     if not settings.identity_address or settings.override_poll_seconds <= 0:
@@ -43,20 +57,47 @@ def _follower(
     )
 
 
+def _segment_evaluator(
+    settings: JourneysSettings, store: JourneyStore, lifecycle_models: LifecycleModels
+) -> SegmentEvaluator:
+    return SegmentEvaluator(
+        ClickHouseSegmentEvaluation(lambda: store.client, store.topology),
+        parse_condition,
+        lifecycle_models.model_for,
+        refresh_seconds=settings.segment_refresh_seconds,
+        window_check_seconds=settings.segment_window_check_seconds,
+        full_evaluation_seconds=settings.segment_full_evaluation_seconds,
+        settle_seconds=settings.segment_settle_seconds,
+    )
+
+
 def journeys_service(settings: JourneysSettings) -> ServiceDefinition:
-    store = ClickHouseEventStore(
+    store = JourneyStore(
         lambda: connect_clickhouse(
             settings.clickhouse_url, settings.clickhouse_database, settings.service_dir / "chdb"
-        )
+        ),
+        Topology(cluster=settings.clickhouse_cluster, database=settings.clickhouse_database),
     )
     overrides = PersonOverrideStore(lambda: store.client)
-    changes = PersonChanges(store, overrides)
+    lifecycle_models = LifecycleModels(ClickHouseLifecycleModelStore(lambda: store.client))
+    evaluator = _segment_evaluator(settings, store, lifecycle_models)
+    changes = PersonChanges(store, overrides, on_erased=evaluator.note_persons)
     follower = _follower(settings, store, changes)
-    models = ReadModels()
+    models = ReadModels(
+        customer_value=ClickHouseCustomerValues(lambda: store.client),
+        funnels=ClickHouseFunnels(lambda: store.client),
+        lifecycle=ClickHouseLifecycleStore(lambda: store.client),
+        lifecycle_models=lifecycle_models,
+        paths=ClickHousePaths(lambda: store.client),
+        retention=ClickHouseRetention(lambda: store.client),
+        segments=Segments(ClickHouseSegments(lambda: store.client), on_change=evaluator.wake),
+        features=ClickHouseFeatures(lambda: store.client, settings.training_set_max_rows),
+    )
 
     def register(server: grpc.Server) -> list[str]:
         # RPCs JourneyServicer does not define yet fall through to the generated base: UNIMPLEMENTED.
-        servicer = JourneyServicer(  # type: ignore[abstract]
+        servicer = JourneyServicer(
+            store,
             store,
             overrides,
             changes,
@@ -72,8 +113,10 @@ def journeys_service(settings: JourneysSettings) -> ServiceDefinition:
         store.ping()
         if follower:
             follower.start()  # once the store is open; a second call does nothing
+        evaluator.start()  # once the store is open; does nothing when the settings turn it off
 
     def stop() -> None:
+        evaluator.stop()  # before the store closes
         if follower:
             follower.stop()  # before the store closes; closes the channel to identity
         store.close()

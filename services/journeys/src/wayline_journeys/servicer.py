@@ -6,11 +6,12 @@ with UNIMPLEMENTED and the RPC's name.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
 import grpc
 
-from wayline.common.context import require_tenant
+from wayline.common.context import remaining_seconds, require_tenant
 from wayline.common.errors import FieldViolation, InvalidArgument
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline.journeys.v1 import journeys_service_pb2_grpc as pb_grpc
@@ -21,10 +22,51 @@ from wayline_journeys.converters import (
     record_to_event,
     timeline_query,
 )
+from wayline_journeys.customer_value import values_of_persons
+from wayline_journeys.customer_value_converters import (
+    PersonsQuery,
+    customer_value_page_response,
+    customer_value_query,
+    customer_values_response,
+)
+from wayline_journeys.errors import PersonNotFound
+from wayline_journeys.events import EventWrites, TimelineReads, cursor_after
+from wayline_journeys.features import profile_features
+from wayline_journeys.features_converters import profile_query, profile_response
+from wayline_journeys.funnel_converters import funnel_query, funnel_response
+from wayline_journeys.funnel_persons import persons_request, persons_response
+from wayline_journeys.funnels import assemble
+from wayline_journeys.lifecycle import lifecycle_stages
+from wayline_journeys.lifecycle_converters import lifecycle_query, lifecycle_response
+from wayline_journeys.paths import InvalidCleaningRules
+from wayline_journeys.paths_converters import (
+    cleaning_rule_error,
+    edges_request,
+    edges_response,
+    paths_query,
+    paths_response,
+)
 from wayline_journeys.person_changes import PersonChanges
 from wayline_journeys.read_models import ReadModels
-from wayline_journeys.store.clickhouse import ClickHouseEventStore, cursor_after
+from wayline_journeys.retention import retention_table
+from wayline_journeys.retention_converters import retention_query, retention_response
+from wayline_journeys.segments_converters import (
+    changes_request,
+    changes_response,
+    create_request,
+    list_request,
+    list_token,
+    members_request,
+    members_response,
+    memberships_request,
+    memberships_response,
+    segment_id_of,
+    segment_message,
+    update_request,
+)
 from wayline_journeys.store.overrides import PersonOverrideStore
+from wayline_journeys.training_set import export_training_set
+from wayline_journeys.training_set_converters import part_response, training_set_query
 
 __all__ = ["JourneyServicer"]
 
@@ -36,7 +78,8 @@ def _ignore(tenant: str) -> None:
 class JourneyServicer(pb_grpc.JourneyServiceServicer):
     def __init__(
         self,
-        store: ClickHouseEventStore,
+        events: EventWrites,
+        timelines: TimelineReads,
         overrides: PersonOverrideStore,
         changes: PersonChanges,
         max_page_size: int,
@@ -46,7 +89,8 @@ class JourneyServicer(pb_grpc.JourneyServiceServicer):
     ) -> None:
         """`note_tenant` is told the tenant of every write (the override-feed follower follows it)."""
         self._models = models
-        self._store = store
+        self._events = events
+        self._timelines = timelines
         self._overrides = overrides
         self._changes = changes
         self._max_page_size = max_page_size
@@ -65,14 +109,14 @@ class JourneyServicer(pb_grpc.JourneyServiceServicer):
         if missing:
             raise InvalidArgument("every event needs event_id and timestamp; nothing was stored", missing)
         self._note_tenant(tenant)
-        written = self._store.write(tenant, [event_to_record(e) for e in request.events])
+        written = self._events.write(tenant, [event_to_record(e) for e in request.events])
         return pb.WriteEventsResponse(written_count=written)
 
     def GetTimeline(  # noqa: N802
         self, request: pb.GetTimelineRequest, context: grpc.ServicerContext
     ) -> pb.GetTimelineResponse:
         query = timeline_query(require_tenant(), request, self._max_page_size)
-        records = self._store.timeline(query, self._overrides.mapping_for(query))
+        records = self._timelines.timeline(query, self._overrides.mapping_for(query))
         next_token = cursor_after(records[-1]).encode() if len(records) == query.limit else ""
         return pb.GetTimelineResponse(
             events=[record_to_event(r) for r in records], next_page_token=next_token
@@ -97,3 +141,159 @@ class JourneyServicer(pb_grpc.JourneyServiceServicer):
         return pb.DeletePersonEventsResponse(
             deleted_event_count=self._changes.erase(tenant, person_id, identifiers)
         )
+
+    def GetCustomerValue(  # noqa: N802
+        self, request: pb.GetCustomerValueRequest, context: grpc.ServicerContext
+    ) -> pb.GetCustomerValueResponse:
+        tenant = require_tenant()
+        query = customer_value_query(tenant, request, datetime.now(UTC))
+        store = self._models.customer_value
+        if isinstance(query, PersonsQuery):
+            values = values_of_persons(store, tenant, query.spec, query.persons)
+            return customer_values_response(query, values)
+        page = store.page(tenant, query.spec, query.population, query.after, query.limit)
+        return customer_value_page_response(query, page)
+
+    def GetLifecycleStages(  # noqa: N802
+        self, request: pb.GetLifecycleStagesRequest, context: grpc.ServicerContext
+    ) -> pb.GetLifecycleStagesResponse:
+        tenant = require_tenant()
+        model = request.model if request.HasField("model") else self._models.lifecycle_models.get(tenant)
+        query = lifecycle_query(tenant, request, model, datetime.now(UTC))
+        return lifecycle_response(query, lifecycle_stages(self._models.lifecycle, query), model)
+
+    def GetLifecycleModel(  # noqa: N802
+        self, request: pb.GetLifecycleModelRequest, context: grpc.ServicerContext
+    ) -> pb.GetLifecycleModelResponse:
+        model = self._models.lifecycle_models.get(require_tenant())
+        return pb.GetLifecycleModelResponse(lifecycle_model=model)
+
+    def UpdateLifecycleModel(  # noqa: N802
+        self, request: pb.UpdateLifecycleModelRequest, context: grpc.ServicerContext
+    ) -> pb.UpdateLifecycleModelResponse:
+        model = self._models.lifecycle_models.update(require_tenant(), request)
+        return pb.UpdateLifecycleModelResponse(lifecycle_model=model)
+
+    def QueryPaths(  # noqa: N802
+        self, request: pb.QueryPathsRequest, context: grpc.ServicerContext
+    ) -> pb.QueryPathsResponse:
+        tenant = require_tenant()
+        query = paths_query(tenant, request)
+        try:
+            found = self._models.paths.query(query)
+        except InvalidCleaningRules as error:
+            raise cleaning_rule_error(error) from error
+        return paths_response(tenant, request, found)
+
+    def ListPathEdges(  # noqa: N802
+        self, request: pb.ListPathEdgesRequest, context: grpc.ServicerContext
+    ) -> pb.ListPathEdgesResponse:
+        tenant = require_tenant()
+        query, series, after, limit = edges_request(tenant, request)
+        try:
+            page = self._models.paths.edges(query, series, after, limit)
+        except InvalidCleaningRules as error:
+            raise cleaning_rule_error(error, "query.") from error
+        return edges_response(tenant, request, series, page)
+
+    def QueryRetention(  # noqa: N802
+        self, request: pb.QueryRetentionRequest, context: grpc.ServicerContext
+    ) -> pb.QueryRetentionResponse:
+        query = retention_query(require_tenant(), request)
+        rows = self._models.retention.counts(query)
+        return retention_response(request, retention_table(rows, query, datetime.now(UTC)))
+
+    def QueryFunnel(  # noqa: N802
+        self, request: pb.QueryFunnelRequest, context: grpc.ServicerContext
+    ) -> pb.QueryFunnelResponse:
+        query = funnel_query(require_tenant(), request)
+        return funnel_response(query, assemble(query, self._models.funnels.query(query)))
+
+    def ListFunnelPersons(  # noqa: N802
+        self, request: pb.ListFunnelPersonsRequest, context: grpc.ServicerContext
+    ) -> pb.ListFunnelPersonsResponse:
+        tenant = require_tenant()
+        query, page = persons_request(tenant, request)
+        return persons_response(tenant, request, self._models.funnels.persons(query, page), page)
+
+    def GetProfileFeatures(  # noqa: N802
+        self, request: pb.GetProfileFeaturesRequest, context: grpc.ServicerContext
+    ) -> pb.GetProfileFeaturesResponse:
+        query = profile_query(require_tenant(), request, datetime.now(UTC))
+        return profile_response(query, profile_features(self._models.features, query))
+
+    def ExportTrainingSet(  # noqa: N802
+        self, request: pb.ExportTrainingSetRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.ExportTrainingSetResponse]:
+        query = training_set_query(require_tenant(), request, datetime.now(UTC))
+
+        def keep_going() -> bool:
+            remaining_seconds()  # raises DEADLINE_EXCEEDED once the caller's deadline has passed
+            return context.is_active()  # False once the caller has gone away
+
+        for part in export_training_set(self._models.features, query, keep_going):
+            yield part_response(part)
+
+    def CreateSegment(  # noqa: N802
+        self, request: pb.CreateSegmentRequest, context: grpc.ServicerContext
+    ) -> pb.CreateSegmentResponse:
+        segment_id, fields = create_request(request)
+        created = self._models.segments.create(require_tenant(), segment_id, fields)
+        return pb.CreateSegmentResponse(segment=segment_message(*created))
+
+    def GetSegment(  # noqa: N802
+        self, request: pb.GetSegmentRequest, context: grpc.ServicerContext
+    ) -> pb.GetSegmentResponse:
+        found = self._models.segments.get(require_tenant(), segment_id_of(request.name, "name"))
+        return pb.GetSegmentResponse(segment=segment_message(*found))
+
+    def ListSegments(  # noqa: N802
+        self, request: pb.ListSegmentsRequest, context: grpc.ServicerContext
+    ) -> pb.ListSegmentsResponse:
+        after, limit = list_request(request)
+        page, total, more = self._models.segments.page(require_tenant(), after, limit)
+        return pb.ListSegmentsResponse(
+            segments=[segment_message(d, s) for d, s in page],
+            next_page_token=list_token(page, more),
+            total_size=total,
+        )
+
+    def UpdateSegment(  # noqa: N802
+        self, request: pb.UpdateSegmentRequest, context: grpc.ServicerContext
+    ) -> pb.UpdateSegmentResponse:
+        segment_id, fields, mask = update_request(request)
+        etag = request.segment.etag
+        updated = self._models.segments.update(require_tenant(), segment_id, fields, mask, etag)
+        return pb.UpdateSegmentResponse(segment=segment_message(*updated))
+
+    def DeleteSegment(  # noqa: N802
+        self, request: pb.DeleteSegmentRequest, context: grpc.ServicerContext
+    ) -> pb.DeleteSegmentResponse:
+        self._models.segments.delete(require_tenant(), segment_id_of(request.name, "name"), request.etag)
+        return pb.DeleteSegmentResponse()
+
+    def ListSegmentMembers(  # noqa: N802
+        self, request: pb.ListSegmentMembersRequest, context: grpc.ServicerContext
+    ) -> pb.ListSegmentMembersResponse:
+        segment_id, uid, after, limit = members_request(request)
+        found = self._models.segments.members(require_tenant(), segment_id, after, limit, uid)
+        return members_response(*found)
+
+    def GetSegmentMemberships(  # noqa: N802
+        self, request: pb.GetSegmentMembershipsRequest, context: grpc.ServicerContext
+    ) -> pb.GetSegmentMembershipsResponse:
+        tenant = require_tenant()
+        person_id, identifier, segment_ids = memberships_request(request)
+        if identifier is not None:
+            person_id = self._models.lifecycle.current_persons(tenant, [identifier]).get(identifier, "")
+            if not person_id:
+                raise PersonNotFound(f"no stored event carries the {identifier[0]} identifier")
+        memberships, fresh = self._models.segments.memberships(tenant, person_id, segment_ids)
+        return memberships_response(person_id, memberships, fresh)
+
+    def ListSegmentMembershipChanges(  # noqa: N802
+        self, request: pb.ListSegmentMembershipChangesRequest, context: grpc.ServicerContext
+    ) -> pb.ListSegmentMembershipChangesResponse:
+        after, segment_id, limit = changes_request(request)
+        page = self._models.segments.changes(require_tenant(), after, segment_id, limit)
+        return changes_response(segment_id, page)

@@ -29,6 +29,15 @@ class JourneysSettings(ServiceSettings):
     clickhouse_database: str = Field(
         default="wayline", description="Database that holds the journey tables (created if missing)."
     )
+    clickhouse_cluster: str = Field(
+        default="",
+        description=(
+            "ClickHouse cluster name (as in the server's remote_servers). Set: the schema is created ON "
+            "CLUSTER, events and the anchor lookups as Replicated*MergeTree `<table>_local` tables sharded "
+            "by anchor behind Distributed tables, and small tables replicated whole to every node. Empty: "
+            "plain MergeTree tables (the embedded engine, or one server)."
+        ),
+    )
     timeline_max_page_size: int = Field(
         default=1000, ge=1, description="Largest page GetTimeline returns, whatever the caller asks for."
     )
@@ -43,4 +52,38 @@ class JourneysSettings(ServiceSettings):
         ge=0,
         description="Seconds between two reads of identity's override feed (doubled after each failed read, "
         "up to ten times this and at most 30 s); 0 turns the follower off.",
+    )
+    training_set_max_rows: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="Most rows one ExportTrainingSet call may produce; a larger set is refused up front "
+        "(RESOURCE_EXHAUSTED, QUERY_TOO_LARGE) so that callers narrow it rather than time out.",
+    )
+    segment_refresh_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="Seconds between two passes of the segment evaluator, which keeps memberships current "
+        "(the persons whose events or overrides changed since the last pass are evaluated again); it bounds "
+        "how stale a membership is. 0 turns the evaluator off: run it on exactly one replica, since two "
+        "would write every membership change twice.",
+    )
+    segment_window_check_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds between two checks for trailing windows that lapsed with no event (the persons "
+        "with an event that crossed a window boundary are evaluated again; segments with RFM conditions are "
+        "evaluated in full); it bounds how late a window's lapse is applied (SegmentStatus.windows_as_of).",
+    )
+    segment_full_evaluation_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Seconds between two full evaluations of a segment over every person, which repair "
+        "whatever the incremental passes could not see (a store restored from a backup, say).",
+    )
+    segment_settle_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="Margin the segment evaluator allows for inserts still committing and for clock skew "
+        "between journeys and ClickHouse: each pass reads again the events stored in the last this many "
+        "seconds, and states its freshness (data_as_of) this much before its start.",
     )

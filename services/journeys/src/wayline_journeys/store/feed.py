@@ -14,7 +14,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from wayline_journeys.store.clickhouse import store_error
+from wayline_journeys.store.client import store_error
 from wayline_journeys.store.schema import OVERRIDE_CURSOR_COLUMNS
 
 __all__ = ["FeedStateStore"]

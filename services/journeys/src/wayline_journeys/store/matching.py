@@ -16,6 +16,7 @@ import re
 from datetime import datetime
 
 from wayline_journeys.analytics import EventMatcher, FilterOperator, JsonValue, Population, PropertyFilter
+from wayline_journeys.store.segments import segment_members_sql
 from wayline_journeys.store.sql import SqlParams
 
 __all__ = [
@@ -163,11 +164,37 @@ def matcher_sql(matcher: EventMatcher, params: SqlParams, tenant_param: str = "{
         conditions.append(f"channel IN {params.bind(list(matcher.channels), 'Array(String)')}")
     event_filters = [f for f in matcher.filters if not f.on_person]
     for f in event_filters:
-        conditions.append(value_condition(event_property_raw(f.path, params), f.operator, f.values, params))
+        direct = _string_column_condition(f, params)
+        conditions.append(
+            direct
+            if direct is not None
+            else value_condition(event_property_raw(f.path, params), f.operator, f.values, params)
+        )
     person_filters = tuple(f for f in matcher.filters if f.on_person)
     if person_filters:
         conditions.append(person_filters_sql(person_filters, params, tenant_param))
     return " AND ".join(f"({c})" for c in conditions) if conditions else "true"
+
+
+def _string_column_condition(f: PropertyFilter, params: SqlParams) -> str | None:
+    """The common filters on a string event column (`name`, `channel`, ...) compared on the column itself,
+    with the meaning `value_condition` gives them over its JSON text (a string column is always set, and
+    never equals a number, a boolean or null), but without turning every row into JSON; None for the rest."""
+    if f.path not in EVENT_FIELDS or EVENT_FIELDS[f.path]:
+        return None
+    positive = f.operator.positive
+    if positive is FilterOperator.IS_SET:
+        found = "true"
+    elif positive is FilterOperator.EQUALS:
+        strings = [v for v in f.values if isinstance(v, str)]
+        found = f"{f.path} IN {params.bind(strings, 'Array(String)')}" if strings else "false"
+    elif positive is FilterOperator.CONTAINS:
+        found = " OR ".join(f"position({f.path}, {params.bind(_text_of(v), 'String')}) > 0" for v in f.values)
+    elif positive is FilterOperator.MATCHES_REGEX:
+        found = f"match({f.path}, {params.bind(str(f.values[0]), 'String')})"
+    else:
+        return None
+    return f"NOT ({found or 'false'})" if f.operator.negated else f"({found or 'false'})"
 
 
 # A person's properties are the latest value of each trait in their identify events (EventType IDENTIFY's
@@ -179,11 +206,16 @@ _LATEST_TRAIT = (
 
 
 def person_filters_sql(
-    filters: tuple[PropertyFilter, ...], params: SqlParams, tenant_param: str = "{tenant:String}"
+    filters: tuple[PropertyFilter, ...],
+    params: SqlParams,
+    tenant_param: str = "{tenant:String}",
+    *,
+    where: str = "true",
 ) -> str:
     """The predicate on `person_id` that the person passes every `person.` filter. A positive filter selects
     persons whose latest trait value passes; a negated one excludes persons whose latest value passes its
-    positive form, so persons without the trait pass it."""
+    positive form, so persons without the trait pass it. `where` restricts the identify events read (stored
+    columns, as `current_events` takes it), e.g. to those received before a data cut-off."""
     from wayline_journeys.store.relation import current_events  # the relation module imports this one
 
     conditions = []
@@ -192,18 +224,23 @@ def person_filters_sql(
         if not key or "." in key:
             raise UnsupportedFilter(f"person property paths are person.<trait>, got {f.path!r}")
         latest = _LATEST_TRAIT.format(
-            key=params.bind(key, "String"), relation=current_events(params, tenant_param)
+            key=params.bind(key, "String"), relation=current_events(params, tenant_param, where)
         )
         passes = _positive_condition("raw", f.operator.positive, f.values, params)
-        selected = f"person_id IN (SELECT person_id FROM ({latest}) WHERE {passes})"  # noqa: S608
+        selected = f"person_id IN (SELECT person_id FROM ({latest}) WHERE {passes})"
         conditions.append(f"NOT ({selected})" if f.operator.negated else selected)
     return " AND ".join(conditions) if conditions else "true"
 
 
-def population_sql(population: Population, params: SqlParams, tenant_param: str = "{tenant:String}") -> str:
-    """The predicate on `person_id` selecting `population` ('true' for everyone). Segment membership is
-    answered by the segments read model once it lands; until then a population naming segments is refused by
-    the converters (FAILED_PRECONDITION), never silently ignored."""
-    if population.segments:
-        raise UnsupportedFilter("segment populations need the segments read model")
-    return person_filters_sql(population.person_filters, params, tenant_param)
+def population_sql(
+    population: Population, params: SqlParams, tenant_param: str = "{tenant:String}", *, where: str = "true"
+) -> str:
+    """The predicate on `person_id` selecting `population` ('true' for everyone): current members of every
+    segment (`segments/{id}`, see store/segments.py; a name that is no live segment selects no one) who pass
+    every person filter; `where` as in `person_filters_sql`."""
+    members = [
+        segment_members_sql(n.removeprefix("segments/"), params, tenant_param) for n in population.segments
+    ]
+    filters = person_filters_sql(population.person_filters, params, tenant_param, where=where)
+    found = [*members, *([filters] if filters != "true" else [])]
+    return " AND ".join(f"({c})" for c in found) if found else "true"

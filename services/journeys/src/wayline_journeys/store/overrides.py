@@ -17,7 +17,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from wayline_journeys.events import TimelineQuery
 from wayline_journeys.overrides import OverrideKey, OverrideMapping, PersonOverride, newest_per_key
-from wayline_journeys.store.clickhouse import store_error
+from wayline_journeys.store.client import store_error
 from wayline_journeys.store.person_sql import IDENTIFIER_MATCH
 from wayline_journeys.store.schema import PERSON_OVERRIDE_COLUMNS
 
@@ -46,7 +46,9 @@ _PERSON_AND_SOURCES = (
 
 # Persons stored on events that carry the identifier.
 _PERSONS_OF_IDENTIFIER = (
-    "person_id IN (SELECT person_id FROM events WHERE tenant_id = {tenant:String} AND "  # noqa: S608
+    "person_id IN (SELECT person_id FROM events WHERE tenant_id = {tenant:String} AND anchor IN ("
+    "SELECT anchor FROM identifier_anchors WHERE tenant_id = {tenant:String} AND "
+    "identifier_value = {identifier_value:String} AND identifier_type = {identifier_type:String}) AND "
     f"{IDENTIFIER_MATCH})"
 )
 
@@ -137,7 +139,7 @@ class PersonOverrideStore:
         if not doomed:
             return 0
         with self._lock:
-            # Lightweight DELETE: the rows stop counting at once; see ClickHouseEventStore.erase_person for
+            # Lightweight DELETE: the rows stop counting at once; see JourneyStore.erase_person for
             # why, and for the mask that then removes them from disk.
             self._run(
                 lambda: self._client().command(

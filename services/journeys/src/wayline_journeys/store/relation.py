@@ -62,7 +62,7 @@ def current_events(params: SqlParams, tenant: str = "{tenant:String}", where: st
     of the bound tenant (the caller binds it once); `where` filters stored columns before the join."""
     columns = ", ".join(f"e.{c} AS {c}" for c in RELATION_COLUMNS)
     return (
-        f"(SELECT {columns}, e.person_id AS stored_person_id, "  # noqa: S608 - fixed fragments only
+        f"(SELECT {columns}, e.person_id AS stored_person_id, "
         f"if({_SCOPED_TARGET} != '', {_SCOPED_TARGET}, if(o.wide_target != '', o.wide_target, e.person_id)) "
         f"AS person_id "
         f"FROM (SELECT * FROM events FINAL WHERE tenant_id = {tenant} AND ({where})) AS e "

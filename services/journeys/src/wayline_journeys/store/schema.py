@@ -1,8 +1,28 @@
-"""The journey tables. Statements are idempotent (IF NOT EXISTS) and applied in order at start-up."""
+"""The journey tables, as versioned migrations (see migrations.py; layout and dedup: ADR 0011).
+
+Add a version at the end for every change; never edit an applied one (databases that applied it will not
+apply it again).
+"""
 
 from __future__ import annotations
 
-__all__ = ["MIGRATIONS", "OVERRIDE_CURSOR_COLUMNS", "PERSON_OVERRIDE_COLUMNS"]
+from collections.abc import Sequence
+
+from clickhouse_connect.driver.client import Client
+
+from wayline_journeys.store.columns import INSERT_COLUMN_NAMES, column_definitions
+from wayline_journeys.store.migrations import Migration, Step
+from wayline_journeys.store.segment_tables import segment_tables
+from wayline_journeys.store.topology import Topology
+
+__all__ = [
+    "ANCHOR",
+    "MIGRATIONS",
+    "OVERRIDE_CURSOR_COLUMNS",
+    "PERSON_OVERRIDE_COLUMNS",
+    "events_ddl",
+    "lookup_rebuilds",
+]
 
 # person_overrides, one list for the DDL and the inserts. identifier_type and identifier_value are empty for
 # a person-wide override; the key is (tenant_id, person_id, identifier_type, identifier_value).
@@ -25,67 +45,182 @@ OVERRIDE_CURSOR_COLUMNS: tuple[tuple[str, str], ...] = (
     ("recorded_at", "DateTime64(6, 'UTC')"),
 )
 
-# Events are deduplicated by (tenant, day, event_id): ReplacingMergeTree keeps one row per key, and reads
-# use FINAL, so a retried or replayed write never shows twice. person_id is not part of the key, because
-# the same event replayed after a merge may carry another person id (PostHog's choice for the same reason).
-# Per-person and per-identifier reads are helped by bloom-filter skip indexes; the journeys issue revisits
-# the physical layout for analytics at scale.
-MIGRATIONS: tuple[str, ...] = (
+# The anchor of an event: a hash of its first identifier (of its id when it has none). It is part of the
+# event's payload, so every write of one event (a retry with another timestamp, a replay after a merge that
+# gives it another person) has the same anchor, and one person's events sit in the few ranges of their
+# devices and ids. ADR 0011 says why this, and not the person or the day, keys the table.
+ANCHOR = (
+    "if(empty(identifier_values), cityHash64(toString(event_id)), "
+    "cityHash64(toString(identifier_types[1]), identifier_values[1]))"
+)
+_ANCHOR_PARTITIONS = 8
+
+
+def events_ddl(topology: Topology, table: str = "events") -> str:
+    """Events deduplicated by (tenant_id, anchor, event_id): ReplacingMergeTree keeps the last received copy
+    of an event, and reads use FINAL, which the anchor partitions keep cheap (ADR 0011)."""
+    return f"""
+    CREATE TABLE IF NOT EXISTS {topology.local(table)}{topology.on_cluster}
+    (
+        {column_definitions()},
+        anchor UInt64 MATERIALIZED {ANCHOR},
+        INDEX idx_identifier_values identifier_values TYPE bloom_filter(0.01) GRANULARITY 4
+    )
+    ENGINE = {topology.engine(table, "ReplacingMergeTree", "received_at")}
+    PARTITION BY anchor % {_ANCHOR_PARTITIONS}
+    ORDER BY (tenant_id, anchor, event_id)
     """
-    CREATE TABLE IF NOT EXISTS events
-    (
-        tenant_id LowCardinality(String),
-        event_id UUID,
-        type LowCardinality(String),
-        name String,
-        channel LowCardinality(String),
-        timestamp DateTime64(6, 'UTC'),
-        sent_at Nullable(DateTime64(6, 'UTC')),
-        received_at DateTime64(6, 'UTC'),
-        identifier_types Array(LowCardinality(String)),
-        identifier_values Array(String),
-        person_id String,
-        properties String CODEC(ZSTD(3)),
-        context String CODEC(ZSTD(3)),
-        text String CODEC(ZSTD(3)),
-        revenue Nullable(Decimal(38, 9)),
-        revenue_currency LowCardinality(String),
-        group_id String,
-        plan_violations String,
-        sentiment_score Nullable(Float64),
-        INDEX idx_identifier_values identifier_values TYPE bloom_filter(0.01) GRANULARITY 4,
-        INDEX idx_person_id person_id TYPE bloom_filter(0.01) GRANULARITY 4
-    )
-    ENGINE = ReplacingMergeTree(received_at)
-    PARTITION BY toYYYYMM(timestamp)
-    ORDER BY (tenant_id, toDate(timestamp), event_id)
-    """,
-    # Issue 6: the sender's timestamp before ingest's clock-skew correction (Segment's originalTimestamp).
-    "ALTER TABLE events ADD COLUMN IF NOT EXISTS original_timestamp Nullable(DateTime64(6, 'UTC'))",
-    # Person overrides (PostHog's person_overrides design): one row per applied version, ReplacingMergeTree
-    # keeps the highest version per key in the background, and reads take argMax(..., version) per key
-    # instead of FINAL, so they are exact before merges too. The table is small (one row per merge, unmerge
-    # or split), hence no partitioning; the bloom filter serves "which persons point to P".
-    f"""
-    CREATE TABLE IF NOT EXISTS person_overrides
-    (
-        {", ".join(f"{name} {type_}" for name, type_ in PERSON_OVERRIDE_COLUMNS)},
-        INDEX idx_override_person_id override_person_id TYPE bloom_filter(0.01) GRANULARITY 4
-    )
-    ENGINE = ReplacingMergeTree(version)
-    ORDER BY (tenant_id, person_id, identifier_type, identifier_value)
-    """,
+
+
+def _events(topology: Topology) -> Sequence[Step]:
+    return [events_ddl(topology), *topology.distributed("events", ANCHOR)]
+
+
+def _original_timestamp(topology: Topology) -> Sequence[Step]:
+    # Issue 6: the sender's timestamp before ingest's clock-skew correction. Present in events_ddl already;
+    # this adds it to tables created before it.
+    tables = [topology.local("events"), *(["events"] if topology.clustered else [])]
+    return [
+        f"ALTER TABLE {t}{topology.on_cluster} ADD COLUMN IF NOT EXISTS original_timestamp "
+        "Nullable(DateTime64(6, 'UTC'))"
+        for t in tables
+    ]
+
+
+def _person_overrides(topology: Topology) -> Sequence[Step]:
+    # PostHog's person_overrides design: one row per applied version, ReplacingMergeTree keeps the highest
+    # version per key in the background, and reads take argMax(..., version) per key instead of FINAL, so
+    # they are exact before merges too. Small (one row per merge, unmerge or split), so no partitions, and
+    # on a cluster every node holds all of it; the bloom filter serves "which persons point to P".
+    columns = ", ".join(f"{name} {type_}" for name, type_ in PERSON_OVERRIDE_COLUMNS)
+    return [
+        f"""
+        CREATE TABLE IF NOT EXISTS person_overrides{topology.on_cluster}
+        (
+            {columns},
+            INDEX idx_override_person_id override_person_id TYPE bloom_filter(0.01) GRANULARITY 4
+        )
+        ENGINE = {topology.engine("person_overrides", "ReplacingMergeTree", "version", sharded=False)}
+        ORDER BY (tenant_id, person_id, identifier_type, identifier_value)
+        """
+    ]
+
+
+def _override_cursors(topology: Topology) -> Sequence[Step]:
     # The override feed's cursor per tenant (see follower.py): the highest version of identity's feed that
     # journeys has applied, every version below it included. Kept apart from person_overrides because that
-    # table's max(version) goes down when an erasure deletes overrides, and goes up with overrides pushed by
-    # ingest that say nothing about the versions before them. Reads take max(version) per tenant, so the
-    # cursor never moves back, before or after ReplacingMergeTree keeps one row per tenant.
-    f"""
-    CREATE TABLE IF NOT EXISTS override_cursors
-    (
-        {", ".join(f"{name} {type_}" for name, type_ in OVERRIDE_CURSOR_COLUMNS)}
-    )
-    ENGINE = ReplacingMergeTree(version)
-    ORDER BY tenant_id
-    """,
+    # table's max(version) goes down when an erasure deletes overrides. Reads take max(version) per tenant.
+    columns = ", ".join(f"{name} {type_}" for name, type_ in OVERRIDE_CURSOR_COLUMNS)
+    return [
+        f"CREATE TABLE IF NOT EXISTS override_cursors{topology.on_cluster} ({columns}) "
+        f"ENGINE = {topology.engine('override_cursors', 'ReplacingMergeTree', 'version', sharded=False)} "
+        "ORDER BY tenant_id"
+    ]
+
+
+def _lifecycle_models(topology: Topology) -> Sequence[Step]:
+    # Each tenant's default lifecycle model (store/lifecycle_models.py), the LifecycleModel's stages as
+    # protobuf JSON; one row per revision, and reads take the newest with FINAL.
+    return [
+        f"""
+        CREATE TABLE IF NOT EXISTS lifecycle_models{topology.on_cluster}
+        (
+            tenant_id LowCardinality(String),
+            revision UInt64,
+            model String,
+            update_time DateTime64(6, 'UTC')
+        )
+        ENGINE = {topology.engine("lifecycle_models", "ReplacingMergeTree", "revision", sharded=False)}
+        ORDER BY tenant_id
+        """
+    ]
+
+
+def _key_events_by_anchor(client: Client, topology: Topology) -> None:
+    """Re-key a table created before version 6 ((tenant, day, event_id), partitioned by month) into the
+    anchored layout. Crash-safe: the copy is swapped in atomically (EXCHANGE), and a rerun drops leftovers."""
+    columns = client.query(
+        "SELECT name FROM system.columns WHERE database = currentDatabase() AND table = {table:String}",
+        parameters={"table": topology.local("events")},
+    ).result_rows
+    if any(name == "anchor" for (name,) in columns):
+        client.command("DROP TABLE IF EXISTS events_keyed")  # the pre-version-6 rows, after an exchange
+        return
+    if topology.clustered:
+        raise RuntimeError("clusters start with the anchored layout; this events table predates it")
+    names = ", ".join(INSERT_COLUMN_NAMES)
+    client.command("DROP TABLE IF EXISTS events_keyed")
+    client.command(events_ddl(topology, "events_keyed"))
+    client.command(f"INSERT INTO events_keyed ({names}) SELECT {names} FROM events")
+    client.command("EXCHANGE TABLES events AND events_keyed")
+    client.command("DROP TABLE events_keyed")
+
+
+# The anchor lookups: which anchors hold a person's (stored person id) or an identifier's events. The
+# timeline and erasure read these first and then only those ranges of `events`. Materialized views fill them
+# on every insert; rows may outlive their events (they only widen a lookup) until an erasure rebuilds the
+# rows of the anchors it touched. table → (key columns, sort key, the SELECT over events that fills it).
+_LOOKUPS: dict[str, tuple[str, str, str]] = {
+    "person_anchors": (
+        "person_id String",
+        "person_id",
+        "SELECT DISTINCT tenant_id, person_id, anchor FROM {events} WHERE {where}",
+    ),
+    "identifier_anchors": (
+        "identifier_type LowCardinality(String), identifier_value String",
+        "identifier_value, identifier_type",
+        "SELECT DISTINCT tenant_id, identifier_type, identifier_value, anchor FROM {events} "
+        "ARRAY JOIN identifier_types AS identifier_type, identifier_values AS identifier_value WHERE {where}",
+    ),
+}
+
+
+def _anchor_lookups(topology: Topology) -> Sequence[Step]:
+    steps: list[Step] = []
+    events = topology.local("events")
+    for table, (key, order, select) in _LOOKUPS.items():
+        fill = select.format(events=events, where="true")
+        steps += [
+            f"CREATE TABLE IF NOT EXISTS {topology.local(table)}{topology.on_cluster} "
+            f"(tenant_id LowCardinality(String), {key}, anchor UInt64) "
+            f"ENGINE = {topology.engine(table, 'ReplacingMergeTree')} ORDER BY (tenant_id, {order}, anchor)",
+            *topology.distributed(table, "anchor"),
+            f"CREATE MATERIALIZED VIEW IF NOT EXISTS {topology.local(table)}_mv{topology.on_cluster} "
+            f"TO {topology.local(table)} AS {fill}",
+            _backfill(topology.local(table), fill),
+        ]
+    return steps
+
+
+def _backfill(table: str, fill: str) -> Step:
+    def backfill(client: Client, topology: Topology) -> None:
+        if not client.query(f"SELECT count() FROM {table}").result_rows[0][0]:
+            client.command(f"INSERT INTO {table} {fill}")
+
+    return backfill
+
+
+def lookup_rebuilds(topology: Topology) -> list[str]:
+    """Statements that rebuild the lookup rows of the anchors {anchors:Array(UInt64)} of tenant
+    {tenant:String} from the events that remain (after an erasure)."""
+    statements = []
+    scope = "tenant_id = {tenant:String} AND anchor IN {anchors:Array(UInt64)}"
+    for table, (_, _, select) in _LOOKUPS.items():
+        local = topology.local(table)
+        statements += [
+            f"DELETE FROM {local}{topology.on_cluster} WHERE {scope}",
+            f"INSERT INTO {local} {select.format(events=topology.local('events'), where=scope)}",
+        ]
+    return statements
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "events", _events),
+    Migration(2, "events.original_timestamp", _original_timestamp),
+    Migration(3, "person_overrides", _person_overrides),
+    Migration(4, "override_cursors", _override_cursors),
+    Migration(5, "lifecycle_models", _lifecycle_models),
+    Migration(6, "events keyed by anchor", lambda topology: [_key_events_by_anchor]),
+    Migration(7, "person and identifier anchors", _anchor_lookups),
+    Migration(8, "segments: definitions, memberships, changes, status, dirty persons", segment_tables),
 )

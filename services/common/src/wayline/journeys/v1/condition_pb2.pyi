@@ -9,7 +9,9 @@ from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from wayline.event.v1 import event_pb2 as _event_pb2
 from wayline.journeys.v1 import analytics_pb2 as _analytics_pb2
+from wayline.journeys.v1 import customer_value_pb2 as _customer_value_pb2
 from wayline.journeys.v1 import lifecycle_stage_pb2 as _lifecycle_stage_pb2
 import builtins as _builtins
 import sys
@@ -45,6 +47,38 @@ LOGICAL_OPERATOR_AND: LogicalOperator.ValueType  # 1
 LOGICAL_OPERATOR_OR: LogicalOperator.ValueType  # 2
 """At least one condition must hold."""
 Global___LogicalOperator: _TypeAlias = LogicalOperator  # noqa: Y015
+
+class _CustomerValueMetric:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CustomerValueMetricEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CustomerValueMetric.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CUSTOMER_VALUE_METRIC_UNSPECIFIED: _CustomerValueMetric.ValueType  # 0
+    """Not set; a condition must choose a metric."""
+    CUSTOMER_VALUE_METRIC_HISTORIC_VALUE: _CustomerValueMetric.ValueType  # 1
+    """The historic value (the sum of the counted revenue: purchases add, refunds subtract), compared with
+    `value`.
+    """
+    CUSTOMER_VALUE_METRIC_PURCHASE_COUNT: _CustomerValueMetric.ValueType  # 2
+    """The number of purchases (counted events with a positive revenue), compared with `count`."""
+    CUSTOMER_VALUE_METRIC_RFM_SEGMENT: _CustomerValueMetric.ValueType  # 3
+    """The RFM segment, which must be one of `rfm_segments`."""
+
+class CustomerValueMetric(_CustomerValueMetric, metaclass=_CustomerValueMetricEnumTypeWrapper):
+    """CustomerValueMetric is the per-person customer value that a CustomerValueCondition tests."""
+
+CUSTOMER_VALUE_METRIC_UNSPECIFIED: CustomerValueMetric.ValueType  # 0
+"""Not set; a condition must choose a metric."""
+CUSTOMER_VALUE_METRIC_HISTORIC_VALUE: CustomerValueMetric.ValueType  # 1
+"""The historic value (the sum of the counted revenue: purchases add, refunds subtract), compared with
+`value`.
+"""
+CUSTOMER_VALUE_METRIC_PURCHASE_COUNT: CustomerValueMetric.ValueType  # 2
+"""The number of purchases (counted events with a positive revenue), compared with `count`."""
+CUSTOMER_VALUE_METRIC_RFM_SEGMENT: CustomerValueMetric.ValueType  # 3
+"""The RFM segment, which must be one of `rfm_segments`."""
+Global___CustomerValueMetric: _TypeAlias = CustomerValueMetric  # noqa: Y015
 
 class _ComparisonOperator:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -91,7 +125,8 @@ class PersonCondition(_message.Message):
     """PersonCondition is a condition on one person, evaluated at a point in time ("now" for segments): on their
     person properties, on how many events they performed in a window, on sequences of events, on their
     lifecycle stage or on their membership of other segments. Conditions nest through groups, at most 8 deep
-    and 100 conditions in all.
+    (a condition at the top is at depth 1) and 100 conditions in all (groups count as conditions). Only events
+    before the evaluation time count, each for its current person.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -103,6 +138,7 @@ class PersonCondition(_message.Message):
     LIFECYCLE_STAGE_FIELD_NUMBER: _builtins.int
     SEGMENT_MEMBERSHIP_FIELD_NUMBER: _builtins.int
     HAS_IDENTIFIER_TYPE_FIELD_NUMBER: _builtins.int
+    CUSTOMER_VALUE_FIELD_NUMBER: _builtins.int
     NEGATE_FIELD_NUMBER: _builtins.int
     has_identifier_type: _builtins.str
     """The person holds at least one identifier of this type (for example `email`, to find reachable persons)."""
@@ -136,6 +172,12 @@ class PersonCondition(_message.Message):
         through others).
         """
 
+    @_builtins.property
+    def customer_value(self) -> Global___CustomerValueCondition:
+        """A condition on the person's customer value (historic value, purchase count or RFM segment) in a
+        trailing window. Segments accept it; lifecycle models do not (INVALID_ARGUMENT).
+        """
+
     def __init__(
         self,
         *,
@@ -146,13 +188,14 @@ class PersonCondition(_message.Message):
         lifecycle_stage: Global___LifecycleStageCondition | None = ...,
         segment_membership: Global___SegmentMembershipCondition | None = ...,
         has_identifier_type: _builtins.str = ...,
+        customer_value: Global___CustomerValueCondition | None = ...,
         negate: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["condition", b"condition", "event_count", b"event_count", "group", b"group", "has_identifier_type", b"has_identifier_type", "lifecycle_stage", b"lifecycle_stage", "person_property", b"person_property", "segment_membership", b"segment_membership", "sequence", b"sequence"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["condition", b"condition", "customer_value", b"customer_value", "event_count", b"event_count", "group", b"group", "has_identifier_type", b"has_identifier_type", "lifecycle_stage", b"lifecycle_stage", "person_property", b"person_property", "segment_membership", b"segment_membership", "sequence", b"sequence"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition", b"condition", "event_count", b"event_count", "group", b"group", "has_identifier_type", b"has_identifier_type", "lifecycle_stage", b"lifecycle_stage", "negate", b"negate", "person_property", b"person_property", "segment_membership", b"segment_membership", "sequence", b"sequence"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition", b"condition", "customer_value", b"customer_value", "event_count", b"event_count", "group", b"group", "has_identifier_type", b"has_identifier_type", "lifecycle_stage", b"lifecycle_stage", "negate", b"negate", "person_property", b"person_property", "segment_membership", b"segment_membership", "sequence", b"sequence"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_condition: _TypeAlias = _typing.Literal["group", "person_property", "event_count", "sequence", "lifecycle_stage", "segment_membership", "has_identifier_type"]  # noqa: Y015
+    _WhichOneofReturnType_condition: _TypeAlias = _typing.Literal["group", "person_property", "event_count", "sequence", "lifecycle_stage", "segment_membership", "has_identifier_type", "customer_value"]  # noqa: Y015
     _WhichOneofArgType_condition: _TypeAlias = _typing.Literal["condition", b"condition"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_condition) -> _WhichOneofReturnType_condition | None: ...
 
@@ -230,7 +273,8 @@ Global___EventCountCondition: _TypeAlias = EventCountCondition  # noqa: Y015
 @_typing.final
 class SequenceCondition(_message.Message):
     """SequenceCondition holds when the person performed the steps in order (other events may happen in
-    between).
+    between): one event per step, each strictly later than the one before, so one event never counts as two
+    steps and events with the same timestamp are not in order.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -312,3 +356,73 @@ class SegmentMembershipCondition(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SegmentMembershipCondition: _TypeAlias = SegmentMembershipCondition  # noqa: Y015
+
+@_typing.final
+class CustomerValueCondition(_message.Message):
+    """CustomerValueCondition holds when the person's customer value, computed exactly as GetCustomerValue
+    computes it over the trailing window ending at the evaluation time, passes the test of `metric` (for
+    example "historic value of at least 500 EUR in the last 365 days", or "RFM segment AT_RISK or
+    CANNOT_LOSE"). A person with events but no counted event has a historic value of 0, no purchase and the
+    segment RFM_SEGMENT_NO_PURCHASE. RFM scores rank the person among all the tenant's purchasers in the
+    window, so a person's RFM segment can change when other persons buy.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METRIC_FIELD_NUMBER: _builtins.int
+    CURRENCY_CODE_FIELD_NUMBER: _builtins.int
+    PURCHASE_EVENT_NAMES_FIELD_NUMBER: _builtins.int
+    WINDOW_FIELD_NUMBER: _builtins.int
+    COMPARISON_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    RFM_SEGMENTS_FIELD_NUMBER: _builtins.int
+    metric: Global___CustomerValueMetric.ValueType
+    """What to test."""
+    currency_code: _builtins.str
+    """The ISO 4217 currency whose revenue counts (three upper-case letters); required. Revenue in other
+    currencies is ignored (no conversion is made).
+    """
+    comparison: Global___ComparisonOperator.ValueType
+    """How the metric compares with its threshold (HISTORIC_VALUE and PURCHASE_COUNT); unset means
+    COMPARISON_OPERATOR_GREATER_THAN_OR_EQUAL.
+    """
+    count: _builtins.int
+    """The threshold of PURCHASE_COUNT, at least 0."""
+    @_builtins.property
+    def purchase_event_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Only events with these names count; empty means every event with revenue in the currency."""
+
+    @_builtins.property
+    def window(self) -> _duration_pb2.Duration:
+        """The trailing window of counted events, ending at the evaluation time; unset means all history. Recency
+        is measured to the evaluation time.
+        """
+
+    @_builtins.property
+    def value(self) -> _event_pb2.Money:
+        """The threshold of HISTORIC_VALUE; its `currency_code` must be empty or equal `currency_code`."""
+
+    @_builtins.property
+    def rfm_segments(self) -> _containers.RepeatedScalarFieldContainer[_customer_value_pb2.RfmSegment.ValueType]:
+        """The accepted segments of RFM_SEGMENT, at least one."""
+
+    def __init__(
+        self,
+        *,
+        metric: Global___CustomerValueMetric.ValueType = ...,
+        currency_code: _builtins.str = ...,
+        purchase_event_names: _abc.Iterable[_builtins.str] | None = ...,
+        window: _duration_pb2.Duration | None = ...,
+        comparison: Global___ComparisonOperator.ValueType = ...,
+        value: _event_pb2.Money | None = ...,
+        count: _builtins.int = ...,
+        rfm_segments: _abc.Iterable[_customer_value_pb2.RfmSegment.ValueType] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value", "window", b"window"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comparison", b"comparison", "count", b"count", "currency_code", b"currency_code", "metric", b"metric", "purchase_event_names", b"purchase_event_names", "rfm_segments", b"rfm_segments", "value", b"value", "window", b"window"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CustomerValueCondition: _TypeAlias = CustomerValueCondition  # noqa: Y015

@@ -26,15 +26,19 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from wayline.event.v1 import event_pb2 as wayline_dot_event_dot_v1_dot_event__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(wayline/journeys/v1/customer_value.proto\x12\x13wayline.journeys.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cwayline/event/v1/event.proto\"\xbc\x03\n\rCustomerValue\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12/\n\x0ehistoric_value\x18\x02 \x01(\x0b\x32\x17.wayline.event.v1.Money\x12\x16\n\x0epurchase_count\x18\x03 \x01(\x03\x12\x34\n\x13\x61verage_order_value\x18\x04 \x01(\x0b\x32\x17.wayline.event.v1.Money\x12\x37\n\x13\x66irst_purchase_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x12last_purchase_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x0crecency_days\x18\x07 \x01(\x05H\x00\x88\x01\x01\x12\x15\n\rrecency_score\x18\x08 \x01(\x05\x12\x17\n\x0f\x66requency_score\x18\t \x01(\x05\x12\x16\n\x0emonetary_score\x18\n \x01(\x05\x12\x34\n\x0brfm_segment\x18\x0b \x01(\x0e\x32\x1f.wayline.journeys.v1.RfmSegmentB\x0f\n\r_recency_days*\x8a\x03\n\nRfmSegment\x12\x1b\n\x17RFM_SEGMENT_UNSPECIFIED\x10\x00\x12\x19\n\x15RFM_SEGMENT_CHAMPIONS\x10\x01\x12\x1f\n\x1bRFM_SEGMENT_LOYAL_CUSTOMERS\x10\x02\x12#\n\x1fRFM_SEGMENT_POTENTIAL_LOYALISTS\x10\x03\x12\x1d\n\x19RFM_SEGMENT_NEW_CUSTOMERS\x10\x04\x12\x19\n\x15RFM_SEGMENT_PROMISING\x10\x05\x12\x1e\n\x1aRFM_SEGMENT_NEED_ATTENTION\x10\x06\x12\x1e\n\x1aRFM_SEGMENT_ABOUT_TO_SLEEP\x10\x07\x12\x17\n\x13RFM_SEGMENT_AT_RISK\x10\x08\x12\x1b\n\x17RFM_SEGMENT_CANNOT_LOSE\x10\t\x12\x1b\n\x17RFM_SEGMENT_HIBERNATING\x10\n\x12\x14\n\x10RFM_SEGMENT_LOST\x10\x0b\x12\x1b\n\x17RFM_SEGMENT_NO_PURCHASE\x10\x0c\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(wayline/journeys/v1/customer_value.proto\x12\x13wayline.journeys.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cwayline/event/v1/event.proto\"\xd1\x01\n\x17\x43ustomerLifetimeSummary\x12<\n\x0bperiod_unit\x18\x01 \x01(\x0e\x32\'.wayline.journeys.v1.LifetimePeriodUnit\x12\x18\n\x10purchase_periods\x18\x02 \x01(\x05\x12\x11\n\tfrequency\x18\x03 \x01(\x05\x12\x0f\n\x07recency\x18\x04 \x01(\x05\x12\t\n\x01t\x18\x05 \x01(\x05\x12/\n\x0emonetary_value\x18\x06 \x01(\x0b\x32\x17.wayline.event.v1.Money\"\x84\x04\n\rCustomerValue\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12/\n\x0ehistoric_value\x18\x02 \x01(\x0b\x32\x17.wayline.event.v1.Money\x12\x16\n\x0epurchase_count\x18\x03 \x01(\x03\x12\x34\n\x13\x61verage_order_value\x18\x04 \x01(\x0b\x32\x17.wayline.event.v1.Money\x12\x37\n\x13\x66irst_purchase_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x12last_purchase_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x0crecency_days\x18\x07 \x01(\x05H\x00\x88\x01\x01\x12\x15\n\rrecency_score\x18\x08 \x01(\x05\x12\x17\n\x0f\x66requency_score\x18\t \x01(\x05\x12\x16\n\x0emonetary_score\x18\n \x01(\x05\x12\x34\n\x0brfm_segment\x18\x0b \x01(\x0e\x32\x1f.wayline.journeys.v1.RfmSegment\x12\x46\n\x10lifetime_summary\x18\x0c \x01(\x0b\x32,.wayline.journeys.v1.CustomerLifetimeSummaryB\x0f\n\r_recency_days*\x8a\x03\n\nRfmSegment\x12\x1b\n\x17RFM_SEGMENT_UNSPECIFIED\x10\x00\x12\x19\n\x15RFM_SEGMENT_CHAMPIONS\x10\x01\x12\x1f\n\x1bRFM_SEGMENT_LOYAL_CUSTOMERS\x10\x02\x12#\n\x1fRFM_SEGMENT_POTENTIAL_LOYALISTS\x10\x03\x12\x1d\n\x19RFM_SEGMENT_NEW_CUSTOMERS\x10\x04\x12\x19\n\x15RFM_SEGMENT_PROMISING\x10\x05\x12\x1e\n\x1aRFM_SEGMENT_NEED_ATTENTION\x10\x06\x12\x1e\n\x1aRFM_SEGMENT_ABOUT_TO_SLEEP\x10\x07\x12\x17\n\x13RFM_SEGMENT_AT_RISK\x10\x08\x12\x1b\n\x17RFM_SEGMENT_CANNOT_LOSE\x10\t\x12\x1b\n\x17RFM_SEGMENT_HIBERNATING\x10\n\x12\x14\n\x10RFM_SEGMENT_LOST\x10\x0b\x12\x1b\n\x17RFM_SEGMENT_NO_PURCHASE\x10\x0c*X\n\x12LifetimePeriodUnit\x12$\n LIFETIME_PERIOD_UNIT_UNSPECIFIED\x10\x00\x12\x1c\n\x18LIFETIME_PERIOD_UNIT_DAY\x10\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'wayline.journeys.v1.customer_value_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RFMSEGMENT']._serialized_start=576
-  _globals['_RFMSEGMENT']._serialized_end=970
-  _globals['_CUSTOMERVALUE']._serialized_start=129
-  _globals['_CUSTOMERVALUE']._serialized_end=573
+  _globals['_RFMSEGMENT']._serialized_start=860
+  _globals['_RFMSEGMENT']._serialized_end=1254
+  _globals['_LIFETIMEPERIODUNIT']._serialized_start=1256
+  _globals['_LIFETIMEPERIODUNIT']._serialized_end=1344
+  _globals['_CUSTOMERLIFETIMESUMMARY']._serialized_start=129
+  _globals['_CUSTOMERLIFETIMESUMMARY']._serialized_end=338
+  _globals['_CUSTOMERVALUE']._serialized_start=341
+  _globals['_CUSTOMERVALUE']._serialized_end=857
 # @@protoc_insertion_point(module_scope)

@@ -12,10 +12,10 @@ import builtins as _builtins
 import sys
 import typing as _typing
 
-if sys.version_info >= (3, 10):
-    from typing import TypeAlias as _TypeAlias
+if sys.version_info >= (3, 11):
+    from typing import TypeAlias as _TypeAlias, Never as _Never
 else:
-    from typing_extensions import TypeAlias as _TypeAlias
+    from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -32,13 +32,13 @@ class _RfmSegmentEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RfmSegment
     RFM_SEGMENT_LOYAL_CUSTOMERS: _RfmSegment.ValueType  # 2
     """Buy often and for a lot, reasonably recently (R 3-5, FM 3-5 outside champions)."""
     RFM_SEGMENT_POTENTIAL_LOYALISTS: _RfmSegment.ValueType  # 3
-    """Recent customers with average frequency (R 4-5, FM 2-3)."""
+    """Recent customers with average frequency (R 4-5, FM 2-3 outside loyal customers, so FM 2)."""
     RFM_SEGMENT_NEW_CUSTOMERS: _RfmSegment.ValueType  # 4
     """Bought very recently, but rarely (R 5, FM 1)."""
     RFM_SEGMENT_PROMISING: _RfmSegment.ValueType  # 5
     """Recent, but with little value yet (R 4, FM 1)."""
     RFM_SEGMENT_NEED_ATTENTION: _RfmSegment.ValueType  # 6
-    """Above-average recency, frequency and value, slipping (R 3, FM 2-3)."""
+    """Above-average recency, frequency and value, slipping (R 3, FM 2-3 outside loyal customers, so FM 2)."""
     RFM_SEGMENT_ABOUT_TO_SLEEP: _RfmSegment.ValueType  # 7
     """Below-average recency and frequency (R 3, FM 1)."""
     RFM_SEGMENT_AT_RISK: _RfmSegment.ValueType  # 8
@@ -55,6 +55,12 @@ class _RfmSegmentEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RfmSegment
 class RfmSegment(_RfmSegment, metaclass=_RfmSegmentEnumTypeWrapper):
     """RfmSegment is the classic customer segment derived from the recency (R) and the combined frequency and
     monetary (FM) scores, on the widely used 11-segment R x FM grid.
+
+    FM is the mean of the frequency and monetary scores rounded half up: FM = (F + M + 1) / 2 in integer
+    division, so F 4 and M 5 give FM 5. The ranges below are tried in the order listed and the first that
+    holds names the segment; that is how the overlapping ranges resolve (R 4-5 with FM 3 is a loyal customer,
+    not a potential loyalist; R 3 with FM 3 is a loyal customer, not one needing attention). Every pair of
+    scores from 1 to 5 falls in exactly one segment that way.
     """
 
 RFM_SEGMENT_UNSPECIFIED: RfmSegment.ValueType  # 0
@@ -64,13 +70,13 @@ RFM_SEGMENT_CHAMPIONS: RfmSegment.ValueType  # 1
 RFM_SEGMENT_LOYAL_CUSTOMERS: RfmSegment.ValueType  # 2
 """Buy often and for a lot, reasonably recently (R 3-5, FM 3-5 outside champions)."""
 RFM_SEGMENT_POTENTIAL_LOYALISTS: RfmSegment.ValueType  # 3
-"""Recent customers with average frequency (R 4-5, FM 2-3)."""
+"""Recent customers with average frequency (R 4-5, FM 2-3 outside loyal customers, so FM 2)."""
 RFM_SEGMENT_NEW_CUSTOMERS: RfmSegment.ValueType  # 4
 """Bought very recently, but rarely (R 5, FM 1)."""
 RFM_SEGMENT_PROMISING: RfmSegment.ValueType  # 5
 """Recent, but with little value yet (R 4, FM 1)."""
 RFM_SEGMENT_NEED_ATTENTION: RfmSegment.ValueType  # 6
-"""Above-average recency, frequency and value, slipping (R 3, FM 2-3)."""
+"""Above-average recency, frequency and value, slipping (R 3, FM 2-3 outside loyal customers, so FM 2)."""
 RFM_SEGMENT_ABOUT_TO_SLEEP: RfmSegment.ValueType  # 7
 """Below-average recency and frequency (R 3, FM 1)."""
 RFM_SEGMENT_AT_RISK: RfmSegment.ValueType  # 8
@@ -85,10 +91,107 @@ RFM_SEGMENT_NO_PURCHASE: RfmSegment.ValueType  # 12
 """Never bought within the time range, so no RFM scores."""
 Global___RfmSegment: _TypeAlias = RfmSegment  # noqa: Y015
 
+class _LifetimePeriodUnit:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _LifetimePeriodUnitEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LifetimePeriodUnit.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    LIFETIME_PERIOD_UNIT_UNSPECIFIED: _LifetimePeriodUnit.ValueType  # 0
+    """Not set."""
+    LIFETIME_PERIOD_UNIT_DAY: _LifetimePeriodUnit.ValueType  # 1
+    """Calendar days in UTC (the `lifetimes` library's `freq='D'`)."""
+
+class LifetimePeriodUnit(_LifetimePeriodUnit, metaclass=_LifetimePeriodUnitEnumTypeWrapper):
+    """LifetimePeriodUnit is the length of the purchase periods a customer lifetime summary counts in."""
+
+LIFETIME_PERIOD_UNIT_UNSPECIFIED: LifetimePeriodUnit.ValueType  # 0
+"""Not set."""
+LIFETIME_PERIOD_UNIT_DAY: LifetimePeriodUnit.ValueType  # 1
+"""Calendar days in UTC (the `lifetimes` library's `freq='D'`)."""
+Global___LifetimePeriodUnit: _TypeAlias = LifetimePeriodUnit  # noqa: Y015
+
+@_typing.final
+class CustomerLifetimeSummary(_message.Message):
+    """CustomerLifetimeSummary is one person's input to the probabilistic customer-lifetime models: BG/NBD and
+    Pareto/NBD take `frequency`, `recency` and `t`; Gamma-Gamma takes `frequency` and `monetary_value`. The
+    definitions are those of the `lifetimes` library's `summary_data_from_transaction_data` with `freq='D'`,
+    applied to the days on which the person bought.
+
+    A purchase period is a calendar day in UTC, within the time range, on which the person's net revenue in
+    the currency is positive: the day's value is the sum of the revenue of every counted event that day, so a
+    refund on the day of its purchase reduces that day, and zero-value events add nothing. A day whose net
+    value is zero or negative (only refunds, only zero-value events, or refunds as large as the purchases) is
+    not a purchase period: it counts neither in the periods nor in `monetary_value`, although its events still
+    count in `historic_value`. A refund on a later day therefore does not reach back to the day of its
+    purchase. On a log of positive purchases alone this is exactly what `lifetimes` computes; `lifetimes`
+    would also count a day with only zero-value rows as a period, and this summary does not.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERIOD_UNIT_FIELD_NUMBER: _builtins.int
+    PURCHASE_PERIODS_FIELD_NUMBER: _builtins.int
+    FREQUENCY_FIELD_NUMBER: _builtins.int
+    RECENCY_FIELD_NUMBER: _builtins.int
+    T_FIELD_NUMBER: _builtins.int
+    MONETARY_VALUE_FIELD_NUMBER: _builtins.int
+    period_unit: Global___LifetimePeriodUnit.ValueType
+    """The unit of `purchase_periods`, `frequency`, `recency` and `t`: always LIFETIME_PERIOD_UNIT_DAY today."""
+    purchase_periods: _builtins.int
+    """How many purchase periods the person has in the time range, the first one included (at least 1)."""
+    frequency: _builtins.int
+    """The number of repeat purchase periods: `purchase_periods` minus 1, the first purchase period excluded."""
+    recency: _builtins.int
+    """The age of the customer at their last purchase period: the periods from the first purchase period to
+    the last one (0 when `frequency` is 0).
+    """
+    t: _builtins.int
+    """The age of the customer at the end of the observation window: the periods from the first purchase
+    period to the period holding the end of the time range (the time of the request when the range has no
+    end), as `lifetimes` truncates `observation_period_end` to its period.
+    """
+    @_builtins.property
+    def monetary_value(self) -> _event_pb2.Money:
+        """The mean value of the repeat purchase periods: the sum of the values of the purchase periods after the
+        first, divided by `frequency`, rounded half to even to the nano; zero when `frequency` is 0. The first
+        purchase period is left out, as Gamma-Gamma expects.
+        """
+
+    def __init__(
+        self,
+        *,
+        period_unit: Global___LifetimePeriodUnit.ValueType = ...,
+        purchase_periods: _builtins.int = ...,
+        frequency: _builtins.int = ...,
+        recency: _builtins.int = ...,
+        t: _builtins.int = ...,
+        monetary_value: _event_pb2.Money | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["monetary_value", b"monetary_value"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["frequency", b"frequency", "monetary_value", b"monetary_value", "period_unit", b"period_unit", "purchase_periods", b"purchase_periods", "recency", b"recency", "t", b"t"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CustomerLifetimeSummary: _TypeAlias = CustomerLifetimeSummary  # noqa: Y015
+
 @_typing.final
 class CustomerValue(_message.Message):
     """CustomerValue is the historic value of one person (historic customer lifetime value) and their RFM
     scores, computed from events with `revenue` in one currency (no currency conversion is made).
+
+    The counted events are the person's events in the time range whose revenue is in the requested currency
+    (and whose name is one of `purchase_event_names`, when given), read as their current person through
+    identity's overrides. Among them, a purchase has a positive revenue, a refund a negative one, and a
+    zero-value event neither: refunds subtract from `historic_value`, zero-value events add nothing to it, and
+    neither counts in `purchase_count` or the purchase times.
+
+    The scores rank the person among the tenant's purchasers in the range (persons with at least one purchase,
+    whatever the population of the request) by quintile, as SQL's `ntile(5)` over them ordered from the worst
+    value to the best, except that ties share a score: each person gets the quintile of the first position of
+    their tie. With n purchasers, the first n mod 5 quintiles hold one more position than the others, so with
+    fewer than five purchasers the scores are 1 to n.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -104,29 +207,36 @@ class CustomerValue(_message.Message):
     FREQUENCY_SCORE_FIELD_NUMBER: _builtins.int
     MONETARY_SCORE_FIELD_NUMBER: _builtins.int
     RFM_SEGMENT_FIELD_NUMBER: _builtins.int
+    LIFETIME_SUMMARY_FIELD_NUMBER: _builtins.int
     person_id: _builtins.str
     """The person's id; empty when the requested identifier matched no person."""
     purchase_count: _builtins.int
     """How many purchase events with a positive revenue the person made."""
     recency_days: _builtins.int
-    """Whole days from the last purchase to the end of the time range; absent when there is no purchase."""
+    """Whole days (periods of 24 hours, rounded down) from the last purchase to the end of the time range;
+    absent when there is no purchase.
+    """
     recency_score: _builtins.int
-    """The recency quintile among the tenant's purchasers in the range, 1 (least recent) to 5 (most recent); 0
-    when there is no purchase.
+    """The recency quintile among the tenant's purchasers in the range, 1 (least recent) to 5 (most recent),
+    ranked by `recency_days` (equal days tie); 0 when there is no purchase.
     """
     frequency_score: _builtins.int
     """The frequency quintile (by `purchase_count`), 1 to 5; 0 when there is no purchase."""
     monetary_score: _builtins.int
     """The monetary quintile (by `historic_value`), 1 to 5; 0 when there is no purchase."""
     rfm_segment: Global___RfmSegment.ValueType
-    """The RFM segment from the three scores."""
+    """The RFM segment from the three scores; RFM_SEGMENT_NO_PURCHASE when there is no purchase."""
     @_builtins.property
     def historic_value(self) -> _event_pb2.Money:
-        """The sum of `revenue` over the person's purchase events in the time range (refunds subtract)."""
+        """The sum of `revenue` over the person's counted events in the time range: purchases add, refunds
+        subtract, zero-value events add nothing; zero in the currency when there is none.
+        """
 
     @_builtins.property
     def average_order_value(self) -> _event_pb2.Money:
-        """`historic_value` divided by `purchase_count`; unset when there is no purchase."""
+        """`historic_value` divided by `purchase_count`, rounded half to even to the nano; unset when there is no
+        purchase.
+        """
 
     @_builtins.property
     def first_purchase_time(self) -> _timestamp_pb2.Timestamp:
@@ -135,6 +245,12 @@ class CustomerValue(_message.Message):
     @_builtins.property
     def last_purchase_time(self) -> _timestamp_pb2.Timestamp:
         """The time of the last purchase in the range; unset when there is none."""
+
+    @_builtins.property
+    def lifetime_summary(self) -> Global___CustomerLifetimeSummary:
+        """The summary the customer-lifetime models take as input; unset when the person has no purchase period
+        in the range (see CustomerLifetimeSummary for what a period is).
+        """
 
     def __init__(
         self,
@@ -150,10 +266,11 @@ class CustomerValue(_message.Message):
         frequency_score: _builtins.int = ...,
         monetary_score: _builtins.int = ...,
         rfm_segment: Global___RfmSegment.ValueType = ...,
+        lifetime_summary: Global___CustomerLifetimeSummary | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_recency_days", b"_recency_days", "average_order_value", b"average_order_value", "first_purchase_time", b"first_purchase_time", "historic_value", b"historic_value", "last_purchase_time", b"last_purchase_time", "recency_days", b"recency_days"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_recency_days", b"_recency_days", "average_order_value", b"average_order_value", "first_purchase_time", b"first_purchase_time", "historic_value", b"historic_value", "last_purchase_time", b"last_purchase_time", "lifetime_summary", b"lifetime_summary", "recency_days", b"recency_days"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_recency_days", b"_recency_days", "average_order_value", b"average_order_value", "first_purchase_time", b"first_purchase_time", "frequency_score", b"frequency_score", "historic_value", b"historic_value", "last_purchase_time", b"last_purchase_time", "monetary_score", b"monetary_score", "person_id", b"person_id", "purchase_count", b"purchase_count", "recency_days", b"recency_days", "recency_score", b"recency_score", "rfm_segment", b"rfm_segment"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_recency_days", b"_recency_days", "average_order_value", b"average_order_value", "first_purchase_time", b"first_purchase_time", "frequency_score", b"frequency_score", "historic_value", b"historic_value", "last_purchase_time", b"last_purchase_time", "lifetime_summary", b"lifetime_summary", "monetary_score", b"monetary_score", "person_id", b"person_id", "purchase_count", b"purchase_count", "recency_days", b"recency_days", "recency_score", b"recency_score", "rfm_segment", b"rfm_segment"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__recency_days: _TypeAlias = _typing.Literal["recency_days"]  # noqa: Y015
     _WhichOneofArgType__recency_days: _TypeAlias = _typing.Literal["_recency_days", b"_recency_days"]  # noqa: Y015

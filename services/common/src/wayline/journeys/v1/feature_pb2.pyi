@@ -34,19 +34,21 @@ class _FeatureAggregationEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Fe
     FEATURE_AGGREGATION_COUNT: _FeatureAggregation.ValueType  # 1
     """The number of matching events."""
     FEATURE_AGGREGATION_SUM: _FeatureAggregation.ValueType  # 2
-    """The sum of `property` over matching events (non-numbers are skipped)."""
+    """The sum of `property` over matching events (non-numbers are skipped), added in ascending order of the
+    values so that every computation of it gives the same double.
+    """
     FEATURE_AGGREGATION_AVERAGE: _FeatureAggregation.ValueType  # 3
-    """The mean of `property` over matching events."""
+    """The mean of `property` over matching events: their SUM divided by their number."""
     FEATURE_AGGREGATION_MIN: _FeatureAggregation.ValueType  # 4
     """The least value of `property`."""
     FEATURE_AGGREGATION_MAX: _FeatureAggregation.ValueType  # 5
     """The greatest value of `property`."""
     FEATURE_AGGREGATION_COUNT_DISTINCT: _FeatureAggregation.ValueType  # 6
-    """The number of distinct values of `property`."""
+    """The number of distinct values of `property` (compared as JSON values: 1 and 1.0 are one value)."""
     FEATURE_AGGREGATION_FIRST_VALUE: _FeatureAggregation.ValueType  # 7
-    """The value of `property` on the earliest matching event."""
+    """The value of `property` on the earliest matching event (by timestamp, then event id)."""
     FEATURE_AGGREGATION_LAST_VALUE: _FeatureAggregation.ValueType  # 8
-    """The value of `property` on the latest matching event."""
+    """The value of `property` on the latest matching event (by timestamp, then event id)."""
     FEATURE_AGGREGATION_DAYS_SINCE_FIRST: _FeatureAggregation.ValueType  # 9
     """Days (fractional) from the earliest matching event to the observation time."""
     FEATURE_AGGREGATION_DAYS_SINCE_LAST: _FeatureAggregation.ValueType  # 10
@@ -54,31 +56,41 @@ class _FeatureAggregationEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Fe
     FEATURE_AGGREGATION_ACTIVE_DAYS: _FeatureAggregation.ValueType  # 11
     """The number of distinct UTC days with at least one matching event."""
     FEATURE_AGGREGATION_PERSON_PROPERTY: _FeatureAggregation.ValueType  # 12
-    """The person property named by `property` (a `person.` path) as of the observation time; `events` and
-    `window` are ignored.
+    """The person property named by `property` (a `person.` path) as of the observation time: the trait's value
+    in the latest identify event carrying it (by timestamp, then event id) among the person's events
+    before that time; a trait last set to null has no value. `events` and `window` are ignored.
     """
 
 class FeatureAggregation(_FeatureAggregation, metaclass=_FeatureAggregationEnumTypeWrapper):
-    """FeatureAggregation is how a feature aggregates a person's matching events."""
+    """FeatureAggregation is how a feature aggregates a person's matching events: the events of the person (read
+    through person overrides) that match `events`, happened in the window before the observation time and had
+    been received by then (FeatureVector.as_of). Aggregations that read `property` take only the matching
+    events whose property has a usable value: a number for SUM, AVERAGE, MIN and MAX (strings, booleans and
+    the rest are skipped), any value but null for the others. Every value is a number except those of
+    FIRST_VALUE, LAST_VALUE and PERSON_PROPERTY, which are the JSON value as stored (a number, a string or a
+    boolean; an object or a list as its compact JSON text).
+    """
 
 FEATURE_AGGREGATION_UNSPECIFIED: FeatureAggregation.ValueType  # 0
 """Not set; invalid."""
 FEATURE_AGGREGATION_COUNT: FeatureAggregation.ValueType  # 1
 """The number of matching events."""
 FEATURE_AGGREGATION_SUM: FeatureAggregation.ValueType  # 2
-"""The sum of `property` over matching events (non-numbers are skipped)."""
+"""The sum of `property` over matching events (non-numbers are skipped), added in ascending order of the
+values so that every computation of it gives the same double.
+"""
 FEATURE_AGGREGATION_AVERAGE: FeatureAggregation.ValueType  # 3
-"""The mean of `property` over matching events."""
+"""The mean of `property` over matching events: their SUM divided by their number."""
 FEATURE_AGGREGATION_MIN: FeatureAggregation.ValueType  # 4
 """The least value of `property`."""
 FEATURE_AGGREGATION_MAX: FeatureAggregation.ValueType  # 5
 """The greatest value of `property`."""
 FEATURE_AGGREGATION_COUNT_DISTINCT: FeatureAggregation.ValueType  # 6
-"""The number of distinct values of `property`."""
+"""The number of distinct values of `property` (compared as JSON values: 1 and 1.0 are one value)."""
 FEATURE_AGGREGATION_FIRST_VALUE: FeatureAggregation.ValueType  # 7
-"""The value of `property` on the earliest matching event."""
+"""The value of `property` on the earliest matching event (by timestamp, then event id)."""
 FEATURE_AGGREGATION_LAST_VALUE: FeatureAggregation.ValueType  # 8
-"""The value of `property` on the latest matching event."""
+"""The value of `property` on the latest matching event (by timestamp, then event id)."""
 FEATURE_AGGREGATION_DAYS_SINCE_FIRST: FeatureAggregation.ValueType  # 9
 """Days (fractional) from the earliest matching event to the observation time."""
 FEATURE_AGGREGATION_DAYS_SINCE_LAST: FeatureAggregation.ValueType  # 10
@@ -86,8 +98,9 @@ FEATURE_AGGREGATION_DAYS_SINCE_LAST: FeatureAggregation.ValueType  # 10
 FEATURE_AGGREGATION_ACTIVE_DAYS: FeatureAggregation.ValueType  # 11
 """The number of distinct UTC days with at least one matching event."""
 FEATURE_AGGREGATION_PERSON_PROPERTY: FeatureAggregation.ValueType  # 12
-"""The person property named by `property` (a `person.` path) as of the observation time; `events` and
-`window` are ignored.
+"""The person property named by `property` (a `person.` path) as of the observation time: the trait's value
+in the latest identify event carrying it (by timestamp, then event id) among the person's events
+before that time; a trait last set to null has no value. `events` and `window` are ignored.
 """
 Global___FeatureAggregation: _TypeAlias = FeatureAggregation  # noqa: Y015
 
@@ -112,20 +125,29 @@ class FeatureDefinition(_message.Message):
     aggregation: Global___FeatureAggregation.ValueType
     """How matching events are aggregated."""
     property: _builtins.str
-    """The property path aggregated (see PropertyFilter), for every aggregation that reads a value."""
+    """The property path aggregated (see PropertyFilter), for every aggregation that reads a value: an event
+    path for all of them but FEATURE_AGGREGATION_PERSON_PROPERTY, which takes a `person.` path.
+    """
     description: _builtins.str
     """What the feature means."""
     @_builtins.property
     def events(self) -> _analytics_pb2.EventMatcher:
-        """The events aggregated."""
+        """The events aggregated; unset matches every event. Filters on `person.` properties are refused
+        (INVALID_ARGUMENT): they would be read as of now, not as of the observation time; use a
+        FEATURE_AGGREGATION_PERSON_PROPERTY feature instead.
+        """
 
     @_builtins.property
     def window(self) -> _duration_pb2.Duration:
-        """The trailing window before the observation time; unset means all history."""
+        """The trailing window before the observation time: only events at or after (observation time - window)
+        count; unset means all history. When set, it must be positive.
+        """
 
     @_builtins.property
     def default_value(self) -> _struct_pb2.Value:
-        """The value when the person has no matching event; unset means null."""
+        """The value when the person has no matching event (for aggregations that read `property`, no matching
+        event with a usable value); unset means null. A number, a string, a boolean or null.
+        """
 
     def __init__(
         self,

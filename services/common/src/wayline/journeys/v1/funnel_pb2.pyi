@@ -30,14 +30,18 @@ class _FunnelOrderEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_FunnelOrd
     FUNNEL_ORDER_UNSPECIFIED: _FunnelOrder.ValueType  # 0
     """Not set; means FUNNEL_ORDER_ORDERED."""
     FUNNEL_ORDER_ORDERED: _FunnelOrder.ValueType  # 1
-    """The steps must happen in the given order; other events may happen in between."""
+    """The steps must happen in the given order; other events may happen in between. Each event completes at
+    most one step of an attempt.
+    """
     FUNNEL_ORDER_STRICT: _FunnelOrder.ValueType  # 2
     """The steps must happen in the given order with no other event of the person in between (events excluded
     by the query's channel and property filters do not count as "in between").
     """
     FUNNEL_ORDER_ANY: _FunnelOrder.ValueType  # 3
     """The steps may happen in any order; a person reaches step n when they have performed any n+1 distinct
-    steps within the conversion window.
+    steps within the conversion window. A step is performed by the first event in the window that matches
+    it, and one event performs every step it matches. Gaps and exclusions need an order, so ANY refuses
+    them.
     """
 
 class FunnelOrder(_FunnelOrder, metaclass=_FunnelOrderEnumTypeWrapper):
@@ -46,16 +50,93 @@ class FunnelOrder(_FunnelOrder, metaclass=_FunnelOrderEnumTypeWrapper):
 FUNNEL_ORDER_UNSPECIFIED: FunnelOrder.ValueType  # 0
 """Not set; means FUNNEL_ORDER_ORDERED."""
 FUNNEL_ORDER_ORDERED: FunnelOrder.ValueType  # 1
-"""The steps must happen in the given order; other events may happen in between."""
+"""The steps must happen in the given order; other events may happen in between. Each event completes at
+most one step of an attempt.
+"""
 FUNNEL_ORDER_STRICT: FunnelOrder.ValueType  # 2
 """The steps must happen in the given order with no other event of the person in between (events excluded
 by the query's channel and property filters do not count as "in between").
 """
 FUNNEL_ORDER_ANY: FunnelOrder.ValueType  # 3
 """The steps may happen in any order; a person reaches step n when they have performed any n+1 distinct
-steps within the conversion window.
+steps within the conversion window. A step is performed by the first event in the window that matches
+it, and one event performs every step it matches. Gaps and exclusions need an order, so ANY refuses
+them.
 """
 Global___FunnelOrder: _TypeAlias = FunnelOrder  # noqa: Y015
+
+class _FunnelBreakdownAttribution:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _FunnelBreakdownAttributionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_FunnelBreakdownAttribution.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    FUNNEL_BREAKDOWN_ATTRIBUTION_UNSPECIFIED: _FunnelBreakdownAttribution.ValueType  # 0
+    """Not set; means FUNNEL_BREAKDOWN_ATTRIBUTION_FIRST_STEP."""
+    FUNNEL_BREAKDOWN_ATTRIBUTION_FIRST_STEP: _FunnelBreakdownAttribution.ValueType  # 1
+    """The value of the attempt's first-step event: each person counts in one series."""
+    FUNNEL_BREAKDOWN_ATTRIBUTION_LAST_STEP: _FunnelBreakdownAttribution.ValueType  # 2
+    """The value of the event of the furthest step the attempt reached (the first-step event for persons who
+    reached only the first step): each person counts in one series.
+    """
+    FUNNEL_BREAKDOWN_ATTRIBUTION_EACH_STEP: _FunnelBreakdownAttribution.ValueType  # 3
+    """The value must be the same on every step: the series of value v is the funnel computed with only the
+    events that carry v as steps (exclusions and, in STRICT order, the events in between still count
+    whatever their value). A person counts in the series of every value with which they performed the
+    first step, with their best progress in that value, so the series may add up to more persons than the
+    funnel has.
+    """
+
+class FunnelBreakdownAttribution(_FunnelBreakdownAttribution, metaclass=_FunnelBreakdownAttributionEnumTypeWrapper):
+    """FunnelBreakdownAttribution says which event of a person's attempt gives the breakdown value when a funnel
+    is broken down by channel or by an event property. A `person.` property or a segment is the person's,
+    whatever the attribution.
+    """
+
+FUNNEL_BREAKDOWN_ATTRIBUTION_UNSPECIFIED: FunnelBreakdownAttribution.ValueType  # 0
+"""Not set; means FUNNEL_BREAKDOWN_ATTRIBUTION_FIRST_STEP."""
+FUNNEL_BREAKDOWN_ATTRIBUTION_FIRST_STEP: FunnelBreakdownAttribution.ValueType  # 1
+"""The value of the attempt's first-step event: each person counts in one series."""
+FUNNEL_BREAKDOWN_ATTRIBUTION_LAST_STEP: FunnelBreakdownAttribution.ValueType  # 2
+"""The value of the event of the furthest step the attempt reached (the first-step event for persons who
+reached only the first step): each person counts in one series.
+"""
+FUNNEL_BREAKDOWN_ATTRIBUTION_EACH_STEP: FunnelBreakdownAttribution.ValueType  # 3
+"""The value must be the same on every step: the series of value v is the funnel computed with only the
+events that carry v as steps (exclusions and, in STRICT order, the events in between still count
+whatever their value). A person counts in the series of every value with which they performed the
+first step, with their best progress in that value, so the series may add up to more persons than the
+funnel has.
+"""
+Global___FunnelBreakdownAttribution: _TypeAlias = FunnelBreakdownAttribution  # noqa: Y015
+
+class _FunnelPersonsOutcome:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _FunnelPersonsOutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_FunnelPersonsOutcome.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    FUNNEL_PERSONS_OUTCOME_UNSPECIFIED: _FunnelPersonsOutcome.ValueType  # 0
+    """Not set; means FUNNEL_PERSONS_OUTCOME_CONVERTED."""
+    FUNNEL_PERSONS_OUTCOME_CONVERTED: _FunnelPersonsOutcome.ValueType  # 1
+    """The persons who reached the step (FunnelStepResult.count)."""
+    FUNNEL_PERSONS_OUTCOME_DROPPED: _FunnelPersonsOutcome.ValueType  # 2
+    """The persons who reached the previous step but not this one (FunnelStepResult.drop_off_count); not
+    defined for the first step.
+    """
+
+class FunnelPersonsOutcome(_FunnelPersonsOutcome, metaclass=_FunnelPersonsOutcomeEnumTypeWrapper):
+    """FunnelPersonsOutcome says which persons of a funnel step ListFunnelPersons lists."""
+
+FUNNEL_PERSONS_OUTCOME_UNSPECIFIED: FunnelPersonsOutcome.ValueType  # 0
+"""Not set; means FUNNEL_PERSONS_OUTCOME_CONVERTED."""
+FUNNEL_PERSONS_OUTCOME_CONVERTED: FunnelPersonsOutcome.ValueType  # 1
+"""The persons who reached the step (FunnelStepResult.count)."""
+FUNNEL_PERSONS_OUTCOME_DROPPED: FunnelPersonsOutcome.ValueType  # 2
+"""The persons who reached the previous step but not this one (FunnelStepResult.drop_off_count); not
+defined for the first step.
+"""
+Global___FunnelPersonsOutcome: _TypeAlias = FunnelPersonsOutcome  # noqa: Y015
 
 @_typing.final
 class FunnelStep(_message.Message):
@@ -67,6 +148,7 @@ class FunnelStep(_message.Message):
     EVENT_FIELD_NUMBER: _builtins.int
     MIN_GAP_FROM_PREVIOUS_FIELD_NUMBER: _builtins.int
     MAX_GAP_FROM_PREVIOUS_FIELD_NUMBER: _builtins.int
+    ANY_OF_FIELD_NUMBER: _builtins.int
     label: _builtins.str
     """A label for the step in results; defaults to the event name."""
     @_builtins.property
@@ -83,6 +165,13 @@ class FunnelStep(_message.Message):
         first step; unset means only the funnel's conversion window applies.
         """
 
+    @_builtins.property
+    def any_of(self) -> _containers.RepeatedCompositeFieldContainer[_analytics_pb2.EventMatcher]:
+        """More events that complete the step, at most 10: the step matches when `event` or any of these matches
+        (a cross-channel step, say "Purchased" on the web or "Order Completed" at the till). A step needs
+        `event` or at least one of these.
+        """
+
     def __init__(
         self,
         *,
@@ -90,10 +179,11 @@ class FunnelStep(_message.Message):
         event: _analytics_pb2.EventMatcher | None = ...,
         min_gap_from_previous: _duration_pb2.Duration | None = ...,
         max_gap_from_previous: _duration_pb2.Duration | None = ...,
+        any_of: _abc.Iterable[_analytics_pb2.EventMatcher] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "max_gap_from_previous", b"max_gap_from_previous", "min_gap_from_previous", b"min_gap_from_previous"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "label", b"label", "max_gap_from_previous", b"max_gap_from_previous", "min_gap_from_previous", b"min_gap_from_previous"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["any_of", b"any_of", "event", b"event", "label", b"label", "max_gap_from_previous", b"max_gap_from_previous", "min_gap_from_previous", b"min_gap_from_previous"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -110,6 +200,7 @@ class FunnelExclusion(_message.Message):
     EVENT_FIELD_NUMBER: _builtins.int
     FROM_STEP_FIELD_NUMBER: _builtins.int
     TO_STEP_FIELD_NUMBER: _builtins.int
+    ANY_OF_FIELD_NUMBER: _builtins.int
     from_step: _builtins.int
     """The zero-based index of the step after which the exclusion starts to count."""
     to_step: _builtins.int
@@ -118,20 +209,61 @@ class FunnelExclusion(_message.Message):
     def event(self) -> _analytics_pb2.EventMatcher:
         """The events that exclude."""
 
+    @_builtins.property
+    def any_of(self) -> _containers.RepeatedCompositeFieldContainer[_analytics_pb2.EventMatcher]:
+        """More events that exclude, at most 10: the exclusion matches when `event` or any of these matches."""
+
     def __init__(
         self,
         *,
         event: _analytics_pb2.EventMatcher | None = ...,
         from_step: _builtins.int = ...,
         to_step: _builtins.int = ...,
+        any_of: _abc.Iterable[_analytics_pb2.EventMatcher] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "from_step", b"from_step", "to_step", b"to_step"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["any_of", b"any_of", "event", b"event", "from_step", b"from_step", "to_step", b"to_step"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___FunnelExclusion: _TypeAlias = FunnelExclusion  # noqa: Y015
+
+@_typing.final
+class TimeToConvertBucket(_message.Message):
+    """TimeToConvertBucket is one bar of a time-to-convert histogram: how many persons converted in a time of at
+    least `lower_bound` and less than `upper_bound`.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOWER_BOUND_FIELD_NUMBER: _builtins.int
+    UPPER_BOUND_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    count: _builtins.int
+    """How many persons converted in a time within the bounds."""
+    @_builtins.property
+    def lower_bound(self) -> _duration_pb2.Duration:
+        """The inclusive lower bound; zero for the first bucket."""
+
+    @_builtins.property
+    def upper_bound(self) -> _duration_pb2.Duration:
+        """The exclusive upper bound; unset for the last bucket, which holds every longer time."""
+
+    def __init__(
+        self,
+        *,
+        lower_bound: _duration_pb2.Duration | None = ...,
+        upper_bound: _duration_pb2.Duration | None = ...,
+        count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lower_bound", b"lower_bound", "upper_bound", b"upper_bound"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "lower_bound", b"lower_bound", "upper_bound", b"upper_bound"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TimeToConvertBucket: _TypeAlias = TimeToConvertBucket  # noqa: Y015
 
 @_typing.final
 class FunnelStepResult(_message.Message):
@@ -149,6 +281,7 @@ class FunnelStepResult(_message.Message):
     MEDIAN_TIME_TO_CONVERT_FIELD_NUMBER: _builtins.int
     CONVERTED_PERSON_SAMPLE_FIELD_NUMBER: _builtins.int
     DROPPED_PERSON_SAMPLE_FIELD_NUMBER: _builtins.int
+    TIME_TO_CONVERT_HISTOGRAM_FIELD_NUMBER: _builtins.int
     step_index: _builtins.int
     """The zero-based index of the step."""
     label: _builtins.str
@@ -173,11 +306,21 @@ class FunnelStepResult(_message.Message):
 
     @_builtins.property
     def converted_person_sample(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Up to `person_sample_size` ids of persons who reached this step."""
+        """Up to `person_sample_size` ids of persons who reached this step: the first ones in ascending order of id,
+        as the first page of ListFunnelPersons (FUNNEL_PERSONS_OUTCOME_CONVERTED) lists them.
+        """
 
     @_builtins.property
     def dropped_person_sample(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Up to `person_sample_size` ids of persons who reached the previous step but not this one."""
+        """Up to `person_sample_size` ids of persons who reached the previous step but not this one, the first in
+        ascending order of id (ListFunnelPersons with FUNNEL_PERSONS_OUTCOME_DROPPED pages through all).
+        """
+
+    @_builtins.property
+    def time_to_convert_histogram(self) -> _containers.RepeatedCompositeFieldContainer[Global___TimeToConvertBucket]:
+        """The times from the previous step to this one, over the persons who reached it, as a histogram with the
+        query's bucket bounds (one bucket per bound and a last, open one); empty for the first step.
+        """
 
     def __init__(
         self,
@@ -192,10 +335,11 @@ class FunnelStepResult(_message.Message):
         median_time_to_convert: _duration_pb2.Duration | None = ...,
         converted_person_sample: _abc.Iterable[_builtins.str] | None = ...,
         dropped_person_sample: _abc.Iterable[_builtins.str] | None = ...,
+        time_to_convert_histogram: _abc.Iterable[Global___TimeToConvertBucket] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["average_time_to_convert", b"average_time_to_convert", "median_time_to_convert", b"median_time_to_convert"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["average_time_to_convert", b"average_time_to_convert", "conversion_rate", b"conversion_rate", "converted_person_sample", b"converted_person_sample", "count", b"count", "drop_off_count", b"drop_off_count", "dropped_person_sample", b"dropped_person_sample", "label", b"label", "median_time_to_convert", b"median_time_to_convert", "overall_conversion_rate", b"overall_conversion_rate", "step_index", b"step_index"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["average_time_to_convert", b"average_time_to_convert", "conversion_rate", b"conversion_rate", "converted_person_sample", b"converted_person_sample", "count", b"count", "drop_off_count", b"drop_off_count", "dropped_person_sample", b"dropped_person_sample", "label", b"label", "median_time_to_convert", b"median_time_to_convert", "overall_conversion_rate", b"overall_conversion_rate", "step_index", b"step_index", "time_to_convert_histogram", b"time_to_convert_histogram"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -211,6 +355,7 @@ class FunnelSeries(_message.Message):
     STEPS_FIELD_NUMBER: _builtins.int
     AVERAGE_CONVERSION_TIME_FIELD_NUMBER: _builtins.int
     MEDIAN_CONVERSION_TIME_FIELD_NUMBER: _builtins.int
+    CONVERSION_TIME_HISTOGRAM_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def breakdown_value(self) -> _analytics_pb2.BreakdownValue:
         """The breakdown value of this series."""
@@ -229,6 +374,12 @@ class FunnelSeries(_message.Message):
     def median_conversion_time(self) -> _duration_pb2.Duration:
         """The median time from the first to the last step over the persons who completed the funnel."""
 
+    @_builtins.property
+    def conversion_time_histogram(self) -> _containers.RepeatedCompositeFieldContainer[Global___TimeToConvertBucket]:
+        """The times from the first to the last step over the persons who completed the funnel, as a histogram
+        with the query's bucket bounds.
+        """
+
     def __init__(
         self,
         *,
@@ -236,10 +387,11 @@ class FunnelSeries(_message.Message):
         steps: _abc.Iterable[Global___FunnelStepResult] | None = ...,
         average_conversion_time: _duration_pb2.Duration | None = ...,
         median_conversion_time: _duration_pb2.Duration | None = ...,
+        conversion_time_histogram: _abc.Iterable[Global___TimeToConvertBucket] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["average_conversion_time", b"average_conversion_time", "breakdown_value", b"breakdown_value", "median_conversion_time", b"median_conversion_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["average_conversion_time", b"average_conversion_time", "breakdown_value", b"breakdown_value", "median_conversion_time", b"median_conversion_time", "steps", b"steps"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["average_conversion_time", b"average_conversion_time", "breakdown_value", b"breakdown_value", "conversion_time_histogram", b"conversion_time_histogram", "median_conversion_time", b"median_conversion_time", "steps", b"steps"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

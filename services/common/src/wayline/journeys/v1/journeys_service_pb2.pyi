@@ -315,10 +315,16 @@ class QueryFunnelRequest(_message.Message):
     BREAKDOWN_FIELD_NUMBER: _builtins.int
     POPULATION_FIELD_NUMBER: _builtins.int
     PERSON_SAMPLE_SIZE_FIELD_NUMBER: _builtins.int
+    CHANNELS_FIELD_NUMBER: _builtins.int
+    EVENT_FILTERS_FIELD_NUMBER: _builtins.int
+    BREAKDOWN_ATTRIBUTION_FIELD_NUMBER: _builtins.int
+    TIME_TO_CONVERT_BUCKET_BOUNDS_FIELD_NUMBER: _builtins.int
     order: _funnel_pb2.FunnelOrder.ValueType
     """In which order the steps must happen."""
     person_sample_size: _builtins.int
     """How many person ids to sample per step for converted and dropped persons; 0 means none, at most 100."""
+    breakdown_attribution: _funnel_pb2.FunnelBreakdownAttribution.ValueType
+    """Which event of an attempt gives the breakdown value."""
     @_builtins.property
     def steps(self) -> _containers.RepeatedCompositeFieldContainer[_funnel_pb2.FunnelStep]:
         """The steps, 2 to 20, in order."""
@@ -345,6 +351,26 @@ class QueryFunnelRequest(_message.Message):
     def population(self) -> _analytics_pb2.Population:
         """Which persons to count."""
 
+    @_builtins.property
+    def channels(self) -> _containers.RepeatedScalarFieldContainer[_event_pb2.Channel.ValueType]:
+        """Only events on these channels count at all: as steps, as exclusions and, in STRICT order, as events in
+        between. Empty means every channel.
+        """
+
+    @_builtins.property
+    def event_filters(self) -> _containers.RepeatedCompositeFieldContainer[_analytics_pb2.PropertyFilter]:
+        """Only events that satisfy every filter count at all (as `channels`). Event paths only: restrict persons
+        with `population.person_filters`.
+        """
+
+    @_builtins.property
+    def time_to_convert_bucket_bounds(self) -> _containers.RepeatedCompositeFieldContainer[_duration_pb2.Duration]:
+        """The upper bounds of the time-to-convert histogram buckets, increasing and positive, at most 50; the
+        last bucket holds every longer time. Empty means the automatic bounds: 1, 5, 15 and 30 minutes, 1, 3,
+        6 and 12 hours, 1, 2, 3, 5, 7, 14 and 30 days, and 60, 90 and 180 days, those shorter than the
+        conversion window.
+        """
+
     def __init__(
         self,
         *,
@@ -356,10 +382,14 @@ class QueryFunnelRequest(_message.Message):
         breakdown: _analytics_pb2.Breakdown | None = ...,
         population: _analytics_pb2.Population | None = ...,
         person_sample_size: _builtins.int = ...,
+        channels: _abc.Iterable[_event_pb2.Channel.ValueType] | None = ...,
+        event_filters: _abc.Iterable[_analytics_pb2.PropertyFilter] | None = ...,
+        breakdown_attribution: _funnel_pb2.FunnelBreakdownAttribution.ValueType = ...,
+        time_to_convert_bucket_bounds: _abc.Iterable[_duration_pb2.Duration] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["breakdown", b"breakdown", "conversion_window", b"conversion_window", "population", b"population", "time_range", b"time_range"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["breakdown", b"breakdown", "conversion_window", b"conversion_window", "exclusions", b"exclusions", "order", b"order", "person_sample_size", b"person_sample_size", "population", b"population", "steps", b"steps", "time_range", b"time_range"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["breakdown", b"breakdown", "breakdown_attribution", b"breakdown_attribution", "channels", b"channels", "conversion_window", b"conversion_window", "event_filters", b"event_filters", "exclusions", b"exclusions", "order", b"order", "person_sample_size", b"person_sample_size", "population", b"population", "steps", b"steps", "time_range", b"time_range", "time_to_convert_bucket_bounds", b"time_to_convert_bucket_bounds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -374,7 +404,9 @@ class QueryFunnelResponse(_message.Message):
     SERIES_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def series(self) -> _containers.RepeatedCompositeFieldContainer[_funnel_pb2.FunnelSeries]:
-        """One series per breakdown value (one series without breakdown), the largest first."""
+        """One series per breakdown value (one series without breakdown), the largest first (by the count of the
+        first step); the `other` series last.
+        """
 
     def __init__(
         self,
@@ -390,8 +422,90 @@ class QueryFunnelResponse(_message.Message):
 Global___QueryFunnelResponse: _TypeAlias = QueryFunnelResponse  # noqa: Y015
 
 @_typing.final
+class ListFunnelPersonsRequest(_message.Message):
+    """ListFunnelPersonsRequest names one number of a funnel whose persons to list."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FUNNEL_FIELD_NUMBER: _builtins.int
+    STEP_INDEX_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    BREAKDOWN_VALUE_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    step_index: _builtins.int
+    """The zero-based index of the step."""
+    outcome: _funnel_pb2.FunnelPersonsOutcome.ValueType
+    """Whether to list the persons who reached the step or those who dropped off before it."""
+    page_size: _builtins.int
+    """The most person ids to return; 0 means 100, larger values are capped at 1,000."""
+    page_token: _builtins.str
+    """The `next_page_token` of a previous call with the same funnel, step, outcome and series."""
+    @_builtins.property
+    def funnel(self) -> Global___QueryFunnelRequest:
+        """The funnel, as QueryFunnel takes it (`person_sample_size` is ignored)."""
+
+    @_builtins.property
+    def breakdown_value(self) -> _analytics_pb2.BreakdownValue:
+        """When set, only the persons of this series (as FunnelSeries.breakdown_value has it; `other` lists the
+        persons of every value beyond the breakdown's limit). Unset means every series, each person once.
+        """
+
+    def __init__(
+        self,
+        *,
+        funnel: Global___QueryFunnelRequest | None = ...,
+        step_index: _builtins.int = ...,
+        outcome: _funnel_pb2.FunnelPersonsOutcome.ValueType = ...,
+        breakdown_value: _analytics_pb2.BreakdownValue | None = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["breakdown_value", b"breakdown_value", "funnel", b"funnel"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["breakdown_value", b"breakdown_value", "funnel", b"funnel", "outcome", b"outcome", "page_size", b"page_size", "page_token", b"page_token", "step_index", b"step_index"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListFunnelPersonsRequest: _TypeAlias = ListFunnelPersonsRequest  # noqa: Y015
+
+@_typing.final
+class ListFunnelPersonsResponse(_message.Message):
+    """ListFunnelPersonsResponse is one page of persons."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSON_IDS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """The token of the next page; empty when this is the last page."""
+    @_builtins.property
+    def person_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Person ids in ascending order."""
+
+    def __init__(
+        self,
+        *,
+        person_ids: _abc.Iterable[_builtins.str] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "person_ids", b"person_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListFunnelPersonsResponse: _TypeAlias = ListFunnelPersonsResponse  # noqa: Y015
+
+@_typing.final
 class QueryPathsRequest(_message.Message):
-    """QueryPathsRequest defines a path analysis."""
+    """QueryPathsRequest defines a path analysis.
+
+    A person's steps (their track, page and screen events that pass `channels` and `exclude_event_names`,
+    ordered by time, then event id) are split into sessions wherever two consecutive steps are more than
+    `session_gap` apart; each session gives at most one path. Without anchors a path is the session's first
+    `depth` steps.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -411,11 +525,15 @@ class QueryPathsRequest(_message.Message):
     EDGE_LIMIT_FIELD_NUMBER: _builtins.int
     MIN_EDGE_COUNT_FIELD_NUMBER: _builtins.int
     depth: _builtins.int
-    """The most steps per path, 2 to 20; 0 means 5."""
+    """The most steps per path, 2 to 20; 0 means 5. Counted after `collapse_repeats`."""
     node_property: _builtins.str
-    """The property path that labels nodes instead of the default label (see PathStep.label)."""
+    """The property path that labels nodes instead of the default label (see PathStep.label): an event field,
+    `properties.` or `context.` path; not a `person.` path.
+    """
     collapse_repeats: _builtins.bool
-    """When true, consecutive identical steps collapse into one; loops through other steps are always kept."""
+    """When true, consecutive identical steps (the same label on the same channel, after the cleaning rules)
+    collapse into the first of them; loops through other steps are always kept. Applied after the anchors.
+    """
     top_paths_limit: _builtins.int
     """How many top paths to return per series; 0 means 20, at most 1,000."""
     edge_limit: _builtins.int
@@ -424,12 +542,15 @@ class QueryPathsRequest(_message.Message):
     """Edges taken by fewer paths are dropped; 0 means 1."""
     @_builtins.property
     def start_event(self) -> _analytics_pb2.EventMatcher:
-        """When set, paths start at the first matching event of each session."""
+        """When set, paths start at the first matching event of each session (a session without one gives no
+        path) and are cut after `depth` steps.
+        """
 
     @_builtins.property
     def end_event(self) -> _analytics_pb2.EventMatcher:
         """When set, paths end at the first matching event after the start; with no start anchor, paths are the
-        steps leading up to and including it.
+        steps leading up to and including it (its last `depth` steps). A session that does not reach it gives
+        no path. With both anchors, a path longer than `depth` keeps its first `depth` steps.
         """
 
     @_builtins.property
@@ -438,7 +559,10 @@ class QueryPathsRequest(_message.Message):
 
     @_builtins.property
     def session_gap(self) -> _duration_pb2.Duration:
-        """The inactivity gap that ends a session, and so a path. Unset means 30 minutes."""
+        """The inactivity gap that ends a session, and so a path: two consecutive steps more than this apart are
+        in different sessions. Unset means 30 minutes; at most 7 days. The sender's `context.session_id` is not
+        used: it belongs to one device, and paths follow a person across channels.
+        """
 
     @_builtins.property
     def channels(self) -> _containers.RepeatedScalarFieldContainer[_event_pb2.Channel.ValueType]:
@@ -450,11 +574,15 @@ class QueryPathsRequest(_message.Message):
 
     @_builtins.property
     def time_range(self) -> _event_pb2.TimeRange:
-        """The range in which paths must start."""
+        """The range in which paths must start. Only steps in the range are read, so sessions, and paths, are cut
+        at both of its bounds.
+        """
 
     @_builtins.property
     def breakdown(self) -> _analytics_pb2.Breakdown:
-        """How to split the result, for example by segment."""
+        """How to split the result, for example by segment; the channel or property is taken from each path's
+        first step. Series are ranked by path count.
+        """
 
     @_builtins.property
     def population(self) -> _analytics_pb2.Population:
@@ -496,7 +624,7 @@ class QueryPathsResponse(_message.Message):
     SERIES_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def series(self) -> _containers.RepeatedCompositeFieldContainer[_paths_pb2.PathsSeries]:
-        """One series per breakdown value (one series without breakdown)."""
+        """One series per breakdown value (one series without breakdown), the largest first, `other` last."""
 
     def __init__(
         self,
@@ -510,6 +638,86 @@ class QueryPathsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___QueryPathsResponse: _TypeAlias = QueryPathsResponse  # noqa: Y015
+
+@_typing.final
+class ListPathEdgesRequest(_message.Message):
+    """ListPathEdgesRequest asks for one page of the edges of one series of a path analysis."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUERY_FIELD_NUMBER: _builtins.int
+    BREAKDOWN_VALUE_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """The maximum number of edges to return; 0 means 100, values above 2,000 are coerced to 2,000."""
+    page_token: _builtins.str
+    """A `next_edges_page_token` of QueryPaths or the `next_page_token` of a previous call with the same
+    `query` and `breakdown_value`; empty starts from the largest edge.
+    """
+    @_builtins.property
+    def query(self) -> Global___QueryPathsRequest:
+        """The path analysis, as sent to QueryPaths (its `top_paths_limit` and `edge_limit` are ignored)."""
+
+    @_builtins.property
+    def breakdown_value(self) -> _analytics_pb2.BreakdownValue:
+        """The series whose edges to list, as returned in PathsSeries.breakdown_value; unset for a query without
+        breakdown.
+        """
+
+    def __init__(
+        self,
+        *,
+        query: Global___QueryPathsRequest | None = ...,
+        breakdown_value: _analytics_pb2.BreakdownValue | None = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["breakdown_value", b"breakdown_value", "query", b"query"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["breakdown_value", b"breakdown_value", "page_size", b"page_size", "page_token", b"page_token", "query", b"query"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPathEdgesRequest: _TypeAlias = ListPathEdgesRequest  # noqa: Y015
+
+@_typing.final
+class ListPathEdgesResponse(_message.Message):
+    """ListPathEdgesResponse is one page of a series' edges."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EDGES_FIELD_NUMBER: _builtins.int
+    NODES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    TOTAL_SIZE_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """The token of the next page; empty when this is the last page."""
+    total_size: _builtins.int
+    """How many edges the series has in all (as PathsSeries.edge_count)."""
+    @_builtins.property
+    def edges(self) -> _containers.RepeatedCompositeFieldContainer[_paths_pb2.PathEdge]:
+        """The edges, the largest first, in the order of PathsSeries.edges."""
+
+    @_builtins.property
+    def nodes(self) -> _containers.RepeatedCompositeFieldContainer[_paths_pb2.PathNode]:
+        """The nodes these edges connect, by position, then the largest first."""
+
+    def __init__(
+        self,
+        *,
+        edges: _abc.Iterable[_paths_pb2.PathEdge] | None = ...,
+        nodes: _abc.Iterable[_paths_pb2.PathNode] | None = ...,
+        next_page_token: _builtins.str = ...,
+        total_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["edges", b"edges", "next_page_token", b"next_page_token", "nodes", b"nodes", "total_size", b"total_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPathEdgesResponse: _TypeAlias = ListPathEdgesResponse  # noqa: Y015
 
 @_typing.final
 class QueryRetentionRequest(_message.Message):
@@ -542,15 +750,22 @@ class QueryRetentionRequest(_message.Message):
 
     @_builtins.property
     def return_event(self) -> _analytics_pb2.EventMatcher:
-        """The event that counts as coming back; unset means any event."""
+        """The event that counts as coming back; unset means any event. Only events at or after the person's cohort
+        entry count, the cohort event itself included when it matches (so without `return_event` period 0 is
+        the whole cohort). Returns after the end of `time_range` count.
+        """
 
     @_builtins.property
     def time_range(self) -> _event_pb2.TimeRange:
-        """The range in which cohort entries must fall."""
+        """The range in which cohort entries must fall. Entry is the person's first matching event in all their
+        history, so a person whose first one is before the range is in no cohort.
+        """
 
     @_builtins.property
     def breakdown(self) -> _analytics_pb2.Breakdown:
-        """How to split the result; the channel or property is taken from the cohort event."""
+        """How to split the result; the channel or property is taken from the cohort event (the earliest, ties by
+        event id). Series are ranked by the number of persons.
+        """
 
     @_builtins.property
     def population(self) -> _analytics_pb2.Population:
@@ -586,7 +801,7 @@ class QueryRetentionResponse(_message.Message):
     SERIES_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def series(self) -> _containers.RepeatedCompositeFieldContainer[_retention_pb2.RetentionSeries]:
-        """One series per breakdown value (one series without breakdown)."""
+        """One series per breakdown value (one series without breakdown), the largest first, `other` last."""
 
     def __init__(
         self,
@@ -612,6 +827,7 @@ class GetLifecycleStagesRequest(_message.Message):
     POPULATION_FIELD_NUMBER: _builtins.int
     AS_OF_FIELD_NUMBER: _builtins.int
     MODEL_FIELD_NUMBER: _builtins.int
+    DISTRIBUTION_TIMES_FIELD_NUMBER: _builtins.int
     include_distribution: _builtins.bool
     """When true, also return the distribution of `population` over the stages."""
     @_builtins.property
@@ -620,15 +836,24 @@ class GetLifecycleStagesRequest(_message.Message):
 
     @_builtins.property
     def population(self) -> _analytics_pb2.Population:
-        """The population of the distribution; unset means every person of the tenant."""
+        """The population of the distribution; unset means every person of the tenant. Either way it holds only
+        persons with at least one event before the evaluation time, and person filters are evaluated at that
+        time.
+        """
 
     @_builtins.property
     def as_of(self) -> _timestamp_pb2.Timestamp:
-        """The time to evaluate the stages at; unset means now."""
+        """The time to evaluate the stages at; unset means now. Only events before it count."""
 
     @_builtins.property
     def model(self) -> _lifecycle_pb2.LifecycleModel:
-        """The stage definitions; unset means the built-in default model."""
+        """The stage definitions; unset means the tenant's default model (see GetLifecycleModel)."""
+
+    @_builtins.property
+    def distribution_times(self) -> _containers.RepeatedCompositeFieldContainer[_timestamp_pb2.Timestamp]:
+        """Times at which to return the distribution of `population` as well, at most 100 (for example the first
+        of each month for a trend); each is evaluated as `as_of` is.
+        """
 
     def __init__(
         self,
@@ -638,10 +863,11 @@ class GetLifecycleStagesRequest(_message.Message):
         population: _analytics_pb2.Population | None = ...,
         as_of: _timestamp_pb2.Timestamp | None = ...,
         model: _lifecycle_pb2.LifecycleModel | None = ...,
+        distribution_times: _abc.Iterable[_timestamp_pb2.Timestamp] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "model", b"model", "population", b"population"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "include_distribution", b"include_distribution", "model", b"model", "persons", b"persons", "population", b"population"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "distribution_times", b"distribution_times", "include_distribution", b"include_distribution", "model", b"model", "persons", b"persons", "population", b"population"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -657,19 +883,29 @@ class GetLifecycleStagesResponse(_message.Message):
     DISTRIBUTION_FIELD_NUMBER: _builtins.int
     POPULATION_SIZE_FIELD_NUMBER: _builtins.int
     AS_OF_FIELD_NUMBER: _builtins.int
+    DISTRIBUTIONS_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
     population_size: _builtins.int
-    """When the distribution is requested, the number of persons in the population."""
+    """When the distribution is requested, the number of persons in the population at `as_of`."""
     @_builtins.property
     def persons(self) -> _containers.RepeatedCompositeFieldContainer[_lifecycle_pb2.PersonLifecycle]:
         """One entry per requested person, in request order."""
 
     @_builtins.property
     def distribution(self) -> _containers.RepeatedCompositeFieldContainer[_lifecycle_pb2.LifecycleStageCount]:
-        """When requested, one entry per stage, in stage order."""
+        """When requested, one entry per stage from awareness to advocacy, in stage order, at `as_of`."""
 
     @_builtins.property
     def as_of(self) -> _timestamp_pb2.Timestamp:
         """The time the stages were evaluated at."""
+
+    @_builtins.property
+    def distributions(self) -> _containers.RepeatedCompositeFieldContainer[_lifecycle_pb2.LifecycleDistribution]:
+        """One distribution per requested distribution time, in request order."""
+
+    @_builtins.property
+    def model(self) -> _lifecycle_pb2.LifecycleModel:
+        """The model the stages were computed with: the request's, the tenant's or the built-in default."""
 
     def __init__(
         self,
@@ -678,14 +914,113 @@ class GetLifecycleStagesResponse(_message.Message):
         distribution: _abc.Iterable[_lifecycle_pb2.LifecycleStageCount] | None = ...,
         population_size: _builtins.int = ...,
         as_of: _timestamp_pb2.Timestamp | None = ...,
+        distributions: _abc.Iterable[_lifecycle_pb2.LifecycleDistribution] | None = ...,
+        model: _lifecycle_pb2.LifecycleModel | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "model", b"model"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "distribution", b"distribution", "persons", b"persons", "population_size", b"population_size"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "distribution", b"distribution", "distributions", b"distributions", "model", b"model", "persons", b"persons", "population_size", b"population_size"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetLifecycleStagesResponse: _TypeAlias = GetLifecycleStagesResponse  # noqa: Y015
+
+@_typing.final
+class GetLifecycleModelRequest(_message.Message):
+    """GetLifecycleModelRequest asks for the tenant's default lifecycle model. It has no fields: the tenant comes
+    from metadata.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetLifecycleModelRequest: _TypeAlias = GetLifecycleModelRequest  # noqa: Y015
+
+@_typing.final
+class GetLifecycleModelResponse(_message.Message):
+    """GetLifecycleModelResponse returns the tenant's default lifecycle model."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LIFECYCLE_MODEL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def lifecycle_model(self) -> _lifecycle_pb2.LifecycleModel:
+        """The model in force."""
+
+    def __init__(
+        self,
+        *,
+        lifecycle_model: _lifecycle_pb2.LifecycleModel | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lifecycle_model", b"lifecycle_model"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lifecycle_model", b"lifecycle_model"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetLifecycleModelResponse: _TypeAlias = GetLifecycleModelResponse  # noqa: Y015
+
+@_typing.final
+class UpdateLifecycleModelRequest(_message.Message):
+    """UpdateLifecycleModelRequest changes the tenant's default lifecycle model."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LIFECYCLE_MODEL_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def lifecycle_model(self) -> _lifecycle_pb2.LifecycleModel:
+        """The new values of the fields in `update_mask`."""
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """The fields to change: `stages` (replaced as a whole); empty means every writable field."""
+
+    def __init__(
+        self,
+        *,
+        lifecycle_model: _lifecycle_pb2.LifecycleModel | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lifecycle_model", b"lifecycle_model", "update_mask", b"update_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lifecycle_model", b"lifecycle_model", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateLifecycleModelRequest: _TypeAlias = UpdateLifecycleModelRequest  # noqa: Y015
+
+@_typing.final
+class UpdateLifecycleModelResponse(_message.Message):
+    """UpdateLifecycleModelResponse returns the updated model."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LIFECYCLE_MODEL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def lifecycle_model(self) -> _lifecycle_pb2.LifecycleModel:
+        """The model as stored after the update."""
+
+    def __init__(
+        self,
+        *,
+        lifecycle_model: _lifecycle_pb2.LifecycleModel | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lifecycle_model", b"lifecycle_model"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lifecycle_model", b"lifecycle_model"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateLifecycleModelResponse: _TypeAlias = UpdateLifecycleModelResponse  # noqa: Y015
 
 @_typing.final
 class GetCustomerValueRequest(_message.Message):
@@ -701,18 +1036,30 @@ class GetCustomerValueRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     currency_code: _builtins.str
-    """The ISO 4217 currency to count; revenue in other currencies is ignored. Required."""
+    """The ISO 4217 currency to count, three upper-case letters (as ingest accepts in `Money`); revenue in other
+    currencies is ignored. Required.
+    """
     page_size: _builtins.int
     """In bulk mode, the maximum number of persons to return; 0 means 100, at most 1,000."""
     page_token: _builtins.str
-    """In bulk mode, the `next_page_token` of a previous call with the same parameters."""
+    """In bulk mode, the `next_page_token` of a previous call with the same parameters. A token is bound to the
+    tenant and to every other field but `page_size`, and carries the end of the first page's range (its time,
+    when the range has no end), so that the pages of one listing agree.
+    """
     @_builtins.property
     def persons(self) -> _containers.RepeatedCompositeFieldContainer[_event_pb2.PersonRef]:
-        """The persons to value, at most 1,000; when empty, the request pages through `population`."""
+        """The persons to value, at most 1,000; when empty, the request pages through `population`. An identifier
+        names the current person of the latest event carrying it; one that no event carries gives an entry with
+        an empty `person_id`. A person id is taken as it is (an id merged into another person has no events of
+        its own any more).
+        """
 
     @_builtins.property
     def population(self) -> _analytics_pb2.Population:
-        """In bulk mode, the persons to value; unset means every person with a purchase in the range."""
+        """In bulk mode, the persons to value, among those with at least one purchase (positive revenue) in the
+        range; unset means every such person. Persons with only refunds or zero-value events in the range are
+        valued only when named in `persons`. Must be unset when `persons` is given.
+        """
 
     @_builtins.property
     def time_range(self) -> _event_pb2.TimeRange:
@@ -753,11 +1100,11 @@ class GetCustomerValueResponse(_message.Message):
     next_page_token: _builtins.str
     """In bulk mode, the token of the next page; empty when this is the last page."""
     total_size: _builtins.int
-    """In bulk mode, how many persons the population holds."""
+    """In bulk mode, how many persons the population holds (all pages together)."""
     @_builtins.property
     def values(self) -> _containers.RepeatedCompositeFieldContainer[_customer_value_pb2.CustomerValue]:
         """With `persons`, one entry per requested person in request order; in bulk mode, one page of persons by
-        decreasing historic value.
+        decreasing historic value, then by person id.
         """
 
     def __init__(
@@ -799,7 +1146,11 @@ class GetProfileFeaturesRequest(_message.Message):
 
     @_builtins.property
     def as_of(self) -> _timestamp_pb2.Timestamp:
-        """The point in time to compute the features at; unset means now."""
+        """The point in time to compute the features at; unset means now. Only events that happened before it and
+        that journeys had received before it (their `received_at`) count, so a past `as_of` gives the same values
+        on every call, whatever arrives later (person overrides are applied as of the call, though). The values
+        equal those of the ExportTrainingSet row observing the person at this time.
+        """
 
     def __init__(
         self,
@@ -854,6 +1205,7 @@ class ExportTrainingSetRequest(_message.Message):
     VALIDATION_FRACTION_FIELD_NUMBER: _builtins.int
     TEST_FRACTION_FIELD_NUMBER: _builtins.int
     BATCH_SIZE_FIELD_NUMBER: _builtins.int
+    DATA_AS_OF_FIELD_NUMBER: _builtins.int
     validation_fraction: _builtins.float
     """The fraction of persons assigned to the validation split (0 to 1)."""
     test_fraction: _builtins.float
@@ -876,6 +1228,17 @@ class ExportTrainingSetRequest(_message.Message):
     def sampling(self) -> _training_set_pb2.ObservationSampling:
         """The observations, generated."""
 
+    @_builtins.property
+    def data_as_of(self) -> _timestamp_pb2.Timestamp:
+        """The data cut-off: only events that journeys had received before this time (their `received_at`) are
+        used, for features, labels and generated observations, and an observation whose label horizon ends after
+        it is skipped as incomplete. Unset means the time of the request; it must not be in the future. The
+        stream's schema returns the cut-off used (`TrainingSetSchema.data_as_of`): sending it back with an
+        otherwise identical request returns the same rows even after late events (received afterwards, whatever
+        their timestamp) and newer events have arrived. Person overrides are applied as of the call, so a merge
+        or unmerge between two runs can change rows.
+        """
+
     def __init__(
         self,
         *,
@@ -886,10 +1249,11 @@ class ExportTrainingSetRequest(_message.Message):
         validation_fraction: _builtins.float = ...,
         test_fraction: _builtins.float = ...,
         batch_size: _builtins.int = ...,
+        data_as_of: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["label", b"label", "sampling", b"sampling", "spec", b"spec"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["data_as_of", b"data_as_of", "label", b"label", "sampling", b"sampling", "spec", b"spec"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_size", b"batch_size", "label", b"label", "observations", b"observations", "sampling", b"sampling", "spec", b"spec", "test_fraction", b"test_fraction", "validation_fraction", b"validation_fraction"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_size", b"batch_size", "data_as_of", b"data_as_of", "label", b"label", "observations", b"observations", "sampling", b"sampling", "spec", b"spec", "test_fraction", b"test_fraction", "validation_fraction", b"validation_fraction"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1295,6 +1659,7 @@ class GetSegmentMembershipsResponse(_message.Message):
     PERSON_ID_FIELD_NUMBER: _builtins.int
     MEMBERSHIPS_FIELD_NUMBER: _builtins.int
     DATA_AS_OF_FIELD_NUMBER: _builtins.int
+    WINDOWS_AS_OF_FIELD_NUMBER: _builtins.int
     person_id: _builtins.str
     """The person's id."""
     @_builtins.property
@@ -1307,16 +1672,23 @@ class GetSegmentMembershipsResponse(_message.Message):
         the segments considered).
         """
 
+    @_builtins.property
+    def windows_as_of(self) -> _timestamp_pb2.Timestamp:
+        """The freshness of trailing windows (see SegmentStatus.windows_as_of; the oldest among the segments
+        considered).
+        """
+
     def __init__(
         self,
         *,
         person_id: _builtins.str = ...,
         memberships: _abc.Iterable[_segment_pb2.SegmentMembership] | None = ...,
         data_as_of: _timestamp_pb2.Timestamp | None = ...,
+        windows_as_of: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["data_as_of", b"data_as_of"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["data_as_of", b"data_as_of", "windows_as_of", b"windows_as_of"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["data_as_of", b"data_as_of", "memberships", b"memberships", "person_id", b"person_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data_as_of", b"data_as_of", "memberships", b"memberships", "person_id", b"person_id", "windows_as_of", b"windows_as_of"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1365,6 +1737,7 @@ class ListSegmentMembershipChangesResponse(_message.Message):
     CHANGES_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     DATA_AS_OF_FIELD_NUMBER: _builtins.int
+    WINDOWS_AS_OF_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
     """The token of the next page; empty when the feed has no newer change yet."""
     @_builtins.property
@@ -1375,16 +1748,23 @@ class ListSegmentMembershipChangesResponse(_message.Message):
     def data_as_of(self) -> _timestamp_pb2.Timestamp:
         """The freshness: every change caused by events received before this time is in the feed."""
 
+    @_builtins.property
+    def windows_as_of(self) -> _timestamp_pb2.Timestamp:
+        """The freshness of trailing windows: every change caused by a window lapsing before this time is in the
+        feed (see SegmentStatus.windows_as_of).
+        """
+
     def __init__(
         self,
         *,
         changes: _abc.Iterable[_segment_pb2.SegmentMembershipChange] | None = ...,
         next_page_token: _builtins.str = ...,
         data_as_of: _timestamp_pb2.Timestamp | None = ...,
+        windows_as_of: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["data_as_of", b"data_as_of"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["data_as_of", b"data_as_of", "windows_as_of", b"windows_as_of"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes", "data_as_of", b"data_as_of", "next_page_token", b"next_page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes", "data_as_of", b"data_as_of", "next_page_token", b"next_page_token", "windows_as_of", b"windows_as_of"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

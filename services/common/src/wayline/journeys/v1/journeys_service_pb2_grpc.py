@@ -69,10 +69,20 @@ class JourneyServiceStub:
                 request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryFunnelRequest.SerializeToString,
                 response_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryFunnelResponse.FromString,
                 _registered_method=True)
+        self.ListFunnelPersons = channel.unary_unary(
+                '/wayline.journeys.v1.JourneyService/ListFunnelPersons',
+                request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListFunnelPersonsRequest.SerializeToString,
+                response_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListFunnelPersonsResponse.FromString,
+                _registered_method=True)
         self.QueryPaths = channel.unary_unary(
                 '/wayline.journeys.v1.JourneyService/QueryPaths',
                 request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryPathsRequest.SerializeToString,
                 response_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryPathsResponse.FromString,
+                _registered_method=True)
+        self.ListPathEdges = channel.unary_unary(
+                '/wayline.journeys.v1.JourneyService/ListPathEdges',
+                request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListPathEdgesRequest.SerializeToString,
+                response_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListPathEdgesResponse.FromString,
                 _registered_method=True)
         self.QueryRetention = channel.unary_unary(
                 '/wayline.journeys.v1.JourneyService/QueryRetention',
@@ -83,6 +93,16 @@ class JourneyServiceStub:
                 '/wayline.journeys.v1.JourneyService/GetLifecycleStages',
                 request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetLifecycleStagesRequest.SerializeToString,
                 response_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetLifecycleStagesResponse.FromString,
+                _registered_method=True)
+        self.GetLifecycleModel = channel.unary_unary(
+                '/wayline.journeys.v1.JourneyService/GetLifecycleModel',
+                request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetLifecycleModelRequest.SerializeToString,
+                response_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetLifecycleModelResponse.FromString,
+                _registered_method=True)
+        self.UpdateLifecycleModel = channel.unary_unary(
+                '/wayline.journeys.v1.JourneyService/UpdateLifecycleModel',
+                request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.UpdateLifecycleModelRequest.SerializeToString,
+                response_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.UpdateLifecycleModelResponse.FromString,
                 _registered_method=True)
         self.GetCustomerValue = channel.unary_unary(
                 '/wayline.journeys.v1.JourneyService/GetCustomerValue',
@@ -206,11 +226,29 @@ class JourneyServiceServicer:
 
     def QueryFunnel(self, request, context):
         """QueryFunnel counts how many persons go through ordered steps, with an overall conversion window,
-        per-step windows and minimum gaps, exclusion steps and a breakdown, and reports times to convert and
-        drop-offs.
+        per-step windows and minimum gaps, exclusion steps and a breakdown, and reports times to convert (mean,
+        median and histogram) and drop-offs. Each person counts with their best attempt: the furthest step
+        reached from any first-step event in the time range, ties broken by the earliest start (docs/funnels.md
+        defines attempts, exclusions and times precisely).
 
         Errors: those of the service; INVALID_ARGUMENT in particular for fewer than 2 or more than 20 steps, a
-        minimum gap above the maximum, or exclusion step indexes out of order or out of range.
+        step without an event, a negative gap or a minimum gap above the maximum, gaps or exclusions in ANY
+        order, exclusion step indexes out of order or out of range, a conversion window outside (0, 365 days],
+        a sample size above 100 or bucket bounds that do not increase; UNIMPLEMENTED with reason
+        `SEGMENT_BREAKDOWN_UNSUPPORTED` for a breakdown by segment (a population of segments works).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListFunnelPersons(self, request, context):
+        """ListFunnelPersons pages through the persons behind one number of a funnel: those who reached a step,
+        or who dropped off before it, in one series or in all, in ascending order of person id. The funnel is
+        computed afresh for each page: events arriving while paging may move a person in or out of the list.
+
+        Errors: those of QueryFunnel for `funnel` (paths prefixed `funnel.`); INVALID_ARGUMENT for a step index
+        out of range, FUNNEL_PERSONS_OUTCOME_DROPPED on the first step, a negative page size, or (reason
+        `INVALID_PAGE_TOKEN`) a token that another request issued.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -219,10 +257,27 @@ class JourneyServiceServicer:
     def QueryPaths(self, request, context):
         """QueryPaths finds the paths persons take, as the top complete paths and as a Sankey diagram (nodes and
         edges), between optional start and end anchors, within sessions split by a gap of inactivity. Loops and
-        channel jumps are kept.
+        channel jumps are kept: a node is a label on a channel at a position, so a step on another channel is
+        another node. Each series returns at most `edge_limit` edges; ListPathEdges pages through the rest.
 
         Errors: those of the service; INVALID_ARGUMENT in particular for a depth outside 2 to 20 or an invalid
-        cleaning-rule regex.
+        cleaning-rule regex (the field violation names the rule, `cleaning_rules[i].regex` or `.label`);
+        UNIMPLEMENTED with reason `SEGMENT_BREAKDOWN_UNSUPPORTED` for a breakdown by segment (a population of
+        segments works).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPathEdges(self, request, context):
+        """ListPathEdges pages through every Sankey edge of one series of a path analysis, the largest first, in
+        the order of PathsSeries.edges: QueryPaths returns the first `edge_limit` edges of each series for
+        display, and its `next_edges_page_token` continues here, so every transition is reachable. Each page
+        carries the nodes its edges connect. Edges are computed afresh for each page: events arriving while
+        paging may make an edge appear twice or be missed.
+
+        Errors: those of QueryPaths for `query` (paths prefixed `query.`); INVALID_ARGUMENT with reason
+        `INVALID_PAGE_TOKEN` for a token that another query or series issued.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -233,7 +288,8 @@ class JourneyServiceServicer:
         event) and counts how many come back in each later period.
 
         Errors: those of the service; INVALID_ARGUMENT in particular for a period count outside 1 to 100 or an
-        unknown time zone.
+        unknown time zone; UNIMPLEMENTED with reason `SEGMENT_BREAKDOWN_UNSUPPORTED` for a breakdown by segment
+        (a population of segments works).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -241,10 +297,35 @@ class JourneyServiceServicer:
 
     def GetLifecycleStages(self, request, context):
         """GetLifecycleStages returns the lifecycle stage (awareness, acquisition, onboarding, engagement,
-        retention, advocacy) of given persons and, on request, the distribution of a population over the stages.
+        retention, advocacy) of given persons and, on request, the distribution of a population over the stages,
+        at one time or at each of a series of times.
 
-        Errors: those of the service; INVALID_ARGUMENT in particular for more than 1,000 persons, or a model
-        with two definitions of one stage or a lifecycle-stage condition.
+        Errors: those of the service; INVALID_ARGUMENT in particular for more than 1,000 persons or 100
+        distribution times, or a model with two definitions of one stage, a lifecycle-stage condition or a
+        segment condition (reason `SEGMENT_IN_LIFECYCLE_MODEL`: segments may refer to lifecycle stages).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetLifecycleModel(self, request, context):
+        """GetLifecycleModel returns the tenant's default lifecycle model: the built-in default (revision 0) until
+        UpdateLifecycleModel sets one.
+
+        Errors: UNAVAILABLE when the store is down (retryable).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateLifecycleModel(self, request, context):
+        """UpdateLifecycleModel replaces the tenant's default lifecycle model. It applies from then on to
+        GetLifecycleStages requests without a model and to segments' lifecycle-stage conditions. Of concurrent
+        updates, one wins.
+
+        Errors: INVALID_ARGUMENT with field violations for an invalid model (as GetLifecycleStages) or an unknown
+        mask path, and (reason `SEGMENT_IN_LIFECYCLE_MODEL`) for a condition naming a segment; UNAVAILABLE when
+        the store is down (retryable).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -255,7 +336,8 @@ class JourneyServiceServicer:
         (paged) for a population.
 
         Errors: those of the service; INVALID_ARGUMENT in particular when `currency_code` is not an ISO 4217
-        code or more than 1,000 persons are given.
+        code or more than 1,000 persons are given, and (reason `INVALID_PAGE_TOKEN`) for a page token that
+        another query issued.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -281,8 +363,9 @@ class JourneyServiceServicer:
         stream sends one `schema`, then row batches, then one `summary`.
 
         Errors (ending the stream): INVALID_ARGUMENT when neither or both of `observations` and `sampling` are
-        set, or the spec or label is invalid; RESOURCE_EXHAUSTED when the set would exceed the server's row
-        limit (reason `QUERY_TOO_LARGE`); UNAVAILABLE when the store is down (retryable from the start).
+        set, or the spec or label is invalid, or `data_as_of` is in the future; RESOURCE_EXHAUSTED when the set
+        would exceed the server's row limit (reason `QUERY_TOO_LARGE`); DEADLINE_EXCEEDED when the deadline passes before the last row; UNAVAILABLE when the store is down
+        (retryable from the start).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -407,10 +490,20 @@ def add_JourneyServiceServicer_to_server(servicer, server):
                     request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryFunnelRequest.FromString,
                     response_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryFunnelResponse.SerializeToString,
             ),
+            'ListFunnelPersons': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListFunnelPersons,
+                    request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListFunnelPersonsRequest.FromString,
+                    response_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListFunnelPersonsResponse.SerializeToString,
+            ),
             'QueryPaths': grpc.unary_unary_rpc_method_handler(
                     servicer.QueryPaths,
                     request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryPathsRequest.FromString,
                     response_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryPathsResponse.SerializeToString,
+            ),
+            'ListPathEdges': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPathEdges,
+                    request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListPathEdgesRequest.FromString,
+                    response_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListPathEdgesResponse.SerializeToString,
             ),
             'QueryRetention': grpc.unary_unary_rpc_method_handler(
                     servicer.QueryRetention,
@@ -421,6 +514,16 @@ def add_JourneyServiceServicer_to_server(servicer, server):
                     servicer.GetLifecycleStages,
                     request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetLifecycleStagesRequest.FromString,
                     response_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetLifecycleStagesResponse.SerializeToString,
+            ),
+            'GetLifecycleModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLifecycleModel,
+                    request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetLifecycleModelRequest.FromString,
+                    response_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetLifecycleModelResponse.SerializeToString,
+            ),
+            'UpdateLifecycleModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateLifecycleModel,
+                    request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.UpdateLifecycleModelRequest.FromString,
+                    response_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.UpdateLifecycleModelResponse.SerializeToString,
             ),
             'GetCustomerValue': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCustomerValue,
@@ -634,6 +737,33 @@ class JourneyService:
             _registered_method=True)
 
     @staticmethod
+    def ListFunnelPersons(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.journeys.v1.JourneyService/ListFunnelPersons',
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListFunnelPersonsRequest.SerializeToString,
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListFunnelPersonsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def QueryPaths(request,
             target,
             options=(),
@@ -650,6 +780,33 @@ class JourneyService:
             '/wayline.journeys.v1.JourneyService/QueryPaths',
             wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryPathsRequest.SerializeToString,
             wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryPathsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPathEdges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.journeys.v1.JourneyService/ListPathEdges',
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListPathEdgesRequest.SerializeToString,
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListPathEdgesResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -704,6 +861,60 @@ class JourneyService:
             '/wayline.journeys.v1.JourneyService/GetLifecycleStages',
             wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetLifecycleStagesRequest.SerializeToString,
             wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetLifecycleStagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLifecycleModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.journeys.v1.JourneyService/GetLifecycleModel',
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetLifecycleModelRequest.SerializeToString,
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetLifecycleModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateLifecycleModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.journeys.v1.JourneyService/UpdateLifecycleModel',
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.UpdateLifecycleModelRequest.SerializeToString,
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.UpdateLifecycleModelResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -79,40 +79,86 @@ class JourneyServiceStub:
     """
     QueryFunnel: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.QueryFunnelRequest, _journeys_service_pb2.QueryFunnelResponse]
     """QueryFunnel counts how many persons go through ordered steps, with an overall conversion window,
-    per-step windows and minimum gaps, exclusion steps and a breakdown, and reports times to convert and
-    drop-offs.
+    per-step windows and minimum gaps, exclusion steps and a breakdown, and reports times to convert (mean,
+    median and histogram) and drop-offs. Each person counts with their best attempt: the furthest step
+    reached from any first-step event in the time range, ties broken by the earliest start (docs/funnels.md
+    defines attempts, exclusions and times precisely).
 
     Errors: those of the service; INVALID_ARGUMENT in particular for fewer than 2 or more than 20 steps, a
-    minimum gap above the maximum, or exclusion step indexes out of order or out of range.
+    step without an event, a negative gap or a minimum gap above the maximum, gaps or exclusions in ANY
+    order, exclusion step indexes out of order or out of range, a conversion window outside (0, 365 days],
+    a sample size above 100 or bucket bounds that do not increase; UNIMPLEMENTED with reason
+    `SEGMENT_BREAKDOWN_UNSUPPORTED` for a breakdown by segment (a population of segments works).
+    """
+    ListFunnelPersons: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.ListFunnelPersonsRequest, _journeys_service_pb2.ListFunnelPersonsResponse]
+    """ListFunnelPersons pages through the persons behind one number of a funnel: those who reached a step,
+    or who dropped off before it, in one series or in all, in ascending order of person id. The funnel is
+    computed afresh for each page: events arriving while paging may move a person in or out of the list.
+
+    Errors: those of QueryFunnel for `funnel` (paths prefixed `funnel.`); INVALID_ARGUMENT for a step index
+    out of range, FUNNEL_PERSONS_OUTCOME_DROPPED on the first step, a negative page size, or (reason
+    `INVALID_PAGE_TOKEN`) a token that another request issued.
     """
     QueryPaths: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.QueryPathsRequest, _journeys_service_pb2.QueryPathsResponse]
     """QueryPaths finds the paths persons take, as the top complete paths and as a Sankey diagram (nodes and
     edges), between optional start and end anchors, within sessions split by a gap of inactivity. Loops and
-    channel jumps are kept.
+    channel jumps are kept: a node is a label on a channel at a position, so a step on another channel is
+    another node. Each series returns at most `edge_limit` edges; ListPathEdges pages through the rest.
 
     Errors: those of the service; INVALID_ARGUMENT in particular for a depth outside 2 to 20 or an invalid
-    cleaning-rule regex.
+    cleaning-rule regex (the field violation names the rule, `cleaning_rules[i].regex` or `.label`);
+    UNIMPLEMENTED with reason `SEGMENT_BREAKDOWN_UNSUPPORTED` for a breakdown by segment (a population of
+    segments works).
+    """
+    ListPathEdges: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.ListPathEdgesRequest, _journeys_service_pb2.ListPathEdgesResponse]
+    """ListPathEdges pages through every Sankey edge of one series of a path analysis, the largest first, in
+    the order of PathsSeries.edges: QueryPaths returns the first `edge_limit` edges of each series for
+    display, and its `next_edges_page_token` continues here, so every transition is reachable. Each page
+    carries the nodes its edges connect. Edges are computed afresh for each page: events arriving while
+    paging may make an edge appear twice or be missed.
+
+    Errors: those of QueryPaths for `query` (paths prefixed `query.`); INVALID_ARGUMENT with reason
+    `INVALID_PAGE_TOKEN` for a token that another query or series issued.
     """
     QueryRetention: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.QueryRetentionRequest, _journeys_service_pb2.QueryRetentionResponse]
     """QueryRetention groups persons into cohorts by the period of their first event (or first matching
     event) and counts how many come back in each later period.
 
     Errors: those of the service; INVALID_ARGUMENT in particular for a period count outside 1 to 100 or an
-    unknown time zone.
+    unknown time zone; UNIMPLEMENTED with reason `SEGMENT_BREAKDOWN_UNSUPPORTED` for a breakdown by segment
+    (a population of segments works).
     """
     GetLifecycleStages: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.GetLifecycleStagesRequest, _journeys_service_pb2.GetLifecycleStagesResponse]
     """GetLifecycleStages returns the lifecycle stage (awareness, acquisition, onboarding, engagement,
-    retention, advocacy) of given persons and, on request, the distribution of a population over the stages.
+    retention, advocacy) of given persons and, on request, the distribution of a population over the stages,
+    at one time or at each of a series of times.
 
-    Errors: those of the service; INVALID_ARGUMENT in particular for more than 1,000 persons, or a model
-    with two definitions of one stage or a lifecycle-stage condition.
+    Errors: those of the service; INVALID_ARGUMENT in particular for more than 1,000 persons or 100
+    distribution times, or a model with two definitions of one stage, a lifecycle-stage condition or a
+    segment condition (reason `SEGMENT_IN_LIFECYCLE_MODEL`: segments may refer to lifecycle stages).
+    """
+    GetLifecycleModel: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.GetLifecycleModelRequest, _journeys_service_pb2.GetLifecycleModelResponse]
+    """GetLifecycleModel returns the tenant's default lifecycle model: the built-in default (revision 0) until
+    UpdateLifecycleModel sets one.
+
+    Errors: UNAVAILABLE when the store is down (retryable).
+    """
+    UpdateLifecycleModel: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.UpdateLifecycleModelRequest, _journeys_service_pb2.UpdateLifecycleModelResponse]
+    """UpdateLifecycleModel replaces the tenant's default lifecycle model. It applies from then on to
+    GetLifecycleStages requests without a model and to segments' lifecycle-stage conditions. Of concurrent
+    updates, one wins.
+
+    Errors: INVALID_ARGUMENT with field violations for an invalid model (as GetLifecycleStages) or an unknown
+    mask path, and (reason `SEGMENT_IN_LIFECYCLE_MODEL`) for a condition naming a segment; UNAVAILABLE when
+    the store is down (retryable).
     """
     GetCustomerValue: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.GetCustomerValueRequest, _journeys_service_pb2.GetCustomerValueResponse]
     """GetCustomerValue returns historic customer lifetime value and RFM scores, for given persons or in bulk
     (paged) for a population.
 
     Errors: those of the service; INVALID_ARGUMENT in particular when `currency_code` is not an ISO 4217
-    code or more than 1,000 persons are given.
+    code or more than 1,000 persons are given, and (reason `INVALID_PAGE_TOKEN`) for a page token that
+    another query issued.
     """
     GetProfileFeatures: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.GetProfileFeaturesRequest, _journeys_service_pb2.GetProfileFeaturesResponse]
     """GetProfileFeatures computes the features of a feature spec for one person at one point in time, from
@@ -130,8 +176,9 @@ class JourneyServiceStub:
     stream sends one `schema`, then row batches, then one `summary`.
 
     Errors (ending the stream): INVALID_ARGUMENT when neither or both of `observations` and `sampling` are
-    set, or the spec or label is invalid; RESOURCE_EXHAUSTED when the set would exceed the server's row
-    limit (reason `QUERY_TOO_LARGE`); UNAVAILABLE when the store is down (retryable from the start).
+    set, or the spec or label is invalid, or `data_as_of` is in the future; RESOURCE_EXHAUSTED when the set
+    would exceed the server's row limit (reason `QUERY_TOO_LARGE`); DEADLINE_EXCEEDED when the deadline passes before the last row; UNAVAILABLE when the store is down
+    (retryable from the start).
     """
     CreateSegment: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.CreateSegmentRequest, _journeys_service_pb2.CreateSegmentResponse]
     """CreateSegment creates a segment. Its membership is computed over stored events in the background
@@ -244,40 +291,86 @@ class JourneyServiceAsyncStub(JourneyServiceStub):
     """
     QueryFunnel: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.QueryFunnelRequest, _journeys_service_pb2.QueryFunnelResponse]  # type: ignore[assignment]
     """QueryFunnel counts how many persons go through ordered steps, with an overall conversion window,
-    per-step windows and minimum gaps, exclusion steps and a breakdown, and reports times to convert and
-    drop-offs.
+    per-step windows and minimum gaps, exclusion steps and a breakdown, and reports times to convert (mean,
+    median and histogram) and drop-offs. Each person counts with their best attempt: the furthest step
+    reached from any first-step event in the time range, ties broken by the earliest start (docs/funnels.md
+    defines attempts, exclusions and times precisely).
 
     Errors: those of the service; INVALID_ARGUMENT in particular for fewer than 2 or more than 20 steps, a
-    minimum gap above the maximum, or exclusion step indexes out of order or out of range.
+    step without an event, a negative gap or a minimum gap above the maximum, gaps or exclusions in ANY
+    order, exclusion step indexes out of order or out of range, a conversion window outside (0, 365 days],
+    a sample size above 100 or bucket bounds that do not increase; UNIMPLEMENTED with reason
+    `SEGMENT_BREAKDOWN_UNSUPPORTED` for a breakdown by segment (a population of segments works).
+    """
+    ListFunnelPersons: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.ListFunnelPersonsRequest, _journeys_service_pb2.ListFunnelPersonsResponse]  # type: ignore[assignment]
+    """ListFunnelPersons pages through the persons behind one number of a funnel: those who reached a step,
+    or who dropped off before it, in one series or in all, in ascending order of person id. The funnel is
+    computed afresh for each page: events arriving while paging may move a person in or out of the list.
+
+    Errors: those of QueryFunnel for `funnel` (paths prefixed `funnel.`); INVALID_ARGUMENT for a step index
+    out of range, FUNNEL_PERSONS_OUTCOME_DROPPED on the first step, a negative page size, or (reason
+    `INVALID_PAGE_TOKEN`) a token that another request issued.
     """
     QueryPaths: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.QueryPathsRequest, _journeys_service_pb2.QueryPathsResponse]  # type: ignore[assignment]
     """QueryPaths finds the paths persons take, as the top complete paths and as a Sankey diagram (nodes and
     edges), between optional start and end anchors, within sessions split by a gap of inactivity. Loops and
-    channel jumps are kept.
+    channel jumps are kept: a node is a label on a channel at a position, so a step on another channel is
+    another node. Each series returns at most `edge_limit` edges; ListPathEdges pages through the rest.
 
     Errors: those of the service; INVALID_ARGUMENT in particular for a depth outside 2 to 20 or an invalid
-    cleaning-rule regex.
+    cleaning-rule regex (the field violation names the rule, `cleaning_rules[i].regex` or `.label`);
+    UNIMPLEMENTED with reason `SEGMENT_BREAKDOWN_UNSUPPORTED` for a breakdown by segment (a population of
+    segments works).
+    """
+    ListPathEdges: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.ListPathEdgesRequest, _journeys_service_pb2.ListPathEdgesResponse]  # type: ignore[assignment]
+    """ListPathEdges pages through every Sankey edge of one series of a path analysis, the largest first, in
+    the order of PathsSeries.edges: QueryPaths returns the first `edge_limit` edges of each series for
+    display, and its `next_edges_page_token` continues here, so every transition is reachable. Each page
+    carries the nodes its edges connect. Edges are computed afresh for each page: events arriving while
+    paging may make an edge appear twice or be missed.
+
+    Errors: those of QueryPaths for `query` (paths prefixed `query.`); INVALID_ARGUMENT with reason
+    `INVALID_PAGE_TOKEN` for a token that another query or series issued.
     """
     QueryRetention: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.QueryRetentionRequest, _journeys_service_pb2.QueryRetentionResponse]  # type: ignore[assignment]
     """QueryRetention groups persons into cohorts by the period of their first event (or first matching
     event) and counts how many come back in each later period.
 
     Errors: those of the service; INVALID_ARGUMENT in particular for a period count outside 1 to 100 or an
-    unknown time zone.
+    unknown time zone; UNIMPLEMENTED with reason `SEGMENT_BREAKDOWN_UNSUPPORTED` for a breakdown by segment
+    (a population of segments works).
     """
     GetLifecycleStages: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.GetLifecycleStagesRequest, _journeys_service_pb2.GetLifecycleStagesResponse]  # type: ignore[assignment]
     """GetLifecycleStages returns the lifecycle stage (awareness, acquisition, onboarding, engagement,
-    retention, advocacy) of given persons and, on request, the distribution of a population over the stages.
+    retention, advocacy) of given persons and, on request, the distribution of a population over the stages,
+    at one time or at each of a series of times.
 
-    Errors: those of the service; INVALID_ARGUMENT in particular for more than 1,000 persons, or a model
-    with two definitions of one stage or a lifecycle-stage condition.
+    Errors: those of the service; INVALID_ARGUMENT in particular for more than 1,000 persons or 100
+    distribution times, or a model with two definitions of one stage, a lifecycle-stage condition or a
+    segment condition (reason `SEGMENT_IN_LIFECYCLE_MODEL`: segments may refer to lifecycle stages).
+    """
+    GetLifecycleModel: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.GetLifecycleModelRequest, _journeys_service_pb2.GetLifecycleModelResponse]  # type: ignore[assignment]
+    """GetLifecycleModel returns the tenant's default lifecycle model: the built-in default (revision 0) until
+    UpdateLifecycleModel sets one.
+
+    Errors: UNAVAILABLE when the store is down (retryable).
+    """
+    UpdateLifecycleModel: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.UpdateLifecycleModelRequest, _journeys_service_pb2.UpdateLifecycleModelResponse]  # type: ignore[assignment]
+    """UpdateLifecycleModel replaces the tenant's default lifecycle model. It applies from then on to
+    GetLifecycleStages requests without a model and to segments' lifecycle-stage conditions. Of concurrent
+    updates, one wins.
+
+    Errors: INVALID_ARGUMENT with field violations for an invalid model (as GetLifecycleStages) or an unknown
+    mask path, and (reason `SEGMENT_IN_LIFECYCLE_MODEL`) for a condition naming a segment; UNAVAILABLE when
+    the store is down (retryable).
     """
     GetCustomerValue: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.GetCustomerValueRequest, _journeys_service_pb2.GetCustomerValueResponse]  # type: ignore[assignment]
     """GetCustomerValue returns historic customer lifetime value and RFM scores, for given persons or in bulk
     (paged) for a population.
 
     Errors: those of the service; INVALID_ARGUMENT in particular when `currency_code` is not an ISO 4217
-    code or more than 1,000 persons are given.
+    code or more than 1,000 persons are given, and (reason `INVALID_PAGE_TOKEN`) for a page token that
+    another query issued.
     """
     GetProfileFeatures: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.GetProfileFeaturesRequest, _journeys_service_pb2.GetProfileFeaturesResponse]  # type: ignore[assignment]
     """GetProfileFeatures computes the features of a feature spec for one person at one point in time, from
@@ -295,8 +388,9 @@ class JourneyServiceAsyncStub(JourneyServiceStub):
     stream sends one `schema`, then row batches, then one `summary`.
 
     Errors (ending the stream): INVALID_ARGUMENT when neither or both of `observations` and `sampling` are
-    set, or the spec or label is invalid; RESOURCE_EXHAUSTED when the set would exceed the server's row
-    limit (reason `QUERY_TOO_LARGE`); UNAVAILABLE when the store is down (retryable from the start).
+    set, or the spec or label is invalid, or `data_as_of` is in the future; RESOURCE_EXHAUSTED when the set
+    would exceed the server's row limit (reason `QUERY_TOO_LARGE`); DEADLINE_EXCEEDED when the deadline passes before the last row; UNAVAILABLE when the store is down
+    (retryable from the start).
     """
     CreateSegment: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.CreateSegmentRequest, _journeys_service_pb2.CreateSegmentResponse]  # type: ignore[assignment]
     """CreateSegment creates a segment. Its membership is computed over stored events in the background
@@ -436,11 +530,31 @@ class JourneyServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_journeys_service_pb2.QueryFunnelResponse, _abc.Awaitable[_journeys_service_pb2.QueryFunnelResponse]]:
         """QueryFunnel counts how many persons go through ordered steps, with an overall conversion window,
-        per-step windows and minimum gaps, exclusion steps and a breakdown, and reports times to convert and
-        drop-offs.
+        per-step windows and minimum gaps, exclusion steps and a breakdown, and reports times to convert (mean,
+        median and histogram) and drop-offs. Each person counts with their best attempt: the furthest step
+        reached from any first-step event in the time range, ties broken by the earliest start (docs/funnels.md
+        defines attempts, exclusions and times precisely).
 
         Errors: those of the service; INVALID_ARGUMENT in particular for fewer than 2 or more than 20 steps, a
-        minimum gap above the maximum, or exclusion step indexes out of order or out of range.
+        step without an event, a negative gap or a minimum gap above the maximum, gaps or exclusions in ANY
+        order, exclusion step indexes out of order or out of range, a conversion window outside (0, 365 days],
+        a sample size above 100 or bucket bounds that do not increase; UNIMPLEMENTED with reason
+        `SEGMENT_BREAKDOWN_UNSUPPORTED` for a breakdown by segment (a population of segments works).
+        """
+
+    @_abc_1.abstractmethod
+    def ListFunnelPersons(
+        self,
+        request: _journeys_service_pb2.ListFunnelPersonsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_journeys_service_pb2.ListFunnelPersonsResponse, _abc.Awaitable[_journeys_service_pb2.ListFunnelPersonsResponse]]:
+        """ListFunnelPersons pages through the persons behind one number of a funnel: those who reached a step,
+        or who dropped off before it, in one series or in all, in ascending order of person id. The funnel is
+        computed afresh for each page: events arriving while paging may move a person in or out of the list.
+
+        Errors: those of QueryFunnel for `funnel` (paths prefixed `funnel.`); INVALID_ARGUMENT for a step index
+        out of range, FUNNEL_PERSONS_OUTCOME_DROPPED on the first step, a negative page size, or (reason
+        `INVALID_PAGE_TOKEN`) a token that another request issued.
         """
 
     @_abc_1.abstractmethod
@@ -451,10 +565,29 @@ class JourneyServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_journeys_service_pb2.QueryPathsResponse, _abc.Awaitable[_journeys_service_pb2.QueryPathsResponse]]:
         """QueryPaths finds the paths persons take, as the top complete paths and as a Sankey diagram (nodes and
         edges), between optional start and end anchors, within sessions split by a gap of inactivity. Loops and
-        channel jumps are kept.
+        channel jumps are kept: a node is a label on a channel at a position, so a step on another channel is
+        another node. Each series returns at most `edge_limit` edges; ListPathEdges pages through the rest.
 
         Errors: those of the service; INVALID_ARGUMENT in particular for a depth outside 2 to 20 or an invalid
-        cleaning-rule regex.
+        cleaning-rule regex (the field violation names the rule, `cleaning_rules[i].regex` or `.label`);
+        UNIMPLEMENTED with reason `SEGMENT_BREAKDOWN_UNSUPPORTED` for a breakdown by segment (a population of
+        segments works).
+        """
+
+    @_abc_1.abstractmethod
+    def ListPathEdges(
+        self,
+        request: _journeys_service_pb2.ListPathEdgesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_journeys_service_pb2.ListPathEdgesResponse, _abc.Awaitable[_journeys_service_pb2.ListPathEdgesResponse]]:
+        """ListPathEdges pages through every Sankey edge of one series of a path analysis, the largest first, in
+        the order of PathsSeries.edges: QueryPaths returns the first `edge_limit` edges of each series for
+        display, and its `next_edges_page_token` continues here, so every transition is reachable. Each page
+        carries the nodes its edges connect. Edges are computed afresh for each page: events arriving while
+        paging may make an edge appear twice or be missed.
+
+        Errors: those of QueryPaths for `query` (paths prefixed `query.`); INVALID_ARGUMENT with reason
+        `INVALID_PAGE_TOKEN` for a token that another query or series issued.
         """
 
     @_abc_1.abstractmethod
@@ -467,7 +600,8 @@ class JourneyServiceServicer(metaclass=_abc_1.ABCMeta):
         event) and counts how many come back in each later period.
 
         Errors: those of the service; INVALID_ARGUMENT in particular for a period count outside 1 to 100 or an
-        unknown time zone.
+        unknown time zone; UNIMPLEMENTED with reason `SEGMENT_BREAKDOWN_UNSUPPORTED` for a breakdown by segment
+        (a population of segments works).
         """
 
     @_abc_1.abstractmethod
@@ -477,10 +611,39 @@ class JourneyServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_journeys_service_pb2.GetLifecycleStagesResponse, _abc.Awaitable[_journeys_service_pb2.GetLifecycleStagesResponse]]:
         """GetLifecycleStages returns the lifecycle stage (awareness, acquisition, onboarding, engagement,
-        retention, advocacy) of given persons and, on request, the distribution of a population over the stages.
+        retention, advocacy) of given persons and, on request, the distribution of a population over the stages,
+        at one time or at each of a series of times.
 
-        Errors: those of the service; INVALID_ARGUMENT in particular for more than 1,000 persons, or a model
-        with two definitions of one stage or a lifecycle-stage condition.
+        Errors: those of the service; INVALID_ARGUMENT in particular for more than 1,000 persons or 100
+        distribution times, or a model with two definitions of one stage, a lifecycle-stage condition or a
+        segment condition (reason `SEGMENT_IN_LIFECYCLE_MODEL`: segments may refer to lifecycle stages).
+        """
+
+    @_abc_1.abstractmethod
+    def GetLifecycleModel(
+        self,
+        request: _journeys_service_pb2.GetLifecycleModelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_journeys_service_pb2.GetLifecycleModelResponse, _abc.Awaitable[_journeys_service_pb2.GetLifecycleModelResponse]]:
+        """GetLifecycleModel returns the tenant's default lifecycle model: the built-in default (revision 0) until
+        UpdateLifecycleModel sets one.
+
+        Errors: UNAVAILABLE when the store is down (retryable).
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateLifecycleModel(
+        self,
+        request: _journeys_service_pb2.UpdateLifecycleModelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_journeys_service_pb2.UpdateLifecycleModelResponse, _abc.Awaitable[_journeys_service_pb2.UpdateLifecycleModelResponse]]:
+        """UpdateLifecycleModel replaces the tenant's default lifecycle model. It applies from then on to
+        GetLifecycleStages requests without a model and to segments' lifecycle-stage conditions. Of concurrent
+        updates, one wins.
+
+        Errors: INVALID_ARGUMENT with field violations for an invalid model (as GetLifecycleStages) or an unknown
+        mask path, and (reason `SEGMENT_IN_LIFECYCLE_MODEL`) for a condition naming a segment; UNAVAILABLE when
+        the store is down (retryable).
         """
 
     @_abc_1.abstractmethod
@@ -493,7 +656,8 @@ class JourneyServiceServicer(metaclass=_abc_1.ABCMeta):
         (paged) for a population.
 
         Errors: those of the service; INVALID_ARGUMENT in particular when `currency_code` is not an ISO 4217
-        code or more than 1,000 persons are given.
+        code or more than 1,000 persons are given, and (reason `INVALID_PAGE_TOKEN`) for a page token that
+        another query issued.
         """
 
     @_abc_1.abstractmethod
@@ -523,8 +687,9 @@ class JourneyServiceServicer(metaclass=_abc_1.ABCMeta):
         stream sends one `schema`, then row batches, then one `summary`.
 
         Errors (ending the stream): INVALID_ARGUMENT when neither or both of `observations` and `sampling` are
-        set, or the spec or label is invalid; RESOURCE_EXHAUSTED when the set would exceed the server's row
-        limit (reason `QUERY_TOO_LARGE`); UNAVAILABLE when the store is down (retryable from the start).
+        set, or the spec or label is invalid, or `data_as_of` is in the future; RESOURCE_EXHAUSTED when the set
+        would exceed the server's row limit (reason `QUERY_TOO_LARGE`); DEADLINE_EXCEEDED when the deadline passes before the last row; UNAVAILABLE when the store is down
+        (retryable from the start).
         """
 
     @_abc_1.abstractmethod

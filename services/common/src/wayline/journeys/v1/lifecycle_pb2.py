@@ -22,23 +22,26 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from wayline.journeys.v1 import condition_pb2 as wayline_dot_journeys_dot_v1_dot_condition__pb2
 from wayline.journeys.v1 import lifecycle_stage_pb2 as wayline_dot_journeys_dot_v1_dot_lifecycle__stage__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#wayline/journeys/v1/lifecycle.proto\x12\x13wayline.journeys.v1\x1a#wayline/journeys/v1/condition.proto\x1a)wayline/journeys/v1/lifecycle_stage.proto\"\x87\x01\n\x18LifecycleStageDefinition\x12\x32\n\x05stage\x18\x01 \x01(\x0e\x32#.wayline.journeys.v1.LifecycleStage\x12\x37\n\tcondition\x18\x02 \x01(\x0b\x32$.wayline.journeys.v1.PersonCondition\"O\n\x0eLifecycleModel\x12=\n\x06stages\x18\x01 \x03(\x0b\x32-.wayline.journeys.v1.LifecycleStageDefinition\"X\n\x0fPersonLifecycle\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12\x32\n\x05stage\x18\x02 \x01(\x0e\x32#.wayline.journeys.v1.LifecycleStage\"g\n\x13LifecycleStageCount\x12\x32\n\x05stage\x18\x01 \x01(\x0e\x32#.wayline.journeys.v1.LifecycleStage\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\x12\r\n\x05share\x18\x03 \x01(\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#wayline/journeys/v1/lifecycle.proto\x12\x13wayline.journeys.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#wayline/journeys/v1/condition.proto\x1a)wayline/journeys/v1/lifecycle_stage.proto\"\x87\x01\n\x18LifecycleStageDefinition\x12\x32\n\x05stage\x18\x01 \x01(\x0e\x32#.wayline.journeys.v1.LifecycleStage\x12\x37\n\tcondition\x18\x02 \x01(\x0b\x32$.wayline.journeys.v1.PersonCondition\"\x92\x01\n\x0eLifecycleModel\x12=\n\x06stages\x18\x01 \x03(\x0b\x32-.wayline.journeys.v1.LifecycleStageDefinition\x12\x10\n\x08revision\x18\x02 \x01(\x03\x12/\n\x0bupdate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"X\n\x0fPersonLifecycle\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12\x32\n\x05stage\x18\x02 \x01(\x0e\x32#.wayline.journeys.v1.LifecycleStage\"g\n\x13LifecycleStageCount\x12\x32\n\x05stage\x18\x01 \x01(\x0e\x32#.wayline.journeys.v1.LifecycleStage\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\x12\r\n\x05share\x18\x03 \x01(\x01\"\x9a\x01\n\x15LifecycleDistribution\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12>\n\x0cstage_counts\x18\x02 \x03(\x0b\x32(.wayline.journeys.v1.LifecycleStageCount\x12\x17\n\x0fpopulation_size\x18\x03 \x01(\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'wayline.journeys.v1.lifecycle_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LIFECYCLESTAGEDEFINITION']._serialized_start=141
-  _globals['_LIFECYCLESTAGEDEFINITION']._serialized_end=276
-  _globals['_LIFECYCLEMODEL']._serialized_start=278
-  _globals['_LIFECYCLEMODEL']._serialized_end=357
-  _globals['_PERSONLIFECYCLE']._serialized_start=359
-  _globals['_PERSONLIFECYCLE']._serialized_end=447
-  _globals['_LIFECYCLESTAGECOUNT']._serialized_start=449
-  _globals['_LIFECYCLESTAGECOUNT']._serialized_end=552
+  _globals['_LIFECYCLESTAGEDEFINITION']._serialized_start=174
+  _globals['_LIFECYCLESTAGEDEFINITION']._serialized_end=309
+  _globals['_LIFECYCLEMODEL']._serialized_start=312
+  _globals['_LIFECYCLEMODEL']._serialized_end=458
+  _globals['_PERSONLIFECYCLE']._serialized_start=460
+  _globals['_PERSONLIFECYCLE']._serialized_end=548
+  _globals['_LIFECYCLESTAGECOUNT']._serialized_start=550
+  _globals['_LIFECYCLESTAGECOUNT']._serialized_end=653
+  _globals['_LIFECYCLEDISTRIBUTION']._serialized_start=656
+  _globals['_LIFECYCLEDISTRIBUTION']._serialized_end=810
 # @@protoc_insertion_point(module_scope)

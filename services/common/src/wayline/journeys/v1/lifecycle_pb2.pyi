@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from wayline.journeys.v1 import condition_pb2 as _condition_pb2
 from wayline.journeys.v1 import lifecycle_stage_pb2 as _lifecycle_stage_pb2
@@ -54,30 +55,46 @@ class LifecycleModel(_message.Message):
     lowest) whose condition holds; a person with at least one event and no holding condition is in
     LIFECYCLE_STAGE_AWARENESS.
 
-    When a request gives no model, the built-in default applies: advocacy = an event named `Review
-    Submitted`, `Referral Sent` or `Product Shared` in the last 90 days; retention = at least 2 events with
-    `revenue` set in the last 180 days; engagement = at least 5 events on the web or mobile app in the last 30
-    days; onboarding = an identify event in the last 30 days; acquisition = any identify event; awareness =
-    any event.
+    The built-in default model: advocacy = an event named `Review Submitted`, `Referral Sent` or `Product
+    Shared` in the last 90 days; retention = at least 2 events with `revenue` set in the last 180 days;
+    engagement = at least 5 events on the web or mobile app in the last 30 days; onboarding = an identify event
+    in the last 30 days; acquisition = any identify event; awareness = any event. Windows end at the time the
+    stages are evaluated at, and only events before that time count.
+
+    Each tenant has a default model (JourneyService.GetLifecycleModel, UpdateLifecycleModel): the built-in
+    default until the tenant sets its own. Lifecycle-stage conditions (segments) and GetLifecycleStages
+    requests without a model use it.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     STAGES_FIELD_NUMBER: _builtins.int
+    REVISION_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    revision: _builtins.int
+    """The number of the tenant's stored model, incremented by every update; 0 for the built-in default.
+    Output only.
+    """
     @_builtins.property
     def stages(self) -> _containers.RepeatedCompositeFieldContainer[Global___LifecycleStageDefinition]:
         """The stage definitions, at most one per stage. Stages without a definition are never assigned (except
-        awareness, the fallback).
+        awareness, the fallback, whose definition has no effect).
         """
+
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp:
+        """When the tenant's model was last updated; unset for the built-in default. Output only."""
 
     def __init__(
         self,
         *,
         stages: _abc.Iterable[Global___LifecycleStageDefinition] | None = ...,
+        revision: _builtins.int = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["stages", b"stages"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["revision", b"revision", "stages", b"stages", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -94,7 +111,9 @@ class PersonLifecycle(_message.Message):
     person_id: _builtins.str
     """The person's id; empty when the requested identifier matched no person."""
     stage: _lifecycle_stage_pb2.LifecycleStage.ValueType
-    """The person's stage; LIFECYCLE_STAGE_UNSPECIFIED when the person has no event."""
+    """The person's stage; LIFECYCLE_STAGE_UNSPECIFIED when the person has no event before the evaluation
+    time.
+    """
     def __init__(
         self,
         *,
@@ -138,3 +157,39 @@ class LifecycleStageCount(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___LifecycleStageCount: _TypeAlias = LifecycleStageCount  # noqa: Y015
+
+@_typing.final
+class LifecycleDistribution(_message.Message):
+    """LifecycleDistribution is the distribution of a population over the stages at one time."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TIME_FIELD_NUMBER: _builtins.int
+    STAGE_COUNTS_FIELD_NUMBER: _builtins.int
+    POPULATION_SIZE_FIELD_NUMBER: _builtins.int
+    population_size: _builtins.int
+    """How many persons the population held at `time`: those with at least one event before it who pass the
+    population's filters then.
+    """
+    @_builtins.property
+    def time(self) -> _timestamp_pb2.Timestamp:
+        """The time the stages were evaluated at."""
+
+    @_builtins.property
+    def stage_counts(self) -> _containers.RepeatedCompositeFieldContainer[Global___LifecycleStageCount]:
+        """One entry per stage from awareness to advocacy, in stage order."""
+
+    def __init__(
+        self,
+        *,
+        time: _timestamp_pb2.Timestamp | None = ...,
+        stage_counts: _abc.Iterable[Global___LifecycleStageCount] | None = ...,
+        population_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["time", b"time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["population_size", b"population_size", "stage_counts", b"stage_counts", "time", b"time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LifecycleDistribution: _TypeAlias = LifecycleDistribution  # noqa: Y015

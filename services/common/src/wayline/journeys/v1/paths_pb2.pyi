@@ -51,7 +51,9 @@ Global___PathCleaningRule: _TypeAlias = PathCleaningRule  # noqa: Y015
 
 @_typing.final
 class PathStep(_message.Message):
-    """PathStep is one step of a path: a label on a channel."""
+    """PathStep is one step of a path: a label on a channel. Only track, page and screen events are steps
+    (identify, alias and group events describe the person, not something they did).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -59,7 +61,11 @@ class PathStep(_message.Message):
     CHANNEL_FIELD_NUMBER: _builtins.int
     label: _builtins.str
     """The node label: by default the event name (for page events the page path, for screen events the screen
-    name), or the value of the request's `node_property`, after the cleaning rules.
+    name), or the value of the request's `node_property`, after the cleaning rules. Precisely: for a page
+    event `context.page.path`, else its name; for a track or screen event its name; an event that would get
+    an empty label gets its type (`page`). With `node_property`, the property's value as text (a string
+    without quotes, a number as the shortest decimal, `true` or `false`, an object or list as JSON); an
+    event without the property, or with null, keeps its default label. The cleaning rules apply last.
     """
     channel: _event_pb2.Channel.ValueType
     """The channel of the step's event; a change of channel between steps is a channel jump."""
@@ -121,7 +127,10 @@ class PathNode(_message.Message):
     COUNT_FIELD_NUMBER: _builtins.int
     DROP_OFF_COUNT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
-    """The node's id, unique within the response, referenced by edges."""
+    """The node's id, unique within the response, referenced by edges: `{position}:{channel}:{label}` (for
+    example `1:web:/product/:id`), so the same node has the same id in every response to the same query and
+    pages of ListPathEdges join up.
+    """
     position: _builtins.int
     """The zero-based position of the node in the path (0 is the start anchor, or the first step)."""
     count: _builtins.int
@@ -197,10 +206,19 @@ class PathsSeries(_message.Message):
     TOP_PATHS_FIELD_NUMBER: _builtins.int
     NODES_FIELD_NUMBER: _builtins.int
     EDGES_FIELD_NUMBER: _builtins.int
+    EDGE_COUNT_FIELD_NUMBER: _builtins.int
+    NEXT_EDGES_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     path_count: _builtins.int
     """How many paths were counted."""
     person_count: _builtins.int
     """How many distinct persons they belong to."""
+    edge_count: _builtins.int
+    """How many edges the series has in all (those taken by at least `min_edge_count` paths), returned or not."""
+    next_edges_page_token: _builtins.str
+    """When the series has more edges than `edges` holds, the `page_token` of a ListPathEdges call (with the
+    same query and this series' `breakdown_value`) that returns the edges after the last one here; empty
+    when every edge is returned. The display cap does not hide transitions: paging reaches every edge.
+    """
     @_builtins.property
     def breakdown_value(self) -> _analytics_pb2.BreakdownValue:
         """The breakdown value of this series."""
@@ -211,11 +229,13 @@ class PathsSeries(_message.Message):
 
     @_builtins.property
     def nodes(self) -> _containers.RepeatedCompositeFieldContainer[Global___PathNode]:
-        """The nodes of the Sankey diagram, by position then by count."""
+        """The nodes that the returned edges connect, by position, then the largest first."""
 
     @_builtins.property
     def edges(self) -> _containers.RepeatedCompositeFieldContainer[Global___PathEdge]:
-        """The edges of the Sankey diagram, the largest first."""
+        """The edges of the Sankey diagram, the largest first (ties by position, then source and target label and
+        channel), at most the request's `edge_limit`.
+        """
 
     def __init__(
         self,
@@ -226,10 +246,12 @@ class PathsSeries(_message.Message):
         top_paths: _abc.Iterable[Global___PathSequence] | None = ...,
         nodes: _abc.Iterable[Global___PathNode] | None = ...,
         edges: _abc.Iterable[Global___PathEdge] | None = ...,
+        edge_count: _builtins.int = ...,
+        next_edges_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["breakdown_value", b"breakdown_value"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["breakdown_value", b"breakdown_value", "edges", b"edges", "nodes", b"nodes", "path_count", b"path_count", "person_count", b"person_count", "top_paths", b"top_paths"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["breakdown_value", b"breakdown_value", "edge_count", b"edge_count", "edges", b"edges", "next_edges_page_token", b"next_edges_page_token", "nodes", b"nodes", "path_count", b"path_count", "person_count", b"person_count", "top_paths", b"top_paths"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -26,25 +26,25 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from wayline.journeys.v1 import condition_pb2 as wayline_dot_journeys_dot_v1_dot_condition__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!wayline/journeys/v1/segment.proto\x12\x13wayline.journeys.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#wayline/journeys/v1/condition.proto\"\xb1\x02\n\x07Segment\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x37\n\tcondition\x18\x04 \x01(\x0b\x32$.wayline.journeys.v1.PersonCondition\x12\x32\n\x06status\x18\x05 \x01(\x0b\x32\".wayline.journeys.v1.SegmentStatus\x12\x10\n\x08revision\x18\x06 \x01(\x03\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04\x65tag\x18\t \x01(\t\"\xdd\x01\n\rSegmentStatus\x12\x30\n\x05state\x18\x01 \x01(\x0e\x32!.wayline.journeys.v1.SegmentState\x12\x14\n\x0cmember_count\x18\x02 \x01(\x03\x12.\n\ndata_as_of\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12=\n\x19last_full_evaluation_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rerror_message\x18\x05 \x01(\t\"R\n\rSegmentMember\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12.\n\nenter_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"T\n\x11SegmentMembership\x12\x0f\n\x07segment\x18\x01 \x01(\t\x12.\n\nenter_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc7\x01\n\x17SegmentMembershipChange\x12\x0f\n\x07segment\x18\x01 \x01(\t\x12\x11\n\tperson_id\x18\x02 \x01(\t\x12\x45\n\x0b\x63hange_type\x18\x03 \x01(\x0e\x32\x30.wayline.journeys.v1.SegmentMembershipChangeType\x12/\n\x0b\x63hange_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08sequence\x18\x05 \x01(\x03*|\n\x0cSegmentState\x12\x1d\n\x19SEGMENT_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16SEGMENT_STATE_BUILDING\x10\x01\x12\x17\n\x13SEGMENT_STATE_READY\x10\x02\x12\x18\n\x14SEGMENT_STATE_FAILED\x10\x03*\xa4\x01\n\x1bSegmentMembershipChangeType\x12.\n*SEGMENT_MEMBERSHIP_CHANGE_TYPE_UNSPECIFIED\x10\x00\x12*\n&SEGMENT_MEMBERSHIP_CHANGE_TYPE_ENTERED\x10\x01\x12)\n%SEGMENT_MEMBERSHIP_CHANGE_TYPE_EXITED\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!wayline/journeys/v1/segment.proto\x12\x13wayline.journeys.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#wayline/journeys/v1/condition.proto\"\xb1\x02\n\x07Segment\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x37\n\tcondition\x18\x04 \x01(\x0b\x32$.wayline.journeys.v1.PersonCondition\x12\x32\n\x06status\x18\x05 \x01(\x0b\x32\".wayline.journeys.v1.SegmentStatus\x12\x10\n\x08revision\x18\x06 \x01(\x03\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04\x65tag\x18\t \x01(\t\"\x90\x02\n\rSegmentStatus\x12\x30\n\x05state\x18\x01 \x01(\x0e\x32!.wayline.journeys.v1.SegmentState\x12\x14\n\x0cmember_count\x18\x02 \x01(\x03\x12.\n\ndata_as_of\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12=\n\x19last_full_evaluation_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rerror_message\x18\x05 \x01(\t\x12\x31\n\rwindows_as_of\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"R\n\rSegmentMember\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12.\n\nenter_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"T\n\x11SegmentMembership\x12\x0f\n\x07segment\x18\x01 \x01(\t\x12.\n\nenter_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc7\x01\n\x17SegmentMembershipChange\x12\x0f\n\x07segment\x18\x01 \x01(\t\x12\x11\n\tperson_id\x18\x02 \x01(\t\x12\x45\n\x0b\x63hange_type\x18\x03 \x01(\x0e\x32\x30.wayline.journeys.v1.SegmentMembershipChangeType\x12/\n\x0b\x63hange_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08sequence\x18\x05 \x01(\x03*|\n\x0cSegmentState\x12\x1d\n\x19SEGMENT_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16SEGMENT_STATE_BUILDING\x10\x01\x12\x17\n\x13SEGMENT_STATE_READY\x10\x02\x12\x18\n\x14SEGMENT_STATE_FAILED\x10\x03*\xa4\x01\n\x1bSegmentMembershipChangeType\x12.\n*SEGMENT_MEMBERSHIP_CHANGE_TYPE_UNSPECIFIED\x10\x00\x12*\n&SEGMENT_MEMBERSHIP_CHANGE_TYPE_ENTERED\x10\x01\x12)\n%SEGMENT_MEMBERSHIP_CHANGE_TYPE_EXITED\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'wayline.journeys.v1.segment_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SEGMENTSTATE']._serialized_start=1032
-  _globals['_SEGMENTSTATE']._serialized_end=1156
-  _globals['_SEGMENTMEMBERSHIPCHANGETYPE']._serialized_start=1159
-  _globals['_SEGMENTMEMBERSHIPCHANGETYPE']._serialized_end=1323
+  _globals['_SEGMENTSTATE']._serialized_start=1083
+  _globals['_SEGMENTSTATE']._serialized_end=1207
+  _globals['_SEGMENTMEMBERSHIPCHANGETYPE']._serialized_start=1210
+  _globals['_SEGMENTMEMBERSHIPCHANGETYPE']._serialized_end=1374
   _globals['_SEGMENT']._serialized_start=129
   _globals['_SEGMENT']._serialized_end=434
   _globals['_SEGMENTSTATUS']._serialized_start=437
-  _globals['_SEGMENTSTATUS']._serialized_end=658
-  _globals['_SEGMENTMEMBER']._serialized_start=660
-  _globals['_SEGMENTMEMBER']._serialized_end=742
-  _globals['_SEGMENTMEMBERSHIP']._serialized_start=744
-  _globals['_SEGMENTMEMBERSHIP']._serialized_end=828
-  _globals['_SEGMENTMEMBERSHIPCHANGE']._serialized_start=831
-  _globals['_SEGMENTMEMBERSHIPCHANGE']._serialized_end=1030
+  _globals['_SEGMENTSTATUS']._serialized_end=709
+  _globals['_SEGMENTMEMBER']._serialized_start=711
+  _globals['_SEGMENTMEMBER']._serialized_end=793
+  _globals['_SEGMENTMEMBERSHIP']._serialized_start=795
+  _globals['_SEGMENTMEMBERSHIP']._serialized_end=879
+  _globals['_SEGMENTMEMBERSHIPCHANGE']._serialized_start=882
+  _globals['_SEGMENTMEMBERSHIPCHANGE']._serialized_end=1081
 # @@protoc_insertion_point(module_scope)

@@ -150,6 +150,7 @@ class SegmentStatus(_message.Message):
     DATA_AS_OF_FIELD_NUMBER: _builtins.int
     LAST_FULL_EVALUATION_TIME_FIELD_NUMBER: _builtins.int
     ERROR_MESSAGE_FIELD_NUMBER: _builtins.int
+    WINDOWS_AS_OF_FIELD_NUMBER: _builtins.int
     state: Global___SegmentState.ValueType
     """Where the computation stands."""
     member_count: _builtins.int
@@ -164,6 +165,13 @@ class SegmentStatus(_message.Message):
     def last_full_evaluation_time(self) -> _timestamp_pb2.Timestamp:
         """When the last full evaluation over stored events finished."""
 
+    @_builtins.property
+    def windows_as_of(self) -> _timestamp_pb2.Timestamp:
+        """The freshness of trailing windows: every change that the mere passing of time makes (a window that
+        lapses with no event, or an event dated in the future that comes due) before this time is applied.
+        Windows are checked on a slower cadence than events, so this may be older than `data_as_of`.
+        """
+
     def __init__(
         self,
         *,
@@ -172,10 +180,11 @@ class SegmentStatus(_message.Message):
         data_as_of: _timestamp_pb2.Timestamp | None = ...,
         last_full_evaluation_time: _timestamp_pb2.Timestamp | None = ...,
         error_message: _builtins.str = ...,
+        windows_as_of: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["data_as_of", b"data_as_of", "last_full_evaluation_time", b"last_full_evaluation_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["data_as_of", b"data_as_of", "last_full_evaluation_time", b"last_full_evaluation_time", "windows_as_of", b"windows_as_of"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["data_as_of", b"data_as_of", "error_message", b"error_message", "last_full_evaluation_time", b"last_full_evaluation_time", "member_count", b"member_count", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data_as_of", b"data_as_of", "error_message", b"error_message", "last_full_evaluation_time", b"last_full_evaluation_time", "member_count", b"member_count", "state", b"state", "windows_as_of", b"windows_as_of"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

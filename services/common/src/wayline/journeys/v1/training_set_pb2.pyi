@@ -95,10 +95,14 @@ class LabelDefinition(_message.Message):
     kind: Global___LabelKind.ValueType
     """How the label is computed."""
     property: _builtins.str
-    """For LABEL_KIND_SUM, the property path summed (for example `revenue`)."""
+    """For LABEL_KIND_SUM, the event property path summed (for example `revenue`); values that are not numbers
+    are skipped, and the sum is 0 without any.
+    """
     @_builtins.property
     def event(self) -> _analytics_pb2.EventMatcher:
-        """The events that make the outcome."""
+        """The events that make the outcome; unset matches every event. Filters on `person.` properties are
+        refused, as in FeatureDefinition.events.
+        """
 
     @_builtins.property
     def horizon(self) -> _duration_pb2.Duration:
@@ -163,27 +167,34 @@ class ObservationSampling(_message.Message):
     SAMPLE_RATE_FIELD_NUMBER: _builtins.int
     MAX_ROWS_FIELD_NUMBER: _builtins.int
     sample_rate: _builtins.float
-    """The fraction of observations to keep, chosen by a stable hash of the person id (0 means 1.0)."""
+    """The fraction of persons to keep (0 to 1), chosen by a stable hash of the person id (0 means 1.0), so a
+    person's observations are kept or dropped together.
+    """
     max_rows: _builtins.int
-    """The most rows to produce; 0 means no limit."""
+    """The most rows to produce; 0 means no limit. Rows come in order of observation time, then person id (then
+    anchor event id), and the first `max_rows` complete ones are produced.
+    """
     @_builtins.property
     def observation_times(self) -> _containers.RepeatedCompositeFieldContainer[_timestamp_pb2.Timestamp]:
-        """Snapshot times: every person of the population who had an event before the time is observed at it."""
+        """Snapshot times, at most 1,000: every person of the population who had an event before the time (one
+        that happened and was received before it) is observed at it.
+        """
 
     @_builtins.property
     def anchor_event(self) -> _analytics_pb2.EventMatcher:
         """Anchor events: each matching event (within `anchor_time_range`) yields an observation of its person at
         the event's timestamp (features then exclude the anchor itself). Used instead of `observation_times`.
+        Filters on `person.` properties are refused, as in FeatureDefinition.events.
         """
 
     @_builtins.property
     def anchor_time_range(self) -> _event_pb2.TimeRange:
-        """The range the anchor events must fall in."""
+        """The range the anchor events must fall in; unset means all history."""
 
     @_builtins.property
     def population(self) -> _analytics_pb2.Population:
-        """The persons to observe; membership and person properties are taken as of now, not as of the
-        observation time.
+        """The persons to observe; membership and person properties are taken as of the export's data cut-off
+        (ExportTrainingSetRequest.data_as_of), not as of the observation time.
         """
 
     def __init__(

@@ -1,0 +1,230 @@
+"""GetCustomerValue: request → query, with every bad field reported; values → response; the page token.
+
+A bulk page token carries the keyset cursor (the last historic value and person id), the observation end the
+first page used (so "until now" stays one instant across pages), and a digest of the tenant and of every
+request field but `page_size` and `page_token`: a token presented with other parameters is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+from wayline.common.errors import FieldViolation, InvalidArgument
+from wayline.common.paging import decode_page_token, encode_page_token, invalid_page_token, page_size
+from wayline.common.timestamps import from_micros, to_micros, to_timestamp
+from wayline.event.v1 import event_pb2
+from wayline.journeys.v1 import customer_value_pb2
+from wayline.journeys.v1 import journeys_service_pb2 as pb
+from wayline_journeys import analytics_converters
+from wayline_journeys.analytics import Population
+from wayline_journeys.converters import money
+from wayline_journeys.customer_value import (
+    MAX_PERSONS,
+    PageCursor,
+    PersonRef,
+    PersonValue,
+    RfmSegment,
+    ValuePage,
+    ValueSpec,
+)
+
+__all__ = [
+    "BulkQuery",
+    "PersonsQuery",
+    "customer_value_page_response",
+    "customer_value_query",
+    "customer_values_response",
+    "next_page_token",
+]
+
+RPC = "GetCustomerValue"
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1_000
+# ISO 4217 codes are three upper-case letters; the check is that shape (as ingest's for Money), not a list of
+# codes in circulation, which would need a dependency and would refuse codes ingest already stored.
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_SEGMENTS = {s: customer_value_pb2.RfmSegment.Value(f"RFM_SEGMENT_{s.name}") for s in RfmSegment}
+
+
+@dataclass(frozen=True)
+class PersonsQuery:
+    spec: ValueSpec
+    persons: tuple[PersonRef, ...]
+
+
+@dataclass(frozen=True)
+class BulkQuery:
+    spec: ValueSpec
+    population: Population
+    after: PageCursor | None
+    limit: int
+    binding: str
+    """The digest a page token of this listing must carry."""
+
+
+def _person_ref(ref: event_pb2.PersonRef, path: str, violations: list[FieldViolation]) -> PersonRef:
+    kind = ref.WhichOneof("ref")
+    if kind == "person_id" and ref.person_id:
+        return PersonRef(person_id=ref.person_id)
+    if kind == "identifier" and ref.identifier.type and ref.identifier.value:
+        return PersonRef(identifier=(ref.identifier.type, ref.identifier.value))
+    if kind == "identifier":
+        violations.append(
+            FieldViolation(f"{path}.identifier", "type and value are both required", "REQUIRED")
+        )
+    else:
+        violations.append(FieldViolation(path, "set a non-empty person_id or identifier", "REQUIRED"))
+    return PersonRef()
+
+
+def _binding(tenant: str, request: pb.GetCustomerValueRequest) -> str:
+    bound = pb.GetCustomerValueRequest()
+    bound.CopyFrom(request)
+    bound.ClearField("page_size")
+    bound.ClearField("page_token")
+    digest = hashlib.sha256(tenant.encode() + b"\0" + bound.SerializeToString(deterministic=True))
+    return digest.hexdigest()[:32]
+
+
+def _cursor(token: str, binding: str) -> tuple[PageCursor, datetime]:
+    fields = decode_page_token(token, RPC)
+    try:
+        if fields["b"] != binding or not isinstance(fields["p"], str) or not isinstance(fields["e"], int):
+            raise invalid_page_token(RPC)
+        return PageCursor(Decimal(fields["v"]), fields["p"]), from_micros(fields["e"])
+    except (KeyError, TypeError, InvalidOperation) as exc:
+        raise invalid_page_token(RPC) from exc
+
+
+def next_page_token(query: BulkQuery, page: ValuePage) -> str:
+    """The token of the page after `page`; empty when `page` is the last."""
+    if not page.more or not page.values:
+        return ""
+    last = page.values[-1]
+    return encode_page_token(
+        {
+            "b": query.binding,
+            "e": to_micros(query.spec.end),
+            "v": str(last.historic_value),
+            "p": last.person_id,
+        }
+    )
+
+
+def customer_value_query(
+    tenant: str, request: pb.GetCustomerValueRequest, now: datetime
+) -> PersonsQuery | BulkQuery:
+    """Validate a request (INVALID_ARGUMENT names each bad field; FAILED_PRECONDITION for a population naming
+    a segment) and turn it into a query. `now` ends a range without an end."""
+    violations: list[FieldViolation] = []
+    if not request.currency_code:
+        violations.append(
+            FieldViolation("currency_code", "an ISO 4217 code such as EUR is required", "REQUIRED")
+        )
+    elif not _CURRENCY.fullmatch(request.currency_code):
+        violations.append(
+            FieldViolation(
+                "currency_code", "an ISO 4217 code: three upper-case letters such as EUR", "INVALID"
+            )
+        )
+    time_range = analytics_converters.time_range(request.time_range, "time_range", violations)
+    if time_range.end is None and time_range.start is not None and time_range.start >= now:
+        violations.append(
+            FieldViolation(
+                "time_range.start", "must be before now when the range has no end", "INVALID_RANGE"
+            )
+        )
+    violations.extend(
+        FieldViolation(f"purchase_event_names[{i}]", "must not be empty", "REQUIRED")
+        for i, name in enumerate(request.purchase_event_names)
+        if not name
+    )
+    if request.page_size < 0:
+        violations.append(FieldViolation("page_size", "must be 0 (the default) or positive", "OUT_OF_RANGE"))
+    persons: list[PersonRef] = []
+    if len(request.persons) > MAX_PERSONS:
+        violations.append(
+            FieldViolation(
+                "persons", f"at most {MAX_PERSONS} persons, got {len(request.persons)}", "TOO_MANY"
+            )
+        )
+    else:
+        persons = [_person_ref(r, f"persons[{i}]", violations) for i, r in enumerate(request.persons)]
+    if request.persons and request.HasField("population"):
+        violations.append(
+            FieldViolation("population", "applies in bulk mode only: leave it unset with persons")
+        )
+    if request.persons and request.page_token:
+        violations.append(
+            FieldViolation("page_token", "applies in bulk mode only: leave it empty with persons")
+        )
+    population = (
+        analytics_converters.population(request.population, "population", violations)
+        if request.HasField("population")
+        else Population()
+    )
+    if violations:
+        raise InvalidArgument("the customer value request is invalid; see the field violations", violations)
+    spec = ValueSpec(
+        currency=request.currency_code,
+        end=time_range.end or now,
+        start=time_range.start,
+        event_names=tuple(request.purchase_event_names),
+    )
+    if request.persons:
+        return PersonsQuery(spec, tuple(persons))
+    binding = _binding(tenant, request)
+    after = None
+    if request.page_token:
+        after, end = _cursor(request.page_token, binding)
+        spec = ValueSpec(spec.currency, end, spec.start, spec.event_names)
+    limit = page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+    return BulkQuery(spec, population, after, limit, binding)
+
+
+def _value_pb(value: PersonValue, currency: str) -> customer_value_pb2.CustomerValue:
+    found = customer_value_pb2.CustomerValue(
+        person_id=value.person_id,
+        historic_value=money(value.historic_value, currency),
+        purchase_count=value.purchase_count,
+        recency_score=value.recency_score,
+        frequency_score=value.frequency_score,
+        monetary_score=value.monetary_score,
+        rfm_segment=_SEGMENTS[value.segment],
+    )
+    if value.average_order_value is not None:
+        found.average_order_value.CopyFrom(money(value.average_order_value, currency))
+    if value.first_purchase_time is not None:
+        found.first_purchase_time.CopyFrom(to_timestamp(value.first_purchase_time))
+    if value.last_purchase_time is not None:
+        found.last_purchase_time.CopyFrom(to_timestamp(value.last_purchase_time))
+    if value.recency_days is not None:
+        found.recency_days = value.recency_days
+    if value.lifetime is not None:
+        found.lifetime_summary.CopyFrom(
+            customer_value_pb2.CustomerLifetimeSummary(
+                period_unit=customer_value_pb2.LIFETIME_PERIOD_UNIT_DAY,
+                purchase_periods=value.lifetime.purchase_periods,
+                frequency=value.lifetime.frequency,
+                recency=value.lifetime.recency,
+                t=value.lifetime.t,
+                monetary_value=money(value.lifetime.monetary_value, currency),
+            )
+        )
+    return found
+
+
+def customer_values_response(query: PersonsQuery, values: list[PersonValue]) -> pb.GetCustomerValueResponse:
+    return pb.GetCustomerValueResponse(values=[_value_pb(v, query.spec.currency) for v in values])
+
+
+def customer_value_page_response(query: BulkQuery, page: ValuePage) -> pb.GetCustomerValueResponse:
+    return pb.GetCustomerValueResponse(
+        values=[_value_pb(v, query.spec.currency) for v in page.values],
+        next_page_token=next_page_token(query, page),
+        total_size=page.total_size,
+    )

@@ -1,0 +1,84 @@
+"""ListFunnelPersons: the request → (FunnelQuery, PersonsPage), the ids → a page, and the page tokens.
+
+A page token (AIP-158, the kit's encoding) holds the last person id returned and a fingerprint of the tenant
+and of the request less its paging, so a token used with another funnel, step, outcome or series is refused
+instead of paging something else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from wayline.common.errors import FieldViolation, InvalidArgument
+from wayline.common.paging import decode_page_token, encode_page_token, invalid_page_token, page_size
+from wayline.journeys.v1 import funnel_pb2
+from wayline.journeys.v1 import journeys_service_pb2 as pb
+from wayline_journeys.analytics import SeriesKey
+from wayline_journeys.funnel_converters import funnel_query
+from wayline_journeys.funnels import FunnelQuery, Outcome, PersonsPage
+
+__all__ = ["persons_request", "persons_response"]
+
+_PAGE_DEFAULT, _PAGE_MAX = 100, 1_000
+_RPC = "ListFunnelPersons"
+_OUTCOMES = {
+    funnel_pb2.FUNNEL_PERSONS_OUTCOME_UNSPECIFIED: Outcome.CONVERTED,
+    funnel_pb2.FUNNEL_PERSONS_OUTCOME_CONVERTED: Outcome.CONVERTED,
+    funnel_pb2.FUNNEL_PERSONS_OUTCOME_DROPPED: Outcome.DROPPED,
+}
+
+
+def _fingerprint(tenant: str, request: pb.ListFunnelPersonsRequest) -> str:
+    bound = pb.ListFunnelPersonsRequest()
+    bound.CopyFrom(request)
+    bound.ClearField("page_token")
+    bound.ClearField("page_size")
+    bound.funnel.person_sample_size = 0
+    digest = hashlib.sha256(tenant.encode() + b"\0" + bound.SerializeToString(deterministic=True))
+    return digest.hexdigest()[:24]
+
+
+def persons_request(tenant: str, request: pb.ListFunnelPersonsRequest) -> tuple[FunnelQuery, PersonsPage]:
+    violations: list[FieldViolation] = []
+    try:
+        query = funnel_query(tenant, request.funnel, "funnel.")
+    except InvalidArgument as error:
+        violations.extend(error.violations)
+        query = None
+    outcome = _OUTCOMES.get(request.outcome)
+    if outcome is None:
+        violations.append(FieldViolation("outcome", "not a FunnelPersonsOutcome"))
+    if not 0 <= request.step_index < max(len(request.funnel.steps), 1):
+        violations.append(FieldViolation("step_index", "a step of the funnel", "OUT_OF_RANGE"))
+    elif outcome is Outcome.DROPPED and request.step_index == 0:
+        violations.append(FieldViolation("step_index", "nobody drops off before the first step"))
+    if request.page_size < 0:
+        violations.append(FieldViolation("page_size", "must be 0 (the default) or positive", "OUT_OF_RANGE"))
+    if violations or query is None or outcome is None:
+        raise InvalidArgument("the request is not valid; see the field violations", violations)
+    after = ""
+    fingerprint = _fingerprint(tenant, request)
+    if request.page_token:
+        fields: dict[str, Any] = decode_page_token(request.page_token, _RPC)
+        if fields.get("f") != fingerprint or not isinstance(fields.get("after"), str):
+            raise invalid_page_token(_RPC)
+        after = fields["after"]
+    series = None
+    if request.HasField("breakdown_value"):
+        value = request.breakdown_value
+        series = SeriesKey(
+            value.value if not value.other else "", value.other, value.missing and not value.other
+        )
+    limit = page_size(request.page_size, default=_PAGE_DEFAULT, maximum=_PAGE_MAX)
+    return query, PersonsPage(request.step_index, outcome, series, after, limit + 1)
+
+
+def persons_response(
+    tenant: str, request: pb.ListFunnelPersonsRequest, found: list[str], page: PersonsPage
+) -> pb.ListFunnelPersonsResponse:
+    shown = found[: page.limit - 1]
+    token = ""
+    if len(found) == page.limit:
+        token = encode_page_token({"after": shown[-1], "f": _fingerprint(tenant, request)})
+    return pb.ListFunnelPersonsResponse(person_ids=shown, next_page_token=token)

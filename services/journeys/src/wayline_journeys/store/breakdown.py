@@ -1,0 +1,69 @@
+"""Breakdown values in SQL: the raw JSON of the anchoring event's channel or property (or of the person's
+trait), turned into the series value as BreakdownValue has it, and the ranking that keeps the `limit` largest
+values and sums the rest into `other`.
+
+A value is text: a string without quotes, a number as ClickHouse's shortest decimal (`42`, `1.5`), `true` or
+`false`, an object or list as compact JSON. Absent and null are the `missing` series.
+"""
+
+from __future__ import annotations
+
+from wayline_journeys.analytics import Breakdown, BreakdownDimension
+from wayline_journeys.store.matching import event_property_raw
+from wayline_journeys.store.sql import SqlParams
+
+__all__ = [
+    "event_breakdown_raw",
+    "json_text",
+    "person_breakdown",
+    "ranked_series",
+    "series_of_raw",
+]
+
+
+def json_text(raw: str) -> str:
+    """The text of the raw JSON `raw` ('' when absent or null)."""
+    return (
+        f"multiIf(JSONType({raw}) = 'Null', '', JSONType({raw}) = 'String', JSONExtractString({raw}), "
+        f"JSONType({raw}) IN ('Int64', 'UInt64', 'Double'), toString(JSONExtractFloat({raw})), "
+        f"JSONType({raw}) = 'Bool', if(JSONExtractBool({raw}), 'true', 'false'), {raw})"
+    )
+
+
+def series_of_raw(raw: str) -> str:
+    """(value, missing) of a breakdown's raw JSON."""
+    return f"tuple({json_text(raw)}, JSONType({raw}) = 'Null')"
+
+
+def event_breakdown_raw(breakdown: Breakdown, params: SqlParams) -> str:
+    """The raw JSON, on an event row, that the breakdown reads ('' for none or for a `person.` property,
+    which `person_breakdown` joins)."""
+    if breakdown.dimension is BreakdownDimension.CHANNEL:
+        return "toJSONString(channel)"
+    if breakdown.dimension is BreakdownDimension.PROPERTY and not breakdown.property.startswith("person."):
+        return event_property_raw(breakdown.property, params)
+    return "''"
+
+
+def person_breakdown(breakdown: Breakdown, params: SqlParams, relation: str) -> str | None:
+    """For a `person.` breakdown, a subquery of (person_id, raw): the trait's latest value in the person's
+    identify events (the meaning of `person.` paths everywhere); None for other breakdowns."""
+    if breakdown.dimension is not BreakdownDimension.PROPERTY or not breakdown.property.startswith("person."):
+        return None
+    key = params.bind(breakdown.property.removeprefix("person."), "String")
+    return (
+        f"(SELECT person_id, argMax(JSONExtractRaw(properties, {key}), timestamp) AS raw "
+        f"FROM {relation} WHERE type = 'identify' AND JSONHas(properties, {key}) GROUP BY person_id)"
+    )
+
+
+def ranked_series(rows: str, weight: str, limit: int, params: SqlParams) -> str:
+    """`rows` (a subquery with a `bd` column of (value, missing)) with a `series` column of (value, other,
+    missing): the `limit` values of the largest total `weight` keep theirs (ties by value), the others become
+    the `other` series. `weight` is an expression over a row, summed per value."""
+    keep = params.bind(limit, "UInt32")
+    return (
+        f"(SELECT *, if(dense_rank() OVER (ORDER BY bd_total DESC, bd) <= {keep}, "
+        f"tuple(bd.1, false, bd.2), tuple('', true, false)) AS series "
+        f"FROM (SELECT *, sum({weight}) OVER (PARTITION BY bd) AS bd_total FROM {rows}))"
+    )

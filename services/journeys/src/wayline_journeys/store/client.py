@@ -1,0 +1,156 @@
+"""The journey store's one ClickHouse client (clickhouse-connect): chDB in-process, or a ClickHouse server.
+
+`JourneyDatabase` connects, applies the migrations, and runs statements with errors mapped once: connection
+trouble and transient server errors become StoreUnavailable (UNAVAILABLE, retryable); anything else is a
+defect of ours and stays itself (INTERNAL). All SQL is parameterised with server-side binding ({name:Type}).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import clickhouse_connect
+import structlog
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
+
+from wayline_journeys.errors import StoreUnavailable
+from wayline_journeys.store.migrations import migrate
+from wayline_journeys.store.schema import MIGRATIONS
+from wayline_journeys.store.topology import Topology
+
+__all__ = ["TRANSIENT_ERROR_CODES", "JourneyDatabase", "connect_clickhouse", "store_error"]
+
+log = structlog.get_logger("wayline.journeys.store")
+
+_T = TypeVar("_T")
+
+
+def connect_clickhouse(url: str, database: str, embedded_path: Path) -> Client:
+    """A client for `url`, or for the embedded chDB engine at `embedded_path` when `url` is empty."""
+    if url:
+        admin = clickhouse_connect.get_client(dsn=url)
+        admin.command(f"CREATE DATABASE IF NOT EXISTS {_identifier(database)}")
+        return clickhouse_connect.get_client(dsn=url, database=database)
+    embedded_path.mkdir(parents=True, exist_ok=True)
+    admin = clickhouse_connect.get_client(interface="chdb", path=str(embedded_path))
+    admin.command(f"CREATE DATABASE IF NOT EXISTS {_identifier(database)}")
+    return clickhouse_connect.get_client(interface="chdb", path=str(embedded_path), database=database)
+
+
+def _identifier(name: str) -> str:
+    """A database name is configuration, not input, but it is still checked before it reaches DDL."""
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"invalid ClickHouse database name {name!r}")
+    return f"`{name}`"
+
+
+# ClickHouse error codes that mean "try again later" rather than "this statement is wrong".
+TRANSIENT_ERROR_CODES = frozenset(
+    {
+        159,  # TIMEOUT_EXCEEDED
+        164,  # READONLY
+        202,  # TOO_MANY_SIMULTANEOUS_QUERIES
+        209,  # SOCKET_TIMEOUT
+        210,  # NETWORK_ERROR
+        241,  # MEMORY_LIMIT_EXCEEDED
+        242,  # TABLE_IS_READ_ONLY
+        252,  # TOO_MANY_PARTS
+        285,  # TOO_FEW_LIVE_REPLICAS
+        319,  # UNKNOWN_STATUS_OF_INSERT
+        999,  # KEEPER_EXCEPTION
+    }
+)
+
+
+def store_error(exc: ClickHouseError, action: str) -> Exception:
+    """UNAVAILABLE (retryable, details only in the log) for connection trouble and transient server
+    errors; any other error is a defect on our side and stays itself, so callers get INTERNAL."""
+    code = getattr(exc, "code", None)
+    if isinstance(exc, OperationalError) or code in TRANSIENT_ERROR_CODES:
+        log.warning("clickhouse.transient_error", action=action, code=code, error=str(exc))
+        reason = getattr(exc, "name", None) or "connection failed"
+        return StoreUnavailable(f"{action} failed in ClickHouse ({reason}); retry", retry_after=1.0)
+    return exc
+
+
+class JourneyDatabase:
+    """The connections every journey store shares: one per thread that uses it.
+
+    clickhouse-connect runs one statement at a time per client (for chDB, per connection to the process's
+    one engine), so a shared client would make every read wait behind a bulk insert and keep concurrent
+    readers in single file. Each thread (the server's workers, the group-commit leader, the override
+    follower) gets its own connection on first use; they share the engine, its caches and its data.
+    """
+
+    def __init__(self, connect: Callable[[], Client], topology: Topology | None = None) -> None:
+        self._connect = connect
+        self.topology = topology or Topology()
+        self._lock = threading.Lock()
+        self._clients: list[Client] = []  # every connection opened, to close them all
+        self._generation = 0  # bumped by close(), so threads drop connections of an earlier open()
+        self._open = False
+        self._local = threading.local()
+
+    def open(self) -> None:
+        """Connect and migrate; raises while ClickHouse cannot be reached or the schema is newer than us."""
+        with self._lock:
+            if not self._open:
+                client = self._connect()
+                try:
+                    migrate(client, self.topology, MIGRATIONS)
+                except BaseException:
+                    client.close()
+                    raise
+                self._clients.append(client)
+                self._generation += 1
+                self._local.client, self._local.generation = client, self._generation
+                self._open = True
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._clients:
+                client.close()
+            self._clients.clear()
+            self._generation += 1
+            self._open = False
+
+    @property
+    def client(self) -> Client:
+        """This thread's connection (opened on its first use)."""
+        if getattr(self._local, "generation", None) == self._generation and self._open:
+            return self._local.client  # type: ignore[no-any-return]
+        with self._lock:
+            if not self._open:
+                raise StoreUnavailable("the journey store is not connected yet", retry_after=1.0)
+            try:
+                client = self._connect()
+            except ClickHouseError as exc:
+                raise store_error(exc, "connecting to ClickHouse") from exc
+            self._clients.append(client)
+            self._local.client, self._local.generation = client, self._generation
+            return client
+
+    def ping(self) -> None:
+        self.client.command("SELECT 1")
+
+    def rows(self, sql: str, parameters: dict[str, Any], action: str) -> Sequence[Sequence[Any]]:
+        """The rows of a query; `action` names it in errors ("reading the timeline")."""
+        return self.run(lambda: self.client.query(sql, parameters=parameters).result_rows, action)
+
+    def command(
+        self, sql: str, parameters: dict[str, Any], action: str, settings: dict[str, Any] | None = None
+    ) -> None:
+        self.run(lambda: self.client.command(sql, parameters=parameters, settings=settings), action)
+
+    def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str], action: str) -> None:
+        self.run(lambda: self.client.insert(table, rows, column_names=columns), action)
+
+    def run(self, call: Callable[[], _T], action: str) -> _T:
+        try:
+            return call()
+        except ClickHouseError as exc:
+            raise store_error(exc, action) from exc

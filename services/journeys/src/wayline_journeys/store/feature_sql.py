@@ -1,0 +1,196 @@
+"""A feature spec (and a label) compiled to ONE ClickHouse statement with one row per observation and one
+column per feature: the single computation behind GetProfileFeatures and ExportTrainingSet.
+
+Shape: the person's events (from `current_events`, read as their current person) RIGHT JOIN the observations
+(a bound array of (row, person id, time) tuples: the small side, so it is the hash table while events stream
+past it) on the person, GROUP BY the observation, one conditional aggregate per feature. Every event column a
+feature needs (its matcher's truth, its property as a number or as raw JSON) is computed once per event in
+the inner SELECT, not once per (event, observation) pair. Observations without events survive the RIGHT JOIN
+with `present = 0`, which every condition requires, so they get "nothing to aggregate" (NULL).
+
+Point in time: an event counts for a feature at observation time t under cut-off D when
+`ts < t AND rs < least(t, D)` (timestamp and received_at as epoch microseconds), and `ts >= t - window` for a
+windowed feature; for the label when `t <= ts < t + horizon AND rs < D`. Stored-column bounds (received_at,
+the timestamp range, the union of the matchers) go into `current_events(where=...)` so ClickHouse prunes
+before the override join.
+
+Sums and means add values in ascending order (arraySum of arraySort), so two computations over the same
+events give the same double whatever the grouping, and a plain-Python `sum(sorted(...))` (left to right)
+agrees exactly. Result columns: `row`, then per feature a Nullable(Float64) (numeric aggregations) or a
+Nullable(String) of raw JSON (FIRST_VALUE, LAST_VALUE, PERSON_PROPERTY), then the label when defined.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from wayline_journeys.analytics import EventMatcher
+from wayline_journeys.features import Aggregation, FeatureDefinition, FeatureQuery, LabelKind, Observation
+from wayline_journeys.store.matching import event_property_raw, matcher_sql
+from wayline_journeys.store.relation import current_events
+from wayline_journeys.store.sql import SqlParams
+
+__all__ = ["DAY_US", "RAW_JSON", "feature_rows_sql"]
+
+DAY_US = 86_400_000_000
+RAW_JSON = frozenset({Aggregation.FIRST_VALUE, Aggregation.LAST_VALUE, Aggregation.PERSON_PROPERTY})
+"""Aggregations whose column is raw JSON text (the others are numbers)."""
+
+_NUMBER = "JSONType({raw}) IN ('Int64', 'UInt64', 'Double')"
+_MICROS = "fromUnixTimestamp64Micro({value}, 'UTC')"
+
+
+class _EventColumns:
+    """The per-event columns of the inner SELECT, each computed once however many features use it."""
+
+    def __init__(self, params: SqlParams) -> None:
+        self.params = params
+        self._aliases: dict[tuple[str, object], str] = {}
+        self.selected: list[str] = []
+
+    def _column(self, key: tuple[str, object], expression: str) -> str:
+        if key not in self._aliases:
+            alias = f"c{len(self._aliases)}"
+            self._aliases[key] = alias
+            self.selected.append(f"{expression} AS {alias}")
+        return f"e.{self._aliases[key]}"
+
+    def matches(self, matcher: EventMatcher) -> str:
+        if matcher.matches_everything:
+            return "1"
+        return self._column(("match", matcher), f"toUInt8({matcher_sql(matcher, self.params)})")
+
+    def number(self, path: str) -> str:
+        raw = event_property_raw(path, self.params)
+        numeric = _NUMBER.format(raw=raw)
+        return self._column(("number", path), f"if({numeric}, JSONExtractFloat({raw}), NULL)")
+
+    def json(self, path: str) -> str:
+        raw = event_property_raw(path, self.params)
+        return self._column(("json", path), f"if(JSONType({raw}) != 'Null', {raw}, NULL)")
+
+    def trait(self, path: str) -> str:
+        key = self.params.bind(path.removeprefix("person."), "String")
+        return self._column(
+            ("trait", path),
+            f"if(type = 'identify' AND JSONHas(properties, {key}), JSONExtractRaw(properties, {key}), NULL)",
+        )
+
+
+def _feature(feature: FeatureDefinition, columns: _EventColumns, visible: str) -> str:
+    kind = feature.aggregation
+    if kind is Aggregation.PERSON_PROPERTY:  # `events` and `window` are ignored, as the contract says
+        value = columns.trait(feature.property)
+        return _when(
+            f"{visible} AND {value} IS NOT NULL", f"argMaxIf(assumeNotNull({value}), (e.ts, e.eid), {{c}})"
+        )
+    condition = f"{visible} AND {columns.matches(feature.events)}"
+    if feature.window_us is not None:
+        condition += f" AND e.ts >= l.t - {columns.params.bind(feature.window_us, 'Int64')}"
+    if kind.numeric_property:
+        value = columns.number(feature.property)
+        condition += f" AND {value} IS NOT NULL"
+        ordered = f"arraySum(arraySort(groupArrayIf(assumeNotNull({value}), {{c}})))"
+        return _when(
+            condition,
+            {
+                Aggregation.SUM: ordered,
+                Aggregation.AVERAGE: f"{ordered} / countIf({{c}})",
+                Aggregation.MIN: f"minIf(assumeNotNull({value}), {{c}})",
+                Aggregation.MAX: f"maxIf(assumeNotNull({value}), {{c}})",
+            }[kind],
+        )
+    if kind.reads_property:
+        value = columns.json(feature.property)
+        condition += f" AND {value} IS NOT NULL"
+        return _when(
+            condition,
+            {
+                Aggregation.COUNT_DISTINCT: f"toFloat64(uniqExactIf(assumeNotNull({value}), {{c}}))",
+                Aggregation.FIRST_VALUE: f"argMinIf(assumeNotNull({value}), (e.ts, e.eid), {{c}})",
+                Aggregation.LAST_VALUE: f"argMaxIf(assumeNotNull({value}), (e.ts, e.eid), {{c}})",
+            }[kind],
+        )
+    return _when(
+        condition,
+        {
+            Aggregation.COUNT: "toFloat64(countIf({c}))",
+            Aggregation.DAYS_SINCE_FIRST: f"(l.t - minIf(e.ts, {{c}})) / {DAY_US}",
+            Aggregation.DAYS_SINCE_LAST: f"(l.t - maxIf(e.ts, {{c}})) / {DAY_US}",
+            Aggregation.ACTIVE_DAYS: "toFloat64(uniqExactIf(e.day, {c}))",
+        }[kind],
+    )
+
+
+def _when(condition: str, aggregate: str) -> str:
+    """`aggregate` (with `{c}` standing for the condition) when some event meets the condition, else NULL."""
+    return f"if(countIf({condition}) > 0, {aggregate.replace('{c}', condition)}, NULL)"
+
+
+def _label(query: FeatureQuery, columns: _EventColumns, cut_off: str) -> str:
+    label = query.label
+    assert label is not None
+    horizon = columns.params.bind(label.horizon_us, "Int64")
+    condition = (
+        f"e.present = 1 AND {columns.matches(label.event)} AND e.ts >= l.t AND e.ts < l.t + {horizon} "
+        f"AND e.rs < {cut_off}"
+    )
+    if label.kind is LabelKind.BINARY:
+        return f"toUInt8(countIf({condition}) > 0)"
+    if label.kind is LabelKind.COUNT:
+        return f"toFloat64(countIf({condition}))"
+    value = columns.number(label.property)
+    return f"arraySum(arraySort(groupArrayIf(assumeNotNull({value}), {condition} AND {value} IS NOT NULL)))"
+
+
+def _stored_bounds(query: FeatureQuery, observations: Sequence[Observation], params: SqlParams) -> str:
+    """Predicates on stored columns that every counted event meets, for pruning before the override join."""
+    times = [o.time_us for o in observations]
+    cut_off = params.bind(query.data_as_of_us, "Int64")
+    latest = max(times) + (query.label.horizon_us if query.label else 0)
+    bounds = [
+        f"received_at < {_MICROS.format(value=cut_off)}",
+        f"timestamp < {_MICROS.format(value=params.bind(latest, 'Int64'))}",
+    ]
+    features = query.features
+    windows = [f.window_us for f in features if f.aggregation is not Aggregation.PERSON_PROPERTY]
+    if features and len(windows) == len(features) and all(w is not None for w in windows):
+        earliest = min(times) - max(w for w in windows if w is not None)
+        bounds.append(f"timestamp >= {_MICROS.format(value=params.bind(earliest, 'Int64'))}")
+    matchers = [f.events for f in features if f.aggregation is not Aggregation.PERSON_PROPERTY]
+    matchers += [query.label.event] if query.label else []
+    if not any(m.matches_everything for m in matchers):
+        kinds = [matcher_sql(m, params) for m in matchers]
+        if len(matchers) < len(features) + (query.label is not None):  # person properties read identifies
+            kinds.append("type = 'identify'")
+        bounds.append("(" + " OR ".join(f"({k})" for k in kinds) + ")")
+    return " AND ".join(bounds)
+
+
+def feature_rows_sql(query: FeatureQuery, observations: Sequence[Observation], params: SqlParams) -> str:
+    """The statement: columns `row` (the observation's index), one per feature, `label` when defined; one
+    row per observation, ordered by index. `observations` must not be empty."""
+    rows = params.bind(
+        [(i, o.person_id, o.time_us) for i, o in enumerate(observations)],
+        "Array(Tuple(UInt32, String, Int64))",
+    )
+    cut_off = params.bind(query.data_as_of_us, "Int64")
+    columns = _EventColumns(params)
+    visible = f"e.present = 1 AND e.ts < l.t AND e.rs < least(l.t, {cut_off})"
+    selected = [f"{_feature(f, columns, visible)} AS f{i}" for i, f in enumerate(query.features)]
+    if query.label is not None:
+        selected.append(f"{_label(query, columns, cut_off)} AS label")
+    relation = current_events(params, where=_stored_bounds(query, observations, params))
+    events = (
+        "SELECT person_id AS pid, toUnixTimestamp64Micro(timestamp) AS ts, "
+        "toUnixTimestamp64Micro(received_at) AS rs, toString(event_id) AS eid, "
+        "toDate(timestamp, 'UTC') AS day, "
+        f"toUInt8(1) AS present{''.join(', ' + c for c in columns.selected)} FROM {relation} "
+        f"WHERE person_id IN (SELECT o.2 FROM (SELECT arrayJoin({rows}) AS o))"
+    )
+    labels = f"SELECT o.1 AS row, o.2 AS pid, o.3 AS t FROM (SELECT arrayJoin({rows}) AS o)"
+    return (
+        f"SELECT l.row, {', '.join(selected) or '0'} "
+        f"FROM ({events}) AS e RIGHT JOIN ({labels}) AS l ON e.pid = l.pid "
+        "GROUP BY l.row, l.t ORDER BY l.row"
+    )

@@ -1,0 +1,161 @@
+"""Features and training sets in ClickHouse: the FeatureStore and TrainingSetStore of features.py and
+training_set.py.
+
+`rows` runs the one statement of `feature_sql.py` for a batch of observations; `sample` generates
+observations in one statement (snapshot persons or anchor events, the population, the sampling hash, the
+horizon check, the order and the limit) so that only the kept (person, time) pairs reach Python. Each
+statement runs with ClickHouse's `max_execution_time` set to the call's remaining deadline, and a statement
+stopped by it is DEADLINE_EXCEEDED rather than UNAVAILABLE.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from wayline.common.context import remaining_seconds
+from wayline.common.errors import DeadlineExceeded
+from wayline.common.timestamps import to_micros
+from wayline_journeys.features import FeatureQuery, FeatureRow, FeatureValue, LabelKind, Observation
+from wayline_journeys.store.client import store_error
+from wayline_journeys.store.feature_sql import RAW_JSON, feature_rows_sql
+from wayline_journeys.store.matching import matcher_sql, population_sql
+from wayline_journeys.store.relation import current_events
+from wayline_journeys.store.sql import SqlParams
+from wayline_journeys.training_set import (
+    HASH_BITS,
+    SAMPLE_SALT,
+    Sampled,
+    Sampling,
+    sample_threshold,
+)
+
+__all__ = ["DEFAULT_ROW_LIMIT", "ClickHouseFeatures", "json_value", "stable_hash_sql"]
+
+DEFAULT_ROW_LIMIT = 1_000_000
+_TIMEOUT_EXCEEDED = 159
+
+
+def stable_hash_sql(salt: str, person_id: str, params: SqlParams) -> str:
+    """training_set.stable_hash in SQL: the first 53 bits of SHA-256(salt + person id), big-endian."""
+    digest = f"SHA256(concat({params.bind(salt, 'String')}, {person_id}))"
+    return f"bitShiftRight(reinterpretAsUInt64(reverse(substring({digest}, 1, 8))), {64 - HASH_BITS})"
+
+
+def json_value(raw: str) -> FeatureValue:
+    """A stored JSON value as a feature value: numbers as floats, objects and lists as compact JSON text,
+    null as None (nothing to aggregate)."""
+    value = json.loads(raw)
+    if isinstance(value, bool | str) or value is None:
+        return value
+    if isinstance(value, int | float):
+        return float(value)
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+class ClickHouseFeatures:
+    """FeatureStore and TrainingSetStore on the journey store's ClickHouse client."""
+
+    def __init__(self, client: Callable[[], Client], row_limit: int = DEFAULT_ROW_LIMIT) -> None:
+        """`client` returns the store's current clickhouse-connect client (it raises while disconnected);
+        `row_limit` is the most rows one export may produce."""
+        self._client = client
+        self._row_limit = row_limit
+
+    @property
+    def row_limit(self) -> int:
+        return self._row_limit
+
+    def _query(self, sql: str, params: SqlParams, action: str) -> list[Sequence[Any]]:
+        left = remaining_seconds()  # DEADLINE_EXCEEDED before starting work nobody awaits
+        settings = {"max_execution_time": max(1, math.ceil(left))} if left is not None else {}
+        client = self._client()
+        try:
+            return list(client.query(sql, parameters=params.values, settings=settings).result_rows)
+        except ClickHouseError as exc:
+            if left is not None and getattr(exc, "code", None) == _TIMEOUT_EXCEEDED:
+                raise DeadlineExceeded(f"{action} outlasted the deadline") from exc
+            raise store_error(exc, action) from exc
+
+    def person_of(self, tenant: str, identifier: tuple[str, str]) -> str | None:
+        params = SqlParams(tenant=tenant)
+        pair = params.bind(identifier, "Tuple(String, String)")
+        relation = current_events(
+            params, where=f"has(identifier_values, {params.bind(identifier[1], 'String')})"
+        )
+        sql = (
+            "SELECT count(), argMax(person_id, (timestamp, toString(event_id))) "
+            f"FROM {relation} "
+            f"WHERE has(arrayZip(arrayMap(t -> toString(t), identifier_types), identifier_values), {pair})"
+        )
+        ((count, person),) = self._query(sql, params, "resolving an identifier")
+        return str(person) if count else None
+
+    def rows(self, query: FeatureQuery, observations: Sequence[Observation]) -> list[FeatureRow]:
+        if not observations:
+            return []
+        params = SqlParams(tenant=query.tenant)
+        found = self._query(feature_rows_sql(query, observations, params), params, "computing features")
+        raw = [f.aggregation in RAW_JSON for f in query.features]
+        label = query.label
+        rows = []
+        for row in found:
+            values = tuple(
+                (json_value(v) if is_raw else float(v)) if v is not None else None
+                for v, is_raw in zip(row[1 : 1 + len(raw)], raw, strict=True)
+            )
+            value: float | bool | None = None
+            if label is not None:
+                value = bool(row[-1]) if label.kind is LabelKind.BINARY else float(row[-1])
+            rows.append(FeatureRow(values, value))
+        return rows
+
+    def sample(self, query: FeatureQuery, sampling: Sampling, limit: int) -> Sampled:
+        params = SqlParams(tenant=query.tenant)
+        cut_off = params.bind(query.data_as_of_us, "Int64")
+        received = f"received_at < fromUnixTimestamp64Micro({cut_off}, 'UTC')"
+        kept = [population_sql(sampling.population, params, where=received)]
+        if sampling.sample_rate < 1:
+            threshold = params.bind(sample_threshold(sampling.sample_rate), "UInt64")
+            kept.append(f"{stable_hash_sql(SAMPLE_SALT, 'person_id', params)} < {threshold}")
+        if sampling.anchor is not None:
+            stored = [received, matcher_sql(sampling.anchor, params)]
+            for bound, operator in ((sampling.anchor_range.start, ">="), (sampling.anchor_range.end, "<")):
+                if bound is not None:
+                    moment = params.bind(to_micros(bound), "Int64")
+                    stored.append(f"timestamp {operator} fromUnixTimestamp64Micro({moment}, 'UTC')")
+            observed = (
+                "SELECT person_id, toUnixTimestamp64Micro(timestamp) AS t, toString(event_id) AS eid "
+                f"FROM {current_events(params, where=' AND '.join(stored))} WHERE {' AND '.join(kept)}"
+            )
+        else:
+            # A person is observed at t when some event is visible then: max(timestamp, received_at) < t.
+            times = params.bind(list(sampling.times_us), "Array(Int64)")
+            first_visible = (
+                "SELECT person_id, min(greatest(toUnixTimestamp64Micro(timestamp), "
+                "toUnixTimestamp64Micro(received_at))) AS visible "
+                f"FROM {current_events(params, where=received)} WHERE {' AND '.join(kept)} GROUP BY person_id"
+            )
+            observed = (
+                f"SELECT person_id, t, '' AS eid FROM ({first_visible}) "
+                f"ARRAY JOIN {times} AS t WHERE visible < t"
+            )
+        complete = "1"
+        if query.label is not None:
+            complete = f"t + {params.bind(query.label.horizon_us, 'Int64')} <= {cut_off}"
+        sql = (
+            "SELECT person_id, t, complete, countIf(complete) OVER () AS complete_total, "
+            "countIf(NOT complete) OVER () AS incomplete_total "
+            f"FROM (SELECT *, toUInt8({complete}) AS complete FROM ({observed})) "
+            f"ORDER BY complete DESC, t, person_id, eid LIMIT {params.bind(limit, 'UInt64')}"
+        )
+        found = self._query(sql, params, "sampling observations")
+        if not found:
+            return Sampled([], 0, 0)
+        observations = [Observation(str(p), int(t)) for p, t, done, _, _ in found if done]
+        return Sampled(observations, int(found[0][3]), int(found[0][4]))

@@ -1,0 +1,46 @@
+"""The journey store as the service assembles it: one database (per-thread connections, migrations) and the
+parts that write, read timelines and erase events. It holds no SQL of its own; each part is its own module
+(writes.py, timeline.py, erasure.py) and the servicer depends on them through small Protocols."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from clickhouse_connect.driver.client import Client
+
+from wayline_journeys.events import EventRecord, TimelineQuery
+from wayline_journeys.overrides import OverrideMapping
+from wayline_journeys.store.client import JourneyDatabase
+from wayline_journeys.store.erasure import EventEraser
+from wayline_journeys.store.timeline import ClickHouseTimeline
+from wayline_journeys.store.topology import Topology
+from wayline_journeys.store.writes import EventWriter
+
+__all__ = ["JourneyStore"]
+
+_NO_OVERRIDES = OverrideMapping()
+
+
+class JourneyStore(JourneyDatabase):
+    """Satisfies EventWrites, TimelineReads (events.py) and EventErasure (person_changes.py)."""
+
+    def __init__(self, connect: Callable[[], Client], topology: Topology | None = None) -> None:
+        super().__init__(connect, topology)
+        self._writer = EventWriter(self)
+        self._timeline = ClickHouseTimeline(self)
+        self._eraser = EventEraser(self)
+
+    def write(self, tenant: str, events: Sequence[EventRecord]) -> int:
+        return self._writer.write(tenant, events)
+
+    def timeline(self, query: TimelineQuery, mapping: OverrideMapping = _NO_OVERRIDES) -> list[EventRecord]:
+        return self._timeline.timeline(query, mapping)
+
+    def erase_person(
+        self,
+        tenant: str,
+        person_id: str,
+        mapping: OverrideMapping,
+        identifiers: Sequence[tuple[str, str]] = (),
+    ) -> int:
+        return self._eraser.erase_person(tenant, person_id, mapping, identifiers)

@@ -1,0 +1,96 @@
+"""Lifecycle stages in ClickHouse: the stage of given persons at one time, and the stage counts of a
+population at many times, each in one query compiled by store/conditions.py."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from wayline.common.timestamps import to_micros
+from wayline_journeys.analytics import Population
+from wayline_journeys.conditions import LifecycleStage
+from wayline_journeys.lifecycle import LifecycleModel
+from wayline_journeys.store.client import store_error
+from wayline_journeys.store.conditions import AS_OF, ConditionCompiler
+from wayline_journeys.store.matching import UnsupportedFilter
+from wayline_journeys.store.relation import current_events
+from wayline_journeys.store.sql import SqlParams
+
+__all__ = ["ClickHouseLifecycleStore"]
+
+_DATETIME = "DateTime64(6, 'UTC')"
+_PAIRS = "arrayZip(arrayMap(t -> toString(t), identifier_types), identifier_values)"
+
+
+class ClickHouseLifecycleStore:
+    """Implements lifecycle.LifecycleStore; thread-safe as the client it is given."""
+
+    def __init__(self, client: Callable[[], Client]) -> None:
+        self._client = client
+
+    def current_persons(
+        self, tenant: str, identifiers: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], str]:
+        params = SqlParams(tenant=tenant)
+        pairs = params.bind([tuple(i) for i in identifiers], "Array(Tuple(String, String))")
+        values = params.bind(sorted({v for _, v in identifiers}), "Array(String)")
+        relation = current_events(
+            params, where=f"hasAny(identifier_values, {values}) AND hasAny({_PAIRS}, {pairs})"
+        )
+        sql = (
+            f"SELECT pair.1, pair.2, argMax(person_id, (timestamp, toString(event_id))) FROM {relation} "
+            f"ARRAY JOIN arrayFilter(p -> has({_PAIRS}, p), {pairs}) AS pair GROUP BY pair"
+        )
+        return {(t, v): person for t, v, person in self._query(sql, params, "resolving identifiers")}
+
+    def person_stages(
+        self, tenant: str, model: LifecycleModel, as_of: datetime, person_ids: Sequence[str]
+    ) -> dict[str, LifecycleStage]:
+        params = SqlParams(tenant=tenant)
+        compiler = ConditionCompiler(params)
+        stage = compiler.stage(model)
+        persons = params.bind(list(person_ids), "Array(String)")
+        # Stored persons whose events may read as one of the persons: themselves and those overridden to them.
+        stored = (
+            f"(person_id IN {persons} OR person_id IN (SELECT person_id FROM person_overrides "
+            f"WHERE tenant_id = {{tenant:String}} AND override_person_id IN {persons}))"
+        )
+        sql = compiler.query(
+            [f"{stage} AS stage"],
+            times=params.bind([to_micros(as_of)], "Array(Int64)"),
+            where=f"timestamp < {params.bind(as_of, _DATETIME)} AND {stored}",
+            persons=f"person_id IN {persons}",
+        )
+        rows = self._query(sql, params, "computing lifecycle stages")
+        return {person: LifecycleStage(stage) for _, person, stage in rows}
+
+    def stage_counts(
+        self, tenant: str, model: LifecycleModel, population: Population, times: Sequence[datetime]
+    ) -> dict[datetime, dict[LifecycleStage, int]]:
+        if population.segments:
+            raise UnsupportedFilter("segment populations need the segments read model")
+        params = SqlParams(tenant=tenant)
+        compiler = ConditionCompiler(params)
+        stage = compiler.stage(model)
+        member = compiler.person_filters(population.person_filters)
+        by_micros = {to_micros(t): t for t in times}
+        inner = compiler.query(
+            [f"{stage} AS stage", f"{member} AS member"],
+            times=params.bind(sorted(by_micros), "Array(Int64)"),
+            where=f"timestamp < {params.bind(max(times), _DATETIME)}",
+        )
+        sql = f"SELECT {AS_OF}, stage, count() FROM ({inner}) WHERE member GROUP BY {AS_OF}, stage"
+        counts: dict[datetime, dict[LifecycleStage, int]] = {}
+        for micros, stage_number, count in self._query(sql, params, "counting lifecycle stages"):
+            counts.setdefault(by_micros[int(micros)], {})[LifecycleStage(stage_number)] = int(count)
+        return counts
+
+    def _query(self, sql: str, params: SqlParams, action: str) -> Sequence[Sequence[Any]]:
+        try:
+            return self._client().query(sql, parameters=params.values).result_rows
+        except ClickHouseError as exc:
+            raise store_error(exc, action) from exc

@@ -1,0 +1,186 @@
+"""PathsReadModel on ClickHouse: one statement per call (store/path_sql.py), rows turned into results here.
+
+Cleaning rules are checked by ClickHouse itself before the analysis, so the verdict is RE2's as the query
+will apply it (Python's `re` accepts lookarounds RE2 refuses, and refuses some syntax RE2 takes): one small
+statement for all the rules, and one per rule only when that fails, to name the culprits.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from wayline.common.errors import InvalidArgument
+from wayline_journeys.paths import (
+    CleaningRule,
+    EdgeCursor,
+    EdgePage,
+    InvalidCleaningRules,
+    PathEdge,
+    PathNode,
+    PathSequence,
+    PathsQuery,
+    PathsSeries,
+    PathStep,
+    SeriesKey,
+)
+from wayline_journeys.store.client import store_error
+from wayline_journeys.store.path_sql import paths_sql
+from wayline_journeys.store.sql import SqlParams
+
+__all__ = ["ClickHousePaths", "clickhouse_error_code", "regex_problem"]
+
+_CANNOT_COMPILE_REGEXP = 427
+_REGEX_ERRORS = frozenset(
+    {36, _CANNOT_COMPILE_REGEXP}
+)  # BAD_ARGUMENTS (replaceRegexpAll's checks), CANNOT_COMPILE_REGEXP
+_CODE = re.compile(r"Code: (\d+)")
+
+
+def clickhouse_error_code(exc: ClickHouseError) -> int | None:
+    code = getattr(exc, "code", None)
+    if isinstance(code, int):
+        return code
+    found = _CODE.search(str(exc))
+    return int(found.group(1)) if found else None
+
+
+def regex_problem(exc: ClickHouseError) -> str:
+    """What RE2 said, without the engine's prose around it."""
+    text = str(exc)
+    if found := re.search(r"error: (.*?)(?:\. Look at|$)", text):
+        return f"not a valid RE2 regular expression: {found.group(1)}"
+    if found := re.search(r"regexp has only (\d+) capturing groups", text):
+        return f"refers to a capture group the regex does not have (it has {found.group(1)})"
+    if found := re.search(r"not a valid re2 pattern: ([^:]*)", text):
+        return f"not a valid RE2 regular expression: {found.group(1)}"
+    return "not a valid RE2 regular expression"
+
+
+def _step(pair: Sequence[str]) -> PathStep:
+    return PathStep(label=pair[0], channel=pair[1])
+
+
+def _edge(row: Sequence[Any]) -> tuple[PathEdge, PathNode, PathNode]:
+    position, (source, target), count, gap_sum, source_count, source_drops, target_count, target_drops = row
+    edge = PathEdge(
+        position=position,
+        source=_step(source),
+        target=_step(target),
+        count=count,
+        average_gap=timedelta(microseconds=round(gap_sum / count)),
+    )
+    return (
+        edge,
+        PathNode(position, edge.source, source_count, source_drops),
+        PathNode(position + 1, edge.target, target_count, target_drops),
+    )
+
+
+def _nodes(found: Sequence[tuple[PathEdge, PathNode, PathNode]]) -> tuple[PathNode, ...]:
+    unique = {node.id: node for _, *ends in found for node in ends}
+    return tuple(sorted(unique.values(), key=lambda n: (n.position, -n.count, n.step)))
+
+
+def _edges(rows: Sequence[Any]) -> list[tuple[PathEdge, PathNode, PathNode]]:
+    found = [_edge(r) for r in rows]
+    found.sort(key=lambda e: (-e[0].count, e[0].position, e[0].source, e[0].target))
+    return found
+
+
+def _series(row: Sequence[Any], query: PathsQuery) -> PathsSeries:
+    (value, other, missing), path_count, person_count, top, edge_rows, edge_count = row
+    paths = sorted(
+        (PathSequence(tuple(_step(s) for s in steps), count, persons) for steps, count, persons in top),
+        key=lambda p: (-p.count, p.steps),
+    )
+    edges = _edges(edge_rows)
+    return PathsSeries(
+        key=SeriesKey(value, bool(other), bool(missing)),
+        path_count=path_count,
+        person_count=person_count,
+        top_paths=tuple(paths[: query.top_paths_limit]),
+        nodes=_nodes(edges),
+        edges=tuple(e for e, _, _ in edges),
+        edge_count=edge_count,
+    )
+
+
+class ClickHousePaths:
+    """PathsReadModel on the journey store's ClickHouse client."""
+
+    def __init__(self, client: Callable[[], Client]) -> None:
+        """`client` returns the store's current clickhouse-connect client (it raises while disconnected)."""
+        self._client = client
+
+    def _rows(self, sql: str, params: SqlParams, action: str) -> list[Sequence[Any]]:
+        try:
+            return list(self._client().query(sql, parameters=params.values).result_rows)
+        except ClickHouseError as exc:
+            if clickhouse_error_code(exc) == _CANNOT_COMPILE_REGEXP:  # a MATCHES_REGEX filter's value
+                raise InvalidArgument(
+                    f"a regular expression of the request's filters is {regex_problem(exc)}"
+                ) from exc
+            raise store_error(exc, action) from exc
+
+    def check_cleaning_rules(self, rules: Sequence[CleaningRule]) -> None:
+        """InvalidCleaningRules naming every rule whose regex or replacement RE2 refuses."""
+        if not rules:
+            return
+        try:
+            self._probe(rules)
+            return
+        except ClickHouseError as exc:
+            if clickhouse_error_code(exc) not in _REGEX_ERRORS:
+                raise store_error(exc, "checking the cleaning rules") from exc
+        problems: list[tuple[int, str, str]] = []
+        for i, rule in enumerate(rules):
+            for part, probe in (("regex", CleaningRule(rule.regex, "")), ("label", rule)):
+                try:
+                    self._probe([probe])
+                except ClickHouseError as exc:
+                    if clickhouse_error_code(exc) not in _REGEX_ERRORS:
+                        raise store_error(exc, "checking the cleaning rules") from exc
+                    problems.append((i, part, regex_problem(exc)))
+                    break
+        raise InvalidCleaningRules(problems)
+
+    def _probe(self, rules: Sequence[CleaningRule]) -> None:
+        params = SqlParams()
+        checks = [
+            f"replaceRegexpAll('', {params.bind(r.regex, 'String')}, {params.bind(r.replacement, 'String')})"
+            for r in rules
+        ]
+        # match() compiles the pattern with the engine's regex cache, replaceRegexpAll checks the groups.
+        checks += [f"match('', {params.bind(r.regex, 'String')})" for r in rules]
+        self._client().query(f"SELECT {', '.join(checks)}", parameters=params.values)
+
+    def query(self, query: PathsQuery) -> list[PathsSeries]:
+        self.check_cleaning_rules(query.cleaning_rules)
+        params = SqlParams(tenant=query.tenant)
+        sql = paths_sql(query, params, edge_limit=query.edge_limit)
+        found = [_series(r, query) for r in self._rows(sql, params, "analysing paths")]
+        found.sort(key=lambda s: (s.key.other, -s.path_count, s.key))
+        return found
+
+    def edges(self, query: PathsQuery, series: SeriesKey, after: EdgeCursor | None, limit: int) -> EdgePage:
+        self.check_cleaning_rules(query.cleaning_rules)
+        params = SqlParams(tenant=query.tenant)
+        sql = paths_sql(query, params, edge_limit=limit + 1, with_paths=False, after=after, series=series)
+        rows = self._rows(sql, params, "listing path edges")
+        if not rows:
+            return EdgePage(edges=(), nodes=(), total_size=0, more=False)
+        *_, edge_rows, edge_count = rows[0]
+        found = _edges(edge_rows)
+        page = found[:limit]
+        return EdgePage(
+            edges=tuple(e for e, _, _ in page),
+            nodes=_nodes(page),
+            total_size=edge_count,
+            more=len(found) > limit,
+        )

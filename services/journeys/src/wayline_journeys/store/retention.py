@@ -1,0 +1,130 @@
+"""RetentionReadModel on ClickHouse: one statement per call.
+
+1. per person, over all their events (read as current persons): the entry (argMin by time then event id of
+   the cohort-matching events), the breakdown's raw value on that event, and maxMap of the return-matching
+   events' times keyed by their period number in the time zone (toRelativeDayNum / WeekNum (Monday) /
+   MonthNum): the latest return in each period, so a return earlier than the entry in its own period is
+   told apart;
+2. persons whose entry falls in the range: the cohort (the local date its period starts), the period
+   indexes retained (BOUNDED: those holding a return at or after the entry, up to period_count;
+   UNBOUNDED: 0 up to the last such index), fanned out by arrayJoin with -1 for "entered";
+3. counted per breakdown value, cohort and index; with a breakdown, values beyond the limit (by persons)
+   become `other` and are summed (a person has one value, so sums are exact).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from wayline.common.errors import InvalidArgument
+from wayline_journeys.analytics import BreakdownDimension, SeriesKey
+from wayline_journeys.retention import CohortCount, RetentionPeriod, RetentionQuery, RetentionType
+from wayline_journeys.store.breakdown import (
+    event_breakdown_raw,
+    person_breakdown,
+    ranked_series,
+    series_of_raw,
+)
+from wayline_journeys.store.client import store_error
+from wayline_journeys.store.matching import matcher_sql, population_sql
+from wayline_journeys.store.paths import clickhouse_error_code, regex_problem
+from wayline_journeys.store.relation import current_events
+from wayline_journeys.store.sql import SqlParams
+
+__all__ = ["ClickHouseRetention", "retention_sql"]
+
+_DATETIME = "DateTime64(6, 'UTC')"
+_PERIOD_NUMBER = {
+    RetentionPeriod.DAY: "toRelativeDayNum",
+    RetentionPeriod.WEEK: "toRelativeWeekNum",
+    RetentionPeriod.MONTH: "toRelativeMonthNum",
+}
+_PERIOD_START = {
+    RetentionPeriod.DAY: "toDate",
+    RetentionPeriod.WEEK: "toMonday",
+    RetentionPeriod.MONTH: "toStartOfMonth",
+}
+
+
+def _persons(query: RetentionQuery, params: SqlParams, zone: str) -> str:
+    cohort = matcher_sql(query.cohort_event, params) if query.cohort_event else "true"
+    returns = matcher_sql(query.return_event, params) if query.return_event else "true"
+    order = "tuple(timestamp, toString(event_id))"
+    number = _PERIOD_NUMBER[query.period]
+    bd = event_breakdown_raw(query.breakdown, params)
+    return (
+        f"SELECT person_id, argMinIf(timestamp, {order}, {cohort}) AS entry, "
+        f"argMinIf({bd}, {order}, {cohort}) AS bd_raw, countIf({cohort}) > 0 AS entered, "
+        f"maxMapIf([toInt64({number}(timestamp, {zone}))], [toUnixTimestamp64Micro(timestamp)], {returns}) "
+        f"AS returns FROM {current_events(params)} WHERE {population_sql(query.population, params)} "
+        "GROUP BY person_id"
+    )
+
+
+def _retained(query: RetentionQuery, params: SqlParams, zone: str) -> str:
+    last = params.bind(query.period_count, "Int64")
+    indexes = (
+        f"arrayMap(k -> k - toInt64({_PERIOD_NUMBER[query.period]}(entry, {zone})), "
+        "arrayFilter((k, t) -> t >= toUnixTimestamp64Micro(entry), returns.1, returns.2))"
+    )
+    if query.type is RetentionType.BOUNDED:
+        return f"arrayFilter(i -> i <= {last}, {indexes})"
+    return (
+        f"if(empty({indexes}), CAST([], 'Array(Int64)'), "
+        f"arrayMap(i -> toInt64(i), range(toUInt64(least(arrayMax({indexes}), {last}) + 1))))"
+    )
+
+
+def retention_sql(query: RetentionQuery, params: SqlParams) -> str:
+    """Rows of (series (value, other, missing), cohort start date, period index (-1: entered), persons)."""
+    zone = params.bind(query.time_zone, "String")
+    in_range = ["entered"]
+    if query.time_range.start is not None:
+        in_range.append(f"entry >= {params.bind(query.time_range.start, _DATETIME)}")
+    if query.time_range.end is not None:
+        in_range.append(f"entry < {params.bind(query.time_range.end, _DATETIME)}")
+    persons = f"SELECT * FROM ({_persons(query, params, zone)}) WHERE {' AND '.join(in_range)}"
+    joined = person_breakdown(query.breakdown, params, current_events(params))
+    if joined is not None:
+        persons = (
+            f"SELECT p.*, t.raw AS trait FROM ({persons}) AS p "
+            f"LEFT ANY JOIN {joined} AS t ON t.person_id = p.person_id"
+        )
+    raw = "trait" if joined is not None else "bd_raw"
+    entries = (
+        f"SELECT {series_of_raw(raw)} AS bd, {_PERIOD_START[query.period]}(entry, {zone}) AS cohort, "
+        f"arrayJoin(arrayConcat([toInt64(-1)], {_retained(query, params, zone)})) AS idx FROM ({persons})"
+    )
+    counted = f"SELECT bd, cohort, idx, count() AS cnt FROM ({entries}) GROUP BY bd, cohort, idx"
+    if query.breakdown.dimension is BreakdownDimension.NONE:
+        return f"SELECT tuple('', false, false) AS series, cohort, idx, cnt FROM ({counted})"
+    ranked = ranked_series(f"({counted})", "if(idx = -1, cnt, 0)", query.breakdown.limit, params)
+    return f"SELECT series, cohort, idx, sum(cnt) FROM {ranked} GROUP BY series, cohort, idx"
+
+
+class ClickHouseRetention:
+    """RetentionReadModel on the journey store's ClickHouse client."""
+
+    def __init__(self, client: Callable[[], Client]) -> None:
+        """`client` returns the store's current clickhouse-connect client (it raises while disconnected)."""
+        self._client = client
+
+    def counts(self, query: RetentionQuery) -> list[CohortCount]:
+        params = SqlParams(tenant=query.tenant)
+        sql = retention_sql(query, params)
+        try:
+            rows: Sequence[Sequence[Any]] = self._client().query(sql, parameters=params.values).result_rows
+        except ClickHouseError as exc:
+            if clickhouse_error_code(exc) == 427:  # a MATCHES_REGEX filter's value
+                raise InvalidArgument(
+                    f"a regular expression of the request's filters is {regex_problem(exc)}"
+                ) from exc
+            raise store_error(exc, "computing retention") from exc
+        return [
+            CohortCount(SeriesKey(value, bool(other), bool(missing)), cohort, int(idx), int(count))
+            for (value, other, missing), cohort, idx, count in rows
+        ]

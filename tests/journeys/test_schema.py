@@ -1,0 +1,145 @@
+"""Versioned migrations: applied once in order, the pre-versioning layout converted, a newer schema refused;
+and the cluster DDL rendered from the same migrations, checked by ClickHouse's own parser."""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Callable
+
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from wayline_journeys.events import TimelineQuery
+from wayline_journeys.store import JourneyStore
+from wayline_journeys.store.client import connect_clickhouse
+from wayline_journeys.store.migrations import SchemaTooNew, migrate
+from wayline_journeys.store.schema import MIGRATIONS
+from wayline_journeys.store.topology import Topology
+
+# The events table as releases before versioning created it: keyed by day, partitioned by month.
+_LEGACY_EVENTS = """
+CREATE TABLE events
+(
+    tenant_id LowCardinality(String), event_id UUID, type LowCardinality(String), name String,
+    channel LowCardinality(String), timestamp DateTime64(6, 'UTC'), sent_at Nullable(DateTime64(6, 'UTC')),
+    received_at DateTime64(6, 'UTC'), identifier_types Array(LowCardinality(String)),
+    identifier_values Array(String), person_id String, properties String, context String, text String,
+    revenue Nullable(Decimal(38, 9)), revenue_currency LowCardinality(String), group_id String,
+    plan_violations String, sentiment_score Nullable(Float64)
+)
+ENGINE = ReplacingMergeTree(received_at) PARTITION BY toYYYYMM(timestamp)
+ORDER BY (tenant_id, toDate(timestamp), event_id)
+"""
+
+
+def applied_versions(client: Client) -> list[int]:
+    return [
+        int(v)
+        for (v,) in client.query("SELECT version FROM schema_migrations FINAL ORDER BY version").result_rows
+    ]
+
+
+def test_a_fresh_database_records_every_version_once(fresh_database: Callable[[], Client]) -> None:
+    client = fresh_database()
+    assert migrate(client, Topology(), MIGRATIONS) == list(range(1, len(MIGRATIONS) + 1))
+    assert migrate(client, Topology(), MIGRATIONS) == []  # a restart applies nothing
+    assert applied_versions(client) == list(range(1, len(MIGRATIONS) + 1))
+
+
+def test_the_pre_versioning_layout_is_converted_with_its_rows(fresh_database: Callable[[], Client]) -> None:
+    client = fresh_database()
+    client.command(_LEGACY_EVENTS)
+    client.command(
+        "INSERT INTO events (tenant_id, event_id, type, name, channel, timestamp, received_at, "
+        "identifier_types, identifier_values, person_id, properties, context, text, revenue_currency, "
+        "group_id, plan_violations) "
+        "SELECT 'acme', generateUUIDv4(number), 'track', 'Viewed', 'web', "
+        "toDateTime64('2025-12-31 23:00:00', 6, 'UTC') + toIntervalHour(number), now64(6), ['user_id'], "
+        "['u-' || toString(number % 3)], 'p', '{}', '{}', '', '', '', '[]' FROM numbers(30)"
+    )
+    store = JourneyStore(fresh_database)
+    store.open()
+    try:
+        keys = store.client.query(
+            "SELECT sorting_key FROM system.tables WHERE database = currentDatabase() AND name = 'events'"
+        ).result_rows
+        assert keys == [("tenant_id, anchor, event_id",)]
+        assert int(store.client.query("SELECT count() FROM events").result_rows[0][0]) == 30
+        timeline = store.timeline(TimelineQuery(tenant="acme", identifier=("user_id", "u-1")))
+        assert len(timeline) == 10  # found through the backfilled identifier lookup
+        assert applied_versions(store.client) == list(range(1, len(MIGRATIONS) + 1))
+    finally:
+        store.close()
+
+
+def test_a_schema_newer_than_the_code_is_refused(fresh_database: Callable[[], Client]) -> None:
+    client = fresh_database()
+    migrate(client, Topology(), MIGRATIONS)
+    client.insert(
+        "schema_migrations",
+        [[len(MIGRATIONS) + 1, "from a newer release"]],
+        column_names=["version", "description"],
+    )
+    store = JourneyStore(fresh_database)
+    with pytest.raises(SchemaTooNew, match=f"version {len(MIGRATIONS) + 1}"):
+        store.open()
+
+
+def cluster_statements(topology: Topology) -> list[str]:
+    return [s for m in MIGRATIONS for s in m.steps(topology) if isinstance(s, str)]
+
+
+def test_cluster_ddl_is_replicated_distributed_and_parses(fresh_database: Callable[[], Client]) -> None:
+    statements = cluster_statements(Topology(cluster="wayline_cluster", database="wayline"))
+    client = fresh_database()
+    for statement in statements:
+        # ClickHouse's parser, without running it: chDB has no cluster to run ON CLUSTER against.
+        formatted = client.query(
+            "SELECT formatQuery({sql:String})", parameters={"sql": statement}
+        ).result_rows
+        assert formatted[0][0]
+        assert "ON CLUSTER wayline_cluster" in formatted[0][0]
+    text = "\n".join(statements)
+    assert re.search(
+        r"CREATE TABLE IF NOT EXISTS events_local ON CLUSTER `wayline_cluster`.*"
+        r"ENGINE = ReplicatedReplacingMergeTree"
+        r"\('/clickhouse/tables/\{shard\}/wayline/events', '\{replica\}', received_at\)",
+        text,
+        re.DOTALL,
+    )
+    assert (
+        "CREATE TABLE IF NOT EXISTS events ON CLUSTER `wayline_cluster` AS events_local ENGINE = Distributed("
+        in text
+    )
+    # Tables every shard joins locally are whole on every node.
+    assert (
+        "ReplicatedReplacingMergeTree('/clickhouse/tables/all/wayline/person_overrides', "
+        "'{shard}-{replica}', version)" in text
+    )
+    assert "TO person_anchors_local AS SELECT DISTINCT tenant_id, person_id, anchor FROM events_local" in text
+
+
+def test_local_ddl_names_no_cluster() -> None:
+    text = "\n".join(cluster_statements(Topology()))
+    assert "ON CLUSTER" not in text
+    assert "Replicated" not in text
+    assert "Distributed" not in text
+
+
+@pytest.mark.skipif(
+    not (os.environ.get("WAYLINE_CLICKHOUSE_URL") and os.environ.get("WAYLINE_JOURNEYS_CLICKHOUSE_CLUSTER")),
+    reason="set WAYLINE_CLICKHOUSE_URL and WAYLINE_JOURNEYS_CLICKHOUSE_CLUSTER to migrate a real cluster",
+)
+def test_the_cluster_schema_applies_on_a_server(tmp_path: object) -> None:
+    database = f"test_{uuid.uuid4().hex[:8]}"
+    topology = Topology(cluster=os.environ["WAYLINE_JOURNEYS_CLICKHOUSE_CLUSTER"], database=database)
+    client = connect_clickhouse(os.environ["WAYLINE_CLICKHOUSE_URL"], database, tmp_path)  # type: ignore[arg-type]
+    try:
+        migrate(client, topology, MIGRATIONS)
+        store = JourneyStore(lambda: client, topology)
+        store.open()
+        assert store.timeline(TimelineQuery(tenant="acme", person_id="nobody")) == []
+    finally:
+        client.command(f"DROP DATABASE IF EXISTS {database} ON CLUSTER `{topology.cluster}`")
