@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
 
-from bench import identity, ingest, track
+from bench import identity, ingest, journeys, track
 
-SCENARIOS: dict[str, Callable[[int, float], object]] = {
-    "track": lambda requests, _minutes: track.main(requests),
-    "ingest": lambda requests, minutes: ingest.main(requests, minutes=minutes),
-    "identity": lambda requests, _minutes: identity.main(requests),
+SCENARIOS: dict[str, Callable[[argparse.Namespace], object]] = {
+    "track": lambda args: track.main(args.requests),
+    "ingest": lambda args: ingest.main(args.requests, minutes=args.minutes),
+    "identity": lambda args: identity.main(args.requests),
+    "journeys": lambda args: journeys.main(args.requests, args.events, args.seed, args.cache_dir),
 }
 
 
@@ -21,10 +23,20 @@ def main() -> None:
     parser.add_argument(
         "--minutes", type=float, default=0.0, help="ingest: length of the RSS soak after the rows"
     )
+    parser.add_argument(
+        "--events", type=int, default=10_000_000, help="journeys: generated events (cached on disk)"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="journeys: the generator's seed")
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=journeys.DEFAULT_CACHE,
+        help="journeys: where generated data is kept",
+    )
     args = parser.parse_args()
     for name, run in SCENARIOS.items():
         if args.scenario in (None, name):
-            run(args.requests, args.minutes)
+            run(args)
 
 
 if __name__ == "__main__":

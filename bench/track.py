@@ -59,19 +59,29 @@ def track_requests(count: int, valid: bool = True) -> list[bytes]:
 
 
 @contextmanager
-def process_server(
+def server_process(
     command: list[str], port: int, env: dict[str, str] | None = None, timeout: float = 60
-) -> Iterator[str]:
-    """Run `command` (a gRPC server listening on `port`) in its own process; its address once it answers."""
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Run `command` (a gRPC server listening on `port`) in its own process; its address once it answers,
+    and the process (to watch its CPU or memory)."""
     process = subprocess.Popen(command, env=env)
     address = f"127.0.0.1:{port}"
     try:
         with grpc.insecure_channel(address) as channel:
             grpc.channel_ready_future(channel).result(timeout=timeout)
-        yield address
+        yield address, process
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@contextmanager
+def process_server(
+    command: list[str], port: int, env: dict[str, str] | None = None, timeout: float = 60
+) -> Iterator[str]:
+    """Run `command` (a gRPC server listening on `port`) in its own process; its address once it answers."""
+    with server_process(command, port, env, timeout) as (address, _):
+        yield address
 
 
 @contextmanager

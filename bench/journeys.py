@@ -1,0 +1,299 @@
+"""Journeys (issue 8): the journey store at scale, every figure beside the raw chDB query in the same run.
+
+`python -m bench journeys [--events 10000000] [--requests 500]`. Generated journeys (journeys_data.py,
+cached on disk) are written to a real journeys server (its own process, chDB, identity's feed off) through
+WriteEvents, and the same rows into a second chDB engine in the bench's process with the same schema
+(journeys_raw.py). Then, each beside the raw SQL on the copy:
+- bulk insert rows/s: 4 concurrent WriteEvents callers of 5,000 events, against insert_arrow of 1M rows;
+- GetTimeline p50/p99 for random persons (a page of 100), 1 and 8 callers, after the first 1M events and
+  again at the full size (the target is a flat p50 ≤ 10 ms);
+- the analytics RPCs that exist (funnel, paths, retention, bulk RFM): the median of 5 calls;
+- GetTimeline while 1M more events are written;
+- segment freshness lag under 5,000 events/s, once segments exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from functools import partial
+from itertools import cycle
+from pathlib import Path
+
+import grpc
+import structlog
+from rich.console import Console
+from rich.table import Table
+
+from bench.harness import Measurement, print_comparison
+from bench.journeys_cache import Dataset, dataset
+from bench.journeys_raw import RawCopy
+from bench.journeys_rpc import METADATA, journeys_server, method, questions, settle, write_all
+from bench.journeys_segments import measure_freshness
+from bench.journeys_timing import latencies, measure_blocking, median_ms, percentile
+from bench.track import run_scenario
+from wayline.journeys.v1 import journeys_service_pb2 as pb
+
+__all__ = ["DEFAULT_CACHE", "main"]
+
+DEFAULT_CACHE = Path.home() / ".cache" / "wayline-bench"
+_RUNS = 5
+_TIMELINE_PERSONS = 500
+_TIMELINE_CALLS = 500  # per row, whatever --requests says: enough for a p99, and the 10M run stays short
+_SCAN_CALLS = 100
+_SCAN = f"raw SQL, WHERE person_id ({_SCAN_CALLS} calls)"
+_EXTRA = 1_000_000
+_FRESHNESS_SECONDS = 60
+
+
+class _Run:
+    def __init__(self, console: Console, address: str, pid: int, raw: RawCopy) -> None:
+        self.console, self.address, self.pid, self.raw = console, address, pid, raw
+        self.loaded = 0
+        self.persons: list[str] = []
+        self.load_rows: list[tuple[str, int, float, float]] = []
+
+    def settle(self) -> None:
+        waited = settle(self.pid) + settle(None, self.raw.busy)
+        self.console.print(f"  background merges settled in {waited:.0f}s")
+
+    def load(self, data: Dataset, chunks: Sequence[int]) -> None:
+        """Write `chunks` to the server, let it settle, then insert the same rows into the raw copy. Each
+        side's time runs from its first write to its last acknowledgement; the chunks are read from the
+        cache between writes, outside the time, and merges after the last write are not counted."""
+        served = raw = 0.0
+        for chunk in chunks:
+            served += write_all(self.address, data.requests(chunk))
+        waited = settle(self.pid)
+        rows = 0
+        for chunk in chunks:
+            table = data.rows(chunk)
+            began = time.perf_counter()
+            self.raw.insert(table)
+            raw += time.perf_counter() - began
+            rows += table.num_rows
+        waited += settle(None, self.raw.busy)
+        self.loaded += rows
+        self.load_rows.append((f"{self.loaded - rows:,} → {self.loaded:,}", rows, served, raw))
+        self.console.print(
+            f"  loaded {rows:,} events: service {served:.1f}s, raw {raw:.1f}s "
+            f"(merges settled in {waited:.0f}s)"
+        )
+
+    def print_loads(self, title: str) -> None:
+        table = Table(title=title, title_justify="left")
+        for column in ("events", "rows", "WriteEvents s", "WriteEvents rows/s", "raw insert s", "raw rows/s"):
+            table.add_column(column, justify="right")
+        table.add_column("service ÷ raw", justify="right")
+        for label, rows, served, raw in self.load_rows:
+            table.add_row(
+                label,
+                f"{rows:,}",
+                f"{served:.1f}",
+                f"{rows / served:,.0f}",
+                f"{raw:.1f}",
+                f"{rows / raw:,.0f}",
+                f"{raw / served:.2f}",
+            )
+        self.console.print(table)
+
+    def timelines(self, requests: int) -> None:
+        if not self.persons:
+            self.persons = self.raw.persons(_TIMELINE_PERSONS, seed=1)
+        payloads = [
+            pb.GetTimelineRequest(person_id=p, page_size=100).SerializeToString() for p in self.persons
+        ]
+        _check_timeline(self.address, payloads[0])
+        rows: list[Measurement] = []
+        anchored = self.raw.has_person_anchors
+        baseline = "raw SQL via person_anchors" if anchored else _SCAN
+        calls = min(requests, _TIMELINE_CALLS)
+        for concurrency in (1, 8):
+            name, rpc = "GetTimeline over gRPC", method("GetTimeline")
+            scenario = run_scenario(name, self.address, rpc, METADATA, payloads, concurrency, calls)
+            rows.append(asyncio.run(scenario))
+            if anchored:
+                anchors = partial(self.raw.timeline, anchored=True)
+                rows.append(measure_blocking(baseline, anchors, self.persons, concurrency, calls))
+            # Reads the whole tenant at every call: fewer calls, to keep the 10M run within minutes.
+            rows.append(
+                measure_blocking(_SCAN, self.raw.timeline, self.persons, concurrency, min(calls, _SCAN_CALLS))
+            )
+        print_comparison(
+            f"GetTimeline at {self.loaded:,} events: {calls} calls per row, "
+            f"{len(self.persons)} random persons, a page of 100",
+            rows,
+            baseline,
+            self.console,
+        )
+
+    def analytics(self) -> None:
+        table = Table(
+            title=f"Analytics at {self.loaded:,} events: median of {_RUNS} calls", title_justify="left"
+        )
+        for column in (
+            "question",
+            "service ms",
+            "raw ms",
+            "service ÷ raw",
+            "target",
+            "service says",
+            "raw says",
+        ):
+            table.add_column(column, justify="left" if column == "question" else "right")
+        with grpc.insecure_channel(
+            self.address, options=[("grpc.max_receive_message_length", 64 << 20)]
+        ) as channel:
+            for q in questions():
+                call = channel.unary_unary(
+                    method(q.rpc),
+                    request_serializer=lambda m: m.SerializeToString(),
+                    response_deserializer=q.response.FromString,
+                )
+                try:
+                    answer = call(q.request, metadata=METADATA, timeout=600)  # a warm-up, and the probe
+                except grpc.RpcError as error:
+                    code = error.code()
+                    status = "not implemented yet" if code == grpc.StatusCode.UNIMPLEMENTED else code.name
+                    self.console.print(
+                        f"  {q.rpc}: {status} {'' if status.startswith('not') else error.details()}"
+                    )
+                    table.add_row(q.label, status, "", "", "", "", "")
+                    continue
+                served = median_ms(partial(call, q.request, metadata=METADATA, timeout=600), _RUNS)
+                raw_query: Callable[[], int] = getattr(self.raw, q.raw)
+                raw_says = raw_query()
+                raw = median_ms(raw_query, _RUNS)
+                table.add_row(
+                    q.label,
+                    f"{served:,.0f}",
+                    f"{raw:,.0f}",
+                    f"{served / raw:.2f}",
+                    f"≤ {q.target_ms:,.0f} ms" if q.target_ms else "",
+                    f"{q.check(answer):,}",
+                    f"{raw_says:,}",
+                )
+        self.console.print(table)
+
+    def reads_while_writing(self, extra: Dataset) -> None:
+        """GetTimeline (1 caller) before and while `extra` is written; the same on the raw copy."""
+        payloads = [
+            pb.GetTimelineRequest(person_id=p, page_size=100).SerializeToString() for p in self.persons
+        ]
+        table = Table(
+            title=f"GetTimeline while {extra.events:,} more events are written", title_justify="left"
+        )
+        for column in (
+            "engine",
+            "idle p50 / p99 ms",
+            "during p50 / p99 ms",
+            "calls during",
+            "write rows/s",
+            "p50 during ÷ idle",
+        ):
+            table.add_column(column, justify="right")
+        with grpc.insecure_channel(self.address) as channel:
+            call = channel.unary_unary(
+                method("GetTimeline"), request_serializer=None, response_deserializer=None
+            )
+            source = cycle(payloads)
+
+            def served() -> object:
+                return call(next(source), metadata=METADATA, timeout=60)
+
+            requests = [r for chunk in range(extra.chunks) for r in extra.requests(chunk)]
+            self._during(
+                table, "service over gRPC", served, lambda: write_all(self.address, requests), extra.events
+            )
+        persons = cycle(self.persons)
+        rows = [extra.rows(chunk) for chunk in range(extra.chunks)]
+
+        def raw_insert() -> float:
+            began = time.perf_counter()
+            for part in rows:
+                for start in range(0, part.num_rows, 20_000):  # about what group commit inserts at once
+                    self.raw.insert(part.slice(start, 20_000))
+            return time.perf_counter() - began
+
+        anchored = self.raw.has_person_anchors
+        self._during(
+            table, "raw chDB", lambda: self.raw.timeline(next(persons), anchored), raw_insert, extra.events
+        )
+        self.loaded += extra.events
+        self.console.print(table)
+
+    def _during(
+        self, table: Table, name: str, read: Callable[[], object], write: Callable[[], float], rows: int
+    ) -> None:
+        idle = latencies(read, lambda count: count < 200)
+        took: list[float] = []
+        writer = threading.Thread(target=lambda: took.append(write()))
+        writer.start()
+        during = latencies(read, lambda count: writer.is_alive())
+        writer.join()
+        table.add_row(
+            name,
+            f"{percentile(idle, 0.5):.1f} / {percentile(idle, 0.99):.1f}",
+            f"{percentile(during, 0.5):.1f} / {percentile(during, 0.99):.1f}",
+            f"{len(during):,}",
+            f"{rows / took[0]:,.0f}",
+            f"{percentile(during, 0.5) / percentile(idle, 0.5):.2f}",
+        )
+        self.settle()
+
+    def freshness(self, cache: Path, persons: int, seed: int) -> None:
+        with grpc.insecure_channel(self.address) as channel:
+            probe = channel.unary_unary(
+                method("ListSegments"), request_serializer=None, response_deserializer=None
+            )
+            try:
+                probe(pb.ListSegmentsRequest().SerializeToString(), metadata=METADATA, timeout=60)
+            except grpc.RpcError as error:
+                missing = error.code() == grpc.StatusCode.UNIMPLEMENTED
+                status = "not implemented yet" if missing else f"{error.code().name}: {error.details()}"
+                self.console.print(f"Segment freshness: segments {status}")
+                return
+        load = dataset(cache, "freshness", 5_000 * (_FRESHNESS_SECONDS + 10), persons, seed, self.console)
+        result = measure_freshness(self.address, load.requests(0), _FRESHNESS_SECONDS)
+        self.console.print(
+            f"Segment freshness at {result.events_per_second:,.0f} events/s written: "
+            f"p50 {result.p50_ms:,.0f} ms, max {result.max_ms:,.0f} ms; "
+            f"{result.seen} of {result.markers} markers seen"
+        )
+
+
+def _check_timeline(address: str, payload: bytes) -> None:
+    with grpc.insecure_channel(address) as channel:
+        call = channel.unary_unary(method("GetTimeline"), request_serializer=None, response_deserializer=None)
+        if not pb.GetTimelineResponse.FromString(call(payload, metadata=METADATA, timeout=60)).events:
+            raise RuntimeError("GetTimeline returned no event for a person the raw copy has events of")
+
+
+def main(requests: int, events: int = 10_000_000, seed: int = 1, cache: Path = DEFAULT_CACHE) -> None:
+    # The raw copy migrates with the store's code in this process; its info lines would bury the tables.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    console = Console(width=160)
+    persons = max(1, events // 50)
+    began = time.perf_counter()
+    main_set = dataset(cache, "main", events, persons, seed, console)
+    extra = dataset(cache, "extra", min(_EXTRA, events), persons, seed, console)
+    with contextlib.ExitStack() as stack:
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="wayline-bench-journeys-")))
+        raw = RawCopy(scratch / "raw")
+        stack.callback(raw.close)
+        address, pid = stack.enter_context(journeys_server(scratch / "server"))
+        run = _Run(console, address, pid, raw)
+        for stage in (range(1), range(1, main_set.chunks)):  # the first chunk (1M events), then the rest
+            if stage:
+                run.load(main_set, stage)
+                run.timelines(requests)
+        run.print_loads(f"Bulk insert: {events:,} events over {persons:,} persons (seed {seed})")
+        run.analytics()
+        run.reads_while_writing(extra)
+        run.freshness(cache, persons, seed)
+    console.print(f"journeys bench: {time.perf_counter() - began:.0f}s in all")

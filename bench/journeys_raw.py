@@ -1,0 +1,179 @@
+"""The baseline of the journeys benchmark: the same rows in a second chDB engine, queried with the plain SQL a
+ClickHouse user would write for the same questions, without Wayline in between.
+
+The copy lives in the bench's own process (chDB allows one engine path per process; the server holds its
+own), and its tables come from the journey store's own migrations, so it has the same DDL as the server's,
+lookup tables and materialized views included: a raw insert pays for what the service's insert pays for.
+
+The queries read `events` directly, without FINAL and without person overrides: the generated rows hold no
+duplicate and no merge, so they answer the same question as the service, at the cost a user would pay on
+this data. What the service adds over them (deduplication, overrides, its fuller results, gRPC and the
+conversions) is what the ratio shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from bench.journeys_data import END, START, TENANT
+from bench.journeys_vocabulary import FUNNEL
+from wayline_journeys.store.client import JourneyDatabase, connect_clickhouse
+from wayline_journeys.store.columns import READ_COLUMN_NAMES
+
+__all__ = ["PATH_START", "RawCopy"]
+
+FUNNEL_WINDOW_DAYS = 7
+PATH_START, PATH_DEPTH, SESSION_GAP_MINUTES = "Product Viewed", 5, 30
+RETENTION_WEEKS = 8
+_RANGE = "timestamp >= {start:DateTime64(6, 'UTC')} AND timestamp < {end:DateTime64(6, 'UTC')}"
+_TIMELINE = (
+    f"SELECT {', '.join(READ_COLUMN_NAMES)} FROM events "
+    "WHERE tenant_id = {tenant:String} AND person_id = {person:String} "
+)
+_PAGE = "ORDER BY timestamp, event_id LIMIT 100"
+# Through the lookup the store keeps (schema.py), as a user who knows the DDL would.
+_PERSON_ANCHORS = (
+    "AND anchor IN (SELECT anchor FROM person_anchors WHERE tenant_id = {tenant:String} "
+    "AND person_id = {person:String}) "
+)
+
+# A 4-step funnel with a 7-day window, broken down by the channel of the first step.
+_FUNNEL = f"""
+SELECT breakdown, level, count() AS persons
+FROM (
+    SELECT person_id,
+           argMinIf(channel, timestamp, name = {{s1:String}} AND timestamp < {{end:DateTime64(6, 'UTC')}})
+               AS breakdown,
+           windowFunnel({{window:UInt64}})(toDateTime(timestamp),
+               name = {{s1:String}} AND timestamp < {{end:DateTime64(6, 'UTC')}},
+               name = {{s2:String}}, name = {{s3:String}}, name = {{s4:String}}) AS level
+    FROM events
+    WHERE tenant_id = {{tenant:String}} AND name IN {{steps:Array(String)}}
+      AND timestamp >= {{start:DateTime64(6, 'UTC')}}
+      AND timestamp < {{end:DateTime64(6, 'UTC')}} + INTERVAL {FUNNEL_WINDOW_DAYS} DAY
+    GROUP BY person_id
+)
+WHERE level > 0
+GROUP BY breakdown, level
+"""
+
+# The top paths of 5 steps from the first Product Viewed of each session (sessions split by 30 minutes).
+_PATHS = f"""
+SELECT path, paths, sum(paths) OVER () AS total
+FROM (
+    SELECT arraySlice(arrayMap(x -> x.2, session), first, {PATH_DEPTH}) AS path, count() AS paths
+    FROM (
+        SELECT session, arrayFirstIndex(x -> x.2 = {{start_name:String}}, session) AS first
+        FROM (
+            SELECT person_id, arraySort(groupArray((toUnixTimestamp64Micro(timestamp), name))) AS events
+            FROM events WHERE tenant_id = {{tenant:String}} AND {_RANGE}
+            GROUP BY person_id
+        )
+        ARRAY JOIN arraySplit((x, i) -> i > 1 AND x.1 - events[i - 1].1 > {SESSION_GAP_MINUTES * 60_000_000},
+                              events, arrayEnumerate(events)) AS session
+        WHERE first > 0
+    )
+    GROUP BY path
+)
+ORDER BY paths DESC
+LIMIT 20
+"""
+
+# Weekly cohorts by first event, and how many of each come back in each of the next 8 weeks.
+_RETENTION = f"""
+SELECT cohort, dateDiff('week', cohort, week) AS period, count() AS persons
+FROM (
+    SELECT person_id, groupUniqArray(toMonday(timestamp)) AS weeks, arrayMin(weeks) AS cohort
+    FROM events WHERE tenant_id = {{tenant:String}} AND {_RANGE}
+    GROUP BY person_id
+)
+ARRAY JOIN weeks AS week
+WHERE period <= {RETENTION_WEEKS}
+GROUP BY cohort, period
+"""
+
+# Historic value and RFM quintiles of every purchaser in EUR, the 1,000 most valuable first.
+_RFM = f"""
+SELECT person_id, value, purchases, recency_days,
+       ntile(5) OVER (ORDER BY recency_days DESC) AS r,
+       ntile(5) OVER (ORDER BY purchases) AS f,
+       ntile(5) OVER (ORDER BY value) AS m,
+       count() OVER () AS total
+FROM (
+    SELECT person_id, sum(revenue) AS value, countIf(revenue > 0) AS purchases,
+           dateDiff('day', maxIf(timestamp, revenue > 0), {{end:DateTime64(6, 'UTC')}}) AS recency_days
+    FROM events
+    WHERE tenant_id = {{tenant:String}} AND revenue_currency = 'EUR' AND revenue IS NOT NULL AND {_RANGE}
+    GROUP BY person_id
+    HAVING purchases > 0
+)
+ORDER BY value DESC
+LIMIT 1000
+"""
+
+
+class RawCopy:
+    """The baseline's chDB engine at `path`, with the journey store's schema."""
+
+    def __init__(self, path: Path) -> None:
+        self._db = JourneyDatabase(lambda: connect_clickhouse("", "wayline", path))
+        self._db.open()
+        self.client = self._db.client
+        tables = self._rows("SELECT name FROM system.tables WHERE database = currentDatabase()", {})
+        self.has_person_anchors = ("person_anchors",) in {tuple(t) for t in tables}
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _rows(self, sql: str, parameters: dict[str, Any]) -> Sequence[Sequence[Any]]:
+        return self.client.query(sql, parameters=parameters).result_rows
+
+    def insert(self, table: pa.Table) -> None:
+        self.client.insert_arrow("events", table)
+
+    def busy(self) -> bool:
+        """Whether background merges or mutations are running (measure reads only once they are done)."""
+        return bool(self._rows("SELECT count() FROM system.merges", {})[0][0])
+
+    def timeline(self, person: str, anchored: bool = False) -> Sequence[Sequence[Any]]:
+        sql = _TIMELINE + (_PERSON_ANCHORS if anchored else "") + _PAGE
+        return self._rows(sql, {"tenant": TENANT, "person": person})
+
+    def funnel(self) -> int:
+        """Runs the funnel; returns the persons who completed it (over all breakdown values)."""
+        steps = dict(zip(("s1", "s2", "s3", "s4"), FUNNEL, strict=True))
+        rows = self._rows(
+            _FUNNEL, {**self._range(), **steps, "steps": list(FUNNEL), "window": FUNNEL_WINDOW_DAYS * 86_400}
+        )
+        return sum(count for _, level, count in rows if level == len(FUNNEL))
+
+    def paths(self) -> int:
+        """Runs the path query; returns how many paths start at PATH_START."""
+        rows = self._rows(_PATHS, {**self._range(), "start_name": PATH_START})
+        return int(rows[0][2]) if rows else 0
+
+    def retention(self) -> int:
+        """Runs the retention query; returns the persons in all cohorts."""
+        return sum(count for _, period, count in self._rows(_RETENTION, self._range()) if period == 0)
+
+    def rfm(self) -> int:
+        """Runs the RFM query; returns the number of purchasers."""
+        rows = self._rows(_RFM, self._range())
+        return int(rows[0][-1]) if rows else 0
+
+    @staticmethod
+    def _range() -> dict[str, Any]:
+        return {"tenant": TENANT, "start": START, "end": END}
+
+    def persons(self, count: int, seed: int) -> list[str]:
+        """`count` distinct persons with events, drawn at random (deterministically for a seed)."""
+        rows = self._rows(
+            "SELECT person_id FROM (SELECT DISTINCT person_id FROM events WHERE tenant_id = {tenant:String}) "
+            "ORDER BY cityHash64(person_id, {seed:UInt64}) LIMIT {count:UInt32}",
+            {"tenant": TENANT, "seed": seed, "count": count},
+        )
+        return [person for (person,) in rows]

@@ -1,0 +1,183 @@
+"""The journeys server under test: started as its own process, loaded through WriteEvents, and asked the
+analytics questions of the benchmark (the same questions journeys_raw.py asks chDB directly)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.message import Message
+
+from bench.journeys_data import END, START, TENANT
+from bench.journeys_raw import (
+    FUNNEL_WINDOW_DAYS,
+    PATH_DEPTH,
+    PATH_START,
+    RETENTION_WEEKS,
+    SESSION_GAP_MINUTES,
+)
+from bench.journeys_vocabulary import FUNNEL
+from bench.track import server_process
+from wayline.common.context import INTERNAL_TOKEN_HEADER, TENANT_HEADER
+from wayline.common.timestamps import to_timestamp
+from wayline.event.v1 import event_pb2
+from wayline.journeys.v1 import analytics_pb2, funnel_pb2, retention_pb2
+from wayline.journeys.v1 import journeys_service_pb2 as pb
+from wayline_cli.suite import free_port, is_serving
+
+__all__ = ["METADATA", "Question", "journeys_server", "method", "questions", "settle", "write_all"]
+
+TOKEN = "bench-internal-token"
+METADATA = ((INTERNAL_TOKEN_HEADER, TOKEN), (TENANT_HEADER, TENANT))
+_SERVICE = "/wayline.journeys.v1.JourneyService/"
+_OPTIONS = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
+
+
+def method(name: str) -> str:
+    return _SERVICE + name
+
+
+@contextlib.contextmanager
+def journeys_server(data_dir: Path) -> Iterator[tuple[str, int]]:
+    """A journeys server on chDB under `data_dir`, identity's override feed off; (address, pid)."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "WAYLINE_DATA_DIR": str(data_dir),
+        "WAYLINE_INTERNAL_TOKEN": TOKEN,
+        "WAYLINE_LOG_LEVEL": "warning",
+        "WAYLINE_CLICKHOUSE_URL": "",
+        "WAYLINE_JOURNEYS_CLICKHOUSE_URL": "",
+        "WAYLINE_JOURNEYS_PORT": str(port),
+        "WAYLINE_JOURNEYS_METRICS_PORT": "0",
+        "WAYLINE_JOURNEYS_IDENTITY_ADDRESS": "",
+    }
+    with server_process([sys.executable, "-m", "wayline_journeys"], port, env) as (address, process):
+        deadline = time.monotonic() + 120
+        while not is_serving(address):  # the port opens before the store is migrated and ready
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("the journeys server did not become SERVING")
+            time.sleep(0.2)
+        yield address, process.pid
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def settle(pid: int | None, busy: Callable[[], bool] = lambda: False, limit: float = 300) -> float:
+    """Wait until the process `pid` is nearly idle (its background merges done) and `busy()` is false;
+    the seconds waited (at most `limit`)."""
+    began = time.perf_counter()
+    quiet = 0
+    while time.perf_counter() - began < limit and quiet < 2:
+        used = _cpu_seconds(pid) if pid else 0.0
+        time.sleep(1.0)
+        idle = (not pid or _cpu_seconds(pid) - used < 0.1) and not busy()
+        quiet = quiet + 1 if idle else 0
+    return time.perf_counter() - began
+
+
+def write_all(address: str, requests: Sequence[bytes], callers: int = 4) -> float:
+    """Send every serialised WriteEventsRequest with `callers` concurrent callers; the seconds taken."""
+    pending = iter(requests)
+    lock = threading.Lock()
+    with grpc.insecure_channel(address, options=_OPTIONS) as channel:
+        call = channel.unary_unary(method("WriteEvents"), request_serializer=None, response_deserializer=None)
+
+        def caller() -> None:
+            while True:
+                with lock:
+                    request = next(pending, None)
+                if request is None:
+                    return
+                call(request, metadata=METADATA, timeout=600)
+
+        began = time.perf_counter()
+        with ThreadPoolExecutor(callers) as pool:
+            for done in [pool.submit(caller) for _ in range(callers)]:
+                done.result()
+        return time.perf_counter() - began
+
+
+@dataclass(frozen=True)
+class Question:
+    """An analytics RPC of the benchmark: its request, and one number of its answer to set beside the raw
+    query's (a sanity check that both answer the same question, not a test: semantics differ in details)."""
+
+    label: str
+    rpc: str
+    request: Message
+    response: type[Message]
+    check: Callable[[Any], int]
+    raw: str  # the RawCopy method of the same question
+    target_ms: float | None = None
+
+
+def _range() -> event_pb2.TimeRange:
+    return event_pb2.TimeRange(start=to_timestamp(START), end=to_timestamp(END))
+
+
+def questions() -> list[Question]:
+    channel = analytics_pb2.Breakdown(dimension=analytics_pb2.BREAKDOWN_DIMENSION_CHANNEL)
+    return [
+        Question(
+            "4-step funnel, 7-day window, by channel (persons completing)",
+            "QueryFunnel",
+            pb.QueryFunnelRequest(
+                steps=[funnel_pb2.FunnelStep(event=analytics_pb2.EventMatcher(event_name=n)) for n in FUNNEL],
+                conversion_window=Duration(seconds=FUNNEL_WINDOW_DAYS * 86_400),
+                time_range=_range(),
+                breakdown=channel,
+            ),
+            pb.QueryFunnelResponse,
+            lambda r: sum(s.steps[-1].count for s in r.series),
+            "funnel",
+            target_ms=1500,
+        ),
+        Question(
+            f"paths: {PATH_DEPTH} steps from {PATH_START}, 30-min sessions (paths)",
+            "QueryPaths",
+            pb.QueryPathsRequest(
+                start_event=analytics_pb2.EventMatcher(event_name=PATH_START),
+                depth=PATH_DEPTH,
+                session_gap=Duration(seconds=SESSION_GAP_MINUTES * 60),
+                time_range=_range(),
+            ),
+            pb.QueryPathsResponse,
+            lambda r: sum(s.path_count for s in r.series),
+            "paths",
+        ),
+        Question(
+            f"retention: weekly, first seen, {RETENTION_WEEKS} weeks (persons in cohorts)",
+            "QueryRetention",
+            pb.QueryRetentionRequest(
+                period=retention_pb2.RETENTION_PERIOD_WEEK,
+                period_count=RETENTION_WEEKS,
+                type=retention_pb2.RETENTION_TYPE_BOUNDED,
+                time_range=_range(),
+            ),
+            pb.QueryRetentionResponse,
+            lambda r: sum(c.cohort_size for s in r.series for c in s.cohorts),
+            "retention",
+        ),
+        Question(
+            "bulk RFM: first page of 1,000 purchasers in EUR (purchasers)",
+            "GetCustomerValue",
+            pb.GetCustomerValueRequest(currency_code="EUR", time_range=_range(), page_size=1000),
+            pb.GetCustomerValueResponse,
+            lambda r: r.total_size,
+            "rfm",
+        ),
+    ]
