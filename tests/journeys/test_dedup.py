@@ -62,9 +62,7 @@ def relation_rows(store: JourneyStore) -> list[tuple[str, str, datetime]]:
 
 
 def timeline_ids(store: JourneyStore, person: str) -> list[str]:
-    overrides = PersonOverrideStore(lambda: store.client)
-    mapping = overrides.mapping_for_person(TENANT, person)
-    return [e.event_id for e in store.timeline(TimelineQuery(tenant=TENANT, person_id=person), mapping)]
+    return [e.event_id for e in store.timeline(TimelineQuery(tenant=TENANT, person_id=person))]
 
 
 def merge_parts(store: JourneyStore) -> None:

@@ -7,13 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from wayline.common.paging import decode_page_token, encode_page_token, invalid_page_token
 from wayline.common.timestamps import to_micros
-
-if TYPE_CHECKING:
-    from wayline_journeys.overrides import OverrideMapping
 
 __all__ = [
     "EventRecord",
@@ -103,6 +100,6 @@ class EventWrites(Protocol):
 
 
 class TimelineReads(Protocol):
-    def timeline(self, query: TimelineQuery, mapping: OverrideMapping) -> list[EventRecord]:
-        """One page of `query`'s events read through `mapping` (the overrides of the persons involved)."""
+    def timeline(self, query: TimelineQuery) -> list[EventRecord]:
+        """One page of `query`'s events, each read as its current person (identity's overrides applied)."""
         ...

@@ -19,7 +19,7 @@ from wayline_journeys.segment_registry import Segments
 from wayline_journeys.segments_converters import parse_condition
 from wayline_journeys.servicer import JourneyServicer
 from wayline_journeys.settings import JourneysSettings
-from wayline_journeys.store import JourneyStore, PersonOverrideStore, connect_clickhouse
+from wayline_journeys.store import JourneyStore, connect_clickhouse
 from wayline_journeys.store.customer_value import ClickHouseCustomerValues
 from wayline_journeys.store.features import ClickHouseFeatures
 from wayline_journeys.store.feed import FeedStateStore
@@ -78,7 +78,7 @@ def journeys_service(settings: JourneysSettings) -> ServiceDefinition:
         ),
         Topology(cluster=settings.clickhouse_cluster, database=settings.clickhouse_database),
     )
-    overrides = PersonOverrideStore(lambda: store.client)
+    overrides = store.overrides
     lifecycle_models = LifecycleModels(ClickHouseLifecycleModelStore(lambda: store.client))
     evaluator = _segment_evaluator(settings, store, lifecycle_models)
     changes = PersonChanges(store, overrides, on_erased=evaluator.note_persons)

@@ -116,7 +116,7 @@ class JourneyServicer(pb_grpc.JourneyServiceServicer):
         self, request: pb.GetTimelineRequest, context: grpc.ServicerContext
     ) -> pb.GetTimelineResponse:
         query = timeline_query(require_tenant(), request, self._max_page_size)
-        records = self._timelines.timeline(query, self._overrides.mapping_for(query))
+        records = self._timelines.timeline(query)
         next_token = cursor_after(records[-1]).encode() if len(records) == query.limit else ""
         return pb.GetTimelineResponse(
             events=[record_to_event(r) for r in records], next_page_token=next_token

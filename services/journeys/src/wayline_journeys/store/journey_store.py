@@ -12,13 +12,12 @@ from wayline_journeys.events import EventRecord, TimelineQuery
 from wayline_journeys.overrides import OverrideMapping
 from wayline_journeys.store.client import JourneyDatabase
 from wayline_journeys.store.erasure import EventEraser
+from wayline_journeys.store.overrides import PersonOverrideStore
 from wayline_journeys.store.timeline import ClickHouseTimeline
 from wayline_journeys.store.topology import Topology
 from wayline_journeys.store.writes import EventWriter
 
 __all__ = ["JourneyStore"]
-
-_NO_OVERRIDES = OverrideMapping()
 
 
 class JourneyStore(JourneyDatabase):
@@ -27,14 +26,15 @@ class JourneyStore(JourneyDatabase):
     def __init__(self, connect: Callable[[], Client], topology: Topology | None = None) -> None:
         super().__init__(connect, topology)
         self._writer = EventWriter(self)
-        self._timeline = ClickHouseTimeline(self)
+        self.overrides = PersonOverrideStore(lambda: self.client)
+        self._timeline = ClickHouseTimeline(self, self.overrides)
         self._eraser = EventEraser(self)
 
     def write(self, tenant: str, events: Sequence[EventRecord]) -> int:
         return self._writer.write(tenant, events)
 
-    def timeline(self, query: TimelineQuery, mapping: OverrideMapping = _NO_OVERRIDES) -> list[EventRecord]:
-        return self._timeline.timeline(query, mapping)
+    def timeline(self, query: TimelineQuery) -> list[EventRecord]:
+        return self._timeline.timeline(query)
 
     def erase_person(
         self,

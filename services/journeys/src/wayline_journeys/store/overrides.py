@@ -39,8 +39,10 @@ HAVING target != person_id
 
 # Persons whose events may read as {person}: itself, and every person with an override row pointing to it
 # (older versions included; the live ones are sorted out by _LIVE).
+# One IN set rather than `person_id = P OR person_id IN (...)`, so that both person_overrides and
+# person_anchors (sorted by person) find the rows by their primary key.
 _PERSON_AND_SOURCES = (
-    "person_id = {person:String} OR person_id IN (SELECT person_id FROM person_overrides "
+    "person_id IN (SELECT {person:String} UNION ALL SELECT person_id FROM person_overrides "
     "WHERE tenant_id = {tenant:String} AND override_person_id = {person:String})"
 )
 
@@ -51,6 +53,32 @@ _PERSONS_OF_IDENTIFIER = (
     "identifier_value = {identifier_value:String} AND identifier_type = {identifier_type:String}) AND "
     f"{IDENTIFIER_MATCH})"
 )
+
+
+# The anchors holding the events of the persons {persons} (person_anchors is keyed by stored person), or of
+# the identifier (identifier_anchors).
+_PERSON_ANCHORS = (
+    "SELECT DISTINCT anchor FROM person_anchors WHERE tenant_id = {{tenant:String}} AND ({persons})"
+)
+_IDENTIFIER_ANCHORS = (
+    "SELECT anchor FROM identifier_anchors WHERE tenant_id = {{tenant:String}} AND "
+    "identifier_value = {{identifier_value:String}} AND identifier_type = {{identifier_type:String}}"
+)
+
+
+def _mapping(rows: Sequence[Sequence[Any]]) -> OverrideMapping:
+    return OverrideMapping(
+        tuple(
+            PersonOverride(
+                person_id=person,
+                identifier_type=type_,
+                identifier_value=value,
+                override_person_id=target,
+                version=int(version),
+            )
+            for person, type_, value, target, version in rows
+        )
+    )
 
 
 class PersonOverrideStore:
@@ -98,11 +126,30 @@ class PersonOverrideStore:
         )
         return {(person, type_, value): int(version) for person, type_, value, version in rows}
 
-    def mapping_for(self, query: TimelineQuery) -> OverrideMapping:
-        """The live overrides that decide who the events of a timeline query belong to."""
+    def timeline_subject(self, query: TimelineQuery) -> tuple[OverrideMapping, list[int]]:
+        """What a timeline read needs, in one statement: the live overrides that decide who its events belong
+        to (as `mapping_for_person` or `mapping_for_identifier`), and the anchors that hold its events (the
+        person's and their sources', or the identifier's; see schema.py)."""
         if query.identifier is not None:
-            return self.mapping_for_identifier(query.tenant, query.identifier)
-        return self.mapping_for_person(query.tenant, query.person_id)
+            persons, anchors = _PERSONS_OF_IDENTIFIER, _IDENTIFIER_ANCHORS
+            identifier_type, identifier_value = query.identifier
+            parameters = {
+                "tenant": query.tenant,
+                "identifier_type": identifier_type,
+                "identifier_value": identifier_value,
+            }
+        else:
+            persons, anchors = _PERSON_AND_SOURCES, _PERSON_ANCHORS
+            parameters = {"tenant": query.tenant, "person": query.person_id}
+        rows = self._query(
+            f"SELECT 0, person_id, identifier_type, identifier_value, target, newest, toUInt64(0) "
+            f"FROM ({_LIVE.format(persons=persons)}) "
+            "UNION ALL SELECT 1, '', '', '', '', toUInt64(0), anchor "
+            f"FROM ({anchors.format(persons=persons)})",
+            parameters,
+        )
+        mapping = _mapping([row[1:6] for row in rows if row[0] == 0])
+        return mapping, sorted({int(row[6]) for row in rows if row[0] == 1})
 
     def mapping_for_person(self, tenant: str, person_id: str) -> OverrideMapping:
         """The live overrides of `person_id` and of every person with an override pointing to it: enough to
@@ -118,19 +165,7 @@ class PersonOverrideStore:
         )
 
     def _live(self, persons: str, parameters: dict[str, Any]) -> OverrideMapping:
-        rows = self._query(_LIVE.format(persons=persons), parameters)
-        return OverrideMapping(
-            tuple(
-                PersonOverride(
-                    person_id=person,
-                    identifier_type=type_,
-                    identifier_value=value,
-                    override_person_id=target,
-                    version=int(version),
-                )
-                for person, type_, value, target, version in rows
-            )
-        )
+        return _mapping(self._query(_LIVE.format(persons=persons), parameters))
 
     def forget_pointing_to(self, tenant: str, person_id: str, mapping: OverrideMapping) -> int:
         """Erase the live overrides of `mapping` that point to `person_id` (every version of their keys up to

@@ -1,17 +1,18 @@
 """GetTimeline's read model: one person's events (or one identifier's) across channels, keyset-paged.
 
 The anchor lookups (schema.py) name the few ranges of `events` that hold the subject's events, so a read
-touches that data only, however large the table. Overrides come as an OverrideMapping of the persons
-involved (store/overrides.py): a person's timeline holds the events whose current person is that person, and
-every event's `person_id` is its current person.
+touches that data only, however large the table. One statement loads them together with the live overrides
+of the persons involved (PersonOverrideStore.timeline_subject), and a second reads the page: a person's
+timeline holds the events whose current person is that person, and every event's `person_id` is its current
+person.
 """
 
 from __future__ import annotations
 
 from wayline_journeys.events import EventRecord, TimelineOrder, TimelineQuery
-from wayline_journeys.overrides import OverrideMapping
 from wayline_journeys.store.client import JourneyDatabase
 from wayline_journeys.store.columns import READ_COLUMN_NAMES, record_from_row
+from wayline_journeys.store.overrides import PersonOverrideStore
 from wayline_journeys.store.person_sql import IDENTIFIER_MATCH, current_person_sql
 
 __all__ = ["ClickHouseTimeline", "identifier_anchors_sql", "person_anchors_sql"]
@@ -39,23 +40,26 @@ def _in(db: JourneyDatabase) -> str:
 
 
 class ClickHouseTimeline:
-    def __init__(self, db: JourneyDatabase) -> None:
+    def __init__(self, db: JourneyDatabase, overrides: PersonOverrideStore) -> None:
         self._db = db
+        self._overrides = overrides
 
-    def timeline(self, query: TimelineQuery, mapping: OverrideMapping) -> list[EventRecord]:
-        """One page of `query`'s events, in its order, after its cursor, read through `mapping`."""
+    def timeline(self, query: TimelineQuery) -> list[EventRecord]:
+        """One page of `query`'s events, in its order, after its cursor, read through the overrides."""
+        mapping, anchors = self._overrides.timeline_subject(query)
+        if not anchors:
+            return []  # no event was ever stored for the subject
         person, parameters = current_person_sql(mapping)
-        conditions = ["tenant_id = {tenant:String}"]
-        parameters |= {"tenant": query.tenant, "limit": query.limit}
+        conditions = ["tenant_id = {tenant:String}", "anchor IN {anchors:Array(UInt64)}"]
+        parameters |= {"tenant": query.tenant, "limit": query.limit, "anchors": anchors}
         if query.person_id:
-            conditions += [
-                person_anchors_sql(self._db),
-                "person_id IN {stored_persons:Array(String)} AND current_person = {person:String}",
-            ]
+            conditions.append(
+                "person_id IN {stored_persons:Array(String)} AND current_person = {person:String}"
+            )
             parameters["stored_persons"] = mapping.stored_persons_of(query.person_id)
             parameters["person"] = query.person_id
         if query.identifier is not None:
-            conditions += [identifier_anchors_sql(self._db), IDENTIFIER_MATCH]
+            conditions.append(IDENTIFIER_MATCH)
             parameters["identifier_type"], parameters["identifier_value"] = query.identifier
         if query.channels:
             conditions.append("channel IN {channels:Array(String)}")
