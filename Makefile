@@ -6,7 +6,7 @@ RUN := $(UV) run --locked
 
 .PHONY: demo up test sync lint format typecheck protos docs check-protos pytest bench clean
 
-demo: sync ## Start the whole suite on embedded defaults, send events, print timelines, stop.
+demo: sync ## Start the whole suite on embedded defaults, send events, print timelines and analytics, stop.
 	$(RUN) wayline demo
 
 up: sync ## Run the suite until Ctrl-C.

@@ -1,4 +1,5 @@
-"""`wayline demo` end to end, as `make demo` runs it: events in through the gateway, timelines back out."""
+"""`wayline demo` end to end, as `make demo` runs it: events in through the gateway, timelines and the
+journeys analytics back out."""
 
 from __future__ import annotations
 
@@ -32,4 +33,33 @@ def test_demo_sends_events_and_prints_every_customers_timeline() -> None:
     per_customer = [int(n) for n in re.findall(r"^u-\w+: (\d+) events on", output, re.MULTILINE)]
     assert len(per_customer) == 5  # every customer's timeline, read back through the gateway
     assert sum(per_customer) == 60  # and together they hold every event sent, once
+    _assert_journeys_analytics(output)
     assert "every service stopped cleanly" in output
+
+
+def _assert_journeys_analytics(output: str) -> None:
+    """Each analytics step printed a non-empty answer about the demo's customers (named by user id)."""
+    rows = {
+        step: re.search(rf"^│ {step}\s+│ (\d+) · (\d+)%", output, re.MULTILINE)
+        for step in ("Product Added", "Checkout Started", "Order Completed")
+    }
+    assert all(rows.values()), output
+    assert int(rows["Order Completed"].group(1)) > 0  # type: ignore[union-attr]
+    assert re.search(r"^│ median time to convert\s+│ \d+[mhd] \d+", output, re.MULTILINE)
+    assert re.search(r"ListFunnelPersons: dropped at checkout .*: .*u-chloe", output)  # she never orders
+    assert re.search(r"^│ Product Viewed \(web\) → \S", output, re.MULTILINE)  # a path beyond its start
+    assert re.search(r"Sankey: [1-9]\d* edges; .*: all reached", output)
+    cohorts = re.findall(r"^│ \d{4}-\d{2}-\d{2}\s+│ (\d+)\s+│ \d+ \(\d+%\)", output, re.MULTILINE)
+    assert len(cohorts) >= 4  # the customers are first seen in four different weeks
+    valued = re.findall(
+        r"^│ (u-\w+)\s+│ [\d,]+\.\d\d EUR\s+│ (\d+)\s+│ \d+ days? ago\s+│ \d \d \d", output, re.MULTILINE
+    )
+    assert {name for name, _ in valued} == {"u-ava", "u-ben", "u-dev", "u-emma"}  # chloe never buys
+    assert re.search(r"^│ advocacy\s+│ \d+\s+│ \d+%\s+│ u-ava", output, re.MULTILINE)
+    members = re.search(r"ListSegmentMembers: (\d+) members: (.*)$", output, re.MULTILINE)
+    assert members
+    assert int(members.group(1)) > 0
+    assert "u-emma" in members.group(2)
+    assert "u-chloe" not in members.group(2)
+    assert re.search(r"GetSegmentMemberships: u-\w+ is in segments/recent-buyers", output)
+    assert re.search(r"^│ revenue_sum\s+│ [1-9]", output, re.MULTILINE)

@@ -21,7 +21,7 @@ from wayline.event.v1 import event_pb2
 from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
 from wayline.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
-from wayline_cli import demo, demo_identity, demo_ingest
+from wayline_cli import demo, demo_identity, demo_ingest, demo_journeys
 from wayline_cli.importing.command import import_command
 from wayline_cli.suite import SERVICES, Suite, SuiteError
 
@@ -95,7 +95,7 @@ def demo_command(
     ] = None,
 ) -> None:
     """Start the suite, send touchpoints from many channels and devices through the gateway, and print the
-    customers' timelines read back through the gateway."""
+    customers' timelines and the journeys analytics on them, read back through the gateway."""
     with tempfile.TemporaryDirectory(prefix="wayline-demo-") as scratch:
         suite = Suite.on_free_ports((data_dir or Path(scratch)).resolve())
         _start(suite)
@@ -130,6 +130,7 @@ def _run_demo(suite: Suite, count: int) -> None:
         for customer in demo.CUSTOMERS:
             _show_timeline(journeys, customer, auth)
         demo_identity.show_identity(channel, auth, console)
+        demo_journeys.show_journeys(channel, auth, console)
 
 
 def _wait_until_stored(

@@ -1,0 +1,197 @@
+"""The demo's analytics steps, on the demo's customers and through the gateway: the purchase funnel by
+channel and who dropped at checkout, the paths after a product view, weekly retention and customer value
+with RFM and the lifetime summary here; lifecycle stages, a segment kept current and one customer's features
+in demo_persons.
+
+Every RPC error propagates and ends the demo: a step that cannot run is a failure, not something to skip."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+from rich.console import Console
+
+from wayline.common.timestamps import to_datetime
+from wayline.journeys.v1 import analytics_pb2 as analytics
+from wayline.journeys.v1 import customer_value_pb2 as value_pb
+from wayline.journeys.v1 import funnel_pb2 as funnel_pb
+from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
+from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
+from wayline.journeys.v1 import retention_pb2 as retention_pb
+from wayline_cli import demo, demo_persons
+from wayline_cli.demo_reading import TIMEOUT, Reader, channel_name, days, duration, money
+
+__all__ = ["show_journeys"]
+
+FUNNEL_STEPS = ("Product Viewed", "Product Added", "Checkout Started", "Order Completed")
+
+
+def show_journeys(channel: grpc.Channel, auth: tuple[tuple[str, str], ...], console: Console) -> None:
+    began = time.monotonic()
+    reader = Reader(journeys_grpc.JourneyServiceStub(channel), auth, console)
+    reader.name_customers()
+    _funnel(reader)
+    _paths(reader)
+    _retention(reader)
+    _customer_value(reader)
+    demo_persons.show_lifecycle(reader)
+    demo_persons.show_segment(reader)
+    demo_persons.show_features(reader)
+    console.print(f"journeys analytics: every answer above took {time.monotonic() - began:.1f} s in all")
+
+
+def _series(value: analytics.BreakdownValue) -> str:
+    return "other" if value.other else "(none)" if value.missing else value.value or "all"
+
+
+def _funnel(reader: Reader) -> None:
+    request = journeys_pb.QueryFunnelRequest(
+        steps=[funnel_pb.FunnelStep(event=analytics.EventMatcher(event_name=n)) for n in FUNNEL_STEPS],
+        order=funnel_pb.FUNNEL_ORDER_ORDERED,
+        conversion_window=days(30),
+        breakdown=analytics.Breakdown(dimension=analytics.BREAKDOWN_DIMENSION_CHANNEL),
+        breakdown_attribution=funnel_pb.FUNNEL_BREAKDOWN_ATTRIBUTION_FIRST_STEP,
+    )
+    series = reader.stub.QueryFunnel(request, metadata=reader.auth, timeout=TIMEOUT).series
+    table = reader.table(
+        "QueryFunnel",
+        "ordered, 30-day window, by the channel of the product view; persons · conversion from the step "
+        "before · median time from it",
+        "step",
+        *(_series(s.breakdown_value) for s in series),
+    )
+    for index, label in enumerate(FUNNEL_STEPS):
+        cells = []
+        for one in series:
+            step = one.steps[index]
+            timing = f" · {duration(step.median_time_to_convert)}" if step.count and index else ""
+            cells.append(f"{step.count}" + (f" · {step.conversion_rate:.0%}{timing}" if index else ""))
+        table.add_row(label, *cells)
+    table.add_row(
+        "median time to convert",
+        *(duration(s.median_conversion_time) if s.steps[-1].count else "-" for s in series),
+    )
+    reader.console.print(table)
+    dropped = reader.stub.ListFunnelPersons(
+        journeys_pb.ListFunnelPersonsRequest(
+            funnel=request,
+            step_index=len(FUNNEL_STEPS) - 1,
+            outcome=funnel_pb.FUNNEL_PERSONS_OUTCOME_DROPPED,
+            page_size=20,
+        ),
+        metadata=reader.auth,
+        timeout=TIMEOUT,
+    )
+    more = " (more on the next page)" if dropped.next_page_token else ""
+    reader.console.print(
+        "[bold]ListFunnelPersons[/bold]: dropped at checkout (started it, no order within 30 days): "
+        f"{reader.names_of(dropped.person_ids)}{more}"
+    )
+
+
+def _paths(reader: Reader) -> None:
+    query = journeys_pb.QueryPathsRequest(
+        start_event=analytics.EventMatcher(event_name="Product Viewed"),
+        depth=4,
+        top_paths_limit=5,
+        edge_limit=8,
+    )
+    series = reader.stub.QueryPaths(query, metadata=reader.auth, timeout=TIMEOUT).series
+    for one in series:
+        table = reader.table(
+            "QueryPaths",
+            f"from Product Viewed, depth 4: {one.path_count} paths of {one.person_count} persons, the "
+            "most frequent",
+            "path",
+            "paths",
+            "persons",
+        )
+        for path in one.top_paths:
+            steps = " → ".join(f"{s.label} ({channel_name(s.channel)})" for s in path.steps)
+            table.add_row(steps, str(path.count), str(path.person_count))
+        reader.console.print(table)
+        paged, pages, token = 0, 0, one.next_edges_page_token
+        while token:  # the display cap hides nothing: ListPathEdges pages through the rest
+            page = reader.stub.ListPathEdges(
+                journeys_pb.ListPathEdgesRequest(
+                    query=query, breakdown_value=one.breakdown_value, page_size=10, page_token=token
+                ),
+                metadata=reader.auth,
+                timeout=TIMEOUT,
+            )
+            paged, pages, token = paged + len(page.edges), pages + 1, page.next_page_token
+        reached = len(one.edges) + paged
+        plural = "" if pages == 1 else "s"
+        rest = (
+            f"; [bold]ListPathEdges[/bold] paged the other {paged} in {pages} page{plural}" if pages else ""
+        )
+        reader.console.print(
+            f"  Sankey: {one.edge_count} edges; QueryPaths returned the largest {len(one.edges)} (between "
+            f"{len(one.nodes)} nodes){rest}: {'all' if reached == one.edge_count else 'NOT all'} reached"
+        )
+
+
+def _retention(reader: Reader) -> None:
+    request = journeys_pb.QueryRetentionRequest(period=retention_pb.RETENTION_PERIOD_WEEK, period_count=4)
+    for one in reader.stub.QueryRetention(request, metadata=reader.auth, timeout=TIMEOUT).series:
+        table = reader.table(
+            "QueryRetention",
+            "weekly: persons first seen each week, and how many came back each week after (* the week "
+            "is not over)",
+            "week of",
+            "persons",
+            *(f"week {n}" for n in range(5)),
+        )
+        for cohort in one.cohorts:
+            cells = [
+                f"{v.retained_count} ({v.retained_rate:.0%}){'' if v.complete else '*'}"
+                for v in cohort.values
+            ]
+            week = to_datetime(cohort.period_start).strftime("%Y-%m-%d")
+            table.add_row(week, str(cohort.cohort_size), *cells)
+        reader.console.print(table)
+
+
+def _customer_value(reader: Reader) -> None:
+    request = journeys_pb.GetCustomerValueRequest(currency_code=demo.CURRENCY, page_size=10)
+    response = reader.stub.GetCustomerValue(request, metadata=reader.auth, timeout=TIMEOUT)
+    table = reader.table(
+        "GetCustomerValue",
+        f"in bulk, in {demo.CURRENCY}: the {len(response.values)} most valuable of {response.total_size} "
+        "purchasers, with their RFM scores and segment",
+        "customer",
+        "historic value",
+        "orders",
+        "last order",
+        "R F M",
+        "RFM segment",
+    )
+    for one in response.values:
+        table.add_row(
+            reader.name(one.person_id),
+            money(one.historic_value),
+            str(one.purchase_count),
+            f"{one.recency_days} day{'' if one.recency_days == 1 else 's'} ago",
+            f"{one.recency_score} {one.frequency_score} {one.monetary_score}",
+            value_pb.RfmSegment.Name(one.rfm_segment).removeprefix("RFM_SEGMENT_").lower().replace("_", " "),
+        )
+    reader.console.print(table)
+    table = reader.table(
+        "GetCustomerValue",
+        "the same customers' lifetime summary, the input of the BG/NBD and Gamma-Gamma models: "
+        "frequency = repeat purchase days, recency = days from the first purchase to the last, T = from the "
+        "first to now, monetary = the mean value of the repeat days",
+        "customer",
+        "frequency",
+        "recency",
+        "T",
+        "monetary value",
+    )
+    for one in response.values:
+        life = one.lifetime_summary
+        monetary = money(life.monetary_value) if life.frequency else "-"
+        table.add_row(
+            reader.name(one.person_id), str(life.frequency), str(life.recency), str(life.t), monetary
+        )
+    reader.console.print(table)

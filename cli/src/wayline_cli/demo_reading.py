@@ -1,0 +1,77 @@
+"""What the demo's analytics steps share: the journeys stub with the demo's auth, customer names for person
+ids, and how times, money and channels are printed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from google.protobuf import duration_pb2
+from rich.console import Console
+from rich.table import Table
+
+from wayline.event.v1 import event_pb2
+from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
+from wayline_cli import demo
+
+__all__ = ["TIMEOUT", "Reader", "channel_name", "days", "duration", "money"]
+
+TIMEOUT = 30.0  # seconds per call: chDB answers these in milliseconds, but a loaded box deserves slack
+DAY = 86_400
+
+
+def days(count: int) -> duration_pb2.Duration:
+    return duration_pb2.Duration(seconds=count * DAY)
+
+
+def duration(value: duration_pb2.Duration) -> str:
+    seconds = value.seconds
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    if seconds < DAY:
+        return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+    return f"{seconds // DAY}d {seconds % DAY // 3600}h"
+
+
+def money(value: event_pb2.Money) -> str:
+    amount = Decimal(value.units) + Decimal(value.nanos).scaleb(-9)
+    return f"{amount:,.2f} {value.currency_code}"
+
+
+def channel_name(value: int) -> str:
+    return event_pb2.Channel.Name(value).removeprefix("CHANNEL_").lower()  # type: ignore[arg-type]
+
+
+@dataclass
+class Reader:
+    """Calls JourneyService through the gateway. Its errors propagate: a step that cannot run fails the
+    demo rather than being skipped."""
+
+    stub: journeys_grpc.JourneyServiceStub
+    auth: tuple[tuple[str, str], ...]
+    console: Console
+    names: dict[str, str] = field(default_factory=dict)  # person id → the customer's user_id
+
+    def name_customers(self) -> None:
+        """Answers name persons by id; the tables show the customers' user ids instead."""
+        for customer in demo.CUSTOMERS:
+            page = self.stub.GetTimeline(
+                demo.timeline_request(customer, 1), metadata=self.auth, timeout=TIMEOUT
+            )
+            # GetTimelineResponse.person_id is not filled in yet; every event carries its current person
+            self.names[page.person_id or page.events[0].person_id] = customer.user_id
+
+    def name(self, person_id: str) -> str:
+        return self.names.get(person_id) or f"{person_id[:8]}… (anonymous)"
+
+    def names_of(self, person_ids: Iterable[str]) -> str:
+        return ", ".join(self.name(p) for p in person_ids) or "(none)"
+
+    def table(self, rpc: str, about: str, *columns: str) -> Table:
+        """Prints the heading of a table (the RPC and what its answer shows) and returns the empty table."""
+        self.console.print(f"[bold]{rpc}[/bold]: {about}")
+        table = Table()
+        for column in columns:
+            table.add_column(column)
+        return table
