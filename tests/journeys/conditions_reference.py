@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,10 +15,11 @@ from typing import Any
 
 from google.protobuf import struct_pb2
 
+from tests.journeys.filter_reference import MISSING, filter_holds
 from wayline.common.timestamps import to_timestamp
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import analytics_pb2, condition_pb2, lifecycle_pb2, lifecycle_stage_pb2
-from wayline_journeys.analytics import EventMatcher, FilterOperator, PropertyFilter
+from wayline_journeys.analytics import EventMatcher, PropertyFilter
 from wayline_journeys.conditions import (
     Condition,
     EventCount,
@@ -50,7 +50,6 @@ TYPES = {
     "identify": event_pb2.EVENT_TYPE_IDENTIFY,
     "page": event_pb2.EVENT_TYPE_PAGE,
 }
-MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -112,48 +111,6 @@ def _event_value(event: Event, path: str) -> Any:
         return MISSING if event.revenue is None else float(event.revenue)
     _, key = path.split(".", 1)
     return event.properties.get(key, MISSING)
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _equals(value: Any, wanted: Any) -> bool:
-    if value is MISSING:
-        return False
-    if wanted is None:
-        return value is None
-    if isinstance(wanted, bool):
-        return isinstance(value, bool) and value == wanted
-    if _number(wanted):
-        return _number(value) and float(value) == float(wanted)
-    return isinstance(value, str) and value == wanted
-
-
-def filter_holds(f: PropertyFilter, value: Any) -> bool:
-    """`f` on a JSON value (MISSING when absent); text operators only meet strings in these tests."""
-    op = f.operator.positive
-    present = value is not MISSING and value is not None
-    if op is FilterOperator.IS_SET:
-        holds = present
-    elif op is FilterOperator.EQUALS:
-        holds = any(_equals(value, v) for v in f.values)
-    elif op is FilterOperator.CONTAINS:
-        holds = present and any(str(v) in str(value) for v in f.values)
-    elif op is FilterOperator.MATCHES_REGEX:
-        holds = present and re.search(str(f.values[0]), str(value)) is not None
-    else:
-        limit = float(f.values[0])  # type: ignore[arg-type]
-        holds = (
-            _number(value)
-            and {
-                FilterOperator.GREATER_THAN: value > limit,
-                FilterOperator.GREATER_THAN_OR_EQUAL: value >= limit,
-                FilterOperator.LESS_THAN: value < limit,
-                FilterOperator.LESS_THAN_OR_EQUAL: value <= limit,
-            }[op]
-        )
-    return not holds if f.operator.negated else holds
 
 
 class Person:

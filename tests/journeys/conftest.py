@@ -21,6 +21,7 @@ from wayline.identity.v1 import person_override_pb2
 from wayline.journeys.v1 import condition_pb2, segment_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline.journeys.v1 import journeys_service_pb2_grpc as pb_grpc
+from wayline_journeys.store import JourneyStore
 from wayline_journeys.store.client import connect_clickhouse
 
 T0 = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
@@ -64,6 +65,11 @@ def field_violations(error: grpc.RpcError) -> dict[str, str]:
         if isinstance(detail, error_details_pb2.BadRequest)
         for v in detail.field_violations
     }
+
+
+def error_reason(error: grpc.RpcError) -> str:
+    """The reason of the ErrorInfo a failed call carries."""
+    return str(next(d.reason for d in status_details(error) if isinstance(d, error_details_pb2.ErrorInfo)))
 
 
 class Journeys:
@@ -202,3 +208,13 @@ def fresh_database(journeys_server: Server, chdb_path: Path) -> Iterator[Callabl
     admin = connect_clickhouse("", database, chdb_path)
     admin.command(f"DROP DATABASE IF EXISTS {database}")
     admin.close()
+
+
+@pytest.fixture
+def store(fresh_database: Callable[[], Client]) -> Iterator[JourneyStore]:
+    """An open JourneyStore on a database of its own (migrated on open); a module that needs another backend
+    defines its own `store`."""
+    store = JourneyStore(fresh_database)
+    store.open()
+    yield store
+    store.close()

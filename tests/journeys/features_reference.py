@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from tests.journeys.filter_reference import MISSING, is_number, json_at
+
 DAY_US = 86_400_000_000
 Value = float | str | bool | None
 
@@ -33,23 +35,11 @@ def visible(e: Ev, t: int, cut_off: int) -> bool:
     return e.ts < t and e.rs < min(t, cut_off)
 
 
-_MISSING = object()
-
-
 def lookup(e: Ev, path: str) -> Any:
-    """The value at `path` (`properties.a.b` or `revenue`), or _MISSING."""
+    """The value at `path` (`properties.a.b` or `revenue`), or MISSING."""
     if path == "revenue":
-        return _MISSING if e.revenue is None else e.revenue
-    node: Any = e.properties
-    for key in path.removeprefix("properties.").split("."):
-        if not isinstance(node, dict) or key not in node:
-            return _MISSING
-        node = node[key]
-    return node
-
-
-def is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
+        return MISSING if e.revenue is None else e.revenue
+    return json_at(e.properties, path.removeprefix("properties."))
 
 
 def canonical(v: Any) -> Value:
@@ -100,7 +90,7 @@ def feature(f: Feature, events: list[Ev], person: str, t: int, cut_off: int) -> 
             "max": lambda: max(numbers),
         }[f.kind]()
     if f.kind in ("count_distinct", "first_value", "last_value"):
-        valued = [(e, v) for e in counted if (v := lookup(e, f.path)) is not _MISSING and v is not None]
+        valued = [(e, v) for e in counted if (v := lookup(e, f.path)) is not MISSING and v is not None]
         if not valued:
             return f.default
         if f.kind == "count_distinct":

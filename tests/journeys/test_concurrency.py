@@ -3,23 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-
-import pytest
-from clickhouse_connect.driver.client import Client
 
 from tests.journeys.test_dedup import event
 from wayline_journeys.events import TimelineQuery
 from wayline_journeys.store import JourneyStore
-
-
-@pytest.fixture
-def store(fresh_database: Callable[[], Client]) -> Iterator[JourneyStore]:
-    store = JourneyStore(fresh_database)
-    store.open()
-    yield store
-    store.close()
 
 
 def test_concurrent_tenants_never_see_each_others_rows(store: JourneyStore) -> None:

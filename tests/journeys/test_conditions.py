@@ -6,38 +6,24 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from tests.journeys.conditions_reference import T0, Event, Person, condition, generated_log, model, persons_of
 from wayline.common.errors import FieldViolation
-from wayline.common.server import Server
 from wayline.common.timestamps import to_micros
 from wayline.journeys.v1 import analytics_pb2, condition_pb2
 from wayline_journeys.conditions import Condition
 from wayline_journeys.conditions_converters import person_condition
 from wayline_journeys.lifecycle import LifecycleModel
 from wayline_journeys.lifecycle_converters import lifecycle_model
-from wayline_journeys.store import JourneyStore, connect_clickhouse
+from wayline_journeys.store import JourneyStore
 from wayline_journeys.store.conditions import ConditionCompiler
 from wayline_journeys.store.sql import SqlParams
 
 TENANT = "conditions"
 TIMES = [T0 + timedelta(days=d) for d in (0, 1, 30.25, 95, 150, 260)]
-
-
-@pytest.fixture
-def store(journeys_server: Server, chdb_path: Path) -> Iterator[JourneyStore]:
-    """A store with a database of its own in the journeys server's chDB engine."""
-    database = f"test_{uuid.uuid4().hex[:8]}"
-    store = JourneyStore(lambda: connect_clickhouse("", database, chdb_path))
-    store.open()
-    yield store
-    store.client.command(f"DROP DATABASE IF EXISTS {database}")
-    store.close()
 
 
 def converted(message: condition_pb2.PersonCondition) -> Condition:

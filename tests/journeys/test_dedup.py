@@ -8,12 +8,8 @@ ClickHouse has merged the parts (OPTIMIZE FINAL).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-
-import pytest
-from clickhouse_connect.driver.client import Client
 
 from wayline_journeys.events import EventRecord, TimelineQuery
 from wayline_journeys.overrides import PersonOverride
@@ -22,14 +18,6 @@ from wayline_journeys.store.relation import current_events
 from wayline_journeys.store.sql import SqlParams
 
 TENANT = "acme"
-
-
-@pytest.fixture
-def store(fresh_database: Callable[[], Client]) -> Iterator[JourneyStore]:
-    store = JourneyStore(fresh_database)
-    store.open()
-    yield store
-    store.close()
 
 
 def event(at: datetime, person: str = "person-a", received: datetime | None = None) -> EventRecord:

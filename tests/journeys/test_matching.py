@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -16,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.journeys.filter_reference import MISSING, filter_holds, json_at
 from wayline.common.server import Server
 from wayline_journeys.analytics import EventMatcher, FilterOperator, JsonValue, PropertyFilter
 from wayline_journeys.events import EventRecord
@@ -26,7 +26,6 @@ from wayline_journeys.store.relation import current_events
 from wayline_journeys.store.sql import SqlParams
 
 TENANT = "acme"
-MISSING = object()
 _WORDS = ["pro", "free", "Pro", "team", "pro-max", ""]
 _NAMES = ["Viewed", "Added", "Order Completed", "Signed Up"]
 _CHANNELS = ["web", "email", "sms"]
@@ -78,54 +77,11 @@ def lookup(event: EventRecord, path: str) -> Any:
         return getattr(event, path)
     if path == "revenue":
         return MISSING if event.revenue is None else float(event.revenue)
-    node: Any = json.loads(event.properties_json)
-    for key in path.removeprefix("properties.").split("."):
-        if not isinstance(node, dict) or key not in node:
-            return MISSING
-        node = node[key]
-    return node
-
-
-def is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def json_equals(value: Any, wanted: JsonValue) -> bool:
-    if wanted is None:
-        return value is None
-    if isinstance(wanted, bool):
-        return isinstance(value, bool) and value == wanted
-    if isinstance(wanted, float):
-        return is_number(value) and float(value) == wanted
-    return isinstance(value, str) and value == wanted
-
-
-def positive_holds(value: Any, operator: FilterOperator, values: tuple[JsonValue, ...]) -> bool:
-    present = value is not MISSING and value is not None
-    if operator is FilterOperator.IS_SET:
-        return present
-    if operator is FilterOperator.EQUALS:
-        return value is not MISSING and any(json_equals(value, v) for v in values)
-    if operator is FilterOperator.CONTAINS:
-        return present and isinstance(value, str) and any(str(v) in value for v in values)
-    if operator is FilterOperator.MATCHES_REGEX:
-        return present and isinstance(value, str) and re.search(str(values[0]), value) is not None
-    bound = values[0]
-    assert isinstance(bound, float)
-    if not (present and is_number(value)):
-        return False
-    number = float(value)
-    return {
-        FilterOperator.GREATER_THAN: number > bound,
-        FilterOperator.GREATER_THAN_OR_EQUAL: number >= bound,
-        FilterOperator.LESS_THAN: number < bound,
-        FilterOperator.LESS_THAN_OR_EQUAL: number <= bound,
-    }[operator]
+    return json_at(json.loads(event.properties_json), path.removeprefix("properties."))
 
 
 def holds(event: EventRecord, f: PropertyFilter) -> bool:
-    found = positive_holds(lookup(event, f.path), f.operator.positive, f.values)
-    return not found if f.operator.negated else found
+    return filter_holds(f, lookup(event, f.path))
 
 
 def random_filter(rng: random.Random) -> PropertyFilter:

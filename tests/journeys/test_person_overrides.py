@@ -13,7 +13,9 @@ from tests.journeys.conftest import (
     override,
     stored_event,
 )
+from wayline.event.v1 import event_pb2
 from wayline.identity.v1 import person_override_pb2
+from wayline.journeys.v1 import journeys_service_pb2 as pb
 
 
 def test_apply_person_overrides_merge_moves_the_source_persons_events(journeys: Journeys) -> None:
@@ -168,3 +170,23 @@ def test_apply_person_overrides_never_apply_to_another_tenant(journeys: Journeys
     assert other.timeline(target) == []
     assert ids(other.timeline(source)) == ids(theirs)
     assert other.apply().max_version == 0
+
+
+def test_get_timeline_names_whose_timeline_it_is(journeys: Journeys) -> None:
+    source, target = new_person(), new_person()
+    journeys.write(stored_event(source, ("email", "holder@example.com"), minute=0))
+    journeys.apply(override(source, target, 1))
+
+    def person_of(request: pb.GetTimelineRequest) -> str:
+        response: pb.GetTimelineResponse = journeys.stub.GetTimeline(
+            request, metadata=journeys.metadata, timeout=10
+        )
+        return response.person_id
+
+    by_identifier = pb.GetTimelineRequest(
+        identifier=event_pb2.Identifier(type="email", value="holder@example.com")
+    )
+    assert person_of(by_identifier) == target  # the current person of the latest event carrying it
+    assert person_of(pb.GetTimelineRequest(person_id=source)) == source  # as asked, even with no events left
+    unknown = pb.GetTimelineRequest(identifier=event_pb2.Identifier(type="email", value="nobody@example.com"))
+    assert person_of(unknown) == ""

@@ -10,13 +10,11 @@ from datetime import UTC, datetime, timedelta
 import grpc
 import pytest
 from google.protobuf import duration_pb2
-from google.rpc import error_details_pb2
 
-from tests.journeys.conftest import Journeys, field_violations, new_person, override
+from tests.journeys.analytics_requests import set_breakdown, set_time_range
+from tests.journeys.conftest import Journeys, error_reason, field_violations, new_person, override
 from tests.journeys.event_log import Ev, random_log, to_pb
 from tests.journeys.paths_reference import Expected, RefQuery, Series, reference_paths
-from wayline.common.errors import status_details
-from wayline.common.timestamps import to_timestamp
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import analytics_pb2, paths_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
@@ -57,17 +55,8 @@ def request_of(q: RefQuery) -> pb.QueryPathsRequest:
         request.end_event.event_name = q.end_name
         if q.end_channel:
             request.end_event.channels.append(channel_value(q.end_channel))
-    if q.start:
-        request.time_range.start.CopyFrom(to_timestamp(q.start))
-    if q.end:
-        request.time_range.end.CopyFrom(to_timestamp(q.end))
-    if q.breakdown == "channel":
-        request.breakdown.dimension = analytics_pb2.BREAKDOWN_DIMENSION_CHANNEL
-    elif q.breakdown:
-        request.breakdown.dimension = analytics_pb2.BREAKDOWN_DIMENSION_PROPERTY
-        request.breakdown.property = q.breakdown
-    if q.breakdown:
-        request.breakdown.limit = q.limit
+    set_time_range(request.time_range, q.start, q.end)
+    set_breakdown(request.breakdown, q.breakdown, q.limit)
     return request
 
 
@@ -263,10 +252,6 @@ def test_query_paths_follows_a_merge(journeys: Journeys) -> None:
     assert_matches(journeys, RefQuery(), reference_paths(merged, RefQuery()))
 
 
-def reason(error: grpc.RpcError) -> str:
-    return str(next(d.reason for d in status_details(error) if isinstance(d, error_details_pb2.ErrorInfo)))
-
-
 @pytest.mark.parametrize(
     ("request_", "fields"),
     [
@@ -386,7 +371,7 @@ def test_list_path_edges_refuses_a_token_of_another_query(journeys: Journeys) ->
                 timeout=10,
             )
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert reason(caught.value) == "INVALID_PAGE_TOKEN"
+        assert error_reason(caught.value) == "INVALID_PAGE_TOKEN"
     # The display limits are not part of the query a token is bound to.
     request.edge_limit = 50
     journeys.stub.ListPathEdges(
@@ -403,7 +388,7 @@ def test_query_paths_refuses_a_breakdown_by_segment(journeys: Journeys) -> None:
     with pytest.raises(grpc.RpcError) as caught:
         journeys.stub.QueryPaths(request_, metadata=journeys.metadata, timeout=10)
     assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert reason(caught.value) == "SEGMENT_BREAKDOWN_UNSUPPORTED"
+    assert error_reason(caught.value) == "SEGMENT_BREAKDOWN_UNSUPPORTED"
 
 
 def test_query_paths_without_events_returns_one_empty_series(journeys: Journeys) -> None:

@@ -10,13 +10,12 @@ from zoneinfo import ZoneInfo
 import grpc
 import pytest
 from google.protobuf import struct_pb2
-from google.rpc import error_details_pb2
 
-from tests.journeys.conftest import Journeys, field_violations, new_person, override
+from tests.journeys.analytics_requests import set_breakdown, set_time_range
+from tests.journeys.conftest import Journeys, error_reason, field_violations, new_person, override
 from tests.journeys.event_log import Ev, to_pb
 from tests.journeys.retention_reference import RetQuery, Table, reference_retention, retention_log
-from wayline.common.errors import status_details
-from wayline.common.timestamps import to_datetime, to_timestamp
+from wayline.common.timestamps import to_datetime
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import analytics_pb2, retention_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
@@ -40,17 +39,8 @@ def request_of(q: RetQuery) -> pb.QueryRetentionRequest:
         request.cohort_event.event_name = q.cohort_name
     if q.return_name:
         request.return_event.event_name = q.return_name
-    if q.start:
-        request.time_range.start.CopyFrom(to_timestamp(q.start))
-    if q.end:
-        request.time_range.end.CopyFrom(to_timestamp(q.end))
-    if q.breakdown == "channel":
-        request.breakdown.dimension = analytics_pb2.BREAKDOWN_DIMENSION_CHANNEL
-    elif q.breakdown:
-        request.breakdown.dimension = analytics_pb2.BREAKDOWN_DIMENSION_PROPERTY
-        request.breakdown.property = q.breakdown
-    if q.breakdown:
-        request.breakdown.limit = q.limit
+    set_time_range(request.time_range, q.start, q.end)
+    set_breakdown(request.breakdown, q.breakdown, q.limit)
     if q.population_plan:
         request.population.person_filters.add(
             property="person.plan",
@@ -261,10 +251,6 @@ def test_query_retention_follows_a_merge(journeys: Journeys) -> None:
     assert_matches(journeys, [replace(e, person=first) for e in log], q)
 
 
-def reason(error: grpc.RpcError) -> str:
-    return str(next(d.reason for d in status_details(error) if isinstance(d, error_details_pb2.ErrorInfo)))
-
-
 @pytest.mark.parametrize(
     ("request_", "fields"),
     [
@@ -300,7 +286,7 @@ def test_query_retention_refuses_a_breakdown_by_segment(journeys: Journeys) -> N
     with pytest.raises(grpc.RpcError) as caught:
         journeys.stub.QueryRetention(request_, metadata=journeys.metadata, timeout=10)
     assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert reason(caught.value) == "SEGMENT_BREAKDOWN_UNSUPPORTED"
+    assert error_reason(caught.value) == "SEGMENT_BREAKDOWN_UNSUPPORTED"
 
 
 def test_query_retention_without_events_returns_one_empty_series(journeys: Journeys) -> None:

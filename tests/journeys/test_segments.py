@@ -9,11 +9,9 @@ from datetime import timedelta
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2
-from google.rpc import error_details_pb2
 
-from tests.journeys.conftest import Journeys, field_violations
+from tests.journeys.conftest import Journeys, error_reason, field_violations
 from tests.journeys.segments_support import count, delete_all_segments, get, member_of, wait_ready
-from wayline.common.errors import status_details
 from wayline.journeys.v1 import condition_pb2, customer_value_pb2, segment_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 
@@ -23,10 +21,6 @@ def _segments_deleted_afterwards(journeys: Journeys) -> Iterator[None]:
     """The session's evaluator stops evaluating this test's segments once it is over."""
     yield
     delete_all_segments(journeys)
-
-
-def reason(error: grpc.RpcError) -> str:
-    return str(next(d.reason for d in status_details(error) if isinstance(d, error_details_pb2.ErrorInfo)))
 
 
 def create(journeys: Journeys, segment: segment_pb2.Segment, segment_id: str = "") -> segment_pb2.Segment:
@@ -133,7 +127,7 @@ def test_create_segment_refuses_a_reference_to_a_missing_segment(journeys: Journ
     error = failure(journeys.create_segment, member_of("segments/nowhere"))
 
     assert error.code() == grpc.StatusCode.NOT_FOUND
-    assert reason(error) == "SEGMENT_NOT_FOUND"
+    assert error_reason(error) == "SEGMENT_NOT_FOUND"
 
 
 def test_update_segment_refuses_a_cycle_of_references(journeys: Journeys) -> None:
@@ -145,7 +139,7 @@ def test_update_segment_refuses_a_cycle_of_references(journeys: Journeys) -> Non
     error = failure(update, journeys, changed, "condition")
 
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert reason(error) == "SEGMENT_CYCLE"
+    assert error_reason(error) == "SEGMENT_CYCLE"
     assert get(journeys, "segments/first").condition == count("A")
 
 
@@ -163,7 +157,7 @@ def test_update_segment_changes_the_masked_fields_and_checks_the_etag(journeys: 
     assert renamed.update_time.ToDatetime() > created.update_time.ToDatetime()
     stale = failure(update, journeys, changed, "description")  # still the first etag
     assert stale.code() == grpc.StatusCode.ABORTED
-    assert reason(stale) == "ETAG_MISMATCH"
+    assert error_reason(stale) == "ETAG_MISMATCH"
 
     changed.etag = renamed.etag
     everything = update(journeys, changed)  # an empty mask: every writable field
@@ -190,7 +184,7 @@ def test_delete_segment_refuses_a_segment_in_use_and_a_stale_etag(journeys: Jour
 
     in_use = failure(delete, journeys, base.name)
     assert in_use.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert reason(in_use) == "SEGMENT_IN_USE"
+    assert error_reason(in_use) == "SEGMENT_IN_USE"
     stale = failure(delete, journeys, user.name, "1-00000000")
     assert stale.code() == grpc.StatusCode.ABORTED
 
@@ -209,7 +203,7 @@ def test_get_segment_refuses_a_malformed_or_unknown_name(journeys: Journeys) -> 
     assert failure(get, journeys, "segments/Nope").code() == grpc.StatusCode.INVALID_ARGUMENT
     missing = failure(get, journeys, "segments/nope")
     assert missing.code() == grpc.StatusCode.NOT_FOUND
-    assert reason(missing) == "SEGMENT_NOT_FOUND"
+    assert error_reason(missing) == "SEGMENT_NOT_FOUND"
 
 
 def test_list_segments_pages_by_name(journeys: Journeys) -> None:

@@ -29,10 +29,13 @@ from wayline_journeys.errors import SegmentBreakdownUnsupported
 from wayline_journeys.store.matching import EVENT_FIELDS
 
 __all__ = [
+    "EVENT_PATH",
     "MAX_BREAKDOWN_LIMIT",
     "MAX_BREAKDOWN_SEGMENTS",
+    "PERSON_PATH",
     "breakdown",
     "event_matcher",
+    "json_value",
     "population",
     "property_filter",
     "refuse_segment_breakdown",
@@ -63,11 +66,20 @@ _ONE_VALUE = (
     FilterOperator.LESS_THAN,
     FilterOperator.LESS_THAN_OR_EQUAL,
 )
-_PATH = re.compile(r"^(properties|context)(\.[^.\s]+)+$|^person\.[^.\s]+$")
+EVENT_PATH = re.compile(r"^(properties|context)(\.[^.\s]+)+$")
+"""A path into an event's properties or context: `properties.<key>[.<key>...]`, `context.<field>...`."""
+PERSON_PATH = re.compile(r"^person\.[^.\s]+$")
+"""A person trait: `person.<trait>`."""
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
 
-def _json_value(value: struct_pb2.Value) -> JsonValue | list[object] | dict[str, object]:
+def _property_path(path: str) -> bool:
+    return bool(EVENT_PATH.match(path) or PERSON_PATH.match(path))
+
+
+def json_value(value: struct_pb2.Value) -> JsonValue | list[object] | dict[str, object]:
+    """The scalar a protobuf Value holds (None for null or unset); a list or a struct comes back as a list,
+    for the caller to report (no filter or feature compares with one)."""
     kind = value.WhichOneof("kind")
     if kind == "string_value":
         return value.string_value
@@ -85,7 +97,7 @@ def property_filter(
 ) -> PropertyFilter | None:
     """The filter, or None after recording why it is unusable."""
     found = len(violations)
-    if not (message.property in EVENT_FIELDS or _PATH.match(message.property)):
+    if not (message.property in EVENT_FIELDS or _property_path(message.property)):
         violations.append(
             FieldViolation(
                 f"{path}.property",
@@ -96,7 +108,7 @@ def property_filter(
     operator = _OPERATORS.get(message.operator)
     values: list[JsonValue] = []
     for i, raw in enumerate(message.values):
-        value = _json_value(raw)
+        value = json_value(raw)
         if isinstance(value, list | dict):
             violations.append(FieldViolation(f"{path}.values[{i}]", "lists and objects cannot be compared"))
         else:
@@ -164,7 +176,7 @@ def breakdown(message: analytics_pb2.Breakdown, path: str, violations: list[Fiel
         analytics_pb2.BREAKDOWN_DIMENSION_SEGMENT: BreakdownDimension.SEGMENT,
     }.get(message.dimension, BreakdownDimension.NONE)
     if dimension is BreakdownDimension.PROPERTY and not (
-        message.property in EVENT_FIELDS or _PATH.match(message.property)
+        message.property in EVENT_FIELDS or _property_path(message.property)
     ):
         violations.append(
             FieldViolation(f"{path}.property", "a property path is required for this dimension")

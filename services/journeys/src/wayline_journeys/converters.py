@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from google.protobuf import json_format
+from google.protobuf import json_format, timestamp_pb2
 
 from wayline.common.errors import FieldViolation, InvalidArgument
 from wayline.common.timestamps import to_datetime as _datetime
+from wayline.common.timestamps import to_micros
 from wayline.common.timestamps import to_timestamp as _timestamp
 from wayline.event.v1 import event_pb2
 from wayline.identity.v1 import person_override_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
+from wayline_journeys.event_columns import EventColumns
 from wayline_journeys.events import EventRecord, TimelineCursor, TimelineOrder, TimelineQuery
 from wayline_journeys.overrides import MAX_OVERRIDES_PER_CALL, PersonOverride
+from wayline_journeys.proto_json import JsonMemo, merge_json
 
 __all__ = [
     "enum_name",
     "event_to_record",
+    "events_to_columns",
     "money",
     "override_from_pb",
     "override_violations",
@@ -32,6 +38,10 @@ _MAX_REPORTED_VIOLATIONS = 100  # keeps the BadRequest detail well inside gRPC's
 
 _CHANNEL_PREFIX = "CHANNEL_"
 _TYPE_PREFIX = "EVENT_TYPE_"
+# Timestamp's range (what ToDatetime and FromDatetime check); the epoch and a microsecond for the arithmetic.
+_MIN_SECONDS, _MAX_SECONDS = -62_135_596_800, 253_402_300_799
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def enum_name(full_name: str, prefix: str) -> str:
@@ -49,6 +59,10 @@ def _channel_value(name: str) -> event_pb2.Channel.ValueType:
         return event_pb2.CHANNEL_UNSPECIFIED
 
 
+def _type_name(value: int) -> str:
+    return enum_name(event_pb2.EventType.Name(value), _TYPE_PREFIX)  # type: ignore[arg-type]
+
+
 def _type_value(name: str) -> event_pb2.EventType.ValueType:
     try:
         return event_pb2.EventType.Value(_TYPE_PREFIX + name.upper())
@@ -56,37 +70,66 @@ def _type_value(name: str) -> event_pb2.EventType.ValueType:
         return event_pb2.EVENT_TYPE_UNSPECIFIED
 
 
+def events_to_columns(events: Iterable[event_pb2.Event]) -> EventColumns:
+    """The stored form of events that ingest has already validated, column by column: what WriteEvents
+    stores. One tuple per event, transposed at the end; this loop is most of a write's Python."""
+    rows = [_stored(event) for event in events]
+    return EventColumns(*(list(column) for column in zip(*rows, strict=True))) if rows else EventColumns()
+
+
 def event_to_record(event: event_pb2.Event) -> EventRecord:
-    """The stored form of an event that ingest has already validated."""
-    return EventRecord(
-        event_id=event.event_id,
-        type=enum_name(event_pb2.EventType.Name(event.type), _TYPE_PREFIX),
-        name=event.name,
-        channel=_channel_name(event.channel),
-        timestamp=_datetime(event.timestamp),
-        received_at=_datetime(event.received_at),
-        sent_at=_datetime(event.sent_at) if event.HasField("sent_at") else None,
-        identifier_types=tuple(i.type for i in event.identifiers),
-        identifier_values=tuple(i.value for i in event.identifiers),
-        person_id=event.person_id,
-        properties_json=json_format.MessageToJson(event.properties, indent=None)
-        if event.properties
-        else "{}",
-        context_json=json_format.MessageToJson(event.context, indent=None)
-        if event.HasField("context")
-        else "{}",
-        text=event.text,
-        revenue=_money_amount(event.revenue) if event.HasField("revenue") else None,
-        revenue_currency=event.revenue.currency_code,
-        group_id=event.group_id,
-        plan_violations_json=json.dumps(
-            [json_format.MessageToDict(v) for v in event.plan_violations], separators=(",", ":")
-        ),
-        sentiment_score=event.sentiment_score if event.HasField("sentiment_score") else None,
-        original_timestamp=_datetime(event.original_timestamp)
-        if event.HasField("original_timestamp")
-        else None,
+    """The stored form of one event (what events_to_columns stores, as a record)."""
+    return events_to_columns([event]).records()[0]
+
+
+def _stored(event: event_pb2.Event) -> tuple[object, ...]:
+    """One event's values in EventColumns' field order."""
+    has = event.HasField
+    revenue = event.revenue if has("revenue") else None
+    return (
+        event.event_id,
+        _TYPE_NAMES.get(event.type) or _type_name(event.type),
+        event.name,
+        _CHANNEL_NAMES.get(event.channel) or _channel_name(event.channel),
+        _micros(event.timestamp),
+        _micros(event.received_at),
+        _micros(event.sent_at) if has("sent_at") else None,
+        *_identifiers(event),
+        event.person_id,
+        _properties_json(event.properties) if has("properties") else "{}",
+        _context_json(event.context) if has("context") else "{}",
+        event.text,
+        _money_amount(revenue) if revenue is not None else None,
+        revenue.currency_code if revenue is not None else "",
+        event.group_id,
+        _violations_json(event) if event.plan_violations else "[]",
+        event.sentiment_score if has("sentiment_score") else None,
+        _micros(event.original_timestamp) if has("original_timestamp") else None,
     )
+
+
+_properties_json, _context_json = JsonMemo(), JsonMemo()
+
+
+def _identifiers(event: event_pb2.Event) -> tuple[list[str], list[str]]:
+    identifiers = event.identifiers
+    if len(identifiers) == 1:  # the common case, at half the cost of walking the field twice
+        only = identifiers[0]
+        return [only.type], [only.value]
+    return [i.type for i in identifiers], [i.value for i in identifiers]
+
+
+def _micros(timestamp: timestamp_pb2.Timestamp) -> int:
+    """Microseconds since the epoch, truncated as Timestamp.ToDatetime truncates (without the datetime)."""
+    seconds, nanos = timestamp.seconds, timestamp.nanos
+    if _MIN_SECONDS <= seconds <= _MAX_SECONDS and 0 <= nanos < 1_000_000_000:
+        return seconds * 1_000_000 + nanos // 1000
+    return to_micros(_datetime(timestamp))  # raises ValueError for what is not a valid Timestamp
+
+
+def _violations_json(event: event_pb2.Event) -> str:
+    violations = [json_format.MessageToDict(v) for v in event.plan_violations]
+    return json.dumps(violations, separators=(",", ":"))
 
 
 _NANOS = Decimal(1_000_000_000)
@@ -105,33 +148,54 @@ def money(amount: Decimal, currency: str) -> event_pb2.Money:
 def record_to_event(record: EventRecord) -> event_pb2.Event:
     event = event_pb2.Event(
         event_id=record.event_id,
-        type=_type_value(record.type),
+        type=_TYPE_VALUES.get(record.type) or _type_value(record.type),
         name=record.name,
-        channel=_channel_value(record.channel),
-        timestamp=_timestamp(record.timestamp),
-        received_at=_timestamp(record.received_at),
-        identifiers=[
-            event_pb2.Identifier(type=t, value=v)
-            for t, v in zip(record.identifier_types, record.identifier_values, strict=True)
-        ],
+        channel=_CHANNEL_VALUES.get(record.channel) or _channel_value(record.channel),
         person_id=record.person_id,
         text=record.text,
+        group_id=record.group_id,
     )
+    _set_time(event.timestamp, record.timestamp)
+    _set_time(event.received_at, record.received_at)
+    add = event.identifiers.add
+    for identifier_type, value in zip(record.identifier_types, record.identifier_values, strict=True):
+        identifier = add()  # then set: half the cost of add(type=..., value=...)
+        identifier.type, identifier.value = identifier_type, value
     if record.sent_at is not None:
-        event.sent_at.CopyFrom(_timestamp(record.sent_at))
+        _set_time(event.sent_at, record.sent_at)
     if record.original_timestamp is not None:
-        event.original_timestamp.CopyFrom(_timestamp(record.original_timestamp))
+        _set_time(event.original_timestamp, record.original_timestamp)
     if record.revenue is not None:
         event.revenue.CopyFrom(money(record.revenue, record.revenue_currency))
-    event.group_id = record.group_id
-    for violation in json.loads(record.plan_violations_json):
-        json_format.ParseDict(violation, event.plan_violations.add())
+    if record.plan_violations_json != "[]":
+        for violation in json.loads(record.plan_violations_json):
+            json_format.ParseDict(violation, event.plan_violations.add())
     if record.sentiment_score is not None:
         event.sentiment_score = record.sentiment_score
-    json_format.Parse(record.properties_json, event.properties)
+    merge_json(record.properties_json, event, "properties")  # present even when empty, as json_format left it
     if record.context_json != "{}":
-        json_format.Parse(record.context_json, event.context, ignore_unknown_fields=True)
+        merge_json(record.context_json, event, "context", ignore_unknown_fields=True)
     return event
+
+
+def _set_time(field: timestamp_pb2.Timestamp, value: datetime) -> None:
+    """field.FromDatetime(value) (what to_timestamp does), without its time tuple for aware datetimes."""
+    if value.tzinfo is None:
+        field.CopyFrom(_timestamp(value))
+        return
+    seconds, micros = divmod((value - _EPOCH) // _MICROSECOND, 1_000_000)
+    if not _MIN_SECONDS <= seconds <= _MAX_SECONDS:
+        field.CopyFrom(_timestamp(value))  # raises as FromDatetime does
+        return
+    field.seconds, field.nanos = seconds, micros * 1000
+
+
+# The enum ⇄ stored name maps, built once: per event, a dict lookup instead of a descriptor walk. A value
+# outside them takes the functions above, which raise (writing) or fall back (reading) as they always did.
+_TYPE_NAMES = {v.number: enum_name(v.name, _TYPE_PREFIX) for v in event_pb2.EventType.DESCRIPTOR.values}
+_CHANNEL_NAMES = {v.number: enum_name(v.name, _CHANNEL_PREFIX) for v in event_pb2.Channel.DESCRIPTOR.values}
+_TYPE_VALUES = {enum_name(n, _TYPE_PREFIX): v for n, v in event_pb2.EventType.items()}
+_CHANNEL_VALUES = {enum_name(n, _CHANNEL_PREFIX): v for n, v in event_pb2.Channel.items()}
 
 
 def timeline_query(tenant: str, request: pb.GetTimelineRequest, max_page_size: int) -> TimelineQuery:

@@ -27,6 +27,7 @@ from enum import Enum
 from typing import Protocol
 
 from wayline_journeys.analytics import Population
+from wayline_journeys.person_refs import IdentifierResolver, PersonRef, resolve_persons
 
 __all__ = [
     "MAX_PERSONS",
@@ -34,7 +35,6 @@ __all__ = [
     "CustomerValueStore",
     "LifetimeSummary",
     "PageCursor",
-    "PersonRef",
     "PersonValue",
     "RfmSegment",
     "ValuePage",
@@ -152,14 +152,6 @@ class PersonValue:
 
 
 @dataclass(frozen=True)
-class PersonRef:
-    """A requested person: by id, or by an identifier (type, value)."""
-
-    person_id: str = ""
-    identifier: tuple[str, str] | None = None
-
-
-@dataclass(frozen=True)
 class PageCursor:
     """Bulk pages run by decreasing historic value, then increasing person id; a page resumes after this."""
 
@@ -174,14 +166,7 @@ class ValuePage:
     more: bool
 
 
-class CustomerValueStore(Protocol):
-    def current_persons(
-        self, tenant: str, identifiers: Sequence[tuple[str, str]]
-    ) -> dict[tuple[str, str], str]:
-        """The current person of the latest event carrying each identifier; identifiers no event carries are
-        missing from the answer."""
-        ...
-
+class CustomerValueStore(IdentifierResolver, Protocol):
     def values(self, tenant: str, spec: ValueSpec, person_ids: Sequence[str]) -> dict[str, PersonValue]:
         """The value of each of `person_ids` that has a counted event (the others are missing)."""
         ...
@@ -198,8 +183,6 @@ def values_of_persons(
 ) -> list[PersonValue]:
     """One value per ref, in order: identifiers resolve to the current person of the latest event carrying
     them; persons without counted events get zeros (and NO_PURCHASE)."""
-    identifiers = sorted({r.identifier for r in refs if r.identifier is not None})
-    owners = store.current_persons(tenant, identifiers) if identifiers else {}
-    person_ids = [owners.get(r.identifier, "") if r.identifier is not None else r.person_id for r in refs]
+    person_ids = resolve_persons(store, tenant, refs)
     found = store.values(tenant, spec, sorted({p for p in person_ids if p}))
     return [found.get(p) or PersonValue(person_id=p) for p in person_ids]

@@ -16,7 +16,6 @@ from decimal import Decimal, InvalidOperation
 from wayline.common.errors import FieldViolation, InvalidArgument
 from wayline.common.paging import decode_page_token, encode_page_token, invalid_page_token, page_size
 from wayline.common.timestamps import from_micros, to_micros, to_timestamp
-from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import customer_value_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline_journeys import analytics_converters
@@ -25,12 +24,13 @@ from wayline_journeys.converters import money
 from wayline_journeys.customer_value import (
     MAX_PERSONS,
     PageCursor,
-    PersonRef,
     PersonValue,
     RfmSegment,
     ValuePage,
     ValueSpec,
 )
+from wayline_journeys.person_refs import PersonRef
+from wayline_journeys.person_refs_converters import person_ref
 
 __all__ = [
     "BulkQuery",
@@ -64,21 +64,6 @@ class BulkQuery:
     limit: int
     binding: str
     """The digest a page token of this listing must carry."""
-
-
-def _person_ref(ref: event_pb2.PersonRef, path: str, violations: list[FieldViolation]) -> PersonRef:
-    kind = ref.WhichOneof("ref")
-    if kind == "person_id" and ref.person_id:
-        return PersonRef(person_id=ref.person_id)
-    if kind == "identifier" and ref.identifier.type and ref.identifier.value:
-        return PersonRef(identifier=(ref.identifier.type, ref.identifier.value))
-    if kind == "identifier":
-        violations.append(
-            FieldViolation(f"{path}.identifier", "type and value are both required", "REQUIRED")
-        )
-    else:
-        violations.append(FieldViolation(path, "set a non-empty person_id or identifier", "REQUIRED"))
-    return PersonRef()
 
 
 def _binding(tenant: str, request: pb.GetCustomerValueRequest) -> str:
@@ -153,7 +138,7 @@ def customer_value_query(
             )
         )
     else:
-        persons = [_person_ref(r, f"persons[{i}]", violations) for i, r in enumerate(request.persons)]
+        persons = [person_ref(r, f"persons[{i}]", violations) for i, r in enumerate(request.persons)]
     if request.persons and request.HasField("population"):
         violations.append(
             FieldViolation("population", "applies in bulk mode only: leave it unset with persons")

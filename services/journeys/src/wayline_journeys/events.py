@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from wayline.common.paging import decode_page_token, encode_page_token, invalid_page_token
 from wayline.common.timestamps import to_micros
+
+if TYPE_CHECKING:
+    from wayline_journeys.event_columns import EventColumns
 
 __all__ = [
     "EventRecord",
     "EventWrites",
     "TimelineCursor",
     "TimelineOrder",
+    "TimelinePage",
     "TimelineQuery",
     "TimelineReads",
     "cursor_after",
@@ -94,12 +97,20 @@ def cursor_after(record: EventRecord) -> TimelineCursor:
 
 
 class EventWrites(Protocol):
-    def write(self, tenant: str, events: Sequence[EventRecord]) -> int:
+    def write(self, tenant: str, events: EventColumns) -> int:
         """Store `events` (idempotent by event id); how many."""
         ...
 
 
+@dataclass(frozen=True)
+class TimelinePage:
+    events: list[EventRecord]
+    person_id: str
+    """Whose timeline it is: the person asked for, or the current person of the latest event carrying the
+    identifier asked for ("" when none does)."""
+
+
 class TimelineReads(Protocol):
-    def timeline(self, query: TimelineQuery) -> list[EventRecord]:
+    def timeline_page(self, query: TimelineQuery) -> TimelinePage:
         """One page of `query`'s events, each read as its current person (identity's overrides applied)."""
         ...

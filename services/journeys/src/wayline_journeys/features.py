@@ -19,6 +19,7 @@ from typing import Protocol
 
 from wayline_journeys.analytics import EventMatcher
 from wayline_journeys.errors import PersonNotFound
+from wayline_journeys.person_refs import IdentifierResolver
 
 __all__ = [
     "MAX_FEATURES",
@@ -151,11 +152,7 @@ class FeatureRow:
     label: float | bool | None = None
 
 
-class FeatureStore(Protocol):
-    def person_of(self, tenant: str, identifier: tuple[str, str]) -> str | None:
-        """The current person of the latest event carrying the identifier; None when no event carries it."""
-        ...
-
+class FeatureStore(IdentifierResolver, Protocol):
     def rows(self, query: FeatureQuery, observations: Sequence[Observation]) -> list[FeatureRow]:
         """One row per observation, in order (one statement; callers bound the batch size)."""
         ...
@@ -193,7 +190,7 @@ def profile_features(store: FeatureStore, query: ProfileQuery) -> ProfileFeature
     the defaults (a person without events)."""
     person_id = query.person_id
     if query.identifier is not None:
-        found = store.person_of(query.tenant, query.identifier)
+        found = store.current_persons(query.tenant, [query.identifier]).get(query.identifier)
         if found is None:
             raise PersonNotFound(f"no stored event carries the identifier {query.identifier[0]}")
         person_id = found

@@ -17,6 +17,7 @@ from wayline.journeys.v1 import analytics_pb2, feature_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline_journeys import analytics_converters
 from wayline_journeys.analytics import EventMatcher
+from wayline_journeys.analytics_converters import EVENT_PATH, PERSON_PATH
 from wayline_journeys.features import (
     MAX_FEATURES,
     Aggregation,
@@ -40,8 +41,6 @@ __all__ = [
 ]
 
 _NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
-_EVENT_PATH = re.compile(r"^(properties|context)(\.[^.\s]+)+$")
-_PERSON_PATH = re.compile(r"^person\.[^.\s]+$")
 _AGGREGATIONS = {
     feature_pb2.FeatureAggregation.Value(f"FEATURE_AGGREGATION_{a.name}"): a for a in Aggregation
 }
@@ -54,7 +53,7 @@ def duration_us(duration: duration_pb2.Duration) -> int:
 
 def event_path_violation(path: str, field: str) -> FieldViolation | None:
     """Why `path` is not an event property path (properties., context. or an event field), if it is not."""
-    if path in EVENT_FIELDS or _EVENT_PATH.match(path):
+    if path in EVENT_FIELDS or EVENT_PATH.match(path):
         return None
     fields = ", ".join(sorted(EVENT_FIELDS))
     return FieldViolation(field, f"use properties.<key>..., context.<field>... or one of {fields}")
@@ -78,16 +77,11 @@ def point_in_time_matcher(
 
 
 def feature_value(value: struct_pb2.Value, path: str, violations: list[FieldViolation]) -> FeatureValue:
-    kind = value.WhichOneof("kind")
-    if kind == "number_value":
-        return value.number_value
-    if kind == "string_value":
-        return value.string_value
-    if kind == "bool_value":
-        return value.bool_value
-    if kind in ("list_value", "struct_value"):
+    found = analytics_converters.json_value(value)
+    if isinstance(found, list | dict):
         violations.append(FieldViolation(path, "must be a number, a string, a boolean or null"))
-    return None
+        return None
+    return found
 
 
 def to_value(value: FeatureValue) -> struct_pb2.Value:
@@ -116,7 +110,7 @@ def _definition(
             window = duration_us(message.window)
             if window <= 0:
                 violations.append(FieldViolation(f"{path}.window", "must be positive", "OUT_OF_RANGE"))
-    if aggregation is Aggregation.PERSON_PROPERTY and not _PERSON_PATH.match(message.property):
+    if aggregation is Aggregation.PERSON_PROPERTY and not PERSON_PATH.match(message.property):
         violations.append(FieldViolation(f"{path}.property", "must be a person.<trait> path"))
     elif (
         aggregation is not None

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from wayline_journeys.analytics import Population
 from wayline_journeys.conditions import Condition, LifecycleStage
+from wayline_journeys.person_refs import IdentifierResolver, PersonRef, resolve_persons
 
 __all__ = [
     "MAX_DISTRIBUTION_TIMES",
@@ -24,7 +25,6 @@ __all__ = [
     "LifecycleQuery",
     "LifecycleResult",
     "LifecycleStore",
-    "PersonKey",
     "PersonStage",
     "StageDistribution",
     "lifecycle_stages",
@@ -49,19 +49,11 @@ class LifecycleModel:
 
 
 @dataclass(frozen=True)
-class PersonKey:
-    """A person by id, or by an identifier: the current person of the latest event carrying it."""
-
-    person_id: str = ""
-    identifier: tuple[str, str] | None = None
-
-
-@dataclass(frozen=True)
 class LifecycleQuery:
     tenant: str
     model: LifecycleModel
     as_of: datetime
-    persons: tuple[PersonKey, ...] = ()
+    persons: tuple[PersonRef, ...] = ()
     include_distribution: bool = False
     population: Population = field(default_factory=Population)
     distribution_times: tuple[datetime, ...] = ()
@@ -97,12 +89,7 @@ class LifecycleResult:
     """One per requested distribution time, in request order."""
 
 
-class LifecycleStore(Protocol):
-    def current_persons(
-        self, tenant: str, identifiers: Sequence[tuple[str, str]]
-    ) -> dict[tuple[str, str], str]:
-        """The current person of the latest event carrying each identifier (missing when none does)."""
-
+class LifecycleStore(IdentifierResolver, Protocol):
     def person_stages(
         self, tenant: str, model: LifecycleModel, as_of: datetime, person_ids: Sequence[str]
     ) -> dict[str, LifecycleStage]:
@@ -117,11 +104,7 @@ class LifecycleStore(Protocol):
 def lifecycle_stages(store: LifecycleStore, query: LifecycleQuery) -> LifecycleResult:
     """Answer `query` with one query for the persons (and one to resolve identifiers, when some are given)
     and one for every distribution together."""
-    identifiers = sorted({p.identifier for p in query.persons if p.identifier is not None})
-    resolved = store.current_persons(query.tenant, identifiers) if identifiers else {}
-    person_ids = [
-        resolved.get(p.identifier, "") if p.identifier is not None else p.person_id for p in query.persons
-    ]
+    person_ids = resolve_persons(store, query.tenant, query.persons)
     wanted = sorted({p for p in person_ids if p})
     stages = store.person_stages(query.tenant, query.model, query.as_of, wanted) if wanted else {}
     persons = [PersonStage(p, stages.get(p, LifecycleStage.UNSPECIFIED)) for p in person_ids]

@@ -23,9 +23,9 @@ from wayline_journeys.lifecycle import (
     LifecycleModel,
     LifecycleQuery,
     LifecycleResult,
-    PersonKey,
     StageDistribution,
 )
+from wayline_journeys.person_refs_converters import person_ref
 
 __all__ = ["BUILT_IN_MODEL", "lifecycle_model", "lifecycle_query", "lifecycle_response"]
 
@@ -115,7 +115,7 @@ def lifecycle_query(
     if len(request.persons) > MAX_PERSONS:
         violations.append(FieldViolation("persons", f"at most {MAX_PERSONS} persons", "TOO_MANY"))
     persons = [
-        _person(ref, f"persons[{i}]", violations) for i, ref in enumerate(request.persons[:MAX_PERSONS])
+        person_ref(ref, f"persons[{i}]", violations) for i, ref in enumerate(request.persons[:MAX_PERSONS])
     ]
     if len(request.distribution_times) > MAX_DISTRIBUTION_TIMES:
         violations.append(
@@ -137,21 +137,6 @@ def lifecycle_query(
         population=found,
         distribution_times=tuple(to_datetime(t) for t in request.distribution_times),
     )
-
-
-def _person(ref: event_pb2.PersonRef, path: str, violations: list[FieldViolation]) -> PersonKey:
-    kind = ref.WhichOneof("ref")
-    if kind == "person_id" and ref.person_id:
-        return PersonKey(person_id=ref.person_id)
-    if kind == "identifier" and ref.identifier.type and ref.identifier.value:
-        return PersonKey(identifier=(ref.identifier.type, ref.identifier.value))
-    if kind == "identifier":
-        violations.append(
-            FieldViolation(f"{path}.identifier", "type and value are both required", "REQUIRED")
-        )
-    else:
-        violations.append(FieldViolation(path, "set a non-empty person_id or an identifier", "REQUIRED"))
-    return PersonKey()
 
 
 def _distribution(found: StageDistribution) -> lifecycle_pb2.LifecycleDistribution:

@@ -51,7 +51,6 @@ __all__ = [
 MAX_CLEANING_RULES = 50
 MAX_SESSION_GAP = timedelta(days=7)
 _DEPTH, _TOP_PATHS, _EDGES, _PAGE = (2, 20, 5), (1_000, 20), (2_000, 100), (2_000, 100)
-_NODE_PROPERTY = re.compile(r"^(properties|context)(\.[^.\s]+)+$")
 _GROUP_REFERENCE = re.compile(r"\$(\$|[0-9])|\\")
 _RPC = "ListPathEdges"
 _CHANNEL_VALUES = {enum_name(name, "CHANNEL_"): value for name, value in event_pb2.Channel.items()}
@@ -114,7 +113,7 @@ def paths_query(tenant: str, request: pb.QueryPathsRequest, prefix: str = "") ->
     FAILED_PRECONDITION for segments."""
     violations: list[FieldViolation] = []
     if request.node_property and not (
-        request.node_property in EVENT_FIELDS or _NODE_PROPERTY.match(request.node_property)
+        request.node_property in EVENT_FIELDS or convert.EVENT_PATH.match(request.node_property)
     ):
         violations.append(
             FieldViolation(

@@ -20,6 +20,7 @@ from wayline.journeys.v1 import condition_pb2, segment_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline_journeys.conditions import Condition
 from wayline_journeys.conditions_converters import SEGMENT_NAME, person_condition
+from wayline_journeys.person_refs_converters import person_ref
 from wayline_journeys.segment_registry import WRITABLE, ChangePage, Freshness
 from wayline_journeys.segments import (
     MemberPage,
@@ -225,13 +226,8 @@ def memberships_request(
     request: pb.GetSegmentMembershipsRequest,
 ) -> tuple[str, tuple[str, str] | None, list[str]]:
     """(person id, or the identifier to resolve; the segment ids to consider, empty for every segment)."""
-    violations = []
-    ref = request.person
-    kind = ref.WhichOneof("ref")
-    if kind == "identifier" and not (ref.identifier.type and ref.identifier.value):
-        violations.append(FieldViolation("person.identifier", "type and value are both required", "REQUIRED"))
-    elif kind != "identifier" and not ref.person_id:
-        violations.append(FieldViolation("person", "set a non-empty person_id or identifier", "REQUIRED"))
+    violations: list[FieldViolation] = []
+    ref = person_ref(request.person, "person", violations)
     segment_ids = []
     for i, name in enumerate(request.segments):
         found = SEGMENT_NAME.fullmatch(name)
@@ -240,8 +236,7 @@ def memberships_request(
         else:
             segment_ids.append(found.group(1))
     _raise(violations)
-    identifier = (ref.identifier.type, ref.identifier.value) if kind == "identifier" else None
-    return ref.person_id, identifier, segment_ids
+    return ref.person_id, ref.identifier, segment_ids
 
 
 def memberships_response(

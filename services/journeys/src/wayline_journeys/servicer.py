@@ -16,7 +16,7 @@ from wayline.common.errors import FieldViolation, InvalidArgument
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline.journeys.v1 import journeys_service_pb2_grpc as pb_grpc
 from wayline_journeys.converters import (
-    event_to_record,
+    events_to_columns,
     person_overrides,
     person_to_erase,
     record_to_event,
@@ -109,17 +109,18 @@ class JourneyServicer(pb_grpc.JourneyServiceServicer):
         if missing:
             raise InvalidArgument("every event needs event_id and timestamp; nothing was stored", missing)
         self._note_tenant(tenant)
-        written = self._events.write(tenant, [event_to_record(e) for e in request.events])
+        written = self._events.write(tenant, events_to_columns(request.events))
         return pb.WriteEventsResponse(written_count=written)
 
     def GetTimeline(  # noqa: N802
         self, request: pb.GetTimelineRequest, context: grpc.ServicerContext
     ) -> pb.GetTimelineResponse:
         query = timeline_query(require_tenant(), request, self._max_page_size)
-        records = self._timelines.timeline(query)
+        page = self._timelines.timeline_page(query)
+        records = page.events
         next_token = cursor_after(records[-1]).encode() if len(records) == query.limit else ""
         return pb.GetTimelineResponse(
-            events=[record_to_event(r) for r in records], next_page_token=next_token
+            events=[record_to_event(r) for r in records], next_page_token=next_token, person_id=page.person_id
         )
 
     def ApplyPersonOverrides(  # noqa: N802

@@ -41,6 +41,7 @@ from wayline_journeys.customer_value import (
 )
 from wayline_journeys.store.client import store_error
 from wayline_journeys.store.matching import population_sql
+from wayline_journeys.store.person_refs import current_persons
 from wayline_journeys.store.relation import current_events
 from wayline_journeys.store.sql import SqlParams
 
@@ -195,18 +196,7 @@ class ClickHouseCustomerValues:
     def current_persons(
         self, tenant: str, identifiers: Sequence[tuple[str, str]]
     ) -> dict[tuple[str, str], str]:
-        params = SqlParams(tenant=tenant)
-        pairs = params.bind([tuple(i) for i in identifiers], "Array(Tuple(String, String))")
-        values = params.bind(sorted({v for _, v in identifiers}), "Array(String)")
-        relation = current_events(params, where=f"hasAny(identifier_values, {values})")
-        sql = (
-            "SELECT pair.1, pair.2, argMax(person_id, (timestamp, toString(event_id))) FROM ("
-            "SELECT person_id, timestamp, event_id, "
-            "arrayZip(arrayMap(t -> toString(t), identifier_types), identifier_values) AS pairs "
-            f"FROM {relation}) ARRAY JOIN pairs AS pair WHERE has({pairs}, pair) GROUP BY pair"
-        )
-        rows = self._query(sql, params, "resolving identifiers")
-        return {(t, v): person for t, v, person in rows}
+        return current_persons(self._query, tenant, identifiers)
 
     def values(self, tenant: str, spec: ValueSpec, person_ids: Sequence[str]) -> dict[str, PersonValue]:
         if not person_ids:

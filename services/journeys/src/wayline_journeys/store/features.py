@@ -25,6 +25,7 @@ from wayline_journeys.features import FeatureQuery, FeatureRow, FeatureValue, La
 from wayline_journeys.store.client import store_error
 from wayline_journeys.store.feature_sql import RAW_JSON, feature_rows_sql
 from wayline_journeys.store.matching import matcher_sql, population_sql
+from wayline_journeys.store.person_refs import current_persons
 from wayline_journeys.store.relation import current_events
 from wayline_journeys.store.sql import SqlParams
 from wayline_journeys.training_set import (
@@ -82,19 +83,10 @@ class ClickHouseFeatures:
                 raise DeadlineExceeded(f"{action} outlasted the deadline") from exc
             raise store_error(exc, action) from exc
 
-    def person_of(self, tenant: str, identifier: tuple[str, str]) -> str | None:
-        params = SqlParams(tenant=tenant)
-        pair = params.bind(identifier, "Tuple(String, String)")
-        relation = current_events(
-            params, where=f"has(identifier_values, {params.bind(identifier[1], 'String')})"
-        )
-        sql = (
-            "SELECT count(), argMax(person_id, (timestamp, toString(event_id))) "
-            f"FROM {relation} "
-            f"WHERE has(arrayZip(arrayMap(t -> toString(t), identifier_types), identifier_values), {pair})"
-        )
-        ((count, person),) = self._query(sql, params, "resolving an identifier")
-        return str(person) if count else None
+    def current_persons(
+        self, tenant: str, identifiers: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], str]:
+        return current_persons(self._query, tenant, identifiers)
 
     def rows(self, query: FeatureQuery, observations: Sequence[Observation]) -> list[FeatureRow]:
         if not observations:

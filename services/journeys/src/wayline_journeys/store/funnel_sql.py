@@ -35,6 +35,7 @@ from wayline_journeys.store.breakdown import (
     ranked_series,
     series_of_raw,
 )
+from wayline_journeys.store.funnel_walks import linear_walk, walks_linearly
 from wayline_journeys.store.matching import matcher_sql, population_sql
 from wayline_journeys.store.relation import current_events
 from wayline_journeys.store.sql import SqlParams
@@ -122,21 +123,19 @@ def _event_value(query: FunnelQuery, params: SqlParams) -> str:
     return f"CAST({series_of_raw(event_breakdown_raw(query.breakdown, params))}, '{_VALUE_TYPE}')"
 
 
-def _persons(query: FunnelQuery, params: SqlParams, layout: _Layout) -> str:
+def _units(query: FunnelQuery, params: SqlParams) -> str:
+    """Per person with a first-step event in the time range (per person and value with EACH_STEP), the
+    counted events in sequence order as arrays: `ts` (µs), `ms` (the unit's step bits), `xs` (exclusion
+    bits), `vs` (breakdown values), and `bv` (the unit's value)."""
     steps = _bits([_any_of(s.matchers, params) for s in query.steps])
     exclusions = _bits([_any_of(x.matchers, params) for x in query.exclusions])
     relation = current_events(params, where=_stored_prefilter(query, params))
     filters = [matcher_sql(query.event_filter, params), population_sql(query.population, params)]
     relevant = "1" if query.order is FunnelOrder.STRICT else "sm != 0 OR xm != 0"
     first = "sm != 0" if query.order is FunnelOrder.ANY else "bitTest(sm, 0)"
-    counts = "".join(
-        f", arrayCumSum(arrayMap(q -> toUInt64(bitAnd(q, {layout.open[level]}) != 0), xs)) AS c{level}"
-        for level in layout.slot
-    )
-    zipped = ", ".join(["arrayEnumerate(ts)", "ts", "ms_v", "xs", *(f"c{level}" for level in layout.slot)])
     grouped = (
         f"SELECT person_id, arraySort(groupArray((t, event_id, sm, xm, bd))) AS sorted, "
-        f"arrayMap(q -> q.1, sorted) AS ts, arrayMap(q -> q.3, sorted) AS ms, "
+        f"arrayMap(q -> q.1, sorted) AS ts, arrayMap(q -> q.3, sorted) AS all_ms, "
         f"arrayMap(q -> q.4, sorted) AS xs, arrayMap(q -> q.5, sorted) AS vs "
         f"FROM (SELECT person_id, event_id, toUnixTimestamp64Micro(timestamp) AS t, {steps} AS sm, "
         f"{exclusions} AS xm, {_event_value(query, params)} AS bd FROM {relation} "
@@ -144,13 +143,21 @@ def _persons(query: FunnelQuery, params: SqlParams, layout: _Layout) -> str:
         f"GROUP BY person_id HAVING countIf(({first}) AND {_in_range(query, params, 't')}) > 0"
     )
     if query.attribution is Attribution.EACH_STEP and _by_event(query):
-        inner = (
-            f"SELECT person_id, bv, vs, arrayMap((m, v) -> if(v = bv, m, 0), ms, vs) AS ms_v, ts, xs "
-            f"FROM ({grouped}) ARRAY JOIN arrayDistinct(arrayFilter((v, m) -> m != 0, vs, ms)) AS bv"
+        return (
+            f"SELECT person_id, bv, vs, arrayMap((m, v) -> if(v = bv, m, 0), all_ms, vs) AS ms, ts, xs "
+            f"FROM ({grouped}) ARRAY JOIN arrayDistinct(arrayFilter((v, m) -> m != 0, vs, all_ms)) AS bv"
         )
-    else:
-        inner = f"SELECT person_id, {_NO_VALUE} AS bv, vs, ms AS ms_v, ts, xs FROM ({grouped})"
-    return f"SELECT person_id, bv, vs{counts}, arrayZip({zipped}) AS ev FROM ({inner})"
+    return f"SELECT person_id, {_NO_VALUE} AS bv, vs, all_ms AS ms, ts, xs FROM ({grouped})"
+
+
+def _persons(query: FunnelQuery, params: SqlParams, layout: _Layout) -> str:
+    """The units with their events as one array of tuples `ev` for the general walk."""
+    counts = "".join(
+        f", arrayCumSum(arrayMap(q -> toUInt64(bitAnd(q, {layout.open[level]}) != 0), xs)) AS c{level}"
+        for level in layout.slot
+    )
+    zipped = ", ".join(["arrayEnumerate(ts)", "ts", "ms", "xs", *(f"c{level}" for level in layout.slot)])
+    return f"SELECT person_id, bv, vs{counts}, arrayZip({zipped}) AS ev FROM ({_units(query, params)})"
 
 
 def _gap(query: FunnelQuery, k: int, later: str, earlier: str) -> str:
@@ -217,9 +224,9 @@ def _any_stages(query: FunnelQuery) -> list[list[str]]:
     ]
 
 
-def units_sql(query: FunnelQuery, params: SqlParams) -> str:
-    """One row per counted person (per person and value with EACH_STEP): `person_id`, `bd` (the breakdown's
-    (value, missing)), `K` (the furthest step reached, zero-based) and `h` (the times of steps 0..K, µs)."""
+def _general_walk(query: FunnelQuery, params: SqlParams) -> str:
+    """Per unit with a clean attempt: person_id, bv and best = (K, step times, the start's value, the value
+    of the reported attempt's last event), from one row per start."""
     layout = _Layout(query)
     first = "q.3 != 0" if query.order is FunnelOrder.ANY else "bitTest(q.3, 0)"
     stages = _any_stages(query) if query.order is FunnelOrder.ANY else _ordered_stages(query, layout)
@@ -235,10 +242,20 @@ def units_sql(query: FunnelQuery, params: SqlParams) -> str:
         f"SELECT person_id, bv, start, K, h, vs[start] AS start_value, vs[last_position] AS last_value "
         f"FROM ({starts})"
     )
-    best = (
+    return (
         f"SELECT person_id, bv, argMax((K, h, start_value, last_value), (K, -toInt64(start))) AS best "
         f"FROM ({starts}) WHERE K >= 0 GROUP BY person_id, bv"
     )
+
+
+def units_sql(query: FunnelQuery, params: SqlParams) -> str:
+    """One row per counted person (per person and value with EACH_STEP): `person_id`, `bd` (the breakdown's
+    (value, missing)), `K` (the furthest step reached, zero-based) and `h` (the times of steps 0..K, µs)."""
+    if walks_linearly(query):
+        first = "m != 0" if query.order is FunnelOrder.ANY else "bitTest(m, 0)"
+        best = linear_walk(query, _units(query, params), f"{first} AND {_in_range(query, params, 't')}")
+    else:
+        best = _general_walk(query, params)
     traits = person_breakdown(query.breakdown, params, current_events(params))
     if traits is not None:
         value = f"CAST({series_of_raw('p.raw')}, '{_VALUE_TYPE}')"
@@ -269,9 +286,9 @@ def aggregate_sql(query: FunnelQuery, params: SqlParams) -> str:
         f"SELECT person_id, bd, k, k <= K OR k = {n} AS reached, (k <= K OR k = {n}) AND k >= 1 AS timed, "
         f"multiIf(k = {n}, h[{n}] - h[1], k >= 1 AND k <= K, h[k + 1] - h[k], 0) AS dt FROM ({long_rows})"
     )
+    long_rows = f"SELECT *, if(timed, arrayCount(b -> dt >= b, {bounds}), -1) AS bucket FROM ({long_rows})"
     long_rows = (
-        f"SELECT *, arrayMap(i -> toUInt64(timed AND i = arrayCount(b -> dt >= b, {bounds})), "
-        f"range({buckets})) AS onehot FROM ({long_rows})"
+        f"SELECT *, arrayMap(i -> toUInt64(i = bucket), range({buckets})) AS onehot FROM ({long_rows})"
     )
     states = (
         f"SELECT bd, k, countIf(k = 0) AS entered, countIfState(reached) AS c, "

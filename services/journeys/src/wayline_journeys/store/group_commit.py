@@ -5,40 +5,57 @@ merges. When several WriteEvents calls arrive together, the first caller becomes
 every batch queued so far in one statement; the others wait for that statement's outcome. The next waiter
 in line then leads the next group. A caller returns only after the INSERT that holds its rows succeeded,
 and gets its error otherwise, so acknowledgement semantics are unchanged.
+
+A batch is a list of rows by default (the group's rows are concatenated); a writer with another batch form
+(the events writer's Arrow tables) passes the function that merges a group's batches into one.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 __all__ = ["GroupCommitWriter"]
 
 Row = Sequence[Any]
+Batch = TypeVar("Batch")
 
 
-class _Pending:
-    __slots__ = ("done", "error", "leads", "rows", "wakeup")
+def _concatenate(batches: list[Sequence[Row]]) -> list[Row]:
+    return [row for batch in batches for row in batch]
 
-    def __init__(self, rows: Sequence[Row]) -> None:
-        self.rows = rows
+
+class _Pending(Generic[Batch]):
+    __slots__ = ("batch", "done", "error", "leads", "wakeup")
+
+    def __init__(self, batch: Batch) -> None:
+        self.batch = batch
         self.wakeup = threading.Event()
         self.done = False
         self.leads = False
         self.error: BaseException | None = None
 
 
-class GroupCommitWriter:
-    def __init__(self, insert: Callable[[list[Row]], None]) -> None:
+class GroupCommitWriter(Generic[Batch]):
+    @overload
+    def __init__(self: GroupCommitWriter[Sequence[Row]], insert: Callable[[list[Row]], None]) -> None: ...
+
+    @overload
+    def __init__(self, insert: Callable[[Batch], None], merge: Callable[[list[Batch]], Batch]) -> None: ...
+
+    def __init__(
+        self, insert: Callable[[Any], None], merge: Callable[[list[Any]], Any] = _concatenate
+    ) -> None:
         self._insert = insert
+        self._merge = merge
         self._lock = threading.Lock()
-        self._queue: list[_Pending] = []
+        self._queue: list[_Pending[Batch]] = []
         self._busy = False
 
-    def write(self, rows: Sequence[Row]) -> None:
-        """Return once `rows` are stored; raise what the INSERT that carried them raised."""
-        pending = _Pending(rows)
+    def write(self, batch: Batch) -> None:
+        """Return once `batch` is stored; raise what the INSERT that carried it raised."""
+        pending = _Pending(batch)
         with self._lock:
             self._queue.append(pending)
             if not self._busy:
@@ -54,7 +71,7 @@ class GroupCommitWriter:
         with self._lock:
             group, self._queue = self._queue, []
         try:
-            self._insert([row for member in group for row in member.rows])
+            self._insert(self._merge([member.batch for member in group]))
         except BaseException as error:  # noqa: BLE001 - handed to every member of the group
             for member in group:
                 member.error = error

@@ -8,7 +8,8 @@ from collections.abc import Callable, Sequence
 
 from clickhouse_connect.driver.client import Client
 
-from wayline_journeys.events import EventRecord, TimelineQuery
+from wayline_journeys.event_columns import EventColumns
+from wayline_journeys.events import EventRecord, TimelinePage, TimelineQuery
 from wayline_journeys.overrides import OverrideMapping
 from wayline_journeys.store.client import JourneyDatabase
 from wayline_journeys.store.erasure import EventEraser
@@ -30,11 +31,14 @@ class JourneyStore(JourneyDatabase):
         self._timeline = ClickHouseTimeline(self, self.overrides)
         self._eraser = EventEraser(self)
 
-    def write(self, tenant: str, events: Sequence[EventRecord]) -> int:
+    def write(self, tenant: str, events: EventColumns | Sequence[EventRecord]) -> int:
         return self._writer.write(tenant, events)
 
     def timeline(self, query: TimelineQuery) -> list[EventRecord]:
         return self._timeline.timeline(query)
+
+    def timeline_page(self, query: TimelineQuery) -> TimelinePage:
+        return self._timeline.timeline_page(query)
 
     def erase_person(
         self,

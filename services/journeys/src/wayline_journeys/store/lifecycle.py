@@ -17,13 +17,12 @@ from wayline_journeys.lifecycle import LifecycleModel
 from wayline_journeys.store.client import store_error
 from wayline_journeys.store.conditions import AS_OF, ConditionCompiler
 from wayline_journeys.store.matching import UnsupportedFilter
-from wayline_journeys.store.relation import current_events
+from wayline_journeys.store.person_refs import current_persons
 from wayline_journeys.store.sql import SqlParams
 
 __all__ = ["ClickHouseLifecycleStore"]
 
 _DATETIME = "DateTime64(6, 'UTC')"
-_PAIRS = "arrayZip(arrayMap(t -> toString(t), identifier_types), identifier_values)"
 
 
 class ClickHouseLifecycleStore:
@@ -35,17 +34,7 @@ class ClickHouseLifecycleStore:
     def current_persons(
         self, tenant: str, identifiers: Sequence[tuple[str, str]]
     ) -> dict[tuple[str, str], str]:
-        params = SqlParams(tenant=tenant)
-        pairs = params.bind([tuple(i) for i in identifiers], "Array(Tuple(String, String))")
-        values = params.bind(sorted({v for _, v in identifiers}), "Array(String)")
-        relation = current_events(
-            params, where=f"hasAny(identifier_values, {values}) AND hasAny({_PAIRS}, {pairs})"
-        )
-        sql = (
-            f"SELECT pair.1, pair.2, argMax(person_id, (timestamp, toString(event_id))) FROM {relation} "
-            f"ARRAY JOIN arrayFilter(p -> has({_PAIRS}, p), {pairs}) AS pair GROUP BY pair"
-        )
-        return {(t, v): person for t, v, person in self._query(sql, params, "resolving identifiers")}
+        return current_persons(self._query, tenant, identifiers)
 
     def person_stages(
         self, tenant: str, model: LifecycleModel, as_of: datetime, person_ids: Sequence[str]

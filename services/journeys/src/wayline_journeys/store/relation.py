@@ -7,6 +7,19 @@ person's person-wide override, else the stored person. The overrides are joined,
 over millions of persons costs one hash join on the small override table. `stored_person_id` keeps what was
 written.
 
+Why two branches (UNION ALL): the scoped rule needs the event's identifiers, and reading those two array
+columns and matching them cost as much as the rest of the relation together (about twice a plain FINAL read),
+while scoped overrides (unmerges, splits) concern few events. So
+- the main branch reads every event without its identifiers and applies the person-wide override only; it
+  leaves out the events that a scoped override may concern: those stored under a person with a scoped
+  override AND held in an anchor (schema.py) of an event that carries one of the scoped identifiers;
+- the scoped branch reads only those anchors (the sort key prunes the rest) and evaluates the full rule.
+An event carrying a scoped identifier sits in an anchor that `identifier_anchors` lists for it (materialized
+views fill it on every insert; an erasure rebuilds it), so no event needs the full rule outside that branch.
+Both branches name the same IN subqueries, which ClickHouse evaluates once per query, so they split the
+events exactly. A tenant without any scoped override (the scalar `_ANY_SCOPED` is false) folds the scoped
+branch away at analysis, and the main branch reads no anchor.
+
 Read models select from it and add their own predicates; `where` takes predicates on stored columns that
 should be applied before the join (a time range, event names), which ClickHouse then uses for pruning.
 """
@@ -36,21 +49,43 @@ RELATION_COLUMNS = (
     "sentiment_score",
 )
 
-_LIVE_OVERRIDES = """
+# The live override of every key: the newest version, unless it cancels.
+_LIVE = """
+    SELECT person_id, identifier_type, identifier_value,
+           argMax(override_person_id, version) AS target, max(version) AS newest
+    FROM person_overrides WHERE tenant_id = {tenant}
+    GROUP BY person_id, identifier_type, identifier_value
+    HAVING target != person_id
+"""
+
+# Per stored person: the person-wide target ('' for none) and the scoped rules, newest first.
+_BY_SOURCE = """
     SELECT person_id AS source,
            anyIf(target, identifier_type = '') AS wide_target,
            arrayReverseSort(r -> r.4, groupArrayIf((identifier_type, identifier_value, target, newest),
                                                    identifier_type != '')) AS scoped
-    FROM (
-        SELECT person_id, identifier_type, identifier_value,
-               argMax(override_person_id, version) AS target, max(version) AS newest
-        FROM person_overrides WHERE tenant_id = {tenant}
-        GROUP BY person_id, identifier_type, identifier_value
-        HAVING target != person_id
-    )
+    FROM ({live})
     GROUP BY person_id
 """
 
+# Whether the tenant has any scoped override row (live or not): a constant once ClickHouse has run it.
+_ANY_SCOPED = (
+    "(SELECT count() > 0 FROM person_overrides WHERE tenant_id = {tenant} AND identifier_type != '')"
+)
+
+# Persons with a scoped override row, and the anchors of the events that carry one of those identifiers
+# (supersets of what the live rules need: the scoped branch applies the exact rule).
+_SCOPED_PERSONS = (
+    "(SELECT person_id FROM person_overrides WHERE tenant_id = {tenant} AND identifier_type != '')"
+)
+_SCOPED_ANCHORS = (
+    "(SELECT anchor FROM identifier_anchors WHERE tenant_id = {tenant} "
+    "AND (identifier_type, identifier_value) "
+    "IN (SELECT identifier_type, identifier_value FROM person_overrides "
+    "WHERE tenant_id = {tenant} AND identifier_type != ''))"
+)
+
+_WIDE_TARGET = "if(o.wide_target != '', o.wide_target, e.person_id)"
 _SCOPED_TARGET = (
     "arrayFirst(r -> has(arrayZip(arrayMap(t -> toString(t), e.identifier_types), e.identifier_values), "
     "(r.1, r.2)), o.scoped).3"
@@ -61,10 +96,25 @@ def current_events(params: SqlParams, tenant: str = "{tenant:String}", where: st
     """A parenthesised subquery of the tenant's events with their current person. `tenant` is the placeholder
     of the bound tenant (the caller binds it once); `where` filters stored columns before the join."""
     columns = ", ".join(f"e.{c} AS {c}" for c in RELATION_COLUMNS)
-    return (
-        f"(SELECT {columns}, e.person_id AS stored_person_id, "
-        f"if({_SCOPED_TARGET} != '', {_SCOPED_TARGET}, if(o.wide_target != '', o.wide_target, e.person_id)) "
-        f"AS person_id "
-        f"FROM (SELECT * FROM events FINAL WHERE tenant_id = {tenant} AND ({where})) AS e "
-        f"LEFT ANY JOIN ({_LIVE_OVERRIDES.format(tenant=tenant)}) AS o ON o.source = e.person_id)"
+    any_scoped = _ANY_SCOPED.format(tenant=tenant)
+    # GLOBAL: on a cluster the lookup is distributed; the initiator reads it once and ships the set.
+    concerned = (
+        f"e.anchor GLOBAL IN {_SCOPED_ANCHORS.format(tenant=tenant)} "
+        f"AND e.person_id IN {_SCOPED_PERSONS.format(tenant=tenant)}"
     )
+    overrides = _BY_SOURCE.format(live=_LIVE.format(tenant=tenant))
+    stored = f"SELECT *, anchor FROM events FINAL WHERE tenant_id = {tenant} AND ({where})"
+    main = (
+        f"SELECT {columns}, e.person_id AS stored_person_id, {_WIDE_TARGET} AS person_id "
+        f"FROM ({stored}) AS e "
+        f"LEFT ANY JOIN (SELECT source, wide_target FROM ({overrides})) AS o ON o.source = e.person_id "
+        f"WHERE NOT ({any_scoped} AND {concerned})"
+    )
+    scoped = (
+        f"SELECT {columns}, e.person_id AS stored_person_id, "
+        f"if({_SCOPED_TARGET} != '', {_SCOPED_TARGET}, {_WIDE_TARGET}) AS person_id "
+        f"FROM ({stored} AND {any_scoped} AND anchor GLOBAL IN {_SCOPED_ANCHORS.format(tenant=tenant)}) AS e "
+        f"LEFT ANY JOIN ({overrides}) AS o ON o.source = e.person_id "
+        f"WHERE {concerned}"
+    )
+    return f"({main} UNION ALL {scoped})"

@@ -9,7 +9,7 @@ person.
 
 from __future__ import annotations
 
-from wayline_journeys.events import EventRecord, TimelineOrder, TimelineQuery
+from wayline_journeys.events import EventRecord, TimelineOrder, TimelinePage, TimelineQuery
 from wayline_journeys.store.client import JourneyDatabase
 from wayline_journeys.store.columns import READ_COLUMN_NAMES, record_from_row
 from wayline_journeys.store.overrides import PersonOverrideStore
@@ -46,9 +46,14 @@ class ClickHouseTimeline:
 
     def timeline(self, query: TimelineQuery) -> list[EventRecord]:
         """One page of `query`'s events, in its order, after its cursor, read through the overrides."""
+        return self.timeline_page(query).events
+
+    def timeline_page(self, query: TimelineQuery) -> TimelinePage:
+        """The page and whose timeline it is (for an identifier: the current person of the latest event
+        carrying it, one statement more)."""
         mapping, anchors = self._overrides.timeline_subject(query)
         if not anchors:
-            return []  # no event was ever stored for the subject
+            return TimelinePage([], query.person_id)  # no event was ever stored for the subject
         person, parameters = current_person_sql(mapping)
         conditions = ["tenant_id = {tenant:String}", "anchor IN {anchors:Array(UInt64)}"]
         parameters |= {"tenant": query.tenant, "limit": query.limit, "anchors": anchors}
@@ -91,4 +96,14 @@ class ClickHouseTimeline:
             f"ORDER BY timestamp {direction}, toString(event_id) {direction} LIMIT {{limit:UInt32}}"
         )
         rows = self._db.rows(sql, parameters, "reading the timeline")
-        return [record_from_row(row) for row in rows]
+        holder = query.person_id
+        if query.identifier is not None:
+            latest = self._db.rows(
+                f"SELECT {person} FROM events FINAL WHERE tenant_id = {{tenant:String}} "
+                f"AND anchor IN {{anchors:Array(UInt64)}} AND {IDENTIFIER_MATCH} "
+                "ORDER BY timestamp DESC, toString(event_id) DESC LIMIT 1",
+                parameters,
+                "finding who holds an identifier",
+            )
+            holder = str(latest[0][0]) if latest else ""
+        return TimelinePage([record_from_row(row) for row in rows], holder)

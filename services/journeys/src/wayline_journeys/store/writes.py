@@ -1,15 +1,22 @@
 """Writing events: batched by group commit (chDB takes a few hundred single-row inserts a second, but
 hundreds of thousands of rows a second in large blocks), idempotent by event id (see schema.py and ADR 0011:
-a re-written event collapses with its earlier copies)."""
+a re-written event collapses with its earlier copies).
+
+Each caller's events become one Arrow table in the caller's own thread (columns.py's `arrow_table`); the
+group's leader concatenates the tables of everyone waiting (no copy) and sends them as one `insert_arrow`,
+which ClickHouse parses column by column, so no Python work is left per row in the shared INSERT.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
+import pyarrow as pa
+
+from wayline_journeys.event_columns import EventColumns
 from wayline_journeys.events import EventRecord
 from wayline_journeys.store.client import JourneyDatabase
-from wayline_journeys.store.columns import INSERT_COLUMN_NAMES, row_of
+from wayline_journeys.store.columns import arrow_table
 from wayline_journeys.store.group_commit import GroupCommitWriter
 
 __all__ = ["EventWriter"]
@@ -20,14 +27,14 @@ class EventWriter:
 
     def __init__(self, db: JourneyDatabase) -> None:
         self._db = db
-        self._writer = GroupCommitWriter(self._insert)
+        self._writer: GroupCommitWriter[pa.Table] = GroupCommitWriter(self._insert, pa.concat_tables)
 
-    def write(self, tenant: str, events: Sequence[EventRecord]) -> int:
+    def write(self, tenant: str, events: EventColumns | Sequence[EventRecord]) -> int:
         """Store `events` for `tenant`; how many."""
-        rows = [row_of(tenant, e) for e in events]
-        if rows:
-            self._writer.write(rows)
-        return len(rows)
+        columns = events if isinstance(events, EventColumns) else EventColumns.of(events)
+        if columns:
+            self._writer.write(arrow_table(tenant, columns))
+        return len(columns)
 
-    def _insert(self, rows: list[Sequence[Any]]) -> None:
-        self._db.insert("events", rows, INSERT_COLUMN_NAMES, "writing events")
+    def _insert(self, table: pa.Table) -> None:
+        self._db.run(lambda: self._db.client.insert_arrow("events", table), "writing events")

@@ -1,0 +1,30 @@
+"""The request fields the analytics references' queries share: a time range and a breakdown named as the
+references name it ('' for none, 'channel', or a property path). Set on the request's own sub-messages, so
+an unused field stays unset, as a caller would leave it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from wayline.common.timestamps import to_timestamp
+from wayline.event.v1 import event_pb2
+from wayline.journeys.v1 import analytics_pb2
+
+__all__ = ["set_breakdown", "set_time_range"]
+
+
+def set_time_range(found: event_pb2.TimeRange, start: datetime | None, end: datetime | None) -> None:
+    if start:
+        found.start.CopyFrom(to_timestamp(start))
+    if end:
+        found.end.CopyFrom(to_timestamp(end))
+
+
+def set_breakdown(found: analytics_pb2.Breakdown, breakdown: str, limit: int) -> None:
+    if breakdown == "channel":
+        found.dimension = analytics_pb2.BREAKDOWN_DIMENSION_CHANNEL
+    elif breakdown:
+        found.dimension = analytics_pb2.BREAKDOWN_DIMENSION_PROPERTY
+        found.property = breakdown
+    if breakdown:
+        found.limit = limit

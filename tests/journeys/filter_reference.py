@@ -1,0 +1,69 @@
+"""The contract's PropertyFilter semantics in plain Python (analytics.proto), written from its words and not
+from the SQL, for the references of every read model: values compare as JSON values (numbers as numbers,
+never as text), text operators meet strings only, and a negated operator holds wherever its positive form
+does not, so also for a missing property. test_matching.py checks it against the SQL on random filters."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from wayline_journeys.analytics import FilterOperator, JsonValue, PropertyFilter
+
+__all__ = ["MISSING", "filter_holds", "is_number", "json_at"]
+
+MISSING = object()
+"""The value of a property the event (or person) does not have."""
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def json_at(document: Any, path: str) -> Any:
+    """The value at the dotted `path` of a JSON document ('a.b' is document['a']['b']), or MISSING."""
+    node = document
+    for key in path.split("."):
+        if not isinstance(node, dict) or key not in node:
+            return MISSING
+        node = node[key]
+    return node
+
+
+def _json_equals(value: Any, wanted: JsonValue) -> bool:
+    if wanted is None:
+        return value is None
+    if isinstance(wanted, bool):
+        return isinstance(value, bool) and value == wanted
+    if isinstance(wanted, float):
+        return is_number(value) and float(value) == wanted
+    return isinstance(value, str) and value == wanted
+
+
+def _positive_holds(value: Any, operator: FilterOperator, values: tuple[JsonValue, ...]) -> bool:
+    present = value is not MISSING and value is not None
+    if operator is FilterOperator.IS_SET:
+        return present
+    if operator is FilterOperator.EQUALS:
+        return value is not MISSING and any(_json_equals(value, v) for v in values)
+    if operator is FilterOperator.CONTAINS:
+        return present and isinstance(value, str) and any(str(v) in value for v in values)
+    if operator is FilterOperator.MATCHES_REGEX:
+        return present and isinstance(value, str) and re.search(str(values[0]), value) is not None
+    bound = values[0]
+    assert isinstance(bound, float)
+    if not (present and is_number(value)):
+        return False
+    number = float(value)
+    return {
+        FilterOperator.GREATER_THAN: number > bound,
+        FilterOperator.GREATER_THAN_OR_EQUAL: number >= bound,
+        FilterOperator.LESS_THAN: number < bound,
+        FilterOperator.LESS_THAN_OR_EQUAL: number <= bound,
+    }[operator]
+
+
+def filter_holds(f: PropertyFilter, value: Any) -> bool:
+    """`f` on the value of its property (MISSING when absent)."""
+    found = _positive_holds(value, f.operator.positive, f.values)
+    return not found if f.operator.negated else found

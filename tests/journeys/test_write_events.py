@@ -1,0 +1,198 @@
+"""WriteEvents' conversion and columnar insert: what GetTimeline returns is exactly what was written, and
+the stored JSON is json_format's text byte for byte (raw-JSON breakdowns group by it)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import fields
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from clickhouse_connect.driver.client import Client
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+
+from tests.journeys.conftest import T0, Journeys, new_person
+from wayline.api.v1 import errors_pb2
+from wayline.common.timestamps import to_timestamp
+from wayline.event.v1 import event_pb2
+from wayline_journeys.converters import event_to_record, events_to_columns
+from wayline_journeys.event_columns import EventColumns
+from wayline_journeys.events import EventRecord
+from wayline_journeys.store import JourneyStore
+
+
+def _time(minute: int, micros: int = 0) -> timestamp_pb2.Timestamp:
+    return to_timestamp(T0 + timedelta(minutes=minute, microseconds=micros))
+
+
+def rich_event(person_id: str) -> event_pb2.Event:
+    """Every field of an event set, with the awkward values: nested and empty properties, optional fields
+    set to their zero value, a negative-free revenue with nanos, an unknown enum number in the context."""
+    properties = struct_pb2.Struct()
+    properties.update(
+        {
+            "sku": "SKU-1",
+            "price": 35.06,
+            "quantity": 2,
+            "gift": False,
+            "coupon": None,
+            "tags": ["a", 1.5, True, None, {"deep": ["é", "😀", 'quote " \\ \n']}],
+            "address": {"city": "Zürich", "lines": [], "extra": {}},
+            "huge": 1e300,
+            "tiny": -5e-324,
+        }
+    )
+    context = event_pb2.EventContext(
+        device=event_pb2.Device(
+            id="d-1",
+            manufacturer="Acme",
+            model="A1",
+            name="phone",
+            type=event_pb2.DEVICE_TYPE_MOBILE,
+            advertising_id="ad-1",
+            ad_tracking_enabled=False,
+            display_width=1080,
+            display_height=2400,
+            display_density=2.75,
+        ),
+        os=event_pb2.OperatingSystem(name="Android", version="15"),
+        app=event_pb2.App(name="Shop", version="3.2.0", build="320", namespace="dev.wayline.shop"),
+        browser=event_pb2.Browser(name="Chrome", version="131"),
+        user_agent="Mozilla/5.0 (Linux; Android 15)",
+        locale="de-CH",
+        timezone="Europe/Zurich",
+        ip="203.0.113.7",
+        campaign=event_pb2.Campaign(
+            name="spring", source="news", medium="email", term="t", content="c", id="7"
+        ),
+        page=event_pb2.Page(
+            path="/p", referrer="https://example.com/", search="?q=1", title="P", url="https://x/p"
+        ),
+        screen=event_pb2.Screen(name="Home", category="main"),
+        location=event_pb2.Location(
+            country="CH",
+            region="ZH",
+            city="Zürich",
+            postal_code="8001",
+            latitude=0.0,
+            longitude=8.54,
+            store_id="s",
+        ),
+        library=event_pb2.Library(name="wayline-android", version="1.0.0"),
+        session_id="s-1",
+    )
+    context.extra.update({"experiment": "b", "weights": [0.1, 0.9], "flags": {"new": True}})
+    return event_pb2.Event(
+        event_id=str(uuid.uuid4()),
+        type=event_pb2.EVENT_TYPE_TRACK,
+        name="Order Completed",
+        channel=event_pb2.CHANNEL_MOBILE_APP,
+        timestamp=_time(0, 123_456),
+        sent_at=_time(0, 200_001),
+        received_at=_time(1, 999_999),
+        identifiers=[
+            event_pb2.Identifier(type="device_id", value="d-1"),
+            event_pb2.Identifier(type="email", value="Ünïcode@example.com"),
+            event_pb2.Identifier(type="user_id", value="u-1"),
+        ],
+        properties=properties,
+        context=context,
+        text="Thanks — très bien 👍",
+        person_id=person_id,
+        revenue=event_pb2.Money(currency_code="EUR", units=1234, nanos=567_000_001),
+        group_id="g-1",
+        plan_violations=[
+            errors_pb2.FieldViolation(
+                field="properties.sku", description="not in the plan", reason="UNPLANNED"
+            ),
+            errors_pb2.FieldViolation(field="name", description="é", reason="RENAMED"),
+        ],
+        sentiment_score=-0.25,
+        original_timestamp=_time(-3, 7),
+    )
+
+
+def plain_event(person_id: str) -> event_pb2.Event:
+    """The other end: nothing optional but a refund and zero values where presence counts."""
+    return event_pb2.Event(
+        event_id=str(uuid.uuid4()).upper(),  # stored as a UUID, read back in its canonical form
+        type=event_pb2.EVENT_TYPE_IDENTIFY,
+        name="",
+        channel=event_pb2.CHANNEL_CALL_CENTER,
+        timestamp=_time(5),
+        received_at=_time(5),
+        properties=struct_pb2.Struct(),  # present and empty (absent reads back as present and empty)
+        person_id=person_id,
+        revenue=event_pb2.Money(currency_code="USD", units=-3, nanos=-500_000_000),
+        sentiment_score=0.0,
+    )
+
+
+def test_write_events_then_get_timeline_returns_exactly_the_events(journeys: Journeys) -> None:
+    person = new_person()
+    rich, plain = rich_event(person), plain_event(person)
+    journeys.write(rich, plain)
+    read = journeys.timeline(person)
+    plain.event_id = plain.event_id.lower()
+    assert read == [rich, plain]
+    assert read[1].HasField("sentiment_score")  # 0.0, and present
+    assert read[0].context.device.HasField("ad_tracking_enabled")
+
+
+def test_write_events_keeps_times_to_the_microsecond(journeys: Journeys) -> None:
+    event = plain_event(new_person())
+    event.timestamp.nanos = 123_456_789
+    journeys.write(event)
+    (read,) = journeys.timeline(event.person_id)
+    assert read.timestamp.nanos == 123_456_000  # DateTime64(6): truncated, as ToDatetime truncates
+
+
+@pytest.fixture
+def store(fresh_database: Callable[[], Client]) -> Iterator[JourneyStore]:
+    store = JourneyStore(fresh_database)
+    store.open()
+    yield store
+    store.close()
+
+
+def test_write_events_stores_the_json_that_json_format_writes(store: JourneyStore) -> None:
+    event = rich_event(new_person())
+    assert store.write("acme", events_to_columns([event])) == 1
+    ((properties, context, violations, revenue),) = store.client.query(
+        "SELECT properties, context, plan_violations, revenue FROM events"
+    ).result_rows
+    assert properties == json_format.MessageToJson(event.properties, indent=None)
+    assert context == json_format.MessageToJson(event.context, indent=None)
+    expected = [json_format.MessageToDict(v) for v in event.plan_violations]
+    assert violations == json.dumps(expected, separators=(",", ":"))
+    assert revenue == Decimal("1234.567000001")
+
+
+def test_event_to_record_keeps_exact_values() -> None:
+    event = rich_event("p")
+    record = event_to_record(event)
+    assert record.timestamp == T0 + timedelta(microseconds=123_456)
+    assert record.timestamp.tzinfo is UTC
+    assert record.revenue == Decimal("1234.567000001")
+    assert record.identifier_types == ("device_id", "email", "user_id")
+    assert (record.type, record.channel) == ("track", "mobile_app")
+    assert event_to_record(plain_event("p")).revenue == Decimal("-3.5")
+    assert event_to_record(event_pb2.Event(event_id="e")).timestamp == datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def test_event_to_record_refuses_what_is_not_a_timestamp() -> None:
+    for bad in (timestamp_pb2.Timestamp(seconds=10**12), timestamp_pb2.Timestamp(seconds=0, nanos=-1)):
+        with pytest.raises(ValueError, match="Timestamp is not valid"):
+            event_to_record(event_pb2.Event(event_id="e", timestamp=bad))
+    with pytest.raises(ValueError, match="99"):
+        event_to_record(event_pb2.Event(event_id="e", channel=99))  # type: ignore[arg-type]
+
+
+def test_event_columns_mirror_event_records() -> None:
+    assert [f.name for f in fields(EventColumns)] == [f.name for f in fields(EventRecord)]
+    records = [event_to_record(rich_event("p")), event_to_record(plain_event("q"))]
+    assert EventColumns.of(records).records() == records
+    assert EventColumns.of([]).records() == []
