@@ -15,6 +15,8 @@ from tests.events import make_event
 from wayline.common.errors import status_details
 from wayline.common.server import Server
 from wayline.event.v1 import event_pb2
+from wayline.gateway.v1 import gateway_service_pb2 as gateway_pb
+from wayline.gateway.v1 import gateway_service_pb2_grpc as gateway_grpc
 from wayline.identity.v1 import identity_service_pb2 as identity_pb
 from wayline.identity.v1 import identity_service_pb2_grpc as identity_grpc
 from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
@@ -319,12 +321,12 @@ def test_tenants_never_see_each_others_events(
 
 def test_unimplemented_rpc_names_itself(gateway_channel: grpc.Channel, auth: Auth) -> None:
     with pytest.raises(grpc.RpcError) as caught:
-        journeys_grpc.JourneyServiceStub(gateway_channel).QueryFunnel(
-            journeys_pb.QueryFunnelRequest(), metadata=auth, timeout=10
+        gateway_grpc.AdminServiceStub(gateway_channel).GetTenant(
+            gateway_pb.GetTenantRequest(name="tenants/acme"), metadata=auth, timeout=10
         )
-    # journeys' servicer inherits QueryFunnel from the generated base class until the analytics issue.
+    # The gateway's AdminService inherits GetTenant from the generated base class until the gateway issue.
     assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "QueryFunnel" in (caught.value.details() or "")
+    assert "GetTenant" in (caught.value.details() or "")
 
 
 def test_journeys_down_still_acknowledges_from_the_spool_but_reads_are_unavailable(
@@ -379,8 +381,8 @@ def test_gateway_reflection_lists_every_routed_service(gateway_channel: grpc.Cha
 def test_streaming_rpcs_pass_through_the_gateway_with_the_backends_status(
     gateway_channel: grpc.Channel, auth: Auth
 ) -> None:
-    """StreamEvents (bidirectional) and ExportTrainingSet (server streaming, not implemented yet): the
-    gateway's streaming pass-through must deliver the backend's answer, details included."""
+    """StreamEvents (bidirectional) and ExportTrainingSet (server streaming): the gateway's streaming
+    pass-through must deliver the backend's answer, details included."""
     ingest = ingest_grpc.IngestServiceStub(gateway_channel)
     with pytest.raises(grpc.RpcError) as bidirectional:
         list(
@@ -391,9 +393,9 @@ def test_streaming_rpcs_pass_through_the_gateway_with_the_backends_status(
     journeys = journeys_grpc.JourneyServiceStub(gateway_channel)
     with pytest.raises(grpc.RpcError) as server_streaming:
         list(journeys.ExportTrainingSet(journeys_pb.ExportTrainingSetRequest(), metadata=auth, timeout=10))
-    assert server_streaming.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "ExportTrainingSet" in (server_streaming.value.details() or "")
-    assert reason(server_streaming.value) == "NOT_IMPLEMENTED_YET"
+    assert server_streaming.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "training set request is invalid" in (server_streaming.value.details() or "")
+    assert violations(server_streaming.value)  # the backend's BadRequest crossed the gateway
 
 
 def test_a_batch_larger_than_one_write_is_stored_whole_in_several(
