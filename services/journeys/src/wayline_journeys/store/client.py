@@ -7,6 +7,7 @@ defect of ours and stays itself (INTERNAL). All SQL is parameterised with server
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,7 +23,16 @@ from wayline_journeys.store.migrations import migrate
 from wayline_journeys.store.schema import MIGRATIONS
 from wayline_journeys.store.topology import Topology
 
-__all__ = ["TRANSIENT_ERROR_CODES", "JourneyDatabase", "connect_clickhouse", "store_error"]
+__all__ = [
+    "TRANSIENT_ERROR_CODES",
+    "JourneyDatabase",
+    "clickhouse_error_code",
+    "connect_clickhouse",
+    "insert_rows",
+    "query_rows",
+    "regex_problem",
+    "store_error",
+]
 
 log = structlog.get_logger("wayline.journeys.store")
 
@@ -30,14 +40,30 @@ _T = TypeVar("_T")
 
 
 def connect_clickhouse(url: str, database: str, embedded_path: Path) -> Client:
-    """A client for `url`, or for the embedded chDB engine at `embedded_path` when `url` is empty."""
+    """A client for `url`, or for the embedded chDB engine at `embedded_path` when `url` is empty. The
+    database is created on the first connection to it in this process; the store opens one connection per
+    thread, and those need no administration."""
+    target = url or str(embedded_path)
+    with _ensured_lock:
+        if (target, database) not in _ensured:
+            if not url:
+                embedded_path.mkdir(parents=True, exist_ok=True)
+            admin = _client(url, embedded_path)
+            try:
+                admin.command(f"CREATE DATABASE IF NOT EXISTS {_identifier(database)}")
+            finally:
+                admin.close()
+            _ensured.add((target, database))
+    return _client(url, embedded_path, database)
+
+
+_ensured: set[tuple[str, str]] = set()
+_ensured_lock = threading.Lock()
+
+
+def _client(url: str, embedded_path: Path, database: str | None = None) -> Client:
     if url:
-        admin = clickhouse_connect.get_client(dsn=url)
-        admin.command(f"CREATE DATABASE IF NOT EXISTS {_identifier(database)}")
         return clickhouse_connect.get_client(dsn=url, database=database)
-    embedded_path.mkdir(parents=True, exist_ok=True)
-    admin = clickhouse_connect.get_client(interface="chdb", path=str(embedded_path))
-    admin.command(f"CREATE DATABASE IF NOT EXISTS {_identifier(database)}")
     return clickhouse_connect.get_client(interface="chdb", path=str(embedded_path), database=database)
 
 
@@ -75,6 +101,54 @@ def store_error(exc: ClickHouseError, action: str) -> Exception:
         reason = getattr(exc, "name", None) or "connection failed"
         return StoreUnavailable(f"{action} failed in ClickHouse ({reason}); retry", retry_after=1.0)
     return exc
+
+
+def query_rows(
+    client: Client,
+    sql: str,
+    parameters: dict[str, Any] | None,
+    action: str,
+    settings: dict[str, Any] | None = None,
+) -> list[Sequence[Any]]:
+    """The rows of a query, its errors mapped by `store_error`; `action` names it ("computing a funnel")."""
+    try:
+        return list(client.query(sql, parameters=parameters, settings=settings).result_rows)
+    except ClickHouseError as exc:
+        raise store_error(exc, action) from exc
+
+
+def insert_rows(
+    client: Client, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str], action: str
+) -> None:
+    """Insert `rows` into `table`, errors mapped by `store_error`."""
+    try:
+        client.insert(table, rows, column_names=list(columns))
+    except ClickHouseError as exc:
+        raise store_error(exc, action) from exc
+
+
+_CODE = re.compile(r"Code: (\d+)")
+
+
+def clickhouse_error_code(exc: ClickHouseError) -> int | None:
+    """The server's error code, from the exception or, for chDB, from its message."""
+    code = getattr(exc, "code", None)
+    if isinstance(code, int):
+        return code
+    found = _CODE.search(str(exc))
+    return int(found.group(1)) if found else None
+
+
+def regex_problem(exc: ClickHouseError) -> str:
+    """What RE2 said, without the engine's prose around it."""
+    text = str(exc)
+    if found := re.search(r"error: (.*?)(?:\. Look at|$)", text):
+        return f"not a valid RE2 regular expression: {found.group(1)}"
+    if found := re.search(r"regexp has only (\d+) capturing groups", text):
+        return f"refers to a capture group the regex does not have (it has {found.group(1)})"
+    if found := re.search(r"not a valid re2 pattern: ([^:]*)", text):
+        return f"not a valid RE2 regular expression: {found.group(1)}"
+    return "not a valid RE2 regular expression"
 
 
 class JourneyDatabase:
@@ -139,7 +213,7 @@ class JourneyDatabase:
 
     def rows(self, sql: str, parameters: dict[str, Any], action: str) -> Sequence[Sequence[Any]]:
         """The rows of a query; `action` names it in errors ("reading the timeline")."""
-        return self.run(lambda: self.client.query(sql, parameters=parameters).result_rows, action)
+        return query_rows(self.client, sql, parameters, action)
 
     def command(
         self, sql: str, parameters: dict[str, Any], action: str, settings: dict[str, Any] | None = None
@@ -147,7 +221,7 @@ class JourneyDatabase:
         self.run(lambda: self.client.command(sql, parameters=parameters, settings=settings), action)
 
     def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str], action: str) -> None:
-        self.run(lambda: self.client.insert(table, rows, column_names=columns), action)
+        insert_rows(self.client, table, rows, columns, action)
 
     def run(self, call: Callable[[], _T], action: str) -> _T:
         try:

@@ -25,9 +25,6 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import ClickHouseError
-
 from wayline.common.timestamps import from_micros, to_micros
 from wayline_journeys.analytics import Population
 from wayline_journeys.customer_value import (
@@ -39,7 +36,7 @@ from wayline_journeys.customer_value import (
     ValuePage,
     ValueSpec,
 )
-from wayline_journeys.store.client import store_error
+from wayline_journeys.store.client import query_rows
 from wayline_journeys.store.matching import population_sql
 from wayline_journeys.store.person_refs import current_persons
 from wayline_journeys.store.relation import current_events
@@ -187,11 +184,7 @@ class ClickHouseCustomerValues:
         self._client = client
 
     def _query(self, sql: str, params: SqlParams, action: str) -> list[Sequence[Any]]:
-        client: Client = self._client()
-        try:
-            return list(client.query(sql, parameters=params.values).result_rows)
-        except ClickHouseError as exc:
-            raise store_error(exc, action) from exc
+        return query_rows(self._client(), sql, params.values, action)
 
     def current_persons(
         self, tenant: str, identifiers: Sequence[tuple[str, str]]

@@ -12,9 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from wayline_journeys.store.client import store_error
+from wayline_journeys.store.client import insert_rows, query_rows
 from wayline_journeys.store.schema import OVERRIDE_CURSOR_COLUMNS
 
 __all__ = ["FeedStateStore"]
@@ -43,17 +42,13 @@ class FeedStateStore:
 
     def advance(self, tenant: str, version: int) -> None:
         row = [tenant, version, datetime.now(UTC)]
-        try:
-            self._client().insert("override_cursors", [row], column_names=_COLUMN_NAMES)
-        except ClickHouseError as exc:
-            raise store_error(exc, "recording the override feed's cursor") from exc
+        insert_rows(
+            self._client(), "override_cursors", [row], _COLUMN_NAMES, "recording the override feed's cursor"
+        )
 
     def tenants(self) -> set[str]:
         """Every tenant with stored events, overrides or a cursor."""
         return {str(tenant) for (tenant,) in self._query(_TENANTS)}
 
     def _query(self, sql: str) -> Sequence[Sequence[Any]]:
-        try:
-            return self._client().query(sql).result_rows
-        except ClickHouseError as exc:
-            raise store_error(exc, "reading the override feed's state") from exc
+        return query_rows(self._client(), sql, None, "reading the override feed's state")

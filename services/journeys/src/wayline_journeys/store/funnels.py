@@ -8,11 +8,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from wayline_journeys.analytics import SeriesKey
 from wayline_journeys.funnels import FunnelQuery, PersonsPage, StepStats, TimeStats
-from wayline_journeys.store.client import store_error
+from wayline_journeys.store.client import query_rows
 from wayline_journeys.store.funnel_sql import aggregate_sql, persons_sql, top_values_sql
 from wayline_journeys.store.sql import SqlParams
 
@@ -50,10 +49,7 @@ class ClickHouseFunnels:
         self._client = client
 
     def _rows(self, sql: str, params: SqlParams, action: str) -> list[Sequence[Any]]:
-        try:
-            return list(self._client().query(sql, parameters=params.values).result_rows)
-        except ClickHouseError as exc:
-            raise store_error(exc, action) from exc
+        return query_rows(self._client(), sql, params.values, action)
 
     def query(self, query: FunnelQuery) -> list[tuple[SeriesKey, int, StepStats]]:
         params = SqlParams(tenant=query.tenant)

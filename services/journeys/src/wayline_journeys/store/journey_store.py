@@ -35,7 +35,7 @@ class JourneyStore(JourneyDatabase):
         return self._writer.write(tenant, events)
 
     def timeline(self, query: TimelineQuery) -> list[EventRecord]:
-        return self._timeline.timeline(query)
+        return self._timeline.timeline_page(query).events
 
     def timeline_page(self, query: TimelineQuery) -> TimelinePage:
         return self._timeline.timeline_page(query)

@@ -8,13 +8,12 @@ from datetime import datetime
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from wayline.common.timestamps import to_micros
 from wayline_journeys.analytics import Population
 from wayline_journeys.conditions import LifecycleStage
 from wayline_journeys.lifecycle import LifecycleModel
-from wayline_journeys.store.client import store_error
+from wayline_journeys.store.client import query_rows
 from wayline_journeys.store.conditions import AS_OF, ConditionCompiler
 from wayline_journeys.store.matching import UnsupportedFilter
 from wayline_journeys.store.person_refs import current_persons
@@ -79,7 +78,4 @@ class ClickHouseLifecycleStore:
         return counts
 
     def _query(self, sql: str, params: SqlParams, action: str) -> Sequence[Sequence[Any]]:
-        try:
-            return self._client().query(sql, parameters=params.values).result_rows
-        except ClickHouseError as exc:
-            raise store_error(exc, action) from exc
+        return query_rows(self._client(), sql, params.values, action)

@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from wayline_journeys.store.client import store_error
+from wayline_journeys.store.client import insert_rows, query_rows
 
 __all__ = ["ClickHouseLifecycleModelStore", "StoredLifecycleModel"]
 
@@ -33,18 +32,13 @@ class ClickHouseLifecycleModelStore:
         self._lock = threading.Lock()
 
     def get(self, tenant: str) -> StoredLifecycleModel | None:
-        try:
-            rows = (
-                self._client()
-                .query(
-                    "SELECT model, revision, update_time FROM lifecycle_models FINAL "
-                    "WHERE tenant_id = {tenant:String} ORDER BY revision DESC LIMIT 1",
-                    parameters={"tenant": tenant},
-                )
-                .result_rows
-            )
-        except ClickHouseError as exc:
-            raise store_error(exc, "reading the lifecycle model") from exc
+        rows = query_rows(
+            self._client(),
+            "SELECT model, revision, update_time FROM lifecycle_models FINAL "
+            "WHERE tenant_id = {tenant:String} ORDER BY revision DESC LIMIT 1",
+            {"tenant": tenant},
+            "reading the lifecycle model",
+        )
         if not rows:
             return None
         definition, revision, update_time = rows[0]
@@ -57,12 +51,11 @@ class ClickHouseLifecycleModelStore:
             stored = StoredLifecycleModel(
                 definition, (current.revision if current else 0) + 1, datetime.now(UTC)
             )
-            try:
-                self._client().insert(
-                    "lifecycle_models",
-                    [[tenant, stored.revision, definition, stored.update_time]],
-                    column_names=("tenant_id", "revision", "model", "update_time"),
-                )
-            except ClickHouseError as exc:
-                raise store_error(exc, "storing the lifecycle model") from exc
+            insert_rows(
+                self._client(),
+                "lifecycle_models",
+                [[tenant, stored.revision, definition, stored.update_time]],
+                ("tenant_id", "revision", "model", "update_time"),
+                "storing the lifecycle model",
+            )
         return stored

@@ -17,7 +17,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from wayline_journeys.events import TimelineQuery
 from wayline_journeys.overrides import OverrideKey, OverrideMapping, PersonOverride, newest_per_key
-from wayline_journeys.store.client import store_error
+from wayline_journeys.store.client import query_rows, store_error
 from wayline_journeys.store.person_sql import IDENTIFIER_MATCH
 from wayline_journeys.store.schema import PERSON_OVERRIDE_COLUMNS
 
@@ -128,8 +128,9 @@ class PersonOverrideStore:
 
     def timeline_subject(self, query: TimelineQuery) -> tuple[OverrideMapping, list[int]]:
         """What a timeline read needs, in one statement: the live overrides that decide who its events belong
-        to (as `mapping_for_person` or `mapping_for_identifier`), and the anchors that hold its events (the
-        person's and their sources', or the identifier's; see schema.py)."""
+        to (as `mapping_for_person` gives them, or those of every person stored on an event carrying the
+        identifier), and the anchors that hold its events (the person's and their sources', or the
+        identifier's; see schema.py)."""
         if query.identifier is not None:
             persons, anchors = _PERSONS_OF_IDENTIFIER, _IDENTIFIER_ANCHORS
             identifier_type, identifier_value = query.identifier
@@ -155,14 +156,6 @@ class PersonOverrideStore:
         """The live overrides of `person_id` and of every person with an override pointing to it: enough to
         tell which stored events read as `person_id` and which of its own were mapped away."""
         return self._live(_PERSON_AND_SOURCES, {"tenant": tenant, "person": person_id})
-
-    def mapping_for_identifier(self, tenant: str, identifier: tuple[str, str]) -> OverrideMapping:
-        """The live overrides of every person stored on an event that carries `identifier`."""
-        identifier_type, identifier_value = identifier
-        return self._live(
-            _PERSONS_OF_IDENTIFIER,
-            {"tenant": tenant, "identifier_type": identifier_type, "identifier_value": identifier_value},
-        )
 
     def _live(self, persons: str, parameters: dict[str, Any]) -> OverrideMapping:
         return _mapping(self._query(_LIVE.format(persons=persons), parameters))
@@ -200,7 +193,7 @@ class PersonOverrideStore:
         return len(doomed)
 
     def _query(self, sql: str, parameters: dict[str, Any]) -> Sequence[Sequence[Any]]:
-        return self._run(lambda: self._client().query(sql, parameters=parameters).result_rows)
+        return query_rows(self._client(), sql, parameters, "reading or recording person overrides")
 
     def _run(self, call: Callable[[], _T]) -> _T:
         try:

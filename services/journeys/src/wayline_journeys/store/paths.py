@@ -7,7 +7,6 @@ statement for all the rules, and one per rule only when that fails, to name the 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -29,37 +28,16 @@ from wayline_journeys.paths import (
     PathStep,
     SeriesKey,
 )
-from wayline_journeys.store.client import store_error
+from wayline_journeys.store.client import clickhouse_error_code, regex_problem, store_error
 from wayline_journeys.store.path_sql import paths_sql
 from wayline_journeys.store.sql import SqlParams
 
-__all__ = ["ClickHousePaths", "clickhouse_error_code", "regex_problem"]
+__all__ = ["ClickHousePaths"]
 
 _CANNOT_COMPILE_REGEXP = 427
 _REGEX_ERRORS = frozenset(
     {36, _CANNOT_COMPILE_REGEXP}
 )  # BAD_ARGUMENTS (replaceRegexpAll's checks), CANNOT_COMPILE_REGEXP
-_CODE = re.compile(r"Code: (\d+)")
-
-
-def clickhouse_error_code(exc: ClickHouseError) -> int | None:
-    code = getattr(exc, "code", None)
-    if isinstance(code, int):
-        return code
-    found = _CODE.search(str(exc))
-    return int(found.group(1)) if found else None
-
-
-def regex_problem(exc: ClickHouseError) -> str:
-    """What RE2 said, without the engine's prose around it."""
-    text = str(exc)
-    if found := re.search(r"error: (.*?)(?:\. Look at|$)", text):
-        return f"not a valid RE2 regular expression: {found.group(1)}"
-    if found := re.search(r"regexp has only (\d+) capturing groups", text):
-        return f"refers to a capture group the regex does not have (it has {found.group(1)})"
-    if found := re.search(r"not a valid re2 pattern: ([^:]*)", text):
-        return f"not a valid RE2 regular expression: {found.group(1)}"
-    return "not a valid RE2 regular expression"
 
 
 def _step(pair: Sequence[str]) -> PathStep:

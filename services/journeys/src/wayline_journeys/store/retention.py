@@ -29,9 +29,8 @@ from wayline_journeys.store.breakdown import (
     ranked_series,
     series_of_raw,
 )
-from wayline_journeys.store.client import store_error
+from wayline_journeys.store.client import clickhouse_error_code, regex_problem, store_error
 from wayline_journeys.store.matching import matcher_sql, population_sql
-from wayline_journeys.store.paths import clickhouse_error_code, regex_problem
 from wayline_journeys.store.relation import current_events
 from wayline_journeys.store.sql import SqlParams
 

@@ -26,7 +26,7 @@ from wayline.common.timestamps import to_micros
 from wayline_journeys.conditions import Condition
 from wayline_journeys.lifecycle import LifecycleModel
 from wayline_journeys.segments import ChangeType, SegmentDefinition
-from wayline_journeys.store.client import store_error
+from wayline_journeys.store.client import insert_rows, query_rows, store_error
 from wayline_journeys.store.conditions import ConditionCompiler
 from wayline_journeys.store.segment_tables import CHANGE_COLUMNS, MEMBERSHIP_COLUMNS, STATUS_COLUMNS, names
 from wayline_journeys.store.segments import DEFINITION_SELECT, definition_from_row
@@ -71,18 +71,11 @@ class ClickHouseSegmentEvaluation:
         self._in = "GLOBAL IN" if topology is not None and topology.clustered else "IN"
 
     def _rows(self, sql: str, params: SqlParams, action: str) -> Sequence[Sequence[Any]]:
-        try:
-            return self._client().query(sql, parameters=params.values).result_rows
-        except ClickHouseError as exc:
-            raise store_error(exc, action) from exc
+        return query_rows(self._client(), sql, params.values, action)
 
     def _insert(self, table: str, rows: list[list[Any]], columns: Sequence[str], action: str) -> None:
-        if not rows:
-            return
-        try:
-            self._client().insert(table, rows, column_names=list(columns))
-        except ClickHouseError as exc:
-            raise store_error(exc, action) from exc
+        if rows:
+            insert_rows(self._client(), table, rows, columns, action)
 
     def live_definitions(self) -> list[SegmentDefinition]:
         """Every tenant's live segments."""

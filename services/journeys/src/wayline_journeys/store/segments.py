@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from wayline.common.timestamps import from_micros
 from wayline_journeys.segments import (
@@ -27,7 +26,7 @@ from wayline_journeys.segments import (
     SegmentState,
     SegmentStatus,
 )
-from wayline_journeys.store.client import store_error
+from wayline_journeys.store.client import insert_rows, query_rows
 from wayline_journeys.store.segment_tables import SEGMENT_COLUMNS, names
 from wayline_journeys.store.sql import SqlParams
 
@@ -114,10 +113,7 @@ class ClickHouseSegments:
         self._client = client
 
     def _rows(self, sql: str, params: SqlParams, action: str) -> Sequence[Sequence[Any]]:
-        try:
-            return self._client().query(sql, parameters=params.values).result_rows
-        except ClickHouseError as exc:
-            raise store_error(exc, action) from exc
+        return query_rows(self._client(), sql, params.values, action)
 
     def latest(self, tenant: str, segment_id: str) -> SegmentDefinition | None:
         params = SqlParams(tenant=tenant)
@@ -155,10 +151,7 @@ class ClickHouseSegments:
         return [], int(total[0][0])
 
     def put(self, definition: SegmentDefinition) -> None:
-        try:
-            self._client().insert("segments", [_row(definition)], column_names=_COLUMNS)
-        except ClickHouseError as exc:
-            raise store_error(exc, "storing a segment") from exc
+        insert_rows(self._client(), "segments", [_row(definition)], _COLUMNS, "storing a segment")
 
     def statuses(self, tenant: str, definitions: Sequence[SegmentDefinition]) -> dict[str, SegmentStatus]:
         """The segments' rows, and the tenant's (segment uid ''), whose freshness its ready segments share."""

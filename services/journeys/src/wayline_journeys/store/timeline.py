@@ -9,34 +9,13 @@ person.
 
 from __future__ import annotations
 
-from wayline_journeys.events import EventRecord, TimelineOrder, TimelinePage, TimelineQuery
+from wayline_journeys.events import TimelineOrder, TimelinePage, TimelineQuery
 from wayline_journeys.store.client import JourneyDatabase
 from wayline_journeys.store.columns import READ_COLUMN_NAMES, record_from_row
 from wayline_journeys.store.overrides import PersonOverrideStore
 from wayline_journeys.store.person_sql import IDENTIFIER_MATCH, current_person_sql
 
-__all__ = ["ClickHouseTimeline", "identifier_anchors_sql", "person_anchors_sql"]
-
-
-def person_anchors_sql(db: JourneyDatabase) -> str:
-    """`anchor IN (...)` for the events stored under {stored_persons:Array(String)}."""
-    return (
-        f"anchor {_in(db)} (SELECT anchor FROM person_anchors WHERE tenant_id = {{tenant:String}} "
-        "AND person_id IN {stored_persons:Array(String)})"
-    )
-
-
-def identifier_anchors_sql(db: JourneyDatabase) -> str:
-    """`anchor IN (...)` for the events carrying {identifier_type}/{identifier_value}."""
-    return (
-        f"anchor {_in(db)} (SELECT anchor FROM identifier_anchors WHERE tenant_id = {{tenant:String}} "
-        "AND identifier_value = {identifier_value:String} AND identifier_type = {identifier_type:String})"
-    )
-
-
-def _in(db: JourneyDatabase) -> str:
-    # On a cluster the lookup is read once by the initiator and shipped to the shards.
-    return "GLOBAL IN" if db.topology.clustered else "IN"
+__all__ = ["ClickHouseTimeline"]
 
 
 class ClickHouseTimeline:
@@ -44,13 +23,10 @@ class ClickHouseTimeline:
         self._db = db
         self._overrides = overrides
 
-    def timeline(self, query: TimelineQuery) -> list[EventRecord]:
-        """One page of `query`'s events, in its order, after its cursor, read through the overrides."""
-        return self.timeline_page(query).events
-
     def timeline_page(self, query: TimelineQuery) -> TimelinePage:
-        """The page and whose timeline it is (for an identifier: the current person of the latest event
-        carrying it, one statement more)."""
+        """One page of `query`'s events, in its order, after its cursor, read through the overrides, and
+        whose timeline it is (for an identifier: the current person of the latest event carrying it, one
+        statement more)."""
         mapping, anchors = self._overrides.timeline_subject(query)
         if not anchors:
             return TimelinePage([], query.person_id)  # no event was ever stored for the subject
