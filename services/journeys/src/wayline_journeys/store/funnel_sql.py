@@ -1,23 +1,26 @@
-"""The funnel walk in ClickHouse: each person's best attempt, found with vectorised array functions.
+"""The funnel in ClickHouse: each person's best attempt, found with vectorised array functions.
 
 docs/funnels.md states the semantics; this is how they are computed, in four stages of one statement:
 
-1. `persons`: per person, the events that count (the request's channels and event filters), sorted by
-   (timestamp, event id), as an array of tuples `(position, time µs, step bits, exclusion bits, c_0, ...)`
-   where c_l counts the events up to this one that match an exclusion an attempt sitting at step l is exposed
-   to (so "no such event strictly between positions i and j" is a comparison of two counts), and the
-   breakdown value of each event. With EACH_STEP attribution, one row per (person, value) whose step bits
-   keep only the events carrying the value.
-2. `starts`: one row per first-step event in the time range (ARRAY JOIN). For ORDERED, A_k is the set of
-   events that a clean attempt from this start can use as step k: A_0 = [start]; an event with step bit k
-   within the window is in A_k when some event b in A_{k-1} precedes it with the step's gaps and no
-   exposing exclusion between them. An attempt that ends at step k is valid when no exposing exclusion
-   follows its step-k event within the window (V_k). STRICT asks A_k's predecessor to be the previous event.
-   The start's progress K is the largest k with V_k not empty; its reported attempt takes the first event of
-   V_K and walks back, each time to the earliest event of A_{k-1} that fits. ANY takes, for each step, the
-   first event in the window that matches it.
-3. `units`: per person (and value for EACH_STEP), the start with the largest K, the earliest on ties;
-   persons whose every start is ruled out by exclusions drop out here.
+1. `_units`: per person, the events that count (the request's channels and event filters), sorted by
+   (timestamp, event id), as arrays: time µs, step bits, exclusion bits, breakdown value. With EACH_STEP
+   attribution, one row per (person, value) whose step bits keep only the events carrying the value.
+2. the walk, per unit: the start with the largest K (the furthest step reached), the earliest on ties, and
+   its reported attempt's step times; units whose every start is ruled out by exclusions drop out here.
+   ORDERED without gaps and exclusions, STRICT and ANY take the linear walks of `funnel_walks.py`.
+   ORDERED with gaps or exclusions takes the general walk here: one row per first-step event in the time
+   range (ARRAY JOIN) with the events as tuples `(position, time µs, step bits, exclusion bits, c_0, ...)`,
+   where c_l counts the events up to this one that match an exclusion an attempt sitting at step l is
+   exposed to (so "no such event strictly between positions i and j" is a comparison of two counts). A_k is
+   the set of events that a clean attempt from this start can use as step k: A_0 = [start]; an event with
+   step bit k within the window is in A_k when some event b in A_{k-1} precedes it with the step's gaps and
+   no exposing exclusion between them. An attempt that ends at step k is valid when no exposing exclusion
+   follows its step-k event within the window (V_k). The start's progress K is the largest k with V_k not
+   empty; its reported attempt takes the first event of V_K and walks back, each time to the earliest event
+   of A_{k-1} that fits. Then argMax over the starts. It visits every event of every start's window, so it
+   costs the square of a person's events.
+3. `units_sql`: the unit's series value (the start's, the last step's, the unit's own, or the person's
+   trait).
 4. aggregation per (series, step) with -State combinators, the ranking that keeps the breakdown's largest
    values (`store.breakdown.ranked_series`), and -Merge per series.
 
@@ -171,25 +174,16 @@ def _gap(query: FunnelQuery, k: int, later: str, earlier: str) -> str:
 def _ordered_stages(query: FunnelQuery, layout: _Layout) -> list[list[str]]:
     """The columns of each stage; a stage refers only to the columns of the stages before it, so that
     ClickHouse never expands one alias inside another (which grows the expression exponentially)."""
-    n, strict = len(query.steps), query.order is FunnelOrder.STRICT
+    n = len(query.steps)
     stages: list[list[str]] = []
     for k in range(1, n):
-        if strict:
-            nxt = f"ev[s.1 + {k}]"
-            stages.append(
-                [
-                    f"if(notEmpty(A{k - 1}) AND s.1 + {k} <= e AND bitTest({nxt}.3, {k}) AND "
-                    f"{_gap(query, k, nxt, f'A{k - 1}[1]')}, [{nxt}], []) AS A{k}"
-                ]
-            )
-        else:
-            fits = f"b.1 < a.1 AND {_gap(query, k, 'a', 'b')} AND {layout.clean(k - 1, 'b', 'a')}"
-            stages.append(
-                [
-                    f"arrayFilter(a -> arrayExists(b -> {fits}, A{k - 1}), "
-                    f"arrayFilter(q -> q.1 > s.1 AND q.1 <= e AND bitTest(q.3, {k}), ev)) AS A{k}"
-                ]
-            )
+        fits = f"b.1 < a.1 AND {_gap(query, k, 'a', 'b')} AND {layout.clean(k - 1, 'b', 'a')}"
+        stages.append(
+            [
+                f"arrayFilter(a -> arrayExists(b -> {fits}, A{k - 1}), "
+                f"arrayFilter(q -> q.1 > s.1 AND q.1 <= e AND bitTest(q.3, {k}), ev)) AS A{k}"
+            ]
+        )
     valid = []
     for k in range(n):
         check = layout.unexposed(k, "a", "ev[e]")
@@ -202,7 +196,7 @@ def _ordered_stages(query: FunnelQuery, layout: _Layout) -> list[list[str]]:
     for k in reversed(range(n - 1)):
         later = f"r{k + 1}"
         fits = f"b.1 < {later}.1 AND {_gap(query, k + 1, later, 'b')} AND {layout.clean(k, 'b', later)}"
-        back = f"A{k}[1]" if strict else f"arrayFirst(b -> {fits}, A{k})"
+        back = f"arrayFirst(b -> {fits}, A{k})"
         stages.append([f"multiIf(K = {k}, V{k}[1], K > {k}, {back}, V{k}[1]) AS r{k}"])
     chain = ", ".join(f"r{k}" for k in range(n))
     stages.append(
@@ -211,32 +205,17 @@ def _ordered_stages(query: FunnelQuery, layout: _Layout) -> list[list[str]]:
     return stages
 
 
-def _any_stages(query: FunnelQuery) -> list[list[str]]:
-    n = len(query.steps)
-    firsts = ", ".join(
-        f"arrayFirstIndex(q -> q.1 >= s.1 AND q.1 <= e AND bitTest(q.3, {b}), ev)" for b in range(n)
-    )
-    reached = ", ".join(f"ev[R[{i + 1}]].2" for i in range(n))
-    return [
-        [f"arraySort(arrayFilter(p -> p > 0, [{firsts}])) AS R"],
-        ["toInt64(length(R)) - 1 AS K"],
-        [f"arraySlice([{reached}], 1, K + 1) AS h", "R[K + 1] AS last_position"],
-    ]
-
-
 def _general_walk(query: FunnelQuery, params: SqlParams) -> str:
-    """Per unit with a clean attempt: person_id, bv and best = (K, step times, the start's value, the value
-    of the reported attempt's last event), from one row per start."""
+    """ORDERED with gaps or exclusions. Per unit with a clean attempt: person_id, bv and best = (K, step
+    times, the start's value, the value of the reported attempt's last event), from one row per start."""
     layout = _Layout(query)
-    first = "q.3 != 0" if query.order is FunnelOrder.ANY else "bitTest(q.3, 0)"
-    stages = _any_stages(query) if query.order is FunnelOrder.ANY else _ordered_stages(query, layout)
     starts = (
         f"SELECT person_id, bv, vs, ev, s, [s] AS A0, s.1 AS start, "
         f"arrayCount(q -> q.2 <= s.2 + {query.window_us}, ev) AS e "
         f"FROM ({_persons(query, params, layout)}) "
-        f"ARRAY JOIN arrayFilter(q -> {first} AND {_in_range(query, params, 'q.2')}, ev) AS s"
+        f"ARRAY JOIN arrayFilter(q -> bitTest(q.3, 0) AND {_in_range(query, params, 'q.2')}, ev) AS s"
     )
-    for columns in stages:
+    for columns in _ordered_stages(query, layout):
         starts = f"SELECT *, {', '.join(columns)} FROM ({starts})"
     starts = (
         f"SELECT person_id, bv, start, K, h, vs[start] AS start_value, vs[last_position] AS last_value "

@@ -17,9 +17,10 @@ Why they agree with the definitions:
 
 Per person (and breakdown value for EACH_STEP), with the events in sequence order as arrays `ts` (µs), `ms`
 (step bits), `xs` (exclusion bits) and positions 1..L:
-- `q0`: the positions of the starts, `t0` their times, and `E` the last position within each start's window;
+- `q0`: the starts (as keys, see _NONE), `t0` their times, and `E` the last position within each start's
+  window;
 - "the first step-k event after each of the positions q" (q non-decreasing, as the greedy steps of
-  successive starts are) is one sort of the doubled positions 2p of the step-k events together with 2q+1,
+  successive starts are) is one sort of the keys 2p of the step-k events together with the keys 2q+1,
   after which each query takes the next even key (`arrayReverseFill`). A lambda that captured the person's
   arrays would copy them once per element it visits; none here does.
 - each start's furthest step, then the best start (the furthest, the earliest on ties) and its step times.
@@ -31,7 +32,9 @@ from wayline_journeys.funnels import FunnelOrder, FunnelQuery
 
 __all__ = ["linear_walk", "walks_linearly"]
 
-_NONE = 2**31 - 1  # the position of "no such event": after every event
+# Positions are doubled: an event at position p is the key 2p, and "after position p" the key 2p+1, so that
+# one sort merges events with queries. _NONE, odd and above every key, stands for "no such event".
+_NONE = 2**32 + 1
 
 
 def walks_linearly(query: FunnelQuery) -> bool:
@@ -49,17 +52,15 @@ def _nest(base: str, stages: list[list[str]]) -> str:
     return base
 
 
-def _first_from(bit: int, queries: str, key: str, alias: str) -> list[list[str]]:
-    """For each position q of `queries` (non-decreasing), the first event with step bit `bit` whose doubled
-    position 2p sorts after `key` (2q+1: strictly after q; 2q-1: at q or after); _NONE for none."""
-    events = (
-        f"arrayFilter((x, m) -> bitTest(m, {bit}), arrayMap(i -> 2 * toInt64(i), arrayEnumerate(ms)), ms)"
-    )
-    merged = f"arraySort(arrayConcat({events}, arrayMap(q -> {key}, {queries})))"
-    found = f"arrayFilter((f, x) -> x % 2 != 0, arrayReverseFill(x -> x % 2 = 0, mk_{alias}), mk_{alias})"
+def _first_from(bit: int, queries: str, alias: str) -> list[list[str]]:
+    """For each key of `queries` (odd, non-decreasing), the key 2p of the first event with step bit `bit`
+    that sorts after it, or _NONE."""
+    events = f"arrayFilter((x, m) -> bitTest(m, {bit}), p2, ms)"
+    filled = f"arrayReverseFill(x -> x % 2 = 0, mk_{alias})"
+    found = f"arrayFilter((f, x) -> x % 2 != 0, {filled}, mk_{alias})"
     return [
-        [f"{merged} AS mk_{alias}"],
-        [f"arrayMap(x -> if(x % 2 = 0, intDiv(x, 2), {_NONE}), {found}) AS {alias}"],
+        [f"arraySort(arrayConcat({events}, {queries})) AS mk_{alias}"],
+        [f"arrayMap(x -> if(x % 2 = 0, x, {_NONE}), {found}) AS {alias}"],
     ]
 
 
@@ -74,11 +75,13 @@ def _counts_until(times: str, limits: str, alias: str) -> list[list[str]]:
 
 
 def _starts(query: FunnelQuery, start: str) -> list[list[str]]:
-    """q0, t0 and E; `start` is the condition on a start's step bits `m` and time `t`."""
+    """p2 (every event's key), q0 (the starts' keys), t0 (their times) and E (the last position in each
+    start's window); `start` is the condition on an event's step bits `m` and time `t`."""
     window = f"arrayMap(t -> t + {query.window_us}, t0)"
     return [
+        ["arrayMap(i -> 2 * toInt64(i), arrayEnumerate(ms)) AS p2"],
         [
-            f"arrayFilter((i, m, t) -> {start}, arrayMap(i -> toInt64(i), arrayEnumerate(ms)), ms, ts) AS q0",
+            f"arrayFilter((x, m, t) -> {start}, p2, ms, ts) AS q0",
             f"arrayFilter((t, m) -> {start}, ts, ms) AS t0",
         ],
         *_counts_until("ts", window, "E"),
@@ -87,15 +90,16 @@ def _starts(query: FunnelQuery, start: str) -> list[list[str]]:
 
 def _best(levels: str, chain: list[str]) -> list[list[str]]:
     """The furthest level over the starts (`levels`, aligned with q0), the earliest start on ties, and its
-    attempt: `chain` are the positions of its steps (expressions over the start's index `b`)."""
-    positions = ", ".join(chain)
-    times = ", ".join(f"ts[{p}]" for p in chain)
+    attempt: `chain` are the keys of its steps (expressions over the start's index `b`)."""
+    positions = ", ".join(f"intDiv({key}, 2)" for key in chain)
+    times = ", ".join(f"ts[intDiv({key}, 2)]" for key in chain)
     return [
         [f"{levels} AS Ks"],
         ["arrayMax(Ks) AS K"],
         ["arrayFirstIndex(x -> x = K, Ks) AS b"],
         [
-            f"(toInt64(K), arraySlice([{times}], 1, K + 1), vs[q0[b]], vs[[{positions}][K + 1]]) AS best",
+            f"(toInt64(K), arraySlice([{times}], 1, K + 1), vs[intDiv(q0[b], 2)], "
+            f"vs[[{positions}][K + 1]]) AS best",
         ],
     ]
 
@@ -104,10 +108,11 @@ def _ordered(query: FunnelQuery) -> list[list[str]]:
     n = len(query.steps)
     stages: list[list[str]] = []
     for k in range(1, n):
-        stages += _first_from(k, f"q{k - 1}", "2 * q + 1", f"q{k}")
+        stages += _first_from(k, f"arrayMap(q -> bitOr(q, 1), q{k - 1})", f"q{k}")
+    # Keys grow along an attempt, so the steps within the window are a prefix: count them.
     args = ", ".join(f"q{k}" for k in range(1, n))
-    reached = ", ".join(f"q{k} <= e, {k}" for k in reversed(range(1, n)))
-    levels = f"arrayMap((e, {args}) -> multiIf({reached}, 0), E, {args})"
+    reached = " + ".join(f"toInt64(q{k} <= 2 * e)" for k in range(1, n))
+    levels = f"arrayMap((e, {args}) -> {reached}, E, {args})"
     return stages + _best(levels, [f"q{k}[b]" for k in range(n)])
 
 
@@ -115,19 +120,24 @@ def _any(query: FunnelQuery) -> list[list[str]]:
     n = len(query.steps)
     stages: list[list[str]] = []
     for k in range(n):
-        stages += _first_from(k, "q0", "2 * q - 1", f"f{k}")
+        stages += _first_from(k, "arrayMap(q -> q - 1, q0)", f"f{k}")
     args = ", ".join(f"f{k}" for k in range(n))
-    performed = " + ".join(f"toInt64(f{k} <= e)" for k in range(n))
+    performed = " + ".join(f"toInt64(f{k} <= 2 * e)" for k in range(n))
     firsts = ", ".join(f"f{k}[b]" for k in range(n))
     stages += [
         [f"arrayMap((e, {args}) -> {performed} - 1, E, {args}) AS Ks"],
         ["arrayMax(Ks) AS K"],
         ["arrayFirstIndex(x -> x = K, Ks) AS b"],
-        ["E[b] AS last"],
-        [f"arraySort(arrayFilter(p -> p <= last, [{firsts}])) AS R"],
+        ["2 * E[b] AS last"],
+        [f"arraySort(arrayFilter(f -> f <= last, [{firsts}])) AS R"],
     ]
-    times = ", ".join(f"ts[R[{i + 1}]]" for i in range(n))
-    stages.append([f"(toInt64(K), arraySlice([{times}], 1, K + 1), vs[q0[b]], vs[R[K + 1]]) AS best"])
+    times = ", ".join(f"ts[intDiv(R[{i + 1}], 2)]" for i in range(n))
+    stages.append(
+        [
+            f"(toInt64(K), arraySlice([{times}], 1, K + 1), vs[intDiv(q0[b], 2)], vs[intDiv(R[K + 1], 2)]) "
+            f"AS best"
+        ]
+    )
     return stages
 
 
@@ -176,7 +186,7 @@ def _strict(query: FunnelQuery, start: str) -> list[list[str]]:
         for level in reversed(range(n))
     )
     levels = f"arrayMap(({params}) -> multiIf({choices}, -1), {args})"
-    return stages + _best(levels, [f"q0[b] + {k}" for k in range(n)])
+    return stages + _best(levels, [f"q0[b] + {2 * k}" for k in range(n)])
 
 
 def linear_walk(query: FunnelQuery, units: str, start: str) -> str:

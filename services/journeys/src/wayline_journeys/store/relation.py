@@ -16,9 +16,17 @@ while scoped overrides (unmerges, splits) concern few events. So
 - the scoped branch reads only those anchors (the sort key prunes the rest) and evaluates the full rule.
 An event carrying a scoped identifier sits in an anchor that `identifier_anchors` lists for it (materialized
 views fill it on every insert; an erasure rebuilds it), so no event needs the full rule outside that branch.
-Both branches name the same IN subqueries, which ClickHouse evaluates once per query, so they split the
-events exactly. A tenant without any scoped override (the scalar `_ANY_SCOPED` is false) folds the scoped
-branch away at analysis, and the main branch reads no anchor.
+Both branches split by the same two arrays (scalar subqueries, which ClickHouse runs once per statement; two
+IN subqueries would each read the tables, and an override applied in between could put an event in both
+branches or in neither). A tenant without any scoped override (the persons' array is empty, a constant by
+then) folds the scoped branch away at analysis, and the main branch reads no anchor. An event written while
+the statement starts, in an anchor that no event carrying a scoped identifier held before, reads with the
+person-wide rule only.
+
+Measured on 1M generated events (a funnel's columns, 2 cores): without scoped overrides 1.5 times a plain
+FINAL read instead of 2.3 times. The scoped branch reads whole granules: when the scoped identifiers'
+anchors reach most granules (150 of 20k persons split in a 1M-event tenant) it costs a second read, about
+1.7 times the single pass; it pays off when they are a small part of the tenant, as unmerges and splits are.
 
 Read models select from it and add their own predicates; `where` takes predicates on stored columns that
 should be applied before the join (a time range, event names), which ClickHouse then uses for pruning.
@@ -68,21 +76,17 @@ _BY_SOURCE = """
     GROUP BY person_id
 """
 
-# Whether the tenant has any scoped override row (live or not): a constant once ClickHouse has run it.
-_ANY_SCOPED = (
-    "(SELECT count() > 0 FROM person_overrides WHERE tenant_id = {tenant} AND identifier_type != '')"
-)
-
-# Persons with a scoped override row, and the anchors of the events that carry one of those identifiers
-# (supersets of what the live rules need: the scoped branch applies the exact rule).
+# The persons with a scoped override row (live or not), and the anchors of the events that carry one of those
+# identifiers: supersets of what the live rules need (the scoped branch applies the exact rule). Scalar
+# subqueries, so that ClickHouse runs each once per statement and both branches split by the same arrays.
 _SCOPED_PERSONS = (
-    "(SELECT person_id FROM person_overrides WHERE tenant_id = {tenant} AND identifier_type != '')"
+    "(SELECT groupUniqArray(person_id) FROM person_overrides "
+    "WHERE tenant_id = {tenant} AND identifier_type != '')"
 )
 _SCOPED_ANCHORS = (
-    "(SELECT anchor FROM identifier_anchors WHERE tenant_id = {tenant} "
-    "AND (identifier_type, identifier_value) "
-    "IN (SELECT identifier_type, identifier_value FROM person_overrides "
-    "WHERE tenant_id = {tenant} AND identifier_type != ''))"
+    "(SELECT groupUniqArray(anchor) FROM identifier_anchors WHERE tenant_id = {tenant} "
+    "AND (identifier_type, identifier_value) IN (SELECT identifier_type, identifier_value "
+    "FROM person_overrides WHERE tenant_id = {tenant} AND identifier_type != ''))"
 )
 
 _WIDE_TARGET = "if(o.wide_target != '', o.wide_target, e.person_id)"
@@ -96,12 +100,10 @@ def current_events(params: SqlParams, tenant: str = "{tenant:String}", where: st
     """A parenthesised subquery of the tenant's events with their current person. `tenant` is the placeholder
     of the bound tenant (the caller binds it once); `where` filters stored columns before the join."""
     columns = ", ".join(f"e.{c} AS {c}" for c in RELATION_COLUMNS)
-    any_scoped = _ANY_SCOPED.format(tenant=tenant)
-    # GLOBAL: on a cluster the lookup is distributed; the initiator reads it once and ships the set.
-    concerned = (
-        f"e.anchor GLOBAL IN {_SCOPED_ANCHORS.format(tenant=tenant)} "
-        f"AND e.person_id IN {_SCOPED_PERSONS.format(tenant=tenant)}"
-    )
+    persons, anchors = _SCOPED_PERSONS.format(tenant=tenant), _SCOPED_ANCHORS.format(tenant=tenant)
+    any_scoped = f"notEmpty({persons})"
+    in_anchors = f"anchor IN (SELECT arrayJoin({anchors}))"
+    concerned = f"e.{in_anchors} AND e.person_id IN (SELECT arrayJoin({persons}))"
     overrides = _BY_SOURCE.format(live=_LIVE.format(tenant=tenant))
     stored = f"SELECT *, anchor FROM events FINAL WHERE tenant_id = {tenant} AND ({where})"
     main = (
@@ -113,7 +115,7 @@ def current_events(params: SqlParams, tenant: str = "{tenant:String}", where: st
     scoped = (
         f"SELECT {columns}, e.person_id AS stored_person_id, "
         f"if({_SCOPED_TARGET} != '', {_SCOPED_TARGET}, {_WIDE_TARGET}) AS person_id "
-        f"FROM ({stored} AND {any_scoped} AND anchor GLOBAL IN {_SCOPED_ANCHORS.format(tenant=tenant)}) AS e "
+        f"FROM ({stored} AND {any_scoped} AND {in_anchors}) AS e "
         f"LEFT ANY JOIN ({overrides}) AS o ON o.source = e.person_id "
         f"WHERE {concerned}"
     )
