@@ -68,9 +68,13 @@ class OverrideMapping:
 
     def rules(self) -> list[PersonOverride]:
         """The overrides in the order they must be tried on one event: identifier-scoped ones by decreasing
-        version, then person-wide ones. The first that matches the event's stored person (and, when scoped,
-        one of its identifiers) gives the current person."""
-        scoped = sorted((o for o in self.overrides if not o.person_wide), key=lambda o: -o.version)
+        version (ties by identifier), then person-wide ones. The first that matches the event's stored person
+        (and, when scoped, one of its identifiers) gives the current person. store/person_sql.py's LIVE_RULES
+        sorts the same way."""
+        scoped = sorted(
+            (o for o in self.overrides if not o.person_wide),
+            key=lambda o: (-o.version, o.identifier_type, o.identifier_value),
+        )
         return [*scoped, *(o for o in self.overrides if o.person_wide)]
 
     def stored_persons_of(self, person_id: str) -> list[str]:

@@ -1,21 +1,36 @@
 """GetTimeline's read model: one person's events (or one identifier's) across channels, keyset-paged.
 
 The anchor lookups (schema.py) name the few ranges of `events` that hold the subject's events, so a read
-touches that data only, however large the table. One statement loads them together with the live overrides
-of the persons involved (PersonOverrideStore.timeline_subject), and a second reads the page: a person's
-timeline holds the events whose current person is that person, and every event's `person_id` is its current
-person.
+touches that data only, however large the table. A person's timeline holds the events whose current person is
+that person, and every event's `person_id` is its current person.
+
+Most persons have no override at all: no override row names them as source or target, so their timeline is
+exactly the events stored with their id. A person's page is first read that way, in one statement that also
+counts the override rows naming the person; only when it finds some (or no event) does the exact read follow:
+one statement loads the anchors together with the live overrides of the persons involved
+(PersonOverrideStore.timeline_subject), and a second reads the page through them. On chDB every statement
+costs milliseconds before it reads anything (docs/journeys.md), and a timeline is the read users wait on.
 """
 
 from __future__ import annotations
 
-from wayline_journeys.events import TimelineOrder, TimelinePage, TimelineQuery
+from typing import Any
+
+from wayline_journeys.events import EventRecord, TimelineOrder, TimelinePage, TimelineQuery
 from wayline_journeys.store.client import JourneyDatabase
 from wayline_journeys.store.columns import READ_COLUMN_NAMES, record_from_row
 from wayline_journeys.store.overrides import PersonOverrideStore
 from wayline_journeys.store.person_sql import IDENTIFIER_MATCH, current_person_sql
 
 __all__ = ["ClickHouseTimeline"]
+
+# How many override rows (any version) name the person as source or target; none means the stored person
+# ids are the current ones for every event of the person and of nobody else (the bloom filter on
+# override_person_id serves the second half).
+_OVERRIDE_ROWS = (
+    "(SELECT count() FROM person_overrides WHERE tenant_id = {tenant:String} "
+    "AND (person_id = {person:String} OR override_person_id = {person:String}))"
+)
 
 
 class ClickHouseTimeline:
@@ -27,12 +42,16 @@ class ClickHouseTimeline:
         """One page of `query`'s events, in its order, after its cursor, read through the overrides, and
         whose timeline it is (for an identifier: the current person of the latest event carrying it, one
         statement more)."""
+        if query.person_id:
+            page = self._page_without_overrides(query)
+            if page is not None:
+                return TimelinePage(page, query.person_id)
         mapping, anchors = self._overrides.timeline_subject(query)
         if not anchors:
             return TimelinePage([], query.person_id)  # no event was ever stored for the subject
         person, parameters = current_person_sql(mapping)
-        conditions = ["tenant_id = {tenant:String}", "anchor IN {anchors:Array(UInt64)}"]
-        parameters |= {"tenant": query.tenant, "limit": query.limit, "anchors": anchors}
+        conditions = ["anchor IN {anchors:Array(UInt64)}"]
+        parameters |= {"anchors": anchors}
         if query.person_id:
             conditions.append(
                 "person_id IN {stored_persons:Array(String)} AND current_person = {person:String}"
@@ -42,6 +61,47 @@ class ClickHouseTimeline:
         if query.identifier is not None:
             conditions.append(IDENTIFIER_MATCH)
             parameters["identifier_type"], parameters["identifier_value"] = query.identifier
+        rows = self._page(query, person, conditions, parameters)
+        holder = query.person_id
+        if query.identifier is not None:
+            latest = self._db.rows(
+                f"SELECT {person} FROM events FINAL WHERE tenant_id = {{tenant:String}} "
+                f"AND anchor IN {{anchors:Array(UInt64)}} AND {IDENTIFIER_MATCH} "
+                "ORDER BY timestamp DESC, toString(event_id) DESC LIMIT 1",
+                parameters,
+                "finding who holds an identifier",
+            )
+            holder = str(latest[0][0]) if latest else ""
+        return TimelinePage([record_from_row(row) for row in rows], holder)
+
+    def _page_without_overrides(self, query: TimelineQuery) -> list[EventRecord] | None:
+        """The person's page read as if no override concerned them, or None when some override row names
+        them (or the page is empty, which may be why): then only the exact read answers."""
+        in_ = "GLOBAL IN" if self._db.topology.clustered else "IN"  # person_anchors is sharded on a cluster
+        conditions = [
+            f"anchor {in_} (SELECT anchor FROM person_anchors WHERE tenant_id = {{tenant:String}} "
+            "AND person_id = {person:String})",
+            "person_id = {person:String}",
+        ]
+        parameters: dict[str, Any] = {"person": query.person_id}
+        rows = self._page(query, "person_id", conditions, parameters, f", {_OVERRIDE_ROWS} AS override_rows")
+        if not rows or rows[0][-1]:
+            return None
+        return [record_from_row(row[: len(READ_COLUMN_NAMES)]) for row in rows]
+
+    def _page(
+        self,
+        query: TimelineQuery,
+        person: str,
+        conditions: list[str],
+        parameters: dict[str, Any],
+        extra_columns: str = "",
+    ) -> list[tuple[Any, ...]]:
+        """The rows of the page of the events meeting `conditions` and `query`'s filters: READ_COLUMN_NAMES
+        with the expression `person` (which conditions may name `current_person`) for person_id, then
+        `extra_columns`."""
+        conditions = ["tenant_id = {tenant:String}", *conditions]
+        parameters |= {"tenant": query.tenant, "limit": query.limit}
         if query.channels:
             conditions.append("channel IN {channels:Array(String)}")
             parameters["channels"] = list(query.channels)
@@ -63,23 +123,12 @@ class ClickHouseTimeline:
             )
             parameters["after_us"] = query.after.timestamp_us
             parameters["after_id"] = query.after.event_id
-        # The mapping filters before LIMIT, so keyset paging stays exact. FINAL collapses the copies of a
-        # re-written event; over the subject's few ranges it costs little (ADR 0011).
+        # The current person filters before LIMIT, so keyset paging stays exact. FINAL collapses the copies
+        # of a re-written event; over the subject's few ranges it costs little (ADR 0011).
         columns = [f"{person} AS current_person" if c == "person_id" else c for c in READ_COLUMN_NAMES]
         sql = (
-            f"SELECT {', '.join(columns)} FROM events FINAL "
+            f"SELECT {', '.join(columns)}{extra_columns} FROM events FINAL "
             f"WHERE {' AND '.join(conditions)} "
             f"ORDER BY timestamp {direction}, toString(event_id) {direction} LIMIT {{limit:UInt32}}"
         )
-        rows = self._db.rows(sql, parameters, "reading the timeline")
-        holder = query.person_id
-        if query.identifier is not None:
-            latest = self._db.rows(
-                f"SELECT {person} FROM events FINAL WHERE tenant_id = {{tenant:String}} "
-                f"AND anchor IN {{anchors:Array(UInt64)}} AND {IDENTIFIER_MATCH} "
-                "ORDER BY timestamp DESC, toString(event_id) DESC LIMIT 1",
-                parameters,
-                "finding who holds an identifier",
-            )
-            holder = str(latest[0][0]) if latest else ""
-        return TimelinePage([record_from_row(row) for row in rows], holder)
+        return [tuple(row) for row in self._db.rows(sql, parameters, "reading the timeline")]
