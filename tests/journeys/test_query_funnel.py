@@ -366,6 +366,32 @@ def test_query_funnel_follows_a_merge(journeys: Journeys) -> None:
     assert _persons(journeys, request) == [[known]]
 
 
+def test_query_funnel_follows_a_split_by_identifier(journeys: Journeys) -> None:
+    """An identifier-scoped override moves only the events carrying that identifier: a shared device's views
+    leave the person who bought, who then converts from their own view only, and nobody is counted twice."""
+    person, other = new_person(), new_person()
+    journeys.write(
+        _event(person, "Viewed", 0, "web", ("device_id", "shared")),
+        _event(person, "Viewed", 10, "web", ("user_id", "u-1")),
+        _event(person, "Bought", 20, "web", ("user_id", "u-1")),
+        _event(person, "Viewed", 30, "web", ("device_id", "shared"), ("cookie", "c-1")),
+    )
+    spec = Spec(steps=(Step((Match("Viewed"),)), Step((Match("Bought"),))), window_us=DAY)
+    response = _query(journeys, _request(spec))
+    assert _counts(response) == [1, 1]
+    assert _micros(response.series[0].steps[1].average_time_to_convert) == 20 * MINUTE
+    journeys.apply(override(person, other, 1, ("device_id", "shared")))
+    response = _query(journeys, _request(spec))
+    assert _counts(response) == [2, 1]
+    assert _micros(response.series[0].steps[1].average_time_to_convert) == 10 * MINUTE
+    request = pb.ListFunnelPersonsRequest(funnel=_request(spec), step_index=1)
+    assert _persons(journeys, request) == [[person]]
+    request = pb.ListFunnelPersonsRequest(
+        funnel=_request(spec), step_index=1, outcome=funnel_pb2.FUNNEL_PERSONS_OUTCOME_DROPPED
+    )
+    assert _persons(journeys, request) == [[other]]
+
+
 def test_query_funnel_strict_ignores_filtered_out_events(journeys: Journeys) -> None:
     person = new_person()
     journeys.write(_event(person, "A", 0), _event(person, "Newsletter", 1, "email"), _event(person, "B", 2))
@@ -445,3 +471,25 @@ def test_query_funnel_refuses_a_breakdown_by_segment(journeys: Journeys) -> None
     with pytest.raises(grpc.RpcError) as failure:
         journeys.stub.QueryFunnel(request, metadata=journeys.metadata, timeout=10)
     assert failure.value.code() is grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_query_funnel_refuses_a_regex_re2_cannot_compile(journeys: Journeys) -> None:
+    """RE2 refuses lookaheads that Python's re takes: the caller learns which regex, not an INTERNAL. (RE2
+    compiles it when a stored value meets it, so the events carry the property.)"""
+    person = new_person()
+    first, second = _event(person, "A", 0), _event(person, "B", 1)
+    for event in (first, second):
+        event.properties.update({"plan": "pro"})
+    journeys.write(first, second)
+    request = _request(Spec(steps=(Step((Match("A"),)), Step((Match("B"),))), window_us=HOUR))
+    request.event_filters.append(
+        analytics_pb2.PropertyFilter(
+            property="properties.plan",
+            operator=analytics_pb2.FILTER_OPERATOR_MATCHES_REGEX,
+            values=[struct_pb2.Value(string_value="(?=pro)")],
+        )
+    )
+    with pytest.raises(grpc.RpcError) as failure:
+        journeys.stub.QueryFunnel(request, metadata=journeys.metadata, timeout=10)
+    assert failure.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "not a valid RE2 regular expression" in (failure.value.details() or "")

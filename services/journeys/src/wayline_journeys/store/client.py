@@ -18,12 +18,14 @@ import structlog
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
+from wayline.common.errors import InvalidArgument
 from wayline_journeys.errors import StoreUnavailable
 from wayline_journeys.store.migrations import migrate
 from wayline_journeys.store.schema import MIGRATIONS
 from wayline_journeys.store.topology import Topology
 
 __all__ = [
+    "CANNOT_COMPILE_REGEXP",
     "TRANSIENT_ERROR_CODES",
     "JourneyDatabase",
     "clickhouse_error_code",
@@ -94,12 +96,16 @@ TRANSIENT_ERROR_CODES = frozenset(
 
 def store_error(exc: ClickHouseError, action: str) -> Exception:
     """UNAVAILABLE (retryable, details only in the log) for connection trouble and transient server
-    errors; any other error is a defect on our side and stays itself, so callers get INTERNAL."""
-    code = getattr(exc, "code", None)
+    errors; INVALID_ARGUMENT for a regular expression RE2 refuses (only requests carry regexes: a filter's
+    MATCHES_REGEX value, a cleaning rule); any other error is a defect on our side and stays itself, so
+    callers get INTERNAL."""
+    code = clickhouse_error_code(exc)
     if isinstance(exc, OperationalError) or code in TRANSIENT_ERROR_CODES:
         log.warning("clickhouse.transient_error", action=action, code=code, error=str(exc))
         reason = getattr(exc, "name", None) or "connection failed"
         return StoreUnavailable(f"{action} failed in ClickHouse ({reason}); retry", retry_after=1.0)
+    if code == CANNOT_COMPILE_REGEXP:
+        return InvalidArgument(f"a regular expression of the request's filters is {regex_problem(exc)}")
     return exc
 
 
@@ -128,6 +134,7 @@ def insert_rows(
 
 
 _CODE = re.compile(r"Code: (\d+)")
+CANNOT_COMPILE_REGEXP = 427
 
 
 def clickhouse_error_code(exc: ClickHouseError) -> int | None:

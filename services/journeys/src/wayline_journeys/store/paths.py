@@ -14,7 +14,6 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from wayline.common.errors import InvalidArgument
 from wayline_journeys.paths import (
     CleaningRule,
     EdgeCursor,
@@ -28,15 +27,19 @@ from wayline_journeys.paths import (
     PathStep,
     SeriesKey,
 )
-from wayline_journeys.store.client import clickhouse_error_code, regex_problem, store_error
+from wayline_journeys.store.client import (
+    CANNOT_COMPILE_REGEXP,
+    clickhouse_error_code,
+    regex_problem,
+    store_error,
+)
 from wayline_journeys.store.path_sql import paths_sql
 from wayline_journeys.store.sql import SqlParams
 
 __all__ = ["ClickHousePaths"]
 
-_CANNOT_COMPILE_REGEXP = 427
 _REGEX_ERRORS = frozenset(
-    {36, _CANNOT_COMPILE_REGEXP}
+    {36, CANNOT_COMPILE_REGEXP}
 )  # BAD_ARGUMENTS (replaceRegexpAll's checks), CANNOT_COMPILE_REGEXP
 
 
@@ -100,10 +103,6 @@ class ClickHousePaths:
         try:
             return list(self._client().query(sql, parameters=params.values).result_rows)
         except ClickHouseError as exc:
-            if clickhouse_error_code(exc) == _CANNOT_COMPILE_REGEXP:  # a MATCHES_REGEX filter's value
-                raise InvalidArgument(
-                    f"a regular expression of the request's filters is {regex_problem(exc)}"
-                ) from exc
             raise store_error(exc, action) from exc
 
     def check_cleaning_rules(self, rules: Sequence[CleaningRule]) -> None:

@@ -20,7 +20,6 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from wayline.common.errors import InvalidArgument
 from wayline_journeys.analytics import BreakdownDimension, SeriesKey
 from wayline_journeys.retention import CohortCount, RetentionPeriod, RetentionQuery, RetentionType
 from wayline_journeys.store.breakdown import (
@@ -29,7 +28,7 @@ from wayline_journeys.store.breakdown import (
     ranked_series,
     series_of_raw,
 )
-from wayline_journeys.store.client import clickhouse_error_code, regex_problem, store_error
+from wayline_journeys.store.client import store_error
 from wayline_journeys.store.matching import matcher_sql, population_sql
 from wayline_journeys.store.relation import current_events
 from wayline_journeys.store.sql import SqlParams
@@ -118,10 +117,6 @@ class ClickHouseRetention:
         try:
             rows: Sequence[Sequence[Any]] = self._client().query(sql, parameters=params.values).result_rows
         except ClickHouseError as exc:
-            if clickhouse_error_code(exc) == 427:  # a MATCHES_REGEX filter's value
-                raise InvalidArgument(
-                    f"a regular expression of the request's filters is {regex_problem(exc)}"
-                ) from exc
             raise store_error(exc, "computing retention") from exc
         return [
             CohortCount(SeriesKey(value, bool(other), bool(missing)), cohort, int(idx), int(count))
