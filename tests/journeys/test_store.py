@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -11,11 +12,13 @@ from pathlib import Path
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
+from wayline.common.context import CallContext, bind_call
+from wayline.common.errors import DeadlineExceeded
 from wayline.common.server import Server
 from wayline_journeys.errors import StoreUnavailable
 from wayline_journeys.events import EventRecord, TimelineOrder, TimelineQuery, cursor_after
 from wayline_journeys.store import JourneyStore, connect_clickhouse
-from wayline_journeys.store.client import store_error
+from wayline_journeys.store.client import query_rows, store_error
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
@@ -116,3 +119,22 @@ def test_a_broken_statement_is_not_reported_as_retryable(store: JourneyStore) ->
     with pytest.raises(DatabaseError) as raised:  # not StoreUnavailable: the caller gets INTERNAL
         store.write("acme", [record("u4", 0)])
     assert raised.value.name == "UNKNOWN_TABLE"
+
+
+def _call(deadline_in: float | None) -> CallContext:
+    deadline = None if deadline_in is None else time.monotonic() + deadline_in
+    return CallContext(request_id="r", method="/test", tenant="acme", deadline=deadline)
+
+
+def test_a_statement_outlasting_the_callers_deadline_is_deadline_exceeded(store: JourneyStore) -> None:
+    """Every read runs with max_execution_time set to what is left of the call's deadline, so a slow statement
+    stops near it with DEADLINE_EXCEEDED (not UNAVAILABLE, not INTERNAL), and none starts once it passed."""
+    slow = "SELECT count() FROM numbers(10000000000) WHERE sipHash64(number) = 0"  # tens of seconds
+    began = time.monotonic()
+    with bind_call(_call(0.5)), pytest.raises(DeadlineExceeded):
+        query_rows(store.client, slow, {}, "counting forever")
+    assert time.monotonic() - began < 10  # stopped by ClickHouse, at the deadline rounded up to 1 s
+    with bind_call(_call(-1.0)), pytest.raises(DeadlineExceeded):
+        query_rows(store.client, "SELECT 1", {}, "too late")
+    with bind_call(_call(None)):  # no deadline: no limit, and a quick statement answers
+        assert query_rows(store.client, "SELECT 1", {}, "quick") == [(1,)]

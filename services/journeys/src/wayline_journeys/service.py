@@ -61,7 +61,7 @@ def _segment_evaluator(
     settings: JourneysSettings, store: JourneyStore, lifecycle_models: LifecycleModels
 ) -> SegmentEvaluator:
     return SegmentEvaluator(
-        ClickHouseSegmentEvaluation(lambda: store.client, store.topology),
+        ClickHouseSegmentEvaluation(lambda: store.client),
         parse_condition,
         lifecycle_models.model_for,
         refresh_seconds=settings.segment_refresh_seconds,

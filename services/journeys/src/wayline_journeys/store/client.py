@@ -7,6 +7,7 @@ defect of ours and stays itself (INTERNAL). All SQL is parameterised with server
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections.abc import Callable, Sequence
@@ -18,7 +19,8 @@ import structlog
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
-from wayline.common.errors import InvalidArgument
+from wayline.common.context import remaining_seconds
+from wayline.common.errors import DeadlineExceeded, InvalidArgument
 from wayline_journeys.errors import StoreUnavailable
 from wayline_journeys.store.migrations import migrate
 from wayline_journeys.store.schema import MIGRATIONS
@@ -116,10 +118,19 @@ def query_rows(
     action: str,
     settings: dict[str, Any] | None = None,
 ) -> list[Sequence[Any]]:
-    """The rows of a query, its errors mapped by `store_error`; `action` names it ("computing a funnel")."""
+    """The rows of a query, its errors mapped by `store_error`; `action` names it ("computing a funnel").
+
+    Within a call that has a deadline, the statement runs with ClickHouse's `max_execution_time` set to what
+    is left of it (whole seconds, at least one), and a statement stopped by it is DEADLINE_EXCEEDED rather
+    than UNAVAILABLE; past the deadline, no statement starts."""
+    left = remaining_seconds()
+    if left is not None:
+        settings = {**(settings or {}), "max_execution_time": max(1, math.ceil(left))}
     try:
         return list(client.query(sql, parameters=parameters, settings=settings).result_rows)
     except ClickHouseError as exc:
+        if left is not None and clickhouse_error_code(exc) == TIMEOUT_EXCEEDED:
+            raise DeadlineExceeded(f"{action} outlasted the deadline") from exc
         raise store_error(exc, action) from exc
 
 
@@ -135,6 +146,7 @@ def insert_rows(
 
 _CODE = re.compile(r"Code: (\d+)")
 CANNOT_COMPILE_REGEXP = 427
+TIMEOUT_EXCEEDED = 159
 
 
 def clickhouse_error_code(exc: ClickHouseError) -> int | None:

@@ -18,18 +18,16 @@ from wayline_journeys.overrides import OverrideMapping
 from wayline_journeys.store.client import JourneyDatabase
 from wayline_journeys.store.person_sql import current_person_sql
 from wayline_journeys.store.schema import lookup_rebuilds
+from wayline_journeys.store.sql import anchor_in
 
 __all__ = ["EventEraser"]
 
 
-def _person_anchors(db: JourneyDatabase) -> str:
-    """`anchor IN (...)` for the events stored under {stored_persons:Array(String)}; on a cluster the lookup
-    is read once by the initiator and shipped to the shards."""
-    in_ = "GLOBAL IN" if db.topology.clustered else "IN"
-    return (
-        f"anchor {in_} (SELECT anchor FROM person_anchors WHERE tenant_id = {{tenant:String}} "
-        "AND person_id IN {stored_persons:Array(String)})"
-    )
+# The events stored under {stored_persons:Array(String)}.
+_PERSON_ANCHORS = anchor_in(
+    "SELECT anchor FROM person_anchors WHERE tenant_id = {tenant:String} "
+    "AND person_id IN {stored_persons:Array(String)}"
+)
 
 
 _ERASE_CHUNK = 10_000  # event ids per DELETE: one mutation for almost every person, bounded statements
@@ -56,7 +54,7 @@ class EventEraser:
         }
         found = self._db.rows(
             f"SELECT event_id, anchor FROM events FINAL WHERE tenant_id = {{tenant:String}} "
-            f"AND {_person_anchors(self._db)} "
+            f"AND {_PERSON_ANCHORS} "
             f"AND person_id IN {{stored_persons:Array(String)}} AND {person} = {{person:String}}",
             parameters,
             "finding a person's events",

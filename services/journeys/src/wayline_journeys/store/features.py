@@ -5,24 +5,20 @@ training_set.py.
 observations in one statement (snapshot persons or anchor events, the population, the sampling hash, the
 horizon check, the order and the limit) so that only the kept (person, time) pairs reach Python. Each
 statement runs with ClickHouse's `max_execution_time` set to the call's remaining deadline, and a statement
-stopped by it is DEADLINE_EXCEEDED rather than UNAVAILABLE.
+stopped by it is DEADLINE_EXCEEDED rather than UNAVAILABLE (store/client.py's query_rows, as for every read).
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from wayline.common.context import remaining_seconds
-from wayline.common.errors import DeadlineExceeded
 from wayline.common.timestamps import to_micros
 from wayline_journeys.features import FeatureQuery, FeatureRow, FeatureValue, LabelKind, Observation
-from wayline_journeys.store.client import store_error
+from wayline_journeys.store.client import query_rows
 from wayline_journeys.store.feature_sql import RAW_JSON, feature_rows_sql
 from wayline_journeys.store.matching import matcher_sql, population_sql
 from wayline_journeys.store.person_refs import current_persons
@@ -39,7 +35,6 @@ from wayline_journeys.training_set import (
 __all__ = ["DEFAULT_ROW_LIMIT", "ClickHouseFeatures", "json_value", "stable_hash_sql"]
 
 DEFAULT_ROW_LIMIT = 1_000_000
-_TIMEOUT_EXCEEDED = 159
 
 
 def stable_hash_sql(salt: str, person_id: str, params: SqlParams) -> str:
@@ -73,15 +68,7 @@ class ClickHouseFeatures:
         return self._row_limit
 
     def _query(self, sql: str, params: SqlParams, action: str) -> list[Sequence[Any]]:
-        left = remaining_seconds()  # DEADLINE_EXCEEDED before starting work nobody awaits
-        settings = {"max_execution_time": max(1, math.ceil(left))} if left is not None else {}
-        client = self._client()
-        try:
-            return list(client.query(sql, parameters=params.values, settings=settings).result_rows)
-        except ClickHouseError as exc:
-            if left is not None and getattr(exc, "code", None) == _TIMEOUT_EXCEEDED:
-                raise DeadlineExceeded(f"{action} outlasted the deadline") from exc
-            raise store_error(exc, action) from exc
+        return query_rows(self._client(), sql, params.values, action)
 
     def current_persons(
         self, tenant: str, identifiers: Sequence[tuple[str, str]]

@@ -30,6 +30,7 @@ from wayline_journeys.paths import (
 from wayline_journeys.store.client import (
     CANNOT_COMPILE_REGEXP,
     clickhouse_error_code,
+    query_rows,
     regex_problem,
     store_error,
 )
@@ -100,10 +101,7 @@ class ClickHousePaths:
         self._client = client
 
     def _rows(self, sql: str, params: SqlParams, action: str) -> list[Sequence[Any]]:
-        try:
-            return list(self._client().query(sql, parameters=params.values).result_rows)
-        except ClickHouseError as exc:
-            raise store_error(exc, action) from exc
+        return query_rows(self._client(), sql, params.values, action)
 
     def check_cleaning_rules(self, rules: Sequence[CleaningRule]) -> None:
         """InvalidCleaningRules naming every rule whose regex or replacement RE2 refuses."""

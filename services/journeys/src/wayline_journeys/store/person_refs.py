@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from wayline_journeys.store.relation import current_events
-from wayline_journeys.store.sql import SqlParams
+from wayline_journeys.store.sql import SqlParams, anchor_in
 
 __all__ = ["current_persons"]
 
@@ -33,11 +33,9 @@ def current_persons(
     params = SqlParams(tenant=tenant)
     pairs = params.bind([tuple(i) for i in identifiers], "Array(Tuple(String, String))")
     values = params.bind(sorted({v for _, v in identifiers}), "Array(String)")
-    # GLOBAL: on a cluster the initiator reads the (distributed) lookup once and ships the anchors to the
-    # shards; on one server it is a plain IN (the same plan: the anchors select parts and granules by key).
-    anchors = (
-        "anchor GLOBAL IN (SELECT anchor FROM identifier_anchors WHERE tenant_id = {tenant:String} "
-        f"AND (identifier_type, identifier_value) IN {pairs})"
+    anchors = anchor_in(
+        "SELECT anchor FROM identifier_anchors WHERE tenant_id = {tenant:String} "
+        f"AND (identifier_type, identifier_value) IN {pairs}"
     )
     relation = current_events(
         params, where=f"{anchors} AND hasAny(identifier_values, {values}) AND hasAny({_PAIRS}, {pairs})"

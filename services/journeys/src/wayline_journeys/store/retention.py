@@ -14,11 +14,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
 
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from wayline_journeys.analytics import BreakdownDimension, SeriesKey
 from wayline_journeys.retention import CohortCount, RetentionPeriod, RetentionQuery, RetentionType
@@ -28,7 +26,7 @@ from wayline_journeys.store.breakdown import (
     ranked_series,
     series_of_raw,
 )
-from wayline_journeys.store.client import store_error
+from wayline_journeys.store.client import query_rows
 from wayline_journeys.store.matching import matcher_sql, population_sql
 from wayline_journeys.store.relation import current_events
 from wayline_journeys.store.sql import SqlParams
@@ -114,10 +112,7 @@ class ClickHouseRetention:
     def counts(self, query: RetentionQuery) -> list[CohortCount]:
         params = SqlParams(tenant=query.tenant)
         sql = retention_sql(query, params)
-        try:
-            rows: Sequence[Sequence[Any]] = self._client().query(sql, parameters=params.values).result_rows
-        except ClickHouseError as exc:
-            raise store_error(exc, "computing retention") from exc
+        rows = query_rows(self._client(), sql, params.values, "computing retention")
         return [
             CohortCount(SeriesKey(value, bool(other), bool(missing)), cohort, int(idx), int(count))
             for (value, other, missing), cohort, idx, count in rows

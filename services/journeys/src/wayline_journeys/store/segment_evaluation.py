@@ -30,8 +30,7 @@ from wayline_journeys.store.client import insert_rows, query_rows, store_error
 from wayline_journeys.store.conditions import ConditionCompiler
 from wayline_journeys.store.segment_tables import CHANGE_COLUMNS, MEMBERSHIP_COLUMNS, STATUS_COLUMNS, names
 from wayline_journeys.store.segments import DEFINITION_SELECT, definition_from_row
-from wayline_journeys.store.sql import SqlParams
-from wayline_journeys.store.topology import Topology
+from wayline_journeys.store.sql import SqlParams, anchor_in
 
 __all__ = ["ClickHouseSegmentEvaluation", "StatusRow", "StoredChange"]
 
@@ -64,11 +63,8 @@ class StatusRow:
 class ClickHouseSegmentEvaluation:
     """Thread-safe as the client it is given."""
 
-    def __init__(self, client: Callable[[], Client], topology: Topology | None = None) -> None:
+    def __init__(self, client: Callable[[], Client]) -> None:
         self._client = client
-        # On a cluster the anchor lookup is read once by the initiator and shipped to the shards (as the
-        # timeline does): `events` and `person_anchors` are both distributed there.
-        self._in = "GLOBAL IN" if topology is not None and topology.clustered else "IN"
 
     def _rows(self, sql: str, params: SqlParams, action: str) -> Sequence[Sequence[Any]]:
         return query_rows(self._client(), sql, params.values, action)
@@ -175,10 +171,11 @@ class ClickHouseSegmentEvaluation:
                 f"(SELECT arrayJoin({bound}) UNION ALL SELECT person_id FROM person_overrides "
                 f"WHERE tenant_id = {{tenant:String}} AND override_person_id IN {bound})"
             )
-            where = (
-                f"person_id IN {sources} AND anchor {self._in} (SELECT anchor FROM person_anchors "
-                f"WHERE tenant_id = {{tenant:String}} AND person_id IN {sources})"
+            anchors = anchor_in(
+                "SELECT anchor FROM person_anchors WHERE tenant_id = {tenant:String} "
+                f"AND person_id IN {sources}"
             )
+            where = f"person_id IN {sources} AND {anchors}"
             current, stored = f"person_id IN {bound}", f"AND person_id IN {bound} "
         evaluated = compiler.query(
             [f"[{', '.join(columns)}] AS holds"],

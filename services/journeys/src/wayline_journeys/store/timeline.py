@@ -21,6 +21,7 @@ from wayline_journeys.store.client import JourneyDatabase
 from wayline_journeys.store.columns import READ_COLUMN_NAMES, record_from_row
 from wayline_journeys.store.overrides import PersonOverrideStore
 from wayline_journeys.store.person_sql import IDENTIFIER_MATCH, current_person_sql
+from wayline_journeys.store.sql import anchor_in
 
 __all__ = ["ClickHouseTimeline"]
 
@@ -77,10 +78,11 @@ class ClickHouseTimeline:
     def _page_without_overrides(self, query: TimelineQuery) -> list[EventRecord] | None:
         """The person's page read as if no override concerned them, or None when some override row names
         them (or the page is empty, which may be why): then only the exact read answers."""
-        in_ = "GLOBAL IN" if self._db.topology.clustered else "IN"  # person_anchors is sharded on a cluster
         conditions = [
-            f"anchor {in_} (SELECT anchor FROM person_anchors WHERE tenant_id = {{tenant:String}} "
-            "AND person_id = {person:String})",
+            anchor_in(
+                "SELECT anchor FROM person_anchors WHERE tenant_id = {tenant:String} "
+                "AND person_id = {person:String}"
+            ),
             "person_id = {person:String}",
         ]
         parameters: dict[str, Any] = {"person": query.person_id}
