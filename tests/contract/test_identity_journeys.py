@@ -1,8 +1,8 @@
 """Identity end to end through the gateway: events from two anonymous devices, an identify on each that joins
-them into one person, then an unmerge that takes one device back out — journeys' timeline follows each step
-(ingest resolves every event with identity on its way to journeys; merges reach journeys with the events that
-caused them, the administrator's unmerge through the override feed journeys follows). Then the person is
-erased, and no store keeps anything of them."""
+them into one person, then an unmerge that takes one device back out — journeys' timeline and a funnel across
+the two devices follow each step (ingest resolves every event with identity on its way to journeys; merges
+reach journeys with the events that caused them, the administrator's unmerge through the override feed
+journeys follows). Then the person is erased, and no store keeps anything of them."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import grpc
 import pytest
+from google.protobuf import duration_pb2
 
 from tests.events import make_event
 from wayline.event.v1 import event_pb2
@@ -19,6 +20,7 @@ from wayline.identity.v1 import identity_service_pb2 as identity_pb
 from wayline.identity.v1 import identity_service_pb2_grpc as identity_grpc
 from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
 from wayline.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
+from wayline.journeys.v1 import analytics_pb2, funnel_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
 
@@ -62,16 +64,32 @@ def test_timeline_follows_merge_and_unmerge_then_erasure_leaves_nothing(
         assert all(e.person_id == person_id for e in response.events)
         return {e.event_id for e in response.events}
 
+    # Viewed on the phone, ordered on the laptop: a conversion only once both devices are one person.
+    viewed, ordered = f"Viewed {tag}", f"Ordered {tag}"
+
+    def funnel() -> list[int]:
+        request = journeys_pb.QueryFunnelRequest(
+            order=funnel_pb2.FUNNEL_ORDER_ORDERED,
+            conversion_window=duration_pb2.Duration(seconds=86_400),
+            steps=[
+                funnel_pb2.FunnelStep(event=analytics_pb2.EventMatcher(event_name=name))
+                for name in (viewed, ordered)
+            ],
+        )
+        response = journeys.QueryFunnel(request, metadata=auth, timeout=30)
+        return [step.count for step in response.series[0].steps] if response.series else [0, 0]
+
     def track(*events: event_pb2.Event) -> set[str]:
         ingest.TrackBatch(ingest_pb.TrackBatchRequest(events=list(events)), metadata=auth, timeout=10)
         return {e.event_id for e in events}
 
     # Two devices, browsing anonymously: two persons.
-    on_phone = track(*(_event(event_pb2.EVENT_TYPE_TRACK, phone) for _ in range(3)))
-    on_laptop = track(*(_event(event_pb2.EVENT_TYPE_TRACK, laptop) for _ in range(2)))
+    on_phone = track(*(_event(event_pb2.EVENT_TYPE_TRACK, phone, name=viewed) for _ in range(3)))
+    on_laptop = track(*(_event(event_pb2.EVENT_TYPE_TRACK, laptop, name=ordered) for _ in range(2)))
     _eventually(lambda: _try(lambda: events_of(person(phone)) == on_phone), "the phone's events are in")
     _eventually(lambda: _try(lambda: events_of(person(laptop)) == on_laptop), "the laptop's events are in")
     assert person(phone) != person(laptop)
+    assert funnel() == [1, 0]  # the phone's person viewed; the laptop's ordered without viewing
 
     # The person logs in on each device: one person, every past event on it.
     logins = track(_event(event_pb2.EVENT_TYPE_IDENTIFY, user, phone))
@@ -80,6 +98,7 @@ def test_timeline_follows_merge_and_unmerge_then_erasure_leaves_nothing(
     _eventually(lambda: _try(lambda: person(laptop) == person(phone)), "identity joined the devices")
     joined = person(user)
     _eventually(lambda: events_of(joined) == everything, "the timeline holds both devices' events")
+    assert funnel() == [1, 1]  # one person, converted across devices
 
     # Support finds the laptop is shared: unmerge it. Its events (and its login) leave the person.
     response = identity.UnmergeIdentifier(
@@ -96,6 +115,7 @@ def test_timeline_follows_merge_and_unmerge_then_erasure_leaves_nothing(
     _eventually(lambda: on_laptop <= events_of(moved), "the laptop's events follow it to the new person")
     _eventually(lambda: not (on_laptop & events_of(joined)), "the laptop's events left the person")
     assert on_phone <= events_of(joined)
+    assert funnel() == [1, 0]  # the order went with the laptop, to a person who never viewed
 
     # Erasure: the person and everything of theirs, in identity and in journeys.
     erased = identity.DeleteProfile(
@@ -133,6 +153,7 @@ def test_timeline_follows_merge_and_unmerge_then_erasure_leaves_nothing(
             carried = []
         assert not carried, f"journeys still holds events carrying {identifier}"
     assert events_of(moved) >= on_laptop  # the unmerged device was not the erased person's
+    assert funnel() == [0, 0]  # the erased person's views are gone from the analytics too
 
 
 def _try(check: Callable[[], bool]) -> bool:
