@@ -13,6 +13,7 @@ from wayline_journeys.store.matching import event_property_raw
 from wayline_journeys.store.sql import SqlParams
 
 __all__ = [
+    "NO_EVENT_BREAKDOWN",
     "event_breakdown_raw",
     "json_text",
     "person_breakdown",
@@ -35,14 +36,17 @@ def series_of_raw(raw: str) -> str:
     return f"tuple({json_text(raw)}, JSONType({raw}) = 'Null')"
 
 
+NO_EVENT_BREAKDOWN = "''"
+
+
 def event_breakdown_raw(breakdown: Breakdown, params: SqlParams) -> str:
-    """The raw JSON, on an event row, that the breakdown reads ('' for none or for a `person.` property,
-    which `person_breakdown` joins)."""
+    """The raw JSON, on an event row, that the breakdown reads (NO_EVENT_BREAKDOWN for none or for a
+    `person.` property, which `person_breakdown` joins)."""
     if breakdown.dimension is BreakdownDimension.CHANNEL:
         return "toJSONString(channel)"
     if breakdown.dimension is BreakdownDimension.PROPERTY and not breakdown.property.startswith("person."):
         return event_property_raw(breakdown.property, params)
-    return "''"
+    return NO_EVENT_BREAKDOWN
 
 
 def person_breakdown(breakdown: Breakdown, params: SqlParams, relation: str) -> str | None:

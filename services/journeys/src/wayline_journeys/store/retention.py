@@ -1,10 +1,10 @@
 """RetentionReadModel on ClickHouse: one statement per call.
 
-1. per person, over all their events (read as current persons): the entry (argMin by time then event id of
-   the cohort-matching events), the breakdown's raw value on that event, and maxMap of the return-matching
-   events' times keyed by their period number in the time zone (toRelativeDayNum / WeekNum (Monday) /
-   MonthNum): the latest return in each period, so a return earlier than the entry in its own period is
-   told apart;
+1. per person, over all their events (read as current persons): the entry (the earliest cohort-matching
+   event's time), the breakdown's raw value on that event (argMin by time then event id), and maxMap of the
+   return-matching events' times keyed by their period number in the time zone (toRelativeDayNum / WeekNum
+   (Monday) / MonthNum): the latest return in each period, so a return earlier than the entry in its own
+   period is told apart;
 2. persons whose entry falls in the range: the cohort (the local date its period starts), the period
    indexes retained (BOUNDED: those holding a return at or after the entry, up to period_count;
    UNBOUNDED: 0 up to the last such index), fanned out by arrayJoin with -1 for "entered";
@@ -21,6 +21,7 @@ from clickhouse_connect.driver.client import Client
 from wayline_journeys.analytics import BreakdownDimension, SeriesKey
 from wayline_journeys.retention import CohortCount, RetentionPeriod, RetentionQuery, RetentionType
 from wayline_journeys.store.breakdown import (
+    NO_EVENT_BREAKDOWN,
     event_breakdown_raw,
     person_breakdown,
     ranked_series,
@@ -49,12 +50,16 @@ _PERIOD_START = {
 def _persons(query: RetentionQuery, params: SqlParams, zone: str) -> str:
     cohort = matcher_sql(query.cohort_event, params) if query.cohort_event else "true"
     returns = matcher_sql(query.return_event, params) if query.return_event else "true"
-    order = "tuple(timestamp, toString(event_id))"
     number = _PERIOD_NUMBER[query.period]
     bd = event_breakdown_raw(query.breakdown, params)
+    # The entry event's value breaks ties on time by event id, as everywhere; the entry time itself needs no
+    # tie-break, and the per-event string of the id is most of this statement's cost (measured at 1M events:
+    # 959 ms with it, 226 ms without, the raw query 70-224 ms), so only a breakdown pays for it.
+    if bd != NO_EVENT_BREAKDOWN:
+        bd = f"argMinIf({bd}, tuple(timestamp, toString(event_id)), {cohort})"
     return (
-        f"SELECT person_id, argMinIf(timestamp, {order}, {cohort}) AS entry, "
-        f"argMinIf({bd}, {order}, {cohort}) AS bd_raw, countIf({cohort}) > 0 AS entered, "
+        f"SELECT person_id, minIf(timestamp, {cohort}) AS entry, "
+        f"{bd} AS bd_raw, countIf({cohort}) > 0 AS entered, "
         f"maxMapIf([toInt64({number}(timestamp, {zone}))], [toUnixTimestamp64Micro(timestamp)], {returns}) "
         f"AS returns FROM {current_events(params)} WHERE {population_sql(query.population, params)} "
         "GROUP BY person_id"
