@@ -29,7 +29,7 @@ from wayline_journeys.store.breakdown import (
 )
 from wayline_journeys.store.matching import event_property_raw, matcher_sql, population_sql
 from wayline_journeys.store.relation import current_events
-from wayline_journeys.store.sql import SqlParams
+from wayline_journeys.store.sql import EVENT_ID_ORDER, SqlParams
 
 __all__ = ["KIND_EDGE", "KIND_NODE", "KIND_PATH", "KIND_SERIES", "paths_sql"]
 
@@ -74,7 +74,7 @@ def _steps(query: PathsQuery, params: SqlParams) -> str:
 
     bd = series_of_raw(event_breakdown_raw(query.breakdown, params))
     return (
-        "SELECT person_id, tuple(toUnixTimestamp64Micro(timestamp), toString(event_id), "
+        f"SELECT person_id, tuple(toUnixTimestamp64Micro(timestamp), {EVENT_ID_ORDER}, "
         f"{_label(query, params)}, "
         f"toString(channel), {flag(query.start_event)}, {flag(query.end_event)}, {bd}) AS step "
         f"FROM {relation} WHERE {population_sql(query.population, params)}"

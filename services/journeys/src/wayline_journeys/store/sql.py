@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["SqlParams", "anchor_in"]
+__all__ = ["EVENT_ID_ORDER", "SqlParams", "anchor_in"]
+
+# An event id as a key that sorts as its text does (the big-endian bytes: FixedString(16), compared as bytes),
+# for read models that break ties on time by the id's text (paths; the timeline's keyset). The UUID type
+# sorts otherwise (its two halves swapped; funnels document that order), and the text itself costs a
+# formatted 36-byte string per event: paths at 1M events took 1,220 ms with it and 1,107 ms with this.
+EVENT_ID_ORDER = "UUIDToNum(event_id)"
 
 
 def anchor_in(lookup: str) -> str:
