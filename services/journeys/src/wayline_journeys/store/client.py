@@ -24,12 +24,14 @@ from wayline.common.errors import DeadlineExceeded, InvalidArgument
 from wayline_journeys.errors import StoreUnavailable
 from wayline_journeys.store.migrations import migrate
 from wayline_journeys.store.schema import MIGRATIONS
+from wayline_journeys.store.sql import SqlParams
 from wayline_journeys.store.topology import Topology
 
 __all__ = [
     "CANNOT_COMPILE_REGEXP",
     "TRANSIENT_ERROR_CODES",
     "JourneyDatabase",
+    "ReadModel",
     "clickhouse_error_code",
     "connect_clickhouse",
     "insert_rows",
@@ -168,6 +170,18 @@ def regex_problem(exc: ClickHouseError) -> str:
     if found := re.search(r"not a valid re2 pattern: ([^:]*)", text):
         return f"not a valid RE2 regular expression: {found.group(1)}"
     return "not a valid RE2 regular expression"
+
+
+class ReadModel:
+    """The base of the read models' stores: each runs its statements on the store's current
+    clickhouse-connect client (`client()` raises while disconnected) through `query_rows`."""
+
+    def __init__(self, client: Callable[[], Client]) -> None:
+        self._client = client
+
+    def _rows(self, sql: str, params: SqlParams, action: str) -> list[Sequence[Any]]:
+        """The rows of a statement built with `params`; `action` names it in errors."""
+        return query_rows(self._client(), sql, params.values, action)
 
 
 class JourneyDatabase:

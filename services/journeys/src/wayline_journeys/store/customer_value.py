@@ -36,7 +36,7 @@ from wayline_journeys.customer_value import (
     ValuePage,
     ValueSpec,
 )
-from wayline_journeys.store.client import query_rows
+from wayline_journeys.store.client import ReadModel
 from wayline_journeys.store.matching import population_sql
 from wayline_journeys.store.person_refs import current_persons
 from wayline_journeys.store.relation import current_events
@@ -176,20 +176,13 @@ def _value(row: Sequence[Any]) -> PersonValue:
     )
 
 
-class ClickHouseCustomerValues:
+class ClickHouseCustomerValues(ReadModel):
     """CustomerValueStore on the journey store's ClickHouse client: one statement per call."""
-
-    def __init__(self, client: Any) -> None:
-        """`client` returns the store's current clickhouse-connect client (it raises while disconnected)."""
-        self._client = client
-
-    def _query(self, sql: str, params: SqlParams, action: str) -> list[Sequence[Any]]:
-        return query_rows(self._client(), sql, params.values, action)
 
     def current_persons(
         self, tenant: str, identifiers: Sequence[tuple[str, str]]
     ) -> dict[tuple[str, str], str]:
-        return current_persons(self._query, tenant, identifiers)
+        return current_persons(self._rows, tenant, identifiers)
 
     def values(self, tenant: str, spec: ValueSpec, person_ids: Sequence[str]) -> dict[str, PersonValue]:
         if not person_ids:
@@ -197,7 +190,7 @@ class ClickHouseCustomerValues:
         params = SqlParams(tenant=tenant)
         rows = person_value_rows(spec, params)
         wanted = params.bind(list(person_ids), "Array(String)")
-        found = self._query(f"{_SELECT} FROM {rows} WHERE person_id IN {wanted}", params, "valuing persons")
+        found = self._rows(f"{_SELECT} FROM {rows} WHERE person_id IN {wanted}", params, "valuing persons")
         return {v.person_id: v for v in map(_value, found)}
 
     def page(
@@ -216,11 +209,11 @@ class ClickHouseCustomerValues:
             f"WHERE {keyset} ORDER BY historic_value DESC, person_id ASC "
             f"LIMIT {params.bind(limit + 1, 'UInt32')}"
         )
-        rows = self._query(sql, params, "listing customer values")
+        rows = self._rows(sql, params, "listing customer values")
         if rows:
             total = int(rows[0][15])
         else:  # past the end (or an empty population): the total still counts every page
             total = int(
-                self._query(f"SELECT count() FROM ({listed})", params, "counting customer values")[0][0]
+                self._rows(f"SELECT count() FROM ({listed})", params, "counting customer values")[0][0]
             )
         return ValuePage([_value(r) for r in rows[:limit]], total, len(rows) > limit)

@@ -18,17 +18,19 @@ from wayline_journeys.overrides import OverrideMapping
 from wayline_journeys.store.client import JourneyDatabase
 from wayline_journeys.store.person_sql import current_person_sql
 from wayline_journeys.store.schema import lookup_rebuilds
-from wayline_journeys.store.sql import anchor_in
+from wayline_journeys.store.sql import identifier_anchors, person_anchors
 
 __all__ = ["EventEraser"]
 
 
 # The events stored under {stored_persons:Array(String)}.
-_PERSON_ANCHORS = anchor_in(
-    "SELECT anchor FROM person_anchors WHERE tenant_id = {tenant:String} "
-    "AND person_id IN {stored_persons:Array(String)}"
-)
+_PERSON_ANCHORS = person_anchors("person_id IN {stored_persons:Array(String)}")
 
+
+# The events carrying one of {pairs:Array(Tuple(String, String))}.
+_PAIRS_ANCHORS = identifier_anchors(
+    "(identifier_type, identifier_value) IN {pairs:Array(Tuple(String, String))}"
+)
 
 _ERASE_CHUNK = 10_000  # event ids per DELETE: one mutation for almost every person, bounded statements
 
@@ -63,8 +65,7 @@ class EventEraser:
         if identifiers:
             carrying = self._db.rows(
                 "SELECT event_id, anchor FROM events FINAL WHERE tenant_id = {tenant:String} "
-                "AND anchor IN (SELECT anchor FROM identifier_anchors WHERE tenant_id = {tenant:String} "
-                "AND (identifier_type, identifier_value) IN {pairs:Array(Tuple(String, String))}) "
+                f"AND {_PAIRS_ANCHORS} "
                 "AND hasAny(arrayZip(arrayMap(t -> toString(t), identifier_types), identifier_values), "
                 "{pairs:Array(Tuple(String, String))})",
                 {"tenant": tenant, "pairs": [tuple(i) for i in identifiers]},

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
 from wayline.common.timestamps import to_micros
 from wayline_journeys.features import FeatureQuery, FeatureRow, FeatureValue, LabelKind, Observation
-from wayline_journeys.store.client import query_rows
+from wayline_journeys.store.client import ReadModel
 from wayline_journeys.store.feature_sql import RAW_JSON, feature_rows_sql
 from wayline_journeys.store.matching import matcher_sql, population_sql
 from wayline_journeys.store.person_refs import current_persons
@@ -54,32 +53,29 @@ def json_value(raw: str) -> FeatureValue:
     return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
 
 
-class ClickHouseFeatures:
+class ClickHouseFeatures(ReadModel):
     """FeatureStore and TrainingSetStore on the journey store's ClickHouse client."""
 
     def __init__(self, client: Callable[[], Client], row_limit: int = DEFAULT_ROW_LIMIT) -> None:
         """`client` returns the store's current clickhouse-connect client (it raises while disconnected);
         `row_limit` is the most rows one export may produce."""
-        self._client = client
+        super().__init__(client)
         self._row_limit = row_limit
 
     @property
     def row_limit(self) -> int:
         return self._row_limit
 
-    def _query(self, sql: str, params: SqlParams, action: str) -> list[Sequence[Any]]:
-        return query_rows(self._client(), sql, params.values, action)
-
     def current_persons(
         self, tenant: str, identifiers: Sequence[tuple[str, str]]
     ) -> dict[tuple[str, str], str]:
-        return current_persons(self._query, tenant, identifiers)
+        return current_persons(self._rows, tenant, identifiers)
 
     def rows(self, query: FeatureQuery, observations: Sequence[Observation]) -> list[FeatureRow]:
         if not observations:
             return []
         params = SqlParams(tenant=query.tenant)
-        found = self._query(feature_rows_sql(query, observations, params), params, "computing features")
+        found = self._rows(feature_rows_sql(query, observations, params), params, "computing features")
         raw = [f.aggregation in RAW_JSON for f in query.features]
         label = query.label
         rows = []
@@ -133,7 +129,7 @@ class ClickHouseFeatures:
             f"FROM (SELECT *, toUInt8({complete}) AS complete FROM ({observed})) "
             f"ORDER BY complete DESC, t, person_id, eid LIMIT {params.bind(limit, 'UInt64')}"
         )
-        found = self._query(sql, params, "sampling observations")
+        found = self._rows(sql, params, "sampling observations")
         if not found:
             return Sampled([], 0, 0)
         observations = [Observation(str(p), int(t)) for p, t, done, _, _ in found if done]

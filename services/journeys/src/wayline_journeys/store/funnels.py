@@ -4,14 +4,12 @@ here; ListFunnelPersons is one statement too, two when it lists the `other` seri
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
-
-from clickhouse_connect.driver.client import Client
 
 from wayline_journeys.analytics import SeriesKey
 from wayline_journeys.funnels import FunnelQuery, PersonsPage, StepStats, TimeStats
-from wayline_journeys.store.client import query_rows
+from wayline_journeys.store.client import ReadModel
 from wayline_journeys.store.funnel_sql import aggregate_sql, persons_sql, top_values_sql
 from wayline_journeys.store.sql import SqlParams
 
@@ -41,15 +39,8 @@ def _stats(row: Sequence[Any], query: FunnelQuery) -> tuple[SeriesKey, int, Step
     )
 
 
-class ClickHouseFunnels:
+class ClickHouseFunnels(ReadModel):
     """FunnelStore on the journey store's ClickHouse client."""
-
-    def __init__(self, client: Callable[[], Client]) -> None:
-        """`client` returns the store's current clickhouse-connect client (it raises while disconnected)."""
-        self._client = client
-
-    def _rows(self, sql: str, params: SqlParams, action: str) -> list[Sequence[Any]]:
-        return query_rows(self._client(), sql, params.values, action)
 
     def query(self, query: FunnelQuery) -> list[tuple[SeriesKey, int, StepStats]]:
         params = SqlParams(tenant=query.tenant)

@@ -3,17 +3,14 @@ population at many times, each in one query compiled by store/conditions.py."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
-
-from clickhouse_connect.driver.client import Client
 
 from wayline.common.timestamps import to_micros
 from wayline_journeys.analytics import Population
 from wayline_journeys.conditions import LifecycleStage
 from wayline_journeys.lifecycle import LifecycleModel
-from wayline_journeys.store.client import query_rows
+from wayline_journeys.store.client import ReadModel
 from wayline_journeys.store.conditions import AS_OF, ConditionCompiler
 from wayline_journeys.store.matching import UnsupportedFilter
 from wayline_journeys.store.person_refs import current_persons
@@ -24,16 +21,13 @@ __all__ = ["ClickHouseLifecycleStore"]
 _DATETIME = "DateTime64(6, 'UTC')"
 
 
-class ClickHouseLifecycleStore:
+class ClickHouseLifecycleStore(ReadModel):
     """Implements lifecycle.LifecycleStore; thread-safe as the client it is given."""
-
-    def __init__(self, client: Callable[[], Client]) -> None:
-        self._client = client
 
     def current_persons(
         self, tenant: str, identifiers: Sequence[tuple[str, str]]
     ) -> dict[tuple[str, str], str]:
-        return current_persons(self._query, tenant, identifiers)
+        return current_persons(self._rows, tenant, identifiers)
 
     def person_stages(
         self, tenant: str, model: LifecycleModel, as_of: datetime, person_ids: Sequence[str]
@@ -53,7 +47,7 @@ class ClickHouseLifecycleStore:
             where=f"timestamp < {params.bind(as_of, _DATETIME)} AND {stored}",
             persons=f"person_id IN {persons}",
         )
-        rows = self._query(sql, params, "computing lifecycle stages")
+        rows = self._rows(sql, params, "computing lifecycle stages")
         return {person: LifecycleStage(stage) for _, person, stage in rows}
 
     def stage_counts(
@@ -73,9 +67,6 @@ class ClickHouseLifecycleStore:
         )
         sql = f"SELECT {AS_OF}, stage, count() FROM ({inner}) WHERE member GROUP BY {AS_OF}, stage"
         counts: dict[datetime, dict[LifecycleStage, int]] = {}
-        for micros, stage_number, count in self._query(sql, params, "counting lifecycle stages"):
+        for micros, stage_number, count in self._rows(sql, params, "counting lifecycle stages"):
             counts.setdefault(by_micros[int(micros)], {})[LifecycleStage(stage_number)] = int(count)
         return counts
-
-    def _query(self, sql: str, params: SqlParams, action: str) -> Sequence[Sequence[Any]]:
-        return query_rows(self._client(), sql, params.values, action)

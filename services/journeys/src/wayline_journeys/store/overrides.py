@@ -20,6 +20,7 @@ from wayline_journeys.overrides import OverrideKey, OverrideMapping, PersonOverr
 from wayline_journeys.store.client import query_rows, store_error
 from wayline_journeys.store.person_sql import IDENTIFIER_MATCH
 from wayline_journeys.store.schema import PERSON_OVERRIDE_COLUMNS
+from wayline_journeys.store.sql import identifier_anchors
 
 __all__ = ["PersonOverrideStore"]
 
@@ -48,10 +49,11 @@ _PERSON_AND_SOURCES = (
 
 # Persons stored on events that carry the identifier.
 _PERSONS_OF_IDENTIFIER = (
-    "person_id IN (SELECT person_id FROM events WHERE tenant_id = {tenant:String} AND anchor IN ("
-    "SELECT anchor FROM identifier_anchors WHERE tenant_id = {tenant:String} AND "
-    "identifier_value = {identifier_value:String} AND identifier_type = {identifier_type:String}) AND "
-    f"{IDENTIFIER_MATCH})"
+    "person_id IN (SELECT person_id FROM events WHERE tenant_id = {tenant:String} AND "
+    + identifier_anchors(
+        "identifier_value = {identifier_value:String} AND identifier_type = {identifier_type:String}"
+    )
+    + f" AND {IDENTIFIER_MATCH})"
 )
 
 

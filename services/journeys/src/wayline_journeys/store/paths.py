@@ -7,11 +7,10 @@ statement for all the rules, and one per rule only when that fails, to name the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from wayline_journeys.paths import (
@@ -29,8 +28,8 @@ from wayline_journeys.paths import (
 )
 from wayline_journeys.store.client import (
     CANNOT_COMPILE_REGEXP,
+    ReadModel,
     clickhouse_error_code,
-    query_rows,
     regex_problem,
     store_error,
 )
@@ -93,15 +92,8 @@ def _series(row: Sequence[Any], query: PathsQuery) -> PathsSeries:
     )
 
 
-class ClickHousePaths:
+class ClickHousePaths(ReadModel):
     """PathsReadModel on the journey store's ClickHouse client."""
-
-    def __init__(self, client: Callable[[], Client]) -> None:
-        """`client` returns the store's current clickhouse-connect client (it raises while disconnected)."""
-        self._client = client
-
-    def _rows(self, sql: str, params: SqlParams, action: str) -> list[Sequence[Any]]:
-        return query_rows(self._client(), sql, params.values, action)
 
     def check_cleaning_rules(self, rules: Sequence[CleaningRule]) -> None:
         """InvalidCleaningRules naming every rule whose regex or replacement RE2 refuses."""

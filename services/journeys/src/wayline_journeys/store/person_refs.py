@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from wayline_journeys.store.relation import current_events
-from wayline_journeys.store.sql import SqlParams, anchor_in
+from wayline_journeys.store.sql import EVENT_ID_ORDER, SqlParams, identifier_anchors
 
 __all__ = ["current_persons"]
 
@@ -33,15 +33,12 @@ def current_persons(
     params = SqlParams(tenant=tenant)
     pairs = params.bind([tuple(i) for i in identifiers], "Array(Tuple(String, String))")
     values = params.bind(sorted({v for _, v in identifiers}), "Array(String)")
-    anchors = anchor_in(
-        "SELECT anchor FROM identifier_anchors WHERE tenant_id = {tenant:String} "
-        f"AND (identifier_type, identifier_value) IN {pairs}"
-    )
+    anchors = identifier_anchors(f"(identifier_type, identifier_value) IN {pairs}")
     relation = current_events(
         params, where=f"{anchors} AND hasAny(identifier_values, {values}) AND hasAny({_PAIRS}, {pairs})"
     )
     sql = (
-        f"SELECT pair.1, pair.2, argMax(person_id, (timestamp, toString(event_id))) FROM {relation} "
+        f"SELECT pair.1, pair.2, argMax(person_id, (timestamp, {EVENT_ID_ORDER})) FROM {relation} "
         f"ARRAY JOIN arrayFilter(p -> has({_PAIRS}, p), {pairs}) AS pair GROUP BY pair"
     )
     return {(t, v): person for t, v, person in query(sql, params, "resolving identifiers")}

@@ -14,23 +14,22 @@ ClickHouse: (segment uid, person, entered).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from wayline.common.timestamps import to_micros
 from wayline_journeys.conditions import Condition
 from wayline_journeys.lifecycle import LifecycleModel
 from wayline_journeys.segments import ChangeType, SegmentDefinition
-from wayline_journeys.store.client import insert_rows, query_rows, store_error
+from wayline_journeys.store.client import ReadModel, insert_rows, store_error
 from wayline_journeys.store.conditions import ConditionCompiler
 from wayline_journeys.store.segment_tables import CHANGE_COLUMNS, MEMBERSHIP_COLUMNS, STATUS_COLUMNS, names
 from wayline_journeys.store.segments import DEFINITION_SELECT, definition_from_row
-from wayline_journeys.store.sql import SqlParams, anchor_in
+from wayline_journeys.store.sql import SqlParams, person_anchors
 
 __all__ = ["ClickHouseSegmentEvaluation", "StatusRow", "StoredChange"]
 
@@ -60,14 +59,8 @@ class StatusRow:
     recorded_at: datetime
 
 
-class ClickHouseSegmentEvaluation:
+class ClickHouseSegmentEvaluation(ReadModel):
     """Thread-safe as the client it is given."""
-
-    def __init__(self, client: Callable[[], Client]) -> None:
-        self._client = client
-
-    def _rows(self, sql: str, params: SqlParams, action: str) -> Sequence[Sequence[Any]]:
-        return query_rows(self._client(), sql, params.values, action)
 
     def _insert(self, table: str, rows: list[list[Any]], columns: Sequence[str], action: str) -> None:
         if rows:
@@ -171,11 +164,7 @@ class ClickHouseSegmentEvaluation:
                 f"(SELECT arrayJoin({bound}) UNION ALL SELECT person_id FROM person_overrides "
                 f"WHERE tenant_id = {{tenant:String}} AND override_person_id IN {bound})"
             )
-            anchors = anchor_in(
-                "SELECT anchor FROM person_anchors WHERE tenant_id = {tenant:String} "
-                f"AND person_id IN {sources}"
-            )
-            where = f"person_id IN {sources} AND {anchors}"
+            where = f"person_id IN {sources} AND {person_anchors(f'person_id IN {sources}')}"
             current, stored = f"person_id IN {bound}", f"AND person_id IN {bound} "
         evaluated = compiler.query(
             [f"[{', '.join(columns)}] AS holds"],

@@ -9,11 +9,9 @@ its deletion is stored, before the evaluator writes the exits.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
-
-from clickhouse_connect.driver.client import Client
 
 from wayline.common.timestamps import from_micros
 from wayline_journeys.segments import (
@@ -26,7 +24,7 @@ from wayline_journeys.segments import (
     SegmentState,
     SegmentStatus,
 )
-from wayline_journeys.store.client import insert_rows, query_rows
+from wayline_journeys.store.client import ReadModel, insert_rows
 from wayline_journeys.store.segment_tables import SEGMENT_COLUMNS, names
 from wayline_journeys.store.sql import SqlParams
 
@@ -106,14 +104,8 @@ def _time(micros: int | None) -> datetime | None:
     return from_micros(int(micros)) if micros is not None else None
 
 
-class ClickHouseSegments:
+class ClickHouseSegments(ReadModel):
     """Implements segments.SegmentStore; thread-safe as the client it is given."""
-
-    def __init__(self, client: Callable[[], Client]) -> None:
-        self._client = client
-
-    def _rows(self, sql: str, params: SqlParams, action: str) -> Sequence[Sequence[Any]]:
-        return query_rows(self._client(), sql, params.values, action)
 
     def latest(self, tenant: str, segment_id: str) -> SegmentDefinition | None:
         params = SqlParams(tenant=tenant)

@@ -21,7 +21,7 @@ from wayline_journeys.store.client import JourneyDatabase
 from wayline_journeys.store.columns import READ_COLUMN_NAMES, record_from_row
 from wayline_journeys.store.overrides import PersonOverrideStore
 from wayline_journeys.store.person_sql import IDENTIFIER_MATCH, current_person_sql
-from wayline_journeys.store.sql import anchor_in
+from wayline_journeys.store.sql import person_anchors
 
 __all__ = ["ClickHouseTimeline"]
 
@@ -79,10 +79,7 @@ class ClickHouseTimeline:
         """The person's page read as if no override concerned them, or None when some override row names
         them (or the page is empty, which may be why): then only the exact read answers."""
         conditions = [
-            anchor_in(
-                "SELECT anchor FROM person_anchors WHERE tenant_id = {tenant:String} "
-                "AND person_id = {person:String}"
-            ),
+            person_anchors("person_id = {person:String}"),
             "person_id = {person:String}",
         ]
         parameters: dict[str, Any] = {"person": query.person_id}
