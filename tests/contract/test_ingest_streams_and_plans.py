@@ -184,3 +184,40 @@ def test_tracking_plans_reject_or_flag_events_through_the_gateway(
             metadata=auth,
             timeout=10,
         )
+
+
+def test_a_malformed_event_is_refused_alone_and_a_malformed_request_whole(
+    gateway_channel: grpc.Channel, auth: Auth, user_id: str
+) -> None:
+    """Ingest reads batches from their wire bytes (ADR 13): an event the protobuf runtime cannot parse (here
+    a name that is not UTF-8) is refused with its path while the others are stored; bytes that are not a
+    request at all are INVALID_ARGUMENT."""
+    good = [make_event(user_id), make_event(user_id)]
+    broken = make_event(user_id).SerializeToString() + b"\x1a\x02\xff\xfe"  # field 3 (name), not UTF-8
+    raw_events = [good[0].SerializeToString(), broken, good[1].SerializeToString()]
+    request = b"".join(b"\x0a" + _varint(len(e)) + e for e in raw_events)  # TrackBatchRequest.events = 1
+    track_batch = gateway_channel.unary_unary(
+        "/wayline.ingest.v1.IngestService/TrackBatch",
+        request_serializer=None,
+        response_deserializer=ingest_pb.TrackBatchResponse.FromString,
+    )
+    response = track_batch(request, metadata=auth, timeout=30)
+    assert sorted(response.accepted_event_ids) == sorted(e.event_id for e in good)
+    assert [(r.index, [(v.field, v.reason) for v in r.violations]) for r in response.rejections] == [
+        (1, [("events[1]", "MALFORMED")])
+    ]
+    stored = timeline(gateway_channel, auth, user_id, settle=12, page_size=100).events
+    assert sorted(e.event_id for e in stored) == sorted(e.event_id for e in good)
+    with pytest.raises(grpc.RpcError) as caught:
+        track_batch(b"\x0a\x7f" + b"cut short", metadata=auth, timeout=30)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert reason(caught.value) == "MALFORMED_REQUEST"
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)

@@ -26,6 +26,11 @@ class DedupWindow:
     def key(tenant: str, event_id: str) -> str:
         return f"{tenant}\x00{event_id}"
 
+    @staticmethod
+    def prefix(tenant: str) -> str:
+        """What every key of `tenant` starts with: `prefix(t) + event_id == key(t, event_id)`."""
+        return f"{tenant}\x00"
+
     def get(self, key: str) -> int | None:
         """The received_at (µs since the epoch) of the accepted event with this key, or None."""
         return self._seen.get(key)  # a plain dict read; safe under the GIL without the lock
@@ -35,9 +40,8 @@ class DedupWindow:
             return
         with self._lock:
             seen = self._seen
-            for key, received_us in items:
-                seen[key] = received_us
-            while len(seen) > self._capacity:
+            seen.update(items)  # one C loop; keys are new event ids, appended at the young end
+            for _ in range(len(seen) - self._capacity):
                 seen.popitem(last=False)
 
     def __len__(self) -> int:

@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
+from google.protobuf.message import DecodeError
 from opentelemetry import metrics, propagate
 
 from wayline.api.v1 import errors_pb2
 from wayline.common.errors import FieldViolation, ResourceExhausted, Unavailable
 from wayline.common.timestamps import from_micros, to_datetime, to_micros
 from wayline.event.v1 import event_pb2
+from wayline_ingest import wire
 from wayline_ingest.dedup import DedupWindow
 from wayline_ingest.plans.model import PlanVerdict
 from wayline_ingest.spool import Spool, SpoolBatch, SpoolClosed, SpoolFull
@@ -76,6 +78,70 @@ class Outcome:
     received_at: datetime
 
 
+_MALFORMED = "is not a well-formed wayline.event.v1.Event (its protobuf bytes could not be decoded)"
+
+
+class _Batch:
+    """The checks of one call in progress: the window lookups, the ids seen in this call, the outcome."""
+
+    def __init__(self, pipeline: Pipeline, tenant: str, backfill: bool) -> None:
+        self.pipeline = pipeline
+        self.tenant = tenant
+        self.checked = Checked(tenant, pipeline.clock(), backfill)
+        self.received_us = to_micros(self.checked.received_at)
+        self.ids: set[str] = set()
+        plans = pipeline.plans
+        self.plans = plans if plans is not None and plans.covers_tenant(tenant) else None
+
+    def reject(self, index: int, event_id: str, violations: list[FieldViolation]) -> None:
+        self.checked.rejections.append(EventIssue(index, event_id, violations))
+
+    def seen(self, event_id: str) -> str | None:
+        """The window key of a new event; None (and acknowledged again) when the event was accepted before."""
+        key = DedupWindow.key(self.tenant, event_id)
+        first = self.pipeline.window.get(key)
+        if first is None and event_id not in self.ids:
+            return key
+        self.checked.accepted_ids.append(event_id)
+        self.checked.first_received_us = first
+        _duplicates.add(1)
+        return None
+
+    def add(self, key: str, event_id: str, stamped: bytes) -> None:
+        self.ids.add(event_id)
+        self.checked.accepted_ids.append(event_id)
+        self.checked.spooled.append(stamped)
+        self.checked.window.append((key, self.received_us))
+
+    def check(self, index: int, event: event_pb2.Event, prefix: str) -> None:
+        """The Python checks of one parsed event: validate, derive its id, stamp, tracking plan."""
+        pipeline, checked = self.pipeline, self.checked
+        violations = validate_event(event, prefix, pipeline.limits, backfill=checked.backfill)
+        event_id = event.event_id  # read once: each read of a field builds a new str
+        if violations:
+            self.reject(index, event_id, violations)
+            return
+        if not event_id:
+            event_id = event.event_id = derive_event_id(self.tenant, event)
+        key = self.seen(event_id)
+        if key is None:
+            return
+        violations = stamp(self.tenant, event, prefix, checked.received_at, pipeline.limits)
+        if not violations and self.plans is not None:
+            violations = pipeline.apply_plan(
+                self.plans, self.tenant, event, prefix=prefix, index=index, checked=checked
+            )
+        if violations:
+            self.reject(index, event_id, violations)
+            return
+        self.add(key, event_id, event.SerializeToString())
+
+    def done(self) -> Checked:
+        if self.checked.rejections:
+            _rejected.add(len(self.checked.rejections))
+        return self.checked
+
+
 class Pipeline:
     def __init__(
         self,
@@ -88,51 +154,63 @@ class Pipeline:
         self.limits = limits
         self.spool = spool
         self.window = window
-        self._plans = plans
-        self._clock = clock
+        self.plans = plans
+        self.clock = clock
 
     def check(
         self, tenant: str, events: Sequence[event_pb2.Event], path: Callable[[int], str], backfill: bool
     ) -> Checked:
         """Validate and stamp `events` in place; `path(i)` is event i's field path prefix."""
-        checked = Checked(tenant, self._clock(), backfill)
-        received_us = to_micros(checked.received_at)
-        batch_ids: set[str] = set()
-        plans = self._plans if self._plans is not None and self._plans.covers_tenant(tenant) else None
+        batch = _Batch(self, tenant, backfill)
         for index, event in enumerate(events):
-            prefix = path(index)
-            violations = validate_event(event, prefix, self.limits, backfill=backfill)
-            event_id = event.event_id  # read once: each read of a field builds a new str
-            if violations:
-                checked.rejections.append(EventIssue(index, event_id, violations))
+            batch.check(index, event, path(index))
+        return batch.done()
+
+    def check_wire(
+        self, tenant: str, events: list[bytes], path: Callable[[int], str], backfill: bool
+    ) -> Checked:
+        """`check` for events still in their wire bytes (TrackBatch, StreamEvents). The C fast path checks
+        and stamps the events it can vouch for without parsing them; each other event is parsed and goes
+        through the Python checks, which explain every refusal. A tenant with tracking plans takes the Python
+        path for every event, since the plans read the parsed event."""
+        batch = _Batch(self, tenant, backfill)
+        fast: list[tuple[str, bytes] | None]
+        if batch.plans is None:
+            fast = wire.check_events(
+                events,
+                batch.received_us * 1000,
+                self.limits.floor_seconds(backfill),
+                self.limits.future_skew_nanos,
+                self.limits.max_event_bytes,
+            )
+        else:
+            fast = [None] * len(events)
+        # The loop over vouched events is written out (no calls per event): it runs for every event.
+        checked, ids, known = batch.checked, batch.ids, self.window.get
+        prefix, received_us = DedupWindow.prefix(tenant), batch.received_us
+        accepted, spooled, remembered = checked.accepted_ids, checked.spooled, checked.window
+        for index, vouched in enumerate(fast):
+            if vouched is None:
+                try:
+                    event = event_pb2.Event.FromString(events[index])
+                except DecodeError:
+                    batch.reject(index, "", [FieldViolation(path(index), _MALFORMED, "MALFORMED")])
+                    continue
+                batch.check(index, event, path(index))
                 continue
-            if not event_id:
-                event_id = event.event_id = derive_event_id(tenant, event)
-            key = DedupWindow.key(tenant, event_id)
-            first = self.window.get(key)
-            if first is not None or event_id in batch_ids:
-                checked.accepted_ids.append(event_id)
-                checked.first_received_us = first
-                _duplicates.add(1)
+            event_id, stamped = vouched
+            key = prefix + event_id
+            if event_id in ids or known(key) is not None:
+                batch.seen(event_id)  # acknowledged again, not spooled twice
                 continue
-            violations = stamp(tenant, event, prefix, checked.received_at, self.limits)
-            if not violations and plans is not None:
-                violations = self._apply_plan(
-                    plans, tenant, event, prefix=prefix, index=index, checked=checked
-                )
-            if violations:
-                checked.rejections.append(EventIssue(index, event_id, violations))
-                continue
-            batch_ids.add(event_id)
-            checked.accepted_ids.append(event_id)
-            checked.spooled.append(event.SerializeToString())
-            checked.window.append((key, received_us))
-        if checked.rejections:
-            _rejected.add(len(checked.rejections))
-        return checked
+            ids.add(event_id)
+            accepted.append(event_id)
+            spooled.append(stamped)
+            remembered.append((key, received_us))
+        return batch.done()
 
     @staticmethod
-    def _apply_plan(
+    def apply_plan(
         plans: PlanCheck, tenant: str, event: event_pb2.Event, *, prefix: str, index: int, checked: Checked
     ) -> list[FieldViolation]:
         verdict = plans.check(tenant, event)
@@ -202,7 +280,10 @@ class Pipeline:
         timeout: float | None = None,
     ) -> Outcome:
         """Check, spool and wait: the whole acknowledgement of one call."""
-        checked = self.check(tenant, events, path, backfill)
+        return self.settle(self.check(tenant, events, path, backfill), timeout)
+
+    def settle(self, checked: Checked, timeout: float | None = None) -> Outcome:
+        """Spool the checked events and wait until they are durable."""
         return self.complete(checked, self.submit(checked), timeout)
 
     def remember_spooled(self) -> int:

@@ -18,7 +18,6 @@ from wayline.decision.v1 import decision_service_pb2 as decision_pb
 from wayline.event.v1 import event_pb2
 from wayline.identity.v1 import identity_service_pb2 as identity_pb
 from wayline.ingest.v1 import ingest_service_pb2 as pb
-from wayline.ingest.v1 import ingest_service_pb2_grpc as pb_grpc
 from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as orchestrator_pb
 from wayline_ingest.batches import BatchLimits
@@ -30,7 +29,7 @@ from wayline_ingest.enrichment import Enricher
 from wayline_ingest.forwarder import SINK_BITS, Forwarder, Transform
 from wayline_ingest.pipeline import Pipeline
 from wayline_ingest.plans import PlanStore, TrackingPlanRpcs, TrackingPlans
-from wayline_ingest.servicer import IngestServicer
+from wayline_ingest.servicer import IngestServicer, add_to_server
 from wayline_ingest.settings import IngestSettings
 from wayline_ingest.sinks.base import Sink
 from wayline_ingest.sinks.grpc import EventsSink
@@ -158,7 +157,7 @@ def ingest_service(settings: IngestSettings) -> ServiceDefinition:
             tracking_plans=TrackingPlanRpcs(plans),
             dead_letters=DeadLetterRpcs(dead_letters),
         )
-        pb_grpc.add_IngestServiceServicer_to_server(servicer, server)
+        add_to_server(servicer, server)
         return [pb.DESCRIPTOR.services_by_name["IngestService"].full_name]
 
     def start() -> None:

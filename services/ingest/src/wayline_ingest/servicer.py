@@ -8,7 +8,7 @@ background after the port is open; until then the kit answers UNAVAILABLE.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import grpc
 
@@ -17,6 +17,7 @@ from wayline.common.errors import InvalidArgument
 from wayline.common.timestamps import to_timestamp
 from wayline.ingest.v1 import ingest_service_pb2 as pb
 from wayline.ingest.v1 import ingest_service_pb2_grpc as pb_grpc
+from wayline_ingest import wire
 from wayline_ingest.batches import BatchLimits, batch_path, field_violations, rejections, warnings
 from wayline_ingest.pipeline import Pipeline
 from wayline_ingest.streaming import EventStream
@@ -56,14 +57,16 @@ class IngestServicer(pb_grpc.IngestServiceServicer):
             warnings=field_violations(outcome.warnings[0]) if outcome.warnings else [],
         )
 
-    def TrackBatch(  # noqa: N802
-        self, request: pb.TrackBatchRequest, context: grpc.ServicerContext
+    # TrackBatch and StreamEvents receive bytes, not messages: add_to_server registers them so.
+    def TrackBatch(  # type: ignore[override]  # noqa: N802
+        self, request: bytes, context: grpc.ServicerContext
     ) -> pb.TrackBatchResponse:
         tenant = require_tenant()
-        self._limits.check(len(request.events), request.ByteSize())
-        outcome = self._pipeline().accept(
-            tenant, request.events, batch_path, backfill=request.backfill, timeout=remaining(context)
-        )
+        batch = wire.read_track_batch(request)
+        self._limits.check(len(batch.events), batch.size)
+        pipeline = self._pipeline()
+        checked = pipeline.check_wire(tenant, batch.events, batch_path, batch.backfill)
+        outcome = pipeline.settle(checked, timeout=remaining(context))
         return pb.TrackBatchResponse(
             accepted_count=len(outcome.accepted_ids),
             accepted_event_ids=outcome.accepted_ids,
@@ -71,8 +74,8 @@ class IngestServicer(pb_grpc.IngestServiceServicer):
             warnings=warnings(outcome.warnings),
         )
 
-    def StreamEvents(  # noqa: N802
-        self, request_iterator: Iterator[pb.StreamEventsRequest], context: grpc.ServicerContext
+    def StreamEvents(  # type: ignore[override]  # noqa: N802
+        self, request_iterator: Iterator[bytes], context: grpc.ServicerContext
     ) -> Iterator[pb.StreamEventsResponse]:
         stream = EventStream(require_tenant(), self._pipeline(), self._limits, self._stream_window, context)
         return stream.run(request_iterator)
@@ -99,6 +102,44 @@ class IngestServicer(pb_grpc.IngestServiceServicer):
 
     def DeletePersonDeadLetters(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         return self._dead_letters.DeletePersonDeadLetters(request, context)
+
+
+def add_to_server(servicer: IngestServicer, server: grpc.Server) -> None:
+    """Register IngestService. TrackBatch and StreamEvents take their requests as bytes, which the C fast
+    path reads without building a message per event (wire.py)."""
+    # The stand-in has the two methods the generated code calls on a server.
+    stand_in = cast(grpc.Server, _BytesRequests(server, _BYTES_METHODS))
+    pb_grpc.add_IngestServiceServicer_to_server(servicer, stand_in)
+
+
+_BYTES_METHODS = frozenset({"TrackBatch", "StreamEvents"})
+
+
+class _BytesRequests:
+    """Stands in for the server while the generated code registers the service, and registers its handlers
+    with no request deserializer for `methods`."""
+
+    def __init__(self, server: grpc.Server, methods: frozenset[str]) -> None:
+        self._server = server
+        self._methods = methods
+
+    def add_generic_rpc_handlers(self, handlers: Any) -> None:
+        """Ignored: `add_registered_method_handlers`, called next with the handlers themselves, adds both."""
+
+    def add_registered_method_handlers(self, service: str, handlers: dict[str, Any]) -> None:
+        rewritten = {name: self._raw(h) if name in self._methods else h for name, h in handlers.items()}
+        self._server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, rewritten),))
+        self._server.add_registered_method_handlers(service, rewritten)  # type: ignore[attr-defined]
+
+    @staticmethod
+    def _raw(handler: Any) -> Any:
+        if handler.stream_stream is not None:
+            return grpc.stream_stream_rpc_method_handler(
+                handler.stream_stream, response_serializer=handler.response_serializer
+            )
+        return grpc.unary_unary_rpc_method_handler(
+            handler.unary_unary, response_serializer=handler.response_serializer
+        )
 
 
 def remaining(context: grpc.ServicerContext) -> float | None:

@@ -28,6 +28,7 @@ from wayline.common.errors import (
 from wayline.ingest.v1 import ingest_service_pb2 as pb
 from wayline_ingest.batches import BatchLimits, batch_path, rejections, warnings
 from wayline_ingest.pipeline import Checked, Pipeline
+from wayline_ingest.wire import read_stream_request
 
 __all__ = ["EventStream"]
 
@@ -55,7 +56,7 @@ class EventStream:
         self._lock = threading.Lock()
         self._pending: queue.Queue[object] = queue.Queue(maxsize=window + 1)
 
-    def run(self, requests: Iterator[pb.StreamEventsRequest]) -> Iterator[pb.StreamEventsResponse]:
+    def run(self, requests: Iterator[bytes]) -> Iterator[pb.StreamEventsResponse]:
         reader = threading.Thread(target=self._read, args=(requests,), name="stream-reader", daemon=True)
         reader.start()
         yield pb.StreamEventsResponse(sequence=0, max_sequence=self._granted)
@@ -83,7 +84,7 @@ class EventStream:
                 self._granted = max(self._granted, acknowledged + self._window)
             return self._granted
 
-    def _read(self, requests: Iterator[pb.StreamEventsRequest]) -> None:
+    def _read(self, requests: Iterator[bytes]) -> None:
         expected = 1
         try:
             for request in requests:
@@ -109,7 +110,8 @@ class EventStream:
             return True
         return False
 
-    def _accept(self, request: pb.StreamEventsRequest, expected: int) -> _Accepted:
+    def _accept(self, data: bytes, expected: int) -> _Accepted:
+        request = read_stream_request(data)
         if request.sequence != expected:
             raise InvalidArgument(
                 f"batch {request.sequence} arrived where batch {expected} was due; number them 1, 2, 3, ...",
@@ -124,8 +126,8 @@ class EventStream:
                 "acknowledgements before sending more",
                 reason="STREAM_WINDOW_EXCEEDED",
             )
-        self._limits.check(len(request.events), request.ByteSize())
-        checked = self._pipeline.check(self._tenant, request.events, batch_path, request.backfill)
+        self._limits.check(len(request.events), request.size)
+        checked = self._pipeline.check_wire(self._tenant, request.events, batch_path, request.backfill)
         return _Accepted(request.sequence, checked, self._submit(checked))
 
     def _submit(self, checked: Checked) -> Future[int] | None:

@@ -72,6 +72,11 @@ class EventLimits:
         live, backfill = int(self.min_timestamp.timestamp()), int(self.backfill_min_timestamp.timestamp())
         object.__setattr__(self, "_floors", (live, backfill))  # frozen: set once, here
 
+    @property
+    def future_skew_nanos(self) -> int:
+        """How far past `received_at` a corrected timestamp may lie, in whole microseconds as nanoseconds."""
+        return self.max_future_skew // timedelta(microseconds=1) * 1000
+
     def floor_seconds(self, backfill: bool) -> int:
         """The timestamp floor (live or backfill) in epoch seconds."""
         return self._floors[backfill]
@@ -242,7 +247,7 @@ def stamp(
         if event.HasField("sent_at"):
             happened += received - _nanos(event.sent_at)
             _set_nanos(event.timestamp, happened)
-    if happened > received + limits.max_future_skew // timedelta(microseconds=1) * 1000:
+    if happened > received + limits.future_skew_nanos:
         field = f"{path}.timestamp" if path else "timestamp"
         return [FieldViolation(field, "lies in the future; check the device clock", "FUTURE_TIMESTAMP")]
     return []

@@ -1,0 +1,148 @@
+"""Batches as they came off the wire: the envelope read without parsing the events, and the C fast path
+(`_wire.c`) that checks and stamps each event from its bytes (ADR 13).
+
+TrackBatch and StreamEvents are served with a deserializer that keeps the request's bytes (`read_batch`),
+so an event the fast path vouches for is never turned into a Python message: its bytes are checked, the
+stamps are appended to them and they go to the spool as they are. The fast path answers None for anything
+it cannot vouch for; the pipeline then parses that event and runs the Python checks, which explain every
+refusal with its field path. The C code learns the schema and every field number from the generated
+descriptors here, so the contract stays their one source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from google.protobuf import descriptor
+from google.protobuf.message import Message
+
+from wayline.common.errors import InvalidArgument
+from wayline.event.v1 import event_pb2
+from wayline.ingest.v1 import ingest_service_pb2 as pb
+from wayline_ingest import _wire
+
+__all__ = ["WireBatch", "check_events", "read_stream_request", "read_track_batch", "well_formed"]
+
+_KIND_VARINT, _KIND_FIXED64, _KIND_FIXED32, _KIND_STRING, _KIND_BYTES, _KIND_MESSAGE = range(1, 7)
+_FD = descriptor.FieldDescriptor
+_KINDS = {
+    **dict.fromkeys(
+        (
+            _FD.TYPE_INT32,
+            _FD.TYPE_INT64,
+            _FD.TYPE_UINT32,
+            _FD.TYPE_UINT64,
+            _FD.TYPE_SINT32,
+            _FD.TYPE_SINT64,
+            _FD.TYPE_BOOL,
+            _FD.TYPE_ENUM,
+        ),
+        _KIND_VARINT,
+    ),
+    **dict.fromkeys((_FD.TYPE_FIXED64, _FD.TYPE_SFIXED64, _FD.TYPE_DOUBLE), _KIND_FIXED64),
+    **dict.fromkeys((_FD.TYPE_FIXED32, _FD.TYPE_SFIXED32, _FD.TYPE_FLOAT), _KIND_FIXED32),
+    _FD.TYPE_STRING: _KIND_STRING,
+    _FD.TYPE_BYTES: _KIND_BYTES,
+    _FD.TYPE_MESSAGE: _KIND_MESSAGE,
+}
+
+
+def _schema(root: descriptor.Descriptor) -> list[list[tuple[int, int, bool, int]]]:
+    """Every message reachable from `root` (root first) as sorted (number, kind, repeated, message index)."""
+    order: list[descriptor.Descriptor] = [root]
+    index = {root.full_name: 0}
+    specs: list[list[tuple[int, int, bool, int]]] = []
+    position = 0
+    while position < len(order):
+        fields = []
+        for field in sorted(order[position].fields, key=lambda f: f.number):
+            nested = -1
+            if field.type == _FD.TYPE_MESSAGE:
+                nested_type = field.message_type
+                assert nested_type is not None  # a message field always has its type
+                name = nested_type.full_name
+                if name not in index:
+                    index[name] = len(order)
+                    order.append(nested_type)
+                nested = index[name]
+            repeated = field.is_repeated
+            fields.append((field.number, _KINDS[field.type], repeated, nested))
+        specs.append(fields)
+        position += 1
+    return specs
+
+
+def _numbers() -> dict[str, int]:
+    event = event_pb2.Event.DESCRIPTOR.fields_by_name
+    named = {
+        name: event[name].number
+        for name in (
+            "event_id", "type", "name", "channel", "timestamp", "sent_at", "received_at", "identifiers",
+            "person_id", "revenue", "group_id", "plan_violations", "sentiment_score", "original_timestamp",
+        )
+    }  # fmt: skip
+    identifier = event_pb2.Identifier.DESCRIPTOR.fields_by_name
+    timestamp_type = event["timestamp"].message_type
+    assert timestamp_type is not None
+    timestamp = timestamp_type.fields_by_name
+    named |= {
+        "identifier.type": identifier["type"].number,
+        "identifier.value": identifier["value"].number,
+        "timestamp.seconds": timestamp["seconds"].number,
+        "timestamp.nanos": timestamp["nanos"].number,
+        "EVENT_TYPE_TRACK": event_pb2.EVENT_TYPE_TRACK,
+        "EVENT_TYPE_GROUP": event_pb2.EVENT_TYPE_GROUP,
+    }
+    return named
+
+
+_wire.configure(_schema(event_pb2.Event.DESCRIPTOR), _numbers())
+
+
+@dataclass(frozen=True)
+class WireBatch:
+    """A TrackBatch or StreamEvents request with its events left as bytes. `size` is the request's size
+    on the wire, the figure the batch byte limit applies to."""
+
+    events: list[bytes]
+    backfill: bool
+    sequence: int
+    size: int
+
+
+def _reader(message: type[Message]) -> Callable[[bytes], WireBatch]:
+    fields = message.DESCRIPTOR.fields_by_name
+    events_field, backfill_field = fields["events"].number, fields["backfill"].number
+    sequence_field = fields["sequence"].number if "sequence" in fields else 0
+    name = message.DESCRIPTOR.full_name
+
+    def read(data: bytes) -> WireBatch:
+        try:
+            scalars, events = _wire.split(data, events_field)
+        except ValueError:
+            raise InvalidArgument(
+                f"the request is not a well-formed {name}: its protobuf bytes could not be decoded",
+                reason="MALFORMED_REQUEST",
+            ) from None
+        return WireBatch(
+            events, bool(scalars.get(backfill_field, 0)), scalars.get(sequence_field, 0), len(data)
+        )
+
+    return read
+
+
+read_track_batch = _reader(pb.TrackBatchRequest)
+read_stream_request = _reader(pb.StreamEventsRequest)
+
+
+def check_events(
+    events: list[bytes], received_nanos: int, floor_seconds: int, future_skew_nanos: int, max_event_bytes: int
+) -> list[tuple[str, bytes] | None]:
+    """Per event: (event_id, the bytes with ingest's stamps) when the fast path vouches for it, else None."""
+    return _wire.check_events(events, received_nanos, floor_seconds, future_skew_nanos, max_event_bytes)
+
+
+def well_formed(event: bytes) -> bool:
+    """True when `event` is an Event the fast path can read whole (well-formed, every field known)."""
+    return _wire.well_formed(event)

@@ -1,0 +1,275 @@
+"""The C fast path (`wire.py`, `_wire.c`) held to the Python checks it stands in for.
+
+It may only vouch for an event the Python checks accept, and what it stamps must parse to exactly what the
+Python stamp makes. It must never vouch for bytes the protobuf runtime cannot parse, whatever they are.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from google.protobuf import struct_pb2
+from google.protobuf.message import DecodeError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.events import make_event
+from tests.ingest.test_pipeline import LIMITS, mutate, mutations
+from wayline.common.errors import InvalidArgument
+from wayline.common.timestamps import to_micros, to_timestamp
+from wayline.event.v1 import event_pb2
+from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
+from wayline_ingest.dedup import DedupWindow
+from wayline_ingest.pipeline import Pipeline
+from wayline_ingest.spool import Spool
+from wayline_ingest.validation import stamp, validate_event
+from wayline_ingest.wire import check_events, read_stream_request, read_track_batch, well_formed
+
+NOW = datetime(2026, 11, 30, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+def fast(raw: bytes, backfill: bool = False, received: datetime = NOW) -> tuple[str, bytes] | None:
+    (result,) = check_events(
+        [raw],
+        to_micros(received) * 1000,
+        LIMITS.floor_seconds(backfill),
+        LIMITS.future_skew_nanos,
+        LIMITS.max_event_bytes,
+    )
+    return result
+
+
+def python_stamped(raw: bytes, backfill: bool = False) -> event_pb2.Event | None:
+    """What the Python checks make of `raw`; None when they refuse it."""
+    event = event_pb2.Event.FromString(raw)
+    if validate_event(event, "event", LIMITS, backfill=backfill):
+        return None
+    if not event.event_id:
+        return None  # the derived id is the Python path's job, never the fast path's
+    if stamp("acme", event, "event", NOW, LIMITS):
+        return None
+    return event
+
+
+def rich_event() -> event_pb2.Event:
+    """An event using most of the schema: properties nested in lists and structs, context, text."""
+    event = make_event("u-1", at=NOW - timedelta(minutes=3))
+    event.identifiers.add(type="email", value="Ann@Example.com")
+    event.properties.update({"sku": "SKU-1", "price": 19.99, "tags": ["a", 1, None, {"deep": True}]})
+    event.context.user_agent = "Mozilla/5.0 (X11; Linux x86_64)"
+    event.context.page.url = "https://shop.example/ü"
+    event.context.extra.update({"ab": {"variant": "B"}})
+    event.text = "très bien, merci"
+    return event
+
+
+timing = st.sampled_from(["timestamp", "sent_at", "no_timestamp", "original_only", "both_sent"])
+
+
+def apply_timing(event: event_pb2.Event, kind: str) -> None:
+    if kind == "sent_at":
+        event.sent_at.CopyFrom(to_timestamp(NOW - timedelta(seconds=90)))
+    elif kind == "no_timestamp":
+        event.ClearField("timestamp")
+    elif kind == "original_only":
+        event.ClearField("timestamp")
+        event.original_timestamp.CopyFrom(to_timestamp(NOW - timedelta(days=1)))
+    elif kind == "both_sent":
+        event.original_timestamp.CopyFrom(to_timestamp(NOW - timedelta(days=1)))
+        event.sent_at.CopyFrom(to_timestamp(NOW + timedelta(minutes=2)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(kinds=mutations, when=timing, rich=st.booleans(), backfill=st.booleans())
+def test_a_vouched_event_is_exactly_what_the_python_checks_make(
+    kinds: list[str], when: str, rich: bool, backfill: bool
+) -> None:
+    event = rich_event() if rich else make_event("u-1", at=NOW - timedelta(seconds=5))
+    mutate(event, kinds)
+    apply_timing(event, when)
+    raw = event.SerializeToString()
+    expected = python_stamped(raw, backfill)
+    vouched = fast(raw, backfill)
+    if vouched is None:
+        # Refusing is always safe; but a plain valid event must take the fast path, or it is useless.
+        ordinary = set(kinds) <= {"fine"} and when != "original_only"
+        assert expected is None or not ordinary
+        return
+    assert expected is not None, "the fast path vouched for an event the Python checks refuse"
+    event_id, stamped = vouched
+    assert event_id == expected.event_id
+    assert event_pb2.Event.FromString(stamped) == expected
+
+
+def test_the_fast_path_takes_ordinary_events() -> None:
+    """Guards the test above against a fast path that never says yes."""
+    for event in (make_event("u-1", at=NOW), rich_event()):
+        assert fast(event.SerializeToString()) is not None
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    edits=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=6),
+    cut=st.integers(0, 10_000),
+    insert=st.booleans(),
+)
+def test_bytes_the_runtime_cannot_parse_are_never_vouched_for(
+    edits: list[tuple[int, int]], cut: int, insert: bool
+) -> None:
+    raw = bytearray(rich_event().SerializeToString())
+    for position, byte in edits:
+        if insert:
+            raw.insert(position % (len(raw) + 1), byte)
+        else:
+            raw[position % len(raw)] = byte
+    if cut % 3 == 0:
+        del raw[cut % len(raw) :]
+    data = bytes(raw)
+    vouched = fast(data)
+    try:
+        parsed = event_pb2.Event.FromString(data)
+    except DecodeError:
+        assert vouched is None
+        assert not well_formed(data)
+        return
+    if vouched is not None:
+        assert validate_event(parsed, "event", LIMITS) == []
+        event_pb2.Event.FromString(vouched[1])  # what goes to the spool parses too
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _field(number: int, wire: int, payload: bytes) -> bytes:
+    """One encoded field; `payload` is the value's bytes (a varint's own encoding for wire type 0)."""
+    return _varint(number << 3 | wire) + (_varint(len(payload)) + payload if wire == 2 else payload)
+
+
+@pytest.mark.parametrize(
+    ("tail", "parses"),
+    [
+        (_field(3, 2, b"\xff\xfe"), False),  # a name that is not UTF-8 (the last name wins)
+        (_field(9, 2, _field(1, 2, _field(1, 2, b"k") + _field(2, 2, _field(3, 2, b"\xc0\xaf")))), False),
+        (_field(10, 2, _field(1, 2, _field(2, 2, b"\xed\xa0\x80"))), False),  # a surrogate, in context
+        (_field(99, 0, b"\x01"), True),  # a field this version does not know
+        (_field(2, 0, b"\x03"), True),  # the type twice: the last one wins
+        (_field(1, 0, b"\x05"), True),  # the event id with the wrong wire type
+    ],
+)
+def test_odd_bytes_go_to_the_python_path(tail: bytes, parses: bool) -> None:
+    data = make_event("u-1", at=NOW).SerializeToString() + tail
+    assert fast(data) is None
+    try:
+        event_pb2.Event.FromString(data)
+    except DecodeError:
+        assert not parses
+    else:
+        assert parses
+
+
+def test_nesting_beyond_the_bound_goes_to_the_python_path() -> None:
+    event = make_event("u-1", at=NOW)
+    value = struct_pb2.Value(string_value="leaf")
+    for _ in range(40):
+        value = struct_pb2.Value(list_value=struct_pb2.ListValue(values=[value]))
+    event.properties.fields["deep"].CopyFrom(value)
+    assert fast(event.SerializeToString()) is None
+    assert python_stamped(event.SerializeToString()) is not None
+
+
+def test_only_canonical_uuids_and_ascii_values_are_vouched_for() -> None:
+    """The forms the fast path leaves to Python: braced or hyphen-less ids, values it cannot judge."""
+    for event_id in ("{" + str(uuid.uuid4()) + "}", uuid.uuid4().hex, "urn:uuid:" + str(uuid.uuid4())):
+        event = make_event("u-1", at=NOW)
+        event.event_id = event_id
+        assert fast(event.SerializeToString()) is None
+        assert python_stamped(event.SerializeToString()) is not None
+    event = make_event("\u3000\u3000", at=NOW)  # ideographic spaces only: Python refuses it
+    assert fast(event.SerializeToString()) is None
+    assert python_stamped(event.SerializeToString()) is None
+    event = make_event("名前", at=NOW)
+    assert fast(event.SerializeToString()) is None
+    assert python_stamped(event.SerializeToString()) is not None
+
+
+@given(
+    sequence=st.integers(0, 2**62),
+    backfill=st.booleans(),
+    count=st.integers(0, 5),
+)
+def test_the_envelope_is_read_as_the_runtime_reads_it(sequence: int, backfill: bool, count: int) -> None:
+    events = [make_event(f"u-{i}", at=NOW) for i in range(count)]
+    request = ingest_pb.StreamEventsRequest(sequence=sequence, events=events, backfill=backfill)
+    data = request.SerializeToString()
+    batch = read_stream_request(data)
+    assert (batch.sequence, batch.backfill, batch.size) == (sequence, backfill, len(data))
+    assert [event_pb2.Event.FromString(e) for e in batch.events] == events
+    track = read_track_batch(
+        ingest_pb.TrackBatchRequest(events=events, backfill=backfill).SerializeToString()
+    )
+    assert (track.backfill, [event_pb2.Event.FromString(e) for e in track.events]) == (backfill, events)
+
+
+def test_a_request_that_is_not_protobuf_is_invalid_argument() -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        read_stream_request(b"\x12\x7f" + b"short")
+    assert caught.value.reason == "MALFORMED_REQUEST"
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batch=st.lists(st.tuples(mutations, timing), min_size=1, max_size=8), garbage=st.booleans())
+def test_check_wire_answers_as_the_python_path_does(
+    tmp_path_factory: pytest.TempPathFactory, batch: list[tuple[list[str], str]], garbage: bool
+) -> None:
+    """The same calls through `check_wire` and `check` give the same ids, rejections and stored events."""
+    events = []
+    for kinds, when in batch:
+        event = rich_event()
+        mutate(event, kinds)
+        apply_timing(event, when)
+        events.append(event)
+    events.append(events[0])  # a repeat within the call is acknowledged once
+    raws = [e.SerializeToString() for e in events]
+    if garbage:
+        raws.insert(1, raws[0] + _field(3, 2, b"\xff"))
+
+    def run(wire: bool) -> tuple[list[str], list[tuple[int, list[str]]], list[event_pb2.Event]]:
+        spool = Spool(
+            Path(tmp_path_factory.mktemp("spool")), ["journeys"], segment_bytes=1 << 20, max_bytes=1 << 30
+        )
+        pipeline = Pipeline(LIMITS, spool, DedupWindow(1000), clock=lambda: NOW)
+        if wire:
+            checked = pipeline.check_wire("acme", raws, lambda i: f"events[{i}]", False)
+        else:
+            parsed = []
+            for raw in raws:
+                try:
+                    parsed.append(event_pb2.Event.FromString(raw))
+                except DecodeError:
+                    parsed.append(event_pb2.Event())  # stands in for the malformed one: refused too
+            checked = pipeline.check("acme", parsed, lambda i: f"events[{i}]", False)
+        pipeline.settle(checked)
+        stored = [event_pb2.Event.FromString(e) for b in spool.batches() for e in b.events]
+        spool.close()
+        rejected = [(r.index, [v.field for v in r.violations]) for r in checked.rejections]
+        return checked.accepted_ids, rejected, stored
+
+    wire_ids, wire_rejected, wire_stored = run(True)
+    python_ids, python_rejected, python_stored = run(False)
+    assert wire_ids == python_ids
+    assert wire_stored == python_stored
+    assert [index for index, _ in wire_rejected] == [index for index, _ in python_rejected]
+    for (index, fields), (_, expected) in zip(wire_rejected, python_rejected, strict=True):
+        if garbage and index == 1:
+            assert fields == ["events[1]"]  # MALFORMED, named by the event's path
+        else:
+            assert fields == expected
