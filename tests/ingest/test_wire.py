@@ -6,6 +6,7 @@ Python stamp makes. It must never vouch for bytes the protobuf runtime cannot pa
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,12 +22,26 @@ from tests.ingest.test_pipeline import LIMITS, mutate, mutations
 from wayline.common.errors import InvalidArgument
 from wayline.common.timestamps import to_micros, to_timestamp
 from wayline.event.v1 import event_pb2
+from wayline.identity.v1 import identity_rules_pb2, person_override_pb2
+from wayline.identity.v1 import identity_service_pb2 as identity_pb
 from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
+from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 from wayline_ingest.dedup import DedupWindow
 from wayline_ingest.pipeline import Pipeline
 from wayline_ingest.spool import Spool
 from wayline_ingest.validation import stamp, validate_event
-from wayline_ingest.wire import check_events, read_stream_request, read_track_batch, well_formed
+from wayline_ingest.wire import (
+    apply_resolution,
+    check_events,
+    has_identifiers,
+    needs_enrichment,
+    person_overrides_request,
+    read_resolutions,
+    read_stream_request,
+    read_track_batch,
+    resolution_request,
+    well_formed,
+)
 
 NOW = datetime(2026, 11, 30, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -225,6 +240,16 @@ def test_a_request_that_is_not_protobuf_is_invalid_argument() -> None:
     assert caught.value.reason == "MALFORMED_REQUEST"
 
 
+_directories = itertools.count()
+
+
+def _fresh_directory(factory: pytest.TempPathFactory) -> Path:
+    """A new directory named by a counter (mktemp's random names trouble hypothesis)."""
+    directory = factory.getbasetemp() / f"wire-spool-{next(_directories)}"
+    directory.mkdir()
+    return directory
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batch=st.lists(st.tuples(mutations, timing), min_size=1, max_size=8), garbage=st.booleans())
 def test_check_wire_answers_as_the_python_path_does(
@@ -244,7 +269,7 @@ def test_check_wire_answers_as_the_python_path_does(
 
     def run(wire: bool) -> tuple[list[str], list[tuple[int, list[str]]], list[event_pb2.Event]]:
         spool = Spool(
-            Path(tmp_path_factory.mktemp("spool")), ["journeys"], segment_bytes=1 << 20, max_bytes=1 << 30
+            _fresh_directory(tmp_path_factory), ["journeys"], segment_bytes=1 << 20, max_bytes=1 << 30
         )
         pipeline = Pipeline(LIMITS, spool, DedupWindow(1000), clock=lambda: NOW)
         if wire:
@@ -273,3 +298,92 @@ def test_check_wire_answers_as_the_python_path_does(
             assert fields == ["events[1]"]  # MALFORMED, named by the event's path
         else:
             assert fields == expected
+
+
+# The identity sink's field surgery, held to what the Python messages make.
+
+identifiers = st.lists(
+    st.builds(
+        event_pb2.Identifier, type=st.sampled_from(["email", "user_id", "phone"]), value=st.text(max_size=8)
+    ),
+    max_size=3,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    person=st.text(max_size=6),
+    normalised=identifiers,
+    ignored=st.lists(st.one_of(st.none(), identifiers.map(lambda ids: ids[0] if ids else None)), max_size=3),
+    sent_person=st.booleans(),
+)
+def test_a_resolution_is_applied_as_the_messages_apply_it(
+    person: str,
+    normalised: list[event_pb2.Identifier],
+    ignored: list[event_pb2.Identifier | None],
+    sent_person: bool,
+) -> None:
+    event = rich_event()
+    if sent_person:
+        event.person_id = "stale"
+    resolution = identity_pb.IdentityResolution(index=0, event_id=event.event_id, person_id=person)
+    resolution.identifiers.extend(normalised)
+    for identifier in ignored:
+        entry = resolution.ignored_identifiers.add(reason=identity_rules_pb2.IGNORE_REASON_LIMIT_REACHED)
+        if identifier is not None:
+            entry.identifier.CopyFrom(identifier)
+    expected = event_pb2.Event()
+    expected.CopyFrom(event)
+    expected.person_id = resolution.person_id
+    del expected.identifiers[:]
+    expected.identifiers.extend(
+        [*resolution.identifiers, *(i.identifier for i in resolution.ignored_identifiers)]
+    )
+    applied = apply_resolution(event.SerializeToString(), resolution.SerializeToString())
+    assert event_pb2.Event.FromString(applied) == expected
+
+
+def test_requests_are_projected_and_answers_read_as_the_messages_do() -> None:
+    events = [rich_event(), make_event("u-2", at=NOW)]
+    events[1].type = event_pb2.EVENT_TYPE_IDENTIFY
+    request = identity_pb.ResolveIdentitiesRequest.FromString(
+        resolution_request([e.SerializeToString() for e in events])
+    )
+    assert list(request.inputs) == [
+        identity_pb.IdentityResolutionInput(
+            event_id=e.event_id, timestamp=e.timestamp, event_type=e.type, identifiers=e.identifiers
+        )
+        for e in events
+    ]
+    override = person_override_pb2.PersonOverride(person_id="p-2", override_person_id="p-1", version=3)
+    response = identity_pb.ResolveIdentitiesResponse(
+        resolutions=[identity_pb.IdentityResolution(index=i, person_id=f"p-{i}") for i in range(2)],
+        person_overrides=[override],
+    )
+    answer = read_resolutions(response.SerializeToString())
+    assert [identity_pb.IdentityResolution.FromString(r) for r in answer.resolutions] == list(
+        response.resolutions
+    )
+    assert journeys_pb.ApplyPersonOverridesRequest.FromString(
+        person_overrides_request(answer.person_overrides)
+    ) == journeys_pb.ApplyPersonOverridesRequest(person_overrides=[override])
+    assert has_identifiers(events[0].SerializeToString())
+    assert not has_identifiers(event_pb2.Event(event_id="x").SerializeToString())
+
+
+def test_only_events_with_a_user_agent_or_a_text_are_enriched() -> None:
+    plain = make_event("u-1", at=NOW)
+    with_agent = make_event("u-1", at=NOW)
+    with_agent.context.user_agent = "Mozilla/5.0"
+    with_text = make_event("u-1", at=NOW)
+    with_text.text = "great"
+    empty_context = make_event("u-1", at=NOW)
+    empty_context.context.locale = "fr-FR"
+    assert [
+        needs_enrichment(e.SerializeToString()) for e in (plain, with_agent, with_text, empty_context)
+    ] == [
+        False,
+        True,
+        True,
+        False,
+    ]

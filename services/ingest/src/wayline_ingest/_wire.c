@@ -438,6 +438,327 @@ static PyObject *check_and_stamp(const uint8_t *data, Py_ssize_t size, const Lim
     return pair;
 }
 
+static int read_u32(PyObject *item, uint32_t *out) {
+    unsigned long value = PyLong_AsUnsignedLong(item);
+    if (PyErr_Occurred()) return 0;
+    *out = (uint32_t)value;
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Field surgery for the forwarder: copy, renumber, drop and append fields of well-formed messages without
+ * parsing them into Python (the identity sink's requests and resolutions). The bytes come from the spool,
+ * where only checked events go, and from identity's replies; malformed input raises ValueError. */
+
+typedef struct {
+    uint32_t number;
+    uint32_t wire;
+    const uint8_t *start; /* the whole field, tag included */
+    const uint8_t *value; /* the value: for LEN fields, after the length */
+    Py_ssize_t value_length;
+    const uint8_t *end;
+} Field;
+
+static int next_field(const uint8_t **at, const uint8_t *end, Field *field) {
+    uint64_t tag, ignored;
+    field->start = *at;
+    if (!read_varint(at, end, &tag) || tag >> 3 > UINT32_MAX || tag >> 3 == 0) return 0;
+    field->number = (uint32_t)(tag >> 3);
+    field->wire = (uint32_t)(tag & 7);
+    field->value = *at;
+    switch (field->wire) {
+    case WIRE_VARINT:
+        if (!read_varint(at, end, &ignored)) return 0;
+        break;
+    case WIRE_FIXED64:
+        if (end - *at < 8) return 0;
+        *at += 8;
+        break;
+    case WIRE_FIXED32:
+        if (end - *at < 4) return 0;
+        *at += 4;
+        break;
+    case WIRE_LEN:
+        if (!read_length(at, end, &field->value, &field->value_length)) return 0;
+        break;
+    default:
+        return 0;
+    }
+    if (field->wire != WIRE_LEN) field->value_length = *at - field->value;
+    field->end = *at;
+    return 1;
+}
+
+/* A growable byte buffer on the Python heap. */
+typedef struct {
+    uint8_t *data;
+    Py_ssize_t length, capacity;
+} Buffer;
+
+static int reserve(Buffer *buffer, Py_ssize_t more) {
+    if (buffer->length + more <= buffer->capacity) return 1;
+    Py_ssize_t capacity = buffer->capacity ? buffer->capacity : 256;
+    while (capacity < buffer->length + more) capacity *= 2;
+    uint8_t *grown = PyMem_Realloc(buffer->data, (size_t)capacity);
+    if (grown == NULL) {
+        PyErr_NoMemory();
+        return 0;
+    }
+    buffer->data = grown;
+    buffer->capacity = capacity;
+    return 1;
+}
+
+static int put(Buffer *buffer, const uint8_t *bytes, Py_ssize_t length) {
+    if (!reserve(buffer, length)) return 0;
+    memcpy(buffer->data + buffer->length, bytes, (size_t)length);
+    buffer->length += length;
+    return 1;
+}
+
+static int put_varint(Buffer *buffer, uint64_t value) {
+    if (!reserve(buffer, 10)) return 0;
+    buffer->length = write_varint(buffer->data + buffer->length, value) - buffer->data;
+    return 1;
+}
+
+/* A field of `number` holding `field`'s value: the same wire type and value bytes, a new tag. */
+static int put_renumbered(Buffer *buffer, uint32_t number, const Field *field) {
+    if (!put_varint(buffer, ((uint64_t)number << 3) | field->wire)) return 0;
+    if (field->wire == WIRE_LEN && !put_varint(buffer, (uint64_t)field->value_length)) return 0;
+    return put(buffer, field->value, field->value_length);
+}
+
+static PyObject *take(Buffer *buffer) {
+    PyObject *bytes = PyBytes_FromStringAndSize((const char *)buffer->data, buffer->length);
+    PyMem_Free(buffer->data);
+    buffer->data = NULL;
+    return bytes;
+}
+
+static PyObject *malformed(Buffer *buffer, const char *what) {
+    PyMem_Free(buffer->data);
+    PyErr_Format(PyExc_ValueError, "%s is not well-formed protobuf", what);
+    return NULL;
+}
+
+/* project(message, mapping): the fields of `message` whose numbers `mapping` names, renumbered, in order. */
+static PyObject *project(PyObject *module, PyObject *args) {
+    Py_buffer view;
+    PyObject *mapping;
+    if (!PyArg_ParseTuple(args, "y*O!", &view, &PyDict_Type, &mapping)) return NULL;
+    uint32_t from[32], to[32];
+    Py_ssize_t pairs = 0, position = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(mapping, &position, &key, &value)) {
+        if (pairs == 32) {
+            PyBuffer_Release(&view);
+            PyErr_SetString(PyExc_ValueError, "at most 32 fields can be projected");
+            return NULL;
+        }
+        if (!read_u32(key, &from[pairs]) || !read_u32(value, &to[pairs])) {
+            PyBuffer_Release(&view);
+            return NULL;
+        }
+        pairs++;
+    }
+    Buffer out = {0};
+    const uint8_t *p = view.buf, *end = p + view.len;
+    Field field;
+    while (p < end) {
+        if (!next_field(&p, end, &field)) {
+            PyBuffer_Release(&view);
+            return malformed(&out, "the message");
+        }
+        for (Py_ssize_t i = 0; i < pairs; i++) {
+            if (from[i] == field.number) {
+                if (!put_renumbered(&out, to[i], &field)) {
+                    PyBuffer_Release(&view);
+                    PyMem_Free(out.data);
+                    return NULL;
+                }
+                break;
+            }
+        }
+    }
+    PyBuffer_Release(&view);
+    return take(&out);
+}
+
+/* join(items, number): `items` as the occurrences of repeated field `number` (a repeated message). */
+static PyObject *join(PyObject *module, PyObject *args) {
+    PyObject *items;
+    unsigned int number;
+    if (!PyArg_ParseTuple(args, "O!I", &PyList_Type, &items, &number)) return NULL;
+    Buffer out = {0};
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items); i++) {
+        PyObject *item = PyList_GET_ITEM(items, i);
+        if (!PyBytes_Check(item)) {
+            PyMem_Free(out.data);
+            PyErr_SetString(PyExc_TypeError, "items must be bytes");
+            return NULL;
+        }
+        Py_ssize_t length = PyBytes_GET_SIZE(item);
+        if (!put_varint(&out, ((uint64_t)number << 3) | WIRE_LEN) || !put_varint(&out, (uint64_t)length) ||
+            !put(&out, (const uint8_t *)PyBytes_AS_STRING(item), length)) {
+            PyMem_Free(out.data);
+            return NULL;
+        }
+    }
+    return take(&out);
+}
+
+/* The identity resolution's numbers (set by configure_resolution()). */
+static struct {
+    uint32_t person_id, identifiers, ignored_identifiers, ignored_identifier; /* in IdentityResolution */
+    uint32_t event_person_id, event_identifiers;                            /* in Event */
+    int configured;
+} resolution_numbers;
+
+/* apply_resolution(event, resolution): the event with identity's answer in place of its person id and
+ * identifiers: the person id, then the normalised identifiers, then the ignored ones as sent. */
+static PyObject *apply_resolution(PyObject *module, PyObject *args) {
+    Py_buffer event, resolution;
+    if (!PyArg_ParseTuple(args, "y*y*", &event, &resolution)) return NULL;
+    Buffer out = {0};
+    Field field;
+    const char *bad = NULL;
+    if (!resolution_numbers.configured) {
+        PyErr_SetString(PyExc_RuntimeError, "wayline_ingest._wire.configure_resolution() was not called");
+        goto fail;
+    }
+    const uint8_t *p = event.buf, *end = p + event.len;
+    while (p < end) {
+        if (!next_field(&p, end, &field)) {
+            bad = "the event";
+            goto fail;
+        }
+        if (field.number == resolution_numbers.event_person_id || field.number == resolution_numbers.event_identifiers)
+            continue;
+        if (!put(&out, field.start, field.end - field.start)) goto fail;
+    }
+    const uint8_t *r_start = resolution.buf, *r_end = r_start + resolution.len;
+    const uint8_t *person_value = NULL;
+    Py_ssize_t person_length = 0;
+    for (p = r_start; p < r_end;) { /* the person id: the last occurrence wins, as on parse */
+        if (!next_field(&p, r_end, &field)) {
+            bad = "the resolution";
+            goto fail;
+        }
+        if (field.number == resolution_numbers.person_id && field.wire == WIRE_LEN) {
+            person_value = field.value;
+            person_length = field.value_length;
+        }
+    }
+    if (person_length) {
+        Field person = {resolution_numbers.event_person_id, WIRE_LEN, NULL, person_value, person_length, NULL};
+        if (!put_renumbered(&out, resolution_numbers.event_person_id, &person)) goto fail;
+    }
+    for (p = r_start; p < r_end;) {
+        next_field(&p, r_end, &field); /* checked above */
+        if (field.number == resolution_numbers.identifiers && field.wire == WIRE_LEN &&
+            !put_renumbered(&out, resolution_numbers.event_identifiers, &field))
+            goto fail;
+    }
+    for (p = r_start; p < r_end;) {
+        next_field(&p, r_end, &field);
+        if (field.number != resolution_numbers.ignored_identifiers || field.wire != WIRE_LEN) continue;
+        /* The ignored entry's identifier (merged over its occurrences, as on parse: each is a whole
+         * Identifier copied in order, which the parser merges field by field). */
+        const uint8_t *q = field.value, *q_end = field.value + field.value_length;
+        Field inner;
+        Buffer identifier = {0};
+        while (q < q_end) {
+            if (!next_field(&q, q_end, &inner)) {
+                PyMem_Free(identifier.data);
+                bad = "an ignored identifier";
+                goto fail;
+            }
+            if (inner.number == resolution_numbers.ignored_identifier && inner.wire == WIRE_LEN &&
+                !put(&identifier, inner.value, inner.value_length)) {
+                PyMem_Free(identifier.data);
+                goto fail;
+            }
+        }
+        Field kept = {resolution_numbers.event_identifiers, WIRE_LEN, NULL, identifier.data, identifier.length, NULL};
+        int written = put_renumbered(&out, resolution_numbers.event_identifiers, &kept);
+        PyMem_Free(identifier.data);
+        if (!written) goto fail;
+    }
+    PyBuffer_Release(&event);
+    PyBuffer_Release(&resolution);
+    return take(&out);
+fail:
+    PyBuffer_Release(&event);
+    PyBuffer_Release(&resolution);
+    if (bad != NULL) return malformed(&out, bad);
+    PyMem_Free(out.data);
+    return NULL;
+}
+
+static PyObject *configure_resolution(PyObject *module, PyObject *args) {
+    PyObject *named;
+    if (!PyArg_ParseTuple(args, "O!", &PyDict_Type, &named)) return NULL;
+    struct {
+        const char *name;
+        uint32_t *slot;
+    } wanted[] = {
+        {"resolution.person_id", &resolution_numbers.person_id},
+        {"resolution.identifiers", &resolution_numbers.identifiers},
+        {"resolution.ignored_identifiers", &resolution_numbers.ignored_identifiers},
+        {"ignored.identifier", &resolution_numbers.ignored_identifier},
+        {"event.person_id", &resolution_numbers.event_person_id},
+        {"event.identifiers", &resolution_numbers.event_identifiers},
+    };
+    for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
+        PyObject *item = PyDict_GetItemString(named, wanted[i].name);
+        if (item == NULL) return PyErr_Format(PyExc_KeyError, "field number of %s is missing", wanted[i].name);
+        if (!read_u32(item, wanted[i].slot)) return NULL;
+    }
+    resolution_numbers.configured = 1;
+    Py_RETURN_NONE;
+}
+
+/* nonempty(message, path): True when the string or message field at `path` (numbers from the root) is set
+ * to something non-empty; the last occurrence of each step counts, as on parse (merges aside). */
+static PyObject *nonempty(PyObject *module, PyObject *args) {
+    Py_buffer view;
+    PyObject *path;
+    if (!PyArg_ParseTuple(args, "y*O!", &view, &PyTuple_Type, &path)) return NULL;
+    const uint8_t *p = view.buf, *end = p + view.len;
+    int found = 0;
+    Py_ssize_t steps = PyTuple_GET_SIZE(path);
+    for (Py_ssize_t step = 0; step < steps; step++) {
+        uint32_t number;
+        if (!read_u32(PyTuple_GET_ITEM(path, step), &number)) {
+            PyBuffer_Release(&view);
+            return NULL;
+        }
+        const uint8_t *value = NULL;
+        Py_ssize_t length = 0;
+        Field field;
+        found = 0;
+        while (p < end) {
+            if (!next_field(&p, end, &field)) {
+                PyBuffer_Release(&view);
+                PyErr_SetString(PyExc_ValueError, "the message is not well-formed protobuf");
+                return NULL;
+            }
+            if (field.number == number && field.wire == WIRE_LEN) {
+                value = field.value;
+                length = field.value_length;
+                found = 1;
+            }
+        }
+        if (!found) break;
+        p = value;
+        end = value + length;
+        found = length > 0;
+    }
+    PyBuffer_Release(&view);
+    return PyBool_FromLong(found);
+}
+
 /* ---------------------------------------------------------------------------------------------------- */
 /* Python entry points. */
 
@@ -447,13 +768,6 @@ static void free_specs(void) {
     specs = NULL;
     spec_count = 0;
     configured = 0;
-}
-
-static int read_u32(PyObject *item, uint32_t *out) {
-    unsigned long value = PyLong_AsUnsignedLong(item);
-    if (PyErr_Occurred()) return 0;
-    *out = (uint32_t)value;
-    return 1;
 }
 
 static PyObject *configure(PyObject *module, PyObject *args) {
@@ -638,6 +952,15 @@ static PyMethodDef methods[] = {
     {"check_events", check_events, METH_VARARGS,
      "check_events(events, received_nanos, floor_seconds, future_skew_nanos, max_event_bytes) -> "
      "[(event_id, stamped bytes) or None]"},
+    {"project", project, METH_VARARGS,
+     "project(message, {from: to}) -> bytes: the named fields of `message`, renumbered, in their order."},
+    {"join", join, METH_VARARGS, "join(items, number) -> bytes: `items` as the occurrences of field `number`."},
+    {"configure_resolution", configure_resolution, METH_VARARGS,
+     "configure_resolution(numbers): the field numbers apply_resolution() reads and writes."},
+    {"apply_resolution", apply_resolution, METH_VARARGS,
+     "apply_resolution(event, resolution) -> bytes: the event with the resolution's person and identifiers."},
+    {"nonempty", nonempty, METH_VARARGS,
+     "nonempty(message, path) -> bool: the string or message field at `path` is set and not empty."},
     {"well_formed", well_formed, METH_VARARGS,
      "well_formed(event) -> bool: the bytes are an Event this module can read (for tests)."},
     {NULL, NULL, 0, NULL},

@@ -37,6 +37,7 @@ from wayline_ingest.sinks.identity import IdentityResolver, ResolvingSink
 from wayline_ingest.sinks.nats_relay import JetStreamRelay, jetstream_mode
 from wayline_ingest.spool import Spool, SpoolBatch
 from wayline_ingest.validation import EventLimits
+from wayline_ingest.wire import needs_enrichment
 
 __all__ = ["ingest_service"]
 
@@ -102,6 +103,9 @@ def _enrichment(settings: IngestSettings) -> Transform | None:
         out = []
         event = event_pb2.Event()
         for raw in events:
+            if not needs_enrichment(raw):  # most events: nothing to derive, no parse
+                out.append(raw)
+                continue
             event.ParseFromString(raw)
             enricher.enrich(event)
             out.append(event.SerializeToString())

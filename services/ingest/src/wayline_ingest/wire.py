@@ -19,10 +19,25 @@ from google.protobuf.message import Message
 
 from wayline.common.errors import InvalidArgument
 from wayline.event.v1 import event_pb2
+from wayline.identity.v1 import identity_service_pb2 as identity_pb
 from wayline.ingest.v1 import ingest_service_pb2 as pb
+from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 from wayline_ingest import _wire
 
-__all__ = ["WireBatch", "check_events", "read_stream_request", "read_track_batch", "well_formed"]
+__all__ = [
+    "Resolutions",
+    "WireBatch",
+    "apply_resolution",
+    "check_events",
+    "has_identifiers",
+    "needs_enrichment",
+    "person_overrides_request",
+    "read_resolutions",
+    "read_stream_request",
+    "read_track_batch",
+    "resolution_request",
+    "well_formed",
+]
 
 _KIND_VARINT, _KIND_FIXED64, _KIND_FIXED32, _KIND_STRING, _KIND_BYTES, _KIND_MESSAGE = range(1, 7)
 _FD = descriptor.FieldDescriptor
@@ -146,3 +161,74 @@ def check_events(
 def well_formed(event: bytes) -> bool:
     """True when `event` is an Event the fast path can read whole (well-formed, every field known)."""
     return _wire.well_formed(event)
+
+
+# The identity sink's field surgery: requests projected from events, answers written into them.
+
+_EVENT = event_pb2.Event.DESCRIPTOR.fields_by_name
+_INPUT = identity_pb.IdentityResolutionInput.DESCRIPTOR.fields_by_name
+_RESOLUTION = identity_pb.IdentityResolution.DESCRIPTOR.fields_by_name
+_RESPONSE = identity_pb.ResolveIdentitiesResponse.DESCRIPTOR.fields_by_name
+# Event field -> IdentityResolutionInput field, by name where they match.
+_INPUT_FROM_EVENT = {
+    _EVENT["event_id"].number: _INPUT["event_id"].number,
+    _EVENT["timestamp"].number: _INPUT["timestamp"].number,
+    _EVENT["type"].number: _INPUT["event_type"].number,
+    _EVENT["identifiers"].number: _INPUT["identifiers"].number,
+}
+_INPUTS = identity_pb.ResolveIdentitiesRequest.DESCRIPTOR.fields_by_name["inputs"].number
+_OVERRIDES = journeys_pb.ApplyPersonOverridesRequest.DESCRIPTOR.fields_by_name["person_overrides"].number
+_IDENTIFIERS = _EVENT["identifiers"].number
+_ENRICHED_BY = (
+    (_EVENT["context"].number, event_pb2.EventContext.DESCRIPTOR.fields_by_name["user_agent"].number),
+    (_EVENT["text"].number,),
+)
+_wire.configure_resolution(
+    {
+        "resolution.person_id": _RESOLUTION["person_id"].number,
+        "resolution.identifiers": _RESOLUTION["identifiers"].number,
+        "resolution.ignored_identifiers": _RESOLUTION["ignored_identifiers"].number,
+        "ignored.identifier": identity_pb.IgnoredIdentifier.DESCRIPTOR.fields_by_name["identifier"].number,
+        "event.person_id": _EVENT["person_id"].number,
+        "event.identifiers": _IDENTIFIERS,
+    }
+)
+
+
+@dataclass(frozen=True)
+class Resolutions:
+    """A ResolveIdentitiesResponse's resolutions and person overrides, each still serialised."""
+
+    resolutions: list[bytes]
+    person_overrides: list[bytes]
+
+
+def has_identifiers(event: bytes) -> bool:
+    return bool(_wire.split(event, _IDENTIFIERS)[1])
+
+
+def resolution_request(events: list[bytes]) -> bytes:
+    """A serialised ResolveIdentitiesRequest with one input per event, in order."""
+    return _wire.join([_wire.project(event, _INPUT_FROM_EVENT) for event in events], _INPUTS)
+
+
+def read_resolutions(response: bytes) -> Resolutions:
+    return Resolutions(
+        _wire.split(response, _RESPONSE["resolutions"].number)[1],
+        _wire.split(response, _RESPONSE["person_overrides"].number)[1],
+    )
+
+
+def apply_resolution(event: bytes, resolution: bytes) -> bytes:
+    """The event with the resolution's person id, then its normalised identifiers, then the ignored ones."""
+    return _wire.apply_resolution(event, resolution)
+
+
+def person_overrides_request(overrides: list[bytes]) -> bytes:
+    """A serialised ApplyPersonOverridesRequest carrying `overrides`."""
+    return _wire.join(overrides, _OVERRIDES)
+
+
+def needs_enrichment(event: bytes) -> bool:
+    """True when the event has a user agent or a text, what enrichment reads; other events pass untouched."""
+    return any(_wire.nonempty(event, path) for path in _ENRICHED_BY)

@@ -15,12 +15,9 @@ from collections.abc import Sequence
 import grpc
 
 from wayline.common.context import TENANT_HEADER
-from wayline.event.v1 import event_pb2
 from wayline.identity.v1 import identity_service_pb2 as identity_pb
-from wayline.identity.v1 import identity_service_pb2_grpc as identity_grpc
-from wayline.identity.v1 import person_override_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
-from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
+from wayline_ingest import wire
 from wayline_ingest.sinks.base import Sink
 from wayline_ingest.sinks.grpc import classify
 
@@ -28,47 +25,44 @@ __all__ = ["IdentityResolver", "ResolvingSink"]
 
 _RESOLVE_BATCH = 1000  # the contract's limit per call
 _OVERRIDES_BATCH = 10_000
+_IDENTITY = identity_pb.DESCRIPTOR.services_by_name["IdentityService"].full_name
+_JOURNEYS = journeys_pb.DESCRIPTOR.services_by_name["JourneyService"].full_name
+_RESOLVE = f"/{_IDENTITY}/ResolveIdentities"
+_APPLY_OVERRIDES = f"/{_JOURNEYS}/ApplyPersonOverrides"
 
 
 class IdentityResolver:
-    """Resolves events' persons with the identity service; shared by every sink of the forwarder."""
+    """Resolves events' persons with the identity service; shared by every sink of the forwarder.
+
+    It works on the events' bytes (`wire.py`): the requests are projected from them and identity's answers
+    written into them without building a Python message per event (ADR 13)."""
 
     def __init__(self, channel: grpc.Channel, timeout: float = 30.0) -> None:
-        self._stub = identity_grpc.IdentityServiceStub(channel)
+        # Bytes in, bytes out: no serialiser, no deserialiser.
+        self._call = channel.unary_unary(_RESOLVE, request_serializer=None, response_deserializer=None)
         self._timeout = timeout
 
-    def resolve(
-        self, tenant: str, events: Sequence[event_pb2.Event]
-    ) -> list[person_override_pb2.PersonOverride]:
-        """Set each event's person id and normalised identifiers; the person overrides the merges made."""
-        overrides: list[person_override_pb2.PersonOverride] = []
-        todo = [e for e in events if e.identifiers]
+    def resolve(self, tenant: str, events: Sequence[bytes]) -> tuple[list[bytes], list[bytes]]:
+        """Each event with its person id and normalised identifiers; and the person overrides the merges
+        made (serialised)."""
+        resolved = list(events)
+        overrides: list[bytes] = []
+        todo = [index for index, raw in enumerate(events) if wire.has_identifiers(raw)]
         for start in range(0, len(todo), _RESOLVE_BATCH):
             chunk = todo[start : start + _RESOLVE_BATCH]
-            request = identity_pb.ResolveIdentitiesRequest(
-                inputs=[
-                    identity_pb.IdentityResolutionInput(
-                        event_id=e.event_id,
-                        timestamp=e.timestamp,
-                        event_type=e.type,
-                        identifiers=e.identifiers,
-                    )
-                    for e in chunk
-                ]
-            )
             try:
-                response = self._stub.ResolveIdentities(
-                    request, metadata=((TENANT_HEADER, tenant),), timeout=self._timeout
+                response = self._call(
+                    wire.resolution_request([events[index] for index in chunk]),
+                    metadata=((TENANT_HEADER, tenant),),
+                    timeout=self._timeout,
                 )
             except grpc.RpcError as error:
                 raise classify(error) from error
-            for event, resolution in zip(chunk, response.resolutions, strict=True):
-                event.person_id = resolution.person_id
-                kept = [i.identifier for i in resolution.ignored_identifiers]
-                del event.identifiers[:]
-                event.identifiers.extend([*resolution.identifiers, *kept])
-            overrides.extend(response.person_overrides)
-        return overrides
+            answer = wire.read_resolutions(response)
+            for index, resolution in zip(chunk, answer.resolutions, strict=True):
+                resolved[index] = wire.apply_resolution(events[index], resolution)
+            overrides.extend(answer.person_overrides)
+        return resolved, overrides
 
 
 class ResolvingSink:
@@ -84,24 +78,23 @@ class ResolvingSink:
         self.name = inner.name
         self._inner = inner
         self._resolver = resolver
-        self._journeys = journeys_grpc.JourneyServiceStub(journeys) if journeys is not None else None
+        self._apply_overrides = (  # bytes in, bytes out, like the resolver's calls
+            journeys.unary_unary(_APPLY_OVERRIDES, request_serializer=None, response_deserializer=None)
+            if journeys is not None
+            else None
+        )
         self._timeout = timeout
 
     def deliver(self, tenant: str, events: Sequence[bytes]) -> None:
-        parsed = [event_pb2.Event.FromString(raw) for raw in events]
-        overrides = self._resolver.resolve(tenant, parsed)
-        if overrides and self._journeys is not None:
+        resolved, overrides = self._resolver.resolve(tenant, events)
+        if overrides and self._apply_overrides is not None:
             for start in range(0, len(overrides), _OVERRIDES_BATCH):
-                request = journeys_pb.ApplyPersonOverridesRequest(
-                    person_overrides=overrides[start : start + _OVERRIDES_BATCH]
-                )
+                request = wire.person_overrides_request(overrides[start : start + _OVERRIDES_BATCH])
                 try:
-                    self._journeys.ApplyPersonOverrides(
-                        request, metadata=((TENANT_HEADER, tenant),), timeout=self._timeout
-                    )
+                    self._apply_overrides(request, metadata=((TENANT_HEADER, tenant),), timeout=self._timeout)
                 except grpc.RpcError as error:
                     raise classify(error) from error
-        self._inner.deliver(tenant, [event.SerializeToString() for event in parsed])
+        self._inner.deliver(tenant, resolved)
 
     def close(self) -> None:
         self._inner.close()
