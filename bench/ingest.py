@@ -259,12 +259,14 @@ def main(requests: int, batches: int = 200, minutes: float = 0.0) -> None:
 
 
 def soak(gateway: tuple[Metadata, str], minutes: float, pid: int, console: Console) -> None:
-    """A paced stream (5k events/s) for `minutes`, RSS sampled every minute."""
+    """Paced streams (5k events/s) for `minutes`, RSS sampled every minute. Each stream lasts 15 s, as a
+    client's would: one stream may live at most the gateway's maximum deadline (60 s)."""
     metadata, address = gateway
-    per_minute = 300
+    per_stream, streams_per_minute = 75, 4
     samples = [rss_mib(pid)]
     for minute in range(int(minutes)):
-        payloads = stream_batches(1000, per_minute, f"soak{minute}")
-        run_stream(address, STREAM, metadata, payloads, echo=False, pace=60 / per_minute)
+        for stream in range(streams_per_minute):
+            payloads = stream_batches(1000, per_stream, f"soak{minute}-{stream}")
+            run_stream(address, STREAM, metadata, payloads, echo=False, pace=15 / per_stream)
         samples.append(rss_mib(pid))
     console.print("ingest RSS each minute (MiB): " + ", ".join(f"{s:.0f}" for s in samples))

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import sys
+import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 import grpc
 import pytest
@@ -20,6 +24,7 @@ from wayline.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
 from wayline.ingest.v1 import tracking_plan_pb2 as plan_pb
 from wayline_ingest.service import ingest_service
 from wayline_ingest.settings import IngestSettings
+from wayline_ingest.streaming import EventStream
 
 
 def batch(sequence: int, user_id: str, size: int = 3) -> ingest_pb.StreamEventsRequest:
@@ -221,3 +226,57 @@ def _varint(value: int) -> bytes:
         value >>= 7
     out.append(value)
     return bytes(out)
+
+
+@pytest.mark.parametrize(("grace", "survives"), [(10.0, True), (0.5, False)])
+def test_a_stream_outlives_the_recycling_of_its_connection_within_the_grace(
+    journeys_server: Server, tmp_path: Path, user_id: str, grace: float, survives: bool
+) -> None:
+    """Servers recycle connections (max age); calls already running get the grace to finish. A stream
+    longer than age + grace is cut with UNAVAILABLE, which is why the default grace exceeds the gateway's
+    longest deadline."""
+    settings = IngestSettings(
+        **common_settings(tmp_path),  # type: ignore[arg-type]
+        journeys_address=journeys_server.address,
+        identity_address="",
+        connection_max_age_seconds=1.0,
+        connection_age_grace_seconds=grace,
+    )
+    ingest = start_server(ingest_service(settings), settings)
+    internal = (("x-wayline-internal-token", INTERNAL_TOKEN), ("x-wayline-tenant", TENANT))
+
+    def paced() -> Iterator[ingest_pb.StreamEventsRequest]:
+        for sequence in range(1, 13):
+            yield batch(sequence, user_id, size=2)
+            time.sleep(0.25)  # 3 s in all: past the age (1 s) and past the short grace
+
+    try:
+        with grpc.insecure_channel(ingest.address) as channel:
+            stub = ingest_grpc.IngestServiceStub(channel)
+            stream = stub.StreamEvents(paced(), metadata=internal, timeout=30)
+            if survives:
+                assert [r.sequence for r in stream if r.sequence] == list(range(1, 13))
+            else:
+                with pytest.raises(grpc.RpcError) as caught:
+                    list(stream)
+                assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+        # Either way, no server thread keeps waiting for the stream once it has ended.
+        deadline = time.monotonic() + 5
+        while _threads_serving_streams() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _threads_serving_streams()
+    finally:
+        ingest.stop(0)
+
+
+def _threads_serving_streams() -> int:
+    """Threads inside EventStream.run (its response side), found in every thread's stack."""
+    serving = 0
+    for top in sys._current_frames().values():
+        frame: FrameType | None = top
+        while frame is not None:
+            if frame.f_code is EventStream.run.__code__:
+                serving += 1
+                break
+            frame = frame.f_back
+    return serving

@@ -61,7 +61,12 @@ class EventStream:
         reader.start()
         yield pb.StreamEventsResponse(sequence=0, max_sequence=self._granted)
         while True:
-            item = self._pending.get()
+            try:
+                item = self._pending.get(timeout=0.5)
+            except queue.Empty:
+                if not self._context.is_active():  # the call ended (the client or its connection went
+                    return  # away) and the reader stopped: no thread may wait here for ever
+                continue
             if item is _END:
                 return
             if isinstance(item, BaseException):

@@ -73,9 +73,10 @@ class Server:
             ("grpc.so_reuseport", 0),  # a port already taken must fail loudly, not be shared
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
-            # Recycle connections now and then so that long-lived clients spread over new replicas.
-            ("grpc.max_connection_age_ms", 5 * 60 * 1000),
-            ("grpc.max_connection_age_grace_ms", 30 * 1000),
+            # Recycle connections now and then so that long-lived clients spread over new replicas, with
+            # a grace longer than any call may last: a stream cut at the grace fails with UNAVAILABLE.
+            ("grpc.max_connection_age_ms", int(settings.connection_max_age_seconds * 1000)),
+            ("grpc.max_connection_age_grace_ms", int(settings.connection_age_grace_seconds * 1000)),
         ]
         self._grpc = grpc.server(
             ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix=definition.name),

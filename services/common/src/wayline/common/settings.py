@@ -67,6 +67,19 @@ class ServiceSettings(BaseSettings):
         ge=0,
         description="On SIGTERM: how long in-flight RPCs may finish after health turns NOT_SERVING.",
     )
+    connection_max_age_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="How long a client connection lives before the server asks the client to reconnect, so "
+        "that long-lived clients spread over new replicas.",
+    )
+    connection_age_grace_seconds: float = Field(
+        default=90.0,
+        ge=0,
+        description="How long calls already running on an aged connection may go on before they are cut "
+        "(UNAVAILABLE). Keep it above the longest call clients make: a StreamEvents stream lives up to the "
+        "gateway's maximum deadline (WAYLINE_GATEWAY_MAX_DEADLINE_SECONDS, 60 s by default).",
+    )
     max_message_bytes: int = Field(
         default=16 * 1024 * 1024, ge=1024, description="Largest gRPC message the server receives or sends."
     )
