@@ -17,6 +17,7 @@ from google.protobuf import field_mask_pb2
 from tests.conftest import INTERNAL_TOKEN, TENANT, common_settings, start_server
 from tests.contract.test_skeleton import Auth, reason, timeline, violations
 from tests.events import make_event
+from tests.wire_bytes import field
 from wayline.common.server import Server
 from wayline.event.v1 import event_pb2
 from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
@@ -200,7 +201,7 @@ def test_a_malformed_event_is_refused_alone_and_a_malformed_request_whole(
     good = [make_event(user_id), make_event(user_id)]
     broken = make_event(user_id).SerializeToString() + b"\x1a\x02\xff\xfe"  # field 3 (name), not UTF-8
     raw_events = [good[0].SerializeToString(), broken, good[1].SerializeToString()]
-    request = b"".join(b"\x0a" + _varint(len(e)) + e for e in raw_events)  # TrackBatchRequest.events = 1
+    request = b"".join(field(1, 2, e) for e in raw_events)  # TrackBatchRequest.events = 1
     track_batch = gateway_channel.unary_unary(
         "/wayline.ingest.v1.IngestService/TrackBatch",
         request_serializer=None,
@@ -217,15 +218,6 @@ def test_a_malformed_event_is_refused_alone_and_a_malformed_request_whole(
         track_batch(b"\x0a\x7f" + b"cut short", metadata=auth, timeout=30)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert reason(caught.value) == "MALFORMED_REQUEST"
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 @pytest.mark.parametrize(("grace", "survives"), [(10.0, True), (0.5, False)])

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from tests.events import make_event
 from tests.ingest.test_pipeline import LIMITS, mutate, mutations
+from tests.wire_bytes import field
 from wayline.common.errors import InvalidArgument
 from wayline.common.timestamps import to_micros, to_timestamp
 from wayline.event.v1 import event_pb2
@@ -155,29 +156,15 @@ def test_bytes_the_runtime_cannot_parse_are_never_vouched_for(
         event_pb2.Event.FromString(vouched[1])  # what goes to the spool parses too
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _field(number: int, wire: int, payload: bytes) -> bytes:
-    """One encoded field; `payload` is the value's bytes (a varint's own encoding for wire type 0)."""
-    return _varint(number << 3 | wire) + (_varint(len(payload)) + payload if wire == 2 else payload)
-
-
 @pytest.mark.parametrize(
     ("tail", "parses"),
     [
-        (_field(3, 2, b"\xff\xfe"), False),  # a name that is not UTF-8 (the last name wins)
-        (_field(9, 2, _field(1, 2, _field(1, 2, b"k") + _field(2, 2, _field(3, 2, b"\xc0\xaf")))), False),
-        (_field(10, 2, _field(1, 2, _field(2, 2, b"\xed\xa0\x80"))), False),  # a surrogate, in context
-        (_field(99, 0, b"\x01"), True),  # a field this version does not know
-        (_field(2, 0, b"\x03"), True),  # the type twice: the last one wins
-        (_field(1, 0, b"\x05"), True),  # the event id with the wrong wire type
+        (field(3, 2, b"\xff\xfe"), False),  # a name that is not UTF-8 (the last name wins)
+        (field(9, 2, field(1, 2, field(1, 2, b"k") + field(2, 2, field(3, 2, b"\xc0\xaf")))), False),
+        (field(10, 2, field(1, 2, field(2, 2, b"\xed\xa0\x80"))), False),  # a surrogate, in context
+        (field(99, 0, b"\x01"), True),  # a field this version does not know
+        (field(2, 0, b"\x03"), True),  # the type twice: the last one wins
+        (field(1, 0, b"\x05"), True),  # the event id with the wrong wire type
     ],
 )
 def test_odd_bytes_go_to_the_python_path(tail: bytes, parses: bool) -> None:
@@ -265,7 +252,7 @@ def test_check_wire_answers_as_the_python_path_does(
     events.append(events[0])  # a repeat within the call is acknowledged once
     raws = [e.SerializeToString() for e in events]
     if garbage:
-        raws.insert(1, raws[0] + _field(3, 2, b"\xff"))
+        raws.insert(1, raws[0] + field(3, 2, b"\xff"))
 
     def run(wire: bool) -> tuple[list[str], list[tuple[int, list[str]]], list[event_pb2.Event]]:
         spool = Spool(
