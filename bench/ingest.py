@@ -7,7 +7,9 @@ Rows:
 - single Track p50/p99 through the gateway at concurrency 1, beside the echo;
 - p99 acknowledgement latency of a paced stream at 10,000 events/s (batches of 100, 100 a second);
 - the drain rate into the journey store (chDB), read from ingest's `ingest_sink_delivered` counter;
-- the resident memory of ingest before and after (a long run: `--minutes 10`).
+- the resident memory of ingest before and after (a long run: `--minutes 10`);
+- in one process first: the checks' cost per event, the C path (`Pipeline.check_wire`) beside the Python
+  checks it stands in for (`Pipeline.check`), on the same batches.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
@@ -34,6 +37,12 @@ from wayline.common.context import INTERNAL_TOKEN_HEADER, TENANT_HEADER
 from wayline.event.v1 import event_pb2
 from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
 from wayline_cli.suite import Suite, free_port
+from wayline_ingest.batches import batch_path
+from wayline_ingest.dedup import DedupWindow
+from wayline_ingest.pipeline import Pipeline
+from wayline_ingest.spool import Spool
+from wayline_ingest.validation import EventLimits
+from wayline_ingest.wire import WireBatch, read_stream_request
 
 STREAM = "/wayline.ingest.v1.IngestService/StreamEvents"
 TRACK_BATCH = "/wayline.ingest.v1.IngestService/TrackBatch"
@@ -205,8 +214,49 @@ def throughput_rows(
     return 2 * batches * 500 + len(batch_payloads) * 500
 
 
+def check_costs(console: Console, batches: int = 40, rounds: int = 5) -> None:
+    """µs per event of the checks alone (no gRPC, no spool write), best of `rounds`, same batches."""
+    payloads = stream_batches(500, batches, "checks")
+    wire_batches = [read_stream_request(p) for p in payloads]
+    limits = EventLimits(
+        max_event_bytes=32 * 1024,
+        max_future_skew=timedelta(hours=1),
+        min_timestamp=datetime(2000, 1, 1, tzinfo=UTC),
+        backfill_min_timestamp=datetime(1900, 1, 1, tzinfo=UTC),
+    )
+    events = batches * 500
+    with tempfile.TemporaryDirectory(prefix="wayline-bench-") as scratch:
+        spool = Spool(Path(scratch), ["journeys"], segment_bytes=1 << 20, max_bytes=1 << 30)
+
+        def best(check: Callable[[Pipeline, WireBatch], object]) -> float:
+            timings = []
+            for _ in range(rounds):
+                pipeline = Pipeline(limits, spool, DedupWindow(250_000))  # an empty window each round
+                began = time.perf_counter()
+                for batch in wire_batches:
+                    check(pipeline, batch)
+                timings.append(time.perf_counter() - began)
+            return min(timings) / events * 1e6
+
+        def python(pipeline: Pipeline, batch: WireBatch) -> object:
+            parsed = [event_pb2.Event.FromString(e) for e in batch.events]  # what the servicer got before
+            return pipeline.check("bench", parsed, batch_path, batch.backfill)
+
+        def native(pipeline: Pipeline, batch: WireBatch) -> object:
+            return pipeline.check_wire("bench", batch.events, batch_path, batch.backfill)
+
+        baseline, fast = best(python), best(native)
+        spool.close()
+    console.print(
+        f"checks and stamps, in one process ({events:,} events in batches of 500): Python checks "
+        f"(Pipeline.check, with the parse) {baseline:.2f} µs an event; C path (Pipeline.check_wire) "
+        f"{fast:.2f} µs; {baseline / fast:.1f}x"
+    )
+
+
 def main(requests: int, batches: int = 200, minutes: float = 0.0) -> None:
     console = Console(width=130)
+    check_costs(console)
     table = Table(title="Ingest: events/s and acknowledgement latency (2 shared cores)", title_justify="left")
     for column in ("scenario", "events/s", "÷ echo", "ack p50 ms", "ack p99 ms"):
         table.add_column(column, justify="left" if column == "scenario" else "right")
