@@ -26,7 +26,7 @@
 enum { KIND_VARINT = 1, KIND_FIXED64 = 2, KIND_FIXED32 = 3, KIND_STRING = 4, KIND_BYTES = 5, KIND_MESSAGE = 6 };
 enum { WIRE_VARINT = 0, WIRE_FIXED64 = 1, WIRE_LEN = 2, WIRE_FIXED32 = 5 };
 #define MAX_DEPTH 32
-#define MAX_FIELDS_TRACKED 64 /* singular fields above this number are not checked for repetition */
+#define MAX_FIELDS_TRACKED 64 /* the bitmask of singular fields seen holds 64: higher ones take the Python path */
 
 typedef struct {
     uint32_t number;
@@ -129,6 +129,23 @@ static const FieldSpec *find_field(const MessageSpec *message, uint32_t number) 
 
 static int walk(const uint8_t *p, const uint8_t *end, int32_t message, int depth);
 
+/* The next field's tag: its spec in `message`, NULL when the bytes are malformed or the field unknown. */
+static const FieldSpec *next_known(const uint8_t **at, const uint8_t *end, const MessageSpec *message,
+                                   uint32_t *wire) {
+    uint64_t tag;
+    if (!read_varint(at, end, &tag) || tag >> 3 > UINT32_MAX) return NULL;
+    *wire = (uint32_t)(tag & 7);
+    return find_field(message, (uint32_t)(tag >> 3)); /* field 0 is never in a spec */
+}
+
+/* A singular field may appear once: 1 the first time, 0 after (and past the numbers `seen` can hold). */
+static int first_sight(uint64_t *seen, const FieldSpec *field) {
+    if (field->repeated) return 1;
+    if (field->number >= MAX_FIELDS_TRACKED || (*seen & ((uint64_t)1 << field->number))) return 0;
+    *seen |= (uint64_t)1 << field->number;
+    return 1;
+}
+
 /* One field's value, already past its tag: 1 when it is what the schema declares. */
 static int check_value(const uint8_t **at, const uint8_t *end, const FieldSpec *field, uint32_t wire, int depth) {
     const uint8_t *body;
@@ -170,19 +187,10 @@ static int walk(const uint8_t *p, const uint8_t *end, int32_t message, int depth
     const MessageSpec *spec = &specs[message];
     uint64_t seen = 0;
     while (p < end) {
-        uint64_t tag;
-        if (!read_varint(&p, end, &tag)) return 0;
-        uint32_t number = (uint32_t)(tag >> 3), wire = (uint32_t)(tag & 7);
-        if (tag >> 3 > UINT32_MAX) return 0;
-        const FieldSpec *field = find_field(spec, number);
-        if (field == NULL) return 0; /* unknown to this version: the Python path keeps it */
-        if (!field->repeated && number < MAX_FIELDS_TRACKED) {
-            if (seen & ((uint64_t)1 << number)) return 0;
-            seen |= (uint64_t)1 << number;
-        } else if (!field->repeated) {
-            return 0;
-        }
-        if (!check_value(&p, end, field, wire, depth)) return 0;
+        uint32_t wire;
+        const FieldSpec *field = next_known(&p, end, spec, &wire);
+        /* An unknown field is new to this version: the Python path keeps it. */
+        if (field == NULL || !first_sight(&seen, field) || !check_value(&p, end, field, wire, depth)) return 0;
     }
     return 1;
 }
@@ -292,27 +300,26 @@ static int gather(const uint8_t *p, const uint8_t *end, Facts *facts) {
     uint64_t seen = 0;
     memset(facts, 0, sizeof(*facts));
     while (p < end) {
-        uint64_t tag;
-        if (!read_varint(&p, end, &tag) || tag >> 3 > UINT32_MAX) return 0;
-        uint32_t number = (uint32_t)(tag >> 3), wire = (uint32_t)(tag & 7);
-        const FieldSpec *field = find_field(spec, number);
-        if (field == NULL) return 0;
-        if (!field->repeated) {
-            if (number >= MAX_FIELDS_TRACKED || (seen & ((uint64_t)1 << number))) return 0;
-            seen |= (uint64_t)1 << number;
-        }
-        const uint8_t *value_start = p;
-        if (!check_value(&p, end, field, wire, 0)) return 0;
-        const uint8_t *body = NULL;
+        uint32_t wire;
+        const FieldSpec *field = next_known(&p, end, spec, &wire);
+        if (field == NULL || !first_sight(&seen, field)) return 0;
+        uint32_t number = field->number;
+        const uint8_t *body = NULL, *value_start = p;
         Py_ssize_t length = 0;
-        const uint8_t *q = value_start;
-        if (wire == WIRE_LEN) read_length(&q, end, &body, &length); /* checked above */
+        if (number == numbers.timestamp || number == numbers.sent_at || number == numbers.identifiers) {
+            /* Their readers below check every byte, more strictly than the schema walk would. */
+            if (wire != WIRE_LEN || !read_length(&p, end, &body, &length)) return 0;
+        } else {
+            if (!check_value(&p, end, field, wire, 0)) return 0;
+            const uint8_t *q = value_start;
+            if (wire == WIRE_LEN) read_length(&q, end, &body, &length); /* checked above */
+        }
         if (number == numbers.event_id) {
             facts->event_id = body;
             facts->event_id_length = length;
         } else if (number == numbers.type || number == numbers.channel) {
             uint64_t value;
-            q = value_start;
+            const uint8_t *q = value_start;
             if (wire != WIRE_VARINT || !read_varint(&q, end, &value)) return 0;
             *(number == numbers.type ? &facts->type : &facts->channel) = (int32_t)(uint32_t)value;
         } else if (number == numbers.name) {

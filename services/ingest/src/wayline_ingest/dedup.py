@@ -24,7 +24,7 @@ class DedupWindow:
 
     @staticmethod
     def key(tenant: str, event_id: str) -> str:
-        return f"{tenant}\x00{event_id}"
+        return DedupWindow.prefix(tenant) + event_id
 
     @staticmethod
     def prefix(tenant: str) -> str:

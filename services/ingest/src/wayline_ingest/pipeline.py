@@ -89,6 +89,7 @@ class _Batch:
         self.tenant = tenant
         self.checked = Checked(tenant, pipeline.clock(), backfill)
         self.received_us = to_micros(self.checked.received_at)
+        self.key_prefix = DedupWindow.prefix(tenant)  # + event_id: the event's key in the window
         self.ids: set[str] = set()
         plans = pipeline.plans
         self.plans = plans if plans is not None and plans.covers_tenant(tenant) else None
@@ -98,7 +99,7 @@ class _Batch:
 
     def seen(self, event_id: str) -> str | None:
         """The window key of a new event; None (and acknowledged again) when the event was accepted before."""
-        key = DedupWindow.key(self.tenant, event_id)
+        key = self.key_prefix + event_id
         first = self.pipeline.window.get(key)
         if first is None and event_id not in self.ids:
             return key
@@ -128,13 +129,29 @@ class _Batch:
             return
         violations = stamp(self.tenant, event, prefix, checked.received_at, pipeline.limits)
         if not violations and self.plans is not None:
-            violations = pipeline.apply_plan(
-                self.plans, self.tenant, event, prefix=prefix, index=index, checked=checked
-            )
+            violations = self.apply_plan(self.plans, index, event, prefix)
         if violations:
             self.reject(index, event_id, violations)
             return
         self.add(key, event_id, event.SerializeToString())
+
+    def apply_plan(
+        self, plans: PlanCheck, index: int, event: event_pb2.Event, prefix: str
+    ) -> list[FieldViolation]:
+        """The plan's violations when it rejects; when it flags, they are recorded on the event and as
+        warnings, and nothing is returned."""
+        verdict = plans.check(self.tenant, event)
+        if verdict is None or not verdict.violations:
+            return []
+        rooted = [FieldViolation(f"{prefix}.{v.field}", v.description, v.reason) for v in verdict.violations]
+        if verdict.mode == "reject":
+            return rooted
+        event.plan_violations.extend(
+            errors_pb2.FieldViolation(field=v.field, description=v.description, reason=v.reason)
+            for v in verdict.violations
+        )
+        self.checked.warnings.append(EventIssue(index, event.event_id, rooted))
+        return []
 
     def done(self) -> Checked:
         if self.checked.rejections:
@@ -187,7 +204,7 @@ class Pipeline:
             fast = [None] * len(events)
         # The loop over vouched events is written out (no calls per event): it runs for every event.
         checked, ids, known = batch.checked, batch.ids, self.window.get
-        prefix, received_us = DedupWindow.prefix(tenant), batch.received_us
+        prefix, received_us = batch.key_prefix, batch.received_us
         accepted, spooled, remembered = checked.accepted_ids, checked.spooled, checked.window
         for index, vouched in enumerate(fast):
             if vouched is None:
@@ -208,23 +225,6 @@ class Pipeline:
             spooled.append(stamped)
             remembered.append((key, received_us))
         return batch.done()
-
-    @staticmethod
-    def apply_plan(
-        plans: PlanCheck, tenant: str, event: event_pb2.Event, *, prefix: str, index: int, checked: Checked
-    ) -> list[FieldViolation]:
-        verdict = plans.check(tenant, event)
-        if verdict is None or not verdict.violations:
-            return []
-        rooted = [FieldViolation(f"{prefix}.{v.field}", v.description, v.reason) for v in verdict.violations]
-        if verdict.mode == "reject":
-            return rooted
-        event.plan_violations.extend(
-            errors_pb2.FieldViolation(field=v.field, description=v.description, reason=v.reason)
-            for v in verdict.violations
-        )
-        checked.warnings.append(EventIssue(index, event.event_id, rooted))
-        return []
 
     def submit(self, checked: Checked) -> Future[int] | None:
         """Start the spool write of the accepted events; None when there is nothing to write."""
