@@ -9,8 +9,11 @@ import pytest
 from google.protobuf import descriptor
 
 from wayline.common.errors import PermissionDenied, Unauthenticated
+from wayline_gateway.admission import Admission
 from wayline_gateway.keys import ApiKey, ApiKeyAuthenticator, digest
+from wayline_gateway.model import Limits
 from wayline_gateway.proxy import PassThroughHandler
+from wayline_gateway.quotas import QuotaGate
 from wayline_gateway.routes import build_routes, method_scopes
 from wayline_gateway.service import ADMIN_SERVICE, BACKEND_SERVICES
 
@@ -45,7 +48,7 @@ def test_internal_rpcs_are_not_routed_and_public_ones_are() -> None:
 def authenticator() -> ApiKeyAuthenticator:
     routes = build_routes(BACKEND_SERVICES)
     keys = {digest("wl_reader"): ApiKey("acme", frozenset({"read"}))}
-    return ApiKeyAuthenticator(keys, {path: route.scope for path, route in routes.items()})
+    return ApiKeyAuthenticator({path: route.scope for path, route in routes.items()}, memory_keys=keys)
 
 
 def test_a_read_key_reads_but_cannot_write(authenticator: ApiKeyAuthenticator) -> None:
@@ -85,6 +88,7 @@ class Remaining:
     ids=["none", "grpc-infinite", "within-limits", "over-the-maximum"],
 )
 def test_deadlines_get_a_default_and_a_maximum(caller_deadline: float | None, forwarded: float) -> None:
-    handler = PassThroughHandler({}, {}, default_deadline=10.0, max_deadline=60.0)
+    admission = Admission(QuotaGate(Limits(1.0, 1, 1.0, 1, 1)), stream_wait=0.0)
+    handler = PassThroughHandler({}, {}, default_deadline=10.0, max_deadline=60.0, admission=admission)
     context = cast(grpc.ServicerContext, cast(Any, Remaining(caller_deadline)))
     assert handler._timeout(context) == forwarded

@@ -23,6 +23,7 @@ from wayline.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
 from wayline_cli import demo, demo_identity, demo_ingest, demo_journeys
 from wayline_cli.importing.command import import_command
+from wayline_cli.keys import keys_app
 from wayline_cli.suite import SERVICES, Suite, SuiteError
 
 app = typer.Typer(help="Wayline: the open-source customer journey platform.", no_args_is_help=True)
@@ -200,6 +201,7 @@ def _show_timeline(
 
 
 app.command("import")(import_command)
+app.add_typer(keys_app, name="keys")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Pass-through of public RPCs to the internal services, as raw bytes (no decode, no re-encode).
 
-The caller's deadline is kept, given a default when it has none and cut to the maximum; the backend sees the
+Each call passes the quotas first (admission.py). The caller's deadline is kept, given a default when it has
+none and cut to the maximum; the backend sees the
 authenticated tenant and the request id (added by the kit's channel interceptor), never the caller's own
 metadata. A backend's status and its `google.rpc` details reach the caller unchanged; a backend that cannot
 be reached becomes UNAVAILABLE with a retry delay.
@@ -15,6 +16,7 @@ import grpc
 
 from wayline.common.errors import Unavailable
 from wayline.common.grpc_types import GenericRpcHandler
+from wayline_gateway.admission import Admission, PacedRequests
 from wayline_gateway.routes import Route
 
 __all__ = ["PassThroughHandler"]
@@ -34,7 +36,11 @@ class _ForwardedStatus(grpc.Status):
         self.trailing_metadata = tuple(call.trailing_metadata() or ())
 
 
-def _answer_backend_error(route: Route, context: grpc.ServicerContext, raised: grpc.RpcError) -> NoReturn:
+def _answer_backend_error(
+    route: Route, context: grpc.ServicerContext, raised: grpc.RpcError, requests: PacedRequests | None = None
+) -> NoReturn:
+    if requests is not None and requests.refusal is not None:
+        raise requests.refusal from None  # our quota cut the stream, not the backend
     error = cast(grpc.Call, raised)  # every RpcError a channel raises is also its Call
     from_wayline = any(key == _STATUS_DETAILS_KEY for key, _ in error.trailing_metadata() or ())
     if error.code() == grpc.StatusCode.UNAVAILABLE and not from_wayline:
@@ -53,7 +59,9 @@ class PassThroughHandler(GenericRpcHandler):
         channels: Mapping[str, grpc.Channel],
         default_deadline: float,
         max_deadline: float,
+        admission: Admission,
     ) -> None:
+        self._admission = admission
         self._default_deadline = default_deadline
         self._max_deadline = max_deadline
         self._handlers = {
@@ -71,6 +79,7 @@ class PassThroughHandler(GenericRpcHandler):
 
     def _handler(self, route: Route, channel: grpc.Channel) -> Handler:
         method = route.method
+        admission = self._admission
         raw = {"request_serializer": None, "response_deserializer": None}
         if route.client_streaming and route.server_streaming:
             stream_stream = channel.stream_stream(method, **raw)
@@ -78,38 +87,42 @@ class PassThroughHandler(GenericRpcHandler):
             def forward_stream_stream(
                 requests: Iterator[bytes], context: grpc.ServicerContext
             ) -> Iterator[bytes]:
-                try:
-                    yield from stream_stream(requests, timeout=self._timeout(context))
-                except grpc.RpcError as error:
-                    _answer_backend_error(route, context, error)
+                with admission.streaming(route, requests) as paced:
+                    try:
+                        yield from stream_stream(paced, timeout=self._timeout(context))
+                    except grpc.RpcError as error:
+                        _answer_backend_error(route, context, error, paced)
 
             return grpc.stream_stream_rpc_method_handler(forward_stream_stream)
         if route.client_streaming:
             stream_unary = channel.stream_unary(method, **raw)
 
             def forward_stream_unary(requests: Iterator[bytes], context: grpc.ServicerContext) -> bytes:
-                try:
-                    return cast(bytes, stream_unary(requests, timeout=self._timeout(context)))
-                except grpc.RpcError as error:
-                    _answer_backend_error(route, context, error)
+                with admission.streaming(route, requests) as paced:
+                    try:
+                        return cast(bytes, stream_unary(paced, timeout=self._timeout(context)))
+                    except grpc.RpcError as error:
+                        _answer_backend_error(route, context, error, paced)
 
             return grpc.stream_unary_rpc_method_handler(forward_stream_unary)
         if route.server_streaming:
             unary_stream = channel.unary_stream(method, **raw)
 
             def forward_unary_stream(request: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
-                try:
-                    yield from unary_stream(request, timeout=self._timeout(context))
-                except grpc.RpcError as error:
-                    _answer_backend_error(route, context, error)
+                with admission.unary(route, request):
+                    try:
+                        yield from unary_stream(request, timeout=self._timeout(context))
+                    except grpc.RpcError as error:
+                        _answer_backend_error(route, context, error)
 
             return grpc.unary_stream_rpc_method_handler(forward_unary_stream)
         unary_unary = channel.unary_unary(method, **raw)
 
         def forward_unary_unary(request: bytes, context: grpc.ServicerContext) -> bytes:
-            try:
-                return cast(bytes, unary_unary(request, timeout=self._timeout(context)))
-            except grpc.RpcError as error:
-                _answer_backend_error(route, context, error)
+            with admission.unary(route, request):
+                try:
+                    return cast(bytes, unary_unary(request, timeout=self._timeout(context)))
+                except grpc.RpcError as error:
+                    _answer_backend_error(route, context, error)
 
         return grpc.unary_unary_rpc_method_handler(forward_unary_unary)

@@ -24,6 +24,9 @@ SCOPE_NAMES: Mapping[int, str] = {
 }
 
 
+EVENT_MESSAGE = "wayline.event.v1.Event"
+
+
 @dataclass(frozen=True)
 class Route:
     method: str  # "/wayline.ingest.v1.IngestService/Track"
@@ -31,6 +34,9 @@ class Route:
     scope: str  # "write"
     client_streaming: bool
     server_streaming: bool
+    event_field: int = (
+        0  # the request's top-level `wayline.event.v1.Event` field, which quotas count; 0: none
+    )
 
 
 def _scope(method: descriptor.MethodDescriptor) -> str:
@@ -38,6 +44,13 @@ def _scope(method: descriptor.MethodDescriptor) -> str:
     if value not in SCOPE_NAMES:
         raise ValueError(f"{method.full_name} declares no (wayline.api.v1.required_scope)")
     return SCOPE_NAMES[value]
+
+
+def _event_field(message: descriptor.Descriptor) -> int:
+    for field in message.fields:
+        if field.message_type is not None and field.message_type.full_name == EVENT_MESSAGE:
+            return int(field.number)
+    return 0
 
 
 def method_scopes(services: Iterable[descriptor.ServiceDescriptor]) -> dict[str, str]:
@@ -65,5 +78,6 @@ def build_routes(backends: Mapping[str, Iterable[descriptor.ServiceDescriptor]])
                     scope=scope,
                     client_streaming=method.client_streaming,
                     server_streaming=method.server_streaming,
+                    event_field=_event_field(method.input_type),
                 )
     return routes

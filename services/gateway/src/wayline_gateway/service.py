@@ -1,12 +1,17 @@
-"""Wires the gateway together: keys, route table, backend channels, AdminService."""
+"""Wires the gateway together: key store, authenticator, quotas, route table, backend channels, AdminService,
+and the background upkeep that keeps replicas' caches in step with the store."""
 
 from __future__ import annotations
 
+import threading
+
 import grpc
+import structlog
 from google.protobuf import descriptor
 
 from wayline.common.clients import internal_channel
 from wayline.common.server import ServiceDefinition
+from wayline.common.sql import open_database
 from wayline.decision.v1 import decision_service_pb2
 from wayline.gateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
 from wayline.identity.v1 import identity_service_pb2
@@ -14,12 +19,19 @@ from wayline.inference.v2 import grpc_service_pb2
 from wayline.ingest.v1 import ingest_service_pb2
 from wayline.journeys.v1 import journeys_service_pb2
 from wayline.orchestrator.v1 import orchestrator_service_pb2
+from wayline_gateway.admin import Admin
+from wayline_gateway.admission import Admission
 from wayline_gateway.keys import ApiKey, ApiKeyAuthenticator, digest
 from wayline_gateway.proxy import PassThroughHandler
+from wayline_gateway.quotas import QuotaGate
 from wayline_gateway.routes import build_routes, method_scopes
+from wayline_gateway.servicer import AdminServicer
 from wayline_gateway.settings import GatewaySettings
+from wayline_gateway.store.admin_store import AdminStore
 
 __all__ = ["BACKEND_SERVICES", "gateway_service"]
+
+log = structlog.get_logger("wayline.gateway")
 
 BACKEND_SERVICES: dict[str, list[descriptor.ServiceDescriptor]] = {
     "ingest": list(ingest_service_pb2.DESCRIPTOR.services_by_name.values()),
@@ -35,8 +47,36 @@ ADMIN_SERVICE = gateway_service_pb2.DESCRIPTOR.services_by_name["AdminService"]
 ALL_SCOPES = frozenset({"read", "write", "admin"})
 
 
-class AdminServicer(gateway_service_pb2_grpc.AdminServiceServicer):
-    """Tenants, API keys and quotas: every RPC answers UNIMPLEMENTED until the gateway issue."""
+class _Upkeep:
+    """Every few seconds: the quota limits from the store, and the keys' last use times to it."""
+
+    def __init__(self, store: AdminStore, authenticator: ApiKeyAuthenticator, gate: QuotaGate, every: float):
+        self._store = store
+        self._authenticator = authenticator
+        self._gate = gate
+        self._every = max(every, 0.05)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="gateway-upkeep", daemon=True)
+
+    def run_once(self) -> None:
+        self._gate.refresh(self._store.all_limits())
+        self._store.record_uses(self._authenticator.take_uses())
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            try:
+                self.run_once()
+            except Exception as error:  # noqa: BLE001 - the store may be down for a while; caches stay
+                log.warning("gateway.upkeep_failed", error=str(error))
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+            self.run_once()  # the last minutes of key use
 
 
 def gateway_service(settings: GatewaySettings) -> ServiceDefinition:
@@ -58,30 +98,55 @@ def gateway_service(settings: GatewaySettings) -> ServiceDefinition:
         for backend, services in BACKEND_SERVICES.items()
     }
     routes = build_routes(BACKEND_SERVICES)
-    keys = {}
+    url = settings.database_url.get_secret_value() if settings.database_url else None
+    db = open_database(url, settings.service_dir / "gateway.db")
+    store = AdminStore(db)
+    bootstrap = {}
     if settings.api_key is not None and settings.api_key.get_secret_value():
-        keys[digest(settings.api_key.get_secret_value())] = ApiKey(
+        bootstrap[digest(settings.api_key.get_secret_value())] = ApiKey(
             settings.tenant, ALL_SCOPES, f"tenants/{settings.tenant}/apiKeys/bootstrap"
         )
     scopes = {path: route.scope for path, route in routes.items()} | method_scopes([ADMIN_SERVICE])
+    authenticator = ApiKeyAuthenticator(
+        scopes, lookup=store.key_by_digest, memory_keys=bootstrap, cache_seconds=settings.key_cache_seconds
+    )
+    gate = QuotaGate(settings.default_limits())
+    upkeep = _Upkeep(store, authenticator, gate, settings.key_cache_seconds)
+
+    def changed() -> None:
+        authenticator.forget()
+        gate.refresh(store.all_limits())
+
+    admin = Admin(store, settings.tenant, settings.default_limits(), on_change=changed)
 
     def register(server: grpc.Server) -> list[str]:
-        admin = AdminServicer()  # type: ignore[abstract]  # every RPC: UNIMPLEMENTED for now
-        gateway_service_pb2_grpc.add_AdminServiceServicer_to_server(admin, server)
+        gateway_service_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(admin), server)
         server.add_generic_rpc_handlers(
             (
                 PassThroughHandler(
-                    routes, channels, settings.default_deadline_seconds, settings.max_deadline_seconds
+                    routes,
+                    channels,
+                    settings.default_deadline_seconds,
+                    settings.max_deadline_seconds,
+                    Admission(gate, settings.stream_quota_wait_seconds),
                 ),
             )
         )
         routed = sorted({path.split("/")[1] for path in routes})
         return [ADMIN_SERVICE.full_name, *routed]
 
+    def start() -> None:
+        store.migrate()
+        admin.ensure_operator_tenant()
+        upkeep.run_once()
+        upkeep.start()
+
     def stop() -> None:
+        upkeep.stop()
         for channel in channels.values():
             channel.close()
+        db.close()
 
     return ServiceDefinition(
-        name="gateway", register=register, stop=stop, authenticator=ApiKeyAuthenticator(keys, scopes)
+        name="gateway", register=register, start=start, stop=stop, authenticator=authenticator
     )

@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from wayline.common.settings import ServiceSettings
+from wayline_gateway.model import Limits
 
 __all__ = ["GatewaySettings"]
 
@@ -28,14 +29,69 @@ class GatewaySettings(ServiceSettings):
     api_key: SecretStr | None = Field(
         default=None,
         description=(
-            "Bootstrap API key with read, write and admin scopes for WAYLINE_GATEWAY_TENANT. Unset: no key "
-            "is accepted until keys are managed through AdminService."
+            "Bootstrap API key with read, write and admin scopes for the operator tenant "
+            "(WAYLINE_GATEWAY_TENANT). It is held in memory only (change the variable to rotate it); use it "
+            "to create tenants and their keys through AdminService or `wayline keys`. Unset: only stored "
+            "keys work."
         ),
     )
-    tenant: str = Field(default="default", min_length=1, description="Tenant of the bootstrap API key.")
+    tenant: str = Field(
+        default="default",
+        min_length=1,
+        description="The operator tenant: the bootstrap key's tenant, whose admin keys manage every tenant. "
+        "Created at start when missing.",
+    )
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="PostgreSQL URL for tenants, API keys and quotas (shared by every gateway replica); "
+        "unset: SQLite (WAL) in the data dir.",
+    )
+    key_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long a key lookup and the quota limits are cached: a key revoked, a tenant "
+        "suspended or a limit changed through another replica takes effect here within this time (at once "
+        "on the replica that made the change).",
+    )
+    quota_requests_per_second: float = Field(
+        default=5000.0, gt=0, description="Default calls per second of a tenant without a limit of its own."
+    )
+    quota_requests_burst: int = Field(
+        default=10000, gt=0, description="Default burst of calls above that rate (token bucket size)."
+    )
+    quota_events_per_second: float = Field(
+        default=200_000.0,
+        gt=0,
+        description="Default events per second of a tenant (Track, TrackBatch and StreamEvents count each "
+        "event).",
+    )
+    quota_events_burst: int = Field(
+        default=400_000, gt=0, description="Default burst of events above that rate."
+    )
+    quota_max_concurrent_requests: int = Field(
+        default=24,
+        gt=0,
+        description="Default number of calls (open streams included) one tenant may have in progress. Keep "
+        "it below WAYLINE_GATEWAY_MAX_WORKERS so that one tenant cannot hold every serving thread.",
+    )
+    stream_quota_wait_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long a stream's message may wait for its events' quota before the stream is refused "
+        "with RESOURCE_EXHAUSTED: a stream is paced to its quota rather than cut.",
+    )
     default_deadline_seconds: float = Field(
         default=10.0, gt=0, description="Deadline given to calls that arrive without one."
     )
     max_deadline_seconds: float = Field(
         default=60.0, gt=0, description="Longest deadline a caller may ask for; longer ones are cut to it."
     )
+
+    def default_limits(self) -> Limits:
+        return Limits(
+            requests_per_second=self.quota_requests_per_second,
+            requests_burst=self.quota_requests_burst,
+            events_per_second=self.quota_events_per_second,
+            events_burst=self.quota_events_burst,
+            max_concurrent_requests=self.quota_max_concurrent_requests,
+        )

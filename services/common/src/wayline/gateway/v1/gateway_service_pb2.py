@@ -30,7 +30,7 @@ from wayline.gateway.v1 import quota_pb2 as wayline_dot_gateway_dot_v1_dot_quota
 from wayline.gateway.v1 import tenant_pb2 as wayline_dot_gateway_dot_v1_dot_tenant__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(wayline/gateway/v1/gateway_service.proto\x12\x12wayline.gateway.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a wayline/api/v1/annotations.proto\x1a wayline/gateway/v1/api_key.proto\x1a\x1ewayline/gateway/v1/quota.proto\x1a\x1fwayline/gateway/v1/tenant.proto\"T\n\x13\x43reateTenantRequest\x12*\n\x06tenant\x18\x01 \x01(\x0b\x32\x1a.wayline.gateway.v1.Tenant\x12\x11\n\ttenant_id\x18\x02 \x01(\t\"B\n\x14\x43reateTenantResponse\x12*\n\x06tenant\x18\x01 \x01(\x0b\x32\x1a.wayline.gateway.v1.Tenant\" \n\x10GetTenantRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"?\n\x11GetTenantResponse\x12*\n\x06tenant\x18\x01 \x01(\x0b\x32\x1a.wayline.gateway.v1.Tenant\";\n\x12ListTenantsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"o\n\x13ListTenantsResponse\x12+\n\x07tenants\x18\x01 \x03(\x0b\x32\x1a.wayline.gateway.v1.Tenant\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"R\n\x13\x43reateApiKeyRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12+\n\x07\x61pi_key\x18\x02 \x01(\x0b\x32\x1a.wayline.gateway.v1.ApiKey\"S\n\x14\x43reateApiKeyResponse\x12+\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1a.wayline.gateway.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\"b\n\x12ListApiKeysRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x15\n\rshow_inactive\x18\x04 \x01(\x08\"p\n\x13ListApiKeysResponse\x12,\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x1a.wayline.gateway.v1.ApiKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"#\n\x13RevokeApiKeyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"C\n\x14RevokeApiKeyResponse\x12+\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1a.wayline.gateway.v1.ApiKey\"O\n\x13RotateApiKeyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12*\n\x07overlap\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x89\x01\n\x14RotateApiKeyResponse\x12+\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1a.wayline.gateway.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\x12\x34\n\x10previous_api_key\x18\x03 \x01(\x0b\x32\x1a.wayline.gateway.v1.ApiKey\"\x1f\n\x0fGetQuotaRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"<\n\x10GetQuotaResponse\x12(\n\x05quota\x18\x01 \x01(\x0b\x32\x19.wayline.gateway.v1.Quota\"o\n\x12UpdateQuotaRequest\x12(\n\x05quota\x18\x01 \x01(\x0b\x32\x19.wayline.gateway.v1.Quota\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"?\n\x13UpdateQuotaResponse\x12(\n\x05quota\x18\x01 \x01(\x0b\x32\x19.wayline.gateway.v1.Quota2\xb0\x07\n\x0c\x41\x64minService\x12g\n\x0c\x43reateTenant\x12\'.wayline.gateway.v1.CreateTenantRequest\x1a(.wayline.gateway.v1.CreateTenantResponse\"\x04\xc8\xf3\x18\x03\x12\x61\n\tGetTenant\x12$.wayline.gateway.v1.GetTenantRequest\x1a%.wayline.gateway.v1.GetTenantResponse\"\x07\x90\x02\x01\xc8\xf3\x18\x03\x12g\n\x0bListTenants\x12&.wayline.gateway.v1.ListTenantsRequest\x1a\'.wayline.gateway.v1.ListTenantsResponse\"\x07\x90\x02\x01\xc8\xf3\x18\x03\x12g\n\x0c\x43reateApiKey\x12\'.wayline.gateway.v1.CreateApiKeyRequest\x1a(.wayline.gateway.v1.CreateApiKeyResponse\"\x04\xc8\xf3\x18\x03\x12g\n\x0bListApiKeys\x12&.wayline.gateway.v1.ListApiKeysRequest\x1a\'.wayline.gateway.v1.ListApiKeysResponse\"\x07\x90\x02\x01\xc8\xf3\x18\x03\x12j\n\x0cRevokeApiKey\x12\'.wayline.gateway.v1.RevokeApiKeyRequest\x1a(.wayline.gateway.v1.RevokeApiKeyResponse\"\x07\x90\x02\x02\xc8\xf3\x18\x03\x12g\n\x0cRotateApiKey\x12\'.wayline.gateway.v1.RotateApiKeyRequest\x1a(.wayline.gateway.v1.RotateApiKeyResponse\"\x04\xc8\xf3\x18\x03\x12^\n\x08GetQuota\x12#.wayline.gateway.v1.GetQuotaRequest\x1a$.wayline.gateway.v1.GetQuotaResponse\"\x07\x90\x02\x01\xc8\xf3\x18\x03\x12\x64\n\x0bUpdateQuota\x12&.wayline.gateway.v1.UpdateQuotaRequest\x1a\'.wayline.gateway.v1.UpdateQuotaResponse\"\x04\xc8\xf3\x18\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(wayline/gateway/v1/gateway_service.proto\x12\x12wayline.gateway.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a wayline/api/v1/annotations.proto\x1a wayline/gateway/v1/api_key.proto\x1a\x1ewayline/gateway/v1/quota.proto\x1a\x1fwayline/gateway/v1/tenant.proto\"T\n\x13\x43reateTenantRequest\x12*\n\x06tenant\x18\x01 \x01(\x0b\x32\x1a.wayline.gateway.v1.Tenant\x12\x11\n\ttenant_id\x18\x02 \x01(\t\"B\n\x14\x43reateTenantResponse\x12*\n\x06tenant\x18\x01 \x01(\x0b\x32\x1a.wayline.gateway.v1.Tenant\" \n\x10GetTenantRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"?\n\x11GetTenantResponse\x12*\n\x06tenant\x18\x01 \x01(\x0b\x32\x1a.wayline.gateway.v1.Tenant\";\n\x12ListTenantsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"o\n\x13ListTenantsResponse\x12+\n\x07tenants\x18\x01 \x03(\x0b\x32\x1a.wayline.gateway.v1.Tenant\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"r\n\x13UpdateTenantRequest\x12*\n\x06tenant\x18\x01 \x01(\x0b\x32\x1a.wayline.gateway.v1.Tenant\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"B\n\x14UpdateTenantResponse\x12*\n\x06tenant\x18\x01 \x01(\x0b\x32\x1a.wayline.gateway.v1.Tenant\"#\n\x13\x44\x65leteTenantRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"B\n\x14\x44\x65leteTenantResponse\x12*\n\x06tenant\x18\x01 \x01(\x0b\x32\x1a.wayline.gateway.v1.Tenant\"R\n\x13\x43reateApiKeyRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12+\n\x07\x61pi_key\x18\x02 \x01(\x0b\x32\x1a.wayline.gateway.v1.ApiKey\"S\n\x14\x43reateApiKeyResponse\x12+\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1a.wayline.gateway.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\"b\n\x12ListApiKeysRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x15\n\rshow_inactive\x18\x04 \x01(\x08\"p\n\x13ListApiKeysResponse\x12,\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x1a.wayline.gateway.v1.ApiKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"#\n\x13RevokeApiKeyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"C\n\x14RevokeApiKeyResponse\x12+\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1a.wayline.gateway.v1.ApiKey\"O\n\x13RotateApiKeyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12*\n\x07overlap\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x89\x01\n\x14RotateApiKeyResponse\x12+\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1a.wayline.gateway.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\x12\x34\n\x10previous_api_key\x18\x03 \x01(\x0b\x32\x1a.wayline.gateway.v1.ApiKey\"\x1f\n\x0fGetQuotaRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"<\n\x10GetQuotaResponse\x12(\n\x05quota\x18\x01 \x01(\x0b\x32\x19.wayline.gateway.v1.Quota\"o\n\x12UpdateQuotaRequest\x12(\n\x05quota\x18\x01 \x01(\x0b\x32\x19.wayline.gateway.v1.Quota\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"?\n\x13UpdateQuotaResponse\x12(\n\x05quota\x18\x01 \x01(\x0b\x32\x19.wayline.gateway.v1.Quota2\x85\t\n\x0c\x41\x64minService\x12g\n\x0c\x43reateTenant\x12\'.wayline.gateway.v1.CreateTenantRequest\x1a(.wayline.gateway.v1.CreateTenantResponse\"\x04\xc8\xf3\x18\x03\x12\x61\n\tGetTenant\x12$.wayline.gateway.v1.GetTenantRequest\x1a%.wayline.gateway.v1.GetTenantResponse\"\x07\x90\x02\x01\xc8\xf3\x18\x03\x12g\n\x0bListTenants\x12&.wayline.gateway.v1.ListTenantsRequest\x1a\'.wayline.gateway.v1.ListTenantsResponse\"\x07\x90\x02\x01\xc8\xf3\x18\x03\x12g\n\x0cUpdateTenant\x12\'.wayline.gateway.v1.UpdateTenantRequest\x1a(.wayline.gateway.v1.UpdateTenantResponse\"\x04\xc8\xf3\x18\x03\x12j\n\x0c\x44\x65leteTenant\x12\'.wayline.gateway.v1.DeleteTenantRequest\x1a(.wayline.gateway.v1.DeleteTenantResponse\"\x07\x90\x02\x02\xc8\xf3\x18\x03\x12g\n\x0c\x43reateApiKey\x12\'.wayline.gateway.v1.CreateApiKeyRequest\x1a(.wayline.gateway.v1.CreateApiKeyResponse\"\x04\xc8\xf3\x18\x03\x12g\n\x0bListApiKeys\x12&.wayline.gateway.v1.ListApiKeysRequest\x1a\'.wayline.gateway.v1.ListApiKeysResponse\"\x07\x90\x02\x01\xc8\xf3\x18\x03\x12j\n\x0cRevokeApiKey\x12\'.wayline.gateway.v1.RevokeApiKeyRequest\x1a(.wayline.gateway.v1.RevokeApiKeyResponse\"\x07\x90\x02\x02\xc8\xf3\x18\x03\x12g\n\x0cRotateApiKey\x12\'.wayline.gateway.v1.RotateApiKeyRequest\x1a(.wayline.gateway.v1.RotateApiKeyResponse\"\x04\xc8\xf3\x18\x03\x12^\n\x08GetQuota\x12#.wayline.gateway.v1.GetQuotaRequest\x1a$.wayline.gateway.v1.GetQuotaResponse\"\x07\x90\x02\x01\xc8\xf3\x18\x03\x12\x64\n\x0bUpdateQuota\x12&.wayline.gateway.v1.UpdateQuotaRequest\x1a\'.wayline.gateway.v1.UpdateQuotaResponse\"\x04\xc8\xf3\x18\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,6 +43,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ADMINSERVICE'].methods_by_name['GetTenant']._serialized_options = b'\220\002\001\310\363\030\003'
   _globals['_ADMINSERVICE'].methods_by_name['ListTenants']._loaded_options = None
   _globals['_ADMINSERVICE'].methods_by_name['ListTenants']._serialized_options = b'\220\002\001\310\363\030\003'
+  _globals['_ADMINSERVICE'].methods_by_name['UpdateTenant']._loaded_options = None
+  _globals['_ADMINSERVICE'].methods_by_name['UpdateTenant']._serialized_options = b'\310\363\030\003'
+  _globals['_ADMINSERVICE'].methods_by_name['DeleteTenant']._loaded_options = None
+  _globals['_ADMINSERVICE'].methods_by_name['DeleteTenant']._serialized_options = b'\220\002\002\310\363\030\003'
   _globals['_ADMINSERVICE'].methods_by_name['CreateApiKey']._loaded_options = None
   _globals['_ADMINSERVICE'].methods_by_name['CreateApiKey']._serialized_options = b'\310\363\030\003'
   _globals['_ADMINSERVICE'].methods_by_name['ListApiKeys']._loaded_options = None
@@ -67,30 +71,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTTENANTSREQUEST']._serialized_end=575
   _globals['_LISTTENANTSRESPONSE']._serialized_start=577
   _globals['_LISTTENANTSRESPONSE']._serialized_end=688
-  _globals['_CREATEAPIKEYREQUEST']._serialized_start=690
-  _globals['_CREATEAPIKEYREQUEST']._serialized_end=772
-  _globals['_CREATEAPIKEYRESPONSE']._serialized_start=774
-  _globals['_CREATEAPIKEYRESPONSE']._serialized_end=857
-  _globals['_LISTAPIKEYSREQUEST']._serialized_start=859
-  _globals['_LISTAPIKEYSREQUEST']._serialized_end=957
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=959
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=1071
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=1073
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1108
-  _globals['_REVOKEAPIKEYRESPONSE']._serialized_start=1110
-  _globals['_REVOKEAPIKEYRESPONSE']._serialized_end=1177
-  _globals['_ROTATEAPIKEYREQUEST']._serialized_start=1179
-  _globals['_ROTATEAPIKEYREQUEST']._serialized_end=1258
-  _globals['_ROTATEAPIKEYRESPONSE']._serialized_start=1261
-  _globals['_ROTATEAPIKEYRESPONSE']._serialized_end=1398
-  _globals['_GETQUOTAREQUEST']._serialized_start=1400
-  _globals['_GETQUOTAREQUEST']._serialized_end=1431
-  _globals['_GETQUOTARESPONSE']._serialized_start=1433
-  _globals['_GETQUOTARESPONSE']._serialized_end=1493
-  _globals['_UPDATEQUOTAREQUEST']._serialized_start=1495
-  _globals['_UPDATEQUOTAREQUEST']._serialized_end=1606
-  _globals['_UPDATEQUOTARESPONSE']._serialized_start=1608
-  _globals['_UPDATEQUOTARESPONSE']._serialized_end=1671
-  _globals['_ADMINSERVICE']._serialized_start=1674
-  _globals['_ADMINSERVICE']._serialized_end=2618
+  _globals['_UPDATETENANTREQUEST']._serialized_start=690
+  _globals['_UPDATETENANTREQUEST']._serialized_end=804
+  _globals['_UPDATETENANTRESPONSE']._serialized_start=806
+  _globals['_UPDATETENANTRESPONSE']._serialized_end=872
+  _globals['_DELETETENANTREQUEST']._serialized_start=874
+  _globals['_DELETETENANTREQUEST']._serialized_end=909
+  _globals['_DELETETENANTRESPONSE']._serialized_start=911
+  _globals['_DELETETENANTRESPONSE']._serialized_end=977
+  _globals['_CREATEAPIKEYREQUEST']._serialized_start=979
+  _globals['_CREATEAPIKEYREQUEST']._serialized_end=1061
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_start=1063
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_end=1146
+  _globals['_LISTAPIKEYSREQUEST']._serialized_start=1148
+  _globals['_LISTAPIKEYSREQUEST']._serialized_end=1246
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=1248
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=1360
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=1362
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1397
+  _globals['_REVOKEAPIKEYRESPONSE']._serialized_start=1399
+  _globals['_REVOKEAPIKEYRESPONSE']._serialized_end=1466
+  _globals['_ROTATEAPIKEYREQUEST']._serialized_start=1468
+  _globals['_ROTATEAPIKEYREQUEST']._serialized_end=1547
+  _globals['_ROTATEAPIKEYRESPONSE']._serialized_start=1550
+  _globals['_ROTATEAPIKEYRESPONSE']._serialized_end=1687
+  _globals['_GETQUOTAREQUEST']._serialized_start=1689
+  _globals['_GETQUOTAREQUEST']._serialized_end=1720
+  _globals['_GETQUOTARESPONSE']._serialized_start=1722
+  _globals['_GETQUOTARESPONSE']._serialized_end=1782
+  _globals['_UPDATEQUOTAREQUEST']._serialized_start=1784
+  _globals['_UPDATEQUOTAREQUEST']._serialized_end=1895
+  _globals['_UPDATEQUOTARESPONSE']._serialized_start=1897
+  _globals['_UPDATEQUOTARESPONSE']._serialized_end=1960
+  _globals['_ADMINSERVICE']._serialized_start=1963
+  _globals['_ADMINSERVICE']._serialized_end=3120
 # @@protoc_insertion_point(module_scope)

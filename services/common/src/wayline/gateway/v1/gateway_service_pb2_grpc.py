@@ -59,6 +59,16 @@ class AdminServiceStub:
                 request_serializer=wayline_dot_gateway_dot_v1_dot_gateway__service__pb2.ListTenantsRequest.SerializeToString,
                 response_deserializer=wayline_dot_gateway_dot_v1_dot_gateway__service__pb2.ListTenantsResponse.FromString,
                 _registered_method=True)
+        self.UpdateTenant = channel.unary_unary(
+                '/wayline.gateway.v1.AdminService/UpdateTenant',
+                request_serializer=wayline_dot_gateway_dot_v1_dot_gateway__service__pb2.UpdateTenantRequest.SerializeToString,
+                response_deserializer=wayline_dot_gateway_dot_v1_dot_gateway__service__pb2.UpdateTenantResponse.FromString,
+                _registered_method=True)
+        self.DeleteTenant = channel.unary_unary(
+                '/wayline.gateway.v1.AdminService/DeleteTenant',
+                request_serializer=wayline_dot_gateway_dot_v1_dot_gateway__service__pb2.DeleteTenantRequest.SerializeToString,
+                response_deserializer=wayline_dot_gateway_dot_v1_dot_gateway__service__pb2.DeleteTenantResponse.FromString,
+                _registered_method=True)
         self.CreateApiKey = channel.unary_unary(
                 '/wayline.gateway.v1.AdminService/CreateApiKey',
                 request_serializer=wayline_dot_gateway_dot_v1_dot_gateway__service__pb2.CreateApiKeyRequest.SerializeToString,
@@ -128,6 +138,34 @@ class AdminServiceServicer:
         """ListTenants lists every tenant, ordered by name.
 
         Errors: INVALID_ARGUMENT for a malformed page token; PERMISSION_DENIED for non-operator keys.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateTenant(self, request, context):
+        """UpdateTenant changes a tenant's display name or suspends and resumes it. Mask paths: `display_name`,
+        `state` (TENANT_STATE_ACTIVE or TENANT_STATE_SUSPENDED). A suspended tenant's keys are refused with
+        PERMISSION_DENIED (reason `TENANT_SUSPENDED`) on every gateway replica within a few seconds; its data is
+        kept and its keys work again once it is resumed.
+
+        Errors: INVALID_ARGUMENT for an unknown or empty mask path, an invalid display name or state;
+        NOT_FOUND when the tenant does not exist; FAILED_PRECONDITION when suspending the operator tenant (reason
+        `OPERATOR_TENANT`); ABORTED when `tenant.etag` is set and does not match (reason `ETAG_MISMATCH`);
+        PERMISSION_DENIED for non-operator keys.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteTenant(self, request, context):
+        """DeleteTenant removes a suspended tenant from the gateway with its API keys and quotas: no key of it is
+        accepted again, and its id may not be reused (the services keep data filed under it until it is
+        purged there). Suspend a tenant first, so that a deletion is never one mistaken call.
+
+        Errors: NOT_FOUND when the tenant does not exist; FAILED_PRECONDITION when the tenant is not suspended
+        (reason `TENANT_NOT_SUSPENDED`) or is the operator tenant (reason `OPERATOR_TENANT`); PERMISSION_DENIED
+        for non-operator keys.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -218,6 +256,16 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.ListTenants,
                     request_deserializer=wayline_dot_gateway_dot_v1_dot_gateway__service__pb2.ListTenantsRequest.FromString,
                     response_serializer=wayline_dot_gateway_dot_v1_dot_gateway__service__pb2.ListTenantsResponse.SerializeToString,
+            ),
+            'UpdateTenant': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateTenant,
+                    request_deserializer=wayline_dot_gateway_dot_v1_dot_gateway__service__pb2.UpdateTenantRequest.FromString,
+                    response_serializer=wayline_dot_gateway_dot_v1_dot_gateway__service__pb2.UpdateTenantResponse.SerializeToString,
+            ),
+            'DeleteTenant': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteTenant,
+                    request_deserializer=wayline_dot_gateway_dot_v1_dot_gateway__service__pb2.DeleteTenantRequest.FromString,
+                    response_serializer=wayline_dot_gateway_dot_v1_dot_gateway__service__pb2.DeleteTenantResponse.SerializeToString,
             ),
             'CreateApiKey': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateApiKey,
@@ -341,6 +389,60 @@ class AdminService:
             '/wayline.gateway.v1.AdminService/ListTenants',
             wayline_dot_gateway_dot_v1_dot_gateway__service__pb2.ListTenantsRequest.SerializeToString,
             wayline_dot_gateway_dot_v1_dot_gateway__service__pb2.ListTenantsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateTenant(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.gateway.v1.AdminService/UpdateTenant',
+            wayline_dot_gateway_dot_v1_dot_gateway__service__pb2.UpdateTenantRequest.SerializeToString,
+            wayline_dot_gateway_dot_v1_dot_gateway__service__pb2.UpdateTenantResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteTenant(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.gateway.v1.AdminService/DeleteTenant',
+            wayline_dot_gateway_dot_v1_dot_gateway__service__pb2.DeleteTenantRequest.SerializeToString,
+            wayline_dot_gateway_dot_v1_dot_gateway__service__pb2.DeleteTenantResponse.FromString,
             options,
             channel_credentials,
             insecure,

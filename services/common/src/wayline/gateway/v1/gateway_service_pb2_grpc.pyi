@@ -60,6 +60,26 @@ class AdminServiceStub:
 
     Errors: INVALID_ARGUMENT for a malformed page token; PERMISSION_DENIED for non-operator keys.
     """
+    UpdateTenant: _grpc.UnaryUnaryMultiCallable[_gateway_service_pb2.UpdateTenantRequest, _gateway_service_pb2.UpdateTenantResponse]
+    """UpdateTenant changes a tenant's display name or suspends and resumes it. Mask paths: `display_name`,
+    `state` (TENANT_STATE_ACTIVE or TENANT_STATE_SUSPENDED). A suspended tenant's keys are refused with
+    PERMISSION_DENIED (reason `TENANT_SUSPENDED`) on every gateway replica within a few seconds; its data is
+    kept and its keys work again once it is resumed.
+
+    Errors: INVALID_ARGUMENT for an unknown or empty mask path, an invalid display name or state;
+    NOT_FOUND when the tenant does not exist; FAILED_PRECONDITION when suspending the operator tenant (reason
+    `OPERATOR_TENANT`); ABORTED when `tenant.etag` is set and does not match (reason `ETAG_MISMATCH`);
+    PERMISSION_DENIED for non-operator keys.
+    """
+    DeleteTenant: _grpc.UnaryUnaryMultiCallable[_gateway_service_pb2.DeleteTenantRequest, _gateway_service_pb2.DeleteTenantResponse]
+    """DeleteTenant removes a suspended tenant from the gateway with its API keys and quotas: no key of it is
+    accepted again, and its id may not be reused (the services keep data filed under it until it is
+    purged there). Suspend a tenant first, so that a deletion is never one mistaken call.
+
+    Errors: NOT_FOUND when the tenant does not exist; FAILED_PRECONDITION when the tenant is not suspended
+    (reason `TENANT_NOT_SUSPENDED`) or is the operator tenant (reason `OPERATOR_TENANT`); PERMISSION_DENIED
+    for non-operator keys.
+    """
     CreateApiKey: _grpc.UnaryUnaryMultiCallable[_gateway_service_pb2.CreateApiKeyRequest, _gateway_service_pb2.CreateApiKeyResponse]
     """CreateApiKey creates an API key for a tenant and returns its secret, which is never shown again.
 
@@ -136,6 +156,26 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """ListTenants lists every tenant, ordered by name.
 
     Errors: INVALID_ARGUMENT for a malformed page token; PERMISSION_DENIED for non-operator keys.
+    """
+    UpdateTenant: _aio.UnaryUnaryMultiCallable[_gateway_service_pb2.UpdateTenantRequest, _gateway_service_pb2.UpdateTenantResponse]  # type: ignore[assignment]
+    """UpdateTenant changes a tenant's display name or suspends and resumes it. Mask paths: `display_name`,
+    `state` (TENANT_STATE_ACTIVE or TENANT_STATE_SUSPENDED). A suspended tenant's keys are refused with
+    PERMISSION_DENIED (reason `TENANT_SUSPENDED`) on every gateway replica within a few seconds; its data is
+    kept and its keys work again once it is resumed.
+
+    Errors: INVALID_ARGUMENT for an unknown or empty mask path, an invalid display name or state;
+    NOT_FOUND when the tenant does not exist; FAILED_PRECONDITION when suspending the operator tenant (reason
+    `OPERATOR_TENANT`); ABORTED when `tenant.etag` is set and does not match (reason `ETAG_MISMATCH`);
+    PERMISSION_DENIED for non-operator keys.
+    """
+    DeleteTenant: _aio.UnaryUnaryMultiCallable[_gateway_service_pb2.DeleteTenantRequest, _gateway_service_pb2.DeleteTenantResponse]  # type: ignore[assignment]
+    """DeleteTenant removes a suspended tenant from the gateway with its API keys and quotas: no key of it is
+    accepted again, and its id may not be reused (the services keep data filed under it until it is
+    purged there). Suspend a tenant first, so that a deletion is never one mistaken call.
+
+    Errors: NOT_FOUND when the tenant does not exist; FAILED_PRECONDITION when the tenant is not suspended
+    (reason `TENANT_NOT_SUSPENDED`) or is the operator tenant (reason `OPERATOR_TENANT`); PERMISSION_DENIED
+    for non-operator keys.
     """
     CreateApiKey: _aio.UnaryUnaryMultiCallable[_gateway_service_pb2.CreateApiKeyRequest, _gateway_service_pb2.CreateApiKeyResponse]  # type: ignore[assignment]
     """CreateApiKey creates an API key for a tenant and returns its secret, which is never shown again.
@@ -228,6 +268,38 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         """ListTenants lists every tenant, ordered by name.
 
         Errors: INVALID_ARGUMENT for a malformed page token; PERMISSION_DENIED for non-operator keys.
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateTenant(
+        self,
+        request: _gateway_service_pb2.UpdateTenantRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_service_pb2.UpdateTenantResponse, _abc.Awaitable[_gateway_service_pb2.UpdateTenantResponse]]:
+        """UpdateTenant changes a tenant's display name or suspends and resumes it. Mask paths: `display_name`,
+        `state` (TENANT_STATE_ACTIVE or TENANT_STATE_SUSPENDED). A suspended tenant's keys are refused with
+        PERMISSION_DENIED (reason `TENANT_SUSPENDED`) on every gateway replica within a few seconds; its data is
+        kept and its keys work again once it is resumed.
+
+        Errors: INVALID_ARGUMENT for an unknown or empty mask path, an invalid display name or state;
+        NOT_FOUND when the tenant does not exist; FAILED_PRECONDITION when suspending the operator tenant (reason
+        `OPERATOR_TENANT`); ABORTED when `tenant.etag` is set and does not match (reason `ETAG_MISMATCH`);
+        PERMISSION_DENIED for non-operator keys.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteTenant(
+        self,
+        request: _gateway_service_pb2.DeleteTenantRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_service_pb2.DeleteTenantResponse, _abc.Awaitable[_gateway_service_pb2.DeleteTenantResponse]]:
+        """DeleteTenant removes a suspended tenant from the gateway with its API keys and quotas: no key of it is
+        accepted again, and its id may not be reused (the services keep data filed under it until it is
+        purged there). Suspend a tenant first, so that a deletion is never one mistaken call.
+
+        Errors: NOT_FOUND when the tenant does not exist; FAILED_PRECONDITION when the tenant is not suspended
+        (reason `TENANT_NOT_SUSPENDED`) or is the operator tenant (reason `OPERATOR_TENANT`); PERMISSION_DENIED
+        for non-operator keys.
         """
 
     @_abc_1.abstractmethod

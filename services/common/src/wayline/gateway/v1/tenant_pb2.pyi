@@ -60,6 +60,7 @@ class Tenant(_message.Message):
     STATE_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The resource name, `tenants/{tenant_id}`. The tenant id (lower-kebab-case, 3 to 63 characters) is what
     the gateway passes in metadata. Output only; assigned at creation.
@@ -68,6 +69,8 @@ class Tenant(_message.Message):
     """A human-readable name, at most 200 characters."""
     state: Global___TenantState.ValueType
     """Whether the tenant may use Wayline. Output only."""
+    etag: _builtins.str
+    """An opaque version tag; send it back in an UpdateTenant request to make the update conditional."""
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
         """When the tenant was created. Output only."""
@@ -84,10 +87,11 @@ class Tenant(_message.Message):
         state: Global___TenantState.ValueType = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        etag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "display_name", b"display_name", "name", b"name", "state", b"state", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "display_name", b"display_name", "etag", b"etag", "name", b"name", "state", b"state", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

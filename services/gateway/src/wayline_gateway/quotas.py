@@ -1,0 +1,208 @@
+"""Quotas at the edge: token buckets per tenant and per key for calls and for events, and a concurrency cap,
+so that one tenant (or one runaway key) cannot starve the others.
+
+A call must pass its key's limits and its tenant's. Buckets start full; a charge bigger than a bucket's size
+passes when the bucket is full and leaves it in debt (a batch of 500 against a burst of 100 is not refused for
+ever; the calls after it wait for the debt to be repaid). Refusals are RESOURCE_EXHAUSTED with the quota's
+name (QuotaFailure) and the time after which the same call would pass (RetryInfo).
+
+Limits come from a snapshot of the store refreshed every few seconds (`refresh`), inherited key → tenant →
+the gateway's defaults. The clock is injected: tests drive it by hand.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from wayline.common.errors import ResourceExhausted
+from wayline_gateway.model import Limits
+
+__all__ = ["QuotaGate", "TokenBucket"]
+
+_CONCURRENCY_RETRY_SECONDS = 0.5
+
+
+class TokenBucket:
+    def __init__(self, rate: float, size: float, now: float) -> None:
+        self.rate = rate
+        self.size = size
+        self._tokens = size
+        self._updated = now
+
+    def _refill(self, now: float) -> None:
+        if math.isinf(self.rate):  # unlimited
+            self._tokens = self.size
+            return
+        self._tokens = min(self.size, self._tokens + (now - self._updated) * self.rate)
+        self._updated = now
+
+    def wait_for(self, amount: float, now: float) -> float:
+        """Seconds until `amount` could be taken; 0 when it can be now."""
+        self._refill(now)
+        if self._tokens >= min(amount, self.size):
+            return 0.0
+        return (min(amount, self.size) - self._tokens) / self.rate
+
+    def take(self, amount: float) -> None:
+        self._tokens -= amount
+
+    def reshape(self, rate: float, size: float) -> None:
+        self.rate = rate
+        self._tokens = min(self._tokens, size) if size < self.size else self._tokens
+        self.size = size
+
+
+@dataclass
+class _Subject:
+    """The buckets and the in-flight count of one tenant or one key."""
+
+    quota: str  # the quota's resource name, for QuotaFailure
+    requests: TokenBucket
+    events: TokenBucket
+    in_flight: int = 0
+
+
+class QuotaGate:
+    def __init__(
+        self,
+        defaults: Limits,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """`defaults`, with every limit set, is what tenants without limits of their own get."""
+        self._defaults = defaults
+        self._clock = clock
+        self._sleep = sleep
+        self._set: Mapping[tuple[str, str], Limits] = {}
+        self._subjects: dict[tuple[str, str], _Subject] = {}
+        self._lock = threading.Lock()
+
+    def refresh(self, set_limits: Mapping[tuple[str, str], Limits]) -> None:
+        """Take a new snapshot of the limits set on tenants (key id '') and keys."""
+        with self._lock:
+            self._set = dict(set_limits)
+            for (tenant, key), subject in self._subjects.items():
+                limits = self._limits(tenant, key)
+                subject.requests.reshape(_rate(limits.requests_per_second), _size(limits.requests_burst))
+                subject.events.reshape(_rate(limits.events_per_second), _size(limits.events_burst))
+
+    def limits(self, tenant: str, key: str = "") -> Limits:
+        """The limits in force for a tenant (key '') or a key."""
+        with self._lock:
+            return self._limits(tenant, key)
+
+    def _limits(self, tenant: str, key: str) -> Limits:
+        tenant_limits = self._set.get((tenant, ""), Limits()).over(self._defaults)
+        if not key:
+            return tenant_limits
+        return self._set.get((tenant, key), Limits()).over(tenant_limits)
+
+    def _subject(self, tenant: str, key: str) -> _Subject:
+        found = self._subjects.get((tenant, key))
+        if found is None:
+            limits = self._limits(tenant, key)
+            now = self._clock()
+            name = f"tenants/{tenant}/apiKeys/{key}/quota" if key else f"tenants/{tenant}/quota"
+            found = _Subject(
+                name,
+                TokenBucket(_rate(limits.requests_per_second), _size(limits.requests_burst), now),
+                TokenBucket(_rate(limits.events_per_second), _size(limits.events_burst), now),
+            )
+            self._subjects[(tenant, key)] = found
+        return found
+
+    def _pair(self, tenant: str, key: str) -> tuple[_Subject, ...]:
+        return (
+            (self._subject(tenant, key), self._subject(tenant, "")) if key else (self._subject(tenant, ""),)
+        )
+
+    @contextmanager
+    def admit(self, tenant: str, key: str, events: int = 0) -> Iterator[None]:
+        """Hold a call's place for the duration of the block: one request, `events` events and one
+        concurrency slot against the key's and the tenant's limits; RESOURCE_EXHAUSTED when any is over."""
+        with self._lock:
+            subjects = self._pair(tenant, key)
+            now = self._clock()
+            for subject in subjects:
+                limit = self._limits(tenant, key if subject is subjects[0] else "")
+                cap = limit.max_concurrent_requests
+                if cap is not None and subject.in_flight >= cap:
+                    raise _exhausted(
+                        subject.quota,
+                        "max_concurrent_requests",
+                        f"{cap} calls are already in progress",
+                        _CONCURRENCY_RETRY_SECONDS,
+                    )
+            self._check(subjects, now, 1, "requests")
+            if events:
+                self._check(subjects, now, events, "events")
+            for subject in subjects:
+                subject.requests.take(1)
+                subject.events.take(events)
+                subject.in_flight += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                for subject in subjects:
+                    subject.in_flight -= 1
+
+    def charge_events(self, tenant: str, key: str, events: int, *, max_wait: float) -> None:
+        """Take `events` more for a call already admitted (each message of a stream), waiting up to
+        `max_wait` seconds for the buckets to refill: a stream is paced to its quota rather than cut."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                subjects = self._pair(tenant, key)
+                now = self._clock()
+                wait = max(subject.events.wait_for(events, now) for subject in subjects)
+                if wait == 0.0:
+                    for subject in subjects:
+                        subject.events.take(events)
+                    return
+                if waited + wait > max_wait:
+                    slowest = max(subjects, key=lambda s: s.events.wait_for(events, now))
+                    raise _exhausted(
+                        slowest.quota,
+                        "events_per_second",
+                        f"the event rate is over {slowest.events.rate:g} events a second",
+                        wait,
+                    )
+            self._sleep(wait)
+            waited += wait
+
+    def _check(self, subjects: tuple[_Subject, ...], now: float, amount: int, kind: str) -> None:
+        for subject in subjects:
+            bucket = subject.requests if kind == "requests" else subject.events
+            wait = bucket.wait_for(amount, now)
+            if wait > 0:
+                raise _exhausted(
+                    subject.quota,
+                    f"{kind}_per_second",
+                    f"the {'call' if kind == 'requests' else 'event'} rate is over {bucket.rate:g} a second "
+                    f"(burst {bucket.size:g})",
+                    wait,
+                )
+
+
+def _rate(value: float | None) -> float:
+    return float(value) if value is not None else float("inf")
+
+
+def _size(value: int | None) -> float:
+    return float(value) if value is not None else float("inf")
+
+
+def _exhausted(quota: str, limit: str, why: str, retry_after: float) -> ResourceExhausted:
+    return ResourceExhausted(
+        f"quota '{quota}' ({limit}): {why}; retry after {retry_after:.3g} s",
+        retry_after=retry_after,
+        quota_subject=quota,
+        metadata={"quota": quota, "limit": limit},
+    )

@@ -1,0 +1,1 @@
+"""The gateway's tables: tenants, API keys (by digest), quotas — SQLite embedded, PostgreSQL in production."""

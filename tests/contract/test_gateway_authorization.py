@@ -1,0 +1,277 @@
+"""The gateway's authorization over real gRPC: every public RPC by {no key, each scope, a revoked key, a
+suspended tenant}, and no tenant reading another's data. Keys are made through AdminService by the operator
+(the bootstrap key's tenant), as an operator would."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import cast
+
+import grpc
+import pytest
+from google.protobuf import duration_pb2, field_mask_pb2
+from google.rpc import error_details_pb2
+
+from tests.events import make_event
+from wayline.api.v1 import annotations_pb2
+from wayline.common.errors import status_details
+from wayline.common.server import Server
+from wayline.event.v1 import event_pb2
+from wayline.gateway.v1 import api_key_pb2, quota_pb2, tenant_pb2
+from wayline.gateway.v1 import gateway_service_pb2 as admin_pb
+from wayline.gateway.v1 import gateway_service_pb2_grpc as admin_grpc
+from wayline.identity.v1 import identity_service_pb2 as identity_pb
+from wayline.identity.v1 import identity_service_pb2_grpc as identity_grpc
+from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
+from wayline.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
+from wayline.journeys.v1 import analytics_pb2, funnel_pb2
+from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
+from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
+from wayline_gateway.routes import build_routes, method_scopes
+from wayline_gateway.service import ADMIN_SERVICE, BACKEND_SERVICES
+from wayline_gateway.settings import GatewaySettings
+
+Auth = tuple[tuple[str, str], ...]
+SCOPE_VALUES = {
+    "read": annotations_pb2.SCOPE_READ,
+    "write": annotations_pb2.SCOPE_WRITE,
+    "admin": annotations_pb2.SCOPE_ADMIN,
+}
+
+
+def bearer(secret: str) -> Auth:
+    return (("authorization", f"Bearer {secret}"),)
+
+
+@dataclass(frozen=True)
+class Method:
+    path: str
+    scope: str
+    client_streaming: bool
+    server_streaming: bool
+
+
+def public_methods() -> list[Method]:
+    routes = build_routes(BACKEND_SERVICES)
+    methods = [Method(p, r.scope, r.client_streaming, r.server_streaming) for p, r in routes.items()]
+    admin_scopes = method_scopes([ADMIN_SERVICE])
+    methods += [Method(p, s, False, False) for p, s in admin_scopes.items()]
+    return sorted(methods, key=lambda m: m.path)
+
+
+def call(channel: grpc.Channel, method: Method, metadata: Auth) -> grpc.RpcError | None:
+    """Call `method` with an empty request; the error it answers, None when it succeeds."""
+    raw = {"request_serializer": None, "response_deserializer": None}
+    try:
+        if method.client_streaming and method.server_streaming:
+            list(channel.stream_stream(method.path, **raw)(iter([b""]), metadata=metadata, timeout=10))
+        elif method.client_streaming:
+            channel.stream_unary(method.path, **raw)(iter([b""]), metadata=metadata, timeout=10)
+        elif method.server_streaming:
+            list(channel.unary_stream(method.path, **raw)(b"", metadata=metadata, timeout=10))
+        else:
+            channel.unary_unary(method.path, **raw)(b"", metadata=metadata, timeout=10)
+    except grpc.RpcError as error:
+        return error
+    return None
+
+
+def reason(error: grpc.RpcError | None) -> str:
+    if error is None:
+        return ""
+    infos = [d for d in status_details(error) if isinstance(d, error_details_pb2.ErrorInfo)]
+    return infos[0].reason if infos else ""
+
+
+def code(error: grpc.RpcError | None) -> grpc.StatusCode:
+    return grpc.StatusCode.OK if error is None else error.code()
+
+
+@dataclass(frozen=True)
+class Tenants:
+    """Two tenants with a key per scope, a revoked key, and a suspended tenant's key."""
+
+    scoped: dict[str, str]  # scope → secret of tenant A
+    other_tenant: str  # a read+write+admin key of tenant B
+    revoked: str
+    suspended: str
+    tenant_a: str
+    tenant_b: str
+
+
+@pytest.fixture(scope="module")
+def tenants(gateway_server: Server) -> Tenants:
+    from tests.conftest import API_KEY
+
+    operator = bearer(API_KEY)
+    with grpc.insecure_channel(gateway_server.address) as channel:
+        admin = admin_grpc.AdminServiceStub(channel)
+        tag = uuid.uuid4().hex[:6]
+
+        def tenant(name: str) -> str:
+            created = admin.CreateTenant(
+                admin_pb.CreateTenantRequest(
+                    tenant_id=f"{name}-{tag}", tenant=tenant_pb2.Tenant(display_name=name)
+                ),
+                metadata=operator,
+                timeout=10,
+            )
+            return created.tenant.name
+
+        def key(parent: str, *scopes: str) -> tuple[str, str]:
+            created = admin.CreateApiKey(
+                admin_pb.CreateApiKeyRequest(
+                    parent=parent,
+                    api_key=api_key_pb2.ApiKey(
+                        display_name="matrix", scopes=[SCOPE_VALUES[s] for s in scopes]
+                    ),
+                ),
+                metadata=operator,
+                timeout=10,
+            )
+            return created.api_key.name, created.secret
+
+        a, b, s = tenant("matrix-a"), tenant("matrix-b"), tenant("matrix-s")
+        scoped = {scope: key(a, scope)[1] for scope in ("read", "write", "admin")}
+        revoked_name, revoked = key(a, "read", "write", "admin")
+        admin.RevokeApiKey(admin_pb.RevokeApiKeyRequest(name=revoked_name), metadata=operator, timeout=10)
+        _, suspended = key(s, "read", "write", "admin")
+        admin.UpdateTenant(
+            admin_pb.UpdateTenantRequest(
+                tenant=tenant_pb2.Tenant(name=s, state=tenant_pb2.TENANT_STATE_SUSPENDED),
+                update_mask=field_mask_pb2.FieldMask(paths=["state"]),
+            ),
+            metadata=operator,
+            timeout=10,
+        )
+        return Tenants(scoped, key(b, "read", "write", "admin")[1], revoked, suspended, a, b)
+
+
+@pytest.mark.parametrize("method", public_methods(), ids=lambda m: m.path.rsplit(".", 1)[-1])
+def test_every_public_rpc_answers_each_caller_with_the_right_code(
+    gateway_channel: grpc.Channel, tenants: Tenants, method: Method
+) -> None:
+    missing = call(gateway_channel, method, ())
+    assert (code(missing), reason(missing)) == (grpc.StatusCode.UNAUTHENTICATED, "API_KEY_MISSING")
+    revoked = call(gateway_channel, method, bearer(tenants.revoked))
+    assert (code(revoked), reason(revoked)) == (grpc.StatusCode.UNAUTHENTICATED, "API_KEY_REVOKED")
+    unknown = call(gateway_channel, method, bearer("wl_live_not-a-key"))
+    assert (code(unknown), reason(unknown)) == (grpc.StatusCode.UNAUTHENTICATED, "API_KEY_INVALID")
+    suspended = call(gateway_channel, method, bearer(tenants.suspended))
+    assert (code(suspended), reason(suspended)) == (grpc.StatusCode.PERMISSION_DENIED, "TENANT_SUSPENDED")
+    for scope, secret in tenants.scoped.items():
+        answered = call(gateway_channel, method, bearer(secret))
+        if scope == method.scope:
+            # Let through: whatever the service answers an empty request, never an authorization refusal.
+            assert code(answered) != grpc.StatusCode.UNAUTHENTICATED, method.path
+            assert reason(answered) not in {"SCOPE_MISSING", "TENANT_SUSPENDED"}, method.path
+        else:
+            assert (code(answered), reason(answered)) == (grpc.StatusCode.PERMISSION_DENIED, "SCOPE_MISSING")
+
+
+def test_callers_cannot_pose_as_another_tenant_or_as_a_service(
+    gateway_channel: grpc.Channel, tenants: Tenants
+) -> None:
+    """Tenant metadata and the internal token sent by a caller are not passed on: the event lands in the key's
+    tenant, and another tenant's timeline never shows it."""
+    ingest = ingest_grpc.IngestServiceStub(gateway_channel)
+    journeys = journeys_grpc.JourneyServiceStub(gateway_channel)
+    identity = identity_grpc.IdentityServiceStub(gateway_channel)
+    tag = uuid.uuid4().hex[:8]
+    user = f"isolated-{tag}"
+    forged = (
+        *bearer(tenants.other_tenant),
+        ("x-wayline-tenant", tenants.tenant_a.removeprefix("tenants/")),
+        ("x-wayline-internal-token", "guess"),
+        ("x-wayline-principal", "tenants/x/apiKeys/root"),
+    )
+    event = make_event(user, name=f"Secret {tag}")
+    ingest.Track(ingest_pb.TrackRequest(event=event), metadata=forged, timeout=10)
+    ref = event_pb2.PersonRef(identifier=event_pb2.Identifier(type="user_id", value=user))
+
+    def timeline(secret: str) -> list[str]:
+        try:
+            person = identity.GetProfile(
+                identity_pb.GetProfileRequest(person=ref), metadata=bearer(secret), timeout=10
+            )
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+            return []
+        response = journeys.GetTimeline(
+            journeys_pb.GetTimelineRequest(person_id=person.profile.person_id, page_size=10),
+            metadata=bearer(secret),
+            timeout=10,
+        )
+        return [e.event_id for e in response.events]
+
+    deadline = time.monotonic() + 20
+    while timeline(tenants.other_tenant) != [event.event_id]:
+        assert time.monotonic() < deadline, "the event never reached the key's own tenant"
+        time.sleep(0.1)
+    reader_a = tenants.scoped["read"]
+    assert timeline(reader_a) == []  # tenant A's profile store and timeline know nothing of it
+
+    def funnel(secret: str) -> list[int]:
+        request = journeys_pb.QueryFunnelRequest(
+            order=funnel_pb2.FUNNEL_ORDER_ORDERED,
+            conversion_window=duration_pb2.Duration(seconds=86_400),
+            steps=[
+                funnel_pb2.FunnelStep(event=analytics_pb2.EventMatcher(event_name=name))
+                for name in (f"Secret {tag}", f"Never {tag}")
+            ],
+        )
+        response = journeys.QueryFunnel(request, metadata=bearer(secret), timeout=30)
+        return [s.count for s in response.series[0].steps] if response.series else [0, 0]
+
+    assert funnel(tenants.other_tenant) == [1, 0]
+    assert funnel(reader_a) == [0, 0]
+
+
+def test_quota_refusals_carry_the_quota_and_a_retry_delay(
+    gateway_server: Server, gateway_channel: grpc.Channel
+) -> None:
+    from tests.conftest import API_KEY
+
+    operator = bearer(API_KEY)
+    admin = admin_grpc.AdminServiceStub(gateway_channel)
+    tenant = admin.CreateTenant(
+        admin_pb.CreateTenantRequest(tenant_id=f"quota-{uuid.uuid4().hex[:6]}"), metadata=operator, timeout=10
+    ).tenant
+    created = admin.CreateApiKey(
+        admin_pb.CreateApiKeyRequest(
+            parent=tenant.name, api_key=api_key_pb2.ApiKey(scopes=[annotations_pb2.SCOPE_WRITE])
+        ),
+        metadata=operator,
+        timeout=10,
+    )
+    admin.UpdateQuota(
+        admin_pb.UpdateQuotaRequest(
+            quota=quota_pb2.Quota(
+                name=f"{created.api_key.name}/quota",
+                limits=quota_pb2.QuotaLimits(events_per_second=1.0, events_burst=3),
+            )
+        ),
+        metadata=operator,
+        timeout=10,
+    )
+    ingest = ingest_grpc.IngestServiceStub(gateway_channel)
+    events = [make_event(f"q-{n}") for n in range(3)]
+    ingest.TrackBatch(ingest_pb.TrackBatchRequest(events=events), metadata=bearer(created.secret), timeout=10)
+    with pytest.raises(grpc.RpcError) as refused:
+        ingest.Track(
+            ingest_pb.TrackRequest(event=make_event("q-4")), metadata=bearer(created.secret), timeout=10
+        )
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    details = status_details(refused.value)
+    failures = [d for d in details if isinstance(d, error_details_pb2.QuotaFailure)]
+    retries = [d for d in details if isinstance(d, error_details_pb2.RetryInfo)]
+    assert failures[0].violations[0].subject == f"{created.api_key.name}/quota"
+    assert 0 < retries[0].retry_delay.ToTimedelta().total_seconds() <= 1.0
+    quota = admin.GetQuota(
+        admin_pb.GetQuotaRequest(name=f"{tenant.name}/quota"), metadata=operator, timeout=10
+    )
+    settings = cast(GatewaySettings, gateway_server.settings)
+    assert quota.quota.effective_limits.events_per_second == settings.quota_events_per_second
