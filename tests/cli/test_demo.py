@@ -34,7 +34,22 @@ def test_demo_sends_events_and_prints_every_customers_timeline() -> None:
     assert len(per_customer) == 5  # every customer's timeline, read back through the gateway
     assert sum(per_customer) == 60  # and together they hold every event sent, once
     _assert_journeys_analytics(output)
+    _assert_gateway(output)
     assert "every service stopped cleanly" in output
+
+
+def _assert_gateway(output: str) -> None:
+    """The gateway step: a new tenant's keys meet each rule of the door, in order."""
+    answers = re.findall(r"^│ (?:write|read|the|resumed|a call)[^│]*│ (.*?)\s*│$", output, re.MULTILINE)
+    assert answers[-6:] == [
+        "OK",
+        "PERMISSION_DENIED SCOPE_MISSING",
+        answers[-4],
+        "PERMISSION_DENIED TENANT_SUSPENDED",
+        "UNAUTHENTICATED API_KEY_REVOKED",
+        "UNAUTHENTICATED API_KEY_MISSING",
+    ], output
+    assert re.fullmatch(r"RESOURCE_EXHAUSTED QUOTA_EXCEEDED, retry in \d\.\d\d s", answers[-4]), answers[-4]
 
 
 def _assert_journeys_analytics(output: str) -> None:

@@ -319,14 +319,16 @@ def test_tenants_never_see_each_others_events(
         other_gateway.stop(0)
 
 
-def test_unimplemented_rpc_names_itself(gateway_channel: grpc.Channel, auth: Auth) -> None:
-    with pytest.raises(grpc.RpcError) as caught:
-        gateway_grpc.AdminServiceStub(gateway_channel).GetTenant(
-            gateway_pb.GetTenantRequest(name="tenants/acme"), metadata=auth, timeout=10
-        )
-    # The gateway's AdminService inherits GetTenant from the generated base class until the gateway issue.
-    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "GetTenant" in (caught.value.details() or "")
+def test_the_bootstrap_key_manages_its_operator_tenant(gateway_channel: grpc.Channel, auth: Auth) -> None:
+    """The gateway's own AdminService, beside the pass-through: the bootstrap key's tenant exists from the
+    start and is the operator."""
+    admin = gateway_grpc.AdminServiceStub(gateway_channel)
+    tenant = admin.GetTenant(
+        gateway_pb.GetTenantRequest(name="tenants/acme"), metadata=auth, timeout=10
+    ).tenant
+    assert tenant.name == "tenants/acme"
+    listed = admin.ListTenants(gateway_pb.ListTenantsRequest(), metadata=auth, timeout=10)
+    assert "tenants/acme" in [t.name for t in listed.tenants]
 
 
 def test_journeys_down_still_acknowledges_from_the_spool_but_reads_are_unavailable(

@@ -21,7 +21,7 @@ from wayline.event.v1 import event_pb2
 from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
 from wayline.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
-from wayline_cli import demo, demo_identity, demo_ingest, demo_journeys
+from wayline_cli import demo, demo_gateway, demo_identity, demo_ingest, demo_journeys
 from wayline_cli.importing.command import import_command
 from wayline_cli.keys import keys_app
 from wayline_cli.suite import SERVICES, Suite, SuiteError
@@ -132,6 +132,7 @@ def _run_demo(suite: Suite, count: int) -> None:
             _show_timeline(journeys, customer, auth)
         demo_identity.show_identity(channel, auth, console)
         demo_journeys.show_journeys(channel, auth, console)
+        demo_gateway.show_gateway(channel, auth, console)
 
 
 def _wait_until_stored(
