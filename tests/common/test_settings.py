@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 
+from tests.certificates import CertificateAuthority
 from wayline.common.settings import ServiceSettings, load_or_create_internal_token
 from wayline_gateway.settings import GatewaySettings
 from wayline_ingest.settings import IngestSettings
@@ -59,3 +63,71 @@ def test_services_starting_together_agree_on_one_internal_token(tmp_path: Path) 
         thread.join()
     assert len(set(tokens)) == 1
     assert (tmp_path / "internal-token").stat().st_mode & 0o777 == 0o600
+
+
+def test_tls_is_off_by_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("WAYLINE_DATA_DIR", str(tmp_path))
+    settings = IngestSettings()
+    assert settings.tls_cert_file is None
+    assert settings.tls_ca_file is None
+    assert settings.channel_tls() is None
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        (["WAYLINE_TLS_CERT_FILE"], "WAYLINE_TLS_CERT_FILE and WAYLINE_TLS_KEY_FILE go together"),
+        (["WAYLINE_TLS_KEY_FILE"], "WAYLINE_TLS_CERT_FILE and WAYLINE_TLS_KEY_FILE go together"),
+        (["WAYLINE_TLS_CLIENT_CA_FILE"], "WAYLINE_TLS_CLIENT_CA_FILE needs WAYLINE_TLS_CERT_FILE"),
+        (
+            ["WAYLINE_TLS_CLIENT_CERT_FILE", "WAYLINE_TLS_CLIENT_KEY_FILE"],
+            "WAYLINE_TLS_CLIENT_CERT_FILE needs WAYLINE_TLS_CA_FILE",
+        ),
+        (
+            ["WAYLINE_TLS_CA_FILE", "WAYLINE_TLS_CLIENT_KEY_FILE"],
+            "WAYLINE_TLS_CLIENT_CERT_FILE and WAYLINE_TLS_CLIENT_KEY_FILE go together",
+        ),
+    ],
+)
+def test_half_configured_tls_is_refused_naming_the_variables(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, variables: list[str], message: str
+) -> None:
+    pair = CertificateAuthority(tmp_path, "ca").issue("ingest")
+    # Each variable names a real file of its kind (by its last word), so only the missing partner is wrong.
+    files = {"CERT": pair.cert, "KEY": pair.key, "CA": tmp_path / "ca.crt"}
+    for variable in variables:
+        monkeypatch.setenv(variable, str(files[variable.removesuffix("_FILE").rsplit("_", 1)[1]]))
+    with pytest.raises(ValueError, match=message):
+        IngestSettings()
+
+
+def test_an_unreadable_tls_file_is_refused_at_load(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("WAYLINE_TLS_CA_FILE", str(tmp_path / "missing.crt"))
+    with pytest.raises(ValueError, match=r"WAYLINE_TLS_CA_FILE: cannot read .*missing\.crt"):
+        IngestSettings()
+
+
+def test_a_key_that_is_not_the_certificates_is_refused_at_load(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    ca = CertificateAuthority(tmp_path, "ca")
+    one, other = ca.issue("one"), ca.issue("other")
+    monkeypatch.setenv("WAYLINE_TLS_CERT_FILE", str(one.cert))
+    monkeypatch.setenv("WAYLINE_TLS_KEY_FILE", str(other.key))
+    with pytest.raises(ValueError, match="not a PEM certificate chain and its private key"):
+        IngestSettings()
+
+
+def test_a_service_with_half_configured_tls_exits_at_start_naming_the_variables(tmp_path: Path) -> None:
+    pair = CertificateAuthority(tmp_path, "ca").issue("identity")
+    env = dict(os.environ, WAYLINE_DATA_DIR=str(tmp_path), WAYLINE_TLS_CERT_FILE=str(pair.cert))
+    result = subprocess.run(
+        [sys.executable, "-m", "wayline_identity"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "WAYLINE_TLS_CERT_FILE and WAYLINE_TLS_KEY_FILE go together" in result.stderr

@@ -44,6 +44,18 @@ def import_command(
         str, typer.Option(envvar="WAYLINE_API_KEY", help="Gateway API key with the write scope.")
     ],
     gateway: Annotated[str, typer.Option(help="host:port of the Wayline gateway.")] = "localhost:50051",
+    tls: Annotated[
+        bool, typer.Option(help="Reach the gateway over TLS, trusting the system's CAs (or --ca-file).")
+    ] = False,
+    ca_file: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="WAYLINE_CA_FILE",
+            exists=True,
+            dir_okay=False,
+            help="PEM CA that signed the gateway's certificate (a private CA); implies --tls.",
+        ),
+    ] = None,
     mapping: Annotated[
         Path | None, typer.Option(help="JSON or YAML mapping of columns to event fields (docs/import.md).")
     ] = None,
@@ -92,7 +104,7 @@ def import_command(
         console.print(f"[red]usage error:[/red] {error}")
         raise typer.Exit(EXIT_USAGE) from error
     try:
-        result = _run(job, gateway, api_key, console)
+        result = _run(job, _gateway_channel(gateway, tls=tls, ca_file=ca_file), api_key, console)
     except UsageError as error:
         console.print(f"[red]usage error:[/red] {error}")
         raise typer.Exit(EXIT_USAGE) from error
@@ -113,7 +125,14 @@ def import_command(
         raise typer.Exit(EXIT_REJECTED)
 
 
-def _run(job: ImportJob, gateway: str, api_key: str, console: Console) -> ImportResult:
+def _gateway_channel(gateway: str, *, tls: bool, ca_file: Path | None) -> grpc.Channel:
+    if ca_file is None and not tls:
+        return grpc.insecure_channel(gateway)
+    root = None if ca_file is None else ca_file.read_bytes()
+    return grpc.secure_channel(gateway, grpc.ssl_channel_credentials(root_certificates=root))
+
+
+def _run(job: ImportJob, channel: grpc.Channel, api_key: str, console: Console) -> ImportResult:
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -124,7 +143,7 @@ def _run(job: ImportJob, gateway: str, api_key: str, console: Console) -> Import
         TimeElapsedColumn(),
     )
     started = time.monotonic()
-    with Progress(*columns, console=console) as progress, grpc.insecure_channel(gateway) as channel:
+    with Progress(*columns, console=console) as progress, channel:
         task = progress.add_task(job.path.name, total=job.source.total or None, rows=0, rate=0.0, rejected=0)
 
         def on_progress(snapshot: Snapshot) -> None:

@@ -94,6 +94,7 @@ def gateway_service(settings: GatewaySettings) -> ServiceDefinition:
             internal_token=token,
             services=services,
             max_message_bytes=settings.max_message_bytes,
+            tls=settings.channel_tls(),
         )
         for backend, services in BACKEND_SERVICES.items()
     }

@@ -71,12 +71,13 @@ def grpc_erasers(
     erasers: dict[str, Eraser] = {}
     channels: list[grpc.Channel] = []
     token = settings.resolved_internal_token()
+    tls = settings.channel_tls()
     if journeys_address:
-        channel = internal_channel(journeys_address, internal_token=token)
+        channel = internal_channel(journeys_address, internal_token=token, tls=tls)
         channels.append(channel)
         erasers["journeys"] = _journeys(channel)
     if ingest_address:
-        channel = internal_channel(ingest_address, internal_token=token)
+        channel = internal_channel(ingest_address, internal_token=token, tls=tls)
         channels.append(channel)
         erasers["ingest"] = _ingest(channel)
     return erasers, channels

@@ -76,6 +76,7 @@ def _sinks(settings: IngestSettings) -> list[Sink]:
             internal_token=settings.resolved_internal_token(),
             services=[identity_pb.DESCRIPTOR.services_by_name["IdentityService"]],
             max_message_bytes=settings.max_message_bytes,
+            tls=settings.channel_tls(),
         )
         resolver = IdentityResolver(identity_channel)
     for name in settings.sinks:  # the settings accept only names listed here
@@ -85,6 +86,7 @@ def _sinks(settings: IngestSettings) -> list[Sink]:
             internal_token=settings.resolved_internal_token(),
             services=[service],
             max_message_bytes=settings.max_message_bytes,
+            tls=settings.channel_tls(),
         )
         sink: Sink = EventsSink(name, channel, f"/{service.full_name}/{method}")
         if resolver is not None:

@@ -46,6 +46,7 @@ def _follower(
         internal_token=settings.resolved_internal_token(),
         services=[identity_pb.DESCRIPTOR.services_by_name["IdentityService"]],
         max_message_bytes=settings.max_message_bytes,
+        tls=settings.channel_tls(),
     )
     state = FeedStateStore(lambda: store.client)
     return OverrideFollower(

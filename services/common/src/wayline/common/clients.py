@@ -29,6 +29,7 @@ from wayline.common.grpc_types import (
     UnaryStreamClientInterceptor,
     UnaryUnaryClientInterceptor,
 )
+from wayline.common.tls import ChannelTls
 
 __all__ = ["PropagatingInterceptor", "internal_channel", "retry_service_config"]
 
@@ -133,8 +134,10 @@ def internal_channel(
     internal_token: str | None,
     services: Iterable[descriptor.ServiceDescriptor] = (),
     max_message_bytes: int = 16 * 1024 * 1024,
+    tls: ChannelTls | None = None,
 ) -> grpc.Channel:
-    """A channel to another Wayline service (or, with no token, to the gateway from outside)."""
+    """A channel to another Wayline service (or, with no token, to the gateway from outside); over TLS
+    when `tls` is given (`wayline.common.tls.channel_tls(settings)`), else plaintext."""
     options: list[tuple[str, Any]] = [
         ("grpc.enable_retries", 1),
         ("grpc.max_receive_message_length", max_message_bytes),
@@ -144,6 +147,8 @@ def internal_channel(
     config = retry_service_config(services)
     if config:
         options.append(("grpc.service_config", json.dumps(config)))
-    return grpc.intercept_channel(
-        grpc.insecure_channel(address, options=options), PropagatingInterceptor(internal_token)
-    )
+    if tls is None:
+        channel = grpc.insecure_channel(address, options=options)
+    else:
+        channel = grpc.secure_channel(address, tls.credentials(), options=[*options, *tls.options()])
+    return grpc.intercept_channel(channel, PropagatingInterceptor(internal_token))

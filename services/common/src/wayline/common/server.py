@@ -28,6 +28,7 @@ from wayline.common.logging import configure_logging
 from wayline.common.settings import ServiceSettings
 from wayline.common.signals import TerminationSignals
 from wayline.common.telemetry import configure_telemetry
+from wayline.common.tls import server_credentials
 
 __all__ = ["Server", "ServiceDefinition", "main", "run"]
 
@@ -96,8 +97,28 @@ class Server:
         reflection.enable_server_reflection(
             [*self.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self._grpc
         )
-        self.port = self._grpc.add_insecure_port(f"{settings.host}:{settings.port}")
+        address = f"{settings.host}:{settings.port}"
+        credentials = server_credentials(settings)
+        if credentials is None:
+            self.port = self._grpc.add_insecure_port(address)
+        else:
+            self.port = self._grpc.add_secure_port(address, credentials)
+        self.health_port: int | None = None  # the plaintext health-only port, when there is one
+        self._health_grpc = self._health_server(settings)
         self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    def _health_server(self, settings: ServiceSettings) -> grpc.Server | None:
+        """A plaintext server with nothing but the health service (the same statuses), for probes that
+        cannot speak TLS; None when `health_port` is 0."""
+        if not settings.health_port:
+            return None
+        server = grpc.server(
+            ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"{self.definition.name}-health"),
+            options=[("grpc.so_reuseport", 0)],
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        self.health_port = server.add_insecure_port(f"{settings.host}:{settings.health_port}")
+        return server
 
     @property
     def address(self) -> str:
@@ -110,7 +131,16 @@ class Server:
     def start(self) -> None:
         """Open the port and bring dependencies up in the background."""
         self._grpc.start()
-        log.info("server.listening", port=self.port, services=self.service_names)
+        if self._health_grpc is not None:
+            self._health_grpc.start()
+        log.info(
+            "server.listening",
+            port=self.port,
+            tls=self.settings.tls_cert_file is not None,
+            mutual_tls=self.settings.tls_client_ca_file is not None,
+            health_port=self.health_port,
+            services=self.service_names,
+        )
         threading.Thread(
             target=self._become_ready, name=f"{self.definition.name}-startup", daemon=True
         ).start()
@@ -137,6 +167,8 @@ class Server:
         grace = self.settings.shutdown_grace_seconds if grace is None else grace
         log.info("server.draining", grace_s=grace)
         self._grpc.stop(grace).wait()
+        if self._health_grpc is not None:
+            self._health_grpc.stop(0).wait()
         self.definition.stop()
         log.info("server.stopped")
 
@@ -151,6 +183,9 @@ def main(settings_class: type[S], service: Callable[[S], ServiceDefinition]) -> 
     except ValidationError as error:
         variables = settings_class.environment_variables()
         for problem in error.errors():
+            if not problem["loc"]:  # a check across fields (TLS files); its message names the variables
+                print(f"invalid settings: {problem['msg']}", file=sys.stderr)
+                continue
             name = str(problem["loc"][0])  # a field name, or the alias it was read under
             variable = variables.get(name, (name,))[0]
             print(f"invalid setting {variable}: {problem['msg']}", file=sys.stderr)

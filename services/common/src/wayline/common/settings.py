@@ -10,10 +10,12 @@ import os
 import secrets
 import time
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, Self
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from wayline.common.tls import ChannelTls, channel_tls, tls_problems
 
 __all__ = ["INTERNAL_TOKEN_FILE", "ServiceSettings", "load_or_create_internal_token"]
 
@@ -83,6 +85,79 @@ class ServiceSettings(BaseSettings):
     max_message_bytes: int = Field(
         default=16 * 1024 * 1024, ge=1024, description="Largest gRPC message the server receives or sends."
     )
+    health_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        validation_alias="WAYLINE_HEALTH_PORT",
+        description="Plaintext port that serves only grpc.health.v1, for probes that cannot speak TLS "
+        "(Kubernetes' native gRPC probes); 0 turns it off. One name for every service: each pod has its "
+        "own network, so one number serves them all.",
+    )
+    # TLS (docs/tls.md). All unset by default: the suite on one machine speaks plaintext.
+    tls_cert_file: Path | None = Field(
+        default=None,
+        validation_alias="WAYLINE_TLS_CERT_FILE",
+        description="PEM certificate chain (leaf first) the gRPC port presents. Set with "
+        "WAYLINE_TLS_KEY_FILE, the port serves TLS only; unset: plaintext. Reread when the files change.",
+    )
+    tls_key_file: Path | None = Field(
+        default=None,
+        validation_alias="WAYLINE_TLS_KEY_FILE",
+        description="Unencrypted PEM private key of WAYLINE_TLS_CERT_FILE.",
+    )
+    tls_client_ca_file: Path | None = Field(
+        default=None,
+        validation_alias="WAYLINE_TLS_CLIENT_CA_FILE",
+        description="PEM CA certificates that callers' certificates must be signed by: set, the port "
+        "refuses callers without one (mutual TLS). For internal services; leave it unset on the gateway's "
+        "public port.",
+    )
+    tls_ca_file: Path | None = Field(
+        default=None,
+        validation_alias="WAYLINE_TLS_CA_FILE",
+        description="PEM CA certificates that the other Wayline services' certificates are checked "
+        "against. Set: this service calls them over TLS; unset: plaintext.",
+    )
+    tls_client_cert_file: Path | None = Field(
+        default=None,
+        validation_alias="WAYLINE_TLS_CLIENT_CERT_FILE",
+        description="PEM certificate chain this service presents when it calls the others (mutual TLS); "
+        "with WAYLINE_TLS_CLIENT_KEY_FILE and WAYLINE_TLS_CA_FILE. Read at start.",
+    )
+    tls_client_key_file: Path | None = Field(
+        default=None,
+        validation_alias="WAYLINE_TLS_CLIENT_KEY_FILE",
+        description="Unencrypted PEM private key of WAYLINE_TLS_CLIENT_CERT_FILE.",
+    )
+    tls_server_name: str | None = Field(
+        default=None,
+        validation_alias="WAYLINE_TLS_SERVER_NAME",
+        description="Name the other services' certificates must carry, instead of the host of their "
+        "address (when addresses are IPs); unset: the host of each address.",
+    )
+
+    @field_validator(
+        "tls_cert_file",
+        "tls_key_file",
+        "tls_client_ca_file",
+        "tls_ca_file",
+        "tls_client_cert_file",
+        "tls_client_key_file",
+        "tls_server_name",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # An empty variable unsets a file that a shared ConfigMap sets (env wins over envFrom).
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _tls_can_work(self) -> Self:
+        problems = tls_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @classmethod
     def environment_variables(cls) -> dict[str, tuple[str, ...]]:
@@ -105,6 +180,10 @@ class ServiceSettings(BaseSettings):
         path = self.data_dir / self.service_name
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def channel_tls(self) -> ChannelTls | None:
+        """TLS for this service's calls to the others (`internal_channel(..., tls=...)`); None: plaintext."""
+        return channel_tls(self)
 
     def resolved_internal_token(self) -> str:
         """The internal token from the environment, else the one shared through the data dir."""
