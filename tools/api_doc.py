@@ -17,7 +17,7 @@ from grpc_tools import protoc
 
 from tools.generated import PROTOS, ROOT, proto_sources, well_known_protos, write_or_check
 from wayline.api.v1 import annotations_pb2
-from wayline_gateway.service import AdminServicer
+from wayline_gateway.servicer import AdminServicer
 from wayline_ingest.servicer import IngestServicer
 from wayline_journeys.servicer import JourneyServicer
 
