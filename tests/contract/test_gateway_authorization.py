@@ -26,7 +26,7 @@ from wayline.identity.v1 import identity_service_pb2 as identity_pb
 from wayline.identity.v1 import identity_service_pb2_grpc as identity_grpc
 from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
 from wayline.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
-from wayline.journeys.v1 import analytics_pb2, funnel_pb2
+from wayline.journeys.v1 import analytics_pb2, condition_pb2, funnel_pb2, segment_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
 from wayline_gateway.routes import build_routes, method_scopes
@@ -228,6 +228,31 @@ def test_callers_cannot_pose_as_another_tenant_or_as_a_service(
 
     assert funnel(tenants.other_tenant) == [1, 0]
     assert funnel(reader_a) == [0, 0]
+
+    segment = journeys.CreateSegment(
+        journeys_pb.CreateSegmentRequest(
+            segment_id=f"secret-{tag}",
+            segment=segment_pb2.Segment(
+                display_name="Secret",
+                condition=condition_pb2.PersonCondition(
+                    event_count=condition_pb2.EventCountCondition(
+                        event=analytics_pb2.EventMatcher(event_name=f"Secret {tag}"),
+                        comparison=condition_pb2.COMPARISON_OPERATOR_GREATER_THAN_OR_EQUAL,
+                        count=1,
+                    )
+                ),
+            ),
+        ),
+        metadata=bearer(tenants.other_tenant),
+        timeout=10,
+    ).segment
+    listed = journeys.ListSegments(journeys_pb.ListSegmentsRequest(), metadata=bearer(reader_a), timeout=10)
+    assert segment.name not in [s.name for s in listed.segments]
+    with pytest.raises(grpc.RpcError) as hidden:
+        journeys.GetSegment(
+            journeys_pb.GetSegmentRequest(name=segment.name), metadata=bearer(reader_a), timeout=10
+        )
+    assert hidden.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 def test_quota_refusals_carry_the_quota_and_a_retry_delay(
