@@ -8,7 +8,7 @@ of small Track calls reaches the sink as a few large writes.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import structlog
 from opentelemetry import propagate, trace
@@ -40,13 +40,19 @@ class Forwarder:
         max_write_bytes: int,
         transform: Transform | None = None,
         linger: float = 0.0,
+        linger_by_sink: Mapping[str, float] | None = None,
     ) -> None:
+        """`linger` is how long a sink's delivery waits for more events when it has only a little to send;
+        `linger_by_sink` overrides it per sink name (the journey store pays per INSERT; decision wants
+        events at once)."""
         self._spool = spool
         self._stop = threading.Event()
         self._deliverers = [Deliverer(sink, policy, dead_letters, self._stop) for sink in sinks]
         self._max_write_bytes = max_write_bytes
         self._transform = transform
-        self._linger = linger
+        self._linger = {
+            d.sink.name: (linger_by_sink or {}).get(d.sink.name, linger) for d in self._deliverers
+        }
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -82,9 +88,10 @@ class Forwarder:
             if not records:
                 self._spool.log.wait_for(position, timeout=0.5)
                 continue
-            if self._linger and records[-1][0] - position < self._max_write_bytes // 4:
+            linger = self._linger[name]
+            if linger and records[-1][0] - position < self._max_write_bytes // 4:
                 # Little to send: let more arrive, and make one larger write instead of many small ones.
-                if self._stop.wait(self._linger):
+                if self._stop.wait(linger):
                     return False
                 records = self._spool.read(name, position, self._max_write_bytes)
             if not self._deliver_records(deliverer, SINK_BITS.get(name, 0), records):

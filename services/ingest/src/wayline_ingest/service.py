@@ -199,6 +199,7 @@ def ingest_service(settings: IngestSettings) -> ServiceDefinition:
             max_write_bytes=settings.max_write_bytes,
             transform=_enrichment(settings),
             linger=settings.sink_linger_seconds,
+            linger_by_sink=settings.sink_linger_by_sink,
         )
         forwarder.start()
         if runtime.relay is not None:

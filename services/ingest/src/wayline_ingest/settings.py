@@ -91,7 +91,14 @@ class IngestSettings(ServiceSettings):
         default=0.05,
         ge=0,
         description="How long the forwarder waits for more events when it has only a little to deliver: "
-        "fewer, larger writes to the sinks (ClickHouse pays per INSERT), at the cost of delivery latency.",
+        "fewer, larger writes to the sinks, at the cost of delivery latency. Per sink: "
+        "WAYLINE_INGEST_SINK_LINGER_BY_SINK.",
+    )
+    sink_linger_by_sink: dict[str, float] = Field(
+        default_factory=lambda: {"journeys": 0.25},
+        description="Per-sink lingers overriding WAYLINE_INGEST_SINK_LINGER_SECONDS, as JSON (sink name → "
+        "seconds). The journey store defaults to 0.25 s: ClickHouse pays for every INSERT (a part per "
+        "table and materialized view), and a trickle of single events would keep it busy.",
     )
     sink_retry_initial_seconds: float = Field(
         default=0.1, gt=0, description="First retry delay of a failing sink (doubles, with full jitter)."
