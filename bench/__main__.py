@@ -6,12 +6,13 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import identity, ingest, journeys, track
+from bench import http_collector, identity, ingest, journeys, track
 
 SCENARIOS: dict[str, Callable[[argparse.Namespace], object]] = {
     "track": lambda args: track.main(args.requests),
     "ingest": lambda args: ingest.main(args.requests, minutes=args.minutes),
     "identity": lambda args: identity.main(args.requests),
+    "http": lambda args: http_collector.main(args.requests),
     "journeys": lambda args: journeys.main(args.requests, args.events, args.seed, args.cache_dir),
 }
 

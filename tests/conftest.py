@@ -146,6 +146,7 @@ def gateway_settings(data_dir: Path, backends: dict[str, str], api_key: str, ten
         **{f"{name}_address": address for name, address in backends.items()},  # type: ignore[arg-type]
         api_key=SecretStr(api_key),
         tenant=tenant,
+        http_port=free_port(),  # the Segment-compatible collector, on a port of its own per gateway
     )
 
 

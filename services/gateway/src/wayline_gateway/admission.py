@@ -9,8 +9,9 @@ and is paced to its quota (up to `stream_wait` seconds a message) rather than cu
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
+from wayline.common.auth import Caller
 from wayline.common.context import current_call
 from wayline.common.errors import ResourceExhausted, Unauthenticated
 from wayline_gateway.quotas import QuotaGate
@@ -61,7 +62,12 @@ def _subject() -> tuple[str, str]:
     call = current_call()
     if call is None or not call.tenant:
         raise Unauthenticated("no authenticated tenant for this call")
-    return call.tenant, call.principal.rpartition("/apiKeys/")[2]
+    return call.tenant, _key_id(call.principal)
+
+
+def _key_id(principal: str) -> str:
+    """`tenants/{t}/apiKeys/{id}` → id; '' for a caller without a key name."""
+    return principal.rpartition("/apiKeys/")[2]
 
 
 class Admission:
@@ -76,6 +82,11 @@ class Admission:
         events = count_field(request, route.event_field) if route.event_field else 0
         with self._gate.admit(tenant, key, events):
             yield
+
+    def events(self, caller: Caller, events: int) -> AbstractContextManager[None]:
+        """Admit a call that carries `events` events for a caller authenticated outside gRPC (the HTTP
+        collector)."""
+        return self._gate.admit(caller.tenant, _key_id(caller.principal), events)
 
     @contextmanager
     def streaming(self, route: Route, requests: Iterator[bytes]) -> Iterator[PacedRequests]:

@@ -21,6 +21,9 @@ from wayline.journeys.v1 import journeys_service_pb2
 from wayline.orchestrator.v1 import orchestrator_service_pb2
 from wayline_gateway.admin import Admin
 from wayline_gateway.admission import Admission
+from wayline_gateway.http.app import collector_app
+from wayline_gateway.http.delivery import IngestSender
+from wayline_gateway.http.server import HttpServer
 from wayline_gateway.keys import ApiKey, ApiKeyAuthenticator, digest
 from wayline_gateway.proxy import PassThroughHandler
 from wayline_gateway.quotas import QuotaGate
@@ -79,6 +82,43 @@ class _Upkeep:
             self.run_once()  # the last minutes of key use
 
 
+class _HttpCollector:
+    """The Segment-compatible HTTP collector beside the gRPC port, started once the store is ready."""
+
+    def __init__(self, server: HttpServer, sender: IngestSender, grace: float) -> None:
+        self._server = server
+        self._sender = sender
+        self._grace = grace
+        self._started = False
+
+    def start(self) -> None:
+        if not self._started:  # start() is retried until the store is up; the port opens once
+            self._server.start()
+            self._started = True
+
+    def stop(self) -> None:
+        if self._started:
+            self._server.stop(self._grace)
+        self._sender.close()
+
+
+def _http_collector(
+    settings: GatewaySettings, token: str, authenticator: ApiKeyAuthenticator, admission: Admission
+) -> _HttpCollector | None:
+    if not settings.http_port:
+        return None
+    sender = IngestSender.connect(
+        settings.ingest_address,
+        internal_token=token,
+        timeout_seconds=settings.default_deadline_seconds,
+        max_message_bytes=settings.max_message_bytes,
+    )
+    app = collector_app(authenticator, sender, settings, admit=admission.events)
+    return _HttpCollector(
+        HttpServer(app, settings.host, settings.http_port), sender, settings.shutdown_grace_seconds
+    )
+
+
 def gateway_service(settings: GatewaySettings) -> ServiceDefinition:
     token = settings.resolved_internal_token()
     addresses = {
@@ -119,6 +159,8 @@ def gateway_service(settings: GatewaySettings) -> ServiceDefinition:
         gate.refresh(store.all_limits())
 
     admin = Admin(store, settings.tenant, settings.default_limits(), on_change=changed)
+    admission = Admission(gate, settings.stream_quota_wait_seconds)
+    http = _http_collector(settings, token, authenticator, admission)
 
     def register(server: grpc.Server) -> list[str]:
         gateway_service_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(admin), server)
@@ -129,7 +171,7 @@ def gateway_service(settings: GatewaySettings) -> ServiceDefinition:
                     channels,
                     settings.default_deadline_seconds,
                     settings.max_deadline_seconds,
-                    Admission(gate, settings.stream_quota_wait_seconds),
+                    admission,
                 ),
             )
         )
@@ -141,8 +183,12 @@ def gateway_service(settings: GatewaySettings) -> ServiceDefinition:
         admin.ensure_operator_tenant()
         upkeep.run_once()
         upkeep.start()
+        if http is not None:
+            http.start()
 
     def stop() -> None:
+        if http is not None:
+            http.stop()
         upkeep.stop()
         for channel in channels.values():
             channel.close()

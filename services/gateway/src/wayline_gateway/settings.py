@@ -87,6 +87,35 @@ class GatewaySettings(ServiceSettings):
         default=60.0, gt=0, description="Longest deadline a caller may ask for; longer ones are cut to it."
     )
 
+    http_port: int = Field(
+        default=8080,
+        ge=0,
+        le=65535,
+        description=(
+            "Port of the Segment-compatible HTTP collector (/v1/track, /v1/batch, ..., /healthz, "
+            "/metrics) on the gRPC host; 0 turns it off."
+        ),
+    )
+    http_max_message_bytes: int = Field(
+        default=32 * 1024,
+        gt=0,
+        description="Largest body of one collector call (/v1/track, ...), decompressed (Segment: 32 KB).",
+    )
+    http_max_batch_bytes: int = Field(
+        default=500 * 1024,
+        gt=0,
+        description="Largest /v1/batch body, decompressed; Segment's 500 KB.",
+    )
+    http_ingest_batch_events: int = Field(
+        default=500,
+        ge=1,
+        le=1000,
+        description=(
+            "Events per TrackBatch call from the HTTP collector to ingest; larger batches are split (keep it "
+            "within ingest's WAYLINE_INGEST_MAX_BATCH_EVENTS)."
+        ),
+    )
+
     def default_limits(self) -> Limits:
         return Limits(
             requests_per_second=self.quota_requests_per_second,

@@ -355,6 +355,8 @@ class Event(_message.Message):
     PLAN_VIOLATIONS_FIELD_NUMBER: _builtins.int
     SENTIMENT_SCORE_FIELD_NUMBER: _builtins.int
     ORIGINAL_TIMESTAMP_FIELD_NUMBER: _builtins.int
+    INTEGRATIONS_FIELD_NUMBER: _builtins.int
+    PREVIOUS_IDENTIFIER_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     """A UUID identifying the event; the deduplication key of the whole pipeline (every downstream write is
     idempotent by it). Callers should generate it once and reuse it on retries. When it is empty, ingest
@@ -449,6 +451,20 @@ class Event(_message.Message):
         caller sends.
         """
 
+    @_builtins.property
+    def integrations(self) -> _struct_pb2.Struct:
+        """Which destinations the sender asked to receive the event, kept verbatim as sent (Segment's
+        `integrations`, for example `{"All": true, "Mixpanel": false}`); empty when it sent none. Wayline stores it
+        with the event and does not act on it.
+        """
+
+    @_builtins.property
+    def previous_identifier(self) -> Global___Identifier:
+        """For EVENT_TYPE_ALIAS events: the identifier the person was known by before (Segment's `previousId`). It is
+        also one of `identifiers`, so identity links it like the others; this field only says which one it was.
+        Unset on other events.
+        """
+
     def __init__(
         self,
         *,
@@ -469,10 +485,12 @@ class Event(_message.Message):
         plan_violations: _abc.Iterable[_errors_pb2.FieldViolation] | None = ...,
         sentiment_score: _builtins.float | None = ...,
         original_timestamp: _timestamp_pb2.Timestamp | None = ...,
+        integrations: _struct_pb2.Struct | None = ...,
+        previous_identifier: Global___Identifier | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_sentiment_score", b"_sentiment_score", "context", b"context", "original_timestamp", b"original_timestamp", "properties", b"properties", "received_at", b"received_at", "revenue", b"revenue", "sent_at", b"sent_at", "sentiment_score", b"sentiment_score", "timestamp", b"timestamp"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_sentiment_score", b"_sentiment_score", "context", b"context", "integrations", b"integrations", "original_timestamp", b"original_timestamp", "previous_identifier", b"previous_identifier", "properties", b"properties", "received_at", b"received_at", "revenue", b"revenue", "sent_at", b"sent_at", "sentiment_score", b"sentiment_score", "timestamp", b"timestamp"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_sentiment_score", b"_sentiment_score", "channel", b"channel", "context", b"context", "event_id", b"event_id", "group_id", b"group_id", "identifiers", b"identifiers", "name", b"name", "original_timestamp", b"original_timestamp", "person_id", b"person_id", "plan_violations", b"plan_violations", "properties", b"properties", "received_at", b"received_at", "revenue", b"revenue", "sent_at", b"sent_at", "sentiment_score", b"sentiment_score", "text", b"text", "timestamp", b"timestamp", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_sentiment_score", b"_sentiment_score", "channel", b"channel", "context", b"context", "event_id", b"event_id", "group_id", b"group_id", "identifiers", b"identifiers", "integrations", b"integrations", "name", b"name", "original_timestamp", b"original_timestamp", "person_id", b"person_id", "plan_violations", b"plan_violations", "previous_identifier", b"previous_identifier", "properties", b"properties", "received_at", b"received_at", "revenue", b"revenue", "sent_at", b"sent_at", "sentiment_score", b"sentiment_score", "text", b"text", "timestamp", b"timestamp", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__sentiment_score: _TypeAlias = _typing.Literal["sentiment_score"]  # noqa: Y015
     _WhichOneofArgType__sentiment_score: _TypeAlias = _typing.Literal["_sentiment_score", b"_sentiment_score"]  # noqa: Y015
@@ -504,6 +522,7 @@ class EventContext(_message.Message):
     LIBRARY_FIELD_NUMBER: _builtins.int
     SESSION_ID_FIELD_NUMBER: _builtins.int
     EXTRA_FIELD_NUMBER: _builtins.int
+    TRAITS_FIELD_NUMBER: _builtins.int
     user_agent: _builtins.str
     """The raw User-Agent header of the browser or HTTP client."""
     locale: _builtins.str
@@ -556,6 +575,13 @@ class EventContext(_message.Message):
     def extra(self) -> _struct_pb2.Struct:
         """Other context keys, kept verbatim (for example from a Segment-compatible payload)."""
 
+    @_builtins.property
+    def traits(self) -> _struct_pb2.Struct:
+        """The person's traits as the sender knew them when the event happened (Segment's `context.traits`), kept
+        verbatim. Unlike the traits of an identify event (its `properties`), they do not update person
+        properties.
+        """
+
     def __init__(
         self,
         *,
@@ -574,10 +600,11 @@ class EventContext(_message.Message):
         library: Global___Library | None = ...,
         session_id: _builtins.str = ...,
         extra: _struct_pb2.Struct | None = ...,
+        traits: _struct_pb2.Struct | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["app", b"app", "browser", b"browser", "campaign", b"campaign", "device", b"device", "extra", b"extra", "library", b"library", "location", b"location", "os", b"os", "page", b"page", "screen", b"screen"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["app", b"app", "browser", b"browser", "campaign", b"campaign", "device", b"device", "extra", b"extra", "library", b"library", "location", b"location", "os", b"os", "page", b"page", "screen", b"screen", "traits", b"traits"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["app", b"app", "browser", b"browser", "campaign", b"campaign", "device", b"device", "extra", b"extra", "ip", b"ip", "library", b"library", "locale", b"locale", "location", b"location", "os", b"os", "page", b"page", "screen", b"screen", "session_id", b"session_id", "timezone", b"timezone", "user_agent", b"user_agent"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["app", b"app", "browser", b"browser", "campaign", b"campaign", "device", b"device", "extra", b"extra", "ip", b"ip", "library", b"library", "locale", b"locale", "location", b"location", "os", b"os", "page", b"page", "screen", b"screen", "session_id", b"session_id", "timezone", b"timezone", "traits", b"traits", "user_agent", b"user_agent"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -782,6 +809,7 @@ class Page(_message.Message):
     SEARCH_FIELD_NUMBER: _builtins.int
     TITLE_FIELD_NUMBER: _builtins.int
     URL_FIELD_NUMBER: _builtins.int
+    CATEGORY_FIELD_NUMBER: _builtins.int
     path: _builtins.str
     """The URL path, for example `/products/42`."""
     referrer: _builtins.str
@@ -792,6 +820,8 @@ class Page(_message.Message):
     """The page title."""
     url: _builtins.str
     """The full URL of the page."""
+    category: _builtins.str
+    """The category of the page, for example `Docs` (Segment's page `category`)."""
     def __init__(
         self,
         *,
@@ -800,10 +830,11 @@ class Page(_message.Message):
         search: _builtins.str = ...,
         title: _builtins.str = ...,
         url: _builtins.str = ...,
+        category: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["path", b"path", "referrer", b"referrer", "search", b"search", "title", b"title", "url", b"url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["category", b"category", "path", b"path", "referrer", b"referrer", "search", b"search", "title", b"title", "url", b"url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

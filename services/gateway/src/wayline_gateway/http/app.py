@@ -1,0 +1,131 @@
+"""The collector's ASGI app (Starlette): Segment's endpoints, `/healthz` and `/metrics`.
+
+Thin by design: it reads the body within its limit and hands it, with the write key, to `Collector` in a
+worker thread (mapping a 500 KB batch and the blocking gRPC call must not hold the event loop). Browsers
+send analytics.js's calls cross-origin (as `text/plain`, so any content type is read as JSON), hence CORS.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+
+from opentelemetry import metrics
+from prometheus_client import REGISTRY, CollectorRegistry
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+from wayline.common.auth import Authenticator
+from wayline_gateway.http.body import BodyError, too_large
+from wayline_gateway.http.collector import Admit, Collector, Limits, Reply
+from wayline_gateway.http.delivery import BatchSender
+from wayline_gateway.http.metrics import Instruments, RequestMetrics, metrics_endpoint
+from wayline_gateway.http.segment import KINDS
+from wayline_gateway.settings import GatewaySettings
+
+__all__ = ["ROUTES", "collector_app"]
+
+# Segment's paths, and the one-letter ones analytics.js posts to (`/v1/t`, `/v1/b`, ...).
+ROUTES: dict[str, str | None] = {
+    **{f"/v1/{kind}": kind for kind in KINDS},
+    **{f"/v1/{kind[0]}": kind for kind in KINDS if kind != "alias"},
+    "/v1/a": "alias",
+    "/v1/batch": None,
+    "/v1/b": None,
+    "/v1/import": None,  # Segment's old name for batch
+}
+_GZIP_ALLOWANCE = 1024  # a compressed body may exceed the JSON it holds by its header and incompressibility
+
+
+def collector_app(
+    authenticator: Authenticator,
+    sender: BatchSender,
+    settings: GatewaySettings,
+    *,
+    ready: Callable[[], bool] | None = None,
+    admit: Admit | None = None,
+    meter: metrics.Meter | None = None,
+    registry: CollectorRegistry = REGISTRY,
+) -> ASGIApp:
+    """The collector's ASGI app. `ready` (default: `sender.ready`) decides `/healthz`; `meter` defaults to
+    the process's meter provider; `/metrics` renders `registry`; `admit` holds each request's place in the
+    caller's quotas (none when unset)."""
+    collector = Collector(
+        authenticator,
+        sender,
+        Limits(
+            settings.http_max_message_bytes, settings.http_max_batch_bytes, settings.http_ingest_batch_events
+        ),
+        **({"admit": admit} if admit is not None else {}),
+    )
+    is_ready = ready or sender.ready
+    instruments = Instruments(meter or metrics.get_meter("wayline.gateway.http"))
+
+    def endpoint(kind: str | None) -> Callable[[Request], Awaitable[Response]]:
+        limit = collector.limits.max_batch_bytes if kind is None else collector.limits.max_message_bytes
+
+        async def collect(request: Request) -> Response:
+            encoding = request.headers.get("content-encoding", "")
+            try:
+                raw = await _read(request, limit + (_GZIP_ALLOWANCE if encoding else 0))
+            except BodyError as error:
+                return JSONResponse({"success": False, "message": error.message, "reason": error.reason}, 400)
+            reply: Reply = await run_in_threadpool(
+                collector.handle,
+                kind,
+                raw,
+                encoding,
+                request.headers.get("authorization", ""),
+                request.headers.get("x-request-id") or uuid.uuid4().hex,
+            )
+            instruments.count_events(reply.accepted, reply.rejected)
+            return JSONResponse(reply.body, reply.status, headers=reply.headers)
+
+        return collect
+
+    async def healthz(request: Request) -> Response:
+        if await run_in_threadpool(is_ready):
+            return JSONResponse({"status": "SERVING"})
+        return JSONResponse({"status": "NOT_SERVING"}, 503)
+
+    routes = [Route(path, endpoint(kind), methods=["POST"]) for path, kind in ROUTES.items()]
+    routes += [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+    ]
+
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(RequestMetrics, instruments=instruments, routes=[r.path for r in routes]),
+            Middleware(
+                CORSMiddleware,
+                allow_origins=["*"],
+                allow_methods=["GET", "POST"],
+                allow_headers=["*"],
+                max_age=86_400,
+            ),
+        ],
+    )
+    app.state.metrics_registry = registry
+    return app
+
+
+async def _read(request: Request, limit: int) -> bytes:
+    """The raw body, refused (400, as Segment does) as soon as it passes `limit` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large(limit)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
