@@ -6,30 +6,18 @@ import grpc
 from google.protobuf import descriptor
 
 from wayline.common.clients import internal_channel
+from wayline.common.registry import backend_contracts, method_scopes
 from wayline.common.server import ServiceDefinition
-from wayline.decision.v1 import decision_service_pb2
 from wayline.gateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
-from wayline.identity.v1 import identity_service_pb2
-from wayline.inference.v2 import grpc_service_pb2
-from wayline.ingest.v1 import ingest_service_pb2
-from wayline.journeys.v1 import journeys_service_pb2
-from wayline.orchestrator.v1 import orchestrator_service_pb2
 from wayline_gateway.keys import ApiKey, ApiKeyAuthenticator, digest
 from wayline_gateway.proxy import PassThroughHandler
-from wayline_gateway.routes import build_routes, method_scopes
+from wayline_gateway.routes import build_routes
 from wayline_gateway.settings import GatewaySettings
 
 __all__ = ["BACKEND_SERVICES", "gateway_service"]
 
 BACKEND_SERVICES: dict[str, list[descriptor.ServiceDescriptor]] = {
-    "ingest": list(ingest_service_pb2.DESCRIPTOR.services_by_name.values()),
-    "identity": list(identity_service_pb2.DESCRIPTOR.services_by_name.values()),
-    "journeys": list(journeys_service_pb2.DESCRIPTOR.services_by_name.values()),
-    "decision": [
-        *decision_service_pb2.DESCRIPTOR.services_by_name.values(),
-        *grpc_service_pb2.DESCRIPTOR.services_by_name.values(),  # Open Inference Protocol V2
-    ],
-    "orchestrator": list(orchestrator_service_pb2.DESCRIPTOR.services_by_name.values()),
+    name: list(contracts) for name, contracts in backend_contracts().items()
 }
 ADMIN_SERVICE = gateway_service_pb2.DESCRIPTOR.services_by_name["AdminService"]
 ALL_SCOPES = frozenset({"read", "write", "admin"})
@@ -41,13 +29,7 @@ class AdminServicer(gateway_service_pb2_grpc.AdminServiceServicer):
 
 def gateway_service(settings: GatewaySettings) -> ServiceDefinition:
     token = settings.resolved_internal_token()
-    addresses = {
-        "ingest": settings.ingest_address,
-        "identity": settings.identity_address,
-        "journeys": settings.journeys_address,
-        "decision": settings.decision_address,
-        "orchestrator": settings.orchestrator_address,
-    }
+    addresses = {backend: settings.peer_address(backend) for backend in BACKEND_SERVICES}
     channels = {
         backend: internal_channel(
             addresses[backend],

@@ -99,6 +99,13 @@ class ServiceSettings(BaseSettings):
                 names[name] = (f"{prefix}{name.upper()}",)
         return names
 
+    def peer_address(self, service: str) -> str:
+        """host:port of another service, from this service's `<service>_address` setting."""
+        address = getattr(self, f"{service}_address", None)
+        if not isinstance(address, str):
+            raise KeyError(f"{type(self).__name__} has no {service}_address setting")
+        return address
+
     @property
     def service_dir(self) -> Path:
         """This service's own folder under the data dir (created on first use)."""
