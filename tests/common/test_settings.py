@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from wayline.common.settings import ServiceSettings, load_or_create_internal_token
+from wayline.common.internal_token import load_or_create_internal_token, with_internal_token
+from wayline.common.settings import ServiceSettings
 from wayline_gateway.settings import GatewaySettings
 from wayline_ingest.settings import IngestSettings
 from wayline_journeys.settings import JourneysSettings
@@ -59,3 +60,33 @@ def test_services_starting_together_agree_on_one_internal_token(tmp_path: Path) 
         thread.join()
     assert len(set(tokens)) == 1
     assert (tmp_path / "internal-token").stat().st_mode & 0o777 == 0o600
+
+
+def test_reading_settings_creates_nothing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    monkeypatch.setenv("WAYLINE_DATA_DIR", str(data_dir))
+    monkeypatch.delenv("WAYLINE_INTERNAL_TOKEN", raising=False)
+    settings = IngestSettings()
+    assert settings.service_dir == data_dir / "ingest"
+    with pytest.raises(RuntimeError, match="WAYLINE_INTERNAL_TOKEN"):
+        settings.require_internal_token()
+    assert not data_dir.exists()
+
+
+def test_start_up_creates_the_token_once_and_later_services_read_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("WAYLINE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("WAYLINE_INTERNAL_TOKEN", raising=False)
+    first, second = with_internal_token(IngestSettings()), with_internal_token(GatewaySettings())
+    token = (tmp_path / "data" / "internal-token").read_text()
+    assert first.require_internal_token() == second.require_internal_token() == token
+
+
+def test_a_token_from_the_environment_wins_and_no_file_is_made(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("WAYLINE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("WAYLINE_INTERNAL_TOKEN", "from-a-secret")
+    assert with_internal_token(IngestSettings()).require_internal_token() == "from-a-secret"
+    assert not (tmp_path / "data").exists()

@@ -28,7 +28,7 @@ class AdminServicer(gateway_service_pb2_grpc.AdminServiceServicer):
 
 
 def gateway_service(settings: GatewaySettings) -> ServiceDefinition:
-    token = settings.resolved_internal_token()
+    token = settings.require_internal_token()
     addresses = {backend: settings.peer_address(backend) for backend in BACKEND_SERVICES}
     channels = {
         backend: internal_channel(
