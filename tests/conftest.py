@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from tests.postgres import fresh_postgres_url, postgres_url  # noqa: F401 - fixtures for every test
 from wayline.common.server import Server, ServiceDefinition
 from wayline.common.settings import ServiceSettings
-from wayline.common.telemetry import configure_telemetry
+from wayline.common.telemetry import process_telemetry
 from wayline_cli.suite import free_port
 from wayline_gateway.service import gateway_service
 from wayline_gateway.settings import GatewaySettings
@@ -39,10 +39,10 @@ StartServer = Callable[[ServiceDefinition, ServiceSettings], Server]
 
 @pytest.fixture(scope="session")
 def span_exporter() -> InMemorySpanExporter:
-    """Every span the in-process servers finish, from the process's one tracer provider."""
-    telemetry = configure_telemetry("tests", otlp_endpoint=None)
+    """Every span the in-process servers finish (whichever started first), through the process's one
+    pipeline."""
     exporter = InMemorySpanExporter()
-    telemetry.tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    process_telemetry().add_span_processor(SimpleSpanProcessor(exporter))
     return exporter
 
 

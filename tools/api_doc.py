@@ -17,6 +17,7 @@ from grpc_tools import protoc
 
 from tools.generated import PROTOS, ROOT, proto_sources, well_known_protos, write_or_check
 from wayline.api.v1 import annotations_pb2
+from wayline.common.registry import REGISTRY, SCOPE_NAMES
 from wayline_gateway.servicer import AdminServicer
 from wayline_ingest.servicer import IngestServicer
 from wayline_journeys.servicer import JourneyServicer
@@ -27,12 +28,6 @@ LIVE = {
     "wayline.gateway.v1.AdminService": AdminServicer,
     "wayline.ingest.v1.IngestService": IngestServicer,
     "wayline.journeys.v1.JourneyService": JourneyServicer,
-}
-SCOPES = {
-    annotations_pb2.SCOPE_READ: "read",
-    annotations_pb2.SCOPE_WRITE: "write",
-    annotations_pb2.SCOPE_ADMIN: "admin",
-    annotations_pb2.SCOPE_INTERNAL: "internal",
 }
 RETRY = {
     descriptor_pb2.MethodOptions.IDEMPOTENT: "idempotent",
@@ -46,7 +41,7 @@ contracts' own comments are the full reference (every field, every error); this 
 
 ## Calling conventions
 
-- **Endpoint.** Callers talk to the gateway only (default `:50051`). It routes every public RPC below by
+- **Endpoint.** Callers talk to the gateway only (default `:{port}`). It routes every public RPC below by
   its full method name to the service that owns it; `internal` RPCs are service-to-service and not routed.
 - **Authentication.** Send `authorization: Bearer <api key>` (or `x-api-key: <api key>`) metadata. The key
   decides the tenant; a tenant is never a request field. A key holds scopes (`read`, `write`, `admin`);
@@ -91,7 +86,7 @@ def _first_sentence(comment: str) -> str:
 
 
 def render() -> str:
-    lines = [INTRO]
+    lines = [INTRO.format(port=REGISTRY["gateway"].port)]
     for file in _descriptor_set().file:
         comments = {tuple(loc.path): loc.leading_comments for loc in file.source_code_info.location}
         for s_index, service in enumerate(file.service):
@@ -106,7 +101,7 @@ def render() -> str:
                 "|---|---|---|---|---|",
             ]
             for m_index, method in enumerate(service.method):
-                scope = SCOPES.get(method.options.Extensions[annotations_pb2.required_scope], "?")
+                scope = SCOPE_NAMES.get(method.options.Extensions[annotations_pb2.required_scope], "?")
                 retry = RETRY.get(method.options.idempotency_level, "no")
                 live = servicer is not None and method.name in vars(servicer)
                 streaming = (

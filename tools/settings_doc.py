@@ -12,23 +12,11 @@ import sys
 from pydantic.fields import FieldInfo
 
 from tools.generated import ROOT, write_or_check
+from tools.service_settings import settings_class
+from wayline.common.registry import SERVICES
 from wayline.common.settings import ServiceSettings
-from wayline_decision.settings import DecisionSettings
-from wayline_gateway.settings import GatewaySettings
-from wayline_identity.settings import IdentitySettings
-from wayline_ingest.settings import IngestSettings
-from wayline_journeys.settings import JourneysSettings
-from wayline_orchestrator.settings import OrchestratorSettings
 
 DOC = ROOT / "docs" / "configuration.md"
-SERVICES: list[type[ServiceSettings]] = [
-    GatewaySettings,
-    IngestSettings,
-    IdentitySettings,
-    JourneysSettings,
-    DecisionSettings,
-    OrchestratorSettings,
-]
 
 
 def _default(field: FieldInfo) -> str:
@@ -66,7 +54,8 @@ def render() -> str:
         "|---|---|---|",
         *_rows(ServiceSettings, shared=True),
     ]
-    for settings in SERVICES:
+    # By port: the gateway, the front door, first; then the services in the order data flows through them.
+    for settings in (settings_class(service) for service in sorted(SERVICES, key=lambda s: s.port)):
         lines += [
             "",
             f"## {settings.service_name}",

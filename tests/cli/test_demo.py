@@ -34,6 +34,10 @@ def test_demo_sends_events_and_prints_every_customers_timeline() -> None:
     assert len(per_customer) == 5  # every customer's timeline, read back through the gateway
     assert sum(per_customer) == 60  # and together they hold every event sent, once
     _assert_journeys_analytics(output)
+    assert re.search(
+        r"HTTP /v1/batch .*: 200, 2 accepted; rejected:\s+ajs-bad-1 \(batch\[2\]\.event\)", output
+    )
+    assert "u-segment-sdk: 2 events in the journey store from HTTP: Pricing, Trial Started" in output
     _assert_gateway(output)
     assert "every service stopped cleanly" in output
 

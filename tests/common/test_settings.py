@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.certificates import CertificateAuthority
-from wayline.common.settings import ServiceSettings, load_or_create_internal_token
+from wayline.common.internal_token import load_or_create_internal_token, with_internal_token
+from wayline.common.settings import ServiceSettings
 from wayline_gateway.settings import GatewaySettings
 from wayline_ingest.settings import IngestSettings
 from wayline_journeys.settings import JourneysSettings
@@ -131,3 +132,33 @@ def test_a_service_with_half_configured_tls_exits_at_start_naming_the_variables(
     )
     assert result.returncode == 2
     assert "WAYLINE_TLS_CERT_FILE and WAYLINE_TLS_KEY_FILE go together" in result.stderr
+
+
+def test_reading_settings_creates_nothing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    monkeypatch.setenv("WAYLINE_DATA_DIR", str(data_dir))
+    monkeypatch.delenv("WAYLINE_INTERNAL_TOKEN", raising=False)
+    settings = IngestSettings()
+    assert settings.service_dir == data_dir / "ingest"
+    with pytest.raises(RuntimeError, match="WAYLINE_INTERNAL_TOKEN"):
+        settings.require_internal_token()
+    assert not data_dir.exists()
+
+
+def test_start_up_creates_the_token_once_and_later_services_read_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("WAYLINE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("WAYLINE_INTERNAL_TOKEN", raising=False)
+    first, second = with_internal_token(IngestSettings()), with_internal_token(GatewaySettings())
+    token = (tmp_path / "data" / "internal-token").read_text()
+    assert first.require_internal_token() == second.require_internal_token() == token
+
+
+def test_a_token_from_the_environment_wins_and_no_file_is_made(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("WAYLINE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("WAYLINE_INTERNAL_TOKEN", "from-a-secret")
+    assert with_internal_token(IngestSettings()).require_internal_token() == "from-a-secret"
+    assert not (tmp_path / "data").exists()

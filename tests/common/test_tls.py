@@ -142,7 +142,7 @@ def test_an_internal_channel_from_settings_carries_the_tenant_over_mutual_tls(
         tls_client_key_file=client.key,
     )
     channel = internal_channel(
-        mtls_server.address, internal_token=caller.resolved_internal_token(), tls=caller.channel_tls()
+        mtls_server.address, internal_token=caller.require_internal_token(), tls=caller.channel_tls()
     )
     with channel, bind_call(CallContext(request_id="r1", method="/test", tenant="acme")):
         response = identity_grpc.IdentityServiceStub(channel).GetProfile(

@@ -17,6 +17,7 @@ from google.rpc import error_details_pb2
 from tests.events import make_event
 from wayline.api.v1 import annotations_pb2
 from wayline.common.errors import status_details
+from wayline.common.registry import method_scopes
 from wayline.common.server import Server
 from wayline.event.v1 import event_pb2
 from wayline.gateway.v1 import api_key_pb2, quota_pb2, tenant_pb2
@@ -29,7 +30,7 @@ from wayline.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
 from wayline.journeys.v1 import analytics_pb2, condition_pb2, funnel_pb2, segment_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
-from wayline_gateway.routes import build_routes, method_scopes
+from wayline_gateway.routes import build_routes
 from wayline_gateway.service import ADMIN_SERVICE, BACKEND_SERVICES
 from wayline_gateway.settings import GatewaySettings
 

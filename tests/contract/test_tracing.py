@@ -8,6 +8,7 @@ import time
 import grpc
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 
 from tests.events import make_event
 from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
@@ -50,3 +51,29 @@ def test_a_track_call_is_one_trace_across_gateway_ingest_and_journeys(
     assert journeys.parent.span_id == forward.context.span_id
     assert journeys.attributes is not None
     assert journeys.attributes["rpc.grpc.status_code"] == 0
+
+
+def test_servers_sharing_a_process_each_name_their_own_service(
+    gateway_channel: grpc.Channel,
+    auth: tuple[tuple[str, str], ...],
+    user_id: str,
+    span_exporter: InMemorySpanExporter,
+) -> None:
+    """The gateway, ingest and journeys servers of these tests share one process and one span pipeline,
+    yet each span's resource names the service that made it (not the first one configured)."""
+    span_exporter.clear()
+    ingest_grpc.IngestServiceStub(gateway_channel).Track(
+        ingest_pb.TrackRequest(event=make_event(user_id)), metadata=auth, timeout=10
+    )
+    track = find(span_exporter, "wayline.ingest.v1.IngestService/Track")
+    journeys = find(span_exporter, "wayline.journeys.v1.JourneyService/WriteEvents", track.context.trace_id)
+    names = {
+        (span.name, span.resource.attributes["service.name"])
+        for span in span_exporter.get_finished_spans()
+        if span.context.trace_id == track.context.trace_id and span.kind == SpanKind.SERVER
+    }
+    assert names >= {
+        ("wayline.ingest.v1.IngestService/Track", "wayline-gateway"),
+        ("wayline.ingest.v1.IngestService/Track", "wayline-ingest"),
+        (journeys.name, "wayline-journeys"),
+    }

@@ -1,5 +1,6 @@
 """The Kubernetes manifests, rendered by kustomize as an operator would apply them, agree with the code:
-every WAYLINE_* variable is a setting the service reads, probes and ports match, pods are hardened."""
+every WAYLINE_* variable is a setting the service reads, every port is the registry's, probes and ports
+match, pods are hardened."""
 
 from __future__ import annotations
 
@@ -12,24 +13,13 @@ from typing import Any
 import pytest
 import yaml
 
+from tools.service_settings import settings_classes
+from wayline.common.registry import REGISTRY, SERVICES
 from wayline.common.settings import ServiceSettings
-from wayline_decision.settings import DecisionSettings
-from wayline_gateway.settings import GatewaySettings
-from wayline_identity.settings import IdentitySettings
-from wayline_ingest.settings import IngestSettings
-from wayline_journeys.settings import JourneysSettings
-from wayline_orchestrator.settings import OrchestratorSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 OVERLAYS = ["dev", "production"]
-SETTINGS: dict[str, type[ServiceSettings]] = {
-    "gateway": GatewaySettings,
-    "ingest": IngestSettings,
-    "identity": IdentitySettings,
-    "journeys": JourneysSettings,
-    "decision": DecisionSettings,
-    "orchestrator": OrchestratorSettings,
-}
+SETTINGS = settings_classes()
 
 # Read by the OpenTelemetry SDK itself (resource detection), not by our settings.
 OTEL_SDK_VARIABLES = {"OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES"}
@@ -79,7 +69,54 @@ def config_map_keys(docs: list[dict[str, Any]]) -> set[str]:
 
 
 def test_every_service_is_deployed_once(rendered: list[dict[str, Any]]) -> None:
-    assert sorted(name for name, _ in workloads(rendered)) == sorted(SETTINGS)
+    assert sorted(name for name, _ in workloads(rendered)) == sorted(REGISTRY)
+
+
+def test_every_port_is_the_registrys(rendered: list[dict[str, Any]]) -> None:
+    for name, workload in workloads(rendered):
+        service = REGISTRY[name]
+        pod = workload["spec"]["template"]
+        (container,) = pod["spec"]["containers"]
+        ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+        assert (ports["grpc"], ports["metrics"]) == (service.port, service.metrics_port), name
+        assert pod["metadata"]["annotations"]["prometheus.io/port"] == str(service.metrics_port), name
+        env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        assert env[f"{service.env_prefix}PORT"] == str(service.port), name
+        assert env[f"{service.env_prefix}METRICS_PORT"] == str(service.metrics_port), name
+        assert env["OTEL_SERVICE_NAME"] == f"wayline-{name}", name  # the name the kit gives its telemetry
+    for doc in rendered:
+        if doc["kind"] == "Service":
+            grpc_port = next(p["port"] for p in doc["spec"]["ports"] if p["name"] == "grpc")
+            assert grpc_port == REGISTRY[doc["metadata"]["name"]].port, doc["metadata"]["name"]
+
+
+def test_peer_addresses_are_the_registrys_peers(rendered: list[dict[str, Any]]) -> None:
+    for name, workload in workloads(rendered):
+        service = REGISTRY[name]
+        (container,) = workload["spec"]["template"]["spec"]["containers"]
+        for variable in container.get("env", []):
+            if not variable["name"].endswith("_ADDRESS"):
+                continue
+            peer = variable["name"].removeprefix(service.env_prefix).removesuffix("_ADDRESS").lower()
+            assert peer in service.peers, f"{name}: {variable['name']}"
+            assert variable["value"] == f"{peer}:{REGISTRY[peer].port}", f"{name}: {variable['name']}"
+
+
+def test_network_policies_open_the_registrys_ports() -> None:
+    policies = {
+        doc["metadata"]["name"]: doc for doc in render("production") if doc["kind"] == "NetworkPolicy"
+    }
+
+    def ports(policy: str) -> set[int]:
+        return {p["port"] for rule in policies[policy]["spec"]["ingress"] for p in rule["ports"]}
+
+    gateway = REGISTRY["gateway"]
+    assert gateway.port in ports("wayline-gateway-public")
+    assert ports("wayline-internal") == {s.port for s in SERVICES if s.routed}
+    selector = policies["wayline-internal"]["spec"]["podSelector"]["matchExpressions"]
+    (names,) = [e["values"] for e in selector if e["key"] == "app.kubernetes.io/name"]
+    assert sorted(names) == sorted(s.name for s in SERVICES if s.routed)
+    assert ports("wayline-metrics") == {s.metrics_port for s in SERVICES}
 
 
 def test_every_wayline_variable_is_a_setting_the_service_reads(rendered: list[dict[str, Any]]) -> None:

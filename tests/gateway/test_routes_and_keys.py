@@ -9,12 +9,13 @@ import pytest
 from google.protobuf import descriptor
 
 from wayline.common.errors import PermissionDenied, Unauthenticated
+from wayline.common.registry import method_scopes
 from wayline_gateway.admission import Admission
 from wayline_gateway.keys import ApiKey, ApiKeyAuthenticator, digest
 from wayline_gateway.model import Limits
 from wayline_gateway.proxy import PassThroughHandler
 from wayline_gateway.quotas import QuotaGate
-from wayline_gateway.routes import build_routes, method_scopes
+from wayline_gateway.routes import build_routes
 from wayline_gateway.service import ADMIN_SERVICE, BACKEND_SERVICES
 
 TRACK = "/wayline.ingest.v1.IngestService/Track"

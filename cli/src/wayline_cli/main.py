@@ -18,10 +18,13 @@ from wayline.common.errors import status_details
 from wayline.common.signals import TerminationSignals
 from wayline.common.timestamps import to_datetime
 from wayline.event.v1 import event_pb2
+from wayline.identity.v1 import identity_service_pb2 as identity_pb
+from wayline.identity.v1 import identity_service_pb2_grpc as identity_grpc
 from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
 from wayline.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
+from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
-from wayline_cli import demo, demo_gateway, demo_identity, demo_ingest, demo_journeys
+from wayline_cli import demo, demo_gateway, demo_http, demo_identity, demo_ingest, demo_journeys
 from wayline_cli.importing.command import import_command
 from wayline_cli.keys import keys_app
 from wayline_cli.suite import SERVICES, Suite, SuiteError
@@ -132,7 +135,35 @@ def _run_demo(suite: Suite, count: int) -> None:
             _show_timeline(journeys, customer, auth)
         demo_identity.show_identity(channel, auth, console)
         demo_journeys.show_journeys(channel, auth, console)
+        _show_http_collector(channel, suite, auth)
         demo_gateway.show_gateway(channel, auth, console)
+
+
+def _show_http_collector(channel: grpc.Channel, suite: Suite, auth: tuple[tuple[str, str], ...]) -> None:
+    """A Segment SDK's batch through the gateway's HTTP port, then read back from the journey store."""
+    user_id = "u-segment-sdk"
+    accepted = demo_http.post_segment_batch(suite.http_port, suite.api_key, user_id, console)
+    identity = identity_grpc.IdentityServiceStub(channel)
+    journeys = journeys_grpc.JourneyServiceStub(channel)
+    ref = event_pb2.PersonRef(identifier=event_pb2.Identifier(type="user_id", value=user_id))
+    deadline = time.monotonic() + 30
+    names: list[str] = []
+    while time.monotonic() < deadline:
+        try:
+            person = identity.GetProfile(identity_pb.GetProfileRequest(person=ref), metadata=auth, timeout=10)
+            timeline = journeys.GetTimeline(
+                journeys_pb.GetTimelineRequest(person_id=person.profile.person_id), metadata=auth, timeout=10
+            )
+            names = [e.name or event_pb2.EventType.Name(e.type) for e in timeline.events]
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+        if len(names) >= accepted:
+            break
+        time.sleep(0.2)
+    console.print(
+        f"{user_id}: {len(names)} events in the journey store from HTTP: {', '.join(sorted(names))}"
+    )
 
 
 def _wait_until_stored(

@@ -1,9 +1,9 @@
 """The suite as child processes: start every service, wait until each is SERVING, stop them all cleanly.
 
-Children are started in dependency order (stores first, gateway last) and stopped in reverse, each with
-SIGTERM so it drains; anything still running after the grace period is killed. On Linux every child also
-gets SIGTERM from the kernel if this process dies without cleaning up (PR_SET_PDEATHSIG), so no service is
-ever left behind.
+Children are started in the registry's order (what others call first, gateway last) and stopped in
+reverse, each with SIGTERM so it drains; anything still running after the grace period is killed. On Linux
+every child also gets SIGTERM from the kernel if this process dies without cleaning up (PR_SET_PDEATHSIG), so
+no service is ever left behind.
 """
 
 from __future__ import annotations
@@ -23,34 +23,10 @@ from types import TracebackType
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-__all__ = ["SERVICES", "ServiceSpec", "Suite", "SuiteError", "free_port", "is_serving"]
+from wayline.common.registry import SERVICES, ServiceInfo
+from wayline_gateway.settings import GatewaySettings
 
-
-@dataclass(frozen=True)
-class ServiceSpec:
-    name: str
-    port: int
-    metrics_port: int
-    peers: tuple[str, ...] = ()
-
-    @property
-    def module(self) -> str:
-        return f"wayline_{self.name}"
-
-    @property
-    def prefix(self) -> str:
-        return f"WAYLINE_{self.name.upper()}_"
-
-
-# Start order: what others call comes first.
-SERVICES: tuple[ServiceSpec, ...] = (
-    ServiceSpec("journeys", 50063, 9463, peers=("identity",)),
-    ServiceSpec("identity", 50062, 9462, peers=("journeys", "ingest")),
-    ServiceSpec("decision", 50064, 9464, peers=("journeys", "orchestrator")),
-    ServiceSpec("orchestrator", 50065, 9465, peers=("journeys", "decision")),
-    ServiceSpec("ingest", 50061, 9461, peers=("journeys", "identity", "decision", "orchestrator")),
-    ServiceSpec("gateway", 50051, 9460, peers=("ingest", "identity", "journeys", "decision", "orchestrator")),
-)
+__all__ = ["SERVICES", "Suite", "SuiteError", "free_port", "is_serving"]
 
 
 class SuiteError(RuntimeError):
@@ -79,6 +55,8 @@ class Suite:
     host: str = "127.0.0.1"
     ports: dict[str, int] = field(default_factory=lambda: {s.name: s.port for s in SERVICES})
     metrics_ports: dict[str, int] = field(default_factory=lambda: {s.name: s.metrics_port for s in SERVICES})
+    # The gateway's Segment-compatible HTTP collector.
+    http_port: int = field(default_factory=lambda: int(GatewaySettings.model_fields["http_port"].default))
     api_key: str = field(default_factory=lambda: "wl_" + secrets.token_urlsafe(24))
     tenant: str = "demo"
     log_format: str = "json"
@@ -91,6 +69,7 @@ class Suite:
             data_dir=data_dir,
             ports={s.name: free_port() for s in SERVICES},
             metrics_ports={s.name: 0 for s in SERVICES},
+            http_port=free_port(),
             **kwargs,  # type: ignore[arg-type]
         )
 
@@ -101,7 +80,7 @@ class Suite:
     def log_dir(self) -> Path:
         return self.data_dir / "logs"
 
-    def environment(self, spec: ServiceSpec) -> dict[str, str]:
+    def environment(self, spec: ServiceInfo) -> dict[str, str]:
         """The caller's environment (so WAYLINE_JOURNEYS_CLICKHOUSE_URL, log level and the like reach the
         services), with what the suite must decide itself on top: data dir, token, ports, peers, key."""
         env = dict(os.environ)
@@ -109,15 +88,16 @@ class Suite:
             "WAYLINE_DATA_DIR": str(self.data_dir),
             "WAYLINE_INTERNAL_TOKEN": self.internal_token,
             "WAYLINE_LOG_FORMAT": self.log_format,
-            f"{spec.prefix}HOST": self.host,
-            f"{spec.prefix}PORT": str(self.ports[spec.name]),
-            f"{spec.prefix}METRICS_PORT": str(self.metrics_ports[spec.name]),
+            f"{spec.env_prefix}HOST": self.host,
+            f"{spec.env_prefix}PORT": str(self.ports[spec.name]),
+            f"{spec.env_prefix}METRICS_PORT": str(self.metrics_ports[spec.name]),
         }
         for peer in spec.peers:
-            env[f"{spec.prefix}{peer.upper()}_ADDRESS"] = self.address(peer)
+            env[f"{spec.env_prefix}{peer.upper()}_ADDRESS"] = self.address(peer)
         if spec.name == "gateway":
             env["WAYLINE_GATEWAY_API_KEY"] = self.api_key
             env["WAYLINE_GATEWAY_TENANT"] = self.tenant
+            env["WAYLINE_GATEWAY_HTTP_PORT"] = str(self.http_port)
         return env
 
     def start(self) -> None:
@@ -126,7 +106,7 @@ class Suite:
         for spec in SERVICES:
             log = (self.log_dir / f"{spec.name}.log").open("ab")
             self.processes[spec.name] = subprocess.Popen(
-                [sys.executable, "-m", spec.module],
+                [sys.executable, "-m", spec.package],
                 env=self.environment(spec),
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -18,12 +18,15 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from wayline.common.registry import REGISTRY
 from wayline_cli.importing.errors import ImportStopped, UsageError
 from wayline_cli.importing.importer import ImportJob, ImportResult, Snapshot, open_job, run_import
 from wayline_cli.importing.readers import Format
 from wayline_cli.importing.sender import BatchSender
 
 __all__ = ["import_command"]
+
+_GATEWAY = f"localhost:{REGISTRY['gateway'].port}"
 
 EXIT_REJECTED, EXIT_USAGE, EXIT_STOPPED, EXIT_INTERRUPTED = 1, 2, 3, 130
 
@@ -43,7 +46,7 @@ def import_command(
     api_key: Annotated[
         str, typer.Option(envvar="WAYLINE_API_KEY", help="Gateway API key with the write scope.")
     ],
-    gateway: Annotated[str, typer.Option(help="host:port of the Wayline gateway.")] = "localhost:50051",
+    gateway: Annotated[str, typer.Option(help="host:port of the Wayline gateway.")] = _GATEWAY,
     tls: Annotated[
         bool, typer.Option(help="Reach the gateway over TLS, trusting the system's CAs (or --ca-file).")
     ] = False,

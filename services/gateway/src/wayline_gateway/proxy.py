@@ -14,6 +14,7 @@ from typing import NoReturn, TypeAlias, cast
 
 import grpc
 
+from wayline.common.context import caller_timeout
 from wayline.common.errors import Unavailable
 from wayline.common.grpc_types import GenericRpcHandler
 from wayline_gateway.admission import Admission, PacedRequests
@@ -22,7 +23,6 @@ from wayline_gateway.routes import Route
 __all__ = ["PassThroughHandler"]
 
 _STATUS_DETAILS_KEY = "grpc-status-details-bin"
-_NO_DEADLINE = 1e8  # grpc reports "no deadline" as a very distant one
 
 Handler: TypeAlias = "grpc.RpcMethodHandler[bytes, bytes]"
 
@@ -72,10 +72,10 @@ class PassThroughHandler(GenericRpcHandler):
         return self._handlers.get(handler_call_details.method)
 
     def _timeout(self, context: grpc.ServicerContext) -> float:
-        remaining = context.time_remaining()
-        if remaining is None or remaining > _NO_DEADLINE:
+        remaining = caller_timeout(context)
+        if remaining is None:
             return self._default_deadline
-        return min(float(remaining), self._max_deadline)
+        return min(remaining, self._max_deadline)
 
     def _handler(self, route: Route, channel: grpc.Channel) -> Handler:
         method = route.method

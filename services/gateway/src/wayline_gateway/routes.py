@@ -1,8 +1,8 @@
 """The gateway's route table, read from the contracts themselves.
 
 Every public RPC of an internal service is routed by its full method name to that service; the scope a key
-needs is the method's `(wayline.api.v1.required_scope)` option, and SCOPE_INTERNAL methods are not routed.
-Adding an RPC to a proto is therefore all it takes to expose it.
+needs is the method's `(wayline.api.v1.required_scope)` option (read through the kit's registry), and
+SCOPE_INTERNAL methods are not routed. Adding an RPC to a proto is therefore all it takes to expose it.
 """
 
 from __future__ import annotations
@@ -12,16 +12,9 @@ from dataclasses import dataclass
 
 from google.protobuf import descriptor
 
-from wayline.api.v1 import annotations_pb2
+from wayline.common.registry import required_scope
 
-__all__ = ["SCOPE_NAMES", "Route", "build_routes", "method_scopes"]
-
-SCOPE_NAMES: Mapping[int, str] = {
-    annotations_pb2.SCOPE_READ: "read",
-    annotations_pb2.SCOPE_WRITE: "write",
-    annotations_pb2.SCOPE_ADMIN: "admin",
-    annotations_pb2.SCOPE_INTERNAL: "internal",
-}
+__all__ = ["Route", "build_routes"]
 
 
 EVENT_MESSAGE = "wayline.event.v1.Event"
@@ -34,16 +27,8 @@ class Route:
     scope: str  # "write"
     client_streaming: bool
     server_streaming: bool
-    event_field: int = (
-        0  # the request's top-level `wayline.event.v1.Event` field, which quotas count; 0: none
-    )
-
-
-def _scope(method: descriptor.MethodDescriptor) -> str:
-    value = method.GetOptions().Extensions[annotations_pb2.required_scope]
-    if value not in SCOPE_NAMES:
-        raise ValueError(f"{method.full_name} declares no (wayline.api.v1.required_scope)")
-    return SCOPE_NAMES[value]
+    # The request's top-level `wayline.event.v1.Event` field, which quotas count; 0: none.
+    event_field: int = 0
 
 
 def _event_field(message: descriptor.Descriptor) -> int:
@@ -53,22 +38,13 @@ def _event_field(message: descriptor.Descriptor) -> int:
     return 0
 
 
-def method_scopes(services: Iterable[descriptor.ServiceDescriptor]) -> dict[str, str]:
-    """Full method path → required scope, for every method of `services`."""
-    return {
-        f"/{service.full_name}/{method.name}": _scope(method)
-        for service in services
-        for method in service.methods
-    }
-
-
 def build_routes(backends: Mapping[str, Iterable[descriptor.ServiceDescriptor]]) -> dict[str, Route]:
     """Full method path → route, for every non-internal method of every backend's services."""
     routes: dict[str, Route] = {}
     for backend, services in backends.items():
         for service in services:
             for method in service.methods:
-                scope = _scope(method)
+                scope = required_scope(method)
                 if scope == "internal":
                     continue
                 path = f"/{service.full_name}/{method.name}"

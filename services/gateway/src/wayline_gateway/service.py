@@ -10,15 +10,10 @@ import structlog
 from google.protobuf import descriptor
 
 from wayline.common.clients import internal_channel
+from wayline.common.registry import backend_contracts, method_scopes
 from wayline.common.server import ServiceDefinition
 from wayline.common.sql import open_database
-from wayline.decision.v1 import decision_service_pb2
 from wayline.gateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
-from wayline.identity.v1 import identity_service_pb2
-from wayline.inference.v2 import grpc_service_pb2
-from wayline.ingest.v1 import ingest_service_pb2
-from wayline.journeys.v1 import journeys_service_pb2
-from wayline.orchestrator.v1 import orchestrator_service_pb2
 from wayline_gateway.admin import Admin
 from wayline_gateway.admission import Admission
 from wayline_gateway.http.app import collector_app
@@ -27,7 +22,7 @@ from wayline_gateway.http.server import HttpServer
 from wayline_gateway.keys import ApiKey, ApiKeyAuthenticator, digest
 from wayline_gateway.proxy import PassThroughHandler
 from wayline_gateway.quotas import QuotaGate
-from wayline_gateway.routes import build_routes, method_scopes
+from wayline_gateway.routes import build_routes
 from wayline_gateway.servicer import AdminServicer
 from wayline_gateway.settings import GatewaySettings
 from wayline_gateway.store.admin_store import AdminStore
@@ -37,14 +32,7 @@ __all__ = ["BACKEND_SERVICES", "gateway_service"]
 log = structlog.get_logger("wayline.gateway")
 
 BACKEND_SERVICES: dict[str, list[descriptor.ServiceDescriptor]] = {
-    "ingest": list(ingest_service_pb2.DESCRIPTOR.services_by_name.values()),
-    "identity": list(identity_service_pb2.DESCRIPTOR.services_by_name.values()),
-    "journeys": list(journeys_service_pb2.DESCRIPTOR.services_by_name.values()),
-    "decision": [
-        *decision_service_pb2.DESCRIPTOR.services_by_name.values(),
-        *grpc_service_pb2.DESCRIPTOR.services_by_name.values(),  # Open Inference Protocol V2
-    ],
-    "orchestrator": list(orchestrator_service_pb2.DESCRIPTOR.services_by_name.values()),
+    name: list(contracts) for name, contracts in backend_contracts().items()
 }
 ADMIN_SERVICE = gateway_service_pb2.DESCRIPTOR.services_by_name["AdminService"]
 ALL_SCOPES = frozenset({"read", "write", "admin"})
@@ -112,6 +100,7 @@ def _http_collector(
         internal_token=token,
         timeout_seconds=settings.default_deadline_seconds,
         max_message_bytes=settings.max_message_bytes,
+        tls=settings.channel_tls(),
     )
     app = collector_app(authenticator, sender, settings, admit=admission.events)
     return _HttpCollector(
@@ -120,14 +109,8 @@ def _http_collector(
 
 
 def gateway_service(settings: GatewaySettings) -> ServiceDefinition:
-    token = settings.resolved_internal_token()
-    addresses = {
-        "ingest": settings.ingest_address,
-        "identity": settings.identity_address,
-        "journeys": settings.journeys_address,
-        "decision": settings.decision_address,
-        "orchestrator": settings.orchestrator_address,
-    }
+    token = settings.require_internal_token()
+    addresses = {backend: settings.peer_address(backend) for backend in BACKEND_SERVICES}
     channels = {
         backend: internal_channel(
             addresses[backend],

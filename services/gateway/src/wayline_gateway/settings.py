@@ -7,24 +7,37 @@ from typing import ClassVar
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from wayline.common.registry import REGISTRY
 from wayline.common.settings import ServiceSettings
 from wayline_gateway.model import Limits
 
 __all__ = ["GatewaySettings"]
 
+_SERVICE = REGISTRY["gateway"]
+
 
 class GatewaySettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="WAYLINE_GATEWAY_")
-    service_name: ClassVar[str] = "gateway"
+    model_config = SettingsConfigDict(env_prefix=_SERVICE.env_prefix)
+    service_name: ClassVar[str] = _SERVICE.name
 
-    port: int = Field(default=50051, ge=0, le=65535, description="Public gRPC port.")
-    metrics_port: int = Field(default=9460, ge=0, le=65535, description="Prometheus port; 0 turns it off.")
-    ingest_address: str = Field(default="127.0.0.1:50061", description="host:port of the ingest service.")
-    identity_address: str = Field(default="127.0.0.1:50062", description="host:port of the identity service.")
-    journeys_address: str = Field(default="127.0.0.1:50063", description="host:port of the journeys service.")
-    decision_address: str = Field(default="127.0.0.1:50064", description="host:port of the decision service.")
+    port: int = Field(default=_SERVICE.port, ge=0, le=65535, description="Public gRPC port.")
+    metrics_port: int = Field(
+        default=_SERVICE.metrics_port, ge=0, le=65535, description="Prometheus port; 0 turns it off."
+    )
+    ingest_address: str = Field(
+        default=REGISTRY["ingest"].default_address, description="host:port of the ingest service."
+    )
+    identity_address: str = Field(
+        default=REGISTRY["identity"].default_address, description="host:port of the identity service."
+    )
+    journeys_address: str = Field(
+        default=REGISTRY["journeys"].default_address, description="host:port of the journeys service."
+    )
+    decision_address: str = Field(
+        default=REGISTRY["decision"].default_address, description="host:port of the decision service."
+    )
     orchestrator_address: str = Field(
-        default="127.0.0.1:50065", description="host:port of the orchestrator service."
+        default=REGISTRY["orchestrator"].default_address, description="host:port of the orchestrator service."
     )
     api_key: SecretStr | None = Field(
         default=None,

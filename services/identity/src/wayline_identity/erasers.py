@@ -70,7 +70,7 @@ def grpc_erasers(
     """The erasers of the configured stores, and their channels (to close at shutdown)."""
     erasers: dict[str, Eraser] = {}
     channels: list[grpc.Channel] = []
-    token = settings.resolved_internal_token()
+    token = settings.require_internal_token()
     tls = settings.channel_tls()
     if journeys_address:
         channel = internal_channel(journeys_address, internal_token=token, tls=tls)

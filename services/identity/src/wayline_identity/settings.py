@@ -7,28 +7,33 @@ from typing import ClassVar
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from wayline.common.registry import REGISTRY
 from wayline.common.settings import ServiceSettings
 
 __all__ = ["IdentitySettings"]
 
+_SERVICE = REGISTRY["identity"]
+
 
 class IdentitySettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="WAYLINE_IDENTITY_")
-    service_name: ClassVar[str] = "identity"
+    model_config = SettingsConfigDict(env_prefix=_SERVICE.env_prefix)
+    service_name: ClassVar[str] = _SERVICE.name
 
-    port: int = Field(default=50062, ge=0, le=65535, description="gRPC port.")
-    metrics_port: int = Field(default=9462, ge=0, le=65535, description="Prometheus port; 0 turns it off.")
+    port: int = Field(default=_SERVICE.port, ge=0, le=65535, description="gRPC port.")
+    metrics_port: int = Field(
+        default=_SERVICE.metrics_port, ge=0, le=65535, description="Prometheus port; 0 turns it off."
+    )
     database_url: SecretStr | None = Field(
         default=None,
         description="PostgreSQL URL for profiles, identifiers, the edge log and the override feed (shared by "
         "every replica); unset: SQLite (WAL) in the data dir.",
     )
     journeys_address: str = Field(
-        default="127.0.0.1:50063",
+        default=REGISTRY["journeys"].default_address,
         description="host:port of the journeys service, whose events an erasure deletes; empty: no journeys.",
     )
     ingest_address: str = Field(
-        default="127.0.0.1:50061",
+        default=REGISTRY["ingest"].default_address,
         description="host:port of the ingest service, whose dead letters an erasure deletes; empty: none.",
     )
     erasure_feed_consumers: list[str] = Field(

@@ -73,7 +73,7 @@ def _sinks(settings: IngestSettings) -> list[Sink]:
     if settings.identity_address:
         identity_channel = internal_channel(
             settings.identity_address,
-            internal_token=settings.resolved_internal_token(),
+            internal_token=settings.require_internal_token(),
             services=[identity_pb.DESCRIPTOR.services_by_name["IdentityService"]],
             max_message_bytes=settings.max_message_bytes,
             tls=settings.channel_tls(),
@@ -83,7 +83,7 @@ def _sinks(settings: IngestSettings) -> list[Sink]:
         service, method = _SINK_METHODS[name]
         channel = internal_channel(
             getattr(settings, f"{name}_address"),
-            internal_token=settings.resolved_internal_token(),
+            internal_token=settings.require_internal_token(),
             services=[service],
             max_message_bytes=settings.max_message_bytes,
             tls=settings.channel_tls(),

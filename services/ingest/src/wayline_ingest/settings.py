@@ -8,20 +8,25 @@ from typing import ClassVar, Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from wayline.common.registry import REGISTRY
 from wayline.common.settings import ServiceSettings
 
 __all__ = ["IngestSettings", "SinkName"]
+
+_SERVICE = REGISTRY["ingest"]
 
 # The sinks ingest can deliver to; identity resolution runs in front of each (identity_address).
 SinkName = Literal["journeys", "decision", "orchestrator"]
 
 
 class IngestSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="WAYLINE_INGEST_")
-    service_name: ClassVar[str] = "ingest"
+    model_config = SettingsConfigDict(env_prefix=_SERVICE.env_prefix)
+    service_name: ClassVar[str] = _SERVICE.name
 
-    port: int = Field(default=50061, ge=0, le=65535, description="gRPC port.")
-    metrics_port: int = Field(default=9461, ge=0, le=65535, description="Prometheus port; 0 turns it off.")
+    port: int = Field(default=_SERVICE.port, ge=0, le=65535, description="gRPC port.")
+    metrics_port: int = Field(
+        default=_SERVICE.metrics_port, ge=0, le=65535, description="Prometheus port; 0 turns it off."
+    )
 
     # Limits at the door (Segment's, by default).
     max_batch_events: int = Field(default=1000, ge=1, description="Most events one TrackBatch may carry.")
@@ -72,15 +77,19 @@ class IngestSettings(ServiceSettings):
         "with their person resolved by identity (see identity_address).",
     )
     identity_address: str = Field(
-        default="127.0.0.1:50062",
+        default=REGISTRY["identity"].default_address,
         description="host:port of the identity service: the forwarder resolves every event's identifiers "
         "to a person (ResolveIdentities) before a sink gets it, and hands journeys the resulting person "
         "overrides; empty: events reach the sinks without a person id.",
     )
-    journeys_address: str = Field(default="127.0.0.1:50063", description="host:port of the journeys service.")
-    decision_address: str = Field(default="127.0.0.1:50064", description="host:port of the decision service.")
+    journeys_address: str = Field(
+        default=REGISTRY["journeys"].default_address, description="host:port of the journeys service."
+    )
+    decision_address: str = Field(
+        default=REGISTRY["decision"].default_address, description="host:port of the decision service."
+    )
     orchestrator_address: str = Field(
-        default="127.0.0.1:50065", description="host:port of the orchestrator service."
+        default=REGISTRY["orchestrator"].default_address, description="host:port of the orchestrator service."
     )
     max_write_bytes: int = Field(
         default=1024 * 1024,

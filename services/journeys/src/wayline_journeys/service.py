@@ -43,7 +43,7 @@ def _follower(
         return None
     channel = internal_channel(
         settings.identity_address,
-        internal_token=settings.resolved_internal_token(),
+        internal_token=settings.require_internal_token(),
         services=[identity_pb.DESCRIPTOR.services_by_name["IdentityService"]],
         max_message_bytes=settings.max_message_bytes,
         tls=settings.channel_tls(),

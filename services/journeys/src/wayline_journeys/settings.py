@@ -7,17 +7,22 @@ from typing import ClassVar
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
+from wayline.common.registry import REGISTRY
 from wayline.common.settings import ServiceSettings
 
 __all__ = ["JourneysSettings"]
 
+_SERVICE = REGISTRY["journeys"]
+
 
 class JourneysSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="WAYLINE_JOURNEYS_")
-    service_name: ClassVar[str] = "journeys"
+    model_config = SettingsConfigDict(env_prefix=_SERVICE.env_prefix)
+    service_name: ClassVar[str] = _SERVICE.name
 
-    port: int = Field(default=50063, ge=0, le=65535, description="gRPC port.")
-    metrics_port: int = Field(default=9463, ge=0, le=65535, description="Prometheus port; 0 turns it off.")
+    port: int = Field(default=_SERVICE.port, ge=0, le=65535, description="gRPC port.")
+    metrics_port: int = Field(
+        default=_SERVICE.metrics_port, ge=0, le=65535, description="Prometheus port; 0 turns it off."
+    )
     clickhouse_url: str = Field(
         default="",
         validation_alias=AliasChoices("WAYLINE_JOURNEYS_CLICKHOUSE_URL", "WAYLINE_CLICKHOUSE_URL"),
@@ -42,7 +47,7 @@ class JourneysSettings(ServiceSettings):
         default=1000, ge=1, description="Largest page GetTimeline returns, whatever the caller asks for."
     )
     identity_address: str = Field(
-        default="127.0.0.1:50062",
+        default=REGISTRY["identity"].default_address,
         description="host:port of the identity service, whose override feed (ListPersonOverrides) journeys "
         "follows so that merges, unmerges and splits made by administrators, and erasures, reach stored "
         "events; empty: the follower is off.",

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import grpc
+
 from wayline.common.errors import DeadlineExceeded, Unauthenticated
 
 __all__ = [
@@ -22,6 +24,7 @@ __all__ = [
     "TENANT_HEADER",
     "CallContext",
     "bind_call",
+    "caller_timeout",
     "current_call",
     "remaining_seconds",
     "require_tenant",
@@ -32,6 +35,7 @@ TENANT_HEADER = "x-wayline-tenant"
 INTERNAL_TOKEN_HEADER = "x-wayline-internal-token"  # noqa: S105 - a header name, not a secret
 # Who the gateway authenticated (the API key's resource name), for audit logs of manual changes.
 PRINCIPAL_HEADER = "x-wayline-principal"
+_NO_DEADLINE = 1e8  # seconds: grpc reports "no deadline" as a very distant one, not as None
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,14 @@ def require_tenant() -> str:
     if call is None or not call.tenant:
         raise Unauthenticated("this call carries no tenant; call through the gateway with an API key")
     return call.tenant
+
+
+def caller_timeout(context: grpc.ServicerContext) -> float | None:
+    """Seconds the caller of the RPC being served gave it, None when the caller set no deadline."""
+    remaining = context.time_remaining()
+    if remaining is None or remaining > _NO_DEADLINE:
+        return None
+    return float(remaining)
 
 
 def remaining_seconds() -> float | None:

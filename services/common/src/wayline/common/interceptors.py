@@ -23,7 +23,7 @@ import structlog
 from opentelemetry import propagate, trace
 
 from wayline.common.auth import Authenticator
-from wayline.common.context import REQUEST_ID_HEADER, CallContext, bind_call
+from wayline.common.context import REQUEST_ID_HEADER, CallContext, bind_call, caller_timeout
 from wayline.common.errors import Unavailable, Unimplemented, WaylineError, to_status
 from wayline.common.grpc_types import ServerInterceptor
 from wayline.common.telemetry import RpcMetrics
@@ -32,7 +32,6 @@ __all__ = ["UNGUARDED_PREFIXES", "CallInterceptor"]
 
 # Health and reflection answer anyone, before the service is ready and without credentials.
 UNGUARDED_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
-_NO_DEADLINE = 1e8  # grpc reports "no deadline" as a very distant one
 # Codes that mean the server failed (OpenTelemetry's RPC conventions); the others are the caller's doing.
 _SERVER_FAULTS = frozenset(
     {
@@ -107,13 +106,20 @@ class CallInterceptor(ServerInterceptor):
             except GeneratorExit:  # the caller went away while we were streaming to it
                 code = grpc.StatusCode.CANCELLED
                 raise
-            except BaseException as exc:
+            except Exception as exc:
                 error = self._error_for(exc, method, request_id, context)
                 if error is None:  # the handler chose the status itself (the gateway forwarding a backend's)
                     code = _code(context) or grpc.StatusCode.UNKNOWN
                     raise
                 code, reason = error.code, error.reason
                 context.abort_with_status(to_status(error, self._service))
+            except BaseException:
+                # SystemExit, KeyboardInterrupt: the process is being stopped, the call did not fail, so it
+                # is no INTERNAL error and the exception is not ours to swallow. gRPC answers only
+                # Exceptions, so the call is cancelled here; the caller would otherwise wait out its deadline.
+                code = grpc.StatusCode.CANCELLED
+                context.cancel()  # type: ignore[no-untyped-call]  # grpc-stubs leave it untyped
+                raise
             finally:
                 self._record(span, method, code, reason, started)
 
@@ -123,12 +129,12 @@ class CallInterceptor(ServerInterceptor):
         if not self._ready.is_set():
             raise Unavailable(f"the {self._service} service is starting; retry shortly", retry_after=1.0)
         caller = self._authenticator.authenticate(method, metadata)
-        remaining = context.time_remaining()
-        deadline = None if remaining is None or remaining > _NO_DEADLINE else time.monotonic() + remaining
+        remaining = caller_timeout(context)
+        deadline = None if remaining is None else time.monotonic() + remaining
         return CallContext(request_id, method, caller.tenant, caller.scopes, deadline, caller.principal)
 
     def _error_for(
-        self, exc: BaseException, method: str, request_id: str, context: grpc.ServicerContext
+        self, exc: Exception, method: str, request_id: str, context: grpc.ServicerContext
     ) -> WaylineError | None:
         """The error to answer `exc` with; None when the handler already aborted with its own status."""
         if _code(context) not in (None, grpc.StatusCode.OK) and not isinstance(

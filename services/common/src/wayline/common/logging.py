@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 from opentelemetry import trace
 
-__all__ = ["configure_logging", "get_logger"]
+__all__ = ["configure_logging"]
 
 
 def _add_trace_ids(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -61,9 +61,3 @@ def configure_logging(service: str, level: str = "info", fmt: str = "json") -> N
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(max(numeric_level, logging.INFO))
-
-
-def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
-    """A structlog logger; `name` becomes the `logger` field."""
-    logger: structlog.stdlib.BoundLogger = structlog.get_logger(name) if name else structlog.get_logger()
-    return logger

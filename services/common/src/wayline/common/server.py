@@ -24,10 +24,11 @@ from pydantic import ValidationError
 
 from wayline.common.auth import Authenticator, InternalCallerAuthenticator
 from wayline.common.interceptors import CallInterceptor
+from wayline.common.internal_token import with_internal_token
 from wayline.common.logging import configure_logging
 from wayline.common.settings import ServiceSettings
 from wayline.common.signals import TerminationSignals
-from wayline.common.telemetry import configure_telemetry
+from wayline.common.telemetry import configure_telemetry, process_telemetry
 from wayline.common.tls import server_credentials
 
 __all__ = ["Server", "ServiceDefinition", "main", "run"]
@@ -61,14 +62,14 @@ class Server:
     """One service's gRPC server. Usable in-process (tests start several on free ports) or through `run`."""
 
     def __init__(self, definition: ServiceDefinition, settings: ServiceSettings) -> None:
-        telemetry = configure_telemetry(definition.name, otlp_endpoint=settings.otlp_endpoint, metrics_port=0)
+        telemetry = process_telemetry()  # configured by `run`, or one that exports nothing (tests)
         self.definition = definition
         self.settings = settings
         self.ready = threading.Event()
         self._stopping = threading.Event()
         self.health = health.HealthServicer(experimental_non_blocking=True)
         authenticator = definition.authenticator or InternalCallerAuthenticator(
-            settings.resolved_internal_token()
+            settings.require_internal_token()
         )
         options: list[tuple[str, int | str]] = [
             ("grpc.so_reuseport", 0),  # a port already taken must fail loudly, not be shared
@@ -87,7 +88,7 @@ class Server:
                     authenticator,
                     self.ready,
                     telemetry.rpc_metrics,
-                    telemetry.tracer_provider.get_tracer("wayline.common"),
+                    telemetry.tracer(definition.name),
                 ),
             ],
             options=options,
@@ -177,9 +178,10 @@ class Server:
 
 
 def main(settings_class: type[S], service: Callable[[S], ServiceDefinition]) -> None:
-    """The whole of a service's `__main__`: read settings (exit 2 naming every bad variable), serve."""
+    """The whole of a service's `__main__`: read settings (exit 2 naming every bad variable), take the
+    internal token shared through the data dir when the environment sets none, serve."""
     try:
-        settings = settings_class()
+        read = settings_class()
     except ValidationError as error:
         variables = settings_class.environment_variables()
         for problem in error.errors():
@@ -190,6 +192,7 @@ def main(settings_class: type[S], service: Callable[[S], ServiceDefinition]) -> 
             variable = variables.get(name, (name,))[0]
             print(f"invalid setting {variable}: {problem['msg']}", file=sys.stderr)
         raise SystemExit(2) from None
+    settings = with_internal_token(read)
     run(service(settings), settings)
 
 

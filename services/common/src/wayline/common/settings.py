@@ -1,14 +1,13 @@
 """Settings every Wayline service shares; each service subclasses `ServiceSettings` with its own prefix.
 
 A service's settings class is the only code that reads the environment. Every field carries a description,
-which `wayline settings` prints as the reference of all `WAYLINE_*` variables and their defaults.
+which `wayline settings` prints as the reference of all `WAYLINE_*` variables and their defaults. Reading
+settings touches no disk: what start-up must create (the shared internal token) is made by
+`wayline.common.internal_token.with_internal_token`, which the server's `main` calls once.
 """
 
 from __future__ import annotations
 
-import os
-import secrets
-import time
 from pathlib import Path
 from typing import ClassVar, Literal, Self
 
@@ -17,9 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from wayline.common.tls import ChannelTls, channel_tls, tls_problems
 
-__all__ = ["INTERNAL_TOKEN_FILE", "ServiceSettings", "load_or_create_internal_token"]
-
-INTERNAL_TOKEN_FILE = "internal-token"  # noqa: S105 - a file name, not a secret
+__all__ = ["ServiceSettings"]
 
 
 class ServiceSettings(BaseSettings):
@@ -174,42 +171,28 @@ class ServiceSettings(BaseSettings):
                 names[name] = (f"{prefix}{name.upper()}",)
         return names
 
+    def peer_address(self, service: str) -> str:
+        """host:port of another service, from this service's `<service>_address` setting."""
+        address = getattr(self, f"{service}_address", None)
+        if not isinstance(address, str):
+            raise KeyError(f"{type(self).__name__} has no {service}_address setting")
+        return address
+
     @property
     def service_dir(self) -> Path:
-        """This service's own folder under the data dir (created on first use)."""
-        path = self.data_dir / self.service_name
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        """This service's own folder under the data dir; each store creates what it writes there."""
+        return self.data_dir / self.service_name
 
     def channel_tls(self) -> ChannelTls | None:
         """TLS for this service's calls to the others (`internal_channel(..., tls=...)`); None: plaintext."""
         return channel_tls(self)
 
-    def resolved_internal_token(self) -> str:
-        """The internal token from the environment, else the one shared through the data dir."""
-        if self.internal_token is not None and self.internal_token.get_secret_value():
-            return self.internal_token.get_secret_value()
-        return load_or_create_internal_token(self.data_dir)
-
-
-def load_or_create_internal_token(data_dir: Path) -> str:
-    """Read the suite's internal token from the data dir, creating it (mode 0600) if no process has yet.
-
-    Creation uses O_EXCL so that services starting together agree on one token.
-    """
-    data_dir.mkdir(parents=True, exist_ok=True)
-    path = data_dir / INTERNAL_TOKEN_FILE
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        for _ in range(50):
-            token = path.read_text().strip()
-            if token:
-                return token
-            # Another process created the file and is about to write it.
-            time.sleep(0.01)
-        raise RuntimeError(f"{path} exists but is empty; delete it or set WAYLINE_INTERNAL_TOKEN") from None
-    token = secrets.token_urlsafe(32)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(token)
-    return token
+    def require_internal_token(self) -> str:
+        """The internal token; at start-up `with_internal_token` fills it in from the data dir when the
+        environment sets none."""
+        if self.internal_token is None or not self.internal_token.get_secret_value():
+            raise RuntimeError(
+                "no internal token: set WAYLINE_INTERNAL_TOKEN, or start the service through "
+                "wayline.common.server.main, which shares one through the data dir"
+            )
+        return self.internal_token.get_secret_value()

@@ -1,11 +1,15 @@
 """OpenTelemetry for a service: traces (OTLP when configured) and metrics (Prometheus, OTLP when configured).
 
-Trace context crosses every hop through the grpc instrumentation's interceptors, which the server bootstrap
-and the channel factory install; this module owns the providers and the RPC metrics the kit records.
+Trace context crosses every hop through the kit's own interceptors (ADR 7), which the server bootstrap and
+the channel factory install; this module owns the process's pipeline, a tracer per hosted service, and the
+RPC metrics the kit records. `run` configures the pipeline once, before the server exists; a server built
+without it (tests host several services in one process) gets a pipeline that exports nothing, to which a
+test adds its own span processor.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,12 +17,13 @@ from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, SynchronousMultiSpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-__all__ = ["RpcMetrics", "Telemetry", "configure_telemetry"]
+__all__ = ["RpcMetrics", "Telemetry", "configure_telemetry", "process_telemetry"]
 
-_configured: Telemetry | None = None
+_process: Telemetry | None = None
+_process_lock = threading.Lock()
 
 
 @dataclass
@@ -40,44 +45,93 @@ class RpcMetrics:
         )
 
 
+def _resource(service: str | None) -> Resource:
+    name = f"wayline-{service}" if service else "wayline"
+    # Our names are defaults: OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES, read by the SDK, win.
+    return Resource.create({"service.name": name, "service.namespace": "wayline"}).merge(
+        OTELResourceDetector().detect()
+    )
+
+
 @dataclass
 class Telemetry:
-    """The process's providers; `shutdown` flushes what is still buffered."""
+    """The process's one pipeline (span processors, metric readers) and the tracers of the services it hosts.
 
-    tracer_provider: TracerProvider
+    A span's service name comes from its tracer provider's resource, so each service gets a tracer provider
+    of its own; they all feed the same processors, so an exporter (or a test's in-memory one) added once
+    sees every service's spans. Metrics go through one meter provider; every RPC data point carries the
+    service in `rpc.service`.
+    """
+
+    tracer_provider: TracerProvider  # the global one: for spans made through OpenTelemetry's API directly
     meter_provider: MeterProvider
     rpc_metrics: RpcMetrics
+    _spans: SynchronousMultiSpanProcessor
     _metrics_servers: list[Any] = field(default_factory=list)
+    _service_providers: dict[str, TracerProvider] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add_span_processor(self, processor: SpanProcessor) -> None:
+        """Send every service's spans, those already started included, to `processor` as well."""
+        self._spans.add_span_processor(processor)
+
+    def tracer(self, service: str) -> trace.Tracer:
+        """A tracer whose spans name `service` (resource `service.name` wayline-<service>)."""
+        with self._lock:
+            provider = self._service_providers.get(service)
+            if provider is None:
+                # Shut down with the pipeline, not on its own: it owns no processor.
+                provider = TracerProvider(
+                    resource=_resource(service), shutdown_on_exit=False, active_span_processor=self._spans
+                )
+                self._service_providers[service] = provider
+        return provider.get_tracer("wayline.common")
 
     def shutdown(self) -> None:
         for server in self._metrics_servers:
             server.shutdown()
-        self.tracer_provider.shutdown()
+        self.tracer_provider.shutdown()  # and with it the shared processors
         self.meter_provider.shutdown()
 
 
 def configure_telemetry(
-    service: str, *, otlp_endpoint: str | None, metrics_host: str = "0.0.0.0", metrics_port: int = 0
+    service: str | None, *, otlp_endpoint: str | None, metrics_host: str = "0.0.0.0", metrics_port: int = 0
 ) -> Telemetry:
-    """Install the global tracer and meter providers once per process and return them.
+    """Install the process's pipeline: exporters, the Prometheus endpoint, the global providers (named
+    after `service`, the one a production process hosts). Call it once, before any server is built.
 
-    A process that hosts several services (tests) shares the first configuration.
+    Raises RuntimeError when the process already has a pipeline, so that a second configuration (its
+    exporters, its metrics port) is never silently ignored.
     """
-    global _configured  # noqa: PLW0603 - OpenTelemetry's providers are process-global by design
-    if _configured is not None:
-        return _configured
-    # Our names are defaults: OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES, read by the SDK, win.
-    resource = Resource.create({"service.name": f"wayline-{service}", "service.namespace": "wayline"}).merge(
-        OTELResourceDetector().detect()
-    )
-    tracer_provider = TracerProvider(resource=resource)
+    global _process  # noqa: PLW0603 - OpenTelemetry's providers are process-global by design
+    with _process_lock:
+        if _process is not None:
+            raise RuntimeError("telemetry is configured once per process, before any server is built")
+        _process = _build(service, otlp_endpoint, metrics_host, metrics_port)
+        return _process
+
+
+def process_telemetry() -> Telemetry:
+    """The process's pipeline; one that exports nothing when `configure_telemetry` was never called (servers
+    started in-process by tests)."""
+    global _process  # noqa: PLW0603 - see configure_telemetry
+    with _process_lock:
+        if _process is None:
+            _process = _build(None, None, "", 0)
+        return _process
+
+
+def _build(service: str | None, otlp_endpoint: str | None, metrics_host: str, metrics_port: int) -> Telemetry:
+    resource = _resource(service)
+    spans = SynchronousMultiSpanProcessor()  # type: ignore[no-untyped-call]  # the SDK leaves __init__ untyped
+    tracer_provider = TracerProvider(resource=resource, active_span_processor=spans)
     readers: list[MetricReader] = []
     servers: list[Any] = []
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-        tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint)))
+        spans.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint)))
         readers.append(PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=otlp_endpoint)))
     if metrics_port:
         from opentelemetry.exporter.prometheus import PrometheusMetricReader
@@ -94,10 +148,10 @@ def configure_telemetry(
     meter_provider = MeterProvider(resource=resource, metric_readers=readers)
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
-    _configured = Telemetry(
+    return Telemetry(
         tracer_provider=tracer_provider,
         meter_provider=meter_provider,
         rpc_metrics=RpcMetrics.create(meter_provider.get_meter("wayline.common")),
+        _spans=spans,
         _metrics_servers=servers,
     )
-    return _configured

@@ -19,6 +19,7 @@ from wayline.common.auth import Caller
 from wayline.common.clients import internal_channel
 from wayline.common.context import CallContext, bind_call
 from wayline.common.errors import FieldViolation, status_details
+from wayline.common.tls import ChannelTls
 from wayline.ingest.v1 import ingest_service_pb2, ingest_service_pb2_grpc
 
 __all__ = [
@@ -99,11 +100,22 @@ class IngestSender:
 
     @classmethod
     def connect(
-        cls, address: str, *, internal_token: str | None, timeout_seconds: float, max_message_bytes: int
+        cls,
+        address: str,
+        *,
+        internal_token: str | None,
+        timeout_seconds: float,
+        max_message_bytes: int,
+        tls: ChannelTls | None = None,
     ) -> IngestSender:
-        """A sender with its own internal channel to ingest at `address` (host:port)."""
+        """A sender with its own internal channel to ingest at `address` (host:port), over TLS when the
+        services' mesh uses it."""
         channel = internal_channel(
-            address, internal_token=internal_token, services=[_INGEST], max_message_bytes=max_message_bytes
+            address,
+            internal_token=internal_token,
+            services=[_INGEST],
+            max_message_bytes=max_message_bytes,
+            tls=tls,
         )
         return cls(channel, timeout_seconds=timeout_seconds)
 
