@@ -3,6 +3,7 @@ stops the process (KeyboardInterrupt, SystemExit) is neither swallowed nor repor
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -70,6 +71,22 @@ def test_an_unexpected_exception_is_internal_with_a_request_id(server: Server) -
     assert error.code() == grpc.StatusCode.INTERNAL
     assert "request id" in (error.details() or "")
     assert "boom" not in (error.details() or "")
+
+
+@pytest.mark.parametrize(
+    ("offered", "kept"),
+    [("req-7f3a.2:b_c", True), ("x" * 129, False), ("spaces are not ok", False), ("-leading-dash", False)],
+)
+def test_a_callers_request_id_is_kept_only_when_it_is_a_plain_token(
+    server: Server, offered: str, kept: bool
+) -> None:
+    with grpc.insecure_channel(server.address) as channel, pytest.raises(grpc.RpcError) as caught:
+        identity_grpc.IdentityServiceStub(channel).GetProfile(
+            identity_pb.GetProfileRequest(), metadata=(*INTERNAL, ("x-request-id", offered)), timeout=5
+        )
+    quoted = (caught.value.details() or "").split("request id ")[1].split(" ")[0]
+    assert (quoted == offered) is kept
+    assert re.fullmatch(r"[A-Za-z0-9._:-]{1,128}", quoted)
 
 
 @pytest.mark.parametrize("exception", [KeyboardInterrupt(), SystemExit(1)], ids=lambda e: type(e).__name__)

@@ -100,6 +100,7 @@ class Tenants:
     suspended: str
     tenant_a: str
     tenant_b: str
+    key_a: str  # the name of one of tenant A's keys
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +148,7 @@ def tenants(gateway_server: Server) -> Tenants:
             metadata=operator,
             timeout=10,
         )
-        return Tenants(scoped, key(b, "read", "write", "admin")[1], revoked, suspended, a, b)
+        return Tenants(scoped, key(b, "read", "write", "admin")[1], revoked, suspended, a, b, revoked_name)
 
 
 @pytest.mark.parametrize("method", public_methods(), ids=lambda m: m.path.rsplit(".", 1)[-1])
@@ -170,6 +171,61 @@ def test_every_public_rpc_answers_each_caller_with_the_right_code(
             assert reason(answered) not in {"SCOPE_MISSING", "TENANT_SUSPENDED"}, method.path
         else:
             assert (code(answered), reason(answered)) == (grpc.StatusCode.PERMISSION_DENIED, "SCOPE_MISSING")
+
+
+def admin_requests(tenants: Tenants) -> dict[str, tuple[bytes, str]]:
+    """AdminService method → a request naming tenant A's resources, and the refusal tenant B's admin key
+    must get: OTHER_TENANT for a tenant's own business, OPERATOR_ONLY for the operator's."""
+    a, key = tenants.tenant_a, tenants.key_a
+    other, operator = "OTHER_TENANT", "OPERATOR_ONLY"
+    requests = {
+        "CreateTenant": (admin_pb.CreateTenantRequest(tenant_id="by-tenant-b"), operator),
+        "GetTenant": (admin_pb.GetTenantRequest(name=a), other),
+        "ListTenants": (admin_pb.ListTenantsRequest(), operator),
+        "UpdateTenant": (
+            admin_pb.UpdateTenantRequest(
+                tenant=tenant_pb2.Tenant(name=a, display_name="taken"),
+                update_mask=field_mask_pb2.FieldMask(paths=["display_name"]),
+            ),
+            operator,
+        ),
+        "DeleteTenant": (admin_pb.DeleteTenantRequest(name=a), operator),
+        "CreateApiKey": (
+            admin_pb.CreateApiKeyRequest(
+                parent=a, api_key=api_key_pb2.ApiKey(scopes=[annotations_pb2.SCOPE_ADMIN])
+            ),
+            other,
+        ),
+        "ListApiKeys": (admin_pb.ListApiKeysRequest(parent=a), other),
+        "RevokeApiKey": (admin_pb.RevokeApiKeyRequest(name=key), other),
+        "RotateApiKey": (admin_pb.RotateApiKeyRequest(name=key), other),
+        "GetQuota": (admin_pb.GetQuotaRequest(name=f"{a}/quota"), other),
+        "UpdateQuota": (
+            admin_pb.UpdateQuotaRequest(
+                quota=quota_pb2.Quota(name=f"{key}/quota", limits=quota_pb2.QuotaLimits(requests_burst=1))
+            ),
+            other,
+        ),
+    }
+    return {name: (request.SerializeToString(), reason) for name, (request, reason) in requests.items()}
+
+
+def test_another_tenants_admin_key_reaches_nothing_of_this_tenant(
+    gateway_channel: grpc.Channel, tenants: Tenants
+) -> None:
+    requests = admin_requests(tenants)
+    assert set(requests) == {m.name for m in ADMIN_SERVICE.methods}  # every AdminService RPC
+    raw = {"request_serializer": None, "response_deserializer": None}
+    for name, (request, expected) in requests.items():
+        method = f"/{ADMIN_SERVICE.full_name}/{name}"
+        with pytest.raises(grpc.RpcError) as refused:
+            gateway_channel.unary_unary(method, **raw)(
+                request, metadata=bearer(tenants.other_tenant), timeout=10
+            )
+        assert (refused.value.code(), reason(refused.value)) == (
+            grpc.StatusCode.PERMISSION_DENIED,
+            expected,
+        ), name
 
 
 def test_callers_cannot_pose_as_another_tenant_or_as_a_service(

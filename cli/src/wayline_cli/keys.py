@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from wayline.api.v1 import annotations_pb2
+from wayline.common.registry import REGISTRY
 from wayline.common.timestamps import to_datetime
 from wayline.gateway.v1 import api_key_pb2
 from wayline.gateway.v1 import gateway_service_pb2 as pb
@@ -23,6 +24,7 @@ from wayline.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
 
 __all__ = ["keys_app"]
 
+_GATEWAY = f"localhost:{REGISTRY['gateway'].port}"
 keys_app = typer.Typer(help="Create, list, rotate and revoke API keys.", no_args_is_help=True)
 err = Console(stderr=True)
 
@@ -62,7 +64,7 @@ def create(
     scope: Annotated[list[str], typer.Option(help="read, write or admin; repeatable.")],
     name: Annotated[str, typer.Option(help="Who or what uses the key.")] = "",
     api_key: ApiKeyOption,
-    gateway: GatewayOption = "localhost:50051",
+    gateway: GatewayOption = _GATEWAY,
 ) -> None:
     """Create a key and print its secret (shown only now)."""
     unknown = [s for s in scope if s not in SCOPES]
@@ -93,7 +95,7 @@ def list_keys(
     *,
     all_: Annotated[bool, typer.Option("--all", help="Include revoked and expired keys.")] = False,
     api_key: ApiKeyOption,
-    gateway: GatewayOption = "localhost:50051",
+    gateway: GatewayOption = _GATEWAY,
 ) -> None:
     """List a tenant's keys (never their secrets)."""
     table = Table(title=f"API keys of {tenant}")
@@ -136,7 +138,7 @@ def revoke(
     key_id: Annotated[str, typer.Argument(help="The key's id (the last part of its name).")],
     *,
     api_key: ApiKeyOption,
-    gateway: GatewayOption = "localhost:50051",
+    gateway: GatewayOption = _GATEWAY,
 ) -> None:
     """Revoke a key; every gateway refuses it within a few seconds."""
     channel, admin = _admin(gateway)
@@ -161,7 +163,7 @@ def rotate(
         float, typer.Option(min=0, max=720, help="How long the old key keeps working.")
     ] = 24,
     api_key: ApiKeyOption,
-    gateway: GatewayOption = "localhost:50051",
+    gateway: GatewayOption = _GATEWAY,
 ) -> None:
     """Replace a key; the old one keeps working for the overlap. Prints the new secret (shown only now)."""
     overlap = duration_pb2.Duration()

@@ -11,6 +11,7 @@ cost of a gateway hop (ADR 7). W3C trace context is extracted from the metadata 
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import uuid
@@ -45,6 +46,7 @@ _SERVER_FAULTS = frozenset(
 )
 
 log = structlog.get_logger("wayline.rpc")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 Behaviour = Callable[[Any, grpc.ServicerContext], Any]
 
@@ -84,7 +86,7 @@ class CallInterceptor(ServerInterceptor):
     def observe(self, method: str, metadata: dict[str, str], context: grpc.ServicerContext) -> Iterator[None]:
         """Serve one call: span, context variables, authentication, status mapping, log line, metrics."""
         started = time.perf_counter()
-        request_id = metadata.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+        request_id = _request_id(metadata)
         code, reason = grpc.StatusCode.OK, ""
         with (
             self._tracer.start_as_current_span(
@@ -162,6 +164,13 @@ class CallInterceptor(ServerInterceptor):
             log.info("rpc", status=code.name, reason=reason, latency_ms=round(latency_ms, 3))
         else:
             log.info("rpc", status=code.name, latency_ms=round(latency_ms, 3))
+
+
+def _request_id(metadata: dict[str, str]) -> str:
+    """The caller's request id when it is a plain token (so a caller can correlate its own logs with ours),
+    else a new one: whatever lands in our logs and downstream metadata stays short and printable."""
+    offered = metadata.get(REQUEST_ID_HEADER, "")
+    return offered if _REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
 
 
 def _code(context: grpc.ServicerContext) -> grpc.StatusCode | None:
