@@ -116,6 +116,7 @@ def test_track_documented_example_arrives_in_the_journey_store_with_its_fields(
     assert (event.revenue.currency_code, event.revenue.units, event.revenue.nanos) == ("USD", 14, 990_000_000)
     assert event.context.ip == "24.5.68.47"
     assert dict(event.context.traits) == {"plan": "pro"}
+    assert dict(event.integrations) == {"All": True, "Mixpanel": False}
     assert event.original_timestamp.ToJsonString() == "2012-12-02T00:30:12.984Z"
     # Clock skew: sent one second after it happened, by the device's clock.
     skew = event.received_at.ToMilliseconds() - event.timestamp.ToMilliseconds()
@@ -149,6 +150,8 @@ def test_every_documented_call_is_accepted_and_stored(
         ("user_id", user_id),
         ("user_id", "39239-239239-239239-23923"),
     ]
+    previous = alias.previous_identifier
+    assert (previous.type, previous.value) == ("user_id", "39239-239239-239239-23923")
 
 
 def test_a_gzip_batch_with_the_write_key_in_the_body_is_stored(

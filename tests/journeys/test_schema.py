@@ -10,12 +10,17 @@ from collections.abc import Callable
 
 import pytest
 from clickhouse_connect.driver.client import Client
+from google.protobuf import struct_pb2
 
+from tests.journeys.conftest import new_person, stored_event
+from wayline.event.v1 import event_pb2
+from wayline_journeys.converters import events_to_columns, record_to_event
 from wayline_journeys.events import TimelineQuery
 from wayline_journeys.store import JourneyStore
 from wayline_journeys.store.client import connect_clickhouse
+from wayline_journeys.store.columns import arrow_table
 from wayline_journeys.store.migrations import SchemaTooNew, migrate
-from wayline_journeys.store.schema import MIGRATIONS
+from wayline_journeys.store.schema import MIGRATIONS, events_ddl
 from wayline_journeys.store.topology import Topology
 
 # The events table as releases before versioning created it: keyed by day, partitioned by month.
@@ -74,6 +79,59 @@ def test_the_pre_versioning_layout_is_converted_with_its_rows(fresh_database: Ca
         store.close()
 
 
+# What version 9 added to `events`. Version 1 creates the table from today's column list, so a store migrated
+# to 8 by today's code has them already; dropping them gives the table that release 8 left behind.
+_VERSION_9_COLUMNS = ("integrations", "previous_identifier_type", "previous_identifier_value")
+
+
+def event_columns(client: Client, table: str) -> set[tuple[str, str, str]]:
+    rows = client.query(
+        "SELECT name, type, compression_codec FROM system.columns "
+        "WHERE database = currentDatabase() AND table = {table:String}",
+        parameters={"table": table},
+    ).result_rows
+    return {(str(name), str(type_), str(codec)) for name, type_, codec in rows}
+
+
+def test_a_store_from_version_8_keeps_its_events_and_takes_the_new_fields(
+    fresh_database: Callable[[], Client],
+) -> None:
+    client = fresh_database()
+    migrate(client, Topology(), MIGRATIONS[:8])
+    client.command(f"ALTER TABLE events {', '.join(f'DROP COLUMN {c}' for c in _VERSION_9_COLUMNS)}")
+    person = new_person()
+    old = stored_event(person, ("user_id", "u-1"), minute=0)
+    # Written as release 8's writer wrote it: every column it knew, none of version 9's.
+    client.insert_arrow(
+        "events", arrow_table("acme", events_to_columns([old])).drop_columns(_VERSION_9_COLUMNS)
+    )
+
+    store = JourneyStore(fresh_database)
+    store.open()  # migrates to the newest version
+    try:
+        assert applied_versions(store.client) == list(range(1, len(MIGRATIONS) + 1))
+        new = stored_event(person, ("user_id", "u-1"), ("anonymous_id", "a-1"), minute=1)
+        new.type = event_pb2.EVENT_TYPE_ALIAS
+        new.integrations.update({"All": False, "Intercom": True})
+        new.previous_identifier.CopyFrom(event_pb2.Identifier(type="anonymous_id", value="a-1"))
+        new.context.traits.update({"plan": "pro"})
+        new.context.page.category = "Docs"
+        store.write("acme", events_to_columns([new]))
+
+        read = [record_to_event(r) for r in store.timeline(TimelineQuery(tenant="acme", person_id=person))]
+        old.properties.CopyFrom(struct_pb2.Struct())  # absent reads back as present and empty, as always
+        new.properties.CopyFrom(struct_pb2.Struct())
+        assert read == [old, new]
+        assert not read[0].HasField("integrations")
+        assert not read[0].HasField("previous_identifier")
+
+        # The migrated table holds the columns, types and codecs that a new one does.
+        store.client.command(events_ddl(Topology(), "events_new"))
+        assert event_columns(store.client, "events") == event_columns(store.client, "events_new")
+    finally:
+        store.close()
+
+
 def test_a_schema_newer_than_the_code_is_refused(fresh_database: Callable[[], Client]) -> None:
     client = fresh_database()
     migrate(client, Topology(), MIGRATIONS)
@@ -119,6 +177,10 @@ def test_cluster_ddl_is_replicated_distributed_and_parses(fresh_database: Callab
         "'{shard}-{replica}', version)" in text
     )
     assert "TO person_anchors_local AS SELECT DISTINCT tenant_id, person_id, anchor FROM events_local" in text
+    # Columns added after version 1 go to the local tables and to the Distributed one, which lists them too.
+    for table in ("events_local", "events"):
+        (added,) = [t for t in statements if t.startswith(f"ALTER TABLE {table} ON CLUSTER") and "integ" in t]
+        assert all(f"ADD COLUMN IF NOT EXISTS {c} " in added for c in _VERSION_9_COLUMNS)
 
 
 def test_local_ddl_names_no_cluster() -> None:

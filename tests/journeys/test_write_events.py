@@ -69,7 +69,12 @@ def rich_event(person_id: str) -> event_pb2.Event:
             name="spring", source="news", medium="email", term="t", content="c", id="7"
         ),
         page=event_pb2.Page(
-            path="/p", referrer="https://example.com/", search="?q=1", title="P", url="https://x/p"
+            path="/p",
+            referrer="https://example.com/",
+            search="?q=1",
+            title="P",
+            url="https://x/p",
+            category="Docs",
         ),
         screen=event_pb2.Screen(name="Home", category="main"),
         location=event_pb2.Location(
@@ -85,6 +90,11 @@ def rich_event(person_id: str) -> event_pb2.Event:
         session_id="s-1",
     )
     context.extra.update({"experiment": "b", "weights": [0.1, 0.9], "flags": {"new": True}})
+    context.traits.update(
+        {"email": "ü@example.com", "plan": "pro", "logins": 12, "address": {"city": "Bern"}}
+    )
+    integrations = struct_pb2.Struct()
+    integrations.update({"All": True, "Mixpanel": False, "Amplitude": {"session_id": 1234567890123}})
     return event_pb2.Event(
         event_id=str(uuid.uuid4()),
         type=event_pb2.EVENT_TYPE_TRACK,
@@ -112,6 +122,8 @@ def rich_event(person_id: str) -> event_pb2.Event:
         ],
         sentiment_score=-0.25,
         original_timestamp=_time(-3, 7),
+        integrations=integrations,
+        previous_identifier=event_pb2.Identifier(type="anonymous_id", value="a-ü-1"),
     )
 
 
@@ -138,6 +150,13 @@ def test_write_events_then_get_timeline_returns_exactly_the_events(journeys: Jou
     read = journeys.timeline(person)
     plain.event_id = plain.event_id.lower()
     assert read == [rich, plain]
+    # The fields added to the contract after the store's first release, one by one (== says which differ).
+    assert read[0].integrations == rich.integrations
+    assert read[0].previous_identifier == rich.previous_identifier
+    assert read[0].context.traits == rich.context.traits
+    assert read[0].context.page.category == "Docs"
+    assert not read[1].HasField("integrations")
+    assert not read[1].HasField("previous_identifier")
     assert read[1].HasField("sentiment_score")  # 0.0, and present
     assert read[0].context.device.HasField("ad_tracking_enabled")
 
@@ -148,6 +167,17 @@ def test_write_events_keeps_times_to_the_microsecond(journeys: Journeys) -> None
     journeys.write(event)
     (read,) = journeys.timeline(event.person_id)
     assert read.timestamp.nanos == 123_456_000  # DateTime64(6): truncated, as ToDatetime truncates
+
+
+def test_write_events_tells_empty_integrations_from_none(journeys: Journeys) -> None:
+    person = new_person()
+    sent_empty, sent_none = plain_event(person), plain_event(person)
+    sent_empty.integrations.SetInParent()  # `"integrations": {}`: sent, switching nothing
+    sent_empty.previous_identifier.value = "only-a-value"  # ingest does not insist on a type
+    events = sorted(journeys.write(sent_empty, sent_none), key=lambda e: e.event_id.lower())
+    read = sorted(journeys.timeline(person), key=lambda e: e.event_id)
+    assert [e.HasField("integrations") for e in read] == [e.HasField("integrations") for e in events]
+    assert [e.previous_identifier for e in read] == [e.previous_identifier for e in events]
 
 
 @pytest.fixture
@@ -161,10 +191,13 @@ def store(fresh_database: Callable[[], Client]) -> Iterator[JourneyStore]:
 def test_write_events_stores_the_json_that_json_format_writes(store: JourneyStore) -> None:
     event = rich_event(new_person())
     assert store.write("acme", events_to_columns([event])) == 1
-    ((properties, context, violations, revenue),) = store.client.query(
-        "SELECT properties, context, plan_violations, revenue FROM events"
+    ((properties, context, violations, revenue, integrations, previous),) = store.client.query(
+        "SELECT properties, context, plan_violations, revenue, integrations, "
+        "(previous_identifier_type, previous_identifier_value) FROM events"
     ).result_rows
     assert properties == json_format.MessageToJson(event.properties, indent=None)
+    assert integrations == json_format.MessageToJson(event.integrations, indent=None)
+    assert previous == ("anonymous_id", "a-ü-1")
     assert context == json_format.MessageToJson(event.context, indent=None)
     expected = [json_format.MessageToDict(v) for v in event.plan_violations]
     assert violations == json.dumps(expected, separators=(",", ":"))
@@ -179,6 +212,18 @@ def test_event_to_record_keeps_exact_values() -> None:
     assert record.revenue == Decimal("1234.567000001")
     assert record.identifier_types == ("device_id", "email", "user_id")
     assert (record.type, record.channel) == ("track", "mobile_app")
+    assert json.loads(record.integrations_json) == {
+        "All": True,
+        "Mixpanel": False,
+        "Amplitude": {"session_id": 1234567890123},
+    }
+    assert (record.previous_identifier_type, record.previous_identifier_value) == ("anonymous_id", "a-ü-1")
+    assert json.loads(record.context_json)["traits"]["plan"] == "pro"
+    assert json.loads(record.context_json)["page"]["category"] == "Docs"
+    bare = event_to_record(plain_event("p"))
+    assert (bare.integrations_json, bare.previous_identifier_type, bare.previous_identifier_value) == (
+        "",
+    ) * 3
     assert event_to_record(plain_event("p")).revenue == Decimal("-3.5")
     assert event_to_record(event_pb2.Event(event_id="e")).timestamp == datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -105,10 +105,20 @@ def _stored(event: event_pb2.Event) -> tuple[object, ...]:
         _violations_json(event) if event.plan_violations else "[]",
         event.sentiment_score if has("sentiment_score") else None,
         _micros(event.original_timestamp) if has("original_timestamp") else None,
+        _integrations_json(event.integrations) if has("integrations") else "",
+        *_previous_identifier(event),
     )
 
 
-_properties_json, _context_json = JsonMemo(), JsonMemo()
+# Integrations repeat like contexts do: one SDK setting (`{"All": true}`) for every event of a source.
+_properties_json, _context_json, _integrations_json = JsonMemo(), JsonMemo(), JsonMemo()
+
+
+def _previous_identifier(event: event_pb2.Event) -> tuple[str, str]:
+    if not event.HasField("previous_identifier"):
+        return "", ""
+    previous = event.previous_identifier
+    return previous.type, previous.value
 
 
 def _identifiers(event: event_pb2.Event) -> tuple[list[str], list[str]]:
@@ -172,6 +182,11 @@ def record_to_event(record: EventRecord) -> event_pb2.Event:
             json_format.ParseDict(violation, event.plan_violations.add())
     if record.sentiment_score is not None:
         event.sentiment_score = record.sentiment_score
+    if record.integrations_json:  # "" was never sent; "{}" was, and reads back present and empty
+        merge_json(record.integrations_json, event, "integrations")
+    if record.previous_identifier_type or record.previous_identifier_value:
+        previous = event.previous_identifier
+        previous.type, previous.value = record.previous_identifier_type, record.previous_identifier_value
     merge_json(record.properties_json, event, "properties")  # present even when empty, as json_format left it
     if record.context_json != "{}":
         merge_json(record.context_json, event, "context", ignore_unknown_fields=True)

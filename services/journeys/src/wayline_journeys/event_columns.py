@@ -41,6 +41,9 @@ class EventColumns:
     plan_violations_json: list[str] = field(default_factory=list)
     sentiment_score: list[float | None] = field(default_factory=list)
     original_timestamp: list[int | None] = field(default_factory=list)
+    integrations_json: list[str] = field(default_factory=list)
+    previous_identifier_type: list[str] = field(default_factory=list)
+    previous_identifier_value: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.event_id)

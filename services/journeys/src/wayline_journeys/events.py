@@ -49,6 +49,11 @@ class EventRecord:
     plan_violations_json: str = "[]"
     sentiment_score: float | None = None
     original_timestamp: datetime | None = None  # the sender's timestamp before skew correction
+    # Segment's per-destination switches as JSON; "" when the sender sent none ("{}" is sent and empty).
+    integrations_json: str = ""
+    # An alias's previous id; both "" when unset (an identifier with neither says nothing: it reads unset).
+    previous_identifier_type: str = ""
+    previous_identifier_value: str = ""
 
 
 class TimelineOrder(Enum):

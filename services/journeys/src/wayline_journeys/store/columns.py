@@ -78,6 +78,15 @@ EVENT_COLUMNS: tuple[Column, ...] = (
     Column(
         "original_timestamp", "Nullable(DateTime64(6, 'UTC'))", _TIME, "original_timestamp", _optional_utc
     ),
+    # Segment's `integrations`, kept verbatim as JSON text like `properties`; "" (what rows written before
+    # the column read as) when the sender sent none, so "{}" still means "sent, and empty".
+    Column("integrations", "String CODEC(ZSTD(3))", _STRING, "integrations_json"),
+    # An alias's previous id as two plain columns, like identifier_types/values, rather than one Tuple: each
+    # is a plain Arrow string on the way in and a str on the way out (a Tuple needs an Arrow struct and a
+    # converter back), SQL names them directly, the type gets LowCardinality, and rows from before the
+    # columns read as "" and "", which is "unset".
+    Column("previous_identifier_type", "LowCardinality(String)", _STRING, "previous_identifier_type"),
+    Column("previous_identifier_value", "String", _STRING, "previous_identifier_value"),
 )
 
 INSERT_COLUMN_NAMES = tuple(c.name for c in EVENT_COLUMNS)

@@ -87,6 +87,22 @@ def _original_timestamp(topology: Topology) -> Sequence[Step]:
     ]
 
 
+def _integrations_and_previous_identifier(topology: Topology) -> Sequence[Step]:
+    # Segment's `integrations` and an alias's previous id, which ingest passed on and the store dropped.
+    # Present in events_ddl already; this adds them to tables created before them. The types are written out,
+    # not looked up in columns.py, so this version means the same whatever later versions change there
+    # (test_schema.py checks that a migrated table and a new one end up alike).
+    columns = (
+        ("integrations", "String CODEC(ZSTD(3))"),
+        ("previous_identifier_type", "LowCardinality(String)"),
+        ("previous_identifier_value", "String"),
+    )
+    additions = ", ".join(f"ADD COLUMN IF NOT EXISTS {name} {type_}" for name, type_ in columns)
+    # On a cluster the Distributed table names its columns too.
+    tables = [topology.local("events"), *(["events"] if topology.clustered else [])]
+    return [f"ALTER TABLE {t}{topology.on_cluster} {additions}" for t in tables]
+
+
 def _person_overrides(topology: Topology) -> Sequence[Step]:
     # PostHog's person_overrides design: one row per applied version, ReplacingMergeTree keeps the highest
     # version per key in the background, and reads take argMax(..., version) per key instead of FINAL, so
@@ -148,7 +164,10 @@ def _key_events_by_anchor(client: Client, topology: Topology) -> None:
         return
     if topology.clustered:
         raise RuntimeError("clusters start with the anchored layout; this events table predates it")
-    names = ", ".join(INSERT_COLUMN_NAMES)
+    # Only the columns the old table has (versions 1 to 5 gave it those): the new table is made from today's
+    # column list, and the columns later versions add get their defaults, as those versions give old rows.
+    present = {name for (name,) in columns}
+    names = ", ".join(name for name in INSERT_COLUMN_NAMES if name in present)
     client.command("DROP TABLE IF EXISTS events_keyed")
     client.command(events_ddl(topology, "events_keyed"))
     client.command(f"INSERT INTO events_keyed ({names}) SELECT {names} FROM events")
@@ -223,4 +242,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "events keyed by anchor", lambda topology: [_key_events_by_anchor]),
     Migration(7, "person and identifier anchors", _anchor_lookups),
     Migration(8, "segments: definitions, memberships, changes, status, dirty persons", segment_tables),
+    Migration(9, "events.integrations, events.previous_identifier", _integrations_and_previous_identifier),
 )
