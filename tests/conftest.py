@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pydantic import SecretStr
 
-from tests.postgres import fresh_postgres_url, postgres_url  # noqa: F401 - fixtures for every test
+from tests.postgres import database, fresh_postgres_url, postgres_url  # noqa: F401 - fixtures for every test
 from wayline.common.server import Server, ServiceDefinition
 from wayline.common.settings import ServiceSettings
 from wayline.common.telemetry import process_telemetry

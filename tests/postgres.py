@@ -11,12 +11,14 @@ Isolation: the server is shared by the session, so a test that needs an empty da
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tools.postgres_server import PostgresUnavailable, create_database, temporary_postgres
+from wayline.common.sql import Database, open_database
 
-__all__ = ["create_database", "fresh_postgres_url", "postgres_url"]
+__all__ = ["create_database", "database", "fresh_postgres_url", "postgres_url"]
 
 
 @pytest.fixture(scope="session")
@@ -37,3 +39,13 @@ def postgres_url() -> Iterator[str]:
 def fresh_postgres_url(postgres_url: str) -> str:
     """The URL of an empty database of its own for one test (the server is the session's)."""
     return create_database(postgres_url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """An empty relational store of each engine in turn: every test taking it runs on SQLite and on a real
+    PostgreSQL."""
+    url = request.getfixturevalue("fresh_postgres_url") if request.param == "postgresql" else None
+    db = open_database(url, tmp_path / "store.db")
+    yield db
+    db.close()

@@ -3,28 +3,17 @@ PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from tests.gateway.clock import FakeClock
 from wayline.common.auth import Caller
-from wayline.common.sql import Database, open_database
+from wayline.common.sql import Database
 from wayline_gateway.admin import Admin
 from wayline_gateway.model import Limits
 from wayline_gateway.store.admin_store import AdminStore
 
 OPERATOR = "operator"
 DEFAULTS = Limits(100.0, 200, 1000.0, 2000, 10)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    url = request.getfixturevalue("fresh_postgres_url") if request.param == "postgresql" else None
-    db = open_database(url, tmp_path / "gateway.db")
-    yield db
-    db.close()
 
 
 @pytest.fixture

@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from wayline.common.sql import Database, open_database
+from wayline.common.sql import Database
 from wayline.common.timestamps import to_micros
 from wayline_identity.identity import Identity
 from wayline_identity.model import Key, ResolutionInput
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    url = request.getfixturevalue("fresh_postgres_url") if request.param == "postgresql" else None
-    db = open_database(url, tmp_path / "identity.db")
-    yield db
-    db.close()
 
 
 @pytest.fixture

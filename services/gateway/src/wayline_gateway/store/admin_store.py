@@ -36,6 +36,17 @@ def _tenant(row: tuple[Any, ...]) -> TenantRecord:
     return TenantRecord(tenant_id, display_name, TenantState(state), create_time, update_time, version)
 
 
+def _tenant_values(tenant: TenantRecord) -> tuple[Any, ...]:
+    return (
+        tenant.tenant_id,
+        tenant.display_name,
+        tenant.state.value,
+        tenant.create_time,
+        tenant.update_time,
+        tenant.version,
+    )
+
+
 def _key(row: tuple[Any, ...]) -> ApiKeyRecord:
     (tenant_id, key_id, display_name, scopes, digest, prefix, create, expire, revoke, used, src, dst) = row
     return ApiKeyRecord(
@@ -125,14 +136,7 @@ class AdminStore:
                 )
             tx.execute(
                 f"INSERT INTO tenants ({_TENANT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    tenant.tenant_id,
-                    tenant.display_name,
-                    tenant.state.value,
-                    tenant.create_time,
-                    tenant.update_time,
-                    tenant.version,
-                ),
+                _tenant_values(tenant),
             )
         return tenant
 
@@ -142,14 +146,7 @@ class AdminStore:
             tx.execute(
                 f"INSERT INTO tenants ({_TENANT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (tenant_id) DO NOTHING",
-                (
-                    tenant.tenant_id,
-                    tenant.display_name,
-                    tenant.state.value,
-                    tenant.create_time,
-                    tenant.update_time,
-                    tenant.version,
-                ),
+                _tenant_values(tenant),
             )
             return _tenant(self._tenant_row(tx, tenant.tenant_id))
 
