@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import http_collector, identity, ingest, journeys, track
+from bench import gateway, http_collector, identity, ingest, journeys, track
 
 SCENARIOS: dict[str, Callable[[argparse.Namespace], object]] = {
     "track": lambda args: track.main(args.requests),
@@ -14,6 +14,7 @@ SCENARIOS: dict[str, Callable[[argparse.Namespace], object]] = {
     "identity": lambda args: identity.main(args.requests),
     "http": lambda args: http_collector.main(args.requests),
     "journeys": lambda args: journeys.main(args.requests, args.events, args.seed, args.cache_dir),
+    "gateway": lambda args: gateway.main(args.requests, rounds=args.rounds),
 }
 
 
@@ -34,6 +35,7 @@ def main() -> None:
         default=journeys.DEFAULT_CACHE,
         help="journeys: where generated data is kept",
     )
+    parser.add_argument("--rounds", type=int, default=1, help="gateway: repeat every row, interleaved")
     args = parser.parse_args()
     for name, run in SCENARIOS.items():
         if args.scenario in (None, name):

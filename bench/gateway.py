@@ -1,0 +1,232 @@
+"""The gateway hop: the same calls through the gateway and straight to the backend, in the same run.
+
+Rows, each beside its direct figure:
+- unary: Track refused by ingest's validation (no storage, so the hop is most of what differs) at 1 caller
+  (p50, p99: the hop's added milliseconds) and 16 callers (req/s: the throughput the hop costs);
+- streaming: StreamEvents, batches of 500 valid events within ingest's flow-control window, events/s;
+- the bare grpc.aio echo, the floor any gRPC server of ours stands on;
+- the gateway's CPU per call (user + system, from /proc/<pid>/stat before and after the row): on 2 shared
+  cores it is the figure that noise moves least.
+
+Rounds repeat every row, interleaved, so a noisy minute hits all of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from rich.console import Console
+from rich.table import Table
+
+from bench.echo_server import ECHO_METHOD
+from bench.harness import Measurement
+from bench.ingest import STREAM, run_stream, settle, stream_batches
+from bench.track import TRACK, run_scenario, server_process, track_requests
+from wayline.common.context import INTERNAL_TOKEN_HEADER, TENANT_HEADER
+from wayline_cli.suite import Suite, free_port
+
+__all__ = ["main"]
+
+Metadata = tuple[tuple[str, str], ...]
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (fields 14 and 15 of /proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+@dataclass(frozen=True)
+class Target:
+    """Somewhere to send the calls: the backend itself or a gateway in front of it."""
+
+    name: str
+    address: str
+    metadata: Metadata
+    pid: int | None = None  # the gateway's process, whose CPU is counted; None for direct
+
+
+@dataclass
+class Row:
+    kind: str  # "unary 1", "unary 16", "stream"
+    target: str
+    value: Measurement | float  # a Measurement for unary rows, events/s for streams
+    cpu_ms_per_call: float | None
+
+
+def unary_row(target: Target, payloads: list[bytes], concurrency: int, requests: int) -> Row:
+    before = cpu_seconds(target.pid) if target.pid else 0.0
+    scenario = run_scenario(
+        target.name,
+        target.address,
+        TRACK,
+        target.metadata,
+        payloads,
+        concurrency,
+        requests,
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
+    measured = asyncio.run(scenario)
+    cpu = (cpu_seconds(target.pid) - before) * 1000 / (requests + 50) if target.pid else None
+    return Row(f"unary {concurrency}", target.name, measured, cpu)
+
+
+def stream_row(target: Target, batches: int, tag: str, metrics_port: int, sent: list[int]) -> Row:
+    settle(metrics_port, sent[0], timeout=120)  # the previous row's events are in journeys: a quiet start
+    payloads = stream_batches(500, batches, tag)
+    before = cpu_seconds(target.pid) if target.pid else 0.0
+    seconds, _ = run_stream(target.address, STREAM, target.metadata, payloads, echo=False)
+    cpu = (cpu_seconds(target.pid) - before) * 1000 / batches if target.pid else None
+    sent[0] += batches * 500
+    return Row("stream", target.name, batches * 500 / seconds, cpu)
+
+
+def _table(title: str, columns: Sequence[str]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("round", "target") else "right")
+    return table
+
+
+def report(
+    rows: list[tuple[int, Row]],
+    echo: dict[int, dict[int, Measurement]],
+    echo_cpu: dict[tuple[int, int], float],
+    console: Console,
+) -> None:
+    def direct(round_: int, kind: str) -> Row:
+        return next(r for n, r in rows if n == round_ and r.kind == kind and r.target == "direct")
+
+    one = _table(
+        "Unary, 1 caller: Track refused (p50/p99 ms; added = via gateway - direct)",
+        ("round", "target", "p50", "p99", "added p50", "added p99", "gateway CPU ms/call"),
+    )
+    many = _table(
+        "Unary, 16 callers: Track refused (req/s; ratio = via gateway / direct)",
+        ("round", "target", "req/s", "ratio", "loss", "p50", "gateway CPU ms/call"),
+    )
+    streams = _table(
+        "Streaming: StreamEvents, batches of 500 (events/s; ratio = via gateway / direct)",
+        ("round", "target", "events/s", "ratio", "loss", "gateway CPU ms/batch"),
+    )
+    for round_, row in rows:
+        cpu = f"{row.cpu_ms_per_call:.2f}" if row.cpu_ms_per_call is not None else "-"
+        if row.kind == "stream":
+            assert isinstance(row.value, float)
+            base = direct(round_, "stream").value
+            assert isinstance(base, float)
+            ratio = row.value / base
+            streams.add_row(
+                str(round_), row.target, f"{row.value:,.0f}", f"{ratio:.2f}", f"{1 - ratio:.0%}", cpu
+            )
+            continue
+        m = row.value
+        assert isinstance(m, Measurement)
+        b = direct(round_, row.kind).value
+        assert isinstance(b, Measurement)
+        if row.kind == "unary 1":
+            e = echo[round_][1]
+            if row.target == "direct":
+                one.add_row(
+                    str(round_),
+                    "bare grpc.aio echo",
+                    f"{e.p50_ms:.2f}",
+                    f"{e.p99_ms:.2f}",
+                    "",
+                    "",
+                    f"echo {echo_cpu[(round_, 1)]:.2f}",
+                )
+            one.add_row(
+                str(round_),
+                row.target,
+                f"{m.p50_ms:.2f}",
+                f"{m.p99_ms:.2f}",
+                f"{m.p50_ms - b.p50_ms:+.2f}",
+                f"{m.p99_ms - b.p99_ms:+.2f}",
+                cpu,
+            )
+        else:
+            e = echo[round_][16]
+            if row.target == "direct":
+                many.add_row(
+                    str(round_),
+                    "bare grpc.aio echo",
+                    f"{e.rps:,.0f}",
+                    "",
+                    "",
+                    f"{e.p50_ms:.2f}",
+                    f"echo {echo_cpu[(round_, 16)]:.2f}",
+                )
+            ratio = m.rps / b.rps
+            many.add_row(
+                str(round_),
+                row.target,
+                f"{m.rps:,.0f}",
+                f"{ratio:.2f}",
+                f"{1 - ratio:.0%}",
+                f"{m.p50_ms:.2f}",
+                cpu,
+            )
+    for table in (one, many, streams):
+        console.print(table)
+
+
+def main(requests: int, batches: int = 100, rounds: int = 1) -> None:
+    console = Console(width=130)
+    refused = track_requests(1000, valid=False)
+    rows: list[tuple[int, Row]] = []
+    echo: dict[int, dict[int, Measurement]] = {}
+    echo_cpu: dict[tuple[int, int], float] = {}  # the echo server's CPU per call: the floor of one gRPC leg
+    with tempfile.TemporaryDirectory(prefix="wayline-bench-") as scratch, ExitStack() as stack:
+        suite = Suite.on_free_ports(Path(scratch), log_format="json")
+        suite.metrics_ports["ingest"] = free_port()
+        suite.start()
+        stack.callback(suite.stop)
+        suite.wait_ready()
+        targets = [
+            Target(
+                "direct",
+                suite.address("ingest"),
+                ((INTERNAL_TOKEN_HEADER, suite.internal_token), (TENANT_HEADER, suite.tenant)),
+            ),
+            Target(
+                "via gateway",
+                suite.address("gateway"),
+                (("authorization", f"Bearer {suite.api_key}"),),
+                suite.processes["gateway"].pid,
+            ),
+        ]
+        echo_port = free_port()
+        echo_command = [sys.executable, "-m", "bench.echo_server", "aio", str(echo_port)]
+        aio_echo, echo_process = stack.enter_context(server_process(echo_command, echo_port))
+        sent = [0]
+        for round_ in range(1, rounds + 1):
+            echo[round_] = {}
+            for concurrency in (1, 16):
+                before = cpu_seconds(echo_process.pid)
+                echo[round_][concurrency] = asyncio.run(
+                    run_scenario(
+                        "bare grpc.aio echo", aio_echo, ECHO_METHOD, (), refused, concurrency, requests
+                    )
+                )
+                spent = cpu_seconds(echo_process.pid) - before
+                echo_cpu[(round_, concurrency)] = spent * 1000 / (requests + 50)
+                for target in targets:
+                    rows.append((round_, unary_row(target, refused, concurrency, requests)))
+            for target in targets:
+                tag = f"{round_}-{target.name}"
+                rows.append((round_, stream_row(target, batches, tag, suite.metrics_ports["ingest"], sent)))
+    console.print(
+        f"The gateway hop: {requests} unary calls per row (after 50 warm-up calls), {batches} stream batches "
+        f"of 500 per row, {rounds} round(s); 2 cores shared by the client and every server"
+    )
+    report(rows, echo, echo_cpu, console)
