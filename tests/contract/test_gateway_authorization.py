@@ -358,6 +358,31 @@ def test_quota_refusals_carry_the_quota_and_a_retry_delay(
     settings = cast(GatewaySettings, gateway_server.settings)
     assert quota.quota.effective_limits.events_per_second == settings.quota_events_per_second
 
+    # AdminService's own calls count against the caller's request quota too.
+    admin_key = admin.CreateApiKey(
+        admin_pb.CreateApiKeyRequest(
+            parent=tenant.name, api_key=api_key_pb2.ApiKey(scopes=[annotations_pb2.SCOPE_ADMIN])
+        ),
+        metadata=operator,
+        timeout=10,
+    )
+    admin.UpdateQuota(
+        admin_pb.UpdateQuotaRequest(
+            quota=quota_pb2.Quota(
+                name=f"{admin_key.api_key.name}/quota",
+                limits=quota_pb2.QuotaLimits(requests_per_second=0.01, requests_burst=2),
+            )
+        ),
+        metadata=operator,
+        timeout=10,
+    )
+    own = bearer(admin_key.secret)
+    for _ in range(2):
+        admin.GetTenant(admin_pb.GetTenantRequest(name=tenant.name), metadata=own, timeout=10)
+    with pytest.raises(grpc.RpcError) as over:
+        admin.GetTenant(admin_pb.GetTenantRequest(name=tenant.name), metadata=own, timeout=10)
+    assert over.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
 
 def _key_with_events_quota(channel: grpc.Channel, per_second: float, burst: int) -> str:
     from tests.conftest import API_KEY

@@ -167,3 +167,14 @@ def test_events_are_counted_on_the_wire_without_parsing_them() -> None:
     assert count_field(batch, 2) == 1
     assert count_field(b"", 1) == 0
     assert count_field(b"\x0a\x7f", 1) == 1  # torn: what could be read; the backend refuses the message
+
+
+def test_a_short_call_is_charged_a_request_without_holding_a_place(gate: QuotaGate, clock: FakeClock) -> None:
+    for _ in range(5):
+        gate.charge_request("acme", "k1")
+    with pytest.raises(ResourceExhausted) as refused:
+        gate.charge_request("acme", "k1")
+    assert refused.value.metadata["limit"] == "requests_per_second"
+    assert admit_times(gate, "acme") == 0  # the tenant's bucket paid for the key's calls too
+    clock.advance(0.1)
+    gate.charge_request("acme", "k2")

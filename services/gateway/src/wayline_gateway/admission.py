@@ -83,6 +83,10 @@ class Admission:
         with self._gate.admit(tenant, key, events):
             yield
 
+    def request(self, caller: Caller) -> None:
+        """Charge one call of `caller` (AdminService's calls, which the pass-through does not see)."""
+        self._gate.charge_request(caller.tenant, _key_id(caller.principal))
+
     def events(self, caller: Caller, events: int) -> AbstractContextManager[None]:
         """Admit a call that carries `events` events for a caller authenticated outside gRPC (the HTTP
         collector)."""

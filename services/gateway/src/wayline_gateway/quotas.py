@@ -153,6 +153,15 @@ class QuotaGate:
                 for subject in subjects:
                     subject.in_flight -= 1
 
+    def charge_request(self, tenant: str, key: str) -> None:
+        """Take one call from the key's and the tenant's request buckets (a short call that holds no
+        concurrency slot, such as AdminService's); RESOURCE_EXHAUSTED when either is empty."""
+        with self._lock:
+            subjects = self._pair(tenant, key)
+            self._check(subjects, self._clock(), 1, "requests")
+            for subject in subjects:
+                subject.requests.take(1)
+
     def charge_events(self, tenant: str, key: str, events: int, *, max_wait: float) -> None:
         """Take `events` more for a call already admitted (each message of a stream), waiting up to
         `max_wait` seconds for the buckets to refill: a stream is paced to its quota rather than cut."""

@@ -146,7 +146,9 @@ def gateway_service(settings: GatewaySettings) -> ServiceDefinition:
     http = _http_collector(settings, token, authenticator, admission)
 
     def register(server: grpc.Server) -> list[str]:
-        gateway_service_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(admin), server)
+        gateway_service_pb2_grpc.add_AdminServiceServicer_to_server(
+            AdminServicer(admin, admission.request), server
+        )
         server.add_generic_rpc_handlers(
             (
                 PassThroughHandler(

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import grpc
 
 from wayline.common.auth import Caller
@@ -17,32 +19,37 @@ from wayline_gateway.model import now_micros
 __all__ = ["AdminServicer"]
 
 
-def _caller() -> Caller:
-    call = current_call()
-    if call is None or not call.tenant:
-        raise Unauthenticated("AdminService needs an API key")
-    return Caller(call.tenant, call.scopes, call.principal)
-
-
 class AdminServicer(pb_grpc.AdminServiceServicer):
-    def __init__(self, admin: Admin) -> None:
+    def __init__(self, admin: Admin, charge: Callable[[Caller], None] = lambda _caller: None) -> None:
+        """`charge` takes each call from its caller's request quota (the gateway's `Admission.request`)."""
         self._admin = admin
+        self._charge = charge
+
+    def _caller(self) -> Caller:
+        call = current_call()
+        if call is None or not call.tenant:
+            raise Unauthenticated("AdminService needs an API key")
+        caller = Caller(call.tenant, call.scopes, call.principal)
+        self._charge(caller)
+        return caller
 
     def CreateTenant(  # noqa: N802 - gRPC method names are the contract's
         self, request: pb.CreateTenantRequest, context: grpc.ServicerContext
     ) -> pb.CreateTenantResponse:
-        tenant = self._admin.create_tenant(_caller(), request.tenant_id, request.tenant.display_name)
+        tenant = self._admin.create_tenant(self._caller(), request.tenant_id, request.tenant.display_name)
         return pb.CreateTenantResponse(tenant=c.tenant_pb(tenant))
 
     def GetTenant(  # noqa: N802 - gRPC method names are the contract's
         self, request: pb.GetTenantRequest, context: grpc.ServicerContext
     ) -> pb.GetTenantResponse:
-        return pb.GetTenantResponse(tenant=c.tenant_pb(self._admin.get_tenant(_caller(), request.name)))
+        return pb.GetTenantResponse(tenant=c.tenant_pb(self._admin.get_tenant(self._caller(), request.name)))
 
     def ListTenants(  # noqa: N802 - gRPC method names are the contract's
         self, request: pb.ListTenantsRequest, context: grpc.ServicerContext
     ) -> pb.ListTenantsResponse:
-        tenants, token, total = self._admin.list_tenants(_caller(), request.page_size, request.page_token)
+        tenants, token, total = self._admin.list_tenants(
+            self._caller(), request.page_size, request.page_token
+        )
         return pb.ListTenantsResponse(
             tenants=[c.tenant_pb(t) for t in tenants], next_page_token=token, total_size=total
         )
@@ -51,7 +58,7 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
         self, request: pb.UpdateTenantRequest, context: grpc.ServicerContext
     ) -> pb.UpdateTenantResponse:
         tenant = self._admin.update_tenant(
-            _caller(),
+            self._caller(),
             request.tenant.name,
             list(request.update_mask.paths),
             request.tenant.display_name,
@@ -63,14 +70,16 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
     def DeleteTenant(  # noqa: N802 - gRPC method names are the contract's
         self, request: pb.DeleteTenantRequest, context: grpc.ServicerContext
     ) -> pb.DeleteTenantResponse:
-        return pb.DeleteTenantResponse(tenant=c.tenant_pb(self._admin.delete_tenant(_caller(), request.name)))
+        return pb.DeleteTenantResponse(
+            tenant=c.tenant_pb(self._admin.delete_tenant(self._caller(), request.name))
+        )
 
     def CreateApiKey(  # noqa: N802 - gRPC method names are the contract's
         self, request: pb.CreateApiKeyRequest, context: grpc.ServicerContext
     ) -> pb.CreateApiKeyResponse:
         key = request.api_key
         new = self._admin.create_key(
-            _caller(),
+            self._caller(),
             request.parent,
             key.display_name,
             c.scopes_from_pb(list(key.scopes)),
@@ -82,7 +91,7 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
         self, request: pb.ListApiKeysRequest, context: grpc.ServicerContext
     ) -> pb.ListApiKeysResponse:
         keys, token, total = self._admin.list_keys(
-            _caller(), request.parent, request.page_size, request.page_token, request.show_inactive
+            self._caller(), request.parent, request.page_size, request.page_token, request.show_inactive
         )
         now = now_micros()
         return pb.ListApiKeysResponse(
@@ -92,14 +101,14 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
     def RevokeApiKey(  # noqa: N802 - gRPC method names are the contract's
         self, request: pb.RevokeApiKeyRequest, context: grpc.ServicerContext
     ) -> pb.RevokeApiKeyResponse:
-        key = self._admin.revoke_key(_caller(), request.name)
+        key = self._admin.revoke_key(self._caller(), request.name)
         return pb.RevokeApiKeyResponse(api_key=c.api_key_pb(key, now_micros()))
 
     def RotateApiKey(  # noqa: N802 - gRPC method names are the contract's
         self, request: pb.RotateApiKeyRequest, context: grpc.ServicerContext
     ) -> pb.RotateApiKeyResponse:
         overlap = request.overlap.ToTimedelta().total_seconds() if request.HasField("overlap") else None
-        new, previous = self._admin.rotate_key(_caller(), request.name, overlap)
+        new, previous = self._admin.rotate_key(self._caller(), request.name, overlap)
         now = now_micros()
         return pb.RotateApiKeyResponse(
             api_key=c.api_key_pb(new.key, now),
@@ -110,13 +119,13 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
     def GetQuota(  # noqa: N802 - gRPC method names are the contract's
         self, request: pb.GetQuotaRequest, context: grpc.ServicerContext
     ) -> pb.GetQuotaResponse:
-        return pb.GetQuotaResponse(quota=c.quota_pb(self._admin.get_quota(_caller(), request.name)))
+        return pb.GetQuotaResponse(quota=c.quota_pb(self._admin.get_quota(self._caller(), request.name)))
 
     def UpdateQuota(  # noqa: N802 - gRPC method names are the contract's
         self, request: pb.UpdateQuotaRequest, context: grpc.ServicerContext
     ) -> pb.UpdateQuotaResponse:
         view = self._admin.update_quota(
-            _caller(),
+            self._caller(),
             request.quota.name,
             c.limits_from_pb(request.quota.limits),
             list(request.update_mask.paths),
