@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import ssl
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
 from prometheus_client import CollectorRegistry
 
+from tests.certificates import CertificateAuthority
 from tests.conftest import INTERNAL_TOKEN, TENANT, common_settings
 from tests.gateway.segment_examples import batch_example, examples
 from wayline.common.server import Server
@@ -297,6 +299,37 @@ def test_ingest_down_answers_503_with_retry_after_and_healthz_503(tmp_path: Path
             assert response.status_code == 503
             assert int(response.headers["retry-after"]) >= 1
             assert client.get("/healthz").status_code == 503
+    finally:
+        server.stop(1)
+        sender.close()
+
+
+def test_the_collector_serves_https_with_the_public_certificate(
+    ingest_server: Server, tmp_path: Path
+) -> None:
+    ca = CertificateAuthority(tmp_path, "public-ca")
+    pair = ca.issue("gateway")
+    settings = GatewaySettings(**common_settings(tmp_path))  # type: ignore[arg-type]
+    sender = IngestSender.connect(
+        ingest_server.address, internal_token=INTERNAL_TOKEN, timeout_seconds=5, max_message_bytes=16 << 20
+    )
+    server = HttpServer(
+        collector_app(authenticator(), sender, settings), "127.0.0.1", 0, tls=(pair.cert, pair.key)
+    )
+    server.start()
+    try:
+        assert server.address.startswith("https://")
+        with httpx.Client(
+            base_url=server.address,
+            auth=(WRITE_KEY, ""),
+            verify=ssl.create_default_context(cafile=str(ca.cert)),
+        ) as client:
+            assert client.post("/v1/track", json={"userId": "u-tls", "event": "Secure"}).status_code == 200
+        with pytest.raises(httpx.ConnectError), httpx.Client(base_url=server.address) as untrusting:
+            untrusting.get("/healthz")  # the system's CAs do not know the test CA
+        plain = server.address.replace("https://", "http://")
+        with pytest.raises(httpx.HTTPError), httpx.Client(base_url=plain) as cleartext:
+            cleartext.get("/healthz")
     finally:
         server.stop(1)
         sender.close()

@@ -103,8 +103,13 @@ def _http_collector(
         tls=settings.channel_tls(),
     )
     app = collector_app(authenticator, sender, settings, admit=admission.events)
+    tls = (
+        (settings.tls_cert_file, settings.tls_key_file)
+        if settings.tls_cert_file and settings.tls_key_file
+        else None
+    )
     return _HttpCollector(
-        HttpServer(app, settings.host, settings.http_port), sender, settings.shutdown_grace_seconds
+        HttpServer(app, settings.host, settings.http_port, tls=tls), sender, settings.shutdown_grace_seconds
     )
 
 

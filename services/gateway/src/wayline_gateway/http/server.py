@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -39,8 +40,19 @@ def _bind_host(host: str) -> tuple[socket.AddressFamily, str]:
 class HttpServer:
     """One ASGI app on `host:port` (port 0: a free port, read back from `port` after `start`)."""
 
-    def __init__(self, app: ASGIApp, host: str, port: int, *, name: str = "gateway-http") -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        host: str,
+        port: int,
+        *,
+        name: str = "gateway-http",
+        tls: tuple[Path, Path] | None = None,
+    ) -> None:
+        """`tls` (certificate chain, key): serve HTTPS with the public port's certificate, as the gRPC port
+        does (`WAYLINE_TLS_CERT_FILE`, `WAYLINE_TLS_KEY_FILE`)."""
         self._app = app
+        self._tls = tls
         self._host, self._requested_port = host, port
         self._name = name
         self._server: _Server | None = None
@@ -49,10 +61,10 @@ class HttpServer:
 
     @property
     def address(self) -> str:
-        """`http://127.0.0.1:<port>` (or the bound address when it is not a wildcard)."""
+        """`http(s)://127.0.0.1:<port>` (or the bound address when it is not a wildcard)."""
         family, bound = _bind_host(self._host)
         host = "127.0.0.1" if bound == "0.0.0.0" else (f"[{bound}]" if family == socket.AF_INET6 else bound)
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self._tls else 'http'}://{host}:{self.port}"
 
     def start(self, timeout: float = 10.0) -> None:
         family, bound = _bind_host(self._host)
@@ -71,6 +83,8 @@ class HttpServer:
             lifespan="off",
             server_header=False,
             timeout_graceful_shutdown=None,
+            ssl_certfile=str(self._tls[0]) if self._tls else None,
+            ssl_keyfile=str(self._tls[1]) if self._tls else None,
         )
         self._server = _Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, name=self._name)
