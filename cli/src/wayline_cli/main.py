@@ -27,6 +27,7 @@ from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
 from wayline_cli import demo, demo_gateway, demo_http, demo_identity, demo_ingest, demo_journeys
 from wayline_cli.importing.command import import_command
 from wayline_cli.keys import keys_app
+from wayline_cli.ml import ml_app
 from wayline_cli.suite import SERVICES, Suite, SuiteError
 
 app = typer.Typer(help="Wayline: the open-source customer journey platform.", no_args_is_help=True)
@@ -234,6 +235,7 @@ def _show_timeline(
 
 app.command("import")(import_command)
 app.add_typer(keys_app, name="keys")
+app.add_typer(ml_app, name="ml")
 
 
 if __name__ == "__main__":
