@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import grpc
+import numpy as np
 import pytest
 
 from tests.conftest import API_KEY
@@ -33,13 +34,15 @@ def _eventually(check: Callable[[], bool], what: str, seconds: float = 30) -> No
 
 
 def _expected(population: Population) -> dict[int, set[str]]:
-    """Per person who logged in: the events that carry their user id. (Events tied to them only through an
-    identify that joined their device, or through their email, are left out for now: see docs/ml.md.)"""
+    """Per person who logged in: every event identity can tie to them — those carrying their user id, those
+    of every device an identify joined to them (before and after it), and those carrying only their email."""
     e = population.events
     ids = uuid_strings(e.event_id)
-    return {
-        p: set(ids[e.identified & (e.person == p)].tolist()) for p in set(e.person[e.identified].tolist())
-    }
+    joined_devices = set(e.device[(e.kind == Kind.IDENTIFY) & (e.device >= 0)].tolist())
+    on_joined_device = np.isin(e.device, list(joined_devices))
+    email_only = (e.device < 0) & (e.email_variant >= 0)
+    tied = e.identified | on_joined_device | email_only
+    return {p: set(ids[tied & (e.person == p)].tolist()) for p in set(e.person[e.identified].tolist())}
 
 
 def test_generated_events_reach_the_journey_store(

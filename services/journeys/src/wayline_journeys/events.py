@@ -82,7 +82,8 @@ class TimelineCursor:
 
 @dataclass(frozen=True)
 class TimelineQuery:
-    """One person's events across channels, or the events that carry one identifier."""
+    """One person's events across channels: the person named, or the person currently holding the
+    identifier (the current person of the latest event carrying it)."""
 
     tenant: str
     person_id: str = ""

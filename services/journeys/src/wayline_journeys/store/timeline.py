@@ -1,4 +1,5 @@
-"""GetTimeline's read model: one person's events (or one identifier's) across channels, keyset-paged.
+"""GetTimeline's read model: one person's events across channels (the person named, or the one currently
+holding an identifier), keyset-paged.
 
 The anchor lookups (schema.py) name the few ranges of `events` that hold the subject's events, so a read
 touches that data only, however large the table. A person's timeline holds the events whose current person is
@@ -14,6 +15,7 @@ costs milliseconds before it reads anything (docs/journeys.md), and a timeline i
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from wayline_journeys.events import EventRecord, TimelineOrder, TimelinePage, TimelineQuery
@@ -40,40 +42,55 @@ class ClickHouseTimeline:
         self._overrides = overrides
 
     def timeline_page(self, query: TimelineQuery) -> TimelinePage:
-        """One page of `query`'s events, in its order, after its cursor, read through the overrides, and
-        whose timeline it is (for an identifier: the current person of the latest event carrying it, one
-        statement more)."""
-        if query.person_id:
-            page = self._page_without_overrides(query)
-            if page is not None:
-                return TimelinePage(page, query.person_id)
+        """One page of `query`'s person's events, in its order, after its cursor, read through the
+        overrides. Asked by identifier, the person is the current person of the latest event carrying it
+        (one statement more), and the page is that person's whole timeline, not only the events carrying
+        the identifier (the contract: "the timeline of the person currently holding it"). Events stored
+        without a person (written before identity resolved them) have no timeline but their identifier's:
+        when no person holds the identifier, the page is the events that carry it."""
+        if query.identifier is not None:
+            mapping, anchors = self._overrides.timeline_subject(query)
+            if not anchors:
+                return TimelinePage([], "")  # no event carries the identifier
+            person, parameters = current_person_sql(mapping)
+            parameters |= {"anchors": anchors}
+            parameters["identifier_type"], parameters["identifier_value"] = query.identifier
+            holder = self._holder(query.tenant, person, parameters)
+            if not holder:
+                conditions = ["anchor IN {anchors:Array(UInt64)}", IDENTIFIER_MATCH]
+                rows = self._page(query, person, conditions, parameters)
+                return TimelinePage([record_from_row(row) for row in rows], "")
+            query = replace(query, person_id=holder, identifier=None)
+        page = self._page_without_overrides(query)
+        if page is not None:
+            return TimelinePage(page, query.person_id)
         mapping, anchors = self._overrides.timeline_subject(query)
         if not anchors:
-            return TimelinePage([], query.person_id)  # no event was ever stored for the subject
+            return TimelinePage([], query.person_id)  # no event was ever stored for the person
         person, parameters = current_person_sql(mapping)
-        conditions = ["anchor IN {anchors:Array(UInt64)}"]
-        parameters |= {"anchors": anchors}
-        if query.person_id:
-            conditions.append(
-                "person_id IN {stored_persons:Array(String)} AND current_person = {person:String}"
-            )
-            parameters["stored_persons"] = mapping.stored_persons_of(query.person_id)
-            parameters["person"] = query.person_id
-        if query.identifier is not None:
-            conditions.append(IDENTIFIER_MATCH)
-            parameters["identifier_type"], parameters["identifier_value"] = query.identifier
+        conditions = [
+            "anchor IN {anchors:Array(UInt64)}",
+            "person_id IN {stored_persons:Array(String)} AND current_person = {person:String}",
+        ]
+        parameters |= {
+            "anchors": anchors,
+            "stored_persons": mapping.stored_persons_of(query.person_id),
+            "person": query.person_id,
+        }
         rows = self._page(query, person, conditions, parameters)
-        holder = query.person_id
-        if query.identifier is not None:
-            latest = self._db.rows(
-                f"SELECT {person} FROM events FINAL WHERE tenant_id = {{tenant:String}} "
-                f"AND anchor IN {{anchors:Array(UInt64)}} AND {IDENTIFIER_MATCH} "
-                "ORDER BY timestamp DESC, toString(event_id) DESC LIMIT 1",
-                parameters,
-                "finding who holds an identifier",
-            )
-            holder = str(latest[0][0]) if latest else ""
-        return TimelinePage([record_from_row(row) for row in rows], holder)
+        return TimelinePage([record_from_row(row) for row in rows], query.person_id)
+
+    def _holder(self, tenant: str, person: str, parameters: dict[str, Any]) -> str:
+        """The current person (the expression `person`) of the latest event in {anchors} carrying the
+        identifier {identifier_type}/{identifier_value}; '' when it has none."""
+        latest = self._db.rows(
+            f"SELECT {person} FROM events FINAL WHERE tenant_id = {{tenant:String}} "
+            f"AND anchor IN {{anchors:Array(UInt64)}} AND {IDENTIFIER_MATCH} "
+            "ORDER BY timestamp DESC, toString(event_id) DESC LIMIT 1",
+            parameters | {"tenant": tenant},
+            "finding who holds an identifier",
+        )
+        return str(latest[0][0]) if latest else ""
 
     def _page_without_overrides(self, query: TimelineQuery) -> list[EventRecord] | None:
         """The person's page read as if no override concerned them, or None when some override row names
