@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import gateway, http_collector, identity, ingest, journeys, track
+from bench import gateway, http_collector, identity, ingest, journeys, ml, track
 
 SCENARIOS: dict[str, Callable[[argparse.Namespace], object]] = {
     "track": lambda args: track.main(args.requests),
@@ -15,6 +15,7 @@ SCENARIOS: dict[str, Callable[[argparse.Namespace], object]] = {
     "http": lambda args: http_collector.main(args.requests),
     "journeys": lambda args: journeys.main(args.requests, args.events, args.seed, args.cache_dir),
     "gateway": lambda args: gateway.main(args.requests, rounds=args.rounds),
+    "ml": lambda args: ml.main(tuple(args.ml_configs.split(","))),
 }
 
 
@@ -36,6 +37,9 @@ def main() -> None:
         help="journeys: where generated data is kept",
     )
     parser.add_argument("--rounds", type=int, default=1, help="gateway: repeat every row, interleaved")
+    parser.add_argument(
+        "--ml-configs", default="default,large", help="ml: table sizes, comma-separated (default, large)"
+    )
     args = parser.parse_args()
     for name, run in SCENARIOS.items():
         if args.scenario in (None, name):

@@ -14,12 +14,13 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from wayline.client import Client
+from wayline_cli import ml_train
 from wayline_ml.generator import GeneratorConfig, Population, generate
 from wayline_ml.generator.files import write_parquet
 from wayline_ml.generator.protos import send
 from wayline_ml.generator.summary import summarize
 
-ml_app = typer.Typer(help="The ML pipeline: generated journeys (and, later, training and packaging).")
+ml_app = typer.Typer(help="The ML pipeline: generated journeys, training, evaluation, ONNX model packages.")
 console = Console()
 
 
@@ -97,3 +98,6 @@ def _summary(population: Population, seconds: float) -> Table:
         table.add_row(name, f"{value:,}")
     table.add_row("generation time", f"{seconds:.1f}s")
     return table
+
+
+ml_train.register(ml_app)

@@ -1,0 +1,154 @@
+"""The model package: it validates; a corrupted, re-labelled or re-shaped one fails naming the problem; it is
+immutable; the per-tenant directory registry puts, gets and lists versions."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import onnx
+import pytest
+
+from wayline_ml.evaluate import Evaluation
+from wayline_ml.export import ExportedModels, to_onnx
+from wayline_ml.manifest import MANIFEST_FILE
+from wayline_ml.package import PackageExists, write_package
+from wayline_ml.registry import DirectoryRegistry, RegistryError
+from wayline_ml.train import TrainedModels
+from wayline_ml.validation import PackageError, sha256_file, validate
+
+
+def _copy(package: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "package"
+    shutil.copytree(package, copy)
+    for file in copy.iterdir():
+        file.chmod(0o644)
+    return copy
+
+
+def _edit_manifest(package: Path, edit: dict[str, object]) -> None:
+    manifest = json.loads((package / MANIFEST_FILE).read_text())
+    manifest.update(edit)
+    (package / MANIFEST_FILE).write_text(json.dumps(manifest))
+
+
+def test_package_validates_and_its_manifest_describes_it(package: Path, models: TrainedModels) -> None:
+    manifest = validate(package)
+    assert (manifest.name, manifest.version) == ("nba", "1.0.0")
+    assert [f.name for f in manifest.features] == list(models.schema.names)
+    assert {f.type for f in manifest.features} == {"float", "int", "bool", "category"}
+    assert manifest.actions == list(models.actions)
+    assert set(manifest.files) == {"response.onnx", "value.onnx", "model_card.md"}
+    assert all(sha256_file(package / name) == digest for name, digest in manifest.files.items())
+    assert manifest.models[0].outputs[1].shape == [None, 2]
+    assert manifest.training_window.train_to < manifest.training_window.holdout_from
+    assert manifest.metrics["lift_vs_best_single"] > 0
+    assert manifest.onnx_opsets["ai.onnx.ml"] >= 1
+    assert "xgboost-cpu" in manifest.libraries
+    assert "Offline policy value" in (package / "model_card.md").read_text()
+
+
+def test_flipped_byte_fails_naming_the_file_and_the_sha256(package: Path, tmp_path: Path) -> None:
+    copy = _copy(package, tmp_path)
+    data = bytearray((copy / "value.onnx").read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (copy / "value.onnx").write_bytes(bytes(data))
+    with pytest.raises(PackageError, match=r"^value\.onnx: sha256 mismatch: the manifest lists [0-9a-f]{64}"):
+        validate(copy)
+
+
+def test_reordered_features_fail_as_a_schema_mismatch(package: Path, tmp_path: Path) -> None:
+    copy = _copy(package, tmp_path)
+    features = json.loads((copy / MANIFEST_FILE).read_text())["features"]
+    features[0], features[2] = features[2], features[0]
+    _edit_manifest(copy, {"features": features})
+    with pytest.raises(
+        PackageError,
+        match=r"response\.onnx: feature schema mismatch at input column 0: "
+        r"the model was trained on price_sensitivity \(float\), the manifest declares app_affinity",
+    ):
+        validate(copy)
+
+
+def test_changed_feature_type_fails_as_a_schema_mismatch(package: Path, tmp_path: Path) -> None:
+    copy = _copy(package, tmp_path)
+    features = json.loads((copy / MANIFEST_FILE).read_text())["features"]
+    features[4]["type"] = "float"  # sessions_30d was an int
+    _edit_manifest(copy, {"features": features})
+    with pytest.raises(
+        PackageError,
+        match=r"column 4: the model was trained on sessions_30d \(int\), "
+        r"the manifest declares sessions_30d \(float\)",
+    ):
+        validate(copy)
+
+
+def test_onnx_input_of_another_width_fails(package: Path, tmp_path: Path, models: TrainedModels) -> None:
+    copy = _copy(package, tmp_path)
+    original = onnx.load(copy / "response.onnx")
+    wider = to_onnx(models.response, models.n_inputs + 1)
+    onnx.helper.set_model_props(wider, {p.key: p.value for p in original.metadata_props})
+    onnx.save(wider, copy / "response.onnx")
+    manifest = json.loads((copy / MANIFEST_FILE).read_text())
+    _edit_manifest(
+        copy, {"files": manifest["files"] | {"response.onnx": sha256_file(copy / "response.onnx")}}
+    )
+    with pytest.raises(
+        PackageError,
+        match=rf"response\.onnx: input 'features' has \[{models.n_inputs + 1}\] "
+        rf"columns, the manifest's features and actions give {models.n_inputs}",
+    ):
+        validate(copy)
+
+
+def test_malformed_manifest_fails_naming_the_field(package: Path, tmp_path: Path) -> None:
+    copy = _copy(package, tmp_path)
+    features = json.loads((copy / MANIFEST_FILE).read_text())["features"]
+    features[2]["type"] = "double"
+    _edit_manifest(copy, {"features": features})
+    with pytest.raises(PackageError, match=r"manifest\.json: field features\.2\.type: Input should be"):
+        validate(copy)
+
+
+def test_unlisted_file_fails(package: Path, tmp_path: Path) -> None:
+    copy = _copy(package, tmp_path)
+    (copy / "notes.txt").write_text("hello")
+    with pytest.raises(PackageError, match=r"notes\.txt: in the package but not listed"):
+        validate(copy)
+
+
+def test_writing_the_same_version_twice_fails(
+    package: Path, models: TrainedModels, evaluation: Evaluation, exported: ExportedModels
+) -> None:
+    before = sha256_file(package / "response.onnx")
+    with pytest.raises(PackageExists, match="packages are immutable"):
+        write_package(
+            package, name="nba", version="1.0.0", models=models, evaluation=evaluation, exported=exported
+        )
+    assert sha256_file(package / "response.onnx") == before
+    assert [p.name for p in package.parent.iterdir()] == ["1.0.0"]  # no staging directory left behind
+
+
+def test_registry_puts_gets_and_lists_versions_per_tenant(package: Path, tmp_path: Path) -> None:
+    registry = DirectoryRegistry(tmp_path / "models")
+    stored = registry.put("acme", package)
+    assert stored.path == tmp_path / "models" / "acme" / "nba" / "1.0.0"
+    assert registry.get("acme", "nba", "1.0.0").manifest == stored.manifest
+    assert registry.versions("acme", "nba") == ["1.0.0"]
+    assert registry.versions("globex", "nba") == []
+    with pytest.raises(PackageExists):
+        registry.put("acme", package)
+    with pytest.raises(RegistryError, match="no such package"):
+        registry.get("globex", "nba", "1.0.0")
+    with pytest.raises(RegistryError, match=r"tenant '\.\./acme'"):
+        registry.path("../acme", "nba", "1.0.0")
+
+
+def test_registry_refuses_an_invalid_package(package: Path, tmp_path: Path) -> None:
+    copy = _copy(package, tmp_path)
+    (copy / "model_card.md").write_text("edited")
+    registry = DirectoryRegistry(tmp_path / "models")
+    with pytest.raises(PackageError, match=r"model_card\.md: sha256 mismatch"):
+        registry.put("acme", copy)
+    assert not (tmp_path / "models" / "acme" / "nba").exists()
