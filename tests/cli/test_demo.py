@@ -39,7 +39,19 @@ def test_demo_sends_events_and_prints_every_customers_timeline() -> None:
     )
     assert "u-segment-sdk: 2 events in the journey store from HTTP: Pricing, Trial Started" in output
     _assert_gateway(output)
+    _assert_ml(output)
     assert "every service stopped cleanly" in output
+
+
+def _assert_ml(output: str) -> None:
+    """The ML step trained on generated journeys, beat random in truth, and wrote a validated package."""
+    truth = re.search(r"true value per held-out decision\s+│ learned ([\d.]+) · random ([\d.]+)", output)
+    assert truth, output
+    assert float(truth.group(1)) > float(truth.group(2))
+    assert re.search(
+        r"package \(validated\)\s+│ .*next-best-action/1 · model_card\.md, response\.onnx, value\.onnx",
+        output,
+    )
 
 
 def _assert_gateway(output: str) -> None:

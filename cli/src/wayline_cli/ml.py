@@ -19,6 +19,8 @@ from wayline_ml.generator import GeneratorConfig, Population, generate
 from wayline_ml.generator.files import write_parquet
 from wayline_ml.generator.protos import send
 from wayline_ml.generator.summary import summarize
+from wayline_ml.generator.training import training_table
+from wayline_ml.table_io import write_table
 
 ml_app = typer.Typer(help="The ML pipeline: generated journeys, training, evaluation, ONNX model packages.")
 console = Console()
@@ -56,7 +58,8 @@ def generate_command(  # noqa: PLR0917 - the round's arrays, passed explicitly
     ] = None,
     tls: Annotated[bool, typer.Option(help="Use TLS to reach --gateway.")] = False,
 ) -> None:
-    """Generate journeys and decisions; write them as Parquet, and send the events with --gateway."""
+    """Generate journeys and decisions; write them as Parquet (with training.parquet, the decisions as a
+    training table for `wayline ml train`), and send the events with --gateway."""
     if gateway and not api_key:
         raise typer.BadParameter("--gateway needs --api-key (or WAYLINE_API_KEY)")
     begin = (start.replace(tzinfo=UTC) if start and start.tzinfo is None else start) or _default_start(days)
@@ -68,6 +71,9 @@ def generate_command(  # noqa: PLR0917 - the round's arrays, passed explicitly
         generated = time.monotonic() - started
         progress.add_task("writing Parquet", total=None)
         paths = write_parquet(population, out)
+        # The decisions with the features their journeys show at decision time: `wayline ml train` input.
+        paths["training table"] = out / "training.parquet"
+        write_table(training_table(population), paths["training table"])
     console.print(_summary(population, generated))
     for name, path in paths.items():
         console.print(f"{name}: [bold]{path}[/bold]")

@@ -53,7 +53,7 @@ class ParityEntry(_Strict):
     output: str
     max_abs_diff: float
     tolerance: float
-    rule: Literal["absolute", "relative to max(1, |value|)"]
+    rule: Literal["absolute", "relative to max(1, mean |value|)"]
 
 
 class ModelEntry(_Strict):

@@ -160,7 +160,7 @@ def _entry(role: str, parity: Parity, models: TrainedModels) -> ModelEntry:
                 meaning="E[value | converted, features, action]",
             )
         ]
-        rule = "relative to max(1, |value|)"
+        rule = "relative to max(1, mean |value|)"
     return ModelEntry.model_validate(
         {
             "role": role,
