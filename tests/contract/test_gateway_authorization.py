@@ -319,25 +319,8 @@ def test_quota_refusals_carry_the_quota_and_a_retry_delay(
 
     operator = bearer(API_KEY)
     admin = admin_grpc.AdminServiceStub(gateway_channel)
-    tenant = admin.CreateTenant(
-        admin_pb.CreateTenantRequest(tenant_id=f"quota-{uuid.uuid4().hex[:6]}"), metadata=operator, timeout=10
-    ).tenant
-    created = admin.CreateApiKey(
-        admin_pb.CreateApiKeyRequest(
-            parent=tenant.name, api_key=api_key_pb2.ApiKey(scopes=[annotations_pb2.SCOPE_WRITE])
-        ),
-        metadata=operator,
-        timeout=10,
-    )
-    admin.UpdateQuota(
-        admin_pb.UpdateQuotaRequest(
-            quota=quota_pb2.Quota(
-                name=f"{created.api_key.name}/quota",
-                limits=quota_pb2.QuotaLimits(events_per_second=1.0, events_burst=3),
-            )
-        ),
-        metadata=operator,
-        timeout=10,
+    tenant, created = _tenant_and_key(
+        gateway_channel, "quota", quota_of_key=quota_pb2.QuotaLimits(events_per_second=1.0, events_burst=3)
     )
     ingest = ingest_grpc.IngestServiceStub(gateway_channel)
     events = [make_event(f"q-{n}") for n in range(3)]
@@ -384,13 +367,20 @@ def test_quota_refusals_carry_the_quota_and_a_retry_delay(
     assert over.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
-def _key_with_events_quota(channel: grpc.Channel, per_second: float, burst: int) -> str:
+def _tenant_and_key(
+    channel: grpc.Channel,
+    prefix: str,
+    *,
+    quota_of_key: quota_pb2.QuotaLimits | None = None,
+    quota_of_tenant: quota_pb2.QuotaLimits | None = None,
+) -> tuple[tenant_pb2.Tenant, admin_pb.CreateApiKeyResponse]:
+    """A new tenant with a write key, made by the operator, and the limits given set on either."""
     from tests.conftest import API_KEY
 
     operator = bearer(API_KEY)
     admin = admin_grpc.AdminServiceStub(channel)
     tenant = admin.CreateTenant(
-        admin_pb.CreateTenantRequest(tenant_id=f"stream-{uuid.uuid4().hex[:6]}"),
+        admin_pb.CreateTenantRequest(tenant_id=f"{prefix}-{uuid.uuid4().hex[:6]}"),
         metadata=operator,
         timeout=10,
     ).tenant
@@ -401,17 +391,23 @@ def _key_with_events_quota(channel: grpc.Channel, per_second: float, burst: int)
         metadata=operator,
         timeout=10,
     )
-    admin.UpdateQuota(
-        admin_pb.UpdateQuotaRequest(
-            quota=quota_pb2.Quota(
-                name=f"{tenant.name}/quota",
-                limits=quota_pb2.QuotaLimits(events_per_second=per_second, events_burst=burst),
+    for name, limits in (
+        (f"{created.api_key.name}/quota", quota_of_key),
+        (f"{tenant.name}/quota", quota_of_tenant),
+    ):
+        if limits is not None:
+            admin.UpdateQuota(
+                admin_pb.UpdateQuotaRequest(quota=quota_pb2.Quota(name=name, limits=limits)),
+                metadata=operator,
+                timeout=10,
             )
-        ),
-        metadata=operator,
-        timeout=10,
-    )
-    return created.secret
+    return tenant, created
+
+
+def _key_with_events_quota(channel: grpc.Channel, per_second: float, burst: int) -> str:
+    """A write key of a new tenant whose events quota is `per_second`, burst `burst`."""
+    limits = quota_pb2.QuotaLimits(events_per_second=per_second, events_burst=burst)
+    return _tenant_and_key(channel, "stream", quota_of_tenant=limits)[1].secret
 
 
 def _batches(count: int, size: int) -> list[ingest_pb.StreamEventsRequest]:
