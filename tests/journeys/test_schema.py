@@ -62,7 +62,8 @@ def test_the_pre_versioning_layout_is_converted_with_its_rows(fresh_database: Ca
         "group_id, plan_violations) "
         "SELECT 'acme', generateUUIDv4(number), 'track', 'Viewed', 'web', "
         "toDateTime64('2025-12-31 23:00:00', 6, 'UTC') + toIntervalHour(number), now64(6), ['user_id'], "
-        "['u-' || toString(number % 3)], 'p', '{}', '{}', '', '', '', '[]' FROM numbers(30)"
+        "['u-' || toString(number % 3)], 'p-' || toString(number % 3), '{}', '{}', '', '', '', '[]' "
+        "FROM numbers(30)"
     )
     store = JourneyStore(fresh_database)
     store.open()
@@ -73,7 +74,8 @@ def test_the_pre_versioning_layout_is_converted_with_its_rows(fresh_database: Ca
         assert keys == [("tenant_id, anchor, event_id",)]
         assert int(store.client.query("SELECT count() FROM events").result_rows[0][0]) == 30
         timeline = store.timeline(TimelineQuery(tenant="acme", identifier=("user_id", "u-1")))
-        assert len(timeline) == 10  # found through the backfilled identifier lookup
+        # The timeline of u-1's holder (p-1, ten events), found through the backfilled identifier lookup.
+        assert len(timeline) == 10
         assert applied_versions(store.client) == list(range(1, len(MIGRATIONS) + 1))
     finally:
         store.close()
