@@ -24,6 +24,7 @@ from wayline_gateway.model import (
     QuotaRecord,
     TenantRecord,
     TenantState,
+    in_force,
     now_micros,
 )
 from wayline_gateway.store.admin_store import AdminStore
@@ -324,18 +325,17 @@ class Admin:
         self._require_tenant(caller, tenant_id)
         return tenant_id, key_id
 
-    def effective_limits(self, tenant_id: str, key_id: str) -> Limits:
-        tenant = self._store.quota(tenant_id, "")
-        inherited = tenant.limits.over(self._defaults) if tenant else self._defaults
+    def _in_force(self, tenant_id: str, key_id: str, own: QuotaRecord | None) -> Limits:
+        """The limits in force for the subject whose own record (already read) is `own`."""
         if not key_id:
-            return inherited
-        own = self._store.quota(tenant_id, key_id)
-        return own.limits.over(inherited) if own else inherited
+            return in_force(self._defaults, own.limits if own else None)
+        tenant = self._store.quota(tenant_id, "")
+        return in_force(self._defaults, tenant.limits if tenant else None, own.limits if own else None)
 
     def get_quota(self, caller: Caller, name: str) -> QuotaView:
         tenant_id, key_id = self._quota_subject(caller, name)
         record = self._store.quota(tenant_id, key_id)
-        return QuotaView(name, record, self.effective_limits(tenant_id, key_id))
+        return QuotaView(name, record, self._in_force(tenant_id, key_id, record))
 
     def update_quota(
         self, caller: Caller, name: str, limits: Limits, paths: Collection[str], etag: str
@@ -350,7 +350,7 @@ class Admin:
         merged = replace(kept, **{n: getattr(limits, n) for n in names})
         record = self._store.set_quota(tenant_id, key_id, merged, _etag_version(etag), self._clock())
         self._changed()
-        return QuotaView(name, record, self.effective_limits(tenant_id, key_id))
+        return QuotaView(name, record, self._in_force(tenant_id, key_id, record))
 
 
 def _etag_version(etag: str) -> int | None:

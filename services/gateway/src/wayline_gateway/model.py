@@ -14,6 +14,7 @@ __all__ = [
     "QuotaRecord",
     "TenantRecord",
     "TenantState",
+    "in_force",
     "now_micros",
 ]
 
@@ -99,6 +100,13 @@ class Limits:
 
 
 LIMIT_NAMES = tuple(f.name for f in fields(Limits))
+
+
+def in_force(defaults: Limits, tenant: Limits | None, key: Limits | None = None) -> Limits:
+    """The limits a tenant's (or one of its keys') calls meet: a key's unset limits are its tenant's, a
+    tenant's unset limits are the gateway's `defaults`."""
+    inherited = tenant.over(defaults) if tenant is not None else defaults
+    return key.over(inherited) if key is not None else inherited
 
 
 @dataclass(frozen=True)

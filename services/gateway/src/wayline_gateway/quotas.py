@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from wayline.common.errors import ResourceExhausted
-from wayline_gateway.model import Limits
+from wayline_gateway.model import Limits, in_force
 
 __all__ = ["QuotaGate", "TokenBucket"]
 
@@ -62,9 +62,15 @@ class _Subject:
     """The buckets and the in-flight count of one tenant or one key."""
 
     quota: str  # the quota's resource name, for QuotaFailure
+    limits: Limits  # in force, kept in step by `refresh`
     requests: TokenBucket
     events: TokenBucket
     in_flight: int = 0
+
+    def reshape(self, limits: Limits) -> None:
+        self.limits = limits
+        self.requests.reshape(_rate(limits.requests_per_second), _size(limits.requests_burst))
+        self.events.reshape(_rate(limits.events_per_second), _size(limits.events_burst))
 
 
 class QuotaGate:
@@ -88,9 +94,7 @@ class QuotaGate:
         with self._lock:
             self._set = dict(set_limits)
             for (tenant, key), subject in self._subjects.items():
-                limits = self._limits(tenant, key)
-                subject.requests.reshape(_rate(limits.requests_per_second), _size(limits.requests_burst))
-                subject.events.reshape(_rate(limits.events_per_second), _size(limits.events_burst))
+                subject.reshape(self._limits(tenant, key))
 
     def limits(self, tenant: str, key: str = "") -> Limits:
         """The limits in force for a tenant (key '') or a key."""
@@ -98,10 +102,9 @@ class QuotaGate:
             return self._limits(tenant, key)
 
     def _limits(self, tenant: str, key: str) -> Limits:
-        tenant_limits = self._set.get((tenant, ""), Limits()).over(self._defaults)
-        if not key:
-            return tenant_limits
-        return self._set.get((tenant, key), Limits()).over(tenant_limits)
+        return in_force(
+            self._defaults, self._set.get((tenant, "")), self._set.get((tenant, key)) if key else None
+        )
 
     def _subject(self, tenant: str, key: str) -> _Subject:
         found = self._subjects.get((tenant, key))
@@ -111,6 +114,7 @@ class QuotaGate:
             name = f"tenants/{tenant}/apiKeys/{key}/quota" if key else f"tenants/{tenant}/quota"
             found = _Subject(
                 name,
+                limits,
                 TokenBucket(_rate(limits.requests_per_second), _size(limits.requests_burst), now),
                 TokenBucket(_rate(limits.events_per_second), _size(limits.events_burst), now),
             )
@@ -130,8 +134,7 @@ class QuotaGate:
             subjects = self._pair(tenant, key)
             now = self._clock()
             for subject in subjects:
-                limit = self._limits(tenant, key if subject is subjects[0] else "")
-                cap = limit.max_concurrent_requests
+                cap = subject.limits.max_concurrent_requests
                 if cap is not None and subject.in_flight >= cap:
                     raise _exhausted(
                         subject.quota,
