@@ -33,7 +33,7 @@ from wayline.decision.v1 import model_pb2 as wayline_dot_decision_dot_v1_dot_mod
 from wayline.event.v1 import event_pb2 as wayline_dot_event_dot_v1_dot_event__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*wayline/decision/v1/decision_service.proto\x12\x13wayline.decision.v1\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a wayline/api/v1/annotations.proto\x1a wayline/decision/v1/action.proto\x1a\"wayline/decision/v1/decision.proto\x1a!wayline/decision/v1/holdout.proto\x1a\x1fwayline/decision/v1/model.proto\x1a\x1cwayline/event/v1/event.proto\"\x94\x02\n\rDecideRequest\x12+\n\x06person\x18\x01 \x01(\x0b\x32\x1b.wayline.event.v1.PersonRef\x12*\n\x07\x63hannel\x18\x02 \x01(\x0e\x32\x19.wayline.event.v1.Channel\x12\x11\n\tplacement\x18\x03 \x01(\t\x12(\n\x07\x63ontext\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x38\n\ncandidates\x18\x05 \x03(\x0b\x32$.wayline.decision.v1.CandidateAction\x12\x13\n\x0bmax_actions\x18\x06 \x01(\x05\x12\x0f\n\x07\x65xplain\x18\x07 \x01(\x08\x12\r\n\x05model\x18\x08 \x01(\t\"\xcf\x02\n\x0e\x44\x65\x63ideResponse\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x11\n\tperson_id\x18\x02 \x01(\t\x12\x32\n\x07\x61\x63tions\x18\x03 \x03(\x0b\x32!.wayline.decision.v1.RankedAction\x12\r\n\x05model\x18\x04 \x01(\t\x12\x15\n\rmodel_version\x18\x05 \x01(\t\x12:\n\x0e\x66\x65\x61ture_source\x18\x06 \x01(\x0e\x32\".wayline.decision.v1.FeatureSource\x12\x0f\n\x07holdout\x18\x07 \x01(\x08\x12=\n\x0b\x65xplanation\x18\x08 \x01(\x0b\x32(.wayline.decision.v1.DecisionExplanation\x12/\n\x0b\x64\x65\x63ide_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x84\x02\n\x0f\x46\x65\x65\x64\x62\x61\x63kRequest\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x11\n\taction_id\x18\x02 \x01(\t\x12\x35\n\x07outcome\x18\x03 \x01(\x0e\x32$.wayline.decision.v1.FeedbackOutcome\x12&\n\x05value\x18\x04 \x01(\x0b\x32\x17.wayline.event.v1.Money\x12(\n\x04time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x66\x65\x65\x64\x62\x61\x63k_id\x18\x06 \x01(\t\x12+\n\nproperties\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\"\'\n\x10\x46\x65\x65\x64\x62\x61\x63kResponse\x12\x13\n\x0b\x66\x65\x65\x64\x62\x61\x63k_id\x18\x01 \x01(\t\"?\n\x14ObserveEventsRequest\x12\'\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x17.wayline.event.v1.Event\"/\n\x15ObserveEventsResponse\x12\x16\n\x0eobserved_count\x18\x01 \x01(\x05\":\n\x11ListModelsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"m\n\x12ListModelsResponse\x12*\n\x06models\x18\x01 \x03(\x0b\x32\x1a.wayline.decision.v1.Model\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"\x1f\n\x0fGetModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"=\n\x10GetModelResponse\x12)\n\x05model\x18\x01 \x01(\x0b\x32\x1a.wayline.decision.v1.Model\"z\n\x12\x44\x65ployModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12-\n\x04mode\x18\x03 \x01(\x0e\x32\x1f.wayline.decision.v1.DeployMode\x12\x16\n\x0e\x63\x61nary_percent\x18\x04 \x01(\x05\"@\n\x13\x44\x65ployModelResponse\x12)\n\x05model\x18\x01 \x01(\x0b\x32\x1a.wayline.decision.v1.Model\"Z\n\x16SetModelTrafficRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x32\n\x07traffic\x18\x02 \x01(\x0b\x32!.wayline.decision.v1.ModelTraffic\"D\n\x17SetModelTrafficResponse\x12)\n\x05model\x18\x01 \x01(\x0b\x32\x1a.wayline.decision.v1.Model\"5\n\x14RollbackModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"B\n\x15RollbackModelResponse\x12)\n\x05model\x18\x01 \x01(\x0b\x32\x1a.wayline.decision.v1.Model\")\n\x12GetDecisionRequest\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\"F\n\x13GetDecisionResponse\x12/\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x1d.wayline.decision.v1.Decision\"\x19\n\x17GetHoldoutConfigRequest\"V\n\x18GetHoldoutConfigResponse\x12:\n\x0eholdout_config\x18\x01 \x01(\x0b\x32\".wayline.decision.v1.HoldoutConfig\"\x89\x01\n\x1aUpdateHoldoutConfigRequest\x12:\n\x0eholdout_config\x18\x01 \x01(\x0b\x32\".wayline.decision.v1.HoldoutConfig\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"Y\n\x1bUpdateHoldoutConfigResponse\x12:\n\x0eholdout_config\x18\x01 \x01(\x0b\x32\".wayline.decision.v1.HoldoutConfig*o\n\nDeployMode\x12\x1b\n\x17\x44\x45PLOY_MODE_UNSPECIFIED\x10\x00\x12\x14\n\x10\x44\x45PLOY_MODE_FULL\x10\x01\x12\x16\n\x12\x44\x45PLOY_MODE_CANARY\x10\x02\x12\x16\n\x12\x44\x45PLOY_MODE_SHADOW\x10\x03\x32\xb9\t\n\x0f\x44\x65\x63isionService\x12W\n\x06\x44\x65\x63ide\x12\".wayline.decision.v1.DecideRequest\x1a#.wayline.decision.v1.DecideResponse\"\x04\xc8\xf3\x18\x01\x12`\n\x08\x46\x65\x65\x64\x62\x61\x63k\x12$.wayline.decision.v1.FeedbackRequest\x1a%.wayline.decision.v1.FeedbackResponse\"\x07\x90\x02\x02\xc8\xf3\x18\x02\x12o\n\rObserveEvents\x12).wayline.decision.v1.ObserveEventsRequest\x1a*.wayline.decision.v1.ObserveEventsResponse\"\x07\x90\x02\x02\xc8\xf3\x18\x04\x12\x66\n\nListModels\x12&.wayline.decision.v1.ListModelsRequest\x1a\'.wayline.decision.v1.ListModelsResponse\"\x07\x90\x02\x01\xc8\xf3\x18\x01\x12`\n\x08GetModel\x12$.wayline.decision.v1.GetModelRequest\x1a%.wayline.decision.v1.GetModelResponse\"\x07\x90\x02\x01\xc8\xf3\x18\x01\x12\x66\n\x0b\x44\x65ployModel\x12\'.wayline.decision.v1.DeployModelRequest\x1a(.wayline.decision.v1.DeployModelResponse\"\x04\xc8\xf3\x18\x03\x12u\n\x0fSetModelTraffic\x12+.wayline.decision.v1.SetModelTrafficRequest\x1a,.wayline.decision.v1.SetModelTrafficResponse\"\x07\x90\x02\x02\xc8\xf3\x18\x03\x12l\n\rRollbackModel\x12).wayline.decision.v1.RollbackModelRequest\x1a*.wayline.decision.v1.RollbackModelResponse\"\x04\xc8\xf3\x18\x03\x12i\n\x0bGetDecision\x12\'.wayline.decision.v1.GetDecisionRequest\x1a(.wayline.decision.v1.GetDecisionResponse\"\x07\x90\x02\x01\xc8\xf3\x18\x01\x12x\n\x10GetHoldoutConfig\x12,.wayline.decision.v1.GetHoldoutConfigRequest\x1a-.wayline.decision.v1.GetHoldoutConfigResponse\"\x07\x90\x02\x01\xc8\xf3\x18\x01\x12~\n\x13UpdateHoldoutConfig\x12/.wayline.decision.v1.UpdateHoldoutConfigRequest\x1a\x30.wayline.decision.v1.UpdateHoldoutConfigResponse\"\x04\xc8\xf3\x18\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*wayline/decision/v1/decision_service.proto\x12\x13wayline.decision.v1\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a wayline/api/v1/annotations.proto\x1a wayline/decision/v1/action.proto\x1a\"wayline/decision/v1/decision.proto\x1a!wayline/decision/v1/holdout.proto\x1a\x1fwayline/decision/v1/model.proto\x1a\x1cwayline/event/v1/event.proto\"\x94\x02\n\rDecideRequest\x12+\n\x06person\x18\x01 \x01(\x0b\x32\x1b.wayline.event.v1.PersonRef\x12*\n\x07\x63hannel\x18\x02 \x01(\x0e\x32\x19.wayline.event.v1.Channel\x12\x11\n\tplacement\x18\x03 \x01(\t\x12(\n\x07\x63ontext\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x38\n\ncandidates\x18\x05 \x03(\x0b\x32$.wayline.decision.v1.CandidateAction\x12\x13\n\x0bmax_actions\x18\x06 \x01(\x05\x12\x0f\n\x07\x65xplain\x18\x07 \x01(\x08\x12\r\n\x05model\x18\x08 \x01(\t\"\xcf\x02\n\x0e\x44\x65\x63ideResponse\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x11\n\tperson_id\x18\x02 \x01(\t\x12\x32\n\x07\x61\x63tions\x18\x03 \x03(\x0b\x32!.wayline.decision.v1.RankedAction\x12\r\n\x05model\x18\x04 \x01(\t\x12\x15\n\rmodel_version\x18\x05 \x01(\t\x12:\n\x0e\x66\x65\x61ture_source\x18\x06 \x01(\x0e\x32\".wayline.decision.v1.FeatureSource\x12\x0f\n\x07holdout\x18\x07 \x01(\x08\x12=\n\x0b\x65xplanation\x18\x08 \x01(\x0b\x32(.wayline.decision.v1.DecisionExplanation\x12/\n\x0b\x64\x65\x63ide_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x84\x02\n\x0f\x46\x65\x65\x64\x62\x61\x63kRequest\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x11\n\taction_id\x18\x02 \x01(\t\x12\x35\n\x07outcome\x18\x03 \x01(\x0e\x32$.wayline.decision.v1.FeedbackOutcome\x12&\n\x05value\x18\x04 \x01(\x0b\x32\x17.wayline.event.v1.Money\x12(\n\x04time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x66\x65\x65\x64\x62\x61\x63k_id\x18\x06 \x01(\t\x12+\n\nproperties\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\"\'\n\x10\x46\x65\x65\x64\x62\x61\x63kResponse\x12\x13\n\x0b\x66\x65\x65\x64\x62\x61\x63k_id\x18\x01 \x01(\t\"?\n\x14ObserveEventsRequest\x12\'\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x17.wayline.event.v1.Event\"/\n\x15ObserveEventsResponse\x12\x16\n\x0eobserved_count\x18\x01 \x01(\x05\":\n\x11ListModelsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"m\n\x12ListModelsResponse\x12*\n\x06models\x18\x01 \x03(\x0b\x32\x1a.wayline.decision.v1.Model\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"\x1f\n\x0fGetModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"=\n\x10GetModelResponse\x12)\n\x05model\x18\x01 \x01(\x0b\x32\x1a.wayline.decision.v1.Model\"\x9a\x01\n\x19UploadModelVersionRequest\x12\x39\n\x06header\x18\x01 \x01(\x0b\x32\'.wayline.decision.v1.ModelPackageHeaderH\x00\x12\x37\n\x05\x63hunk\x18\x02 \x01(\x0b\x32&.wayline.decision.v1.ModelPackageChunkH\x00\x42\t\n\x07\x63ontent\"L\n\x12ModelPackageHeader\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x13\n\x0btotal_bytes\x18\x03 \x01(\x03\"/\n\x11ModelPackageChunk\x12\x0c\n\x04\x66ile\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"g\n\x1aUploadModelVersionResponse\x12\x38\n\rmodel_version\x18\x01 \x01(\x0b\x32!.wayline.decision.v1.ModelVersion\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"z\n\x12\x44\x65ployModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12-\n\x04mode\x18\x03 \x01(\x0e\x32\x1f.wayline.decision.v1.DeployMode\x12\x16\n\x0e\x63\x61nary_percent\x18\x04 \x01(\x05\"@\n\x13\x44\x65ployModelResponse\x12)\n\x05model\x18\x01 \x01(\x0b\x32\x1a.wayline.decision.v1.Model\"Z\n\x16SetModelTrafficRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x32\n\x07traffic\x18\x02 \x01(\x0b\x32!.wayline.decision.v1.ModelTraffic\"D\n\x17SetModelTrafficResponse\x12)\n\x05model\x18\x01 \x01(\x0b\x32\x1a.wayline.decision.v1.Model\"5\n\x14RollbackModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"B\n\x15RollbackModelResponse\x12)\n\x05model\x18\x01 \x01(\x0b\x32\x1a.wayline.decision.v1.Model\")\n\x12GetDecisionRequest\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\"F\n\x13GetDecisionResponse\x12/\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x1d.wayline.decision.v1.Decision\"\x19\n\x17GetHoldoutConfigRequest\"V\n\x18GetHoldoutConfigResponse\x12:\n\x0eholdout_config\x18\x01 \x01(\x0b\x32\".wayline.decision.v1.HoldoutConfig\"\x89\x01\n\x1aUpdateHoldoutConfigRequest\x12:\n\x0eholdout_config\x18\x01 \x01(\x0b\x32\".wayline.decision.v1.HoldoutConfig\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"Y\n\x1bUpdateHoldoutConfigResponse\x12:\n\x0eholdout_config\x18\x01 \x01(\x0b\x32\".wayline.decision.v1.HoldoutConfig*o\n\nDeployMode\x12\x1b\n\x17\x44\x45PLOY_MODE_UNSPECIFIED\x10\x00\x12\x14\n\x10\x44\x45PLOY_MODE_FULL\x10\x01\x12\x16\n\x12\x44\x45PLOY_MODE_CANARY\x10\x02\x12\x16\n\x12\x44\x45PLOY_MODE_SHADOW\x10\x03\x32\xb8\n\n\x0f\x44\x65\x63isionService\x12W\n\x06\x44\x65\x63ide\x12\".wayline.decision.v1.DecideRequest\x1a#.wayline.decision.v1.DecideResponse\"\x04\xc8\xf3\x18\x01\x12`\n\x08\x46\x65\x65\x64\x62\x61\x63k\x12$.wayline.decision.v1.FeedbackRequest\x1a%.wayline.decision.v1.FeedbackResponse\"\x07\x90\x02\x02\xc8\xf3\x18\x02\x12o\n\rObserveEvents\x12).wayline.decision.v1.ObserveEventsRequest\x1a*.wayline.decision.v1.ObserveEventsResponse\"\x07\x90\x02\x02\xc8\xf3\x18\x04\x12\x66\n\nListModels\x12&.wayline.decision.v1.ListModelsRequest\x1a\'.wayline.decision.v1.ListModelsResponse\"\x07\x90\x02\x01\xc8\xf3\x18\x01\x12`\n\x08GetModel\x12$.wayline.decision.v1.GetModelRequest\x1a%.wayline.decision.v1.GetModelResponse\"\x07\x90\x02\x01\xc8\xf3\x18\x01\x12}\n\x12UploadModelVersion\x12..wayline.decision.v1.UploadModelVersionRequest\x1a/.wayline.decision.v1.UploadModelVersionResponse\"\x04\xc8\xf3\x18\x03(\x01\x12\x66\n\x0b\x44\x65ployModel\x12\'.wayline.decision.v1.DeployModelRequest\x1a(.wayline.decision.v1.DeployModelResponse\"\x04\xc8\xf3\x18\x03\x12u\n\x0fSetModelTraffic\x12+.wayline.decision.v1.SetModelTrafficRequest\x1a,.wayline.decision.v1.SetModelTrafficResponse\"\x07\x90\x02\x02\xc8\xf3\x18\x03\x12l\n\rRollbackModel\x12).wayline.decision.v1.RollbackModelRequest\x1a*.wayline.decision.v1.RollbackModelResponse\"\x04\xc8\xf3\x18\x03\x12i\n\x0bGetDecision\x12\'.wayline.decision.v1.GetDecisionRequest\x1a(.wayline.decision.v1.GetDecisionResponse\"\x07\x90\x02\x01\xc8\xf3\x18\x01\x12x\n\x10GetHoldoutConfig\x12,.wayline.decision.v1.GetHoldoutConfigRequest\x1a-.wayline.decision.v1.GetHoldoutConfigResponse\"\x07\x90\x02\x01\xc8\xf3\x18\x01\x12~\n\x13UpdateHoldoutConfig\x12/.wayline.decision.v1.UpdateHoldoutConfigRequest\x1a\x30.wayline.decision.v1.UpdateHoldoutConfigResponse\"\x04\xc8\xf3\x18\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -50,6 +50,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DECISIONSERVICE'].methods_by_name['ListModels']._serialized_options = b'\220\002\001\310\363\030\001'
   _globals['_DECISIONSERVICE'].methods_by_name['GetModel']._loaded_options = None
   _globals['_DECISIONSERVICE'].methods_by_name['GetModel']._serialized_options = b'\220\002\001\310\363\030\001'
+  _globals['_DECISIONSERVICE'].methods_by_name['UploadModelVersion']._loaded_options = None
+  _globals['_DECISIONSERVICE'].methods_by_name['UploadModelVersion']._serialized_options = b'\310\363\030\003'
   _globals['_DECISIONSERVICE'].methods_by_name['DeployModel']._loaded_options = None
   _globals['_DECISIONSERVICE'].methods_by_name['DeployModel']._serialized_options = b'\310\363\030\003'
   _globals['_DECISIONSERVICE'].methods_by_name['SetModelTraffic']._loaded_options = None
@@ -62,8 +64,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DECISIONSERVICE'].methods_by_name['GetHoldoutConfig']._serialized_options = b'\220\002\001\310\363\030\001'
   _globals['_DECISIONSERVICE'].methods_by_name['UpdateHoldoutConfig']._loaded_options = None
   _globals['_DECISIONSERVICE'].methods_by_name['UpdateHoldoutConfig']._serialized_options = b'\310\363\030\003'
-  _globals['_DEPLOYMODE']._serialized_start=2604
-  _globals['_DEPLOYMODE']._serialized_end=2715
+  _globals['_DEPLOYMODE']._serialized_start=2993
+  _globals['_DEPLOYMODE']._serialized_end=3104
   _globals['_DECIDEREQUEST']._serialized_start=367
   _globals['_DECIDEREQUEST']._serialized_end=643
   _globals['_DECIDERESPONSE']._serialized_start=646
@@ -84,30 +86,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETMODELREQUEST']._serialized_end=1603
   _globals['_GETMODELRESPONSE']._serialized_start=1605
   _globals['_GETMODELRESPONSE']._serialized_end=1666
-  _globals['_DEPLOYMODELREQUEST']._serialized_start=1668
-  _globals['_DEPLOYMODELREQUEST']._serialized_end=1790
-  _globals['_DEPLOYMODELRESPONSE']._serialized_start=1792
-  _globals['_DEPLOYMODELRESPONSE']._serialized_end=1856
-  _globals['_SETMODELTRAFFICREQUEST']._serialized_start=1858
-  _globals['_SETMODELTRAFFICREQUEST']._serialized_end=1948
-  _globals['_SETMODELTRAFFICRESPONSE']._serialized_start=1950
-  _globals['_SETMODELTRAFFICRESPONSE']._serialized_end=2018
-  _globals['_ROLLBACKMODELREQUEST']._serialized_start=2020
-  _globals['_ROLLBACKMODELREQUEST']._serialized_end=2073
-  _globals['_ROLLBACKMODELRESPONSE']._serialized_start=2075
-  _globals['_ROLLBACKMODELRESPONSE']._serialized_end=2141
-  _globals['_GETDECISIONREQUEST']._serialized_start=2143
-  _globals['_GETDECISIONREQUEST']._serialized_end=2184
-  _globals['_GETDECISIONRESPONSE']._serialized_start=2186
-  _globals['_GETDECISIONRESPONSE']._serialized_end=2256
-  _globals['_GETHOLDOUTCONFIGREQUEST']._serialized_start=2258
-  _globals['_GETHOLDOUTCONFIGREQUEST']._serialized_end=2283
-  _globals['_GETHOLDOUTCONFIGRESPONSE']._serialized_start=2285
-  _globals['_GETHOLDOUTCONFIGRESPONSE']._serialized_end=2371
-  _globals['_UPDATEHOLDOUTCONFIGREQUEST']._serialized_start=2374
-  _globals['_UPDATEHOLDOUTCONFIGREQUEST']._serialized_end=2511
-  _globals['_UPDATEHOLDOUTCONFIGRESPONSE']._serialized_start=2513
-  _globals['_UPDATEHOLDOUTCONFIGRESPONSE']._serialized_end=2602
-  _globals['_DECISIONSERVICE']._serialized_start=2718
-  _globals['_DECISIONSERVICE']._serialized_end=3927
+  _globals['_UPLOADMODELVERSIONREQUEST']._serialized_start=1669
+  _globals['_UPLOADMODELVERSIONREQUEST']._serialized_end=1823
+  _globals['_MODELPACKAGEHEADER']._serialized_start=1825
+  _globals['_MODELPACKAGEHEADER']._serialized_end=1901
+  _globals['_MODELPACKAGECHUNK']._serialized_start=1903
+  _globals['_MODELPACKAGECHUNK']._serialized_end=1950
+  _globals['_UPLOADMODELVERSIONRESPONSE']._serialized_start=1952
+  _globals['_UPLOADMODELVERSIONRESPONSE']._serialized_end=2055
+  _globals['_DEPLOYMODELREQUEST']._serialized_start=2057
+  _globals['_DEPLOYMODELREQUEST']._serialized_end=2179
+  _globals['_DEPLOYMODELRESPONSE']._serialized_start=2181
+  _globals['_DEPLOYMODELRESPONSE']._serialized_end=2245
+  _globals['_SETMODELTRAFFICREQUEST']._serialized_start=2247
+  _globals['_SETMODELTRAFFICREQUEST']._serialized_end=2337
+  _globals['_SETMODELTRAFFICRESPONSE']._serialized_start=2339
+  _globals['_SETMODELTRAFFICRESPONSE']._serialized_end=2407
+  _globals['_ROLLBACKMODELREQUEST']._serialized_start=2409
+  _globals['_ROLLBACKMODELREQUEST']._serialized_end=2462
+  _globals['_ROLLBACKMODELRESPONSE']._serialized_start=2464
+  _globals['_ROLLBACKMODELRESPONSE']._serialized_end=2530
+  _globals['_GETDECISIONREQUEST']._serialized_start=2532
+  _globals['_GETDECISIONREQUEST']._serialized_end=2573
+  _globals['_GETDECISIONRESPONSE']._serialized_start=2575
+  _globals['_GETDECISIONRESPONSE']._serialized_end=2645
+  _globals['_GETHOLDOUTCONFIGREQUEST']._serialized_start=2647
+  _globals['_GETHOLDOUTCONFIGREQUEST']._serialized_end=2672
+  _globals['_GETHOLDOUTCONFIGRESPONSE']._serialized_start=2674
+  _globals['_GETHOLDOUTCONFIGRESPONSE']._serialized_end=2760
+  _globals['_UPDATEHOLDOUTCONFIGREQUEST']._serialized_start=2763
+  _globals['_UPDATEHOLDOUTCONFIGREQUEST']._serialized_end=2900
+  _globals['_UPDATEHOLDOUTCONFIGRESPONSE']._serialized_start=2902
+  _globals['_UPDATEHOLDOUTCONFIGRESPONSE']._serialized_end=2991
+  _globals['_DECISIONSERVICE']._serialized_start=3107
+  _globals['_DECISIONSERVICE']._serialized_end=4443
 # @@protoc_insertion_point(module_scope)

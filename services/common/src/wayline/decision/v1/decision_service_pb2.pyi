@@ -408,6 +408,124 @@ class GetModelResponse(_message.Message):
 Global___GetModelResponse: _TypeAlias = GetModelResponse  # noqa: Y015
 
 @_typing.final
+class UploadModelVersionRequest(_message.Message):
+    """Request message for UploadModelVersion: one message of the stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HEADER_FIELD_NUMBER: _builtins.int
+    CHUNK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def header(self) -> Global___ModelPackageHeader:
+        """What is being uploaded; first, once."""
+
+    @_builtins.property
+    def chunk(self) -> Global___ModelPackageChunk:
+        """A piece of one file of the package."""
+
+    def __init__(
+        self,
+        *,
+        header: Global___ModelPackageHeader | None = ...,
+        chunk: Global___ModelPackageChunk | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "content", b"content", "header", b"header"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "content", b"content", "header", b"header"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_content: _TypeAlias = _typing.Literal["header", "chunk"]  # noqa: Y015
+    _WhichOneofArgType_content: _TypeAlias = _typing.Literal["content", b"content"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_content) -> _WhichOneofReturnType_content | None: ...
+
+Global___UploadModelVersionRequest: _TypeAlias = UploadModelVersionRequest  # noqa: Y015
+
+@_typing.final
+class ModelPackageHeader(_message.Message):
+    """ModelPackageHeader opens an upload."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_ID_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    TOTAL_BYTES_FIELD_NUMBER: _builtins.int
+    model_id: _builtins.str
+    """The model id; must equal the manifest's."""
+    version: _builtins.str
+    """The version; must equal the manifest's."""
+    total_bytes: _builtins.int
+    """The total size of the package's files in bytes, for an early RESOURCE_EXHAUSTED; 0 when unknown (the
+    limit is then checked as the bytes arrive).
+    """
+    def __init__(
+        self,
+        *,
+        model_id: _builtins.str = ...,
+        version: _builtins.str = ...,
+        total_bytes: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model_id", b"model_id", "total_bytes", b"total_bytes", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ModelPackageHeader: _TypeAlias = ModelPackageHeader  # noqa: Y015
+
+@_typing.final
+class ModelPackageChunk(_message.Message):
+    """ModelPackageChunk is a piece of one file of a package."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILE_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    file: _builtins.str
+    """The file's name in the package (a plain name: no directory, not hidden), for example `response.onnx`."""
+    data: _builtins.bytes
+    """The next bytes of the file, at most 1 MiB."""
+    def __init__(
+        self,
+        *,
+        file: _builtins.str = ...,
+        data: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "file", b"file"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ModelPackageChunk: _TypeAlias = ModelPackageChunk  # noqa: Y015
+
+@_typing.final
+class UploadModelVersionResponse(_message.Message):
+    """Response message for UploadModelVersion."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_VERSION_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    created: _builtins.bool
+    """False when the same package was already registered and nothing changed."""
+    @_builtins.property
+    def model_version(self) -> _model_pb2.ModelVersion:
+        """The registered version (MODEL_VERSION_STATE_REGISTERED unless it was already loaded)."""
+
+    def __init__(
+        self,
+        *,
+        model_version: _model_pb2.ModelVersion | None = ...,
+        created: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["model_version", b"model_version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "model_version", b"model_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UploadModelVersionResponse: _TypeAlias = UploadModelVersionResponse  # noqa: Y015
+
+@_typing.final
 class DeployModelRequest(_message.Message):
     """DeployModelRequest names a version to deploy."""
 

@@ -69,6 +69,11 @@ class DecisionServiceStub:
                 request_serializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.GetModelRequest.SerializeToString,
                 response_deserializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.GetModelResponse.FromString,
                 _registered_method=True)
+        self.UploadModelVersion = channel.stream_unary(
+                '/wayline.decision.v1.DecisionService/UploadModelVersion',
+                request_serializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.UploadModelVersionRequest.SerializeToString,
+                response_deserializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.UploadModelVersionResponse.FromString,
+                _registered_method=True)
         self.DeployModel = channel.unary_unary(
                 '/wayline.decision.v1.DecisionService/DeployModel',
                 request_serializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.DeployModelRequest.SerializeToString,
@@ -176,6 +181,26 @@ class DecisionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UploadModelVersion(self, request_iterator, context):
+        """UploadModelVersion registers a new model version from a package the client streams (`wayline models
+        push`): first a header naming the model and version, then every file of the package in chunks (the chunks
+        of one file consecutive, in order). The service validates the whole package before it accepts it (the
+        manifest, the SHA-256 of every file, the feature spec, each graph's signature against it, and the parity
+        sample re-run) and stores it in the tenant's registry (`<tenant>/<model_id>/<version>/`) in one atomic
+        step. The version is registered, not deployed: DeployModel routes traffic to it. Pushing a package that
+        is already registered with the same content is a no-op that returns the stored version.
+
+        Errors: INVALID_ARGUMENT when the stream is malformed (no header first, a second header, a file name that
+        is not a plain name, a file sent twice, a header that does not match the manifest) or the package fails
+        validation (reason `PACKAGE_INVALID`; the field violations name the file and the problem);
+        ALREADY_EXISTS when the version is registered with different content (reason `MODEL_VERSION_EXISTS`:
+        packages are immutable, use a new version); RESOURCE_EXHAUSTED when the package is larger than the
+        service's limit (reason `PACKAGE_TOO_LARGE`); UNAVAILABLE when the registry cannot be written (retryable).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def DeployModel(self, request, context):
         """DeployModel loads a registered version on every replica, checks it (the ONNX graph loads, its inputs
         match its feature spec) and then routes traffic to it as the mode says, without dropping a request (hot
@@ -275,6 +300,11 @@ def add_DecisionServiceServicer_to_server(servicer, server):
                     servicer.GetModel,
                     request_deserializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.GetModelRequest.FromString,
                     response_serializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.GetModelResponse.SerializeToString,
+            ),
+            'UploadModelVersion': grpc.stream_unary_rpc_method_handler(
+                    servicer.UploadModelVersion,
+                    request_deserializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.UploadModelVersionRequest.FromString,
+                    response_serializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.UploadModelVersionResponse.SerializeToString,
             ),
             'DeployModel': grpc.unary_unary_rpc_method_handler(
                     servicer.DeployModel,
@@ -452,6 +482,33 @@ class DecisionService:
             '/wayline.decision.v1.DecisionService/GetModel',
             wayline_dot_decision_dot_v1_dot_decision__service__pb2.GetModelRequest.SerializeToString,
             wayline_dot_decision_dot_v1_dot_decision__service__pb2.GetModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UploadModelVersion(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/wayline.decision.v1.DecisionService/UploadModelVersion',
+            wayline_dot_decision_dot_v1_dot_decision__service__pb2.UploadModelVersionRequest.SerializeToString,
+            wayline_dot_decision_dot_v1_dot_decision__service__pb2.UploadModelVersionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -85,6 +85,22 @@ class DecisionServiceStub:
     Errors: NOT_FOUND when the model does not exist (reason `MODEL_NOT_FOUND`); UNAVAILABLE when the
     registry cannot be read (retryable).
     """
+    UploadModelVersion: _grpc.StreamUnaryMultiCallable[_decision_service_pb2.UploadModelVersionRequest, _decision_service_pb2.UploadModelVersionResponse]
+    """UploadModelVersion registers a new model version from a package the client streams (`wayline models
+    push`): first a header naming the model and version, then every file of the package in chunks (the chunks
+    of one file consecutive, in order). The service validates the whole package before it accepts it (the
+    manifest, the SHA-256 of every file, the feature spec, each graph's signature against it, and the parity
+    sample re-run) and stores it in the tenant's registry (`<tenant>/<model_id>/<version>/`) in one atomic
+    step. The version is registered, not deployed: DeployModel routes traffic to it. Pushing a package that
+    is already registered with the same content is a no-op that returns the stored version.
+
+    Errors: INVALID_ARGUMENT when the stream is malformed (no header first, a second header, a file name that
+    is not a plain name, a file sent twice, a header that does not match the manifest) or the package fails
+    validation (reason `PACKAGE_INVALID`; the field violations name the file and the problem);
+    ALREADY_EXISTS when the version is registered with different content (reason `MODEL_VERSION_EXISTS`:
+    packages are immutable, use a new version); RESOURCE_EXHAUSTED when the package is larger than the
+    service's limit (reason `PACKAGE_TOO_LARGE`); UNAVAILABLE when the registry cannot be written (retryable).
+    """
     DeployModel: _grpc.UnaryUnaryMultiCallable[_decision_service_pb2.DeployModelRequest, _decision_service_pb2.DeployModelResponse]
     """DeployModel loads a registered version on every replica, checks it (the ONNX graph loads, its inputs
     match its feature spec) and then routes traffic to it as the mode says, without dropping a request (hot
@@ -190,6 +206,22 @@ class DecisionServiceAsyncStub(DecisionServiceStub):
 
     Errors: NOT_FOUND when the model does not exist (reason `MODEL_NOT_FOUND`); UNAVAILABLE when the
     registry cannot be read (retryable).
+    """
+    UploadModelVersion: _aio.StreamUnaryMultiCallable[_decision_service_pb2.UploadModelVersionRequest, _decision_service_pb2.UploadModelVersionResponse]  # type: ignore[assignment]
+    """UploadModelVersion registers a new model version from a package the client streams (`wayline models
+    push`): first a header naming the model and version, then every file of the package in chunks (the chunks
+    of one file consecutive, in order). The service validates the whole package before it accepts it (the
+    manifest, the SHA-256 of every file, the feature spec, each graph's signature against it, and the parity
+    sample re-run) and stores it in the tenant's registry (`<tenant>/<model_id>/<version>/`) in one atomic
+    step. The version is registered, not deployed: DeployModel routes traffic to it. Pushing a package that
+    is already registered with the same content is a no-op that returns the stored version.
+
+    Errors: INVALID_ARGUMENT when the stream is malformed (no header first, a second header, a file name that
+    is not a plain name, a file sent twice, a header that does not match the manifest) or the package fails
+    validation (reason `PACKAGE_INVALID`; the field violations name the file and the problem);
+    ALREADY_EXISTS when the version is registered with different content (reason `MODEL_VERSION_EXISTS`:
+    packages are immutable, use a new version); RESOURCE_EXHAUSTED when the package is larger than the
+    service's limit (reason `PACKAGE_TOO_LARGE`); UNAVAILABLE when the registry cannot be written (retryable).
     """
     DeployModel: _aio.UnaryUnaryMultiCallable[_decision_service_pb2.DeployModelRequest, _decision_service_pb2.DeployModelResponse]  # type: ignore[assignment]
     """DeployModel loads a registered version on every replica, checks it (the ONNX graph loads, its inputs
@@ -323,6 +355,28 @@ class DecisionServiceServicer(metaclass=_abc_1.ABCMeta):
 
         Errors: NOT_FOUND when the model does not exist (reason `MODEL_NOT_FOUND`); UNAVAILABLE when the
         registry cannot be read (retryable).
+        """
+
+    @_abc_1.abstractmethod
+    def UploadModelVersion(
+        self,
+        request_iterator: _MaybeAsyncIterator[_decision_service_pb2.UploadModelVersionRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_decision_service_pb2.UploadModelVersionResponse, _abc.Awaitable[_decision_service_pb2.UploadModelVersionResponse]]:
+        """UploadModelVersion registers a new model version from a package the client streams (`wayline models
+        push`): first a header naming the model and version, then every file of the package in chunks (the chunks
+        of one file consecutive, in order). The service validates the whole package before it accepts it (the
+        manifest, the SHA-256 of every file, the feature spec, each graph's signature against it, and the parity
+        sample re-run) and stores it in the tenant's registry (`<tenant>/<model_id>/<version>/`) in one atomic
+        step. The version is registered, not deployed: DeployModel routes traffic to it. Pushing a package that
+        is already registered with the same content is a no-op that returns the stored version.
+
+        Errors: INVALID_ARGUMENT when the stream is malformed (no header first, a second header, a file name that
+        is not a plain name, a file sent twice, a header that does not match the manifest) or the package fails
+        validation (reason `PACKAGE_INVALID`; the field violations name the file and the problem);
+        ALREADY_EXISTS when the version is registered with different content (reason `MODEL_VERSION_EXISTS`:
+        packages are immutable, use a new version); RESOURCE_EXHAUSTED when the package is larger than the
+        service's limit (reason `PACKAGE_TOO_LARGE`); UNAVAILABLE when the registry cannot be written (retryable).
         """
 
     @_abc_1.abstractmethod

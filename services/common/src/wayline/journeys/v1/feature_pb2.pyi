@@ -104,6 +104,82 @@ before that time; a trait last set to null has no value. `events` and `window` a
 """
 Global___FeatureAggregation: _TypeAlias = FeatureAggregation  # noqa: Y015
 
+class _FeatureValueType:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _FeatureValueTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_FeatureValueType.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    FEATURE_VALUE_TYPE_UNSPECIFIED: _FeatureValueType.ValueType  # 0
+    """Not set: FLOAT for the aggregations whose value is a number; required (INVALID_ARGUMENT) for
+    FEATURE_AGGREGATION_FIRST_VALUE, FEATURE_AGGREGATION_LAST_VALUE and FEATURE_AGGREGATION_PERSON_PROPERTY,
+    whose values may be strings.
+    """
+    FEATURE_VALUE_TYPE_FLOAT: _FeatureValueType.ValueType  # 1
+    """A real number."""
+    FEATURE_VALUE_TYPE_INT: _FeatureValueType.ValueType  # 2
+    """A whole number (counts); encoded as FLOAT is."""
+    FEATURE_VALUE_TYPE_BOOL: _FeatureValueType.ValueType  # 3
+    """A truth value."""
+    FEATURE_VALUE_TYPE_CATEGORY: _FeatureValueType.ValueType  # 4
+    """One of `categories` (strings), encoded as its index. Only for aggregations that may give strings
+    (FIRST_VALUE, LAST_VALUE, PERSON_PROPERTY).
+    """
+
+class FeatureValueType(_FeatureValueType, metaclass=_FeatureValueTypeEnumTypeWrapper):
+    """FeatureValueType is the type a feature's value has for the model, and so how the value is encoded into the
+    model's input: one float32 per feature, in spec order. The encoding is the contract between training and
+    serving (a value encodes to the same float32 in ExportTrainingSet's consumers and in DecisionService):
+    - a missing value (null once `default_value` is applied) encodes as NaN, which tree models route down the
+      branch they learned for missing values;
+    - FLOAT and INT: a number encodes as itself (rounded to float32), a boolean as 1 or 0, anything else (a
+      string, an object) as NaN;
+    - BOOL: true and any non-zero number encode as 1, false and zero as 0, anything else as NaN;
+    - CATEGORY: a string equal to `categories[i]` encodes as i; any other value (another string, a number, a
+      boolean) is an unknown category, encoded as `unknown_category` says.
+    """
+
+FEATURE_VALUE_TYPE_UNSPECIFIED: FeatureValueType.ValueType  # 0
+"""Not set: FLOAT for the aggregations whose value is a number; required (INVALID_ARGUMENT) for
+FEATURE_AGGREGATION_FIRST_VALUE, FEATURE_AGGREGATION_LAST_VALUE and FEATURE_AGGREGATION_PERSON_PROPERTY,
+whose values may be strings.
+"""
+FEATURE_VALUE_TYPE_FLOAT: FeatureValueType.ValueType  # 1
+"""A real number."""
+FEATURE_VALUE_TYPE_INT: FeatureValueType.ValueType  # 2
+"""A whole number (counts); encoded as FLOAT is."""
+FEATURE_VALUE_TYPE_BOOL: FeatureValueType.ValueType  # 3
+"""A truth value."""
+FEATURE_VALUE_TYPE_CATEGORY: FeatureValueType.ValueType  # 4
+"""One of `categories` (strings), encoded as its index. Only for aggregations that may give strings
+(FIRST_VALUE, LAST_VALUE, PERSON_PROPERTY).
+"""
+Global___FeatureValueType: _TypeAlias = FeatureValueType  # noqa: Y015
+
+class _UnknownCategoryEncoding:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _UnknownCategoryEncodingEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_UnknownCategoryEncoding.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    UNKNOWN_CATEGORY_ENCODING_UNSPECIFIED: _UnknownCategoryEncoding.ValueType  # 0
+    """Not set; means UNKNOWN_CATEGORY_ENCODING_MISSING."""
+    UNKNOWN_CATEGORY_ENCODING_MISSING: _UnknownCategoryEncoding.ValueType  # 1
+    """As a missing value: NaN."""
+    UNKNOWN_CATEGORY_ENCODING_OTHER: _UnknownCategoryEncoding.ValueType  # 2
+    """As one more category after the listed ones: the code `len(categories)`."""
+
+class UnknownCategoryEncoding(_UnknownCategoryEncoding, metaclass=_UnknownCategoryEncodingEnumTypeWrapper):
+    """UnknownCategoryEncoding is how a CATEGORY feature encodes a value that is not one of its categories."""
+
+UNKNOWN_CATEGORY_ENCODING_UNSPECIFIED: UnknownCategoryEncoding.ValueType  # 0
+"""Not set; means UNKNOWN_CATEGORY_ENCODING_MISSING."""
+UNKNOWN_CATEGORY_ENCODING_MISSING: UnknownCategoryEncoding.ValueType  # 1
+"""As a missing value: NaN."""
+UNKNOWN_CATEGORY_ENCODING_OTHER: UnknownCategoryEncoding.ValueType  # 2
+"""As one more category after the listed ones: the code `len(categories)`."""
+Global___UnknownCategoryEncoding: _TypeAlias = UnknownCategoryEncoding  # noqa: Y015
+
 @_typing.final
 class FeatureDefinition(_message.Message):
     """FeatureDefinition declares one feature as data, so that it is computed the same way everywhere: in SQL
@@ -120,6 +196,9 @@ class FeatureDefinition(_message.Message):
     WINDOW_FIELD_NUMBER: _builtins.int
     DEFAULT_VALUE_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
+    VALUE_TYPE_FIELD_NUMBER: _builtins.int
+    CATEGORIES_FIELD_NUMBER: _builtins.int
+    UNKNOWN_CATEGORY_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The feature name, lower_snake_case and unique within its spec; the model's input name."""
     aggregation: Global___FeatureAggregation.ValueType
@@ -130,6 +209,10 @@ class FeatureDefinition(_message.Message):
     """
     description: _builtins.str
     """What the feature means."""
+    value_type: Global___FeatureValueType.ValueType
+    """The value's type for the model, which fixes its encoding (see FeatureValueType)."""
+    unknown_category: Global___UnknownCategoryEncoding.ValueType
+    """For FEATURE_VALUE_TYPE_CATEGORY: how a value outside `categories` encodes."""
     @_builtins.property
     def events(self) -> _analytics_pb2.EventMatcher:
         """The events aggregated; unset matches every event. Filters on `person.` properties are refused
@@ -149,6 +232,12 @@ class FeatureDefinition(_message.Message):
         event with a usable value); unset means null. A number, a string, a boolean or null.
         """
 
+    @_builtins.property
+    def categories(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """For FEATURE_VALUE_TYPE_CATEGORY: the category labels, distinct and at most 1,000; label i encodes as i.
+        Refused for every other type.
+        """
+
     def __init__(
         self,
         *,
@@ -159,10 +248,13 @@ class FeatureDefinition(_message.Message):
         window: _duration_pb2.Duration | None = ...,
         default_value: _struct_pb2.Value | None = ...,
         description: _builtins.str = ...,
+        value_type: Global___FeatureValueType.ValueType = ...,
+        categories: _abc.Iterable[_builtins.str] | None = ...,
+        unknown_category: Global___UnknownCategoryEncoding.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["default_value", b"default_value", "events", b"events", "window", b"window"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aggregation", b"aggregation", "default_value", b"default_value", "description", b"description", "events", b"events", "name", b"name", "property", b"property", "window", b"window"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aggregation", b"aggregation", "categories", b"categories", "default_value", b"default_value", "description", b"description", "events", b"events", "name", b"name", "property", b"property", "unknown_category", b"unknown_category", "value_type", b"value_type", "window", b"window"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

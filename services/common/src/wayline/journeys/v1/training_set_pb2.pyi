@@ -166,6 +166,7 @@ class ObservationSampling(_message.Message):
     POPULATION_FIELD_NUMBER: _builtins.int
     SAMPLE_RATE_FIELD_NUMBER: _builtins.int
     MAX_ROWS_FIELD_NUMBER: _builtins.int
+    ANCHOR_PROPERTIES_FIELD_NUMBER: _builtins.int
     sample_rate: _builtins.float
     """The fraction of persons to keep (0 to 1), chosen by a stable hash of the person id (0 means 1.0), so a
     person's observations are kept or dropped together.
@@ -197,6 +198,13 @@ class ObservationSampling(_message.Message):
         (ExportTrainingSetRequest.data_as_of), not as of the observation time.
         """
 
+    @_builtins.property
+    def anchor_properties(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Property paths (see PropertyFilter; event paths only) read from each anchor event and returned with its
+        row in `TrainingRow.anchor_properties`, at most 50: what the anchor logged, for example the action a
+        decision took and the propensity it was taken with. Only with `anchor_event`.
+        """
+
     def __init__(
         self,
         *,
@@ -206,10 +214,11 @@ class ObservationSampling(_message.Message):
         population: _analytics_pb2.Population | None = ...,
         sample_rate: _builtins.float = ...,
         max_rows: _builtins.int = ...,
+        anchor_properties: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["anchor_event", b"anchor_event", "anchor_time_range", b"anchor_time_range", "population", b"population"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["anchor_event", b"anchor_event", "anchor_time_range", b"anchor_time_range", "max_rows", b"max_rows", "observation_times", b"observation_times", "population", b"population", "sample_rate", b"sample_rate"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["anchor_event", b"anchor_event", "anchor_properties", b"anchor_properties", "anchor_time_range", b"anchor_time_range", "max_rows", b"max_rows", "observation_times", b"observation_times", "population", b"population", "sample_rate", b"sample_rate"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -266,12 +275,16 @@ class TrainingRow(_message.Message):
     FEATURE_VALUES_FIELD_NUMBER: _builtins.int
     LABEL_FIELD_NUMBER: _builtins.int
     SPLIT_FIELD_NUMBER: _builtins.int
+    ANCHOR_EVENT_ID_FIELD_NUMBER: _builtins.int
+    ANCHOR_PROPERTIES_FIELD_NUMBER: _builtins.int
     person_id: _builtins.str
     """The observed person."""
     split: Global___TrainingSplit.ValueType
     """The part of the set the row belongs to, chosen by a stable hash of the person id (so a person never
     appears in two parts).
     """
+    anchor_event_id: _builtins.str
+    """With anchor-event sampling, the anchor event's id."""
     @_builtins.property
     def observation_time(self) -> _timestamp_pb2.Timestamp:
         """The observation time."""
@@ -284,6 +297,12 @@ class TrainingRow(_message.Message):
     def label(self) -> _struct_pb2.Value:
         """The label: a boolean or a number, by the label kind."""
 
+    @_builtins.property
+    def anchor_properties(self) -> _struct_pb2.Struct:
+        """With anchor-event sampling, the values of `ObservationSampling.anchor_properties` on the anchor event,
+        by path (the JSON value as stored; a path the event lacks maps to null).
+        """
+
     def __init__(
         self,
         *,
@@ -292,10 +311,12 @@ class TrainingRow(_message.Message):
         feature_values: _abc.Iterable[_struct_pb2.Value] | None = ...,
         label: _struct_pb2.Value | None = ...,
         split: Global___TrainingSplit.ValueType = ...,
+        anchor_event_id: _builtins.str = ...,
+        anchor_properties: _struct_pb2.Struct | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["label", b"label", "observation_time", b"observation_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["anchor_properties", b"anchor_properties", "label", b"label", "observation_time", b"observation_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["feature_values", b"feature_values", "label", b"label", "observation_time", b"observation_time", "person_id", b"person_id", "split", b"split"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["anchor_event_id", b"anchor_event_id", "anchor_properties", b"anchor_properties", "feature_values", b"feature_values", "label", b"label", "observation_time", b"observation_time", "person_id", b"person_id", "split", b"split"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
