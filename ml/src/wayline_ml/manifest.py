@@ -63,7 +63,7 @@ def read_manifest(path: Path) -> mpb.ModelManifest:
     return manifest
 
 
-def _first_problem(manifest: mpb.ModelManifest) -> str | None:  # noqa: PLR0911, PLR0912 - a check per rule
+def _first_problem(manifest: mpb.ModelManifest) -> str | None:  # noqa: PLR0912 - a check per rule
     if manifest.format_version != FORMAT_VERSION:
         return f"format_version: {manifest.format_version} is not {FORMAT_VERSION}"
     if not re.match(NAME_PATTERN, manifest.model_id):
