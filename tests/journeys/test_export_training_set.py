@@ -503,3 +503,84 @@ def test_export_training_set_refuses_sets_over_the_row_limit(journeys: Journeys,
             training_set_query(journeys.tenant, pb.ExportTrainingSetRequest(spec=SPEC), datetime.now(UTC))
     finally:
         client.close()
+
+
+def test_export_training_set_attributes_outcomes_to_their_anchor(journeys: Journeys) -> None:
+    """An attributed label counts only the outcomes carrying the anchor's value at the attribution path: two
+    decisions of one person an hour apart, each answered (or not) by orders naming their decision id, and an
+    organic order naming none, which no decision gets."""
+    start = base_us()
+    person = str(uuid.uuid4())
+
+    def decision(ts: int, decision_id: str | int) -> ref.Ev:
+        return ref.Ev(person, str(uuid.uuid4()), "Decision Logged", "web", ts, ts, "track",
+                      {"decision_id": decision_id})  # fmt: skip
+
+    def order(ts: int, revenue: float, decision_id: str | float | None) -> ref.Ev:
+        properties = {} if decision_id is None else {"decision_id": decision_id}
+        return ref.Ev(person, str(uuid.uuid4()), "Order Completed", "web", ts, ts, "track", properties,
+                      revenue=revenue)  # fmt: skip
+
+    journeys.write(
+        *(
+            to_pb(e)
+            for e in [
+                decision(start + HOUR, "x-1"),
+                decision(start + 2 * HOUR, "x-2"),
+                decision(start + 3 * HOUR, 7),  # a numeric id: 7 and 7.0 are one JSON value
+                order(start + 90 * 60_000_000, 30.0, None),  # organic: no decision's
+                order(start + 4 * HOUR, 50.0, "x-2"),
+                order(start + 5 * HOUR, 20.0, "x-2"),
+                order(start + 6 * HOUR, 5.0, 7.0),
+            ]
+        )
+    )
+    label = Label(
+        kind=training_set_pb2.LABEL_KIND_SUM,
+        event=analytics_pb2.EventMatcher(event_name="Order Completed"),
+        property="revenue",
+        horizon=duration(DAY),
+        attribution_property="properties.decision_id",
+    )
+    request = pb.ExportTrainingSetRequest(
+        spec=feature_pb2.FeatureSpec(features=[SPEC.features[0]]),
+        label=label,
+        sampling=Sampling(anchor_event=analytics_pb2.EventMatcher(event_name="Decision Logged")),
+        data_as_of=at(start + 2 * DAY),
+    )
+    rows = rows_of(journeys.export_training_set(request))
+    assert [python(r.label) for r in rows] == [0.0, 70.0, 5.0]
+    # Unattributed, every order in the horizon counts for every decision before it.
+    request.label.attribution_property = ""
+    rows = rows_of(journeys.export_training_set(request))
+    assert [python(r.label) for r in rows] == [105.0, 75.0, 75.0]
+
+
+@pytest.mark.parametrize(
+    ("edit", "field", "reason"),
+    [
+        (lambda r: setattr(r.label, "attribution_property", "person.tier"), "label.attribution_property", ""),
+        (lambda r: setattr(r.label, "attribution_property", "bogus"), "label.attribution_property", ""),
+        (
+            lambda r: r.sampling.CopyFrom(Sampling(observation_times=[at(base_us())])),
+            "label.attribution_property",
+            "only with sampling.anchor_event",
+        ),
+    ],
+)
+def test_export_training_set_refuses_a_misplaced_attribution(edit: Any, field: str, reason: str) -> None:
+    request = pb.ExportTrainingSetRequest(
+        spec=feature_pb2.FeatureSpec(features=[SPEC.features[0]]),
+        label=Label(
+            kind=training_set_pb2.LABEL_KIND_BINARY,
+            horizon=duration(DAY),
+            attribution_property="properties.decision_id",
+        ),
+        sampling=Sampling(anchor_event=analytics_pb2.EventMatcher(event_name="Decision Logged")),
+    )
+    edit(request)
+    with pytest.raises(InvalidArgument) as raised:
+        training_set_query("t", request, datetime.now(tz=UTC))
+    found = {v.field: v.description for v in raised.value.violations}
+    assert field in found
+    assert reason in found[field]

@@ -117,7 +117,7 @@ def training_table_from_export(
             time_us.append(row.observation_time.ToMicroseconds())
             action.append(chosen)
             propensity.append(chance)
-            value.append(float(python_value(row.label) or 0.0))  # type: ignore[arg-type]
+            value.append(float(python_value(row.label) or 0.0))
             decision.append(str(python_value(anchor[DECISION_ID])) if DECISION_ID in anchor else "")
         if progress is not None:
             progress(len(response.rows.rows))

@@ -62,9 +62,18 @@ def _label(
         violations.extend([bad] if bad else [])
     elif message.property:
         violations.append(FieldViolation("label.property", "only LABEL_KIND_SUM reads a property"))
+    attribution = message.attribution_property
+    if attribution.startswith("person."):
+        violations.append(
+            FieldViolation(
+                "label.attribution_property", "an event path: outcomes are matched to the anchor event"
+            )
+        )
+    elif attribution and (bad := event_path_violation(attribution, "label.attribution_property")):
+        violations.append(bad)
     if len(violations) > found or kind is None:
         return None
-    return LabelDefinition(kind, horizon, event, message.property)
+    return LabelDefinition(kind, horizon, event, message.property, attribution)
 
 
 def _observations(
@@ -163,6 +172,13 @@ def training_set_query(tenant: str, request: pb.ExportTrainingSetRequest, now: d
         )
     observations = _observations(request, violations) if not sampled else None
     sampling = _sampling(request.sampling, violations) if sampled else None
+    if label is not None and label.attribution and (sampling is None or sampling.anchor is None):
+        violations.append(
+            FieldViolation(
+                "label.attribution_property",
+                "only with sampling.anchor_event: outcomes are attributed to their anchor event",
+            )
+        )
     for name in ("validation_fraction", "test_fraction"):
         if not 0 <= getattr(request, name) <= 1:
             violations.append(FieldViolation(name, "0 to 1", "OUT_OF_RANGE"))

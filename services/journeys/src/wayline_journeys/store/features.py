@@ -113,7 +113,10 @@ class ClickHouseFeatures(ReadModel):
                 if bound is not None:
                     moment = params.bind(to_micros(bound), "Int64")
                     stored.append(f"timestamp {operator} fromUnixTimestamp64Micro({moment}, 'UTC')")
-            read = [event_property_raw(p, params) for p in sampling.anchor_properties]
+            read_paths = list(sampling.anchor_properties)
+            if query.label is not None and query.label.attribution:
+                read_paths.append(query.label.attribution)  # read last, beside the requested properties
+            read = [event_property_raw(p, params) for p in read_paths]
             props = f"[{', '.join(read)}]" if read else "emptyArrayString()"  # raw JSON text, '' if absent
             observed = (
                 "SELECT person_id, toUnixTimestamp64Micro(timestamp) AS t, toString(event_id) AS eid, "
@@ -145,12 +148,21 @@ class ClickHouseFeatures(ReadModel):
         if not found:
             return Sampled([], 0, 0)
         done = [row for row in found if row[2]]
-        observations = [Observation(str(row[0]), int(row[1])) for row in done]
+        attributed = query.label is not None and bool(query.label.attribution)
+        observations = [
+            Observation(str(row[0]), int(row[1]), _attribution(row[-1][-1]) if attributed else "")
+            for row in done
+        ]
         anchors = []
         if sampling.anchor is not None:
             paths = sampling.anchor_properties
             anchors = [
-                Anchor(str(eid), tuple(zip(paths, map(json_document, props), strict=True)))
+                Anchor(str(eid), tuple(zip(paths, map(json_document, props[: len(paths)]), strict=True)))
                 for *_, eid, props in done
             ]
         return Sampled(observations, int(found[0][3]), int(found[0][4]), anchors)
+
+
+def _attribution(raw: str) -> str:
+    """An anchor's raw value at the attribution path; '' (nothing attributed) when absent or null."""
+    return "" if raw in ("", "null") else raw
