@@ -109,7 +109,8 @@ def training_table_from_export(
             chance = python_value(anchor[PROPENSITY]) if PROPENSITY in anchor else None
             if chosen not in known or not isinstance(chance, float) or not 0 < chance <= 1:
                 raise TrainingTableError(
-                    f"anchor event {row.anchor_event_id}: action {chosen!r} and propensity {chance!r} are not "
+                    f"anchor event {row.anchor_event_id}: action {chosen!r} and propensity {chance!r} "
+                    "are not "
                     f"a logged decision over {list(actions)}"
                 )
             features.append(encoder.encode([python_value(v) for v in row.feature_values]))
