@@ -42,6 +42,7 @@ from wayline_ingest.wire import (
     read_track_batch,
     resolution_request,
     well_formed,
+    with_backfill,
 )
 
 NOW = datetime(2026, 11, 30, 12, 0, 0, 123456, tzinfo=UTC)
@@ -374,3 +375,18 @@ def test_only_events_with_a_user_agent_or_a_text_are_enriched() -> None:
         True,
         False,
     ]
+
+
+@pytest.mark.parametrize("sent", [None, False, True])
+@pytest.mark.parametrize("batch", [False, True])
+def test_with_backfill_sets_the_batchs_flag_over_whatever_the_caller_sent(
+    sent: bool | None, batch: bool
+) -> None:
+    event = event_pb2.Event(event_id="e-1", name="Order Completed")
+    event.properties.update({"total": 9.5})
+    if sent is not None:
+        event.backfill = sent
+    marked = event_pb2.Event.FromString(with_backfill(event.SerializeToString(), batch))
+    assert marked.backfill is batch
+    marked.backfill = event.backfill
+    assert marked == event  # nothing else changed

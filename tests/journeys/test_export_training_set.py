@@ -184,6 +184,45 @@ def test_export_training_set_is_point_in_time_and_reproducible(journeys: Journey
     assert python(journeys.profile_features(at_t).features.values["checkouts"]) == 2
 
 
+def test_backfilled_history_counts_from_its_timestamp(journeys: Journeys) -> None:
+    """Imported history (Event.backfill) was known when it happened, although it was received later: a
+    training row observed between the two counts it, where the same event sent live would not. The cut-off
+    still holds it back, an observation before its timestamp never sees it, and GetProfileFeatures (whose
+    cut-off is its as_of: what was known then, as online state would have it) sees it once received."""
+    start = base_us()
+    person, t = str(uuid.uuid4()), start + 10 * DAY
+    imported = [to_pb(_event(person, "Checkout", t - d * DAY, start + 30 * DAY)) for d in (1, 2)]
+    for event in imported:
+        event.backfill = True
+    live = to_pb(_event(person, "Checkout", t - 3 * DAY, start + 30 * DAY))  # received as late, not imported
+    journeys.write(*imported, live)
+    count = feature_pb2.FeatureDefinition(name="checkouts", aggregation=feature_pb2.FEATURE_AGGREGATION_COUNT)
+    spec = feature_pb2.FeatureSpec(features=[count])
+
+    def exported(*times: int, cut_off: int | None = None) -> list[object]:
+        request = pb.ExportTrainingSetRequest(
+            spec=spec, observations=[Observation(person_id=person, observation_time=at(m)) for m in times]
+        )
+        if cut_off is not None:
+            request.data_as_of.CopyFrom(at(cut_off))
+        return [python(r.feature_values[0]) for r in rows_of(journeys.export_training_set(request))]
+
+    # Both imported events at t, not the live one received later; only what had happened at t - 1 day.
+    assert exported(t - DAY - 1, t) == [1, 2]
+    assert exported(t, cut_off=start + 29 * DAY) == [None]  # received after the cut-off: not in the data
+    assert exported(start + 31 * DAY) == [3]  # once received, the live one counts too
+
+    def profile(as_of: int) -> object:
+        request = pb.GetProfileFeaturesRequest(
+            person=event_pb2.PersonRef(person_id=person), spec=spec, as_of=at(as_of)
+        )
+        return python(journeys.profile_features(request).features.values["checkouts"])
+
+    assert profile(t) is None  # nothing had been received at t
+    assert profile(start + 31 * DAY) == 3
+    assert sorted(e.backfill for e in journeys.timeline(person)) == [False, True, True]
+
+
 def test_export_training_set_streams_thousands_of_rows_in_batches(journeys: Journeys) -> None:
     start = base_us()
     log = random_log(random.Random(31), 60, start, max_events=12)

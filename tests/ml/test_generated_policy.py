@@ -1,18 +1,32 @@
-"""The generator's decisions as a training table: features only from what happened before each decision, and
-a learned policy that beats random and the best single action on held-out decisions, judged against the
-generator's ground truth (every action's true expected value for every decision)."""
+"""The whole training path on generated journeys: the population's events sent through the real gateway and
+ingest, its logged decisions read back from the journey store with the next-best-offer feature spec
+(ExportTrainingSet: point in time, outcomes attributed by decision id), and a model trained on them whose
+policy beats random and the best single action on held-out decisions, judged against the generator's ground
+truth (every action's true expected value for every decision).
+
+Point-in-time correctness of the export itself (a planted future or late event never reaches an earlier
+observation's features) is tested where it is computed: tests/journeys/test_export_training_set.py."""
 
 from __future__ import annotations
 
-from dataclasses import fields, replace
+import uuid
+from datetime import UTC, datetime, timedelta
 
+import grpc
 import numpy as np
 import pytest
 
-from wayline_ml.evaluate import evaluate
-from wayline_ml.generator import GeneratorConfig, Kind, Population, generate
-from wayline_ml.generator.training import FEATURES, training_table, true_policy_values
+from tests.conftest import API_KEY
+from wayline.client import Client
+from wayline.common.server import Server
+from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
+from wayline_ml.feature_spec import default_spec
+from wayline_ml.generator import ACTIONS, GeneratorConfig, Kind, Population, generate
+from wayline_ml.generator.logged import StoredDecisions, read_stored_decisions, true_policy_values
+from wayline_ml.generator.protos import send
 from wayline_ml.train import train
+
+pytestmark = pytest.mark.slow
 
 # The margins the learned policy must clear on held-out decisions, in true expected value per decision.
 OVER_BEST_SINGLE_ACTION = 1.05
@@ -21,43 +35,51 @@ OVER_RANDOM = 1.20
 
 @pytest.fixture(scope="module")
 def population() -> Population:
-    return generate(GeneratorConfig(people=6000, days=120, seed=3))
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    config = GeneratorConfig(
+        people=3000, days=90, seed=3, start=today - timedelta(days=92), namespace=f"p{uuid.uuid4().hex[:8]}"
+    )
+    return generate(config)
 
 
-def _with_event(population: Population, like: int, person: int, time_us: int, kind: Kind) -> Population:
-    """The population with one more event: a copy of event `like`, for `person` at `time_us`, of `kind`."""
+@pytest.fixture(scope="module")
+def stored(population: Population, gateway_server: Server) -> StoredDecisions:
+    with Client(gateway_server.address, API_KEY, secure=False) as client:
+        assert send(population, client, batch_size=1000) == 0
+    auth = (("authorization", f"Bearer {API_KEY}"),)
+    with grpc.insecure_channel(gateway_server.address) as channel:
+        journeys = journeys_grpc.JourneyServiceStub(channel)
+        return read_stored_decisions(
+            lambda request: journeys.ExportTrainingSet(request, metadata=auth, timeout=300),
+            default_spec(),
+            population,
+            timeout=300,
+        )
+
+
+def test_every_logged_decision_comes_back_with_its_action_propensity_and_outcome(
+    population: Population, stored: StoredDecisions
+) -> None:
+    decisions, table = population.decisions, stored.table
+    assert sorted(stored.decision.tolist()) == list(range(len(decisions)))
+    rows = stored.decision
+    assert table.action.tolist() == [ACTIONS[a] for a in decisions.action[rows]]
+    np.testing.assert_allclose(table.propensity, decisions.propensity[rows])
+    assert np.array_equal(table.converted.astype(bool), decisions.converted[rows])
+    # The label is the revenue of the order that names the decision (what the shop was paid).
     events = population.events
-    grown = {
-        f.name: np.concatenate([getattr(events, f.name), getattr(events, f.name)[like : like + 1]])
-        for f in fields(events)
-    }
-    grown["person"][-1], grown["time_us"][-1], grown["kind"][-1] = person, time_us, kind
-    grown["revenue"][-1] = 500.0
-    return replace(population, events=replace(events, **grown))
+    answered = (events.kind == Kind.ORDER) & (events.decision >= 0)
+    paid = np.zeros(len(decisions))
+    paid[events.decision[answered]] = events.revenue[answered]
+    np.testing.assert_allclose(table.value, paid[rows])
+    # At the decision's time, give or take ingest's clock-skew correction (received_at - sent_at of a batch).
+    assert np.abs(table.decision_time_us - decisions.time_us[rows]).max() < 1_000_000
 
 
-def test_a_planted_future_event_never_reaches_an_earlier_decisions_features(population: Population) -> None:
-    decisions = population.decisions
-    row = int(np.argsort(decisions.time_us, kind="stable")[len(decisions.time_us) // 2])
-    person, at = int(decisions.person[row]), int(decisions.time_us[row])
-    an_order = int(np.flatnonzero(population.events.kind == Kind.ORDER)[0])
-    before = training_table(population)
-    position = int(np.flatnonzero((before.decision_time_us == at) & (before.person_id == f"g3-p{person}"))[0])
-    after = training_table(_with_event(population, an_order, person, at + 1, Kind.ORDER))
-    np.testing.assert_array_equal(after.features[position], before.features[position])
-    earlier = training_table(_with_event(population, an_order, person, at - 1, Kind.ORDER))
-    orders = FEATURES.names.index("orders")
-    assert earlier.features[position, orders] == before.features[position, orders] + 1
-    assert earlier.features[position, FEATURES.names.index("days_since_order")] < 1e-6
-
-
-def test_the_learned_policy_beats_random_and_the_best_single_action(population: Population) -> None:
-    table = training_table(population)
-    table.validate()
-    models = train(table)
-    values = true_policy_values(population, models, table)
+def test_the_learned_policy_beats_random_and_the_best_single_action(
+    population: Population, stored: StoredDecisions
+) -> None:
+    models = train(stored.table)
+    values = true_policy_values(population, models, stored)
     assert values.learned >= OVER_BEST_SINGLE_ACTION * values.best_single, values
     assert values.learned >= OVER_RANDOM * values.random, values
-    assert values.learned <= values.oracle
-    # The logged-data estimate (IPW over the generator's propensities) agrees on the direction.
-    assert evaluate(models, table, bootstrap_rounds=50).policy.lift_vs_random > 0

@@ -73,3 +73,11 @@ def test_generated_events_reach_the_journey_store(
     assert (population.events.kind == Kind.IDENTIFY).sum() >= 5  # identity has devices to join
     for person, ids in expected.items():
         _eventually(lambda p=person, i=ids: i <= timeline(p), f"person {person}'s timeline is complete")  # type: ignore[misc]
+    # Sent as a backfill (generated history), every stored event says so: it counts from its timestamp.
+    person = next(iter(expected))
+    request = journeys_pb.GetTimelineRequest(
+        identifier=event_pb2.Identifier(type="user_id", value=user_id(config.prefix, person)), page_size=1000
+    )
+    stored = journeys.GetTimeline(request, metadata=auth, timeout=10).events
+    assert stored
+    assert all(e.backfill for e in stored)

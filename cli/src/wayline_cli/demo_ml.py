@@ -1,18 +1,25 @@
-"""The demo's ML step: generated journeys with logged decisions → a training table of what each journey showed
-at decision time → XGBoost → ONNX held to parity → an immutable, validated model package in a registry."""
+"""The demo's ML step: generated journeys with logged decisions sent through the gateway → the journey store →
+a training table of the next-best-offer feature spec at every decision (ExportTrainingSet, point in time) →
+XGBoost → ONNX held to parity → an immutable, validated model package in a registry."""
 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import grpc
 from rich.console import Console
 from rich.table import Table
 
+from wayline.client import Client
+from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
 from wayline_ml.evaluate import evaluate
 from wayline_ml.export import export_models
+from wayline_ml.feature_spec import default_spec
 from wayline_ml.generator import GeneratorConfig, generate
-from wayline_ml.generator.training import training_table, true_policy_values
+from wayline_ml.generator.logged import read_stored_decisions, true_policy_values
+from wayline_ml.generator.protos import send
 from wayline_ml.package import write_package
 from wayline_ml.registry import DirectoryRegistry
 from wayline_ml.train import train
@@ -20,11 +27,27 @@ from wayline_ml.validation import validate
 
 __all__ = ["show_ml"]
 
+PEOPLE, DAYS = 1500, 90
 
-def show_ml(registry_root: Path, console: Console) -> None:
+
+def show_ml(channel: grpc.Channel, address: str, api_key: str, registry_root: Path, console: Console) -> None:
     started = time.monotonic()
-    population = generate(GeneratorConfig(people=6000, days=120, seed=3))
-    table = training_table(population)
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    config = GeneratorConfig(people=PEOPLE, days=DAYS, seed=3, start=today - timedelta(days=DAYS + 2))
+    population = generate(config)
+    sending = console.status(f"sending {len(population.events):,} generated events through the gateway…")
+    with sending, Client(address, api_key, secure=False) as client:
+        rejected = send(population, client, batch_size=1000)
+    sent = time.monotonic()
+    journeys = journeys_grpc.JourneyServiceStub(channel)
+    auth = (("authorization", f"Bearer {api_key}"),)
+    spec = default_spec()
+    with console.status("reading the decisions back from the journey store (ExportTrainingSet)…"):
+        stored = read_stored_decisions(
+            lambda request: journeys.ExportTrainingSet(request, metadata=auth, timeout=300), spec, population
+        )
+    read = time.monotonic()
+    table = stored.table
     models = train(table)
     evaluation = evaluate(models, table, bootstrap_rounds=100)
     exported = export_models(models, models.split.holdout(table).features)
@@ -34,16 +57,25 @@ def show_ml(registry_root: Path, console: Console) -> None:
     )
     manifest = validate(dest)
     policy = evaluation.policy
-    summary = Table(title="ML: a next-best-action model from generated journeys")
+    summary = Table(title="ML: a next-best-action model from journeys in the store")
     summary.add_column("")
     summary.add_column("")
-    summary.add_row("journeys", f"{len(population.events):,} events of {population.config.people:,} persons")
-    summary.add_row("decisions (held out)", f"{len(table):,} ({evaluation.holdout_rows:,})")
+    summary.add_row(
+        "journeys sent",
+        f"{len(population.events):,} events of {config.people:,} persons, {rejected} rejected "
+        f"({sent - started:.1f} s)",
+    )
+    summary.add_row(
+        "training set (ExportTrainingSet)",
+        f"{len(table):,} decisions, {len(spec.features)} features of spec {spec.name} {spec.version} "
+        f"({read - sent:.1f} s, delivery to the store included)",
+    )
+    summary.add_row("held out", f"{evaluation.holdout_rows:,} later decisions")
     summary.add_row(
         "response AUC, calibration error",
         f"{evaluation.response.auc:.3f}, {evaluation.response.expected_calibration_error:.3f}",
     )
-    truth = true_policy_values(population, models, table)
+    truth = true_policy_values(population, models, stored)
     summary.add_row(
         "true value per held-out decision",
         f"learned {truth.learned:.2f} · random {truth.random:.2f} · best single ({truth.best_single_action}) "

@@ -138,7 +138,7 @@ def _run_demo(suite: Suite, count: int) -> None:
         demo_journeys.show_journeys(channel, auth, console)
         _show_http_collector(channel, suite, auth)
         demo_gateway.show_gateway(channel, auth, console)
-    demo_ml.show_ml(suite.data_dir / "models", console)
+        demo_ml.show_ml(channel, suite.address("gateway"), suite.api_key, suite.data_dir / "models", console)
 
 
 def _show_http_collector(channel: grpc.Channel, suite: Suite, auth: tuple[tuple[str, str], ...]) -> None:

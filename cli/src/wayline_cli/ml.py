@@ -1,5 +1,6 @@
 """`wayline ml generate`: a seeded population of generated journeys, written as Parquet files and, with
---gateway, sent through the real API (gateway → ingest → identity → journeys)."""
+--gateway, sent through the real API (gateway → ingest → identity → journeys). `wayline ml export`: the
+training table of the logged decisions in the journey store, features by a feature spec, point in time."""
 
 from __future__ import annotations
 
@@ -8,20 +9,25 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
+import grpc
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from wayline.client import Client
+from wayline.common.registry import REGISTRY
+from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
 from wayline_cli import ml_train
-from wayline_ml.generator import GeneratorConfig, Population, generate
+from wayline_ml.feature_spec import default_spec, load_spec
+from wayline_ml.generator import ACTIONS, GeneratorConfig, Population, generate
 from wayline_ml.generator.files import write_parquet
 from wayline_ml.generator.protos import send
 from wayline_ml.generator.summary import summarize
-from wayline_ml.generator.training import training_table
+from wayline_ml.store_training import training_table_from_export
 from wayline_ml.table_io import write_table
 
+_GATEWAY = f"localhost:{REGISTRY['gateway'].port}"
 ml_app = typer.Typer(help="The ML pipeline: generated journeys, training, evaluation, ONNX model packages.")
 console = Console()
 
@@ -58,8 +64,8 @@ def generate_command(  # noqa: PLR0917 - the round's arrays, passed explicitly
     ] = None,
     tls: Annotated[bool, typer.Option(help="Use TLS to reach --gateway.")] = False,
 ) -> None:
-    """Generate journeys and decisions; write them as Parquet (with training.parquet, the decisions as a
-    training table for `wayline ml train`), and send the events with --gateway."""
+    """Generate journeys and decisions; write them as Parquet and send the events with --gateway (then
+    `wayline ml export` reads the training table back from the store)."""
     if gateway and not api_key:
         raise typer.BadParameter("--gateway needs --api-key (or WAYLINE_API_KEY)")
     begin = (start.replace(tzinfo=UTC) if start and start.tzinfo is None else start) or _default_start(days)
@@ -71,9 +77,6 @@ def generate_command(  # noqa: PLR0917 - the round's arrays, passed explicitly
         generated = time.monotonic() - started
         progress.add_task("writing Parquet", total=None)
         paths = write_parquet(population, out)
-        # The decisions with the features their journeys show at decision time: `wayline ml train` input.
-        paths["training table"] = out / "training.parquet"
-        write_table(training_table(population), paths["training table"])
     console.print(_summary(population, generated))
     for name, path in paths.items():
         console.print(f"{name}: [bold]{path}[/bold]")
@@ -104,6 +107,54 @@ def _summary(population: Population, seconds: float) -> Table:
         table.add_row(name, f"{value:,}")
     table.add_row("generation time", f"{seconds:.1f}s")
     return table
+
+
+@ml_app.command("export")
+def export_command(
+    out: Annotated[Path, typer.Argument(help="The training table to write (.parquet or .npz).")],
+    gateway: Annotated[str, typer.Option(help="The gateway (host:port).")] = _GATEWAY,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="WAYLINE_API_KEY", help="An API key (read scope).")
+    ] = None,
+    spec: Annotated[
+        Path | None, typer.Option(help="The feature spec (YAML or JSON); default: next-best-offer.")
+    ] = None,
+    tls: Annotated[bool, typer.Option(help="Use TLS to reach --gateway.")] = False,
+) -> None:
+    """Read every logged decision (`Decision Logged` events) from the journey store with the spec's features
+    as of its time and the revenue attributed to it, and write them as a training table."""
+    if not api_key:
+        raise typer.BadParameter("an API key is needed (--api-key or WAYLINE_API_KEY)")
+    features = load_spec(spec) if spec else default_spec()
+    auth = (("authorization", f"Bearer {api_key}"),)
+    started = time.monotonic()
+    channel = (
+        grpc.secure_channel(gateway, grpc.ssl_channel_credentials())
+        if tls
+        else grpc.insecure_channel(gateway)
+    )
+    with channel, Progress(*_columns(), console=console) as progress:
+        stub = journeys_grpc.JourneyServiceStub(channel)
+        task = progress.add_task(f"exporting from {gateway}", total=None)
+        try:
+            table, _ = training_table_from_export(
+                lambda request: stub.ExportTrainingSet(request, metadata=auth, timeout=3600),
+                features,
+                ACTIONS,
+                progress=lambda rows: progress.advance(task, rows),
+            )
+        except grpc.RpcError as error:
+            console.print(f"[red]{error.code().name}[/red]: {error.details()}")
+            raise typer.Exit(1) from error
+        write_table(table, out)
+    summary = Table(title=f"Training table: {features.name} {features.version}")
+    summary.add_column("")
+    summary.add_column("")
+    summary.add_row("decisions", f"{len(table):,} ({int(table.converted.sum()):,} converted)")
+    summary.add_row("features", f"{len(table.schema)}: {', '.join(table.schema.names)}")
+    summary.add_row("took", f"{time.monotonic() - started:.1f} s")
+    console.print(summary)
+    console.print(f"training table: [bold]{out}[/bold]")
 
 
 ml_train.register(ml_app)

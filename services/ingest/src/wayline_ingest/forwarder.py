@@ -16,6 +16,7 @@ from opentelemetry import propagate, trace
 from wayline_ingest.delivery import DeadLetterPark, Deliverer, DeliveryPolicy, start_per_sink
 from wayline_ingest.sinks.base import Sink
 from wayline_ingest.spool import Spool, SpoolBatch
+from wayline_ingest.wire import with_backfill
 
 __all__ = ["SINK_BITS", "Forwarder", "chunks"]
 
@@ -125,7 +126,8 @@ class Forwarder:
             for c in traces[1:_MAX_LINKS]
             if (span := trace.get_current_span(c))
         ]
-        events = [event for batch in run for event in batch.events]
+        # Each event says whether it came in a backfill batch (imported history: known from its timestamp).
+        events = [with_backfill(event, batch.backfill) for batch in run for event in batch.events]
         with _tracer.start_as_current_span(
             f"ingest.forward {deliverer.sink.name}",
             context=traces[0] if traces else None,

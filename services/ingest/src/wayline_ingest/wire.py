@@ -37,6 +37,7 @@ __all__ = [
     "read_track_batch",
     "resolution_request",
     "well_formed",
+    "with_backfill",
 ]
 
 _KIND_VARINT, _KIND_FIXED64, _KIND_FIXED32, _KIND_STRING, _KIND_BYTES, _KIND_MESSAGE = range(1, 7)
@@ -179,6 +180,7 @@ _INPUT_FROM_EVENT = {
 _INPUTS = identity_pb.ResolveIdentitiesRequest.DESCRIPTOR.fields_by_name["inputs"].number
 _OVERRIDES = journeys_pb.ApplyPersonOverridesRequest.DESCRIPTOR.fields_by_name["person_overrides"].number
 _IDENTIFIERS = _EVENT["identifiers"].number
+_BACKFILL = _EVENT["backfill"].number
 _ENRICHED_BY = (
     (_EVENT["context"].number, event_pb2.EventContext.DESCRIPTOR.fields_by_name["user_agent"].number),
     (_EVENT["text"].number,),
@@ -232,3 +234,22 @@ def person_overrides_request(overrides: list[bytes]) -> bytes:
 def needs_enrichment(event: bytes) -> bool:
     """True when the event has a user agent or a text, what enrichment reads; other events pass untouched."""
     return any(_wire.nonempty(event, path) for path in _ENRICHED_BY)
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+# `Event.backfill` as wire bytes (a varint field). Appending a field to a message's bytes sets it, whatever
+# came before (protobuf's last-one-wins for scalars), so ingest overwrites a caller's value without parsing.
+_BACKFILL_MARKS = (_varint(_BACKFILL << 3) + b"\x00", _varint(_BACKFILL << 3) + b"\x01")
+
+
+def with_backfill(event: bytes, backfill: bool) -> bytes:
+    """The event's bytes with `backfill` set to the batch's flag."""
+    return event + _BACKFILL_MARKS[backfill]

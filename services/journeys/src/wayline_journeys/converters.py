@@ -107,6 +107,7 @@ def _stored(event: event_pb2.Event) -> tuple[object, ...]:
         _micros(event.original_timestamp) if has("original_timestamp") else None,
         _integrations_json(event.integrations) if has("integrations") else "",
         *_previous_identifier(event),
+        event.backfill,
     )
 
 
@@ -187,6 +188,7 @@ def record_to_event(record: EventRecord) -> event_pb2.Event:
     if record.previous_identifier_type or record.previous_identifier_value:
         previous = event.previous_identifier
         previous.type, previous.value = record.previous_identifier_type, record.previous_identifier_value
+    event.backfill = record.backfill
     merge_json(record.properties_json, event, "properties")  # present even when empty, as json_format left it
     if record.context_json != "{}":
         merge_json(record.context_json, event, "context", ignore_unknown_fields=True)

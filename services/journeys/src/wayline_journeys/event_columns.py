@@ -44,6 +44,7 @@ class EventColumns:
     integrations_json: list[str] = field(default_factory=list)
     previous_identifier_type: list[str] = field(default_factory=list)
     previous_identifier_value: list[str] = field(default_factory=list)
+    backfill: list[bool] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.event_id)

@@ -54,6 +54,8 @@ class EventRecord:
     # An alias's previous id; both "" when unset (an identifier with neither says nothing: it reads unset).
     previous_identifier_type: str = ""
     previous_identifier_value: str = ""
+    # Imported history (a backfill batch): known from its timestamp on, not from received_at.
+    backfill: bool = False
 
 
 class TimelineOrder(Enum):

@@ -87,6 +87,9 @@ EVENT_COLUMNS: tuple[Column, ...] = (
     # columns read as "" and "", which is "unset".
     Column("previous_identifier_type", "LowCardinality(String)", _STRING, "previous_identifier_type"),
     Column("previous_identifier_value", "String", _STRING, "previous_identifier_value"),
+    # Imported history: point-in-time reads count it from its timestamp, not from received_at (rows from
+    # before the column read as 0, live).
+    Column("backfill", "Bool", pa.bool_(), "backfill"),
 )
 
 INSERT_COLUMN_NAMES = tuple(c.name for c in EVENT_COLUMNS)

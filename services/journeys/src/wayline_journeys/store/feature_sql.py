@@ -9,7 +9,8 @@ the inner SELECT, not once per (event, observation) pair. Observations without e
 with `present = 0`, which every condition requires, so they get "nothing to aggregate" (NULL).
 
 Point in time: an event counts for a feature at observation time t under cut-off D when
-`ts < t AND rs < least(t, D)` (timestamp and received_at as epoch microseconds), and `ts >= t - window` for a
+`ts < t AND rs < D AND (rs < t OR backfill)` (timestamp and received_at as epoch microseconds; imported
+history counts from its timestamp), and `ts >= t - window` for a
 windowed feature; for the label when `t <= ts < t + horizon AND rs < D` (and, for an attributed label, when
 the event's value at the attribution path equals the anchor's, carried with the observation). Stored-column
 bounds (received_at, the timestamp range, the union of the matchers) go into `current_events(where=...)` so
@@ -184,14 +185,15 @@ def feature_rows_sql(query: FeatureQuery, observations: Sequence[Observation], p
     )
     cut_off = params.bind(query.data_as_of_us, "Int64")
     columns = _EventColumns(params)
-    visible = f"e.present = 1 AND e.ts < l.t AND e.rs < least(l.t, {cut_off})"
+    # Received before t, or imported history (known from its timestamp); and before the cut-off either way.
+    visible = f"e.present = 1 AND e.ts < l.t AND e.rs < {cut_off} AND (e.rs < l.t OR e.bf)"
     selected = [f"{_feature(f, columns, visible)} AS f{i}" for i, f in enumerate(query.features)]
     if query.label is not None:
         selected.append(f"{_label(query, columns, cut_off)} AS label")
     relation = current_events(params, where=_stored_bounds(query, observations, params))
     events = (
         "SELECT person_id AS pid, toUnixTimestamp64Micro(timestamp) AS ts, "
-        "toUnixTimestamp64Micro(received_at) AS rs, toString(event_id) AS eid, "
+        "toUnixTimestamp64Micro(received_at) AS rs, toString(event_id) AS eid, backfill AS bf, "
         "toDate(timestamp, 'UTC') AS day, "
         f"toUInt8(1) AS present{''.join(', ' + c for c in columns.selected)} FROM {relation} "
         f"WHERE person_id IN (SELECT o.2 FROM (SELECT arrayJoin({rows}) AS o))"

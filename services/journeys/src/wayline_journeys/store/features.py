@@ -124,11 +124,12 @@ class ClickHouseFeatures(ReadModel):
                 f"FROM {current_events(params, where=' AND '.join(stored))} WHERE {' AND '.join(kept)}"
             )
         else:
-            # A person is observed at t when some event is visible then: max(timestamp, received_at) < t.
+            # A person is observed at t when some event is visible then: max(timestamp, received_at) < t, or
+            # timestamp < t for imported history.
             times = params.bind(list(sampling.times_us), "Array(Int64)")
             first_visible = (
-                "SELECT person_id, min(greatest(toUnixTimestamp64Micro(timestamp), "
-                "toUnixTimestamp64Micro(received_at))) AS visible "
+                "SELECT person_id, min(if(backfill, toUnixTimestamp64Micro(timestamp), greatest("
+                "toUnixTimestamp64Micro(timestamp), toUnixTimestamp64Micro(received_at)))) AS visible "
                 f"FROM {current_events(params, where=received)} WHERE {' AND '.join(kept)} GROUP BY person_id"
             )
             observed = (

@@ -55,6 +55,7 @@ RELATION_COLUMNS = (
     "revenue_currency",
     "group_id",
     "sentiment_score",
+    "backfill",
 )
 
 # The live override of every key: the newest version, unless it cancels.

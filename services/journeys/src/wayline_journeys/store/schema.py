@@ -233,6 +233,13 @@ def lookup_rebuilds(topology: Topology) -> list[str]:
     return statements
 
 
+def _backfill_flag(topology: Topology) -> Sequence[Step]:
+    # Issue 10: whether an event came in a backfill batch (imported history), for point-in-time reads.
+    # Present in events_ddl already; this adds it to tables created before it.
+    tables = [topology.local("events"), *(["events"] if topology.clustered else [])]
+    return [f"ALTER TABLE {t}{topology.on_cluster} ADD COLUMN IF NOT EXISTS backfill Bool" for t in tables]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "events", _events),
     Migration(2, "events.original_timestamp", _original_timestamp),
@@ -243,4 +250,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(7, "person and identifier anchors", _anchor_lookups),
     Migration(8, "segments: definitions, memberships, changes, status, dirty persons", segment_tables),
     Migration(9, "events.integrations, events.previous_identifier", _integrations_and_previous_identifier),
+    Migration(10, "events.backfill", _backfill_flag),
 )

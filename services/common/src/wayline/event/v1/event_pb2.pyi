@@ -357,6 +357,7 @@ class Event(_message.Message):
     ORIGINAL_TIMESTAMP_FIELD_NUMBER: _builtins.int
     INTEGRATIONS_FIELD_NUMBER: _builtins.int
     PREVIOUS_IDENTIFIER_FIELD_NUMBER: _builtins.int
+    BACKFILL_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     """A UUID identifying the event; the deduplication key of the whole pipeline (every downstream write is
     idempotent by it). Callers should generate it once and reuse it on retries. When it is empty, ingest
@@ -389,6 +390,12 @@ class Event(_message.Message):
     sentiment_score: _builtins.float
     """The sentiment of `text`, from -1 (very negative) to 1 (very positive). Set by ingest's enrichment when
     a sentiment scorer is configured and `text` is not empty, never by callers; absent otherwise.
+    """
+    backfill: _builtins.bool
+    """True when the event came in a backfill batch (imported history, `TrackBatchRequest.backfill`): it was
+    known from its `timestamp` on, although Wayline received it only at `received_at`, so point-in-time
+    features and training sets count it from its timestamp. Set by ingest, which overwrites any value a caller
+    sends.
     """
     @_builtins.property
     def timestamp(self) -> _timestamp_pb2.Timestamp:
@@ -487,10 +494,11 @@ class Event(_message.Message):
         original_timestamp: _timestamp_pb2.Timestamp | None = ...,
         integrations: _struct_pb2.Struct | None = ...,
         previous_identifier: Global___Identifier | None = ...,
+        backfill: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_sentiment_score", b"_sentiment_score", "context", b"context", "integrations", b"integrations", "original_timestamp", b"original_timestamp", "previous_identifier", b"previous_identifier", "properties", b"properties", "received_at", b"received_at", "revenue", b"revenue", "sent_at", b"sent_at", "sentiment_score", b"sentiment_score", "timestamp", b"timestamp"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_sentiment_score", b"_sentiment_score", "channel", b"channel", "context", b"context", "event_id", b"event_id", "group_id", b"group_id", "identifiers", b"identifiers", "integrations", b"integrations", "name", b"name", "original_timestamp", b"original_timestamp", "person_id", b"person_id", "plan_violations", b"plan_violations", "previous_identifier", b"previous_identifier", "properties", b"properties", "received_at", b"received_at", "revenue", b"revenue", "sent_at", b"sent_at", "sentiment_score", b"sentiment_score", "text", b"text", "timestamp", b"timestamp", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_sentiment_score", b"_sentiment_score", "backfill", b"backfill", "channel", b"channel", "context", b"context", "event_id", b"event_id", "group_id", b"group_id", "identifiers", b"identifiers", "integrations", b"integrations", "name", b"name", "original_timestamp", b"original_timestamp", "person_id", b"person_id", "plan_violations", b"plan_violations", "previous_identifier", b"previous_identifier", "properties", b"properties", "received_at", b"received_at", "revenue", b"revenue", "sent_at", b"sent_at", "sentiment_score", b"sentiment_score", "text", b"text", "timestamp", b"timestamp", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__sentiment_score: _TypeAlias = _typing.Literal["sentiment_score"]  # noqa: Y015
     _WhichOneofArgType__sentiment_score: _TypeAlias = _typing.Literal["_sentiment_score", b"_sentiment_score"]  # noqa: Y015

@@ -64,7 +64,8 @@ class _FeatureAggregationEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Fe
 class FeatureAggregation(_FeatureAggregation, metaclass=_FeatureAggregationEnumTypeWrapper):
     """FeatureAggregation is how a feature aggregates a person's matching events: the events of the person (read
     through person overrides) that match `events`, happened in the window before the observation time and had
-    been received by then (FeatureVector.as_of). Aggregations that read `property` take only the matching
+    been received by then (FeatureVector.as_of); an event of a backfill batch (`Event.backfill`, imported
+    history) counts as received at its timestamp. Aggregations that read `property` take only the matching
     events whose property has a usable value: a number for SUM, AVERAGE, MIN and MAX (strings, booleans and
     the rest are skipped), any value but null for the others. Every value is a number except those of
     FIRST_VALUE, LAST_VALUE and PERSON_PROPERTY, which are the JSON value as stored (a number, a string or a
@@ -335,7 +336,7 @@ class FeatureVector(_message.Message):
     @_builtins.property
     def as_of(self) -> _timestamp_pb2.Timestamp:
         """The point in time the features were computed for: only events that had happened and had been received
-        before it count.
+        before it count (a backfilled event counts as received at its timestamp).
         """
 
     @_builtins.property

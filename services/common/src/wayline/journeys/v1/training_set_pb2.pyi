@@ -187,7 +187,8 @@ class ObservationSampling(_message.Message):
     @_builtins.property
     def observation_times(self) -> _containers.RepeatedCompositeFieldContainer[_timestamp_pb2.Timestamp]:
         """Snapshot times, at most 1,000: every person of the population who had an event before the time (one
-        that happened and was received before it) is observed at it.
+        that happened and was received before it; a backfilled event counts as received at its timestamp) is
+        observed at it.
         """
 
     @_builtins.property

@@ -1,0 +1,96 @@
+"""A generated population's decisions as they come back from the journey store, and the truth about them.
+
+Training reads the store (`wayline_ml.store_training`): the rows are the `Decision Logged` events the
+generator sent, found again by their `decision_id`. This module waits until the store holds every decision
+and its attributed outcome, and judges a model trained on those rows against the generator's ground truth
+(every action's true expected value for every decision), which no real log has.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from wayline.journeys.v1 import feature_pb2
+from wayline_ml.generator.population import Population
+from wayline_ml.generator.vocabulary import ACTIONS
+from wayline_ml.store_training import DecisionLog, ExportTrainingSet, training_table_from_export
+from wayline_ml.train import TrainedModels
+from wayline_ml.training_table import TrainingTable
+
+DEFAULT_LOG = DecisionLog()
+
+__all__ = ["StoredDecisions", "TruePolicyValues", "read_stored_decisions", "true_policy_values"]
+
+
+@dataclass(frozen=True)
+class StoredDecisions:
+    """The training table read from the store, and each row's decision (its row in `population.decisions`)."""
+
+    table: TrainingTable
+    decision: np.ndarray
+
+
+def read_stored_decisions(
+    export: ExportTrainingSet,
+    spec: feature_pb2.FeatureSpec,
+    population: Population,
+    *,
+    timeout: float = 120.0,
+    log: DecisionLog = DEFAULT_LOG,
+    sleep: Callable[[float], None] = time.sleep,
+) -> StoredDecisions:
+    """Export the population's decisions until every one is in the store with its attributed outcome (ingest
+    delivers to journeys asynchronously), then return them. Raises TimeoutError naming what is missing."""
+    decisions = population.decisions
+    prefix = f"{population.config.prefix}-x"
+    deadline = time.monotonic() + timeout
+    while True:
+        table, ids = training_table_from_export(export, spec, ACTIONS, log)
+        mine = np.array([i.startswith(prefix) for i in ids], dtype=np.bool_)
+        index = np.array([int(i.removeprefix(prefix)) if m else -1 for i, m in zip(ids, mine, strict=True)])
+        found, converted = int(mine.sum()), int(table.converted[mine].sum())
+        if found == len(decisions) and converted == int(decisions.converted.sum()):
+            rows = np.flatnonzero(mine)
+            return StoredDecisions(table.take(rows), index[rows])
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"the store holds {found} of {len(decisions)} decisions and {converted} of "
+                f"{int(decisions.converted.sum())} conversions after {timeout:.0f} s"
+            )
+        sleep(1.0)
+
+
+@dataclass(frozen=True)
+class TruePolicyValues:
+    """Mean true expected value per held-out decision (the generator's ground truth, not an estimate)."""
+
+    learned: float
+    random: float  # uniform over the eligible actions
+    best_single: float  # the best one action, where eligible (doing nothing elsewhere)
+    best_single_action: str
+    oracle: float  # the best eligible action for every decision
+
+
+def true_policy_values(
+    population: Population, models: TrainedModels, stored: StoredDecisions
+) -> TruePolicyValues:
+    """Judge `models` (trained on `stored.table`) on its held-out decisions against what each action truly
+    would have earned. Like the decision service, the learned policy ranks eligible actions only."""
+    decisions = population.decisions
+    holdout = models.split.holdout(stored.table)
+    rows = stored.decision[len(stored.table) - len(holdout) :]
+    truth = (decisions.p_convert * decisions.true_value)[rows]
+    eligible = decisions.eligible[rows]
+    predicted = np.where(eligible, models.score(holdout.features).expected_value, -np.inf)
+    learned = float(truth[np.arange(len(rows)), np.argmax(predicted, axis=1)].mean())
+    random = float((np.where(eligible, truth, 0.0).sum(axis=1) / eligible.sum(axis=1)).mean())
+    singles = [
+        float(np.where(eligible[:, a], truth[:, a], truth[:, 0]).mean()) for a in range(truth.shape[1])
+    ]
+    best = int(np.argmax(singles))
+    oracle = float(np.where(eligible, truth, -np.inf).max(axis=1).mean())
+    return TruePolicyValues(learned, random, singles[best], ACTIONS[best], oracle)
