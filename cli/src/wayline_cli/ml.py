@@ -14,7 +14,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from wayline.client import Client
-from wayline_cli import ml_train
+from wayline_cli import ml_clv, ml_train
 from wayline_ml.generator import GeneratorConfig, Population, generate
 from wayline_ml.generator.files import write_parquet
 from wayline_ml.generator.protos import send
@@ -22,7 +22,10 @@ from wayline_ml.generator.summary import summarize
 from wayline_ml.generator.training import training_table
 from wayline_ml.table_io import write_table
 
-ml_app = typer.Typer(help="The ML pipeline: generated journeys, training, evaluation, ONNX model packages.")
+ml_app = typer.Typer(
+    help="The ML pipeline: generated journeys, training, evaluation, ONNX model packages, predicted customer "
+    "value."
+)
 console = Console()
 
 
@@ -107,3 +110,4 @@ def _summary(population: Population, seconds: float) -> Table:
 
 
 ml_train.register(ml_app)
+ml_clv.register(ml_app)
