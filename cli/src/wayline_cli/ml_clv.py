@@ -119,7 +119,10 @@ def summary_table(report: ClvReport) -> Table:
     t, v = transactions.params, value.params
     summaries = report.customers.summaries
     currency = report.key.query.currency
-    table = Table(title=f"predicted customer value, as of {report.key.query.as_of:%Y-%m-%d %H:%M} UTC")
+    table = Table(
+        title=f"predicted customer value, as of {report.key.query.as_of:%Y-%m-%d %H:%M} UTC",
+        show_header=False,
+    )
     table.add_column("", style="bold")
     table.add_column("", justify="right")
     table.add_row("model · fit", f"{report.model.model} · {report.key.fit_id}")
