@@ -157,7 +157,8 @@ def summary_table(report: ClvReport) -> Table:
             f"{written.accepted:,} accepted, {written.rejected:,} rejected, "
             f"{report.without_identifier:,} persons without an identifier",
         )
-    table.add_row("took (read · fit · write)", " · ".join(f"{s:.2f}s" for s in report.seconds.values()))
+    steps = report.seconds
+    table.add_row(f"took ({' · '.join(steps)})", " · ".join(f"{s:.2f}s" for s in steps.values()))
     return table
 
 

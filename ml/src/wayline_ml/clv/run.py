@@ -61,7 +61,6 @@ def run_clv(job: ClvJob, step: Step | None = None) -> ClvReport:
 
     metadata = (("authorization", f"Bearer {job.api_key}"),)
     seconds: dict[str, float] = {}
-    key = FitKey(job.query, model="", prefix=job.prefix, horizons=job.horizons)
     with _channel(job) as channel:
         began = time.monotonic()
         customers = read_summaries(
