@@ -35,7 +35,9 @@ def maximise(
     tolerance does not depend on how many there are), from `start`."""
 
     def objective(log_params: npt.NDArray[np.float64]) -> float:
-        value = negative_mean_log_likelihood(log_params)
+        # A trial step far out may overflow; it is answered as a very bad value, not warned about.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            value = negative_mean_log_likelihood(log_params)
         return value if np.isfinite(value) else 1e300
 
     result = minimize(
