@@ -39,8 +39,18 @@ def test_demo_sends_events_and_prints_every_customers_timeline() -> None:
     )
     assert "u-segment-sdk: 2 events in the journey store from HTTP: Pricing, Trial Started" in output
     _assert_gateway(output)
+    _assert_clv(output)
     _assert_ml(output)
     assert "every service stopped cleanly" in output
+
+
+def _assert_clv(output: str) -> None:
+    """The CLV step valued the shop's customers and the demo's buyers, and read the traits back."""
+    written = re.search(r"traits written \(identify events\)\s+│ (\d+) accepted, 0 rejected", output)
+    assert written, output
+    assert int(written.group(1)) > 300  # the shop's 300 customers and the demo's buyers
+    assert re.search(r"^│ u-ava\s+│ [01]\.\d\d\s+│ \d+\.\d\d\s+│ [\d,]+\.\d\d EUR", output, re.MULTILINE)
+    assert re.search(r"^│ u-chloe\s+│ -\s+│ -\s+│ no order: not valued", output, re.MULTILINE)
 
 
 def _assert_ml(output: str) -> None:

@@ -24,7 +24,16 @@ from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
 from wayline.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
 from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
-from wayline_cli import demo, demo_gateway, demo_http, demo_identity, demo_ingest, demo_journeys, demo_ml
+from wayline_cli import (
+    demo,
+    demo_clv,
+    demo_gateway,
+    demo_http,
+    demo_identity,
+    demo_ingest,
+    demo_journeys,
+    demo_ml,
+)
 from wayline_cli.importing.command import import_command
 from wayline_cli.keys import keys_app
 from wayline_cli.ml import ml_app
@@ -138,6 +147,7 @@ def _run_demo(suite: Suite, count: int) -> None:
         demo_journeys.show_journeys(channel, auth, console)
         _show_http_collector(channel, suite, auth)
         demo_gateway.show_gateway(channel, auth, console)
+        demo_clv.show_clv(channel, suite.address("gateway"), suite.api_key, console)
         demo_ml.show_ml(channel, suite.address("gateway"), suite.api_key, suite.data_dir / "models", console)
 
 

@@ -18,7 +18,7 @@ from rich.table import Table
 from wayline.client import Client
 from wayline.common.registry import REGISTRY
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
-from wayline_cli import ml_train
+from wayline_cli import ml_clv, ml_train
 from wayline_ml.feature_spec import default_spec, load_spec
 from wayline_ml.generator import ACTIONS, GeneratorConfig, Population, generate
 from wayline_ml.generator.files import write_parquet
@@ -28,7 +28,10 @@ from wayline_ml.store_training import training_table_from_export
 from wayline_ml.table_io import write_table
 
 _GATEWAY = f"localhost:{REGISTRY['gateway'].port}"
-ml_app = typer.Typer(help="The ML pipeline: generated journeys, training, evaluation, ONNX model packages.")
+ml_app = typer.Typer(
+    help="The ML pipeline: generated journeys, training, evaluation, ONNX model packages, predicted customer "
+    "value."
+)
 console = Console()
 
 
@@ -158,3 +161,4 @@ def export_command(
 
 
 ml_train.register(ml_app)
+ml_clv.register(ml_app)
