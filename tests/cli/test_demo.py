@@ -49,7 +49,7 @@ def _assert_ml(output: str) -> None:
     assert truth, output
     assert float(truth.group(1)) > float(truth.group(2))
     assert re.search(
-        r"package \(validated\)\s+│ .*next-best-action/1 · model_card\.md, response\.onnx, value\.onnx",
+        r"package \(validated\)\s+│ .*next-best-action/1 · 6 files, each sha256-checked",
         output,
     )
 

@@ -174,13 +174,28 @@ GOLD = analytics_pb2.Population(
 
 @dataclasses.dataclass(frozen=True)
 class Named:
+    """A feature; `value_type` and `categories` type it for the model (they do not change its values).
+    FIRST_VALUE, LAST_VALUE and PERSON_PROPERTY must name a type."""
+
     name: str
     reference: ref.Feature
     events: analytics_pb2.EventMatcher | None = None
+    value_type: feature_pb2.FeatureValueType.ValueType = feature_pb2.FEATURE_VALUE_TYPE_UNSPECIFIED
+    categories: tuple[str, ...] = ()
+    unknown_category: feature_pb2.UnknownCategoryEncoding.ValueType = (
+        feature_pb2.UNKNOWN_CATEGORY_ENCODING_UNSPECIFIED
+    )
 
     def definition(self) -> feature_pb2.FeatureDefinition:
         kind = feature_pb2.FeatureAggregation.Value(f"FEATURE_AGGREGATION_{self.reference.kind.upper()}")
-        found = feature_pb2.FeatureDefinition(name=self.name, aggregation=kind, property=self.reference.path)
+        found = feature_pb2.FeatureDefinition(
+            name=self.name,
+            aggregation=kind,
+            property=self.reference.path,
+            value_type=self.value_type,
+            categories=self.categories,
+            unknown_category=self.unknown_category,
+        )
         if self.events is not None:
             found.events.CopyFrom(self.events)
         if self.reference.window_us is not None:
@@ -192,6 +207,8 @@ class Named:
 
 # Every aggregation, with and without windows, matchers and defaults.
 F = ref.Feature
+CATEGORY = feature_pb2.FEATURE_VALUE_TYPE_CATEGORY
+PLANS = ("free", "pro", "été")
 FEATURES = [
     Named("events", F("count")),
     Named("checkouts_7d", F("count", is_name("Checkout"), window_us=7 * DAY, default=0.0), named("Checkout")),
@@ -206,18 +223,79 @@ FEATURES = [
     Named("amount_max_14d", F("max", path="properties.amount", window_us=14 * DAY)),
     Named("revenue", F("sum", path="revenue")),
     Named("plans", F("count_distinct", path="properties.plan")),
-    Named("first_plan", F("first_value", path="properties.plan")),
-    Named("last_plan_3d", F("last_value", path="properties.plan", window_us=3 * DAY, default="none")),
-    Named("last_cart", F("last_value", path="properties.cart")),
-    Named("last_items", F("last_value", path="properties.cart.items")),
+    Named("first_plan", F("first_value", path="properties.plan"), value_type=CATEGORY, categories=PLANS),
+    Named(
+        "last_plan_3d",
+        F("last_value", path="properties.plan", window_us=3 * DAY, default="none"),
+        value_type=CATEGORY,
+        categories=("none", *PLANS),
+        unknown_category=feature_pb2.UNKNOWN_CATEGORY_ENCODING_OTHER,
+    ),
+    Named(
+        "last_cart",  # an object's value is its compact JSON text, which a category can name
+        F("last_value", path="properties.cart"),
+        value_type=CATEGORY,
+        categories=('{"items":[1,2]}', '{"items":null}'),
+    ),
+    Named(
+        "last_items",
+        F("last_value", path="properties.cart.items"),
+        value_type=feature_pb2.FEATURE_VALUE_TYPE_INT,
+    ),
     Named("tenure_days", F("days_since_first")),
     Named(
         "days_since_purchase", F("days_since_last", is_name("Purchased"), default=-1.0), named("Purchased")
     ),
     Named("active_days_30d", F("active_days", window_us=30 * DAY)),
-    Named("tier", F("person_property", path="person.tier", default="unknown")),
+    Named(
+        "tier",
+        F("person_property", path="person.tier", default="unknown"),
+        value_type=CATEGORY,
+        categories=("gold", "silver", "unknown"),
+    ),
 ]
 SPEC = feature_pb2.FeatureSpec(name="churn", version="3", features=[f.definition() for f in FEATURES])
+# Specs that break one typing rule (wayline.common.feature_encoding.spec_violations), each with the one field
+# path (under the request's spec) that says so: both RPCs refuse them alike.
+INT = feature_pb2.FEATURE_VALUE_TYPE_INT
+COUNT, AVERAGE = feature_pb2.FEATURE_AGGREGATION_COUNT, feature_pb2.FEATURE_AGGREGATION_AVERAGE
+FIRST_VALUE, LAST_VALUE = (
+    feature_pb2.FEATURE_AGGREGATION_FIRST_VALUE,
+    feature_pb2.FEATURE_AGGREGATION_LAST_VALUE,
+)
+PERSON_PROPERTY = feature_pb2.FEATURE_AGGREGATION_PERSON_PROPERTY
+OTHER = feature_pb2.UNKNOWN_CATEGORY_ENCODING_OTHER
+_PLAN: dict[str, Any] = {"name": "x", "aggregation": LAST_VALUE, "property": "properties.plan"}
+
+
+def _one(**fields: Any) -> feature_pb2.FeatureSpec:
+    return feature_pb2.FeatureSpec(features=[feature_pb2.FeatureDefinition(**fields)])
+
+
+BADLY_TYPED = [
+    # The value type: required where values may be strings, fitting the aggregation, a known one.
+    (_one(**_PLAN), "features[0].value_type"),
+    (_one(name="x", aggregation=FIRST_VALUE, property="properties.a"), "features[0].value_type"),
+    (_one(name="x", aggregation=PERSON_PROPERTY, property="person.tier"), "features[0].value_type"),
+    (
+        feature_pb2.FeatureSpec(features=[*SPEC.features[:2], feature_pb2.FeatureDefinition(**_PLAN)]),
+        "features[2].value_type",
+    ),
+    (_one(name="x", aggregation=COUNT, value_type=CATEGORY, categories=["a"]), "features[0].value_type"),
+    (_one(name="x", aggregation=AVERAGE, property="properties.a", value_type=INT), "features[0].value_type"),
+    (_one(name="x", aggregation=COUNT, value_type=99), "features[0].value_type"),
+    # Category labels and the unknown-category encoding: always and only for CATEGORY.
+    (_one(**_PLAN, value_type=CATEGORY), "features[0].categories"),
+    (_one(name="x", aggregation=COUNT, categories=["a"]), "features[0].categories"),
+    (_one(name="x", aggregation=COUNT, unknown_category=OTHER), "features[0].unknown_category"),
+    (_one(**_PLAN, value_type=CATEGORY, categories=["a", "b", "a"]), "features[0].categories[2]"),
+    (_one(**_PLAN, value_type=CATEGORY, categories=["a", ""]), "features[0].categories[1]"),
+    (_one(**_PLAN, value_type=CATEGORY, categories=[str(i) for i in range(1_001)]), "features[0].categories"),
+    (
+        _one(**_PLAN, value_type=CATEGORY, categories=["a"], unknown_category=7),
+        "features[0].unknown_category",
+    ),
+]
 PURCHASE_7D = training_set_pb2.LabelDefinition(
     kind=training_set_pb2.LABEL_KIND_BINARY, event=named("Purchased"), horizon=duration(7 * DAY)
 )

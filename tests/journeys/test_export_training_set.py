@@ -13,10 +13,12 @@ from typing import Any
 
 import grpc
 import pytest
+from google.protobuf import json_format
 
 from tests.journeys import features_reference as ref
 from tests.journeys.conftest import Journeys, field_violations
 from tests.journeys.features_data import (
+    BADLY_TYPED,
     DAY,
     FEATURES,
     GOLD,
@@ -321,6 +323,163 @@ def test_export_training_set_refuses_invalid_requests(
     )
 
 
+@pytest.mark.parametrize(("spec", "field"), BADLY_TYPED)
+def test_export_training_set_refuses_badly_typed_features(
+    journeys: Journeys, spec: feature_pb2.FeatureSpec, field: str
+) -> None:
+    """The typing rules of GetProfileFeatures' specs, with the field paths of this request's spec."""
+    with pytest.raises(grpc.RpcError) as caught:
+        journeys.export_training_set(exporting(spec=spec))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert list(field_violations(caught.value)) == [f"spec.{field}"]
+
+
+ANCHOR = named("Offer Sent")
+PAST = [at(base_us())]
+
+
+def reading(*paths: str) -> training_set_pb2.ObservationSampling:
+    """Anchor-event sampling reading `paths` from each anchor."""
+    return Sampling(anchor_event=ANCHOR, anchor_properties=paths)
+
+
+@pytest.mark.parametrize(
+    ("sampling_", "field"),
+    [
+        (Sampling(observation_times=PAST, anchor_properties=["properties.a"]), "sampling.anchor_properties"),
+        (reading(*(f"properties.p{i}" for i in range(51))), "sampling.anchor_properties"),
+        (reading("properties.a", "person.tier"), "sampling.anchor_properties[1]"),
+        (reading("name", "revenue", "name"), "sampling.anchor_properties[2]"),
+        (reading("plan"), "sampling.anchor_properties[0]"),
+        (reading("properties"), "sampling.anchor_properties[0]"),
+        (reading("person_id", "context.page"), "sampling.anchor_properties[0]"),
+        (reading("properties.a", ""), "sampling.anchor_properties[1]"),
+    ],
+)  # fmt: skip
+def test_export_training_set_refuses_invalid_anchor_properties(
+    journeys: Journeys, sampling_: training_set_pb2.ObservationSampling, field: str
+) -> None:
+    with pytest.raises(grpc.RpcError) as caught:
+        journeys.export_training_set(pb.ExportTrainingSetRequest(spec=SPEC, sampling=sampling_))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert list(field_violations(caught.value)) == [field]
+
+
+def test_export_training_set_takes_fifty_anchor_properties() -> None:
+    fifty = reading(*(f"properties.p{i}" for i in range(50)))
+    query = training_set_query("t", pb.ExportTrainingSetRequest(spec=SPEC, sampling=fifty), datetime.now(UTC))
+    assert query.sampling is not None
+    assert query.sampling.anchor_properties == tuple(fifty.anchor_properties)
+
+
+def _offer(person: str, ts: int, channel: str, properties: dict[str, Any], **fields: Any) -> ref.Ev:
+    return ref.Ev(person, str(uuid.uuid4()), "Offer Sent", channel, ts, ts, "track", properties, **fields)
+
+
+# Each anchor property as its JSON value stored (a Struct by path), from event paths of every kind: nested
+# properties, objects, lists, a stored null, a missing path, the context (proto names, stored camelCase) and
+# the event's own fields, as filters read them.
+PATHS = [
+    "properties.action",
+    "properties.propensity",
+    "properties.seats",
+    "properties.accepted",
+    "properties.meta",
+    "properties.meta.arms",
+    "properties.meta.note",
+    "properties.absent",
+    "context.user_agent",
+    "name",
+    "type",
+    "channel",
+    "revenue",
+]
+
+
+def test_export_training_set_returns_each_anchors_id_and_properties(journeys: Journeys) -> None:
+    start = base_us()
+    first, second = sorted(str(uuid.uuid4()) for _ in range(2))
+    meta = {"arms": [1, "b", None, {"k": True}], "note": None}
+    offers = [
+        _offer(
+            first, start + DAY, "email", {"action": "discount", "propensity": 0.25, "seats": 3, "meta": meta}
+        ),
+        _offer(first, start + DAY, "web", {"action": "email", "propensity": 1, "accepted": False}),  # a tie
+        _offer(second, start + 2 * DAY, "mobile_app", {"action": "none", "accepted": True}, revenue=12.5),
+    ]
+    ignored = ref.Ev(
+        second, str(uuid.uuid4()), "Purchased", "web", start + DAY, start + DAY, "track", {"a": 1}
+    )
+    events = [to_pb(e) for e in [*offers, ignored]]
+    events[0].context.user_agent = "agent/1.0"
+    journeys.write(*events)
+    anchored = Sampling(anchor_event=ANCHOR, anchor_properties=PATHS)
+    # Data as of a day after the last anchor: the anchors are in, a later write would not change the rows.
+    request = pb.ExportTrainingSetRequest(
+        spec=feature_pb2.FeatureSpec(features=[SPEC.features[0]]),
+        sampling=anchored,
+        data_as_of=at(start + 3 * DAY),
+    )
+    rows = rows_of(journeys.export_training_set(request))
+    order = sorted(offers, key=lambda e: (e.ts, e.person, e.event_id))
+    assert [(r.person_id, micros(r.observation_time), r.anchor_event_id) for r in rows] == [
+        (e.person, e.ts, e.event_id) for e in order
+    ]
+    want: dict[str, dict[str, Any]] = {
+        offers[0].event_id: {
+            "properties.action": "discount",
+            "properties.propensity": 0.25,
+            "properties.seats": 3,
+            "properties.accepted": None,
+            "properties.meta": meta,
+            "properties.meta.arms": meta["arms"],
+            "properties.meta.note": None,
+            "context.user_agent": "agent/1.0",
+            "channel": "email",
+            "revenue": None,
+        },
+        offers[1].event_id: {
+            "properties.action": "email",
+            "properties.propensity": 1,
+            "properties.seats": None,
+            "properties.accepted": False,
+            "properties.meta": None,
+            "properties.meta.arms": None,
+            "properties.meta.note": None,
+            "context.user_agent": None,
+            "channel": "web",
+            "revenue": None,
+        },
+        offers[2].event_id: {
+            "properties.action": "none",
+            "properties.propensity": None,
+            "properties.seats": None,
+            "properties.accepted": True,
+            "properties.meta": None,
+            "properties.meta.arms": None,
+            "properties.meta.note": None,
+            "context.user_agent": None,
+            "channel": "mobile_app",
+            "revenue": 12.5,
+        },
+    }
+    for row in rows:
+        got = json_format.MessageToDict(row.anchor_properties)
+        common: dict[str, Any] = {"properties.absent": None, "name": "Offer Sent", "type": "track"}
+        assert got == want[row.anchor_event_id] | common, row.anchor_event_id
+    # The anchor is not in its own features' past: the tie at the first anchor's instant is not either.
+    assert [python(r.feature_values[0]) for r in rows] == [None, None, 1]
+    # Without anchor_properties a row still names its anchor; other observations have no anchor.
+    del request.sampling.anchor_properties[:]
+    rows = rows_of(journeys.export_training_set(request))
+    assert [r.anchor_event_id for r in rows] == [e.event_id for e in order]
+    assert not any(r.HasField("anchor_properties") for r in rows)
+    request.sampling.CopyFrom(Sampling(observation_times=[at(start + 3 * DAY)]))
+    rows = rows_of(journeys.export_training_set(request))
+    assert len(rows) == 2
+    assert all(r.anchor_event_id == "" and not r.HasField("anchor_properties") for r in rows)
+
+
 def test_export_training_set_refuses_sets_over_the_row_limit(journeys: Journeys, chdb_path: Path) -> None:
     """The server's limit (1,000,000 by default) is a store setting; a store with a limit of 5 shows it is
     checked, for listed and for generated observations, before any row, and that max_rows within it
@@ -344,3 +503,84 @@ def test_export_training_set_refuses_sets_over_the_row_limit(journeys: Journeys,
             training_set_query(journeys.tenant, pb.ExportTrainingSetRequest(spec=SPEC), datetime.now(UTC))
     finally:
         client.close()
+
+
+def test_export_training_set_attributes_outcomes_to_their_anchor(journeys: Journeys) -> None:
+    """An attributed label counts only the outcomes carrying the anchor's value at the attribution path: two
+    decisions of one person an hour apart, each answered (or not) by orders naming their decision id, and an
+    organic order naming none, which no decision gets."""
+    start = base_us()
+    person = str(uuid.uuid4())
+
+    def decision(ts: int, decision_id: str | int) -> ref.Ev:
+        return ref.Ev(person, str(uuid.uuid4()), "Decision Logged", "web", ts, ts, "track",
+                      {"decision_id": decision_id})  # fmt: skip
+
+    def order(ts: int, revenue: float, decision_id: str | float | None) -> ref.Ev:
+        properties = {} if decision_id is None else {"decision_id": decision_id}
+        return ref.Ev(person, str(uuid.uuid4()), "Order Completed", "web", ts, ts, "track", properties,
+                      revenue=revenue)  # fmt: skip
+
+    journeys.write(
+        *(
+            to_pb(e)
+            for e in [
+                decision(start + HOUR, "x-1"),
+                decision(start + 2 * HOUR, "x-2"),
+                decision(start + 3 * HOUR, 7),  # a numeric id: 7 and 7.0 are one JSON value
+                order(start + 90 * 60_000_000, 30.0, None),  # organic: no decision's
+                order(start + 4 * HOUR, 50.0, "x-2"),
+                order(start + 5 * HOUR, 20.0, "x-2"),
+                order(start + 6 * HOUR, 5.0, 7.0),
+            ]
+        )
+    )
+    label = Label(
+        kind=training_set_pb2.LABEL_KIND_SUM,
+        event=analytics_pb2.EventMatcher(event_name="Order Completed"),
+        property="revenue",
+        horizon=duration(DAY),
+        attribution_property="properties.decision_id",
+    )
+    request = pb.ExportTrainingSetRequest(
+        spec=feature_pb2.FeatureSpec(features=[SPEC.features[0]]),
+        label=label,
+        sampling=Sampling(anchor_event=analytics_pb2.EventMatcher(event_name="Decision Logged")),
+        data_as_of=at(start + 2 * DAY),
+    )
+    rows = rows_of(journeys.export_training_set(request))
+    assert [python(r.label) for r in rows] == [0.0, 70.0, 5.0]
+    # Unattributed, every order in the horizon counts for every decision before it.
+    request.label.attribution_property = ""
+    rows = rows_of(journeys.export_training_set(request))
+    assert [python(r.label) for r in rows] == [105.0, 75.0, 75.0]
+
+
+@pytest.mark.parametrize(
+    ("edit", "field", "reason"),
+    [
+        (lambda r: setattr(r.label, "attribution_property", "person.tier"), "label.attribution_property", ""),
+        (lambda r: setattr(r.label, "attribution_property", "bogus"), "label.attribution_property", ""),
+        (
+            lambda r: r.sampling.CopyFrom(Sampling(observation_times=[at(base_us())])),
+            "label.attribution_property",
+            "only with sampling.anchor_event",
+        ),
+    ],
+)
+def test_export_training_set_refuses_a_misplaced_attribution(edit: Any, field: str, reason: str) -> None:
+    request = pb.ExportTrainingSetRequest(
+        spec=feature_pb2.FeatureSpec(features=[SPEC.features[0]]),
+        label=Label(
+            kind=training_set_pb2.LABEL_KIND_BINARY,
+            horizon=duration(DAY),
+            attribution_property="properties.decision_id",
+        ),
+        sampling=Sampling(anchor_event=analytics_pb2.EventMatcher(event_name="Decision Logged")),
+    )
+    edit(request)
+    with pytest.raises(InvalidArgument) as raised:
+        training_set_query("t", request, datetime.now(tz=UTC))
+    found = {v.field: v.description for v in raised.value.violations}
+    assert field in found
+    assert reason in found[field]

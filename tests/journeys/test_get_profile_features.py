@@ -17,10 +17,14 @@ from google.protobuf import duration_pb2, struct_pb2
 from tests.journeys import features_reference as ref
 from tests.journeys.conftest import Journeys, field_violations, override
 from tests.journeys.features_data import (
+    BADLY_TYPED,
+    CATEGORY,
     DAY,
     FEATURES,
     GOLD,
     HOUR,
+    INT,
+    LAST_VALUE,
     SPEC,
     assert_same,
     at,
@@ -117,6 +121,40 @@ def test_get_profile_features_breaks_ties_by_event_id(journeys: Journeys) -> Non
         assert (python(vector.values["first_plan"]), python(vector.values["last_plan_3d"])) == ("1", "2")
 
 
+def test_get_profile_features_values_do_not_depend_on_the_value_type(journeys: Journeys) -> None:
+    """The type says how a consumer encodes a value for a model; the value served is the stored one."""
+    moment, person = base_us() + DAY, str(uuid.uuid4())
+    journeys.write(to_pb(_event(person, "Checkout", moment, plan="pro", seats=3)))
+    typed = [
+        ("as_float", "plan", feature_pb2.FEATURE_VALUE_TYPE_FLOAT, ()),
+        ("as_bool", "plan", feature_pb2.FEATURE_VALUE_TYPE_BOOL, ()),
+        ("as_category", "plan", CATEGORY, ("free",)),  # "pro" is an unknown category to a model
+        ("seats_int", "seats", INT, ()),
+        ("seats_category", "seats", CATEGORY, ("3",)),  # a number is no category label, even "3"
+    ]
+    spec = feature_pb2.FeatureSpec(
+        features=[
+            feature_pb2.FeatureDefinition(
+                name=name,
+                aggregation=LAST_VALUE,
+                property=f"properties.{key}",
+                value_type=value_type,
+                categories=categories,
+            )
+            for name, key, value_type, categories in typed
+        ]
+    )
+    request = pb.GetProfileFeaturesRequest(person=of(person), spec=spec, as_of=at(moment + 1))
+    values = journeys.profile_features(request).features.values
+    assert {name: python(values[name]) for name, *_ in typed} == {
+        "as_float": "pro",
+        "as_bool": "pro",
+        "as_category": "pro",
+        "seats_int": 3,
+        "seats_category": 3,
+    }
+
+
 def test_get_profile_features_unknown_identifier_is_not_found(journeys: Journeys) -> None:
     identifier = event_pb2.Identifier(type="email", value="nobody@example.com")
     request = pb.GetProfileFeaturesRequest(person=event_pb2.PersonRef(identifier=identifier), spec=SPEC)
@@ -170,3 +208,13 @@ def test_get_profile_features_refuses_invalid_requests(
         journeys.profile_features(request_)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert field in field_violations(caught.value)
+
+
+@pytest.mark.parametrize(("spec", "field"), BADLY_TYPED)
+def test_get_profile_features_refuses_badly_typed_features(
+    journeys: Journeys, spec: feature_pb2.FeatureSpec, field: str
+) -> None:
+    with pytest.raises(grpc.RpcError) as caught:
+        journeys.profile_features(asking(spec))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert list(field_violations(caught.value)) == [f"spec.{field}"]

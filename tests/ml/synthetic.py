@@ -12,22 +12,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from wayline_ml.training_table import Feature, FeatureSchema, TrainingTable, ValueType
+from wayline_ml.feature_spec import declared_spec
+from wayline_ml.training_table import FeatureSchema, TrainingTable, ValueType
 
 ACTIONS = ("email_newsletter", "discount_10", "call_back", "push_reminder")
 START_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
-BASE_FEATURES = (
-    Feature("price_sensitivity", ValueType.FLOAT),
-    Feature("value_tier", ValueType.CATEGORY, ("low", "mid", "high")),
-    Feature("app_affinity", ValueType.FLOAT),
-    Feature("has_app", ValueType.BOOL),
-    Feature("sessions_30d", ValueType.INT),
+BASE_FEATURES: tuple[tuple[str, str] | tuple[str, str, tuple[str, ...]], ...] = (
+    ("price_sensitivity", ValueType.FLOAT),
+    ("value_tier", ValueType.CATEGORY, ("low", "mid", "high")),
+    ("app_affinity", ValueType.FLOAT),
+    ("has_app", ValueType.BOOL),
+    ("sessions_30d", ValueType.INT),
 )
 
 
 def schema(noise_features: int = 1) -> FeatureSchema:
-    noise = tuple(Feature(f"noise_{i}", ValueType.FLOAT) for i in range(noise_features))
-    return FeatureSchema(BASE_FEATURES + noise)
+    noise = tuple((f"noise_{i}", ValueType.FLOAT) for i in range(noise_features))
+    return FeatureSchema(declared_spec("synthetic", "1", BASE_FEATURES + noise))
 
 
 def make_table(rows: int = 6000, *, seed: int = 0, noise_features: int = 1) -> TrainingTable:

@@ -209,8 +209,15 @@ def test_responses_appear_in_the_journeys(population: Population) -> None:
     responses = (e.kind == Kind.ORDER) & (e.decision >= 0)
     assert responses.sum() == d.converted.sum()
     assert np.array_equal(np.sort(e.decision[responses]), np.flatnonzero(d.converted))
-    sent = (e.decision >= 0) & (e.kind != Kind.ORDER)
+    sent = (e.decision >= 0) & (e.kind != Kind.ORDER) & (e.kind != Kind.DECISION)
     assert sent.sum() == (d.action != Action.NONE).sum()
+    # Every decision is logged once, at its time, with the action and the propensity it was taken with.
+    logged = e.kind == Kind.DECISION
+    assert np.array_equal(np.sort(e.decision[logged]), np.arange(len(d)))
+    order = np.argsort(e.decision[logged])
+    assert np.array_equal(e.time_us[logged][order], d.time_us)
+    assert np.array_equal(e.action[logged][order], d.action)
+    assert np.array_equal(e.propensity[logged][order], d.propensity)
 
 
 def test_channels_and_events_map_onto_the_contract(population: Population) -> None:

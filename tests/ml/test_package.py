@@ -9,7 +9,10 @@ from pathlib import Path
 
 import onnx
 import pytest
+from google.protobuf import json_format
 
+from wayline.decision.v1 import model_package_pb2 as mpb
+from wayline.journeys.v1 import feature_pb2 as fpb
 from wayline_ml.evaluate import Evaluation
 from wayline_ml.export import ExportedModels, to_onnx
 from wayline_ml.manifest import MANIFEST_FILE
@@ -33,20 +36,47 @@ def _edit_manifest(package: Path, edit: dict[str, object]) -> None:
     (package / MANIFEST_FILE).write_text(json.dumps(manifest))
 
 
+def _edit_spec(package: Path, features: list[dict[str, object]]) -> None:
+    spec = json.loads((package / MANIFEST_FILE).read_text())["featureSpec"]
+    _edit_manifest(package, {"featureSpec": spec | {"features": features}})
+
+
+def _relist(package: Path, file: str) -> None:
+    """List `file`'s new digest in the manifest (an edit that keeps the sha256 check quiet)."""
+    files = json.loads((package / MANIFEST_FILE).read_text())["files"]
+    _edit_manifest(package, {"files": files | {file: sha256_file(package / file)}})
+
+
 def test_package_validates_and_its_manifest_describes_it(package: Path, models: TrainedModels) -> None:
     manifest = validate(package)
-    assert (manifest.name, manifest.version) == ("nba", "1.0.0")
-    assert [f.name for f in manifest.features] == list(models.schema.names)
-    assert {f.type for f in manifest.features} == {"float", "int", "bool", "category"}
-    assert manifest.actions == list(models.actions)
-    assert set(manifest.files) == {"response.onnx", "value.onnx", "model_card.md"}
+    assert (manifest.model_id, manifest.version) == ("nba", "1.0.0")
+    assert manifest.feature_spec == models.schema.spec
+    assert [f.name for f in manifest.feature_spec.features] == list(models.schema.names)
+    assert {f.value_type for f in manifest.feature_spec.features} == {
+        fpb.FEATURE_VALUE_TYPE_FLOAT,
+        fpb.FEATURE_VALUE_TYPE_INT,
+        fpb.FEATURE_VALUE_TYPE_BOOL,
+        fpb.FEATURE_VALUE_TYPE_CATEGORY,
+    }
+    assert list(manifest.action_ids) == list(models.actions)
+    assert set(manifest.files) == {
+        "response.onnx",
+        "value.onnx",
+        "response_parity.json",
+        "value_parity.json",
+        "model_card.md",
+    }
     assert all(sha256_file(package / name) == digest for name, digest in manifest.files.items())
-    assert manifest.models[0].outputs[1].shape == [None, 2]
-    assert manifest.training_window.train_to < manifest.training_window.holdout_from
+    assert list(manifest.models[0].outputs[1].shape) == [-1, 2]
+    window = manifest.training_window
+    assert window.train_end_time.ToMicroseconds() < window.holdout_start_time.ToMicroseconds()
     assert manifest.metrics["lift_vs_best_single"] > 0
     assert manifest.onnx_opsets["ai.onnx.ml"] >= 1
     assert "xgboost-cpu" in manifest.libraries
     assert "Offline policy value" in (package / "model_card.md").read_text()
+    # The manifest is the contract's message: the decision service parses the same file strictly.
+    parsed = json_format.Parse((package / MANIFEST_FILE).read_text(), mpb.ModelManifest())
+    assert parsed == manifest
 
 
 def test_flipped_byte_fails_naming_the_file_and_the_sha256(package: Path, tmp_path: Path) -> None:
@@ -58,28 +88,28 @@ def test_flipped_byte_fails_naming_the_file_and_the_sha256(package: Path, tmp_pa
         validate(copy)
 
 
-def test_reordered_features_fail_as_a_schema_mismatch(package: Path, tmp_path: Path) -> None:
+def test_reordered_features_fail_as_a_spec_mismatch(package: Path, tmp_path: Path) -> None:
     copy = _copy(package, tmp_path)
-    features = json.loads((copy / MANIFEST_FILE).read_text())["features"]
+    features = json.loads((copy / MANIFEST_FILE).read_text())["featureSpec"]["features"]
     features[0], features[2] = features[2], features[0]
-    _edit_manifest(copy, {"features": features})
+    _edit_spec(copy, features)
     with pytest.raises(
         PackageError,
-        match=r"response\.onnx: feature schema mismatch at input column 0: "
-        r"the model was trained on price_sensitivity \(float\), the manifest declares app_affinity",
+        match=r"response\.onnx: feature spec mismatch at input column 0: the model was trained on "
+        r"price_sensitivity \(person_property, float\), the manifest declares app_affinity",
     ):
         validate(copy)
 
 
-def test_changed_feature_type_fails_as_a_schema_mismatch(package: Path, tmp_path: Path) -> None:
+def test_changed_feature_type_fails_as_a_spec_mismatch(package: Path, tmp_path: Path) -> None:
     copy = _copy(package, tmp_path)
-    features = json.loads((copy / MANIFEST_FILE).read_text())["features"]
-    features[4]["type"] = "float"  # sessions_30d was an int
-    _edit_manifest(copy, {"features": features})
+    features = json.loads((copy / MANIFEST_FILE).read_text())["featureSpec"]["features"]
+    features[4]["valueType"] = "FEATURE_VALUE_TYPE_FLOAT"  # sessions_30d was an int
+    _edit_spec(copy, features)
     with pytest.raises(
         PackageError,
-        match=r"column 4: the model was trained on sessions_30d \(int\), "
-        r"the manifest declares sessions_30d \(float\)",
+        match=r"column 4: the model was trained on sessions_30d \(person_property, int\), "
+        r"the manifest declares sessions_30d \(person_property, float\)",
     ):
         validate(copy)
 
@@ -90,10 +120,7 @@ def test_onnx_input_of_another_width_fails(package: Path, tmp_path: Path, models
     wider = to_onnx(models.response, models.n_inputs + 1)
     onnx.helper.set_model_props(wider, {p.key: p.value for p in original.metadata_props})
     onnx.save(wider, copy / "response.onnx")
-    manifest = json.loads((copy / MANIFEST_FILE).read_text())
-    _edit_manifest(
-        copy, {"files": manifest["files"] | {"response.onnx": sha256_file(copy / "response.onnx")}}
-    )
+    _relist(copy, "response.onnx")
     with pytest.raises(
         PackageError,
         match=rf"response\.onnx: input 'features' has \[{models.n_inputs + 1}\] "
@@ -102,13 +129,30 @@ def test_onnx_input_of_another_width_fails(package: Path, tmp_path: Path, models
         validate(copy)
 
 
+def test_a_parity_sample_the_graph_does_not_reproduce_fails(package: Path, tmp_path: Path) -> None:
+    copy = _copy(package, tmp_path)
+    sample = json.loads((copy / "value_parity.json").read_text())
+    sample["expected"][0][0] += 1.0
+    (copy / "value_parity.json").write_text(json.dumps(sample))
+    _relist(copy, "value_parity.json")
+    with pytest.raises(
+        PackageError,
+        match=r"value\.onnx: parity sample value_parity\.json: differs from the training library",
+    ):
+        validate(copy)
+
+
 def test_malformed_manifest_fails_naming_the_field(package: Path, tmp_path: Path) -> None:
     copy = _copy(package, tmp_path)
-    features = json.loads((copy / MANIFEST_FILE).read_text())["features"]
-    features[2]["type"] = "double"
-    _edit_manifest(copy, {"features": features})
-    with pytest.raises(PackageError, match=r"manifest\.json: field features\.2\.type: Input should be"):
+    features = json.loads((copy / MANIFEST_FILE).read_text())["featureSpec"]["features"]
+    features[2]["valueType"] = "FEATURE_VALUE_TYPE_DOUBLE"
+    _edit_spec(copy, features)
+    with pytest.raises(PackageError, match=r"manifest\.json: .*FEATURE_VALUE_TYPE_DOUBLE"):
         validate(copy)
+    other = _copy(package, tmp_path / "other")
+    _edit_manifest(other, {"actionIds": ["only_one"]})
+    with pytest.raises(PackageError, match=r"manifest\.json: action_ids: at least two distinct actions"):
+        validate(other)
 
 
 def test_unlisted_file_fails(package: Path, tmp_path: Path) -> None:

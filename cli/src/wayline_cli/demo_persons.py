@@ -21,6 +21,12 @@ from wayline_cli.demo_reading import TIMEOUT, Reader, days
 __all__ = ["show_features", "show_lifecycle", "show_segment"]
 
 SEGMENT_ID = "recent-buyers"
+# The channels as events store them (CHANNEL_WEB → "web"): the categories of a channel feature.
+_CHANNELS = tuple(
+    name.removeprefix("CHANNEL_").lower()
+    for name, value in event_pb2.Channel.items()
+    if value != event_pb2.CHANNEL_UNSPECIFIED
+)
 
 
 def _stage(value: int) -> str:
@@ -150,7 +156,7 @@ def _shopper_spec() -> feature.FeatureSpec:
     f = feature.FeatureDefinition
     return feature.FeatureSpec(
         name="demo-shopper",
-        version="1",
+        version="2",
         features=[
             f(
                 name="events_30d",
@@ -190,7 +196,9 @@ def _shopper_spec() -> feature.FeatureSpec:
                 name="last_channel",
                 aggregation=feature.FEATURE_AGGREGATION_LAST_VALUE,
                 property="channel",
-                description="channel of the latest event",
+                value_type=feature.FEATURE_VALUE_TYPE_CATEGORY,
+                categories=_CHANNELS,
+                description="channel of the latest event (a category: its index among the channels)",
             ),
         ],
     )

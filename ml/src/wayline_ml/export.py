@@ -31,6 +31,7 @@ __all__ = [
     "INPUT_NAME",
     "PARITY_TOLERANCE",
     "RESPONSE_OUTPUT",
+    "SAMPLE_ROWS",
     "VALUE_OUTPUT",
     "ExportedModels",
     "Parity",
@@ -46,6 +47,7 @@ INPUT_NAME = "features"
 RESPONSE_OUTPUT = "probabilities"
 VALUE_OUTPUT = "variable"
 PARITY_TOLERANCE = 1e-5
+SAMPLE_ROWS = 64
 
 
 class ParityError(AssertionError):
@@ -60,6 +62,8 @@ class Parity:
     max_abs_diff: float
     max_scaled_diff: float  # the difference the tolerance applies to (absolute or relative, see above)
     tolerance: float
+    sample_inputs: npt.NDArray[np.float32]  # a spread of the compared rows, for a loader to check again
+    sample_expected: npt.NDArray[np.float64]  # XGBoost's values of `output` on them, in its full shape
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +109,18 @@ def check_parity(
         output, actual = VALUE_OUTPUT, np.asarray(outputs[0], dtype=np.float64)[:, 0]
         scale = np.full_like(expected, max(1.0, float(np.abs(expected).mean())))
     diff = np.abs(actual - expected)
-    parity = Parity(kind, output, len(rows), float(diff.max()), float((diff / scale).max()), PARITY_TOLERANCE)
+    sample = np.unique(np.linspace(0, len(rows) - 1, min(SAMPLE_ROWS, len(rows))).astype(np.int64))
+    full = np.column_stack([1.0 - expected, expected]) if kind == "response" else expected[:, None]
+    parity = Parity(
+        kind,
+        output,
+        len(rows),
+        float(diff.max()),
+        float((diff / scale).max()),
+        PARITY_TOLERANCE,
+        rows[sample],
+        full[sample],
+    )
     if not parity.max_scaled_diff <= PARITY_TOLERANCE:
         worst = int(np.argmax(diff / scale))
         raise ParityError(

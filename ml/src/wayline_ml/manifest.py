@@ -1,112 +1,97 @@
-"""The model package's manifest, `manifest.json`, as a pydantic model: parsing it is validating its shape, and
-a bad field fails with its path (`features.2.type: …`).
+"""The model package's manifest, `manifest.json`: the proto3 JSON form of the contract's
+`wayline.decision.v1.ModelManifest`, so the package the ML side writes is the one the decision service reads,
+field for field.
 
-It tells a loader everything it needs without reading the ONNX files: the feature schema in input order
-(name, value type, missing-value encoding, category labels), the action list and how actions are encoded
-(a one-hot after the features), each model file with its input and outputs (name, dtype, shape, meaning),
-how the policy combines them, the training window, the evaluation's metrics, the parity each file passed,
-the sha256 of every other file, the ONNX opsets and the library versions that produced it.
+It tells a loader everything it needs without reading the ONNX files: the feature spec in input order (with
+each feature's type and encoding), the action list and how actions enter the input (a one-hot after the
+features), each graph with its input, outputs and the parity it passed (with a sample to check it again), the
+training window, the evaluation's metrics, the sha256 of every other file, the ONNX opsets and the library
+versions that produced it. `read_manifest` parses strictly (an unknown or mistyped field fails, named) and
+checks what the schema alone cannot (patterns, consistency between fields).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+import re
+from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from google.protobuf import json_format
+
+from wayline.decision.v1 import model_package_pb2 as mpb
 
 __all__ = [
+    "FORMAT_VERSION",
     "MANIFEST_FILE",
-    "FeatureEntry",
-    "Manifest",
-    "ModelEntry",
-    "ParityEntry",
-    "TensorSpec",
-    "TrainingWindow",
+    "NAME_PATTERN",
+    "VERSION_PATTERN",
+    "ManifestError",
+    "input_width",
+    "manifest_json",
+    "read_manifest",
 ]
 
 MANIFEST_FILE = "manifest.json"
+FORMAT_VERSION = 1
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 VERSION_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,63}$"
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class ManifestError(ValueError):
+    """The manifest does not parse or its fields disagree; the message names the field."""
 
 
-class FeatureEntry(_Strict):
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
-    type: Literal["float", "int", "bool", "category"]
-    missing: Literal["nan"] = "nan"  # every type: NaN in the float32 input means missing
-    categories: list[str] = Field(default_factory=list)  # labels of codes 0..n-1, category only
+def input_width(manifest: mpb.ModelManifest) -> int:
+    """Columns of every graph's input: the features, then one per action."""
+    return len(manifest.feature_spec.features) + len(manifest.action_ids)
 
 
-class TensorSpec(_Strict):
-    name: str
-    dtype: Literal["float32", "int64"]
-    shape: list[int | None]  # None = any size (the batch)
-    meaning: str
+def manifest_json(manifest: mpb.ModelManifest) -> str:
+    """The manifest as written to `manifest.json` (indented, field order fixed by the contract)."""
+    return json_format.MessageToJson(manifest, indent=2) + "\n"
 
 
-class ParityEntry(_Strict):
-    rows: int = Field(gt=0)
-    output: str
-    max_abs_diff: float
-    tolerance: float
-    rule: Literal["absolute", "relative to max(1, mean |value|)"]
+def read_manifest(path: Path) -> mpb.ModelManifest:
+    """Parse and check `path` (a `manifest.json`)."""
+    try:
+        manifest = json_format.Parse(path.read_text(encoding="utf-8"), mpb.ModelManifest())
+    except json_format.ParseError as error:
+        raise ManifestError(f"{MANIFEST_FILE}: {error}") from error
+    problem = _first_problem(manifest)
+    if problem:
+        raise ManifestError(f"{MANIFEST_FILE}: {problem}")
+    return manifest
 
 
-class ModelEntry(_Strict):
-    role: Literal["response", "value"]
-    file: str = Field(pattern=r"^[a-z_]+\.onnx$")
-    input: TensorSpec
-    outputs: list[TensorSpec] = Field(min_length=1)
-    parity: ParityEntry
-
-
-class TrainingWindow(_Strict):
-    train_from: datetime
-    train_to: datetime
-    holdout_from: datetime
-    holdout_to: datetime
-
-
-class Manifest(_Strict):
-    format_version: Literal[1] = 1
-    name: str = Field(pattern=NAME_PATTERN)
-    version: str = Field(pattern=VERSION_PATTERN)
-    created_at: datetime
-    features: list[FeatureEntry] = Field(min_length=1)
-    actions: list[str] = Field(min_length=2)
-    action_encoding: Literal["one_hot_after_features"] = "one_hot_after_features"
-    models: list[ModelEntry] = Field(min_length=1)
-    policy: str
-    training_window: TrainingWindow
-    metrics: dict[str, float]
-    files: dict[str, str]  # every file but the manifest → its sha256 (hex)
-    onnx_opsets: dict[str, int]
-    libraries: dict[str, str]
-
-    @property
-    def input_width(self) -> int:
-        return len(self.features) + len(self.actions)
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Manifest:
-        names = [feature.name for feature in self.features]
-        if len(set(names)) != len(names):
-            raise ValueError(f"features: names repeat in {names}")
-        if len(set(self.actions)) != len(self.actions):
-            raise ValueError(f"actions: names repeat in {self.actions}")
-        for entry in self.models:
-            if entry.file not in self.files:
-                raise ValueError(f"models: {entry.file} is not listed in files")
-            if entry.input.shape != [None, self.input_width]:
-                raise ValueError(
-                    f"models.{entry.role}.input.shape: {entry.input.shape} is not [None, {self.input_width}] "
-                    f"({len(self.features)} features + {len(self.actions)} actions)"
-                )
-        for file, digest in self.files.items():
-            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-                raise ValueError(f"files.{file}: {digest!r} is not a lower-case hex sha256")
-        return self
+def _first_problem(manifest: mpb.ModelManifest) -> str | None:  # noqa: PLR0912 - a check per rule
+    if manifest.format_version != FORMAT_VERSION:
+        return f"format_version: {manifest.format_version} is not {FORMAT_VERSION}"
+    if not re.match(NAME_PATTERN, manifest.model_id):
+        return f"model_id: {manifest.model_id!r} does not match {NAME_PATTERN}"
+    if not re.match(VERSION_PATTERN, manifest.version):
+        return f"version: {manifest.version!r} does not match {VERSION_PATTERN}"
+    names = [feature.name for feature in manifest.feature_spec.features]
+    if not names or len(set(names)) != len(names):
+        return f"feature_spec.features: names must be present and distinct, got {names}"
+    actions = list(manifest.action_ids)
+    if len(actions) < 2 or len(set(actions)) != len(actions):
+        return f"action_ids: at least two distinct actions, got {actions}"
+    if manifest.action_encoding != mpb.ACTION_ENCODING_ONE_HOT_AFTER_FEATURES:
+        return "action_encoding: only ACTION_ENCODING_ONE_HOT_AFTER_FEATURES is defined"
+    roles = sorted(mpb.ModelRole.Name(entry.role) for entry in manifest.models)
+    if roles != ["MODEL_ROLE_RESPONSE", "MODEL_ROLE_VALUE"]:
+        return f"models: one MODEL_ROLE_RESPONSE and one MODEL_ROLE_VALUE graph, got {roles}"
+    width = input_width(manifest)
+    for index, entry in enumerate(manifest.models):
+        for file in (entry.file, entry.parity.sample_file):
+            if file not in manifest.files:
+                return f"models[{index}]: {file!r} is not listed in files"
+        if list(entry.input.shape) != [-1, width]:
+            return (
+                f"models[{index}].input.shape: {list(entry.input.shape)} is not [-1, {width}] "
+                f"({len(names)} features + {len(actions)} actions)"
+            )
+    for file, digest in manifest.files.items():
+        if not _SHA256.match(digest):
+            return f"files[{file}]: {digest!r} is not a lower-case hex sha256"
+    return None

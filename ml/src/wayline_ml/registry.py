@@ -13,7 +13,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from wayline_ml.manifest import NAME_PATTERN, VERSION_PATTERN, Manifest
+from wayline.decision.v1 import model_package_pb2 as mpb
+from wayline_ml.manifest import NAME_PATTERN, VERSION_PATTERN
 from wayline_ml.package import publish
 from wayline_ml.validation import PackageError, validate
 
@@ -27,7 +28,7 @@ class RegistryError(PackageError):
 @dataclass(frozen=True, slots=True)
 class StoredPackage:
     path: Path
-    manifest: Manifest
+    manifest: mpb.ModelManifest
 
 
 class DirectoryRegistry:
@@ -46,7 +47,7 @@ class DirectoryRegistry:
     def put(self, tenant: str, package: Path) -> StoredPackage:
         """Validate the package directory and copy it in; refuse a version that is already there."""
         manifest = validate(package)
-        dest = self.path(tenant, manifest.name, manifest.version)
+        dest = self.path(tenant, manifest.model_id, manifest.version)
         publish(dest, lambda staging: _copy_files(package, staging))
         return StoredPackage(dest, validate(dest))
 

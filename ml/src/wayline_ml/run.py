@@ -1,5 +1,5 @@
 """A training run on disk, between `wayline ml train` and `evaluate`/`package`: the two boosters in XGBoost's
-own UBJSON format and `run.json` with the schema, action list, config and split they were trained with.
+own UBJSON format and `run.json` with the feature spec, action list, config and split they were trained with.
 
 It is a working directory, not a deliverable: what is served is the model package (`wayline_ml.package`).
 """
@@ -12,9 +12,10 @@ from pathlib import Path
 
 import xgboost as xgb
 
+from wayline_ml.feature_spec import spec_from_json, spec_json
 from wayline_ml.split import TimeSplit
 from wayline_ml.train import TrainConfig, TrainedModels
-from wayline_ml.training_table import Feature, FeatureSchema, ValueType
+from wayline_ml.training_table import FeatureSchema
 
 __all__ = ["load_run", "save_run"]
 
@@ -26,10 +27,7 @@ def save_run(models: TrainedModels, folder: Path) -> None:
     models.response.save_model(folder / "response.ubj")
     models.value.save_model(folder / "value.ubj")
     record = {
-        "features": [
-            {"name": f.name, "type": f.type.value, "categories": list(f.categories)}
-            for f in models.schema.features
-        ],
+        "feature_spec": json.loads(spec_json(models.schema.spec)),
         "actions": list(models.actions),
         "config": dataclasses.asdict(models.config),
         "split": dataclasses.asdict(models.split),
@@ -47,9 +45,7 @@ def load_run(folder: Path) -> TrainedModels:
     for role in ("response", "value"):
         booster = xgb.Booster(params={"nthread": config.nthread}, model_file=folder / f"{role}.ubj")
         boosters.append(booster)
-    schema = FeatureSchema(
-        tuple(Feature(f["name"], ValueType(f["type"]), tuple(f["categories"])) for f in record["features"])
-    )
+    schema = FeatureSchema(spec_from_json(json.dumps(record["feature_spec"])))
     return TrainedModels(
         response=boosters[0],
         value=boosters[1],

@@ -1,12 +1,11 @@
 """Training tables on disk: `.npz` (numpy's zip of arrays) or Parquet, chosen by the file's suffix.
 
 Both carry the same content. The per-row columns keep their names (`person_id`, `decision_time_us`, `action`,
-`propensity`, `converted`, `value`); the schema and the action list travel as JSON (`{"features": [{"name",
-"type", "categories"}], "actions": [...]}`) — in `.npz` as the 0-d string array `schema_json`, in Parquet as
-the file schema's metadata key `wayline.training_table`. The feature matrix is the float32 array `features` in
-`.npz` and one float32 column per feature, named after it, in Parquet (so other tools read it as a plain
-table). NaN is missing in both.
-"""
+`propensity`, `converted`, `value`); the feature spec and the action list travel as JSON (`{"feature_spec":
+<the FeatureSpec's proto3 JSON>, "actions": [...]}`) — in `.npz` as the 0-d string array `schema_json`, in
+Parquet as the file schema's metadata key `wayline.training_table`. The feature matrix is the float32 array
+`features` in `.npz` and one float32 column per feature, named after it, in Parquet (so other tools read it as
+a plain table). NaN is missing in both."""
 
 from __future__ import annotations
 
@@ -18,7 +17,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from wayline_ml.training_table import Feature, FeatureSchema, TrainingTable, TrainingTableError, ValueType
+from wayline_ml.feature_spec import spec_from_json, spec_json
+from wayline_ml.training_table import FeatureSchema, TrainingTable, TrainingTableError
 
 __all__ = ["read_table", "write_table"]
 
@@ -63,7 +63,7 @@ def read_table(path: Path) -> TrainingTable:
         if _METADATA_KEY not in metadata:
             raise TrainingTableError(f"{path}: no {_METADATA_KEY.decode()} metadata; not a training table")
         header = json.loads(metadata[_METADATA_KEY])
-        names = [feature["name"] for feature in header["features"]]
+        names = list(_schema(header).names)
         features = np.column_stack(
             [arrow.column(name).to_numpy().astype(np.float32) for name in names]
         ).reshape(arrow.num_rows, len(names))
@@ -77,17 +77,10 @@ def read_table(path: Path) -> TrainingTable:
 
 
 def _header(table: TrainingTable) -> dict[str, object]:
-    features = [
-        {"name": f.name, "type": f.type.value, "categories": list(f.categories)}
-        for f in table.schema.features
-    ]
-    return {"features": features, "actions": list(table.actions)}
+    return {"feature_spec": json.loads(spec_json(table.schema.spec)), "actions": list(table.actions)}
 
 
 def _schema(header: dict[str, Any]) -> FeatureSchema:
-    return FeatureSchema(
-        tuple(
-            Feature(item["name"], ValueType(item["type"]), tuple(item.get("categories", ())))
-            for item in header["features"]
-        )
-    )
+    if "feature_spec" not in header:
+        raise TrainingTableError("the table's header has no feature_spec; write it again with this version")
+    return FeatureSchema(spec_from_json(json.dumps(header["feature_spec"])))

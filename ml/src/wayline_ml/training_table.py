@@ -5,22 +5,24 @@ that time, the action the logging policy chose, the probability with which it ch
 response, converted 0/1, and its value). The journey generator and, later, the point-in-time export from the
 journeys store produce it; everything in `wayline_ml` downstream reads only this.
 
-Features are one float32 matrix whose columns the `FeatureSchema` names and types, in order. Every type is
-carried as float32 because that is what XGBoost and the exported ONNX model take; a missing value is NaN, for
-every type (XGBoost and ONNX's tree ensembles both route NaN down each split's learned default branch, so
-training and serving treat it alike). Categories are integer codes (0, 1, 2, …) held as floats; the trees
-split on them as ordered numbers, which the ONNX tree operators support, unlike XGBoost's native categorical
-splits.
-"""
+Features are one float32 matrix whose columns the `FeatureSchema` (the feature spec, typed) names, in order,
+encoded as `wayline.common.feature_encoding` says. Every type is carried as float32 because that is what
+XGBoost and the exported ONNX model take; a missing value is NaN, for every type (XGBoost and ONNX's tree
+ensembles both route NaN down each split's learned default branch, so training and serving treat it alike).
+Categories are integer codes (0, 1, 2, …) held as floats; the trees split on them as ordered numbers, which
+the ONNX tree operators support, unlike XGBoost's native categorical splits."""
 
 from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
+
+from wayline.journeys.v1 import feature_pb2
+from wayline_ml.feature_spec import FeatureSpecError, checked
 
 __all__ = [
     "MISSING",
@@ -42,12 +44,22 @@ class TrainingTableError(ValueError):
 
 
 class ValueType(enum.StrEnum):
-    """What a feature column holds; all are stored as float32, NaN where missing."""
+    """What a feature column holds (the spec's FeatureValueType); all are stored as float32, NaN where
+    missing."""
 
     FLOAT = "float"
     INT = "int"
     BOOL = "bool"
     CATEGORY = "category"  # an integer code into the feature's `categories`
+
+
+_VALUE_TYPES = {
+    feature_pb2.FEATURE_VALUE_TYPE_UNSPECIFIED: ValueType.FLOAT,
+    feature_pb2.FEATURE_VALUE_TYPE_FLOAT: ValueType.FLOAT,
+    feature_pb2.FEATURE_VALUE_TYPE_INT: ValueType.INT,
+    feature_pb2.FEATURE_VALUE_TYPE_BOOL: ValueType.BOOL,
+    feature_pb2.FEATURE_VALUE_TYPE_CATEGORY: ValueType.CATEGORY,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +69,7 @@ class Feature:
     name: str
     type: ValueType
     categories: tuple[str, ...] = ()  # the labels of codes 0..n-1, for CATEGORY only
+    unknown_code: bool = False  # CATEGORY: an unknown value has the code len(categories)
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -64,18 +77,40 @@ class Feature:
         if (self.type is ValueType.CATEGORY) != bool(self.categories):
             raise TrainingTableError(f"feature {self.name!r}: categories are given exactly for CATEGORY")
 
+    @property
+    def codes(self) -> int:
+        """How many category codes the column may hold."""
+        return len(self.categories) + int(self.unknown_code)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, eq=False)
 class FeatureSchema:
-    """The feature columns in matrix (and model input) order."""
+    """The feature columns in matrix (and model input) order: the feature spec's features, typed."""
 
-    features: tuple[Feature, ...]
+    spec: feature_pb2.FeatureSpec
+    features: tuple[Feature, ...] = field(init=False)
 
     def __post_init__(self) -> None:
-        names = [feature.name for feature in self.features]
-        duplicates = sorted({name for name in names if names.count(name) > 1})
-        if duplicates:
-            raise TrainingTableError(f"feature names repeat: {duplicates}")
+        try:
+            checked(self.spec, f"feature spec {self.spec.name} {self.spec.version}")
+        except FeatureSpecError as error:
+            raise TrainingTableError(str(error)) from error
+        features = tuple(
+            Feature(
+                f.name,
+                _VALUE_TYPES[f.value_type],
+                tuple(f.categories),
+                f.unknown_category == feature_pb2.UNKNOWN_CATEGORY_ENCODING_OTHER,
+            )
+            for f in self.spec.features
+        )
+        object.__setattr__(self, "features", features)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FeatureSchema) and self.spec == other.spec
+
+    def __hash__(self) -> int:
+        return hash(self.spec.SerializeToString(deterministic=True))
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -96,7 +131,7 @@ class FeatureSchema:
             else:
                 bad = present != np.round(present)
                 if feature.type is ValueType.CATEGORY:
-                    bad |= (present < 0) | (present >= len(feature.categories))
+                    bad |= (present < 0) | (present >= feature.codes)
             if bad.any():
                 raise TrainingTableError(
                     f"feature {feature.name!r} ({feature.type.value}) holds {present[bad][0]!r}"

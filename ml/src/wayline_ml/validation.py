@@ -1,14 +1,14 @@
 """`validate(path)`: whether a model package directory is whole, untampered and loadable, or why not.
 
-In order, each failure a `PackageError` that names the file and the problem:
-1. `manifest.json` parses and matches `Manifest` (the first bad field is named);
+The ML side's own check before a package leaves it (the decision service checks again, by the same contract,
+before it accepts one). In order, each failure a `PackageError` that names the file and the problem:
+1. `manifest.json` parses as the contract's ModelManifest and its fields agree (`read_manifest`);
 2. the directory holds exactly the files the manifest lists, each with the listed sha256;
-3. each ONNX file's embedded schema (the feature list and action list stamped into its metadata when it was
-   packaged) equals the manifest's — a reordered feature list or a changed type fails here, since the input
-   tensor alone cannot tell one float column from another;
-4. each ONNX file has one float32 input of width features + actions and the outputs, dtypes and shapes the
-   manifest's output semantics promise;
-5. one inference on a zero row runs and returns those shapes.
+3. each ONNX file's embedded feature spec and action list (stamped into its metadata when it was packaged)
+   equal the manifest's: a reordered feature list or a changed type fails here, since the input tensor
+   alone cannot tell one float column from another;
+4. each ONNX file has one float32 input of width features + actions and the outputs the manifest promises;
+5. the graph, run on its parity sample, reproduces the training library's outputs within the tolerance.
 """
 
 from __future__ import annotations
@@ -18,17 +18,23 @@ import json
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import onnx
-from pydantic import ValidationError
 
+from wayline.decision.v1 import model_package_pb2 as mpb
+from wayline.journeys.v1 import feature_pb2
 from wayline_ml.export import session
-from wayline_ml.manifest import MANIFEST_FILE, Manifest, ModelEntry, TensorSpec
+from wayline_ml.feature_spec import spec_from_json
+from wayline_ml.manifest import MANIFEST_FILE, ManifestError, input_width, read_manifest
 
-__all__ = ["ACTIONS_KEY", "FEATURES_KEY", "PackageError", "sha256_file", "validate"]
+__all__ = ["ACTIONS_KEY", "FEATURE_SPEC_KEY", "PackageError", "read_sample", "sha256_file", "validate"]
 
-FEATURES_KEY = "wayline.features"
+FEATURE_SPEC_KEY = "wayline.feature_spec"
 ACTIONS_KEY = "wayline.actions"
-_DTYPES: dict[int, str] = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.INT64: "int64"}
+_DTYPES: dict[int, int] = {
+    onnx.TensorProto.FLOAT: mpb.TENSOR_DATA_TYPE_FLOAT32,
+    onnx.TensorProto.INT64: mpb.TENSOR_DATA_TYPE_INT64,
+}
 
 
 class PackageError(ValueError):
@@ -43,31 +49,31 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def validate(path: Path) -> Manifest:
+def validate(path: Path) -> mpb.ModelManifest:
     """Check the package at `path`; return its manifest or raise `PackageError`."""
-    manifest = _read_manifest(path)
+    if not (path / MANIFEST_FILE).is_file():
+        raise PackageError(f"{path}: no {MANIFEST_FILE}")
+    try:
+        manifest = read_manifest(path / MANIFEST_FILE)
+    except ManifestError as error:
+        raise PackageError(str(error)) from error
     _check_files(path, manifest)
     for entry in manifest.models:
         model = onnx.load(path / entry.file)
-        _check_schema(entry.file, model, manifest)
-        _check_signature(entry, model, manifest.input_width)
-        _check_inference(entry, model, manifest.input_width)
+        _check_stamp(entry.file, model, manifest)
+        _check_signature(entry, model, input_width(manifest))
+        _check_parity(path, entry, model)
     return manifest
 
 
-def _read_manifest(path: Path) -> Manifest:
-    file = path / MANIFEST_FILE
-    if not file.is_file():
-        raise PackageError(f"{path}: no {MANIFEST_FILE}")
-    try:
-        return Manifest.model_validate_json(file.read_bytes())
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise PackageError(f"{MANIFEST_FILE}: field {where}: {first['msg']}") from error
+def read_sample(file: Path) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float64]]:
+    """A parity sample's inputs (float32, NaN for null) and expected outputs (float64)."""
+    document = json.loads(file.read_text(encoding="utf-8"))
+    inputs = np.array(document["inputs"], dtype=np.float64)  # null → NaN
+    return inputs.astype(np.float32), np.array(document["expected"], dtype=np.float64)
 
 
-def _check_files(path: Path, manifest: Manifest) -> None:
+def _check_files(path: Path, manifest: mpb.ModelManifest) -> None:
     present = {p.name for p in path.iterdir() if p.name != MANIFEST_FILE}
     if missing := sorted(set(manifest.files) - present):
         raise PackageError(f"{missing[0]}: listed in {MANIFEST_FILE} but missing from the package")
@@ -81,45 +87,53 @@ def _check_files(path: Path, manifest: Manifest) -> None:
             )
 
 
-def _check_schema(file: str, model: onnx.ModelProto, manifest: Manifest) -> None:
+def _check_stamp(file: str, model: onnx.ModelProto, manifest: mpb.ModelManifest) -> None:
     stamped = {prop.key: prop.value for prop in model.metadata_props}
-    if FEATURES_KEY not in stamped or ACTIONS_KEY not in stamped:
-        raise PackageError(f"{file}: no embedded feature schema ({FEATURES_KEY}, {ACTIONS_KEY})")
-    trained = json.loads(stamped[FEATURES_KEY])
-    declared = [feature.model_dump(mode="json") for feature in manifest.features]
+    if FEATURE_SPEC_KEY not in stamped or ACTIONS_KEY not in stamped:
+        raise PackageError(f"{file}: no embedded feature spec ({FEATURE_SPEC_KEY}, {ACTIONS_KEY})")
+    trained = spec_from_json(stamped[FEATURE_SPEC_KEY]).features
+    declared = manifest.feature_spec.features
     for index, (was, now) in enumerate(zip(trained, declared, strict=False)):
         if was != now:
             raise PackageError(
-                f"{file}: feature schema mismatch at input column {index}: the model was trained on "
-                f"{was['name']} ({was['type']}), the manifest declares {now['name']} ({now['type']})"
+                f"{file}: feature spec mismatch at input column {index}: the model was trained on "
+                f"{_describe(was)}, the manifest declares {_describe(now)}"
             )
     if len(trained) != len(declared):
         raise PackageError(
-            f"{file}: feature schema mismatch: the model was trained on {len(trained)} features, "
+            f"{file}: feature spec mismatch: the model was trained on {len(trained)} features, "
             f"the manifest declares {len(declared)}"
         )
-    if json.loads(stamped[ACTIONS_KEY]) != manifest.actions:
+    if json.loads(stamped[ACTIONS_KEY]) != list(manifest.action_ids):
         raise PackageError(
             f"{file}: action list mismatch: the model was trained on {stamped[ACTIONS_KEY]}, "
-            f"the manifest declares {manifest.actions}"
+            f"the manifest declares {list(manifest.action_ids)}"
         )
 
 
-def _shape(value: onnx.ValueInfoProto) -> list[int | None]:
+def _describe(feature: feature_pb2.FeatureDefinition) -> str:
+    kind = feature_pb2.FeatureAggregation.Name(feature.aggregation).removeprefix("FEATURE_AGGREGATION_")
+    value_type = feature_pb2.FeatureValueType.Name(feature.value_type).removeprefix("FEATURE_VALUE_TYPE_")
+    return f"{feature.name} ({kind.lower()}, {value_type.lower()})"
+
+
+def _shape(value: onnx.ValueInfoProto) -> list[int]:
     dims = value.type.tensor_type.shape.dim
-    return [dim.dim_value if dim.HasField("dim_value") else None for dim in dims]
+    return [dim.dim_value if dim.HasField("dim_value") else -1 for dim in dims]
 
 
-def _check_tensor(file: str, kind: str, actual: onnx.ValueInfoProto, spec: TensorSpec) -> None:
-    dtype = _DTYPES.get(actual.type.tensor_type.elem_type, str(actual.type.tensor_type.elem_type))
-    if (actual.name, dtype, _shape(actual)) != (spec.name, spec.dtype, spec.shape):
+def _check_tensor(file: str, kind: str, actual: onnx.ValueInfoProto, spec: mpb.TensorSpec) -> None:
+    dtype = mpb.TensorDataType.ValueType(
+        _DTYPES.get(actual.type.tensor_type.elem_type, mpb.TENSOR_DATA_TYPE_UNSPECIFIED)
+    )
+    if (actual.name, dtype, _shape(actual)) != (spec.name, spec.data_type, list(spec.shape)):
         raise PackageError(
-            f"{file}: {kind} is {actual.name!r} {dtype} {_shape(actual)}, "
-            f"the manifest declares {spec.name!r} {spec.dtype} {spec.shape}"
+            f"{file}: {kind} is {actual.name!r} {mpb.TensorDataType.Name(dtype)} {_shape(actual)}, the "
+            f"manifest declares {spec.name!r} {mpb.TensorDataType.Name(spec.data_type)} {list(spec.shape)}"
         )
 
 
-def _check_signature(entry: ModelEntry, model: onnx.ModelProto, width: int) -> None:
+def _check_signature(entry: mpb.ModelFile, model: onnx.ModelProto, width: int) -> None:
     inputs, outputs = list(model.graph.input), list(model.graph.output)
     if len(inputs) != 1:
         raise PackageError(f"{entry.file}: has {len(inputs)} inputs, the manifest declares 1")
@@ -137,15 +151,25 @@ def _check_signature(entry: ModelEntry, model: onnx.ModelProto, width: int) -> N
         _check_tensor(entry.file, "output", actual, spec)
 
 
-def _check_inference(entry: ModelEntry, model: onnx.ModelProto, width: int) -> None:
+def _check_parity(path: Path, entry: mpb.ModelFile, model: onnx.ModelProto) -> None:
+    check = entry.parity
+    inputs, expected = read_sample(path / check.sample_file)
     try:
-        results = session(model).run(None, {entry.input.name: np.zeros((1, width), dtype=np.float32)})
+        results = session(model).run([check.output], {entry.input.name: inputs})
     except Exception as error:  # onnxruntime raises its own untyped errors; say which file failed
-        raise PackageError(f"{entry.file}: inference on a zero row failed: {error}") from error
-    for result, spec in zip(results, entry.outputs, strict=True):
-        expected = [1 if dim is None else dim for dim in spec.shape]
-        if list(np.asarray(result).shape) != expected:
-            raise PackageError(
-                f"{entry.file}: output {spec.name!r} has shape {list(np.asarray(result).shape)} on one row, "
-                f"the manifest declares {spec.shape}"
-            )
+        raise PackageError(f"{entry.file}: inference on the parity sample failed: {error}") from error
+    actual = np.asarray(results[0], dtype=np.float64)
+    if actual.shape != expected.shape:
+        raise PackageError(
+            f"{check.sample_file}: expected {check.output!r} of shape {list(expected.shape)}, "
+            f"{entry.file} gives {list(actual.shape)}"
+        )
+    scale = 1.0
+    if check.rule == mpb.PARITY_RULE_RELATIVE_TO_MEAN:
+        scale = max(1.0, float(np.abs(expected).mean()))
+    worst = float(np.abs(actual - expected).max(initial=0.0)) / scale
+    if not worst <= check.tolerance:
+        raise PackageError(
+            f"{entry.file}: parity sample {check.sample_file}: differs from the training library by "
+            f"{worst:.3g}, tolerance {check.tolerance} ({mpb.ParityRule.Name(check.rule)})"
+        )

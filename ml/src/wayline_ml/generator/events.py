@@ -54,7 +54,10 @@ class Events:
     action: NDArray[np.int8]
     """For action events and the orders answering them: the action (vocabulary.Action), -1 otherwise."""
     decision: NDArray[np.int64]
-    """For action events and the orders answering them: the decision's row in the log, -1 otherwise."""
+    """For decisions, action events and the orders answering them: the decision's row in the log, -1
+    otherwise."""
+    propensity: NDArray[np.float64]
+    """For decisions: the logging policy's probability of the action it chose (NaN otherwise)."""
 
     def __len__(self) -> int:
         return len(self.person)
@@ -78,6 +81,7 @@ COLUMNS: dict[str, tuple[type[Any], Any]] = {
     "text": (np.int32, -1),
     "action": (np.int8, -1),
     "decision": (np.int64, -1),
+    "propensity": (np.float64, np.nan),
 }
 assert set(COLUMNS) | {"event_id"} == {f.name for f in fields(Events)}
 

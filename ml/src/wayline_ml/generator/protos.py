@@ -68,6 +68,8 @@ def to_events(population: Population, start: int = 0, stop: int | None = None) -
             properties.update(
                 {"action": ACTIONS[e.action[row]], "decision_id": f"{prefix}-x{int(e.decision[row])}"}
             )
+        if not np.isnan(e.propensity[row]):
+            properties["propensity"] = float(e.propensity[row])
         if KINDS[kind].call == "identify":
             properties["locale"] = "fr-FR" if french else "en-GB"
         event = event_pb2.Event(

@@ -181,10 +181,14 @@ def emit_advocacy(  # noqa: PLR0917 - the round's arrays, passed explicitly
 def emit_actions(
     log: Decisions, first_id: int, state: JourneyState, rng: np.random.Generator, sink: EventSink
 ) -> None:
-    """Each action's message (emails carry the address, the rest the user id), and an order some hours later
-    for every decision that converted."""
+    """Each decision as the decision service logs it (`Decision Logged`: the action and its propensity), each
+    action's message (emails carry the address, the rest the user id), and an order some hours later, carrying
+    the decision id, for every decision that converted."""
     decision = first_id + np.arange(len(log), dtype=np.int64)
     stage = state.stage[log.person]
+    sink.add(len(log), person=log.person, identified=True, kind=Kind.DECISION, channel=Channel.OTHER,
+             time_us=log.time_us, stage=stage, action=log.action, decision=decision,
+             propensity=log.propensity)  # fmt: skip
     for action, (kind, channel) in ACTION_EVENT.items():
         mask = log.action == action
         by_email = channel == Channel.EMAIL

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from wayline_ml.feature_spec import declared_spec
 from wayline_ml.generator.population import Population
 from wayline_ml.generator.texts import TEXT_POSITIVE
 from wayline_ml.generator.vocabulary import ACTIONS, Channel, Kind
 from wayline_ml.train import TrainedModels
-from wayline_ml.training_table import Feature, FeatureSchema, TrainingTable, ValueType
+from wayline_ml.training_table import FeatureSchema, TrainingTable, ValueType
 
 __all__ = ["FEATURES", "TruePolicyValues", "training_table", "true_policy_values"]
 
@@ -30,9 +31,10 @@ _WINDOW_DAYS = 30
 _TIME_BITS = 44  # µs since the population's first event: ~203 days fit; persons take the bits above
 
 FEATURES = FeatureSchema(
-    tuple(
-        Feature(name, kind)
-        for name, kind in (
+    declared_spec(
+        "generated-journeys",
+        "0",
+        (
             ("had_cart", ValueType.BOOL),
             ("cart_value", ValueType.FLOAT),
             ("web_events_30d", ValueType.INT),
@@ -47,7 +49,7 @@ FEATURES = FeatureSchema(
             ("support_contacts", ValueType.INT),
             ("negative_texts", ValueType.INT),
             ("mean_viewed_price", ValueType.FLOAT),
-        )
+        ),
     )
 )
 

@@ -38,6 +38,7 @@ class Channel(IntEnum):
     IN_STORE = 6
     DISPLAY_ADS = 7
     SOCIAL = 8
+    OTHER = 9  # the system's own records (logged decisions), not a touchpoint
 
 
 CHANNELS: tuple[str, ...] = tuple(channel.name.lower() for channel in Channel)
@@ -76,6 +77,7 @@ class Kind(IntEnum):
     EMAIL_SENT = 18
     PUSH_SENT = 19
     CALL_BACK = 20
+    DECISION = 21  # a logged decision: the anchor of a training row
 
 
 KINDS: tuple[KindSpec, ...] = (
@@ -100,6 +102,7 @@ KINDS: tuple[KindSpec, ...] = (
     KindSpec("track", "Email Sent"),
     KindSpec("track", "Push Sent"),
     KindSpec("track", "Call Back Completed"),
+    KindSpec("track", "Decision Logged"),
 )
 
 

@@ -119,6 +119,8 @@ class LabelDefinition:
     event: EventMatcher = field(default_factory=EventMatcher)
     property: str = ""
     """For SUM: the event property path summed (numbers only)."""
+    attribution: str = ""
+    """An event path: when set, only outcome events whose value there equals the anchor's count."""
 
     def complete(self, observation_time_us: int, data_as_of_us: int) -> bool:
         """Whether the horizon has fully elapsed by the cut-off; incomplete observations are skipped."""
@@ -130,6 +132,9 @@ class Observation:
     person_id: str
     time_us: int
     """The observation time in epoch microseconds (exact, as the store compares times)."""
+    attribution: str = ""
+    """With an attributed label: the anchor's value at the attribution path as stored JSON text ('' when
+    the anchor has none, so no outcome is attributed to it)."""
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """FeatureSpec and GetProfileFeatures: protobuf → features.py with every bad field reported, and back.
 
 `feature_spec`, `point_in_time_matcher` and `feature_value` serve ExportTrainingSet's converters too, so both
-RPCs accept exactly the same specs.
+RPCs accept exactly the same specs. The typing rules (a value type that fits the aggregation, category labels)
+are `wayline.common.feature_encoding.spec_violations`, the ones every service that accepts a spec applies; the
+values themselves do not depend on the type, which only fixes how consumers encode them for a model.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from datetime import datetime
 from google.protobuf import duration_pb2, struct_pb2
 
 from wayline.common.errors import FieldViolation, InvalidArgument
+from wayline.common.feature_encoding import spec_violations
 from wayline.common.timestamps import from_micros, to_datetime, to_micros, to_timestamp
 from wayline.journeys.v1 import analytics_pb2, feature_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
@@ -140,6 +143,7 @@ def feature_spec(
         definition = _definition(feature, f"{path}.features[{i}]", violations)
         if definition is not None:
             definitions.append(definition)
+    violations.extend(spec_violations(message, f"{path}."))
     return FeatureSpec(message.name, message.version, tuple(definitions))
 
 

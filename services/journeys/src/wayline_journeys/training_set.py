@@ -5,17 +5,19 @@ The rows are the feature store's (features.py), computed in chunks of observatio
 bounded however large the set; the stream yields one Schema, then row batches, then one Summary. Every
 choice that must be reproducible is a pure function of the request: the data cut-off (`data_as_of`) fixes the
 events used, and both the sample and the split come from stable hashes of the person id (`stable_hash`), which
-the SQL of sampling reproduces bit for bit.
+the SQL of sampling reproduces bit for bit. With anchor-event sampling each row also carries its anchor
+(`Anchor`): the event's id and the requested properties as the event stored them, read by the sampling
+statement itself, so that a decision log's action and propensity come with the row they explain.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Protocol
+from typing import Protocol, TypeAlias
 
 from wayline_journeys.analytics import EventMatcher, Population, TimeRange
 from wayline_journeys.errors import QueryTooLarge
@@ -24,10 +26,13 @@ from wayline_journeys.features import FeatureQuery, FeatureSpec, FeatureStore, O
 __all__ = [
     "CHUNK_OBSERVATIONS",
     "HASH_BITS",
+    "MAX_ANCHOR_PROPERTIES",
     "MAX_LISTED_OBSERVATIONS",
     "MAX_OBSERVATION_TIMES",
     "SAMPLE_SALT",
     "SPLIT_SALT",
+    "Anchor",
+    "JsonDocument",
     "Sampled",
     "Sampling",
     "Schema",
@@ -44,6 +49,7 @@ __all__ = [
 
 MAX_LISTED_OBSERVATIONS = 100_000
 MAX_OBSERVATION_TIMES = 1_000
+MAX_ANCHOR_PROPERTIES = 50
 CHUNK_OBSERVATIONS = 5_000
 """Observations per store statement: bounds the memory of one aggregation, and lets a stream start early."""
 HASH_BITS = 53
@@ -85,6 +91,10 @@ def split_of(person_id: str, validation_fraction: float, test_fraction: float) -
     return Split.TRAIN
 
 
+JsonDocument: TypeAlias = bool | int | float | str | list["JsonDocument"] | dict[str, "JsonDocument"] | None
+"""A JSON value as stored: scalars, and objects and lists as themselves (not as text)."""
+
+
 @dataclass(frozen=True)
 class Sampling:
     """Observations generated: at each of `times_us`, or at each `anchor` event in `anchor_range`."""
@@ -96,6 +106,18 @@ class Sampling:
     sample_rate: float = 1.0
     max_rows: int = 0
     """0 means no limit beyond the server's."""
+    anchor_properties: tuple[str, ...] = ()
+    """Event property paths read from each anchor event (only with `anchor`)."""
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """The anchor event an observation was made at."""
+
+    event_id: str
+    properties: tuple[tuple[str, JsonDocument], ...] = ()
+    """(path, value) for each of `Sampling.anchor_properties`, in order: the JSON value as stored, None for a
+    path the event lacks (or holds null at)."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +128,8 @@ class Sampled:
     complete: int
     """How many complete observations the sampling yields in all (beyond the limit too)."""
     incomplete: int
+    anchors: list[Anchor] = field(default_factory=list)
+    """With anchor-event sampling, each observation's anchor (same order); empty otherwise."""
 
 
 class TrainingSetStore(FeatureStore, Protocol):
@@ -144,6 +168,8 @@ class TrainingRow:
     values: tuple[float | str | bool | None, ...]
     label: float | bool | None
     split: Split
+    anchor: Anchor | None = None
+    """With anchor-event sampling, the event the observation was made at."""
 
 
 @dataclass(frozen=True)
@@ -153,9 +179,10 @@ class Summary:
     incomplete_label_count: int
 
 
-def _observations(store: TrainingSetStore, query: TrainingSetQuery) -> tuple[Sequence[Observation], int]:
-    """The complete observations to produce rows for, and how many were skipped as incomplete; raises
-    QUERY_TOO_LARGE before any row when the set is over the server's limit."""
+def _observations(store: TrainingSetStore, query: TrainingSetQuery) -> Sampled:
+    """The complete observations to produce rows for (with their anchors when sampled at anchor events),
+    and how many were skipped as incomplete; raises QUERY_TOO_LARGE before any row when the set is over the
+    server's limit."""
     limit, label = store.row_limit, query.features.label
     if query.sampling is not None:
         wanted = query.sampling.max_rows
@@ -163,13 +190,13 @@ def _observations(store: TrainingSetStore, query: TrainingSetQuery) -> tuple[Seq
         sampled = store.sample(query.features, query.sampling, wanted if capped else limit + 1)
         if sampled.complete > limit and not capped:
             raise _too_large(sampled.complete, limit)
-        return sampled.observations, sampled.incomplete
+        return sampled
     listed = query.observations or ()
     cut_off = query.features.data_as_of_us
     kept = [o for o in listed if label is None or label.complete(o.time_us, cut_off)]
     if len(kept) > limit:
         raise _too_large(len(kept), limit)
-    return kept, len(listed) - len(kept)
+    return Sampled(kept, len(kept), len(listed) - len(kept))
 
 
 def _too_large(rows: int, limit: int) -> QueryTooLarge:
@@ -186,7 +213,8 @@ def export_training_set(
     """The stream's parts. `keep_going` is asked before each store statement: False ends the stream quietly
     (the caller went away); it raises to end it with an error (a passed deadline)."""
     features = query.features
-    observations, incomplete = _observations(store, query)
+    found = _observations(store, query)
+    observations, anchors = found.observations, found.anchors
     yield Schema(
         tuple(f.name for f in features.features), query.spec.name, query.spec.version, features.data_as_of_us
     )
@@ -196,10 +224,11 @@ def export_training_set(
         if not keep_going():
             return
         chunk = observations[start : start + CHUNK_OBSERVATIONS]
-        for observation, row in zip(chunk, store.rows(features, chunk), strict=True):
+        for i, (observation, row) in enumerate(zip(chunk, store.rows(features, chunk), strict=True)):
             split = split_of(observation.person_id, query.validation_fraction, query.test_fraction)
             values = tuple(with_defaults(features.features, row.values))
-            batch.append(TrainingRow(observation, values, row.label, split))
+            anchor = anchors[start + i] if anchors else None
+            batch.append(TrainingRow(observation, values, row.label, split, anchor))
             positives += row.label is True
             if len(batch) == query.batch_size:
                 yield batch
@@ -207,4 +236,4 @@ def export_training_set(
     if batch:
         yield batch
         rows += len(batch)
-    yield Summary(rows, positives, incomplete)
+    yield Summary(rows, positives, found.incomplete)

@@ -18,6 +18,7 @@ from wayline_journeys.features_converters import (
     to_value,
 )
 from wayline_journeys.training_set import (
+    MAX_ANCHOR_PROPERTIES,
     MAX_LISTED_OBSERVATIONS,
     MAX_OBSERVATION_TIMES,
     Sampling,
@@ -61,9 +62,18 @@ def _label(
         violations.extend([bad] if bad else [])
     elif message.property:
         violations.append(FieldViolation("label.property", "only LABEL_KIND_SUM reads a property"))
+    attribution = message.attribution_property
+    if attribution.startswith("person."):
+        violations.append(
+            FieldViolation(
+                "label.attribution_property", "an event path: outcomes are matched to the anchor event"
+            )
+        )
+    elif attribution and (bad := event_path_violation(attribution, "label.attribution_property")):
+        violations.append(bad)
     if len(violations) > found or kind is None:
         return None
-    return LabelDefinition(kind, horizon, event, message.property)
+    return LabelDefinition(kind, horizon, event, message.property, attribution)
 
 
 def _observations(
@@ -88,6 +98,37 @@ def _observations(
     )
 
 
+def _anchor_properties(
+    message: training_set_pb2.ObservationSampling, violations: list[FieldViolation]
+) -> tuple[str, ...]:
+    """The event paths to read from each anchor: only with `anchor_event`, at most 50, distinct."""
+    paths = tuple(message.anchor_properties)
+    field = "sampling.anchor_properties"
+    if paths and not message.HasField("anchor_event"):
+        violations.append(FieldViolation(field, "only with anchor_event: snapshots have no anchor to read"))
+    if len(paths) > MAX_ANCHOR_PROPERTIES:
+        violations.append(FieldViolation(field, f"at most {MAX_ANCHOR_PROPERTIES}", "OUT_OF_RANGE"))
+        return ()
+    seen: set[str] = set()
+    for i, path in enumerate(paths):
+        where = f"{field}[{i}]"
+        if path.startswith("person."):
+            violations.append(
+                FieldViolation(
+                    where,
+                    "an anchor property is read from the anchor event; person. properties would be read as "
+                    "of now, not as of the observation time: use a FEATURE_AGGREGATION_PERSON_PROPERTY "
+                    "feature instead",
+                )
+            )
+        elif (bad := event_path_violation(path, where)) is not None:
+            violations.append(bad)
+        elif path in seen:
+            violations.append(FieldViolation(where, f"{path!r} is listed twice", "DUPLICATE"))
+        seen.add(path)
+    return paths
+
+
 def _sampling(message: training_set_pb2.ObservationSampling, violations: list[FieldViolation]) -> Sampling:
     times = tuple(to_micros(to_datetime(t)) for t in message.observation_times)
     anchored = message.HasField("anchor_event")
@@ -110,7 +151,10 @@ def _sampling(message: training_set_pb2.ObservationSampling, violations: list[Fi
         violations.append(FieldViolation("sampling.sample_rate", "0 to 1", "OUT_OF_RANGE"))
     if message.max_rows < 0:
         violations.append(FieldViolation("sampling.max_rows", "must not be negative", "OUT_OF_RANGE"))
-    return Sampling(times, anchor, anchor_range, population, message.sample_rate or 1.0, message.max_rows)
+    properties = _anchor_properties(message, violations)
+    return Sampling(
+        times, anchor, anchor_range, population, message.sample_rate or 1.0, message.max_rows, properties
+    )
 
 
 def training_set_query(tenant: str, request: pb.ExportTrainingSetRequest, now: datetime) -> TrainingSetQuery:
@@ -128,6 +172,13 @@ def training_set_query(tenant: str, request: pb.ExportTrainingSetRequest, now: d
         )
     observations = _observations(request, violations) if not sampled else None
     sampling = _sampling(request.sampling, violations) if sampled else None
+    if label is not None and label.attribution and (sampling is None or sampling.anchor is None):
+        violations.append(
+            FieldViolation(
+                "label.attribution_property",
+                "only with sampling.anchor_event: outcomes are attributed to their anchor event",
+            )
+        )
     for name in ("validation_fraction", "test_fraction"):
         if not 0 <= getattr(request, name) <= 1:
             violations.append(FieldViolation(name, "0 to 1", "OUT_OF_RANGE"))
@@ -168,6 +219,10 @@ def _row(row: TrainingRow) -> training_set_pb2.TrainingRow:
     )
     if row.label is not None:
         found.label.CopyFrom(to_value(row.label))
+    if row.anchor is not None:
+        found.anchor_event_id = row.anchor.event_id
+        if row.anchor.properties:  # set when the request asked for properties, even if every one is null
+            found.anchor_properties.update(dict(row.anchor.properties))
     return found
 
 

@@ -10,9 +10,10 @@ with `present = 0`, which every condition requires, so they get "nothing to aggr
 
 Point in time: an event counts for a feature at observation time t under cut-off D when
 `ts < t AND rs < least(t, D)` (timestamp and received_at as epoch microseconds), and `ts >= t - window` for a
-windowed feature; for the label when `t <= ts < t + horizon AND rs < D`. Stored-column bounds (received_at,
-the timestamp range, the union of the matchers) go into `current_events(where=...)` so ClickHouse prunes
-before the override join.
+windowed feature; for the label when `t <= ts < t + horizon AND rs < D` (and, for an attributed label, when
+the event's value at the attribution path equals the anchor's, carried with the observation). Stored-column
+bounds (received_at, the timestamp range, the union of the matchers) go into `current_events(where=...)` so
+ClickHouse prunes before the override join.
 
 Sums and means add values in ascending order (arraySum of arraySort), so two computations over the same
 events give the same double whatever the grouping, and a plain-Python `sum(sorted(...))` (left to right)
@@ -135,6 +136,13 @@ def _label(query: FeatureQuery, columns: _EventColumns, cut_off: str) -> str:
         f"e.present = 1 AND {columns.matches(label.event)} AND e.ts >= l.t AND e.ts < l.t + {horizon} "
         f"AND e.rs < {cut_off}"
     )
+    if label.attribution:
+        value = columns.json(label.attribution)
+        # Compared as JSON values: the same text, or the same number written differently (1 and 1.0).
+        condition += (
+            f" AND l.attr != '' AND {value} IS NOT NULL AND ({value} = l.attr OR "
+            f"(isNotNull(toFloat64OrNull({value})) AND toFloat64OrNull({value}) = toFloat64OrNull(l.attr)))"
+        )
     if label.kind is LabelKind.BINARY:
         return f"toUInt8(countIf({condition}) > 0)"
     if label.kind is LabelKind.COUNT:
@@ -171,8 +179,8 @@ def feature_rows_sql(query: FeatureQuery, observations: Sequence[Observation], p
     """The statement: columns `row` (the observation's index), one per feature, `label` when defined; one
     row per observation, ordered by index. `observations` must not be empty."""
     rows = params.bind(
-        [(i, o.person_id, o.time_us) for i, o in enumerate(observations)],
-        "Array(Tuple(UInt32, String, Int64))",
+        [(i, o.person_id, o.time_us, o.attribution) for i, o in enumerate(observations)],
+        "Array(Tuple(UInt32, String, Int64, String))",
     )
     cut_off = params.bind(query.data_as_of_us, "Int64")
     columns = _EventColumns(params)
@@ -188,9 +196,9 @@ def feature_rows_sql(query: FeatureQuery, observations: Sequence[Observation], p
         f"toUInt8(1) AS present{''.join(', ' + c for c in columns.selected)} FROM {relation} "
         f"WHERE person_id IN (SELECT o.2 FROM (SELECT arrayJoin({rows}) AS o))"
     )
-    labels = f"SELECT o.1 AS row, o.2 AS pid, o.3 AS t FROM (SELECT arrayJoin({rows}) AS o)"
+    labels = f"SELECT o.1 AS row, o.2 AS pid, o.3 AS t, o.4 AS attr FROM (SELECT arrayJoin({rows}) AS o)"
     return (
         f"SELECT l.row, {', '.join(selected) or '0'} "
         f"FROM ({events}) AS e RIGHT JOIN ({labels}) AS l ON e.pid = l.pid "
-        "GROUP BY l.row, l.t ORDER BY l.row"
+        "GROUP BY l.row, l.t, l.attr ORDER BY l.row"
     )

@@ -3,9 +3,10 @@ training_set.py.
 
 `rows` runs the one statement of `feature_sql.py` for a batch of observations; `sample` generates
 observations in one statement (snapshot persons or anchor events, the population, the sampling hash, the
-horizon check, the order and the limit) so that only the kept (person, time) pairs reach Python. Each
-statement runs with ClickHouse's `max_execution_time` set to the call's remaining deadline, and a statement
-stopped by it is DEADLINE_EXCEEDED rather than UNAVAILABLE (store/client.py's query_rows, as for every read).
+horizon check, the order and the limit) so that only the kept (person, time) pairs reach Python, with each
+anchor event's id and requested properties (raw JSON text, read as filters read them). Each statement runs
+with ClickHouse's `max_execution_time` set to the call's remaining deadline, and a statement stopped by it is
+DEADLINE_EXCEEDED rather than UNAVAILABLE (store/client.py's query_rows, as for every read).
 """
 
 from __future__ import annotations
@@ -19,19 +20,21 @@ from wayline.common.timestamps import to_micros
 from wayline_journeys.features import FeatureQuery, FeatureRow, FeatureValue, LabelKind, Observation
 from wayline_journeys.store.client import ReadModel
 from wayline_journeys.store.feature_sql import RAW_JSON, feature_rows_sql
-from wayline_journeys.store.matching import matcher_sql, population_sql
+from wayline_journeys.store.matching import event_property_raw, matcher_sql, population_sql
 from wayline_journeys.store.person_refs import current_persons
 from wayline_journeys.store.relation import current_events
 from wayline_journeys.store.sql import SqlParams
 from wayline_journeys.training_set import (
     HASH_BITS,
     SAMPLE_SALT,
+    Anchor,
+    JsonDocument,
     Sampled,
     Sampling,
     sample_threshold,
 )
 
-__all__ = ["DEFAULT_ROW_LIMIT", "ClickHouseFeatures", "json_value", "stable_hash_sql"]
+__all__ = ["DEFAULT_ROW_LIMIT", "ClickHouseFeatures", "json_document", "json_value", "stable_hash_sql"]
 
 DEFAULT_ROW_LIMIT = 1_000_000
 
@@ -51,6 +54,12 @@ def json_value(raw: str) -> FeatureValue:
     if isinstance(value, int | float):
         return float(value)
     return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+def json_document(raw: str) -> JsonDocument:
+    """A stored JSON value as itself (objects and lists parsed); '' (a path the event lacks) is None."""
+    found: JsonDocument = json.loads(raw) if raw else None
+    return found
 
 
 class ClickHouseFeatures(ReadModel):
@@ -104,8 +113,14 @@ class ClickHouseFeatures(ReadModel):
                 if bound is not None:
                     moment = params.bind(to_micros(bound), "Int64")
                     stored.append(f"timestamp {operator} fromUnixTimestamp64Micro({moment}, 'UTC')")
+            read_paths = list(sampling.anchor_properties)
+            if query.label is not None and query.label.attribution:
+                read_paths.append(query.label.attribution)  # read last, beside the requested properties
+            read = [event_property_raw(p, params) for p in read_paths]
+            props = f"[{', '.join(read)}]" if read else "emptyArrayString()"  # raw JSON text, '' if absent
             observed = (
-                "SELECT person_id, toUnixTimestamp64Micro(timestamp) AS t, toString(event_id) AS eid "
+                "SELECT person_id, toUnixTimestamp64Micro(timestamp) AS t, toString(event_id) AS eid, "
+                f"{props} AS props "
                 f"FROM {current_events(params, where=' AND '.join(stored))} WHERE {' AND '.join(kept)}"
             )
         else:
@@ -117,7 +132,7 @@ class ClickHouseFeatures(ReadModel):
                 f"FROM {current_events(params, where=received)} WHERE {' AND '.join(kept)} GROUP BY person_id"
             )
             observed = (
-                f"SELECT person_id, t, '' AS eid FROM ({first_visible}) "
+                f"SELECT person_id, t, '' AS eid, emptyArrayString() AS props FROM ({first_visible}) "
                 f"ARRAY JOIN {times} AS t WHERE visible < t"
             )
         complete = "1"
@@ -125,12 +140,29 @@ class ClickHouseFeatures(ReadModel):
             complete = f"t + {params.bind(query.label.horizon_us, 'Int64')} <= {cut_off}"
         sql = (
             "SELECT person_id, t, complete, countIf(complete) OVER () AS complete_total, "
-            "countIf(NOT complete) OVER () AS incomplete_total "
+            "countIf(NOT complete) OVER () AS incomplete_total, eid, props "
             f"FROM (SELECT *, toUInt8({complete}) AS complete FROM ({observed})) "
             f"ORDER BY complete DESC, t, person_id, eid LIMIT {params.bind(limit, 'UInt64')}"
         )
         found = self._rows(sql, params, "sampling observations")
         if not found:
             return Sampled([], 0, 0)
-        observations = [Observation(str(p), int(t)) for p, t, done, _, _ in found if done]
-        return Sampled(observations, int(found[0][3]), int(found[0][4]))
+        done = [row for row in found if row[2]]
+        attributed = query.label is not None and bool(query.label.attribution)
+        observations = [
+            Observation(str(row[0]), int(row[1]), _attribution(row[-1][-1]) if attributed else "")
+            for row in done
+        ]
+        anchors = []
+        if sampling.anchor is not None:
+            paths = sampling.anchor_properties
+            anchors = [
+                Anchor(str(eid), tuple(zip(paths, map(json_document, props[: len(paths)]), strict=True)))
+                for *_, eid, props in done
+            ]
+        return Sampled(observations, int(found[0][3]), int(found[0][4]), anchors)
+
+
+def _attribution(raw: str) -> str:
+    """An anchor's raw value at the attribution path; '' (nothing attributed) when absent or null."""
+    return "" if raw in ("", "null") else raw

@@ -29,29 +29,29 @@ from wayline.event.v1 import event_pb2 as wayline_dot_event_dot_v1_dot_event__pb
 from wayline.journeys.v1 import analytics_pb2 as wayline_dot_journeys_dot_v1_dot_analytics__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&wayline/journeys/v1/training_set.proto\x12\x13wayline.journeys.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cwayline/event/v1/event.proto\x1a#wayline/journeys/v1/analytics.proto\"\xaf\x01\n\x0fLabelDefinition\x12,\n\x04kind\x18\x01 \x01(\x0e\x32\x1e.wayline.journeys.v1.LabelKind\x12\x30\n\x05\x65vent\x18\x02 \x01(\x0b\x32!.wayline.journeys.v1.EventMatcher\x12\x10\n\x08property\x18\x03 \x01(\t\x12*\n\x07horizon\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"V\n\x0bObservation\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12\x34\n\x10observation_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb4\x02\n\x13ObservationSampling\x12\x35\n\x11observation_times\x18\x01 \x03(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x0c\x61nchor_event\x18\x02 \x01(\x0b\x32!.wayline.journeys.v1.EventMatcher\x12\x36\n\x11\x61nchor_time_range\x18\x03 \x01(\x0b\x32\x1b.wayline.event.v1.TimeRange\x12\x33\n\npopulation\x18\x04 \x01(\x0b\x32\x1f.wayline.journeys.v1.Population\x12\x13\n\x0bsample_rate\x18\x05 \x01(\x01\x12\x10\n\x08max_rows\x18\x06 \x01(\x03\x12\x19\n\x11\x61nchor_properties\x18\x07 \x03(\t\"\x83\x01\n\x11TrainingSetSchema\x12\x15\n\rfeature_names\x18\x01 \x03(\t\x12\x11\n\tspec_name\x18\x02 \x01(\t\x12\x14\n\x0cspec_version\x18\x03 \x01(\t\x12.\n\ndata_as_of\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xad\x02\n\x0bTrainingRow\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12\x34\n\x10observation_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\x0e\x66\x65\x61ture_values\x18\x03 \x03(\x0b\x32\x16.google.protobuf.Value\x12%\n\x05label\x18\x04 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x31\n\x05split\x18\x05 \x01(\x0e\x32\".wayline.journeys.v1.TrainingSplit\x12\x17\n\x0f\x61nchor_event_id\x18\x06 \x01(\t\x12\x32\n\x11\x61nchor_properties\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\"B\n\x10TrainingRowBatch\x12.\n\x04rows\x18\x01 \x03(\x0b\x32 .wayline.journeys.v1.TrainingRow\"e\n\x12TrainingSetSummary\x12\x11\n\trow_count\x18\x01 \x01(\x03\x12\x1c\n\x14positive_label_count\x18\x02 \x01(\x03\x12\x1e\n\x16incomplete_label_count\x18\x03 \x01(\x03*h\n\tLabelKind\x12\x1a\n\x16LABEL_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11LABEL_KIND_BINARY\x10\x01\x12\x14\n\x10LABEL_KIND_COUNT\x10\x02\x12\x12\n\x0eLABEL_KIND_SUM\x10\x03*\x81\x01\n\rTrainingSplit\x12\x1e\n\x1aTRAINING_SPLIT_UNSPECIFIED\x10\x00\x12\x18\n\x14TRAINING_SPLIT_TRAIN\x10\x01\x12\x1d\n\x19TRAINING_SPLIT_VALIDATION\x10\x02\x12\x17\n\x13TRAINING_SPLIT_TEST\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&wayline/journeys/v1/training_set.proto\x12\x13wayline.journeys.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cwayline/event/v1/event.proto\x1a#wayline/journeys/v1/analytics.proto\"\xcd\x01\n\x0fLabelDefinition\x12,\n\x04kind\x18\x01 \x01(\x0e\x32\x1e.wayline.journeys.v1.LabelKind\x12\x30\n\x05\x65vent\x18\x02 \x01(\x0b\x32!.wayline.journeys.v1.EventMatcher\x12\x10\n\x08property\x18\x03 \x01(\t\x12*\n\x07horizon\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1c\n\x14\x61ttribution_property\x18\x05 \x01(\t\"V\n\x0bObservation\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12\x34\n\x10observation_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb4\x02\n\x13ObservationSampling\x12\x35\n\x11observation_times\x18\x01 \x03(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x0c\x61nchor_event\x18\x02 \x01(\x0b\x32!.wayline.journeys.v1.EventMatcher\x12\x36\n\x11\x61nchor_time_range\x18\x03 \x01(\x0b\x32\x1b.wayline.event.v1.TimeRange\x12\x33\n\npopulation\x18\x04 \x01(\x0b\x32\x1f.wayline.journeys.v1.Population\x12\x13\n\x0bsample_rate\x18\x05 \x01(\x01\x12\x10\n\x08max_rows\x18\x06 \x01(\x03\x12\x19\n\x11\x61nchor_properties\x18\x07 \x03(\t\"\x83\x01\n\x11TrainingSetSchema\x12\x15\n\rfeature_names\x18\x01 \x03(\t\x12\x11\n\tspec_name\x18\x02 \x01(\t\x12\x14\n\x0cspec_version\x18\x03 \x01(\t\x12.\n\ndata_as_of\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xad\x02\n\x0bTrainingRow\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12\x34\n\x10observation_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\x0e\x66\x65\x61ture_values\x18\x03 \x03(\x0b\x32\x16.google.protobuf.Value\x12%\n\x05label\x18\x04 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x31\n\x05split\x18\x05 \x01(\x0e\x32\".wayline.journeys.v1.TrainingSplit\x12\x17\n\x0f\x61nchor_event_id\x18\x06 \x01(\t\x12\x32\n\x11\x61nchor_properties\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\"B\n\x10TrainingRowBatch\x12.\n\x04rows\x18\x01 \x03(\x0b\x32 .wayline.journeys.v1.TrainingRow\"e\n\x12TrainingSetSummary\x12\x11\n\trow_count\x18\x01 \x01(\x03\x12\x1c\n\x14positive_label_count\x18\x02 \x01(\x03\x12\x1e\n\x16incomplete_label_count\x18\x03 \x01(\x03*h\n\tLabelKind\x12\x1a\n\x16LABEL_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11LABEL_KIND_BINARY\x10\x01\x12\x14\n\x10LABEL_KIND_COUNT\x10\x02\x12\x12\n\x0eLABEL_KIND_SUM\x10\x03*\x81\x01\n\rTrainingSplit\x12\x1e\n\x1aTRAINING_SPLIT_UNSPECIFIED\x10\x00\x12\x18\n\x14TRAINING_SPLIT_TRAIN\x10\x01\x12\x1d\n\x19TRAINING_SPLIT_VALIDATION\x10\x02\x12\x17\n\x13TRAINING_SPLIT_TEST\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'wayline.journeys.v1.training_set_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LABELKIND']._serialized_start=1411
-  _globals['_LABELKIND']._serialized_end=1515
-  _globals['_TRAININGSPLIT']._serialized_start=1518
-  _globals['_TRAININGSPLIT']._serialized_end=1647
+  _globals['_LABELKIND']._serialized_start=1441
+  _globals['_LABELKIND']._serialized_end=1545
+  _globals['_TRAININGSPLIT']._serialized_start=1548
+  _globals['_TRAININGSPLIT']._serialized_end=1677
   _globals['_LABELDEFINITION']._serialized_start=226
-  _globals['_LABELDEFINITION']._serialized_end=401
-  _globals['_OBSERVATION']._serialized_start=403
-  _globals['_OBSERVATION']._serialized_end=489
-  _globals['_OBSERVATIONSAMPLING']._serialized_start=492
-  _globals['_OBSERVATIONSAMPLING']._serialized_end=800
-  _globals['_TRAININGSETSCHEMA']._serialized_start=803
-  _globals['_TRAININGSETSCHEMA']._serialized_end=934
-  _globals['_TRAININGROW']._serialized_start=937
-  _globals['_TRAININGROW']._serialized_end=1238
-  _globals['_TRAININGROWBATCH']._serialized_start=1240
-  _globals['_TRAININGROWBATCH']._serialized_end=1306
-  _globals['_TRAININGSETSUMMARY']._serialized_start=1308
-  _globals['_TRAININGSETSUMMARY']._serialized_end=1409
+  _globals['_LABELDEFINITION']._serialized_end=431
+  _globals['_OBSERVATION']._serialized_start=433
+  _globals['_OBSERVATION']._serialized_end=519
+  _globals['_OBSERVATIONSAMPLING']._serialized_start=522
+  _globals['_OBSERVATIONSAMPLING']._serialized_end=830
+  _globals['_TRAININGSETSCHEMA']._serialized_start=833
+  _globals['_TRAININGSETSCHEMA']._serialized_end=964
+  _globals['_TRAININGROW']._serialized_start=967
+  _globals['_TRAININGROW']._serialized_end=1268
+  _globals['_TRAININGROWBATCH']._serialized_start=1270
+  _globals['_TRAININGROWBATCH']._serialized_end=1336
+  _globals['_TRAININGSETSUMMARY']._serialized_start=1338
+  _globals['_TRAININGSETSUMMARY']._serialized_end=1439
 # @@protoc_insertion_point(module_scope)

@@ -92,11 +92,19 @@ class LabelDefinition(_message.Message):
     EVENT_FIELD_NUMBER: _builtins.int
     PROPERTY_FIELD_NUMBER: _builtins.int
     HORIZON_FIELD_NUMBER: _builtins.int
+    ATTRIBUTION_PROPERTY_FIELD_NUMBER: _builtins.int
     kind: Global___LabelKind.ValueType
     """How the label is computed."""
     property: _builtins.str
     """For LABEL_KIND_SUM, the event property path summed (for example `revenue`); values that are not numbers
     are skipped, and the sum is 0 without any.
+    """
+    attribution_property: _builtins.str
+    """An event property path (see PropertyFilter; not a `person.` path) that attributes outcomes to their
+    anchor: when set, an event counts for the label only when its value at this path equals the anchor
+    event's value at the same path (compared as JSON values), for example `properties.decision_id`, which the
+    conversions and feedback a decision caused carry. Only with anchor-event sampling; an anchor without a
+    value at the path has no attributed outcome.
     """
     @_builtins.property
     def event(self) -> _analytics_pb2.EventMatcher:
@@ -115,10 +123,11 @@ class LabelDefinition(_message.Message):
         event: _analytics_pb2.EventMatcher | None = ...,
         property: _builtins.str = ...,
         horizon: _duration_pb2.Duration | None = ...,
+        attribution_property: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "horizon", b"horizon"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "horizon", b"horizon", "kind", b"kind", "property", b"property"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attribution_property", b"attribution_property", "event", b"event", "horizon", b"horizon", "kind", b"kind", "property", b"property"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
