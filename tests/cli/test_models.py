@@ -10,6 +10,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from tests.conftest import API_KEY
+from tests.decision.ml_package import ml_package
 from tests.decision.model_packages import build_package, replace_file
 from wayline.common.server import Server
 from wayline_cli.main import app
@@ -27,7 +28,9 @@ def models(gateway: Server, *args: str) -> tuple[int, str, str]:
 
 def test_push_list_and_get_a_model(gateway_server: Server, tmp_path: Path) -> None:
     model_id = f"cli-{uuid.uuid4().hex[:6]}"
-    package = build_package(tmp_path / "package", model_id=model_id, version="3.1.4")
+    package = ml_package(
+        tmp_path / "package", model_id=model_id, version="3.1.4"
+    )  # as `wayline ml` writes it
 
     code, out, err = models(gateway_server, "push", str(package))
     assert code == 0, err
@@ -49,7 +52,7 @@ def test_push_list_and_get_a_model(gateway_server: Server, tmp_path: Path) -> No
     assert code == 0
     assert "3.1.4" in out
     assert "registered" in out
-    assert "none, discount_10, free_shipping" in out
+    assert "email_newsletter, discount_10, call_back, push_reminder" in out
 
 
 def test_a_broken_package_exits_non_zero_naming_the_file(gateway_server: Server, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import threading
 import time
 import uuid
@@ -17,7 +18,8 @@ import pytest
 from google.rpc import error_details_pb2
 
 from tests.conftest import API_KEY, INTERNAL_TOKEN, common_settings, start_server
-from tests.decision.model_packages import build_package, edit_manifest, replace_file
+from tests.decision.ml_package import ml_package
+from tests.decision.model_packages import build_package, edit_manifest, read_manifest, replace_file
 from wayline.api.v1 import annotations_pb2
 from wayline.common.errors import status_details
 from wayline.common.server import Server
@@ -393,3 +395,44 @@ def test_an_upload_cut_short_leaves_nothing_behind(small_decision: Server, tmp_p
     while any(model_dir.iterdir()):
         assert time.monotonic() < deadline, list(model_dir.iterdir())
         time.sleep(0.05)
+
+
+def _writable_copy(package: Path, dest: Path) -> Path:
+    dest.mkdir()
+    for file in package.iterdir():
+        shutil.copyfile(file, dest / file.name)  # contents only: the published package is read-only
+    return dest
+
+
+def test_a_package_written_by_the_ml_pipeline_is_registered(
+    gateway_channel: grpc.Channel, tmp_path: Path
+) -> None:
+    model_id = f"ml-{uuid.uuid4().hex[:6]}"
+    package = ml_package(tmp_path / "package", model_id=model_id, version="2026.1")
+    manifest = read_manifest(package)
+
+    pushed = upload(gateway_channel, requests_of(package))
+    assert pushed.created
+    got = pb_grpc.DecisionServiceStub(gateway_channel).GetModel(
+        pb.GetModelRequest(name=f"models/{model_id}"), metadata=OPERATOR, timeout=10
+    )
+    (version,) = got.model.versions
+    assert version == pushed.model_version
+    assert version.feature_spec == manifest.feature_spec
+    assert list(version.action_ids) == list(manifest.action_ids)
+    assert dict(version.metrics) == dict(manifest.metrics)
+    assert version.sha256 == manifest.files["response.onnx"]
+
+    # The same package with its features reordered in the manifest no longer matches its graphs.
+    broken = _writable_copy(package, tmp_path / "broken")
+
+    def reorder(m: mp.ModelManifest) -> None:
+        m.feature_spec.features.reverse()
+        m.version = "2026.2"
+
+    edit_manifest(broken, reorder)
+    error = refused(gateway_channel, requests_of(broken))
+    assert reason(error) == "PACKAGE_INVALID"
+    assert {"response.onnx:metadata.wayline.feature_spec", "value.onnx:metadata.wayline.feature_spec"} <= set(
+        violations(error)
+    )
