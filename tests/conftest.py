@@ -21,6 +21,8 @@ from wayline.common.server import Server, ServiceDefinition
 from wayline.common.settings import ServiceSettings
 from wayline.common.telemetry import process_telemetry
 from wayline_cli.suite import free_port
+from wayline_decision.service import decision_service
+from wayline_decision.settings import DecisionSettings
 from wayline_gateway.service import gateway_service
 from wayline_gateway.settings import GatewaySettings
 from wayline_identity.service import identity_service
@@ -140,6 +142,14 @@ def ingest_server(
     server.stop(0)
 
 
+@pytest.fixture(scope="session")
+def decision_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    settings = DecisionSettings(**common_settings(tmp_path_factory.mktemp("decision")))  # type: ignore[arg-type]
+    server = start_server(decision_service(settings), settings)
+    yield server
+    server.stop(0)
+
+
 def gateway_settings(data_dir: Path, backends: dict[str, str], api_key: str, tenant: str) -> GatewaySettings:
     return GatewaySettings(
         **common_settings(data_dir),  # type: ignore[arg-type]
@@ -155,6 +165,7 @@ def gateway_server(
     ingest_server: Server,
     journeys_server: Server,
     identity_server: Server,
+    decision_server: Server,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Server]:
     settings = gateway_settings(
@@ -163,6 +174,7 @@ def gateway_server(
             "ingest": ingest_server.address,
             "journeys": journeys_server.address,
             "identity": identity_server.address,
+            "decision": decision_server.address,
         },
         API_KEY,
         TENANT,

@@ -18,6 +18,7 @@ from grpc_tools import protoc
 from tools.generated import PROTOS, ROOT, proto_sources, well_known_protos, write_or_check
 from wayline.api.v1 import annotations_pb2
 from wayline.common.registry import REGISTRY, SCOPE_NAMES
+from wayline_decision.servicer import DecisionServicer
 from wayline_gateway.servicer import AdminServicer
 from wayline_ingest.servicer import IngestServicer
 from wayline_journeys.servicer import JourneyServicer
@@ -25,6 +26,7 @@ from wayline_journeys.servicer import JourneyServicer
 DOC = ROOT / "docs" / "api.md"
 SERVICE_FIELD, METHOD_FIELD = 6, 2  # FileDescriptorProto.service, ServiceDescriptorProto.method
 LIVE = {
+    "wayline.decision.v1.DecisionService": DecisionServicer,
     "wayline.gateway.v1.AdminService": AdminServicer,
     "wayline.ingest.v1.IngestService": IngestServicer,
     "wayline.journeys.v1.JourneyService": JourneyServicer,

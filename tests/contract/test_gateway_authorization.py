@@ -151,6 +151,12 @@ def tenants(gateway_server: Server) -> Tenants:
         return Tenants(scoped, key(b, "read", "write", "admin")[1], revoked, suspended, a, b, revoked_name)
 
 
+def test_the_matrix_covers_client_streams_such_as_the_model_upload() -> None:
+    """The route table comes from the contract, client-streaming RPCs included: a model upload needs admin."""
+    upload = "/wayline.decision.v1.DecisionService/UploadModelVersion"
+    assert Method(upload, "admin", client_streaming=True, server_streaming=False) in public_methods()
+
+
 @pytest.mark.parametrize("method", public_methods(), ids=lambda m: m.path.rsplit(".", 1)[-1])
 def test_every_public_rpc_answers_each_caller_with_the_right_code(
     gateway_channel: grpc.Channel, tenants: Tenants, method: Method

@@ -37,6 +37,7 @@ from wayline_cli import (
 from wayline_cli.importing.command import import_command
 from wayline_cli.keys import keys_app
 from wayline_cli.ml import ml_app
+from wayline_cli.models import models_app
 from wayline_cli.suite import SERVICES, Suite, SuiteError
 
 app = typer.Typer(help="Wayline: the open-source customer journey platform.", no_args_is_help=True)
@@ -247,6 +248,7 @@ def _show_timeline(
 app.command("import")(import_command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(ml_app, name="ml")
+app.add_typer(models_app, name="models")
 
 
 if __name__ == "__main__":

@@ -1,30 +1,51 @@
-"""The decision service's skeleton: DecisionService and the Open Inference Protocol V2 service are served,
-and every RPC answers UNIMPLEMENTED (with the RPC's name) until the decision issues land."""
+"""Wires the decision service together: the model registry and DecisionService; the Open Inference Protocol
+V2 service is served and answers UNIMPLEMENTED (with the RPC's name) until the Decide path lands, as do
+DecisionService's RPCs beyond the registry's."""
 
 from __future__ import annotations
 
 import grpc
+import structlog
 
 from wayline.common.server import ServiceDefinition
 from wayline.decision.v1 import decision_service_pb2 as pb
 from wayline.decision.v1 import decision_service_pb2_grpc as pb_grpc
 from wayline.inference.v2 import grpc_service_pb2 as inference_pb
 from wayline.inference.v2 import grpc_service_pb2_grpc as inference_grpc
+from wayline_decision.registry.directory import DirectoryRegistry
+from wayline_decision.servicer import DecisionServicer
 from wayline_decision.settings import DecisionSettings
+from wayline_decision.uploads import UploadLimits
+from wayline_decision.validation import ValidationLimits
 
 __all__ = ["decision_service"]
 
+log = structlog.get_logger("wayline.decision")
+
 
 def decision_service(settings: DecisionSettings) -> ServiceDefinition:
+    registry = DirectoryRegistry(settings.registry_path)
+    limits = UploadLimits(
+        max_package_bytes=settings.max_package_bytes,
+        validation=ValidationLimits(max_parity_tolerance=settings.max_parity_tolerance),
+    )
+
     def register(server: grpc.Server) -> list[str]:
-        # Every RPC of both services: UNIMPLEMENTED, from the generated base classes.
-        decision = pb_grpc.DecisionServiceServicer()  # type: ignore[abstract]
-        inference = inference_grpc.GRPCInferenceServiceServicer()  # type: ignore[abstract]
+        # The RPCs DecisionServicer does not define yet fall through to the generated base: UNIMPLEMENTED.
+        decision = DecisionServicer(registry, limits)  # type: ignore[abstract]
         pb_grpc.add_DecisionServiceServicer_to_server(decision, server)
+        # Every RPC of the inference service: UNIMPLEMENTED, from the generated base class.
+        inference = inference_grpc.GRPCInferenceServiceServicer()  # type: ignore[abstract]
         inference_grpc.add_GRPCInferenceServiceServicer_to_server(inference, server)
         return [
             pb.DESCRIPTOR.services_by_name["DecisionService"].full_name,
             inference_pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name,
         ]
 
-    return ServiceDefinition(name="decision", register=register)
+    def start() -> None:
+        settings.registry_path.mkdir(parents=True, exist_ok=True)
+        removed = registry.sweep_staging(settings.stale_upload_seconds)
+        if removed:
+            log.info("registry.stale_uploads_removed", count=removed)
+
+    return ServiceDefinition(name="decision", register=register, start=start)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from wayline.common.registry import REGISTRY
@@ -23,3 +24,37 @@ class DecisionSettings(ServiceSettings):
     metrics_port: int = Field(
         default=_SERVICE.metrics_port, ge=0, le=65535, description="Prometheus port; 0 turns it off."
     )
+    registry_dir: Path | None = Field(
+        default=None,
+        description="Directory of the model registry, one `<tenant>/<model_id>/<version>/` folder per "
+        "registered package (immutable once there). Unset: <WAYLINE_DATA_DIR>/decision/registry. Replicas "
+        "that share a registry must share this directory (a volume every replica mounts).",
+    )
+    max_package_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        ge=1024,
+        description="Largest model package UploadModelVersion accepts, all files together; a larger one is "
+        "refused as it streams in (RESOURCE_EXHAUSTED, PACKAGE_TOO_LARGE), before it is written whole.",
+    )
+    max_parity_tolerance: float = Field(
+        default=1e-3,
+        gt=0,
+        description="Loosest parity tolerance a package may declare for a graph: a package whose ONNX graph "
+        "only matches its training library within a wider tolerance is refused (PACKAGE_INVALID).",
+    )
+    stale_upload_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Age after which an upload's staging folder that no push is writing any more (a replica "
+        "stopped mid-upload) is removed when the service starts. Keep it above the longest upload.",
+    )
+
+    @field_validator("registry_dir", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def registry_path(self) -> Path:
+        """The registry's directory: the setting, or its default under the data dir."""
+        return self.registry_dir if self.registry_dir is not None else self.service_dir / "registry"

@@ -122,7 +122,7 @@ class ModelVersion(_message.Message):
     artifact_uri: _builtins.str
     """Where the package lives in the registry (a path or an object-store URI)."""
     sha256: _builtins.str
-    """The SHA-256 digest of the ONNX graph, in hex."""
+    """The SHA-256 digest of the package's MODEL_ROLE_RESPONSE graph (as its manifest lists it), in hex."""
     error_message: _builtins.str
     """Why loading failed, in MODEL_VERSION_STATE_FAILED."""
     @_builtins.property

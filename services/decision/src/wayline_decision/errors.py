@@ -1,0 +1,95 @@
+"""Errors of the decision service, each mapped once to its status code and ErrorInfo reason by the kit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from wayline.common.errors import (
+    AlreadyExists,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+)
+from wayline.common.paging import InvalidPageToken
+
+__all__ = [
+    "InvalidPageToken",
+    "MalformedUpload",
+    "ModelNotFound",
+    "ModelVersionExists",
+    "PackageInvalid",
+    "PackageTooLarge",
+    "RegistryUnavailable",
+]
+
+
+class PackageInvalid(InvalidArgument):
+    """A model package fails validation; each field violation names the file (and the place in it) and the
+    problem, for example `response.onnx:input` or `manifest.json:feature_spec.features[2].name`."""
+
+    default_reason = "PACKAGE_INVALID"
+
+    def __init__(self, violations: Sequence[FieldViolation]) -> None:
+        first = violations[0] if violations else FieldViolation("", "invalid")
+        more = f" (and {len(violations) - 1} more problems)" if len(violations) > 1 else ""
+        super().__init__(
+            f"the model package is invalid: {first.field}: {first.description}{more}", violations
+        )
+
+
+class MalformedUpload(InvalidArgument):
+    """An UploadModelVersion stream that breaks the protocol: no header first, a second header, a file name
+    that is not a plain name, a file sent twice or not in one run, a header that does not match the
+    manifest."""
+
+    default_reason = "UPLOAD_MALFORMED"
+
+    def __init__(self, field: str, description: str) -> None:
+        super().__init__(
+            f"the upload stream is malformed: {field}: {description}", [FieldViolation(field, description)]
+        )
+
+
+class PackageTooLarge(ResourceExhausted):
+    """A package larger than the service's limit; a smaller package helps, retrying does not."""
+
+    default_reason = "PACKAGE_TOO_LARGE"
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            f"the model package is larger than this service accepts ({size:,} bytes or more; the limit is "
+            f"{limit:,} bytes, WAYLINE_DECISION_MAX_PACKAGE_BYTES)",
+            quota_subject="max_package_bytes",
+            metadata={"limit_bytes": str(limit)},
+        )
+
+
+class ModelVersionExists(AlreadyExists):
+    """The version is registered with other content: packages are immutable, so a change is a new version."""
+
+    default_reason = "MODEL_VERSION_EXISTS"
+
+    def __init__(self, model_id: str, version: str) -> None:
+        super().__init__(
+            f"models/{model_id}/versions/{version} is registered with different content; packages are "
+            "immutable: push the change as a new version",
+            metadata={"model": f"models/{model_id}", "version": version},
+        )
+
+
+class ModelNotFound(NotFound):
+    default_reason = "MODEL_NOT_FOUND"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name} does not exist", metadata={"model": name})
+
+
+class RegistryUnavailable(Unavailable):
+    """The registry's storage cannot be read or written (a full or unmounted volume): retryable."""
+
+    default_reason = "REGISTRY_UNAVAILABLE"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retry_after=1.0)

@@ -1,0 +1,62 @@
+"""DecisionService over gRPC: thin — convert, call the registry's domain code, convert back.
+
+The model registry's RPCs are served here (UploadModelVersion, ListModels, GetModel); the rest fall through
+to the generated base class, which the kit answers with UNIMPLEMENTED and the RPC's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import grpc
+
+from wayline.common.context import require_tenant
+from wayline.decision.v1 import decision_service_pb2 as pb
+from wayline.decision.v1 import decision_service_pb2_grpc as pb_grpc
+from wayline_decision.catalog import get_model, list_models
+from wayline_decision.converters import (
+    list_request,
+    list_response,
+    model_id_of,
+    model_message,
+    upload_parts,
+    version_message,
+)
+from wayline_decision.registry import ModelRegistry
+from wayline_decision.uploads import UploadLimits, receive_package
+
+__all__ = ["DecisionServicer"]
+
+
+class DecisionServicer(pb_grpc.DecisionServiceServicer):
+    def __init__(self, registry: ModelRegistry, limits: UploadLimits) -> None:
+        self._registry = registry
+        self._limits = limits
+
+    def UploadModelVersion(  # noqa: N802 - gRPC method names are the contract's
+        self, request_iterator: Iterator[pb.UploadModelVersionRequest], context: grpc.ServicerContext
+    ) -> pb.UploadModelVersionResponse:
+        tenant = require_tenant()
+        try:
+            registration = receive_package(
+                self._registry, tenant, upload_parts(request_iterator), self._limits
+            )
+        except (
+            grpc.RpcError
+        ):  # the caller cancelled or its deadline passed mid-stream; the upload is discarded
+            context.abort(grpc.StatusCode.CANCELLED, "the upload stream ended before it was complete")
+        return pb.UploadModelVersionResponse(
+            model_version=version_message(registration.version), created=registration.created
+        )
+
+    def ListModels(  # noqa: N802
+        self, request: pb.ListModelsRequest, context: grpc.ServicerContext
+    ) -> pb.ListModelsResponse:
+        after, limit = list_request(request)
+        return list_response(list_models(self._registry, require_tenant(), after, limit))
+
+    def GetModel(  # noqa: N802
+        self, request: pb.GetModelRequest, context: grpc.ServicerContext
+    ) -> pb.GetModelResponse:
+        model_id = model_id_of(request.name)
+        return pb.GetModelResponse(model=model_message(get_model(self._registry, require_tenant(), model_id)))
