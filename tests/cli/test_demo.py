@@ -62,6 +62,11 @@ def _assert_ml(output: str) -> None:
         r"package \(validated\)\s+│ .*next-best-action/1 · 6 files, each sha256-checked",
         output,
     )
+    assert re.search(
+        r"pushed to decision \(UploadModelVersion\)\s+│ models/next-best-action/versions/1 · "
+        r"MODEL_VERSION_STATE_REGISTERED · created True, pushed again: created False",
+        output,
+    )
 
 
 def _assert_gateway(output: str) -> None:

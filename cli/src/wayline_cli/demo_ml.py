@@ -1,6 +1,7 @@
 """The demo's ML step: generated journeys with logged decisions sent through the gateway → the journey store →
 a training table of the next-best-offer feature spec at every decision (ExportTrainingSet, point in time) →
-XGBoost → ONNX held to parity → an immutable, validated model package in a registry."""
+XGBoost → ONNX held to parity → an immutable, validated model package → pushed through the gateway into the
+decision service's registry (UploadModelVersion), which validates it again, and read back (GetModel)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,11 @@ from rich.console import Console
 from rich.table import Table
 
 from wayline.client import Client
+from wayline.decision.v1 import decision_service_pb2 as decision_pb
+from wayline.decision.v1 import decision_service_pb2_grpc as decision_grpc
+from wayline.decision.v1 import model_pb2
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
+from wayline_cli.models import package_files, upload_requests
 from wayline_ml.evaluate import evaluate
 from wayline_ml.export import export_models
 from wayline_ml.feature_spec import default_spec
@@ -56,6 +61,18 @@ def show_ml(channel: grpc.Channel, address: str, api_key: str, registry_root: Pa
         dest, name="next-best-action", version="1", models=models, evaluation=evaluation, exported=exported
     )
     manifest = validate(dest)
+    decision = decision_grpc.DecisionServiceStub(channel)
+    model_id, version, files = package_files(dest)
+    with console.status(f"pushing {model_id} {version} to the decision service…"):
+        pushed = decision.UploadModelVersion(
+            upload_requests(model_id, version, files), metadata=auth, timeout=60
+        )
+        again = decision.UploadModelVersion(
+            upload_requests(model_id, version, files), metadata=auth, timeout=60
+        )
+        registry_entry = decision.GetModel(
+            decision_pb.GetModelRequest(name=f"models/{model_id}"), metadata=auth, timeout=10
+        ).model
     policy = evaluation.policy
     summary = Table(title="ML: a next-best-action model from journeys in the store")
     summary.add_column("")
@@ -90,5 +107,11 @@ def show_ml(channel: grpc.Channel, address: str, api_key: str, registry_root: Pa
         "ONNX parity, max |diff|", ", ".join(f"{p.model} {p.max_abs_diff:.1e}" for p in exported.parity)
     )
     summary.add_row("package (validated)", f"{dest} · {len(manifest.files) + 1} files, each sha256-checked")
+    registered = registry_entry.versions[0]
+    summary.add_row(
+        "pushed to decision (UploadModelVersion)",
+        f"{registered.name} · {model_pb2.ModelVersionState.Name(registered.state)} · "
+        f"created {pushed.created}, pushed again: created {again.created}",
+    )
     summary.add_row("took", f"{time.monotonic() - started:.1f} s")
     console.print(summary)
