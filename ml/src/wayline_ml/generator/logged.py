@@ -13,11 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from google.protobuf import struct_pb2, timestamp_pb2
 
-from wayline.journeys.v1 import feature_pb2
+from wayline.journeys.v1 import analytics_pb2, feature_pb2, training_set_pb2
+from wayline.journeys.v1 import journeys_service_pb2 as jpb
 from wayline_ml.generator.population import Population
 from wayline_ml.generator.vocabulary import ACTIONS
-from wayline_ml.store_training import DecisionLog, ExportTrainingSet, training_table_from_export
+from wayline_ml.store_training import DECISION_ID, DecisionLog, ExportTrainingSet, training_table_from_export
 from wayline_ml.train import TrainedModels
 from wayline_ml.training_table import TrainingTable
 
@@ -48,6 +50,14 @@ def read_stored_decisions(
     decisions = population.decisions
     prefix = f"{population.config.prefix}-x"
     deadline = time.monotonic() + timeout
+    wanted = (len(decisions), int(decisions.converted.sum()))
+    while _stored_counts(export, log, prefix) < wanted:  # a cheap count before the whole export
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"the store holds {_stored_counts(export, log, prefix)} of {wanted} (decisions, attributed "
+                f"orders) after {timeout:.0f} s"
+            )
+        sleep(1.0)
     while True:
         table, ids = training_table_from_export(export, spec, ACTIONS, log)
         mine = np.array([i.startswith(prefix) for i in ids], dtype=np.bool_)
@@ -94,3 +104,39 @@ def true_policy_values(
     best = int(np.argmax(singles))
     oracle = float(np.where(eligible, truth, -np.inf).max(axis=1).mean())
     return TruePolicyValues(learned, random, singles[best], ACTIONS[best], oracle)
+
+
+def _stored_counts(export: ExportTrainingSet, log: DecisionLog, prefix: str) -> tuple[int, int]:
+    """(decisions, attributed orders) of this population in the store: one snapshot row per person with two
+    counts, summed; far cheaper than the training export it precedes."""
+    carries_id = analytics_pb2.PropertyFilter(
+        property=DECISION_ID,
+        operator=analytics_pb2.FILTER_OPERATOR_CONTAINS,
+        values=[struct_pb2.Value(string_value=prefix)],
+    )
+
+    def count(name: str, event: str) -> feature_pb2.FeatureDefinition:
+        return feature_pb2.FeatureDefinition(
+            name=name,
+            aggregation=feature_pb2.FEATURE_AGGREGATION_COUNT,
+            events=analytics_pb2.EventMatcher(event_name=event, property_filters=[carries_id]),
+            default_value=struct_pb2.Value(number_value=0),
+        )
+
+    now = timestamp_pb2.Timestamp()
+    now.FromMicroseconds(time.time_ns() // 1000 - 1_000_000)
+    request = jpb.ExportTrainingSetRequest(
+        spec=feature_pb2.FeatureSpec(
+            name="stored-decisions",
+            version="1",
+            features=[count("decisions", log.anchor_event), count("orders", log.outcome_event)],
+        ),
+        sampling=training_set_pb2.ObservationSampling(observation_times=[now]),
+        batch_size=10_000,
+    )
+    decisions = orders = 0
+    for response in export(request):
+        for row in response.rows.rows if response.WhichOneof("part") == "rows" else ():
+            decisions += int(row.feature_values[0].number_value)
+            orders += int(row.feature_values[1].number_value)
+    return decisions, orders
