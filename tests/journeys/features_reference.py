@@ -43,9 +43,10 @@ def lookup(e: Ev, path: str) -> Any:
 
 
 def canonical(v: Any) -> Value:
-    """A JSON value as a feature value: numbers as floats, objects and lists as compact sorted JSON."""
+    """A JSON value as a feature value: numbers as floats (-0 is 0), objects and lists as compact sorted
+    JSON."""
     if is_number(v):
-        return float(v)
+        return float(v) + 0.0
     if isinstance(v, dict | list):
         return json.dumps(v, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
     return v  # type: ignore[no-any-return]

@@ -18,12 +18,16 @@ ClickHouse prunes before the override join.
 
 Sums and means add values in ascending order (arraySum of arraySort), so two computations over the same
 events give the same double whatever the grouping, and a plain-Python `sum(sorted(...))` (left to right)
-agrees exactly. Result columns: `row`, then per feature a Nullable(Float64) (numeric aggregations) or a
-Nullable(String) of raw JSON (FIRST_VALUE, LAST_VALUE, PERSON_PROPERTY), then the label when defined.
+agrees exactly. Result columns: `row`, then per feature a Nullable(Float64) (numeric aggregations), a
+Nullable(String) of raw JSON (FIRST_VALUE, LAST_VALUE, PERSON_PROPERTY) or, for COUNT_DISTINCT, a tuple of
+the number of distinct scalars and the distinct texts of objects and lists (`distinct_count` finishes it:
+JSON objects are equal whatever their key order, and the stored order is the map order of the Struct that
+was written, which varies), then the label when defined.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from wayline_journeys.analytics import EventMatcher
@@ -32,7 +36,7 @@ from wayline_journeys.store.matching import event_property_raw, matcher_sql
 from wayline_journeys.store.relation import current_events
 from wayline_journeys.store.sql import SqlParams
 
-__all__ = ["DAY_US", "RAW_JSON", "feature_rows_sql"]
+__all__ = ["DAY_US", "RAW_JSON", "distinct_count", "feature_rows_sql"]
 
 DAY_US = 86_400_000_000
 RAW_JSON = frozenset({Aggregation.FIRST_VALUE, Aggregation.LAST_VALUE, Aggregation.PERSON_PROPERTY})
@@ -71,6 +75,19 @@ class _EventColumns:
         raw = event_property_raw(path, self.params)
         return self._column(("json", path), f"if(JSONType({raw}) != 'Null', {raw}, NULL)")
 
+    def distinct(self, path: str) -> str:
+        """The value as COUNT_DISTINCT compares it (NULL when absent or null): a number as `n` and its
+        shortest text (1 and 1.0, 0 and -0 are one value), a string or a boolean as its JSON text, an object
+        or a list as `j` and its JSON text, whose key order is the stored one: those are told apart in
+        Python (`distinct_count`), as JSON values."""
+        raw = event_property_raw(path, self.params)
+        return self._column(
+            ("distinct", path),
+            f"multiIf(JSONType({raw}) = 'Null', NULL, {_NUMBER.format(raw=raw)}, "
+            f"concat('n', toString(JSONExtractFloat({raw}) + 0)), "
+            f"JSONType({raw}) IN ('Object', 'Array'), concat('j', {raw}), {raw})",
+        )
+
     def trait(self, path: str) -> str:
         key = self.params.bind(path.removeprefix("person."), "String")
         return self._column(
@@ -102,13 +119,20 @@ def _feature(feature: FeatureDefinition, columns: _EventColumns, visible: str) -
                 Aggregation.MAX: f"maxIf(assumeNotNull({value}), {{c}})",
             }[kind],
         )
+    if kind is Aggregation.COUNT_DISTINCT:
+        value = columns.distinct(feature.property)
+        condition += f" AND {value} IS NOT NULL"
+        key = f"assumeNotNull({value})"
+        return (
+            f"tuple(toFloat64(uniqExactIf({key}, {condition} AND NOT startsWith({key}, 'j'))), "
+            f"groupUniqArrayIf({key}, {condition} AND startsWith({key}, 'j')))"
+        )
     if kind.reads_property:
         value = columns.json(feature.property)
         condition += f" AND {value} IS NOT NULL"
         return _when(
             condition,
             {
-                Aggregation.COUNT_DISTINCT: f"toFloat64(uniqExactIf(assumeNotNull({value}), {{c}}))",
                 Aggregation.FIRST_VALUE: f"argMinIf(assumeNotNull({value}), (e.ts, e.eid), {{c}})",
                 Aggregation.LAST_VALUE: f"argMaxIf(assumeNotNull({value}), (e.ts, e.eid), {{c}})",
             }[kind],
@@ -122,6 +146,14 @@ def _feature(feature: FeatureDefinition, columns: _EventColumns, visible: str) -
             Aggregation.ACTIVE_DAYS: "toFloat64(uniqExactIf(e.day, {c}))",
         }[kind],
     )
+
+
+def distinct_count(column: tuple[float, list[str]]) -> float | None:
+    """A COUNT_DISTINCT column's value: the distinct scalars plus the objects and lists that differ as JSON
+    values; None when no event had a value."""
+    scalars, containers = column
+    found = scalars + len({json.dumps(json.loads(c[1:]), sort_keys=True) for c in containers})
+    return found or None
 
 
 def _when(condition: str, aggregate: str) -> str:

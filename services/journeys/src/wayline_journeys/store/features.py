@@ -13,13 +13,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
 from wayline.common.timestamps import to_micros
-from wayline_journeys.features import FeatureQuery, FeatureRow, FeatureValue, LabelKind, Observation
+from wayline_journeys.features import (
+    Aggregation,
+    FeatureQuery,
+    FeatureRow,
+    FeatureValue,
+    LabelKind,
+    Observation,
+)
 from wayline_journeys.store.client import ReadModel
-from wayline_journeys.store.feature_sql import RAW_JSON, feature_rows_sql
+from wayline_journeys.store.feature_sql import RAW_JSON, distinct_count, feature_rows_sql
 from wayline_journeys.store.matching import event_property_raw, matcher_sql, population_sql
 from wayline_journeys.store.person_refs import current_persons
 from wayline_journeys.store.relation import current_events
@@ -62,6 +70,13 @@ def json_document(raw: str) -> JsonDocument:
     return found
 
 
+def _reader(aggregation: Aggregation) -> Callable[[Any], FeatureValue]:
+    """How a feature's column becomes its value (see feature_sql.py's result columns)."""
+    if aggregation is Aggregation.COUNT_DISTINCT:
+        return distinct_count
+    return json_value if aggregation in RAW_JSON else float
+
+
 class ClickHouseFeatures(ReadModel):
     """FeatureStore and TrainingSetStore on the journey store's ClickHouse client."""
 
@@ -85,13 +100,12 @@ class ClickHouseFeatures(ReadModel):
             return []
         params = SqlParams(tenant=query.tenant)
         found = self._rows(feature_rows_sql(query, observations, params), params, "computing features")
-        raw = [f.aggregation in RAW_JSON for f in query.features]
+        read = [_reader(f.aggregation) for f in query.features]
         label = query.label
         rows = []
         for row in found:
             values = tuple(
-                (json_value(v) if is_raw else float(v)) if v is not None else None
-                for v, is_raw in zip(row[1 : 1 + len(raw)], raw, strict=True)
+                r(v) if v is not None else None for v, r in zip(row[1 : 1 + len(read)], read, strict=True)
             )
             value: float | bool | None = None
             if label is not None:

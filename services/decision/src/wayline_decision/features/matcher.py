@@ -1,0 +1,193 @@
+"""EventMatcher and PropertyFilter (analytics.proto) evaluated on one event in Python, with the meaning the
+store's SQL gives them (journeys' store/matching.py reads the same contract), compiled once into closures.
+
+A property path reads an event's value: `properties.<key>[.<key>...]` and `context.<field>...` walk objects
+(a key of something that is not an object is absent; `context` keys are looked up by their proto3 JSON
+names, lowerCamelCase, as the store keeps the context), and the event fields `name`, `type`, `channel`
+(short lower-case names), `text` and `group_id` are strings that are always set, `sentiment_score` and
+`revenue` numbers that may be absent. Values compare as JSON values: numbers numerically, strings
+case-sensitively, booleans and null as themselves. The text operators read a value "as text" (a string
+itself, anything else its JSON text); ordering operators compare numbers with a number, and strings that
+read as times with an RFC 3339 time. A negated operator holds wherever its positive form does not, so for
+a missing property too.
+
+Regular expressions run on Python's `re`, where the store runs RE2: the common syntax agrees; constructs RE2
+lacks (backreferences, lookaround) are refused by the spec compiler only if Python cannot compile them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from operator import attrgetter
+from typing import Any
+
+from wayline_decision.features.json_values import MISSING, is_number, raw_text
+from wayline_decision.features.model import (
+    EventMatcher,
+    FilterOperator,
+    JsonValue,
+    ObservedEvent,
+    PropertyFilter,
+)
+
+__all__ = [
+    "EVENT_FIELDS",
+    "EVENT_PATH",
+    "PERSON_PATH",
+    "RFC3339",
+    "Lookup",
+    "Predicate",
+    "compile_matcher",
+    "compile_path",
+    "moment_us",
+]
+
+Lookup = Callable[[ObservedEvent], Any]
+"""Reads a path's value of an event: a JSON value, or MISSING."""
+Predicate = Callable[[ObservedEvent], bool]
+
+EVENT_FIELDS: dict[str, bool] = {
+    "name": False,
+    "type": False,
+    "channel": False,
+    "text": False,
+    "group_id": False,
+    "sentiment_score": True,
+    "revenue": True,
+}
+"""The event fields a path may name directly, and whether they are numbers (which may be absent)."""
+EVENT_PATH = re.compile(r"^(properties|context)(\.[^.\s]+)+$")
+PERSON_PATH = re.compile(r"^person\.[^.\s]+$")
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _camel(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def compile_path(path: str) -> Lookup:
+    """The reader of an event path (validated by the spec compiler)."""
+    if path in EVENT_FIELDS:
+        read = attrgetter(path)
+        if EVENT_FIELDS[path]:
+            return lambda e: MISSING if (v := read(e)) is None else v
+        return read
+    column, _, rest = path.partition(".")
+    keys = rest.split(".")
+    if column == "context":
+        keys = [_camel(k) for k in keys]
+    source = attrgetter(column)
+    first, deeper = keys[0], keys[1:]
+
+    def lookup(event: ObservedEvent) -> Any:
+        found: Mapping[str, Any] = source(event)
+        node = found.get(first, MISSING)
+        for key in deeper:
+            if not isinstance(node, dict):
+                return MISSING
+            node = node.get(key, MISSING)
+        return node
+
+    return lookup
+
+
+def moment_us(text: str) -> int | None:
+    """A time written as text, in epoch microseconds (a time without offset is UTC); None when the text is
+    not an ISO 8601 / RFC 3339 time."""
+    try:
+        found = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        return None
+    if found.tzinfo is None:
+        found = found.replace(tzinfo=UTC)
+    return (found - _EPOCH) // _MICROSECOND
+
+
+_MICROSECOND = datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=UTC) - _EPOCH
+
+
+def _needle(value: JsonValue) -> str:
+    """A CONTAINS value as text (a whole number without its `.0`)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return "null" if value is None else str(value)
+
+
+def _equals(wanted: JsonValue) -> Callable[[Any], bool]:
+    if wanted is None:
+        return lambda v: v is None
+    if isinstance(wanted, bool):
+        return lambda v: isinstance(v, bool) and v == wanted
+    if isinstance(wanted, float):
+        return lambda v: is_number(v) and float(v) == wanted
+    return lambda v: isinstance(v, str) and v == wanted
+
+
+_COMPARE: dict[FilterOperator, Callable[[Any, Any], bool]] = {
+    FilterOperator.GREATER_THAN: lambda a, b: a > b,
+    FilterOperator.GREATER_THAN_OR_EQUAL: lambda a, b: a >= b,
+    FilterOperator.LESS_THAN: lambda a, b: a < b,
+    FilterOperator.LESS_THAN_OR_EQUAL: lambda a, b: a <= b,
+}
+
+
+def _positive(operator: FilterOperator, values: tuple[JsonValue, ...]) -> Callable[[Any], bool]:
+    """The positive operator's test of a value (MISSING when absent)."""
+    if operator is FilterOperator.IS_SET:
+        return lambda v: v is not MISSING and v is not None
+    if operator is FilterOperator.EQUALS:
+        tests = [_equals(w) for w in values]
+        return lambda v: v is not MISSING and any(t(v) for t in tests)
+    if operator is FilterOperator.CONTAINS:
+        needles = [_needle(w) for w in values]
+        return lambda v: v is not MISSING and v is not None and any(n in raw_text(v) for n in needles)
+    if operator is FilterOperator.MATCHES_REGEX:
+        search = re.compile(str(values[0])).search
+        return lambda v: v is not MISSING and v is not None and search(raw_text(v)) is not None
+    compare, bound = _COMPARE[operator], values[0]
+    if isinstance(bound, str):
+        moment = moment_us(bound)
+
+        def later(v: Any) -> bool:
+            found = moment_us(v) if isinstance(v, str) else None
+            return found is not None and compare(found, moment)
+
+        return later
+    return lambda v: is_number(v) and compare(float(v), bound)
+
+
+def _filter(f: PropertyFilter) -> Predicate:
+    lookup, test = compile_path(f.path), _positive(f.operator.positive, f.values)
+    if f.operator.negated:
+        return lambda e: not test(lookup(e))
+    return lambda e: test(lookup(e))
+
+
+def _always(event: ObservedEvent) -> bool:
+    return True
+
+
+def compile_matcher(matcher: EventMatcher) -> Predicate:
+    """The test of whether an event matches (every set field must)."""
+    checks: list[Predicate] = []
+    if matcher.name:
+        name = matcher.name
+        checks.append(lambda e: e.name == name)
+    if matcher.type:
+        kind = matcher.type
+        checks.append(lambda e: e.type == kind)
+    if matcher.channels:
+        channels = frozenset(matcher.channels)
+        checks.append(lambda e: e.channel in channels)
+    checks += [_filter(f) for f in matcher.filters]
+    if not checks:
+        return _always
+    if len(checks) == 1:
+        return checks[0]
+    return lambda e: all(check(e) for check in checks)

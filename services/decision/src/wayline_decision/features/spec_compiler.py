@@ -1,0 +1,211 @@
+"""A `wayline.journeys.v1.FeatureSpec` compiled into the domain definitions the online state evaluates,
+refusing what the contract refuses, every bad field at once (INVALID_ARGUMENT with BadRequest violations,
+under the field path the caller gives, e.g. `manifest.feature_spec.`).
+
+The refusals are the contract's: a feature name that is not lower_snake_case or repeats, no aggregation,
+`person.` filters in `events` (read as of now, they would leak the future into a point-in-time value), a
+window that is not positive, a property missing where the aggregation reads one (a `person.<trait>` path for
+PERSON_PROPERTY, an event path for the others) or present where it reads none, a default that is a list or
+an object, more than MAX_FEATURES features, malformed filters, and the typing rules of
+`wayline.common.feature_encoding.spec_violations` (value types, category labels).
+"""
+
+from __future__ import annotations
+
+import re
+
+from google.protobuf import duration_pb2, struct_pb2
+
+from wayline.common.errors import FieldViolation, InvalidArgument
+from wayline.common.feature_encoding import encoder_for, spec_violations
+from wayline.event.v1 import event_pb2
+from wayline.journeys.v1 import analytics_pb2, feature_pb2
+from wayline_decision.features.matcher import EVENT_FIELDS, EVENT_PATH, PERSON_PATH, RFC3339
+from wayline_decision.features.model import (
+    Aggregation,
+    CompiledSpec,
+    EventMatcher,
+    FeatureDefinition,
+    FeatureValue,
+    FilterOperator,
+    JsonValue,
+    PropertyFilter,
+)
+
+__all__ = ["MAX_FEATURES", "compile_spec"]
+
+MAX_FEATURES = 500
+
+_NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+_AGGREGATIONS = {
+    feature_pb2.FeatureAggregation.Value(f"FEATURE_AGGREGATION_{a.name}"): a for a in Aggregation
+}
+_OPERATORS = {analytics_pb2.FilterOperator.Value(f"FILTER_OPERATOR_{o.name}"): o for o in FilterOperator}
+_NO_VALUES = (FilterOperator.IS_SET, FilterOperator.IS_NOT_SET)
+_ONE_VALUE = (
+    FilterOperator.MATCHES_REGEX,
+    FilterOperator.GREATER_THAN,
+    FilterOperator.GREATER_THAN_OR_EQUAL,
+    FilterOperator.LESS_THAN,
+    FilterOperator.LESS_THAN_OR_EQUAL,
+)
+
+
+def _short(full_name: str, prefix: str) -> str:
+    return full_name.removeprefix(prefix).lower()
+
+
+def _scalar(value: struct_pb2.Value) -> JsonValue | list[object]:
+    """The scalar a Value holds (None for null or unset); a list or a struct comes back as a list."""
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "number_value":
+        return value.number_value
+    if kind == "bool_value":
+        return value.bool_value
+    return None if kind in (None, "null_value") else []
+
+
+def _event_path(path: str) -> bool:
+    return path in EVENT_FIELDS or bool(EVENT_PATH.match(path))
+
+
+def _filter(
+    message: analytics_pb2.PropertyFilter, path: str, out: list[FieldViolation]
+) -> PropertyFilter | None:
+    found = len(out)
+    if message.property.startswith("person."):
+        out.append(
+            FieldViolation(
+                f"{path}.property",
+                "person. filters are read as of now, not as of the observation time; use a "
+                "FEATURE_AGGREGATION_PERSON_PROPERTY feature instead",
+            )
+        )
+    elif not _event_path(message.property):
+        fields = ", ".join(sorted(EVENT_FIELDS))
+        out.append(
+            FieldViolation(f"{path}.property", f"use properties.<key>..., context.<field>... or {fields}")
+        )
+    operator = _OPERATORS.get(message.operator)
+    values: list[JsonValue] = []
+    for i, raw in enumerate(message.values):
+        value = _scalar(raw)
+        if isinstance(value, list):
+            out.append(FieldViolation(f"{path}.values[{i}]", "lists and objects cannot be compared"))
+        else:
+            values.append(value)
+    if operator is None:
+        out.append(FieldViolation(f"{path}.operator", "choose an operator", "REQUIRED"))
+    else:
+        _check_values(operator, values, len(message.values), path, out)
+    if len(out) > found or operator is None:
+        return None
+    return PropertyFilter(message.property, operator, tuple(values))
+
+
+def _check_values(
+    operator: FilterOperator, values: list[JsonValue], given: int, path: str, out: list[FieldViolation]
+) -> None:
+    """How many values the operator takes, and of what kind (`given` counts the refused ones too)."""
+    if operator in _NO_VALUES and given:
+        out.append(FieldViolation(f"{path}.values", f"{operator.name} takes no values"))
+    elif operator in _ONE_VALUE and given != 1:
+        out.append(FieldViolation(f"{path}.values", f"{operator.name} takes exactly one value"))
+    elif operator not in _NO_VALUES and operator not in _ONE_VALUE and not given:
+        out.append(FieldViolation(f"{path}.values", f"{operator.name} needs at least one value"))
+    elif operator is FilterOperator.MATCHES_REGEX:
+        _check_regex(values[0] if values else None, f"{path}.values[0]", out)
+    elif operator in _ONE_VALUE:
+        only = values[0] if values else None
+        if isinstance(only, bool) or not (
+            isinstance(only, float) or (isinstance(only, str) and RFC3339.match(only))
+        ):
+            out.append(FieldViolation(f"{path}.values[0]", "must be a number or an RFC 3339 time (quoted)"))
+
+
+def _check_regex(pattern: JsonValue, path: str, out: list[FieldViolation]) -> None:
+    if not isinstance(pattern, str):
+        out.append(FieldViolation(path, "must be a regular expression (a string)"))
+        return
+    try:
+        re.compile(pattern)
+    except re.error as error:
+        out.append(FieldViolation(path, f"not a regular expression: {error}"))
+
+
+def _matcher(message: analytics_pb2.EventMatcher, path: str, out: list[FieldViolation]) -> EventMatcher:
+    if any(c == event_pb2.CHANNEL_UNSPECIFIED for c in message.channels):
+        out.append(FieldViolation(f"{path}.channels", "CHANNEL_UNSPECIFIED is not a channel"))
+    filters = [
+        _filter(f, f"{path}.property_filters[{i}]", out) for i, f in enumerate(message.property_filters)
+    ]
+    return EventMatcher(
+        name=message.event_name,
+        type=_short(event_pb2.EventType.Name(message.event_type), "EVENT_TYPE_")
+        if message.event_type
+        else "",
+        channels=tuple(_short(event_pb2.Channel.Name(c), "CHANNEL_") for c in message.channels),
+        filters=tuple(f for f in filters if f is not None),
+    )
+
+
+def _window_us(duration: duration_pb2.Duration) -> int:
+    return duration.seconds * 1_000_000 + duration.nanos // 1_000  # the store's unit; finer parts dropped
+
+
+def _definition(
+    message: feature_pb2.FeatureDefinition, path: str, out: list[FieldViolation]
+) -> FeatureDefinition | None:
+    found = len(out)
+    if not _NAME.match(message.name):
+        out.append(FieldViolation(f"{path}.name", "must be lower_snake_case, e.g. orders_30d"))
+    aggregation = _AGGREGATIONS.get(message.aggregation)
+    if aggregation is None:
+        out.append(FieldViolation(f"{path}.aggregation", "choose an aggregation", "REQUIRED"))
+    events, window = EventMatcher(), None
+    if aggregation is not Aggregation.PERSON_PROPERTY:  # it ignores both, as the contract says
+        events = _matcher(message.events, f"{path}.events", out)
+        if message.HasField("window"):
+            window = _window_us(message.window)
+            if window <= 0:
+                out.append(FieldViolation(f"{path}.window", "must be positive", "OUT_OF_RANGE"))
+    if aggregation is Aggregation.PERSON_PROPERTY:
+        if not PERSON_PATH.match(message.property):
+            out.append(FieldViolation(f"{path}.property", "must be a person.<trait> path"))
+    elif aggregation is not None and aggregation.reads_property:
+        if not _event_path(message.property):
+            fields = ", ".join(sorted(EVENT_FIELDS))
+            out.append(
+                FieldViolation(f"{path}.property", f"use properties.<key>..., context.<field>... or {fields}")
+            )
+    elif aggregation is not None and message.property:
+        out.append(FieldViolation(f"{path}.property", f"{aggregation.name} reads no property"))
+    default = _scalar(message.default_value)
+    if isinstance(default, list):
+        out.append(FieldViolation(f"{path}.default_value", "must be a number, a string, a boolean or null"))
+    if len(out) > found or aggregation is None or isinstance(default, list):
+        return None
+    value: FeatureValue = default
+    return FeatureDefinition(message.name, aggregation, events, message.property, window, value)
+
+
+def compile_spec(message: feature_pb2.FeatureSpec, prefix: str = "") -> CompiledSpec:
+    """The spec's definitions, in order, with their encoder; InvalidArgument listing every violation (field
+    paths under `prefix`) when the contract refuses it."""
+    out: list[FieldViolation] = []
+    if not 0 < len(message.features) <= MAX_FEATURES:
+        out.append(FieldViolation(f"{prefix}features", f"1 to {MAX_FEATURES} features", "OUT_OF_RANGE"))
+    definitions, seen = [], set()
+    for i, feature in enumerate(message.features[:MAX_FEATURES]):
+        if feature.name in seen:
+            out.append(FieldViolation(f"{prefix}features[{i}].name", "is used twice", "DUPLICATE"))
+        seen.add(feature.name)
+        definition = _definition(feature, f"{prefix}features[{i}]", out)
+        if definition is not None:
+            definitions.append(definition)
+    out += spec_violations(message, prefix)
+    if out:
+        raise InvalidArgument("the feature spec is invalid; see the field violations", out[:100])
+    return CompiledSpec(message.name, message.version, tuple(definitions), encoder_for(message))

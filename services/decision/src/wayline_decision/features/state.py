@@ -1,0 +1,177 @@
+"""The online feature state: the decision service's incremental reading of the event stream, from which a
+spec's values for a person at a time come without asking journeys, equal to what GetProfileFeatures gives
+for that person at that time over the events received so far.
+
+An event counts for a feature read at `as_of` when it matches, `timestamp < as_of`, `received_at < as_of`
+and, for a windowed feature, `timestamp >= as_of - window` (feature.proto). Events arrive in any timestamp
+order and at least once: the state is idempotent by event id. A copy with a later `received_at` replaces
+the earlier one, as the store keeps the copy received last (ReplacingMergeTree by `received_at`).
+
+Memory, bounded by what the registered specs need (see slots.py): per person and per slot, the recent
+events `(timestamp, event id, received_at, payload)`, and a fold of the settled ones; a slot read only by
+windowed features forgets events once they are out of its longest window. Settling needs a horizon: the
+latest `received_at` consumed (or the clock given to `advance`) minus `settle_after_us`. Consequences, each
+deliberate:
+- reads are exact at any `as_of` at or after the person's horizon, which trails "now" by `settle_after_us`;
+  earlier reads raise OutsideRetention (the caller asks journeys, which keeps every event);
+- an event received before its person's horizon arrives too late to be told from a copy of a forgotten one:
+  it is refused and counted in `late_events`; so `settle_after_us` must exceed the delivery lag of the
+  slowest sink feeding the state;
+- a copy of an event arriving after its first copy's receipt fell behind the horizon counts twice (the ids
+  of settled events are not kept);
+- a person with nothing left (windowed slots emptied) is dropped by `advance`.
+
+Cost, measured on a 15-feature spec and a person with 300 events over 40 days (2 shared cores): a read
+about 30 µs when nothing changed since the last one (bisections and cached summaries), about 90 µs right
+after a new event (the changed slots' summaries are recomputed); consuming an event about 15 µs.
+
+Later work has its seams here: person merges (identity's override feed) will move a person's slots into
+another's (slots fold like settling does), and a Redis-backed OnlineFeatureState shares the state between
+replicas. Specs registered after events were consumed see only the events consumed since (the service will
+backfill from journeys).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from wayline_decision.features.model import CompiledSpec, FeatureValue, ObservedEvent
+from wayline_decision.features.plans import FeaturePlan, Registry
+from wayline_decision.features.slots import Slot, View, read
+
+__all__ = ["DEFAULT_SETTLE_AFTER_US", "InProcessFeatureState", "OnlineFeatureState", "OutsideRetention"]
+
+DEFAULT_SETTLE_AFTER_US = 3_600_000_000  # one hour
+_NEVER = -(2**63)
+
+
+class OutsideRetention(LookupError):
+    """A read at a time before what the state still tells apart (the person's horizon)."""
+
+
+class OnlineFeatureState(Protocol):
+    def register(self, spec: CompiledSpec) -> None:
+        """Keep what `spec`'s features need from the events consumed from now on."""
+        ...
+
+    def observe(self, event: ObservedEvent) -> bool:
+        """Consume one event (identity resolved); False when it changed nothing (a copy, late, unused)."""
+        ...
+
+    def values(self, spec: CompiledSpec, person_id: str, as_of_us: int) -> list[FeatureValue]:
+        """The registered spec's values for the person at `as_of_us`, defaults applied, in spec order."""
+        ...
+
+
+@dataclass(slots=True)
+class _Person:
+    slots: dict[int, Slot] = field(default_factory=dict)  # by slot index (plans.py)
+    recent: dict[str, tuple[int, int]] = field(default_factory=dict)  # event id → (timestamp, received_at)
+    horizon_us: int = _NEVER
+    max_received_us: int = _NEVER
+
+
+class InProcessFeatureState:
+    """OnlineFeatureState in this process's memory (one replica's own state). Not thread-safe: one
+    consumer task owns it, and reads happen on the same event loop."""
+
+    def __init__(self, settle_after_us: int = DEFAULT_SETTLE_AFTER_US) -> None:
+        if settle_after_us <= 0:
+            raise ValueError("settle_after_us must be positive")
+        self._settle_after_us = settle_after_us
+        self._settle_step_us = max(settle_after_us // 4, 1)
+        self._watermark_us = _NEVER
+        self._persons: dict[str, _Person] = {}
+        self._registry = Registry()
+        self.late_events = 0
+
+    @property
+    def horizon_us(self) -> int:
+        """Reads at or after it are exact for every person; events received before it are late."""
+        return self._watermark_us - self._settle_after_us if self._watermark_us != _NEVER else _NEVER
+
+    def register(self, spec: CompiledSpec) -> None:
+        self._registry.register(spec)
+
+    def observe(self, event: ObservedEvent) -> bool:
+        person = self._persons.get(event.person_id)
+        if person is None:
+            person = self._persons[event.person_id] = _Person()
+        event_id, timestamp, received = event.event_id, event.timestamp_us, event.received_at_us
+        if received < person.horizon_us:
+            self.late_events += 1
+            return False
+        earlier = person.recent.get(event_id)
+        if earlier is not None:
+            if received <= earlier[1]:
+                return False  # a copy of what is counted
+            for held in person.slots.values():
+                held.remove(earlier[0], event_id)
+            del person.recent[event_id]
+        used = False
+        for index, payload in self._registry.payloads(event):
+            slot = person.slots.get(index)
+            if slot is None:
+                slot = person.slots[index] = Slot(self._registry.slots[index].kind)
+            slot.add((timestamp, event_id, received, payload))
+            used = True
+        if used:
+            person.recent[event_id] = (timestamp, received)
+            person.max_received_us = max(person.max_received_us, received)
+        self._watermark_us = max(self._watermark_us, received)
+        if self.horizon_us - person.horizon_us >= self._settle_step_us:
+            self._settle(person)
+        return used or earlier is not None
+
+    def _settle(self, person: _Person) -> None:
+        horizon = person.horizon_us = self.horizon_us
+        for index, slot in person.slots.items():
+            plan = self._registry.slots[index]
+            slot.settle(horizon, plan.window_us, plan.keeps_all)
+        person.recent = {k: v for k, v in person.recent.items() if v[1] >= horizon}
+
+    def advance(self, now_us: int) -> None:
+        """Move the horizon with the clock (events may be rare) and settle every person behind it: windowed
+        events leave as their windows pass, persons with nothing left are dropped. O(persons); call it
+        periodically."""
+        self._watermark_us = max(self._watermark_us, now_us)
+        for person_id, person in list(self._persons.items()):
+            if self.horizon_us - person.horizon_us >= self._settle_step_us:
+                self._settle(person)
+            if all(slot.empty for slot in person.slots.values()):
+                del self._persons[person_id]
+
+    def values(self, spec: CompiledSpec, person_id: str, as_of_us: int) -> list[FeatureValue]:
+        plans = self._registry.specs.get(spec.key)
+        if plans is None:
+            raise KeyError(f"spec {spec.name} version {spec.version} is not registered")
+        person = self._persons.get(person_id)
+        if person is None:
+            return [p.default for p in plans]
+        if as_of_us < person.horizon_us:
+            raise OutsideRetention(f"as_of is before the online state's horizon for person {person_id}")
+        fast = person.max_received_us < as_of_us  # every entry was received before as_of
+        slots = person.slots
+        found: list[FeatureValue] = []
+        for plan in plans:
+            slot = slots.get(plan.slot)
+            value = None if slot is None else _read(plan, slot, as_of_us, fast)
+            found.append(plan.default if value is None else value)
+        return found
+
+
+def _read(plan: FeaturePlan, slot: Slot, as_of_us: int, fast: bool) -> FeatureValue:
+    """The feature's value from its slot: on the fast path a range found by bisection (timestamps in
+    [as_of - window, as_of)), else the entries filtered one by one (some were received at or after as_of)."""
+    entries, window = slot.entries, plan.window_us
+    if fast:
+        hi = bisect_left(entries, (as_of_us,))
+        lo = 0 if window is None else bisect_left(entries, (as_of_us - window,), 0, hi)
+    else:
+        start = _NEVER if window is None else as_of_us - window
+        entries = [e for e in entries if start <= e[0] < as_of_us and e[2] < as_of_us]
+        lo, hi = 0, len(entries)
+    view = View(entries, lo, hi, slot.settled if window is None else None)
+    return read(plan.aggregation, slot, view, as_of_us, cached=fast)

@@ -1,0 +1,78 @@
+"""Property filters drawn at random for the parity test's COUNT features: every operator on every kind of
+path (event properties of each JSON kind, nested paths, objects, RFC 3339 times, the event fields, revenue,
+sentiment, the context), with values of every kind, so the matcher meets many operator/value pairs."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+from tests.contract.feature_log import NAMES
+from wayline.journeys.v1 import analytics_pb2
+
+__all__ = ["random_filter"]
+
+Op = analytics_pb2.FilterOperator
+Where = Callable[..., analytics_pb2.PropertyFilter]
+
+# Paths, with values to compare them with, for the random filters.
+_POOLS: dict[str, tuple[Any, ...]] = {
+    "properties.amount": (0.1, 12, 55.5, 125, 1e21, "12", True, None, "5", "^1", "2$"),
+    "properties.plan": ("free", "pro", "Pro", "été", 3, True, None, "r", "^p"),
+    "properties.coupon": ("SPRING", "spring", "", None, "-10"),
+    "properties.flag": (True, False, 0, 2, "yes", "e"),
+    "properties.due": ("2026-10-10T00:00:00Z", "2026-10-20T08:30:00+02:00", "soon", "T12"),
+    "properties.cart.items": (1, 2, 2.5, None, "2"),
+    "properties.cart": ("sku", "a-1", '"items":2', None),
+    "properties.meta.depth.level": (1, 2, "2"),
+    "name": (*NAMES, "Product", "^(Pro|Sup)", "ed$"),
+    "type": ("track", "page", "identify", "ack"),
+    "channel": ("web", "email", "call_center", "_"),
+    "text": ("refund", "REFUND", "", "é", "(?i)refund"),
+    "group_id": ("acme", "", "glo"),
+    "sentiment_score": (0.5, -0.75, 0, 0.125, "0.5", "^-"),
+    "revenue": (0, 100, 1e7, "5", "^-", "\\.5"),
+    "context.campaign.source": ("newsletter", "google", "news"),
+    "context.location.country": ("FR", "DE", "F"),
+    "context.device.display_width": (390, 1920, "39"),
+    "context.device.type": ("DEVICE_TYPE_MOBILE", "MOBILE"),
+}
+_OPERATORS = (
+    Op.FILTER_OPERATOR_EQUALS,
+    Op.FILTER_OPERATOR_NOT_EQUALS,
+    Op.FILTER_OPERATOR_CONTAINS,
+    Op.FILTER_OPERATOR_NOT_CONTAINS,
+    Op.FILTER_OPERATOR_MATCHES_REGEX,
+    Op.FILTER_OPERATOR_GREATER_THAN,
+    Op.FILTER_OPERATOR_GREATER_THAN_OR_EQUAL,
+    Op.FILTER_OPERATOR_LESS_THAN,
+    Op.FILTER_OPERATOR_LESS_THAN_OR_EQUAL,
+    Op.FILTER_OPERATOR_IS_SET,
+    Op.FILTER_OPERATOR_IS_NOT_SET,
+)
+_ORDERING = (
+    Op.FILTER_OPERATOR_GREATER_THAN,
+    Op.FILTER_OPERATOR_GREATER_THAN_OR_EQUAL,
+    Op.FILTER_OPERATOR_LESS_THAN,
+    Op.FILTER_OPERATOR_LESS_THAN_OR_EQUAL,
+)
+
+
+def random_filter(rng: random.Random, where: Where) -> analytics_pb2.PropertyFilter:
+    """One filter; `where(path, operator, *values)` builds it."""
+    path = rng.choice(list(_POOLS))
+    pool = _POOLS[path]
+    operator = rng.choice(_OPERATORS)
+    if operator in (Op.FILTER_OPERATOR_IS_SET, Op.FILTER_OPERATOR_IS_NOT_SET):
+        return where(path, operator)
+    if operator in _ORDERING:
+        numbers = [float(v) for v in pool if isinstance(v, int | float) and not isinstance(v, bool)]
+        times = [v for v in pool if isinstance(v, str) and v.startswith("2026-")]
+        return where(path, operator, rng.choice([*numbers, *times] or [0.5]))
+    if operator == Op.FILTER_OPERATOR_MATCHES_REGEX:
+        return where(path, operator, str(rng.choice(pool)))
+    values = rng.sample(pool, rng.randint(1, min(3, len(pool))))
+    return where(
+        path, operator, *(float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in values)
+    )

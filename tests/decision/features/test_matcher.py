@@ -1,0 +1,139 @@
+"""EventMatcher and PropertyFilter on one event (matcher.py): paths, every operator, JSON comparisons."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from wayline_decision.features.json_values import MISSING
+from wayline_decision.features.matcher import compile_matcher, compile_path, moment_us
+from wayline_decision.features.model import (
+    EventMatcher,
+    FilterOperator,
+    JsonValue,
+    ObservedEvent,
+    PropertyFilter,
+)
+
+Op = FilterOperator
+
+EVENT = ObservedEvent(
+    event_id="00000000-0000-4000-8000-000000000001",
+    person_id="p",
+    timestamp_us=1,
+    received_at_us=2,
+    type="track",
+    name="Order Completed",
+    channel="mobile_app",
+    properties={
+        "amount": 125.0,
+        "plan": "Pro",
+        "flag": False,
+        "nothing": None,
+        "cart": {"items": 2.0, "sku": "a-1", "deep": {"x": "y"}},
+        "tags": ["a", "b"],
+        "due": "2026-10-10T12:00:00Z",
+        "day": "2026-10-10",
+    },
+    context={
+        "campaign": {"source": "newsletter"},
+        "device": {"displayWidth": 390, "type": "DEVICE_TYPE_MOBILE"},
+    },
+    text="please REFUND my order",
+    group_id="",
+    sentiment_score=-0.5,
+    revenue=None,
+)
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("properties.amount", 125.0),
+        ("properties.cart.items", 2.0),
+        ("properties.cart.deep.x", "y"),
+        ("properties.cart.nope", MISSING),
+        ("properties.amount.inner", MISSING),  # a key of something that is not an object
+        ("properties.tags.0", MISSING),  # lists have no keys
+        ("properties.nothing", None),
+        ("context.campaign.source", "newsletter"),
+        ("context.device.display_width", 390),  # proto field names, looked up in lowerCamelCase
+        ("name", "Order Completed"),
+        ("type", "track"),
+        ("channel", "mobile_app"),
+        ("group_id", ""),  # string fields are always set
+        ("sentiment_score", -0.5),
+        ("revenue", MISSING),
+    ],
+)
+def test_paths_read_the_stored_value(path: str, value: Any) -> None:
+    found = compile_path(path)(EVENT)
+    assert found is MISSING if value is MISSING else (found == value and type(found) is type(value))
+
+
+def _holds(path: str, operator: Op, *values: JsonValue) -> bool:
+    return compile_matcher(EventMatcher(filters=(PropertyFilter(path, operator, values),)))(EVENT)
+
+
+@pytest.mark.parametrize(
+    ("path", "operator", "values", "expected"),
+    [
+        ("properties.amount", Op.EQUALS, (125.0,), True),
+        ("properties.amount", Op.EQUALS, ("125",), False),  # a string never equals a number
+        ("properties.plan", Op.EQUALS, ("pro",), False),  # case-sensitive
+        ("properties.plan", Op.EQUALS, ("x", "Pro"), True),  # any of the values
+        ("properties.flag", Op.EQUALS, (0.0,), False),  # a boolean is not a number
+        ("properties.flag", Op.EQUALS, (False,), True),
+        ("properties.nothing", Op.EQUALS, (None,), True),  # null equals null
+        ("properties.absent", Op.EQUALS, (None,), False),  # a missing property is not null
+        ("properties.absent", Op.NOT_EQUALS, ("x",), True),  # negations hold for a missing property
+        ("properties.plan", Op.NOT_EQUALS, ("Pro",), False),
+        ("properties.amount", Op.CONTAINS, (12.0,), True),  # as text: 125
+        ("properties.cart", Op.CONTAINS, ('"items":2',), True),  # an object's JSON text
+        ("text", Op.CONTAINS, ("refund",), False),
+        ("text", Op.NOT_CONTAINS, ("refund",), True),
+        ("properties.nothing", Op.CONTAINS, ("null",), False),  # null is not set
+        ("properties.absent", Op.NOT_CONTAINS, ("x",), True),
+        ("name", Op.MATCHES_REGEX, ("^Order",), True),
+        ("text", Op.MATCHES_REGEX, ("(?i)refund",), True),
+        ("properties.flag", Op.MATCHES_REGEX, ("^fal",), True),
+        ("properties.amount", Op.GREATER_THAN, (125.0,), False),
+        ("properties.amount", Op.GREATER_THAN_OR_EQUAL, (125.0,), True),
+        ("properties.amount", Op.LESS_THAN, (1e21,), True),
+        ("properties.plan", Op.LESS_THAN, (1e21,), False),  # only numbers compare with a number
+        ("sentiment_score", Op.LESS_THAN_OR_EQUAL, (-0.5,), True),
+        ("properties.due", Op.GREATER_THAN, ("2026-10-10T11:59:59Z",), True),  # times compare as times
+        ("properties.due", Op.LESS_THAN, ("2026-10-10T13:00:00+02:00",), False),
+        ("properties.day", Op.LESS_THAN, ("2026-10-10T00:00:01Z",), True),  # a date is its midnight, UTC
+        ("properties.plan", Op.GREATER_THAN, ("2000-01-01T00:00:00Z",), False),  # not a time
+        ("properties.nothing", Op.IS_SET, (), False),
+        ("properties.plan", Op.IS_SET, (), True),
+        ("group_id", Op.IS_SET, (), True),
+        ("revenue", Op.IS_NOT_SET, (), True),
+        ("properties.absent", Op.IS_NOT_SET, (), True),
+    ],
+)
+def test_filters_compare_json_values(
+    path: str, operator: Op, values: tuple[JsonValue, ...], expected: bool
+) -> None:
+    assert _holds(path, operator, *values) is expected
+
+
+def test_a_matcher_needs_every_set_field() -> None:
+    assert compile_matcher(EventMatcher())(EVENT)
+    assert compile_matcher(
+        EventMatcher(name="Order Completed", type="track", channels=("web", "mobile_app"))
+    )(EVENT)
+    assert not compile_matcher(EventMatcher(name="order completed"))(EVENT)
+    assert not compile_matcher(EventMatcher(type="identify"))(EVENT)
+    assert not compile_matcher(EventMatcher(channels=("web",)))(EVENT)
+    both = (PropertyFilter("properties.plan", Op.EQUALS, ("Pro",)), PropertyFilter("revenue", Op.IS_SET))
+    assert not compile_matcher(EventMatcher(filters=both))(EVENT)
+
+
+def test_times_read_as_utc_microseconds() -> None:
+    assert moment_us("1970-01-01T00:00:01Z") == 1_000_000
+    assert moment_us("1970-01-01T01:00:00+01:00") == 0
+    assert moment_us("1970-01-01 00:00:00.000002") == 2
+    assert moment_us("soon") is None
