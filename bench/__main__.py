@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import gateway, http_collector, identity, ingest, journeys, ml, track
+from bench import gateway, http_collector, identity, ingest, journeys, ml, ml_store, track
 
 SCENARIOS: dict[str, Callable[[argparse.Namespace], object]] = {
     "track": lambda args: track.main(args.requests),
@@ -16,6 +16,7 @@ SCENARIOS: dict[str, Callable[[argparse.Namespace], object]] = {
     "journeys": lambda args: journeys.main(args.requests, args.events, args.seed, args.cache_dir),
     "gateway": lambda args: gateway.main(args.requests, rounds=args.rounds),
     "ml": lambda args: ml.main(tuple(args.ml_configs.split(","))),
+    "ml-store": lambda args: ml_store.main(args.people),
 }
 
 
@@ -40,6 +41,7 @@ def main() -> None:
     parser.add_argument(
         "--ml-configs", default="default,large", help="ml: table sizes, comma-separated (default, large)"
     )
+    parser.add_argument("--people", type=int, default=3000, help="ml-store: generated persons (90 days)")
     args = parser.parse_args()
     for name, run in SCENARIOS.items():
         if args.scenario in (None, name):
