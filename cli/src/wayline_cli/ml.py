@@ -19,7 +19,7 @@ from wayline.client import Client
 from wayline.common.registry import REGISTRY
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
 from wayline_cli import ml_clv, ml_train
-from wayline_ml.feature_spec import default_spec, load_spec
+from wayline_ml.feature_spec import FeatureSpecError, default_spec, load_spec
 from wayline_ml.generator import ACTIONS, GeneratorConfig, Population, generate
 from wayline_ml.generator.files import write_parquet
 from wayline_ml.generator.protos import send
@@ -128,7 +128,10 @@ def export_command(
     as of its time and the revenue attributed to it, and write them as a training table."""
     if not api_key:
         raise typer.BadParameter("an API key is needed (--api-key or WAYLINE_API_KEY)")
-    features = load_spec(spec) if spec else default_spec()
+    try:
+        features = load_spec(spec) if spec else default_spec()
+    except FeatureSpecError as error:
+        raise typer.BadParameter(str(error), param_hint="--spec") from error
     auth = (("authorization", f"Bearer {api_key}"),)
     started = time.monotonic()
     channel = (
