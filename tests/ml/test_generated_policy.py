@@ -9,6 +9,7 @@ observation's features) is tested where it is computed: tests/journeys/test_expo
 
 from __future__ import annotations
 
+import random
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -19,7 +20,12 @@ import pytest
 from tests.conftest import API_KEY
 from wayline.client import Client
 from wayline.common.server import Server
+from wayline.event.v1 import event_pb2
+from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
+from wayline_decision.features.event_converter import observed_event
+from wayline_decision.features.spec_compiler import compile_spec
+from wayline_decision.features.state import InProcessFeatureState
 from wayline_ml.feature_spec import default_spec
 from wayline_ml.generator import ACTIONS, GeneratorConfig, Kind, Population, generate
 from wayline_ml.generator.logged import StoredDecisions, read_stored_decisions, true_policy_values
@@ -84,3 +90,54 @@ def test_the_learned_policy_beats_random_and_the_best_single_action(
     values = true_policy_values(population, models, stored)
     assert values.learned >= OVER_BEST_SINGLE_ACTION * values.best_single, values
     assert values.learned >= OVER_RANDOM * values.random, values
+
+
+def _timeline(journeys: journeys_grpc.JourneyServiceStub, person: str) -> list[event_pb2.Event]:
+    auth = (("authorization", f"Bearer {API_KEY}"),)
+    request = journeys_pb.GetTimelineRequest(person_id=person, page_size=1000)
+    events: list[event_pb2.Event] = []
+    while True:
+        page = journeys.GetTimeline(request, metadata=auth, timeout=30)
+        events.extend(page.events)
+        if not page.next_page_token:
+            return events
+        request.page_token = page.next_page_token
+
+
+def test_serving_would_have_computed_the_training_rows(
+    stored: StoredDecisions, gateway_server: Server
+) -> None:
+    """No training/serving skew on the shipped spec: for sampled persons, the decision service's online
+    state, fed their stored events as a live stream would have delivered them (each received when it
+    happened, in that order), gives at each of their decisions exactly the float32 row the model was trained
+    on (ExportTrainingSet, where these backfilled events count from their timestamps)."""
+    spec = compile_spec(default_spec())
+    table = stored.table
+    persons = sorted(set(table.person_id.tolist()))
+    sampled = random.Random(7).sample(persons, 12)
+    compared = 0
+    with grpc.insecure_channel(gateway_server.address) as channel:
+        journeys = journeys_grpc.JourneyServiceStub(channel)
+        for person in sampled:
+            state = InProcessFeatureState()
+            state.register(spec)
+            events = []
+            for event in _timeline(journeys, person):
+                event.received_at.CopyFrom(event.timestamp)  # live: received as it happened
+                events.append(observed_event(event))
+            events.sort(key=lambda e: (e.timestamp_us, e.event_id))
+            fed = 0
+            for row in np.flatnonzero(table.person_id == person):
+                decided = int(table.decision_time_us[row])
+                while fed < len(events) and events[fed].timestamp_us < decided:
+                    state.observe(events[fed])
+                    fed += 1
+                online = np.array(spec.encoder.encode(state.values(spec, person, decided)), dtype=np.float32)
+                assert online.tobytes() == table.features[row].tobytes(), (
+                    person,
+                    decided,
+                    online,
+                    table.features[row],
+                )
+                compared += 1
+    assert compared >= 12
