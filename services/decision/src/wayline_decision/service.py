@@ -33,7 +33,8 @@ def decision_service(settings: DecisionSettings) -> ServiceDefinition:
     )
 
     url = settings.database_url.get_secret_value() if settings.database_url else None
-    store = ActionStore(open_database(url, settings.service_dir / "decision.db"))
+    db = open_database(url, settings.service_dir / "decision.db")
+    store = ActionStore(db)
     actions = ActionCatalogue(store)
 
     def register(server: grpc.Server) -> list[str]:
@@ -55,4 +56,7 @@ def decision_service(settings: DecisionSettings) -> ServiceDefinition:
         if removed:
             log.info("registry.stale_uploads_removed", count=removed)
 
-    return ServiceDefinition(name="decision", register=register, start=start)
+    def stop() -> None:
+        db.close()
+
+    return ServiceDefinition(name="decision", register=register, start=start, stop=stop)
