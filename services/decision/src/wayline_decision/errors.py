@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from wayline.common.errors import (
+    Aborted,
     AlreadyExists,
     FieldViolation,
     InvalidArgument,
@@ -15,6 +16,11 @@ from wayline.common.errors import (
 from wayline.common.paging import InvalidPageToken
 
 __all__ = [
+    "ActionExists",
+    "ActionInvalid",
+    "ActionNotFound",
+    "ActionStoreUnavailable",
+    "EtagMismatch",
     "InvalidPageToken",
     "MalformedUpload",
     "ModelNotFound",
@@ -93,3 +99,56 @@ class RegistryUnavailable(Unavailable):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, retry_after=1.0)
+
+
+class ActionInvalid(InvalidArgument):
+    """An action (or its id, or an update's mask) that breaks the catalogue's rules; one violation each."""
+
+    default_reason = "ACTION_INVALID"
+
+    def __init__(self, violations: Sequence[FieldViolation]) -> None:
+        first = violations[0]
+        more = f" (and {len(violations) - 1} more problems)" if len(violations) > 1 else ""
+        super().__init__(f"the action is invalid: {first.field}: {first.description}{more}", violations)
+
+
+class ActionExists(AlreadyExists):
+    """The id is taken in the tenant's catalogue (archived actions keep theirs)."""
+
+    default_reason = "ACTION_EXISTS"
+
+    def __init__(self, action_id: str) -> None:
+        super().__init__(
+            f"actions/{action_id} exists (it may be archived: UpdateAction can make it active again)",
+            metadata={"action": f"actions/{action_id}"},
+        )
+
+
+class ActionNotFound(NotFound):
+    default_reason = "ACTION_NOT_FOUND"
+
+    def __init__(self, action_id: str) -> None:
+        super().__init__(f"actions/{action_id} does not exist", metadata={"action": f"actions/{action_id}"})
+
+
+class EtagMismatch(Aborted):
+    """The action changed since the caller read it: read it again and reapply the change."""
+
+    default_reason = "ETAG_MISMATCH"
+
+    def __init__(self, action_id: str) -> None:
+        super().__init__(
+            f"actions/{action_id} changed since it was read (the etag does not match); read it again",
+            metadata={"action": f"actions/{action_id}"},
+        )
+
+
+class ActionStoreUnavailable(Unavailable):
+    """The catalogue's database cannot be reached: retryable."""
+
+    default_reason = "ACTION_STORE_UNAVAILABLE"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the action catalogue's database cannot be reached; retry with backoff", retry_after=1.0
+        )

@@ -1,6 +1,6 @@
-"""Wires the decision service together: the model registry and DecisionService; the Open Inference Protocol
-V2 service is served and answers UNIMPLEMENTED (with the RPC's name) until the Decide path lands, as do
-DecisionService's RPCs beyond the registry's."""
+"""Wires the decision service together: the model registry, the action catalogue and DecisionService; the
+Open Inference Protocol V2 service is served and answers UNIMPLEMENTED (with the RPC's name) until the
+Decide path lands, as do DecisionService's RPCs beyond the registry's and the catalogue's."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import grpc
 import structlog
 
 from wayline.common.server import ServiceDefinition
+from wayline.common.sql import open_database
 from wayline.decision.v1 import decision_service_pb2 as pb
 from wayline.decision.v1 import decision_service_pb2_grpc as pb_grpc
 from wayline.inference.v2 import grpc_service_pb2 as inference_pb
 from wayline.inference.v2 import grpc_service_pb2_grpc as inference_grpc
+from wayline_decision.actions import ActionCatalogue, ActionStore
 from wayline_decision.registry.directory import DirectoryRegistry
 from wayline_decision.servicer import DecisionServicer
 from wayline_decision.settings import DecisionSettings
@@ -30,9 +32,14 @@ def decision_service(settings: DecisionSettings) -> ServiceDefinition:
         validation=ValidationLimits(max_parity_tolerance=settings.max_parity_tolerance),
     )
 
+    url = settings.database_url.get_secret_value() if settings.database_url else None
+    db = open_database(url, settings.service_dir / "decision.db")
+    store = ActionStore(db)
+    actions = ActionCatalogue(store)
+
     def register(server: grpc.Server) -> list[str]:
         # The RPCs DecisionServicer does not define yet fall through to the generated base: UNIMPLEMENTED.
-        decision = DecisionServicer(registry, limits)  # type: ignore[abstract]
+        decision = DecisionServicer(registry, limits, actions)  # type: ignore[abstract]
         pb_grpc.add_DecisionServiceServicer_to_server(decision, server)
         # Every RPC of the inference service: UNIMPLEMENTED, from the generated base class.
         inference = inference_grpc.GRPCInferenceServiceServicer()  # type: ignore[abstract]
@@ -44,8 +51,12 @@ def decision_service(settings: DecisionSettings) -> ServiceDefinition:
 
     def start() -> None:
         settings.registry_path.mkdir(parents=True, exist_ok=True)
+        store.migrate()
         removed = registry.sweep_staging(settings.stale_upload_seconds)
         if removed:
             log.info("registry.stale_uploads_removed", count=removed)
 
-    return ServiceDefinition(name="decision", register=register, start=start)
+    def stop() -> None:
+        db.close()
+
+    return ServiceDefinition(name="decision", register=register, start=start, stop=stop)

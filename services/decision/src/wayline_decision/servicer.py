@@ -1,6 +1,7 @@
 """DecisionService over gRPC: thin — convert, call the registry's domain code, convert back.
 
-The model registry's RPCs are served here (UploadModelVersion, ListModels, GetModel); the rest fall through
+The model registry's RPCs (UploadModelVersion, ListModels, GetModel) and the action catalogue's
+(CreateAction, GetAction, ListActions, UpdateAction, ArchiveAction) are served here; the rest fall through
 to the generated base class, which the kit answers with UNIMPLEMENTED and the RPC's name.
 """
 
@@ -13,6 +14,14 @@ import grpc
 from wayline.common.context import require_tenant
 from wayline.decision.v1 import decision_service_pb2 as pb
 from wayline.decision.v1 import decision_service_pb2_grpc as pb_grpc
+from wayline_decision.action_converters import (
+    action_id_of,
+    action_message,
+    action_of,
+    list_actions_request,
+    list_actions_response,
+)
+from wayline_decision.actions import ActionCatalogue
 from wayline_decision.catalog import get_model, list_models
 from wayline_decision.converters import (
     list_request,
@@ -29,9 +38,10 @@ __all__ = ["DecisionServicer"]
 
 
 class DecisionServicer(pb_grpc.DecisionServiceServicer):
-    def __init__(self, registry: ModelRegistry, limits: UploadLimits) -> None:
+    def __init__(self, registry: ModelRegistry, limits: UploadLimits, actions: ActionCatalogue) -> None:
         self._registry = registry
         self._limits = limits
+        self._actions = actions
 
     def UploadModelVersion(  # noqa: N802 - gRPC method names are the contract's
         self, request_iterator: Iterator[pb.UploadModelVersionRequest], context: grpc.ServicerContext
@@ -60,3 +70,39 @@ class DecisionServicer(pb_grpc.DecisionServiceServicer):
     ) -> pb.GetModelResponse:
         model_id = model_id_of(request.name)
         return pb.GetModelResponse(model=model_message(get_model(self._registry, require_tenant(), model_id)))
+
+    def CreateAction(  # noqa: N802
+        self, request: pb.CreateActionRequest, context: grpc.ServicerContext
+    ) -> pb.CreateActionResponse:
+        draft = action_of(request.action, request.action_id)
+        return pb.CreateActionResponse(
+            action=action_message(self._actions.create(require_tenant(), request.action_id, draft))
+        )
+
+    def GetAction(  # noqa: N802
+        self, request: pb.GetActionRequest, context: grpc.ServicerContext
+    ) -> pb.GetActionResponse:
+        action = self._actions.get(require_tenant(), action_id_of(request.name))
+        return pb.GetActionResponse(action=action_message(action))
+
+    def ListActions(  # noqa: N802
+        self, request: pb.ListActionsRequest, context: grpc.ServicerContext
+    ) -> pb.ListActionsResponse:
+        after, limit, state, channel = list_actions_request(request)
+        page = self._actions.list(require_tenant(), after, limit, state, channel)
+        return list_actions_response(page, state, channel)
+
+    def UpdateAction(  # noqa: N802
+        self, request: pb.UpdateActionRequest, context: grpc.ServicerContext
+    ) -> pb.UpdateActionResponse:
+        changes = action_of(request.action, action_id_of(request.action.name, "action.name"))
+        updated = self._actions.update(
+            require_tenant(), changes, list(request.update_mask.paths), request.action.etag
+        )
+        return pb.UpdateActionResponse(action=action_message(updated))
+
+    def ArchiveAction(  # noqa: N802
+        self, request: pb.ArchiveActionRequest, context: grpc.ServicerContext
+    ) -> pb.ArchiveActionResponse:
+        archived = self._actions.archive(require_tenant(), action_id_of(request.name), request.etag)
+        return pb.ArchiveActionResponse(action=action_message(archived))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from wayline.common.registry import REGISTRY
@@ -29,6 +29,11 @@ class DecisionSettings(ServiceSettings):
         description="Directory of the model registry, one `<tenant>/<model_id>/<version>/` folder per "
         "registered package (immutable once there). Unset: <WAYLINE_DATA_DIR>/decision/registry. Replicas "
         "that share a registry must share this directory (a volume every replica mounts).",
+    )
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="PostgreSQL URL for the action catalogue (shared by every decision replica); unset: "
+        "SQLite (WAL) at <WAYLINE_DATA_DIR>/decision/decision.db, for one replica.",
     )
     max_package_bytes: int = Field(
         default=512 * 1024 * 1024,

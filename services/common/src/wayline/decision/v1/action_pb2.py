@@ -23,25 +23,33 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from wayline.event.v1 import event_pb2 as wayline_dot_event_dot_v1_dot_event__pb2
+from wayline.journeys.v1 import lifecycle_stage_pb2 as wayline_dot_journeys_dot_v1_dot_lifecycle__stage__pb2
 from wayline.orchestrator.v1 import contact_policy_pb2 as wayline_dot_orchestrator_dot_v1_dot_contact__policy__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n wayline/decision/v1/action.proto\x12\x13wayline.decision.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1cwayline/event/v1/event.proto\x1a,wayline/orchestrator/v1/contact_policy.proto\"\xed\x02\n\x0f\x43\x61ndidateAction\x12\x11\n\taction_id\x18\x01 \x01(\t\x12*\n\x07\x63hannel\x18\x02 \x01(\x0e\x32\x19.wayline.event.v1.Channel\x12+\n\nattributes\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\x05value\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\x05lever\x18\x05 \x01(\x01H\x01\x88\x01\x01\x12\x1b\n\x0e\x63ontext_weight\x18\x06 \x01(\x01H\x02\x88\x01\x01\x12\x19\n\x11required_segments\x18\x07 \x03(\t\x12\x19\n\x11\x65xcluded_segments\x18\x08 \x03(\t\x12\x12\n\nis_contact\x18\t \x01(\x08\x12\x38\n\x07purpose\x18\n \x01(\x0e\x32\'.wayline.orchestrator.v1.ContactPurposeB\x08\n\x06_valueB\x08\n\x06_leverB\x11\n\x0f_context_weight\"\xad\x01\n\x0cRankedAction\x12\x11\n\taction_id\x18\x01 \x01(\t\x12\x0c\n\x04rank\x18\x02 \x01(\x05\x12\r\n\x05score\x18\x03 \x01(\x01\x12\x12\n\npropensity\x18\x04 \x01(\x01\x12\x16\n\x0e\x65xpected_value\x18\x05 \x01(\x01\x12\x15\n\rmodel_version\x18\x06 \x01(\t\x12*\n\x07\x63hannel\x18\x07 \x01(\x0e\x32\x19.wayline.event.v1.Channel\"c\n\x13\x46\x65\x61tureContribution\x12\x0f\n\x07\x66\x65\x61ture\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x14\n\x0c\x63ontribution\x18\x03 \x01(\x01\"g\n\x13\x44\x65\x63isionExplanation\x12?\n\rcontributions\x18\x01 \x03(\x0b\x32(.wayline.decision.v1.FeatureContribution\x12\x0f\n\x07summary\x18\x02 \x01(\t*\x9e\x01\n\rFeatureSource\x12\x1e\n\x1a\x46\x45\x41TURE_SOURCE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x46\x45\x41TURE_SOURCE_ONLINE\x10\x01\x12\x1b\n\x17\x46\x45\x41TURE_SOURCE_JOURNEYS\x10\x02\x12\x1b\n\x17\x46\x45\x41TURE_SOURCE_DEFAULTS\x10\x03\x12\x18\n\x14\x46\x45\x41TURE_SOURCE_MIXED\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n wayline/decision/v1/action.proto\x12\x13wayline.decision.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cwayline/event/v1/event.proto\x1a)wayline/journeys/v1/lifecycle_stage.proto\x1a,wayline/orchestrator/v1/contact_policy.proto\"\xed\x02\n\x0f\x43\x61ndidateAction\x12\x11\n\taction_id\x18\x01 \x01(\t\x12*\n\x07\x63hannel\x18\x02 \x01(\x0e\x32\x19.wayline.event.v1.Channel\x12+\n\nattributes\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\x05value\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\x05lever\x18\x05 \x01(\x01H\x01\x88\x01\x01\x12\x1b\n\x0e\x63ontext_weight\x18\x06 \x01(\x01H\x02\x88\x01\x01\x12\x19\n\x11required_segments\x18\x07 \x03(\t\x12\x19\n\x11\x65xcluded_segments\x18\x08 \x03(\t\x12\x12\n\nis_contact\x18\t \x01(\x08\x12\x38\n\x07purpose\x18\n \x01(\x0e\x32\'.wayline.orchestrator.v1.ContactPurposeB\x08\n\x06_valueB\x08\n\x06_leverB\x11\n\x0f_context_weight\"\xad\x01\n\x0cRankedAction\x12\x11\n\taction_id\x18\x01 \x01(\t\x12\x0c\n\x04rank\x18\x02 \x01(\x05\x12\r\n\x05score\x18\x03 \x01(\x01\x12\x12\n\npropensity\x18\x04 \x01(\x01\x12\x16\n\x0e\x65xpected_value\x18\x05 \x01(\x01\x12\x15\n\rmodel_version\x18\x06 \x01(\t\x12*\n\x07\x63hannel\x18\x07 \x01(\x0e\x32\x19.wayline.event.v1.Channel\"c\n\x13\x46\x65\x61tureContribution\x12\x0f\n\x07\x66\x65\x61ture\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x14\n\x0c\x63ontribution\x18\x03 \x01(\x01\"g\n\x13\x44\x65\x63isionExplanation\x12?\n\rcontributions\x18\x01 \x03(\x0b\x32(.wayline.decision.v1.FeatureContribution\x12\x0f\n\x07summary\x18\x02 \x01(\t\"\x8a\x02\n\x11\x41\x63tionEligibility\x12\x19\n\x11required_segments\x18\x01 \x03(\t\x12\x19\n\x11\x65xcluded_segments\x18\x02 \x03(\t\x12=\n\x10lifecycle_stages\x18\x03 \x03(\x0e\x32#.wayline.journeys.v1.LifecycleStage\x12\x41\n\x10required_consent\x18\x04 \x01(\x0e\x32\'.wayline.orchestrator.v1.ContactPurpose\x12=\n\x1arequired_reachable_channel\x18\x05 \x01(\x0e\x32\x19.wayline.event.v1.Channel\"\xe6\x04\n\x06\x41\x63tion\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12*\n\x07\x63hannel\x18\x04 \x01(\x0e\x32\x19.wayline.event.v1.Channel\x12\x12\n\nplacements\x18\x05 \x03(\t\x12\x12\n\x05value\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x16\n\x0evalue_currency\x18\x07 \x01(\t\x12\x12\n\x05lever\x18\x08 \x01(\x01H\x01\x88\x01\x01\x12.\n\nstart_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12;\n\x0b\x65ligibility\x18\x0b \x01(\x0b\x32&.wayline.decision.v1.ActionEligibility\x12\x19\n\x11\x63ounts_as_contact\x18\x0c \x01(\x08\x12\x38\n\x07purpose\x18\r \x01(\x0e\x32\'.wayline.orchestrator.v1.ContactPurpose\x12/\n\x05state\x18\x0e \x01(\x0e\x32 .wayline.decision.v1.ActionState\x12\x0c\n\x04\x65tag\x18\x0f \x01(\t\x12/\n\x0b\x63reate_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x08\n\x06_valueB\x08\n\x06_lever*\x9e\x01\n\rFeatureSource\x12\x1e\n\x1a\x46\x45\x41TURE_SOURCE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x46\x45\x41TURE_SOURCE_ONLINE\x10\x01\x12\x1b\n\x17\x46\x45\x41TURE_SOURCE_JOURNEYS\x10\x02\x12\x1b\n\x17\x46\x45\x41TURE_SOURCE_DEFAULTS\x10\x03\x12\x18\n\x14\x46\x45\x41TURE_SOURCE_MIXED\x10\x04*_\n\x0b\x41\x63tionState\x12\x1c\n\x18\x41\x43TION_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13\x41\x43TION_STATE_ACTIVE\x10\x01\x12\x19\n\x15\x41\x43TION_STATE_ARCHIVED\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'wayline.decision.v1.action_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_FEATURESOURCE']._serialized_start=914
-  _globals['_FEATURESOURCE']._serialized_end=1072
-  _globals['_CANDIDATEACTION']._serialized_start=164
-  _globals['_CANDIDATEACTION']._serialized_end=529
-  _globals['_RANKEDACTION']._serialized_start=532
-  _globals['_RANKEDACTION']._serialized_end=705
-  _globals['_FEATURECONTRIBUTION']._serialized_start=707
-  _globals['_FEATURECONTRIBUTION']._serialized_end=806
-  _globals['_DECISIONEXPLANATION']._serialized_start=808
-  _globals['_DECISIONEXPLANATION']._serialized_end=911
+  _globals['_FEATURESOURCE']._serialized_start=1876
+  _globals['_FEATURESOURCE']._serialized_end=2034
+  _globals['_ACTIONSTATE']._serialized_start=2036
+  _globals['_ACTIONSTATE']._serialized_end=2131
+  _globals['_CANDIDATEACTION']._serialized_start=240
+  _globals['_CANDIDATEACTION']._serialized_end=605
+  _globals['_RANKEDACTION']._serialized_start=608
+  _globals['_RANKEDACTION']._serialized_end=781
+  _globals['_FEATURECONTRIBUTION']._serialized_start=783
+  _globals['_FEATURECONTRIBUTION']._serialized_end=882
+  _globals['_DECISIONEXPLANATION']._serialized_start=884
+  _globals['_DECISIONEXPLANATION']._serialized_end=987
+  _globals['_ACTIONELIGIBILITY']._serialized_start=990
+  _globals['_ACTIONELIGIBILITY']._serialized_end=1256
+  _globals['_ACTION']._serialized_start=1259
+  _globals['_ACTION']._serialized_end=1873
 # @@protoc_insertion_point(module_scope)

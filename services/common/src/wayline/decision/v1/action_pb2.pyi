@@ -7,9 +7,11 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from wayline.event.v1 import event_pb2 as _event_pb2
+from wayline.journeys.v1 import lifecycle_stage_pb2 as _lifecycle_stage_pb2
 from wayline.orchestrator.v1 import contact_policy_pb2 as _contact_policy_pb2
 import builtins as _builtins
 import sys
@@ -61,6 +63,34 @@ not answer in time.
 FEATURE_SOURCE_MIXED: FeatureSource.ValueType  # 4
 """Some features from the online state, the rest from defaults (the state was partly built)."""
 Global___FeatureSource: _TypeAlias = FeatureSource  # noqa: Y015
+
+class _ActionState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ActionStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ActionState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ACTION_STATE_UNSPECIFIED: _ActionState.ValueType  # 0
+    """Not set. As a ListActions filter it means every state; an action is never stored in it."""
+    ACTION_STATE_ACTIVE: _ActionState.ValueType  # 1
+    """The action is a candidate for decisions within its validity window."""
+    ACTION_STATE_ARCHIVED: _ActionState.ValueType  # 2
+    """The action is kept for traces and reports but is never a candidate. UpdateAction with `state` in the
+    mask set to ACTION_STATE_ACTIVE brings it back.
+    """
+
+class ActionState(_ActionState, metaclass=_ActionStateEnumTypeWrapper):
+    """ActionState says whether a catalogued action may be chosen."""
+
+ACTION_STATE_UNSPECIFIED: ActionState.ValueType  # 0
+"""Not set. As a ListActions filter it means every state; an action is never stored in it."""
+ACTION_STATE_ACTIVE: ActionState.ValueType  # 1
+"""The action is a candidate for decisions within its validity window."""
+ACTION_STATE_ARCHIVED: ActionState.ValueType  # 2
+"""The action is kept for traces and reports but is never a candidate. UpdateAction with `state` in the
+mask set to ACTION_STATE_ACTIVE brings it back.
+"""
+Global___ActionState: _TypeAlias = ActionState  # noqa: Y015
 
 @_typing.final
 class CandidateAction(_message.Message):
@@ -248,3 +278,179 @@ class DecisionExplanation(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DecisionExplanation: _TypeAlias = DecisionExplanation  # noqa: Y015
+
+@_typing.final
+class ActionEligibility(_message.Message):
+    """ActionEligibility says who an action may be offered to. A person must meet every condition that is set;
+    an empty eligibility makes the action eligible for everyone (the contact policy still applies to contacts).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUIRED_SEGMENTS_FIELD_NUMBER: _builtins.int
+    EXCLUDED_SEGMENTS_FIELD_NUMBER: _builtins.int
+    LIFECYCLE_STAGES_FIELD_NUMBER: _builtins.int
+    REQUIRED_CONSENT_FIELD_NUMBER: _builtins.int
+    REQUIRED_REACHABLE_CHANNEL_FIELD_NUMBER: _builtins.int
+    required_consent: _contact_policy_pb2.ContactPurpose.ValueType
+    """The person must have consented to contact for this purpose (the contact policy's consent);
+    CONTACT_PURPOSE_UNSPECIFIED means no consent is required beyond what the contact policy asks of a
+    contact.
+    """
+    required_reachable_channel: _event_pb2.Channel.ValueType
+    """The person must be reachable on this channel (an email address for email, a device for push);
+    CHANNEL_UNSPECIFIED means no reachability is required.
+    """
+    @_builtins.property
+    def required_segments(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The person must be a member of every one of these segments (`segments/{segment_id}`), at most 50."""
+
+    @_builtins.property
+    def excluded_segments(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The person must not be a member of any of these segments (`segments/{segment_id}`), at most 50."""
+
+    @_builtins.property
+    def lifecycle_stages(self) -> _containers.RepeatedScalarFieldContainer[_lifecycle_stage_pb2.LifecycleStage.ValueType]:
+        """The person's lifecycle stage must be one of these; empty means any stage."""
+
+    def __init__(
+        self,
+        *,
+        required_segments: _abc.Iterable[_builtins.str] | None = ...,
+        excluded_segments: _abc.Iterable[_builtins.str] | None = ...,
+        lifecycle_stages: _abc.Iterable[_lifecycle_stage_pb2.LifecycleStage.ValueType] | None = ...,
+        required_consent: _contact_policy_pb2.ContactPurpose.ValueType = ...,
+        required_reachable_channel: _event_pb2.Channel.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["excluded_segments", b"excluded_segments", "lifecycle_stages", b"lifecycle_stages", "required_consent", b"required_consent", "required_reachable_channel", b"required_reachable_channel", "required_segments", b"required_segments"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ActionEligibility: _TypeAlias = ActionEligibility  # noqa: Y015
+
+@_typing.final
+class Action(_message.Message):
+    """Action is a tenant's catalogued action: an offer, a message or a piece of content that decisions choose
+    from, with the business factors of its arbitration priority (propensity x context weight x value x lever)
+    and the conditions that make it eligible. Decide turns the active, currently valid actions of the
+    catalogue into its candidates.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    PLACEMENTS_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    VALUE_CURRENCY_FIELD_NUMBER: _builtins.int
+    LEVER_FIELD_NUMBER: _builtins.int
+    START_TIME_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
+    ELIGIBILITY_FIELD_NUMBER: _builtins.int
+    COUNTS_AS_CONTACT_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The action's resource name, `actions/{action_id}`; the id is 1 to 64 characters of lower-case letters,
+    digits, `-` and `_`, starting with a letter or digit (like a model id), and is the id models score.
+    Output only on create (from `action_id`).
+    """
+    display_name: _builtins.str
+    """A human-readable name, at most 200 characters."""
+    description: _builtins.str
+    """What the action is and why it exists, at most 2,000 characters."""
+    channel: _event_pb2.Channel.ValueType
+    """The channel the action is delivered on; required."""
+    value: _builtins.float
+    """The business value of the action's success, in `value_currency` when it is set and in the tenant's
+    value unit otherwise; at least 0. Unset means 1.
+    """
+    value_currency: _builtins.str
+    """The currency of `value` (three-letter ISO 4217 code in upper case), or empty for the tenant's value
+    unit. Arbitration compares values as numbers: keep one currency per tenant.
+    """
+    lever: _builtins.float
+    """The business lever weighting the action up or down (for example to push a campaign), greater than 0.
+    Unset means 1.
+    """
+    counts_as_contact: _builtins.bool
+    """True when the action contacts the person (an email, a text, a call), so that the contact policy applies
+    to it and its delivery is recorded in the contact ledger; false for inbound placements such as a web
+    banner.
+    """
+    purpose: _contact_policy_pb2.ContactPurpose.ValueType
+    """The purpose of the contact; required when `counts_as_contact`, otherwise it should be unspecified."""
+    state: Global___ActionState.ValueType
+    """Whether the action may be chosen. Created actions are active; ArchiveAction archives them."""
+    etag: _builtins.str
+    """An opaque version tag; send it back on update or archive to make the change conditional (ABORTED on a
+    mismatch). Output only.
+    """
+    @_builtins.property
+    def placements(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The placements (slots) the action may fill, for example `home_hero`; empty means every placement of its
+        channel. Each is 1 to 64 characters of lower-case letters, digits, `-` and `_`.
+        """
+
+    @_builtins.property
+    def start_time(self) -> _timestamp_pb2.Timestamp:
+        """The first instant the action may be chosen; unset means since it was created."""
+
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp:
+        """The first instant the action may no longer be chosen; unset means no end. Must be after `start_time`."""
+
+    @_builtins.property
+    def eligibility(self) -> Global___ActionEligibility:
+        """Who the action may be offered to."""
+
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp:
+        """When the action was created. Output only."""
+
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp:
+        """When the action was last changed. Output only."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        display_name: _builtins.str = ...,
+        description: _builtins.str = ...,
+        channel: _event_pb2.Channel.ValueType = ...,
+        placements: _abc.Iterable[_builtins.str] | None = ...,
+        value: _builtins.float | None = ...,
+        value_currency: _builtins.str = ...,
+        lever: _builtins.float | None = ...,
+        start_time: _timestamp_pb2.Timestamp | None = ...,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
+        eligibility: Global___ActionEligibility | None = ...,
+        counts_as_contact: _builtins.bool = ...,
+        purpose: _contact_policy_pb2.ContactPurpose.ValueType = ...,
+        state: Global___ActionState.ValueType = ...,
+        etag: _builtins.str = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_lever", b"_lever", "_value", b"_value", "create_time", b"create_time", "eligibility", b"eligibility", "end_time", b"end_time", "lever", b"lever", "start_time", b"start_time", "update_time", b"update_time", "value", b"value"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_lever", b"_lever", "_value", b"_value", "channel", b"channel", "counts_as_contact", b"counts_as_contact", "create_time", b"create_time", "description", b"description", "display_name", b"display_name", "eligibility", b"eligibility", "end_time", b"end_time", "etag", b"etag", "lever", b"lever", "name", b"name", "placements", b"placements", "purpose", b"purpose", "start_time", b"start_time", "state", b"state", "update_time", b"update_time", "value", b"value", "value_currency", b"value_currency"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__lever: _TypeAlias = _typing.Literal["lever"]  # noqa: Y015
+    _WhichOneofArgType__lever: _TypeAlias = _typing.Literal["_lever", b"_lever"]  # noqa: Y015
+    _WhichOneofReturnType__value: _TypeAlias = _typing.Literal["value"]  # noqa: Y015
+    _WhichOneofArgType__value: _TypeAlias = _typing.Literal["_value", b"_value"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__lever) -> _WhichOneofReturnType__lever | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__value) -> _WhichOneofReturnType__value | None: ...
+
+Global___Action: _TypeAlias = Action  # noqa: Y015

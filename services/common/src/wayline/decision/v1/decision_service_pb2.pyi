@@ -827,3 +827,276 @@ class UpdateHoldoutConfigResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UpdateHoldoutConfigResponse: _TypeAlias = UpdateHoldoutConfigResponse  # noqa: Y015
+
+@_typing.final
+class CreateActionRequest(_message.Message):
+    """CreateActionRequest adds an action to the catalogue."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTION_ID_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    action_id: _builtins.str
+    """The action's id, which becomes its name `actions/{action_id}`."""
+    @_builtins.property
+    def action(self) -> _action_pb2.Action:
+        """The action; `name`, `state`, `etag` and the times are ignored."""
+
+    def __init__(
+        self,
+        *,
+        action_id: _builtins.str = ...,
+        action: _action_pb2.Action | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["action", b"action"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "action_id", b"action_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateActionRequest: _TypeAlias = CreateActionRequest  # noqa: Y015
+
+@_typing.final
+class CreateActionResponse(_message.Message):
+    """CreateActionResponse returns the created action."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def action(self) -> _action_pb2.Action:
+        """The action as stored."""
+
+    def __init__(
+        self,
+        *,
+        action: _action_pb2.Action | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["action", b"action"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateActionResponse: _TypeAlias = CreateActionResponse  # noqa: Y015
+
+@_typing.final
+class GetActionRequest(_message.Message):
+    """GetActionRequest names an action."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The action's resource name, `actions/{action_id}`."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetActionRequest: _TypeAlias = GetActionRequest  # noqa: Y015
+
+@_typing.final
+class GetActionResponse(_message.Message):
+    """GetActionResponse returns one action."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def action(self) -> _action_pb2.Action:
+        """The action."""
+
+    def __init__(
+        self,
+        *,
+        action: _action_pb2.Action | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["action", b"action"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetActionResponse: _TypeAlias = GetActionResponse  # noqa: Y015
+
+@_typing.final
+class ListActionsRequest(_message.Message):
+    """ListActionsRequest pages the catalogue."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """The maximum number of actions to return; 0 means 50, values above 1,000 are coerced to 1,000."""
+    page_token: _builtins.str
+    """The `next_page_token` of a previous call with the same filters, to get the next page."""
+    state: _action_pb2.ActionState.ValueType
+    """Only actions in this state; ACTION_STATE_UNSPECIFIED means every state."""
+    channel: _event_pb2.Channel.ValueType
+    """Only actions on this channel; CHANNEL_UNSPECIFIED means every channel."""
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        state: _action_pb2.ActionState.ValueType = ...,
+        channel: _event_pb2.Channel.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "page_size", b"page_size", "page_token", b"page_token", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListActionsRequest: _TypeAlias = ListActionsRequest  # noqa: Y015
+
+@_typing.final
+class ListActionsResponse(_message.Message):
+    """ListActionsResponse is one page of actions."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTIONS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    TOTAL_SIZE_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """The token of the next page; empty when this is the last page."""
+    total_size: _builtins.int
+    """How many actions match the filters."""
+    @_builtins.property
+    def actions(self) -> _containers.RepeatedCompositeFieldContainer[_action_pb2.Action]:
+        """The actions, ordered by action id."""
+
+    def __init__(
+        self,
+        *,
+        actions: _abc.Iterable[_action_pb2.Action] | None = ...,
+        next_page_token: _builtins.str = ...,
+        total_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actions", b"actions", "next_page_token", b"next_page_token", "total_size", b"total_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListActionsResponse: _TypeAlias = ListActionsResponse  # noqa: Y015
+
+@_typing.final
+class UpdateActionRequest(_message.Message):
+    """UpdateActionRequest changes an action."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTION_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def action(self) -> _action_pb2.Action:
+        """The new values of the fields in `update_mask`; `name` says which action, and `etag`, when set, makes the
+        update conditional.
+        """
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """The fields to change (`display_name`, `description`, `channel`, `placements`, `value`,
+        `value_currency`, `lever`, `start_time`, `end_time`, `eligibility` — replaced as a whole —,
+        `counts_as_contact`, `purpose`, `state`); empty means every writable field but `state`.
+        """
+
+    def __init__(
+        self,
+        *,
+        action: _action_pb2.Action | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "update_mask", b"update_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateActionRequest: _TypeAlias = UpdateActionRequest  # noqa: Y015
+
+@_typing.final
+class UpdateActionResponse(_message.Message):
+    """UpdateActionResponse returns the updated action."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def action(self) -> _action_pb2.Action:
+        """The action as stored after the update."""
+
+    def __init__(
+        self,
+        *,
+        action: _action_pb2.Action | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["action", b"action"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateActionResponse: _TypeAlias = UpdateActionResponse  # noqa: Y015
+
+@_typing.final
+class ArchiveActionRequest(_message.Message):
+    """ArchiveActionRequest names an action to archive."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The action's resource name, `actions/{action_id}`."""
+    etag: _builtins.str
+    """The etag of the action as last read; empty means archive whatever the current version."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        etag: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ArchiveActionRequest: _TypeAlias = ArchiveActionRequest  # noqa: Y015
+
+@_typing.final
+class ArchiveActionResponse(_message.Message):
+    """ArchiveActionResponse returns the archived action."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def action(self) -> _action_pb2.Action:
+        """The action, archived."""
+
+    def __init__(
+        self,
+        *,
+        action: _action_pb2.Action | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["action", b"action"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ArchiveActionResponse: _TypeAlias = ArchiveActionResponse  # noqa: Y015

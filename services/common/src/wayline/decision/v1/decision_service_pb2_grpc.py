@@ -104,6 +104,31 @@ class DecisionServiceStub:
                 request_serializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.UpdateHoldoutConfigRequest.SerializeToString,
                 response_deserializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.UpdateHoldoutConfigResponse.FromString,
                 _registered_method=True)
+        self.CreateAction = channel.unary_unary(
+                '/wayline.decision.v1.DecisionService/CreateAction',
+                request_serializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.CreateActionRequest.SerializeToString,
+                response_deserializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.CreateActionResponse.FromString,
+                _registered_method=True)
+        self.GetAction = channel.unary_unary(
+                '/wayline.decision.v1.DecisionService/GetAction',
+                request_serializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.GetActionRequest.SerializeToString,
+                response_deserializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.GetActionResponse.FromString,
+                _registered_method=True)
+        self.ListActions = channel.unary_unary(
+                '/wayline.decision.v1.DecisionService/ListActions',
+                request_serializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.ListActionsRequest.SerializeToString,
+                response_deserializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.ListActionsResponse.FromString,
+                _registered_method=True)
+        self.UpdateAction = channel.unary_unary(
+                '/wayline.decision.v1.DecisionService/UpdateAction',
+                request_serializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.UpdateActionRequest.SerializeToString,
+                response_deserializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.UpdateActionResponse.FromString,
+                _registered_method=True)
+        self.ArchiveAction = channel.unary_unary(
+                '/wayline.decision.v1.DecisionService/ArchiveAction',
+                request_serializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.ArchiveActionRequest.SerializeToString,
+                response_deserializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.ArchiveActionResponse.FromString,
+                _registered_method=True)
 
 
 class DecisionServiceServicer:
@@ -273,6 +298,62 @@ class DecisionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateAction(self, request, context):
+        """CreateAction adds an action to the tenant's catalogue, active from creation.
+
+        Errors: INVALID_ARGUMENT with field violations (paths under `action`) for a malformed id or action
+        (reason `ACTION_INVALID`); ALREADY_EXISTS when the id is taken, archived actions included (reason
+        `ACTION_EXISTS`); UNAVAILABLE when the store is down (retryable).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAction(self, request, context):
+        """GetAction returns one action of the catalogue, archived or not.
+
+        Errors: INVALID_ARGUMENT for a name that is not `actions/{action_id}`; NOT_FOUND when the action does
+        not exist (reason `ACTION_NOT_FOUND`); UNAVAILABLE when the store is down (retryable).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListActions(self, request, context):
+        """ListActions pages the tenant's catalogue ordered by action id, optionally only one state or channel.
+
+        Errors: INVALID_ARGUMENT for a malformed page token (reason `INVALID_PAGE_TOKEN`) or a negative page
+        size; UNAVAILABLE when the store is down (retryable).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateAction(self, request, context):
+        """UpdateAction changes the fields of an action named in the mask; the result is validated as a whole.
+        Setting `state` to ACTION_STATE_ACTIVE unarchives an action, and to ACTION_STATE_ARCHIVED archives it.
+
+        Errors: INVALID_ARGUMENT with field violations for an unknown or output-only mask path or an invalid
+        result (reason `ACTION_INVALID`); NOT_FOUND when the action does not exist (reason `ACTION_NOT_FOUND`);
+        ABORTED when `etag` is set and does not match (reason `ETAG_MISMATCH`: read the action again);
+        UNAVAILABLE when the store is down (retryable).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ArchiveAction(self, request, context):
+        """ArchiveAction archives an action: it is kept (for traces and reports, and its id stays taken) but is
+        never a candidate again until UpdateAction makes it active. Archiving an archived action changes
+        nothing and returns it.
+
+        Errors: NOT_FOUND when the action does not exist (reason `ACTION_NOT_FOUND`); ABORTED when `etag` is set
+        and does not match (reason `ETAG_MISMATCH`); UNAVAILABLE when the store is down (retryable).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DecisionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -335,6 +416,31 @@ def add_DecisionServiceServicer_to_server(servicer, server):
                     servicer.UpdateHoldoutConfig,
                     request_deserializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.UpdateHoldoutConfigRequest.FromString,
                     response_serializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.UpdateHoldoutConfigResponse.SerializeToString,
+            ),
+            'CreateAction': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateAction,
+                    request_deserializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.CreateActionRequest.FromString,
+                    response_serializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.CreateActionResponse.SerializeToString,
+            ),
+            'GetAction': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAction,
+                    request_deserializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.GetActionRequest.FromString,
+                    response_serializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.GetActionResponse.SerializeToString,
+            ),
+            'ListActions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListActions,
+                    request_deserializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.ListActionsRequest.FromString,
+                    response_serializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.ListActionsResponse.SerializeToString,
+            ),
+            'UpdateAction': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateAction,
+                    request_deserializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.UpdateActionRequest.FromString,
+                    response_serializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.UpdateActionResponse.SerializeToString,
+            ),
+            'ArchiveAction': grpc.unary_unary_rpc_method_handler(
+                    servicer.ArchiveAction,
+                    request_deserializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.ArchiveActionRequest.FromString,
+                    response_serializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.ArchiveActionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -671,6 +777,141 @@ class DecisionService:
             '/wayline.decision.v1.DecisionService/UpdateHoldoutConfig',
             wayline_dot_decision_dot_v1_dot_decision__service__pb2.UpdateHoldoutConfigRequest.SerializeToString,
             wayline_dot_decision_dot_v1_dot_decision__service__pb2.UpdateHoldoutConfigResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateAction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.decision.v1.DecisionService/CreateAction',
+            wayline_dot_decision_dot_v1_dot_decision__service__pb2.CreateActionRequest.SerializeToString,
+            wayline_dot_decision_dot_v1_dot_decision__service__pb2.CreateActionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.decision.v1.DecisionService/GetAction',
+            wayline_dot_decision_dot_v1_dot_decision__service__pb2.GetActionRequest.SerializeToString,
+            wayline_dot_decision_dot_v1_dot_decision__service__pb2.GetActionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListActions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.decision.v1.DecisionService/ListActions',
+            wayline_dot_decision_dot_v1_dot_decision__service__pb2.ListActionsRequest.SerializeToString,
+            wayline_dot_decision_dot_v1_dot_decision__service__pb2.ListActionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateAction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.decision.v1.DecisionService/UpdateAction',
+            wayline_dot_decision_dot_v1_dot_decision__service__pb2.UpdateActionRequest.SerializeToString,
+            wayline_dot_decision_dot_v1_dot_decision__service__pb2.UpdateActionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ArchiveAction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.decision.v1.DecisionService/ArchiveAction',
+            wayline_dot_decision_dot_v1_dot_decision__service__pb2.ArchiveActionRequest.SerializeToString,
+            wayline_dot_decision_dot_v1_dot_decision__service__pb2.ArchiveActionResponse.FromString,
             options,
             channel_credentials,
             insecure,

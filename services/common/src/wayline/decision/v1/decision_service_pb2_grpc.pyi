@@ -149,6 +149,42 @@ class DecisionServiceStub:
     empty salt or an unknown mask path; ABORTED when `etag` is set and does not match (reason
     `ETAG_MISMATCH`); UNAVAILABLE when the store is down (retryable).
     """
+    CreateAction: _grpc.UnaryUnaryMultiCallable[_decision_service_pb2.CreateActionRequest, _decision_service_pb2.CreateActionResponse]
+    """CreateAction adds an action to the tenant's catalogue, active from creation.
+
+    Errors: INVALID_ARGUMENT with field violations (paths under `action`) for a malformed id or action
+    (reason `ACTION_INVALID`); ALREADY_EXISTS when the id is taken, archived actions included (reason
+    `ACTION_EXISTS`); UNAVAILABLE when the store is down (retryable).
+    """
+    GetAction: _grpc.UnaryUnaryMultiCallable[_decision_service_pb2.GetActionRequest, _decision_service_pb2.GetActionResponse]
+    """GetAction returns one action of the catalogue, archived or not.
+
+    Errors: INVALID_ARGUMENT for a name that is not `actions/{action_id}`; NOT_FOUND when the action does
+    not exist (reason `ACTION_NOT_FOUND`); UNAVAILABLE when the store is down (retryable).
+    """
+    ListActions: _grpc.UnaryUnaryMultiCallable[_decision_service_pb2.ListActionsRequest, _decision_service_pb2.ListActionsResponse]
+    """ListActions pages the tenant's catalogue ordered by action id, optionally only one state or channel.
+
+    Errors: INVALID_ARGUMENT for a malformed page token (reason `INVALID_PAGE_TOKEN`) or a negative page
+    size; UNAVAILABLE when the store is down (retryable).
+    """
+    UpdateAction: _grpc.UnaryUnaryMultiCallable[_decision_service_pb2.UpdateActionRequest, _decision_service_pb2.UpdateActionResponse]
+    """UpdateAction changes the fields of an action named in the mask; the result is validated as a whole.
+    Setting `state` to ACTION_STATE_ACTIVE unarchives an action, and to ACTION_STATE_ARCHIVED archives it.
+
+    Errors: INVALID_ARGUMENT with field violations for an unknown or output-only mask path or an invalid
+    result (reason `ACTION_INVALID`); NOT_FOUND when the action does not exist (reason `ACTION_NOT_FOUND`);
+    ABORTED when `etag` is set and does not match (reason `ETAG_MISMATCH`: read the action again);
+    UNAVAILABLE when the store is down (retryable).
+    """
+    ArchiveAction: _grpc.UnaryUnaryMultiCallable[_decision_service_pb2.ArchiveActionRequest, _decision_service_pb2.ArchiveActionResponse]
+    """ArchiveAction archives an action: it is kept (for traces and reports, and its id stays taken) but is
+    never a candidate again until UpdateAction makes it active. Archiving an archived action changes
+    nothing and returns it.
+
+    Errors: NOT_FOUND when the action does not exist (reason `ACTION_NOT_FOUND`); ABORTED when `etag` is set
+    and does not match (reason `ETAG_MISMATCH`); UNAVAILABLE when the store is down (retryable).
+    """
 
 @_typing.type_check_only
 class DecisionServiceAsyncStub(DecisionServiceStub):
@@ -270,6 +306,42 @@ class DecisionServiceAsyncStub(DecisionServiceStub):
     Errors: INVALID_ARGUMENT with field violations for a duplicate group id, a percentage outside 0 to 50, an
     empty salt or an unknown mask path; ABORTED when `etag` is set and does not match (reason
     `ETAG_MISMATCH`); UNAVAILABLE when the store is down (retryable).
+    """
+    CreateAction: _aio.UnaryUnaryMultiCallable[_decision_service_pb2.CreateActionRequest, _decision_service_pb2.CreateActionResponse]  # type: ignore[assignment]
+    """CreateAction adds an action to the tenant's catalogue, active from creation.
+
+    Errors: INVALID_ARGUMENT with field violations (paths under `action`) for a malformed id or action
+    (reason `ACTION_INVALID`); ALREADY_EXISTS when the id is taken, archived actions included (reason
+    `ACTION_EXISTS`); UNAVAILABLE when the store is down (retryable).
+    """
+    GetAction: _aio.UnaryUnaryMultiCallable[_decision_service_pb2.GetActionRequest, _decision_service_pb2.GetActionResponse]  # type: ignore[assignment]
+    """GetAction returns one action of the catalogue, archived or not.
+
+    Errors: INVALID_ARGUMENT for a name that is not `actions/{action_id}`; NOT_FOUND when the action does
+    not exist (reason `ACTION_NOT_FOUND`); UNAVAILABLE when the store is down (retryable).
+    """
+    ListActions: _aio.UnaryUnaryMultiCallable[_decision_service_pb2.ListActionsRequest, _decision_service_pb2.ListActionsResponse]  # type: ignore[assignment]
+    """ListActions pages the tenant's catalogue ordered by action id, optionally only one state or channel.
+
+    Errors: INVALID_ARGUMENT for a malformed page token (reason `INVALID_PAGE_TOKEN`) or a negative page
+    size; UNAVAILABLE when the store is down (retryable).
+    """
+    UpdateAction: _aio.UnaryUnaryMultiCallable[_decision_service_pb2.UpdateActionRequest, _decision_service_pb2.UpdateActionResponse]  # type: ignore[assignment]
+    """UpdateAction changes the fields of an action named in the mask; the result is validated as a whole.
+    Setting `state` to ACTION_STATE_ACTIVE unarchives an action, and to ACTION_STATE_ARCHIVED archives it.
+
+    Errors: INVALID_ARGUMENT with field violations for an unknown or output-only mask path or an invalid
+    result (reason `ACTION_INVALID`); NOT_FOUND when the action does not exist (reason `ACTION_NOT_FOUND`);
+    ABORTED when `etag` is set and does not match (reason `ETAG_MISMATCH`: read the action again);
+    UNAVAILABLE when the store is down (retryable).
+    """
+    ArchiveAction: _aio.UnaryUnaryMultiCallable[_decision_service_pb2.ArchiveActionRequest, _decision_service_pb2.ArchiveActionResponse]  # type: ignore[assignment]
+    """ArchiveAction archives an action: it is kept (for traces and reports, and its id stays taken) but is
+    never a candidate again until UpdateAction makes it active. Archiving an archived action changes
+    nothing and returns it.
+
+    Errors: NOT_FOUND when the action does not exist (reason `ACTION_NOT_FOUND`); ABORTED when `etag` is set
+    and does not match (reason `ETAG_MISMATCH`); UNAVAILABLE when the store is down (retryable).
     """
 
 class DecisionServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -461,6 +533,72 @@ class DecisionServiceServicer(metaclass=_abc_1.ABCMeta):
         Errors: INVALID_ARGUMENT with field violations for a duplicate group id, a percentage outside 0 to 50, an
         empty salt or an unknown mask path; ABORTED when `etag` is set and does not match (reason
         `ETAG_MISMATCH`); UNAVAILABLE when the store is down (retryable).
+        """
+
+    @_abc_1.abstractmethod
+    def CreateAction(
+        self,
+        request: _decision_service_pb2.CreateActionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_decision_service_pb2.CreateActionResponse, _abc.Awaitable[_decision_service_pb2.CreateActionResponse]]:
+        """CreateAction adds an action to the tenant's catalogue, active from creation.
+
+        Errors: INVALID_ARGUMENT with field violations (paths under `action`) for a malformed id or action
+        (reason `ACTION_INVALID`); ALREADY_EXISTS when the id is taken, archived actions included (reason
+        `ACTION_EXISTS`); UNAVAILABLE when the store is down (retryable).
+        """
+
+    @_abc_1.abstractmethod
+    def GetAction(
+        self,
+        request: _decision_service_pb2.GetActionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_decision_service_pb2.GetActionResponse, _abc.Awaitable[_decision_service_pb2.GetActionResponse]]:
+        """GetAction returns one action of the catalogue, archived or not.
+
+        Errors: INVALID_ARGUMENT for a name that is not `actions/{action_id}`; NOT_FOUND when the action does
+        not exist (reason `ACTION_NOT_FOUND`); UNAVAILABLE when the store is down (retryable).
+        """
+
+    @_abc_1.abstractmethod
+    def ListActions(
+        self,
+        request: _decision_service_pb2.ListActionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_decision_service_pb2.ListActionsResponse, _abc.Awaitable[_decision_service_pb2.ListActionsResponse]]:
+        """ListActions pages the tenant's catalogue ordered by action id, optionally only one state or channel.
+
+        Errors: INVALID_ARGUMENT for a malformed page token (reason `INVALID_PAGE_TOKEN`) or a negative page
+        size; UNAVAILABLE when the store is down (retryable).
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateAction(
+        self,
+        request: _decision_service_pb2.UpdateActionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_decision_service_pb2.UpdateActionResponse, _abc.Awaitable[_decision_service_pb2.UpdateActionResponse]]:
+        """UpdateAction changes the fields of an action named in the mask; the result is validated as a whole.
+        Setting `state` to ACTION_STATE_ACTIVE unarchives an action, and to ACTION_STATE_ARCHIVED archives it.
+
+        Errors: INVALID_ARGUMENT with field violations for an unknown or output-only mask path or an invalid
+        result (reason `ACTION_INVALID`); NOT_FOUND when the action does not exist (reason `ACTION_NOT_FOUND`);
+        ABORTED when `etag` is set and does not match (reason `ETAG_MISMATCH`: read the action again);
+        UNAVAILABLE when the store is down (retryable).
+        """
+
+    @_abc_1.abstractmethod
+    def ArchiveAction(
+        self,
+        request: _decision_service_pb2.ArchiveActionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_decision_service_pb2.ArchiveActionResponse, _abc.Awaitable[_decision_service_pb2.ArchiveActionResponse]]:
+        """ArchiveAction archives an action: it is kept (for traces and reports, and its id stays taken) but is
+        never a candidate again until UpdateAction makes it active. Archiving an archived action changes
+        nothing and returns it.
+
+        Errors: NOT_FOUND when the action does not exist (reason `ACTION_NOT_FOUND`); ABORTED when `etag` is set
+        and does not match (reason `ETAG_MISMATCH`); UNAVAILABLE when the store is down (retryable).
         """
 
 def add_DecisionServiceServicer_to_server(servicer: DecisionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
