@@ -33,22 +33,12 @@ from wayline.event.v1 import event_pb2
 __all__ = ["ActionFileError", "actions_app", "read_actions"]
 
 _GATEWAY = f"localhost:{REGISTRY['gateway'].port}"
-# The writable fields UpdateAction replaces on apply (`state` only when the file sets it).
-_WRITABLE = (
-    "display_name",
-    "description",
-    "channel",
-    "placements",
-    "value",
-    "value_currency",
-    "lever",
-    "start_time",
-    "end_time",
-    "eligibility",
-    "counts_as_contact",
-    "purpose",
-)
 _OUTPUT_ONLY = ("name", "etag", "create_time", "update_time")
+# The writable fields UpdateAction replaces on apply (`state` only when the file sets it), read from the
+# contract so a field added to Action is applied without a change here.
+_WRITABLE = tuple(
+    f.name for f in action_pb2.Action.DESCRIPTOR.fields if f.name not in (*_OUTPUT_ONLY, "state")
+)
 
 actions_app = typer.Typer(help="Apply, list and archive the action catalogue.", no_args_is_help=True)
 out = Console(highlight=False)
