@@ -112,11 +112,13 @@ def unconditional_expected_purchases(params: BgNbdParams, horizon: ArrayLike) ->
     """E[X(t)] for a customer just acquired (the paper's equation 9): what a new customer is expected to buy
     in their first `horizon` after the first purchase."""
     (t,) = _arrays(horizon)
-    r, alpha, a, b = params.r, params.alpha, params.a, params.b
+    alpha, a, b = params.alpha, params.a, params.b
     a, b = _off_the_poles(a, b)
     z = t / (alpha + t)
-    hyper = np.asarray(hyp2f1(r, b, a + b - 1, z), dtype=np.float64)
-    result: Floats = (a + b - 1) / (a - 1) * (1 - np.exp(r * np.log1p(-z)) * hyper)
+    # (alpha/(alpha+t))^r * 2F1(r, b; a+b-1; z): the tail at x = T = 0, with its fallback to Euler's form
+    # where scipy's 2F1 gives up (it answers inf near z = 1 when c - a - b is a negative integer).
+    tail = _tail(params, a, b, np.zeros_like(t), z)
+    result: Floats = (a + b - 1) / (a - 1) * (1 - tail)
     return result
 
 
