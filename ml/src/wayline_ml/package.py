@@ -129,7 +129,9 @@ def _timestamp(when: datetime) -> timestamp_pb2.Timestamp:
 
 
 def _timestamp_us(us: int) -> timestamp_pb2.Timestamp:
-    return timestamp_pb2.Timestamp(seconds=us // 1_000_000, nanos=(us % 1_000_000) * 1000)
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromMicroseconds(us)
+    return stamp
 
 
 def _sample_file(parity: Parity) -> str:

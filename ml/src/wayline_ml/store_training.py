@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
-from google.protobuf import duration_pb2, timestamp_pb2
+from google.protobuf import duration_pb2
 
 from wayline.common.feature_encoding import encoder_for, python_value
 from wayline.journeys.v1 import analytics_pb2, feature_pb2, training_set_pb2
@@ -26,6 +26,7 @@ from wayline_ml.training_table import FeatureSchema, TrainingTable, TrainingTabl
 
 __all__ = [
     "ANCHOR_EVENT",
+    "DEFAULT_LOG",
     "DecisionLog",
     "ExportTrainingSet",
     "export_request",
@@ -48,9 +49,18 @@ class DecisionLog:
     horizon_us: int = 2 * 86_400_000_000  # orders answer a decision within a day; two leave a margin
 
 
+DEFAULT_LOG = DecisionLog()
+
+
+def _duration(us: int) -> duration_pb2.Duration:
+    duration = duration_pb2.Duration()
+    duration.FromMicroseconds(us)
+    return duration
+
+
 def export_request(
     spec: feature_pb2.FeatureSpec,
-    log: DecisionLog = DecisionLog(),
+    log: DecisionLog = DEFAULT_LOG,
     *,
     data_as_of_us: int | None = None,
     batch_size: int = 5000,
@@ -63,9 +73,7 @@ def export_request(
             kind=training_set_pb2.LABEL_KIND_SUM,
             event=analytics_pb2.EventMatcher(event_name=log.outcome_event),
             property=log.outcome_property,
-            horizon=duration_pb2.Duration(
-                seconds=log.horizon_us // 1_000_000, nanos=(log.horizon_us % 1_000_000) * 1000
-            ),
+            horizon=_duration(log.horizon_us),
             attribution_property=DECISION_ID,
         ),
         sampling=training_set_pb2.ObservationSampling(
@@ -75,11 +83,7 @@ def export_request(
         batch_size=batch_size,
     )
     if data_as_of_us is not None:
-        request.data_as_of.CopyFrom(
-            timestamp_pb2.Timestamp(
-                seconds=data_as_of_us // 1_000_000, nanos=(data_as_of_us % 1_000_000) * 1000
-            )
-        )
+        request.data_as_of.FromMicroseconds(data_as_of_us)
     return request
 
 
@@ -87,7 +91,7 @@ def training_table_from_export(
     export: ExportTrainingSet,
     spec: feature_pb2.FeatureSpec,
     actions: tuple[str, ...],
-    log: DecisionLog = DecisionLog(),
+    log: DecisionLog = DEFAULT_LOG,
     *,
     data_as_of_us: int | None = None,
     progress: Callable[[int], None] | None = None,

@@ -19,11 +19,15 @@ from wayline.journeys.v1 import analytics_pb2, feature_pb2, training_set_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as jpb
 from wayline_ml.generator.population import Population
 from wayline_ml.generator.vocabulary import ACTIONS
-from wayline_ml.store_training import DECISION_ID, DecisionLog, ExportTrainingSet, training_table_from_export
+from wayline_ml.store_training import (
+    DECISION_ID,
+    DEFAULT_LOG,
+    DecisionLog,
+    ExportTrainingSet,
+    training_table_from_export,
+)
 from wayline_ml.train import TrainedModels
 from wayline_ml.training_table import TrainingTable
-
-DEFAULT_LOG = DecisionLog()
 
 __all__ = ["StoredDecisions", "TruePolicyValues", "read_stored_decisions", "true_policy_values"]
 
