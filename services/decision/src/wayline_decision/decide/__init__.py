@@ -1,0 +1,1 @@
+"""Decide: candidates → eligibility → contact policy → scoring → arbitration → ranked actions and a trace."""

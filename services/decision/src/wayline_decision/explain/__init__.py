@@ -1,0 +1,1 @@
+"""Explanations of scores: exact TreeSHAP over the tree ensembles of a package's ONNX graphs."""
