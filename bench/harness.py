@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["Measurement", "measure", "print_comparison"]
+__all__ = ["Measurement", "measure", "measure_paced", "print_comparison"]
 
 Call = Callable[[], Awaitable[object]]
 
@@ -64,6 +64,49 @@ async def measure(
     return Measurement(
         scenario=scenario,
         concurrency=concurrency,
+        requests=len(latencies),
+        seconds=elapsed,
+        p50_ms=statistics.median(latencies),
+        p99_ms=_percentile(latencies, 0.99),
+    )
+
+
+async def measure_paced(
+    scenario: str, call: Call, rate: float, requests: int, warmup: int = 50, max_in_flight: int = 256
+) -> Measurement:
+    """Run `requests` calls started at a fixed `rate` per second (an open loop: a slow answer does not slow
+    the next start, so queueing shows in the latencies, as it does for real traffic), after `warmup` untimed
+    calls. Latency is measured from each call's scheduled start, so a late start counts against the
+    server (no coordinated omission). `max_in_flight` bounds the calls outstanding; reaching it means the
+    server cannot keep the rate, and the measurement's throughput shows it."""
+    for _ in range(warmup):
+        await call()
+    latencies: list[float] = []
+    slots = asyncio.Semaphore(max_in_flight)
+    interval = 1.0 / rate
+
+    async def one(scheduled: float) -> None:
+        try:
+            await call()
+        finally:
+            latencies.append((time.perf_counter() - scheduled) * 1000)
+            slots.release()
+
+    tasks = []
+    began = time.perf_counter()
+    for i in range(requests):
+        scheduled = began + i * interval
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await slots.acquire()
+        tasks.append(asyncio.ensure_future(one(scheduled)))
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - began
+    latencies.sort()
+    return Measurement(
+        scenario=scenario,
+        concurrency=0,
         requests=len(latencies),
         seconds=elapsed,
         p50_ms=statistics.median(latencies),
