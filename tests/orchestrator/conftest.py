@@ -35,7 +35,9 @@ def start_orchestrator(data_dir: object, database_url: str = "") -> Server:
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def orchestrator(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def orchestrator(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     url = create_database(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else ""
     server = start_orchestrator(tmp_path_factory.mktemp("orchestrator"), url)
     yield server

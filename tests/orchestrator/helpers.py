@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import TypeAlias
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
@@ -20,6 +21,8 @@ from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
 
 Auth = tuple[tuple[str, str], ...]
+Channel: TypeAlias = event_pb2.Channel.ValueType
+Purpose: TypeAlias = policy_pb.ContactPurpose.ValueType
 Stub = pb_grpc.OrchestratorServiceStub
 DAY = 86_400
 EMAIL = event_pb2.CHANNEL_EMAIL
@@ -41,17 +44,26 @@ def days(n: float) -> Duration:
     return Duration(seconds=int(n * DAY))
 
 
-def cap(max_contacts: int, window: Duration, channel: int = 0, purposes: tuple[int, ...] = ()) -> policy_pb.FrequencyCap:
-    return policy_pb.FrequencyCap(channel=channel, purposes=purposes, max_contacts=max_contacts, window=window)
+def cap(
+    max_contacts: int,
+    window: Duration,
+    channel: Channel = event_pb2.CHANNEL_UNSPECIFIED,
+    purposes: tuple[Purpose, ...] = (),
+) -> policy_pb.FrequencyCap:
+    return policy_pb.FrequencyCap(
+        channel=channel, purposes=purposes, max_contacts=max_contacts, window=window
+    )
 
 
-def set_policy(stub: Stub, auth: Auth, policy: policy_pb.ContactPolicy, *paths: str) -> policy_pb.ContactPolicy:
+def set_policy(
+    stub: Stub, auth: Auth, policy: policy_pb.ContactPolicy, *paths: str
+) -> policy_pb.ContactPolicy:
     request = pb.UpdateContactPolicyRequest(contact_policy=policy, update_mask=FieldMask(paths=list(paths)))
     return stub.UpdateContactPolicy(request, metadata=auth, timeout=10).contact_policy
 
 
 def check(
-    stub: Stub, auth: Auth, person: str, when: Timestamp, *checks: tuple[int, int]
+    stub: Stub, auth: Auth, person: str, when: Timestamp, *checks: tuple[Channel, Purpose]
 ) -> pb.CheckContactResponse:
     request = pb.CheckContactRequest(
         person_id=person,
@@ -66,8 +78,8 @@ def record(
     auth: Auth,
     person: str,
     when: Timestamp,
-    channel: int = EMAIL,
-    purpose: int = MARKETING,
+    channel: Channel = EMAIL,
+    purpose: Purpose = MARKETING,
     contact_id: str = "",
     enforce: bool = False,
 ) -> pb.RecordContactResponse:
@@ -84,7 +96,9 @@ def record(
     return stub.RecordContact(request, metadata=auth, timeout=10)
 
 
-def event(person: str, name: str, when: Timestamp, timezone: str = "", **properties: object) -> event_pb2.Event:
+def event(
+    person: str, name: str, when: Timestamp, timezone: str = "", **properties: object
+) -> event_pb2.Event:
     message = event_pb2.Event(
         event_id=str(uuid.uuid4()),
         type=event_pb2.EVENT_TYPE_TRACK,
@@ -93,7 +107,7 @@ def event(person: str, name: str, when: Timestamp, timezone: str = "", **propert
         timestamp=when,
         person_id=person,
     )
-    message.properties.update(properties)
+    message.properties.update(properties)  # type: ignore[arg-type]
     message.context.timezone = timezone
     return message
 

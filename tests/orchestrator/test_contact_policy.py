@@ -137,7 +137,9 @@ def test_update_contact_policy_refuses_unknown_mask_paths_and_enum_numbers(stub:
     error = refused_update(stub, tenant, FULL, "frequency_caps", "revision")
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert set(violations(error)) == {"update_mask.paths[1]"}
-    bad_channel = policy_pb.ContactPolicy(frequency_caps=[cap(1, days(1), channel=999)])
+    unknown = cap(1, days(1))
+    unknown.channel = 999  # type: ignore[assignment]
+    bad_channel = policy_pb.ContactPolicy(frequency_caps=[unknown])
     error = refused_update(stub, tenant, bad_channel, "frequency_caps")
     assert set(violations(error)) == {"contact_policy.frequency_caps[0].channel"}
 
