@@ -77,11 +77,17 @@ def _cap_counts(cap: FrequencyCap, channel: str, purpose: str) -> bool:
 
 
 def _frequency_cap(index: int, cap: FrequencyCap, history: Sequence[Past], at: int) -> Violation | None:
-    # The rolling window (at - window, at]: a contact made at t frees its slot at t + window.
+    # The rolling window (at - window, at]: a contact made at t frees its slot at t + window. This loop runs
+    # for every cap of every check on Decide's hot path, so it is written out rather than composed.
+    since = at - cap.window_us
+    channel = cap.channel
+    purposes = {purpose_of(p) for p in cap.purposes}
     times = sorted(
-        p.contact_time
-        for p in history
-        if at - cap.window_us < p.contact_time <= at and _cap_counts(cap, p.channel, p.purpose)
+        t
+        for c, p, t in history
+        if since < t <= at
+        and (channel == ANY_CHANNEL or c == channel)
+        and (purpose_of(p) in purposes if purposes else p != TRANSACTIONAL)
     )
     if len(times) < cap.max_contacts:
         return None

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from wayline.common.sql import DATABASE_DOWN, Database, Transaction, migrate
@@ -35,8 +36,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE contacts (tenant_id TEXT NOT NULL, contact_id TEXT NOT NULL, person_id TEXT NOT NULL,"
         " channel TEXT NOT NULL, purpose TEXT NOT NULL, contact_time BIGINT NOT NULL,"
         " record_time BIGINT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (tenant_id, contact_id))",
-        # The caps' window queries and ListContacts' newest-first pages read one person's range of times.
-        "CREATE INDEX contacts_by_person_time ON contacts (tenant_id, person_id, contact_time, contact_id)",
+        # The caps' window queries read one person's range of times, from the index alone (it covers them);
+        # ListContacts' newest-first pages walk the same range backwards.
+        "CREATE INDEX contacts_by_person_time ON contacts"
+        " (tenant_id, person_id, contact_time, channel, purpose, contact_id)",
         "CREATE TABLE person_consents (tenant_id TEXT NOT NULL, person_id TEXT NOT NULL,"
         " channel TEXT NOT NULL, purpose TEXT NOT NULL, granted INTEGER NOT NULL,"
         " event_time BIGINT NOT NULL, event_id TEXT NOT NULL,"
@@ -78,6 +81,11 @@ class ContactFilter(NamedTuple):
     start: int | None = None  # inclusive
     end: int | None = None  # exclusive
     channel: str = ANY_CHANNEL
+
+
+# CheckContact reads the policy on every call; parsing its JSON each time cost ~100 µs. A stored revision
+# never changes (an update writes a new one), so the parsed policy is kept per (body, revision).
+_policy = lru_cache(maxsize=1024)(policy_of)
 
 
 def _contact(row: tuple[Any, ...]) -> Contact:
@@ -131,7 +139,7 @@ class ContactStore:
         rows = tx.execute(
             "SELECT body, revision, update_time FROM contact_policies WHERE tenant_id = ?", (tenant,)
         )
-        return policy_of(rows[0][0], int(rows[0][1]), int(rows[0][2])) if rows else ContactPolicy()
+        return _policy(rows[0][0], int(rows[0][1]), int(rows[0][2])) if rows else ContactPolicy()
 
     def put_policy(self, tenant: str, policy: ContactPolicy, read_revision: int) -> bool:
         """Store `policy` if the stored one is still at `read_revision` (0: none stored); False otherwise."""
