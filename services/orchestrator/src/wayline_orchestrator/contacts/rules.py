@@ -86,7 +86,7 @@ def _frequency_cap(index: int, cap: FrequencyCap, history: Sequence[Past], at: i
         t
         for c, p, t in history
         if since < t <= at
-        and (channel == ANY_CHANNEL or c == channel)
+        and channel in (ANY_CHANNEL, c)
         and (purpose_of(p) in purposes if purposes else p != TRANSACTIONAL)
     )
     if len(times) < cap.max_contacts:
