@@ -1,23 +1,38 @@
-"""The orchestrator's skeleton: its contract is served, and every RPC answers UNIMPLEMENTED (with the RPC's
-name) until the orchestration issues land."""
+"""Wires the orchestrator together: the contact ledger's store and OrchestratorService. The contact policy
+and ledger's RPCs are served; the flows' RPCs answer UNIMPLEMENTED (with the RPC's name) until the flows
+issue lands."""
 
 from __future__ import annotations
 
 import grpc
 
 from wayline.common.server import ServiceDefinition
+from wayline.common.sql import open_database
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
+from wayline_orchestrator.contacts import ContactLedger, ContactStore
+from wayline_orchestrator.servicer import OrchestratorServicer
 from wayline_orchestrator.settings import OrchestratorSettings
 
 __all__ = ["orchestrator_service"]
 
 
 def orchestrator_service(settings: OrchestratorSettings) -> ServiceDefinition:
+    url = settings.database_url.get_secret_value() if settings.database_url else None
+    db = open_database(url, settings.service_dir / "orchestrator.db")
+    store = ContactStore(db)
+    ledger = ContactLedger(store)
+
     def register(server: grpc.Server) -> list[str]:
-        # Every RPC answers UNIMPLEMENTED, from the generated base class.
-        servicer = pb_grpc.OrchestratorServiceServicer()  # type: ignore[abstract]
+        # The RPCs OrchestratorServicer does not define yet fall through to the generated base: UNIMPLEMENTED.
+        servicer = OrchestratorServicer(ledger)  # type: ignore[abstract]
         pb_grpc.add_OrchestratorServiceServicer_to_server(servicer, server)
         return [pb.DESCRIPTOR.services_by_name["OrchestratorService"].full_name]
 
-    return ServiceDefinition(name="orchestrator", register=register)
+    def start() -> None:
+        store.migrate()
+
+    def stop() -> None:
+        db.close()
+
+    return ServiceDefinition(name="orchestrator", register=register, start=start, stop=stop)

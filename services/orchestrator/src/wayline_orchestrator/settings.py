@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from wayline.common.registry import REGISTRY
@@ -22,4 +22,10 @@ class OrchestratorSettings(ServiceSettings):
     port: int = Field(default=_SERVICE.port, ge=0, le=65535, description="gRPC port.")
     metrics_port: int = Field(
         default=_SERVICE.metrics_port, ge=0, le=65535, description="Prometheus port; 0 turns it off."
+    )
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="PostgreSQL URL for the contact policy and the contact ledger (shared by every "
+        "orchestrator replica, so that frequency caps hold across them); unset: SQLite (WAL) at "
+        "<WAYLINE_DATA_DIR>/orchestrator/orchestrator.db, for one replica.",
     )

@@ -1,0 +1,192 @@
+"""The ledger's operations: read and update the tenant's policy (by field mask, conditional on an etag),
+check contacts against it, record contacts (idempotently, and atomically with the check when asked), list a
+person's contacts, and keep what events say of a person. Free of gRPC, so flows call the same code."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from wayline.common.errors import FieldViolation
+from wayline_orchestrator.contacts.model import (
+    ANY_CHANNEL,
+    CheckResult,
+    Contact,
+    ContactCheck,
+    ContactPolicy,
+    Violation,
+)
+from wayline_orchestrator.contacts.rules import evaluate, preferred_channel
+from wayline_orchestrator.contacts.store import Attribute, ConsentStatement, ContactFilter, ContactStore
+from wayline_orchestrator.contacts.validation import policy_violations
+from wayline_orchestrator.errors import ContactInvalid, EtagMismatch, PolicyInvalid
+
+__all__ = ["MASK_PATHS", "MAX_CHECKS", "CheckAnswer", "ContactLedger", "ContactPage", "Recorded"]
+
+# The fields UpdateContactPolicy may change; an empty mask means all of the top-level ones.
+MASK_PATHS: tuple[str, ...] = (
+    "frequency_caps",
+    "quiet_hours",
+    "consent_rules",
+    "channel_preference",
+    "channel_preference.enforce",
+    "channel_preference.default_order",
+)
+_TOP_LEVEL = ("frequency_caps", "quiet_hours", "consent_rules", "channel_preference")
+MAX_CHECKS = 50
+MAX_ID_LENGTH = 256
+
+
+@dataclass(frozen=True)
+class CheckAnswer:
+    results: list[CheckResult]
+    preferred_channel: str
+
+
+@dataclass(frozen=True)
+class Recorded:
+    recorded: bool
+    contact: Contact
+    violations: tuple[Violation, ...] = ()
+
+
+@dataclass(frozen=True)
+class ContactPage:
+    contacts: list[Contact]
+    total: int
+    more: bool
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1_000
+
+
+def _id_violations(path: str, value: str) -> list[FieldViolation]:
+    if not value:
+        return [FieldViolation(path, "is required", "REQUIRED")]
+    if len(value) > MAX_ID_LENGTH:
+        return [FieldViolation(path, f"is longer than {MAX_ID_LENGTH} characters", "TOO_LONG")]
+    return []
+
+
+def _apply(current: ContactPolicy, changes: ContactPolicy, paths: Sequence[str]) -> ContactPolicy:
+    fields = {p: getattr(changes, p) for p in (paths or _TOP_LEVEL) if "." not in p}
+    preference = fields.pop("channel_preference", current.channel_preference)
+    for path in paths:
+        if path.startswith("channel_preference."):
+            name = path.split(".", 1)[1]
+            preference = dataclasses.replace(preference, **{name: getattr(changes.channel_preference, name)})
+    return dataclasses.replace(current, **fields, channel_preference=preference)
+
+
+class ContactLedger:
+    def __init__(self, store: ContactStore, clock: Callable[[], int] = _now_us) -> None:
+        self._store = store
+        self._clock = clock
+
+    def policy(self, tenant: str) -> ContactPolicy:
+        with self._store.transaction() as tx:
+            return self._store.policy(tx, tenant)
+
+    def update_policy(
+        self, tenant: str, changes: ContactPolicy, paths: Sequence[str], etag: str
+    ) -> ContactPolicy:
+        """Apply the fields of `changes` named in `paths` (empty: every field) to the tenant's policy, if
+        `etag` (when given) is its current one."""
+        unknown = [
+            FieldViolation(f"update_mask.paths[{i}]", f"{path!r} is not a writable field of ContactPolicy")
+            for i, path in enumerate(paths)
+            if path not in MASK_PATHS
+        ]
+        if unknown:
+            raise PolicyInvalid(unknown)
+        current = self.policy(tenant)
+        if etag and etag != current.etag:
+            raise EtagMismatch(current.etag)
+        updated = dataclasses.replace(
+            _apply(current, changes, paths), revision=current.revision + 1, update_time=self._clock()
+        )
+        problems = policy_violations(updated)
+        if problems:
+            raise PolicyInvalid(problems)
+        if not self._store.put_policy(tenant, updated, current.revision):
+            raise EtagMismatch(self.policy(tenant).etag)  # changed between the read and the write
+        return updated
+
+    def check(
+        self, tenant: str, person_id: str, checks: Sequence[ContactCheck], at: int | None
+    ) -> CheckAnswer:
+        """Whether the policy allows each contact with the person at `at` (None: now). Records nothing."""
+        problems = _id_violations("person_id", person_id)
+        if not checks or len(checks) > MAX_CHECKS:
+            problems.append(FieldViolation("checks", f"give 1 to {MAX_CHECKS} checks", "OUT_OF_RANGE"))
+        problems += [
+            FieldViolation(f"checks[{i}].channel", "is required: the channel of the contact", "REQUIRED")
+            for i, c in enumerate(checks)
+            if c.channel == ANY_CHANNEL
+        ]
+        if problems:
+            raise ContactInvalid(problems)
+        when = self._clock() if at is None else at
+        with self._store.transaction() as tx:
+            policy = self._store.policy(tx, tenant)
+            person = self._store.person(tx, tenant, person_id)
+            history = self._store.history(tx, tenant, person_id, when - _longest_window(policy), when)
+        results = [evaluate(policy, person, history, c, when) for c in checks]
+        return CheckAnswer(results, preferred_channel(policy, person, results))
+
+    def record(self, tenant: str, contact: Contact, enforce_policy: bool) -> Recorded:
+        """Write `contact` once (by its id). With `enforce_policy`, only if the policy allows it, checked and
+        written in one transaction under the person's lock."""
+        problems = _id_violations("contact.contact_id", contact.contact_id) + _id_violations(
+            "contact.person_id", contact.person_id
+        )
+        if contact.channel == ANY_CHANNEL:
+            problems.append(FieldViolation("contact.channel", "is required", "REQUIRED"))
+        if problems:
+            raise ContactInvalid(problems)
+        now = self._clock()
+        contact = dataclasses.replace(contact, contact_time=contact.contact_time or now, record_time=now)
+        with self._store.person_lock(tenant, contact.person_id) as tx:
+            earlier = self._store.contact(tx, tenant, contact.contact_id)
+            if earlier is not None:
+                return Recorded(True, earlier)
+            if enforce_policy:
+                policy = self._store.policy(tx, tenant)
+                at = contact.contact_time
+                history = self._store.history(tx, tenant, contact.person_id, at - _longest_window(policy), at)
+                check = ContactCheck(contact.channel, contact.purpose, contact.action_id)
+                result = evaluate(
+                    policy, self._store.person(tx, tenant, contact.person_id), history, check, at
+                )
+                if not result.allowed:
+                    return Recorded(False, contact, result.violations)
+            if self._store.insert(tx, tenant, contact):
+                return Recorded(True, contact)
+            # The same id for another person, recorded meanwhile: it is that one the ledger holds.
+            stored = self._store.contact(tx, tenant, contact.contact_id)
+        return Recorded(True, stored or contact)
+
+    def contacts(
+        self, tenant: str, where: ContactFilter, before: tuple[int, str] | None, limit: int
+    ) -> ContactPage:
+        problems = _id_violations("person_id", where.person_id)
+        if where.start is not None and where.end is not None and where.end <= where.start:
+            problems.append(
+                FieldViolation("time_range.end", "must be after time_range.start", "OUT_OF_RANGE")
+            )
+        if problems:
+            raise ContactInvalid(problems)
+        found, total = self._store.page(tenant, where, before, limit + 1)
+        return ContactPage(found[:limit], total, len(found) > limit)
+
+    def observe(
+        self, tenant: str, consents: Sequence[ConsentStatement], attributes: Sequence[Attribute]
+    ) -> None:
+        self._store.observe(tenant, consents, attributes)
+
+
+def _longest_window(policy: ContactPolicy) -> int:
+    return max((cap.window_us for cap in policy.frequency_caps), default=0)

@@ -1,0 +1,269 @@
+"""The contact ledger in SQL, the same statements on SQLite (embedded) and PostgreSQL (production). Every
+query is scoped by tenant.
+
+Tables: the tenant's one policy (its revision makes writes conditional: two admins cannot both apply a change
+made against the same etag); the contacts, indexed by (tenant, person, time) for the caps' window queries;
+and what the ledger knows of each person from their events: consent statements (one per scope, the latest
+kept) and attributes (preferred channel, time zone; the latest kept).
+
+`person_lock` opens the transaction in which RecordContact with `enforce_policy` checks and inserts: on
+PostgreSQL it takes a transaction-scoped advisory lock on the (tenant, person), so that concurrent senders to
+one person queue while senders to other persons do not; on SQLite the kit's `BEGIN IMMEDIATE` already holds
+the database's one write lock for the whole transaction. Either way the count the check reads cannot change
+before the insert commits.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+from wayline.common.sql import DATABASE_DOWN, Database, Transaction, migrate
+from wayline_orchestrator.contacts.codec import CONTACT_BODY_FIELDS, contact_body, policy_body, policy_of
+from wayline_orchestrator.contacts.model import ANY_CHANNEL, Consent, Contact, ContactPolicy, Person
+from wayline_orchestrator.contacts.rules import Past
+from wayline_orchestrator.errors import LedgerUnavailable
+
+__all__ = ["MIGRATIONS", "Attribute", "ConsentStatement", "ContactFilter", "ContactStore"]
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        "CREATE TABLE contact_policies (tenant_id TEXT NOT NULL PRIMARY KEY, revision BIGINT NOT NULL,"
+        " update_time BIGINT NOT NULL, body TEXT NOT NULL)",
+        "CREATE TABLE contacts (tenant_id TEXT NOT NULL, contact_id TEXT NOT NULL, person_id TEXT NOT NULL,"
+        " channel TEXT NOT NULL, purpose TEXT NOT NULL, contact_time BIGINT NOT NULL,"
+        " record_time BIGINT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (tenant_id, contact_id))",
+        # The caps' window queries read one person's range of times, from the index alone (it covers them);
+        # ListContacts' newest-first pages walk the same range backwards.
+        "CREATE INDEX contacts_by_person_time ON contacts"
+        " (tenant_id, person_id, contact_time, channel, purpose, contact_id)",
+        "CREATE TABLE person_consents (tenant_id TEXT NOT NULL, person_id TEXT NOT NULL,"
+        " channel TEXT NOT NULL, purpose TEXT NOT NULL, granted INTEGER NOT NULL,"
+        " event_time BIGINT NOT NULL, event_id TEXT NOT NULL,"
+        " PRIMARY KEY (tenant_id, person_id, channel, purpose))",
+        "CREATE TABLE person_attributes (tenant_id TEXT NOT NULL, person_id TEXT NOT NULL,"
+        " name TEXT NOT NULL, value TEXT NOT NULL, event_time BIGINT NOT NULL, event_id TEXT NOT NULL,"
+        " PRIMARY KEY (tenant_id, person_id, name))",
+    ),
+)
+_CONTACT_COLUMNS = "contact_id, person_id, channel, purpose, contact_time, record_time, body"
+# An event replayed, or older than what is stored, changes nothing: the latest (time, event id) wins.
+_NEWER = (
+    "{t}.event_time < excluded.event_time"
+    " OR ({t}.event_time = excluded.event_time AND {t}.event_id < excluded.event_id)"
+)
+PREFERRED_CHANNEL = "preferred_channel"
+TIME_ZONE = "time_zone"
+
+
+class ConsentStatement(NamedTuple):
+    person_id: str
+    channel: str  # a channel's value name, or ALL
+    purpose: str  # a purpose's value name, or ALL
+    granted: bool
+    event_time: int
+    event_id: str
+
+
+class Attribute(NamedTuple):
+    person_id: str
+    name: str  # PREFERRED_CHANNEL or TIME_ZONE
+    value: str
+    event_time: int
+    event_id: str
+
+
+class ContactFilter(NamedTuple):
+    person_id: str
+    start: int | None = None  # inclusive
+    end: int | None = None  # exclusive
+    channel: str = ANY_CHANNEL
+
+
+# CheckContact reads the policy on every call; parsing its JSON each time cost ~100 µs. A stored revision
+# never changes (an update writes a new one), so the parsed policy is kept per (body, revision).
+_policy = lru_cache(maxsize=1024)(policy_of)
+
+
+def _contact(row: tuple[Any, ...]) -> Contact:
+    contact_id, person_id, channel, purpose, contact_time, record_time, body = row
+    extra = json.loads(body)
+    return Contact(
+        contact_id=contact_id,
+        person_id=person_id,
+        channel=channel,
+        purpose=purpose,
+        contact_time=int(contact_time),
+        record_time=int(record_time),
+        **{name: extra[name] for name in CONTACT_BODY_FIELDS},
+    )
+
+
+class ContactStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def migrate(self) -> int:
+        with self._guard():
+            return migrate(self._db, "orchestrator_contacts", MIGRATIONS)
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except DATABASE_DOWN as down:
+            raise LedgerUnavailable() from down
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        with self._guard(), self._db.transaction() as tx:
+            yield tx
+
+    @contextmanager
+    def person_lock(self, tenant: str, person_id: str) -> Iterator[Transaction]:
+        """A transaction in which no other `person_lock` of the same person runs (see the module's note)."""
+        with self.transaction() as tx:
+            if self._db.engine == "postgresql":
+                tx.execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
+                    (f"contacts\x1f{tenant}\x1f{person_id}",),
+                )
+            yield tx
+
+    # The policy.
+
+    def policy(self, tx: Transaction, tenant: str) -> ContactPolicy:
+        rows = tx.execute(
+            "SELECT body, revision, update_time FROM contact_policies WHERE tenant_id = ?", (tenant,)
+        )
+        return _policy(rows[0][0], int(rows[0][1]), int(rows[0][2])) if rows else ContactPolicy()
+
+    def put_policy(self, tenant: str, policy: ContactPolicy, read_revision: int) -> bool:
+        """Store `policy` if the stored one is still at `read_revision` (0: none stored); False otherwise."""
+        params = (policy.revision, policy.update_time, policy_body(policy))
+        with self.transaction() as tx:
+            if read_revision == 0:
+                rows = tx.execute(
+                    "INSERT INTO contact_policies (revision, update_time, body, tenant_id)"
+                    " VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (tenant_id) DO NOTHING RETURNING tenant_id",
+                    (*params, tenant),
+                )
+            else:
+                rows = tx.execute(
+                    "UPDATE contact_policies SET revision = ?, update_time = ?, body = ?"
+                    " WHERE tenant_id = ? AND revision = ? RETURNING tenant_id",
+                    (*params, tenant, read_revision),
+                )
+        return bool(rows)
+
+    # What the ledger knows of a person.
+
+    def person(self, tx: Transaction, tenant: str, person_id: str) -> Person:
+        consents = tx.execute(
+            "SELECT channel, purpose, granted, event_time FROM person_consents"
+            " WHERE tenant_id = ? AND person_id = ?",
+            (tenant, person_id),
+        )
+        attributes = dict(
+            tx.execute(
+                "SELECT name, value FROM person_attributes WHERE tenant_id = ? AND person_id = ?",
+                (tenant, person_id),
+            )
+        )
+        return Person(
+            consents=tuple(Consent(c, p, bool(g), int(t)) for c, p, g, t in consents),
+            preferred_channel=attributes.get(PREFERRED_CHANNEL, ANY_CHANNEL),
+            time_zone=attributes.get(TIME_ZONE, ""),
+        )
+
+    def observe(
+        self, tenant: str, consents: Sequence[ConsentStatement], attributes: Sequence[Attribute]
+    ) -> None:
+        """Keep, per scope and per attribute, the latest of these statements and of those already stored."""
+        with self.transaction() as tx:
+            if consents:
+                tx.executemany(
+                    "INSERT INTO person_consents (tenant_id, person_id, channel, purpose, granted,"
+                    " event_time, event_id) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (tenant_id, person_id, channel, purpose)"
+                    " DO UPDATE SET granted = excluded.granted, event_time = excluded.event_time,"
+                    " event_id = excluded.event_id WHERE " + _NEWER.format(t="person_consents"),
+                    [
+                        (tenant, c.person_id, c.channel, c.purpose, int(c.granted), c.event_time, c.event_id)
+                        for c in consents
+                    ],
+                )
+            if attributes:
+                tx.executemany(
+                    "INSERT INTO person_attributes (tenant_id, person_id, name, value, event_time, event_id)"
+                    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, person_id, name)"
+                    " DO UPDATE SET value = excluded.value, event_time = excluded.event_time,"
+                    " event_id = excluded.event_id WHERE " + _NEWER.format(t="person_attributes"),
+                    [(tenant, *a) for a in attributes],
+                )
+
+    # The contacts.
+
+    def history(self, tx: Transaction, tenant: str, person_id: str, after: int, until: int) -> list[Past]:
+        """The person's contacts made in (after, until], as the caps count them."""
+        rows = tx.execute(
+            "SELECT channel, purpose, contact_time FROM contacts"
+            " WHERE tenant_id = ? AND person_id = ? AND contact_time > ? AND contact_time <= ?",
+            (tenant, person_id, after, until),
+        )
+        return [Past(channel, purpose, int(t)) for channel, purpose, t in rows]
+
+    def contact(self, tx: Transaction, tenant: str, contact_id: str) -> Contact | None:
+        rows = tx.execute(
+            f"SELECT {_CONTACT_COLUMNS} FROM contacts WHERE tenant_id = ? AND contact_id = ?",
+            (tenant, contact_id),
+        )
+        return _contact(rows[0]) if rows else None
+
+    def insert(self, tx: Transaction, tenant: str, contact: Contact) -> bool:
+        """Add `contact`; False (and nothing written) when its id is already in the tenant's ledger."""
+        rows = tx.execute(
+            f"INSERT INTO contacts (tenant_id, {_CONTACT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (tenant_id, contact_id) DO NOTHING RETURNING contact_id",
+            (
+                tenant,
+                contact.contact_id,
+                contact.person_id,
+                contact.channel,
+                contact.purpose,
+                contact.contact_time,
+                contact.record_time,
+                contact_body(contact),
+            ),
+        )
+        return bool(rows)
+
+    def page(
+        self, tenant: str, where: ContactFilter, before: tuple[int, str] | None, limit: int
+    ) -> tuple[list[Contact], int]:
+        """Up to `limit` matching contacts, newest first, strictly after the (time, id) cursor `before`, and
+        how many match in all."""
+        clause = "tenant_id = ? AND person_id = ?"
+        params: list[object] = [tenant, where.person_id]
+        if where.start is not None:
+            clause, params = clause + " AND contact_time >= ?", [*params, where.start]
+        if where.end is not None:
+            clause, params = clause + " AND contact_time < ?", [*params, where.end]
+        if where.channel != ANY_CHANNEL:
+            clause, params = clause + " AND channel = ?", [*params, where.channel]
+        keyset, after = "", list[object]()
+        if before is not None:
+            keyset = " AND (contact_time < ? OR (contact_time = ? AND contact_id < ?))"
+            after = [before[0], before[0], before[1]]
+        with self.transaction() as tx:
+            total = tx.execute(f"SELECT COUNT(*) FROM contacts WHERE {clause}", params)[0][0]
+            rows = tx.execute(
+                f"SELECT {_CONTACT_COLUMNS} FROM contacts WHERE {clause}{keyset}"
+                " ORDER BY contact_time DESC, contact_id DESC LIMIT ?",
+                [*params, *after, limit],
+            )
+        return [_contact(row) for row in rows], int(total)

@@ -1,0 +1,96 @@
+"""What UpdateContactPolicy refuses, with the path of every offending field, so that a caller can fix them
+all at once: non-positive caps and windows, minutes outside a day, empty quiet periods, unknown time zones,
+ambiguous consent rules and meaningless channel lists."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from wayline.common.errors import FieldViolation
+from wayline_orchestrator.contacts.model import ANY_CHANNEL, ContactPolicy
+from wayline_orchestrator.contacts.rules import time_zone
+
+__all__ = ["MINUTES_PER_DAY", "policy_violations"]
+
+MINUTES_PER_DAY = 1440
+_ROOT = "contact_policy"
+
+
+def _caps(policy: ContactPolicy) -> list[FieldViolation]:
+    found = []
+    for i, cap in enumerate(policy.frequency_caps):
+        path = f"{_ROOT}.frequency_caps[{i}]"
+        if cap.max_contacts <= 0:
+            found.append(FieldViolation(f"{path}.max_contacts", "must be positive", "OUT_OF_RANGE"))
+        if cap.window_us <= 0:
+            found.append(
+                FieldViolation(
+                    f"{path}.window", "must be a positive duration (for example 7d)", "OUT_OF_RANGE"
+                )
+            )
+    return found
+
+
+def _quiet_hours(policy: ContactPolicy) -> list[FieldViolation]:
+    found = []
+    for i, rule in enumerate(policy.quiet_hours):
+        path = f"{_ROOT}.quiet_hours[{i}]"
+        for name, minute in (("start_minute", rule.start_minute), ("end_minute", rule.end_minute)):
+            if not 0 <= minute < MINUTES_PER_DAY:
+                found.append(
+                    FieldViolation(
+                        f"{path}.{name}", "must be minutes after midnight, 0 to 1439", "OUT_OF_RANGE"
+                    )
+                )
+        if rule.start_minute == rule.end_minute:
+            found.append(
+                FieldViolation(
+                    f"{path}.end_minute",
+                    "equals start_minute: the quiet period would be empty",
+                    "EMPTY_PERIOD",
+                )
+            )
+        if rule.default_time_zone and time_zone(rule.default_time_zone) is None:
+            found.append(
+                FieldViolation(
+                    f"{path}.default_time_zone",
+                    f"{rule.default_time_zone!r} is not an IANA time zone (for example Europe/Paris)",
+                    "UNKNOWN_TIME_ZONE",
+                )
+            )
+        for j, channel in enumerate(rule.channels):
+            if channel == ANY_CHANNEL:
+                found.append(
+                    FieldViolation(
+                        f"{path}.channels[{j}]", "must name a channel; leave the list empty for all"
+                    )
+                )
+    return found
+
+
+def _consent_rules(policy: ContactPolicy) -> list[FieldViolation]:
+    seen = Counter((r.channel, r.purpose) for r in policy.consent_rules)
+    return [
+        FieldViolation(
+            f"{_ROOT}.consent_rules[{i}]",
+            "another rule has the same channel and purpose; which one applies would be ambiguous",
+            "DUPLICATE",
+        )
+        for i, rule in enumerate(policy.consent_rules)
+        if seen[(rule.channel, rule.purpose)] > 1
+    ]
+
+
+def _channel_preference(policy: ContactPolicy) -> list[FieldViolation]:
+    order = policy.channel_preference.default_order
+    path = f"{_ROOT}.channel_preference.default_order"
+    return [
+        FieldViolation(f"{path}[{i}]", "must name a channel, once", "INVALID")
+        for i, channel in enumerate(order)
+        if channel == ANY_CHANNEL or channel in order[:i]
+    ]
+
+
+def policy_violations(policy: ContactPolicy) -> list[FieldViolation]:
+    """Every problem of `policy`, each with its field path; empty when it can be stored."""
+    return _caps(policy) + _quiet_hours(policy) + _consent_rules(policy) + _channel_preference(policy)

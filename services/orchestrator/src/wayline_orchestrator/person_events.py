@@ -1,0 +1,105 @@
+"""What the contact policy learns from a person's events (the contract's ContactPolicy comments): a
+`Consent Updated` event states consent for a channel (or `all`) and a purpose (or `all`); a `Channel
+Preference Updated` event states the preferred channel; any event's `context.timezone` is the person's time
+zone. The latest statement of each kind wins, so replays and late events are harmless.
+
+A statement that cannot be read (an unknown channel, a missing `granted`) is skipped and logged rather than
+refused: the event is valid for journeys and flows, only its meaning for the contact policy is lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import structlog
+from google.protobuf import struct_pb2
+
+from wayline.common.errors import FieldViolation
+from wayline.event.v1 import event_pb2
+from wayline.orchestrator.v1 import contact_policy_pb2 as policy_pb
+from wayline_orchestrator.contacts.model import ALL
+from wayline_orchestrator.contacts.rules import time_zone
+from wayline_orchestrator.contacts.store import PREFERRED_CHANNEL, TIME_ZONE, Attribute, ConsentStatement
+from wayline_orchestrator.converters import micros
+from wayline_orchestrator.errors import ContactInvalid
+
+__all__ = ["CONSENT_UPDATED", "MAX_EVENTS", "PREFERENCE_UPDATED", "person_statements"]
+
+log = structlog.get_logger("wayline.orchestrator")
+
+CONSENT_UPDATED = "Consent Updated"
+PREFERENCE_UPDATED = "Channel Preference Updated"
+MAX_EVENTS = 10_000
+
+_CHANNELS = {
+    name.removeprefix("CHANNEL_").lower(): name
+    for name in event_pb2.Channel.keys()  # noqa: SIM118 - an enum wrapper, not a dict
+    if name != "CHANNEL_UNSPECIFIED"
+}
+_PURPOSES = {
+    name.removeprefix("CONTACT_PURPOSE_").lower(): name
+    for name in policy_pb.ContactPurpose.keys()  # noqa: SIM118
+    if name != "CONTACT_PURPOSE_UNSPECIFIED"
+}
+
+
+def _text(properties: struct_pb2.Struct, key: str) -> str:
+    value = properties.fields.get(key)
+    return value.string_value.strip().lower() if value is not None and value.HasField("string_value") else ""
+
+
+def _granted(properties: struct_pb2.Struct) -> bool | None:
+    value = properties.fields.get("granted")
+    if value is None:
+        return None
+    if value.HasField("bool_value"):
+        return value.bool_value
+    text = value.string_value.strip().lower() if value.HasField("string_value") else ""
+    return {"true": True, "false": False}.get(text)
+
+
+def _consent(event: event_pb2.Event, at: int) -> ConsentStatement | None:
+    channel = _text(event.properties, "channel")
+    purpose = _text(event.properties, "purpose")
+    granted = _granted(event.properties)
+    scope_channel = ALL if channel == "all" else _CHANNELS.get(channel)
+    scope_purpose = ALL if purpose == "all" else _PURPOSES.get(purpose)
+    if scope_channel is None or scope_purpose is None or granted is None:
+        log.warning(
+            "contacts.consent_event_unreadable", event_id=event.event_id, channel=channel, purpose=purpose
+        )
+        return None
+    return ConsentStatement(event.person_id, scope_channel, scope_purpose, granted, at, event.event_id)
+
+
+def person_statements(events: Sequence[event_pb2.Event]) -> tuple[list[ConsentStatement], list[Attribute]]:
+    """The consent statements and attributes the events carry; INVALID_ARGUMENT for an event without an id or
+    a person (the contract's ObserveEvents errors)."""
+    problems = [
+        FieldViolation(f"events[{i}].{name}", "is required", "REQUIRED")
+        for i, e in enumerate(events)
+        for name in ("event_id", "person_id")
+        if not getattr(e, name)
+    ]
+    if len(events) > MAX_EVENTS:
+        problems.append(FieldViolation("events", f"at most {MAX_EVENTS} events per call", "TOO_MANY"))
+    if problems:
+        raise ContactInvalid(problems)
+    consents: list[ConsentStatement] = []
+    attributes: list[Attribute] = []
+    for event in events:
+        at = micros(event.timestamp)
+        if event.name == CONSENT_UPDATED:
+            statement = _consent(event, at)
+            if statement is not None:
+                consents.append(statement)
+        elif event.name == PREFERENCE_UPDATED:
+            channel = _CHANNELS.get(_text(event.properties, "channel"))
+            if channel is None:
+                log.warning("contacts.preference_event_unreadable", event_id=event.event_id)
+            else:
+                attributes.append(Attribute(event.person_id, PREFERRED_CHANNEL, channel, at, event.event_id))
+        zone = event.context.timezone
+        if zone and time_zone(zone) is not None:
+            attributes.append(Attribute(event.person_id, TIME_ZONE, zone, at, event.event_id))
+    return consents, attributes

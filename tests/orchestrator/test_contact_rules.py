@@ -1,0 +1,114 @@
+"""The policy's rules as pure functions, with hypothesis: a frequency cap forbids exactly when its window is
+full and frees a slot exactly at the retry time it reports; quiet hours forbid every instant between the
+check and the reported end of the period, and no longer, in zones with DST changes (and Lord Howe's half-hour
+one) and for periods that span midnight."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wayline.common.timestamps import to_micros
+from wayline_orchestrator.contacts.model import (
+    ContactCheck,
+    ContactPolicy,
+    FrequencyCap,
+    Person,
+    QuietHours,
+)
+from wayline_orchestrator.contacts.rules import Past, evaluate, window_label
+
+HOUR = 3_600_000_000
+DAY = 24 * HOUR
+START = to_micros(datetime(2026, 1, 1, tzinfo=UTC))
+ZONES = ["UTC", "Europe/Paris", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata", "America/Santiago"]
+EMAIL = ContactCheck("CHANNEL_EMAIL", "CONTACT_PURPOSE_MARKETING")
+
+instants = st.integers(START, START + 365 * DAY)
+past = st.builds(
+    Past,
+    st.sampled_from(["CHANNEL_EMAIL", "CHANNEL_SMS"]),
+    st.sampled_from(
+        ["CONTACT_PURPOSE_MARKETING", "CONTACT_PURPOSE_TRANSACTIONAL", "CONTACT_PURPOSE_UNSPECIFIED"]
+    ),
+    st.integers(START, START + 20 * DAY),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    history=st.lists(past, max_size=30),
+    max_contacts=st.integers(1, 5),
+    window=st.integers(1, 10 * DAY),
+    at=st.integers(START, START + 20 * DAY),
+)
+def test_a_cap_forbids_exactly_when_its_window_is_full(
+    history: list[Past], max_contacts: int, window: int, at: int
+) -> None:
+    cap = FrequencyCap("CHANNEL_EMAIL", (), max_contacts, window)
+    policy = ContactPolicy(frequency_caps=(cap,))
+    counted = [
+        p
+        for p in history
+        if p.channel == "CHANNEL_EMAIL"
+        and p.purpose != "CONTACT_PURPOSE_TRANSACTIONAL"
+        and at - window < p.contact_time <= at
+    ]
+    result = evaluate(policy, Person(), history, EMAIL, at)
+    assert result.allowed == (len(counted) < max_contacts)
+    if not result.allowed:
+        retry = result.violations[0].retry_time
+        assert retry is not None
+        assert retry > at
+        # Nothing later than `at` is recorded: the slot frees exactly at the retry time, not a moment before.
+        before = [p for p in history if p.contact_time <= at]
+        assert evaluate(policy, Person(), before, EMAIL, retry).allowed
+        assert not evaluate(policy, Person(), before, EMAIL, retry - 1).allowed
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    zone=st.sampled_from(ZONES),
+    start=st.integers(0, 1439),
+    end=st.integers(0, 1439),
+    at=instants,
+    probe=st.floats(0, 1, exclude_max=True),
+)
+def test_quiet_hours_forbid_until_the_end_they_report(
+    zone: str, start: int, end: int, at: int, probe: float
+) -> None:
+    if start == end:
+        return
+    policy = ContactPolicy(
+        quiet_hours=(QuietHours(start_minute=start, end_minute=end, default_time_zone=zone),)
+    )
+    result = evaluate(policy, Person(), [], EMAIL, at)
+    if result.allowed:
+        return
+    retry = result.violations[0].retry_time
+    assert retry is not None
+    assert at < retry <= at + 25 * HOUR  # the end of this night, never a later one
+    assert evaluate(policy, Person(), [], EMAIL, retry).allowed
+    inside = at + int((retry - at) * probe)
+    assert not evaluate(policy, Person(), [], EMAIL, inside).allowed
+
+
+def test_a_time_zone_this_machine_does_not_know_falls_back_to_the_rules_default() -> None:
+    rule = QuietHours(start_minute=21 * 60, end_minute=8 * 60, default_time_zone="Asia/Tokyo")
+    noon_utc = to_micros(datetime(2026, 1, 15, 12, tzinfo=UTC))  # 21:00 in Tokyo, 07:00 in New York
+    policy = ContactPolicy(quiet_hours=(rule,))
+    tokyo = evaluate(policy, Person(time_zone="Nowhere/Land"), [], EMAIL, noon_utc)
+    assert "Asia/Tokyo" in tokyo.violations[0].description
+    new_york = evaluate(policy, Person(time_zone="America/New_York"), [], EMAIL, noon_utc)
+    assert "America/New_York" in new_york.violations[0].description
+    assert new_york.violations[0].retry_time == to_micros(datetime(2026, 1, 15, 13, tzinfo=UTC))
+
+
+def test_window_labels_read_naturally() -> None:
+    assert window_label(7 * DAY) == "7 days"
+    assert window_label(DAY) == "1 day"
+    assert window_label(36 * HOUR) == "36 hours"
+    assert window_label(90 * 60_000_000) == "90 minutes"
+    assert window_label(1_500_000) == "1.5 seconds"
