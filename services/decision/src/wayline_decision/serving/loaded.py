@@ -21,6 +21,9 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from wayline.decision.v1 import model_package_pb2 as mp
+from wayline_decision.errors import ExplanationUnavailable
+from wayline_decision.explain.cache import Explainers, NotExplainable
+from wayline_decision.explain.treeshap import Explanation
 from wayline_decision.features.model import CompiledSpec, FeatureValue
 from wayline_decision.features.spec_compiler import compile_spec
 from wayline_decision.registry import RegisteredVersion
@@ -80,10 +83,13 @@ class ServingModel:
         self.spec: CompiledSpec = compile_spec(manifest.feature_spec, "feature_spec.")
         self.feature_names: tuple[str, ...] = tuple(f.name for f in manifest.feature_spec.features)
         self.graph_bytes: dict[int, bytes] = {}  # by ModelRole: the raw graphs, for explainers and V2
+        covers: dict[int, bytes] = {}
         graphs: dict[int, _Graph] = {}
         for entry in manifest.models:
             data = (directory / entry.file).read_bytes()
             self.graph_bytes[entry.role] = data
+            if entry.cover_file:
+                covers[entry.role] = (directory / entry.cover_file).read_bytes()
             column = 1 if entry.role == mp.MODEL_ROLE_RESPONSE else 0
             graphs[entry.role] = _Graph(serving_session(data), entry.input.name, entry.parity.output, column)
         self._response = graphs[mp.MODEL_ROLE_RESPONSE]
@@ -92,6 +98,7 @@ class ServingModel:
         self.width = width + len(self.action_ids)
         self._one_hot = np.eye(len(self.action_ids), dtype=np.float32)
         self._features_width = width
+        self._explainers = Explainers(self.graph_bytes, covers, self.width)
 
     def encode(self, values: Sequence[FeatureValue]) -> Float32Array:
         """The features' model input, in spec order (missing → NaN, categories → codes)."""
@@ -111,6 +118,20 @@ class ServingModel:
             return Scores(empty, empty)
         rows = self.rows(features, action_indexes)
         return Scores(self._response.run(rows), self._value.run(rows))
+
+    def explain(
+        self, features: Float32Array, action_index: int, role: int = mp.MODEL_ROLE_RESPONSE
+    ) -> Explanation:
+        """Exact TreeSHAP of one graph (the response graph's log-odds by default) on the row of `features`
+        under the action at `action_index`: one contribution per input column (the features, then the
+        actions' one-hot columns) and the base value, summing to the graph's margin for that row. The
+        explainer is built on the first call and kept; ExplanationUnavailable when the package cannot be
+        explained."""
+        try:
+            explainer = self._explainers.get(role)
+        except NotExplainable as error:
+            raise ExplanationUnavailable(self.model_id, self.version, str(error)) from None
+        return explainer.explain(self.rows(features, [action_index])[0])
 
     def warm_up(self, rounds: int = 20) -> None:
         """Run both graphs on varied rows, so that the first decisions do not pay ORT's lazy allocations."""
