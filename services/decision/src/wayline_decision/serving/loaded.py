@@ -187,7 +187,7 @@ class ServingModel:
         indexes = list(range(len(self.action_ids)))
         for _ in range(rounds):
             features = generator.normal(size=self._features_width).astype(np.float32)
-            self.score(features, indexes)
+            self._scorer.run(self.rows(features, indexes))  # the session itself, never a batch window
 
 
 def load_version(
