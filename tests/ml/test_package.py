@@ -64,8 +64,11 @@ def test_package_validates_and_its_manifest_describes_it(package: Path, models: 
         "value.onnx",
         "response_parity.json",
         "value_parity.json",
+        "response_covers.json",
+        "value_covers.json",
         "model_card.md",
     }
+    assert [m.cover_file for m in manifest.models] == ["response_covers.json", "value_covers.json"]
     assert all(sha256_file(package / name) == digest for name, digest in manifest.files.items())
     assert list(manifest.models[0].outputs[1].shape) == [-1, 2]
     window = manifest.training_window
@@ -196,3 +199,22 @@ def test_registry_refuses_an_invalid_package(package: Path, tmp_path: Path) -> N
     with pytest.raises(PackageError, match=r"model_card\.md: sha256 mismatch"):
         registry.put("acme", copy)
     assert not (tmp_path / "models" / "acme" / "nba").exists()
+
+
+def test_covers_are_the_boosters_matched_to_the_graphs_node_ids(package: Path, models: TrainedModels) -> None:
+    """onnxmltools renumbers nodes; the cover file follows the graph's numbering, not XGBoost's, so every
+    graph node has a cover and every branch's is its two children's sum."""
+    covers = json.loads((package / "response_covers.json").read_text())["trees"]
+    assert len(covers) == models.rounds["response"]
+    (node,) = onnx.load(package / "response.onnx").graph.node
+    a = {attribute.name: onnx.helper.get_attribute_value(attribute) for attribute in node.attribute}
+    dump = json.loads(models.response.get_dump(dump_format="json", with_stats=True)[0])
+    assert covers[0][0] == pytest.approx(dump["cover"])
+    branches = 0
+    for i, (tree, node_id) in enumerate(zip(a["nodes_treeids"], a["nodes_nodeids"], strict=True)):
+        assert covers[tree][node_id] > 0
+        if a["nodes_modes"][i] != b"LEAF":
+            children = covers[tree][a["nodes_truenodeids"][i]] + covers[tree][a["nodes_falsenodeids"][i]]
+            assert children == pytest.approx(covers[tree][node_id], rel=1e-4)
+            branches += 1
+    assert branches > len(covers)

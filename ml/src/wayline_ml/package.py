@@ -1,5 +1,6 @@
 """Writing a model package: a directory of `response.onnx`, `value.onnx`, a parity sample for each
-(`response_parity.json`, `value_parity.json`), `model_card.md` and `manifest.json` (the contract's
+(`response_parity.json`, `value_parity.json`), each graph's node covers for TreeSHAP (`response_covers.json`,
+`value_covers.json`, see `wayline_ml.covers`), `model_card.md` and `manifest.json` (the contract's
 ModelManifest).
 
 Packages are immutable. A package is written whole into a staging directory beside its destination,
@@ -27,6 +28,7 @@ import onnx
 from google.protobuf import timestamp_pb2
 
 from wayline.decision.v1 import model_package_pb2 as mpb
+from wayline_ml.covers import write_covers
 from wayline_ml.design import action_columns
 from wayline_ml.evaluate import Evaluation
 from wayline_ml.export import INPUT_NAME, RESPONSE_OUTPUT, VALUE_OUTPUT, ExportedModels, Parity, opsets
@@ -71,6 +73,8 @@ def write_package(
             onnx.save(model, staging / file)
         for parity in exported.parity:
             _write_sample(staging / _sample_file(parity), parity)
+        write_covers(staging / _cover_file("response"), models.response, exported.response)
+        write_covers(staging / _cover_file("value"), models.value, exported.value)
         card = render_model_card(name, version, models, evaluation)
         (staging / MODEL_CARD_FILE).write_text(card, encoding="utf-8")
         manifest = mpb.ModelManifest(
@@ -138,6 +142,10 @@ def _sample_file(parity: Parity) -> str:
     return f"{parity.model}_parity.json"
 
 
+def _cover_file(model: str) -> str:
+    return f"{model}_covers.json"
+
+
 def _write_sample(file: Path, parity: Parity) -> None:
     """The parity sample as JSON, NaN as null (JSON has no NaN)."""
     document = {"inputs": _rows(parity.sample_inputs), "expected": _rows(parity.sample_expected)}
@@ -188,4 +196,5 @@ def _entry(parity: Parity, models: TrainedModels) -> mpb.ModelFile:
             rule=rule,
             sample_file=_sample_file(parity),
         ),
+        cover_file=_cover_file(parity.model),
     )

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from wayline.common.errors import (
     Aborted,
     AlreadyExists,
+    FailedPrecondition,
     FieldViolation,
     InvalidArgument,
     NotFound,
@@ -21,6 +22,7 @@ __all__ = [
     "ActionNotFound",
     "ActionStoreUnavailable",
     "EtagMismatch",
+    "ExplanationUnavailable",
     "InvalidPageToken",
     "MalformedUpload",
     "ModelNotFound",
@@ -90,6 +92,19 @@ class ModelNotFound(NotFound):
 
     def __init__(self, name: str) -> None:
         super().__init__(f"{name} does not exist", metadata={"model": name})
+
+
+class ExplanationUnavailable(FailedPrecondition):
+    """The model version cannot be explained: its package carries no node covers for the graph (made before
+    packages had them, or by hand), or the graph is not a tree ensemble the explainer reads."""
+
+    default_reason = "EXPLANATION_UNAVAILABLE"
+
+    def __init__(self, model: str, version: str, why: str) -> None:
+        super().__init__(
+            f"model {model} version {version} cannot be explained: {why}",
+            metadata={"model": model, "version": version},
+        )
 
 
 class RegistryUnavailable(Unavailable):

@@ -177,6 +177,13 @@ def _models_violations(manifest: mp.ModelManifest, limits: ValidationLimits) -> 
             )
         violations += _output_violations(model, path)
         violations += _parity_violations(model, path, manifest, limits)
+        if model.cover_file and (
+            model.cover_file not in manifest.files
+            or model.cover_file in (model.file, model.parity.sample_file)
+        ):
+            violations.append(
+                FieldViolation(_at(f"{path}.cover_file"), f"{model.cover_file!r} is not a listed cover file")
+            )
     return violations
 
 

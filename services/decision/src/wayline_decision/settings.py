@@ -10,6 +10,7 @@ from pydantic_settings import SettingsConfigDict
 
 from wayline.common.registry import REGISTRY
 from wayline.common.settings import ServiceSettings
+from wayline_decision.serving.loaded import MicroBatching
 
 __all__ = ["DecisionSettings"]
 
@@ -54,10 +55,38 @@ class DecisionSettings(ServiceSettings):
         "stopped mid-upload) is removed when the service starts. Keep it above the longest upload.",
     )
 
+    micro_batch: bool = Field(
+        default=False,
+        description="Coalesce concurrent scoring calls of one model version into one ONNX Runtime run "
+        "(micro-batching). Off by default: on 2 cores it traded throughput at 16 callers for a lower p99 at "
+        "16 and 64 (docs/benchmarks.md, decision-scoring); measure on your hardware before turning it on.",
+    )
+    micro_batch_window_us: int = Field(
+        default=0,
+        ge=0,
+        le=100_000,
+        description="With micro-batching, how long the call that opens a batch waits for others to join, in "
+        "microseconds; a lone call pays it whole. 0: no waiting, batches form only from calls that arrive "
+        "while the previous batch runs.",
+    )
+    micro_batch_max_rows: int = Field(
+        default=256,
+        ge=1,
+        description="With micro-batching, a batch with this many candidate rows runs at once instead of "
+        "waiting out the window.",
+    )
+
     @field_validator("registry_dir", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @property
+    def micro_batching(self) -> MicroBatching | None:
+        """What load_version needs to batch (None when micro-batching is off)."""
+        if not self.micro_batch:
+            return None
+        return MicroBatching(window_s=self.micro_batch_window_us / 1e6, max_rows=self.micro_batch_max_rows)
 
     @property
     def registry_path(self) -> Path:

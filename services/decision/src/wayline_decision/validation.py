@@ -7,7 +7,9 @@ Each problem is a field violation naming the file, and the place in it, and what
 2. its own fields (`manifest_checks.py`);
 3. the directory holds exactly the files the manifest lists, each with its SHA-256 (hidden files, such as
    the registry's own record, are no part of a package and are not looked at);
-4. each graph loads in ONNX Runtime and agrees with the manifest and with its parity sample (`graphs.py`).
+4. each graph loads in ONNX Runtime and agrees with the manifest and with its parity sample (`graphs.py`);
+5. each graph's cover file, when the manifest names one, describes that graph's trees (`explain/covers.py`),
+   so a package that claims explanations can give them.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from pathlib import Path
 from wayline.common.errors import FieldViolation
 from wayline.decision.v1 import model_package_pb2 as mp
 from wayline_decision.errors import PackageInvalid
+from wayline_decision.explain.covers import CoversInvalid, read_covers
+from wayline_decision.explain.ensemble import EnsembleUnsupported, read_ensemble
 from wayline_decision.graphs import graph_violations
 from wayline_decision.manifest_checks import ValidationLimits, manifest_violations
 from wayline_decision.packages import (
@@ -79,6 +83,10 @@ def validate_package(
         violations += graph_violations(directory, model, manifest)
     if violations:
         raise PackageInvalid(violations)
+    for model in manifest.models:
+        violations += _cover_violations(directory, model, manifest)
+    if violations:
+        raise PackageInvalid(violations)
     return ValidPackage(manifest, found, package_digest(found))
 
 
@@ -120,3 +128,24 @@ def _file_violations(
                 )
             )
     return violations
+
+
+def _cover_violations(
+    directory: Path, model: mp.ModelFile, manifest: mp.ModelManifest
+) -> list[FieldViolation]:
+    if not model.cover_file:
+        return []
+    width = len(manifest.feature_spec.features) + len(manifest.action_ids)
+    try:
+        ensemble = read_ensemble((directory / model.file).read_bytes(), width)
+    except EnsembleUnsupported as error:
+        return [
+            FieldViolation(
+                f"{model.file}:cover_file", f"covers are given but the graph cannot be explained: {error}"
+            )
+        ]
+    try:
+        read_covers((directory / model.cover_file).read_bytes(), ensemble)
+    except CoversInvalid as error:
+        return [FieldViolation(model.cover_file, str(error), "COVERS_INVALID")]
+    return []

@@ -1,9 +1,11 @@
 """A registered model version loaded for serving: its package checked again, its two graphs in ONNX Runtime
 sessions tuned for one row at a time, its feature spec compiled for the online state, warmed up.
 
-Scoring a decision runs each graph once over one row per candidate action (the encoded features followed by
-the action's one-hot, ACTION_ENCODING_ONE_HOT_AFTER_FEATURES). The rows are written into a preallocated
-template: a copy of the features into the first columns and a gather of one-hot rows, no per-action Python.
+Scoring a decision is one session run over one row per candidate action (the encoded features followed by
+the action's one-hot, ACTION_ENCODING_ONE_HOT_AFTER_FEATURES): the response and value graphs are merged into
+one graph at load (`merged.py`), output names are made once, and the rows are a copy of a preallocated
+template (every action's one-hot, in order) with the features written into the first columns, no
+per-action Python. With `MicroBatching`, concurrent calls share one run (`batching.py`).
 
 Sessions: one intra-op and one inter-op thread, sequential execution, every graph optimisation. A request
 is one tiny batch, so ORT's thread pool only adds wake-up latency; the service scales with processes
@@ -21,27 +23,37 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from wayline.decision.v1 import model_package_pb2 as mp
+from wayline_decision.errors import ExplanationUnavailable
+from wayline_decision.explain.cache import Explainers, NotExplainable
+from wayline_decision.explain.treeshap import Explanation
 from wayline_decision.features.model import CompiledSpec, FeatureValue
 from wayline_decision.features.spec_compiler import compile_spec
 from wayline_decision.registry import RegisteredVersion
+from wayline_decision.serving.batching import MicroBatcher, RunRows
+from wayline_decision.serving.merged import merge_graphs
 from wayline_decision.validation import ValidationLimits, validate_package
 
-__all__ = ["Scores", "ServingModel", "load_version", "serving_session"]
+__all__ = ["MicroBatching", "Scores", "ServingModel", "load_version", "serving_options", "serving_session"]
 
 Float32Array = npt.NDArray[np.float32]
 Float64Array = npt.NDArray[np.float64]
 
 
-def serving_session(model: bytes) -> ort.InferenceSession:
-    """A CPU session for low-latency serving of small batches. Loaded from bytes, not from a path, so that
-    a graph cannot pull external data from files beside it."""
+def serving_options() -> ort.SessionOptions:
+    """Session options for low-latency serving of small batches (see the module's docstring)."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
-    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    return options
+
+
+def serving_session(model: bytes) -> ort.InferenceSession:
+    """A CPU session for low-latency serving of small batches. Loaded from bytes, not from a path, so that
+    a graph cannot pull external data from files beside it."""
+    return ort.InferenceSession(model, serving_options(), providers=["CPUExecutionProvider"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,22 +65,42 @@ class Scores:
 
 
 @dataclass(frozen=True, slots=True)
-class _Graph:
-    session: ort.InferenceSession
-    input_name: str
-    output_name: str
-    column: int  # the output column that carries the graph's meaning
+class MicroBatching:
+    """Coalesce concurrent score() calls into one session run (`serving/batching.py`)."""
 
-    def run(self, rows: Float32Array) -> Float64Array:
-        output = self.session.run([self.output_name], {self.input_name: rows})[0]
-        return np.asarray(output[:, self.column], dtype=np.float64)
+    window_s: float  # how long the call that opens a batch waits for others to join
+    max_rows: int  # a batch this large runs at once
+
+
+class _Scorer:
+    """Both graphs merged into one session (`merged.py`): one run per decision, output names made once."""
+
+    def __init__(
+        self, response: mp.ModelFile, response_graph: bytes, value: mp.ModelFile, value_graph: bytes
+    ):
+        merged, value_output = merge_graphs(
+            response_graph, response.parity.output, value_graph, value.parity.output, response.input.name
+        )
+        self.session = serving_session(merged)
+        self.input_name = response.input.name
+        self.outputs = [response.parity.output, value_output]
+
+    def run(self, rows: Float32Array) -> tuple[Float64Array, Float64Array]:
+        probabilities, values = self.session.run(self.outputs, {self.input_name: rows})
+        return probabilities[:, 1].astype(np.float64), values[:, 0].astype(np.float64)
 
 
 class ServingModel:
     """One loaded version. Immutable once built and safe to share between threads (ONNX Runtime sessions
     may run concurrently)."""
 
-    def __init__(self, tenant: str, version: RegisteredVersion, directory: Path) -> None:
+    def __init__(
+        self,
+        tenant: str,
+        version: RegisteredVersion,
+        directory: Path,
+        batching: MicroBatching | None = None,
+    ) -> None:
         manifest = version.manifest
         self.tenant = tenant
         self.model_id = manifest.model_id
@@ -80,18 +112,33 @@ class ServingModel:
         self.spec: CompiledSpec = compile_spec(manifest.feature_spec, "feature_spec.")
         self.feature_names: tuple[str, ...] = tuple(f.name for f in manifest.feature_spec.features)
         self.graph_bytes: dict[int, bytes] = {}  # by ModelRole: the raw graphs, for explainers and V2
-        graphs: dict[int, _Graph] = {}
+        covers: dict[int, bytes] = {}
+        entries = {entry.role: entry for entry in manifest.models}
         for entry in manifest.models:
-            data = (directory / entry.file).read_bytes()
-            self.graph_bytes[entry.role] = data
-            column = 1 if entry.role == mp.MODEL_ROLE_RESPONSE else 0
-            graphs[entry.role] = _Graph(serving_session(data), entry.input.name, entry.parity.output, column)
-        self._response = graphs[mp.MODEL_ROLE_RESPONSE]
-        self._value = graphs[mp.MODEL_ROLE_VALUE]
+            self.graph_bytes[entry.role] = (directory / entry.file).read_bytes()
+            if entry.cover_file:
+                covers[entry.role] = (directory / entry.cover_file).read_bytes()
+        self._scorer = _Scorer(
+            entries[mp.MODEL_ROLE_RESPONSE],
+            self.graph_bytes[mp.MODEL_ROLE_RESPONSE],
+            entries[mp.MODEL_ROLE_VALUE],
+            self.graph_bytes[mp.MODEL_ROLE_VALUE],
+        )
+        self._run: RunRows = self._scorer.run
+        self.batcher: MicroBatcher | None = None
+        if batching is not None:
+            self.batcher = MicroBatcher(
+                self._scorer.run, window_s=batching.window_s, max_rows=batching.max_rows
+            )
+            self._run = self.batcher.run
         width = len(self.feature_names)
         self.width = width + len(self.action_ids)
         self._one_hot = np.eye(len(self.action_ids), dtype=np.float32)
         self._features_width = width
+        self._all_actions = tuple(range(len(self.action_ids)))
+        self._all_rows = np.zeros((len(self.action_ids), self.width), dtype=np.float32)
+        self._all_rows[:, width:] = self._one_hot
+        self._explainers = Explainers(self.graph_bytes, covers, self.width)
 
     def encode(self, values: Sequence[FeatureValue]) -> Float32Array:
         """The features' model input, in spec order (missing → NaN, categories → codes)."""
@@ -99,9 +146,12 @@ class ServingModel:
 
     def rows(self, features: Float32Array, action_indexes: Sequence[int]) -> Float32Array:
         """The graphs' input: one row per action, the features then the action's one-hot."""
-        rows = np.empty((len(action_indexes), self.width), dtype=np.float32)
+        if tuple(action_indexes) == self._all_actions:  # the usual case: every candidate, in order
+            rows = self._all_rows.copy()
+        else:
+            rows = np.empty((len(action_indexes), self.width), dtype=np.float32)
+            rows[:, self._features_width :] = self._one_hot[np.asarray(action_indexes, dtype=np.intp)]
         rows[:, : self._features_width] = features
-        rows[:, self._features_width :] = self._one_hot[list(action_indexes)]
         return rows
 
     def score(self, features: Float32Array, action_indexes: Sequence[int]) -> Scores:
@@ -109,8 +159,27 @@ class ServingModel:
         if not action_indexes:
             empty = np.empty(0, dtype=np.float64)
             return Scores(empty, empty)
-        rows = self.rows(features, action_indexes)
-        return Scores(self._response.run(rows), self._value.run(rows))
+        return Scores(*self._run(self.rows(features, action_indexes)))
+
+    def close(self) -> None:
+        """Stop batching (a version being unloaded): leaders waiting for company run at once, later calls
+        run alone. Scoring keeps working; without batching this does nothing."""
+        if self.batcher is not None:
+            self.batcher.close()
+
+    def explain(
+        self, features: Float32Array, action_index: int, role: int = mp.MODEL_ROLE_RESPONSE
+    ) -> Explanation:
+        """Exact TreeSHAP of one graph (the response graph's log-odds by default) on the row of `features`
+        under the action at `action_index`: one contribution per input column (the features, then the
+        actions' one-hot columns) and the base value, summing to the graph's margin for that row. The
+        explainer is built on the first call and kept; ExplanationUnavailable when the package cannot be
+        explained."""
+        try:
+            explainer = self._explainers.get(role)
+        except NotExplainable as error:
+            raise ExplanationUnavailable(self.model_id, self.version, str(error)) from None
+        return explainer.explain(self.rows(features, [action_index])[0])
 
     def warm_up(self, rounds: int = 20) -> None:
         """Run both graphs on varied rows, so that the first decisions do not pay ORT's lazy allocations."""
@@ -118,16 +187,21 @@ class ServingModel:
         indexes = list(range(len(self.action_ids)))
         for _ in range(rounds):
             features = generator.normal(size=self._features_width).astype(np.float32)
-            self.score(features, indexes)
+            self._scorer.run(self.rows(features, indexes))  # the session itself, never a batch window
 
 
 def load_version(
-    tenant: str, version: RegisteredVersion, directory: Path, limits: ValidationLimits
+    tenant: str,
+    version: RegisteredVersion,
+    directory: Path,
+    limits: ValidationLimits,
+    *,
+    batching: MicroBatching | None = None,
 ) -> ServingModel:
     """Check the registered package again (every file's SHA-256, the manifest, each graph's signature and
     parity: a package may have been damaged on the volume since it was registered), load and warm it up.
     PackageInvalid when it no longer passes."""
     validate_package(directory, limits)
-    model = ServingModel(tenant, version, directory)
+    model = ServingModel(tenant, version, directory, batching)
     model.warm_up()
     return model

@@ -27,7 +27,7 @@ from wayline.event.v1 import event_pb2 as wayline_dot_event_dot_v1_dot_event__pb
 from wayline.journeys.v1 import feature_pb2 as wayline_dot_journeys_dot_v1_dot_feature__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'wayline/decision/v1/model_package.proto\x12\x13wayline.decision.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cwayline/event/v1/event.proto\x1a!wayline/journeys/v1/feature.proto\"r\n\nTensorSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x36\n\tdata_type\x18\x02 \x01(\x0e\x32#.wayline.decision.v1.TensorDataType\x12\r\n\x05shape\x18\x03 \x03(\x03\x12\x0f\n\x07meaning\x18\x04 \x01(\t\"\x98\x01\n\x0bParityCheck\x12\x0c\n\x04rows\x18\x01 \x01(\x03\x12\x0e\n\x06output\x18\x02 \x01(\t\x12\x14\n\x0cmax_abs_diff\x18\x03 \x01(\x01\x12\x11\n\ttolerance\x18\x04 \x01(\x01\x12-\n\x04rule\x18\x05 \x01(\x0e\x32\x1f.wayline.decision.v1.ParityRule\x12\x13\n\x0bsample_file\x18\x06 \x01(\t\"\xdb\x01\n\tModelFile\x12,\n\x04role\x18\x01 \x01(\x0e\x32\x1e.wayline.decision.v1.ModelRole\x12\x0c\n\x04\x66ile\x18\x02 \x01(\t\x12.\n\x05input\x18\x03 \x01(\x0b\x32\x1f.wayline.decision.v1.TensorSpec\x12\x30\n\x07outputs\x18\x04 \x03(\x0b\x32\x1f.wayline.decision.v1.TensorSpec\x12\x30\n\x06parity\x18\x05 \x01(\x0b\x32 .wayline.decision.v1.ParityCheck\"\xe8\x01\n\x0eTrainingWindow\x12\x34\n\x10train_start_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0etrain_end_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x12holdout_start_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x10holdout_end_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x85\x08\n\rModelManifest\x12\x16\n\x0e\x66ormat_version\x18\x01 \x01(\x05\x12\x10\n\x08model_id\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x0c\x66\x65\x61ture_spec\x18\x05 \x01(\x0b\x32 .wayline.journeys.v1.FeatureSpec\x12\x12\n\naction_ids\x18\x06 \x03(\t\x12<\n\x0f\x61\x63tion_encoding\x18\x07 \x01(\x0e\x32#.wayline.decision.v1.ActionEncoding\x12.\n\x06models\x18\x08 \x03(\x0b\x32\x1e.wayline.decision.v1.ModelFile\x12\x0e\n\x06policy\x18\t \x01(\t\x12<\n\x0ftraining_window\x18\n \x01(\x0b\x32#.wayline.decision.v1.TrainingWindow\x12@\n\x07metrics\x18\x0b \x03(\x0b\x32/.wayline.decision.v1.ModelManifest.MetricsEntry\x12<\n\x05\x66iles\x18\x0c \x03(\x0b\x32-.wayline.decision.v1.ModelManifest.FilesEntry\x12G\n\x0bonnx_opsets\x18\r \x03(\x0b\x32\x32.wayline.decision.v1.ModelManifest.OnnxOpsetsEntry\x12\x44\n\tlibraries\x18\x0e \x03(\x0b\x32\x31.wayline.decision.v1.ModelManifest.LibrariesEntry\x12>\n\x06labels\x18\x0f \x03(\x0b\x32..wayline.decision.v1.ModelManifest.LabelsEntry\x12+\n\x08\x63hannels\x18\x10 \x03(\x0e\x32\x19.wayline.event.v1.Channel\x12\x12\n\nplacements\x18\x11 \x03(\t\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a,\n\nFilesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x31\n\x0fOnnxOpsetsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\x1a\x30\n\x0eLibrariesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01*V\n\tModelRole\x12\x1a\n\x16MODEL_ROLE_UNSPECIFIED\x10\x00\x12\x17\n\x13MODEL_ROLE_RESPONSE\x10\x01\x12\x14\n\x10MODEL_ROLE_VALUE\x10\x02*]\n\x0e\x41\x63tionEncoding\x12\x1f\n\x1b\x41\x43TION_ENCODING_UNSPECIFIED\x10\x00\x12*\n&ACTION_ENCODING_ONE_HOT_AFTER_FEATURES\x10\x01*l\n\x0eTensorDataType\x12 \n\x1cTENSOR_DATA_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n\x18TENSOR_DATA_TYPE_FLOAT32\x10\x01\x12\x1a\n\x16TENSOR_DATA_TYPE_INT64\x10\x02*e\n\nParityRule\x12\x1b\n\x17PARITY_RULE_UNSPECIFIED\x10\x00\x12\x18\n\x14PARITY_RULE_ABSOLUTE\x10\x01\x12 \n\x1cPARITY_RULE_RELATIVE_TO_MEAN\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'wayline/decision/v1/model_package.proto\x12\x13wayline.decision.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cwayline/event/v1/event.proto\x1a!wayline/journeys/v1/feature.proto\"r\n\nTensorSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x36\n\tdata_type\x18\x02 \x01(\x0e\x32#.wayline.decision.v1.TensorDataType\x12\r\n\x05shape\x18\x03 \x03(\x03\x12\x0f\n\x07meaning\x18\x04 \x01(\t\"\x98\x01\n\x0bParityCheck\x12\x0c\n\x04rows\x18\x01 \x01(\x03\x12\x0e\n\x06output\x18\x02 \x01(\t\x12\x14\n\x0cmax_abs_diff\x18\x03 \x01(\x01\x12\x11\n\ttolerance\x18\x04 \x01(\x01\x12-\n\x04rule\x18\x05 \x01(\x0e\x32\x1f.wayline.decision.v1.ParityRule\x12\x13\n\x0bsample_file\x18\x06 \x01(\t\"\xef\x01\n\tModelFile\x12,\n\x04role\x18\x01 \x01(\x0e\x32\x1e.wayline.decision.v1.ModelRole\x12\x0c\n\x04\x66ile\x18\x02 \x01(\t\x12.\n\x05input\x18\x03 \x01(\x0b\x32\x1f.wayline.decision.v1.TensorSpec\x12\x30\n\x07outputs\x18\x04 \x03(\x0b\x32\x1f.wayline.decision.v1.TensorSpec\x12\x30\n\x06parity\x18\x05 \x01(\x0b\x32 .wayline.decision.v1.ParityCheck\x12\x12\n\ncover_file\x18\x06 \x01(\t\"\xe8\x01\n\x0eTrainingWindow\x12\x34\n\x10train_start_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0etrain_end_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x12holdout_start_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x10holdout_end_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x85\x08\n\rModelManifest\x12\x16\n\x0e\x66ormat_version\x18\x01 \x01(\x05\x12\x10\n\x08model_id\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x0c\x66\x65\x61ture_spec\x18\x05 \x01(\x0b\x32 .wayline.journeys.v1.FeatureSpec\x12\x12\n\naction_ids\x18\x06 \x03(\t\x12<\n\x0f\x61\x63tion_encoding\x18\x07 \x01(\x0e\x32#.wayline.decision.v1.ActionEncoding\x12.\n\x06models\x18\x08 \x03(\x0b\x32\x1e.wayline.decision.v1.ModelFile\x12\x0e\n\x06policy\x18\t \x01(\t\x12<\n\x0ftraining_window\x18\n \x01(\x0b\x32#.wayline.decision.v1.TrainingWindow\x12@\n\x07metrics\x18\x0b \x03(\x0b\x32/.wayline.decision.v1.ModelManifest.MetricsEntry\x12<\n\x05\x66iles\x18\x0c \x03(\x0b\x32-.wayline.decision.v1.ModelManifest.FilesEntry\x12G\n\x0bonnx_opsets\x18\r \x03(\x0b\x32\x32.wayline.decision.v1.ModelManifest.OnnxOpsetsEntry\x12\x44\n\tlibraries\x18\x0e \x03(\x0b\x32\x31.wayline.decision.v1.ModelManifest.LibrariesEntry\x12>\n\x06labels\x18\x0f \x03(\x0b\x32..wayline.decision.v1.ModelManifest.LabelsEntry\x12+\n\x08\x63hannels\x18\x10 \x03(\x0e\x32\x19.wayline.event.v1.Channel\x12\x12\n\nplacements\x18\x11 \x03(\t\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a,\n\nFilesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x31\n\x0fOnnxOpsetsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\x1a\x30\n\x0eLibrariesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01*V\n\tModelRole\x12\x1a\n\x16MODEL_ROLE_UNSPECIFIED\x10\x00\x12\x17\n\x13MODEL_ROLE_RESPONSE\x10\x01\x12\x14\n\x10MODEL_ROLE_VALUE\x10\x02*]\n\x0e\x41\x63tionEncoding\x12\x1f\n\x1b\x41\x43TION_ENCODING_UNSPECIFIED\x10\x00\x12*\n&ACTION_ENCODING_ONE_HOT_AFTER_FEATURES\x10\x01*l\n\x0eTensorDataType\x12 \n\x1cTENSOR_DATA_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n\x18TENSOR_DATA_TYPE_FLOAT32\x10\x01\x12\x1a\n\x16TENSOR_DATA_TYPE_INT64\x10\x02*e\n\nParityRule\x12\x1b\n\x17PARITY_RULE_UNSPECIFIED\x10\x00\x12\x18\n\x14PARITY_RULE_ABSOLUTE\x10\x01\x12 \n\x1cPARITY_RULE_RELATIVE_TO_MEAN\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,32 +44,32 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MODELMANIFEST_LIBRARIESENTRY']._serialized_options = b'8\001'
   _globals['_MODELMANIFEST_LABELSENTRY']._loaded_options = None
   _globals['_MODELMANIFEST_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_MODELROLE']._serialized_start=1922
-  _globals['_MODELROLE']._serialized_end=2008
-  _globals['_ACTIONENCODING']._serialized_start=2010
-  _globals['_ACTIONENCODING']._serialized_end=2103
-  _globals['_TENSORDATATYPE']._serialized_start=2105
-  _globals['_TENSORDATATYPE']._serialized_end=2213
-  _globals['_PARITYRULE']._serialized_start=2215
-  _globals['_PARITYRULE']._serialized_end=2316
+  _globals['_MODELROLE']._serialized_start=1942
+  _globals['_MODELROLE']._serialized_end=2028
+  _globals['_ACTIONENCODING']._serialized_start=2030
+  _globals['_ACTIONENCODING']._serialized_end=2123
+  _globals['_TENSORDATATYPE']._serialized_start=2125
+  _globals['_TENSORDATATYPE']._serialized_end=2233
+  _globals['_PARITYRULE']._serialized_start=2235
+  _globals['_PARITYRULE']._serialized_end=2336
   _globals['_TENSORSPEC']._serialized_start=162
   _globals['_TENSORSPEC']._serialized_end=276
   _globals['_PARITYCHECK']._serialized_start=279
   _globals['_PARITYCHECK']._serialized_end=431
   _globals['_MODELFILE']._serialized_start=434
-  _globals['_MODELFILE']._serialized_end=653
-  _globals['_TRAININGWINDOW']._serialized_start=656
-  _globals['_TRAININGWINDOW']._serialized_end=888
-  _globals['_MODELMANIFEST']._serialized_start=891
-  _globals['_MODELMANIFEST']._serialized_end=1920
-  _globals['_MODELMANIFEST_METRICSENTRY']._serialized_start=1680
-  _globals['_MODELMANIFEST_METRICSENTRY']._serialized_end=1726
-  _globals['_MODELMANIFEST_FILESENTRY']._serialized_start=1728
-  _globals['_MODELMANIFEST_FILESENTRY']._serialized_end=1772
-  _globals['_MODELMANIFEST_ONNXOPSETSENTRY']._serialized_start=1774
-  _globals['_MODELMANIFEST_ONNXOPSETSENTRY']._serialized_end=1823
-  _globals['_MODELMANIFEST_LIBRARIESENTRY']._serialized_start=1825
-  _globals['_MODELMANIFEST_LIBRARIESENTRY']._serialized_end=1873
-  _globals['_MODELMANIFEST_LABELSENTRY']._serialized_start=1875
-  _globals['_MODELMANIFEST_LABELSENTRY']._serialized_end=1920
+  _globals['_MODELFILE']._serialized_end=673
+  _globals['_TRAININGWINDOW']._serialized_start=676
+  _globals['_TRAININGWINDOW']._serialized_end=908
+  _globals['_MODELMANIFEST']._serialized_start=911
+  _globals['_MODELMANIFEST']._serialized_end=1940
+  _globals['_MODELMANIFEST_METRICSENTRY']._serialized_start=1700
+  _globals['_MODELMANIFEST_METRICSENTRY']._serialized_end=1746
+  _globals['_MODELMANIFEST_FILESENTRY']._serialized_start=1748
+  _globals['_MODELMANIFEST_FILESENTRY']._serialized_end=1792
+  _globals['_MODELMANIFEST_ONNXOPSETSENTRY']._serialized_start=1794
+  _globals['_MODELMANIFEST_ONNXOPSETSENTRY']._serialized_end=1843
+  _globals['_MODELMANIFEST_LIBRARIESENTRY']._serialized_start=1845
+  _globals['_MODELMANIFEST_LIBRARIESENTRY']._serialized_end=1893
+  _globals['_MODELMANIFEST_LABELSENTRY']._serialized_start=1895
+  _globals['_MODELMANIFEST_LABELSENTRY']._serialized_end=1940
 # @@protoc_insertion_point(module_scope)

@@ -216,10 +216,18 @@ class ModelFile(_message.Message):
     INPUT_FIELD_NUMBER: _builtins.int
     OUTPUTS_FIELD_NUMBER: _builtins.int
     PARITY_FIELD_NUMBER: _builtins.int
+    COVER_FILE_FIELD_NUMBER: _builtins.int
     role: Global___ModelRole.ValueType
     """What the graph computes."""
     file: _builtins.str
     """The file name in the package, for example `response.onnx`."""
+    cover_file: _builtins.str
+    """A file of the package holding the cover (the training library's sum of hessians of the training rows
+    that reached it) of every node of the graph's tree ensemble, as JSON `{"trees": [[c0, c1, ...], ...]}`
+    indexed by the graph's tree id and then node id (null where an id is unused). ONNX tree ensembles
+    carry no covers, and exact path-dependent TreeSHAP needs them. Empty in packages made without: they
+    serve, but cannot explain.
+    """
     @_builtins.property
     def input(self) -> Global___TensorSpec:
         """The single float32 input: shape [-1, features + actions]."""
@@ -240,10 +248,11 @@ class ModelFile(_message.Message):
         input: Global___TensorSpec | None = ...,
         outputs: _abc.Iterable[Global___TensorSpec] | None = ...,
         parity: Global___ParityCheck | None = ...,
+        cover_file: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["input", b"input", "parity", b"parity"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["file", b"file", "input", b"input", "outputs", b"outputs", "parity", b"parity", "role", b"role"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cover_file", b"cover_file", "file", b"file", "input", b"input", "outputs", b"outputs", "parity", b"parity", "role", b"role"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
