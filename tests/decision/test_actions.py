@@ -11,13 +11,12 @@ import grpc
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.timestamp_pb2 import Timestamp
-from google.rpc import error_details_pb2
 from pydantic import SecretStr
 
 from tests.conftest import API_KEY, TENANT, common_settings, gateway_settings, start_server
+from tests.rpc_errors import reason, violations
 from tools.postgres_server import create_database
 from wayline.api.v1 import annotations_pb2
-from wayline.common.errors import status_details
 from wayline.decision.v1 import action_pb2
 from wayline.decision.v1 import decision_service_pb2 as pb
 from wayline.decision.v1 import decision_service_pb2_grpc as pb_grpc
@@ -80,19 +79,6 @@ def tenant_key(channel: grpc.Channel, *scopes: annotations_pb2.Scope.ValueType) 
         timeout=10,
     )
     return (("authorization", f"Bearer {key.secret}"),)
-
-
-def reason(error: grpc.RpcError) -> str:
-    return str(next(d.reason for d in status_details(error) if isinstance(d, error_details_pb2.ErrorInfo)))
-
-
-def violations(error: grpc.RpcError) -> dict[str, str]:
-    return {
-        v.field: v.description
-        for d in status_details(error)
-        if isinstance(d, error_details_pb2.BadRequest)
-        for v in d.field_violations
-    }
 
 
 def email_offer(**changes: object) -> action_pb2.Action:

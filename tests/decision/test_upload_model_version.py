@@ -15,13 +15,12 @@ from pathlib import Path
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
 
 from tests.conftest import API_KEY, INTERNAL_TOKEN, common_settings, start_server
 from tests.decision.ml_package import ml_package
 from tests.decision.model_packages import build_package, edit_manifest, read_manifest, replace_file
+from tests.rpc_errors import reason, violations
 from wayline.api.v1 import annotations_pb2
-from wayline.common.errors import status_details
 from wayline.common.server import Server
 from wayline.decision.v1 import decision_service_pb2 as pb
 from wayline.decision.v1 import decision_service_pb2_grpc as pb_grpc
@@ -62,19 +61,6 @@ def refused(channel: grpc.Channel, requests: list[Request], auth: Auth = OPERATO
     with pytest.raises(grpc.RpcError) as error:
         upload(channel, requests, auth)
     return error.value
-
-
-def reason(error: grpc.RpcError) -> str:
-    return str(next(d.reason for d in status_details(error) if isinstance(d, error_details_pb2.ErrorInfo)))
-
-
-def violations(error: grpc.RpcError) -> dict[str, str]:
-    return {
-        v.field: v.description
-        for d in status_details(error)
-        if isinstance(d, error_details_pb2.BadRequest)
-        for v in d.field_violations
-    }
 
 
 @pytest.fixture

@@ -7,13 +7,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import TypeAlias
 
-import grpc
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.timestamp_pb2 import Timestamp
-from google.rpc import error_details_pb2
 
-from wayline.common.errors import status_details
 from wayline.event.v1 import event_pb2
 from wayline.orchestrator.v1 import contact_pb2
 from wayline.orchestrator.v1 import contact_policy_pb2 as policy_pb
@@ -115,19 +112,6 @@ def event(
 def observe(stub: Stub, auth: Auth, *events: event_pb2.Event) -> int:
     request = pb.ObserveEventsRequest(events=list(events))
     return stub.ObserveEvents(request, metadata=auth, timeout=10).observed_count
-
-
-def reason(error: grpc.RpcError) -> str:
-    return str(next(d.reason for d in status_details(error) if isinstance(d, error_details_pb2.ErrorInfo)))
-
-
-def violations(error: grpc.RpcError) -> dict[str, str]:
-    return {
-        v.field: v.description
-        for d in status_details(error)
-        if isinstance(d, error_details_pb2.BadRequest)
-        for v in d.field_violations
-    }
 
 
 def blocks(result: contact_pb2.ContactCheckResult) -> list[tuple[str, str]]:

@@ -24,11 +24,10 @@ from tests.orchestrator.helpers import (
     days,
     event,
     observe,
-    reason,
     record,
     set_policy,
-    violations,
 )
+from tests.rpc_errors import reason, violations
 from wayline.event.v1 import event_pb2
 from wayline.orchestrator.v1 import contact_pb2
 from wayline.orchestrator.v1 import contact_policy_pb2 as policy_pb

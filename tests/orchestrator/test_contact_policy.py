@@ -9,7 +9,8 @@ import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from tests.orchestrator.conftest import Auth, as_tenant
-from tests.orchestrator.helpers import EMAIL, MARKETING, SMS, Stub, cap, days, reason, set_policy, violations
+from tests.orchestrator.helpers import EMAIL, MARKETING, SMS, Stub, cap, days, set_policy
+from tests.rpc_errors import reason, violations
 from wayline.event.v1 import event_pb2
 from wayline.orchestrator.v1 import contact_policy_pb2 as policy_pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
