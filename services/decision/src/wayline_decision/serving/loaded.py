@@ -86,12 +86,18 @@ class ServingModel:
             self.graph_bytes[entry.role] = data
             column = 1 if entry.role == mp.MODEL_ROLE_RESPONSE else 0
             graphs[entry.role] = _Graph(serving_session(data), entry.input.name, entry.parity.output, column)
+        self._graphs = graphs
         self._response = graphs[mp.MODEL_ROLE_RESPONSE]
         self._value = graphs[mp.MODEL_ROLE_VALUE]
         width = len(self.feature_names)
         self.width = width + len(self.action_ids)
         self._one_hot = np.eye(len(self.action_ids), dtype=np.float32)
         self._features_width = width
+
+    def session(self, role: int) -> ort.InferenceSession:
+        """The ONNX Runtime session of the graph with `role` (a ModelRole), for raw calls (V2 inference);
+        KeyError when the package has no such graph."""
+        return self._graphs[role].session
 
     def encode(self, values: Sequence[FeatureValue]) -> Float32Array:
         """The features' model input, in spec order (missing → NaN, categories → codes)."""
