@@ -125,9 +125,21 @@ class ModelLifecycle:
             stable=loaded[traffic.stable_version],
             canary=loaded.get(traffic.canary_version) if traffic.canary_version else None,
             shadow=loaded.get(traffic.shadow_version) if traffic.shadow_version else None,
+            previous=self._previous(tenant, traffic),
             channels=frozenset(manifest.channels),
             placements=frozenset(manifest.placements),
         )
+
+    def _previous(self, tenant: str, traffic: Traffic) -> ServingModel | None:
+        """The rollback target, loaded when it can be (a rollback is then only a swap); it never holds up
+        a change: if it does not load, a rollback loads it then, or reports why it cannot."""
+        previous = traffic.previous_stable_version
+        if not previous or previous in traffic.versions():
+            return None
+        try:
+            return self._loader.load(tenant, traffic.model_id, previous, retry_failed=False)
+        except (ModelLoadFailed, ModelVersionNotFound):
+            return None
 
     def _install(self, tenant: str, traffic: Traffic, *, strict: bool) -> None:
         installed = self._server.deployment(tenant, traffic.model_id)
@@ -173,5 +185,5 @@ class ModelLifecycle:
         self._loader.retain(
             (tenant, model.model_id, model.version)
             for (tenant, _), deployment in self._server.deployments().items()
-            for model in deployment.models()
+            for model in deployment.held()
         )

@@ -42,6 +42,7 @@ class Deployment:
     stable: ServingModel | None
     canary: ServingModel | None = None
     shadow: ServingModel | None = None
+    previous: ServingModel | None = None  # the previous stable version, kept warm so a rollback is instant
     channels: frozenset[int] = frozenset()  # of the stable version's manifest; empty: every channel
     placements: frozenset[str] = frozenset()  # likewise; empty: every placement
 
@@ -56,7 +57,12 @@ class Deployment:
         )
 
     def models(self) -> tuple[ServingModel, ...]:
+        """The loaded versions that serve (or shadow) decisions."""
         return tuple(m for m in (self.stable, self.canary, self.shadow) if m is not None)
+
+    def held(self) -> tuple[ServingModel, ...]:
+        """Every version this deployment keeps loaded: those that serve, and the rollback target."""
+        return self.models() + ((self.previous,) if self.previous is not None else ())
 
     def serves(self, channel: int, placement: str) -> bool:
         return (not self.channels or channel in self.channels) and (
