@@ -30,7 +30,7 @@ def push(channel: grpc.Channel, package: Path, auth: Auth = OPERATOR) -> model_p
     return response.model_version
 
 
-def deploy(  # noqa: PLR0913
+def deploy(
     channel: grpc.Channel,
     model_id: str,
     version: str,

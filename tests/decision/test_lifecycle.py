@@ -87,7 +87,8 @@ def test_deploy_full_canary_shadow_then_promote_and_roll_back(
     gateway_channel: grpc.Channel, versions: dict[str, Path], model_id: str
 ) -> None:
     before = get_model(gateway_channel, model_id)
-    assert not before.HasField("traffic") and set(states(before).values()) == {"REGISTERED"}
+    assert not before.HasField("traffic")
+    assert set(states(before).values()) == {"REGISTERED"}
 
     model = deploy(gateway_channel, model_id, "1")
     assert traffic(model) == ("1", "", 0, "", "")
@@ -117,10 +118,8 @@ def test_deploy_full_canary_shadow_then_promote_and_roll_back(
     assert traffic(rollback(gateway_channel, model_id, "3")) == ("3", "", 0, "", "2")
     # Deploying the stable version again changes nothing.
     again = deploy(gateway_channel, model_id, "3")
-    assert (
-        traffic(again) == ("3", "", 0, "", "2")
-        and again.update_time == get_model(gateway_channel, model_id).update_time
-    )
+    assert traffic(again) == ("3", "", 0, "", "2")
+    assert again.update_time == get_model(gateway_channel, model_id).update_time
 
     listed = pb_grpc.DecisionServiceStub(gateway_channel).ListModels(
         pb.ListModelsRequest(page_size=1000), metadata=OPERATOR, timeout=10
@@ -177,7 +176,8 @@ def test_each_invalid_change_is_refused_with_its_reason(
     }
     for field, change in bad_traffic.items():
         error = refused(set_traffic, model_id, change)
-        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and field in violations(error), field
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, field
+        assert field in violations(error), field
     error = refused(
         set_traffic,
         model_id,
@@ -208,7 +208,8 @@ def test_a_damaged_package_is_refused_and_the_live_version_keeps_serving(
         deploy(gateway_channel, model_id, "2", CANARY, 50)
     error = refused.value
     assert (error.code(), reason(error)) == (grpc.StatusCode.FAILED_PRECONDITION, "MODEL_LOAD_FAILED")
-    assert "models/" in (error.details() or "") and "SHA-256 mismatch" in (error.details() or "")
+    assert "models/" in (error.details() or "")
+    assert "SHA-256 mismatch" in (error.details() or "")
     model = get_model(gateway_channel, model_id)
     assert traffic(model) == ("1", "", 0, "", "")
     assert states(model)["2"] == "FAILED"

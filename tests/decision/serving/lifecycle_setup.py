@@ -57,7 +57,7 @@ def register_ml(registry: DirectoryRegistry, tenant: str, tmp: Path, model_id: s
     )
 
 
-def register_serving(  # noqa: PLR0913
+def register_serving(
     registry: DirectoryRegistry,
     tenant: str,
     tmp: Path,

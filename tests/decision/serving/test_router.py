@@ -8,6 +8,7 @@ import statistics
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from wayline.event.v1 import event_pb2
 from wayline_decision.errors import ModelNotFound, NoModelDeployed
 from wayline_decision.serving.loaded import ServingModel
 from wayline_decision.serving.route import Arm
-from wayline_decision.serving.traffic import DeployMode, TrafficChange
+from wayline_decision.serving.traffic import DeployMode, Traffic, TrafficChange
 
 TENANT = "acme"
 WEB, EMAIL, SMS = event_pb2.CHANNEL_WEB, event_pb2.CHANNEL_EMAIL, event_pb2.CHANNEL_SMS
@@ -155,7 +156,7 @@ def test_route_never_fails_while_versions_swap_in_other_threads(setup: Lifecycle
     threads = [threading.Thread(target=decide, args=(w,)) for w in range(6)]
     for thread in threads:
         thread.start()
-    steps = [
+    steps: list[Callable[[], Traffic]] = [
         lambda: lifecycle.deploy(TENANT, "offers", "2", DeployMode.CANARY, 10),
         lambda: lifecycle.set_traffic(TENANT, "offers", TrafficChange("1", "2", 60, "3")),
         lambda: lifecycle.deploy(TENANT, "offers", "2", DeployMode.FULL, 0),
@@ -170,7 +171,8 @@ def test_route_never_fails_while_versions_swap_in_other_threads(setup: Lifecycle
     for thread in threads:
         thread.join()
     assert not failures, failures[:3]
-    assert set(answered) == {"1", "2", "3"} and sum(answered.values()) > 1000
+    assert set(answered) == {"1", "2", "3"}
+    assert sum(answered.values()) > 1000
     assert setup.server.route(TENANT, None, WEB, "home", "p").model.version == "2"
     # Versions no longer referenced are dropped; the previous stable version (3) stays warm for a rollback.
     deployment = setup.server.deployment(TENANT, "offers")
@@ -196,5 +198,5 @@ def test_route_costs_microseconds(setup: Lifecycle, tmp_path: Path) -> None:
                 route(TENANT, named, WEB, "home", person)
             samples.append((time.perf_counter() - started) / len(batch) * 1e6)
         median = statistics.median(samples)
-        print(f"route(model={named}) median {median:.2f} µs per call")  # noqa: T201 - the figure reported
+        print(f"route(model={named}) median {median:.2f} µs per call")
         assert median < 50, median
