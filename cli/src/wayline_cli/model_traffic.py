@@ -39,7 +39,7 @@ ModelArgument = Annotated[str, typer.Argument(help="The model id, e.g. next-best
 TimeoutOption = Annotated[float, typer.Option(min=1, help="Seconds to wait for the load and the switch.")]
 
 
-def _call(
+def _call(  # noqa: PLR0917 - the commands' shared options, then the call
     gateway: str, tls: bool, api_key: str, timeout: float, rpc: str, request: object
 ) -> model_pb2.Model:
     with _channel(gateway, tls) as channel:
