@@ -18,6 +18,7 @@ from grpc_tools import protoc
 from tools.generated import PROTOS, ROOT, proto_sources, well_known_protos, write_or_check
 from wayline.api.v1 import annotations_pb2
 from wayline.common.registry import REGISTRY, SCOPE_NAMES
+from wayline_decision.inference import InferenceServicer
 from wayline_decision.servicer import DecisionServicer
 from wayline_gateway.servicer import AdminServicer
 from wayline_ingest.servicer import IngestServicer
@@ -27,6 +28,7 @@ DOC = ROOT / "docs" / "api.md"
 SERVICE_FIELD, METHOD_FIELD = 6, 2  # FileDescriptorProto.service, ServiceDescriptorProto.method
 LIVE = {
     "wayline.decision.v1.DecisionService": DecisionServicer,
+    "inference.GRPCInferenceService": InferenceServicer,
     "wayline.gateway.v1.AdminService": AdminServicer,
     "wayline.ingest.v1.IngestService": IngestServicer,
     "wayline.journeys.v1.JourneyService": JourneyServicer,
@@ -47,7 +49,8 @@ contracts' own comments are the full reference (every field, every error); this 
   its full method name to the service that owns it; `internal` RPCs are service-to-service and not routed.
 - **Authentication.** Send `authorization: Bearer <api key>` (or `x-api-key: <api key>`) metadata. The key
   decides the tenant; a tenant is never a request field. A key holds scopes (`read`, `write`, `admin`);
-  each RPC needs the scope in the table.
+  each RPC needs the scope in the table. `public` RPCs (the inference probes, which reveal nothing) need no
+  key, are answered before the service is ready, and pass no quota.
 - **Deadlines.** Set one on every call. Without one the gateway gives 10 s; longer than 60 s is cut to 60 s
   (`WAYLINE_GATEWAY_DEFAULT_DEADLINE_SECONDS`, `..._MAX_DEADLINE_SECONDS`). The remaining deadline
   travels with every downstream call.

@@ -30,7 +30,12 @@ def every_method() -> list[descriptor.MethodDescriptor]:
 def test_every_rpc_of_every_service_declares_a_scope() -> None:
     scopes = method_scopes([m.containing_service for m in every_method()])
     assert len(scopes) == len(every_method())
-    assert set(scopes.values()) <= {"read", "write", "admin", "internal"}
+    assert set(scopes.values()) <= {"read", "write", "admin", "internal", "public"}
+    # Only the V2 probes, which reveal nothing, are callable without a key.
+    assert {path for path, scope in scopes.items() if scope == "public"} == {
+        "/inference.GRPCInferenceService/ServerLive",
+        "/inference.GRPCInferenceService/ServerReady",
+    }
 
 
 def test_internal_rpcs_are_not_routed_and_public_ones_are() -> None:

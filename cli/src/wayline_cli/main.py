@@ -39,7 +39,7 @@ from wayline_cli.contacts import contacts_app
 from wayline_cli.importing.command import import_command
 from wayline_cli.keys import keys_app
 from wayline_cli.ml import ml_app
-from wayline_cli.models import models_app
+from wayline_cli.model_traffic import models_app
 from wayline_cli.suite import SERVICES, Suite, SuiteError
 
 app = typer.Typer(help="Wayline: the open-source customer journey platform.", no_args_is_help=True)

@@ -1,4 +1,5 @@
-"""`wayline models push|list|get`: the decision service's model registry, through the gateway.
+"""`wayline models push|list|get`: the decision service's model registry, through the gateway (the traffic
+commands, deploy|traffic|rollback, are in model_traffic.py).
 
 `push PACKAGE` streams a package directory (`manifest.json` and the files it lists) to
 DecisionService.UploadModelVersion: a header with the model id and version read from the manifest and the
@@ -28,13 +29,16 @@ from wayline.decision.v1 import decision_service_pb2 as pb
 from wayline.decision.v1 import decision_service_pb2_grpc as pb_grpc
 from wayline.decision.v1 import model_pb2
 
-__all__ = ["CHUNK_BYTES", "models_app", "package_files", "upload_requests"]
+__all__ = ["CHUNK_BYTES", "models_app", "package_files", "traffic_line", "upload_requests"]
 
 CHUNK_BYTES = 1024 * 1024
 MANIFEST_FILE = "manifest.json"
 _GATEWAY = f"localhost:{REGISTRY['gateway'].port}"
 
-models_app = typer.Typer(help="Push models to the registry, list them, show one.", no_args_is_help=True)
+models_app = typer.Typer(
+    help="Push models to the registry, list them, show one; deploy, canary, shadow, roll back.",
+    no_args_is_help=True,
+)
 err = Console(stderr=True)
 
 ApiKeyOption = Annotated[
@@ -112,6 +116,21 @@ def _fail(error: grpc.RpcError) -> typer.Exit:
     return typer.Exit(1)
 
 
+def traffic_line(model: model_pb2.Model) -> str:
+    """`models/x stable=2 canary=3@10% shadow=4 previous=1`, or `models/x not deployed`."""
+    traffic = model.traffic
+    if not traffic.stable_version:
+        return f"{model.name} not deployed"
+    parts = [model.name, f"stable={traffic.stable_version}"]
+    if traffic.canary_version:
+        parts.append(f"canary={traffic.canary_version}@{traffic.canary_percent}%")
+    if traffic.shadow_version:
+        parts.append(f"shadow={traffic.shadow_version}")
+    if model.previous_stable_version:
+        parts.append(f"previous={model.previous_stable_version}")
+    return " ".join(parts)
+
+
 def _when(version: model_pb2.ModelVersion) -> str:
     return to_datetime(version.register_time).strftime("%Y-%m-%d %H:%M:%S")
 
@@ -181,7 +200,7 @@ def list_models(*, api_key: ApiKeyOption, gateway: GatewayOption = _GATEWAY, tls
                     str(len(model.versions)),
                     latest.version if latest else "-",
                     _when(latest) if latest else "-",
-                    model.traffic.stable_version or "not deployed",
+                    traffic_line(model).removeprefix(model.name + " "),
                 )
             token = page.next_page_token
             if not token:
@@ -211,9 +230,10 @@ def get(
     for column in ("version", "state", "registered (UTC)", "features", "actions", "metrics", "sha256"):
         table.add_column(column)
     for version in found.model.versions:
+        state = model_pb2.ModelVersionState.Name(version.state).removeprefix("MODEL_VERSION_STATE_").lower()
         table.add_row(
             version.version,
-            model_pb2.ModelVersionState.Name(version.state).removeprefix("MODEL_VERSION_STATE_").lower(),
+            f"{state}: {version.error_message}" if version.error_message else state,
             _when(version),
             str(len(version.feature_spec.features)),
             ", ".join(version.action_ids),
@@ -221,3 +241,4 @@ def get(
             version.sha256[:12],
         )
     Console().print(table)
+    print(traffic_line(found.model))

@@ -11,6 +11,8 @@ from wayline.decision.v1 import decision_service_pb2 as pb
 from wayline.decision.v1 import model_package_pb2, model_pb2
 from wayline_decision.catalog import ModelEntry, ModelPage
 from wayline_decision.registry import RegisteredVersion
+from wayline_decision.serving.lifecycle import VersionState
+from wayline_decision.serving.traffic import Traffic
 from wayline_decision.uploads import Chunk, Header
 
 __all__ = [
@@ -18,6 +20,7 @@ __all__ = [
     "list_response",
     "model_id_of",
     "model_message",
+    "traffic_message",
     "upload_parts",
     "version_message",
 ]
@@ -44,12 +47,22 @@ def response_graph_sha256(manifest: model_package_pb2.ModelManifest) -> str:
     return ""
 
 
-def version_message(version: RegisteredVersion) -> model_pb2.ModelVersion:
+_STATES = {
+    VersionState.REGISTERED: model_pb2.MODEL_VERSION_STATE_REGISTERED,
+    VersionState.LOADED: model_pb2.MODEL_VERSION_STATE_LOADED,
+    VersionState.FAILED: model_pb2.MODEL_VERSION_STATE_FAILED,
+}
+
+
+def version_message(
+    version: RegisteredVersion, state: VersionState = VersionState.REGISTERED, error_message: str = ""
+) -> model_pb2.ModelVersion:
     manifest = version.manifest
     return model_pb2.ModelVersion(
         name=version.package.name,
         version=version.package.version,
-        state=model_pb2.MODEL_VERSION_STATE_REGISTERED,
+        state=_STATES[state],
+        error_message=error_message,
         artifact_uri=version.location,
         sha256=response_graph_sha256(manifest),
         feature_spec=manifest.feature_spec,
@@ -62,10 +75,26 @@ def version_message(version: RegisteredVersion) -> model_pb2.ModelVersion:
     )
 
 
-def model_message(entry: ModelEntry) -> model_pb2.Model:
-    return model_pb2.Model(
-        name=f"models/{entry.model_id}", versions=[version_message(v) for v in entry.versions]
+def traffic_message(traffic: Traffic) -> model_pb2.ModelTraffic:
+    return model_pb2.ModelTraffic(
+        stable_version=traffic.stable_version,
+        canary_version=traffic.canary_version,
+        canary_percent=traffic.canary_percent,
+        shadow_version=traffic.shadow_version,
     )
+
+
+def model_message(entry: ModelEntry) -> model_pb2.Model:
+    model = model_pb2.Model(
+        name=f"models/{entry.model_id}",
+        versions=[version_message(v.version, v.state, v.error_message) for v in entry.versions],
+    )
+    traffic = entry.traffic
+    if traffic is not None and traffic.deployed:
+        model.traffic.CopyFrom(traffic_message(traffic))
+        model.previous_stable_version = traffic.previous_stable_version
+        model.update_time.FromMicroseconds(traffic.update_time_us)
+    return model
 
 
 def model_id_of(name: str) -> str:

@@ -23,13 +23,23 @@ __all__ = [
     "ActionStoreUnavailable",
     "EtagMismatch",
     "ExplanationUnavailable",
+    "InferRequestInvalid",
     "InvalidPageToken",
     "MalformedUpload",
+    "ModelLoadFailed",
     "ModelNotFound",
+    "ModelNotLoaded",
     "ModelVersionExists",
+    "ModelVersionNotFound",
+    "NoModelDeployed",
+    "NoPreviousVersion",
     "PackageInvalid",
     "PackageTooLarge",
     "RegistryUnavailable",
+    "ServedModelNotFound",
+    "TrafficConflict",
+    "TrafficInvalid",
+    "TrafficStoreUnavailable",
 ]
 
 
@@ -166,4 +176,128 @@ class ActionStoreUnavailable(Unavailable):
     def __init__(self) -> None:
         super().__init__(
             "the action catalogue's database cannot be reached; retry with backoff", retry_after=1.0
+        )
+
+
+class ModelVersionNotFound(NotFound):
+    """A version the lifecycle was asked to route traffic to is not in the registry."""
+
+    default_reason = "MODEL_VERSION_NOT_FOUND"
+
+    def __init__(self, model_id: str, version: str) -> None:
+        name = f"models/{model_id}/versions/{version}"
+        super().__init__(
+            f"{name} is not in the registry: push it first (wayline models push)",
+            metadata={"model": f"models/{model_id}", "version": version},
+        )
+
+
+class TrafficInvalid(InvalidArgument):
+    """A traffic change that breaks the lifecycle's rules (a canary without a stable version, a percentage
+    out of range...); one violation each."""
+
+    default_reason = "TRAFFIC_INVALID"
+
+    def __init__(self, violations: Sequence[FieldViolation]) -> None:
+        first = violations[0]
+        more = f" (and {len(violations) - 1} more problems)" if len(violations) > 1 else ""
+        super().__init__(
+            f"the traffic change is invalid: {first.field}: {first.description}{more}", violations
+        )
+
+
+class ModelLoadFailed(FailedPrecondition):
+    """A version could not be loaded, checked or warmed up; the traffic was left as it was."""
+
+    default_reason = "MODEL_LOAD_FAILED"
+
+    def __init__(self, model_id: str, version: str, why: str) -> None:
+        super().__init__(
+            f"models/{model_id}/versions/{version} failed to load, so the traffic was not changed: {why}",
+            metadata={"model": f"models/{model_id}", "version": version},
+        )
+        self.why = why
+
+
+class NoPreviousVersion(FailedPrecondition):
+    default_reason = "NO_PREVIOUS_VERSION"
+
+    def __init__(self, model_id: str) -> None:
+        super().__init__(
+            f"models/{model_id} has no previous stable version to roll back to; name the version to roll "
+            "back to",
+            metadata={"model": f"models/{model_id}"},
+        )
+
+
+class NoModelDeployed(FailedPrecondition):
+    """No deployed model of the tenant serves the channel and placement (or the named model is not
+    deployed)."""
+
+    default_reason = "NO_MODEL_DEPLOYED"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+class ModelNotLoaded(Unavailable):
+    """The model is deployed but its version is not loaded on this replica (yet, or it failed to load here):
+    another replica, or a retry once it has loaded, may serve."""
+
+    default_reason = "MODEL_NOT_LOADED"
+
+    def __init__(self, model_id: str, version: str) -> None:
+        super().__init__(
+            f"models/{model_id}/versions/{version} is deployed but not loaded on this replica; retry shortly",
+            retry_after=1.0,
+            metadata={"model": f"models/{model_id}", "version": version},
+        )
+
+
+class TrafficConflict(Aborted):
+    """Other traffic changes of the model kept landing between this change's read and its write."""
+
+    default_reason = "TRAFFIC_CONFLICT"
+
+    def __init__(self, model_id: str) -> None:
+        super().__init__(
+            f"models/{model_id}'s traffic kept changing under this request; read it again and retry",
+            metadata={"model": f"models/{model_id}"},
+        )
+
+
+class TrafficStoreUnavailable(Unavailable):
+    """The traffic table's database cannot be reached: retryable."""
+
+    default_reason = "TRAFFIC_STORE_UNAVAILABLE"
+
+    def __init__(self) -> None:
+        super().__init__("the model traffic database cannot be reached; retry with backoff", retry_after=1.0)
+
+
+class ServedModelNotFound(NotFound):
+    """A V2 inference call names a model or version this service does not serve."""
+
+    default_reason = "MODEL_NOT_SERVED"
+
+    def __init__(self, name: str, version: str) -> None:
+        which = f"'{name}' version '{version}'" if version else f"'{name}'"
+        super().__init__(
+            f"{which} is not served: the inference endpoint serves each deployed model's loaded versions "
+            "(stable, canary, shadow; an empty version is the stable one) as '{model_id}' (its response "
+            "graph) and '{model_id}.value' (its value graph)",
+            metadata={"model": name, "version": version},
+        )
+
+
+class InferRequestInvalid(InvalidArgument):
+    """A V2 inference request whose tensors do not fit the graph; one violation each."""
+
+    default_reason = "INFER_REQUEST_INVALID"
+
+    def __init__(self, violations: Sequence[FieldViolation]) -> None:
+        first = violations[0]
+        more = f" (and {len(violations) - 1} more problems)" if len(violations) > 1 else ""
+        super().__init__(
+            f"the inference request is invalid: {first.field}: {first.description}{more}", violations
         )

@@ -1,8 +1,13 @@
-"""Wires the decision service together: the model registry, the action catalogue and DecisionService; the
-Open Inference Protocol V2 service is served and answers UNIMPLEMENTED (with the RPC's name) until the
-Decide path lands, as do DecisionService's RPCs beyond the registry's and the catalogue's."""
+"""Wires the decision service together: the model registry, the action catalogue, the model lifecycle (the
+traffic table, the loader, the model server that routes decisions, the poller that follows other replicas),
+DecisionService and the Open Inference Protocol V2 service. DecisionService's RPCs beyond the registry's,
+the lifecycle's and the catalogue's answer UNIMPLEMENTED (with the RPC's name) until they land.
+
+At start every deployed version is loaded before the service reports SERVING."""
 
 from __future__ import annotations
+
+import threading
 
 import grpc
 import structlog
@@ -14,8 +19,14 @@ from wayline.decision.v1 import decision_service_pb2_grpc as pb_grpc
 from wayline.inference.v2 import grpc_service_pb2 as inference_pb
 from wayline.inference.v2 import grpc_service_pb2_grpc as inference_grpc
 from wayline_decision.actions import ActionCatalogue, ActionStore
+from wayline_decision.inference import InferenceServicer
 from wayline_decision.registry.directory import DirectoryRegistry
 from wayline_decision.servicer import DecisionServicer
+from wayline_decision.serving.lifecycle import ModelLifecycle
+from wayline_decision.serving.loader import VersionLoader
+from wayline_decision.serving.poller import TrafficPoller
+from wayline_decision.serving.server import ModelServer
+from wayline_decision.serving.traffic_store import TrafficStore
 from wayline_decision.settings import DecisionSettings
 from wayline_decision.uploads import UploadLimits
 from wayline_decision.validation import ValidationLimits
@@ -36,13 +47,18 @@ def decision_service(settings: DecisionSettings) -> ServiceDefinition:
     db = open_database(url, settings.service_dir / "decision.db")
     store = ActionStore(db)
     actions = ActionCatalogue(store)
+    traffic = TrafficStore(db)
+    loader = VersionLoader(registry, limits.validation, retry_seconds=settings.load_retry_seconds)
+    models = ModelServer(lambda tenant, model_id: bool(registry.versions(tenant, model_id)))
+    lifecycle = ModelLifecycle(registry, traffic, loader, models)
+    poller = TrafficPoller(lifecycle.sync, settings.traffic_poll_seconds)
+    ready = threading.Event()
 
     def register(server: grpc.Server) -> list[str]:
         # The RPCs DecisionServicer does not define yet fall through to the generated base: UNIMPLEMENTED.
-        decision = DecisionServicer(registry, limits, actions)  # type: ignore[abstract]
+        decision = DecisionServicer(registry, limits, actions, lifecycle)  # type: ignore[abstract]
         pb_grpc.add_DecisionServiceServicer_to_server(decision, server)
-        # Every RPC of the inference service: UNIMPLEMENTED, from the generated base class.
-        inference = inference_grpc.GRPCInferenceServiceServicer()  # type: ignore[abstract]
+        inference = InferenceServicer(models, ready)
         inference_grpc.add_GRPCInferenceServiceServicer_to_server(inference, server)
         return [
             pb.DESCRIPTOR.services_by_name["DecisionService"].full_name,
@@ -52,11 +68,17 @@ def decision_service(settings: DecisionSettings) -> ServiceDefinition:
     def start() -> None:
         settings.registry_path.mkdir(parents=True, exist_ok=True)
         store.migrate()
+        traffic.migrate()
+        lifecycle.sync()  # every deployed version loaded before SERVING; one that fails is FAILED, retried
+        poller.start()
+        ready.set()
         removed = registry.sweep_staging(settings.stale_upload_seconds)
         if removed:
             log.info("registry.stale_uploads_removed", count=removed)
 
     def stop() -> None:
+        ready.clear()
+        poller.stop()
         db.close()
 
     return ServiceDefinition(name="decision", register=register, start=start, stop=stop)

@@ -1,6 +1,7 @@
 """DecisionService over gRPC: thin — convert, call the registry's domain code, convert back.
 
-The model registry's RPCs (UploadModelVersion, ListModels, GetModel) and the action catalogue's
+The model registry's RPCs (UploadModelVersion, ListModels, GetModel), the model lifecycle's (DeployModel,
+SetModelTraffic, RollbackModel) and the action catalogue's
 (CreateAction, GetAction, ListActions, UpdateAction, ArchiveAction) are served here; the rest fall through
 to the generated base class, which the kit answers with UNIMPLEMENTED and the RPC's name.
 """
@@ -14,6 +15,7 @@ import grpc
 from wayline.common.context import require_tenant
 from wayline.decision.v1 import decision_service_pb2 as pb
 from wayline.decision.v1 import decision_service_pb2_grpc as pb_grpc
+from wayline.decision.v1 import model_pb2
 from wayline_decision.action_converters import (
     action_id_of,
     action_message,
@@ -31,17 +33,26 @@ from wayline_decision.converters import (
     upload_parts,
     version_message,
 )
+from wayline_decision.lifecycle_converters import deploy_request, rollback_request, traffic_request
 from wayline_decision.registry import ModelRegistry
+from wayline_decision.serving.lifecycle import ModelLifecycle
 from wayline_decision.uploads import UploadLimits, receive_package
 
 __all__ = ["DecisionServicer"]
 
 
 class DecisionServicer(pb_grpc.DecisionServiceServicer):
-    def __init__(self, registry: ModelRegistry, limits: UploadLimits, actions: ActionCatalogue) -> None:
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        limits: UploadLimits,
+        actions: ActionCatalogue,
+        lifecycle: ModelLifecycle,
+    ) -> None:
         self._registry = registry
         self._limits = limits
         self._actions = actions
+        self._lifecycle = lifecycle
 
     def UploadModelVersion(  # noqa: N802 - gRPC method names are the contract's
         self, request_iterator: Iterator[pb.UploadModelVersionRequest], context: grpc.ServicerContext
@@ -55,21 +66,50 @@ class DecisionServicer(pb_grpc.DecisionServiceServicer):
             grpc.RpcError
         ):  # the caller cancelled or its deadline passed mid-stream; the upload is discarded
             context.abort(grpc.StatusCode.CANCELLED, "the upload stream ended before it was complete")
+        version = registration.version
+        state, why = self._lifecycle.version_state(tenant, version.package.model_id, version.package.version)
         return pb.UploadModelVersionResponse(
-            model_version=version_message(registration.version), created=registration.created
+            model_version=version_message(version, state, why), created=registration.created
         )
 
     def ListModels(  # noqa: N802
         self, request: pb.ListModelsRequest, context: grpc.ServicerContext
     ) -> pb.ListModelsResponse:
         after, limit = list_request(request)
-        return list_response(list_models(self._registry, require_tenant(), after, limit))
+        return list_response(list_models(self._registry, self._lifecycle, require_tenant(), after, limit))
 
     def GetModel(  # noqa: N802
         self, request: pb.GetModelRequest, context: grpc.ServicerContext
     ) -> pb.GetModelResponse:
         model_id = model_id_of(request.name)
-        return pb.GetModelResponse(model=model_message(get_model(self._registry, require_tenant(), model_id)))
+        return pb.GetModelResponse(model=self._model(require_tenant(), model_id))
+
+    def _model(self, tenant: str, model_id: str) -> model_pb2.Model:
+        return model_message(get_model(self._registry, self._lifecycle, tenant, model_id))
+
+    def DeployModel(  # noqa: N802
+        self, request: pb.DeployModelRequest, context: grpc.ServicerContext
+    ) -> pb.DeployModelResponse:
+        model_id, version, mode, percent = deploy_request(request)
+        tenant = require_tenant()
+        self._lifecycle.deploy(tenant, model_id, version, mode, percent)
+        return pb.DeployModelResponse(model=self._model(tenant, model_id))
+
+    def SetModelTraffic(  # noqa: N802
+        self, request: pb.SetModelTrafficRequest, context: grpc.ServicerContext
+    ) -> pb.SetModelTrafficResponse:
+        model_id, change = traffic_request(request)
+        tenant = require_tenant()
+        self._lifecycle.set_traffic(tenant, model_id, change)
+        return pb.SetModelTrafficResponse(model=self._model(tenant, model_id))
+
+    def RollbackModel(  # noqa: N802
+        self, request: pb.RollbackModelRequest, context: grpc.ServicerContext
+    ) -> pb.RollbackModelResponse:
+        model_id, version = rollback_request(request)
+        tenant = require_tenant()
+        self._lifecycle.rollback(tenant, model_id, version)
+        return pb.RollbackModelResponse(model=self._model(tenant, model_id))
 
     def CreateAction(  # noqa: N802
         self, request: pb.CreateActionRequest, context: grpc.ServicerContext

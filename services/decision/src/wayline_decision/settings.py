@@ -33,8 +33,23 @@ class DecisionSettings(ServiceSettings):
     )
     database_url: SecretStr | None = Field(
         default=None,
-        description="PostgreSQL URL for the action catalogue (shared by every decision replica); unset: "
-        "SQLite (WAL) at <WAYLINE_DATA_DIR>/decision/decision.db, for one replica.",
+        description="PostgreSQL URL for the action catalogue and the models' traffic (shared by every "
+        "decision replica, which is how a deployment made on one reaches all); unset: SQLite (WAL) at "
+        "<WAYLINE_DATA_DIR>/decision/decision.db, for one replica.",
+    )
+    traffic_poll_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=300,
+        description="How often a replica reads the models' traffic generations and loads and swaps in what "
+        "another replica deployed: the most a deployment takes to reach every replica (plus the load).",
+    )
+    load_retry_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a replica waits before it tries again to load a deployed version that failed "
+        "to load here (the poll retries it; an explicit DeployModel/SetModelTraffic/RollbackModel always "
+        "tries at once).",
     )
     max_package_bytes: int = Field(
         default=512 * 1024 * 1024,

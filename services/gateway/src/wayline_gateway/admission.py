@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager, contextmanager
 from wayline.common.auth import Caller
 from wayline.common.context import current_call
 from wayline.common.errors import ResourceExhausted, Unauthenticated
+from wayline.common.registry import PUBLIC_SCOPE
 from wayline_gateway.quotas import QuotaGate
 from wayline_gateway.routes import Route
 
@@ -77,7 +78,11 @@ class Admission:
 
     @contextmanager
     def unary(self, route: Route, request: bytes) -> Iterator[None]:
-        """Admit a call with one request message for the duration of the block."""
+        """Admit a call with one request message for the duration of the block. A public method (a probe
+        that reveals nothing) has no tenant to charge and passes free."""
+        if route.scope == PUBLIC_SCOPE:
+            yield
+            return
         tenant, key = _subject()
         events = count_field(request, route.event_field) if route.event_field else 0
         with self._gate.admit(tenant, key, events):

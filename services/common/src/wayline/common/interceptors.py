@@ -52,15 +52,19 @@ Behaviour = Callable[[Any, grpc.ServicerContext], Any]
 
 
 class CallInterceptor(ServerInterceptor):
-    def __init__(
+    def __init__(  # noqa: PLR0917 - one call site (the server bootstrap) and the tests
         self,
         service: str,
         authenticator: Authenticator,
         ready: threading.Event,
         rpc_metrics: RpcMetrics,
         tracer: trace.Tracer,
+        public_methods: frozenset[str] = frozenset(),
     ) -> None:
+        """`public_methods` (SCOPE_PUBLIC) are served without authentication and before the service is
+        ready, with no tenant; the rest of the call (span, log line, metrics, error mapping) is the same."""
         self._service = service
+        self._public = public_methods
         self._authenticator = authenticator
         self._ready = ready
         self._metrics = rpc_metrics
@@ -128,6 +132,10 @@ class CallInterceptor(ServerInterceptor):
     def _open_call(
         self, method: str, request_id: str, metadata: dict[str, str], context: grpc.ServicerContext
     ) -> CallContext:
+        if method in self._public:
+            remaining = caller_timeout(context)
+            deadline = None if remaining is None else time.monotonic() + remaining
+            return CallContext(request_id, method, "", frozenset(), deadline, "")
         if not self._ready.is_set():
             raise Unavailable(f"the {self._service} service is starting; retry shortly", retry_after=1.0)
         caller = self._authenticator.authenticate(method, metadata)

@@ -26,12 +26,14 @@ from wayline.journeys.v1 import journeys_service_pb2
 from wayline.orchestrator.v1 import orchestrator_service_pb2
 
 __all__ = [
+    "PUBLIC_SCOPE",
     "REGISTRY",
     "SCOPE_NAMES",
     "SERVICES",
     "ServiceInfo",
     "backend_contracts",
     "method_scopes",
+    "public_methods",
     "required_scope",
     "scope_map",
 ]
@@ -143,8 +145,10 @@ SCOPE_NAMES: Mapping[int, str] = MappingProxyType(
         annotations_pb2.SCOPE_WRITE: "write",
         annotations_pb2.SCOPE_ADMIN: "admin",
         annotations_pb2.SCOPE_INTERNAL: "internal",
+        annotations_pb2.SCOPE_PUBLIC: "public",
     }
 )
+PUBLIC_SCOPE = "public"  # no key, no tenant, answered before the service is ready: methods revealing nothing
 
 
 def required_scope(method: descriptor.MethodDescriptor) -> str:
@@ -170,3 +174,9 @@ def scope_map() -> Mapping[str, str]:
     suite. A function rather than a constant, so that a method without a scope fails whoever asks for the
     map (the gateway at start, the tests) instead of every import of the registry."""
     return MappingProxyType(method_scopes(s for service in SERVICES for s in service.contracts))
+
+
+@cache
+def public_methods() -> frozenset[str]:
+    """Full method paths of every SCOPE_PUBLIC method of the suite: callable without a key."""
+    return frozenset(path for path, scope in scope_map().items() if scope == PUBLIC_SCOPE)

@@ -26,6 +26,7 @@ from wayline.common.auth import Authenticator, InternalCallerAuthenticator
 from wayline.common.interceptors import CallInterceptor
 from wayline.common.internal_token import with_internal_token
 from wayline.common.logging import configure_logging
+from wayline.common.registry import public_methods
 from wayline.common.settings import ServiceSettings
 from wayline.common.signals import TerminationSignals
 from wayline.common.telemetry import configure_telemetry, process_telemetry
@@ -89,6 +90,7 @@ class Server:
                     self.ready,
                     telemetry.rpc_metrics,
                     telemetry.tracer(definition.name),
+                    public_methods(),
                 ),
             ],
             options=options,

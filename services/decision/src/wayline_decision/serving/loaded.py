@@ -14,6 +14,7 @@ is one tiny batch, so ORT's thread pool only adds wake-up latency; the service s
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,6 +140,19 @@ class ServingModel:
         self._all_rows = np.zeros((len(self.action_ids), self.width), dtype=np.float32)
         self._all_rows[:, width:] = self._one_hot
         self._explainers = Explainers(self.graph_bytes, covers, self.width)
+        self._raw_sessions: dict[int, ort.InferenceSession] = {}
+        self._raw_lock = threading.Lock()
+
+    def session(self, role: int) -> ort.InferenceSession:
+        """The ONNX Runtime session of the graph with `role` (a ModelRole) alone, for raw calls (V2
+        inference); KeyError when the package has no such graph. Decisions score on the merged session;
+        these are made on the first raw call, so a model nobody calls raw costs no second copy."""
+        with self._raw_lock:
+            session = self._raw_sessions.get(role)
+            if session is None:
+                session = serving_session(self.graph_bytes[role])
+                self._raw_sessions[role] = session
+            return session
 
     def encode(self, values: Sequence[FeatureValue]) -> Float32Array:
         """The features' model input, in spec order (missing → NaN, categories → codes)."""

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n wayline/api/v1/annotations.proto\x12\x0ewayline.api.v1\x1a google/protobuf/descriptor.proto*d\n\x05Scope\x12\x15\n\x11SCOPE_UNSPECIFIED\x10\x00\x12\x0e\n\nSCOPE_READ\x10\x01\x12\x0f\n\x0bSCOPE_WRITE\x10\x02\x12\x0f\n\x0bSCOPE_ADMIN\x10\x03\x12\x12\n\x0eSCOPE_INTERNAL\x10\x04:O\n\x0erequired_scope\x12\x1e.google.protobuf.MethodOptions\x18\xb9\x8e\x03 \x01(\x0e\x32\x15.wayline.api.v1.Scopeb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n wayline/api/v1/annotations.proto\x12\x0ewayline.api.v1\x1a google/protobuf/descriptor.proto*v\n\x05Scope\x12\x15\n\x11SCOPE_UNSPECIFIED\x10\x00\x12\x0e\n\nSCOPE_READ\x10\x01\x12\x0f\n\x0bSCOPE_WRITE\x10\x02\x12\x0f\n\x0bSCOPE_ADMIN\x10\x03\x12\x12\n\x0eSCOPE_INTERNAL\x10\x04\x12\x10\n\x0cSCOPE_PUBLIC\x10\x05:O\n\x0erequired_scope\x12\x1e.google.protobuf.MethodOptions\x18\xb9\x8e\x03 \x01(\x0e\x32\x15.wayline.api.v1.Scopeb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,5 +33,5 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'wayline.api.v1.annotations_
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SCOPE']._serialized_start=86
-  _globals['_SCOPE']._serialized_end=186
+  _globals['_SCOPE']._serialized_end=204
 # @@protoc_insertion_point(module_scope)

@@ -43,6 +43,11 @@ class _ScopeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Scope.ValueType
     """The method is internal to Wayline: services call it on each other's hot paths with the internal token.
     The gateway never routes it, whatever scopes a key holds.
     """
+    SCOPE_PUBLIC: _Scope.ValueType  # 5
+    """The method needs no key and no tenant, and answers before the service is ready: it reveals nothing about
+    any tenant (liveness and readiness, as the Open Inference Protocol's ServerLive and ServerReady, which
+    inference clients and load balancers call bare). The gateway routes it without a key and without quota.
+    """
 
 class Scope(_Scope, metaclass=_ScopeEnumTypeWrapper):
     """Scope is the API-key scope a caller needs to call a method.
@@ -72,6 +77,11 @@ dead-letter replay).
 SCOPE_INTERNAL: Scope.ValueType  # 4
 """The method is internal to Wayline: services call it on each other's hot paths with the internal token.
 The gateway never routes it, whatever scopes a key holds.
+"""
+SCOPE_PUBLIC: Scope.ValueType  # 5
+"""The method needs no key and no tenant, and answers before the service is ready: it reveals nothing about
+any tenant (liveness and readiness, as the Open Inference Protocol's ServerLive and ServerReady, which
+inference clients and load balancers call bare). The gateway routes it without a key and without quota.
 """
 Global___Scope: _TypeAlias = Scope  # noqa: Y015
 

@@ -6,8 +6,10 @@ service for raw model calls. The package, service, message and field names and n
 specification exactly, so that standard clients (KServe, Triton, MLServer, Seldon) work unchanged; this is
 why the file keeps the unversioned `inference` package and is excluded from some buf lint rules. The only
 addition is the `(wayline.api.v1.required_scope)` option on each method, which changes nothing on the wire
-and lets the gateway authorise and route the calls. Model names are those of the tenant's models (the
-`{model_id}` of `models/{model_id}`).
+and lets the gateway authorise and route the calls. Each deployed model of the tenant is two V2 models:
+`{model_id}` (the `{model_id}` of `models/{model_id}`) is its response graph, P(convert), and
+`{model_id}.value` its value graph, E[value | convert]. A V2 version is a package version; an empty version
+is the stable one; the versions served are those the model's traffic loads (stable, canary, shadow).
 """
 
 from collections import abc as _abc

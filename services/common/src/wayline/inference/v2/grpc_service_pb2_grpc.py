@@ -73,6 +73,7 @@ class GRPCInferenceServiceServicer:
 
     def ServerLive(self, request, context):
         """ServerLive says whether the server is alive and able to answer metadata and inference requests.
+        It needs no API key (SCOPE_PUBLIC): it reveals nothing, and probes call it bare.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -80,6 +81,7 @@ class GRPCInferenceServiceServicer:
 
     def ServerReady(self, request, context):
         """ServerReady says whether the server is ready to run inferences (its models are loaded).
+        It needs no API key (SCOPE_PUBLIC), and answers `ready: false` while the service is still loading.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

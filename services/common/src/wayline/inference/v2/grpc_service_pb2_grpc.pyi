@@ -6,8 +6,10 @@ service for raw model calls. The package, service, message and field names and n
 specification exactly, so that standard clients (KServe, Triton, MLServer, Seldon) work unchanged; this is
 why the file keeps the unversioned `inference` package and is excluded from some buf lint rules. The only
 addition is the `(wayline.api.v1.required_scope)` option on each method, which changes nothing on the wire
-and lets the gateway authorise and route the calls. Model names are those of the tenant's models (the
-`{model_id}` of `models/{model_id}`).
+and lets the gateway authorise and route the calls. Each deployed model of the tenant is two V2 models:
+`{model_id}` (the `{model_id}` of `models/{model_id}`) is its response graph, P(convert), and
+`{model_id}.value` its value graph, E[value | convert]. A V2 version is a package version; an empty version
+is the stable one; the versions served are those the model's traffic loads (stable, canary, shadow).
 """
 
 from collections import abc as _abc
@@ -41,9 +43,13 @@ class GRPCInferenceServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> GRPCInferenceServiceAsyncStub: ...
     ServerLive: _grpc.UnaryUnaryMultiCallable[_grpc_service_pb2.ServerLiveRequest, _grpc_service_pb2.ServerLiveResponse]
-    """ServerLive says whether the server is alive and able to answer metadata and inference requests."""
+    """ServerLive says whether the server is alive and able to answer metadata and inference requests.
+    It needs no API key (SCOPE_PUBLIC): it reveals nothing, and probes call it bare.
+    """
     ServerReady: _grpc.UnaryUnaryMultiCallable[_grpc_service_pb2.ServerReadyRequest, _grpc_service_pb2.ServerReadyResponse]
-    """ServerReady says whether the server is ready to run inferences (its models are loaded)."""
+    """ServerReady says whether the server is ready to run inferences (its models are loaded).
+    It needs no API key (SCOPE_PUBLIC), and answers `ready: false` while the service is still loading.
+    """
     ModelReady: _grpc.UnaryUnaryMultiCallable[_grpc_service_pb2.ModelReadyRequest, _grpc_service_pb2.ModelReadyResponse]
     """ModelReady says whether one model (and version) is ready to run inferences."""
     ServerMetadata: _grpc.UnaryUnaryMultiCallable[_grpc_service_pb2.ServerMetadataRequest, _grpc_service_pb2.ServerMetadataResponse]
@@ -66,9 +72,13 @@ class GRPCInferenceServiceAsyncStub(GRPCInferenceServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     ServerLive: _aio.UnaryUnaryMultiCallable[_grpc_service_pb2.ServerLiveRequest, _grpc_service_pb2.ServerLiveResponse]  # type: ignore[assignment]
-    """ServerLive says whether the server is alive and able to answer metadata and inference requests."""
+    """ServerLive says whether the server is alive and able to answer metadata and inference requests.
+    It needs no API key (SCOPE_PUBLIC): it reveals nothing, and probes call it bare.
+    """
     ServerReady: _aio.UnaryUnaryMultiCallable[_grpc_service_pb2.ServerReadyRequest, _grpc_service_pb2.ServerReadyResponse]  # type: ignore[assignment]
-    """ServerReady says whether the server is ready to run inferences (its models are loaded)."""
+    """ServerReady says whether the server is ready to run inferences (its models are loaded).
+    It needs no API key (SCOPE_PUBLIC), and answers `ready: false` while the service is still loading.
+    """
     ModelReady: _aio.UnaryUnaryMultiCallable[_grpc_service_pb2.ModelReadyRequest, _grpc_service_pb2.ModelReadyResponse]  # type: ignore[assignment]
     """ModelReady says whether one model (and version) is ready to run inferences."""
     ServerMetadata: _aio.UnaryUnaryMultiCallable[_grpc_service_pb2.ServerMetadataRequest, _grpc_service_pb2.ServerMetadataResponse]  # type: ignore[assignment]
@@ -94,7 +104,9 @@ class GRPCInferenceServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _grpc_service_pb2.ServerLiveRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_grpc_service_pb2.ServerLiveResponse, _abc.Awaitable[_grpc_service_pb2.ServerLiveResponse]]:
-        """ServerLive says whether the server is alive and able to answer metadata and inference requests."""
+        """ServerLive says whether the server is alive and able to answer metadata and inference requests.
+        It needs no API key (SCOPE_PUBLIC): it reveals nothing, and probes call it bare.
+        """
 
     @_abc_1.abstractmethod
     def ServerReady(
@@ -102,7 +114,9 @@ class GRPCInferenceServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _grpc_service_pb2.ServerReadyRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_grpc_service_pb2.ServerReadyResponse, _abc.Awaitable[_grpc_service_pb2.ServerReadyResponse]]:
-        """ServerReady says whether the server is ready to run inferences (its models are loaded)."""
+        """ServerReady says whether the server is ready to run inferences (its models are loaded).
+        It needs no API key (SCOPE_PUBLIC), and answers `ready: false` while the service is still loading.
+        """
 
     @_abc_1.abstractmethod
     def ModelReady(
