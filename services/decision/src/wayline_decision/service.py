@@ -14,6 +14,7 @@ from wayline.decision.v1 import decision_service_pb2_grpc as pb_grpc
 from wayline.inference.v2 import grpc_service_pb2 as inference_pb
 from wayline.inference.v2 import grpc_service_pb2_grpc as inference_grpc
 from wayline_decision.actions import ActionCatalogue, ActionStore
+from wayline_decision.features.runtime import FeatureRuntime
 from wayline_decision.registry.directory import DirectoryRegistry
 from wayline_decision.servicer import DecisionServicer
 from wayline_decision.settings import DecisionSettings
@@ -25,7 +26,10 @@ __all__ = ["decision_service"]
 log = structlog.get_logger("wayline.decision")
 
 
-def decision_service(settings: DecisionSettings) -> ServiceDefinition:
+def decision_service(settings: DecisionSettings, features: FeatureRuntime | None = None) -> ServiceDefinition:
+    """The service; `features` is the online feature runtime to serve (built from the settings when None:
+    tests pass their own to read through it)."""
+    features = features or FeatureRuntime(settings)
     registry = DirectoryRegistry(settings.registry_path)
     limits = UploadLimits(
         max_package_bytes=settings.max_package_bytes,
@@ -39,7 +43,7 @@ def decision_service(settings: DecisionSettings) -> ServiceDefinition:
 
     def register(server: grpc.Server) -> list[str]:
         # The RPCs DecisionServicer does not define yet fall through to the generated base: UNIMPLEMENTED.
-        decision = DecisionServicer(registry, limits, actions)  # type: ignore[abstract]
+        decision = DecisionServicer(registry, limits, actions, features.features)  # type: ignore[abstract]
         pb_grpc.add_DecisionServiceServicer_to_server(decision, server)
         # Every RPC of the inference service: UNIMPLEMENTED, from the generated base class.
         inference = inference_grpc.GRPCInferenceServiceServicer()  # type: ignore[abstract]
@@ -55,8 +59,10 @@ def decision_service(settings: DecisionSettings) -> ServiceDefinition:
         removed = registry.sweep_staging(settings.stale_upload_seconds)
         if removed:
             log.info("registry.stale_uploads_removed", count=removed)
+        features.start()  # restores the online state before the server turns SERVING
 
     def stop() -> None:
+        features.stop()  # a last snapshot
         db.close()
 
     return ServiceDefinition(name="decision", register=register, start=start, stop=stop)

@@ -1,7 +1,8 @@
 """DecisionService over gRPC: thin — convert, call the registry's domain code, convert back.
 
-The model registry's RPCs (UploadModelVersion, ListModels, GetModel) and the action catalogue's
-(CreateAction, GetAction, ListActions, UpdateAction, ArchiveAction) are served here; the rest fall through
+The model registry's RPCs (UploadModelVersion, ListModels, GetModel), the action catalogue's
+(CreateAction, GetAction, ListActions, UpdateAction, ArchiveAction) and the online features' ObserveEvents are
+served here; the rest fall through
 to the generated base class, which the kit answers with UNIMPLEMENTED and the RPC's name.
 """
 
@@ -31,6 +32,8 @@ from wayline_decision.converters import (
     upload_parts,
     version_message,
 )
+from wayline_decision.features.service import OnlineFeatures
+from wayline_decision.observe_validation import observed_events
 from wayline_decision.registry import ModelRegistry
 from wayline_decision.uploads import UploadLimits, receive_package
 
@@ -38,10 +41,23 @@ __all__ = ["DecisionServicer"]
 
 
 class DecisionServicer(pb_grpc.DecisionServiceServicer):
-    def __init__(self, registry: ModelRegistry, limits: UploadLimits, actions: ActionCatalogue) -> None:
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        limits: UploadLimits,
+        actions: ActionCatalogue,
+        features: OnlineFeatures,
+    ) -> None:
         self._registry = registry
         self._limits = limits
         self._actions = actions
+        self._features = features
+
+    def ObserveEvents(  # noqa: N802
+        self, request: pb.ObserveEventsRequest, context: grpc.ServicerContext
+    ) -> pb.ObserveEventsResponse:
+        count = self._features.observe(require_tenant(), observed_events(request))
+        return pb.ObserveEventsResponse(observed_count=count)
 
     def UploadModelVersion(  # noqa: N802 - gRPC method names are the contract's
         self, request_iterator: Iterator[pb.UploadModelVersionRequest], context: grpc.ServicerContext
