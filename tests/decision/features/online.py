@@ -16,8 +16,9 @@ from typing import Any
 import grpc
 
 from tests.conftest import INTERNAL_TOKEN, common_settings, start_server
+from wayline.common.feature_encoding import python_value
 from wayline.common.server import Server
-from wayline.common.timestamps import to_micros, to_timestamp
+from wayline.common.timestamps import from_micros, to_micros, to_timestamp
 from wayline.decision.v1 import decision_service_pb2 as pb
 from wayline.decision.v1 import decision_service_pb2_grpc as pb_grpc
 from wayline.event.v1 import event_pb2
@@ -30,8 +31,6 @@ from wayline_decision.features.runtime import FeatureRuntime
 from wayline_decision.features.spec_compiler import compile_spec
 from wayline_decision.service import decision_service
 from wayline_decision.settings import DecisionSettings
-from wayline.common.feature_encoding import python_value
-from wayline.common.timestamps import from_micros
 
 SETTLE_AFTER_S = 1.0
 """Short, so that persons can be verified a second after a spec registers (the production default is 1 h)."""
@@ -106,6 +105,23 @@ def metadata(tenant: str) -> tuple[tuple[str, str], ...]:
     return (("x-wayline-internal-token", INTERNAL_TOKEN), ("x-wayline-tenant", tenant))
 
 
+def observe(address: str, tenant: str, *events: event_pb2.Event) -> int:
+    """ObserveEvents on the decision server at `address`; its `observed_count`."""
+    with grpc.insecure_channel(address) as channel:
+        response: pb.ObserveEventsResponse = pb_grpc.DecisionServiceStub(channel).ObserveEvents(
+            pb.ObserveEventsRequest(events=events), metadata=metadata(tenant), timeout=10
+        )
+    return response.observed_count
+
+
+def feed(address: str, journeys: grpc.Channel, tenant: str, *events: event_pb2.Event) -> None:
+    """To journeys (WriteEvents) and to the online state (ObserveEvents), as ingest's two sinks do."""
+    journeys_grpc.JourneyServiceStub(journeys).WriteEvents(
+        journeys_pb.WriteEventsRequest(events=events), metadata=metadata(tenant), timeout=30
+    )
+    assert observe(address, tenant, *events) == len(events)
+
+
 @dataclass
 class Rig:
     """One decision server and its feature runtime, journeys beside it."""
@@ -119,20 +135,14 @@ class Rig:
         return pb_grpc.DecisionServiceStub(grpc.insecure_channel(self.server.address))
 
     def observe(self, tenant: str, *events: event_pb2.Event) -> int:
-        with grpc.insecure_channel(self.server.address) as channel:
-            response: pb.ObserveEventsResponse = pb_grpc.DecisionServiceStub(channel).ObserveEvents(
-                pb.ObserveEventsRequest(events=events), metadata=metadata(tenant), timeout=10
-            )
-        return response.observed_count
+        return observe(self.server.address, tenant, *events)
 
     def feed(self, tenant: str, *events: event_pb2.Event) -> None:
-        """To journeys (WriteEvents) and to the online state (ObserveEvents), as ingest's two sinks do."""
-        journeys_grpc.JourneyServiceStub(self.journeys_channel).WriteEvents(
-            journeys_pb.WriteEventsRequest(events=events), metadata=metadata(tenant), timeout=30
-        )
-        assert self.observe(tenant, *events) == len(events)
+        feed(self.server.address, self.journeys_channel, tenant, *events)
 
-    def profile(self, tenant: str, spec: feature_pb2.FeatureSpec, person: str, as_of_us: int) -> list[FeatureValue]:
+    def profile(
+        self, tenant: str, spec: feature_pb2.FeatureSpec, person: str, as_of_us: int
+    ) -> list[FeatureValue]:
         """GetProfileFeatures itself, with all the time it needs."""
         request = journeys_pb.GetProfileFeaturesRequest(
             person=event_pb2.PersonRef(person_id=person), spec=spec, as_of=to_timestamp(from_micros(as_of_us))
@@ -143,12 +153,21 @@ class Rig:
         values = response.features.values
         return [python_value(values[f.name]) if f.name in values else None for f in spec.features]
 
-    def read(self, tenant: str, message: feature_pb2.FeatureSpec, person: str, as_of_us: int, budget_s: float = 60.0) -> FeatureRead:
+    def read(
+        self,
+        tenant: str,
+        message: feature_pb2.FeatureSpec,
+        person: str,
+        as_of_us: int,
+        budget_s: float = 60.0,
+    ) -> FeatureRead:
         return self.runtime.features.read_spec(
             tenant, message, compile_spec(message, "feature_spec."), person, as_of_us, budget_s=budget_s
         )
 
-    def read_online(self, tenant: str, message: feature_pb2.FeatureSpec, person: str, as_of_us: int) -> FeatureRead:
+    def read_online(
+        self, tenant: str, message: feature_pb2.FeatureSpec, person: str, as_of_us: int
+    ) -> FeatureRead:
         """A read once the person's verification (asked by the first read) has answered."""
         first = self.read(tenant, message, person, as_of_us)
         if first.origin is FeatureOrigin.ONLINE:
@@ -157,7 +176,9 @@ class Rig:
         return self.read(tenant, message, person, as_of_us)
 
 
-def decision_settings(data_dir: Path, journeys: Server, identity: Server | None, **extra: Any) -> DecisionSettings:
+def decision_settings(
+    data_dir: Path, journeys: Server, identity: Server | None, **extra: Any
+) -> DecisionSettings:
     values: dict[str, Any] = {
         **common_settings(data_dir),
         "journeys_address": journeys.address,

@@ -74,7 +74,10 @@ def test_a_merge_moves_the_merged_persons_features_to_the_survivor(
     rig: Rig, identity: identity_grpc.IdentityServiceStub
 ) -> None:
     tenant = new_tenant("merge")
-    first_email, second_email = f"a-{uuid.uuid4().hex[:6]}@example.com", f"b-{uuid.uuid4().hex[:6]}@example.com"
+    first_email, second_email = (
+        f"a-{uuid.uuid4().hex[:6]}@example.com",
+        f"b-{uuid.uuid4().hex[:6]}@example.com",
+    )
     first, second = _person(identity, tenant, first_email), _person(identity, tenant, second_email)
     rig.runtime.features.register(tenant, SPEC, now_us())
     time.sleep(SETTLE_AFTER_S)
@@ -104,9 +107,12 @@ def test_a_merge_moves_the_merged_persons_features_to_the_survivor(
     read = rig.read(tenant, SPEC, survivor, later)
     assert read.origin is FeatureOrigin.ONLINE  # both were whole, so the survivor is
     assert read.values == rig.profile(tenant, SPEC, survivor, later)
-    assert read.values[0] == 4.0 and read.values[2] == 1.0 + 2.0 + 8.0 and read.values[6] == "gold"
+    assert read.values[0] == 4.0
+    assert read.values[2] == 1.0 + 2.0 + 8.0
+    assert read.values[6] == "gold"
     gone = rig.read(tenant, SPEC, absorbed, later)
-    assert gone.origin is FeatureOrigin.JOURNEYS and gone.values == rig.profile(tenant, SPEC, absorbed, later)
+    assert gone.origin is FeatureOrigin.JOURNEYS
+    assert gone.values == rig.profile(tenant, SPEC, absorbed, later)
 
     # New events resolve to the survivor and add to the moved history.
     rig.feed(tenant, _with_email(event(survivor, hours_ago=1, price=0.5), second_email))
@@ -145,7 +151,9 @@ def test_an_erased_person_is_forgotten(rig: Rig, identity: identity_grpc.Identit
     assert rig.read_online(tenant, SPEC, person, now_us()).values[0] == 1.0
     persons = rig.runtime.features.person_count()
     identity.DeleteProfile(
-        identity_pb.DeleteProfileRequest(person_id=person, reason="GDPR art. 17"), metadata=metadata(tenant), timeout=10
+        identity_pb.DeleteProfileRequest(person_id=person, reason="GDPR art. 17"),
+        metadata=metadata(tenant),
+        timeout=10,
     )
     eventually(lambda: rig.runtime.features.person_count() == persons - 1)
     assert rig.read(tenant, SPEC, person, now_us()).origin is FeatureOrigin.JOURNEYS
