@@ -5,6 +5,7 @@ and the read cost measured."""
 from __future__ import annotations
 
 import statistics
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -278,3 +279,39 @@ def test_read_costs(rig: Rig, record_property: Callable[[str, object], None]) ->
     record_property("online_read_us_p50", online_us)
     record_property("fallback_ms_p50", fallback_ms)
     assert online_us < 2000
+
+    # Reads while ObserveEvents writes to the same tenant (other persons) from the gRPC thread pool.
+    expected = {p: read(tenant, SPEC, COMPILED, p, as_of, budget_s=0.02).values for p in persons[:10]}
+    writing, batches = threading.Event(), []
+
+    def write() -> None:
+        while not writing.is_set():
+            batch = [event(f"w{len(batches)}-{i}", hours_ago=1, price=1.0) for i in range(100)]
+            began = time.perf_counter()
+            rig.observe(tenant, *batch)
+            batches.append((time.perf_counter() - began) * 1000)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    contended: list[float] = []
+    try:
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            started = time.perf_counter_ns()
+            person = persons[len(contended) % 10]
+            found = read(tenant, SPEC, COMPILED, person, as_of, budget_s=0.02)
+            contended.append((time.perf_counter_ns() - started) / 1000)
+            assert found.origin is FeatureOrigin.ONLINE
+            if len(contended) % 10 == 0:
+                assert found.values == expected[person]
+            time.sleep(0.0005)  # Decide's reads come with gaps, between the writer's batches
+    finally:
+        writing.set()
+        writer.join()
+    contended.sort()
+    print(
+        f"while ObserveEvents writes (100 events a call, fsync on: p50 {statistics.median(batches):.1f} ms "
+        f"a call, {len(batches)} calls): online hit p50 {statistics.median(contended):.1f} µs, "
+        f"p99 {contended[int(len(contended) * 0.99)]:.1f} µs over {len(contended)} reads"
+    )
+    assert batches
