@@ -282,7 +282,7 @@ def test_read_costs(rig: Rig, record_property: Callable[[str, object], None]) ->
 
     # Reads while ObserveEvents writes to the same tenant (other persons) from the gRPC thread pool.
     expected = {p: read(tenant, SPEC, COMPILED, p, as_of, budget_s=0.02).values for p in persons[:10]}
-    writing, batches = threading.Event(), []
+    writing, batches = threading.Event(), list[float]()
 
     def write() -> None:
         while not writing.is_set():

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import grpc
 
 from wayline.common.context import require_tenant
+from wayline.common.errors import Unavailable
 from wayline.decision.v1 import decision_service_pb2 as pb
 from wayline.decision.v1 import decision_service_pb2_grpc as pb_grpc
 from wayline_decision.action_converters import (
@@ -56,7 +57,15 @@ class DecisionServicer(pb_grpc.DecisionServiceServicer):
     def ObserveEvents(  # noqa: N802
         self, request: pb.ObserveEventsRequest, context: grpc.ServicerContext
     ) -> pb.ObserveEventsResponse:
-        count = self._features.observe(require_tenant(), observed_events(request))
+        events = observed_events(request)
+        try:
+            count = self._features.observe(require_tenant(), events)
+        except OSError as error:  # the change log cannot be written (a full disk): nothing is acknowledged
+            raise Unavailable(
+                f"the online feature state cannot record events now ({error.strerror}); "
+                "retry the same events",
+                reason="FEATURE_STATE_UNAVAILABLE",
+            ) from error
         return pb.ObserveEventsResponse(observed_count=count)
 
     def UploadModelVersion(  # noqa: N802 - gRPC method names are the contract's
