@@ -49,7 +49,7 @@ def test_a_stopped_service_starts_again_with_its_online_state(
         before = now_us()
         assert rig.read_online(tenant, SPEC, "ada", before).origin is FeatureOrigin.ONLINE
         assert rig.read_online(tenant, SPEC, "ben", before).origin is FeatureOrigin.ONLINE
-    assert (tmp_path / "decision" / "features" / "snapshot.json").exists()
+    assert (tmp_path / "decision" / "features" / "snapshot.jsonl").exists()
 
     with running(settings, journeys_server) as rig:
         after = now_us()

@@ -86,3 +86,25 @@ def test_a_state_read_back_from_its_document_answers_the_same(seed: int) -> None
     for person in ("p", "q", "nobody"):
         assert _values(restored, person) == _values(original, person)
     assert json.dumps(restored.to_document()) == text
+
+
+@pytest.mark.parametrize("seed", [6, 7])
+def test_a_detached_copy_keeps_the_state_as_it_was_while_the_state_goes_on(seed: int) -> None:
+    events = _events(seed)
+    state = _state()
+    for _, observed in events[:80]:
+        state.observe(observed)
+    before = json.dumps(state.to_document())
+    copy = state.detached_copy()
+    for _, observed in events[80:]:
+        state.observe(observed)
+    state.merge("p", "q")
+    state.advance(NOW + 40 * 24 * HOUR)
+    assert json.dumps(copy.to_document()) == before
+    assert json.dumps(state.to_document()) != before
+    replayed = _state()  # and the state itself is what it would have been without the copy
+    for _, observed in events:
+        replayed.observe(observed)
+    replayed.merge("p", "q")
+    replayed.advance(NOW + 40 * 24 * HOUR)
+    assert json.dumps(replayed.to_document()) == json.dumps(state.to_document())

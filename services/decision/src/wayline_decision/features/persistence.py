@@ -6,9 +6,13 @@ Files, in one directory:
   increasing across files; `kind` is one of the feature service's changes (events, spec, overrides,
   advance) and events, specs and overrides travel as their protobuf wire bytes in base64 — the contract's
   own versioned format, not a pickle of Python objects.
-- `snapshot.json`: `{"format", "version", "written_at_us", "tenants"}`, each tenant's document carrying the
-  sequence number of the last change it includes. Written to a temporary file, flushed to disk, then renamed
-  over the previous one (atomic on POSIX), so a crash leaves the old snapshot or the new one, never half.
+- `snapshot.jsonl`: JSON lines — `{"format", "version", "written_at_us"}`, then per tenant a line with its
+  `tenant`, `seq` (the last change it includes), specs, override cursor and state header, followed by lines
+  of at most 10 persons each (`clean`, `dirty`, `merged`, `persons`). Lines, not one document: Python's
+  JSON encoder holds the GIL for a whole `dump` (0.6 s for 87 MB, measured), stalling every RPC, while
+  10 persons encode in a few milliseconds and the writer yields between lines. Written to a temporary file,
+  flushed to disk, then renamed over the previous one (atomic on POSIX), so a crash leaves the old snapshot
+  or the new one, never half.
 
 A snapshot first starts a new log file, then exports every tenant (each under its own lock, consistent with
 its `seq`), writes the snapshot, and deletes the log files before the new one: all their changes are in the
@@ -22,13 +26,15 @@ loses nothing either), at the cost of one fsync per ObserveEvents call.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from itertools import islice
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TextIO, cast
 
 import structlog
 
@@ -41,7 +47,10 @@ log = structlog.get_logger("wayline.decision.features")
 
 FORMAT = "wayline.decision.online_features"
 VERSION = 1
-_SNAPSHOT = "snapshot.json"
+_SNAPSHOT = "snapshot.jsonl"
+_PART = 10
+"""Persons a line: encoding one costs a few milliseconds with the GIL held."""
+_PARTS = ("clean", "dirty", "merged")
 
 
 class FeatureFiles:
@@ -85,20 +94,21 @@ class FeatureFiles:
         snapshot = self._directory / _SNAPSHOT
         documents: dict[str, Any] = {}
         if snapshot.exists():
-            found = json.loads(snapshot.read_text())
-            if found.get("format") != FORMAT or found.get("version") != VERSION:
-                raise ValueError(
-                    f"{snapshot} is not a version {VERSION} online feature snapshot "
-                    f"(format {found.get('format')!r}, version {found.get('version')!r})"
-                )
-            documents = found["tenants"]
+            documents = _read_snapshot(snapshot)
             self._seq = max((int(d["seq"]) for d in documents.values()), default=0)
         files = self._log_files()
         replayed = features.restore(documents, _load_state, self._changes(files))
+        tenants = len(documents)
+        del documents
+        # The restored state is millions of long-lived objects: left to the collector, its first full pass
+        # would hold the GIL for about half a second (measured, 10k persons) while the service serves.
+        # The state holds no reference cycles, so freezing them out of the collector's scans leaks nothing.
+        gc.collect()
+        gc.freeze()
         self._file_index = max((index for index, _ in files), default=0) + 1
         with self._lock:
             self._open_file()
-        log.info("features.restored", tenants=len(documents), replayed=replayed, log_files=len(files))
+        log.info("features.restored", tenants=tenants, replayed=replayed, log_files=len(files))
         return replayed
 
     def snapshot(self, features: OnlineFeatures) -> Path:
@@ -107,17 +117,11 @@ class FeatureFiles:
             self._open_file()  # changes from now on go to a new file, which the snapshot does not cover
             current = self._file_index
         started = time.perf_counter()
-        documents = features.export(_dump_state)
-        document = {
-            "format": FORMAT,
-            "version": VERSION,
-            "written_at_us": int(time.time() * 1_000_000),
-            "tenants": documents,
-        }
+        documents = features.export(_freeze_state)
         target = self._directory / _SNAPSHOT
         temporary = target.with_suffix(".tmp")
         with temporary.open("w") as out:
-            json.dump(document, out, separators=(",", ":"))
+            _write_snapshot(out, documents)
             out.flush()
             os.fsync(out.fileno())
         os.replace(temporary, target)
@@ -172,10 +176,61 @@ class FeatureFiles:
                 yield int(change["seq"]), change["tenant"], change["kind"], change["data"]
 
 
-def _dump_state(state: OnlineFeatureState) -> Any:
+def batched(items: Iterable[tuple[str, Any]], size: int) -> Iterator[list[tuple[str, Any]]]:
+    iterator = iter(items)
+    while part := list(islice(iterator, size)):
+        yield part
+
+
+def _line(found: Any) -> str:
+    return json.dumps(found, separators=(",", ":")) + "\n"
+
+
+def _write_snapshot(out: TextIO, documents: dict[str, Any]) -> None:
+    out.write(_line({"format": FORMAT, "version": VERSION, "written_at_us": int(time.time() * 1_000_000)}))
+    for name, document in documents.items():
+        state = document["state"]
+        head = {k: v for k, v in document.items() if k not in _PARTS and k != "state"}
+        head["tenant"] = name
+        head["state"] = state.document_head() if isinstance(state, InProcessFeatureState) else None
+        out.write(_line(head))
+        parts: list[tuple[str, Iterable[tuple[str, Any]]]] = [(key, document[key].items()) for key in _PARTS]
+        if isinstance(state, InProcessFeatureState):
+            parts.append(("persons", state.person_documents()))
+        for key, values in parts:
+            for part in batched(values, _PART):
+                out.write(_line({key: dict(part)}))
+                time.sleep(0)  # let the serving threads have the GIL between lines
+
+
+def _read_snapshot(path: Path) -> dict[str, Any]:
+    documents: dict[str, Any] = {}
+    current: dict[str, Any] | None = None
+    with path.open() as lines:
+        header = json.loads(next(lines, "{}"))
+        if header.get("format") != FORMAT or header.get("version") != VERSION:
+            raise ValueError(
+                f"{path} is not a version {VERSION} online feature snapshot "
+                f"(format {header.get('format')!r}, version {header.get('version')!r})"
+            )
+        for line in lines:
+            found = json.loads(line)
+            if "tenant" in found:
+                current = documents[found.pop("tenant")] = found | {key: {} for key in _PARTS}
+                if current["state"] is not None:
+                    current["state"]["persons"] = {}
+                continue
+            if current is None:
+                raise ValueError(f"{path}: a part before any tenant")
+            ((key, values),) = found.items()
+            (current["state"] if key == "persons" else current)[key].update(values)
+    return documents
+
+
+def _freeze_state(state: OnlineFeatureState) -> Any:
     if not isinstance(state, InProcessFeatureState):
         return None  # a shared state (Redis) persists itself
-    return state.to_document()
+    return state.detached_copy()
 
 
 def _load_state(state: OnlineFeatureState, document: Any) -> None:

@@ -395,8 +395,9 @@ class OnlineFeatures:
     def tenant_names(self) -> list[str]:
         return [name for name, _ in self.tenants()]
 
-    def export(self, dump_state: Callable[[OnlineFeatureState], Any]) -> dict[str, TenantDocument]:
-        """Each tenant as plain data, consistent with the change log up to its `seq`."""
+    def export(self, freeze: Callable[[OnlineFeatureState], Any]) -> dict[str, TenantDocument]:
+        """Each tenant as plain data, consistent with the change log up to its `seq`, its state as `freeze`
+        gives it under the tenant's lock (a detached copy, cheap; written out after the lock is released)."""
         documents = {}
         for name, t in self.tenants():
             with t.lock:
@@ -410,7 +411,7 @@ class OnlineFeatures:
                     "dirty": dict(t.dirty),
                     "merged": dict(t.merged),
                     "cursor": t.cursor,
-                    "state": dump_state(t.state),
+                    "state": freeze(t.state),
                 }
         return documents
 

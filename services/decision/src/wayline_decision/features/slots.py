@@ -125,6 +125,22 @@ class Slot:
         self.settled.absorb(other.settled)
         self.cache.clear()
 
+    def detached_copy(self) -> Slot:
+        """A copy sharing only immutable parts (the entry tuples), without the summary cache."""
+        settled = self.settled
+        return Slot(
+            self.kind,
+            list(self.entries),
+            Settled(
+                settled.count,
+                settled.first,
+                settled.last,
+                set(settled.days),
+                list(settled.numbers),
+                set(settled.keys),
+            ),
+        )
+
     @property
     def empty(self) -> bool:
         return not self.entries and self.settled.count == 0

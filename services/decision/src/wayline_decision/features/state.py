@@ -39,6 +39,7 @@ restored, so that slot indexes mean the same slots.
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -89,6 +90,18 @@ class _Person:
     recent: dict[str, tuple[int, int]] = field(default_factory=dict)  # event id → (timestamp, received_at)
     horizon_us: int = _NEVER
     max_received_us: int = _NEVER
+    generation: int = 0
+    """The state's generation when this object was made writable: an older one may be shared with a
+    detached copy (a snapshot being written) and is copied before it changes."""
+
+    def copy(self, generation: int) -> _Person:
+        return _Person(
+            slots={index: slot.detached_copy() for index, slot in self.slots.items()},
+            recent=dict(self.recent),
+            horizon_us=self.horizon_us,
+            max_received_us=self.max_received_us,
+            generation=generation,
+        )
 
 
 class InProcessFeatureState:
@@ -102,6 +115,7 @@ class InProcessFeatureState:
         self._settle_step_us = max(settle_after_us // 4, 1)
         self._watermark_us = _NEVER
         self._persons: dict[str, _Person] = {}
+        self._generation = 0
         self._registry = Registry()
         self.late_events = 0
 
@@ -114,9 +128,9 @@ class InProcessFeatureState:
         self._registry.register(spec)
 
     def observe(self, event: ObservedEvent) -> bool:
-        person = self._persons.get(event.person_id)
+        person = self._writable(event.person_id)
         if person is None:
-            person = self._persons[event.person_id] = _Person()
+            person = self._persons[event.person_id] = _Person(generation=self._generation)
         event_id, timestamp, received = event.event_id, event.timestamp_us, event.received_at_us
         if received < person.horizon_us:
             self.late_events += 1
@@ -155,10 +169,13 @@ class InProcessFeatureState:
         return len(self._persons)
 
     def merge(self, source_id: str, target_id: str) -> None:
-        source = self._persons.pop(source_id, None)
-        if source is None or source_id == target_id:
+        if source_id == target_id:
             return
-        target = self._persons.get(target_id)
+        source = self._writable(source_id)
+        if source is None:
+            return
+        del self._persons[source_id]
+        target = self._writable(target_id)
         if target is None:
             self._persons[target_id] = source
             return
@@ -177,21 +194,47 @@ class InProcessFeatureState:
     def forget(self, person_id: str) -> None:
         self._persons.pop(person_id, None)
 
+    def detached_copy(self) -> InProcessFeatureState:
+        """A copy that later changes of this state do not reach, for a snapshot to write out after the
+        tenant's lock is released: copy-on-write by person. The copy shares every person as it is now and
+        the generation moves on, so this state copies a person (`_writable`) before it next changes it; the
+        copy itself costs one dict copy (ADR 27)."""
+        copy = InProcessFeatureState(self._settle_after_us)
+        copy._registry = self._registry
+        copy._watermark_us = self._watermark_us
+        copy.late_events = self.late_events
+        copy._persons = dict(self._persons)
+        self._generation += 1
+        return copy
+
+    def _writable(self, person_id: str) -> _Person | None:
+        """The person, copied first when a detached copy may share it."""
+        person = self._persons.get(person_id)
+        if person is not None and person.generation != self._generation:
+            person = self._persons[person_id] = person.copy(self._generation)
+        return person
+
     def to_document(self) -> dict[str, Any]:
         """The state as plain data (ints, floats, strings, booleans, None, lists, dicts) for a snapshot."""
-        return {
-            "watermark_us": self._watermark_us,
-            "late_events": self.late_events,
-            "persons": {
-                person_id: {
+        return {**self.document_head(), "persons": dict(self.person_documents())}
+
+    def document_head(self) -> dict[str, Any]:
+        """`to_document` without the persons."""
+        return {"watermark_us": self._watermark_us, "late_events": self.late_events}
+
+    def person_documents(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """`to_document`'s persons one at a time, so that a snapshot never builds them all at once (millions
+        of new objects wake the garbage collector's full passes, which hold the GIL)."""
+        for person_id, person in self._persons.items():
+            yield (
+                person_id,
+                {
                     "horizon_us": person.horizon_us,
                     "max_received_us": person.max_received_us,
                     "recent": {k: list(v) for k, v in person.recent.items()},
                     "slots": [[index, slot_document(slot)] for index, slot in person.slots.items()],
-                }
-                for person_id, person in self._persons.items()
-            },
-        }
+                },
+            )
 
     def from_document(self, document: dict[str, Any]) -> None:
         """Restore what `to_document` gave, into a state whose specs were registered again in their
@@ -219,8 +262,10 @@ class InProcessFeatureState:
         events leave as their windows pass, persons with nothing left are dropped. O(persons); call it
         periodically."""
         self._watermark_us = max(self._watermark_us, now_us)
-        for person_id, person in list(self._persons.items()):
+        for person_id, found in list(self._persons.items()):
+            person = found
             if self.horizon_us - person.horizon_us >= self._settle_step_us:
+                person = self._writable(person_id) or found
                 self._settle(person)
             if all(slot.empty for slot in person.slots.values()):
                 del self._persons[person_id]
