@@ -242,7 +242,8 @@ def test_journeys_down_or_slower_than_the_budget_gives_the_defaults_within_the_b
             assert read.values == DEFAULTS
         assert statistics.median(timings) < 0.002 + 0.03
         print(
-            f"journeys slower than a 2 ms budget: defaults after {statistics.median(timings) * 1000:.1f} ms p50"
+            f"journeys slower than a 2 ms budget: defaults after "
+            f"{statistics.median(timings) * 1000:.1f} ms p50"
         )
     finally:
         runtime.stop()
