@@ -9,6 +9,7 @@ no service is ever left behind.
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import secrets
 import signal
@@ -27,6 +28,10 @@ from wayline.common.registry import SERVICES, ServiceInfo
 from wayline_gateway.settings import GatewaySettings
 
 __all__ = ["SERVICES", "Suite", "SuiteError", "free_port", "is_serving"]
+
+_INGEST_SINKS = ["journeys", "decision"]
+"""Where the suite's ingest forwards events: the journey store and the decision service's online features
+(orchestrator follows when it consumes events)."""
 
 
 class SuiteError(RuntimeError):
@@ -94,6 +99,9 @@ class Suite:
         }
         for peer in spec.peers:
             env[f"{spec.env_prefix}{peer.upper()}_ADDRESS"] = self.address(peer)
+        if spec.name == "ingest" and "WAYLINE_INGEST_SINKS" not in os.environ:
+            # The suite runs the decision service: every event also feeds its online features.
+            env["WAYLINE_INGEST_SINKS"] = json.dumps(_INGEST_SINKS)
         if spec.name == "gateway":
             env["WAYLINE_GATEWAY_API_KEY"] = self.api_key
             env["WAYLINE_GATEWAY_TENANT"] = self.tenant

@@ -19,6 +19,7 @@ from wayline.decision.v1 import decision_service_pb2_grpc as pb_grpc
 from wayline.inference.v2 import grpc_service_pb2 as inference_pb
 from wayline.inference.v2 import grpc_service_pb2_grpc as inference_grpc
 from wayline_decision.actions import ActionCatalogue, ActionStore
+from wayline_decision.features.runtime import FeatureRuntime
 from wayline_decision.inference import InferenceServicer
 from wayline_decision.registry.directory import DirectoryRegistry
 from wayline_decision.servicer import DecisionServicer
@@ -36,7 +37,10 @@ __all__ = ["decision_service"]
 log = structlog.get_logger("wayline.decision")
 
 
-def decision_service(settings: DecisionSettings) -> ServiceDefinition:
+def decision_service(settings: DecisionSettings, features: FeatureRuntime | None = None) -> ServiceDefinition:
+    """The service; `features` is the online feature runtime to serve (built from the settings when None:
+    tests pass their own to read through it)."""
+    features = features or FeatureRuntime(settings)
     registry = DirectoryRegistry(settings.registry_path)
     limits = UploadLimits(
         max_package_bytes=settings.max_package_bytes,
@@ -48,7 +52,13 @@ def decision_service(settings: DecisionSettings) -> ServiceDefinition:
     store = ActionStore(db)
     actions = ActionCatalogue(store)
     traffic = TrafficStore(db)
-    loader = VersionLoader(registry, limits.validation, retry_seconds=settings.load_retry_seconds)
+    loader = VersionLoader(
+        registry,
+        limits.validation,
+        retry_seconds=settings.load_retry_seconds,
+        batching=settings.micro_batching,
+    )
+    loader.add_listener(features.features)  # a loaded version's feature spec is kept up from the stream
     models = ModelServer(lambda tenant, model_id: bool(registry.versions(tenant, model_id)))
     lifecycle = ModelLifecycle(registry, traffic, loader, models)
     poller = TrafficPoller(lifecycle.sync, settings.traffic_poll_seconds)
@@ -56,7 +66,9 @@ def decision_service(settings: DecisionSettings) -> ServiceDefinition:
 
     def register(server: grpc.Server) -> list[str]:
         # The RPCs DecisionServicer does not define yet fall through to the generated base: UNIMPLEMENTED.
-        decision = DecisionServicer(registry, limits, actions, lifecycle)  # type: ignore[abstract]
+        decision = DecisionServicer(  # type: ignore[abstract]
+            registry, limits, actions, lifecycle, features.features
+        )
         pb_grpc.add_DecisionServiceServicer_to_server(decision, server)
         inference = InferenceServicer(models, ready)
         inference_grpc.add_GRPCInferenceServiceServicer_to_server(inference, server)
@@ -69,6 +81,7 @@ def decision_service(settings: DecisionSettings) -> ServiceDefinition:
         settings.registry_path.mkdir(parents=True, exist_ok=True)
         store.migrate()
         traffic.migrate()
+        features.start()  # the online state restored before models load (they register their specs on it)
         lifecycle.sync()  # every deployed version loaded before SERVING; one that fails is FAILED, retried
         poller.start()
         ready.set()
@@ -79,6 +92,7 @@ def decision_service(settings: DecisionSettings) -> ServiceDefinition:
     def stop() -> None:
         ready.clear()
         poller.stop()
+        features.stop()  # a last snapshot
         db.close()
 
     return ServiceDefinition(name="decision", register=register, start=start, stop=stop)

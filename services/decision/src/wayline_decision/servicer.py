@@ -1,8 +1,8 @@
 """DecisionService over gRPC: thin — convert, call the registry's domain code, convert back.
 
 The model registry's RPCs (UploadModelVersion, ListModels, GetModel), the model lifecycle's (DeployModel,
-SetModelTraffic, RollbackModel) and the action catalogue's
-(CreateAction, GetAction, ListActions, UpdateAction, ArchiveAction) are served here; the rest fall through
+SetModelTraffic, RollbackModel), the action catalogue's (CreateAction, GetAction, ListActions, UpdateAction,
+ArchiveAction) and the online features' ObserveEvents are served here; the rest fall through
 to the generated base class, which the kit answers with UNIMPLEMENTED and the RPC's name.
 """
 
@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import grpc
 
 from wayline.common.context import require_tenant
+from wayline.common.errors import Unavailable
 from wayline.decision.v1 import decision_service_pb2 as pb
 from wayline.decision.v1 import decision_service_pb2_grpc as pb_grpc
 from wayline.decision.v1 import model_pb2
@@ -33,7 +34,9 @@ from wayline_decision.converters import (
     upload_parts,
     version_message,
 )
+from wayline_decision.features.service import OnlineFeatures
 from wayline_decision.lifecycle_converters import deploy_request, rollback_request, traffic_request
+from wayline_decision.observe_validation import observed_events
 from wayline_decision.registry import ModelRegistry
 from wayline_decision.serving.lifecycle import ModelLifecycle
 from wayline_decision.uploads import UploadLimits, receive_package
@@ -48,11 +51,27 @@ class DecisionServicer(pb_grpc.DecisionServiceServicer):
         limits: UploadLimits,
         actions: ActionCatalogue,
         lifecycle: ModelLifecycle,
+        features: OnlineFeatures,
     ) -> None:
         self._registry = registry
         self._limits = limits
         self._actions = actions
         self._lifecycle = lifecycle
+        self._features = features
+
+    def ObserveEvents(  # noqa: N802
+        self, request: pb.ObserveEventsRequest, context: grpc.ServicerContext
+    ) -> pb.ObserveEventsResponse:
+        events = observed_events(request)
+        try:
+            count = self._features.observe(require_tenant(), events)
+        except OSError as error:  # the change log cannot be written (a full disk): nothing is acknowledged
+            raise Unavailable(
+                f"the online feature state cannot record events now ({error.strerror}); "
+                "retry the same events",
+                reason="FEATURE_STATE_UNAVAILABLE",
+            ) from error
+        return pb.ObserveEventsResponse(observed_count=count)
 
     def UploadModelVersion(  # noqa: N802 - gRPC method names are the contract's
         self, request_iterator: Iterator[pb.UploadModelVersionRequest], context: grpc.ServicerContext

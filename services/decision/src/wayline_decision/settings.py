@@ -91,7 +91,60 @@ class DecisionSettings(ServiceSettings):
         "waiting out the window.",
     )
 
-    @field_validator("registry_dir", mode="before")
+    journeys_address: str = Field(
+        default=REGISTRY["journeys"].default_address,
+        description="host:port of the journeys service: GetProfileFeatures answers the feature reads the "
+        "online state cannot answer exactly (and tells which persons it can).",
+    )
+    identity_address: str = Field(
+        default=REGISTRY["identity"].default_address,
+        description="host:port of the identity service, whose override feed (ListPersonOverrides) moves a "
+        "merged person's online features to the survivor; empty: merges are not followed.",
+    )
+    features_fallback_budget_ms: float = Field(
+        default=20.0,
+        gt=0,
+        description="How long a feature read may wait for journeys when the online state cannot answer "
+        "exactly; past it the spec's defaults are used (the decision says which).",
+    )
+    features_settle_after_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How far behind the latest receipt the online state settles events (folds or forgets "
+        "them); reads before that horizon go to journeys. Must exceed the delivery lag of ingest's slowest "
+        "sink: an event received before its person's horizon is refused as late.",
+    )
+    features_dir: Path | None = Field(
+        default=None,
+        description="Directory of the online state's snapshot and change log (one replica's own). Unset: "
+        "<WAYLINE_DATA_DIR>/decision/features.",
+    )
+    features_snapshot_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="Seconds between two snapshots of the online state (one is also written at stop); the "
+        "change log since the last one is replayed at start.",
+    )
+    features_fsync: bool = Field(
+        default=True,
+        description="fsync the online state's change log before ObserveEvents answers (nothing acknowledged "
+        "is lost even to a power cut); off: a crash of the process still loses nothing, a power cut may.",
+    )
+    features_advance_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds between two moves of the online state's settle horizon with the clock (windowed "
+        "events leave, persons with nothing left are dropped).",
+    )
+    override_poll_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="Seconds between two reads of identity's override feed (doubled after each failed read, "
+        "up to ten times); until a merge is read, the survivor's online features lack the merged person's "
+        "history. 0 turns following off.",
+    )
+
+    @field_validator("registry_dir", "features_dir", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -102,6 +155,11 @@ class DecisionSettings(ServiceSettings):
         if not self.micro_batch:
             return None
         return MicroBatching(window_s=self.micro_batch_window_us / 1e6, max_rows=self.micro_batch_max_rows)
+
+    @property
+    def features_path(self) -> Path:
+        """The online state's directory: the setting, or its default under the data dir."""
+        return self.features_dir if self.features_dir is not None else self.service_dir / "features"
 
     @property
     def registry_path(self) -> Path:

@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 
 from wayline_decision.features.model import DAY_US, Aggregation, FeatureValue
 
-__all__ = ["Entry", "Settled", "Slot", "SlotKind", "View", "read"]
+__all__ = ["Entry", "Settled", "Slot", "SlotKind", "View", "read", "slot_document", "slot_from_document"]
 
 Entry = tuple[int, str, int, Any]
 """(timestamp µs, event id, received_at µs, payload): a day number (TIMES), a float (NUMBERS), a
@@ -71,6 +71,17 @@ class Settled:
         elif kind is SlotKind.VALUES:
             self.keys.add(entry[3][1])
 
+    def absorb(self, other: Settled) -> None:
+        """Fold in another person's settled events (a merge): the same parts as folding them one by one."""
+        self.count += other.count
+        if other.first is not None and (self.first is None or other.first[:2] < self.first[:2]):
+            self.first = other.first
+        if other.last is not None and (self.last is None or other.last[:2] > self.last[:2]):
+            self.last = other.last
+        self.days |= other.days
+        self.numbers = sorted(self.numbers + other.numbers)
+        self.keys |= other.keys
+
 
 @dataclass(slots=True)
 class Slot:
@@ -105,6 +116,30 @@ class Slot:
                     self.settled.fold(self.kind, entry)
         self.entries = kept + entries[end:]
         self.cache.clear()
+
+    def absorb(self, other: Slot) -> None:
+        """Take another person's slot of the same kind into this one (a merge). An event held by both (one
+        event cannot belong to two persons, but a copy may have been resolved to each) is kept once."""
+        mine = {entry[:2] for entry in self.entries}
+        self.entries = sorted([*self.entries, *(e for e in other.entries if e[:2] not in mine)], key=_ORDER)
+        self.settled.absorb(other.settled)
+        self.cache.clear()
+
+    def detached_copy(self) -> Slot:
+        """A copy sharing only immutable parts (the entry tuples), without the summary cache."""
+        settled = self.settled
+        return Slot(
+            self.kind,
+            list(self.entries),
+            Settled(
+                settled.count,
+                settled.first,
+                settled.last,
+                set(settled.days),
+                list(settled.numbers),
+                set(settled.keys),
+            ),
+        )
 
     @property
     def empty(self) -> bool:
@@ -142,6 +177,7 @@ class View(NamedTuple):
 
 
 _PAYLOAD = itemgetter(3)
+_ORDER = itemgetter(0, 1)
 
 
 def _summary(kind: SlotKind, view: View) -> Any:
@@ -202,3 +238,57 @@ def read(aggregation: Aggregation, slot: Slot, view: View, as_of_us: int, *, cac
     if aggregation is Aggregation.AVERAGE:
         return total / count  # type: ignore[no-any-return]
     return least if aggregation is Aggregation.MIN else greatest  # type: ignore[no-any-return]
+
+
+def _payload_document(kind: SlotKind, payload: Any) -> Any:
+    return [payload[0], list(payload[1])] if kind is SlotKind.VALUES else payload
+
+
+def _payload_of(kind: SlotKind, found: Any) -> Any:
+    if kind is SlotKind.VALUES:
+        return (found[0], tuple(found[1]))
+    if kind is SlotKind.TIMES:
+        return int(found)
+    return found
+
+
+def _entry_document(kind: SlotKind, entry: Entry | None) -> list[Any] | None:
+    if entry is None:
+        return None
+    return [entry[0], entry[1], entry[2], _payload_document(kind, entry[3])]
+
+
+def _entry_of(kind: SlotKind, found: list[Any] | None) -> Entry | None:
+    if found is None:
+        return None
+    return (int(found[0]), str(found[1]), int(found[2]), _payload_of(kind, found[3]))
+
+
+def slot_document(slot: Slot) -> dict[str, Any]:
+    """A slot as plain JSON-able data (the summary cache is left out: it is rebuilt on the next read).
+    Numbers stay floats and days ints, so that a document read back gives the very same values."""
+    kind, settled = slot.kind, slot.settled
+    return {
+        "kind": kind.value,
+        "entries": [_entry_document(kind, e) for e in slot.entries],
+        "count": settled.count,
+        "first": _entry_document(kind, settled.first),
+        "last": _entry_document(kind, settled.last),
+        "days": sorted(settled.days),
+        "numbers": settled.numbers,
+        "keys": sorted((list(k) for k in settled.keys), key=repr),  # type: ignore[call-overload]
+    }
+
+
+def slot_from_document(found: dict[str, Any]) -> Slot:
+    kind = SlotKind(found["kind"])
+    settled = Settled(
+        count=int(found["count"]),
+        first=_entry_of(kind, found["first"]),
+        last=_entry_of(kind, found["last"]),
+        days={int(d) for d in found["days"]},
+        numbers=[float(n) for n in found["numbers"]],
+        keys={tuple(k) for k in found["keys"]},
+    )
+    entries: list[Entry] = [e for e in (_entry_of(kind, d) for d in found["entries"]) if e is not None]
+    return Slot(kind, entries, settled)

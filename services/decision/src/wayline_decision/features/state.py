@@ -25,21 +25,27 @@ Cost, measured on a 15-feature spec and a person with 300 events over 40 days (2
 about 30 µs when nothing changed since the last one (bisections and cached summaries), about 90 µs right
 after a new event (the changed slots' summaries are recomputed); consuming an event about 15 µs.
 
-Later work has its seams here: person merges (identity's override feed) will move a person's slots into
-another's (slots fold like settling does), and a Redis-backed OnlineFeatureState shares the state between
-replicas. Specs registered after events were consumed see only the events consumed since (the service will
-backfill from journeys).
+Person merges (identity's override feed, applied by the feature service) move a person's slots into
+another's: entries are joined and settled folds add up, as if the events had been consumed under the
+survivor from the start (`merge`); an erasure forgets the person (`forget`). A Redis-backed
+OnlineFeatureState shares the state between replicas. Specs registered after events were consumed see only
+the events consumed since: the feature service (service.py) knows which persons that leaves exact.
+
+`to_document`/`from_document` give the state as plain JSON-able data (slots.py's slot documents) for the
+service's snapshots (persistence.py); specs are registered again, in the same order, before a document is
+restored, so that slot indexes mean the same slots.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from wayline_decision.features.model import CompiledSpec, FeatureValue, ObservedEvent
 from wayline_decision.features.plans import FeaturePlan, Registry
-from wayline_decision.features.slots import Slot, View, read
+from wayline_decision.features.slots import Slot, View, read, slot_document, slot_from_document
 
 __all__ = ["DEFAULT_SETTLE_AFTER_US", "InProcessFeatureState", "OnlineFeatureState", "OutsideRetention"]
 
@@ -61,7 +67,20 @@ class OnlineFeatureState(Protocol):
         ...
 
     def values(self, spec: CompiledSpec, person_id: str, as_of_us: int) -> list[FeatureValue]:
-        """The registered spec's values for the person at `as_of_us`, defaults applied, in spec order."""
+        """The registered spec's values for the person at `as_of_us`, defaults applied, in spec order;
+        OutsideRetention when the state no longer tells that time apart for the person."""
+        ...
+
+    def merge(self, source_id: str, target_id: str) -> None:
+        """Move everything kept for `source_id` into `target_id` (a person merge); `source_id` is gone."""
+        ...
+
+    def forget(self, person_id: str) -> None:
+        """Delete everything kept for the person (an erasure)."""
+        ...
+
+    def advance(self, now_us: int) -> None:
+        """Move the settle horizon with the clock (events may be rare); called periodically."""
         ...
 
 
@@ -71,6 +90,18 @@ class _Person:
     recent: dict[str, tuple[int, int]] = field(default_factory=dict)  # event id → (timestamp, received_at)
     horizon_us: int = _NEVER
     max_received_us: int = _NEVER
+    generation: int = 0
+    """The state's generation when this object was made writable: an older one may be shared with a
+    detached copy (a snapshot being written) and is copied before it changes."""
+
+    def copy(self, generation: int) -> _Person:
+        return _Person(
+            slots={index: slot.detached_copy() for index, slot in self.slots.items()},
+            recent=dict(self.recent),
+            horizon_us=self.horizon_us,
+            max_received_us=self.max_received_us,
+            generation=generation,
+        )
 
 
 class InProcessFeatureState:
@@ -84,6 +115,7 @@ class InProcessFeatureState:
         self._settle_step_us = max(settle_after_us // 4, 1)
         self._watermark_us = _NEVER
         self._persons: dict[str, _Person] = {}
+        self._generation = 0
         self._registry = Registry()
         self.late_events = 0
 
@@ -96,9 +128,9 @@ class InProcessFeatureState:
         self._registry.register(spec)
 
     def observe(self, event: ObservedEvent) -> bool:
-        person = self._persons.get(event.person_id)
+        person = self._writable(event.person_id)
         if person is None:
-            person = self._persons[event.person_id] = _Person()
+            person = self._persons[event.person_id] = _Person(generation=self._generation)
         event_id, timestamp, received = event.event_id, event.timestamp_us, event.received_at_us
         if received < person.horizon_us:
             self.late_events += 1
@@ -132,13 +164,108 @@ class InProcessFeatureState:
             slot.settle(horizon, plan.window_us, plan.keeps_all)
         person.recent = {k: v for k, v in person.recent.items() if v[1] >= horizon}
 
+    def __len__(self) -> int:
+        """How many persons the state holds."""
+        return len(self._persons)
+
+    def merge(self, source_id: str, target_id: str) -> None:
+        if source_id == target_id:
+            return
+        source = self._writable(source_id)
+        if source is None:
+            return
+        del self._persons[source_id]
+        target = self._writable(target_id)
+        if target is None:
+            self._persons[target_id] = source
+            return
+        for index, slot in source.slots.items():
+            held = target.slots.get(index)
+            if held is None:
+                target.slots[index] = slot
+            else:
+                held.absorb(slot)
+        target.recent = {**source.recent, **target.recent}
+        target.max_received_us = max(target.max_received_us, source.max_received_us)
+        # One horizon for the joined slots: both settle up to the state's horizon now (a later horizon than
+        # either had is safe: settling keeps every read at or after it exact).
+        self._settle(target)
+
+    def forget(self, person_id: str) -> None:
+        self._persons.pop(person_id, None)
+
+    def detached_copy(self) -> InProcessFeatureState:
+        """A copy that later changes of this state do not reach, for a snapshot to write out after the
+        tenant's lock is released: copy-on-write by person. The copy shares every person as it is now and
+        the generation moves on, so this state copies a person (`_writable`) before it next changes it; the
+        copy itself costs one dict copy (ADR 27)."""
+        copy = InProcessFeatureState(self._settle_after_us)
+        copy._registry = self._registry
+        copy._watermark_us = self._watermark_us
+        copy.late_events = self.late_events
+        copy._persons = dict(self._persons)
+        self._generation += 1
+        return copy
+
+    def _writable(self, person_id: str) -> _Person | None:
+        """The person, copied first when a detached copy may share it."""
+        person = self._persons.get(person_id)
+        if person is not None and person.generation != self._generation:
+            person = self._persons[person_id] = person.copy(self._generation)
+        return person
+
+    def to_document(self) -> dict[str, Any]:
+        """The state as plain data (ints, floats, strings, booleans, None, lists, dicts) for a snapshot."""
+        return {**self.document_head(), "persons": dict(self.person_documents())}
+
+    def document_head(self) -> dict[str, Any]:
+        """`to_document` without the persons."""
+        return {"watermark_us": self._watermark_us, "late_events": self.late_events}
+
+    def person_documents(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """`to_document`'s persons one at a time, so that a snapshot never builds them all at once (millions
+        of new objects wake the garbage collector's full passes, which hold the GIL)."""
+        for person_id, person in self._persons.items():
+            yield (
+                person_id,
+                {
+                    "horizon_us": person.horizon_us,
+                    "max_received_us": person.max_received_us,
+                    "recent": {k: list(v) for k, v in person.recent.items()},
+                    "slots": [[index, slot_document(slot)] for index, slot in person.slots.items()],
+                },
+            )
+
+    def from_document(self, document: dict[str, Any]) -> None:
+        """Restore what `to_document` gave, into a state whose specs were registered again in their
+        original order (slot indexes are positions in that order)."""
+        self._watermark_us = int(document["watermark_us"])
+        self.late_events = int(document["late_events"])
+        known = len(self._registry.slots)
+        persons = {}
+        for person_id, found in document["persons"].items():
+            slots = {}
+            for index, slot in found["slots"]:
+                if not 0 <= index < known:
+                    raise ValueError(f"slot {index} of person {person_id} is not a registered slot")
+                slots[int(index)] = slot_from_document(slot)
+            persons[person_id] = _Person(
+                slots=slots,
+                recent={k: (int(v[0]), int(v[1])) for k, v in found["recent"].items()},
+                horizon_us=int(found["horizon_us"]),
+                max_received_us=int(found["max_received_us"]),
+            )
+        self._persons = persons
+
     def advance(self, now_us: int) -> None:
         """Move the horizon with the clock (events may be rare) and settle every person behind it: windowed
         events leave as their windows pass, persons with nothing left are dropped. O(persons); call it
         periodically."""
         self._watermark_us = max(self._watermark_us, now_us)
-        for person_id, person in list(self._persons.items()):
+        for person_id, found in list(self._persons.items()):
+            person = found
             if self.horizon_us - person.horizon_us >= self._settle_step_us:
+                person = self._writable(person_id) or found
                 self._settle(person)
             if all(slot.empty for slot in person.slots.values()):
                 del self._persons[person_id]

@@ -20,7 +20,7 @@ import structlog
 from wayline_decision.errors import ModelLoadFailed, ModelVersionNotFound, PackageInvalid
 from wayline_decision.packages import PackageId
 from wayline_decision.registry import ModelRegistry, RegisteredVersion
-from wayline_decision.serving.loaded import ServingModel, load_version
+from wayline_decision.serving.loaded import MicroBatching, ServingModel, load_version
 from wayline_decision.serving.route import ModelLoadListener
 from wayline_decision.validation import ValidationLimits
 
@@ -44,10 +44,13 @@ class VersionLoader:
         registry: ModelRegistry,
         limits: ValidationLimits,
         listeners: Sequence[ModelLoadListener] = (),
+        *,
         retry_seconds: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        batching: MicroBatching | None = None,
     ) -> None:
         self._registry = registry
+        self._batching = batching
         self._limits = limits
         self._listeners = list(listeners)
         self._retry_seconds = retry_seconds
@@ -102,7 +105,9 @@ class VersionLoader:
         tenant, model_id, version = key
         started = time.perf_counter()
         try:
-            model = load_version(tenant, registered, Path(registered.location), self._limits)
+            model = load_version(
+                tenant, registered, Path(registered.location), self._limits, batching=self._batching
+            )
             for listener in list(self._listeners):
                 listener.loaded(model)
         except Exception as error:
@@ -130,6 +135,7 @@ class VersionLoader:
         with self._lock:
             for key in [k for k in self._loaded if k not in keep]:
                 log.info("model.unloaded", tenant=key[0], model=key[1], version=key[2])
-                del self._loaded[key]
+                # Batching stops (decisions still holding the version score alone); sessions free with it.
+                self._loaded.pop(key).close()
             for key in [k for k in self._loading if k not in keep]:
                 del self._loading[key]

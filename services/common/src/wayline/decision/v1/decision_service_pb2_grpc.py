@@ -178,8 +178,9 @@ class DecisionServiceServicer:
         """ObserveEvents feeds events to the online feature state, from ingest's forwarder: every feature of every
         loaded model's spec is updated incrementally. It is idempotent by `event_id`.
 
-        Errors: INVALID_ARGUMENT when an event lacks `event_id` or `person_id`; UNAVAILABLE when the feature
-        state is unavailable (retryable with the same events).
+        Errors: INVALID_ARGUMENT when an event lacks `event_id`, `person_id`, `timestamp` or `received_at`, or
+        there are more than 10,000 (nothing of the batch is consumed); UNAVAILABLE when the feature state cannot
+        record the events (reason `FEATURE_STATE_UNAVAILABLE`; retryable with the same events).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

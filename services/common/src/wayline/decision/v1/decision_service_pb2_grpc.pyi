@@ -69,8 +69,9 @@ class DecisionServiceStub:
     """ObserveEvents feeds events to the online feature state, from ingest's forwarder: every feature of every
     loaded model's spec is updated incrementally. It is idempotent by `event_id`.
 
-    Errors: INVALID_ARGUMENT when an event lacks `event_id` or `person_id`; UNAVAILABLE when the feature
-    state is unavailable (retryable with the same events).
+    Errors: INVALID_ARGUMENT when an event lacks `event_id`, `person_id`, `timestamp` or `received_at`, or
+    there are more than 10,000 (nothing of the batch is consumed); UNAVAILABLE when the feature state cannot
+    record the events (reason `FEATURE_STATE_UNAVAILABLE`; retryable with the same events).
     """
     ListModels: _grpc.UnaryUnaryMultiCallable[_decision_service_pb2.ListModelsRequest, _decision_service_pb2.ListModelsResponse]
     """ListModels lists the tenant's models found in the registry, with their versions and traffic, ordered by
@@ -227,8 +228,9 @@ class DecisionServiceAsyncStub(DecisionServiceStub):
     """ObserveEvents feeds events to the online feature state, from ingest's forwarder: every feature of every
     loaded model's spec is updated incrementally. It is idempotent by `event_id`.
 
-    Errors: INVALID_ARGUMENT when an event lacks `event_id` or `person_id`; UNAVAILABLE when the feature
-    state is unavailable (retryable with the same events).
+    Errors: INVALID_ARGUMENT when an event lacks `event_id`, `person_id`, `timestamp` or `received_at`, or
+    there are more than 10,000 (nothing of the batch is consumed); UNAVAILABLE when the feature state cannot
+    record the events (reason `FEATURE_STATE_UNAVAILABLE`; retryable with the same events).
     """
     ListModels: _aio.UnaryUnaryMultiCallable[_decision_service_pb2.ListModelsRequest, _decision_service_pb2.ListModelsResponse]  # type: ignore[assignment]
     """ListModels lists the tenant's models found in the registry, with their versions and traffic, ordered by
@@ -400,8 +402,9 @@ class DecisionServiceServicer(metaclass=_abc_1.ABCMeta):
         """ObserveEvents feeds events to the online feature state, from ingest's forwarder: every feature of every
         loaded model's spec is updated incrementally. It is idempotent by `event_id`.
 
-        Errors: INVALID_ARGUMENT when an event lacks `event_id` or `person_id`; UNAVAILABLE when the feature
-        state is unavailable (retryable with the same events).
+        Errors: INVALID_ARGUMENT when an event lacks `event_id`, `person_id`, `timestamp` or `received_at`, or
+        there are more than 10,000 (nothing of the batch is consumed); UNAVAILABLE when the feature state cannot
+        record the events (reason `FEATURE_STATE_UNAVAILABLE`; retryable with the same events).
         """
 
     @_abc_1.abstractmethod

@@ -1,0 +1,48 @@
+"""ObserveEvents' request checks: every event names its event and its person (identity resolved it), at most
+MAX_OBSERVED_EVENTS per call; every bad event is reported at once (INVALID_ARGUMENT with BadRequest
+violations), and nothing of a refused request is consumed."""
+
+from __future__ import annotations
+
+from wayline.common.errors import FieldViolation, InvalidArgument
+from wayline.decision.v1 import decision_service_pb2 as pb
+from wayline.event.v1 import event_pb2
+
+__all__ = ["MAX_OBSERVED_EVENTS", "observed_events"]
+
+MAX_OBSERVED_EVENTS = 10_000
+_MAX_REPORTED = 100
+
+
+def observed_events(request: pb.ObserveEventsRequest) -> list[event_pb2.Event]:
+    events = request.events
+    if len(events) > MAX_OBSERVED_EVENTS:
+        raise InvalidArgument(
+            f"ObserveEvents takes at most {MAX_OBSERVED_EVENTS:,} events per call; got {len(events):,}: "
+            "split the batch",
+            [FieldViolation("events", f"at most {MAX_OBSERVED_EVENTS:,} events", "TOO_MANY")],
+        )
+    violations: list[FieldViolation] = []
+    for i, event in enumerate(events):
+        if not event.event_id:
+            violations.append(
+                FieldViolation(f"events[{i}].event_id", "required (ingest assigns one)", "REQUIRED")
+            )
+        if not event.person_id:
+            violations.append(
+                FieldViolation(
+                    f"events[{i}].person_id", "required: resolve the event through identity first", "REQUIRED"
+                )
+            )
+        if not event.HasField("timestamp") or not event.HasField("received_at"):
+            violations.append(
+                FieldViolation(
+                    f"events[{i}]", "timestamp and received_at are required (ingest sets both)", "REQUIRED"
+                )
+            )
+    if violations:
+        shown = violations[:_MAX_REPORTED]
+        raise InvalidArgument(
+            f"{len(violations)} problem(s) in ObserveEvents' events; nothing was consumed", shown
+        )
+    return list(events)
