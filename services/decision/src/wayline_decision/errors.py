@@ -21,6 +21,7 @@ __all__ = [
     "ActionNotFound",
     "ActionStoreUnavailable",
     "EtagMismatch",
+    "FeatureStateUnavailable",
     "InvalidPageToken",
     "MalformedUpload",
     "ModelNotFound",
@@ -151,4 +152,15 @@ class ActionStoreUnavailable(Unavailable):
     def __init__(self) -> None:
         super().__init__(
             "the action catalogue's database cannot be reached; retry with backoff", retry_after=1.0
+        )
+
+
+class FeatureStateUnavailable(Unavailable):
+    """The shared online feature state (Redis) cannot be reached or refuses writes: retryable."""
+
+    default_reason = "FEATURE_STATE_UNAVAILABLE"
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(
+            f"the online feature state (Redis) is unavailable: {problem}; retry with backoff", retry_after=1.0
         )

@@ -41,10 +41,18 @@ from wayline_decision.features.model import CompiledSpec, FeatureValue, Observed
 from wayline_decision.features.plans import FeaturePlan, Registry
 from wayline_decision.features.slots import Slot, View, read
 
-__all__ = ["DEFAULT_SETTLE_AFTER_US", "InProcessFeatureState", "OnlineFeatureState", "OutsideRetention"]
+__all__ = [
+    "DEFAULT_SETTLE_AFTER_US",
+    "NEVER",
+    "InProcessFeatureState",
+    "OnlineFeatureState",
+    "OutsideRetention",
+    "read_feature",
+]
 
 DEFAULT_SETTLE_AFTER_US = 3_600_000_000  # one hour
-_NEVER = -(2**63)
+NEVER = -(2**63)
+"""Earlier than any time: no horizon yet, nothing received yet."""
 
 
 class OutsideRetention(LookupError):
@@ -69,8 +77,8 @@ class OnlineFeatureState(Protocol):
 class _Person:
     slots: dict[int, Slot] = field(default_factory=dict)  # by slot index (plans.py)
     recent: dict[str, tuple[int, int]] = field(default_factory=dict)  # event id → (timestamp, received_at)
-    horizon_us: int = _NEVER
-    max_received_us: int = _NEVER
+    horizon_us: int = NEVER
+    max_received_us: int = NEVER
 
 
 class InProcessFeatureState:
@@ -82,7 +90,7 @@ class InProcessFeatureState:
             raise ValueError("settle_after_us must be positive")
         self._settle_after_us = settle_after_us
         self._settle_step_us = max(settle_after_us // 4, 1)
-        self._watermark_us = _NEVER
+        self._watermark_us = NEVER
         self._persons: dict[str, _Person] = {}
         self._registry = Registry()
         self.late_events = 0
@@ -90,7 +98,7 @@ class InProcessFeatureState:
     @property
     def horizon_us(self) -> int:
         """Reads at or after it are exact for every person; events received before it are late."""
-        return self._watermark_us - self._settle_after_us if self._watermark_us != _NEVER else _NEVER
+        return self._watermark_us - self._settle_after_us if self._watermark_us != NEVER else NEVER
 
     def register(self, spec: CompiledSpec) -> None:
         self._registry.register(spec)
@@ -143,6 +151,10 @@ class InProcessFeatureState:
             if all(slot.empty for slot in person.slots.values()):
                 del self._persons[person_id]
 
+    def holds(self, person_id: str) -> bool:
+        """Whether the state still keeps anything of the person (advance drops those with nothing left)."""
+        return person_id in self._persons
+
     def values(self, spec: CompiledSpec, person_id: str, as_of_us: int) -> list[FeatureValue]:
         plans = self._registry.specs.get(spec.key)
         if plans is None:
@@ -157,12 +169,12 @@ class InProcessFeatureState:
         found: list[FeatureValue] = []
         for plan in plans:
             slot = slots.get(plan.slot)
-            value = None if slot is None else _read(plan, slot, as_of_us, fast)
+            value = None if slot is None else read_feature(plan, slot, as_of_us, fast)
             found.append(plan.default if value is None else value)
         return found
 
 
-def _read(plan: FeaturePlan, slot: Slot, as_of_us: int, fast: bool) -> FeatureValue:
+def read_feature(plan: FeaturePlan, slot: Slot, as_of_us: int, fast: bool) -> FeatureValue:
     """The feature's value from its slot: on the fast path a range found by bisection (timestamps in
     [as_of - window, as_of)), else the entries filtered one by one (some were received at or after as_of)."""
     entries, window = slot.entries, plan.window_us
@@ -170,7 +182,7 @@ def _read(plan: FeaturePlan, slot: Slot, as_of_us: int, fast: bool) -> FeatureVa
         hi = bisect_left(entries, (as_of_us,))
         lo = 0 if window is None else bisect_left(entries, (as_of_us - window,), 0, hi)
     else:
-        start = _NEVER if window is None else as_of_us - window
+        start = NEVER if window is None else as_of_us - window
         entries = [e for e in entries if start <= e[0] < as_of_us and e[2] < as_of_us]
         lo, hi = 0, len(entries)
     view = View(entries, lo, hi, slot.settled if window is None else None)
