@@ -61,7 +61,7 @@ def _log(n: int, seed: int) -> list[ObservedEvent]:
     for i in range(n):
         ts = rng.randint(0, 20 * DAY)
         name = rng.choice(names)
-        properties = {"tier": rng.choice(["gold", "silver"])} if name == "identify" else {}
+        properties: dict[str, object] = {"tier": rng.choice(["gold", "silver"])}
         if name != "identify":
             properties = {"amount": rng.choice([0.1, 0.2, 7.0, "x"]), "plan": rng.choice(["a", "b", 1.0])}
         found.append(
