@@ -20,12 +20,13 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import redis
 
-__all__ = ["redis_client", "redis_url", "unique_tenant"]
+__all__ = ["redis_client", "redis_url", "running_redis", "unique_tenant"]
 
 _BINARY = "redis-server"
 _START_TIMEOUT_SECONDS = 30
@@ -74,6 +75,13 @@ def _wait_answering(process: subprocess.Popen[bytes], url: str, log: Path) -> No
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """The URL of a Redis server that lives for the test session (no persistence, no eviction)."""
+    with running_redis() as url:
+        yield url
+
+
+@contextmanager
+def running_redis() -> Iterator[str]:
+    """A Redis server on a free port for the `with` block (the session fixture's, and the benchmark's)."""
     binary = _binary()
     root = Path(tempfile.mkdtemp(prefix="wayline-redis-"))
     log = root / "server.log"

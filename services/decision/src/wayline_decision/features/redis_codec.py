@@ -8,7 +8,8 @@ tenant's keys share one cluster slot, so a script may touch the tenant's meta ha
   plan of every slot some replica registered (`plan:<digest>`, see `plan_text`);
 - `person:<person id>`: a hash per person:
   - `h` the person's horizon, `x` the latest `received_at` of an event kept, `u` when the person may expire
-    (an event time, or `all` when a slot keeps all history);
+    (an event time, or `all` when a slot keeps all history); `m` the earliest horizon at which a listed
+    entry may be folded, `c` the horizon of the last fold, `n` the records appended since (redis_scripts);
   - `log`: the events not settled yet, one msgpack record each, appended in arrival order:
     `[replaces, event id, timestamp, received_at, [[slot digest, payload], ...]]`, `replaces` being true
     when the record is a later copy that takes the place of the last earlier record of the same event id;
@@ -32,6 +33,9 @@ from wayline_decision.features.plans import SlotKey, SlotPlan
 from wayline_decision.features.slots import Entry, Settled, Slot, SlotKind
 
 __all__ = [
+    "APPENDED",
+    "COMPACTED",
+    "FOLDABLE",
     "HORIZON",
     "KEEP_UNTIL",
     "LOG",
@@ -56,6 +60,7 @@ __all__ = [
 
 LAYOUT_VERSION = 1
 HORIZON, MAX_RECEIVED, KEEP_UNTIL, LOG = b"h", b"x", b"u", b"log"
+FOLDABLE, COMPACTED, APPENDED = b"m", b"c", b"n"
 RECENT, SETTLED, PLAN, WATERMARK = "r:", "s:", "plan:", b"watermark"
 KEEPS_ALL = "all"
 

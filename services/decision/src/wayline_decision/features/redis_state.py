@@ -41,7 +41,13 @@ from wayline_decision.features.state import (
     read_feature,
 )
 
-__all__ = ["RedisFeatureState"]
+__all__ = ["COMPACT_AFTER_US", "COMPACT_RECORDS", "RedisFeatureState"]
+
+COMPACT_AFTER_US = 86_400_000_000
+"""A person's settled events are folded when its horizon moved this far (or settle_after, if longer) since
+the last fold, or after COMPACT_RECORDS events, whichever comes first: a fold costs four round trips, so
+it is batched; entries wait at most this long past their window, the log holds at most about this many."""
+COMPACT_RECORDS = 64
 
 
 class RedisFeatureState:
@@ -109,24 +115,19 @@ class RedisFeatureState:
             event.timestamp_us,
             received,
             self._settle_after_us,
+            self._settle_step_us,
             self._expiry_margin_us,
+            max(self._settle_after_us, COMPACT_AFTER_US),
+            COMPACT_RECORDS,
             record,
             *hexes,
         ]
         with _guard():
-            status, horizon, watermark = self._observe(
-                keys=[self._meta, self._person_key(event.person_id)], args=args
-            )
+            status, compact = self._observe(keys=[self._meta, self._person_key(event.person_id)], args=args)
+            if compact:
+                self._settle(self._person_key(event.person_id), drop_empty=False)
         if status == scripts.LATE:
             self.late_events += 1
-            return False
-        if status == scripts.COPY:
-            return False
-        if horizon or status == scripts.CHANGED:
-            tenant_horizon = int(watermark) - self._settle_after_us
-            if tenant_horizon - (int(horizon) if horizon else NEVER) >= self._settle_step_us:
-                with _guard():
-                    self._settle(self._person_key(event.person_id), drop_empty=False)
         return bool(status == scripts.CHANGED)
 
     def advance(self, now_us: int) -> None:
@@ -206,60 +207,77 @@ class RedisFeatureState:
         meta: dict[bytes, bytes],
         drop_empty: bool,
     ) -> bool:
-        """Queue the writes settling `person` on `pipe` (then in MULTI); False when there is nothing to do."""
-        horizon = int(meta[codec.WATERMARK]) - self._settle_after_us
-        held = person.get(codec.HORIZON)
-        due = horizon - (int(held) if held is not None else NEVER) >= self._settle_step_us
+        """Queue the writes settling `person` on `pipe` (then in MULTI); False when there is nothing to do.
+        The horizon moves as the observe script moves it (by settle steps behind the tenant's); events
+        behind it are folded or dropped (Slot.settle, with the plans every replica registered)."""
+        held = int(person[codec.HORIZON]) if codec.HORIZON in person else NEVER
+        target = int(meta[codec.WATERMARK]) - self._settle_after_us
+        horizon = target if target - held >= self._settle_step_us else held
         plans = {
             bytes.fromhex(field[len(codec.PLAN) :].decode()): codec.parse_plan(value)
             for field, value in meta.items()
             if field.startswith(codec.PLAN.encode())
         }
-        records = codec.live_records(person.get(codec.LOG))
-        digests = {digest for record in records for digest, _ in record[4]}
-        settled_fields = {
-            bytes.fromhex(field[len(codec.SETTLED) :].decode()): value
-            for field, value in person.items()
-            if field.startswith(codec.SETTLED.encode())
-        }
-        digests |= settled_fields.keys()
-        order = {digest: i for i, digest in enumerate(digests)}
-        entries = codec.slot_entries(records, order)
-        slots: dict[bytes, Slot] = {}
-        for digest, i in order.items():
+        slots = self._held_slots(person, plans)
+        before = {digest: (len(slot.entries), slot.settled.count) for digest, slot in slots.items()}
+        foldable: int | None = None
+        for digest, slot in slots.items():
             plan = plans.get(digest)
-            # A slot without a shared plan cannot be settled; its kind does not matter then.
-            slot = slots[digest] = Slot(plan.kind if plan else SlotKind.TIMES, entries.get(i, []))
-            if digest in settled_fields:
-                slot.settled = codec.decode_settled(settled_fields[digest])
-        folded = {digest: slot.settled.count for digest, slot in slots.items()}
-        if due:
-            for digest, slot in slots.items():
-                plan = plans.get(digest)
-                if plan is not None:
-                    slot.settle(horizon, plan.window_us, plan.keeps_all)
+            if plan is None:
+                continue  # no replica's plan: it cannot be settled
+            slot.settle(horizon, plan.window_us, plan.keeps_all)
+            for timestamp, _, received, _ in slot.entries:
+                at = max(timestamp + (plan.window_us or 0), received)
+                foldable = at if foldable is None or at < foldable else foldable
         if drop_empty and all(slot.empty for slot in slots.values()):
             pipe.multi()
             pipe.delete(key)
             return True
-        if not due:
-            return False
-        pipe.multi()
-        writes: dict[bytes | str, bytes | str] = {codec.HORIZON: str(horizon)}
-        log = codec.encode_log(codec.records_of(slots))
-        writes[codec.LOG] = log
-        for digest, slot in slots.items():
-            if slot.settled.count != folded[digest]:
-                writes[codec.SETTLED + digest.hex()] = codec.encode_settled(slot.settled)
-        pipe.hset(key, mapping=writes)  # type: ignore[arg-type]
         forgotten = [
             field
             for field, value in person.items()
             if field.startswith(codec.RECENT.encode()) and int(value) < horizon
         ]
-        if forgotten:
-            pipe.hdel(key, *forgotten)
+        after = {digest: (len(slot.entries), slot.settled.count) for digest, slot in slots.items()}
+        if horizon == held and after == before and not forgotten:
+            return False
+        pipe.multi()
+        writes: dict[bytes | str, bytes | str | int] = {
+            codec.HORIZON: horizon,
+            codec.COMPACTED: horizon,
+            codec.APPENDED: 0,
+            codec.LOG: codec.encode_log(codec.records_of(slots)),
+        }
+        for digest, slot in slots.items():
+            if slot.settled.count != before[digest][1]:
+                writes[codec.SETTLED + digest.hex()] = codec.encode_settled(slot.settled)
+        pipe.hset(key, mapping=writes)  # type: ignore[arg-type]
+        if foldable is not None:
+            pipe.hset(key, codec.FOLDABLE, foldable)
+        if forgotten or foldable is None:
+            pipe.hdel(key, *forgotten, *([codec.FOLDABLE] if foldable is None else []))
         return True
+
+    @staticmethod
+    def _held_slots(person: dict[bytes, bytes], plans: dict[bytes, codec.SharedPlan]) -> dict[bytes, Slot]:
+        """Every slot the person's hash holds, by digest, whether this replica registered it or not."""
+        records = codec.live_records(person.get(codec.LOG))
+        settled = {
+            bytes.fromhex(field[len(codec.SETTLED) :].decode()): value
+            for field, value in person.items()
+            if field.startswith(codec.SETTLED.encode())
+        }
+        digests = {digest for record in records for digest, _ in record[4]} | settled.keys()
+        order = {digest: i for i, digest in enumerate(digests)}
+        entries = codec.slot_entries(records, order)
+        slots: dict[bytes, Slot] = {}
+        for digest, i in order.items():
+            plan = plans.get(digest)
+            # A slot without a shared plan is never settled; its kind does not matter then.
+            slot = slots[digest] = Slot(plan.kind if plan else SlotKind.TIMES, entries.get(i, []))
+            if digest in settled:
+                slot.settled = codec.decode_settled(settled[digest])
+        return slots
 
 
 @contextmanager
