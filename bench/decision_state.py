@@ -19,6 +19,7 @@ import random
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 
 import redis
 from rich.console import Console
@@ -96,9 +97,9 @@ def main(persons: int = 200, seed: int = 1) -> None:
         assert all(local.values(SPEC, p, now) == shared.values(SPEC, p, now) for p in people)
         for p in people:  # a new event for each person: the in-process summaries are computed again
             local.observe(event(10**9 + len(p), now - 1, now - 1, "Viewed", p))
-        first = [_timed_us(lambda p=p: local.values(SPEC, p, now)) for p in people]
-        cached = [_timed_us(lambda p=p: local.values(SPEC, p, now)) for p in people for _ in range(5)]
-        redis_reads = [_timed_us(lambda p=p: shared.values(SPEC, p, now)) for p in people for _ in range(5)]
+        first = [_timed_us(partial(local.values, SPEC, p, now)) for p in people]
+        cached = [_timed_us(partial(local.values, SPEC, p, now)) for p in people for _ in range(5)]
+        redis_reads = [_timed_us(partial(shared.values, SPEC, p, now)) for p in people for _ in range(5)]
         key = f"wayline:decision:features:v1:{{bench-{seed}}}:person:nobody"
         floor = [_timed_us(lambda: client.hmget(key, ["h"])) for _ in range(len(redis_reads))]
         kept = statistics.median(client.memory_usage(shared._person_key(p)) or 0 for p in people)

@@ -39,8 +39,8 @@ from wayline.journeys.v1 import feature_pb2, training_set_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline_decision.features.event_converter import observed_event
 from wayline_decision.features.model import CompiledSpec
-from wayline_decision.features.spec_compiler import compile_spec
 from wayline_decision.features.redis_state import RedisFeatureState
+from wayline_decision.features.spec_compiler import compile_spec
 from wayline_decision.features.state import InProcessFeatureState
 
 pytestmark = pytest.mark.slow

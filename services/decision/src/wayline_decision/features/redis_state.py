@@ -5,9 +5,10 @@ horizon, late events refused, windows), with the person's slots kept in Redis (r
 Each replica consumes a share of the events (ingest's forwarder holds one channel to the decision address,
 so whichever replica its connection or the balancer picks gets a batch) and reads any person:
 - `observe` matches and extracts in the replica, then one EVALSHA appends the event to the person's log
-  atomically (redis_scripts.OBSERVE), so copies consumed by two replicas at once still count once; when the
-  person's horizon lags the tenant's by a settle step, the replica settles the person in an optimistic
-  transaction (WATCH, read, fold with the same Slot code, MULTI/EXEC; retried when another write won);
+  and moves the person's horizon atomically (redis_scripts.OBSERVE), so copies consumed by two replicas at
+  once still count once; now and then (COMPACT_AFTER_US, COMPACT_RECORDS) the script asks the replica to
+  fold the person's settled events, which it does in an optimistic transaction (WATCH, read, fold with the
+  same Slot code, MULTI/EXEC; again when another write came between);
 - `values` reads the person in one round trip (HMGET of the horizon, the log and the spec's settled folds)
   and computes the summaries in the replica, with the same read_feature as the in-process state.
 
@@ -43,10 +44,11 @@ from wayline_decision.features.state import (
 
 __all__ = ["COMPACT_AFTER_US", "COMPACT_RECORDS", "RedisFeatureState"]
 
-COMPACT_AFTER_US = 86_400_000_000
+COMPACT_AFTER_US = 4 * 3_600_000_000
 """A person's settled events are folded when its horizon moved this far (or settle_after, if longer) since
-the last fold, or after COMPACT_RECORDS events, whichever comes first: a fold costs four round trips, so
-it is batched; entries wait at most this long past their window, the log holds at most about this many."""
+the last fold, or after COMPACT_RECORDS events, whichever comes first: a fold costs four round trips, so it
+is batched, while every entry left unfolded is decoded again by every read (docs/benchmarks.md: with a day
+instead of 4 hours, observe cost half as much and reads about 1.7 times as much)."""
 COMPACT_RECORDS = 64
 
 

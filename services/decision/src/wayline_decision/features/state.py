@@ -26,9 +26,9 @@ about 30 µs when nothing changed since the last one (bisections and cached summ
 after a new event (the changed slots' summaries are recomputed); consuming an event about 15 µs.
 
 Later work has its seams here: person merges (identity's override feed) will move a person's slots into
-another's (slots fold like settling does), and a Redis-backed OnlineFeatureState shares the state between
-replicas. Specs registered after events were consumed see only the events consumed since (the service will
-backfill from journeys).
+another's (slots fold like settling does). RedisFeatureState (redis_state.py) is the same state shared by
+several replicas. Specs registered after events were consumed see only the events consumed since (the
+service will backfill from journeys).
 """
 
 from __future__ import annotations
