@@ -6,7 +6,18 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import decision_scoring, gateway, http_collector, identity, ingest, journeys, ml, ml_store, track
+from bench import (
+    decision_scoring,
+    decision_state,
+    gateway,
+    http_collector,
+    identity,
+    ingest,
+    journeys,
+    ml,
+    ml_store,
+    track,
+)
 
 SCENARIOS: dict[str, Callable[[argparse.Namespace], object]] = {
     "track": lambda args: track.main(args.requests),
@@ -18,6 +29,7 @@ SCENARIOS: dict[str, Callable[[argparse.Namespace], object]] = {
     "ml": lambda args: ml.main(tuple(args.ml_configs.split(","))),
     "ml-store": lambda args: ml_store.main(args.people),
     "decision-scoring": lambda args: decision_scoring.main(),
+    "decision-state": lambda args: decision_state.main(args.persons),
 }
 
 
@@ -43,6 +55,9 @@ def main() -> None:
         "--ml-configs", default="default,large", help="ml: table sizes, comma-separated (default, large)"
     )
     parser.add_argument("--people", type=int, default=3000, help="ml-store: generated persons (90 days)")
+    parser.add_argument(
+        "--persons", type=int, default=200, help="decision-state: persons of 300 events each (40 days)"
+    )
     args = parser.parse_args()
     for name, run in SCENARIOS.items():
         if args.scenario in (None, name):

@@ -11,7 +11,8 @@ offline values come from ExportTrainingSet with the observations listed (one sta
 pairs; with the cut-off after them, each sees what GetProfileFeatures sees at its time), and a sample of
 pairs is also asked of GetProfileFeatures itself: each call costs seconds for a 60-feature spec on chDB.
 The spec covers every aggregation, windowed and not, every operator and value type (feature_log.py,
-parity_spec.py and random_filters.py say what the log and spec hold)."""
+parity_spec.py and random_filters.py say what the log and spec hold). Both implementations of the online
+state are held to it: in process, and in Redis (a real redis-server) as several replicas share it."""
 
 from __future__ import annotations
 
@@ -24,10 +25,12 @@ from datetime import UTC, datetime, timedelta
 import grpc
 import numpy as np
 import pytest
+import redis
 
 from tests.contract.feature_log import DAY, HOUR, MINUTE, Logged, event_log
 from tests.contract.parity_spec import parity_spec
 from tests.journeys.conftest import Journeys
+from tests.redis import redis_url, unique_tenant  # noqa: F401 - the session's server
 from wayline.common.feature_encoding import FeatureValue, python_value
 from wayline.common.server import Server
 from wayline.common.timestamps import from_micros, to_micros, to_timestamp
@@ -36,6 +39,7 @@ from wayline.journeys.v1 import feature_pb2, training_set_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline_decision.features.event_converter import observed_event
 from wayline_decision.features.model import CompiledSpec
+from wayline_decision.features.redis_state import RedisFeatureState
 from wayline_decision.features.spec_compiler import compile_spec
 from wayline_decision.features.state import InProcessFeatureState
 
@@ -120,15 +124,27 @@ def _retry_gaps(log: list[Logged]) -> dict[str, list[tuple[int, int]]]:
     return gaps
 
 
+@pytest.fixture(params=["in_process", "redis"])
+def online_state(request: pytest.FixtureRequest) -> Iterator[InProcessFeatureState | RedisFeatureState]:
+    if request.param == "in_process":
+        yield InProcessFeatureState(settle_after_us=SETTLE_AFTER)
+        return
+    client = redis.Redis.from_url(request.getfixturevalue("redis_url"))
+    yield RedisFeatureState(client, unique_tenant(), settle_after_us=SETTLE_AFTER)
+    client.close()
+
+
 @pytest.mark.parametrize("seed", [1, 2])
-def test_online_features_equal_offline_features(journeys: Journeys, seed: int) -> None:
+def test_online_features_equal_offline_features(
+    journeys: Journeys, online_state: InProcessFeatureState | RedisFeatureState, seed: int
+) -> None:
     start = to_micros(datetime.now(UTC) - timedelta(days=SPAN_DAYS + 12))
     log = event_log(seed, start, persons=8, span_days=SPAN_DAYS)
     for i in range(0, len(log), 400):
         journeys.write(*(d.event for d in log[i : i + 400]))
     message = parity_spec(seed, random_features=24)
     spec = compile_spec(message)
-    state = InProcessFeatureState(settle_after_us=SETTLE_AFTER)
+    state = online_state
     state.register(spec)
 
     # Times over the span and past it, and exactly on timestamps and receipts; every person at each.

@@ -1,24 +1,31 @@
-"""The online feature state (state.py): every aggregation and default, idempotency, copies received later,
-out-of-order arrival, windows passing, events received or happening after the read excluded, the horizon;
-and, on generated logs, agreement with a scan of every event (state_reference.py) whatever the order of
-arrival and however much has settled."""
+"""The online feature state, both implementations (state.py in process, redis_state.py on a real Redis):
+every aggregation and default, idempotency, copies received later, out-of-order arrival, windows passing,
+events received or happening after the read excluded, the horizon; and, on generated logs, agreement with a
+scan of every event (state_reference.py) whatever the order of arrival and however much has settled."""
 
 from __future__ import annotations
 
 import dataclasses
 import random
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import redis
 from google.protobuf import duration_pb2, struct_pb2
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.decision.features.state_reference import reference_values
+from tests.redis import redis_url, unique_tenant  # noqa: F401 - the session's server
 from wayline.journeys.v1 import analytics_pb2, feature_pb2
 from wayline_decision.features.model import DAY_US, CompiledSpec, ObservedEvent
+from wayline_decision.features.redis_state import RedisFeatureState
 from wayline_decision.features.spec_compiler import compile_spec
 from wayline_decision.features.state import InProcessFeatureState, OutsideRetention
+
+State = InProcessFeatureState | RedisFeatureState
+NewState = Callable[[int], State]
 
 A = feature_pb2.FeatureAggregation
 HOUR = DAY_US // 24
@@ -104,15 +111,26 @@ def event(
     )
 
 
-def _state(*events: ObservedEvent, settle_after: int = 30 * DAY_US) -> InProcessFeatureState:
-    state = InProcessFeatureState(settle_after)
+@pytest.fixture(params=["in_process", pytest.param("redis", marks=pytest.mark.slow)])
+def new_state(request: pytest.FixtureRequest) -> Iterator[NewState]:
+    """Makes an empty state of one implementation (a Redis one under a tenant of its own)."""
+    if request.param == "in_process":
+        yield InProcessFeatureState
+        return
+    client = redis.Redis.from_url(request.getfixturevalue("redis_url"))
+    yield lambda settle_after: RedisFeatureState(client, unique_tenant(), settle_after)
+    client.close()
+
+
+def _state(new_state: NewState, *events: ObservedEvent, settle_after: int = 30 * DAY_US) -> State:
+    state = new_state(settle_after)
     state.register(SPEC)
     for e in events:
         state.observe(e)
     return state
 
 
-def _values(state: InProcessFeatureState, t: int, person: str = "p") -> dict[str, Any]:
+def _values(state: State, t: int, person: str = "p") -> dict[str, Any]:
     return dict(zip(NAMES, state.values(SPEC, person, t), strict=True))
 
 
@@ -126,8 +144,8 @@ LOG = [
 ]
 
 
-def test_every_aggregation_reads_its_events() -> None:
-    assert _values(_state(*LOG), 4 * DAY) == {
+def test_every_aggregation_reads_its_events(new_state: NewState) -> None:
+    assert _values(_state(new_state, *LOG), 4 * DAY) == {
         "events": 5.0,
         "checkouts_2d": 2.0,
         "amount_sum": 8.5,  # the string "12" is skipped
@@ -145,7 +163,7 @@ def test_every_aggregation_reads_its_events() -> None:
     }
 
 
-def test_defaults_when_nothing_counts() -> None:
+def test_defaults_when_nothing_counts(new_state: NewState) -> None:
     empty = {
         "events": None,
         "checkouts_2d": 0.0,
@@ -162,64 +180,66 @@ def test_defaults_when_nothing_counts() -> None:
         "active_days_2d": None,
         "tier": "unknown",
     }
-    assert _values(_state(*LOG), 4 * DAY, person="someone else") == empty
-    assert _values(_state(*LOG), DAY) == empty  # nothing happened before the first event
-    assert _values(_state(event(9, DAY, name="identify", tier=None)), 2 * DAY)["tier"] == "unknown"
+    assert _values(_state(new_state, *LOG), 4 * DAY, person="someone else") == empty
+    assert _values(_state(new_state, *LOG), DAY) == empty  # nothing happened before the first event
+    assert _values(_state(new_state, event(9, DAY, name="identify", tier=None)), 2 * DAY)["tier"] == "unknown"
 
 
-def test_sums_add_in_ascending_order() -> None:
-    state = _state(event(1, 1, amount=0.3), event(2, 2, amount=0.2), event(3, 3, amount=0.1))
+def test_sums_add_in_ascending_order(new_state: NewState) -> None:
+    state = _state(new_state, event(1, 1, amount=0.3), event(2, 2, amount=0.2), event(3, 3, amount=0.1))
     assert _values(state, DAY)["amount_sum"] == 0.6000000000000001  # 0.1 + 0.2 + 0.3, not 0.3 + 0.2 + 0.1
 
 
-def test_an_event_counts_once_however_often_it_arrives() -> None:
-    state = _state(*LOG)
+def test_an_event_counts_once_however_often_it_arrives(new_state: NewState) -> None:
+    state = _state(new_state, *LOG)
     assert not state.observe(LOG[0])
-    assert _values(state, 4 * DAY) == _values(_state(*LOG), 4 * DAY)
+    assert _values(state, 4 * DAY) == _values(_state(new_state, *LOG), 4 * DAY)
 
 
-def test_a_copy_received_later_replaces_the_first() -> None:
+def test_a_copy_received_later_replaces_the_first(new_state: NewState) -> None:
     retry = dataclasses.replace(
         LOG[0], received_at_us=LOG[0].received_at_us + 10 * MINUTE, properties={"plan": "c"}
     )
-    state = _state(*LOG, retry)
+    state = _state(new_state, *LOG, retry)
     assert state.observe(dataclasses.replace(retry, received_at_us=retry.received_at_us - MINUTE)) is False
     found = _values(state, 4 * DAY)
     assert (found["first_plan"], found["amount_sum"], found["events"]) == ("c", -1.5, 5.0)
 
 
-def test_arrival_order_does_not_matter() -> None:
+def test_arrival_order_does_not_matter(new_state: NewState) -> None:
     shuffled = LOG[:]
     random.Random(3).shuffle(shuffled)
-    assert _values(_state(*shuffled), 4 * DAY) == _values(_state(*LOG), 4 * DAY)
+    assert _values(_state(new_state, *shuffled), 4 * DAY) == _values(_state(new_state, *LOG), 4 * DAY)
 
 
-def test_windows_pass_and_forgotten_persons_go() -> None:
-    state = _state(event(1, DAY, name="Checkout"))
+def test_windows_pass_and_forgotten_persons_go(new_state: NewState) -> None:
+    state = _state(new_state, event(1, DAY, name="Checkout"))
     assert _values(state, DAY + 1)["checkouts_2d"] == 1.0
     assert _values(state, 3 * DAY)["checkouts_2d"] == 1.0  # the window includes its start
     assert _values(state, 3 * DAY + 1)["checkouts_2d"] == 0.0  # out of the window: the default
     assert _values(state, 3 * DAY + 1)["events"] == 1.0
     windowed = compile_spec(feature_pb2.FeatureSpec(name="w", version="1", features=[FEATURES[1]]))
-    only = InProcessFeatureState(HOUR)
+    only = new_state(HOUR)
     only.register(windowed)
     only.observe(event(1, DAY, name="Checkout"))
     only.advance(10 * DAY)
     assert only.values(windowed, "p", 10 * DAY) == [0.0]
-    assert "p" not in only._persons  # nothing left to keep
+    assert not only.holds("p")  # nothing left to keep
 
 
-def test_events_received_or_happening_after_the_read_do_not_count() -> None:
+def test_events_received_or_happening_after_the_read_do_not_count(new_state: NewState) -> None:
     late = event(1, DAY, rs=DAY + 30 * MINUTE, amount=1.0)  # received half an hour after it happened
     ahead = event(2, DAY + 20 * MINUTE, rs=DAY + 10 * MINUTE, amount=2.0)  # a sender's clock ahead
-    state = _state(late, ahead)
+    state = _state(new_state, late, ahead)
     assert _values(state, DAY + 15 * MINUTE)["amount_sum"] == 0.0  # late not received, ahead not happened
     assert _values(state, DAY + 25 * MINUTE)["amount_sum"] == 2.0
     assert _values(state, DAY + 31 * MINUTE)["amount_sum"] == 3.0
 
 
-def test_reads_before_the_horizon_and_late_events_are_refused() -> None:
-    state = _state(event(1, DAY), event(2, 3 * DAY), settle_after=HOUR)  # the horizon: 3 days less an hour
+def test_reads_before_the_horizon_and_late_events_are_refused(new_state: NewState) -> None:
+    state = _state(
+        new_state, event(1, DAY), event(2, 3 * DAY), settle_after=HOUR
+    )  # the horizon: 3 days less an hour
     with pytest.raises(OutsideRetention):
         state.values(SPEC, "p", 2 * DAY)
     assert state.values(SPEC, "other", 2 * DAY)[0] is None  # no state, nothing to refuse
@@ -227,10 +247,10 @@ def test_reads_before_the_horizon_and_late_events_are_refused() -> None:
     assert state.late_events == 1
 
 
-def test_an_unregistered_spec_is_refused() -> None:
+def test_an_unregistered_spec_is_refused(new_state: NewState) -> None:
     other = compile_spec(feature_pb2.FeatureSpec(name="other", version="1", features=FEATURES[:1]))
     with pytest.raises(KeyError):
-        _state().values(other, "p", DAY)
+        _state(new_state).values(other, "p", DAY)
 
 
 # ---- generated logs against the scan of every event -------------------------------------------------------
@@ -252,10 +272,10 @@ _EVENT = st.tuples(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(_EVENT, min_size=10, max_size=60), st.sampled_from([MINUTE, HOUR, 30 * DAY]), st.randoms())
 def test_the_state_agrees_with_a_scan_of_every_event(
-    raw: list[Any], settle_after: int, rng: random.Random
+    new_state: NewState, raw: list[Any], settle_after: int, rng: random.Random
 ) -> None:
     deliveries = []
     for n, (ts, delay, name, person, properties, copy) in enumerate(raw):
@@ -269,7 +289,7 @@ def test_the_state_agrees_with_a_scan_of_every_event(
                 dataclasses.replace(e, received_at_us=e.received_at_us + rng.randint(1, settle_after // 2))
             )
     deliveries.sort(key=lambda e: e.received_at_us)
-    state = _state(settle_after=settle_after)
+    state = _state(new_state, settle_after=settle_after)
     times = [*sorted(rng.randint(0, 15 * DAY) for _ in range(5)), 15 * DAY]
     consumed: list[ObservedEvent] = []
     for t in times:

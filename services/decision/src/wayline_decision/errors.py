@@ -23,6 +23,7 @@ __all__ = [
     "ActionStoreUnavailable",
     "EtagMismatch",
     "ExplanationUnavailable",
+    "FeatureStateUnavailable",
     "InferRequestInvalid",
     "InvalidPageToken",
     "MalformedUpload",
@@ -300,4 +301,15 @@ class InferRequestInvalid(InvalidArgument):
         more = f" (and {len(violations) - 1} more problems)" if len(violations) > 1 else ""
         super().__init__(
             f"the inference request is invalid: {first.field}: {first.description}{more}", violations
+        )
+
+
+class FeatureStateUnavailable(Unavailable):
+    """The shared online feature state (Redis) cannot be reached or refuses writes: retryable."""
+
+    default_reason = "FEATURE_STATE_UNAVAILABLE"
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(
+            f"the online feature state (Redis) is unavailable: {problem}; retry with backoff", retry_after=1.0
         )

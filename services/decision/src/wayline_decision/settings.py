@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal, Self
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from wayline.common.registry import REGISTRY
@@ -143,6 +143,28 @@ class DecisionSettings(ServiceSettings):
         "up to ten times); until a merge is read, the survivor's online features lack the merged person's "
         "history. 0 turns following off.",
     )
+
+    feature_state: Literal["in_process", "redis"] = Field(
+        default="in_process",
+        description="Where the online feature state lives: `in_process`, this replica's memory (the embedded "
+        "default, for one replica: each replica would only see the events it consumed), or `redis`, shared "
+        "by every replica through WAYLINE_DECISION_REDIS_URL (several replicas).",
+    )
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="Redis URL of the shared online feature state (`redis://[:password@]host:6379/0`, "
+        "`rediss://` for TLS), required when WAYLINE_DECISION_FEATURE_STATE is `redis`. One Redis server "
+        "(or a Cluster: each tenant's keys share one hash slot) for every replica; its `maxmemory-policy` "
+        "must be `noeviction`, since an evicted person loses features silently.",
+    )
+
+    @model_validator(mode="after")
+    def _redis_has_a_url(self) -> Self:
+        if self.feature_state == "redis" and (
+            self.redis_url is None or not self.redis_url.get_secret_value()
+        ):
+            raise ValueError("WAYLINE_DECISION_FEATURE_STATE=redis needs WAYLINE_DECISION_REDIS_URL")
+        return self
 
     @field_validator("registry_dir", "features_dir", mode="before")
     @classmethod

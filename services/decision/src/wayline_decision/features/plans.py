@@ -26,10 +26,12 @@ from wayline_decision.features.model import (
 )
 from wayline_decision.features.slots import SlotKind
 
-__all__ = ["FeaturePlan", "Registry", "SlotPlan"]
+__all__ = ["FeaturePlan", "Registry", "SlotKey", "SlotPlan"]
 
 _SKIP = object()
 Extract = Callable[[ObservedEvent, list[bool | None]], Any]
+SlotKey = tuple[SlotKind, EventMatcher, str]
+"""What makes a slot: its kind, the events it keeps and the property (or trait) it reads."""
 
 
 @dataclass
@@ -37,6 +39,7 @@ class SlotPlan:
     index: int
     kind: SlotKind
     extract: Extract
+    key: SlotKey
     window_us: int | None = None
     """The longest window of the windowed features reading the slot."""
     keeps_all: bool = False
@@ -51,9 +54,7 @@ class FeaturePlan:
     default: FeatureValue
 
 
-def _slot_of(
-    aggregation: Aggregation, matcher: EventMatcher, path: str
-) -> tuple[SlotKind, EventMatcher, str]:
+def _slot_of(aggregation: Aggregation, matcher: EventMatcher, path: str) -> SlotKey:
     if aggregation is Aggregation.PERSON_PROPERTY:
         return SlotKind.TRAIT, EventMatcher(), path.removeprefix("person.")
     if aggregation.numeric_property:
@@ -68,7 +69,7 @@ class Registry:
 
     def __init__(self) -> None:
         self.slots: list[SlotPlan] = []
-        self._slot_ids: dict[tuple[SlotKind, EventMatcher, str], int] = {}
+        self._slot_ids: dict[SlotKey, int] = {}
         self._matcher_ids: dict[EventMatcher, int] = {}
         self._predicates: list[Predicate] = []
         self.specs: dict[tuple[str, str], tuple[FeaturePlan, ...]] = {}
@@ -80,7 +81,7 @@ class Registry:
             index = self._slot_ids.get(key)
             if index is None:
                 index = self._slot_ids[key] = len(self.slots)
-                self.slots.append(SlotPlan(index, key[0], self._extractor(*key)))
+                self.slots.append(SlotPlan(index, key[0], self._extractor(*key), key))
             slot = self.slots[index]
             window = None if slot.kind is SlotKind.TRAIT else feature.window_us
             if window is None:

@@ -27,9 +27,9 @@ after a new event (the changed slots' summaries are recomputed); consuming an ev
 
 Person merges (identity's override feed, applied by the feature service) move a person's slots into
 another's: entries are joined and settled folds add up, as if the events had been consumed under the
-survivor from the start (`merge`); an erasure forgets the person (`forget`). A Redis-backed
-OnlineFeatureState shares the state between replicas. Specs registered after events were consumed see only
-the events consumed since: the feature service (service.py) knows which persons that leaves exact.
+survivor from the start (`merge`); an erasure forgets the person (`forget`). RedisFeatureState
+(redis_state.py) is the same state shared by several replicas. Specs registered after events were consumed
+see only the events consumed since: the feature service (service.py) knows which persons that leaves exact.
 
 `to_document`/`from_document` give the state as plain JSON-able data (slots.py's slot documents) for the
 service's snapshots (persistence.py); specs are registered again, in the same order, before a document is
@@ -47,10 +47,18 @@ from wayline_decision.features.model import CompiledSpec, FeatureValue, Observed
 from wayline_decision.features.plans import FeaturePlan, Registry
 from wayline_decision.features.slots import Slot, View, read, slot_document, slot_from_document
 
-__all__ = ["DEFAULT_SETTLE_AFTER_US", "InProcessFeatureState", "OnlineFeatureState", "OutsideRetention"]
+__all__ = [
+    "DEFAULT_SETTLE_AFTER_US",
+    "NEVER",
+    "InProcessFeatureState",
+    "OnlineFeatureState",
+    "OutsideRetention",
+    "read_feature",
+]
 
 DEFAULT_SETTLE_AFTER_US = 3_600_000_000  # one hour
-_NEVER = -(2**63)
+NEVER = -(2**63)
+"""Earlier than any time: no horizon yet, nothing received yet."""
 
 
 class OutsideRetention(LookupError):
@@ -88,8 +96,8 @@ class OnlineFeatureState(Protocol):
 class _Person:
     slots: dict[int, Slot] = field(default_factory=dict)  # by slot index (plans.py)
     recent: dict[str, tuple[int, int]] = field(default_factory=dict)  # event id → (timestamp, received_at)
-    horizon_us: int = _NEVER
-    max_received_us: int = _NEVER
+    horizon_us: int = NEVER
+    max_received_us: int = NEVER
     generation: int = 0
     """The state's generation when this object was made writable: an older one may be shared with a
     detached copy (a snapshot being written) and is copied before it changes."""
@@ -113,7 +121,7 @@ class InProcessFeatureState:
             raise ValueError("settle_after_us must be positive")
         self._settle_after_us = settle_after_us
         self._settle_step_us = max(settle_after_us // 4, 1)
-        self._watermark_us = _NEVER
+        self._watermark_us = NEVER
         self._persons: dict[str, _Person] = {}
         self._generation = 0
         self._registry = Registry()
@@ -122,7 +130,7 @@ class InProcessFeatureState:
     @property
     def horizon_us(self) -> int:
         """Reads at or after it are exact for every person; events received before it are late."""
-        return self._watermark_us - self._settle_after_us if self._watermark_us != _NEVER else _NEVER
+        return self._watermark_us - self._settle_after_us if self._watermark_us != NEVER else NEVER
 
     def register(self, spec: CompiledSpec) -> None:
         self._registry.register(spec)
@@ -270,6 +278,10 @@ class InProcessFeatureState:
             if all(slot.empty for slot in person.slots.values()):
                 del self._persons[person_id]
 
+    def holds(self, person_id: str) -> bool:
+        """Whether the state still keeps anything of the person (advance drops those with nothing left)."""
+        return person_id in self._persons
+
     def values(self, spec: CompiledSpec, person_id: str, as_of_us: int) -> list[FeatureValue]:
         plans = self._registry.specs.get(spec.key)
         if plans is None:
@@ -284,12 +296,12 @@ class InProcessFeatureState:
         found: list[FeatureValue] = []
         for plan in plans:
             slot = slots.get(plan.slot)
-            value = None if slot is None else _read(plan, slot, as_of_us, fast)
+            value = None if slot is None else read_feature(plan, slot, as_of_us, fast)
             found.append(plan.default if value is None else value)
         return found
 
 
-def _read(plan: FeaturePlan, slot: Slot, as_of_us: int, fast: bool) -> FeatureValue:
+def read_feature(plan: FeaturePlan, slot: Slot, as_of_us: int, fast: bool) -> FeatureValue:
     """The feature's value from its slot: on the fast path a range found by bisection (timestamps in
     [as_of - window, as_of)), else the entries filtered one by one (some were received at or after as_of)."""
     entries, window = slot.entries, plan.window_us
@@ -297,7 +309,7 @@ def _read(plan: FeaturePlan, slot: Slot, as_of_us: int, fast: bool) -> FeatureVa
         hi = bisect_left(entries, (as_of_us,))
         lo = 0 if window is None else bisect_left(entries, (as_of_us - window,), 0, hi)
     else:
-        start = _NEVER if window is None else as_of_us - window
+        start = NEVER if window is None else as_of_us - window
         entries = [e for e in entries if start <= e[0] < as_of_us and e[2] < as_of_us]
         lo, hi = 0, len(entries)
     view = View(entries, lo, hi, slot.settled if window is None else None)
