@@ -1,6 +1,7 @@
-"""Wires the decision service together: the model registry, the action catalogue and DecisionService; the
-Open Inference Protocol V2 service is served and answers UNIMPLEMENTED (with the RPC's name) until the
-Decide path lands, as do DecisionService's RPCs beyond the registry's and the catalogue's."""
+"""Wires the decision service together: the model registry, the action catalogue, the decision traces
+(TraceSink, GetDecision, Feedback, ExportDecisions) and DecisionService; the Open Inference Protocol V2
+service is served and answers UNIMPLEMENTED (with the RPC's name) until the Decide path lands, as do
+DecisionService's RPCs beyond these."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from wayline_decision.actions import ActionCatalogue, ActionStore
 from wayline_decision.registry.directory import DirectoryRegistry
 from wayline_decision.servicer import DecisionServicer
 from wayline_decision.settings import DecisionSettings
+from wayline_decision.traces.wiring import Traces, build_traces
 from wayline_decision.uploads import UploadLimits
 from wayline_decision.validation import ValidationLimits
 
@@ -25,7 +27,9 @@ __all__ = ["decision_service"]
 log = structlog.get_logger("wayline.decision")
 
 
-def decision_service(settings: DecisionSettings) -> ServiceDefinition:
+def decision_service(settings: DecisionSettings, *, traces: Traces | None = None) -> ServiceDefinition:
+    """`traces`: the trace parts to use (built from the settings when None); given, the caller holds the
+    same TraceSink the service uses."""
     registry = DirectoryRegistry(settings.registry_path)
     limits = UploadLimits(
         max_package_bytes=settings.max_package_bytes,
@@ -36,10 +40,12 @@ def decision_service(settings: DecisionSettings) -> ServiceDefinition:
     db = open_database(url, settings.service_dir / "decision.db")
     store = ActionStore(db)
     actions = ActionCatalogue(store)
+    # Decide (built beside this) records into `traces.sink`; GetDecision, Feedback and ExportDecisions read.
+    traces = traces or build_traces(settings)
 
     def register(server: grpc.Server) -> list[str]:
         # The RPCs DecisionServicer does not define yet fall through to the generated base: UNIMPLEMENTED.
-        decision = DecisionServicer(registry, limits, actions)  # type: ignore[abstract]
+        decision = DecisionServicer(registry, limits, actions, traces=traces)  # type: ignore[abstract]
         pb_grpc.add_DecisionServiceServicer_to_server(decision, server)
         # Every RPC of the inference service: UNIMPLEMENTED, from the generated base class.
         inference = inference_grpc.GRPCInferenceServiceServicer()  # type: ignore[abstract]
@@ -52,11 +58,13 @@ def decision_service(settings: DecisionSettings) -> ServiceDefinition:
     def start() -> None:
         settings.registry_path.mkdir(parents=True, exist_ok=True)
         store.migrate()
+        traces.sink.start()
         removed = registry.sweep_staging(settings.stale_upload_seconds)
         if removed:
             log.info("registry.stale_uploads_removed", count=removed)
 
     def stop() -> None:
+        traces.sink.stop(settings.shutdown_grace_seconds)  # writes the traces still waiting, within the grace
         db.close()
 
     return ServiceDefinition(name="decision", register=register, start=start, stop=stop)

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 
 import grpc
 
-from wayline.common.context import require_tenant
+from wayline.common.context import remaining_seconds, require_tenant
+from wayline.common.errors import Unavailable
 from wayline.decision.v1 import decision_service_pb2 as pb
 from wayline.decision.v1 import decision_service_pb2_grpc as pb_grpc
 from wayline_decision.action_converters import (
@@ -32,16 +33,54 @@ from wayline_decision.converters import (
     version_message,
 )
 from wayline_decision.registry import ModelRegistry
+from wayline_decision.trace_converters import export_request, feedback_input
+from wayline_decision.traces.wiring import Traces
 from wayline_decision.uploads import UploadLimits, receive_package
 
 __all__ = ["DecisionServicer"]
 
 
 class DecisionServicer(pb_grpc.DecisionServiceServicer):
-    def __init__(self, registry: ModelRegistry, limits: UploadLimits, actions: ActionCatalogue) -> None:
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        limits: UploadLimits,
+        actions: ActionCatalogue,
+        *,
+        traces: Traces | None = None,
+    ) -> None:
+        """`traces` None (tests of the other RPCs): the trace RPCs answer UNAVAILABLE."""
         self._registry = registry
         self._limits = limits
         self._actions = actions
+        self._traces = traces
+
+    def _require_traces(self) -> Traces:
+        if self._traces is None:
+            raise Unavailable("this decision server was started without its trace store", retry_after=1.0)
+        return self._traces
+
+    def GetDecision(  # noqa: N802
+        self, request: pb.GetDecisionRequest, context: grpc.ServicerContext
+    ) -> pb.GetDecisionResponse:
+        trace = self._require_traces().reads.get(require_tenant(), request.decision_id)
+        return pb.GetDecisionResponse(decision=trace)
+
+    def Feedback(  # noqa: N802
+        self, request: pb.FeedbackRequest, context: grpc.ServicerContext
+    ) -> pb.FeedbackResponse:
+        recorded = self._require_traces().feedback.record(require_tenant(), feedback_input(request))
+        return pb.FeedbackResponse(feedback_id=recorded)
+
+    def ExportDecisions(  # noqa: N802
+        self, request: pb.ExportDecisionsRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.ExportDecisionsResponse]:
+        selection = export_request(request)
+        traces = self._require_traces()
+        for page in traces.reads.export(require_tenant(), selection, remaining_seconds()):
+            if not context.is_active():
+                return  # the caller went away
+            yield pb.ExportDecisionsResponse(decisions=page)
 
     def UploadModelVersion(  # noqa: N802 - gRPC method names are the contract's
         self, request_iterator: Iterator[pb.UploadModelVersionRequest], context: grpc.ServicerContext
