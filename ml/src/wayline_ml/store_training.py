@@ -86,7 +86,9 @@ def export_request(
             anchor_event=analytics_pb2.EventMatcher(
                 event_name=log.anchor_event,
                 property_filters=[
-                    analytics_pb2.PropertyFilter(property=ACTION, operator=analytics_pb2.FILTER_OPERATOR_IS_SET)
+                    analytics_pb2.PropertyFilter(
+                        property=ACTION, operator=analytics_pb2.FILTER_OPERATOR_IS_SET
+                    )
                 ],
             ),
             anchor_properties=[DECISION_ID, ACTION, PROPENSITY],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import grpc
 import pytest
@@ -34,11 +35,11 @@ def _range(start_us: int | None = None, end_us: int | None = None) -> event_pb2.
     return found
 
 
-def export(decision: DecisionUnderTest, tenant: str, **request: object) -> list[list[decision_pb2.Decision]]:
+def export(decision: DecisionUnderTest, tenant: str, **request: Any) -> list[list[decision_pb2.Decision]]:
     stream = decision.stub.ExportDecisions(
         pb.ExportDecisionsRequest(**request),
         metadata=metadata(tenant),
-        timeout=30,  # type: ignore[arg-type]
+        timeout=30,
     )
     return [list(response.decisions) for response in stream]
 

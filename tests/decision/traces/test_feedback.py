@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import grpc
 import pytest
@@ -36,16 +37,16 @@ def fields(error: grpc.RpcError) -> list[str]:
     ]
 
 
-def feedback(decision: DecisionUnderTest, tenant: str, **request: object) -> pb.FeedbackResponse:
+def feedback(decision: DecisionUnderTest, tenant: str, **request: Any) -> pb.FeedbackResponse:
     response: pb.FeedbackResponse = decision.stub.Feedback(
         pb.FeedbackRequest(**request),
         metadata=metadata(tenant),
-        timeout=10,  # type: ignore[arg-type]
+        timeout=10,
     )
     return response
 
 
-def refused(decision: DecisionUnderTest, tenant: str, **request: object) -> grpc.RpcError:
+def refused(decision: DecisionUnderTest, tenant: str, **request: Any) -> grpc.RpcError:
     with pytest.raises(grpc.RpcError) as raised:
         feedback(decision, tenant, **request)
     return raised.value
@@ -162,5 +163,6 @@ def test_feedback_on_a_holdout_decision_as_a_whole(
     logged, _ = sorted(
         wait_stored(journeys, tenant, trace.decision_id, events=2), key=lambda e: e.name != "Decision Logged"
     )
-    assert "action" not in logged.properties and "propensity" not in logged.properties
+    assert "action" not in logged.properties
+    assert "propensity" not in logged.properties
     assert logged.properties["holdout"] is True

@@ -21,7 +21,7 @@ def _ever_decides(
     """The verdicts other than WAIT that a judge looking after every batch would have reached."""
     stable = np.cumsum(rng.binomial(STABLE_PER_LOOK, p_stable, LOOKS))
     canary = np.cumsum(rng.binomial(CANARY_PER_LOOK, p_canary, LOOKS))
-    seen = set()
+    seen: set[Verdict] = set()
     for look in range(LOOKS):
         counts = CanaryCounts(
             stable=ArmCounts(STABLE_PER_LOOK * (look + 1), int(stable[look])),
@@ -90,7 +90,8 @@ def test_judge_states_its_figures() -> None:
     assert judgement.verdict is Verdict.PROMOTE
     assert judgement.difference == pytest.approx(0.05)
     assert 0.01 < judgement.lower < 0.05 < judgement.upper
-    assert "750/5000" in judgement.explanation and "2000/20000" in judgement.explanation
+    assert "750/5000" in judgement.explanation
+    assert "2000/20000" in judgement.explanation
 
 
 def test_judge_policy_refuses_nonsense() -> None:
