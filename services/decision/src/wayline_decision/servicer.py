@@ -1,8 +1,9 @@
 """DecisionService over gRPC: thin — convert, call the registry's domain code, convert back.
 
-The model registry's RPCs (UploadModelVersion, ListModels, GetModel) and the action catalogue's
-(CreateAction, GetAction, ListActions, UpdateAction, ArchiveAction) are served here; the rest fall through
-to the generated base class, which the kit answers with UNIMPLEMENTED and the RPC's name.
+The model registry's RPCs (UploadModelVersion, ListModels, GetModel), the action catalogue's
+(CreateAction, GetAction, ListActions, UpdateAction, ArchiveAction) and the traces' (GetDecision, Feedback,
+ExportDecisions) are served here; the rest fall through to the generated base class, which the kit answers
+with UNIMPLEMENTED and the RPC's name.
 """
 
 from __future__ import annotations
