@@ -39,6 +39,10 @@ def decision_event(
     )
 
 
+def did(event: event_pb2.Event) -> str:
+    return event.properties.fields["decision_id"].string_value
+
+
 def events_of(journeys: Journeys, decision_id: str) -> list[event_pb2.Event]:
     response = journeys.stub.GetDecisionEvents(
         pb.GetDecisionEventsRequest(decision_id=decision_id), metadata=journeys.metadata, timeout=10
@@ -67,7 +71,7 @@ def test_export_and_counts_read_only_the_tenants_decisions(journeys: Journeys) -
     ]
     converted = decision_event(
         person,
-        logged[0].properties["decision_id"],
+        did(logged[0]),
         "Decision Feedback",
         minute=9,
         model="models/m",
@@ -83,8 +87,8 @@ def test_export_and_counts_read_only_the_tenants_decisions(journeys: Journeys) -
     batches = [[d.decision_id for d in r.decisions] for r in stream]
     in_time = [logged[1], logged[2], logged[0]]
     assert batches == [
-        [e.properties["decision_id"] for e in in_time[:2]],
-        [in_time[2].properties["decision_id"]],
+        [did(e) for e in in_time[:2]],
+        [did(in_time[2])],
     ]
     counts = journeys.stub.CountDecisionOutcomes(
         pb.CountDecisionOutcomesRequest(model="models/m"), metadata=journeys.metadata, timeout=10
