@@ -8,6 +8,9 @@ import math
 import numpy as np
 import pytest
 
+from wayline.common.errors import InvalidArgument
+from wayline.decision.v1 import model_pb2
+from wayline_decision.judge_converters import evaluation_message, judge_policy
 from wayline_decision.serving.judge import ArmCounts, CanaryCounts, JudgePolicy, Verdict, judge
 
 LOOKS = 40  # the judge looks after every 250 canary decisions, up to 10,000
@@ -99,3 +102,27 @@ def test_judge_policy_refuses_nonsense() -> None:
         JudgePolicy(confidence=1.0)
     with pytest.raises(ValueError, match="margin"):
         JudgePolicy(margin=-0.1)
+
+
+def test_judge_policy_from_the_contract_defaults_and_refusals() -> None:
+    assert judge_policy(model_pb2.CanaryJudgement(enabled=False, margin=0.5)) is None
+    assert judge_policy(model_pb2.CanaryJudgement(enabled=True)) == JudgePolicy(
+        margin=0.0, min_decisions=1000, confidence=0.95
+    )
+    with pytest.raises(InvalidArgument) as raised:
+        judge_policy(model_pb2.CanaryJudgement(enabled=True, margin=1.5, confidence=0.2, min_decisions=-1))
+    assert sorted(v.field for v in raised.value.violations) == [
+        "judgement.confidence",
+        "judgement.margin",
+        "judgement.min_decisions",
+    ]
+
+
+def test_evaluation_message_carries_the_figures() -> None:
+    judgement = judge(CanaryCounts(ArmCounts(20_000, 2_000), ArmCounts(5_000, 750)), JudgePolicy(margin=0.01))
+    message = evaluation_message(judgement, 1_000_000)
+    assert message.verdict == model_pb2.CANARY_VERDICT_PROMOTE
+    assert (message.canary_decisions, message.canary_conversions) == (5_000, 750)
+    assert message.difference_lower == judgement.lower
+    assert message.evaluate_time.seconds == 1
+    assert message.explanation == judgement.explanation
