@@ -36,6 +36,7 @@ from wayline_cli import (
 )
 from wayline_cli.actions import actions_app
 from wayline_cli.contacts import contacts_app
+from wayline_cli.decisions import decisions_app
 from wayline_cli.importing.command import import_command
 from wayline_cli.keys import keys_app
 from wayline_cli.ml import ml_app
@@ -250,6 +251,7 @@ def _show_timeline(
 app.command("import")(import_command)
 app.add_typer(actions_app, name="actions")
 app.add_typer(contacts_app, name="contacts")
+app.add_typer(decisions_app, name="decisions")
 app.add_typer(keys_app, name="keys")
 app.add_typer(ml_app, name="ml")
 app.add_typer(models_app, name="models")

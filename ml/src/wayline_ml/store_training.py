@@ -27,6 +27,7 @@ from wayline_ml.training_table import FeatureSchema, TrainingTable, TrainingTabl
 __all__ = [
     "ANCHOR_EVENT",
     "DEFAULT_LOG",
+    "FEEDBACK_LOG",
     "DecisionLog",
     "ExportTrainingSet",
     "export_request",
@@ -50,6 +51,9 @@ class DecisionLog:
 
 
 DEFAULT_LOG = DecisionLog()
+# The outcomes the decision service's Feedback stores: a CONVERSION's value is its `Decision Feedback` event's
+# revenue, and the feedback carries the decision's id, so it attributes to the decision as an order does.
+FEEDBACK_LOG = DecisionLog(outcome_event="Decision Feedback")
 
 
 def _duration(us: int) -> duration_pb2.Duration:
@@ -77,7 +81,16 @@ def export_request(
             attribution_property=DECISION_ID,
         ),
         sampling=training_set_pb2.ObservationSampling(
-            anchor_event=analytics_pb2.EventMatcher(event_name=log.anchor_event),
+            # A decision that chose nothing (a holdout, or every candidate filtered) logs no action: it is no
+            # observation of an action's outcome, so it is no row.
+            anchor_event=analytics_pb2.EventMatcher(
+                event_name=log.anchor_event,
+                property_filters=[
+                    analytics_pb2.PropertyFilter(
+                        property=ACTION, operator=analytics_pb2.FILTER_OPERATOR_IS_SET
+                    )
+                ],
+            ),
             anchor_properties=[DECISION_ID, ACTION, PROPENSITY],
         ),
         batch_size=batch_size,

@@ -21,9 +21,12 @@ __all__ = [
     "ActionInvalid",
     "ActionNotFound",
     "ActionStoreUnavailable",
+    "DecisionNotFound",
+    "DownstreamUnavailable",
     "EtagMismatch",
     "ExplanationUnavailable",
     "FeatureStateUnavailable",
+    "FeedbackInvalid",
     "InferRequestInvalid",
     "InvalidPageToken",
     "MalformedUpload",
@@ -36,11 +39,13 @@ __all__ = [
     "NoPreviousVersion",
     "PackageInvalid",
     "PackageTooLarge",
+    "PersonUnknown",
     "RegistryUnavailable",
     "ServedModelNotFound",
     "TrafficConflict",
     "TrafficInvalid",
     "TrafficStoreUnavailable",
+    "UnknownFeedbackAction",
 ]
 
 
@@ -312,4 +317,68 @@ class FeatureStateUnavailable(Unavailable):
     def __init__(self, problem: str) -> None:
         super().__init__(
             f"the online feature state (Redis) is unavailable: {problem}; retry with backoff", retry_after=1.0
+        )
+
+
+class DecisionNotFound(NotFound):
+    """No trace of the decision: never made, made for another tenant, or older than the trace retention."""
+
+    default_reason = "DECISION_NOT_FOUND"
+
+    def __init__(self, decision_id: str) -> None:
+        super().__init__(
+            f"decision {decision_id!r} does not exist (or is older than the trace retention)",
+            metadata={"decision_id": decision_id},
+        )
+
+
+class FeedbackInvalid(InvalidArgument):
+    """A Feedback request that breaks the contract; one violation each."""
+
+    default_reason = "FEEDBACK_INVALID"
+
+    def __init__(self, violations: Sequence[FieldViolation]) -> None:
+        first = violations[0]
+        more = f" (and {len(violations) - 1} more problems)" if len(violations) > 1 else ""
+        super().__init__(f"the feedback is invalid: {first.field}: {first.description}{more}", violations)
+
+
+class UnknownFeedbackAction(InvalidArgument):
+    """Feedback about an action that was not among the decision's candidates."""
+
+    default_reason = "UNKNOWN_ACTION"
+
+    def __init__(self, decision_id: str, action_id: str, candidates: Sequence[str]) -> None:
+        listed = ", ".join(candidates) or "none"
+        super().__init__(
+            f"action {action_id!r} was not a candidate of decision {decision_id!r} "
+            f"(its candidates: {listed})",
+            [FieldViolation("action_id", "not among the decision's candidates", "UNKNOWN_ACTION")],
+            metadata={"decision_id": decision_id, "action_id": action_id},
+        )
+
+
+class PersonUnknown(FailedPrecondition):
+    """The decision's person has no profile in identity (erased since), so no event of theirs can be
+    written."""
+
+    default_reason = "PERSON_UNKNOWN"
+
+    def __init__(self, person_id: str) -> None:
+        super().__init__(
+            f"person {person_id!r} has no profile in identity (erased?); their events cannot be stored",
+            metadata={"person_id": person_id},
+        )
+
+
+class DownstreamUnavailable(Unavailable):
+    """A service this one calls (ingest, journeys, identity, the contact ledger) is down: retryable."""
+
+    default_reason = "DOWNSTREAM_UNAVAILABLE"
+
+    def __init__(self, service: str, detail: str) -> None:
+        super().__init__(
+            f"the {service} service is unavailable ({detail}); retry with backoff",
+            retry_after=1.0,
+            metadata={"service": service},
         )

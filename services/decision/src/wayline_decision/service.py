@@ -1,7 +1,7 @@
 """Wires the decision service together: the model registry, the action catalogue, the model lifecycle (the
 traffic table, the loader, the model server that routes decisions, the poller that follows other replicas),
-DecisionService and the Open Inference Protocol V2 service. DecisionService's RPCs beyond the registry's,
-the lifecycle's and the catalogue's answer UNIMPLEMENTED (with the RPC's name) until they land.
+the online features, the decision traces (TraceSink, GetDecision, Feedback, ExportDecisions),
+DecisionService and the Open Inference Protocol V2 service.
 
 At start every deployed version is loaded before the service reports SERVING."""
 
@@ -29,6 +29,7 @@ from wayline_decision.serving.poller import TrafficPoller
 from wayline_decision.serving.server import ModelServer
 from wayline_decision.serving.traffic_store import TrafficStore
 from wayline_decision.settings import DecisionSettings
+from wayline_decision.traces.wiring import Traces, build_traces
 from wayline_decision.uploads import UploadLimits
 from wayline_decision.validation import ValidationLimits
 
@@ -37,9 +38,14 @@ __all__ = ["decision_service"]
 log = structlog.get_logger("wayline.decision")
 
 
-def decision_service(settings: DecisionSettings, features: FeatureRuntime | None = None) -> ServiceDefinition:
-    """The service; `features` is the online feature runtime to serve (built from the settings when None:
-    tests pass their own to read through it)."""
+def decision_service(
+    settings: DecisionSettings,
+    features: FeatureRuntime | None = None,
+    *,
+    traces: Traces | None = None,
+) -> ServiceDefinition:
+    """The service. `features`: the online feature runtime to serve, `traces`: the trace parts (each built
+    from the settings when None; tests pass their own to read through them or hold the same TraceSink)."""
     features = features or FeatureRuntime(settings)
     registry = DirectoryRegistry(settings.registry_path)
     limits = UploadLimits(
@@ -64,10 +70,13 @@ def decision_service(settings: DecisionSettings, features: FeatureRuntime | None
     poller = TrafficPoller(lifecycle.sync, settings.traffic_poll_seconds)
     ready = threading.Event()
 
+    # Decide records into `traces.sink`; GetDecision, Feedback and ExportDecisions read.
+    traces = traces or build_traces(settings)
+
     def register(server: grpc.Server) -> list[str]:
         # The RPCs DecisionServicer does not define yet fall through to the generated base: UNIMPLEMENTED.
         decision = DecisionServicer(  # type: ignore[abstract]
-            registry, limits, actions, lifecycle, features.features
+            registry, limits, actions, lifecycle, features.features, traces=traces
         )
         pb_grpc.add_DecisionServiceServicer_to_server(decision, server)
         inference = InferenceServicer(models, ready)
@@ -80,6 +89,7 @@ def decision_service(settings: DecisionSettings, features: FeatureRuntime | None
     def start() -> None:
         settings.registry_path.mkdir(parents=True, exist_ok=True)
         store.migrate()
+        traces.sink.start()
         traffic.migrate()
         features.start()  # the online state restored before models load (they register their specs on it)
         lifecycle.sync()  # every deployed version loaded before SERVING; one that fails is FAILED, retried
@@ -93,6 +103,7 @@ def decision_service(settings: DecisionSettings, features: FeatureRuntime | None
         ready.clear()
         poller.stop()
         features.stop()  # a last snapshot
+        traces.sink.stop(settings.shutdown_grace_seconds)  # writes the traces still waiting, within the grace
         db.close()
 
     return ServiceDefinition(name="decision", register=register, start=start, stop=stop)

@@ -2,8 +2,9 @@
 
 The model registry's RPCs (UploadModelVersion, ListModels, GetModel), the model lifecycle's (DeployModel,
 SetModelTraffic, RollbackModel), the action catalogue's (CreateAction, GetAction, ListActions, UpdateAction,
-ArchiveAction) and the online features' ObserveEvents are served here; the rest fall through
-to the generated base class, which the kit answers with UNIMPLEMENTED and the RPC's name.
+ArchiveAction), the online features' ObserveEvents and the traces' (GetDecision, Feedback, ExportDecisions)
+are served here; the rest fall through to the generated base class, which the kit answers with
+UNIMPLEMENTED and the RPC's name.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Iterator
 
 import grpc
 
-from wayline.common.context import require_tenant
+from wayline.common.context import remaining_seconds, require_tenant
 from wayline.common.errors import Unavailable
 from wayline.decision.v1 import decision_service_pb2 as pb
 from wayline.decision.v1 import decision_service_pb2_grpc as pb_grpc
@@ -39,6 +40,8 @@ from wayline_decision.lifecycle_converters import deploy_request, rollback_reque
 from wayline_decision.observe_validation import observed_events
 from wayline_decision.registry import ModelRegistry
 from wayline_decision.serving.lifecycle import ModelLifecycle
+from wayline_decision.trace_converters import export_request, feedback_input
+from wayline_decision.traces.wiring import Traces
 from wayline_decision.uploads import UploadLimits, receive_package
 
 __all__ = ["DecisionServicer"]
@@ -52,12 +55,43 @@ class DecisionServicer(pb_grpc.DecisionServiceServicer):
         actions: ActionCatalogue,
         lifecycle: ModelLifecycle,
         features: OnlineFeatures,
+        *,
+        traces: Traces | None = None,
     ) -> None:
+        """`traces` None (tests of the other RPCs): the trace RPCs answer UNAVAILABLE."""
         self._registry = registry
         self._limits = limits
         self._actions = actions
         self._lifecycle = lifecycle
         self._features = features
+        self._traces = traces
+
+    def _require_traces(self) -> Traces:
+        if self._traces is None:
+            raise Unavailable("this decision server was started without its trace store", retry_after=1.0)
+        return self._traces
+
+    def GetDecision(  # noqa: N802
+        self, request: pb.GetDecisionRequest, context: grpc.ServicerContext
+    ) -> pb.GetDecisionResponse:
+        trace = self._require_traces().reads.get(require_tenant(), request.decision_id)
+        return pb.GetDecisionResponse(decision=trace)
+
+    def Feedback(  # noqa: N802
+        self, request: pb.FeedbackRequest, context: grpc.ServicerContext
+    ) -> pb.FeedbackResponse:
+        recorded = self._require_traces().feedback.record(require_tenant(), feedback_input(request))
+        return pb.FeedbackResponse(feedback_id=recorded)
+
+    def ExportDecisions(  # noqa: N802
+        self, request: pb.ExportDecisionsRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.ExportDecisionsResponse]:
+        selection = export_request(request)
+        traces = self._require_traces()
+        for page in traces.reads.export(require_tenant(), selection, remaining_seconds()):
+            if not context.is_active():
+                return  # the caller went away
+            yield pb.ExportDecisionsResponse(decisions=page)
 
     def ObserveEvents(  # noqa: N802
         self, request: pb.ObserveEventsRequest, context: grpc.ServicerContext

@@ -94,12 +94,14 @@ class DecisionSettings(ServiceSettings):
     journeys_address: str = Field(
         default=REGISTRY["journeys"].default_address,
         description="host:port of the journeys service: GetProfileFeatures answers the feature reads the "
-        "online state cannot answer exactly (and tells which persons it can).",
+        "online state cannot answer exactly (and tells which persons it can); GetDecision, ExportDecisions "
+        "and the canary judge's counts read the decision traces it stores.",
     )
     identity_address: str = Field(
         default=REGISTRY["identity"].default_address,
         description="host:port of the identity service, whose override feed (ListPersonOverrides) moves a "
-        "merged person's online features to the survivor; empty: merges are not followed.",
+        "merged person's online features to the survivor (empty: merges are not followed), and which gives a "
+        "person's identifier for the trace events written on their behalf.",
     )
     features_fallback_budget_ms: float = Field(
         default=20.0,
@@ -156,6 +158,55 @@ class DecisionSettings(ServiceSettings):
         "`rediss://` for TLS), required when WAYLINE_DECISION_FEATURE_STATE is `redis`. One Redis server "
         "(or a Cluster: each tenant's keys share one hash slot) for every replica; its `maxmemory-policy` "
         "must be `noeviction`, since an evicted person loses features silently.",
+    )
+
+    ingest_address: str = Field(
+        default=REGISTRY["ingest"].default_address,
+        description="host:port of the ingest service, through which decision traces (`Decision Logged`) and "
+        "feedback (`Decision Feedback`) are written as events, durable once acknowledged.",
+    )
+    orchestrator_address: str = Field(
+        default=REGISTRY["orchestrator"].default_address,
+        description="host:port of the orchestrator, whose contact ledger records the impressions of contact "
+        "actions reported by Feedback; empty: impressions are not recorded in a ledger.",
+    )
+    trace_buffer: int = Field(
+        default=50_000,
+        ge=1,
+        description="Most decision traces waiting to be written to ingest. When ingest is down for longer "
+        "than this covers, further traces are dropped, counted (decision.traces.dropped) and logged; the "
+        "decisions themselves are unaffected.",
+    )
+    trace_batch_size: int = Field(
+        default=500, ge=1, le=1000, description="Traces per TrackBatch call to ingest (ingest takes 1,000)."
+    )
+    trace_linger_seconds: float = Field(
+        default=0.1,
+        ge=0,
+        description="How long the trace writer waits for a batch to fill before writing a smaller one.",
+    )
+    trace_max_backoff_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="Longest wait between two attempts to write traces while ingest is down.",
+    )
+    trace_max_event_bytes: int = Field(
+        default=32 * 1024,
+        ge=1024,
+        description="Largest trace event to send (keep it at ingest's WAYLINE_INGEST_MAX_EVENT_BYTES): a "
+        "larger trace is sent without its feature values.",
+    )
+    recent_traces_per_tenant: int = Field(
+        default=20_000,
+        ge=0,
+        description="Most recent traces kept in memory per tenant, so GetDecision and Feedback find a "
+        "decision before the journey store has it.",
+    )
+    recent_trace_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="How long a recent trace is kept in memory; longer than a trace takes to reach the "
+        "journey store, including an ingest outage the service should ride out.",
     )
 
     @model_validator(mode="after")

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from wayline_journeys.customer_value import CustomerValueStore
+from wayline_journeys.decisions import DecisionEventReads
 from wayline_journeys.funnels import FunnelStore
 from wayline_journeys.lifecycle import LifecycleStore
 from wayline_journeys.lifecycle_models import LifecycleModels
@@ -51,3 +52,6 @@ class ReadModels:
     current)."""
     features: TrainingSetStore
     """GetProfileFeatures and ExportTrainingSet (one feature computation for both)."""
+    decisions: DecisionEventReads
+    """The decision service's events by decision: GetDecisionEvents, ExportDecisionEvents and
+    CountDecisionOutcomes (store/decision_tables.py indexes them on the write path)."""

@@ -21,6 +21,7 @@ from wayline_journeys.servicer import JourneyServicer
 from wayline_journeys.settings import JourneysSettings
 from wayline_journeys.store import JourneyStore, connect_clickhouse
 from wayline_journeys.store.customer_value import ClickHouseCustomerValues
+from wayline_journeys.store.decisions import ClickHouseDecisions
 from wayline_journeys.store.features import ClickHouseFeatures
 from wayline_journeys.store.feed import FeedStateStore
 from wayline_journeys.store.funnels import ClickHouseFunnels
@@ -93,6 +94,7 @@ def journeys_service(settings: JourneysSettings) -> ServiceDefinition:
         retention=ClickHouseRetention(lambda: store.client),
         segments=Segments(ClickHouseSegments(lambda: store.client), on_change=evaluator.wake),
         features=ClickHouseFeatures(lambda: store.client, settings.training_set_max_rows),
+        decisions=ClickHouseDecisions(store),
     )
 
     def register(server: grpc.Server) -> list[str]:

@@ -29,6 +29,13 @@ from wayline_journeys.customer_value_converters import (
     customer_value_query,
     customer_values_response,
 )
+from wayline_journeys.decision_converters import (
+    count_request,
+    counts_response,
+    decision_id_of,
+    decision_message,
+    export_query,
+)
 from wayline_journeys.errors import PersonNotFound
 from wayline_journeys.events import EventWrites, TimelineReads, cursor_after
 from wayline_journeys.features import profile_features
@@ -234,6 +241,28 @@ class JourneyServicer(pb_grpc.JourneyServiceServicer):
 
         for part in export_training_set(self._models.features, query, keep_going):
             yield part_response(part)
+
+    def GetDecisionEvents(  # noqa: N802
+        self, request: pb.GetDecisionEventsRequest, context: grpc.ServicerContext
+    ) -> pb.GetDecisionEventsResponse:
+        found = self._models.decisions.decision_events(require_tenant(), decision_id_of(request))
+        return pb.GetDecisionEventsResponse(decision=decision_message(found))
+
+    def ExportDecisionEvents(  # noqa: N802
+        self, request: pb.ExportDecisionEventsRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.ExportDecisionEventsResponse]:
+        query = export_query(require_tenant(), request)
+        for page in self._models.decisions.export_decisions(query):
+            remaining_seconds()  # raises DEADLINE_EXCEEDED once the caller's deadline has passed
+            if not context.is_active():
+                return
+            yield pb.ExportDecisionEventsResponse(decisions=[decision_message(d) for d in page])
+
+    def CountDecisionOutcomes(  # noqa: N802
+        self, request: pb.CountDecisionOutcomesRequest, context: grpc.ServicerContext
+    ) -> pb.CountDecisionOutcomesResponse:
+        model, start, end = count_request(request)
+        return counts_response(self._models.decisions.count_outcomes(require_tenant(), model, start, end))
 
     def CreateSegment(  # noqa: N802
         self, request: pb.CreateSegmentRequest, context: grpc.ServicerContext

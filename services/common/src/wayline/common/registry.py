@@ -95,7 +95,9 @@ _BACKENDS = (
         # The Open Inference Protocol V2 (proto package `inference`, so that KServe and Triton clients call
         # it unchanged) is served beside DecisionService.
         contracts=_contracts(decision_service_pb2, grpc_service_pb2),
-        peers=("journeys", "identity", "orchestrator"),
+        # Traces and feedback are events written through ingest for the persons identity knows; journeys
+        # serves them back; the orchestrator keeps the contact ledger.
+        peers=("journeys", "orchestrator", "identity", "ingest"),
     ),
     ServiceInfo(
         name="orchestrator",

@@ -85,9 +85,16 @@ class EventEraser:
                 {"tenant": tenant, "anchors": anchors, "ids": ids[start : start + _ERASE_CHUNK]},
                 "erasing a person's events",
             )
+            # Their copies indexed by decision (store/decision_tables.py): a person's decision traces go too.
+            self._db.command(
+                f"DELETE FROM {topology.local('decision_events')}{topology.on_cluster} "
+                "WHERE tenant_id = {tenant:String} AND event_id IN {ids:Array(UUID)}",
+                {"tenant": tenant, "ids": ids[start : start + _ERASE_CHUNK]},
+                "erasing a person's decision events",
+            )
         for statement in lookup_rebuilds(topology):
             self._db.command(statement, {"tenant": tenant, "anchors": anchors}, "rebuilding anchor lookups")
-        for table in ("events", "person_anchors", "identifier_anchors"):
+        for table in ("events", "person_anchors", "identifier_anchors", "decision_events"):
             self._db.command(
                 f"ALTER TABLE {topology.local(table)}{topology.on_cluster} APPLY DELETED MASK",
                 {},

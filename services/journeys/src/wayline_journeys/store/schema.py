@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from clickhouse_connect.driver.client import Client
 
 from wayline_journeys.store.columns import INSERT_COLUMN_NAMES, column_definitions
+from wayline_journeys.store.decision_tables import decision_tables
 from wayline_journeys.store.migrations import Migration, Step
 from wayline_journeys.store.segment_tables import segment_tables
 from wayline_journeys.store.topology import Topology
@@ -251,4 +252,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(8, "segments: definitions, memberships, changes, status, dirty persons", segment_tables),
     Migration(9, "events.integrations, events.previous_identifier", _integrations_and_previous_identifier),
     Migration(10, "events.backfill", _backfill_flag),
+    Migration(11, "decision_events: the decision service's events by decision id", decision_tables),
 )

@@ -535,6 +535,7 @@ class DeployModelRequest(_message.Message):
     VERSION_FIELD_NUMBER: _builtins.int
     MODE_FIELD_NUMBER: _builtins.int
     CANARY_PERCENT_FIELD_NUMBER: _builtins.int
+    JUDGEMENT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The model's resource name, `models/{model_id}`."""
     version: _builtins.str
@@ -543,6 +544,10 @@ class DeployModelRequest(_message.Message):
     """How the version takes traffic."""
     canary_percent: _builtins.int
     """With DEPLOY_MODE_CANARY, the percentage of persons it serves, 1 to 100."""
+    @_builtins.property
+    def judgement(self) -> _model_pb2.CanaryJudgement:
+        """With DEPLOY_MODE_CANARY, how the canary is judged on its outcomes; unset means by the operator only."""
+
     def __init__(
         self,
         *,
@@ -550,10 +555,11 @@ class DeployModelRequest(_message.Message):
         version: _builtins.str = ...,
         mode: Global___DeployMode.ValueType = ...,
         canary_percent: _builtins.int = ...,
+        judgement: _model_pb2.CanaryJudgement | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["judgement", b"judgement"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["canary_percent", b"canary_percent", "mode", b"mode", "name", b"name", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["canary_percent", b"canary_percent", "judgement", b"judgement", "mode", b"mode", "name", b"name", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1100,3 +1106,59 @@ class ArchiveActionResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ArchiveActionResponse: _TypeAlias = ArchiveActionResponse  # noqa: Y015
+
+@_typing.final
+class ExportDecisionsRequest(_message.Message):
+    """ExportDecisionsRequest selects the decisions to stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TIME_RANGE_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    BATCH_SIZE_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """Only the decisions of this model, `models/{model_id}`; empty means every model."""
+    batch_size: _builtins.int
+    """How many decisions per streamed message; 0 means 100, at most 1,000."""
+    @_builtins.property
+    def time_range(self) -> _event_pb2.TimeRange:
+        """The decisions made in this range (by `decide_time`); unset bounds are open."""
+
+    def __init__(
+        self,
+        *,
+        time_range: _event_pb2.TimeRange | None = ...,
+        model: _builtins.str = ...,
+        batch_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["time_range", b"time_range"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_size", b"batch_size", "model", b"model", "time_range", b"time_range"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportDecisionsRequest: _TypeAlias = ExportDecisionsRequest  # noqa: Y015
+
+@_typing.final
+class ExportDecisionsResponse(_message.Message):
+    """ExportDecisionsResponse is one batch of decision traces."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DECISIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def decisions(self) -> _containers.RepeatedCompositeFieldContainer[_decision_pb2.Decision]:
+        """The traces, with their feedback, in decision-time order."""
+
+    def __init__(
+        self,
+        *,
+        decisions: _abc.Iterable[_decision_pb2.Decision] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decisions", b"decisions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportDecisionsResponse: _TypeAlias = ExportDecisionsResponse  # noqa: Y015

@@ -94,6 +94,11 @@ class DecisionServiceStub:
                 request_serializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.GetDecisionRequest.SerializeToString,
                 response_deserializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.GetDecisionResponse.FromString,
                 _registered_method=True)
+        self.ExportDecisions = channel.unary_stream(
+                '/wayline.decision.v1.DecisionService/ExportDecisions',
+                request_serializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.ExportDecisionsRequest.SerializeToString,
+                response_deserializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.ExportDecisionsResponse.FromString,
+                _registered_method=True)
         self.GetHoldoutConfig = channel.unary_unary(
                 '/wayline.decision.v1.DecisionService/GetHoldoutConfig',
                 request_serializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.GetHoldoutConfigRequest.SerializeToString,
@@ -279,6 +284,20 @@ class DecisionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportDecisions(self, request, context):
+        """ExportDecisions streams the tenant's decision traces, each with the feedback received, in decision-time
+        order (then by decision id), in batches: for offline policy evaluation (the logged action and its
+        probability, the candidates and the outcomes) and the console. Only decisions already in the journey
+        store are streamed (a decision reaches it within seconds of being made).
+
+        Errors (ending the stream): INVALID_ARGUMENT for an inverted time range, a malformed model name or a
+        batch size out of range; UNAVAILABLE when the store is down (retryable: resume with `time_range.start` at
+        the last decision's `decide_time`, dropping the decisions already received).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetHoldoutConfig(self, request, context):
         """GetHoldoutConfig returns the tenant's holdout groups (none until they are set).
 
@@ -407,6 +426,11 @@ def add_DecisionServiceServicer_to_server(servicer, server):
                     servicer.GetDecision,
                     request_deserializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.GetDecisionRequest.FromString,
                     response_serializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.GetDecisionResponse.SerializeToString,
+            ),
+            'ExportDecisions': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportDecisions,
+                    request_deserializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.ExportDecisionsRequest.FromString,
+                    response_serializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.ExportDecisionsResponse.SerializeToString,
             ),
             'GetHoldoutConfig': grpc.unary_unary_rpc_method_handler(
                     servicer.GetHoldoutConfig,
@@ -724,6 +748,33 @@ class DecisionService:
             '/wayline.decision.v1.DecisionService/GetDecision',
             wayline_dot_decision_dot_v1_dot_decision__service__pb2.GetDecisionRequest.SerializeToString,
             wayline_dot_decision_dot_v1_dot_decision__service__pb2.GetDecisionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportDecisions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/wayline.decision.v1.DecisionService/ExportDecisions',
+            wayline_dot_decision_dot_v1_dot_decision__service__pb2.ExportDecisionsRequest.SerializeToString,
+            wayline_dot_decision_dot_v1_dot_decision__service__pb2.ExportDecisionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -138,6 +138,16 @@ class DecisionServiceStub:
     Errors: NOT_FOUND when the decision does not exist or is older than the trace retention (reason
     `DECISION_NOT_FOUND`); UNAVAILABLE when the store is down (retryable).
     """
+    ExportDecisions: _grpc.UnaryStreamMultiCallable[_decision_service_pb2.ExportDecisionsRequest, _decision_service_pb2.ExportDecisionsResponse]
+    """ExportDecisions streams the tenant's decision traces, each with the feedback received, in decision-time
+    order (then by decision id), in batches: for offline policy evaluation (the logged action and its
+    probability, the candidates and the outcomes) and the console. Only decisions already in the journey
+    store are streamed (a decision reaches it within seconds of being made).
+
+    Errors (ending the stream): INVALID_ARGUMENT for an inverted time range, a malformed model name or a
+    batch size out of range; UNAVAILABLE when the store is down (retryable: resume with `time_range.start` at
+    the last decision's `decide_time`, dropping the decisions already received).
+    """
     GetHoldoutConfig: _grpc.UnaryUnaryMultiCallable[_decision_service_pb2.GetHoldoutConfigRequest, _decision_service_pb2.GetHoldoutConfigResponse]
     """GetHoldoutConfig returns the tenant's holdout groups (none until they are set).
 
@@ -296,6 +306,16 @@ class DecisionServiceAsyncStub(DecisionServiceStub):
 
     Errors: NOT_FOUND when the decision does not exist or is older than the trace retention (reason
     `DECISION_NOT_FOUND`); UNAVAILABLE when the store is down (retryable).
+    """
+    ExportDecisions: _aio.UnaryStreamMultiCallable[_decision_service_pb2.ExportDecisionsRequest, _decision_service_pb2.ExportDecisionsResponse]  # type: ignore[assignment]
+    """ExportDecisions streams the tenant's decision traces, each with the feedback received, in decision-time
+    order (then by decision id), in batches: for offline policy evaluation (the logged action and its
+    probability, the candidates and the outcomes) and the console. Only decisions already in the journey
+    store are streamed (a decision reaches it within seconds of being made).
+
+    Errors (ending the stream): INVALID_ARGUMENT for an inverted time range, a malformed model name or a
+    batch size out of range; UNAVAILABLE when the store is down (retryable: resume with `time_range.start` at
+    the last decision's `decide_time`, dropping the decisions already received).
     """
     GetHoldoutConfig: _aio.UnaryUnaryMultiCallable[_decision_service_pb2.GetHoldoutConfigRequest, _decision_service_pb2.GetHoldoutConfigResponse]  # type: ignore[assignment]
     """GetHoldoutConfig returns the tenant's holdout groups (none until they are set).
@@ -512,6 +532,22 @@ class DecisionServiceServicer(metaclass=_abc_1.ABCMeta):
 
         Errors: NOT_FOUND when the decision does not exist or is older than the trace retention (reason
         `DECISION_NOT_FOUND`); UNAVAILABLE when the store is down (retryable).
+        """
+
+    @_abc_1.abstractmethod
+    def ExportDecisions(
+        self,
+        request: _decision_service_pb2.ExportDecisionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_decision_service_pb2.ExportDecisionsResponse], _abc.AsyncIterator[_decision_service_pb2.ExportDecisionsResponse]]:
+        """ExportDecisions streams the tenant's decision traces, each with the feedback received, in decision-time
+        order (then by decision id), in batches: for offline policy evaluation (the logged action and its
+        probability, the candidates and the outcomes) and the console. Only decisions already in the journey
+        store are streamed (a decision reaches it within seconds of being made).
+
+        Errors (ending the stream): INVALID_ARGUMENT for an inverted time range, a malformed model name or a
+        batch size out of range; UNAVAILABLE when the store is down (retryable: resume with `time_range.start` at
+        the last decision's `decide_time`, dropping the decisions already received).
         """
 
     @_abc_1.abstractmethod

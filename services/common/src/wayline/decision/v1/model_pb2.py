@@ -27,7 +27,7 @@ from wayline.event.v1 import event_pb2 as wayline_dot_event_dot_v1_dot_event__pb
 from wayline.journeys.v1 import feature_pb2 as wayline_dot_journeys_dot_v1_dot_feature__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fwayline/decision/v1/model.proto\x12\x13wayline.decision.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cwayline/event/v1/event.proto\x1a!wayline/journeys/v1/feature.proto\"\xc0\x04\n\x0cModelVersion\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x35\n\x05state\x18\x03 \x01(\x0e\x32&.wayline.decision.v1.ModelVersionState\x12\x14\n\x0c\x61rtifact_uri\x18\x04 \x01(\t\x12\x0e\n\x06sha256\x18\x05 \x01(\t\x12\x36\n\x0c\x66\x65\x61ture_spec\x18\x06 \x01(\x0b\x32 .wayline.journeys.v1.FeatureSpec\x12\x12\n\naction_ids\x18\x07 \x03(\t\x12+\n\x08\x63hannels\x18\x08 \x03(\x0e\x32\x19.wayline.event.v1.Channel\x12\x12\n\nplacements\x18\t \x03(\t\x12?\n\x07metrics\x18\n \x03(\x0b\x32..wayline.decision.v1.ModelVersion.MetricsEntry\x12=\n\x06labels\x18\x0b \x03(\x0b\x32-.wayline.decision.v1.ModelVersion.LabelsEntry\x12\x31\n\rregister_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rerror_message\x18\r \x01(\t\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"n\n\x0cModelTraffic\x12\x16\n\x0estable_version\x18\x01 \x01(\t\x12\x16\n\x0e\x63\x61nary_version\x18\x02 \x01(\t\x12\x16\n\x0e\x63\x61nary_percent\x18\x03 \x01(\x05\x12\x16\n\x0eshadow_version\x18\x04 \x01(\t\"\xfb\x01\n\x05Model\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x33\n\x08versions\x18\x04 \x03(\x0b\x32!.wayline.decision.v1.ModelVersion\x12\x32\n\x07traffic\x18\x05 \x01(\x0b\x32!.wayline.decision.v1.ModelTraffic\x12\x1f\n\x17previous_stable_version\x18\x06 \x01(\t\x12/\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xbd\x01\n\x11ModelVersionState\x12#\n\x1fMODEL_VERSION_STATE_UNSPECIFIED\x10\x00\x12\"\n\x1eMODEL_VERSION_STATE_REGISTERED\x10\x01\x12\x1f\n\x1bMODEL_VERSION_STATE_LOADING\x10\x02\x12\x1e\n\x1aMODEL_VERSION_STATE_LOADED\x10\x03\x12\x1e\n\x1aMODEL_VERSION_STATE_FAILED\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fwayline/decision/v1/model.proto\x12\x13wayline.decision.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cwayline/event/v1/event.proto\x1a!wayline/journeys/v1/feature.proto\"\xc0\x04\n\x0cModelVersion\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x35\n\x05state\x18\x03 \x01(\x0e\x32&.wayline.decision.v1.ModelVersionState\x12\x14\n\x0c\x61rtifact_uri\x18\x04 \x01(\t\x12\x0e\n\x06sha256\x18\x05 \x01(\t\x12\x36\n\x0c\x66\x65\x61ture_spec\x18\x06 \x01(\x0b\x32 .wayline.journeys.v1.FeatureSpec\x12\x12\n\naction_ids\x18\x07 \x03(\t\x12+\n\x08\x63hannels\x18\x08 \x03(\x0e\x32\x19.wayline.event.v1.Channel\x12\x12\n\nplacements\x18\t \x03(\t\x12?\n\x07metrics\x18\n \x03(\x0b\x32..wayline.decision.v1.ModelVersion.MetricsEntry\x12=\n\x06labels\x18\x0b \x03(\x0b\x32-.wayline.decision.v1.ModelVersion.LabelsEntry\x12\x31\n\rregister_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rerror_message\x18\r \x01(\t\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa7\x01\n\x0cModelTraffic\x12\x16\n\x0estable_version\x18\x01 \x01(\t\x12\x16\n\x0e\x63\x61nary_version\x18\x02 \x01(\t\x12\x16\n\x0e\x63\x61nary_percent\x18\x03 \x01(\x05\x12\x16\n\x0eshadow_version\x18\x04 \x01(\t\x12\x37\n\tjudgement\x18\x05 \x01(\x0b\x32$.wayline.decision.v1.CanaryJudgement\"]\n\x0f\x43\x61naryJudgement\x12\x0f\n\x07\x65nabled\x18\x01 \x01(\x08\x12\x0e\n\x06margin\x18\x02 \x01(\x01\x12\x15\n\rmin_decisions\x18\x03 \x01(\x03\x12\x12\n\nconfidence\x18\x04 \x01(\x01\"\xc3\x02\n\x10\x43\x61naryEvaluation\x12\x33\n\x07verdict\x18\x01 \x01(\x0e\x32\".wayline.decision.v1.CanaryVerdict\x12\x18\n\x10stable_decisions\x18\x02 \x01(\x03\x12\x1a\n\x12stable_conversions\x18\x03 \x01(\x03\x12\x18\n\x10\x63\x61nary_decisions\x18\x04 \x01(\x03\x12\x1a\n\x12\x63\x61nary_conversions\x18\x05 \x01(\x03\x12\x12\n\ndifference\x18\x06 \x01(\x01\x12\x18\n\x10\x64ifference_lower\x18\x07 \x01(\x01\x12\x18\n\x10\x64ifference_upper\x18\x08 \x01(\x01\x12\x13\n\x0b\x65xplanation\x18\t \x01(\t\x12\x31\n\revaluate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbd\x02\n\x05Model\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x33\n\x08versions\x18\x04 \x03(\x0b\x32!.wayline.decision.v1.ModelVersion\x12\x32\n\x07traffic\x18\x05 \x01(\x0b\x32!.wayline.decision.v1.ModelTraffic\x12\x1f\n\x17previous_stable_version\x18\x06 \x01(\t\x12/\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12@\n\x11\x63\x61nary_evaluation\x18\x08 \x01(\x0b\x32%.wayline.decision.v1.CanaryEvaluation*\xbd\x01\n\x11ModelVersionState\x12#\n\x1fMODEL_VERSION_STATE_UNSPECIFIED\x10\x00\x12\"\n\x1eMODEL_VERSION_STATE_REGISTERED\x10\x01\x12\x1f\n\x1bMODEL_VERSION_STATE_LOADING\x10\x02\x12\x1e\n\x1aMODEL_VERSION_STATE_LOADED\x10\x03\x12\x1e\n\x1aMODEL_VERSION_STATE_FAILED\x10\x04*\x82\x01\n\rCanaryVerdict\x12\x1e\n\x1a\x43\x41NARY_VERDICT_UNSPECIFIED\x10\x00\x12\x17\n\x13\x43\x41NARY_VERDICT_WAIT\x10\x01\x12\x1a\n\x16\x43\x41NARY_VERDICT_PROMOTE\x10\x02\x12\x1c\n\x18\x43\x41NARY_VERDICT_ROLL_BACK\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,16 +38,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MODELVERSION_METRICSENTRY']._serialized_options = b'8\001'
   _globals['_MODELVERSION_LABELSENTRY']._loaded_options = None
   _globals['_MODELVERSION_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_MODELVERSIONSTATE']._serialized_start=1100
-  _globals['_MODELVERSIONSTATE']._serialized_end=1289
+  _globals['_MODELVERSIONSTATE']._serialized_start=1645
+  _globals['_MODELVERSIONSTATE']._serialized_end=1834
+  _globals['_CANARYVERDICT']._serialized_start=1837
+  _globals['_CANARYVERDICT']._serialized_end=1967
   _globals['_MODELVERSION']._serialized_start=155
   _globals['_MODELVERSION']._serialized_end=731
   _globals['_MODELVERSION_METRICSENTRY']._serialized_start=638
   _globals['_MODELVERSION_METRICSENTRY']._serialized_end=684
   _globals['_MODELVERSION_LABELSENTRY']._serialized_start=686
   _globals['_MODELVERSION_LABELSENTRY']._serialized_end=731
-  _globals['_MODELTRAFFIC']._serialized_start=733
-  _globals['_MODELTRAFFIC']._serialized_end=843
-  _globals['_MODEL']._serialized_start=846
-  _globals['_MODEL']._serialized_end=1097
+  _globals['_MODELTRAFFIC']._serialized_start=734
+  _globals['_MODELTRAFFIC']._serialized_end=901
+  _globals['_CANARYJUDGEMENT']._serialized_start=903
+  _globals['_CANARYJUDGEMENT']._serialized_end=996
+  _globals['_CANARYEVALUATION']._serialized_start=999
+  _globals['_CANARYEVALUATION']._serialized_end=1322
+  _globals['_MODEL']._serialized_start=1325
+  _globals['_MODEL']._serialized_end=1642
 # @@protoc_insertion_point(module_scope)

@@ -54,6 +54,34 @@ MODEL_VERSION_STATE_FAILED: ModelVersionState.ValueType  # 4
 """Failed to load; `error_message` says why."""
 Global___ModelVersionState: _TypeAlias = ModelVersionState  # noqa: Y015
 
+class _CanaryVerdict:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CanaryVerdictEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CanaryVerdict.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CANARY_VERDICT_UNSPECIFIED: _CanaryVerdict.ValueType  # 0
+    """Not judged."""
+    CANARY_VERDICT_WAIT: _CanaryVerdict.ValueType  # 1
+    """Not enough evidence either way yet (or too few decisions on an arm): keep the canary running."""
+    CANARY_VERDICT_PROMOTE: _CanaryVerdict.ValueType  # 2
+    """The canary converts better than the stable version by more than the margin: promote it."""
+    CANARY_VERDICT_ROLL_BACK: _CanaryVerdict.ValueType  # 3
+    """The canary converts worse than the stable version by more than the margin: roll it back."""
+
+class CanaryVerdict(_CanaryVerdict, metaclass=_CanaryVerdictEnumTypeWrapper):
+    """CanaryVerdict is what the canary judge concluded from the arms' conversions."""
+
+CANARY_VERDICT_UNSPECIFIED: CanaryVerdict.ValueType  # 0
+"""Not judged."""
+CANARY_VERDICT_WAIT: CanaryVerdict.ValueType  # 1
+"""Not enough evidence either way yet (or too few decisions on an arm): keep the canary running."""
+CANARY_VERDICT_PROMOTE: CanaryVerdict.ValueType  # 2
+"""The canary converts better than the stable version by more than the margin: promote it."""
+CANARY_VERDICT_ROLL_BACK: CanaryVerdict.ValueType  # 3
+"""The canary converts worse than the stable version by more than the margin: roll it back."""
+Global___CanaryVerdict: _TypeAlias = CanaryVerdict  # noqa: Y015
+
 @_typing.final
 class ModelVersion(_message.Message):
     """ModelVersion is one trained package of a model in the registry: an ONNX graph with its manifest."""
@@ -190,6 +218,7 @@ class ModelTraffic(_message.Message):
     CANARY_VERSION_FIELD_NUMBER: _builtins.int
     CANARY_PERCENT_FIELD_NUMBER: _builtins.int
     SHADOW_VERSION_FIELD_NUMBER: _builtins.int
+    JUDGEMENT_FIELD_NUMBER: _builtins.int
     stable_version: _builtins.str
     """The version serving every decision not sent to the canary."""
     canary_version: _builtins.str
@@ -200,6 +229,12 @@ class ModelTraffic(_message.Message):
     """A version that scores every decision beside the serving one, for comparison in the traces; its output
     is never returned. Empty when there is none.
     """
+    @_builtins.property
+    def judgement(self) -> Global___CanaryJudgement:
+        """How the canary is judged on its outcomes; unset (or not `enabled`) leaves promotion and rollback to the
+        operator.
+        """
+
     def __init__(
         self,
         *,
@@ -207,14 +242,120 @@ class ModelTraffic(_message.Message):
         canary_version: _builtins.str = ...,
         canary_percent: _builtins.int = ...,
         shadow_version: _builtins.str = ...,
+        judgement: Global___CanaryJudgement | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["judgement", b"judgement"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["canary_percent", b"canary_percent", "canary_version", b"canary_version", "shadow_version", b"shadow_version", "stable_version", b"stable_version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["canary_percent", b"canary_percent", "canary_version", b"canary_version", "judgement", b"judgement", "shadow_version", b"shadow_version", "stable_version", b"stable_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ModelTraffic: _TypeAlias = ModelTraffic  # noqa: Y015
+
+@_typing.final
+class CanaryJudgement(_message.Message):
+    """CanaryJudgement says when a canary is promoted or rolled back automatically. The judge compares the
+    conversion rates (decisions that received a CONVERSION feedback, over decisions) of the canary and stable
+    arms since the canary started, with an always-valid confidence sequence for their difference (a normal
+    mixture, as in the mixture sequential probability ratio test): the judge looks again and again as feedback
+    arrives, and a fixed-sample test looked at that often would promote an equal canary far more often than
+    its stated level.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENABLED_FIELD_NUMBER: _builtins.int
+    MARGIN_FIELD_NUMBER: _builtins.int
+    MIN_DECISIONS_FIELD_NUMBER: _builtins.int
+    CONFIDENCE_FIELD_NUMBER: _builtins.int
+    enabled: _builtins.bool
+    """True to judge the canary automatically."""
+    margin: _builtins.float
+    """The margin, as a difference of conversion rates (0.01 is one percentage point, 0 to 1): PROMOTE when the
+    canary's rate exceeds the stable's by more than it, ROLL_BACK when it trails by more than it, with the
+    stated confidence.
+    """
+    min_decisions: _builtins.int
+    """The fewest decisions each arm must have before any verdict other than WAIT; 0 means 1,000."""
+    confidence: _builtins.float
+    """The confidence of a verdict, for example 0.95 (then an equal canary is promoted, or rolled back, at most
+    5% of the time however often it is judged); 0 means 0.95, otherwise 0.5 to 0.9999.
+    """
+    def __init__(
+        self,
+        *,
+        enabled: _builtins.bool = ...,
+        margin: _builtins.float = ...,
+        min_decisions: _builtins.int = ...,
+        confidence: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["confidence", b"confidence", "enabled", b"enabled", "margin", b"margin", "min_decisions", b"min_decisions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CanaryJudgement: _TypeAlias = CanaryJudgement  # noqa: Y015
+
+@_typing.final
+class CanaryEvaluation(_message.Message):
+    """CanaryEvaluation is the canary judge's last verdict with the figures behind it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERDICT_FIELD_NUMBER: _builtins.int
+    STABLE_DECISIONS_FIELD_NUMBER: _builtins.int
+    STABLE_CONVERSIONS_FIELD_NUMBER: _builtins.int
+    CANARY_DECISIONS_FIELD_NUMBER: _builtins.int
+    CANARY_CONVERSIONS_FIELD_NUMBER: _builtins.int
+    DIFFERENCE_FIELD_NUMBER: _builtins.int
+    DIFFERENCE_LOWER_FIELD_NUMBER: _builtins.int
+    DIFFERENCE_UPPER_FIELD_NUMBER: _builtins.int
+    EXPLANATION_FIELD_NUMBER: _builtins.int
+    EVALUATE_TIME_FIELD_NUMBER: _builtins.int
+    verdict: Global___CanaryVerdict.ValueType
+    """The verdict."""
+    stable_decisions: _builtins.int
+    """The stable arm's decisions since the canary started."""
+    stable_conversions: _builtins.int
+    """How many of them converted."""
+    canary_decisions: _builtins.int
+    """The canary arm's decisions since the canary started."""
+    canary_conversions: _builtins.int
+    """How many of them converted."""
+    difference: _builtins.float
+    """The canary's conversion rate minus the stable's."""
+    difference_lower: _builtins.float
+    """The lower bound of the always-valid confidence interval of the difference."""
+    difference_upper: _builtins.float
+    """The upper bound of the always-valid confidence interval of the difference."""
+    explanation: _builtins.str
+    """The verdict in a sentence, with its figures."""
+    @_builtins.property
+    def evaluate_time(self) -> _timestamp_pb2.Timestamp:
+        """When the judge looked."""
+
+    def __init__(
+        self,
+        *,
+        verdict: Global___CanaryVerdict.ValueType = ...,
+        stable_decisions: _builtins.int = ...,
+        stable_conversions: _builtins.int = ...,
+        canary_decisions: _builtins.int = ...,
+        canary_conversions: _builtins.int = ...,
+        difference: _builtins.float = ...,
+        difference_lower: _builtins.float = ...,
+        difference_upper: _builtins.float = ...,
+        explanation: _builtins.str = ...,
+        evaluate_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["evaluate_time", b"evaluate_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["canary_conversions", b"canary_conversions", "canary_decisions", b"canary_decisions", "difference", b"difference", "difference_lower", b"difference_lower", "difference_upper", b"difference_upper", "evaluate_time", b"evaluate_time", "explanation", b"explanation", "stable_conversions", b"stable_conversions", "stable_decisions", b"stable_decisions", "verdict", b"verdict"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CanaryEvaluation: _TypeAlias = CanaryEvaluation  # noqa: Y015
 
 @_typing.final
 class Model(_message.Message):
@@ -229,6 +370,7 @@ class Model(_message.Message):
     TRAFFIC_FIELD_NUMBER: _builtins.int
     PREVIOUS_STABLE_VERSION_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    CANARY_EVALUATION_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The resource name, `models/{model_id}`."""
     display_name: _builtins.str
@@ -249,6 +391,10 @@ class Model(_message.Message):
     def update_time(self) -> _timestamp_pb2.Timestamp:
         """When the traffic last changed."""
 
+    @_builtins.property
+    def canary_evaluation(self) -> Global___CanaryEvaluation:
+        """The canary judge's last evaluation of the current canary; unset when it has not judged one."""
+
     def __init__(
         self,
         *,
@@ -259,10 +405,11 @@ class Model(_message.Message):
         traffic: Global___ModelTraffic | None = ...,
         previous_stable_version: _builtins.str = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        canary_evaluation: Global___CanaryEvaluation | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["traffic", b"traffic", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["canary_evaluation", b"canary_evaluation", "traffic", b"traffic", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "display_name", b"display_name", "name", b"name", "previous_stable_version", b"previous_stable_version", "traffic", b"traffic", "update_time", b"update_time", "versions", b"versions"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["canary_evaluation", b"canary_evaluation", "description", b"description", "display_name", b"display_name", "name", b"name", "previous_stable_version", b"previous_stable_version", "traffic", b"traffic", "update_time", b"update_time", "versions", b"versions"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1769,3 +1769,223 @@ class ListSegmentMembershipChangesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListSegmentMembershipChangesResponse: _TypeAlias = ListSegmentMembershipChangesResponse  # noqa: Y015
+
+@_typing.final
+class DecisionEvents(_message.Message):
+    """DecisionEvents is one decision's events: its `Decision Logged` event first, then its `Decision Feedback`
+    events, oldest first (by `timestamp`, then `event_id`).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DECISION_ID_FIELD_NUMBER: _builtins.int
+    EVENTS_FIELD_NUMBER: _builtins.int
+    decision_id: _builtins.str
+    """The decision's id (`properties.decision_id` of its events)."""
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[_event_pb2.Event]:
+        """The events; the first is the `Decision Logged` event when the store holds it (feedback may arrive
+        before its decision's log event has been written).
+        """
+
+    def __init__(
+        self,
+        *,
+        decision_id: _builtins.str = ...,
+        events: _abc.Iterable[_event_pb2.Event] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision_id", b"decision_id", "events", b"events"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DecisionEvents: _TypeAlias = DecisionEvents  # noqa: Y015
+
+@_typing.final
+class GetDecisionEventsRequest(_message.Message):
+    """GetDecisionEventsRequest names a decision."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DECISION_ID_FIELD_NUMBER: _builtins.int
+    decision_id: _builtins.str
+    """The decision's id."""
+    def __init__(
+        self,
+        *,
+        decision_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision_id", b"decision_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetDecisionEventsRequest: _TypeAlias = GetDecisionEventsRequest  # noqa: Y015
+
+@_typing.final
+class GetDecisionEventsResponse(_message.Message):
+    """GetDecisionEventsResponse returns one decision's events."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DECISION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def decision(self) -> Global___DecisionEvents:
+        """The decision's events; `events` is empty when the store holds none."""
+
+    def __init__(
+        self,
+        *,
+        decision: Global___DecisionEvents | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetDecisionEventsResponse: _TypeAlias = GetDecisionEventsResponse  # noqa: Y015
+
+@_typing.final
+class ExportDecisionEventsRequest(_message.Message):
+    """ExportDecisionEventsRequest selects the decisions to stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TIME_RANGE_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    BATCH_SIZE_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """Only the decisions of this model (`properties.model`, `models/{model_id}`); empty means every model."""
+    batch_size: _builtins.int
+    """How many decisions per streamed message; 0 means 100, at most 1,000."""
+    @_builtins.property
+    def time_range(self) -> _event_pb2.TimeRange:
+        """The decisions made in this range (by the `Decision Logged` event's `timestamp`); unset bounds are open."""
+
+    def __init__(
+        self,
+        *,
+        time_range: _event_pb2.TimeRange | None = ...,
+        model: _builtins.str = ...,
+        batch_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["time_range", b"time_range"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_size", b"batch_size", "model", b"model", "time_range", b"time_range"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportDecisionEventsRequest: _TypeAlias = ExportDecisionEventsRequest  # noqa: Y015
+
+@_typing.final
+class ExportDecisionEventsResponse(_message.Message):
+    """ExportDecisionEventsResponse is one batch of decisions."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DECISIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def decisions(self) -> _containers.RepeatedCompositeFieldContainer[Global___DecisionEvents]:
+        """The decisions, in decision-time order, each with its feedback events."""
+
+    def __init__(
+        self,
+        *,
+        decisions: _abc.Iterable[Global___DecisionEvents] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decisions", b"decisions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportDecisionEventsResponse: _TypeAlias = ExportDecisionEventsResponse  # noqa: Y015
+
+@_typing.final
+class CountDecisionOutcomesRequest(_message.Message):
+    """CountDecisionOutcomesRequest selects the decisions to count."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    TIME_RANGE_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """The model (`models/{model_id}`, as in `properties.model`)."""
+    @_builtins.property
+    def time_range(self) -> _event_pb2.TimeRange:
+        """The decisions made in this range; unset bounds are open. Conversions are counted whenever they arrived."""
+
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        time_range: _event_pb2.TimeRange | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["time_range", b"time_range"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model", "time_range", b"time_range"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CountDecisionOutcomesRequest: _TypeAlias = CountDecisionOutcomesRequest  # noqa: Y015
+
+@_typing.final
+class DecisionOutcomeCount(_message.Message):
+    """DecisionOutcomeCount is the decisions of one model version on one traffic arm."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_VERSION_FIELD_NUMBER: _builtins.int
+    ARM_FIELD_NUMBER: _builtins.int
+    DECISIONS_FIELD_NUMBER: _builtins.int
+    CONVERTED_DECISIONS_FIELD_NUMBER: _builtins.int
+    model_version: _builtins.str
+    """The version that served the decisions (`properties.model_version`)."""
+    arm: _builtins.str
+    """The arm, as logged (`properties.arm`, for example `MODEL_ARM_CANARY`)."""
+    decisions: _builtins.int
+    """How many decisions."""
+    converted_decisions: _builtins.int
+    """How many of them received at least one conversion."""
+    def __init__(
+        self,
+        *,
+        model_version: _builtins.str = ...,
+        arm: _builtins.str = ...,
+        decisions: _builtins.int = ...,
+        converted_decisions: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arm", b"arm", "converted_decisions", b"converted_decisions", "decisions", b"decisions", "model_version", b"model_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DecisionOutcomeCount: _TypeAlias = DecisionOutcomeCount  # noqa: Y015
+
+@_typing.final
+class CountDecisionOutcomesResponse(_message.Message):
+    """CountDecisionOutcomesResponse returns the counts."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COUNTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def counts(self) -> _containers.RepeatedCompositeFieldContainer[Global___DecisionOutcomeCount]:
+        """One entry per (version, arm) with decisions in the range, ordered by version then arm."""
+
+    def __init__(
+        self,
+        *,
+        counts: _abc.Iterable[Global___DecisionOutcomeCount] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CountDecisionOutcomesResponse: _TypeAlias = CountDecisionOutcomesResponse  # noqa: Y015

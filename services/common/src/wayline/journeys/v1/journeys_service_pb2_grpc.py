@@ -159,6 +159,21 @@ class JourneyServiceStub:
                 request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListSegmentMembershipChangesRequest.SerializeToString,
                 response_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListSegmentMembershipChangesResponse.FromString,
                 _registered_method=True)
+        self.GetDecisionEvents = channel.unary_unary(
+                '/wayline.journeys.v1.JourneyService/GetDecisionEvents',
+                request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetDecisionEventsRequest.SerializeToString,
+                response_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetDecisionEventsResponse.FromString,
+                _registered_method=True)
+        self.ExportDecisionEvents = channel.unary_stream(
+                '/wayline.journeys.v1.JourneyService/ExportDecisionEvents',
+                request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ExportDecisionEventsRequest.SerializeToString,
+                response_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ExportDecisionEventsResponse.FromString,
+                _registered_method=True)
+        self.CountDecisionOutcomes = channel.unary_unary(
+                '/wayline.journeys.v1.JourneyService/CountDecisionOutcomes',
+                request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.CountDecisionOutcomesRequest.SerializeToString,
+                response_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.CountDecisionOutcomesResponse.FromString,
+                _registered_method=True)
 
 
 class JourneyServiceServicer:
@@ -462,6 +477,46 @@ class JourneyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetDecisionEvents(self, request, context):
+        """GetDecisionEvents returns the events of one decision of the decision service: its `Decision Logged`
+        event (the trace, whose properties carry `decision_id`) and the `Decision Feedback` events carrying the
+        same `decision_id`. Journeys indexes these two event names by (tenant, `properties.decision_id`) as they
+        are written, so the read touches that one decision, never the tenant's events. A decision journeys does
+        not hold (yet) answers with no events rather than NOT_FOUND: the decision service, which may still hold
+        it in memory, decides what that means.
+
+        Errors: INVALID_ARGUMENT when `decision_id` is empty; UNAVAILABLE when the store is down (retryable).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportDecisionEvents(self, request, context):
+        """ExportDecisionEvents streams the tenant's decisions in decision-time order (the `Decision Logged`
+        event's `timestamp`, then `decision_id`), each with its feedback events, in batches; for offline policy
+        evaluation and the console.
+
+        Errors (ending the stream): INVALID_ARGUMENT for an inverted time range or a batch size out of range;
+        UNAVAILABLE when the store is down (retryable: resume with `time_range.start` at the last decision's
+        time, dropping the decisions already received).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CountDecisionOutcomes(self, request, context):
+        """CountDecisionOutcomes counts one model's decisions in a time range, per model version and traffic arm,
+        and how many of them received a conversion (a `Decision Feedback` event with outcome
+        `FEEDBACK_OUTCOME_CONVERSION`), each decision counted once however many conversions it got. The canary
+        judge compares the arms with these counts.
+
+        Errors: INVALID_ARGUMENT when `model` is empty or the time range is inverted; UNAVAILABLE when the store
+        is down (retryable).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JourneyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -579,6 +634,21 @@ def add_JourneyServiceServicer_to_server(servicer, server):
                     servicer.ListSegmentMembershipChanges,
                     request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListSegmentMembershipChangesRequest.FromString,
                     response_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListSegmentMembershipChangesResponse.SerializeToString,
+            ),
+            'GetDecisionEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDecisionEvents,
+                    request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetDecisionEventsRequest.FromString,
+                    response_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetDecisionEventsResponse.SerializeToString,
+            ),
+            'ExportDecisionEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportDecisionEvents,
+                    request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ExportDecisionEventsRequest.FromString,
+                    response_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ExportDecisionEventsResponse.SerializeToString,
+            ),
+            'CountDecisionOutcomes': grpc.unary_unary_rpc_method_handler(
+                    servicer.CountDecisionOutcomes,
+                    request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.CountDecisionOutcomesRequest.FromString,
+                    response_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.CountDecisionOutcomesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1212,6 +1282,87 @@ class JourneyService:
             '/wayline.journeys.v1.JourneyService/ListSegmentMembershipChanges',
             wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListSegmentMembershipChangesRequest.SerializeToString,
             wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListSegmentMembershipChangesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDecisionEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.journeys.v1.JourneyService/GetDecisionEvents',
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetDecisionEventsRequest.SerializeToString,
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetDecisionEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportDecisionEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/wayline.journeys.v1.JourneyService/ExportDecisionEvents',
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ExportDecisionEventsRequest.SerializeToString,
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ExportDecisionEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CountDecisionOutcomes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.journeys.v1.JourneyService/CountDecisionOutcomes',
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.CountDecisionOutcomesRequest.SerializeToString,
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.CountDecisionOutcomesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -239,6 +239,34 @@ class JourneyServiceStub:
     `CURSOR_EXPIRED`; resynchronise with ListSegmentMembers); NOT_FOUND when the segment filter names a
     missing segment; UNAVAILABLE when the store is down (retryable).
     """
+    GetDecisionEvents: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.GetDecisionEventsRequest, _journeys_service_pb2.GetDecisionEventsResponse]
+    """GetDecisionEvents returns the events of one decision of the decision service: its `Decision Logged`
+    event (the trace, whose properties carry `decision_id`) and the `Decision Feedback` events carrying the
+    same `decision_id`. Journeys indexes these two event names by (tenant, `properties.decision_id`) as they
+    are written, so the read touches that one decision, never the tenant's events. A decision journeys does
+    not hold (yet) answers with no events rather than NOT_FOUND: the decision service, which may still hold
+    it in memory, decides what that means.
+
+    Errors: INVALID_ARGUMENT when `decision_id` is empty; UNAVAILABLE when the store is down (retryable).
+    """
+    ExportDecisionEvents: _grpc.UnaryStreamMultiCallable[_journeys_service_pb2.ExportDecisionEventsRequest, _journeys_service_pb2.ExportDecisionEventsResponse]
+    """ExportDecisionEvents streams the tenant's decisions in decision-time order (the `Decision Logged`
+    event's `timestamp`, then `decision_id`), each with its feedback events, in batches; for offline policy
+    evaluation and the console.
+
+    Errors (ending the stream): INVALID_ARGUMENT for an inverted time range or a batch size out of range;
+    UNAVAILABLE when the store is down (retryable: resume with `time_range.start` at the last decision's
+    time, dropping the decisions already received).
+    """
+    CountDecisionOutcomes: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.CountDecisionOutcomesRequest, _journeys_service_pb2.CountDecisionOutcomesResponse]
+    """CountDecisionOutcomes counts one model's decisions in a time range, per model version and traffic arm,
+    and how many of them received a conversion (a `Decision Feedback` event with outcome
+    `FEEDBACK_OUTCOME_CONVERSION`), each decision counted once however many conversions it got. The canary
+    judge compares the arms with these counts.
+
+    Errors: INVALID_ARGUMENT when `model` is empty or the time range is inverted; UNAVAILABLE when the store
+    is down (retryable).
+    """
 
 @_typing.type_check_only
 class JourneyServiceAsyncStub(JourneyServiceStub):
@@ -450,6 +478,34 @@ class JourneyServiceAsyncStub(JourneyServiceStub):
     Errors: FAILED_PRECONDITION when `after_sequence` is older than the feed's retention (reason
     `CURSOR_EXPIRED`; resynchronise with ListSegmentMembers); NOT_FOUND when the segment filter names a
     missing segment; UNAVAILABLE when the store is down (retryable).
+    """
+    GetDecisionEvents: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.GetDecisionEventsRequest, _journeys_service_pb2.GetDecisionEventsResponse]  # type: ignore[assignment]
+    """GetDecisionEvents returns the events of one decision of the decision service: its `Decision Logged`
+    event (the trace, whose properties carry `decision_id`) and the `Decision Feedback` events carrying the
+    same `decision_id`. Journeys indexes these two event names by (tenant, `properties.decision_id`) as they
+    are written, so the read touches that one decision, never the tenant's events. A decision journeys does
+    not hold (yet) answers with no events rather than NOT_FOUND: the decision service, which may still hold
+    it in memory, decides what that means.
+
+    Errors: INVALID_ARGUMENT when `decision_id` is empty; UNAVAILABLE when the store is down (retryable).
+    """
+    ExportDecisionEvents: _aio.UnaryStreamMultiCallable[_journeys_service_pb2.ExportDecisionEventsRequest, _journeys_service_pb2.ExportDecisionEventsResponse]  # type: ignore[assignment]
+    """ExportDecisionEvents streams the tenant's decisions in decision-time order (the `Decision Logged`
+    event's `timestamp`, then `decision_id`), each with its feedback events, in batches; for offline policy
+    evaluation and the console.
+
+    Errors (ending the stream): INVALID_ARGUMENT for an inverted time range or a batch size out of range;
+    UNAVAILABLE when the store is down (retryable: resume with `time_range.start` at the last decision's
+    time, dropping the decisions already received).
+    """
+    CountDecisionOutcomes: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.CountDecisionOutcomesRequest, _journeys_service_pb2.CountDecisionOutcomesResponse]  # type: ignore[assignment]
+    """CountDecisionOutcomes counts one model's decisions in a time range, per model version and traffic arm,
+    and how many of them received a conversion (a `Decision Feedback` event with outcome
+    `FEEDBACK_OUTCOME_CONVERSION`), each decision counted once however many conversions it got. The canary
+    judge compares the arms with these counts.
+
+    Errors: INVALID_ARGUMENT when `model` is empty or the time range is inverted; UNAVAILABLE when the store
+    is down (retryable).
     """
 
 class JourneyServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -797,6 +853,52 @@ class JourneyServiceServicer(metaclass=_abc_1.ABCMeta):
         Errors: FAILED_PRECONDITION when `after_sequence` is older than the feed's retention (reason
         `CURSOR_EXPIRED`; resynchronise with ListSegmentMembers); NOT_FOUND when the segment filter names a
         missing segment; UNAVAILABLE when the store is down (retryable).
+        """
+
+    @_abc_1.abstractmethod
+    def GetDecisionEvents(
+        self,
+        request: _journeys_service_pb2.GetDecisionEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_journeys_service_pb2.GetDecisionEventsResponse, _abc.Awaitable[_journeys_service_pb2.GetDecisionEventsResponse]]:
+        """GetDecisionEvents returns the events of one decision of the decision service: its `Decision Logged`
+        event (the trace, whose properties carry `decision_id`) and the `Decision Feedback` events carrying the
+        same `decision_id`. Journeys indexes these two event names by (tenant, `properties.decision_id`) as they
+        are written, so the read touches that one decision, never the tenant's events. A decision journeys does
+        not hold (yet) answers with no events rather than NOT_FOUND: the decision service, which may still hold
+        it in memory, decides what that means.
+
+        Errors: INVALID_ARGUMENT when `decision_id` is empty; UNAVAILABLE when the store is down (retryable).
+        """
+
+    @_abc_1.abstractmethod
+    def ExportDecisionEvents(
+        self,
+        request: _journeys_service_pb2.ExportDecisionEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_journeys_service_pb2.ExportDecisionEventsResponse], _abc.AsyncIterator[_journeys_service_pb2.ExportDecisionEventsResponse]]:
+        """ExportDecisionEvents streams the tenant's decisions in decision-time order (the `Decision Logged`
+        event's `timestamp`, then `decision_id`), each with its feedback events, in batches; for offline policy
+        evaluation and the console.
+
+        Errors (ending the stream): INVALID_ARGUMENT for an inverted time range or a batch size out of range;
+        UNAVAILABLE when the store is down (retryable: resume with `time_range.start` at the last decision's
+        time, dropping the decisions already received).
+        """
+
+    @_abc_1.abstractmethod
+    def CountDecisionOutcomes(
+        self,
+        request: _journeys_service_pb2.CountDecisionOutcomesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_journeys_service_pb2.CountDecisionOutcomesResponse, _abc.Awaitable[_journeys_service_pb2.CountDecisionOutcomesResponse]]:
+        """CountDecisionOutcomes counts one model's decisions in a time range, per model version and traffic arm,
+        and how many of them received a conversion (a `Decision Feedback` event with outcome
+        `FEEDBACK_OUTCOME_CONVERSION`), each decision counted once however many conversions it got. The canary
+        judge compares the arms with these counts.
+
+        Errors: INVALID_ARGUMENT when `model` is empty or the time range is inverted; UNAVAILABLE when the store
+        is down (retryable).
         """
 
 def add_JourneyServiceServicer_to_server(servicer: JourneyServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,56 @@
+"""The canary judge's contract (CanaryJudgement, CanaryEvaluation) ⇄ its gRPC-free types (serving/judge.py),
+for DeployModel/SetModelTraffic (the policy) and GetModel (the last evaluation)."""
+
+from __future__ import annotations
+
+from wayline.common.errors import FieldViolation, InvalidArgument
+from wayline.decision.v1 import model_pb2
+from wayline_decision.serving.judge import Judgement, JudgePolicy, Verdict
+
+__all__ = ["evaluation_message", "judge_policy"]
+
+_VERDICTS = {
+    Verdict.WAIT: model_pb2.CANARY_VERDICT_WAIT,
+    Verdict.PROMOTE: model_pb2.CANARY_VERDICT_PROMOTE,
+    Verdict.ROLL_BACK: model_pb2.CANARY_VERDICT_ROLL_BACK,
+}
+
+
+def judge_policy(message: model_pb2.CanaryJudgement, path: str = "judgement") -> JudgePolicy | None:
+    """The policy a CanaryJudgement states, None when judging is off; InvalidArgument naming each bad field
+    (under `path`)."""
+    if not message.enabled:
+        return None
+    violations = []
+    if not 0 <= message.margin < 1:
+        violations.append(
+            FieldViolation(f"{path}.margin", "a difference of rates, from 0 to below 1", "OUT_OF_RANGE")
+        )
+    if message.min_decisions < 0:
+        violations.append(FieldViolation(f"{path}.min_decisions", "must not be negative", "OUT_OF_RANGE"))
+    if message.confidence and not 0.5 <= message.confidence <= 0.9999:
+        violations.append(FieldViolation(f"{path}.confidence", "0 (0.95), or 0.5 to 0.9999", "OUT_OF_RANGE"))
+    if violations:
+        raise InvalidArgument("the canary judgement is invalid; see the field violations", violations)
+    return JudgePolicy(
+        margin=message.margin,
+        min_decisions=message.min_decisions or 1000,
+        confidence=message.confidence or 0.95,
+    )
+
+
+def evaluation_message(judgement: Judgement, evaluated_us: int) -> model_pb2.CanaryEvaluation:
+    counts = judgement.counts
+    message = model_pb2.CanaryEvaluation(
+        verdict=_VERDICTS[judgement.verdict],
+        stable_decisions=counts.stable.decisions,
+        stable_conversions=counts.stable.conversions,
+        canary_decisions=counts.canary.decisions,
+        canary_conversions=counts.canary.conversions,
+        difference=judgement.difference,
+        difference_lower=judgement.lower,
+        difference_upper=judgement.upper,
+        explanation=judgement.explanation,
+    )
+    message.evaluate_time.FromMicroseconds(evaluated_us)
+    return message

@@ -1,0 +1,25 @@
+"""Feedback, GetDecision and ExportDecisions requests ⇄ the traces' types."""
+
+from __future__ import annotations
+
+from wayline.decision.v1 import decision_service_pb2 as pb
+from wayline_decision.traces.feedback import FeedbackInput
+from wayline_decision.traces.reads import ExportSelection, export_selection
+
+__all__ = ["export_request", "feedback_input"]
+
+
+def feedback_input(request: pb.FeedbackRequest) -> FeedbackInput:
+    return FeedbackInput(
+        decision_id=request.decision_id,
+        action_id=request.action_id,
+        outcome=request.outcome,
+        value=request.value if request.HasField("value") else None,
+        time_us=request.time.ToMicroseconds() if request.HasField("time") else None,
+        feedback_id=request.feedback_id,
+        properties=request.properties if request.HasField("properties") else None,
+    )
+
+
+def export_request(request: pb.ExportDecisionsRequest) -> ExportSelection:
+    return export_selection(request.time_range, request.model, request.batch_size)
