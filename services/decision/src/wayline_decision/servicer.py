@@ -1,8 +1,9 @@
-"""DecisionService over gRPC: thin — convert, call the registry's domain code, convert back.
+"""DecisionService over gRPC: thin — convert, call the domain code, convert back.
 
-The model registry's RPCs (UploadModelVersion, ListModels, GetModel) and the action catalogue's
-(CreateAction, GetAction, ListActions, UpdateAction, ArchiveAction) are served here; the rest fall through
-to the generated base class, which the kit answers with UNIMPLEMENTED and the RPC's name.
+The model registry's RPCs (UploadModelVersion, ListModels, GetModel), the action catalogue's (CreateAction,
+GetAction, ListActions, UpdateAction, ArchiveAction), Decide and the holdouts' (Get/UpdateHoldoutConfig)
+are served here; the rest fall through to the generated base class, which the kit answers with
+UNIMPLEMENTED and the RPC's name.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Iterator
 
 import grpc
 
-from wayline.common.context import require_tenant
+from wayline.common.context import current_call, require_tenant
 from wayline.decision.v1 import decision_service_pb2 as pb
 from wayline.decision.v1 import decision_service_pb2_grpc as pb_grpc
 from wayline_decision.action_converters import (
@@ -31,6 +32,11 @@ from wayline_decision.converters import (
     upload_parts,
     version_message,
 )
+from wayline_decision.decide.pipeline import Decider
+from wayline_decision.decide.traces import TraceSink
+from wayline_decision.decide_converters import decide_input, decide_response, decision_trace
+from wayline_decision.holdout_converters import holdout_config_message, holdout_config_of
+from wayline_decision.holdouts import Holdouts
 from wayline_decision.registry import ModelRegistry
 from wayline_decision.uploads import UploadLimits, receive_package
 
@@ -38,10 +44,47 @@ __all__ = ["DecisionServicer"]
 
 
 class DecisionServicer(pb_grpc.DecisionServiceServicer):
-    def __init__(self, registry: ModelRegistry, limits: UploadLimits, actions: ActionCatalogue) -> None:
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        limits: UploadLimits,
+        actions: ActionCatalogue,
+        *,
+        holdouts: Holdouts,
+        decider: Decider,
+        traces: TraceSink,
+    ) -> None:
         self._registry = registry
         self._limits = limits
         self._actions = actions
+        self._holdouts = holdouts
+        self._decider = decider
+        self._traces = traces
+
+    def Decide(  # noqa: N802
+        self, request: pb.DecideRequest, context: grpc.ServicerContext
+    ) -> pb.DecideResponse:
+        tenant = require_tenant()
+        call = current_call()
+        result = self._decider.decide(tenant, decide_input(request, call.deadline if call else None))
+        response = decide_response(result)
+        self._traces.record(tenant, decision_trace(result))
+        return response
+
+    def GetHoldoutConfig(  # noqa: N802
+        self, request: pb.GetHoldoutConfigRequest, context: grpc.ServicerContext
+    ) -> pb.GetHoldoutConfigResponse:
+        config = self._holdouts.get(require_tenant())
+        return pb.GetHoldoutConfigResponse(holdout_config=holdout_config_message(config))
+
+    def UpdateHoldoutConfig(  # noqa: N802
+        self, request: pb.UpdateHoldoutConfigRequest, context: grpc.ServicerContext
+    ) -> pb.UpdateHoldoutConfigResponse:
+        changes = holdout_config_of(request.holdout_config)
+        updated = self._holdouts.update(
+            require_tenant(), changes, list(request.update_mask.paths), request.holdout_config.etag
+        )
+        return pb.UpdateHoldoutConfigResponse(holdout_config=holdout_config_message(updated))
 
     def UploadModelVersion(  # noqa: N802 - gRPC method names are the contract's
         self, request_iterator: Iterator[pb.UploadModelVersionRequest], context: grpc.ServicerContext

@@ -54,6 +54,60 @@ class DecisionSettings(ServiceSettings):
         "stopped mid-upload) is removed when the service starts. Keep it above the longest upload.",
     )
 
+    journeys_address: str = Field(
+        default=REGISTRY["journeys"].default_address,
+        description="host:port of the journeys service, whose segment memberships and lifecycle stages "
+        "Decide's eligibility reads; empty: none, so candidates with segment or lifecycle conditions are "
+        "filtered (FILTER_REASON_FACT_UNAVAILABLE).",
+    )
+    identity_address: str = Field(
+        default=REGISTRY["identity"].default_address,
+        description="host:port of the identity service, which resolves Decide's identifiers and holds the "
+        "identifiers reachability needs; empty: none (Decide by identifier is UNAVAILABLE).",
+    )
+    orchestrator_address: str = Field(
+        default=REGISTRY["orchestrator"].default_address,
+        description="host:port of the orchestrator, whose contact ledger (CheckContact) Decide asks for "
+        "every contact candidate and required consent; empty: none, so those candidates are filtered.",
+    )
+    catalogue_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long Decide reuses a tenant's action catalogue before reading it again: a change to "
+        "the catalogue reaches decisions within this time. When the store cannot be read, the last copy "
+        "keeps serving.",
+    )
+    holdout_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long Decide reuses a tenant's holdout config before reading it again (a change "
+        "made through another replica reaches this one within this time).",
+    )
+    decide_facts_budget_seconds: float = Field(
+        default=0.05,
+        gt=0,
+        description="Longest Decide waits for eligibility's facts (segments, lifecycle, profile, contact "
+        "policy), all fetched at once; within the caller's deadline. A fact not read in time filters the "
+        "candidates that need it.",
+    )
+    decide_features_budget_seconds: float = Field(
+        default=0.02,
+        gt=0,
+        description="Longest the feature reader may take for a person's features (the journeys fallback "
+        "included) before defaults are used; within the caller's deadline.",
+    )
+    decide_resolve_budget_seconds: float = Field(
+        default=0.05,
+        gt=0,
+        description="Longest Decide waits for identity to resolve an identifier (UNAVAILABLE after it).",
+    )
+    decide_reserve_seconds: float = Field(
+        default=0.002,
+        ge=0,
+        description="Time kept back from the caller's deadline for scoring and answering: the outside reads "
+        "get what is left of the deadline minus this.",
+    )
+
     @field_validator("registry_dir", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:

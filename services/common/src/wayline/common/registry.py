@@ -93,7 +93,7 @@ _BACKENDS = (
         # The Open Inference Protocol V2 (proto package `inference`, so that KServe and Triton clients call
         # it unchanged) is served beside DecisionService.
         contracts=_contracts(decision_service_pb2, grpc_service_pb2),
-        peers=("journeys", "orchestrator"),
+        peers=("journeys", "identity", "orchestrator"),
     ),
     ServiceInfo(
         name="orchestrator",
