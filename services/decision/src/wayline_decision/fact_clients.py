@@ -59,6 +59,7 @@ class _Call:
     future: Any  # grpc.Future
     service: str
     apply: Callable[[Facts, Any], None]
+    not_found_is_empty: bool = True  # NOT_FOUND answers the question (an unknown person), or fails it
 
 
 @dataclass
@@ -81,7 +82,7 @@ class _Pending:
                     f"{call.service} did not answer within {self.budget_s * 1000:.0f} ms"
                 )
             except grpc.RpcError as error:
-                if error.code() is grpc.StatusCode.NOT_FOUND:
+                if error.code() is grpc.StatusCode.NOT_FOUND and call.not_found_is_empty:
                     call.apply(facts, None)
                 else:
                     facts.unavailable[call.fact] = _why(error, call.service, self.budget_s)
