@@ -153,13 +153,16 @@ def test_rules_apply_in_their_order() -> None:
         contacts={EMAIL_MARKETING: _blocked("QUIET_HOURS", "quiet_hours[0]", "night")},
     )
     first = fact_filter(candidate, blocked)
-    assert first is not None and first.reason is FilterReason.SEGMENT_EXCLUDED
+    assert first is not None
+    assert first.reason is FilterReason.SEGMENT_EXCLUDED
     blocked.segments = frozenset()
     second = fact_filter(candidate, blocked)
-    assert second is not None and second.reason is FilterReason.LIFECYCLE_STAGE
+    assert second is not None
+    assert second.reason is FilterReason.LIFECYCLE_STAGE
     blocked.lifecycle_stage = "LIFECYCLE_STAGE_ONBOARDING"
     third = fact_filter(candidate, blocked)
-    assert third is not None and third.reason is FilterReason.QUIET_HOURS
+    assert third is not None
+    assert third.reason is FilterReason.QUIET_HOURS
 
 
 @pytest.mark.parametrize(
@@ -202,7 +205,8 @@ def test_decide_fails_closed_without_the_fact_services(tmp_path: Path, model: Se
     assert ids(decision.returned) == ["call_back"]
     filtered = {c.candidate.action_id: c.filter for c in decision.candidates if c.outcome is Outcome.FILTERED}
     segment, contact = filtered["discount_10"], filtered["email_newsletter"]
-    assert segment is not None and contact is not None
+    assert segment is not None
+    assert contact is not None
     assert (segment.reason, segment.rule) == (FilterReason.FACT_UNAVAILABLE, "segments")
     assert "no journeys address is configured (WAYLINE_DECISION_JOURNEYS_ADDRESS)" in segment.description
     assert (contact.reason, contact.rule) == (FilterReason.FACT_UNAVAILABLE, "contact_policy")
@@ -225,6 +229,7 @@ def test_only_the_facts_the_surviving_candidates_need_are_asked_for() -> None:
         identifier_types_known=False,
     )
     assert needs.segments == {"segments/x", "segments/y"}
-    assert needs.lifecycle and not needs.profile
+    assert needs.lifecycle
+    assert not needs.profile
     assert needs.contacts == {("CHANNEL_SMS", MARKETING)}
     assert not fact_needs([Candidate("c", "CHANNEL_WEB")], identifier_types_known=False)

@@ -55,9 +55,11 @@ def test_groups_apply_in_order_by_model_and_placement() -> None:
     outside = next(f"p{i}" for i in range(100) if bucket("s", f"p{i}") >= 5_000)
     config = HoldoutConfig((disabled, other_model, only_cart, everyone))
     chosen = holdout_for(config, person, "offers", "cart_upsell")
-    assert chosen is not None and chosen.group_id == "cart"
+    assert chosen is not None
+    assert chosen.group_id == "cart"
     chosen = holdout_for(config, person, "offers", "home_hero")
-    assert chosen is not None and chosen.group_id == "everyone"
+    assert chosen is not None
+    assert chosen.group_id == "everyone"
     assert holdout_for(config, outside, "offers", "home_hero") is None
     assert holdout_for(HoldoutConfig((disabled,)), person, "offers", "home_hero") is None
 
@@ -73,14 +75,18 @@ def test_decide_for_a_no_action_holdout_returns_nothing_and_traces_what_would_ha
     r.hold_out(HoldoutConfig((dataclasses.replace(GROUP, percent=20.0),)))
     person = _held_person("2026-q1", 20.0)
     held = r.decider.decide(TENANT, ask(*ACTIONS, person_id=person, max_actions=2))
-    assert held.holdout is not None and held.holdout.group_id == "control"
-    assert held.returned == [] and held.chosen_action_id == "" and held.chosen_probability == 0.0
+    assert held.holdout is not None
+    assert held.holdout.group_id == "control"
+    assert held.returned == []
+    assert held.chosen_action_id == ""
+    assert held.chosen_probability == 0.0
     assert [c.outcome for c in held.candidates] == [Outcome.NOT_RETURNED] * 4
     assert [c.rank for c in held.candidates] == [1, 2, 3, 4]
     assert all(c.factors is not None for c in held.candidates)
     free = next(f"p{i}" for i in range(1_000) if bucket("2026-q1", f"p{i}") >= 2_000)
     served = r.decider.decide(TENANT, ask(*ACTIONS, person_id=free, max_actions=2))
-    assert served.holdout is None and len(served.returned) == 2
+    assert served.holdout is None
+    assert len(served.returned) == 2
     assert ids(served.candidates) == ids(held.candidates)  # the same ranking, held back
 
 
@@ -111,7 +117,9 @@ def test_decide_random_holdout_with_nothing_eligible_returns_nothing(
     r = rig(tmp_path, model)
     r.hold_out(HoldoutConfig((dataclasses.replace(GROUP, percent=50.0, treatment=Treatment.RANDOM_ACTION),)))
     decision = r.decider.decide(TENANT, ask("not_in_model", person_id=_held_person("2026-q1", 50.0)))
-    assert decision.returned == [] and decision.chosen_probability == 0.0 and decision.holdout is not None
+    assert decision.returned == []
+    assert decision.chosen_probability == 0.0
+    assert decision.holdout is not None
 
 
 @pytest.fixture
