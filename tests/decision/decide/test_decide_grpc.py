@@ -145,7 +145,7 @@ def test_decide_reads_segments_and_lifecycle_from_journeys(client: Client, journ
         "call_back": (decision_pb2.FILTER_REASON_SEGMENT_EXCLUDED, "segments/buyers"),
         "email_newsletter": (decision_pb2.FILTER_REASON_LIFECYCLE_STAGE, "eligibility.lifecycle_stages"),
     }
-    # A stranger to journeys belongs to no segment: the required one removes the offer, the exclusion does not.
+    # A stranger to journeys belongs to no segment: the required one removes the offer, not the exclusion.
     stranger = client.decide(
         person=event_pb2.PersonRef(person_id=f"nobody-{uuid.uuid4().hex[:6]}"), max_actions=4
     )
@@ -209,9 +209,12 @@ def test_decide_refuses_malformed_requests_and_answers_no_model_deployed(
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert _reason(refused.value) == "DECIDE_REQUEST_INVALID"
     assert _fields(refused.value) == ["person", "max_actions", "candidates[1].action_id"]
-    with grpc.insecure_channel(decision_server.address) as channel:  # no model router wired in
-        with pytest.raises(grpc.RpcError) as undeployed:
-            Client(channel, client.tenant).decide(person=event_pb2.PersonRef(person_id="p"))
+    # The suite's decision server has no model router wired in.
+    with (
+        grpc.insecure_channel(decision_server.address) as channel,
+        pytest.raises(grpc.RpcError) as undeployed,
+    ):
+        Client(channel, client.tenant).decide(person=event_pb2.PersonRef(person_id="p"))
     assert undeployed.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert _reason(undeployed.value) == "NO_MODEL_DEPLOYED"
 
