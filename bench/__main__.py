@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import gateway, http_collector, identity, ingest, journeys, ml, ml_store, track
+from bench import decide, gateway, http_collector, identity, ingest, journeys, ml, ml_store, track
 
 SCENARIOS: dict[str, Callable[[argparse.Namespace], object]] = {
     "track": lambda args: track.main(args.requests),
@@ -17,6 +17,7 @@ SCENARIOS: dict[str, Callable[[argparse.Namespace], object]] = {
     "gateway": lambda args: gateway.main(args.requests, rounds=args.rounds),
     "ml": lambda args: ml.main(tuple(args.ml_configs.split(","))),
     "ml-store": lambda args: ml_store.main(args.people),
+    "decide": lambda args: decide.main(args.requests),
 }
 
 
