@@ -27,8 +27,6 @@ OTEL_SDK_VARIABLES = {"OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES"}
 # the change that adds the setting (a test below fails while both exist), so the list stays true.
 PLANNED = {
     "WAYLINE_ORCHESTRATOR_DATABASE_URL": "flows and the ledger in PostgreSQL (orchestrator issue)",
-    "WAYLINE_DECISION_JOURNEYS_ADDRESS": "feature fallback to journeys (decision issue)",
-    "WAYLINE_DECISION_ORCHESTRATOR_ADDRESS": "the contact policy check (decision issue)",
     "WAYLINE_ORCHESTRATOR_JOURNEYS_ADDRESS": "segment entry and simulation (orchestrator issue)",
     "WAYLINE_ORCHESTRATOR_DECISION_ADDRESS": "decision steps in flows (orchestrator issue)",
 }
