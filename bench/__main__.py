@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench import (
+    decide,
     decision_scoring,
     decision_state,
     gateway,
@@ -30,6 +31,7 @@ SCENARIOS: dict[str, Callable[[argparse.Namespace], object]] = {
     "ml-store": lambda args: ml_store.main(args.people),
     "decision-scoring": lambda args: decision_scoring.main(),
     "decision-state": lambda args: decision_state.main(args.persons),
+    "decide": lambda args: decide.main(args.requests),
 }
 
 

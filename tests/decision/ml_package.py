@@ -29,3 +29,8 @@ def ml_package(dest: Path, *, model_id: str, version: str) -> Path:
         dest, name=model_id, version=version, models=models, evaluation=evaluation, exported=exported
     )
     return dest
+
+
+def ml_boosters() -> TrainedModels:
+    """The XGBoost boosters the packages' graphs were exported from (for a reference TreeSHAP)."""
+    return _trained()[0]

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from wayline.common.errors import (
     Aborted,
     AlreadyExists,
+    DeadlineExceeded,
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
@@ -21,12 +22,19 @@ __all__ = [
     "ActionInvalid",
     "ActionNotFound",
     "ActionStoreUnavailable",
+    "CatalogueUnavailable",
+    "DecideDeadlineExceeded",
+    "DecideRequestInvalid",
     "DecisionNotFound",
     "DownstreamUnavailable",
     "EtagMismatch",
     "ExplanationUnavailable",
     "FeatureStateUnavailable",
     "FeedbackInvalid",
+    "HoldoutConfigInvalid",
+    "HoldoutEtagMismatch",
+    "HoldoutStoreUnavailable",
+    "IdentityUnavailable",
     "InferRequestInvalid",
     "InvalidPageToken",
     "MalformedUpload",
@@ -381,4 +389,86 @@ class DownstreamUnavailable(Unavailable):
             f"the {service} service is unavailable ({detail}); retry with backoff",
             retry_after=1.0,
             metadata={"service": service},
+        )
+
+
+class DecideRequestInvalid(InvalidArgument):
+    """A Decide request that breaks the contract (no person, no channel, max_actions out of range, a
+    malformed or duplicate candidate); one violation per problem."""
+
+    default_reason = "DECIDE_REQUEST_INVALID"
+
+    def __init__(self, violations: Sequence[FieldViolation]) -> None:
+        first = violations[0]
+        more = f" (and {len(violations) - 1} more problems)" if len(violations) > 1 else ""
+        super().__init__(
+            f"the decide request is invalid: {first.field}: {first.description}{more}", violations
+        )
+
+
+class DecideDeadlineExceeded(DeadlineExceeded):
+    """The caller's deadline leaves no time to decide (or passed while deciding)."""
+
+    default_reason = "DEADLINE_EXCEEDED"
+
+    def __init__(self, stage: str) -> None:
+        super().__init__(f"the deadline passed {stage}; give Decide a longer deadline (a few milliseconds)")
+
+
+class IdentityUnavailable(Unavailable):
+    """The identity service did not resolve the request's identifier in time: retryable."""
+
+    default_reason = "IDENTITY_UNAVAILABLE"
+
+    def __init__(self, why: str) -> None:
+        super().__init__(
+            f"the person's identifier could not be resolved: {why}; retry, or decide by person id",
+            retry_after=0.2,
+        )
+
+
+class CatalogueUnavailable(Unavailable):
+    """The action catalogue could not be read and no earlier copy is cached: retryable."""
+
+    default_reason = "ACTION_STORE_UNAVAILABLE"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the action catalogue cannot be read (and no recent copy is cached); retry with backoff",
+            retry_after=0.5,
+        )
+
+
+class HoldoutConfigInvalid(InvalidArgument):
+    """A holdout config (or an update's mask) that breaks the contract; one violation each."""
+
+    default_reason = "HOLDOUT_CONFIG_INVALID"
+
+    def __init__(self, violations: Sequence[FieldViolation]) -> None:
+        first = violations[0]
+        more = f" (and {len(violations) - 1} more problems)" if len(violations) > 1 else ""
+        super().__init__(
+            f"the holdout config is invalid: {first.field}: {first.description}{more}", violations
+        )
+
+
+class HoldoutEtagMismatch(Aborted):
+    """The holdout config changed since the caller read it: read it again and reapply the change."""
+
+    default_reason = "ETAG_MISMATCH"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the holdout config changed since it was read (the etag does not match); read it again"
+        )
+
+
+class HoldoutStoreUnavailable(Unavailable):
+    """The holdout configs' database cannot be reached: retryable."""
+
+    default_reason = "HOLDOUT_STORE_UNAVAILABLE"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the holdout configs' database cannot be reached; retry with backoff", retry_after=1.0
         )

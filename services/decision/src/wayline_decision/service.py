@@ -1,9 +1,11 @@
 """Wires the decision service together: the model registry, the action catalogue, the model lifecycle (the
 traffic table, the loader, the model server that routes decisions, the poller that follows other replicas),
-the online features, the decision traces (TraceSink, GetDecision, Feedback, ExportDecisions),
-DecisionService and the Open Inference Protocol V2 service.
+the online features, the decision traces (TraceSink, GetDecision, Feedback, ExportDecisions), holdouts,
+Decide (with the clients of journeys, identity and the orchestrator it reads facts from), DecisionService
+and the Open Inference Protocol V2 service.
 
-At start every deployed version is loaded before the service reports SERVING."""
+At start the online state is restored and every deployed version is loaded before the service reports
+SERVING."""
 
 from __future__ import annotations
 
@@ -11,15 +13,25 @@ import threading
 
 import grpc
 import structlog
+from google.protobuf import descriptor
 
+from wayline.common.clients import internal_channel
 from wayline.common.server import ServiceDefinition
 from wayline.common.sql import open_database
 from wayline.decision.v1 import decision_service_pb2 as pb
 from wayline.decision.v1 import decision_service_pb2_grpc as pb_grpc
+from wayline.identity.v1 import identity_service_pb2 as identity_pb
 from wayline.inference.v2 import grpc_service_pb2 as inference_pb
 from wayline.inference.v2 import grpc_service_pb2_grpc as inference_grpc
+from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
+from wayline.orchestrator.v1 import orchestrator_service_pb2 as orchestrator_pb
 from wayline_decision.actions import ActionCatalogue, ActionStore
+from wayline_decision.decide.candidates import CatalogueCache
+from wayline_decision.decide.explanations import ServingExplainer
+from wayline_decision.decide.pipeline import Budgets, Decider, DecideSources
+from wayline_decision.fact_clients import GrpcFactSource, GrpcPersonResolver
 from wayline_decision.features.runtime import FeatureRuntime
+from wayline_decision.holdouts import Holdouts, HoldoutStore
 from wayline_decision.inference import InferenceServicer
 from wayline_decision.registry.directory import DirectoryRegistry
 from wayline_decision.servicer import DecisionServicer
@@ -36,6 +48,20 @@ from wayline_decision.validation import ValidationLimits
 __all__ = ["decision_service"]
 
 log = structlog.get_logger("wayline.decision")
+
+
+def _peer(
+    settings: DecisionSettings, address: str, service: descriptor.ServiceDescriptor
+) -> grpc.Channel | None:
+    if not address:
+        return None
+    return internal_channel(
+        address,
+        internal_token=settings.require_internal_token(),
+        services=[service],
+        max_message_bytes=settings.max_message_bytes,
+        tls=settings.channel_tls(),
+    )
 
 
 def decision_service(
@@ -72,11 +98,46 @@ def decision_service(
 
     # Decide records into `traces.sink`; GetDecision, Feedback and ExportDecisions read.
     traces = traces or build_traces(settings)
+    holdout_store = HoldoutStore(db)
+    holdouts = Holdouts(holdout_store, settings.holdout_cache_seconds)
+    journeys = _peer(
+        settings, settings.journeys_address, journeys_pb.DESCRIPTOR.services_by_name["JourneyService"]
+    )
+    identity = _peer(
+        settings, settings.identity_address, identity_pb.DESCRIPTOR.services_by_name["IdentityService"]
+    )
+    orchestrator = _peer(
+        settings,
+        settings.orchestrator_address,
+        orchestrator_pb.DESCRIPTOR.services_by_name["OrchestratorService"],
+    )
+    sources = DecideSources(
+        router=models,
+        reader=features.features,
+        catalogue=CatalogueCache(actions, settings.catalogue_cache_seconds),
+        holdouts=holdouts,
+        facts=GrpcFactSource(journeys, identity, orchestrator),
+        resolver=GrpcPersonResolver(identity),
+        explainer=ServingExplainer(),
+    )
+    budgets = Budgets(
+        resolve_s=settings.decide_resolve_budget_seconds,
+        facts_s=settings.decide_facts_budget_seconds,
+        features_s=settings.decide_features_budget_seconds,
+        reserve_s=settings.decide_reserve_seconds,
+    )
+    decider = Decider(sources, budgets=budgets)
 
     def register(server: grpc.Server) -> list[str]:
-        # The RPCs DecisionServicer does not define yet fall through to the generated base: UNIMPLEMENTED.
-        decision = DecisionServicer(  # type: ignore[abstract]
-            registry, limits, actions, lifecycle, features.features, traces=traces
+        decision = DecisionServicer(
+            registry,
+            limits,
+            actions,
+            lifecycle,
+            features.features,
+            traces=traces,
+            holdouts=holdouts,
+            decider=decider,
         )
         pb_grpc.add_DecisionServiceServicer_to_server(decision, server)
         inference = InferenceServicer(models, ready)
@@ -89,6 +150,7 @@ def decision_service(
     def start() -> None:
         settings.registry_path.mkdir(parents=True, exist_ok=True)
         store.migrate()
+        holdout_store.migrate()
         traces.sink.start()
         traffic.migrate()
         features.start()  # the online state restored before models load (they register their specs on it)
@@ -104,6 +166,9 @@ def decision_service(
         poller.stop()
         features.stop()  # a last snapshot
         traces.sink.stop(settings.shutdown_grace_seconds)  # writes the traces still waiting, within the grace
+        for channel in (journeys, identity, orchestrator):
+            if channel is not None:
+                channel.close()
         db.close()
 
     return ServiceDefinition(name="decision", register=register, start=start, stop=stop)

@@ -1,10 +1,10 @@
-"""DecisionService over gRPC: thin — convert, call the registry's domain code, convert back.
+"""DecisionService over gRPC: thin — convert, call the domain code, convert back.
 
 The model registry's RPCs (UploadModelVersion, ListModels, GetModel), the model lifecycle's (DeployModel,
 SetModelTraffic, RollbackModel), the action catalogue's (CreateAction, GetAction, ListActions, UpdateAction,
-ArchiveAction), the online features' ObserveEvents and the traces' (GetDecision, Feedback, ExportDecisions)
-are served here; the rest fall through to the generated base class, which the kit answers with
-UNIMPLEMENTED and the RPC's name.
+ArchiveAction), Decide, the holdouts' (Get/UpdateHoldoutConfig), the online features' ObserveEvents and
+the traces' (GetDecision, Feedback, ExportDecisions) are served here; the rest fall through to the generated
+base class, which the kit answers with UNIMPLEMENTED and the RPC's name.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import grpc
 
-from wayline.common.context import remaining_seconds, require_tenant
+from wayline.common.context import current_call, remaining_seconds, require_tenant
 from wayline.common.errors import Unavailable
 from wayline.decision.v1 import decision_service_pb2 as pb
 from wayline.decision.v1 import decision_service_pb2_grpc as pb_grpc
@@ -35,7 +35,11 @@ from wayline_decision.converters import (
     upload_parts,
     version_message,
 )
+from wayline_decision.decide.pipeline import Decider
+from wayline_decision.decide_converters import decide_input, decide_response, decision_trace
 from wayline_decision.features.service import OnlineFeatures
+from wayline_decision.holdout_converters import holdout_config_message, holdout_config_of
+from wayline_decision.holdouts import Holdouts
 from wayline_decision.lifecycle_converters import deploy_request, rollback_request, traffic_request
 from wayline_decision.observe_validation import observed_events
 from wayline_decision.registry import ModelRegistry
@@ -57,6 +61,8 @@ class DecisionServicer(pb_grpc.DecisionServiceServicer):
         features: OnlineFeatures,
         *,
         traces: Traces | None = None,
+        holdouts: Holdouts,
+        decider: Decider,
     ) -> None:
         """`traces` None (tests of the other RPCs): the trace RPCs answer UNAVAILABLE."""
         self._registry = registry
@@ -65,6 +71,8 @@ class DecisionServicer(pb_grpc.DecisionServiceServicer):
         self._lifecycle = lifecycle
         self._features = features
         self._traces = traces
+        self._holdouts = holdouts
+        self._decider = decider
 
     def _require_traces(self) -> Traces:
         if self._traces is None:
@@ -106,6 +114,32 @@ class DecisionServicer(pb_grpc.DecisionServiceServicer):
                 reason="FEATURE_STATE_UNAVAILABLE",
             ) from error
         return pb.ObserveEventsResponse(observed_count=count)
+
+    def Decide(  # noqa: N802
+        self, request: pb.DecideRequest, context: grpc.ServicerContext
+    ) -> pb.DecideResponse:
+        tenant = require_tenant()
+        call = current_call()
+        result = self._decider.decide(tenant, decide_input(request, call.deadline if call else None))
+        response = decide_response(result)
+        if self._traces is not None:  # the trace is written in the background: the decision does not wait
+            self._traces.sink.record(tenant, decision_trace(result))
+        return response
+
+    def GetHoldoutConfig(  # noqa: N802
+        self, request: pb.GetHoldoutConfigRequest, context: grpc.ServicerContext
+    ) -> pb.GetHoldoutConfigResponse:
+        config = self._holdouts.get(require_tenant())
+        return pb.GetHoldoutConfigResponse(holdout_config=holdout_config_message(config))
+
+    def UpdateHoldoutConfig(  # noqa: N802
+        self, request: pb.UpdateHoldoutConfigRequest, context: grpc.ServicerContext
+    ) -> pb.UpdateHoldoutConfigResponse:
+        changes = holdout_config_of(request.holdout_config)
+        updated = self._holdouts.update(
+            require_tenant(), changes, list(request.update_mask.paths), request.holdout_config.etag
+        )
+        return pb.UpdateHoldoutConfigResponse(holdout_config=holdout_config_message(updated))
 
     def UploadModelVersion(  # noqa: N802 - gRPC method names are the contract's
         self, request_iterator: Iterator[pb.UploadModelVersionRequest], context: grpc.ServicerContext

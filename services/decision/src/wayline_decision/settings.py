@@ -94,14 +94,17 @@ class DecisionSettings(ServiceSettings):
     journeys_address: str = Field(
         default=REGISTRY["journeys"].default_address,
         description="host:port of the journeys service: GetProfileFeatures answers the feature reads the "
-        "online state cannot answer exactly (and tells which persons it can); GetDecision, ExportDecisions "
-        "and the canary judge's counts read the decision traces it stores.",
+        "online state cannot answer exactly (and tells which persons it can); Decide's eligibility reads "
+        "segment memberships and lifecycle stages from it (empty: none, so candidates with such conditions "
+        "are filtered, FILTER_REASON_FACT_UNAVAILABLE); GetDecision, ExportDecisions and the canary judge's "
+        "counts read the decision traces it stores.",
     )
     identity_address: str = Field(
         default=REGISTRY["identity"].default_address,
         description="host:port of the identity service, whose override feed (ListPersonOverrides) moves a "
         "merged person's online features to the survivor (empty: merges are not followed), and which gives a "
-        "person's identifier for the trace events written on their behalf.",
+        "person's identifier for the trace events written on their behalf; it also resolves Decide's "
+        "identifiers and holds the identifiers reachability needs.",
     )
     features_fallback_budget_ms: float = Field(
         default=20.0,
@@ -167,8 +170,10 @@ class DecisionSettings(ServiceSettings):
     )
     orchestrator_address: str = Field(
         default=REGISTRY["orchestrator"].default_address,
-        description="host:port of the orchestrator, whose contact ledger records the impressions of contact "
-        "actions reported by Feedback; empty: impressions are not recorded in a ledger.",
+        description="host:port of the orchestrator, whose contact ledger Decide asks (CheckContact) for "
+        "every contact candidate and required consent, and records the impressions of contact actions "
+        "reported by Feedback; empty: none, so contact candidates are filtered and impressions are not "
+        "recorded.",
     )
     trace_buffer: int = Field(
         default=50_000,
@@ -207,6 +212,44 @@ class DecisionSettings(ServiceSettings):
         gt=0,
         description="How long a recent trace is kept in memory; longer than a trace takes to reach the "
         "journey store, including an ingest outage the service should ride out.",
+    )
+
+    catalogue_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long Decide reuses a tenant's action catalogue before reading it again: a change to "
+        "the catalogue reaches decisions within this time. When the store cannot be read, the last copy "
+        "keeps serving.",
+    )
+    holdout_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long Decide reuses a tenant's holdout config before reading it again (a change "
+        "made through another replica reaches this one within this time).",
+    )
+    decide_facts_budget_seconds: float = Field(
+        default=0.05,
+        gt=0,
+        description="Longest Decide waits for eligibility's facts (segments, lifecycle, profile, contact "
+        "policy), all fetched at once; within the caller's deadline. A fact not read in time filters the "
+        "candidates that need it.",
+    )
+    decide_features_budget_seconds: float = Field(
+        default=0.02,
+        gt=0,
+        description="Longest the feature reader may take for a person's features (the journeys fallback "
+        "included) before defaults are used; within the caller's deadline.",
+    )
+    decide_resolve_budget_seconds: float = Field(
+        default=0.05,
+        gt=0,
+        description="Longest Decide waits for identity to resolve an identifier (UNAVAILABLE after it).",
+    )
+    decide_reserve_seconds: float = Field(
+        default=0.002,
+        ge=0,
+        description="Time kept back from the caller's deadline for scoring and answering: the outside reads "
+        "get what is left of the deadline minus this.",
     )
 
     @model_validator(mode="after")

@@ -1,1 +1,1 @@
-"""Decide: candidates → eligibility → contact policy → scoring → arbitration → ranked actions and a trace."""
+"""Decide: candidates, eligibility, facts, scoring, arbitration, holdouts and the trace; free of gRPC."""

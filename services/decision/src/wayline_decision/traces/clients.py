@@ -68,7 +68,10 @@ class PersonIdentifiers:
         self._lock = threading.Lock()
 
     def identifier(self, tenant: str, person_id: str) -> event_pb2.Identifier:
-        """PersonUnknown when identity has no such profile; DownstreamUnavailable when it is down."""
+        """PersonUnknown when identity has no such profile (or no person was named: a decision for an
+        identifier identity does not know); DownstreamUnavailable when it is down."""
+        if not person_id:
+            raise PersonUnknown(person_id)
         key = (tenant, person_id)
         with self._lock:
             if key in self._cache:
@@ -80,8 +83,8 @@ class PersonIdentifiers:
                 request, timeout=self._timeout, metadata=_metadata(tenant)
             ).profile
         except grpc.RpcError as error:
-            if error.code() == grpc.StatusCode.NOT_FOUND:
-                raise PersonUnknown(person_id) from error
+            if error.code() in {grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT}:
+                raise PersonUnknown(person_id) from error  # retrying the same lookup cannot succeed
             raise unavailable("identity", error) from error
         if not profile.identifiers:
             raise PersonUnknown(person_id)

@@ -164,7 +164,8 @@ class IngestTraceSink:
             counts=counts,
             hint="buffer_full: ingest is slow or down for longer than the buffer covers "
             "(WAYLINE_DECISION_TRACE_BUFFER); rejected: a tracking plan refuses `Decision Logged`; "
-            "person_unknown: the person was erased; shutdown: ingest was down when the service stopped",
+            "person_unknown: the person was erased, or the decision named an identifier identity did not "
+            "know; shutdown: ingest was down when the service stopped",
         )
 
     # The background thread.

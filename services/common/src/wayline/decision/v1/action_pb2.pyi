@@ -117,11 +117,17 @@ class CandidateAction(_message.Message):
     channel: _event_pb2.Channel.ValueType
     """The channel the action is delivered on; CHANNEL_UNSPECIFIED means the request's channel."""
     value: _builtins.float
-    """The business value of the action's success, in the tenant's value unit; unset means 1."""
+    """The business value of the action's success, in the tenant's value unit, at least 0; unset means the
+    catalogued action's value, else the model's estimate E[value | convert] (PriorityFactors.value).
+    """
     lever: _builtins.float
-    """A business lever weighting the action up or down (for example to push a campaign); unset means 1."""
+    """A business lever weighting the action up or down (for example to push a campaign), above 0; unset
+    means the catalogued action's lever, else 1.
+    """
     context_weight: _builtins.float
-    """A weight for the relevance of the action in this context (channel, placement); unset means 1."""
+    """A weight for the relevance of the action in this context (channel, placement), at least 0; unset means
+    1.
+    """
     is_contact: _builtins.bool
     """True when the action contacts the person (an email, a text, a call), so the contact policy applies to
     it; false for inbound placements such as a web banner.
@@ -191,11 +197,15 @@ class RankedAction(_message.Message):
     rank: _builtins.int
     """The rank, 1 for the best."""
     score: _builtins.float
-    """The arbitration priority: propensity x context weight x value x lever."""
+    """The arbitration priority: propensity x context weight x value x lever. The value is the request
+    candidate's, else the catalogued action's, else the model's estimate E[value | convert, features,
+    action] from the package's value graph; the trace's PriorityFactors say which. Ties are broken by the
+    higher propensity, then by the action id in byte order.
+    """
     propensity: _builtins.float
     """The model's predicted probability that the action succeeds with this person."""
     expected_value: _builtins.float
-    """The expected value: propensity x value."""
+    """The expected value: propensity x value (the value as in `score`)."""
     model_version: _builtins.str
     """The version of the model that scored the action."""
     channel: _event_pb2.Channel.ValueType
@@ -253,27 +263,48 @@ Global___FeatureContribution: _TypeAlias = FeatureContribution  # noqa: Y015
 
 @_typing.final
 class DecisionExplanation(_message.Message):
-    """DecisionExplanation explains the score of the chosen action."""
+    """DecisionExplanation explains the propensity of the chosen action, in the response graph's margin (log-odds)
+    space, where contributions add up: base_value + the contributions + other_contribution = margin.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     CONTRIBUTIONS_FIELD_NUMBER: _builtins.int
     SUMMARY_FIELD_NUMBER: _builtins.int
+    ACTION_ID_FIELD_NUMBER: _builtins.int
+    BASE_VALUE_FIELD_NUMBER: _builtins.int
+    MARGIN_FIELD_NUMBER: _builtins.int
+    OTHER_CONTRIBUTION_FIELD_NUMBER: _builtins.int
     summary: _builtins.str
     """A one-sentence summary, for example "Recent cart abandonment and high engagement with email"."""
+    action_id: _builtins.str
+    """The explained action's id."""
+    base_value: _builtins.float
+    """The model's expected margin over its training data (the explainer's base value)."""
+    margin: _builtins.float
+    """The margin of this decision's row: the log-odds of the propensity."""
+    other_contribution: _builtins.float
+    """The sum of the contributions beyond the first 20, so that the sum is checkable."""
     @_builtins.property
     def contributions(self) -> _containers.RepeatedCompositeFieldContainer[Global___FeatureContribution]:
-        """The features with the largest absolute contributions, largest first (at most 20)."""
+        """The features with the largest absolute contributions, largest first (at most 20; ties by name). The
+        one-hot columns of the action are folded into one contribution named `action`, whose value is the
+        action's id.
+        """
 
     def __init__(
         self,
         *,
         contributions: _abc.Iterable[Global___FeatureContribution] | None = ...,
         summary: _builtins.str = ...,
+        action_id: _builtins.str = ...,
+        base_value: _builtins.float = ...,
+        margin: _builtins.float = ...,
+        other_contribution: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["contributions", b"contributions", "summary", b"summary"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_id", b"action_id", "base_value", b"base_value", "contributions", b"contributions", "margin", b"margin", "other_contribution", b"other_contribution", "summary", b"summary"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -11,6 +11,7 @@ from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from wayline.decision.v1 import action_pb2 as _action_pb2
+from wayline.decision.v1 import holdout_pb2 as _holdout_pb2
 from wayline.event.v1 import event_pb2 as _event_pb2
 import builtins as _builtins
 import sys
@@ -77,6 +78,23 @@ class _FilterReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_FilterRe
     """The person prefers another channel."""
     FILTER_REASON_UNKNOWN_ACTION: _FilterReason.ValueType  # 7
     """The model cannot score the action (it is not among the model's actions)."""
+    FILTER_REASON_VALIDITY_WINDOW: _FilterReason.ValueType  # 8
+    """The catalogued action is outside its validity window (`start_time`, `end_time`) at the decision time."""
+    FILTER_REASON_PLACEMENT: _FilterReason.ValueType  # 9
+    """The catalogued action does not fill the request's placement (its `placements` do not list it)."""
+    FILTER_REASON_LIFECYCLE_STAGE: _FilterReason.ValueType  # 10
+    """The person's lifecycle stage is not among the action's `eligibility.lifecycle_stages`."""
+    FILTER_REASON_NOT_REACHABLE: _FilterReason.ValueType  # 11
+    """The person cannot be reached on the channel the action requires (no email address for email, no phone
+    for SMS, no device for push).
+    """
+    FILTER_REASON_FACT_UNAVAILABLE: _FilterReason.ValueType  # 12
+    """A fact a rule needs (segment memberships, lifecycle stage, the profile, the contact policy's verdict)
+    could not be read within the decision's budget, so the rule could not be checked and the candidate was
+    removed (eligibility fails closed); `filtered_by` names the rule, `filter_description` the source.
+    """
+    FILTER_REASON_ACTION_ARCHIVED: _FilterReason.ValueType  # 13
+    """The catalogued action is archived: it is never a candidate."""
 
 class FilterReason(_FilterReason, metaclass=_FilterReasonEnumTypeWrapper):
     """FilterReason is why a candidate was removed before ranking."""
@@ -97,6 +115,23 @@ FILTER_REASON_CHANNEL_PREFERENCE: FilterReason.ValueType  # 6
 """The person prefers another channel."""
 FILTER_REASON_UNKNOWN_ACTION: FilterReason.ValueType  # 7
 """The model cannot score the action (it is not among the model's actions)."""
+FILTER_REASON_VALIDITY_WINDOW: FilterReason.ValueType  # 8
+"""The catalogued action is outside its validity window (`start_time`, `end_time`) at the decision time."""
+FILTER_REASON_PLACEMENT: FilterReason.ValueType  # 9
+"""The catalogued action does not fill the request's placement (its `placements` do not list it)."""
+FILTER_REASON_LIFECYCLE_STAGE: FilterReason.ValueType  # 10
+"""The person's lifecycle stage is not among the action's `eligibility.lifecycle_stages`."""
+FILTER_REASON_NOT_REACHABLE: FilterReason.ValueType  # 11
+"""The person cannot be reached on the channel the action requires (no email address for email, no phone
+for SMS, no device for push).
+"""
+FILTER_REASON_FACT_UNAVAILABLE: FilterReason.ValueType  # 12
+"""A fact a rule needs (segment memberships, lifecycle stage, the profile, the contact policy's verdict)
+could not be read within the decision's budget, so the rule could not be checked and the candidate was
+removed (eligibility fails closed); `filtered_by` names the rule, `filter_description` the source.
+"""
+FILTER_REASON_ACTION_ARCHIVED: FilterReason.ValueType  # 13
+"""The catalogued action is archived: it is never a candidate."""
 Global___FilterReason: _TypeAlias = FilterReason  # noqa: Y015
 
 class _ModelArm:
@@ -159,6 +194,34 @@ FEEDBACK_OUTCOME_DISMISS: FeedbackOutcome.ValueType  # 4
 """The person dismissed or rejected the action."""
 Global___FeedbackOutcome: _TypeAlias = FeedbackOutcome  # noqa: Y015
 
+class _ValueSource:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ValueSourceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ValueSource.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    VALUE_SOURCE_UNSPECIFIED: _ValueSource.ValueType  # 0
+    """Unknown."""
+    VALUE_SOURCE_REQUEST: _ValueSource.ValueType  # 1
+    """The request's candidate set `value`."""
+    VALUE_SOURCE_CATALOGUE: _ValueSource.ValueType  # 2
+    """The action catalogue's `value` for the action."""
+    VALUE_SOURCE_MODEL: _ValueSource.ValueType  # 3
+    """Neither stated one: the model package's value graph, E[value | convert, features, action]."""
+
+class ValueSource(_ValueSource, metaclass=_ValueSourceEnumTypeWrapper):
+    """ValueSource is where a candidate's business value came from."""
+
+VALUE_SOURCE_UNSPECIFIED: ValueSource.ValueType  # 0
+"""Unknown."""
+VALUE_SOURCE_REQUEST: ValueSource.ValueType  # 1
+"""The request's candidate set `value`."""
+VALUE_SOURCE_CATALOGUE: ValueSource.ValueType  # 2
+"""The action catalogue's `value` for the action."""
+VALUE_SOURCE_MODEL: ValueSource.ValueType  # 3
+"""Neither stated one: the model package's value graph, E[value | convert, features, action]."""
+Global___ValueSource: _TypeAlias = ValueSource  # noqa: Y015
+
 @_typing.final
 class PriorityFactors(_message.Message):
     """PriorityFactors are the factors of one candidate's arbitration priority."""
@@ -170,16 +233,23 @@ class PriorityFactors(_message.Message):
     VALUE_FIELD_NUMBER: _builtins.int
     LEVER_FIELD_NUMBER: _builtins.int
     PRIORITY_FIELD_NUMBER: _builtins.int
+    VALUE_SOURCE_FIELD_NUMBER: _builtins.int
     propensity: _builtins.float
-    """The model's propensity."""
+    """The model's propensity: P(convert | features, action) from the package's response graph."""
     context_weight: _builtins.float
-    """The context weight."""
+    """The context weight: the candidate's `context_weight`, else 1."""
     value: _builtins.float
-    """The business value."""
+    """The business value of a success: the request candidate's `value`, else the catalogued action's
+    `value`, else the model's own estimate E[value | convert, features, action] from the package's value
+    graph (so that a model trained on revenue ranks by expected revenue when nobody states a value);
+    `value_source` says which.
+    """
     lever: _builtins.float
-    """The business lever."""
+    """The business lever: the request candidate's `lever`, else the catalogued action's, else 1."""
     priority: _builtins.float
     """The product of the four: the priority the candidate was ranked by."""
+    value_source: Global___ValueSource.ValueType
+    """Where `value` came from."""
     def __init__(
         self,
         *,
@@ -188,10 +258,11 @@ class PriorityFactors(_message.Message):
         value: _builtins.float = ...,
         lever: _builtins.float = ...,
         priority: _builtins.float = ...,
+        value_source: Global___ValueSource.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["context_weight", b"context_weight", "lever", b"lever", "priority", b"priority", "propensity", b"propensity", "value", b"value"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["context_weight", b"context_weight", "lever", b"lever", "priority", b"priority", "propensity", b"propensity", "value", b"value", "value_source", b"value_source"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -217,14 +288,17 @@ class CandidateTrace(_message.Message):
     filter_reason: Global___FilterReason.ValueType
     """Why it was filtered."""
     filtered_by: _builtins.str
-    """The rule or policy that removed it: a segment name, or a contact-policy path such as
+    """The rule or policy that removed it: a segment name (`segments/vip`), an eligibility path of the
+    candidate (`eligibility.lifecycle_stages`, `start_time`, `placements`), or a contact-policy path such as
     `contact_policy.frequency_caps[1]`.
     """
     filter_description: _builtins.str
     """A sentence explaining the removal, for example "3 of 3 email contacts in the last 7 days"."""
     @_builtins.property
     def candidate(self) -> _action_pb2.CandidateAction:
-        """The candidate, as given (or as taken from the model's actions when none were given)."""
+        """The candidate as decided on: the request's candidate merged with the catalogued action of the same id
+        (or the catalogued action alone when the request gave no candidates). See DecideRequest.candidates.
+        """
 
     @_builtins.property
     def factors(self) -> Global___PriorityFactors:
@@ -373,6 +447,7 @@ class Decision(_message.Message):
     SHADOW_SCORES_FIELD_NUMBER: _builtins.int
     EXPLANATION_FIELD_NUMBER: _builtins.int
     FEEDBACK_FIELD_NUMBER: _builtins.int
+    HOLDOUT_TREATMENT_FIELD_NUMBER: _builtins.int
     decision_id: _builtins.str
     """The decision's id."""
     person_id: _builtins.str
@@ -398,11 +473,14 @@ class Decision(_message.Message):
     chosen_action_id: _builtins.str
     """The action returned first; empty when none (all filtered, or holdout)."""
     chosen_probability: _builtins.float
-    """The probability that the policy chose the chosen action (1 for a greedy choice, lower under
-    exploration), for off-policy evaluation.
+    """The probability that the policy chose the chosen action (1 for a greedy choice, 1/n for a holdout
+    group's random choice among n eligible actions; 0 when no action was chosen), for off-policy
+    evaluation.
     """
     shadow_model_version: _builtins.str
     """The shadow model version that also scored the candidates, if any."""
+    holdout_treatment: _holdout_pb2.HoldoutTreatment.ValueType
+    """The holdout group's treatment, when `holdout`."""
     @_builtins.property
     def context(self) -> _struct_pb2.Struct:
         """The request's context."""
@@ -454,10 +532,11 @@ class Decision(_message.Message):
         shadow_scores: _abc.Iterable[Global___ShadowScore] | None = ...,
         explanation: _action_pb2.DecisionExplanation | None = ...,
         feedback: _abc.Iterable[Global___FeedbackRecord] | None = ...,
+        holdout_treatment: _holdout_pb2.HoldoutTreatment.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "decide_time", b"decide_time", "explanation", b"explanation"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["arm", b"arm", "candidates", b"candidates", "channel", b"channel", "chosen_action_id", b"chosen_action_id", "chosen_probability", b"chosen_probability", "context", b"context", "decide_time", b"decide_time", "decision_id", b"decision_id", "explanation", b"explanation", "feature_source", b"feature_source", "features", b"features", "feedback", b"feedback", "holdout", b"holdout", "holdout_group_id", b"holdout_group_id", "model", b"model", "model_version", b"model_version", "person_id", b"person_id", "placement", b"placement", "shadow_model_version", b"shadow_model_version", "shadow_scores", b"shadow_scores"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arm", b"arm", "candidates", b"candidates", "channel", b"channel", "chosen_action_id", b"chosen_action_id", "chosen_probability", b"chosen_probability", "context", b"context", "decide_time", b"decide_time", "decision_id", b"decision_id", "explanation", b"explanation", "feature_source", b"feature_source", "features", b"features", "feedback", b"feedback", "holdout", b"holdout", "holdout_group_id", b"holdout_group_id", "holdout_treatment", b"holdout_treatment", "model", b"model", "model_version", b"model_version", "person_id", b"person_id", "placement", b"placement", "shadow_model_version", b"shadow_model_version", "shadow_scores", b"shadow_scores"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

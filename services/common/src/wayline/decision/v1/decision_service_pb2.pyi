@@ -97,7 +97,15 @@ class DecideRequest(_message.Message):
 
     @_builtins.property
     def candidates(self) -> _containers.RepeatedCompositeFieldContainer[_action_pb2.CandidateAction]:
-        """The actions to choose from, at most 500; empty means every action the serving model scores."""
+        """The actions to choose from, at most 500, each id once; empty means the catalogue's active actions on the
+        request's channel that are valid now and fill the placement (an action with no placements fills every
+        placement). A candidate whose id is catalogued is merged with the catalogued action: the candidate's
+        `value`, `lever`, `context_weight`, `channel` and `purpose` replace the catalogue's when set; its
+        segments are added to the catalogue's (a caller may narrow eligibility, never widen it); it is a contact
+        when either says so; the catalogue's validity window, placements, lifecycle stages, consent and
+        reachability still apply. A candidate that is not catalogued is taken as given. A candidate the model
+        does not score is filtered (FILTER_REASON_UNKNOWN_ACTION).
+        """
 
     def __init__(
         self,
@@ -145,7 +153,9 @@ class DecideResponse(_message.Message):
     feature_source: _action_pb2.FeatureSource.ValueType
     """Where the features came from."""
     holdout: _builtins.bool
-    """True when the person is in a holdout group, so no action is returned."""
+    """True when the person is in a holdout group: no action is returned, or, for a group whose treatment is
+    HOLDOUT_TREATMENT_RANDOM_ACTION, one eligible action chosen at random.
+    """
     @_builtins.property
     def actions(self) -> _containers.RepeatedCompositeFieldContainer[_action_pb2.RankedAction]:
         """The ranked actions, the best first; empty for a holdout or when every candidate was filtered."""

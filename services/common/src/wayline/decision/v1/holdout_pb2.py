@@ -25,15 +25,17 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!wayline/decision/v1/holdout.proto\x12\x13wayline.decision.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8a\x01\n\x0cHoldoutGroup\x12\x10\n\x08group_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x0f\n\x07\x65nabled\x18\x03 \x01(\x08\x12\x0f\n\x07percent\x18\x04 \x01(\x01\x12\x0c\n\x04salt\x18\x05 \x01(\t\x12\x0e\n\x06models\x18\x06 \x03(\t\x12\x12\n\nplacements\x18\x07 \x03(\t\"\x81\x01\n\rHoldoutConfig\x12\x31\n\x06groups\x18\x01 \x03(\x0b\x32!.wayline.decision.v1.HoldoutGroup\x12/\n\x0bupdate_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04\x65tag\x18\x03 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!wayline/decision/v1/holdout.proto\x12\x13wayline.decision.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc4\x01\n\x0cHoldoutGroup\x12\x10\n\x08group_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x0f\n\x07\x65nabled\x18\x03 \x01(\x08\x12\x0f\n\x07percent\x18\x04 \x01(\x01\x12\x0c\n\x04salt\x18\x05 \x01(\t\x12\x0e\n\x06models\x18\x06 \x03(\t\x12\x12\n\nplacements\x18\x07 \x03(\t\x12\x38\n\ttreatment\x18\x08 \x01(\x0e\x32%.wayline.decision.v1.HoldoutTreatment\"\x81\x01\n\rHoldoutConfig\x12\x31\n\x06groups\x18\x01 \x03(\x0b\x32!.wayline.decision.v1.HoldoutGroup\x12/\n\x0bupdate_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t*{\n\x10HoldoutTreatment\x12!\n\x1dHOLDOUT_TREATMENT_UNSPECIFIED\x10\x00\x12\x1f\n\x1bHOLDOUT_TREATMENT_NO_ACTION\x10\x01\x12#\n\x1fHOLDOUT_TREATMENT_RANDOM_ACTION\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'wayline.decision.v1.holdout_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_HOLDOUTTREATMENT']._serialized_start=422
+  _globals['_HOLDOUTTREATMENT']._serialized_end=545
   _globals['_HOLDOUTGROUP']._serialized_start=92
-  _globals['_HOLDOUTGROUP']._serialized_end=230
-  _globals['_HOLDOUTCONFIG']._serialized_start=233
-  _globals['_HOLDOUTCONFIG']._serialized_end=362
+  _globals['_HOLDOUTGROUP']._serialized_end=288
+  _globals['_HOLDOUTCONFIG']._serialized_start=291
+  _globals['_HOLDOUTCONFIG']._serialized_end=420
 # @@protoc_insertion_point(module_scope)

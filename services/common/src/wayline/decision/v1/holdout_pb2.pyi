@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -19,11 +20,41 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _HoldoutTreatment:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _HoldoutTreatmentEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_HoldoutTreatment.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    HOLDOUT_TREATMENT_UNSPECIFIED: _HoldoutTreatment.ValueType  # 0
+    """Not set; means HOLDOUT_TREATMENT_NO_ACTION."""
+    HOLDOUT_TREATMENT_NO_ACTION: _HoldoutTreatment.ValueType  # 1
+    """No action is returned: the policy is compared with doing nothing."""
+    HOLDOUT_TREATMENT_RANDOM_ACTION: _HoldoutTreatment.ValueType  # 2
+    """One eligible action chosen uniformly at random is returned (its trace's `chosen_probability` is 1/n for
+    n eligible actions): the policy is compared with chance.
+    """
+
+class HoldoutTreatment(_HoldoutTreatment, metaclass=_HoldoutTreatmentEnumTypeWrapper):
+    """HoldoutTreatment is what a holdout group's persons get instead of the policy's choice."""
+
+HOLDOUT_TREATMENT_UNSPECIFIED: HoldoutTreatment.ValueType  # 0
+"""Not set; means HOLDOUT_TREATMENT_NO_ACTION."""
+HOLDOUT_TREATMENT_NO_ACTION: HoldoutTreatment.ValueType  # 1
+"""No action is returned: the policy is compared with doing nothing."""
+HOLDOUT_TREATMENT_RANDOM_ACTION: HoldoutTreatment.ValueType  # 2
+"""One eligible action chosen uniformly at random is returned (its trace's `chosen_probability` is 1/n for
+n eligible actions): the policy is compared with chance.
+"""
+Global___HoldoutTreatment: _TypeAlias = HoldoutTreatment  # noqa: Y015
+
 @_typing.final
 class HoldoutGroup(_message.Message):
-    """HoldoutGroup is a share of persons who receive no action from decisions, so that every decision policy
-    can be compared with doing nothing. Assignment is stable: a person is in the group when a hash of the
-    group's salt and their person id falls below the percentage.
+    """HoldoutGroup is a share of persons who receive no action (or a random eligible one, per `treatment`) from
+    decisions, so that every decision policy can be compared with doing nothing and with chance. Assignment
+    is stable: a person is in the group when a hash of the group's salt and their person id falls below the
+    percentage (in basis points: the first 8 bytes of SHA-256(salt, 0x00, person id) modulo 10,000, below
+    percent x 100).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -35,6 +66,7 @@ class HoldoutGroup(_message.Message):
     SALT_FIELD_NUMBER: _builtins.int
     MODELS_FIELD_NUMBER: _builtins.int
     PLACEMENTS_FIELD_NUMBER: _builtins.int
+    TREATMENT_FIELD_NUMBER: _builtins.int
     group_id: _builtins.str
     """The group's id, lower-kebab-case, unique in the config."""
     display_name: _builtins.str
@@ -45,6 +77,8 @@ class HoldoutGroup(_message.Message):
     """The percentage of persons held out, 0 to 50."""
     salt: _builtins.str
     """The assignment seed; changing it reshuffles who is held out."""
+    treatment: Global___HoldoutTreatment.ValueType
+    """What the group's persons get; unset means no action."""
     @_builtins.property
     def models(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The models the group applies to (`models/{model_id}`); empty means every model."""
@@ -63,10 +97,11 @@ class HoldoutGroup(_message.Message):
         salt: _builtins.str = ...,
         models: _abc.Iterable[_builtins.str] | None = ...,
         placements: _abc.Iterable[_builtins.str] | None = ...,
+        treatment: Global___HoldoutTreatment.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["display_name", b"display_name", "enabled", b"enabled", "group_id", b"group_id", "models", b"models", "percent", b"percent", "placements", b"placements", "salt", b"salt"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["display_name", b"display_name", "enabled", b"enabled", "group_id", b"group_id", "models", b"models", "percent", b"percent", "placements", b"placements", "salt", b"salt", "treatment", b"treatment"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
