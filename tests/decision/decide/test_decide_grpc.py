@@ -7,6 +7,7 @@ The contact ledger's rules against a real orchestrator: test_decide_contacts.py.
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -277,3 +278,21 @@ def test_holdout_config_rpcs_get_update_with_etags_and_violations(client: Client
     assert 5 < len(random_ones) < 35
     assert all(t.holdout_group_id == "chance" and t.chosen_probability == 0.5 for t in random_ones)
     assert all(r.holdout == t.holdout and len(r.actions) == 1 for r, t in zip(held, traces, strict=True))
+
+
+def test_decide_explains_the_chosen_action_with_the_packages_own_treeshap(client: Client) -> None:
+    """The deployed version explains itself (TreeSHAP over its response graph with the package's covers):
+    base value + contributions + the rest = the margin, and the margin is the chosen action's propensity."""
+    for action_id in ("email_newsletter", "discount_10", "call_back", "push_reminder"):
+        client.create(action_id)
+    response = client.decide(person=event_pb2.PersonRef(person_id="explained"), max_actions=4, explain=True)
+    explanation = response.explanation
+    chosen = response.actions[0]
+    assert explanation.action_id == chosen.action_id
+    total = explanation.base_value + sum(c.contribution for c in explanation.contributions)
+    assert total + explanation.other_contribution == pytest.approx(explanation.margin, abs=1e-5)
+    assert 1 / (1 + math.exp(-explanation.margin)) == pytest.approx(chosen.propensity, abs=1e-5)
+    assert "action" in [c.feature for c in explanation.contributions]
+    # Unasked, no explanation is computed.
+    plain = client.decide(person=event_pb2.PersonRef(person_id="explained"), max_actions=4)
+    assert not plain.HasField("explanation")
