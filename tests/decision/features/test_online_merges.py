@@ -1,15 +1,18 @@
 """Person merges through the real identity service's override feed: the merged person's online features move
 to the survivor, whose reads then equal journeys' (which follows the same feed); an unmerge leaves both
-persons to journeys; an erasure forgets the person."""
+persons to journeys; an erasure forgets the person. Each runs on a decision service with the in-process state
+and on one with the state in a real Redis."""
 
 from __future__ import annotations
 
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import grpc
 import pytest
+from pydantic import SecretStr
 
 from tests.decision.features.online import (
     SETTLE_AFTER_S,
@@ -23,6 +26,7 @@ from tests.decision.features.online import (
     running,
     spec,
 )
+from tests.redis import redis_url  # noqa: F401 - the session's server, for the Redis rig
 from wayline.common.server import Server
 from wayline.common.timestamps import from_micros, to_timestamp
 from wayline.event.v1 import event_pb2
@@ -33,11 +37,19 @@ from wayline_decision.features.reader import FeatureOrigin
 SPEC = spec()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["in_process", pytest.param("redis", marks=pytest.mark.slow)])
 def rig(
-    tmp_path_factory: pytest.TempPathFactory, journeys_server: Server, identity_server: Server
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    journeys_server: Server,
+    identity_server: Server,
 ) -> Iterator[Rig]:
-    settings = decision_settings(tmp_path_factory.mktemp("merges"), journeys_server, identity_server)
+    """A decision service with the in-process state, or with the state in the session's real Redis."""
+    shared: dict[str, Any] = {}
+    if request.param == "redis":
+        shared = {"feature_state": "redis", "redis_url": SecretStr(request.getfixturevalue("redis_url"))}
+    directory = tmp_path_factory.mktemp("merges")
+    settings = decision_settings(directory, journeys_server, identity_server, **shared)
     with running(settings, journeys_server) as found:
         yield found
 
@@ -104,6 +116,7 @@ def test_a_merge_moves_the_merged_persons_features_to_the_survivor(
     later = now_us()
     eventually(lambda: rig.profile(tenant, SPEC, survivor, later)[0] == 4.0)  # and so did journeys
 
+    assert not rig.runtime.states.for_tenant(tenant).holds(absorbed)  # moved, in Redis too
     read = rig.read(tenant, SPEC, survivor, later)
     assert read.origin is FeatureOrigin.ONLINE  # both were whole, so the survivor is
     assert read.values == rig.profile(tenant, SPEC, survivor, later)
@@ -149,11 +162,12 @@ def test_an_erased_person_is_forgotten(rig: Rig, identity: identity_grpc.Identit
     time.sleep(SETTLE_AFTER_S)
     rig.feed(tenant, _with_email(event(person, hours_ago=2, price=3.0), email))
     assert rig.read_online(tenant, SPEC, person, now_us()).values[0] == 1.0
-    persons = rig.runtime.features.person_count()
+    state = rig.runtime.states.for_tenant(tenant)
+    assert state.holds(person)
     identity.DeleteProfile(
         identity_pb.DeleteProfileRequest(person_id=person, reason="GDPR art. 17"),
         metadata=metadata(tenant),
         timeout=10,
     )
-    eventually(lambda: rig.runtime.features.person_count() == persons - 1)
+    eventually(lambda: not state.holds(person))
     assert rig.read(tenant, SPEC, person, now_us()).origin is FeatureOrigin.JOURNEYS

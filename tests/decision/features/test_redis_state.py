@@ -194,3 +194,31 @@ def test_the_settings_choose_the_state(redis_url: str) -> None:  # noqa: F811 - 
         assert state.observe(event(1, DAY))
     finally:
         shared.close()
+
+
+def test_merges_lose_no_event_observed_meanwhile_on_either_person(clients: list[redis.Redis]) -> None:
+    tenant = unique_tenant()
+    consumer, merger = (
+        RedisFeatureState(clients[0], tenant, HOUR),
+        RedisFeatureState(clients[1], tenant, HOUR),
+    )
+    for replica in (consumer, merger):
+        replica.register(FOREVER)
+    log = [event(i, DAY + i, name="Checkout", person="pq"[i % 2]) for i in range(400)]
+    done = threading.Event()
+
+    def merge_again_and_again() -> None:  # the merged person comes back with the next event of p
+        while not done.is_set():
+            merger.merge("p", "q")
+
+    thread = threading.Thread(target=merge_again_and_again)
+    thread.start()
+    try:
+        for e in log:
+            assert consumer.observe(e)
+    finally:
+        done.set()
+        thread.join()
+    merger.merge("p", "q")
+    assert consumer.values(FOREVER, "q", 2 * DAY) == [400.0]
+    assert not consumer.holds("p")

@@ -1,7 +1,8 @@
 """The online feature state, both implementations (state.py in process, redis_state.py on a real Redis):
 every aggregation and default, idempotency, copies received later, out-of-order arrival, windows passing,
 events received or happening after the read excluded, the horizon; and, on generated logs, agreement with a
-scan of every event (state_reference.py) whatever the order of arrival and however much has settled."""
+scan of every event (state_reference.py) whatever the order of arrival and however much has settled; person
+merges and erasures (a merge reads as if every event had been consumed under the survivor)."""
 
 from __future__ import annotations
 
@@ -247,6 +248,53 @@ def test_reads_before_the_horizon_and_late_events_are_refused(new_state: NewStat
     assert state.late_events == 1
 
 
+def _as(person: str, events: list[ObservedEvent]) -> list[ObservedEvent]:
+    return [dataclasses.replace(e, person_id=person) for e in events]
+
+
+def test_a_merge_reads_as_if_every_event_was_consumed_under_the_survivor(new_state: NewState) -> None:
+    copy = dataclasses.replace(LOG[2], received_at_us=LOG[2].received_at_us + MINUTE)  # resolved to each
+    for settle_after in (30 * DAY, HOUR):  # nothing settled yet; most of it settled (folds added up)
+        state = _state(new_state, *_as("p", LOG[::2]), *_as("q", LOG[1::2]), copy, settle_after=settle_after)
+        state.observe(dataclasses.replace(copy, person_id="q"))
+        together = _state(new_state, *_as("q", LOG), settle_after=settle_after)
+        together.observe(dataclasses.replace(copy, person_id="q"))
+        state.merge("p", "q")
+        for t in (4 * DAY, 5 * DAY, 9 * DAY):
+            assert _values(state, t, "q") == _values(together, t, "q"), (settle_after, t)
+            assert _values(state, t, "p") == _values(together, t, "p")  # the merged person is gone
+        assert not state.holds("p")
+        # Later events, and later copies of merged ones, go on under the survivor as in one history.
+        retry = dataclasses.replace(LOG[0], person_id="q", received_at_us=4 * DAY, properties={"plan": "c"})
+        for target in (state, together):
+            assert target.observe(retry)
+            assert not target.observe(retry)
+            assert target.observe(event(9, 4 * DAY, person="q", name="Checkout", amount=1.0))
+        assert _values(state, 5 * DAY, "q") == _values(together, 5 * DAY, "q")
+
+
+def test_a_merge_into_a_person_never_seen_moves_the_person(new_state: NewState) -> None:
+    state = _state(new_state, *LOG)
+    state.merge("p", "p")  # the same person: nothing to do
+    state.merge("nobody", "p")  # nothing kept of the merged person: nothing to do
+    expected = _values(state, 4 * DAY)
+    state.merge("p", "q")
+    assert _values(state, 4 * DAY, "q") == expected
+    assert not state.holds("p")
+    assert state.holds("q")
+
+
+def test_a_forgotten_person_reads_the_defaults_and_starts_again(new_state: NewState) -> None:
+    state = _state(new_state, *LOG, *_as("q", LOG))
+    state.forget("p")
+    state.forget("nobody")
+    assert not state.holds("p")
+    assert _values(state, 4 * DAY) == _values(_state(new_state), 4 * DAY)
+    assert _values(state, 4 * DAY, "q") == _values(_state(new_state, *LOG), 4 * DAY)  # others keep theirs
+    assert state.observe(LOG[0])  # nothing remembered: a copy of a forgotten event is new
+    assert _values(state, 4 * DAY) == _values(_state(new_state, LOG[0]), 4 * DAY)
+
+
 def test_an_unregistered_spec_is_refused(new_state: NewState) -> None:
     other = compile_spec(feature_pb2.FeatureSpec(name="other", version="1", features=FEATURES[:1]))
     with pytest.raises(KeyError):
@@ -273,10 +321,17 @@ _EVENT = st.tuples(
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(_EVENT, min_size=10, max_size=60), st.sampled_from([MINUTE, HOUR, 30 * DAY]), st.randoms())
+@given(
+    st.lists(_EVENT, min_size=10, max_size=60),
+    st.sampled_from([MINUTE, HOUR, 30 * DAY]),
+    st.sampled_from([None, "merge", "forget"]),
+    st.randoms(),
+)
 def test_the_state_agrees_with_a_scan_of_every_event(
-    new_state: NewState, raw: list[Any], settle_after: int, rng: random.Random
+    new_state: NewState, raw: list[Any], settle_after: int, override: str | None, rng: random.Random
 ) -> None:
+    """Whatever the order of arrival and however much has settled; with, at some point, p merged into q
+    (p's later deliveries then resolve to q, as identity resolves them after a merge) or p forgotten."""
     deliveries = []
     for n, (ts, delay, name, person, properties, copy) in enumerate(raw):
         tier = {"tier": properties.get("plan")} if name == "identify" else properties
@@ -292,10 +347,21 @@ def test_the_state_agrees_with_a_scan_of_every_event(
     state = _state(new_state, settle_after=settle_after)
     times = [*sorted(rng.randint(0, 15 * DAY) for _ in range(5)), 15 * DAY]
     consumed: list[ObservedEvent] = []
-    for t in times:
+    overridden_at, merged = rng.randrange(len(times)), False
+    for i, t in enumerate(times):
+        if i == overridden_at and override == "merge":
+            state.merge("p", "q")
+            consumed = [dataclasses.replace(e, person_id="q") if e.person_id == "p" else e for e in consumed]
+            merged = True
+        elif i == overridden_at and override == "forget":
+            state.forget("p")
+            consumed = [e for e in consumed if e.person_id != "p"]
         ahead = t + rng.choice([0, settle_after // 3])  # sometimes consume past the read: the slow path
         while deliveries and deliveries[0].received_at_us < ahead:
-            consumed.append(deliveries.pop(0))
+            delivered = deliveries.pop(0)
+            if merged and delivered.person_id == "p":
+                delivered = dataclasses.replace(delivered, person_id="q")
+            consumed.append(delivered)
             state.observe(consumed[-1])
         for person in ("p", "q"):
             assert _same(state.values(SPEC, person, t), reference_values(SPEC, consumed, person, t)), (

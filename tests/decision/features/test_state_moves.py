@@ -1,6 +1,6 @@
 """The state's merge and its snapshot document: merging two persons gives what consuming every event under
-the survivor gives, and a state read back from its JSON document answers like the original, at every time
-the state can tell apart (at or after the horizon)."""
+the survivor gives (on both states), and a state read back from its JSON document answers like the
+original, at every time the state can tell apart (at or after the horizon)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from dataclasses import replace
 import pytest
 
 from tests.decision.features.online import event, spec
+from tests.decision.features.test_state import NewState, State, new_state  # noqa: F401 - both states
+from tests.redis import redis_url  # noqa: F401 - the session's server (the fixture above needs it)
 from wayline_decision.features.event_converter import observed_event
 from wayline_decision.features.model import ObservedEvent
 from wayline_decision.features.spec_compiler import compile_spec
@@ -51,7 +53,7 @@ def _state() -> InProcessFeatureState:
     return state
 
 
-def _values(state: InProcessFeatureState, person: str) -> list[object]:
+def _values(state: State, person: str) -> list[object]:
     found: list[object] = []
     for as_of in range(NOW - 5 * HOUR, NOW + 30 * 24 * HOUR, 37 * HOUR):
         try:
@@ -62,8 +64,14 @@ def _values(state: InProcessFeatureState, person: str) -> list[object]:
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_a_merge_equals_consuming_every_event_under_the_survivor(seed: int) -> None:
-    apart, together = _state(), _state()
+def test_a_merge_equals_consuming_every_event_under_the_survivor(
+    new_state: NewState,  # noqa: F811 - the fixture imported above
+    seed: int,
+) -> None:
+    """On both states (in process, Redis): settled folds added up, entries joined, one horizon."""
+    apart, together = new_state(6 * HOUR), new_state(6 * HOUR)
+    for state in (apart, together):
+        state.register(SPEC)
     for _, observed in _events(seed):
         apart.observe(observed)
         together.observe(replace(observed, person_id="q"))
@@ -72,7 +80,8 @@ def test_a_merge_equals_consuming_every_event_under_the_survivor(seed: int) -> N
     apart.advance(NOW)
     assert _values(apart, "q") == _values(together, "q")
     assert "outside" not in _values(apart, "q")
-    assert len(apart) == 1
+    assert not apart.holds("p")
+    assert apart.holds("q")
 
 
 @pytest.mark.parametrize("seed", [4, 5])

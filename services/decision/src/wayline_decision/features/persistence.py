@@ -22,6 +22,17 @@ document already holds. A torn last line (the process died mid-write, before ack
 Durability: each append is written to the file (the kernel's page cache) before the change is acknowledged,
 so a crash of the process loses nothing; with `fsync` each acknowledged batch is also on disk (a power cut
 loses nothing either), at the cost of one fsync per ObserveEvents call.
+
+With a shared state (Redis, `shared=True`) the state is Redis's to keep: replaying one replica's log into it
+would apply that replica's share of the events again, over what every replica consumed since. So there is
+no change log (the feature service is given none), and snapshots hold only the replica's own bookkeeping —
+specs with their coverage starts, the persons verified clean or dirty, merges, the override cursor — so that
+a restarted replica reads online at once instead of asking journeys about every person again. What changed
+after the last snapshot (a crash) is rebuilt: the override feed is followed again from the snapshot's cursor
+(a merge applied twice changes nothing the second time: the merged person is gone), persons are verified
+again, specs registered since register again with a later coverage start. A snapshot written for the other
+kind of state is not restored (its bookkeeping would claim coverage the state does not have), and a shared
+start deletes change log files left by an in-process run: their events went to a state no longer used.
 """
 
 from __future__ import annotations
@@ -54,11 +65,13 @@ _PARTS = ("clean", "dirty", "merged")
 
 
 class FeatureFiles:
-    """The change log and snapshots of one replica's in-process state. Thread-safe."""
+    """The change log and snapshots of one replica's in-process state, or with `shared` the snapshots of its
+    bookkeeping beside a shared state (see the module's docstring). Thread-safe."""
 
-    def __init__(self, directory: Path, *, fsync: bool = False) -> None:
+    def __init__(self, directory: Path, *, fsync: bool = False, shared: bool = False) -> None:
         self._directory = directory
         self._fsync = fsync
+        self._shared = shared
         self._lock = threading.Lock()
         self._seq = 0
         self._synced = 0
@@ -96,7 +109,16 @@ class FeatureFiles:
         if snapshot.exists():
             documents = _read_snapshot(snapshot)
             self._seq = max((int(d["seq"]) for d in documents.values()), default=0)
+            other = [name for name, d in documents.items() if (d["state"] is None) is not self._shared]
+            if other:
+                log.warning("features.other_states_snapshot_ignored", tenants=other, shared=self._shared)
+            documents = {name: d for name, d in documents.items() if name not in other}
         files = self._log_files()
+        if self._shared:
+            for _, path in files:
+                log.warning("features.change_log_dropped", file=str(path))
+                path.unlink()
+            files = []
         replayed = features.restore(documents, _load_state, self._changes(files))
         tenants = len(documents)
         del documents
@@ -106,15 +128,17 @@ class FeatureFiles:
         gc.collect()
         gc.freeze()
         self._file_index = max((index for index, _ in files), default=0) + 1
-        with self._lock:
-            self._open_file()
+        if not self._shared:
+            with self._lock:
+                self._open_file()
         log.info("features.restored", tenants=tenants, replayed=replayed, log_files=len(files))
         return replayed
 
     def snapshot(self, features: OnlineFeatures) -> Path:
         """Write a snapshot of `features` and drop the log files it makes redundant."""
         with self._lock:
-            self._open_file()  # changes from now on go to a new file, which the snapshot does not cover
+            if not self._shared:
+                self._open_file()  # changes from now on go to a new file, which the snapshot does not cover
             current = self._file_index
         started = time.perf_counter()
         documents = features.export(_freeze_state)

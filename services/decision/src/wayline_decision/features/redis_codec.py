@@ -37,6 +37,7 @@ __all__ = [
     "COMPACTED",
     "FOLDABLE",
     "HORIZON",
+    "KEEPS_ALL",
     "KEEP_UNTIL",
     "LOG",
     "MAX_RECEIVED",

@@ -12,6 +12,12 @@ so whichever replica its connection or the balancer picks gets a batch) and read
 - `values` reads the person in one round trip (HMGET of the horizon, the log and the spec's settled folds)
   and computes the summaries in the replica, with the same read_feature as the in-process state.
 
+Person merges (`merge`, identity's override feed) join two persons' hashes exactly as
+InProcessFeatureState.merge joins their slots, in one optimistic transaction over both keys (an observe of
+either person between the read and the write makes it start again), and `forget` deletes the person's key.
+Every replica following the feed applies each override: a merge whose merged person is already gone, or
+an erasure of a person already deleted, changes nothing, so applying one twice is harmless.
+
 The watermark is the tenant's (the latest receipt any replica consumed), so the horizon and the late
 refusals are those one process consuming everything would have. `settle_after_us` must be the same in every
 replica. Persons whose slots all have windows expire by TTL once nothing they keep can count; `advance`
@@ -141,6 +147,105 @@ class RedisFeatureState:
             for key in self._person_keys():
                 self._settle(key, drop_empty=True)
 
+    def merge(self, source_id: str, target_id: str) -> None:
+        """Move the source person into the target, as InProcessFeatureState.merge does: the target's slots
+        take the source's entries (an event both hold is kept once, the target's copy) and settled folds,
+        its receipts those of both, then it settles up to the tenant's horizon; when only the source exists
+        it is renamed. Atomic: WATCH on both persons, MULTI/EXEC, again when another write came between."""
+        if source_id == target_id:
+            return
+        source_key, target_key = self._person_key(source_id), self._person_key(target_id)
+        with _guard(), self._client.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(source_key, target_key)  # type: ignore[no-untyped-call]
+                    source = cast(dict[bytes, bytes], pipe.hgetall(source_key))
+                    if not source:
+                        pipe.unwatch()
+                        return
+                    target = cast(dict[bytes, bytes], pipe.hgetall(target_key))
+                    if not target:
+                        pipe.multi()
+                        pipe.rename(source_key, target_key)  # its horizon, receipts and expiry as they are
+                    else:
+                        meta = cast(dict[bytes, bytes], pipe.hgetall(self._meta))
+                        pipe.multi()
+                        self._queue_merge(pipe, (source_key, target_key), (source, target), meta)
+                    pipe.execute()
+                    return
+                except redis.WatchError:
+                    continue
+
+    def _queue_merge(
+        self,
+        pipe: redis.client.Pipeline,
+        keys: tuple[str, str],
+        persons: tuple[dict[bytes, bytes], dict[bytes, bytes]],
+        meta: dict[bytes, bytes],
+    ) -> None:
+        """Queue (in MULTI) the writes replacing the target's hash (the second of `keys` and `persons`) by
+        the two persons joined, and deleting the source's."""
+        source, target = persons
+        plans = _shared_plans(meta)
+        slots = self._held_slots(target, plans)
+        for digest, slot in self._held_slots(source, plans).items():
+            held = slots.get(digest)
+            if held is None:
+                slots[digest] = slot
+            else:
+                held.absorb(slot)
+        watermark = meta.get(codec.WATERMARK)
+        # One horizon for the joined slots, the tenant's now (InProcessFeatureState.merge settles so too).
+        horizon = NEVER if watermark is None else int(watermark) - self._settle_after_us
+        foldable: int | None = None
+        for digest, slot in slots.items():
+            plan = plans.get(digest)
+            if plan is None:
+                continue  # no replica's plan: it cannot be settled
+            slot.settle(horizon, plan.window_us, plan.keeps_all)
+            for timestamp, _, received, _ in slot.entries:
+                at = max(timestamp + (plan.window_us or 0), received)
+                foldable = at if foldable is None or at < foldable else foldable
+        writes: dict[bytes | str, bytes | str | int] = {
+            field: value
+            for field, value in (*source.items(), *target.items())  # the target's receipt wins
+            if field.startswith(codec.RECENT.encode()) and int(value) >= horizon
+        }
+        writes |= {
+            codec.HORIZON: horizon,
+            codec.COMPACTED: horizon,
+            codec.APPENDED: 0,
+            codec.LOG: codec.encode_log(codec.records_of(slots)),
+            codec.MAX_RECEIVED: max(int(p.get(codec.MAX_RECEIVED, NEVER)) for p in persons),
+        }
+        if foldable is not None:
+            writes[codec.FOLDABLE] = foldable
+        for digest, slot in slots.items():
+            if slot.settled.count:
+                writes[codec.SETTLED + digest.hex()] = codec.encode_settled(slot.settled)
+        writes[codec.KEEP_UNTIL], ttl_ms = self._joined_expiry(persons, watermark)
+        pipe.delete(*keys)
+        pipe.hset(keys[1], mapping=writes)  # type: ignore[arg-type]
+        if ttl_ms is not None:
+            pipe.pexpire(keys[1], ttl_ms)
+
+    def _joined_expiry(
+        self, persons: tuple[dict[bytes, bytes], ...], watermark: bytes | None
+    ) -> tuple[str | int, int | None]:
+        """The joined person's `u` (the later of the two, `all` if either keeps all history) and its TTL in
+        ms (None: it persists), as the observe script sets them."""
+        keeps = [p.get(codec.KEEP_UNTIL) for p in persons]
+        if any(keep is None or keep == codec.KEEPS_ALL.encode() for keep in keeps):
+            return codec.KEEPS_ALL, None
+        until = max(int(cast(bytes, keep)) for keep in keeps)
+        now = int(watermark) if watermark is not None else until
+        return until, max(round((until + self._expiry_margin_us - now) / 1000), 1000)
+
+    def forget(self, person_id: str) -> None:
+        """Delete everything kept for the person (an erasure)."""
+        with _guard():
+            self._client.delete(self._person_key(person_id))
+
     def holds(self, person_id: str) -> bool:
         """Whether Redis still keeps anything of the person."""
         with _guard():
@@ -215,11 +320,7 @@ class RedisFeatureState:
         held = int(person[codec.HORIZON]) if codec.HORIZON in person else NEVER
         target = int(meta[codec.WATERMARK]) - self._settle_after_us
         horizon = target if target - held >= self._settle_step_us else held
-        plans = {
-            bytes.fromhex(field[len(codec.PLAN) :].decode()): codec.parse_plan(value)
-            for field, value in meta.items()
-            if field.startswith(codec.PLAN.encode())
-        }
+        plans = _shared_plans(meta)
         slots = self._held_slots(person, plans)
         before = {digest: (len(slot.entries), slot.settled.count) for digest, slot in slots.items()}
         foldable: int | None = None
@@ -280,6 +381,15 @@ class RedisFeatureState:
             if digest in settled:
                 slot.settled = codec.decode_settled(settled[digest])
         return slots
+
+
+def _shared_plans(meta: dict[bytes, bytes]) -> dict[bytes, codec.SharedPlan]:
+    """The slot plans every replica registered, by digest, from the tenant's meta hash."""
+    return {
+        bytes.fromhex(field[len(codec.PLAN) :].decode()): codec.parse_plan(value)
+        for field, value in meta.items()
+        if field.startswith(codec.PLAN.encode())
+    }
 
 
 @contextmanager

@@ -1,22 +1,29 @@
-"""The online feature service as the decision service runs it: the in-process state per tenant, journeys and
-identity channels, the snapshot and change log, the override follower, and a thread that moves the settle
-horizon with the clock and writes periodic snapshots. `start` restores (before the server turns SERVING);
-`stop` (SIGTERM) writes a last snapshot."""
+"""The online feature service as the decision service runs it: each tenant's state as the settings choose it
+(factory.py: in this process, or in Redis shared by the replicas), journeys and identity channels, the
+snapshot and change log, the override follower, and a thread that moves the settle horizon with the clock
+and writes periodic snapshots. `start` restores (before the server turns SERVING); `stop` (SIGTERM) writes
+a last snapshot.
+
+With the Redis state, Redis is the durable store of the state (run it with appendonly and fsync,
+docs/decision.md): the replica keeps no change log, its snapshots hold only its own bookkeeping
+(persistence.py), and the upkeep advances the states directly, off the tenants' locks (a Redis state is
+thread-safe, and its advance scans the tenant's keys)."""
 
 from __future__ import annotations
 
 import threading
+import time
 
 import structlog
 
 from wayline.common.clients import internal_channel
 from wayline.identity.v1 import identity_service_pb2 as identity_pb
 from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
+from wayline_decision.features.factory import open_feature_state
 from wayline_decision.features.journeys_client import JourneysClient
 from wayline_decision.features.overrides import IdentityOverrideFeed, OverrideFollower
 from wayline_decision.features.persistence import FeatureFiles
 from wayline_decision.features.service import OnlineFeatures
-from wayline_decision.features.state import InProcessFeatureState, OnlineFeatureState
 from wayline_decision.settings import DecisionSettings
 
 __all__ = ["FeatureRuntime"]
@@ -36,13 +43,14 @@ class FeatureRuntime:
         )
         self.journeys = JourneysClient(journeys_channel)
         settle_after_us = int(settings.features_settle_after_seconds * 1_000_000)
-        self.files = FeatureFiles(settings.features_path, fsync=settings.features_fsync)
-
-        def new_state(tenant: str) -> OnlineFeatureState:
-            return InProcessFeatureState(settle_after_us=settle_after_us)
-
+        self.states = open_feature_state(settings, settle_after_us)
+        shared = self.states.shared
+        self.files = FeatureFiles(settings.features_path, fsync=settings.features_fsync, shared=shared)
         self.features = OnlineFeatures(
-            new_state, self.journeys, settle_after_us=settle_after_us, changes=self.files
+            self.states.for_tenant,
+            self.journeys,
+            settle_after_us=settle_after_us,
+            changes=None if shared else self.files,  # a shared state is not replayed from one replica's log
         )
         self.fallback_budget_s = settings.features_fallback_budget_ms / 1000
         self.follower: OverrideFollower | None = None
@@ -86,6 +94,7 @@ class FeatureRuntime:
             self.files.close()
         self.features.close()
         self.journeys.close()
+        self.states.close()
 
     def _run(self) -> None:
         since_snapshot = since_advance = 0.0
@@ -96,9 +105,15 @@ class FeatureRuntime:
             try:
                 if since_advance >= self._advance_seconds:
                     since_advance = 0.0
-                    self.features.advance()
+                    self._advance()
                 if since_snapshot >= self._snapshot_seconds:
                     since_snapshot = 0.0
                     self.files.snapshot(self.features)
             except Exception:  # a full disk must not end the upkeep: the next round tries again
                 log.exception("features.upkeep_failed")
+
+    def _advance(self) -> None:
+        if self.states.shared:
+            self.states.advance(int(time.time() * 1_000_000))
+        else:  # in process: under each tenant's lock, and logged
+            self.features.advance()

@@ -40,6 +40,7 @@ from opentelemetry import metrics
 from wayline.event.v1 import event_pb2
 from wayline.identity.v1 import person_override_pb2
 from wayline.journeys.v1 import feature_pb2
+from wayline_decision.errors import FeatureStateUnavailable
 from wayline_decision.features.event_converter import observed_event
 from wayline_decision.features.model import CompiledSpec, FeatureValue
 from wayline_decision.features.reader import FeatureOrigin, FeatureRead
@@ -125,8 +126,8 @@ class _Instruments:
             "wayline.decision.features.reads",
             unit="{read}",
             description="Feature reads by origin (online, journeys, defaults) and, for the others, why the "
-            "online state did not answer (unverified, dirty, outside_retention, new_spec) and why journeys "
-            "did not (deadline, unavailable, refused).",
+            "online state did not answer (unverified, dirty, outside_retention, new_spec, state_unavailable) "
+            "and why journeys did not (deadline, unavailable, refused).",
         )
         self.fallback_ms = meter.create_histogram(
             "wayline.decision.features.fallback.duration",
@@ -176,7 +177,15 @@ class OnlineFeatures:
 
     def loaded(self, model: ServingModel) -> None:
         """Register `model.spec` for `model.tenant` (a spec already registered keeps its coverage start)."""
-        self.register(model.tenant, model.manifest.feature_spec)
+        self._register_if_available(model.tenant, model.manifest.feature_spec)
+
+    def _register_if_available(self, tenant: str, message: feature_pb2.FeatureSpec) -> None:
+        """`register`, unless the shared state (Redis) is unavailable: the version still loads and serves
+        (its reads go to journeys, reason new_spec), and its next read registers the spec again."""
+        try:
+            self.register(tenant, message)
+        except FeatureStateUnavailable as error:
+            log.warning("features.register_failed", tenant=tenant, spec=message.name, error=str(error))
 
     def register(self, tenant: str, message: feature_pb2.FeatureSpec, since_us: int | None = None) -> None:
         compiled = compile_spec(message, "feature_spec.")
@@ -251,6 +260,8 @@ class OnlineFeatures:
                         values = t.state.values(compiled, person_id, as_of_us)
                     except OutsideRetention:
                         reason = "outside_retention"
+                    except FeatureStateUnavailable:  # Redis down or slow: journeys answers meanwhile
+                        reason = "state_unavailable"
                     else:
                         self._metrics.reads.add(1, {"origin": "online"})
                         return FeatureRead(values, FeatureOrigin.ONLINE)
@@ -260,7 +271,7 @@ class OnlineFeatures:
                     reason = "unverified"
                     verify_from = spec.since_us
         if spec is None:
-            self.register(tenant, message)
+            self._register_if_available(tenant, message)
         elif verify_from is not None:
             self._verify_later(tenant, t, person_id, verify_from)
         return self._fallback(
@@ -352,7 +363,15 @@ class OnlineFeatures:
     def _apply(self, t: _Tenant, override: person_override_pb2.PersonOverride) -> None:
         person, survivor = override.person_id, override.override_person_id
         t.epoch += 1
+        # The cursor moves once the state took the override: a shared state that is unavailable raises, and
+        # the follower asks for the override again on its next poll.
+        self._apply_to_state(t, override, person, survivor)
         t.cursor = override.version
+
+    @staticmethod
+    def _apply_to_state(
+        t: _Tenant, override: person_override_pb2.PersonOverride, person: str, survivor: str
+    ) -> None:
         if override.erased:
             t.state.forget(person)
             for kept in (t.clean, t.dirty, t.merged):
