@@ -43,4 +43,5 @@ def test_the_suites_ingest_feeds_the_decision_services_online_features(
     assert decision["WAYLINE_DECISION_IDENTITY_ADDRESS"] == suite.address("identity")
     # The settings read it as the sink list the forwarder uses.
     monkeypatch.setenv("WAYLINE_INGEST_SINKS", ingest["WAYLINE_INGEST_SINKS"])
-    assert IngestSettings().sinks == ["journeys", "decision"]
+    assert IngestSettings().sinks == ["journeys", "decision", "orchestrator"]
+    assert ingest["WAYLINE_INGEST_ORCHESTRATOR_ADDRESS"] == suite.address("orchestrator")

@@ -26,7 +26,6 @@ OTEL_SDK_VARIABLES = {"OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES"}
 # Set by the manifests ahead of the issue that makes the service read them. Each entry leaves this list in
 # the change that adds the setting (a test below fails while both exist), so the list stays true.
 PLANNED = {
-    "WAYLINE_DECISION_ORCHESTRATOR_ADDRESS": "the contact policy check (decision issue)",
     "WAYLINE_ORCHESTRATOR_JOURNEYS_ADDRESS": "segment entry and simulation (orchestrator issue)",
     "WAYLINE_ORCHESTRATOR_DECISION_ADDRESS": "decision steps in flows (orchestrator issue)",
 }

@@ -29,9 +29,9 @@ from wayline_gateway.settings import GatewaySettings
 
 __all__ = ["SERVICES", "Suite", "SuiteError", "free_port", "is_serving"]
 
-_INGEST_SINKS = ["journeys", "decision"]
-"""Where the suite's ingest forwards events: the journey store and the decision service's online features
-(orchestrator follows when it consumes events)."""
+_INGEST_SINKS = ["journeys", "decision", "orchestrator"]
+"""Where the suite's ingest forwards events: the journey store, the decision service's online features and
+the orchestrator's contact ledger (consent, channel preference and time zone come from events)."""
 
 
 class SuiteError(RuntimeError):
@@ -100,7 +100,8 @@ class Suite:
         for peer in spec.peers:
             env[f"{spec.env_prefix}{peer.upper()}_ADDRESS"] = self.address(peer)
         if spec.name == "ingest" and "WAYLINE_INGEST_SINKS" not in os.environ:
-            # The suite runs the decision service: every event also feeds its online features.
+            # The suite runs the decision service and the orchestrator: every event also feeds the online
+            # features and the contact ledger.
             env["WAYLINE_INGEST_SINKS"] = json.dumps(_INGEST_SINKS)
         if spec.name == "gateway":
             env["WAYLINE_GATEWAY_API_KEY"] = self.api_key
