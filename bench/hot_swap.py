@@ -6,7 +6,9 @@ The decision service runs in this process, wired as in production to journeys, i
 run here too (as the test suite starts them): so the callers, the decision service and its peers share the
 GIL and the box's cores, and every Decide for a person the online state does not hold asks journeys for
 their features (within the default 20 ms budget). The driver (`bench/decision_rollout.py`) deploys v1, then
-under load canaries v2 at 10%, promotes it and rolls back, and prints a table per phase.
+under load canaries v2 at 10%, promotes it and rolls back, and prints a table per phase. The canary phase
+lasts half the time, or longer (up to four times the time) until 2,000 persons have been decided for, so
+that its share of persons is measured to about ±0.7 points.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from rich.console import Console
 
 from bench.decision_model import ACTIONS, build_package
 from bench.decision_rollout import RolloutPlan, phase_table, pool_share, run_rollout
+from wayline.common.logging import configure_logging
 from wayline.common.server import Server, ServiceDefinition
 from wayline.common.settings import ServiceSettings
 from wayline.decision.v1 import action_pb2
@@ -54,7 +57,6 @@ def _common(data_dir: Path, port: int = 0) -> dict[str, object]:
         "port": port,
         "metrics_port": 0,
         "shutdown_grace_seconds": 1.0,
-        "log_level": "warning",
     }
 
 
@@ -99,6 +101,7 @@ def _decision(stack: ExitStack, root: Path) -> Server:
 
 def main(seconds: float = 60.0, callers: int = 16) -> None:
     console = Console(width=130)
+    configure_logging("bench", "warning", "console")  # in-process servers log through it: no line per call
     metadata = (("x-wayline-internal-token", TOKEN), ("x-wayline-tenant", TENANT))
     with tempfile.TemporaryDirectory(prefix="bench-rollout-") as scratch, ExitStack() as stack:
         root = Path(scratch)
@@ -115,14 +118,16 @@ def main(seconds: float = 60.0, callers: int = 16) -> None:
                 stub.CreateAction(
                     pb.CreateActionRequest(action_id=action_id, action=action), metadata=metadata, timeout=10
                 )
-        # A sixth of the time on v1 alone, half as the canary, the rest promoted and rolled back.
+        # A sixth of the time on v1 alone, half as the canary (longer when needed to see 2,000 persons: the
+        # share's standard error is then 0.67 points), the rest promoted and rolled back.
         plan = RolloutPlan(
             model_id=MODEL,
             stable_version="1",
             new_version="2",
             callers=callers,
             seconds=(seconds / 6, seconds / 2, seconds / 6, seconds / 6),
-            canary_min_persons=0,
+            canary_min_persons=2_000,
+            canary_max_seconds=4 * seconds,
         )
         began = time.perf_counter()
         reports = run_rollout(decision.address, metadata, plan, log=console.log)
