@@ -11,6 +11,7 @@ from bench import (
     decision_scoring,
     decision_state,
     gateway,
+    hot_swap,
     http_collector,
     identity,
     ingest,
@@ -32,6 +33,7 @@ SCENARIOS: dict[str, Callable[[argparse.Namespace], object]] = {
     "decision-scoring": lambda args: decision_scoring.main(),
     "decision-state": lambda args: decision_state.main(args.persons),
     "decide": lambda args: decide.main(args.requests),
+    "decision-rollout": lambda args: hot_swap.main(),
 }
 
 
