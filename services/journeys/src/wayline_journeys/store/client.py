@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -70,7 +71,20 @@ _ensured_lock = threading.Lock()
 def _client(url: str, embedded_path: Path, database: str | None = None) -> Client:
     if url:
         return clickhouse_connect.get_client(dsn=url, database=database)
-    return clickhouse_connect.get_client(interface="chdb", path=str(embedded_path), database=database)
+    client = clickhouse_connect.get_client(interface="chdb", path=str(embedded_path), database=database)
+    with _gates_lock:
+        _embedded_gates[client] = _embedded_gate_by_path.setdefault(str(embedded_path), threading.Lock())
+    return client
+
+
+# The embedded engine runs one statement at a time per database directory (chDB holds a lock for each). A
+# query waiting there would run however late it got its turn, long after its caller gave up: under load the
+# queue of dead calls is what the engine spends its time on. Queries therefore queue here first, those with a
+# deadline for no longer than it, and those whose caller is gone never start. (Writes go straight to the
+# engine: ingest's sink retries them and they must not be dropped for a reader's deadline.)
+_embedded_gate_by_path: dict[str, threading.Lock] = {}
+_embedded_gates: weakref.WeakKeyDictionary[Client, threading.Lock] = weakref.WeakKeyDictionary()
+_gates_lock = threading.Lock()
 
 
 def _identifier(name: str) -> str:
@@ -124,10 +138,31 @@ def query_rows(
 
     Within a call that has a deadline, the statement runs with ClickHouse's `max_execution_time` set to what
     is left of it (whole seconds, at least one), and a statement stopped by it is DEADLINE_EXCEEDED rather
-    than UNAVAILABLE; past the deadline, no statement starts."""
+    than UNAVAILABLE; past the deadline, no statement starts (on the embedded engine, not even one that was
+    waiting for its turn)."""
     left = remaining_seconds()
     if left is not None:
         settings = {**(settings or {}), "max_execution_time": max(1, math.ceil(left))}
+    gate = _embedded_gates.get(client)
+    if gate is None:
+        return _query(client, sql, parameters, action, left=left, settings=settings)
+    if not gate.acquire(timeout=-1 if left is None else left):
+        raise DeadlineExceeded(f"{action} waited for the embedded engine past the deadline")
+    try:
+        return _query(client, sql, parameters, action, left=left, settings=settings)
+    finally:
+        gate.release()
+
+
+def _query(
+    client: Client,
+    sql: str,
+    parameters: dict[str, Any] | None,
+    action: str,
+    *,
+    left: float | None,
+    settings: dict[str, Any] | None,
+) -> list[Sequence[Any]]:
     try:
         return list(client.query(sql, parameters=parameters, settings=settings).result_rows)
     except ClickHouseError as exc:
