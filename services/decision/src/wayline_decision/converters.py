@@ -10,6 +10,7 @@ from wayline.common.timestamps import to_timestamp
 from wayline.decision.v1 import decision_service_pb2 as pb
 from wayline.decision.v1 import model_package_pb2, model_pb2
 from wayline_decision.catalog import ModelEntry, ModelPage
+from wayline_decision.judge_converters import evaluation_message, judgement_message
 from wayline_decision.registry import RegisteredVersion
 from wayline_decision.serving.lifecycle import VersionState
 from wayline_decision.serving.traffic import Traffic
@@ -81,6 +82,7 @@ def traffic_message(traffic: Traffic) -> model_pb2.ModelTraffic:
         canary_version=traffic.canary_version,
         canary_percent=traffic.canary_percent,
         shadow_version=traffic.shadow_version,
+        judgement=judgement_message(traffic.judgement) if traffic.judgement is not None else None,
     )
 
 
@@ -94,6 +96,11 @@ def model_message(entry: ModelEntry) -> model_pb2.Model:
         model.traffic.CopyFrom(traffic_message(traffic))
         model.previous_stable_version = traffic.previous_stable_version
         model.update_time.FromMicroseconds(traffic.update_time_us)
+    if traffic is not None and traffic.evaluation is not None:
+        evaluation = traffic.evaluation
+        model.canary_evaluation.CopyFrom(
+            evaluation_message(evaluation.judgement, evaluation.evaluate_time_us)
+        )
     return model
 
 

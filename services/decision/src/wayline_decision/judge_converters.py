@@ -7,7 +7,7 @@ from wayline.common.errors import FieldViolation, InvalidArgument
 from wayline.decision.v1 import model_pb2
 from wayline_decision.serving.judge import Judgement, JudgePolicy, Verdict
 
-__all__ = ["evaluation_message", "judge_policy"]
+__all__ = ["evaluation_message", "judge_policy", "judgement_message"]
 
 _VERDICTS = {
     Verdict.WAIT: model_pb2.CANARY_VERDICT_WAIT,
@@ -36,6 +36,18 @@ def judge_policy(message: model_pb2.CanaryJudgement, path: str = "judgement") ->
         margin=message.margin,
         min_decisions=message.min_decisions or 1000,
         confidence=message.confidence or 0.95,
+    )
+
+
+def judgement_message(policy: JudgePolicy | None) -> model_pb2.CanaryJudgement:
+    """The policy as the contract states it; unset (not enabled) for None."""
+    if policy is None:
+        return model_pb2.CanaryJudgement()
+    return model_pb2.CanaryJudgement(
+        enabled=True,
+        margin=policy.margin,
+        min_decisions=policy.min_decisions,
+        confidence=policy.confidence,
     )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from wayline.common.errors import FieldViolation, InvalidArgument
 from wayline.decision.v1 import decision_service_pb2 as pb
 from wayline_decision.converters import model_id_of
+from wayline_decision.judge_converters import judge_policy
+from wayline_decision.serving.judge import JudgePolicy
 from wayline_decision.serving.traffic import DeployMode, TrafficChange
 
 __all__ = ["deploy_request", "rollback_request", "traffic_request"]
@@ -17,8 +19,10 @@ _MODES = {
 }
 
 
-def deploy_request(request: pb.DeployModelRequest) -> tuple[str, str, DeployMode, int]:
-    """(model id, version, mode, canary percent)."""
+def deploy_request(
+    request: pb.DeployModelRequest,
+) -> tuple[str, str, DeployMode, int, JudgePolicy | None]:
+    """(model id, version, mode, canary percent, how the canary is judged)."""
     model_id = model_id_of(request.name)
     violations = []
     if not request.version:
@@ -30,7 +34,7 @@ def deploy_request(request: pb.DeployModelRequest) -> tuple[str, str, DeployMode
         raise InvalidArgument(
             f"the deployment is invalid: {violations[0].field}: {violations[0].description}", violations
         )
-    return model_id, request.version, mode, request.canary_percent
+    return model_id, request.version, mode, request.canary_percent, judge_policy(request.judgement)
 
 
 def traffic_request(request: pb.SetModelTrafficRequest) -> tuple[str, TrafficChange]:
@@ -41,6 +45,7 @@ def traffic_request(request: pb.SetModelTrafficRequest) -> tuple[str, TrafficCha
         canary_version=traffic.canary_version,
         canary_percent=traffic.canary_percent,
         shadow_version=traffic.shadow_version,
+        judgement=judge_policy(traffic.judgement, "traffic.judgement"),
     )
 
 

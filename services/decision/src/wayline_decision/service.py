@@ -35,6 +35,7 @@ from wayline_decision.holdouts import Holdouts, HoldoutStore
 from wayline_decision.inference import InferenceServicer
 from wayline_decision.registry.directory import DirectoryRegistry
 from wayline_decision.servicer import DecisionServicer
+from wayline_decision.serving.judging import CanaryJudging
 from wayline_decision.serving.lifecycle import ModelLifecycle
 from wayline_decision.serving.loader import VersionLoader
 from wayline_decision.serving.poller import TrafficPoller
@@ -64,7 +65,7 @@ def _peer(
     )
 
 
-def decision_service(
+def decision_service(  # noqa: PLR0915 - the wiring: one statement per part, read top to bottom
     settings: DecisionSettings,
     features: FeatureRuntime | None = None,
     *,
@@ -98,6 +99,7 @@ def decision_service(
 
     # Decide records into `traces.sink`; GetDecision, Feedback and ExportDecisions read.
     traces = traces or build_traces(settings)
+    judging = CanaryJudging(lifecycle, traces.journeys, settings.canary_judge_seconds)
     holdout_store = HoldoutStore(db)
     holdouts = Holdouts(holdout_store, settings.holdout_cache_seconds)
     journeys = _peer(
@@ -156,6 +158,7 @@ def decision_service(
         features.start()  # the online state restored before models load (they register their specs on it)
         lifecycle.sync()  # every deployed version loaded before SERVING; one that fails is FAILED, retried
         poller.start()
+        judging.start()
         ready.set()
         removed = registry.sweep_staging(settings.stale_upload_seconds)
         if removed:
@@ -163,6 +166,7 @@ def decision_service(
 
     def stop() -> None:
         ready.clear()
+        judging.stop()
         poller.stop()
         features.stop()  # a last snapshot
         traces.sink.stop(settings.shutdown_grace_seconds)  # writes the traces still waiting, within the grace

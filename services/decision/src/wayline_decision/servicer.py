@@ -177,9 +177,9 @@ class DecisionServicer(pb_grpc.DecisionServiceServicer):
     def DeployModel(  # noqa: N802
         self, request: pb.DeployModelRequest, context: grpc.ServicerContext
     ) -> pb.DeployModelResponse:
-        model_id, version, mode, percent = deploy_request(request)
+        model_id, version, mode, percent, judgement = deploy_request(request)
         tenant = require_tenant()
-        self._lifecycle.deploy(tenant, model_id, version, mode, percent)
+        self._lifecycle.deploy(tenant, model_id, version, mode, percent, judgement=judgement)
         return pb.DeployModelResponse(model=self._model(tenant, model_id))
 
     def SetModelTraffic(  # noqa: N802

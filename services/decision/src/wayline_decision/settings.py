@@ -44,6 +44,13 @@ class DecisionSettings(ServiceSettings):
         description="How often a replica reads the models' traffic generations and loads and swaps in what "
         "another replica deployed: the most a deployment takes to reach every replica (plus the load).",
     )
+    canary_judge_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="How often the canary judge compares each judged canary's conversions with its stable "
+        "version's (a canary deployed with an enabled CanaryJudgement) and promotes or rolls it back when "
+        "the evidence is decisive; every replica judges, one applies each verdict. 0 turns the judge off.",
+    )
     load_retry_seconds: float = Field(
         default=30.0,
         gt=0,

@@ -20,11 +20,22 @@ import structlog
 from wayline_decision.errors import ModelLoadFailed, ModelNotFound, ModelVersionNotFound, TrafficConflict
 from wayline_decision.packages import MODEL_ID_PATTERN
 from wayline_decision.registry import ModelRegistry
+from wayline_decision.serving.judge import JudgePolicy
 from wayline_decision.serving.loaded import ServingModel
 from wayline_decision.serving.loader import VersionLoader
 from wayline_decision.serving.routing import Deployment
 from wayline_decision.serving.server import ModelServer
-from wayline_decision.serving.traffic import DeployMode, Traffic, TrafficChange, deploy, rollback, set_traffic
+from wayline_decision.serving.traffic import (
+    CanaryEvaluation,
+    DeployMode,
+    Traffic,
+    TrafficChange,
+    canary_run,
+    conclude_canary,
+    deploy,
+    rollback,
+    set_traffic,
+)
 from wayline_decision.serving.traffic_store import TrafficStore
 
 __all__ = ["ModelLifecycle", "VersionState"]
@@ -62,9 +73,18 @@ class ModelLifecycle:
         self._clock_us = clock_us
 
     def deploy(
-        self, tenant: str, model_id: str, version: str, mode: DeployMode, canary_percent: int
+        self,
+        tenant: str,
+        model_id: str,
+        version: str,
+        mode: DeployMode,
+        canary_percent: int,
+        *,
+        judgement: JudgePolicy | None = None,
     ) -> Traffic:
-        return self._change(tenant, model_id, lambda current: deploy(current, version, mode, canary_percent))
+        return self._change(
+            tenant, model_id, lambda current: deploy(current, version, mode, canary_percent, judgement)
+        )
 
     def set_traffic(self, tenant: str, model_id: str, change: TrafficChange) -> Traffic:
         return self._change(tenant, model_id, lambda current: set_traffic(current, change))
@@ -72,24 +92,51 @@ class ModelLifecycle:
     def rollback(self, tenant: str, model_id: str, version: str) -> Traffic:
         return self._change(tenant, model_id, lambda current: rollback(current, version))
 
+    def conclude_canary(
+        self, tenant: str, model_id: str, judged: Traffic, evaluation: CanaryEvaluation
+    ) -> Traffic | None:
+        """Apply the judge's decisive verdict on the canary run of `judged` (promote it, or drop it) with the
+        same conditional write as any change; the new traffic, or None when that run was already over (the
+        change of another replica or an admin won), so of replicas judging at once exactly one acts."""
+        traffic, written = self._apply(
+            tenant, model_id, lambda current: conclude_canary(current, judged, evaluation)
+        )
+        return traffic if written else None
+
+    def record_evaluation(
+        self, tenant: str, model_id: str, judged: Traffic, evaluation: CanaryEvaluation
+    ) -> bool:
+        """Keep an undecided evaluation on the traffic it judged (not a change: no new generation, nothing
+        to load); False when the traffic changed since."""
+        return self._store.record_evaluation(tenant, model_id, judged.generation, evaluation)
+
     def traffic(self, tenant: str, model_id: str) -> Traffic:
         return self._store.get(tenant, model_id)
+
+    def everything(self) -> dict[tuple[str, str], Traffic]:
+        """(tenant, model id) → traffic, for every tenant."""
+        return self._store.everything()
 
     def _require_model(self, tenant: str, model_id: str) -> None:
         if not MODEL_ID_PATTERN.fullmatch(model_id) or not self._registry.versions(tenant, model_id):
             raise ModelNotFound(f"models/{model_id}")
 
     def _change(self, tenant: str, model_id: str, rule: Callable[[Traffic], Traffic]) -> Traffic:
+        return self._apply(tenant, model_id, rule)[0]
+
+    def _apply(self, tenant: str, model_id: str, rule: Callable[[Traffic], Traffic]) -> tuple[Traffic, bool]:
+        """The traffic after `rule`, and whether this call wrote it."""
         self._require_model(tenant, model_id)
         for _ in range(_ATTEMPTS):
             current = self._store.get(tenant, model_id)
-            proposed = rule(current)
+            now_us = self._clock_us()
+            proposed = canary_run(current, rule(current), now_us)
             if proposed == current:  # nothing changes: make sure this replica serves it, write nothing
                 self._install(tenant, current, strict=True)
-                return current
+                return current, False
             for version in proposed.versions():
                 self._loader.registered(tenant, model_id, version)  # NOT_FOUND before any load
-            new = replace(proposed, generation=current.generation + 1, update_time_us=self._clock_us())
+            new = replace(proposed, generation=current.generation + 1, update_time_us=now_us)
             deployment = self._deployment(tenant, new, strict=True)
             if self._store.replace(tenant, new, current.generation):
                 self._server.install(tenant, deployment)
@@ -104,7 +151,7 @@ class ModelLifecycle:
                     canary_basis_points=new.canary_basis_points,
                     shadow=new.shadow_version,
                 )
-                return new
+                return new, True
         raise TrafficConflict(model_id)
 
     def _deployment(self, tenant: str, traffic: Traffic, *, strict: bool) -> Deployment:

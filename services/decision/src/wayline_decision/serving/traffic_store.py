@@ -1,17 +1,20 @@
 """Every model's traffic in SQL (SQLite embedded, PostgreSQL when replicas share it), one row per tenant and
 model. A write is conditional on the generation it was made against, so of two admins (or replicas)
 changing one model's traffic at once exactly one wins and the other applies its change again to what won.
-Replicas poll the rows and load what changed."""
+Replicas poll the rows and load what changed. The canary judge's evaluations are written beside the traffic
+without a new generation: they change what GetModel shows, not what serves."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from wayline.common.sql import DATABASE_DOWN, Database, migrate
 from wayline_decision.errors import TrafficStoreUnavailable
-from wayline_decision.serving.traffic import Traffic
+from wayline_decision.serving.judge import ArmCounts, CanaryCounts, Judgement, JudgePolicy, Verdict
+from wayline_decision.serving.traffic import CanaryEvaluation, Traffic
 
 __all__ = ["MIGRATIONS", "TrafficStore"]
 
@@ -23,16 +26,91 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         " previous_stable_version TEXT NOT NULL, update_time_us BIGINT NOT NULL,"
         " generation BIGINT NOT NULL, PRIMARY KEY (tenant_id, model_id))",
     ),
+    # The canary judge: the run's start, its policy (judge_margin NULL: not judged) and the last evaluation
+    # (JSON, '' for none: read whole, never queried by its parts).
+    (
+        "ALTER TABLE model_traffic ADD COLUMN canary_start_us BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE model_traffic ADD COLUMN judge_margin DOUBLE PRECISION",
+        "ALTER TABLE model_traffic ADD COLUMN judge_min_decisions BIGINT",
+        "ALTER TABLE model_traffic ADD COLUMN judge_confidence DOUBLE PRECISION",
+        "ALTER TABLE model_traffic ADD COLUMN canary_evaluation TEXT NOT NULL DEFAULT ''",
+    ),
 )
-# One column list: the DDL above, the SELECTs and the row parsing follow it.
-_VALUES = (
-    "stable_version, canary_version, canary_basis_points, shadow_version, previous_stable_version,"
-    " update_time_us, generation"
+# One column list: the DDL above, the SELECTs, the writes and the row parsing follow it.
+_COLUMNS = (
+    "stable_version",
+    "canary_version",
+    "canary_basis_points",
+    "shadow_version",
+    "previous_stable_version",
+    "update_time_us",
+    "generation",
+    "canary_start_us",
+    "judge_margin",
+    "judge_min_decisions",
+    "judge_confidence",
+    "canary_evaluation",
 )
+_VALUES = ", ".join(_COLUMNS)
+_PLACEHOLDERS = ", ".join("?" for _ in _COLUMNS)
+_ASSIGNMENTS = ", ".join(f"{column} = ?" for column in _COLUMNS)
+
+
+def _evaluation_json(evaluation: CanaryEvaluation | None) -> str:
+    if evaluation is None:
+        return ""
+    judgement = evaluation.judgement
+    counts = judgement.counts
+    return json.dumps(
+        {
+            "verdict": judgement.verdict.value,
+            "stable": [counts.stable.decisions, counts.stable.conversions],
+            "canary": [counts.canary.decisions, counts.canary.conversions],
+            "difference": judgement.difference,
+            "lower": judgement.lower,
+            "upper": judgement.upper,
+            "explanation": judgement.explanation,
+            "evaluate_time_us": evaluation.evaluate_time_us,
+        }
+    )
+
+
+def _evaluation(text: str) -> CanaryEvaluation | None:
+    if not text:
+        return None
+    data = json.loads(text)
+    counts = CanaryCounts(stable=ArmCounts(*data["stable"]), canary=ArmCounts(*data["canary"]))
+    judgement = Judgement(
+        Verdict(data["verdict"]),
+        counts,
+        data["difference"],
+        data["lower"],
+        data["upper"],
+        data["explanation"],
+    )
+    return CanaryEvaluation(judgement, int(data["evaluate_time_us"]))
 
 
 def _traffic(model_id: str, row: tuple[Any, ...]) -> Traffic:
-    stable, canary, basis_points, shadow, previous, update_time_us, generation = row
+    (
+        stable,
+        canary,
+        basis_points,
+        shadow,
+        previous,
+        update_time_us,
+        generation,
+        canary_start_us,
+        margin,
+        min_decisions,
+        confidence,
+        evaluation,
+    ) = row
+    judgement = (
+        None
+        if margin is None
+        else JudgePolicy(margin=float(margin), min_decisions=int(min_decisions), confidence=float(confidence))
+    )
     return Traffic(
         model_id=model_id,
         stable_version=stable,
@@ -42,6 +120,9 @@ def _traffic(model_id: str, row: tuple[Any, ...]) -> Traffic:
         previous_stable_version=previous,
         update_time_us=int(update_time_us),
         generation=int(generation),
+        canary_start_us=int(canary_start_us),
+        judgement=judgement,
+        evaluation=_evaluation(evaluation),
     )
 
 
@@ -54,6 +135,13 @@ def _values(traffic: Traffic) -> tuple[Any, ...]:
         traffic.previous_stable_version,
         traffic.update_time_us,
         traffic.generation,
+        traffic.canary_start_us,
+        *(
+            (None, None, None)
+            if traffic.judgement is None
+            else (traffic.judgement.margin, traffic.judgement.min_decisions, traffic.judgement.confidence)
+        ),
+        _evaluation_json(traffic.evaluation),
     )
 
 
@@ -100,16 +188,27 @@ class TrafficStore:
             if read_generation == 0:
                 rows = tx.execute(
                     f"INSERT INTO model_traffic (tenant_id, model_id, {_VALUES})"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    f" VALUES (?, ?, {_PLACEHOLDERS})"
                     " ON CONFLICT (tenant_id, model_id) DO NOTHING RETURNING generation",
                     (tenant, traffic.model_id, *_values(traffic)),
                 )
             else:
                 rows = tx.execute(
-                    "UPDATE model_traffic SET stable_version = ?, canary_version = ?,"
-                    " canary_basis_points = ?, shadow_version = ?, previous_stable_version = ?,"
-                    " update_time_us = ?, generation = ?"
+                    f"UPDATE model_traffic SET {_ASSIGNMENTS}"
                     " WHERE tenant_id = ? AND model_id = ? AND generation = ? RETURNING generation",
                     (*_values(traffic), tenant, traffic.model_id, read_generation),
                 )
+        return bool(rows)
+
+    def record_evaluation(
+        self, tenant: str, model_id: str, generation: int, evaluation: CanaryEvaluation
+    ) -> bool:
+        """Keep the judge's evaluation on the model's traffic if the row is still at `generation` (the
+        traffic it judged), without a new generation; False when the traffic changed since."""
+        with self._guard(), self._db.transaction() as tx:
+            rows = tx.execute(
+                "UPDATE model_traffic SET canary_evaluation = ?"
+                " WHERE tenant_id = ? AND model_id = ? AND generation = ? RETURNING generation",
+                (_evaluation_json(evaluation), tenant, model_id, generation),
+            )
         return bool(rows)
