@@ -14,8 +14,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-# Six service processes start (each importing its stack, decision loading ONNX Runtime): on 2 shared cores under
-# load this has taken over two minutes, so the test gets more than the suite's default timeout.
+# Six service processes start (each importing its stack, decision loading ONNX Runtime): on 2 shared cores
+# under load this has taken over two minutes, so the test gets more than the suite's default timeout.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(360)]
 
 
