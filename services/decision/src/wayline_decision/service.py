@@ -10,6 +10,7 @@ SERVING."""
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 
 import grpc
 import structlog
@@ -65,7 +66,46 @@ def _peer(
     )
 
 
-def decision_service(  # noqa: PLR0915 - the wiring: one statement per part, read top to bottom
+@dataclass(frozen=True)
+class _Peers:
+    """The channels Decide reads facts through; None where the address setting is empty."""
+
+    journeys: grpc.Channel | None
+    identity: grpc.Channel | None
+    orchestrator: grpc.Channel | None
+
+    @classmethod
+    def open(cls, settings: DecisionSettings) -> _Peers:
+        services = {
+            name: file.DESCRIPTOR.services_by_name[service]
+            for name, file, service in (
+                ("journeys", journeys_pb, "JourneyService"),
+                ("identity", identity_pb, "IdentityService"),
+                ("orchestrator", orchestrator_pb, "OrchestratorService"),
+            )
+        }
+        return cls(
+            journeys=_peer(settings, settings.journeys_address, services["journeys"]),
+            identity=_peer(settings, settings.identity_address, services["identity"]),
+            orchestrator=_peer(settings, settings.orchestrator_address, services["orchestrator"]),
+        )
+
+    def close(self) -> None:
+        for channel in (self.journeys, self.identity, self.orchestrator):
+            if channel is not None:
+                channel.close()
+
+
+def _budgets(settings: DecisionSettings) -> Budgets:
+    return Budgets(
+        resolve_s=settings.decide_resolve_budget_seconds,
+        facts_s=settings.decide_facts_budget_seconds,
+        features_s=settings.decide_features_budget_seconds,
+        reserve_s=settings.decide_reserve_seconds,
+    )
+
+
+def decision_service(
     settings: DecisionSettings,
     features: FeatureRuntime | None = None,
     *,
@@ -102,33 +142,17 @@ def decision_service(  # noqa: PLR0915 - the wiring: one statement per part, rea
     judging = CanaryJudging(lifecycle, traces.journeys, settings.canary_judge_seconds)
     holdout_store = HoldoutStore(db)
     holdouts = Holdouts(holdout_store, settings.holdout_cache_seconds)
-    journeys = _peer(
-        settings, settings.journeys_address, journeys_pb.DESCRIPTOR.services_by_name["JourneyService"]
-    )
-    identity = _peer(
-        settings, settings.identity_address, identity_pb.DESCRIPTOR.services_by_name["IdentityService"]
-    )
-    orchestrator = _peer(
-        settings,
-        settings.orchestrator_address,
-        orchestrator_pb.DESCRIPTOR.services_by_name["OrchestratorService"],
-    )
+    peers = _Peers.open(settings)
     sources = DecideSources(
         router=models,
         reader=features.features,
         catalogue=CatalogueCache(actions, settings.catalogue_cache_seconds),
         holdouts=holdouts,
-        facts=GrpcFactSource(journeys, identity, orchestrator),
-        resolver=GrpcPersonResolver(identity),
+        facts=GrpcFactSource(peers.journeys, peers.identity, peers.orchestrator),
+        resolver=GrpcPersonResolver(peers.identity),
         explainer=ServingExplainer(),
     )
-    budgets = Budgets(
-        resolve_s=settings.decide_resolve_budget_seconds,
-        facts_s=settings.decide_facts_budget_seconds,
-        features_s=settings.decide_features_budget_seconds,
-        reserve_s=settings.decide_reserve_seconds,
-    )
-    decider = Decider(sources, budgets=budgets)
+    decider = Decider(sources, budgets=_budgets(settings))
 
     def register(server: grpc.Server) -> list[str]:
         decision = DecisionServicer(
@@ -170,9 +194,7 @@ def decision_service(  # noqa: PLR0915 - the wiring: one statement per part, rea
         poller.stop()
         features.stop()  # a last snapshot
         traces.sink.stop(settings.shutdown_grace_seconds)  # writes the traces still waiting, within the grace
-        for channel in (journeys, identity, orchestrator):
-            if channel is not None:
-                channel.close()
+        peers.close()
         db.close()
 
     return ServiceDefinition(name="decision", register=register, start=start, stop=stop)
