@@ -10,7 +10,7 @@ import os
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -102,6 +102,7 @@ ACTIONS: tuple[tuple[str, action_pb2.Action], ...] = (
         ),
     ),
 )
+BY_PERSON_ID = ("u-ava", "u-ben", "u-dev")  # the first one's choice is explained
 CANARY_PERSONS, CANARY_PERCENT = 200, 10
 # Decide waits 50 ms for identity and the facts in production. The demo runs every service on one machine,
 # often shared and busy, where identity or the orchestrator can miss that by a little and eligibility would
@@ -424,13 +425,13 @@ def show_decide(
     console.print(_traffic_table(f"DeployModel {model_id} 1 (full): the model's traffic", deployed))
     _create_catalogue(shop, console)
 
-    explained: tuple[str, pb.DecideResponse] | None = None
-    for customer in _by_person_id():
-        person_id = shop.person_id(event_pb2.Identifier(type="user_id", value=customer.user_id))
+    explained: pb.DecideResponse | None = None
+    for user_id in BY_PERSON_ID:  # the app knows them by their person id
+        person_id = shop.person_id(event_pb2.Identifier(type="user_id", value=user_id))
         response = shop.decide(event_pb2.PersonRef(person_id=person_id), explain=explained is None)
-        _show_decision(customer.user_id, response, console)
+        _show_decision(user_id, response, console)
         if explained is None:
-            explained = (customer.user_id, response)
+            explained = response
     chloe = next(c for c in demo.CUSTOMERS if c.user_id == "u-chloe")
     _identify(shop, chloe)
     email = event_pb2.Identifier(type="email", value=chloe.email)
@@ -438,7 +439,7 @@ def show_decide(
     by_email = shop.decide(event_pb2.PersonRef(identifier=email))
     _show_decision(chloe.email, by_email, console)
     if explained is not None:
-        console.print(_explanation_table(*_explanation_of(explained)))
+        console.print(_explanation_table(BY_PERSON_ID[0], explained.explanation))
     _feedback(shop, by_email, console)
     trace = shop.decision.GetDecision(
         pb.GetDecisionRequest(decision_id=by_email.decision_id), metadata=auth, timeout=10
@@ -447,12 +448,3 @@ def show_decide(
     if version_2 is not None:
         _canary(shop, version_2, console)
     console.print(f"Decide, end to end: {time.monotonic() - started:.1f} s")
-
-
-def _by_person_id() -> Sequence[demo.Customer]:
-    return [c for c in demo.CUSTOMERS if c.user_id in ("u-ava", "u-ben", "u-dev")]
-
-
-def _explanation_of(explained: tuple[str, pb.DecideResponse]) -> tuple[str, action_pb2.DecisionExplanation]:
-    who, response = explained
-    return who, response.explanation
