@@ -74,7 +74,8 @@ def _assert_decide(output: str) -> None:
     """The Decide step deployed the pushed model, decided for the customers by person id and by e-mail with
     the actions ranked by priority, explained one choice whose contributions add up to its margin, showed
     the rule that removed a candidate, took feedback and split a canary."""
-    assert re.search(r"^│ 1\s+│ loaded\s+│ stable\s+│ none, discount_10", output, re.MULTILINE), output
+    assert re.search(r"^│ 1\s+│ loaded\s+│ stable\s+│ 6\s+│ (0\.\d{3}|-)\s+│$", output, re.MULTILINE), output
+    assert "it scores none, discount_10, free_shipping, email_reminder, push_reminder, call_back" in output
     decisions = re.findall(
         r"^Decide for (\S+): decision ([0-9a-f-]{36}) · models/next-best-action version (\d+) · "
         r"features from (online|journeys|defaults|mixed) · person ([0-9a-f-]{36})$",

@@ -207,7 +207,7 @@ class _Shop:
 
 def _traffic_table(title: str, model: model_pb2.Model) -> Table:
     table = Table(title=title)
-    for column in ("version", "state", "serves", "actions", "registered AUC"):
+    for column in ("version", "state", "serves", "actions scored", "registered AUC"):
         table.add_column(column)
     traffic = model.traffic
     serving = {traffic.stable_version: "stable (everyone else)" if traffic.canary_version else "stable"}
@@ -219,7 +219,7 @@ def _traffic_table(title: str, model: model_pb2.Model) -> Table:
             version.version,
             _short(model_pb2.ModelVersionState.Name(version.state), "model_version_state_"),
             serving.get(version.version, "-"),
-            ", ".join(version.action_ids),
+            str(len(version.action_ids)),
             f"{auc:.3f}" if auc is not None else "-",
         )
     return table
@@ -243,13 +243,13 @@ def _create_catalogue(shop: _Shop, console: Console) -> None:
         reachable = stored.eligibility.required_reachable_channel
         purpose = contact_policy_pb2.ContactPurpose.Name(stored.purpose)
         table.add_row(
-            stored.name,
+            action_id,
             _short(E.Channel.Name(stored.channel), "channel_"),
             ", ".join(stored.placements) or "any",
             f"{stored.value:g} {stored.value_currency}",
             f"{stored.lever:g}" if stored.HasField("lever") else "1",
             f"yes, {_short(purpose, 'contact_purpose_')}" if stored.counts_as_contact else "no",
-            f"reachable on {_short(E.Channel.Name(reachable), 'channel_')}" if reachable else "everyone",
+            f"reachable: {_short(E.Channel.Name(reachable), 'channel_')}" if reachable else "everyone",
         )
     console.print(table)
 
@@ -422,7 +422,10 @@ def show_decide(
         deployed = shop.traffic(
             "DeployModel", pb.DeployModelRequest(name=shop.model, version="1", mode=pb.DEPLOY_MODE_FULL)
         )
-    console.print(_traffic_table(f"DeployModel {model_id} 1 (full): the model's traffic", deployed))
+    table = _traffic_table(f"DeployModel {model_id} 1 (full): the model's traffic", deployed)
+    stable = next(v for v in deployed.versions if v.version == deployed.traffic.stable_version)
+    table.caption = f"it scores {', '.join(stable.action_ids)}"
+    console.print(table)
     _create_catalogue(shop, console)
 
     explained: pb.DecideResponse | None = None
