@@ -422,10 +422,9 @@ def show_decide(
         deployed = shop.traffic(
             "DeployModel", pb.DeployModelRequest(name=shop.model, version="1", mode=pb.DEPLOY_MODE_FULL)
         )
-    table = _traffic_table(f"DeployModel {model_id} 1 (full): the model's traffic", deployed)
+    console.print(_traffic_table(f"DeployModel {model_id} 1 (full): the model's traffic", deployed))
     stable = next(v for v in deployed.versions if v.version == deployed.traffic.stable_version)
-    table.caption = f"it scores {', '.join(stable.action_ids)}"
-    console.print(table)
+    console.print(f"{model_id} {stable.version} scores {', '.join(stable.action_ids)}")
     _create_catalogue(shop, console)
 
     explained: pb.DecideResponse | None = None
