@@ -13,12 +13,14 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
+# The demo trains a model on 1,500 generated journeys: minutes on a shared machine, beyond the default 120 s.
+@pytest.mark.timeout(900)
 def test_demo_sends_events_and_prints_every_customers_timeline() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "wayline_cli.main", "demo", "--events", "60"],
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=840,
         env={**os.environ, "COLUMNS": "200"},
         check=False,
     )
@@ -41,6 +43,7 @@ def test_demo_sends_events_and_prints_every_customers_timeline() -> None:
     _assert_gateway(output)
     _assert_clv(output)
     _assert_ml(output)
+    _assert_decide(output)
     assert "every service stopped cleanly" in output
 
 
@@ -67,6 +70,52 @@ def _assert_ml(output: str) -> None:
         r"MODEL_VERSION_STATE_REGISTERED · created True, pushed again: created False",
         output,
     )
+
+
+def _assert_decide(output: str) -> None:
+    """The Decide step deployed the pushed model, decided for the customers by person id and by e-mail with
+    the actions ranked by priority, explained one choice whose contributions add up to its margin, showed
+    the rule that removed a candidate, took feedback and split a canary."""
+    assert re.search(r"^│ 1\s+│ loaded\s+│ stable\s+│ 6\s+│ (0\.\d{3}|-)\s+│$", output, re.MULTILINE), output
+    scores = (
+        "next-best-action 1 scores none, discount_10, free_shipping, email_reminder, push_reminder, call_back"
+    )
+    assert scores in output
+    decisions = re.findall(
+        r"^Decide for (\S+): decision ([0-9a-f-]{36}) · models/next-best-action version (\d+) · "
+        r"features from (online|journeys|defaults|mixed) · person ([0-9a-f-]{36})$",
+        output,
+        re.MULTILINE,
+    )
+    assert [who for who, *_ in decisions] == ["u-ava", "u-ben", "u-dev", "chloe@example.com"], output
+    assert {version for _, _, version, _, _ in decisions} == {"1"}
+    assert len({person for *_, person in decisions}) == 4  # the e-mail resolved to chloe, not to another
+    for table in re.split(r"^Decide for ", output, flags=re.MULTILINE)[1:5]:
+        rows = re.findall(
+            r"^│ (\d)\s+│ (\w+)\s+│ \w+\s+│ (0\.\d{4})\s+│ ([\d.]+)\s+│ ([\d.]+)\s+│ 1\s+│$",
+            table.split("└")[0],
+            re.MULTILINE,
+        )
+        assert rows, table
+        assert [int(rank) for rank, *_ in rows] == list(range(1, len(rows) + 1))
+        priorities = [float(priority) for *_, priority in rows]
+        assert priorities == sorted(priorities, reverse=True), table
+    assert re.search(r"base \+ Σ contributions = margin\s+│ .*: OK", output), output
+    chloe_decision = decisions[3][1]
+    trace = output.split(f"GetDecision {chloe_decision}")[1]
+    # chloe never gave a phone number: the call is not offered to her, and the trace says which rule said so
+    assert re.search(r"^│ call_back\s+│ filtered\s+│ -\s+│ .*│ not_reachable", trace, re.MULTILINE), trace
+    feedback = (
+        rf"Feedback on decision {chloe_decision}: (\w+)/FEEDBACK_OUTCOME_IMPRESSION accepted, "
+        r"then \1/FEEDBACK_OUTCOME_CONVERSION accepted"
+    )
+    assert re.search(feedback, output), output
+    assert re.search(r"^│ feedback conversion\s+│ \w+\s+│\s+│ value 49\.90 EUR", trace, re.MULTILINE), trace
+    split = re.search(r"canary split over 200 persons .*: version 1: (\d+), version 2: (\d+)", output)
+    assert split, output
+    assert 0 < int(split.group(2)) < int(split.group(1))  # 10% of persons, hashed stably
+    rolled_back = output.rsplit("RollbackModel", maxsplit=1)[-1]
+    assert re.search(r"^│ 1\s+│ loaded\s+│ stable\s+│", rolled_back, re.MULTILINE), rolled_back
 
 
 def _assert_gateway(output: str) -> None:

@@ -35,7 +35,9 @@ __all__ = ["show_ml"]
 PEOPLE, DAYS = 1500, 90
 
 
-def show_ml(channel: grpc.Channel, address: str, api_key: str, registry_root: Path, console: Console) -> None:
+def show_ml(channel: grpc.Channel, address: str, api_key: str, registry_root: Path, console: Console) -> Path:
+    """Train, package and push version 1; also package the same model as version 2 (validated, not pushed)
+    and return its path, for the Decide step's canary."""
     started = time.monotonic()
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     config = GeneratorConfig(people=PEOPLE, days=DAYS, seed=3, start=today - timedelta(days=DAYS + 2))
@@ -61,6 +63,11 @@ def show_ml(channel: grpc.Channel, address: str, api_key: str, registry_root: Pa
         dest, name="next-best-action", version="1", models=models, evaluation=evaluation, exported=exported
     )
     manifest = validate(dest)
+    second = DirectoryRegistry(registry_root).path("demo", "next-best-action", "2")
+    write_package(
+        second, name="next-best-action", version="2", models=models, evaluation=evaluation, exported=exported
+    )
+    validate(second)
     decision = decision_grpc.DecisionServiceStub(channel)
     model_id, version, files = package_files(dest)
     with console.status(f"pushing {model_id} {version} to the decision service…"):
@@ -115,3 +122,4 @@ def show_ml(channel: grpc.Channel, address: str, api_key: str, registry_root: Pa
     )
     summary.add_row("took", f"{time.monotonic() - started:.1f} s")
     console.print(summary)
+    return second

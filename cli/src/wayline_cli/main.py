@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -27,6 +28,7 @@ from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
 from wayline_cli import (
     demo,
     demo_clv,
+    demo_decide,
     demo_gateway,
     demo_http,
     demo_identity,
@@ -114,6 +116,8 @@ def demo_command(
 ) -> None:
     """Start the suite, send touchpoints from many channels and devices through the gateway, and print the
     customers' timelines and the journeys analytics on them, read back through the gateway."""
+    for name, value in demo_decide.DEMO_BUDGETS.items():
+        os.environ.setdefault(name, value)  # the services inherit it
     with tempfile.TemporaryDirectory(prefix="wayline-demo-") as scratch:
         suite = Suite.on_free_ports((data_dir or Path(scratch)).resolve())
         _start(suite)
@@ -152,7 +156,10 @@ def _run_demo(suite: Suite, count: int) -> None:
         _show_http_collector(channel, suite, auth)
         demo_gateway.show_gateway(channel, auth, console)
         demo_clv.show_clv(channel, suite.address("gateway"), suite.api_key, console)
-        demo_ml.show_ml(channel, suite.address("gateway"), suite.api_key, suite.data_dir / "models", console)
+        version_2 = demo_ml.show_ml(
+            channel, suite.address("gateway"), suite.api_key, suite.data_dir / "models", console
+        )
+        demo_decide.show_decide(channel, auth, "next-best-action", version_2, console)
 
 
 def _show_http_collector(channel: grpc.Channel, suite: Suite, auth: tuple[tuple[str, str], ...]) -> None:
