@@ -7,11 +7,9 @@ import uuid
 from pathlib import Path
 
 import grpc
-from google.rpc import error_details_pb2
 
 from tests.conftest import API_KEY
 from wayline.api.v1 import annotations_pb2
-from wayline.common.errors import status_details
 from wayline.decision.v1 import decision_service_pb2 as pb
 from wayline.decision.v1 import decision_service_pb2_grpc as pb_grpc
 from wayline.decision.v1 import model_pb2
@@ -54,19 +52,6 @@ def states(model: model_pb2.Model) -> dict[str, str]:
     return {
         v.version: model_pb2.ModelVersionState.Name(v.state).removeprefix("MODEL_VERSION_STATE_")
         for v in model.versions
-    }
-
-
-def reason(error: grpc.RpcError) -> str:
-    return str(next(d.reason for d in status_details(error) if isinstance(d, error_details_pb2.ErrorInfo)))
-
-
-def violations(error: grpc.RpcError) -> dict[str, str]:
-    return {
-        v.field: v.description
-        for d in status_details(error)
-        if isinstance(d, error_details_pb2.BadRequest)
-        for v in d.field_violations
     }
 
 

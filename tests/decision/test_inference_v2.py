@@ -18,8 +18,9 @@ import pytest
 from pydantic import SecretStr
 
 from tests.conftest import API_KEY, common_settings
-from tests.decision.lifecycle_calls import OPERATOR, deploy, push, reason, violations
+from tests.decision.lifecycle_calls import OPERATOR, deploy, push
 from tests.decision.ml_package import ml_package
+from tests.rpc_errors import reason, violations
 from wayline.common.server import Server
 from wayline.decision.v1 import decision_service_pb2 as pb
 from wayline.inference.v2 import grpc_service_pb2 as v2

@@ -19,12 +19,11 @@ from tests.decision.lifecycle_calls import (
     deploy,
     get_model,
     push,
-    reason,
     states,
     tenant_key,
-    violations,
 )
 from tests.decision.ml_package import ml_package
+from tests.rpc_errors import reason, violations
 from wayline.decision.v1 import decision_service_pb2 as pb
 from wayline.decision.v1 import decision_service_pb2_grpc as pb_grpc
 from wayline.decision.v1 import model_pb2

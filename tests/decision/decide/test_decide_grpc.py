@@ -17,14 +17,13 @@ import grpc
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.timestamp_pb2 import Timestamp
-from google.rpc import error_details_pb2
 
 from tests.conftest import INTERNAL_TOKEN, common_settings, start_server
 from tests.decision.lifecycle_calls import deploy, push
 from tests.decision.ml_package import ml_package
 from tests.journeys.conftest import Journeys
 from tests.journeys.segments_support import count, event, wait_ready
-from wayline.common.errors import status_details
+from tests.rpc_errors import reason, violations
 from wayline.common.server import Server
 from wayline.decision.v1 import action_pb2, decision_pb2, holdout_pb2
 from wayline.decision.v1 import decision_service_pb2 as pb
@@ -104,19 +103,6 @@ def client(decision: Server, package: Path) -> Iterator[Client]:
         push(channel, package, client.metadata)
         deploy(channel, "offers", "1", auth=client.metadata)
         yield client
-
-
-def _reason(error: grpc.RpcError) -> str:
-    return str(next(d.reason for d in status_details(error) if isinstance(d, error_details_pb2.ErrorInfo)))
-
-
-def _fields(error: grpc.RpcError) -> list[str]:
-    return [
-        v.field
-        for d in status_details(error)
-        if isinstance(d, error_details_pb2.BadRequest)
-        for v in d.field_violations
-    ]
 
 
 def test_decide_reads_segments_and_lifecycle_from_journeys(client: Client, journeys_server: Server) -> None:
@@ -222,8 +208,8 @@ def test_decide_refuses_malformed_requests_and_answers_no_model_deployed(
     with pytest.raises(grpc.RpcError) as refused:
         client.decide(max_actions=60, candidates=[action_pb2.CandidateAction(action_id="a")] * 2)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert _reason(refused.value) == "DECIDE_REQUEST_INVALID"
-    assert _fields(refused.value) == ["person", "max_actions", "candidates[1].action_id"]
+    assert reason(refused.value) == "DECIDE_REQUEST_INVALID"
+    assert list(violations(refused.value)) == ["person", "max_actions", "candidates[1].action_id"]
     # The suite's decision server: nothing deployed for this tenant there.
     with (
         grpc.insecure_channel(decision_server.address) as channel,
@@ -231,7 +217,7 @@ def test_decide_refuses_malformed_requests_and_answers_no_model_deployed(
     ):
         Client(channel, client.tenant).decide(person=event_pb2.PersonRef(person_id="p"))
     assert undeployed.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert _reason(undeployed.value) == "NO_MODEL_DEPLOYED"
+    assert reason(undeployed.value) == "NO_MODEL_DEPLOYED"
 
 
 def test_holdout_config_rpcs_get_update_with_etags_and_violations(client: Client) -> None:
@@ -255,7 +241,7 @@ def test_holdout_config_rpcs_get_update_with_etags_and_violations(client: Client
     assert got.holdout_config == stored
     with pytest.raises(grpc.RpcError) as stale:
         client.stub.UpdateHoldoutConfig(update, metadata=client.metadata, timeout=10)
-    assert (stale.value.code(), _reason(stale.value)) == (grpc.StatusCode.ABORTED, "ETAG_MISMATCH")
+    assert (stale.value.code(), reason(stale.value)) == (grpc.StatusCode.ABORTED, "ETAG_MISMATCH")
     bad = pb.UpdateHoldoutConfigRequest(
         holdout_config=holdout_pb2.HoldoutConfig(
             groups=[group, holdout_pb2.HoldoutGroup(group_id="chance", percent=60)]
@@ -264,7 +250,7 @@ def test_holdout_config_rpcs_get_update_with_etags_and_violations(client: Client
     with pytest.raises(grpc.RpcError) as invalid:
         client.stub.UpdateHoldoutConfig(bad, metadata=client.metadata, timeout=10)
     assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert _fields(invalid.value) == [
+    assert list(violations(invalid.value)) == [
         "holdout_config.groups[1].group_id",
         "holdout_config.groups[1].percent",
         "holdout_config.groups[1].salt",

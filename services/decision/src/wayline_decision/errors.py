@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 from wayline.common.errors import (
     Aborted,
@@ -55,6 +56,18 @@ __all__ = [
     "TrafficStoreUnavailable",
     "UnknownFeedbackAction",
 ]
+
+
+class _InvalidWithViolations(InvalidArgument):
+    """A request refused for one or more field violations: the message names the first and counts the rest
+    (every one is in the BadRequest details)."""
+
+    subject: ClassVar[str]  # what was invalid, as the message starts: "the action"
+
+    def __init__(self, violations: Sequence[FieldViolation]) -> None:
+        first = violations[0]
+        more = f" (and {len(violations) - 1} more problems)" if len(violations) > 1 else ""
+        super().__init__(f"{self.subject} is invalid: {first.field}: {first.description}{more}", violations)
 
 
 class PackageInvalid(InvalidArgument):
@@ -140,15 +153,11 @@ class RegistryUnavailable(Unavailable):
         super().__init__(message, retry_after=1.0)
 
 
-class ActionInvalid(InvalidArgument):
+class ActionInvalid(_InvalidWithViolations):
     """An action (or its id, or an update's mask) that breaks the catalogue's rules; one violation each."""
 
     default_reason = "ACTION_INVALID"
-
-    def __init__(self, violations: Sequence[FieldViolation]) -> None:
-        first = violations[0]
-        more = f" (and {len(violations) - 1} more problems)" if len(violations) > 1 else ""
-        super().__init__(f"the action is invalid: {first.field}: {first.description}{more}", violations)
+    subject = "the action"
 
 
 class ActionExists(AlreadyExists):
@@ -206,18 +215,12 @@ class ModelVersionNotFound(NotFound):
         )
 
 
-class TrafficInvalid(InvalidArgument):
+class TrafficInvalid(_InvalidWithViolations):
     """A traffic change that breaks the lifecycle's rules (a canary without a stable version, a percentage
     out of range...); one violation each."""
 
     default_reason = "TRAFFIC_INVALID"
-
-    def __init__(self, violations: Sequence[FieldViolation]) -> None:
-        first = violations[0]
-        more = f" (and {len(violations) - 1} more problems)" if len(violations) > 1 else ""
-        super().__init__(
-            f"the traffic change is invalid: {first.field}: {first.description}{more}", violations
-        )
+    subject = "the traffic change"
 
 
 class ModelLoadFailed(FailedPrecondition):
@@ -304,17 +307,11 @@ class ServedModelNotFound(NotFound):
         )
 
 
-class InferRequestInvalid(InvalidArgument):
+class InferRequestInvalid(_InvalidWithViolations):
     """A V2 inference request whose tensors do not fit the graph; one violation each."""
 
     default_reason = "INFER_REQUEST_INVALID"
-
-    def __init__(self, violations: Sequence[FieldViolation]) -> None:
-        first = violations[0]
-        more = f" (and {len(violations) - 1} more problems)" if len(violations) > 1 else ""
-        super().__init__(
-            f"the inference request is invalid: {first.field}: {first.description}{more}", violations
-        )
+    subject = "the inference request"
 
 
 class FeatureStateUnavailable(Unavailable):
@@ -340,15 +337,11 @@ class DecisionNotFound(NotFound):
         )
 
 
-class FeedbackInvalid(InvalidArgument):
+class FeedbackInvalid(_InvalidWithViolations):
     """A Feedback request that breaks the contract; one violation each."""
 
     default_reason = "FEEDBACK_INVALID"
-
-    def __init__(self, violations: Sequence[FieldViolation]) -> None:
-        first = violations[0]
-        more = f" (and {len(violations) - 1} more problems)" if len(violations) > 1 else ""
-        super().__init__(f"the feedback is invalid: {first.field}: {first.description}{more}", violations)
+    subject = "the feedback"
 
 
 class UnknownFeedbackAction(InvalidArgument):
@@ -392,18 +385,12 @@ class DownstreamUnavailable(Unavailable):
         )
 
 
-class DecideRequestInvalid(InvalidArgument):
+class DecideRequestInvalid(_InvalidWithViolations):
     """A Decide request that breaks the contract (no person, no channel, max_actions out of range, a
     malformed or duplicate candidate); one violation per problem."""
 
     default_reason = "DECIDE_REQUEST_INVALID"
-
-    def __init__(self, violations: Sequence[FieldViolation]) -> None:
-        first = violations[0]
-        more = f" (and {len(violations) - 1} more problems)" if len(violations) > 1 else ""
-        super().__init__(
-            f"the decide request is invalid: {first.field}: {first.description}{more}", violations
-        )
+    subject = "the decide request"
 
 
 class DecideDeadlineExceeded(DeadlineExceeded):
@@ -439,17 +426,11 @@ class CatalogueUnavailable(Unavailable):
         )
 
 
-class HoldoutConfigInvalid(InvalidArgument):
+class HoldoutConfigInvalid(_InvalidWithViolations):
     """A holdout config (or an update's mask) that breaks the contract; one violation each."""
 
     default_reason = "HOLDOUT_CONFIG_INVALID"
-
-    def __init__(self, violations: Sequence[FieldViolation]) -> None:
-        first = violations[0]
-        more = f" (and {len(violations) - 1} more problems)" if len(violations) > 1 else ""
-        super().__init__(
-            f"the holdout config is invalid: {first.field}: {first.description}{more}", violations
-        )
+    subject = "the holdout config"
 
 
 class HoldoutEtagMismatch(Aborted):
