@@ -16,16 +16,15 @@ import grpc
 import pytest
 
 from bench.decision_rollout import RolloutPlan, phase_table, run_rollout
-from tests.conftest import INTERNAL_TOKEN, common_settings, start_server
+from tests.conftest import INTERNAL_TOKEN
 from tests.decision.lifecycle_calls import push
 from tests.decision.ml_package import ml_package
+from tests.decision.wired import start_wired_decision
 from wayline.common.server import Server
 from wayline.decision.v1 import action_pb2
 from wayline.decision.v1 import decision_service_pb2 as pb
 from wayline.decision.v1 import decision_service_pb2_grpc as pb_grpc
 from wayline.event.v1 import event_pb2
-from wayline_decision.service import decision_service
-from wayline_decision.settings import DecisionSettings
 
 SPLIT_TOLERANCE = 0.02  # the issue's ±2 points
 
@@ -44,14 +43,12 @@ def decision(
     ingest_server: Server,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Server]:
-    settings = DecisionSettings(
-        **common_settings(tmp_path_factory.mktemp("hot-swap")),  # type: ignore[arg-type]
-        journeys_address=journeys_server.address,
-        identity_address=identity_server.address,
-        ingest_address=ingest_server.address,
-        orchestrator_address="",
+    server = start_wired_decision(
+        tmp_path_factory.mktemp("hot-swap"),
+        journeys=journeys_server,
+        identity=identity_server,
+        ingest=ingest_server,
     )
-    server = start_server(decision_service(settings), settings)
     yield server
     server.stop(0)
 

@@ -19,9 +19,10 @@ import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from tests.conftest import INTERNAL_TOKEN, common_settings, start_server
+from tests.conftest import INTERNAL_TOKEN
 from tests.decision.lifecycle_calls import deploy, push
 from tests.decision.ml_package import ml_package
+from tests.decision.wired import start_wired_decision
 from tests.orchestrator.conftest import start_orchestrator
 from tests.orchestrator.helpers import EMAIL, MARKETING, SMS, cap, days, event, observe, set_policy
 from wayline.common.server import Server
@@ -36,8 +37,6 @@ from wayline.orchestrator.v1 import contact_policy_pb2 as policy_pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as orchestrator_pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as orchestrator_grpc
 from wayline_cli.suite import free_port
-from wayline_decision.service import decision_service
-from wayline_decision.settings import DecisionSettings
 
 WEB = event_pb2.CHANNEL_WEB
 EMAIL_OFFER = "email_newsletter"  # a marketing email: a contact
@@ -60,20 +59,16 @@ def orchestrator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 def _decision_server(
     data_dir: Path, orchestrator_address: str, journeys: Server, identity: Server, ingest: Server
 ) -> Server:
-    settings = DecisionSettings(
-        **common_settings(data_dir),  # type: ignore[arg-type]
-        journeys_address=journeys.address,
-        identity_address=identity.address,
-        ingest_address=ingest.address,
+    return start_wired_decision(
+        data_dir,
+        journeys=journeys,
+        identity=identity,
+        ingest=ingest,
         orchestrator_address=orchestrator_address,
         catalogue_cache_seconds=0,
         holdout_cache_seconds=0,
-        # Generous for the shared test box (see test_decide_grpc.py); a refused connection fails at once.
-        decide_facts_budget_seconds=5.0,
-        decide_features_budget_seconds=5.0,
-        features_fallback_budget_ms=5000,
+        generous_budgets=True,
     )
-    return start_server(decision_service(settings), settings)
 
 
 @pytest.fixture(scope="module")

@@ -18,9 +18,10 @@ import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from tests.conftest import INTERNAL_TOKEN, common_settings, start_server
+from tests.conftest import INTERNAL_TOKEN
 from tests.decision.lifecycle_calls import deploy, push
 from tests.decision.ml_package import ml_package
+from tests.decision.wired import start_wired_decision
 from tests.journeys.conftest import Journeys
 from tests.journeys.segments_support import count, event, wait_ready
 from tests.rpc_errors import reason, violations
@@ -33,8 +34,6 @@ from wayline.identity.v1 import identity_service_pb2 as identity_pb
 from wayline.identity.v1 import identity_service_pb2_grpc as identity_grpc
 from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 from wayline.journeys.v1 import lifecycle_stage_pb2
-from wayline_decision.service import decision_service
-from wayline_decision.settings import DecisionSettings
 
 WEB = event_pb2.CHANNEL_WEB
 
@@ -51,21 +50,15 @@ def decision(
     ingest_server: Server,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Server]:
-    settings = DecisionSettings(
-        **common_settings(tmp_path_factory.mktemp("decide")),  # type: ignore[arg-type]
-        journeys_address=journeys_server.address,
-        identity_address=identity_server.address,
-        ingest_address=ingest_server.address,
-        orchestrator_address="",
+    server = start_wired_decision(
+        tmp_path_factory.mktemp("decide"),
+        journeys=journeys_server,
+        identity=identity_server,
+        ingest=ingest_server,
         catalogue_cache_seconds=0,
         holdout_cache_seconds=0,
-        # chDB answers a lifecycle or feature query in 50-250 ms on the shared test box; production budgets
-        # are tighter (the defaults fall back to the spec's defaults sooner).
-        decide_facts_budget_seconds=5.0,
-        decide_features_budget_seconds=5.0,
-        features_fallback_budget_ms=5000,
+        generous_budgets=True,
     )
-    server = start_server(decision_service(settings), settings)
     yield server
     server.stop(0)
 
