@@ -306,7 +306,7 @@ def main(requests: int = 2000, persons: int = 500, rate: float = 500.0) -> Rows:
         suite = Suite.on_free_ports(root / "suite", log_format="json")
         suite.start()
         stack.callback(suite.stop)
-        suite.wait_ready()
+        suite.wait_ready(timeout=600)  # the services start slowly on a busy machine
         auth: Metadata = (("authorization", f"Bearer {suite.api_key}"),)
         with grpc.insecure_channel(suite.address("gateway")) as channel:
             began = time.monotonic()
