@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bench import (
     decide,
+    decision_gateway,
     decision_scoring,
     decision_state,
     gateway,
@@ -34,6 +35,9 @@ SCENARIOS: dict[str, Callable[[argparse.Namespace], object]] = {
     "decision-state": lambda args: decision_state.main(args.persons),
     "decide": lambda args: decide.main(args.requests),
     "decision-rollout": lambda args: hot_swap.main(),
+    "decision-gateway": lambda args: decision_gateway.main(
+        args.requests, persons=args.persons_online, rate=args.rate
+    ),
 }
 
 
@@ -62,6 +66,10 @@ def main() -> None:
     parser.add_argument(
         "--persons", type=int, default=200, help="decision-state: persons of 300 events each (40 days)"
     )
+    parser.add_argument(
+        "--persons-online", type=int, default=500, help="decision-gateway: persons known online, decided for"
+    )
+    parser.add_argument("--rate", type=float, default=500.0, help="decision-gateway: the paced row's calls/s")
     args = parser.parse_args()
     for name, run in SCENARIOS.items():
         if args.scenario in (None, name):

@@ -16,6 +16,7 @@ from pathlib import Path
 import grpc
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
+from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from tests.conftest import INTERNAL_TOKEN
@@ -275,3 +276,34 @@ def test_decide_explains_the_chosen_action_with_the_packages_own_treeshap(client
     # Unasked, no explanation is computed.
     plain = client.decide(person=event_pb2.PersonRef(person_id="explained"), max_actions=4)
     assert not plain.HasField("explanation")
+
+
+def test_get_decision_serves_the_trace_the_moment_decide_returns(client: Client) -> None:
+    # The trace is built off Decide's thread (the sink's, or the first reader's): GetDecision must still
+    # find the whole story of a decision just made, and tell the same one as the response.
+    for action_id in ("discount_10", "call_back", "push_reminder"):
+        client.create(action_id, value=5.0)
+    person = event_pb2.PersonRef(person_id=f"p-{uuid.uuid4().hex[:8]}")
+    context = Struct()
+    context.update({"page": "/home"})
+    responses = [client.decide(person=person, max_actions=2, context=context) for _ in range(5)]
+    for response in responses:
+        trace = client.trace(response.decision_id)
+        assert (trace.decision_id, trace.person_id) == (response.decision_id, response.person_id)
+        assert (trace.model, trace.model_version) == (response.model, response.model_version)
+        assert trace.feature_source == response.feature_source
+        assert trace.decide_time == response.decide_time
+        assert trace.chosen_action_id == response.actions[0].action_id
+        assert trace.context == context
+        assert len(trace.features) > 0
+        outcomes = {c.candidate.action_id: (c.outcome, c.rank) for c in trace.candidates}
+        assert len(outcomes) == 3
+        for position, action in enumerate(response.actions, 1):
+            expected = (
+                decision_pb2.CANDIDATE_OUTCOME_CHOSEN
+                if position == 1
+                else decision_pb2.CANDIDATE_OUTCOME_RETURNED
+            )
+            assert outcomes[action.action_id] == (expected, position)
+            factors = next(c.factors for c in trace.candidates if c.candidate.action_id == action.action_id)
+            assert (factors.priority, factors.propensity) == (action.score, action.propensity)

@@ -1,8 +1,10 @@
 """The TraceSink against real services: ingest down then back (nothing lost within the buffer, nothing
-duplicated), a full buffer (dropped, counted), and the flush on stop."""
+duplicated), a full buffer (dropped, counted), the flush on stop, and Decide's pending traces (built on the
+sink's thread, or once by a reader that comes first)."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,9 +15,11 @@ from tests.conftest import INTERNAL_TOKEN, common_settings, start_server
 from tests.decision.traces.conftest import make_trace, metadata, start_decision, wait_stored
 from wayline.common.clients import internal_channel
 from wayline.common.server import Server
+from wayline.decision.v1 import decision_pb2
 from wayline.decision.v1 import decision_service_pb2 as pb
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
 from wayline_cli.suite import free_port
+from wayline_decision.decide.traces import PendingTrace
 from wayline_decision.traces.clients import EventWriter, PersonIdentifiers
 from wayline_decision.traces.recent import RecentTraces
 from wayline_decision.traces.sink import IngestTraceSink, SinkPolicy
@@ -122,3 +126,64 @@ def test_sink_flushes_what_waits_on_stop(
     assert (sink.written, sink.dropped) == (3, {})
     for trace in traces:
         wait_stored(journeys, tenant, trace.decision_id)
+
+
+class _Builds:
+    """A PendingTrace's build that notes every thread it ran on."""
+
+    def __init__(self, trace: decision_pb2.Decision) -> None:
+        self.trace = trace
+        self.threads: list[str] = []
+
+    def __call__(self) -> decision_pb2.Decision:
+        self.threads.append(threading.current_thread().name)
+        return self.trace
+
+
+def test_a_pending_trace_is_built_on_the_sink_thread_not_by_the_caller_of_record(
+    identity_server: Server,
+    ingest_server: Server,
+    journeys: journeys_grpc.JourneyServiceStub,
+    tenant: str,
+    person: Callable[[], str],
+) -> None:
+    sink = sink_to(ingest_server.address, identity_server.address, SinkPolicy(linger_seconds=0.05))
+    trace = make_trace(person())
+    builds = _Builds(trace)
+    sink.start()
+    try:
+        sink.record(tenant, PendingTrace(trace.decision_id, trace.person_id, builds))
+        assert builds.threads in ([], ["decision-trace-sink"])  # record itself built nothing
+        until(lambda: sink.written == 1, 60, "the sink wrote the pending trace")
+    finally:
+        sink.stop(timeout=10.0)
+    assert builds.threads == ["decision-trace-sink"]
+    events = wait_stored(journeys, tenant, trace.decision_id)
+    assert len(events) == 1
+
+
+def test_a_trace_read_before_the_sink_writes_it_is_built_once_and_written_as_read(
+    identity_server: Server,
+    ingest_server: Server,
+    journeys: journeys_grpc.JourneyServiceStub,
+    tenant: str,
+    person: Callable[[], str],
+) -> None:
+    recent = RecentTraces(1000, 300.0)
+    sink = IngestTraceSink(
+        EventWriter(internal_channel(ingest_server.address, internal_token=INTERNAL_TOKEN), timeout=2.0),
+        PersonIdentifiers(internal_channel(identity_server.address, internal_token=INTERNAL_TOKEN)),
+        recent,
+        SinkPolicy(linger_seconds=60.0),  # nothing is written before the stop
+    )
+    trace = make_trace(person())
+    builds = _Builds(trace)
+    sink.start()
+    sink.record(tenant, PendingTrace(trace.decision_id, trace.person_id, builds))
+    found, feedback = recent.get(tenant, trace.decision_id)  # as GetDecision does, before the write
+    assert (found, feedback) == (trace, [])
+    assert builds.threads == [threading.current_thread().name]
+    sink.stop(timeout=10.0)
+    assert (sink.written, sink.dropped) == (1, {})
+    assert builds.threads == [threading.current_thread().name]  # the sink wrote the message already built
+    wait_stored(journeys, tenant, trace.decision_id)

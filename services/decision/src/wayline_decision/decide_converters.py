@@ -36,6 +36,9 @@ _ORIGINS = {
     FeatureOrigin.DEFAULTS: action_pb2.FEATURE_SOURCE_DEFAULTS,
     FeatureOrigin.MIXED: action_pb2.FEATURE_SOURCE_MIXED,
 }
+# The enums' numbers, once: `Enum.values()` builds a new list on every call, and Decide checks every request.
+_CHANNELS = frozenset(event_pb2.Channel.values())
+_PURPOSES = frozenset(contact_policy_pb2.ContactPurpose.values())
 _ARMS = {Arm.STABLE: decision_pb2.MODEL_ARM_STABLE, Arm.CANARY: decision_pb2.MODEL_ARM_CANARY}
 
 
@@ -53,9 +56,9 @@ def _candidate(given: action_pb2.CandidateAction, path: str) -> tuple[Candidate,
                 path + ".action_id", f"{given.action_id!r} does not match {ACTION_ID_PATTERN.pattern}"
             )
         )
-    if given.channel not in event_pb2.Channel.values():
+    if given.channel not in _CHANNELS:
         problems.append(FieldViolation(path + ".channel", f"{given.channel} is not a Channel"))
-    if given.purpose not in contact_policy_pb2.ContactPurpose.values():
+    if given.purpose not in _PURPOSES:
         problems.append(FieldViolation(path + ".purpose", f"{given.purpose} is not a ContactPurpose"))
     value = given.value if given.HasField("value") else None
     lever = given.lever if given.HasField("lever") else None
@@ -109,7 +112,7 @@ def _person(request: pb.DecideRequest) -> tuple[str, tuple[str, str] | None, lis
 def decide_input(request: pb.DecideRequest, deadline: float | None) -> DecideInput:
     """The request validated; DecideRequestInvalid with every problem otherwise."""
     person_id, identifier, problems = _person(request)
-    if request.channel == event_pb2.CHANNEL_UNSPECIFIED or request.channel not in event_pb2.Channel.values():
+    if request.channel == event_pb2.CHANNEL_UNSPECIFIED or request.channel not in _CHANNELS:
         problems.append(FieldViolation("channel", "required: the channel the decision is for"))
     if request.placement and not _PLACEMENT.fullmatch(request.placement):
         problems.append(

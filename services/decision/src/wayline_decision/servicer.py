@@ -10,6 +10,7 @@ base class, which the kit answers with UNIMPLEMENTED and the RPC's name.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 
 import grpc
 
@@ -36,6 +37,7 @@ from wayline_decision.converters import (
     version_message,
 )
 from wayline_decision.decide.pipeline import Decider
+from wayline_decision.decide.traces import PendingTrace
 from wayline_decision.decide_converters import decide_input, decide_response, decision_trace
 from wayline_decision.features.service import OnlineFeatures
 from wayline_decision.holdout_converters import holdout_config_message, holdout_config_of
@@ -122,8 +124,9 @@ class DecisionServicer(pb_grpc.DecisionServiceServicer):
         call = current_call()
         result = self._decider.decide(tenant, decide_input(request, call.deadline if call else None))
         response = decide_response(result)
-        if self._traces is not None:  # the trace is written in the background: the decision does not wait
-            self._traces.sink.record(tenant, decision_trace(result))
+        if self._traces is not None:  # the trace is built and written in the background: Decide does not wait
+            trace = PendingTrace(result.decision_id, result.person_id, partial(decision_trace, result))
+            self._traces.sink.record(tenant, trace)
         return response
 
     def GetHoldoutConfig(  # noqa: N802

@@ -5,7 +5,8 @@ about a second, longer while a service is down), yet GetDecision and Feedback mu
 Decide has returned it. So every recorded trace is also kept here, per tenant, for `keep_seconds`, and at
 most `per_tenant` of them (the oldest go first); the same for the feedback this process recorded, so that
 GetDecision shows it at once. Readers merge this with the store (reads.py). Another replica does not see
-this process's recent traces: there, a decision is found once the store has it (ADR 0029).
+this process's recent traces: there, a decision is found once the store has it (ADR 0029). A trace is kept
+as Decide recorded it (a PendingTrace) and built into its message by whoever needs it first.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from wayline.decision.v1 import decision_pb2
+from wayline_decision.decide.traces import PendingTrace
 
 __all__ = ["RecentTraces"]
 
 
 @dataclass
 class _Entry:
-    trace: decision_pb2.Decision | None  # None: only feedback is known here (the trace came from the store)
+    trace: PendingTrace | None  # None: only feedback is known here (the trace came from the store)
     at: float
     feedback: dict[str, decision_pb2.FeedbackRecord] = field(default_factory=dict)
 
@@ -50,7 +52,7 @@ class RecentTraces:
             entries.popitem(last=False)
         return entries
 
-    def add(self, tenant: str, trace: decision_pb2.Decision) -> None:
+    def add(self, tenant: str, trace: PendingTrace) -> None:
         with self._lock:
             entries = self._tenants.setdefault(tenant, OrderedDict())
             entries[trace.decision_id] = _Entry(trace, self._clock())
@@ -74,7 +76,9 @@ class RecentTraces:
             entry = self._entries(tenant).get(decision_id)
             if entry is None:
                 return None, []
-            return entry.trace, sorted(entry.feedback.values(), key=lambda f: f.time.ToNanoseconds())
+            trace = entry.trace
+            feedback = sorted(entry.feedback.values(), key=lambda f: f.time.ToNanoseconds())
+        return (trace.message() if trace is not None else None), feedback  # built outside the lock
 
     def size(self, tenant: str) -> int:
         with self._lock:
