@@ -1,6 +1,6 @@
 """Decision servers wired to the session's real identity, ingest and journeys, the trace sink in hand (the
-same object the server reads its recent traces from), and hand-built Decision messages (Decide is built in
-parallel; integration connects it to the sink)."""
+same object the server reads its recent traces from), and hand-built Decision messages, so that the sink, the
+reads and Feedback are tested on traces of every shape (Decide's own traces: tests/decision/decide)."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def start_decision(
         identity_address=identity,
         ingest_address=ingest,
         journeys_address=journeys,
-        orchestrator_address="",  # the ledger lands on branch `ledger`: its test is left for integration
+        orchestrator_address="",  # Feedback and the real ledger: decide/test_decide_contacts.py
         trace_linger_seconds=0.05,
         trace_max_backoff_seconds=0.5,
         **settings,  # type: ignore[arg-type]
