@@ -307,3 +307,38 @@ def test_get_decision_serves_the_trace_the_moment_decide_returns(client: Client)
             assert outcomes[action.action_id] == (expected, position)
             factors = next(c.factors for c in trace.candidates if c.candidate.action_id == action.action_id)
             assert (factors.priority, factors.propensity) == (action.score, action.propensity)
+
+
+def test_named_candidates_are_filtered_by_the_catalogues_window_placement_state_and_the_model(
+    client: Client,
+) -> None:
+    """The rules that need no outside fact, over real sockets: a request naming its candidates still gets
+    the catalogue's validity window, placements and archived state applied, and an action the model does
+    not score is removed, each with its reason in the trace."""
+    past = Timestamp()
+    past.FromDatetime(datetime.now(UTC) - timedelta(days=1))
+    client.create("discount_10")
+    client.create("call_back", end_time=past)
+    client.create("push_reminder", placements=["footer"])
+    client.create("email_newsletter")
+    client.stub.ArchiveAction(
+        pb.ArchiveActionRequest(name="actions/email_newsletter"), metadata=client.metadata, timeout=10
+    )
+    named = ["discount_10", "call_back", "push_reminder", "email_newsletter", "not_in_the_model"]
+    response = client.decide(
+        person=event_pb2.PersonRef(person_id=f"p-{uuid.uuid4().hex[:8]}"),
+        max_actions=5,
+        candidates=[action_pb2.CandidateAction(action_id=a) for a in named],
+    )
+    assert [a.action_id for a in response.actions] == ["discount_10"]
+    filtered = {
+        c.candidate.action_id: c.filter_reason
+        for c in client.trace(response.decision_id).candidates
+        if c.outcome == decision_pb2.CANDIDATE_OUTCOME_FILTERED
+    }
+    assert filtered == {
+        "call_back": decision_pb2.FILTER_REASON_VALIDITY_WINDOW,
+        "push_reminder": decision_pb2.FILTER_REASON_PLACEMENT,
+        "email_newsletter": decision_pb2.FILTER_REASON_ACTION_ARCHIVED,
+        "not_in_the_model": decision_pb2.FILTER_REASON_UNKNOWN_ACTION,
+    }
