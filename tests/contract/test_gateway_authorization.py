@@ -17,7 +17,7 @@ from google.rpc import error_details_pb2
 from tests.events import make_event
 from wayline.api.v1 import annotations_pb2
 from wayline.common.errors import status_details
-from wayline.common.registry import method_scopes
+from wayline.common.registry import PUBLIC_SCOPE, method_scopes
 from wayline.common.server import Server
 from wayline.event.v1 import event_pb2
 from wayline.gateway.v1 import api_key_pb2, quota_pb2, tenant_pb2
@@ -161,6 +161,12 @@ def test_the_matrix_covers_client_streams_such_as_the_model_upload() -> None:
 def test_every_public_rpc_answers_each_caller_with_the_right_code(
     gateway_channel: grpc.Channel, tenants: Tenants, method: Method
 ) -> None:
+    if method.scope == PUBLIC_SCOPE:
+        # Probes that reveal nothing (V2 ServerLive/ServerReady): every caller is answered, keyless or not.
+        keys = [(), bearer(tenants.revoked), bearer("wl_live_not-a-key"), bearer(tenants.suspended)]
+        keys += [bearer(secret) for secret in tenants.scoped.values()]
+        assert [code(call(gateway_channel, method, key)) for key in keys] == [grpc.StatusCode.OK] * len(keys)
+        return
     missing = call(gateway_channel, method, ())
     assert (code(missing), reason(missing)) == (grpc.StatusCode.UNAUTHENTICATED, "API_KEY_MISSING")
     revoked = call(gateway_channel, method, bearer(tenants.revoked))

@@ -1,7 +1,7 @@
-"""Erasure reaches ingest's dead letters: events a sink refused for good (decision's ObserveEvents is not
-implemented yet, so it answers UNIMPLEMENTED) are parked with the person's identifiers; erasing the person in
-identity drives DeletePersonDeadLetters, and afterwards no dead letter, no stored event and no profile holds
-any of their identifiers."""
+"""Erasure reaches ingest's dead letters: events a sink refused for good (the decision sink pointed at a
+real server that does not serve DecisionService, journeys, so ObserveEvents answers UNIMPLEMENTED) are
+parked with the person's identifiers; erasing the person in identity drives DeletePersonDeadLetters, and
+afterwards no dead letter, no stored event and no profile holds any of their identifiers."""
 
 from __future__ import annotations
 
@@ -20,8 +20,6 @@ from wayline.identity.v1 import identity_service_pb2_grpc as identity_grpc
 from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
 from wayline.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
 from wayline_cli.suite import free_port
-from wayline_decision.service import decision_service
-from wayline_decision.settings import DecisionSettings
 from wayline_gateway.service import gateway_service
 from wayline_identity.service import identity_service
 from wayline_identity.settings import IdentitySettings
@@ -49,13 +47,11 @@ def test_erasure_deletes_the_persons_dead_letters(
         erasure_retry_seconds=0.2,
     )
     identity = start_server(identity_service(identity_settings), identity_settings)
-    decision_settings = DecisionSettings(**common_settings(tmp_path / "decision"))  # type: ignore[arg-type]
-    decision = start_server(decision_service(decision_settings), decision_settings)
     ingest_settings = IngestSettings(
         **{**common_settings(tmp_path / "ingest"), "port": ingest_port},  # type: ignore[arg-type]
         journeys_address=journeys_server.address,
         identity_address=identity.address,
-        decision_address=decision.address,
+        decision_address=journeys_server.address,  # no DecisionService there
         sinks=["journeys", "decision"],
         sink_retry_initial_seconds=0.01,
     )
@@ -109,5 +105,5 @@ def test_erasure_deletes_the_persons_dead_letters(
             assert set(steps()) == {"identity", "journeys", "ingest"}
             assert parked() == 0
     finally:
-        for server in (gateway, ingest, decision, identity):
+        for server in (gateway, ingest, identity):
             server.stop(0)

@@ -1,6 +1,7 @@
-"""Dead letters end to end: a sink that refuses events for good (decision, whose ObserveEvents is not
-implemented yet, answers UNIMPLEMENTED) gets them parked while journeys, another sink, stores them; the
-caller lists and replays them through the gateway."""
+"""Dead letters end to end: a sink that refuses events for good gets them parked while journeys, another
+sink, stores them; the caller lists and replays them through the gateway. The refusing sink: ingest's
+decision sink pointed at a real server that does not serve DecisionService (journeys), which answers
+ObserveEvents with UNIMPLEMENTED, as a misconfigured address would."""
 
 from __future__ import annotations
 
@@ -15,8 +16,6 @@ from wayline.common.server import Server
 from wayline.ingest.v1 import dead_letter_pb2
 from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
 from wayline.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
-from wayline_decision.service import decision_service
-from wayline_decision.settings import DecisionSettings
 from wayline_gateway.service import gateway_service
 from wayline_ingest.service import ingest_service
 from wayline_ingest.settings import IngestSettings
@@ -40,13 +39,11 @@ def wait_for_dead_letters(
 def test_events_a_sink_refuses_are_parked_listed_and_replayed(
     journeys_server: Server, tmp_path: Path, user_id: str
 ) -> None:
-    decision_settings = DecisionSettings(**common_settings(tmp_path / "decision"))  # type: ignore[arg-type]
-    decision = start_server(decision_service(decision_settings), decision_settings)
     settings = IngestSettings(
         **common_settings(tmp_path / "ingest"),  # type: ignore[arg-type]
         journeys_address=journeys_server.address,
         identity_address="",
-        decision_address=decision.address,
+        decision_address=journeys_server.address,  # no DecisionService there
         sinks=["journeys", "decision"],
         sink_retry_initial_seconds=0.01,
     )
@@ -95,4 +92,3 @@ def test_events_a_sink_refuses_are_parked_listed_and_replayed(
     finally:
         gateway.stop(0)
         ingest.stop(0)
-        decision.stop(0)
