@@ -143,8 +143,21 @@ def ingest_server(
 
 
 @pytest.fixture(scope="session")
-def decision_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    settings = DecisionSettings(**common_settings(tmp_path_factory.mktemp("decision")))  # type: ignore[arg-type]
+def decision_server(
+    journeys_server: Server,
+    identity_server: Server,
+    ingest_server: Server,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Server]:
+    settings = DecisionSettings(
+        **common_settings(tmp_path_factory.mktemp("decision")),  # type: ignore[arg-type]
+        # The suite's own peers (the defaults would dial ports nothing listens on, and the override
+        # follower would log its failures into the output of the CLI tests that share the process).
+        journeys_address=journeys_server.address,
+        identity_address=identity_server.address,
+        ingest_address=ingest_server.address,
+        orchestrator_address="",
+    )
     server = start_server(decision_service(settings), settings)
     yield server
     server.stop(0)
