@@ -13,7 +13,6 @@ Isolation: the server is shared by the session, so each test uses a stream and s
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import socket
 import subprocess
@@ -28,35 +27,14 @@ import nats.js.errors
 import pytest
 from nats.js import api
 
+from tests.debian_servers import debian_server_binary
+from wayline_cli.suite import free_port
 from wayline_ingest.sinks.nats import StreamSpec
 
 __all__ = ["consumer_info", "nats_url", "stream_state", "unique_stream"]
 
 _BINARY = "nats-server"
 _START_TIMEOUT_SECONDS = 30
-
-
-def _binary() -> str:
-    found = shutil.which(_BINARY) or shutil.which(f"/usr/sbin/{_BINARY}")
-    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", _BINARY]):
-            subprocess.run(command, capture_output=True, check=False, timeout=600)
-        found = shutil.which(_BINARY) or shutil.which(f"/usr/sbin/{_BINARY}")
-    if found is None:
-        pytest.fail(
-            f"{_BINARY} is not installed and could not be installed here; the JetStream tests need a real "
-            f"server. Install it with `apt-get install -y --no-install-recommends {_BINARY}` "
-            "(what .ci/run does).",
-            pytrace=False,
-        )
-    return found
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _wait_listening(process: subprocess.Popen[bytes], port: int, log: Path) -> None:
@@ -76,10 +54,10 @@ def _wait_listening(process: subprocess.Popen[bytes], port: int, log: Path) -> N
 @pytest.fixture(scope="session")
 def nats_url() -> Iterator[str]:
     """The URL of a JetStream-enabled NATS server that lives for the test session."""
-    binary = _binary()
+    binary = debian_server_binary(_BINARY, "the JetStream tests")
     root = Path(tempfile.mkdtemp(prefix="wayline-nats-"))
     log = root / "server.log"
-    port = _free_port()
+    port = free_port()
     command = [binary, "-js", "-sd", str(root / "store"), "-a", "127.0.0.1", "-p", str(port), "-l", str(log)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:

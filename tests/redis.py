@@ -12,9 +12,7 @@ every key of a state is under its tenant's prefix.
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -26,33 +24,13 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.debian_servers import debian_server_binary
+from wayline_cli.suite import free_port
+
 __all__ = ["redis_client", "redis_url", "running_redis", "unique_tenant"]
 
 _BINARY = "redis-server"
 _START_TIMEOUT_SECONDS = 30
-
-
-def _binary() -> str:
-    found = shutil.which(_BINARY) or shutil.which(f"/usr/sbin/{_BINARY}")
-    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", _BINARY]):
-            subprocess.run(command, capture_output=True, check=False, timeout=600)
-        found = shutil.which(_BINARY) or shutil.which(f"/usr/sbin/{_BINARY}")
-    if found is None:
-        pytest.fail(
-            f"{_BINARY} is not installed and could not be installed here; the Redis feature state tests need "
-            f"a real server. Install it with `apt-get install -y --no-install-recommends {_BINARY}` "
-            "(what .ci/run does).",
-            pytrace=False,
-        )
-    return found
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _wait_answering(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
@@ -82,10 +60,10 @@ def redis_url() -> Iterator[str]:
 @contextmanager
 def running_redis() -> Iterator[str]:
     """A Redis server on a free port for the `with` block (the session fixture's, and the benchmark's)."""
-    binary = _binary()
+    binary = debian_server_binary(_BINARY, "the Redis feature state tests")
     root = Path(tempfile.mkdtemp(prefix="wayline-redis-"))
     log = root / "server.log"
-    port = _free_port()
+    port = free_port()
     command = [
         binary,
         "--port",
