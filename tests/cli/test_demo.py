@@ -61,6 +61,13 @@ def _assert_ml(output: str) -> None:
     truth = re.search(r"true value per held-out decision\s+│ learned ([\d.]+) · random ([\d.]+)", output)
     assert truth, output
     assert float(truth.group(1)) > float(truth.group(2))
+    stages = re.search(
+        r"lifecycle stages \(a feature\)\s+│ awareness ([\d,]+) · acquisition ([\d,]+) · "
+        r"onboarding ([\d,]+) · engagement ([\d,]+) · retention ([\d,]+) · advocacy ([\d,]+)",
+        output,
+    )
+    assert stages, output  # the spec's LIFECYCLE_STAGE feature, as journeys computed it at each decision
+    assert sum(int(n.replace(",", "")) > 0 for n in stages.groups()) >= 3
     assert re.search(
         r"package \(validated\)\s+│ .*next-best-action/1 · \d+ files, each sha256-checked",
         output,

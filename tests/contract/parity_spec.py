@@ -1,6 +1,8 @@
 """The feature spec of the parity test: every aggregation, windowed and not, filters of every operator on
 every kind of path, every value type (CATEGORY with both unknown-category encodings), defaults of each kind;
-plus COUNT features over randomly drawn filters (random_filters.py)."""
+plus COUNT features over randomly drawn filters (random_filters.py), and LIFECYCLE_STAGE features: the
+built-in default model and random models of event counts (random filters, windows, every comparison) and
+person properties (random trait filters), in nested groups, negated at random."""
 
 from __future__ import annotations
 
@@ -10,9 +12,10 @@ from typing import Any
 from google.protobuf import duration_pb2, struct_pb2
 
 from tests.contract.feature_log import DAY
-from tests.contract.random_filters import random_filter
+from tests.contract.random_filters import random_filter, random_person_filter
 from wayline.event.v1 import event_pb2
-from wayline.journeys.v1 import analytics_pb2, feature_pb2
+from wayline.journeys.v1 import analytics_pb2, condition_pb2, feature_pb2, lifecycle_pb2
+from wayline_journeys.lifecycle_converters import BUILT_IN_MODEL
 
 __all__ = ["parity_spec"]
 
@@ -240,7 +243,61 @@ FIXED = [
 ]
 
 
-def parity_spec(seed: int, random_features: int) -> feature_pb2.FeatureSpec:
+def _stage_condition(rng: random.Random, depth: int = 1) -> condition_pb2.PersonCondition:
+    found = condition_pb2.PersonCondition(negate=rng.random() < 0.2)
+    kind = rng.choice(["person", "count", "count", *(["group"] * (2 if depth < 3 else 0))])
+    if kind == "group":
+        found.group.operator = rng.choice(
+            (condition_pb2.LOGICAL_OPERATOR_AND, condition_pb2.LOGICAL_OPERATOR_OR)
+        )
+        found.group.conditions.extend(_stage_condition(rng, depth + 1) for _ in range(rng.randint(1, 3)))
+    elif kind == "person":
+        found.person_property.CopyFrom(random_person_filter(rng, where))
+    else:
+        count = found.event_count
+        count.event.CopyFrom(
+            matching(
+                rng.choice(["", "", "Purchased", "Product Viewed"]),
+                rng.choice([event_pb2.EVENT_TYPE_UNSPECIFIED] * 3 + [event_pb2.EVENT_TYPE_IDENTIFY]),
+                tuple(rng.sample(CHANNELS, rng.choice([0, 0, 1, 2]))),
+                *[random_filter(rng, where) for _ in range(rng.choice([0, 0, 1]))],
+            )
+        )
+        count.comparison = rng.randint(0, 6)  # type: ignore[assignment]
+        count.count = rng.randint(0, 4)
+        days = rng.choice([None, None, 1, 4.5])
+        if days is not None:
+            count.window.CopyFrom(duration_pb2.Duration(seconds=int(days * DAY) // 1_000_000))
+    return found
+
+
+def _stage_model(rng: random.Random) -> lifecycle_pb2.LifecycleModel:
+    """A random lifecycle model of the conditions a lifecycle-stage feature accepts."""
+    stages = [s for s in range(1, 7) if rng.random() < 0.7]
+    rng.shuffle(stages)
+    return lifecycle_pb2.LifecycleModel(
+        stages=[
+            lifecycle_pb2.LifecycleStageDefinition(stage=s, condition=_stage_condition(rng))  # type: ignore[arg-type]
+            for s in stages
+        ]
+    )
+
+
+CHANNELS = (event_pb2.CHANNEL_WEB, event_pb2.CHANNEL_MOBILE_APP, event_pb2.CHANNEL_EMAIL)
+
+
+def _stage_feature(
+    name: str, model: lifecycle_pb2.LifecycleModel, default: Any = None
+) -> feature_pb2.FeatureDefinition:
+    found = feature_pb2.FeatureDefinition(
+        name=name, aggregation=A.FEATURE_AGGREGATION_LIFECYCLE_STAGE, lifecycle_model=model
+    )
+    if default is not None:
+        found.default_value.CopyFrom(_value(default))
+    return found
+
+
+def parity_spec(seed: int, random_features: int, stage_features: int = 4) -> feature_pb2.FeatureSpec:
     rng = random.Random(seed)
     drawn = []
     for i in range(random_features):
@@ -254,4 +311,6 @@ def parity_spec(seed: int, random_features: int) -> feature_pb2.FeatureSpec:
                 days=days,
             )
         )
-    return feature_pb2.FeatureSpec(name="parity", version=str(seed), features=[*FIXED, *drawn])
+    stages = [_stage_feature("stage_built_in", BUILT_IN_MODEL, default=0.0)]
+    stages += [_stage_feature(f"stage_{i}", _stage_model(rng)) for i in range(stage_features)]
+    return feature_pb2.FeatureSpec(name="parity", version=str(seed), features=[*FIXED, *drawn, *stages])

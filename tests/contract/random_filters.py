@@ -11,7 +11,7 @@ from typing import Any
 from tests.contract.feature_log import NAMES
 from wayline.journeys.v1 import analytics_pb2
 
-__all__ = ["random_filter"]
+__all__ = ["random_filter", "random_person_filter"]
 
 Op = analytics_pb2.FilterOperator
 Where = Callable[..., analytics_pb2.PropertyFilter]
@@ -38,6 +38,13 @@ _POOLS: dict[str, tuple[Any, ...]] = {
     "context.device.display_width": (390, 1920, "39"),
     "context.device.type": ("DEVICE_TYPE_MOBILE", "MOBILE"),
 }
+# Traits (feature_log.py's identify properties) for the person-property conditions of lifecycle models.
+_PERSON_POOLS: dict[str, tuple[Any, ...]] = {
+    "person.tier": ("gold", "silver", "bronze", 1, None, "^g", "ol"),
+    "person.vip": (True, False, "no", None, "tr"),
+    "person.score": (0.5, 10, -3.25, "high", None, "^-"),
+    "person.prefs": ("sku", "a-1", '"items":2', None),
+}
 _OPERATORS = (
     Op.FILTER_OPERATOR_EQUALS,
     Op.FILTER_OPERATOR_NOT_EQUALS,
@@ -60,9 +67,20 @@ _ORDERING = (
 
 
 def random_filter(rng: random.Random, where: Where) -> analytics_pb2.PropertyFilter:
-    """One filter; `where(path, operator, *values)` builds it."""
-    path = rng.choice(list(_POOLS))
-    pool = _POOLS[path]
+    """One filter on an event path; `where(path, operator, *values)` builds it."""
+    return _drawn(rng, where, _POOLS)
+
+
+def random_person_filter(rng: random.Random, where: Where) -> analytics_pb2.PropertyFilter:
+    """One filter on a `person.` trait path."""
+    return _drawn(rng, where, _PERSON_POOLS)
+
+
+def _drawn(
+    rng: random.Random, where: Where, pools: dict[str, tuple[Any, ...]]
+) -> analytics_pb2.PropertyFilter:
+    path = rng.choice(list(pools))
+    pool = pools[path]
     operator = rng.choice(_OPERATORS)
     if operator in (Op.FILTER_OPERATOR_IS_SET, Op.FILTER_OPERATOR_IS_NOT_SET):
         return where(path, operator)

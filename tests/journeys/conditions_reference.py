@@ -290,7 +290,8 @@ def event_filter(rng: random.Random) -> analytics_pb2.PropertyFilter:
     )
 
 
-def matcher(rng: random.Random) -> analytics_pb2.EventMatcher:
+def matcher(rng: random.Random, person_filters: bool = True) -> analytics_pb2.EventMatcher:
+    """A random matcher; `person.` filters (read at the evaluation time) only when `person_filters`."""
     found = analytics_pb2.EventMatcher()
     if rng.random() < 0.5:
         found.event_name = rng.choice(NAMES)
@@ -300,7 +301,7 @@ def matcher(rng: random.Random) -> analytics_pb2.EventMatcher:
         found.channels.extend(rng.sample(tuple(CHANNELS.values()), rng.randint(1, 2)))
     if rng.random() < 0.3:
         found.property_filters.append(event_filter(rng))
-    if rng.random() < 0.1:
+    if person_filters and rng.random() < 0.1:
         found.property_filters.append(person_filter(rng))
     return found
 
@@ -310,21 +311,28 @@ def _days(rng: random.Random, choices: Sequence[float | None]) -> timedelta | No
     return None if days is None else timedelta(days=days)
 
 
-def condition(rng: random.Random, depth: int = 1, lifecycle: bool = False) -> condition_pb2.PersonCondition:
-    """A random tree, at most 3 deep; lifecycle-stage leaves only when `lifecycle`."""
+def condition(
+    rng: random.Random, depth: int = 1, lifecycle: bool = False, feature: bool = False
+) -> condition_pb2.PersonCondition:
+    """A random tree, at most 3 deep; lifecycle-stage leaves only when `lifecycle`; with `feature`, only the
+    conditions a lifecycle-stage feature's model may use (person properties, event counts without `person.`
+    filters, groups)."""
     found = condition_pb2.PersonCondition(negate=rng.random() < 0.2)
-    kinds = ["person", "count", "count", "sequence", "identifier"] + ["group"] * (2 if depth < 3 else 0)
+    kinds = ["person", "count", "count"] + ([] if feature else ["sequence", "identifier"])
+    kinds += ["group"] * (2 if depth < 3 else 0)
     kinds += ["lifecycle"] if lifecycle else []
     kind = rng.choice(kinds)
     if kind == "group":
         found.group.operator = rng.choice(
             (condition_pb2.LOGICAL_OPERATOR_AND, condition_pb2.LOGICAL_OPERATOR_OR)
         )
-        found.group.conditions.extend(condition(rng, depth + 1, lifecycle) for _ in range(rng.randint(1, 3)))
+        found.group.conditions.extend(
+            condition(rng, depth + 1, lifecycle, feature) for _ in range(rng.randint(1, 3))
+        )
     elif kind == "person":
         found.person_property.CopyFrom(person_filter(rng))
     elif kind == "count":
-        found.event_count.event.CopyFrom(matcher(rng))
+        found.event_count.event.CopyFrom(matcher(rng, person_filters=not feature))
         found.event_count.comparison = rng.randint(0, 6)  # type: ignore[assignment]
         found.event_count.count = rng.randint(0, 4)
         window = _days(rng, (None, 1, 7, 30, 90.25))
@@ -346,10 +354,14 @@ def condition(rng: random.Random, depth: int = 1, lifecycle: bool = False) -> co
     return found
 
 
-def model(rng: random.Random) -> lifecycle_pb2.LifecycleModel:
-    """Definitions for a random subset of the stages, in a random order."""
+def model(rng: random.Random, feature: bool = False) -> lifecycle_pb2.LifecycleModel:
+    """Definitions for a random subset of the stages, in a random order (with `feature`, of the conditions a
+    lifecycle-stage feature accepts)."""
     stages = [s for s in range(1, 7) if rng.random() < 0.7]
     rng.shuffle(stages)
     return lifecycle_pb2.LifecycleModel(
-        stages=[lifecycle_pb2.LifecycleStageDefinition(stage=s, condition=condition(rng)) for s in stages]  # type: ignore[arg-type]
+        stages=[
+            lifecycle_pb2.LifecycleStageDefinition(stage=s, condition=condition(rng, feature=feature))  # type: ignore[arg-type]
+            for s in stages
+        ]
     )

@@ -5,7 +5,9 @@ decision service's registry (UploadModelVersion), which validates it again, and 
 
 from __future__ import annotations
 
+import math
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from wayline.client import Client
 from wayline.decision.v1 import decision_service_pb2 as decision_pb
 from wayline.decision.v1 import decision_service_pb2_grpc as decision_grpc
 from wayline.decision.v1 import model_pb2
+from wayline.journeys.v1 import feature_pb2
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
 from wayline_cli.models import package_files, upload_requests
 from wayline_ml.evaluate import evaluate
@@ -28,11 +31,27 @@ from wayline_ml.generator.protos import send
 from wayline_ml.package import write_package
 from wayline_ml.registry import DirectoryRegistry
 from wayline_ml.train import train
+from wayline_ml.training_table import TrainingTable
 from wayline_ml.validation import validate
 
 __all__ = ["show_ml"]
 
 PEOPLE, DAYS = 1500, 90
+
+
+_STAGE_NAMES = ("awareness", "acquisition", "onboarding", "engagement", "retention", "advocacy")
+
+
+def _stages(spec: feature_pb2.FeatureSpec, table: TrainingTable) -> str:
+    """How many decisions saw each stage of the spec's LIFECYCLE_STAGE feature (computed point in time by
+    journeys, as the decision service computes it online)."""
+    column = next(
+        i
+        for i, f in enumerate(spec.features)
+        if f.aggregation == feature_pb2.FEATURE_AGGREGATION_LIFECYCLE_STAGE
+    )
+    found = Counter(int(v) for v in table.features[:, column].tolist() if not math.isnan(v))
+    return " · ".join(f"{name} {found.get(i, 0):,}" for i, name in enumerate(_STAGE_NAMES, start=1))
 
 
 def show_ml(channel: grpc.Channel, address: str, api_key: str, registry_root: Path, console: Console) -> Path:
@@ -94,6 +113,7 @@ def show_ml(channel: grpc.Channel, address: str, api_key: str, registry_root: Pa
         f"{len(table):,} decisions, {len(spec.features)} features of spec {spec.name} {spec.version} "
         f"({read - sent:.1f} s, delivery to the store included)",
     )
+    summary.add_row("lifecycle stages (a feature)", _stages(spec, table))
     summary.add_row("held out", f"{evaluation.holdout_rows:,} later decisions")
     summary.add_row(
         "response AUC, calibration error",

@@ -9,11 +9,20 @@ from typing import Any
 import pytest
 from google.protobuf import duration_pb2, struct_pb2
 
+from tests.contract.lifecycle_feature_refusals import REFUSED
 from wayline.common.errors import InvalidArgument
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import analytics_pb2, feature_pb2
-from wayline_decision.features.model import Aggregation, EventMatcher, FilterOperator, PropertyFilter
+from wayline_decision.features.model import (
+    Aggregation,
+    Comparison,
+    CountTest,
+    EventMatcher,
+    FilterOperator,
+    PropertyFilter,
+)
 from wayline_decision.features.spec_compiler import MAX_FEATURES, compile_spec
+from wayline_journeys.lifecycle_converters import BUILT_IN_MODEL
 
 A = feature_pb2.FeatureAggregation
 COUNT, SUM, PERSON = (
@@ -184,6 +193,33 @@ def _one(**fields: Any) -> feature_pb2.FeatureSpec:
 )
 def test_the_contract_s_refusals_are_refused(spec: feature_pb2.FeatureSpec, field: str) -> None:
     assert field in _refused(spec)
+
+
+@pytest.mark.parametrize(("spec", "field"), REFUSED)
+def test_lifecycle_stage_features_are_refused_as_journeys_refuses_them(
+    spec: feature_pb2.FeatureSpec, field: str
+) -> None:
+    assert field in _refused(spec)
+
+
+def test_a_lifecycle_stage_feature_compiles_its_model_highest_stage_first() -> None:
+    spec = _spec(
+        feature_pb2.FeatureDefinition(
+            name="stage", aggregation=A.FEATURE_AGGREGATION_LIFECYCLE_STAGE, lifecycle_model=BUILT_IN_MODEL
+        )
+    )
+    (stage,) = compile_spec(spec).features
+    assert stage.aggregation is Aggregation.LIFECYCLE_STAGE
+    assert stage.lifecycle is not None
+    ranked = stage.lifecycle.ranked
+    assert [number for number, _ in ranked] == [6, 5, 4, 3, 2]  # awareness is the fallback, not a test
+    retention = ranked[1][1]
+    assert retention == CountTest(
+        EventMatcher(filters=(PropertyFilter("revenue", FilterOperator.IS_SET),)),
+        Comparison.GREATER_THAN_OR_EQUAL,
+        2,
+        180 * 86_400_000_000,
+    )
 
 
 def test_every_violation_is_reported_at_once() -> None:

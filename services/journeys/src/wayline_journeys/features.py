@@ -19,6 +19,7 @@ from typing import Protocol
 
 from wayline_journeys.analytics import EventMatcher
 from wayline_journeys.errors import PersonNotFound
+from wayline_journeys.lifecycle import LifecycleModel
 from wayline_journeys.person_refs import IdentifierResolver
 
 __all__ = [
@@ -42,7 +43,8 @@ __all__ = [
 MAX_FEATURES = 500
 
 FeatureValue = float | str | bool | None
-"""A feature value: numbers are floats; FIRST/LAST_VALUE and PERSON_PROPERTY may be strings or booleans."""
+"""A feature value: numbers are floats (a lifecycle stage is its number); FIRST/LAST_VALUE and PERSON_PROPERTY
+may be strings or booleans."""
 
 
 class Aggregation(Enum):
@@ -60,6 +62,7 @@ class Aggregation(Enum):
     DAYS_SINCE_LAST = "days_since_last"
     ACTIVE_DAYS = "active_days"
     PERSON_PROPERTY = "person_property"
+    LIFECYCLE_STAGE = "lifecycle_stage"
 
     @property
     def reads_property(self) -> bool:
@@ -95,6 +98,8 @@ class FeatureDefinition:
     window_us: int | None = None
     """The trailing window in microseconds; None means all history."""
     default: FeatureValue = None
+    lifecycle: LifecycleModel | None = None
+    """LIFECYCLE_STAGE's model: event counts (without `person.` filters) and person properties in groups."""
 
 
 @dataclass(frozen=True)

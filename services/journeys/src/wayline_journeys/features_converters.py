@@ -30,6 +30,8 @@ from wayline_journeys.features import (
     ProfileFeatures,
     ProfileQuery,
 )
+from wayline_journeys.lifecycle import LifecycleModel
+from wayline_journeys.lifecycle_converters import lifecycle_model
 from wayline_journeys.store.matching import EVENT_FIELDS
 
 __all__ = [
@@ -106,8 +108,12 @@ def _definition(
     aggregation = _AGGREGATIONS.get(message.aggregation)
     if aggregation is None:
         violations.append(FieldViolation(f"{path}.aggregation", "choose an aggregation", "REQUIRED"))
-    events, window = EventMatcher(), None
-    if aggregation is not Aggregation.PERSON_PROPERTY:  # it ignores both, as the contract says
+    events, window, model = EventMatcher(), None, None
+    if (
+        aggregation is Aggregation.LIFECYCLE_STAGE
+    ):  # events, property and window: spec_violations refuses them
+        model = _stage_model(message, f"{path}.lifecycle_model", violations)
+    elif aggregation is not Aggregation.PERSON_PROPERTY:  # it ignores both, as the contract says
         events = point_in_time_matcher(message.events, f"{path}.events", violations)
         if message.HasField("window"):
             window = duration_us(message.window)
@@ -122,12 +128,27 @@ def _definition(
     ):
         bad = event_path_violation(message.property, f"{path}.property")
         violations.extend([bad] if bad else [])
-    elif aggregation is not None and not aggregation.reads_property and message.property:
+    elif (
+        aggregation is not None
+        and not aggregation.reads_property
+        and aggregation is not Aggregation.LIFECYCLE_STAGE  # spec_violations says why
+        and message.property
+    ):
         violations.append(FieldViolation(f"{path}.property", f"{aggregation.name} reads no property"))
     default = feature_value(message.default_value, f"{path}.default_value", violations)
     if len(violations) > found or aggregation is None:
         return None
-    return FeatureDefinition(message.name, aggregation, events, message.property, window, default)
+    return FeatureDefinition(message.name, aggregation, events, message.property, window, default, model)
+
+
+def _stage_model(
+    message: feature_pb2.FeatureDefinition, path: str, violations: list[FieldViolation]
+) -> LifecycleModel | None:
+    """The model of a LIFECYCLE_STAGE feature, converted as UpdateLifecycleModel converts one (its shape
+    limits are spec_violations'); None when it is missing."""
+    if not message.HasField("lifecycle_model"):
+        return None
+    return lifecycle_model(message.lifecycle_model, path, violations)
 
 
 def feature_spec(

@@ -9,7 +9,8 @@ ONNX Runtime's float32 conversion rounds to nearest, the same everywhere). Missi
 ONNX tree ensembles route down the branch learned for missing values.
 
 `spec_violations` holds the typing rules a spec must follow (a value type that fits the aggregation,
-category labels only and always for categories), for every service that accepts a spec.
+category labels only and always for categories) and the shape of a lifecycle-stage feature (a model, and
+only the conditions both the store and the online state compute), for every service that accepts a spec.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from google.protobuf import json_format, struct_pb2
 
 from wayline.common.errors import FieldViolation
-from wayline.journeys.v1 import feature_pb2
+from wayline.journeys.v1 import condition_pb2, feature_pb2
 
 __all__ = [
     "MAX_CATEGORIES",
@@ -52,8 +53,11 @@ _WHOLE_NUMBERS = frozenset(
         _Aggregation.FEATURE_AGGREGATION_COUNT,
         _Aggregation.FEATURE_AGGREGATION_COUNT_DISTINCT,
         _Aggregation.FEATURE_AGGREGATION_ACTIVE_DAYS,
+        _Aggregation.FEATURE_AGGREGATION_LIFECYCLE_STAGE,
     }
 )
+_STAGE_CONDITIONS = ("group", "event_count", "person_property")
+"""The conditions a lifecycle-stage feature's model may use: computable at any time from events alone."""
 
 
 @dataclass(frozen=True)
@@ -131,7 +135,10 @@ def spec_violations(spec: feature_pb2.FeatureSpec, prefix: str = "") -> list[Fie
     - FIRST_VALUE, LAST_VALUE and PERSON_PROPERTY (whose values may be strings) need a value type;
     - CATEGORY only for those, with 1 to MAX_CATEGORIES distinct non-empty labels;
     - labels and an unknown-category encoding only for CATEGORY;
-    - the value type and encoding are known enum values."""
+    - the value type and encoding are known enum values;
+    - LIFECYCLE_STAGE has a lifecycle model (and no events, property or window), whose conditions are event
+      counts without `person.` filters and person properties, in groups; no other aggregation has a model.
+    Each service still converts the model's conditions with its own checks (operators, values, paths)."""
     violations: list[FieldViolation] = []
     for i, feature in enumerate(spec.features):
         path = f"{prefix}features[{i}]"
@@ -176,7 +183,69 @@ def spec_violations(spec: feature_pb2.FeatureSpec, prefix: str = "") -> list[Fie
                 )
             )
         violations += _category_violations(feature, path, is_category)
+        violations += _lifecycle_violations(feature, path)
     return violations
+
+
+def _lifecycle_violations(feature: feature_pb2.FeatureDefinition, path: str) -> list[FieldViolation]:
+    if feature.aggregation != _Aggregation.FEATURE_AGGREGATION_LIFECYCLE_STAGE:
+        if feature.HasField("lifecycle_model"):
+            return [FieldViolation(f"{path}.lifecycle_model", "only a LIFECYCLE_STAGE feature has a model")]
+        return []
+    set_fields = {
+        "events": feature.HasField("events"),
+        "property": bool(feature.property),
+        "window": feature.HasField("window"),
+    }
+    found = [
+        FieldViolation(f"{path}.{name}", "LIFECYCLE_STAGE reads the model's conditions only; leave it unset")
+        for name, is_set in set_fields.items()
+        if is_set
+    ]
+    model = feature.lifecycle_model
+    if not feature.HasField("lifecycle_model") or not model.stages:
+        found.append(
+            FieldViolation(
+                f"{path}.lifecycle_model",
+                "a LIFECYCLE_STAGE feature needs its lifecycle model (GetLifecycleModel gives the tenant's)",
+                "REQUIRED",
+            )
+        )
+    for i, definition in enumerate(model.stages):
+        found += _stage_condition_violations(
+            definition.condition, f"{path}.lifecycle_model.stages[{i}].condition"
+        )
+    return found
+
+
+def _stage_condition_violations(condition: condition_pb2.PersonCondition, path: str) -> list[FieldViolation]:
+    kind = condition.WhichOneof("condition")
+    if kind is None:
+        return []  # the service's own conversion names the missing condition
+    if kind not in _STAGE_CONDITIONS:
+        return [
+            FieldViolation(
+                f"{path}.{kind}",
+                "a lifecycle-stage feature's model may use event_count, person_property and group conditions "
+                "only: the others cannot be computed at any past time from the events alone",
+            )
+        ]
+    if kind == "group":
+        found = []
+        for j, inner in enumerate(condition.group.conditions):
+            found += _stage_condition_violations(inner, f"{path}.group.conditions[{j}]")
+        return found
+    if kind == "event_count":
+        return [
+            FieldViolation(
+                f"{path}.event_count.event.property_filters[{j}].property",
+                "person. filters are read as of now in a feature; put a person_property condition beside the "
+                "event count in a group instead",
+            )
+            for j, f in enumerate(condition.event_count.event.property_filters)
+            if f.property.startswith("person.")
+        ]
+    return []
 
 
 def _category_violations(

@@ -19,14 +19,21 @@ from wayline.common.feature_encoding import FeatureEncoder
 __all__ = [
     "DAY_US",
     "Aggregation",
+    "Comparison",
     "CompiledSpec",
+    "CountTest",
     "EventMatcher",
     "FeatureDefinition",
     "FeatureValue",
     "FilterOperator",
     "JsonValue",
+    "LifecycleModel",
+    "Negation",
     "ObservedEvent",
     "PropertyFilter",
+    "StageCondition",
+    "StageGroup",
+    "TraitTest",
 ]
 
 DAY_US = 86_400_000_000
@@ -109,6 +116,7 @@ class Aggregation(Enum):
     DAYS_SINCE_LAST = "days_since_last"
     ACTIVE_DAYS = "active_days"
     PERSON_PROPERTY = "person_property"
+    LIFECYCLE_STAGE = "lifecycle_stage"
 
     @property
     def reads_property(self) -> bool:
@@ -122,12 +130,67 @@ class Aggregation(Enum):
 
 _READS_NO_PROPERTY = frozenset(
     {
+        Aggregation.LIFECYCLE_STAGE,
         Aggregation.COUNT,
         Aggregation.DAYS_SINCE_FIRST,
         Aggregation.DAYS_SINCE_LAST,
         Aggregation.ACTIVE_DAYS,
     }
 )
+
+
+class Comparison(Enum):
+    """The contract's ComparisonOperator (condition.proto), as its symbol."""
+
+    EQUAL = "="
+    NOT_EQUAL = "!="
+    GREATER_THAN = ">"
+    GREATER_THAN_OR_EQUAL = ">="
+    LESS_THAN = "<"
+    LESS_THAN_OR_EQUAL = "<="
+
+
+@dataclass(frozen=True)
+class CountTest:
+    """An event-count condition: the number of matching events in the trailing window (all history when
+    None) compares with `count`."""
+
+    events: EventMatcher
+    comparison: Comparison
+    count: int
+    window_us: int | None = None
+
+
+@dataclass(frozen=True)
+class TraitTest:
+    """A person-property condition: the filter (a `person.<trait>` path) on the trait's latest value."""
+
+    filter: PropertyFilter
+
+
+@dataclass(frozen=True)
+class StageGroup:
+    """Every condition holds (`any_of` False) or some does (True)."""
+
+    any_of: bool
+    conditions: tuple[StageCondition, ...]
+
+
+@dataclass(frozen=True)
+class Negation:
+    condition: StageCondition
+
+
+StageCondition = CountTest | TraitTest | StageGroup | Negation
+"""The conditions a lifecycle-stage feature's model may use (condition.proto's meanings)."""
+
+
+@dataclass(frozen=True)
+class LifecycleModel:
+    """A lifecycle-stage feature's model: (stage number, condition) of the stages above awareness, highest
+    first (awareness is the fallback of a person with an event)."""
+
+    ranked: tuple[tuple[int, StageCondition], ...]
 
 
 @dataclass(frozen=True)
@@ -140,6 +203,8 @@ class FeatureDefinition:
     window_us: int | None = None
     """The trailing window in microseconds; None means all history."""
     default: FeatureValue = None
+    lifecycle: LifecycleModel | None = None
+    """LIFECYCLE_STAGE's model."""
 
 
 @dataclass(frozen=True)

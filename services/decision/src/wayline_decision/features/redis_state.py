@@ -45,7 +45,7 @@ from wayline_decision.features.state import (
     DEFAULT_SETTLE_AFTER_US,
     NEVER,
     OutsideRetention,
-    read_feature,
+    read_plans,
 )
 
 __all__ = ["COMPACT_AFTER_US", "COMPACT_RECORDS", "RedisFeatureState"]
@@ -106,7 +106,7 @@ class RedisFeatureState:
                 shared += [self._hex[index], codec.plan_text(plan)]
             with _guard():
                 self._merge_plans(keys=[self._meta], args=shared)
-            slots = sorted({plan.slot for plan in self._registry.specs[spec.key]})
+            slots = sorted({index for plan in self._registry.specs[spec.key] for index in plan.slots})
             fields = [codec.HORIZON, codec.MAX_RECEIVED, codec.LOG, *(self._settled_fields[i] for i in slots)]
             self._spec_fields[spec.key] = (fields, {self._digests[i]: i for i in slots})
 
@@ -271,12 +271,7 @@ class RedisFeatureState:
             if raw is not None:
                 held.settled = codec.decode_settled(raw)
         fast = latest is None or int(latest) < as_of_us  # every entry was received before as_of
-        found_values: list[FeatureValue] = []
-        for plan in plans:
-            slot = slots.get(plan.slot)
-            value = None if slot is None else read_feature(plan, slot, as_of_us, fast)
-            found_values.append(plan.default if value is None else value)
-        return found_values
+        return read_plans(plans, slots, as_of_us, fast)
 
     def _person_key(self, person_id: str) -> str:
         return f"{self._prefix}person:{person_id}"

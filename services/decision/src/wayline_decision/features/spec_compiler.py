@@ -7,7 +7,11 @@ The refusals are the contract's: a feature name that is not lower_snake_case or 
 window that is not positive, a property missing where the aggregation reads one (a `person.<trait>` path for
 PERSON_PROPERTY, an event path for the others) or present where it reads none, a default that is a list or
 an object, more than MAX_FEATURES features, malformed filters, and the typing rules of
-`wayline.common.feature_encoding.spec_violations` (value types, category labels).
+`wayline.common.feature_encoding.spec_violations` (value types, category labels, the conditions a
+lifecycle-stage feature's model may use). A lifecycle-stage model is checked as journeys checks a lifecycle
+model (condition.proto): a known stage at most once, a condition per stage, groups of at least one condition,
+at most MAX_DEPTH deep and MAX_CONDITIONS conditions, counts not negative, windows positive and at most
+MAX_WINDOW_US, person properties on `person.<trait>` paths.
 """
 
 from __future__ import annotations
@@ -19,22 +23,40 @@ from google.protobuf import duration_pb2, struct_pb2
 from wayline.common.errors import FieldViolation, InvalidArgument
 from wayline.common.feature_encoding import encoder_for, spec_violations
 from wayline.event.v1 import event_pb2
-from wayline.journeys.v1 import analytics_pb2, feature_pb2
+from wayline.journeys.v1 import analytics_pb2, condition_pb2, feature_pb2, lifecycle_pb2
 from wayline_decision.features.matcher import EVENT_FIELDS, EVENT_PATH, PERSON_PATH, RFC3339
 from wayline_decision.features.model import (
     Aggregation,
+    Comparison,
     CompiledSpec,
+    CountTest,
     EventMatcher,
     FeatureDefinition,
     FeatureValue,
     FilterOperator,
     JsonValue,
+    LifecycleModel,
+    Negation,
     PropertyFilter,
+    StageCondition,
+    StageGroup,
+    TraitTest,
 )
 
 __all__ = ["MAX_FEATURES", "compile_spec"]
 
 MAX_FEATURES = 500
+MAX_DEPTH = 8
+"""A condition tree's deepest level (the root is at depth 1), as condition.proto says."""
+MAX_CONDITIONS = 100
+"""The most conditions a tree may hold, groups included."""
+MAX_WINDOW_US = 36_500 * 86_400_000_000
+_AWARENESS = 1
+_STAGES = range(1, 7)
+_COMPARISONS = {
+    condition_pb2.COMPARISON_OPERATOR_UNSPECIFIED: Comparison.GREATER_THAN_OR_EQUAL,
+    **{condition_pb2.ComparisonOperator.Value(f"COMPARISON_OPERATOR_{c.name}"): c for c in Comparison},
+}
 
 _NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 _AGGREGATIONS = {
@@ -72,10 +94,14 @@ def _event_path(path: str) -> bool:
 
 
 def _filter(
-    message: analytics_pb2.PropertyFilter, path: str, out: list[FieldViolation]
+    message: analytics_pb2.PropertyFilter, path: str, out: list[FieldViolation], *, person: bool = False
 ) -> PropertyFilter | None:
+    """An event filter, or with `person` a filter on a `person.<trait>` path."""
     found = len(out)
-    if message.property.startswith("person."):
+    if person:
+        if not PERSON_PATH.match(message.property):
+            out.append(FieldViolation(f"{path}.property", "must be a person.<trait> path"))
+    elif message.property.startswith("person."):
         out.append(
             FieldViolation(
                 f"{path}.property",
@@ -164,31 +190,138 @@ def _definition(
     aggregation = _AGGREGATIONS.get(message.aggregation)
     if aggregation is None:
         out.append(FieldViolation(f"{path}.aggregation", "choose an aggregation", "REQUIRED"))
-    events, window = EventMatcher(), None
-    if aggregation is not Aggregation.PERSON_PROPERTY:  # it ignores both, as the contract says
+    events, window, model = EventMatcher(), None, None
+    if (
+        aggregation is Aggregation.LIFECYCLE_STAGE
+    ):  # events, property and window: spec_violations refuses them
+        if message.HasField("lifecycle_model"):
+            model = _lifecycle_model(message.lifecycle_model, f"{path}.lifecycle_model", out)
+    elif aggregation is not Aggregation.PERSON_PROPERTY:  # it ignores both, as the contract says
         events = _matcher(message.events, f"{path}.events", out)
         if message.HasField("window"):
             window = _window_us(message.window)
             if window <= 0:
                 out.append(FieldViolation(f"{path}.window", "must be positive", "OUT_OF_RANGE"))
-    if aggregation is Aggregation.PERSON_PROPERTY:
-        if not PERSON_PATH.match(message.property):
-            out.append(FieldViolation(f"{path}.property", "must be a person.<trait> path"))
-    elif aggregation is not None and aggregation.reads_property:
-        if not _event_path(message.property):
-            fields = ", ".join(sorted(EVENT_FIELDS))
-            out.append(
-                FieldViolation(f"{path}.property", f"use properties.<key>..., context.<field>... or {fields}")
-            )
-    elif aggregation is not None and message.property:
-        out.append(FieldViolation(f"{path}.property", f"{aggregation.name} reads no property"))
+    if aggregation is not None:
+        _check_property(aggregation, message.property, f"{path}.property", out)
     default = _scalar(message.default_value)
     if isinstance(default, list):
         out.append(FieldViolation(f"{path}.default_value", "must be a number, a string, a boolean or null"))
     if len(out) > found or aggregation is None or isinstance(default, list):
         return None
     value: FeatureValue = default
-    return FeatureDefinition(message.name, aggregation, events, message.property, window, value)
+    return FeatureDefinition(message.name, aggregation, events, message.property, window, value, model)
+
+
+def _check_property(aggregation: Aggregation, prop: str, path: str, out: list[FieldViolation]) -> None:
+    """A `person.<trait>` path for PERSON_PROPERTY, an event path for the other aggregations that read one,
+    nothing for those that read none (LIFECYCLE_STAGE's is spec_violations' to refuse)."""
+    if aggregation is Aggregation.PERSON_PROPERTY:
+        if not PERSON_PATH.match(prop):
+            out.append(FieldViolation(path, "must be a person.<trait> path"))
+    elif aggregation.reads_property:
+        if not _event_path(prop):
+            fields = ", ".join(sorted(EVENT_FIELDS))
+            out.append(FieldViolation(path, f"use properties.<key>..., context.<field>... or {fields}"))
+    elif aggregation is not Aggregation.LIFECYCLE_STAGE and prop:
+        out.append(FieldViolation(path, f"{aggregation.name} reads no property"))
+
+
+def _lifecycle_model(
+    message: lifecycle_pb2.LifecycleModel, path: str, out: list[FieldViolation]
+) -> LifecycleModel | None:
+    """The model's stages above awareness, highest first (awareness's own condition changes nothing, but it
+    is checked like the others)."""
+    found, ranked, seen = len(out), [], set()
+    for i, definition in enumerate(message.stages):
+        where = f"{path}.stages[{i}]"
+        if definition.stage not in _STAGES:
+            out.append(FieldViolation(f"{where}.stage", "choose a lifecycle stage", "REQUIRED"))
+        elif definition.stage in seen:
+            out.append(FieldViolation(f"{where}.stage", "the stage is defined twice", "DUPLICATE"))
+        seen.add(definition.stage)
+        if not definition.HasField("condition"):
+            out.append(FieldViolation(f"{where}.condition", "every stage needs a condition", "REQUIRED"))
+            continue
+        depth, count = _shape(definition.condition)
+        if depth > MAX_DEPTH or count > MAX_CONDITIONS:
+            out.append(
+                FieldViolation(
+                    f"{where}.condition",
+                    f"{count} conditions {depth} deep; at most {MAX_CONDITIONS}, {MAX_DEPTH} deep",
+                    "TOO_MANY",
+                )
+            )
+            continue
+        condition = _stage_condition(definition.condition, f"{where}.condition", out)
+        if condition is not None and definition.stage > _AWARENESS:
+            ranked.append((int(definition.stage), condition))
+    if len(out) > found:
+        return None
+    return LifecycleModel(tuple(sorted(ranked, key=lambda r: -r[0])))
+
+
+def _shape(message: condition_pb2.PersonCondition) -> tuple[int, int]:
+    """(depth, number of conditions) of a tree, groups included."""
+    if message.WhichOneof("condition") != "group":
+        return 1, 1
+    inner = [_shape(c) for c in message.group.conditions]
+    return 1 + max((d for d, _ in inner), default=0), 1 + sum(n for _, n in inner)
+
+
+def _stage_condition(
+    message: condition_pb2.PersonCondition, path: str, out: list[FieldViolation]
+) -> StageCondition | None:
+    """A condition of a lifecycle-stage feature's model; None once a violation is recorded (the kinds it may
+    not use are spec_violations' to report)."""
+    kind = message.WhichOneof("condition")
+    found: StageCondition | None = None
+    if kind is None:
+        out.append(FieldViolation(path, "set exactly one condition", "REQUIRED"))
+    elif kind == "group":
+        group = message.group
+        if group.operator not in (
+            condition_pb2.LOGICAL_OPERATOR_UNSPECIFIED,
+            condition_pb2.LOGICAL_OPERATOR_AND,
+            condition_pb2.LOGICAL_OPERATOR_OR,
+        ):
+            out.append(FieldViolation(f"{path}.group.operator", "unknown operator"))
+        if not group.conditions:
+            out.append(FieldViolation(f"{path}.group.conditions", "at least one condition", "REQUIRED"))
+        inner = [
+            _stage_condition(c, f"{path}.group.conditions[{i}]", out) for i, c in enumerate(group.conditions)
+        ]
+        if inner and all(c is not None for c in inner):
+            any_of = group.operator == condition_pb2.LOGICAL_OPERATOR_OR
+            found = StageGroup(any_of, tuple(c for c in inner if c is not None))
+    elif kind == "person_property":
+        trait = _filter(message.person_property, f"{path}.person_property", out, person=True)
+        found = None if trait is None else TraitTest(trait)
+    elif kind == "event_count":
+        found = _count_test(message.event_count, f"{path}.event_count", out)
+    if found is not None and message.negate:
+        return Negation(found)
+    return found
+
+
+def _count_test(
+    message: condition_pb2.EventCountCondition, path: str, out: list[FieldViolation]
+) -> CountTest | None:
+    found = len(out)
+    events = _matcher(message.event, f"{path}.event", out)
+    comparison = _COMPARISONS.get(message.comparison)
+    if comparison is None:
+        out.append(FieldViolation(f"{path}.comparison", "unknown comparison"))
+    if message.count < 0:
+        out.append(FieldViolation(f"{path}.count", "must not be negative", "OUT_OF_RANGE"))
+    window = None
+    if message.HasField("window"):
+        window = _window_us(message.window)
+        if not 0 < window <= MAX_WINDOW_US:
+            out.append(FieldViolation(f"{path}.window", "must be positive and at most 36500 days"))
+    if len(out) > found or comparison is None:
+        return None
+    return CountTest(events, comparison, message.count, window)
 
 
 def compile_spec(message: feature_pb2.FeatureSpec, prefix: str = "") -> CompiledSpec:

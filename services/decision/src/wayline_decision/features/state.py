@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from wayline_decision.features.model import CompiledSpec, FeatureValue, ObservedEvent
-from wayline_decision.features.plans import FeaturePlan, Registry
+from wayline_decision.features.plans import FeaturePlan, Plan, Registry
 from wayline_decision.features.slots import Slot, View, read, slot_document, slot_from_document
 
 __all__ = [
@@ -54,6 +54,7 @@ __all__ = [
     "OnlineFeatureState",
     "OutsideRetention",
     "read_feature",
+    "read_plans",
 ]
 
 DEFAULT_SETTLE_AFTER_US = 3_600_000_000  # one hour
@@ -292,13 +293,23 @@ class InProcessFeatureState:
         if as_of_us < person.horizon_us:
             raise OutsideRetention(f"as_of is before the online state's horizon for person {person_id}")
         fast = person.max_received_us < as_of_us  # every entry was received before as_of
-        slots = person.slots
-        found: list[FeatureValue] = []
-        for plan in plans:
-            slot = slots.get(plan.slot)
-            value = None if slot is None else read_feature(plan, slot, as_of_us, fast)
-            found.append(plan.default if value is None else value)
-        return found
+        return read_plans(plans, person.slots, as_of_us, fast)
+
+
+def read_plans(
+    plans: tuple[Plan, ...], slots: dict[int, Slot], as_of_us: int, fast: bool
+) -> list[FeatureValue]:
+    """A spec's values from the person's slots, defaults applied, in spec order."""
+
+    def read(plan: FeaturePlan) -> FeatureValue:
+        slot = slots.get(plan.slot)
+        return None if slot is None else read_feature(plan, slot, as_of_us, fast)
+
+    found: list[FeatureValue] = []
+    for plan in plans:
+        value = read(plan) if isinstance(plan, FeaturePlan) else plan.value(read)
+        found.append(plan.default if value is None else value)
+    return found
 
 
 def read_feature(plan: FeaturePlan, slot: Slot, as_of_us: int, fast: bool) -> FeatureValue:

@@ -16,6 +16,11 @@ the event's value at the attribution path equals the anchor's, carried with the 
 bounds (received_at, the timestamp range, the union of the matchers) go into `current_events(where=...)` so
 ClickHouse prunes before the override join.
 
+A LIFECYCLE_STAGE feature is the model's multiIf over per-observation aggregates, one per leaf: `countIf`
+for an event count (its matcher and window, over the visible events) and, for a person property, the trait's
+latest raw value among visible identify events tested with the filter SQL segments use (store/matching.py),
+so the stage is the one GetLifecycleStages gives at t over the same events.
+
 Sums and means add values in ascending order (arraySum of arraySort), so two computations over the same
 events give the same double whatever the grouping, and a plain-Python `sum(sorted(...))` (left to right)
 agrees exactly. Result columns: `row`, then per feature a Nullable(Float64) (numeric aggregations), a
@@ -29,10 +34,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import timedelta
 
 from wayline_journeys.analytics import EventMatcher
+from wayline_journeys.conditions import (
+    Condition,
+    EventCount,
+    Group,
+    LifecycleStage,
+    Logical,
+    Not,
+    PersonProperty,
+)
 from wayline_journeys.features import Aggregation, FeatureDefinition, FeatureQuery, LabelKind, Observation
-from wayline_journeys.store.matching import event_property_raw, matcher_sql
+from wayline_journeys.lifecycle import LifecycleModel
+from wayline_journeys.store.matching import (
+    UnsupportedFilter,
+    event_property_raw,
+    matcher_sql,
+    value_condition,
+)
 from wayline_journeys.store.relation import current_events
 from wayline_journeys.store.sql import SqlParams
 
@@ -96,8 +117,41 @@ class _EventColumns:
         )
 
 
+def _stage(model: LifecycleModel, columns: _EventColumns, visible: str) -> str:
+    """The stage number under `model` of a person with a visible event."""
+    branches = [f"{_holds(c, columns, visible)}, {int(s)}" for s, c in model.ranked()]
+    awareness = int(LifecycleStage.AWARENESS)
+    return f"multiIf({', '.join(branches)}, {awareness})" if branches else str(awareness)
+
+
+def _holds(condition: Condition, columns: _EventColumns, visible: str) -> str:
+    """The condition at the observation's time, over its visible events (conditions.py's meanings)."""
+    if isinstance(condition, Not):
+        return f"NOT ({_holds(condition.condition, columns, visible)})"
+    if isinstance(condition, Group):
+        joiner = " AND " if condition.operator is Logical.AND else " OR "
+        return "(" + joiner.join(f"({_holds(c, columns, visible)})" for c in condition.conditions) + ")"
+    params = columns.params
+    if isinstance(condition, EventCount):
+        counted = f"{visible} AND {columns.matches(condition.event)}"
+        if condition.window is not None:
+            window_us = condition.window // timedelta(microseconds=1)
+            counted += f" AND e.ts >= l.t - {params.bind(window_us, 'Int64')}"
+        threshold = params.bind(condition.count, "Int64")
+        return f"(countIf({counted}) {condition.comparison.value} {threshold})"
+    if isinstance(condition, PersonProperty):
+        trait = columns.trait(condition.filter.path)
+        # The latest raw value ('' when no visible identify event carries the trait), as segments read it.
+        latest = f"argMaxIf(assumeNotNull({trait}), (e.ts, e.eid), {visible} AND {trait} IS NOT NULL)"
+        return value_condition(latest, condition.filter.operator, condition.filter.values, params)
+    raise UnsupportedFilter(f"a lifecycle-stage feature cannot use {type(condition).__name__} conditions")
+
+
 def _feature(feature: FeatureDefinition, columns: _EventColumns, visible: str) -> str:
     kind = feature.aggregation
+    if kind is Aggregation.LIFECYCLE_STAGE:
+        assert feature.lifecycle is not None  # the converter requires it
+        return _when(visible, f"toFloat64({_stage(feature.lifecycle, columns, visible)})")
     if kind is Aggregation.PERSON_PROPERTY:  # `events` and `window` are ignored, as the contract says
         value = columns.trait(feature.property)
         return _when(

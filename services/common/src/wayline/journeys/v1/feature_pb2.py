@@ -26,9 +26,10 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from wayline.journeys.v1 import analytics_pb2 as wayline_dot_journeys_dot_v1_dot_analytics__pb2
+from wayline.journeys.v1 import lifecycle_pb2 as wayline_dot_journeys_dot_v1_dot_lifecycle__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!wayline/journeys/v1/feature.proto\x12\x13wayline.journeys.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#wayline/journeys/v1/analytics.proto\"\xaa\x03\n\x11\x46\x65\x61tureDefinition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12<\n\x0b\x61ggregation\x18\x02 \x01(\x0e\x32\'.wayline.journeys.v1.FeatureAggregation\x12\x31\n\x06\x65vents\x18\x03 \x01(\x0b\x32!.wayline.journeys.v1.EventMatcher\x12\x10\n\x08property\x18\x04 \x01(\t\x12)\n\x06window\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12-\n\rdefault_value\x18\x06 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x13\n\x0b\x64\x65scription\x18\x07 \x01(\t\x12\x39\n\nvalue_type\x18\x08 \x01(\x0e\x32%.wayline.journeys.v1.FeatureValueType\x12\x12\n\ncategories\x18\t \x03(\t\x12\x46\n\x10unknown_category\x18\n \x01(\x0e\x32,.wayline.journeys.v1.UnknownCategoryEncoding\"f\n\x0b\x46\x65\x61tureSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x38\n\x08\x66\x65\x61tures\x18\x03 \x03(\x0b\x32&.wayline.journeys.v1.FeatureDefinition\"\xfd\x01\n\rFeatureVector\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12)\n\x05\x61s_of\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12>\n\x06values\x18\x03 \x03(\x0b\x32..wayline.journeys.v1.FeatureVector.ValuesEntry\x12\x11\n\tspec_name\x18\x04 \x01(\t\x12\x14\n\x0cspec_version\x18\x05 \x01(\t\x1a\x45\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value:\x02\x38\x01*\xe2\x03\n\x12\x46\x65\x61tureAggregation\x12#\n\x1f\x46\x45\x41TURE_AGGREGATION_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x46\x45\x41TURE_AGGREGATION_COUNT\x10\x01\x12\x1b\n\x17\x46\x45\x41TURE_AGGREGATION_SUM\x10\x02\x12\x1f\n\x1b\x46\x45\x41TURE_AGGREGATION_AVERAGE\x10\x03\x12\x1b\n\x17\x46\x45\x41TURE_AGGREGATION_MIN\x10\x04\x12\x1b\n\x17\x46\x45\x41TURE_AGGREGATION_MAX\x10\x05\x12&\n\"FEATURE_AGGREGATION_COUNT_DISTINCT\x10\x06\x12#\n\x1f\x46\x45\x41TURE_AGGREGATION_FIRST_VALUE\x10\x07\x12\"\n\x1e\x46\x45\x41TURE_AGGREGATION_LAST_VALUE\x10\x08\x12(\n$FEATURE_AGGREGATION_DAYS_SINCE_FIRST\x10\t\x12\'\n#FEATURE_AGGREGATION_DAYS_SINCE_LAST\x10\n\x12#\n\x1f\x46\x45\x41TURE_AGGREGATION_ACTIVE_DAYS\x10\x0b\x12\'\n#FEATURE_AGGREGATION_PERSON_PROPERTY\x10\x0c*\xae\x01\n\x10\x46\x65\x61tureValueType\x12\"\n\x1e\x46\x45\x41TURE_VALUE_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x46\x45\x41TURE_VALUE_TYPE_FLOAT\x10\x01\x12\x1a\n\x16\x46\x45\x41TURE_VALUE_TYPE_INT\x10\x02\x12\x1b\n\x17\x46\x45\x41TURE_VALUE_TYPE_BOOL\x10\x03\x12\x1f\n\x1b\x46\x45\x41TURE_VALUE_TYPE_CATEGORY\x10\x04*\x90\x01\n\x17UnknownCategoryEncoding\x12)\n%UNKNOWN_CATEGORY_ENCODING_UNSPECIFIED\x10\x00\x12%\n!UNKNOWN_CATEGORY_ENCODING_MISSING\x10\x01\x12#\n\x1fUNKNOWN_CATEGORY_ENCODING_OTHER\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!wayline/journeys/v1/feature.proto\x12\x13wayline.journeys.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#wayline/journeys/v1/analytics.proto\x1a#wayline/journeys/v1/lifecycle.proto\"\xe8\x03\n\x11\x46\x65\x61tureDefinition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12<\n\x0b\x61ggregation\x18\x02 \x01(\x0e\x32\'.wayline.journeys.v1.FeatureAggregation\x12\x31\n\x06\x65vents\x18\x03 \x01(\x0b\x32!.wayline.journeys.v1.EventMatcher\x12\x10\n\x08property\x18\x04 \x01(\t\x12)\n\x06window\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12-\n\rdefault_value\x18\x06 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x13\n\x0b\x64\x65scription\x18\x07 \x01(\t\x12\x39\n\nvalue_type\x18\x08 \x01(\x0e\x32%.wayline.journeys.v1.FeatureValueType\x12\x12\n\ncategories\x18\t \x03(\t\x12\x46\n\x10unknown_category\x18\n \x01(\x0e\x32,.wayline.journeys.v1.UnknownCategoryEncoding\x12<\n\x0flifecycle_model\x18\x0b \x01(\x0b\x32#.wayline.journeys.v1.LifecycleModel\"f\n\x0b\x46\x65\x61tureSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x38\n\x08\x66\x65\x61tures\x18\x03 \x03(\x0b\x32&.wayline.journeys.v1.FeatureDefinition\"\xfd\x01\n\rFeatureVector\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12)\n\x05\x61s_of\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12>\n\x06values\x18\x03 \x03(\x0b\x32..wayline.journeys.v1.FeatureVector.ValuesEntry\x12\x11\n\tspec_name\x18\x04 \x01(\t\x12\x14\n\x0cspec_version\x18\x05 \x01(\t\x1a\x45\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value:\x02\x38\x01*\x8b\x04\n\x12\x46\x65\x61tureAggregation\x12#\n\x1f\x46\x45\x41TURE_AGGREGATION_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x46\x45\x41TURE_AGGREGATION_COUNT\x10\x01\x12\x1b\n\x17\x46\x45\x41TURE_AGGREGATION_SUM\x10\x02\x12\x1f\n\x1b\x46\x45\x41TURE_AGGREGATION_AVERAGE\x10\x03\x12\x1b\n\x17\x46\x45\x41TURE_AGGREGATION_MIN\x10\x04\x12\x1b\n\x17\x46\x45\x41TURE_AGGREGATION_MAX\x10\x05\x12&\n\"FEATURE_AGGREGATION_COUNT_DISTINCT\x10\x06\x12#\n\x1f\x46\x45\x41TURE_AGGREGATION_FIRST_VALUE\x10\x07\x12\"\n\x1e\x46\x45\x41TURE_AGGREGATION_LAST_VALUE\x10\x08\x12(\n$FEATURE_AGGREGATION_DAYS_SINCE_FIRST\x10\t\x12\'\n#FEATURE_AGGREGATION_DAYS_SINCE_LAST\x10\n\x12#\n\x1f\x46\x45\x41TURE_AGGREGATION_ACTIVE_DAYS\x10\x0b\x12\'\n#FEATURE_AGGREGATION_PERSON_PROPERTY\x10\x0c\x12\'\n#FEATURE_AGGREGATION_LIFECYCLE_STAGE\x10\r*\xae\x01\n\x10\x46\x65\x61tureValueType\x12\"\n\x1e\x46\x45\x41TURE_VALUE_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x46\x45\x41TURE_VALUE_TYPE_FLOAT\x10\x01\x12\x1a\n\x16\x46\x45\x41TURE_VALUE_TYPE_INT\x10\x02\x12\x1b\n\x17\x46\x45\x41TURE_VALUE_TYPE_BOOL\x10\x03\x12\x1f\n\x1b\x46\x45\x41TURE_VALUE_TYPE_CATEGORY\x10\x04*\x90\x01\n\x17UnknownCategoryEncoding\x12)\n%UNKNOWN_CATEGORY_ENCODING_UNSPECIFIED\x10\x00\x12%\n!UNKNOWN_CATEGORY_ENCODING_MISSING\x10\x01\x12#\n\x1fUNKNOWN_CATEGORY_ENCODING_OTHER\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,18 +38,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_FEATUREVECTOR_VALUESENTRY']._loaded_options = None
   _globals['_FEATUREVECTOR_VALUESENTRY']._serialized_options = b'8\001'
-  _globals['_FEATUREAGGREGATION']._serialized_start=980
-  _globals['_FEATUREAGGREGATION']._serialized_end=1462
-  _globals['_FEATUREVALUETYPE']._serialized_start=1465
-  _globals['_FEATUREVALUETYPE']._serialized_end=1639
-  _globals['_UNKNOWNCATEGORYENCODING']._serialized_start=1642
-  _globals['_UNKNOWNCATEGORYENCODING']._serialized_end=1786
-  _globals['_FEATUREDEFINITION']._serialized_start=191
-  _globals['_FEATUREDEFINITION']._serialized_end=617
-  _globals['_FEATURESPEC']._serialized_start=619
-  _globals['_FEATURESPEC']._serialized_end=721
-  _globals['_FEATUREVECTOR']._serialized_start=724
-  _globals['_FEATUREVECTOR']._serialized_end=977
-  _globals['_FEATUREVECTOR_VALUESENTRY']._serialized_start=908
-  _globals['_FEATUREVECTOR_VALUESENTRY']._serialized_end=977
+  _globals['_FEATUREAGGREGATION']._serialized_start=1079
+  _globals['_FEATUREAGGREGATION']._serialized_end=1602
+  _globals['_FEATUREVALUETYPE']._serialized_start=1605
+  _globals['_FEATUREVALUETYPE']._serialized_end=1779
+  _globals['_UNKNOWNCATEGORYENCODING']._serialized_start=1782
+  _globals['_UNKNOWNCATEGORYENCODING']._serialized_end=1926
+  _globals['_FEATUREDEFINITION']._serialized_start=228
+  _globals['_FEATUREDEFINITION']._serialized_end=716
+  _globals['_FEATURESPEC']._serialized_start=718
+  _globals['_FEATURESPEC']._serialized_end=820
+  _globals['_FEATUREVECTOR']._serialized_start=823
+  _globals['_FEATUREVECTOR']._serialized_end=1076
+  _globals['_FEATUREVECTOR_VALUESENTRY']._serialized_start=1007
+  _globals['_FEATUREVECTOR_VALUESENTRY']._serialized_end=1076
 # @@protoc_insertion_point(module_scope)

@@ -12,6 +12,7 @@ from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from wayline.journeys.v1 import analytics_pb2 as _analytics_pb2
+from wayline.journeys.v1 import lifecycle_pb2 as _lifecycle_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -60,16 +61,30 @@ class _FeatureAggregationEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Fe
     in the latest identify event carrying it (by timestamp, then event id) among the person's events
     before that time; a trait last set to null has no value. `events` and `window` are ignored.
     """
+    FEATURE_AGGREGATION_LIFECYCLE_STAGE: _FeatureAggregation.ValueType  # 13
+    """The person's lifecycle stage at the observation time under the feature's `lifecycle_model`, as the
+    LifecycleStage number (awareness 1 up to advocacy 6, so trees can split on "at least engagement"): the
+    highest stage whose condition holds over the person's events that count at that time (happened before
+    it and received by then, as for every aggregation), awareness when the person has such an event and no
+    condition holds, and no value (the default) when the person has none. `events`, `property` and
+    `window` must be unset. The model is limited to what both the store and the online state compute at
+    any time from the events alone: event-count conditions (without `person.` filters in their matchers)
+    and person-property conditions, in groups and negated; sequences, identifier types, segments and
+    customer value are refused (INVALID_ARGUMENT).
+    """
 
 class FeatureAggregation(_FeatureAggregation, metaclass=_FeatureAggregationEnumTypeWrapper):
     """FeatureAggregation is how a feature aggregates a person's matching events: the events of the person (read
     through person overrides) that match `events`, happened in the window before the observation time and had
     been received by then (FeatureVector.as_of); an event of a backfill batch (`Event.backfill`, imported
-    history) counts as received at its timestamp. Aggregations that read `property` take only the matching
-    events whose property has a usable value: a number for SUM, AVERAGE, MIN and MAX (strings, booleans and
-    the rest are skipped), any value but null for the others. Every value is a number except those of
-    FIRST_VALUE, LAST_VALUE and PERSON_PROPERTY, which are the JSON value as stored (a number, a string or a
-    boolean; an object or a list as its compact JSON text).
+    history) counts as received at its timestamp, and an event received twice at different times (sent again
+    after ingest's deduplication window) counts from its last receipt, the copy the store keeps (the online
+    state, which cannot know of a later copy yet, agrees once it has consumed it). Aggregations that read
+    `property` take only the matching events whose property has a usable value: a number for SUM, AVERAGE, MIN
+    and MAX (strings, booleans and the rest are skipped), any value but null for the others. Every value is a
+    number except those of FIRST_VALUE, LAST_VALUE and PERSON_PROPERTY, which are the JSON value as stored (a
+    number, a string or a boolean; an object or a list as its compact JSON text), and LIFECYCLE_STAGE, a stage
+    number.
     """
 
 FEATURE_AGGREGATION_UNSPECIFIED: FeatureAggregation.ValueType  # 0
@@ -102,6 +117,17 @@ FEATURE_AGGREGATION_PERSON_PROPERTY: FeatureAggregation.ValueType  # 12
 """The person property named by `property` (a `person.` path) as of the observation time: the trait's value
 in the latest identify event carrying it (by timestamp, then event id) among the person's events
 before that time; a trait last set to null has no value. `events` and `window` are ignored.
+"""
+FEATURE_AGGREGATION_LIFECYCLE_STAGE: FeatureAggregation.ValueType  # 13
+"""The person's lifecycle stage at the observation time under the feature's `lifecycle_model`, as the
+LifecycleStage number (awareness 1 up to advocacy 6, so trees can split on "at least engagement"): the
+highest stage whose condition holds over the person's events that count at that time (happened before
+it and received by then, as for every aggregation), awareness when the person has such an event and no
+condition holds, and no value (the default) when the person has none. `events`, `property` and
+`window` must be unset. The model is limited to what both the store and the online state compute at
+any time from the events alone: event-count conditions (without `person.` filters in their matchers)
+and person-property conditions, in groups and negated; sequences, identifier types, segments and
+customer value are refused (INVALID_ARGUMENT).
 """
 Global___FeatureAggregation: _TypeAlias = FeatureAggregation  # noqa: Y015
 
@@ -200,6 +226,7 @@ class FeatureDefinition(_message.Message):
     VALUE_TYPE_FIELD_NUMBER: _builtins.int
     CATEGORIES_FIELD_NUMBER: _builtins.int
     UNKNOWN_CATEGORY_FIELD_NUMBER: _builtins.int
+    LIFECYCLE_MODEL_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The feature name, lower_snake_case and unique within its spec; the model's input name."""
     aggregation: Global___FeatureAggregation.ValueType
@@ -239,6 +266,15 @@ class FeatureDefinition(_message.Message):
         Refused for every other type.
         """
 
+    @_builtins.property
+    def lifecycle_model(self) -> _lifecycle_pb2.LifecycleModel:
+        """For FEATURE_AGGREGATION_LIFECYCLE_STAGE, required: the lifecycle model the stage is evaluated with
+        (only `stages` is read). The spec carries it, rather than naming the tenant's current model, so that
+        the spec alone fixes the feature's values: a later UpdateLifecycleModel cannot make a trained model see
+        other inputs online than it was trained on. Copy the tenant's model from GetLifecycleModel (the
+        built-in default for a tenant without one). Refused for every other aggregation.
+        """
+
     def __init__(
         self,
         *,
@@ -252,10 +288,11 @@ class FeatureDefinition(_message.Message):
         value_type: Global___FeatureValueType.ValueType = ...,
         categories: _abc.Iterable[_builtins.str] | None = ...,
         unknown_category: Global___UnknownCategoryEncoding.ValueType = ...,
+        lifecycle_model: _lifecycle_pb2.LifecycleModel | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["default_value", b"default_value", "events", b"events", "window", b"window"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["default_value", b"default_value", "events", b"events", "lifecycle_model", b"lifecycle_model", "window", b"window"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aggregation", b"aggregation", "categories", b"categories", "default_value", b"default_value", "description", b"description", "events", b"events", "name", b"name", "property", b"property", "unknown_category", b"unknown_category", "value_type", b"value_type", "window", b"window"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aggregation", b"aggregation", "categories", b"categories", "default_value", b"default_value", "description", b"description", "events", b"events", "lifecycle_model", b"lifecycle_model", "name", b"name", "property", b"property", "unknown_category", b"unknown_category", "value_type", b"value_type", "window", b"window"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
