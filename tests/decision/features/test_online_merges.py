@@ -55,7 +55,11 @@ def rig(
 
 
 @pytest.fixture
-def identity(identity_server: Server) -> Iterator[identity_grpc.IdentityServiceStub]:
+def identity(identity_server: Server, ingest_server: Server) -> Iterator[identity_grpc.IdentityServiceStub]:
+    """The suite's identity. Its erasures dial the suite's ingest, which must be listening first: a dial to
+    a port nobody listens on yet puts gRPC's process-wide subchannel for that address into backoff, and every
+    later channel to it (the suite gateway's to ingest) fails fast until the backoff ends."""
+    del ingest_server
     with grpc.insecure_channel(identity_server.address) as channel:
         yield identity_grpc.IdentityServiceStub(channel)
 
