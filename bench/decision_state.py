@@ -11,6 +11,8 @@ settled folds and the last days' events. Then `values()` at "now" for every pers
   floor, a bare HMGET of one missing field through the same client.
 `observe()` is the mean over every event consumed (Redis: one EVALSHA, plus a WATCH transaction each time
 a person is settled).
+Beside the in-process reads, the same spec plus a LIFECYCLE_STAGE feature of the built-in model (issue 10):
+what a stage adds to a read (its model lowered to six counts over the same state).
 """
 
 from __future__ import annotations
@@ -32,16 +34,31 @@ from wayline_decision.features.model import DAY_US, ObservedEvent
 from wayline_decision.features.redis_state import RedisFeatureState
 from wayline_decision.features.spec_compiler import compile_spec
 from wayline_decision.features.state import InProcessFeatureState
+from wayline_journeys.lifecycle_converters import BUILT_IN_MODEL
 
 __all__ = ["main"]
 
 EVENTS_PER_PERSON = 300
 SPAN_DAYS = 40
-SPEC = compile_spec(
+SPEC_MESSAGE = feature_pb2.FeatureSpec(
+    name="bench",
+    version="1",
+    features=[*FEATURES, _feature("checkouts_7d", A.FEATURE_AGGREGATION_COUNT, days=7, events=CHECKOUTS)],
+)
+SPEC = compile_spec(SPEC_MESSAGE)
+
+STAGED = compile_spec(
     feature_pb2.FeatureSpec(
-        name="bench",
+        name="bench-staged",
         version="1",
-        features=[*FEATURES, _feature("checkouts_7d", A.FEATURE_AGGREGATION_COUNT, days=7, events=CHECKOUTS)],
+        features=[
+            *SPEC_MESSAGE.features,
+            feature_pb2.FeatureDefinition(
+                name="stage",
+                aggregation=feature_pb2.FEATURE_AGGREGATION_LIFECYCLE_STAGE,
+                lifecycle_model=BUILT_IN_MODEL,
+            ),
+        ],
     )
 )
 
@@ -88,6 +105,10 @@ def main(persons: int = 200, seed: int = 1) -> None:
     people = sorted({e.person_id for e in log})
     local = InProcessFeatureState()
     local.register(SPEC)
+    staged = InProcessFeatureState()
+    staged.register(STAGED)
+    for e in log:
+        staged.observe(e)
     with running_redis() as url:
         client = redis.Redis.from_url(url)
         shared = RedisFeatureState(client, f"bench-{seed}")
@@ -97,8 +118,11 @@ def main(persons: int = 200, seed: int = 1) -> None:
         assert all(local.values(SPEC, p, now) == shared.values(SPEC, p, now) for p in people)
         for p in people:  # a new event for each person: the in-process summaries are computed again
             local.observe(event(10**9 + len(p), now - 1, now - 1, "Viewed", p))
+            staged.observe(event(10**9 + len(p), now - 1, now - 1, "Viewed", p))
         first = [_timed_us(partial(local.values, SPEC, p, now)) for p in people]
         cached = [_timed_us(partial(local.values, SPEC, p, now)) for p in people for _ in range(5)]
+        staged_first = [_timed_us(partial(staged.values, STAGED, p, now)) for p in people]
+        staged_cached = [_timed_us(partial(staged.values, STAGED, p, now)) for p in people for _ in range(5)]
         redis_reads = [_timed_us(partial(shared.values, SPEC, p, now)) for p in people for _ in range(5)]
         key = f"wayline:decision:features:v1:{{bench-{seed}}}:person:nobody"
         floor = [_timed_us(lambda: client.hmget(key, ["h"])) for _ in range(len(redis_reads))]
@@ -109,10 +133,17 @@ def main(persons: int = 200, seed: int = 1) -> None:
         table.add_column(column)
     _row(table, "in process, first read after an event", first)
     _row(table, "in process, repeated read", cached)
+    _row(table, "in process + lifecycle stage, first read after an event", staged_first)
+    _row(table, "in process + lifecycle stage, repeated read", staged_cached)
     _row(table, "Redis, every read", redis_reads)
     _row(table, "Redis round trip floor (bare HMGET)", floor)
     console = Console()
     console.print(table)
+    console.print(
+        "lifecycle stage / without, p50: first read "
+        f"{statistics.median(staged_first) / statistics.median(first):.2f}x, repeated read "
+        f"{statistics.median(staged_cached) / statistics.median(cached):.2f}x"
+    )
     console.print(
         f"observe(): in process {observe_local:.1f} µs/event, Redis {observe_shared:.1f} µs/event "
         f"({len(log)} events, {persons} persons); Redis keeps a median {kept / 1024:.1f} KiB per person"
