@@ -86,31 +86,38 @@ def test_lifecycle_stage_feature_is_the_stage_get_lifecycle_stages_gives(
         if len(reached) >= 3:
             break
     spec = stage_spec(message)
-    stages_seen = set()
-    for person, events in persons.items():
-        for at in TIMES:
-            as_of = to_timestamp(at)
-            request = pb.GetProfileFeaturesRequest(
-                person=event_pb2.PersonRef(person_id=person), spec=spec, as_of=as_of
-            )
-            values = journeys.profile_features(request).features.values
-            wanted = Person(events, at).stage(reference)
-            stages_seen.add(wanted)
-            assert stage_of(journeys, message, person, as_of) == wanted, (person, at)
-            expected = None if wanted is LifecycleStage.UNSPECIFIED else float(wanted)
-            assert python(values["stage"]) == expected, (person, at)
-            assert python(values["stage_or_zero"]) == (0.0 if expected is None else expected)
-    assert len(stages_seen) >= 3  # the log and models reach several stages, missing included
+    wanted = {(p, at): Person(events, at).stage(reference) for p, events in persons.items() for at in TIMES}
+    assert len(set(wanted.values())) >= 3  # the log and model reach several stages, missing included
 
-    # ExportTrainingSet computes the same values: a row per person with an event before each time.
-    sampling = training_set_pb2.ObservationSampling(observation_times=[to_timestamp(t) for t in TIMES])
-    export = pb.ExportTrainingSetRequest(spec=spec, sampling=sampling)
-    rows = [row for message in journeys.export_training_set(export) for row in message.rows.rows]
-    assert len(rows) == sum(1 for events in persons.values() for t in TIMES if Person(events, t).events)
-    for row in rows:
-        at = next(t for t in TIMES if to_timestamp(t) == row.observation_time)
-        wanted = Person(persons[row.person_id], at).stage(reference)
-        assert python(row.feature_values[0]) == float(wanted), (row.person_id, at)
+    # GetLifecycleStages: every person at each time in one call.
+    for at in TIMES:
+        stages = pb.GetLifecycleStagesRequest(
+            persons=[event_pb2.PersonRef(person_id=p) for p in persons], as_of=to_timestamp(at), model=message
+        )
+        response = journeys.stub.GetLifecycleStages(stages, metadata=journeys.metadata, timeout=30)
+        found = [(p.person_id, LifecycleStage(p.stage)) for p in response.persons]
+        assert found == [(p, wanted[p, at]) for p in persons]
+
+    # The features: every (person, time) listed to ExportTrainingSet (persons without an event yet included),
+    # and a sample through GetProfileFeatures, the same store call.
+    observations = [
+        training_set_pb2.Observation(person_id=p, observation_time=to_timestamp(at)) for p, at in wanted
+    ]
+    export = pb.ExportTrainingSetRequest(spec=spec, observations=observations)
+    rows = [row for response in journeys.export_training_set(export) for row in response.rows.rows]
+    assert len(rows) == len(wanted)
+    for row, ((person, at), stage) in zip(rows, wanted.items(), strict=True):
+        assert (row.person_id, row.observation_time) == (person, to_timestamp(at))
+        expected = None if stage is LifecycleStage.UNSPECIFIED else float(stage)
+        assert [python(v) for v in row.feature_values] == [expected, expected or 0.0], (person, at)
+    for person, at in rng.sample(sorted(wanted), 4):
+        request = pb.GetProfileFeaturesRequest(
+            person=event_pb2.PersonRef(person_id=person), spec=spec, as_of=to_timestamp(at)
+        )
+        values = journeys.profile_features(request).features.values
+        stage = wanted[person, at]
+        expected = None if stage is LifecycleStage.UNSPECIFIED else float(stage)
+        assert (python(values["stage"]), python(values["stage_or_zero"])) == (expected, expected or 0.0)
 
 
 def test_lifecycle_stage_feature_uses_the_specs_model_not_the_tenants(journeys: Journeys) -> None:
