@@ -11,6 +11,7 @@ from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from wayline.event.v1 import event_pb2 as _event_pb2
+from wayline.orchestrator.v1 import connector_pb2 as _connector_pb2
 from wayline.orchestrator.v1 import contact_pb2 as _contact_pb2
 from wayline.orchestrator.v1 import contact_policy_pb2 as _contact_policy_pb2
 from wayline.orchestrator.v1 import flow_pb2 as _flow_pb2
@@ -896,3 +897,310 @@ class ListContactsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListContactsResponse: _TypeAlias = ListContactsResponse  # noqa: Y015
+
+@_typing.final
+class CreateConnectorRequest(_message.Message):
+    """CreateConnectorRequest carries a new connector."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONNECTOR_FIELD_NUMBER: _builtins.int
+    CONNECTOR_ID_FIELD_NUMBER: _builtins.int
+    connector_id: _builtins.str
+    """The id to give the connector (lower-kebab-case, 3 to 63 characters); the server generates one when
+    empty.
+    """
+    @_builtins.property
+    def connector(self) -> _connector_pb2.Connector:
+        """The connector to create; output-only fields are ignored."""
+
+    def __init__(
+        self,
+        *,
+        connector: _connector_pb2.Connector | None = ...,
+        connector_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["connector", b"connector"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["connector", b"connector", "connector_id", b"connector_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateConnectorRequest: _TypeAlias = CreateConnectorRequest  # noqa: Y015
+
+@_typing.final
+class CreateConnectorResponse(_message.Message):
+    """CreateConnectorResponse returns the created connector."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONNECTOR_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def connector(self) -> _connector_pb2.Connector:
+        """The connector as stored, its secrets masked."""
+
+    def __init__(
+        self,
+        *,
+        connector: _connector_pb2.Connector | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["connector", b"connector"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["connector", b"connector"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateConnectorResponse: _TypeAlias = CreateConnectorResponse  # noqa: Y015
+
+@_typing.final
+class GetConnectorRequest(_message.Message):
+    """GetConnectorRequest names a connector."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The connector's resource name, `connectors/{connector_id}`."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetConnectorRequest: _TypeAlias = GetConnectorRequest  # noqa: Y015
+
+@_typing.final
+class GetConnectorResponse(_message.Message):
+    """GetConnectorResponse returns one connector."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONNECTOR_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def connector(self) -> _connector_pb2.Connector:
+        """The connector, its secrets masked."""
+
+    def __init__(
+        self,
+        *,
+        connector: _connector_pb2.Connector | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["connector", b"connector"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["connector", b"connector"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetConnectorResponse: _TypeAlias = GetConnectorResponse  # noqa: Y015
+
+@_typing.final
+class ListConnectorsRequest(_message.Message):
+    """ListConnectorsRequest pages the tenant's connectors."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """The maximum number of connectors to return; 0 means 50, values above 1,000 are coerced to 1,000."""
+    page_token: _builtins.str
+    """The `next_page_token` of a previous call, to get the next page."""
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListConnectorsRequest: _TypeAlias = ListConnectorsRequest  # noqa: Y015
+
+@_typing.final
+class ListConnectorsResponse(_message.Message):
+    """ListConnectorsResponse is one page of connectors."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONNECTORS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """The token of the next page; empty when this is the last page."""
+    @_builtins.property
+    def connectors(self) -> _containers.RepeatedCompositeFieldContainer[_connector_pb2.Connector]:
+        """The connectors, ordered by name, their secrets masked."""
+
+    def __init__(
+        self,
+        *,
+        connectors: _abc.Iterable[_connector_pb2.Connector] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["connectors", b"connectors", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListConnectorsResponse: _TypeAlias = ListConnectorsResponse  # noqa: Y015
+
+@_typing.final
+class UpdateConnectorRequest(_message.Message):
+    """UpdateConnectorRequest changes a connector."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONNECTOR_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def connector(self) -> _connector_pb2.Connector:
+        """The connector with its `name` set and the new values of the fields in `update_mask`; set `etag` to
+        make the update conditional.
+        """
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """The fields to change (`display_name`, `timeout`, `retry_policy`, `webhook` or `smtp`, or their fields
+        such as `webhook.url`, `smtp.password`); empty means every writable field.
+        """
+
+    def __init__(
+        self,
+        *,
+        connector: _connector_pb2.Connector | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["connector", b"connector", "update_mask", b"update_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["connector", b"connector", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateConnectorRequest: _TypeAlias = UpdateConnectorRequest  # noqa: Y015
+
+@_typing.final
+class UpdateConnectorResponse(_message.Message):
+    """UpdateConnectorResponse returns the updated connector."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONNECTOR_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def connector(self) -> _connector_pb2.Connector:
+        """The connector as stored, its secrets masked."""
+
+    def __init__(
+        self,
+        *,
+        connector: _connector_pb2.Connector | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["connector", b"connector"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["connector", b"connector"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateConnectorResponse: _TypeAlias = UpdateConnectorResponse  # noqa: Y015
+
+@_typing.final
+class DeleteConnectorRequest(_message.Message):
+    """DeleteConnectorRequest names a connector to delete."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The connector's resource name, `connectors/{connector_id}`."""
+    etag: _builtins.str
+    """When set, delete only if the connector's etag still matches."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        etag: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteConnectorRequest: _TypeAlias = DeleteConnectorRequest  # noqa: Y015
+
+@_typing.final
+class DeleteConnectorResponse(_message.Message):
+    """DeleteConnectorResponse confirms a deletion."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteConnectorResponse: _TypeAlias = DeleteConnectorResponse  # noqa: Y015
+
+@_typing.final
+class TestConnectorRequest(_message.Message):
+    """TestConnectorRequest names a connector and who receives the test message."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    RECIPIENT_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The connector's resource name, `connectors/{connector_id}`."""
+    recipient: _builtins.str
+    """Who receives the test message: an email address for an SMTP connector; for a webhook connector, any
+    recipient the receiver understands (it is sent as `recipient.address` in a `test` payload).
+    """
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        recipient: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "recipient", b"recipient"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TestConnectorRequest: _TypeAlias = TestConnectorRequest  # noqa: Y015
+
+@_typing.final
+class TestConnectorResponse(_message.Message):
+    """TestConnectorResponse returns how the test delivery went."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def outcome(self) -> _connector_pb2.DeliveryOutcome:
+        """The outcome of the one attempt."""
+
+    def __init__(
+        self,
+        *,
+        outcome: _connector_pb2.DeliveryOutcome | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["outcome", b"outcome"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["outcome", b"outcome"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TestConnectorResponse: _TypeAlias = TestConnectorResponse  # noqa: Y015

@@ -116,6 +116,36 @@ class OrchestratorServiceStub:
                 request_serializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ListContactsRequest.SerializeToString,
                 response_deserializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ListContactsResponse.FromString,
                 _registered_method=True)
+        self.CreateConnector = channel.unary_unary(
+                '/wayline.orchestrator.v1.OrchestratorService/CreateConnector',
+                request_serializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.CreateConnectorRequest.SerializeToString,
+                response_deserializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.CreateConnectorResponse.FromString,
+                _registered_method=True)
+        self.GetConnector = channel.unary_unary(
+                '/wayline.orchestrator.v1.OrchestratorService/GetConnector',
+                request_serializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetConnectorRequest.SerializeToString,
+                response_deserializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetConnectorResponse.FromString,
+                _registered_method=True)
+        self.ListConnectors = channel.unary_unary(
+                '/wayline.orchestrator.v1.OrchestratorService/ListConnectors',
+                request_serializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ListConnectorsRequest.SerializeToString,
+                response_deserializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ListConnectorsResponse.FromString,
+                _registered_method=True)
+        self.UpdateConnector = channel.unary_unary(
+                '/wayline.orchestrator.v1.OrchestratorService/UpdateConnector',
+                request_serializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.UpdateConnectorRequest.SerializeToString,
+                response_deserializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.UpdateConnectorResponse.FromString,
+                _registered_method=True)
+        self.DeleteConnector = channel.unary_unary(
+                '/wayline.orchestrator.v1.OrchestratorService/DeleteConnector',
+                request_serializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.DeleteConnectorRequest.SerializeToString,
+                response_deserializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.DeleteConnectorResponse.FromString,
+                _registered_method=True)
+        self.TestConnector = channel.unary_unary(
+                '/wayline.orchestrator.v1.OrchestratorService/TestConnector',
+                request_serializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.TestConnectorRequest.SerializeToString,
+                response_deserializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.TestConnectorResponse.FromString,
+                _registered_method=True)
 
 
 class OrchestratorServiceServicer:
@@ -299,6 +329,70 @@ class OrchestratorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateConnector(self, request, context):
+        """CreateConnector configures a connector (a webhook or an SMTP server) that flows' action steps name to
+        deliver their messages. Its secrets are write-only: no read returns them.
+
+        Errors: INVALID_ARGUMENT with field violations (reason `CONNECTOR_INVALID`, paths such as
+        `connector.webhook.url`); ALREADY_EXISTS when `connector_id` is taken (reason `CONNECTOR_EXISTS`);
+        UNAVAILABLE when the store is down (retryable).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetConnector(self, request, context):
+        """GetConnector returns a connector, its secrets masked.
+
+        Errors: NOT_FOUND when the connector does not exist (reason `CONNECTOR_NOT_FOUND`); UNAVAILABLE when the
+        store is down (retryable).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListConnectors(self, request, context):
+        """ListConnectors pages the tenant's connectors, ordered by name, their secrets masked.
+
+        Errors: INVALID_ARGUMENT for a malformed page token; UNAVAILABLE when the store is down (retryable).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateConnector(self, request, context):
+        """UpdateConnector changes a connector's configuration; deliveries from then on use it.
+
+        Errors: INVALID_ARGUMENT with field violations for malformed fields, an unknown mask path or a change
+        of kind; NOT_FOUND when the connector does not exist; ABORTED when `etag` is set and does not match
+        (reason `ETAG_MISMATCH`); UNAVAILABLE when the store is down (retryable).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteConnector(self, request, context):
+        """DeleteConnector deletes a connector and its dead letters.
+
+        Errors: NOT_FOUND when the connector does not exist; ABORTED when `etag` is set and does not match
+        (reason `ETAG_MISMATCH`); UNAVAILABLE when the store is down (retryable).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TestConnector(self, request, context):
+        """TestConnector sends one test message through a connector, in one attempt (no retry, no dead letter),
+        and returns the outcome: a failed delivery is an outcome, not an error.
+
+        Errors: INVALID_ARGUMENT when `name` is malformed or the recipient is missing (an SMTP connector needs
+        an email address); NOT_FOUND when the connector does not exist; UNAVAILABLE when the store is down
+        (retryable).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrchestratorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -376,6 +470,36 @@ def add_OrchestratorServiceServicer_to_server(servicer, server):
                     servicer.ListContacts,
                     request_deserializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ListContactsRequest.FromString,
                     response_serializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ListContactsResponse.SerializeToString,
+            ),
+            'CreateConnector': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateConnector,
+                    request_deserializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.CreateConnectorRequest.FromString,
+                    response_serializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.CreateConnectorResponse.SerializeToString,
+            ),
+            'GetConnector': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConnector,
+                    request_deserializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetConnectorRequest.FromString,
+                    response_serializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetConnectorResponse.SerializeToString,
+            ),
+            'ListConnectors': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListConnectors,
+                    request_deserializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ListConnectorsRequest.FromString,
+                    response_serializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ListConnectorsResponse.SerializeToString,
+            ),
+            'UpdateConnector': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateConnector,
+                    request_deserializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.UpdateConnectorRequest.FromString,
+                    response_serializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.UpdateConnectorResponse.SerializeToString,
+            ),
+            'DeleteConnector': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteConnector,
+                    request_deserializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.DeleteConnectorRequest.FromString,
+                    response_serializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.DeleteConnectorResponse.SerializeToString,
+            ),
+            'TestConnector': grpc.unary_unary_rpc_method_handler(
+                    servicer.TestConnector,
+                    request_deserializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.TestConnectorRequest.FromString,
+                    response_serializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.TestConnectorResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -790,6 +914,168 @@ class OrchestratorService:
             '/wayline.orchestrator.v1.OrchestratorService/ListContacts',
             wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ListContactsRequest.SerializeToString,
             wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ListContactsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateConnector(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.orchestrator.v1.OrchestratorService/CreateConnector',
+            wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.CreateConnectorRequest.SerializeToString,
+            wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.CreateConnectorResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConnector(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.orchestrator.v1.OrchestratorService/GetConnector',
+            wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetConnectorRequest.SerializeToString,
+            wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetConnectorResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListConnectors(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.orchestrator.v1.OrchestratorService/ListConnectors',
+            wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ListConnectorsRequest.SerializeToString,
+            wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ListConnectorsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateConnector(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.orchestrator.v1.OrchestratorService/UpdateConnector',
+            wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.UpdateConnectorRequest.SerializeToString,
+            wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.UpdateConnectorResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteConnector(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.orchestrator.v1.OrchestratorService/DeleteConnector',
+            wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.DeleteConnectorRequest.SerializeToString,
+            wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.DeleteConnectorResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TestConnector(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.orchestrator.v1.OrchestratorService/TestConnector',
+            wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.TestConnectorRequest.SerializeToString,
+            wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.TestConnectorResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -151,6 +151,46 @@ class OrchestratorServiceStub:
     Errors: INVALID_ARGUMENT when `person_id` is empty or the page token is malformed; UNAVAILABLE when the
     store is down (retryable).
     """
+    CreateConnector: _grpc.UnaryUnaryMultiCallable[_orchestrator_service_pb2.CreateConnectorRequest, _orchestrator_service_pb2.CreateConnectorResponse]
+    """CreateConnector configures a connector (a webhook or an SMTP server) that flows' action steps name to
+    deliver their messages. Its secrets are write-only: no read returns them.
+
+    Errors: INVALID_ARGUMENT with field violations (reason `CONNECTOR_INVALID`, paths such as
+    `connector.webhook.url`); ALREADY_EXISTS when `connector_id` is taken (reason `CONNECTOR_EXISTS`);
+    UNAVAILABLE when the store is down (retryable).
+    """
+    GetConnector: _grpc.UnaryUnaryMultiCallable[_orchestrator_service_pb2.GetConnectorRequest, _orchestrator_service_pb2.GetConnectorResponse]
+    """GetConnector returns a connector, its secrets masked.
+
+    Errors: NOT_FOUND when the connector does not exist (reason `CONNECTOR_NOT_FOUND`); UNAVAILABLE when the
+    store is down (retryable).
+    """
+    ListConnectors: _grpc.UnaryUnaryMultiCallable[_orchestrator_service_pb2.ListConnectorsRequest, _orchestrator_service_pb2.ListConnectorsResponse]
+    """ListConnectors pages the tenant's connectors, ordered by name, their secrets masked.
+
+    Errors: INVALID_ARGUMENT for a malformed page token; UNAVAILABLE when the store is down (retryable).
+    """
+    UpdateConnector: _grpc.UnaryUnaryMultiCallable[_orchestrator_service_pb2.UpdateConnectorRequest, _orchestrator_service_pb2.UpdateConnectorResponse]
+    """UpdateConnector changes a connector's configuration; deliveries from then on use it.
+
+    Errors: INVALID_ARGUMENT with field violations for malformed fields, an unknown mask path or a change
+    of kind; NOT_FOUND when the connector does not exist; ABORTED when `etag` is set and does not match
+    (reason `ETAG_MISMATCH`); UNAVAILABLE when the store is down (retryable).
+    """
+    DeleteConnector: _grpc.UnaryUnaryMultiCallable[_orchestrator_service_pb2.DeleteConnectorRequest, _orchestrator_service_pb2.DeleteConnectorResponse]
+    """DeleteConnector deletes a connector and its dead letters.
+
+    Errors: NOT_FOUND when the connector does not exist; ABORTED when `etag` is set and does not match
+    (reason `ETAG_MISMATCH`); UNAVAILABLE when the store is down (retryable).
+    """
+    TestConnector: _grpc.UnaryUnaryMultiCallable[_orchestrator_service_pb2.TestConnectorRequest, _orchestrator_service_pb2.TestConnectorResponse]
+    """TestConnector sends one test message through a connector, in one attempt (no retry, no dead letter),
+    and returns the outcome: a failed delivery is an outcome, not an error.
+
+    Errors: INVALID_ARGUMENT when `name` is malformed or the recipient is missing (an SMTP connector needs
+    an email address); NOT_FOUND when the connector does not exist; UNAVAILABLE when the store is down
+    (retryable).
+    """
 
 @_typing.type_check_only
 class OrchestratorServiceAsyncStub(OrchestratorServiceStub):
@@ -274,6 +314,46 @@ class OrchestratorServiceAsyncStub(OrchestratorServiceStub):
 
     Errors: INVALID_ARGUMENT when `person_id` is empty or the page token is malformed; UNAVAILABLE when the
     store is down (retryable).
+    """
+    CreateConnector: _aio.UnaryUnaryMultiCallable[_orchestrator_service_pb2.CreateConnectorRequest, _orchestrator_service_pb2.CreateConnectorResponse]  # type: ignore[assignment]
+    """CreateConnector configures a connector (a webhook or an SMTP server) that flows' action steps name to
+    deliver their messages. Its secrets are write-only: no read returns them.
+
+    Errors: INVALID_ARGUMENT with field violations (reason `CONNECTOR_INVALID`, paths such as
+    `connector.webhook.url`); ALREADY_EXISTS when `connector_id` is taken (reason `CONNECTOR_EXISTS`);
+    UNAVAILABLE when the store is down (retryable).
+    """
+    GetConnector: _aio.UnaryUnaryMultiCallable[_orchestrator_service_pb2.GetConnectorRequest, _orchestrator_service_pb2.GetConnectorResponse]  # type: ignore[assignment]
+    """GetConnector returns a connector, its secrets masked.
+
+    Errors: NOT_FOUND when the connector does not exist (reason `CONNECTOR_NOT_FOUND`); UNAVAILABLE when the
+    store is down (retryable).
+    """
+    ListConnectors: _aio.UnaryUnaryMultiCallable[_orchestrator_service_pb2.ListConnectorsRequest, _orchestrator_service_pb2.ListConnectorsResponse]  # type: ignore[assignment]
+    """ListConnectors pages the tenant's connectors, ordered by name, their secrets masked.
+
+    Errors: INVALID_ARGUMENT for a malformed page token; UNAVAILABLE when the store is down (retryable).
+    """
+    UpdateConnector: _aio.UnaryUnaryMultiCallable[_orchestrator_service_pb2.UpdateConnectorRequest, _orchestrator_service_pb2.UpdateConnectorResponse]  # type: ignore[assignment]
+    """UpdateConnector changes a connector's configuration; deliveries from then on use it.
+
+    Errors: INVALID_ARGUMENT with field violations for malformed fields, an unknown mask path or a change
+    of kind; NOT_FOUND when the connector does not exist; ABORTED when `etag` is set and does not match
+    (reason `ETAG_MISMATCH`); UNAVAILABLE when the store is down (retryable).
+    """
+    DeleteConnector: _aio.UnaryUnaryMultiCallable[_orchestrator_service_pb2.DeleteConnectorRequest, _orchestrator_service_pb2.DeleteConnectorResponse]  # type: ignore[assignment]
+    """DeleteConnector deletes a connector and its dead letters.
+
+    Errors: NOT_FOUND when the connector does not exist; ABORTED when `etag` is set and does not match
+    (reason `ETAG_MISMATCH`); UNAVAILABLE when the store is down (retryable).
+    """
+    TestConnector: _aio.UnaryUnaryMultiCallable[_orchestrator_service_pb2.TestConnectorRequest, _orchestrator_service_pb2.TestConnectorResponse]  # type: ignore[assignment]
+    """TestConnector sends one test message through a connector, in one attempt (no retry, no dead letter),
+    and returns the outcome: a failed delivery is an outcome, not an error.
+
+    Errors: INVALID_ARGUMENT when `name` is malformed or the recipient is missing (an SMTP connector needs
+    an email address); NOT_FOUND when the connector does not exist; UNAVAILABLE when the store is down
+    (retryable).
     """
 
 class OrchestratorServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -485,6 +565,82 @@ class OrchestratorServiceServicer(metaclass=_abc_1.ABCMeta):
 
         Errors: INVALID_ARGUMENT when `person_id` is empty or the page token is malformed; UNAVAILABLE when the
         store is down (retryable).
+        """
+
+    @_abc_1.abstractmethod
+    def CreateConnector(
+        self,
+        request: _orchestrator_service_pb2.CreateConnectorRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_service_pb2.CreateConnectorResponse, _abc.Awaitable[_orchestrator_service_pb2.CreateConnectorResponse]]:
+        """CreateConnector configures a connector (a webhook or an SMTP server) that flows' action steps name to
+        deliver their messages. Its secrets are write-only: no read returns them.
+
+        Errors: INVALID_ARGUMENT with field violations (reason `CONNECTOR_INVALID`, paths such as
+        `connector.webhook.url`); ALREADY_EXISTS when `connector_id` is taken (reason `CONNECTOR_EXISTS`);
+        UNAVAILABLE when the store is down (retryable).
+        """
+
+    @_abc_1.abstractmethod
+    def GetConnector(
+        self,
+        request: _orchestrator_service_pb2.GetConnectorRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_service_pb2.GetConnectorResponse, _abc.Awaitable[_orchestrator_service_pb2.GetConnectorResponse]]:
+        """GetConnector returns a connector, its secrets masked.
+
+        Errors: NOT_FOUND when the connector does not exist (reason `CONNECTOR_NOT_FOUND`); UNAVAILABLE when the
+        store is down (retryable).
+        """
+
+    @_abc_1.abstractmethod
+    def ListConnectors(
+        self,
+        request: _orchestrator_service_pb2.ListConnectorsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_service_pb2.ListConnectorsResponse, _abc.Awaitable[_orchestrator_service_pb2.ListConnectorsResponse]]:
+        """ListConnectors pages the tenant's connectors, ordered by name, their secrets masked.
+
+        Errors: INVALID_ARGUMENT for a malformed page token; UNAVAILABLE when the store is down (retryable).
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateConnector(
+        self,
+        request: _orchestrator_service_pb2.UpdateConnectorRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_service_pb2.UpdateConnectorResponse, _abc.Awaitable[_orchestrator_service_pb2.UpdateConnectorResponse]]:
+        """UpdateConnector changes a connector's configuration; deliveries from then on use it.
+
+        Errors: INVALID_ARGUMENT with field violations for malformed fields, an unknown mask path or a change
+        of kind; NOT_FOUND when the connector does not exist; ABORTED when `etag` is set and does not match
+        (reason `ETAG_MISMATCH`); UNAVAILABLE when the store is down (retryable).
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteConnector(
+        self,
+        request: _orchestrator_service_pb2.DeleteConnectorRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_service_pb2.DeleteConnectorResponse, _abc.Awaitable[_orchestrator_service_pb2.DeleteConnectorResponse]]:
+        """DeleteConnector deletes a connector and its dead letters.
+
+        Errors: NOT_FOUND when the connector does not exist; ABORTED when `etag` is set and does not match
+        (reason `ETAG_MISMATCH`); UNAVAILABLE when the store is down (retryable).
+        """
+
+    @_abc_1.abstractmethod
+    def TestConnector(
+        self,
+        request: _orchestrator_service_pb2.TestConnectorRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_service_pb2.TestConnectorResponse, _abc.Awaitable[_orchestrator_service_pb2.TestConnectorResponse]]:
+        """TestConnector sends one test message through a connector, in one attempt (no retry, no dead letter),
+        and returns the outcome: a failed delivery is an outcome, not an error.
+
+        Errors: INVALID_ARGUMENT when `name` is malformed or the recipient is missing (an SMTP connector needs
+        an email address); NOT_FOUND when the connector does not exist; UNAVAILABLE when the store is down
+        (retryable).
         """
 
 def add_OrchestratorServiceServicer_to_server(servicer: OrchestratorServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
