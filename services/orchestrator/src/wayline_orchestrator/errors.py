@@ -4,9 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from wayline.common.errors import Aborted, FieldViolation, InvalidArgument, Unavailable
+from wayline.common.errors import (
+    Aborted,
+    AlreadyExists,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
 
-__all__ = ["ContactInvalid", "EtagMismatch", "LedgerUnavailable", "PolicyInvalid"]
+__all__ = [
+    "ConnectorExists",
+    "ConnectorInvalid",
+    "ConnectorNotFound",
+    "ContactInvalid",
+    "EtagMismatch",
+    "LedgerUnavailable",
+    "PolicyInvalid",
+]
 
 
 def _summary(what: str, violations: Sequence[FieldViolation]) -> str:
@@ -34,16 +49,39 @@ class ContactInvalid(InvalidArgument):
 
 
 class EtagMismatch(Aborted):
-    """The policy changed since the caller read it: read it again and reapply the change."""
+    """The policy (or a connector) changed since the caller read it: read it again and reapply the change."""
 
     default_reason = "ETAG_MISMATCH"
 
-    def __init__(self, current: str) -> None:
+    def __init__(self, current: str, what: str = "the contact policy") -> None:
         super().__init__(
-            "the contact policy changed since it was read (the etag does not match); read it again and "
+            f"{what} changed since it was read (the etag does not match); read it again and "
             "reapply the change",
             metadata={"current_etag": current},
         )
+
+
+class ConnectorInvalid(InvalidArgument):
+    """A connector (or a connector request) that breaks the connector's rules; one violation each."""
+
+    default_reason = "CONNECTOR_INVALID"
+
+    def __init__(self, violations: Sequence[FieldViolation]) -> None:
+        super().__init__(_summary("the connector is invalid", violations), violations)
+
+
+class ConnectorNotFound(NotFound):
+    default_reason = "CONNECTOR_NOT_FOUND"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no connector {name!r}", metadata={"name": name})
+
+
+class ConnectorExists(AlreadyExists):
+    default_reason = "CONNECTOR_EXISTS"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"the connector {name!r} already exists", metadata={"name": name})
 
 
 class LedgerUnavailable(Unavailable):

@@ -1,6 +1,6 @@
-"""Wires the orchestrator together: the contact ledger's store and OrchestratorService. The contact policy
-and ledger's RPCs are served; the flows' RPCs answer UNIMPLEMENTED (with the RPC's name) until the flows
-issue lands."""
+"""Wires the orchestrator together: the contact ledger's and the connectors' stores (one database) and
+OrchestratorService. The contact policy, ledger and connector RPCs are served; the flows' RPCs answer
+UNIMPLEMENTED (with the RPC's name) until the flows issue lands."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from wayline.common.server import ServiceDefinition
 from wayline.common.sql import open_database
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
+from wayline_orchestrator.connectors import ConnectorStore, Deliverer
+from wayline_orchestrator.connectors.catalogue import ConnectorCatalogue
 from wayline_orchestrator.contacts import ContactLedger, ContactStore
 from wayline_orchestrator.servicer import OrchestratorServicer
 from wayline_orchestrator.settings import OrchestratorSettings
@@ -22,17 +24,22 @@ def orchestrator_service(settings: OrchestratorSettings) -> ServiceDefinition:
     db = open_database(url, settings.service_dir / "orchestrator.db")
     store = ContactStore(db)
     ledger = ContactLedger(store)
+    connector_store = ConnectorStore(db)
+    deliverer = Deliverer(connector_store)
+    connectors = ConnectorCatalogue(connector_store, deliverer)
 
     def register(server: grpc.Server) -> list[str]:
         # The RPCs OrchestratorServicer does not define yet fall through to the generated base: UNIMPLEMENTED.
-        servicer = OrchestratorServicer(ledger)  # type: ignore[abstract]
+        servicer = OrchestratorServicer(ledger, connectors)  # type: ignore[abstract]
         pb_grpc.add_OrchestratorServiceServicer_to_server(servicer, server)
         return [pb.DESCRIPTOR.services_by_name["OrchestratorService"].full_name]
 
     def start() -> None:
         store.migrate()
+        connector_store.migrate()
 
     def stop() -> None:
+        deliverer.close()
         db.close()
 
     return ServiceDefinition(name="orchestrator", register=register, start=start, stop=stop)

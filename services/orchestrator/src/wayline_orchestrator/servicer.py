@@ -14,6 +14,8 @@ from wayline.common.context import require_tenant
 from wayline.event.v1 import event_pb2
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
+from wayline_orchestrator.connector_servicer import ConnectorRpcs
+from wayline_orchestrator.connectors.catalogue import ConnectorCatalogue
 from wayline_orchestrator.contact_pages import list_contacts_request, list_contacts_response
 from wayline_orchestrator.contacts import ContactLedger
 from wayline_orchestrator.converters import (
@@ -31,9 +33,10 @@ from wayline_orchestrator.person_events import person_statements
 __all__ = ["OrchestratorServicer"]
 
 
-class OrchestratorServicer(pb_grpc.OrchestratorServiceServicer):
-    def __init__(self, ledger: ContactLedger) -> None:
+class OrchestratorServicer(ConnectorRpcs, pb_grpc.OrchestratorServiceServicer):
+    def __init__(self, ledger: ContactLedger, connectors: ConnectorCatalogue) -> None:
         self._ledger = ledger
+        self._connectors = connectors
 
     def GetContactPolicy(  # noqa: N802 - gRPC method names are the contract's
         self, request: pb.GetContactPolicyRequest, context: grpc.ServicerContext
