@@ -309,3 +309,19 @@ def test_starttls_against_a_server_without_it_is_permanent(
     outcome = Deliverer(sqlite_store).deliver(TENANT, connector, email())
     assert (outcome.status, outcome.attempts) == (Status.PERMANENT, 1)
     assert "STARTTLS" in outcome.error
+
+
+def test_a_subject_with_a_line_break_is_refused_for_good_not_injected(
+    smtp: tuple[SmtpHandler, int], sqlite_store: ConnectorStore
+) -> None:
+    handler, port = smtp
+    handler.reset()
+    injected = Message(
+        channel=Channel.EMAIL,
+        recipient=Recipient(email="ada@example.com"),
+        idempotency_key="key-8",
+        subject="Hello\r\nBcc: everyone@example.com",
+    )
+    outcome = Deliverer(sqlite_store).deliver(TENANT, mailer(port), injected)
+    assert (outcome.status, outcome.attempts, outcome.dead_lettered) == (Status.PERMANENT, 1, True)
+    assert (handler.attempts, handler.mails) == (0, [])

@@ -78,7 +78,11 @@ class Deliverer:
         if connector.kind is Kind.SMTP:
             assert connector.smtp is not None
             smtp = connector.smtp
-            mail = email_message(smtp, message)
+            try:
+                mail = email_message(smtp, message)
+            except ValueError as error:  # a header with a line break: no attempt could send it
+                refused = Attempt(Status.PERMANENT, error=f"the message cannot be sent as email: {error}")
+                return lambda _: refused
             return lambda _: smtp_attempt(smtp, mail, connector.timeout)
         assert connector.webhook is not None
         webhook = connector.webhook

@@ -47,7 +47,7 @@ def _smtp(connector: Connector, at: str) -> list[FieldViolation]:
         problems.append(FieldViolation(f"{at}.smtp.host", "is required", "REQUIRED"))
     if not 1 <= config.port <= 65535:
         problems.append(FieldViolation(f"{at}.smtp.port", "must be 1 to 65535", "OUT_OF_RANGE"))
-    if not _EMAIL.match(parseaddr(config.from_address)[1]):
+    if not _EMAIL.match(parseaddr(config.from_address)[1]) or any(c in config.from_address for c in "\r\n"):
         problems.append(
             FieldViolation(f"{at}.smtp.from_address", "must be `address@domain` or `Name <address@domain>`")
         )
