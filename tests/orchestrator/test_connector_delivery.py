@@ -325,3 +325,16 @@ def test_a_subject_with_a_line_break_is_refused_for_good_not_injected(
     outcome = Deliverer(sqlite_store).deliver(TENANT, mailer(port), injected)
     assert (outcome.status, outcome.attempts, outcome.dead_lettered) == (Status.PERMANENT, 1, True)
     assert (handler.attempts, handler.mails) == (0, [])
+
+
+def test_erasing_a_person_deletes_their_dead_letters_only(http: HttpReceiver, database: Database) -> None:
+    store = make_store(database)
+    http.reset(Reply(400), Reply(400), Reply(400))
+    deliverer, connector = Deliverer(store), webhook(http.url)
+    mine, theirs = sms("mine"), Message(Channel.SMS, Recipient(person_id="p-9", phone="+15550100"), "theirs")
+    for message in (mine, theirs):
+        assert deliverer.deliver(TENANT, connector, message).dead_lettered
+    assert deliverer.deliver("another-tenant", connector, sms("elsewhere")).dead_lettered
+    assert store.forget_person(TENANT, "p-1") == 1
+    assert [letter.message for letter in store.dead_letters(TENANT, "hooks")] == [theirs]
+    assert len(store.dead_letters("another-tenant", "hooks")) == 1

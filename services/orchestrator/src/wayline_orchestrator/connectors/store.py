@@ -3,7 +3,8 @@
 
 A connector's configuration, secrets included, is one JSON body; reads that leave the service mask the
 secrets (see `masked`). Its revision makes updates and deletes conditional. A dead letter is keyed by
-(tenant, connector, idempotency key): a message that dies again replaces its earlier letter.
+(tenant, connector, idempotency key): a message that dies again replaces its earlier letter. Letters hold
+the person's addresses, so they are indexed by person for erasure (`forget_person`).
 """
 
 from __future__ import annotations
@@ -36,9 +37,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         " revision BIGINT NOT NULL, create_time BIGINT NOT NULL, update_time BIGINT NOT NULL,"
         " body TEXT NOT NULL, PRIMARY KEY (tenant_id, connector_id))",
         "CREATE TABLE connector_dead_letters (tenant_id TEXT NOT NULL, connector_id TEXT NOT NULL,"
-        " idempotency_key TEXT NOT NULL, dead_time BIGINT NOT NULL, attempts INTEGER NOT NULL,"
-        " response_code INTEGER NOT NULL, reason TEXT NOT NULL, error TEXT NOT NULL, message TEXT NOT NULL,"
+        " idempotency_key TEXT NOT NULL, person_id TEXT NOT NULL, dead_time BIGINT NOT NULL,"
+        " attempts INTEGER NOT NULL, response_code INTEGER NOT NULL, reason TEXT NOT NULL,"
+        " error TEXT NOT NULL, message TEXT NOT NULL,"
         " PRIMARY KEY (tenant_id, connector_id, idempotency_key))",
+        # A letter holds the person's addresses: erasure finds their letters by person.
+        "CREATE INDEX connector_dead_letters_by_person ON connector_dead_letters (tenant_id, person_id)",
     ),
 )
 _COLUMNS = "connector_id, kind, revision, create_time, update_time, body"
@@ -191,16 +195,19 @@ class ConnectorStore:
         """Keep `message` as a dead letter of the connector, with why it died."""
         with self._transaction() as tx:
             tx.execute(
-                "INSERT INTO connector_dead_letters (tenant_id, connector_id, idempotency_key, dead_time,"
-                " attempts, response_code, reason, error, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                "INSERT INTO connector_dead_letters (tenant_id, connector_id, idempotency_key, person_id,"
+                " dead_time, attempts, response_code, reason, error, message)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (tenant_id, connector_id, idempotency_key) DO UPDATE SET"
-                " dead_time = excluded.dead_time, attempts = excluded.attempts,"
+                " person_id = excluded.person_id, dead_time = excluded.dead_time,"
+                " attempts = excluded.attempts,"
                 " response_code = excluded.response_code, reason = excluded.reason,"
                 " error = excluded.error, message = excluded.message",
                 (
                     tenant,
                     connector_id,
                     message.idempotency_key,
+                    message.recipient.person_id,
                     at,
                     outcome.attempts,
                     outcome.response_code,
@@ -223,3 +230,13 @@ class ConnectorStore:
             DeadLetter(connector_id, _message(body), int(t), int(n), int(code), reason, error)
             for t, n, code, reason, error, body in rows
         ]
+
+    def forget_person(self, tenant: str, person_id: str) -> int:
+        """Delete the dead letters addressed to the person (erasure); how many there were."""
+        with self._transaction() as tx:
+            rows = tx.execute(
+                "DELETE FROM connector_dead_letters WHERE tenant_id = ? AND person_id = ?"
+                " RETURNING idempotency_key",
+                (tenant, person_id),
+            )
+        return len(rows)
