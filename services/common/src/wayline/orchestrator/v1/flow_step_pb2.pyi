@@ -400,7 +400,9 @@ class SplitVariant(_message.Message):
     label: _builtins.str
     """The variant's label, for example `A`, `B` or `control`."""
     weight: _builtins.float
-    """The variant's relative weight (positive); its share is its weight divided by the sum of weights."""
+    """The variant's share in percent (positive); the weights of a split's variants sum to 100 (publication
+    refuses other sums), so a weight is both the percentage and the share relative to the sum.
+    """
     next_step_id: _builtins.str
     """Where the variant leads; empty means exit."""
     control: _builtins.bool
