@@ -2,7 +2,7 @@
 mapping of FlowDefinition with the fields' proto names (`entry_step_id`, not `entryStepId`): a dict of
 dicts, lists, strings, numbers and booleans, with enumerations as their value names and durations as
 `"3600s"`. It is deep and grows with every issue; mirroring it in dataclasses would copy the contract
-(ADR 29). Field paths of violations are built from the same names, so they read as the request's fields."""
+(ADR 32). Field paths of violations are built from the same names, so they read as the request's fields."""
 
 from __future__ import annotations
 
