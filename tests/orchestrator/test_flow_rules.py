@@ -255,3 +255,12 @@ def test_a_draft_may_be_incomplete_but_not_malformed() -> None:
         f"{P}.steps[1].wait.duration",
         f"{P}.priority",
     }
+
+
+def test_too_many_steps_is_one_violation_not_a_crash() -> None:
+    steps = [
+        {"id": f"s{i}", "action": {"channel": "CHANNEL_EMAIL", "action_id": "a", "next_step_id": f"s{i + 1}"}}
+        for i in range(5000)
+    ]
+    definition = {**small_flow(), "steps": steps, "entry_step_id": "s0"}
+    assert (f"{P}.steps", "OUT_OF_RANGE") in problems(definition)

@@ -121,7 +121,8 @@ def _all(definition: Definition, prefix: str) -> Iterator[FieldViolation]:
     yield from _goal_and_exits(definition, prefix, longest if longest else DEFAULT_MAX_DURATION)
     if not 0 <= definition.get("priority", 0) <= MAX_PRIORITY:
         yield FieldViolation(f"{prefix}.priority", f"must be 0 to {MAX_PRIORITY}", "OUT_OF_RANGE")
-    yield from graph_violations(definition, prefix)
+    if len(steps) <= MAX_STEPS:  # the graph's checks recurse once per step: only over a bounded graph
+        yield from graph_violations(definition, prefix)
 
 
 def publish_violations(definition: Definition, prefix: str = "flow.definition") -> list[FieldViolation]:
