@@ -22,7 +22,7 @@ __all__ = [
 FLOW_ID = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 STEP_ID = re.compile(r"[a-z][a-z0-9_]{0,62}")
 SEGMENT = re.compile(r"segments/[a-z0-9][a-z0-9_-]{0,63}")
-CONNECTOR = re.compile(r"connectors/[a-z0-9][a-z0-9_-]{0,63}")
+CONNECTOR = re.compile(r"connectors/[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")  # connector ids: lower-kebab-case, 3-63
 _CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
 _CRON_ITEM = re.compile(r"(\*|\d+(-\d+)?)(/\d+)?")
 
