@@ -1,6 +1,6 @@
-"""The ledger's RPCs through the gateway: routed to the orchestrator with the caller's tenant, each under the
-scope its contract names (a read key checks and lists but cannot record or change the policy), and the
-internal ObserveEvents not routed at all."""
+"""The ledger's and the flows' RPCs through the gateway: routed to the orchestrator with the caller's tenant,
+each under the scope its contract names (a read key checks, lists and reads flows but cannot record, change
+the policy or change a flow), and the internal ObserveEvents not routed at all."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import pytest
 
 from tests.conftest import API_KEY, TENANT, gateway_settings, start_server
 from tests.orchestrator.conftest import start_orchestrator
+from tests.orchestrator.flow_calls import create, flow, get
+from tests.orchestrator.flow_samples import small_flow
 from tests.orchestrator.helpers import (
     EMAIL,
     MARKETING,
@@ -113,3 +115,27 @@ def test_observe_events_is_internal_and_not_routed(channel: grpc.Channel) -> Non
             ),
         )
     assert error.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_flow_rpcs_are_routed_under_their_scopes(channel: grpc.Channel) -> None:
+    stub: Stub = pb_grpc.OrchestratorServiceStub(channel)
+    admin, reader = keys(channel)
+    made = create(stub, admin, "welcome", flow(small_flow()))
+    published = stub.PublishFlow(pb.PublishFlowRequest(name=made.name), metadata=admin, timeout=10).flow
+    assert published.published_version == 1
+    assert get(stub, reader, "welcome", 1).version == 1  # a read key reads
+    assert [f.name for f in stub.ListFlows(pb.ListFlowsRequest(), metadata=reader, timeout=10).flows] == [
+        "flows/welcome"
+    ]
+    for call in (
+        lambda: create(stub, reader, "mine", flow()),
+        lambda: stub.PauseFlow(pb.PauseFlowRequest(name=made.name), metadata=reader, timeout=10),
+        lambda: stub.ArchiveFlow(pb.ArchiveFlowRequest(name=made.name), metadata=reader, timeout=10),
+    ):
+        with pytest.raises(grpc.RpcError) as error:
+            call()
+        assert error.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    stranger, _ = keys(channel)
+    with pytest.raises(grpc.RpcError) as error:
+        get(stub, stranger, "welcome")
+    assert error.value.code() == grpc.StatusCode.NOT_FOUND

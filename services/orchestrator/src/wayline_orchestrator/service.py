@@ -1,6 +1,6 @@
-"""Wires the orchestrator together: the contact ledger's store and OrchestratorService. The contact policy
-and ledger's RPCs are served; the flows' RPCs answer UNIMPLEMENTED (with the RPC's name) until the flows
-issue lands."""
+"""Wires the orchestrator together: the contact ledger's store, the flows' store (one database) and
+OrchestratorService. The contact policy, the ledger and the flow definitions' RPCs are served; SimulateFlow
+and GetFlowStats answer UNIMPLEMENTED (with the RPC's name) until flow execution lands."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from wayline.common.sql import open_database
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
 from wayline_orchestrator.contacts import ContactLedger, ContactStore
+from wayline_orchestrator.flows import FlowCatalogue, FlowStore
 from wayline_orchestrator.servicer import OrchestratorServicer
 from wayline_orchestrator.settings import OrchestratorSettings
 
@@ -22,15 +23,18 @@ def orchestrator_service(settings: OrchestratorSettings) -> ServiceDefinition:
     db = open_database(url, settings.service_dir / "orchestrator.db")
     store = ContactStore(db)
     ledger = ContactLedger(store)
+    flow_store = FlowStore(db)
+    flows = FlowCatalogue(flow_store)
 
     def register(server: grpc.Server) -> list[str]:
         # The RPCs OrchestratorServicer does not define yet fall through to the generated base: UNIMPLEMENTED.
-        servicer = OrchestratorServicer(ledger)  # type: ignore[abstract]
+        servicer = OrchestratorServicer(ledger, flows)  # type: ignore[abstract]
         pb_grpc.add_OrchestratorServiceServicer_to_server(servicer, server)
         return [pb.DESCRIPTOR.services_by_name["OrchestratorService"].full_name]
 
     def start() -> None:
         store.migrate()
+        flow_store.migrate()
 
     def stop() -> None:
         db.close()
