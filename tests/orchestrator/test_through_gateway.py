@@ -1,17 +1,19 @@
-"""The ledger's RPCs through the gateway: routed to the orchestrator with the caller's tenant, each under the
-scope its contract names (a read key checks and lists but cannot record or change the policy), and the
-internal ObserveEvents not routed at all."""
+"""The ledger's and the flows' RPCs through the gateway: routed to the orchestrator with the caller's tenant,
+each under the scope its contract names (a read key checks, lists and reads flows but cannot record, change
+the policy or change a flow), and the internal ObserveEvents not routed at all."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import grpc
 import pytest
 
 from tests.conftest import API_KEY, TENANT, gateway_settings, start_server
 from tests.orchestrator.conftest import start_orchestrator
+from tests.orchestrator.flow_calls import create, flow, get, update
+from tests.orchestrator.flow_samples import small_flow
 from tests.orchestrator.helpers import (
     EMAIL,
     MARKETING,
@@ -30,6 +32,7 @@ from wayline.gateway.v1 import api_key_pb2
 from wayline.gateway.v1 import gateway_service_pb2 as admin_pb
 from wayline.gateway.v1 import gateway_service_pb2_grpc as admin_grpc
 from wayline.orchestrator.v1 import contact_policy_pb2 as policy_pb
+from wayline.orchestrator.v1 import flow_pb2
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
 from wayline_gateway.service import gateway_service
@@ -113,3 +116,40 @@ def test_observe_events_is_internal_and_not_routed(channel: grpc.Channel) -> Non
             ),
         )
     assert error.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_flow_rpcs_are_routed_under_their_scopes(channel: grpc.Channel) -> None:
+    stub: Stub = pb_grpc.OrchestratorServiceStub(channel)
+    admin, reader = keys(channel)
+    made = create(stub, admin, "welcome", flow(small_flow()))
+    published = stub.PublishFlow(pb.PublishFlowRequest(name=made.name), metadata=admin, timeout=10).flow
+    assert published.published_version == 1
+    assert get(stub, reader, "welcome", 1).version == 1  # a read key reads
+    assert [f.name for f in stub.ListFlows(pb.ListFlowsRequest(), metadata=reader, timeout=10).flows] == [
+        "flows/welcome"
+    ]
+    for call in (
+        lambda: create(stub, reader, "mine", flow()),
+        lambda: stub.PauseFlow(pb.PauseFlowRequest(name=made.name), metadata=reader, timeout=10),
+        lambda: stub.ArchiveFlow(pb.ArchiveFlowRequest(name=made.name), metadata=reader, timeout=10),
+    ):
+        with pytest.raises(grpc.RpcError) as error:
+            call()
+        assert error.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    # Issue 9's isolation check for flows: another tenant's keys see and change nothing of them.
+    stranger, _ = keys(channel)
+    assert list(stub.ListFlows(pb.ListFlowsRequest(), metadata=stranger, timeout=10).flows) == []
+    renamed = flow_pb2.Flow(name=made.name, display_name="taken over")
+    attempts: tuple[Callable[[], object], ...] = (
+        lambda: get(stub, stranger, "welcome"),
+        lambda: get(stub, stranger, "welcome", 1),
+        lambda: update(stub, stranger, renamed, "display_name"),
+        lambda: stub.PublishFlow(pb.PublishFlowRequest(name=made.name), metadata=stranger, timeout=10),
+        lambda: stub.PauseFlow(pb.PauseFlowRequest(name=made.name), metadata=stranger, timeout=10),
+        lambda: stub.ArchiveFlow(pb.ArchiveFlowRequest(name=made.name), metadata=stranger, timeout=10),
+    )
+    for attempt in attempts:
+        with pytest.raises(grpc.RpcError) as error:
+            attempt()
+        assert error.value.code() == grpc.StatusCode.NOT_FOUND
+    assert get(stub, reader, "welcome").display_name == made.display_name  # untouched

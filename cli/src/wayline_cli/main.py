@@ -39,6 +39,7 @@ from wayline_cli import (
 from wayline_cli.actions import actions_app
 from wayline_cli.contacts import contacts_app
 from wayline_cli.decisions import decisions_app
+from wayline_cli.flows import flows_app
 from wayline_cli.importing.command import import_command
 from wayline_cli.keys import keys_app
 from wayline_cli.ml import ml_app
@@ -258,6 +259,7 @@ def _show_timeline(
 app.command("import")(import_command)
 app.add_typer(actions_app, name="actions")
 app.add_typer(contacts_app, name="contacts")
+app.add_typer(flows_app, name="flows")
 app.add_typer(decisions_app, name="decisions")
 app.add_typer(keys_app, name="keys")
 app.add_typer(ml_app, name="ml")

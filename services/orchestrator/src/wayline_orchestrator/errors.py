@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2
+
 from wayline.common.errors import (
     Aborted,
     AlreadyExists,
+    FailedPrecondition,
     FieldViolation,
     InvalidArgument,
     NotFound,
@@ -17,8 +21,17 @@ __all__ = [
     "ConnectorExists",
     "ConnectorInvalid",
     "ConnectorNotFound",
+    "ConnectorStoreUnavailable",
     "ContactInvalid",
     "EtagMismatch",
+    "FlowEtagMismatch",
+    "FlowExists",
+    "FlowIncomplete",
+    "FlowInvalid",
+    "FlowNotFound",
+    "FlowStateConflict",
+    "FlowStoreUnavailable",
+    "FlowVersionNotFound",
     "LedgerUnavailable",
     "PolicyInvalid",
 ]
@@ -93,3 +106,110 @@ class LedgerUnavailable(Unavailable):
         super().__init__(
             "the contact ledger's database cannot be reached; retry with backoff", retry_after=1.0
         )
+
+
+def _pack(message: error_details_pb2.BadRequest | error_details_pb2.PreconditionFailure) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed
+
+
+class FlowInvalid(InvalidArgument):
+    """A malformed flow, flow id, update mask or request field; one violation each."""
+
+    default_reason = "FLOW_INVALID"
+
+    def __init__(self, violations: Sequence[FieldViolation]) -> None:
+        super().__init__(_summary("the flow is invalid", violations), violations)
+
+
+class FlowIncomplete(FailedPrecondition):
+    """A draft that cannot be published as it is: every problem, with its field path (BadRequest)."""
+
+    default_reason = "FLOW_INVALID"
+
+    def __init__(self, flow: str, violations: Sequence[FieldViolation]) -> None:
+        super().__init__(_summary(f"{flow} cannot be published", violations), metadata={"flow": flow})
+        self.violations = list(violations)
+
+    def details(self) -> list[any_pb2.Any]:
+        return [
+            _pack(
+                error_details_pb2.BadRequest(
+                    field_violations=[
+                        error_details_pb2.BadRequest.FieldViolation(
+                            field=v.field, description=v.description, reason=v.reason
+                        )
+                        for v in self.violations
+                    ]
+                )
+            )
+        ]
+
+
+class FlowStateConflict(FailedPrecondition):
+    """The flow's state does not allow the operation (reason FLOW_ARCHIVED or FLOW_NOT_PUBLISHED), with a
+    PreconditionFailure naming the flow and its state."""
+
+    def __init__(self, flow: str, state: str, reason: str, message: str) -> None:
+        super().__init__(message, reason=reason, metadata={"flow": flow, "state": state})
+        self.flow, self.state = flow, state
+
+    def details(self) -> list[any_pb2.Any]:
+        violation = error_details_pb2.PreconditionFailure.Violation(
+            type=self.reason, subject=self.flow, description=self.message
+        )
+        return [_pack(error_details_pb2.PreconditionFailure(violations=[violation]))]
+
+
+class FlowExists(AlreadyExists):
+    default_reason = "FLOW_EXISTS"
+
+    def __init__(self, flow: str) -> None:
+        super().__init__(f"{flow} exists (archived flows keep their ids)", metadata={"flow": flow})
+
+
+class FlowNotFound(NotFound):
+    default_reason = "FLOW_NOT_FOUND"
+
+    def __init__(self, flow: str) -> None:
+        super().__init__(f"{flow} does not exist", metadata={"flow": flow})
+
+
+class FlowVersionNotFound(NotFound):
+    default_reason = "FLOW_VERSION_NOT_FOUND"
+
+    def __init__(self, flow: str, version: int) -> None:
+        super().__init__(
+            f"{flow} has no published version {version}", metadata={"flow": flow, "version": str(version)}
+        )
+
+
+class FlowEtagMismatch(Aborted):
+    """The flow changed since the caller read it: read it again and reapply the change."""
+
+    default_reason = "ETAG_MISMATCH"
+
+    def __init__(self, flow: str, current: str) -> None:
+        super().__init__(
+            f"{flow} changed since it was read (the etag does not match); read it again",
+            metadata={"flow": flow, "current_etag": current},
+        )
+
+
+class FlowStoreUnavailable(Unavailable):
+    """The flows' database cannot be reached (or stayed locked too long): retryable."""
+
+    default_reason = "FLOW_STORE_UNAVAILABLE"
+
+    def __init__(self) -> None:
+        super().__init__("the flows' database cannot be reached; retry with backoff", retry_after=1.0)
+
+
+class ConnectorStoreUnavailable(Unavailable):
+    """The connectors' database cannot be reached (or stayed locked too long): retryable."""
+
+    default_reason = "CONNECTOR_STORE_UNAVAILABLE"
+
+    def __init__(self) -> None:
+        super().__init__("the connectors' database cannot be reached; retry with backoff", retry_after=1.0)

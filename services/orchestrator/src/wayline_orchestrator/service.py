@@ -1,6 +1,7 @@
-"""Wires the orchestrator together: the contact ledger's and the connectors' stores (one database) and
-OrchestratorService. The contact policy, ledger and connector RPCs are served; the flows' RPCs answer
-UNIMPLEMENTED (with the RPC's name) until the flows issue lands."""
+"""Wires the orchestrator together: the contact ledger's, the flows' and the connectors' stores (one
+database) and OrchestratorService. The contact policy, the ledger, the flow definitions' and the connectors'
+RPCs are served; SimulateFlow and GetFlowStats answer UNIMPLEMENTED (with the RPC's name) until flow
+execution lands."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
 from wayline_orchestrator.connectors import ConnectorStore, Deliverer
 from wayline_orchestrator.connectors.catalogue import ConnectorCatalogue
 from wayline_orchestrator.contacts import ContactLedger, ContactStore
+from wayline_orchestrator.flows import FlowCatalogue, FlowStore
 from wayline_orchestrator.servicer import OrchestratorServicer
 from wayline_orchestrator.settings import OrchestratorSettings
 
@@ -24,18 +26,21 @@ def orchestrator_service(settings: OrchestratorSettings) -> ServiceDefinition:
     db = open_database(url, settings.service_dir / "orchestrator.db")
     store = ContactStore(db)
     ledger = ContactLedger(store)
+    flow_store = FlowStore(db)
+    flows = FlowCatalogue(flow_store)
     connector_store = ConnectorStore(db)
     deliverer = Deliverer(connector_store)
     connectors = ConnectorCatalogue(connector_store, deliverer)
 
     def register(server: grpc.Server) -> list[str]:
         # The RPCs OrchestratorServicer does not define yet fall through to the generated base: UNIMPLEMENTED.
-        servicer = OrchestratorServicer(ledger, connectors)  # type: ignore[abstract]
+        servicer = OrchestratorServicer(ledger, flows, connectors)  # type: ignore[abstract]
         pb_grpc.add_OrchestratorServiceServicer_to_server(servicer, server)
         return [pb.DESCRIPTOR.services_by_name["OrchestratorService"].full_name]
 
     def start() -> None:
         store.migrate()
+        flow_store.migrate()
         connector_store.migrate()
 
     def stop() -> None:

@@ -2,8 +2,9 @@
 
 The contact policy and ledger's RPCs (GetContactPolicy, UpdateContactPolicy, CheckContact, RecordContact,
 ListContacts) are served here, and ObserveEvents keeps what events say of a person (consent, preferred
-channel, time zone). The flows' RPCs fall through to the generated base class, which the kit answers with
-UNIMPLEMENTED and the RPC's name, until the flows issue lands (ObserveEvents will feed flows too).
+channel, time zone). The flow definitions' RPCs (Create/Get/List/Update/Publish/Pause/ArchiveFlow) are served
+by the flow catalogue. SimulateFlow and GetFlowStats fall through to the generated base class, which the kit
+answers with UNIMPLEMENTED and the RPC's name, until flow execution lands (ObserveEvents will feed flows too).
 """
 
 from __future__ import annotations
@@ -28,14 +29,24 @@ from wayline_orchestrator.converters import (
     result_message,
     violation_message,
 )
+from wayline_orchestrator.flow_converters import (
+    flow_id_of,
+    flow_message,
+    flow_of,
+    list_flows_request,
+    list_flows_response,
+    pause_mode_of,
+)
+from wayline_orchestrator.flows import FlowCatalogue
 from wayline_orchestrator.person_events import person_statements
 
 __all__ = ["OrchestratorServicer"]
 
 
 class OrchestratorServicer(ConnectorRpcs, pb_grpc.OrchestratorServiceServicer):
-    def __init__(self, ledger: ContactLedger, connectors: ConnectorCatalogue) -> None:
+    def __init__(self, ledger: ContactLedger, flows: FlowCatalogue, connectors: ConnectorCatalogue) -> None:
         self._ledger = ledger
+        self._flows = flows
         self._connectors = connectors
 
     def GetContactPolicy(  # noqa: N802 - gRPC method names are the contract's
@@ -88,3 +99,54 @@ class OrchestratorServicer(ConnectorRpcs, pb_grpc.OrchestratorServiceServicer):
         consents, attributes = person_statements(request.events)
         self._ledger.observe(tenant, consents, attributes)
         return pb.ObserveEventsResponse(observed_count=len(request.events))
+
+    def CreateFlow(  # noqa: N802
+        self, request: pb.CreateFlowRequest, context: grpc.ServicerContext
+    ) -> pb.CreateFlowResponse:
+        draft = flow_of(request.flow, request.flow_id)
+        return pb.CreateFlowResponse(
+            flow=flow_message(self._flows.create(require_tenant(), request.flow_id, draft))
+        )
+
+    def GetFlow(  # noqa: N802
+        self, request: pb.GetFlowRequest, context: grpc.ServicerContext
+    ) -> pb.GetFlowResponse:
+        flow_id = flow_id_of(request.name)
+        if request.version == 0:
+            return pb.GetFlowResponse(flow=flow_message(self._flows.get(require_tenant(), flow_id)))
+        flow, published = self._flows.get_version(require_tenant(), flow_id, request.version)
+        return pb.GetFlowResponse(flow=flow_message(flow, request.version, published))
+
+    def ListFlows(  # noqa: N802
+        self, request: pb.ListFlowsRequest, context: grpc.ServicerContext
+    ) -> pb.ListFlowsResponse:
+        after, limit, state = list_flows_request(request)
+        return list_flows_response(self._flows.list(require_tenant(), after, limit, state), state)
+
+    def UpdateFlow(  # noqa: N802
+        self, request: pb.UpdateFlowRequest, context: grpc.ServicerContext
+    ) -> pb.UpdateFlowResponse:
+        changes = flow_of(request.flow, flow_id_of(request.flow.name, "flow.name"))
+        updated = self._flows.update(
+            require_tenant(), changes, list(request.update_mask.paths), request.flow.etag
+        )
+        return pb.UpdateFlowResponse(flow=flow_message(updated))
+
+    def PublishFlow(  # noqa: N802
+        self, request: pb.PublishFlowRequest, context: grpc.ServicerContext
+    ) -> pb.PublishFlowResponse:
+        published = self._flows.publish(require_tenant(), flow_id_of(request.name), request.etag)
+        return pb.PublishFlowResponse(flow=flow_message(published))
+
+    def PauseFlow(  # noqa: N802
+        self, request: pb.PauseFlowRequest, context: grpc.ServicerContext
+    ) -> pb.PauseFlowResponse:
+        mode = pause_mode_of(request.mode)
+        paused = self._flows.pause(require_tenant(), flow_id_of(request.name), mode)
+        return pb.PauseFlowResponse(flow=flow_message(paused))
+
+    def ArchiveFlow(  # noqa: N802
+        self, request: pb.ArchiveFlowRequest, context: grpc.ServicerContext
+    ) -> pb.ArchiveFlowResponse:
+        archived = self._flows.archive(require_tenant(), flow_id_of(request.name))
+        return pb.ArchiveFlowResponse(flow=flow_message(archived))

@@ -25,7 +25,7 @@ class OrchestratorSettings(ServiceSettings):
     )
     database_url: SecretStr | None = Field(
         default=None,
-        description="PostgreSQL URL for the contact policy and the contact ledger (shared by every "
-        "orchestrator replica, so that frequency caps hold across them); unset: SQLite (WAL) at "
+        description="PostgreSQL URL for the contact policy, the contact ledger and the flows (shared by "
+        "every orchestrator replica, so that frequency caps hold across them); unset: SQLite (WAL) at "
         "<WAYLINE_DATA_DIR>/orchestrator/orchestrator.db, for one replica.",
     )

@@ -203,6 +203,7 @@ def status_details(error: grpc.RpcError) -> list[object]:
             error_details_pb2.BadRequest,
             error_details_pb2.RetryInfo,
             error_details_pb2.QuotaFailure,
+            error_details_pb2.PreconditionFailure,
         ):
             if detail.Is(kind.DESCRIPTOR):
                 message = kind()

@@ -27,7 +27,7 @@ from wayline_orchestrator.connectors.model import (
     SmtpConfig,
     WebhookConfig,
 )
-from wayline_orchestrator.errors import LedgerUnavailable
+from wayline_orchestrator.errors import ConnectorStoreUnavailable
 
 __all__ = ["MIGRATIONS", "ConnectorStore", "DeadLetter"]
 
@@ -113,7 +113,7 @@ class ConnectorStore:
         try:
             yield
         except DATABASE_DOWN as down:
-            raise LedgerUnavailable() from down
+            raise ConnectorStoreUnavailable() from down
 
     @contextmanager
     def _transaction(self) -> Iterator[Transaction]:

@@ -11,7 +11,7 @@ from wayline_orchestrator.connectors.model import Connector, Kind
 
 __all__ = ["ID_PATTERN", "connector_violations", "recipient_violations"]
 
-ID_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,61}[a-z0-9]$")
+ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")  # as flows' connector references expect
 MIN_TIMEOUT, MAX_TIMEOUT = 0.1, 300.0
 MIN_BACKOFF, MAX_BACKOFF = 0.001, 3600.0
 MAX_ATTEMPTS = 20

@@ -22,21 +22,28 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from wayline.event.v1 import event_pb2 as wayline_dot_event_dot_v1_dot_event__pb2
 from wayline.journeys.v1 import analytics_pb2 as wayline_dot_journeys_dot_v1_dot_analytics__pb2
 from wayline.journeys.v1 import condition_pb2 as wayline_dot_journeys_dot_v1_dot_condition__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,wayline/orchestrator/v1/flow_condition.proto\x12\x17wayline.orchestrator.v1\x1a#wayline/journeys/v1/analytics.proto\x1a#wayline/journeys/v1/condition.proto\"\xb3\x02\n\rFlowCondition\x12<\n\x05group\x18\x01 \x01(\x0b\x32+.wayline.orchestrator.v1.FlowConditionGroupH\x00\x12?\n\x10trigger_property\x18\x02 \x01(\x0b\x32#.wayline.journeys.v1.PropertyFilterH\x00\x12\x36\n\x06person\x18\x03 \x01(\x0b\x32$.wayline.journeys.v1.PersonConditionH\x00\x12N\n\x11\x65vent_since_entry\x18\x04 \x01(\x0b\x32\x31.wayline.orchestrator.v1.EventSinceEntryConditionH\x00\x12\x0e\n\x06negate\x18\x05 \x01(\x08\x42\x0b\n\tcondition\"\x88\x01\n\x12\x46lowConditionGroup\x12\x36\n\x08operator\x18\x01 \x01(\x0e\x32$.wayline.journeys.v1.LogicalOperator\x12:\n\nconditions\x18\x02 \x03(\x0b\x32&.wayline.orchestrator.v1.FlowCondition\"_\n\x18\x45ventSinceEntryCondition\x12\x30\n\x05\x65vent\x18\x01 \x01(\x0b\x32!.wayline.journeys.v1.EventMatcher\x12\x11\n\tmin_count\x18\x02 \x01(\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,wayline/orchestrator/v1/flow_condition.proto\x12\x17wayline.orchestrator.v1\x1a\x1cwayline/event/v1/event.proto\x1a#wayline/journeys/v1/analytics.proto\x1a#wayline/journeys/v1/condition.proto\"\xc6\x03\n\rFlowCondition\x12<\n\x05group\x18\x01 \x01(\x0b\x32+.wayline.orchestrator.v1.FlowConditionGroupH\x00\x12?\n\x10trigger_property\x18\x02 \x01(\x0b\x32#.wayline.journeys.v1.PropertyFilterH\x00\x12\x36\n\x06person\x18\x03 \x01(\x0b\x32$.wayline.journeys.v1.PersonConditionH\x00\x12N\n\x11\x65vent_since_entry\x18\x04 \x01(\x0b\x32\x31.wayline.orchestrator.v1.EventSinceEntryConditionH\x00\x12Q\n\x12\x63hannel_preference\x18\x06 \x01(\x0b\x32\x33.wayline.orchestrator.v1.ChannelPreferenceConditionH\x00\x12>\n\x08\x64\x65\x63ision\x18\x07 \x01(\x0b\x32*.wayline.orchestrator.v1.DecisionConditionH\x00\x12\x0e\n\x06negate\x18\x05 \x01(\x08\x42\x0b\n\tcondition\"\x88\x01\n\x12\x46lowConditionGroup\x12\x36\n\x08operator\x18\x01 \x01(\x0e\x32$.wayline.journeys.v1.LogicalOperator\x12:\n\nconditions\x18\x02 \x03(\x0b\x32&.wayline.orchestrator.v1.FlowCondition\"_\n\x18\x45ventSinceEntryCondition\x12\x30\n\x05\x65vent\x18\x01 \x01(\x0b\x32!.wayline.journeys.v1.EventMatcher\x12\x11\n\tmin_count\x18\x02 \x01(\x03\"\x8b\x01\n\x1a\x43hannelPreferenceCondition\x12+\n\x08\x63hannels\x18\x01 \x03(\x0e\x32\x19.wayline.event.v1.Channel\x12@\n\x06source\x18\x02 \x01(\x0e\x32\x30.wayline.orchestrator.v1.ChannelPreferenceSource\"u\n\x11\x44\x65\x63isionCondition\x12\x11\n\tplacement\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12*\n\x07\x63hannel\x18\x03 \x01(\x0e\x32\x19.wayline.event.v1.Channel\x12\x12\n\naction_ids\x18\x04 \x03(\t*\xc4\x01\n\x17\x43hannelPreferenceSource\x12)\n%CHANNEL_PREFERENCE_SOURCE_UNSPECIFIED\x10\x00\x12$\n CHANNEL_PREFERENCE_SOURCE_STATED\x10\x01\x12%\n!CHANNEL_PREFERENCE_SOURCE_LEARNED\x10\x02\x12\x31\n-CHANNEL_PREFERENCE_SOURCE_STATED_THEN_LEARNED\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'wayline.orchestrator.v1.flow_condition_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_FLOWCONDITION']._serialized_start=148
-  _globals['_FLOWCONDITION']._serialized_end=455
-  _globals['_FLOWCONDITIONGROUP']._serialized_start=458
-  _globals['_FLOWCONDITIONGROUP']._serialized_end=594
-  _globals['_EVENTSINCEENTRYCONDITION']._serialized_start=596
-  _globals['_EVENTSINCEENTRYCONDITION']._serialized_end=691
+  _globals['_CHANNELPREFERENCESOURCE']._serialized_start=1132
+  _globals['_CHANNELPREFERENCESOURCE']._serialized_end=1328
+  _globals['_FLOWCONDITION']._serialized_start=178
+  _globals['_FLOWCONDITION']._serialized_end=632
+  _globals['_FLOWCONDITIONGROUP']._serialized_start=635
+  _globals['_FLOWCONDITIONGROUP']._serialized_end=771
+  _globals['_EVENTSINCEENTRYCONDITION']._serialized_start=773
+  _globals['_EVENTSINCEENTRYCONDITION']._serialized_end=868
+  _globals['_CHANNELPREFERENCECONDITION']._serialized_start=871
+  _globals['_CHANNELPREFERENCECONDITION']._serialized_end=1010
+  _globals['_DECISIONCONDITION']._serialized_start=1012
+  _globals['_DECISIONCONDITION']._serialized_end=1129
 # @@protoc_insertion_point(module_scope)

@@ -7,6 +7,8 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from wayline.event.v1 import event_pb2 as _event_pb2
 from wayline.journeys.v1 import analytics_pb2 as _analytics_pb2
 from wayline.journeys.v1 import condition_pb2 as _condition_pb2
 import builtins as _builtins
@@ -19,6 +21,34 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _ChannelPreferenceSource:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ChannelPreferenceSourceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ChannelPreferenceSource.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CHANNEL_PREFERENCE_SOURCE_UNSPECIFIED: _ChannelPreferenceSource.ValueType  # 0
+    """Not set; means CHANNEL_PREFERENCE_SOURCE_STATED_THEN_LEARNED."""
+    CHANNEL_PREFERENCE_SOURCE_STATED: _ChannelPreferenceSource.ValueType  # 1
+    """The preference the person stated (the ledger's `preferred_channel`, from their events)."""
+    CHANNEL_PREFERENCE_SOURCE_LEARNED: _ChannelPreferenceSource.ValueType  # 2
+    """The preference learned from engagement: the channel whose messages the person opens and clicks most."""
+    CHANNEL_PREFERENCE_SOURCE_STATED_THEN_LEARNED: _ChannelPreferenceSource.ValueType  # 3
+    """The stated preference when there is one, else the learned one."""
+
+class ChannelPreferenceSource(_ChannelPreferenceSource, metaclass=_ChannelPreferenceSourceEnumTypeWrapper):
+    """ChannelPreferenceSource is which channel preference a condition reads."""
+
+CHANNEL_PREFERENCE_SOURCE_UNSPECIFIED: ChannelPreferenceSource.ValueType  # 0
+"""Not set; means CHANNEL_PREFERENCE_SOURCE_STATED_THEN_LEARNED."""
+CHANNEL_PREFERENCE_SOURCE_STATED: ChannelPreferenceSource.ValueType  # 1
+"""The preference the person stated (the ledger's `preferred_channel`, from their events)."""
+CHANNEL_PREFERENCE_SOURCE_LEARNED: ChannelPreferenceSource.ValueType  # 2
+"""The preference learned from engagement: the channel whose messages the person opens and clicks most."""
+CHANNEL_PREFERENCE_SOURCE_STATED_THEN_LEARNED: ChannelPreferenceSource.ValueType  # 3
+"""The stated preference when there is one, else the learned one."""
+Global___ChannelPreferenceSource: _TypeAlias = ChannelPreferenceSource  # noqa: Y015
 
 @_typing.final
 class FlowCondition(_message.Message):
@@ -33,6 +63,8 @@ class FlowCondition(_message.Message):
     TRIGGER_PROPERTY_FIELD_NUMBER: _builtins.int
     PERSON_FIELD_NUMBER: _builtins.int
     EVENT_SINCE_ENTRY_FIELD_NUMBER: _builtins.int
+    CHANNEL_PREFERENCE_FIELD_NUMBER: _builtins.int
+    DECISION_FIELD_NUMBER: _builtins.int
     NEGATE_FIELD_NUMBER: _builtins.int
     negate: _builtins.bool
     """When true, the condition is inverted."""
@@ -54,6 +86,16 @@ class FlowCondition(_message.Message):
     def event_since_entry(self) -> Global___EventSinceEntryCondition:
         """A condition on the events the person performed since entering the flow."""
 
+    @_builtins.property
+    def channel_preference(self) -> Global___ChannelPreferenceCondition:
+        """A condition on the person's preferred channel, stated or learned."""
+
+    @_builtins.property
+    def decision(self) -> Global___DecisionCondition:
+        """A next-best-action decision: DecisionService.Decide ranks actions for the person, and the condition
+        holds when the top action is one of the given ones.
+        """
+
     def __init__(
         self,
         *,
@@ -61,13 +103,15 @@ class FlowCondition(_message.Message):
         trigger_property: _analytics_pb2.PropertyFilter | None = ...,
         person: _condition_pb2.PersonCondition | None = ...,
         event_since_entry: Global___EventSinceEntryCondition | None = ...,
+        channel_preference: Global___ChannelPreferenceCondition | None = ...,
+        decision: Global___DecisionCondition | None = ...,
         negate: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["condition", b"condition", "event_since_entry", b"event_since_entry", "group", b"group", "person", b"person", "trigger_property", b"trigger_property"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["channel_preference", b"channel_preference", "condition", b"condition", "decision", b"decision", "event_since_entry", b"event_since_entry", "group", b"group", "person", b"person", "trigger_property", b"trigger_property"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition", b"condition", "event_since_entry", b"event_since_entry", "group", b"group", "negate", b"negate", "person", b"person", "trigger_property", b"trigger_property"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel_preference", b"channel_preference", "condition", b"condition", "decision", b"decision", "event_since_entry", b"event_since_entry", "group", b"group", "negate", b"negate", "person", b"person", "trigger_property", b"trigger_property"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_condition: _TypeAlias = _typing.Literal["group", "trigger_property", "person", "event_since_entry"]  # noqa: Y015
+    _WhichOneofReturnType_condition: _TypeAlias = _typing.Literal["group", "trigger_property", "person", "event_since_entry", "channel_preference", "decision"]  # noqa: Y015
     _WhichOneofArgType_condition: _TypeAlias = _typing.Literal["condition", b"condition"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_condition) -> _WhichOneofReturnType_condition | None: ...
 
@@ -128,3 +172,73 @@ class EventSinceEntryCondition(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___EventSinceEntryCondition: _TypeAlias = EventSinceEntryCondition  # noqa: Y015
+
+@_typing.final
+class ChannelPreferenceCondition(_message.Message):
+    """ChannelPreferenceCondition holds when the person's preferred channel is one of the given channels. A person
+    without a preference (of the source asked) does not match.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANNELS_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    source: Global___ChannelPreferenceSource.ValueType
+    """Which preference to read."""
+    @_builtins.property
+    def channels(self) -> _containers.RepeatedScalarFieldContainer[_event_pb2.Channel.ValueType]:
+        """The accepted channels, at least one; CHANNEL_UNSPECIFIED is invalid."""
+
+    def __init__(
+        self,
+        *,
+        channels: _abc.Iterable[_event_pb2.Channel.ValueType] | None = ...,
+        source: Global___ChannelPreferenceSource.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channels", b"channels", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChannelPreferenceCondition: _TypeAlias = ChannelPreferenceCondition  # noqa: Y015
+
+@_typing.final
+class DecisionCondition(_message.Message):
+    """DecisionCondition asks DecisionService.Decide for the next best action and holds when the top-ranked action
+    is one of `action_ids` (customer value tiers and offers chosen by a model). Without a deployed model, or
+    when Decide fails or ranks nothing, the condition does not hold, so the branch step's later branches or
+    default apply.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PLACEMENT_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    ACTION_IDS_FIELD_NUMBER: _builtins.int
+    placement: _builtins.str
+    """The placement to decide for (as in DecideRequest.placement). Required."""
+    model: _builtins.str
+    """The model to use, `models/{model_id}`; empty means the placement's deployed model."""
+    channel: _event_pb2.Channel.ValueType
+    """The channel of the decision (as in DecideRequest.channel); CHANNEL_UNSPECIFIED means none."""
+    @_builtins.property
+    def action_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The actions, `actions/{action_id}` or bare ids, whose top ranking makes the condition hold; at least one."""
+
+    def __init__(
+        self,
+        *,
+        placement: _builtins.str = ...,
+        model: _builtins.str = ...,
+        channel: _event_pb2.Channel.ValueType = ...,
+        action_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_ids", b"action_ids", "channel", b"channel", "model", b"model", "placement", b"placement"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DecisionCondition: _TypeAlias = DecisionCondition  # noqa: Y015

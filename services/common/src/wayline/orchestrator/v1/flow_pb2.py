@@ -30,27 +30,35 @@ from wayline.orchestrator.v1 import flow_condition_pb2 as wayline_dot_orchestrat
 from wayline.orchestrator.v1 import flow_step_pb2 as wayline_dot_orchestrator_dot_v1_dot_flow__step__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"wayline/orchestrator/v1/flow.proto\x12\x17wayline.orchestrator.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#wayline/journeys/v1/analytics.proto\x1a#wayline/journeys/v1/condition.proto\x1a,wayline/orchestrator/v1/flow_condition.proto\x1a\'wayline/orchestrator/v1/flow_step.proto\"@\n\x0c\x45ventTrigger\x12\x30\n\x05\x65vent\x18\x01 \x01(\x0b\x32!.wayline.journeys.v1.EventMatcher\"C\n\x0eSegmentTrigger\x12\x0f\n\x07segment\x18\x01 \x01(\t\x12 \n\x18include_existing_members\x18\x02 \x01(\x08\"\x92\x01\n\x0b\x46lowTrigger\x12\x36\n\x05\x65vent\x18\x01 \x01(\x0b\x32%.wayline.orchestrator.v1.EventTriggerH\x00\x12@\n\rsegment_entry\x18\x02 \x01(\x0b\x32\'.wayline.orchestrator.v1.SegmentTriggerH\x00\x42\t\n\x07trigger\"\xb6\x01\n\x0e\x46lowEntryRules\x12\x37\n\x07reentry\x18\x01 \x01(\x0e\x32&.wayline.orchestrator.v1.ReentryPolicy\x12\x33\n\x10reentry_cooldown\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x36\n\x08\x61udience\x18\x03 \x01(\x0b\x32$.wayline.journeys.v1.PersonCondition\"\xc0\x02\n\x0e\x46lowDefinition\x12\x35\n\x07trigger\x18\x01 \x01(\x0b\x32$.wayline.orchestrator.v1.FlowTrigger\x12<\n\x0b\x65ntry_rules\x18\x02 \x01(\x0b\x32\'.wayline.orchestrator.v1.FlowEntryRules\x12\x15\n\rentry_step_id\x18\x03 \x01(\t\x12\x30\n\x05steps\x18\x04 \x03(\x0b\x32!.wayline.orchestrator.v1.FlowStep\x12?\n\x0f\x65xit_conditions\x18\x05 \x03(\x0b\x32&.wayline.orchestrator.v1.FlowCondition\x12/\n\x0cmax_duration\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x9e\x03\n\x04\x46low\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x31\n\x05state\x18\x04 \x01(\x0e\x32\".wayline.orchestrator.v1.FlowState\x12;\n\ndefinition\x18\x05 \x01(\x0b\x32\'.wayline.orchestrator.v1.FlowDefinition\x12\x0f\n\x07version\x18\x06 \x01(\x05\x12\x19\n\x11published_version\x18\x07 \x01(\x05\x12\x1f\n\x17has_unpublished_changes\x18\x08 \x01(\x08\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0cpublish_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04\x65tag\x18\x0c \x01(\t*\x87\x01\n\tFlowState\x12\x1a\n\x16\x46LOW_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10\x46LOW_STATE_DRAFT\x10\x01\x12\x18\n\x14\x46LOW_STATE_PUBLISHED\x10\x02\x12\x15\n\x11\x46LOW_STATE_PAUSED\x10\x03\x12\x17\n\x13\x46LOW_STATE_ARCHIVED\x10\x04*h\n\rReentryPolicy\x12\x1e\n\x1aREENTRY_POLICY_UNSPECIFIED\x10\x00\x12\x18\n\x14REENTRY_POLICY_NEVER\x10\x01\x12\x1d\n\x19REENTRY_POLICY_AFTER_EXIT\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"wayline/orchestrator/v1/flow.proto\x12\x17wayline.orchestrator.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#wayline/journeys/v1/analytics.proto\x1a#wayline/journeys/v1/condition.proto\x1a,wayline/orchestrator/v1/flow_condition.proto\x1a\'wayline/orchestrator/v1/flow_step.proto\"@\n\x0c\x45ventTrigger\x12\x30\n\x05\x65vent\x18\x01 \x01(\x0b\x32!.wayline.journeys.v1.EventMatcher\"C\n\x0eSegmentTrigger\x12\x0f\n\x07segment\x18\x01 \x01(\t\x12 \n\x18include_existing_members\x18\x02 \x01(\x08\"\xdd\x01\n\x0fScheduleTrigger\x12\x0f\n\x07segment\x18\x01 \x01(\t\x12\x0e\n\x04\x63ron\x18\x02 \x01(\tH\x00\x12-\n\x08interval\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationH\x00\x12\x11\n\ttime_zone\x18\x04 \x01(\t\x12.\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\t\n\x07\x63\x61\x64\x65nce\"\xd0\x01\n\x0b\x46lowTrigger\x12\x36\n\x05\x65vent\x18\x01 \x01(\x0b\x32%.wayline.orchestrator.v1.EventTriggerH\x00\x12@\n\rsegment_entry\x18\x02 \x01(\x0b\x32\'.wayline.orchestrator.v1.SegmentTriggerH\x00\x12<\n\x08schedule\x18\x03 \x01(\x0b\x32(.wayline.orchestrator.v1.ScheduleTriggerH\x00\x42\t\n\x07trigger\"\xb6\x01\n\x0e\x46lowEntryRules\x12\x37\n\x07reentry\x18\x01 \x01(\x0e\x32&.wayline.orchestrator.v1.ReentryPolicy\x12\x33\n\x10reentry_cooldown\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x36\n\x08\x61udience\x18\x03 \x01(\x0b\x32$.wayline.journeys.v1.PersonCondition\"\x83\x01\n\x08\x46lowGoal\x12\x30\n\x05\x65vent\x18\x01 \x01(\x0b\x32!.wayline.journeys.v1.EventMatcher\x12)\n\x06window\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1a\n\x12\x65xit_on_conversion\x18\x03 \x01(\x08\"\x1e\n\x0bSegmentExit\x12\x0f\n\x07segment\x18\x01 \x01(\t\"\xc7\x01\n\x0c\x46lowTimeExit\x12<\n\x0csegment_exit\x18\x01 \x01(\x0b\x32$.wayline.orchestrator.v1.SegmentExitH\x00\x12\x31\n\x0ctime_in_flow\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationH\x00\x12.\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x12\x0e\n\x06reason\x18\x04 \x01(\tB\x06\n\x04\x65xit\"\xbe\x03\n\x0e\x46lowDefinition\x12\x35\n\x07trigger\x18\x01 \x01(\x0b\x32$.wayline.orchestrator.v1.FlowTrigger\x12<\n\x0b\x65ntry_rules\x18\x02 \x01(\x0b\x32\'.wayline.orchestrator.v1.FlowEntryRules\x12\x15\n\rentry_step_id\x18\x03 \x01(\t\x12\x30\n\x05steps\x18\x04 \x03(\x0b\x32!.wayline.orchestrator.v1.FlowStep\x12?\n\x0f\x65xit_conditions\x18\x05 \x03(\x0b\x32&.wayline.orchestrator.v1.FlowCondition\x12/\n\x0cmax_duration\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12/\n\x04goal\x18\x07 \x01(\x0b\x32!.wayline.orchestrator.v1.FlowGoal\x12\x39\n\ntime_exits\x18\x08 \x03(\x0b\x32%.wayline.orchestrator.v1.FlowTimeExit\x12\x10\n\x08priority\x18\t \x01(\x05\"\x9e\x03\n\x04\x46low\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x31\n\x05state\x18\x04 \x01(\x0e\x32\".wayline.orchestrator.v1.FlowState\x12;\n\ndefinition\x18\x05 \x01(\x0b\x32\'.wayline.orchestrator.v1.FlowDefinition\x12\x0f\n\x07version\x18\x06 \x01(\x05\x12\x19\n\x11published_version\x18\x07 \x01(\x05\x12\x1f\n\x17has_unpublished_changes\x18\x08 \x01(\x08\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0cpublish_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04\x65tag\x18\x0c \x01(\t*\x87\x01\n\tFlowState\x12\x1a\n\x16\x46LOW_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10\x46LOW_STATE_DRAFT\x10\x01\x12\x18\n\x14\x46LOW_STATE_PUBLISHED\x10\x02\x12\x15\n\x11\x46LOW_STATE_PAUSED\x10\x03\x12\x17\n\x13\x46LOW_STATE_ARCHIVED\x10\x04*h\n\rReentryPolicy\x12\x1e\n\x1aREENTRY_POLICY_UNSPECIFIED\x10\x00\x12\x18\n\x14REENTRY_POLICY_NEVER\x10\x01\x12\x1d\n\x19REENTRY_POLICY_AFTER_EXIT\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'wayline.orchestrator.v1.flow_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_FLOWSTATE']._serialized_start=1499
-  _globals['_FLOWSTATE']._serialized_end=1634
-  _globals['_REENTRYPOLICY']._serialized_start=1636
-  _globals['_REENTRYPOLICY']._serialized_end=1740
+  _globals['_FLOWSTATE']._serialized_start=2279
+  _globals['_FLOWSTATE']._serialized_end=2414
+  _globals['_REENTRYPOLICY']._serialized_start=2416
+  _globals['_REENTRYPOLICY']._serialized_end=2520
   _globals['_EVENTTRIGGER']._serialized_start=289
   _globals['_EVENTTRIGGER']._serialized_end=353
   _globals['_SEGMENTTRIGGER']._serialized_start=355
   _globals['_SEGMENTTRIGGER']._serialized_end=422
-  _globals['_FLOWTRIGGER']._serialized_start=425
-  _globals['_FLOWTRIGGER']._serialized_end=571
-  _globals['_FLOWENTRYRULES']._serialized_start=574
-  _globals['_FLOWENTRYRULES']._serialized_end=756
-  _globals['_FLOWDEFINITION']._serialized_start=759
-  _globals['_FLOWDEFINITION']._serialized_end=1079
-  _globals['_FLOW']._serialized_start=1082
-  _globals['_FLOW']._serialized_end=1496
+  _globals['_SCHEDULETRIGGER']._serialized_start=425
+  _globals['_SCHEDULETRIGGER']._serialized_end=646
+  _globals['_FLOWTRIGGER']._serialized_start=649
+  _globals['_FLOWTRIGGER']._serialized_end=857
+  _globals['_FLOWENTRYRULES']._serialized_start=860
+  _globals['_FLOWENTRYRULES']._serialized_end=1042
+  _globals['_FLOWGOAL']._serialized_start=1045
+  _globals['_FLOWGOAL']._serialized_end=1176
+  _globals['_SEGMENTEXIT']._serialized_start=1178
+  _globals['_SEGMENTEXIT']._serialized_end=1208
+  _globals['_FLOWTIMEEXIT']._serialized_start=1211
+  _globals['_FLOWTIMEEXIT']._serialized_end=1410
+  _globals['_FLOWDEFINITION']._serialized_start=1413
+  _globals['_FLOWDEFINITION']._serialized_end=1859
+  _globals['_FLOW']._serialized_start=1862
+  _globals['_FLOW']._serialized_end=2276
 # @@protoc_insertion_point(module_scope)

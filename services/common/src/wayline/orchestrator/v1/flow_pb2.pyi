@@ -132,6 +132,59 @@ class SegmentTrigger(_message.Message):
 Global___SegmentTrigger: _TypeAlias = SegmentTrigger  # noqa: Y015
 
 @_typing.final
+class ScheduleTrigger(_message.Message):
+    """ScheduleTrigger enters the members of a segment on a schedule: at every occurrence, the segment's members at
+    that time enter (subject to the entry rules), for example "every Monday at 09:00 in Europe/Paris, everyone
+    in segments/lapsed-buyers".
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEGMENT_FIELD_NUMBER: _builtins.int
+    CRON_FIELD_NUMBER: _builtins.int
+    INTERVAL_FIELD_NUMBER: _builtins.int
+    TIME_ZONE_FIELD_NUMBER: _builtins.int
+    START_TIME_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
+    segment: _builtins.str
+    """The segment whose members enter, `segments/{segment_id}`. Required."""
+    cron: _builtins.str
+    """A five-field cron expression (minute hour day-of-month month day-of-week), read in `time_zone`."""
+    time_zone: _builtins.str
+    """The IANA time zone the cron expression is read in (for example `Europe/Paris`); empty means UTC."""
+    @_builtins.property
+    def interval(self) -> _duration_pb2.Duration:
+        """A fixed interval between occurrences (at least one hour), counted from `start_time`."""
+
+    @_builtins.property
+    def start_time(self) -> _timestamp_pb2.Timestamp:
+        """No occurrence before this time; unset means from publication."""
+
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp:
+        """No occurrence after this time; unset means no end. Must be after `start_time` when both are set."""
+
+    def __init__(
+        self,
+        *,
+        segment: _builtins.str = ...,
+        cron: _builtins.str = ...,
+        interval: _duration_pb2.Duration | None = ...,
+        time_zone: _builtins.str = ...,
+        start_time: _timestamp_pb2.Timestamp | None = ...,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cadence", b"cadence", "cron", b"cron", "end_time", b"end_time", "interval", b"interval", "start_time", b"start_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cadence", b"cadence", "cron", b"cron", "end_time", b"end_time", "interval", b"interval", "segment", b"segment", "start_time", b"start_time", "time_zone", b"time_zone"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_cadence: _TypeAlias = _typing.Literal["cron", "interval"]  # noqa: Y015
+    _WhichOneofArgType_cadence: _TypeAlias = _typing.Literal["cadence", b"cadence"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_cadence) -> _WhichOneofReturnType_cadence | None: ...
+
+Global___ScheduleTrigger: _TypeAlias = ScheduleTrigger  # noqa: Y015
+
+@_typing.final
 class FlowTrigger(_message.Message):
     """FlowTrigger is how persons enter a flow."""
 
@@ -139,6 +192,7 @@ class FlowTrigger(_message.Message):
 
     EVENT_FIELD_NUMBER: _builtins.int
     SEGMENT_ENTRY_FIELD_NUMBER: _builtins.int
+    SCHEDULE_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def event(self) -> Global___EventTrigger:
         """Entry by event."""
@@ -147,17 +201,22 @@ class FlowTrigger(_message.Message):
     def segment_entry(self) -> Global___SegmentTrigger:
         """Entry by segment entry."""
 
+    @_builtins.property
+    def schedule(self) -> Global___ScheduleTrigger:
+        """Entry of a segment's members on a schedule."""
+
     def __init__(
         self,
         *,
         event: Global___EventTrigger | None = ...,
         segment_entry: Global___SegmentTrigger | None = ...,
+        schedule: Global___ScheduleTrigger | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "segment_entry", b"segment_entry", "trigger", b"trigger"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "schedule", b"schedule", "segment_entry", b"segment_entry", "trigger", b"trigger"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "segment_entry", b"segment_entry", "trigger", b"trigger"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "schedule", b"schedule", "segment_entry", b"segment_entry", "trigger", b"trigger"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_trigger: _TypeAlias = _typing.Literal["event", "segment_entry"]  # noqa: Y015
+    _WhichOneofReturnType_trigger: _TypeAlias = _typing.Literal["event", "segment_entry", "schedule"]  # noqa: Y015
     _WhichOneofArgType_trigger: _TypeAlias = _typing.Literal["trigger", b"trigger"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_trigger) -> _WhichOneofReturnType_trigger | None: ...
 
@@ -198,6 +257,111 @@ class FlowEntryRules(_message.Message):
 Global___FlowEntryRules: _TypeAlias = FlowEntryRules  # noqa: Y015
 
 @_typing.final
+class FlowGoal(_message.Message):
+    """FlowGoal is what a flow is for: a conversion event counted within a window after entry. A person who
+    performs it exits the flow as converted (when `exit_on_conversion`), and experiments (split steps with a
+    control) are judged on it.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_FIELD_NUMBER: _builtins.int
+    WINDOW_FIELD_NUMBER: _builtins.int
+    EXIT_ON_CONVERSION_FIELD_NUMBER: _builtins.int
+    exit_on_conversion: _builtins.bool
+    """When true, a person who converts exits the flow at once; otherwise they continue and are counted."""
+    @_builtins.property
+    def event(self) -> _analytics_pb2.EventMatcher:
+        """The conversion event. Required, with at least an event name."""
+
+    @_builtins.property
+    def window(self) -> _duration_pb2.Duration:
+        """How long after entry a conversion counts; required and positive, at most the flow's maximum duration."""
+
+    def __init__(
+        self,
+        *,
+        event: _analytics_pb2.EventMatcher | None = ...,
+        window: _duration_pb2.Duration | None = ...,
+        exit_on_conversion: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "window", b"window"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "exit_on_conversion", b"exit_on_conversion", "window", b"window"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FlowGoal: _TypeAlias = FlowGoal  # noqa: Y015
+
+@_typing.final
+class SegmentExit(_message.Message):
+    """SegmentExit makes a person exit when they leave a segment, even without an event of theirs (the
+    orchestrator sees segment membership changes).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEGMENT_FIELD_NUMBER: _builtins.int
+    segment: _builtins.str
+    """The segment, `segments/{segment_id}`. Required."""
+    def __init__(
+        self,
+        *,
+        segment: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["segment", b"segment"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SegmentExit: _TypeAlias = SegmentExit  # noqa: Y015
+
+@_typing.final
+class FlowTimeExit(_message.Message):
+    """FlowTimeExit is an exit condition that fires on time rather than on the person's events."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEGMENT_EXIT_FIELD_NUMBER: _builtins.int
+    TIME_IN_FLOW_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    """A label for why the person exits, reported in statistics."""
+    @_builtins.property
+    def segment_exit(self) -> Global___SegmentExit:
+        """Exit when the person leaves this segment."""
+
+    @_builtins.property
+    def time_in_flow(self) -> _duration_pb2.Duration:
+        """Exit when the person has been in the flow this long (shorter than the flow's `max_duration`, to exit
+        a branch of persons with a reason of its own); positive.
+        """
+
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp:
+        """Exit everyone still in the flow at this time (for example the end of a promotion)."""
+
+    def __init__(
+        self,
+        *,
+        segment_exit: Global___SegmentExit | None = ...,
+        time_in_flow: _duration_pb2.Duration | None = ...,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "exit", b"exit", "segment_exit", b"segment_exit", "time_in_flow", b"time_in_flow"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "exit", b"exit", "reason", b"reason", "segment_exit", b"segment_exit", "time_in_flow", b"time_in_flow"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_exit: _TypeAlias = _typing.Literal["segment_exit", "time_in_flow", "end_time"]  # noqa: Y015
+    _WhichOneofArgType_exit: _TypeAlias = _typing.Literal["exit", b"exit"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_exit) -> _WhichOneofReturnType_exit | None: ...
+
+Global___FlowTimeExit: _TypeAlias = FlowTimeExit  # noqa: Y015
+
+@_typing.final
 class FlowDefinition(_message.Message):
     """FlowDefinition is a declarative flow (what marketing tools call a journey): a trigger, then a graph of
     steps — waits, branches on conditions or engagement, random splits and experiments with a control,
@@ -212,8 +376,16 @@ class FlowDefinition(_message.Message):
     STEPS_FIELD_NUMBER: _builtins.int
     EXIT_CONDITIONS_FIELD_NUMBER: _builtins.int
     MAX_DURATION_FIELD_NUMBER: _builtins.int
+    GOAL_FIELD_NUMBER: _builtins.int
+    TIME_EXITS_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
     entry_step_id: _builtins.str
     """The id of the first step."""
+    priority: _builtins.int
+    """The flow's priority, 0 to 1000 (higher first): when several flows want to contact one person and the
+    contact policy's caps allow only some of the contacts, the flows with the higher priority send first.
+    0 (the default) is the lowest.
+    """
     @_builtins.property
     def trigger(self) -> Global___FlowTrigger:
         """How persons enter."""
@@ -238,6 +410,16 @@ class FlowDefinition(_message.Message):
     def max_duration(self) -> _duration_pb2.Duration:
         """The longest a person may stay in the flow; unset means 90 days."""
 
+    @_builtins.property
+    def goal(self) -> Global___FlowGoal:
+        """The flow's goal: the conversion that ends the flow for a person and on which experiments are judged;
+        unset means none (goal steps still count their own).
+        """
+
+    @_builtins.property
+    def time_exits(self) -> _containers.RepeatedCompositeFieldContainer[Global___FlowTimeExit]:
+        """Exit conditions that fire on time or on segment membership, without an event of the person."""
+
     def __init__(
         self,
         *,
@@ -247,10 +429,13 @@ class FlowDefinition(_message.Message):
         steps: _abc.Iterable[_flow_step_pb2.FlowStep] | None = ...,
         exit_conditions: _abc.Iterable[_flow_condition_pb2.FlowCondition] | None = ...,
         max_duration: _duration_pb2.Duration | None = ...,
+        goal: Global___FlowGoal | None = ...,
+        time_exits: _abc.Iterable[Global___FlowTimeExit] | None = ...,
+        priority: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["entry_rules", b"entry_rules", "max_duration", b"max_duration", "trigger", b"trigger"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["entry_rules", b"entry_rules", "goal", b"goal", "max_duration", b"max_duration", "trigger", b"trigger"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["entry_rules", b"entry_rules", "entry_step_id", b"entry_step_id", "exit_conditions", b"exit_conditions", "max_duration", b"max_duration", "steps", b"steps", "trigger", b"trigger"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entry_rules", b"entry_rules", "entry_step_id", b"entry_step_id", "exit_conditions", b"exit_conditions", "goal", b"goal", "max_duration", b"max_duration", "priority", b"priority", "steps", b"steps", "time_exits", b"time_exits", "trigger", b"trigger"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

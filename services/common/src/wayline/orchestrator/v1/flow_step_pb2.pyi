@@ -400,7 +400,9 @@ class SplitVariant(_message.Message):
     label: _builtins.str
     """The variant's label, for example `A`, `B` or `control`."""
     weight: _builtins.float
-    """The variant's relative weight (positive); its share is its weight divided by the sum of weights."""
+    """The variant's share in percent (positive); the weights of a split's variants sum to 100 (publication
+    refuses other sums), so a weight is both the percentage and the share relative to the sum.
+    """
     next_step_id: _builtins.str
     """Where the variant leads; empty means exit."""
     control: _builtins.bool
@@ -450,6 +452,74 @@ class SplitStep(_message.Message):
 Global___SplitStep: _TypeAlias = SplitStep  # noqa: Y015
 
 @_typing.final
+class PersonalisationField(_message.Message):
+    """PersonalisationField fills one template variable of a connector's message from the profile or the
+    triggering event.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    DEFAULT_VALUE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The template variable's name (for example `first_name`)."""
+    source: _builtins.str
+    """Where the value comes from: `person.<trait>` (a person property) or `trigger.properties.<key>` (a property
+    of the event that triggered the entry).
+    """
+    default_value: _builtins.str
+    """The value to use when the source has none; empty means the variable is left empty."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        source: _builtins.str = ...,
+        default_value: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["default_value", b"default_value", "name", b"name", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PersonalisationField: _TypeAlias = PersonalisationField  # noqa: Y015
+
+@_typing.final
+class ConnectorReference(_message.Message):
+    """ConnectorReference names the configured connector an action is sent through (a webhook, an SMTP server) and
+    the template it renders.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONNECTOR_FIELD_NUMBER: _builtins.int
+    TEMPLATE_ID_FIELD_NUMBER: _builtins.int
+    PERSONALISATION_FIELD_NUMBER: _builtins.int
+    connector: _builtins.str
+    """The connector, `connectors/{connector_id}`, configured for the tenant. Required."""
+    template_id: _builtins.str
+    """The template's id, as the connector knows it. Required."""
+    @_builtins.property
+    def personalisation(self) -> _containers.RepeatedCompositeFieldContainer[Global___PersonalisationField]:
+        """The template variables filled per person, at most 50, with unique names."""
+
+    def __init__(
+        self,
+        *,
+        connector: _builtins.str = ...,
+        template_id: _builtins.str = ...,
+        personalisation: _abc.Iterable[Global___PersonalisationField] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["connector", b"connector", "personalisation", b"personalisation", "template_id", b"template_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConnectorReference: _TypeAlias = ConnectorReference  # noqa: Y015
+
+@_typing.final
 class ActionStep(_message.Message):
     """ActionStep sends one action to the person on a channel, through the tenant's delivery system for that
     channel, subject to the contact policy, and records the contact in the ledger.
@@ -470,6 +540,7 @@ class ActionStep(_message.Message):
     NEXT_STEP_ID_FIELD_NUMBER: _builtins.int
     DECISION_PLACEMENT_FIELD_NUMBER: _builtins.int
     CANDIDATE_ACTION_IDS_FIELD_NUMBER: _builtins.int
+    CONNECTOR_FIELD_NUMBER: _builtins.int
     channel: _event_pb2.Channel.ValueType
     """The channel to send on."""
     action_id: _builtins.str
@@ -496,6 +567,12 @@ class ActionStep(_message.Message):
     def candidate_action_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The actions the decision may choose from; empty means every action the placement's model knows."""
 
+    @_builtins.property
+    def connector(self) -> Global___ConnectorReference:
+        """The connector the action is sent through, with its template and personalisation; unset means the
+        tenant's delivery system for the channel.
+        """
+
     def __init__(
         self,
         *,
@@ -508,10 +585,11 @@ class ActionStep(_message.Message):
         next_step_id: _builtins.str = ...,
         decision_placement: _builtins.str = ...,
         candidate_action_ids: _abc.Iterable[_builtins.str] | None = ...,
+        connector: Global___ConnectorReference | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["connector", b"connector", "payload", b"payload"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_id", b"action_id", "candidate_action_ids", b"candidate_action_ids", "channel", b"channel", "decision_placement", b"decision_placement", "next_step_id", b"next_step_id", "on_suppressed", b"on_suppressed", "payload", b"payload", "purpose", b"purpose", "suppressed_step_id", b"suppressed_step_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_id", b"action_id", "candidate_action_ids", b"candidate_action_ids", "channel", b"channel", "connector", b"connector", "decision_placement", b"decision_placement", "next_step_id", b"next_step_id", "on_suppressed", b"on_suppressed", "payload", b"payload", "purpose", b"purpose", "suppressed_step_id", b"suppressed_step_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

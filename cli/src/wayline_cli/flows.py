@@ -1,0 +1,313 @@
+"""`wayline flows apply|list|get|publish|pause|archive`: the orchestrator's flow definitions, through the
+gateway.
+
+`apply FILE` reads YAML documents (one or several, separated by `---`), each the proto3 JSON form of the
+contract's `Flow` with its `name` (`flows/{flow_id}`), and makes each flow's draft match it: a missing flow
+is created, a different draft replaced (display name, description and definition, conditional on the etag
+just read), an equal one left alone, so applying a file twice changes nothing. With `--publish`, each flow is
+then published. `get` prints a flow in the same form (output-only fields as comments), so `get > file`, an
+edit, and `apply file` round-trip. One line per flow goes to standard output, errors to standard error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import grpc
+import typer
+import yaml
+from google.protobuf import json_format
+from google.protobuf.field_mask_pb2 import FieldMask
+from rich.table import Table
+
+from wayline.orchestrator.v1 import flow_pb2
+from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
+from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
+from wayline_cli.actions import _GATEWAY, GatewayOption, TlsOption, _channel, _fail, _plain, err, out
+
+__all__ = ["FlowFileError", "flows_app", "read_flows"]
+
+_OUTPUT_ONLY = (
+    "state",
+    "version",
+    "published_version",
+    "has_unpublished_changes",
+    "create_time",
+    "update_time",
+    "publish_time",
+    "etag",
+)
+_WRITABLE = ("display_name", "description", "definition")
+
+flows_app = typer.Typer(help="Apply, list, read, publish, pause and archive flows.", no_args_is_help=True)
+
+ApiKeyOption = Annotated[
+    str,
+    typer.Option(
+        envvar="WAYLINE_API_KEY", help="An API key: admin scope to change flows, read to list or get."
+    ),
+]
+Auth = tuple[tuple[str, str], ...]
+
+
+class FlowFileError(ValueError):
+    """A file that is not YAML documents of flows with their names (the service checks the definitions)."""
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+
+
+def read_flows(path: Path) -> list[flow_pb2.Flow]:
+    """The file's flows, in order, each with its `name`."""
+    try:
+        documents = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+    except (OSError, yaml.YAMLError) as error:
+        raise FlowFileError(f"{path}: {error}") from None
+    flows = []
+    for index, document in enumerate(documents):
+        where = f"{path}: document {index}"
+        if not isinstance(document, dict):
+            raise FlowFileError(f"{where} must be a mapping of Flow fields")
+        name = document.get("name")
+        if not isinstance(name, str) or not name.startswith("flows/") or name == "flows/":
+            raise FlowFileError(f"{where} must have a `name`, flows/{{flow_id}}")
+        if any(_snake(k) in _OUTPUT_ONLY for k in document):
+            raise FlowFileError(f"{where} ({name}) sets an output-only field")
+        try:
+            flows.append(json_format.ParseDict(_plain(document), flow_pb2.Flow()))
+        except json_format.ParseError as error:
+            raise FlowFileError(f"{where} ({name}): {error}") from None
+    if not flows:
+        raise FlowFileError(f"{path} holds no flow")
+    return flows
+
+
+def _auth(api_key: str) -> Auth:
+    return (("authorization", f"Bearer {api_key}"),)
+
+
+def _apply_one(stub: pb_grpc.OrchestratorServiceStub, auth: Auth, wanted: flow_pb2.Flow) -> str:
+    try:
+        current = stub.GetFlow(pb.GetFlowRequest(name=wanted.name), metadata=auth, timeout=10).flow
+    except grpc.RpcError as error:
+        if error.code() != grpc.StatusCode.NOT_FOUND:
+            raise
+        request = pb.CreateFlowRequest(flow_id=wanted.name.removeprefix("flows/"), flow=wanted)
+        stub.CreateFlow(request, metadata=auth, timeout=10)
+        return "created"
+    if all(getattr(current, f) == getattr(wanted, f) for f in _WRITABLE):
+        return "unchanged"
+    change = flow_pb2.Flow()
+    change.CopyFrom(wanted)
+    change.etag = current.etag
+    request_update = pb.UpdateFlowRequest(flow=change, update_mask=FieldMask(paths=list(_WRITABLE)))
+    stub.UpdateFlow(request_update, metadata=auth, timeout=10)
+    return "updated"
+
+
+@flows_app.command("apply")
+def apply(
+    file: Annotated[
+        Path, typer.Argument(help="YAML documents, each a Flow (proto3 JSON form) with its name.")
+    ],
+    *,
+    publish: Annotated[bool, typer.Option(help="Publish each flow after applying it.")] = False,
+    api_key: ApiKeyOption,
+    gateway: GatewayOption = _GATEWAY,
+    tls: TlsOption = False,
+) -> None:
+    """Create or update the file's flows so that their drafts match it (idempotent)."""
+    try:
+        flows = read_flows(file)
+    except FlowFileError as error:
+        err.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    auth = _auth(api_key)
+    with _channel(gateway, tls) as channel:
+        stub = pb_grpc.OrchestratorServiceStub(channel)
+        for wanted in flows:
+            try:
+                outcome = _apply_one(stub, auth, wanted)
+                out.print(f"{outcome} {wanted.name}")
+                if publish:
+                    done = stub.PublishFlow(
+                        pb.PublishFlowRequest(name=wanted.name), metadata=auth, timeout=10
+                    )
+                    out.print(f"published {wanted.name} version {done.flow.published_version}")
+            except grpc.RpcError as error:
+                raise _fail(error, wanted.name) from None
+
+
+def _pages(
+    stub: pb_grpc.OrchestratorServiceStub, auth: Auth, request: pb.ListFlowsRequest
+) -> Iterator[flow_pb2.Flow]:
+    while True:
+        page = stub.ListFlows(request, metadata=auth, timeout=10)
+        yield from page.flows
+        if not page.next_page_token:
+            return
+        request.page_token = page.next_page_token
+
+
+def _state(flow: flow_pb2.Flow) -> str:
+    return flow_pb2.FlowState.Name(flow.state).removeprefix("FLOW_STATE_").lower()
+
+
+def _trigger(definition: flow_pb2.FlowDefinition) -> str:
+    kind = definition.trigger.WhichOneof("trigger")
+    if kind == "event":
+        return f"event {definition.trigger.event.event.event_name}"
+    if kind == "segment_entry":
+        return f"enters {definition.trigger.segment_entry.segment}"
+    if kind == "schedule":
+        schedule = definition.trigger.schedule
+        return f"schedule {schedule.cron or schedule.interval.ToJsonString()} over {schedule.segment}"
+    return "none"
+
+
+@flows_app.command("list")
+def list_flows(
+    *,
+    state: Annotated[str, typer.Option(help="draft, published, paused, archived or all.")] = "all",
+    api_key: ApiKeyOption,
+    gateway: GatewayOption = _GATEWAY,
+    tls: TlsOption = False,
+) -> None:
+    """List the flows by id: state, published version, unpublished changes, trigger, steps, priority."""
+    states = {
+        "all": 0,
+        **{
+            s: flow_pb2.FlowState.Value(f"FLOW_STATE_{s.upper()}")
+            for s in ("draft", "published", "paused", "archived")
+        },
+    }
+    if state not in states:
+        raise typer.BadParameter("choose draft, published, paused, archived or all", param_hint="--state")
+    request = pb.ListFlowsRequest(page_size=500, state=states[state])  # type: ignore[arg-type]
+    table = Table("flow", "name", "state", "version", "changes", "trigger", "steps", "priority")
+    with _channel(gateway, tls) as channel:
+        try:
+            for flow in _pages(pb_grpc.OrchestratorServiceStub(channel), _auth(api_key), request):
+                table.add_row(
+                    flow.name.removeprefix("flows/"),
+                    flow.display_name,
+                    _state(flow),
+                    str(flow.published_version or "-"),
+                    "yes" if flow.has_unpublished_changes else "no",
+                    _trigger(flow.definition),
+                    str(len(flow.definition.steps)),
+                    str(flow.definition.priority),
+                )
+        except grpc.RpcError as error:
+            raise _fail(error) from None
+    out.print(table)
+
+
+def _yaml(flow: flow_pb2.Flow) -> str:
+    fields: dict[str, Any] = json_format.MessageToDict(flow, preserving_proto_field_name=True)
+    header = [f"# {k}: {fields.pop(k)}" for k in _OUTPUT_ONLY if k in fields]
+    return "\n".join(header) + "\n" + yaml.safe_dump(fields, sort_keys=False, allow_unicode=True)
+
+
+@flows_app.command("get")
+def get(
+    flow_id: Annotated[str, typer.Argument(help="The flow's id.")],
+    *,
+    version: Annotated[int, typer.Option(help="A published version; 0 means the draft.")] = 0,
+    api_key: ApiKeyOption,
+    gateway: GatewayOption = _GATEWAY,
+    tls: TlsOption = False,
+) -> None:
+    """Print a flow as YAML (output-only fields as comments), as `apply` takes it."""
+    with _channel(gateway, tls) as channel:
+        try:
+            flow = (
+                pb_grpc.OrchestratorServiceStub(channel)
+                .GetFlow(
+                    pb.GetFlowRequest(name=f"flows/{flow_id}", version=version),
+                    metadata=_auth(api_key),
+                    timeout=10,
+                )
+                .flow
+            )
+        except grpc.RpcError as error:
+            raise _fail(error, f"flows/{flow_id}") from None
+    out.print(_yaml(flow), end="", markup=False)
+
+
+def _change(flow_id: str, verb: str, call: Any, *, gateway: str, tls: bool, api_key: str) -> None:
+    with _channel(gateway, tls) as channel:
+        try:
+            flow = call(pb_grpc.OrchestratorServiceStub(channel), f"flows/{flow_id}", _auth(api_key)).flow
+        except grpc.RpcError as error:
+            raise _fail(error, f"flows/{flow_id}") from None
+    out.print(f"{verb} {flow.name}: {_state(flow)}, version {flow.published_version}")
+
+
+@flows_app.command("publish")
+def publish_flow(
+    flow_id: Annotated[str, typer.Argument(help="The flow's id.")],
+    *,
+    etag: Annotated[str, typer.Option(help="Publish only if the flow still has this etag.")] = "",
+    api_key: ApiKeyOption,
+    gateway: GatewayOption = _GATEWAY,
+    tls: TlsOption = False,
+) -> None:
+    """Freeze the draft as a new version (when it changed) and make the flow live."""
+    _change(
+        flow_id,
+        "published",
+        lambda stub, name, auth: stub.PublishFlow(
+            pb.PublishFlowRequest(name=name, etag=etag), metadata=auth, timeout=10
+        ),
+        gateway=gateway,
+        tls=tls,
+        api_key=api_key,
+    )
+
+
+@flows_app.command("pause")
+def pause_flow(
+    flow_id: Annotated[str, typer.Argument(help="The flow's id.")],
+    *,
+    drain: Annotated[bool, typer.Option(help="Let enrolled persons finish instead of holding them.")] = False,
+    api_key: ApiKeyOption,
+    gateway: GatewayOption = _GATEWAY,
+    tls: TlsOption = False,
+) -> None:
+    """Stop new entries; enrolled persons are held (or drain with --drain)."""
+    mode = pb.PAUSE_MODE_DRAIN if drain else pb.PAUSE_MODE_HOLD
+    _change(
+        flow_id,
+        "paused",
+        lambda stub, name, auth: stub.PauseFlow(
+            pb.PauseFlowRequest(name=name, mode=mode), metadata=auth, timeout=10
+        ),
+        gateway=gateway,
+        tls=tls,
+        api_key=api_key,
+    )
+
+
+@flows_app.command("archive")
+def archive_flow(
+    flow_id: Annotated[str, typer.Argument(help="The flow's id.")],
+    *,
+    api_key: ApiKeyOption,
+    gateway: GatewayOption = _GATEWAY,
+    tls: TlsOption = False,
+) -> None:
+    """End a flow for good: everyone exits, nobody enters, and it becomes read-only."""
+    _change(
+        flow_id,
+        "archived",
+        lambda stub, name, auth: stub.ArchiveFlow(
+            pb.ArchiveFlowRequest(name=name), metadata=auth, timeout=10
+        ),
+        gateway=gateway,
+        tls=tls,
+        api_key=api_key,
+    )

@@ -1,0 +1,37 @@
+"""Calls of the flow RPCs for the tests: a Flow message from its proto3 JSON form, and create/get/update."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.field_mask_pb2 import FieldMask
+
+from tests.orchestrator.helpers import Auth, Stub
+from wayline.orchestrator.v1 import flow_pb2
+from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
+
+__all__ = ["create", "flow", "get", "update"]
+
+
+def flow(definition: dict[str, Any] | None = None, display_name: str = "A flow") -> flow_pb2.Flow:
+    message = flow_pb2.Flow(display_name=display_name)
+    if definition is not None:
+        json_format.ParseDict(definition, message.definition)
+    return message
+
+
+def create(stub: Stub, auth: Auth, flow_id: str, message: flow_pb2.Flow) -> flow_pb2.Flow:
+    return stub.CreateFlow(
+        pb.CreateFlowRequest(flow_id=flow_id, flow=message), metadata=auth, timeout=10
+    ).flow
+
+
+def get(stub: Stub, auth: Auth, flow_id: str, version: int = 0) -> flow_pb2.Flow:
+    request = pb.GetFlowRequest(name=f"flows/{flow_id}", version=version)
+    return stub.GetFlow(request, metadata=auth, timeout=10).flow
+
+
+def update(stub: Stub, auth: Auth, message: flow_pb2.Flow, *paths: str) -> flow_pb2.Flow:
+    request = pb.UpdateFlowRequest(flow=message, update_mask=FieldMask(paths=list(paths)))
+    return stub.UpdateFlow(request, metadata=auth, timeout=10).flow
