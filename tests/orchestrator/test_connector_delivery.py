@@ -29,7 +29,9 @@ from wayline_orchestrator.connectors import (
 )
 from wayline_orchestrator.connectors.retry import backoff
 from wayline_orchestrator.connectors.smtp import message_id
+from wayline_orchestrator.connectors.validation import ID_PATTERN
 from wayline_orchestrator.connectors.webhook import sign, verify
+from wayline_orchestrator.flows.values import CONNECTOR
 
 TENANT = "acme"
 FAST = RetryPolicy(max_attempts=4, initial_backoff=0.001, max_backoff=0.01)
@@ -338,3 +340,12 @@ def test_erasing_a_person_deletes_their_dead_letters_only(http: HttpReceiver, da
     assert store.forget_person(TENANT, "p-1") == 1
     assert [letter.message for letter in store.dead_letters(TENANT, "hooks")] == [theirs]
     assert len(store.dead_letters("another-tenant", "hooks")) == 1
+
+
+IDS = ["sms-relay", "1st-relay", "abc", "a" * 63, "ab", "a" * 64, "-ab", "ab-", "A-b", "a_b"]
+
+
+@pytest.mark.parametrize("connector_id", IDS)
+def test_connector_ids_are_exactly_what_flows_may_reference(connector_id: str) -> None:
+    """A flow's action step names `connectors/{id}`: every id a connector can have, and no other."""
+    assert bool(ID_PATTERN.match(connector_id)) == bool(CONNECTOR.fullmatch(f"connectors/{connector_id}"))
