@@ -1,0 +1,296 @@
+"""Flow execution over real sockets, on SQLite and PostgreSQL: ObserveEvents enters persons into published
+flows (once per event, under the re-entry rules) and wakes their waits; the timer loop, on a fake clock,
+ends waits and timeouts; actions go through the contact policy into the ledger and the outbox; versions
+published while persons are inside leave them on theirs."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import pytest
+from pydantic import SecretStr
+
+from tests.conftest import common_settings, start_server
+from tests.orchestrator.conftest import as_tenant
+from tests.orchestrator.helpers import Auth, Stub
+from tests.orchestrator.runtime_calls import FakeClock, State, eventually, publish, send, track
+from tools.postgres_server import create_database
+from wayline.common.server import Server
+from wayline.common.sql import open_database
+from wayline.event.v1 import event_pb2
+from wayline.orchestrator.v1 import contact_policy_pb2 as policy_pb
+from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
+from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
+from wayline_orchestrator.flows.runtime import RuntimeStore
+from wayline_orchestrator.flows.runtime.interpreter import split_bucket
+from wayline_orchestrator.service import orchestrator_service
+from wayline_orchestrator.settings import OrchestratorSettings
+
+HOUR = 3600
+
+
+class Running:
+    def __init__(self, server: Server, clock: FakeClock, store: RuntimeStore) -> None:
+        self.server, self.clock, self.store = server, clock, store
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def running(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    url = create_database(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else ""
+    settings = OrchestratorSettings(
+        **common_settings(tmp_path_factory.mktemp("orchestrator")),  # type: ignore[arg-type]
+        database_url=SecretStr(url) if url else None,
+        timer_poll_interval_seconds=0.05,
+    )
+    clock = FakeClock()
+    server = start_server(orchestrator_service(settings, clock), settings)
+    db = open_database(url or None, settings.service_dir / "orchestrator.db")
+    yield Running(server, clock, RuntimeStore(db))
+    server.stop(0)
+    db.close()
+
+
+@pytest.fixture(scope="module")
+def stub(running: Running) -> Iterator[Stub]:
+    with grpc.insecure_channel(running.server.address) as channel:
+        yield pb_grpc.OrchestratorServiceStub(channel)
+
+
+@pytest.fixture
+def auth() -> Auth:
+    return as_tenant(f"t-{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture
+def state(running: Running, auth: Auth) -> State:
+    return State(running.store, auth)
+
+
+def _person() -> str:
+    return f"p-{uuid.uuid4().hex[:8]}"
+
+
+def _action(step_id: str, following: str = "", **extra: Any) -> dict[str, Any]:
+    body = {"channel": "CHANNEL_EMAIL", "action_id": step_id, "next_step_id": following, **extra}
+    return {"id": step_id, "action": body}
+
+
+def _flow(steps: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    return {
+        "trigger": {"event": {"event": {"event_name": "Signed Up"}}},
+        "entry_step_id": steps[0]["id"],
+        "steps": steps,
+        **extra,
+    }
+
+
+def _sent(state: State) -> list[tuple[str, str]]:
+    return sorted((m.person_id, m.step_id) for m in state.messages())
+
+
+def test_observe_events_enters_once_per_event_and_never_again(
+    running: Running, stub: Stub, auth: Auth, state: State
+) -> None:
+    publish(stub, auth, "welcome", _flow([_action("hello")]))
+    person = _person()
+    signed_up = track(person, "Signed Up", running.clock())
+    send(stub, auth, signed_up)
+    send(stub, auth, signed_up)  # delivered twice
+    send(stub, auth, track(person, "Signed Up", running.clock()))  # REENTRY_POLICY_NEVER by default
+    send(stub, auth, track(_person(), "Page Viewed", running.clock()))
+    assert state.statuses("welcome") == [(person, "EXITED", "completed")]
+    assert _sent(state) == [(person, "hello")]
+    message = state.messages()[0]
+    assert message.idempotency_key == f"welcome/1/{person}/1/hello"
+
+
+def test_observe_events_reenters_after_exit_once_the_cooldown_passed(
+    running: Running, stub: Stub, auth: Auth, state: State
+) -> None:
+    rules = {"reentry": "REENTRY_POLICY_AFTER_EXIT", "reentry_cooldown": "86400s"}
+    publish(stub, auth, "again", _flow([_action("hello")], entry_rules=rules))
+    person = _person()
+    send(stub, auth, track(person, "Signed Up", running.clock()))
+    send(stub, auth, track(person, "Signed Up", running.clock()))  # within the cooldown
+    assert len(state.entries("again")) == 1
+    running.clock.advance(25 * HOUR)
+    send(stub, auth, track(person, "Signed Up", running.clock()))
+    assert [e.number for e in state.entries("again")] == [1, 2]
+    assert [m.idempotency_key for m in state.messages()] == [
+        f"again/1/{person}/1/hello",
+        f"again/1/{person}/2/hello",
+    ]
+
+
+def test_wait_duration_holds_until_the_timer_fires(
+    running: Running, stub: Stub, auth: Auth, state: State
+) -> None:
+    steps = [{"id": "pause", "wait": {"duration": "7200s", "next_step_id": "hello"}}, _action("hello")]
+    publish(stub, auth, "later", _flow(steps))
+    person = _person()
+    send(stub, auth, track(person, "Signed Up", running.clock()))
+    assert state.statuses("later") == [(person, "WAITING", "")]
+    running.clock.advance(1 * HOUR)
+    send(stub, auth, track(_person(), "Page Viewed", running.clock()))
+    assert _sent(state) == []
+    running.clock.advance(1 * HOUR + 1)
+    eventually(lambda: state.statuses("later") == [(person, "EXITED", "completed")])
+    assert _sent(state) == [(person, "hello")]
+
+
+def test_wait_for_event_wakes_on_the_event_or_times_out(
+    running: Running, stub: Stub, auth: Auth, state: State
+) -> None:
+    wait = {
+        "event": {"event": {"event_name": "Email Verified"}, "timeout": "3600s", "timeout_step_id": "nudge"},
+        "next_step_id": "thanks",
+    }
+    publish(stub, auth, "verify", _flow([{"id": "wait", "wait": wait}, _action("thanks"), _action("nudge")]))
+    quick, slow = _person(), _person()
+    send(stub, auth, track(quick, "Signed Up", running.clock()), track(slow, "Signed Up", running.clock()))
+    send(stub, auth, track(quick, "Email Verified", running.clock()))
+    assert _sent(state) == [(quick, "thanks")]
+    running.clock.advance(HOUR + 1)
+    eventually(lambda: len(state.messages()) == 2)
+    assert _sent(state) == sorted([(quick, "thanks"), (slow, "nudge")])
+    # The timer of the woken wait was removed with the wake: it never fires.
+    assert [t for t in running.store.timers(state.tenant) if t.person_id == quick] == []
+
+
+def test_split_assigns_a_stable_variant_and_branches_read_the_trigger_and_later_events(
+    running: Running, stub: Stub, auth: Auth, state: State
+) -> None:
+    steps = [
+        {
+            "id": "split",
+            "split": {
+                "variants": [
+                    {"label": "a", "weight": 50.0, "next_step_id": "hold"},
+                    {"label": "b", "weight": 50.0, "next_step_id": "hold", "control": True},
+                ]
+            },
+        },
+        {"id": "hold", "wait": {"duration": "60s", "next_step_id": "route"}},
+        {
+            "id": "route",
+            "branch": {
+                "branches": [
+                    {
+                        "label": "big",
+                        "condition": {
+                            "trigger_property": {
+                                "property": "properties.plan",
+                                "operator": "FILTER_OPERATOR_EQUALS",
+                                "values": ["pro"],
+                            }
+                        },
+                        "next_step_id": "pro",
+                    },
+                    {
+                        "label": "browsed",
+                        "condition": {"event_since_entry": {"event": {"event_name": "Page Viewed"}}},
+                        "next_step_id": "browser",
+                    },
+                ],
+                "default_step_id": "other",
+            },
+        },
+        _action("pro"),
+        _action("browser"),
+        _action("other"),
+    ]
+    publish(stub, auth, "route", _flow(steps))
+    pro, browser, other = _person(), _person(), _person()
+    now = running.clock()
+    send(
+        stub,
+        auth,
+        track(pro, "Signed Up", now, plan="pro"),
+        track(browser, "Signed Up", now, plan="free"),
+        track(other, "Signed Up", now),
+    )
+    send(stub, auth, track(browser, "Page Viewed", now))
+    running.clock.advance(61)
+    eventually(lambda: len(state.messages()) == 3)
+    assert _sent(state) == sorted([(pro, "pro"), (browser, "browser"), (other, "other")])
+    runs = state.runs("route")
+    variants = {r.person_id: r.detail["label"] for r in runs if r.outcome == "VARIANT"}
+    assert len(variants) == 3
+    for person, label in variants.items():
+        assert label == ("a" if split_bucket("route", "split", person) < 50 else "b")
+    labels = {r.person_id: r.detail["label"] for r in runs if r.outcome == "BRANCH"}
+    assert labels == {pro: "big", browser: "browsed", other: ""}
+
+
+def _require_email_consent(stub: Stub, auth: Auth) -> None:
+    rule = policy_pb.ConsentRule(channel=event_pb2.CHANNEL_EMAIL, mode=policy_pb.CONSENT_MODE_OPT_IN)
+    policy = policy_pb.ContactPolicy(consent_rules=[rule])
+    request = pb.UpdateContactPolicyRequest(contact_policy=policy)
+    stub.UpdateContactPolicy(request, metadata=auth, timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "expected"),
+    [
+        ("SUPPRESSION_BEHAVIOR_SKIP", [("after", "EXITED", "completed")]),
+        ("SUPPRESSION_BEHAVIOR_BRANCH", [("fallback", "EXITED", "completed")]),
+        ("SUPPRESSION_BEHAVIOR_EXIT", [("", "EXITED", "suppressed")]),
+    ],
+)
+def test_action_suppressed_by_the_policy_records_why_and_follows_its_behaviour(
+    running: Running,
+    stub: Stub,
+    auth: Auth,
+    state: State,
+    behaviour: str,
+    expected: list[tuple[str, str, str]],
+) -> None:
+    _require_email_consent(stub, auth)
+    extra: dict[str, Any] = {"on_suppressed": behaviour}
+    if behaviour == "SUPPRESSION_BEHAVIOR_BRANCH":
+        extra["suppressed_step_id"] = "fallback"
+    steps = [
+        _action("mail", "after", **extra),
+        {"id": "after", "action": {"channel": "CHANNEL_PUSH", "action_id": "after"}},
+    ]
+    if behaviour == "SUPPRESSION_BEHAVIOR_BRANCH":
+        steps.append({"id": "fallback", "action": {"channel": "CHANNEL_SMS", "action_id": "fallback"}})
+    publish(stub, auth, "policed", _flow(steps))
+    person = _person()
+    send(stub, auth, track(person, "Signed Up", running.clock()))
+    sent_step, status, reason = expected[0]
+    assert state.statuses("policed") == [(person, status, reason)]
+    assert _sent(state) == ([(person, sent_step)] if sent_step else [])
+    suppressed = [r for r in state.runs("policed") if r.outcome == "SUPPRESSED"]
+    assert [r.step_id for r in suppressed] == ["mail"]
+    assert suppressed[0].detail["violations"][0]["reason"] == "NO_CONSENT"
+
+
+def test_goal_converts_and_ends_the_entry(running: Running, stub: Stub, auth: Auth, state: State) -> None:
+    steps = [{"id": "pause", "wait": {"duration": "86400s", "next_step_id": "hello"}}, _action("hello")]
+    goal = {"event": {"event_name": "Order Completed"}, "window": "172800s", "exit_on_conversion": True}
+    publish(stub, auth, "convert", _flow(steps, goal=goal))
+    buyer, other = _person(), _person()
+    send(stub, auth, track(buyer, "Signed Up", running.clock()), track(other, "Signed Up", running.clock()))
+    send(stub, auth, track(buyer, "Order Completed", running.clock()))
+    assert state.statuses("convert") == sorted([(buyer, "CONVERTED", "goal"), (other, "WAITING", "")])
+    assert [t.person_id for t in running.store.timers(state.tenant)] == [other, other]  # wait, max duration
+
+
+def test_a_version_published_while_persons_wait_leaves_them_on_theirs(
+    running: Running, stub: Stub, auth: Auth, state: State
+) -> None:
+    steps = [{"id": "pause", "wait": {"duration": "3600s", "next_step_id": "v1"}}, _action("v1")]
+    assert publish(stub, auth, "versions", _flow(steps)) == 1
+    early, late = _person(), _person()
+    send(stub, auth, track(early, "Signed Up", running.clock()))
+    steps = [{"id": "pause", "wait": {"duration": "3600s", "next_step_id": "v2"}}, _action("v2")]
+    assert publish(stub, auth, "versions", _flow(steps)) == 2
+    send(stub, auth, track(late, "Signed Up", running.clock()))
+    assert {e.person_id: e.version for e in state.entries("versions")} == {early: 1, late: 2}
+    running.clock.advance(HOUR + 1)
+    eventually(lambda: len(state.messages()) == 2)
+    assert _sent(state) == sorted([(early, "v1"), (late, "v2")])
