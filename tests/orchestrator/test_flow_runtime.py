@@ -15,6 +15,7 @@ from pydantic import SecretStr
 
 from tests.conftest import common_settings, start_server
 from tests.orchestrator.conftest import as_tenant
+from tests.orchestrator.flow_samples import abandoned_cart
 from tests.orchestrator.helpers import Auth, Stub
 from tests.orchestrator.runtime_calls import FakeClock, State, eventually, publish, send, track
 from tools.postgres_server import create_database
@@ -294,3 +295,52 @@ def test_a_version_published_while_persons_wait_leaves_them_on_theirs(
     running.clock.advance(HOUR + 1)
     eventually(lambda: len(state.messages()) == 2)
     assert _sent(state) == sorted([(early, "v1"), (late, "v2")])
+
+
+def test_the_abandoned_cart_example_runs_end_to_end(
+    running: Running, stub: Stub, auth: Auth, state: State
+) -> None:
+    publish(stub, auth, "abandoned-cart", abandoned_cart()["definition"])
+    buyer, emailed, pushed = _person(), _person(), _person()
+    now = running.clock()
+    prefers_push = track(pushed, "Channel Preference Updated", now, channel="push")
+    send(stub, auth, prefers_push)
+    send(
+        stub,
+        auth,
+        *(
+            track(p, "Cart Abandoned", now, cart_value=120, cart_url=f"https://shop.test/cart/{p}")
+            for p in (buyer, emailed, pushed)
+        ),
+    )
+    send(stub, auth, track(buyer, "Order Completed", now + 60))  # bought within the hour
+    assert (buyer, "CONVERTED", "goal") in state.statuses("abandoned-cart")
+    running.clock.advance(HOUR + 1)  # no purchase: the reminder, on the preferred channel
+    eventually(lambda: len(state.messages()) == 2)
+    reminders = {m.person_id: m for m in state.messages()}
+    assert sorted(reminders) == sorted([emailed, pushed])
+    email, push = reminders[emailed], reminders[pushed]
+    assert (email.step_id, email.channel, email.connector, email.template_id) == (
+        "email_reminder",
+        "CHANNEL_EMAIL",
+        "connectors/smtp",
+        "cart-reminder-email",
+    )
+    assert email.personalisation == {"first_name": "there", "cart_url": f"https://shop.test/cart/{emailed}"}
+    assert (push.step_id, push.channel, push.personalisation["cart_value"]) == (
+        "push_reminder",
+        "CHANNEL_PUSH",
+        "120",
+    )
+    running.clock.advance(24 * HOUR + 1)  # a day later, the offer (no model, no journeys: free shipping)
+    eventually(lambda: len(state.messages()) == 4)
+    offers = sorted((m.person_id, m.step_id) for m in state.messages()[2:])
+    assert offers == sorted([(emailed, "free_shipping_offer"), (pushed, "free_shipping_offer")])
+    send(stub, auth, track(emailed, "Order Completed", running.clock()))
+    statuses = {person: (status, reason) for person, status, reason in state.statuses("abandoned-cart")}
+    assert statuses == {
+        buyer: ("CONVERTED", "goal"),
+        emailed: ("CONVERTED", "goal"),
+        pushed: ("WAITING", ""),
+    }
+    assert len(state.messages()) == 4
