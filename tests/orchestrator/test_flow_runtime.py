@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
+from zoneinfo import ZoneInfo
 from typing import Any
 
 import grpc
@@ -97,15 +99,27 @@ def test_observe_events_enters_once_per_event_and_never_again(
 ) -> None:
     publish(stub, auth, "welcome", _flow([_action("hello")]))
     person = _person()
-    signed_up = track(person, "Signed Up", running.clock())
-    send(stub, auth, signed_up)
-    send(stub, auth, signed_up)  # delivered twice
+    send(stub, auth, track(person, "Signed Up", running.clock()))
     send(stub, auth, track(person, "Signed Up", running.clock()))  # REENTRY_POLICY_NEVER by default
     send(stub, auth, track(_person(), "Page Viewed", running.clock()))
     assert state.statuses("welcome") == [(person, "EXITED", "completed")]
     assert _sent(state) == [(person, "hello")]
-    message = state.messages()[0]
-    assert message.idempotency_key == f"welcome/1/{person}/1/hello"
+    assert state.messages()[0].idempotency_key == f"welcome/1/{person}/1/hello"
+
+
+def test_observe_events_enters_once_for_an_event_delivered_twice(
+    running: Running, stub: Stub, auth: Auth, state: State
+) -> None:
+    rules = {"reentry": "REENTRY_POLICY_AFTER_EXIT"}  # no cooldown: only the event id stops a second entry
+    publish(stub, auth, "twice", _flow([_action("hello")], entry_rules=rules))
+    person = _person()
+    signed_up = track(person, "Signed Up", running.clock())
+    send(stub, auth, signed_up)
+    send(stub, auth, signed_up)
+    assert len(state.entries("twice")) == 1
+    send(stub, auth, track(person, "Signed Up", running.clock()))
+    assert [e.number for e in state.entries("twice")] == [1, 2]
+    assert len(state.messages()) == 2
 
 
 def test_observe_events_reenters_after_exit_once_the_cooldown_passed(
@@ -344,3 +358,116 @@ def test_the_abandoned_cart_example_runs_end_to_end(
         pushed: ("WAITING", ""),
     }
     assert len(state.messages()) == 4
+
+
+def test_goal_step_waits_for_the_goal_and_exit_step_ends_with_its_reason(
+    running: Running, stub: Stub, auth: Auth, state: State
+) -> None:
+    goal = {
+        "event": {"event_name": "Order Completed"},
+        "timeout": "3600s",
+        "next_step_id": "thanks",
+        "timeout_step_id": "give_up",
+    }
+    steps = [
+        {"id": "purchase", "goal": goal},
+        _action("thanks"),
+        {"id": "give_up", "exit": {"reason": "no_sale"}},
+    ]
+    publish(stub, auth, "goals", _flow(steps))
+    buyer, other = _person(), _person()
+    send(stub, auth, track(buyer, "Signed Up", running.clock()), track(other, "Signed Up", running.clock()))
+    send(stub, auth, track(buyer, "Order Completed", running.clock()))
+    running.clock.advance(HOUR + 1)
+    eventually(lambda: (other, "EXITED", "no_sale") in state.statuses("goals"))
+    assert state.statuses("goals") == sorted(
+        [(buyer, "CONVERTED", "completed"), (other, "EXITED", "no_sale")]
+    )
+    assert _sent(state) == [(buyer, "thanks")]
+
+
+def test_action_suppressed_with_wait_sends_when_the_quiet_hours_end(
+    running: Running, stub: Stub, auth: Auth, state: State
+) -> None:
+    minute = running.clock() // 60_000_000 % 1440
+    quiet = policy_pb.QuietHours(
+        channels=[event_pb2.CHANNEL_EMAIL], start_minute=minute, end_minute=(minute + 60) % 1440
+    )
+    request = pb.UpdateContactPolicyRequest(contact_policy=policy_pb.ContactPolicy(quiet_hours=[quiet]))
+    stub.UpdateContactPolicy(request, metadata=auth, timeout=10)
+    publish(stub, auth, "deferred", _flow([_action("mail", on_suppressed="SUPPRESSION_BEHAVIOR_WAIT")]))
+    person = _person()
+    send(stub, auth, track(person, "Signed Up", running.clock()))
+    assert state.statuses("deferred") == [(person, "WAITING", "")]
+    assert [
+        r.detail["violations"][0]["reason"] for r in state.runs("deferred") if r.outcome == "SUPPRESSED"
+    ] == ["QUIET_HOURS"]
+    running.clock.advance(HOUR + 1)
+    eventually(lambda: state.statuses("deferred") == [(person, "EXITED", "completed")])
+    assert [m.idempotency_key for m in state.messages()] == [f"deferred/1/{person}/1/mail"]
+
+
+def test_time_exits_and_exit_conditions_end_entries_with_their_reasons(
+    running: Running, stub: Stub, auth: Auth, state: State
+) -> None:
+    steps = [{"id": "pause", "wait": {"duration": "86400s", "next_step_id": "hello"}}, _action("hello")]
+    unsubscribed = {"event_since_entry": {"event": {"event_name": "Unsubscribed"}}}
+    extra = {
+        "time_exits": [{"time_in_flow": "7200s", "reason": "too_long"}],
+        "exit_conditions": [unsubscribed],
+    }
+    publish(stub, auth, "exits", _flow(steps, **extra))
+    leaver, stayer = _person(), _person()
+    send(stub, auth, track(leaver, "Signed Up", running.clock()), track(stayer, "Signed Up", running.clock()))
+    send(stub, auth, track(leaver, "Unsubscribed", running.clock()))
+    assert (leaver, "EXITED", "exit_condition") in state.statuses("exits")
+    running.clock.advance(2 * HOUR + 1)
+    eventually(lambda: (stayer, "EXITED", "too_long") in state.statuses("exits"))
+    assert _sent(state) == []
+    assert running.store.timers(state.tenant) == []
+
+
+def test_engagement_branch_follows_the_engagement_with_the_watched_message(
+    running: Running, stub: Stub, auth: Auth, state: State
+) -> None:
+    engagement = {
+        "action_step_id": "mail",
+        "engagement": "ENGAGEMENT_TYPE_OPENED",
+        "window": "3600s",
+        "engaged_step_id": "thanks",
+        "not_engaged_step_id": "nudge",
+    }
+    steps = [
+        _action("mail", "opened"),
+        {"id": "opened", "engagement_branch": engagement},
+        {"id": "thanks", "action": {"channel": "CHANNEL_PUSH", "action_id": "thanks"}},
+        {"id": "nudge", "action": {"channel": "CHANNEL_PUSH", "action_id": "nudge"}},
+    ]
+    publish(stub, auth, "engage", _flow(steps))
+    reader, other = _person(), _person()
+    send(stub, auth, track(reader, "Signed Up", running.clock()), track(other, "Signed Up", running.clock()))
+    opened = track(reader, "Message Clicked", running.clock(), contact_id=f"engage/1/{reader}/1/mail")
+    send(stub, auth, track(other, "Message Opened", running.clock(), contact_id="another-message"), opened)
+    assert (reader, "thanks") in _sent(state)
+    running.clock.advance(HOUR + 1)
+    eventually(lambda: len(state.messages()) == 4)
+    assert _sent(state) == sorted([(reader, "mail"), (reader, "thanks"), (other, "mail"), (other, "nudge")])
+
+
+def test_wait_until_a_time_or_a_local_time(running: Running, stub: Stub, auth: Auth, state: State) -> None:
+    steps = [
+        {"id": "past", "wait": {"time": "2020-01-01T00:00:00Z", "next_step_id": "morning"}},
+        {
+            "id": "morning",
+            "wait": {"local_time": {"hour": 9, "time_zone": "Asia/Tokyo"}, "next_step_id": "hello"},
+        },
+        _action("hello"),
+    ]
+    publish(stub, auth, "mornings", _flow(steps))
+    person = _person()
+    send(stub, auth, track(person, "Signed Up", running.clock()))
+    assert [e.step_id for e in state.entries("mornings")] == ["morning"]  # a passed time continues at once
+    due = next(t.due_time for t in running.store.timers(state.tenant) if t.step_id == "morning")
+    local = datetime.fromtimestamp(due / 1e6, ZoneInfo("Asia/Tokyo"))
+    assert (local.hour, local.minute) == (9, 0)
+    assert 0 < due - running.clock() <= 86_400 * 1_000_000
