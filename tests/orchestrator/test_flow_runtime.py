@@ -28,7 +28,7 @@ from wayline.orchestrator.v1 import contact_policy_pb2 as policy_pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
 from wayline_orchestrator.flows.runtime import RuntimeStore
-from wayline_orchestrator.flows.runtime.interpreter import split_bucket
+from wayline_orchestrator.flows.runtime.runs import split_bucket
 from wayline_orchestrator.service import orchestrator_service
 from wayline_orchestrator.settings import OrchestratorSettings
 

@@ -20,9 +20,10 @@ import structlog
 from wayline.common.sql import Transaction
 from wayline_orchestrator.contacts import ContactLedger
 from wayline_orchestrator.flows.model import Definition, FlowState
-from wayline_orchestrator.flows.runtime.interpreter import Interpreter, Run
+from wayline_orchestrator.flows.runtime.interpreter import Interpreter
 from wayline_orchestrator.flows.runtime.matching import Occurrence, matches
 from wayline_orchestrator.flows.runtime.model import Entry, EntryStatus
+from wayline_orchestrator.flows.runtime.runs import Run
 from wayline_orchestrator.flows.runtime.store import RuntimeStore
 from wayline_orchestrator.flows.store import FlowStore
 from wayline_orchestrator.flows.values import seconds

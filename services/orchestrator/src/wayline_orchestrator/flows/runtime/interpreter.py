@@ -10,71 +10,23 @@ is the contact's id in the ledger and the message's idempotency key in the outbo
 
 from __future__ import annotations
 
-import datetime
-import hashlib
-import zoneinfo
-from dataclasses import dataclass
 from typing import Any
 
-from wayline.common.sql import Transaction
 from wayline_orchestrator.contacts import Contact, ContactLedger
-from wayline_orchestrator.flows.model import Definition
 from wayline_orchestrator.flows.runtime.conditions import Facts, holds
-from wayline_orchestrator.flows.runtime.matching import Occurrence, read_path
+from wayline_orchestrator.flows.runtime.matching import Occurrence
 from wayline_orchestrator.flows.runtime.matching import matches as _matches
-from wayline_orchestrator.flows.runtime.model import Entry, EntryStatus, Message, StepRun, Timer, TimerKind
+from wayline_orchestrator.flows.runtime.model import EntryStatus, StepRun, Timer, TimerKind
+from wayline_orchestrator.flows.runtime.outbox import message_of
+from wayline_orchestrator.flows.runtime.runs import SECOND, Run, local_due, micros_of, split_bucket
+from wayline_orchestrator.flows.runtime.runs import us as _us
 from wayline_orchestrator.flows.runtime.store import RuntimeStore
-from wayline_orchestrator.flows.values import seconds, timestamp
 
-__all__ = ["MAX_STEPS_PER_RUN", "SUPPRESSION_WAIT_LIMIT_US", "Interpreter", "split_bucket"]
+__all__ = ["MAX_EVENTS", "MAX_STEPS_PER_RUN", "SUPPRESSION_WAIT_LIMIT_US", "Interpreter", "Run"]
 
-SECOND = 1_000_000
-MAX_STEPS_PER_RUN = 200  # a definition has at most 200 steps, and every cycle holds a wait
 SUPPRESSION_WAIT_LIMIT_US = 7 * 86_400 * SECOND
+MAX_STEPS_PER_RUN = 200  # a definition has at most 200 steps, and every cycle holds a wait
 MAX_EVENTS = 100  # the events since entry an entry keeps for its conditions
-_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
-
-
-def _us(value: Any) -> int:
-    return round((seconds(value) or 0.0) * SECOND)
-
-
-def split_bucket(flow_id: str, step_id: str, person_id: str) -> float:
-    """The person's place in [0, 100) for a split: a hash of the flow, the step and the person, so a retry
-    (or a re-entry) lands in the same variant."""
-    digest = hashlib.sha256(f"{flow_id}\x1f{step_id}\x1f{person_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 * 100.0
-
-
-def _local_due(now: int, hour: int, minute: int, zone: str) -> int:
-    """The next occurrence, after `now`, of a local time of day in a time zone."""
-    tz = zoneinfo.ZoneInfo(zone or "UTC")
-    local = (_EPOCH + datetime.timedelta(microseconds=now)).astimezone(tz)
-    due = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
-    if due <= local:
-        due = (due + datetime.timedelta(days=1)).replace(hour=hour, minute=minute)
-    return (due - _EPOCH) // datetime.timedelta(microseconds=1)
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return "" if value is None else str(value)
-
-
-@dataclass
-class Run:
-    """One run over an entry: what it reads and where it writes."""
-
-    tx: Transaction
-    tenant: str
-    definition: Definition
-    entry: Entry
-    now: int
-
-    @property
-    def steps(self) -> dict[str, dict[str, Any]]:
-        return {step["id"]: step for step in self.definition.get("steps", [])}
 
 
 class Interpreter:
@@ -96,11 +48,9 @@ class Interpreter:
                     run, f"time_exit{i}", entry.entered_time + _us(time_exit["time_in_flow"]), reason
                 )
             elif "end_time" in time_exit:
-                end = timestamp(time_exit["end_time"])
+                end = micros_of(time_exit["end_time"])
                 if end is not None:
-                    self._exit_timer(
-                        run, f"time_exit{i}", (end - _EPOCH) // datetime.timedelta(microseconds=1), reason
-                    )
+                    self._exit_timer(run, f"time_exit{i}", end, reason)
             # segment_exit needs segment membership changes: not handled yet.
         self._go(run, definition.get("entry_step_id", ""))
 
@@ -252,8 +202,8 @@ class Interpreter:
         if "duration" in wait:
             due = run.now + _us(wait["duration"])
         elif "time" in wait:
-            moment = timestamp(wait["time"])
-            due = (moment - _EPOCH) // datetime.timedelta(microseconds=1) if moment else run.now
+            moment = micros_of(wait["time"])
+            due = run.now if moment is None else moment
             if due <= run.now:
                 return str(wait.get("next_step_id", ""))
         elif "local_time" in wait:
@@ -262,7 +212,7 @@ class Interpreter:
                 local.get("time_zone")
                 or self._ledger.person(run.tx, run.tenant, run.entry.person_id).time_zone
             )
-            due = _local_due(run.now, int(local.get("hour", 0)), int(local.get("minute", 0)), zone)
+            due = local_due(run.now, int(local.get("hour", 0)), int(local.get("minute", 0)), zone)
         else:
             due = run.now + _us(wait.get("event", {}).get("timeout"))
         self._hold(run, step_id, due)
@@ -286,7 +236,7 @@ class Interpreter:
         )
         outcome = self._ledger.record_in(run.tx, run.tenant, contact, enforce_policy=True)
         if outcome.recorded:
-            self._store.add_message(run.tx, run.tenant, self._message(run, step_id, key, action))
+            self._store.add_message(run.tx, run.tenant, message_of(entry, step_id, key, action, run.now))
             self._record(run, step_id, "SENT", contact_id=key)
             return str(action.get("next_step_id", ""))
         reasons = [
@@ -313,38 +263,6 @@ class Interpreter:
                     self._hold(run, step_id, due)
                     return None
         return str(action.get("next_step_id", ""))
-
-    def _message(self, run: Run, step_id: str, key: str, action: dict[str, Any]) -> Message:
-        entry = run.entry
-        connector = action.get("connector", {})
-        trigger = Occurrence.of_json(entry.trigger) if entry.trigger else None
-        values: dict[str, str] = {}
-        for field in connector.get("personalisation", []):
-            source: str = field.get("source", "")
-            found: Any = None
-            if source.startswith("trigger.") and trigger is not None:
-                found = read_path(trigger, source.removeprefix("trigger."))
-            # person.<trait>: the profile's traits are the journeys service's; the default stands in.
-            text = (
-                _text(found) if isinstance(found, str | int | float) and not isinstance(found, bool) else ""
-            )
-            values[field.get("name", "")] = text or field.get("default_value", "")
-        return Message(
-            idempotency_key=key,
-            flow_id=entry.flow_id,
-            version=entry.version,
-            person_id=entry.person_id,
-            entry_number=entry.number,
-            step_id=step_id,
-            channel=action["channel"],
-            create_time=run.now,
-            purpose=action.get("purpose", "CONTACT_PURPOSE_MARKETING"),
-            action_id=action.get("action_id", ""),
-            connector=connector.get("connector", ""),
-            template_id=connector.get("template_id", ""),
-            personalisation=values,
-            payload=action.get("payload", {}),
-        )
 
     # Helpers.
 
