@@ -34,6 +34,7 @@ log = structlog.get_logger("wayline.orchestrator")
 
 Live = tuple[str, int, Definition]  # a published flow: its id, its version, that version's definition
 _PAGE = 500
+_DEFINITIONS = 1024  # published versions kept in memory (they never change)
 
 
 def _now_us() -> int:
@@ -62,12 +63,14 @@ class FlowRuntime:
         found = self._definitions.get(key)
         if found is None:
             found = self._store.definition(tx, tenant, flow_id, version)
-            if found is None:
-                return None
-            self._definitions[key] = found
-            while len(self._definitions) > 1024:
-                self._definitions.popitem(last=False)
+            return None if found is None else self._remember(key, found)
         return found
+
+    def _remember(self, key: tuple[str, str, int], definition: Definition) -> Definition:
+        self._definitions[key] = definition
+        while len(self._definitions) > _DEFINITIONS:
+            self._definitions.popitem(last=False)
+        return definition
 
     def published(self, tenant: str) -> list[Live]:
         """The tenant's published flows with an event trigger, at their latest versions."""
@@ -76,9 +79,13 @@ class FlowRuntime:
         while True:
             page, _ = self._flows.page(tenant, after, _PAGE, FlowState.PUBLISHED.value)
             for flow in page:
-                found = self._flows.version(tenant, flow.flow_id, flow.published_version)
-                if found is not None and "event" in found[0].get("trigger", {}):
-                    live.append((flow.flow_id, flow.published_version, found[0]))
+                key = (tenant, flow.flow_id, flow.published_version)
+                definition = self._definitions.get(key)
+                if definition is None:
+                    found = self._flows.version(tenant, flow.flow_id, flow.published_version)
+                    definition = self._remember(key, found[0]) if found else None
+                if definition is not None and "event" in definition.get("trigger", {}):
+                    live.append((flow.flow_id, flow.published_version, definition))
             if len(page) < _PAGE:
                 return live
             after = page[-1].flow_id
@@ -86,10 +93,16 @@ class FlowRuntime:
     def observe(self, tenant: str, events: Sequence[Occurrence]) -> int:
         """Offer the events to the entries and published flows of their persons; how many entries began."""
         live = self.published(tenant)
-        entered = 0
+        triggers = [definition["trigger"]["event"].get("event") for _, _, definition in live]
         ordered = sorted(events, key=lambda e: (e.person_id, e.time, e.event_id))
+        # Most events neither trigger a flow nor concern a person inside one: one read finds those that do,
+        # and only their persons take a write transaction.
+        inside = self._store.persons_inside(tenant, sorted({e.person_id for e in ordered}))
+        entered = 0
         for person_id, group in groupby(ordered, key=lambda e: e.person_id):
-            entered += self._observe_person(tenant, person_id, list(group), live)
+            mine = list(group)
+            if person_id in inside or any(matches(e, t) for e in mine for t in triggers):
+                entered += self._observe_person(tenant, person_id, mine, live)
         return entered
 
     def _observe_person(self, tenant: str, person_id: str, events: list[Occurrence], live: list[Live]) -> int:

@@ -65,6 +65,7 @@ _ENTRY_COLUMNS = (
     " trigger_event_id, body"
 )
 _TIMER_COLUMNS = "timer_key, due_time, flow_id, person_id, entry_number, kind, step_id, visit, reason"
+_IN_CHUNK = 500  # person ids per IN list
 _BODY_FIELDS = ("reason", "trigger", "events", "visits", "converted_time")
 
 
@@ -143,6 +144,20 @@ class RuntimeStore:
             (tenant, person_id, *LIVE),
         )
         return [_entry(row) for row in rows]
+
+    def persons_inside(self, tenant: str, person_ids: Sequence[str]) -> set[str]:
+        """Which of these persons have an entry still inside a flow (read without locking)."""
+        found: set[str] = set()
+        with self.transaction() as tx:
+            for start in range(0, len(person_ids), _IN_CHUNK):
+                chunk = person_ids[start : start + _IN_CHUNK]
+                rows = tx.execute(
+                    "SELECT DISTINCT person_id FROM flow_entries WHERE tenant_id = ? AND status IN (?, ?)"
+                    f" AND person_id IN ({', '.join('?' * len(chunk))})",
+                    (tenant, *LIVE, *chunk),
+                )
+                found.update(row[0] for row in rows)
+        return found
 
     def entry(self, tx: Transaction, tenant: str, flow_id: str, person_id: str, number: int) -> Entry | None:
         """One entry, locked until the transaction ends."""
