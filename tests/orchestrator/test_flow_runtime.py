@@ -5,6 +5,7 @@ published while persons are inside leave them on theirs."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -47,6 +48,7 @@ def running(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         **common_settings(tmp_path_factory.mktemp("orchestrator")),  # type: ignore[arg-type]
         database_url=SecretStr(url) if url else None,
         timer_poll_interval_seconds=0.05,
+        timer_lease_seconds=1,
     )
     clock = FakeClock()
     server = start_server(orchestrator_service(settings, clock), settings)
@@ -471,3 +473,26 @@ def test_wait_until_a_time_or_a_local_time(running: Running, stub: Stub, auth: A
     local = datetime.fromtimestamp(due / 1e6, ZoneInfo("Asia/Tokyo"))
     assert (local.hour, local.minute) == (9, 0)
     assert 0 < due - running.clock() <= 86_400 * 1_000_000
+
+
+@pytest.mark.parametrize("mode", ["PAUSE_MODE_HOLD", "PAUSE_MODE_DRAIN"])
+def test_a_paused_flow_takes_no_entries_and_holds_or_drains_the_persons_inside(
+    running: Running, stub: Stub, auth: Auth, state: State, mode: str
+) -> None:
+    steps = [{"id": "pause", "wait": {"duration": "60s", "next_step_id": "hello"}}, _action("hello")]
+    publish(stub, auth, "paused", _flow(steps))
+    inside, late = _person(), _person()
+    send(stub, auth, track(inside, "Signed Up", running.clock()))
+    request = pb.PauseFlowRequest(name="flows/paused", mode=pb.PauseMode.Value(mode))
+    stub.PauseFlow(request, metadata=auth, timeout=10)
+    send(stub, auth, track(late, "Signed Up", running.clock()))
+    assert [e.person_id for e in state.entries("paused")] == [inside]
+    running.clock.advance(61)
+    if mode == "PAUSE_MODE_DRAIN":
+        eventually(lambda: _sent(state) == [(inside, "hello")])
+        return
+    time.sleep(0.5)  # several polls of the timer loop
+    assert _sent(state) == []
+    stub.PublishFlow(pb.PublishFlowRequest(name="flows/paused"), metadata=auth, timeout=10)
+    running.clock.advance(61)  # the held timer's lease (1 s here) has long passed
+    eventually(lambda: _sent(state) == [(inside, "hello")])

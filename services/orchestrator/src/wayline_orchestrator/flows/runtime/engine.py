@@ -19,7 +19,7 @@ import structlog
 
 from wayline.common.sql import Transaction
 from wayline_orchestrator.contacts import ContactLedger
-from wayline_orchestrator.flows.model import Definition, FlowState
+from wayline_orchestrator.flows.model import Definition, FlowState, PauseMode
 from wayline_orchestrator.flows.runtime.interpreter import Interpreter
 from wayline_orchestrator.flows.runtime.matching import Occurrence, matches
 from wayline_orchestrator.flows.runtime.model import Entry, EntryStatus
@@ -90,9 +90,22 @@ class FlowRuntime:
                 return live
             after = page[-1].flow_id
 
+    def held(self, tenant: str) -> set[str]:
+        """The tenant's flows paused with PAUSE_MODE_HOLD: no step of theirs runs until they are published
+        again (their timers stay claimed and are looked at again when the lease ends)."""
+        held: set[str] = set()
+        after = ""
+        while True:
+            page, _ = self._flows.page(tenant, after, _PAGE, FlowState.PAUSED.value)
+            held.update(f.flow_id for f in page if f.pause_mode in {None, PauseMode.HOLD})
+            if len(page) < _PAGE:
+                return held
+            after = page[-1].flow_id
+
     def observe(self, tenant: str, events: Sequence[Occurrence]) -> int:
         """Offer the events to the entries and published flows of their persons; how many entries began."""
         live = self.published(tenant)
+        held = self.held(tenant)
         triggers = [definition["trigger"]["event"].get("event") for _, _, definition in live]
         ordered = sorted(events, key=lambda e: (e.person_id, e.time, e.event_id))
         # Most events neither trigger a flow nor concern a person inside one: one read finds those that do,
@@ -102,10 +115,12 @@ class FlowRuntime:
         for person_id, group in groupby(ordered, key=lambda e: e.person_id):
             mine = list(group)
             if person_id in inside or any(matches(e, t) for e in mine for t in triggers):
-                entered += self._observe_person(tenant, person_id, mine, live)
+                entered += self._observe_person(tenant, person_id, mine, live, held)
         return entered
 
-    def _observe_person(self, tenant: str, person_id: str, events: list[Occurrence], live: list[Live]) -> int:
+    def _observe_person(
+        self, tenant: str, person_id: str, events: list[Occurrence], live: list[Live], held: set[str]
+    ) -> int:
         entered = 0
         with self._store.transaction() as tx:
             now = self._clock()
@@ -113,7 +128,7 @@ class FlowRuntime:
             for event in events:
                 for entry in inside:
                     definition = self._definition(tx, tenant, entry.flow_id, entry.version)
-                    if definition is not None and entry.live:
+                    if definition is not None and entry.live and entry.flow_id not in held:
                         self._interpreter.observe(Run(tx, tenant, definition, entry, now), event)
                 for flow_id, version, definition in live:
                     if matches(event, definition["trigger"]["event"].get("event")):
@@ -171,7 +186,12 @@ class FlowRuntime:
     def fire_due(self, limit: int) -> int:
         """Claim up to `limit` due timers and fire each in its own transaction; how many were claimed."""
         claimed = self._store.claim_due(self._clock(), limit, self._lease_us)
+        held: dict[str, set[str]] = {}
         for tenant, timer in claimed:
+            if tenant not in held:
+                held[tenant] = self.held(tenant)
+            if timer.flow_id in held[tenant]:
+                continue  # left claimed: looked at again when its lease ends
             with self._store.transaction() as tx:
                 now = self._clock()
                 entry = self._store.entry(tx, tenant, timer.flow_id, timer.person_id, timer.entry_number)
