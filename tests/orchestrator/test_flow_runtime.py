@@ -496,3 +496,28 @@ def test_a_paused_flow_takes_no_entries_and_holds_or_drains_the_persons_inside(
     stub.PublishFlow(pb.PublishFlowRequest(name="flows/paused"), metadata=auth, timeout=10)
     running.clock.advance(61)  # the held timer's lease (1 s here) has long passed
     eventually(lambda: _sent(state) == [(inside, "hello")])
+
+
+def test_a_goal_step_with_skip_ahead_takes_a_converted_person_there_from_anywhere(
+    running: Running, stub: Stub, auth: Auth, state: State
+) -> None:
+    steps = [
+        {"id": "pause", "wait": {"duration": "86400s", "next_step_id": "pitch"}},
+        _action("pitch", "bought"),
+        {
+            "id": "bought",
+            "goal": {
+                "event": {"event_name": "Order Completed"},
+                "skip_ahead": True,
+                "next_step_id": "thanks",
+            },
+        },
+        _action("thanks"),
+    ]
+    publish(stub, auth, "skip", _flow(steps))
+    buyer = _person()
+    send(stub, auth, track(buyer, "Signed Up", running.clock()))
+    send(stub, auth, track(buyer, "Order Completed", running.clock()))
+    assert state.statuses("skip") == [(buyer, "CONVERTED", "completed")]
+    assert _sent(state) == [(buyer, "thanks")]
+    assert running.store.timers(state.tenant) == []

@@ -104,6 +104,14 @@ class Interpreter:
         if any(holds(c, facts) for c in definition.get("exit_conditions", [])):
             self._end(run, EntryStatus.EXITED, "exit_condition")
             return
+        waiting_on = entry.step_key(entry.step_id)
+        skip_to = self._skip_ahead(run, event)
+        if skip_to is not None:
+            self._store.delete_timer(run.tx, run.tenant, waiting_on)
+            entry.converted_time = entry.converted_time or run.now
+            entry.status = EntryStatus.ACTIVE
+            self._go(run, skip_to)
+            return
         if entry.status is not EntryStatus.WAITING:
             return
         step = run.steps.get(entry.step_id, {})
@@ -119,6 +127,18 @@ class Interpreter:
             self._store.delete_timer(run.tx, run.tenant, entry.step_key(entry.step_id))
             entry.status = EntryStatus.ACTIVE
             self._go(run, following)
+
+    def _skip_ahead(self, run: Run, event: Occurrence) -> str | None:
+        """The goal step with `skip_ahead` the event meets (the person jumps there, converted, and goes on to
+        its `next_step_id`), unless the entry is at it already; None when there is none."""
+        for step_id, step in run.steps.items():
+            goal = step.get("goal", {})
+            if goal.get("skip_ahead") and step_id != run.entry.step_id and _matches(event, goal.get("event")):
+                run.entry.step_id = step_id
+                run.entry.visits = {**run.entry.visits, step_id: run.entry.visits.get(step_id, 0) + 1}
+                self._record(run, step_id, "GOAL", reason="skip_ahead")
+                return str(goal.get("next_step_id", ""))
+        return None
 
     # Moving through steps.
 
@@ -136,7 +156,9 @@ class Interpreter:
                 self._end(run, EntryStatus.EXITED, "unknown_step")
                 return
             entry.step_id = step_id
-            entry.visits = {**entry.visits, step_id: entry.visits.get(step_id, 0) + 1}
+            # A new visit: its count up, the deferred-send bookkeeping of an earlier visit dropped.
+            visits = {k: v for k, v in entry.visits.items() if not k.startswith(f"{step_id}~")}
+            entry.visits = {**visits, step_id: entry.visits.get(step_id, 0) + 1}
             entry.status = EntryStatus.ACTIVE
             following = self._arrive(run, step_id, step)
             if following is None:
