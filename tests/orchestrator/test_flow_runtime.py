@@ -521,3 +521,26 @@ def test_a_goal_step_with_skip_ahead_takes_a_converted_person_there_from_anywher
     assert state.statuses("skip") == [(buyer, "CONVERTED", "completed")]
     assert _sent(state) == [(buyer, "thanks")]
     assert running.store.timers(state.tenant) == []
+
+
+def test_an_event_delivered_twice_wakes_one_wait(
+    running: Running, stub: Stub, auth: Auth, state: State
+) -> None:
+    def wait_for(step_id: str, following: str) -> dict[str, Any]:
+        event = {"event": {"event_name": "Opened"}, "timeout": "86400s", "timeout_step_id": ""}
+        return {"id": step_id, "wait": {"event": event, "next_step_id": following}}
+
+    publish(
+        stub,
+        auth,
+        "opens",
+        _flow([wait_for("first", "second"), wait_for("second", "hello"), _action("hello")]),
+    )
+    person = _person()
+    send(stub, auth, track(person, "Signed Up", running.clock()))
+    opened = track(person, "Opened", running.clock())
+    send(stub, auth, opened)
+    send(stub, auth, opened)  # the same event again: the second wait still waits
+    assert [(e.step_id, e.status.value) for e in state.entries("opens")] == [("second", "WAITING")]
+    send(stub, auth, track(person, "Opened", running.clock()))
+    assert _sent(state) == [(person, "hello")]

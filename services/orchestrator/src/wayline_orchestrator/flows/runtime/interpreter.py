@@ -86,8 +86,10 @@ class Interpreter:
         """An event of the entry's person: kept for the conditions, then the flow's goal and exit conditions,
         then a wake-up of a wait for it."""
         entry, definition = run.entry, run.definition
-        if not entry.live:
+        if not entry.live or event.event_id == entry.trigger_event_id:
             return
+        if any(seen.get("event_id") == event.event_id for seen in entry.events):
+            return  # delivered again (ingest delivers at least once): taken into account already
         entry.events = [*entry.events, event.as_json()][-MAX_EVENTS:]
         goal = definition.get("goal")
         if (
