@@ -544,3 +544,23 @@ def test_an_event_delivered_twice_wakes_one_wait(
     assert [(e.step_id, e.status.value) for e in state.entries("opens")] == [("second", "WAITING")]
     send(stub, auth, track(person, "Opened", running.clock()))
     assert _sent(state) == [(person, "hello")]
+
+
+def test_a_goal_without_exit_counts_conversions_within_its_window_only(
+    running: Running, stub: Stub, auth: Auth, state: State
+) -> None:
+    steps = [{"id": "pause", "wait": {"duration": "7200s", "next_step_id": "hello"}}, _action("hello")]
+    goal = {"event": {"event_name": "Order Completed"}, "window": "3600s"}
+    publish(stub, auth, "window", _flow(steps, goal=goal))
+    early, late = _person(), _person()
+    send(stub, auth, track(early, "Signed Up", running.clock()), track(late, "Signed Up", running.clock()))
+    send(stub, auth, track(early, "Order Completed", running.clock()))
+    running.clock.advance(HOUR + 1)
+    send(stub, auth, track(late, "Order Completed", running.clock()))  # after the window
+    assert state.statuses("window") == sorted([(early, "WAITING", ""), (late, "WAITING", "")])
+    running.clock.advance(HOUR)
+    eventually(lambda: len(state.messages()) == 2)  # converted persons go on: the goal does not end them
+    eventually(lambda: all(not e.live for e in state.entries("window")))
+    assert state.statuses("window") == sorted(
+        [(early, "CONVERTED", "completed"), (late, "EXITED", "completed")]
+    )
