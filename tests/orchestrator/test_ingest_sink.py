@@ -1,7 +1,7 @@
 """End to end: events tracked through ingest reach the orchestrator's contact ledger through ingest's
 `orchestrator` sink (ObserveEvents, the person resolved by identity): a consent granted in an event makes an
 opt-in contact allowed, a later withdrawal forbids it again, and the event's time zone is the one quiet
-hours use."""
+hours use. The same sink enters persons into published flows."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from tests.conftest import common_settings, start_server
 from tests.events import make_event
 from tests.orchestrator.conftest import as_tenant, start_orchestrator
 from tests.orchestrator.helpers import EMAIL, MARKETING, SMS, blocks, check, set_policy
+from tests.orchestrator.runtime_calls import publish
 from wayline.common.server import Server
 from wayline.event.v1 import event_pb2
 from wayline.identity.v1 import identity_service_pb2 as identity_pb
@@ -26,6 +27,7 @@ from wayline.identity.v1 import identity_service_pb2_grpc as identity_grpc
 from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
 from wayline.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
 from wayline.orchestrator.v1 import contact_policy_pb2 as policy_pb
+from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
 from wayline_ingest.service import ingest_service
 from wayline_ingest.settings import IngestSettings
@@ -124,3 +126,39 @@ def test_consent_and_time_zone_tracked_through_ingest_reach_the_ledger(
         _eventually(
             lambda: verdicts() == [[("NO_CONSENT", "consent_rules[0]")], [("QUIET_HOURS", "quiet_hours[0]")]]
         )
+
+
+def test_an_event_tracked_through_ingest_enters_a_published_flow_and_its_action_reaches_the_ledger(
+    ingest: Server, ledger: Server, identity_server: Server
+) -> None:
+    auth = as_tenant(f"sink-{uuid.uuid4().hex[:8]}")
+    user = f"user-{uuid.uuid4().hex[:8]}"
+    definition = {
+        "trigger": {"event": {"event": {"event_name": "Signed Up"}}},
+        "entry_step_id": "hello",
+        "steps": [{"id": "hello", "action": {"channel": "CHANNEL_PUSH", "action_id": "hello"}}],
+    }
+    with (
+        grpc.insecure_channel(ingest.address) as ingest_channel,
+        grpc.insecure_channel(ledger.address) as ledger_channel,
+        grpc.insecure_channel(identity_server.address) as identity_channel,
+    ):
+        stub = pb_grpc.OrchestratorServiceStub(ledger_channel)
+        publish(stub, auth, "welcome", definition)
+        event = make_event(user, name="Signed Up")
+        ingest_grpc.IngestServiceStub(ingest_channel).Track(
+            ingest_pb.TrackRequest(event=event), metadata=auth, timeout=10
+        )
+        identifier = event_pb2.Identifier(type="user_id", value=user)
+        request = identity_pb.GetProfileRequest(person=event_pb2.PersonRef(identifier=identifier))
+        profiles = identity_grpc.IdentityServiceStub(identity_channel)
+
+        def contacts() -> list[str]:
+            try:
+                person = profiles.GetProfile(request, metadata=auth, timeout=10).profile.person_id
+            except grpc.RpcError:
+                return []
+            listed = stub.ListContacts(pb.ListContactsRequest(person_id=person), metadata=auth, timeout=10)
+            return [f"{c.flow}:{c.flow_step_id}" for c in listed.contacts]
+
+        _eventually(lambda: contacts() == ["flows/welcome:hello"])

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import structlog
-from google.protobuf import struct_pb2
+from google.protobuf import json_format, struct_pb2
 
 from wayline.common.errors import FieldViolation
 from wayline.event.v1 import event_pb2
@@ -22,8 +22,9 @@ from wayline_orchestrator.contacts.rules import time_zone
 from wayline_orchestrator.contacts.store import PREFERRED_CHANNEL, TIME_ZONE, Attribute, ConsentStatement
 from wayline_orchestrator.converters import micros
 from wayline_orchestrator.errors import ContactInvalid
+from wayline_orchestrator.flows.runtime import Occurrence
 
-__all__ = ["CONSENT_UPDATED", "MAX_EVENTS", "PREFERENCE_UPDATED", "person_statements"]
+__all__ = ["CONSENT_UPDATED", "MAX_EVENTS", "PREFERENCE_UPDATED", "occurrences", "person_statements"]
 
 log = structlog.get_logger("wayline.orchestrator")
 
@@ -103,3 +104,20 @@ def person_statements(events: Sequence[event_pb2.Event]) -> tuple[list[ConsentSt
         if zone and time_zone(zone) is not None:
             attributes.append(Attribute(event.person_id, TIME_ZONE, zone, at, event.event_id))
     return consents, attributes
+
+
+def occurrences(events: Sequence[event_pb2.Event]) -> list[Occurrence]:
+    """The events as the flows' runtime reads them (checked by `person_statements` first)."""
+    return [
+        Occurrence(
+            event_id=e.event_id,
+            person_id=e.person_id,
+            name=e.name,
+            time=micros(e.timestamp),
+            type=event_pb2.EventType.Name(e.type),
+            channel=event_pb2.Channel.Name(e.channel),
+            properties=json_format.MessageToDict(e.properties),
+            context=json_format.MessageToDict(e.context, preserving_proto_field_name=True),
+        )
+        for e in events
+    ]

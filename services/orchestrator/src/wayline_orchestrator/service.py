@@ -1,9 +1,12 @@
-"""Wires the orchestrator together: the contact ledger's, the flows' and the connectors' stores (one
-database) and OrchestratorService. The contact policy, the ledger, the flow definitions' and the connectors'
-RPCs are served; SimulateFlow and GetFlowStats answer UNIMPLEMENTED (with the RPC's name) until flow
-execution lands."""
+"""Wires the orchestrator together: the contact ledger's, the flows' and the connectors' stores and the
+flows' runtime (one database), the flows' timer loop and OrchestratorService. The contact policy, the ledger,
+the flow definitions' and the connectors' RPCs are served, and ObserveEvents runs the published flows;
+SimulateFlow and GetFlowStats answer UNIMPLEMENTED (with the RPC's name) until they land. `clock`
+(microseconds since the epoch) is for tests: a fake one moves the ledger's and the flows' time."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import grpc
 
@@ -15,26 +18,37 @@ from wayline_orchestrator.connectors import ConnectorStore, Deliverer
 from wayline_orchestrator.connectors.catalogue import ConnectorCatalogue
 from wayline_orchestrator.contacts import ContactLedger, ContactStore
 from wayline_orchestrator.flows import FlowCatalogue, FlowStore
+from wayline_orchestrator.flows.runtime import FlowRuntime, RuntimeStore, TimerLoop
 from wayline_orchestrator.servicer import OrchestratorServicer
 from wayline_orchestrator.settings import OrchestratorSettings
 
 __all__ = ["orchestrator_service"]
 
 
-def orchestrator_service(settings: OrchestratorSettings) -> ServiceDefinition:
+def orchestrator_service(
+    settings: OrchestratorSettings, clock: Callable[[], int] | None = None
+) -> ServiceDefinition:
     url = settings.database_url.get_secret_value() if settings.database_url else None
     db = open_database(url, settings.service_dir / "orchestrator.db")
     store = ContactStore(db)
-    ledger = ContactLedger(store)
+    ledger = ContactLedger(store, clock) if clock else ContactLedger(store)
     flow_store = FlowStore(db)
     flows = FlowCatalogue(flow_store)
     connector_store = ConnectorStore(db)
     deliverer = Deliverer(connector_store)
     connectors = ConnectorCatalogue(connector_store, deliverer)
+    runtime_store = RuntimeStore(db)
+    lease_us = round(settings.timer_lease_seconds * 1_000_000)
+    runtime = (
+        FlowRuntime(runtime_store, flow_store, ledger, clock, lease_us)
+        if clock
+        else FlowRuntime(runtime_store, flow_store, ledger, lease_us=lease_us)
+    )
+    timers = TimerLoop(runtime.fire_due, settings.timer_poll_interval_seconds, settings.timer_batch_size)
 
     def register(server: grpc.Server) -> list[str]:
         # The RPCs OrchestratorServicer does not define yet fall through to the generated base: UNIMPLEMENTED.
-        servicer = OrchestratorServicer(ledger, flows, connectors)  # type: ignore[abstract]
+        servicer = OrchestratorServicer(ledger, flows, connectors, runtime)  # type: ignore[abstract]
         pb_grpc.add_OrchestratorServiceServicer_to_server(servicer, server)
         return [pb.DESCRIPTOR.services_by_name["OrchestratorService"].full_name]
 
@@ -42,8 +56,11 @@ def orchestrator_service(settings: OrchestratorSettings) -> ServiceDefinition:
         store.migrate()
         flow_store.migrate()
         connector_store.migrate()
+        runtime_store.migrate()
+        timers.start()
 
     def stop() -> None:
+        timers.stop()
         deliverer.close()
         db.close()
 

@@ -2,9 +2,10 @@
 
 The contact policy and ledger's RPCs (GetContactPolicy, UpdateContactPolicy, CheckContact, RecordContact,
 ListContacts) are served here, and ObserveEvents keeps what events say of a person (consent, preferred
-channel, time zone). The flow definitions' RPCs (Create/Get/List/Update/Publish/Pause/ArchiveFlow) are served
-by the flow catalogue. SimulateFlow and GetFlowStats fall through to the generated base class, which the kit
-answers with UNIMPLEMENTED and the RPC's name, until flow execution lands (ObserveEvents will feed flows too).
+channel, time zone), then offers the events to the flows' runtime (entries, waits, goals). The flow
+definitions' RPCs (Create/Get/List/Update/Publish/Pause/ArchiveFlow) are served by the flow catalogue.
+SimulateFlow and GetFlowStats fall through to the generated base class, which the kit answers with
+UNIMPLEMENTED and the RPC's name, until they land.
 """
 
 from __future__ import annotations
@@ -38,16 +39,24 @@ from wayline_orchestrator.flow_converters import (
     pause_mode_of,
 )
 from wayline_orchestrator.flows import FlowCatalogue
-from wayline_orchestrator.person_events import person_statements
+from wayline_orchestrator.flows.runtime import FlowRuntime
+from wayline_orchestrator.person_events import occurrences, person_statements
 
 __all__ = ["OrchestratorServicer"]
 
 
 class OrchestratorServicer(ConnectorRpcs, pb_grpc.OrchestratorServiceServicer):
-    def __init__(self, ledger: ContactLedger, flows: FlowCatalogue, connectors: ConnectorCatalogue) -> None:
+    def __init__(
+        self,
+        ledger: ContactLedger,
+        flows: FlowCatalogue,
+        connectors: ConnectorCatalogue,
+        runtime: FlowRuntime,
+    ) -> None:
         self._ledger = ledger
         self._flows = flows
         self._connectors = connectors
+        self._runtime = runtime
 
     def GetContactPolicy(  # noqa: N802 - gRPC method names are the contract's
         self, request: pb.GetContactPolicyRequest, context: grpc.ServicerContext
@@ -98,6 +107,7 @@ class OrchestratorServicer(ConnectorRpcs, pb_grpc.OrchestratorServiceServicer):
         tenant = require_tenant()
         consents, attributes = person_statements(request.events)
         self._ledger.observe(tenant, consents, attributes)
+        self._runtime.observe(tenant, occurrences(request.events))
         return pb.ObserveEventsResponse(observed_count=len(request.events))
 
     def CreateFlow(  # noqa: N802

@@ -29,3 +29,19 @@ class OrchestratorSettings(ServiceSettings):
         "every orchestrator replica, so that frequency caps hold across them); unset: SQLite (WAL) at "
         "<WAYLINE_DATA_DIR>/orchestrator/orchestrator.db, for one replica.",
     )
+    timer_poll_interval_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often the flows' timer loop looks for due timers (waits, timeouts, exits); it looks "
+        "again at once while a batch comes back full.",
+    )
+    timer_batch_size: int = Field(
+        default=100, ge=1, le=10_000, description="The most due timers one replica claims at a time."
+    )
+    timer_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a claimed timer stays with the replica that claimed it; a replica that dies "
+        "before firing it leaves it to be claimed again after this.",
+    )

@@ -10,12 +10,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from wayline.common.errors import FieldViolation
+from wayline.common.sql import Transaction
 from wayline_orchestrator.contacts.model import (
     ANY_CHANNEL,
     CheckResult,
     Contact,
     ContactCheck,
     ContactPolicy,
+    Person,
     Violation,
 )
 from wayline_orchestrator.contacts.rules import evaluate, preferred_channel
@@ -147,27 +149,35 @@ class ContactLedger:
             problems.append(FieldViolation("contact.channel", "is required", "REQUIRED"))
         if problems:
             raise ContactInvalid(problems)
+        with self._store.transaction() as tx:
+            return self.record_in(tx, tenant, contact, enforce_policy)
+
+    def record_in(self, tx: Transaction, tenant: str, contact: Contact, enforce_policy: bool) -> Recorded:
+        """`record` in a transaction the caller opened (a flow's step, written with the step's other effects
+        at once), with the person's lock taken here; the contact is not validated again."""
+        self._store.lock_person(tx, tenant, contact.person_id)
         now = self._clock()
         contact = dataclasses.replace(contact, contact_time=contact.contact_time or now, record_time=now)
-        with self._store.person_lock(tenant, contact.person_id) as tx:
-            earlier = self._store.contact(tx, tenant, contact.contact_id)
-            if earlier is not None:
-                return Recorded(True, earlier)
-            if enforce_policy:
-                policy = self._store.policy(tx, tenant)
-                at = contact.contact_time
-                history = self._store.history(tx, tenant, contact.person_id, at - _longest_window(policy), at)
-                check = ContactCheck(contact.channel, contact.purpose, contact.action_id)
-                result = evaluate(
-                    policy, self._store.person(tx, tenant, contact.person_id), history, check, at
-                )
-                if not result.allowed:
-                    return Recorded(False, contact, result.violations)
-            if self._store.insert(tx, tenant, contact):
-                return Recorded(True, contact)
-            # The same id for another person, recorded meanwhile: it is that one the ledger holds.
-            stored = self._store.contact(tx, tenant, contact.contact_id)
+        earlier = self._store.contact(tx, tenant, contact.contact_id)
+        if earlier is not None:
+            return Recorded(True, earlier)
+        if enforce_policy:
+            policy = self._store.policy(tx, tenant)
+            at = contact.contact_time
+            history = self._store.history(tx, tenant, contact.person_id, at - _longest_window(policy), at)
+            check = ContactCheck(contact.channel, contact.purpose, contact.action_id)
+            result = evaluate(policy, self._store.person(tx, tenant, contact.person_id), history, check, at)
+            if not result.allowed:
+                return Recorded(False, contact, result.violations)
+        if self._store.insert(tx, tenant, contact):
+            return Recorded(True, contact)
+        # The same id for another person, recorded meanwhile: it is that one the ledger holds.
+        stored = self._store.contact(tx, tenant, contact.contact_id)
         return Recorded(True, stored or contact)
+
+    def person(self, tx: Transaction, tenant: str, person_id: str) -> Person:
+        """What the ledger knows of a person (consent, preferred channel, time zone)."""
+        return self._store.person(tx, tenant, person_id)
 
     def contacts(
         self, tenant: str, where: ContactFilter, before: tuple[int, str] | None, limit: int

@@ -126,12 +126,16 @@ class ContactStore:
     def person_lock(self, tenant: str, person_id: str) -> Iterator[Transaction]:
         """A transaction in which no other `person_lock` of the same person runs (see the module's note)."""
         with self.transaction() as tx:
-            if self._db.engine == "postgresql":
-                tx.execute(
-                    "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
-                    (f"contacts\x1f{tenant}\x1f{person_id}",),
-                )
+            self.lock_person(tx, tenant, person_id)
             yield tx
+
+    def lock_person(self, tx: Transaction, tenant: str, person_id: str) -> None:
+        """Take the person's lock of `person_lock` in a transaction opened elsewhere (a flow's step)."""
+        if self._db.engine == "postgresql":
+            tx.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
+                (f"contacts\x1f{tenant}\x1f{person_id}",),
+            )
 
     # The policy.
 

@@ -1,0 +1,53 @@
+"""A flow's conditions (FlowCondition, in its JSON form) evaluated for one entry: on the triggering event, on
+the person's events since entry and on their stated channel preference, in groups and negated.
+
+Conditions this service cannot answer alone are false here, and logged: `person` conditions (the journeys
+service evaluates them: segments, lifecycle stage, customer value) and `decision` conditions (a call to
+DecisionService.Decide); the channel preference reads the stated one (the learned preference needs the
+engagement history the ledger does not keep yet)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from wayline_orchestrator.flows.runtime.matching import Occurrence, filter_holds, matches
+
+__all__ = ["Facts", "holds"]
+
+log = structlog.get_logger("wayline.orchestrator")
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a condition may read of an entry."""
+
+    trigger: Occurrence | None
+    events: Sequence[Occurrence]
+    preferred_channel: str  # a channel's value name; CHANNEL_UNSPECIFIED: none stated
+
+
+def _holds(condition: dict[str, Any], facts: Facts) -> bool:
+    if "group" in condition:
+        group = condition["group"]
+        results = (holds(member, facts) for member in group.get("conditions", []))
+        return any(results) if group.get("operator") == "LOGICAL_OPERATOR_OR" else all(results)
+    if "trigger_property" in condition:
+        return facts.trigger is not None and filter_holds(facts.trigger, condition["trigger_property"])
+    if "event_since_entry" in condition:
+        since = condition["event_since_entry"]
+        wanted = max(1, int(since.get("min_count", 0)))
+        return sum(1 for e in facts.events if matches(e, since.get("event"))) >= wanted
+    if "channel_preference" in condition:
+        return facts.preferred_channel in condition["channel_preference"].get("channels", [])
+    kind = next(iter(k for k in condition if k != "negate"), "")
+    log.info("flows.condition_not_evaluated", kind=kind)
+    return False
+
+
+def holds(condition: dict[str, Any], facts: Facts) -> bool:
+    """Whether the condition holds (`negate` inverts it)."""
+    return _holds(condition, facts) != bool(condition.get("negate"))

@@ -1,0 +1,206 @@
+"""Flow execution: events offered to the tenant's published flows and to the entries their persons are in,
+and due timers fired. Free of gRPC: the servicer converts events, the timer loop calls `fire_due`.
+
+Per person, one transaction: it locks the person's live entries, lets each event wake, convert or end them,
+then enters the person into every published flow whose event trigger the event matches, subject to the
+flow's re-entry rule, and runs the new entry's first steps. An entry's row is unique by its triggering event,
+so an event delivered twice (ingest delivers at least once) enters once. Segment and schedule triggers are
+not handled yet: such flows take no entries.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from itertools import groupby
+
+import structlog
+
+from wayline.common.sql import Transaction
+from wayline_orchestrator.contacts import ContactLedger
+from wayline_orchestrator.flows.model import Definition, FlowState, PauseMode
+from wayline_orchestrator.flows.runtime.interpreter import Interpreter
+from wayline_orchestrator.flows.runtime.matching import Occurrence, matches
+from wayline_orchestrator.flows.runtime.model import Entry, EntryStatus
+from wayline_orchestrator.flows.runtime.runs import Run
+from wayline_orchestrator.flows.runtime.store import RuntimeStore
+from wayline_orchestrator.flows.store import FlowStore
+from wayline_orchestrator.flows.values import seconds
+
+__all__ = ["FlowRuntime", "Live"]
+
+log = structlog.get_logger("wayline.orchestrator")
+
+Live = tuple[str, int, Definition]  # a published flow: its id, its version, that version's definition
+_PAGE = 500
+_DEFINITIONS = 1024  # published versions kept in memory (they never change)
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1_000
+
+
+class FlowRuntime:
+    def __init__(
+        self,
+        store: RuntimeStore,
+        flows: FlowStore,
+        ledger: ContactLedger,
+        clock: Callable[[], int] = _now_us,
+        lease_us: int = 60_000_000,
+    ) -> None:
+        self._store = store
+        self._flows = flows
+        self._interpreter = Interpreter(store, ledger)
+        self._clock = clock
+        self._lease_us = lease_us
+        self._definitions: OrderedDict[tuple[str, str, int], Definition] = OrderedDict()
+
+    def _definition(self, tx: Transaction, tenant: str, flow_id: str, version: int) -> Definition | None:
+        """A published version's definition; kept in memory once read (a version never changes)."""
+        key = (tenant, flow_id, version)
+        found = self._definitions.get(key)
+        if found is None:
+            found = self._store.definition(tx, tenant, flow_id, version)
+            return None if found is None else self._remember(key, found)
+        return found
+
+    def _remember(self, key: tuple[str, str, int], definition: Definition) -> Definition:
+        self._definitions[key] = definition
+        while len(self._definitions) > _DEFINITIONS:
+            self._definitions.popitem(last=False)
+        return definition
+
+    def published(self, tenant: str) -> list[Live]:
+        """The tenant's published flows with an event trigger, at their latest versions."""
+        live: list[Live] = []
+        after = ""
+        while True:
+            page, _ = self._flows.page(tenant, after, _PAGE, FlowState.PUBLISHED.value)
+            for flow in page:
+                key = (tenant, flow.flow_id, flow.published_version)
+                definition = self._definitions.get(key)
+                if definition is None:
+                    found = self._flows.version(tenant, flow.flow_id, flow.published_version)
+                    definition = self._remember(key, found[0]) if found else None
+                if definition is not None and "event" in definition.get("trigger", {}):
+                    live.append((flow.flow_id, flow.published_version, definition))
+            if len(page) < _PAGE:
+                return live
+            after = page[-1].flow_id
+
+    def held(self, tenant: str) -> set[str]:
+        """The tenant's flows paused with PAUSE_MODE_HOLD: no step of theirs runs until they are published
+        again (their timers stay claimed and are looked at again when the lease ends)."""
+        held: set[str] = set()
+        after = ""
+        while True:
+            page, _ = self._flows.page(tenant, after, _PAGE, FlowState.PAUSED.value)
+            held.update(f.flow_id for f in page if f.pause_mode in {None, PauseMode.HOLD})
+            if len(page) < _PAGE:
+                return held
+            after = page[-1].flow_id
+
+    def observe(self, tenant: str, events: Sequence[Occurrence]) -> int:
+        """Offer the events to the entries and published flows of their persons; how many entries began."""
+        live = self.published(tenant)
+        held = self.held(tenant)
+        triggers = [definition["trigger"]["event"].get("event") for _, _, definition in live]
+        ordered = sorted(events, key=lambda e: (e.person_id, e.time, e.event_id))
+        # Most events neither trigger a flow nor concern a person inside one: one read finds those that do,
+        # and only their persons take a write transaction.
+        inside = self._store.persons_inside(tenant, sorted({e.person_id for e in ordered}))
+        entered = 0
+        for person_id, group in groupby(ordered, key=lambda e: e.person_id):
+            mine = list(group)
+            if person_id in inside or any(matches(e, t) for e in mine for t in triggers):
+                entered += self._observe_person(tenant, person_id, mine, live, held)
+        return entered
+
+    def _observe_person(
+        self, tenant: str, person_id: str, events: list[Occurrence], live: list[Live], held: set[str]
+    ) -> int:
+        entered = 0
+        with self._store.transaction() as tx:
+            now = self._clock()
+            inside = self._store.live_entries(tx, tenant, person_id)
+            for event in events:
+                for entry in inside:
+                    definition = self._definition(tx, tenant, entry.flow_id, entry.version)
+                    if definition is not None and entry.live and entry.flow_id not in held:
+                        self._interpreter.observe(Run(tx, tenant, definition, entry, now), event)
+                for flow_id, version, definition in live:
+                    if matches(event, definition["trigger"]["event"].get("event")):
+                        new = self._enter(tx, tenant, flow_id, version, definition, event, now)
+                        if new is not None:
+                            inside.append(new)
+                            entered += 1
+            for entry in inside:
+                self._save(tx, tenant, entry, now)
+        return entered
+
+    def _enter(  # noqa: PLR0917 - one entry's every input, at its one caller
+        self,
+        tx: Transaction,
+        tenant: str,
+        flow_id: str,
+        version: int,
+        definition: Definition,
+        event: Occurrence,
+        now: int,
+    ) -> Entry | None:
+        """Enter the person, if the re-entry rule allows, and run the entry's first steps."""
+        latest = self._store.latest_entry(tx, tenant, flow_id, event.person_id)
+        if latest is not None:
+            rules = definition.get("entry_rules", {})
+            if rules.get("reentry", "REENTRY_POLICY_NEVER") != "REENTRY_POLICY_AFTER_EXIT" or latest.live:
+                return None
+            cooldown = round((seconds(rules.get("reentry_cooldown")) or 0.0) * 1_000_000)
+            if now < latest.update_time + cooldown:
+                return None
+        entry = Entry(
+            flow_id=flow_id,
+            person_id=event.person_id,
+            number=latest.number + 1 if latest else 1,
+            version=version,
+            step_id=definition.get("entry_step_id", ""),
+            status=EntryStatus.ACTIVE,
+            entered_time=now,
+            update_time=now,
+            trigger_event_id=event.event_id,
+            trigger=event.as_json(),
+        )
+        if not self._store.insert_entry(tx, tenant, entry):
+            return None  # this event entered already (a redelivery), or another replica entered meanwhile
+        entry.revision = 1
+        self._interpreter.start(Run(tx, tenant, definition, entry, now))
+        log.info("flows.entered", tenant=tenant, flow_id=flow_id, version=version, entry=entry.number)
+        return entry
+
+    def _save(self, tx: Transaction, tenant: str, entry: Entry, now: int) -> None:
+        entry.revision += 1
+        entry.update_time = now
+        self._store.update_entry(tx, tenant, entry)
+
+    def fire_due(self, limit: int) -> int:
+        """Claim up to `limit` due timers and fire each in its own transaction; how many were claimed."""
+        claimed = self._store.claim_due(self._clock(), limit, self._lease_us)
+        held: dict[str, set[str]] = {}
+        for tenant, timer in claimed:
+            if tenant not in held:
+                held[tenant] = self.held(tenant)
+            if timer.flow_id in held[tenant]:
+                continue  # left claimed: looked at again when its lease ends
+            with self._store.transaction() as tx:
+                now = self._clock()
+                entry = self._store.entry(tx, tenant, timer.flow_id, timer.person_id, timer.entry_number)
+                self._store.delete_timer(tx, tenant, timer.key)
+                if entry is None or not entry.live:
+                    continue
+                definition = self._definition(tx, tenant, entry.flow_id, entry.version)
+                if definition is None:
+                    continue
+                self._interpreter.resume(Run(tx, tenant, definition, entry, now), timer)
+                self._save(tx, tenant, entry, now)
+        return len(claimed)

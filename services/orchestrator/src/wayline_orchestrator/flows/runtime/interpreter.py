@@ -1,0 +1,376 @@
+"""The step interpreter: moves one entry through its version's steps, inside the transaction that locked it,
+until the entry waits (a timer or an event will resume it) or leaves the flow.
+
+Every effect of a run — the entry's new state, its timers, the contacts recorded in the ledger, the outbox's
+messages and the step runs — is written in that one transaction, so a crash leaves either all of a run or
+none of it, and the retry (the timer claimed again, the event delivered again) starts from the same state.
+The keys make the effects idempotent besides: a step visit's key `{flow}/{version}/{person}/{entry}/{step}`
+is the contact's id in the ledger and the message's idempotency key in the outbox, both written once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wayline_orchestrator.contacts import Contact, ContactLedger
+from wayline_orchestrator.flows.runtime.conditions import Facts, holds
+from wayline_orchestrator.flows.runtime.matching import Occurrence
+from wayline_orchestrator.flows.runtime.matching import matches as _matches
+from wayline_orchestrator.flows.runtime.model import EntryStatus, StepRun, Timer, TimerKind
+from wayline_orchestrator.flows.runtime.outbox import message_of
+from wayline_orchestrator.flows.runtime.runs import SECOND, Run, local_due, micros_of, split_bucket
+from wayline_orchestrator.flows.runtime.runs import us as _us
+from wayline_orchestrator.flows.runtime.store import RuntimeStore
+
+__all__ = ["MAX_EVENTS", "MAX_STEPS_PER_RUN", "SUPPRESSION_WAIT_LIMIT_US", "Interpreter", "Run"]
+
+SUPPRESSION_WAIT_LIMIT_US = 7 * 86_400 * SECOND
+MAX_STEPS_PER_RUN = 200  # a definition has at most 200 steps, and every cycle holds a wait
+MAX_EVENTS = 100  # the events since entry an entry keeps for its conditions
+
+
+class Interpreter:
+    def __init__(self, store: RuntimeStore, ledger: ContactLedger) -> None:
+        self._store = store
+        self._ledger = ledger
+
+    # Entry points.
+
+    def start(self, run: Run) -> None:
+        """Run a new entry from the definition's entry step, with its flow-level exit timers."""
+        entry, definition = run.entry, run.definition
+        max_duration = _us(definition.get("max_duration")) or 90 * 86_400 * SECOND
+        self._exit_timer(run, "max_duration", entry.entered_time + max_duration, "max_duration")
+        for i, time_exit in enumerate(definition.get("time_exits", [])):
+            reason = time_exit.get("reason") or f"time_exits[{i}]"
+            if "time_in_flow" in time_exit:
+                self._exit_timer(
+                    run, f"time_exit{i}", entry.entered_time + _us(time_exit["time_in_flow"]), reason
+                )
+            elif "end_time" in time_exit:
+                end = micros_of(time_exit["end_time"])
+                if end is not None:
+                    self._exit_timer(run, f"time_exit{i}", end, reason)
+            # segment_exit needs segment membership changes: not handled yet.
+        self._go(run, definition.get("entry_step_id", ""))
+
+    def resume(self, run: Run, timer: Timer) -> None:
+        """A timer of the entry is due (the timer is already deleted in this transaction)."""
+        entry = run.entry
+        if not entry.live:
+            return
+        if timer.kind is TimerKind.EXIT:
+            self._end(run, EntryStatus.EXITED, timer.reason)
+            return
+        if entry.step_id != timer.step_id or entry.visits.get(timer.step_id, 0) != timer.visit:
+            return  # the entry moved on (an event woke it first): nothing to do
+        step = run.steps.get(entry.step_id)
+        if step is None:
+            self._end(run, EntryStatus.EXITED, "unknown_step")
+            return
+        entry.status = EntryStatus.ACTIVE
+        if "wait" in step:
+            wait = step["wait"]
+            following = (
+                wait["event"].get("timeout_step_id", "") if "event" in wait else wait.get("next_step_id", "")
+            )
+            self._go(run, following)
+        elif "goal" in step:
+            self._go(run, step["goal"].get("timeout_step_id", ""))
+        elif "engagement_branch" in step:
+            self._go(run, step["engagement_branch"].get("not_engaged_step_id", ""))
+        elif "action" in step:
+            self._continue(run, self._action(run, entry.step_id, step["action"]))
+
+    def observe(self, run: Run, event: Occurrence) -> None:
+        """An event of the entry's person: kept for the conditions, then the flow's goal and exit conditions,
+        then a wake-up of a wait for it."""
+        entry, definition = run.entry, run.definition
+        if not entry.live or event.event_id == entry.trigger_event_id:
+            return
+        if any(seen.get("event_id") == event.event_id for seen in entry.events):
+            return  # delivered again (ingest delivers at least once): taken into account already
+        entry.events = [*entry.events, event.as_json()][-MAX_EVENTS:]
+        goal = definition.get("goal")
+        if (
+            goal
+            and entry.converted_time is None
+            and _matches(event, goal.get("event"))
+            and run.now - entry.entered_time <= _us(goal.get("window"))
+        ):
+            entry.converted_time = run.now
+            if goal.get("exit_on_conversion"):
+                self._end(run, EntryStatus.CONVERTED, "goal")
+                return
+        facts = self._facts(run)
+        if any(holds(c, facts) for c in definition.get("exit_conditions", [])):
+            self._end(run, EntryStatus.EXITED, "exit_condition")
+            return
+        waiting_on = entry.step_key(entry.step_id)
+        skip_to = self._skip_ahead(run, event)
+        if skip_to is not None:
+            self._store.delete_timer(run.tx, run.tenant, waiting_on)
+            entry.converted_time = entry.converted_time or run.now
+            entry.status = EntryStatus.ACTIVE
+            self._go(run, skip_to)
+            return
+        if entry.status is not EntryStatus.WAITING:
+            return
+        step = run.steps.get(entry.step_id, {})
+        following: str | None = None
+        if "wait" in step and "event" in step["wait"] and _matches(event, step["wait"]["event"].get("event")):
+            following = step["wait"].get("next_step_id", "")
+        elif "goal" in step and _matches(event, step["goal"].get("event")):
+            entry.converted_time = entry.converted_time or run.now
+            following = step["goal"].get("next_step_id", "")
+        elif "engagement_branch" in step and self._engaged(run, step["engagement_branch"], event):
+            following = step["engagement_branch"].get("engaged_step_id", "")
+        if following is not None:
+            self._store.delete_timer(run.tx, run.tenant, entry.step_key(entry.step_id))
+            entry.status = EntryStatus.ACTIVE
+            self._go(run, following)
+
+    def _skip_ahead(self, run: Run, event: Occurrence) -> str | None:
+        """The goal step with `skip_ahead` the event meets (the person jumps there, converted, and goes on to
+        its `next_step_id`), unless the entry is at it already; None when there is none."""
+        for step_id, step in run.steps.items():
+            goal = step.get("goal", {})
+            if goal.get("skip_ahead") and step_id != run.entry.step_id and _matches(event, goal.get("event")):
+                run.entry.step_id = step_id
+                run.entry.visits = {**run.entry.visits, step_id: run.entry.visits.get(step_id, 0) + 1}
+                self._record(run, step_id, "GOAL", reason="skip_ahead")
+                return str(goal.get("next_step_id", ""))
+        return None
+
+    # Moving through steps.
+
+    def _go(self, run: Run, step_id: str) -> None:
+        """Arrive at `step_id` and run steps until the entry waits or leaves."""
+        entry = run.entry
+        for _ in range(MAX_STEPS_PER_RUN):
+            if not step_id:
+                self._end(
+                    run, EntryStatus.CONVERTED if entry.converted_time else EntryStatus.EXITED, "completed"
+                )
+                return
+            step = run.steps.get(step_id)
+            if step is None:
+                self._end(run, EntryStatus.EXITED, "unknown_step")
+                return
+            entry.step_id = step_id
+            # A new visit: its count up, the deferred-send bookkeeping of an earlier visit dropped.
+            visits = {k: v for k, v in entry.visits.items() if not k.startswith(f"{step_id}~")}
+            entry.visits = {**visits, step_id: entry.visits.get(step_id, 0) + 1}
+            entry.status = EntryStatus.ACTIVE
+            following = self._arrive(run, step_id, step)
+            if following is None:
+                return
+            step_id = following
+        self._end(run, EntryStatus.EXITED, "step_limit")
+
+    def _continue(self, run: Run, following: str | None) -> None:
+        if following is not None:
+            self._go(run, following)
+
+    def _arrive(self, run: Run, step_id: str, step: dict[str, Any]) -> str | None:
+        """Run one step; the step to go to next, or None when the entry waits or has left."""
+        entry = run.entry
+        if "wait" in step:
+            return self._wait(run, step_id, step["wait"])
+        if "branch" in step:
+            branch = step["branch"]
+            facts = self._facts(run)
+            for chosen in branch.get("branches", []):
+                if holds(chosen.get("condition", {}), facts):
+                    self._record(run, step_id, "BRANCH", label=chosen.get("label", ""))
+                    return str(chosen.get("next_step_id", ""))
+            self._record(run, step_id, "BRANCH", label="")
+            return str(branch.get("default_step_id", ""))
+        if "split" in step:
+            bucket, total = split_bucket(entry.flow_id, step_id, entry.person_id), 0.0
+            variants = step["split"].get("variants", [])
+            for variant in variants:
+                total += float(variant.get("weight", 0.0))
+                if bucket < total or variant is variants[-1]:
+                    self._record(run, step_id, "VARIANT", label=variant.get("label", ""))
+                    return str(variant.get("next_step_id", ""))
+            return ""
+        if "action" in step:
+            return self._action(run, step_id, step["action"])
+        if "goal" in step:
+            return self._goal(run, step_id, step["goal"])
+        if "engagement_branch" in step:
+            self._hold(run, step_id, run.now + _us(step["engagement_branch"].get("window")))
+            return None
+        if "exit" in step:
+            self._end(run, EntryStatus.EXITED, step["exit"].get("reason") or "exit_step")
+            return None
+        self._end(run, EntryStatus.EXITED, "unknown_step")
+        return None
+
+    def _goal(self, run: Run, step_id: str, goal: dict[str, Any]) -> str | None:
+        """Met already (an event since entry counts), or held until the goal event or the timeout."""
+        entry = run.entry
+        if entry.converted_time is not None or any(
+            _matches(Occurrence.of_json(e), goal.get("event")) for e in entry.events
+        ):
+            entry.converted_time = entry.converted_time or run.now
+            return str(goal.get("next_step_id", ""))
+        if goal.get("timeout"):
+            self._hold(run, step_id, run.now + _us(goal["timeout"]))
+        else:
+            entry.status = EntryStatus.WAITING  # until the goal, or the flow's max duration
+        return None
+
+    def _wait(self, run: Run, step_id: str, wait: dict[str, Any]) -> str | None:
+        if "duration" in wait:
+            due = run.now + _us(wait["duration"])
+        elif "time" in wait:
+            moment = micros_of(wait["time"])
+            due = run.now if moment is None else moment
+            if due <= run.now:
+                return str(wait.get("next_step_id", ""))
+        elif "local_time" in wait:
+            local = wait["local_time"]
+            zone = (
+                local.get("time_zone")
+                or self._ledger.person(run.tx, run.tenant, run.entry.person_id).time_zone
+            )
+            due = local_due(run.now, int(local.get("hour", 0)), int(local.get("minute", 0)), zone)
+        else:
+            due = run.now + _us(wait.get("event", {}).get("timeout"))
+        self._hold(run, step_id, due)
+        return None
+
+    def _action(self, run: Run, step_id: str, action: dict[str, Any]) -> str | None:
+        """Send through the ledger and the outbox, or follow the step's suppression behaviour."""
+        entry = run.entry
+        key = entry.step_key(step_id)
+        contact = Contact(
+            contact_id=key,
+            person_id=entry.person_id,
+            channel=action["channel"],
+            purpose=action.get("purpose", "CONTACT_PURPOSE_MARKETING"),
+            action_id=action.get("action_id", ""),
+            source="CONTACT_SOURCE_FLOW",
+            flow=f"flows/{entry.flow_id}",
+            flow_version=entry.version,
+            flow_step_id=step_id,
+            contact_time=run.now,
+        )
+        outcome = self._ledger.record_in(run.tx, run.tenant, contact, enforce_policy=True)
+        if outcome.recorded:
+            self._store.add_message(run.tx, run.tenant, message_of(entry, step_id, key, action, run.now))
+            self._record(run, step_id, "SENT", contact_id=key)
+            return str(action.get("next_step_id", ""))
+        reasons = [
+            {"reason": v.reason, "rule": v.rule, "description": v.description} for v in outcome.violations
+        ]
+        attempt = entry.visits.get(f"{step_id}~attempts", 0) + 1
+        entry.visits = {**entry.visits, f"{step_id}~attempts": attempt}
+        behaviour = action.get("on_suppressed", "SUPPRESSION_BEHAVIOR_SKIP")
+        self._record(
+            run, step_id, "SUPPRESSED", f"{key}~suppressed{attempt}", violations=reasons, behaviour=behaviour
+        )
+        if behaviour == "SUPPRESSION_BEHAVIOR_BRANCH":
+            return str(action.get("suppressed_step_id", ""))
+        if behaviour == "SUPPRESSION_BEHAVIOR_EXIT":
+            self._end(run, EntryStatus.EXITED, "suppressed")
+            return None
+        if behaviour == "SUPPRESSION_BEHAVIOR_WAIT":
+            retries = [v.retry_time for v in outcome.violations]
+            first = entry.visits.get(f"{step_id}~since", run.now)
+            entry.visits = {**entry.visits, f"{step_id}~since": first}
+            if retries and None not in retries:
+                due = max(t for t in retries if t is not None)
+                if due > run.now and due - first <= SUPPRESSION_WAIT_LIMIT_US:
+                    self._hold(run, step_id, due)
+                    return None
+        return str(action.get("next_step_id", ""))
+
+    # Helpers.
+
+    def _facts(self, run: Run) -> Facts:
+        entry = run.entry
+        person = self._ledger.person(run.tx, run.tenant, entry.person_id)
+        return Facts(
+            trigger=Occurrence.of_json(entry.trigger) if entry.trigger else None,
+            events=[Occurrence.of_json(e) for e in entry.events],
+            preferred_channel=person.preferred_channel,
+        )
+
+    def _engaged(self, run: Run, branch: dict[str, Any], event: Occurrence) -> bool:
+        names = {
+            "ENGAGEMENT_TYPE_DELIVERED": (
+                "Message Delivered",
+                "Message Opened",
+                "Message Clicked",
+                "Message Replied",
+            ),
+            "ENGAGEMENT_TYPE_OPENED": ("Message Opened", "Message Clicked", "Message Replied"),
+            "ENGAGEMENT_TYPE_CLICKED": ("Message Clicked",),
+            "ENGAGEMENT_TYPE_REPLIED": ("Message Replied",),
+        }.get(branch.get("engagement", ""), ())
+        watched = run.entry.step_key(branch.get("action_step_id", ""))
+        return event.name in names and event.properties.get("contact_id") == watched
+
+    def _hold(self, run: Run, step_id: str, due: int) -> None:
+        entry = run.entry
+        entry.status = EntryStatus.WAITING
+        timer = Timer(
+            key=entry.step_key(step_id),
+            due_time=due,
+            flow_id=entry.flow_id,
+            person_id=entry.person_id,
+            entry_number=entry.number,
+            kind=TimerKind.STEP,
+            step_id=step_id,
+            visit=entry.visits.get(step_id, 0),
+        )
+        self._store.add_timer(run.tx, run.tenant, timer)
+        self._record(
+            run,
+            step_id,
+            "WAIT",
+            f"{timer.key}~wait{entry.visits.get(f'{step_id}~attempts', 0)}",
+            due_time=due,
+        )
+
+    def _exit_timer(self, run: Run, name: str, due: int, reason: str) -> None:
+        entry = run.entry
+        timer = Timer(
+            f"{entry.key()}/~{name}",
+            due,
+            entry.flow_id,
+            entry.person_id,
+            entry.number,
+            TimerKind.EXIT,
+            reason=reason,
+        )
+        self._store.add_timer(run.tx, run.tenant, timer)
+
+    def _end(self, run: Run, status: EntryStatus, reason: str) -> None:
+        entry = run.entry
+        entry.status, entry.reason = status, reason
+        self._store.delete_entry_timers(run.tx, run.tenant, entry)
+        self._record(run, entry.step_id or "~entry", status.value, f"{entry.key()}/~end", reason=reason)
+
+    def _record(self, run: Run, step_id: str, outcome: str, key: str = "", **detail: Any) -> None:
+        entry = run.entry
+        self._store.add_runs(
+            run.tx,
+            run.tenant,
+            [
+                StepRun(
+                    key=key or entry.step_key(step_id),
+                    flow_id=entry.flow_id,
+                    version=entry.version,
+                    person_id=entry.person_id,
+                    entry_number=entry.number,
+                    step_id=step_id,
+                    outcome=outcome,
+                    run_time=run.now,
+                    detail=detail,
+                )
+            ],
+        )

@@ -1,0 +1,148 @@
+"""Events as the runtime sees them, and the contract's EventMatcher and PropertyFilter (analytics.proto)
+evaluated on one of them, in the proto3 JSON form the definitions are kept in.
+
+A property path reads `properties.<key>[.<key>...]`, `context.<field>...` (proto field names, such as
+`context.campaign.source`), or the event fields `name`, `type` and `channel` (the short lower-case names, such
+as `web`). `person.<trait>` paths are the journeys service's to read: here they are absent. Values compare as
+JSON values: numbers numerically, strings case-sensitively; a negated operator holds wherever its positive
+form does not, so for a missing property too (the same meaning as journeys' SQL and decision's matcher,
+which another service's package may not share: each service reads the contract)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["MISSING", "Occurrence", "filter_holds", "matches", "read_path"]
+
+MISSING: Any = object()
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """One event of a person: its enum values by their value names (`EVENT_TYPE_TRACK`, `CHANNEL_WEB`), its
+    time in microseconds since the epoch, its properties and context as JSON objects."""
+
+    event_id: str
+    person_id: str
+    name: str
+    time: int
+    type: str = "EVENT_TYPE_UNSPECIFIED"
+    channel: str = "CHANNEL_UNSPECIFIED"
+    properties: dict[str, Any] = field(default_factory=dict)
+    context: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "person_id": self.person_id,
+            "name": self.name,
+            "time": self.time,
+            "type": self.type,
+            "channel": self.channel,
+            "properties": self.properties,
+            "context": self.context,
+        }
+
+    @classmethod
+    def of_json(cls, value: dict[str, Any]) -> Occurrence:
+        return cls(**value)
+
+
+def read_path(event: Occurrence, path: str) -> Any:
+    """The value a property path reads of an event, or MISSING."""
+    if path == "name":
+        return event.name
+    if path == "type":
+        return event.type.removeprefix("EVENT_TYPE_").lower()
+    if path == "channel":
+        return event.channel.removeprefix("CHANNEL_").lower()
+    column, _, rest = path.partition(".")
+    node: Any = {"properties": event.properties, "context": event.context}.get(column, MISSING)
+    if node is MISSING or not rest:
+        return MISSING
+    for key in rest.split("."):
+        if not isinstance(node, dict):
+            return MISSING
+        node = node.get(key, MISSING)
+    return node
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return "null" if value is None else str(value)
+
+
+def _equal(found: Any, wanted: Any) -> bool:
+    if _number(wanted):
+        return _number(found) and float(found) == float(wanted)
+    return type(found) is type(wanted) and bool(found == wanted)
+
+
+def _order(found: Any, bound: Any) -> tuple[float, float] | None:
+    if _number(found) and _number(bound):
+        return float(found), float(bound)
+    return None
+
+
+_POSITIVE = {
+    "FILTER_OPERATOR_NOT_EQUALS": "FILTER_OPERATOR_EQUALS",
+    "FILTER_OPERATOR_NOT_CONTAINS": "FILTER_OPERATOR_CONTAINS",
+    "FILTER_OPERATOR_IS_NOT_SET": "FILTER_OPERATOR_IS_SET",
+}
+
+
+def _positive(operator: str, found: Any, values: list[Any]) -> bool:
+    present = found is not MISSING and found is not None
+    if operator == "FILTER_OPERATOR_IS_SET":
+        return present
+    if operator == "FILTER_OPERATOR_EQUALS":
+        return found is not MISSING and any(_equal(found, w) for w in values)
+    if not present:
+        return False
+    if operator == "FILTER_OPERATOR_CONTAINS":
+        return any(_text(w) in _text(found) for w in values)
+    if operator == "FILTER_OPERATOR_MATCHES_REGEX":
+        return bool(values) and re.search(str(values[0]), _text(found)) is not None
+    pair = _order(found, values[0] if values else None)
+    if pair is None:
+        return False
+    a, b = pair
+    return {
+        "FILTER_OPERATOR_GREATER_THAN": a > b,
+        "FILTER_OPERATOR_GREATER_THAN_OR_EQUAL": a >= b,
+        "FILTER_OPERATOR_LESS_THAN": a < b,
+        "FILTER_OPERATOR_LESS_THAN_OR_EQUAL": a <= b,
+    }.get(operator, False)
+
+
+def filter_holds(event: Occurrence, property_filter: dict[str, Any]) -> bool:
+    """Whether a PropertyFilter (its JSON form) holds for the event."""
+    operator = property_filter.get("operator", "FILTER_OPERATOR_UNSPECIFIED")
+    found = read_path(event, property_filter.get("property", ""))
+    values = list(property_filter.get("values", []))
+    if operator in _POSITIVE:
+        return not _positive(_POSITIVE[operator], found, values)
+    return _positive(operator, found, values)
+
+
+def matches(event: Occurrence, matcher: dict[str, Any] | None) -> bool:
+    """Whether the event matches an EventMatcher (its JSON form); every set field must match."""
+    matcher = matcher or {}
+    if matcher.get("event_name") and matcher["event_name"] != event.name:
+        return False
+    kind = matcher.get("event_type", "EVENT_TYPE_UNSPECIFIED")
+    if kind not in {"EVENT_TYPE_UNSPECIFIED", event.type}:
+        return False
+    channels = matcher.get("channels", [])
+    if channels and event.channel not in channels:
+        return False
+    return all(filter_holds(event, f) for f in matcher.get("property_filters", []))

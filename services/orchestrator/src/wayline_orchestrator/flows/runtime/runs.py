@@ -1,0 +1,63 @@
+"""What one run of the interpreter works with — the transaction, the tenant, the entry and its version's
+definition, the time — and the small computations of steps: durations, split buckets, local times."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import zoneinfo
+from dataclasses import dataclass
+from typing import Any
+
+from wayline.common.sql import Transaction
+from wayline_orchestrator.flows.model import Definition
+from wayline_orchestrator.flows.runtime.model import Entry
+from wayline_orchestrator.flows.values import seconds, timestamp
+
+__all__ = ["EPOCH", "SECOND", "Run", "local_due", "micros_of", "split_bucket", "us"]
+
+SECOND = 1_000_000
+EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+
+
+def us(value: Any) -> int:
+    """A JSON duration (`"90s"`) in microseconds; 0 when unset."""
+    return round((seconds(value) or 0.0) * SECOND)
+
+
+def micros_of(value: Any) -> int | None:
+    """A JSON timestamp in microseconds since the epoch; None when unset."""
+    moment = timestamp(value)
+    return None if moment is None else (moment - EPOCH) // datetime.timedelta(microseconds=1)
+
+
+def split_bucket(flow_id: str, step_id: str, person_id: str) -> float:
+    """The person's place in [0, 100) for a split: a hash of the flow, the step and the person, so a retry
+    (or a re-entry) lands in the same variant."""
+    digest = hashlib.sha256(f"{flow_id}\x1f{step_id}\x1f{person_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 * 100.0
+
+
+def local_due(now: int, hour: int, minute: int, zone: str) -> int:
+    """The next occurrence, after `now`, of a local time of day in a time zone."""
+    tz = zoneinfo.ZoneInfo(zone or "UTC")
+    local = (EPOCH + datetime.timedelta(microseconds=now)).astimezone(tz)
+    due = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    if due <= local:
+        due = (due + datetime.timedelta(days=1)).replace(hour=hour, minute=minute)
+    return (due - EPOCH) // datetime.timedelta(microseconds=1)
+
+
+@dataclass
+class Run:
+    """One run over an entry: what it reads and where it writes."""
+
+    tx: Transaction
+    tenant: str
+    definition: Definition
+    entry: Entry
+    now: int
+
+    @property
+    def steps(self) -> dict[str, dict[str, Any]]:
+        return {step["id"]: step for step in self.definition.get("steps", [])}

@@ -1,0 +1,335 @@
+"""Flow execution state in SQL, the same statements on SQLite (embedded) and PostgreSQL (production), in the
+orchestrator's one database: entries, timers, the outbox and the step runs. Every query but the timer claim
+is scoped by tenant.
+
+Work on one person's entries happens in one transaction that first locks them (`SELECT ... FOR UPDATE` on
+PostgreSQL; SQLite's `BEGIN IMMEDIATE` holds the database's one write lock), so an event and a timer of the
+same entry, on two replicas, run one after the other and the second sees what the first did.
+
+Timers are claimed in batches with a lease: the claim sets `lease_until` on due timers whose lease has
+passed (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so replicas claim disjoint batches; the single writer on
+SQLite), and the firing deletes the timer in the transaction that acts on the entry. A replica that dies
+between the two leaves the timer to be claimed again when its lease ends; the firing is guarded by the
+entry's state, so a second firing does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import Any
+
+from wayline.common.sql import DATABASE_DOWN, Database, Transaction, migrate
+from wayline_orchestrator.errors import FlowStoreUnavailable
+from wayline_orchestrator.flows.runtime.model import (
+    LIVE,
+    Entry,
+    EntryStatus,
+    Message,
+    StepRun,
+    Timer,
+    TimerKind,
+)
+
+__all__ = ["MIGRATIONS", "RuntimeStore"]
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        "CREATE TABLE flow_entries (tenant_id TEXT NOT NULL, flow_id TEXT NOT NULL, person_id TEXT NOT NULL,"
+        " entry_number BIGINT NOT NULL, version BIGINT NOT NULL, step_id TEXT NOT NULL,"
+        " status TEXT NOT NULL, revision BIGINT NOT NULL, entered_time BIGINT NOT NULL,"
+        " update_time BIGINT NOT NULL, trigger_event_id TEXT NOT NULL, body TEXT NOT NULL,"
+        " PRIMARY KEY (tenant_id, flow_id, person_id, entry_number))",
+        # An event delivered twice enters once.
+        "CREATE UNIQUE INDEX flow_entries_by_trigger ON flow_entries (tenant_id, flow_id, trigger_event_id)",
+        "CREATE INDEX flow_entries_by_person ON flow_entries (tenant_id, person_id, status)",
+        "CREATE TABLE flow_timers (tenant_id TEXT NOT NULL, timer_key TEXT NOT NULL,"
+        " due_time BIGINT NOT NULL, lease_until BIGINT NOT NULL, flow_id TEXT NOT NULL,"
+        " person_id TEXT NOT NULL, entry_number BIGINT NOT NULL, kind TEXT NOT NULL, step_id TEXT NOT NULL,"
+        " visit BIGINT NOT NULL, reason TEXT NOT NULL, PRIMARY KEY (tenant_id, timer_key))",
+        "CREATE INDEX flow_timers_by_due ON flow_timers (due_time)",
+        "CREATE INDEX flow_timers_by_entry ON flow_timers (tenant_id, flow_id, person_id, entry_number)",
+        "CREATE TABLE flow_outbox (tenant_id TEXT NOT NULL, idempotency_key TEXT NOT NULL,"
+        " flow_id TEXT NOT NULL, person_id TEXT NOT NULL, channel TEXT NOT NULL, create_time BIGINT NOT NULL,"
+        " state TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (tenant_id, idempotency_key))",
+        "CREATE INDEX flow_outbox_by_state ON flow_outbox (state, create_time)",
+        "CREATE TABLE flow_step_runs (tenant_id TEXT NOT NULL, step_key TEXT NOT NULL, flow_id TEXT NOT NULL,"
+        " person_id TEXT NOT NULL, step_id TEXT NOT NULL, outcome TEXT NOT NULL, run_time BIGINT NOT NULL,"
+        " body TEXT NOT NULL, PRIMARY KEY (tenant_id, step_key))",
+    ),
+)
+_ENTRY_COLUMNS = (
+    "flow_id, person_id, entry_number, version, step_id, status, revision, entered_time, update_time,"
+    " trigger_event_id, body"
+)
+_TIMER_COLUMNS = "timer_key, due_time, flow_id, person_id, entry_number, kind, step_id, visit, reason"
+_IN_CHUNK = 500  # person ids per IN list
+_BODY_FIELDS = ("reason", "trigger", "events", "visits", "converted_time")
+
+
+def _entry(row: tuple[Any, ...]) -> Entry:
+    flow_id, person_id, number, version, step_id, status, revision, entered, updated, trigger_id, body = row
+    return Entry(
+        flow_id=flow_id,
+        person_id=person_id,
+        number=int(number),
+        version=int(version),
+        step_id=step_id,
+        status=EntryStatus(status),
+        revision=int(revision),
+        entered_time=int(entered),
+        update_time=int(updated),
+        trigger_event_id=trigger_id,
+        **json.loads(body),
+    )
+
+
+def _entry_params(entry: Entry) -> tuple[Any, ...]:
+    body = json.dumps({name: getattr(entry, name) for name in _BODY_FIELDS}, sort_keys=True)
+    return (
+        entry.flow_id,
+        entry.person_id,
+        entry.number,
+        entry.version,
+        entry.step_id,
+        entry.status.value,
+        entry.revision,
+        entry.entered_time,
+        entry.update_time,
+        entry.trigger_event_id,
+        body,
+    )
+
+
+def _timer(row: tuple[Any, ...]) -> tuple[str, Timer]:
+    tenant, key, due, flow_id, person_id, number, kind, step_id, visit, reason = row
+    timer = Timer(
+        key, int(due), flow_id, person_id, int(number), TimerKind(kind), step_id, int(visit), reason
+    )
+    return tenant, timer
+
+
+class RuntimeStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def migrate(self) -> int:
+        with self._guard():
+            return migrate(self._db, "orchestrator_flow_runtime", MIGRATIONS)
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except DATABASE_DOWN as down:
+            raise FlowStoreUnavailable() from down
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        with self._guard(), self._db.transaction() as tx:
+            yield tx
+
+    def _lock(self) -> str:
+        return " FOR UPDATE" if self._db.engine == "postgresql" else ""
+
+    # Entries.
+
+    def live_entries(self, tx: Transaction, tenant: str, person_id: str) -> list[Entry]:
+        """The person's entries still inside a flow, locked until the transaction ends."""
+        rows = tx.execute(
+            f"SELECT {_ENTRY_COLUMNS} FROM flow_entries WHERE tenant_id = ? AND person_id = ?"
+            f" AND status IN (?, ?) ORDER BY flow_id, entry_number{self._lock()}",
+            (tenant, person_id, *LIVE),
+        )
+        return [_entry(row) for row in rows]
+
+    def persons_inside(self, tenant: str, person_ids: Sequence[str]) -> set[str]:
+        """Which of these persons have an entry still inside a flow (read without locking)."""
+        found: set[str] = set()
+        with self.transaction() as tx:
+            for start in range(0, len(person_ids), _IN_CHUNK):
+                chunk = person_ids[start : start + _IN_CHUNK]
+                rows = tx.execute(
+                    "SELECT DISTINCT person_id FROM flow_entries WHERE tenant_id = ? AND status IN (?, ?)"
+                    f" AND person_id IN ({', '.join('?' * len(chunk))})",
+                    (tenant, *LIVE, *chunk),
+                )
+                found.update(row[0] for row in rows)
+        return found
+
+    def entry(self, tx: Transaction, tenant: str, flow_id: str, person_id: str, number: int) -> Entry | None:
+        """One entry, locked until the transaction ends."""
+        rows = tx.execute(
+            f"SELECT {_ENTRY_COLUMNS} FROM flow_entries WHERE tenant_id = ? AND flow_id = ? AND person_id = ?"
+            f" AND entry_number = ?{self._lock()}",
+            (tenant, flow_id, person_id, number),
+        )
+        return _entry(rows[0]) if rows else None
+
+    def latest_entry(self, tx: Transaction, tenant: str, flow_id: str, person_id: str) -> Entry | None:
+        rows = tx.execute(
+            f"SELECT {_ENTRY_COLUMNS} FROM flow_entries WHERE tenant_id = ? AND flow_id = ? AND person_id = ?"
+            " ORDER BY entry_number DESC LIMIT 1",
+            (tenant, flow_id, person_id),
+        )
+        return _entry(rows[0]) if rows else None
+
+    def insert_entry(self, tx: Transaction, tenant: str, entry: Entry) -> bool:
+        """Add an entry; False (nothing written) when its number or its triggering event is already taken."""
+        rows = tx.execute(
+            f"INSERT INTO flow_entries (tenant_id, {_ENTRY_COLUMNS})"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING RETURNING entry_number",
+            (tenant, *_entry_params(entry)),
+        )
+        return bool(rows)
+
+    def update_entry(self, tx: Transaction, tenant: str, entry: Entry) -> None:
+        """Write an entry read (and locked) in this transaction."""
+        body = _entry_params(entry)[-1]
+        tx.execute(
+            "UPDATE flow_entries SET step_id = ?, status = ?, revision = ?, update_time = ?, body = ?"
+            " WHERE tenant_id = ? AND flow_id = ? AND person_id = ? AND entry_number = ?",
+            (
+                entry.step_id,
+                entry.status.value,
+                entry.revision,
+                entry.update_time,
+                body,
+                tenant,
+                entry.flow_id,
+                entry.person_id,
+                entry.number,
+            ),
+        )
+
+    def entries(self, tenant: str, flow_id: str) -> list[Entry]:
+        with self.transaction() as tx:
+            rows = tx.execute(
+                f"SELECT {_ENTRY_COLUMNS} FROM flow_entries WHERE tenant_id = ? AND flow_id = ?"
+                " ORDER BY person_id, entry_number",
+                (tenant, flow_id),
+            )
+        return [_entry(row) for row in rows]
+
+    # Timers.
+
+    def add_timer(self, tx: Transaction, tenant: str, timer: Timer) -> None:
+        tx.execute(
+            f"INSERT INTO flow_timers (tenant_id, lease_until, {_TIMER_COLUMNS})"
+            " VALUES (?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (
+                tenant,
+                timer.key,
+                timer.due_time,
+                timer.flow_id,
+                timer.person_id,
+                timer.entry_number,
+                timer.kind.value,
+                timer.step_id,
+                timer.visit,
+                timer.reason,
+            ),
+        )
+
+    def delete_timer(self, tx: Transaction, tenant: str, key: str) -> None:
+        tx.execute("DELETE FROM flow_timers WHERE tenant_id = ? AND timer_key = ?", (tenant, key))
+
+    def delete_entry_timers(self, tx: Transaction, tenant: str, entry: Entry) -> None:
+        tx.execute(
+            "DELETE FROM flow_timers"
+            " WHERE tenant_id = ? AND flow_id = ? AND person_id = ? AND entry_number = ?",
+            (tenant, entry.flow_id, entry.person_id, entry.number),
+        )
+
+    def claim_due(self, now: int, limit: int, lease_us: int) -> list[tuple[str, Timer]]:
+        """Claim up to `limit` timers due at `now` whose lease has passed, for `lease_us`; (tenant, timer)."""
+        skip = " FOR UPDATE SKIP LOCKED" if self._db.engine == "postgresql" else ""
+        with self.transaction() as tx:
+            rows = tx.execute(
+                "UPDATE flow_timers SET lease_until = ? WHERE (tenant_id, timer_key) IN"
+                " (SELECT tenant_id, timer_key FROM flow_timers WHERE due_time <= ? AND lease_until <= ?"
+                f" ORDER BY due_time LIMIT ?{skip}) RETURNING tenant_id, {_TIMER_COLUMNS}",
+                (now + lease_us, now, now, limit),
+            )
+        return sorted((_timer(row) for row in rows), key=lambda pair: pair[1].due_time)
+
+    def timers(self, tenant: str) -> list[Timer]:
+        with self.transaction() as tx:
+            rows = tx.execute(
+                f"SELECT tenant_id, {_TIMER_COLUMNS} FROM flow_timers WHERE tenant_id = ? ORDER BY due_time",
+                (tenant,),
+            )
+        return [_timer(row)[1] for row in rows]
+
+    # The outbox and the step runs.
+
+    def add_message(self, tx: Transaction, tenant: str, message: Message) -> bool:
+        rows = tx.execute(
+            "INSERT INTO flow_outbox (tenant_id, idempotency_key, flow_id, person_id, channel, create_time,"
+            " state, body) VALUES (?, ?, ?, ?, ?, ?, 'PENDING', ?) ON CONFLICT DO NOTHING"
+            " RETURNING idempotency_key",
+            (
+                tenant,
+                message.idempotency_key,
+                message.flow_id,
+                message.person_id,
+                message.channel,
+                message.create_time,
+                json.dumps(asdict(message), sort_keys=True),
+            ),
+        )
+        return bool(rows)
+
+    def messages(self, tenant: str) -> list[Message]:
+        with self.transaction() as tx:
+            rows = tx.execute(
+                "SELECT body FROM flow_outbox WHERE tenant_id = ? ORDER BY create_time, idempotency_key",
+                (tenant,),
+            )
+        return [Message(**json.loads(row[0])) for row in rows]
+
+    def run(self, tx: Transaction, tenant: str, key: str) -> StepRun | None:
+        rows = tx.execute(
+            "SELECT body FROM flow_step_runs WHERE tenant_id = ? AND step_key = ?", (tenant, key)
+        )
+        return StepRun(**json.loads(rows[0][0])) if rows else None
+
+    def add_runs(self, tx: Transaction, tenant: str, runs: Sequence[StepRun]) -> None:
+        tx.executemany(
+            "INSERT INTO flow_step_runs (tenant_id, step_key, flow_id, person_id, step_id, outcome, run_time,"
+            " body) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [
+                (
+                    tenant,
+                    r.key,
+                    r.flow_id,
+                    r.person_id,
+                    r.step_id,
+                    r.outcome,
+                    r.run_time,
+                    json.dumps(asdict(r), sort_keys=True),
+                )
+                for r in runs
+            ],
+        )
+
+    def runs(self, tenant: str, flow_id: str) -> list[StepRun]:
+        with self.transaction() as tx:
+            rows = tx.execute(
+                "SELECT body FROM flow_step_runs WHERE tenant_id = ? AND flow_id = ?"
+                " ORDER BY run_time, step_key",
+                (tenant, flow_id),
+            )
+        return [StepRun(**json.loads(row[0])) for row in rows]
+
+    # The published versions (the flows' store's table, read in this store's transactions).
+
+    def definition(self, tx: Transaction, tenant: str, flow_id: str, version: int) -> dict[str, Any] | None:
+        rows = tx.execute(
+            "SELECT definition FROM flow_versions WHERE tenant_id = ? AND flow_id = ? AND version = ?",
+            (tenant, flow_id, version),
+        )
+        return dict(json.loads(rows[0][0])) if rows else None

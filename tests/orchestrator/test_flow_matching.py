@@ -1,0 +1,75 @@
+"""The runtime's reading of EventMatcher and PropertyFilter on one event: paths, every operator, negated
+operators on missing properties, and the matcher's fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from wayline_orchestrator.flows.runtime.matching import MISSING, Occurrence, filter_holds, matches, read_path
+
+EVENT = Occurrence(
+    event_id="e1",
+    person_id="p1",
+    name="Cart Abandoned",
+    time=0,
+    type="EVENT_TYPE_TRACK",
+    channel="CHANNEL_WEB",
+    properties={"cart_value": 120, "plan": "pro", "items": {"count": 3}, "gift": False, "note": None},
+    context={"campaign": {"source": "newsletter"}, "timezone": "Europe/Paris"},
+)
+
+
+def _filter(path: str, operator: str, *values: Any) -> dict[str, Any]:
+    return {"property": path, "operator": f"FILTER_OPERATOR_{operator}", "values": list(values)}
+
+
+def test_read_path_reads_properties_context_and_event_fields() -> None:
+    assert read_path(EVENT, "properties.items.count") == 3
+    assert read_path(EVENT, "context.campaign.source") == "newsletter"
+    assert (read_path(EVENT, "name"), read_path(EVENT, "channel"), read_path(EVENT, "type")) == (
+        "Cart Abandoned",
+        "web",
+        "track",
+    )
+    assert read_path(EVENT, "properties.plan.tier") is MISSING
+    assert read_path(EVENT, "person.country") is MISSING
+
+
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        (_filter("properties.cart_value", "EQUALS", 120.0), True),
+        (_filter("properties.cart_value", "EQUALS", "120"), False),
+        (_filter("properties.plan", "EQUALS", "free", "pro"), True),
+        (_filter("properties.gift", "EQUALS", False), True),
+        (_filter("properties.gift", "EQUALS", 0), False),
+        (_filter("properties.plan", "NOT_EQUALS", "pro"), False),
+        (_filter("properties.missing", "NOT_EQUALS", "pro"), True),
+        (_filter("properties.plan", "CONTAINS", "r"), True),
+        (_filter("properties.cart_value", "CONTAINS", 12), True),
+        (_filter("properties.missing", "NOT_CONTAINS", "x"), True),
+        (_filter("context.campaign.source", "MATCHES_REGEX", "^news"), True),
+        (_filter("properties.cart_value", "GREATER_THAN", 100), True),
+        (_filter("properties.cart_value", "GREATER_THAN_OR_EQUAL", 120), True),
+        (_filter("properties.cart_value", "LESS_THAN", 120), False),
+        (_filter("properties.cart_value", "LESS_THAN_OR_EQUAL", 120), True),
+        (_filter("properties.plan", "GREATER_THAN", 1), False),
+        (_filter("properties.note", "IS_SET"), False),
+        (_filter("properties.note", "IS_NOT_SET"), True),
+        (_filter("properties.plan", "IS_SET"), True),
+    ],
+)
+def test_filter_holds_compares_as_json_values(condition: dict[str, Any], expected: bool) -> None:
+    assert filter_holds(EVENT, condition) is expected
+
+
+def test_matches_requires_every_set_field() -> None:
+    assert matches(EVENT, None)
+    assert matches(EVENT, {"event_name": "Cart Abandoned", "channels": ["CHANNEL_WEB", "CHANNEL_APP"]})
+    assert not matches(EVENT, {"event_name": "Cart Abandoned", "channels": ["CHANNEL_EMAIL"]})
+    assert not matches(EVENT, {"event_type": "EVENT_TYPE_PAGE"})
+    assert matches(EVENT, {"event_type": "EVENT_TYPE_TRACK"})
+    cheap = _filter("properties.cart_value", "LESS_THAN", 50)
+    assert not matches(EVENT, {"event_name": "Cart Abandoned", "property_filters": [cheap]})
