@@ -1,5 +1,5 @@
 """`wayline demo` end to end, as `make demo` runs it: events in through the gateway, timelines and the
-journeys analytics back out."""
+journeys analytics back out, and the abandoned-cart flow sending through connectors."""
 
 from __future__ import annotations
 
@@ -44,7 +44,26 @@ def test_demo_sends_events_and_prints_every_customers_timeline() -> None:
     _assert_clv(output)
     _assert_ml(output)
     _assert_decide(output)
+    _assert_flows(output)
     assert "every service stopped cleanly" in output
+
+
+def _assert_flows(output: str) -> None:
+    """The abandoned-cart flow ran: push to the consented, email when push was suppressed or not preferred,
+    nothing to the buyer, each message once through the demo's webhook connectors."""
+    assert "its 1 h wait shortened to 3 s for the demo" in output
+    rows = {
+        "u-cart-amy": r"push\s+│ cart-reminder-push\s+│ connectors/demo-push\s+│ -",
+        "u-cart-bo": r"email\s+│ cart-reminder-email\s+│ connectors/demo-email\s+│ push: no_consent",
+        "u-cart-cy": r"email\s+│ cart-reminder-email\s+│ connectors/demo-email\s+│ -",
+        "u-cart-dee": r"nothing \(bought: goal reached\)",
+    }
+    for customer, row in rows.items():
+        assert re.search(rf"^│ {customer}\s+│ [^│]+│ {row}", output, re.MULTILINE), (customer, output)
+    assert "3 messages delivered through connectors, each once by its Idempotency-Key (3 distinct)" in output
+    took = re.search(r"flow step took ([\d.]+) s", output)
+    assert took, output
+    assert float(took.group(1)) < 15
 
 
 def _assert_clv(output: str) -> None:

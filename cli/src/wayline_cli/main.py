@@ -29,6 +29,7 @@ from wayline_cli import (
     demo,
     demo_clv,
     demo_decide,
+    demo_flows,
     demo_gateway,
     demo_http,
     demo_identity,
@@ -116,7 +117,8 @@ def demo_command(
     ] = None,
 ) -> None:
     """Start the suite, send touchpoints from many channels and devices through the gateway, and print the
-    customers' timelines and the journeys analytics on them, read back through the gateway."""
+    customers' timelines and the journeys analytics on them, read back through the gateway; last, the
+    abandoned-cart flow sends through webhook connectors to the demo's own receiver."""
     for name, value in demo_decide.DEMO_BUDGETS.items():
         os.environ.setdefault(name, value)  # the services inherit it
     with tempfile.TemporaryDirectory(prefix="wayline-demo-") as scratch:
@@ -161,6 +163,7 @@ def _run_demo(suite: Suite, count: int) -> None:
             channel, suite.address("gateway"), suite.api_key, suite.data_dir / "models", console
         )
         demo_decide.show_decide(channel, auth, "next-best-action", version_2, console)
+        demo_flows.show_flows(channel, auth, console)
 
 
 def _show_http_collector(channel: grpc.Channel, suite: Suite, auth: tuple[tuple[str, str], ...]) -> None:

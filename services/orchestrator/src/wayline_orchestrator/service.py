@@ -1,5 +1,6 @@
 """Wires the orchestrator together: the contact ledger's, the flows' and the connectors' stores and the
-flows' runtime (one database), the flows' timer loop and OrchestratorService. The contact policy, the ledger,
+flows' runtime (one database), the flows' timer loop, the outbox dispatcher's loop (dispatch.py) and
+OrchestratorService. The contact policy, the ledger,
 the flow definitions' and the connectors' RPCs are served, and ObserveEvents runs the published flows;
 SimulateFlow and GetFlowStats answer UNIMPLEMENTED (with the RPC's name) until they land. `clock`
 (microseconds since the epoch) is for tests: a fake one moves the ledger's and the flows' time."""
@@ -17,8 +18,10 @@ from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
 from wayline_orchestrator.connectors import ConnectorStore, Deliverer
 from wayline_orchestrator.connectors.catalogue import ConnectorCatalogue
 from wayline_orchestrator.contacts import ContactLedger, ContactStore
+from wayline_orchestrator.dispatch import OutboxDispatcher
 from wayline_orchestrator.flows import FlowCatalogue, FlowStore
 from wayline_orchestrator.flows.runtime import FlowRuntime, RuntimeStore, TimerLoop
+from wayline_orchestrator.flows.runtime.outbox_store import OutboxStore
 from wayline_orchestrator.servicer import OrchestratorServicer
 from wayline_orchestrator.settings import OrchestratorSettings
 
@@ -45,6 +48,15 @@ def orchestrator_service(
         else FlowRuntime(runtime_store, flow_store, ledger, lease_us=lease_us)
     )
     timers = TimerLoop(runtime.fire_due, settings.timer_poll_interval_seconds, settings.timer_batch_size)
+    dispatcher = OutboxDispatcher(
+        OutboxStore(db), connector_store, deliverer, round(settings.outbox_lease_seconds * 1_000_000)
+    )
+    outbox = TimerLoop(
+        dispatcher.dispatch_due,
+        settings.outbox_poll_interval_seconds,
+        settings.outbox_batch_size,
+        "flow-outbox",
+    )
 
     def register(server: grpc.Server) -> list[str]:
         # The RPCs OrchestratorServicer does not define yet fall through to the generated base: UNIMPLEMENTED.
@@ -58,8 +70,10 @@ def orchestrator_service(
         connector_store.migrate()
         runtime_store.migrate()
         timers.start()
+        outbox.start()
 
     def stop() -> None:
+        outbox.stop()
         timers.stop()
         deliverer.close()
         db.close()

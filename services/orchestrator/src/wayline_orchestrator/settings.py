@@ -45,3 +45,20 @@ class OrchestratorSettings(ServiceSettings):
         description="How long a claimed timer stays with the replica that claimed it; a replica that dies "
         "before firing it leaves it to be claimed again after this.",
     )
+    outbox_poll_interval_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often the outbox dispatcher looks for flow messages to deliver through connectors; "
+        "it looks again at once while a batch comes back full.",
+    )
+    outbox_batch_size: int = Field(
+        default=50, ge=1, le=10_000, description="The most outbox messages one replica claims at a time."
+    )
+    outbox_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a claimed outbox message stays with the replica that claimed it; one whose "
+        "replica dies before recording the attempt is claimed again after this (at least once, same "
+        "idempotency key). Keep it above the connectors' timeouts.",
+    )

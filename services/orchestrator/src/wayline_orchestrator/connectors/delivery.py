@@ -68,6 +68,13 @@ class Deliverer:
         self._store.bury(tenant, connector.connector_id, message, outcome, reason, int(time.time() * 1e6))
         return replace(outcome, dead_lettered=True)
 
+    def attempt(self, connector: Connector, message: Message, number: int) -> Attempt:
+        """One attempt (number `number`, from 1), no retry and no dead letter: the outbox dispatcher's."""
+        return self._attempts(connector, message)(number)
+
+    def bury(self, tenant: str, connector_id: str, message: Message, outcome: Outcome, reason: str) -> None:
+        self._store.bury(tenant, connector_id, message, outcome, reason, int(time.time() * 1e6))
+
     def test(self, connector: Connector, message: Message) -> Outcome:
         """One attempt, no retry and no dead letter."""
         return with_retries(self._attempts(connector, message, test=True), RetryPolicy(max_attempts=1))

@@ -59,6 +59,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         " person_id TEXT NOT NULL, step_id TEXT NOT NULL, outcome TEXT NOT NULL, run_time BIGINT NOT NULL,"
         " body TEXT NOT NULL, PRIMARY KEY (tenant_id, step_key))",
     ),
+    (
+        # Dispatch through connectors (ADR 35): the next attempt's time, the claim's lease, the attempts made,
+        # and the outcome (the delivery time, or why the message is dead or unrouted).
+        "ALTER TABLE flow_outbox ADD COLUMN next_time BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE flow_outbox ADD COLUMN lease_until BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE flow_outbox ADD COLUMN attempts BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE flow_outbox ADD COLUMN settle_time BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE flow_outbox ADD COLUMN reason TEXT NOT NULL DEFAULT ''",
+        "CREATE INDEX flow_outbox_by_next ON flow_outbox (state, next_time)",
+    ),
 )
 _ENTRY_COLUMNS = (
     "flow_id, person_id, entry_number, version, step_id, status, revision, entered_time, update_time,"

@@ -15,8 +15,11 @@ log = structlog.get_logger("wayline.orchestrator")
 
 
 class TimerLoop:
-    def __init__(self, fire: Callable[[int], int], interval_s: float, batch_size: int) -> None:
+    def __init__(
+        self, fire: Callable[[int], int], interval_s: float, batch_size: int, name: str = "flow-timers"
+    ) -> None:
         self._fire = fire
+        self._name = name
         self._interval_s = interval_s
         self._batch_size = batch_size
         self._stopped = threading.Event()
@@ -24,7 +27,7 @@ class TimerLoop:
 
     def start(self) -> None:
         self._stopped.clear()
-        self._thread = threading.Thread(target=self._run, name="flow-timers", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -38,7 +41,7 @@ class TimerLoop:
             try:
                 fired = self._fire(self._batch_size)
             except Exception:
-                log.exception("flows.timers_failed")
+                log.exception("flows.loop_failed", loop=self._name)
                 fired = 0
             if fired < self._batch_size:
                 self._stopped.wait(self._interval_s)

@@ -1,0 +1,90 @@
+"""The outbox's dispatch state in SQL (both engines): PENDING messages are claimed in batches with a lease,
+as timers are (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so replicas claim disjoint batches; SQLite's single
+writer), and settled by key: DELIVERED with its time, PENDING again with the next attempt's time, DEAD or
+UNROUTED with the reason. A settlement only applies to a row still PENDING, so a late replica whose lease
+passed cannot undo what another recorded."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from wayline.common.sql import Database
+from wayline_orchestrator.flows.runtime.model import Message
+
+__all__ = ["Claimed", "OutboxState", "OutboxStore"]
+
+
+class OutboxState:
+    PENDING = "PENDING"
+    DELIVERED = "DELIVERED"
+    DEAD = "DEAD"
+    UNROUTED = "UNROUTED"
+
+
+@dataclass(frozen=True)
+class Claimed:
+    tenant: str
+    message: Message
+    attempts: int  # attempts made before this claim
+
+
+@dataclass(frozen=True)
+class Settled:
+    state: str
+    attempts: int
+    next_time: int
+    settle_time: int
+    reason: str
+
+
+class OutboxStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def claim(self, now: int, limit: int, lease_us: int) -> list[Claimed]:
+        """Claim up to `limit` PENDING messages due at `now` whose lease has passed, for `lease_us`."""
+        skip = " FOR UPDATE SKIP LOCKED" if self._db.engine == "postgresql" else ""
+        with self._db.transaction() as tx:
+            rows = tx.execute(
+                "UPDATE flow_outbox SET lease_until = ? WHERE (tenant_id, idempotency_key) IN"
+                " (SELECT tenant_id, idempotency_key FROM flow_outbox WHERE state = 'PENDING'"
+                f" AND next_time <= ? AND lease_until <= ? ORDER BY next_time, create_time LIMIT ?{skip})"
+                " RETURNING tenant_id, body, attempts",
+                (now + lease_us, now, now, limit),
+            )
+        claimed = [Claimed(t, Message(**json.loads(body)), int(n)) for t, body, n in rows]
+        return sorted(claimed, key=lambda c: (c.message.create_time, c.message.idempotency_key))
+
+    def settle(
+        self,
+        tenant: str,
+        key: str,
+        state: str,
+        attempts: int,
+        *,
+        next_time: int = 0,
+        at: int = 0,
+        reason: str = "",
+    ) -> bool:
+        """Record a claim's outcome; False when the row was no longer PENDING."""
+        with self._db.transaction() as tx:
+            rows = tx.execute(
+                "UPDATE flow_outbox SET state = ?, attempts = ?, next_time = ?, lease_until = 0,"
+                " settle_time = ?, reason = ? WHERE tenant_id = ? AND idempotency_key = ?"
+                " AND state = 'PENDING' RETURNING idempotency_key",
+                (state, attempts, next_time, at, reason, tenant, key),
+            )
+        return bool(rows)
+
+    def settled(self, tenant: str, key: str) -> Settled | None:
+        with self._db.transaction() as tx:
+            rows = tx.execute(
+                "SELECT state, attempts, next_time, settle_time, reason FROM flow_outbox"
+                " WHERE tenant_id = ? AND idempotency_key = ?",
+                (tenant, key),
+            )
+        if not rows:
+            return None
+        state, attempts, next_time, at, reason = rows[0]
+        return Settled(state, int(attempts), int(next_time), int(at), reason)
