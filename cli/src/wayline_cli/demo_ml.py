@@ -19,7 +19,7 @@ from wayline.client import Client
 from wayline.decision.v1 import decision_service_pb2 as decision_pb
 from wayline.decision.v1 import decision_service_pb2_grpc as decision_grpc
 from wayline.decision.v1 import model_pb2
-from wayline.journeys.v1 import feature_pb2
+from wayline.journeys.v1 import feature_pb2, lifecycle_stage_pb2
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
 from wayline_cli.models import package_files, upload_requests
 from wayline_ml.evaluate import evaluate
@@ -39,9 +39,6 @@ __all__ = ["show_ml"]
 PEOPLE, DAYS = 1500, 90
 
 
-_STAGE_NAMES = ("awareness", "acquisition", "onboarding", "engagement", "retention", "advocacy")
-
-
 def _stages(spec: feature_pb2.FeatureSpec, table: TrainingTable) -> str:
     """How many decisions saw each stage of the spec's LIFECYCLE_STAGE feature (computed point in time by
     journeys, as the decision service computes it online)."""
@@ -51,7 +48,12 @@ def _stages(spec: feature_pb2.FeatureSpec, table: TrainingTable) -> str:
         if f.aggregation == feature_pb2.FEATURE_AGGREGATION_LIFECYCLE_STAGE
     )
     found = Counter(int(v) for v in table.features[:, column].tolist() if not math.isnan(v))
-    return " · ".join(f"{name} {found.get(i, 0):,}" for i, name in enumerate(_STAGE_NAMES, start=1))
+    return " · ".join(f"{_stage_name(i)} {found.get(i, 0):,}" for i in range(1, 7))
+
+
+def _stage_name(number: int) -> str:
+    """`LIFECYCLE_STAGE_ENGAGEMENT` → `engagement`."""
+    return lifecycle_stage_pb2.LifecycleStage.Name(number).removeprefix("LIFECYCLE_STAGE_").lower()  # type: ignore[arg-type]
 
 
 def show_ml(channel: grpc.Channel, address: str, api_key: str, registry_root: Path, console: Console) -> Path:

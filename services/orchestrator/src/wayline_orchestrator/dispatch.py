@@ -31,7 +31,7 @@ from wayline_orchestrator.connectors.model import (
     Recipient,
     Status,
 )
-from wayline_orchestrator.connectors.retry import backoff
+from wayline_orchestrator.connectors.retry import next_wait
 from wayline_orchestrator.connectors.store import ConnectorStore
 from wayline_orchestrator.flows.runtime.model import Message as OutboxMessage
 from wayline_orchestrator.flows.runtime.outbox_store import Claimed, OutboxState, OutboxStore
@@ -142,11 +142,7 @@ class OutboxDispatcher:
         if number >= connector.retry.max_attempts:
             self._dead(item, number, "exhausted", connector.connector_id, outcome)
             return
-        policy = connector.retry
-        if result.retry_after is not None:
-            wait = min(max(result.retry_after, 0.0), policy.max_backoff)
-        else:
-            wait = backoff(policy, number)
+        wait = next_wait(connector.retry, number, result.retry_after)
         next_time = self._clock() + round(wait * 1_000_000)
         reason = result.error
         self._outbox.settle(item.tenant, key, OutboxState.PENDING, number, next_time=next_time, reason=reason)

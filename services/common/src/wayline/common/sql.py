@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -22,7 +22,15 @@ from typing import Any, Protocol
 
 import psycopg
 
-__all__ = ["DATABASE_DOWN", "Database", "Transaction", "migrate", "open_database"]
+__all__ = [
+    "DATABASE_DOWN",
+    "Database",
+    "Transaction",
+    "guarded_transaction",
+    "migrate",
+    "open_database",
+    "unavailable_as",
+]
 
 Params = Sequence[Any]
 
@@ -47,6 +55,23 @@ class Database(Protocol):
 
     def close(self) -> None:
         """Close every connection this object opened."""
+
+
+@contextmanager
+def unavailable_as(unavailable: Callable[[], Exception]) -> Iterator[None]:
+    """Run the block; the database being down (DATABASE_DOWN) raises `unavailable()` instead, the store's own
+    UNAVAILABLE error."""
+    try:
+        yield
+    except DATABASE_DOWN as down:
+        raise unavailable() from down
+
+
+@contextmanager
+def guarded_transaction(db: Database, unavailable: Callable[[], Exception]) -> Iterator[Transaction]:
+    """A transaction on `db`, with the database being down raised as `unavailable()`."""
+    with unavailable_as(unavailable), db.transaction() as tx:
+        yield tx
 
 
 @lru_cache(maxsize=512)

@@ -10,13 +10,23 @@ from collections.abc import Callable
 
 from wayline_orchestrator.connectors.model import Attempt, Outcome, RetryPolicy, Status
 
-__all__ = ["backoff", "with_retries"]
+__all__ = ["backoff", "next_wait", "with_retries"]
 
 
 def backoff(policy: RetryPolicy, retry: int, rng: random.Random | None = None) -> float:
     """The wait before retry number `retry` (1 for the first retry), in seconds."""
     ceiling = min(policy.max_backoff, policy.initial_backoff * 2 ** (retry - 1))
     return (rng or random).uniform(0.0, ceiling)
+
+
+def next_wait(
+    policy: RetryPolicy, retry: int, retry_after: float | None, rng: random.Random | None = None
+) -> float:
+    """The wait before retry number `retry`: the receiver's Retry-After capped by max_backoff when it gave
+    one, else the jittered backoff."""
+    if retry_after is not None:
+        return min(max(retry_after, 0.0), policy.max_backoff)
+    return backoff(policy, retry, rng)
 
 
 def with_retries(
@@ -39,8 +49,4 @@ def with_retries(
                 error=result.error,
                 duration=time.monotonic() - started,
             )
-        if result.retry_after is not None:
-            wait = min(max(result.retry_after, 0.0), policy.max_backoff)
-        else:
-            wait = backoff(policy, n, rng)
-        sleep(wait)
+        sleep(next_wait(policy, n, result.retry_after, rng))

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from wayline.common.sql import DATABASE_DOWN, Database, Transaction, migrate
+from wayline.common.sql import Database, Transaction, guarded_transaction, migrate, unavailable_as
 from wayline_orchestrator.connectors.model import (
     Channel,
     Connector,
@@ -105,19 +105,12 @@ class ConnectorStore:
         self._db = db
 
     def migrate(self) -> int:
-        with self._guard():
+        with unavailable_as(ConnectorStoreUnavailable):
             return migrate(self._db, "orchestrator_connectors", MIGRATIONS)
 
     @contextmanager
-    def _guard(self) -> Iterator[None]:
-        try:
-            yield
-        except DATABASE_DOWN as down:
-            raise ConnectorStoreUnavailable() from down
-
-    @contextmanager
     def _transaction(self) -> Iterator[Transaction]:
-        with self._guard(), self._db.transaction() as tx:
+        with guarded_transaction(self._db, ConnectorStoreUnavailable) as tx:
             yield tx
 
     def get(self, tenant: str, connector_id: str) -> Connector | None:

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from wayline.common.sql import DATABASE_DOWN, Database, Transaction, migrate
+from wayline.common.sql import Database, Transaction, guarded_transaction, migrate, unavailable_as
 from wayline_orchestrator.contacts.codec import CONTACT_BODY_FIELDS, contact_body, policy_body, policy_of
 from wayline_orchestrator.contacts.model import ANY_CHANNEL, Consent, Contact, ContactPolicy, Person
 from wayline_orchestrator.contacts.rules import Past
@@ -107,19 +107,12 @@ class ContactStore:
         self._db = db
 
     def migrate(self) -> int:
-        with self._guard():
+        with unavailable_as(LedgerUnavailable):
             return migrate(self._db, "orchestrator_contacts", MIGRATIONS)
 
     @contextmanager
-    def _guard(self) -> Iterator[None]:
-        try:
-            yield
-        except DATABASE_DOWN as down:
-            raise LedgerUnavailable() from down
-
-    @contextmanager
     def transaction(self) -> Iterator[Transaction]:
-        with self._guard(), self._db.transaction() as tx:
+        with guarded_transaction(self._db, LedgerUnavailable) as tx:
             yield tx
 
     @contextmanager

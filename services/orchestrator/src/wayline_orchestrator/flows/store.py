@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from wayline.common.sql import DATABASE_DOWN, Database, Transaction, migrate
+from wayline.common.sql import Database, Transaction, guarded_transaction, migrate, unavailable_as
 from wayline_orchestrator.errors import FlowStoreUnavailable
 from wayline_orchestrator.flows.model import Definition, Flow, FlowState, PauseMode
 
@@ -68,19 +68,12 @@ class FlowStore:
         self._db = db
 
     def migrate(self) -> int:
-        with self._guard():
+        with unavailable_as(FlowStoreUnavailable):
             return migrate(self._db, "orchestrator_flows", MIGRATIONS)
 
     @contextmanager
-    def _guard(self) -> Iterator[None]:
-        try:
-            yield
-        except DATABASE_DOWN as down:
-            raise FlowStoreUnavailable() from down
-
-    @contextmanager
     def _transaction(self) -> Iterator[Transaction]:
-        with self._guard(), self._db.transaction() as tx:
+        with guarded_transaction(self._db, FlowStoreUnavailable) as tx:
             yield tx
 
     def insert(self, tenant: str, flow: Flow) -> bool:

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any
 
-from wayline.common.sql import DATABASE_DOWN, Database, Transaction, migrate
+from wayline.common.sql import Database, Transaction, guarded_transaction, migrate, unavailable_as
 from wayline_orchestrator.errors import FlowStoreUnavailable
 from wayline_orchestrator.flows.runtime.model import (
     LIVE,
@@ -126,19 +126,12 @@ class RuntimeStore:
         self._db = db
 
     def migrate(self) -> int:
-        with self._guard():
+        with unavailable_as(FlowStoreUnavailable):
             return migrate(self._db, "orchestrator_flow_runtime", MIGRATIONS)
 
     @contextmanager
-    def _guard(self) -> Iterator[None]:
-        try:
-            yield
-        except DATABASE_DOWN as down:
-            raise FlowStoreUnavailable() from down
-
-    @contextmanager
     def transaction(self) -> Iterator[Transaction]:
-        with self._guard(), self._db.transaction() as tx:
+        with guarded_transaction(self._db, FlowStoreUnavailable) as tx:
             yield tx
 
     def _lock(self) -> str:
