@@ -8,12 +8,14 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from wayline.event.v1 import event_pb2 as _event_pb2
 from wayline.identity.v1 import person_override_pb2 as _person_override_pb2
 from wayline.journeys.v1 import analytics_pb2 as _analytics_pb2
+from wayline.journeys.v1 import condition_pb2 as _condition_pb2
 from wayline.journeys.v1 import customer_value_pb2 as _customer_value_pb2
 from wayline.journeys.v1 import feature_pb2 as _feature_pb2
 from wayline.journeys.v1 import funnel_pb2 as _funnel_pb2
@@ -1989,3 +1991,183 @@ class CountDecisionOutcomesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CountDecisionOutcomesResponse: _TypeAlias = CountDecisionOutcomesResponse  # noqa: Y015
+
+@_typing.final
+class EvaluatePersonConditionsRequest(_message.Message):
+    """EvaluatePersonConditionsRequest names a person and the conditions to evaluate for them."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSON_FIELD_NUMBER: _builtins.int
+    CONDITIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def person(self) -> _event_pb2.PersonRef:
+        """The person, by person id or by any identifier of theirs."""
+
+    @_builtins.property
+    def conditions(self) -> _containers.RepeatedCompositeFieldContainer[_condition_pb2.PersonCondition]:
+        """The conditions, 1 to 50; each is evaluated on its own."""
+
+    def __init__(
+        self,
+        *,
+        person: _event_pb2.PersonRef | None = ...,
+        conditions: _abc.Iterable[_condition_pb2.PersonCondition] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["person", b"person"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conditions", b"conditions", "person", b"person"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EvaluatePersonConditionsRequest: _TypeAlias = EvaluatePersonConditionsRequest  # noqa: Y015
+
+@_typing.final
+class EvaluatePersonConditionsResponse(_message.Message):
+    """EvaluatePersonConditionsResponse answers each condition for the person."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    RESULTS_FIELD_NUMBER: _builtins.int
+    person_id: _builtins.str
+    """The person's id (after the overrides)."""
+    @_builtins.property
+    def results(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bool]:
+        """Whether each condition holds, in the order of the request's `conditions`."""
+
+    def __init__(
+        self,
+        *,
+        person_id: _builtins.str = ...,
+        results: _abc.Iterable[_builtins.bool] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["person_id", b"person_id", "results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EvaluatePersonConditionsResponse: _TypeAlias = EvaluatePersonConditionsResponse  # noqa: Y015
+
+@_typing.final
+class GetPersonPropertiesRequest(_message.Message):
+    """GetPersonPropertiesRequest names a person and the properties wanted."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSON_FIELD_NUMBER: _builtins.int
+    KEYS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def person(self) -> _event_pb2.PersonRef:
+        """The person, by person id or by any identifier of theirs."""
+
+    @_builtins.property
+    def keys(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The property keys (without the `person.` prefix, for example `first_name`), at most 100; empty means
+        every property.
+        """
+
+    def __init__(
+        self,
+        *,
+        person: _event_pb2.PersonRef | None = ...,
+        keys: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["person", b"person"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["keys", b"keys", "person", b"person"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPersonPropertiesRequest: _TypeAlias = GetPersonPropertiesRequest  # noqa: Y015
+
+@_typing.final
+class GetPersonPropertiesResponse(_message.Message):
+    """GetPersonPropertiesResponse carries a person's properties."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    PROPERTIES_FIELD_NUMBER: _builtins.int
+    person_id: _builtins.str
+    """The person's id (after the overrides)."""
+    @_builtins.property
+    def properties(self) -> _struct_pb2.Struct:
+        """The latest value of each property asked for that the person has; keys they lack are absent."""
+
+    def __init__(
+        self,
+        *,
+        person_id: _builtins.str = ...,
+        properties: _struct_pb2.Struct | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["properties", b"properties"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["person_id", b"person_id", "properties", b"properties"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPersonPropertiesResponse: _TypeAlias = GetPersonPropertiesResponse  # noqa: Y015
+
+@_typing.final
+class ExportEventsRequest(_message.Message):
+    """ExportEventsRequest defines an export of stored events."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TIME_RANGE_FIELD_NUMBER: _builtins.int
+    MAX_PERSONS_FIELD_NUMBER: _builtins.int
+    EVENT_NAMES_FIELD_NUMBER: _builtins.int
+    max_persons: _builtins.int
+    """The most persons to export, chosen by a stable hash of the person id (the same persons on every call
+    with the same range); 0 means every person.
+    """
+    @_builtins.property
+    def time_range(self) -> _event_pb2.TimeRange:
+        """The events whose `timestamp` falls in this range; start and end are required."""
+
+    @_builtins.property
+    def event_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Only events with these names; empty means every name."""
+
+    def __init__(
+        self,
+        *,
+        time_range: _event_pb2.TimeRange | None = ...,
+        max_persons: _builtins.int = ...,
+        event_names: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["time_range", b"time_range"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_names", b"event_names", "max_persons", b"max_persons", "time_range", b"time_range"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportEventsRequest: _TypeAlias = ExportEventsRequest  # noqa: Y015
+
+@_typing.final
+class ExportEventsResponse(_message.Message):
+    """ExportEventsResponse is one chunk of the export. A person's events may span chunks; persons come one
+    after another (never interleaved).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[_event_pb2.Event]:
+        """The events, grouped by person, each person's oldest first."""
+
+    def __init__(
+        self,
+        *,
+        events: _abc.Iterable[_event_pb2.Event] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportEventsResponse: _TypeAlias = ExportEventsResponse  # noqa: Y015

@@ -174,6 +174,21 @@ class JourneyServiceStub:
                 request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.CountDecisionOutcomesRequest.SerializeToString,
                 response_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.CountDecisionOutcomesResponse.FromString,
                 _registered_method=True)
+        self.EvaluatePersonConditions = channel.unary_unary(
+                '/wayline.journeys.v1.JourneyService/EvaluatePersonConditions',
+                request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.EvaluatePersonConditionsRequest.SerializeToString,
+                response_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.EvaluatePersonConditionsResponse.FromString,
+                _registered_method=True)
+        self.GetPersonProperties = channel.unary_unary(
+                '/wayline.journeys.v1.JourneyService/GetPersonProperties',
+                request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetPersonPropertiesRequest.SerializeToString,
+                response_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetPersonPropertiesResponse.FromString,
+                _registered_method=True)
+        self.ExportEvents = channel.unary_stream(
+                '/wayline.journeys.v1.JourneyService/ExportEvents',
+                request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ExportEventsRequest.SerializeToString,
+                response_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ExportEventsResponse.FromString,
+                _registered_method=True)
 
 
 class JourneyServiceServicer:
@@ -517,6 +532,44 @@ class JourneyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EvaluatePersonConditions(self, request, context):
+        """EvaluatePersonConditions evaluates person conditions (properties, event counts, sequences, lifecycle
+        stage, segment membership, identifier types, customer value) for one person at the time of the call,
+        with the same semantics as segments. The orchestrator calls it for flow branches and entry audiences.
+
+        Errors: INVALID_ARGUMENT when no person or no condition is given, more than 50 conditions, or a
+        condition is malformed (field paths from the request's root); NOT_FOUND with reason `SEGMENT_NOT_FOUND`
+        when a condition names a missing segment. A person without stored events is evaluated on no events (not
+        NOT_FOUND), so "has not purchased" holds for a stranger.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPersonProperties(self, request, context):
+        """GetPersonProperties returns the person properties (traits: the latest value of each property of the
+        person's identify events, merges followed) of one person, for personalisation.
+
+        Errors: INVALID_ARGUMENT when no person is given or more than 100 keys are asked. A person without
+        stored events has no properties (not NOT_FOUND).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportEvents(self, request, context):
+        """ExportEvents streams the stored events of a time range person by person (each person's events oldest
+        first, `person_id` mapped through the overrides), optionally for a stable sample of persons. SimulateFlow
+        replays it; exports and backfills read it too.
+
+        Errors: INVALID_ARGUMENT when `time_range` lacks a start or an end, or is reversed, or `max_persons` is
+        negative; RESOURCE_EXHAUSTED with reason `QUERY_TOO_LARGE` when the range holds more events than the
+        service streams in one call (narrow the range or lower `max_persons`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JourneyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -649,6 +702,21 @@ def add_JourneyServiceServicer_to_server(servicer, server):
                     servicer.CountDecisionOutcomes,
                     request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.CountDecisionOutcomesRequest.FromString,
                     response_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.CountDecisionOutcomesResponse.SerializeToString,
+            ),
+            'EvaluatePersonConditions': grpc.unary_unary_rpc_method_handler(
+                    servicer.EvaluatePersonConditions,
+                    request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.EvaluatePersonConditionsRequest.FromString,
+                    response_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.EvaluatePersonConditionsResponse.SerializeToString,
+            ),
+            'GetPersonProperties': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPersonProperties,
+                    request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetPersonPropertiesRequest.FromString,
+                    response_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetPersonPropertiesResponse.SerializeToString,
+            ),
+            'ExportEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportEvents,
+                    request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ExportEventsRequest.FromString,
+                    response_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ExportEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1363,6 +1431,87 @@ class JourneyService:
             '/wayline.journeys.v1.JourneyService/CountDecisionOutcomes',
             wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.CountDecisionOutcomesRequest.SerializeToString,
             wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.CountDecisionOutcomesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EvaluatePersonConditions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.journeys.v1.JourneyService/EvaluatePersonConditions',
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.EvaluatePersonConditionsRequest.SerializeToString,
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.EvaluatePersonConditionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPersonProperties(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.journeys.v1.JourneyService/GetPersonProperties',
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetPersonPropertiesRequest.SerializeToString,
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetPersonPropertiesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/wayline.journeys.v1.JourneyService/ExportEvents',
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ExportEventsRequest.SerializeToString,
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ExportEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -267,6 +267,32 @@ class JourneyServiceStub:
     Errors: INVALID_ARGUMENT when `model` is empty or the time range is inverted; UNAVAILABLE when the store
     is down (retryable).
     """
+    EvaluatePersonConditions: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.EvaluatePersonConditionsRequest, _journeys_service_pb2.EvaluatePersonConditionsResponse]
+    """EvaluatePersonConditions evaluates person conditions (properties, event counts, sequences, lifecycle
+    stage, segment membership, identifier types, customer value) for one person at the time of the call,
+    with the same semantics as segments. The orchestrator calls it for flow branches and entry audiences.
+
+    Errors: INVALID_ARGUMENT when no person or no condition is given, more than 50 conditions, or a
+    condition is malformed (field paths from the request's root); NOT_FOUND with reason `SEGMENT_NOT_FOUND`
+    when a condition names a missing segment. A person without stored events is evaluated on no events (not
+    NOT_FOUND), so "has not purchased" holds for a stranger.
+    """
+    GetPersonProperties: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.GetPersonPropertiesRequest, _journeys_service_pb2.GetPersonPropertiesResponse]
+    """GetPersonProperties returns the person properties (traits: the latest value of each property of the
+    person's identify events, merges followed) of one person, for personalisation.
+
+    Errors: INVALID_ARGUMENT when no person is given or more than 100 keys are asked. A person without
+    stored events has no properties (not NOT_FOUND).
+    """
+    ExportEvents: _grpc.UnaryStreamMultiCallable[_journeys_service_pb2.ExportEventsRequest, _journeys_service_pb2.ExportEventsResponse]
+    """ExportEvents streams the stored events of a time range person by person (each person's events oldest
+    first, `person_id` mapped through the overrides), optionally for a stable sample of persons. SimulateFlow
+    replays it; exports and backfills read it too.
+
+    Errors: INVALID_ARGUMENT when `time_range` lacks a start or an end, or is reversed, or `max_persons` is
+    negative; RESOURCE_EXHAUSTED with reason `QUERY_TOO_LARGE` when the range holds more events than the
+    service streams in one call (narrow the range or lower `max_persons`).
+    """
 
 @_typing.type_check_only
 class JourneyServiceAsyncStub(JourneyServiceStub):
@@ -506,6 +532,32 @@ class JourneyServiceAsyncStub(JourneyServiceStub):
 
     Errors: INVALID_ARGUMENT when `model` is empty or the time range is inverted; UNAVAILABLE when the store
     is down (retryable).
+    """
+    EvaluatePersonConditions: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.EvaluatePersonConditionsRequest, _journeys_service_pb2.EvaluatePersonConditionsResponse]  # type: ignore[assignment]
+    """EvaluatePersonConditions evaluates person conditions (properties, event counts, sequences, lifecycle
+    stage, segment membership, identifier types, customer value) for one person at the time of the call,
+    with the same semantics as segments. The orchestrator calls it for flow branches and entry audiences.
+
+    Errors: INVALID_ARGUMENT when no person or no condition is given, more than 50 conditions, or a
+    condition is malformed (field paths from the request's root); NOT_FOUND with reason `SEGMENT_NOT_FOUND`
+    when a condition names a missing segment. A person without stored events is evaluated on no events (not
+    NOT_FOUND), so "has not purchased" holds for a stranger.
+    """
+    GetPersonProperties: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.GetPersonPropertiesRequest, _journeys_service_pb2.GetPersonPropertiesResponse]  # type: ignore[assignment]
+    """GetPersonProperties returns the person properties (traits: the latest value of each property of the
+    person's identify events, merges followed) of one person, for personalisation.
+
+    Errors: INVALID_ARGUMENT when no person is given or more than 100 keys are asked. A person without
+    stored events has no properties (not NOT_FOUND).
+    """
+    ExportEvents: _aio.UnaryStreamMultiCallable[_journeys_service_pb2.ExportEventsRequest, _journeys_service_pb2.ExportEventsResponse]  # type: ignore[assignment]
+    """ExportEvents streams the stored events of a time range person by person (each person's events oldest
+    first, `person_id` mapped through the overrides), optionally for a stable sample of persons. SimulateFlow
+    replays it; exports and backfills read it too.
+
+    Errors: INVALID_ARGUMENT when `time_range` lacks a start or an end, or is reversed, or `max_persons` is
+    negative; RESOURCE_EXHAUSTED with reason `QUERY_TOO_LARGE` when the range holds more events than the
+    service streams in one call (narrow the range or lower `max_persons`).
     """
 
 class JourneyServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -899,6 +951,50 @@ class JourneyServiceServicer(metaclass=_abc_1.ABCMeta):
 
         Errors: INVALID_ARGUMENT when `model` is empty or the time range is inverted; UNAVAILABLE when the store
         is down (retryable).
+        """
+
+    @_abc_1.abstractmethod
+    def EvaluatePersonConditions(
+        self,
+        request: _journeys_service_pb2.EvaluatePersonConditionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_journeys_service_pb2.EvaluatePersonConditionsResponse, _abc.Awaitable[_journeys_service_pb2.EvaluatePersonConditionsResponse]]:
+        """EvaluatePersonConditions evaluates person conditions (properties, event counts, sequences, lifecycle
+        stage, segment membership, identifier types, customer value) for one person at the time of the call,
+        with the same semantics as segments. The orchestrator calls it for flow branches and entry audiences.
+
+        Errors: INVALID_ARGUMENT when no person or no condition is given, more than 50 conditions, or a
+        condition is malformed (field paths from the request's root); NOT_FOUND with reason `SEGMENT_NOT_FOUND`
+        when a condition names a missing segment. A person without stored events is evaluated on no events (not
+        NOT_FOUND), so "has not purchased" holds for a stranger.
+        """
+
+    @_abc_1.abstractmethod
+    def GetPersonProperties(
+        self,
+        request: _journeys_service_pb2.GetPersonPropertiesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_journeys_service_pb2.GetPersonPropertiesResponse, _abc.Awaitable[_journeys_service_pb2.GetPersonPropertiesResponse]]:
+        """GetPersonProperties returns the person properties (traits: the latest value of each property of the
+        person's identify events, merges followed) of one person, for personalisation.
+
+        Errors: INVALID_ARGUMENT when no person is given or more than 100 keys are asked. A person without
+        stored events has no properties (not NOT_FOUND).
+        """
+
+    @_abc_1.abstractmethod
+    def ExportEvents(
+        self,
+        request: _journeys_service_pb2.ExportEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_journeys_service_pb2.ExportEventsResponse], _abc.AsyncIterator[_journeys_service_pb2.ExportEventsResponse]]:
+        """ExportEvents streams the stored events of a time range person by person (each person's events oldest
+        first, `person_id` mapped through the overrides), optionally for a stable sample of persons. SimulateFlow
+        replays it; exports and backfills read it too.
+
+        Errors: INVALID_ARGUMENT when `time_range` lacks a start or an end, or is reversed, or `max_persons` is
+        negative; RESOURCE_EXHAUSTED with reason `QUERY_TOO_LARGE` when the range holds more events than the
+        service streams in one call (narrow the range or lower `max_persons`).
         """
 
 def add_JourneyServiceServicer_to_server(servicer: JourneyServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

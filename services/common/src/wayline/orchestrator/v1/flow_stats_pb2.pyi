@@ -116,6 +116,10 @@ class VariantStats(_message.Message):
     CONVERTED_COUNT_FIELD_NUMBER: _builtins.int
     CONVERSION_RATE_FIELD_NUMBER: _builtins.int
     LIFT_OVER_CONTROL_FIELD_NUMBER: _builtins.int
+    P_VALUE_FIELD_NUMBER: _builtins.int
+    SIGNIFICANT_FIELD_NUMBER: _builtins.int
+    DIFFERENCE_LOW_FIELD_NUMBER: _builtins.int
+    DIFFERENCE_HIGH_FIELD_NUMBER: _builtins.int
     step_id: _builtins.str
     """The split step's id."""
     label: _builtins.str
@@ -132,6 +136,21 @@ class VariantStats(_message.Message):
     """The relative lift of the conversion rate over the control's ((rate - control) / control); 0 for the
     control itself or without a control.
     """
+    p_value: _builtins.float
+    """The two-sided p-value of a two-proportion z-test of this variant's conversion rate against the
+    control's (pooled variance); 1 for the control itself, without a control, or when either group is
+    empty.
+    """
+    significant: _builtins.bool
+    """Whether the difference with the control is significant at the 95% level (`p_value` < 0.05) and both
+    groups are large enough for the test (at least 5 conversions and 5 non-conversions in each).
+    """
+    difference_low: _builtins.float
+    """The 95% confidence interval of the difference of conversion rates (this variant's minus the
+    control's, unpooled variance), in absolute rate; both 0 for the control itself or without a control.
+    """
+    difference_high: _builtins.float
+    """The upper end of that interval."""
     def __init__(
         self,
         *,
@@ -142,10 +161,14 @@ class VariantStats(_message.Message):
         converted_count: _builtins.int = ...,
         conversion_rate: _builtins.float = ...,
         lift_over_control: _builtins.float = ...,
+        p_value: _builtins.float = ...,
+        significant: _builtins.bool = ...,
+        difference_low: _builtins.float = ...,
+        difference_high: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["control", b"control", "conversion_rate", b"conversion_rate", "converted_count", b"converted_count", "entered_count", b"entered_count", "label", b"label", "lift_over_control", b"lift_over_control", "step_id", b"step_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["control", b"control", "conversion_rate", b"conversion_rate", "converted_count", b"converted_count", "difference_high", b"difference_high", "difference_low", b"difference_low", "entered_count", b"entered_count", "label", b"label", "lift_over_control", b"lift_over_control", "p_value", b"p_value", "significant", b"significant", "step_id", b"step_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

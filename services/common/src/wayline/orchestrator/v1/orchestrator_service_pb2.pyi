@@ -1204,3 +1204,177 @@ class TestConnectorResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TestConnectorResponse: _TypeAlias = TestConnectorResponse  # noqa: Y015
+
+@_typing.final
+class DeadLetter(_message.Message):
+    """DeadLetter is a message a connector could not deliver for good."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    FLOW_FIELD_NUMBER: _builtins.int
+    FLOW_STEP_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    DEAD_TIME_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
+    RESPONSE_CODE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    ERROR_MESSAGE_FIELD_NUMBER: _builtins.int
+    idempotency_key: _builtins.str
+    """The message's idempotency key (the flow step visit that sent it)."""
+    person_id: _builtins.str
+    """The person it was for."""
+    flow: _builtins.str
+    """The flow that sent it, `flows/{flow_id}`, and its step."""
+    flow_step_id: _builtins.str
+    """The step of the flow that sent it."""
+    channel: _event_pb2.Channel.ValueType
+    """The channel it was for."""
+    attempts: _builtins.int
+    """How many attempts were made."""
+    response_code: _builtins.int
+    """The last attempt's answer: the HTTP status or SMTP reply code; 0 when there was none."""
+    reason: _builtins.str
+    """Why it was given up: `permanent` (the receiver refused it), `exhausted` (every attempt failed
+    transiently), `unknown_connector` or `missing_address`.
+    """
+    error_message: _builtins.str
+    """The last error, for a person to read."""
+    @_builtins.property
+    def dead_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was given up."""
+
+    def __init__(
+        self,
+        *,
+        idempotency_key: _builtins.str = ...,
+        person_id: _builtins.str = ...,
+        flow: _builtins.str = ...,
+        flow_step_id: _builtins.str = ...,
+        channel: _event_pb2.Channel.ValueType = ...,
+        dead_time: _timestamp_pb2.Timestamp | None = ...,
+        attempts: _builtins.int = ...,
+        response_code: _builtins.int = ...,
+        reason: _builtins.str = ...,
+        error_message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["dead_time", b"dead_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "channel", b"channel", "dead_time", b"dead_time", "error_message", b"error_message", "flow", b"flow", "flow_step_id", b"flow_step_id", "idempotency_key", b"idempotency_key", "person_id", b"person_id", "reason", b"reason", "response_code", b"response_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeadLetter: _TypeAlias = DeadLetter  # noqa: Y015
+
+@_typing.final
+class ListDeadLettersRequest(_message.Message):
+    """ListDeadLettersRequest pages one connector's dead letters."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """The connector's resource name, `connectors/{connector_id}`."""
+    page_size: _builtins.int
+    """The maximum number of letters to return; 0 means 50, values above 1,000 are coerced to 1,000."""
+    page_token: _builtins.str
+    """The `next_page_token` of a previous call, to get the next page."""
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "parent", b"parent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDeadLettersRequest: _TypeAlias = ListDeadLettersRequest  # noqa: Y015
+
+@_typing.final
+class ListDeadLettersResponse(_message.Message):
+    """ListDeadLettersResponse is one page of dead letters."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEAD_LETTERS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """The token of the next page; empty when this is the last page."""
+    @_builtins.property
+    def dead_letters(self) -> _containers.RepeatedCompositeFieldContainer[Global___DeadLetter]:
+        """The letters, newest first."""
+
+    def __init__(
+        self,
+        *,
+        dead_letters: _abc.Iterable[Global___DeadLetter] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dead_letters", b"dead_letters", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDeadLettersResponse: _TypeAlias = ListDeadLettersResponse  # noqa: Y015
+
+@_typing.final
+class RedriveDeadLettersRequest(_message.Message):
+    """RedriveDeadLettersRequest names the dead letters to deliver again."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEYS_FIELD_NUMBER: _builtins.int
+    ALL_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """The connector's resource name, `connectors/{connector_id}`."""
+    all: _builtins.bool
+    """When true, every dead letter of the connector (`idempotency_keys` must be empty)."""
+    @_builtins.property
+    def idempotency_keys(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The letters to redrive, by idempotency key, at most 1,000; keys that are not dead letters are ignored."""
+
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        idempotency_keys: _abc.Iterable[_builtins.str] | None = ...,
+        all: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["all", b"all", "idempotency_keys", b"idempotency_keys", "parent", b"parent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RedriveDeadLettersRequest: _TypeAlias = RedriveDeadLettersRequest  # noqa: Y015
+
+@_typing.final
+class RedriveDeadLettersResponse(_message.Message):
+    """RedriveDeadLettersResponse confirms a redrive."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REDRIVEN_COUNT_FIELD_NUMBER: _builtins.int
+    redriven_count: _builtins.int
+    """How many letters went back to the outbox."""
+    def __init__(
+        self,
+        *,
+        redriven_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["redriven_count", b"redriven_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RedriveDeadLettersResponse: _TypeAlias = RedriveDeadLettersResponse  # noqa: Y015

@@ -146,6 +146,16 @@ class OrchestratorServiceStub:
                 request_serializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.TestConnectorRequest.SerializeToString,
                 response_deserializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.TestConnectorResponse.FromString,
                 _registered_method=True)
+        self.ListDeadLetters = channel.unary_unary(
+                '/wayline.orchestrator.v1.OrchestratorService/ListDeadLetters',
+                request_serializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ListDeadLettersRequest.SerializeToString,
+                response_deserializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ListDeadLettersResponse.FromString,
+                _registered_method=True)
+        self.RedriveDeadLetters = channel.unary_unary(
+                '/wayline.orchestrator.v1.OrchestratorService/RedriveDeadLetters',
+                request_serializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.RedriveDeadLettersRequest.SerializeToString,
+                response_deserializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.RedriveDeadLettersResponse.FromString,
+                _registered_method=True)
 
 
 class OrchestratorServiceServicer:
@@ -393,6 +403,29 @@ class OrchestratorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListDeadLetters(self, request, context):
+        """ListDeadLetters pages a connector's dead letters, newest first: the messages whose delivery failed for
+        good (refused, or every attempt failed), with the reason and the last answer.
+
+        Errors: NOT_FOUND when the connector does not exist; INVALID_ARGUMENT for a bad page token; UNAVAILABLE
+        when the store is down (retryable).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RedriveDeadLetters(self, request, context):
+        """RedriveDeadLetters puts dead letters back in the outbox for another round of attempts (after the
+        receiver is fixed), under their original idempotency keys, and removes them from the dead letters.
+        Messages whose person was erased meanwhile are gone and cannot be redriven.
+
+        Errors: NOT_FOUND when the connector does not exist; INVALID_ARGUMENT when neither `all` nor any
+        `idempotency_keys` are given, or more than 1,000 keys; UNAVAILABLE when the store is down (retryable).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrchestratorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -500,6 +533,16 @@ def add_OrchestratorServiceServicer_to_server(servicer, server):
                     servicer.TestConnector,
                     request_deserializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.TestConnectorRequest.FromString,
                     response_serializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.TestConnectorResponse.SerializeToString,
+            ),
+            'ListDeadLetters': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDeadLetters,
+                    request_deserializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ListDeadLettersRequest.FromString,
+                    response_serializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ListDeadLettersResponse.SerializeToString,
+            ),
+            'RedriveDeadLetters': grpc.unary_unary_rpc_method_handler(
+                    servicer.RedriveDeadLetters,
+                    request_deserializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.RedriveDeadLettersRequest.FromString,
+                    response_serializer=wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.RedriveDeadLettersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1076,6 +1119,60 @@ class OrchestratorService:
             '/wayline.orchestrator.v1.OrchestratorService/TestConnector',
             wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.TestConnectorRequest.SerializeToString,
             wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.TestConnectorResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDeadLetters(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.orchestrator.v1.OrchestratorService/ListDeadLetters',
+            wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ListDeadLettersRequest.SerializeToString,
+            wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ListDeadLettersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RedriveDeadLetters(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.orchestrator.v1.OrchestratorService/RedriveDeadLetters',
+            wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.RedriveDeadLettersRequest.SerializeToString,
+            wayline_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.RedriveDeadLettersResponse.FromString,
             options,
             channel_credentials,
             insecure,

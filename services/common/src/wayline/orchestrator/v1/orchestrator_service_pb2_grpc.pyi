@@ -191,6 +191,21 @@ class OrchestratorServiceStub:
     an email address); NOT_FOUND when the connector does not exist; UNAVAILABLE when the store is down
     (retryable).
     """
+    ListDeadLetters: _grpc.UnaryUnaryMultiCallable[_orchestrator_service_pb2.ListDeadLettersRequest, _orchestrator_service_pb2.ListDeadLettersResponse]
+    """ListDeadLetters pages a connector's dead letters, newest first: the messages whose delivery failed for
+    good (refused, or every attempt failed), with the reason and the last answer.
+
+    Errors: NOT_FOUND when the connector does not exist; INVALID_ARGUMENT for a bad page token; UNAVAILABLE
+    when the store is down (retryable).
+    """
+    RedriveDeadLetters: _grpc.UnaryUnaryMultiCallable[_orchestrator_service_pb2.RedriveDeadLettersRequest, _orchestrator_service_pb2.RedriveDeadLettersResponse]
+    """RedriveDeadLetters puts dead letters back in the outbox for another round of attempts (after the
+    receiver is fixed), under their original idempotency keys, and removes them from the dead letters.
+    Messages whose person was erased meanwhile are gone and cannot be redriven.
+
+    Errors: NOT_FOUND when the connector does not exist; INVALID_ARGUMENT when neither `all` nor any
+    `idempotency_keys` are given, or more than 1,000 keys; UNAVAILABLE when the store is down (retryable).
+    """
 
 @_typing.type_check_only
 class OrchestratorServiceAsyncStub(OrchestratorServiceStub):
@@ -354,6 +369,21 @@ class OrchestratorServiceAsyncStub(OrchestratorServiceStub):
     Errors: INVALID_ARGUMENT when `name` is malformed or the recipient is missing (an SMTP connector needs
     an email address); NOT_FOUND when the connector does not exist; UNAVAILABLE when the store is down
     (retryable).
+    """
+    ListDeadLetters: _aio.UnaryUnaryMultiCallable[_orchestrator_service_pb2.ListDeadLettersRequest, _orchestrator_service_pb2.ListDeadLettersResponse]  # type: ignore[assignment]
+    """ListDeadLetters pages a connector's dead letters, newest first: the messages whose delivery failed for
+    good (refused, or every attempt failed), with the reason and the last answer.
+
+    Errors: NOT_FOUND when the connector does not exist; INVALID_ARGUMENT for a bad page token; UNAVAILABLE
+    when the store is down (retryable).
+    """
+    RedriveDeadLetters: _aio.UnaryUnaryMultiCallable[_orchestrator_service_pb2.RedriveDeadLettersRequest, _orchestrator_service_pb2.RedriveDeadLettersResponse]  # type: ignore[assignment]
+    """RedriveDeadLetters puts dead letters back in the outbox for another round of attempts (after the
+    receiver is fixed), under their original idempotency keys, and removes them from the dead letters.
+    Messages whose person was erased meanwhile are gone and cannot be redriven.
+
+    Errors: NOT_FOUND when the connector does not exist; INVALID_ARGUMENT when neither `all` nor any
+    `idempotency_keys` are given, or more than 1,000 keys; UNAVAILABLE when the store is down (retryable).
     """
 
 class OrchestratorServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -641,6 +671,33 @@ class OrchestratorServiceServicer(metaclass=_abc_1.ABCMeta):
         Errors: INVALID_ARGUMENT when `name` is malformed or the recipient is missing (an SMTP connector needs
         an email address); NOT_FOUND when the connector does not exist; UNAVAILABLE when the store is down
         (retryable).
+        """
+
+    @_abc_1.abstractmethod
+    def ListDeadLetters(
+        self,
+        request: _orchestrator_service_pb2.ListDeadLettersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_service_pb2.ListDeadLettersResponse, _abc.Awaitable[_orchestrator_service_pb2.ListDeadLettersResponse]]:
+        """ListDeadLetters pages a connector's dead letters, newest first: the messages whose delivery failed for
+        good (refused, or every attempt failed), with the reason and the last answer.
+
+        Errors: NOT_FOUND when the connector does not exist; INVALID_ARGUMENT for a bad page token; UNAVAILABLE
+        when the store is down (retryable).
+        """
+
+    @_abc_1.abstractmethod
+    def RedriveDeadLetters(
+        self,
+        request: _orchestrator_service_pb2.RedriveDeadLettersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_service_pb2.RedriveDeadLettersResponse, _abc.Awaitable[_orchestrator_service_pb2.RedriveDeadLettersResponse]]:
+        """RedriveDeadLetters puts dead letters back in the outbox for another round of attempts (after the
+        receiver is fixed), under their original idempotency keys, and removes them from the dead letters.
+        Messages whose person was erased meanwhile are gone and cannot be redriven.
+
+        Errors: NOT_FOUND when the connector does not exist; INVALID_ARGUMENT when neither `all` nor any
+        `idempotency_keys` are given, or more than 1,000 keys; UNAVAILABLE when the store is down (retryable).
         """
 
 def add_OrchestratorServiceServicer_to_server(servicer: OrchestratorServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
