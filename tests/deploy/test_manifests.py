@@ -25,10 +25,7 @@ SETTINGS = settings_classes()
 OTEL_SDK_VARIABLES = {"OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES"}
 # Set by the manifests ahead of the issue that makes the service read them. Each entry leaves this list in
 # the change that adds the setting (a test below fails while both exist), so the list stays true.
-PLANNED = {
-    "WAYLINE_ORCHESTRATOR_JOURNEYS_ADDRESS": "segment entry and simulation (orchestrator issue)",
-    "WAYLINE_ORCHESTRATOR_DECISION_ADDRESS": "decision steps in flows (orchestrator issue)",
-}
+PLANNED: dict[str, str] = {}
 
 pytestmark = pytest.mark.skipif(
     shutil.which("kubectl") is None, reason="kubectl (with its built-in kustomize) renders the manifests"

@@ -22,6 +22,7 @@ from wayline_orchestrator.dispatch import OutboxDispatcher
 from wayline_orchestrator.flows import FlowCatalogue, FlowStore
 from wayline_orchestrator.flows.runtime import FlowRuntime, RuntimeStore, TimerLoop
 from wayline_orchestrator.flows.runtime.outbox_store import OutboxStore
+from wayline_orchestrator.peers import Peers
 from wayline_orchestrator.servicer import OrchestratorServicer
 from wayline_orchestrator.settings import OrchestratorSettings
 
@@ -33,6 +34,7 @@ def orchestrator_service(
 ) -> ServiceDefinition:
     url = settings.database_url.get_secret_value() if settings.database_url else None
     db = open_database(url, settings.service_dir / "orchestrator.db")
+    peers = Peers.open(settings)  # journeys, decision, identity: channels connect on first use
     store = ContactStore(db)
     ledger = ContactLedger(store, clock) if clock else ContactLedger(store)
     flow_store = FlowStore(db)
@@ -76,6 +78,7 @@ def orchestrator_service(
         outbox.stop()
         timers.stop()
         deliverer.close()
+        peers.close()
         db.close()
 
     return ServiceDefinition(name="orchestrator", register=register, start=start, stop=stop)

@@ -106,7 +106,9 @@ _BACKENDS = (
         port=50065,
         metrics_port=9465,
         contracts=_contracts(orchestrator_service_pb2),
-        peers=("journeys", "decision"),
+        # Flows read persons and segments from journeys and decisions from decision, and follow identity's
+        # override feed.
+        peers=("journeys", "decision", "identity"),
     ),
     ServiceInfo(
         name="ingest",

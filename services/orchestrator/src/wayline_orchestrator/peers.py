@@ -1,0 +1,58 @@
+"""The channels the orchestrator calls its peers through — journeys (person conditions, traits, segments,
+history), decision (Decide) and identity (the override feed) — each None where its address setting is empty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+from google.protobuf import descriptor
+
+from wayline.common.clients import internal_channel
+from wayline.decision.v1 import decision_service_pb2 as decision_pb
+from wayline.identity.v1 import identity_service_pb2 as identity_pb
+from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
+from wayline_orchestrator.settings import OrchestratorSettings
+
+__all__ = ["Peers"]
+
+
+def _peer(
+    settings: OrchestratorSettings, address: str, service: descriptor.ServiceDescriptor
+) -> grpc.Channel | None:
+    if not address:
+        return None
+    return internal_channel(
+        address,
+        internal_token=settings.require_internal_token(),
+        services=[service],
+        max_message_bytes=settings.max_message_bytes,
+        tls=settings.channel_tls(),
+    )
+
+
+@dataclass(frozen=True)
+class Peers:
+    journeys: grpc.Channel | None
+    decision: grpc.Channel | None
+    identity: grpc.Channel | None
+
+    @classmethod
+    def open(cls, settings: OrchestratorSettings) -> Peers:
+        return cls(
+            journeys=_peer(
+                settings, settings.journeys_address, journeys_pb.DESCRIPTOR.services_by_name["JourneyService"]
+            ),
+            decision=_peer(
+                settings, settings.decision_address, decision_pb.DESCRIPTOR.services_by_name["DecisionService"]
+            ),
+            identity=_peer(
+                settings, settings.identity_address, identity_pb.DESCRIPTOR.services_by_name["IdentityService"]
+            ),
+        )
+
+    def close(self) -> None:
+        for channel in (self.journeys, self.decision, self.identity):
+            if channel is not None:
+                channel.close()
