@@ -40,15 +40,18 @@ class Peers:
 
     @classmethod
     def open(cls, settings: OrchestratorSettings) -> Peers:
+        def service(file: descriptor.FileDescriptor, name: str) -> descriptor.ServiceDescriptor:
+            return file.services_by_name[name]
+
         return cls(
             journeys=_peer(
-                settings, settings.journeys_address, journeys_pb.DESCRIPTOR.services_by_name["JourneyService"]
+                settings, settings.journeys_address, service(journeys_pb.DESCRIPTOR, "JourneyService")
             ),
             decision=_peer(
-                settings, settings.decision_address, decision_pb.DESCRIPTOR.services_by_name["DecisionService"]
+                settings, settings.decision_address, service(decision_pb.DESCRIPTOR, "DecisionService")
             ),
             identity=_peer(
-                settings, settings.identity_address, identity_pb.DESCRIPTOR.services_by_name["IdentityService"]
+                settings, settings.identity_address, service(identity_pb.DESCRIPTOR, "IdentityService")
             ),
         )
 

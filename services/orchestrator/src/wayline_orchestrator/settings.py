@@ -64,8 +64,8 @@ class OrchestratorSettings(ServiceSettings):
     )
     journeys_address: str = Field(
         default=REGISTRY["journeys"].default_address,
-        description="host:port of the journeys service: flows' person conditions (branches, entry audiences), "
-        "`person.<trait>` personalisation, segment-triggered and scheduled entries, segment exits and "
+        description="host:port of the journeys service: flows' person conditions (branches, entry "
+        "audiences), `person.<trait>` personalisation, segment-triggered and scheduled entries, segment exits and "
         "SimulateFlow's history read it (empty: person conditions do not hold, segment triggers take no "
         "entries, SimulateFlow answers FAILED_PRECONDITION).",
     )
