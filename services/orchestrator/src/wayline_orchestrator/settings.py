@@ -65,14 +65,14 @@ class OrchestratorSettings(ServiceSettings):
     journeys_address: str = Field(
         default=REGISTRY["journeys"].default_address,
         description="host:port of the journeys service: flows' person conditions (branches, entry "
-        "audiences), `person.<trait>` personalisation, segment-triggered and scheduled entries, segment exits and "
-        "SimulateFlow's history read it (empty: person conditions do not hold, segment triggers take no "
-        "entries, SimulateFlow answers FAILED_PRECONDITION).",
+        "audiences), `person.<trait>` personalisation, segment-triggered and scheduled entries, segment "
+        "exits and SimulateFlow's history read it (empty: person conditions do not hold, segment triggers "
+        "take no entries, SimulateFlow answers FAILED_PRECONDITION).",
     )
     decision_address: str = Field(
         default=REGISTRY["decision"].default_address,
-        description="host:port of the decision service, asked by flows' decision branches and by action steps "
-        "with a `decision_placement` (empty: decision conditions do not hold and actions send their "
+        description="host:port of the decision service, asked by flows' decision branches and by action "
+        "steps with a `decision_placement` (empty: decision conditions do not hold and actions send their "
         "fallback `action_id`).",
     )
     identity_address: str = Field(
