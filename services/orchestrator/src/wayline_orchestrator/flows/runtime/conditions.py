@@ -9,11 +9,12 @@ engagement history the ledger does not keep yet)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
+from wayline_orchestrator.flows.runtime.lookups import Lookups
 from wayline_orchestrator.flows.runtime.matching import Occurrence, filter_holds, matches
 
 __all__ = ["Facts", "holds"]
@@ -28,6 +29,9 @@ class Facts:
     trigger: Occurrence | None
     events: Sequence[Occurrence]
     preferred_channel: str  # a channel's value name; CHANNEL_UNSPECIFIED: none stated
+    tenant: str = ""
+    person_id: str = ""
+    lookups: Lookups = field(default_factory=Lookups)  # person conditions (journeys), decisions (decision)
 
 
 def _holds(condition: dict[str, Any], facts: Facts) -> bool:

@@ -21,6 +21,7 @@ from wayline.common.sql import Transaction
 from wayline_orchestrator.contacts import ContactLedger
 from wayline_orchestrator.flows.model import Definition, FlowState, PauseMode
 from wayline_orchestrator.flows.runtime.interpreter import Interpreter
+from wayline_orchestrator.flows.runtime.lookups import Lookups
 from wayline_orchestrator.flows.runtime.matching import Occurrence, matches
 from wayline_orchestrator.flows.runtime.model import Entry, EntryStatus
 from wayline_orchestrator.flows.runtime.runs import Run
@@ -49,10 +50,12 @@ class FlowRuntime:
         ledger: ContactLedger,
         clock: Callable[[], int] = _now_us,
         lease_us: int = 60_000_000,
+        *,
+        lookups: Lookups | None = None,
     ) -> None:
         self._store = store
         self._flows = flows
-        self._interpreter = Interpreter(store, ledger)
+        self._interpreter = Interpreter(store, ledger, lookups or Lookups())
         self._clock = clock
         self._lease_us = lease_us
         self._definitions: OrderedDict[tuple[str, str, int], Definition] = OrderedDict()

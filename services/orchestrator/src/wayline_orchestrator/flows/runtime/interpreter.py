@@ -14,6 +14,7 @@ from typing import Any
 
 from wayline_orchestrator.contacts import Contact, ContactLedger
 from wayline_orchestrator.flows.runtime.conditions import Facts, holds
+from wayline_orchestrator.flows.runtime.lookups import Lookups
 from wayline_orchestrator.flows.runtime.matching import Occurrence
 from wayline_orchestrator.flows.runtime.matching import matches as _matches
 from wayline_orchestrator.flows.runtime.model import EntryStatus, StepRun, Timer, TimerKind
@@ -30,9 +31,10 @@ MAX_EVENTS = 100  # the events since entry an entry keeps for its conditions
 
 
 class Interpreter:
-    def __init__(self, store: RuntimeStore, ledger: ContactLedger) -> None:
+    def __init__(self, store: RuntimeStore, ledger: ContactLedger, lookups: Lookups) -> None:
         self._store = store
         self._ledger = ledger
+        self._lookups = lookups
 
     # Entry points.
 
@@ -297,6 +299,9 @@ class Interpreter:
             trigger=Occurrence.of_json(entry.trigger) if entry.trigger else None,
             events=[Occurrence.of_json(e) for e in entry.events],
             preferred_channel=person.preferred_channel,
+            tenant=run.tenant,
+            person_id=entry.person_id,
+            lookups=self._lookups,
         )
 
     def _engaged(self, run: Run, branch: dict[str, Any], event: Occurrence) -> bool:
