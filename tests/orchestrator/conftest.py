@@ -26,10 +26,18 @@ def as_tenant(tenant: str) -> Auth:
     return (("x-wayline-internal-token", INTERNAL_TOKEN), ("x-wayline-tenant", tenant))
 
 
-def start_orchestrator(data_dir: object, database_url: str = "") -> Server:
+# An orchestrator's peer addresses in tests: none unless a test gives them, so that no test dials a default
+# address nobody listens on (gRPC backs off reconnecting, for every channel of the process to that address).
+NO_PEERS = {"journeys_address": "", "decision_address": "", "identity_address": ""}
+
+
+def start_orchestrator(data_dir: object, database_url: str = "", **peers: str) -> Server:
+    """An orchestrator on `data_dir`, with the peers given (NO_PEERS otherwise)."""
+    addresses = NO_PEERS | peers
     settings = OrchestratorSettings(
         **common_settings(data_dir),  # type: ignore[arg-type]
         database_url=SecretStr(database_url) if database_url else None,
+        **addresses,
     )
     return start_server(orchestrator_service(settings), settings)
 

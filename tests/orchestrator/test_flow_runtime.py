@@ -17,7 +17,7 @@ import pytest
 from pydantic import SecretStr
 
 from tests.conftest import common_settings, start_server
-from tests.orchestrator.conftest import as_tenant
+from tests.orchestrator.conftest import NO_PEERS, as_tenant
 from tests.orchestrator.flow_samples import abandoned_cart
 from tests.orchestrator.helpers import Auth, Stub
 from tests.orchestrator.runtime_calls import FakeClock, State, eventually, publish, send, track
@@ -49,6 +49,7 @@ def running(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         database_url=SecretStr(url) if url else None,
         timer_poll_interval_seconds=0.05,
         timer_lease_seconds=1,
+        **NO_PEERS,
     )
     clock = FakeClock()
     server = start_server(orchestrator_service(settings, clock), settings)
