@@ -37,7 +37,7 @@ def start_orchestrator(data_dir: object, database_url: str = "", **peers: str) -
     settings = OrchestratorSettings(
         **common_settings(data_dir),  # type: ignore[arg-type]
         database_url=SecretStr(database_url) if database_url else None,
-        **addresses,
+        **addresses,  # type: ignore[arg-type]
     )
     return start_server(orchestrator_service(settings), settings)
 

@@ -49,7 +49,7 @@ def running(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         database_url=SecretStr(url) if url else None,
         timer_poll_interval_seconds=0.05,
         timer_lease_seconds=1,
-        **NO_PEERS,
+        **NO_PEERS,  # type: ignore[arg-type]
     )
     clock = FakeClock()
     server = start_server(orchestrator_service(settings, clock), settings)
