@@ -18,6 +18,7 @@ from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
 from wayline_orchestrator.connector_servicer import ConnectorRpcs
 from wayline_orchestrator.connectors.catalogue import ConnectorCatalogue
+from wayline_orchestrator.connectors.dead_letters import DeadLetters
 from wayline_orchestrator.contact_pages import list_contacts_request, list_contacts_response
 from wayline_orchestrator.contacts import ContactLedger
 from wayline_orchestrator.converters import (
@@ -52,11 +53,13 @@ class OrchestratorServicer(ConnectorRpcs, pb_grpc.OrchestratorServiceServicer):
         flows: FlowCatalogue,
         connectors: ConnectorCatalogue,
         runtime: FlowRuntime,
+        dead_letters: DeadLetters,
     ) -> None:
         self._ledger = ledger
         self._flows = flows
         self._connectors = connectors
         self._runtime = runtime
+        self._dead_letters = dead_letters
 
     def GetContactPolicy(  # noqa: N802 - gRPC method names are the contract's
         self, request: pb.GetContactPolicyRequest, context: grpc.ServicerContext
