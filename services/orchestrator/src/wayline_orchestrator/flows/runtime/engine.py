@@ -6,12 +6,17 @@ then enters the person into every published flow whose event trigger the event m
 flow's re-entry rule, and runs the new entry's first steps. An entry's row is unique by its triggering event,
 so an event delivered twice (ingest delivers at least once) enters once. Segment and schedule triggers are
 not handled yet: such flows take no entries.
+
+Flows that act for one person at the same moment run in the order of their `priority` (higher first, ADR
+41): the entries one event wakes and the flows it enters, and the due timers of one person claimed in one
+batch, so that the higher-priority flow's contact is recorded first and the contact policy's caps suppress
+the lower one's. At equal priority the order is the store's (entries woken before new entries).
 """
 
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from itertools import groupby
 
@@ -23,23 +28,29 @@ from wayline_orchestrator.flows.model import Definition, FlowState, PauseMode
 from wayline_orchestrator.flows.runtime.interpreter import Interpreter
 from wayline_orchestrator.flows.runtime.lookups import Lookups
 from wayline_orchestrator.flows.runtime.matching import Occurrence, matches
-from wayline_orchestrator.flows.runtime.model import Entry, EntryStatus
+from wayline_orchestrator.flows.runtime.model import Entry, EntryStatus, Timer
 from wayline_orchestrator.flows.runtime.runs import Run
 from wayline_orchestrator.flows.runtime.store import RuntimeStore
 from wayline_orchestrator.flows.store import FlowStore
 from wayline_orchestrator.flows.values import seconds
 
-__all__ = ["FlowRuntime", "Live"]
+__all__ = ["FlowRuntime", "Live", "priority"]
 
 log = structlog.get_logger("wayline.orchestrator")
 
 Live = tuple[str, int, Definition]  # a published flow: its id, its version, that version's definition
+Turn = tuple[Entry | None, Live]  # an entry to wake (with its flow), or None and a flow to enter
 _PAGE = 500
 _DEFINITIONS = 1024  # published versions kept in memory (they never change)
 
 
 def _now_us() -> int:
     return time.time_ns() // 1_000
+
+
+def priority(definition: Definition) -> int:
+    """The flow's priority, 0 (the default, the lowest) to 1000."""
+    return int(definition.get("priority", 0))
 
 
 class FlowRuntime:
@@ -129,19 +140,38 @@ class FlowRuntime:
             now = self._clock()
             inside = self._store.live_entries(tx, tenant, person_id)
             for event in events:
-                for entry in inside:
-                    definition = self._definition(tx, tenant, entry.flow_id, entry.version)
-                    if definition is not None and entry.live and entry.flow_id not in held:
+                for entry, (flow_id, version, definition) in self._turns(
+                    tx, tenant, event, inside, live, held
+                ):
+                    if entry is not None:
                         self._interpreter.observe(Run(tx, tenant, definition, entry, now), event)
-                for flow_id, version, definition in live:
-                    if matches(event, definition["trigger"]["event"].get("event")):
-                        new = self._enter(tx, tenant, flow_id, version, definition, event, now)
-                        if new is not None:
-                            inside.append(new)
-                            entered += 1
+                        continue
+                    new = self._enter(tx, tenant, flow_id, version, definition, event, now)
+                    if new is not None:
+                        inside.append(new)
+                        entered += 1
             for entry in inside:
                 self._save(tx, tenant, entry, now)
         return entered
+
+    def _turns(  # noqa: PLR0917 - the moment's every party, at its one caller
+        self,
+        tx: Transaction,
+        tenant: str,
+        event: Occurrence,
+        inside: list[Entry],
+        live: list[Live],
+        held: set[str],
+    ) -> list[Turn]:
+        """What `event` sets going for the person — the live entries it is offered to and the flows its
+        trigger matches — highest priority first (a stable sort: the store's order at equal priority)."""
+        turns: list[Turn] = []
+        for entry in inside:
+            definition = self._definition(tx, tenant, entry.flow_id, entry.version)
+            if definition is not None and entry.live and entry.flow_id not in held:
+                turns.append((entry, (entry.flow_id, entry.version, definition)))
+        turns += [(None, flow) for flow in live if matches(event, flow[2]["trigger"]["event"].get("event"))]
+        return sorted(turns, key=lambda turn: -priority(turn[1][2]))
 
     def _enter(  # noqa: PLR0917 - one entry's every input, at its one caller
         self,
@@ -188,7 +218,7 @@ class FlowRuntime:
 
     def fire_due(self, limit: int) -> int:
         """Claim up to `limit` due timers and fire each in its own transaction; how many were claimed."""
-        claimed = self._store.claim_due(self._clock(), limit, self._lease_us)
+        claimed = self._by_priority(self._store.claim_due(self._clock(), limit, self._lease_us))
         held: dict[str, set[str]] = {}
         for tenant, timer in claimed:
             if tenant not in held:
@@ -207,3 +237,24 @@ class FlowRuntime:
                 self._interpreter.resume(Run(tx, tenant, definition, entry, now), timer)
                 self._save(tx, tenant, entry, now)
         return len(claimed)
+
+    def _by_priority(self, claimed: list[tuple[str, Timer]]) -> list[tuple[str, Timer]]:
+        """The batch with each person's timers in their flows' priority order (higher first), then by due
+        time. Only a person with several timers in the batch costs a read: their entries' versions."""
+        per_person = Counter((tenant, timer.person_id) for tenant, timer in claimed)
+        ranks: dict[tuple[str, str], int] = {}
+        shared = [(t, timer) for t, timer in claimed if per_person[t, timer.person_id] > 1]
+        if shared:
+            with self._store.transaction() as tx:
+                for tenant, timer in shared:
+                    entry = self._store.entry(tx, tenant, timer.flow_id, timer.person_id, timer.entry_number)
+                    if entry is None:
+                        continue
+                    definition = self._definition(tx, tenant, entry.flow_id, entry.version)
+                    ranks[tenant, timer.key] = priority(definition) if definition is not None else 0
+
+        def order(pair: tuple[str, Timer]) -> tuple[str, str, int, int]:
+            tenant, timer = pair
+            return tenant, timer.person_id, -ranks.get((tenant, timer.key), 0), timer.due_time
+
+        return sorted(claimed, key=order)
