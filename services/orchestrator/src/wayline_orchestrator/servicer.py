@@ -2,10 +2,11 @@
 
 The contact policy and ledger's RPCs (GetContactPolicy, UpdateContactPolicy, CheckContact, RecordContact,
 ListContacts) are served here, and ObserveEvents keeps what events say of a person (consent, preferred
-channel, time zone), then offers the events to the flows' runtime (entries, waits, goals). The flow
-definitions' RPCs (Create/Get/List/Update/Publish/Pause/ArchiveFlow) are served by the flow catalogue.
-SimulateFlow and GetFlowStats fall through to the generated base class, which the kit answers with
-UNIMPLEMENTED and the RPC's name, until they land.
+channel, time zone, engagement with messages), then offers the events to the flows' runtime (entries, waits,
+goals). The flow definitions' RPCs (Create/Get/List/Update/Publish/Pause/ArchiveFlow) are served by the
+flow catalogue, the connectors' (dead letters included) by ConnectorRpcs. SimulateFlow and GetFlowStats
+fall through to the generated base class, which the kit answers with UNIMPLEMENTED and the RPC's name,
+until they land.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from wayline_orchestrator.flow_converters import (
 )
 from wayline_orchestrator.flows import FlowCatalogue
 from wayline_orchestrator.flows.runtime import FlowRuntime
-from wayline_orchestrator.person_events import occurrences, person_statements
+from wayline_orchestrator.person_events import engagements, occurrences, person_statements
 
 __all__ = ["OrchestratorServicer"]
 
@@ -109,7 +110,7 @@ class OrchestratorServicer(ConnectorRpcs, pb_grpc.OrchestratorServiceServicer):
     ) -> pb.ObserveEventsResponse:
         tenant = require_tenant()
         consents, attributes = person_statements(request.events)
-        self._ledger.observe(tenant, consents, attributes)
+        self._ledger.observe(tenant, consents, attributes, engagements(request.events))
         self._runtime.observe(tenant, occurrences(request.events))
         return pb.ObserveEventsResponse(observed_count=len(request.events))
 

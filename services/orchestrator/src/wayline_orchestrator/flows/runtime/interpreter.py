@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wayline_orchestrator.contacts import Contact, ContactLedger
+from wayline_orchestrator.contacts import Contact, ContactLedger, learned_channel
 from wayline_orchestrator.flows.runtime.conditions import Facts, holds
 from wayline_orchestrator.flows.runtime.lookups import Lookups
 from wayline_orchestrator.flows.runtime.matching import Occurrence
@@ -300,6 +300,7 @@ class Interpreter:
             events=[Occurrence.of_json(e) for e in entry.events],
             preferred_channel=person.preferred_channel,
             tenant=run.tenant,
+            learned_channel=learned_channel(person.engagement, run.now),
             person_id=entry.person_id,
             lookups=self._lookups,
         )
