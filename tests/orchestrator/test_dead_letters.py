@@ -138,17 +138,25 @@ def test_a_letter_for_a_connector_created_later_is_redriven_through_it(
     stub: Stub, tenant: Auth, http: HttpReceiver
 ) -> None:
     http.reset()
+    _hook(stub, tenant, http.url)
     publish(stub, tenant, "welcome", _flow("connectors/late-hook"))
-    _sign_up(stub, tenant)
-    time.sleep(2.5)  # two polls of the dispatcher: the message died for its missing connector
+    probe = _flow("connectors/push-hook")
+    probe["trigger"]["event"]["event"]["event_name"] = "Probed"
+    publish(stub, tenant, "probe", probe)
+    person = _sign_up(stub, tenant)
+    send(stub, tenant, track(person, "Probed", time.time_ns() // 1000))
+    # The dispatcher takes messages in creation order: once the later probe arrives, the first message was
+    # dispatched too, and died for its missing connector.
+    eventually(lambda: len(http.received) == 1)
     missing = _refusal(stub.ListDeadLetters, pb.ListDeadLettersRequest(parent="connectors/late-hook"), tenant)
     assert missing.code() == grpc.StatusCode.NOT_FOUND
     _hook(stub, tenant, http.url, "late-hook")
     [letter] = _letters(stub, tenant, "connectors/late-hook")
+    assert letter.idempotency_key == f"welcome/1/{person}/1/hello"
     assert (letter.reason, letter.attempts, letter.response_code) == ("unknown_connector", 0, 0)
     assert _redrive(stub, tenant, every=True, parent="connectors/late-hook") == 1
-    eventually(lambda: len(http.received) == 1)
-    assert http.received[0].headers["Idempotency-Key"] == letter.idempotency_key
+    eventually(lambda: len(http.received) == 2)
+    assert http.received[1].headers["Idempotency-Key"] == letter.idempotency_key
 
 
 def test_an_email_without_an_address_dies_as_missing_address(stub: Stub, tenant: Auth) -> None:
