@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -59,13 +60,12 @@ class ConnectorFileError(ValueError):
     """A file that is not YAML documents of connectors with their names, or names an unset variable."""
 
 
+@dataclass(frozen=True)
 class Wanted:
-    """One document of the file: the connector, the fields it names (as update-mask paths), and whether it
-    gives a secret."""
+    """One document of the file: the connector, and the fields it names as update-mask paths."""
 
-    def __init__(self, connector: connector_pb2.Connector, paths: list[str]) -> None:
-        self.connector = connector
-        self.paths = paths
+    connector: connector_pb2.Connector
+    paths: list[str]
 
     @property
     def name(self) -> str:
