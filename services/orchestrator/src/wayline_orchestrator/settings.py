@@ -69,6 +69,14 @@ class OrchestratorSettings(ServiceSettings):
         "exits and SimulateFlow's history read it (empty: person conditions do not hold, segment triggers "
         "take no entries, SimulateFlow answers FAILED_PRECONDITION).",
     )
+    journeys_timeout_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="The most a flow step waits for the journeys service (person conditions of a branch, an "
+        "entry audience, `person.<trait>` personalisation); past it the step's transaction rolls back and "
+        "is retried (ObserveEvents answers UNAVAILABLE, a timer fires again when its lease ends).",
+    )
     decision_address: str = Field(
         default=REGISTRY["decision"].default_address,
         description="host:port of the decision service, asked by flows' decision branches and by action "

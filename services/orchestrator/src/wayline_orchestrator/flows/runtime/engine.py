@@ -3,9 +3,13 @@ and due timers fired. Free of gRPC: the servicer converts events, the timer loop
 
 Per person, one transaction: it locks the person's live entries, lets each event wake, convert or end them,
 then enters the person into every published flow whose event trigger the event matches, subject to the
-flow's re-entry rule, and runs the new entry's first steps. An entry's row is unique by its triggering event,
-so an event delivered twice (ingest delivers at least once) enters once. Segment and schedule triggers are
-not handled yet: such flows take no entries.
+flow's re-entry rule and audience, and runs the new entry's first steps. An entry's row is unique by its
+triggering event, so an event delivered twice (ingest delivers at least once) enters once. Segment and
+schedule triggers are not handled yet: such flows take no entries.
+
+A step that needs the journeys service (person conditions, an audience, traits) while it does not answer
+raises PersonLookupUnavailable inside the transaction, which rolls back: ObserveEvents answers UNAVAILABLE
+(ingest delivers the events again), and a timer stays claimed until its lease ends, then fires again.
 """
 
 from __future__ import annotations
@@ -19,11 +23,12 @@ import structlog
 
 from wayline.common.sql import Transaction
 from wayline_orchestrator.contacts import ContactLedger
+from wayline_orchestrator.errors import PersonLookupUnavailable
 from wayline_orchestrator.flows.model import Definition, FlowState, PauseMode
 from wayline_orchestrator.flows.runtime.interpreter import Interpreter
 from wayline_orchestrator.flows.runtime.lookups import Lookups
 from wayline_orchestrator.flows.runtime.matching import Occurrence, matches
-from wayline_orchestrator.flows.runtime.model import Entry, EntryStatus
+from wayline_orchestrator.flows.runtime.model import Entry, EntryStatus, Timer
 from wayline_orchestrator.flows.runtime.runs import Run
 from wayline_orchestrator.flows.runtime.store import RuntimeStore
 from wayline_orchestrator.flows.store import FlowStore
@@ -55,7 +60,8 @@ class FlowRuntime:
     ) -> None:
         self._store = store
         self._flows = flows
-        self._interpreter = Interpreter(store, ledger, lookups or Lookups())
+        self._lookups = lookups or Lookups()
+        self._interpreter = Interpreter(store, ledger, self._lookups)
         self._clock = clock
         self._lease_us = lease_us
         self._definitions: OrderedDict[tuple[str, str, int], Definition] = OrderedDict()
@@ -153,7 +159,8 @@ class FlowRuntime:
         event: Occurrence,
         now: int,
     ) -> Entry | None:
-        """Enter the person, if the re-entry rule allows, and run the entry's first steps."""
+        """Enter the person, if the re-entry rule allows and they are in the flow's audience (asked of the
+        journeys service only then, for the triggering event), and run the entry's first steps."""
         latest = self._store.latest_entry(tx, tenant, flow_id, event.person_id)
         if latest is not None:
             rules = definition.get("entry_rules", {})
@@ -162,6 +169,10 @@ class FlowRuntime:
             cooldown = round((seconds(rules.get("reentry_cooldown")) or 0.0) * 1_000_000)
             if now < latest.update_time + cooldown:
                 return None
+        audience = definition.get("entry_rules", {}).get("audience")
+        if audience and not self._lookups.person.holds(tenant, event.person_id, [audience])[0]:
+            log.debug("flows.outside_audience", tenant=tenant, flow_id=flow_id, version=version)
+            return None  # nothing recorded: the person simply does not enter
         entry = Entry(
             flow_id=flow_id,
             person_id=event.person_id,
@@ -195,15 +206,22 @@ class FlowRuntime:
                 held[tenant] = self.held(tenant)
             if timer.flow_id in held[tenant]:
                 continue  # left claimed: looked at again when its lease ends
-            with self._store.transaction() as tx:
-                now = self._clock()
-                entry = self._store.entry(tx, tenant, timer.flow_id, timer.person_id, timer.entry_number)
-                self._store.delete_timer(tx, tenant, timer.key)
-                if entry is None or not entry.live:
-                    continue
-                definition = self._definition(tx, tenant, entry.flow_id, entry.version)
-                if definition is None:
-                    continue
-                self._interpreter.resume(Run(tx, tenant, definition, entry, now), timer)
-                self._save(tx, tenant, entry, now)
+            try:
+                self._fire(tenant, timer)
+            except PersonLookupUnavailable:
+                # Rolled back, the timer left claimed: fired again when its lease ends. The others go on.
+                log.warning("flows.timer_deferred", tenant=tenant, flow_id=timer.flow_id, why="journeys")
         return len(claimed)
+
+    def _fire(self, tenant: str, timer: Timer) -> None:
+        with self._store.transaction() as tx:
+            now = self._clock()
+            entry = self._store.entry(tx, tenant, timer.flow_id, timer.person_id, timer.entry_number)
+            self._store.delete_timer(tx, tenant, timer.key)
+            if entry is None or not entry.live:
+                return
+            definition = self._definition(tx, tenant, entry.flow_id, entry.version)
+            if definition is None:
+                return
+            self._interpreter.resume(Run(tx, tenant, definition, entry, now), timer)
+            self._save(tx, tenant, entry, now)

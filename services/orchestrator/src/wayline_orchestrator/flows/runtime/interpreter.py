@@ -13,12 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 from wayline_orchestrator.contacts import Contact, ContactLedger
-from wayline_orchestrator.flows.runtime.conditions import Facts, holds
+from wayline_orchestrator.flows.runtime.conditions import Facts, holds, with_person_answers
 from wayline_orchestrator.flows.runtime.lookups import Lookups
 from wayline_orchestrator.flows.runtime.matching import Occurrence
 from wayline_orchestrator.flows.runtime.matching import matches as _matches
 from wayline_orchestrator.flows.runtime.model import EntryStatus, StepRun, Timer, TimerKind
-from wayline_orchestrator.flows.runtime.outbox import message_of
+from wayline_orchestrator.flows.runtime.outbox import message_of, traits_needed
 from wayline_orchestrator.flows.runtime.runs import SECOND, Run, local_due, micros_of, split_bucket
 from wayline_orchestrator.flows.runtime.runs import us as _us
 from wayline_orchestrator.flows.runtime.store import RuntimeStore
@@ -104,8 +104,9 @@ class Interpreter:
             if goal.get("exit_on_conversion"):
                 self._end(run, EntryStatus.CONVERTED, "goal")
                 return
-        facts = self._facts(run)
-        if any(holds(c, facts) for c in definition.get("exit_conditions", [])):
+        exits = definition.get("exit_conditions", [])
+        facts = with_person_answers(self._facts(run), exits)
+        if any(holds(c, facts) for c in exits):
             self._end(run, EntryStatus.EXITED, "exit_condition")
             return
         waiting_on = entry.step_key(entry.step_id)
@@ -181,8 +182,9 @@ class Interpreter:
             return self._wait(run, step_id, step["wait"])
         if "branch" in step:
             branch = step["branch"]
-            facts = self._facts(run)
-            for chosen in branch.get("branches", []):
+            branches = branch.get("branches", [])
+            facts = with_person_answers(self._facts(run), [b.get("condition", {}) for b in branches])
+            for chosen in branches:
                 if holds(chosen.get("condition", {}), facts):
                     self._record(run, step_id, "BRANCH", label=chosen.get("label", ""))
                     return str(chosen.get("next_step_id", ""))
@@ -262,7 +264,10 @@ class Interpreter:
         )
         outcome = self._ledger.record_in(run.tx, run.tenant, contact, enforce_policy=True)
         if outcome.recorded:
-            self._store.add_message(run.tx, run.tenant, message_of(entry, step_id, key, action, run.now))
+            traits = self._traits(run, action)
+            self._store.add_message(
+                run.tx, run.tenant, message_of(entry, step_id, key, action, run.now, traits)
+            )
             self._record(run, step_id, "SENT", contact_id=key)
             return str(action.get("next_step_id", ""))
         reasons = [
@@ -303,6 +308,11 @@ class Interpreter:
             person_id=entry.person_id,
             lookups=self._lookups,
         )
+
+    def _traits(self, run: Run, action: dict[str, Any]) -> dict[str, Any]:
+        """The person's traits the action personalises with, in one call; none when it uses none."""
+        keys = traits_needed(action)
+        return self._lookups.person.properties(run.tenant, run.entry.person_id, keys) if keys else {}
 
     def _engaged(self, run: Run, branch: dict[str, Any], event: Occurrence) -> bool:
         names = {

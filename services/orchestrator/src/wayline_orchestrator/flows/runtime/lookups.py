@@ -10,7 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import structlog
+
 __all__ = ["DecisionLookup", "Lookups", "NoDecisions", "NoPersons", "PersonLookup"]
+
+log = structlog.get_logger("wayline.orchestrator")
 
 
 class PersonLookup(Protocol):
@@ -39,6 +43,7 @@ class DecisionLookup(Protocol):
 
 class NoPersons:
     def holds(self, tenant: str, person_id: str, conditions: Sequence[dict[str, Any]]) -> list[bool]:
+        log.info("flows.condition_not_evaluated", kind="person", count=len(conditions), why="no journeys")
         return [False] * len(conditions)
 
     def properties(self, tenant: str, person_id: str, keys: Sequence[str]) -> dict[str, Any]:
