@@ -1,7 +1,8 @@
 """Flows asking the journeys service about the person, over real sockets (the suite's journeys server, chDB;
 the orchestrator on SQLite and PostgreSQL): branches on purchases, customer value and lifecycle stage, entry
-audiences, personalisation from traits; and a journeys service that does not answer in time makes
-ObserveEvents answer UNAVAILABLE (nothing recorded) and a due timer wait for its lease, until it answers.
+audiences, exit conditions, personalisation from traits; and a journeys service that does not answer in time
+(or cannot be reached) makes ObserveEvents answer UNAVAILABLE (nothing recorded) and a due timer wait for its
+lease, until it answers.
 
 The orchestrator reaches journeys through a TCP proxy that can hold journeys' answers back (a slow or
 unreachable peer, as the orchestrator sees it); the journeys server itself is real and untouched."""
@@ -12,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -19,11 +21,11 @@ import pytest
 from google.protobuf import json_format
 from pydantic import SecretStr
 
-from tests.client import HoldingProxy
+from tests.client import HoldingProxy, free_port
 from tests.conftest import common_settings, start_server
 from tests.journeys.conftest import Journeys, error_reason
 from tests.journeys.segments_support import event
-from tests.orchestrator.conftest import NO_PEERS, as_tenant
+from tests.orchestrator.conftest import NO_PEERS, as_tenant, start_orchestrator
 from tests.orchestrator.helpers import Auth, Stub
 from tests.orchestrator.runtime_calls import FakeClock, State, eventually, publish, send, track
 from tools.postgres_server import create_database
@@ -307,3 +309,38 @@ def test_a_due_timer_waits_for_journeys_and_fires_once_it_answers(
     running.clock.advance(2)  # the claim's lease ends (on the runtime's clock): the timer fires again
     eventually(lambda: state.statuses("later") == [(buyer, "EXITED", "completed")])
     assert _sent(state) == [(buyer, "buyer_offer")]
+
+
+def test_exit_condition_on_the_person_ends_the_entry_when_journeys_says_so(
+    running: Running, stub: Stub, auth: Auth, state: State, journeys: Journeys
+) -> None:
+    shopper = _person()
+    complained = {"event_count": {"event": {"event_name": "Complaint Filed"}, "count": "1"}}
+    steps = [{"id": "pause", "wait": {"duration": "86400s", "next_step_id": "hello"}}, _action("hello")]
+    publish(stub, auth, "calm", _flow(steps, exit_conditions=[{"person": complained}]))
+    send(stub, auth, track(shopper, "Checkout Started", running.clock()))
+    send(stub, auth, track(shopper, "Page Viewed", running.clock()))  # journeys holds no complaint yet
+    assert state.statuses("calm") == [(shopper, "WAITING", "")]
+    journeys.write(event(shopper, "Complaint Filed", NOW - timedelta(minutes=1)))
+    send(stub, auth, track(shopper, "Page Viewed", running.clock()))
+    assert state.statuses("calm") == [(shopper, "EXITED", "exit_condition")]
+    assert state.messages() == []
+
+
+def test_an_unreachable_journeys_refuses_audience_entries_as_unavailable(tmp_path: Path, auth: Auth) -> None:
+    server = start_orchestrator(
+        tmp_path, journeys_address=f"127.0.0.1:{free_port()}", journeys_timeout_seconds="0.5"
+    )
+    try:
+        with grpc.insecure_channel(server.address) as channel:
+            stub = pb_grpc.OrchestratorServiceStub(channel)
+            audience = {"has_identifier_type": "email"}
+            publish(stub, auth, "gated", _flow([_action("hello")], entry_rules={"audience": audience}))
+            with pytest.raises(grpc.RpcError) as raised:
+                send(stub, auth, track(_person(), "Checkout Started", time.time_ns() // 1000))
+            assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert error_reason(raised.value) == "JOURNEYS_UNAVAILABLE"
+            # Events that trigger nothing need no journeys: they are observed as before.
+            send(stub, auth, track(_person(), "Page Viewed", time.time_ns() // 1000))
+    finally:
+        server.stop(0)
