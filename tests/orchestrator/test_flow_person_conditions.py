@@ -25,7 +25,7 @@ from tests.client import HoldingProxy, free_port
 from tests.conftest import common_settings, start_server
 from tests.journeys.conftest import Journeys, error_reason
 from tests.journeys.segments_support import event
-from tests.orchestrator.conftest import NO_PEERS, as_tenant, start_orchestrator
+from tests.orchestrator.conftest import NO_PEERS, as_tenant
 from tests.orchestrator.helpers import Auth, Stub
 from tests.orchestrator.runtime_calls import FakeClock, State, eventually, publish, send, track
 from tools.postgres_server import create_database
@@ -328,9 +328,12 @@ def test_exit_condition_on_the_person_ends_the_entry_when_journeys_says_so(
 
 
 def test_an_unreachable_journeys_refuses_audience_entries_as_unavailable(tmp_path: Path, auth: Auth) -> None:
-    server = start_orchestrator(
-        tmp_path, journeys_address=f"127.0.0.1:{free_port()}", journeys_timeout_seconds="0.5"
+    settings = OrchestratorSettings(
+        **common_settings(tmp_path),  # type: ignore[arg-type]
+        **{**NO_PEERS, "journeys_address": f"127.0.0.1:{free_port()}"},  # type: ignore[arg-type]
+        journeys_timeout_seconds=0.5,
     )
+    server = start_server(orchestrator_service(settings), settings)
     try:
         with grpc.insecure_channel(server.address) as channel:
             stub = pb_grpc.OrchestratorServiceStub(channel)
