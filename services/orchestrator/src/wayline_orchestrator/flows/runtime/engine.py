@@ -6,24 +6,32 @@ then enters the person into every published flow whose event trigger the event m
 flow's re-entry rule, and runs the new entry's first steps. An entry's row is unique by its triggering event,
 so an event delivered twice (ingest delivers at least once) enters once. Segment and schedule triggers are
 not handled yet: such flows take no entries.
+
+No network call happens inside a run's transaction: a run that needs a decision it has not had answered is
+rolled back, the decision is asked with no transaction open, and the run starts again with the answer
+(decisions.py, ADR 37).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from itertools import groupby
+from typing import TypeVar
 
 import structlog
 
 from wayline.common.sql import Transaction
 from wayline_orchestrator.contacts import ContactLedger
 from wayline_orchestrator.flows.model import Definition, FlowState, PauseMode
+from wayline_orchestrator.flows.runtime.decisions import RunDecisions, Unanswered
 from wayline_orchestrator.flows.runtime.interpreter import Interpreter
 from wayline_orchestrator.flows.runtime.lookups import Lookups
 from wayline_orchestrator.flows.runtime.matching import Occurrence, matches
-from wayline_orchestrator.flows.runtime.model import Entry, EntryStatus
+from wayline_orchestrator.flows.runtime.model import Entry, EntryStatus, Timer
 from wayline_orchestrator.flows.runtime.runs import Run
 from wayline_orchestrator.flows.runtime.store import RuntimeStore
 from wayline_orchestrator.flows.store import FlowStore
@@ -36,6 +44,7 @@ log = structlog.get_logger("wayline.orchestrator")
 Live = tuple[str, int, Definition]  # a published flow: its id, its version, that version's definition
 _PAGE = 500
 _DEFINITIONS = 1024  # published versions kept in memory (they never change)
+T = TypeVar("T")
 
 
 def _now_us() -> int:
@@ -55,7 +64,8 @@ class FlowRuntime:
     ) -> None:
         self._store = store
         self._flows = flows
-        self._interpreter = Interpreter(store, ledger, lookups or Lookups())
+        self._lookups = lookups or Lookups()
+        self._interpreter = Interpreter(store, ledger, self._lookups)
         self._clock = clock
         self._lease_us = lease_us
         self._definitions: OrderedDict[tuple[str, str, int], Definition] = OrderedDict()
@@ -121,8 +131,32 @@ class FlowRuntime:
                 entered += self._observe_person(tenant, person_id, mine, live, held)
         return entered
 
+    def _answered(self, run: Callable[[Lookups], T]) -> T:
+        """Do `run` (one transaction) until it needs no decision it has not had answered: the question it
+        raises is asked once its transaction has rolled back, and it starts again with every answer so far."""
+        decisions = RunDecisions(self._lookups.decision)
+        lookups = dataclasses.replace(self._lookups, decision=decisions)
+        while True:
+            try:
+                return run(lookups)
+            except Unanswered as missing:
+                decisions.answer(missing.question)
+
     def _observe_person(
         self, tenant: str, person_id: str, events: list[Occurrence], live: list[Live], held: set[str]
+    ) -> int:
+        return self._answered(
+            lambda lookups: self._observe_once(tenant, person_id, events, live, held, lookups)
+        )
+
+    def _observe_once(  # noqa: PLR0917 - _observe_person's inputs and the run's lookups
+        self,
+        tenant: str,
+        person_id: str,
+        events: list[Occurrence],
+        live: list[Live],
+        held: set[str],
+        lookups: Lookups,
     ) -> int:
         entered = 0
         with self._store.transaction() as tx:
@@ -132,10 +166,10 @@ class FlowRuntime:
                 for entry in inside:
                     definition = self._definition(tx, tenant, entry.flow_id, entry.version)
                     if definition is not None and entry.live and entry.flow_id not in held:
-                        self._interpreter.observe(Run(tx, tenant, definition, entry, now), event)
+                        self._interpreter.observe(Run(tx, tenant, definition, entry, now, lookups), event)
                 for flow_id, version, definition in live:
                     if matches(event, definition["trigger"]["event"].get("event")):
-                        new = self._enter(tx, tenant, flow_id, version, definition, event, now)
+                        new = self._enter(tx, tenant, flow_id, version, definition, event, now, lookups)
                         if new is not None:
                             inside.append(new)
                             entered += 1
@@ -152,6 +186,7 @@ class FlowRuntime:
         definition: Definition,
         event: Occurrence,
         now: int,
+        lookups: Lookups,
     ) -> Entry | None:
         """Enter the person, if the re-entry rule allows, and run the entry's first steps."""
         latest = self._store.latest_entry(tx, tenant, flow_id, event.person_id)
@@ -177,7 +212,7 @@ class FlowRuntime:
         if not self._store.insert_entry(tx, tenant, entry):
             return None  # this event entered already (a redelivery), or another replica entered meanwhile
         entry.revision = 1
-        self._interpreter.start(Run(tx, tenant, definition, entry, now))
+        self._interpreter.start(Run(tx, tenant, definition, entry, now, lookups))
         log.info("flows.entered", tenant=tenant, flow_id=flow_id, version=version, entry=entry.number)
         return entry
 
@@ -195,15 +230,19 @@ class FlowRuntime:
                 held[tenant] = self.held(tenant)
             if timer.flow_id in held[tenant]:
                 continue  # left claimed: looked at again when its lease ends
-            with self._store.transaction() as tx:
-                now = self._clock()
-                entry = self._store.entry(tx, tenant, timer.flow_id, timer.person_id, timer.entry_number)
-                self._store.delete_timer(tx, tenant, timer.key)
-                if entry is None or not entry.live:
-                    continue
-                definition = self._definition(tx, tenant, entry.flow_id, entry.version)
-                if definition is None:
-                    continue
-                self._interpreter.resume(Run(tx, tenant, definition, entry, now), timer)
-                self._save(tx, tenant, entry, now)
+            self._answered(functools.partial(self._fire, tenant, timer))
         return len(claimed)
+
+    def _fire(self, tenant: str, timer: Timer, lookups: Lookups) -> None:
+        """Fire one claimed timer, in one transaction."""
+        with self._store.transaction() as tx:
+            now = self._clock()
+            entry = self._store.entry(tx, tenant, timer.flow_id, timer.person_id, timer.entry_number)
+            self._store.delete_timer(tx, tenant, timer.key)
+            if entry is None or not entry.live:
+                return
+            definition = self._definition(tx, tenant, entry.flow_id, entry.version)
+            if definition is None:
+                return
+            self._interpreter.resume(Run(tx, tenant, definition, entry, now, lookups), timer)
+            self._save(tx, tenant, entry, now)
