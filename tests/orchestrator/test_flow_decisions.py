@@ -208,7 +208,8 @@ def deployed(tenant: Tenant, package: Path) -> Tenant:
 
 
 def _branch(*branches: tuple[str, list[str]]) -> dict[str, Any]:
-    """A flow whose entry step branches on decisions at the placement: (label, action ids) per branch."""
+    """A flow whose entry step branches on decisions on the web at the placement: (label, action ids) per
+    branch; the last branch names no channel (the triggering event's, the web, applies)."""
     return {
         "entry_step_id": "choose",
         "steps": [
@@ -221,13 +222,13 @@ def _branch(*branches: tuple[str, list[str]]) -> dict[str, Any]:
                             "condition": {
                                 "decision": {
                                     "placement": PLACEMENT,
-                                    "channel": "CHANNEL_WEB",
                                     "action_ids": actions,
+                                    **({"channel": "CHANNEL_WEB"} if i + 1 < len(branches) else {}),
                                 }
                             },
                             "next_step_id": "done",
                         }
-                        for label, actions in branches
+                        for i, (label, actions) in enumerate(branches)
                     ],
                     "default_step_id": "done",
                 },
@@ -237,8 +238,9 @@ def _branch(*branches: tuple[str, list[str]]) -> dict[str, Any]:
     }
 
 
-def _decide_and_send(*steps: tuple[str, str, list[str]]) -> dict[str, Any]:
-    """A flow of decided actions in a row: (step id, channel, candidates) each, `fallback` as the fallback."""
+def _decide_and_send(*steps: tuple[str, str, list[str]], fallback: str = "fallback") -> dict[str, Any]:
+    """A flow of decided actions in a row: (step id, channel, candidates) each, with a fallback action id
+    (empty: none)."""
     ids = [step_id for step_id, _, _ in steps]
     return {
         "entry_step_id": ids[0],
@@ -247,7 +249,7 @@ def _decide_and_send(*steps: tuple[str, str, list[str]]) -> dict[str, Any]:
                 "id": step_id,
                 "action": {
                     "channel": channel,
-                    "action_id": "fallback",
+                    "action_id": fallback,
                     "decision_placement": PLACEMENT,
                     "candidate_action_ids": candidates,
                     "next_step_id": ids[i + 1] if i + 1 < len(ids) else "",
@@ -343,6 +345,11 @@ def test_no_model_deployed_takes_the_default_and_the_fallback_action(tenant: Ten
     )
     assert tenant.sent(person) == [("offer", "fallback", "")]
     assert tenant.contacts(person) == [("offer", "fallback", "")]
+    # Without an action of its own to fall back to, nothing is sent.
+    tenant.enter(person, "nothing", _decide_and_send(("offer", "CHANNEL_WEB", []), fallback=""))
+    unsent = tenant.runs("nothing", person)["offer"]
+    assert (unsent.outcome, unsent.detail["reason"]) == ("NOT_SENT", "no_model_deployed")
+    assert len(tenant.sent(person)) == len(tenant.contacts(person)) == 1
 
 
 @pytest.mark.parametrize("decision_address", ["closed", ""], ids=["decision-down", "no-decision-address"])

@@ -265,7 +265,7 @@ class Interpreter:
         if decided and decided.action_id:
             action = {**action, "action_id": decided.action_id}
         if decided and not action.get("action_id") and not action.get("connector"):
-            self._record(run, step_id, "NOT_SENT", reason="no_action", **noted)  # nothing to fall back to
+            self._record(run, step_id, "NOT_SENT", **noted)  # no action of its own to fall back to
             return str(action.get("next_step_id", ""))
         contact = Contact(
             contact_id=key,
