@@ -25,7 +25,7 @@ from tests.decision.ml_package import ml_package
 from tests.decision.wired import start_wired_decision
 from tests.orchestrator.conftest import NO_PEERS, as_tenant
 from tests.orchestrator.helpers import Auth, cap, days, set_policy
-from tests.orchestrator.runtime_calls import publish, send, track
+from tests.orchestrator.runtime_calls import eventually, publish, send, track
 from tools.postgres_server import create_database
 from wayline.common.server import Server
 from wayline.common.sql import open_database
@@ -40,6 +40,7 @@ from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
 from wayline_cli.suite import free_port
 from wayline_orchestrator.flows.runtime import RuntimeStore, StepRun
+from wayline_orchestrator.flows.runtime.decisions import MAX_DECISIONS_PER_RUN
 from wayline_orchestrator.service import orchestrator_service
 from wayline_orchestrator.settings import OrchestratorSettings
 
@@ -57,6 +58,7 @@ def _orchestrator(data_dir: Path, url: str, port: int, decision_address: str) ->
         database_url=SecretStr(url) if url else None,
         **(NO_PEERS | {"decision_address": decision_address}),  # type: ignore[arg-type]
         decision_timeout_seconds=20.0,  # a busy machine must not turn a decision into a fallback
+        timer_poll_interval_seconds=0.05,
     )
     return start_server(orchestrator_service(settings), settings)
 
@@ -302,6 +304,45 @@ def test_decided_action_is_sent_with_its_decision_and_candidates_restrict_it(dep
     for step, action in expected:
         assert runs[step].outcome == "SENT"
         assert (runs[step].detail["decision"], runs[step].detail["action_id"]) == ("decided", action)
+
+
+def test_an_action_after_a_wait_is_decided_when_the_timer_fires(deployed: Tenant) -> None:
+    person = deployed.person()
+    top = deployed.top(person, *BANNERS)
+    definition = _decide_and_send(("offer", "CHANNEL_WEB", list(BANNERS)))
+    definition["steps"].append({"id": "pause", "wait": {"duration": "1s", "next_step_id": "offer"}})
+    deployed.enter(person, "later", {**definition, "entry_step_id": "pause"})
+    eventually(lambda: bool(deployed.sent(person)))
+    decision_id = deployed.runs("later", person)["offer"].detail["decision_id"]
+    assert deployed.sent(person) == [("offer", top, decision_id)]
+
+
+def test_a_run_asks_at_most_its_limit_of_decisions(deployed: Tenant) -> None:
+    """Each placement is another question; past the limit, the run's decisions fall back."""
+    steps = [
+        {
+            "id": f"ask{i}",
+            "branch": {
+                "branches": [
+                    {
+                        "condition": {"decision": {"placement": f"slot-{i}", "action_ids": list(BANNERS)}},
+                        "next_step_id": f"ask{i + 1}",
+                    }
+                ],
+                "default_step_id": f"ask{i + 1}",
+            },
+        }
+        for i in range(MAX_DECISIONS_PER_RUN + 1)
+    ]
+    steps.append({"id": f"ask{MAX_DECISIONS_PER_RUN + 1}", "exit": {"reason": "asked"}})
+    person = deployed.person()
+    deployed.enter(person, "many", {"entry_step_id": "ask0", "steps": steps})
+    runs = deployed.runs("many", person)
+    answers = [runs[f"ask{i}"].detail["decisions"][0] for i in range(MAX_DECISIONS_PER_RUN + 1)]
+    assert {a["decision"] for a in answers[:-1]} == {"decided"}
+    assert len({a["decision_id"] for a in answers[:-1]}) == MAX_DECISIONS_PER_RUN
+    last = {"placement": f"slot-{MAX_DECISIONS_PER_RUN}", "decision": "fallback", "reason": "decision_limit"}
+    assert answers[-1] == last
 
 
 def test_contact_candidate_is_decided_against_the_ledger_the_run_writes(deployed: Tenant) -> None:
