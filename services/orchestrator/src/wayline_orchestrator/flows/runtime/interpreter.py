@@ -45,7 +45,7 @@ class Interpreter:
     def __init__(self, store: RuntimeStore, ledger: ContactLedger, lookups: Lookups) -> None:
         self._store = store
         self._ledger = ledger
-        self._lookups = lookups
+        self._lookups = lookups  # the service's; conditions read `run.lookups`, the run's answered decisions
 
     # Entry points.
 
