@@ -18,9 +18,11 @@ from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
 from wayline_orchestrator.connectors import ConnectorStore, Deliverer
 from wayline_orchestrator.connectors.catalogue import ConnectorCatalogue
 from wayline_orchestrator.contacts import ContactLedger, ContactStore
+from wayline_orchestrator.decision_client import GrpcDecisions
 from wayline_orchestrator.dispatch import OutboxDispatcher
 from wayline_orchestrator.flows import FlowCatalogue, FlowStore
 from wayline_orchestrator.flows.runtime import FlowRuntime, RuntimeStore, TimerLoop
+from wayline_orchestrator.flows.runtime.decisions import DecisionLookup, NoDecisions
 from wayline_orchestrator.flows.runtime.lookups import Lookups, NoPersons
 from wayline_orchestrator.flows.runtime.outbox_store import OutboxStore
 from wayline_orchestrator.peers import Peers
@@ -29,6 +31,12 @@ from wayline_orchestrator.servicer import OrchestratorServicer
 from wayline_orchestrator.settings import OrchestratorSettings
 
 __all__ = ["orchestrator_service"]
+
+
+def _decisions(peers: Peers, settings: OrchestratorSettings) -> DecisionLookup:
+    if peers.decision is None:
+        return NoDecisions()
+    return GrpcDecisions(peers.decision, settings.decision_timeout_seconds)
 
 
 def orchestrator_service(
@@ -49,7 +57,7 @@ def orchestrator_service(
     persons = (
         JourneysPersons(peers.journeys, settings.journeys_timeout_seconds) if peers.journeys else NoPersons()
     )
-    lookups = Lookups(person=persons)
+    lookups = Lookups(person=persons, decision=_decisions(peers, settings))
     runtime = (
         FlowRuntime(runtime_store, flow_store, ledger, clock, lease_us, lookups=lookups)
         if clock

@@ -83,6 +83,14 @@ class OrchestratorSettings(ServiceSettings):
         "steps with a `decision_placement` (empty: decision conditions do not hold and actions send their "
         "fallback `action_id`).",
     )
+    decision_timeout_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        le=30,
+        description="How long a flow waits for DecisionService.Decide (a decision branch, an action step "
+        "with a `decision_placement`) before it takes the fallback: the branch's condition does not hold, "
+        "the action sends its `action_id`. Asked with no database transaction open.",
+    )
     identity_address: str = Field(
         default=REGISTRY["identity"].default_address,
         description="host:port of the identity service, whose override feed (ListPersonOverrides) moves a "

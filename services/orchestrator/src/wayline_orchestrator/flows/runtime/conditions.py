@@ -5,10 +5,13 @@ negated.
 
 `person` conditions are asked of `Facts.lookups.person`. A step with several (a branch's conditions, the
 flow's exit conditions) asks for them all in one call first (`with_person_answers`), so a step costs one
-round trip whatever it holds; nothing is cached across steps or runs (docs/adr/0036). Conditions this service
-cannot answer are false here, and logged: `decision` conditions (a call to DecisionService.Decide); the
-channel preference reads the stated one (the learned preference needs the engagement history the ledger does
-not keep yet)."""
+round trip whatever it holds; nothing is cached across steps or runs (docs/adr/0036).
+
+A `decision` condition asks DecisionService.Decide through `facts.lookups.decision` (for the run: asked once
+per question, outside the run's transaction, see decisions.py) and holds when the top-ranked action is one
+of its `action_ids`; a decision that falls back does not hold. What each decision answered is kept in
+`facts.decisions`, for the step run. The channel preference reads the stated one (the learned preference
+needs the engagement history the ledger does not keep yet)."""
 
 from __future__ import annotations
 
@@ -19,6 +22,12 @@ from typing import Any
 
 import structlog
 
+from wayline_orchestrator.flows.runtime.decisions import (
+    Decided,
+    DecisionQuestion,
+    Fallback,
+    bare_action_id,
+)
 from wayline_orchestrator.flows.runtime.lookups import Lookups
 from wayline_orchestrator.flows.runtime.matching import Occurrence, filter_holds, matches
 
@@ -38,6 +47,8 @@ class Facts:
     person_id: str = ""
     lookups: Lookups = field(default_factory=Lookups)  # person conditions (journeys), decisions (decision)
     person_answers: Mapping[str, bool] = field(default_factory=dict)  # by `_key`, asked ahead for a step
+    flow: str = ""  # `flows/{id}`, the caller of decisions
+    decisions: list[dict[str, str]] = field(default_factory=list)  # what each decision asked here answered
 
 
 def _key(person: dict[str, Any]) -> str:
@@ -77,6 +88,27 @@ def _person_holds(person: dict[str, Any], facts: Facts) -> bool:
     return answer
 
 
+def _decision_holds(decision: dict[str, Any], facts: Facts) -> bool:
+    """Decide among the catalogue's actions for the placement; holds when the top one is listed. Without a
+    channel of its own, the decision is for the channel of the event that triggered the entry."""
+    placement = decision.get("placement", "")
+    channel = decision.get("channel", "CHANNEL_UNSPECIFIED")
+    if channel == "CHANNEL_UNSPECIFIED" and facts.trigger is not None:
+        channel = facts.trigger.channel
+    if channel == "CHANNEL_UNSPECIFIED":
+        decided = Decided(fallback=Fallback.NO_CHANNEL)
+    else:
+        question = DecisionQuestion(
+            facts.tenant, facts.person_id, placement, channel, decision.get("model", ""), flow=facts.flow
+        )
+        decided = facts.lookups.decision.decide(question)
+    noted = {"placement": placement, **decided.detail()}
+    if noted not in facts.decisions:
+        facts.decisions.append(noted)
+    wanted = {bare_action_id(a) for a in decision.get("action_ids", [])}
+    return bool(decided.action_id) and decided.action_id in wanted
+
+
 def _holds(condition: dict[str, Any], facts: Facts) -> bool:
     if "group" in condition:
         group = condition["group"]
@@ -92,6 +124,8 @@ def _holds(condition: dict[str, Any], facts: Facts) -> bool:
         return _person_holds(condition["person"], facts)
     if "channel_preference" in condition:
         return facts.preferred_channel in condition["channel_preference"].get("channels", [])
+    if "decision" in condition:
+        return _decision_holds(condition["decision"], facts)
     kind = next(iter(k for k in condition if k != "negate"), "")
     log.info("flows.condition_not_evaluated", kind=kind)
     return False

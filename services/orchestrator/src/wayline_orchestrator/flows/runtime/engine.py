@@ -10,14 +10,21 @@ schedule triggers are not handled yet: such flows take no entries.
 A step that needs the journeys service (person conditions, an audience, traits) while it does not answer
 raises PersonLookupUnavailable inside the transaction, which rolls back: ObserveEvents answers UNAVAILABLE
 (ingest delivers the events again), and a timer stays claimed until its lease ends, then fires again.
+
+No call to the decision service happens inside a run's transaction: a run that needs a decision it has not
+had answered is rolled back, the decision is asked with no transaction open, and the run starts again with
+the answer (decisions.py, ADR 37).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from itertools import groupby
+from typing import TypeVar
 
 import structlog
 
@@ -25,6 +32,7 @@ from wayline.common.sql import Transaction
 from wayline_orchestrator.contacts import ContactLedger
 from wayline_orchestrator.errors import PersonLookupUnavailable
 from wayline_orchestrator.flows.model import Definition, FlowState, PauseMode
+from wayline_orchestrator.flows.runtime.decisions import RunDecisions, Unanswered
 from wayline_orchestrator.flows.runtime.interpreter import Interpreter
 from wayline_orchestrator.flows.runtime.lookups import Lookups
 from wayline_orchestrator.flows.runtime.matching import Occurrence, matches
@@ -41,6 +49,7 @@ log = structlog.get_logger("wayline.orchestrator")
 Live = tuple[str, int, Definition]  # a published flow: its id, its version, that version's definition
 _PAGE = 500
 _DEFINITIONS = 1024  # published versions kept in memory (they never change)
+T = TypeVar("T")
 
 
 def _now_us() -> int:
@@ -61,7 +70,7 @@ class FlowRuntime:
         self._store = store
         self._flows = flows
         self._lookups = lookups or Lookups()
-        self._interpreter = Interpreter(store, ledger, self._lookups)
+        self._interpreter = Interpreter(store, ledger)
         self._clock = clock
         self._lease_us = lease_us
         self._definitions: OrderedDict[tuple[str, str, int], Definition] = OrderedDict()
@@ -127,8 +136,32 @@ class FlowRuntime:
                 entered += self._observe_person(tenant, person_id, mine, live, held)
         return entered
 
+    def _answered(self, run: Callable[[Lookups], T]) -> T:
+        """Do `run` (one transaction) until it needs no decision it has not had answered: the question it
+        raises is asked once its transaction has rolled back, and it starts again with every answer so far."""
+        decisions = RunDecisions(self._lookups.decision)
+        lookups = dataclasses.replace(self._lookups, decision=decisions)
+        while True:
+            try:
+                return run(lookups)
+            except Unanswered as missing:
+                decisions.answer(missing.question)
+
     def _observe_person(
         self, tenant: str, person_id: str, events: list[Occurrence], live: list[Live], held: set[str]
+    ) -> int:
+        return self._answered(
+            lambda lookups: self._observe_once(tenant, person_id, events, live, held, lookups)
+        )
+
+    def _observe_once(  # noqa: PLR0917 - _observe_person's inputs and the run's lookups
+        self,
+        tenant: str,
+        person_id: str,
+        events: list[Occurrence],
+        live: list[Live],
+        held: set[str],
+        lookups: Lookups,
     ) -> int:
         entered = 0
         with self._store.transaction() as tx:
@@ -138,10 +171,10 @@ class FlowRuntime:
                 for entry in inside:
                     definition = self._definition(tx, tenant, entry.flow_id, entry.version)
                     if definition is not None and entry.live and entry.flow_id not in held:
-                        self._interpreter.observe(Run(tx, tenant, definition, entry, now), event)
+                        self._interpreter.observe(Run(tx, tenant, definition, entry, now, lookups), event)
                 for flow_id, version, definition in live:
                     if matches(event, definition["trigger"]["event"].get("event")):
-                        new = self._enter(tx, tenant, flow_id, version, definition, event, now)
+                        new = self._enter(tx, tenant, flow_id, version, definition, event, now, lookups)
                         if new is not None:
                             inside.append(new)
                             entered += 1
@@ -158,6 +191,7 @@ class FlowRuntime:
         definition: Definition,
         event: Occurrence,
         now: int,
+        lookups: Lookups,
     ) -> Entry | None:
         """Enter the person, if the re-entry rule allows and they are in the flow's audience (asked of the
         journeys service only then, for the triggering event), and run the entry's first steps."""
@@ -188,7 +222,7 @@ class FlowRuntime:
         if not self._store.insert_entry(tx, tenant, entry):
             return None  # this event entered already (a redelivery), or another replica entered meanwhile
         entry.revision = 1
-        self._interpreter.start(Run(tx, tenant, definition, entry, now))
+        self._interpreter.start(Run(tx, tenant, definition, entry, now, lookups))
         log.info("flows.entered", tenant=tenant, flow_id=flow_id, version=version, entry=entry.number)
         return entry
 
@@ -207,13 +241,14 @@ class FlowRuntime:
             if timer.flow_id in held[tenant]:
                 continue  # left claimed: looked at again when its lease ends
             try:
-                self._fire(tenant, timer)
+                self._answered(functools.partial(self._fire, tenant, timer))
             except PersonLookupUnavailable:
                 # Rolled back, the timer left claimed: fired again when its lease ends. The others go on.
                 log.warning("flows.timer_deferred", tenant=tenant, flow_id=timer.flow_id, why="journeys")
         return len(claimed)
 
-    def _fire(self, tenant: str, timer: Timer) -> None:
+    def _fire(self, tenant: str, timer: Timer, lookups: Lookups) -> None:
+        """Fire one claimed timer, in one transaction."""
         with self._store.transaction() as tx:
             now = self._clock()
             entry = self._store.entry(tx, tenant, timer.flow_id, timer.person_id, timer.entry_number)
@@ -223,5 +258,5 @@ class FlowRuntime:
             definition = self._definition(tx, tenant, entry.flow_id, entry.version)
             if definition is None:
                 return
-            self._interpreter.resume(Run(tx, tenant, definition, entry, now), timer)
+            self._interpreter.resume(Run(tx, tenant, definition, entry, now, lookups), timer)
             self._save(tx, tenant, entry, now)
