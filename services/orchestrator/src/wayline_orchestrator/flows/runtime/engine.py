@@ -3,28 +3,41 @@ and due timers fired. Free of gRPC: the servicer converts events, the timer loop
 
 Per person, one transaction: it locks the person's live entries, lets each event wake, convert or end them,
 then enters the person into every published flow whose event trigger the event matches, subject to the
-flow's re-entry rule, and runs the new entry's first steps. An entry's row is unique by its triggering event,
-so an event delivered twice (ingest delivers at least once) enters once. Segment and schedule triggers are
-not handled yet: such flows take no entries.
+flow's re-entry rule and audience, and runs the new entry's first steps. An entry's row is unique by its
+triggering event, so an event delivered twice (ingest delivers at least once) enters once. Segment and
+schedule triggers are not handled yet: such flows take no entries.
 
 Flows that act for one person at the same moment run in the order of their `priority` (higher first, ADR
 41): the entries one event wakes and the flows it enters, and the due timers of one person claimed in one
 batch, so that the higher-priority flow's contact is recorded first and the contact policy's caps suppress
 the lower one's. At equal priority the order is the store's (entries woken before new entries).
+
+A step that needs the journeys service (person conditions, an audience, traits) while it does not answer
+raises PersonLookupUnavailable inside the transaction, which rolls back: ObserveEvents answers UNAVAILABLE
+(ingest delivers the events again), and a timer stays claimed until its lease ends, then fires again.
+
+No call to the decision service happens inside a run's transaction: a run that needs a decision it has not
+had answered is rolled back, the decision is asked with no transaction open, and the run starts again with
+the answer (decisions.py, ADR 37).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from itertools import groupby
+from typing import TypeVar
 
 import structlog
 
 from wayline.common.sql import Transaction
 from wayline_orchestrator.contacts import ContactLedger
+from wayline_orchestrator.errors import PersonLookupUnavailable
 from wayline_orchestrator.flows.model import Definition, FlowState, PauseMode
+from wayline_orchestrator.flows.runtime.decisions import RunDecisions, Unanswered
 from wayline_orchestrator.flows.runtime.interpreter import Interpreter
 from wayline_orchestrator.flows.runtime.lookups import Lookups
 from wayline_orchestrator.flows.runtime.matching import Occurrence, matches
@@ -42,6 +55,7 @@ Live = tuple[str, int, Definition]  # a published flow: its id, its version, tha
 Turn = tuple[Entry | None, Live]  # an entry to wake (with its flow), or None and a flow to enter
 _PAGE = 500
 _DEFINITIONS = 1024  # published versions kept in memory (they never change)
+T = TypeVar("T")
 
 
 def _now_us() -> int:
@@ -66,7 +80,8 @@ class FlowRuntime:
     ) -> None:
         self._store = store
         self._flows = flows
-        self._interpreter = Interpreter(store, ledger, lookups or Lookups())
+        self._lookups = lookups or Lookups()
+        self._interpreter = Interpreter(store, ledger)
         self._clock = clock
         self._lease_us = lease_us
         self._definitions: OrderedDict[tuple[str, str, int], Definition] = OrderedDict()
@@ -132,8 +147,32 @@ class FlowRuntime:
                 entered += self._observe_person(tenant, person_id, mine, live, held)
         return entered
 
+    def _answered(self, run: Callable[[Lookups], T]) -> T:
+        """Do `run` (one transaction) until it needs no decision it has not had answered: the question it
+        raises is asked once its transaction has rolled back, and it starts again with every answer so far."""
+        decisions = RunDecisions(self._lookups.decision)
+        lookups = dataclasses.replace(self._lookups, decision=decisions)
+        while True:
+            try:
+                return run(lookups)
+            except Unanswered as missing:
+                decisions.answer(missing.question)
+
     def _observe_person(
         self, tenant: str, person_id: str, events: list[Occurrence], live: list[Live], held: set[str]
+    ) -> int:
+        return self._answered(
+            lambda lookups: self._observe_once(tenant, person_id, events, live, held, lookups)
+        )
+
+    def _observe_once(  # noqa: PLR0917 - _observe_person's inputs and the run's lookups
+        self,
+        tenant: str,
+        person_id: str,
+        events: list[Occurrence],
+        live: list[Live],
+        held: set[str],
+        lookups: Lookups,
     ) -> int:
         entered = 0
         with self._store.transaction() as tx:
@@ -144,9 +183,9 @@ class FlowRuntime:
                     tx, tenant, event, inside, live, held
                 ):
                     if entry is not None:
-                        self._interpreter.observe(Run(tx, tenant, definition, entry, now), event)
+                        self._interpreter.observe(Run(tx, tenant, definition, entry, now, lookups), event)
                         continue
-                    new = self._enter(tx, tenant, flow_id, version, definition, event, now)
+                    new = self._enter(tx, tenant, flow_id, version, definition, event, now, lookups)
                     if new is not None:
                         inside.append(new)
                         entered += 1
@@ -182,8 +221,10 @@ class FlowRuntime:
         definition: Definition,
         event: Occurrence,
         now: int,
+        lookups: Lookups,
     ) -> Entry | None:
-        """Enter the person, if the re-entry rule allows, and run the entry's first steps."""
+        """Enter the person, if the re-entry rule allows and they are in the flow's audience (asked of the
+        journeys service only then, for the triggering event), and run the entry's first steps."""
         latest = self._store.latest_entry(tx, tenant, flow_id, event.person_id)
         if latest is not None:
             rules = definition.get("entry_rules", {})
@@ -192,6 +233,10 @@ class FlowRuntime:
             cooldown = round((seconds(rules.get("reentry_cooldown")) or 0.0) * 1_000_000)
             if now < latest.update_time + cooldown:
                 return None
+        audience = definition.get("entry_rules", {}).get("audience")
+        if audience and not self._lookups.person.holds(tenant, event.person_id, [audience])[0]:
+            log.debug("flows.outside_audience", tenant=tenant, flow_id=flow_id, version=version)
+            return None  # nothing recorded: the person simply does not enter
         entry = Entry(
             flow_id=flow_id,
             person_id=event.person_id,
@@ -207,7 +252,7 @@ class FlowRuntime:
         if not self._store.insert_entry(tx, tenant, entry):
             return None  # this event entered already (a redelivery), or another replica entered meanwhile
         entry.revision = 1
-        self._interpreter.start(Run(tx, tenant, definition, entry, now))
+        self._interpreter.start(Run(tx, tenant, definition, entry, now, lookups))
         log.info("flows.entered", tenant=tenant, flow_id=flow_id, version=version, entry=entry.number)
         return entry
 
@@ -225,17 +270,11 @@ class FlowRuntime:
                 held[tenant] = self.held(tenant)
             if timer.flow_id in held[tenant]:
                 continue  # left claimed: looked at again when its lease ends
-            with self._store.transaction() as tx:
-                now = self._clock()
-                entry = self._store.entry(tx, tenant, timer.flow_id, timer.person_id, timer.entry_number)
-                self._store.delete_timer(tx, tenant, timer.key)
-                if entry is None or not entry.live:
-                    continue
-                definition = self._definition(tx, tenant, entry.flow_id, entry.version)
-                if definition is None:
-                    continue
-                self._interpreter.resume(Run(tx, tenant, definition, entry, now), timer)
-                self._save(tx, tenant, entry, now)
+            try:
+                self._answered(functools.partial(self._fire, tenant, timer))
+            except PersonLookupUnavailable:
+                # Rolled back, the timer left claimed: fired again when its lease ends. The others go on.
+                log.warning("flows.timer_deferred", tenant=tenant, flow_id=timer.flow_id, why="journeys")
         return len(claimed)
 
     def _by_priority(self, claimed: list[tuple[str, Timer]]) -> list[tuple[str, Timer]]:
@@ -258,3 +297,17 @@ class FlowRuntime:
             return tenant, timer.person_id, -ranks.get((tenant, timer.key), 0), timer.due_time
 
         return sorted(claimed, key=order)
+
+    def _fire(self, tenant: str, timer: Timer, lookups: Lookups) -> None:
+        """Fire one claimed timer, in one transaction."""
+        with self._store.transaction() as tx:
+            now = self._clock()
+            entry = self._store.entry(tx, tenant, timer.flow_id, timer.person_id, timer.entry_number)
+            self._store.delete_timer(tx, tenant, timer.key)
+            if entry is None or not entry.live:
+                return
+            definition = self._definition(tx, tenant, entry.flow_id, entry.version)
+            if definition is None:
+                return
+            self._interpreter.resume(Run(tx, tenant, definition, entry, now, lookups), timer)
+            self._save(tx, tenant, entry, now)
