@@ -12,18 +12,15 @@ Flows that act for one person at the same moment run in the order of their `prio
 batch, so that the higher-priority flow's contact is recorded first and the contact policy's caps suppress
 the lower one's. At equal priority the order is the store's (entries woken before new entries).
 
-A step that needs the journeys service (person conditions, an audience, traits) while it does not answer
-raises PersonLookupUnavailable inside the transaction, which rolls back: ObserveEvents answers UNAVAILABLE
-(ingest delivers the events again), and a timer stays claimed until its lease ends, then fires again.
-
-No call to the decision service happens inside a run's transaction: a run that needs a decision it has not
-had answered is rolled back, the decision is asked with no transaction open, and the run starts again with
-the answer (decisions.py, ADR 37).
+No network call happens inside a run's transaction: a run that needs an answer it has not had (a decision, a
+person condition, traits) is rolled back, the question is asked with no transaction open, and the run starts
+again with every answer so far (answers.py, ADRs 36 and 37). A journeys service that does not answer raises
+PersonLookupUnavailable: ObserveEvents answers UNAVAILABLE (ingest delivers the events again), and a timer
+stays claimed until its lease ends, then fires again.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import time
 from collections import Counter, OrderedDict
@@ -37,7 +34,8 @@ from wayline.common.sql import Transaction
 from wayline_orchestrator.contacts import ContactLedger
 from wayline_orchestrator.errors import PersonLookupUnavailable
 from wayline_orchestrator.flows.model import Definition, FlowState, PauseMode
-from wayline_orchestrator.flows.runtime.decisions import RunDecisions, Unanswered
+from wayline_orchestrator.flows.runtime.answers import RunPersons, Unanswered
+from wayline_orchestrator.flows.runtime.decisions import RunDecisions
 from wayline_orchestrator.flows.runtime.interpreter import Interpreter
 from wayline_orchestrator.flows.runtime.lookups import Lookups
 from wayline_orchestrator.flows.runtime.matching import Occurrence, matches
@@ -148,15 +146,17 @@ class FlowRuntime:
         return entered
 
     def _answered(self, run: Callable[[Lookups], T]) -> T:
-        """Do `run` (one transaction) until it needs no decision it has not had answered: the question it
-        raises is asked once its transaction has rolled back, and it starts again with every answer so far."""
-        decisions = RunDecisions(self._lookups.decision)
-        lookups = dataclasses.replace(self._lookups, decision=decisions)
+        """Do `run` (one transaction) until it needs no answer it has not had (a decision, a person
+        condition, traits): the question it raises is asked once its transaction has rolled back, and it
+        starts again with every answer so far (answers.py)."""
+        lookups = Lookups(
+            person=RunPersons(self._lookups.person), decision=RunDecisions(self._lookups.decision)
+        )
         while True:
             try:
                 return run(lookups)
             except Unanswered as missing:
-                decisions.answer(missing.question)
+                missing.ask()
 
     def _observe_person(
         self, tenant: str, person_id: str, events: list[Occurrence], live: list[Live], held: set[str]
@@ -234,7 +234,7 @@ class FlowRuntime:
             if now < latest.update_time + cooldown:
                 return None
         audience = definition.get("entry_rules", {}).get("audience")
-        if audience and not self._lookups.person.holds(tenant, event.person_id, [audience])[0]:
+        if audience and not lookups.person.holds(tenant, event.person_id, [audience])[0]:
             log.debug("flows.outside_audience", tenant=tenant, flow_id=flow_id, version=version)
             return None  # nothing recorded: the person simply does not enter
         entry = Entry(
