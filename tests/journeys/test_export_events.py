@@ -18,6 +18,7 @@ from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline_journeys.converters import event_to_record
 from wayline_journeys.errors import QueryTooLarge
 from wayline_journeys.event_export import CHUNK_EVENTS, EventExportQuery, export_events
+from wayline_journeys.overrides import PersonOverride
 from wayline_journeys.store import JourneyStore
 from wayline_journeys.store.event_export import ClickHouseEventExport
 from wayline_journeys.training_set import SAMPLE_SALT, stable_hash
@@ -143,3 +144,30 @@ def test_export_events_refuses_more_events_than_the_limit(store: JourneyStore) -
         next(export_events(ClickHouseEventExport(store), query, 4, lambda: True))
     chunks = list(export_events(ClickHouseEventExport(store), query, 5, lambda: True))
     assert [len(c) for c in chunks] == [5]
+
+
+def test_export_events_reads_a_batch_of_persons_with_the_events_overrides_send_them(
+    store: JourneyStore,
+) -> None:
+    """A batch reads only its persons' ranges of events, and still finds an event stored under another
+    person that a scoped override (an unmerge) or a person-wide one (a merge) gives them."""
+    split_off, merged, kept, other = (f"p-{uuid.uuid4()}" for _ in range(4))
+    own = _event(split_off, 1)
+    device = stored_event(kept, ("device_id", f"d-{uuid.uuid4()}"), minute=2)
+    kept_event = _event(kept, 3)
+    merged_event = _event(merged, 4)
+    store.write("t", [event_to_record(e) for e in (own, device, kept_event, merged_event, _event(other, 5))])
+    store.overrides.apply(
+        "t",
+        [
+            PersonOverride(kept, split_off, 1, "device_id", device.identifiers[0].value),
+            PersonOverride(merged, split_off, 2),
+        ],
+    )
+    export = ClickHouseEventExport(store)
+    query = EventExportQuery("t", T0, T0 + timedelta(hours=1))
+    found = export.events(query, [split_off])
+    assert [e.event_id for e in found] == [own.event_id, device.event_id, merged_event.event_id]
+    assert {e.person_id for e in found} == {split_off}
+    assert [e.event_id for e in export.events(query, [kept])] == [kept_event.event_id]
+    assert {(p.person_id, p.events) for p in export.persons(query)} == {(split_off, 3), (kept, 1), (other, 1)}
