@@ -172,13 +172,15 @@ class _Replay:
     def _engagements(self, person: str, answered: set[str]) -> list[Occurrence]:
         """The engagement events answering the person's new engaged sends (each send answered once)."""
         rate = self.simulation.engagement_rate
-        found = []
+        found: list[Occurrence] = []
+        if rate <= 0 or not self.watched:
+            return found  # nothing could be engaged with: no need to read the sends
         for message in self.store.messages_of(self.simulation.tenant, person):
             key = message.idempotency_key
             if key in answered:
                 continue
             answered.add(key)
-            if rate <= 0 or not engaged(key, rate):
+            if not engaged(key, rate):
                 continue
             for name in sorted(self.watched.get(message.step_id, ())):
                 found.append(
