@@ -111,8 +111,7 @@ def journeys_service(settings: JourneysSettings) -> ServiceDefinition:
     )
 
     def register(server: grpc.Server) -> list[str]:
-        # RPCs JourneyServicer does not define yet fall through to the generated base: UNIMPLEMENTED.
-        servicer = JourneyServicer(  # type: ignore[abstract]
+        servicer = JourneyServicer(
             store,
             store,
             overrides,
