@@ -41,8 +41,8 @@ class JourneysHistory:
             time_range=event_pb2.TimeRange(start=_timestamp(start), end=_timestamp(end)),
             max_persons=max_persons,
         )
+        stream = self._stub.ExportEvents(request)
         try:
-            stream = self._stub.ExportEvents(request)
             events = (event for message in stream for event in message.events)
             for person_id, group in groupby(events, key=lambda e: e.person_id):
                 mine = list(group)
@@ -59,3 +59,6 @@ class JourneysHistory:
             if code is grpc.StatusCode.DEADLINE_EXCEEDED:
                 raise DeadlineExceeded("the simulation outlasted its deadline reading history") from error
             raise HistoryUnavailable(f"{code.name}: {detail}") from error
+        finally:
+            # A simulation stopped early (its deadline, an error) stops journeys too (grpc-stubs: untyped).
+            stream.cancel()  # type: ignore[no-untyped-call]
