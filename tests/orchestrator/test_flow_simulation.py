@@ -284,3 +284,18 @@ def test_simulate_flow_without_journeys_is_a_failed_precondition(tmp_path: Path,
         server.stop(0)
     assert caught.value.code() is grpc.StatusCode.FAILED_PRECONDITION
     assert reason(caught.value) == "JOURNEYS_NOT_CONFIGURED"
+
+
+def test_simulate_flow_with_journeys_down_is_unavailable(tmp_path: Path, auth: Auth) -> None:
+    server = start_orchestrator(tmp_path, journeys_address="127.0.0.1:1")  # nobody listens there
+    try:
+        with grpc.insecure_channel(server.address) as channel:
+            stub = pb_grpc.OrchestratorServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as caught:
+                _simulate(stub, auth, SECOND, 2 * SECOND, definition=_definition(trial_flow()))
+    finally:
+        server.stop(0)
+    assert (caught.value.code(), reason(caught.value)) == (
+        grpc.StatusCode.UNAVAILABLE,
+        "JOURNEYS_UNAVAILABLE",
+    )
