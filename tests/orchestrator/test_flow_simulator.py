@@ -93,3 +93,42 @@ def test_simulate_applies_a_copy_of_the_policy_and_stops_at_the_end(
     assert live.contacts == []  # the live ledger recorded nothing
     assert {(b.label, b.count) for b in by_step["bought"].branches} == {("next", 2)}
     assert stats.data_as_of == T0 + HOUR
+
+
+def test_assumed_engagement_teaches_the_ledger_the_learned_preference(
+    tmp_path: Path, ledger: ContactLedger
+) -> None:
+    """An assumed click on a simulated SMS makes SMS the person's learned channel, as a real click would."""
+    learned_sms = {
+        "channel_preference": {"channels": ["CHANNEL_SMS"], "source": "CHANNEL_PREFERENCE_SOURCE_LEARNED"}
+    }
+    definition = {
+        "trigger": {"event": {"event": {"event_name": "Signed Up"}}},
+        "entry_step_id": "text",
+        "steps": [
+            {"id": "text", "action": {"channel": "CHANNEL_SMS", "action_id": "text", "next_step_id": "seen"}},
+            {
+                "id": "seen",
+                "engagement_branch": {
+                    "action_step_id": "text",
+                    "engagement": "ENGAGEMENT_TYPE_CLICKED",
+                    "window": "3600s",
+                    "engaged_step_id": "route",
+                    "not_engaged_step_id": "route",
+                },
+            },
+            {
+                "id": "route",
+                "branch": {"branches": [{"label": "sms", "condition": learned_sms, "next_step_id": ""}]},
+            },
+        ],
+    }
+
+    def routes(rate: float) -> set[tuple[str, int]]:
+        simulation = Simulation("t", "texts", "", definition, T0, T0 + HOUR * 2, engagement_rate=rate)
+        histories = [_history(f"p{i}", ("Signed Up", i)) for i in range(3)]
+        stats = simulate(simulation, histories, ledger, Lookups(), tmp_path, lambda: None).stats
+        return {(b.label, b.count) for s in stats.steps if s.step_id == "route" for b in s.branches}
+
+    assert routes(1.0) == {("sms", 3)}
+    assert routes(0.0) == {("default", 3)}

@@ -21,7 +21,7 @@ from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
 from wayline_orchestrator.errors import HistoryUnavailable, SimulationTooLarge
 from wayline_orchestrator.flows.simulation import PersonHistory
-from wayline_orchestrator.person_events import occurrences, person_statements
+from wayline_orchestrator.person_events import engagements, occurrences, person_statements
 
 __all__ = ["JourneysHistory"]
 
@@ -51,6 +51,7 @@ class JourneysHistory:
                     consents, attributes = person_statements([event])
                     history.consents.extend(consents)
                     history.attributes.extend(attributes)
+                    history.engagements.extend(engagements([event]))
                 yield history
         except grpc.RpcError as error:
             code, detail = error.code(), error.details() or ""

@@ -9,11 +9,14 @@ How a simulation runs (ADR 39):
   id (split buckets hash the flow id, so persons land in the variants they land in live);
 - persons are independent, so they run one after another, each from an empty ledger and no entry: a
   simulated clock walks through the person's events in time order, and before each event fires the person's
-  timers due by then, in due order, then goes on firing them up to the range's end;
+  timers due by then, in due order, then goes on firing them up to the range's end; what an event says of
+  the person (consent, attributes, engagement with a message) reaches the throwaway ledger just before it,
+  as ObserveEvents gives it to the live one;
 - nothing leaves the process: the outbox is never dispatched, and the live database is only read (the
   policy);
 - with `engagement_rate`, a stable hash of each simulated send's key decides whether it is engaged with; an
-  engaged send is answered by the engagement event its engagement branches watch, one second later;
+  engaged send is answered by the engagement event its engagement branches watch, one second later (and
+  the ledger learns from it as from a real one);
 - the statistics are the live ones' (flows/stats.py) over the throwaway store, without active counts.
 """
 
@@ -31,7 +34,8 @@ from pathlib import Path
 from typing import Protocol
 
 from wayline.common.sql import open_database
-from wayline_orchestrator.contacts import Attribute, ConsentStatement, ContactLedger, ContactStore
+from wayline_orchestrator.contacts import Attribute, ConsentStatement, ContactLedger, ContactStore, Engagement
+from wayline_orchestrator.contacts.engagement import ENGAGEMENT_KINDS
 from wayline_orchestrator.flows.catalogue import FlowCatalogue
 from wayline_orchestrator.flows.model import Definition, Flow
 from wayline_orchestrator.flows.runtime.engine import FlowRuntime
@@ -69,12 +73,14 @@ _TIMERS_PER_FIRING = 100
 
 @dataclass(frozen=True)
 class PersonHistory:
-    """One person's stored events in the range, oldest first, and what they say of the person."""
+    """One person's stored events in the range, oldest first, and what they say of the person (consent,
+    attributes, engagement with messages), as ObserveEvents gives them to the ledger."""
 
     person_id: str
     events: list[Occurrence]
     consents: list[ConsentStatement] = field(default_factory=list)
     attributes: list[Attribute] = field(default_factory=list)
+    engagements: list[Engagement] = field(default_factory=list)
 
 
 class HistorySource(Protocol):
@@ -105,6 +111,15 @@ def engaged(contact_key: str, rate: float) -> bool:
     """Whether a simulated send counts as engaged with: SHA-256 of its key, read as a share in [0, 1)."""
     digest = hashlib.sha256((_ENGAGEMENT_SALT + contact_key).encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 < rate
+
+
+@dataclass
+class _Statements:
+    """What one event says of the person, for the ledger."""
+
+    consents: list[ConsentStatement] = field(default_factory=list)
+    attributes: list[Attribute] = field(default_factory=list)
+    engagements: list[Engagement] = field(default_factory=list)
 
 
 class _Clock:
@@ -143,11 +158,13 @@ class _Replay:
     def person(self, history: PersonHistory) -> None:
         """Replay one person's history up to the range's end."""
         tenant, person, end = self.simulation.tenant, history.person_id, self.simulation.end
-        statements: dict[str, tuple[list[ConsentStatement], list[Attribute]]] = defaultdict(lambda: ([], []))
+        statements: dict[str, _Statements] = defaultdict(_Statements)
         for consent in history.consents:
-            statements[consent.event_id][0].append(consent)
+            statements[consent.event_id].consents.append(consent)
         for attribute in history.attributes:
-            statements[attribute.event_id][1].append(attribute)
+            statements[attribute.event_id].attributes.append(attribute)
+        for engagement in history.engagements:
+            statements[engagement.event_id].engagements.append(engagement)
         # (time, order, event): the order keeps events of one time as stored, and answers after them.
         pending = [(e.time, i, e) for i, e in enumerate(history.events)]
         heapq.heapify(pending)
@@ -158,8 +175,8 @@ class _Replay:
             if pending and pending[0][0] < end and (due is None or pending[0][0] < due):
                 at, _, event = heapq.heappop(pending)
                 self.clock.now = at
-                consents, attributes = statements.pop(event.event_id, ([], []))
-                self.ledger.observe(tenant, consents, attributes)
+                said = statements.pop(event.event_id, _Statements())
+                self.ledger.observe(tenant, said.consents, said.attributes, said.engagements)
                 self.runtime.observe(tenant, [event])
             elif due is not None and due < end:
                 self.clock.now = due
@@ -168,6 +185,12 @@ class _Replay:
                 return
             for answer in self._engagements(person, answered):
                 heapq.heappush(pending, (answer.time, next(order), answer))
+                kind, weight = ENGAGEMENT_KINDS.get(answer.name, ("", 0.0))
+                if kind:  # the ledger learns from it as from a real one (the learned channel preference)
+                    engagement = Engagement(
+                        person, answer.properties["contact_id"], kind, weight, answer.time, answer.event_id
+                    )
+                    statements[answer.event_id].engagements.append(engagement)
 
     def _engagements(self, person: str, answered: set[str]) -> list[Occurrence]:
         """The engagement events answering the person's new engaged sends (each send answered once)."""
