@@ -1,12 +1,13 @@
 """Wires the orchestrator together: the contact ledger's, the flows' and the connectors' stores and the
 flows' runtime (one database), the flows' timer loop, the outbox dispatcher's loop (dispatch.py) and
 OrchestratorService. The contact policy, the ledger,
-the flow definitions' and the connectors' RPCs are served, and ObserveEvents runs the published flows;
-SimulateFlow and GetFlowStats answer UNIMPLEMENTED (with the RPC's name) until they land. `clock`
+the flow definitions' and the connectors' RPCs are served, ObserveEvents runs the published flows,
+GetFlowStats counts them and SimulateFlow replays journeys' history through the same runtime. `clock`
 (microseconds since the epoch) is for tests: a fake one moves the ledger's and the flows' time."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import grpc
@@ -26,6 +27,10 @@ from wayline_orchestrator.flows.runtime import FlowRuntime, RuntimeStore, TimerL
 from wayline_orchestrator.flows.runtime.decisions import DecisionLookup, NoDecisions
 from wayline_orchestrator.flows.runtime.lookups import Lookups, NoPersons
 from wayline_orchestrator.flows.runtime.outbox_store import OutboxStore
+from wayline_orchestrator.flows.runtime.stats_store import StatsStore
+from wayline_orchestrator.flows.simulations import FlowSimulations
+from wayline_orchestrator.flows.stats import FlowStatistics
+from wayline_orchestrator.journeys_history import JourneysHistory
 from wayline_orchestrator.peers import Peers
 from wayline_orchestrator.person_lookup import JourneysPersons
 from wayline_orchestrator.servicer import OrchestratorServicer
@@ -64,6 +69,14 @@ def orchestrator_service(
         if clock
         else FlowRuntime(runtime_store, flow_store, ledger, lease_us=lease_us, lookups=lookups)
     )
+    statistics = FlowStatistics(flows, StatsStore(runtime_store), clock or (lambda: time.time_ns() // 1_000))
+    simulations = FlowSimulations(
+        flows,
+        ledger,
+        runtime.lookups,
+        JourneysHistory(peers.journeys) if peers.journeys else None,
+        settings.service_dir / "simulations",
+    )
     timers = TimerLoop(runtime.fire_due, settings.timer_poll_interval_seconds, settings.timer_batch_size)
     outbox_store = OutboxStore(db)
     dead_letters = DeadLetters(connector_store, outbox_store)
@@ -78,8 +91,15 @@ def orchestrator_service(
     )
 
     def register(server: grpc.Server) -> list[str]:
-        # The RPCs OrchestratorServicer does not define yet fall through to the generated base: UNIMPLEMENTED.
-        servicer = OrchestratorServicer(ledger, flows, connectors, runtime, dead_letters)  # type: ignore[abstract]
+        servicer = OrchestratorServicer(  # every RPC of the contract (mypy checks: the base's are abstract)
+            ledger,
+            flows,
+            connectors,
+            runtime,
+            dead_letters,
+            statistics=statistics,
+            simulations=simulations,
+        )
         pb_grpc.add_OrchestratorServiceServicer_to_server(servicer, server)
         return [pb.DESCRIPTOR.services_by_name["OrchestratorService"].full_name]
 
