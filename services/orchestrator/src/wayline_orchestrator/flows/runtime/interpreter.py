@@ -53,7 +53,7 @@ class Interpreter:
                 end = micros_of(time_exit["end_time"])
                 if end is not None:
                     self._exit_timer(run, f"time_exit{i}", end, reason)
-            # segment_exit needs segment membership changes: not handled yet.
+            # segment_exit: the segment poller ends the entry when the person leaves the segment (`leave`).
         self._go(run, definition.get("entry_step_id", ""))
 
     def resume(self, run: Run, timer: Timer) -> None:
@@ -83,6 +83,11 @@ class Interpreter:
             self._go(run, step["engagement_branch"].get("not_engaged_step_id", ""))
         elif "action" in step:
             self._continue(run, self._action(run, entry.step_id, step["action"]))
+
+    def leave(self, run: Run, reason: str) -> None:
+        """End a live entry from outside its steps (the person left a segment it exits on)."""
+        if run.entry.live:
+            self._end(run, EntryStatus.EXITED, reason)
 
     def observe(self, run: Run, event: Occurrence) -> None:
         """An event of the entry's person: kept for the conditions, then the flow's goal and exit conditions,
