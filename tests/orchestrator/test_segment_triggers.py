@@ -165,40 +165,55 @@ def cursor_reached(running: Running, tenant: str) -> int:
     return running.segments.cursor(tenant, SEGMENT)
 
 
+def passing_flow(trigger: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """Enter by `trigger` and leave at once, free to enter again: only an entry's key keeps it once."""
+    return {
+        "trigger": trigger,
+        "entry_step_id": "done",
+        "steps": [{"id": "done", "exit": {"reason": "finished"}}],
+        **AFTER_EXIT,
+        **fields,
+    }
+
+
 def test_a_person_entering_the_segment_enters_the_flow_once_even_when_the_feed_is_read_again(
     running: Running, stub: Stub, auth: Auth, tenant: str, journeys: Journeys
 ) -> None:
-    publish(stub, auth, "welcome", waiting_flow(by_segment()))
+    publish(stub, auth, "welcome", passing_flow(by_segment()))
     who = person()
 
     ping(journeys, who, inside=True)
     eventually(lambda: len(running.entries(auth, "welcome")) == 1)
     [entry] = running.entries(auth, "welcome")
-    assert (entry.person_id, entry.status.value, entry.number) == (who, "WAITING", 1)
+    assert (entry.person_id, entry.status.value, entry.reason, entry.number) == (who, "EXITED", "finished", 1)
     assert entry.trigger_event_id.startswith(f"segment:{SEGMENT}:")
     assert entry.trigger == {}  # no trigger event: trigger_property conditions do not hold
     reached = cursor_reached(running, tenant)
     assert reached == int(entry.trigger_event_id.rsplit(":", 1)[1])
 
-    # The feed read again from its oldest change: the same change, the same entry.
+    # The feed read again from its oldest change: the same change enters nobody again, although the
+    # re-entry rule would let the person in.
     running.segments.move_cursor(tenant, SEGMENT, 0, back=True)
     eventually(lambda: cursor_reached(running, tenant) >= reached)
-    assert running.statuses(auth, "welcome") == [(who, 1, "WAITING", "")]
+    assert running.statuses(auth, "welcome") == [(who, 1, "EXITED", "finished")]
 
 
 def test_a_restart_neither_enters_again_nor_misses_the_changes_made_while_down(
     running: Running, stub: Stub, auth: Auth, tenant: str, journeys: Journeys
 ) -> None:
-    publish(stub, auth, "restart", waiting_flow(by_segment(include_existing=True), **AFTER_EXIT))
-    first, second = person(), person()
+    existing, first, second = person(), person(), person()
+    ping(journeys, existing, inside=True)
+    publish(stub, auth, "restart", passing_flow(by_segment(include_existing=True)))
+    eventually(lambda: [e.person_id for e in running.entries(auth, "restart")] == [existing])
+    eventually(lambda: running.segments.backfill(tenant, "restart", 1, SEGMENT) is None)  # recorded done
     ping(journeys, first, inside=True)
-    eventually(lambda: len(running.entries(auth, "restart")) == 1)
+    eventually(lambda: {e.person_id for e in running.entries(auth, "restart")} == {existing, first})
 
     running.restart(while_down=lambda: ping(journeys, second, inside=True))
 
-    eventually(lambda: {e.person_id for e in running.entries(auth, "restart")} == {first, second})
+    eventually(lambda: len(running.entries(auth, "restart")) == 3)
     assert sorted(running.statuses(auth, "restart")) == sorted(
-        [(first, 1, "WAITING", ""), (second, 1, "WAITING", "")]
+        (who, 1, "EXITED", "finished") for who in (existing, first, second)
     )
 
 
@@ -249,6 +264,12 @@ def test_leaving_the_segment_ends_the_entries_that_exit_on_it_and_re_entry_follo
     assert running.statuses(auth, "again") == [(who, 1, "EXITED", "left_pinged"), (who, 2, "WAITING", "")]
     assert running.statuses(auth, "once") == [(who, 1, "EXITED", "segment_exit")]  # REENTRY_POLICY_NEVER
     assert running.statuses(auth, "stays") == [(who, 1, "WAITING", "")]
+
+    # The feed read again: its old exit is older than the second entry and does not end it.
+    reached = cursor_reached(running, dict(auth)["x-wayline-tenant"])
+    running.segments.move_cursor(dict(auth)["x-wayline-tenant"], SEGMENT, 0, back=True)
+    eventually(lambda: cursor_reached(running, dict(auth)["x-wayline-tenant"]) >= reached)
+    assert running.statuses(auth, "again") == [(who, 1, "EXITED", "left_pinged"), (who, 2, "WAITING", "")]
 
 
 def waiting(running: Running, auth: Auth, flow_id: str, who: str) -> Callable[[], bool]:
