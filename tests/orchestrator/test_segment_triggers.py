@@ -198,6 +198,32 @@ def test_a_person_entering_the_segment_enters_the_flow_once_even_when_the_feed_i
     assert running.statuses(auth, "welcome") == [(who, 1, "EXITED", "finished")]
 
 
+def test_a_segment_entry_has_no_trigger_event_for_its_conditions(
+    running: Running, stub: Stub, auth: Auth, journeys: Journeys
+) -> None:
+    named = {"trigger_property": {"property": "name", "operator": "FILTER_OPERATOR_IS_SET"}}
+    definition = {
+        "trigger": by_segment(),
+        "entry_step_id": "branch",
+        "steps": [
+            {
+                "id": "branch",
+                "branch": {
+                    "branches": [{"label": "evented", "condition": named, "next_step_id": "evented"}],
+                    "default_step_id": "plain",
+                },
+            },
+            {"id": "evented", "exit": {"reason": "had_a_trigger_event"}},
+            {"id": "plain", "exit": {"reason": "no_trigger_event"}},
+        ],
+    }
+    publish(stub, auth, "conditions", definition)
+    who = person()
+
+    ping(journeys, who, inside=True)
+    eventually(lambda: running.statuses(auth, "conditions") == [(who, 1, "EXITED", "no_trigger_event")])
+
+
 def test_a_restart_neither_enters_again_nor_misses_the_changes_made_while_down(
     running: Running, stub: Stub, auth: Auth, tenant: str, journeys: Journeys
 ) -> None:
