@@ -18,7 +18,7 @@ from typing import Any
 
 import structlog
 
-from wayline_orchestrator.flows.model import FlowState
+from wayline_orchestrator.flows.model import Definition, FlowState
 from wayline_orchestrator.flows.occurrences import Cadence, CronSchedule, latest_due
 from wayline_orchestrator.flows.runtime.engine import FlowRuntime
 from wayline_orchestrator.flows.runtime.runs import micros_of, us
@@ -82,18 +82,12 @@ class Schedules:
     def _fire(self, row: ScheduleRow) -> None:
         flow = self._flows.get(row.tenant, row.flow_id)
         found = self._flows.version(row.tenant, row.flow_id, row.version)
-        current = flow is not None and flow.published_version == row.version
-        if (
-            found is None
-            or not current
-            or flow is None
-            or flow.state not in {FlowState.PUBLISHED, FlowState.PAUSED}
-        ):
+        live = {FlowState.PUBLISHED, FlowState.PAUSED}
+        if flow is None or found is None or flow.published_version != row.version or flow.state not in live:
             self._store.progress(row, 0, 0, "", NEVER)  # superseded or archived: this version is done
             return
         definition = found[0]
-        schedule = definition["trigger"]["schedule"]
-        cadence = cadence_of(schedule, row.anchor_time)
+        cadence = cadence_of(definition["trigger"]["schedule"], row.anchor_time)
         now = self._clock()
         if flow.state is FlowState.PAUSED:
             following = cadence.next_after(now)  # a paused flow takes no entries: the occurrence passes
@@ -101,23 +95,29 @@ class Schedules:
             return
         occurrence = row.occurrence or latest_due(cadence, row.due_time, now)
         claim = self._store.progress(row, now + self._lease_us, occurrence, row.page_token, row.due_time)
-        live = (row.flow_id, row.version, definition)
-        while claim is not None:
+        done = None if claim is None else self._enter_members(claim, definition)
+        if done is not None:
+            following = cadence.next_after(occurrence)
+            self._store.progress(done, 0, 0, "", NEVER if following is None else following)
+
+    def _enter_members(self, claim: ScheduleRow, definition: Definition) -> ScheduleRow | None:
+        """Enter the segment's members from the claim's page on, recording each page reached: the claim as
+        last written, or None when it was lost to another replica on the way (its lease passed)."""
+        segment = definition["trigger"]["schedule"]["segment"]
+        live = (claim.flow_id, claim.version, definition)
+        while True:
             try:
-                persons, token = self._feed.members(
-                    row.tenant, schedule["segment"], claim.page_token, self._page_size
-                )
+                persons, token = self._feed.members(claim.tenant, segment, claim.page_token, self._page_size)
             except SegmentMissing:
-                log.warning("flows.schedule_segment_missing", tenant=row.tenant, segment=schedule["segment"])
+                log.warning("flows.schedule_segment_missing", tenant=claim.tenant, segment=segment)
                 persons, token = [], ""
-            entered = self._runtime.enter(
-                row.tenant, live, [(p, f"schedule:{occurrence}:{p}") for p in persons]
-            )
-            log.info("flows.schedule_entered", tenant=row.tenant, flow_id=row.flow_id, entered=entered)
+            keyed = [(p, f"schedule:{claim.occurrence}:{p}") for p in persons]
+            entered = self._runtime.enter(claim.tenant, live, keyed)
+            log.info("flows.schedule_entered", tenant=claim.tenant, flow_id=claim.flow_id, entered=entered)
             if not token:
-                following = cadence.next_after(occurrence)
-                self._store.progress(claim, 0, 0, "", NEVER if following is None else following)
-                return
-            claim = self._store.progress(
-                claim, self._clock() + self._lease_us, occurrence, token, row.due_time
-            )
+                return claim
+            lease = self._clock() + self._lease_us
+            moved = self._store.progress(claim, lease, claim.occurrence, token, claim.due_time)
+            if moved is None:
+                return None
+            claim = moved
