@@ -31,6 +31,7 @@ from wayline.common.server import Server
 from wayline.common.sql import open_database
 from wayline.journeys.v1 import condition_pb2
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
+from wayline_journeys.store.client import connect_clickhouse
 from wayline_orchestrator.flows.runtime import Entry, RuntimeStore
 from wayline_orchestrator.flows.runtime.segment_store import SegmentStore
 from wayline_orchestrator.service import orchestrator_service
@@ -241,6 +242,49 @@ def test_a_restart_neither_enters_again_nor_misses_the_changes_made_while_down(
     assert sorted(running.statuses(auth, "restart")) == sorted(
         (who, 1, "EXITED", "finished") for who in (existing, first, second)
     )
+
+
+def test_an_expired_cursor_resynchronises_from_the_members_and_the_oldest_change_kept(
+    running: Running, stub: Stub, auth: Auth, tenant: str, journeys: Journeys, chdb_path: Path
+) -> None:
+    publish(stub, auth, "resync", waiting_flow(by_segment(include_existing=True)))
+    publish(stub, auth, "plain", waiting_flow(by_segment()))
+    early, lost, kept = person(), person(), person()
+    ping(journeys, early, inside=True)
+    for flow_id in ("resync", "plain"):
+        eventually(waiting(running, auth, flow_id, early))
+
+    def while_down() -> None:
+        ping(journeys, lost, inside=True)
+        ping(journeys, kept, inside=True)
+        # The feed's retention passes over `lost`'s entry: the orchestrator's cursor is now too old.
+        lost_at = next(
+            c.sequence for c in journeys.segment_changes(segment=SEGMENT)[0] if c.person_id == lost
+        )
+        expire_changes(chdb_path, tenant, up_to=lost_at)
+
+    running.restart(while_down)
+
+    eventually(lambda: len(running.entries(auth, "resync")) == 3)
+    eventually(lambda: len(running.entries(auth, "plain")) == 2)
+    assert {e.person_id for e in running.entries(auth, "resync")} == {early, lost, kept}
+    # Without include_existing_members, who entered during the gap is missed; the changes kept are read.
+    assert {e.person_id for e in running.entries(auth, "plain")} == {early, kept}
+    resynced = {e.person_id: e.trigger_event_id for e in running.entries(auth, "resync")}
+    assert resynced[lost].startswith(f"segment:{SEGMENT}:resync")
+
+
+def expire_changes(chdb_path: Path, tenant: str, up_to: int) -> None:
+    """Delete the tenant's feed changes up to a sequence from journeys' store, as its 30-day TTL would."""
+    client = connect_clickhouse("", "wayline", chdb_path)
+    try:
+        client.command(
+            "DELETE FROM segment_membership_changes WHERE tenant_id = {tenant:String}"
+            " AND sequence <= {up_to:UInt64}",
+            parameters={"tenant": tenant, "up_to": up_to},
+        )
+    finally:
+        client.close()
 
 
 def test_include_existing_members_enters_the_members_at_publication_and_only_that_flow(
