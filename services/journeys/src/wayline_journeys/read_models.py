@@ -26,6 +26,7 @@ from wayline_journeys.funnels import FunnelStore
 from wayline_journeys.lifecycle import LifecycleStore
 from wayline_journeys.lifecycle_models import LifecycleModels
 from wayline_journeys.paths import PathsReadModel
+from wayline_journeys.person_conditions import PersonConditions
 from wayline_journeys.retention import RetentionReadModel
 from wayline_journeys.segment_registry import Segments
 from wayline_journeys.training_set import TrainingSetStore
@@ -45,6 +46,8 @@ class ReadModels:
     """Each tenant's default lifecycle model (GetLifecycleStages, lifecycle-stage conditions)."""
     paths: PathsReadModel
     """QueryPaths and ListPathEdges."""
+    persons: PersonConditions
+    """EvaluatePersonConditions and GetPersonProperties (one person, now: flow branches and audiences)."""
     retention: RetentionReadModel
     """QueryRetention."""
     segments: Segments

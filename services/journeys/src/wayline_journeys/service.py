@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import grpc
 
 from wayline.common.clients import internal_channel
@@ -13,6 +15,7 @@ from wayline_journeys.follower import KnownTenants, OverrideFollower
 from wayline_journeys.identity_feed import IdentityOverrideFeed
 from wayline_journeys.lifecycle_models import LifecycleModels
 from wayline_journeys.person_changes import PersonChanges
+from wayline_journeys.person_conditions import PersonConditions
 from wayline_journeys.read_models import ReadModels
 from wayline_journeys.segment_evaluator import SegmentEvaluator
 from wayline_journeys.segment_registry import Segments
@@ -28,6 +31,7 @@ from wayline_journeys.store.funnels import ClickHouseFunnels
 from wayline_journeys.store.lifecycle import ClickHouseLifecycleStore
 from wayline_journeys.store.lifecycle_models import ClickHouseLifecycleModelStore
 from wayline_journeys.store.paths import ClickHousePaths
+from wayline_journeys.store.person_conditions import ClickHousePersonConditions
 from wayline_journeys.store.retention import ClickHouseRetention
 from wayline_journeys.store.segment_evaluation import ClickHouseSegmentEvaluation
 from wayline_journeys.store.segments import ClickHouseSegments
@@ -85,14 +89,21 @@ def journeys_service(settings: JourneysSettings) -> ServiceDefinition:
     evaluator = _segment_evaluator(settings, store, lifecycle_models)
     changes = PersonChanges(store, overrides, on_erased=evaluator.note_persons)
     follower = _follower(settings, store, changes)
+    segments = Segments(ClickHouseSegments(lambda: store.client), on_change=evaluator.wake)
     models = ReadModels(
         customer_value=ClickHouseCustomerValues(lambda: store.client),
         funnels=ClickHouseFunnels(lambda: store.client),
         lifecycle=ClickHouseLifecycleStore(lambda: store.client),
         lifecycle_models=lifecycle_models,
         paths=ClickHousePaths(lambda: store.client),
+        persons=PersonConditions(
+            ClickHousePersonConditions(lambda: store.client),
+            segments.get,
+            lifecycle_models.model_for,
+            lambda: datetime.now(UTC),
+        ),
         retention=ClickHouseRetention(lambda: store.client),
-        segments=Segments(ClickHouseSegments(lambda: store.client), on_change=evaluator.wake),
+        segments=segments,
         features=ClickHouseFeatures(lambda: store.client, settings.training_set_max_rows),
         decisions=ClickHouseDecisions(store),
     )

@@ -54,6 +54,12 @@ from wayline_journeys.paths_converters import (
     paths_response,
 )
 from wayline_journeys.person_changes import PersonChanges
+from wayline_journeys.person_conditions_converters import (
+    evaluate_request,
+    evaluate_response,
+    properties_request,
+    properties_response,
+)
 from wayline_journeys.read_models import ReadModels
 from wayline_journeys.retention import retention_table
 from wayline_journeys.retention_converters import retention_query, retention_response
@@ -327,3 +333,15 @@ class JourneyServicer(pb_grpc.JourneyServiceServicer):
         after, segment_id, limit = changes_request(request)
         page = self._models.segments.changes(require_tenant(), after, segment_id, limit)
         return changes_response(segment_id, page)
+
+    def EvaluatePersonConditions(  # noqa: N802
+        self, request: pb.EvaluatePersonConditionsRequest, context: grpc.ServicerContext
+    ) -> pb.EvaluatePersonConditionsResponse:
+        ref, conditions = evaluate_request(request)
+        return evaluate_response(self._models.persons.evaluate(require_tenant(), ref, conditions))
+
+    def GetPersonProperties(  # noqa: N802
+        self, request: pb.GetPersonPropertiesRequest, context: grpc.ServicerContext
+    ) -> pb.GetPersonPropertiesResponse:
+        ref, keys = properties_request(request)
+        return properties_response(*self._models.persons.properties(require_tenant(), ref, keys))

@@ -33,6 +33,7 @@ __all__ = [
     "FlowStoreUnavailable",
     "FlowVersionNotFound",
     "LedgerUnavailable",
+    "PersonLookupUnavailable",
     "PolicyInvalid",
 ]
 
@@ -213,3 +214,18 @@ class ConnectorStoreUnavailable(Unavailable):
 
     def __init__(self) -> None:
         super().__init__("the connectors' database cannot be reached; retry with backoff", retry_after=1.0)
+
+
+class PersonLookupUnavailable(Unavailable):
+    """The journeys service did not answer a flow's person question (down, or slower than the timeout): the
+    step's transaction rolls back so that the event or the timer is retried, rather than a branch taken on
+    a guess."""
+
+    default_reason = "JOURNEYS_UNAVAILABLE"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            f"the journeys service did not answer a flow's question about a person ({detail}); retry with "
+            "backoff",
+            retry_after=1.0,
+        )

@@ -20,19 +20,29 @@ from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
 from wayline_orchestrator.connectors import ConnectorStore, Deliverer
 from wayline_orchestrator.connectors.catalogue import ConnectorCatalogue
 from wayline_orchestrator.contacts import ContactLedger, ContactStore
+from wayline_orchestrator.decision_client import GrpcDecisions
 from wayline_orchestrator.dispatch import OutboxDispatcher
 from wayline_orchestrator.flows import FlowCatalogue, FlowStore
 from wayline_orchestrator.flows.runtime import FlowRuntime, RuntimeStore, TimerLoop
+from wayline_orchestrator.flows.runtime.decisions import DecisionLookup, NoDecisions
+from wayline_orchestrator.flows.runtime.lookups import Lookups, NoPersons
 from wayline_orchestrator.flows.runtime.outbox_store import OutboxStore
 from wayline_orchestrator.flows.runtime.schedules import Schedules
 from wayline_orchestrator.flows.runtime.segment_poller import SegmentPoller
 from wayline_orchestrator.flows.runtime.segment_store import SegmentStore
 from wayline_orchestrator.journeys_segments import JourneysSegmentFeed
 from wayline_orchestrator.peers import Peers
+from wayline_orchestrator.person_lookup import JourneysPersons
 from wayline_orchestrator.servicer import OrchestratorServicer
 from wayline_orchestrator.settings import OrchestratorSettings
 
 __all__ = ["orchestrator_service"]
+
+
+def _decisions(peers: Peers, settings: OrchestratorSettings) -> DecisionLookup:
+    if peers.decision is None:
+        return NoDecisions()
+    return GrpcDecisions(peers.decision, settings.decision_timeout_seconds)
 
 
 def orchestrator_service(
@@ -50,10 +60,14 @@ def orchestrator_service(
     connectors = ConnectorCatalogue(connector_store, deliverer)
     runtime_store = RuntimeStore(db)
     lease_us = round(settings.timer_lease_seconds * 1_000_000)
+    persons = (
+        JourneysPersons(peers.journeys, settings.journeys_timeout_seconds) if peers.journeys else NoPersons()
+    )
+    lookups = Lookups(person=persons, decision=_decisions(peers, settings))
     runtime = (
-        FlowRuntime(runtime_store, flow_store, ledger, clock, lease_us)
+        FlowRuntime(runtime_store, flow_store, ledger, clock, lease_us, lookups=lookups)
         if clock
-        else FlowRuntime(runtime_store, flow_store, ledger, lease_us=lease_us)
+        else FlowRuntime(runtime_store, flow_store, ledger, lease_us=lease_us, lookups=lookups)
     )
     timers = TimerLoop(runtime.fire_due, settings.timer_poll_interval_seconds, settings.timer_batch_size)
     dispatcher = OutboxDispatcher(
@@ -110,7 +124,7 @@ def _segment_loops(  # noqa: PLR0917 - what the two loops are built from
 ) -> list[TimerLoop]:
     """The segment poller's loop and the schedule loop, over the journeys peer."""
     assert peers.journeys is not None
-    feed = JourneysSegmentFeed(peers.journeys)
+    feed = JourneysSegmentFeed(peers.journeys, settings.journeys_timeout_seconds)
     schedules = Schedules(
         store,
         flow_store,

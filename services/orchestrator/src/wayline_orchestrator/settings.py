@@ -86,11 +86,29 @@ class OrchestratorSettings(ServiceSettings):
         "exits and SimulateFlow's history read it (empty: person conditions do not hold, segment triggers "
         "take no entries, SimulateFlow answers FAILED_PRECONDITION).",
     )
+    journeys_timeout_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="The most a flow step waits for the journeys service (person conditions of a branch, an "
+        "entry audience, `person.<trait>` personalisation), and the most one read of its segment feed or "
+        "members waits (segment triggers, schedules: retried after a backoff); past it the step's "
+        "transaction rolls back and is retried (ObserveEvents answers UNAVAILABLE, a timer fires again when "
+        "its lease ends).",
+    )
     decision_address: str = Field(
         default=REGISTRY["decision"].default_address,
         description="host:port of the decision service, asked by flows' decision branches and by action "
         "steps with a `decision_placement` (empty: decision conditions do not hold and actions send their "
         "fallback `action_id`).",
+    )
+    decision_timeout_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        le=30,
+        description="How long a flow waits for DecisionService.Decide (a decision branch, an action step "
+        "with a `decision_placement`) before it takes the fallback: the branch's condition does not hold, "
+        "the action sends its `action_id`. Asked with no database transaction open.",
     )
     identity_address: str = Field(
         default=REGISTRY["identity"].default_address,

@@ -18,7 +18,8 @@ store/customer_value.py (one LEFT JOIN per distinct currency, names and window) 
 rows are computed for one time, so a compiler with customer-value leaves takes that time (`as_of`) and its
 query must be evaluated at that time only.
 
-Compile every condition first, then call `query`: leaves register their aggregates as they compile.
+Compile every condition first, then call `query` (or `one_person_query`, for EvaluatePersonConditions: one
+person at one time, a row even without events): leaves register their aggregates as they compile.
 """
 
 from __future__ import annotations
@@ -227,6 +228,24 @@ class ConditionCompiler:
             f"ARRAY JOIN arrayFilter(t -> t > {_TIMESTAMP}, {times}) AS {AS_OF} "
             f"WHERE {persons} GROUP BY {AS_OF}, person_id"
         )
+        return self._outer(columns, inner)
+
+    def one_person_query(self, columns: Seq[str], at: str, person: str, where: str = "true") -> str:
+        """SELECT as_of_us, person_id, `columns` for ONE person (`person`, a bound String) at ONE time (`at`,
+        a bound Int64 of epoch microseconds): always exactly one row, so a person without events before the
+        time is evaluated on no events (no count, no trait, no sequence) instead of having no row. `where`
+        filters stored columns before the overrides are joined."""
+        aggregates = "".join(f", {a}" for a in self._aggregates)
+        relation = current_events(self._params, where=where)
+        # No GROUP BY: aggregating the (maybe empty) events of one person gives one row of defaults.
+        inner = (
+            f"SELECT {at} AS {AS_OF}, {person} AS person_id{aggregates} FROM "
+            f"(SELECT *, {at} AS {AS_OF} FROM {relation} WHERE person_id = {person} AND {_TIMESTAMP} < {at})"
+        )
+        return self._outer(columns, inner)
+
+    def _outer(self, columns: Seq[str], inner: str) -> str:
         selected = "".join(f", {c}" for c in columns)
         joins = "".join(f" {j}" for j in self._joins)
-        return f"SELECT {AS_OF}, person_id{selected} FROM ({inner}) AS persons{joins}"
+        # Qualified: with two customer-value joins or more, a bare person_id is ambiguous to ClickHouse.
+        return f"SELECT {AS_OF}, persons.person_id AS person_id{selected} FROM ({inner}) AS persons{joins}"

@@ -3,31 +3,44 @@ and due timers fired. Free of gRPC: the servicer converts events, the timer loop
 
 Per person, one transaction: it locks the person's live entries, lets each event wake, convert or end them,
 then enters the person into every published flow whose event trigger the event matches, subject to the
-flow's re-entry rule, and runs the new entry's first steps. An entry's row is unique by its triggering event,
-so an event delivered twice (ingest delivers at least once) enters once.
+flow's re-entry rule and audience, and runs the new entry's first steps. An entry's row is unique by its
+triggering event, so an event delivered twice (ingest delivers at least once) enters once.
 
 Segment and schedule triggers enter persons without an event (`enter`, called by the segment poller and the
 schedules, ADR 40), keyed by the membership change or the occurrence in the place of the event's id, so a
 replayed page enters nobody twice; such an entry has no trigger event (`trigger_property` conditions do not
 hold). A person leaving a segment ends their live entries whose version exits on it (`leave_segment`).
+
+A step that needs the journeys service (person conditions, an audience, traits) while it does not answer
+raises PersonLookupUnavailable inside the transaction, which rolls back: ObserveEvents answers UNAVAILABLE
+(ingest delivers the events again), and a timer stays claimed until its lease ends, then fires again.
+
+No call to the decision service happens inside a run's transaction: a run that needs a decision it has not
+had answered is rolled back, the decision is asked with no transaction open, and the run starts again with
+the answer (decisions.py, ADR 37).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from itertools import groupby
+from typing import TypeVar
 
 import structlog
 
 from wayline.common.sql import Transaction
 from wayline_orchestrator.contacts import ContactLedger
+from wayline_orchestrator.errors import PersonLookupUnavailable
 from wayline_orchestrator.flows.model import Definition, FlowState, PauseMode
+from wayline_orchestrator.flows.runtime.decisions import RunDecisions, Unanswered
 from wayline_orchestrator.flows.runtime.interpreter import Interpreter
 from wayline_orchestrator.flows.runtime.lookups import Lookups
 from wayline_orchestrator.flows.runtime.matching import Occurrence, matches
-from wayline_orchestrator.flows.runtime.model import Entry, EntryStatus
+from wayline_orchestrator.flows.runtime.model import Entry, EntryStatus, Timer
 from wayline_orchestrator.flows.runtime.runs import Run
 from wayline_orchestrator.flows.runtime.store import RuntimeStore
 from wayline_orchestrator.flows.store import FlowStore
@@ -40,6 +53,7 @@ log = structlog.get_logger("wayline.orchestrator")
 Live = tuple[str, int, Definition]  # a published flow: its id, its version, that version's definition
 _PAGE = 500
 _DEFINITIONS = 1024  # published versions kept in memory (they never change)
+T = TypeVar("T")
 
 
 def segment_exit_reason(definition: Definition, segment: str) -> str | None:
@@ -75,7 +89,8 @@ class FlowRuntime:
     ) -> None:
         self._store = store
         self._flows = flows
-        self._interpreter = Interpreter(store, ledger, lookups or Lookups())
+        self._lookups = lookups or Lookups()
+        self._interpreter = Interpreter(store, ledger)
         self._clock = clock
         self._lease_us = lease_us
         self._definitions: OrderedDict[tuple[str, str, int], Definition] = OrderedDict()
@@ -141,8 +156,32 @@ class FlowRuntime:
                 entered += self._observe_person(tenant, person_id, mine, live, held)
         return entered
 
+    def _answered(self, run: Callable[[Lookups], T]) -> T:
+        """Do `run` (one transaction) until it needs no decision it has not had answered: the question it
+        raises is asked once its transaction has rolled back, and it starts again with every answer so far."""
+        decisions = RunDecisions(self._lookups.decision)
+        lookups = dataclasses.replace(self._lookups, decision=decisions)
+        while True:
+            try:
+                return run(lookups)
+            except Unanswered as missing:
+                decisions.answer(missing.question)
+
     def _observe_person(
         self, tenant: str, person_id: str, events: list[Occurrence], live: list[Live], held: set[str]
+    ) -> int:
+        return self._answered(
+            lambda lookups: self._observe_once(tenant, person_id, events, live, held, lookups)
+        )
+
+    def _observe_once(  # noqa: PLR0917 - _observe_person's inputs and the run's lookups
+        self,
+        tenant: str,
+        person_id: str,
+        events: list[Occurrence],
+        live: list[Live],
+        held: set[str],
+        lookups: Lookups,
     ) -> int:
         entered = 0
         with self._store.transaction() as tx:
@@ -152,10 +191,11 @@ class FlowRuntime:
                 for entry in inside:
                     definition = self._definition(tx, tenant, entry.flow_id, entry.version)
                     if definition is not None and entry.live and entry.flow_id not in held:
-                        self._interpreter.observe(Run(tx, tenant, definition, entry, now), event)
+                        self._interpreter.observe(Run(tx, tenant, definition, entry, now, lookups), event)
                 for flow_id, version, definition in live:
                     if matches(event, definition["trigger"]["event"].get("event")):
-                        new = self._enter(tx, tenant, (flow_id, version, definition), person_id, event, now)
+                        flow = (flow_id, version, definition)
+                        new = self._enter(tx, tenant, flow, person_id, event, now, lookups)
                         if new is not None:
                             inside.append(new)
                             entered += 1
@@ -163,7 +203,7 @@ class FlowRuntime:
                 self._save(tx, tenant, entry, now)
         return entered
 
-    def _enter(  # noqa: PLR0917 - one entry's every input, at its callers
+    def _enter(  # noqa: PLR0917 - one entry's every input, at its one caller
         self,
         tx: Transaction,
         tenant: str,
@@ -171,9 +211,12 @@ class FlowRuntime:
         person_id: str,
         trigger: Occurrence | str,
         now: int,
+        lookups: Lookups,
     ) -> Entry | None:
-        """Enter the person, if the re-entry rule allows, and run the entry's first steps. `trigger` is the
-        triggering event, or for an entry without one, the key that makes it unique in its flow."""
+        """Enter the person, if the re-entry rule allows and they are in the flow's audience (asked of the
+        journeys service only then, for the trigger), and run the entry's first steps. `trigger` is the
+        triggering event, or for an entry without one (segments, schedules), the key that makes it unique in
+        its flow."""
         flow_id, version, definition = flow
         latest = self._store.latest_entry(tx, tenant, flow_id, person_id)
         if latest is not None:
@@ -183,6 +226,10 @@ class FlowRuntime:
             cooldown = round((seconds(rules.get("reentry_cooldown")) or 0.0) * 1_000_000)
             if now < latest.update_time + cooldown:
                 return None
+        audience = definition.get("entry_rules", {}).get("audience")
+        if audience and not self._lookups.person.holds(tenant, person_id, [audience])[0]:
+            log.debug("flows.outside_audience", tenant=tenant, flow_id=flow_id, version=version)
+            return None  # nothing recorded: the person simply does not enter
         entry = Entry(
             flow_id=flow_id,
             person_id=person_id,
@@ -198,23 +245,28 @@ class FlowRuntime:
         if not self._store.insert_entry(tx, tenant, entry):
             return None  # this event entered already (a redelivery), or another replica entered meanwhile
         entry.revision = 1
-        self._interpreter.start(Run(tx, tenant, definition, entry, now))
+        self._interpreter.start(Run(tx, tenant, definition, entry, now, lookups))
         log.info("flows.entered", tenant=tenant, flow_id=flow_id, version=version, entry=entry.number)
         return entry
 
     def enter(self, tenant: str, flow: Live, keyed: Sequence[tuple[str, str]]) -> int:
         """Enter each (person, key) into a published flow without a trigger event, one transaction per person,
-        under the re-entry rules; an entry's key makes it once (a key seen before enters nobody). How many
-        entered."""
+        under the re-entry rules and the audience; an entry's key makes it once (a key seen before enters
+        nobody). How many entered. PersonLookupUnavailable (journeys down for the audience or a first step)
+        leaves the rest of `keyed` to the caller's retry."""
         entered = 0
         for person_id, key in keyed:
-            with self._store.transaction() as tx:
-                now = self._clock()
-                entry = self._enter(tx, tenant, flow, person_id, key, now)
-                if entry is not None:
-                    self._save(tx, tenant, entry, now)
-                    entered += 1
+            entered += self._answered(functools.partial(self._enter_once, tenant, flow, person_id, key))
         return entered
+
+    def _enter_once(self, tenant: str, flow: Live, person_id: str, key: str, lookups: Lookups) -> int:
+        with self._store.transaction() as tx:
+            now = self._clock()
+            entry = self._enter(tx, tenant, flow, person_id, key, now, lookups)
+            if entry is None:
+                return 0
+            self._save(tx, tenant, entry, now)
+            return 1
 
     def leave_segment(
         self, tenant: str, person_id: str, segment: str, sequence: int, change_time: int
@@ -250,15 +302,23 @@ class FlowRuntime:
                 held[tenant] = self.held(tenant)
             if timer.flow_id in held[tenant]:
                 continue  # left claimed: looked at again when its lease ends
-            with self._store.transaction() as tx:
-                now = self._clock()
-                entry = self._store.entry(tx, tenant, timer.flow_id, timer.person_id, timer.entry_number)
-                self._store.delete_timer(tx, tenant, timer.key)
-                if entry is None or not entry.live:
-                    continue
-                definition = self._definition(tx, tenant, entry.flow_id, entry.version)
-                if definition is None:
-                    continue
-                self._interpreter.resume(Run(tx, tenant, definition, entry, now), timer)
-                self._save(tx, tenant, entry, now)
+            try:
+                self._answered(functools.partial(self._fire, tenant, timer))
+            except PersonLookupUnavailable:
+                # Rolled back, the timer left claimed: fired again when its lease ends. The others go on.
+                log.warning("flows.timer_deferred", tenant=tenant, flow_id=timer.flow_id, why="journeys")
         return len(claimed)
+
+    def _fire(self, tenant: str, timer: Timer, lookups: Lookups) -> None:
+        """Fire one claimed timer, in one transaction."""
+        with self._store.transaction() as tx:
+            now = self._clock()
+            entry = self._store.entry(tx, tenant, timer.flow_id, timer.person_id, timer.entry_number)
+            self._store.delete_timer(tx, tenant, timer.key)
+            if entry is None or not entry.live:
+                return
+            definition = self._definition(tx, tenant, entry.flow_id, entry.version)
+            if definition is None:
+                return
+            self._interpreter.resume(Run(tx, tenant, definition, entry, now, lookups), timer)
+            self._save(tx, tenant, entry, now)

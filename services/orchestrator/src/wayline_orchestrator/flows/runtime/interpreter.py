@@ -6,19 +6,24 @@ messages and the step runs — is written in that one transaction, so a crash le
 none of it, and the retry (the timer claimed again, the event delivered again) starts from the same state.
 The keys make the effects idempotent besides: a step visit's key `{flow}/{version}/{person}/{entry}/{step}`
 is the contact's id in the ledger and the message's idempotency key in the outbox, both written once.
+
+An action step with a `decision_placement` sends the action DecisionService.Decide ranks first (among its
+`candidate_action_ids`), or its own `action_id` when the decision falls back; the contact, the message and
+the step run carry the decision's id, so feedback can be linked to it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from wayline_orchestrator.contacts import Contact, ContactLedger
-from wayline_orchestrator.flows.runtime.conditions import Facts, holds
-from wayline_orchestrator.flows.runtime.lookups import Lookups
+from wayline_orchestrator.flows.runtime.conditions import Facts, holds, with_person_answers
+from wayline_orchestrator.flows.runtime.decisions import Decided, DecisionQuestion, bare_action_id
 from wayline_orchestrator.flows.runtime.matching import Occurrence
 from wayline_orchestrator.flows.runtime.matching import matches as _matches
 from wayline_orchestrator.flows.runtime.model import EntryStatus, StepRun, Timer, TimerKind
-from wayline_orchestrator.flows.runtime.outbox import message_of
+from wayline_orchestrator.flows.runtime.outbox import message_of, traits_needed
 from wayline_orchestrator.flows.runtime.runs import SECOND, Run, local_due, micros_of, split_bucket
 from wayline_orchestrator.flows.runtime.runs import us as _us
 from wayline_orchestrator.flows.runtime.store import RuntimeStore
@@ -30,11 +35,15 @@ MAX_STEPS_PER_RUN = 200  # a definition has at most 200 steps, and every cycle h
 MAX_EVENTS = 100  # the events since entry an entry keeps for its conditions
 
 
+def _decisions_of(facts: Facts) -> dict[str, Any]:
+    """The step run's record of the decisions a branch's conditions asked (none: nothing)."""
+    return {"decisions": facts.decisions} if facts.decisions else {}
+
+
 class Interpreter:
-    def __init__(self, store: RuntimeStore, ledger: ContactLedger, lookups: Lookups) -> None:
+    def __init__(self, store: RuntimeStore, ledger: ContactLedger) -> None:
         self._store = store
-        self._ledger = ledger
-        self._lookups = lookups
+        self._ledger = ledger  # lookups (journeys, decisions) come with each run: `run.lookups`
 
     # Entry points.
 
@@ -109,8 +118,9 @@ class Interpreter:
             if goal.get("exit_on_conversion"):
                 self._end(run, EntryStatus.CONVERTED, "goal")
                 return
-        facts = self._facts(run)
-        if any(holds(c, facts) for c in definition.get("exit_conditions", [])):
+        exits = definition.get("exit_conditions", [])
+        facts = with_person_answers(self._facts(run), exits)
+        if any(holds(c, facts) for c in exits):
             self._end(run, EntryStatus.EXITED, "exit_condition")
             return
         waiting_on = entry.step_key(entry.step_id)
@@ -186,12 +196,14 @@ class Interpreter:
             return self._wait(run, step_id, step["wait"])
         if "branch" in step:
             branch = step["branch"]
-            facts = self._facts(run)
-            for chosen in branch.get("branches", []):
+            branches = branch.get("branches", [])
+            facts = with_person_answers(self._facts(run), [b.get("condition", {}) for b in branches])
+            for chosen in branches:
                 if holds(chosen.get("condition", {}), facts):
-                    self._record(run, step_id, "BRANCH", label=chosen.get("label", ""))
+                    label = chosen.get("label", "")
+                    self._record(run, step_id, "BRANCH", label=label, **_decisions_of(facts))
                     return str(chosen.get("next_step_id", ""))
-            self._record(run, step_id, "BRANCH", label="")
+            self._record(run, step_id, "BRANCH", label="", **_decisions_of(facts))
             return str(branch.get("default_step_id", ""))
         if "split" in step:
             bucket, total = split_bucket(entry.flow_id, step_id, entry.person_id), 0.0
@@ -253,6 +265,13 @@ class Interpreter:
         """Send through the ledger and the outbox, or follow the step's suppression behaviour."""
         entry = run.entry
         key = entry.step_key(step_id)
+        decided = self._decided_action(run, action)
+        noted = decided.detail() if decided else {}
+        if decided and decided.action_id:
+            action = {**action, "action_id": decided.action_id}
+        if decided and not action.get("action_id") and not action.get("connector"):
+            self._record(run, step_id, "NOT_SENT", **noted)  # no action of its own to fall back to
+            return str(action.get("next_step_id", ""))
         contact = Contact(
             contact_id=key,
             person_id=entry.person_id,
@@ -263,12 +282,17 @@ class Interpreter:
             flow=f"flows/{entry.flow_id}",
             flow_version=entry.version,
             flow_step_id=step_id,
+            decision_id=decided.decision_id if decided else "",
             contact_time=run.now,
         )
         outcome = self._ledger.record_in(run.tx, run.tenant, contact, enforce_policy=True)
         if outcome.recorded:
-            self._store.add_message(run.tx, run.tenant, message_of(entry, step_id, key, action, run.now))
-            self._record(run, step_id, "SENT", contact_id=key)
+            traits = self._traits(run, action)
+            message = message_of(entry, step_id, key, action, run.now, traits)
+            if decided and decided.decision_id:
+                message = dataclasses.replace(message, decision_id=decided.decision_id)
+            self._store.add_message(run.tx, run.tenant, message)
+            self._record(run, step_id, "SENT", contact_id=key, **noted)
             return str(action.get("next_step_id", ""))
         reasons = [
             {"reason": v.reason, "rule": v.rule, "description": v.description} for v in outcome.violations
@@ -277,7 +301,13 @@ class Interpreter:
         entry.visits = {**entry.visits, f"{step_id}~attempts": attempt}
         behaviour = action.get("on_suppressed", "SUPPRESSION_BEHAVIOR_SKIP")
         self._record(
-            run, step_id, "SUPPRESSED", f"{key}~suppressed{attempt}", violations=reasons, behaviour=behaviour
+            run,
+            step_id,
+            "SUPPRESSED",
+            f"{key}~suppressed{attempt}",
+            violations=reasons,
+            behaviour=behaviour,
+            **noted,
         )
         if behaviour == "SUPPRESSION_BEHAVIOR_BRANCH":
             return str(action.get("suppressed_step_id", ""))
@@ -297,6 +327,21 @@ class Interpreter:
 
     # Helpers.
 
+    def _decided_action(self, run: Run, action: dict[str, Any]) -> Decided | None:
+        """Decide's answer for an action step with a `decision_placement` (None without one)."""
+        placement = action.get("decision_placement", "")
+        if not placement:
+            return None
+        question = DecisionQuestion(
+            run.tenant,
+            run.entry.person_id,
+            placement,
+            action["channel"],
+            candidates=tuple(bare_action_id(a) for a in action.get("candidate_action_ids", [])),
+            flow=f"flows/{run.entry.flow_id}",
+        )
+        return run.lookups.decision.decide(question)
+
     def _facts(self, run: Run) -> Facts:
         entry = run.entry
         person = self._ledger.person(run.tx, run.tenant, entry.person_id)
@@ -306,8 +351,14 @@ class Interpreter:
             preferred_channel=person.preferred_channel,
             tenant=run.tenant,
             person_id=entry.person_id,
-            lookups=self._lookups,
+            lookups=run.lookups,
+            flow=f"flows/{entry.flow_id}",
         )
+
+    def _traits(self, run: Run, action: dict[str, Any]) -> dict[str, Any]:
+        """The person's traits the action personalises with, in one call; none when it uses none."""
+        keys = traits_needed(action)
+        return run.lookups.person.properties(run.tenant, run.entry.person_id, keys) if keys else {}
 
     def _engaged(self, run: Run, branch: dict[str, Any], event: Occurrence) -> bool:
         names = {

@@ -1,7 +1,7 @@
 """What the flows ask other services while an entry runs: person conditions and person properties (the
 journeys service) and next-best-action decisions (the decision service). The interpreter sees only these
 protocols; the gRPC clients implement them, and `Lookups()` — no peers — answers as the contract says for a
-missing peer: person conditions do not hold, persons have no properties, decisions rank nothing.
+missing peer: person conditions do not hold, persons have no properties, decisions fall back (decisions.py).
 """
 
 from __future__ import annotations
@@ -10,7 +10,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import structlog
+
+from wayline_orchestrator.flows.runtime.decisions import DecisionLookup, NoDecisions
+
 __all__ = ["DecisionLookup", "Lookups", "NoDecisions", "NoPersons", "PersonLookup"]
+
+log = structlog.get_logger("wayline.orchestrator")
 
 
 class PersonLookup(Protocol):
@@ -23,39 +29,13 @@ class PersonLookup(Protocol):
         ...
 
 
-class DecisionLookup(Protocol):
-    def top_action(  # noqa: PLR0917 - one Decide request's parts
-        self,
-        tenant: str,
-        person_id: str,
-        placement: str,
-        model: str,
-        channel: str,
-        candidate_action_ids: Sequence[str],
-    ) -> str | None:
-        """The id of the top-ranked action (bare, without `actions/`), or None when nothing is ranked."""
-        ...
-
-
 class NoPersons:
     def holds(self, tenant: str, person_id: str, conditions: Sequence[dict[str, Any]]) -> list[bool]:
+        log.info("flows.condition_not_evaluated", kind="person", count=len(conditions), why="no journeys")
         return [False] * len(conditions)
 
     def properties(self, tenant: str, person_id: str, keys: Sequence[str]) -> dict[str, Any]:
         return {}
-
-
-class NoDecisions:
-    def top_action(  # noqa: PLR0917
-        self,
-        tenant: str,
-        person_id: str,
-        placement: str,
-        model: str,
-        channel: str,
-        candidate_action_ids: Sequence[str],
-    ) -> str | None:
-        return None
 
 
 @dataclass(frozen=True)

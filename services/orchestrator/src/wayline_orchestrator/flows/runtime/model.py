@@ -92,6 +92,7 @@ class Message:
     template_id: str = ""
     personalisation: dict[str, str] = field(default_factory=dict)
     payload: dict[str, Any] = field(default_factory=dict)
+    decision_id: str = ""  # the decision that chose `action_id` (an action step with a decision_placement)
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,18 @@
 """What one run of the interpreter works with — the transaction, the tenant, the entry and its version's
-definition, the time — and the small computations of steps: durations, split buckets, local times."""
+definition, the time, what it may ask other services — and the small computations of steps: durations,
+split buckets, local times."""
 
 from __future__ import annotations
 
 import datetime
 import hashlib
 import zoneinfo
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from wayline.common.sql import Transaction
 from wayline_orchestrator.flows.model import Definition
+from wayline_orchestrator.flows.runtime.lookups import Lookups
 from wayline_orchestrator.flows.runtime.model import Entry
 from wayline_orchestrator.flows.values import seconds, timestamp
 
@@ -57,6 +59,7 @@ class Run:
     definition: Definition
     entry: Entry
     now: int
+    lookups: Lookups = field(default_factory=Lookups)  # the run's: decisions answered outside its transaction
 
     @property
     def steps(self) -> dict[str, dict[str, Any]]:

@@ -16,7 +16,9 @@ cursor per (tenant, segment) in the database, and turns the changes into entries
   A flow without `include_existing_members` misses the entrants of the gap.
 - Registers the published scheduled flows with the schedules (schedules.py).
 
-A poll that fails to reach journeys backs off (doubling, up to `max_backoff_s`); no error ends the loop.
+A poll that fails to reach journeys — for the feed, or for an entry's audience or first steps
+(PersonLookupUnavailable; the change is read again, its key keeps it once) — backs off (doubling, up to
+`max_backoff_s`); no error ends the loop.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from wayline_orchestrator.errors import PersonLookupUnavailable
 from wayline_orchestrator.flows.runtime.engine import FlowRuntime
 from wayline_orchestrator.flows.runtime.schedules import Schedules
 from wayline_orchestrator.flows.runtime.segment_feed import (
@@ -90,7 +93,7 @@ class SegmentPoller:
             return 0
         try:
             more = self._pass()
-        except FeedUnavailable as error:
+        except (FeedUnavailable, PersonLookupUnavailable) as error:  # journeys, for the feed or an entry
             self._failures += 1
             backoff = min(self._poll_s * 2**self._failures, self._max_backoff_s)
             self._resume_at = self._monotonic() + backoff

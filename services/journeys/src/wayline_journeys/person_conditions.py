@@ -1,0 +1,99 @@
+"""One person's conditions and traits now (EvaluatePersonConditions, GetPersonProperties): what the
+orchestrator asks for flow branches, entry audiences and personalisation. Free of protobuf and of SQL.
+
+The conditions mean what they mean in segments (conditions.py), evaluated at the time of the call with the
+tenant's default lifecycle model; store/person_conditions.py compiles them with the segments' compiler
+(store/conditions.py), for one person. A person without stored events (or an identifier no event carries)
+is evaluated on no events, so "has not purchased" holds for a stranger: counts are 0, traits are absent,
+their customer value is 0 with no purchase, and their lifecycle stage is the first one, awareness. A
+condition naming a segment that does not exist is refused (NOT_FOUND) rather than read as "not a member", as
+the contract says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from wayline_journeys.conditions import Condition, InSegment, nodes
+from wayline_journeys.lifecycle import LifecycleModel
+from wayline_journeys.person_refs import IdentifierResolver, PersonRef, resolve_persons
+
+__all__ = [
+    "MAX_CONDITIONS_PER_CALL",
+    "MAX_PROPERTY_KEYS",
+    "PersonConditionStore",
+    "PersonConditions",
+    "PersonConditionsAnswer",
+]
+
+MAX_CONDITIONS_PER_CALL = 50
+MAX_PROPERTY_KEYS = 100
+
+
+class PersonConditionStore(IdentifierResolver, Protocol):
+    def evaluate(
+        self,
+        tenant: str,
+        person_id: str,
+        conditions: Sequence[Condition],
+        lifecycle: LifecycleModel,
+        at: datetime,
+    ) -> list[bool]:
+        """Whether each condition holds for the person at `at`, over their events before it (each event read
+        as its current person); a person without events, or '' (a stranger known by an identifier only), is
+        evaluated on none."""
+        ...
+
+    def properties(self, tenant: str, person_id: str, keys: Sequence[str]) -> dict[str, Any]:
+        """The latest value (by timestamp, then event id) of each trait of the person's identify events, as
+        JSON values; only `keys` when given; traits the person lacks are missing."""
+        ...
+
+
+@dataclass(frozen=True)
+class PersonConditionsAnswer:
+    person_id: str
+    results: list[bool]
+
+
+class PersonConditions:
+    """`check_segment` raises SegmentNotFound for a missing segment id; `lifecycle_for` gives a tenant's
+    default lifecycle model; `clock` the time of evaluation."""
+
+    def __init__(
+        self,
+        store: PersonConditionStore,
+        check_segment: Callable[[str, str], object],
+        lifecycle_for: Callable[[str], LifecycleModel],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._store = store
+        self._check_segment = check_segment
+        self._lifecycle_for = lifecycle_for
+        self._clock = clock
+
+    def _person(self, tenant: str, ref: PersonRef) -> str:
+        """The ref's person id; '' for an identifier no stored event carries (a stranger)."""
+        return resolve_persons(self._store, tenant, [ref])[0]
+
+    def evaluate(
+        self, tenant: str, ref: PersonRef, conditions: Sequence[Condition]
+    ) -> PersonConditionsAnswer:
+        segments = sorted({n.segment_id for c in conditions for n in nodes(c) if isinstance(n, InSegment)})
+        for segment_id in segments:
+            self._check_segment(tenant, segment_id)
+        person_id = self._person(tenant, ref)
+        lifecycle = self._lifecycle_for(tenant)
+        return PersonConditionsAnswer(
+            person_id, self._store.evaluate(tenant, person_id, conditions, lifecycle, self._clock())
+        )
+
+    def properties(self, tenant: str, ref: PersonRef, keys: Sequence[str]) -> tuple[str, dict[str, Any]]:
+        """(the person's id, their traits among `keys`, every trait when empty)."""
+        person_id = self._person(tenant, ref)
+        if not person_id:
+            return "", {}
+        return person_id, self._store.properties(tenant, person_id, keys)

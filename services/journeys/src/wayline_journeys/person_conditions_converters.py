@@ -1,0 +1,62 @@
+"""EvaluatePersonConditions and GetPersonProperties requests → person_conditions.py, with every bad field
+reported (paths from the request's root, the conditions through the validators segments use), and the
+answers back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf import json_format
+
+from wayline.common.errors import FieldViolation
+from wayline.journeys.v1 import journeys_service_pb2 as pb
+from wayline_journeys.conditions import Condition
+from wayline_journeys.conditions_converters import person_condition, raise_for
+from wayline_journeys.person_conditions import (
+    MAX_CONDITIONS_PER_CALL,
+    MAX_PROPERTY_KEYS,
+    PersonConditionsAnswer,
+)
+from wayline_journeys.person_refs import PersonRef
+from wayline_journeys.person_refs_converters import person_ref
+
+__all__ = ["evaluate_request", "evaluate_response", "properties_request", "properties_response"]
+
+
+def evaluate_request(request: pb.EvaluatePersonConditionsRequest) -> tuple[PersonRef, list[Condition]]:
+    violations: list[FieldViolation] = []
+    ref = person_ref(request.person, "person", violations)
+    if not request.conditions:
+        violations.append(FieldViolation("conditions", "at least one condition", "REQUIRED"))
+    if len(request.conditions) > MAX_CONDITIONS_PER_CALL:
+        violations.append(
+            FieldViolation("conditions", f"at most {MAX_CONDITIONS_PER_CALL} conditions", "OUT_OF_RANGE")
+        )
+    conditions = [
+        person_condition(c, f"conditions[{i}]", violations, segments=True, customer_values=True)
+        for i, c in enumerate(request.conditions)
+    ]
+    raise_for(violations, "the request")
+    return ref, [c for c in conditions if c is not None]
+
+
+def evaluate_response(answer: PersonConditionsAnswer) -> pb.EvaluatePersonConditionsResponse:
+    return pb.EvaluatePersonConditionsResponse(person_id=answer.person_id, results=answer.results)
+
+
+def properties_request(request: pb.GetPersonPropertiesRequest) -> tuple[PersonRef, list[str]]:
+    violations: list[FieldViolation] = []
+    ref = person_ref(request.person, "person", violations)
+    if len(request.keys) > MAX_PROPERTY_KEYS:
+        violations.append(FieldViolation("keys", f"at most {MAX_PROPERTY_KEYS} keys", "OUT_OF_RANGE"))
+    for i, key in enumerate(request.keys):
+        if not key:
+            violations.append(FieldViolation(f"keys[{i}]", "must not be empty", "REQUIRED"))
+    raise_for(violations, "the request")
+    return ref, list(request.keys)
+
+
+def properties_response(person_id: str, properties: dict[str, Any]) -> pb.GetPersonPropertiesResponse:
+    found = pb.GetPersonPropertiesResponse(person_id=person_id)
+    json_format.ParseDict(properties, found.properties)
+    return found

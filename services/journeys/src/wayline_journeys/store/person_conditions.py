@@ -1,0 +1,80 @@
+"""One person's conditions and traits in ClickHouse (person_conditions.PersonConditionStore).
+
+Conditions compile with the segments' compiler (store/conditions.py) into one statement per call, for the one
+person at the one time (`ConditionCompiler.one_person_query`, a row even without events). The events read are
+those stored under the person and under every person an override points from to them (their sources), found
+through the person_anchors lookup, as the segment evaluator reads the persons it evaluates again; the events
+relation then reads each as its current person, so an absorbed person's events count for the survivor.
+
+Traits are the latest value (by timestamp, then event id) of each key of the person's identify events, the
+rule of `person.` filters (`ConditionCompiler.person_filters`), as raw JSON that the domain decodes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from wayline.common.timestamps import to_micros
+from wayline_journeys.conditions import Condition
+from wayline_journeys.lifecycle import LifecycleModel
+from wayline_journeys.store.client import ReadModel
+from wayline_journeys.store.conditions import ConditionCompiler
+from wayline_journeys.store.person_refs import current_persons
+from wayline_journeys.store.relation import current_events
+from wayline_journeys.store.sql import EVENT_ID_ORDER, SqlParams, person_anchors
+
+__all__ = ["ClickHousePersonConditions"]
+
+
+def _stored_under(person: str) -> str:
+    """A predicate on stored columns: the events stored under `person` (a bound String) or under a person an
+    override points from to them, in the anchors holding those persons' events."""
+    sources = (
+        f"(SELECT {person} UNION ALL SELECT person_id FROM person_overrides "
+        f"WHERE tenant_id = {{tenant:String}} AND override_person_id = {person})"
+    )
+    return f"person_id IN {sources} AND {person_anchors(f'person_id IN {sources}')}"
+
+
+class ClickHousePersonConditions(ReadModel):
+    """Thread-safe as the client it is given."""
+
+    def current_persons(
+        self, tenant: str, identifiers: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], str]:
+        return current_persons(self._rows, tenant, identifiers)
+
+    def evaluate(
+        self,
+        tenant: str,
+        person_id: str,
+        conditions: Sequence[Condition],
+        lifecycle: LifecycleModel,
+        at: datetime,
+    ) -> list[bool]:
+        params = SqlParams(tenant=tenant)
+        compiler = ConditionCompiler(params, lifecycle, as_of=at)
+        columns = [f"[{', '.join(f'toUInt8({compiler.condition(c)})' for c in conditions)}] AS holds"]
+        person = params.bind(person_id, "String")
+        # A stranger ('': known by an identifier no event carries) reads no event at all.
+        where = _stored_under(person) if person_id else "false"
+        sql = compiler.one_person_query(columns, params.bind(to_micros(at), "Int64"), person, where)
+        rows = self._rows(f"SELECT holds FROM ({sql})", params, "evaluating person conditions")
+        return [bool(held) for held in rows[0][0]]
+
+    def properties(self, tenant: str, person_id: str, keys: Sequence[str]) -> dict[str, Any]:
+        params = SqlParams(tenant=tenant)
+        person = params.bind(person_id, "String")
+        wanted = f"AND trait.1 IN {params.bind(sorted(set(keys)), 'Array(String)')} " if keys else ""
+        relation = current_events(params, where=f"type = 'identify' AND {_stored_under(person)}")
+        rows = self._rows(
+            f"SELECT trait.1 AS key, argMax(trait.2, (timestamp, {EVENT_ID_ORDER})) FROM {relation} "
+            "ARRAY JOIN JSONExtractKeysAndValuesRaw(properties) AS trait "
+            f"WHERE person_id = {person} {wanted}GROUP BY key",
+            params,
+            "reading person properties",
+        )
+        return {str(key): json.loads(raw) for key, raw in rows}

@@ -1,0 +1,89 @@
+"""The flows' PersonLookup over the journeys service (EvaluatePersonConditions, GetPersonProperties): what a
+branch, an entry audience or a personalised action asks of the person (docs/adr/0036).
+
+Each call carries the tenant in metadata and the `journeys_timeout_seconds` deadline (capped by the deadline
+of the RPC being served, when there is one). A journeys service that is down or too slow raises
+PersonLookupUnavailable: the step's transaction rolls back and the event or the timer is retried, instead of a
+branch being taken on a guess. A condition journeys refuses (a segment deleted since the flow was published,
+or a condition it no longer accepts) does not hold, and is logged: retrying would refuse it again forever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import grpc
+import structlog
+from google.protobuf import json_format
+
+from wayline.common.context import TENANT_HEADER
+from wayline.event.v1 import event_pb2
+from wayline.journeys.v1 import condition_pb2
+from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
+from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
+from wayline_orchestrator.errors import PersonLookupUnavailable
+
+__all__ = ["MAX_CONDITIONS_PER_CALL", "JourneysPersons"]
+
+log = structlog.get_logger("wayline.orchestrator")
+
+MAX_CONDITIONS_PER_CALL = 50  # EvaluatePersonConditions' limit
+_REFUSED = frozenset({grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT})
+
+
+class JourneysPersons:
+    """Implements flows.runtime.lookups.PersonLookup; thread-safe (one gRPC channel, shared)."""
+
+    def __init__(self, channel: grpc.Channel, timeout_s: float) -> None:
+        self._stub = journeys_grpc.JourneyServiceStub(channel)
+        self._timeout_s = timeout_s
+
+    def holds(self, tenant: str, person_id: str, conditions: Sequence[dict[str, Any]]) -> list[bool]:
+        messages = [json_format.ParseDict(c, condition_pb2.PersonCondition()) for c in conditions]
+        results: list[bool] = []
+        for start in range(0, len(messages), MAX_CONDITIONS_PER_CALL):
+            results.extend(
+                self._evaluate(tenant, person_id, messages[start : start + MAX_CONDITIONS_PER_CALL])
+            )
+        return results
+
+    def _evaluate(
+        self, tenant: str, person_id: str, conditions: list[condition_pb2.PersonCondition]
+    ) -> list[bool]:
+        request = journeys_pb.EvaluatePersonConditionsRequest(
+            person=event_pb2.PersonRef(person_id=person_id), conditions=conditions
+        )
+        try:
+            response = self._stub.EvaluatePersonConditions(
+                request, metadata=((TENANT_HEADER, tenant),), timeout=self._timeout_s
+            )
+        except grpc.RpcError as error:
+            code = error.code()
+            if code not in _REFUSED:
+                raise PersonLookupUnavailable(f"EvaluatePersonConditions: {code.name}") from error
+            if len(conditions) > 1:  # find the refused one(s): the others still count
+                return [self._evaluate(tenant, person_id, [c])[0] for c in conditions]
+            log.warning(
+                "flows.person_condition_refused", tenant=tenant, code=code.name, detail=error.details()
+            )
+            return [False]
+        return list(response.results)
+
+    def properties(self, tenant: str, person_id: str, keys: Sequence[str]) -> dict[str, Any]:
+        request = journeys_pb.GetPersonPropertiesRequest(
+            person=event_pb2.PersonRef(person_id=person_id), keys=list(keys)
+        )
+        try:
+            response = self._stub.GetPersonProperties(
+                request, metadata=((TENANT_HEADER, tenant),), timeout=self._timeout_s
+            )
+        except grpc.RpcError as error:
+            code = error.code()
+            if code not in _REFUSED:
+                raise PersonLookupUnavailable(f"GetPersonProperties: {code.name}") from error
+            log.warning(
+                "flows.person_properties_refused", tenant=tenant, code=code.name, detail=error.details()
+            )
+            return {}
+        return json_format.MessageToDict(response.properties)

@@ -1,0 +1,309 @@
+"""EvaluatePersonConditions and GetPersonProperties over gRPC on the suite's journeys server (chDB): each kind
+of condition true and false for one person now, negation and groups, strangers evaluated on no events,
+merges followed, tenants apart, every malformed request refused with its field path; traits' latest values,
+filtered by key."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import json_format
+
+from tests.journeys.conftest import Journeys, error_reason, field_violations, override
+from tests.journeys.segments_support import built_members, count, delete_all_segments, event, member_of
+from wayline.event.v1 import event_pb2
+from wayline.journeys.v1 import analytics_pb2, condition_pb2, lifecycle_stage_pb2
+from wayline.journeys.v1 import journeys_service_pb2 as pb
+
+Condition = condition_pb2.PersonCondition
+NOW = datetime.now(UTC)
+
+
+@pytest.fixture(autouse=True)
+def _segments_deleted_afterwards(journeys: Journeys) -> Iterator[None]:
+    yield
+    delete_all_segments(journeys)
+
+
+def identify(person: str, at: datetime, **traits: Any) -> event_pb2.Event:
+    found = event(person, "Identify", at)
+    found.type = event_pb2.EVENT_TYPE_IDENTIFY
+    json_format.ParseDict(traits, found.properties)
+    return found
+
+
+def evaluate(
+    journeys: Journeys, person: str | tuple[str, str], *conditions: Condition
+) -> pb.EvaluatePersonConditionsResponse:
+    ref = (
+        event_pb2.PersonRef(person_id=person)
+        if isinstance(person, str)
+        else event_pb2.PersonRef(identifier=event_pb2.Identifier(type=person[0], value=person[1]))
+    )
+    request = pb.EvaluatePersonConditionsRequest(person=ref, conditions=conditions)
+    response: pb.EvaluatePersonConditionsResponse = journeys.stub.EvaluatePersonConditions(
+        request, metadata=journeys.metadata, timeout=30
+    )
+    return response
+
+
+def holds(journeys: Journeys, person: str | tuple[str, str], *conditions: Condition) -> list[bool]:
+    return list(evaluate(journeys, person, *conditions).results)
+
+
+def trait(key: str, *values: Any, operator: int = analytics_pb2.FILTER_OPERATOR_EQUALS) -> Condition:
+    found = analytics_pb2.PropertyFilter(property=f"person.{key}", operator=operator)  # type: ignore[arg-type]
+    for value in values:
+        json_format.ParseDict(value, found.values.add())
+    return Condition(person_property=found)
+
+
+def purchases(at_least: int, currency: str = "EUR") -> Condition:
+    return Condition(
+        customer_value=condition_pb2.CustomerValueCondition(
+            metric=condition_pb2.CUSTOMER_VALUE_METRIC_PURCHASE_COUNT, currency_code=currency, count=at_least
+        )
+    )
+
+
+def stage(*stages: int) -> Condition:
+    return Condition(lifecycle_stage=condition_pb2.LifecycleStageCondition(stages=stages))  # type: ignore[arg-type]
+
+
+def sequence(*names: str) -> Condition:
+    steps = [analytics_pb2.EventMatcher(event_name=n) for n in names]
+    return Condition(sequence=condition_pb2.SequenceCondition(steps=steps))
+
+
+def negated(condition: Condition) -> Condition:
+    found = Condition()
+    found.CopyFrom(condition)
+    found.negate = True
+    return found
+
+
+def group(operator: int, *conditions: Condition) -> Condition:
+    return Condition(
+        group=condition_pb2.ConditionGroup(operator=operator, conditions=conditions)  # type: ignore[arg-type]
+    )
+
+
+def person() -> str:
+    return f"p-{uuid.uuid4().hex[:10]}"
+
+
+def test_evaluate_person_conditions_answers_each_kind_true_and_false(journeys: Journeys) -> None:
+    buyer = person()
+    journeys.write(
+        identify(buyer, NOW - timedelta(days=3), plan="pro", age=41),
+        event(buyer, "Viewed", NOW - timedelta(days=2)),
+        event(buyer, "Order Completed", NOW - timedelta(days=2), revenue="30"),
+        event(buyer, "Order Completed", NOW - timedelta(days=1), revenue="45.5"),
+    )
+    found = evaluate(
+        journeys,
+        buyer,
+        trait("plan", "pro"),
+        trait("plan", "free"),
+        count("Order Completed", 2),
+        count("Order Completed", 3),
+        count("Order Completed", 1, window=timedelta(hours=1)),
+        sequence("Viewed", "Order Completed"),
+        sequence("Order Completed", "Viewed"),
+        Condition(has_identifier_type="user_id"),
+        Condition(has_identifier_type="email"),
+        purchases(2),
+        purchases(3),
+        purchases(1, currency="USD"),
+        stage(
+            lifecycle_stage_pb2.LIFECYCLE_STAGE_RETENTION
+        ),  # two purchases in 180 days (the built-in model)
+        stage(lifecycle_stage_pb2.LIFECYCLE_STAGE_AWARENESS, lifecycle_stage_pb2.LIFECYCLE_STAGE_ONBOARDING),
+    )
+    assert found.person_id == buyer
+    assert list(found.results) == [
+        True, False, True, False, False, True, False, True, False, True, False, False, True, False,
+    ]  # fmt: skip
+
+
+def test_evaluate_person_conditions_negates_and_groups(journeys: Journeys) -> None:
+    buyer = person()
+    journeys.write(event(buyer, "Order Completed", NOW - timedelta(days=1), revenue="10"))
+    bought, churned = count("Order Completed"), count("Cancelled")
+    assert holds(
+        journeys,
+        buyer,
+        negated(bought),
+        negated(churned),
+        group(condition_pb2.LOGICAL_OPERATOR_AND, bought, churned),
+        group(condition_pb2.LOGICAL_OPERATOR_OR, bought, churned),
+        negated(group(condition_pb2.LOGICAL_OPERATOR_AND, bought, churned)),
+        group(condition_pb2.LOGICAL_OPERATOR_UNSPECIFIED, bought, negated(churned)),  # AND by default
+    ) == [False, True, False, True, True, True]
+
+
+def test_evaluate_person_conditions_evaluates_a_stranger_on_no_events(journeys: Journeys) -> None:
+    conditions = (
+        count("Order Completed", 0, comparison=condition_pb2.COMPARISON_OPERATOR_EQUAL),
+        count("Order Completed"),
+        trait("plan", "pro", operator=analytics_pb2.FILTER_OPERATOR_NOT_EQUALS),
+        trait("plan", "pro"),
+        purchases(0),
+        purchases(1),
+        negated(Condition(has_identifier_type="email")),
+    )
+    expected = [True, False, True, False, True, False, True]
+    assert holds(journeys, person(), *conditions) == expected
+    # Known by an identifier no event carries: the same answers, and no person id.
+    found = evaluate(journeys, ("email", f"{uuid.uuid4().hex}@example.com"), *conditions)
+    assert (found.person_id, list(found.results)) == ("", expected)
+
+
+def test_evaluate_person_conditions_resolves_an_identifier(journeys: Journeys) -> None:
+    buyer = person()
+    journeys.write(
+        event(buyer, "Order Completed", NOW - timedelta(hours=2), identifier=("email", f"{buyer}@x.io"))
+    )
+    found = evaluate(journeys, ("email", f"{buyer}@x.io"), count("Order Completed"))
+    assert (found.person_id, list(found.results)) == (buyer, [True])
+
+
+def test_evaluate_person_conditions_reads_segment_membership(journeys: Journeys) -> None:
+    buyer, visitor = person(), person()
+    journeys.write(
+        event(buyer, "Order Completed", NOW - timedelta(hours=3)),
+        event(visitor, "Viewed", NOW - timedelta(hours=3)),
+    )
+    journeys.create_segment(count("Order Completed"), segment_id="buyers")
+    assert built_members(journeys, "buyers") == {buyer}
+    assert holds(journeys, buyer, member_of("segments/buyers"), negated(member_of("segments/buyers"))) == [
+        True,
+        False,
+    ]
+    assert holds(journeys, visitor, member_of("segments/buyers")) == [False]
+
+
+def test_evaluate_person_conditions_refuses_an_unknown_segment(journeys: Journeys) -> None:
+    with pytest.raises(grpc.RpcError) as raised:
+        holds(journeys, person(), count("Viewed"), member_of("segments/no-such-segment"))
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+    assert error_reason(raised.value) == "SEGMENT_NOT_FOUND"
+
+
+def test_evaluate_person_conditions_follows_merges(journeys: Journeys) -> None:
+    survivor, absorbed = person(), person()
+    journeys.write(
+        event(absorbed, "Order Completed", NOW - timedelta(days=2), revenue="20"),
+        event(survivor, "Order Completed", NOW - timedelta(days=1), revenue="20"),
+        identify(absorbed, NOW - timedelta(days=2), first_name="Ada"),
+    )
+    assert holds(journeys, survivor, count("Order Completed", 2), purchases(2)) == [False, False]
+    journeys.apply(override(absorbed, survivor, 1))
+    assert holds(journeys, survivor, count("Order Completed", 2), purchases(2)) == [True, True]
+    assert properties(journeys, survivor).person_id == survivor
+    assert json_format.MessageToDict(properties(journeys, survivor).properties) == {"first_name": "Ada"}
+
+
+def test_evaluate_person_conditions_keeps_tenants_apart(journeys: Journeys) -> None:
+    buyer = person()
+    journeys.write(
+        event(buyer, "Order Completed", NOW - timedelta(hours=1)), identify(buyer, NOW, plan="pro")
+    )
+    other = journeys.for_tenant(f"tenant-{uuid.uuid4().hex[:10]}")
+    assert holds(journeys, buyer, count("Order Completed"), trait("plan", "pro")) == [True, True]
+    assert holds(other, buyer, count("Order Completed"), trait("plan", "pro")) == [False, False]
+    assert json_format.MessageToDict(properties(other, buyer).properties) == {}
+
+
+def test_evaluate_person_conditions_refuses_malformed_requests(journeys: Journeys) -> None:
+    bad_count = count("Viewed")
+    bad_count.event_count.count = -1
+    bad_nested = group(condition_pb2.LOGICAL_OPERATOR_OR, count("Viewed"), Condition())
+    cases: list[tuple[pb.EvaluatePersonConditionsRequest, dict[str, str]]] = [
+        (pb.EvaluatePersonConditionsRequest(conditions=[count("Viewed")]), {"person": "REQUIRED"}),
+        (
+            pb.EvaluatePersonConditionsRequest(person=event_pb2.PersonRef(person_id="p")),
+            {"conditions": "REQUIRED"},
+        ),
+        (
+            pb.EvaluatePersonConditionsRequest(
+                person=event_pb2.PersonRef(person_id="p"), conditions=[count("Viewed")] * 51
+            ),
+            {"conditions": "OUT_OF_RANGE"},
+        ),
+        (
+            pb.EvaluatePersonConditionsRequest(
+                person=event_pb2.PersonRef(person_id="p"),
+                conditions=[count("Viewed"), count("Viewed"), bad_count, bad_nested],
+            ),
+            {
+                "conditions[2].event_count.count": "OUT_OF_RANGE",
+                "conditions[3].group.conditions[1]": "REQUIRED",
+            },
+        ),
+        (
+            pb.EvaluatePersonConditionsRequest(
+                person=event_pb2.PersonRef(person_id="p"), conditions=[member_of("buyers")]
+            ),
+            {"conditions[0].segment_membership.segment": "INVALID"},
+        ),
+    ]
+    for request, expected in cases:
+        with pytest.raises(grpc.RpcError) as raised:
+            journeys.stub.EvaluatePersonConditions(request, metadata=journeys.metadata, timeout=10)
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert field_violations(raised.value) == expected
+
+
+def properties(journeys: Journeys, person_id: str, *keys: str) -> pb.GetPersonPropertiesResponse:
+    request = pb.GetPersonPropertiesRequest(person=event_pb2.PersonRef(person_id=person_id), keys=keys)
+    response: pb.GetPersonPropertiesResponse = journeys.stub.GetPersonProperties(
+        request, metadata=journeys.metadata, timeout=10
+    )
+    return response
+
+
+def test_get_person_properties_returns_the_latest_value_of_each_asked_trait(journeys: Journeys) -> None:
+    ada = person()
+    journeys.write(
+        identify(ada, NOW - timedelta(days=3), first_name="Ada", plan="free", tier=1),
+        identify(ada, NOW - timedelta(days=1), plan="pro", vip=True),
+        identify(ada, NOW - timedelta(days=2), plan="team", tier=2),
+        event(ada, "Viewed", NOW, revenue="1"),  # track events carry no traits
+    )
+    journeys.write(
+        identify(person(), NOW, first_name="Someone else")  # another person's traits stay theirs
+    )
+    every = json_format.MessageToDict(properties(journeys, ada).properties)
+    assert every == {"first_name": "Ada", "plan": "pro", "tier": 2, "vip": True}
+    asked = properties(journeys, ada, "plan", "first_name", "nickname")
+    assert asked.person_id == ada
+    assert json_format.MessageToDict(asked.properties) == {"plan": "pro", "first_name": "Ada"}
+
+
+def test_get_person_properties_of_a_stranger_are_empty(journeys: Journeys) -> None:
+    assert json_format.MessageToDict(properties(journeys, person(), "plan").properties) == {}
+
+
+def test_get_person_properties_refuses_malformed_requests(journeys: Journeys) -> None:
+    cases = [
+        (pb.GetPersonPropertiesRequest(keys=["plan"]), {"person": "REQUIRED"}),
+        (
+            pb.GetPersonPropertiesRequest(person=event_pb2.PersonRef(person_id="p"), keys=["k"] * 101),
+            {"keys": "OUT_OF_RANGE"},
+        ),
+        (
+            pb.GetPersonPropertiesRequest(person=event_pb2.PersonRef(person_id="p"), keys=["plan", ""]),
+            {"keys[1]": "REQUIRED"},
+        ),
+    ]
+    for request, expected in cases:
+        with pytest.raises(grpc.RpcError) as raised:
+            journeys.stub.GetPersonProperties(request, metadata=journeys.metadata, timeout=10)
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert field_violations(raised.value) == expected
