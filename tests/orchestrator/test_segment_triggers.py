@@ -225,6 +225,20 @@ def test_a_segment_entry_has_no_trigger_event_for_its_conditions(
     eventually(lambda: running.statuses(auth, "conditions") == [(who, 1, "EXITED", "no_trigger_event")])
 
 
+def test_a_segment_entry_follows_the_flows_audience(
+    running: Running, stub: Stub, auth: Auth, journeys: Journeys
+) -> None:
+    vip = {"event_count": {"event": {"event_name": "Became VIP"}, "count": 1}}
+    publish(stub, auth, "vips", waiting_flow(by_segment(), entry_rules={"audience": vip}))
+    outsider, insider = person(), person()
+    journeys.write(event(insider, "Became VIP"))
+
+    ping(journeys, outsider, inside=True)
+    ping(journeys, insider, inside=True)  # after the outsider in the feed: read after them
+    eventually(lambda: len(running.entries(auth, "vips")) == 1)
+    assert [e.person_id for e in running.entries(auth, "vips")] == [insider]
+
+
 def test_a_restart_neither_enters_again_nor_misses_the_changes_made_while_down(
     running: Running, stub: Stub, auth: Auth, tenant: str, journeys: Journeys
 ) -> None:
