@@ -30,15 +30,17 @@ from tools.postgres_server import create_database
 from wayline.common.server import Server
 from wayline.common.sql import open_database
 from wayline.journeys.v1 import condition_pb2
+from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
 from wayline_journeys.store.client import connect_clickhouse
 from wayline_orchestrator.flows.runtime import Entry, RuntimeStore
-from wayline_orchestrator.flows.runtime.segment_store import SegmentStore
+from wayline_orchestrator.flows.runtime.segment_store import NEVER, SegmentStore
 from wayline_orchestrator.service import orchestrator_service
 from wayline_orchestrator.settings import OrchestratorSettings
 
 SEGMENT = "segments/pinged"
 DAY = 86_400
+HOUR_US = 3_600_000_000
 
 
 class Running:
@@ -429,6 +431,44 @@ def test_a_schedule_enters_nobody_again_under_reentry_never(
     running.clock.advance(3600)
     eventually(lambda: running.segments.schedules(tenant)[0].due_time == first_due + 2 * 3600 * 1_000_000)
     assert running.statuses(auth, "never") == [(who, 1, "EXITED", "finished")]
+
+
+def test_an_interval_schedule_skips_occurrences_while_paused_and_a_new_version_retires_the_old(
+    running: Running, stub: Stub, auth: Auth, tenant: str, journeys: Journeys
+) -> None:
+    who = person()
+    ping(journeys, who, inside=True)
+    every_2h = passing_flow({"schedule": {"segment": SEGMENT, "interval": "7200s"}})
+    publish(stub, auth, "every", every_2h)
+    # No start_time: counted from the moment the version is first seen, which is the first occurrence.
+    eventually(lambda: len(running.entries(auth, "every")) == 1)
+    eventually(lambda: running.segments.schedules(tenant)[0].occurrence == 0)
+    [first] = running.segments.schedules(tenant)
+    anchor = first.anchor_time
+    assert first.due_time == anchor + 2 * HOUR_US
+
+    stub.PauseFlow(pb.PauseFlowRequest(name="flows/every"), metadata=auth, timeout=10)
+    running.clock.advance(2 * 3600 + 1)
+    eventually(lambda: running.segments.schedules(tenant)[0].due_time == anchor + 4 * HOUR_US)
+    assert len(running.entries(auth, "every")) == 1  # the paused occurrence passed without entries
+
+    assert publish(stub, auth, "every", every_2h) == 1  # resumed, same version
+    running.clock.advance(2 * 3600)
+    eventually(lambda: len(running.entries(auth, "every")) == 2)
+
+    assert (
+        publish(stub, auth, "every", passing_flow({"schedule": {"segment": SEGMENT, "interval": "10800s"}}))
+        == 2
+    )
+    eventually(lambda: len(running.entries(auth, "every")) == 3)
+    assert [e.version for e in running.entries(auth, "every")] == [1, 1, 2]
+    running.clock.advance(2 * 3600)  # version 1's next occurrence: it retires instead of firing
+    eventually(lambda: running.segments.schedules(tenant)[0].due_time == NEVER)
+    assert [(r.version, r.due_time > running.clock()) for r in running.segments.schedules(tenant)] == [
+        (1, True),
+        (2, True),
+    ]
+    assert len(running.entries(auth, "every")) == 3
 
 
 def test_tenants_follow_their_own_segments_only(
