@@ -85,6 +85,7 @@ class SegmentPoller:
         self._monotonic = monotonic
         self._failures = 0
         self._resume_at = 0.0
+        self._missing: set[tuple[str, str]] = set()  # logged once each, until they exist again
 
     def poll(self, limit: int) -> int:
         """One pass over every followed segment; `limit` when a segment has more changes waiting (the loop
@@ -137,8 +138,11 @@ class SegmentPoller:
                 for version in fed.with_existing:
                     self._enter_existing(version, segment)
                 more = self._follow(tenant, segment, fed) or more
+                self._missing.discard((tenant, segment))
             except SegmentMissing:
-                log.info("flows.segment_missing", tenant=tenant, segment=segment)
+                if (tenant, segment) not in self._missing:
+                    log.warning("flows.segment_missing", tenant=tenant, segment=segment)
+                    self._missing.add((tenant, segment))
         return more
 
     def _follow(self, tenant: str, segment: str, fed: _Segment) -> bool:
