@@ -21,8 +21,10 @@ from wayline.common.registry import REGISTRY, SCOPE_NAMES
 from wayline_decision.inference import InferenceServicer
 from wayline_decision.servicer import DecisionServicer
 from wayline_gateway.servicer import AdminServicer
+from wayline_identity.servicer import IdentityServicer
 from wayline_ingest.servicer import IngestServicer
 from wayline_journeys.servicer import JourneyServicer
+from wayline_orchestrator.servicer import OrchestratorServicer
 
 DOC = ROOT / "docs" / "api.md"
 SERVICE_FIELD, METHOD_FIELD = 6, 2  # FileDescriptorProto.service, ServiceDescriptorProto.method
@@ -30,8 +32,10 @@ LIVE = {
     "wayline.decision.v1.DecisionService": DecisionServicer,
     "inference.GRPCInferenceService": InferenceServicer,
     "wayline.gateway.v1.AdminService": AdminServicer,
+    "wayline.identity.v1.IdentityService": IdentityServicer,
     "wayline.ingest.v1.IngestService": IngestServicer,
     "wayline.journeys.v1.JourneyService": JourneyServicer,
+    "wayline.orchestrator.v1.OrchestratorService": OrchestratorServicer,
 }
 RETRY = {
     descriptor_pb2.MethodOptions.IDEMPOTENT: "idempotent",
@@ -108,7 +112,12 @@ def render() -> str:
             for m_index, method in enumerate(service.method):
                 scope = SCOPE_NAMES.get(method.options.Extensions[annotations_pb2.required_scope], "?")
                 retry = RETRY.get(method.options.idempotency_level, "no")
-                live = servicer is not None and method.name in vars(servicer)
+                # Defined by the servicer or a mixin of ours, not inherited from the generated base.
+                live = servicer is not None and any(
+                    method.name in vars(cls)
+                    for cls in servicer.__mro__
+                    if not cls.__module__.endswith("_pb2_grpc")
+                )
                 streaming = (
                     ("stream " if method.client_streaming else "")
                     + "→"

@@ -1,9 +1,11 @@
 """The demo's flow step: the shipped abandoned-cart flow runs end to end. A small local HTTP receiver (the
 demo's own, as a channel provider would be) stands behind two webhook connectors, one for push and one for
-email, created through the gateway; the flow is applied with its hour's wait shortened and its connector
-references pointed at them, and published; a contact policy needs push consent; cart events go through the
-gateway for four customers (one buys before the wait ends, one has no push consent); then the receiver's
-messages and the policy's suppression are printed."""
+email, created through the gateway; the flow is applied with its hour's and its day's waits shortened and its
+connector references pointed at them, and published; a contact policy needs push consent; cart events go
+through the gateway for four customers (one buys before the wait ends, one has no push consent, one has spent
+more than €500 this year); then the receiver's messages — the reminder on the preferred channel, then the
+offer the customer's value chose, Decide having no model for the placement — and the policy's suppression
+are printed."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from google.protobuf import duration_pb2, struct_pb2
 from rich.console import Console
 from rich.table import Table
 
+from wayline.client import money
 from wayline.common.timestamps import to_timestamp
 from wayline.event.v1 import event_pb2
 from wayline.identity.v1 import identity_service_pb2 as identity_pb
@@ -40,7 +43,7 @@ __all__ = ["show_flows"]
 
 Auth = tuple[tuple[str, str], ...]
 FLOW_FILE = Path(__file__).resolve().parents[3] / "examples" / "flows" / "abandoned_cart.yaml"
-WAIT_SECONDS = 3  # the flow's one-hour wait, shortened for the demo
+WAIT_SECONDS = 3  # the flow's one-hour and one-day waits, shortened for the demo
 SECRET = "whsec_demo_0123456789abcdef"  # noqa: S105 - the demo receiver does not check it
 CONNECTORS = {"push": "demo-push", "email": "demo-email"}
 
@@ -52,14 +55,24 @@ class Shopper:
     prefers_push: bool
     push_consent: bool
     buys: bool
+    spent_eur: int = 0  # orders earlier this year: €500 or more makes a high-value customer
 
 
 SHOPPERS = (
-    Shopper("u-cart-amy", "prefers push, consented", prefers_push=True, push_consent=True, buys=False),
+    Shopper(
+        "u-cart-amy",
+        "prefers push, consented, €640 spent",
+        prefers_push=True,
+        push_consent=True,
+        buys=False,
+        spent_eur=640,
+    ),
     Shopper("u-cart-bo", "prefers push, no push consent", prefers_push=True, push_consent=False, buys=False),
     Shopper("u-cart-cy", "no stated preference", prefers_push=False, push_consent=False, buys=False),
     Shopper("u-cart-dee", "buys within the wait", prefers_push=True, push_consent=True, buys=True),
 )
+# What every customer who does not buy receives: a reminder, then an offer.
+MESSAGES_PER_CUSTOMER = 2
 
 
 class Receiver:
@@ -113,6 +126,8 @@ def _flow() -> flow_pb2.Flow:
     for step in flow.definition.steps:
         if step.id == "wait_for_purchase":
             step.wait.event.timeout.CopyFrom(duration_pb2.Duration(seconds=WAIT_SECONDS))
+        if step.id == "wait_a_day":
+            step.wait.duration.CopyFrom(duration_pb2.Duration(seconds=WAIT_SECONDS))
         if step.HasField("action"):
             channel = "push" if step.action.channel == event_pb2.CHANNEL_PUSH else "email"
             step.action.connector.connector = f"connectors/{CONNECTORS[channel]}"
@@ -157,6 +172,11 @@ def _events(shoppers: tuple[Shopper, ...], name: str) -> list[event_pb2.Event]:
             if s.push_consent:
                 consent = {"channel": "push", "purpose": "marketing", "granted": True}
                 events.append(_event(s.user_id, "Consent Updated", now, web, **consent))
+            if s.spent_eur:
+                earlier = now - timedelta(days=30)
+                order = _event(s.user_id, "Order Completed", earlier, web, order_id=f"o-{s.user_id}-earlier")
+                order.revenue.CopyFrom(money(s.spent_eur, "EUR"))
+                events.append(order)
         elif name == "cart":
             cart = {"cart_value": 129, "cart_url": f"https://shop.example/cart/{s.user_id}"}
             events.append(_event(s.user_id, "Cart Abandoned", now, web, **cart))
@@ -211,8 +231,8 @@ def show_flows(channel: grpc.Channel, auth: Auth, console: Console) -> None:
         ingest.TrackBatch(
             ingest_pb.TrackBatchRequest(events=_events(SHOPPERS, "after")), metadata=auth, timeout=10
         )
-        expected = sum(not s.buys for s in SHOPPERS)
-        deadline = time.monotonic() + 20
+        expected = MESSAGES_PER_CUSTOMER * sum(not s.buys for s in SHOPPERS)
+        deadline = time.monotonic() + 30
         while len(receiver.received) < expected and time.monotonic() < deadline:
             time.sleep(0.2)
         time.sleep(0.5)  # anything more would be a duplicate

@@ -38,6 +38,7 @@ from wayline_cli import (
     demo_ml,
 )
 from wayline_cli.actions import actions_app
+from wayline_cli.connectors import connectors_app
 from wayline_cli.contacts import contacts_app
 from wayline_cli.decisions import decisions_app
 from wayline_cli.flows import flows_app
@@ -261,6 +262,7 @@ def _show_timeline(
 
 app.command("import")(import_command)
 app.add_typer(actions_app, name="actions")
+app.add_typer(connectors_app, name="connectors")
 app.add_typer(contacts_app, name="contacts")
 app.add_typer(flows_app, name="flows")
 app.add_typer(decisions_app, name="decisions")

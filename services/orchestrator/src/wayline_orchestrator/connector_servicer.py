@@ -16,12 +16,15 @@ from wayline_orchestrator.connector_messages import (
     outcome_message,
 )
 from wayline_orchestrator.connectors.catalogue import ConnectorCatalogue, parse_name
+from wayline_orchestrator.connectors.dead_letters import DeadLetters
+from wayline_orchestrator.dead_letter_pages import list_dead_letters_request, list_dead_letters_response
 
 __all__ = ["ConnectorRpcs"]
 
 
 class ConnectorRpcs:
     _connectors: ConnectorCatalogue
+    _dead_letters: DeadLetters
 
     def CreateConnector(  # noqa: N802 - gRPC method names are the contract's
         self, request: pb.CreateConnectorRequest, context: grpc.ServicerContext
@@ -62,3 +65,18 @@ class ConnectorRpcs:
     ) -> pb.TestConnectorResponse:
         outcome = self._connectors.test(require_tenant(), parse_name(request.name), request.recipient)
         return pb.TestConnectorResponse(outcome=outcome_message(outcome))
+
+    def ListDeadLetters(  # noqa: N802
+        self, request: pb.ListDeadLettersRequest, context: grpc.ServicerContext
+    ) -> pb.ListDeadLettersResponse:
+        connector_id, before, limit = list_dead_letters_request(request)
+        page = self._dead_letters.page(require_tenant(), connector_id, before, limit)
+        return list_dead_letters_response(page, connector_id)
+
+    def RedriveDeadLetters(  # noqa: N802
+        self, request: pb.RedriveDeadLettersRequest, context: grpc.ServicerContext
+    ) -> pb.RedriveDeadLettersResponse:
+        connector_id = parse_name(request.parent, "parent")
+        keys = list(request.idempotency_keys)
+        count = self._dead_letters.redrive(require_tenant(), connector_id, keys, request.all)
+        return pb.RedriveDeadLettersResponse(redriven_count=count)

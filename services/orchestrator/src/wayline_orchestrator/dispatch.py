@@ -8,7 +8,9 @@ connector's payload and makes ONE attempt; the outcome is recorded by idempotenc
 - transient (429, 5xx, timeout, network) → PENDING, next attempt after the connector's backoff (full jitter,
   or the receiver's Retry-After, capped by `max_backoff`), attempts counted; the last attempt → DEAD;
 - permanent (any other refusal), an unknown connector or an address the channel needs missing → DEAD, and
-  the message is kept in the connector's dead letters with the reason;
+  the message is kept in the connector's dead letters with the reason, as the contract's DeadLetter lists
+  them: `permanent`, `exhausted` (the last attempt failed transiently), `unknown_connector`,
+  `missing_address`;
 - no connector reference on the action → UNROUTED (kept, with the reason, for an external poller).
 
 A replica dying between the attempt and the record leaves the row to be claimed again once the lease ends:
@@ -32,7 +34,7 @@ from wayline_orchestrator.connectors.model import (
     Status,
 )
 from wayline_orchestrator.connectors.retry import next_wait
-from wayline_orchestrator.connectors.store import ConnectorStore
+from wayline_orchestrator.connectors.store import ConnectorStore, Origin
 from wayline_orchestrator.flows.runtime.model import Message as OutboxMessage
 from wayline_orchestrator.flows.runtime.outbox_store import Claimed, OutboxState, OutboxStore
 
@@ -98,7 +100,8 @@ class OutboxDispatcher:
             letter = render(item.message)
         except ValueError:
             letter = Message(Channel.WEBHOOK, Recipient(person_id=item.message.person_id), key)
-        self._deliverer.bury(item.tenant, connector_id, letter, outcome, reason)
+        sent_by = Origin(item.message.flow_id, item.message.step_id, item.message.channel)
+        self._deliverer.bury(item.tenant, connector_id, letter, outcome, reason, sent_by)
         detail = f"{reason}: {outcome.error}" if outcome.error else reason
         self._outbox.settle(item.tenant, key, OutboxState.DEAD, attempts, at=self._clock(), reason=detail)
 
@@ -124,7 +127,7 @@ class OutboxDispatcher:
             return
         if connector.kind is Kind.SMTP and not letter.recipient.email:
             refused = Outcome(Status.PERMANENT, item.attempts, error="no `email` personalisation value")
-            self._dead(item, item.attempts, "permanent", connector_id, refused)
+            self._dead(item, item.attempts, "missing_address", connector_id, refused)
             return
         self._attempt(item, connector, letter)
 

@@ -1,7 +1,10 @@
 """What the contact policy learns from a person's events (the contract's ContactPolicy comments): a
 `Consent Updated` event states consent for a channel (or `all`) and a purpose (or `all`); a `Channel
 Preference Updated` event states the preferred channel; any event's `context.timezone` is the person's time
-zone. The latest statement of each kind wins, so replays and late events are harmless.
+zone. The latest statement of each kind wins, so replays and late events are harmless. An engagement event
+(`Message Opened`, `Message Clicked`, `Message Replied` with the message's `contact_id`) feeds the learned
+channel preference (`contacts/engagement.py`); each message counts once per kind, so replays are harmless
+there too.
 
 A statement that cannot be read (an unknown channel, a missing `granted`) is skipped and logged rather than
 refused: the event is valid for journeys and flows, only its meaning for the contact policy is lost.
@@ -17,6 +20,7 @@ from google.protobuf import json_format, struct_pb2
 from wayline.common.errors import FieldViolation
 from wayline.event.v1 import event_pb2
 from wayline.orchestrator.v1 import contact_policy_pb2 as policy_pb
+from wayline_orchestrator.contacts.engagement import ENGAGEMENT_KINDS, Engagement
 from wayline_orchestrator.contacts.model import ALL
 from wayline_orchestrator.contacts.rules import time_zone
 from wayline_orchestrator.contacts.store import PREFERRED_CHANNEL, TIME_ZONE, Attribute, ConsentStatement
@@ -24,7 +28,14 @@ from wayline_orchestrator.converters import micros
 from wayline_orchestrator.errors import ContactInvalid
 from wayline_orchestrator.flows.runtime import Occurrence
 
-__all__ = ["CONSENT_UPDATED", "MAX_EVENTS", "PREFERENCE_UPDATED", "occurrences", "person_statements"]
+__all__ = [
+    "CONSENT_UPDATED",
+    "MAX_EVENTS",
+    "PREFERENCE_UPDATED",
+    "engagements",
+    "occurrences",
+    "person_statements",
+]
 
 log = structlog.get_logger("wayline.orchestrator")
 
@@ -104,6 +115,23 @@ def person_statements(events: Sequence[event_pb2.Event]) -> tuple[list[ConsentSt
         if zone and time_zone(zone) is not None:
             attributes.append(Attribute(event.person_id, TIME_ZONE, zone, at, event.event_id))
     return consents, attributes
+
+
+def engagements(events: Sequence[event_pb2.Event]) -> list[Engagement]:
+    """The engagements with ledger contacts the events carry (checked by `person_statements` first); an
+    engagement event without a `contact_id` is not about a message of ours and is skipped."""
+    found: list[Engagement] = []
+    for event in events:
+        kind = ENGAGEMENT_KINDS.get(event.name)
+        value = event.properties.fields.get("contact_id")
+        contact_id = value.string_value if value is not None and value.HasField("string_value") else ""
+        if kind is not None and contact_id:
+            found.append(
+                Engagement(
+                    event.person_id, contact_id, kind[0], kind[1], micros(event.timestamp), event.event_id
+                )
+            )
+    return found
 
 
 def occurrences(events: Sequence[event_pb2.Event]) -> list[Occurrence]:

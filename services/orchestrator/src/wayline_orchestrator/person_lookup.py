@@ -2,10 +2,11 @@
 branch, an entry audience or a personalised action asks of the person (docs/adr/0036).
 
 Each call carries the tenant in metadata and the `journeys_timeout_seconds` deadline (capped by the deadline
-of the RPC being served, when there is one). A journeys service that is down or too slow raises
-PersonLookupUnavailable: the step's transaction rolls back and the event or the timer is retried, instead of a
-branch being taken on a guess. A condition journeys refuses (a segment deleted since the flow was published,
-or a condition it no longer accepts) does not hold, and is logged: retrying would refuse it again forever.
+of the RPC being served, when there is one); the runtime asks with no transaction open (answers.py). A
+journeys service that is down or too slow raises PersonLookupUnavailable: the event or the timer is retried,
+instead of a branch being taken on a guess. A condition journeys refuses (a segment deleted since the flow
+was published, or a condition it no longer accepts) does not hold, and is logged: retrying would refuse it
+again forever.
 """
 
 from __future__ import annotations

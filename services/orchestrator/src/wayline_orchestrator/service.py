@@ -19,6 +19,7 @@ from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
 from wayline_orchestrator.connectors import ConnectorStore, Deliverer
 from wayline_orchestrator.connectors.catalogue import ConnectorCatalogue
+from wayline_orchestrator.connectors.dead_letters import DeadLetters
 from wayline_orchestrator.contacts import ContactLedger, ContactStore
 from wayline_orchestrator.decision_client import GrpcDecisions
 from wayline_orchestrator.dispatch import OutboxDispatcher
@@ -70,8 +71,10 @@ def orchestrator_service(
         else FlowRuntime(runtime_store, flow_store, ledger, lease_us=lease_us, lookups=lookups)
     )
     timers = TimerLoop(runtime.fire_due, settings.timer_poll_interval_seconds, settings.timer_batch_size)
+    outbox_store = OutboxStore(db)
+    dead_letters = DeadLetters(connector_store, outbox_store)
     dispatcher = OutboxDispatcher(
-        OutboxStore(db), connector_store, deliverer, round(settings.outbox_lease_seconds * 1_000_000)
+        outbox_store, connector_store, deliverer, round(settings.outbox_lease_seconds * 1_000_000)
     )
     outbox = TimerLoop(
         dispatcher.dispatch_due,
@@ -87,7 +90,7 @@ def orchestrator_service(
 
     def register(server: grpc.Server) -> list[str]:
         # The RPCs OrchestratorServicer does not define yet fall through to the generated base: UNIMPLEMENTED.
-        servicer = OrchestratorServicer(ledger, flows, connectors, runtime)  # type: ignore[abstract]
+        servicer = OrchestratorServicer(ledger, flows, connectors, runtime, dead_letters)  # type: ignore[abstract]
         pb_grpc.add_OrchestratorServiceServicer_to_server(servicer, server)
         return [pb.DESCRIPTOR.services_by_name["OrchestratorService"].full_name]
 

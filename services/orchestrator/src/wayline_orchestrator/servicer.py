@@ -2,10 +2,11 @@
 
 The contact policy and ledger's RPCs (GetContactPolicy, UpdateContactPolicy, CheckContact, RecordContact,
 ListContacts) are served here, and ObserveEvents keeps what events say of a person (consent, preferred
-channel, time zone), then offers the events to the flows' runtime (entries, waits, goals). The flow
-definitions' RPCs (Create/Get/List/Update/Publish/Pause/ArchiveFlow) are served by the flow catalogue.
-SimulateFlow and GetFlowStats fall through to the generated base class, which the kit answers with
-UNIMPLEMENTED and the RPC's name, until they land.
+channel, time zone, engagement with messages), then offers the events to the flows' runtime (entries, waits,
+goals). The flow definitions' RPCs (Create/Get/List/Update/Publish/Pause/ArchiveFlow) are served by the
+flow catalogue, the connectors' (dead letters included) by ConnectorRpcs. SimulateFlow and GetFlowStats
+fall through to the generated base class, which the kit answers with UNIMPLEMENTED and the RPC's name,
+until they land.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
 from wayline_orchestrator.connector_servicer import ConnectorRpcs
 from wayline_orchestrator.connectors.catalogue import ConnectorCatalogue
+from wayline_orchestrator.connectors.dead_letters import DeadLetters
 from wayline_orchestrator.contact_pages import list_contacts_request, list_contacts_response
 from wayline_orchestrator.contacts import ContactLedger
 from wayline_orchestrator.converters import (
@@ -40,7 +42,7 @@ from wayline_orchestrator.flow_converters import (
 )
 from wayline_orchestrator.flows import FlowCatalogue
 from wayline_orchestrator.flows.runtime import FlowRuntime
-from wayline_orchestrator.person_events import occurrences, person_statements
+from wayline_orchestrator.person_events import engagements, occurrences, person_statements
 
 __all__ = ["OrchestratorServicer"]
 
@@ -52,11 +54,13 @@ class OrchestratorServicer(ConnectorRpcs, pb_grpc.OrchestratorServiceServicer):
         flows: FlowCatalogue,
         connectors: ConnectorCatalogue,
         runtime: FlowRuntime,
+        dead_letters: DeadLetters,
     ) -> None:
         self._ledger = ledger
         self._flows = flows
         self._connectors = connectors
         self._runtime = runtime
+        self._dead_letters = dead_letters
 
     def GetContactPolicy(  # noqa: N802 - gRPC method names are the contract's
         self, request: pb.GetContactPolicyRequest, context: grpc.ServicerContext
@@ -106,7 +110,7 @@ class OrchestratorServicer(ConnectorRpcs, pb_grpc.OrchestratorServiceServicer):
     ) -> pb.ObserveEventsResponse:
         tenant = require_tenant()
         consents, attributes = person_statements(request.events)
-        self._ledger.observe(tenant, consents, attributes)
+        self._ledger.observe(tenant, consents, attributes, engagements(request.events))
         self._runtime.observe(tenant, occurrences(request.events))
         return pb.ObserveEventsResponse(observed_count=len(request.events))
 

@@ -23,7 +23,7 @@ from wayline_orchestrator.connectors.model import (
 )
 from wayline_orchestrator.connectors.retry import with_retries
 from wayline_orchestrator.connectors.smtp import email_message, smtp_attempt
-from wayline_orchestrator.connectors.store import ConnectorStore
+from wayline_orchestrator.connectors.store import NO_ORIGIN, ConnectorStore, Origin
 from wayline_orchestrator.connectors.webhook import TEST_TYPE, encode, payload, webhook_attempt
 
 __all__ = ["Deliverer", "test_message"]
@@ -72,8 +72,16 @@ class Deliverer:
         """One attempt (number `number`, from 1), no retry and no dead letter: the outbox dispatcher's."""
         return self._attempts(connector, message)(number)
 
-    def bury(self, tenant: str, connector_id: str, message: Message, outcome: Outcome, reason: str) -> None:
-        self._store.bury(tenant, connector_id, message, outcome, reason, int(time.time() * 1e6))
+    def bury(  # noqa: PLR0917 - one letter's parts
+        self,
+        tenant: str,
+        connector_id: str,
+        message: Message,
+        outcome: Outcome,
+        reason: str,
+        origin: Origin = NO_ORIGIN,
+    ) -> None:
+        self._store.bury(tenant, connector_id, message, outcome, reason, int(time.time() * 1e6), origin)
 
     def test(self, connector: Connector, message: Message) -> Outcome:
         """One attempt, no retry and no dead letter."""

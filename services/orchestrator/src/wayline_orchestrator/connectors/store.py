@@ -4,13 +4,15 @@
 A connector's configuration, secrets included, is one JSON body; reads that leave the service mask the
 secrets (see `masked`). Its revision makes updates and deletes conditional. A dead letter is keyed by
 (tenant, connector, idempotency key): a message that dies again replaces its earlier letter. Letters hold
-the person's addresses, so they are indexed by person for erasure (`forget_person`).
+the person's addresses, so they are indexed by person for erasure (`forget_person`), and by time for
+ListDeadLetters' newest-first pages. A letter names the flow step that sent it (its `Origin`), for people
+reading the list; redriving it (`connectors/dead_letters.py`) takes letters out in a caller's transaction.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -29,7 +31,7 @@ from wayline_orchestrator.connectors.model import (
 )
 from wayline_orchestrator.errors import ConnectorStoreUnavailable
 
-__all__ = ["MIGRATIONS", "ConnectorStore", "DeadLetter"]
+__all__ = ["DEAD_REASONS", "MIGRATIONS", "NO_ORIGIN", "ConnectorStore", "DeadLetter", "Origin"]
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -44,8 +46,33 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # A letter holds the person's addresses: erasure finds their letters by person.
         "CREATE INDEX connector_dead_letters_by_person ON connector_dead_letters (tenant_id, person_id)",
     ),
+    (
+        # ListDeadLetters (ADR 41): the flow step and channel each letter came from, and its pages' order.
+        "ALTER TABLE connector_dead_letters ADD COLUMN flow_id TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE connector_dead_letters ADD COLUMN flow_step_id TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE connector_dead_letters ADD COLUMN channel TEXT NOT NULL DEFAULT ''",
+        "CREATE INDEX connector_dead_letters_by_time ON connector_dead_letters"
+        " (tenant_id, connector_id, dead_time, idempotency_key)",
+    ),
 )
+# Why a message was given up, as the contract's DeadLetter.reason lists them.
+DEAD_REASONS = ("permanent", "exhausted", "unknown_connector", "missing_address")
+_LETTER_COLUMNS = "dead_time, attempts, response_code, reason, error, message, flow_id, flow_step_id, channel"
+_IN_CHUNK = 500  # keys per IN list
 _COLUMNS = "connector_id, kind, revision, create_time, update_time, body"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """What sent a message: the flow and its step, and the contract's channel name (`CHANNEL_PUSH`); empty
+    for a message sent outside a flow."""
+
+    flow_id: str = ""
+    flow_step_id: str = ""
+    channel: str = ""
+
+
+NO_ORIGIN = Origin()
 
 
 @dataclass(frozen=True)
@@ -55,8 +82,17 @@ class DeadLetter:
     dead_time: int  # microseconds since the epoch
     attempts: int
     response_code: int
-    reason: str  # `permanent` (refused) or `exhausted` (every attempt failed transiently)
+    reason: str  # one of DEAD_REASONS
     error: str
+    origin: Origin = NO_ORIGIN
+
+
+def _letter(connector_id: str, row: tuple[Any, ...]) -> DeadLetter:
+    dead_time, attempts, code, reason, error, body, flow_id, step_id, channel = row
+    origin = Origin(flow_id, step_id, channel)
+    return DeadLetter(
+        connector_id, _message(body), int(dead_time), int(attempts), int(code), reason, error, origin
+    )
 
 
 def _body(connector: Connector) -> str:
@@ -109,12 +145,12 @@ class ConnectorStore:
             return migrate(self._db, "orchestrator_connectors", MIGRATIONS)
 
     @contextmanager
-    def _transaction(self) -> Iterator[Transaction]:
+    def transaction(self) -> Iterator[Transaction]:
         with guarded_transaction(self._db, ConnectorStoreUnavailable) as tx:
             yield tx
 
     def get(self, tenant: str, connector_id: str) -> Connector | None:
-        with self._transaction() as tx:
+        with self.transaction() as tx:
             rows = tx.execute(
                 f"SELECT {_COLUMNS} FROM connectors WHERE tenant_id = ? AND connector_id = ?",
                 (tenant, connector_id),
@@ -123,7 +159,7 @@ class ConnectorStore:
 
     def page(self, tenant: str, after: str, limit: int) -> list[Connector]:
         """Up to `limit` connectors whose id sorts after `after`, by id."""
-        with self._transaction() as tx:
+        with self.transaction() as tx:
             rows = tx.execute(
                 f"SELECT {_COLUMNS} FROM connectors WHERE tenant_id = ? AND connector_id > ?"
                 " ORDER BY connector_id LIMIT ?",
@@ -133,7 +169,7 @@ class ConnectorStore:
 
     def insert(self, tenant: str, connector: Connector) -> bool:
         """Add `connector`; False (nothing written) when its id is taken."""
-        with self._transaction() as tx:
+        with self.transaction() as tx:
             rows = tx.execute(
                 f"INSERT INTO connectors (tenant_id, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (tenant_id, connector_id) DO NOTHING RETURNING connector_id",
@@ -151,7 +187,7 @@ class ConnectorStore:
 
     def replace(self, tenant: str, connector: Connector, read_revision: int) -> bool:
         """Store `connector` if the stored one is still at `read_revision`; False otherwise."""
-        with self._transaction() as tx:
+        with self.transaction() as tx:
             rows = tx.execute(
                 "UPDATE connectors SET revision = ?, update_time = ?, body = ?"
                 " WHERE tenant_id = ? AND connector_id = ? AND revision = ? RETURNING connector_id",
@@ -169,7 +205,7 @@ class ConnectorStore:
     def delete(self, tenant: str, connector_id: str, read_revision: int | None) -> bool:
         """Delete the connector (if still at `read_revision`, when given) and its dead letters."""
         clause, params = "tenant_id = ? AND connector_id = ?", list[object]([tenant, connector_id])
-        with self._transaction() as tx:
+        with self.transaction() as tx:
             if read_revision is not None:
                 clause, params = clause + " AND revision = ?", [*params, read_revision]
             rows = tx.execute(f"DELETE FROM connectors WHERE {clause} RETURNING connector_id", params)
@@ -183,19 +219,27 @@ class ConnectorStore:
     # Dead letters.
 
     def bury(  # noqa: PLR0917 - one letter's parts
-        self, tenant: str, connector_id: str, message: Message, outcome: Outcome, reason: str, at: int
+        self,
+        tenant: str,
+        connector_id: str,
+        message: Message,
+        outcome: Outcome,
+        reason: str,
+        at: int,
+        origin: Origin = NO_ORIGIN,
     ) -> None:
-        """Keep `message` as a dead letter of the connector, with why it died."""
-        with self._transaction() as tx:
+        """Keep `message` as a dead letter of the connector, with why it died and what sent it."""
+        with self.transaction() as tx:
             tx.execute(
                 "INSERT INTO connector_dead_letters (tenant_id, connector_id, idempotency_key, person_id,"
-                " dead_time, attempts, response_code, reason, error, message)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " dead_time, attempts, response_code, reason, error, message, flow_id, flow_step_id, channel)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (tenant_id, connector_id, idempotency_key) DO UPDATE SET"
                 " person_id = excluded.person_id, dead_time = excluded.dead_time,"
                 " attempts = excluded.attempts,"
                 " response_code = excluded.response_code, reason = excluded.reason,"
-                " error = excluded.error, message = excluded.message",
+                " error = excluded.error, message = excluded.message, flow_id = excluded.flow_id,"
+                " flow_step_id = excluded.flow_step_id, channel = excluded.channel",
                 (
                     tenant,
                     connector_id,
@@ -207,26 +251,68 @@ class ConnectorStore:
                     reason,
                     outcome.error,
                     _message_body(message),
+                    origin.flow_id,
+                    origin.flow_step_id,
+                    origin.channel,
                 ),
             )
 
-    def dead_letters(self, tenant: str, connector_id: str, limit: int = 100) -> list[DeadLetter]:
-        """The connector's dead letters, the newest first."""
-        with self._transaction() as tx:
+    def dead_letters(
+        self, tenant: str, connector_id: str, limit: int = 100, before: tuple[int, str] | None = None
+    ) -> list[DeadLetter]:
+        """Up to `limit` of the connector's dead letters, the newest first (by time, then key, both
+        descending), strictly after the (dead time, key) cursor `before`."""
+        keyset, after = "", list[object]()
+        if before is not None:
+            keyset = " AND (dead_time < ? OR (dead_time = ? AND idempotency_key < ?))"
+            after = [before[0], before[0], before[1]]
+        with self.transaction() as tx:
             rows = tx.execute(
-                "SELECT dead_time, attempts, response_code, reason, error, message"
-                " FROM connector_dead_letters WHERE tenant_id = ? AND connector_id = ?"
-                " ORDER BY dead_time DESC, idempotency_key LIMIT ?",
-                (tenant, connector_id, limit),
+                f"SELECT {_LETTER_COLUMNS} FROM connector_dead_letters"
+                f" WHERE tenant_id = ? AND connector_id = ?{keyset}"
+                " ORDER BY dead_time DESC, idempotency_key DESC LIMIT ?",
+                [tenant, connector_id, *after, limit],
             )
-        return [
-            DeadLetter(connector_id, _message(body), int(t), int(n), int(code), reason, error)
-            for t, n, code, reason, error, body in rows
-        ]
+        return [_letter(connector_id, row) for row in rows]
+
+    def letter_keys(
+        self, tx: Transaction, tenant: str, connector_id: str, keys: Sequence[str] | None
+    ) -> list[str]:
+        """The idempotency keys among `keys` (None: all) that are dead letters of the connector."""
+        if keys is None:
+            rows = tx.execute(
+                "SELECT idempotency_key FROM connector_dead_letters WHERE tenant_id = ? AND connector_id = ?",
+                (tenant, connector_id),
+            )
+            return [key for (key,) in rows]
+        found: list[str] = []
+        wanted = sorted(set(keys))
+        for start in range(0, len(wanted), _IN_CHUNK):
+            chunk = wanted[start : start + _IN_CHUNK]
+            rows = tx.execute(
+                "SELECT idempotency_key FROM connector_dead_letters WHERE tenant_id = ? AND connector_id = ?"
+                f" AND idempotency_key IN ({', '.join('?' * len(chunk))})",
+                [tenant, connector_id, *chunk],
+            )
+            found += [key for (key,) in rows]
+        return found
+
+    def remove_letters(self, tx: Transaction, tenant: str, connector_id: str, keys: Sequence[str]) -> int:
+        """Delete the connector's letters of these keys; how many there were."""
+        removed = 0
+        for start in range(0, len(keys), _IN_CHUNK):
+            chunk = list(keys[start : start + _IN_CHUNK])
+            rows = tx.execute(
+                "DELETE FROM connector_dead_letters WHERE tenant_id = ? AND connector_id = ?"
+                f" AND idempotency_key IN ({', '.join('?' * len(chunk))}) RETURNING idempotency_key",
+                [tenant, connector_id, *chunk],
+            )
+            removed += len(rows)
+        return removed
 
     def forget_person(self, tenant: str, person_id: str) -> int:
         """Delete the dead letters addressed to the person (erasure); how many there were."""
-        with self._transaction() as tx:
+        with self.transaction() as tx:
             rows = tx.execute(
                 "DELETE FROM connector_dead_letters WHERE tenant_id = ? AND person_id = ?"
                 " RETURNING idempotency_key",

@@ -2,9 +2,11 @@
 by decisions, and the tenant's rules (frequency caps, quiet hours, consent, channel preference) read against
 it."""
 
+from wayline_orchestrator.contacts.engagement import Engagement, learned_channel
 from wayline_orchestrator.contacts.ledger import MASK_PATHS, CheckAnswer, ContactLedger, ContactPage, Recorded
 from wayline_orchestrator.contacts.model import (
     ChannelPreference,
+    ChannelScore,
     CheckResult,
     Consent,
     ConsentRule,
@@ -22,6 +24,7 @@ __all__ = [
     "MASK_PATHS",
     "Attribute",
     "ChannelPreference",
+    "ChannelScore",
     "CheckAnswer",
     "CheckResult",
     "Consent",
@@ -34,9 +37,11 @@ __all__ = [
     "ContactPage",
     "ContactPolicy",
     "ContactStore",
+    "Engagement",
     "FrequencyCap",
     "Person",
     "QuietHours",
     "Recorded",
     "Violation",
+    "learned_channel",
 ]

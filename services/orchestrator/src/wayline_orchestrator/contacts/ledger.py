@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from wayline.common.errors import FieldViolation
 from wayline.common.sql import Transaction
+from wayline_orchestrator.contacts.engagement import Engagement
 from wayline_orchestrator.contacts.model import (
     ANY_CHANNEL,
     CheckResult,
@@ -176,7 +177,7 @@ class ContactLedger:
         return Recorded(True, stored or contact)
 
     def person(self, tx: Transaction, tenant: str, person_id: str) -> Person:
-        """What the ledger knows of a person (consent, preferred channel, time zone)."""
+        """What the ledger knows of a person (consent, stated preferred channel, time zone, engagement)."""
         return self._store.person(tx, tenant, person_id)
 
     def contacts(
@@ -193,9 +194,13 @@ class ContactLedger:
         return ContactPage(found[:limit], total, len(found) > limit)
 
     def observe(
-        self, tenant: str, consents: Sequence[ConsentStatement], attributes: Sequence[Attribute]
+        self,
+        tenant: str,
+        consents: Sequence[ConsentStatement],
+        attributes: Sequence[Attribute],
+        engagements: Sequence[Engagement] = (),
     ) -> None:
-        self._store.observe(tenant, consents, attributes)
+        self._store.observe(tenant, consents, attributes, engagements)
 
 
 def _longest_window(policy: ContactPolicy) -> int:

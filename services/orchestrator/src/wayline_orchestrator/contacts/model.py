@@ -1,5 +1,6 @@
 """The contact ledger's types, free of protobuf: the policy, the contacts, the checks and their answers, and
-what the ledger knows of a person (consent, preferred channel, time zone).
+what the ledger knows of a person (consent, stated preferred channel, time zone, and the engagement scores
+per channel from which `contacts/engagement.py` learns a preferred channel).
 
 Channels and purposes are the contract's enum value names (`CHANNEL_EMAIL`, `CONTACT_PURPOSE_MARKETING`),
 so that the JSON the store keeps stays readable and a renumbering could never change its meaning. Times are
@@ -17,6 +18,7 @@ __all__ = [
     "MARKETING",
     "TRANSACTIONAL",
     "ChannelPreference",
+    "ChannelScore",
     "CheckResult",
     "Consent",
     "ConsentRule",
@@ -155,9 +157,21 @@ class Consent:
 
 
 @dataclass(frozen=True)
+class ChannelScore:
+    """A person's engagement with one channel: `score` as of `score_time` (microseconds); see
+    `contacts/engagement.py`."""
+
+    channel: str
+    score: float
+    score_time: int
+
+
+@dataclass(frozen=True)
 class Person:
-    """What the ledger knows of a person beyond their contacts, from their events."""
+    """What the ledger knows of a person beyond their contacts, from their events. The learned preferred
+    channel is `engagement.learned_channel(person.engagement, at)`: it depends on the time asked."""
 
     consents: tuple[Consent, ...] = ()
     preferred_channel: str = ANY_CHANNEL  # ANY_CHANNEL: none stated
     time_zone: str = ""  # empty: unknown
+    engagement: tuple[ChannelScore, ...] = ()  # one per channel engaged with

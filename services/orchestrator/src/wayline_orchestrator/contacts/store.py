@@ -4,7 +4,8 @@ query is scoped by tenant.
 Tables: the tenant's one policy (its revision makes writes conditional: two admins cannot both apply a change
 made against the same etag); the contacts, indexed by (tenant, person, time) for the caps' window queries;
 and what the ledger knows of each person from their events: consent statements (one per scope, the latest
-kept) and attributes (preferred channel, time zone; the latest kept).
+kept), attributes (preferred channel, time zone; the latest kept) and, from migration 2, their engagement
+with each channel's messages (`engagement_store.py`, ADR 41).
 
 `person_lock` opens the transaction in which RecordContact with `enforce_policy` checks and inserts: on
 PostgreSQL it takes a transaction-scoped advisory lock on the (tenant, person), so that concurrent senders to
@@ -22,7 +23,9 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from wayline.common.sql import Database, Transaction, guarded_transaction, migrate, unavailable_as
+from wayline_orchestrator.contacts import engagement_store
 from wayline_orchestrator.contacts.codec import CONTACT_BODY_FIELDS, contact_body, policy_body, policy_of
+from wayline_orchestrator.contacts.engagement import Engagement
 from wayline_orchestrator.contacts.model import ANY_CHANNEL, Consent, Contact, ContactPolicy, Person
 from wayline_orchestrator.contacts.rules import Past
 from wayline_orchestrator.errors import LedgerUnavailable
@@ -48,6 +51,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         " name TEXT NOT NULL, value TEXT NOT NULL, event_time BIGINT NOT NULL, event_id TEXT NOT NULL,"
         " PRIMARY KEY (tenant_id, person_id, name))",
     ),
+    engagement_store.MIGRATION,
 )
 _CONTACT_COLUMNS = "contact_id, person_id, channel, purpose, contact_time, record_time, body"
 # An event replayed, or older than what is stored, changes nothing: the latest (time, event id) wins.
@@ -175,13 +179,21 @@ class ContactStore:
             consents=tuple(Consent(c, p, bool(g), int(t)) for c, p, g, t in consents),
             preferred_channel=attributes.get(PREFERRED_CHANNEL, ANY_CHANNEL),
             time_zone=attributes.get(TIME_ZONE, ""),
+            engagement=engagement_store.channel_scores(tx, tenant, person_id),
         )
 
     def observe(
-        self, tenant: str, consents: Sequence[ConsentStatement], attributes: Sequence[Attribute]
+        self,
+        tenant: str,
+        consents: Sequence[ConsentStatement],
+        attributes: Sequence[Attribute],
+        engagements: Sequence[Engagement] = (),
     ) -> None:
-        """Keep, per scope and per attribute, the latest of these statements and of those already stored."""
+        """Keep, per scope and per attribute, the latest of these statements and of those already stored,
+        and add the engagements not seen before to their persons' channel scores."""
         with self.transaction() as tx:
+            if engagements:
+                engagement_store.note(tx, tenant, engagements, self.lock_person)
             if consents:
                 tx.executemany(
                     "INSERT INTO person_consents (tenant_id, person_id, channel, purpose, granted,"

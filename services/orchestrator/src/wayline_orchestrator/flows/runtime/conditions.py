@@ -1,7 +1,7 @@
 """A flow's conditions (FlowCondition, in its JSON form) evaluated for one entry: on the triggering event, on
-the person's events since entry, on their stated channel preference and on the person as the journeys service
-knows them (`person`: properties, event counts, lifecycle stage, customer value, segments), in groups and
-negated.
+the person's events since entry, on their channel preference (stated, learned from engagement, or stated
+then learned, as the condition's `source` asks) and on the person as the journeys service knows them
+(`person`: properties, event counts, lifecycle stage, customer value, segments), in groups and negated.
 
 `person` conditions are asked of `Facts.lookups.person`. A step with several (a branch's conditions, the
 flow's exit conditions) asks for them all in one call first (`with_person_answers`), so a step costs one
@@ -10,8 +10,8 @@ round trip whatever it holds; nothing is cached across steps or runs (docs/adr/0
 A `decision` condition asks DecisionService.Decide through `facts.lookups.decision` (for the run: asked once
 per question, outside the run's transaction, see decisions.py) and holds when the top-ranked action is one
 of its `action_ids`; a decision that falls back does not hold. What each decision answered is kept in
-`facts.decisions`, for the step run. The channel preference reads the stated one (the learned preference
-needs the engagement history the ledger does not keep yet)."""
+`facts.decisions`, for the step run. The learned channel preference comes from the ledger's engagement
+scores (contacts/engagement.py, ADR 41)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,8 @@ __all__ = ["Facts", "holds", "person_conditions", "with_person_answers"]
 
 log = structlog.get_logger("wayline.orchestrator")
 
+_NONE = "CHANNEL_UNSPECIFIED"
+
 
 @dataclass(frozen=True)
 class Facts:
@@ -44,6 +46,7 @@ class Facts:
     events: Sequence[Occurrence]
     preferred_channel: str  # a channel's value name; CHANNEL_UNSPECIFIED: none stated
     tenant: str = ""
+    learned_channel: str = _NONE  # from engagement (contacts/engagement.py); CHANNEL_UNSPECIFIED: none
     person_id: str = ""
     lookups: Lookups = field(default_factory=Lookups)  # person conditions (journeys), decisions (decision)
     person_answers: Mapping[str, bool] = field(default_factory=dict)  # by `_key`, asked ahead for a step
@@ -109,6 +112,15 @@ def _decision_holds(decision: dict[str, Any], facts: Facts) -> bool:
     return bool(decided.action_id) and decided.action_id in wanted
 
 
+def _preferred(facts: Facts, source: str) -> str:
+    """The preference the condition's source reads; unset means stated, then learned."""
+    if source == "CHANNEL_PREFERENCE_SOURCE_STATED":
+        return facts.preferred_channel
+    if source == "CHANNEL_PREFERENCE_SOURCE_LEARNED":
+        return facts.learned_channel
+    return facts.preferred_channel if facts.preferred_channel != _NONE else facts.learned_channel
+
+
 def _holds(condition: dict[str, Any], facts: Facts) -> bool:
     if "group" in condition:
         group = condition["group"]
@@ -123,7 +135,8 @@ def _holds(condition: dict[str, Any], facts: Facts) -> bool:
     if "person" in condition:
         return _person_holds(condition["person"], facts)
     if "channel_preference" in condition:
-        return facts.preferred_channel in condition["channel_preference"].get("channels", [])
+        wanted = condition["channel_preference"]
+        return _preferred(facts, wanted.get("source", "")) in wanted.get("channels", [])
     if "decision" in condition:
         return _decision_holds(condition["decision"], facts)
     kind = next(iter(k for k in condition if k != "negate"), "")

@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from wayline_orchestrator.flows.runtime.answers import Unanswered
+
 __all__ = [
     "MAX_DECISIONS_PER_RUN",
     "Decided",
@@ -24,7 +26,6 @@ __all__ = [
     "Fallback",
     "NoDecisions",
     "RunDecisions",
-    "Unanswered",
     "bare_action_id",
 ]
 
@@ -96,14 +97,6 @@ class NoDecisions:
         return Decided(fallback=Fallback.NO_DECISION_SERVICE)
 
 
-class Unanswered(Exception):
-    """Raised inside a run for a question not answered yet: the engine asks it outside the transaction."""
-
-    def __init__(self, question: DecisionQuestion) -> None:
-        super().__init__(question.placement)
-        self.question = question
-
-
 @dataclass
 class RunDecisions:
     """The answers of one run (a DecisionLookup): known answers are returned, an unknown question raises
@@ -118,7 +111,7 @@ class RunDecisions:
             return found
         if len(self.answers) >= MAX_DECISIONS_PER_RUN:
             return Decided(fallback=Fallback.DECISION_LIMIT)
-        raise Unanswered(question)
+        raise Unanswered(f"decision for {question.placement}", lambda: self.answer(question))
 
     def answer(self, question: DecisionQuestion) -> None:
         """Ask the decision service (call with no transaction open)."""

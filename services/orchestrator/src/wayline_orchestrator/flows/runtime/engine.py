@@ -11,21 +11,23 @@ schedules, ADR 40), keyed by the membership change or the occurrence in the plac
 replayed page enters nobody twice; such an entry has no trigger event (`trigger_property` conditions do not
 hold). A person leaving a segment ends their live entries whose version exits on it (`leave_segment`).
 
-A step that needs the journeys service (person conditions, an audience, traits) while it does not answer
-raises PersonLookupUnavailable inside the transaction, which rolls back: ObserveEvents answers UNAVAILABLE
-(ingest delivers the events again), and a timer stays claimed until its lease ends, then fires again.
+Flows that act for one person at the same moment run in the order of their `priority` (higher first, ADR
+41): the entries one event wakes and the flows it enters, and the due timers of one person claimed in one
+batch, so that the higher-priority flow's contact is recorded first and the contact policy's caps suppress
+the lower one's. At equal priority the order is the store's (entries woken before new entries).
 
-No call to the decision service happens inside a run's transaction: a run that needs a decision it has not
-had answered is rolled back, the decision is asked with no transaction open, and the run starts again with
-the answer (decisions.py, ADR 37).
+No network call happens inside a run's transaction: a run that needs an answer it has not had (a decision, a
+person condition, traits) is rolled back, the question is asked with no transaction open, and the run starts
+again with every answer so far (answers.py, ADRs 36 and 37). A journeys service that does not answer raises
+PersonLookupUnavailable: ObserveEvents answers UNAVAILABLE (ingest delivers the events again), and a timer
+stays claimed until its lease ends, then fires again.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from itertools import groupby
 from typing import TypeVar
@@ -36,7 +38,8 @@ from wayline.common.sql import Transaction
 from wayline_orchestrator.contacts import ContactLedger
 from wayline_orchestrator.errors import PersonLookupUnavailable
 from wayline_orchestrator.flows.model import Definition, FlowState, PauseMode
-from wayline_orchestrator.flows.runtime.decisions import RunDecisions, Unanswered
+from wayline_orchestrator.flows.runtime.answers import RunPersons, Unanswered
+from wayline_orchestrator.flows.runtime.decisions import RunDecisions
 from wayline_orchestrator.flows.runtime.interpreter import Interpreter
 from wayline_orchestrator.flows.runtime.lookups import Lookups
 from wayline_orchestrator.flows.runtime.matching import Occurrence, matches
@@ -46,11 +49,12 @@ from wayline_orchestrator.flows.runtime.store import RuntimeStore
 from wayline_orchestrator.flows.store import FlowStore
 from wayline_orchestrator.flows.values import seconds
 
-__all__ = ["FlowRuntime", "Live", "segment_exit_reason"]
+__all__ = ["FlowRuntime", "Live", "priority", "segment_exit_reason"]
 
 log = structlog.get_logger("wayline.orchestrator")
 
 Live = tuple[str, int, Definition]  # a published flow: its id, its version, that version's definition
+Turn = tuple[Entry | None, Live]  # an entry to wake (with its flow), or None and a flow to enter
 _PAGE = 500
 _DEFINITIONS = 1024  # published versions kept in memory (they never change)
 T = TypeVar("T")
@@ -74,6 +78,11 @@ def _older(entry: Entry, segment: str, sequence: int, change_time: int) -> bool:
 
 def _now_us() -> int:
     return time.time_ns() // 1_000
+
+
+def priority(definition: Definition) -> int:
+    """The flow's priority, 0 (the default, the lowest) to 1000."""
+    return int(definition.get("priority", 0))
 
 
 class FlowRuntime:
@@ -157,15 +166,17 @@ class FlowRuntime:
         return entered
 
     def _answered(self, run: Callable[[Lookups], T]) -> T:
-        """Do `run` (one transaction) until it needs no decision it has not had answered: the question it
-        raises is asked once its transaction has rolled back, and it starts again with every answer so far."""
-        decisions = RunDecisions(self._lookups.decision)
-        lookups = dataclasses.replace(self._lookups, decision=decisions)
+        """Do `run` (one transaction) until it needs no answer it has not had (a decision, a person
+        condition, traits): the question it raises is asked once its transaction has rolled back, and it
+        starts again with every answer so far (answers.py)."""
+        lookups = Lookups(
+            person=RunPersons(self._lookups.person), decision=RunDecisions(self._lookups.decision)
+        )
         while True:
             try:
                 return run(lookups)
             except Unanswered as missing:
-                decisions.answer(missing.question)
+                missing.ask()
 
     def _observe_person(
         self, tenant: str, person_id: str, events: list[Occurrence], live: list[Live], held: set[str]
@@ -188,22 +199,41 @@ class FlowRuntime:
             now = self._clock()
             inside = self._store.live_entries(tx, tenant, person_id)
             for event in events:
-                for entry in inside:
-                    definition = self._definition(tx, tenant, entry.flow_id, entry.version)
-                    if definition is not None and entry.live and entry.flow_id not in held:
+                for entry, (flow_id, version, definition) in self._turns(
+                    tx, tenant, event, inside, live, held
+                ):
+                    if entry is not None:
                         self._interpreter.observe(Run(tx, tenant, definition, entry, now, lookups), event)
-                for flow_id, version, definition in live:
-                    if matches(event, definition["trigger"]["event"].get("event")):
-                        flow = (flow_id, version, definition)
-                        new = self._enter(tx, tenant, flow, person_id, event, now, lookups)
-                        if new is not None:
-                            inside.append(new)
-                            entered += 1
+                        continue
+                    flow = (flow_id, version, definition)
+                    new = self._enter(tx, tenant, flow, person_id, event, now, lookups)
+                    if new is not None:
+                        inside.append(new)
+                        entered += 1
             for entry in inside:
                 self._save(tx, tenant, entry, now)
         return entered
 
-    def _enter(  # noqa: PLR0917 - one entry's every input, at its one caller
+    def _turns(  # noqa: PLR0917 - the moment's every party, at its one caller
+        self,
+        tx: Transaction,
+        tenant: str,
+        event: Occurrence,
+        inside: list[Entry],
+        live: list[Live],
+        held: set[str],
+    ) -> list[Turn]:
+        """What `event` sets going for the person — the live entries it is offered to and the flows its
+        trigger matches — highest priority first (a stable sort: the store's order at equal priority)."""
+        turns: list[Turn] = []
+        for entry in inside:
+            definition = self._definition(tx, tenant, entry.flow_id, entry.version)
+            if definition is not None and entry.live and entry.flow_id not in held:
+                turns.append((entry, (entry.flow_id, entry.version, definition)))
+        turns += [(None, flow) for flow in live if matches(event, flow[2]["trigger"]["event"].get("event"))]
+        return sorted(turns, key=lambda turn: -priority(turn[1][2]))
+
+    def _enter(  # noqa: PLR0917 - one entry's every input, at its callers
         self,
         tx: Transaction,
         tenant: str,
@@ -227,7 +257,7 @@ class FlowRuntime:
             if now < latest.update_time + cooldown:
                 return None
         audience = definition.get("entry_rules", {}).get("audience")
-        if audience and not self._lookups.person.holds(tenant, person_id, [audience])[0]:
+        if audience and not lookups.person.holds(tenant, person_id, [audience])[0]:
             log.debug("flows.outside_audience", tenant=tenant, flow_id=flow_id, version=version)
             return None  # nothing recorded: the person simply does not enter
         entry = Entry(
@@ -295,7 +325,7 @@ class FlowRuntime:
 
     def fire_due(self, limit: int) -> int:
         """Claim up to `limit` due timers and fire each in its own transaction; how many were claimed."""
-        claimed = self._store.claim_due(self._clock(), limit, self._lease_us)
+        claimed = self._by_priority(self._store.claim_due(self._clock(), limit, self._lease_us))
         held: dict[str, set[str]] = {}
         for tenant, timer in claimed:
             if tenant not in held:
@@ -308,6 +338,27 @@ class FlowRuntime:
                 # Rolled back, the timer left claimed: fired again when its lease ends. The others go on.
                 log.warning("flows.timer_deferred", tenant=tenant, flow_id=timer.flow_id, why="journeys")
         return len(claimed)
+
+    def _by_priority(self, claimed: list[tuple[str, Timer]]) -> list[tuple[str, Timer]]:
+        """The batch with each person's timers in their flows' priority order (higher first), then by due
+        time. Only a person with several timers in the batch costs a read: their entries' versions."""
+        per_person = Counter((tenant, timer.person_id) for tenant, timer in claimed)
+        ranks: dict[tuple[str, str], int] = {}
+        shared = [(t, timer) for t, timer in claimed if per_person[t, timer.person_id] > 1]
+        if shared:
+            with self._store.transaction() as tx:
+                for tenant, timer in shared:
+                    entry = self._store.entry(tx, tenant, timer.flow_id, timer.person_id, timer.entry_number)
+                    if entry is None:
+                        continue
+                    definition = self._definition(tx, tenant, entry.flow_id, entry.version)
+                    ranks[tenant, timer.key] = priority(definition) if definition is not None else 0
+
+        def order(pair: tuple[str, Timer]) -> tuple[str, str, int, int]:
+            tenant, timer = pair
+            return tenant, timer.person_id, -ranks.get((tenant, timer.key), 0), timer.due_time
+
+        return sorted(claimed, key=order)
 
     def _fire(self, tenant: str, timer: Timer, lookups: Lookups) -> None:
         """Fire one claimed timer, in one transaction."""

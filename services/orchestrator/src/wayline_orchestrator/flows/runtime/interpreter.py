@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from wayline_orchestrator.contacts import Contact, ContactLedger
+from wayline_orchestrator.contacts import Contact, ContactLedger, learned_channel
 from wayline_orchestrator.flows.runtime.conditions import Facts, holds, with_person_answers
 from wayline_orchestrator.flows.runtime.decisions import Decided, DecisionQuestion, bare_action_id
 from wayline_orchestrator.flows.runtime.matching import Occurrence
@@ -350,6 +350,7 @@ class Interpreter:
             events=[Occurrence.of_json(e) for e in entry.events],
             preferred_channel=person.preferred_channel,
             tenant=run.tenant,
+            learned_channel=learned_channel(person.engagement, run.now),
             person_id=entry.person_id,
             lookups=run.lookups,
             flow=f"flows/{entry.flow_id}",

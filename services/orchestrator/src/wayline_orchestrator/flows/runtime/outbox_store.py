@@ -2,14 +2,16 @@
 as timers are (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so replicas claim disjoint batches; SQLite's single
 writer), and settled by key: DELIVERED with its time, PENDING again with the next attempt's time, DEAD or
 UNROUTED with the reason. A settlement only applies to a row still PENDING, so a late replica whose lease
-passed cannot undo what another recorded."""
+passed cannot undo what another recorded. A redrive (`requeue`, ADR 41) makes DEAD rows PENDING again, due at
+once, with their attempts reset, in the transaction that removes their dead letters."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from wayline.common.sql import Database
+from wayline.common.sql import Database, Transaction
 from wayline_orchestrator.flows.runtime.model import Message
 
 __all__ = ["Claimed", "OutboxState", "OutboxStore"]
@@ -38,9 +40,27 @@ class Settled:
     reason: str
 
 
+_IN_CHUNK = 500  # keys per IN list
+
+
 class OutboxStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    def requeue(self, tx: Transaction, tenant: str, keys: Sequence[str]) -> list[str]:
+        """Make the DEAD messages of these keys PENDING again, due now (next time 0), no lease, no attempt
+        counted; the keys that were DEAD. Others (delivered meanwhile, or gone with an erased person) stay."""
+        requeued: list[str] = []
+        for start in range(0, len(keys), _IN_CHUNK):
+            chunk = list(keys[start : start + _IN_CHUNK])
+            rows = tx.execute(
+                "UPDATE flow_outbox SET state = 'PENDING', attempts = 0, next_time = 0, lease_until = 0,"
+                " settle_time = 0, reason = '' WHERE tenant_id = ? AND state = 'DEAD'"
+                f" AND idempotency_key IN ({', '.join('?' * len(chunk))}) RETURNING idempotency_key",
+                [tenant, *chunk],
+            )
+            requeued += [key for (key,) in rows]
+        return requeued
 
     def claim(self, now: int, limit: int, lease_us: int) -> list[Claimed]:
         """Claim up to `limit` PENDING messages due at `now` whose lease has passed, for `lease_us`."""

@@ -62,6 +62,15 @@ class _Segment:
         ]
 
 
+def _entering(versions: Iterator[FollowedVersion], segment: str) -> list[FollowedVersion]:
+    """The published versions whose segment trigger names `segment`."""
+    return [
+        v
+        for v in versions
+        if v.published and v.definition.get("trigger", {}).get("segment_entry", {}).get("segment") == segment
+    ]
+
+
 class SegmentPoller:
     def __init__(
         self,
@@ -103,10 +112,10 @@ class SegmentPoller:
         self._failures = 0
         return limit if more else 0
 
-    def _versions(self) -> Iterator[FollowedVersion]:
+    def _versions(self, tenant: str = "") -> Iterator[FollowedVersion]:
         after = ("", "")
         while True:
-            page = self._store.followed(after, _FLOWS_PAGE)
+            page = self._store.followed(after, _FLOWS_PAGE, tenant)
             yield from page
             if len(page) < _FLOWS_PAGE:
                 return
@@ -155,9 +164,12 @@ class SegmentPoller:
                 self._enter_members(version, segment, f"resync{after}")
             self._store.move_cursor(tenant, segment, 0, back=True)
             return True
+        # The flows entering on the segment are read again after the page: a flow published while this pass
+        # ran is after the changes made before its publication, and must not miss those made after it.
+        entering = _entering(self._versions(tenant), segment) if changes else []
         for change in changes:
             if change.entered:
-                for version in fed.entering:
+                for version in entering:
                     if change.time >= version.publish_time:
                         live = (version.flow_id, version.version, version.definition)
                         key = f"segment:{segment}:{change.sequence}"

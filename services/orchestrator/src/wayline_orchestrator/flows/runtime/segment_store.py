@@ -87,19 +87,20 @@ class SegmentStore:
         with guarded_transaction(self._db, FlowStoreUnavailable) as tx:
             yield tx
 
-    def followed(self, after: tuple[str, str], limit: int) -> list[FollowedVersion]:
-        """Of every tenant, the published and paused flows (after `after`, by tenant and flow id) whose latest
-        version mentions a segment, with that version. The one query across tenants besides the claims: it
-        finds which tenants' feeds to follow."""
+    def followed(self, after: tuple[str, str], limit: int, tenant: str = "") -> list[FollowedVersion]:
+        """The published and paused flows (after `after`, by tenant and flow id) whose latest version mentions
+        a segment, with that version: of every tenant — the one query across tenants besides the claims, which
+        finds the feeds to follow — or of `tenant` alone."""
+        only = " AND f.tenant_id = ?" if tenant else ""
         with self._transaction() as tx:
             rows = tx.execute(
                 "SELECT f.tenant_id, f.flow_id, f.state, v.version, v.publish_time, v.definition"
                 " FROM flows f JOIN flow_versions v ON v.tenant_id = f.tenant_id AND v.flow_id = f.flow_id"
                 " WHERE f.state IN ('PUBLISHED', 'PAUSED') AND (f.tenant_id > ? OR (f.tenant_id = ?"
                 " AND f.flow_id > ?)) AND v.version = (SELECT MAX(m.version) FROM flow_versions m"
-                " WHERE m.tenant_id = f.tenant_id AND m.flow_id = f.flow_id)"
+                f" WHERE m.tenant_id = f.tenant_id AND m.flow_id = f.flow_id){only}"
                 " AND v.definition LIKE ? ORDER BY f.tenant_id, f.flow_id LIMIT ?",
-                (after[0], after[0], after[1], '%"segments/%', limit),
+                (after[0], after[0], after[1], *([tenant] if tenant else []), '%"segments/%', limit),
             )
         return [
             FollowedVersion(

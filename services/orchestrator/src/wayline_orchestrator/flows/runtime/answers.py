@@ -1,0 +1,72 @@
+"""The answers of one run: what a run asks other services (person conditions and traits of the journeys
+service, decisions of the decision service) is asked with no transaction open.
+
+A run executes inside one database transaction that holds the entries' locks and, on SQLite, the one write
+lock (every transaction of `wayline.common.sql` begins IMMEDIATE). A network call made there would hold that
+lock for its whole length — and Decide calls back into this orchestrator (CheckContact), which would wait
+for it (ADR 37). So the run's lookups only read answers already had: a question without one raises
+`Unanswered`, the engine rolls the transaction back, asks it (`Unanswered.ask`) and runs again from the same
+state with every answer so far. An answer is kept for the rest of the run, so each question costs one call.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # lookups.py imports decisions.py, which imports this module
+    from wayline_orchestrator.flows.runtime.lookups import PersonLookup
+
+__all__ = ["RunPersons", "Unanswered"]
+
+
+class Unanswered(Exception):
+    """Raised inside a run for a question without an answer yet; `ask` (called with no transaction open)
+    gets it."""
+
+    def __init__(self, what: str, ask: Callable[[], None]) -> None:
+        super().__init__(what)
+        self.ask = ask
+
+
+_ABSENT = object()  # a trait the person does not have (asked, and known to be missing)
+
+
+def _key(condition: dict[str, Any]) -> str:
+    return json.dumps(condition, sort_keys=True)
+
+
+@dataclass
+class RunPersons:
+    """The person answers of one run (a PersonLookup): known answers are returned; unknown ones raise
+    `Unanswered`, whose `ask` fetches all that was missing in one call."""
+
+    lookup: PersonLookup
+    held: dict[tuple[str, str, str], bool] = field(default_factory=dict)  # (tenant, person, condition)
+    traits: dict[tuple[str, str, str], Any] = field(default_factory=dict)  # (tenant, person, key)
+
+    def holds(self, tenant: str, person_id: str, conditions: Sequence[dict[str, Any]]) -> list[bool]:
+        keys = [(tenant, person_id, _key(c)) for c in conditions]
+        missing = [c for c, k in zip(conditions, keys, strict=True) if k not in self.held]
+        if missing:
+            raise Unanswered("person conditions", lambda: self._ask_holds(tenant, person_id, missing))
+        return [self.held[k] for k in keys]
+
+    def properties(self, tenant: str, person_id: str, keys: Sequence[str]) -> dict[str, Any]:
+        missing = [k for k in keys if (tenant, person_id, k) not in self.traits]
+        if missing:
+            raise Unanswered("person properties", lambda: self._ask_traits(tenant, person_id, missing))
+        found = {k: self.traits[(tenant, person_id, k)] for k in keys}
+        return {k: v for k, v in found.items() if v is not _ABSENT}
+
+    def _ask_holds(self, tenant: str, person_id: str, conditions: list[dict[str, Any]]) -> None:
+        answers = self.lookup.holds(tenant, person_id, conditions)
+        for condition, answer in zip(conditions, answers, strict=True):
+            self.held[(tenant, person_id, _key(condition))] = answer
+
+    def _ask_traits(self, tenant: str, person_id: str, keys: list[str]) -> None:
+        found = self.lookup.properties(tenant, person_id, keys)
+        for key in keys:
+            self.traits[(tenant, person_id, key)] = found.get(key, _ABSENT)
