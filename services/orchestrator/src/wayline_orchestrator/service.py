@@ -1,7 +1,8 @@
 """Wires the orchestrator together: the contact ledger's, the flows' and the connectors' stores and the
 flows' runtime (one database), the flows' timer loop, the outbox dispatcher's loop (dispatch.py) and
 OrchestratorService. The contact policy, the ledger,
-the flow definitions' and the connectors' RPCs are served, ObserveEvents runs the published flows,
+the flow definitions' and the connectors' RPCs are served, ObserveEvents runs the published flows (with a
+journeys peer, the segment poller and the schedule loop enter persons by segment and on schedules, ADR 40),
 GetFlowStats counts them and SimulateFlow replays journeys' history through the same runtime. `clock`
 (microseconds since the epoch) is for tests: a fake one moves the ledger's and the flows' time."""
 
@@ -27,10 +28,14 @@ from wayline_orchestrator.flows.runtime import FlowRuntime, RuntimeStore, TimerL
 from wayline_orchestrator.flows.runtime.decisions import DecisionLookup, NoDecisions
 from wayline_orchestrator.flows.runtime.lookups import Lookups, NoPersons
 from wayline_orchestrator.flows.runtime.outbox_store import OutboxStore
+from wayline_orchestrator.flows.runtime.schedules import Schedules
+from wayline_orchestrator.flows.runtime.segment_poller import SegmentPoller
+from wayline_orchestrator.flows.runtime.segment_store import SegmentStore
 from wayline_orchestrator.flows.runtime.stats_store import StatsStore
 from wayline_orchestrator.flows.simulations import FlowSimulations
 from wayline_orchestrator.flows.stats import FlowStatistics
 from wayline_orchestrator.journeys_history import JourneysHistory
+from wayline_orchestrator.journeys_segments import JourneysSegmentFeed
 from wayline_orchestrator.peers import Peers
 from wayline_orchestrator.person_lookup import JourneysPersons
 from wayline_orchestrator.servicer import OrchestratorServicer
@@ -90,6 +95,11 @@ def orchestrator_service(
         "flow-outbox",
     )
 
+    segment_store = SegmentStore(db)
+    segment_loops = (
+        _segment_loops(settings, peers, segment_store, flow_store, runtime, clock) if peers.journeys else []
+    )
+
     def register(server: grpc.Server) -> list[str]:
         servicer = OrchestratorServicer(  # every RPC of the contract (mypy checks: the base's are abstract)
             ledger,
@@ -108,10 +118,15 @@ def orchestrator_service(
         flow_store.migrate()
         connector_store.migrate()
         runtime_store.migrate()
+        segment_store.migrate()
         timers.start()
         outbox.start()
+        for loop in segment_loops:
+            loop.start()
 
     def stop() -> None:
+        for loop in segment_loops:
+            loop.stop()
         outbox.stop()
         timers.stop()
         deliverer.close()
@@ -119,3 +134,42 @@ def orchestrator_service(
         db.close()
 
     return ServiceDefinition(name="orchestrator", register=register, start=start, stop=stop)
+
+
+def _segment_loops(  # noqa: PLR0917 - what the two loops are built from
+    settings: OrchestratorSettings,
+    peers: Peers,
+    store: SegmentStore,
+    flow_store: FlowStore,
+    runtime: FlowRuntime,
+    clock: Callable[[], int] | None,
+) -> list[TimerLoop]:
+    """The segment poller's loop and the schedule loop, over the journeys peer."""
+    assert peers.journeys is not None
+    feed = JourneysSegmentFeed(peers.journeys, settings.journeys_timeout_seconds)
+    schedules = Schedules(
+        store,
+        flow_store,
+        feed,
+        runtime,
+        clock or (lambda: time.time_ns() // 1_000),
+        page_size=settings.segment_page_size,
+        lease_us=round(settings.timer_lease_seconds * 1_000_000),
+    )
+    poller = SegmentPoller(
+        store,
+        feed,
+        runtime,
+        schedules,
+        page_size=settings.segment_page_size,
+        poll_s=settings.segment_poll_seconds,
+    )
+    return [
+        TimerLoop(poller.poll, settings.segment_poll_seconds, settings.segment_page_size, "flow-segments"),
+        TimerLoop(
+            schedules.fire_due,
+            settings.timer_poll_interval_seconds,
+            settings.timer_batch_size,
+            "flow-schedules",
+        ),
+    ]

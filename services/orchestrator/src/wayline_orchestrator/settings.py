@@ -62,6 +62,23 @@ class OrchestratorSettings(ServiceSettings):
         "replica dies before recording the attempt is claimed again after this (at least once, same "
         "idempotency key). Keep it above the connectors' timeouts.",
     )
+    segment_poll_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="How often the segment poller reads journeys' segment membership change feed for the "
+        "segments that published flows enter on or exit on, and registers scheduled flows; an entry or exit "
+        "by segment follows the person's change within this plus the segment's evaluation. It reads again at "
+        "once while a page comes back full, and backs off (doubling, up to a minute) while journeys does not "
+        "answer. Off when journeys_address is empty.",
+    )
+    segment_page_size: int = Field(
+        default=1000,
+        ge=1,
+        le=10_000,
+        description="The most membership changes, or segment members, read from journeys in one call (the "
+        "segment poller, the entry of existing members and scheduled entries).",
+    )
     journeys_address: str = Field(
         default=REGISTRY["journeys"].default_address,
         description="host:port of the journeys service: flows' person conditions (branches, entry "
@@ -74,8 +91,10 @@ class OrchestratorSettings(ServiceSettings):
         gt=0,
         le=60,
         description="The most a flow step waits for the journeys service (person conditions of a branch, an "
-        "entry audience, `person.<trait>` personalisation); past it the step's transaction rolls back and "
-        "is retried (ObserveEvents answers UNAVAILABLE, a timer fires again when its lease ends).",
+        "entry audience, `person.<trait>` personalisation), and the most one read of its segment feed or "
+        "members waits (segment triggers, schedules: retried after a backoff); past it the step's "
+        "transaction rolls back and is retried (ObserveEvents answers UNAVAILABLE, a timer fires again when "
+        "its lease ends).",
     )
     decision_address: str = Field(
         default=REGISTRY["decision"].default_address,

@@ -4,8 +4,12 @@ and due timers fired. Free of gRPC: the servicer converts events, the timer loop
 Per person, one transaction: it locks the person's live entries, lets each event wake, convert or end them,
 then enters the person into every published flow whose event trigger the event matches, subject to the
 flow's re-entry rule and audience, and runs the new entry's first steps. An entry's row is unique by its
-triggering event, so an event delivered twice (ingest delivers at least once) enters once. Segment and
-schedule triggers are not handled yet: such flows take no entries.
+triggering event, so an event delivered twice (ingest delivers at least once) enters once.
+
+Segment and schedule triggers enter persons without an event (`enter`, called by the segment poller and the
+schedules, ADR 40), keyed by the membership change or the occurrence in the place of the event's id, so a
+replayed page enters nobody twice; such an entry has no trigger event (`trigger_property` conditions do not
+hold). A person leaving a segment ends their live entries whose version exits on it (`leave_segment`).
 
 Flows that act for one person at the same moment run in the order of their `priority` (higher first, ADR
 41): the entries one event wakes and the flows it enters, and the due timers of one person claimed in one
@@ -45,7 +49,7 @@ from wayline_orchestrator.flows.runtime.store import RuntimeStore
 from wayline_orchestrator.flows.store import FlowStore
 from wayline_orchestrator.flows.values import seconds
 
-__all__ = ["FlowRuntime", "Live", "priority"]
+__all__ = ["FlowRuntime", "Live", "priority", "segment_exit_reason"]
 
 log = structlog.get_logger("wayline.orchestrator")
 
@@ -54,6 +58,22 @@ Turn = tuple[Entry | None, Live]  # an entry to wake (with its flow), or None an
 _PAGE = 500
 _DEFINITIONS = 1024  # published versions kept in memory (they never change)
 T = TypeVar("T")
+
+
+def segment_exit_reason(definition: Definition, segment: str) -> str | None:
+    """The reason of the definition's time exit on leaving `segment`, or None when it has none."""
+    for time_exit in definition.get("time_exits", []):
+        if time_exit.get("segment_exit", {}).get("segment") == segment:
+            return str(time_exit.get("reason") or "segment_exit")
+    return None
+
+
+def _older(entry: Entry, segment: str, sequence: int, change_time: int) -> bool:
+    """Whether a segment exit happened before the entry began (so it does not end it)."""
+    entered_by = entry.trigger_event_id.removeprefix(f"segment:{segment}:")
+    if entered_by != entry.trigger_event_id and entered_by.isdigit():
+        return sequence <= int(entered_by)  # feed positions are strictly ordered; clocks of two services not
+    return change_time < entry.entered_time
 
 
 def _now_us() -> int:
@@ -190,7 +210,8 @@ class FlowRuntime:
                     if entry is not None:
                         self._interpreter.observe(Run(tx, tenant, definition, entry, now, lookups), event)
                         continue
-                    new = self._enter(tx, tenant, flow_id, version, definition, event, now, lookups)
+                    flow = (flow_id, version, definition)
+                    new = self._enter(tx, tenant, flow, person_id, event, now, lookups)
                     if new is not None:
                         inside.append(new)
                         entered += 1
@@ -217,20 +238,22 @@ class FlowRuntime:
         turns += [(None, flow) for flow in live if matches(event, flow[2]["trigger"]["event"].get("event"))]
         return sorted(turns, key=lambda turn: -priority(turn[1][2]))
 
-    def _enter(  # noqa: PLR0917 - one entry's every input, at its one caller
+    def _enter(  # noqa: PLR0917 - one entry's every input, at its callers
         self,
         tx: Transaction,
         tenant: str,
-        flow_id: str,
-        version: int,
-        definition: Definition,
-        event: Occurrence,
+        flow: Live,
+        person_id: str,
+        trigger: Occurrence | str,
         now: int,
         lookups: Lookups,
     ) -> Entry | None:
         """Enter the person, if the re-entry rule allows and they are in the flow's audience (asked of the
-        journeys service only then, for the triggering event), and run the entry's first steps."""
-        latest = self._store.latest_entry(tx, tenant, flow_id, event.person_id)
+        journeys service only then, for the trigger), and run the entry's first steps. `trigger` is the
+        triggering event, or for an entry without one (segments, schedules), the key that makes it unique in
+        its flow."""
+        flow_id, version, definition = flow
+        latest = self._store.latest_entry(tx, tenant, flow_id, person_id)
         if latest is not None:
             rules = definition.get("entry_rules", {})
             if rules.get("reentry", "REENTRY_POLICY_NEVER") != "REENTRY_POLICY_AFTER_EXIT" or latest.live:
@@ -239,20 +262,20 @@ class FlowRuntime:
             if now < latest.update_time + cooldown:
                 return None
         audience = definition.get("entry_rules", {}).get("audience")
-        if audience and not lookups.person.holds(tenant, event.person_id, [audience])[0]:
+        if audience and not lookups.person.holds(tenant, person_id, [audience])[0]:
             log.debug("flows.outside_audience", tenant=tenant, flow_id=flow_id, version=version)
             return None  # nothing recorded: the person simply does not enter
         entry = Entry(
             flow_id=flow_id,
-            person_id=event.person_id,
+            person_id=person_id,
             number=latest.number + 1 if latest else 1,
             version=version,
             step_id=definition.get("entry_step_id", ""),
             status=EntryStatus.ACTIVE,
             entered_time=now,
             update_time=now,
-            trigger_event_id=event.event_id,
-            trigger=event.as_json(),
+            trigger_event_id=trigger if isinstance(trigger, str) else trigger.event_id,
+            trigger={} if isinstance(trigger, str) else trigger.as_json(),
         )
         if not self._store.insert_entry(tx, tenant, entry):
             return None  # this event entered already (a redelivery), or another replica entered meanwhile
@@ -260,6 +283,45 @@ class FlowRuntime:
         self._interpreter.start(Run(tx, tenant, definition, entry, now, lookups))
         log.info("flows.entered", tenant=tenant, flow_id=flow_id, version=version, entry=entry.number)
         return entry
+
+    def enter(self, tenant: str, flow: Live, keyed: Sequence[tuple[str, str]]) -> int:
+        """Enter each (person, key) into a published flow without a trigger event, one transaction per person,
+        under the re-entry rules and the audience; an entry's key makes it once (a key seen before enters
+        nobody). How many entered. PersonLookupUnavailable (journeys down for the audience or a first step)
+        leaves the rest of `keyed` to the caller's retry."""
+        entered = 0
+        for person_id, key in keyed:
+            entered += self._answered(functools.partial(self._enter_once, tenant, flow, person_id, key))
+        return entered
+
+    def _enter_once(self, tenant: str, flow: Live, person_id: str, key: str, lookups: Lookups) -> int:
+        with self._store.transaction() as tx:
+            now = self._clock()
+            entry = self._enter(tx, tenant, flow, person_id, key, now, lookups)
+            if entry is None:
+                return 0
+            self._save(tx, tenant, entry, now)
+            return 1
+
+    def leave_segment(
+        self, tenant: str, person_id: str, segment: str, sequence: int, change_time: int
+    ) -> int:
+        """The person left `segment` (feed position `sequence`, at `change_time`): end each of their live
+        entries whose version has a segment exit on it, with the exit's reason (`segment_exit` by default).
+        An exit older than the entry does not end it: for an entry by one of this segment's changes, one at or
+        before that change in the feed; for any other, one before the entry's time. How many entries ended."""
+        ended = 0
+        with self._store.transaction() as tx:
+            now = self._clock()
+            for entry in self._store.live_entries(tx, tenant, person_id):
+                definition = self._definition(tx, tenant, entry.flow_id, entry.version)
+                reason = None if definition is None else segment_exit_reason(definition, segment)
+                if definition is None or reason is None or _older(entry, segment, sequence, change_time):
+                    continue
+                self._interpreter.leave(Run(tx, tenant, definition, entry, now), reason)
+                self._save(tx, tenant, entry, now)
+                ended += 1
+        return ended
 
     def _save(self, tx: Transaction, tenant: str, entry: Entry, now: int) -> None:
         entry.revision += 1

@@ -70,7 +70,7 @@ class Interpreter:
                 end = micros_of(time_exit["end_time"])
                 if end is not None:
                     self._exit_timer(run, f"time_exit{i}", end, reason)
-            # segment_exit needs segment membership changes: not handled yet.
+            # segment_exit: the segment poller ends the entry when the person leaves the segment (`leave`).
         first = definition.get("entry_step_id", "")
         self._record_path(run, ENTRY, ("entry", first))
         self._go(run, first)
@@ -104,6 +104,11 @@ class Interpreter:
             path = self._action(run, entry.step_id, step["action"])
             if path is not None:
                 self._take(run, path)
+
+    def leave(self, run: Run, reason: str) -> None:
+        """End a live entry from outside its steps (the person left a segment it exits on)."""
+        if run.entry.live:
+            self._end(run, EntryStatus.EXITED, reason)
 
     def observe(self, run: Run, event: Occurrence) -> None:
         """An event of the entry's person: kept for the conditions, then the flow's goal and exit conditions,
