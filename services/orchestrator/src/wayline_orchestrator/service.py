@@ -1,7 +1,8 @@
 """Wires the orchestrator together: the contact ledger's, the flows' and the connectors' stores and the
-flows' runtime (one database), the flows' timer loop, the outbox dispatcher's loop (dispatch.py) and
-OrchestratorService. The contact policy, the ledger,
-the flow definitions' and the connectors' RPCs are served, and ObserveEvents runs the published flows;
+flows' runtime (one database), the flows' timer loop, the outbox dispatcher's loop (dispatch.py), the
+follower of identity's override feed (override_feed.py: merges and erasures) and OrchestratorService. The
+contact policy, the ledger, the flow definitions' and the connectors' RPCs are served, and ObserveEvents
+runs the published flows;
 SimulateFlow and GetFlowStats answer UNIMPLEMENTED (with the RPC's name) until they land. `clock`
 (microseconds since the epoch) is for tests: a fake one moves the ledger's and the flows' time."""
 
@@ -26,8 +27,11 @@ from wayline_orchestrator.flows.runtime import FlowRuntime, RuntimeStore, TimerL
 from wayline_orchestrator.flows.runtime.decisions import DecisionLookup, NoDecisions
 from wayline_orchestrator.flows.runtime.lookups import Lookups, NoPersons
 from wayline_orchestrator.flows.runtime.outbox_store import OutboxStore
+from wayline_orchestrator.override_cursors import OverrideCursors
+from wayline_orchestrator.override_feed import IdentityOverrideFeed, OverrideFollower
 from wayline_orchestrator.peers import Peers
 from wayline_orchestrator.person_lookup import JourneysPersons
+from wayline_orchestrator.person_overrides import PersonStates
 from wayline_orchestrator.servicer import OrchestratorServicer
 from wayline_orchestrator.settings import OrchestratorSettings
 
@@ -76,6 +80,14 @@ def orchestrator_service(
         settings.outbox_batch_size,
         "flow-outbox",
     )
+    cursors = OverrideCursors(db)
+    follower: OverrideFollower | None = None
+    if peers.identity is not None and settings.override_poll_seconds > 0:
+        moved = (runtime_store, outbox_store, store, connector_store, cursors)
+        states = PersonStates(*moved, clock) if clock else PersonStates(*moved)
+        follower = OverrideFollower(
+            IdentityOverrideFeed(peers.identity), states, poll_seconds=settings.override_poll_seconds
+        )
 
     def register(server: grpc.Server) -> list[str]:
         # The RPCs OrchestratorServicer does not define yet fall through to the generated base: UNIMPLEMENTED.
@@ -88,10 +100,15 @@ def orchestrator_service(
         flow_store.migrate()
         connector_store.migrate()
         runtime_store.migrate()
+        cursors.migrate()
         timers.start()
         outbox.start()
+        if follower is not None:
+            follower.start()
 
     def stop() -> None:
+        if follower is not None:
+            follower.stop()
         outbox.stop()
         timers.stop()
         deliverer.close()

@@ -240,7 +240,7 @@ class FlowRuntime:
         entry = Entry(
             flow_id=flow_id,
             person_id=event.person_id,
-            number=latest.number + 1 if latest else 1,
+            number=self._store.last_number(tx, tenant, flow_id, event.person_id) + 1 if latest else 1,
             version=version,
             step_id=definition.get("entry_step_id", ""),
             status=EntryStatus.ACTIVE,
