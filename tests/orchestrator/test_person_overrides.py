@@ -366,6 +366,13 @@ def test_an_erasure_deletes_every_state_of_the_person_and_completes_in_identity(
         assert len(ContactStore(running.db).person(tx, _tenant(auth), kept).consents) == 1
 
 
+def _follow(running: Running, auth: Auth, changed: Any) -> int:
+    """Wait for the orchestrator to apply a change's overrides; the highest version."""
+    version = max(o.version for o in changed.person_overrides)
+    eventually(lambda: running.cursors.cursor(_tenant(auth)) >= version)
+    return int(version)
+
+
 def test_a_replayed_page_changes_nothing_and_other_tenants_are_untouched(
     running: Running, stub: Stub, identity: Identity, auth: Auth
 ) -> None:
@@ -381,10 +388,23 @@ def test_a_replayed_page_changes_nothing_and_other_tenants_are_untouched(
     eventually(lambda: len(_letters(running, auth)) == 2 and len(_letters(running, other)) == 2)
     other_before = _snapshot(running, stub, other, [survivor, absorbed])
 
-    version = _merge(running, identity, auth, survivor, absorbed)
+    request = identity_pb.MergeProfilesRequest(person_ids=[survivor, absorbed], reason="same customer")
+    merged = identity.MergeProfiles(request, metadata=_identity_auth(auth), timeout=10)
+    _follow(running, auth, merged)
     after = _snapshot(running, stub, auth, [survivor, absorbed])
     assert after["contacts"] == [3, 0]  # the survivor's reminder, the absorbed's reminder and record
-    # The whole feed again, from the start, applied by hand: every version is at or below the cursor.
+    # The merge undone: its overrides are cancelled or scoped by identifier, so nothing moves back.
+    split = identity_pb.SplitProfileRequest(
+        person_id=survivor, merge_id=merged.merges[0].merge_id, reason="not the same customer"
+    )
+    version = _follow(running, auth, identity.SplitProfile(split, metadata=_identity_auth(auth), timeout=10))
+    assert _snapshot(running, stub, auth, [survivor, absorbed]) == after
+    record(stub, auth, absorbed, at("2026-03-02T11:00"))  # the restored person's own, after the split
+    after = _snapshot(running, stub, auth, [survivor, absorbed])
+
+    # The merge's page again (as the follower read it), then the whole feed from the start, applied by hand:
+    # every version is at or below the cursor, so the old merge does not take the restored person's contact.
+    assert running.states().apply(_tenant(auth), [override_of(o) for o in merged.person_overrides]) == version
     feed = identity.ListPersonOverrides(
         identity_pb.ListPersonOverridesRequest(after_version=0), metadata=_identity_auth(auth), timeout=10
     )
@@ -392,5 +412,6 @@ def test_a_replayed_page_changes_nothing_and_other_tenants_are_untouched(
     assert max(o.version for o in page) == version
     assert running.states().apply(_tenant(auth), page) == version
     assert _snapshot(running, stub, auth, [survivor, absorbed]) == after
+    assert after["contacts"] == [3, 1]
     assert _snapshot(running, stub, other, [survivor, absorbed]) == other_before
     assert running.cursors.cursor(_tenant(other)) == 0
