@@ -415,3 +415,20 @@ def test_a_replayed_page_changes_nothing_and_other_tenants_are_untouched(
     assert after["contacts"] == [3, 1]
     assert _snapshot(running, stub, other, [survivor, absorbed]) == other_before
     assert running.cursors.cursor(_tenant(other)) == 0
+
+
+def test_an_erasure_completes_in_a_tenant_whose_events_the_orchestrator_only_observed(
+    running: Running, stub: Stub, identity: Identity, auth: Auth
+) -> None:
+    person = _person(identity, auth, 2)
+    send(stub, auth, track(person, "Page Viewed", running.clock()))  # no flow, no consent: nothing is kept
+    assert _contacts(stub, auth, person) == 0
+    request = identity_pb.DeleteProfileRequest(person_id=person, reason="erasure request 43")
+    deleted = identity.DeleteProfile(request, metadata=_identity_auth(auth), timeout=10)
+    erasure = identity_pb.GetErasureRequest(erasure_id=deleted.erasure.erasure_id)
+    eventually(
+        lambda: (
+            identity.GetErasure(erasure, metadata=_identity_auth(auth), timeout=10).erasure.state
+            == identity_pb.ERASURE_STATE_DONE
+        )
+    )

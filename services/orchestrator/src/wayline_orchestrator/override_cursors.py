@@ -4,9 +4,10 @@ what was not committed, and a replayed override at or below the cursor is skippe
 cursor's row is locked for the transaction, so two replicas applying the same page apply each override once.
 
 `tenants` names the tenants to follow: those the orchestrator keeps anything for (person state, a policy, a
-flow, a cursor). Each table is read by a loose index scan (a recursive query that jumps from one tenant to
-the next through the primary key's leading column), so the listing costs one index probe per tenant, not a
-scan of the rows.
+flow, a cursor). `remember` gives a cursor to every tenant whose events it observes, so that an erasure
+completes even in a tenant where the orchestrator keeps nothing of the person. Each table is read by a
+loose index scan (a recursive query that jumps from one tenant to the next through the primary key's
+leading column), so the listing costs one index probe per tenant, not a scan of the rows.
 """
 
 from __future__ import annotations
@@ -44,6 +45,19 @@ _DISTINCT_TENANTS = (
 class OverrideCursors:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._known: set[str] = set()  # tenants with a cursor row, as far as this process knows
+
+    def remember(self, tenant: str) -> None:
+        """Follow `tenant` from now on (a cursor at 0 unless it has one): written once per process."""
+        if tenant in self._known:
+            return
+        with guarded_transaction(self._db, FlowStoreUnavailable) as tx:
+            tx.execute(
+                "INSERT INTO person_override_cursors (tenant_id, version, update_time) VALUES (?, 0, 0)"
+                " ON CONFLICT (tenant_id) DO NOTHING",
+                (tenant,),
+            )
+        self._known.add(tenant)
 
     def migrate(self) -> int:
         with unavailable_as(FlowStoreUnavailable):

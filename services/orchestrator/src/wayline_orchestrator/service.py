@@ -44,6 +44,10 @@ def _decisions(peers: Peers, settings: OrchestratorSettings) -> DecisionLookup:
     return GrpcDecisions(peers.decision, settings.decision_timeout_seconds)
 
 
+def _unfollowed(tenant: str) -> None:
+    """No override follower: nothing to remember of a tenant."""
+
+
 def orchestrator_service(
     settings: OrchestratorSettings, clock: Callable[[], int] | None = None
 ) -> ServiceDefinition:
@@ -91,7 +95,9 @@ def orchestrator_service(
 
     def register(server: grpc.Server) -> list[str]:
         # The RPCs OrchestratorServicer does not define yet fall through to the generated base: UNIMPLEMENTED.
-        servicer = OrchestratorServicer(ledger, flows, connectors, runtime, dead_letters)  # type: ignore[abstract]
+        servicer = OrchestratorServicer(  # type: ignore[abstract]
+            ledger, flows, connectors, runtime, dead_letters, tenant_seen=cursors.remember if follower else _unfollowed
+        )
         pb_grpc.add_OrchestratorServiceServicer_to_server(servicer, server)
         return [pb.DESCRIPTOR.services_by_name["OrchestratorService"].full_name]
 

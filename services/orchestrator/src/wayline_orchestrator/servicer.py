@@ -11,6 +11,8 @@ until they land.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import grpc
 
 from wayline.common.context import require_tenant
@@ -55,12 +57,17 @@ class OrchestratorServicer(ConnectorRpcs, pb_grpc.OrchestratorServiceServicer):
         connectors: ConnectorCatalogue,
         runtime: FlowRuntime,
         dead_letters: DeadLetters,
+        *,
+        tenant_seen: Callable[[str], None] = lambda tenant: None,
     ) -> None:
         self._ledger = ledger
         self._flows = flows
         self._connectors = connectors
         self._runtime = runtime
         self._dead_letters = dead_letters
+        # Told every ObserveEvents caller's tenant: the override feed is followed for it from then on, so an
+        # erasure there completes even when the orchestrator keeps nothing of the person (ADR 38).
+        self._tenant_seen = tenant_seen
 
     def GetContactPolicy(  # noqa: N802 - gRPC method names are the contract's
         self, request: pb.GetContactPolicyRequest, context: grpc.ServicerContext
@@ -109,6 +116,7 @@ class OrchestratorServicer(ConnectorRpcs, pb_grpc.OrchestratorServiceServicer):
         self, request: pb.ObserveEventsRequest, context: grpc.ServicerContext
     ) -> pb.ObserveEventsResponse:
         tenant = require_tenant()
+        self._tenant_seen(tenant)
         consents, attributes = person_statements(request.events)
         self._ledger.observe(tenant, consents, attributes, engagements(request.events))
         self._runtime.observe(tenant, occurrences(request.events))
