@@ -11,16 +11,26 @@ from pathlib import Path
 import grpc
 import pytest
 
+from tests.orchestrator.runtime_calls import FakeClock
 from tools.postgres_server import create_database
 from wayline.common.sql import Database, open_database
 from wayline_orchestrator.connectors import ConnectorStore
-from wayline_orchestrator.contacts import ConsentStatement, Contact, ContactPolicy, ContactStore
-from wayline_orchestrator.flows import FlowStore
-from wayline_orchestrator.flows.runtime import RuntimeStore
+from wayline_orchestrator.contacts import (
+    ConsentStatement,
+    Contact,
+    ContactLedger,
+    ContactPolicy,
+    ContactStore,
+)
+from wayline_orchestrator.flows import FlowCatalogue, FlowStore
+from wayline_orchestrator.flows.model import Flow
+from wayline_orchestrator.flows.runtime import FlowRuntime, Occurrence, RuntimeStore, Timer
 from wayline_orchestrator.flows.runtime.outbox_store import OutboxStore
 from wayline_orchestrator.override_cursors import OverrideCursors
 from wayline_orchestrator.override_feed import IdentityOverrideFeed, OverrideFollower
 from wayline_orchestrator.person_overrides import PersonOverride, PersonStates
+
+HOUR_US = 3600 * 1_000_000
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -92,3 +102,52 @@ def test_a_poll_against_an_identity_nobody_answers_fails_softly_and_stops(db: Da
     assert OverrideCursors(db).cursor("acme") == 0
     follower.start()
     follower.stop(timeout=5)
+
+
+class _MergedAfterClaim(RuntimeStore):
+    """The runtime's store, with identity's merge applied (by the follower's thread, in its own transaction)
+    right after the timer loop claimed its batch and before it fires it."""
+
+    def __init__(self, db: Database, merge: PersonOverride) -> None:
+        super().__init__(db)
+        self.merge = merge
+        self.db = db
+
+    def claim_due(self, now: int, limit: int, lease_us: int) -> list[tuple[str, Timer]]:
+        claimed = super().claim_due(now, limit, lease_us)
+        if claimed:
+            _states(self.db).apply("acme", [self.merge])
+        return claimed
+
+
+def test_a_timer_claimed_before_a_merge_fires_once_for_the_survivor(db: Database) -> None:
+    clock = FakeClock()
+    flows = FlowCatalogue(FlowStore(db), clock)
+    definition = {
+        "trigger": {"event": {"event": {"event_name": "Signed Up"}}},
+        "entry_step_id": "pause",
+        "steps": [
+            {"id": "pause", "wait": {"duration": "3600s", "next_step_id": "hello"}},
+            {"id": "hello", "action": {"channel": "CHANNEL_EMAIL", "action_id": "hello"}},
+        ],
+    }
+    created = flows.create("acme", "welcome", Flow("welcome", definition=definition))
+    flows.publish("acme", "welcome", created.etag)
+    store = _MergedAfterClaim(db, PersonOverride("absorbed", "survivor", version=1))
+    runtime = FlowRuntime(
+        store, FlowStore(db), ContactLedger(ContactStore(db), clock), clock, lease_us=HOUR_US
+    )
+    runtime.observe("acme", [Occurrence("e1", "absorbed", "Signed Up", clock())])
+    clock.advance(3601)
+
+    assert runtime.fire_due(10) == 1  # the wait's timer, claimed as the absorbed person's: stale once fired
+    assert [(t.person_id, t.key) for t in store.timers("acme") if t.step_id == "pause"] == [
+        ("survivor", "welcome/1/absorbed/1/pause")
+    ]
+    runtime.fire_due(10)  # the merge freed its claim: claimed again, and fired for the survivor
+    assert [(e.person_id, e.status.value) for e in store.entries("acme", "welcome")] == [
+        ("survivor", "EXITED")
+    ]
+    assert [(m.person_id, m.idempotency_key) for m in store.messages("acme")] == [
+        ("survivor", "welcome/1/absorbed/1/hello")
+    ]

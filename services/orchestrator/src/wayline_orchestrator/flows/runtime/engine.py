@@ -303,7 +303,7 @@ class FlowRuntime:
         with self._store.transaction() as tx:
             now = self._clock()
             entry = self._store.entry(tx, tenant, timer.flow_id, timer.person_id, timer.entry_number)
-            self._store.delete_timer(tx, tenant, timer.key)
+            self._store.delete_claimed(tx, tenant, timer)
             if entry is None or not entry.live:
                 return
             definition = self._definition(tx, tenant, entry.flow_id, entry.version)

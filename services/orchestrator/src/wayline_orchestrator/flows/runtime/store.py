@@ -259,8 +259,9 @@ class RuntimeStore:
                 entry.number,
             ),
         )
+        # A claim in progress (the absorbed person's) fires nothing now: the moved timer is free to claim.
         tx.execute(
-            "UPDATE flow_timers SET person_id = ?, entry_number = ?"
+            "UPDATE flow_timers SET person_id = ?, entry_number = ?, lease_until = 0"
             " WHERE tenant_id = ? AND flow_id = ? AND person_id = ? AND entry_number = ?",
             (person_id, number, tenant, entry.flow_id, entry.person_id, entry.number),
         )
@@ -317,6 +318,15 @@ class RuntimeStore:
 
     def delete_timer(self, tx: Transaction, tenant: str, key: str) -> None:
         tx.execute("DELETE FROM flow_timers WHERE tenant_id = ? AND timer_key = ?", (tenant, key))
+
+    def delete_claimed(self, tx: Transaction, tenant: str, timer: Timer) -> None:
+        """Delete a claimed timer being fired, unless a merge gave its entry to another person meanwhile: the
+        timer (same key) is then the survivor's, claimed again when its lease ends (ADR 38)."""
+        tx.execute(
+            "DELETE FROM flow_timers WHERE tenant_id = ? AND timer_key = ? AND person_id = ?"
+            " AND entry_number = ?",
+            (tenant, timer.key, timer.person_id, timer.entry_number),
+        )
 
     def delete_entry_timers(self, tx: Transaction, tenant: str, entry: Entry) -> None:
         tx.execute(
