@@ -1,6 +1,7 @@
 """The override follower's parts on both engines, without identity: which tenants it follows (a loose index
 scan over every table that keeps something for a tenant), the cursor moving with the effects and never
-back, and a poll that survives an identity nobody answers at."""
+back, a poll that survives an identity nobody answers at, and a timer claimed before a merge and fired after
+it (once, for the survivor)."""
 
 from __future__ import annotations
 
