@@ -49,7 +49,7 @@ from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
 from wayline_identity.service import identity_service
 from wayline_identity.settings import IdentitySettings
 from wayline_orchestrator.connectors import ConnectorStore
-from wayline_orchestrator.contacts import ContactStore
+from wayline_orchestrator.contacts import ContactStore, Person
 from wayline_orchestrator.flows.runtime import RuntimeStore
 from wayline_orchestrator.flows.runtime.outbox_store import OutboxStore
 from wayline_orchestrator.override_cursors import OverrideCursors
@@ -307,31 +307,44 @@ def test_a_merge_keeps_the_latest_consent_statement_of_either_person(
     opt_in = policy_pb.ConsentRule(channel=EMAIL, purpose=MARKETING, mode=policy_pb.CONSENT_MODE_OPT_IN)
     set_policy(stub, auth, policy_pb.ContactPolicy(consent_rules=[opt_in]), "consent_rules")
     when = at("2026-03-02T10:00")
-    # The survivor granted; the absorbed person withdrew later: after the merge the withdrawal holds.
+    # The survivor granted; the absorbed person withdrew later: after the merge the withdrawal holds. So do
+    # the absorbed person's later preferred channel and time zone.
     survivor, absorbed = _pair(identity, auth)
     observe(
         stub,
         auth,
         _consent(survivor, "2026-03-01T00:00", True),
+        event(
+            survivor, "Channel Preference Updated", at("2026-03-01T00:00"), "America/New_York", channel="sms"
+        ),
         _consent(absorbed, "2026-03-01T12:00", False),
+        event(absorbed, "Channel Preference Updated", at("2026-03-01T12:00"), "Europe/Paris", channel="push"),
     )
     assert check(stub, auth, survivor, when, (EMAIL, MARKETING)).results[0].allowed
     _merge(running, identity, auth, survivor, absorbed)
     assert blocks(check(stub, auth, survivor, when, (EMAIL, MARKETING)).results[0]) == [
         ("NO_CONSENT", "consent_rules[0]")
     ]
+    with running.store.transaction() as tx:
+        merged_person = ContactStore(running.db).person(tx, _tenant(auth), survivor)
+        left = ContactStore(running.db).person(tx, _tenant(auth), absorbed)
+    assert (merged_person.preferred_channel, merged_person.time_zone) == ("CHANNEL_PUSH", "Europe/Paris")
+    assert left == Person()  # nothing stays with the absorbed person
     # The survivor withdrew after the absorbed person granted: the merge does not grant it back.
     kept, merged = _pair(identity, auth)
     observe(stub, auth, _consent(merged, "2026-03-01T00:00", True), _consent(kept, "2026-03-01T12:00", False))
     _merge(running, identity, auth, kept, merged)
     assert not check(stub, auth, kept, when, (EMAIL, MARKETING)).results[0].allowed
     # And a later grant of the absorbed person is the latest statement: it holds.
-    later, earlier = _pair(identity, auth)
+    third, absorbed_third = _pair(identity, auth)
     observe(
-        stub, auth, _consent(later, "2026-03-01T00:00", False), _consent(earlier, "2026-03-01T12:00", True)
+        stub,
+        auth,
+        _consent(third, "2026-03-01T00:00", False),
+        _consent(absorbed_third, "2026-03-01T12:00", True),
     )
-    _merge(running, identity, auth, later, earlier)
-    assert check(stub, auth, later, when, (EMAIL, MARKETING)).results[0].allowed
+    _merge(running, identity, auth, third, absorbed_third)
+    assert check(stub, auth, third, when, (EMAIL, MARKETING)).results[0].allowed
 
 
 def test_an_erasure_deletes_every_state_of_the_person_and_completes_in_identity(
@@ -342,6 +355,7 @@ def test_an_erasure_deletes_every_state_of_the_person_and_completes_in_identity(
     for person in (erased, kept):
         send(stub, auth, track(person, "Cart Abandoned", running.clock()))
         observe(stub, auth, _consent(person, "2026-03-01T00:00", True))
+        observe(stub, auth, event(person, "Page Viewed", at("2026-03-01T00:00"), "Europe/Paris"))
         record(stub, auth, person, at("2026-03-02T09:00"))
     running.clock.advance(HOUR + 1)
     eventually(lambda: len(_letters(running, auth)) == 2)  # each reminder sent, and dead (no connector)
@@ -362,8 +376,10 @@ def test_an_erasure_deletes_every_state_of_the_person_and_completes_in_identity(
     assert [person for person, _ in _letters(running, auth)] == [kept]
     assert (_contacts(stub, auth, erased), _contacts(stub, auth, kept)) == (0, 2)
     with running.store.transaction() as tx:
-        assert ContactStore(running.db).person(tx, _tenant(auth), erased).consents == ()
-        assert len(ContactStore(running.db).person(tx, _tenant(auth), kept).consents) == 1
+        gone = ContactStore(running.db).person(tx, _tenant(auth), erased)
+        still = ContactStore(running.db).person(tx, _tenant(auth), kept)
+    assert gone == Person()  # no consent, no time zone
+    assert (len(still.consents), still.time_zone) == (1, "Europe/Paris")
 
 
 def _follow(running: Running, auth: Auth, changed: Any) -> int:
