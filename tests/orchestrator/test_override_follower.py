@@ -27,6 +27,7 @@ from wayline_orchestrator.flows import FlowCatalogue, FlowStore
 from wayline_orchestrator.flows.model import Flow
 from wayline_orchestrator.flows.runtime import FlowRuntime, Occurrence, RuntimeStore, Timer
 from wayline_orchestrator.flows.runtime.outbox_store import OutboxStore
+from wayline_orchestrator.merged_persons import MergedPersons
 from wayline_orchestrator.override_cursors import OverrideCursors
 from wayline_orchestrator.override_feed import IdentityOverrideFeed, OverrideFollower
 from wayline_orchestrator.person_overrides import PersonOverride, PersonStates
@@ -41,6 +42,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     for store in (ContactStore(opened), FlowStore(opened), ConnectorStore(opened), RuntimeStore(opened)):
         store.migrate()
     OverrideCursors(opened).migrate()
+    MergedPersons(opened).migrate()
     yield opened
     opened.close()
 
@@ -52,6 +54,7 @@ def _states(db: Database) -> PersonStates:
         ContactStore(db),
         ConnectorStore(db),
         OverrideCursors(db),
+        MergedPersons(db),
         lambda: 7,
     )
 

@@ -52,6 +52,7 @@ from wayline_orchestrator.connectors import ConnectorStore
 from wayline_orchestrator.contacts import ContactStore, Person
 from wayline_orchestrator.flows.runtime import RuntimeStore
 from wayline_orchestrator.flows.runtime.outbox_store import OutboxStore
+from wayline_orchestrator.merged_persons import MergedPersons
 from wayline_orchestrator.override_cursors import OverrideCursors
 from wayline_orchestrator.override_feed import override_of
 from wayline_orchestrator.person_overrides import PersonStates
@@ -72,7 +73,13 @@ class Running:
     def states(self) -> PersonStates:
         """The merge and erasure logic over the server's database (to replay a page by hand)."""
         return PersonStates(
-            self.store, OutboxStore(self.db), ContactStore(self.db), self.connectors, self.cursors, self.clock
+            self.store,
+            OutboxStore(self.db),
+            ContactStore(self.db),
+            self.connectors,
+            self.cursors,
+            MergedPersons(self.db),
+            self.clock,
         )
 
 
@@ -447,4 +454,32 @@ def test_an_erasure_completes_in_a_tenant_whose_events_the_orchestrator_only_obs
             identity.GetErasure(erasure, metadata=_identity_auth(auth), timeout=10).erasure.state
             == identity_pb.ERASURE_STATE_DONE
         )
+    )
+
+
+def test_events_still_under_the_absorbed_persons_id_reach_the_survivor_until_a_split(
+    running: Running, stub: Stub, identity: Identity, auth: Auth, state: State
+) -> None:
+    publish(stub, auth, "abandoned-cart", _cart())
+    survivor, absorbed = _pair(identity, auth)
+    send(stub, auth, track(absorbed, "Cart Abandoned", running.clock()))
+    request = identity_pb.MergeProfilesRequest(person_ids=[survivor, absorbed], reason="same customer")
+    merged = identity.MergeProfiles(request, metadata=_identity_auth(auth), timeout=10)
+    _follow(running, auth, merged)
+
+    # Resolved to the absorbed person before the merge, observed after it (in flight in ingest).
+    send(stub, auth, track(absorbed, "Order Completed", running.clock()))
+    observe(stub, auth, _consent(absorbed, "2026-03-02T09:00", False))
+    assert state.statuses("abandoned-cart") == [(survivor, "CONVERTED", "goal")]
+    with running.store.transaction() as tx:
+        assert len(ContactStore(running.db).person(tx, _tenant(auth), survivor).consents) == 1
+        assert ContactStore(running.db).person(tx, _tenant(auth), absorbed) == Person()
+
+    split = identity_pb.SplitProfileRequest(
+        person_id=survivor, merge_id=merged.merges[0].merge_id, reason="not the same customer"
+    )
+    _follow(running, auth, identity.SplitProfile(split, metadata=_identity_auth(auth), timeout=10))
+    send(stub, auth, track(absorbed, "Cart Abandoned", running.clock()))  # a person of their own again
+    assert sorted(state.statuses("abandoned-cart")) == sorted(
+        [(absorbed, "WAITING", ""), (survivor, "CONVERTED", "goal")]
     )

@@ -27,6 +27,7 @@ from wayline_orchestrator.flows.runtime import FlowRuntime, RuntimeStore, TimerL
 from wayline_orchestrator.flows.runtime.decisions import DecisionLookup, NoDecisions
 from wayline_orchestrator.flows.runtime.lookups import Lookups, NoPersons
 from wayline_orchestrator.flows.runtime.outbox_store import OutboxStore
+from wayline_orchestrator.merged_persons import MergedPersons
 from wayline_orchestrator.override_cursors import OverrideCursors
 from wayline_orchestrator.override_feed import IdentityOverrideFeed, OverrideFollower
 from wayline_orchestrator.peers import Peers
@@ -42,10 +43,6 @@ def _decisions(peers: Peers, settings: OrchestratorSettings) -> DecisionLookup:
     if peers.decision is None:
         return NoDecisions()
     return GrpcDecisions(peers.decision, settings.decision_timeout_seconds)
-
-
-def _unfollowed(tenant: str) -> None:
-    """No override follower: nothing to remember of a tenant."""
 
 
 def orchestrator_service(
@@ -85,9 +82,11 @@ def orchestrator_service(
         "flow-outbox",
     )
     cursors = OverrideCursors(db)
+    merged = MergedPersons(db)
+    states: PersonStates | None = None
     follower: OverrideFollower | None = None
     if peers.identity is not None and settings.override_poll_seconds > 0:
-        moved = (runtime_store, outbox_store, store, connector_store, cursors)
+        moved = (runtime_store, outbox_store, store, connector_store, cursors, merged)
         states = PersonStates(*moved, clock) if clock else PersonStates(*moved)
         follower = OverrideFollower(
             IdentityOverrideFeed(peers.identity), states, poll_seconds=settings.override_poll_seconds
@@ -96,7 +95,7 @@ def orchestrator_service(
     def register(server: grpc.Server) -> list[str]:
         # The RPCs OrchestratorServicer does not define yet fall through to the generated base: UNIMPLEMENTED.
         servicer = OrchestratorServicer(  # type: ignore[abstract]
-            ledger, flows, connectors, runtime, dead_letters, tenant_seen=cursors.remember if follower else _unfollowed
+            ledger, flows, connectors, runtime, dead_letters, persons=states
         )
         pb_grpc.add_OrchestratorServiceServicer_to_server(servicer, server)
         return [pb.DESCRIPTOR.services_by_name["OrchestratorService"].full_name]
@@ -107,6 +106,7 @@ def orchestrator_service(
         connector_store.migrate()
         runtime_store.migrate()
         cursors.migrate()
+        merged.migrate()
         timers.start()
         outbox.start()
         if follower is not None:

@@ -11,8 +11,6 @@ until they land.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import grpc
 
 from wayline.common.context import require_tenant
@@ -44,7 +42,8 @@ from wayline_orchestrator.flow_converters import (
 )
 from wayline_orchestrator.flows import FlowCatalogue
 from wayline_orchestrator.flows.runtime import FlowRuntime
-from wayline_orchestrator.person_events import engagements, occurrences, person_statements
+from wayline_orchestrator.person_events import engagements, occurrences, person_statements, with_survivors
+from wayline_orchestrator.person_overrides import ObservedPersons, Unfollowed
 
 __all__ = ["OrchestratorServicer"]
 
@@ -58,16 +57,16 @@ class OrchestratorServicer(ConnectorRpcs, pb_grpc.OrchestratorServiceServicer):
         runtime: FlowRuntime,
         dead_letters: DeadLetters,
         *,
-        tenant_seen: Callable[[str], None] = lambda tenant: None,
+        persons: ObservedPersons | None = None,
     ) -> None:
         self._ledger = ledger
         self._flows = flows
         self._connectors = connectors
         self._runtime = runtime
         self._dead_letters = dead_letters
-        # Told every ObserveEvents caller's tenant: the override feed is followed for it from then on, so an
-        # erasure there completes even when the orchestrator keeps nothing of the person (ADR 38).
-        self._tenant_seen = tenant_seen
+        # What the override feed taught (ADR 38): ObserveEvents' tenants are followed from then on, and an
+        # event still under a merged person's id is the survivor's.
+        self._persons = persons or Unfollowed()
 
     def GetContactPolicy(  # noqa: N802 - gRPC method names are the contract's
         self, request: pb.GetContactPolicyRequest, context: grpc.ServicerContext
@@ -116,10 +115,12 @@ class OrchestratorServicer(ConnectorRpcs, pb_grpc.OrchestratorServiceServicer):
         self, request: pb.ObserveEventsRequest, context: grpc.ServicerContext
     ) -> pb.ObserveEventsResponse:
         tenant = require_tenant()
-        self._tenant_seen(tenant)
-        consents, attributes = person_statements(request.events)
-        self._ledger.observe(tenant, consents, attributes, engagements(request.events))
-        self._runtime.observe(tenant, occurrences(request.events))
+        self._persons.seen(tenant)
+        ids = sorted({event.person_id for event in request.events})
+        events = with_survivors(request.events, self._persons.survivors(tenant, ids))
+        consents, attributes = person_statements(events)
+        self._ledger.observe(tenant, consents, attributes, engagements(events))
+        self._runtime.observe(tenant, occurrences(events))
         return pb.ObserveEventsResponse(observed_count=len(request.events))
 
     def CreateFlow(  # noqa: N802
