@@ -204,6 +204,13 @@ def _contacts(stub: Stub, auth: Auth, person: str) -> int:
     return stub.ListContacts(request, metadata=auth, timeout=10).total_size
 
 
+def _engagement(running: Running, auth: Auth, person: str) -> list[tuple[str, float]]:
+    """The person's engagement score per channel, as of the latest engagement."""
+    with running.store.transaction() as tx:
+        found = ContactStore(running.db).person(tx, _tenant(auth), person).engagement
+    return [(s.channel, round(s.score, 6)) for s in found]
+
+
 def _snapshot(running: Running, stub: Stub, auth: Auth, persons: list[str]) -> dict[str, Any]:
     state = State(running.store, auth)
     return {
@@ -227,6 +234,11 @@ def test_a_merge_in_mid_flow_moves_the_entry_to_the_survivor_and_sends_nothing_t
     reminder = f"abandoned-cart/1/{absorbed}/1/email_reminder"
     # The dispatcher finds no `smtp` connector: the reminder becomes a dead letter, addressed to the absorbed.
     eventually(lambda: _letters(running, auth) == [(absorbed, reminder)])
+    # The survivor clicked an email of theirs a month ago; the absorbed person clicks the reminder now.
+    record(stub, auth, survivor, at("2026-01-31T10:00"), contact_id="older-email")
+    month_ago = running.clock() - 30 * 86_400 * 1_000_000
+    send(stub, auth, track(survivor, "Message Clicked", month_ago, contact_id="older-email"))
+    send(stub, auth, track(absorbed, "Message Clicked", running.clock(), contact_id=reminder))
 
     _merge(running, identity, auth, survivor, absorbed)
 
@@ -240,8 +252,11 @@ def test_a_merge_in_mid_flow_moves_the_entry_to_the_survivor_and_sends_nothing_t
     assert [(m.person_id, m.idempotency_key) for m in state.messages()] == [(survivor, reminder)]
     assert _letters(running, auth) == [(survivor, reminder)]
     assert {r.person_id for r in state.runs("abandoned-cart")} == {survivor}
-    assert _contacts(stub, auth, survivor) == 1
+    assert _contacts(stub, auth, survivor) == 2
     assert _contacts(stub, auth, absorbed) == 0
+    # The engagement scores add up, each decayed from its own time: 3 now, and 3 halved over the month.
+    assert _engagement(running, auth, survivor) == [("CHANNEL_EMAIL", 4.5)]
+    assert _engagement(running, auth, absorbed) == []
 
     running.clock.advance(86_400 + 1)  # the day's wait ends once, for the survivor: the offer
     eventually(lambda: len(state.messages()) == 2)
@@ -255,7 +270,7 @@ def test_a_merge_in_mid_flow_moves_the_entry_to_the_survivor_and_sends_nothing_t
     ]
     waits = [r for r in state.runs("abandoned-cart") if r.outcome == "WAIT" and r.step_id == "wait_a_day"]
     assert len(waits) == 1
-    assert _contacts(stub, auth, survivor) == 2
+    assert _contacts(stub, auth, survivor) == 3
 
 
 def test_a_merge_of_two_persons_in_one_flow_keeps_the_survivors_entry_and_ends_the_other_merged(
@@ -366,6 +381,10 @@ def test_an_erasure_deletes_every_state_of_the_person_and_completes_in_identity(
         record(stub, auth, person, at("2026-03-02T09:00"))
     running.clock.advance(HOUR + 1)
     eventually(lambda: len(_letters(running, auth)) == 2)  # each reminder sent, and dead (no connector)
+    for person in (erased, kept):
+        clicked = f"abandoned-cart/1/{person}/1/email_reminder"
+        send(stub, auth, track(person, "Message Clicked", running.clock(), contact_id=clicked))
+    assert _engagement(running, auth, erased) == [("CHANNEL_EMAIL", 3.0)]
 
     request = identity_pb.DeleteProfileRequest(person_id=erased, reason="erasure request 42")
     deleted = identity.DeleteProfile(request, metadata=_identity_auth(auth), timeout=10)
@@ -385,8 +404,8 @@ def test_an_erasure_deletes_every_state_of_the_person_and_completes_in_identity(
     with running.store.transaction() as tx:
         gone = ContactStore(running.db).person(tx, _tenant(auth), erased)
         still = ContactStore(running.db).person(tx, _tenant(auth), kept)
-    assert gone == Person()  # no consent, no time zone
-    assert (len(still.consents), still.time_zone) == (1, "Europe/Paris")
+    assert gone == Person()  # no consent, no time zone, no engagement
+    assert (len(still.consents), still.time_zone, len(still.engagement)) == (1, "Europe/Paris", 1)
 
 
 def _follow(running: Running, auth: Auth, changed: Any) -> int:

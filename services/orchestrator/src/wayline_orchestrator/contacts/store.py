@@ -222,7 +222,8 @@ class ContactStore:
     def move_person(self, tx: Transaction, tenant: str, person_id: str, survivor: str) -> int:
         """Give the person's contacts to `survivor` and fold their consent and attributes into the survivor's
         (the latest statement per scope wins, so a merge never revives a consent either side withdrew
-        later); both persons' locks are taken first. How many contacts moved."""
+        later), and their engagement scores; both persons' locks are taken first. How many contacts
+        moved."""
         for locked in sorted((person_id, survivor)):
             self.lock_person(tx, tenant, locked)
         moved = tx.execute(
@@ -247,16 +248,19 @@ class ContactStore:
             (survivor, tenant, person_id),
         )
         self._delete_statements(tx, tenant, person_id)
+        engagement_store.move_person(tx, tenant, person_id, survivor)
         return len(moved)
 
     def forget_person(self, tx: Transaction, tenant: str, person_id: str) -> int:
-        """Delete the person's contacts, consent and attributes (erasure); how many rows there were."""
+        """Delete the person's contacts, consent, attributes and engagement (erasure); how many rows there
+        were."""
         self.lock_person(tx, tenant, person_id)
         contacts = tx.execute(
             "DELETE FROM contacts WHERE tenant_id = ? AND person_id = ? RETURNING contact_id",
             (tenant, person_id),
         )
-        return len(contacts) + self._delete_statements(tx, tenant, person_id)
+        deleted = len(contacts) + self._delete_statements(tx, tenant, person_id)
+        return deleted + engagement_store.forget_person(tx, tenant, person_id)
 
     def _delete_statements(self, tx: Transaction, tenant: str, person_id: str) -> int:
         consents = tx.execute(
