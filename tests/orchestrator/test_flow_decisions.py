@@ -168,9 +168,14 @@ class Tenant:
         send(self.flows, self.auth, track(person, flow_id, _now_us()))
 
     def runs(self, flow_id: str, person: str) -> dict[str, StepRun]:
-        """The person's step runs in the flow, by step id (the entry's end left out)."""
+        """The person's step runs in the flow, by step id (the entry's end and the paths between steps left
+        out)."""
         found = self._store.runs(self.name, flow_id)
-        return {r.step_id: r for r in found if r.person_id == person and not r.key.endswith("/~end")}
+        return {
+            r.step_id: r
+            for r in found
+            if r.person_id == person and not r.key.endswith("/~end") and r.outcome != "PATH"
+        }
 
     def sent(self, person: str) -> list[tuple[str, str, str]]:
         """(step, action, decision) of the person's outbox messages."""

@@ -302,6 +302,13 @@ def test_a_merge_of_two_persons_in_one_flow_keeps_the_survivors_entry_and_ends_t
     assert [(m.person_id, m.idempotency_key) for m in state.messages()] == [
         (survivor, f"abandoned-cart/1/{survivor}/1/email_reminder")
     ]
+    # The statistics join step runs to entries by person and number: both moved together, both count.
+    stats = stub.GetFlowStats(
+        pb.GetFlowStatsRequest(name="flows/abandoned-cart"), metadata=auth, timeout=10
+    ).stats
+    assert (stats.entered_count, stats.active_count, stats.exited_count) == (2, 1, 1)
+    steps = {step.step_id: step for step in stats.steps}
+    assert (steps["wait_for_purchase"].entered_count, steps["email_reminder"].sent_count) == (2, 1)
 
 
 def test_a_merge_counts_the_absorbed_persons_contacts_toward_the_survivors_caps(

@@ -241,7 +241,7 @@ def show_flows(channel: grpc.Channel, auth: Auth, console: Console) -> None:
     for path, key, body in received:
         by_person.setdefault(body["data"]["person_id"], []).append((path, key, body))
     table = Table(title="abandoned cart: what each customer received", title_justify="left")
-    for column in ("customer", "story", "received", "template", "via connector", "policy suppressed"):
+    for column in ("customer", "story", "received", "template", "policy suppressed"):
         table.add_column(column)
     persons = _persons(channel, auth)
     for s in SHOPPERS:
@@ -251,29 +251,54 @@ def show_flows(channel: grpc.Channel, auth: Auth, console: Console) -> None:
             _suppression(stub, auth, person_id) if person_id and s.prefers_push and not s.buys else ""
         )
         if not got:
+            nothing = "nothing (bought: goal reached)" if s.buys else "nothing"
+            table.add_row(s.user_id, s.story, nothing, "-", suppressed or "-")
+        for i, (path, _, body) in enumerate(got):
+            via = f"{body['type'].removeprefix('message.')} via connectors/{CONNECTORS[path.strip('/')]}"
+            first = i == 0
             table.add_row(
-                s.user_id,
-                s.story,
-                "nothing (bought: goal reached)" if s.buys else "nothing",
-                "-",
-                "-",
-                suppressed or "-",
-            )
-        for path, _, body in got:
-            name = path.strip("/")
-            table.add_row(
-                s.user_id,
-                s.story,
-                body["type"].removeprefix("message."),
+                s.user_id if first else "",
+                s.story if first else "",
+                via,
                 body["data"].get("template_id", ""),
-                f"connectors/{CONNECTORS[name]}",
-                suppressed or "-",
+                (suppressed or "-") if first else "",
             )
     console.print(table)
     keys = [key for _, key, _ in received]
     console.print(
         f"{len(received)} messages delivered through connectors, each once by its Idempotency-Key "
         f"({len(set(keys))} distinct); flow step took {time.monotonic() - started:.1f} s"
+    )
+    _show_stats(stub, auth, created.flow.name, console)
+
+
+def _show_stats(stub: pb_grpc.OrchestratorServiceStub, auth: Auth, name: str, console: Console) -> None:
+    """GetFlowStats: the live counts per step, as a marketer reads them."""
+    stats = stub.GetFlowStats(pb.GetFlowStatsRequest(name=name), metadata=auth, timeout=10).stats
+    table = Table(
+        title=f"GetFlowStats {name}: {stats.entered_count} entered, {stats.converted_count} converted, "
+        f"{stats.suppressed_count} suppressed",
+        title_justify="left",
+    )
+    for column in ("step", "reached", "sent", "suppressed", "paths taken"):
+        table.add_column(column)
+    for step in stats.steps:
+        if not step.entered_count:
+            continue
+        paths = ", ".join(
+            f"{b.label or 'next'} → {b.next_step_id or 'exit'}: {b.count}" for b in step.branches
+        )
+        table.add_row(
+            step.step_id,
+            str(step.entered_count),
+            str(step.sent_count or ""),
+            str(step.suppressed_count or ""),
+            paths,
+        )
+    console.print(table)
+    console.print(
+        "offer_by_value asked Decide first (placement cart_recovery): with no model deployed for it the "
+        "decision falls back, so the customer-value tier chose the offer"
     )
 
 

@@ -1,5 +1,5 @@
 """`wayline flows apply|list|get|publish|pause|archive`: the orchestrator's flow definitions, through the
-gateway.
+gateway (`stats` and `simulate` are in flow_stats.py).
 
 `apply FILE` reads YAML documents (one or several, separated by `---`), each the proto3 JSON form of the
 contract's `Flow` with its `name` (`flows/{flow_id}`), and makes each flow's draft match it: a missing flow
@@ -27,7 +27,7 @@ from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
 from wayline_cli.actions import _GATEWAY, GatewayOption, TlsOption, _channel, _fail, _plain, err, out
 
-__all__ = ["FlowFileError", "flows_app", "read_flows"]
+__all__ = ["ApiKeyOption", "FlowFileError", "flows_app", "read_flows"]
 
 _OUTPUT_ONLY = (
     "state",
@@ -41,7 +41,9 @@ _OUTPUT_ONLY = (
 )
 _WRITABLE = ("display_name", "description", "definition")
 
-flows_app = typer.Typer(help="Apply, list, read, publish, pause and archive flows.", no_args_is_help=True)
+flows_app = typer.Typer(
+    help="Apply, list, read, publish, pause and archive flows; count and simulate them.", no_args_is_help=True
+)
 
 ApiKeyOption = Annotated[
     str,

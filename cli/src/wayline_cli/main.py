@@ -41,6 +41,7 @@ from wayline_cli.actions import actions_app
 from wayline_cli.connectors import connectors_app
 from wayline_cli.contacts import contacts_app
 from wayline_cli.decisions import decisions_app
+from wayline_cli.flow_stats import register as register_flow_stats
 from wayline_cli.flows import flows_app
 from wayline_cli.importing.command import import_command
 from wayline_cli.keys import keys_app
@@ -264,6 +265,7 @@ app.command("import")(import_command)
 app.add_typer(actions_app, name="actions")
 app.add_typer(connectors_app, name="connectors")
 app.add_typer(contacts_app, name="contacts")
+register_flow_stats(flows_app)
 app.add_typer(flows_app, name="flows")
 app.add_typer(decisions_app, name="decisions")
 app.add_typer(keys_app, name="keys")

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from wayline_journeys.customer_value import CustomerValueStore
 from wayline_journeys.decisions import DecisionEventReads
+from wayline_journeys.event_export import EventExportStore
 from wayline_journeys.funnels import FunnelStore
 from wayline_journeys.lifecycle import LifecycleStore
 from wayline_journeys.lifecycle_models import LifecycleModels
@@ -58,3 +59,5 @@ class ReadModels:
     decisions: DecisionEventReads
     """The decision service's events by decision: GetDecisionEvents, ExportDecisionEvents and
     CountDecisionOutcomes (store/decision_tables.py indexes them on the write path)."""
+    event_export: EventExportStore
+    """ExportEvents: a range's events person by person (SimulateFlow replays them)."""

@@ -25,6 +25,7 @@ from wayline_journeys.settings import JourneysSettings
 from wayline_journeys.store import JourneyStore, connect_clickhouse
 from wayline_journeys.store.customer_value import ClickHouseCustomerValues
 from wayline_journeys.store.decisions import ClickHouseDecisions
+from wayline_journeys.store.event_export import ClickHouseEventExport
 from wayline_journeys.store.features import ClickHouseFeatures
 from wayline_journeys.store.feed import FeedStateStore
 from wayline_journeys.store.funnels import ClickHouseFunnels
@@ -106,17 +107,18 @@ def journeys_service(settings: JourneysSettings) -> ServiceDefinition:
         segments=segments,
         features=ClickHouseFeatures(lambda: store.client, settings.training_set_max_rows),
         decisions=ClickHouseDecisions(store),
+        event_export=ClickHouseEventExport(store),
     )
 
     def register(server: grpc.Server) -> list[str]:
-        # RPCs JourneyServicer does not define yet fall through to the generated base: UNIMPLEMENTED.
-        servicer = JourneyServicer(  # type: ignore[abstract]
+        servicer = JourneyServicer(
             store,
             store,
             overrides,
             changes,
             settings.timeline_max_page_size,
             models=models,
+            export_max_events=settings.export_max_events,
             note_tenant=follower.tenants.note if follower else lambda tenant: None,
         )
         pb_grpc.add_JourneyServiceServicer_to_server(servicer, server)

@@ -1,8 +1,5 @@
-"""JourneyService over gRPC: thin — validate and convert, call the store, convert back.
-
-RPCs this service does not implement yet fall through to the generated base class, which the kit answers
-with UNIMPLEMENTED and the RPC's name.
-"""
+"""JourneyService over gRPC: thin — validate and convert, call the store, convert back. Every RPC of the
+contract is implemented (mypy checks it: the generated base class's methods are abstract to it)."""
 
 from __future__ import annotations
 
@@ -37,6 +34,8 @@ from wayline_journeys.decision_converters import (
     export_query,
 )
 from wayline_journeys.errors import PersonNotFound
+from wayline_journeys.event_export import export_events
+from wayline_journeys.event_export_converters import event_export_query, event_export_response
 from wayline_journeys.events import EventWrites, TimelineReads, cursor_after
 from wayline_journeys.features import profile_features
 from wayline_journeys.features_converters import profile_query, profile_response
@@ -98,10 +97,13 @@ class JourneyServicer(pb_grpc.JourneyServiceServicer):
         max_page_size: int,
         *,
         models: ReadModels,
+        export_max_events: int = 5_000_000,
         note_tenant: Callable[[str], None] = _ignore,
     ) -> None:
-        """`note_tenant` is told the tenant of every write (the override-feed follower follows it)."""
+        """`note_tenant` is told the tenant of every write (the override-feed follower follows it);
+        `export_max_events` bounds one ExportEvents call."""
         self._models = models
+        self._export_max_events = export_max_events
         self._events = events
         self._timelines = timelines
         self._overrides = overrides
@@ -247,6 +249,18 @@ class JourneyServicer(pb_grpc.JourneyServiceServicer):
 
         for part in export_training_set(self._models.features, query, keep_going):
             yield part_response(part)
+
+    def ExportEvents(  # noqa: N802
+        self, request: pb.ExportEventsRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.ExportEventsResponse]:
+        query = event_export_query(require_tenant(), request)
+
+        def keep_going() -> bool:
+            remaining_seconds()  # raises DEADLINE_EXCEEDED once the caller's deadline has passed
+            return context.is_active()  # False once the caller has gone away
+
+        for chunk in export_events(self._models.event_export, query, self._export_max_events, keep_going):
+            yield event_export_response(chunk)
 
     def GetDecisionEvents(  # noqa: N802
         self, request: pb.GetDecisionEventsRequest, context: grpc.ServicerContext

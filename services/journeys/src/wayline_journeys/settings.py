@@ -58,6 +58,13 @@ class JourneysSettings(ServiceSettings):
         description="Seconds between two reads of identity's override feed (doubled after each failed read, "
         "up to ten times this and at most 30 s); 0 turns the follower off.",
     )
+    export_max_events: int = Field(
+        default=5_000_000,
+        ge=1,
+        description="Most events one ExportEvents call may stream (after sampling and the name filter); a "
+        "larger export is refused up front (RESOURCE_EXHAUSTED, QUERY_TOO_LARGE) so that callers narrow the "
+        "range or lower max_persons rather than time out.",
+    )
     training_set_max_rows: int = Field(
         default=1_000_000,
         ge=1,

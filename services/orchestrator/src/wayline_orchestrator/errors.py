@@ -14,6 +14,7 @@ from wayline.common.errors import (
     FieldViolation,
     InvalidArgument,
     NotFound,
+    ResourceExhausted,
     Unavailable,
 )
 
@@ -32,9 +33,12 @@ __all__ = [
     "FlowStateConflict",
     "FlowStoreUnavailable",
     "FlowVersionNotFound",
+    "HistoryUnavailable",
+    "JourneysNotConfigured",
     "LedgerUnavailable",
     "PersonLookupUnavailable",
     "PolicyInvalid",
+    "SimulationTooLarge",
 ]
 
 
@@ -228,4 +232,39 @@ class PersonLookupUnavailable(Unavailable):
             f"the journeys service did not answer a flow's question about a person ({detail}); retry with "
             "backoff",
             retry_after=1.0,
+        )
+
+
+class JourneysNotConfigured(FailedPrecondition):
+    """SimulateFlow replays journeys' history, and no journeys address is configured."""
+
+    default_reason = "JOURNEYS_NOT_CONFIGURED"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "simulations read the stored events from journeys, and WAYLINE_ORCHESTRATOR_JOURNEYS_ADDRESS is "
+            "empty"
+        )
+
+
+class HistoryUnavailable(Unavailable):
+    """Journeys could not be reached, or failed, while a simulation read its history: retryable."""
+
+    default_reason = "JOURNEYS_UNAVAILABLE"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            f"journeys could not export the history: {detail}; retry with backoff", retry_after=1.0
+        )
+
+
+class SimulationTooLarge(ResourceExhausted):
+    """Journeys refused to export the range: it holds more events than one export streams."""
+
+    default_reason = "QUERY_TOO_LARGE"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            f"the range is too large to simulate ({detail}); narrow time_range or lower max_persons",
+            quota_subject="export_events",
         )

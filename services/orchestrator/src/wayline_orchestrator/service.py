@@ -1,13 +1,14 @@
 """Wires the orchestrator together: the contact ledger's, the flows' and the connectors' stores and the
 flows' runtime (one database), the flows' timer loop, the outbox dispatcher's loop (dispatch.py), the
 follower of identity's override feed (override_feed.py: merges and erasures) and OrchestratorService. The
-contact policy, the ledger, the flow definitions' and the connectors' RPCs are served, and ObserveEvents
-runs the published flows;
-SimulateFlow and GetFlowStats answer UNIMPLEMENTED (with the RPC's name) until they land. `clock`
+contact policy, the ledger, the flow definitions' and the connectors' RPCs are served, ObserveEvents runs
+the published flows, GetFlowStats counts them and SimulateFlow replays journeys' history through the same
+runtime. `clock`
 (microseconds since the epoch) is for tests: a fake one moves the ledger's and the flows' time."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import grpc
@@ -27,6 +28,10 @@ from wayline_orchestrator.flows.runtime import FlowRuntime, RuntimeStore, TimerL
 from wayline_orchestrator.flows.runtime.decisions import DecisionLookup, NoDecisions
 from wayline_orchestrator.flows.runtime.lookups import Lookups, NoPersons
 from wayline_orchestrator.flows.runtime.outbox_store import OutboxStore
+from wayline_orchestrator.flows.runtime.stats_store import StatsStore
+from wayline_orchestrator.flows.simulations import FlowSimulations
+from wayline_orchestrator.flows.stats import FlowStatistics
+from wayline_orchestrator.journeys_history import JourneysHistory
 from wayline_orchestrator.merged_persons import MergedPersons
 from wayline_orchestrator.override_cursors import OverrideCursors
 from wayline_orchestrator.override_feed import IdentityOverrideFeed, OverrideFollower
@@ -43,6 +48,17 @@ def _decisions(peers: Peers, settings: OrchestratorSettings) -> DecisionLookup:
     if peers.decision is None:
         return NoDecisions()
     return GrpcDecisions(peers.decision, settings.decision_timeout_seconds)
+
+
+def _followed(
+    settings: OrchestratorSettings, peers: Peers, states: PersonStates
+) -> tuple[PersonStates | None, OverrideFollower | None]:
+    """The person states and their follower of identity's override feed; neither without an identity
+    address, or with polling off."""
+    if peers.identity is None or settings.override_poll_seconds <= 0:
+        return None, None
+    feed = IdentityOverrideFeed(peers.identity)
+    return states, OverrideFollower(feed, states, poll_seconds=settings.override_poll_seconds)
 
 
 def orchestrator_service(
@@ -69,6 +85,14 @@ def orchestrator_service(
         if clock
         else FlowRuntime(runtime_store, flow_store, ledger, lease_us=lease_us, lookups=lookups)
     )
+    statistics = FlowStatistics(flows, StatsStore(runtime_store), clock or (lambda: time.time_ns() // 1_000))
+    simulations = FlowSimulations(
+        flows,
+        ledger,
+        runtime.lookups,
+        JourneysHistory(peers.journeys) if peers.journeys else None,
+        settings.service_dir / "simulations",
+    )
     timers = TimerLoop(runtime.fire_due, settings.timer_poll_interval_seconds, settings.timer_batch_size)
     outbox_store = OutboxStore(db)
     dead_letters = DeadLetters(connector_store, outbox_store)
@@ -81,21 +105,22 @@ def orchestrator_service(
         settings.outbox_batch_size,
         "flow-outbox",
     )
-    cursors = OverrideCursors(db)
-    merged = MergedPersons(db)
-    states: PersonStates | None = None
-    follower: OverrideFollower | None = None
-    if peers.identity is not None and settings.override_poll_seconds > 0:
-        moved = (runtime_store, outbox_store, store, connector_store, cursors, merged)
-        states = PersonStates(*moved, clock) if clock else PersonStates(*moved)
-        follower = OverrideFollower(
-            IdentityOverrideFeed(peers.identity), states, poll_seconds=settings.override_poll_seconds
-        )
+    cursors, merged = OverrideCursors(db), MergedPersons(db)
+    moved = (runtime_store, outbox_store, store, connector_store, cursors, merged)
+    states, follower = _followed(
+        settings, peers, PersonStates(*moved, clock) if clock else PersonStates(*moved)
+    )
 
     def register(server: grpc.Server) -> list[str]:
-        # The RPCs OrchestratorServicer does not define yet fall through to the generated base: UNIMPLEMENTED.
-        servicer = OrchestratorServicer(  # type: ignore[abstract]
-            ledger, flows, connectors, runtime, dead_letters, persons=states
+        servicer = OrchestratorServicer(  # every RPC of the contract (mypy checks: the base's are abstract)
+            ledger,
+            flows,
+            connectors,
+            runtime,
+            dead_letters,
+            statistics=statistics,
+            simulations=simulations,
+            persons=states,
         )
         pb_grpc.add_OrchestratorServiceServicer_to_server(servicer, server)
         return [pb.DESCRIPTOR.services_by_name["OrchestratorService"].full_name]

@@ -4,16 +4,16 @@ The contact policy and ledger's RPCs (GetContactPolicy, UpdateContactPolicy, Che
 ListContacts) are served here, and ObserveEvents keeps what events say of a person (consent, preferred
 channel, time zone, engagement with messages), then offers the events to the flows' runtime (entries, waits,
 goals). The flow definitions' RPCs (Create/Get/List/Update/Publish/Pause/ArchiveFlow) are served by the
-flow catalogue, the connectors' (dead letters included) by ConnectorRpcs. SimulateFlow and GetFlowStats
-fall through to the generated base class, which the kit answers with UNIMPLEMENTED and the RPC's name,
-until they land.
+flow catalogue, the connectors' (dead letters included) by ConnectorRpcs. GetFlowStats counts from the
+runtime's records (flows/stats.py), and SimulateFlow replays journeys' history through the same runtime
+against a throwaway store (flows/simulation.py).
 """
 
 from __future__ import annotations
 
 import grpc
 
-from wayline.common.context import require_tenant
+from wayline.common.context import remaining_seconds, require_tenant
 from wayline.event.v1 import event_pb2
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
@@ -42,8 +42,11 @@ from wayline_orchestrator.flow_converters import (
 )
 from wayline_orchestrator.flows import FlowCatalogue
 from wayline_orchestrator.flows.runtime import FlowRuntime
+from wayline_orchestrator.flows.simulations import FlowSimulations
+from wayline_orchestrator.flows.stats import FlowStatistics
 from wayline_orchestrator.person_events import engagements, occurrences, person_statements, with_survivors
 from wayline_orchestrator.person_overrides import ObservedPersons, Unfollowed
+from wayline_orchestrator.stats_converters import flow_stats_message, flow_stats_request, simulation_ask
 
 __all__ = ["OrchestratorServicer"]
 
@@ -57,6 +60,8 @@ class OrchestratorServicer(ConnectorRpcs, pb_grpc.OrchestratorServiceServicer):
         runtime: FlowRuntime,
         dead_letters: DeadLetters,
         *,
+        statistics: FlowStatistics,
+        simulations: FlowSimulations,
         persons: ObservedPersons | None = None,
     ) -> None:
         self._ledger = ledger
@@ -64,6 +69,8 @@ class OrchestratorServicer(ConnectorRpcs, pb_grpc.OrchestratorServiceServicer):
         self._connectors = connectors
         self._runtime = runtime
         self._dead_letters = dead_letters
+        self._statistics = statistics
+        self._simulations = simulations
         # What the override feed taught (ADR 38): ObserveEvents' tenants are followed from then on, and an
         # event still under a merged person's id is the survivor's.
         self._persons = persons or Unfollowed()
@@ -173,3 +180,23 @@ class OrchestratorServicer(ConnectorRpcs, pb_grpc.OrchestratorServiceServicer):
     ) -> pb.ArchiveFlowResponse:
         archived = self._flows.archive(require_tenant(), flow_id_of(request.name))
         return pb.ArchiveFlowResponse(flow=flow_message(archived))
+
+    def GetFlowStats(  # noqa: N802
+        self, request: pb.GetFlowStatsRequest, context: grpc.ServicerContext
+    ) -> pb.GetFlowStatsResponse:
+        flow_id, version, start, end = flow_stats_request(request)
+        stats = self._statistics.get(require_tenant(), flow_id, version, start, end)
+        return pb.GetFlowStatsResponse(stats=flow_stats_message(stats))
+
+    def SimulateFlow(  # noqa: N802
+        self, request: pb.SimulateFlowRequest, context: grpc.ServicerContext
+    ) -> pb.SimulateFlowResponse:
+        ask = simulation_ask(request)
+
+        def keep_going() -> None:
+            remaining_seconds()  # raises DEADLINE_EXCEEDED once the caller's deadline has passed
+
+        result = self._simulations.run(require_tenant(), ask, keep_going)
+        return pb.SimulateFlowResponse(
+            stats=flow_stats_message(result.stats), evaluated_person_count=result.evaluated_persons
+        )

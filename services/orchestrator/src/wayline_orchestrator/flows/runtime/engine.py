@@ -84,6 +84,11 @@ class FlowRuntime:
         self._lease_us = lease_us
         self._definitions: OrderedDict[tuple[str, str, int], Definition] = OrderedDict()
 
+    @property
+    def lookups(self) -> Lookups:
+        """What entries ask other services; SimulateFlow runs its simulations with the same."""
+        return self._lookups
+
     def _definition(self, tx: Transaction, tenant: str, flow_id: str, version: int) -> Definition | None:
         """A published version's definition; kept in memory once read (a version never changes)."""
         key = (tenant, flow_id, version)

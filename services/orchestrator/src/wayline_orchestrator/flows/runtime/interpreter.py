@@ -10,12 +10,17 @@ is the contact's id in the ledger and the message's idempotency key in the outbo
 An action step with a `decision_placement` sends the action DecisionService.Decide ranks first (among its
 `candidate_action_ids`), or its own `action_id` when the decision falls back; the contact, the message and
 the step run carry the decision's id, so feedback can be linked to it.
+
+Every move from one step to the next is recorded as a `PATH` step run (the step left, the path's label —
+a branch's or variant's label, `default`, `next`, `timeout`, `engaged`, `not_engaged`, `suppressed`,
+`skip_ahead` — and the step reached, '' for the end), so that the flow's statistics (flows/stats.py) count
+arrivals and branches with GROUP BY rather than replaying entries.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, TypeAlias
 
 from wayline_orchestrator.contacts import Contact, ContactLedger, learned_channel
 from wayline_orchestrator.flows.runtime.conditions import Facts, holds, with_person_answers
@@ -28,7 +33,10 @@ from wayline_orchestrator.flows.runtime.runs import SECOND, Run, local_due, micr
 from wayline_orchestrator.flows.runtime.runs import us as _us
 from wayline_orchestrator.flows.runtime.store import RuntimeStore
 
-__all__ = ["MAX_EVENTS", "MAX_STEPS_PER_RUN", "SUPPRESSION_WAIT_LIMIT_US", "Interpreter", "Run"]
+__all__ = ["ENTRY", "MAX_EVENTS", "MAX_STEPS_PER_RUN", "SUPPRESSION_WAIT_LIMIT_US", "Interpreter", "Run"]
+
+ENTRY = "~entry"  # the step id of what precedes an entry's first step, in step runs
+Path: TypeAlias = tuple[str, str]  # the label of the way out of a step, and the step it leads to ('' = end)
 
 SUPPRESSION_WAIT_LIMIT_US = 7 * 86_400 * SECOND
 MAX_STEPS_PER_RUN = 200  # a definition has at most 200 steps, and every cycle holds a wait
@@ -63,7 +71,9 @@ class Interpreter:
                 if end is not None:
                     self._exit_timer(run, f"time_exit{i}", end, reason)
             # segment_exit needs segment membership changes: not handled yet.
-        self._go(run, definition.get("entry_step_id", ""))
+        first = definition.get("entry_step_id", "")
+        self._record_path(run, ENTRY, ("entry", first))
+        self._go(run, first)
 
     def resume(self, run: Run, timer: Timer) -> None:
         """A timer of the entry is due (the timer is already deleted in this transaction)."""
@@ -82,16 +92,18 @@ class Interpreter:
         entry.status = EntryStatus.ACTIVE
         if "wait" in step:
             wait = step["wait"]
-            following = (
-                wait["event"].get("timeout_step_id", "") if "event" in wait else wait.get("next_step_id", "")
-            )
-            self._go(run, following)
+            if "event" in wait:
+                self._take(run, ("timeout", wait["event"].get("timeout_step_id", "")))
+            else:
+                self._take(run, ("next", wait.get("next_step_id", "")))
         elif "goal" in step:
-            self._go(run, step["goal"].get("timeout_step_id", ""))
+            self._take(run, ("timeout", step["goal"].get("timeout_step_id", "")))
         elif "engagement_branch" in step:
-            self._go(run, step["engagement_branch"].get("not_engaged_step_id", ""))
+            self._take(run, ("not_engaged", step["engagement_branch"].get("not_engaged_step_id", "")))
         elif "action" in step:
-            self._continue(run, self._action(run, entry.step_id, step["action"]))
+            path = self._action(run, entry.step_id, step["action"])
+            if path is not None:
+                self._take(run, path)
 
     def observe(self, run: Run, event: Occurrence) -> None:
         """An event of the entry's person: kept for the conditions, then the flow's goal and exit conditions,
@@ -124,23 +136,23 @@ class Interpreter:
             self._store.delete_timer(run.tx, run.tenant, waiting_on)
             entry.converted_time = entry.converted_time or run.now
             entry.status = EntryStatus.ACTIVE
-            self._go(run, skip_to)
+            self._take(run, ("next", skip_to))
             return
         if entry.status is not EntryStatus.WAITING:
             return
         step = run.steps.get(entry.step_id, {})
-        following: str | None = None
+        path: Path | None = None
         if "wait" in step and "event" in step["wait"] and _matches(event, step["wait"]["event"].get("event")):
-            following = step["wait"].get("next_step_id", "")
+            path = ("next", step["wait"].get("next_step_id", ""))
         elif "goal" in step and _matches(event, step["goal"].get("event")):
             entry.converted_time = entry.converted_time or run.now
-            following = step["goal"].get("next_step_id", "")
+            path = ("next", step["goal"].get("next_step_id", ""))
         elif "engagement_branch" in step and self._engaged(run, step["engagement_branch"], event):
-            following = step["engagement_branch"].get("engaged_step_id", "")
-        if following is not None:
+            path = ("engaged", step["engagement_branch"].get("engaged_step_id", ""))
+        if path is not None:
             self._store.delete_timer(run.tx, run.tenant, entry.step_key(entry.step_id))
             entry.status = EntryStatus.ACTIVE
-            self._go(run, following)
+            self._take(run, path)
 
     def _skip_ahead(self, run: Run, event: Occurrence) -> str | None:
         """The goal step with `skip_ahead` the event meets (the person jumps there, converted, and goes on to
@@ -148,6 +160,7 @@ class Interpreter:
         for step_id, step in run.steps.items():
             goal = step.get("goal", {})
             if goal.get("skip_ahead") and step_id != run.entry.step_id and _matches(event, goal.get("event")):
+                self._record_path(run, run.entry.step_id, ("skip_ahead", step_id))
                 run.entry.step_id = step_id
                 run.entry.visits = {**run.entry.visits, step_id: run.entry.visits.get(step_id, 0) + 1}
                 self._record(run, step_id, "GOAL", reason="skip_ahead")
@@ -174,18 +187,20 @@ class Interpreter:
             visits = {k: v for k, v in entry.visits.items() if not k.startswith(f"{step_id}~")}
             entry.visits = {**visits, step_id: entry.visits.get(step_id, 0) + 1}
             entry.status = EntryStatus.ACTIVE
-            following = self._arrive(run, step_id, step)
-            if following is None:
+            path = self._arrive(run, step_id, step)
+            if path is None:
                 return
-            step_id = following
+            self._record_path(run, step_id, path)
+            step_id = path[1]
         self._end(run, EntryStatus.EXITED, "step_limit")
 
-    def _continue(self, run: Run, following: str | None) -> None:
-        if following is not None:
-            self._go(run, following)
+    def _take(self, run: Run, path: Path) -> None:
+        """Leave the entry's current step by `path` and go on from the step it leads to."""
+        self._record_path(run, run.entry.step_id, path)
+        self._go(run, path[1])
 
-    def _arrive(self, run: Run, step_id: str, step: dict[str, Any]) -> str | None:
-        """Run one step; the step to go to next, or None when the entry waits or has left."""
+    def _arrive(self, run: Run, step_id: str, step: dict[str, Any]) -> Path | None:
+        """Run one step; the path out of it, or None when the entry waits or has left."""
         entry = run.entry
         if "wait" in step:
             return self._wait(run, step_id, step["wait"])
@@ -197,9 +212,9 @@ class Interpreter:
                 if holds(chosen.get("condition", {}), facts):
                     label = chosen.get("label", "")
                     self._record(run, step_id, "BRANCH", label=label, **_decisions_of(facts))
-                    return str(chosen.get("next_step_id", ""))
+                    return str(label), str(chosen.get("next_step_id", ""))
             self._record(run, step_id, "BRANCH", label="", **_decisions_of(facts))
-            return str(branch.get("default_step_id", ""))
+            return "default", str(branch.get("default_step_id", ""))
         if "split" in step:
             bucket, total = split_bucket(entry.flow_id, step_id, entry.person_id), 0.0
             variants = step["split"].get("variants", [])
@@ -207,8 +222,8 @@ class Interpreter:
                 total += float(variant.get("weight", 0.0))
                 if bucket < total or variant is variants[-1]:
                     self._record(run, step_id, "VARIANT", label=variant.get("label", ""))
-                    return str(variant.get("next_step_id", ""))
-            return ""
+                    return str(variant.get("label", "")), str(variant.get("next_step_id", ""))
+            return "default", ""
         if "action" in step:
             return self._action(run, step_id, step["action"])
         if "goal" in step:
@@ -222,28 +237,28 @@ class Interpreter:
         self._end(run, EntryStatus.EXITED, "unknown_step")
         return None
 
-    def _goal(self, run: Run, step_id: str, goal: dict[str, Any]) -> str | None:
+    def _goal(self, run: Run, step_id: str, goal: dict[str, Any]) -> Path | None:
         """Met already (an event since entry counts), or held until the goal event or the timeout."""
         entry = run.entry
         if entry.converted_time is not None or any(
             _matches(Occurrence.of_json(e), goal.get("event")) for e in entry.events
         ):
             entry.converted_time = entry.converted_time or run.now
-            return str(goal.get("next_step_id", ""))
+            return "next", str(goal.get("next_step_id", ""))
         if goal.get("timeout"):
             self._hold(run, step_id, run.now + _us(goal["timeout"]))
         else:
             entry.status = EntryStatus.WAITING  # until the goal, or the flow's max duration
         return None
 
-    def _wait(self, run: Run, step_id: str, wait: dict[str, Any]) -> str | None:
+    def _wait(self, run: Run, step_id: str, wait: dict[str, Any]) -> Path | None:
         if "duration" in wait:
             due = run.now + _us(wait["duration"])
         elif "time" in wait:
             moment = micros_of(wait["time"])
             due = run.now if moment is None else moment
             if due <= run.now:
-                return str(wait.get("next_step_id", ""))
+                return "next", str(wait.get("next_step_id", ""))
         elif "local_time" in wait:
             local = wait["local_time"]
             zone = (
@@ -256,7 +271,7 @@ class Interpreter:
         self._hold(run, step_id, due)
         return None
 
-    def _action(self, run: Run, step_id: str, action: dict[str, Any]) -> str | None:
+    def _action(self, run: Run, step_id: str, action: dict[str, Any]) -> Path | None:
         """Send through the ledger and the outbox, or follow the step's suppression behaviour."""
         entry = run.entry
         key = entry.step_key(step_id)
@@ -266,7 +281,7 @@ class Interpreter:
             action = {**action, "action_id": decided.action_id}
         if decided and not action.get("action_id") and not action.get("connector"):
             self._record(run, step_id, "NOT_SENT", **noted)  # no action of its own to fall back to
-            return str(action.get("next_step_id", ""))
+            return "next", str(action.get("next_step_id", ""))
         contact = Contact(
             contact_id=key,
             person_id=entry.person_id,
@@ -288,7 +303,7 @@ class Interpreter:
                 message = dataclasses.replace(message, decision_id=decided.decision_id)
             self._store.add_message(run.tx, run.tenant, message)
             self._record(run, step_id, "SENT", contact_id=key, **noted)
-            return str(action.get("next_step_id", ""))
+            return "next", str(action.get("next_step_id", ""))
         reasons = [
             {"reason": v.reason, "rule": v.rule, "description": v.description} for v in outcome.violations
         ]
@@ -305,7 +320,7 @@ class Interpreter:
             **noted,
         )
         if behaviour == "SUPPRESSION_BEHAVIOR_BRANCH":
-            return str(action.get("suppressed_step_id", ""))
+            return "suppressed", str(action.get("suppressed_step_id", ""))
         if behaviour == "SUPPRESSION_BEHAVIOR_EXIT":
             self._end(run, EntryStatus.EXITED, "suppressed")
             return None
@@ -318,7 +333,7 @@ class Interpreter:
                 if due > run.now and due - first <= SUPPRESSION_WAIT_LIMIT_US:
                     self._hold(run, step_id, due)
                     return None
-        return str(action.get("next_step_id", ""))
+        return "suppressed", str(action.get("next_step_id", ""))
 
     # Helpers.
 
@@ -393,6 +408,10 @@ class Interpreter:
             due_time=due,
         )
 
+    def _record_path(self, run: Run, step_id: str, path: Path) -> None:
+        key = f"{run.entry.step_key(step_id)}~path"
+        self._record(run, step_id, "PATH", key, label=path[0], next_step_id=path[1])
+
     def _exit_timer(self, run: Run, name: str, due: int, reason: str) -> None:
         entry = run.entry
         timer = Timer(
@@ -410,7 +429,7 @@ class Interpreter:
         entry = run.entry
         entry.status, entry.reason = status, reason
         self._store.delete_entry_timers(run.tx, run.tenant, entry)
-        self._record(run, entry.step_id or "~entry", status.value, f"{entry.key()}/~end", reason=reason)
+        self._record(run, entry.step_id or ENTRY, status.value, f"{entry.key()}/~end", reason=reason)
 
     def _record(self, run: Run, step_id: str, outcome: str, key: str = "", **detail: Any) -> None:
         entry = run.entry

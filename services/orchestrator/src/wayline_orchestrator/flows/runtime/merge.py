@@ -14,6 +14,7 @@ from __future__ import annotations
 from itertools import groupby
 
 from wayline.common.sql import Transaction
+from wayline_orchestrator.flows.runtime.interpreter import ENTRY
 from wayline_orchestrator.flows.runtime.model import Entry, EntryStatus, StepRun
 from wayline_orchestrator.flows.runtime.store import RuntimeStore
 
@@ -37,7 +38,7 @@ def _end_merged(store: RuntimeStore, tx: Transaction, tenant: str, entry: Entry,
         version=entry.version,
         person_id=entry.person_id,
         entry_number=entry.number,
-        step_id=entry.step_id or "~entry",
+        step_id=entry.step_id or ENTRY,
         outcome=EntryStatus.EXITED.value,
         run_time=now,
         detail={"reason": MERGED},

@@ -70,6 +70,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE flow_outbox ADD COLUMN reason TEXT NOT NULL DEFAULT ''",
         "CREATE INDEX flow_outbox_by_next ON flow_outbox (state, next_time)",
     ),
+    (
+        # Statistics (flows/stats.py) aggregate in SQL: a step run's entry and version, and its label (a
+        # path's, a branch's or a variant's label, or an end's reason) and the step a PATH run leads to; an
+        # entry's conversion time out of its body. Rows written before read as version 0 (not counted).
+        "ALTER TABLE flow_step_runs ADD COLUMN version BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE flow_step_runs ADD COLUMN entry_number BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE flow_step_runs ADD COLUMN label TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE flow_step_runs ADD COLUMN next_step_id TEXT NOT NULL DEFAULT ''",
+        "CREATE INDEX flow_step_runs_by_flow ON flow_step_runs (tenant_id, flow_id, version, step_id)",
+        "ALTER TABLE flow_entries ADD COLUMN converted_time BIGINT",
+        "CREATE INDEX flow_entries_by_flow ON flow_entries (tenant_id, flow_id, version, entered_time)",
+    ),
 )
 _ENTRY_COLUMNS = (
     "flow_id, person_id, entry_number, version, step_id, status, revision, entered_time, update_time,"
@@ -196,10 +208,10 @@ class RuntimeStore:
     def insert_entry(self, tx: Transaction, tenant: str, entry: Entry) -> bool:
         """Add an entry; False (nothing written) when its number or its triggering event is already taken."""
         rows = tx.execute(
-            f"INSERT INTO flow_entries (tenant_id, {_ENTRY_COLUMNS})"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            f"INSERT INTO flow_entries (tenant_id, {_ENTRY_COLUMNS}, converted_time)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT DO NOTHING RETURNING entry_number",
-            (tenant, *_entry_params(entry)),
+            (tenant, *_entry_params(entry), entry.converted_time),
         )
         return bool(rows)
 
@@ -207,14 +219,15 @@ class RuntimeStore:
         """Write an entry read (and locked) in this transaction."""
         body = _entry_params(entry)[-1]
         tx.execute(
-            "UPDATE flow_entries SET step_id = ?, status = ?, revision = ?, update_time = ?, body = ?"
-            " WHERE tenant_id = ? AND flow_id = ? AND person_id = ? AND entry_number = ?",
+            "UPDATE flow_entries SET step_id = ?, status = ?, revision = ?, update_time = ?, body = ?,"
+            " converted_time = ? WHERE tenant_id = ? AND flow_id = ? AND person_id = ? AND entry_number = ?",
             (
                 entry.step_id,
                 entry.status.value,
                 entry.revision,
                 entry.update_time,
                 body,
+                entry.converted_time,
                 tenant,
                 entry.flow_id,
                 entry.person_id,
@@ -280,9 +293,11 @@ class RuntimeStore:
             run = StepRun(**json.loads(body))
             number = numbers.get((run.flow_id, run.entry_number), run.entry_number)
             moved = dataclasses.replace(run, person_id=survivor, entry_number=number)
-            updates.append((survivor, json.dumps(asdict(moved), sort_keys=True), tenant, key))
+            updates.append((survivor, number, json.dumps(asdict(moved), sort_keys=True), tenant, key))
         tx.executemany(
-            "UPDATE flow_step_runs SET person_id = ?, body = ? WHERE tenant_id = ? AND step_key = ?", updates
+            "UPDATE flow_step_runs SET person_id = ?, entry_number = ?, body = ?"
+            " WHERE tenant_id = ? AND step_key = ?",
+            updates,
         )
 
     def forget_person(self, tx: Transaction, tenant: str, person_id: str) -> int:
@@ -347,6 +362,15 @@ class RuntimeStore:
             )
         return sorted((_timer(row) for row in rows), key=lambda pair: pair[1].due_time)
 
+    def next_due(self, tenant: str, person_id: str) -> int | None:
+        """When the person's earliest timer is due; None when they have none."""
+        with self.transaction() as tx:
+            rows = tx.execute(
+                "SELECT MIN(due_time) FROM flow_timers WHERE tenant_id = ? AND person_id = ?",
+                (tenant, person_id),
+            )
+        return None if not rows or rows[0][0] is None else int(rows[0][0])
+
     def timers(self, tenant: str) -> list[Timer]:
         with self.transaction() as tx:
             rows = tx.execute(
@@ -382,6 +406,16 @@ class RuntimeStore:
             )
         return [Message(**json.loads(row[0])) for row in rows]
 
+    def messages_of(self, tenant: str, person_id: str) -> list[Message]:
+        """The outbox's messages to one person, oldest first."""
+        with self.transaction() as tx:
+            rows = tx.execute(
+                "SELECT body FROM flow_outbox WHERE tenant_id = ? AND person_id = ?"
+                " ORDER BY create_time, idempotency_key",
+                (tenant, person_id),
+            )
+        return [Message(**json.loads(row[0])) for row in rows]
+
     def run(self, tx: Transaction, tenant: str, key: str) -> StepRun | None:
         rows = tx.execute(
             "SELECT body FROM flow_step_runs WHERE tenant_id = ? AND step_key = ?", (tenant, key)
@@ -391,7 +425,8 @@ class RuntimeStore:
     def add_runs(self, tx: Transaction, tenant: str, runs: Sequence[StepRun]) -> None:
         tx.executemany(
             "INSERT INTO flow_step_runs (tenant_id, step_key, flow_id, person_id, step_id, outcome, run_time,"
-            " body) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            " body, version, entry_number, label, next_step_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
             [
                 (
                     tenant,
@@ -402,6 +437,10 @@ class RuntimeStore:
                     r.outcome,
                     r.run_time,
                     json.dumps(asdict(r), sort_keys=True),
+                    r.version,
+                    r.entry_number,
+                    str(r.detail.get("label", r.detail.get("reason", ""))),
+                    str(r.detail.get("next_step_id", "")),
                 )
                 for r in runs
             ],

@@ -1,0 +1,40 @@
+"""ExportEvents: the request validated into an EventExportQuery (every bad field reported at once, with its
+path from the request's root), and a chunk of records into a response."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from wayline.common.errors import FieldViolation, InvalidArgument
+from wayline.common.timestamps import to_datetime
+from wayline.journeys.v1 import journeys_service_pb2 as pb
+from wayline_journeys.converters import record_to_event
+from wayline_journeys.event_export import EventExportQuery
+from wayline_journeys.events import EventRecord
+
+__all__ = ["event_export_query", "event_export_response"]
+
+
+def event_export_query(tenant: str, request: pb.ExportEventsRequest) -> EventExportQuery:
+    violations: list[FieldViolation] = []
+    window = request.time_range
+    for bound in ("start", "end"):
+        if not window.HasField(bound):
+            violations.append(FieldViolation(f"time_range.{bound}", f"set the range's {bound}", "REQUIRED"))
+    start, end = to_datetime(window.start), to_datetime(window.end)
+    if not violations and start >= end:
+        violations.append(FieldViolation("time_range", "start must be before end", "INVALID_RANGE"))
+    if request.max_persons < 0:
+        violations.append(FieldViolation("max_persons", "must not be negative", "OUT_OF_RANGE"))
+    violations += [
+        FieldViolation(f"event_names[{i}]", "must not be empty", "REQUIRED")
+        for i, name in enumerate(request.event_names)
+        if not name
+    ]
+    if violations:
+        raise InvalidArgument("the export request is invalid; see the field violations", violations)
+    return EventExportQuery(tenant, start, end, request.max_persons, tuple(request.event_names))
+
+
+def event_export_response(records: Sequence[EventRecord]) -> pb.ExportEventsResponse:
+    return pb.ExportEventsResponse(events=[record_to_event(r) for r in records])

@@ -1,0 +1,137 @@
+"""GetFlowStats and SimulateFlow: requests checked into plain values (every bad field reported at once, with
+its path from the request's root), and FlowStats back into its message."""
+
+from __future__ import annotations
+
+import math
+
+from google.protobuf import json_format
+
+from wayline.common.errors import FieldViolation
+from wayline.event.v1 import event_pb2
+from wayline.orchestrator.v1 import flow_stats_pb2
+from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
+from wayline_orchestrator.converters import micros, timestamp
+from wayline_orchestrator.errors import FlowInvalid
+from wayline_orchestrator.flow_converters import flow_id_of, unknown_enum_values
+from wayline_orchestrator.flows.simulations import DEFAULT_MAX_PERSONS, MAX_PERSONS, SimulationAsk
+from wayline_orchestrator.flows.stats import FlowStats
+
+__all__ = ["flow_stats_message", "flow_stats_request", "simulation_ask"]
+
+
+def _range(
+    window: event_pb2.TimeRange, required: bool, problems: list[FieldViolation]
+) -> tuple[int | None, int | None]:
+    start = micros(window.start) if window.HasField("start") else None
+    end = micros(window.end) if window.HasField("end") else None
+    if required:
+        problems += [
+            FieldViolation(f"time_range.{bound}", f"set the range's {bound}", "REQUIRED")
+            for bound, value in (("start", start), ("end", end))
+            if value is None
+        ]
+    if start is not None and end is not None and start >= end:
+        problems.append(FieldViolation("time_range", "start must be before end", "INVALID_RANGE"))
+    return start, end
+
+
+def _flow_id(name: str, problems: list[FieldViolation]) -> str:
+    try:
+        return flow_id_of(name)
+    except FlowInvalid as invalid:
+        problems += invalid.violations
+        return ""
+
+
+def flow_stats_request(request: pb.GetFlowStatsRequest) -> tuple[str, int, int | None, int | None]:
+    """(the flow id, the version or 0, the entries' range start and end, each None when open)."""
+    problems: list[FieldViolation] = []
+    flow_id = _flow_id(request.name, problems)
+    if request.version < 0:
+        problems.append(FieldViolation("version", "must not be negative", "OUT_OF_RANGE"))
+    start, end = _range(request.time_range, False, problems)
+    if problems:
+        raise FlowInvalid(problems)
+    return flow_id, request.version, start, end
+
+
+def simulation_ask(request: pb.SimulateFlowRequest) -> SimulationAsk:
+    problems: list[FieldViolation] = []
+    flow_id = ""
+    definition = None
+    given = request.HasField("definition")
+    if request.name and given:
+        problems.append(FieldViolation("definition", "set name or definition, not both", "ONE_OF"))
+    elif not request.name and not given:
+        problems.append(FieldViolation("name", "set name (a flow's draft) or definition", "REQUIRED"))
+    elif request.name:
+        flow_id = _flow_id(request.name, problems)
+    else:
+        problems += unknown_enum_values(request.definition, "definition")
+        definition = json_format.MessageToDict(request.definition, preserving_proto_field_name=True)
+    start, end = _range(request.time_range, True, problems)
+    if not 0 <= request.max_persons <= MAX_PERSONS:
+        problems.append(FieldViolation("max_persons", f"must be 0 to {MAX_PERSONS:,}", "OUT_OF_RANGE"))
+    rate = request.assumed_engagement_rate
+    if math.isnan(rate) or not 0.0 <= rate <= 1.0:
+        problems.append(FieldViolation("assumed_engagement_rate", "must be 0 to 1", "OUT_OF_RANGE"))
+    if problems:
+        raise FlowInvalid(problems)
+    assert start is not None  # required: a violation above otherwise
+    assert end is not None
+    return SimulationAsk(
+        flow_id=flow_id,
+        definition=definition,
+        start=start,
+        end=end,
+        max_persons=request.max_persons or DEFAULT_MAX_PERSONS,
+        ignore_contact_policy=request.ignore_contact_policy,
+        engagement_rate=rate,
+    )
+
+
+def flow_stats_message(stats: FlowStats) -> flow_stats_pb2.FlowStats:
+    return flow_stats_pb2.FlowStats(
+        flow=stats.flow,
+        version=stats.version,
+        entered_count=stats.entered,
+        active_count=stats.active,
+        converted_count=stats.converted,
+        exited_count=stats.exited,
+        exit_condition_count=stats.exit_condition,
+        suppressed_count=stats.suppressed,
+        steps=[
+            flow_stats_pb2.StepStats(
+                step_id=s.step_id,
+                entered_count=s.entered,
+                active_count=s.active,
+                sent_count=s.sent,
+                suppressed_count=s.suppressed,
+                error_count=s.error,
+                converted_count=s.converted,
+                branches=[
+                    flow_stats_pb2.BranchCount(label=b.label, next_step_id=b.next_step_id, count=b.count)
+                    for b in s.branches
+                ],
+            )
+            for s in stats.steps
+        ],
+        variants=[
+            flow_stats_pb2.VariantStats(
+                step_id=v.step_id,
+                label=v.label,
+                control=v.control,
+                entered_count=v.entered,
+                converted_count=v.converted,
+                conversion_rate=v.conversion_rate,
+                lift_over_control=v.lift_over_control,
+                p_value=v.p_value,
+                significant=v.significant,
+                difference_low=v.difference_low,
+                difference_high=v.difference_high,
+            )
+            for v in stats.variants
+        ],
+        data_as_of=timestamp(stats.data_as_of),
+    )

@@ -1,0 +1,114 @@
+"""An orchestrator on a fake clock with its timer loop polling fast, its runtime's tables readable, and the
+flow the statistics and simulation tests share: a branch, a split with a control, an action a frequency cap
+suppresses, and a goal step."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from tests.conftest import common_settings, start_server
+from tests.orchestrator.conftest import NO_PEERS
+from tests.orchestrator.helpers import EMAIL, Auth, Stub, cap, days, set_policy
+from tests.orchestrator.runtime_calls import FakeClock
+from wayline.common.server import Server
+from wayline.common.sql import PostgresDatabase, SqliteDatabase, open_database
+from wayline.orchestrator.v1 import contact_policy_pb2 as policy_pb
+from wayline_orchestrator.flows.runtime import RuntimeStore
+from wayline_orchestrator.flows.runtime.runs import split_bucket
+from wayline_orchestrator.service import orchestrator_service
+from wayline_orchestrator.settings import OrchestratorSettings
+
+__all__ = ["Running", "cap_emails", "choose_persons", "start_running", "trial_flow"]
+
+
+@dataclass
+class Running:
+    server: Server
+    clock: FakeClock
+    store: RuntimeStore
+    db: SqliteDatabase | PostgresDatabase
+
+    def stop(self) -> None:
+        self.server.stop(0)
+        self.db.close()
+
+
+def start_running(data_dir: Path, database_url: str = "", **peers: str) -> Running:
+    settings = OrchestratorSettings(
+        **common_settings(data_dir),  # type: ignore[arg-type]
+        database_url=SecretStr(database_url) if database_url else None,
+        timer_poll_interval_seconds=0.05,
+        timer_lease_seconds=1,
+        **(NO_PEERS | peers),  # type: ignore[arg-type]
+    )
+    clock = FakeClock()
+    server = start_server(orchestrator_service(settings, clock), settings)
+    db = open_database(database_url or None, settings.service_dir / "orchestrator.db")
+    return Running(server, clock, RuntimeStore(db), db)
+
+
+def trial_flow() -> dict[str, Any]:
+    """On `Signed Up`: pro plans go to a split (`a` gets the offer, the control does not), the others get a
+    welcome email and then the offer (which a one-email-a-day cap suppresses); everyone then waits at the
+    goal step `bought` for `Order Completed`."""
+    email = {"channel": "CHANNEL_EMAIL"}
+    pro = {
+        "trigger_property": {
+            "property": "properties.plan",
+            "operator": "FILTER_OPERATOR_EQUALS",
+            "values": ["pro"],
+        }
+    }
+    return {
+        "trigger": {"event": {"event": {"event_name": "Signed Up"}}},
+        "entry_step_id": "route",
+        "steps": [
+            {
+                "id": "route",
+                "branch": {
+                    "branches": [{"label": "pro", "condition": pro, "next_step_id": "split"}],
+                    "default_step_id": "welcome",
+                },
+            },
+            {"id": "welcome", "action": {**email, "action_id": "welcome", "next_step_id": "offer"}},
+            {"id": "offer", "action": {**email, "action_id": "offer", "next_step_id": "bought"}},
+            {
+                "id": "split",
+                "split": {
+                    "variants": [
+                        {"label": "a", "weight": 50.0, "next_step_id": "offer"},
+                        {"label": "control", "weight": 50.0, "next_step_id": "bought", "control": True},
+                    ]
+                },
+            },
+            {"id": "bought", "goal": {"event": {"event_name": "Order Completed"}}},
+        ],
+    }
+
+
+def choose_persons(flow_id: str, in_a: int, in_control: int) -> tuple[list[str], list[str]]:
+    """New person ids the trial flow's split sends to `a` and to the control (split buckets are a hash)."""
+    a: list[str] = []
+    control: list[str] = []
+    for _ in itertools.count():
+        person = f"p-{uuid.uuid4().hex[:10]}"
+        bucket = split_bucket(flow_id, "split", person)
+        if bucket < 50.0 and len(a) < in_a:
+            a.append(person)
+        elif bucket >= 50.0 and len(control) < in_control:
+            control.append(person)
+        if len(a) == in_a and len(control) == in_control:
+            return a, control
+    raise AssertionError("unreachable")
+
+
+def cap_emails(stub: Stub, auth: Auth) -> policy_pb.ContactPolicy:
+    """One marketing email a day per person."""
+    policy = policy_pb.ContactPolicy(frequency_caps=[cap(1, days(1), EMAIL)])
+    return set_policy(stub, auth, policy, "frequency_caps")
