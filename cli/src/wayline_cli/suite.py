@@ -32,6 +32,9 @@ __all__ = ["SERVICES", "Suite", "SuiteError", "free_port", "is_serving"]
 _INGEST_SINKS = ["journeys", "decision", "orchestrator"]
 """Where the suite's ingest forwards events: the journey store, the decision service's online features and
 the orchestrator's contact ledger (consent, channel preference and time zone come from events)."""
+_ERASURE_FEED_CONSUMERS = ["orchestrator"]
+"""The stores identity's erasures wait for through the override feed: the orchestrator (flow state, contacts,
+consent), which follows every tenant the suite's ingest forwards to it (ADR 38)."""
 
 
 class SuiteError(RuntimeError):
@@ -103,6 +106,8 @@ class Suite:
             # The suite runs the decision service and the orchestrator: every event also feeds the online
             # features and the contact ledger.
             env["WAYLINE_INGEST_SINKS"] = json.dumps(_INGEST_SINKS)
+        if spec.name == "identity" and "WAYLINE_IDENTITY_ERASURE_FEED_CONSUMERS" not in os.environ:
+            env["WAYLINE_IDENTITY_ERASURE_FEED_CONSUMERS"] = json.dumps(_ERASURE_FEED_CONSUMERS)
         if spec.name == "gateway":
             env["WAYLINE_GATEWAY_API_KEY"] = self.api_key
             env["WAYLINE_GATEWAY_TENANT"] = self.tenant

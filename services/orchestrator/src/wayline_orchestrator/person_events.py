@@ -35,6 +35,7 @@ __all__ = [
     "engagements",
     "occurrences",
     "person_statements",
+    "with_survivors",
 ]
 
 log = structlog.get_logger("wayline.orchestrator")
@@ -149,3 +150,20 @@ def occurrences(events: Sequence[event_pb2.Event]) -> list[Occurrence]:
         )
         for e in events
     ]
+
+
+def with_survivors(events: Sequence[event_pb2.Event], survivors: dict[str, str]) -> list[event_pb2.Event]:
+    """The events, those of a merged person as the survivor's (copies; the others as they are)."""
+    if not survivors:
+        return list(events)
+    moved: list[event_pb2.Event] = []
+    for event in events:
+        survivor = survivors.get(event.person_id)
+        if survivor is None:
+            moved.append(event)
+            continue
+        copy = event_pb2.Event()
+        copy.CopyFrom(event)
+        copy.person_id = survivor
+        moved.append(copy)
+    return moved

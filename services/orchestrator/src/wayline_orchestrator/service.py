@@ -1,15 +1,17 @@
 """Wires the orchestrator together: the contact ledger's, the flows' and the connectors' stores and the
-flows' runtime (one database), the flows' timer loop, the outbox dispatcher's loop (dispatch.py) and
-OrchestratorService. The contact policy, the ledger,
-the flow definitions' and the connectors' RPCs are served, ObserveEvents runs the published flows (with a
-journeys peer, the segment poller and the schedule loop enter persons by segment and on schedules, ADR 40),
-GetFlowStats counts them and SimulateFlow replays journeys' history through the same runtime. `clock`
+flows' runtime (one database), the flows' timer loop, the outbox dispatcher's loop (dispatch.py), the
+follower of identity's override feed (override_feed.py: merges and erasures) and OrchestratorService. The
+contact policy, the ledger, the flow definitions' and the connectors' RPCs are served, ObserveEvents runs
+the published flows (with a journeys peer, the segment poller and the schedule loop enter persons by segment
+and on schedules, ADR 40), GetFlowStats counts them and SimulateFlow replays journeys' history through the
+same runtime. `clock`
 (microseconds since the epoch) is for tests: a fake one moves the ledger's and the flows' time."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 import grpc
 
@@ -36,8 +38,12 @@ from wayline_orchestrator.flows.simulations import FlowSimulations
 from wayline_orchestrator.flows.stats import FlowStatistics
 from wayline_orchestrator.journeys_history import JourneysHistory
 from wayline_orchestrator.journeys_segments import JourneysSegmentFeed
+from wayline_orchestrator.merged_persons import MergedPersons
+from wayline_orchestrator.override_cursors import OverrideCursors
+from wayline_orchestrator.override_feed import IdentityOverrideFeed, OverrideFollower
 from wayline_orchestrator.peers import Peers
 from wayline_orchestrator.person_lookup import JourneysPersons
+from wayline_orchestrator.person_overrides import PersonStates
 from wayline_orchestrator.servicer import OrchestratorServicer
 from wayline_orchestrator.settings import OrchestratorSettings
 
@@ -48,6 +54,25 @@ def _decisions(peers: Peers, settings: OrchestratorSettings) -> DecisionLookup:
     if peers.decision is None:
         return NoDecisions()
     return GrpcDecisions(peers.decision, settings.decision_timeout_seconds)
+
+
+def _followed(
+    settings: OrchestratorSettings, peers: Peers, states: PersonStates
+) -> tuple[PersonStates | None, OverrideFollower | None]:
+    """The person states and their follower of identity's override feed; neither without an identity
+    address, or with polling off."""
+    if peers.identity is None or settings.override_poll_seconds <= 0:
+        return None, None
+    feed = IdentityOverrideFeed(peers.identity)
+    return states, OverrideFollower(feed, states, poll_seconds=settings.override_poll_seconds)
+
+
+class _Background(Protocol):
+    """A thread of the service's own: a timer loop, the segment poller, the override follower."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 def orchestrator_service(
@@ -94,11 +119,19 @@ def orchestrator_service(
         settings.outbox_batch_size,
         "flow-outbox",
     )
+    cursors, merged = OverrideCursors(db), MergedPersons(db)
+    moved = (runtime_store, outbox_store, store, connector_store, cursors, merged)
+    states, follower = _followed(
+        settings, peers, PersonStates(*moved, clock) if clock else PersonStates(*moved)
+    )
 
     segment_store = SegmentStore(db)
     segment_loops = (
         _segment_loops(settings, peers, segment_store, flow_store, runtime, clock) if peers.journeys else []
     )
+    # Migrated in this order at start; the loops started in this order, stopped in reverse.
+    stores = (store, flow_store, connector_store, runtime_store, segment_store, cursors, merged)
+    loops: list[_Background] = [timers, outbox, *segment_loops, *([follower] if follower else [])]
 
     def register(server: grpc.Server) -> list[str]:
         servicer = OrchestratorServicer(  # every RPC of the contract (mypy checks: the base's are abstract)
@@ -109,26 +142,20 @@ def orchestrator_service(
             dead_letters,
             statistics=statistics,
             simulations=simulations,
+            persons=states,
         )
         pb_grpc.add_OrchestratorServiceServicer_to_server(servicer, server)
         return [pb.DESCRIPTOR.services_by_name["OrchestratorService"].full_name]
 
     def start() -> None:
-        store.migrate()
-        flow_store.migrate()
-        connector_store.migrate()
-        runtime_store.migrate()
-        segment_store.migrate()
-        timers.start()
-        outbox.start()
-        for loop in segment_loops:
+        for migrated in stores:
+            migrated.migrate()
+        for loop in loops:
             loop.start()
 
     def stop() -> None:
-        for loop in segment_loops:
+        for loop in reversed(loops):
             loop.stop()
-        outbox.stop()
-        timers.stop()
         deliverer.close()
         peers.close()
         db.close()

@@ -44,7 +44,8 @@ from wayline_orchestrator.flows import FlowCatalogue
 from wayline_orchestrator.flows.runtime import FlowRuntime
 from wayline_orchestrator.flows.simulations import FlowSimulations
 from wayline_orchestrator.flows.stats import FlowStatistics
-from wayline_orchestrator.person_events import engagements, occurrences, person_statements
+from wayline_orchestrator.person_events import engagements, occurrences, person_statements, with_survivors
+from wayline_orchestrator.person_overrides import ObservedPersons, Unfollowed
 from wayline_orchestrator.stats_converters import flow_stats_message, flow_stats_request, simulation_ask
 
 __all__ = ["OrchestratorServicer"]
@@ -61,6 +62,7 @@ class OrchestratorServicer(ConnectorRpcs, pb_grpc.OrchestratorServiceServicer):
         *,
         statistics: FlowStatistics,
         simulations: FlowSimulations,
+        persons: ObservedPersons | None = None,
     ) -> None:
         self._ledger = ledger
         self._flows = flows
@@ -69,6 +71,9 @@ class OrchestratorServicer(ConnectorRpcs, pb_grpc.OrchestratorServiceServicer):
         self._dead_letters = dead_letters
         self._statistics = statistics
         self._simulations = simulations
+        # What the override feed taught (ADR 38): ObserveEvents' tenants are followed from then on, and an
+        # event still under a merged person's id is the survivor's.
+        self._persons = persons or Unfollowed()
 
     def GetContactPolicy(  # noqa: N802 - gRPC method names are the contract's
         self, request: pb.GetContactPolicyRequest, context: grpc.ServicerContext
@@ -117,9 +122,12 @@ class OrchestratorServicer(ConnectorRpcs, pb_grpc.OrchestratorServiceServicer):
         self, request: pb.ObserveEventsRequest, context: grpc.ServicerContext
     ) -> pb.ObserveEventsResponse:
         tenant = require_tenant()
-        consents, attributes = person_statements(request.events)
-        self._ledger.observe(tenant, consents, attributes, engagements(request.events))
-        self._runtime.observe(tenant, occurrences(request.events))
+        self._persons.seen(tenant)
+        ids = sorted({event.person_id for event in request.events})
+        events = with_survivors(request.events, self._persons.survivors(tenant, ids))
+        consents, attributes = person_statements(events)
+        self._ledger.observe(tenant, consents, attributes, engagements(events))
+        self._runtime.observe(tenant, occurrences(events))
         return pb.ObserveEventsResponse(observed_count=len(request.events))
 
     def CreateFlow(  # noqa: N802

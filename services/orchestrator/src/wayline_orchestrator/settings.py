@@ -116,3 +116,13 @@ class OrchestratorSettings(ServiceSettings):
         "merged person's flow entries, contacts and consent to the survivor and erases an erased person's "
         "(empty: merges and erasures are not followed).",
     )
+    override_poll_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=300,
+        description="How often the orchestrator reads identity's override feed for every tenant it keeps "
+        "state for, moving merged persons' flow entries, contacts, consent and dead letters to the survivor "
+        "and deleting erased persons' (it waits longer after a failure, up to 30 s); 0 turns the follower "
+        "off, as does an empty identity_address. Identity's erasures wait for it when identity lists "
+        "`orchestrator` in WAYLINE_IDENTITY_ERASURE_FEED_CONSUMERS.",
+    )

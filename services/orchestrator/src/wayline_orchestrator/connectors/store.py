@@ -4,9 +4,10 @@
 A connector's configuration, secrets included, is one JSON body; reads that leave the service mask the
 secrets (see `masked`). Its revision makes updates and deletes conditional. A dead letter is keyed by
 (tenant, connector, idempotency key): a message that dies again replaces its earlier letter. Letters hold
-the person's addresses, so they are indexed by person for erasure (`forget_person`), and by time for
-ListDeadLetters' newest-first pages. A letter names the flow step that sent it (its `Origin`), for people
-reading the list; redriving it (`connectors/dead_letters.py`) takes letters out in a caller's transaction.
+the person's addresses, so they are indexed by person (a merge gives them to the survivor, `move_person`;
+erasure deletes them, `forget_person`, `forget_person_in`; ADR 38), and by time for ListDeadLetters'
+newest-first pages. A letter names the flow step that sent it (its `Origin`), for people reading the list;
+redriving it (`connectors/dead_letters.py`) takes letters out in a caller's transaction.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from wayline.common.sql import Database, Transaction, guarded_transaction, migrate, unavailable_as
@@ -313,9 +314,32 @@ class ConnectorStore:
     def forget_person(self, tenant: str, person_id: str) -> int:
         """Delete the dead letters addressed to the person (erasure); how many there were."""
         with self.transaction() as tx:
-            rows = tx.execute(
-                "DELETE FROM connector_dead_letters WHERE tenant_id = ? AND person_id = ?"
-                " RETURNING idempotency_key",
-                (tenant, person_id),
-            )
+            return self.forget_person_in(tx, tenant, person_id)
+
+    def forget_person_in(self, tx: Transaction, tenant: str, person_id: str) -> int:
+        """`forget_person` in a transaction the caller opened (an erasure, with the person's other state)."""
+        rows = tx.execute(
+            "DELETE FROM connector_dead_letters WHERE tenant_id = ? AND person_id = ?"
+            " RETURNING idempotency_key",
+            (tenant, person_id),
+        )
         return len(rows)
+
+    def move_person(self, tx: Transaction, tenant: str, person_id: str, survivor: str) -> int:
+        """Readdress the person's dead letters to `survivor` (a merge); how many there were."""
+        rows = tx.execute(
+            "SELECT connector_id, idempotency_key, message FROM connector_dead_letters"
+            " WHERE tenant_id = ? AND person_id = ?",
+            (tenant, person_id),
+        )
+        updates = []
+        for connector_id, key, body in rows:
+            message = _message(body)
+            moved = replace(message, recipient=replace(message.recipient, person_id=survivor))
+            updates.append((survivor, _message_body(moved), tenant, connector_id, key))
+        tx.executemany(
+            "UPDATE connector_dead_letters SET person_id = ?, message = ?"
+            " WHERE tenant_id = ? AND connector_id = ? AND idempotency_key = ?",
+            updates,
+        )
+        return len(updates)

@@ -5,7 +5,8 @@ indexed read. The tables are the ledger's migration 2 (`contacts/store.py`).
 
 A score is read, added to and written back (the decay needs arithmetic neither engine offers alike), so
 `note` runs under the person's ledger lock: two replicas noting engagements of one person queue, and none
-of the additions is lost.
+of the additions is lost. A merge adds the absorbed person's scores to the survivor's (each decayed from its
+own time, as out-of-order engagements are) and gives them its engagements; erasure deletes both (ADR 38).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from wayline.common.sql import Transaction
 from wayline_orchestrator.contacts.engagement import Engagement, added
 from wayline_orchestrator.contacts.model import ChannelScore
 
-__all__ = ["MIGRATION", "channel_scores", "note"]
+__all__ = ["MIGRATION", "channel_scores", "forget_person", "move_person", "note"]
 
 MIGRATION: tuple[str, ...] = (
     "CREATE TABLE contact_engagements (tenant_id TEXT NOT NULL, contact_id TEXT NOT NULL, kind TEXT NOT NULL,"
@@ -92,3 +93,39 @@ def note(
         )
         counted += 1
     return counted
+
+
+def move_person(tx: Transaction, tenant: str, person_id: str, survivor: str) -> None:
+    """Give the person's engagements to `survivor` and add their scores to the survivor's, channel by channel
+    (both persons' ledger locks held by the caller)."""
+    tx.execute(
+        "UPDATE contact_engagements SET person_id = ? WHERE tenant_id = ? AND person_id = ?",
+        (survivor, tenant, person_id),
+    )
+    rows = tx.execute(
+        "SELECT channel, score, score_time, engagements FROM channel_engagement"
+        " WHERE tenant_id = ? AND person_id = ?",
+        (tenant, person_id),
+    )
+    for channel, value, at, count in rows:
+        score = added(_score(tx, tenant, survivor, channel), channel, float(value), int(at))
+        tx.execute(
+            "INSERT INTO channel_engagement (tenant_id, person_id, channel, score, score_time, engagements)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, person_id, channel) DO UPDATE SET"
+            " score = excluded.score, score_time = excluded.score_time,"
+            " engagements = channel_engagement.engagements + excluded.engagements",
+            (tenant, survivor, channel, score.score, score.score_time, int(count)),
+        )
+    tx.execute("DELETE FROM channel_engagement WHERE tenant_id = ? AND person_id = ?", (tenant, person_id))
+
+
+def forget_person(tx: Transaction, tenant: str, person_id: str) -> int:
+    """Delete the person's engagements and scores (erasure); how many rows there were."""
+    deleted = 0
+    for table in ("contact_engagements", "channel_engagement"):
+        rows = tx.execute(
+            f"DELETE FROM {table} WHERE tenant_id = ? AND person_id = ? RETURNING person_id",  # noqa: S608 - a constant table name
+            (tenant, person_id),
+        )
+        deleted += len(rows)
+    return deleted

@@ -12,6 +12,10 @@ PostgreSQL it takes a transaction-scoped advisory lock on the (tenant, person), 
 one person queue while senders to other persons do not; on SQLite the kit's `BEGIN IMMEDIATE` already holds
 the database's one write lock for the whole transaction. Either way the count the check reads cannot change
 before the insert commits.
+
+A merge gives the absorbed person's contacts to the survivor (they count toward the survivor's caps) and
+folds their consent statements and attributes into the survivor's by the rule events follow: per scope
+(per attribute), the latest statement wins. Erasure deletes all three (ADR 38).
 """
 
 from __future__ import annotations
@@ -214,6 +218,60 @@ class ContactStore:
                     " event_id = excluded.event_id WHERE " + _NEWER.format(t="person_attributes"),
                     [(tenant, *a) for a in attributes],
                 )
+
+    def move_person(self, tx: Transaction, tenant: str, person_id: str, survivor: str) -> int:
+        """Give the person's contacts to `survivor` and fold their consent and attributes into the survivor's
+        (the latest statement per scope wins, so a merge never revives a consent either side withdrew
+        later), and their engagement scores; both persons' locks are taken first. How many contacts
+        moved."""
+        for locked in sorted((person_id, survivor)):
+            self.lock_person(tx, tenant, locked)
+        moved = tx.execute(
+            "UPDATE contacts SET person_id = ? WHERE tenant_id = ? AND person_id = ? RETURNING contact_id",
+            (survivor, tenant, person_id),
+        )
+        tx.execute(
+            "INSERT INTO person_consents (tenant_id, person_id, channel, purpose, granted, event_time,"
+            " event_id) SELECT tenant_id, ?, channel, purpose, granted, event_time, event_id"
+            " FROM person_consents WHERE tenant_id = ? AND person_id = ?"
+            " ON CONFLICT (tenant_id, person_id, channel, purpose)"
+            " DO UPDATE SET granted = excluded.granted, event_time = excluded.event_time,"
+            " event_id = excluded.event_id WHERE " + _NEWER.format(t="person_consents"),
+            (survivor, tenant, person_id),
+        )
+        tx.execute(
+            "INSERT INTO person_attributes (tenant_id, person_id, name, value, event_time, event_id)"
+            " SELECT tenant_id, ?, name, value, event_time, event_id FROM person_attributes"
+            " WHERE tenant_id = ? AND person_id = ? ON CONFLICT (tenant_id, person_id, name)"
+            " DO UPDATE SET value = excluded.value, event_time = excluded.event_time,"
+            " event_id = excluded.event_id WHERE " + _NEWER.format(t="person_attributes"),
+            (survivor, tenant, person_id),
+        )
+        self._delete_statements(tx, tenant, person_id)
+        engagement_store.move_person(tx, tenant, person_id, survivor)
+        return len(moved)
+
+    def forget_person(self, tx: Transaction, tenant: str, person_id: str) -> int:
+        """Delete the person's contacts, consent, attributes and engagement (erasure); how many rows there
+        were."""
+        self.lock_person(tx, tenant, person_id)
+        contacts = tx.execute(
+            "DELETE FROM contacts WHERE tenant_id = ? AND person_id = ? RETURNING contact_id",
+            (tenant, person_id),
+        )
+        deleted = len(contacts) + self._delete_statements(tx, tenant, person_id)
+        return deleted + engagement_store.forget_person(tx, tenant, person_id)
+
+    def _delete_statements(self, tx: Transaction, tenant: str, person_id: str) -> int:
+        consents = tx.execute(
+            "DELETE FROM person_consents WHERE tenant_id = ? AND person_id = ? RETURNING channel",
+            (tenant, person_id),
+        )
+        attributes = tx.execute(
+            "DELETE FROM person_attributes WHERE tenant_id = ? AND person_id = ? RETURNING name",
+            (tenant, person_id),
+        )
+        return len(consents) + len(attributes)
 
     # The contacts.
 

@@ -268,7 +268,7 @@ class FlowRuntime:
         entry = Entry(
             flow_id=flow_id,
             person_id=person_id,
-            number=latest.number + 1 if latest else 1,
+            number=self._store.last_number(tx, tenant, flow_id, person_id) + 1 if latest else 1,
             version=version,
             step_id=definition.get("entry_step_id", ""),
             status=EntryStatus.ACTIVE,
@@ -370,7 +370,7 @@ class FlowRuntime:
         with self._store.transaction() as tx:
             now = self._clock()
             entry = self._store.entry(tx, tenant, timer.flow_id, timer.person_id, timer.entry_number)
-            self._store.delete_timer(tx, tenant, timer.key)
+            self._store.delete_claimed(tx, tenant, timer)
             if entry is None or not entry.live:
                 return
             definition = self._definition(tx, tenant, entry.flow_id, entry.version)

@@ -46,17 +46,21 @@ class Entry:
     events: list[dict[str, Any]] = field(default_factory=list)
     visits: dict[str, int] = field(default_factory=dict)
     converted_time: int | None = None
+    # The key the entry was born with, kept when a merge moves it to another person or number (ADR 38), so
+    # that its step keys — the ledger's contact ids, the outbox's idempotency keys, its timers' keys, the
+    # ids engagement events carry back — never change; empty until it moves.
+    key_base: str = ""
 
     @property
     def live(self) -> bool:
         return self.status.value in LIVE
 
     def key(self) -> str:
-        return f"{self.flow_id}/{self.version}/{self.person_id}/{self.number}"
+        return self.key_base or f"{self.flow_id}/{self.version}/{self.person_id}/{self.number}"
 
     def step_key(self, step_id: str) -> str:
         """The idempotency key of this visit of a step: `{flow}/{version}/{person}/{entry}/{step}`, with
-        `#{n}` for the n-th visit after the first."""
+        `#{n}` for the n-th visit after the first (the person and number the entry was born with)."""
         visit = self.visits.get(step_id, 1)
         return f"{self.key()}/{step_id}" + (f"#{visit}" if visit > 1 else "")
 

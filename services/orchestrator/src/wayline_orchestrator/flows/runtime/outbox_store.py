@@ -3,13 +3,15 @@ as timers are (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so replicas claim disjoin
 writer), and settled by key: DELIVERED with its time, PENDING again with the next attempt's time, DEAD or
 UNROUTED with the reason. A settlement only applies to a row still PENDING, so a late replica whose lease
 passed cannot undo what another recorded. A redrive (`requeue`, ADR 41) makes DEAD rows PENDING again, due at
-once, with their attempts reset, in the transaction that removes their dead letters."""
+once, with their attempts reset, in the transaction that removes their dead letters. A merge gives a person's
+messages to the survivor (their keys stay: a message attempted before the merge is not sent under a new
+key); erasure deletes them (ADR 38)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 
 from wayline.common.sql import Database, Transaction
 from wayline_orchestrator.flows.runtime.model import Message
@@ -108,3 +110,32 @@ class OutboxStore:
             return None
         state, attempts, next_time, at, reason = rows[0]
         return Settled(state, int(attempts), int(next_time), int(at), reason)
+
+    def move_person(
+        self, tx: Transaction, tenant: str, person_id: str, survivor: str, numbers: dict[tuple[str, int], int]
+    ) -> int:
+        """Give the person's messages, whatever their state, to `survivor`, with their entries' new numbers
+        (`numbers`: (flow, old number) → new); the idempotency keys stay. How many moved."""
+        rows = tx.execute(
+            "SELECT idempotency_key, body FROM flow_outbox WHERE tenant_id = ? AND person_id = ?",
+            (tenant, person_id),
+        )
+        updates = []
+        for key, body in rows:
+            message = Message(**json.loads(body))
+            number = numbers.get((message.flow_id, message.entry_number), message.entry_number)
+            moved = replace(message, person_id=survivor, entry_number=number)
+            updates.append((survivor, json.dumps(asdict(moved), sort_keys=True), tenant, key))
+        tx.executemany(
+            "UPDATE flow_outbox SET person_id = ?, body = ? WHERE tenant_id = ? AND idempotency_key = ?",
+            updates,
+        )
+        return len(updates)
+
+    def forget_person(self, tx: Transaction, tenant: str, person_id: str) -> int:
+        """Delete the person's messages, sent or not (erasure); how many there were."""
+        rows = tx.execute(
+            "DELETE FROM flow_outbox WHERE tenant_id = ? AND person_id = ? RETURNING idempotency_key",
+            (tenant, person_id),
+        )
+        return len(rows)

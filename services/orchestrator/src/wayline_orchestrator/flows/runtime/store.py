@@ -15,6 +15,7 @@ entry's state, so a second firing does nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -88,7 +89,7 @@ _ENTRY_COLUMNS = (
 )
 _TIMER_COLUMNS = "timer_key, due_time, flow_id, person_id, entry_number, kind, step_id, visit, reason"
 _IN_CHUNK = 500  # person ids per IN list
-_BODY_FIELDS = ("reason", "trigger", "events", "visits", "converted_time")
+_BODY_FIELDS = ("reason", "trigger", "events", "visits", "converted_time", "key_base")
 
 
 def _entry(row: tuple[Any, ...]) -> Entry:
@@ -184,12 +185,25 @@ class RuntimeStore:
         return _entry(rows[0]) if rows else None
 
     def latest_entry(self, tx: Transaction, tenant: str, flow_id: str, person_id: str) -> Entry | None:
+        """The entry the re-entry rules read: the live one if any, else the one that ended last. (After a
+        merge the numbers no longer follow time: the absorbed person's entries are numbered after the
+        survivor's, ADR 38.)"""
         rows = tx.execute(
             f"SELECT {_ENTRY_COLUMNS} FROM flow_entries WHERE tenant_id = ? AND flow_id = ? AND person_id = ?"
-            " ORDER BY entry_number DESC LIMIT 1",
-            (tenant, flow_id, person_id),
+            " ORDER BY CASE WHEN status IN (?, ?) THEN 0 ELSE 1 END, update_time DESC, entry_number DESC"
+            " LIMIT 1",
+            (tenant, flow_id, person_id, *LIVE),
         )
         return _entry(rows[0]) if rows else None
+
+    def last_number(self, tx: Transaction, tenant: str, flow_id: str, person_id: str) -> int:
+        """The person's highest entry number in the flow; 0 when they never entered it."""
+        rows = tx.execute(
+            "SELECT MAX(entry_number) FROM flow_entries"
+            " WHERE tenant_id = ? AND flow_id = ? AND person_id = ?",
+            (tenant, flow_id, person_id),
+        )
+        return int(rows[0][0] or 0)
 
     def insert_entry(self, tx: Transaction, tenant: str, entry: Entry) -> bool:
         """Add an entry; False (nothing written) when its number or its triggering event is already taken."""
@@ -230,6 +244,73 @@ class RuntimeStore:
             )
         return [_entry(row) for row in rows]
 
+    # A person's state as a whole: merges move it, erasure deletes it (ADR 38).
+
+    def person_entries(self, tx: Transaction, tenant: str, person_id: str) -> list[Entry]:
+        """Every entry of the person, live or ended, by flow and number, locked until the transaction ends."""
+        rows = tx.execute(
+            f"SELECT {_ENTRY_COLUMNS} FROM flow_entries WHERE tenant_id = ? AND person_id = ?"
+            f" ORDER BY flow_id, entry_number{self._lock()}",
+            (tenant, person_id),
+        )
+        return [_entry(row) for row in rows]
+
+    def move_entry(self, tx: Transaction, tenant: str, entry: Entry, person_id: str, number: int) -> None:
+        """Give `entry` (read in this transaction) to `person_id` as number `number`, with its timers; its key
+        stays the one it was born with (`key_base`), so its timers' keys and step keys do not change."""
+        moved = dataclasses.replace(entry, person_id=person_id, number=number, key_base=entry.key())
+        tx.execute(
+            "UPDATE flow_entries SET person_id = ?, entry_number = ?, body = ?"
+            " WHERE tenant_id = ? AND flow_id = ? AND person_id = ? AND entry_number = ?",
+            (
+                person_id,
+                number,
+                _entry_params(moved)[-1],
+                tenant,
+                entry.flow_id,
+                entry.person_id,
+                entry.number,
+            ),
+        )
+        # A claim in progress (the absorbed person's) fires nothing now: the moved timer is free to claim.
+        tx.execute(
+            "UPDATE flow_timers SET person_id = ?, entry_number = ?, lease_until = 0"
+            " WHERE tenant_id = ? AND flow_id = ? AND person_id = ? AND entry_number = ?",
+            (person_id, number, tenant, entry.flow_id, entry.person_id, entry.number),
+        )
+
+    def move_runs(
+        self, tx: Transaction, tenant: str, person_id: str, survivor: str, numbers: dict[tuple[str, int], int]
+    ) -> None:
+        """Give the person's step runs to `survivor`, renumbered as their entries were (`numbers`: (flow, old
+        number) → new number); their keys stay."""
+        rows = tx.execute(
+            "SELECT step_key, body FROM flow_step_runs WHERE tenant_id = ? AND person_id = ?",
+            (tenant, person_id),
+        )
+        updates = []
+        for key, body in rows:
+            run = StepRun(**json.loads(body))
+            number = numbers.get((run.flow_id, run.entry_number), run.entry_number)
+            moved = dataclasses.replace(run, person_id=survivor, entry_number=number)
+            updates.append((survivor, number, json.dumps(asdict(moved), sort_keys=True), tenant, key))
+        tx.executemany(
+            "UPDATE flow_step_runs SET person_id = ?, entry_number = ?, body = ?"
+            " WHERE tenant_id = ? AND step_key = ?",
+            updates,
+        )
+
+    def forget_person(self, tx: Transaction, tenant: str, person_id: str) -> int:
+        """Delete the person's entries, their timers and step runs (erasure); how many rows there were."""
+        deleted = 0
+        for table in ("flow_timers", "flow_step_runs", "flow_entries"):
+            rows = tx.execute(
+                f"DELETE FROM {table} WHERE tenant_id = ? AND person_id = ? RETURNING tenant_id",
+                (tenant, person_id),
+            )
+            deleted += len(rows)
+        return deleted
+
     # Timers.
 
     def add_timer(self, tx: Transaction, tenant: str, timer: Timer) -> None:
@@ -252,6 +333,15 @@ class RuntimeStore:
 
     def delete_timer(self, tx: Transaction, tenant: str, key: str) -> None:
         tx.execute("DELETE FROM flow_timers WHERE tenant_id = ? AND timer_key = ?", (tenant, key))
+
+    def delete_claimed(self, tx: Transaction, tenant: str, timer: Timer) -> None:
+        """Delete a claimed timer being fired, unless a merge gave its entry to another person meanwhile: the
+        timer (same key) is then the survivor's, claimed again when its lease ends (ADR 38)."""
+        tx.execute(
+            "DELETE FROM flow_timers WHERE tenant_id = ? AND timer_key = ? AND person_id = ?"
+            " AND entry_number = ?",
+            (tenant, timer.key, timer.person_id, timer.entry_number),
+        )
 
     def delete_entry_timers(self, tx: Transaction, tenant: str, entry: Entry) -> None:
         tx.execute(
