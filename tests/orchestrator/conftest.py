@@ -28,7 +28,7 @@ def as_tenant(tenant: str) -> Auth:
 
 # An orchestrator's peer addresses in tests: none unless a test gives them, so that no test dials a default
 # address nobody listens on (gRPC backs off reconnecting, for every channel of the process to that address).
-NO_PEERS = {"journeys_address": "", "decision_address": "", "identity_address": ""}
+NO_PEERS = {"journeys_address": "", "decision_address": "", "identity_address": "", "ingest_address": ""}
 
 
 def start_orchestrator(data_dir: object, database_url: str = "", **peers: str) -> Server:

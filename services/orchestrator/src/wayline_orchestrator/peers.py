@@ -1,5 +1,6 @@
 """The channels the orchestrator calls its peers through — journeys (person conditions, traits, segments,
-history), decision (Decide) and identity (the override feed) — each None where its address setting is empty.
+history), decision (Decide), identity (the override feed, the timeline events' identifiers) and ingest (the
+timeline's contact events) — each None where its address setting is empty.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from google.protobuf import descriptor
 from wayline.common.clients import internal_channel
 from wayline.decision.v1 import decision_service_pb2 as decision_pb
 from wayline.identity.v1 import identity_service_pb2 as identity_pb
+from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
 from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 from wayline_orchestrator.settings import OrchestratorSettings
 
@@ -37,6 +39,7 @@ class Peers:
     journeys: grpc.Channel | None
     decision: grpc.Channel | None
     identity: grpc.Channel | None
+    ingest: grpc.Channel | None
 
     @classmethod
     def open(cls, settings: OrchestratorSettings) -> Peers:
@@ -53,9 +56,10 @@ class Peers:
             identity=_peer(
                 settings, settings.identity_address, service(identity_pb.DESCRIPTOR, "IdentityService")
             ),
+            ingest=_peer(settings, settings.ingest_address, service(ingest_pb.DESCRIPTOR, "IngestService")),
         )
 
     def close(self) -> None:
-        for channel in (self.journeys, self.decision, self.identity):
+        for channel in (self.journeys, self.decision, self.identity, self.ingest):
             if channel is not None:
                 channel.close()

@@ -2,8 +2,8 @@
 (override_feed.py) converts identity's messages into `PersonOverride`.
 
 - A person-wide override to another person (a merge): the absorbed person's flow entries (merge.py), step
-  runs, outbox messages, ledger contacts, consent and attributes, and connector dead letters become the
-  survivor's.
+  runs, outbox messages, ledger contacts, consent and attributes, connector dead letters and the contact
+  events waiting for the timeline become the survivor's.
 - An erasure marker: every state kept for the person is deleted.
 - An identifier-scoped override (an unmerge or a split) or a cancelled one: nothing moves. A flow entry is
   not an event: once a profile is cut, which side performed the trigger (and received the sends) cannot be
@@ -33,6 +33,7 @@ from wayline_orchestrator.flows.runtime.merge import merge_entries
 from wayline_orchestrator.flows.runtime.outbox_store import OutboxStore
 from wayline_orchestrator.merged_persons import MergedPersons
 from wayline_orchestrator.override_cursors import OverrideCursors
+from wayline_orchestrator.timeline import ContactEventStore
 
 __all__ = ["ObservedPersons", "PersonOverride", "PersonStates", "Unfollowed"]
 
@@ -90,8 +91,11 @@ class PersonStates:
         cursors: OverrideCursors,
         merged: MergedPersons,
         clock: Callable[[], int] = _now_us,
+        *,
+        contact_events: ContactEventStore | None = None,
     ) -> None:
         self._runtime = runtime
+        self._contact_events = contact_events
         self._outbox = outbox
         self._contacts = contacts
         self._connectors = connectors
@@ -158,12 +162,16 @@ class PersonStates:
         self._outbox.move_person(tx, tenant, person_id, survivor, renumbered)
         self._contacts.move_person(tx, tenant, person_id, survivor)
         self._connectors.move_person(tx, tenant, person_id, survivor)
+        if self._contact_events is not None:
+            self._contact_events.move_person(tx, tenant, person_id, survivor)
 
     def erase(self, tx: Transaction, tenant: str, person_id: str) -> int:
         """Delete everything kept for the person; how many rows there were."""
+        waiting = self._contact_events.forget_person(tx, tenant, person_id) if self._contact_events else 0
         return (
             self._runtime.forget_person(tx, tenant, person_id)
             + self._outbox.forget_person(tx, tenant, person_id)
             + self._contacts.forget_person(tx, tenant, person_id)
             + self._connectors.forget_person_in(tx, tenant, person_id)
+            + waiting
         )

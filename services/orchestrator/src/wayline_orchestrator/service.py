@@ -1,6 +1,7 @@
 """Wires the orchestrator together: the contact ledger's, the flows' and the connectors' stores and the
 flows' runtime (one database), the flows' timer loop, the outbox dispatcher's loop (dispatch.py), the
-follower of identity's override feed (override_feed.py: merges and erasures) and OrchestratorService. The
+follower of identity's override feed (override_feed.py: merges and erasures), the shipper of the timeline's
+contact events through ingest (timeline/, ADR 42) and OrchestratorService. The
 contact policy, the ledger, the flow definitions' and the connectors' RPCs are served, ObserveEvents runs
 the published flows (with a journeys peer, the segment poller and the schedule loop enter persons by segment
 and on schedules, ADR 40), GetFlowStats counts them and SimulateFlow replays journeys' history through the
@@ -46,6 +47,9 @@ from wayline_orchestrator.person_lookup import JourneysPersons
 from wayline_orchestrator.person_overrides import PersonStates
 from wayline_orchestrator.servicer import OrchestratorServicer
 from wayline_orchestrator.settings import OrchestratorSettings
+from wayline_orchestrator.timeline import ContactEventStore, ContactTimeline
+from wayline_orchestrator.timeline.clients import EventWriter, PersonIdentifiers
+from wayline_orchestrator.timeline.shipper import ContactEventShipper
 
 __all__ = ["orchestrator_service"]
 
@@ -67,6 +71,27 @@ def _followed(
     return states, OverrideFollower(feed, states, poll_seconds=settings.override_poll_seconds)
 
 
+def _timeline_shipper(
+    settings: OrchestratorSettings, peers: Peers, store: ContactEventStore
+) -> TimerLoop | None:
+    """The loop shipping the timeline's contact events; none without both an ingest and an identity peer."""
+    if peers.ingest is None or peers.identity is None:
+        return None
+    timeout = settings.ingest_timeout_seconds
+    shipper = ContactEventShipper(
+        store,
+        PersonIdentifiers(peers.identity, timeout),
+        EventWriter(peers.ingest, timeout),
+        round(settings.contact_events_lease_seconds * 1_000_000),
+    )
+    return TimerLoop(
+        shipper.ship_due,
+        settings.contact_events_poll_seconds,
+        settings.contact_events_batch_size,
+        "contact-events",
+    )
+
+
 class _Background(Protocol):
     """A thread of the service's own: a timer loop, the segment poller, the override follower."""
 
@@ -82,7 +107,10 @@ def orchestrator_service(
     db = open_database(url, settings.service_dir / "orchestrator.db")
     peers = Peers.open(settings)  # journeys, decision, identity: channels connect on first use
     store = ContactStore(db)
-    ledger = ContactLedger(store, clock) if clock else ContactLedger(store)
+    contact_events = ContactEventStore(db)
+    shipper = _timeline_shipper(settings, peers, contact_events)
+    timeline = ContactTimeline(contact_events) if shipper else None  # no shipper: no events kept
+    ledger = ContactLedger(store, clock, timeline) if clock else ContactLedger(store, events=timeline)
     flow_store = FlowStore(db)
     flows = FlowCatalogue(flow_store)
     connector_store = ConnectorStore(db)
@@ -122,7 +150,11 @@ def orchestrator_service(
     cursors, merged = OverrideCursors(db), MergedPersons(db)
     moved = (runtime_store, outbox_store, store, connector_store, cursors, merged)
     states, follower = _followed(
-        settings, peers, PersonStates(*moved, clock) if clock else PersonStates(*moved)
+        settings,
+        peers,
+        PersonStates(*moved, clock, contact_events=contact_events)
+        if clock
+        else PersonStates(*moved, contact_events=contact_events),
     )
 
     segment_store = SegmentStore(db)
@@ -130,8 +162,23 @@ def orchestrator_service(
         _segment_loops(settings, peers, segment_store, flow_store, runtime, clock) if peers.journeys else []
     )
     # Migrated in this order at start; the loops started in this order, stopped in reverse.
-    stores = (store, flow_store, connector_store, runtime_store, segment_store, cursors, merged)
-    loops: list[_Background] = [timers, outbox, *segment_loops, *([follower] if follower else [])]
+    stores = (
+        store,
+        flow_store,
+        connector_store,
+        runtime_store,
+        segment_store,
+        cursors,
+        merged,
+        contact_events,
+    )
+    loops: list[_Background] = [
+        timers,
+        outbox,
+        *segment_loops,
+        *([follower] if follower else []),
+        *([shipper] if shipper else []),
+    ]
 
     def register(server: grpc.Server) -> list[str]:
         servicer = OrchestratorServicer(  # every RPC of the contract (mypy checks: the base's are abstract)

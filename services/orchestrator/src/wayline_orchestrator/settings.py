@@ -116,6 +116,42 @@ class OrchestratorSettings(ServiceSettings):
         "merged person's flow entries, contacts and consent to the survivor and erases an erased person's "
         "(empty: merges and erasures are not followed).",
     )
+    ingest_address: str = Field(
+        default=REGISTRY["ingest"].default_address,
+        description="host:port of the ingest service, through which every contact the ledger records and "
+        "every suppression of a flow's send reach the person's timeline as `Contact Sent` and `Contact "
+        "Suppressed` events (docs/contact-policy.md). Needs identity_address too (the events name the "
+        "person by an identifier identity gives). Empty (or an empty identity_address): no timeline events; "
+        "none are even kept to ship later.",
+    )
+    contact_events_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often the timeline's shipper looks for contact events to write through ingest; it "
+        "looks again at once while a batch comes back full.",
+    )
+    contact_events_batch_size: int = Field(
+        default=500,
+        ge=1,
+        le=500,
+        description="The most contact events one replica claims and writes (one TrackBatch per tenant) at a "
+        "time; ingest takes up to 1,000 per batch by default.",
+    )
+    contact_events_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long claimed contact events stay with the replica that claimed them; those of a "
+        "replica that dies before ingest answers are shipped again after this (stored once: their event "
+        "ids are stable). Keep it above the ingest and identity timeouts.",
+    )
+    ingest_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=60,
+        description="The most the timeline's shipper waits for ingest's TrackBatch or identity's GetProfile; "
+        "past it the events are shipped again after a backoff.",
+    )
     override_poll_seconds: float = Field(
         default=1.0,
         ge=0,

@@ -107,8 +107,8 @@ _BACKENDS = (
         metrics_port=9465,
         contracts=_contracts(orchestrator_service_pb2),
         # Flows read persons and segments from journeys and decisions from decision, and follow identity's
-        # override feed.
-        peers=("journeys", "decision", "identity"),
+        # override feed; the contacts and suppressions reach the timeline through ingest.
+        peers=("journeys", "decision", "identity", "ingest"),
     ),
     ServiceInfo(
         name="ingest",

@@ -3,7 +3,15 @@ by decisions, and the tenant's rules (frequency caps, quiet hours, consent, chan
 it."""
 
 from wayline_orchestrator.contacts.engagement import Engagement, learned_channel
-from wayline_orchestrator.contacts.ledger import MASK_PATHS, CheckAnswer, ContactLedger, ContactPage, Recorded
+from wayline_orchestrator.contacts.ledger import (
+    MASK_PATHS,
+    CheckAnswer,
+    ContactEvents,
+    ContactLedger,
+    ContactPage,
+    NoContactEvents,
+    Recorded,
+)
 from wayline_orchestrator.contacts.model import (
     ChannelPreference,
     ChannelScore,
@@ -32,6 +40,7 @@ __all__ = [
     "ConsentStatement",
     "Contact",
     "ContactCheck",
+    "ContactEvents",
     "ContactFilter",
     "ContactLedger",
     "ContactPage",
@@ -39,6 +48,7 @@ __all__ = [
     "ContactStore",
     "Engagement",
     "FrequencyCap",
+    "NoContactEvents",
     "Person",
     "QuietHours",
     "Recorded",

@@ -8,6 +8,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from wayline.common.errors import FieldViolation
 from wayline.common.sql import Transaction
@@ -26,7 +27,16 @@ from wayline_orchestrator.contacts.store import Attribute, ConsentStatement, Con
 from wayline_orchestrator.contacts.validation import policy_violations
 from wayline_orchestrator.errors import ContactInvalid, EtagMismatch, PolicyInvalid
 
-__all__ = ["MASK_PATHS", "MAX_CHECKS", "CheckAnswer", "ContactLedger", "ContactPage", "Recorded"]
+__all__ = [
+    "MASK_PATHS",
+    "MAX_CHECKS",
+    "CheckAnswer",
+    "ContactEvents",
+    "ContactLedger",
+    "ContactPage",
+    "NoContactEvents",
+    "Recorded",
+]
 
 # The fields UpdateContactPolicy may change; an empty mask means all of the top-level ones.
 MASK_PATHS: tuple[str, ...] = (
@@ -62,6 +72,29 @@ class ContactPage:
     more: bool
 
 
+class ContactEvents(Protocol):
+    """Where the timeline's events of the ledger go (timeline/, ADR 42): written in the transaction that
+    records the contact (or the suppression), so the timeline loses nothing the ledger keeps."""
+
+    def sent(self, tx: Transaction, tenant: str, contact: Contact) -> None: ...
+
+    def suppressed(
+        self, tx: Transaction, tenant: str, contact: Contact, key: str, violations: Sequence[Violation]
+    ) -> None: ...
+
+
+class NoContactEvents:
+    """No timeline (no ingest address): nothing is written."""
+
+    def sent(self, tx: Transaction, tenant: str, contact: Contact) -> None:
+        del tx, tenant, contact
+
+    def suppressed(
+        self, tx: Transaction, tenant: str, contact: Contact, key: str, violations: Sequence[Violation]
+    ) -> None:
+        del tx, tenant, contact, key, violations
+
+
 def _now_us() -> int:
     return time.time_ns() // 1_000
 
@@ -85,9 +118,15 @@ def _apply(current: ContactPolicy, changes: ContactPolicy, paths: Sequence[str])
 
 
 class ContactLedger:
-    def __init__(self, store: ContactStore, clock: Callable[[], int] = _now_us) -> None:
+    def __init__(
+        self,
+        store: ContactStore,
+        clock: Callable[[], int] = _now_us,
+        events: ContactEvents | None = None,
+    ) -> None:
         self._store = store
         self._clock = clock
+        self._events = events or NoContactEvents()
 
     def policy(self, tenant: str) -> ContactPolicy:
         with self._store.transaction() as tx:
@@ -171,10 +210,18 @@ class ContactLedger:
             if not result.allowed:
                 return Recorded(False, contact, result.violations)
         if self._store.insert(tx, tenant, contact):
+            self._events.sent(tx, tenant, contact)
             return Recorded(True, contact)
         # The same id for another person, recorded meanwhile: it is that one the ledger holds.
         stored = self._store.contact(tx, tenant, contact.contact_id)
         return Recorded(True, stored or contact)
+
+    def note_suppressed(
+        self, tx: Transaction, tenant: str, contact: Contact, key: str, violations: Sequence[Violation]
+    ) -> None:
+        """A flow's send of `contact` the policy refused (`record_in` answered not recorded): the timeline's
+        record of it, under `key` (the step run's), in the flow's transaction."""
+        self._events.suppressed(tx, tenant, contact, key, violations)
 
     def person(self, tx: Transaction, tenant: str, person_id: str) -> Person:
         """What the ledger knows of a person (consent, stated preferred channel, time zone, engagement)."""

@@ -315,11 +315,13 @@ class Interpreter:
         attempt = entry.visits.get(f"{step_id}~attempts", 0) + 1
         entry.visits = {**entry.visits, f"{step_id}~attempts": attempt}
         behaviour = action.get("on_suppressed", "SUPPRESSION_BEHAVIOR_SKIP")
+        suppression = f"{key}~suppressed{attempt}"
+        self._ledger.note_suppressed(run.tx, run.tenant, outcome.contact, suppression, outcome.violations)
         self._record(
             run,
             step_id,
             "SUPPRESSED",
-            f"{key}~suppressed{attempt}",
+            suppression,
             violations=reasons,
             behaviour=behaviour,
             **noted,

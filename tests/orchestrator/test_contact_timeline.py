@@ -1,0 +1,412 @@
+"""Every send and every suppression in the customer's timeline, through the real suite (ingest, identity,
+journeys) on SQLite and PostgreSQL: a flow's send is a `Contact Sent` event with the contact's fields, a
+send the policy refused a `Contact Suppressed` event with its reasons, RecordContact's contact a `Contact
+Sent` too; events shipped again (the shipper died after ingest stored them) are stored once; without an
+ingest address nothing is kept; while ingest is down the events wait, follow a merge to the survivor and go
+with an erasure."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import json_format
+from pydantic import SecretStr
+
+from tests.conftest import INTERNAL_TOKEN, common_settings, start_server
+from tests.orchestrator.conftest import NO_PEERS, as_tenant
+from tests.orchestrator.helpers import EMAIL, Auth, Stub, cap, days, record, set_policy
+from tests.orchestrator.runtime_calls import SECOND, FakeClock, eventually, publish, send, track
+from tools.postgres_server import create_database
+from wayline.common.clients import internal_channel
+from wayline.common.server import Server
+from wayline.common.sql import Database, open_database
+from wayline.common.timestamps import to_timestamp
+from wayline.event.v1 import event_pb2
+from wayline.identity.v1 import identity_service_pb2 as identity_pb
+from wayline.identity.v1 import identity_service_pb2_grpc as identity_grpc
+from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
+from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
+from wayline.orchestrator.v1 import contact_policy_pb2 as policy_pb
+from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
+from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
+from wayline_cli.suite import free_port
+from wayline_orchestrator.contacts import Contact, Violation
+from wayline_orchestrator.service import orchestrator_service
+from wayline_orchestrator.settings import OrchestratorSettings
+from wayline_orchestrator.timeline import ContactEventStore, ContactTimeline
+from wayline_orchestrator.timeline.clients import EventWriter, PersonIdentifiers
+from wayline_orchestrator.timeline.events import sent, suppressed, track_event
+from wayline_orchestrator.timeline.shipper import ContactEventShipper
+
+Identity = identity_grpc.IdentityServiceStub
+Journeys = journeys_grpc.JourneyServiceStub
+SENT, SUPPRESSED = "Contact Sent", "Contact Suppressed"
+
+
+@dataclass
+class Orchestrator:
+    server: Server
+    stub: Stub
+    events: ContactEventStore  # the server's outbox of contact events, read from its database
+    clock: FakeClock
+
+
+def _start(data_dir: Path, url: str, clock: FakeClock, **peers: str) -> tuple[Server, grpc.Channel, Database]:
+    settings = OrchestratorSettings(
+        **common_settings(data_dir),  # type: ignore[arg-type]
+        database_url=SecretStr(url) if url else None,
+        timer_poll_interval_seconds=0.05,
+        contact_events_poll_seconds=0.05,
+        override_poll_seconds=0.05,
+        ingest_timeout_seconds=2.0,
+        **(NO_PEERS | peers),  # type: ignore[arg-type]
+    )
+    server = start_server(orchestrator_service(settings, clock), settings)
+    db = open_database(url or None, settings.service_dir / "orchestrator.db")
+    return server, grpc.insecure_channel(server.address), db
+
+
+def _clock() -> FakeClock:
+    """An hour ago (ingest refuses events from the future), to the minute."""
+    return FakeClock((datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"))
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def fresh_database(request: pytest.FixtureRequest) -> Callable[[], str]:
+    """A new database's URL at each call ('' for SQLite: a file of the orchestrator's own)."""
+    if request.param == "postgresql":
+        server = request.getfixturevalue("postgres_url")
+        return lambda: create_database(server)
+    return lambda: ""
+
+
+def _orchestrator(
+    tmp_path_factory: pytest.TempPathFactory, fresh_database: Callable[[], str], **peers: str
+) -> Iterator[Orchestrator]:
+    clock = _clock()
+    server, channel, db = _start(tmp_path_factory.mktemp("orchestrator"), fresh_database(), clock, **peers)
+    yield Orchestrator(server, pb_grpc.OrchestratorServiceStub(channel), ContactEventStore(db), clock)
+    channel.close()
+    server.stop(0)
+    db.close()
+
+
+@pytest.fixture(scope="module")
+def shipping(
+    tmp_path_factory: pytest.TempPathFactory,
+    fresh_database: Callable[[], str],
+    ingest_server: Server,
+    identity_server: Server,
+) -> Iterator[Orchestrator]:
+    """An orchestrator shipping its contact events through the suite's ingest, naming persons by identity."""
+    yield from _orchestrator(
+        tmp_path_factory,
+        fresh_database,
+        ingest_address=ingest_server.address,
+        identity_address=identity_server.address,
+    )
+
+
+@pytest.fixture(scope="module")
+def stalled(
+    tmp_path_factory: pytest.TempPathFactory, fresh_database: Callable[[], str], identity_server: Server
+) -> Iterator[Orchestrator]:
+    """An orchestrator whose ingest is down (nothing listens at its address): its events wait."""
+    yield from _orchestrator(
+        tmp_path_factory,
+        fresh_database,
+        ingest_address=f"127.0.0.1:{free_port()}",
+        identity_address=identity_server.address,
+    )
+
+
+@pytest.fixture(scope="module")
+def silent(
+    tmp_path_factory: pytest.TempPathFactory, fresh_database: Callable[[], str], identity_server: Server
+) -> Iterator[Orchestrator]:
+    """An orchestrator without an ingest address: no timeline."""
+    yield from _orchestrator(tmp_path_factory, fresh_database, identity_address=identity_server.address)
+
+
+@pytest.fixture(scope="module")
+def identity(identity_server: Server) -> Iterator[Identity]:
+    with grpc.insecure_channel(identity_server.address) as channel:
+        yield identity_grpc.IdentityServiceStub(channel)
+
+
+@pytest.fixture(scope="module")
+def journeys(journeys_server: Server) -> Iterator[Journeys]:
+    with grpc.insecure_channel(journeys_server.address) as channel:
+        yield journeys_grpc.JourneyServiceStub(channel)
+
+
+@pytest.fixture
+def auth() -> Auth:
+    return as_tenant(f"tl-{uuid.uuid4().hex[:8]}")
+
+
+def _tenant(auth: Auth) -> str:
+    return dict(auth)["x-wayline-tenant"]
+
+
+def _person(identity: Identity, auth: Auth, days_ago: int = 1) -> str:
+    """A person identity knows (by an email), first seen `days_ago`."""
+    request = identity_pb.ResolveIdentitiesRequest(
+        inputs=[
+            identity_pb.IdentityResolutionInput(
+                event_id=str(uuid.uuid4()),
+                timestamp=to_timestamp(datetime.now(UTC) - timedelta(days=days_ago)),
+                event_type=event_pb2.EVENT_TYPE_IDENTIFY,
+                identifiers=[event_pb2.Identifier(type="email", value=f"{uuid.uuid4().hex[:8]}@example.com")],
+            )
+        ]
+    )
+    return str(identity.ResolveIdentities(request, metadata=auth, timeout=10).resolutions[0].person_id)
+
+
+def _timeline(journeys: Journeys, auth: Auth, person: str, name: str) -> list[event_pb2.Event]:
+    request = journeys_pb.GetTimelineRequest(person_id=person, event_names=[name], page_size=100)
+    return list(journeys.GetTimeline(request, metadata=auth, timeout=10).events)
+
+
+def _properties(event: event_pb2.Event) -> dict[str, Any]:
+    return json_format.MessageToDict(event.properties)
+
+
+def _welcome(purpose: str = "CONTACT_PURPOSE_MARKETING") -> dict[str, Any]:
+    """On `Signed Up`, email the welcome (skipped when suppressed), then leave."""
+    return {
+        "trigger": {"event": {"event": {"event_name": "Signed Up"}}},
+        "entry_step_id": "welcome",
+        "steps": [
+            {
+                "id": "welcome",
+                "action": {
+                    "channel": "CHANNEL_EMAIL",
+                    "purpose": purpose,
+                    "action_id": "welcome-offer",
+                    "next_step_id": "done",
+                },
+            },
+            {"id": "done", "exit": {"reason": "finished"}},
+        ],
+    }
+
+
+def test_a_flows_send_is_a_contact_sent_event_in_the_timeline(
+    shipping: Orchestrator, identity: Identity, journeys: Journeys, auth: Auth
+) -> None:
+    person = _person(identity, auth)
+    publish(shipping.stub, auth, "welcome", _welcome())
+    send(shipping.stub, auth, track(person, "Signed Up", shipping.clock()))
+
+    eventually(lambda: len(_timeline(journeys, auth, person, SENT)) == 1)
+    [sent] = _timeline(journeys, auth, person, SENT)
+    contact_id = f"welcome/1/{person}/1/welcome"
+    assert (sent.type, sent.channel, sent.person_id) == (event_pb2.EVENT_TYPE_TRACK, EMAIL, person)
+    assert sent.timestamp.ToMicroseconds() == shipping.clock()
+    assert _properties(sent) == {
+        "contact_id": contact_id,
+        "channel": "CHANNEL_EMAIL",
+        "purpose": "CONTACT_PURPOSE_MARKETING",
+        "action_id": "welcome-offer",
+        "source": "CONTACT_SOURCE_FLOW",
+        "flow": "flows/welcome",
+        "flow_version": 1.0,
+        "flow_step_id": "welcome",
+    }
+    assert _timeline(journeys, auth, person, SUPPRESSED) == []
+    eventually(lambda: shipping.events.waiting(_tenant(auth)) == [])  # shipped: the outbox is empty
+
+
+def test_a_suppressed_send_and_a_recorded_contact_are_in_the_timeline_with_their_reasons(
+    shipping: Orchestrator, identity: Identity, journeys: Journeys, auth: Auth
+) -> None:
+    person = _person(identity, auth)
+    set_policy(shipping.stub, auth, policy_pb.ContactPolicy(frequency_caps=[cap(1, days(1), EMAIL)]))
+    recorded = record(
+        shipping.stub, auth, person, to_timestamp(datetime.now(UTC) - timedelta(hours=2)), contact_id="crm-1"
+    )
+    assert recorded.recorded
+    publish(shipping.stub, auth, "welcome", _welcome())
+    send(shipping.stub, auth, track(person, "Signed Up", shipping.clock()))
+
+    eventually(lambda: len(_timeline(journeys, auth, person, SUPPRESSED)) == 1)
+    [suppressed] = _timeline(journeys, auth, person, SUPPRESSED)
+    properties = _properties(suppressed)
+    assert suppressed.channel == EMAIL
+    assert properties["contact_id"] == f"welcome/1/{person}/1/welcome"
+    assert (properties["flow"], properties["flow_step_id"], properties["action_id"]) == (
+        "flows/welcome",
+        "welcome",
+        "welcome-offer",
+    )
+    [reason] = properties["reasons"]
+    assert (reason["reason"], reason["rule"]) == ("FREQUENCY_CAP", "frequency_caps[0]")
+    assert reason["description"]
+
+    eventually(lambda: len(_timeline(journeys, auth, person, SENT)) == 1)
+    [sent] = _timeline(journeys, auth, person, SENT)  # RecordContact's, and no flow send
+    assert _properties(sent)["contact_id"] == "crm-1"
+    assert (_properties(sent)["action_id"], _properties(sent)["source"]) == (
+        "spring-offer",
+        "CONTACT_SOURCE_FLOW",
+    )
+    assert sent.timestamp.ToMicroseconds() == recorded.contact.contact_time.ToMicroseconds()
+
+
+def test_a_recorded_contact_again_and_a_refused_one_add_nothing(
+    shipping: Orchestrator, identity: Identity, journeys: Journeys, auth: Auth
+) -> None:
+    """RecordContact is idempotent by contact id, and its refusals are not kept (by the ledger or here)."""
+    person = _person(identity, auth)
+    set_policy(shipping.stub, auth, policy_pb.ContactPolicy(frequency_caps=[cap(1, days(1), EMAIL)]))
+    when = to_timestamp(datetime.now(UTC) - timedelta(hours=2))
+    assert record(shipping.stub, auth, person, when, contact_id="first").recorded
+    assert record(shipping.stub, auth, person, when, contact_id="first").recorded  # the same contact again
+    refused = record(shipping.stub, auth, person, when, contact_id="second", enforce=True)
+    assert not refused.recorded
+    eventually(lambda: shipping.events.waiting(_tenant(auth)) == [])
+    eventually(lambda: len(_timeline(journeys, auth, person, SENT)) == 1)
+    assert [_properties(e)["contact_id"] for e in _timeline(journeys, auth, person, SENT)] == ["first"]
+    assert _timeline(journeys, auth, person, SUPPRESSED) == []
+
+
+def test_events_shipped_again_after_the_shipper_died_are_stored_once(
+    tmp_path_factory: pytest.TempPathFactory,
+    fresh_database: Callable[[], str],
+    ingest_server: Server,
+    identity_server: Server,
+    identity: Identity,
+    journeys: Journeys,
+    auth: Auth,
+) -> None:
+    """A shipper that wrote a batch and died before deleting its rows: after the lease another claims the
+    same rows and writes them again; the timeline has each event once, and the outbox is then empty."""
+    url = fresh_database()
+    db = open_database(url or None, tmp_path_factory.mktemp("shipper") / "orchestrator.db")
+    store = ContactEventStore(db)
+    store.migrate()
+    tenant, person = _tenant(auth), _person(identity, auth)
+    now = (datetime.now(UTC) - timedelta(minutes=5)).timestamp()
+    contact = Contact(
+        "c-1", person, "CHANNEL_SMS", "CONTACT_PURPOSE_MARKETING", "reminder", contact_time=int(now) * SECOND
+    )
+    refused = Violation("QUIET_HOURS", "quiet_hours[0]", "quiet now")
+    timeline = ContactTimeline(store)
+    with db.transaction() as tx:
+        timeline.sent(tx, tenant, contact)
+        timeline.suppressed(
+            tx,
+            tenant,
+            Contact("c-2", person, "CHANNEL_SMS", contact_time=contact.contact_time),
+            "c-2~suppressed1",
+            [refused],
+        )
+
+    with (
+        internal_channel(identity_server.address, internal_token=INTERNAL_TOKEN) as people,
+        internal_channel(ingest_server.address, internal_token=INTERNAL_TOKEN) as ingest,
+    ):
+        names, writer = PersonIdentifiers(people, 5.0), EventWriter(ingest, 5.0)
+        clock = [int(now) * SECOND]
+        lease = 60 * SECOND
+        # The first shipper: claims, writes, dies before deleting.
+        claimed = store.claim(clock[0], 10, lease)
+        assert len(claimed) == 2
+        written = writer.write(
+            tenant, [track_event(c.event, names.identifier(tenant, person)) for c in claimed]
+        )
+        assert written.rejected == {}
+        assert store.claim(clock[0], 10, lease) == []  # still leased
+        # Another, once the lease has passed.
+        clock[0] += lease
+        shipper = ContactEventShipper(store, names, writer, lease, clock=lambda: clock[0])
+        assert shipper.ship_due(10) == 2
+        assert store.waiting(tenant) == []
+        # A later contact, shipped after both writes: once it is in the timeline, so are they.
+        with db.transaction() as tx:
+            timeline.sent(tx, tenant, dataclasses.replace(contact, contact_id="c-3"))
+        assert shipper.ship_due(10) == 1
+
+    def sent_ids() -> list[str]:
+        return sorted(_properties(e)["contact_id"] for e in _timeline(journeys, auth, person, SENT))
+
+    eventually(lambda: "c-3" in sent_ids())
+    assert sent_ids() == ["c-1", "c-3"]  # c-1 once, though written twice
+    [suppressed] = _timeline(journeys, auth, person, SUPPRESSED)
+    assert _properties(suppressed)["reasons"] == [
+        {"reason": "QUIET_HOURS", "rule": "quiet_hours[0]", "description": "quiet now"}
+    ]
+    assert suppressed.channel == event_pb2.CHANNEL_SMS
+    db.close()
+
+
+def test_without_an_ingest_address_no_event_is_kept(
+    silent: Orchestrator, identity: Identity, auth: Auth
+) -> None:
+    person = _person(identity, auth)
+    set_policy(silent.stub, auth, policy_pb.ContactPolicy(frequency_caps=[cap(1, days(1), EMAIL)]))
+    earlier = to_timestamp(datetime.fromtimestamp(silent.clock() / SECOND - 60, UTC))  # within the cap's day
+    assert record(silent.stub, auth, person, earlier, contact_id="c").recorded
+    publish(silent.stub, auth, "welcome", _welcome())
+    send(silent.stub, auth, track(person, "Signed Up", silent.clock()))  # suppressed by the cap
+    listed = silent.stub.ListContacts(pb.ListContactsRequest(person_id=person), metadata=auth, timeout=10)
+    assert [c.contact_id for c in listed.contacts] == ["c"]
+    assert silent.events.waiting(_tenant(auth)) == []
+
+
+def test_waiting_events_follow_a_merge_and_go_with_an_erasure(
+    stalled: Orchestrator, identity: Identity, auth: Auth
+) -> None:
+    tenant = _tenant(auth)
+    older, newer = _person(identity, auth, 30), _person(identity, auth, 1)
+    other = _person(identity, auth, 2)
+    now = to_timestamp(datetime.now(UTC))
+    for person, contact_id in ((older, "a"), (newer, "b"), (other, "c")):
+        assert record(stalled.stub, auth, person, now, contact_id=contact_id).recorded
+    assert {e.person_id for e in stalled.events.waiting(tenant)} == {older, newer, other}  # ingest is down
+
+    merged = identity.MergeProfiles(
+        identity_pb.MergeProfilesRequest(person_ids=[older, newer], reason="same customer"),
+        metadata=auth,
+        timeout=10,
+    )
+    survivor = merged.profile.person_id
+    eventually(lambda: {e.person_id for e in stalled.events.waiting(tenant)} == {survivor, other})
+    moved = [e for e in stalled.events.waiting(tenant) if e.person_id == survivor]
+    assert sorted(e.properties["contact_id"] for e in moved) == ["a", "b"]
+
+    identity.DeleteProfile(
+        identity_pb.DeleteProfileRequest(person_id=survivor, reason="erasure"), metadata=auth, timeout=10
+    )
+    eventually(lambda: {e.person_id for e in stalled.events.waiting(tenant)} == {other})
+    [kept] = stalled.events.waiting(tenant)
+    assert kept.properties["contact_id"] == "c"
+    assert [c for c in _contact_ids(stalled.stub, auth, other)] == ["c"]
+
+
+def _contact_ids(stub: Stub, auth: Auth, person: str) -> list[str]:
+    listed = stub.ListContacts(pb.ListContactsRequest(person_id=person), metadata=auth, timeout=10)
+    return [c.contact_id for c in listed.contacts]
+
+
+def test_event_ids_derive_from_the_tenant_and_the_contact_or_the_suppression() -> None:
+    """A contact (or a suppression) kept twice is one row and one event: its id is stable."""
+    contact = Contact("c-1", "p-1", "CHANNEL_EMAIL", contact_time=1)
+    assert sent("t1", contact).event_id == sent("t1", dataclasses.replace(contact, contact_time=2)).event_id
+    assert sent("t1", contact).event_id != sent("t2", contact).event_id  # tenants never share an event
+    refusal = suppressed("t1", contact, "k~suppressed1", [])
+    assert refusal.event_id == suppressed("t1", contact, "k~suppressed1", []).event_id
+    assert refusal.event_id not in {
+        sent("t1", contact).event_id,
+        suppressed("t1", contact, "k~suppressed2", []).event_id,
+    }
