@@ -2,8 +2,9 @@
 until the entry waits (a timer or an event will resume it) or leaves the flow.
 
 Every effect of a run — the entry's new state, its timers, the contacts recorded in the ledger, the outbox's
-messages and the step runs — is written in that one transaction, so a crash leaves either all of a run or
-none of it, and the retry (the timer claimed again, the event delivered again) starts from the same state.
+messages, the step runs and the timeline's contact events (a send's, a suppression's: ADR 42) — is written in
+that one transaction, so a crash leaves either all of a run or none of it, and the retry (the timer claimed
+again, the event delivered again) starts from the same state.
 The keys make the effects idempotent besides: a step visit's key `{flow}/{version}/{person}/{entry}/{step}`
 is the contact's id in the ledger and the message's idempotency key in the outbox, both written once.
 
