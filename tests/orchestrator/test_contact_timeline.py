@@ -22,7 +22,7 @@ from pydantic import SecretStr
 
 from tests.conftest import INTERNAL_TOKEN, common_settings, start_server
 from tests.orchestrator.conftest import NO_PEERS, as_tenant
-from tests.orchestrator.helpers import EMAIL, Auth, Stub, cap, days, record, set_policy
+from tests.orchestrator.helpers import EMAIL, SMS, Auth, Stub, cap, days, record, set_policy
 from tests.orchestrator.runtime_calls import SECOND, FakeClock, eventually, publish, send, track
 from tools.postgres_server import create_database
 from wayline.common.clients import internal_channel
@@ -32,13 +32,19 @@ from wayline.common.timestamps import to_timestamp
 from wayline.event.v1 import event_pb2
 from wayline.identity.v1 import identity_service_pb2 as identity_pb
 from wayline.identity.v1 import identity_service_pb2_grpc as identity_grpc
+from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
+from wayline.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
+from wayline.ingest.v1 import tracking_plan_pb2 as plan_pb
 from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
 from wayline.orchestrator.v1 import contact_policy_pb2 as policy_pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
 from wayline_cli.suite import free_port
-from wayline_orchestrator.contacts import Contact, Violation
+from wayline_ingest.service import ingest_service
+from wayline_ingest.settings import IngestSettings
+from wayline_orchestrator.contacts import Contact, ContactStore, Violation
+from wayline_orchestrator.flows.runtime import RuntimeStore
 from wayline_orchestrator.service import orchestrator_service
 from wayline_orchestrator.settings import OrchestratorSettings
 from wayline_orchestrator.timeline import ContactEventStore, ContactTimeline
@@ -57,6 +63,7 @@ class Orchestrator:
     stub: Stub
     events: ContactEventStore  # the server's outbox of contact events, read from its database
     clock: FakeClock
+    db: Database  # the server's database
 
 
 def _start(data_dir: Path, url: str, clock: FakeClock, **peers: str) -> tuple[Server, grpc.Channel, Database]:
@@ -93,7 +100,7 @@ def _orchestrator(
 ) -> Iterator[Orchestrator]:
     clock = _clock()
     server, channel, db = _start(tmp_path_factory.mktemp("orchestrator"), fresh_database(), clock, **peers)
-    yield Orchestrator(server, pb_grpc.OrchestratorServiceStub(channel), ContactEventStore(db), clock)
+    yield Orchestrator(server, pb_grpc.OrchestratorServiceStub(channel), ContactEventStore(db), clock, db)
     channel.close()
     server.stop(0)
     db.close()
@@ -410,3 +417,134 @@ def test_event_ids_derive_from_the_tenant_and_the_contact_or_the_suppression() -
         sent("t1", contact).event_id,
         suppressed("t1", contact, "k~suppressed2", []).event_id,
     }
+
+
+def test_events_ingest_refuses_and_persons_identity_does_not_know_are_dropped_not_retried(
+    tmp_path_factory: pytest.TempPathFactory,
+    fresh_database: Callable[[], str],
+    ingest_server: Server,
+    identity_server: Server,
+    identity: Identity,
+    journeys: Journeys,
+    auth: Auth,
+) -> None:
+    """A tracking plan in reject mode without `Contact Sent` on email refuses that event; a person identity
+    never knew has no identifier to name: both rows go, the sms event is stored, nothing waits to retry."""
+    url = fresh_database()
+    db = open_database(url or None, tmp_path_factory.mktemp("refusals") / "orchestrator.db")
+    store = ContactEventStore(db)
+    store.migrate()
+    tenant, person = _tenant(auth), _person(identity, auth)
+    with internal_channel(ingest_server.address, internal_token=INTERNAL_TOKEN) as ingest:
+        plans = ingest_grpc.IngestServiceStub(ingest)
+        plans.CreateTrackingPlan(
+            ingest_pb.CreateTrackingPlanRequest(
+                tracking_plan_id=f"plan-{uuid.uuid4().hex[:8]}",
+                tracking_plan=plan_pb.TrackingPlan(
+                    display_name="Email events",
+                    mode=plan_pb.TRACKING_PLAN_MODE_REJECT,
+                    channels=[event_pb2.CHANNEL_EMAIL],
+                    enabled=True,
+                    allow_unplanned_events=False,
+                    event_schemas=[
+                        plan_pb.EventSchema(
+                            event_type=event_pb2.EVENT_TYPE_TRACK, event_name="Message Opened"
+                        )
+                    ],
+                ),
+            ),
+            metadata=auth,
+            timeout=10,
+        )
+        at_us = int((datetime.now(UTC) - timedelta(minutes=5)).timestamp()) * SECOND
+        timeline = ContactTimeline(store)
+        with db.transaction() as tx:
+            timeline.sent(tx, tenant, Contact("by-email", person, "CHANNEL_EMAIL", contact_time=at_us))
+            timeline.sent(tx, tenant, Contact("by-sms", person, "CHANNEL_SMS", contact_time=at_us))
+            timeline.sent(
+                tx, tenant, Contact("to-nobody", str(uuid.uuid4()), "CHANNEL_SMS", contact_time=at_us)
+            )
+        with internal_channel(identity_server.address, internal_token=INTERNAL_TOKEN) as people:
+            shipper = ContactEventShipper(
+                store, PersonIdentifiers(people, 5.0), EventWriter(ingest, 5.0), SECOND
+            )
+            assert shipper.ship_due(10) == 3
+            assert store.waiting(tenant) == []  # dropped, not postponed
+            assert shipper.ship_due(10) == 0
+            with db.transaction() as tx:  # a later event: once stored, the ones before it are too
+                timeline.sent(tx, tenant, Contact("marker", person, "CHANNEL_SMS", contact_time=at_us + 1))
+            assert shipper.ship_due(10) == 1
+
+    def sent_ids() -> list[str]:
+        return sorted(_properties(e)["contact_id"] for e in _timeline(journeys, auth, person, SENT))
+
+    eventually(lambda: "marker" in sent_ids())
+    assert sent_ids() == ["by-sms", "marker"]
+    db.close()
+
+
+def test_the_orchestrator_observes_its_own_events_without_harm(
+    tmp_path_factory: pytest.TempPathFactory,
+    fresh_database: Callable[[], str],
+    journeys_server: Server,
+    identity_server: Server,
+    identity: Identity,
+    journeys: Journeys,
+    auth: Auth,
+) -> None:
+    """Ingest delivers `Contact Sent` back to the orchestrator (its orchestrator sink): only a flow that names
+    the event starts on it (once: its own sms's event does not match the email channel it asks for), and the
+    ledger learns no engagement from it."""
+    port = free_port()
+    orchestrator = _orchestrator(
+        tmp_path_factory,
+        fresh_database,
+        ingest_address=f"127.0.0.1:{port}",
+        identity_address=identity_server.address,
+    )
+    running = next(orchestrator)
+    settings = IngestSettings(
+        **{**common_settings(tmp_path_factory.mktemp("ingest")), "port": port},  # type: ignore[arg-type]
+        journeys_address=journeys_server.address,
+        identity_address=identity_server.address,
+        orchestrator_address=running.server.address,
+        sinks=["journeys", "orchestrator"],
+    )
+    ingest = start_server(ingest_service(settings), settings)
+    try:
+        person = _person(identity, auth)
+        publish(running.stub, auth, "welcome", _welcome())
+        follow_up = {
+            "trigger": {"event": {"event": {"event_name": SENT, "channels": ["CHANNEL_EMAIL"]}}},
+            "entry_step_id": "sms",
+            "steps": [
+                {
+                    "id": "sms",
+                    "action": {"channel": "CHANNEL_SMS", "action_id": "follow-up", "next_step_id": "done"},
+                },
+                {"id": "done", "exit": {"reason": "finished"}},
+            ],
+        }
+        publish(running.stub, auth, "follow-up", follow_up)
+        # Entered by the sms's `Contact Sent`: once it has an entry, the orchestrator has seen that event.
+        noted = {
+            "trigger": {"event": {"event": {"event_name": SENT, "channels": ["CHANNEL_SMS"]}}},
+            "entry_step_id": "done",
+            "steps": [{"id": "done", "exit": {"reason": "noted"}}],
+        }
+        publish(running.stub, auth, "noted", noted)
+        send(running.stub, auth, track(person, "Signed Up", running.clock()))
+
+        entries = RuntimeStore(running.db).entries
+        eventually(lambda: len(entries(_tenant(auth), "noted")) == 1)
+        assert len(entries(_tenant(auth), "follow-up")) == 1
+        listed = running.stub.ListContacts(
+            pb.ListContactsRequest(person_id=person), metadata=auth, timeout=10
+        )
+        assert sorted(c.action_id for c in listed.contacts) == ["follow-up", "welcome-offer"]
+        with ContactStore(running.db).transaction() as tx:
+            assert ContactStore(running.db).person(tx, _tenant(auth), person).engagement == ()
+        eventually(lambda: sorted(e.channel for e in _timeline(journeys, auth, person, SENT)) == [EMAIL, SMS])
+    finally:
+        ingest.stop(0)
+        next(orchestrator, None)
