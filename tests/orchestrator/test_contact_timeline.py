@@ -1,9 +1,11 @@
 """Every send and every suppression in the customer's timeline, through the real suite (ingest, identity,
 journeys) on SQLite and PostgreSQL: a flow's send is a `Contact Sent` event with the contact's fields, a
 send the policy refused a `Contact Suppressed` event with its reasons, RecordContact's contact a `Contact
-Sent` too; events shipped again (the shipper died after ingest stored them) are stored once; without an
-ingest address nothing is kept; while ingest is down the events wait, follow a merge to the survivor and go
-with an erasure."""
+Sent` too; events shipped again (the shipper died after ingest stored them) are stored once; events ingest
+refuses and persons identity does not know are dropped, not retried; without an ingest address nothing is
+kept; while ingest is down the events wait (postponed with a backoff), follow a merge to the survivor and go
+with an erasure; the orchestrator observing its own events (ingest's orchestrator sink) starts only the flows
+that name them."""
 
 from __future__ import annotations
 
@@ -381,6 +383,14 @@ def test_waiting_events_follow_a_merge_and_go_with_an_erasure(
     for person, contact_id in ((older, "a"), (newer, "b"), (other, "c")):
         assert record(stalled.stub, auth, person, now, contact_id=contact_id).recorded
     assert {e.person_id for e in stalled.events.waiting(tenant)} == {older, newer, other}  # ingest is down
+
+    def attempts() -> list[tuple[int, bool]]:
+        """Each row's failed attempts, and whether it waits for a later time (the backoff)."""
+        with stalled.db.transaction() as tx:
+            rows = tx.execute("SELECT attempts, next_time FROM contact_events WHERE tenant_id = ?", (tenant,))
+        return [(int(n), int(due) > 0) for n, due in rows]
+
+    eventually(lambda: all(n >= 1 and later for n, later in attempts()))  # tried, and postponed
 
     merged = identity.MergeProfiles(
         identity_pb.MergeProfilesRequest(person_ids=[older, newer], reason="same customer"),
