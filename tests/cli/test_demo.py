@@ -82,6 +82,11 @@ def _assert_flows(output: str) -> None:
         r"default → free_shipping_offer: 2, high_value → discount_offer: 1",
         output,
     ), output
+    assert (
+        "u-cart-bo's timeline in the journey store (GetTimeline): Contact Suppressed: push (no_consent) at step "
+        "push_reminder; Contact Sent: email at step email_reminder; Contact Sent: email at step "
+        "free_shipping_offer"
+    ) in " ".join(output.split()), output
     took = re.search(r"flow step took ([\d.]+) s", output)
     assert took, output
     assert float(took.group(1)) < 30

@@ -33,6 +33,8 @@ from wayline.identity.v1 import identity_service_pb2 as identity_pb
 from wayline.identity.v1 import identity_service_pb2_grpc as identity_grpc
 from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
 from wayline.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
+from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
+from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
 from wayline.orchestrator.v1 import connector_pb2, contact_pb2, flow_pb2
 from wayline.orchestrator.v1 import contact_policy_pb2 as policy_pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
@@ -270,6 +272,7 @@ def show_flows(channel: grpc.Channel, auth: Auth, console: Console) -> None:
         f"({len(set(keys))} distinct); flow step took {time.monotonic() - started:.1f} s"
     )
     _show_stats(stub, auth, created.flow.name, console)
+    _show_timeline(channel, auth, persons["u-cart-bo"], console)
 
 
 def _show_stats(stub: pb_grpc.OrchestratorServiceStub, auth: Auth, name: str, console: Console) -> None:
@@ -300,6 +303,32 @@ def _show_stats(stub: pb_grpc.OrchestratorServiceStub, auth: Auth, name: str, co
         "offer_by_value asked Decide first (placement cart_recovery): with no model deployed for it the "
         "decision falls back, so the customer-value tier chose the offer"
     )
+
+
+def _show_timeline(channel: grpc.Channel, auth: Auth, person_id: str, console: Console) -> None:
+    """The contact ledger's sends and suppressions reach the customer's timeline as events (through ingest,
+    like any event): u-cart-bo's, read back from the journey store."""
+    journeys = journeys_grpc.JourneyServiceStub(channel)
+    request = journeys_pb.GetTimelineRequest(
+        person_id=person_id, event_names=["Contact Sent", "Contact Suppressed"], page_size=20
+    )
+    deadline, events = time.monotonic() + 20, []
+    while time.monotonic() < deadline:
+        events = list(journeys.GetTimeline(request, metadata=auth, timeout=10).events)
+        if len(events) >= 3:  # the push suppressed, the reminder and the offer sent
+            break
+        time.sleep(0.5)
+    lines = []
+    for event in events:
+        fields = event.properties.fields
+        what = f"{event.name}: {event_pb2.Channel.Name(event.channel).removeprefix('CHANNEL_').lower()}"
+        if event.name == "Contact Suppressed":
+            reasons = [
+                r.struct_value.fields["reason"].string_value for r in fields["reasons"].list_value.values
+            ]
+            what += " (" + ", ".join(r.removeprefix("CONTACT_BLOCK_REASON_").lower() for r in reasons) + ")"
+        lines.append(f"{what} at step {fields['flow_step_id'].string_value}")
+    console.print("u-cart-bo's timeline in the journey store (GetTimeline): " + "; ".join(lines))
 
 
 def _persons(channel: grpc.Channel, auth: Auth) -> dict[str, str]:
