@@ -83,8 +83,8 @@ def _assert_flows(output: str) -> None:
         output,
     ), output
     assert (
-        "u-cart-bo's timeline in the journey store (GetTimeline): Contact Suppressed: push (no_consent) at step "
-        "push_reminder; Contact Sent: email at step email_reminder; Contact Sent: email at step "
+        "u-cart-bo's timeline in the journey store (GetTimeline): Contact Suppressed: push (no_consent) "
+        "at step push_reminder; Contact Sent: email at step email_reminder; Contact Sent: email at step "
         "free_shipping_offer"
     ) in " ".join(output.split()), output
     took = re.search(r"flow step took ([\d.]+) s", output)
