@@ -153,13 +153,15 @@ class RuntimeStore:
     # Entries.
 
     def live_entries(self, tx: Transaction, tenant: str, person_id: str) -> list[Entry]:
-        """The person's entries still inside a flow, locked until the transaction ends."""
+        """The person's entries still inside a flow, by flow and number, locked until the transaction ends."""
+        # Sorted here, not by ORDER BY: with one, SQLite's planner walks every entry of the tenant in flow
+        # order instead of searching the person's index, and each event then costs O(entries of the tenant).
         rows = tx.execute(
             f"SELECT {_ENTRY_COLUMNS} FROM flow_entries WHERE tenant_id = ? AND person_id = ?"
-            f" AND status IN (?, ?) ORDER BY flow_id, entry_number{self._lock()}",
+            f" AND status IN (?, ?){self._lock()}",
             (tenant, person_id, *LIVE),
         )
-        return [_entry(row) for row in rows]
+        return sorted((_entry(row) for row in rows), key=lambda entry: (entry.flow_id, entry.number))
 
     def persons_inside(self, tenant: str, person_ids: Sequence[str]) -> set[str]:
         """Which of these persons have an entry still inside a flow (read without locking)."""
