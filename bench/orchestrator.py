@@ -181,8 +181,8 @@ def _flow_rows(address: str, echo: str, sizes: Sizes, state: StateReader) -> Flo
     )
     rows = []
     for what, requests in workloads:
-        served = send_batches(what, address, OBSERVE, METADATA, requests, sizes.batch)
-        echoed = send_batches(what, echo, ECHO_METHOD, (), requests, sizes.batch)
+        served = send_batches(what, address, OBSERVE, METADATA, requests, sizes.flow_persons)
+        echoed = send_batches(what, echo, ECHO_METHOD, (), requests, sizes.flow_persons)
         rows.append((served, echoed))
     return FlowFigures(rows, state.live_entries(TENANT, CART_FLOW), state.timers(TENANT), state.size_mb())
 

@@ -118,9 +118,10 @@ class BatchFigures:
 
 
 def send_batches(
-    what: str, address: str, method: str, metadata: Metadata, requests: Sequence[bytes], per_request: int
+    what: str, address: str, method: str, metadata: Metadata, requests: Sequence[bytes], events: int
 ) -> BatchFigures:
-    """Send the requests one after the other (one caller, as one forwarder does); throughput and latency."""
+    """Send the requests (carrying `events` events in all) one after the other, from one caller as one
+    forwarder does; throughput and latency."""
     with grpc.insecure_channel(address) as channel:
         call = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
         latencies = []
@@ -131,9 +132,7 @@ def send_batches(
             latencies.append((time.perf_counter() - started) * 1000)
         elapsed = time.perf_counter() - began
     latencies.sort()
-    return BatchFigures(
-        what, per_request * len(requests), elapsed, statistics.median(latencies), _percentile(latencies, 0.99)
-    )
+    return BatchFigures(what, events, elapsed, statistics.median(latencies), _percentile(latencies, 0.99))
 
 
 def send_paced(address: str, metadata: Metadata, requests: Sequence[bytes], window_s: float) -> float:
