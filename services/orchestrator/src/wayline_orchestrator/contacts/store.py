@@ -201,6 +201,8 @@ class ContactStore:
     ) -> None:
         """Keep, per scope and per attribute, the latest of these statements and of those already stored,
         and add the engagements not seen before to their persons' channel scores."""
+        if not consents and not attributes and not engagements:
+            return  # most events state none of these: no write transaction for them
         with self.transaction() as tx:
             if engagements:
                 engagement_store.note(tx, tenant, engagements, self.lock_person)

@@ -147,6 +147,12 @@ class RuntimeStore:
         with guarded_transaction(self._db, FlowStoreUnavailable) as tx:
             yield tx
 
+    @contextmanager
+    def snapshot(self) -> Iterator[Transaction]:
+        """A transaction that only reads, and waits for no writer (see the kit's `Database.snapshot`)."""
+        with unavailable_as(FlowStoreUnavailable), self._db.snapshot() as tx:
+            yield tx
+
     def _lock(self) -> str:
         return " FOR UPDATE" if self._db.engine == "postgresql" else ""
 
@@ -166,7 +172,7 @@ class RuntimeStore:
     def persons_inside(self, tenant: str, person_ids: Sequence[str]) -> set[str]:
         """Which of these persons have an entry still inside a flow (read without locking)."""
         found: set[str] = set()
-        with self.transaction() as tx:
+        with self.snapshot() as tx:
             for start in range(0, len(person_ids), _IN_CHUNK):
                 chunk = person_ids[start : start + _IN_CHUNK]
                 rows = tx.execute(
