@@ -19,6 +19,7 @@ from bench import (
     journeys,
     ml,
     ml_store,
+    orchestrator,
     track,
 )
 
@@ -37,6 +38,18 @@ SCENARIOS: dict[str, Callable[[argparse.Namespace], object]] = {
     "decision-rollout": lambda args: hot_swap.main(),
     "decision-gateway": lambda args: decision_gateway.main(
         args.requests, persons=args.persons_online, rate=args.rate
+    ),
+    "orchestrator": lambda args: orchestrator.main(
+        orchestrator.Sizes(
+            persons=args.ledger_persons,
+            requests=args.requests,
+            flow_persons=args.flow_persons,
+            timers=args.timers,
+            window_s=args.timer_window,
+            timer_polls=tuple(float(poll) for poll in args.timer_polls.split(",")),
+        ),
+        database_url=args.database_url,
+        postgres=args.postgres,
     ),
 }
 
@@ -70,6 +83,30 @@ def main() -> None:
         "--persons-online", type=int, default=500, help="decision-gateway: persons known online, decided for"
     )
     parser.add_argument("--rate", type=float, default=500.0, help="decision-gateway: the paced row's calls/s")
+    parser.add_argument(
+        "--ledger-persons", type=int, default=20_000, help="orchestrator: persons with contact history"
+    )
+    parser.add_argument(
+        "--flow-persons",
+        type=int,
+        default=10_000,
+        help="orchestrator: persons entering the abandoned-cart flow",
+    )
+    parser.add_argument("--timers", type=int, default=2_000, help="orchestrator: timers due over the window")
+    parser.add_argument(
+        "--timer-window", type=float, default=60.0, help="orchestrator: seconds the due timers spread over"
+    )
+    parser.add_argument(
+        "--timer-polls",
+        default="1",
+        help="orchestrator: the timer loop's poll intervals (s) to run, comma-separated",
+    )
+    parser.add_argument(
+        "--postgres", action="store_true", help="orchestrator: also on a throwaway PostgreSQL server"
+    )
+    parser.add_argument(
+        "--database-url", default="", help="orchestrator: also on PostgreSQL, a fresh database on this server"
+    )
     args = parser.parse_args()
     for name, run in SCENARIOS.items():
         if args.scenario in (None, name):

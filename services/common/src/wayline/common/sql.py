@@ -7,7 +7,9 @@ rewritten to psycopg's `%s` once per statement text. Keep to the common dialect:
 
 SQLite runs in WAL mode with one connection per thread; PostgreSQL uses a connection pool-less connection
 per thread too (psycopg connections are not shareable across threads mid-transaction). Every transaction is
-`with db.transaction() as tx:`: it commits when the block ends and rolls back on an exception.
+`with db.transaction() as tx:`: it commits when the block ends and rolls back on an exception. A block that
+only reads may use `db.snapshot()` instead: on SQLite it takes no lock, so it neither waits for the writer
+nor holds it up.
 """
 
 from __future__ import annotations
@@ -52,6 +54,10 @@ class Database(Protocol):
 
     def transaction(self) -> Any:  # a context manager yielding a Transaction
         """A transaction on this thread's connection."""
+
+    def snapshot(self) -> Any:  # a context manager yielding a Transaction
+        """A transaction that only reads, on this thread's connection: one consistent view of the data that
+        neither waits for writers nor holds them up."""
 
     def close(self) -> None:
         """Close every connection this object opened."""
@@ -126,6 +132,19 @@ class SqliteDatabase:
             raise
         connection.execute("COMMIT")
 
+    @contextmanager
+    def snapshot(self) -> Iterator[Transaction]:
+        # Deferred: a WAL reader takes no lock, so it neither queues behind the one writer (whose lock
+        # `transaction` takes at BEGIN, and whose waiters poll with sleeps of up to 100 ms) nor delays it.
+        connection = self._connection()
+        connection.execute("BEGIN DEFERRED")
+        try:
+            yield _SqliteTransaction(connection)
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
     def close(self) -> None:
         with self._lock:
             for connection in self._connections:
@@ -171,6 +190,12 @@ class PostgresDatabase:
         connection = self._connection()
         with connection.transaction():
             yield _PostgresTransaction(connection)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Transaction]:
+        # An ordinary transaction: PostgreSQL's readers never wait for writers (MVCC).
+        with self.transaction() as tx:
+            yield tx
 
     def close(self) -> None:
         with self._lock:

@@ -172,7 +172,8 @@ class ContactLedger:
         if problems:
             raise ContactInvalid(problems)
         when = self._clock() if at is None else at
-        with self._store.transaction() as tx:
+        # Reads only, on Decide's path: it must not queue behind flows' and RecordContact's writes.
+        with self._store.snapshot() as tx:
             policy = self._store.policy(tx, tenant)
             person = self._store.person(tx, tenant, person_id)
             history = self._store.history(tx, tenant, person_id, when - _longest_window(policy), when)

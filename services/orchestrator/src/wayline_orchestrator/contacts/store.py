@@ -124,6 +124,12 @@ class ContactStore:
             yield tx
 
     @contextmanager
+    def snapshot(self) -> Iterator[Transaction]:
+        """A transaction that only reads: CheckContact's, which waits for no writer (see the kit's note)."""
+        with unavailable_as(LedgerUnavailable), self._db.snapshot() as tx:
+            yield tx
+
+    @contextmanager
     def person_lock(self, tenant: str, person_id: str) -> Iterator[Transaction]:
         """A transaction in which no other `person_lock` of the same person runs (see the module's note)."""
         with self.transaction() as tx:
@@ -195,6 +201,8 @@ class ContactStore:
     ) -> None:
         """Keep, per scope and per attribute, the latest of these statements and of those already stored,
         and add the engagements not seen before to their persons' channel scores."""
+        if not consents and not attributes and not engagements:
+            return  # most events state none of these: no write transaction for them
         with self.transaction() as tx:
             if engagements:
                 engagement_store.note(tx, tenant, engagements, self.lock_person)

@@ -76,6 +76,11 @@ class FlowStore:
         with guarded_transaction(self._db, FlowStoreUnavailable) as tx:
             yield tx
 
+    @contextmanager
+    def _snapshot(self) -> Iterator[Transaction]:
+        with unavailable_as(FlowStoreUnavailable), self._db.snapshot() as tx:
+            yield tx
+
     def insert(self, tenant: str, flow: Flow) -> bool:
         """Store a new flow; False (and nothing written) when the tenant already has its id."""
         with self._transaction() as tx:
@@ -106,7 +111,9 @@ class FlowStore:
         where, params = "tenant_id = ?", [tenant]
         if state:
             where, params = where + " AND state = ?", [*params, state]
-        with self._transaction() as tx:
+        # A snapshot: ObserveEvents reads the published flows on every call, and must not queue for the
+        # writers' lock to find that an event concerns none of them.
+        with self._snapshot() as tx:
             total = tx.execute(f"SELECT COUNT(*) FROM flows WHERE {where}", params)[0][0]
             rows = tx.execute(
                 f"SELECT {_COLUMNS} FROM flows WHERE {where} AND flow_id > ? ORDER BY flow_id LIMIT ?",
