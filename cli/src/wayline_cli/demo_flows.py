@@ -318,6 +318,8 @@ def _show_timeline(channel: grpc.Channel, auth: Auth, person_id: str, console: C
         if len(events) >= 3:  # the push suppressed, the reminder and the offer sent
             break
         time.sleep(0.5)
+    # A suppression and the send that replaced it share their moment: the suppression reads first.
+    events.sort(key=lambda e: (e.timestamp.ToMicroseconds(), e.name != "Contact Suppressed"))
     lines = []
     for event in events:
         fields = event.properties.fields
