@@ -22,7 +22,7 @@ from wayline.orchestrator.v1 import contact_pb2
 from wayline.orchestrator.v1 import contact_policy_pb2 as policy_pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
-from wayline_cli.actions import _GATEWAY, GatewayOption, TlsOption, _channel, _fail, _plain, err, out
+from wayline_cli.gateway import GATEWAY, GatewayOption, TlsOption, err, failure, open_channel, out, plain
 
 __all__ = ["PolicyFileError", "contacts_app", "read_policy"]
 
@@ -52,7 +52,7 @@ def read_policy(path: Path) -> policy_pb.ContactPolicy:
     if any(k in fields for k in _OUTPUT_ONLY):
         raise PolicyFileError(f"{path} sets an output-only field ({', '.join(_OUTPUT_ONLY[:2])}, etag)")
     try:
-        return json_format.ParseDict(_plain(fields), policy_pb.ContactPolicy())
+        return json_format.ParseDict(plain(fields), policy_pb.ContactPolicy())
     except json_format.ParseError as error:
         raise PolicyFileError(f"{path}: {error}") from None
 
@@ -66,9 +66,9 @@ def _yaml(policy: policy_pb.ContactPolicy) -> str:
 
 
 @policy_app.command("get")
-def get_policy(*, api_key: ApiKeyOption, gateway: GatewayOption = _GATEWAY, tls: TlsOption = False) -> None:
+def get_policy(*, api_key: ApiKeyOption, gateway: GatewayOption = GATEWAY, tls: TlsOption = False) -> None:
     """Print the tenant's contact policy as YAML (with its revision and etag)."""
-    with _channel(gateway, tls) as channel:
+    with open_channel(gateway, tls) as channel:
         try:
             policy = (
                 pb_grpc.OrchestratorServiceStub(channel)
@@ -76,7 +76,7 @@ def get_policy(*, api_key: ApiKeyOption, gateway: GatewayOption = _GATEWAY, tls:
                 .contact_policy
             )
         except grpc.RpcError as error:
-            raise _fail(error) from None
+            raise failure(error) from None
     out.print(_yaml(policy), end="")
 
 
@@ -85,7 +85,7 @@ def set_policy(
     file: Annotated[Path, typer.Argument(help="A YAML mapping of ContactPolicy fields: the whole policy.")],
     *,
     api_key: ApiKeyOption,
-    gateway: GatewayOption = _GATEWAY,
+    gateway: GatewayOption = GATEWAY,
     tls: TlsOption = False,
 ) -> None:
     """Make the file the tenant's contact policy (rules it does not set are cleared)."""
@@ -94,7 +94,7 @@ def set_policy(
     except PolicyFileError as error:
         err.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
-    with _channel(gateway, tls) as channel:
+    with open_channel(gateway, tls) as channel:
         try:
             stored = (
                 pb_grpc.OrchestratorServiceStub(channel)
@@ -104,7 +104,7 @@ def set_policy(
                 .contact_policy
             )
         except grpc.RpcError as error:
-            raise _fail(error, "contact policy") from None
+            raise failure(error, "contact policy") from None
     out.print(f"contact policy at revision {stored.revision}")
 
 
@@ -118,7 +118,7 @@ def list_contacts(
     *,
     limit: Annotated[int, typer.Option(min=1, help="The most contacts to show, newest first.")] = 50,
     api_key: ApiKeyOption,
-    gateway: GatewayOption = _GATEWAY,
+    gateway: GatewayOption = GATEWAY,
     tls: TlsOption = False,
 ) -> None:
     """List a person's contacts in the ledger, newest first."""
@@ -127,7 +127,7 @@ def list_contacts(
     table = Table("time", "channel", "purpose", "source", "action", "contact")
     request = pb.ListContactsRequest(person_id=person_id, page_size=min(limit, 1_000))
     shown = 0
-    with _channel(gateway, tls) as channel:
+    with open_channel(gateway, tls) as channel:
         stub = pb_grpc.OrchestratorServiceStub(channel)
         try:
             while shown < limit:
@@ -146,5 +146,5 @@ def list_contacts(
                     break
                 request.page_token = page.next_page_token
         except grpc.RpcError as error:
-            raise _fail(error) from None
+            raise failure(error) from None
     out.print(table)

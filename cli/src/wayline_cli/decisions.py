@@ -22,7 +22,7 @@ from wayline.common.registry import REGISTRY
 from wayline.decision.v1 import decision_service_pb2 as pb
 from wayline.decision.v1 import decision_service_pb2_grpc as pb_grpc
 from wayline.event.v1 import event_pb2
-from wayline_cli.actions import _channel, _fail
+from wayline_cli.gateway import failure, open_channel
 
 __all__ = ["decisions_app", "parse_time"]
 
@@ -64,14 +64,14 @@ def get(
 ) -> None:
     """Print one decision's trace, with the feedback received, as JSON."""
     auth = (("authorization", f"Bearer {api_key}"),)
-    with _channel(gateway, tls) as channel:
+    with open_channel(gateway, tls) as channel:
         stub = pb_grpc.DecisionServiceStub(channel)
         try:
             found = stub.GetDecision(
                 pb.GetDecisionRequest(decision_id=decision_id), metadata=auth, timeout=30
             )
         except grpc.RpcError as error:
-            raise _fail(error, decision_id) from None
+            raise failure(error, decision_id) from None
     sys.stdout.write(json_format.MessageToJson(found.decision, preserving_proto_field_name=True) + "\n")
 
 
@@ -100,7 +100,7 @@ def export(
     )
     auth = (("authorization", f"Bearer {api_key}"),)
     written = 0
-    with _channel(gateway, tls) as channel:
+    with open_channel(gateway, tls) as channel:
         stub = pb_grpc.DecisionServiceStub(channel)
         try:
             for response in stub.ExportDecisions(request, metadata=auth, timeout=3600):
@@ -112,5 +112,5 @@ def export(
                 written += len(response.decisions)
         except grpc.RpcError as error:
             err.print(f"{written} decisions written before the error")
-            raise _fail(error, "export") from None
+            raise failure(error, "export") from None
     err.print(f"{written} decisions")
