@@ -22,7 +22,17 @@ from wayline.orchestrator.v1 import contact_pb2
 from wayline.orchestrator.v1 import contact_policy_pb2 as policy_pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
-from wayline_cli.gateway import GATEWAY, GatewayOption, TlsOption, err, failure, open_channel, out, plain
+from wayline_cli.gateway import (
+    GATEWAY,
+    GatewayOption,
+    TlsOption,
+    bearer,
+    err,
+    failure,
+    open_channel,
+    out,
+    plain,
+)
 
 __all__ = ["PolicyFileError", "contacts_app", "read_policy"]
 
@@ -57,10 +67,6 @@ def read_policy(path: Path) -> policy_pb.ContactPolicy:
         raise PolicyFileError(f"{path}: {error}") from None
 
 
-def _auth(api_key: str) -> tuple[tuple[str, str], ...]:
-    return (("authorization", f"Bearer {api_key}"),)
-
-
 def _yaml(policy: policy_pb.ContactPolicy) -> str:
     return yaml.safe_dump(json_format.MessageToDict(policy), sort_keys=False)
 
@@ -72,7 +78,7 @@ def get_policy(*, api_key: ApiKeyOption, gateway: GatewayOption = GATEWAY, tls: 
         try:
             policy = (
                 pb_grpc.OrchestratorServiceStub(channel)
-                .GetContactPolicy(pb.GetContactPolicyRequest(), metadata=_auth(api_key), timeout=10)
+                .GetContactPolicy(pb.GetContactPolicyRequest(), metadata=bearer(api_key), timeout=10)
                 .contact_policy
             )
         except grpc.RpcError as error:
@@ -99,7 +105,7 @@ def set_policy(
             stored = (
                 pb_grpc.OrchestratorServiceStub(channel)
                 .UpdateContactPolicy(
-                    pb.UpdateContactPolicyRequest(contact_policy=policy), metadata=_auth(api_key), timeout=10
+                    pb.UpdateContactPolicyRequest(contact_policy=policy), metadata=bearer(api_key), timeout=10
                 )
                 .contact_policy
             )
@@ -131,7 +137,7 @@ def list_contacts(
         stub = pb_grpc.OrchestratorServiceStub(channel)
         try:
             while shown < limit:
-                page = stub.ListContacts(request, metadata=_auth(api_key), timeout=10)
+                page = stub.ListContacts(request, metadata=bearer(api_key), timeout=10)
                 for contact in page.contacts[: limit - shown]:
                     table.add_row(
                         contact.contact_time.ToJsonString(),
