@@ -19,21 +19,17 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf import json_format
-from pydantic import SecretStr
 
 from tests.client import HoldingProxy, free_port
 from tests.conftest import common_settings, start_server
 from tests.journeys.conftest import Journeys, error_reason
 from tests.journeys.segments_support import event
-from tests.orchestrator.conftest import NO_PEERS, as_tenant
 from tests.orchestrator.helpers import Auth, Stub
-from tests.orchestrator.runtime_calls import FakeClock, State, eventually, publish, send, track
-from tools.postgres_server import create_database
+from tests.orchestrator.running import ENGINES, NO_PEERS, Running, run_per_engine
+from tests.orchestrator.runtime_calls import State, eventually, publish, send, track
 from wayline.common.server import Server
-from wayline.common.sql import open_database
 from wayline.event.v1 import event_pb2
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
-from wayline_orchestrator.flows.runtime import RuntimeStore
 from wayline_orchestrator.service import orchestrator_service
 from wayline_orchestrator.settings import OrchestratorSettings
 
@@ -41,48 +37,27 @@ NOW = datetime.now(UTC)
 HOUR = 3600
 
 
-class Running:
-    def __init__(self, server: Server, clock: FakeClock, store: RuntimeStore, proxy: HoldingProxy) -> None:
-        self.server, self.clock, self.store, self.proxy = server, clock, store, proxy
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def running(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, journeys_server: Server
-) -> Iterator[Running]:
-    url = create_database(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else ""
+@pytest.fixture(scope="module")
+def proxy(journeys_server: Server) -> Iterator[HoldingProxy]:
+    """The orchestrator's way to journeys, which a test can make hold journeys' answers back."""
     proxy = HoldingProxy(journeys_server.address)
-    settings = OrchestratorSettings(
-        **common_settings(tmp_path_factory.mktemp("orchestrator")),  # type: ignore[arg-type]
-        database_url=SecretStr(url) if url else None,
-        timer_poll_interval_seconds=0.05,
-        timer_lease_seconds=1,
-        **{**NO_PEERS, "journeys_address": proxy.address},  # type: ignore[arg-type]
-        journeys_timeout_seconds=0.5,
-    )
-    clock = FakeClock()
-    server = start_server(orchestrator_service(settings, clock), settings)
-    db = open_database(url or None, settings.service_dir / "orchestrator.db")
-    yield Running(server, clock, RuntimeStore(db), proxy)
-    server.stop(0)
-    db.close()
+    yield proxy
     proxy.close()
 
 
+@pytest.fixture(scope="module", params=ENGINES)
+def running(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, proxy: HoldingProxy
+) -> Iterator[Running]:
+    yield from run_per_engine(
+        request, tmp_path_factory, journeys_address=proxy.address, journeys_timeout_seconds=0.5
+    )
+
+
 @pytest.fixture(scope="module")
-def stub(running: Running) -> Iterator[Stub]:
-    with grpc.insecure_channel(running.server.address) as channel:
-        yield pb_grpc.OrchestratorServiceStub(channel)
-
-
-@pytest.fixture
-def auth() -> Auth:
-    return as_tenant(f"t-{uuid.uuid4().hex[:8]}")
-
-
-@pytest.fixture
-def state(running: Running, auth: Auth) -> State:
-    return State(running.store, auth)
+def orchestrator(running: Running) -> Server:
+    """The orchestrator `stub` calls: the one on the fake clock."""
+    return running.server
 
 
 @pytest.fixture
@@ -257,7 +232,7 @@ def test_action_personalises_from_traits_and_the_trigger(
 
 
 def test_observe_events_answers_unavailable_while_journeys_does_not_answer_then_enters(
-    running: Running, stub: Stub, auth: Auth, state: State, journeys: Journeys
+    running: Running, stub: Stub, auth: Auth, state: State, journeys: Journeys, proxy: HoldingProxy
 ) -> None:
     buyer = _person()
     journeys.write(*_orders(buyer, 1))
@@ -268,12 +243,12 @@ def test_observe_events_answers_unavailable_while_journeys_does_not_answer_then_
         _flow([_tiers(), _action("vip_offer"), _action("buyer_offer"), _action("welcome")]),
     )
     trigger = track(buyer, "Checkout Started", running.clock())
-    running.proxy.holding.set()
+    proxy.holding.set()
     try:
         with pytest.raises(grpc.RpcError) as raised:
             send(stub, auth, trigger)
     finally:
-        running.proxy.holding.clear()
+        proxy.holding.clear()
     assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
     assert error_reason(raised.value) == "JOURNEYS_UNAVAILABLE"
     assert (state.entries("held"), state.runs("held"), state.messages()) == ([], [], [])
@@ -283,7 +258,7 @@ def test_observe_events_answers_unavailable_while_journeys_does_not_answer_then_
 
 
 def test_a_due_timer_waits_for_journeys_and_fires_once_it_answers(
-    running: Running, stub: Stub, auth: Auth, state: State, journeys: Journeys
+    running: Running, stub: Stub, auth: Auth, state: State, journeys: Journeys, proxy: HoldingProxy
 ) -> None:
     buyer = _person()
     journeys.write(*_orders(buyer, 1))
@@ -297,7 +272,7 @@ def test_a_due_timer_waits_for_journeys_and_fires_once_it_answers(
     publish(stub, auth, "later", _flow(steps))
     send(stub, auth, track(buyer, "Checkout Started", running.clock()))
     assert state.statuses("later") == [(buyer, "WAITING", "")]
-    running.proxy.holding.set()
+    proxy.holding.set()
     try:
         running.clock.advance(HOUR + 1)
         time.sleep(1.5)  # the timer is claimed and its run times out and rolls back
@@ -309,7 +284,7 @@ def test_a_due_timer_waits_for_journeys_and_fires_once_it_answers(
         ]
         assert state.messages() == []
     finally:
-        running.proxy.holding.clear()
+        proxy.holding.clear()
     running.clock.advance(2)  # the claim's lease ends (on the runtime's clock): the timer fires again
     eventually(lambda: state.statuses("later") == [(buyer, "EXITED", "completed")])
     assert _sent(state) == [(buyer, "buyer_offer")]

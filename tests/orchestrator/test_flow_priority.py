@@ -6,58 +6,27 @@ was created first and whatever their ids' order."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import grpc
 import pytest
-from pydantic import SecretStr
 
-from tests.conftest import common_settings, start_server
-from tests.orchestrator.conftest import NO_PEERS, as_tenant
+from tests.orchestrator.conftest import as_tenant
 from tests.orchestrator.helpers import Auth, Stub, cap, days, set_policy
-from tests.orchestrator.runtime_calls import FakeClock, State, eventually, publish, send, track
-from tools.postgres_server import create_database
+from tests.orchestrator.running import Running
+from tests.orchestrator.runtime_calls import State, eventually, publish, send, track
 from wayline.common.server import Server
-from wayline.common.sql import open_database
 from wayline.orchestrator.v1 import contact_policy_pb2 as policy_pb
-from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
-from wayline_orchestrator.flows.runtime import RuntimeStore, TimerKind
-from wayline_orchestrator.service import orchestrator_service
-from wayline_orchestrator.settings import OrchestratorSettings
+from wayline_orchestrator.flows.runtime import TimerKind
 
 HOUR = 3600
 # (the high-priority flow's id, the low one's): the store lists flows and entries by id, so both orders.
 ORDERS = [("alpha", "zulu"), ("zulu", "alpha")]
 
 
-class Running:
-    def __init__(self, server: Server, clock: FakeClock, store: RuntimeStore) -> None:
-        self.server, self.clock, self.store = server, clock, store
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def running(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    url = create_database(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else ""
-    settings = OrchestratorSettings(
-        **common_settings(tmp_path_factory.mktemp("orchestrator")),  # type: ignore[arg-type]
-        database_url=SecretStr(url) if url else None,
-        timer_poll_interval_seconds=0.05,
-        timer_lease_seconds=1,
-        **NO_PEERS,  # type: ignore[arg-type]
-    )
-    clock = FakeClock()
-    server = start_server(orchestrator_service(settings, clock), settings)
-    db = open_database(url or None, settings.service_dir / "orchestrator.db")
-    yield Running(server, clock, RuntimeStore(db))
-    server.stop(0)
-    db.close()
-
-
 @pytest.fixture(scope="module")
-def stub(running: Running) -> Iterator[Stub]:
-    with grpc.insecure_channel(running.server.address) as channel:
-        yield pb_grpc.OrchestratorServiceStub(channel)
+def orchestrator(running: Running) -> Server:
+    """The orchestrator `stub` calls: the one on the fake clock."""
+    return running.server
 
 
 @pytest.fixture
@@ -66,11 +35,6 @@ def auth(stub: Stub) -> Auth:
     tenant = as_tenant(f"t-{uuid.uuid4().hex[:8]}")
     set_policy(stub, tenant, policy_pb.ContactPolicy(frequency_caps=[cap(1, days(1))]), "frequency_caps")
     return tenant
-
-
-@pytest.fixture
-def state(running: Running, auth: Auth) -> State:
-    return State(running.store, auth)
 
 
 def _send_step(step_id: str = "send") -> dict[str, Any]:

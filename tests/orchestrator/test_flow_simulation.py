@@ -15,12 +15,18 @@ import pytest
 from google.protobuf import json_format
 
 from tests.conftest import INTERNAL_TOKEN
-from tests.orchestrator.conftest import as_tenant, start_orchestrator
+from tests.orchestrator.conftest import start_orchestrator
 from tests.orchestrator.helpers import Auth, Stub
-from tests.orchestrator.running import Running, cap_emails, choose_persons, start_running, trial_flow
+from tests.orchestrator.running import (
+    ENGINES,
+    Running,
+    cap_emails,
+    choose_persons,
+    run_per_engine,
+    trial_flow,
+)
 from tests.orchestrator.runtime_calls import SECOND, eventually, publish, send, track
 from tests.rpc_errors import reason, violations
-from tools.postgres_server import create_database
 from wayline.common.server import Server
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
@@ -34,33 +40,23 @@ FLOW = "trial"
 HOUR, DAY = 3600 * SECOND, 86_400 * SECOND
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=ENGINES)
 def running(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, journeys_server: Server
 ) -> Iterator[Running]:
-    url = create_database(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else ""
-    running = start_running(
-        tmp_path_factory.mktemp("orchestrator"), url, journeys_address=journeys_server.address
-    )
-    yield running
-    running.stop()
+    yield from run_per_engine(request, tmp_path_factory, journeys_address=journeys_server.address)
 
 
 @pytest.fixture(scope="module")
-def stub(running: Running) -> Iterator[Stub]:
-    with grpc.insecure_channel(running.server.address) as channel:
-        yield pb_grpc.OrchestratorServiceStub(channel)
+def orchestrator(running: Running) -> Server:
+    """The orchestrator `stub` calls: the one on the fake clock."""
+    return running.server
 
 
 @pytest.fixture(scope="module")
 def journeys(journeys_server: Server) -> Iterator[journeys_grpc.JourneyServiceStub]:
     with grpc.insecure_channel(journeys_server.address) as channel:
         yield journeys_grpc.JourneyServiceStub(channel)
-
-
-@pytest.fixture
-def auth() -> Auth:
-    return as_tenant(f"t-{uuid.uuid4().hex[:8]}")
 
 
 def _tenant(auth: Auth) -> str:

@@ -5,43 +5,27 @@ per version and per entry time range; NOT_FOUND for an unknown flow or version."
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import grpc
 import pytest
 
-from tests.orchestrator.conftest import as_tenant
 from tests.orchestrator.flow_calls import flow as flow_message
 from tests.orchestrator.helpers import Auth, Stub
-from tests.orchestrator.running import Running, cap_emails, choose_persons, start_running, trial_flow
+from tests.orchestrator.running import Running, cap_emails, choose_persons, trial_flow
 from tests.orchestrator.runtime_calls import SECOND, publish, send, track
 from tests.rpc_errors import reason, violations
-from tools.postgres_server import create_database
+from wayline.common.server import Server
 from wayline.orchestrator.v1 import flow_stats_pb2
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
-from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
 from wayline_orchestrator.flows.significance import compare
 
 FLOW = "trial"
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def running(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    url = create_database(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else ""
-    running = start_running(tmp_path_factory.mktemp("orchestrator"), url)
-    yield running
-    running.stop()
-
-
 @pytest.fixture(scope="module")
-def stub(running: Running) -> Iterator[Stub]:
-    with grpc.insecure_channel(running.server.address) as channel:
-        yield pb_grpc.OrchestratorServiceStub(channel)
-
-
-@pytest.fixture
-def auth() -> Auth:
-    return as_tenant(f"t-{uuid.uuid4().hex[:8]}")
+def orchestrator(running: Running) -> Server:
+    """The orchestrator `stub` calls: the one on the fake clock."""
+    return running.server
 
 
 def _stats(stub: Stub, auth: Auth, version: int = 0, **window: int) -> flow_stats_pb2.FlowStats:

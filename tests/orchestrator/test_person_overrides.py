@@ -14,10 +14,9 @@ from typing import Any
 
 import grpc
 import pytest
-from pydantic import SecretStr
 
 from tests.conftest import INTERNAL_TOKEN, common_settings, start_server
-from tests.orchestrator.conftest import NO_PEERS, as_tenant
+from tests.orchestrator.conftest import as_tenant
 from tests.orchestrator.flow_samples import abandoned_cart
 from tests.orchestrator.helpers import (
     EMAIL,
@@ -34,53 +33,28 @@ from tests.orchestrator.helpers import (
     record,
     set_policy,
 )
-from tests.orchestrator.runtime_calls import FakeClock, State, eventually, publish, send, track
-from tools.postgres_server import create_database
+from tests.orchestrator.running import ENGINES, Running, run_per_engine
+from tests.orchestrator.runtime_calls import State, eventually, publish, send, track
 from wayline.common.context import INTERNAL_TOKEN_HEADER, TENANT_HEADER
 from wayline.common.server import Server
-from wayline.common.sql import Database, open_database
 from wayline.common.timestamps import to_timestamp
 from wayline.event.v1 import event_pb2
 from wayline.identity.v1 import identity_service_pb2 as identity_pb
 from wayline.identity.v1 import identity_service_pb2_grpc as identity_grpc
 from wayline.orchestrator.v1 import contact_policy_pb2 as policy_pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
-from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
 from wayline_identity.service import identity_service
 from wayline_identity.settings import IdentitySettings
 from wayline_orchestrator.connectors import ConnectorStore
 from wayline_orchestrator.contacts import ContactStore, Person
-from wayline_orchestrator.flows.runtime import RuntimeStore
 from wayline_orchestrator.flows.runtime.outbox_store import OutboxStore
 from wayline_orchestrator.merged_persons import MergedPersons
 from wayline_orchestrator.override_cursors import OverrideCursors
 from wayline_orchestrator.override_feed import override_of
 from wayline_orchestrator.person_overrides import PersonStates
-from wayline_orchestrator.service import orchestrator_service
-from wayline_orchestrator.settings import OrchestratorSettings
 
 HOUR = 3600
 Identity = identity_grpc.IdentityServiceStub
-
-
-class Running:
-    def __init__(self, server: Server, clock: FakeClock, db: Database) -> None:
-        self.server, self.clock, self.db = server, clock, db
-        self.store = RuntimeStore(db)
-        self.cursors = OverrideCursors(db)
-        self.connectors = ConnectorStore(db)
-
-    def states(self) -> PersonStates:
-        """The merge and erasure logic over the server's database (to replay a page by hand)."""
-        return PersonStates(
-            self.store,
-            OutboxStore(self.db),
-            ContactStore(self.db),
-            self.connectors,
-            self.cursors,
-            MergedPersons(self.db),
-            self.clock,
-        )
 
 
 @pytest.fixture(scope="module")
@@ -104,42 +78,36 @@ def identity(identity_server: Server) -> Iterator[Identity]:
         yield identity_grpc.IdentityServiceStub(channel)
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=ENGINES)
 def running(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, identity_server: Server
 ) -> Iterator[Running]:
-    url = create_database(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else ""
-    settings = OrchestratorSettings(
-        **common_settings(tmp_path_factory.mktemp("orchestrator")),  # type: ignore[arg-type]
-        database_url=SecretStr(url) if url else None,
-        timer_poll_interval_seconds=0.05,
-        timer_lease_seconds=1,
+    yield from run_per_engine(
+        request,
+        tmp_path_factory,
         outbox_poll_interval_seconds=0.05,
         override_poll_seconds=0.05,
-        **(NO_PEERS | {"identity_address": identity_server.address}),  # type: ignore[arg-type]
+        identity_address=identity_server.address,
     )
-    clock = FakeClock()
-    server = start_server(orchestrator_service(settings, clock), settings)
-    db = open_database(url or None, settings.service_dir / "orchestrator.db")
-    yield Running(server, clock, db)
-    server.stop(0)
-    db.close()
 
 
 @pytest.fixture(scope="module")
-def stub(running: Running) -> Iterator[Stub]:
-    with grpc.insecure_channel(running.server.address) as channel:
-        yield pb_grpc.OrchestratorServiceStub(channel)
+def orchestrator(running: Running) -> Server:
+    """The orchestrator `stub` calls: the one on the fake clock."""
+    return running.server
 
 
-@pytest.fixture
-def auth() -> Auth:
-    return as_tenant(f"t-{uuid.uuid4().hex[:8]}")
-
-
-@pytest.fixture
-def state(running: Running, auth: Auth) -> State:
-    return State(running.store, auth)
+def _states(running: Running) -> PersonStates:
+    """The merge and erasure logic over the server's database (to replay a page by hand)."""
+    return PersonStates(
+        running.store,
+        OutboxStore(running.db),
+        ContactStore(running.db),
+        ConnectorStore(running.db),
+        OverrideCursors(running.db),
+        MergedPersons(running.db),
+        running.clock,
+    )
 
 
 def _cart() -> dict[str, Any]:
@@ -186,7 +154,7 @@ def _merge(running: Running, identity: Identity, auth: Auth, survivor: str, abso
     merged = identity.MergeProfiles(request, metadata=_identity_auth(auth), timeout=10)
     assert merged.profile.person_id == survivor
     version = max(o.version for o in merged.person_overrides)
-    eventually(lambda: running.cursors.cursor(_tenant(auth)) >= version)
+    eventually(lambda: OverrideCursors(running.db).cursor(_tenant(auth)) >= version)
     return version
 
 
@@ -195,7 +163,7 @@ def _timers(running: Running, auth: Auth) -> list[tuple[str, str]]:
 
 
 def _letters(running: Running, auth: Auth, connector: str = "smtp") -> list[tuple[str, str]]:
-    letters = running.connectors.dead_letters(_tenant(auth), connector)
+    letters = ConnectorStore(running.db).dead_letters(_tenant(auth), connector)
     return sorted((d.message.recipient.person_id, d.message.idempotency_key) for d in letters)
 
 
@@ -418,7 +386,7 @@ def test_an_erasure_deletes_every_state_of_the_person_and_completes_in_identity(
 def _follow(running: Running, auth: Auth, changed: Any) -> int:
     """Wait for the orchestrator to apply a change's overrides; the highest version."""
     version = max(o.version for o in changed.person_overrides)
-    eventually(lambda: running.cursors.cursor(_tenant(auth)) >= version)
+    eventually(lambda: OverrideCursors(running.db).cursor(_tenant(auth)) >= version)
     return int(version)
 
 
@@ -453,17 +421,17 @@ def test_a_replayed_page_changes_nothing_and_other_tenants_are_untouched(
 
     # The merge's page again (as the follower read it), then the whole feed from the start, applied by hand:
     # every version is at or below the cursor, so the old merge does not take the restored person's contact.
-    assert running.states().apply(_tenant(auth), [override_of(o) for o in merged.person_overrides]) == version
+    assert _states(running).apply(_tenant(auth), [override_of(o) for o in merged.person_overrides]) == version
     feed = identity.ListPersonOverrides(
         identity_pb.ListPersonOverridesRequest(after_version=0), metadata=_identity_auth(auth), timeout=10
     )
     page = [override_of(o) for o in feed.person_overrides]
     assert max(o.version for o in page) == version
-    assert running.states().apply(_tenant(auth), page) == version
+    assert _states(running).apply(_tenant(auth), page) == version
     assert _snapshot(running, stub, auth, [survivor, absorbed]) == after
     assert after["contacts"] == [3, 1]
     assert _snapshot(running, stub, other, [survivor, absorbed]) == other_before
-    assert running.cursors.cursor(_tenant(other)) == 0
+    assert OverrideCursors(running.db).cursor(_tenant(other)) == 0
 
 
 def test_an_erasure_completes_in_a_tenant_whose_events_the_orchestrator_only_observed(

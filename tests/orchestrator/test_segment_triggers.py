@@ -18,74 +18,51 @@ from typing import Any
 
 import grpc
 import pytest
-from pydantic import SecretStr
 
-from tests.conftest import common_settings, start_server
 from tests.journeys.conftest import Journeys
 from tests.journeys.segments_support import count, delete_all_segments, event, wait_ready
-from tests.orchestrator.conftest import NO_PEERS, as_tenant
+from tests.orchestrator.conftest import as_tenant
 from tests.orchestrator.helpers import Auth, Stub
-from tests.orchestrator.runtime_calls import FakeClock, eventually, publish, send, track
-from tools.postgres_server import create_database
+from tests.orchestrator.running import ENGINES, Running, run_per_engine
+from tests.orchestrator.runtime_calls import eventually, publish, send, track
 from wayline.common.server import Server
-from wayline.common.sql import open_database
 from wayline.journeys.v1 import condition_pb2
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
 from wayline_journeys.store.client import connect_clickhouse
-from wayline_orchestrator.flows.runtime import Entry, RuntimeStore
+from wayline_orchestrator.flows.runtime import Entry
 from wayline_orchestrator.flows.runtime.segment_store import NEVER, SegmentStore
-from wayline_orchestrator.service import orchestrator_service
-from wayline_orchestrator.settings import OrchestratorSettings
 
 SEGMENT = "segments/pinged"
 DAY = 86_400
 HOUR_US = 3_600_000_000
 
 
-class Running:
-    """An orchestrator following the suite's journeys server, its fake clock and its database's stores."""
-
-    def __init__(self, data_dir: Path, url: str, journeys_address: str) -> None:
-        self.data_dir, self.url, self.journeys_address = data_dir, url, journeys_address
-        self.clock = FakeClock()
-        self.server = self._start()
-        self.db = open_database(url or None, data_dir / "orchestrator" / "orchestrator.db")
-        self.entries_store, self.segments = RuntimeStore(self.db), SegmentStore(self.db)
-
-    def _start(self) -> Server:
-        settings = OrchestratorSettings(
-            **common_settings(self.data_dir),  # type: ignore[arg-type]
-            database_url=SecretStr(self.url) if self.url else None,
-            timer_poll_interval_seconds=0.05,
-            timer_lease_seconds=2,
-            segment_poll_seconds=0.1,
-            segment_page_size=1,  # every page of changes and of members is one: paging is exercised
-            **(NO_PEERS | {"journeys_address": self.journeys_address}),  # type: ignore[arg-type]
-        )
-        return start_server(orchestrator_service(settings, self.clock), settings)
-
-    def restart(self, while_down: Callable[[], None]) -> None:
-        self.server.stop(0)
-        while_down()
-        self.server = self._start()
-
-    def entries(self, auth: Auth, flow_id: str) -> list[Entry]:
-        return self.entries_store.entries(dict(auth)["x-wayline-tenant"], flow_id)
-
-    def statuses(self, auth: Auth, flow_id: str) -> list[tuple[str, int, str, str]]:
-        return [(e.person_id, e.number, e.status.value, e.reason) for e in self.entries(auth, flow_id)]
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=ENGINES)
 def running(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, journeys_server: Server
 ) -> Iterator[Running]:
-    url = create_database(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else ""
-    running = Running(tmp_path_factory.mktemp("orchestrator"), url, journeys_server.address)
-    yield running
-    running.server.stop(0)
-    running.db.close()
+    """An orchestrator following the suite's journeys server."""
+    yield from run_per_engine(
+        request,
+        tmp_path_factory,
+        timer_lease_seconds=2,
+        segment_poll_seconds=0.1,
+        segment_page_size=1,  # every page of changes and of members is one: paging is exercised
+        journeys_address=journeys_server.address,
+    )
+
+
+def segment_store(running: Running) -> SegmentStore:
+    return SegmentStore(running.db)
+
+
+def entries(running: Running, auth: Auth, flow_id: str) -> list[Entry]:
+    return running.store.entries(dict(auth)["x-wayline-tenant"], flow_id)
+
+
+def statuses(running: Running, auth: Auth, flow_id: str) -> list[tuple[str, int, str, str]]:
+    return [(e.person_id, e.number, e.status.value, e.reason) for e in entries(running, auth, flow_id)]
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +103,7 @@ def create_pinged(journeys: Journeys) -> None:
 
 @pytest.fixture
 def stub(running: Running) -> Iterator[Stub]:
+    """A channel per test: a test may restart the server, on a new port."""
     with grpc.insecure_channel(running.server.address) as channel:
         yield pb_grpc.OrchestratorServiceStub(channel)
 
@@ -165,7 +143,7 @@ AFTER_EXIT = {"entry_rules": {"reentry": "REENTRY_POLICY_AFTER_EXIT"}}
 
 
 def cursor_reached(running: Running, tenant: str) -> int:
-    return running.segments.cursor(tenant, SEGMENT)
+    return segment_store(running).cursor(tenant, SEGMENT)
 
 
 def passing_flow(trigger: dict[str, Any], **fields: Any) -> dict[str, Any]:
@@ -186,8 +164,8 @@ def test_a_person_entering_the_segment_enters_the_flow_once_even_when_the_feed_i
     who = person()
 
     ping(journeys, who, inside=True)
-    eventually(lambda: len(running.entries(auth, "welcome")) == 1)
-    [entry] = running.entries(auth, "welcome")
+    eventually(lambda: len(entries(running, auth, "welcome")) == 1)
+    [entry] = entries(running, auth, "welcome")
     assert (entry.person_id, entry.status.value, entry.reason, entry.number) == (who, "EXITED", "finished", 1)
     assert entry.trigger_event_id.startswith(f"segment:{SEGMENT}:")
     assert entry.trigger == {}  # no trigger event: trigger_property conditions do not hold
@@ -196,9 +174,9 @@ def test_a_person_entering_the_segment_enters_the_flow_once_even_when_the_feed_i
 
     # The feed read again from its oldest change: the same change enters nobody again, although the
     # re-entry rule would let the person in.
-    running.segments.move_cursor(tenant, SEGMENT, 0, back=True)
+    segment_store(running).move_cursor(tenant, SEGMENT, 0, back=True)
     eventually(lambda: cursor_reached(running, tenant) >= reached)
-    assert running.statuses(auth, "welcome") == [(who, 1, "EXITED", "finished")]
+    assert statuses(running, auth, "welcome") == [(who, 1, "EXITED", "finished")]
 
 
 def test_a_segment_entry_has_no_trigger_event_for_its_conditions(
@@ -224,7 +202,7 @@ def test_a_segment_entry_has_no_trigger_event_for_its_conditions(
     who = person()
 
     ping(journeys, who, inside=True)
-    eventually(lambda: running.statuses(auth, "conditions") == [(who, 1, "EXITED", "no_trigger_event")])
+    eventually(lambda: statuses(running, auth, "conditions") == [(who, 1, "EXITED", "no_trigger_event")])
 
 
 def test_a_segment_entry_follows_the_flows_audience(
@@ -237,8 +215,8 @@ def test_a_segment_entry_follows_the_flows_audience(
 
     ping(journeys, outsider, inside=True)
     ping(journeys, insider, inside=True)  # after the outsider in the feed: read after them
-    eventually(lambda: len(running.entries(auth, "vips")) == 1)
-    assert [e.person_id for e in running.entries(auth, "vips")] == [insider]
+    eventually(lambda: len(entries(running, auth, "vips")) == 1)
+    assert [e.person_id for e in entries(running, auth, "vips")] == [insider]
 
 
 def test_a_restart_neither_enters_again_nor_misses_the_changes_made_while_down(
@@ -247,15 +225,17 @@ def test_a_restart_neither_enters_again_nor_misses_the_changes_made_while_down(
     existing, first, second = person(), person(), person()
     ping(journeys, existing, inside=True)
     publish(stub, auth, "restart", passing_flow(by_segment(include_existing=True)))
-    eventually(lambda: [e.person_id for e in running.entries(auth, "restart")] == [existing])
-    eventually(lambda: running.segments.backfill(tenant, "restart", 1, SEGMENT) is None)  # recorded done
+    eventually(lambda: [e.person_id for e in entries(running, auth, "restart")] == [existing])
+    eventually(
+        lambda: segment_store(running).backfill(tenant, "restart", 1, SEGMENT) is None
+    )  # recorded done
     ping(journeys, first, inside=True)
-    eventually(lambda: {e.person_id for e in running.entries(auth, "restart")} == {existing, first})
+    eventually(lambda: {e.person_id for e in entries(running, auth, "restart")} == {existing, first})
 
     running.restart(while_down=lambda: ping(journeys, second, inside=True))
 
-    eventually(lambda: len(running.entries(auth, "restart")) == 3)
-    assert sorted(running.statuses(auth, "restart")) == sorted(
+    eventually(lambda: len(entries(running, auth, "restart")) == 3)
+    assert sorted(statuses(running, auth, "restart")) == sorted(
         (who, 1, "EXITED", "finished") for who in (existing, first, second)
     )
 
@@ -281,12 +261,12 @@ def test_an_expired_cursor_resynchronises_from_the_members_and_the_oldest_change
 
     running.restart(while_down)
 
-    eventually(lambda: len(running.entries(auth, "resync")) == 3)
-    eventually(lambda: len(running.entries(auth, "plain")) == 2)
-    assert {e.person_id for e in running.entries(auth, "resync")} == {early, lost, kept}
+    eventually(lambda: len(entries(running, auth, "resync")) == 3)
+    eventually(lambda: len(entries(running, auth, "plain")) == 2)
+    assert {e.person_id for e in entries(running, auth, "resync")} == {early, lost, kept}
     # Without include_existing_members, who entered during the gap is missed; the changes kept are read.
-    assert {e.person_id for e in running.entries(auth, "plain")} == {early, kept}
-    resynced = {e.person_id: e.trigger_event_id for e in running.entries(auth, "resync")}
+    assert {e.person_id for e in entries(running, auth, "plain")} == {early, kept}
+    resynced = {e.person_id: e.trigger_event_id for e in entries(running, auth, "resync")}
     assert resynced[lost].startswith(f"segment:{SEGMENT}:resync")
 
 
@@ -311,15 +291,15 @@ def test_include_existing_members_enters_the_members_at_publication_and_only_tha
 
     publish(stub, auth, "with-existing", waiting_flow(by_segment(include_existing=True)))
     publish(stub, auth, "later-only", waiting_flow(by_segment(include_existing=False)))
-    eventually(lambda: len(running.entries(auth, "with-existing")) == 1)
-    [entry] = running.entries(auth, "with-existing")
+    eventually(lambda: len(entries(running, auth, "with-existing")) == 1)
+    [entry] = entries(running, auth, "with-existing")
     assert (entry.person_id, entry.trigger_event_id) == (existing, f"segment:{SEGMENT}:v1:{existing}")
 
     ping(journeys, later, inside=True)
-    eventually(lambda: len(running.entries(auth, "later-only")) == 1)
-    eventually(lambda: len(running.entries(auth, "with-existing")) == 2)
-    assert [e.person_id for e in running.entries(auth, "later-only")] == [later]
-    assert sorted(e.person_id for e in running.entries(auth, "with-existing")) == sorted([existing, later])
+    eventually(lambda: len(entries(running, auth, "later-only")) == 1)
+    eventually(lambda: len(entries(running, auth, "with-existing")) == 2)
+    assert [e.person_id for e in entries(running, auth, "later-only")] == [later]
+    assert sorted(e.person_id for e in entries(running, auth, "with-existing")) == sorted([existing, later])
 
 
 def test_leaving_the_segment_ends_the_entries_that_exit_on_it_and_re_entry_follows_the_rules(
@@ -341,25 +321,25 @@ def test_leaving_the_segment_ends_the_entries_that_exit_on_it_and_re_entry_follo
         eventually(waiting(running, auth, flow_id, who))
 
     ping(journeys, who, inside=False)
-    eventually(lambda: running.statuses(auth, "again") == [(who, 1, "EXITED", "left_pinged")])
-    eventually(lambda: running.statuses(auth, "once") == [(who, 1, "EXITED", "segment_exit")])
-    eventually(lambda: running.statuses(auth, "by-event") == [(who, 1, "EXITED", "left_pinged")])
+    eventually(lambda: statuses(running, auth, "again") == [(who, 1, "EXITED", "left_pinged")])
+    eventually(lambda: statuses(running, auth, "once") == [(who, 1, "EXITED", "segment_exit")])
+    eventually(lambda: statuses(running, auth, "by-event") == [(who, 1, "EXITED", "left_pinged")])
 
     ping(journeys, who, inside=True)
-    eventually(lambda: len(running.entries(auth, "again")) == 2)
-    assert running.statuses(auth, "again") == [(who, 1, "EXITED", "left_pinged"), (who, 2, "WAITING", "")]
-    assert running.statuses(auth, "once") == [(who, 1, "EXITED", "segment_exit")]  # REENTRY_POLICY_NEVER
-    assert running.statuses(auth, "stays") == [(who, 1, "WAITING", "")]
+    eventually(lambda: len(entries(running, auth, "again")) == 2)
+    assert statuses(running, auth, "again") == [(who, 1, "EXITED", "left_pinged"), (who, 2, "WAITING", "")]
+    assert statuses(running, auth, "once") == [(who, 1, "EXITED", "segment_exit")]  # REENTRY_POLICY_NEVER
+    assert statuses(running, auth, "stays") == [(who, 1, "WAITING", "")]
 
     # The feed read again: its old exit is older than the second entry and does not end it.
     reached = cursor_reached(running, dict(auth)["x-wayline-tenant"])
-    running.segments.move_cursor(dict(auth)["x-wayline-tenant"], SEGMENT, 0, back=True)
+    segment_store(running).move_cursor(dict(auth)["x-wayline-tenant"], SEGMENT, 0, back=True)
     eventually(lambda: cursor_reached(running, dict(auth)["x-wayline-tenant"]) >= reached)
-    assert running.statuses(auth, "again") == [(who, 1, "EXITED", "left_pinged"), (who, 2, "WAITING", "")]
+    assert statuses(running, auth, "again") == [(who, 1, "EXITED", "left_pinged"), (who, 2, "WAITING", "")]
 
 
 def waiting(running: Running, auth: Auth, flow_id: str, who: str) -> Callable[[], bool]:
-    return lambda: running.statuses(auth, flow_id) == [(who, 1, "WAITING", "")]
+    return lambda: statuses(running, auth, flow_id) == [(who, 1, "WAITING", "")]
 
 
 def scheduled(cron: str, **fields: Any) -> dict[str, Any]:
@@ -381,17 +361,17 @@ def test_a_schedule_enters_the_members_at_its_occurrence_once(
     journeys.write(event(outside, "Browsed"))
 
     publish(stub, auth, "daily", scheduled("0 9 * * *", **AFTER_EXIT))  # 09:00 in Paris, 08:00 UTC in March
-    eventually(lambda: len(running.segments.schedules(tenant)) == 1)
-    [row] = running.segments.schedules(tenant)
+    eventually(lambda: len(segment_store(running).schedules(tenant)) == 1)
+    [row] = segment_store(running).schedules(tenant)
     assert row.due_time > running.clock()
     assert row.due_time - running.clock() <= DAY * 1_000_000
     assert datetime.fromtimestamp(row.due_time / 1e6, UTC).strftime("%H:%M") == "08:00"
-    assert running.entries(auth, "daily") == []
+    assert entries(running, auth, "daily") == []
 
     running.clock.advance((row.due_time - running.clock()) / 1e6 + 60)
-    eventually(lambda: len(running.entries(auth, "daily")) == 2)
-    eventually(lambda: running.segments.schedules(tenant)[0].due_time == row.due_time + DAY * 1_000_000)
-    keys = sorted(e.trigger_event_id for e in running.entries(auth, "daily"))
+    eventually(lambda: len(entries(running, auth, "daily")) == 2)
+    eventually(lambda: segment_store(running).schedules(tenant)[0].due_time == row.due_time + DAY * 1_000_000)
+    keys = sorted(e.trigger_event_id for e in entries(running, auth, "daily"))
     assert keys == sorted(f"schedule:{row.due_time}:{p}" for p in (first, second))
 
     # The same occurrence fired again, as after a replica died in the middle of it: nobody enters twice.
@@ -401,18 +381,20 @@ def test_a_schedule_enters_the_members_at_its_occurrence_once(
             " WHERE tenant_id = ?",
             (row.due_time, row.due_time, tenant),
         )
-    eventually(lambda: running.segments.schedules(tenant)[0].due_time == row.due_time + DAY * 1_000_000)
-    assert len(running.entries(auth, "daily")) == 2
+    eventually(lambda: segment_store(running).schedules(tenant)[0].due_time == row.due_time + DAY * 1_000_000)
+    assert len(entries(running, auth, "daily")) == 2
 
     # Three days later (two occurrences missed): the latest missed one fires, once.
     running.clock.advance(3 * DAY)
-    eventually(lambda: len(running.entries(auth, "daily")) == 4)
-    eventually(lambda: running.segments.schedules(tenant)[0].due_time == row.due_time + 4 * DAY * 1_000_000)
-    assert sorted((e.person_id, e.number) for e in running.entries(auth, "daily")) == sorted(
+    eventually(lambda: len(entries(running, auth, "daily")) == 4)
+    eventually(
+        lambda: segment_store(running).schedules(tenant)[0].due_time == row.due_time + 4 * DAY * 1_000_000
+    )
+    assert sorted((e.person_id, e.number) for e in entries(running, auth, "daily")) == sorted(
         [(first, 1), (first, 2), (second, 1), (second, 2)]
     )
     latest = row.due_time + 3 * DAY * 1_000_000
-    assert {e.trigger_event_id for e in running.entries(auth, "daily") if e.number == 2} == {
+    assert {e.trigger_event_id for e in entries(running, auth, "daily") if e.number == 2} == {
         f"schedule:{latest}:{p}" for p in (first, second)
     }
 
@@ -423,14 +405,16 @@ def test_a_schedule_enters_nobody_again_under_reentry_never(
     who = person()
     ping(journeys, who, inside=True)
     publish(stub, auth, "never", scheduled("30 * * * *"))
-    eventually(lambda: len(running.segments.schedules(tenant)) == 1)
-    first_due = running.segments.schedules(tenant)[0].due_time
+    eventually(lambda: len(segment_store(running).schedules(tenant)) == 1)
+    first_due = segment_store(running).schedules(tenant)[0].due_time
 
     running.clock.advance((first_due - running.clock()) / 1e6 + 1)
-    eventually(lambda: len(running.entries(auth, "never")) == 1)
+    eventually(lambda: len(entries(running, auth, "never")) == 1)
     running.clock.advance(3600)
-    eventually(lambda: running.segments.schedules(tenant)[0].due_time == first_due + 2 * 3600 * 1_000_000)
-    assert running.statuses(auth, "never") == [(who, 1, "EXITED", "finished")]
+    eventually(
+        lambda: segment_store(running).schedules(tenant)[0].due_time == first_due + 2 * 3600 * 1_000_000
+    )
+    assert statuses(running, auth, "never") == [(who, 1, "EXITED", "finished")]
 
 
 def test_an_interval_schedule_skips_occurrences_while_paused_and_a_new_version_retires_the_old(
@@ -441,34 +425,34 @@ def test_an_interval_schedule_skips_occurrences_while_paused_and_a_new_version_r
     every_2h = passing_flow({"schedule": {"segment": SEGMENT, "interval": "7200s"}})
     publish(stub, auth, "every", every_2h)
     # No start_time: counted from the moment the version is first seen, which is the first occurrence.
-    eventually(lambda: len(running.entries(auth, "every")) == 1)
-    eventually(lambda: running.segments.schedules(tenant)[0].occurrence == 0)
-    [first] = running.segments.schedules(tenant)
+    eventually(lambda: len(entries(running, auth, "every")) == 1)
+    eventually(lambda: segment_store(running).schedules(tenant)[0].occurrence == 0)
+    [first] = segment_store(running).schedules(tenant)
     anchor = first.anchor_time
     assert first.due_time == anchor + 2 * HOUR_US
 
     stub.PauseFlow(pb.PauseFlowRequest(name="flows/every"), metadata=auth, timeout=10)
     running.clock.advance(2 * 3600 + 1)
-    eventually(lambda: running.segments.schedules(tenant)[0].due_time == anchor + 4 * HOUR_US)
-    assert len(running.entries(auth, "every")) == 1  # the paused occurrence passed without entries
+    eventually(lambda: segment_store(running).schedules(tenant)[0].due_time == anchor + 4 * HOUR_US)
+    assert len(entries(running, auth, "every")) == 1  # the paused occurrence passed without entries
 
     assert publish(stub, auth, "every", every_2h) == 1  # resumed, same version
     running.clock.advance(2 * 3600)
-    eventually(lambda: len(running.entries(auth, "every")) == 2)
+    eventually(lambda: len(entries(running, auth, "every")) == 2)
 
     assert (
         publish(stub, auth, "every", passing_flow({"schedule": {"segment": SEGMENT, "interval": "10800s"}}))
         == 2
     )
-    eventually(lambda: len(running.entries(auth, "every")) == 3)
-    assert [e.version for e in running.entries(auth, "every")] == [1, 1, 2]
+    eventually(lambda: len(entries(running, auth, "every")) == 3)
+    assert [e.version for e in entries(running, auth, "every")] == [1, 1, 2]
     running.clock.advance(2 * 3600)  # version 1's next occurrence: it retires instead of firing
-    eventually(lambda: running.segments.schedules(tenant)[0].due_time == NEVER)
-    assert [(r.version, r.due_time > running.clock()) for r in running.segments.schedules(tenant)] == [
+    eventually(lambda: segment_store(running).schedules(tenant)[0].due_time == NEVER)
+    assert [(r.version, r.due_time > running.clock()) for r in segment_store(running).schedules(tenant)] == [
         (1, True),
         (2, True),
     ]
-    assert len(running.entries(auth, "every")) == 3
+    assert len(entries(running, auth, "every")) == 3
 
 
 def test_tenants_follow_their_own_segments_only(
@@ -484,13 +468,13 @@ def test_tenants_follow_their_own_segments_only(
         who = person()
 
         ping(sides[0], who, inside=True)
-        eventually(lambda: len(running.entries(as_tenant(tenants[0]), "welcome")) == 1)
+        eventually(lambda: len(entries(running, as_tenant(tenants[0]), "welcome")) == 1)
         other = person()
         ping(sides[1], other, inside=True)
-        eventually(lambda: len(running.entries(as_tenant(tenants[1]), "welcome")) == 1)
+        eventually(lambda: len(entries(running, as_tenant(tenants[1]), "welcome")) == 1)
 
-        assert [e.person_id for e in running.entries(as_tenant(tenants[0]), "welcome")] == [who]
-        assert [e.person_id for e in running.entries(as_tenant(tenants[1]), "welcome")] == [other]
+        assert [e.person_id for e in entries(running, as_tenant(tenants[0]), "welcome")] == [who]
+        assert [e.person_id for e in entries(running, as_tenant(tenants[1]), "welcome")] == [other]
     finally:
         for side in sides:
             delete_all_segments(side)

@@ -20,15 +20,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-import grpc
 import typer
-import yaml
-from google.protobuf import json_format
 from google.protobuf.field_mask_pb2 import FieldMask
 from rich.table import Table
 
@@ -36,7 +33,16 @@ from wayline.event.v1 import event_pb2
 from wayline.orchestrator.v1 import connector_pb2
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
-from wayline_cli.actions import _GATEWAY, GatewayOption, TlsOption, _channel, _fail, _plain, err, out
+from wayline_cli.apply import (
+    NamedDocuments,
+    apply_each,
+    create_or_update,
+    parse,
+    read_or_exit,
+    snake,
+    to_yaml,
+)
+from wayline_cli.gateway import GATEWAY, Auth, GatewayOption, TlsOption, bearer, call, out, pages
 
 __all__ = ["ConnectorFileError", "Wanted", "connectors_app", "read_connectors"]
 
@@ -53,7 +59,7 @@ connectors_app = typer.Typer(
 )
 
 ApiKeyOption = Annotated[str, typer.Option(envvar="WAYLINE_API_KEY", help="An API key with the admin scope.")]
-Auth = tuple[tuple[str, str], ...]
+Answer = TypeVar("Answer")
 
 
 class ConnectorFileError(ValueError):
@@ -76,19 +82,15 @@ class Wanted:
         return any(path in _SECRETS for path in self.paths)
 
 
-def _snake(name: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
-
-
 def _paths(document: dict[str, Any]) -> list[str]:
     """The update-mask paths of the fields a document names: a nested message's fields one by one."""
     paths: list[str] = []
     for key, value in document.items():
-        field = _snake(key)
+        field = snake(key)
         if field in ("name", "kind"):
             continue
         if field in _NESTED and isinstance(value, dict) and value:
-            paths += [f"{field}.{_snake(sub)}" for sub in value]
+            paths += [f"{field}.{snake(sub)}" for sub in value]
         else:
             paths.append(field)
     return paths
@@ -118,37 +120,21 @@ def _field(connector: connector_pb2.Connector, path: str) -> str:
     return str(getattr(getattr(connector, config), key)) if connector.WhichOneof("config") == config else ""
 
 
+def _wanted(where: str, document: dict[str, Any]) -> Wanted:
+    """One document of the file, its `${VARIABLE}` secrets resolved."""
+    resolved = _with_secrets(document, where)
+    connector = parse(resolved, connector_pb2.Connector(), where, ConnectorFileError)
+    # A secret written as `get` prints it (masked) is not given: the stored one stays.
+    masked = {p for p in _SECRETS if _field(connector, p) == MASK}
+    return Wanted(connector, [p for p in _paths(document) if p not in masked])
+
+
+_FILE = NamedDocuments("Connector", "connectors", _OUTPUT_ONLY, ConnectorFileError)
+
+
 def read_connectors(path: Path) -> list[Wanted]:
     """The file's connectors, in order, each with its `name`."""
-    try:
-        documents = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
-    except (OSError, yaml.YAMLError) as error:
-        raise ConnectorFileError(f"{path}: {error}") from None
-    wanted: list[Wanted] = []
-    for index, document in enumerate(documents):
-        where = f"{path}: document {index}"
-        if not isinstance(document, dict):
-            raise ConnectorFileError(f"{where} must be a mapping of Connector fields")
-        name = document.get("name")
-        if not isinstance(name, str) or not name.startswith(PREFIX) or name == PREFIX:
-            raise ConnectorFileError(f"{where} must have a `name`, connectors/{{connector_id}}")
-        if any(_snake(k) in _OUTPUT_ONLY for k in document):
-            raise ConnectorFileError(f"{where} ({name}) sets an output-only field")
-        resolved = _with_secrets(document, f"{where} ({name})")
-        try:
-            connector = json_format.ParseDict(_plain(resolved), connector_pb2.Connector())
-        except json_format.ParseError as error:
-            raise ConnectorFileError(f"{where} ({name}): {error}") from None
-        # A secret written as `get` prints it (masked) is not given: the stored one stays.
-        masked = {p for p in _SECRETS if _field(connector, p) == MASK}
-        wanted.append(Wanted(connector, [p for p in _paths(document) if p not in masked]))
-    if not wanted:
-        raise ConnectorFileError(f"{path} holds no connector")
-    return wanted
-
-
-def _auth(api_key: str) -> Auth:
-    return (("authorization", f"Bearer {api_key}"),)
+    return _FILE.read(path, _wanted)
 
 
 def _named(connector: connector_pb2.Connector, paths: list[str]) -> connector_pb2.Connector:
@@ -159,11 +145,7 @@ def _named(connector: connector_pb2.Connector, paths: list[str]) -> connector_pb
 
 
 def _apply_one(stub: pb_grpc.OrchestratorServiceStub, auth: Auth, wanted: Wanted) -> str:
-    try:
-        current = stub.GetConnector(pb.GetConnectorRequest(name=wanted.name), metadata=auth, timeout=10)
-    except grpc.RpcError as error:
-        if error.code() != grpc.StatusCode.NOT_FOUND:
-            raise
+    def create() -> None:
         draft = connector_pb2.Connector()
         draft.CopyFrom(wanted.connector)
         draft.ClearField("name")
@@ -173,16 +155,26 @@ def _apply_one(stub: pb_grpc.OrchestratorServiceStub, auth: Auth, wanted: Wanted
                 setattr(getattr(draft, config), key, "")
         request = pb.CreateConnectorRequest(connector_id=wanted.name.removeprefix(PREFIX), connector=draft)
         stub.CreateConnector(request, metadata=auth, timeout=10)
-        return "created"
-    stored = current.connector
-    if not wanted.gives_secret and _named(stored, wanted.paths) == _named(wanted.connector, wanted.paths):
-        return "unchanged"
-    change = connector_pb2.Connector()
-    change.CopyFrom(wanted.connector)
-    change.etag = stored.etag
-    request_update = pb.UpdateConnectorRequest(connector=change, update_mask=FieldMask(paths=wanted.paths))
-    stub.UpdateConnector(request_update, metadata=auth, timeout=10)
-    return "updated"
+
+    def matches(stored: connector_pb2.Connector) -> bool:
+        # A stored secret cannot be read back to compare: a document that gives one always updates.
+        named = wanted.paths
+        return not wanted.gives_secret and _named(stored, named) == _named(wanted.connector, named)
+
+    def update(stored: connector_pb2.Connector) -> None:
+        change = connector_pb2.Connector()
+        change.CopyFrom(wanted.connector)
+        change.etag = stored.etag
+        request = pb.UpdateConnectorRequest(connector=change, update_mask=FieldMask(paths=wanted.paths))
+        stub.UpdateConnector(request, metadata=auth, timeout=10)
+
+    get = pb.GetConnectorRequest(name=wanted.name)
+    return create_or_update(
+        lambda: stub.GetConnector(get, metadata=auth, timeout=10).connector,
+        create,
+        matches,
+        update,
+    )
 
 
 @connectors_app.command("apply")
@@ -192,23 +184,20 @@ def apply(
     ],
     *,
     api_key: ApiKeyOption,
-    gateway: GatewayOption = _GATEWAY,
+    gateway: GatewayOption = GATEWAY,
     tls: TlsOption = False,
 ) -> None:
     """Create or update the file's connectors so that they match it (idempotent without secrets)."""
-    try:
-        connectors = read_connectors(file)
-    except ConnectorFileError as error:
-        err.print(f"[red]{error}[/red]")
-        raise typer.Exit(2) from None
-    auth = _auth(api_key)
-    with _channel(gateway, tls) as channel:
-        stub = pb_grpc.OrchestratorServiceStub(channel)
-        for wanted in connectors:
-            try:
-                out.print(f"{_apply_one(stub, auth, wanted)} {wanted.name}")
-            except grpc.RpcError as error:
-                raise _fail(error, wanted.name) from None
+    connectors = read_or_exit(read_connectors, file, ConnectorFileError)
+    auth = bearer(api_key)
+    apply_each(
+        connectors,
+        pb_grpc.OrchestratorServiceStub,
+        lambda stub, wanted: _apply_one(stub, auth, wanted),
+        lambda wanted: wanted.name,
+        gateway=gateway,
+        tls=tls,
+    )
 
 
 def _kind(connector: connector_pb2.Connector) -> str:
@@ -221,49 +210,29 @@ def _target(connector: connector_pb2.Connector) -> str:
     return connector.webhook.url
 
 
-def _connectors(stub: pb_grpc.OrchestratorServiceStub, auth: Auth) -> Iterator[connector_pb2.Connector]:
-    request = pb.ListConnectorsRequest(page_size=1000)
-    while True:
-        page = stub.ListConnectors(request, metadata=auth, timeout=10)
-        yield from page.connectors
-        if not page.next_page_token:
-            return
-        request.page_token = page.next_page_token
-
-
 @connectors_app.command("list")
 def list_connectors(
-    *, api_key: ApiKeyOption, gateway: GatewayOption = _GATEWAY, tls: TlsOption = False
+    *, api_key: ApiKeyOption, gateway: GatewayOption = GATEWAY, tls: TlsOption = False
 ) -> None:
     """List the connectors by id: kind, display name, where they deliver, attempts."""
     table = Table("connector", "kind", "name", "target", "attempts")
-    with _channel(gateway, tls) as channel:
-        try:
-            for connector in _connectors(pb_grpc.OrchestratorServiceStub(channel), _auth(api_key)):
-                table.add_row(
-                    connector.name.removeprefix(PREFIX),
-                    _kind(connector),
-                    connector.display_name,
-                    _target(connector),
-                    str(connector.retry_policy.max_attempts),
-                )
-        except grpc.RpcError as error:
-            raise _fail(error) from None
+
+    def fill(stub: pb_grpc.OrchestratorServiceStub, auth: Auth) -> None:
+        request = pb.ListConnectorsRequest(page_size=1000)
+        listed = pages(
+            lambda r: stub.ListConnectors(r, metadata=auth, timeout=10), request, lambda p: p.connectors
+        )
+        for connector in listed:
+            table.add_row(
+                connector.name.removeprefix(PREFIX),
+                _kind(connector),
+                connector.display_name,
+                _target(connector),
+                str(connector.retry_policy.max_attempts),
+            )
+
+    call(pb_grpc.OrchestratorServiceStub, fill, gateway=gateway, tls=tls, api_key=api_key)
     out.print(table)
-
-
-def _yaml(connector: connector_pb2.Connector) -> str:
-    fields: dict[str, Any] = json_format.MessageToDict(connector, preserving_proto_field_name=True)
-    header = [f"# {k}: {fields.pop(k)}" for k in _OUTPUT_ONLY if k in fields]
-    return "\n".join(header) + "\n" + yaml.safe_dump(fields, sort_keys=False, allow_unicode=True)
-
-
-def _call(gateway: str, tls: bool, what: str, call: Any) -> Any:
-    with _channel(gateway, tls) as channel:
-        try:
-            return call(pb_grpc.OrchestratorServiceStub(channel))
-        except grpc.RpcError as error:
-            raise _fail(error, what) from None
 
 
 NameArgument = Annotated[str, typer.Argument(help="The connector's id (or connectors/{id}).")]
@@ -273,25 +242,46 @@ def _name(connector: str) -> str:
     return connector if connector.startswith(PREFIX) else PREFIX + connector
 
 
+def _on_connector(
+    connector: str,
+    rpc: Callable[[pb_grpc.OrchestratorServiceStub, str, Auth], Answer],
+    *,
+    gateway: str,
+    tls: bool,
+    api_key: str,
+) -> tuple[str, Answer]:
+    """The connector's name and `rpc`'s answer about it (an RPC error printed, naming it, and exit 1)."""
+    name = _name(connector)
+    answer = call(
+        pb_grpc.OrchestratorServiceStub,
+        lambda stub, auth: rpc(stub, name, auth),
+        what=name,
+        gateway=gateway,
+        tls=tls,
+        api_key=api_key,
+    )
+    return name, answer
+
+
 @connectors_app.command("get")
 def get(
     connector: NameArgument,
     *,
     api_key: ApiKeyOption,
-    gateway: GatewayOption = _GATEWAY,
+    gateway: GatewayOption = GATEWAY,
     tls: TlsOption = False,
 ) -> None:
     """Print a connector as YAML (secrets masked, output-only fields as comments), as `apply` takes it."""
-    name = _name(connector)
-    found = _call(
-        gateway,
-        tls,
-        name,
-        lambda stub: stub.GetConnector(
-            pb.GetConnectorRequest(name=name), metadata=_auth(api_key), timeout=10
+    _, found = _on_connector(
+        connector,
+        lambda stub, name, auth: stub.GetConnector(
+            pb.GetConnectorRequest(name=name), metadata=auth, timeout=10
         ),
+        gateway=gateway,
+        tls=tls,
+        api_key=api_key,
     )
-    out.print(_yaml(found.connector), end="", markup=False)
+    out.print(to_yaml(found.connector, _OUTPUT_ONLY), end="", markup=False)
 
 
 @connectors_app.command("delete")
@@ -300,13 +290,19 @@ def delete(
     *,
     etag: Annotated[str, typer.Option(help="Delete only if the connector still has this etag.")] = "",
     api_key: ApiKeyOption,
-    gateway: GatewayOption = _GATEWAY,
+    gateway: GatewayOption = GATEWAY,
     tls: TlsOption = False,
 ) -> None:
     """Delete a connector and its dead letters."""
-    name = _name(connector)
-    request = pb.DeleteConnectorRequest(name=name, etag=etag)
-    _call(gateway, tls, name, lambda stub: stub.DeleteConnector(request, metadata=_auth(api_key), timeout=10))
+    name, _ = _on_connector(
+        connector,
+        lambda stub, name, auth: stub.DeleteConnector(
+            pb.DeleteConnectorRequest(name=name, etag=etag), metadata=auth, timeout=10
+        ),
+        gateway=gateway,
+        tls=tls,
+        api_key=api_key,
+    )
     out.print(f"deleted {name}")
 
 
@@ -316,14 +312,18 @@ def send_test(
     *,
     recipient: Annotated[str, typer.Option(help="Who receives the test: an email address for SMTP.")] = "",
     api_key: ApiKeyOption,
-    gateway: GatewayOption = _GATEWAY,
+    gateway: GatewayOption = GATEWAY,
     tls: TlsOption = False,
 ) -> None:
     """Send one test message through a connector (one attempt, no retry); exit 1 when it is not delivered."""
-    name = _name(connector)
-    request = pb.TestConnectorRequest(name=name, recipient=recipient)
-    answer = _call(
-        gateway, tls, name, lambda stub: stub.TestConnector(request, metadata=_auth(api_key), timeout=60)
+    name, answer = _on_connector(
+        connector,
+        lambda stub, name, auth: stub.TestConnector(
+            pb.TestConnectorRequest(name=name, recipient=recipient), metadata=auth, timeout=60
+        ),
+        gateway=gateway,
+        tls=tls,
+        api_key=api_key,
     )
     outcome = answer.outcome
     status = connector_pb2.DeliveryStatus.Name(outcome.status).removeprefix("DELIVERY_STATUS_").lower()
@@ -334,30 +334,23 @@ def send_test(
         raise typer.Exit(1)
 
 
-def _letters(stub: pb_grpc.OrchestratorServiceStub, auth: Auth, name: str) -> Iterator[pb.DeadLetter]:
-    request = pb.ListDeadLettersRequest(parent=name, page_size=1000)
-    while True:
-        page = stub.ListDeadLetters(request, metadata=auth, timeout=10)
-        yield from page.dead_letters
-        if not page.next_page_token:
-            return
-        request.page_token = page.next_page_token
-
-
 @connectors_app.command("dead-letters")
 def dead_letters(
     connector: NameArgument,
     *,
     api_key: ApiKeyOption,
-    gateway: GatewayOption = _GATEWAY,
+    gateway: GatewayOption = GATEWAY,
     tls: TlsOption = False,
 ) -> None:
     """List the connector's dead letters, newest first: key, person, flow step, reason, answer, error."""
-    name = _name(connector)
     table = Table("idempotency key", "person", "flow step", "channel", "died", "reason", "answer", "error")
 
-    def fill(stub: pb_grpc.OrchestratorServiceStub) -> None:
-        for letter in _letters(stub, _auth(api_key), name):
+    def fill(stub: pb_grpc.OrchestratorServiceStub, name: str, auth: Auth) -> None:
+        request = pb.ListDeadLettersRequest(parent=name, page_size=1000)
+        listed = pages(
+            lambda r: stub.ListDeadLetters(r, metadata=auth, timeout=10), request, lambda p: p.dead_letters
+        )
+        for letter in listed:
             table.add_row(
                 letter.idempotency_key,
                 letter.person_id,
@@ -369,7 +362,7 @@ def dead_letters(
                 letter.error_message,
             )
 
-    _call(gateway, tls, name, fill)
+    _on_connector(connector, fill, gateway=gateway, tls=tls, api_key=api_key)
     out.print(table)
 
 
@@ -380,15 +373,21 @@ def redrive(
     *,
     every: Annotated[bool, typer.Option("--all", help="Redrive every dead letter of the connector.")] = False,
     api_key: ApiKeyOption,
-    gateway: GatewayOption = _GATEWAY,
+    gateway: GatewayOption = GATEWAY,
     tls: TlsOption = False,
 ) -> None:
     """Put dead letters back in the outbox, under their original idempotency keys."""
     if bool(keys) == every:
         raise typer.BadParameter("give the idempotency keys to redrive, or --all (not both)")
-    name = _name(connector)
-    request = pb.RedriveDeadLettersRequest(parent=name, idempotency_keys=keys or [], all=every)
-    answer = _call(
-        gateway, tls, name, lambda stub: stub.RedriveDeadLetters(request, metadata=_auth(api_key), timeout=30)
+    name, answer = _on_connector(
+        connector,
+        lambda stub, name, auth: stub.RedriveDeadLetters(
+            pb.RedriveDeadLettersRequest(parent=name, idempotency_keys=keys or [], all=every),
+            metadata=auth,
+            timeout=30,
+        ),
+        gateway=gateway,
+        tls=tls,
+        api_key=api_key,
     )
     out.print(f"redrove {answer.redriven_count} dead letters of {name}")

@@ -22,7 +22,17 @@ from wayline.orchestrator.v1 import contact_pb2
 from wayline.orchestrator.v1 import contact_policy_pb2 as policy_pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
-from wayline_cli.actions import _GATEWAY, GatewayOption, TlsOption, _channel, _fail, _plain, err, out
+from wayline_cli.gateway import (
+    GATEWAY,
+    GatewayOption,
+    TlsOption,
+    bearer,
+    err,
+    failure,
+    open_channel,
+    out,
+    plain,
+)
 
 __all__ = ["PolicyFileError", "contacts_app", "read_policy"]
 
@@ -52,13 +62,9 @@ def read_policy(path: Path) -> policy_pb.ContactPolicy:
     if any(k in fields for k in _OUTPUT_ONLY):
         raise PolicyFileError(f"{path} sets an output-only field ({', '.join(_OUTPUT_ONLY[:2])}, etag)")
     try:
-        return json_format.ParseDict(_plain(fields), policy_pb.ContactPolicy())
+        return json_format.ParseDict(plain(fields), policy_pb.ContactPolicy())
     except json_format.ParseError as error:
         raise PolicyFileError(f"{path}: {error}") from None
-
-
-def _auth(api_key: str) -> tuple[tuple[str, str], ...]:
-    return (("authorization", f"Bearer {api_key}"),)
 
 
 def _yaml(policy: policy_pb.ContactPolicy) -> str:
@@ -66,17 +72,17 @@ def _yaml(policy: policy_pb.ContactPolicy) -> str:
 
 
 @policy_app.command("get")
-def get_policy(*, api_key: ApiKeyOption, gateway: GatewayOption = _GATEWAY, tls: TlsOption = False) -> None:
+def get_policy(*, api_key: ApiKeyOption, gateway: GatewayOption = GATEWAY, tls: TlsOption = False) -> None:
     """Print the tenant's contact policy as YAML (with its revision and etag)."""
-    with _channel(gateway, tls) as channel:
+    with open_channel(gateway, tls) as channel:
         try:
             policy = (
                 pb_grpc.OrchestratorServiceStub(channel)
-                .GetContactPolicy(pb.GetContactPolicyRequest(), metadata=_auth(api_key), timeout=10)
+                .GetContactPolicy(pb.GetContactPolicyRequest(), metadata=bearer(api_key), timeout=10)
                 .contact_policy
             )
         except grpc.RpcError as error:
-            raise _fail(error) from None
+            raise failure(error) from None
     out.print(_yaml(policy), end="")
 
 
@@ -85,7 +91,7 @@ def set_policy(
     file: Annotated[Path, typer.Argument(help="A YAML mapping of ContactPolicy fields: the whole policy.")],
     *,
     api_key: ApiKeyOption,
-    gateway: GatewayOption = _GATEWAY,
+    gateway: GatewayOption = GATEWAY,
     tls: TlsOption = False,
 ) -> None:
     """Make the file the tenant's contact policy (rules it does not set are cleared)."""
@@ -94,17 +100,17 @@ def set_policy(
     except PolicyFileError as error:
         err.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
-    with _channel(gateway, tls) as channel:
+    with open_channel(gateway, tls) as channel:
         try:
             stored = (
                 pb_grpc.OrchestratorServiceStub(channel)
                 .UpdateContactPolicy(
-                    pb.UpdateContactPolicyRequest(contact_policy=policy), metadata=_auth(api_key), timeout=10
+                    pb.UpdateContactPolicyRequest(contact_policy=policy), metadata=bearer(api_key), timeout=10
                 )
                 .contact_policy
             )
         except grpc.RpcError as error:
-            raise _fail(error, "contact policy") from None
+            raise failure(error, "contact policy") from None
     out.print(f"contact policy at revision {stored.revision}")
 
 
@@ -118,7 +124,7 @@ def list_contacts(
     *,
     limit: Annotated[int, typer.Option(min=1, help="The most contacts to show, newest first.")] = 50,
     api_key: ApiKeyOption,
-    gateway: GatewayOption = _GATEWAY,
+    gateway: GatewayOption = GATEWAY,
     tls: TlsOption = False,
 ) -> None:
     """List a person's contacts in the ledger, newest first."""
@@ -127,11 +133,11 @@ def list_contacts(
     table = Table("time", "channel", "purpose", "source", "action", "contact")
     request = pb.ListContactsRequest(person_id=person_id, page_size=min(limit, 1_000))
     shown = 0
-    with _channel(gateway, tls) as channel:
+    with open_channel(gateway, tls) as channel:
         stub = pb_grpc.OrchestratorServiceStub(channel)
         try:
             while shown < limit:
-                page = stub.ListContacts(request, metadata=_auth(api_key), timeout=10)
+                page = stub.ListContacts(request, metadata=bearer(api_key), timeout=10)
                 for contact in page.contacts[: limit - shown]:
                     table.add_row(
                         contact.contact_time.ToJsonString(),
@@ -146,5 +152,5 @@ def list_contacts(
                     break
                 request.page_token = page.next_page_token
         except grpc.RpcError as error:
-            raise _fail(error) from None
+            raise failure(error) from None
     out.print(table)

@@ -16,26 +16,20 @@ from typing import Annotated
 import grpc
 import typer
 from google.protobuf import json_format
-from rich.console import Console
 
-from wayline.common.registry import REGISTRY
 from wayline.decision.v1 import decision_service_pb2 as pb
 from wayline.decision.v1 import decision_service_pb2_grpc as pb_grpc
 from wayline.event.v1 import event_pb2
-from wayline_cli.actions import _channel, _fail
+from wayline_cli.gateway import GATEWAY, GatewayOption, TlsOption, bearer, err, failure, open_channel
 
 __all__ = ["decisions_app", "parse_time"]
 
-_GATEWAY = f"localhost:{REGISTRY['gateway'].port}"
 _AGO = re.compile(r"(\d+)([smhd])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 decisions_app = typer.Typer(help="Read decision traces: one, or all of a period.", no_args_is_help=True)
-err = Console(stderr=True)
 
 ApiKeyOption = Annotated[str, typer.Option(envvar="WAYLINE_API_KEY", help="An API key with the read scope.")]
-GatewayOption = Annotated[str, typer.Option(help="host:port of the Wayline gateway.")]
-TlsOption = Annotated[bool, typer.Option(help="Reach the gateway over TLS.")]
 
 
 def parse_time(text: str, now: datetime.datetime | None = None) -> datetime.datetime:
@@ -59,19 +53,19 @@ def get(
     decision_id: Annotated[str, typer.Argument(help="The decision id Decide returned.")],
     *,
     api_key: ApiKeyOption,
-    gateway: GatewayOption = _GATEWAY,
+    gateway: GatewayOption = GATEWAY,
     tls: TlsOption = False,
 ) -> None:
     """Print one decision's trace, with the feedback received, as JSON."""
-    auth = (("authorization", f"Bearer {api_key}"),)
-    with _channel(gateway, tls) as channel:
+    auth = bearer(api_key)
+    with open_channel(gateway, tls) as channel:
         stub = pb_grpc.DecisionServiceStub(channel)
         try:
             found = stub.GetDecision(
                 pb.GetDecisionRequest(decision_id=decision_id), metadata=auth, timeout=30
             )
         except grpc.RpcError as error:
-            raise _fail(error, decision_id) from None
+            raise failure(error, decision_id) from None
     sys.stdout.write(json_format.MessageToJson(found.decision, preserving_proto_field_name=True) + "\n")
 
 
@@ -85,7 +79,7 @@ def export(
     model: Annotated[str, typer.Option(help="Only this model's decisions, e.g. next-best-offer.")] = "",
     batch_size: Annotated[int, typer.Option(help="Decisions per streamed message, 1 to 1,000.")] = 500,
     api_key: ApiKeyOption,
-    gateway: GatewayOption = _GATEWAY,
+    gateway: GatewayOption = GATEWAY,
     tls: TlsOption = False,
 ) -> None:
     """Write the period's decision traces, with their feedback, as JSON Lines in decision-time order."""
@@ -98,9 +92,9 @@ def export(
         model=f"models/{model.removeprefix('models/')}" if model else "",
         batch_size=batch_size,
     )
-    auth = (("authorization", f"Bearer {api_key}"),)
+    auth = bearer(api_key)
     written = 0
-    with _channel(gateway, tls) as channel:
+    with open_channel(gateway, tls) as channel:
         stub = pb_grpc.DecisionServiceStub(channel)
         try:
             for response in stub.ExportDecisions(request, metadata=auth, timeout=3600):
@@ -112,5 +106,5 @@ def export(
                 written += len(response.decisions)
         except grpc.RpcError as error:
             err.print(f"{written} decisions written before the error")
-            raise _fail(error, "export") from None
+            raise failure(error, "export") from None
     err.print(f"{written} decisions")

@@ -20,14 +20,11 @@ from rich.table import Table
 from wayline.orchestrator.v1 import flow_stats_pb2
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
-from wayline_cli.actions import _GATEWAY, GatewayOption, TlsOption, _channel, _fail, err, out
+from wayline_cli.apply import read_or_exit
 from wayline_cli.flows import ApiKeyOption, FlowFileError, read_flows
+from wayline_cli.gateway import GATEWAY, GatewayOption, TlsOption, bearer, call, failure, open_channel, out
 
 __all__ = ["register"]
-
-
-def _auth(api_key: str) -> tuple[tuple[str, str], ...]:
-    return (("authorization", f"Bearer {api_key}"),)
 
 
 def _name(flow: str) -> str:
@@ -85,18 +82,19 @@ def stats(
     *,
     version: Annotated[int, typer.Option(help="A published version; 0 counts every version.")] = 0,
     api_key: ApiKeyOption,
-    gateway: GatewayOption = _GATEWAY,
+    gateway: GatewayOption = GATEWAY,
     tls: TlsOption = False,
 ) -> None:
     """Print a flow's live counts: totals, steps with their paths, and split variants."""
     request = pb.GetFlowStatsRequest(name=_name(flow), version=version)
-    with _channel(gateway, tls) as channel:
-        try:
-            found = pb_grpc.OrchestratorServiceStub(channel).GetFlowStats(
-                request, metadata=_auth(api_key), timeout=30
-            )
-        except grpc.RpcError as error:
-            raise _fail(error, request.name) from None
+    found = call(
+        pb_grpc.OrchestratorServiceStub,
+        lambda stub, auth: stub.GetFlowStats(request, metadata=auth, timeout=30),
+        what=request.name,
+        gateway=gateway,
+        tls=tls,
+        api_key=api_key,
+    )
     _print(found.stats)
 
 
@@ -119,7 +117,7 @@ def simulate(
         float, typer.Option(help="The share of simulated sends engagement branches count as engaged.")
     ] = 0.0,
     api_key: ApiKeyOption,
-    gateway: GatewayOption = _GATEWAY,
+    gateway: GatewayOption = GATEWAY,
     tls: TlsOption = False,
 ) -> None:
     """Run a definition (or a flow's draft) over stored events and print what it would have done."""
@@ -132,12 +130,7 @@ def simulate(
     template.time_range.end.FromDatetime(_moment(end, "--to"))
     requests: list[tuple[str, pb.SimulateFlowRequest]] = []
     if Path(target).is_file():
-        try:
-            flows = read_flows(Path(target))
-        except FlowFileError as error:
-            err.print(f"[red]{error}[/red]")
-            raise typer.Exit(2) from None
-        for flow in flows:
+        for flow in read_or_exit(read_flows, Path(target), FlowFileError):
             request = pb.SimulateFlowRequest()
             request.CopyFrom(template)
             request.definition.CopyFrom(flow.definition)
@@ -145,13 +138,13 @@ def simulate(
     else:
         template.name = _name(target)
         requests.append((template.name, template))
-    with _channel(gateway, tls) as channel:
+    with open_channel(gateway, tls) as channel:
         stub = pb_grpc.OrchestratorServiceStub(channel)
         for name, request in requests:
             try:
-                found = stub.SimulateFlow(request, metadata=_auth(api_key), timeout=600)
+                found = stub.SimulateFlow(request, metadata=bearer(api_key), timeout=600)
             except grpc.RpcError as error:
-                raise _fail(error, name) from None
+                raise failure(error, name) from None
             out.print(f"{name}: {found.evaluated_person_count} persons evaluated")
             _print(found.stats)
 

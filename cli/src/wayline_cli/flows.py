@@ -11,21 +11,19 @@ edit, and `apply file` round-trip. One line per flow goes to standard output, er
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-import grpc
 import typer
-import yaml
-from google.protobuf import json_format
 from google.protobuf.field_mask_pb2 import FieldMask
 from rich.table import Table
 
 from wayline.orchestrator.v1 import flow_pb2
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
-from wayline_cli.actions import _GATEWAY, GatewayOption, TlsOption, _channel, _fail, _plain, err, out
+from wayline_cli.apply import NamedDocuments, apply_each, create_or_update, parse, read_or_exit, to_yaml
+from wayline_cli.gateway import GATEWAY, Auth, GatewayOption, TlsOption, bearer, call, out, pages
 
 __all__ = ["ApiKeyOption", "FlowFileError", "flows_app", "read_flows"]
 
@@ -40,6 +38,8 @@ _OUTPUT_ONLY = (
     "etag",
 )
 _WRITABLE = ("display_name", "description", "definition")
+# What PublishFlow, PauseFlow and ArchiveFlow answer: the flow as it now is.
+_FlowAnswer = pb.PublishFlowResponse | pb.PauseFlowResponse | pb.ArchiveFlowResponse
 
 flows_app = typer.Typer(
     help="Apply, list, read, publish, pause and archive flows; count and simulate them.", no_args_is_help=True
@@ -51,63 +51,38 @@ ApiKeyOption = Annotated[
         envvar="WAYLINE_API_KEY", help="An API key: admin scope to change flows, read to list or get."
     ),
 ]
-Auth = tuple[tuple[str, str], ...]
 
 
 class FlowFileError(ValueError):
     """A file that is not YAML documents of flows with their names (the service checks the definitions)."""
 
 
-def _snake(name: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+_FILE = NamedDocuments("Flow", "flows", _OUTPUT_ONLY, FlowFileError)
 
 
 def read_flows(path: Path) -> list[flow_pb2.Flow]:
     """The file's flows, in order, each with its `name`."""
-    try:
-        documents = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
-    except (OSError, yaml.YAMLError) as error:
-        raise FlowFileError(f"{path}: {error}") from None
-    flows = []
-    for index, document in enumerate(documents):
-        where = f"{path}: document {index}"
-        if not isinstance(document, dict):
-            raise FlowFileError(f"{where} must be a mapping of Flow fields")
-        name = document.get("name")
-        if not isinstance(name, str) or not name.startswith("flows/") or name == "flows/":
-            raise FlowFileError(f"{where} must have a `name`, flows/{{flow_id}}")
-        if any(_snake(k) in _OUTPUT_ONLY for k in document):
-            raise FlowFileError(f"{where} ({name}) sets an output-only field")
-        try:
-            flows.append(json_format.ParseDict(_plain(document), flow_pb2.Flow()))
-        except json_format.ParseError as error:
-            raise FlowFileError(f"{where} ({name}): {error}") from None
-    if not flows:
-        raise FlowFileError(f"{path} holds no flow")
-    return flows
-
-
-def _auth(api_key: str) -> Auth:
-    return (("authorization", f"Bearer {api_key}"),)
+    return _FILE.read(path, lambda where, document: parse(document, flow_pb2.Flow(), where, FlowFileError))
 
 
 def _apply_one(stub: pb_grpc.OrchestratorServiceStub, auth: Auth, wanted: flow_pb2.Flow) -> str:
-    try:
-        current = stub.GetFlow(pb.GetFlowRequest(name=wanted.name), metadata=auth, timeout=10).flow
-    except grpc.RpcError as error:
-        if error.code() != grpc.StatusCode.NOT_FOUND:
-            raise
+    def create() -> None:
         request = pb.CreateFlowRequest(flow_id=wanted.name.removeprefix("flows/"), flow=wanted)
         stub.CreateFlow(request, metadata=auth, timeout=10)
-        return "created"
-    if all(getattr(current, f) == getattr(wanted, f) for f in _WRITABLE):
-        return "unchanged"
-    change = flow_pb2.Flow()
-    change.CopyFrom(wanted)
-    change.etag = current.etag
-    request_update = pb.UpdateFlowRequest(flow=change, update_mask=FieldMask(paths=list(_WRITABLE)))
-    stub.UpdateFlow(request_update, metadata=auth, timeout=10)
-    return "updated"
+
+    def update(current: flow_pb2.Flow) -> None:
+        change = flow_pb2.Flow()
+        change.CopyFrom(wanted)
+        change.etag = current.etag
+        request = pb.UpdateFlowRequest(flow=change, update_mask=FieldMask(paths=list(_WRITABLE)))
+        stub.UpdateFlow(request, metadata=auth, timeout=10)
+
+    return create_or_update(
+        lambda: stub.GetFlow(pb.GetFlowRequest(name=wanted.name), metadata=auth, timeout=10).flow,
+        create,
+        lambda current: all(getattr(current, f) == getattr(wanted, f) for f in _WRITABLE),
+        update,
+    )
 
 
 @flows_app.command("apply")
@@ -118,40 +93,26 @@ def apply(
     *,
     publish: Annotated[bool, typer.Option(help="Publish each flow after applying it.")] = False,
     api_key: ApiKeyOption,
-    gateway: GatewayOption = _GATEWAY,
+    gateway: GatewayOption = GATEWAY,
     tls: TlsOption = False,
 ) -> None:
     """Create or update the file's flows so that their drafts match it (idempotent)."""
-    try:
-        flows = read_flows(file)
-    except FlowFileError as error:
-        err.print(f"[red]{error}[/red]")
-        raise typer.Exit(2) from None
-    auth = _auth(api_key)
-    with _channel(gateway, tls) as channel:
-        stub = pb_grpc.OrchestratorServiceStub(channel)
-        for wanted in flows:
-            try:
-                outcome = _apply_one(stub, auth, wanted)
-                out.print(f"{outcome} {wanted.name}")
-                if publish:
-                    done = stub.PublishFlow(
-                        pb.PublishFlowRequest(name=wanted.name), metadata=auth, timeout=10
-                    )
-                    out.print(f"published {wanted.name} version {done.flow.published_version}")
-            except grpc.RpcError as error:
-                raise _fail(error, wanted.name) from None
+    flows = read_or_exit(read_flows, file, FlowFileError)
+    auth = bearer(api_key)
 
+    def publish_it(stub: pb_grpc.OrchestratorServiceStub, wanted: flow_pb2.Flow) -> None:
+        done = stub.PublishFlow(pb.PublishFlowRequest(name=wanted.name), metadata=auth, timeout=10)
+        out.print(f"published {wanted.name} version {done.flow.published_version}")
 
-def _pages(
-    stub: pb_grpc.OrchestratorServiceStub, auth: Auth, request: pb.ListFlowsRequest
-) -> Iterator[flow_pb2.Flow]:
-    while True:
-        page = stub.ListFlows(request, metadata=auth, timeout=10)
-        yield from page.flows
-        if not page.next_page_token:
-            return
-        request.page_token = page.next_page_token
+    apply_each(
+        flows,
+        pb_grpc.OrchestratorServiceStub,
+        lambda stub, wanted: _apply_one(stub, auth, wanted),
+        lambda wanted: wanted.name,
+        gateway=gateway,
+        tls=tls,
+        then=publish_it if publish else None,
+    )
 
 
 def _state(flow: flow_pb2.Flow) -> str:
@@ -175,7 +136,7 @@ def list_flows(
     *,
     state: Annotated[str, typer.Option(help="draft, published, paused, archived or all.")] = "all",
     api_key: ApiKeyOption,
-    gateway: GatewayOption = _GATEWAY,
+    gateway: GatewayOption = GATEWAY,
     tls: TlsOption = False,
 ) -> None:
     """List the flows by id: state, published version, unpublished changes, trigger, steps, priority."""
@@ -190,28 +151,23 @@ def list_flows(
         raise typer.BadParameter("choose draft, published, paused, archived or all", param_hint="--state")
     request = pb.ListFlowsRequest(page_size=500, state=states[state])  # type: ignore[arg-type]
     table = Table("flow", "name", "state", "version", "changes", "trigger", "steps", "priority")
-    with _channel(gateway, tls) as channel:
-        try:
-            for flow in _pages(pb_grpc.OrchestratorServiceStub(channel), _auth(api_key), request):
-                table.add_row(
-                    flow.name.removeprefix("flows/"),
-                    flow.display_name,
-                    _state(flow),
-                    str(flow.published_version or "-"),
-                    "yes" if flow.has_unpublished_changes else "no",
-                    _trigger(flow.definition),
-                    str(len(flow.definition.steps)),
-                    str(flow.definition.priority),
-                )
-        except grpc.RpcError as error:
-            raise _fail(error) from None
+
+    def fill(stub: pb_grpc.OrchestratorServiceStub, auth: Auth) -> None:
+        listed = pages(lambda r: stub.ListFlows(r, metadata=auth, timeout=10), request, lambda p: p.flows)
+        for flow in listed:
+            table.add_row(
+                flow.name.removeprefix("flows/"),
+                flow.display_name,
+                _state(flow),
+                str(flow.published_version or "-"),
+                "yes" if flow.has_unpublished_changes else "no",
+                _trigger(flow.definition),
+                str(len(flow.definition.steps)),
+                str(flow.definition.priority),
+            )
+
+    call(pb_grpc.OrchestratorServiceStub, fill, gateway=gateway, tls=tls, api_key=api_key)
     out.print(table)
-
-
-def _yaml(flow: flow_pb2.Flow) -> str:
-    fields: dict[str, Any] = json_format.MessageToDict(flow, preserving_proto_field_name=True)
-    header = [f"# {k}: {fields.pop(k)}" for k in _OUTPUT_ONLY if k in fields]
-    return "\n".join(header) + "\n" + yaml.safe_dump(fields, sort_keys=False, allow_unicode=True)
 
 
 @flows_app.command("get")
@@ -220,32 +176,41 @@ def get(
     *,
     version: Annotated[int, typer.Option(help="A published version; 0 means the draft.")] = 0,
     api_key: ApiKeyOption,
-    gateway: GatewayOption = _GATEWAY,
+    gateway: GatewayOption = GATEWAY,
     tls: TlsOption = False,
 ) -> None:
     """Print a flow as YAML (output-only fields as comments), as `apply` takes it."""
-    with _channel(gateway, tls) as channel:
-        try:
-            flow = (
-                pb_grpc.OrchestratorServiceStub(channel)
-                .GetFlow(
-                    pb.GetFlowRequest(name=f"flows/{flow_id}", version=version),
-                    metadata=_auth(api_key),
-                    timeout=10,
-                )
-                .flow
-            )
-        except grpc.RpcError as error:
-            raise _fail(error, f"flows/{flow_id}") from None
-    out.print(_yaml(flow), end="", markup=False)
+    name = f"flows/{flow_id}"
+    request = pb.GetFlowRequest(name=name, version=version)
+    found = call(
+        pb_grpc.OrchestratorServiceStub,
+        lambda stub, auth: stub.GetFlow(request, metadata=auth, timeout=10),
+        what=name,
+        gateway=gateway,
+        tls=tls,
+        api_key=api_key,
+    )
+    out.print(to_yaml(found.flow, _OUTPUT_ONLY), end="", markup=False)
 
 
-def _change(flow_id: str, verb: str, call: Any, *, gateway: str, tls: bool, api_key: str) -> None:
-    with _channel(gateway, tls) as channel:
-        try:
-            flow = call(pb_grpc.OrchestratorServiceStub(channel), f"flows/{flow_id}", _auth(api_key)).flow
-        except grpc.RpcError as error:
-            raise _fail(error, f"flows/{flow_id}") from None
+def _change(
+    flow_id: str,
+    verb: str,
+    rpc: Callable[[pb_grpc.OrchestratorServiceStub, str, Auth], _FlowAnswer],
+    *,
+    gateway: str,
+    tls: bool,
+    api_key: str,
+) -> None:
+    name = f"flows/{flow_id}"
+    flow = call(
+        pb_grpc.OrchestratorServiceStub,
+        lambda stub, auth: rpc(stub, name, auth),
+        what=name,
+        gateway=gateway,
+        tls=tls,
+        api_key=api_key,
+    ).flow
     out.print(f"{verb} {flow.name}: {_state(flow)}, version {flow.published_version}")
 
 
@@ -255,7 +220,7 @@ def publish_flow(
     *,
     etag: Annotated[str, typer.Option(help="Publish only if the flow still has this etag.")] = "",
     api_key: ApiKeyOption,
-    gateway: GatewayOption = _GATEWAY,
+    gateway: GatewayOption = GATEWAY,
     tls: TlsOption = False,
 ) -> None:
     """Freeze the draft as a new version (when it changed) and make the flow live."""
@@ -277,7 +242,7 @@ def pause_flow(
     *,
     drain: Annotated[bool, typer.Option(help="Let enrolled persons finish instead of holding them.")] = False,
     api_key: ApiKeyOption,
-    gateway: GatewayOption = _GATEWAY,
+    gateway: GatewayOption = GATEWAY,
     tls: TlsOption = False,
 ) -> None:
     """Stop new entries; enrolled persons are held (or drain with --drain)."""
@@ -299,7 +264,7 @@ def archive_flow(
     flow_id: Annotated[str, typer.Argument(help="The flow's id.")],
     *,
     api_key: ApiKeyOption,
-    gateway: GatewayOption = _GATEWAY,
+    gateway: GatewayOption = GATEWAY,
     tls: TlsOption = False,
 ) -> None:
     """End a flow for good: everyone exits, nobody enters, and it becomes read-only."""

@@ -1,0 +1,123 @@
+"""What the resource commands (`actions`, `flows`, `connectors`, `contacts`, `decisions`) share to call the
+gateway: its address and TLS options, an API key as the bearer metadata, one channel per command, an RPC
+error printed to standard error (with the request's field violations) and turned into exit status 1, a list
+read page by page, and the consoles for results (standard output) and errors (standard error)."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Iterable, Iterator
+from typing import Annotated, Any, Protocol, TypeVar
+
+import grpc
+import typer
+from google.rpc import error_details_pb2
+from rich.console import Console
+
+from wayline.common.errors import status_details
+from wayline.common.registry import REGISTRY
+
+__all__ = [
+    "GATEWAY",
+    "Auth",
+    "GatewayOption",
+    "TlsOption",
+    "bearer",
+    "call",
+    "err",
+    "failure",
+    "open_channel",
+    "out",
+    "pages",
+    "plain",
+]
+
+GATEWAY = f"localhost:{REGISTRY['gateway'].port}"
+GatewayOption = Annotated[str, typer.Option(help="host:port of the Wayline gateway.")]
+TlsOption = Annotated[bool, typer.Option(help="Reach the gateway over TLS.")]
+Auth = tuple[tuple[str, str], ...]
+
+out = Console(highlight=False)
+err = Console(stderr=True)
+
+Stub = TypeVar("Stub")
+Answer = TypeVar("Answer")
+Item = TypeVar("Item")
+
+
+class _PageRequest(Protocol):
+    page_token: str
+
+
+class _Page(Protocol):
+    @property
+    def next_page_token(self) -> str: ...
+
+
+Request = TypeVar("Request", bound=_PageRequest)
+Page = TypeVar("Page", bound=_Page)
+
+
+def bearer(api_key: str) -> Auth:
+    """The metadata that authenticates a call with `api_key`."""
+    return (("authorization", f"Bearer {api_key}"),)
+
+
+def plain(value: Any) -> Any:
+    """YAML's dates and times as RFC 3339 strings, as the JSON mapping of a Timestamp expects."""
+    if isinstance(value, datetime.datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
+        return aware.isoformat().replace("+00:00", "Z")
+    if isinstance(value, datetime.date):
+        return f"{value.isoformat()}T00:00:00Z"
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def open_channel(gateway: str, tls: bool) -> grpc.Channel:
+    if tls:
+        return grpc.secure_channel(gateway, grpc.ssl_channel_credentials())
+    return grpc.insecure_channel(gateway)
+
+
+def failure(error: grpc.RpcError, what: str = "") -> typer.Exit:
+    """Print the error (about `what`, when given) and its field violations; the exit to raise."""
+    err.print(f"[red]{error.code().name}[/red]{f' ({what})' if what else ''}: {error.details()}")
+    for detail in status_details(error):
+        if isinstance(detail, error_details_pb2.BadRequest):
+            for violation in detail.field_violations:
+                err.print(f"  {violation.field}: {violation.description}")
+    return typer.Exit(1)
+
+
+def call(
+    stub_type: Callable[[grpc.Channel], Stub],
+    rpc: Callable[[Stub, Auth], Answer],
+    *,
+    what: str = "",
+    gateway: str,
+    tls: bool,
+    api_key: str,
+) -> Answer:
+    """`rpc` on a stub over a channel of its own, authenticated by `api_key`; an RPC error is printed (about
+    `what`) and exits 1."""
+    with open_channel(gateway, tls) as channel:
+        try:
+            return rpc(stub_type(channel), bearer(api_key))
+        except grpc.RpcError as error:
+            raise failure(error, what) from None
+
+
+def pages(
+    list_page: Callable[[Request], Page], request: Request, items: Callable[[Page], Iterable[Item]]
+) -> Iterator[Item]:
+    """Every item of a list, page after page, `request` carrying each next page's token."""
+    while True:
+        page = list_page(request)
+        yield from items(page)
+        if not page.next_page_token:
+            return
+        request.page_token = page.next_page_token
