@@ -90,6 +90,8 @@ def email(key: str = "") -> Message:
         subject="Spring offer",
         body="Hello Ada",
         template_id="spring",
+        action_id="discount_15",
+        decision_id="d-42",
     )
 
 
@@ -260,6 +262,7 @@ def test_smtp_delivers_with_a_message_id_derived_from_the_idempotency_key(
     assert first["Message-ID"] == second["Message-ID"] == message_id("key-6", "news@shop.example")
     assert first["Message-ID"].endswith("@shop.example>")
     assert first["Wayline-Idempotency-Key"] == "key-6"
+    assert (first["Wayline-Action-Id"], first["Wayline-Decision-Id"]) == ("discount_15", "d-42")
     assert str(first.get_payload()).strip() == "Hello Ada"
 
 

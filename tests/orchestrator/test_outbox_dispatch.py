@@ -69,6 +69,8 @@ class Stores:
             connector=connector,
             template_id="cart-reminder-push",
             personalisation={"cart_value": "129", "email": "p1@shop.example"},
+            action_id="discount_15",
+            decision_id="d-42",
         )
         with self.runtime.transaction() as tx:
             assert self.runtime.add_message(tx, TENANT, message)
@@ -101,6 +103,8 @@ def test_a_message_is_delivered_once_with_its_key_and_payload(stores: Stores, ht
     assert document["type"] == "message.push"
     assert document["data"]["template_id"] == "cart-reminder-push"
     assert document["data"]["personalisation"]["cart_value"] == "129"
+    # The action (a decided one) and its decision: what the receiver renders and reports feedback against.
+    assert (document["data"]["action_id"], document["data"]["decision_id"]) == ("discount_15", "d-42")
     settled = stores.outbox.settled(TENANT, "k-1")
     assert settled is not None
     assert (settled.state, settled.attempts, settled.settle_time) == (

@@ -50,7 +50,8 @@ def _now_us() -> int:
 def render(message: OutboxMessage) -> Message:
     """The connector's message for an outbox message: channel, recipient (the person; the `email`, `phone`
     or `device_token` personalisation value when there is one), template id and personalisation values;
-    `subject` and `body` from the personalisation values of those names."""
+    `subject` and `body` from the personalisation values of those names; the action (a decided one, with
+    the decision's id), so a receiver renders what the decision chose."""
     values = message.personalisation
     channel = Channel(message.channel.removeprefix("CHANNEL_").lower())
     return Message(
@@ -66,6 +67,8 @@ def render(message: OutboxMessage) -> Message:
         body=values.get("body", ""),
         template_id=message.template_id,
         personalisation=dict(values),
+        action_id=message.action_id,
+        decision_id=message.decision_id,
     )
 
 

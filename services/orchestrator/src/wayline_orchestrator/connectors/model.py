@@ -66,6 +66,8 @@ class Message:
     body: str = ""
     template_id: str = ""
     personalisation: dict[str, str] = field(default_factory=dict)
+    action_id: str = ""  # the flow's action (a decided one, with decision_placement): what the receiver sends
+    decision_id: str = ""  # the decision that chose it, for Feedback
 
 
 @dataclass(frozen=True)

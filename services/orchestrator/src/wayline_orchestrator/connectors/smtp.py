@@ -32,6 +32,10 @@ def email_message(config: SmtpConfig, message: Message) -> EmailMessage:
     mail["Wayline-Idempotency-Key"] = message.idempotency_key
     if message.template_id:
         mail["Wayline-Template-Id"] = message.template_id
+    if message.action_id:
+        mail["Wayline-Action-Id"] = message.action_id
+    if message.decision_id:
+        mail["Wayline-Decision-Id"] = message.decision_id
     mail.set_content(message.body or "")
     return mail
 

@@ -32,6 +32,10 @@ def _content(message: Message) -> dict[str, Any]:
         content["template_id"] = message.template_id
     if message.personalisation:
         content["personalisation"] = dict(message.personalisation)
+    if message.action_id:
+        content["action_id"] = message.action_id
+    if message.decision_id:
+        content["decision_id"] = message.decision_id
     return content
 
 
