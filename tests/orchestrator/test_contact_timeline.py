@@ -272,21 +272,25 @@ def test_a_suppressed_send_and_a_recorded_contact_are_in_the_timeline_with_their
     assert sent.timestamp.ToMicroseconds() == recorded.contact.contact_time.ToMicroseconds()
 
 
-def test_a_recorded_contact_again_and_a_refused_one_add_nothing(
+def test_a_recorded_contact_again_adds_nothing_and_a_refused_one_is_suppressed_once(
     shipping: Orchestrator, identity: Identity, journeys: Journeys, auth: Auth
 ) -> None:
-    """RecordContact is idempotent by contact id, and its refusals are not kept (by the ledger or here)."""
+    """RecordContact is idempotent by contact id; a contact the policy refuses is a `Contact Suppressed`
+    event with its reasons, once however often the caller retries it."""
     person = _person(identity, auth)
     set_policy(shipping.stub, auth, policy_pb.ContactPolicy(frequency_caps=[cap(1, days(1), EMAIL)]))
     when = to_timestamp(datetime.now(UTC) - timedelta(hours=2))
     assert record(shipping.stub, auth, person, when, contact_id="first").recorded
     assert record(shipping.stub, auth, person, when, contact_id="first").recorded  # the same contact again
-    refused = record(shipping.stub, auth, person, when, contact_id="second", enforce=True)
-    assert not refused.recorded
+    for _ in range(2):  # a refusal, retried by the caller
+        refused = record(shipping.stub, auth, person, when, contact_id="second", enforce=True)
+        assert not refused.recorded
     eventually(lambda: shipping.events.waiting(_tenant(auth)) == [])
-    eventually(lambda: len(_timeline(journeys, auth, person, SENT)) == 1)
+    eventually(lambda: len(_timeline(journeys, auth, person, SUPPRESSED)) == 1)
     assert [_properties(e)["contact_id"] for e in _timeline(journeys, auth, person, SENT)] == ["first"]
-    assert _timeline(journeys, auth, person, SUPPRESSED) == []
+    [suppressed] = _timeline(journeys, auth, person, SUPPRESSED)
+    assert _properties(suppressed)["contact_id"] == "second"
+    assert [r["reason"] for r in _properties(suppressed)["reasons"]] == ["FREQUENCY_CAP"]
 
 
 def test_events_shipped_again_after_the_shipper_died_are_stored_once(

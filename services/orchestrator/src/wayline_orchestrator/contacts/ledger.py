@@ -191,7 +191,14 @@ class ContactLedger:
         if problems:
             raise ContactInvalid(problems)
         with self._store.transaction() as tx:
-            return self.record_in(tx, tenant, contact, enforce_policy)
+            recorded = self.record_in(tx, tenant, contact, enforce_policy)
+            if not recorded.recorded:
+                # A refusal is part of the customer's story too: the timeline shows it, once per contact id
+                # (the caller's retry of the same contact is the same event).
+                self._events.suppressed(
+                    tx, tenant, recorded.contact, f"{contact.contact_id}~refused", recorded.violations
+                )
+            return recorded
 
     def record_in(self, tx: Transaction, tenant: str, contact: Contact, enforce_policy: bool) -> Recorded:
         """`record` in a transaction the caller opened (a flow's step, written with the step's other effects
