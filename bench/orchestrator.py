@@ -36,7 +36,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.echo_server import ECHO_METHOD
-from bench.harness import Measurement, print_comparison
+from bench.harness import Measurement, measure_paced, print_comparison
 from bench.orchestrator_flows import (
     OBSERVE,
     TIMER_FLOW,
@@ -70,6 +70,7 @@ TENANT = "bench"
 TOKEN = "bench-internal-token"
 METADATA = ((INTERNAL_TOKEN_HEADER, TOKEN), (TENANT_HEADER, TENANT))
 CHECK_CONTACT = "/wayline.orchestrator.v1.OrchestratorService/CheckContact"
+CHECK_RATE = 500.0  # CheckContact calls per second in the paced row: Decide's target rate (issue 11)
 CART_FLOW = "abandoned-cart"
 
 
@@ -105,6 +106,7 @@ def orchestrator_server(data_dir: Path, url: str | None, timer_poll_s: float) ->
         "WAYLINE_ORCHESTRATOR_JOURNEYS_ADDRESS": "",
         "WAYLINE_ORCHESTRATOR_DECISION_ADDRESS": "",
         "WAYLINE_ORCHESTRATOR_IDENTITY_ADDRESS": "",
+        "WAYLINE_ORCHESTRATOR_INGEST_ADDRESS": "",
         "WAYLINE_ORCHESTRATOR_TIMER_POLL_INTERVAL_SECONDS": str(timer_poll_s),
     }
     if url:
@@ -155,7 +157,27 @@ def _check_contact_rows(address: str, echo: str, sizes: Sizes) -> tuple[list[Mea
         ):
             run = run_scenario(name, target, method, metadata, payloads, concurrency, sizes.requests)
             rows.append(asyncio.run(run))
+    # Open loop at Decide's target rate (issue 11: 500 decisions/s), the rate CheckContact sees on the
+    # decision path; conc. 0 in the table. Latency counts from each call's scheduled start.
+    for name, target, method, metadata in (
+        ("bare thread-pool echo", echo, ECHO_METHOD, ()),
+        ("CheckContact", address, CHECK_CONTACT, METADATA),
+    ):
+        rows.append(asyncio.run(_paced(name, target, method, metadata, payloads, sizes.requests)))
     return rows, answers
+
+
+async def _paced(
+    name: str, address: str, method: str, metadata: tuple[tuple[str, str], ...], payloads: list[bytes], n: int
+) -> Measurement:
+    async with grpc.aio.insecure_channel(address) as channel:
+        call = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
+        source = itertools.cycle(payloads)
+
+        async def one() -> object:
+            return await call(next(source), metadata=metadata, timeout=30)
+
+        return await measure_paced(name, one, CHECK_RATE, n)
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,10 @@ def test_the_orchestrator_bench_runs_every_part_at_a_tiny_size() -> None:
     figures = main(sizes)["sqlite"]
     checks = figures["checks"]
     assert sorted((m.scenario, m.concurrency, m.requests) for m in checks) == [
+        ("CheckContact", 0, 60),  # paced at Decide's target rate
         ("CheckContact", 1, 60),
         ("CheckContact", 16, 60),
+        ("bare thread-pool echo", 0, 60),
         ("bare thread-pool echo", 1, 60),
         ("bare thread-pool echo", 16, 60),
     ]
