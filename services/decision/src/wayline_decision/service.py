@@ -14,9 +14,7 @@ from dataclasses import dataclass
 
 import grpc
 import structlog
-from google.protobuf import descriptor
 
-from wayline.common.clients import internal_channel
 from wayline.common.server import ServiceDefinition
 from wayline.common.sql import open_database
 from wayline.decision.v1 import decision_service_pb2 as pb
@@ -52,20 +50,6 @@ __all__ = ["decision_service"]
 log = structlog.get_logger("wayline.decision")
 
 
-def _peer(
-    settings: DecisionSettings, address: str, service: descriptor.ServiceDescriptor
-) -> grpc.Channel | None:
-    if not address:
-        return None
-    return internal_channel(
-        address,
-        internal_token=settings.require_internal_token(),
-        services=[service],
-        max_message_bytes=settings.max_message_bytes,
-        tls=settings.channel_tls(),
-    )
-
-
 @dataclass(frozen=True)
 class _Peers:
     """The channels Decide reads facts through; None where the address setting is empty."""
@@ -85,9 +69,9 @@ class _Peers:
             )
         }
         return cls(
-            journeys=_peer(settings, settings.journeys_address, services["journeys"]),
-            identity=_peer(settings, settings.identity_address, services["identity"]),
-            orchestrator=_peer(settings, settings.orchestrator_address, services["orchestrator"]),
+            journeys=settings.peer_channel(settings.journeys_address, services["journeys"]),
+            identity=settings.peer_channel(settings.identity_address, services["identity"]),
+            orchestrator=settings.peer_channel(settings.orchestrator_address, services["orchestrator"]),
         )
 
     def close(self) -> None:

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 import grpc
 from google.protobuf import descriptor
 
-from wayline.common.clients import internal_channel
 from wayline.decision.v1 import decision_service_pb2 as decision_pb
 from wayline.identity.v1 import identity_service_pb2 as identity_pb
 from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
@@ -18,20 +17,6 @@ from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 from wayline_orchestrator.settings import OrchestratorSettings
 
 __all__ = ["Peers"]
-
-
-def _peer(
-    settings: OrchestratorSettings, address: str, service: descriptor.ServiceDescriptor
-) -> grpc.Channel | None:
-    if not address:
-        return None
-    return internal_channel(
-        address,
-        internal_token=settings.require_internal_token(),
-        services=[service],
-        max_message_bytes=settings.max_message_bytes,
-        tls=settings.channel_tls(),
-    )
 
 
 @dataclass(frozen=True)
@@ -47,16 +32,18 @@ class Peers:
             return file.services_by_name[name]
 
         return cls(
-            journeys=_peer(
-                settings, settings.journeys_address, service(journeys_pb.DESCRIPTOR, "JourneyService")
+            journeys=settings.peer_channel(
+                settings.journeys_address, service(journeys_pb.DESCRIPTOR, "JourneyService")
             ),
-            decision=_peer(
-                settings, settings.decision_address, service(decision_pb.DESCRIPTOR, "DecisionService")
+            decision=settings.peer_channel(
+                settings.decision_address, service(decision_pb.DESCRIPTOR, "DecisionService")
             ),
-            identity=_peer(
-                settings, settings.identity_address, service(identity_pb.DESCRIPTOR, "IdentityService")
+            identity=settings.peer_channel(
+                settings.identity_address, service(identity_pb.DESCRIPTOR, "IdentityService")
             ),
-            ingest=_peer(settings, settings.ingest_address, service(ingest_pb.DESCRIPTOR, "IngestService")),
+            ingest=settings.peer_channel(
+                settings.ingest_address, service(ingest_pb.DESCRIPTOR, "IngestService")
+            ),
         )
 
     def close(self) -> None:

@@ -11,9 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar, Literal, Self
 
+import grpc
+from google.protobuf import descriptor
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from wayline.common.clients import internal_channel
 from wayline.common.tls import ChannelTls, channel_tls, tls_problems
 
 __all__ = ["ServiceSettings"]
@@ -186,6 +189,19 @@ class ServiceSettings(BaseSettings):
     def channel_tls(self) -> ChannelTls | None:
         """TLS for this service's calls to the others (`internal_channel(..., tls=...)`); None: plaintext."""
         return channel_tls(self)
+
+    def peer_channel(self, address: str, service: descriptor.ServiceDescriptor) -> grpc.Channel | None:
+        """A channel to the peer at `address` serving `service` (with its retry policy), with this service's
+        internal token, message limit and TLS; None when the address is empty (the peer is off)."""
+        if not address:
+            return None
+        return internal_channel(
+            address,
+            internal_token=self.require_internal_token(),
+            services=[service],
+            max_message_bytes=self.max_message_bytes,
+            tls=self.channel_tls(),
+        )
 
     def require_internal_token(self) -> str:
         """The internal token; at start-up `with_internal_token` fills it in from the data dir when the
