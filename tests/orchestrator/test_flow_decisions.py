@@ -29,6 +29,7 @@ from tests.orchestrator.runtime_calls import eventually, publish, send, track
 from tools.postgres_server import create_database
 from wayline.common.server import Server
 from wayline.common.sql import open_database
+from wayline.common.timestamps import now_us
 from wayline.decision.v1 import action_pb2
 from wayline.decision.v1 import decision_service_pb2 as decision_pb
 from wayline.decision.v1 import decision_service_pb2_grpc as decision_grpc
@@ -165,7 +166,7 @@ class Tenant:
     def enter(self, person: str, flow_id: str, definition: dict[str, Any]) -> None:
         """Publish the flow (triggered by an event named after it) and send the person's triggering event."""
         publish(self.flows, self.auth, flow_id, {**definition, "trigger": _trigger(flow_id)})
-        send(self.flows, self.auth, track(person, flow_id, _now_us()))
+        send(self.flows, self.auth, track(person, flow_id, now_us()))
 
     def runs(self, flow_id: str, person: str) -> dict[str, StepRun]:
         """The person's step runs in the flow, by step id (the entry's end and the paths between steps left
@@ -187,12 +188,6 @@ class Tenant:
         request = pb.ListContactsRequest(person_id=person)
         found = self.flows.ListContacts(request, metadata=self.auth, timeout=10).contacts
         return sorted((c.flow_step_id, c.action_id, c.decision_id) for c in found)
-
-
-def _now_us() -> int:
-    now = Timestamp()
-    now.GetCurrentTime()
-    return now.ToMicroseconds()
 
 
 def _trigger(name: str) -> dict[str, Any]:

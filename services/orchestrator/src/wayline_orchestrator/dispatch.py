@@ -18,11 +18,11 @@ delivery is at least once, every attempt with the same `Idempotency-Key`, on whi
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import structlog
 
+from wayline.common.timestamps import now_us
 from wayline_orchestrator.connectors.delivery import Deliverer
 from wayline_orchestrator.connectors.model import (
     Channel,
@@ -41,10 +41,6 @@ from wayline_orchestrator.flows.runtime.outbox_store import Claimed, OutboxState
 __all__ = ["OutboxDispatcher", "render"]
 
 log = structlog.get_logger("wayline.orchestrator")
-
-
-def _now_us() -> int:
-    return time.time_ns() // 1000
 
 
 def render(message: OutboxMessage) -> Message:
@@ -79,7 +75,7 @@ class OutboxDispatcher:
         connectors: ConnectorStore,
         deliverer: Deliverer,
         lease_us: int,
-        clock: Callable[[], int] = _now_us,
+        clock: Callable[[], int] = now_us,
     ) -> None:
         self._outbox = outbox
         self._connectors = connectors

@@ -18,7 +18,6 @@ person's id; a cancelled person-wide override forgets its person's.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -26,6 +25,7 @@ from typing import Protocol
 import structlog
 
 from wayline.common.sql import Transaction
+from wayline.common.timestamps import now_us
 from wayline_orchestrator.connectors import ConnectorStore
 from wayline_orchestrator.contacts import ContactStore
 from wayline_orchestrator.flows.runtime import RuntimeStore
@@ -75,10 +75,6 @@ class Unfollowed:
         return {}
 
 
-def _now_us() -> int:
-    return time.time_ns() // 1_000
-
-
 class PersonStates:
     """Every store keyed by person in the orchestrator's one database, moved or erased together."""
 
@@ -90,7 +86,7 @@ class PersonStates:
         connectors: ConnectorStore,
         cursors: OverrideCursors,
         merged: MergedPersons,
-        clock: Callable[[], int] = _now_us,
+        clock: Callable[[], int] = now_us,
         *,
         contact_events: ContactEventStore | None = None,
     ) -> None:

@@ -10,7 +10,6 @@ same runtime. `clock`
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -18,6 +17,7 @@ import grpc
 
 from wayline.common.server import ServiceDefinition
 from wayline.common.sql import open_database
+from wayline.common.timestamps import now_us
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
 from wayline_orchestrator.connectors import ConnectorStore, Deliverer
@@ -127,7 +127,7 @@ def orchestrator_service(
         if clock
         else FlowRuntime(runtime_store, flow_store, ledger, lease_us=lease_us, lookups=lookups)
     )
-    statistics = FlowStatistics(flows, StatsStore(runtime_store), clock or (lambda: time.time_ns() // 1_000))
+    statistics = FlowStatistics(flows, StatsStore(runtime_store), clock or now_us)
     simulations = FlowSimulations(
         flows,
         ledger,
@@ -226,7 +226,7 @@ def _segment_loops(  # noqa: PLR0917 - what the two loops are built from
         flow_store,
         feed,
         runtime,
-        clock or (lambda: time.time_ns() // 1_000),
+        clock or now_us,
         page_size=settings.segment_page_size,
         lease_us=round(settings.timer_lease_seconds * 1_000_000),
     )

@@ -3,11 +3,12 @@ needs, in one place."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 from google.protobuf import timestamp_pb2
 
-__all__ = ["from_micros", "to_datetime", "to_micros", "to_timestamp"]
+__all__ = ["from_micros", "now_us", "to_datetime", "to_micros", "to_timestamp"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -31,3 +32,9 @@ def to_micros(value: datetime) -> int:
 
 def from_micros(value: int) -> datetime:
     return _EPOCH + timedelta(microseconds=value)
+
+
+def now_us() -> int:
+    """The wall clock in microseconds since the epoch: the default clock of the stores and loops that take
+    one (tests give a fake one)."""
+    return time.time_ns() // 1_000

@@ -5,13 +5,13 @@ person's contacts, and keep what events say of a person. Free of gRPC, so flows 
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from wayline.common.errors import FieldViolation
 from wayline.common.sql import Transaction
+from wayline.common.timestamps import now_us
 from wayline_orchestrator.contacts.engagement import Engagement
 from wayline_orchestrator.contacts.model import (
     ANY_CHANNEL,
@@ -95,10 +95,6 @@ class NoContactEvents:
         del tx, tenant, contact, key, violations
 
 
-def _now_us() -> int:
-    return time.time_ns() // 1_000
-
-
 def _id_violations(path: str, value: str) -> list[FieldViolation]:
     if not value:
         return [FieldViolation(path, "is required", "REQUIRED")]
@@ -121,7 +117,7 @@ class ContactLedger:
     def __init__(
         self,
         store: ContactStore,
-        clock: Callable[[], int] = _now_us,
+        clock: Callable[[], int] = now_us,
         events: ContactEvents | None = None,
     ) -> None:
         self._store = store

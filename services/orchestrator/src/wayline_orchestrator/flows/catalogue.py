@@ -13,12 +13,12 @@ Pausing a draft is FLOW_NOT_PUBLISHED; changing or publishing an archived flow i
 from __future__ import annotations
 
 import dataclasses
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from wayline.common.errors import FieldViolation
+from wayline.common.timestamps import now_us
 from wayline_orchestrator.errors import (
     FlowEtagMismatch,
     FlowExists,
@@ -58,10 +58,6 @@ class FlowPage:
     more: bool
 
 
-def _now_us() -> int:
-    return time.time_ns() // 1_000
-
-
 def _text_violations(flow: Flow) -> list[FieldViolation]:
     found = []
     if len(flow.display_name) > _MAX_DISPLAY_NAME:
@@ -72,7 +68,7 @@ def _text_violations(flow: Flow) -> list[FieldViolation]:
 
 
 class FlowCatalogue:
-    def __init__(self, store: FlowStore, clock: Callable[[], int] = _now_us) -> None:
+    def __init__(self, store: FlowStore, clock: Callable[[], int] = now_us) -> None:
         self._store = store
         self._clock = clock
 

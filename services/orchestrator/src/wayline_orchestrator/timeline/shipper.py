@@ -12,13 +12,13 @@ tenant, at most the batch size at once) and deletes what ingest answered for.
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable
 from itertools import groupby
 
 import structlog
 from opentelemetry import metrics
 
+from wayline.common.timestamps import now_us
 from wayline.event.v1 import event_pb2
 from wayline_orchestrator.timeline.clients import (
     EventWriter,
@@ -46,10 +46,6 @@ _INITIAL_BACKOFF_US = 1_000_000
 _MAX_BACKOFF_US = 300_000_000
 
 
-def _now_us() -> int:
-    return time.time_ns() // 1_000
-
-
 class ContactEventShipper:
     def __init__(
         self,
@@ -57,7 +53,7 @@ class ContactEventShipper:
         people: PersonIdentifiers,
         writer: EventWriter,
         lease_us: int,
-        clock: Callable[[], int] = _now_us,
+        clock: Callable[[], int] = now_us,
     ) -> None:
         self._store = store
         self._people = people

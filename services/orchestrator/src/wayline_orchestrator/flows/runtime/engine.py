@@ -26,7 +26,6 @@ stays claimed until its lease ends, then fires again.
 from __future__ import annotations
 
 import functools
-import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from itertools import groupby
@@ -35,6 +34,7 @@ from typing import TypeVar
 import structlog
 
 from wayline.common.sql import Transaction
+from wayline.common.timestamps import now_us
 from wayline_orchestrator.contacts import ContactLedger
 from wayline_orchestrator.errors import PersonLookupUnavailable
 from wayline_orchestrator.flows.model import Definition, FlowState, PauseMode
@@ -76,10 +76,6 @@ def _older(entry: Entry, segment: str, sequence: int, change_time: int) -> bool:
     return change_time < entry.entered_time
 
 
-def _now_us() -> int:
-    return time.time_ns() // 1_000
-
-
 def priority(definition: Definition) -> int:
     """The flow's priority, 0 (the default, the lowest) to 1000."""
     return int(definition.get("priority", 0))
@@ -91,7 +87,7 @@ class FlowRuntime:
         store: RuntimeStore,
         flows: FlowStore,
         ledger: ContactLedger,
-        clock: Callable[[], int] = _now_us,
+        clock: Callable[[], int] = now_us,
         lease_us: int = 60_000_000,
         *,
         lookups: Lookups | None = None,
