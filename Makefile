@@ -4,7 +4,7 @@ UV := $(shell tools/ensure-uv.sh)
 export UV_PYTHON_DOWNLOADS := never
 RUN := $(UV) run --locked
 
-.PHONY: demo up test sync lint format typecheck protos docs check-protos pytest bench clean
+.PHONY: demo up test sync lint format typecheck protos docs check-protos pytest bench images image-sizes clean
 
 demo: sync ## Start the whole suite on embedded defaults, send events, print timelines and analytics, stop.
 	$(RUN) wayline demo
@@ -49,6 +49,13 @@ pytest: ## The test suite (real servers on free ports, real chDB).
 
 bench: sync ## Benchmarks, each beside its same-run baseline; figures go to docs/benchmarks.md.
 	$(RUN) python -m bench
+
+TAG ?= dev
+images: ## Build wayline/<svc>:$(TAG) for the six services from the one Dockerfile (needs docker or podman).
+	$(RUN) python -m tools.images --tag $(TAG)
+
+image-sizes: ## Without an engine: what each image's venv holds, per distribution (figures for docs/images.md).
+	$(RUN) python -m tools.image_sizes
 
 clean:
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache
