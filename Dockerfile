@@ -24,7 +24,9 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     UV_PROJECT_ENVIRONMENT=/app/.venv
 
 # A C compiler for ingest's fast path (wayline_ingest/_wire.c, ADR 13). Installed for every service, before
-# SERVICE is declared, so the six builds share this layer; only the build stage has it.
+# SERVICE is declared, so the six builds share this layer; only the build stage has it. Unpinned: the
+# compiler leaves nothing in the image, and the base image's Debian release fixes its version.
+# hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends gcc libc6-dev \
  && rm -rf /var/lib/apt/lists/*
@@ -50,7 +52,12 @@ COPY cli/pyproject.toml cli/
 # Declared here, not earlier: every layer above is shared by the six images.
 ARG SERVICE
 RUN if [ -z "${SERVICE}" ] || [ "${SERVICE}" = common ] || [ ! -f "services/${SERVICE}/pyproject.toml" ]; then \
-      echo "build argument SERVICE must name a service: one of $(ls services | grep -vx common | xargs)" >&2; \
+      printf 'build argument SERVICE must name a service, one of:' >&2; \
+      for member in services/*/; do \
+        member="${member#services/}"; member="${member%/}"; \
+        [ "${member}" = common ] || printf ' %s' "${member}" >&2; \
+      done; \
+      echo >&2; \
       exit 1; \
     fi
 
