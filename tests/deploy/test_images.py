@@ -57,6 +57,10 @@ NEVER = {
 }
 
 
+# The Dockerfile's `uv sync` options, as an export: one requirement a line, no hashes, no comments.
+EXPORT_OPTIONS = ("--frozen", "--no-dev", "--no-editable", "--no-hashes", "--no-header", "--no-annotate")
+
+
 def normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
@@ -67,18 +71,7 @@ def closure(service: str) -> frozenset[str]:
     (workspace members appear as their folder, named here `wayline-<folder>`)."""
     uv = os.environ.get("UV", "uv")
     exported = subprocess.run(
-        [
-            uv,
-            "export",
-            "--frozen",
-            "--no-dev",
-            "--no-editable",
-            "--no-hashes",
-            "--no-header",
-            "--no-annotate",
-            "--package",
-            f"wayline-{service}",
-        ],
+        [uv, "export", *EXPORT_OPTIONS, "--package", f"wayline-{service}"],
         cwd=ROOT,
         capture_output=True,
         text=True,
