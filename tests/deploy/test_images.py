@@ -205,23 +205,27 @@ def test_the_runtime_stage_is_non_root_and_runs_the_service_module() -> None:
     assert 'uv sync --frozen --no-dev --no-editable --package "wayline-${SERVICE}"' in build
 
 
+GLOB_PARTS = {"**": ".*", "*": "[^/]*", "?": "[^/]"}
+
+
+def glob_regex(pattern: str) -> str:
+    """A .dockerignore pattern as a regular expression (Go's filepath.Match, plus `**` for any folders)."""
+    parts = re.split(r"(\*\*|\*|\?|\[[^\]]*\])", pattern)
+    return "".join(GLOB_PARTS.get(part, part if part.startswith("[") else re.escape(part)) for part in parts)
+
+
 def dockerignore_admits(path: str) -> bool:
     """Whether `path` (relative to the root) reaches the build context: the last matching pattern wins, and a
     pattern that matches a parent folder matches what is inside it (Docker's rules)."""
+    parents = [str(Path(*Path(path).parts[: i + 1])) for i in range(len(Path(path).parts))]
     admitted = True
     for raw in (ROOT / ".dockerignore").read_text().splitlines():
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        negated = line.startswith("!")
-        pattern = line.removeprefix("!").removeprefix("./")
-        regex = "".join(
-            ".*" if part == "**" else "[^/]*" if part == "*" else "[^/]" if part == "?" else re.escape(part)
-            for part in re.split(r"(\*\*|\*|\?)", pattern)
-        )
-        parents = [str(Path(*Path(path).parts[: i + 1])) for i in range(len(Path(path).parts))]
+        regex = glob_regex(line.removeprefix("!").removeprefix("./"))
         if any(re.fullmatch(regex, parent) for parent in parents):
-            admitted = negated
+            admitted = line.startswith("!")
     return admitted
 
 
@@ -238,7 +242,7 @@ def test_the_dockerignore_admits_what_the_dockerfile_copies_and_nothing_local() 
     assert [path for path in needed if not dockerignore_admits(path)] == []
     kept_out = [".venv/pyvenv.cfg", ".git/HEAD", "tests/conftest.py", "services/x/src/__pycache__/a.pyc"]
     kept_out += [".env", "services/gateway/src/.wayline/gateway.db", "ml/src/wayline_ml/__init__.py"]
-    kept_out += ["services/ingest/src/wayline_ingest.egg-info/PKG-INFO"]
+    kept_out += ["services/ingest/src/wayline_ingest.egg-info/PKG-INFO", "services/gateway/src/stray.pyc"]
     kept_out += ["services/ingest/src/wayline_ingest/_wire.cpython-311-x86_64-linux-gnu.so"]  # host-built
     assert [path for path in kept_out if dockerignore_admits(path)] == []
 
