@@ -2,8 +2,8 @@
 
 Each build gets `SERVICE` and the metadata the Dockerfile cannot know by itself: the ports the service
 listens on by default (its settings' defaults, which come from the registry), and the version and description
-from its pyproject.toml. Without a container engine that answers (`docker info`, then `podman info`), it
-builds nothing, says why and what to run instead, and exits non-zero.
+from its pyproject.toml. After the builds it prints each image's size. Without a container engine that answers
+(`docker info`, then `podman info`), it builds nothing, says why and what to run instead, and exits non-zero.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 from tools.service_settings import settings_class
 from wayline.common.registry import REGISTRY, SERVICES
 
-__all__ = ["ENGINES", "ImageBuild", "find_engine", "image_build", "main", "service_ports"]
+__all__ = ["ENGINES", "ImageBuild", "find_engine", "image_build", "image_size", "main", "service_ports"]
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -95,6 +95,18 @@ def find_engine(candidates: Sequence[str] = ENGINES) -> tuple[str | None, list[s
     return None, reasons
 
 
+def image_size(engine: str, image: str) -> str:
+    """The image's uncompressed size as the engine reports it, in MB ("?" when it does not say)."""
+    answer = subprocess.run(
+        [engine, "image", "inspect", "--format", "{{.Size}}", image],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    size = answer.stdout.strip()
+    return f"{int(size) / 1_000_000:.1f} MB" if answer.returncode == 0 and size.isdigit() else "?"
+
+
 def git_revision() -> str:
     """The commit the images are built from, for their revision label; empty outside a git checkout."""
     try:
@@ -133,6 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(explain_no_engine(reasons, args.tag), file=sys.stderr)
         return 1
     revision = git_revision()
+    built: list[str] = []
     for service in args.services or [service.name for service in SERVICES]:
         build = image_build(service, args.tag, revision)
         command = build.command(engine)
@@ -140,6 +153,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if subprocess.run(command, cwd=ROOT, check=False).returncode != 0:
             print(f"building {build.image} failed; the images before it were built", file=sys.stderr)
             return 1
+        built.append(build.image)
+    print("\nBuilt (uncompressed size, for docs/images.md):")
+    for image in built:
+        print(f"  {image}  {image_size(engine, image)}")
     return 0
 
 
