@@ -50,9 +50,10 @@ def render(overlay: str) -> list[dict[str, Any]]:
 def workloads(docs: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
     """The suite's own workloads (the engines the production components run beside them are not)."""
     for doc in docs:
-        if doc["kind"] in ("Deployment", "StatefulSet") and doc["metadata"]["labels"].get(
-            "app.kubernetes.io/part-of"
-        ) == "wayline":
+        if (
+            doc["kind"] in ("Deployment", "StatefulSet")
+            and doc["metadata"]["labels"].get("app.kubernetes.io/part-of") == "wayline"
+        ):
             yield doc["metadata"]["name"], doc
 
 
@@ -68,7 +69,9 @@ def config_map_keys(docs: list[dict[str, Any]]) -> set[str]:
 def config_map_values(docs: list[dict[str, Any]]) -> dict[str, str]:
     """The shared settings every container reads (ConfigMap wayline-config)."""
     (config,) = [
-        doc for doc in docs if doc["kind"] == "ConfigMap" and doc["metadata"]["name"].startswith("wayline-config")
+        doc
+        for doc in docs
+        if doc["kind"] == "ConfigMap" and doc["metadata"]["name"].startswith("wayline-config")
     ]
     return dict(config["data"])
 
@@ -90,7 +93,10 @@ def test_every_port_is_the_registrys(rendered: list[dict[str, Any]]) -> None:
         assert env[f"{service.env_prefix}METRICS_PORT"] == str(service.metrics_port), name
         assert env["OTEL_SERVICE_NAME"] == f"wayline-{name}", name  # the name the kit gives its telemetry
     for doc in rendered:
-        if doc["kind"] == "Service" and doc["metadata"]["labels"].get("app.kubernetes.io/part-of") == "wayline":
+        if (
+            doc["kind"] == "Service"
+            and doc["metadata"]["labels"].get("app.kubernetes.io/part-of") == "wayline"
+        ):
             grpc_port = next(p["port"] for p in doc["spec"]["ports"] if p["name"] == "grpc")
             assert grpc_port == REGISTRY[doc["metadata"]["name"]].port, doc["metadata"]["name"]
 
