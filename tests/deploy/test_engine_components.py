@@ -8,6 +8,7 @@ client reach its engine and nobody else reach Redis or NATS."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -461,3 +462,50 @@ def test_each_engine_is_reachable_by_its_clients_and_redis_and_nats_by_no_one_el
         assert not reachable(production, services[service], redis, 6379), service
     for service in set(services) - {"ingest"}:
         assert not reachable(production, services[service], nats, 4222), service
+
+
+# --- The services accept what they are given ----------------------------------------------------------------
+
+
+def process_environment(docs: list[Doc], container: Doc) -> dict[str, str]:
+    """What the container's process sees: the shared ConfigMap, then its own variables in order, Secrets and
+    pod fields as placeholders and $(VAR) references expanded as Kubernetes does."""
+    (config,) = [
+        d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("wayline-config")
+    ]
+    environment = dict(config["data"])
+    for variable in container["env"]:
+        if "value" in variable:
+            environment[variable["name"]] = expanded(container, variable["name"])
+        elif "secretKeyRef" in variable["valueFrom"]:
+            ref = variable["valueFrom"]["secretKeyRef"]
+            environment[variable["name"]] = f"{ref['name']}-{ref['key']}"
+        else:
+            environment[variable["name"]] = "pod-field"
+    return environment
+
+
+@pytest.mark.parametrize("service", sorted(REGISTRY))
+def test_every_service_accepts_the_settings_production_gives_it(
+    production: list[Doc], service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in list(os.environ):
+        if name.startswith(("WAYLINE_", "OTEL_")):
+            monkeypatch.delenv(name)
+    for name, value in process_environment(production, server(production, service)).items():
+        # The certificates exist only in the pod (test_tls_component checks they are mounted).
+        if not name.startswith("WAYLINE_TLS_"):
+            monkeypatch.setenv(name, value)
+    settings = settings_classes()[service]()  # validation errors fail the test
+    fields = settings.model_dump()
+    if "database_url" in fields:
+        assert fields["database_url"] is not None, service
+    if service == "decision":
+        assert (fields["feature_state"], str(fields["registry_dir"])) == (
+            "redis",
+            "/var/lib/wayline-registry",
+        )
+    if service == "ingest":
+        assert fields["nats_url"] == "nats://nats:4222"
+    if service == "journeys":
+        assert (fields["clickhouse_cluster"], fields["clickhouse_database"]) == ("wayline", "wayline")
