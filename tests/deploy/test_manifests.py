@@ -48,8 +48,12 @@ def render(overlay: str) -> list[dict[str, Any]]:
 
 
 def workloads(docs: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The suite's own workloads (the engines the production components run beside them are not)."""
     for doc in docs:
-        if doc["kind"] in ("Deployment", "StatefulSet"):
+        if (
+            doc["kind"] in ("Deployment", "StatefulSet")
+            and doc["metadata"]["labels"].get("app.kubernetes.io/part-of") == "wayline"
+        ):
             yield doc["metadata"]["name"], doc
 
 
@@ -60,6 +64,16 @@ def rendered(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
 
 def config_map_keys(docs: list[dict[str, Any]]) -> set[str]:
     return {key for doc in docs if doc["kind"] == "ConfigMap" for key in doc.get("data", {})}
+
+
+def config_map_values(docs: list[dict[str, Any]]) -> dict[str, str]:
+    """The shared settings every container reads (ConfigMap wayline-config)."""
+    (config,) = [
+        doc
+        for doc in docs
+        if doc["kind"] == "ConfigMap" and doc["metadata"]["name"].startswith("wayline-config")
+    ]
+    return dict(config["data"])
 
 
 def test_every_service_is_deployed_once(rendered: list[dict[str, Any]]) -> None:
@@ -79,7 +93,10 @@ def test_every_port_is_the_registrys(rendered: list[dict[str, Any]]) -> None:
         assert env[f"{service.env_prefix}METRICS_PORT"] == str(service.metrics_port), name
         assert env["OTEL_SERVICE_NAME"] == f"wayline-{name}", name  # the name the kit gives its telemetry
     for doc in rendered:
-        if doc["kind"] == "Service":
+        if (
+            doc["kind"] == "Service"
+            and doc["metadata"]["labels"].get("app.kubernetes.io/part-of") == "wayline"
+        ):
             grpc_port = next(p["port"] for p in doc["spec"]["ports"] if p["name"] == "grpc")
             assert grpc_port == REGISTRY[doc["metadata"]["name"]].port, doc["metadata"]["name"]
 
@@ -142,8 +159,10 @@ def test_probes_are_native_grpc_on_the_port_the_service_listens_on(rendered: lis
         assert {"name": "grpc", "containerPort": port} in [
             {k: p[k] for k in ("name", "containerPort")} for p in container["ports"]
         ], name
+        # With TLS (components/tls) the kubelet, which cannot speak it, probes a plaintext health-only port.
+        health_port = config_map_values(rendered).get("WAYLINE_HEALTH_PORT")
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            assert container[probe]["grpc"]["port"] == port, f"{name} {probe}"
+            assert container[probe]["grpc"]["port"] == int(health_port or port), f"{name} {probe}"
 
 
 def test_pods_are_hardened_and_bounded(rendered: list[dict[str, Any]]) -> None:
