@@ -155,9 +155,14 @@ def components() -> list[str]:
 
 
 def listed_components(root: str) -> list[str]:
-    """The components `deploy/kustomize/<root>` composes itself, by name."""
-    kustomization = yaml.safe_load((KUSTOMIZE / root / "kustomization.yaml").read_text())
-    return [Path(entry).name for entry in kustomization.get("components") or []]
+    """The components `deploy/kustomize/<root>` composes, by name, with those they compose in turn."""
+    folder = KUSTOMIZE / root
+    kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text())
+    found: list[str] = []
+    for entry in kustomization.get("components") or []:
+        nested = (folder / entry).resolve().relative_to(KUSTOMIZE.resolve())
+        found += [name for name in [*listed_components(str(nested)), nested.name] if name not in found]
+    return found
 
 
 @dataclass(frozen=True)

@@ -210,7 +210,9 @@ def test_production_lets_each_service_be_reached_only_by_its_callers(combination
         t["metadata"]["labels"]["app.kubernetes.io/name"]: t for _, t in pod_templates(docs) if is_ours(t)
     }
     (namespace,) = {
-        doc["metadata"]["namespace"] for doc in docs if doc["kind"] in ("Deployment", "StatefulSet")
+        doc["metadata"]["namespace"]
+        for doc in docs
+        if doc["kind"] in ("Deployment", "StatefulSet") and doc["metadata"]["name"] in REGISTRY
     }
     gateway = Target.of_pod(namespace, ours["gateway"])
     public = {gateway.ports["grpc"], gateway.ports["http"]}
