@@ -11,7 +11,6 @@ them. A document of a kind neither knows fails: its schema has to be vendored.
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -97,7 +96,7 @@ def _strict(schema: dict[str, Any], *, root: bool = False) -> dict[str, Any]:
 class CustomResourceSchemas:
     """(group, version, kind) → the vendored CRD's schema for it, made strict."""
 
-    schemas: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    validators: dict[tuple[str, str, str], jsonschema.Draft4Validator] = field(default_factory=dict)
 
     @classmethod
     def load(cls, folder: Path = CRDS) -> CustomResourceSchemas:
@@ -111,18 +110,21 @@ class CustomResourceSchemas:
     def add(self, crd: Document, source: Path | None = None) -> None:
         spec = crd["spec"]
         for version in spec["versions"]:
+            if not version.get("served", True):  # the API server refuses a version it does not serve
+                continue
             key = (spec["group"], version["name"], spec["names"]["kind"])
-            assert key not in self.schemas, f"{source}: {key} is vendored twice"
-            self.schemas[key] = _strict(version["schema"]["openAPIV3Schema"], root=True)
+            assert key not in self.validators, f"{source}: {key} is vendored twice"
+            # OpenAPI v3.0 schemas are JSON Schema draft 4 with extensions (x-kubernetes-*, nullable).
+            schema = _strict(version["schema"]["openAPIV3Schema"], root=True)
+            self.validators[key] = jsonschema.Draft4Validator(schema)
 
-    def schema(self, doc: Document) -> dict[str, Any] | None:
+    def validator(self, doc: Document) -> jsonschema.Draft4Validator | None:
         group, _, version = str(doc.get("apiVersion", "")).rpartition("/")
-        return self.schemas.get((group, version, str(doc.get("kind"))))
+        return self.validators.get((group, version, str(doc.get("kind"))))
 
     def problems(self, doc: Document) -> list[str]:
-        schema = self.schema(doc)
-        assert schema is not None
-        validator = jsonschema.Draft4Validator(schema)
+        validator = self.validator(doc)
+        assert validator is not None
         found = [f"{_name(doc)}: {_path(e)}: {e.message}" for e in validator.iter_errors(doc)]
         # The API server checks a custom resource's metadata as every object's: as ObjectMeta.
         carrier = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": doc.get("metadata", {})}
@@ -156,8 +158,9 @@ class ManifestValidator:
         """Why `doc` would not apply (empty when it would)."""
         key = json.dumps(doc, sort_keys=True, default=str)
         if key not in self._verdicts:
-            doc = copy.deepcopy(doc)  # the validators must not see later changes by the caller, nor make any
-            found = self.crds.problems(doc) if self.crds.schema(doc) is not None else _builtin_problems(doc)
+            found = (
+                self.crds.problems(doc) if self.crds.validator(doc) is not None else _builtin_problems(doc)
+            )
             self._verdicts[key] = tuple(found)
         return list(self._verdicts[key])
 
