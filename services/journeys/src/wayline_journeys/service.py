@@ -81,7 +81,10 @@ def _segment_evaluator(
 def journeys_service(settings: JourneysSettings) -> ServiceDefinition:
     store = JourneyStore(
         lambda: connect_clickhouse(
-            settings.clickhouse_url, settings.clickhouse_database, settings.service_dir / "chdb"
+            settings.clickhouse_url,
+            settings.clickhouse_database,
+            settings.service_dir / "chdb",
+            settings.clickhouse_cluster,
         ),
         Topology(cluster=settings.clickhouse_cluster, database=settings.clickhouse_database),
     )
