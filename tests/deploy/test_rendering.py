@@ -97,3 +97,24 @@ def test_a_kubectl_whose_kustomize_predates_components_is_not_used(tmp_path: Pat
     assert chosen
     assert all(r.standalone for r in chosen)
     assert str(kubectl) not in [r.command[0] for r in chosen]
+
+
+@pytest.mark.parametrize("combination", COMBINATIONS, ids=lambda c: c.name)
+def test_journeys_runs_one_segment_evaluator_however_it_scales(combination: Combination) -> None:
+    """Each tenant's segment changes have one writer (ADR 40's feed is ordered by it): where journeys can run
+    more than one pod (replicas or an autoscaler), it is a StatefulSet naming its first pod as the evaluator,
+    the one name a StatefulSet never runs twice at once."""
+    docs = render_combination(combination)
+    (journeys,) = [
+        d for d in docs if d["kind"] in ("Deployment", "StatefulSet") and d["metadata"]["name"] == "journeys"
+    ]
+    scaled = journeys["spec"].get("replicas", 1) != 1 or any(
+        d["kind"] == "HorizontalPodAutoscaler" and d["spec"]["scaleTargetRef"]["name"] == "journeys"
+        for d in docs
+    )
+    (container,) = journeys["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container.get("env", [])}
+    evaluator = env.get("WAYLINE_JOURNEYS_SEGMENT_EVALUATOR_HOST")
+    if scaled:
+        assert journeys["kind"] == "StatefulSet"
+        assert evaluator == "journeys-0"
