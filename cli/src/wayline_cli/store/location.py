@@ -57,8 +57,13 @@ class StoreLocation:
         return Topology(cluster=self.settings.clickhouse_cluster, database=self.settings.clickhouse_database)
 
     def connect(self) -> Client:
+        """Journeys' own connection: the database is created if missing (ON CLUSTER on a cluster)."""
+        settings = self.settings
         return connect_clickhouse(
-            self.settings.clickhouse_url, self.settings.clickhouse_database, self.embedded_path
+            settings.clickhouse_url,
+            settings.clickhouse_database,
+            self.embedded_path,
+            settings.clickhouse_cluster,
         )
 
     def describe(self) -> str:
