@@ -318,13 +318,17 @@ def test_the_store_is_given_exactly_once(tmp_path: Path) -> None:
     code, output = wayline("export", str(tmp_path / "dump"))
     assert code == 2
     assert "exactly one of --clickhouse-url and --data-dir" in output
+    code, output = wayline("export", str(tmp_path / "dump"), "--data-dir", str(tmp_path / "nowhere"))
+    assert code == 1
+    assert "no chDB store at" in output
+    assert not (tmp_path / "nowhere").exists()  # nothing created where no store was
     code, output = wayline(
         "export", str(tmp_path / "dump"), "--data-dir", str(tmp_path), "--clickhouse-url", "http://h:8123"
     )
     assert code == 2
 
 
-def test_an_embedded_store_open_in_another_process_is_refused(tmp_path: Path) -> None:
+def test_an_embedded_store_open_in_another_process_is_refused(exported: Exported, tmp_path: Path) -> None:
     """A running journeys holds chDB's lock on <store>/status; export and import see it and refuse."""
     path = tmp_path / "journeys" / "chdb"
     holder = subprocess.Popen(
@@ -342,12 +346,14 @@ def test_an_embedded_store_open_in_another_process_is_refused(tmp_path: Path) ->
     try:
         assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "open"
-        location = StoreLocation.of(data_dir=tmp_path, database="wayline")
+        assert StoreLocation.of(data_dir=tmp_path, database="wayline").embedded_path == path
         code, output = wayline("export", str(tmp_path / "dump"), "--data-dir", str(tmp_path))
         assert code == 1
         assert f"open in process {holder.pid}" in output
         assert not (tmp_path / "dump" / "manifest.json").exists()
-        assert location.embedded_path == path
+        code, output = wayline("import", str(exported.dump), "--data-dir", str(tmp_path))
+        assert code == 1
+        assert f"open in process {holder.pid}" in output
     finally:
         holder.communicate("", timeout=30)
 

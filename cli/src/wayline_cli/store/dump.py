@@ -35,6 +35,11 @@ def export_store(
     """Write the store's tables and manifest to `directory` (created; refused when it holds an export)."""
     if (directory / MANIFEST).exists():
         raise StoreCopyError(f"{directory} already holds an export ({MANIFEST}); choose an empty directory")
+    if location.embedded and not location.embedded_path.is_dir():
+        raise StoreCopyError(
+            f"no chDB store at {location.embedded_path}: --data-dir is the suite's data directory "
+            "(WAYLINE_DATA_DIR), which holds journeys/chdb"
+        )
     location.check_not_in_use()
     directory.mkdir(parents=True, exist_ok=True)
     try:
@@ -42,7 +47,7 @@ def export_store(
     except ClickHouseError as exc:
         raise StoreCopyError(f"cannot open the journey store at {location.describe()}: {exc}") from exc
     try:
-        version = schema_version(client, location.topology)
+        version = schema_version(client, location.topology, location.describe())
         if version > len(MIGRATIONS):
             raise SchemaTooNew(
                 f"the store's schema is at version {version}, newer than this release knows "

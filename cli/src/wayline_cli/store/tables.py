@@ -87,13 +87,14 @@ def stored_columns(client: Client, table: StoredTable) -> list[tuple[str, str]]:
     return [(str(name), str(type_)) for name, type_ in rows]
 
 
-def schema_version(client: Client, topology: Topology) -> int:
-    """The journey schema version the store's migrations reached; an error when it is no journey store."""
+def schema_version(client: Client, topology: Topology, where: str) -> int:
+    """The journey schema version the store's migrations reached; an error naming `where` when it is no
+    journey store."""
     found = client.query(
         "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = {table:String}",
         parameters={"table": topology.local(_MIGRATIONS)},
     ).result_rows[0][0]
     if not found:
-        raise StoreCopyError("no journey store there (no schema_migrations table): check the database name")
+        raise StoreCopyError(f"no journey store in {where} (no schema_migrations table): check the database")
     latest = f"SELECT max(version) FROM {topology.local(_MIGRATIONS)}"  # noqa: S608 - a constant name
     return int(client.query(latest).result_rows[0][0])
