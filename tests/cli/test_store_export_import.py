@@ -360,20 +360,29 @@ def test_an_embedded_store_open_in_another_process_is_refused(exported: Exported
 
 @pytest.mark.skipif(
     not os.environ.get("WAYLINE_CLICKHOUSE_URL"),
-    reason="set WAYLINE_CLICKHOUSE_URL=http://user:password@host:8123 to import into a ClickHouse server",
+    reason="set WAYLINE_CLICKHOUSE_URL=http://user:password@host:8123 (and"
+    " WAYLINE_JOURNEYS_CLICKHOUSE_CLUSTER for a cluster) to import into a ClickHouse server",
 )
-def test_chdb_to_a_server(exported: Exported, tmp_path: Path) -> None:
+def test_chdb_to_a_server_and_back_to_files(exported: Exported, tmp_path: Path) -> None:
+    """chDB → a server (a cluster when WAYLINE_JOURNEYS_CLICKHOUSE_CLUSTER is set) → an export of the server
+    with the same tables and row counts."""
     url = os.environ["WAYLINE_CLICKHOUSE_URL"]
+    cluster = os.environ.get("WAYLINE_JOURNEYS_CLICKHOUSE_CLUSTER", "")
     target = f"store_server_{uuid.uuid4().hex[:8]}"
+    where = ["--clickhouse-url", url, "--database", target, *(["--cluster", cluster] if cluster else [])]
     try:
-        code, output = wayline("import", str(exported.dump), "--clickhouse-url", url, "--database", target)
+        code, output = wayline("import", str(exported.dump), *where)
         assert code == 0, output
-        manifest = json.loads((exported.dump / "manifest.json").read_text())
-        server = connect_clickhouse(url, target, tmp_path)
-        for table in manifest["tables"]:
-            assert server.query(f"SELECT count() FROM `{table['table']}`").result_rows[0][0] == table["rows"]
-        server.close()
+        code, output = wayline("export", str(tmp_path / "again"), *where)
+        assert code == 0, output
+        before = json.loads((exported.dump / "manifest.json").read_text())
+        after = json.loads((tmp_path / "again" / "manifest.json").read_text())
+        assert {t["table"]: t["rows"] for t in after["tables"]} == {
+            t["table"]: t["rows"] for t in before["tables"]
+        }
+        assert [t["columns"] for t in after["tables"]] == [t["columns"] for t in before["tables"]]
     finally:
         admin = connect_clickhouse(url, "default", tmp_path)
-        admin.command(f"DROP DATABASE IF EXISTS `{target}`")
+        on_cluster = f" ON CLUSTER `{cluster}` SYNC" if cluster else ""
+        admin.command(f"DROP DATABASE IF EXISTS `{target}`{on_cluster}")
         admin.close()

@@ -55,7 +55,7 @@ def export_store(
             )
         exported_at = datetime.now(UTC).isoformat()
         entries = []
-        for table in journey_tables(client):
+        for table in journey_tables(client, location.topology):
             entry = _export_table(client, table, directory)
             entries.append(entry)
             on_table(entry)

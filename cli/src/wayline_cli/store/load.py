@@ -91,7 +91,7 @@ def _load(
     resume: bool,
     on_table: Callable[[TableLoad], None],
 ) -> list[TableLoad]:
-    tables = {table.name: table for table in journey_tables(client)}
+    tables = {table.name: table for table in journey_tables(client, location.topology)}
     unknown = [entry.table for entry in manifest.tables if entry.table not in tables]
     if unknown:
         raise StoreCopyError(

@@ -56,7 +56,7 @@ def _logical(name: str, engines: dict[str, str]) -> str:
     return base if base != name and engines.get(base) == "Distributed" else name
 
 
-def journey_tables(client: Client) -> list[StoredTable]:
+def journey_tables(client: Client, topology: Topology) -> list[StoredTable]:
     """The tables of the connected database that hold state of their own, by name."""
     rows: Sequence[Sequence[str]] = client.query(
         "SELECT name, engine, create_table_query FROM system.tables WHERE database = currentDatabase()"
@@ -70,7 +70,9 @@ def journey_tables(client: Client) -> list[StoredTable]:
     tables = []
     for name, engine, _ in rows:
         logical = _logical(name, engines)
-        if engine in _VIEWS or engine == "Distributed" or logical in derived or logical == _MIGRATIONS:
+        if engine in _VIEWS or engine == "Distributed" or logical in derived:
+            continue
+        if name == topology.local(_MIGRATIONS):  # `schema_migrations_local` on a cluster, with no Distributed
             continue
         tables.append(StoredTable(logical, name, engine))
     return sorted(tables, key=lambda table: table.name)
