@@ -18,6 +18,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
+from clickhouse_connect.driver.binding import quote_identifier
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
@@ -112,7 +113,7 @@ def _load(
         else:
             if present:
                 topology = location.topology
-                client.command(f"TRUNCATE TABLE {_quoted(table.local)}{topology.on_cluster}")
+                client.command(f"TRUNCATE TABLE {quote_identifier(table.local)}{topology.on_cluster}")
             _insert(client, location, table, entry, directory / entry.file)
             outcome = LoadOutcome.RELOADED if present else LoadOutcome.LOADED
             load = TableLoad(entry.table, entry.rows, _count(client, table), outcome)
@@ -142,7 +143,3 @@ def _insert(
 def _count(client: Client, table: StoredTable) -> int:
     # A table name from system.tables, quoted: no input reaches this SQL.
     return int(client.query(f"SELECT count() FROM {table.quoted}").result_rows[0][0])  # noqa: S608
-
-
-def _quoted(name: str) -> str:
-    return StoredTable(name, name, "").quoted
