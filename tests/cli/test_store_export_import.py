@@ -328,6 +328,21 @@ def test_the_store_is_given_exactly_once(tmp_path: Path) -> None:
     assert code == 2
 
 
+def test_the_shell_environment_does_not_change_the_store(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The options say where the store is; journeys' variables in the operator's shell do not move it."""
+    monkeypatch.setenv("WAYLINE_CLICKHOUSE_URL", "http://elsewhere:8123")
+    monkeypatch.setenv("WAYLINE_JOURNEYS_CLICKHOUSE_DATABASE", "other")
+    monkeypatch.setenv("WAYLINE_DATA_DIR", str(tmp_path / "other"))
+    location = StoreLocation.of(data_dir=tmp_path, database="wayline")
+    assert location.embedded
+    assert location.embedded_path == tmp_path / "journeys" / "chdb"
+    assert location.settings.clickhouse_database == "wayline"
+    server = StoreLocation.of(clickhouse_url="http://user:secret@ch:8123/x", database="wayline", cluster="c")
+    assert server.describe() == "http://user@ch:8123/x (database wayline, cluster c)"  # never the password
+
+
 def test_an_embedded_store_open_in_another_process_is_refused(exported: Exported, tmp_path: Path) -> None:
     """A running journeys holds chDB's lock on <store>/status; export and import see it and refuse."""
     path = tmp_path / "journeys" / "chdb"
