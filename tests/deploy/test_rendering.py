@@ -21,6 +21,7 @@ from tests.deploy.kustomize import (
     renderers,
 )
 from tests.deploy.network import selects
+from wayline_ingest.settings import IngestSettings
 
 Document = dict[str, Any]
 COMBINATIONS = combinations()
@@ -118,3 +119,39 @@ def test_journeys_runs_one_segment_evaluator_however_it_scales(combination: Comb
     if scaled:
         assert journeys["kind"] == "StatefulSet"
         assert evaluator == "journeys-0"
+
+
+_BINARY_SUFFIXES = {"Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4}
+
+
+def _bytes(quantity: str) -> int:
+    for suffix, factor in _BINARY_SUFFIXES.items():
+        if quantity.endswith(suffix):
+            return int(quantity.removesuffix(suffix)) * factor
+    return int(quantity)
+
+
+@pytest.mark.parametrize("combination", COMBINATIONS, ids=lambda c: c.name)
+def test_ingest_refuses_with_spool_full_before_its_volume_fills(combination: Combination) -> None:
+    """Past its quota the spool refuses writes with SPOOL_FULL (retryable) and recovers as the sinks catch
+    up; a full disk instead closes it until the pod restarts. So the quota, plus a segment of overshoot and
+    room for the rest of the data dir, stays below the volume the spool lives on."""
+    docs = render_combination(combination)
+    (ingest,) = [
+        d for d in docs if d["kind"] in ("Deployment", "StatefulSet") and d["metadata"]["name"] == "ingest"
+    ]
+    (container,) = ingest["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container.get("env", [])}
+    quota = int(
+        env.get("WAYLINE_INGEST_SPOOL_MAX_BYTES") or IngestSettings.model_fields["spool_max_bytes"].default
+    )
+    (data_mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == "/var/lib/wayline"]
+    claims = {c["metadata"]["name"]: c for c in ingest["spec"].get("volumeClaimTemplates", [])}
+    volumes = {v["name"]: v for v in ingest["spec"]["template"]["spec"].get("volumes", [])}
+    name = data_mount["name"]
+    size = (
+        _bytes(claims[name]["spec"]["resources"]["requests"]["storage"])
+        if name in claims
+        else _bytes(volumes[name]["emptyDir"]["sizeLimit"])
+    )
+    assert quota <= 0.9 * size, f"spool quota {quota} on a volume of {size}"
