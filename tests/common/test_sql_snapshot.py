@@ -52,3 +52,41 @@ def test_a_snapshot_reads_beside_an_open_write_transaction(db: Database) -> None
     assert seen == [(1, "committed")]
     with db.snapshot() as tx:
         assert tx.execute("SELECT COUNT(*) FROM notes") == [(2,)]
+
+
+def test_a_one_statement_read_goes_ahead_of_an_open_write_and_sees_only_what_committed(
+    db: Database,
+) -> None:
+    """`read`: one statement outside any transaction (CheckContact's reads), neither waiting for the writer
+    nor seeing its uncommitted rows; the thread's next transaction works as before."""
+    writing, done = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with db.transaction() as tx:
+            tx.execute("INSERT INTO notes (id, body) VALUES (2, 'uncommitted')")
+            writing.set()
+            done.wait(60)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert writing.wait(30)
+        seen = db.read("SELECT id, body FROM notes WHERE id >= ? ORDER BY id", (1,))
+    finally:
+        done.set()
+        thread.join(30)
+    assert seen == [(1, "committed")]
+    with db.transaction() as tx:
+        tx.execute("INSERT INTO notes (id, body) VALUES (3, 'mine')")
+    assert db.read("SELECT COUNT(*) FROM notes") == [(3,)]
+
+
+def test_a_transaction_that_fails_still_rolls_back_on_an_autocommit_connection(db: Database) -> None:
+    def failing_block() -> None:
+        with db.transaction() as tx:
+            tx.execute("INSERT INTO notes (id, body) VALUES (4, 'rolled back')")
+            raise RuntimeError("the block fails")
+
+    with pytest.raises(RuntimeError):
+        failing_block()
+    assert db.read("SELECT id FROM notes ORDER BY id") == [(1,)]

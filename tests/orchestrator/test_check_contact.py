@@ -114,6 +114,24 @@ def test_check_contact_overall_cap_counts_every_channel_but_not_transactional(
     assert not check(stub, tenant, PERSON, at("2026-03-02T12:00"), (EMAIL, TRANSACTIONAL)).results[0].allowed
 
 
+def test_check_contact_follows_a_cap_window_that_grows_and_shrinks_between_checks(
+    stub: Stub, tenant: Auth
+) -> None:
+    """A check reads the history in the same statement as the policy, over the window the tenant's last check
+    needed: a policy whose caps now reach further back must still count every contact in its window, and
+    one that reaches less far must not count the older ones."""
+    record(stub, tenant, PERSON, at("2026-03-01T09:00"))
+    record(stub, tenant, PERSON, at("2026-03-09T09:00"))
+    when = at("2026-03-10T09:00")
+    set_policy(stub, tenant, policy_pb.ContactPolicy(frequency_caps=[cap(2, days(2), EMAIL)]))
+    assert check(stub, tenant, PERSON, when, (EMAIL, MARKETING)).results[0].allowed  # 1 contact in 2 days
+    set_policy(stub, tenant, policy_pb.ContactPolicy(frequency_caps=[cap(2, days(30), EMAIL)]))
+    (grown,) = check(stub, tenant, PERSON, when, (EMAIL, MARKETING)).results
+    assert grown.violations[0].description == "2 of 2 email contacts in the last 30 days"
+    set_policy(stub, tenant, policy_pb.ContactPolicy(frequency_caps=[cap(2, days(2), EMAIL)]))
+    assert check(stub, tenant, PERSON, when, (EMAIL, MARKETING)).results[0].allowed
+
+
 def test_check_contact_reports_every_violation_and_the_latest_retry_time(stub: Stub, tenant: Auth) -> None:
     policy = quiet("21:00", "08:00", "UTC")
     policy.frequency_caps.append(cap(1, days(1)))

@@ -9,7 +9,9 @@ SQLite runs in WAL mode with one connection per thread; PostgreSQL uses a connec
 per thread too (psycopg connections are not shareable across threads mid-transaction). Every transaction is
 `with db.transaction() as tx:`: it commits when the block ends and rolls back on an exception. A block that
 only reads may use `db.snapshot()` instead: on SQLite it takes no lock, so it neither waits for the writer
-nor holds it up.
+nor holds it up. A read that fits in one statement may use `db.read(sql, params)`: no BEGIN or COMMIT around
+it, so one round trip on PostgreSQL and one wait for the interpreter's lock on SQLite, where each statement
+of a transaction is one more (what a hot read path beside busy writer threads pays for).
 """
 
 from __future__ import annotations
@@ -58,6 +60,10 @@ class Database(Protocol):
     def snapshot(self) -> Any:  # a context manager yielding a Transaction
         """A transaction that only reads, on this thread's connection: one consistent view of the data that
         neither waits for writers nor holds them up."""
+
+    def read(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        """Run one reading statement on its own (not inside this thread's transaction): it sees one
+        consistent snapshot on both engines, and waits for no writer."""
 
     def close(self) -> None:
         """Close every connection this object opened."""
@@ -145,6 +151,10 @@ class SqliteDatabase:
             raise
         connection.execute("COMMIT")
 
+    def read(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        # Autocommit (isolation_level=None): the statement is its own deferred read transaction.
+        return list(self._connection().execute(sql, tuple(params)).fetchall())
+
     def close(self) -> None:
         with self._lock:
             for connection in self._connections:
@@ -179,7 +189,9 @@ class PostgresDatabase:
     def _connection(self) -> Any:
         connection = getattr(self._local, "connection", None)
         if connection is None or connection.closed:
-            connection = psycopg.connect(self._url, connect_timeout=10)
+            # Autocommit: a statement outside `transaction()` (`read`) is its own transaction, one round
+            # trip; `transaction()` still opens a block (BEGIN ... COMMIT) around everything else.
+            connection = psycopg.connect(self._url, connect_timeout=10, autocommit=True)
             self._local.connection = connection
             with self._lock:
                 self._connections.append(connection)
@@ -196,6 +208,11 @@ class PostgresDatabase:
         # An ordinary transaction: PostgreSQL's readers never wait for writers (MVCC).
         with self.transaction() as tx:
             yield tx
+
+    def read(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        with self._connection().cursor() as cursor:
+            cursor.execute(_to_psycopg(sql), tuple(params))
+            return list(cursor.fetchall()) if cursor.description else []
 
     def close(self) -> None:
         with self._lock:

@@ -23,7 +23,13 @@ from wayline_orchestrator.contacts.model import (
     Violation,
 )
 from wayline_orchestrator.contacts.rules import evaluate, preferred_channel
-from wayline_orchestrator.contacts.store import Attribute, ConsentStatement, ContactFilter, ContactStore
+from wayline_orchestrator.contacts.store import (
+    Attribute,
+    ConsentStatement,
+    ContactFilter,
+    ContactStore,
+    longest_window,
+)
 from wayline_orchestrator.contacts.validation import policy_violations
 from wayline_orchestrator.errors import ContactInvalid, EtagMismatch, PolicyInvalid
 
@@ -168,11 +174,9 @@ class ContactLedger:
         if problems:
             raise ContactInvalid(problems)
         when = self._clock() if at is None else at
-        # Reads only, on Decide's path: it must not queue behind flows' and RecordContact's writes.
-        with self._store.snapshot() as tx:
-            policy = self._store.policy(tx, tenant)
-            person = self._store.person(tx, tenant, person_id)
-            history = self._store.history(tx, tenant, person_id, when - _longest_window(policy), when)
+        # Reads only, on Decide's path: one statement, which neither queues behind flows' and RecordContact's
+        # writes nor, on SQLite, gives a busy writer thread the interpreter more than once.
+        policy, person, history = self._store.check_inputs(tenant, person_id, when)
         results = [evaluate(policy, person, history, c, when) for c in checks]
         return CheckAnswer(results, preferred_channel(policy, person, results))
 
@@ -208,7 +212,7 @@ class ContactLedger:
         if enforce_policy:
             policy = self._store.policy(tx, tenant)
             at = contact.contact_time
-            history = self._store.history(tx, tenant, contact.person_id, at - _longest_window(policy), at)
+            history = self._store.history(tx, tenant, contact.person_id, at - longest_window(policy), at)
             check = ContactCheck(contact.channel, contact.purpose, contact.action_id)
             result = evaluate(policy, self._store.person(tx, tenant, contact.person_id), history, check, at)
             if not result.allowed:
@@ -252,7 +256,3 @@ class ContactLedger:
         engagements: Sequence[Engagement] = (),
     ) -> None:
         self._store.observe(tenant, consents, attributes, engagements)
-
-
-def _longest_window(policy: ContactPolicy) -> int:
-    return max((cap.window_us for cap in policy.frequency_caps), default=0)
