@@ -1,10 +1,11 @@
-"""The Grafana dashboard and the Prometheus alert rules in deploy/observability/ read only metrics the
+"""The Grafana dashboard and the Prometheus alert rules (the `monitoring` component) read only metrics the
 services truly export, under the names the OpenTelemetry Prometheus exporter gives them: the whole suite
 runs in a process of its own with the kit's Prometheus endpoint on (tests/observability/metrics_host.py),
 is driven until every fact has happened once, and its `/metrics` page is scraped like Prometheus would.
 The same scrape shows the domain metrics count what happened, and that docs/observability.md lists every
 metric. The assets' structure is checked too: panels with queries on the `datasource` variable, a row per
-service with its RED panels, alert rules with expr, for, severity and a summary."""
+service with its RED panels, alert rules with expr, for, severity and a summary, and the component renders
+them as the PrometheusRule and the ConfigMaps Prometheus and Grafana read."""
 
 from __future__ import annotations
 
@@ -21,13 +22,15 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.deploy.kustomize import Combination, render_combination
 from tests.deploy.promql import balanced, metric_names
 from wayline.common.registry import SERVICES
 from wayline_cli.suite import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-DASHBOARD = ROOT / "deploy" / "observability" / "wayline-dashboard.json"
-ALERTS = ROOT / "deploy" / "observability" / "alerts.yaml"
+MONITORING = ROOT / "deploy" / "kustomize" / "components" / "monitoring"
+DASHBOARD = MONITORING / "wayline-dashboard.json"
+ALERTS = MONITORING / "alerts.yaml"
 METRICS_DOC = ROOT / "docs" / "observability.md"
 # Made by Prometheus itself for every target, not by the services.
 PROMETHEUS_MADE = {"up"}
@@ -234,3 +237,17 @@ def test_docs_list_every_metric_the_services_export(samples: Samples) -> None:
     }
     undocumented = sorted(f for f in families if f"`{f}" not in doc)
     assert not undocumented, f"add to docs/observability.md: {undocumented}"
+
+
+def test_the_component_renders_the_same_rules_and_dashboard_for_the_operator_and_for_plain_files() -> None:
+    documents = {
+        (d["kind"], d["metadata"]["name"]): d
+        for d in render_combination(Combination("base", ("monitoring",)))
+    }
+    groups = yaml.safe_load(ALERTS.read_text())["groups"]
+    assert documents[("PrometheusRule", "wayline")]["spec"]["groups"] == groups
+    rules = documents[("ConfigMap", "wayline-prometheus-rules")]["data"]["wayline-rules.yaml"]
+    assert yaml.safe_load(rules)["groups"] == groups
+    dashboard = documents[("ConfigMap", "wayline-grafana-dashboard")]
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(dashboard["data"]["wayline-dashboard.json"]) == json.loads(DASHBOARD.read_text())
