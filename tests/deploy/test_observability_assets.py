@@ -141,6 +141,14 @@ def test_the_domain_metrics_count_what_the_suite_did(samples: Samples) -> None:
     refused = {"rpc_service": "ingest", "rpc_method": track, "rpc_grpc_status_code": "INVALID_ARGUMENT"}
     assert value(samples, "rpc_server_requests_total", **refused) == 1
     assert value(samples, "rpc_server_duration_milliseconds_count", **refused) == 1
+    # The caller's side of a hop: ingest's delivery resolved persons with identity.
+    resolve = "/wayline.identity.v1.IdentityService/ResolveIdentities"
+    assert (
+        value(
+            samples, "rpc_client_duration_milliseconds_count", rpc_method=resolve, rpc_grpc_status_code="OK"
+        )
+        >= 1
+    )
     # Ingest: three events spooled, one retry acknowledged again, one refused for a missing name; the
     # orchestrator sink (an address without OrchestratorService) parks what it gets.
     assert value(samples, "ingest_events_accepted_total") == 3
@@ -156,8 +164,8 @@ def test_the_domain_metrics_count_what_the_suite_did(samples: Samples) -> None:
     assert value(samples, "identity_merges_total", kind="manual") == 0
     # Decision: one decision by version 1; version 2's damaged package failed to load.
     assert value(samples, "decision_decisions_total", model="metered", version="1", arm="stable") == 1
-    assert value(samples, "decision_model_loads_total", model="metered", outcome="loaded") == 1
-    assert value(samples, "decision_model_loads_total", model="metered", outcome="failed") == 1
+    assert value(samples, "decision_model_loads_total", model="metered", outcome="loaded") >= 1
+    assert value(samples, "decision_model_loads_total", model="metered", outcome="failed") >= 1
     # Orchestrator: the check fell in quiet hours; every other reason and source is there at zero.
     suppressed = {
         (lbls["reason"], lbls["source"]): v
