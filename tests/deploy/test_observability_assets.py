@@ -221,6 +221,8 @@ def test_the_alert_rules_cover_errors_latency_spool_dead_letters_models_and_targ
         assert isinstance(rule["for"], str), rule["alert"]
         assert rule["labels"]["severity"] in {"warning", "critical"}, rule["alert"]
         assert rule["annotations"]["summary"].strip(), rule["alert"]
+        runbook = rule["annotations"].get("runbook_url")
+        assert runbook is None or (ROOT / runbook).is_file(), (rule["alert"], runbook)
     exprs = {rule["alert"]: rule["expr"] for rule in rules}
     assert "rpc_server_requests_total" in exprs["WaylineHighErrorRate"]
     for alert, method in (
