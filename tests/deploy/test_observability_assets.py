@@ -25,6 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.deploy.kustomize import Combination, render_combination
 from tests.deploy.promql import balanced, metric_names
 from wayline.common.registry import SERVICES
+from wayline.common.telemetry import RPC_DURATION_BUCKETS_MS
 from wayline_cli.suite import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -141,6 +142,10 @@ def test_the_domain_metrics_count_what_the_suite_did(samples: Samples) -> None:
     refused = {"rpc_service": "ingest", "rpc_method": track, "rpc_grpc_status_code": "INVALID_ARGUMENT"}
     assert value(samples, "rpc_server_requests_total", **refused) == 1
     assert value(samples, "rpc_server_duration_milliseconds_count", **refused) == 1
+    # Durations in buckets fine enough for millisecond targets, on both sides of a hop.
+    for histogram in ("rpc_server_duration_milliseconds_bucket", "rpc_client_duration_milliseconds_bucket"):
+        bounds = {float(lbls["le"]) for name, lbls, _ in samples if name == histogram}
+        assert bounds == {*map(float, RPC_DURATION_BUCKETS_MS), float("inf")}, histogram
     # The caller's side of a hop: ingest's delivery resolved persons with identity.
     resolve = "/wayline.identity.v1.IdentityService/ResolveIdentities"
     assert (
