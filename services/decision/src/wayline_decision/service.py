@@ -32,6 +32,7 @@ from wayline_decision.fact_clients import GrpcFactSource, GrpcPersonResolver
 from wayline_decision.features.runtime import FeatureRuntime
 from wayline_decision.holdouts import Holdouts, HoldoutStore
 from wayline_decision.inference import InferenceServicer
+from wayline_decision.metrics import DecisionMetrics
 from wayline_decision.registry.directory import DirectoryRegistry
 from wayline_decision.servicer import DecisionServicer
 from wayline_decision.serving.judging import CanaryJudging
@@ -109,11 +110,13 @@ def decision_service(
     store = ActionStore(db)
     actions = ActionCatalogue(store)
     traffic = TrafficStore(db)
+    domain_metrics = DecisionMetrics()
     loader = VersionLoader(
         registry,
         limits.validation,
         retry_seconds=settings.load_retry_seconds,
         batching=settings.micro_batching,
+        metrics=domain_metrics,
     )
     loader.add_listener(features.features)  # a loaded version's feature spec is kept up from the stream
     models = ModelServer(lambda tenant, model_id: bool(registry.versions(tenant, model_id)))
@@ -136,7 +139,7 @@ def decision_service(
         resolver=GrpcPersonResolver(peers.identity),
         explainer=ServingExplainer(),
     )
-    decider = Decider(sources, budgets=_budgets(settings))
+    decider = Decider(sources, budgets=_budgets(settings), metrics=domain_metrics)
 
     def register(server: grpc.Server) -> list[str]:
         decision = DecisionServicer(

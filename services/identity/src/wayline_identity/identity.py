@@ -20,6 +20,7 @@ from wayline.common.sql import Database, Transaction, migrate
 from wayline_identity import edits, resolver
 from wayline_identity.erasure import Erasure, acknowledge, read_erasure, record_erasure
 from wayline_identity.errors import ProfileNotFound
+from wayline_identity.metrics import IdentityMetrics
 from wayline_identity.model import Key, MergeRecord, Override, Profile, ResolutionInput, ResolveOutcome
 from wayline_identity.rules import Rules, rules_etag
 from wayline_identity.simulate import Simulation, simulate
@@ -60,10 +61,12 @@ class Identity:
         on_erasure: Callable[[], None] = lambda: None,
         seen_granularity_seconds: float = 0.0,
         cache_identifiers: int = 0,
+        metrics: IdentityMetrics | None = None,
     ) -> None:
         """`erasure_stores` are the stores besides identity that each erasure must reach (see erasure.py);
-        `on_erasure` is told when one is recorded (it wakes the driver)."""
+        `on_erasure` is told when one is recorded (it wakes the driver); `metrics` counts what commits."""
         self._db = db
+        self._metrics = metrics
         self._clock = clock
         self._erasure_stores = tuple(erasure_stores)
         self._on_erasure = on_erasure
@@ -117,9 +120,12 @@ class Identity:
 
     # --- resolution ----------------------------------------------------------------------------------------
     def resolve(self, tenant: str, items: Sequence[ResolutionInput]) -> ResolveOutcome:
-        return self._run(
+        outcome = self._run(
             tenant, lambda g, rules: resolver.resolve_batch(g, rules, items, self._seen_granularity)
         )
+        if self._metrics is not None:
+            self._metrics.resolved(outcome)
+        return outcome
 
     # --- profiles ------------------------------------------------------------------------------------------
     def person_of(self, tenant: str, person_id: str = "", identifier: Key | None = None) -> str:
@@ -155,7 +161,9 @@ class Identity:
             assert profile is not None
             return profile, records, changes
 
-        return self._run(tenant, work, validate_only=validate_only)
+        merged = self._run(tenant, work, validate_only=validate_only)
+        self._count(merged[1], validate_only)
+        return merged
 
     def unmerge(
         self,
@@ -167,22 +175,30 @@ class Identity:
         reason: str,
         validate_only: bool = False,
     ) -> tuple[Profile, Profile, edits.Separated]:
-        return self._run(
+        separated = self._run(
             tenant,
             lambda g, rules: self._both(
                 g, rules, edits.unmerge_identifier(g, rules, person, identifier, actor=actor, reason=reason)
             ),
             validate_only=validate_only,
         )
+        self._count([separated[2].record], validate_only)
+        return separated
 
     def split(
         self, tenant: str, person: str, merge_id: str, *, actor: str, reason: str, validate_only: bool = False
     ) -> tuple[Profile, Profile, edits.Separated]:
-        return self._run(
+        separated = self._run(
             tenant,
             lambda g, rules: self._both(g, rules, edits.split_profile(g, person, merge_id, actor, reason)),
             validate_only=validate_only,
         )
+        self._count([separated[2].record], validate_only)
+        return separated
+
+    def _count(self, records: Sequence[MergeRecord], validate_only: bool) -> None:
+        if self._metrics is not None and not validate_only:
+            self._metrics.merged(records)
 
     @staticmethod
     def _both(g: Graph, rules: Rules, done: edits.Separated) -> tuple[Profile, Profile, edits.Separated]:

@@ -11,6 +11,7 @@ from wayline.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from wayline_identity.erasers import grpc_erasers
 from wayline_identity.erasure import ErasureDriver
 from wayline_identity.identity import Identity
+from wayline_identity.metrics import IdentityMetrics
 from wayline_identity.servicer import IdentityServicer
 from wayline_identity.settings import IdentitySettings
 
@@ -28,6 +29,7 @@ def identity_service(settings: IdentitySettings) -> ServiceDefinition:
         on_erasure=driver.wake,
         seen_granularity_seconds=settings.seen_granularity_seconds,
         cache_identifiers=settings.cache_identifiers,
+        metrics=IdentityMetrics(),
     )
 
     def register(server: grpc.Server) -> list[str]:

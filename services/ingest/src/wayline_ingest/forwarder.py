@@ -3,15 +3,24 @@ moves the cursor only after the sink took (or parked) everything before it.
 
 Consecutive batches of the same tenant are delivered together, up to `max_write_bytes` per call, so a burst
 of small Track calls reaches the sink as a few large writes.
+
+Each sink's lag is published as gauges (`ingest.spool.backlog`: bytes still to deliver; `ingest.spool.lag`:
+how old its oldest undelivered event is at most), and the spool's use of its quota as `ingest.spool.usage`:
+the numbers a full spool is foreseen by. The lag is read from marks each sink's thread takes as it goes
+(where the log ended, and when): once the sink's cursor passes a mark's end, everything it still lacks was
+written after that mark's time. Marks are taken at most every quarter second, which is the lag's resolution.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import structlog
-from opentelemetry import propagate, trace
+from opentelemetry import metrics, propagate, trace
 
 from wayline_ingest.delivery import DeadLetterPark, Deliverer, DeliveryPolicy, start_per_sink
 from wayline_ingest.sinks.base import Sink
@@ -23,11 +32,54 @@ __all__ = ["SINK_BITS", "Forwarder", "chunks"]
 log = structlog.get_logger("wayline.ingest.forwarder")
 _tracer = trace.get_tracer("wayline.ingest")
 _MAX_LINKS = 32
+_MARK_EVERY_SECONDS = 0.25
 
 # The sink mask bit of each sink in spool records (records.SpoolBatch.sink_mask). Fixed forever.
 SINK_BITS = {"identity": 1, "journeys": 2, "decision": 4, "orchestrator": 8}
 
 Transform = Callable[[Sequence[bytes]], list[bytes]]
+
+# The running forwarders the spool gauges read (one per ingest server; tests host several in one process).
+_running: weakref.WeakSet[Forwarder] = weakref.WeakSet()
+
+
+def _observe_backlog(options: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
+    for forwarder in list(_running):
+        for sink, backlog, _ in forwarder.lag():
+            yield metrics.Observation(backlog, {"sink": sink})
+
+
+def _observe_lag(options: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
+    for forwarder in list(_running):
+        for sink, _, seconds in forwarder.lag():
+            yield metrics.Observation(seconds, {"sink": sink})
+
+
+def _observe_usage(options: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
+    for forwarder in list(_running):
+        yield metrics.Observation(forwarder.spool_usage())
+
+
+_meter = metrics.get_meter("wayline.ingest")
+_meter.create_observable_gauge(
+    "ingest.spool.backlog",
+    callbacks=[_observe_backlog],
+    unit="By",
+    description="Bytes of the spool a sink has still to take, by sink.",
+)
+_meter.create_observable_gauge(
+    "ingest.spool.lag",
+    callbacks=[_observe_lag],
+    unit="s",
+    description="How old a sink's oldest undelivered event is at most, by sink (0 while it is caught up; "
+    "resolution a quarter second).",
+)
+_meter.create_observable_gauge(
+    "ingest.spool.usage",
+    callbacks=[_observe_usage],
+    unit="1",
+    description="How full the spool is against its quota (0 to 1); at 1 Track answers RESOURCE_EXHAUSTED.",
+)
 
 
 class Forwarder:
@@ -55,11 +107,16 @@ class Forwarder:
             d.sink.name: (linger_by_sink or {}).get(d.sink.name, linger) for d in self._deliverers
         }
         self._threads: list[threading.Thread] = []
+        self._started = time.monotonic()
+        # Per sink, (log end, monotonic time) marks, oldest first; the first is the latest one it passed.
+        self._marks: dict[str, deque[tuple[int, float]]] = {d.sink.name: deque() for d in self._deliverers}
 
     def start(self) -> None:
         self._threads = start_per_sink(self._deliverers, self._run, "forward")
+        _running.add(self)
 
     def stop(self, timeout: float = 10.0) -> None:
+        _running.discard(self)
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout)
@@ -68,6 +125,33 @@ class Forwarder:
 
     def breaker_states(self) -> dict[str, str]:
         return {d.sink.name: d.breaker.state for d in self._deliverers}
+
+    def lag(self) -> list[tuple[str, int, float]]:
+        """Per sink: (name, bytes still to deliver, the most its oldest undelivered event's age can be)."""
+        now = time.monotonic()
+        lags = []
+        for name, marks in self._marks.items():
+            position = self._spool.position(name)
+            backlog = self._spool.log.end - position
+            passed = [at for end, at in list(marks)[:2] if end <= position]
+            since = passed[-1] if passed else self._started
+            lags.append((name, backlog, now - since if backlog > 0 else 0.0))
+        return lags
+
+    def _mark(self, name: str) -> None:
+        """Note where the log ends now, at most every `_MARK_EVERY_SECONDS` (see the module's docstring)."""
+        marks, now = self._marks[name], time.monotonic()
+        if not marks or now - marks[-1][1] >= _MARK_EVERY_SECONDS:
+            marks.append((self._spool.log.end, now))
+
+    def _passed(self, name: str, position: int) -> None:
+        """The sink's cursor is at `position`: keep only the latest mark it passed and the ones ahead."""
+        marks = self._marks[name]
+        while len(marks) >= 2 and marks[1][0] <= position:
+            marks.popleft()
+
+    def spool_usage(self) -> float:
+        return self._spool.fill_ratio
 
     def _run(self, deliverer: Deliverer) -> None:
         """Deliver until stopped. An unexpected error is logged and the loop starts again from the cursor
@@ -84,9 +168,11 @@ class Forwarder:
         """Deliver what is in the spool after the sink's cursor; False when stopped."""
         name = deliverer.sink.name
         while not self._stop.is_set():
+            self._mark(name)
             position = self._spool.position(name)
             records = self._spool.read(name, position, self._max_write_bytes)
             if not records:
+                self._passed(name, position)
                 self._spool.log.wait_for(position, timeout=0.5)
                 continue
             linger = self._linger[name]
@@ -98,6 +184,7 @@ class Forwarder:
             if not self._deliver_records(deliverer, SINK_BITS.get(name, 0), records):
                 return False
             self._spool.advance(name, records[-1][0])
+            self._passed(name, records[-1][0])
         return False
 
     def _deliver_records(

@@ -32,9 +32,14 @@ __all__ = ["Checked", "EventIssue", "Outcome", "Pipeline", "PlanCheck"]
 
 _meter = metrics.get_meter("wayline.ingest")
 _accepted = _meter.create_counter(
-    "ingest.events.accepted", unit="{event}", description="Events made durable."
+    "ingest.events.accepted", unit="{event}", description="Events made durable (fsync'd in the spool)."
 )
-_rejected = _meter.create_counter("ingest.events.rejected", unit="{event}", description="Events refused.")
+_rejected = _meter.create_counter(
+    "ingest.events.rejected",
+    unit="{event}",
+    description="Events refused, by reason: the first field violation's reason (REQUIRED, TOO_LONG, "
+    "SCHEMA_VIOLATION, ...), or SPOOL_FULL / SPOOL_CLOSED for a call refused as a whole (retryable).",
+)
 _duplicates = _meter.create_counter(
     "ingest.events.duplicates", unit="{event}", description="Retries acknowledged from the window."
 )
@@ -155,8 +160,19 @@ class _Batch:
 
     def done(self) -> Checked:
         if self.checked.rejections:
-            _rejected.add(len(self.checked.rejections))
+            _count_rejections(self.checked.rejections)
         return self.checked
+
+
+def _count_rejections(rejections: Sequence[EventIssue]) -> None:
+    """Add refused events to `ingest.events.rejected`, by the reason of each one's first violation (the
+    reasons are the checks' own constants, so the label's values are bounded)."""
+    by_reason: dict[str, int] = {}
+    for issue in rejections:
+        reason = issue.violations[0].reason if issue.violations else "INVALID"
+        by_reason[reason] = by_reason.get(reason, 0) + 1
+    for reason, count in by_reason.items():
+        _rejected.add(count, {"reason": reason})
 
 
 class Pipeline:
@@ -238,6 +254,7 @@ class Pipeline:
             )
             return self.spool.submit(batch)
         except SpoolFull as full:
+            _rejected.add(len(checked.spooled), {"reason": "SPOOL_FULL"})
             raise ResourceExhausted(
                 "ingest's spool is full because its sinks are behind; nothing of this call was accepted, "
                 "retry the same events later",
@@ -246,6 +263,7 @@ class Pipeline:
                 quota_subject="ingest spool",
             ) from full
         except SpoolClosed as closed:
+            _rejected.add(len(checked.spooled), {"reason": "SPOOL_CLOSED"})
             raise Unavailable(
                 "ingest cannot write its spool (it may be shutting down); retry the same events",
                 retry_after=1.0,
@@ -259,6 +277,7 @@ class Pipeline:
             try:
                 written.result(timeout)
             except SpoolClosed as closed:
+                _rejected.add(len(checked.spooled), {"reason": "SPOOL_CLOSED"})
                 raise Unavailable(
                     "ingest could not make the events durable; nothing of this call was accepted, "
                     "retry the same events",

@@ -24,6 +24,7 @@ from wayline_orchestrator.connectors import ConnectorStore, Deliverer
 from wayline_orchestrator.connectors.catalogue import ConnectorCatalogue
 from wayline_orchestrator.connectors.dead_letters import DeadLetters
 from wayline_orchestrator.contacts import ContactLedger, ContactStore
+from wayline_orchestrator.contacts.metrics import ContactMetrics
 from wayline_orchestrator.decision_client import GrpcDecisions
 from wayline_orchestrator.dispatch import OutboxDispatcher
 from wayline_orchestrator.flows import FlowCatalogue, FlowStore
@@ -110,7 +111,12 @@ def orchestrator_service(
     contact_events = ContactEventStore(db)
     shipper = _timeline_shipper(settings, peers, contact_events)
     timeline = ContactTimeline(contact_events) if shipper else None  # no shipper: no events kept
-    ledger = ContactLedger(store, clock, timeline) if clock else ContactLedger(store, events=timeline)
+    contact_metrics = ContactMetrics()
+    ledger = (
+        ContactLedger(store, clock, timeline, contact_metrics)
+        if clock
+        else ContactLedger(store, events=timeline, metrics=contact_metrics)
+    )
     flow_store = FlowStore(db)
     flows = FlowCatalogue(flow_store)
     connector_store = ConnectorStore(db)

@@ -1,5 +1,7 @@
 """Channels from one service to another: internal token, request id, tenant, the remaining deadline and the
-W3C trace context are passed on with every call, and idempotent methods are retried by gRPC itself.
+W3C trace context are passed on with every call, and idempotent methods are retried by gRPC itself. Each
+unary call's time to its status is recorded as `rpc.client.duration` (the caller's view of a hop: the
+callee's `rpc.server.duration` plus the network and queueing between them).
 
 Which methods are safe to retry is read from the contract: methods whose proto declares
 `option idempotency_level = IDEMPOTENT` or `NO_SIDE_EFFECTS` get the retry policy, the rest are never retried.
@@ -8,12 +10,13 @@ Which methods are safe to retry is read from the contract: methods whose proto d
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
 import grpc
 from google.protobuf import descriptor, descriptor_pb2
-from opentelemetry import propagate
+from opentelemetry import metrics, propagate
 
 from wayline.common.context import (
     INTERNAL_TOKEN_HEADER,
@@ -32,6 +35,13 @@ from wayline.common.grpc_types import (
 from wayline.common.tls import ChannelTls
 
 __all__ = ["PropagatingInterceptor", "internal_channel", "retry_service_config"]
+
+# Through the global meter provider: channels are made before and after the process's pipeline is configured.
+_client_duration = metrics.get_meter("wayline.common").create_histogram(
+    "rpc.client.duration",
+    unit="ms",
+    description="Time from sending a unary call to another service to its status, by method and status.",
+)
 
 _SAFE_TO_RETRY = (
     descriptor_pb2.MethodOptions.IDEMPOTENT,
@@ -90,16 +100,31 @@ class PropagatingInterceptor(
         )
 
     def intercept_unary_unary(self, continuation: Callable[..., Any], details: Any, request: Any) -> Any:
-        return continuation(self._details(details), request)
+        started = time.perf_counter()
+        outcome = continuation(self._details(details), request)
+        outcome.add_done_callback(lambda done: _record(details.method, started, done))
+        return outcome
 
     def intercept_unary_stream(self, continuation: Callable[..., Any], details: Any, request: Any) -> Any:
         return continuation(self._details(details), request)
 
     def intercept_stream_unary(self, continuation: Callable[..., Any], details: Any, requests: Any) -> Any:
-        return continuation(self._details(details), requests)
+        started = time.perf_counter()
+        outcome = continuation(self._details(details), requests)
+        outcome.add_done_callback(lambda done: _record(details.method, started, done))
+        return outcome
 
     def intercept_stream_stream(self, continuation: Callable[..., Any], details: Any, requests: Any) -> Any:
         return continuation(self._details(details), requests)
+
+
+def _record(method: str, started: float, done: Any) -> None:
+    """Record a finished unary call (`done` is its call object; a blocking call is finished already)."""
+    code = done.code()
+    _client_duration.record(
+        (time.perf_counter() - started) * 1000,
+        {"rpc.method": method, "rpc.grpc.status_code": code.name if code is not None else "UNKNOWN"},
+    )
 
 
 def retry_service_config(services: Iterable[descriptor.ServiceDescriptor]) -> dict[str, Any]:

@@ -16,14 +16,41 @@ from typing import Any
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import SpanProcessor, SynchronousMultiSpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-__all__ = ["RpcMetrics", "Telemetry", "configure_telemetry", "process_telemetry"]
+__all__ = ["RPC_DURATION_BUCKETS_MS", "RpcMetrics", "Telemetry", "configure_telemetry", "process_telemetry"]
 
 _process: Telemetry | None = None
 _process_lock = threading.Lock()
+
+# Bucket bounds (ms) of the RPC durations, server and client. The SDK's defaults (0, 5, 10, 25, 50, 75, 100,
+# ...) cannot tell a 1 ms Decide from a 4 ms one, and our latency targets and benchmarks live below 50 ms.
+RPC_DURATION_BUCKETS_MS = (
+    0.5,
+    1,
+    2,
+    3,
+    5,
+    7.5,
+    10,
+    15,
+    20,
+    25,
+    35,
+    50,
+    75,
+    100,
+    150,
+    250,
+    500,
+    1000,
+    2500,
+    5000,
+    10000,
+)
 
 
 @dataclass
@@ -145,7 +172,11 @@ def _build(service: str | None, otlp_endpoint: str | None, metrics_host: str, me
             metrics_port, addr="0.0.0.0" if wildcard else metrics_host.strip("[]")
         )
         servers.append(server)
-    meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+    rpc_durations = View(
+        instrument_name="rpc.*.duration",
+        aggregation=ExplicitBucketHistogramAggregation(RPC_DURATION_BUCKETS_MS),
+    )
+    meter_provider = MeterProvider(resource=resource, metric_readers=readers, views=[rpc_durations])
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
     return Telemetry(

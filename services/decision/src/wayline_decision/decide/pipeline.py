@@ -22,6 +22,7 @@ from wayline_decision.errors import DecideDeadlineExceeded, ExplanationUnavailab
 from wayline_decision.features.model import FeatureValue
 from wayline_decision.features.reader import FeatureOrigin, FeatureRead, FeatureReader
 from wayline_decision.holdouts import HoldoutGroup, Holdouts, Treatment, holdout_for
+from wayline_decision.metrics import DecisionMetrics
 from wayline_decision.serving.loaded import Float32Array, ServingModel
 from wayline_decision.serving.route import Arm, ModelRouter, Route
 
@@ -105,11 +106,17 @@ def choose(ranked: Ranked, group: HoldoutGroup | None, max_actions: int, seed: s
 
 class Decider:
     def __init__(
-        self, sources: DecideSources, *, budgets: Budgets | None = None, clock: Callable[[], int] = now_us
+        self,
+        sources: DecideSources,
+        *,
+        budgets: Budgets | None = None,
+        clock: Callable[[], int] = now_us,
+        metrics: DecisionMetrics | None = None,
     ) -> None:
         self._sources = sources
         self._budgets = budgets or Budgets()
         self._clock = clock
+        self._metrics = metrics
 
     def _budget(self, request: DecideInput, wanted: float, stage: str) -> float:
         if request.deadline is None:
@@ -195,6 +202,9 @@ class Decider:
         records, returned_records = outcomes(
             candidates, result.ranked, returned, result.filters, result.scored
         )
+        if self._metrics is not None:
+            outcome = "holdout" if group is not None else "action" if returned else "none"
+            self._metrics.decided(model.model_id, model.version, route.arm.value, outcome)
         return DecisionResult(
             decision_id=decision_id,
             person_id=person.person_id,

@@ -18,6 +18,7 @@ from pathlib import Path
 import structlog
 
 from wayline_decision.errors import ModelLoadFailed, ModelVersionNotFound, PackageInvalid
+from wayline_decision.metrics import DecisionMetrics
 from wayline_decision.packages import PackageId
 from wayline_decision.registry import ModelRegistry, RegisteredVersion
 from wayline_decision.serving.loaded import MicroBatching, ServingModel, load_version
@@ -48,8 +49,10 @@ class VersionLoader:
         retry_seconds: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
         batching: MicroBatching | None = None,
+        metrics: DecisionMetrics | None = None,
     ) -> None:
         self._registry = registry
+        self._metrics = metrics
         self._batching = batching
         self._limits = limits
         self._listeners = list(listeners)
@@ -115,10 +118,14 @@ class VersionLoader:
             with self._lock:
                 self._failed[key] = _Failure(registered.digest, why, self._clock())
             log.warning("model.load_failed", tenant=tenant, model=model_id, version=version, error=why)
+            if self._metrics is not None:
+                self._metrics.loaded(model_id, failed=True)
             raise ModelLoadFailed(model_id, version, why) from error
         with self._lock:
             self._loaded[key] = model
             self._failed.pop(key, None)
+        if self._metrics is not None:
+            self._metrics.loaded(model_id, failed=False)
         log.info(
             "model.loaded",
             tenant=tenant,

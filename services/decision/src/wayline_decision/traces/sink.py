@@ -48,6 +48,7 @@ _written = _meter.create_counter(
 _dropped = _meter.create_counter(
     "decision.traces.dropped", unit="{trace}", description="Traces dropped, by reason."
 )
+_DROP_REASONS = ("buffer_full", "shutdown", "person_unknown", "rejected")
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,8 @@ class IngestTraceSink:
         self._stopping = threading.Event()
         self._deadline = float("inf")  # when stopping: the flush's end
         self._thread: threading.Thread | None = None
+        for reason in _DROP_REASONS:  # every series from the start, so that the first drop shows in a rate
+            _dropped.add(0, {"reason": reason})
         self._drops = _Drops()
         self.written = 0
 

@@ -13,6 +13,7 @@ from wayline.common.errors import FieldViolation
 from wayline.common.sql import Transaction
 from wayline.common.timestamps import now_us
 from wayline_orchestrator.contacts.engagement import Engagement
+from wayline_orchestrator.contacts.metrics import ContactMetrics
 from wayline_orchestrator.contacts.model import (
     ANY_CHANNEL,
     CheckResult,
@@ -125,10 +126,13 @@ class ContactLedger:
         store: ContactStore,
         clock: Callable[[], int] = now_us,
         events: ContactEvents | None = None,
+        metrics: ContactMetrics | None = None,
     ) -> None:
+        """`metrics` counts the policy's refusals (the service's ledger; a flow simulation's has none)."""
         self._store = store
         self._clock = clock
         self._events = events or NoContactEvents()
+        self._metrics = metrics
 
     def policy(self, tenant: str) -> ContactPolicy:
         with self._store.transaction() as tx:
@@ -178,6 +182,10 @@ class ContactLedger:
         # writes nor, on SQLite, gives a busy writer thread the interpreter more than once.
         policy, person, history = self._store.check_inputs(tenant, person_id, when)
         results = [evaluate(policy, person, history, c, when) for c in checks]
+        if self._metrics is not None:
+            for result in results:
+                if result.violations:
+                    self._metrics.suppressed("check", result.violations)
         return CheckAnswer(results, preferred_channel(policy, person, results))
 
     def record(self, tenant: str, contact: Contact, enforce_policy: bool) -> Recorded:
@@ -198,7 +206,9 @@ class ContactLedger:
                 self._events.suppressed(
                     tx, tenant, recorded.contact, f"{contact.contact_id}~refused", recorded.violations
                 )
-            return recorded
+        if not recorded.recorded and self._metrics is not None:
+            self._metrics.suppressed("record", recorded.violations)
+        return recorded
 
     def record_in(self, tx: Transaction, tenant: str, contact: Contact, enforce_policy: bool) -> Recorded:
         """`record` in a transaction the caller opened (a flow's step, written with the step's other effects
@@ -230,6 +240,8 @@ class ContactLedger:
         """A flow's send of `contact` the policy refused (`record_in` answered not recorded): the timeline's
         record of it, under `key` (the step run's), in the flow's transaction."""
         self._events.suppressed(tx, tenant, contact, key, violations)
+        if self._metrics is not None:
+            self._metrics.suppressed("flow", violations)
 
     def person(self, tx: Transaction, tenant: str, person_id: str) -> Person:
         """What the ledger knows of a person (consent, stated preferred channel, time zone, engagement)."""
