@@ -4,7 +4,7 @@ Each call passes the quotas first (admission.py). The caller's deadline is kept,
 none and cut to the maximum; the backend sees the
 authenticated tenant and the request id (added by the kit's channel interceptor), never the caller's own
 metadata. A backend's status and its `google.rpc` details reach the caller unchanged; a backend that cannot
-be reached becomes UNAVAILABLE with a retry delay.
+be reached, or that cancelled the call because it was shutting down, becomes UNAVAILABLE with a retry delay.
 """
 
 from __future__ import annotations
@@ -36,6 +36,18 @@ class _ForwardedStatus(grpc.Status):
         self.trailing_metadata = tuple(call.trailing_metadata() or ())
 
 
+def _backend_went_away(code: grpc.StatusCode | None, context: grpc.ServicerContext) -> bool:
+    """True when a status without Wayline details means the backend could not take the call: it cannot be
+    reached (UNAVAILABLE), or it cancelled the call while our caller is still waiting. A backend cancels
+    calls only when its process stops: gRPC cancels the calls that reached a server just as it began to
+    shut down, before any handler ran (grpc/grpc#41785), and the kit cancels a call interrupted by the
+    process's exit. For our caller both are a backend that went away, which is UNAVAILABLE and retryable;
+    CANCELLED would tell them that they cancelled, which they did not (ADR 49)."""
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return True
+    return code == grpc.StatusCode.CANCELLED and context.is_active()
+
+
 def _answer_backend_error(
     route: Route, context: grpc.ServicerContext, raised: grpc.RpcError, requests: PacedRequests | None = None
 ) -> NoReturn:
@@ -43,7 +55,7 @@ def _answer_backend_error(
         raise requests.refusal from None  # our quota cut the stream, not the backend
     error = cast(grpc.Call, raised)  # every RpcError a channel raises is also its Call
     from_wayline = any(key == _STATUS_DETAILS_KEY for key, _ in error.trailing_metadata() or ())
-    if error.code() == grpc.StatusCode.UNAVAILABLE and not from_wayline:
+    if not from_wayline and _backend_went_away(error.code(), context):
         raise Unavailable(
             f"the {route.backend} service cannot be reached; retry with backoff",
             retry_after=1.0,
