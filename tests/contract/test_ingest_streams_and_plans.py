@@ -15,7 +15,7 @@ import grpc
 import pytest
 from google.protobuf import field_mask_pb2
 
-from tests.conftest import INTERNAL_TOKEN, TENANT, common_settings, start_server
+from tests.conftest import INTERNAL_TOKEN, TENANT, common_settings, gateway_settings, start_server
 from tests.contract.test_skeleton import Auth, reason, timeline, violations
 from tests.events import make_event
 from tests.wire_bytes import field
@@ -24,6 +24,7 @@ from wayline.event.v1 import event_pb2
 from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
 from wayline.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
 from wayline.ingest.v1 import tracking_plan_pb2 as plan_pb
+from wayline_gateway.service import gateway_service
 from wayline_ingest.service import ingest_service
 from wayline_ingest.settings import IngestSettings
 from wayline_ingest.streaming import EventStream
@@ -316,5 +317,44 @@ def test_a_stream_open_when_ingest_shuts_down_is_acknowledged_then_ended_unavail
         keep_open.set()
         if stopping.ident is None:  # failed before the stop began
             ingest.stop(0)
+        else:
+            stopping.join()
+
+
+def test_a_stream_open_when_the_gateway_shuts_down_ends_unavailable_at_once(
+    ingest_server: Server, tmp_path: Path, user_id: str
+) -> None:
+    """The gateway's drain ends the StreamEvents calls passing through it (ingest stays up): the client
+    gets UNAVAILABLE (SHUTTING_DOWN) and the gateway stops without waiting out its grace."""
+    settings = gateway_settings(tmp_path, {"ingest": ingest_server.address}, "wl_k", TENANT).model_copy(
+        update={"shutdown_grace_seconds": 60.0}
+    )
+    gateway = start_server(gateway_service(settings), settings)
+    keep_open = threading.Event()
+
+    def requests() -> Iterator[ingest_pb.StreamEventsRequest]:
+        yield batch(1, user_id)
+        keep_open.wait(60)
+
+    stopping = threading.Thread(target=gateway.stop)
+    try:
+        with grpc.insecure_channel(gateway.address) as channel:
+            responses = iter(
+                ingest_grpc.IngestServiceStub(channel).StreamEvents(
+                    requests(), metadata=(("authorization", "Bearer wl_k"),), timeout=60
+                )
+            )
+            assert [next(responses).sequence, next(responses).sequence] == [0, 1]
+            stopping.start()
+            with pytest.raises(grpc.RpcError) as ended:
+                next(responses)
+            assert ended.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert reason(ended.value) == "SHUTTING_DOWN"
+            stopping.join(30)
+            assert not stopping.is_alive()  # stopped long before the 60 s grace
+    finally:
+        keep_open.set()
+        if stopping.ident is None:
+            gateway.stop(0)
         else:
             stopping.join()
