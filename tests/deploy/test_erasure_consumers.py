@@ -4,12 +4,12 @@ erasures: tests/orchestrator/test_person_overrides.py)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.deploy.test_manifests import OVERLAYS, render, workloads
+from tests.deploy.kustomize import OVERLAYS, render
+from tests.deploy.test_manifests import workloads
 from wayline.common.registry import REGISTRY, SERVICES
 from wayline_cli.suite import Suite
 from wayline_identity.settings import IdentitySettings
@@ -32,7 +32,6 @@ def test_wayline_up_makes_erasures_wait_for_the_orchestrator(
     assert orchestrator["WAYLINE_ORCHESTRATOR_IDENTITY_ADDRESS"] == suite.address("identity")
 
 
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl renders the manifests")
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_the_manifests_make_erasures_wait_for_the_orchestrator(
     monkeypatch: pytest.MonkeyPatch, overlay: str

@@ -5,12 +5,12 @@ test_ingest_sink.py)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.deploy.test_manifests import OVERLAYS, render, workloads
+from tests.deploy.kustomize import OVERLAYS, render
+from tests.deploy.test_manifests import workloads
 from wayline.common.registry import REGISTRY, SERVICES
 from wayline_cli.suite import Suite
 from wayline_ingest.settings import IngestSettings
@@ -28,7 +28,6 @@ def test_wayline_up_forwards_to_every_consumer(monkeypatch: pytest.MonkeyPatch, 
         assert env[f"WAYLINE_INGEST_{sink.upper()}_ADDRESS"] == suite.address(sink)
 
 
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl renders the manifests")
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_the_manifests_forward_to_every_consumer(monkeypatch: pytest.MonkeyPatch, overlay: str) -> None:
     ingest = next(w for name, w in workloads(render(overlay)) if name == "ingest")

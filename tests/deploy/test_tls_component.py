@@ -4,38 +4,18 @@ require client certificates and the public gateway does not."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.deploy.test_manifests import OTEL_SDK_VARIABLES, PLANNED, ROOT, SETTINGS, env_names, workloads
-
-pytestmark = pytest.mark.skipif(
-    shutil.which("kubectl") is None,
-    reason="kubectl (with its built-in kustomize) renders the manifests",
-)
-
-KUSTOMIZE = ROOT / "deploy" / "kustomize"
+from tests.deploy.kustomize import Combination, render_combination
+from tests.deploy.test_manifests import OTEL_SDK_VARIABLES, PLANNED, SETTINGS, env_names, workloads
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
-    folder = tmp_path_factory.mktemp("tls-overlay")
-    # kustomize takes only relative paths to other kustomizations.
-    overlay = {
-        "apiVersion": "kustomize.config.k8s.io/v1beta1",
-        "kind": "Kustomization",
-        "resources": [os.path.relpath(KUSTOMIZE / "overlays" / "dev", folder)],
-        "components": [os.path.relpath(KUSTOMIZE / "components" / "tls", folder)],
-    }
-    (folder / "kustomization.yaml").write_text(yaml.safe_dump(overlay))
-    result = subprocess.run(["kubectl", "kustomize", str(folder)], capture_output=True, text=True, check=True)
-    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+def rendered() -> list[dict[str, Any]]:
+    return render_combination(Combination("overlays/dev", ("tls",)))
 
 
 def config(docs: list[dict[str, Any]]) -> dict[str, str]:

@@ -199,7 +199,8 @@ def test_local_ddl_names_no_cluster() -> None:
 def test_the_cluster_schema_applies_on_a_server(tmp_path: object) -> None:
     database = f"test_{uuid.uuid4().hex[:8]}"
     topology = Topology(cluster=os.environ["WAYLINE_JOURNEYS_CLICKHOUSE_CLUSTER"], database=database)
-    client = connect_clickhouse(os.environ["WAYLINE_CLICKHOUSE_URL"], database, tmp_path)  # type: ignore[arg-type]
+    # The database is made ON CLUSTER by the connection itself: every host has it before the tables' DDL.
+    client = connect_clickhouse(os.environ["WAYLINE_CLICKHOUSE_URL"], database, tmp_path, topology.cluster)  # type: ignore[arg-type]
     try:
         migrate(client, topology, MIGRATIONS)
         store = JourneyStore(lambda: client, topology)

@@ -47,6 +47,7 @@ from wayline_cli.importing.command import import_command
 from wayline_cli.keys import keys_app
 from wayline_cli.ml import ml_app
 from wayline_cli.model_traffic import models_app
+from wayline_cli.store.command import store_app
 from wayline_cli.suite import SERVICES, Suite, SuiteError
 
 app = typer.Typer(help="Wayline: the open-source customer journey platform.", no_args_is_help=True)
@@ -271,6 +272,7 @@ app.add_typer(decisions_app, name="decisions")
 app.add_typer(keys_app, name="keys")
 app.add_typer(ml_app, name="ml")
 app.add_typer(models_app, name="models")
+app.add_typer(store_app, name="store")
 
 
 if __name__ == "__main__":

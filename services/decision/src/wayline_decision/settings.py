@@ -269,7 +269,8 @@ class DecisionSettings(ServiceSettings):
 
     @field_validator("registry_dir", "features_dir", mode="before")
     @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
+    def _empty_directory_is_unset(cls, value: object) -> object:
+        # Not the kit's `_empty_is_unset` (TLS files) by name: the same name would replace that validator.
         return None if value == "" else value
 
     @property

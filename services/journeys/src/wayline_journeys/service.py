@@ -71,7 +71,8 @@ def _segment_evaluator(
         ClickHouseSegmentEvaluation(lambda: store.client),
         parse_condition,
         lifecycle_models.model_for,
-        refresh_seconds=settings.segment_refresh_seconds,
+        # 0 (off) on every replica but the one named for it: one writer keeps each tenant's change sequence.
+        refresh_seconds=settings.segment_refresh_seconds if settings.evaluates_segments else 0,
         window_check_seconds=settings.segment_window_check_seconds,
         full_evaluation_seconds=settings.segment_full_evaluation_seconds,
         settle_seconds=settings.segment_settle_seconds,
@@ -81,7 +82,10 @@ def _segment_evaluator(
 def journeys_service(settings: JourneysSettings) -> ServiceDefinition:
     store = JourneyStore(
         lambda: connect_clickhouse(
-            settings.clickhouse_url, settings.clickhouse_database, settings.service_dir / "chdb"
+            settings.clickhouse_url,
+            settings.clickhouse_database,
+            settings.service_dir / "chdb",
+            settings.clickhouse_cluster,
         ),
         Topology(cluster=settings.clickhouse_cluster, database=settings.clickhouse_database),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import ClassVar
 
 from pydantic import AliasChoices, Field
@@ -79,6 +80,14 @@ class JourneysSettings(ServiceSettings):
         "how stale a membership is. 0 turns the evaluator off: run it on exactly one replica, since two "
         "would write every membership change twice.",
     )
+    segment_evaluator_host: str = Field(
+        default="",
+        description="Host name of the one replica that runs the segment evaluator when several serve the "
+        "same store: a StatefulSet's first pod, `journeys-0` (its host name is the pod's name, and the "
+        "StatefulSet never runs two pods of one name at once). Every other replica serves reads and writes "
+        "without evaluating. Empty: the evaluator runs wherever segment_refresh_seconds is above 0 (one "
+        "replica).",
+    )
     segment_window_check_seconds: float = Field(
         default=30.0,
         gt=0,
@@ -99,3 +108,10 @@ class JourneysSettings(ServiceSettings):
         "between journeys and ClickHouse: each pass reads again the events stored in the last this many "
         "seconds, and states its freshness (data_as_of) this much before its start.",
     )
+
+    @property
+    def evaluates_segments(self) -> bool:
+        """Whether this process runs the segment evaluator: it is on, and this is the replica named for it."""
+        if self.segment_refresh_seconds <= 0:
+            return False
+        return not self.segment_evaluator_host or self.segment_evaluator_host == socket.gethostname()

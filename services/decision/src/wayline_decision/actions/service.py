@@ -4,11 +4,11 @@ Each validates what it stores; archived actions stay (their ids stay taken) and 
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from wayline.common.errors import FieldViolation
+from wayline.common.timestamps import now_us
 from wayline_decision.actions.model import Action, ActionState
 from wayline_decision.actions.rules import action_id_violations, action_violations
 from wayline_decision.actions.store import ActionStore
@@ -41,12 +41,8 @@ class ActionPage:
     more: bool
 
 
-def _now_us() -> int:
-    return time.time_ns() // 1_000
-
-
 class ActionCatalogue:
-    def __init__(self, store: ActionStore, clock: Callable[[], int] = _now_us) -> None:
+    def __init__(self, store: ActionStore, clock: Callable[[], int] = now_us) -> None:
         self._store = store
         self._clock = clock
 

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from wayline.common.timestamps import now_us
 from wayline_decision.decide.arbitration import factors, rank
 from wayline_decision.decide.candidates import CatalogueCache, candidate_set
 from wayline_decision.decide.eligibility import fact_filter, local_filter
@@ -91,10 +92,6 @@ class _Scored:
     ranked: Ranked
 
 
-def _now_us() -> int:
-    return time.time_ns() // 1_000
-
-
 def choose(ranked: Ranked, group: HoldoutGroup | None, max_actions: int, seed: str) -> tuple[Ranked, float]:
     """What is returned and the probability the chosen one had: the best `max_actions` (greedy, 1); for a
     holdout nothing (0), or one eligible candidate drawn uniformly (1/n) when its treatment says so."""
@@ -108,7 +105,7 @@ def choose(ranked: Ranked, group: HoldoutGroup | None, max_actions: int, seed: s
 
 class Decider:
     def __init__(
-        self, sources: DecideSources, *, budgets: Budgets | None = None, clock: Callable[[], int] = _now_us
+        self, sources: DecideSources, *, budgets: Budgets | None = None, clock: Callable[[], int] = now_us
     ) -> None:
         self._sources = sources
         self._budgets = budgets or Budgets()

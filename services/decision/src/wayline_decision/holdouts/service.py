@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from wayline.common.errors import FieldViolation
+from wayline.common.timestamps import now_us
 from wayline_decision.errors import HoldoutConfigInvalid, HoldoutEtagMismatch
 from wayline_decision.holdouts.model import HoldoutConfig
 from wayline_decision.holdouts.rules import holdout_violations
@@ -20,16 +21,12 @@ __all__ = ["HOLDOUT_MASK_PATHS", "Holdouts"]
 HOLDOUT_MASK_PATHS: tuple[str, ...] = ("groups",)
 
 
-def _now_us() -> int:
-    return time.time_ns() // 1_000
-
-
 class Holdouts:
     def __init__(
         self,
         store: HoldoutStore,
         cache_seconds: float,
-        clock: Callable[[], int] = _now_us,
+        clock: Callable[[], int] = now_us,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store

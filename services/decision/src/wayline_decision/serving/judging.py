@@ -11,11 +11,11 @@ read. A model whose counts or change fail is logged and judged again next period
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 
 import structlog
 
+from wayline.common.timestamps import now_us
 from wayline_decision.serving.judge import Judgement, Verdict, judge
 from wayline_decision.serving.judge_counts import canary_counts
 from wayline_decision.serving.lifecycle import ModelLifecycle
@@ -29,17 +29,13 @@ log = structlog.get_logger("wayline.decision.serving")
 _EVENTS = {Verdict.PROMOTE: "model.canary_promoted", Verdict.ROLL_BACK: "model.canary_rolled_back"}
 
 
-def _now_us() -> int:
-    return time.time_ns() // 1000
-
-
 class CanaryJudging:
     def __init__(
         self,
         lifecycle: ModelLifecycle,
         journeys: JourneysDecisions,
         period: float,
-        clock_us: Callable[[], int] = _now_us,
+        clock_us: Callable[[], int] = now_us,
     ) -> None:
         self._lifecycle = lifecycle
         self._journeys = journeys

@@ -10,13 +10,13 @@ load leaves them serving what they served, and is retried.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from enum import StrEnum
 
 import structlog
 
+from wayline.common.timestamps import now_us
 from wayline_decision.errors import ModelLoadFailed, ModelNotFound, ModelVersionNotFound, TrafficConflict
 from wayline_decision.packages import MODEL_ID_PATTERN
 from wayline_decision.registry import ModelRegistry
@@ -53,10 +53,6 @@ class VersionState(StrEnum):
     FAILED = "failed"
 
 
-def _now_us() -> int:
-    return time.time_ns() // 1000
-
-
 class ModelLifecycle:
     def __init__(
         self,
@@ -64,7 +60,7 @@ class ModelLifecycle:
         store: TrafficStore,
         loader: VersionLoader,
         server: ModelServer,
-        clock_us: Callable[[], int] = _now_us,
+        clock_us: Callable[[], int] = now_us,
     ) -> None:
         self._registry = registry
         self._store = store

@@ -6,13 +6,13 @@ the ledger's contact id is `{decision_id}/{action_id}`."""
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from google.protobuf import struct_pb2, timestamp_pb2
 
 from wayline.common.errors import FieldViolation
+from wayline.common.timestamps import now_us
 from wayline.decision.v1 import decision_pb2
 from wayline.event.v1 import event_pb2
 from wayline.orchestrator.v1 import contact_pb2
@@ -67,10 +67,6 @@ def _violations(given: FeedbackInput) -> list[FieldViolation]:
     return found
 
 
-def _now_us() -> int:
-    return time.time_ns() // 1_000
-
-
 class FeedbackRecorder:
     def __init__(  # noqa: PLR0917 - the collaborators, each its own job
         self,
@@ -79,7 +75,7 @@ class FeedbackRecorder:
         writer: EventWriter,
         ledger: ContactLedger | None,
         recent: RecentTraces,
-        clock: Callable[[], int] = _now_us,
+        clock: Callable[[], int] = now_us,
     ) -> None:
         """`ledger` None: no contact ledger is configured, and impressions are not recorded in one."""
         self._traces = traces

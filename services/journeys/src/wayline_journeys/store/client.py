@@ -46,10 +46,11 @@ log = structlog.get_logger("wayline.journeys.store")
 _T = TypeVar("_T")
 
 
-def connect_clickhouse(url: str, database: str, embedded_path: Path) -> Client:
+def connect_clickhouse(url: str, database: str, embedded_path: Path, cluster: str = "") -> Client:
     """A client for `url`, or for the embedded chDB engine at `embedded_path` when `url` is empty. The
-    database is created on the first connection to it in this process; the store opens one connection per
-    thread, and those need no administration."""
+    database is created on the first connection to it in this process (ON CLUSTER `cluster` when set: the
+    tables' ON CLUSTER DDL needs it on every host); the store opens one connection per thread, and those
+    need no administration."""
     target = url or str(embedded_path)
     with _ensured_lock:
         if (target, database) not in _ensured:
@@ -57,7 +58,8 @@ def connect_clickhouse(url: str, database: str, embedded_path: Path) -> Client:
                 embedded_path.mkdir(parents=True, exist_ok=True)
             admin = _client(url, embedded_path)
             try:
-                admin.command(f"CREATE DATABASE IF NOT EXISTS {_identifier(database)}")
+                on_cluster = Topology(cluster=cluster, database=database).on_cluster
+                admin.command(f"CREATE DATABASE IF NOT EXISTS {_identifier(database)}{on_cluster}")
             finally:
                 admin.close()
             _ensured.add((target, database))
