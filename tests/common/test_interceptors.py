@@ -16,13 +16,15 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
 
-from tests.conftest import INTERNAL_TOKEN, common_settings, start_server
+from tests.conftest import INTERNAL_TOKEN, common_settings, gateway_settings, start_server
+from wayline.client.retry import error_reason, server_retry_delay
 from wayline.common.auth import InternalCallerAuthenticator
 from wayline.common.interceptors import CallInterceptor
 from wayline.common.server import Server, ServiceDefinition
 from wayline.common.telemetry import RpcMetrics
 from wayline.identity.v1 import identity_service_pb2 as identity_pb
 from wayline.identity.v1 import identity_service_pb2_grpc as identity_grpc
+from wayline_gateway.service import gateway_service
 from wayline_identity.settings import IdentitySettings
 
 INTERNAL = (("x-wayline-internal-token", INTERNAL_TOKEN), ("x-wayline-tenant", "acme"))
@@ -159,3 +161,25 @@ def test_the_interceptor_re_raises_keyboard_interrupt_instead_of_answering() -> 
         handler.unary_unary(None, cast(grpc.ServicerContext, context))
     assert context.cancelled
     assert context.answered is None
+
+
+def test_a_backend_cancelling_as_its_process_stops_is_unavailable_through_the_gateway(
+    tmp_path: Path, server: Server, raising: Raising
+) -> None:
+    """The gateway's caller did not cancel: a call the backend cancelled (its process stopping, or gRPC
+    cancelling the calls that arrive as a server shuts down, grpc/grpc#41785) reaches them as UNAVAILABLE
+    with a retry delay, which every client retries, never as CANCELLED, which no client retries."""
+    raising.exception = SystemExit(0)
+    settings = gateway_settings(tmp_path / "gateway", {"identity": server.address}, "wl_key", "acme")
+    gateway = start_server(gateway_service(settings), settings)
+    try:
+        with grpc.insecure_channel(gateway.address) as channel, pytest.raises(grpc.RpcError) as caught:
+            identity_grpc.IdentityServiceStub(channel).GetProfile(
+                identity_pb.GetProfileRequest(), metadata=(("authorization", "Bearer wl_key"),), timeout=10
+            )
+    finally:
+        gateway.stop(0)
+    assert raising.calls >= 1  # the backend took the call and cancelled it
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert server_retry_delay(caught.value) is not None
+    assert error_reason(caught.value) == "BACKEND_UNAVAILABLE"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ import grpc
 import pytest
 from google.protobuf import field_mask_pb2
 
-from tests.conftest import INTERNAL_TOKEN, TENANT, common_settings, start_server
+from tests.conftest import INTERNAL_TOKEN, TENANT, common_settings, gateway_settings, start_server
 from tests.contract.test_skeleton import Auth, reason, timeline, violations
 from tests.events import make_event
 from tests.wire_bytes import field
@@ -23,6 +24,7 @@ from wayline.event.v1 import event_pb2
 from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
 from wayline.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
 from wayline.ingest.v1 import tracking_plan_pb2 as plan_pb
+from wayline_gateway.service import gateway_service
 from wayline_ingest.service import ingest_service
 from wayline_ingest.settings import IngestSettings
 from wayline_ingest.streaming import EventStream
@@ -274,3 +276,85 @@ def _threads_serving_streams() -> int:
                 break
             frame = frame.f_back
     return serving
+
+
+def test_a_stream_open_when_ingest_shuts_down_is_acknowledged_then_ended_unavailable_at_once(
+    journeys_server: Server, tmp_path: Path, user_id: str
+) -> None:
+    """SIGTERM's drain ends a stream the client keeps open: the batches taken are acknowledged, then
+    UNAVAILABLE (SHUTTING_DOWN) tells the client to send the rest on a new stream, and the process stops
+    without waiting out its grace for the stream."""
+    settings = IngestSettings(
+        **{**common_settings(tmp_path), "shutdown_grace_seconds": 60.0},  # type: ignore[arg-type]
+        journeys_address=journeys_server.address,
+        identity_address="",
+    )
+    ingest = start_server(ingest_service(settings), settings)
+    keep_open = threading.Event()
+
+    def requests() -> Iterator[ingest_pb.StreamEventsRequest]:
+        yield batch(1, user_id)
+        keep_open.wait(60)  # a collector between two batches
+
+    stopping = threading.Thread(target=ingest.stop)
+    try:
+        with grpc.insecure_channel(ingest.address) as channel:
+            internal = (("x-wayline-internal-token", INTERNAL_TOKEN), ("x-wayline-tenant", TENANT))
+            responses = iter(
+                ingest_grpc.IngestServiceStub(channel).StreamEvents(requests(), metadata=internal, timeout=60)
+            )
+            acknowledged = [next(responses), next(responses)]
+            assert [r.sequence for r in acknowledged] == [0, 1]
+            assert acknowledged[1].accepted_count == 3
+            stopping.start()
+            with pytest.raises(grpc.RpcError) as ended:
+                next(responses)
+            assert ended.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert reason(ended.value) == "SHUTTING_DOWN"
+            stopping.join(30)
+            assert not stopping.is_alive()  # stopped long before the 60 s grace
+    finally:
+        keep_open.set()
+        if stopping.ident is None:  # failed before the stop began
+            ingest.stop(0)
+        else:
+            stopping.join()
+
+
+def test_a_stream_open_when_the_gateway_shuts_down_ends_unavailable_at_once(
+    ingest_server: Server, tmp_path: Path, user_id: str
+) -> None:
+    """The gateway's drain ends the StreamEvents calls passing through it (ingest stays up): the client
+    gets UNAVAILABLE (SHUTTING_DOWN) and the gateway stops without waiting out its grace."""
+    settings = gateway_settings(tmp_path, {"ingest": ingest_server.address}, "wl_k", TENANT).model_copy(
+        update={"shutdown_grace_seconds": 60.0}
+    )
+    gateway = start_server(gateway_service(settings), settings)
+    keep_open = threading.Event()
+
+    def requests() -> Iterator[ingest_pb.StreamEventsRequest]:
+        yield batch(1, user_id)
+        keep_open.wait(60)
+
+    stopping = threading.Thread(target=gateway.stop)
+    try:
+        with grpc.insecure_channel(gateway.address) as channel:
+            responses = iter(
+                ingest_grpc.IngestServiceStub(channel).StreamEvents(
+                    requests(), metadata=(("authorization", "Bearer wl_k"),), timeout=60
+                )
+            )
+            assert [next(responses).sequence, next(responses).sequence] == [0, 1]
+            stopping.start()
+            with pytest.raises(grpc.RpcError) as ended:
+                next(responses)
+            assert ended.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert reason(ended.value) == "SHUTTING_DOWN"
+            stopping.join(30)
+            assert not stopping.is_alive()  # stopped long before the 60 s grace
+    finally:
+        keep_open.set()
+        if stopping.ident is None:
+            gateway.stop(0)
+        else:
+            stopping.join()

@@ -1,14 +1,14 @@
 """The suite as child processes: start every service, wait until each is SERVING, stop them all cleanly.
 
 Children are started in the registry's order (what others call first, gateway last) and stopped in
-reverse, each with SIGTERM so it drains; anything still running after the grace period is killed. On Linux
-every child also gets SIGTERM from the kernel if this process dies without cleaning up (PR_SET_PDEATHSIG), so
-no service is ever left behind.
+reverse, each with SIGTERM so it drains; anything still running after the grace period is killed. One
+service can also be restarted alone (`restart`), as a rolling restart does. On Linux every child also
+gets SIGTERM from the kernel if this process dies without cleaning up (PR_SET_PDEATHSIG, asked for by the
+child itself: child.py), so no service is ever left behind.
 """
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import secrets
@@ -29,6 +29,8 @@ from wayline_gateway.settings import GatewaySettings
 
 __all__ = ["SERVICES", "Suite", "SuiteError", "free_port", "is_serving"]
 
+_SPECS = {spec.name: spec for spec in SERVICES}
+
 _INGEST_SINKS = ["journeys", "decision", "orchestrator"]
 """Where the suite's ingest forwards events: the journey store, the decision service's online features and
 the orchestrator's contact ledger (consent, channel preference and time zone come from events)."""
@@ -45,14 +47,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _die_with_parent() -> None:
-    """Runs in the child before exec: ask the kernel for SIGTERM when the parent dies."""
-    if sys.platform == "linux":
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 @dataclass
@@ -115,33 +109,59 @@ class Suite:
         return env
 
     def start(self) -> None:
+        for spec in SERVICES:
+            self.start_service(spec.name)
+
+    def start_service(self, name: str) -> None:
+        """Start one service's process (its log appended to, so a restart keeps the earlier lines)."""
+        spec = _SPECS[name]
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(exist_ok=True)
-        for spec in SERVICES:
-            log = (self.log_dir / f"{spec.name}.log").open("ab")
+        with (self.log_dir / f"{spec.name}.log").open("ab") as log:
+            # The child asks for SIGTERM on our death itself (child.py): no preexec_fn, so no fork
+            # handlers run between fork and exec.
             self.processes[spec.name] = subprocess.Popen(
-                [sys.executable, "-m", spec.package],
+                [sys.executable, "-m", "wayline_cli.child", str(os.getpid()), spec.package],
                 env=self.environment(spec),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, safe before exec
             )
-            log.close()
+
+    def stop_service(self, name: str, grace: float = 15.0) -> int:
+        """SIGTERM one service and wait for it to drain and exit; killed after `grace`. Its exit code
+        (negative: the signal that ended it, -9 when it had to be killed)."""
+        process = self.processes.pop(name)
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            return process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            return process.wait()
+
+    def wait_serving(self, name: str, timeout: float = 90.0) -> None:
+        """Block until one service's health says SERVING; SuiteError if it exits or time runs out."""
+        deadline = time.monotonic() + timeout
+        while not is_serving(self.address(name)):
+            self._check_alive(name)
+            if time.monotonic() > deadline:
+                raise SuiteError(f"{name} was not SERVING after {timeout:.0f}s\n{self.log_tail(name)}")
+            time.sleep(0.1)
+
+    def restart(self, name: str, grace: float = 15.0, timeout: float = 90.0) -> int:
+        """A rolling restart's step: stop one service as Kubernetes would (SIGTERM, drain), start it again
+        on the same data dir and port, wait until it is SERVING. The stopped process's exit code."""
+        code = self.stop_service(name, grace)
+        self.start_service(name)
+        self.wait_serving(name, timeout)
+        return code
 
     def wait_ready(self, timeout: float = 90.0) -> None:
         """Block until every service's health says SERVING; SuiteError if one exits or time runs out."""
         deadline = time.monotonic() + timeout
-        pending = [spec.name for spec in SERVICES]
-        while pending:
-            name = pending[0]
-            self._check_alive(name)
-            if is_serving(self.address(name)):
-                pending.pop(0)
-                continue
-            if time.monotonic() > deadline:
-                raise SuiteError(f"{name} was not SERVING after {timeout:.0f}s\n{self.log_tail(name)}")
-            time.sleep(0.1)
+        for spec in SERVICES:
+            self.wait_serving(spec.name, max(0.0, deadline - time.monotonic()))
 
     def _check_alive(self, name: str) -> None:
         code = self.processes[name].poll()

@@ -4,12 +4,18 @@ Each call passes the quotas first (admission.py). The caller's deadline is kept,
 none and cut to the maximum; the backend sees the
 authenticated tenant and the request id (added by the kit's channel interceptor), never the caller's own
 metadata. A backend's status and its `google.rpc` details reach the caller unchanged; a backend that cannot
-be reached becomes UNAVAILABLE with a retry delay.
+be reached, or that cancelled the call because it was shutting down, becomes UNAVAILABLE with a retry delay.
+
+Bidirectional streams (StreamEvents) stay open for as long as their client likes; on SIGTERM `drain` ends
+them, so that they do not hold the gateway's shutdown for its whole grace: the backend call is cancelled
+and the client gets UNAVAILABLE (reason SHUTTING_DOWN) and sends what was not acknowledged on a new stream.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import NoReturn, TypeAlias, cast
 
 import grpc
@@ -36,6 +42,18 @@ class _ForwardedStatus(grpc.Status):
         self.trailing_metadata = tuple(call.trailing_metadata() or ())
 
 
+def _backend_went_away(code: grpc.StatusCode | None, context: grpc.ServicerContext) -> bool:
+    """True when a status without Wayline details means the backend could not take the call: it cannot be
+    reached (UNAVAILABLE), or it cancelled the call while our caller is still waiting. A backend cancels
+    calls only when its process stops: gRPC cancels the calls that reached a server just as it began to
+    shut down, before any handler ran (grpc/grpc#41785), and the kit cancels a call interrupted by the
+    process's exit. For our caller both are a backend that went away, which is UNAVAILABLE and retryable;
+    CANCELLED would tell them that they cancelled, which they did not (ADR 49)."""
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return True
+    return code == grpc.StatusCode.CANCELLED and context.is_active()
+
+
 def _answer_backend_error(
     route: Route, context: grpc.ServicerContext, raised: grpc.RpcError, requests: PacedRequests | None = None
 ) -> NoReturn:
@@ -43,13 +61,49 @@ def _answer_backend_error(
         raise requests.refusal from None  # our quota cut the stream, not the backend
     error = cast(grpc.Call, raised)  # every RpcError a channel raises is also its Call
     from_wayline = any(key == _STATUS_DETAILS_KEY for key, _ in error.trailing_metadata() or ())
-    if error.code() == grpc.StatusCode.UNAVAILABLE and not from_wayline:
+    if not from_wayline and _backend_went_away(error.code(), context):
         raise Unavailable(
             f"the {route.backend} service cannot be reached; retry with backoff",
             retry_after=1.0,
             metadata={"backend": route.backend},
         ) from None
     context.abort_with_status(_ForwardedStatus(error))
+
+
+def _shutting_down() -> Unavailable:
+    return Unavailable(
+        "the gateway is shutting down; send what was not acknowledged yet again on a new stream",
+        reason="SHUTTING_DOWN",
+        retry_after=1.0,
+    )
+
+
+class _OpenStreams:
+    """The bidirectional backend calls in flight, to cancel when the gateway drains."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls: set[grpc.Call] = set()
+        self.draining = threading.Event()
+
+    @contextmanager
+    def tracking(self, call: grpc.Call) -> Iterator[None]:
+        with self._lock:
+            self._calls.add(call)
+        if self.draining.is_set():  # opened as the drain began: ends like the others
+            call.cancel()  # type: ignore[no-untyped-call]  # grpc-stubs leave it untyped
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._calls.discard(call)
+
+    def drain(self) -> None:
+        self.draining.set()
+        with self._lock:
+            calls = list(self._calls)
+        for call in calls:
+            call.cancel()  # type: ignore[no-untyped-call]  # grpc-stubs leave it untyped
 
 
 class PassThroughHandler(GenericRpcHandler):
@@ -62,11 +116,16 @@ class PassThroughHandler(GenericRpcHandler):
         admission: Admission,
     ) -> None:
         self._admission = admission
+        self._streams = _OpenStreams()
         self._default_deadline = default_deadline
         self._max_deadline = max_deadline
         self._handlers = {
             path: self._handler(route, channels[route.backend]) for path, route in routes.items()
         }
+
+    def drain(self) -> None:
+        """End the bidirectional streams in flight (each with UNAVAILABLE SHUTTING_DOWN)."""
+        self._streams.drain()
 
     def service(self, handler_call_details: grpc.HandlerCallDetails) -> Handler | None:
         return self._handlers.get(handler_call_details.method)
@@ -83,14 +142,19 @@ class PassThroughHandler(GenericRpcHandler):
         raw = {"request_serializer": None, "response_deserializer": None}
         if route.client_streaming and route.server_streaming:
             stream_stream = channel.stream_stream(method, **raw)
+            streams = self._streams
 
             def forward_stream_stream(
                 requests: Iterator[bytes], context: grpc.ServicerContext
             ) -> Iterator[bytes]:
                 with admission.streaming(route, requests) as paced:
+                    call = stream_stream(paced, timeout=self._timeout(context))
                     try:
-                        yield from stream_stream(paced, timeout=self._timeout(context))
+                        with streams.tracking(cast(grpc.Call, call)):
+                            yield from call
                     except grpc.RpcError as error:
+                        if streams.draining.is_set() and context.is_active():
+                            raise _shutting_down() from None
                         _answer_backend_error(route, context, error, paced)
 
             return grpc.stream_stream_rpc_method_handler(forward_stream_stream)

@@ -150,21 +150,15 @@ def gateway_service(settings: GatewaySettings) -> ServiceDefinition:
     admission = Admission(gate, settings.stream_quota_wait_seconds)
     http = _http_collector(settings, token, authenticator, admission)
 
+    pass_through = PassThroughHandler(
+        routes, channels, settings.default_deadline_seconds, settings.max_deadline_seconds, admission
+    )
+
     def register(server: grpc.Server) -> list[str]:
         gateway_service_pb2_grpc.add_AdminServiceServicer_to_server(
             AdminServicer(admin, admission.request), server
         )
-        server.add_generic_rpc_handlers(
-            (
-                PassThroughHandler(
-                    routes,
-                    channels,
-                    settings.default_deadline_seconds,
-                    settings.max_deadline_seconds,
-                    admission,
-                ),
-            )
-        )
+        server.add_generic_rpc_handlers((pass_through,))
         routed = sorted({path.split("/")[1] for path in routes})
         return [ADMIN_SERVICE.full_name, *routed]
 
@@ -185,5 +179,10 @@ def gateway_service(settings: GatewaySettings) -> ServiceDefinition:
         db.close()
 
     return ServiceDefinition(
-        name="gateway", register=register, start=start, stop=stop, authenticator=authenticator
+        name="gateway",
+        register=register,
+        start=start,
+        stop=stop,
+        drain=pass_through.drain,
+        authenticator=authenticator,
     )

@@ -60,6 +60,7 @@ class _Runtime:
     forwarder: Forwarder | None = None
     relay: JetStreamRelay | None = None
     stopping: threading.Event = field(default_factory=threading.Event)
+    draining: threading.Event = field(default_factory=threading.Event)  # set on SIGTERM: streams end
 
     def require_spool(self) -> Spool:
         if self.spool is None:
@@ -162,6 +163,7 @@ def ingest_service(settings: IngestSettings) -> ServiceDefinition:
             settings.stream_window_batches,
             tracking_plans=TrackingPlanRpcs(plans),
             dead_letters=DeadLetterRpcs(dead_letters),
+            draining=runtime.draining,
         )
         add_to_server(servicer, server)
         return [pb.DESCRIPTOR.services_by_name["IngestService"].full_name]
@@ -224,4 +226,6 @@ def ingest_service(settings: IngestSettings) -> ServiceDefinition:
         plans.stop()
         database.close()
 
-    return ServiceDefinition(name="ingest", register=register, start=start, stop=stop)
+    return ServiceDefinition(
+        name="ingest", register=register, start=start, stop=stop, drain=runtime.draining.set
+    )

@@ -7,6 +7,7 @@ background after the port is open; until then the kit answers UNAVAILABLE.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any, cast
 
@@ -37,12 +38,16 @@ class IngestServicer(pb_grpc.IngestServiceServicer):
         stream_window: int,
         tracking_plans: Any = None,
         dead_letters: Any = None,
+        *,
+        draining: threading.Event | None = None,
     ) -> None:
+        """`draining` is set when the process begins to shut down: open streams end then (streaming.py)."""
         self._pipeline = pipeline
         self._limits = limits
         self._stream_window = stream_window
         self._plans = tracking_plans
         self._dead_letters = dead_letters
+        self._draining = draining or threading.Event()
 
     def Track(self, request: pb.TrackRequest, context: grpc.ServicerContext) -> pb.TrackResponse:  # noqa: N802
         tenant = require_tenant()
@@ -77,7 +82,14 @@ class IngestServicer(pb_grpc.IngestServiceServicer):
     def StreamEvents(  # type: ignore[override]  # noqa: N802
         self, request_iterator: Iterator[bytes], context: grpc.ServicerContext
     ) -> Iterator[pb.StreamEventsResponse]:
-        stream = EventStream(require_tenant(), self._pipeline(), self._limits, self._stream_window, context)
+        stream = EventStream(
+            require_tenant(),
+            self._pipeline(),
+            self._limits,
+            self._stream_window,
+            context,
+            draining=self._draining,
+        )
         return stream.run(request_iterator)
 
     # Tracking plans and dead letters: their own RPC classes do the work.

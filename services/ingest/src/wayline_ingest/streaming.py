@@ -5,6 +5,11 @@ so checking batch n+1 overlaps the fsync of batch n; the response side waits for
 acknowledges it. The client may have at most `window` batches beyond the last acknowledged one
 (`max_sequence`), so a fast client can hold at most `window` batches of memory here. While the spool is
 over 90 % of its quota the window stops growing: the client slows down instead of failing.
+
+When the process begins to shut down (`draining`), a stream takes no more batches: it acknowledges those it
+took and ends with UNAVAILABLE (reason SHUTTING_DOWN), so that the client sends the rest on a new stream to
+another replica, or to this one once it is back, and the process stops within moments instead of holding
+its whole shutdown grace for a stream the client keeps open (ADR 49).
 """
 
 from __future__ import annotations
@@ -34,6 +39,15 @@ __all__ = ["EventStream"]
 
 _PRESSURE = 0.9
 _END = object()
+_SHUTTING_DOWN = "SHUTTING_DOWN"
+
+
+def _shutting_down() -> Unavailable:
+    return Unavailable(
+        "ingest is shutting down; send the batches not acknowledged yet again on a new stream",
+        reason=_SHUTTING_DOWN,
+        retry_after=1.0,
+    )
 
 
 @dataclass(frozen=True)
@@ -45,18 +59,28 @@ class _Accepted:
 
 class EventStream:
     def __init__(
-        self, tenant: str, pipeline: Pipeline, limits: BatchLimits, window: int, context: grpc.ServicerContext
+        self,
+        tenant: str,
+        pipeline: Pipeline,
+        limits: BatchLimits,
+        window: int,
+        context: grpc.ServicerContext,
+        *,
+        draining: threading.Event | None = None,
     ) -> None:
         self._tenant = tenant
         self._pipeline = pipeline
         self._limits = limits
         self._window = window
         self._context = context
+        self._draining = draining or threading.Event()
         self._granted = window  # the highest sequence the client may send
         self._lock = threading.Lock()
         self._pending: queue.Queue[object] = queue.Queue(maxsize=window + 1)
 
     def run(self, requests: Iterator[bytes]) -> Iterator[pb.StreamEventsResponse]:
+        if self._draining.is_set():
+            raise _shutting_down()
         reader = threading.Thread(target=self._read, args=(requests,), name="stream-reader", daemon=True)
         reader.start()
         yield pb.StreamEventsResponse(sequence=0, max_sequence=self._granted)
@@ -66,6 +90,8 @@ class EventStream:
             except queue.Empty:
                 if not self._context.is_active():  # the call ended (the client or its connection went
                     return  # away) and the reader stopped: no thread may wait here for ever
+                if self._draining.is_set():  # every batch handed over is acknowledged; one still being
+                    raise _shutting_down() from None  # checked is not, and comes again (stored once)
                 continue
             if item is _END:
                 return
@@ -93,6 +119,9 @@ class EventStream:
         expected = 1
         try:
             for request in requests:
+                if self._draining.is_set():  # the batches before this one are acknowledged first
+                    self._hand_over(_shutting_down())
+                    return
                 if not self._hand_over(self._accept(request, expected)):
                     return
                 expected += 1

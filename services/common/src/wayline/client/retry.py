@@ -1,10 +1,12 @@
 """When to send a failed batch again, and after how long.
 
 UNAVAILABLE, DEADLINE_EXCEEDED and RESOURCE_EXHAUSTED mean nothing, or not everything, was acknowledged and
-the same call may succeed later; every other code means it will not, so those are reported and never
-retried. Delays grow exponentially with full jitter (AWS's "Exponential Backoff and Jitter"), so clients
-that failed together do not come back together; a server's RetryInfo sets the floor, because the server
-knows when its spool will have room.
+the same call may succeed later; so does CANCELLED, which this client never causes itself (its own
+cancellations end a send as CLIENT_CLOSED before any answer is read): a server cancels the calls that reach
+it just as it begins to shut down, before any handler ran (grpc/grpc#41785, ADR 49). Every other code means
+the call will not succeed, so those are reported and never retried. Delays grow exponentially with full
+jitter (AWS's "Exponential Backoff and Jitter"), so clients that failed together do not come back together;
+a server's RetryInfo sets the floor, because the server knows when its spool will have room.
 """
 
 from __future__ import annotations
@@ -21,7 +23,12 @@ from wayline.common.errors import status_details
 __all__ = ["RETRYABLE", "Backoff", "error_reason", "server_retry_delay", "status_code"]
 
 RETRYABLE = frozenset(
-    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.CANCELLED,
+    }
 )
 
 

@@ -3,8 +3,9 @@ readiness, and a graceful stop on SIGTERM.
 
 Lifecycle: the port opens at once with health NOT_SERVING; `ServiceDefinition.start` (connect to the store,
 load models, migrate) runs in the background and is retried with backoff until it succeeds, then health turns
-SERVING. Calls before that get UNAVAILABLE. On SIGTERM health turns NOT_SERVING, in-flight calls get
-`shutdown_grace_seconds` to finish, then `ServiceDefinition.stop` releases resources.
+SERVING. Calls before that get UNAVAILABLE. On SIGTERM health turns NOT_SERVING, new calls are refused,
+`ServiceDefinition.drain` ends the long-lived streams, in-flight calls get `shutdown_grace_seconds` to
+finish, then `ServiceDefinition.stop` releases resources.
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ class ServiceDefinition:
     """What a service plugs into the bootstrap.
 
     `register` adds the servicers to the server and returns their full service names (for health and
-    reflection); `start` brings dependencies up and raises while they are not ready; `stop` releases them.
+    reflection); `start` brings dependencies up and raises while they are not ready; `drain`, called once
+    the server refuses new calls, asks the calls that would otherwise run until the grace is over (streams
+    a client keeps open) to end now; `stop` releases the dependencies after the last call.
     `authenticator` defaults to the internal-caller check; the gateway passes its API-key check.
     """
 
@@ -56,6 +59,7 @@ class ServiceDefinition:
     register: Callable[[grpc.Server], Sequence[str]]
     start: Callable[[], None] = _nothing
     stop: Callable[[], None] = _nothing
+    drain: Callable[[], None] = _nothing
     authenticator: Authenticator | None = None
 
 
@@ -169,7 +173,9 @@ class Server:
         self.health.enter_graceful_shutdown()
         grace = self.settings.shutdown_grace_seconds if grace is None else grace
         log.info("server.draining", grace_s=grace)
-        self._grpc.stop(grace).wait()
+        stopped = self._grpc.stop(grace)  # refuses new calls at once; returns without waiting
+        self.definition.drain()
+        stopped.wait()
         if self._health_grpc is not None:
             self._health_grpc.stop(0).wait()
         self.definition.stop()
