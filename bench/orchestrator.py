@@ -222,13 +222,17 @@ def _timer_lag(address: str, sizes: Sizes, state: StateReader, flow_id: str) -> 
     return state.timer_lags(TENANT, flow_id, sizes.timers)
 
 
-def _checks_during_writes(address: str, echo: str, sizes: Sizes, persons: list[str]) -> list[Measurement]:
+def _checks_during_writes(
+    address: str, echo: str, sizes: Sizes, persons: list[str], writes_to: str | None = None, where: str = ""
+) -> list[Measurement]:
     """CheckContact and the echo at one caller while another caller keeps sending ObserveEvents batches of
-    persons inside the flow (a write transaction per person): Decide's calls beside the flows' writes."""
+    persons inside the flow (a write transaction per person): Decide's calls beside the flows' writes. The
+    writes go to `writes_to` when given (a second orchestrator process on the same database), else to the
+    process that answers the checks."""
     stop = threading.Event()
 
     def writer() -> None:
-        with grpc.insecure_channel(address) as channel:
+        with grpc.insecure_channel(writes_to or address) as channel:
             call = channel.unary_unary(OBSERVE, request_serializer=None, response_deserializer=None)
             for start in itertools.cycle(range(0, len(persons), sizes.batch)):
                 if stop.is_set():
@@ -243,8 +247,8 @@ def _checks_during_writes(address: str, echo: str, sizes: Sizes, persons: list[s
         return [
             asyncio.run(run_scenario(name, target, method, metadata, payloads, 1, sizes.requests))
             for name, target, method, metadata in (
-                ("bare thread-pool echo, writes alongside", echo, ECHO_METHOD, ()),
-                ("CheckContact, writes alongside", address, CHECK_CONTACT, METADATA),
+                (f"bare thread-pool echo, writes {where or 'alongside'}", echo, ECHO_METHOD, ()),
+                (f"CheckContact, writes {where or 'alongside'}", address, CHECK_CONTACT, METADATA),
             )
         ]
     finally:
@@ -299,6 +303,19 @@ def run_engine(engine: str, url: str | None, sizes: Sizes, console: Console) -> 
                 "bare thread-pool echo, writes alongside",
                 console,
             )
+            # The same writes sent to a second orchestrator on the same database: what running the flows'
+            # event intake in processes of their own would give CheckContact (no shared interpreter).
+            with orchestrator_server(data_dir, url, sizes.timer_polls[0]) as writer_address:
+                apart = _checks_during_writes(
+                    address, echo, sizes, inside, writer_address, "in a second process"
+                )
+            print_comparison(
+                f"{engine}: CheckContact at 1 caller while a second caller sends the same ObserveEvents to "
+                "another orchestrator process on the same database",
+                apart,
+                "bare thread-pool echo, writes in a second process",
+                console,
+            )
             first = sizes.timer_polls[0]
             lags = {first: _timer_lag(address, sizes, state, _timer_flow_id(first))}
             _print_lag(engine, sizes, first, lags[first], console)
@@ -313,6 +330,7 @@ def run_engine(engine: str, url: str | None, sizes: Sizes, console: Console) -> 
         "in_process": local,
         "flows": flows,
         "beside_writes": beside,
+        "writes_apart": apart,
         "lags": lags,
     }
 

@@ -325,6 +325,10 @@ def test_image_sizes_count_bytecode_with_its_source_and_skip_the_interpreter(tmp
 def test_make_images_runs_the_build_tool_with_the_tag() -> None:
     # UV given on the command line: make then never runs the uv bootstrap, and prints what it would run.
     result = subprocess.run(
-        ["make", "-n", "images", "TAG=1.2.3", "UV=uv"], cwd=ROOT, capture_output=True, text=True, check=True
+        ["make", "--no-print-directory", "-n", "images", "TAG=1.2.3", "UV=uv"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert result.stdout.strip() == "uv run --locked python -m tools.images --tag 1.2.3"

@@ -43,6 +43,10 @@ def test_the_orchestrator_bench_runs_every_part_at_a_tiny_size() -> None:
         "bare thread-pool echo, writes alongside",
         "CheckContact, writes alongside",
     ]
+    assert [(m.scenario, m.requests) for m in figures["writes_apart"]] == [
+        ("bare thread-pool echo, writes in a second process", 60),
+        ("CheckContact, writes in a second process", 60),
+    ]
     lag = figures["lags"][0.2]
     assert (lag.timers, lag.fired) == (TIMERS, TIMERS)
     assert lag.p50_ms >= 0
