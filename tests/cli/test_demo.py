@@ -45,6 +45,7 @@ def test_demo_sends_events_and_prints_every_customers_timeline() -> None:
     _assert_ml(output)
     _assert_decide(output)
     _assert_flows(output)
+    _assert_operations(output)
     assert "every service stopped cleanly" in output
 
 
@@ -90,6 +91,37 @@ def _assert_flows(output: str) -> None:
     took = re.search(r"flow step took ([\d.]+) s", output)
     assert took, output
     assert float(took.group(1)) < 30
+
+
+def _assert_operations(output: str) -> None:
+    """The operations step: live metrics that count what the demo did, journeys restarted under the demo's
+    traffic with nothing lost, and the stopped suite's journey store exported."""
+    rows = {
+        (m.group(1), m.group(2)): m.group(3).strip()
+        for m in re.finditer(r"^│ (\w+)\s+│ (\w+)[^│]*│ ([^│]*)│", output, re.MULTILINE)
+    }
+    assert int(rows[("ingest", "ingest_events_accepted")].replace(",", "")) > 300, rows  # the demo's events
+    assert "SCHEMA_VIOLATION 1" in rows[("ingest", "ingest_events_rejected")], rows  # the tracking plan's
+    lags = dict(part.rsplit(" ", 1) for part in rows[("ingest", "ingest_spool_lag_seconds")].split(", "))
+    assert set(lags) == {"journeys", "decision", "orchestrator"}, rows  # a lag per sink, caught up or not
+    assert re.search(r"automatic [1-9]", rows[("identity", "identity_merges")]), rows
+    assert re.search(r"\b1 [1-9]\d*, 2 [1-9]", rows[("decision", "decision_decisions")]), (
+        rows
+    )  # both versions
+    assert "NO_CONSENT 3" in rows[("orchestrator", "orchestrator_contacts_suppressed")], rows
+    restart = re.search(
+        r"rolling restart of journeys: SIGTERM, drained, exit code (-?\d+) .* acknowledged by ingest \(event "
+        r"[0-9a-f-]+\) and reached journeys",
+        " ".join(output.split()),
+    )
+    assert restart, output
+    assert restart.group(1) == "0"
+    exported = re.search(
+        r"journey store exported \(wayline store export\): (\d+) tables, ([\d,]+) rows", output
+    )
+    assert exported, output
+    assert int(exported.group(1)) > 0
+    assert int(exported.group(2).replace(",", "")) > 300
 
 
 def _assert_clv(output: str) -> None:

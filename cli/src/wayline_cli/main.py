@@ -36,6 +36,7 @@ from wayline_cli import (
     demo_ingest,
     demo_journeys,
     demo_ml,
+    demo_operations,
 )
 from wayline_cli.actions import actions_app
 from wayline_cli.connectors import connectors_app
@@ -125,13 +126,14 @@ def demo_command(
     for name, value in demo_decide.DEMO_BUDGETS.items():
         os.environ.setdefault(name, value)  # the services inherit it
     with tempfile.TemporaryDirectory(prefix="wayline-demo-") as scratch:
-        suite = Suite.on_free_ports((data_dir or Path(scratch)).resolve())
+        suite = Suite.on_free_ports((data_dir or Path(scratch)).resolve(), metrics=True)
         _start(suite)
         try:
             _run_demo(suite, events)
         finally:
             with console.status("stopping the suite…"):
                 suite.stop()
+        demo_operations.export_journey_store(suite.data_dir, Path(scratch) / "journeys-export", console)
     console.print("[green]demo finished: every service stopped cleanly.[/green]")
 
 
@@ -167,6 +169,7 @@ def _run_demo(suite: Suite, count: int) -> None:
         )
         demo_decide.show_decide(channel, auth, "next-best-action", version_2, console)
         demo_flows.show_flows(channel, auth, console)
+        demo_operations.show_operations(suite, channel, auth, console)
 
 
 def _show_http_collector(channel: grpc.Channel, suite: Suite, auth: tuple[tuple[str, str], ...]) -> None:

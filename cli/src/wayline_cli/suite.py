@@ -66,11 +66,12 @@ class Suite:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @classmethod
-    def on_free_ports(cls, data_dir: Path, **kwargs: object) -> Suite:
+    def on_free_ports(cls, data_dir: Path, *, metrics: bool = False, **kwargs: object) -> Suite:
+        """Every port free (chosen now); the Prometheus endpoints off unless `metrics`."""
         return cls(
             data_dir=data_dir,
             ports={s.name: free_port() for s in SERVICES},
-            metrics_ports={s.name: 0 for s in SERVICES},
+            metrics_ports={s.name: free_port() if metrics else 0 for s in SERVICES},
             http_port=free_port(),
             **kwargs,  # type: ignore[arg-type]
         )
