@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["Measurement", "measure", "measure_paced", "print_comparison"]
+__all__ = ["Measurement", "measure", "measure_paced", "measure_paced_futures", "print_comparison"]
 
 Call = Callable[[], Awaitable[object]]
 
@@ -136,3 +138,49 @@ def print_comparison(
             f"{m.p50_ms / b.p50_ms:.2f}" if b else "-",
         )
     console.print(table)
+
+
+def measure_paced_futures(
+    scenario: str, start: Callable[[], Future[object]], rate: float, requests: int, warmup: int = 50
+) -> Measurement:
+    """`measure_paced` with a synchronous gRPC client: `start` begins one call and returns its future (a
+    `grpc.Future`, e.g. `multicallable.future(request)`), from one pacing thread; each call's latency runs
+    from its scheduled start to its completion callback. This is how the services call one another (sync
+    channels from threads), and it costs the client less than grpc.aio, whose own scheduling adds about
+    0.6 ms at p50 to every paced call on this machine."""
+    for _ in range(warmup):
+        start().result()
+    latencies: list[float] = []
+    lock = threading.Lock()
+    finished = threading.Event()
+    interval = 1.0 / rate
+
+    def done_at(scheduled: float) -> Callable[[Future[object]], None]:
+        def record(_: Future[object]) -> None:
+            elapsed = (time.perf_counter() - scheduled) * 1000
+            with lock:
+                latencies.append(elapsed)
+                if len(latencies) == requests:
+                    finished.set()
+
+        return record
+
+    began = time.perf_counter()
+    for i in range(requests):
+        scheduled = began + i * interval
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        start().add_done_callback(done_at(scheduled))
+    if not finished.wait(600):
+        raise TimeoutError(f"{scenario}: {requests - len(latencies)} calls never completed")
+    elapsed = time.perf_counter() - began
+    latencies.sort()
+    return Measurement(
+        scenario=scenario,
+        concurrency=0,
+        requests=len(latencies),
+        seconds=elapsed,
+        p50_ms=statistics.median(latencies),
+        p99_ms=_percentile(latencies, 0.99),
+    )

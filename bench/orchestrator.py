@@ -36,7 +36,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.echo_server import ECHO_METHOD
-from bench.harness import Measurement, measure_paced, print_comparison
+from bench.harness import Measurement, measure_paced, measure_paced_futures, print_comparison
 from bench.orchestrator_flows import (
     OBSERVE,
     TIMER_FLOW,
@@ -167,6 +167,29 @@ def _check_contact_rows(address: str, echo: str, sizes: Sizes) -> tuple[list[Mea
     return rows, answers
 
 
+def _paced_sync_rows(address: str, echo: str, sizes: Sizes) -> list[Measurement]:
+    """The paced row again with a synchronous client (futures from one pacing thread): the kind of client
+    decision's CheckContact calls come from, and one whose own overhead hides less of the server's."""
+    payloads = check_requests(sizes.persons, max(sizes.requests, 1000), seed=9)
+    return [
+        _paced_sync("bare thread-pool echo", echo, ECHO_METHOD, (), payloads, sizes.requests),
+        _paced_sync("CheckContact", address, CHECK_CONTACT, METADATA, payloads, sizes.requests),
+    ]
+
+
+def _paced_sync(
+    name: str, address: str, method: str, metadata: tuple[tuple[str, str], ...], payloads: list[bytes], n: int
+) -> Measurement:
+    with grpc.insecure_channel(address) as channel:
+        call = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
+        source = itertools.cycle(payloads)
+
+        def start() -> Any:
+            return call.future(next(source), metadata=metadata, timeout=30)
+
+        return measure_paced_futures(name, start, CHECK_RATE, n)
+
+
 async def _paced(
     name: str, address: str, method: str, metadata: tuple[tuple[str, str], ...], payloads: list[bytes], n: int
 ) -> Measurement:
@@ -292,6 +315,14 @@ def run_engine(engine: str, url: str | None, sizes: Sizes, console: Console) -> 
                 "bare thread-pool echo",
                 console,
             )
+            paced_sync = _paced_sync_rows(address, echo, sizes)
+            print_comparison(
+                f"{engine}: CheckContact paced at {CHECK_RATE:g}/s from a synchronous client (call futures "
+                "from one pacing thread, as the services call each other)",
+                paced_sync,
+                "bare thread-pool echo",
+                console,
+            )
             flows = _flow_rows(address, echo, sizes, state)
             _print_flows(engine, sizes, flows, console)
             inside = [f"cart-{i:07d}" for i in range(sizes.flow_persons)]
@@ -326,6 +357,7 @@ def run_engine(engine: str, url: str | None, sizes: Sizes, console: Console) -> 
             _print_lag(engine, sizes, poll, lags[poll], console)
     return {
         "checks": checks,
+        "paced_sync": paced_sync,
         "answers": answers,
         "in_process": local,
         "flows": flows,

@@ -32,6 +32,10 @@ def test_the_orchestrator_bench_runs_every_part_at_a_tiny_size() -> None:
         ("bare thread-pool echo", 1, 60),
         ("bare thread-pool echo", 16, 60),
     ]
+    assert [(m.scenario, m.concurrency, m.requests) for m in figures["paced_sync"]] == [
+        ("bare thread-pool echo", 0, 60),
+        ("CheckContact", 0, 60),
+    ]
     answers = figures["answers"]
     assert answers["checked"] > 0
     assert 0 < answers["allowed"] < answers["checked"]  # the policy allows some contacts and forbids others
