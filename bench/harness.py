@@ -104,16 +104,7 @@ async def measure_paced(
         await slots.acquire()
         tasks.append(asyncio.ensure_future(one(scheduled)))
     await asyncio.gather(*tasks)
-    elapsed = time.perf_counter() - began
-    latencies.sort()
-    return Measurement(
-        scenario=scenario,
-        concurrency=0,
-        requests=len(latencies),
-        seconds=elapsed,
-        p50_ms=statistics.median(latencies),
-        p99_ms=_percentile(latencies, 0.99),
-    )
+    return _open_loop(scenario, latencies, time.perf_counter() - began)
 
 
 def print_comparison(
@@ -174,13 +165,17 @@ def measure_paced_futures(
         start().add_done_callback(done_at(scheduled))
     if not finished.wait(600):
         raise TimeoutError(f"{scenario}: {requests - len(latencies)} calls never completed")
-    elapsed = time.perf_counter() - began
+    return _open_loop(scenario, latencies, time.perf_counter() - began)
+
+
+def _open_loop(scenario: str, latencies: list[float], seconds: float) -> Measurement:
+    """An open loop's measurement (concurrency 0 in the tables) from its calls' latencies."""
     latencies.sort()
     return Measurement(
         scenario=scenario,
         concurrency=0,
         requests=len(latencies),
-        seconds=elapsed,
+        seconds=seconds,
         p50_ms=statistics.median(latencies),
         p99_ms=_percentile(latencies, 0.99),
     )
