@@ -278,6 +278,20 @@ def _threads_serving_streams() -> int:
     return serving
 
 
+def _assert_stop_ends_the_stream_at_once(
+    stopping: threading.Thread, responses: Iterator[ingest_pb.StreamEventsResponse]
+) -> None:
+    """Start the server's stop: the open stream ends UNAVAILABLE (SHUTTING_DOWN), and the stop is over long
+    before the 60 s grace the test gave it."""
+    stopping.start()
+    with pytest.raises(grpc.RpcError) as ended:
+        next(responses)
+    assert ended.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert reason(ended.value) == "SHUTTING_DOWN"
+    stopping.join(30)
+    assert not stopping.is_alive()
+
+
 def test_a_stream_open_when_ingest_shuts_down_is_acknowledged_then_ended_unavailable_at_once(
     journeys_server: Server, tmp_path: Path, user_id: str
 ) -> None:
@@ -306,13 +320,7 @@ def test_a_stream_open_when_ingest_shuts_down_is_acknowledged_then_ended_unavail
             acknowledged = [next(responses), next(responses)]
             assert [r.sequence for r in acknowledged] == [0, 1]
             assert acknowledged[1].accepted_count == 3
-            stopping.start()
-            with pytest.raises(grpc.RpcError) as ended:
-                next(responses)
-            assert ended.value.code() == grpc.StatusCode.UNAVAILABLE
-            assert reason(ended.value) == "SHUTTING_DOWN"
-            stopping.join(30)
-            assert not stopping.is_alive()  # stopped long before the 60 s grace
+            _assert_stop_ends_the_stream_at_once(stopping, responses)
     finally:
         keep_open.set()
         if stopping.ident is None:  # failed before the stop began
@@ -345,13 +353,7 @@ def test_a_stream_open_when_the_gateway_shuts_down_ends_unavailable_at_once(
                 )
             )
             assert [next(responses).sequence, next(responses).sequence] == [0, 1]
-            stopping.start()
-            with pytest.raises(grpc.RpcError) as ended:
-                next(responses)
-            assert ended.value.code() == grpc.StatusCode.UNAVAILABLE
-            assert reason(ended.value) == "SHUTTING_DOWN"
-            stopping.join(30)
-            assert not stopping.is_alive()  # stopped long before the 60 s grace
+            _assert_stop_ends_the_stream_at_once(stopping, responses)
     finally:
         keep_open.set()
         if stopping.ident is None:

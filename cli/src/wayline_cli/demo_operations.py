@@ -34,7 +34,20 @@ from wayline_cli.suite import Suite
 __all__ = ["export_journey_store", "show_operations"]
 
 Auth = tuple[tuple[str, str], ...]
-Samples = dict[str, dict[tuple[tuple[str, str], ...], float]]
+Series = dict[tuple[tuple[str, str], ...], float]
+
+
+class Samples(dict[str, Series]):
+    """A scrape: per metric family, each sample's labels and value; `gauges` names the families that are
+    gauges (their zeros mean something, a counter's zero series do not)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gauges: set[str] = set()
+
+    def __missing__(self, family: str) -> Series:
+        return self.setdefault(family, {})
+
 
 PROBE_USER = "u-ops-probe"
 # What each service's row shows: (metric family as the exporter names it, the label it is broken down by).
@@ -56,21 +69,22 @@ def scrape(port: int) -> Samples:
     name, without `_total`, as the parser gives them)."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
         text = response.read().decode()
-    samples: Samples = defaultdict(dict)
+    samples = Samples()
     for family in text_string_to_metric_families(text):
+        if family.type == "gauge":
+            samples.gauges.add(family.name)
         for sample in family.samples:
             if sample.name in (family.name, f"{family.name}_total"):
                 samples[family.name][tuple(sorted(sample.labels.items()))] = sample.value
     return samples
 
 
-def _breakdown(series: dict[tuple[tuple[str, str], ...], float], label: str) -> str:
+def _breakdown(series: Series, label: str, gauge: bool) -> str:
     totals: dict[str, float] = defaultdict(float)
     for labels, value in series.items():
         totals[dict(labels).get(label, "") if label else ""] += value
     # A counter's zero series (started at zero so that rates see the first increment) say nothing here; a
     # gauge's zero does (a sink caught up).
-    gauge = label == "sink"
     shown = [(key, value) for key, value in sorted(totals.items()) if value or gauge]
     if not label:
         return f"{sum(totals.values()):,.0f}"
@@ -85,7 +99,7 @@ def show_metrics(suite: Suite, console: Console) -> None:
         samples = scrape(suite.metrics_ports[service])
         for family, label in highlights:
             name = family + (f" by {label}" if label else "")
-            table.add_row(service, name, _breakdown(samples[family], label))
+            table.add_row(service, name, _breakdown(samples[family], label, family in samples.gauges))
     console.print(table)
 
 
