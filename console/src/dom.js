@@ -33,6 +33,8 @@ function appendChildren(element, children) {
 export function h(tag, attrs = {}, ...children) {
   const isSvg = tag === "svg" || attrs?.xmlns === SVG_NAMESPACE;
   const element = isSvg ? document.createElementNS(SVG_NAMESPACE, tag) : document.createElement(tag);
+  // Set after the children are in: a <select>'s value can only name one of its options.
+  const properties = [];
   for (const [name, value] of Object.entries(attrs ?? {})) {
     if (value === null || value === undefined || value === false) continue;
     if (name.startsWith("on")) {
@@ -49,7 +51,7 @@ export function h(tag, attrs = {}, ...children) {
         else element.style[property] = String(styleValue);
       }
     } else if (PROPERTY_ATTRIBUTES.has(name) && !isSvg) {
-      element[name] = value;
+      properties.push([name, value]);
     } else if (URL_ATTRIBUTES.has(name) && !isSafeUrl(value)) {
       throw new TypeError(`h(): refusing the URL ${JSON.stringify(String(value))} in ${name}`);
     } else if (value === true) {
@@ -59,6 +61,7 @@ export function h(tag, attrs = {}, ...children) {
     }
   }
   appendChildren(element, children);
+  for (const [name, value] of properties) element[name] = value;
   return element;
 }
 
