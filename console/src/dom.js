@@ -425,3 +425,20 @@ export function loading(text = "Loading…") {
 export function emptyState(text) {
   return h("p", { class: "empty-state", "data-testid": "empty" }, text);
 }
+
+// A titled part of a page: <section> with an <h2> (pages keep one <h1>, sections below it).
+export function section({ title, testid, level = 2 }, ...children) {
+  return h("section", { "data-testid": testid }, h(`h${level}`, {}, title), ...children);
+}
+
+// Headline numbers as a description list: items [{label, value, testid?}], value a string or Node (format it
+// first: formatNumber, formatPercent, ...).
+export function keyFigures(items, { testid, label } = {}) {
+  return h(
+    "dl",
+    { class: "key-figures", "data-testid": testid, "aria-label": label },
+    items.map((item) =>
+      h("div", { class: "key-figure", "data-testid": item.testid }, h("dt", {}, item.label), h("dd", {}, item.value ?? EMPTY)),
+    ),
+  );
+}
