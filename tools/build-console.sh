@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the journey console (console/, ADR 0052) into the gateway's package data,
 # services/gateway/src/wayline_gateway/console/static/ (or the folder given as --outdir DIR; the other
-# arguments go to console/build.mjs). Installs the locked npm packages first (`npm ci`, from
+# arguments go to console/build.mjs); with --test, runs the console's unit tests (console/test/, node --test)
+# instead of building. Installs the locked npm packages first (`npm ci`, from
 # console/package-lock.json) unless console/node_modules already holds exactly them.
 # `make console` calls it; so does tests/console/test_bundle.py, which builds into a temporary folder and
 # compares the output with the committed bundle.
@@ -20,5 +21,8 @@ fi
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "installing the console's locked npm packages (npm ci)" >&2
   npm ci --no-audit --no-fund --loglevel=error >&2
+fi
+if [ "${1:-}" = --test ]; then
+  exec node --test test/
 fi
 exec node build.mjs "$@"
