@@ -442,3 +442,17 @@ export function keyFigures(items, { testid, label } = {}) {
     ),
   );
 }
+
+// The hash of a console page with its params: pageHash("customer", {identifier: "email:ann+1@x.com"}) →
+// "#/customer?identifier=email%3Aann%2B1%40x.com". Use it for links and ctx.navigate(): params are read back
+// with URLSearchParams, which would turn a bare "+" into a space. Empty and null values are left out.
+export function pageHash(id, params = {}) {
+  const query = new URLSearchParams();
+  const entries = params instanceof URLSearchParams ? params.entries() : Object.entries(params);
+  for (const [name, value] of entries) {
+    if (value === null || value === undefined || value === "") continue;
+    query.append(name, String(value));
+  }
+  const text = query.toString();
+  return `#/${encodeURIComponent(id)}${text ? `?${text}` : ""}`;
+}

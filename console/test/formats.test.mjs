@@ -12,6 +12,7 @@ import {
   formatNumber,
   formatPercent,
   formatTime,
+  pageHash,
   parseDuration,
   timeRangeOf,
 } from "../src/dom.js";
@@ -111,4 +112,12 @@ test("every Channel of event.proto has its own colour", () => {
 
 test("escapeHtml leaves no markup", () => {
   assert.equal(escapeHtml(`<img src=x onerror="a('1')">&`), "&lt;img src=x onerror=&quot;a(&#39;1&#39;)&quot;&gt;&amp;");
+});
+
+test("page hashes survive the round trip through URLSearchParams", () => {
+  const hash = pageHash("customer", { identifier: "email:ann+1@x.com", person: null, empty: "" });
+  assert.equal(hash, "#/customer?identifier=email%3Aann%2B1%40x.com");
+  assert.equal(new URLSearchParams(hash.split("?")[1]).get("identifier"), "email:ann+1@x.com");
+  assert.equal(pageHash("paths"), "#/paths");
+  assert.equal(pageHash("paths", new URLSearchParams("start=a&start=b")), "#/paths?start=a&start=b");
 });
