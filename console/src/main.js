@@ -199,7 +199,14 @@ async function route() {
       return;
     }
     if (!root.querySelector("h1")) root.prepend(h("h1", {}, page.title));
-    root.append(errorAlert(error instanceof ApiError ? error : { code: "internal", message: String(error?.message ?? error) }));
+    if (error instanceof ApiError) {
+      root.append(errorAlert(error));
+    } else {
+      // A bug in the page, not an answer of the gateway: shown, and reported as uncaught so that it reaches
+      // the browser's console (and fails the end-to-end tests) rather than hiding in an alert.
+      root.append(errorAlert({ code: "internal", message: String(error?.message ?? error) }));
+      if (typeof reportError === "function") reportError(error);
+    }
   } finally {
     if (generation === renderGeneration) {
       status.remove();
