@@ -2,7 +2,7 @@
 // page module (pages/index.js) into <main>.
 
 import "./console.css";
-import { ApiError, call, clearKey, getKey, setKey } from "./api.js";
+import { ApiError, SERVICES, call, clearKey, getKey, setKey } from "./api.js";
 import { disposeCharts } from "./charts.js";
 import { clear, errorAlert, h, loading, uniqueId } from "./dom.js";
 import { PAGES } from "./pages/index.js";
@@ -104,14 +104,23 @@ function renderSignIn(message) {
     ),
     h("button", { type: "submit", class: "primary", "data-testid": "sign-in" }, "Sign in"),
   );
-  signInForm.addEventListener("submit", (event) => {
+  const button = signInForm.querySelector("button[type=submit]");
+  signInForm.addEventListener("submit", async (event) => {
     event.preventDefault();
     const key = input.value.trim();
     if (!key) {
       input.focus();
       return;
     }
-    setKey(key);
+    button.disabled = true;
+    const generation = renderGeneration;
+    const refusal = await checkKey(key);
+    if (generation !== renderGeneration) return;
+    if (refusal) {
+      clearKey();
+      renderSignIn(refusal);
+      return;
+    }
     route();
   });
   main.append(
@@ -124,6 +133,21 @@ function renderSignIn(message) {
     ),
   );
   input.focus();
+}
+
+// Try the key on a cheap read of its tenant (one segment) before showing pages: a wrong key, or one without
+// the read scope, stays on the sign-in form with the gateway's error. Any other failure (a service down) is
+// left for the pages to show. Returns the refusal, or null.
+async function checkKey(key) {
+  setKey(key);
+  try {
+    await call(SERVICES.journeys, "ListSegments", { pageSize: 1 });
+  } catch (error) {
+    if (error instanceof ApiError && (error.code === "unauthenticated" || error.code === "permission_denied")) {
+      return error;
+    }
+  }
+  return null;
 }
 
 function signOut() {
