@@ -82,10 +82,22 @@ function parseJson(text) {
   }
 }
 
-export async function call(service, method, request = {}, { signal } = {}) {
+// How old an answer the console accepts on a page's first view (ADR 58): a day. The gateway answers a kept
+// read within that age at once (and refreshes it in the background); answerAge() tells how old it was, and a
+// Refresh button calls again without maxStale, which always computes.
+export const FIRST_VIEW_MAX_STALE = 86400;
+
+// The age in seconds the gateway gave each answer (its Age header), by response object.
+const answerAges = new WeakMap();
+
+// call(service, method, request, {maxStale, signal}): maxStale (seconds) lets the gateway answer a read
+// (a NO_SIDE_EFFECTS RPC) from an answer up to that old, with `Cache-Control: max-stale`; without it every
+// call is computed. signal: an AbortSignal.
+export async function call(service, method, request = {}, { maxStale, signal } = {}) {
   const headers = { "Content-Type": "application/json", Accept: "application/json" };
   const key = getKey();
   if (key) headers.Authorization = `Bearer ${key}`;
+  if (maxStale !== undefined && maxStale !== null) headers["Cache-Control"] = `max-stale=${Math.max(0, Math.floor(maxStale))}`;
   let response;
   try {
     response = await fetch(`/${encodeURIComponent(service)}/${encodeURIComponent(method)}`, {
@@ -115,7 +127,15 @@ export async function call(service, method, request = {}, { signal } = {}) {
   if (body === undefined || body === null || typeof body !== "object") {
     throw new ApiError("internal", "the gateway answered something other than a JSON message", [], response.status);
   }
+  const age = Number(response.headers.get("Age"));
+  answerAges.set(body, Number.isFinite(age) && age > 0 ? age : 0);
   return body;
+}
+
+// How old (seconds) the gateway's answer was when it came: 0 when computed for this call, null for an object
+// that call() did not return (a recorded response in a report).
+export function answerAge(response) {
+  return answerAges.has(response) ? answerAges.get(response) : null;
 }
 
 // The field violations of an INVALID_ARGUMENT's google.rpc.BadRequest details, as [{field, description}].

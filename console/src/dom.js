@@ -3,6 +3,8 @@
 // Rule: data goes into the page only as text nodes or attribute values (h() below); no innerHTML,
 // insertAdjacentHTML or outerHTML with anything that came from the network.
 
+import { answerAge } from "./api.js";
+
 const SVG_NAMESPACE = "http://www.w3.org/2000/svg";
 const URL_ATTRIBUTES = new Set(["href", "src", "action", "formaction", "xlink:href"]);
 // Set as properties, not attributes, so the live state follows (an input's value, a box's checked state).
@@ -455,4 +457,21 @@ export function pageHash(id, params = {}) {
   }
   const text = query.toString();
   return `#/${encodeURIComponent(id)}${text ? `?${text}` : ""}`;
+}
+
+// A line telling how old an answer is ("Computed just now", "Answer from 3h 4m ago") and, when onRefresh is
+// given, a Refresh button (data-testid="refresh") that should call again without maxStale. Nothing for a
+// response call() did not return (a report's recorded answer).
+export function freshness(response, { onRefresh, testid = "freshness" } = {}) {
+  const age = answerAge(response);
+  if (age === null) return null;
+  const text = age < 1 ? "Computed just now." : `Answer from ${formatDuration(age)} ago, kept by the gateway.`;
+  return h(
+    "p",
+    { class: "freshness", "data-testid": testid, "data-age": String(age), role: "status" },
+    text,
+    onRefresh
+      ? [" ", h("button", { type: "button", class: "link-button", "data-testid": "refresh", onclick: onRefresh }, "Refresh")]
+      : null,
+  );
 }

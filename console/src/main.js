@@ -167,9 +167,9 @@ function contextFor(params) {
     navigate,
     setParams,
     scopes: null,
-    async call(service, method, request = {}) {
+    async call(service, method, request = {}, options = {}) {
       try {
-        return await call(service, method, request);
+        return await call(service, method, request, options);
       } catch (error) {
         if (error instanceof ApiError && error.code === "unauthenticated") signOutWith(error);
         throw error;
