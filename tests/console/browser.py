@@ -1,0 +1,117 @@
+"""The console in a browser page, as a test drives it: open a page signed in with a key, take screenshots as
+test artefacts, and collect every JavaScript error and Content-Security-Policy violation the page reports, so
+that the `console` fixture fails a test whose page had one.
+
+What counts as a problem: an uncaught exception (`pageerror`), a `console.error` message, a CSP violation
+(Chromium logs "Refused to ..." and fires `securitypolicyviolation`, which an init script forwards). Not a
+problem: Chromium's "Failed to load resource" line for a 4xx answer of the JSON bridge — the console asked,
+the bridge refused (a wrong key, a person of another tenant), and the page shows the error itself, which the
+test asserts. A 5xx answer is a problem."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from playwright.sync_api import ConsoleMessage, Error, Locator, Page, expect
+
+__all__ = ["CHROMIUM", "Console", "artifacts_dir"]
+
+CHROMIUM = "/usr/bin/chromium"
+
+# How long a step of the console may take to show (the machine is shared and noisy: generous, never asserted).
+STEP_TIMEOUT_MS = 15_000
+
+# Forwards CSP violations to the console as errors; added through the DevTools protocol, so the console's own
+# CSP (no inline script) does not apply to it.
+_REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  console.error(`CSP violation: ${event.violatedDirective} blocked ${event.blockedURI || "inline"}`
+    + ` at ${event.sourceFile}:${event.lineNumber}`);
+});
+"""
+
+_CLIENT_ERROR = re.compile(r"Failed to load resource: the server responded with a status of 4\d\d\b")
+
+
+def artifacts_dir(root: Path) -> Path:
+    """Where screenshots go: `$WAYLINE_TEST_ARTIFACTS/console`, else `<repo>/test-artifacts/console`."""
+    base = os.environ.get("WAYLINE_TEST_ARTIFACTS")
+    return (Path(base) if base else root / "test-artifacts") / "console"
+
+
+def _file_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")
+
+
+@dataclass
+class Console:
+    """One browser page of the console. `open` signs in and navigates; `page` is Playwright's page for
+    everything else (`page.get_by_test_id(...)`, `expect(...)`)."""
+
+    page: Page
+    base_url: str
+    default_key: str
+    artifacts: Path
+    test_name: str
+    problems: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.page.set_default_timeout(STEP_TIMEOUT_MS)
+        self.page.add_init_script(_REPORT_CSP_VIOLATIONS)
+        self.page.on("console", self._on_console)
+        self.page.on("pageerror", lambda error: self.problems.append(f"uncaught: {error}"))
+
+    def _on_console(self, message: ConsoleMessage) -> None:
+        text = message.text
+        if text.startswith("Refused to"):
+            self.problems.append(f"CSP: {text}")
+        elif message.type == "error" and not _CLIENT_ERROR.search(text):
+            self.problems.append(f"console.error: {text} ({message.location.get('url', '')})")
+
+    @property
+    def url(self) -> str:
+        """The console's own address, `<base>/console/`."""
+        return f"{self.base_url}/console/"
+
+    def load(self) -> Page:
+        """Load the console without signing in: the sign-in form (the pages if the session holds a key)."""
+        self.page.goto(self.url)
+        return self.page
+
+    def sign_in(self, key: str | None = None) -> None:
+        """Type `key` (A's read key by default) into the sign-in form and wait for the pages' navigation."""
+        self.page.get_by_test_id("key-input").fill(self.default_key if key is None else key)
+        self.page.get_by_test_id("sign-in").click()
+        expect(self.nav).to_be_visible()
+
+    @property
+    def nav(self) -> Locator:
+        """The navigation between the pages (`<nav aria-label="Pages">`)."""
+        return self.page.get_by_role("navigation", name="Pages")
+
+    def open(self, path: str = "", key: str | None = None) -> Page:
+        """Load the console, sign in with `key` (A's read key by default) and go to `path`, a hash route such
+        as `#/paths?start=...` (or `paths?...`); returns the page once the route's heading is shown."""
+        self.load()
+        self.sign_in(key)
+        if path:
+            route = path if path.startswith("#") else f"#/{path.lstrip('/')}"
+            self.page.evaluate("route => { window.location.hash = route; }", route)
+            expect(self.page.locator("main h1")).to_be_visible()
+        return self.page
+
+    def shot(self, name: str) -> Path:
+        """A full-page screenshot, `<artifacts>/<test name>-<name>.png`; returns its path."""
+        self.artifacts.mkdir(parents=True, exist_ok=True)
+        path = self.artifacts / f"{_file_name(self.test_name)}-{_file_name(name)}.png"
+        try:
+            self.page.screenshot(path=str(path), full_page=True)
+        except Error as error:  # a page that crashed cannot be photographed; the test reports why
+            self.problems.append(f"screenshot {name}: {error}")
+        return path
+
+    def assert_no_problems(self) -> None:
+        assert not self.problems, "the console reported problems:\n" + "\n".join(self.problems)
