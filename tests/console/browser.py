@@ -21,7 +21,8 @@ __all__ = ["CHROMIUM", "Console", "artifacts_dir"]
 
 CHROMIUM = "/usr/bin/chromium"
 
-# How long a step of the console may take to show (the machine is shared and noisy: generous, never asserted).
+# How long a step of the console may take to show, for Playwright's actions and its `expect` (the machine is
+# shared and noisy: generous, and never a measurement).
 STEP_TIMEOUT_MS = 15_000
 
 # Forwards CSP violations to the console as errors; added through the DevTools protocol, so the console's own
@@ -40,6 +41,16 @@ def artifacts_dir(root: Path) -> Path:
     """Where screenshots go: `$WAYLINE_TEST_ARTIFACTS/console`, else `<repo>/test-artifacts/console`."""
     base = os.environ.get("WAYLINE_TEST_ARTIFACTS")
     return (Path(base) if base else root / "test-artifacts") / "console"
+
+
+def _route(path: str) -> str:
+    """`#/paths?x=1` from `#/paths?x=1`, `/paths?x=1` or `paths?x=1`; "" for ""."""
+    return "" if not path else path if path.startswith("#") else f"#/{path.lstrip('/')}"
+
+
+def _page_id(route: str) -> str:
+    """The page id of a hash route: `paths` for `#/paths?x=1`."""
+    return route.removeprefix("#/").split("?", 1)[0].strip("/")
 
 
 def _file_name(text: str) -> str:
@@ -93,15 +104,41 @@ class Console:
         return self.page.get_by_role("navigation", name="Pages")
 
     def open(self, path: str = "", key: str | None = None) -> Page:
-        """Load the console, sign in with `key` (A's read key by default) and go to `path`, a hash route such
-        as `#/paths?start=...` (or `paths?...`); returns the page once the route's heading is shown."""
-        self.load()
+        """Load the console at `path`, a hash route such as `#/paths?depth=4` (or `paths?depth=4`; the first
+        page when empty), sign in with `key` (A's read key by default) and wait until the page has rendered;
+        returns Playwright's page."""
+        route = _route(path)
+        self.page.goto(self.url + route)
         self.sign_in(key)
-        if path:
-            route = path if path.startswith("#") else f"#/{path.lstrip('/')}"
-            self.page.evaluate("route => { window.location.hash = route; }", route)
-            expect(self.page.locator("main h1")).to_be_visible()
+        self.wait_ready(_page_id(route))
         return self.page
+
+    def go(self, path: str) -> Page:
+        """Navigate within the signed-in console to `path` (as for `open`) and wait until that page has
+        rendered (the page shown before is marked, so that it is never mistaken for the new one)."""
+        route = _route(path)
+        self.page.evaluate(
+            """route => {
+                if (window.location.hash === route) return;  // already there: no new render to wait for
+                for (const shown of document.querySelectorAll("main section.page")) {
+                    shown.setAttribute("data-e2e-left", "");
+                }
+                window.location.hash = route;
+            }""",
+            route,
+        )
+        self.wait_ready(_page_id(route))
+        return self.page
+
+    def wait_ready(self, page_id: str = "") -> Locator:
+        """Wait until a page (the one with `page_id`, if given) has rendered: the shell marks the page's
+        `<section class="page" data-page="<id>">` busy (`aria-busy`) while its render runs. Returns it."""
+        selector = "main section.page:not([aria-busy]):not([data-e2e-left])"
+        if page_id:
+            selector += f'[data-page="{page_id}"]'
+        section = self.page.locator(selector)
+        expect(section).to_have_count(1)
+        return section
 
     def shot(self, name: str) -> Path:
         """A full-page screenshot, `<artifacts>/<test name>-<name>.png`; returns its path."""

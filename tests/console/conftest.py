@@ -32,10 +32,10 @@ from pathlib import Path
 
 import grpc
 import pytest
-from playwright.sync_api import Browser, Playwright, sync_playwright
+from playwright.sync_api import Browser, Playwright, expect, sync_playwright
 
 from tests.conftest import API_KEY, TENANT, common_settings, gateway_settings, start_server
-from tests.console.browser import CHROMIUM, Console, artifacts_dir
+from tests.console.browser import CHROMIUM, STEP_TIMEOUT_MS, Console, artifacts_dir
 from tests.console.calls import Bridge, Rpc
 from tests.console.loading import ConsoleData, load_console_data
 from tests.orchestrator.conftest import start_orchestrator
@@ -187,9 +187,13 @@ def playwright() -> Iterator[Playwright]:
 
 
 @pytest.fixture(scope="session")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    """Debian's Chromium, headless (Playwright's own browsers are never downloaded)."""
+def browser(playwright: Playwright, request: pytest.FixtureRequest) -> Iterator[Browser]:
+    """Debian's Chromium, headless (Playwright's own browsers are never downloaded). The screenshots of an
+    earlier run are removed first, so that the artefacts are this run's."""
+    for stale in artifacts_dir(request.config.rootpath).glob("*.png"):
+        stale.unlink()
     launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=_CHROMIUM_ARGS)
+    expect.set_options(timeout=STEP_TIMEOUT_MS)
     yield launched
     launched.close()
 
