@@ -3,7 +3,8 @@ test artefacts, and collect every JavaScript error and Content-Security-Policy v
 that the `console` fixture fails a test whose page had one.
 
 What counts as a problem: an uncaught exception (`pageerror`), a `console.error` message, a CSP violation
-(Chromium logs "Refused to ..." and fires `securitypolicyviolation`, which an init script forwards). Not a
+(Chromium logs "Refused to ..." or "... violates the following Content Security Policy directive ...", and
+fires `securitypolicyviolation`, which an init script forwards). Not a
 problem: Chromium's "Failed to load resource" line for a 4xx answer of the JSON bridge — the console asked,
 the bridge refused (a wrong key, a person of another tenant), and the page shows the error itself, which the
 test asserts. A 5xx answer is a problem."""
@@ -77,7 +78,7 @@ class Console:
 
     def _on_console(self, message: ConsoleMessage) -> None:
         text = message.text
-        if text.startswith("Refused to"):
+        if text.startswith(("Refused to", "CSP violation:")) or "Content Security Policy" in text:
             self.problems.append(f"CSP: {text}")
         elif message.type == "error" and not _CLIENT_ERROR.search(text):
             self.problems.append(f"console.error: {text} ({message.location.get('url', '')})")

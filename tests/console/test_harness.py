@@ -1,0 +1,42 @@
+"""The harness itself: the `console` fixture would fail a test whose page broke the Content-Security-Policy
+or threw, so a passing console test means the page did neither; and a screenshot lands among the artefacts."""
+
+from __future__ import annotations
+
+import time
+
+from tests.console.browser import Console
+
+
+def _reported(console: Console, *starts: str) -> bool:
+    """Whether the console has a problem beginning with each of `starts`, waiting a little for them."""
+    deadline = time.monotonic() + 10
+    while True:
+        if all(any(problem.startswith(start) for problem in console.problems) for start in starts):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        console.page.wait_for_timeout(50)
+
+
+def test_inline_script_and_uncaught_errors_are_problems(console: Console) -> None:
+    page = console.open()
+    assert console.problems == []
+    page.evaluate(
+        """() => {
+            const inline = document.createElement("script");
+            inline.textContent = "window.inlineRan = true;";
+            document.head.append(inline);
+            setTimeout(() => { throw new Error("thrown by the harness test"); });
+        }"""
+    )
+    assert _reported(console, "CSP: ", "uncaught: thrown by the harness test"), console.problems
+    assert page.evaluate("() => window.inlineRan ?? false") is False  # the policy stopped it
+    console.problems.clear()  # seen: the fixture's teardown must not fail this test for them
+
+
+def test_a_screenshot_is_saved_as_an_artefact(console: Console) -> None:
+    console.open("#/funnels")
+    saved = console.shot("funnels page")
+    assert saved.name == "test_a_screenshot_is_saved_as_an_artefact-funnels-page.png"
+    assert saved.read_bytes().startswith(b"\x89PNG")
