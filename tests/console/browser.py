@@ -4,10 +4,11 @@ that the `console` fixture fails a test whose page had one.
 
 What counts as a problem: an uncaught exception (`pageerror`), a `console.error` message, a CSP violation
 (Chromium logs "Refused to ..." or "... violates the following Content Security Policy directive ...", and
-fires `securitypolicyviolation`, which an init script forwards). Not a
-problem: Chromium's "Failed to load resource" line for a 4xx answer of the JSON bridge — the console asked,
-the bridge refused (a wrong key, a person of another tenant), and the page shows the error itself, which the
-test asserts. A 5xx answer is a problem."""
+fires `securitypolicyviolation`, which an init script forwards). Not a problem: Chromium's "Failed to load
+resource" line for a 4xx answer of the JSON bridge (a path `/wayline.<package>.<Service>/<Method>`) — the
+console asked, the bridge refused (a wrong key, a person of another tenant), and the page shows the error
+itself, which the test asserts; nor the 404 of `/favicon.ico`, which Chromium asks for by itself when a page
+declares no icon. A 5xx answer, or a 4xx for anything else (a missing asset), is a problem."""
 
 from __future__ import annotations
 
@@ -36,6 +37,8 @@ document.addEventListener("securitypolicyviolation", (event) => {
 """
 
 _CLIENT_ERROR = re.compile(r"Failed to load resource: the server responded with a status of 4\d\d\b")
+_BRIDGE_PATH = re.compile(r"^https?://[^/]+/wayline\.[a-z0-9_.]+\.[A-Za-z0-9]+/[A-Za-z0-9]+$")
+_BROWSER_OWN = re.compile(r"^https?://[^/]+/favicon\.ico$")
 
 
 def artifacts_dir(root: Path) -> Path:
@@ -80,8 +83,17 @@ class Console:
         text = message.text
         if text.startswith(("Refused to", "CSP violation:")) or "Content Security Policy" in text:
             self.problems.append(f"CSP: {text}")
-        elif message.type == "error" and not _CLIENT_ERROR.search(text):
+        elif message.type == "error" and not self._expected_refusal(message):
             self.problems.append(f"console.error: {text} ({message.location.get('url', '')})")
+
+    @staticmethod
+    def _expected_refusal(message: ConsoleMessage) -> bool:
+        """Chromium's line for a bridge call answered with a 4xx (which the page handles and shows), or for
+        the favicon Chromium asked for by itself."""
+        url = str(message.location.get("url", ""))
+        return bool(
+            _CLIENT_ERROR.search(message.text) and (_BRIDGE_PATH.match(url) or _BROWSER_OWN.match(url))
+        )
 
     @property
     def url(self) -> str:

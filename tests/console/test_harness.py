@@ -35,6 +35,28 @@ def test_inline_script_and_uncaught_errors_are_problems(console: Console) -> Non
     console.problems.clear()  # seen: the fixture's teardown must not fail this test for them
 
 
+def test_a_refused_bridge_call_is_no_problem_but_a_missing_asset_is(console: Console) -> None:
+    page = console.open()
+    status = page.evaluate(
+        """async () => (await fetch("/wayline.identity.v1.IdentityService/GetProfile", {
+            method: "POST", headers: {"Content-Type": "application/json"}, body: "{}",
+        })).status"""
+    )
+    assert status == 401
+    page.evaluate(
+        """() => {
+            const image = document.createElement("img");
+            image.src = "/console/assets/missing.png";
+            image.alt = "";
+            document.body.append(image);
+        }"""
+    )
+    assert _reported(console, "console.error: Failed to load resource"), console.problems
+    assert [problem for problem in console.problems if "wayline.identity" in problem] == []
+    assert all("missing.png" in problem for problem in console.problems), console.problems
+    console.problems.clear()  # seen: the fixture's teardown must not fail this test for them
+
+
 def test_a_screenshot_is_saved_as_an_artefact(console: Console) -> None:
     console.open("#/funnels")
     saved = console.shot("funnels page")
