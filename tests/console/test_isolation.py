@@ -112,6 +112,23 @@ def test_a_analytics_count_no_event_of_b(console_data: ConsoleData, bridge: Call
     assert not {event.name for event in exported} & console_data.b_event_names
 
 
+def test_kept_answers_are_each_tenants_own(console_data: ConsoleData, bridge: Calls) -> None:
+    """The bridge keeps recent answers for callers that accept their age (ADR 58): the same request from A
+    and from B, each accepting a kept answer of ten minutes, gets each tenant's own numbers, whoever asked
+    first."""
+    funnel = _beta_funnel(console_data) | {"conversionWindow": "2591999s"}  # a request no other test sends
+    accept = {"Cache-Control": "max-stale=600"}
+    expected = {console_data.read_key_a: [0, 0], console_data.read_key_b: [9, 9]}
+    for key in (
+        console_data.read_key_a,
+        console_data.read_key_b,
+        console_data.read_key_b,
+        console_data.read_key_a,
+    ):
+        steps = bridge(key).call(JOURNEYS, "QueryFunnel", funnel, accept)["series"][0]["steps"]
+        assert [int(step["count"]) for step in steps] == expected[key]
+
+
 def test_b_key_cannot_read_a_person_by_id(console_data: ConsoleData, bridge: Calls) -> None:
     b = bridge(console_data.read_key_b)
     ann = console_data.ann.person_id
