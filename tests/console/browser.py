@@ -19,7 +19,7 @@ from pathlib import Path
 
 from playwright.sync_api import ConsoleMessage, Error, Locator, Page, expect
 
-__all__ = ["CHROMIUM", "Console", "artifacts_dir"]
+__all__ = ["CHROMIUM", "Console", "Table", "artifacts_dir", "read_table"]
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -39,6 +39,51 @@ document.addEventListener("securitypolicyviolation", (event) => {
 _CLIENT_ERROR = re.compile(r"Failed to load resource: the server responded with a status of 4\d\d\b")
 _BRIDGE_PATH = re.compile(r"^https?://[^/]+/wayline\.[a-z0-9_.]+\.[A-Za-z0-9]+/[A-Za-z0-9]+$")
 _BROWSER_OWN = re.compile(r"^https?://[^/]+/favicon\.ico$")
+
+
+# Reads a console data table (dom.js `dataTable`) in one round trip: the header labels, and per body row each
+# cell's raw value (`data-value`, numeric columns) and shown text, by column key (`data-key`).
+_READ_TABLE = """
+table => ({
+  columns: [...table.querySelectorAll("thead th")].map(th => th.textContent.trim()),
+  rows: [...table.querySelectorAll("tbody tr")]
+    .filter(row => !row.querySelector("td.empty"))
+    .map(row => [...row.cells].map((cell, index) => ({
+      key: cell.dataset.key ?? String(index),
+      value: cell.dataset.value ?? null,
+      text: cell.textContent.trim(),
+    }))),
+})
+"""
+
+
+@dataclass(frozen=True)
+class Table:
+    """A console data table as read from the page: header labels, and its body rows (an empty table's "no
+    data" row left out)."""
+
+    columns: list[str]
+    rows: list[dict[str, str]]
+    """Per row, column key → the cell's raw value (`data-value`, which numeric columns carry unformatted:
+    int64 counts as the RPC's strings, ratios as numbers) or, for other columns, the text shown."""
+    texts: list[list[str]]
+    """Per row, each cell's text as shown (formatted numbers, percentages, durations)."""
+
+    def column(self, key: str) -> list[str]:
+        """One column's values, top to bottom."""
+        return [row[key] for row in self.rows]
+
+
+def read_table(table: Locator) -> Table:
+    """The table `table` locates (e.g. `page.get_by_test_id("funnel-table")`), read whether it is shown or
+    folded behind its "Show table" toggle."""
+    read = table.evaluate(_READ_TABLE)
+    rows = [
+        {cell["key"]: cell["value"] if cell["value"] is not None else cell["text"] for cell in row}
+        for row in read["rows"]
+    ]
+    texts = [[cell["text"] for cell in row] for row in read["rows"]]
+    return Table(read["columns"], rows, texts)
 
 
 def artifacts_dir(root: Path) -> Path:

@@ -18,9 +18,10 @@ Fixtures (see tests/console/README.md for examples):
 - `bridge` (session): `bridge(key)` → `Bridge`: `.call(service, method, request)` / `.post(...)` through
   the HTTP JSON bridge.
 - `browser` (session): the Playwright `Browser`.
-- `console` (per test): a `Console` on a new browser context: `.open(path, key=...)`, `.sign_in(key)`,
-  `.shot(name)`, `.page`; the test fails if the page logged a JavaScript error or a CSP violation, and a
-  failing test leaves a screenshot.
+- `console` (per test): a `Console` on a new browser context: `.open(path, key=...)`, `.go(path)`,
+  `.wait_ready(page_id)`, `.sign_in(key)`, `.shot(name)`, `.page`; the test fails if the page logged a
+  JavaScript error or a CSP violation, and a failing test leaves a screenshot. `read_table(locator)`
+  (tests/console/browser.py) reads a data table's numbers.
 
 Tests that use the browser are skipped only when `/usr/bin/chromium` is absent (CI installs it)."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from tests.console.browser import Console
+from tests.console.browser import Console, read_table
 
 
 def _reported(console: Console, *starts: str) -> bool:
@@ -62,3 +62,39 @@ def test_a_screenshot_is_saved_as_an_artefact(console: Console) -> None:
     saved = console.shot("funnels page")
     assert saved.name == "test_a_screenshot_is_saved_as_an_artefact-funnels-page.png"
     assert saved.read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_data_table_reads_as_raw_values_and_shown_texts(console: Console) -> None:
+    """`read_table` on a table as dom.js's dataTable builds it (numeric cells carry their raw value)."""
+    page = console.open()
+    page.evaluate(
+        """() => {
+            const cell = (tag, key, text, value) => {
+                const element = document.createElement(tag);
+                element.dataset.key = key;
+                if (value !== undefined) element.dataset.value = value;
+                element.textContent = text;
+                return element;
+            };
+            const table = document.createElement("table");
+            table.dataset.testid = "harness-table";
+            table.createCaption().textContent = "Steps";
+            const head = table.createTHead().insertRow();
+            for (const label of ["Step", "Persons"]) {
+                head.append(Object.assign(document.createElement("th"), {textContent: label}));
+            }
+            const body = table.createTBody();
+            for (const [step, count] of [["Viewed", "12345"], ["Bought", "67"]]) {
+                const row = body.insertRow();
+                const shown = Number(count).toLocaleString("en-GB");
+                row.append(cell("th", "label", step), cell("td", "count", shown, count));
+            }
+            table.hidden = true;  // folded behind its toggle: still readable
+            document.querySelector("main").append(table);
+        }"""
+    )
+    table = read_table(page.get_by_test_id("harness-table"))
+    assert table.columns == ["Step", "Persons"]
+    assert table.rows == [{"label": "Viewed", "count": "12345"}, {"label": "Bought", "count": "67"}]
+    assert table.column("count") == ["12345", "67"]
+    assert table.texts == [["Viewed", "12,345"], ["Bought", "67"]]
