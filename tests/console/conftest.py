@@ -205,7 +205,7 @@ def console(
 ) -> Iterator[Console]:
     """The console in a fresh browser context (empty sessionStorage), signed in by `open` with A's read key
     unless a key is given. Fails the test at teardown on any JavaScript error or CSP violation the page
-    reported; saves a screenshot when the test failed."""
+    reported; saves a screenshot when the test failed (`-failed`) or the page reported one (`-problems`)."""
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB", timezone_id="UTC")
     opened = Console(
         context.new_page(),
@@ -218,5 +218,7 @@ def console(
     call_report = getattr(request.node, "console_report_call", None)
     if call_report is not None and call_report.failed:
         opened.shot("failed")
+    elif opened.problems:
+        opened.shot("problems")
     context.close()
     opened.assert_no_problems()
