@@ -273,6 +273,11 @@ def _stored_events(rpc: Rpc, time_range: dict[str, str]) -> int:
     return stored
 
 
+def _holds(rpc: Rpc, time_range: dict[str, str], count: int) -> Callable[[], bool]:
+    """Whether journeys holds `count` events of the key's tenant in `time_range`, when called."""
+    return lambda: _stored_events(rpc, time_range) == count
+
+
 def _profile(rpc: Rpc, email: str) -> profile_pb2.Profile | None:
     request = {"person": {"identifier": {"type": "email", "value": email}}}
     try:
@@ -309,6 +314,44 @@ def _send(gateway_address: str, write_key: str, events: Sequence[event_pb2.Event
     assert not rejected, rejected
 
 
+def _wait_until_stored(
+    rpc_a: Rpc,
+    rpc_b: Rpc,
+    time_range: dict[str, str],
+    counts: tuple[int, int],
+    ann: _Planned,
+    max_: _Planned,
+) -> None:
+    """Poll until journeys holds every event of A and of B (`counts`), identity has merged Max's two
+    profiles, and journeys has moved the merged profile's events and stitched Ann's identifiers."""
+    deadline = time.monotonic() + _LOAD_TIMEOUT_SECONDS
+    ann_names = tuple(sorted(event.name for event in ann.events))
+    _eventually(
+        "the last of A's events reaching journeys",
+        lambda: _timeline_names(rpc_a, ann.identifiers["email"]) == ann_names,
+        deadline,
+    )
+    for rpc, count, tenant in ((rpc_a, counts[0], "A"), (rpc_b, counts[1], "B")):
+        _eventually(f"every event of {tenant} reaching journeys", _holds(rpc, time_range, count), deadline)
+
+    def max_merged() -> bool:
+        profile = _profile(rpc_a, max_.identifiers["email"])
+        return profile is not None and len(profile.merge_history) == 1
+
+    _eventually("identity merging Max's phone profile into his email profile", max_merged, deadline)
+    # Journeys applies identity's overrides on its own: Max's timeline holds the phone's events too.
+    max_names = tuple(sorted(event.name for event in max_.events))
+    _eventually(
+        "journeys moving Max's phone events to his profile",
+        lambda: _timeline_names(rpc_a, max_.identifiers["email"]) == max_names,
+        deadline,
+    )
+    ann_profile = _profile(rpc_a, ann.identifiers["email"])
+    assert ann_profile is not None
+    held = {(i.identifier.type, i.identifier.value) for i in ann_profile.identifiers}
+    assert held >= set(ann.identifiers.items()), message_to_json(ann_profile)
+
+
 def load_console_data(channel: grpc.Channel, gateway_address: str, operator_key: str) -> ConsoleData:
     """Make tenants A and B with their keys, send their journeys through the gateway at `gateway_address`
     (`channel` dials it), and wait until the suite holds all of it."""
@@ -338,38 +381,7 @@ def load_console_data(channel: grpc.Channel, gateway_address: str, operator_key:
     events_a = len(population.events) + len(ann.events) + len(max_.events) + len(shared_a.events)
     events_b = len(b_only.events) + len(shared_b.events) + len(visitors)
     time_range = {"start": _rfc3339(start), "end": _rfc3339(end)}
-    deadline = time.monotonic() + _LOAD_TIMEOUT_SECONDS
-    _eventually(
-        "the last of A's events reaching journeys",
-        lambda: _timeline_names(rpc_a, "ann@example.com") == tuple(sorted(e.name for e in ann.events)),
-        deadline,
-    )
-    _eventually(
-        "every event of A reaching journeys", lambda: _stored_events(rpc_a, time_range) == events_a, deadline
-    )
-    _eventually(
-        "every event of B reaching journeys", lambda: _stored_events(rpc_b, time_range) == events_b, deadline
-    )
-
-    def max_merged() -> bool:
-        profile = _profile(rpc_a, "max@example.com")
-        return profile is not None and len(profile.merge_history) == 1
-
-    _eventually("identity merging Max's phone profile into his email profile", max_merged, deadline)
-    # Journeys applies identity's overrides on its own: Max's timeline holds the phone's events too.
-    _eventually(
-        "journeys moving Max's phone events to his profile",
-        lambda: _timeline_names(rpc_a, "max@example.com") == tuple(sorted(e.name for e in max_.events)),
-        deadline,
-    )
-    ann_profile = _profile(rpc_a, "ann@example.com")
-    assert ann_profile is not None
-    held = {(i.identifier.type, i.identifier.value) for i in ann_profile.identifiers}
-    assert held >= {
-        ("anonymous_id", "ann-cookie-7f3a"),
-        ("email", "ann@example.com"),
-        ("phone", "+447700900123"),
-    }, message_to_json(ann_profile)
+    _wait_until_stored(rpc_a, rpc_b, time_range, (events_a, events_b), ann, max_)
 
     return ConsoleData(
         tenant_a=a.tenant_id,
