@@ -41,18 +41,22 @@ _BRIDGE_PATH = re.compile(r"^https?://[^/]+/wayline\.[a-z0-9_.]+\.[A-Za-z0-9]+/[
 _BROWSER_OWN = re.compile(r"^https?://[^/]+/favicon\.ico$")
 
 
-# Reads a console data table (dom.js `dataTable`) in one round trip: the header labels, and per body row each
-# cell's raw value (`data-value`, numeric columns) and shown text, by column key (`data-key`).
+# Reads a console data table (dom.js `dataTable`) in one round trip: the header labels, and per body row its
+# key (`data-row`) and each cell's raw value (`data-value`, numeric columns) and shown text, by column key
+# (`data-key`).
 _READ_TABLE = """
 table => ({
   columns: [...table.querySelectorAll("thead th")].map(th => th.textContent.trim()),
   rows: [...table.querySelectorAll("tbody tr")]
     .filter(row => !row.querySelector("td.empty"))
-    .map(row => [...row.cells].map((cell, index) => ({
-      key: cell.dataset.key ?? String(index),
-      value: cell.dataset.value ?? null,
-      text: cell.textContent.trim(),
-    }))),
+    .map(row => ({
+      key: row.dataset.row ?? "",
+      cells: [...row.cells].map((cell, index) => ({
+        key: cell.dataset.key ?? String(index),
+        value: cell.dataset.value ?? null,
+        text: cell.textContent.trim(),
+      })),
+    })),
 })
 """
 
@@ -68,6 +72,8 @@ class Table:
     int64 counts as the RPC's strings, ratios as numbers) or, for other columns, the text shown."""
     texts: list[list[str]]
     """Per row, each cell's text as shown (formatted numbers, percentages, durations)."""
+    row_keys: list[str]
+    """Per row, its `data-row` key (dataTable's `rowKey`), "" where the page gave none."""
 
     def column(self, key: str) -> list[str]:
         """One column's values, top to bottom."""
@@ -78,12 +84,13 @@ def read_table(table: Locator) -> Table:
     """The table `table` locates (e.g. `page.get_by_test_id("funnel-table")`), read whether it is shown or
     folded behind its "Show table" toggle."""
     read = table.evaluate(_READ_TABLE)
+    cells = [row["cells"] for row in read["rows"]]
     rows = [
-        {cell["key"]: cell["value"] if cell["value"] is not None else cell["text"] for cell in row}
-        for row in read["rows"]
+        {cell["key"]: cell["text"] if cell["value"] is None else cell["value"] for cell in row}
+        for row in cells
     ]
-    texts = [[cell["text"] for cell in row] for row in read["rows"]]
-    return Table(read["columns"], rows, texts)
+    texts = [[cell["text"] for cell in row] for row in cells]
+    return Table(read["columns"], rows, texts, [row["key"] for row in read["rows"]])
 
 
 def artifacts_dir(root: Path) -> Path:

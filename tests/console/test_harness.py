@@ -86,6 +86,7 @@ def test_a_data_table_reads_as_raw_values_and_shown_texts(console: Console) -> N
             const body = table.createTBody();
             for (const [step, count] of [["Viewed", "12345"], ["Bought", "67"]]) {
                 const row = body.insertRow();
+                row.dataset.row = step.toLowerCase();
                 const shown = Number(count).toLocaleString("en-GB");
                 row.append(cell("th", "label", step), cell("td", "count", shown, count));
             }
@@ -98,3 +99,4 @@ def test_a_data_table_reads_as_raw_values_and_shown_texts(console: Console) -> N
     assert table.rows == [{"label": "Viewed", "count": "12345"}, {"label": "Bought", "count": "67"}]
     assert table.column("count") == ["12345", "67"]
     assert table.texts == [["Viewed", "12,345"], ["Bought", "67"]]
+    assert table.row_keys == ["viewed", "bought"]
