@@ -217,6 +217,24 @@ def test_the_identity_graph_lists_the_merges_and_only_an_admin_key_unmerges(
     assert [key for key, _ in merges] == [record["mergeId"] for record in after["mergeHistory"]]
     assert merges[0][1]["kind"] == "Unmerge"
     assert merges[0][1]["targetPersonId"] == moved_to
+
+    # The events carrying the phone follow it to the new profile once journeys applies the override; the
+    # page draws the timeline again when they have.
+    def carries_phone(event: dict[str, Any]) -> bool:
+        return phone in [identifier_text(i) for i in event["identifiers"]]
+
+    def max_timeline() -> list[dict[str, Any]]:
+        request = {"personId": max_.person_id, "order": "TIMELINE_ORDER_NEWEST_FIRST", "pageSize": 100}
+        events: list[dict[str, Any]] = reader.json(JOURNEYS, "GetTimeline", request)["events"]
+        return events
+
+    _eventually("journeys moving the phone's events", lambda: not any(map(carries_phone, max_timeline())))
+    remaining = max_timeline()
+    expect(page.get_by_test_id("customer-timeline-count")).to_have_attribute(
+        "data-count", str(len(remaining)), timeout=30_000
+    )
+    assert [key for key, _ in rows(page, "customer-timeline")] == [e["eventId"] for e in remaining]
+    assert "SMS Clicked" not in [cells["name"] for _, cells in rows(page, "customer-timeline")]
     console.shot("max-unmerged")
     # The new profile opens from the result's link.
     result.get_by_test_id("customer-link").click()

@@ -248,7 +248,7 @@ class CustomerView {
           identifier,
           reason: reason.value.trim(),
         });
-        await this.afterUnmerge(text, response.newProfile.personId);
+        await this.afterUnmerge(identifier, response.newProfile.personId);
       } catch (error) {
         if (error instanceof ApiError && error.code === "unauthenticated") return; // signed out already
         const shown =
@@ -262,12 +262,38 @@ class CustomerView {
     reason.focus();
   }
 
-  async afterUnmerge(text, newPersonId) {
+  async afterUnmerge(identifier, newPersonId) {
+    const text = identifierText(identifier);
+    const result = () =>
+      h("p", { role: "status", "data-testid": "unmerge-result", "data-person": newPersonId }, `${text} now belongs to a profile of its own: `, personLink(newPersonId));
     await this.reloadProfile();
-    await Promise.all([this.showProfile(), this.showIdentity(), this.showTimelineAndValue()]);
-    this.confirmHolder?.replaceChildren(
-      h("p", { role: "status", "data-testid": "unmerge-result", "data-person": newPersonId }, `${text} now belongs to a profile of its own: `, personLink(newPersonId)),
-    );
+    await Promise.all([this.showProfile(), this.showIdentity()]);
+    this.confirmHolder?.replaceChildren(result());
+    // Journeys moves the events that carry the identifier when it applies identity's override, within
+    // seconds: what is computed from events (the timeline, the value, the lifecycle stage) is drawn again
+    // once the person's newest events no longer carry it.
+    this.sections.timeline.body.replaceChildren(loading(`Moving the events that carry ${text}…`));
+    await this.eventsMovedOff(identifier);
+    await Promise.all([this.showProfile(), this.showTimelineAndValue()]);
+    this.confirmHolder?.replaceChildren(result());
+  }
+
+  async eventsMovedOff(identifier, { attempts = 20, pauseMs = 500 } = {}) {
+    const carries = (event) =>
+      (event.identifiers ?? []).some((i) => i.type === identifier.type && i.value === identifier.value);
+    for (let attempt = 0; attempt < attempts; attempt += 1) {
+      try {
+        const page = await this.ctx.call(SERVICES.journeys, "GetTimeline", {
+          personId: this.profile.personId,
+          order: "TIMELINE_ORDER_NEWEST_FIRST",
+          pageSize: TIMELINE_PAGE,
+        });
+        if (!page.events.some(carries)) return;
+      } catch {
+        return; // the timeline section shows the error when it is drawn
+      }
+      await new Promise((resolve) => setTimeout(resolve, pauseMs));
+    }
   }
 
   async showIdentity() {

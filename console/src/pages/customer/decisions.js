@@ -70,7 +70,7 @@ export function drawDecisions(root, decisions, { onOpen, hasMore = false, onMore
 }
 
 function valueText(value) {
-  if (value === null || value === undefined) return "null";
+  if (value === null || value === undefined) return "missing";
   return typeof value === "object" ? JSON.stringify(value) : String(value);
 }
 
