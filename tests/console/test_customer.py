@@ -346,7 +346,7 @@ def decided(
 
 
 def test_recent_decisions_and_a_trace_are_those_list_decisions_and_get_decision_return(
-    console: Console, decided: Decided, rpc: RpcCalls
+    console: Console, decided: Decided, rpc: RpcCalls, console_data: ConsoleData
 ) -> None:
     reader = rpc(decided.read_key)
     listed = reader.json(DECISION, "ListDecisions", {"person": {"personId": decided.person_id}})["decisions"]
@@ -368,6 +368,14 @@ def test_recent_decisions_and_a_trace_are_those_list_decisions_and_get_decision_
             .get_attribute("data-value")
             or "nan"
         ) == pytest.approx(chosen["factors"]["priority"])
+
+    # Another tenant's read key lists none of them, by person id or by the customer's email.
+    outsider = rpc(console_data.read_key_a)
+    for person in (
+        {"personId": decided.person_id},
+        {"identifier": {"type": "email", "value": decided.email}},
+    ):
+        assert outsider.json(DECISION, "ListDecisions", {"person": person})["decisions"] == []
 
     explained = next(d for d in listed if d["placement"] == "cart_upsell")
     page.locator(f'[data-testid="decision-open"][data-decision="{explained["decisionId"]}"]').click()
