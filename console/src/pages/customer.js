@@ -297,7 +297,8 @@ class CustomerView {
   }
 
   async showIdentity() {
-    await fill(this.sections.identity.body, async () => (body) => drawIdentityGraph(body, this.profile));
+    const onOpenPerson = (personId) => this.ctx.navigate(`#/customer?${new URLSearchParams({ person: personId })}`);
+    await fill(this.sections.identity.body, async () => (body) => drawIdentityGraph(body, this.profile, { onOpenPerson }));
   }
 
   async showTimelineAndValue() {

@@ -116,14 +116,21 @@ function mergeTable(profile) {
   });
 }
 
-// Draws the graph and the merge history of a GetProfile profile into root.
-export function drawIdentityGraph(root, profile) {
+// Draws the graph and the merge history of a GetProfile profile into root. `onOpenPerson(personId)`, when
+// given, runs on a click on another profile's node (the merge table's links do the same from the keyboard).
+export function drawIdentityGraph(root, profile, { onOpenPerson = null } = {}) {
   const graph = identityGraph(profile);
   const container = h("div", { "data-testid": "customer-identity-graph" });
   root.append(container);
-  chart(container, graphOption(graph), {
+  const instance = chart(container, graphOption(graph), {
     label: `Identity graph: ${graph.nodes.filter((n) => n.category !== IDENTIFIER).length} profiles and ${profile.identifiers.length} identifiers joined by ${profile.mergeHistory.length} merge records`,
     height: 360,
   });
+  if (onOpenPerson) {
+    instance.on("click", (item) => {
+      const node = item.dataType === "node" ? item.data : null;
+      if (node && node.category !== IDENTIFIER && node.fullName !== profile.personId) onOpenPerson(node.fullName);
+    });
+  }
   root.append(mergeTable(profile));
 }
