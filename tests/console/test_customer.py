@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from tests.conftest import API_KEY
-from tests.console.browser import Console
+from tests.console.browser import Console, read_table
 from tests.console.calls import DECISION, IDENTITY, JOURNEYS, Bridge, BridgeError, Rpc
 from tests.console.loading import B_EVENT_PREFIX, ConsoleData
 from tests.decision.lifecycle_calls import deploy, push
@@ -38,22 +38,13 @@ RpcCalls = Callable[[str], Rpc]
 BridgeCalls = Callable[[str], Bridge]
 Rows = list[tuple[str, dict[str, str]]]
 
-_ROWS_SCRIPT = """rows => rows.map(row => [
-  row.dataset.row,
-  Object.fromEntries(
-    [...row.querySelectorAll("[data-key]")].map(cell => [cell.dataset.key, cell.textContent])
-  )
-])"""
-
 
 def rows(page: Page, testid: str) -> Rows:
-    """A data table's rows, in order: (data-row, {column key: the cell's text})."""
+    """A data table's rows, in order, once it is shown: (data-row, {column key: raw value or shown text})."""
     table = page.get_by_test_id(testid)
     expect(table).to_be_visible()
-    found: Rows = [
-        (key, cells) for key, cells in table.locator("tbody tr[data-row]").evaluate_all(_ROWS_SCRIPT)
-    ]
-    return found
+    read = read_table(table)
+    return list(zip(read.row_keys, read.rows, strict=True))
 
 
 def cell(page: Page, testid: str, row: str, key: str) -> str:
@@ -188,7 +179,7 @@ def test_the_identity_graph_lists_the_merges_and_only_an_admin_key_unmerges(
 
     page.get_by_test_id("sign-out").click()
     console.sign_in(console_data.admin_key_a)
-    page.evaluate("route => { window.location.hash = route; }", f"#/customer?person={max_.person_id}")
+    console.go(f"#/customer?person={max_.person_id}")
     expect(person_shown(page)).to_have_text(max_.person_id)
     page.locator(f'[data-testid="unmerge-button"][data-identifier="{phone}"]').click()
     expect(page.get_by_test_id("unmerge-confirm")).to_be_visible()
@@ -362,12 +353,7 @@ def test_recent_decisions_and_a_trace_are_those_list_decisions_and_get_decision_
         assert cells["placement"] == decision["placement"]
         assert cells["chosenActionId"] == decision["chosenActionId"] == "discount_10"
         assert cells["model"] == f"{decision['model']} {decision['modelVersion']}"
-        assert float(
-            page.get_by_test_id("customer-decisions")
-            .locator(f'tr[data-row="{decision["decisionId"]}"] [data-key="score"]')
-            .get_attribute("data-value")
-            or "nan"
-        ) == pytest.approx(chosen["factors"]["priority"])
+        assert float(cells["score"]) == pytest.approx(chosen["factors"]["priority"])
 
     # Another tenant's read key lists none of them, by person id or by the customer's email.
     outsider = rpc(console_data.read_key_a)

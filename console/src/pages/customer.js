@@ -8,7 +8,7 @@
 
 import { ApiError, SERVICES } from "../api.js";
 import { disposeCharts } from "../charts.js";
-import { dataTable, errorAlert, form, formatTime, h, loading } from "../dom.js";
+import { dataTable, errorAlert, form, formatTime, h, loading, pageHash } from "../dom.js";
 import { drawDecisions, drawDecisionTrace } from "./customer/decisions.js";
 import { drawIdentityGraph } from "./customer/identity_graph.js";
 import { drawIdentifiers, drawSummary, drawValue, identifierText, personLink } from "./customer/profile.js";
@@ -85,8 +85,7 @@ function searchForm(ctx, ref) {
     onSubmit: ({ type, value }) => {
       const text = String(value).trim();
       if (!text) return;
-      const params = type === "person_id" ? new URLSearchParams({ person: text }) : new URLSearchParams({ identifier: `${type}:${text}` });
-      ctx.navigate(`#/customer?${params}`);
+      ctx.navigate(pageHash("customer", type === "person_id" ? { person: text } : { identifier: `${type}:${text}` }));
     },
   });
 }
@@ -297,7 +296,7 @@ class CustomerView {
   }
 
   async showIdentity() {
-    const onOpenPerson = (personId) => this.ctx.navigate(`#/customer?${new URLSearchParams({ person: personId })}`);
+    const onOpenPerson = (personId) => this.ctx.navigate(pageHash("customer", { person: personId }));
     await fill(this.sections.identity.body, async () => (body) => drawIdentityGraph(body, this.profile, { onOpenPerson }));
   }
 

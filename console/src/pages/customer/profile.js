@@ -1,7 +1,7 @@
 // The customer's profile: who they are (person id, first and last seen, lifecycle stage, identifiers by
 // type) and what they are worth (historic value and RFM from GetCustomerValue).
 
-import { dataTable, enumLabel, formatNumber, formatTime, h } from "../../dom.js";
+import { dataTable, enumLabel, formatNumber, formatTime, h, pageHash } from "../../dom.js";
 import { moneyText } from "./timeline.js";
 
 // The identifier as the page's address spells it: "email:ann@example.com".
@@ -69,8 +69,7 @@ export function drawIdentifiers(root, profile, { actionFor = null } = {}) {
 // A link that opens another customer's page.
 export function personLink(personId) {
   if (!personId) return "—";
-  const params = new URLSearchParams({ person: personId });
-  return h("a", { href: `#/customer?${params}`, "data-testid": "customer-link", "data-person": personId }, personId);
+  return h("a", { href: pageHash("customer", { person: personId }), "data-testid": "customer-link", "data-person": personId }, personId);
 }
 
 const VALUE_ROWS = [
