@@ -123,10 +123,39 @@ def test_a_search_by_email_shows_the_profile_timeline_stage_and_value_the_rpcs_r
     console.shot("ann")
 
 
+def test_the_timeline_loads_older_events_page_by_page(
+    console: Console, console_data: ConsoleData, rpc: RpcCalls
+) -> None:
+    ann = console_data.ann
+    page = console.open(f"#/customer?person={ann.person_id}&events=3")
+    request: dict[str, Any] = {
+        "personId": ann.person_id,
+        "order": "TIMELINE_ORDER_NEWEST_FIRST",
+        "pageSize": 3,
+    }
+    expected: list[str] = []
+    while True:
+        answer = rpc(console_data.read_key_a).json(JOURNEYS, "GetTimeline", request)
+        expected += [event["eventId"] for event in answer["events"]]
+        expect(page.get_by_test_id("customer-timeline-count")).to_have_attribute(
+            "data-count", str(len(expected))
+        )
+        assert [key for key, _ in rows(page, "customer-timeline")] == expected
+        if not answer["nextPageToken"]:
+            break
+        request["pageToken"] = answer["nextPageToken"]
+        more = page.get_by_test_id("customer-timeline-more")
+        more.focus()
+        page.keyboard.press("Enter")
+    expect(page.get_by_test_id("customer-timeline-more")).to_have_count(0)
+    assert len(expected) == len(ann.event_names)
+
+
 def test_a_customer_opens_from_a_link(console: Console, console_data: ConsoleData, rpc: RpcCalls) -> None:
     page = console.open("#/customer")
     recent = rpc(console_data.read_key_a).json(IDENTITY, "ListProfiles", {"pageSize": 20})["profiles"]
     listed = rows(page, "customer-recent")
+    console.shot("recent")
     assert [key for key, _ in listed] == [profile["personId"] for profile in recent]
     chosen = recent[-1]["personId"]
     page.get_by_test_id("customer-recent").locator(f'a[data-person="{chosen}"]').click()

@@ -14,7 +14,7 @@ import { drawIdentityGraph } from "./customer/identity_graph.js";
 import { drawIdentifiers, drawSummary, drawValue, identifierText, personLink } from "./customer/profile.js";
 import { drawTimeline } from "./customer/timeline.js";
 
-const TIMELINE_PAGE = 100;
+const TIMELINE_PAGE = 100; // events per timeline page; `?events=N` asks for another size (1 to 1,000)
 const DECISIONS_PAGE = 20;
 const RECENT_PROFILES = 20;
 const DEFAULT_CURRENCY = "USD";
@@ -28,6 +28,12 @@ const IDENTIFIER_TYPES = [
   { value: "loyalty_id", label: "Loyalty id" },
   { value: "person_id", label: "Person id" },
 ];
+
+// The timeline's page size: `?events=N` when it is a whole number from 1 to 1,000, else TIMELINE_PAGE.
+function timelinePageSize(params) {
+  const asked = Number(params.get("events"));
+  return Number.isInteger(asked) && asked >= 1 && asked <= 1000 ? asked : TIMELINE_PAGE;
+}
 
 // `?identifier=type:value` or `?person=id` as a PersonRef (proto3 JSON); null when the page names nobody.
 export function personRefFromParams(params) {
@@ -130,6 +136,7 @@ class CustomerView {
       decisions: section("Recent decisions", "customer-decisions-section"),
     };
     this.canUnmerge = null; // null: not known yet
+    this.timelinePage = timelinePageSize(ctx.params);
   }
 
   async show() {
@@ -285,7 +292,7 @@ class CustomerView {
         const page = await this.ctx.call(SERVICES.journeys, "GetTimeline", {
           personId: this.profile.personId,
           order: "TIMELINE_ORDER_NEWEST_FIRST",
-          pageSize: TIMELINE_PAGE,
+          pageSize: this.timelinePage,
         });
         if (!page.events.some(carries)) return;
       } catch {
@@ -308,7 +315,7 @@ class CustomerView {
       const response = await this.ctx.call(SERVICES.journeys, "GetTimeline", {
         personId: this.profile.personId,
         order: "TIMELINE_ORDER_NEWEST_FIRST",
-        pageSize: TIMELINE_PAGE,
+        pageSize: this.timelinePage,
         pageToken: nextToken,
       });
       events.push(...response.events);
