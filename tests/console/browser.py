@@ -129,7 +129,12 @@ class Console:
         self.page.set_default_timeout(STEP_TIMEOUT_MS)
         self.page.add_init_script(_REPORT_CSP_VIOLATIONS)
         self.page.on("console", self._on_console)
-        self.page.on("pageerror", lambda error: self.problems.append(f"uncaught: {error}"))
+        self.page.on("pageerror", self._on_page_error)
+
+    def _on_page_error(self, error: Error) -> None:
+        # The stack's first frames say where in the bundle it was thrown (the test's output shows them).
+        frames = "\n".join((error.stack or "").splitlines()[1:6])
+        self.problems.append(f"uncaught: {error.message}" + (f"\n{frames}" if frames else ""))
 
     def _on_console(self, message: ConsoleMessage) -> None:
         text = message.text
