@@ -139,7 +139,11 @@ export function chart(container, option, { label, height } = {}) {
   });
   if (typeof ResizeObserver === "function") {
     const observer = new ResizeObserver(() => {
-      if (!instance.isDisposed()) instance.resize();
+      // A container taken out of the page (or hidden) measures 0×0: resizing to that would give a graph's
+      // view a transform with no inverse, which ECharts throws on.
+      if (instance.isDisposed() || !container.isConnected) return;
+      if (container.clientWidth === 0 || container.clientHeight === 0) return;
+      instance.resize();
     });
     observer.observe(container);
     resizeObservers.set(container, observer);
