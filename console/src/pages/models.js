@@ -42,7 +42,8 @@ function roleOf(version, traffic) {
 function metricsText(metrics) {
   const entries = Object.entries(metrics ?? {}).sort(([a], [b]) => a.localeCompare(b));
   if (entries.length === 0) return "—";
-  return entries.map(([name, value]) => `${name} ${Number(value).toFixed(4)}`).join(", ");
+  const shown = (value) => (Number.isInteger(Number(value)) ? formatNumber(value) : Number(value).toFixed(4));
+  return entries.map(([name, value]) => `${name} ${shown(value)}`).join(", ");
 }
 
 function rate(conversions, decisions) {
@@ -64,7 +65,7 @@ function drawCanary(root, model, id, level) {
         { "data-testid": `model-${id}-canary-state` },
         `Version ${traffic.canaryVersion} serves ${traffic.canaryPercent}% of persons beside stable version ${traffic.stableVersion}. `,
         judgement?.enabled
-          ? `Judged automatically: promoted or rolled back when its conversion rate differs from the stable version's by more than ${points(judgement.margin)}, with ${formatPercent(judgement.confidence)} confidence, after at least ${formatNumber(judgement.minDecisions)} decisions per arm.`
+          ? `Judged automatically: promoted or rolled back when its conversion rate differs from the stable version's by more than ${(Number(judgement.margin) * 100).toFixed(2)} pp, with ${formatPercent(judgement.confidence)} confidence, after at least ${formatNumber(judgement.minDecisions)} decisions per arm.`
           : "Promotion and rollback are left to the operator.",
       ),
     );

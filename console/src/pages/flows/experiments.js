@@ -84,6 +84,7 @@ export function drawExperiments(root, stats) {
             type: "custom",
             name: "95% interval",
             renderItem: errorBar,
+            encode: { x: 0, y: [1, 2] }, // both ends count for the axis' extent
             data: compared.map((r, index) => [index, r.differenceLow, r.differenceHigh]),
             z: 10,
             tooltip: { show: false },
