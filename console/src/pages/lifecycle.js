@@ -24,14 +24,15 @@ import {
 const JOURNEYS = "wayline.journeys.v1.JourneyService";
 const DAY_MS = 86_400_000;
 
-// The stages in order, with a light-to-dark ramp: later stages are darker.
+// The stages in order, each with a colour of the viridis ramp (distinct in grey and for colour-blind readers,
+// later stages darker).
 export const STAGES = Object.freeze([
-  { value: "LIFECYCLE_STAGE_AWARENESS", label: "Awareness", colour: "#c6dbef" },
-  { value: "LIFECYCLE_STAGE_ACQUISITION", label: "Acquisition", colour: "#9ecae1" },
-  { value: "LIFECYCLE_STAGE_ONBOARDING", label: "Onboarding", colour: "#6baed6" },
-  { value: "LIFECYCLE_STAGE_ENGAGEMENT", label: "Engagement", colour: "#4292c6" },
-  { value: "LIFECYCLE_STAGE_RETENTION", label: "Retention", colour: "#2171b5" },
-  { value: "LIFECYCLE_STAGE_ADVOCACY", label: "Advocacy", colour: "#08306b" },
+  { value: "LIFECYCLE_STAGE_AWARENESS", label: "Awareness", colour: "#fde725" },
+  { value: "LIFECYCLE_STAGE_ACQUISITION", label: "Acquisition", colour: "#7ad151" },
+  { value: "LIFECYCLE_STAGE_ONBOARDING", label: "Onboarding", colour: "#22a884" },
+  { value: "LIFECYCLE_STAGE_ENGAGEMENT", label: "Engagement", colour: "#2a788e" },
+  { value: "LIFECYCLE_STAGE_RETENTION", label: "Retention", colour: "#414487" },
+  { value: "LIFECYCLE_STAGE_ADVOCACY", label: "Advocacy", colour: "#440154" },
 ]);
 
 function addMonths(ms, months) {

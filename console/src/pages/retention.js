@@ -143,7 +143,7 @@ function heatmapOption(cohorts, periodCount, periodLabel, name) {
 
 // The table of one series: a row per cohort (its size, then each period's share and persons retained), and
 // the weighted average. Numeric cells carry the persons retained as data-value.
-function seriesTable(series, periodCount, index, name) {
+function seriesTable(series, periodCount, index, name, periodLabel) {
   const cohorts = series.cohorts ?? [];
   const byIndex = (values) => new Map((values ?? []).map((v) => [v.periodIndex, v]));
   const rows = cohorts.map((c) => ({ label: formatDate(c.periodStart), size: c.cohortSize, values: byIndex(c.values) }));
@@ -154,7 +154,7 @@ function seriesTable(series, periodCount, index, name) {
   });
   const periodColumns = Array.from({ length: periodCount + 1 }, (_, n) => ({
     key: `p${n}`,
-    label: `${n}`,
+    label: `${periodLabel} ${n}`,
     numeric: true,
     value: (row) => (row.values.has(n) ? row.values.get(n).retainedCount : null),
     format: (_, row) => (row.values.has(n) ? retainedText(row.values.get(n)) : "—"),
@@ -189,7 +189,7 @@ function drawSeries(root, series, index, periodLabel, heading) {
     label: `Retention heatmap of ${name}: the share of each of ${cohorts.length} cohorts retained per ${periodLabel.toLowerCase()}; the numbers are in the table below`,
     height: Math.max(220, cohorts.length * ROW_HEIGHT + 100),
   });
-  section.append(seriesTable(series, periodCount, index, name));
+  section.append(seriesTable(series, periodCount, index, name, periodLabel));
 }
 
 // Draws a QueryRetention response: per series, a heatmap and its table. options.period ("day" | "week" |

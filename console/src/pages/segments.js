@@ -6,7 +6,18 @@
 // entries and exits, default 30: the change feed's retention).
 
 import { chart } from "../charts.js";
-import { dataTable, emptyState, enumLabel, formatDate, formatDuration, formatNumber, formatTime, h } from "../dom.js";
+import {
+  dataTable,
+  emptyState,
+  enumLabel,
+  formatDate,
+  formatDuration,
+  formatNumber,
+  formatTime,
+  h,
+  pageHash,
+  toggleTable,
+} from "../dom.js";
 
 const JOURNEYS = "wayline.journeys.v1.JourneyService";
 const SEGMENTS_PAGE_SIZE = 1000;
@@ -20,8 +31,7 @@ function segmentLabel(segment) {
 }
 
 function segmentHash(segment, extra = {}) {
-  const query = new URLSearchParams({ segment: segment.name, ...extra });
-  return `#/segments?${query}`;
+  return pageHash("segments", { segment: segment.name, ...extra });
 }
 
 // "3m 20s ago" from `time` to `now` (ms); "not yet" when the segment has no freshness (building).
@@ -120,7 +130,7 @@ export function drawMembers(root, response, { label = "the segment" } = {}) {
           key: "personId",
           label: "Person",
           format: (id) =>
-            h("a", { href: `#/customer?person=${encodeURIComponent(id)}`, "data-testid": "segment-member-link" }, id),
+            h("a", { href: pageHash("customer", { person: id }), "data-testid": "segment-member-link" }, id),
         },
         { key: "enterTime", label: "Entered", format: (t) => formatTime(t) },
       ],
@@ -132,15 +142,28 @@ export function drawMembers(root, response, { label = "the segment" } = {}) {
   );
 }
 
-// Draws a CountSegmentMembershipChangesResponse: entries (up) and exits (down) per period, and the table.
-export function drawMembershipChanges(root, response) {
+// Draws a CountSegmentMembershipChangesResponse: entries (up) and exits (down) per period, and the table
+// behind a "Show table" toggle (open with options.tableOpen, as in a report).
+export function drawMembershipChanges(root, response, options = {}) {
   const counts = response.counts ?? [];
   if (counts.length === 0) {
     root.append(emptyState("No period to show."));
     return;
   }
   const container = h("div", { class: "chart chart-changes", "data-testid": "segment-changes-chart" });
-  root.append(container);
+  const table = dataTable({
+    caption: "Entries and exits per day (UTC)",
+    columns: [
+      { key: "periodStart", label: "Day", format: (t) => formatDate(t) },
+      { key: "enteredCount", label: "Entered", numeric: true },
+      { key: "exitedCount", label: "Exited", numeric: true },
+    ],
+    rows: counts,
+    rowKey: (c) => formatDate(c.periodStart),
+    testid: "segment-changes-table",
+  });
+  // A day per row is long and mostly zeros: the table waits behind its toggle, the chart shows the shape.
+  root.append(toggleTable(container, table, { open: Boolean(options.tableOpen) }));
   chart(
     container,
     {
@@ -154,20 +177,7 @@ export function drawMembershipChanges(root, response) {
         { type: "bar", name: "Exited", stack: "changes", color: "#c92a2a", data: counts.map((c) => -Number(c.exitedCount)) },
       ],
     },
-    { label: `Entries and exits per day over ${counts.length} days; the numbers are in the table below`, height: 260 },
-  );
-  root.append(
-    dataTable({
-      caption: "Entries and exits per day (UTC)",
-      columns: [
-        { key: "periodStart", label: "Day", format: (t) => formatDate(t) },
-        { key: "enteredCount", label: "Entered", numeric: true },
-        { key: "exitedCount", label: "Exited", numeric: true },
-      ],
-      rows: counts,
-      rowKey: (c) => formatDate(c.periodStart),
-      testid: "segment-changes-table",
-    }),
+    { label: `Entries (up) and exits (down) per day over ${counts.length} days; the numbers are in the table`, height: 260 },
   );
 }
 
@@ -189,7 +199,12 @@ async function listSegments(call) {
 async function renderOpened(root, ctx, segment) {
   const section = h("section", { class: "segment-detail", "data-testid": "segment-detail", "aria-labelledby": "segment-detail-title" });
   root.append(section);
-  section.append(h("h2", { id: "segment-detail-title", "data-testid": "segment-detail-title" }, segmentLabel(segment)));
+  const title = h(
+    "h2",
+    { id: "segment-detail-title", "data-testid": "segment-detail-title", tabindex: "-1" },
+    segmentLabel(segment),
+  );
+  section.append(title);
   if (segment.description) section.append(h("p", {}, segment.description));
   const pageToken = ctx.params.get("page") ?? "";
   const now = Date.now();
@@ -202,6 +217,8 @@ async function renderOpened(root, ctx, segment) {
       timeRange: { start: new Date(end.getTime() - CHANGE_DAYS * DAY_MS).toISOString(), end: end.toISOString() },
     }),
   ]);
+  section.append(h("h3", {}, `Entries and exits, last ${CHANGE_DAYS} days`));
+  drawMembershipChanges(section, changes);
   section.append(h("h3", {}, "Members"));
   drawMembers(section, members, { label: segmentLabel(segment) });
   const pager = h("div", { class: "pager" });
@@ -224,8 +241,8 @@ async function renderOpened(root, ctx, segment) {
     );
   }
   section.append(pager);
-  section.append(h("h3", {}, `Entries and exits, last ${CHANGE_DAYS} days`));
-  drawMembershipChanges(section, changes);
+  // Opened from a row's button: the keyboard continues from the segment, not from the top of the list.
+  title.focus();
 }
 
 export default {
@@ -236,7 +253,10 @@ export default {
     const results = h("div", { class: "results", "data-testid": "segments-results" });
     root.append(results);
     const listed = await listSegments(ctx.call);
-    results.append(h("p", { "data-testid": "segments-total" }, `${formatNumber(listed.totalSize)} segments`));
+    const total = Number(listed.totalSize ?? 0);
+    results.append(
+      h("p", { "data-testid": "segments-total" }, `${formatNumber(total)} ${total === 1 ? "segment" : "segments"}`),
+    );
     drawSegments(results, listed, { open: (segment) => ctx.navigate(segmentHash(segment)) });
     const opened = ctx.params.get("segment");
     if (!opened) return;
