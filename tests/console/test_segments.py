@@ -22,6 +22,7 @@ from tests.console.data_tables import read_table
 from tests.console.loading import ConsoleData
 
 _READY_TIMEOUT_SECONDS = 30.0
+_BAR_COLOUR = "#0072B2"  # charts.js PALETTE[0], the colour of the one series of members
 
 
 @pytest.fixture
@@ -122,8 +123,19 @@ def test_sizes_freshness_members_and_changes(
     assert sum(int(c["enteredCount"]) for c in changes["counts"]) == members
     console.shot("opened")
 
+    # The next page of members, as the RPC pages them.
+    submit_and_wait(console, page.get_by_test_id("segment-members-next"), "segments")
+    second_page = read_a.json(
+        JOURNEYS,
+        "ListSegmentMembers",
+        {"segment": viewers["name"], "pageSize": 50, "pageToken": first_page["nextPageToken"]},
+    )
+    assert list(read_table(page.get_by_test_id("segment-members-table"))) == [
+        m["personId"] for m in second_page["members"]
+    ]
+
     link = page.get_by_test_id("segment-member-link").first
-    person = first_page["members"][0]["personId"]
+    person = second_page["members"][0]["personId"]
     expect(link).to_have_attribute("href", f"#/customer?person={person}")
     link.click()
     console.wait_ready("customer")
@@ -141,3 +153,15 @@ def test_a_read_key_of_b_sees_none_of_a_segments(
     console.go(f"#/segments?segment={viewers['name']}")
     expect(page.get_by_test_id("error")).to_have_attribute("data-code", "not_found")
     console.shot("tenant-b")
+
+
+def test_a_click_on_a_segment_bar_opens_it(
+    console: Console, console_data: ConsoleData, viewers: dict[str, Any]
+) -> None:
+    page = console.open("#/segments")
+    bars = page.get_by_test_id("segments-chart").locator(f"path[fill='{_BAR_COLOUR}']")
+    expect(bars).to_have_count(len(read_table(page.get_by_test_id("segments-table"))))
+    row = list(read_table(page.get_by_test_id("segments-table"))).index(viewers["name"])
+    submit_and_wait(console, bars.nth(row), "segments")
+    expect(page.get_by_test_id("segment-detail-title")).to_have_text("Product viewers")
+    expect(page.get_by_test_id("segment-members-table")).to_be_visible()
