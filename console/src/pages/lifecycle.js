@@ -3,8 +3,9 @@
 // table, and the model they were computed with.
 //
 // Query: from, to (inclusive UTC days; or days=N), interval (day | week | month), show ("" for persons,
-// "shares" for shares of the population). The distribution is read at the start of `from` and of every
-// interval after it, and at the end of `to` (at most 100 times, GetLifecycleStages' limit: the latest kept).
+// "shares" for shares of the population). The distribution is read at the start of `from`, then every day,
+// every 7 days or on the first of every month after it, and at the end of `to` (at most 100 times,
+// GetLifecycleStages' limit: the latest kept).
 
 import { chart } from "../charts.js";
 import {
@@ -35,15 +36,17 @@ export const STAGES = Object.freeze([
   { value: "LIFECYCLE_STAGE_ADVOCACY", label: "Advocacy", colour: "#440154" },
 ]);
 
-function addMonths(ms, months) {
+// The first of the month after the one holding `ms` (UTC): monthly readings fall on calendar months, whatever
+// day the range starts on (a range from 31 January reads 1 February, 1 March, ...).
+function nextMonth(ms) {
   const date = new Date(ms);
-  return Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + months, date.getUTCDate());
+  return Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 1);
 }
 
 const INTERVALS = {
   day: { label: "Day", defaultDays: 14, next: (ms) => ms + DAY_MS },
   week: { label: "Week", defaultDays: 84, next: (ms) => ms + 7 * DAY_MS },
-  month: { label: "Month", defaultDays: 365, next: (ms) => addMonths(ms, 1) },
+  month: { label: "Month", defaultDays: 365, next: nextMonth },
 };
 export const MAX_TIMES = 100;
 
@@ -56,8 +59,8 @@ export function lifecycleFilters(params, now = new Date()) {
   };
 }
 
-// The instants (RFC 3339) to read the distribution at: the range's start, the start of every interval after
-// it inside the range, and the range's end; the latest MAX_TIMES of them when there are more.
+// The instants (RFC 3339) to read the distribution at: the range's start, every interval's start after it
+// inside the range, and the range's end; the latest MAX_TIMES of them when there are more.
 export function distributionTimes(filters) {
   const range = timeRangeOf(filters.days);
   const end = Date.parse(range.end);
