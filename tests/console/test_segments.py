@@ -25,10 +25,10 @@ _READY_TIMEOUT_SECONDS = 30.0
 _BAR_COLOUR = "#0072B2"  # charts.js PALETTE[0], the colour of the one series of members
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def viewers(console_data: ConsoleData, rpc: Callable[[str], Rpc]) -> Iterator[dict[str, Any]]:
-    """A's segment of the persons who viewed a product, created with A's admin key and built; deleted
-    afterwards."""
+    """A's segment of the persons who viewed a product, created with A's admin key and built (once for the
+    module's tests, which only read it); deleted afterwards."""
     admin = rpc(console_data.admin_key_a)
     segment_id = f"viewers-{uuid.uuid4().hex[:8]}"
     created = admin.json(
