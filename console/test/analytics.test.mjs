@@ -25,6 +25,17 @@ test("retention: the filters' request, whole UTC days with the last included", (
   });
 });
 
+test("retention: a breakdown by a property needs the property's path", () => {
+  const by = (query) => retentionRequest(retentionFilters(new URLSearchParams(query), NOW)).breakdown;
+  assert.deepEqual(by("breakdown=property&property=person.country"), {
+    dimension: "BREAKDOWN_DIMENSION_PROPERTY",
+    property: "person.country",
+    limit: 5,
+  });
+  assert.equal(by("breakdown=property"), undefined);
+  assert.equal(by("breakdown=segment"), undefined);
+});
+
 test("retention: defaults, and values out of range fall back to them", () => {
   const request = retentionRequest(retentionFilters(new URLSearchParams("period=year&periods=101&type=x"), NOW));
   assert.deepEqual(request, {

@@ -4,7 +4,8 @@
 //
 // Query: from, to (inclusive UTC days of cohort entry; or days=N), period (day | week | month), periods
 // (1-100), cohort and return (event names; empty means any event), type (bounded | unbounded), breakdown
-// ("" | channel).
+// ("" | channel | property) and property (the breakdown's property path, e.g. `properties.plan`,
+// `person.country`).
 
 import { chart } from "../charts.js";
 import {
@@ -49,7 +50,8 @@ export function retentionFilters(params, now = new Date()) {
     type: choice(params, "type", Object.keys(TYPES), "bounded"),
     cohort: (params.get("cohort") ?? "").trim(),
     returning: (params.get("return") ?? "").trim(),
-    breakdown: choice(params, "breakdown", ["", "channel"], ""),
+    breakdown: choice(params, "breakdown", ["", "channel", "property"], ""),
+    property: (params.get("property") ?? "").trim(),
     days: daysFromParams(params, { defaultDays: PERIODS[period].defaultDays, now }),
   };
 }
@@ -66,6 +68,8 @@ export function retentionRequest(filters) {
   if (filters.returning) request.returnEvent = { eventName: filters.returning };
   if (filters.breakdown === "channel") {
     request.breakdown = { dimension: "BREAKDOWN_DIMENSION_CHANNEL", limit: BREAKDOWN_LIMIT };
+  } else if (filters.breakdown === "property" && filters.property) {
+    request.breakdown = { dimension: "BREAKDOWN_DIMENSION_PROPERTY", property: filters.property, limit: BREAKDOWN_LIMIT };
   }
   return request;
 }
@@ -74,8 +78,8 @@ function seriesName(breakdownValue) {
   if (!breakdownValue || (!breakdownValue.value && !breakdownValue.other && !breakdownValue.missing)) {
     return "All persons";
   }
-  if (breakdownValue.other) return "Other channels";
-  if (breakdownValue.missing) return "No channel";
+  if (breakdownValue.other) return "Other values";
+  if (breakdownValue.missing) return "Not set";
   return breakdownValue.value;
 }
 
@@ -240,12 +244,20 @@ function filterForm(filters, params, ctx) {
         options: [
           { value: "", label: "None" },
           { value: "channel", label: "Channel of the cohort event" },
+          { value: "property", label: "Property" },
         ],
+      },
+      {
+        name: "property",
+        label: "Breakdown property",
+        value: filters.property,
+        placeholder: "properties.plan or person.country",
+        testid: "retention-property",
       },
     ],
     onSubmit: (values) => {
       const query = range.setParams(new URLSearchParams());
-      for (const name of ["period", "periods", "cohort", "return", "type", "breakdown"]) {
+      for (const name of ["period", "periods", "cohort", "return", "type", "breakdown", "property"]) {
         const value = values[name];
         if (value !== null && value !== undefined && value !== "") query.set(name, String(value).trim());
       }

@@ -77,7 +77,16 @@ export function drawSegments(root, response, options = {}) {
   if (options.open) instance.on("click", (event) => options.open(segments[event.dataIndex]));
   const columns = [
     { key: "name", label: "Segment", value: segmentLabel },
-    { key: "state", label: "State", value: (s) => s.status?.state, format: (state) => enumLabel(state, "SEGMENT_STATE_") },
+    {
+      key: "state",
+      label: "State",
+      value: (s) => s.status?.state,
+      // A failed evaluation says why (text only, as every cell).
+      format: (state, s) =>
+        state === "SEGMENT_STATE_FAILED" && s.status?.errorMessage
+          ? `Failed: ${s.status.errorMessage}`
+          : enumLabel(state, "SEGMENT_STATE_"),
+    },
     { key: "members", label: "Members", numeric: true, value: (s) => Number(s.status?.memberCount ?? 0) },
     { key: "dataAsOf", label: "Data as of", value: (s) => s.status?.dataAsOf, format: (t) => formatTime(t) },
     { key: "staleness", label: "Staleness", value: (s) => s.status?.dataAsOf, format: (t) => staleness(t, now) },
