@@ -12,9 +12,8 @@ from urllib.parse import urlencode
 from playwright.sync_api import expect
 
 from tests.console.analytics_support import data_days, submit_and_wait
-from tests.console.browser import Console
+from tests.console.browser import Console, read_table
 from tests.console.calls import JOURNEYS, Rpc
-from tests.console.data_tables import read_table
 from tests.console.loading import ConsoleData
 
 STAGES = ("AWARENESS", "ACQUISITION", "ONBOARDING", "ENGAGEMENT", "RETENTION", "ADVOCACY")
@@ -46,8 +45,8 @@ def _expected_rows(answer: dict[str, Any]) -> dict[str, dict[str, int]]:
 def _assert_page_shows(console: Console, answer: dict[str, Any]) -> None:
     table = read_table(console.page.get_by_test_id("lifecycle-table"))
     shown = {
-        key: {k: int(c.number) for k, c in cells.items() if c.value is not None}
-        for key, cells in table.items()
+        key: {column: int(value) for column, value in row.items() if column != "time"}
+        for key, row in zip(table.row_keys, table.rows, strict=True)
     }
     assert shown == _expected_rows(answer)
     expect(console.page.get_by_test_id("lifecycle-chart").locator("svg")).to_be_visible()

@@ -16,9 +16,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.console.analytics_support import submit_and_wait
-from tests.console.browser import Console
+from tests.console.browser import Console, Table, read_table
 from tests.console.calls import JOURNEYS, Rpc
-from tests.console.data_tables import read_table
 from tests.console.loading import ConsoleData
 
 _READY_TIMEOUT_SECONDS = 30.0
@@ -54,6 +53,11 @@ def viewers(console_data: ConsoleData, rpc: Callable[[str], Rpc]) -> Iterator[di
     admin.json(JOURNEYS, "DeleteSegment", {"name": created["name"]})
 
 
+def _by_key(table: Table) -> dict[str, dict[str, str]]:
+    """A table's rows by their `data-row` key."""
+    return dict(zip(table.row_keys, table.rows, strict=True))
+
+
 def _second(rfc3339: str) -> str:
     """A timestamp as the page prints it (dom.js formatTime): "2026-12-01 16:11:44 UTC"."""
     return rfc3339[:19].replace("T", " ") + " UTC"
@@ -75,20 +79,19 @@ def test_sizes_freshness_members_and_changes(
     page = console.open("#/segments")
     listed = read_a.json(JOURNEYS, "ListSegments", {"pageSize": 1000})
 
-    table = read_table(page.get_by_test_id("segments-table"))
+    table = _by_key(read_table(page.get_by_test_id("segments-table")))
     after = read_a.json(JOURNEYS, "GetSegment", {"name": viewers["name"]})["segment"]["status"]
     assert set(table) == {s["name"] for s in listed["segments"]}
     for segment in listed["segments"]:
-        assert int(table[segment["name"]]["members"].number) == int(segment["status"]["memberCount"])
+        assert table[segment["name"]]["members"] == segment["status"]["memberCount"]
     row = table[viewers["name"]]
-    assert row["state"].text == "Ready"
+    assert row["state"] == "Ready"
     # Freshness moves on with every pass of the evaluator: what the page shows lies between the two reads.
-    shown_as_of = row["dataAsOf"].text
-    assert _second(viewers["status"]["dataAsOf"]) <= shown_as_of <= _second(after["dataAsOf"])
-    assert row["staleness"].text.endswith(" ago")
-    assert _second(viewers["status"]["lastFullEvaluationTime"]) <= row["lastFull"].text
-    assert row["lastFull"].text <= _second(after["lastFullEvaluationTime"])
-    members = int(table[viewers["name"]]["members"].number)
+    assert _second(viewers["status"]["dataAsOf"]) <= row["dataAsOf"] <= _second(after["dataAsOf"])
+    assert row["staleness"].endswith(" ago")
+    assert _second(viewers["status"]["lastFullEvaluationTime"]) <= row["lastFull"]
+    assert row["lastFull"] <= _second(after["lastFullEvaluationTime"])
+    members = int(row["members"])
     assert members > 1
     expect(page.get_by_test_id("segments-chart").locator("svg")).to_be_visible()
     console.shot("list")
@@ -100,7 +103,8 @@ def test_sizes_freshness_members_and_changes(
     expect(section.get_by_test_id("segment-detail-title")).to_have_text("Product viewers")
     first_page = read_a.json(JOURNEYS, "ListSegmentMembers", {"segment": viewers["name"], "pageSize": 50})
     shown = read_table(page.get_by_test_id("segment-members-table"))
-    assert list(shown) == [m["personId"] for m in first_page["members"]]
+    assert shown.row_keys == [m["personId"] for m in first_page["members"]]
+    assert shown.column("personId") == shown.row_keys
     expect(page.get_by_test_id("segment-members-total")).to_have_text(f"{members:,} members")
     changes = read_a.json(
         JOURNEYS,
@@ -115,10 +119,11 @@ def test_sizes_freshness_members_and_changes(
     expect(toggle).to_have_attribute("aria-expanded", "false")
     toggle.focus()
     page.keyboard.press("Enter")
-    per_day = read_table(page.get_by_test_id("segment-changes-table"))
-    assert {
-        day: (int(c["enteredCount"].number), int(c["exitedCount"].number)) for day, c in per_day.items()
-    } == {c["periodStart"][:10]: (int(c["enteredCount"]), int(c["exitedCount"])) for c in changes["counts"]}
+    expect(page.get_by_test_id("segment-changes-table")).to_be_visible()
+    per_day = _by_key(read_table(page.get_by_test_id("segment-changes-table")))
+    assert {day: (c["enteredCount"], c["exitedCount"]) for day, c in per_day.items()} == {
+        c["periodStart"][:10]: (c["enteredCount"], c["exitedCount"]) for c in changes["counts"]
+    }
     # The first build entered every member today.
     assert sum(int(c["enteredCount"]) for c in changes["counts"]) == members
     console.shot("opened")
@@ -130,7 +135,7 @@ def test_sizes_freshness_members_and_changes(
         "ListSegmentMembers",
         {"segment": viewers["name"], "pageSize": 50, "pageToken": first_page["nextPageToken"]},
     )
-    assert list(read_table(page.get_by_test_id("segment-members-table"))) == [
+    assert read_table(page.get_by_test_id("segment-members-table")).row_keys == [
         m["personId"] for m in second_page["members"]
     ]
 
@@ -148,7 +153,7 @@ def test_a_read_key_of_b_sees_none_of_a_segments(
     page = console.open("#/segments", key=console_data.read_key_b)
     listed_b = rpc(console_data.read_key_b).json(JOURNEYS, "ListSegments", {"pageSize": 1000})
     assert viewers["name"] not in {s["name"] for s in listed_b["segments"]}
-    expect(page.get_by_test_id("segments-total")).to_have_text(f"{listed_b['totalSize']} segments")
+    expect(page.get_by_test_id("segments-total")).to_contain_text(f"{listed_b['totalSize']} segment")
     expect(page.locator(f"tr[data-row='{viewers['name']}']")).to_have_count(0)
     console.go(f"#/segments?segment={viewers['name']}")
     expect(page.get_by_test_id("error")).to_have_attribute("data-code", "not_found")
@@ -160,8 +165,9 @@ def test_a_click_on_a_segment_bar_opens_it(
 ) -> None:
     page = console.open("#/segments")
     bars = page.get_by_test_id("segments-chart").locator(f"path[fill='{_BAR_COLOUR}']")
-    expect(bars).to_have_count(len(read_table(page.get_by_test_id("segments-table"))))
-    row = list(read_table(page.get_by_test_id("segments-table"))).index(viewers["name"])
+    listed = read_table(page.get_by_test_id("segments-table")).row_keys
+    expect(bars).to_have_count(len(listed))
+    row = listed.index(viewers["name"])
     submit_and_wait(console, bars.nth(row), "segments")
     expect(page.get_by_test_id("segment-detail-title")).to_have_text("Product viewers")
     expect(page.get_by_test_id("segment-members-table")).to_be_visible()
