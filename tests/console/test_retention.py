@@ -80,6 +80,13 @@ def test_the_heatmap_table_shows_query_retention(
     assert sum(int(c["cohortSize"]) for c in answer["series"][0]["cohorts"]) > 0
     console.shot("weekly")
 
+    # Refresh computes the grid again (no kept answer): the line says so and the numbers stay the RPC's.
+    page = console.page
+    page.get_by_test_id("freshness").evaluate("line => line.setAttribute('data-e2e-old', '')")
+    page.get_by_test_id("refresh").click()
+    expect(page.locator("[data-testid='freshness']:not([data-e2e-old])")).to_have_attribute("data-age", "0")
+    _assert_page_shows(console, answer)
+
 
 def test_changing_the_filters_shows_the_new_answer(
     console: Console, console_data: ConsoleData, rpc: Callable[[str], Rpc]

@@ -21,6 +21,7 @@ import {
   timeRange,
   timeRangeOf,
 } from "../dom.js";
+import { drawKeptAnswer } from "./kept_answer.js";
 
 const JOURNEYS = "wayline.journeys.v1.JourneyService";
 const DAY_MS = 86_400_000;
@@ -213,8 +214,14 @@ export default {
     root.append(h("h1", {}, "Lifecycle"), filterForm(filters, ctx.params, ctx));
     const results = h("div", { class: "results", "data-testid": "lifecycle-results" });
     root.append(results);
-    const response = await ctx.call(JOURNEYS, "GetLifecycleStages", lifecycleRequest(filters));
-    drawLifecycle(results, response, { shares: filters.shares });
-    drawModel(results, response.model);
+    const request = lifecycleRequest(filters);
+    await drawKeptAnswer(
+      results,
+      (options) => ctx.call(JOURNEYS, "GetLifecycleStages", request, options),
+      (into, response) => {
+        drawLifecycle(into, response, { shares: filters.shares });
+        drawModel(into, response.model);
+      },
+    );
   },
 };

@@ -20,6 +20,7 @@ import {
   timeRange,
   timeRangeOf,
 } from "../dom.js";
+import { drawKeptAnswer } from "./kept_answer.js";
 
 const JOURNEYS = "wayline.journeys.v1.JourneyService";
 const PERIODS = {
@@ -274,7 +275,11 @@ export default {
     root.append(h("h1", {}, "Retention"), filterForm(filters, ctx.params, ctx));
     const results = h("div", { class: "results", "data-testid": "retention-results" });
     root.append(results);
-    const response = await ctx.call(JOURNEYS, "QueryRetention", retentionRequest(filters));
-    drawRetention(results, response, { period: filters.period });
+    const request = retentionRequest(filters);
+    await drawKeptAnswer(
+      results,
+      (options) => ctx.call(JOURNEYS, "QueryRetention", request, options),
+      (into, response) => drawRetention(into, response, { period: filters.period }),
+    );
   },
 };
