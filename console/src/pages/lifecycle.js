@@ -109,13 +109,19 @@ function areaOption(distributions, shares) {
 
 // Draws a GetLifecycleStages response's `distributions`: persons per stage over time, stacked, and the table
 // (a row per time: the population, then each stage's persons and share; numeric cells carry the count as
-// data-value). options.shares plots shares of the population instead of counts.
+// data-value). options.shares plots shares of the population instead of counts; options.report (a report's
+// section) also names the model, under an h3.
 export function drawLifecycle(root, response, options = {}) {
   const distributions = response.distributions ?? [];
   if (distributions.length === 0 || distributions.every((d) => Number(d.populationSize) === 0)) {
     root.append(emptyState("No person had an event before these times."));
-    return;
+  } else {
+    drawDistributions(root, distributions, options);
   }
+  if (options.report && response.model) drawModel(root, response.model, { heading: "h3" });
+}
+
+function drawDistributions(root, distributions, options) {
   const container = h("div", { class: "chart chart-lifecycle", "data-testid": "lifecycle-chart" });
   root.append(container);
   chart(container, areaOption(distributions, Boolean(options.shares)), {

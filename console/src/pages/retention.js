@@ -197,16 +197,24 @@ function drawSeries(root, series, index, periodLabel, heading) {
   section.append(seriesTable(series, periodCount, index, name, periodLabel));
 }
 
+// The page's name of a RetentionPeriod enum value ("RETENTION_PERIOD_DAY" → "day"); unset means weeks.
+function periodOfRequest(request) {
+  const found = Object.entries(PERIODS).find(([, p]) => p.value === request?.period);
+  return found ? found[0] : "week";
+}
+
 // Draws a QueryRetention response: per series, a heatmap and its table. options.period ("day" | "week" |
-// "month") names the columns; options.heading is the series headings' level (default "h2").
+// "month") names the columns, else options.request's period (a report passes its request); options.heading
+// is the series headings' level (default "h2"; "h3" in a report, under its section's h2).
 export function drawRetention(root, response, options = {}) {
-  const periodLabel = PERIODS[options.period]?.label ?? "Period";
+  const periodLabel = PERIODS[options.period ?? periodOfRequest(options.request)].label;
   const series = response.series ?? [];
   if (series.length === 0) {
     root.append(emptyState("No person entered a cohort in this range."));
     return;
   }
-  series.forEach((s, index) => drawSeries(root, s, index, periodLabel, options.heading ?? "h2"));
+  const heading = options.heading ?? (options.report ? "h3" : "h2");
+  series.forEach((s, index) => drawSeries(root, s, index, periodLabel, heading));
 }
 
 function filterForm(filters, params, ctx) {

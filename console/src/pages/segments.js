@@ -42,10 +42,12 @@ function staleness(time, now) {
 
 // Draws a ListSegmentsResponse: members per segment as bars, and the table of state, size and freshness.
 // options.open(segment): what a click on a bar or a row's "Members" button does (none without it, as in a
-// report); options.now: the instant staleness is measured from (ms since the epoch; default now).
+// report); options.now: the instant staleness is measured from (ms since the epoch; default now). A report
+// (options.report) is read long after it was made: it gives "Data as of" without a staleness from now.
 export function drawSegments(root, response, options = {}) {
   const segments = response.segments ?? [];
   const now = options.now ?? Date.now();
+  const showStaleness = !options.report || options.now !== undefined;
   if (segments.length === 0) {
     root.append(emptyState("The tenant has no segment yet."));
     return;
@@ -89,7 +91,9 @@ export function drawSegments(root, response, options = {}) {
     },
     { key: "members", label: "Members", numeric: true, value: (s) => Number(s.status?.memberCount ?? 0) },
     { key: "dataAsOf", label: "Data as of", value: (s) => s.status?.dataAsOf, format: (t) => formatTime(t) },
-    { key: "staleness", label: "Staleness", value: (s) => s.status?.dataAsOf, format: (t) => staleness(t, now) },
+    showStaleness
+      ? { key: "staleness", label: "Staleness", value: (s) => s.status?.dataAsOf, format: (t) => staleness(t, now) }
+      : null,
     {
       key: "lastFull",
       label: "Last full evaluation",
@@ -118,7 +122,7 @@ export function drawSegments(root, response, options = {}) {
   root.append(
     dataTable({
       caption: "Segments: state, members and freshness (membership reflects every event received before “Data as of”)",
-      columns,
+      columns: columns.filter(Boolean),
       rows: segments,
       rowKey: (s) => s.name,
       testid: "segments-table",
