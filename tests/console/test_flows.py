@@ -204,6 +204,11 @@ def test_a_step_opens_from_the_keyboard_and_new_entries_show_without_reloading(
         c["reason"]: int(c["count"]) for c in offer["suppressions"]
     }
     expect(page.get_by_test_id("flow-step-open-offer")).to_be_focused()  # focus kept across the redraw
+    # The pointer's way to the same detail: a click on a node of the graph.
+    page.get_by_test_id("flow-graph").locator("text", has_text="Split").first.click()
+    expect(detail.get_by_test_id("flow-step-title")).to_have_text("Step split")
+    page.get_by_test_id("flow-step-open-offer").click()
+    expect(detail.get_by_test_id("flow-step-title")).to_have_text("Step offer")
     console.shot("step")
 
     entered = int(_stats(reader)["enteredCount"])
