@@ -217,6 +217,8 @@ def test_a_step_opens_from_the_keyboard_and_new_entries_show_without_reloading(
     # No reload and no click: the page's own refresh brings the new count, and keeps the step shown.
     expect(page.get_by_test_id("flow-entered").locator("dd")).to_have_text(f"{entered + 1:,}")
     expect(detail.get_by_test_id("flow-step-title")).to_have_text("Step offer")
+    listed = page.get_by_test_id("flows-table").locator(f'tr[data-row="{FLOW}"] [data-key="enteredCount"]')
+    expect(listed).to_have_attribute("data-value", str(entered + 1))
     page.get_by_test_id("flow-refresh").click()
     expect(page.get_by_test_id("flow-as-of")).to_contain_text("Counts as of")
     console.shot("refreshed")

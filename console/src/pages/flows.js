@@ -203,6 +203,43 @@ function flowRows(flows, statsByName) {
   });
 }
 
+// The table of every listed flow with its counts (over every version) and a button to show its graph.
+function flowsTable(flows, statsByName, chosen, ctx, totalSize) {
+  return dataTable({
+    caption: `Flows (${formatNumber(totalSize ?? flows.length)}), with their counts over every version`,
+    testid: "flows-table",
+    rowKey: (row) => row.id,
+    columns: [
+      { key: "name", label: "Flow" },
+      { key: "state", label: "State", format: (value) => enumLabel(value, "FLOW_STATE_") },
+      { key: "publishedVersion", label: "Published version", numeric: true, format: (v) => (v ? String(v) : "—") },
+      { key: "enteredCount", label: "Entered", numeric: true },
+      { key: "activeCount", label: "In the flow now", numeric: true },
+      { key: "convertedCount", label: "Converted", numeric: true },
+      { key: "suppressedCount", label: "Suppressed contacts", numeric: true },
+      {
+        key: "open",
+        label: "Graph",
+        value: (row) => row.id,
+        format: (id, row) =>
+          h(
+            "button",
+            {
+              type: "button",
+              class: "link-button",
+              "data-testid": `flow-open-${id}`,
+              "aria-label": `Show the graph of ${row.name}`,
+              "aria-pressed": String(id === chosen),
+              onclick: () => ctx.navigate(`#/flows?flow=${encodeURIComponent(id)}`),
+            },
+            id === chosen ? "Shown" : "Show",
+          ),
+      },
+    ],
+    rows: flowRows(flows, statsByName),
+  });
+}
+
 async function statsOf(ctx, name) {
   const response = await ctx.call(SERVICES.orchestrator, "GetFlowStats", { name });
   return response.stats ?? {};
@@ -232,42 +269,12 @@ export default {
     const allStats = await Promise.all(flows.map((flow) => statsOf(ctx, flow.name)));
     const statsByName = new Map(flows.map((flow, index) => [flow.name, allStats[index]]));
     const chosen = asked ?? flowId(flows[0].name);
-    if (flows.length > 0) root.append(
-      h("h2", {}, "All flows"),
-      dataTable({
-        caption: `Flows (${formatNumber(listed.totalSize ?? flows.length)}), with their counts over every version`,
-        testid: "flows-table",
-        rowKey: (row) => row.id,
-        columns: [
-          { key: "name", label: "Flow" },
-          { key: "state", label: "State", format: (value) => enumLabel(value, "FLOW_STATE_") },
-          { key: "publishedVersion", label: "Published version", numeric: true, format: (v) => (v ? String(v) : "—") },
-          { key: "enteredCount", label: "Entered", numeric: true },
-          { key: "activeCount", label: "In the flow now", numeric: true },
-          { key: "convertedCount", label: "Converted", numeric: true },
-          { key: "suppressedCount", label: "Suppressed contacts", numeric: true },
-          {
-            key: "open",
-            label: "Graph",
-            value: (row) => row.id,
-            format: (id, row) =>
-              h(
-                "button",
-                {
-                  type: "button",
-                  class: "link-button",
-                  "data-testid": `flow-open-${id}`,
-                  "aria-label": `Show the graph of ${row.name}`,
-                  "aria-pressed": String(id === chosen),
-                  onclick: () => ctx.navigate(`#/flows?flow=${encodeURIComponent(id)}`),
-                },
-                id === chosen ? "Shown" : "Show",
-              ),
-          },
-        ],
-        rows: flowRows(flows, statsByName),
-      }),
-    );
+    const list = h("div", { "data-testid": "flows-list" });
+    const drawList = () => list.append(flowsTable(flows, statsByName, chosen, ctx, listed.totalSize));
+    if (flows.length > 0) {
+      root.append(h("h2", {}, "All flows"), list);
+      drawList();
+    }
 
     const name = `flows/${chosen}`;
     // The graph of the version persons enter (the published one), the draft when none is published.
@@ -308,7 +315,15 @@ export default {
         const changed = JSON.stringify(before) !== JSON.stringify(after);
         stats = fresh;
         showStatus();
-        if (changed) redrawKeepingFocus(body, draw);
+        if (changed) {
+          redrawKeepingFocus(body, draw);
+          if (statsByName.has(name)) {
+            statsByName.set(name, fresh);
+            redrawKeepingFocus(list, drawList);
+          }
+        }
+      } catch (error) {
+        if (root.isConnected) status.textContent = `Could not refresh (${error?.code ?? "error"}: ${error?.message ?? error}); the counts shown are as of ${formatTime(stats.dataAsOf)}.`;
       } finally {
         refreshing = false;
       }
@@ -335,7 +350,7 @@ export default {
         clearInterval(timer);
         return;
       }
-      if (!document.hidden) refresh().catch(() => {}); // a failed refresh keeps the last counts; the next tries again
+      if (!document.hidden) refresh(); // a failed refresh says so and keeps the last counts; the next tries again
     }, REFRESH_SECONDS * 1000);
   },
 };
