@@ -152,6 +152,20 @@ class EdgePage:
     more: bool
 
 
+@dataclass(frozen=True)
+class PersonsPage:
+    """Which persons ListPathPersons lists: those with a path of `series` (None: any series) that has `step`
+    at `position` (and, with `target`, `target` at the next position), after the id `after`, at most
+    `limit`."""
+
+    series: SeriesKey | None
+    position: int
+    step: PathStep
+    target: PathStep | None
+    after: str
+    limit: int
+
+
 class InvalidCleaningRules(ValueError):
     """Cleaning rules RE2 refuses: (rule index, `regex` or `label`, what is wrong) for each."""
 
@@ -173,4 +187,8 @@ class PathsReadModel(Protocol):
 
     def edges(self, query: PathsQuery, series: SeriesKey, after: EdgeCursor | None, limit: int) -> EdgePage:
         """At most `limit` edges of `series` after `after`, with the nodes they connect."""
+        ...
+
+    def persons(self, query: PathsQuery, page: PersonsPage) -> list[str]:
+        """The person ids of `page`, ascending, each once."""
         ...

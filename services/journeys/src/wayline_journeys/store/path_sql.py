@@ -14,12 +14,15 @@ Levels, innermost first:
 6. window functions give every edge its source and target node's counts, number the top paths and the
    edges (after `min_edge_count` and the page cursor), and count each series' edges;
 7. one row per series: totals, top paths, the edges of the page.
+
+ListPathPersons reuses levels 1 to 3 (the paths, each with its person) and ranks the breakdown values as
+level 5 does (by path count, ties by value), so a node's persons are those of the node QueryPaths counted.
 """
 
 from __future__ import annotations
 
 from wayline_journeys.analytics import BreakdownDimension, EventMatcher
-from wayline_journeys.paths import STEP_TYPES, EdgeCursor, PathsQuery, SeriesKey
+from wayline_journeys.paths import STEP_TYPES, EdgeCursor, PathsQuery, PathStep, PersonsPage, SeriesKey
 from wayline_journeys.store.breakdown import (
     event_breakdown_raw,
     json_text,
@@ -31,7 +34,7 @@ from wayline_journeys.store.matching import event_property_raw, matcher_sql, pop
 from wayline_journeys.store.relation import current_events
 from wayline_journeys.store.sql import EVENT_ID_ORDER, SqlParams
 
-__all__ = ["KIND_EDGE", "KIND_NODE", "KIND_PATH", "KIND_SERIES", "paths_sql"]
+__all__ = ["KIND_EDGE", "KIND_NODE", "KIND_PATH", "KIND_SERIES", "path_persons_sql", "paths_sql"]
 
 KIND_PATH, KIND_NODE, KIND_EDGE, KIND_SERIES = 0, 1, 2, 3
 
@@ -232,4 +235,34 @@ def paths_sql(
         "target_drops), "
         f"kind = {KIND_EDGE} AND rn <= {params.bind(edge_limit, 'UInt64')}) AS edges, "
         f"max(edge_total) AS edge_count FROM ({kept}) {only}GROUP BY series"
+    )
+
+
+def _step_at(index: int, step: PathStep, params: SqlParams) -> str:
+    """The path's step at the one-based `index` is `step`."""
+    return (
+        f"length(path) >= {params.bind(index, 'UInt32')} "
+        f"AND path[{params.bind(index, 'UInt32')}].3 = {params.bind(step.label, 'String')} "
+        f"AND path[{params.bind(index, 'UInt32')}].4 = {params.bind(step.channel, 'String')}"
+    )
+
+
+def path_persons_sql(query: PathsQuery, page: PersonsPage, params: SqlParams) -> str:
+    """The person ids of `page`, ascending and distinct: persons with a path through the node (and edge)."""
+    conditions = [_step_at(page.position + 1, page.step, params)]
+    if page.target is not None:
+        conditions.append(_step_at(page.position + 2, page.target, params))
+    source = f"({_paths(query, params)})"
+    if page.series is not None and query.breakdown.dimension is not BreakdownDimension.NONE:
+        source = ranked_series(source, "1", query.breakdown.limit, params)
+        wanted = page.series
+        conditions.append(
+            f"series = tuple({params.bind(wanted.value, 'String')}, {params.bind(wanted.other, 'Bool')}, "
+            f"{params.bind(wanted.missing, 'Bool')})"
+        )
+    if page.after:
+        conditions.append(f"person_id > {params.bind(page.after, 'String')}")
+    return (
+        f"SELECT DISTINCT person_id FROM {source} WHERE {' AND '.join(f'({c})' for c in conditions)} "
+        f"ORDER BY person_id LIMIT {params.bind(page.limit, 'UInt32')}"
     )
