@@ -9,7 +9,8 @@ session gives at most one path:
 - `collapse_repeats` then keeps the first of each run of identical steps (label and channel);
 - `depth` keeps the first steps, or the last ones when only the end is anchored.
 A node is (position, label, channel): a channel jump is an edge between nodes of two channels, and a loop
-is a label seen again at a later position. store/paths.py does all of this in one ClickHouse query.
+is a label seen again at a later position (an edge counts, per path, whether its target's label was already
+on the path, whatever the channel). store/paths.py does all of this in one ClickHouse query.
 """
 
 from __future__ import annotations
@@ -103,6 +104,7 @@ class PathEdge:
     target: PathStep
     count: int
     average_gap: timedelta
+    loop_count: int = 0  # of the paths taking it, those that had already been to the target's label
 
     @property
     def cursor(self) -> EdgeCursor:

@@ -50,13 +50,24 @@ def _step(pair: Sequence[str]) -> PathStep:
 
 
 def _edge(row: Sequence[Any]) -> tuple[PathEdge, PathNode, PathNode]:
-    position, (source, target), count, gap_sum, source_count, source_drops, target_count, target_drops = row
+    (
+        position,
+        (source, target),
+        count,
+        gap_sum,
+        source_count,
+        source_drops,
+        target_count,
+        target_drops,
+        loops,
+    ) = row
     edge = PathEdge(
         position=position,
         source=_step(source),
         target=_step(target),
         count=count,
         average_gap=timedelta(microseconds=round(gap_sum / count)),
+        loop_count=loops,
     )
     return (
         edge,
