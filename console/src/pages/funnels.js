@@ -331,7 +331,7 @@ async function drawResult(results, ctx, funnel, range, panel) {
         const body = { funnel: request, stepIndex, outcome, pageSize: 50, pageToken };
         if (request.breakdown) body.breakdownValue = series.breakdownValue;
         return ctx.call(SERVICES.journeys, "ListFunnelPersons", body);
-      });
+      }, { series: seriesIndex, step: stepIndex, outcome });
     },
   });
 }

@@ -175,16 +175,20 @@ async function drawTrees(results, ctx, filters, range, segments, panel, bar) {
   responses.forEach((response, position) => {
     const request = requests[position];
     const segment = wanted[position];
-    const onNode = (node, series) =>
-      panel.show(`Persons through ${nodeText(node)}`, (pageToken) => listPersons(ctx, request, series, node.id, "", pageToken), {
+    const onNode = (node, series, tree) =>
+      panel.show(
+        `Persons through ${nodeText(node)}`,
+        (pageToken) => listPersons(ctx, request, series, node.id, "", pageToken),
+        { tree, nodeId: node.id },
+        () => anchorAt(node),
         node,
-        onAnchor: () => anchorAt(node),
-      });
-    const onEdge = (edge, series) => {
+      );
+    const onEdge = (edge, series, tree) => {
       const nodes = new Map(series.nodes.map((n) => [n.id, n]));
       panel.show(
         `Persons from ${nodeText(nodes.get(edge.sourceNodeId))} to ${nodeText(nodes.get(edge.targetNodeId))}`,
         (pageToken) => listPersons(ctx, request, series, edge.sourceNodeId, edge.targetNodeId, pageToken),
+        { tree, nodeId: edge.sourceNodeId, targetNodeId: edge.targetNodeId },
       );
     };
     const holder = h("div", { class: "paths-segment-trees", "data-segment": segment || null });
@@ -317,8 +321,8 @@ export default {
       return {
         element: inner.element,
         hide: inner.hide,
-        show(title, fetchPage, { node, onAnchor } = {}) {
-          const shown = inner.show(title, fetchPage);
+        show(title, fetchPage, about, onAnchor, node) {
+          const shown = inner.show(title, fetchPage, about);
           if (node && onAnchor) {
             inner.element.append(
               h(

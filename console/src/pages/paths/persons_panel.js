@@ -36,8 +36,11 @@ export function personsPanel({ testid }) {
 
   return {
     element,
-    async show(title, fetchPage) {
+    // `about` ({nodeId, targetNodeId, step, outcome, ...}) is written as data-* attributes: what is listed.
+    async show(title, fetchPage, about = {}) {
       clear(element);
+      for (const name of Object.keys(element.dataset)) if (name !== "testid") delete element.dataset[name];
+      for (const [name, value] of Object.entries(about)) element.dataset[name] = String(value);
       element.hidden = false;
       const heading = h("h2", { tabindex: "-1", "data-testid": "persons-title" }, title);
       const list = h("ul", { class: "persons-list", "data-testid": "persons-list" });

@@ -1,0 +1,168 @@
+"""The Paths page in Chromium against the loaded suite: its tables show what QueryPaths returns for the same
+request (transitions with their loop and channel-jump flags, steps, totals); changing the depth and the start
+anchor redraws them with the RPC's answer to the new request; a node drills down to its persons
+(ListPathPersons) by a click on the Sankey's SVG node and by the keyboard button in the table, an edge by its
+button, and a person opens the Customer page."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from playwright.sync_api import Page, expect
+
+from tests.console.browser import Console
+from tests.console.calls import JOURNEYS, Rpc
+from tests.console.data_tables import table_rows, wait_until_equal
+from tests.console.loading import ConsoleData
+
+
+def _days(data: ConsoleData) -> str:
+    """The hash parameters of the data's whole range, in the console's UTC days."""
+    return f"from={data.start.date()}&to={(data.end - timedelta(days=1)).date()}"
+
+
+def _request(data: ConsoleData, depth: int = 5, start: str = "") -> dict[str, Any]:
+    """The QueryPaths request the page sends for these filters (pages/paths.js, pathsRequest)."""
+    request: dict[str, Any] = {
+        "depth": depth,
+        "timeRange": data.time_range(),
+        "collapseRepeats": False,
+        "edgeLimit": 60,
+        "topPathsLimit": 10,
+    }
+    if start:
+        request["startEvent"] = {"eventName": start}
+    return request
+
+
+def _links(series: dict[str, Any]) -> dict[str, tuple[str, str, str, str]]:
+    """Each edge of a series as the links table keys it: (paths, loops, loop?, channel jump?)."""
+    channels = {node["id"]: node["step"]["channel"] for node in series["nodes"]}
+    return {
+        f"{edge['sourceNodeId']}→{edge['targetNodeId']}": (
+            edge["count"],
+            edge["loopCount"],
+            "yes" if int(edge["loopCount"]) > 0 else "no",
+            "yes" if channels[edge["sourceNodeId"]] != channels[edge["targetNodeId"]] else "no",
+        )
+        for edge in series["edges"]
+    }
+
+
+def _page_links(page: Page) -> dict[str, tuple[str, str, str, str]] | None:
+    rows = table_rows(page, "paths-links-0")
+    if rows is None:
+        return None
+    return {row["_row"]: (row["count"], row["loopCount"], row["loop"], row["jump"]) for row in rows}
+
+
+def _page_nodes(page: Page) -> dict[str, tuple[str, str]] | None:
+    rows = table_rows(page, "paths-nodes-0")
+    if rows is None:
+        return None
+    return {row["_row"]: (row["count"], row["dropOffCount"]) for row in rows}
+
+
+def _nodes(series: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    return {node["id"]: (node["count"], node["dropOffCount"]) for node in series["nodes"]}
+
+
+def test_paths_show_the_rpc_numbers_and_follow_the_filters(
+    console: Console, console_data: ConsoleData, rpc: Callable[[str], Rpc]
+) -> None:
+    reader = rpc(console_data.read_key_a)
+    expected = reader.json(JOURNEYS, "QueryPaths", _request(console_data, depth=4))["series"][0]
+    assert expected["edges"], "the loaded journeys give paths"
+    page = console.open(f"#/paths?{_days(console_data)}&depth=4")
+    assert wait_until_equal(lambda: _page_links(page), _links(expected)) == _links(expected)
+    assert _page_nodes(page) == _nodes(expected)
+    summary = page.get_by_test_id("paths-summary-0")
+    expect(summary.locator("[data-key=pathCount]")).to_have_attribute("data-value", expected["pathCount"])
+    expect(summary.locator("[data-key=personCount]")).to_have_attribute("data-value", expected["personCount"])
+    # Loops and channel jumps are drawn in their own style, and the legend says which is which.
+    kinds = {row["_row"]: row["_kind"] for row in table_rows(page, "paths-links-0") or []}
+    for key, (_, loops, _, jump) in _links(expected).items():
+        assert kinds[key] == ("loop" if int(loops) > 0 else "jump" if jump == "yes" else "plain"), key
+    expect(page.locator(".paths-legend li")).to_have_count(3)
+    expect(page.get_by_test_id("paths-chart-0").locator("svg")).to_be_visible()
+    console.shot("paths")
+
+    # Anchor at the start event and cut deeper: the tables become the RPC's answer to the new request.
+    narrowed = reader.json(JOURNEYS, "QueryPaths", _request(console_data, depth=3, start="Product Viewed"))
+    narrowed_series = narrowed["series"][0]
+    assert narrowed_series["edges"]
+    assert _links(narrowed_series) != _links(expected)
+    page.get_by_test_id("paths-depth").fill("3")
+    page.get_by_test_id("paths-start").fill("Product Viewed")
+    page.get_by_test_id("paths-apply").click()
+    assert wait_until_equal(lambda: _page_links(page), _links(narrowed_series)) == _links(narrowed_series)
+    assert _page_nodes(page) == _nodes(narrowed_series)
+    assert {node["step"]["label"] for node in narrowed_series["nodes"] if node["position"] == 0} == {
+        "Product Viewed"
+    }
+    assert "start=Product+Viewed" in page.url or "start=Product%20Viewed" in page.url
+    console.shot("paths-from-product-viewed")
+
+
+def _persons(reader: Rpc, request: dict[str, Any], node_id: str, target_node_id: str = "") -> list[str]:
+    """The first page (50 ids) of the persons the page lists for a node or an edge."""
+    body: dict[str, Any] = {"query": request, "nodeId": node_id, "pageSize": 50}
+    if target_node_id:
+        body["targetNodeId"] = target_node_id
+    found: list[str] = reader.json(JOURNEYS, "ListPathPersons", body)["personIds"]
+    return found
+
+
+def _listed(page: Page) -> list[str]:
+    return page.get_by_test_id("paths-persons").get_by_test_id("person-link").evaluate_all(
+        "links => links.map(link => link.dataset.personId)"
+    )
+
+
+def test_a_node_and_an_edge_drill_down_to_their_persons(
+    console: Console, console_data: ConsoleData, rpc: Callable[[str], Rpc]
+) -> None:
+    reader = rpc(console_data.read_key_a)
+    request = _request(console_data, depth=4)
+    series = reader.json(JOURNEYS, "QueryPaths", request)["series"][0]
+    page = console.open(f"#/paths?{_days(console_data)}&depth=4")
+    panel = page.get_by_test_id("paths-persons")
+
+    # A click on the SVG node: the largest first step, found by its label in the Sankey.
+    first = max((n for n in series["nodes"] if n["position"] == 0), key=lambda n: int(n["count"]))
+    label = first["step"]["label"]
+    page.get_by_test_id("paths-chart-0").locator("svg text").filter(
+        has_text=re.compile(f"^{re.escape(label)}$")
+    ).first.click()
+    expect(panel).to_have_attribute("data-node-id", first["id"])
+    wanted = _persons(reader, request, first["id"])
+    assert wanted
+    assert wait_until_equal(lambda: _listed(page), wanted) == wanted
+    console.shot("node-persons")
+
+    # The keyboard path: the node's button in the steps table, focused and pressed with Enter.
+    second = max((n for n in series["nodes"] if n["position"] == 1), key=lambda n: int(n["count"]))
+    button = page.get_by_test_id("paths-nodes-0").locator(f'button[data-node-id="{second["id"]}"]')
+    button.focus()
+    page.keyboard.press("Enter")
+    expect(panel).to_have_attribute("data-node-id", second["id"])
+    wanted = _persons(reader, request, second["id"])
+    assert wait_until_equal(lambda: _listed(page), wanted) == wanted
+
+    # An edge: the persons who took that transition.
+    edge = series["edges"][0]
+    page.get_by_test_id("paths-links-0").locator(
+        f'tr[data-row="{edge["sourceNodeId"]}→{edge["targetNodeId"]}"] button'
+    ).click()
+    expect(panel).to_have_attribute("data-target-node-id", edge["targetNodeId"])
+    wanted = _persons(reader, request, edge["sourceNodeId"], edge["targetNodeId"])
+    assert wait_until_equal(lambda: _listed(page), wanted) == wanted
+    console.shot("edge-persons")
+
+    # A person opens their customer page.
+    person = wanted[0]
+    panel.locator(f'a[data-person-id="{person}"]').click()
+    expect(page).to_have_url(re.compile(re.escape(f"#/customer?person={person}") + "$"))
