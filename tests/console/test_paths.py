@@ -2,21 +2,28 @@
 request (transitions with their loop and channel-jump flags, steps, totals); changing the depth and the start
 anchor redraws them with the RPC's answer to the new request; a node drills down to its persons
 (ListPathPersons) by a click on the Sankey's SVG node and by the keyboard button in the table, an edge by its
-button, and a person opens the Customer page."""
+button, and a person opens the Customer page; a segment picked gets its own tree (QueryPaths over its
+members); a flow is overlaid with the transitions GetFlowStats recorded on its designed edges."""
 
 from __future__ import annotations
 
 import re
+import time
+import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from tests.console.browser import Console
-from tests.console.calls import JOURNEYS, Rpc
+from tests.console.calls import INGEST, JOURNEYS, ORCHESTRATOR, Rpc
 from tests.console.data_tables import table_rows, wait_until_equal
 from tests.console.loading import ConsoleData
+from wayline.common.timestamps import to_timestamp
+from wayline.event.v1 import event_pb2
+from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
 
 
 def _days(data: ConsoleData) -> str:
@@ -166,3 +173,129 @@ def test_a_node_and_an_edge_drill_down_to_their_persons(
     person = wanted[0]
     panel.locator(f'a[data-person-id="{person}"]').click()
     expect(page).to_have_url(re.compile(re.escape(f"#/customer?person={person}") + "$"))
+
+
+def _eventually(what: str, check: Callable[[], bool], timeout_seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_seconds
+    while not check():
+        assert time.monotonic() < deadline, f"{what} did not happen in time"
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def buyers(console_data: ConsoleData, rpc: Callable[[str], Rpc]) -> dict[str, Any]:
+    """A segment of A's persons who completed an order, made with A's admin key, once its membership is
+    built."""
+    admin = rpc(console_data.admin_key_a)
+    segment_id = f"paths-buyers-{uuid.uuid4().hex[:8]}"
+    condition = {"eventCount": {"event": {"eventName": "Order Completed"}, "count": "1"}}
+    segment: dict[str, Any] = admin.json(
+        JOURNEYS,
+        "CreateSegment",
+        {"segmentId": segment_id, "segment": {"displayName": "Paths: buyers", "condition": condition}},
+    )["segment"]
+
+    def built() -> bool:
+        status = admin.json(JOURNEYS, "GetSegment", {"name": segment["name"]})["segment"]["status"]
+        return bool(status["state"] == "SEGMENT_STATE_READY" and int(status["memberCount"]) > 0)
+
+    _eventually("the segment's membership being built", built)
+    return segment
+
+
+def test_a_segment_gets_its_own_journey_tree(
+    console: Console, console_data: ConsoleData, rpc: Callable[[str], Rpc], buyers: dict[str, Any]
+) -> None:
+    reader = rpc(console_data.read_key_a)
+    everyone = reader.json(JOURNEYS, "QueryPaths", _request(console_data, depth=4))["series"][0]
+    request = _request(console_data, depth=4) | {"population": {"segments": [buyers["name"]]}}
+    theirs = reader.json(JOURNEYS, "QueryPaths", request)["series"][0]
+    assert 0 < int(theirs["pathCount"]) < int(everyone["pathCount"])
+    page = console.open(f"#/paths?{_days(console_data)}&depth=4")
+    assert wait_until_equal(lambda: _page_links(page), _links(everyone)) == _links(everyone)
+    page.get_by_test_id(f"paths-segment-{buyers['name'].removeprefix('segments/')}").check()
+    page.get_by_test_id("paths-apply").click()
+    assert wait_until_equal(lambda: _page_links(page), _links(theirs)) == _links(theirs)
+    assert _page_nodes(page) == _nodes(theirs)
+    expect(page.get_by_test_id("paths-tree-0").locator("h2")).to_have_text("Segment: Paths: buyers")
+    expect(page.get_by_test_id("paths-tree-1")).to_have_count(0)
+    assert f"segment={buyers['name'].replace('/', '%2F')}" in page.url
+    console.shot("segment-tree")
+
+
+def _overlay_rows(page: Page) -> dict[str, str] | None:
+    rows = table_rows(page, "paths-flow-table")
+    return None if rows is None else {row["_row"]: row["count"] for row in rows}
+
+
+def test_a_flow_is_overlaid_with_its_recorded_transitions(
+    console: Console, console_data: ConsoleData, rpc: Callable[[str], Rpc]
+) -> None:
+    admin, writer, reader = (
+        rpc(console_data.admin_key_a),
+        rpc(console_data.write_key_a),
+        rpc(console_data.read_key_a),
+    )
+    run = uuid.uuid4().hex[:8]
+    trigger = f"Paths Overlay Entered {run}"
+    definition = {
+        "trigger": {"event": {"event": {"eventName": trigger}}},
+        "entryStepId": "split",
+        "steps": [
+            {
+                "id": "split",
+                "displayName": "Half and half",
+                "split": {
+                    "variants": [
+                        {"label": "a", "weight": 50.0, "nextStepId": "done_a"},
+                        {"label": "b", "weight": 50.0, "nextStepId": "done_b"},
+                    ]
+                },
+            },
+            {"id": "done_a", "exit": {"reason": "a"}},
+            {"id": "done_b", "exit": {"reason": "b"}},
+        ],
+    }
+    name = admin.json(
+        ORCHESTRATOR,
+        "CreateFlow",
+        {"flowId": f"paths-overlay-{run}", "flow": {"displayName": "Paths overlay", "definition": definition}},
+    )["flow"]["name"]
+    admin.call(ORCHESTRATOR, "PublishFlow", {"name": name})
+    persons = 4
+    events = [
+        event_pb2.Event(
+            event_id=str(uuid.uuid4()),
+            type=event_pb2.EVENT_TYPE_TRACK,
+            name=trigger,
+            channel=event_pb2.CHANNEL_WEB,
+            timestamp=to_timestamp(datetime.now(UTC)),
+            identifiers=[event_pb2.Identifier(type="email", value=f"overlay-{i}-{run}@example.com")],
+        )
+        for i in range(persons)
+    ]
+    assert not writer.call(INGEST, "TrackBatch", ingest_pb.TrackBatchRequest(events=events)).rejections  # type: ignore[attr-defined]
+
+    def stats() -> dict[str, Any]:
+        found: dict[str, Any] = reader.json(ORCHESTRATOR, "GetFlowStats", {"name": name, "version": 1})["stats"]
+        return found
+
+    def split_counted() -> bool:
+        split = next((s for s in stats()["steps"] if s["stepId"] == "split"), None)
+        return split is not None and sum(int(b["count"]) for b in split["branches"]) == persons
+
+    _eventually("every person passing the split", split_counted)
+    recorded = stats()
+    expected = {"(entry)→split:entry": recorded["enteredCount"]}
+    for label, target in (("a", "done_a"), ("b", "done_b")):
+        expected[f"split→{target}:{label}"] = "0"
+    for step in recorded["steps"]:
+        for branch in step["branches"]:
+            key = f"{step['stepId']}→{branch['nextStepId'] or '(exit)'}:{branch['label']}"
+            expected[key] = str(int(expected.get(key, "0")) + int(branch["count"]))
+    assert expected["(entry)→split:entry"] == str(persons)
+    page = console.open(f"#/paths?{_days(console_data)}&depth=4&flow={name}")
+    assert wait_until_equal(lambda: _overlay_rows(page), expected) == expected
+    expect(page.get_by_test_id("paths-flow-select")).to_have_value(name)
+    expect(page.get_by_test_id("paths-flow-chart").locator("svg")).to_be_visible()
+    console.shot("flow-overlay")

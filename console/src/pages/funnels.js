@@ -365,7 +365,7 @@ export default {
       ctx.setParams?.(params);
       return drawResult(results, ctx, funnel, range.value(), panel);
     });
-    root.append(suggestions.element, bar.element, results, panel.element);
+    root.append(suggestions.element, bar.element, panel.element, results);
     await drawResult(results, ctx, funnel, bar.range.value(), panel);
   },
 };

@@ -215,8 +215,8 @@ function listPersons(ctx, request, series, nodeId, targetNodeId, pageToken) {
   return ctx.call(SERVICES.journeys, "ListPathPersons", body);
 }
 
-async function flowSection(ctx, params, filters, getRange) {
-  const section = h("section", { class: "paths-flow", "data-testid": "paths-flow", "aria-labelledby": "paths-flow-title" });
+// Fills the flow section (already in the document: a chart needs its container's size).
+async function fillFlowSection(section, ctx, params, filters, getRange) {
   section.append(
     h("h2", { id: "paths-flow-title" }, "Over a flow's design"),
     h(
@@ -230,11 +230,11 @@ async function flowSection(ctx, params, filters, getRange) {
     flows = await listAll(ctx.call, SERVICES.orchestrator, "ListFlows", "flows");
   } catch (error) {
     section.append(errorAlert(error, { testid: "paths-flow-error" }));
-    return section;
+    return;
   }
   if (flows.length === 0) {
     section.append(emptyState("No flows yet."));
-    return section;
+    return;
   }
   const select = h(
     "select",
@@ -274,8 +274,7 @@ async function flowSection(ctx, params, filters, getRange) {
     show();
   });
   section.append(form, target);
-  if (filters.flow) show();
-  return section;
+  if (filters.flow) await show();
 }
 
 export default {
@@ -311,10 +310,12 @@ export default {
       return drawTrees(results, ctx, filters, range.value(), segments, panel, bar);
     };
     bar = filterBar(filters, params, segments, suggestions, apply);
-    root.append(suggestions.element, bar.element, results, panel.element);
-    const flows = flowSection(ctx, params, filters, () => bar.range.value());
-    await drawTrees(results, ctx, filters, bar.range.value(), segments, panel, bar);
-    root.append(await flows);
+    const flowHolder = h("section", { class: "paths-flow", "data-testid": "paths-flow", "aria-labelledby": "paths-flow-title" });
+    root.append(suggestions.element, bar.element, panel.element, results, flowHolder);
+    await Promise.all([
+      drawTrees(results, ctx, filters, bar.range.value(), segments, panel, bar),
+      fillFlowSection(flowHolder, ctx, params, filters, () => bar.range.value()),
+    ]);
 
     function persons() {
       const inner = personsPanel({ testid: "paths-persons" });

@@ -80,7 +80,7 @@ function layout(flow, edges) {
   }
   let deepest = Math.max(0, ...depth.values());
   for (const step of flow?.definition?.steps ?? []) if (!depth.has(step.id)) depth.set(step.id, ++deepest);
-  depth.set(EXIT, deepest + 1);
+  if (edges.some((edge) => !edge.to)) depth.set(EXIT, deepest + 1);
   const rows = new Map();
   const position = new Map();
   for (const [id, column] of depth) {
