@@ -20,7 +20,9 @@ _ROWS = """testid => {
   return [...table.tBodies[0].rows]
     .filter(row => !row.querySelector("td.empty"))
     .map(row => {
-      const cells = Object.fromEntries([...row.cells].map(cell => [cell.dataset.key, cell.dataset.value ?? cell.textContent.trim()]));
+      const cells = Object.fromEntries(
+        [...row.cells].map(cell => [cell.dataset.key, cell.dataset.value ?? cell.textContent.trim()])
+      );
       return { ...cells, _row: row.dataset.row ?? "", _kind: row.dataset.kind ?? "" };
     });
 }"""
@@ -32,8 +34,9 @@ def table_rows(page: Page, testid: str) -> list[dict[str, Any]] | None:
     return rows
 
 
-def wait_until_equal(read: Callable[[], T], expected: T, timeout_seconds: float = 15.0) -> T:
-    """`read()` once it equals `expected`, or its last value when the time is up (the caller asserts)."""
+def wait_until_equal(read: Callable[[], T | None], expected: T, timeout_seconds: float = 15.0) -> T | None:
+    """`read()` once it equals `expected`, or its last value when the time is up (the caller asserts); a
+    reader answers None while what it reads is not on the page."""
     deadline = time.monotonic() + timeout_seconds
     while True:
         got = read()

@@ -61,7 +61,12 @@ Row = tuple[str, str, float, float]
 
 def _steps(series: dict[str, Any]) -> list[Row]:
     return [
-        (step["count"], step["dropOffCount"], float(step["conversionRate"]), float(step["overallConversionRate"]))
+        (
+            step["count"],
+            step["dropOffCount"],
+            float(step["conversionRate"]),
+            float(step["overallConversionRate"]),
+        )
         for step in series["steps"]
     ]
 
@@ -76,8 +81,9 @@ def _page_steps(page: Page, index: int = 0) -> list[Row] | None:
     ]
 
 
-def _all_series(page: Page, count: int) -> list[list[Row] | None]:
-    return [_page_steps(page, index) for index in range(count)]
+def _all_series(page: Page, count: int) -> list[list[Row]] | None:
+    tables = [_page_steps(page, index) for index in range(count)]
+    return None if any(table is None for table in tables) else [table or [] for table in tables]
 
 
 def _histogram(buckets: list[dict[str, Any]]) -> list[str]:
@@ -96,7 +102,9 @@ def test_the_funnel_shows_the_rpc_numbers_and_follows_edits(
     expected = reader.json(JOURNEYS, "QueryFunnel", _request(console_data))["series"]
     assert len(expected) == 1
     first = expected[0]
-    assert int(first["steps"][0]["count"]) > int(first["steps"][-1]["count"]) > 0, "people convert and drop off"
+    assert int(first["steps"][0]["count"]) > int(first["steps"][-1]["count"]) > 0, (
+        "people convert and drop off"
+    )
     page = console.open(_hash(console_data))
     assert wait_until_equal(lambda: _page_steps(page), _steps(first)) == _steps(first)
     assert _page_histogram(page) == _histogram(first["conversionTimeHistogram"])
@@ -121,7 +129,9 @@ def test_the_funnel_shows_the_rpc_numbers_and_follows_edits(
     wanted = _steps(edited_series[0])
     assert wait_until_equal(lambda: _page_steps(page), wanted) == wanted
 
-    by_channel = reader.json(JOURNEYS, "QueryFunnel", _request(console_data, {1: 1440}, ("Cart Viewed", 2, 3), True))
+    by_channel = reader.json(
+        JOURNEYS, "QueryFunnel", _request(console_data, {1: 1440}, ("Cart Viewed", 2, 3), True)
+    )
     channel_series = by_channel["series"]
     assert len(channel_series) > 1
     page.get_by_test_id("funnel-breakdown").select_option("channel")
@@ -136,9 +146,9 @@ def test_the_funnel_shows_the_rpc_numbers_and_follows_edits(
 
 
 def _listed(page: Page) -> list[str]:
-    return page.get_by_test_id("funnel-persons-panel").get_by_test_id("person-link").evaluate_all(
-        "links => links.map(link => link.dataset.personId)"
-    )
+    links = page.get_by_test_id("funnel-persons-panel").get_by_test_id("person-link")
+    ids: list[str] = links.evaluate_all("links => links.map(link => link.dataset.personId)")
+    return ids
 
 
 def test_show_persons_per_step_by_click_and_keyboard(

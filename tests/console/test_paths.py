@@ -124,9 +124,9 @@ def _persons(reader: Rpc, request: dict[str, Any], node_id: str, target_node_id:
 
 
 def _listed(page: Page) -> list[str]:
-    return page.get_by_test_id("paths-persons").get_by_test_id("person-link").evaluate_all(
-        "links => links.map(link => link.dataset.personId)"
-    )
+    links = page.get_by_test_id("paths-persons").get_by_test_id("person-link")
+    ids: list[str] = links.evaluate_all("links => links.map(link => link.dataset.personId)")
+    return ids
 
 
 def test_a_node_and_an_edge_drill_down_to_their_persons(
@@ -259,7 +259,10 @@ def test_a_flow_is_overlaid_with_its_recorded_transitions(
     name = admin.json(
         ORCHESTRATOR,
         "CreateFlow",
-        {"flowId": f"paths-overlay-{run}", "flow": {"displayName": "Paths overlay", "definition": definition}},
+        {
+            "flowId": f"paths-overlay-{run}",
+            "flow": {"displayName": "Paths overlay", "definition": definition},
+        },
     )["flow"]["name"]
     admin.call(ORCHESTRATOR, "PublishFlow", {"name": name})
     persons = 4
@@ -277,7 +280,9 @@ def test_a_flow_is_overlaid_with_its_recorded_transitions(
     assert not writer.call(INGEST, "TrackBatch", ingest_pb.TrackBatchRequest(events=events)).rejections  # type: ignore[attr-defined]
 
     def stats() -> dict[str, Any]:
-        found: dict[str, Any] = reader.json(ORCHESTRATOR, "GetFlowStats", {"name": name, "version": 1})["stats"]
+        found: dict[str, Any] = reader.json(ORCHESTRATOR, "GetFlowStats", {"name": name, "version": 1})[
+            "stats"
+        ]
         return found
 
     def split_counted() -> bool:

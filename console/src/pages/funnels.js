@@ -11,6 +11,7 @@
 
 import "./paths/paths.css";
 import { SERVICES } from "../api.js";
+import { disposeCharts } from "../charts.js";
 import { clear, errorAlert, h, loading, timeRange, uniqueId } from "../dom.js";
 import { drawFunnel, funnelSeriesName } from "./funnels/draw.js";
 import { eventMatcher, eventNameSuggestions } from "./paths/event_names.js";
@@ -303,7 +304,13 @@ function filterBar(funnel, params, suggestions, onApply) {
   };
 }
 
+// The latest drawing of each results element: an answer to an earlier query is dropped.
+const latestDrawing = new WeakMap();
+
 async function drawResult(results, ctx, funnel, range, panel) {
+  const drawing = (latestDrawing.get(results) ?? 0) + 1;
+  latestDrawing.set(results, drawing);
+  disposeCharts(results);
   clear(results);
   panel.hide();
   if (funnel.steps.length < 2) {
@@ -316,10 +323,12 @@ async function drawResult(results, ctx, funnel, range, panel) {
   try {
     response = await ctx.call(SERVICES.journeys, "QueryFunnel", request);
   } catch (error) {
+    if (latestDrawing.get(results) !== drawing) return;
     clear(results);
     results.append(errorAlert(error));
     return;
   }
+  if (latestDrawing.get(results) !== drawing) return;
   clear(results);
   drawFunnel(results, response, {
     onPersons(seriesIndex, stepIndex, outcome) {

@@ -11,6 +11,7 @@
 
 import "./paths/paths.css";
 import { SERVICES } from "../api.js";
+import { disposeCharts } from "../charts.js";
 import { clear, emptyState, errorAlert, h, loading, timeRange, uniqueId } from "../dom.js";
 import { eventMatcher, eventNameSuggestions } from "./paths/event_names.js";
 import { drawFlowOverlay } from "./paths/flow_overlay.js";
@@ -155,21 +156,30 @@ async function listAll(call, service, method, key, request = {}) {
 }
 
 // The trees of the filters: one QueryPaths per segment (or one for everyone), drawn in order.
-async function drawTrees(results, ctx, filters, range, segments, panel, bar) {
+// `segments` is a promise of the tenant's segments (for the trees' names); `getBar()` the filter bar.
+// The latest drawing of each results element: an answer to an earlier query is dropped.
+const latestDrawing = new WeakMap();
+
+async function drawTrees(results, ctx, filters, range, segments, panel, getBar) {
+  const drawing = (latestDrawing.get(results) ?? 0) + 1;
+  latestDrawing.set(results, drawing);
+  disposeCharts(results);
   clear(results);
   panel.hide();
   results.append(loading("Computing paths…"));
   const wanted = filters.segments.length ? filters.segments : [""];
-  const names = new Map(segments.map((s) => [s.name, s.displayName || s.name]));
   const requests = wanted.map((segment) => pathsRequest(filters, range, segment));
   let responses;
   try {
     responses = await Promise.all(requests.map((request) => ctx.call(SERVICES.journeys, "QueryPaths", request)));
   } catch (error) {
+    if (latestDrawing.get(results) !== drawing) return;
     clear(results);
     results.append(errorAlert(error));
     return;
   }
+  const names = new Map((await segments).map((s) => [s.name, s.displayName || s.name]));
+  if (latestDrawing.get(results) !== drawing) return;
   clear(results);
   let index = 0;
   responses.forEach((response, position) => {
@@ -203,6 +213,8 @@ async function drawTrees(results, ctx, filters, range, segments, panel, bar) {
   if (index === 0) results.append(emptyState("No paths for this selection."));
 
   function anchorAt(node) {
+    const bar = getBar();
+    if (!bar) return;
     bar.setStart(node.step.label);
     bar.element.requestSubmit();
   }
@@ -244,6 +256,7 @@ async function fillFlowSection(section, ctx, params, filters, getRange) {
   if (filters.flow && flows.some((flow) => flow.name === filters.flow)) select.value = filters.flow;
   const target = h("div", { class: "paths-flow-overlay", "data-testid": "paths-flow-overlay" });
   const show = async () => {
+    disposeCharts(target);
     clear(target);
     target.append(loading("Loading the flow…"));
     const name = select.value;
@@ -293,29 +306,25 @@ export default {
     const filters = filtersFromParams(params);
     const initialRange = timeRange({ params }).value();
     const suggestions = eventNameSuggestions(ctx.call, initialRange);
-    let segments = [];
-    try {
-      segments = await listAll(ctx.call, SERVICES.journeys, "ListSegments", "segments");
-    } catch {
-      segments = []; // the picker is optional: without segments, one tree for everyone
-    }
+    // The trees are computed at once; the segment picker joins the filter bar when the segments arrive.
+    const segmentsLoaded = listAll(ctx.call, SERVICES.journeys, "ListSegments", "segments").catch(() => []);
     const results = h("div", { class: "paths-results", "data-testid": "paths-results", "aria-live": "polite" });
     const panel = persons();
-    let bar;
+    const barHolder = h("div", { class: "paths-filter-holder" });
+    const flowHolder = h("section", { class: "paths-flow", "data-testid": "paths-flow", "aria-labelledby": "paths-flow-title" });
+    root.append(suggestions.element, barHolder, panel.element, results, flowHolder);
+    let bar = null;
+    const firstTrees = drawTrees(results, ctx, filters, initialRange, segmentsLoaded, panel, () => bar);
     const apply = (next, range) => {
       Object.assign(filters, next);
       range.setParams(params);
       writeParams(params, filters);
       ctx.setParams?.(params);
-      return drawTrees(results, ctx, filters, range.value(), segments, panel, bar);
+      return drawTrees(results, ctx, filters, range.value(), segmentsLoaded, panel, () => bar);
     };
-    bar = filterBar(filters, params, segments, suggestions, apply);
-    const flowHolder = h("section", { class: "paths-flow", "data-testid": "paths-flow", "aria-labelledby": "paths-flow-title" });
-    root.append(suggestions.element, bar.element, panel.element, results, flowHolder);
-    await Promise.all([
-      drawTrees(results, ctx, filters, bar.range.value(), segments, panel, bar),
-      fillFlowSection(flowHolder, ctx, params, filters, () => bar.range.value()),
-    ]);
+    bar = filterBar(filters, params, await segmentsLoaded, suggestions, apply);
+    barHolder.append(bar.element);
+    await Promise.all([firstTrees, fillFlowSection(flowHolder, ctx, params, filters, () => bar.range.value())]);
 
     function persons() {
       const inner = personsPanel({ testid: "paths-persons" });

@@ -3,7 +3,7 @@
 // with its table. Pure: it draws what it is given; the page and `wayline report` both call it. The page
 // passes `onPersons(seriesIndex, stepIndex, outcome)` to add the "show persons" buttons.
 
-import { chart, PALETTE } from "../../charts.js";
+import { chart, disposeCharts, PALETTE } from "../../charts.js";
 import { dataTable, formatDuration, formatNumber, formatPercent, h, parseDuration, uniqueId } from "../../dom.js";
 
 // The name of a series for people.
@@ -141,6 +141,7 @@ function histogramOf(one, choice) {
 }
 
 function drawHistogram(holder, series, choice, options) {
+  disposeCharts(holder);
   for (const old of holder.querySelectorAll(".chart")) old.remove();
   holder.querySelector(".funnel-histogram-tables")?.remove();
   const buckets = histogramOf(series[0] ?? { steps: [] }, choice);
