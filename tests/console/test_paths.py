@@ -1,5 +1,6 @@
 """The Paths page in Chromium against the loaded suite: its tables show what QueryPaths returns for the same
-request (transitions with their loop and channel-jump flags, steps, totals); changing the depth and the start
+request (transitions with their loop and channel-jump flags, steps, totals), and the next transitions are
+those ListPathEdges pages through; changing the depth and the start
 anchor redraws them with the RPC's answer to the new request; a node drills down to its persons
 (ListPathPersons) by a click on the Sankey's SVG node and by the keyboard button in the table, an edge by its
 button, and a person opens the Customer page; a segment picked gets its own tree (QueryPaths over its
@@ -96,6 +97,24 @@ def test_paths_show_the_rpc_numbers_and_follow_the_filters(
     expect(page.locator(".paths-legend li")).to_have_count(3)
     expect(page.get_by_test_id("paths-chart-0").locator("svg")).to_be_visible()
     console.shot("paths")
+
+    # The transitions beyond those shown: the next page of ListPathEdges joins the tree.
+    assert expected["nextEdgesPageToken"], "the loaded journeys have more transitions than the page shows"
+    more = reader.json(
+        JOURNEYS,
+        "ListPathEdges",
+        {
+            "query": _request(console_data, depth=4),
+            "pageSize": 60,
+            "pageToken": expected["nextEdgesPageToken"],
+        },
+    )
+    grown = expected | {
+        "edges": expected["edges"] + more["edges"],
+        "nodes": expected["nodes"] + more["nodes"],
+    }
+    page.get_by_test_id("paths-more-edges-0").click()
+    assert wait_until_equal(lambda: _page_links(page), _links(grown)) == _links(grown)
 
     # Anchor at the start event and cut deeper: the tables become the RPC's answer to the new request.
     narrowed = reader.json(JOURNEYS, "QueryPaths", _request(console_data, depth=3, start="Product Viewed"))

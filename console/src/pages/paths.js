@@ -16,7 +16,7 @@ import { clear, emptyState, errorAlert, h, loading, timeRange, uniqueId } from "
 import { eventMatcher, eventNameSuggestions } from "./paths/event_names.js";
 import { drawFlowOverlay } from "./paths/flow_overlay.js";
 import { personsPanel } from "./paths/persons_panel.js";
-import { drawPaths, nodeText } from "./paths/sankey.js";
+import { drawPaths, nodeText, redrawSeries, withMoreEdges } from "./paths/sankey.js";
 
 export { drawPaths } from "./paths/sankey.js";
 export { drawFlowOverlay } from "./paths/flow_overlay.js";
@@ -203,12 +203,29 @@ async function drawTrees(results, ctx, filters, range, segments, panel, getBar) 
     };
     const holder = h("div", { class: "paths-segment-trees", "data-segment": segment || null });
     results.append(holder);
-    index += drawPaths(holder, response, {
+    const options = {
       title: segment ? `Segment: ${names.get(segment) ?? segment}` : "Everyone",
       onNode,
       onEdge,
       firstIndex: index,
-    });
+      pageSize: filters.edges,
+      // The next page of a tree's transitions (ListPathEdges, after the last one shown), drawn into it.
+      async onMoreEdges(series, tree, element) {
+        try {
+          const page = await ctx.call(SERVICES.journeys, "ListPathEdges", {
+            query: request,
+            breakdownValue: series.breakdownValue,
+            pageSize: filters.edges,
+            pageToken: series.nextEdgesPageToken,
+          });
+          disposeCharts(element);
+          redrawSeries(element, withMoreEdges(series, page), tree, options);
+        } catch (error) {
+          element.append(errorAlert(error));
+        }
+      },
+    };
+    index += drawPaths(holder, response, options);
   });
   if (index === 0) results.append(emptyState("No paths for this selection."));
 

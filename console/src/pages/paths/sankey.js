@@ -234,7 +234,7 @@ function drawSeries(root, series, index, options) {
     " by ",
     h("span", { "data-key": "personCount", "data-value": series.personCount }, `${formatNumber(series.personCount)} persons`),
     `; ${formatNumber(shown)} of ${formatNumber(total)} transitions shown`,
-    total > shown ? " (the largest; raise “Transitions shown” to see more)." : ".",
+    total > shown ? " (the largest first)." : ".",
   );
   const element = h(
     "div",
@@ -264,17 +264,51 @@ function drawSeries(root, series, index, options) {
       else if (params.dataType === "edge" && options.onEdge) options.onEdge(params.data.edge, series, index);
     });
   }
-  element.append(
-    linksTable(series, index, nodesById, kinds, options),
-    stepsTable(series, index, options),
-    topPathsTable(series, index, options),
-  );
+  element.append(linksTable(series, index, nodesById, kinds, options));
+  if (series.nextEdgesPageToken && options.onMoreEdges) {
+    element.append(
+      h(
+        "button",
+        {
+          type: "button",
+          "data-testid": `paths-more-edges-${index}`,
+          onclick: () => options.onMoreEdges(series, index, element),
+        },
+        `Show the next ${formatNumber(Math.min(options.pageSize ?? shown, total - shown))} transitions`,
+      ),
+    );
+  }
+  element.append(stepsTable(series, index, options), topPathsTable(series, index, options));
   return element;
+}
+
+// A series with one more page of ListPathEdges (its edges after those shown, the nodes they connect).
+export function withMoreEdges(series, page) {
+  const nodes = new Map(series.nodes.map((node) => [node.id, node]));
+  for (const node of page.nodes ?? []) if (!nodes.has(node.id)) nodes.set(node.id, node);
+  const ordered = [...nodes.values()].sort((a, b) => a.position - b.position || Number(b.count) - Number(a.count));
+  return {
+    ...series,
+    nodes: ordered,
+    edges: [...series.edges, ...(page.edges ?? [])],
+    nextEdgesPageToken: page.nextPageToken ?? "",
+  };
+}
+
+// Draws `series` again in place of `element` (a tree drawPaths drew), e.g. with more edges.
+export function redrawSeries(element, series, index, options = {}) {
+  const holder = h("div");
+  element.replaceWith(holder);
+  const fresh = drawSeries(holder, series, index, options);
+  holder.replaceWith(fresh);
+  return fresh;
 }
 
 // Draws every series of a QueryPaths response into root. options: {title (prefix of each tree's heading),
 // headingLevel (2 or 3), onNode(node, series, index), onEdge(edge, series, index), firstIndex (of the
-// testids, when several responses share a page)}. Returns the number of series drawn.
+// testids, when several responses share a page), onMoreEdges(series, index, element) and pageSize (a
+// "next transitions" button under a tree that has more: the page loads them with ListPathEdges and calls
+// redrawSeries)}. Returns the number of series drawn.
 export function drawPaths(root, response, options = {}) {
   const series = response?.series ?? [];
   const first = options.firstIndex ?? 0;
