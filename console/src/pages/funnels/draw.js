@@ -183,8 +183,10 @@ function drawHistogram(holder, series, choice, options) {
 }
 
 // Draws a QueryFunnel response into root. options: {onPersons(seriesIndex, stepIndex, outcome),
-// histogram ("" whole funnel, or a step index)}. Returns the element drawn.
+// histogram ("" whole funnel, or a step index), report (true under a report's section heading: headings one
+// level down)}. Returns the element drawn.
 export function drawFunnel(root, response, options = {}) {
+  const [heading, subheading] = options.report ? ["h3", "h4"] : ["h2", "h3"];
   const series = response?.series ?? [];
   const element = h("div", { class: "funnel-result", "data-testid": "funnel-result" });
   root.append(element);
@@ -196,7 +198,7 @@ export function drawFunnel(root, response, options = {}) {
   const last = first.steps[first.steps.length - 1];
   const stepCount = first.steps.length;
   element.append(
-    h("h2", {}, "Conversion"),
+    h(heading, {}, "Conversion"),
     h(
       "p",
       { class: "funnel-summary", "data-testid": "funnel-summary" },
@@ -218,7 +220,7 @@ export function drawFunnel(root, response, options = {}) {
       h(
         "div",
         { class: "funnel-series", "data-testid": `funnel-series-${index}` },
-        series.length > 1 ? h("h3", {}, funnelSeriesName(one)) : null,
+        series.length > 1 ? h(subheading, {}, funnelSeriesName(one)) : null,
         stepsTable(one, index, options),
       ),
     );
@@ -234,7 +236,7 @@ export function drawFunnel(root, response, options = {}) {
   select.value = options.histogram ?? "";
   select.addEventListener("change", () => drawHistogram(histogram, series, select.value, options));
   element.append(
-    h("h2", {}, "Time to convert"),
+    h(heading, {}, "Time to convert"),
     h("div", { class: "field" }, h("label", { for: selectId }, "Time to convert for"), select),
     histogram,
   );

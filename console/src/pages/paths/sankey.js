@@ -224,7 +224,8 @@ function drawSeries(root, series, index, options) {
   const nodesById = new Map(series.nodes.map((node) => [node.id, node]));
   const kinds = series.edges.map((edge) => linkKind(edge, nodesById));
   const title = seriesTitle(series, options.title);
-  const HeadingTag = options.headingLevel === 3 ? "h3" : "h2";
+  // Under a report's section heading (h2) a tree is an h3.
+  const HeadingTag = options.headingLevel === 3 || options.report ? "h3" : "h2";
   const shown = series.edges.length;
   const total = Number(series.edgeCount);
   const summary = h(
@@ -305,7 +306,7 @@ export function redrawSeries(element, series, index, options = {}) {
 }
 
 // Draws every series of a QueryPaths response into root. options: {title (prefix of each tree's heading),
-// headingLevel (2 or 3), onNode(node, series, index), onEdge(edge, series, index), firstIndex (of the
+// headingLevel (2 or 3; `report: true` means 3), onNode(node, series, index), onEdge(edge, series, index), firstIndex (of the
 // testids, when several responses share a page), onMoreEdges(series, index, element) and pageSize (a
 // "next transitions" button under a tree that has more: the page loads them with ListPathEdges and calls
 // redrawSeries)}. Returns the number of series drawn.
