@@ -1,10 +1,10 @@
 """The Paths page in Chromium against the loaded suite: its tables show what QueryPaths returns for the same
 request (transitions with their loop and channel-jump flags, steps, totals), and the next transitions are
-those ListPathEdges pages through; changing the depth and the start
-anchor redraws them with the RPC's answer to the new request; a node drills down to its persons
-(ListPathPersons) by a click on the Sankey's SVG node and by the keyboard button in the table, an edge by its
-button, and a person opens the Customer page; a segment picked gets its own tree (QueryPaths over its
-members); a flow is overlaid with the transitions GetFlowStats recorded on its designed edges."""
+those ListPathEdges pages through; changing the depth and the start anchor redraws them with the RPC's answer
+to the new request; a node drills down to its persons (ListPathPersons) by a click on the Sankey's SVG node
+and by the keyboard button in the table, an edge by its button; a node anchors the paths ("Start paths
+here"); a person opens the Customer page; a segment picked gets its own tree (QueryPaths over its members);
+a flow is overlaid with the transitions GetFlowStats recorded on its designed edges."""
 
 from __future__ import annotations
 
@@ -178,13 +178,22 @@ def test_a_node_and_an_edge_drill_down_to_their_persons(
     wanted = _persons(reader, request, second["id"])
     assert wait_until_equal(lambda: _listed(page), wanted) == wanted
 
-    # An edge: the persons who took that transition.
+    # "Start paths here" anchors the query at that node's label: the trees become the anchored query's.
+    page.get_by_test_id("paths-anchor-here").focus()
+    page.keyboard.press("Enter")
+    request = _request(console_data, depth=4, start=second["step"]["label"])
+    series = reader.json(JOURNEYS, "QueryPaths", request)["series"][0]
+    assert wait_until_equal(lambda: _page_links(page), _links(series)) == _links(series)
+    expect(page.get_by_test_id("paths-start")).to_have_value(second["step"]["label"])
+
+    # An edge of the anchored tree: the persons who took that transition.
     edge = series["edges"][0]
     page.get_by_test_id("paths-links-0").locator(
         f'tr[data-row="{edge["sourceNodeId"]}→{edge["targetNodeId"]}"] button'
     ).click()
     expect(panel).to_have_attribute("data-target-node-id", edge["targetNodeId"])
     wanted = _persons(reader, request, edge["sourceNodeId"], edge["targetNodeId"])
+    assert wanted
     assert wait_until_equal(lambda: _listed(page), wanted) == wanted
     console.shot("edge-persons")
 
