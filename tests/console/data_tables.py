@@ -1,37 +1,39 @@
-"""Reading the console's data tables from a test: each row as {column key: value} (a numeric cell's raw
-`data-value`, else its text), with the row's `data-row` key, and waiting until a table shows what an RPC
-answered (the page redraws after a filter is applied; the wait is for the redraw, never a measurement)."""
+"""Reading a console data table by its test id while the page may be redrawing it, on top of the harness's
+`read_table`: each row as {column key: raw value or text} with its `data-row` key under `_row` (None while the
+table is not on the page), and waiting until what a page shows equals what an RPC answered (the page redraws
+after a filter is applied; the wait is for the redraw, never a measurement)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from playwright.sync_api import Page
 
-__all__ = ["table_rows", "wait_until_equal"]
+from tests.console.browser import read_table
+
+__all__ = ["row_kinds", "table_rows", "wait_until_equal"]
 
 T = TypeVar("T")
 
-_ROWS = """testid => {
-  const table = document.querySelector(`table[data-testid="${testid}"]`);
-  if (!table) return null;
-  return [...table.tBodies[0].rows]
-    .filter(row => !row.querySelector("td.empty"))
-    .map(row => {
-      const cells = Object.fromEntries(
-        [...row.cells].map(cell => [cell.dataset.key, cell.dataset.value ?? cell.textContent.trim()])
-      );
-      return { ...cells, _row: row.dataset.row ?? "", _kind: row.dataset.kind ?? "" };
-    });
-}"""
+
+def table_rows(page: Page, testid: str) -> list[dict[str, str]] | None:
+    """The rows of the table with `testid`, each with its `data-row` key as `_row` (None while it is not on
+    the page)."""
+    table = page.locator(f'table[data-testid="{testid}"]')
+    if table.count() == 0:
+        return None
+    read = read_table(table)
+    return [row | {"_row": key} for row, key in zip(read.rows, read.row_keys, strict=True)]
 
 
-def table_rows(page: Page, testid: str) -> list[dict[str, Any]] | None:
-    """The rows of the table with `testid` (None while it is not on the page)."""
-    rows: list[dict[str, Any]] | None = page.evaluate(_ROWS, testid)
-    return rows
+def row_kinds(page: Page, testid: str) -> dict[str, str]:
+    """`data-row` → `data-kind` of the rows of the table with `testid` (how the Paths page drew each link)."""
+    kinds: dict[str, str] = page.locator(f'table[data-testid="{testid}"] tbody tr').evaluate_all(
+        "rows => Object.fromEntries(rows.map(row => [row.dataset.row ?? '', row.dataset.kind ?? '']))"
+    )
+    return kinds
 
 
 def wait_until_equal(read: Callable[[], T | None], expected: T, timeout_seconds: float = 15.0) -> T | None:

@@ -20,7 +20,7 @@ from playwright.sync_api import Page, expect
 
 from tests.console.browser import Console
 from tests.console.calls import INGEST, JOURNEYS, ORCHESTRATOR, Rpc
-from tests.console.data_tables import table_rows, wait_until_equal
+from tests.console.data_tables import row_kinds, table_rows, wait_until_equal
 from tests.console.loading import ConsoleData
 from wayline.common.timestamps import to_timestamp
 from wayline.event.v1 import event_pb2
@@ -91,7 +91,7 @@ def test_paths_show_the_rpc_numbers_and_follow_the_filters(
     expect(summary.locator("[data-key=pathCount]")).to_have_attribute("data-value", expected["pathCount"])
     expect(summary.locator("[data-key=personCount]")).to_have_attribute("data-value", expected["personCount"])
     # Loops and channel jumps are drawn in their own style, and the legend says which is which.
-    kinds = {row["_row"]: row["_kind"] for row in table_rows(page, "paths-links-0") or []}
+    kinds = row_kinds(page, "paths-links-0")
     for key, (_, loops, _, jump) in _links(expected).items():
         assert kinds[key] == ("loop" if int(loops) > 0 else "jump" if jump == "yes" else "plain"), key
     expect(page.locator(".paths-legend li")).to_have_count(3)
