@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.console.browser import Console
-from tests.console.calls import INGEST, JOURNEYS, ORCHESTRATOR, Rpc
+from tests.console.calls import INGEST, JOURNEYS, ORCHESTRATOR, Bridge, Rpc
 from tests.console.data_tables import row_kinds, table_rows, wait_until_equal
 from tests.console.loading import ConsoleData
 from wayline.common.timestamps import to_timestamp
@@ -30,6 +30,10 @@ from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
 def _days(data: ConsoleData) -> str:
     """The hash parameters of the data's whole range, in the console's UTC days."""
     return f"from={data.start.date()}&to={(data.end - timedelta(days=1)).date()}"
+
+
+# The expected summaries are asked of the HTTP bridge without `max-stale`: computed now, and kept by the
+# gateway (ADR 58) as the answer the page's first view accepts, so page and test see one computation.
 
 
 def _request(data: ConsoleData, depth: int = 5, start: str = "") -> dict[str, Any]:
@@ -79,10 +83,10 @@ def _nodes(series: dict[str, Any]) -> dict[str, tuple[str, str]]:
 
 
 def test_paths_show_the_rpc_numbers_and_follow_the_filters(
-    console: Console, console_data: ConsoleData, rpc: Callable[[str], Rpc]
+    console: Console, console_data: ConsoleData, bridge: Callable[[str], Bridge]
 ) -> None:
-    reader = rpc(console_data.read_key_a)
-    expected = reader.json(JOURNEYS, "QueryPaths", _request(console_data, depth=4))["series"][0]
+    reader = bridge(console_data.read_key_a)
+    expected = reader.call(JOURNEYS, "QueryPaths", _request(console_data, depth=4))["series"][0]
     assert expected["edges"], "the loaded journeys give paths"
     page = console.open(f"#/paths?{_days(console_data)}&depth=4")
     assert wait_until_equal(lambda: _page_links(page), _links(expected)) == _links(expected)
@@ -96,11 +100,12 @@ def test_paths_show_the_rpc_numbers_and_follow_the_filters(
         assert kinds[key] == ("loop" if int(loops) > 0 else "jump" if jump == "yes" else "plain"), key
     expect(page.locator(".paths-legend li")).to_have_count(3)
     expect(page.get_by_test_id("paths-chart-0").locator("svg")).to_be_visible()
+    expect(page.get_by_test_id("paths-freshness")).to_be_visible()
     console.shot("paths")
 
     # The transitions beyond those shown: the next page of ListPathEdges joins the tree.
     assert expected["nextEdgesPageToken"], "the loaded journeys have more transitions than the page shows"
-    more = reader.json(
+    more = reader.call(
         JOURNEYS,
         "ListPathEdges",
         {
@@ -117,7 +122,7 @@ def test_paths_show_the_rpc_numbers_and_follow_the_filters(
     assert wait_until_equal(lambda: _page_links(page), _links(grown)) == _links(grown)
 
     # Anchor at the start event and cut deeper: the tables become the RPC's answer to the new request.
-    narrowed = reader.json(JOURNEYS, "QueryPaths", _request(console_data, depth=3, start="Product Viewed"))
+    narrowed = reader.call(JOURNEYS, "QueryPaths", _request(console_data, depth=3, start="Product Viewed"))
     narrowed_series = narrowed["series"][0]
     assert narrowed_series["edges"]
     assert _links(narrowed_series) != _links(expected)
@@ -133,12 +138,12 @@ def test_paths_show_the_rpc_numbers_and_follow_the_filters(
     console.shot("paths-from-product-viewed")
 
 
-def _persons(reader: Rpc, request: dict[str, Any], node_id: str, target_node_id: str = "") -> list[str]:
+def _persons(reader: Bridge, request: dict[str, Any], node_id: str, target_node_id: str = "") -> list[str]:
     """The first page (50 ids) of the persons the page lists for a node or an edge."""
     body: dict[str, Any] = {"query": request, "nodeId": node_id, "pageSize": 50}
     if target_node_id:
         body["targetNodeId"] = target_node_id
-    found: list[str] = reader.json(JOURNEYS, "ListPathPersons", body)["personIds"]
+    found: list[str] = reader.call(JOURNEYS, "ListPathPersons", body)["personIds"]
     return found
 
 
@@ -149,11 +154,11 @@ def _listed(page: Page) -> list[str]:
 
 
 def test_a_node_and_an_edge_drill_down_to_their_persons(
-    console: Console, console_data: ConsoleData, rpc: Callable[[str], Rpc]
+    console: Console, console_data: ConsoleData, bridge: Callable[[str], Bridge]
 ) -> None:
-    reader = rpc(console_data.read_key_a)
+    reader = bridge(console_data.read_key_a)
     request = _request(console_data, depth=4)
-    series = reader.json(JOURNEYS, "QueryPaths", request)["series"][0]
+    series = reader.call(JOURNEYS, "QueryPaths", request)["series"][0]
     page = console.open(f"#/paths?{_days(console_data)}&depth=4")
     panel = page.get_by_test_id("paths-persons")
 
@@ -179,10 +184,10 @@ def test_a_node_and_an_edge_drill_down_to_their_persons(
     assert wait_until_equal(lambda: _listed(page), wanted) == wanted
 
     # "Start paths here" anchors the query at that node's label: the trees become the anchored query's.
+    request = _request(console_data, depth=4, start=second["step"]["label"])
+    series = reader.call(JOURNEYS, "QueryPaths", request)["series"][0]
     page.get_by_test_id("paths-anchor-here").focus()
     page.keyboard.press("Enter")
-    request = _request(console_data, depth=4, start=second["step"]["label"])
-    series = reader.json(JOURNEYS, "QueryPaths", request)["series"][0]
     assert wait_until_equal(lambda: _page_links(page), _links(series)) == _links(series)
     expect(page.get_by_test_id("paths-start")).to_have_value(second["step"]["label"])
 
@@ -232,12 +237,12 @@ def buyers(console_data: ConsoleData, rpc: Callable[[str], Rpc]) -> dict[str, An
 
 
 def test_a_segment_gets_its_own_journey_tree(
-    console: Console, console_data: ConsoleData, rpc: Callable[[str], Rpc], buyers: dict[str, Any]
+    console: Console, console_data: ConsoleData, bridge: Callable[[str], Bridge], buyers: dict[str, Any]
 ) -> None:
-    reader = rpc(console_data.read_key_a)
-    everyone = reader.json(JOURNEYS, "QueryPaths", _request(console_data, depth=4))["series"][0]
+    reader = bridge(console_data.read_key_a)
+    everyone = reader.call(JOURNEYS, "QueryPaths", _request(console_data, depth=4))["series"][0]
     request = _request(console_data, depth=4) | {"population": {"segments": [buyers["name"]]}}
-    theirs = reader.json(JOURNEYS, "QueryPaths", request)["series"][0]
+    theirs = reader.call(JOURNEYS, "QueryPaths", request)["series"][0]
     assert 0 < int(theirs["pathCount"]) < int(everyone["pathCount"])
     page = console.open(f"#/paths?{_days(console_data)}&depth=4")
     assert wait_until_equal(lambda: _page_links(page), _links(everyone)) == _links(everyone)

@@ -10,9 +10,9 @@
 // (channel|property), property (its path), exclude (repeated: `name|from|to`, steps counted from 1).
 
 import "./paths/paths.css";
-import { SERVICES } from "../api.js";
+import { FIRST_VIEW_MAX_STALE, SERVICES } from "../api.js";
 import { disposeCharts } from "../charts.js";
-import { clear, errorAlert, h, loading, timeRange, uniqueId } from "../dom.js";
+import { clear, errorAlert, freshness, h, loading, timeRange, uniqueId } from "../dom.js";
 import { drawFunnel, funnelSeriesName } from "./funnels/draw.js";
 import { eventMatcher, eventNameSuggestions } from "./paths/event_names.js";
 import { personsPanel } from "./paths/persons_panel.js";
@@ -307,7 +307,9 @@ function filterBar(funnel, params, suggestions, onApply) {
 // The latest drawing of each results element: an answer to an earlier query is dropped.
 const latestDrawing = new WeakMap();
 
-async function drawResult(results, ctx, funnel, range, panel) {
+// The funnel accepts a kept answer of the gateway (ADR 58) unless `fresh`; the freshness line's Refresh
+// computes it again.
+async function drawResult(results, ctx, funnel, range, panel, fresh = false) {
   const drawing = (latestDrawing.get(results) ?? 0) + 1;
   latestDrawing.set(results, drawing);
   disposeCharts(results);
@@ -321,7 +323,7 @@ async function drawResult(results, ctx, funnel, range, panel) {
   const request = funnelRequest(funnel, range);
   let response;
   try {
-    response = await ctx.call(SERVICES.journeys, "QueryFunnel", request);
+    response = await ctx.call(SERVICES.journeys, "QueryFunnel", request, fresh ? {} : { maxStale: FIRST_VIEW_MAX_STALE });
   } catch (error) {
     if (latestDrawing.get(results) !== drawing) return;
     clear(results);
@@ -330,6 +332,11 @@ async function drawResult(results, ctx, funnel, range, panel) {
   }
   if (latestDrawing.get(results) !== drawing) return;
   clear(results);
+  const age = freshness(response, {
+    testid: "funnel-freshness",
+    onRefresh: () => drawResult(results, ctx, funnel, range, panel, true),
+  });
+  if (age) results.append(age);
   drawFunnel(results, response, {
     onPersons(seriesIndex, stepIndex, outcome) {
       const series = response.series[seriesIndex];

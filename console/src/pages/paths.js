@@ -10,9 +10,9 @@
 // flow (flows/{id}).
 
 import "./paths/paths.css";
-import { SERVICES } from "../api.js";
+import { answerAge, FIRST_VIEW_MAX_STALE, SERVICES } from "../api.js";
 import { disposeCharts } from "../charts.js";
-import { clear, emptyState, errorAlert, h, loading, timeRange, uniqueId } from "../dom.js";
+import { clear, emptyState, errorAlert, freshness, h, loading, timeRange, uniqueId } from "../dom.js";
 import { eventMatcher, eventNameSuggestions } from "./paths/event_names.js";
 import { drawFlowOverlay } from "./paths/flow_overlay.js";
 import { personsPanel } from "./paths/persons_panel.js";
@@ -156,11 +156,13 @@ async function listAll(call, service, method, key, request = {}) {
 }
 
 // The trees of the filters: one QueryPaths per segment (or one for everyone), drawn in order.
-// `segments` is a promise of the tenant's segments (for the trees' names); `getBar()` the filter bar.
 // The latest drawing of each results element: an answer to an earlier query is dropped.
 const latestDrawing = new WeakMap();
 
-async function drawTrees(results, ctx, filters, range, segments, panel, getBar) {
+// `segments` is a promise of the tenant's segments (for the trees' names); `getBar()` the filter bar. The
+// trees accept a kept answer of the gateway (ADR 58: first paint at once on large stores) unless `fresh`;
+// the freshness line's Refresh computes them again.
+async function drawTrees(results, ctx, filters, range, segments, panel, getBar, fresh = false) {
   const drawing = (latestDrawing.get(results) ?? 0) + 1;
   latestDrawing.set(results, drawing);
   disposeCharts(results);
@@ -171,7 +173,10 @@ async function drawTrees(results, ctx, filters, range, segments, panel, getBar) 
   const requests = wanted.map((segment) => pathsRequest(filters, range, segment));
   let responses;
   try {
-    responses = await Promise.all(requests.map((request) => ctx.call(SERVICES.journeys, "QueryPaths", request)));
+    const options = fresh ? {} : { maxStale: FIRST_VIEW_MAX_STALE };
+    responses = await Promise.all(
+      requests.map((request) => ctx.call(SERVICES.journeys, "QueryPaths", request, options)),
+    );
   } catch (error) {
     if (latestDrawing.get(results) !== drawing) return;
     clear(results);
@@ -181,6 +186,12 @@ async function drawTrees(results, ctx, filters, range, segments, panel, getBar) 
   const names = new Map((await segments).map((s) => [s.name, s.displayName || s.name]));
   if (latestDrawing.get(results) !== drawing) return;
   clear(results);
+  const oldest = responses.reduce((a, b) => ((answerAge(b) ?? 0) > (answerAge(a) ?? 0) ? b : a));
+  const age = freshness(oldest, {
+    testid: "paths-freshness",
+    onRefresh: () => drawTrees(results, ctx, filters, range, segments, panel, getBar, true),
+  });
+  if (age) results.append(age);
   let index = 0;
   responses.forEach((response, position) => {
     const request = requests[position];
