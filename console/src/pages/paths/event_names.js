@@ -1,14 +1,15 @@
 // Event-name suggestions for the filter bars: a <datalist> of the tenant's names (ListEventNames, the most
 // frequent first) that text inputs point to with `list`. Suggestions only: a failure leaves the list empty.
 
-import { SERVICES } from "../../api.js";
+import { FIRST_VIEW_MAX_STALE, SERVICES } from "../../api.js";
 import { h, uniqueId } from "../../dom.js";
 
 // {element (the datalist), id, names: Promise<[{name, eventCount, personCount}]>}.
 export function eventNameSuggestions(call, timeRange) {
   const id = uniqueId("event-names");
   const element = h("datalist", { id, "data-testid": "event-name-suggestions" });
-  const names = call(SERVICES.journeys, "ListEventNames", { timeRange, pageSize: 200 })
+  // Suggestions need not be fresh: a kept answer (ADR 58) spares a scan of the range on every visit.
+  const names = call(SERVICES.journeys, "ListEventNames", { timeRange, pageSize: 200 }, { maxStale: FIRST_VIEW_MAX_STALE })
     .then((response) => response.eventNames ?? [])
     .catch(() => []);
   names.then((list) => {
