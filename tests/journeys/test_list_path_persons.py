@@ -106,6 +106,17 @@ def test_list_path_persons_without_a_series_lists_every_series(journeys: Journey
     assert beyond_the_series > 0
 
 
+def test_list_path_persons_lists_only_the_callers_tenant(journeys: Journeys) -> None:
+    journeys.write(*(to_pb(e) for e in random_log(9, START, persons=6)))
+    request = request_of(RefQuery())
+    node = journeys.stub.QueryPaths(request, metadata=journeys.metadata, timeout=30).series[0].nodes[0]
+    mine = pb.ListPathPersonsRequest(query=request, node_id=node.id)
+    assert journeys.stub.ListPathPersons(mine, metadata=journeys.metadata, timeout=30).person_ids
+    other = journeys.for_tenant(f"{journeys.tenant}-other")
+    found = other.stub.ListPathPersons(mine, metadata=other.metadata, timeout=30)
+    assert list(found.person_ids) == []
+
+
 def test_list_path_persons_of_an_unknown_node_is_empty(journeys: Journeys) -> None:
     journeys.write(*(to_pb(e) for e in random_log(5, START, persons=3)))
     found = journeys.stub.ListPathPersons(
