@@ -65,6 +65,8 @@ from wayline_journeys.read_models import ReadModels
 from wayline_journeys.retention import retention_table
 from wayline_journeys.retention_converters import retention_query, retention_response
 from wayline_journeys.segments_converters import (
+    change_counts_request,
+    change_counts_response,
     changes_request,
     changes_response,
     create_request,
@@ -367,6 +369,15 @@ class JourneyServicer(pb_grpc.JourneyServiceServicer):
         after, segment_id, limit = changes_request(request)
         page = self._models.segments.changes(require_tenant(), after, segment_id, limit)
         return changes_response(segment_id, page)
+
+    def CountSegmentMembershipChanges(  # noqa: N802
+        self, request: pb.CountSegmentMembershipChangesRequest, context: grpc.ServicerContext
+    ) -> pb.CountSegmentMembershipChangesResponse:
+        q = change_counts_request(request)
+        found = self._models.segments.change_counts(
+            require_tenant(), q.segment_id, start=q.start, end=q.end, period=q.period, zone=q.time_zone
+        )
+        return change_counts_response(found)
 
     def EvaluatePersonConditions(  # noqa: N802
         self, request: pb.EvaluatePersonConditionsRequest, context: grpc.ServicerContext

@@ -1955,6 +1955,84 @@ class ListSegmentMembershipChangesResponse(_message.Message):
 Global___ListSegmentMembershipChangesResponse: _TypeAlias = ListSegmentMembershipChangesResponse  # noqa: Y015
 
 @_typing.final
+class CountSegmentMembershipChangesRequest(_message.Message):
+    """CountSegmentMembershipChangesRequest asks for one segment's entries and exits per period."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEGMENT_FIELD_NUMBER: _builtins.int
+    TIME_RANGE_FIELD_NUMBER: _builtins.int
+    PERIOD_FIELD_NUMBER: _builtins.int
+    TIME_ZONE_FIELD_NUMBER: _builtins.int
+    segment: _builtins.str
+    """The segment's resource name, `segments/{segment_id}`."""
+    period: _retention_pb2.RetentionPeriod.ValueType
+    """The length of the periods counted in: calendar days, weeks starting on Monday or calendar months in
+    `time_zone`, as in retention; unset means weeks.
+    """
+    time_zone: _builtins.str
+    """The IANA time zone that period boundaries follow; empty means UTC."""
+    @_builtins.property
+    def time_range(self) -> _event_pb2.TimeRange:
+        """The changes whose `change_time` falls in this range; an unset end means now, an unset start 30 days
+        before the end (the feed's retention).
+        """
+
+    def __init__(
+        self,
+        *,
+        segment: _builtins.str = ...,
+        time_range: _event_pb2.TimeRange | None = ...,
+        period: _retention_pb2.RetentionPeriod.ValueType = ...,
+        time_zone: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["time_range", b"time_range"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["period", b"period", "segment", b"segment", "time_range", b"time_range", "time_zone", b"time_zone"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CountSegmentMembershipChangesRequest: _TypeAlias = CountSegmentMembershipChangesRequest  # noqa: Y015
+
+@_typing.final
+class CountSegmentMembershipChangesResponse(_message.Message):
+    """CountSegmentMembershipChangesResponse is the counts per period."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COUNTS_FIELD_NUMBER: _builtins.int
+    DATA_AS_OF_FIELD_NUMBER: _builtins.int
+    WINDOWS_AS_OF_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def counts(self) -> _containers.RepeatedCompositeFieldContainer[_segment_pb2.SegmentMembershipChangeCount]:
+        """One entry per period that overlaps the time range, oldest first, periods without a change included."""
+
+    @_builtins.property
+    def data_as_of(self) -> _timestamp_pb2.Timestamp:
+        """The freshness: every change caused by events received before this time is counted (as in
+        ListSegmentMembershipChanges); unset while the segment is building.
+        """
+
+    @_builtins.property
+    def windows_as_of(self) -> _timestamp_pb2.Timestamp:
+        """The freshness of trailing windows (see SegmentStatus.windows_as_of)."""
+
+    def __init__(
+        self,
+        *,
+        counts: _abc.Iterable[_segment_pb2.SegmentMembershipChangeCount] | None = ...,
+        data_as_of: _timestamp_pb2.Timestamp | None = ...,
+        windows_as_of: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["data_as_of", b"data_as_of", "windows_as_of", b"windows_as_of"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts", "data_as_of", b"data_as_of", "windows_as_of", b"windows_as_of"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CountSegmentMembershipChangesResponse: _TypeAlias = CountSegmentMembershipChangesResponse  # noqa: Y015
+
+@_typing.final
 class DecisionEvents(_message.Message):
     """DecisionEvents is one decision's events: its `Decision Logged` event first, then its `Decision Feedback`
     events, oldest first (by `timestamp`, then `event_id`).

@@ -169,6 +169,11 @@ class JourneyServiceStub:
                 request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListSegmentMembershipChangesRequest.SerializeToString,
                 response_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListSegmentMembershipChangesResponse.FromString,
                 _registered_method=True)
+        self.CountSegmentMembershipChanges = channel.unary_unary(
+                '/wayline.journeys.v1.JourneyService/CountSegmentMembershipChanges',
+                request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.CountSegmentMembershipChangesRequest.SerializeToString,
+                response_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.CountSegmentMembershipChangesResponse.FromString,
+                _registered_method=True)
         self.GetDecisionEvents = channel.unary_unary(
                 '/wayline.journeys.v1.JourneyService/GetDecisionEvents',
                 request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetDecisionEventsRequest.SerializeToString,
@@ -528,6 +533,18 @@ class JourneyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CountSegmentMembershipChanges(self, request, context):
+        """CountSegmentMembershipChanges counts one segment's entries and exits per period (day, week or month) of a
+        time range, from the membership change feed: how an audience grew and shrank, without reading the feed
+        change by change. The feed keeps 30 days, so periods older than that count only what it still holds.
+
+        Errors: INVALID_ARGUMENT for an inverted time range, an unknown period or time zone, or more than 400
+        periods; NOT_FOUND when the segment does not exist; UNAVAILABLE when the store is down (retryable).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetDecisionEvents(self, request, context):
         """GetDecisionEvents returns the events of one decision of the decision service: its `Decision Logged`
         event (the trace, whose properties carry `decision_id`) and the `Decision Feedback` events carrying the
@@ -733,6 +750,11 @@ def add_JourneyServiceServicer_to_server(servicer, server):
                     servicer.ListSegmentMembershipChanges,
                     request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListSegmentMembershipChangesRequest.FromString,
                     response_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListSegmentMembershipChangesResponse.SerializeToString,
+            ),
+            'CountSegmentMembershipChanges': grpc.unary_unary_rpc_method_handler(
+                    servicer.CountSegmentMembershipChanges,
+                    request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.CountSegmentMembershipChangesRequest.FromString,
+                    response_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.CountSegmentMembershipChangesResponse.SerializeToString,
             ),
             'GetDecisionEvents': grpc.unary_unary_rpc_method_handler(
                     servicer.GetDecisionEvents,
@@ -1450,6 +1472,33 @@ class JourneyService:
             '/wayline.journeys.v1.JourneyService/ListSegmentMembershipChanges',
             wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListSegmentMembershipChangesRequest.SerializeToString,
             wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListSegmentMembershipChangesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CountSegmentMembershipChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.journeys.v1.JourneyService/CountSegmentMembershipChanges',
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.CountSegmentMembershipChangesRequest.SerializeToString,
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.CountSegmentMembershipChangesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -257,6 +257,14 @@ class JourneyServiceStub:
     `CURSOR_EXPIRED`; resynchronise with ListSegmentMembers); NOT_FOUND when the segment filter names a
     missing segment; UNAVAILABLE when the store is down (retryable).
     """
+    CountSegmentMembershipChanges: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.CountSegmentMembershipChangesRequest, _journeys_service_pb2.CountSegmentMembershipChangesResponse]
+    """CountSegmentMembershipChanges counts one segment's entries and exits per period (day, week or month) of a
+    time range, from the membership change feed: how an audience grew and shrank, without reading the feed
+    change by change. The feed keeps 30 days, so periods older than that count only what it still holds.
+
+    Errors: INVALID_ARGUMENT for an inverted time range, an unknown period or time zone, or more than 400
+    periods; NOT_FOUND when the segment does not exist; UNAVAILABLE when the store is down (retryable).
+    """
     GetDecisionEvents: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.GetDecisionEventsRequest, _journeys_service_pb2.GetDecisionEventsResponse]
     """GetDecisionEvents returns the events of one decision of the decision service: its `Decision Logged`
     event (the trace, whose properties carry `decision_id`) and the `Decision Feedback` events carrying the
@@ -540,6 +548,14 @@ class JourneyServiceAsyncStub(JourneyServiceStub):
     Errors: FAILED_PRECONDITION when `after_sequence` is older than the feed's retention (reason
     `CURSOR_EXPIRED`; resynchronise with ListSegmentMembers); NOT_FOUND when the segment filter names a
     missing segment; UNAVAILABLE when the store is down (retryable).
+    """
+    CountSegmentMembershipChanges: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.CountSegmentMembershipChangesRequest, _journeys_service_pb2.CountSegmentMembershipChangesResponse]  # type: ignore[assignment]
+    """CountSegmentMembershipChanges counts one segment's entries and exits per period (day, week or month) of a
+    time range, from the membership change feed: how an audience grew and shrank, without reading the feed
+    change by change. The feed keeps 30 days, so periods older than that count only what it still holds.
+
+    Errors: INVALID_ARGUMENT for an inverted time range, an unknown period or time zone, or more than 400
+    periods; NOT_FOUND when the segment does not exist; UNAVAILABLE when the store is down (retryable).
     """
     GetDecisionEvents: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.GetDecisionEventsRequest, _journeys_service_pb2.GetDecisionEventsResponse]  # type: ignore[assignment]
     """GetDecisionEvents returns the events of one decision of the decision service: its `Decision Logged`
@@ -971,6 +987,20 @@ class JourneyServiceServicer(metaclass=_abc_1.ABCMeta):
         Errors: FAILED_PRECONDITION when `after_sequence` is older than the feed's retention (reason
         `CURSOR_EXPIRED`; resynchronise with ListSegmentMembers); NOT_FOUND when the segment filter names a
         missing segment; UNAVAILABLE when the store is down (retryable).
+        """
+
+    @_abc_1.abstractmethod
+    def CountSegmentMembershipChanges(
+        self,
+        request: _journeys_service_pb2.CountSegmentMembershipChangesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_journeys_service_pb2.CountSegmentMembershipChangesResponse, _abc.Awaitable[_journeys_service_pb2.CountSegmentMembershipChangesResponse]]:
+        """CountSegmentMembershipChanges counts one segment's entries and exits per period (day, week or month) of a
+        time range, from the membership change feed: how an audience grew and shrank, without reading the feed
+        change by change. The feed keeps 30 days, so periods older than that count only what it still holds.
+
+        Errors: INVALID_ARGUMENT for an inverted time range, an unknown period or time zone, or more than 400
+        periods; NOT_FOUND when the segment does not exist; UNAVAILABLE when the store is down (retryable).
         """
 
     @_abc_1.abstractmethod
