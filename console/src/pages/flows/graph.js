@@ -223,7 +223,7 @@ export function graphOption({ flow, stats }, { selected = "" } = {}) {
       {
         type: "graph",
         layout: "none",
-        roam: true,
+        roam: "move", // drag to pan a large flow; the wheel keeps scrolling the page
         draggable: false,
         edgeSymbol: ["none", "arrow"],
         edgeSymbolSize: 8,
