@@ -284,7 +284,8 @@ export default {
     if (version) flow = (await ctx.call(SERVICES.orchestrator, "GetFlow", { name, version })).flow;
     let stats = statsByName.get(name) ?? (await statsOf(ctx, name));
     let selectedStep = ctx.params.get("step") ?? "";
-    const status = h("p", { role: "status", "data-testid": "flow-as-of" });
+    // Not a live region: its time changes every few seconds, which a screen reader would announce each time.
+    const status = h("p", { "data-testid": "flow-as-of" });
     const body = h("div", { "data-testid": "flow-body" });
     const showStatus = () => {
       status.textContent = `Counts as of ${formatTime(stats.dataAsOf)}; refreshed every ${REFRESH_SECONDS} seconds while this page is open.`;
