@@ -33,7 +33,7 @@ from wayline.gateway.v1 import gateway_service_pb2_grpc as admin_grpc
 from wayline.identity.v1 import identity_service_pb2 as identity_pb
 from wayline.identity.v1 import profile_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
-from wayline_ml.generator import GeneratorConfig, Population, generate
+from wayline_ml.generator import GeneratorConfig, Population, generate, uuid_strings
 from wayline_ml.generator.protos import send
 
 __all__ = ["B_EVENT_PREFIX", "ConsoleData", "KnownPerson", "Tenant", "load_console_data", "make_tenant"]
@@ -95,9 +95,13 @@ class ConsoleData:
     population: Population
     """Tenant A's generated population (its events and persons: `population.events`, `population.people`)."""
     events_a: int
-    """How many events journeys holds for A."""
+    """How many events the loading stored for A (tests that send events of their own add to A's)."""
     events_b: int
-    """How many events journeys holds for B."""
+    """How many events the loading stored for B."""
+    event_ids_a: frozenset[str]
+    """The ids of the events the loading stored for A."""
+    event_ids_b: frozenset[str]
+    """The ids of the events the loading stored for B."""
     ann: KnownPerson
     """A's person stitched across channels: a web cookie (anonymous_id), an email, a phone; no merge."""
     max: KnownPerson
@@ -381,10 +385,13 @@ def load_console_data(channel: grpc.Channel, gateway_address: str, operator_key:
     _send(gateway_address, b.keys["write"], b_only.events + shared_b.events + visitors)
 
     rpc_a, rpc_b = Rpc(channel, a.keys["read"]), Rpc(channel, b.keys["read"])
-    events_a = len(population.events) + len(ann.events) + len(max_.events) + len(shared_a.events)
-    events_b = len(b_only.events) + len(shared_b.events) + len(visitors)
+    hand_made_a = ann.events + max_.events + shared_a.events
+    event_ids_a = frozenset(str(i) for i in uuid_strings(population.events.event_id)) | {
+        event.event_id for event in hand_made_a
+    }
+    event_ids_b = frozenset(event.event_id for event in b_only.events + shared_b.events + visitors)
     time_range = {"start": _rfc3339(start), "end": _rfc3339(end)}
-    _wait_until_stored(rpc_a, rpc_b, time_range, (events_a, events_b), ann, max_)
+    _wait_until_stored(rpc_a, rpc_b, time_range, (len(event_ids_a), len(event_ids_b)), ann, max_)
 
     return ConsoleData(
         tenant_a=a.tenant_id,
@@ -397,8 +404,10 @@ def load_console_data(channel: grpc.Channel, gateway_address: str, operator_key:
         start=start,
         end=end,
         population=population,
-        events_a=events_a,
-        events_b=events_b,
+        events_a=len(event_ids_a),
+        events_b=len(event_ids_b),
+        event_ids_a=event_ids_a,
+        event_ids_b=event_ids_b,
         ann=_known(rpc_a, ann),
         max=_known(rpc_a, max_),
         shared_a=_known(rpc_a, shared_a),
