@@ -33,7 +33,8 @@ DATA_ELEMENT_ID = "wayline-report-data"
 
 @dataclass(frozen=True)
 class ReportAssets:
-    """The console's report bundle and its stylesheet, as the gateway package ships them."""
+    """The console's report bundle and its stylesheet (console.css and the report's print styles, which
+    the build gathers from the bundle's imports into report.css), as the gateway package ships them."""
 
     script: str
     style: str
@@ -43,7 +44,7 @@ class ReportAssets:
         static = resources.files("wayline_gateway.console").joinpath("static")
         return cls(
             script=static.joinpath("report.js").read_text(encoding="utf-8"),
-            style=static.joinpath("console.css").read_text(encoding="utf-8"),
+            style=static.joinpath("report.css").read_text(encoding="utf-8"),
         )
 
 
