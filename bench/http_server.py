@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from wayline_gateway.http.app import collector_app
+from wayline_gateway.http.app import gateway_http_app
 from wayline_gateway.http.delivery import TRACK_BATCH, IngestSender
 from wayline_gateway.http.server import HttpServer
 from wayline_gateway.keys import ApiKey, ApiKeyAuthenticator, digest
@@ -39,7 +39,7 @@ def collector(ingest: str, token: str, key: str, tenant: str) -> ASGIApp:
     sender = IngestSender.connect(
         ingest, internal_token=token, timeout_seconds=30, max_message_bytes=settings.max_message_bytes
     )
-    return collector_app(ApiKeyAuthenticator({TRACK_BATCH: "write"}, memory_keys=keys), sender, settings)
+    return gateway_http_app(ApiKeyAuthenticator({TRACK_BATCH: "write"}, memory_keys=keys), sender, settings)
 
 
 def main() -> None:

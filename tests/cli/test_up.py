@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import grpc
+import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -68,6 +69,11 @@ def test_up_serves_every_service_and_sigterm_leaves_no_child(tmp_path: Path) -> 
             with grpc.insecure_channel(address) as channel:
                 status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
                 assert status.status == health_pb2.HealthCheckResponse.SERVING
+        console_url = re.search(r"journey console: (http://\S+/console/)", output)
+        assert console_url is not None, output
+        page = httpx.get(console_url.group(1), timeout=10)
+        assert page.status_code == 200, page.text
+        assert "script-src 'self'" in page.headers["content-security-policy"]
         process.send_signal(signal.SIGTERM)
         rest, _ = process.communicate(timeout=60)
         assert process.returncode == 0, rest.decode()

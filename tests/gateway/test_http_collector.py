@@ -27,7 +27,7 @@ from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
 from wayline_cli.suite import free_port
-from wayline_gateway.http.app import collector_app
+from wayline_gateway.http.app import gateway_http_app
 from wayline_gateway.http.delivery import TRACK_BATCH, IngestSender
 from wayline_gateway.http.segment import event_id_of
 from wayline_gateway.http.server import HttpServer
@@ -48,7 +48,7 @@ def serve(ingest_address: str, data_dir: Path, **kwargs: Any) -> tuple[HttpServe
     sender = IngestSender.connect(
         ingest_address, internal_token=INTERNAL_TOKEN, timeout_seconds=5, max_message_bytes=16 << 20
     )
-    server = HttpServer(collector_app(authenticator(), sender, settings, **kwargs), "127.0.0.1", 0)
+    server = HttpServer(gateway_http_app(authenticator(), sender, settings, **kwargs), "127.0.0.1", 0)
     server.start()
     return server, sender
 
@@ -314,7 +314,7 @@ def test_the_collector_serves_https_with_the_public_certificate(
         ingest_server.address, internal_token=INTERNAL_TOKEN, timeout_seconds=5, max_message_bytes=16 << 20
     )
     server = HttpServer(
-        collector_app(authenticator(), sender, settings), "127.0.0.1", 0, tls=(pair.cert, pair.key)
+        gateway_http_app(authenticator(), sender, settings), "127.0.0.1", 0, tls=(pair.cert, pair.key)
     )
     server.start()
     try:

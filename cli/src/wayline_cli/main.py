@@ -102,6 +102,9 @@ def up(
     _start(suite)
     console.print(_endpoints(suite))
     console.print(f"gateway API key for tenant [bold]{tenant}[/bold]: [bold]{suite.api_key}[/bold]")
+    console.print(
+        f"journey console: [bold]http://{suite.host}:{suite.http_port}/console/[/bold] (sign in with a key)"
+    )
     console.print("Ctrl-C stops the suite.")
     exited = None
     while not signals.wait(0.5):

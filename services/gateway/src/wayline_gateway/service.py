@@ -16,7 +16,9 @@ from wayline.common.sql import open_database
 from wayline.gateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
 from wayline_gateway.admin import Admin
 from wayline_gateway.admission import Admission
-from wayline_gateway.http.app import collector_app
+from wayline_gateway.console.assets import ConsoleAssets
+from wayline_gateway.http.app import gateway_http_app
+from wayline_gateway.http.bridge import JsonBridge
 from wayline_gateway.http.delivery import IngestSender
 from wayline_gateway.http.server import HttpServer
 from wayline_gateway.keys import ApiKey, ApiKeyAuthenticator, digest
@@ -91,7 +93,11 @@ class _HttpCollector:
 
 
 def _http_collector(
-    settings: GatewaySettings, token: str, authenticator: ApiKeyAuthenticator, admission: Admission
+    settings: GatewaySettings,
+    token: str,
+    authenticator: ApiKeyAuthenticator,
+    admission: Admission,
+    bridge: JsonBridge,
 ) -> _HttpCollector | None:
     if not settings.http_port:
         return None
@@ -102,7 +108,14 @@ def _http_collector(
         max_message_bytes=settings.max_message_bytes,
         tls=settings.channel_tls(),
     )
-    app = collector_app(authenticator, sender, settings, admit=admission.events)
+    app = gateway_http_app(
+        authenticator,
+        sender,
+        settings,
+        bridge=bridge,
+        console=ConsoleAssets.from_package(),
+        admit=admission.events,
+    )
     tls = (
         (settings.tls_cert_file, settings.tls_key_file)
         if settings.tls_cert_file and settings.tls_key_file
@@ -148,7 +161,21 @@ def gateway_service(settings: GatewaySettings) -> ServiceDefinition:
 
     admin = Admin(store, settings.tenant, settings.default_limits(), on_change=changed)
     admission = Admission(gate, settings.stream_quota_wait_seconds)
-    http = _http_collector(settings, token, authenticator, admission)
+    bridge = JsonBridge(
+        routes,
+        {
+            f"/{service.full_name}/{method.name}": method
+            for services in BACKEND_SERVICES.values()
+            for service in services
+            for method in service.methods
+        },
+        channels,
+        authenticator,
+        admission,
+        default_deadline=settings.default_deadline_seconds,
+        max_deadline=settings.max_deadline_seconds,
+    )
+    http = _http_collector(settings, token, authenticator, admission, bridge)
 
     pass_through = PassThroughHandler(
         routes, channels, settings.default_deadline_seconds, settings.max_deadline_seconds, admission

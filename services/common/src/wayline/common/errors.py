@@ -32,6 +32,7 @@ __all__ = [
     "Unimplemented",
     "WaylineError",
     "status_details",
+    "to_rpc_status",
     "to_status",
 ]
 
@@ -180,15 +181,20 @@ def _pack(message: object) -> any_pb2.Any:
     return packed
 
 
-def to_status(error: WaylineError, service: str) -> grpc.Status:
-    """The gRPC status (with details in the trailers) that represents `error` to a caller."""
+def to_rpc_status(error: WaylineError, service: str) -> status_pb2.Status:
+    """The `google.rpc.Status` that represents `error` to a caller: code, message, ErrorInfo first, then the
+    error's own details. gRPC callers get it in the trailers (`to_status`), HTTP callers as JSON."""
     info = error_details_pb2.ErrorInfo(
         reason=error.reason, domain=ERROR_DOMAIN, metadata={"service": service, **error.metadata}
     )
-    status = status_pb2.Status(
+    return status_pb2.Status(
         code=error.code.value[0], message=error.message, details=[_pack(info), *error.details()]
     )
-    return rpc_status.to_status(status)
+
+
+def to_status(error: WaylineError, service: str) -> grpc.Status:
+    """The gRPC status (with details in the trailers) that represents `error` to a caller."""
+    return rpc_status.to_status(to_rpc_status(error, service))
 
 
 def status_details(error: grpc.RpcError) -> list[object]:

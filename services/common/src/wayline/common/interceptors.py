@@ -15,7 +15,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -29,7 +29,7 @@ from wayline.common.errors import Unavailable, Unimplemented, WaylineError, to_s
 from wayline.common.grpc_types import ServerInterceptor
 from wayline.common.telemetry import RpcMetrics
 
-__all__ = ["UNGUARDED_PREFIXES", "CallInterceptor"]
+__all__ = ["UNGUARDED_PREFIXES", "CallInterceptor", "caller_request_id"]
 
 # Health and reflection answer anyone, before the service is ready and without credentials.
 UNGUARDED_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
@@ -90,7 +90,7 @@ class CallInterceptor(ServerInterceptor):
     def observe(self, method: str, metadata: dict[str, str], context: grpc.ServicerContext) -> Iterator[None]:
         """Serve one call: span, context variables, authentication, status mapping, log line, metrics."""
         started = time.perf_counter()
-        request_id = _request_id(metadata)
+        request_id = caller_request_id(metadata)
         code, reason = grpc.StatusCode.OK, ""
         with (
             self._tracer.start_as_current_span(
@@ -174,7 +174,7 @@ class CallInterceptor(ServerInterceptor):
             log.info("rpc", status=code.name, latency_ms=round(latency_ms, 3))
 
 
-def _request_id(metadata: dict[str, str]) -> str:
+def caller_request_id(metadata: Mapping[str, str]) -> str:
     """The caller's request id when it is a plain token (so a caller can correlate its own logs with ours),
     else a new one: whatever lands in our logs and downstream metadata stays short and printable."""
     offered = metadata.get(REQUEST_ID_HEADER, "")

@@ -1,8 +1,10 @@
-"""The collector's ASGI app (Starlette): Segment's endpoints, `/healthz` and `/metrics`.
+"""The gateway's ASGI app (Starlette): Segment's endpoints, the JSON bridge to every public unary RPC, the
+journey console, `/healthz` and `/metrics`.
 
-Thin by design: it reads the body within its limit and hands it, with the write key, to `Collector` in a
-worker thread (mapping a 500 KB batch and the blocking gRPC call must not hold the event loop). Browsers
-send analytics.js's calls cross-origin (as `text/plain`, so any content type is read as JSON), hence CORS.
+Thin by design: it reads the body within its limit and hands it to `Collector` or `JsonBridge` in a worker
+thread (mapping a 500 KB batch and the blocking gRPC call must not hold the event loop). Browsers send
+analytics.js's calls cross-origin (as `text/plain`, so any content type is read as JSON), hence CORS; the
+bridge's calls carry their key in a header (never a cookie), so CORS lets no page act with a key it lacks.
 """
 
 from __future__ import annotations
@@ -17,19 +19,21 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from wayline.common.auth import Authenticator
+from wayline_gateway.console.assets import SECURITY_HEADERS, Asset, ConsoleAssets
 from wayline_gateway.http.body import BodyError, too_large
+from wayline_gateway.http.bridge import JsonBridge
 from wayline_gateway.http.collector import Admit, Collector, Limits, Reply
 from wayline_gateway.http.delivery import BatchSender
 from wayline_gateway.http.metrics import Instruments, RequestMetrics, metrics_endpoint
 from wayline_gateway.http.segment import KINDS
 from wayline_gateway.settings import GatewaySettings
 
-__all__ = ["ROUTES", "collector_app"]
+__all__ = ["ROUTES", "gateway_http_app"]
 
 # Segment's paths, and the one-letter ones analytics.js posts to (`/v1/t`, `/v1/b`, ...).
 ROUTES: dict[str, str | None] = {
@@ -43,19 +47,22 @@ ROUTES: dict[str, str | None] = {
 _GZIP_ALLOWANCE = 1024  # a compressed body may exceed the JSON it holds by its header and incompressibility
 
 
-def collector_app(
+def gateway_http_app(
     authenticator: Authenticator,
     sender: BatchSender,
     settings: GatewaySettings,
     *,
+    bridge: JsonBridge | None = None,
+    console: ConsoleAssets | None = None,
     ready: Callable[[], bool] | None = None,
     admit: Admit | None = None,
     meter: metrics.Meter | None = None,
     registry: CollectorRegistry = REGISTRY,
 ) -> ASGIApp:
-    """The collector's ASGI app. `ready` (default: `sender.ready`) decides `/healthz`; `meter` defaults to
-    the process's meter provider; `/metrics` renders `registry`; `admit` holds each request's place in the
-    caller's quotas (none when unset)."""
+    """The gateway's ASGI app. `bridge` answers `POST /<package.Service>/<Method>` and `console` serves
+    `/console/` (each absent when None); `ready` (default: `sender.ready`) decides `/healthz`; `meter`
+    defaults to the process's meter provider; `/metrics` renders `registry`; `admit` holds each request's
+    place in the caller's quotas (none when unset)."""
     collector = Collector(
         authenticator,
         sender,
@@ -99,11 +106,18 @@ def collector_app(
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
     ]
+    labelled = [r.path for r in routes]
+    if console is not None:
+        routes += _console_routes(console)
+        labelled += ["/console/", *(f"/console/assets/{name}" for name in console.names())]
+    if bridge is not None:
+        routes.append(Route("/{service}/{method}", _bridge_endpoint(bridge), methods=["POST"]))
+        labelled += sorted(bridge.paths)
 
     app = Starlette(
         routes=routes,
         middleware=[
-            Middleware(RequestMetrics, instruments=instruments, routes=[r.path for r in routes]),
+            Middleware(RequestMetrics, instruments=instruments, routes=labelled),
             Middleware(
                 CORSMiddleware,
                 allow_origins=["*"],
@@ -129,3 +143,55 @@ async def _read(request: Request, limit: int) -> bytes:
             raise too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+_BRIDGE_BODY_LIMIT = 4 * 1024 * 1024  # a request message as JSON; the gRPC port's own limit is the real one
+
+
+def _bridge_endpoint(bridge: JsonBridge) -> Callable[[Request], Awaitable[Response]]:
+    async def call(request: Request) -> Response:
+        try:
+            raw = await _read(request, _BRIDGE_BODY_LIMIT)
+        except BodyError as error:
+            return JSONResponse({"code": "resource_exhausted", "message": error.message}, 413)
+        reply = await run_in_threadpool(
+            bridge.handle,
+            request.url.path,
+            raw,
+            {key.lower(): value for key, value in request.headers.items()},
+        )
+        # Answers hold one tenant's data: never stored by a browser or a shared cache.
+        headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", **reply.headers}
+        return JSONResponse(reply.body, reply.status, headers=headers)
+
+    return call
+
+
+def _serve(asset: Asset, request: Request) -> Response:
+    headers = {**SECURITY_HEADERS, "ETag": asset.etag, "Cache-Control": "no-cache"}
+    if request.headers.get("if-none-match") == asset.etag:
+        return Response(status_code=304, headers=headers)
+    return Response(asset.body, media_type=asset.media_type, headers=headers)
+
+
+def _console_routes(console: ConsoleAssets) -> list[Route]:
+    async def index(request: Request) -> Response:
+        if console.index is None:
+            return JSONResponse({"message": "the console is not built: run `make console`"}, 503)
+        return _serve(console.index, request)
+
+    async def asset(request: Request) -> Response:
+        found = console.get(request.path_params.get("name", ""))
+        if found is None:
+            return Response("not found", 404, headers=SECURITY_HEADERS, media_type="text/plain")
+        return _serve(found, request)
+
+    async def to_index(request: Request) -> Response:
+        return RedirectResponse("/console/", 308)
+
+    return [
+        Route("/console", to_index, methods=["GET"]),
+        Route("/console/", index, methods=["GET"]),
+        Route("/console/assets/{name:path}", asset, methods=["GET"]),
+        Route("/console/{other:path}", asset, methods=["GET"]),  # a 404 under the console's policy too
+    ]

@@ -1,0 +1,275 @@
+"""Every public unary RPC over HTTP/JSON, in the Connect protocol's unary form (ADR 51).
+
+`POST /wayline.journeys.v1.JourneyService/QueryPaths` with `Content-Type: application/json`, the API key as
+`Authorization: Bearer <key>` and the request message as proto3 JSON answers 200 with the response message
+as proto3 JSON, or an error status with Connect's error body: `{"code": "not_found", "message": ...,
+"details": [{"type": "google.rpc.ErrorInfo", "value": <base64>, "debug": {...}}]}`. Connect's own clients
+(connect-es in a browser, connect-go, `buf curl`) and plain `fetch`/`curl` both speak it; the console calls
+nothing else.
+
+The call takes the gRPC route's path through the gateway, minus the socket: the same key check and scope
+map (the authenticator), the same quotas (admission), the same route table and backend channels, and the
+tenant bound as the kit's interceptor binds it, so the channel's interceptor sends exactly the metadata a
+gRPC call would. A key therefore sees over HTTP exactly what it sees over gRPC, its own tenant's data.
+Streaming RPCs stay gRPC-only (Connect's streaming framing is not served).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import grpc
+import structlog
+from google.protobuf import descriptor, json_format, message_factory, symbol_database
+from google.protobuf.message import DecodeError, Message
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from wayline.common.auth import Authenticator
+from wayline.common.context import CallContext, bind_call
+from wayline.common.errors import (
+    FieldViolation,
+    InvalidArgument,
+    Unavailable,
+    Unimplemented,
+    WaylineError,
+    to_rpc_status,
+)
+from wayline.common.interceptors import caller_request_id
+from wayline.common.json_messages import message_from_json, message_to_json
+from wayline_gateway.admission import Admission
+from wayline_gateway.routes import Route
+
+__all__ = ["BridgeReply", "JsonBridge", "connect_error_body", "http_status"]
+
+log = structlog.get_logger("wayline.gateway.bridge")
+
+_SERVICE = "gateway"
+_TIMEOUT_HEADER = "connect-timeout-ms"
+
+# Connect's mapping of status codes to HTTP statuses (connectrpc.com/docs/protocol#error-codes).
+_HTTP_STATUS: dict[grpc.StatusCode, int] = {
+    grpc.StatusCode.CANCELLED: 499,
+    grpc.StatusCode.UNKNOWN: 500,
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.FAILED_PRECONDITION: 400,
+    grpc.StatusCode.ABORTED: 409,
+    grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.UNIMPLEMENTED: 501,
+    grpc.StatusCode.INTERNAL: 500,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DATA_LOSS: 500,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+}
+_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
+_RAW: dict[str, Any] = {"request_serializer": None, "response_deserializer": None}
+
+
+@dataclass(frozen=True)
+class BridgeReply:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Method:
+    route: Route
+    request: type[Message]
+    response: type[Message]
+    call: grpc.UnaryUnaryMultiCallable[bytes, bytes]
+
+
+def _is_json(content_type: str) -> bool:
+    """`application/json`, with no charset or UTF-8's (the only one proto3 JSON allows)."""
+    media, _, parameters = content_type.lower().partition(";")
+    charset = parameters.strip().removeprefix("charset=").strip('" ')
+    return media.strip() == "application/json" and charset in ("", "utf-8")
+
+
+def http_status(code: grpc.StatusCode) -> int:
+    return _HTTP_STATUS.get(code, 500)
+
+
+def _detail_json(detail: Any) -> dict[str, Any]:
+    """One `google.protobuf.Any` detail as Connect writes it: type name, base64 value, and its JSON form."""
+    type_name = detail.type_url.rpartition("/")[2]
+    entry: dict[str, Any] = {"type": type_name, "value": base64.b64encode(detail.value).decode().rstrip("=")}
+    try:
+        message = symbol_database.Default().GetSymbol(type_name)()
+        detail.Unpack(message)
+        entry["debug"] = message_to_json(message)
+    except (KeyError, TypeError):  # a detail type this process does not know: value only
+        pass
+    return entry
+
+
+def connect_error_body(status: status_pb2.Status) -> dict[str, Any]:
+    """Connect's JSON error body for a `google.rpc.Status`."""
+    code = _BY_NUMBER.get(status.code, grpc.StatusCode.UNKNOWN)
+    return {
+        "code": code.name.lower(),
+        "message": status.message,
+        "details": [_detail_json(detail) for detail in status.details],
+    }
+
+
+def _retry_after(status: status_pb2.Status) -> dict[str, str]:
+    """`Retry-After` (whole seconds, at least 1) from the status's RetryInfo: plain HTTP clients back off."""
+    for detail in status.details:
+        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            info = error_details_pb2.RetryInfo()
+            detail.Unpack(info)
+            seconds = info.retry_delay.seconds + (1 if info.retry_delay.nanos else 0)
+            return {"Retry-After": str(max(1, seconds))}
+    return {}
+
+
+def _error_reply(status: status_pb2.Status) -> BridgeReply:
+    code = _BY_NUMBER.get(status.code, grpc.StatusCode.UNKNOWN)
+    return BridgeReply(http_status(code), connect_error_body(status), _retry_after(status))
+
+
+def _wayline_error_reply(error: WaylineError) -> BridgeReply:
+    return _error_reply(to_rpc_status(error, _SERVICE))
+
+
+def _backend_status(error: grpc.RpcError, route: Route) -> status_pb2.Status:
+    """The status a backend answered, its details included; a backend that could not be reached (or went away
+    without a Wayline status) is UNAVAILABLE with a retry delay, as over gRPC (proxy.py)."""
+    call = cast(grpc.Call, error)
+    status = rpc_status.from_call(call)
+    if status is not None:
+        return cast(status_pb2.Status, status)
+    code = call.code()
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
+        return to_rpc_status(
+            Unavailable(
+                f"the {route.backend} service cannot be reached; retry with backoff",
+                retry_after=1.0,
+                metadata={"backend": route.backend},
+            ),
+            _SERVICE,
+        )
+    return status_pb2.Status(code=code.value[0], message=call.details() or "")
+
+
+class JsonBridge:
+    """Answers one Connect unary JSON request. Blocking (it waits for the backend): run it in a worker
+    thread. Thread-safe; one per process."""
+
+    def __init__(
+        self,
+        routes: Mapping[str, Route],
+        methods: Mapping[str, descriptor.MethodDescriptor],
+        channels: Mapping[str, grpc.Channel],
+        authenticator: Authenticator,
+        admission: Admission,
+        *,
+        default_deadline: float,
+        max_deadline: float,
+    ) -> None:
+        self._authenticator = authenticator
+        self._admission = admission
+        self._default_deadline = default_deadline
+        self._max_deadline = max_deadline
+        self._methods = {
+            path: _Method(
+                route,
+                message_factory.GetMessageClass(methods[path].input_type),
+                message_factory.GetMessageClass(methods[path].output_type),
+                channels[route.backend].unary_unary(path, **_RAW),
+            )
+            for path, route in routes.items()
+            if not route.client_streaming and not route.server_streaming
+        }
+        self._streaming = {path for path, route in routes.items() if path not in self._methods}
+
+    @property
+    def paths(self) -> frozenset[str]:
+        """The paths this bridge answers (for route templates in metrics)."""
+        return frozenset(self._methods)
+
+    def handle(self, path: str, body: bytes, headers: Mapping[str, str]) -> BridgeReply:
+        """Answer `POST path` with `body`; `headers` lower-cased (authorization, content-type, timeout)."""
+        method = self._methods.get(path)
+        try:
+            if method is None:
+                raise self._unknown(path)
+            if not _is_json(headers.get("content-type", "")):
+                return BridgeReply(
+                    415,
+                    {"code": "unimplemented", "message": "send the body as `Content-Type: application/json`"},
+                    {"Accept-Post": "application/json"},
+                )
+            caller = self._authenticator.authenticate(path, headers)
+            request = self._parse(method, body)
+        except WaylineError as error:
+            return _wayline_error_reply(error)
+        timeout = self._timeout(headers.get(_TIMEOUT_HEADER, ""))
+        call = CallContext(
+            request_id=caller_request_id(headers),
+            method=path,
+            tenant=caller.tenant,
+            scopes=caller.scopes,
+            deadline=time.monotonic() + timeout,
+            principal=caller.principal,
+        )
+        with (
+            structlog.contextvars.bound_contextvars(
+                method=path, request_id=call.request_id, tenant=call.tenant
+            ),
+            bind_call(call),
+        ):
+            try:
+                with self._admission.unary(method.route, request):
+                    answer = method.call(request, timeout=timeout)
+            except WaylineError as error:  # a quota refused the call
+                return _wayline_error_reply(error)
+            except grpc.RpcError as error:
+                return _error_reply(_backend_status(error, method.route))
+        return BridgeReply(200, message_to_json(method.response.FromString(answer)))
+
+    def _unknown(self, path: str) -> WaylineError:
+        if path in self._streaming:
+            return Unimplemented(
+                f"{path.strip('/')} streams, which the JSON bridge does not serve; call it over gRPC",
+                reason="STREAMING_OVER_HTTP",
+            )
+        return Unimplemented(
+            f"no public unary RPC is named {path.strip('/')!r}; paths are /<package.Service>/<Method>",
+            reason="UNKNOWN_METHOD",
+        )
+
+    @staticmethod
+    def _parse(method: _Method, body: bytes) -> bytes:
+        """The request as wire bytes (what the gRPC route forwards), refused with the parser's reason."""
+        try:
+            value = json.loads(body) if body.strip() else {}
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise InvalidArgument(
+                f"the body is not JSON: {error}", [FieldViolation("", "not JSON", "NOT_JSON")]
+            ) from None
+        try:
+            return message_from_json(value, method.request()).SerializeToString()
+        except (json_format.ParseError, DecodeError) as error:
+            raise InvalidArgument(
+                f"the body is not a valid {method.request.DESCRIPTOR.full_name}: {error}",
+                [FieldViolation("", str(error), "INVALID_JSON_MESSAGE")],
+            ) from None
+
+    def _timeout(self, header: str) -> float:
+        """Connect's `Connect-Timeout-Ms` (at most 10 digits), else the gateway's default; cut to its max."""
+        if header.isdigit() and len(header) <= 10:
+            return min(int(header) / 1000, self._max_deadline)
+        return self._default_deadline
