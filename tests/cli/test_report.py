@@ -291,6 +291,7 @@ def test_the_report_is_self_contained_and_runs_only_its_own_script(written: str)
     assert directives["style-src"] == f"'sha256-{_sha256(style)}'"
     assert "connect-src" not in directives
     assert "</" not in code  # neither can close its element early
+    assert "<!--" not in code
     assert "</" not in style
     data = _data(document)
     assert data["title"].startswith("Wayline journey report, Rep A: 2026-03-01 00:00 to 2026-04-01 00:00 UTC")

@@ -66,7 +66,9 @@ def _answers(rpc: Rpc, data: dict[str, Any]) -> dict[str, dict[str, Any]]:
         if section["request"] is None:
             continue
         if section["kind"] == "flow":
-            answers[section["id"]] = {"stats": rpc.json(ORCHESTRATOR, "GetFlowStats", section["request"])["stats"]}
+            answers[section["id"]] = {
+                "stats": rpc.json(ORCHESTRATOR, "GetFlowStats", section["request"])["stats"]
+            }
         else:
             answers[section["id"]] = rpc.json(*_RPCS[section["kind"]], section["request"])
     return answers
@@ -141,7 +143,9 @@ def test_the_report_draws_every_section_with_the_rpcs_numbers(console: Console, 
             expect(shown.locator("table").first).to_be_attached()  # drawn, its numbers in a table
         expect(shown.get_by_role("alert")).to_have_count(0)  # no section failed to draw
     paths = written.answers["paths"]["series"][0]
-    assert {edge["count"] for edge in paths["edges"]} <= set(_numbers(page.get_by_test_id("report-section-paths")))
+    assert {edge["count"] for edge in paths["edges"]} <= set(
+        _numbers(page.get_by_test_id("report-section-paths"))
+    )
     funnel = written.answers["funnel"]["series"][0]["steps"]
     assert int(funnel[0]["count"]) > 0
     assert {step["count"] for step in funnel} <= set(_numbers(page.get_by_test_id("report-section-funnel")))
@@ -167,7 +171,9 @@ def test_the_contents_reach_each_section_by_keyboard(console: Console, written: 
     expect(page.get_by_test_id("report-section-retention")).to_be_in_viewport()
 
 
-def test_nothing_of_tenant_b_is_in_the_report(console: Console, written: Written, console_data: ConsoleData) -> None:
+def test_nothing_of_tenant_b_is_in_the_report(
+    console: Console, written: Written, console_data: ConsoleData
+) -> None:
     _open(console, written)
     text = console.page.locator("body").inner_text()
     for secret in (*console_data.b_event_names, console_data.b_only.email, console_data.tenant_b):

@@ -9,8 +9,10 @@ Safety rests on three things:
   allows nothing else: no other script, no connection (`default-src 'none'`: the report never calls the
   gateway, it only draws what it holds), no form, no base URL; ECharts' SVG renderer sets `style`
   attributes, hence `style-src-attr 'unsafe-inline'`, as on the console;
-- the inlined files cannot close their own element: `</` inside them is written `<\\/` (the same text to
-  JavaScript in strings and regular expressions; the bundle has no `</` elsewhere).
+- the inlined files cannot close their own element: their `<` in `</` and in `<!--` (after which a `<script`
+  would keep the closing tag from closing) is written `\\x3C`, the same character to JavaScript in strings,
+  templates and regular expressions (the only places a minified bundle has them) and harmless in comments;
+  in the stylesheet `</` is written with CSS's escape, `\\3c /`.
 """
 
 from __future__ import annotations
@@ -100,14 +102,18 @@ def data_block(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
 
 
-def _inlined(text: str) -> str:
-    return text.replace("</", "<\\/")
+def _inlined_script(text: str) -> str:
+    return text.replace("</", "\\x3C/").replace("<!--", "\\x3C!--")
+
+
+def _inlined_style(text: str) -> str:
+    return text.replace("</", "\\3c /")  # CSS's escape of `<`, the space ending it
 
 
 def render(header: ReportHeader, sections: list[Section], assets: ReportAssets) -> str:
     """The report's HTML."""
-    script = _inlined(assets.script)
-    style = _inlined(assets.style)
+    script = _inlined_script(assets.script)
+    style = _inlined_style(assets.style)
     data = data_block({**header.to_json(), "sections": [section.to_json() for section in sections]})
     policy = content_security_policy(script, style)
     return "\n".join(
