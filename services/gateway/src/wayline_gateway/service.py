@@ -17,6 +17,7 @@ from wayline.gateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
 from wayline_gateway.admin import Admin
 from wayline_gateway.admission import Admission
 from wayline_gateway.console.assets import ConsoleAssets
+from wayline_gateway.http.answer_cache import AnswerCache
 from wayline_gateway.http.app import gateway_http_app
 from wayline_gateway.http.bridge import JsonBridge
 from wayline_gateway.http.delivery import IngestSender
@@ -174,6 +175,11 @@ def gateway_service(settings: GatewaySettings) -> ServiceDefinition:
         admission,
         default_deadline=settings.default_deadline_seconds,
         max_deadline=settings.max_deadline_seconds,
+        cache=(
+            AnswerCache(settings.answer_cache_bytes, settings.answer_refresh_seconds)
+            if settings.answer_cache_bytes
+            else None
+        ),
     )
     http = _http_collector(settings, token, authenticator, admission, bridge)
 
@@ -200,6 +206,7 @@ def gateway_service(settings: GatewaySettings) -> ServiceDefinition:
     def stop() -> None:
         if http is not None:
             http.stop()
+        bridge.close()
         upkeep.stop()
         for channel in channels.values():
             channel.close()

@@ -93,6 +93,18 @@ class GatewaySettings(ServiceSettings):
         description="How long a stream's message may wait for its events' quota before the stream is refused "
         "with RESOURCE_EXHAUSTED: a stream is paced to its quota rather than cut.",
     )
+    answer_cache_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=0,
+        description="Memory for recent answers of read-only RPCs over HTTP, for callers that accept an "
+        "answer of a given age (`Cache-Control: max-stale=N`; the console does). 0 turns the cache off.",
+    )
+    answer_refresh_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="A kept answer older than this is computed again in the background when a caller is "
+        "served it, so the next caller gets a younger one (stale-while-revalidate).",
+    )
     default_deadline_seconds: float = Field(
         default=10.0, gt=0, description="Deadline given to calls that arrive without one."
     )

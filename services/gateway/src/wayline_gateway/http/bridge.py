@@ -11,7 +11,8 @@ The call takes the gRPC route's path through the gateway, minus the socket: the 
 map (the authenticator), the same quotas (admission), the same route table and backend channels, and the
 tenant bound as the kit's interceptor binds it, so the channel's interceptor sends exactly the metadata a
 gRPC call would. A key therefore sees over HTTP exactly what it sees over gRPC, its own tenant's data.
-Streaming RPCs stay gRPC-only (Connect's streaming framing is not served).
+Streaming RPCs stay gRPC-only (Connect's streaming framing is not served). Read-only RPCs may be answered
+from recent answers when the caller accepts their age (`Cache-Control: max-stale`; answer_cache.py, ADR 58).
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ import base64
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 import grpc
 import structlog
-from google.protobuf import descriptor, json_format, message_factory, symbol_database
+from google.protobuf import descriptor, descriptor_pb2, json_format, message_factory, symbol_database
 from google.protobuf.message import DecodeError, Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
@@ -43,6 +45,7 @@ from wayline.common.errors import (
 from wayline.common.interceptors import caller_request_id
 from wayline.common.json_messages import message_from_json, message_to_json
 from wayline_gateway.admission import Admission
+from wayline_gateway.http.answer_cache import AnswerCache, CacheKey, max_stale
 from wayline_gateway.routes import Route
 
 __all__ = ["BridgeReply", "JsonBridge", "connect_error_body", "http_status"]
@@ -178,8 +181,18 @@ class JsonBridge:
         *,
         default_deadline: float,
         max_deadline: float,
+        cache: AnswerCache | None = None,
     ) -> None:
+        """`cache` keeps the answers of the NO_SIDE_EFFECTS methods for callers sending `max-stale`."""
         self._authenticator = authenticator
+        self._cache = cache
+        self._cacheable = {
+            path
+            for path, method in methods.items()
+            if method.GetOptions().idempotency_level == descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS
+        }
+        # Background refreshes: two at a time, so a burst of stale pages never floods the backends.
+        self._refresher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bridge-refresh")
         self._admission = admission
         self._default_deadline = default_deadline
         self._max_deadline = max_deadline
@@ -232,13 +245,50 @@ class JsonBridge:
             bind_call(call),
         ):
             try:
-                with self._admission.unary(method.route, request):
-                    answer = method.call(request, timeout=timeout)
+                if self._cache is None or path not in self._cacheable:
+                    answer, age = self._invoke(method, request, timeout), None
+                else:
+                    answer, age = self._through_cache(method, call, request, timeout, headers)
             except WaylineError as error:  # a quota refused the call
                 return _wayline_error_reply(error)
             except grpc.RpcError as error:
                 return _error_reply(_backend_status(error, method.route))
-        return BridgeReply(200, message_to_json(method.response.FromString(answer)))
+        extra = {} if age is None else {"Age": str(int(age))}
+        return BridgeReply(200, message_to_json(method.response.FromString(answer)), extra)
+
+    def _invoke(self, method: _Method, request: bytes, timeout: float) -> bytes:
+        """The backend's answer through the route's quotas; raises WaylineError (a quota) or RpcError."""
+        with self._admission.unary(method.route, request):
+            return method.call(request, timeout=timeout)
+
+    def _through_cache(
+        self, method: _Method, call: CallContext, request: bytes, timeout: float, headers: Mapping[str, str]
+    ) -> tuple[bytes, float]:
+        """A read's answer: a kept one within the caller's `max-stale` (refreshed in the background once it is
+        old), else a new one, which is kept for the next caller."""
+        cache = cast(AnswerCache, self._cache)
+        key = (call.tenant, call.method, request)
+        accepted = max_stale(headers.get("cache-control", ""))
+        cached = cache.lookup(key, accepted) if accepted is not None else None
+        if cached is None:
+            return cache.compute(key, lambda: self._invoke(method, request, timeout)).answer, 0.0
+        if cache.needs_refresh(cached) and not cache.refreshing(key):
+            self._refresher.submit(self._refresh, method, call, key, request)
+        return cached.answer, cached.age
+
+    def _refresh(self, method: _Method, call: CallContext, key: CacheKey, request: bytes) -> None:
+        """Compute a kept answer again, as its last caller, with the gateway's default deadline."""
+        deadline = time.monotonic() + self._default_deadline
+        with bind_call(replace(call, deadline=deadline)):
+            try:
+                cast(AnswerCache, self._cache).compute(
+                    key, lambda: self._invoke(method, request, self._default_deadline)
+                )
+            except (WaylineError, grpc.RpcError) as error:  # the kept answer stays; the next caller retries
+                log.warning("bridge.refresh_failed", method=call.method, error=str(error))
+
+    def close(self) -> None:
+        self._refresher.shutdown(wait=False, cancel_futures=True)
 
     def _unknown(self, path: str) -> WaylineError:
         if path in self._streaming:
@@ -261,7 +311,8 @@ class JsonBridge:
                 f"the body is not JSON: {error}", [FieldViolation("", "not JSON", "NOT_JSON")]
             ) from None
         try:
-            return message_from_json(value, method.request()).SerializeToString()
+            # Deterministic bytes (map entries in key order): they are the answer cache's key.
+            return message_from_json(value, method.request()).SerializeToString(deterministic=True)
         except (json_format.ParseError, DecodeError) as error:
             raise InvalidArgument(
                 f"the body is not a valid {method.request.DESCRIPTOR.full_name}: {error}",
