@@ -41,8 +41,8 @@ class Written:
     funnel: tuple[str, ...]
 
     def section(self, section_id: str) -> dict[str, Any]:
-        (found,) = [s for s in self.data["sections"] if s["id"] == section_id]
-        return found
+        found: list[dict[str, Any]] = [s for s in self.data["sections"] if s["id"] == section_id]
+        return found[0]
 
 
 def _data(html: str) -> dict[str, Any]:
