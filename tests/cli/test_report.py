@@ -294,7 +294,7 @@ def test_the_report_is_self_contained_and_runs_only_its_own_script(written: str)
     assert "<!--" not in code
     assert "</" not in style
     data = _data(document)
-    assert data["title"].startswith("Wayline journey report, Rep A: 2026-03-01 00:00 to 2026-04-01 00:00 UTC")
+    assert data["title"] == "Wayline journey report, Rep A: 2026-03-01 to 2026-04-01"
     assert (data["startTime"], data["endTime"]) == ("2026-03-01T00:00:00Z", "2026-04-01T00:00:00Z")
 
 

@@ -22,7 +22,7 @@ import hashlib
 import html
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 from importlib import resources
 from typing import Any
 
@@ -62,7 +62,9 @@ class ReportHeader:
     @property
     def title(self) -> str:
         whose = f"{self.tenant}: " if self.tenant else ""
-        return f"Wayline journey report, {whose}{self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M} UTC"
+        days = all(moment.timetz().replace(tzinfo=None) == time() for moment in (self.start, self.end))
+        shown = "%Y-%m-%d" if days else "%Y-%m-%d %H:%M UTC"
+        return f"Wayline journey report, {whose}{self.start:{shown}} to {self.end:{shown}}"
 
     def to_json(self) -> dict[str, Any]:
         return {
