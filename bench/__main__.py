@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench import (
+    console,
     decide,
     decision_gateway,
     decision_scoring,
@@ -29,6 +30,7 @@ SCENARIOS: dict[str, Callable[[argparse.Namespace], object]] = {
     "identity": lambda args: identity.main(args.requests),
     "http": lambda args: http_collector.main(args.requests),
     "journeys": lambda args: journeys.main(args.requests, args.events, args.seed, args.cache_dir),
+    "console": lambda args: console.main(args.events, args.seed, args.cache_dir),
     "gateway": lambda args: gateway.main(args.requests, rounds=args.rounds),
     "ml": lambda args: ml.main(tuple(args.ml_configs.split(","))),
     "ml-store": lambda args: ml_store.main(args.people),

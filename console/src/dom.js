@@ -232,7 +232,7 @@ export function toggleTable(chartEl, table, { open = false, testid = table.datas
 // A Node (e.g. timeRange().element) is placed as it is. onSubmit(values, event) receives {name: value}
 // (checkboxes as booleans, numbers as numbers or null). Returns the <form>; formValues(form) reads it again.
 export function form({ fields, onSubmit, submitLabel = "Apply", testid, label, submitTestid }) {
-  const element = h("form", { class: "filter-bar", "data-testid": testid, "aria-label": label, novalidate: null });
+  const element = h("form", { class: "filter-bar", "data-testid": testid, "aria-label": label });
   for (const field of fields) {
     if (field instanceof Node) {
       element.append(field);

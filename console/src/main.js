@@ -4,7 +4,7 @@
 import "./console.css";
 import { ApiError, SERVICES, call, clearKey, getKey, setKey } from "./api.js";
 import { disposeCharts } from "./charts.js";
-import { clear, errorAlert, h, loading, uniqueId } from "./dom.js";
+import { clear, errorAlert, h, loading, pageHash, uniqueId } from "./dom.js";
 import { PAGES } from "./pages/index.js";
 
 const APP_TITLE = "Wayline console";
@@ -22,7 +22,15 @@ function parseHash(hash = location.hash) {
   const questionMark = text.indexOf("?");
   const path = questionMark === -1 ? text : text.slice(0, questionMark);
   const query = questionMark === -1 ? "" : text.slice(questionMark + 1);
-  return { id: decodeURIComponent(path.replace(/\/+$/, "")), params: new URLSearchParams(query) };
+  return { id: safeDecode(path.replace(/\/+$/, "")), params: new URLSearchParams(query) };
+}
+
+function safeDecode(text) {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text; // a malformed escape: shown as typed, on the "Page not found" page
+  }
 }
 
 function navigate(hash) {
@@ -31,11 +39,10 @@ function navigate(hash) {
   else location.hash = target;
 }
 
-// Record a page's state in the address without rendering again (filters applied in place).
+// Record a page's state in the address without rendering again (filters applied in place). params: a
+// URLSearchParams or a plain object (empty values left out).
 function setParams(params) {
-  const { id } = parseHash();
-  const query = params.toString();
-  history.replaceState(null, "", `#/${id}${query ? `?${query}` : ""}`);
+  history.replaceState(null, "", pageHash(parseHash().id, params));
 }
 
 function focusHeading(root) {

@@ -108,8 +108,19 @@ def _focused_test_id(console: Console) -> str:
 
 
 def _blur(console: Console) -> None:
-    """Take the focus off whatever holds it, so that the next Tab starts from the top of the document."""
-    console.page.evaluate("() => document.activeElement?.blur()")
+    """Take the focus off whatever holds it, so that the next Tab starts from the top of the document: blur()
+    alone leaves Chromium's sequential focus starting point where the focus was (a page's heading, with the
+    page's own controls after it), so the body takes the focus for a moment first."""
+    console.page.evaluate(
+        """() => {
+            document.activeElement?.blur();
+            const body = document.body;
+            body.setAttribute("tabindex", "-1");
+            body.focus();
+            body.blur();
+            body.removeAttribute("tabindex");
+        }"""
+    )
 
 
 def test_the_keyboard_reaches_the_key_input_and_every_page(

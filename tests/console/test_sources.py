@@ -56,3 +56,21 @@ def test_console_sources_never_parse_data_as_html_nor_make_code_from_strings() -
             if FETCH.search(code) and path.name not in FETCH_ALLOWED:
                 found.append(f"{path.relative_to(SOURCES)}:{number}: fetch outside api.js")
     assert found == []
+
+
+# A style sheet may load nothing from elsewhere either (style-src and font-src 'self', img-src 'self' data:).
+REMOTE_IN_CSS = re.compile(
+    r"""(url\(\s*["']?\s*(https?:)?//|@import\s+["']?\s*(url\()?\s*["']?\s*(https?:)?//)""", re.I
+)
+
+
+def test_console_styles_load_nothing_from_elsewhere() -> None:
+    sheets = sorted(SOURCES.rglob("*.css"))
+    assert any(path.name == "console.css" for path in sheets)
+    found = [
+        f"{path.relative_to(SOURCES)}:{number}"
+        for path in sheets
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if REMOTE_IN_CSS.search(line)
+    ]
+    assert found == []

@@ -20,7 +20,7 @@ from wayline_gateway.settings import GatewaySettings
 
 FILES = {
     "index.html": b"<!doctype html><title>Wayline</title>",
-    "console.js": b"export const x = 1;",
+    "console.js": b"export const x = 1;" * 200,
     "console.css": b"main{}",
 }
 
@@ -91,3 +91,22 @@ def test_the_package_serves_what_make_console_built() -> None:
     assert assets.names() == sorted(
         str(p.relative_to(built)) for p in built.rglob("*") if p.is_file() and not p.name.startswith(".")
     )
+
+
+def test_a_browser_that_takes_gzip_gets_the_files_compressed(console: httpx.Client) -> None:
+    packed = console.get("/console/assets/console.js", headers={"Accept-Encoding": "gzip, br"})
+    plain = console.get("/console/assets/console.js", headers={"Accept-Encoding": "identity"})
+    refused = console.get("/console/assets/console.js", headers={"Accept-Encoding": "gzip;q=0"})
+    assert packed.headers["content-encoding"] == "gzip"
+    assert int(packed.headers["content-length"]) < len(FILES["console.js"]) / 10
+    assert packed.content == FILES["console.js"]  # httpx decodes: the same bytes
+    assert "content-encoding" not in plain.headers
+    assert "content-encoding" not in refused.headers
+    assert plain.content == FILES["console.js"]
+    assert packed.headers["etag"] != plain.headers["etag"]  # two representations, two validators
+    assert "Accept-Encoding" in packed.headers["vary"]
+    again = console.get(
+        "/console/assets/console.js",
+        headers={"Accept-Encoding": "gzip", "If-None-Match": packed.headers["etag"]},
+    )
+    assert again.status_code == 304

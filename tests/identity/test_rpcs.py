@@ -144,6 +144,48 @@ def test_get_profile_by_identifier_and_not_found(
     assert _violations(raised.value) == ["person"]
 
 
+def test_get_profile_tells_each_identifiers_origin_through_a_merge_and_an_unmerge(
+    stub: pb_grpc.IdentityServiceStub, metadata: Metadata
+) -> None:
+    """The identity graph the console draws: identifiers grouped by the profile they came from."""
+    response = stub.ResolveIdentities(
+        pb.ResolveIdentitiesRequest(
+            inputs=[
+                _input("e1", ("email", "ann@x.io")),
+                _input("e2", ("anonymous_id", "cookie-1")),
+                _input("e3", ("email", "ann@x.io"), ("anonymous_id", "cookie-1")),
+            ]
+        ),
+        metadata=metadata,
+        timeout=10,
+    )
+    ann, cookie = response.resolutions[0].person_id, response.resolutions[1].person_id
+    merged = stub.GetProfile(
+        pb.GetProfileRequest(person=event_pb2.PersonRef(person_id=ann)), metadata=metadata, timeout=10
+    ).profile
+    assert {(i.identifier.value, i.origin_person_id) for i in merged.identifiers} == {
+        ("ann@x.io", ann),
+        ("cookie-1", cookie),
+    }
+    assert list(merged.merged_person_ids) == [cookie]
+    unmerged = stub.UnmergeIdentifier(
+        pb.UnmergeIdentifierRequest(
+            person_id=ann,
+            identifier=event_pb2.Identifier(type="anonymous_id", value="cookie-1"),
+            reason="shared device",
+        ),
+        metadata=metadata,
+        timeout=10,
+    )
+    assert [(i.identifier.value, i.origin_person_id) for i in unmerged.profile.identifiers] == [
+        ("ann@x.io", ann)
+    ]
+    moved = unmerged.new_profile
+    assert [(i.identifier.value, i.origin_person_id) for i in moved.identifiers] == [
+        ("cookie-1", moved.person_id)
+    ]
+
+
 def test_list_profiles_pages_and_filters(stub: pb_grpc.IdentityServiceStub, metadata: Metadata) -> None:
     stub.ResolveIdentities(
         pb.ResolveIdentitiesRequest(

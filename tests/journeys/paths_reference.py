@@ -45,8 +45,9 @@ class Series:
     paths: Counter[tuple[Step, ...]] = field(default_factory=Counter)
     path_persons: dict[tuple[Step, ...], set[str]] = field(default_factory=lambda: defaultdict(set))
     nodes: dict[tuple[int, Step], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    # (position, source, target) → [count, gap sum in µs, loops: paths already at the target's label]
     edges: dict[tuple[int, Step, Step], list[int]] = field(
-        default_factory=lambda: defaultdict(lambda: [0, 0])
+        default_factory=lambda: defaultdict(lambda: [0, 0, 0])
     )
 
 
@@ -163,4 +164,5 @@ def reference_paths(log: list[Ev], q: RefQuery) -> Expected:
             edge = series.edges[(i, steps[i], steps[i + 1])]
             edge[0] += 1
             edge[1] += (path[i + 1].at - path[i].at) // timedelta(microseconds=1)
+            edge[2] += steps[i + 1][0] in {label for label, _ in steps[: i + 1]}
     return dict(expected)

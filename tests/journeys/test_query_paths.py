@@ -66,7 +66,7 @@ def step_of(step: paths_pb2.PathStep) -> Step:
 
 def all_edges(
     journeys: Journeys, request: pb.QueryPathsRequest, series: paths_pb2.PathsSeries, page_size: int
-) -> tuple[list[tuple[EdgeKey, int, timedelta]], dict[str, paths_pb2.PathNode]]:
+) -> tuple[list[tuple[EdgeKey, int, timedelta, int]], dict[str, paths_pb2.PathNode]]:
     """The series' edges: those QueryPaths returned, then every page of ListPathEdges after them."""
     edges, nodes = list(series.edges), {n.id: n for n in series.nodes}
     token = series.next_edges_page_token
@@ -88,8 +88,8 @@ def all_edges(
         source, target = nodes[edge.source_node_id], nodes[edge.target_node_id]
         assert target.position == source.position + 1
         key = (source.position, step_of(source.step), step_of(target.step))
-        found.append((key, edge.count, edge.average_gap.ToTimedelta()))
-    counts = [c for _, c, _ in found]
+        found.append((key, edge.count, edge.average_gap.ToTimedelta(), edge.loop_count))
+    counts = [c for _, c, _, _ in found]
     assert counts == sorted(counts, reverse=True)  # the largest first, across pages
     return found, nodes
 
@@ -114,12 +114,13 @@ def assert_matches(journeys: Journeys, q: RefQuery, expected: Expected, edge_lim
             steps: (count, len(want.path_persons[steps])) for steps, count in want.paths.items()
         }
         edges, nodes = all_edges(journeys, request, series, page_size=40)
-        keys = [k for k, _, _ in edges]
+        keys = [k for k, _, _, _ in edges]
         assert len(keys) == len(set(keys)), "an edge came back twice"
         wanted = {k: v for k, v in want.edges.items() if v[0] >= q.min_edge_count}
         assert series.edge_count == len(wanted)
-        assert {k: c for k, c, _ in edges} == {k: v[0] for k, v in wanted.items()}
-        for k, count, gap in edges:
+        assert {k: c for k, c, _, _ in edges} == {k: v[0] for k, v in wanted.items()}
+        assert {k: loops for k, _, _, loops in edges} == {k: v[2] for k, v in wanted.items()}
+        for k, count, gap, _ in edges:
             assert abs(gap - timedelta(microseconds=wanted[k][1] / count)) <= timedelta(microseconds=1)
         for node in nodes.values():
             count, drops = want.nodes[(node.position, step_of(node.step))]
@@ -181,7 +182,7 @@ def test_list_path_edges_returns_every_transition_exactly_once(journeys: Journey
         assert len(series.edges) == min(edge_limit, len(expected.edges))
         assert bool(series.next_edges_page_token) == (edge_limit < len(expected.edges))
         edges, _ = all_edges(journeys, request, series, page_size)
-        assert Counter(k for k, _, _ in edges) == Counter(set(expected.edges))  # each once, none missing
+        assert Counter(k for k, _, _, _ in edges) == Counter(set(expected.edges))  # each once, none missing
         # Every transition of every path is counted on its edge.
         transitions = Counter(
             (i, steps[i], steps[i + 1])
@@ -189,7 +190,7 @@ def test_list_path_edges_returns_every_transition_exactly_once(journeys: Journey
             for i in range(len(steps) - 1)
             for _ in range(n)
         )
-        assert {k: c for k, c, _ in edges} == dict(transitions)
+        assert {k: c for k, c, _, _ in edges} == dict(transitions)
 
 
 def test_list_path_edges_pages_from_the_largest_edge_without_a_token(journeys: Journeys) -> None:

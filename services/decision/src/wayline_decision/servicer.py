@@ -3,8 +3,8 @@
 The model registry's RPCs (UploadModelVersion, ListModels, GetModel), the model lifecycle's (DeployModel,
 SetModelTraffic, RollbackModel), the action catalogue's (CreateAction, GetAction, ListActions, UpdateAction,
 ArchiveAction), Decide, the holdouts' (Get/UpdateHoldoutConfig), the online features' ObserveEvents and
-the traces' (GetDecision, Feedback, ExportDecisions) are served here; the rest fall through to the generated
-base class, which the kit answers with UNIMPLEMENTED and the RPC's name.
+the traces' (GetDecision, ListDecisions, Feedback, ExportDecisions) are served here; the rest fall through to
+the generated base class, which the kit answers with UNIMPLEMENTED and the RPC's name.
 """
 
 from __future__ import annotations
@@ -46,7 +46,12 @@ from wayline_decision.lifecycle_converters import deploy_request, rollback_reque
 from wayline_decision.observe_validation import observed_events
 from wayline_decision.registry import ModelRegistry
 from wayline_decision.serving.lifecycle import ModelLifecycle
-from wayline_decision.trace_converters import export_request, feedback_input
+from wayline_decision.trace_converters import (
+    export_request,
+    feedback_input,
+    list_decisions_request,
+    list_decisions_response,
+)
 from wayline_decision.traces.wiring import Traces
 from wayline_decision.uploads import UploadLimits, receive_package
 
@@ -86,6 +91,12 @@ class DecisionServicer(pb_grpc.DecisionServiceServicer):
     ) -> pb.GetDecisionResponse:
         trace = self._require_traces().reads.get(require_tenant(), request.decision_id)
         return pb.GetDecisionResponse(decision=trace)
+
+    def ListDecisions(  # noqa: N802
+        self, request: pb.ListDecisionsRequest, context: grpc.ServicerContext
+    ) -> pb.ListDecisionsResponse:
+        page = self._require_traces().person_decisions.page(require_tenant(), list_decisions_request(request))
+        return list_decisions_response(page)
 
     def Feedback(  # noqa: N802
         self, request: pb.FeedbackRequest, context: grpc.ServicerContext

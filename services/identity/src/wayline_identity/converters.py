@@ -171,6 +171,7 @@ def profile_pb_of(profile: Profile) -> profile_pb.Profile:
                 first_seen_time=to_timestamp(i.first_seen),
                 last_seen_time=to_timestamp(i.last_seen),
                 first_event_id=i.first_event_id,
+                origin_person_id=i.origin_person_id,
             )
             for i in profile.identifiers
         ],

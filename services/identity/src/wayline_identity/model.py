@@ -120,6 +120,7 @@ class ProfileIdentifier:
     first_seen: datetime
     last_seen: datetime
     first_event_id: str
+    origin_person_id: str  # the person it was first recorded under (this profile or one merged into it)
 
 
 @dataclass

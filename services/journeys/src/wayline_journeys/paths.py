@@ -9,7 +9,8 @@ session gives at most one path:
 - `collapse_repeats` then keeps the first of each run of identical steps (label and channel);
 - `depth` keeps the first steps, or the last ones when only the end is anchored.
 A node is (position, label, channel): a channel jump is an edge between nodes of two channels, and a loop
-is a label seen again at a later position. store/paths.py does all of this in one ClickHouse query.
+is a label seen again at a later position (an edge counts, per path, whether its target's label was already
+on the path, whatever the channel). store/paths.py does all of this in one ClickHouse query.
 """
 
 from __future__ import annotations
@@ -103,6 +104,7 @@ class PathEdge:
     target: PathStep
     count: int
     average_gap: timedelta
+    loop_count: int = 0  # of the paths taking it, those that had already been to the target's label
 
     @property
     def cursor(self) -> EdgeCursor:
@@ -152,6 +154,20 @@ class EdgePage:
     more: bool
 
 
+@dataclass(frozen=True)
+class PersonsPage:
+    """Which persons ListPathPersons lists: those with a path of `series` (None: any series) that has `step`
+    at `position` (and, with `target`, `target` at the next position), after the id `after`, at most
+    `limit`."""
+
+    series: SeriesKey | None
+    position: int
+    step: PathStep
+    target: PathStep | None
+    after: str
+    limit: int
+
+
 class InvalidCleaningRules(ValueError):
     """Cleaning rules RE2 refuses: (rule index, `regex` or `label`, what is wrong) for each."""
 
@@ -173,4 +189,8 @@ class PathsReadModel(Protocol):
 
     def edges(self, query: PathsQuery, series: SeriesKey, after: EdgeCursor | None, limit: int) -> EdgePage:
         """At most `limit` edges of `series` after `after`, with the nodes they connect."""
+        ...
+
+    def persons(self, query: PathsQuery, page: PersonsPage) -> list[str]:
+        """The person ids of `page`, ascending, each once."""
         ...

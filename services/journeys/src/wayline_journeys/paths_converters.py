@@ -251,6 +251,7 @@ def _edge(edge: PathEdge) -> paths_pb2.PathEdge:
         target_node_id=PathNode(edge.position + 1, edge.target, 0, 0).id,
         count=edge.count,
         average_gap=gap,
+        loop_count=edge.loop_count,
     )
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from wayline_journeys.customer_value import CustomerValueStore
 from wayline_journeys.decisions import DecisionEventReads
 from wayline_journeys.event_export import EventExportStore
+from wayline_journeys.event_names import EventNamesReadModel
 from wayline_journeys.funnels import FunnelStore
 from wayline_journeys.lifecycle import LifecycleStore
 from wayline_journeys.lifecycle_models import LifecycleModels
@@ -61,3 +62,5 @@ class ReadModels:
     CountDecisionOutcomes (store/decision_tables.py indexes them on the write path)."""
     event_export: EventExportStore
     """ExportEvents: a range's events person by person (SimulateFlow replays them)."""
+    event_names: EventNamesReadModel
+    """ListEventNames: the tenant's event names with their counts (suggestions for funnels and anchors)."""

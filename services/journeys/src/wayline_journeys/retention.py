@@ -31,6 +31,7 @@ __all__ = [
     "RetentionType",
     "RetentionValue",
     "period_start",
+    "period_starts",
     "retention_table",
 ]
 
@@ -112,6 +113,28 @@ def period_start(cohort: date, period: RetentionPeriod, n: int, zone: ZoneInfo) 
     """The instant (UTC) period n of the cohort starting on local date `cohort` begins: local midnight of its
     first day (where a DST change skips midnight, the first instant of that day)."""
     return datetime.combine(_shift(cohort, period, n), time(0), tzinfo=zone).astimezone(UTC)
+
+
+def _floor(local: date, period: RetentionPeriod) -> date:
+    if period is RetentionPeriod.WEEK:
+        return local - timedelta(days=local.weekday())
+    if period is RetentionPeriod.MONTH:
+        return local.replace(day=1)
+    return local
+
+
+def period_starts(
+    start: datetime, end: datetime, period: RetentionPeriod, zone: ZoneInfo, limit: int
+) -> list[date]:
+    """The local dates on which the periods overlapping [start, end) begin, oldest first, the first being
+    the period holding `start`; at most `limit` + 1 of them (more than `limit` tells the caller the range
+    is too long without listing it all). The same calendar as the cohorts (ClickHouse's toDate, toMonday
+    and toStartOfMonth in the zone)."""
+    first = _floor(start.astimezone(zone).date(), period)
+    found: list[date] = []
+    while len(found) <= limit and period_start(first, period, len(found), zone) < end:
+        found.append(_shift(first, period, len(found)))
+    return found
 
 
 def _rate(count: int, size: int) -> float:

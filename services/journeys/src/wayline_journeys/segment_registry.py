@@ -13,8 +13,10 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
+from wayline.common.errors import FieldViolation, InvalidArgument
 from wayline.common.paging import invalid_page_token
 from wayline_journeys.errors import (
     CursorExpired,
@@ -24,6 +26,7 @@ from wayline_journeys.errors import (
     SegmentInUse,
     SegmentNotFound,
 )
+from wayline_journeys.retention import RetentionPeriod, period_start, period_starts
 from wayline_journeys.segments import (
     NAME_PREFIX,
     MemberPage,
@@ -38,9 +41,20 @@ from wayline_journeys.segments import (
     new_segment_id,
 )
 
-__all__ = ["ChangePage", "Freshness", "Segments", "freshness"]
+__all__ = [
+    "MAX_COUNT_PERIODS",
+    "ChangeCount",
+    "ChangeCounts",
+    "ChangePage",
+    "Freshness",
+    "Segments",
+    "freshness",
+]
 
 WRITABLE = ("display_name", "description", "condition")
+MAX_COUNT_PERIODS = 400
+CHANGE_RETENTION = timedelta(days=30)
+"""How long the change feed keeps changes (store/segment_tables.py's TTL): the default span of the counts."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +79,20 @@ def freshness(statuses: Iterable[SegmentStatus]) -> Freshness:
 class ChangePage:
     changes: list[MembershipChange]
     more: bool
+    freshness: Freshness
+
+
+@dataclass(frozen=True)
+class ChangeCount:
+    period_start: datetime
+    entered: int
+    exited: int
+
+
+@dataclass(frozen=True)
+class ChangeCounts:
+    counts: list[ChangeCount]
+    """One per period overlapping the range, oldest first, zeros included."""
     freshness: Freshness
 
 
@@ -213,3 +241,45 @@ class Segments:
                 "current members with ListSegmentMembers and follow the feed from its head"
             )
         return ChangePage(changes[:limit], len(changes) > limit, freshness(statuses.values()))
+
+    def change_counts(
+        self,
+        tenant: str,
+        segment_id: str,
+        *,
+        start: datetime | None,
+        end: datetime | None,
+        period: RetentionPeriod,
+        zone: str,
+    ) -> ChangeCounts:
+        """Entries and exits of the segment per period of [start, end): an unset end is now, an unset start
+        the feed's retention before the end. INVALID_ARGUMENT for more than MAX_COUNT_PERIODS periods."""
+        definition, status = self.get(tenant, segment_id)
+        end = end or self._clock()
+        start = start or end - CHANGE_RETENTION
+        if start >= end:
+            raise InvalidArgument(
+                "the time range is empty",
+                [FieldViolation("time_range", "start must be before end", "INVALID_RANGE")],
+            )
+        local_zone = ZoneInfo(zone)
+        starts = period_starts(start, end, period, local_zone, MAX_COUNT_PERIODS)
+        if len(starts) > MAX_COUNT_PERIODS:
+            raise InvalidArgument(
+                f"the time range spans more than {MAX_COUNT_PERIODS} periods",
+                [
+                    FieldViolation(
+                        "time_range",
+                        f"spans more than {MAX_COUNT_PERIODS} periods; narrow it or count in longer periods",
+                        "OUT_OF_RANGE",
+                    )
+                ],
+            )
+        found = self._store.change_counts(
+            tenant, definition.segment_id, start=start, end=end, period=period, zone=zone
+        )
+        counts = [
+            ChangeCount(period_start(local, period, 0, local_zone), *found.get(local, (0, 0)))
+            for local in starts
+        ]
+        return ChangeCounts(counts, freshness([status]))

@@ -14,11 +14,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import IntEnum
 from typing import Protocol
 
 from wayline_journeys.conditions import Condition, InSegment, nodes
+from wayline_journeys.retention import RetentionPeriod
 
 __all__ = [
     "NAME_PREFIX",
@@ -163,6 +164,20 @@ class SegmentStore(Protocol):
     ) -> tuple[list[MembershipChange], int]:
         """Up to `limit` changes after sequence `after` (of one segment id when given), oldest first, and the
         oldest sequence the feed retains (0 when it holds none)."""
+        ...
+
+    def change_counts(
+        self,
+        tenant: str,
+        segment_id: str,
+        *,
+        start: datetime,
+        end: datetime,
+        period: RetentionPeriod,
+        zone: str,
+    ) -> dict[date, tuple[int, int]]:
+        """(entries, exits) of the segment id's changes in [start, end), by the local date their period (in
+        `zone`) begins on; periods without a change are missing."""
         ...
 
 

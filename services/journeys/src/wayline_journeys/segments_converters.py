@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 
 from google.protobuf import json_format
@@ -16,12 +17,15 @@ from google.protobuf import json_format
 from wayline.common.errors import FieldViolation, InvalidArgument
 from wayline.common.paging import decode_page_token, encode_page_token, invalid_page_token, page_size
 from wayline.common.timestamps import to_timestamp
-from wayline.journeys.v1 import condition_pb2, segment_pb2
+from wayline.journeys.v1 import condition_pb2, retention_pb2, segment_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
+from wayline_journeys.analytics_converters import time_range
 from wayline_journeys.conditions import Condition
 from wayline_journeys.conditions_converters import SEGMENT_NAME, person_condition
 from wayline_journeys.person_refs_converters import person_ref
-from wayline_journeys.segment_registry import WRITABLE, ChangePage, Freshness
+from wayline_journeys.retention import RetentionPeriod
+from wayline_journeys.retention_converters import time_zone
+from wayline_journeys.segment_registry import WRITABLE, ChangeCounts, ChangePage, Freshness
 from wayline_journeys.segments import (
     MemberPage,
     Membership,
@@ -32,6 +36,8 @@ from wayline_journeys.segments import (
 )
 
 __all__ = [
+    "change_counts_request",
+    "change_counts_response",
     "changes_request",
     "changes_response",
     "create_request",
@@ -294,3 +300,52 @@ def changes_response(segment_id: str, page: ChangePage) -> pb.ListSegmentMembers
     _set_time(found.data_as_of, page.freshness.data_as_of)
     _set_time(found.windows_as_of, page.freshness.windows_as_of)
     return found
+
+
+_COUNT_PERIODS = {
+    retention_pb2.RETENTION_PERIOD_UNSPECIFIED: RetentionPeriod.WEEK,
+    retention_pb2.RETENTION_PERIOD_DAY: RetentionPeriod.DAY,
+    retention_pb2.RETENTION_PERIOD_WEEK: RetentionPeriod.WEEK,
+    retention_pb2.RETENTION_PERIOD_MONTH: RetentionPeriod.MONTH,
+}
+
+
+@dataclass(frozen=True)
+class ChangeCountsQuery:
+    segment_id: str
+    start: datetime | None
+    end: datetime | None
+    period: RetentionPeriod
+    time_zone: str
+
+
+def change_counts_request(request: pb.CountSegmentMembershipChangesRequest) -> ChangeCountsQuery:
+    """The query of a CountSegmentMembershipChangesRequest; INVALID_ARGUMENT names every bad field."""
+    violations: list[FieldViolation] = []
+    segment_id = ""
+    if not SEGMENT_NAME.fullmatch(request.segment):
+        violations.append(FieldViolation("segment", "not a segment name (segments/{segment_id})"))
+    else:
+        segment_id = segment_id_of(request.segment, "segment")
+    period = _COUNT_PERIODS.get(request.period)
+    if period is None:
+        violations.append(FieldViolation("period", "not a RetentionPeriod"))
+    span = time_range(request.time_range, "time_range", violations)
+    zone = time_zone(request.time_zone, "time_zone", violations)
+    if violations:
+        raise InvalidArgument("the count is invalid; see the field violations", violations)
+    return ChangeCountsQuery(segment_id, span.start, span.end, period or RetentionPeriod.WEEK, zone)
+
+
+def change_counts_response(found: ChangeCounts) -> pb.CountSegmentMembershipChangesResponse:
+    response = pb.CountSegmentMembershipChangesResponse(
+        counts=[
+            segment_pb2.SegmentMembershipChangeCount(
+                period_start=to_timestamp(c.period_start), entered_count=c.entered, exited_count=c.exited
+            )
+            for c in found.counts
+        ]
+    )
+    _set_time(response.data_as_of, found.freshness.data_as_of)
+    _set_time(response.windows_as_of, found.freshness.windows_as_of)
+    return response

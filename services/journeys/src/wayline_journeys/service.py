@@ -26,6 +26,7 @@ from wayline_journeys.store import JourneyStore, connect_clickhouse
 from wayline_journeys.store.customer_value import ClickHouseCustomerValues
 from wayline_journeys.store.decisions import ClickHouseDecisions
 from wayline_journeys.store.event_export import ClickHouseEventExport
+from wayline_journeys.store.event_names import ClickHouseEventNames
 from wayline_journeys.store.features import ClickHouseFeatures
 from wayline_journeys.store.feed import FeedStateStore
 from wayline_journeys.store.funnels import ClickHouseFunnels
@@ -112,6 +113,7 @@ def journeys_service(settings: JourneysSettings) -> ServiceDefinition:
         features=ClickHouseFeatures(lambda: store.client, settings.training_set_max_rows),
         decisions=ClickHouseDecisions(store),
         event_export=ClickHouseEventExport(store),
+        event_names=ClickHouseEventNames(lambda: store.client),
     )
 
     def register(server: grpc.Server) -> list[str]:

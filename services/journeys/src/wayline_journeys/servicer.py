@@ -36,6 +36,7 @@ from wayline_journeys.decision_converters import (
 from wayline_journeys.errors import PersonNotFound
 from wayline_journeys.event_export import export_events
 from wayline_journeys.event_export_converters import event_export_query, event_export_response
+from wayline_journeys.event_names_converters import event_names_query, event_names_response
 from wayline_journeys.events import EventWrites, TimelineReads, cursor_after
 from wayline_journeys.features import profile_features
 from wayline_journeys.features_converters import profile_query, profile_response
@@ -44,6 +45,7 @@ from wayline_journeys.funnel_persons import persons_request, persons_response
 from wayline_journeys.funnels import assemble
 from wayline_journeys.lifecycle import lifecycle_stages
 from wayline_journeys.lifecycle_converters import lifecycle_query, lifecycle_response
+from wayline_journeys.path_persons import path_persons_request, path_persons_response
 from wayline_journeys.paths import InvalidCleaningRules
 from wayline_journeys.paths_converters import (
     cleaning_rule_error,
@@ -63,6 +65,8 @@ from wayline_journeys.read_models import ReadModels
 from wayline_journeys.retention import retention_table
 from wayline_journeys.retention_converters import retention_query, retention_response
 from wayline_journeys.segments_converters import (
+    change_counts_request,
+    change_counts_response,
     changes_request,
     changes_response,
     create_request,
@@ -212,6 +216,17 @@ class JourneyServicer(pb_grpc.JourneyServiceServicer):
             raise cleaning_rule_error(error, "query.") from error
         return edges_response(tenant, request, series, page)
 
+    def ListPathPersons(  # noqa: N802
+        self, request: pb.ListPathPersonsRequest, context: grpc.ServicerContext
+    ) -> pb.ListPathPersonsResponse:
+        tenant = require_tenant()
+        query, page = path_persons_request(tenant, request)
+        try:
+            found = self._models.paths.persons(query, page)
+        except InvalidCleaningRules as error:
+            raise cleaning_rule_error(error, "query.") from error
+        return path_persons_response(tenant, request, found, page)
+
     def QueryRetention(  # noqa: N802
         self, request: pb.QueryRetentionRequest, context: grpc.ServicerContext
     ) -> pb.QueryRetentionResponse:
@@ -231,6 +246,13 @@ class JourneyServicer(pb_grpc.JourneyServiceServicer):
         tenant = require_tenant()
         query, page = persons_request(tenant, request)
         return persons_response(tenant, request, self._models.funnels.persons(query, page), page)
+
+    def ListEventNames(  # noqa: N802
+        self, request: pb.ListEventNamesRequest, context: grpc.ServicerContext
+    ) -> pb.ListEventNamesResponse:
+        tenant = require_tenant()
+        query = event_names_query(tenant, request)
+        return event_names_response(tenant, request, query, self._models.event_names.names(query))
 
     def GetProfileFeatures(  # noqa: N802
         self, request: pb.GetProfileFeaturesRequest, context: grpc.ServicerContext
@@ -347,6 +369,15 @@ class JourneyServicer(pb_grpc.JourneyServiceServicer):
         after, segment_id, limit = changes_request(request)
         page = self._models.segments.changes(require_tenant(), after, segment_id, limit)
         return changes_response(segment_id, page)
+
+    def CountSegmentMembershipChanges(  # noqa: N802
+        self, request: pb.CountSegmentMembershipChangesRequest, context: grpc.ServicerContext
+    ) -> pb.CountSegmentMembershipChangesResponse:
+        q = change_counts_request(request)
+        found = self._models.segments.change_counts(
+            require_tenant(), q.segment_id, start=q.start, end=q.end, period=q.period, zone=q.time_zone
+        )
+        return change_counts_response(found)
 
     def EvaluatePersonConditions(  # noqa: N802
         self, request: pb.EvaluatePersonConditionsRequest, context: grpc.ServicerContext

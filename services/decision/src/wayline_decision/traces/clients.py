@@ -144,6 +144,23 @@ class JourneysDecisions:
             raise unavailable("journeys", error) from error
         return list(response.decision.events)
 
+    def timeline(
+        self, tenant: str, request: journeys_pb.GetTimelineRequest
+    ) -> journeys_pb.GetTimelineResponse | None:
+        """One page of a person's timeline; None when the request names an identifier no stored event
+        carries. InvalidArgument (journeys' own, with its violations) is re-raised as the grpc.RpcError."""
+        try:
+            response: journeys_pb.GetTimelineResponse = self._stub.GetTimeline(
+                request, timeout=self._timeout, metadata=_metadata(tenant)
+            )
+        except grpc.RpcError as error:
+            if error.code() == grpc.StatusCode.NOT_FOUND:
+                return None
+            if error.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                raise
+            raise unavailable("journeys", error) from error
+        return response
+
     def export(
         self, tenant: str, request: journeys_pb.ExportDecisionEventsRequest, timeout: float | None
     ) -> Iterator[list[journeys_pb.DecisionEvents]]:

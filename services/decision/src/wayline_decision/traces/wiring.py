@@ -1,5 +1,5 @@
 """The traces' parts, built from the settings: channels to identity, ingest, journeys and the orchestrator,
-the TraceSink Decide records into, and what GetDecision, Feedback and ExportDecisions call."""
+the TraceSink Decide records into, and what GetDecision, ListDecisions, Feedback and ExportDecisions call."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from wayline.orchestrator.v1 import orchestrator_service_pb2 as orchestrator_pb
 from wayline_decision.settings import DecisionSettings
 from wayline_decision.traces.clients import ContactLedger, EventWriter, JourneysDecisions, PersonIdentifiers
 from wayline_decision.traces.feedback import FeedbackRecorder
+from wayline_decision.traces.listing import PersonDecisions
 from wayline_decision.traces.reads import DecisionTraces
 from wayline_decision.traces.recent import RecentTraces
 from wayline_decision.traces.sink import IngestTraceSink, SinkPolicy
@@ -32,6 +33,7 @@ _ORCHESTRATOR = orchestrator_pb.DESCRIPTOR.services_by_name["OrchestratorService
 class Traces:
     sink: IngestTraceSink  # the TraceSink to give Decide
     reads: DecisionTraces
+    person_decisions: PersonDecisions  # ListDecisions
     feedback: FeedbackRecorder
     journeys: JourneysDecisions  # also the canary judge's counts (serving/judge_counts.py)
 
@@ -59,6 +61,7 @@ def build_traces(settings: DecisionSettings) -> Traces:
     return Traces(
         sink=IngestTraceSink(writer, people, recent, policy),
         reads=reads,
+        person_decisions=PersonDecisions(journeys),
         feedback=FeedbackRecorder(reads, people, writer, ledger, recent),
         journeys=journeys,
     )

@@ -9,6 +9,7 @@ attributes on the shapes it draws, hence `style-src-attr 'unsafe-inline'` (attri
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import mimetypes
 from dataclasses import dataclass
@@ -47,6 +48,8 @@ class Asset:
     body: bytes
     media_type: str
     etag: str  # strong, from the content: a rebuilt bundle is fetched again, an unchanged one is not
+    # The body gzip'd once at start (the bundle: 0.76 MB, 0.26 MB gzip'd); None when it would not shrink.
+    gzipped: bytes | None = None
 
 
 def _asset(name: str, body: bytes) -> Asset:
@@ -54,7 +57,13 @@ def _asset(name: str, body: bytes) -> Asset:
     media = _TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
     if media.startswith("text/") and "charset" not in media:
         media += "; charset=utf-8"
-    return Asset(body, media, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
+    packed = gzip.compress(body, compresslevel=9, mtime=0)
+    return Asset(
+        body,
+        media,
+        '"' + hashlib.sha256(body).hexdigest()[:32] + '"',
+        packed if len(packed) < len(body) * 0.9 else None,
+    )
 
 
 class ConsoleAssets:

@@ -167,10 +167,24 @@ def _bridge_endpoint(bridge: JsonBridge) -> Callable[[Request], Awaitable[Respon
     return call
 
 
+def _accepts_gzip(request: Request) -> bool:
+    for coding in request.headers.get("accept-encoding", "").split(","):
+        name, _, quality = coding.strip().partition(";")
+        if name.strip().lower() == "gzip":
+            return quality.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+    return False
+
+
 def _serve(asset: Asset, request: Request) -> Response:
-    headers = {**SECURITY_HEADERS, "ETag": asset.etag, "Cache-Control": "no-cache"}
-    if request.headers.get("if-none-match") == asset.etag:
+    packed = asset.gzipped is not None and _accepts_gzip(request)
+    # Each encoding is its own representation, with its own strong validator (RFC 9110, 8.8.3).
+    etag = asset.etag[:-1] + '-gzip"' if packed else asset.etag
+    headers = {**SECURITY_HEADERS, "ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
+    if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
+    if packed:
+        headers["Content-Encoding"] = "gzip"
+        return Response(asset.gzipped, media_type=asset.media_type, headers=headers)
     return Response(asset.body, media_type=asset.media_type, headers=headers)
 
 

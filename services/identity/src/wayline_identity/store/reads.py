@@ -52,9 +52,9 @@ def read_profile(
         return None
     create_time, update_time, first_seen, last_seen = rows[0]
     identifiers = [
-        ProfileIdentifier((kind, value), from_micros(first), from_micros(last), event_id)
-        for kind, value, first, last, event_id in tx.execute(
-            "SELECT type, value, first_seen, last_seen, first_event_id FROM identifiers"
+        ProfileIdentifier((kind, value), from_micros(first), from_micros(last), event_id, origin)
+        for kind, value, first, last, event_id, origin in tx.execute(
+            "SELECT type, value, first_seen, last_seen, first_event_id, origin_person_id FROM identifiers"
             " WHERE tenant = ? AND person_id = ?",
             (tenant, person),
         )

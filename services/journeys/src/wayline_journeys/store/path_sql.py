@@ -8,18 +8,22 @@ Levels, innermost first:
    per session;
 3. per session, the path: arraySlice from the start anchor, to the end anchor, repeats collapsed, depth;
 4. facts: each path fans out (arrayJoin) into one `series` fact, one `path` fact (its steps), one `node`
-   fact per position and one `edge` fact per consecutive pair (with the gap between the two steps);
+   fact per position (flagged when the path ends there) and one `edge` fact per consecutive pair (with the
+   gap between the two steps, flagged when the target's label is one the path has already been to: a loop);
 5. facts grouped by series value, kind, position and key; with a breakdown, values beyond the limit are
    renamed `other` and regrouped (persons merged from uniqExact states, so they are exact);
 6. window functions give every edge its source and target node's counts, number the top paths and the
    edges (after `min_edge_count` and the page cursor), and count each series' edges;
 7. one row per series: totals, top paths, the edges of the page.
+
+ListPathPersons reuses levels 1 to 3 (the paths, each with its person) and ranks the breakdown values as
+level 5 does (by path count, ties by value), so a node's persons are those of the node QueryPaths counted.
 """
 
 from __future__ import annotations
 
 from wayline_journeys.analytics import BreakdownDimension, EventMatcher
-from wayline_journeys.paths import STEP_TYPES, EdgeCursor, PathsQuery, SeriesKey
+from wayline_journeys.paths import STEP_TYPES, EdgeCursor, PathsQuery, PathStep, PersonsPage, SeriesKey
 from wayline_journeys.store.breakdown import (
     event_breakdown_raw,
     json_text,
@@ -31,7 +35,7 @@ from wayline_journeys.store.matching import event_property_raw, matcher_sql, pop
 from wayline_journeys.store.relation import current_events
 from wayline_journeys.store.sql import EVENT_ID_ORDER, SqlParams
 
-__all__ = ["KIND_EDGE", "KIND_NODE", "KIND_PATH", "KIND_SERIES", "paths_sql"]
+__all__ = ["KIND_EDGE", "KIND_NODE", "KIND_PATH", "KIND_SERIES", "path_persons_sql", "paths_sql"]
 
 KIND_PATH, KIND_NODE, KIND_EDGE, KIND_SERIES = 0, 1, 2, 3
 
@@ -141,33 +145,35 @@ def _facts(query: PathsQuery, with_paths: bool) -> str:
     parts.append(
         f"arrayMap((a, b, i) -> tuple(toUInt8({KIND_EDGE}), toInt32(i - 1), "
         "[tuple(a.3, a.4), tuple(b.3, b.4)], "
-        "toUInt8(0), b.1 - a.1), arrayPopBack(path), arrayPopFront(path), arrayEnumerate(arrayPopBack(path)))"
+        "toUInt8(has(arrayMap(e -> e.3, arraySlice(path, 1, i)), b.3)), b.1 - a.1), "
+        "arrayPopBack(path), arrayPopFront(path), arrayEnumerate(arrayPopBack(path)))"
     )
     return f"arrayJoin(arrayConcat({', '.join(parts)}))"
 
 
 def _grouped(query: PathsQuery, params: SqlParams, with_paths: bool) -> str:
-    """Facts grouped per (series, kind, pos, key) with cnt, persons, drops, gap_sum."""
+    """Facts grouped per (series, kind, pos, key) with cnt, persons, flags (a node's drop-offs, an edge's
+    loops), gap_sum."""
     facts = (
-        f"SELECT person_id, bd, f.1 AS kind, f.2 AS pos, f.3 AS key, f.4 AS drop, f.5 AS gap "
+        f"SELECT person_id, bd, f.1 AS kind, f.2 AS pos, f.3 AS key, f.4 AS flag, f.5 AS gap "
         f"FROM (SELECT person_id, bd, {_facts(query, with_paths)} AS f FROM ({_paths(query, params)}))"
     )
     persons = f"kind IN ({KIND_PATH}, {KIND_SERIES})"
     if query.breakdown.dimension is BreakdownDimension.NONE:
         return (
             "SELECT tuple('', false, false) AS series, kind, pos, key, count() AS cnt, "
-            f"uniqExactIf(person_id, {persons}) AS persons, sum(drop) AS drops, sum(gap) AS gap_sum "
+            f"uniqExactIf(person_id, {persons}) AS persons, sum(flag) AS flags, sum(gap) AS gap_sum "
             f"FROM ({facts}) GROUP BY kind, pos, key"
         )
     by_value = (
         "(SELECT bd, kind, pos, key, count() AS cnt, "
-        f"uniqExactStateIf(person_id, {persons}) AS persons_state, sum(drop) AS drops, sum(gap) AS gap_sum "
+        f"uniqExactStateIf(person_id, {persons}) AS persons_state, sum(flag) AS flags, sum(gap) AS gap_sum "
         f"FROM ({facts}) GROUP BY bd, kind, pos, key)"
     )
     ranked = ranked_series(by_value, f"if(kind = {KIND_SERIES}, cnt, 0)", query.breakdown.limit, params)
     return (
         "SELECT series, kind, pos, key, sum(cnt) AS cnt, uniqExactMerge(persons_state) AS persons, "
-        f"sum(drops) AS drops, sum(gap_sum) AS gap_sum FROM {ranked} GROUP BY series, kind, pos, key"
+        f"sum(flags) AS flags, sum(gap_sum) AS gap_sum FROM {ranked} GROUP BY series, kind, pos, key"
     )
 
 
@@ -197,16 +203,17 @@ def paths_sql(
 ) -> str:
     """One row per series: series (value, other, missing), path_count, person_count, top_paths [(steps, count,
     persons)], edges [(pos, [source, target], count, gap_sum, source count, source drops, target count,
-    target drops)] (the first `edge_limit` after `after`), edge_count. With `series`, only that series."""
+    target drops, loops)] (the first `edge_limit` after `after`), edge_count. With `series`, only that
+    series."""
     grouped = _grouped(query, params, with_paths)
     minimum = params.bind(query.min_edge_count, "UInt64")
     windowed = (
         "SELECT *, "
         f"countIf(kind = {KIND_EDGE} AND cnt >= {minimum}) OVER (PARTITION BY series) AS edge_total, "
         f"maxIf(cnt, kind = {KIND_NODE}) OVER source_node AS source_count, "
-        f"maxIf(drops, kind = {KIND_NODE}) OVER source_node AS source_drops, "
+        f"maxIf(flags, kind = {KIND_NODE}) OVER source_node AS source_drops, "
         f"maxIf(cnt, kind = {KIND_NODE}) OVER target_node AS target_count, "
-        f"maxIf(drops, kind = {KIND_NODE}) OVER target_node AS target_drops "
+        f"maxIf(flags, kind = {KIND_NODE}) OVER target_node AS target_drops "
         f"FROM ({grouped}) WINDOW source_node AS (PARTITION BY series, pos, key[1]), "
         f"target_node AS (PARTITION BY series, if(kind = {KIND_EDGE}, pos + 1, pos), "
         f"if(kind = {KIND_EDGE}, key[2], key[1]))"
@@ -229,7 +236,37 @@ def paths_sql(
         f"groupArrayIf(tuple(key, cnt, persons), kind = {KIND_PATH} AND rn <= "
         f"{params.bind(query.top_paths_limit, 'UInt64')}) AS top_paths, "
         "groupArrayIf(tuple(pos, key, cnt, gap_sum, source_count, source_drops, target_count, "
-        "target_drops), "
+        "target_drops, flags), "
         f"kind = {KIND_EDGE} AND rn <= {params.bind(edge_limit, 'UInt64')}) AS edges, "
         f"max(edge_total) AS edge_count FROM ({kept}) {only}GROUP BY series"
+    )
+
+
+def _step_at(index: int, step: PathStep, params: SqlParams) -> str:
+    """The path's step at the one-based `index` is `step`."""
+    return (
+        f"length(path) >= {params.bind(index, 'UInt32')} "
+        f"AND path[{params.bind(index, 'UInt32')}].3 = {params.bind(step.label, 'String')} "
+        f"AND path[{params.bind(index, 'UInt32')}].4 = {params.bind(step.channel, 'String')}"
+    )
+
+
+def path_persons_sql(query: PathsQuery, page: PersonsPage, params: SqlParams) -> str:
+    """The person ids of `page`, ascending and distinct: persons with a path through the node (and edge)."""
+    conditions = [_step_at(page.position + 1, page.step, params)]
+    if page.target is not None:
+        conditions.append(_step_at(page.position + 2, page.target, params))
+    source = f"({_paths(query, params)})"
+    if page.series is not None and query.breakdown.dimension is not BreakdownDimension.NONE:
+        source = ranked_series(source, "1", query.breakdown.limit, params)
+        wanted = page.series
+        conditions.append(
+            f"series = tuple({params.bind(wanted.value, 'String')}, {params.bind(wanted.other, 'Bool')}, "
+            f"{params.bind(wanted.missing, 'Bool')})"
+        )
+    if page.after:
+        conditions.append(f"person_id > {params.bind(page.after, 'String')}")
+    return (
+        f"SELECT DISTINCT person_id FROM {source} WHERE {' AND '.join(f'({c})' for c in conditions)} "
+        f"ORDER BY person_id LIMIT {params.bind(page.limit, 'UInt32')}"
     )

@@ -1,4 +1,5 @@
-"""PathsReadModel on ClickHouse: one statement per call (store/path_sql.py), rows turned into results here.
+"""PathsReadModel on ClickHouse: one statement per call (store/path_sql.py), rows turned into results here
+(ListPathPersons: the person ids as they come).
 
 Cleaning rules are checked by ClickHouse itself before the analysis, so the verdict is RE2's as the query
 will apply it (Python's `re` accepts lookarounds RE2 refuses, and refuses some syntax RE2 takes): one small
@@ -24,6 +25,7 @@ from wayline_journeys.paths import (
     PathsQuery,
     PathsSeries,
     PathStep,
+    PersonsPage,
     SeriesKey,
 )
 from wayline_journeys.store.client import (
@@ -33,7 +35,7 @@ from wayline_journeys.store.client import (
     regex_problem,
     store_error,
 )
-from wayline_journeys.store.path_sql import paths_sql
+from wayline_journeys.store.path_sql import path_persons_sql, paths_sql
 from wayline_journeys.store.sql import SqlParams
 
 __all__ = ["ClickHousePaths"]
@@ -48,13 +50,24 @@ def _step(pair: Sequence[str]) -> PathStep:
 
 
 def _edge(row: Sequence[Any]) -> tuple[PathEdge, PathNode, PathNode]:
-    position, (source, target), count, gap_sum, source_count, source_drops, target_count, target_drops = row
+    (
+        position,
+        (source, target),
+        count,
+        gap_sum,
+        source_count,
+        source_drops,
+        target_count,
+        target_drops,
+        loops,
+    ) = row
     edge = PathEdge(
         position=position,
         source=_step(source),
         target=_step(target),
         count=count,
         average_gap=timedelta(microseconds=round(gap_sum / count)),
+        loop_count=loops,
     )
     return (
         edge,
@@ -151,3 +164,9 @@ class ClickHousePaths(ReadModel):
             total_size=edge_count,
             more=len(found) > limit,
         )
+
+    def persons(self, query: PathsQuery, page: PersonsPage) -> list[str]:
+        self.check_cleaning_rules(query.cleaning_rules)
+        params = SqlParams(tenant=query.tenant)
+        rows = self._rows(path_persons_sql(query, page, params), params, "listing a path node's persons")
+        return [str(person) for (person,) in rows]

@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 from wayline_journeys.analytics import BreakdownDimension, SeriesKey
-from wayline_journeys.retention import CohortCount, RetentionPeriod, RetentionQuery, RetentionType
+from wayline_journeys.retention import CohortCount, RetentionQuery, RetentionType
 from wayline_journeys.store.breakdown import (
     NO_EVENT_BREAKDOWN,
     event_breakdown_raw,
@@ -25,28 +25,19 @@ from wayline_journeys.store.breakdown import (
 )
 from wayline_journeys.store.client import ReadModel
 from wayline_journeys.store.matching import matcher_sql, population_sql
+from wayline_journeys.store.periods import PERIOD_NUMBER, PERIOD_START
 from wayline_journeys.store.relation import current_events
 from wayline_journeys.store.sql import EVENT_ID_ORDER, SqlParams
 
 __all__ = ["ClickHouseRetention", "retention_sql"]
 
 _DATETIME = "DateTime64(6, 'UTC')"
-_PERIOD_NUMBER = {
-    RetentionPeriod.DAY: "toRelativeDayNum",
-    RetentionPeriod.WEEK: "toRelativeWeekNum",
-    RetentionPeriod.MONTH: "toRelativeMonthNum",
-}
-_PERIOD_START = {
-    RetentionPeriod.DAY: "toDate",
-    RetentionPeriod.WEEK: "toMonday",
-    RetentionPeriod.MONTH: "toStartOfMonth",
-}
 
 
 def _persons(query: RetentionQuery, params: SqlParams, zone: str) -> str:
     cohort = matcher_sql(query.cohort_event, params) if query.cohort_event else "true"
     returns = matcher_sql(query.return_event, params) if query.return_event else "true"
-    number = _PERIOD_NUMBER[query.period]
+    number = PERIOD_NUMBER[query.period]
     bd = event_breakdown_raw(query.breakdown, params)
     # The entry event's value breaks ties on time by event id, as everywhere; the entry time itself needs no
     # tie-break, and a tie-break per event was most of this statement's cost (measured at 1M events with the
@@ -66,7 +57,7 @@ def _persons(query: RetentionQuery, params: SqlParams, zone: str) -> str:
 def _retained(query: RetentionQuery, params: SqlParams, zone: str) -> str:
     last = params.bind(query.period_count, "Int64")
     indexes = (
-        f"arrayMap(k -> k - toInt64({_PERIOD_NUMBER[query.period]}(entry, {zone})), "
+        f"arrayMap(k -> k - toInt64({PERIOD_NUMBER[query.period]}(entry, {zone})), "
         "arrayFilter((k, t) -> t >= toUnixTimestamp64Micro(entry), returns.1, returns.2))"
     )
     if query.type is RetentionType.BOUNDED:
@@ -94,7 +85,7 @@ def retention_sql(query: RetentionQuery, params: SqlParams) -> str:
         )
     raw = "trait" if joined is not None else "bd_raw"
     entries = (
-        f"SELECT {series_of_raw(raw)} AS bd, {_PERIOD_START[query.period]}(entry, {zone}) AS cohort, "
+        f"SELECT {series_of_raw(raw)} AS bd, {PERIOD_START[query.period]}(entry, {zone}) AS cohort, "
         f"arrayJoin(arrayConcat([toInt64(-1)], {_retained(query, params, zone)})) AS idx FROM ({persons})"
     )
     counted = f"SELECT bd, cohort, idx, count() AS cnt FROM ({entries}) GROUP BY bd, cohort, idx"

@@ -10,10 +10,11 @@ its deletion is stored, before the evaluator writes the exits.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from wayline.common.timestamps import from_micros
+from wayline_journeys.retention import RetentionPeriod
 from wayline_journeys.segments import (
     ChangeType,
     Member,
@@ -25,11 +26,13 @@ from wayline_journeys.segments import (
     SegmentStatus,
 )
 from wayline_journeys.store.client import ReadModel, insert_rows
+from wayline_journeys.store.periods import PERIOD_START
 from wayline_journeys.store.segment_tables import SEGMENT_COLUMNS, names
 from wayline_journeys.store.sql import SqlParams
 
 __all__ = ["DEFINITION_SELECT", "ClickHouseSegments", "definition_from_row", "segment_members_sql"]
 
+_DATETIME = "DateTime64(6, 'UTC')"
 _LIVE_UID = (
     "SELECT uid FROM segments FINAL WHERE tenant_id = {tenant} AND segment_id = {segment} AND deleted = 0"
 )
@@ -239,3 +242,27 @@ class ClickHouseSegments(ReadModel):
             for seq, seg, person, kind, at, _ in rows
         ]
         return changes, oldest
+
+    def change_counts(
+        self,
+        tenant: str,
+        segment_id: str,
+        *,
+        start: datetime,
+        end: datetime,
+        period: RetentionPeriod,
+        zone: str,
+    ) -> dict[date, tuple[int, int]]:
+        params = SqlParams(tenant=tenant)
+        local = f"{PERIOD_START[period]}(change_time, {params.bind(zone, 'String')})"
+        rows = self._rows(
+            f"SELECT {local} AS period, countIf(change_type = {int(ChangeType.ENTERED)}), "
+            f"countIf(change_type = {int(ChangeType.EXITED)}) FROM segment_membership_changes "
+            f"WHERE tenant_id = {{tenant:String}} AND segment_id = {params.bind(segment_id, 'String')} "
+            f"AND change_time >= {params.bind(start, _DATETIME)} "
+            f"AND change_time < {params.bind(end, _DATETIME)} "
+            "GROUP BY period",
+            params,
+            "counting segment membership changes",
+        )
+        return {period_date: (int(entered), int(exited)) for period_date, entered, exited in rows}

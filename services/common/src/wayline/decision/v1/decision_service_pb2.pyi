@@ -1118,6 +1118,72 @@ class ArchiveActionResponse(_message.Message):
 Global___ArchiveActionResponse: _TypeAlias = ArchiveActionResponse  # noqa: Y015
 
 @_typing.final
+class ListDecisionsRequest(_message.Message):
+    """ListDecisionsRequest pages one person's decisions."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSON_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """The maximum number of decisions to return; 0 means 20, values above 100 are coerced to 100."""
+    page_token: _builtins.str
+    """The `next_page_token` of a previous call for the same person, to get the next page."""
+    @_builtins.property
+    def person(self) -> _event_pb2.PersonRef:
+        """The person, by person id or by any identifier. Required."""
+
+    def __init__(
+        self,
+        *,
+        person: _event_pb2.PersonRef | None = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["person", b"person"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "person", b"person"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDecisionsRequest: _TypeAlias = ListDecisionsRequest  # noqa: Y015
+
+@_typing.final
+class ListDecisionsResponse(_message.Message):
+    """ListDecisionsResponse is one page of a person's decisions."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DECISIONS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """The token of the next page; empty when this is the last page."""
+    person_id: _builtins.str
+    """The person whose decisions these are (the one holding the identifier when the request named one); empty
+    when no stored event carries the identifier, and then `decisions` is empty too.
+    """
+    @_builtins.property
+    def decisions(self) -> _containers.RepeatedCompositeFieldContainer[_decision_pb2.Decision]:
+        """The decisions' traces, the newest first, each without its feedback (GetDecision has it)."""
+
+    def __init__(
+        self,
+        *,
+        decisions: _abc.Iterable[_decision_pb2.Decision] | None = ...,
+        next_page_token: _builtins.str = ...,
+        person_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decisions", b"decisions", "next_page_token", b"next_page_token", "person_id", b"person_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDecisionsResponse: _TypeAlias = ListDecisionsResponse  # noqa: Y015
+
+@_typing.final
 class ExportDecisionsRequest(_message.Message):
     """ExportDecisionsRequest selects the decisions to stream."""
 

@@ -94,6 +94,11 @@ class DecisionServiceStub:
                 request_serializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.GetDecisionRequest.SerializeToString,
                 response_deserializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.GetDecisionResponse.FromString,
                 _registered_method=True)
+        self.ListDecisions = channel.unary_unary(
+                '/wayline.decision.v1.DecisionService/ListDecisions',
+                request_serializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.ListDecisionsRequest.SerializeToString,
+                response_deserializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.ListDecisionsResponse.FromString,
+                _registered_method=True)
         self.ExportDecisions = channel.unary_stream(
                 '/wayline.decision.v1.DecisionService/ExportDecisions',
                 request_serializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.ExportDecisionsRequest.SerializeToString,
@@ -284,6 +289,21 @@ class DecisionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListDecisions(self, request, context):
+        """ListDecisions pages one person's decision traces, the newest first (by `decide_time`): what the console's
+        customer page lists. The person is named by person id or by any identifier (the person currently holding
+        it); decisions made for profiles since merged into the person are theirs too. Only decisions already in
+        the journey store are listed (a decision reaches it within seconds of being made), and each comes without
+        its feedback: GetDecision returns a decision's full trace with the feedback received.
+
+        Errors: INVALID_ARGUMENT when no person is given, `page_size` is negative or the page token is not one
+        this RPC issued for the same person (reason `INVALID_PAGE_TOKEN`); UNAVAILABLE when the store is down
+        (retryable).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ExportDecisions(self, request, context):
         """ExportDecisions streams the tenant's decision traces, each with the feedback received, in decision-time
         order (then by decision id), in batches: for offline policy evaluation (the logged action and its
@@ -426,6 +446,11 @@ def add_DecisionServiceServicer_to_server(servicer, server):
                     servicer.GetDecision,
                     request_deserializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.GetDecisionRequest.FromString,
                     response_serializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.GetDecisionResponse.SerializeToString,
+            ),
+            'ListDecisions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDecisions,
+                    request_deserializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.ListDecisionsRequest.FromString,
+                    response_serializer=wayline_dot_decision_dot_v1_dot_decision__service__pb2.ListDecisionsResponse.SerializeToString,
             ),
             'ExportDecisions': grpc.unary_stream_rpc_method_handler(
                     servicer.ExportDecisions,
@@ -748,6 +773,33 @@ class DecisionService:
             '/wayline.decision.v1.DecisionService/GetDecision',
             wayline_dot_decision_dot_v1_dot_decision__service__pb2.GetDecisionRequest.SerializeToString,
             wayline_dot_decision_dot_v1_dot_decision__service__pb2.GetDecisionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDecisions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.decision.v1.DecisionService/ListDecisions',
+            wayline_dot_decision_dot_v1_dot_decision__service__pb2.ListDecisionsRequest.SerializeToString,
+            wayline_dot_decision_dot_v1_dot_decision__service__pb2.ListDecisionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -138,6 +138,17 @@ class DecisionServiceStub:
     Errors: NOT_FOUND when the decision does not exist or is older than the trace retention (reason
     `DECISION_NOT_FOUND`); UNAVAILABLE when the store is down (retryable).
     """
+    ListDecisions: _grpc.UnaryUnaryMultiCallable[_decision_service_pb2.ListDecisionsRequest, _decision_service_pb2.ListDecisionsResponse]
+    """ListDecisions pages one person's decision traces, the newest first (by `decide_time`): what the console's
+    customer page lists. The person is named by person id or by any identifier (the person currently holding
+    it); decisions made for profiles since merged into the person are theirs too. Only decisions already in
+    the journey store are listed (a decision reaches it within seconds of being made), and each comes without
+    its feedback: GetDecision returns a decision's full trace with the feedback received.
+
+    Errors: INVALID_ARGUMENT when no person is given, `page_size` is negative or the page token is not one
+    this RPC issued for the same person (reason `INVALID_PAGE_TOKEN`); UNAVAILABLE when the store is down
+    (retryable).
+    """
     ExportDecisions: _grpc.UnaryStreamMultiCallable[_decision_service_pb2.ExportDecisionsRequest, _decision_service_pb2.ExportDecisionsResponse]
     """ExportDecisions streams the tenant's decision traces, each with the feedback received, in decision-time
     order (then by decision id), in batches: for offline policy evaluation (the logged action and its
@@ -306,6 +317,17 @@ class DecisionServiceAsyncStub(DecisionServiceStub):
 
     Errors: NOT_FOUND when the decision does not exist or is older than the trace retention (reason
     `DECISION_NOT_FOUND`); UNAVAILABLE when the store is down (retryable).
+    """
+    ListDecisions: _aio.UnaryUnaryMultiCallable[_decision_service_pb2.ListDecisionsRequest, _decision_service_pb2.ListDecisionsResponse]  # type: ignore[assignment]
+    """ListDecisions pages one person's decision traces, the newest first (by `decide_time`): what the console's
+    customer page lists. The person is named by person id or by any identifier (the person currently holding
+    it); decisions made for profiles since merged into the person are theirs too. Only decisions already in
+    the journey store are listed (a decision reaches it within seconds of being made), and each comes without
+    its feedback: GetDecision returns a decision's full trace with the feedback received.
+
+    Errors: INVALID_ARGUMENT when no person is given, `page_size` is negative or the page token is not one
+    this RPC issued for the same person (reason `INVALID_PAGE_TOKEN`); UNAVAILABLE when the store is down
+    (retryable).
     """
     ExportDecisions: _aio.UnaryStreamMultiCallable[_decision_service_pb2.ExportDecisionsRequest, _decision_service_pb2.ExportDecisionsResponse]  # type: ignore[assignment]
     """ExportDecisions streams the tenant's decision traces, each with the feedback received, in decision-time
@@ -532,6 +554,23 @@ class DecisionServiceServicer(metaclass=_abc_1.ABCMeta):
 
         Errors: NOT_FOUND when the decision does not exist or is older than the trace retention (reason
         `DECISION_NOT_FOUND`); UNAVAILABLE when the store is down (retryable).
+        """
+
+    @_abc_1.abstractmethod
+    def ListDecisions(
+        self,
+        request: _decision_service_pb2.ListDecisionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_decision_service_pb2.ListDecisionsResponse, _abc.Awaitable[_decision_service_pb2.ListDecisionsResponse]]:
+        """ListDecisions pages one person's decision traces, the newest first (by `decide_time`): what the console's
+        customer page lists. The person is named by person id or by any identifier (the person currently holding
+        it); decisions made for profiles since merged into the person are theirs too. Only decisions already in
+        the journey store are listed (a decision reaches it within seconds of being made), and each comes without
+        its feedback: GetDecision returns a decision's full trace with the feedback received.
+
+        Errors: INVALID_ARGUMENT when no person is given, `page_size` is negative or the page token is not one
+        this RPC issued for the same person (reason `INVALID_PAGE_TOKEN`); UNAVAILABLE when the store is down
+        (retryable).
         """
 
     @_abc_1.abstractmethod

@@ -68,8 +68,14 @@ class ProfileIdentifier(_message.Message):
     FIRST_SEEN_TIME_FIELD_NUMBER: _builtins.int
     LAST_SEEN_TIME_FIELD_NUMBER: _builtins.int
     FIRST_EVENT_ID_FIELD_NUMBER: _builtins.int
+    ORIGIN_PERSON_ID_FIELD_NUMBER: _builtins.int
     first_event_id: _builtins.str
     """The event that first linked it to the profile."""
+    origin_person_id: _builtins.str
+    """The person the identifier was first recorded under: the profile's own person id, or one of its
+    `merged_person_ids` when a merge brought it in (SplitProfile returns it there). Grouping a profile's
+    identifiers by it, and joining the groups by the merge history, draws the profile's identity graph.
+    """
     @_builtins.property
     def identifier(self) -> _event_pb2.Identifier:
         """The identifier, as normalised by the identity rules."""
@@ -89,10 +95,11 @@ class ProfileIdentifier(_message.Message):
         first_seen_time: _timestamp_pb2.Timestamp | None = ...,
         last_seen_time: _timestamp_pb2.Timestamp | None = ...,
         first_event_id: _builtins.str = ...,
+        origin_person_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["first_seen_time", b"first_seen_time", "identifier", b"identifier", "last_seen_time", b"last_seen_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["first_event_id", b"first_event_id", "first_seen_time", b"first_seen_time", "identifier", b"identifier", "last_seen_time", b"last_seen_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["first_event_id", b"first_event_id", "first_seen_time", b"first_seen_time", "identifier", b"identifier", "last_seen_time", b"last_seen_time", "origin_person_id", b"origin_person_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -722,6 +722,188 @@ class ListPathEdgesResponse(_message.Message):
 Global___ListPathEdgesResponse: _TypeAlias = ListPathEdgesResponse  # noqa: Y015
 
 @_typing.final
+class ListPathPersonsRequest(_message.Message):
+    """ListPathPersonsRequest names one node (or one edge) of a path analysis whose persons to list."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUERY_FIELD_NUMBER: _builtins.int
+    BREAKDOWN_VALUE_FIELD_NUMBER: _builtins.int
+    NODE_ID_FIELD_NUMBER: _builtins.int
+    TARGET_NODE_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    node_id: _builtins.str
+    """The node, as PathNode.id has it (`{position}:{channel}:{label}`); required."""
+    target_node_id: _builtins.str
+    """When set, only the persons whose path goes from `node_id` on to this node (a PathEdge's
+    `target_node_id`), which must be at the next position.
+    """
+    page_size: _builtins.int
+    """The most person ids to return; 0 means 100, larger values are capped at 1,000."""
+    page_token: _builtins.str
+    """The `next_page_token` of a previous call with the same query, series and nodes."""
+    @_builtins.property
+    def query(self) -> Global___QueryPathsRequest:
+        """The path analysis, as sent to QueryPaths (its `top_paths_limit`, `edge_limit` and `min_edge_count` are
+        ignored).
+        """
+
+    @_builtins.property
+    def breakdown_value(self) -> _analytics_pb2.BreakdownValue:
+        """The series, as returned in PathsSeries.breakdown_value (`other` lists the persons of every value beyond
+        the breakdown's limit); unset for a query without breakdown.
+        """
+
+    def __init__(
+        self,
+        *,
+        query: Global___QueryPathsRequest | None = ...,
+        breakdown_value: _analytics_pb2.BreakdownValue | None = ...,
+        node_id: _builtins.str = ...,
+        target_node_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["breakdown_value", b"breakdown_value", "query", b"query"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["breakdown_value", b"breakdown_value", "node_id", b"node_id", "page_size", b"page_size", "page_token", b"page_token", "query", b"query", "target_node_id", b"target_node_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPathPersonsRequest: _TypeAlias = ListPathPersonsRequest  # noqa: Y015
+
+@_typing.final
+class ListPathPersonsResponse(_message.Message):
+    """ListPathPersonsResponse is one page of the persons behind a node or an edge."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSON_IDS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """The token of the next page; empty when this is the last page."""
+    @_builtins.property
+    def person_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Person ids in ascending order, each once (a person with several paths through the node is listed once)."""
+
+    def __init__(
+        self,
+        *,
+        person_ids: _abc.Iterable[_builtins.str] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "person_ids", b"person_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPathPersonsResponse: _TypeAlias = ListPathPersonsResponse  # noqa: Y015
+
+@_typing.final
+class ListEventNamesRequest(_message.Message):
+    """ListEventNamesRequest asks for the event names of the tenant."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TIME_RANGE_FIELD_NUMBER: _builtins.int
+    NAME_PREFIX_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    name_prefix: _builtins.str
+    """Only names that start with this text (case-sensitive); empty lists every name."""
+    page_size: _builtins.int
+    """The most names to return; 0 means 100, larger values are capped at 1,000."""
+    page_token: _builtins.str
+    """The `next_page_token` of a previous call with the same range and prefix."""
+    @_builtins.property
+    def time_range(self) -> _event_pb2.TimeRange:
+        """Only events in this range count; unset bounds do not restrict."""
+
+    def __init__(
+        self,
+        *,
+        time_range: _event_pb2.TimeRange | None = ...,
+        name_prefix: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["time_range", b"time_range"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name_prefix", b"name_prefix", "page_size", b"page_size", "page_token", b"page_token", "time_range", b"time_range"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListEventNamesRequest: _TypeAlias = ListEventNamesRequest  # noqa: Y015
+
+@_typing.final
+class EventNameCount(_message.Message):
+    """EventNameCount is one event name and how often it occurred."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    EVENT_COUNT_FIELD_NUMBER: _builtins.int
+    PERSON_COUNT_FIELD_NUMBER: _builtins.int
+    LAST_SEEN_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The event name."""
+    event_count: _builtins.int
+    """How many events carry the name (in the request's range)."""
+    person_count: _builtins.int
+    """How many distinct persons performed them, read as their current persons."""
+    @_builtins.property
+    def last_seen(self) -> _timestamp_pb2.Timestamp:
+        """When the latest of them happened."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        event_count: _builtins.int = ...,
+        person_count: _builtins.int = ...,
+        last_seen: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_seen", b"last_seen"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_count", b"event_count", "last_seen", b"last_seen", "name", b"name", "person_count", b"person_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EventNameCount: _TypeAlias = EventNameCount  # noqa: Y015
+
+@_typing.final
+class ListEventNamesResponse(_message.Message):
+    """ListEventNamesResponse is one page of event names."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_NAMES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """The token of the next page; empty when this is the last page. Counts are computed afresh for each page:
+    events arriving while paging may make a name appear twice or be missed.
+    """
+    @_builtins.property
+    def event_names(self) -> _containers.RepeatedCompositeFieldContainer[Global___EventNameCount]:
+        """The names, the most events first, ties by name."""
+
+    def __init__(
+        self,
+        *,
+        event_names: _abc.Iterable[Global___EventNameCount] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_names", b"event_names", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListEventNamesResponse: _TypeAlias = ListEventNamesResponse  # noqa: Y015
+
+@_typing.final
 class QueryRetentionRequest(_message.Message):
     """QueryRetentionRequest defines a retention analysis."""
 
@@ -1771,6 +1953,84 @@ class ListSegmentMembershipChangesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListSegmentMembershipChangesResponse: _TypeAlias = ListSegmentMembershipChangesResponse  # noqa: Y015
+
+@_typing.final
+class CountSegmentMembershipChangesRequest(_message.Message):
+    """CountSegmentMembershipChangesRequest asks for one segment's entries and exits per period."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEGMENT_FIELD_NUMBER: _builtins.int
+    TIME_RANGE_FIELD_NUMBER: _builtins.int
+    PERIOD_FIELD_NUMBER: _builtins.int
+    TIME_ZONE_FIELD_NUMBER: _builtins.int
+    segment: _builtins.str
+    """The segment's resource name, `segments/{segment_id}`."""
+    period: _retention_pb2.RetentionPeriod.ValueType
+    """The length of the periods counted in: calendar days, weeks starting on Monday or calendar months in
+    `time_zone`, as in retention; unset means weeks.
+    """
+    time_zone: _builtins.str
+    """The IANA time zone that period boundaries follow; empty means UTC."""
+    @_builtins.property
+    def time_range(self) -> _event_pb2.TimeRange:
+        """The changes whose `change_time` falls in this range; an unset end means now, an unset start 30 days
+        before the end (the feed's retention).
+        """
+
+    def __init__(
+        self,
+        *,
+        segment: _builtins.str = ...,
+        time_range: _event_pb2.TimeRange | None = ...,
+        period: _retention_pb2.RetentionPeriod.ValueType = ...,
+        time_zone: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["time_range", b"time_range"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["period", b"period", "segment", b"segment", "time_range", b"time_range", "time_zone", b"time_zone"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CountSegmentMembershipChangesRequest: _TypeAlias = CountSegmentMembershipChangesRequest  # noqa: Y015
+
+@_typing.final
+class CountSegmentMembershipChangesResponse(_message.Message):
+    """CountSegmentMembershipChangesResponse is the counts per period."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COUNTS_FIELD_NUMBER: _builtins.int
+    DATA_AS_OF_FIELD_NUMBER: _builtins.int
+    WINDOWS_AS_OF_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def counts(self) -> _containers.RepeatedCompositeFieldContainer[_segment_pb2.SegmentMembershipChangeCount]:
+        """One entry per period that overlaps the time range, oldest first, periods without a change included."""
+
+    @_builtins.property
+    def data_as_of(self) -> _timestamp_pb2.Timestamp:
+        """The freshness: every change caused by events received before this time is counted (as in
+        ListSegmentMembershipChanges); unset while the segment is building.
+        """
+
+    @_builtins.property
+    def windows_as_of(self) -> _timestamp_pb2.Timestamp:
+        """The freshness of trailing windows (see SegmentStatus.windows_as_of)."""
+
+    def __init__(
+        self,
+        *,
+        counts: _abc.Iterable[_segment_pb2.SegmentMembershipChangeCount] | None = ...,
+        data_as_of: _timestamp_pb2.Timestamp | None = ...,
+        windows_as_of: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["data_as_of", b"data_as_of", "windows_as_of", b"windows_as_of"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts", "data_as_of", b"data_as_of", "windows_as_of", b"windows_as_of"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CountSegmentMembershipChangesResponse: _TypeAlias = CountSegmentMembershipChangesResponse  # noqa: Y015
 
 @_typing.final
 class DecisionEvents(_message.Message):

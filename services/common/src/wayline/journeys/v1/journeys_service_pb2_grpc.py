@@ -84,6 +84,16 @@ class JourneyServiceStub:
                 request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListPathEdgesRequest.SerializeToString,
                 response_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListPathEdgesResponse.FromString,
                 _registered_method=True)
+        self.ListPathPersons = channel.unary_unary(
+                '/wayline.journeys.v1.JourneyService/ListPathPersons',
+                request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListPathPersonsRequest.SerializeToString,
+                response_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListPathPersonsResponse.FromString,
+                _registered_method=True)
+        self.ListEventNames = channel.unary_unary(
+                '/wayline.journeys.v1.JourneyService/ListEventNames',
+                request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListEventNamesRequest.SerializeToString,
+                response_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListEventNamesResponse.FromString,
+                _registered_method=True)
         self.QueryRetention = channel.unary_unary(
                 '/wayline.journeys.v1.JourneyService/QueryRetention',
                 request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryRetentionRequest.SerializeToString,
@@ -158,6 +168,11 @@ class JourneyServiceStub:
                 '/wayline.journeys.v1.JourneyService/ListSegmentMembershipChanges',
                 request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListSegmentMembershipChangesRequest.SerializeToString,
                 response_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListSegmentMembershipChangesResponse.FromString,
+                _registered_method=True)
+        self.CountSegmentMembershipChanges = channel.unary_unary(
+                '/wayline.journeys.v1.JourneyService/CountSegmentMembershipChanges',
+                request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.CountSegmentMembershipChangesRequest.SerializeToString,
+                response_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.CountSegmentMembershipChangesResponse.FromString,
                 _registered_method=True)
         self.GetDecisionEvents = channel.unary_unary(
                 '/wayline.journeys.v1.JourneyService/GetDecisionEvents',
@@ -308,6 +323,32 @@ class JourneyServiceServicer:
 
         Errors: those of QueryPaths for `query` (paths prefixed `query.`); INVALID_ARGUMENT with reason
         `INVALID_PAGE_TOKEN` for a token that another query or series issued.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPathPersons(self, request, context):
+        """ListPathPersons pages through the persons behind one node or one edge of a path analysis's Sankey
+        diagram (the console's drill-down): those with a path of the series that passes through the node (and,
+        with a target, goes on to the target node), in ascending order of person id. Paths are computed afresh
+        for each page: events arriving while paging may move a person in or out of the list.
+
+        Errors: those of QueryPaths for `query` (paths prefixed `query.`); INVALID_ARGUMENT for a node id that is
+        not `{position}:{channel}:{label}`, a target that is not at the next position, a negative page size, or
+        (reason `INVALID_PAGE_TOKEN`) a token that another request issued.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListEventNames(self, request, context):
+        """ListEventNames lists the event names the tenant has, the most frequent first, with how many events and
+        persons carry each: the names to suggest when someone builds a funnel, a path anchor or a condition.
+        Events without a name (pages and screens known only by their path) are not listed.
+
+        Errors: those of the service; INVALID_ARGUMENT in particular for an inverted time range, a negative page
+        size or (reason `INVALID_PAGE_TOKEN`) a token that another request issued.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -492,6 +533,18 @@ class JourneyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CountSegmentMembershipChanges(self, request, context):
+        """CountSegmentMembershipChanges counts one segment's entries and exits per period (day, week or month) of a
+        time range, from the membership change feed: how an audience grew and shrank, without reading the feed
+        change by change. The feed keeps 30 days, so periods older than that count only what it still holds.
+
+        Errors: INVALID_ARGUMENT for an inverted time range, an unknown period or time zone, or more than 400
+        periods; NOT_FOUND when the segment does not exist; UNAVAILABLE when the store is down (retryable).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetDecisionEvents(self, request, context):
         """GetDecisionEvents returns the events of one decision of the decision service: its `Decision Logged`
         event (the trace, whose properties carry `decision_id`) and the `Decision Feedback` events carrying the
@@ -613,6 +666,16 @@ def add_JourneyServiceServicer_to_server(servicer, server):
                     request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListPathEdgesRequest.FromString,
                     response_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListPathEdgesResponse.SerializeToString,
             ),
+            'ListPathPersons': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPathPersons,
+                    request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListPathPersonsRequest.FromString,
+                    response_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListPathPersonsResponse.SerializeToString,
+            ),
+            'ListEventNames': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEventNames,
+                    request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListEventNamesRequest.FromString,
+                    response_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListEventNamesResponse.SerializeToString,
+            ),
             'QueryRetention': grpc.unary_unary_rpc_method_handler(
                     servicer.QueryRetention,
                     request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryRetentionRequest.FromString,
@@ -687,6 +750,11 @@ def add_JourneyServiceServicer_to_server(servicer, server):
                     servicer.ListSegmentMembershipChanges,
                     request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListSegmentMembershipChangesRequest.FromString,
                     response_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListSegmentMembershipChangesResponse.SerializeToString,
+            ),
+            'CountSegmentMembershipChanges': grpc.unary_unary_rpc_method_handler(
+                    servicer.CountSegmentMembershipChanges,
+                    request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.CountSegmentMembershipChangesRequest.FromString,
+                    response_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.CountSegmentMembershipChangesResponse.SerializeToString,
             ),
             'GetDecisionEvents': grpc.unary_unary_rpc_method_handler(
                     servicer.GetDecisionEvents,
@@ -945,6 +1013,60 @@ class JourneyService:
             '/wayline.journeys.v1.JourneyService/ListPathEdges',
             wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListPathEdgesRequest.SerializeToString,
             wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListPathEdgesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPathPersons(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.journeys.v1.JourneyService/ListPathPersons',
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListPathPersonsRequest.SerializeToString,
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListPathPersonsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEventNames(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.journeys.v1.JourneyService/ListEventNames',
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListEventNamesRequest.SerializeToString,
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListEventNamesResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1350,6 +1472,33 @@ class JourneyService:
             '/wayline.journeys.v1.JourneyService/ListSegmentMembershipChanges',
             wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListSegmentMembershipChangesRequest.SerializeToString,
             wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListSegmentMembershipChangesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CountSegmentMembershipChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.journeys.v1.JourneyService/CountSegmentMembershipChanges',
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.CountSegmentMembershipChangesRequest.SerializeToString,
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.CountSegmentMembershipChangesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -120,6 +120,24 @@ class JourneyServiceStub:
     Errors: those of QueryPaths for `query` (paths prefixed `query.`); INVALID_ARGUMENT with reason
     `INVALID_PAGE_TOKEN` for a token that another query or series issued.
     """
+    ListPathPersons: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.ListPathPersonsRequest, _journeys_service_pb2.ListPathPersonsResponse]
+    """ListPathPersons pages through the persons behind one node or one edge of a path analysis's Sankey
+    diagram (the console's drill-down): those with a path of the series that passes through the node (and,
+    with a target, goes on to the target node), in ascending order of person id. Paths are computed afresh
+    for each page: events arriving while paging may move a person in or out of the list.
+
+    Errors: those of QueryPaths for `query` (paths prefixed `query.`); INVALID_ARGUMENT for a node id that is
+    not `{position}:{channel}:{label}`, a target that is not at the next position, a negative page size, or
+    (reason `INVALID_PAGE_TOKEN`) a token that another request issued.
+    """
+    ListEventNames: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.ListEventNamesRequest, _journeys_service_pb2.ListEventNamesResponse]
+    """ListEventNames lists the event names the tenant has, the most frequent first, with how many events and
+    persons carry each: the names to suggest when someone builds a funnel, a path anchor or a condition.
+    Events without a name (pages and screens known only by their path) are not listed.
+
+    Errors: those of the service; INVALID_ARGUMENT in particular for an inverted time range, a negative page
+    size or (reason `INVALID_PAGE_TOKEN`) a token that another request issued.
+    """
     QueryRetention: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.QueryRetentionRequest, _journeys_service_pb2.QueryRetentionResponse]
     """QueryRetention groups persons into cohorts by the period of their first event (or first matching
     event) and counts how many come back in each later period.
@@ -238,6 +256,14 @@ class JourneyServiceStub:
     Errors: FAILED_PRECONDITION when `after_sequence` is older than the feed's retention (reason
     `CURSOR_EXPIRED`; resynchronise with ListSegmentMembers); NOT_FOUND when the segment filter names a
     missing segment; UNAVAILABLE when the store is down (retryable).
+    """
+    CountSegmentMembershipChanges: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.CountSegmentMembershipChangesRequest, _journeys_service_pb2.CountSegmentMembershipChangesResponse]
+    """CountSegmentMembershipChanges counts one segment's entries and exits per period (day, week or month) of a
+    time range, from the membership change feed: how an audience grew and shrank, without reading the feed
+    change by change. The feed keeps 30 days, so periods older than that count only what it still holds.
+
+    Errors: INVALID_ARGUMENT for an inverted time range, an unknown period or time zone, or more than 400
+    periods; NOT_FOUND when the segment does not exist; UNAVAILABLE when the store is down (retryable).
     """
     GetDecisionEvents: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.GetDecisionEventsRequest, _journeys_service_pb2.GetDecisionEventsResponse]
     """GetDecisionEvents returns the events of one decision of the decision service: its `Decision Logged`
@@ -386,6 +412,24 @@ class JourneyServiceAsyncStub(JourneyServiceStub):
     Errors: those of QueryPaths for `query` (paths prefixed `query.`); INVALID_ARGUMENT with reason
     `INVALID_PAGE_TOKEN` for a token that another query or series issued.
     """
+    ListPathPersons: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.ListPathPersonsRequest, _journeys_service_pb2.ListPathPersonsResponse]  # type: ignore[assignment]
+    """ListPathPersons pages through the persons behind one node or one edge of a path analysis's Sankey
+    diagram (the console's drill-down): those with a path of the series that passes through the node (and,
+    with a target, goes on to the target node), in ascending order of person id. Paths are computed afresh
+    for each page: events arriving while paging may move a person in or out of the list.
+
+    Errors: those of QueryPaths for `query` (paths prefixed `query.`); INVALID_ARGUMENT for a node id that is
+    not `{position}:{channel}:{label}`, a target that is not at the next position, a negative page size, or
+    (reason `INVALID_PAGE_TOKEN`) a token that another request issued.
+    """
+    ListEventNames: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.ListEventNamesRequest, _journeys_service_pb2.ListEventNamesResponse]  # type: ignore[assignment]
+    """ListEventNames lists the event names the tenant has, the most frequent first, with how many events and
+    persons carry each: the names to suggest when someone builds a funnel, a path anchor or a condition.
+    Events without a name (pages and screens known only by their path) are not listed.
+
+    Errors: those of the service; INVALID_ARGUMENT in particular for an inverted time range, a negative page
+    size or (reason `INVALID_PAGE_TOKEN`) a token that another request issued.
+    """
     QueryRetention: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.QueryRetentionRequest, _journeys_service_pb2.QueryRetentionResponse]  # type: ignore[assignment]
     """QueryRetention groups persons into cohorts by the period of their first event (or first matching
     event) and counts how many come back in each later period.
@@ -504,6 +548,14 @@ class JourneyServiceAsyncStub(JourneyServiceStub):
     Errors: FAILED_PRECONDITION when `after_sequence` is older than the feed's retention (reason
     `CURSOR_EXPIRED`; resynchronise with ListSegmentMembers); NOT_FOUND when the segment filter names a
     missing segment; UNAVAILABLE when the store is down (retryable).
+    """
+    CountSegmentMembershipChanges: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.CountSegmentMembershipChangesRequest, _journeys_service_pb2.CountSegmentMembershipChangesResponse]  # type: ignore[assignment]
+    """CountSegmentMembershipChanges counts one segment's entries and exits per period (day, week or month) of a
+    time range, from the membership change feed: how an audience grew and shrank, without reading the feed
+    change by change. The feed keeps 30 days, so periods older than that count only what it still holds.
+
+    Errors: INVALID_ARGUMENT for an inverted time range, an unknown period or time zone, or more than 400
+    periods; NOT_FOUND when the segment does not exist; UNAVAILABLE when the store is down (retryable).
     """
     GetDecisionEvents: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.GetDecisionEventsRequest, _journeys_service_pb2.GetDecisionEventsResponse]  # type: ignore[assignment]
     """GetDecisionEvents returns the events of one decision of the decision service: its `Decision Logged`
@@ -696,6 +748,36 @@ class JourneyServiceServicer(metaclass=_abc_1.ABCMeta):
 
         Errors: those of QueryPaths for `query` (paths prefixed `query.`); INVALID_ARGUMENT with reason
         `INVALID_PAGE_TOKEN` for a token that another query or series issued.
+        """
+
+    @_abc_1.abstractmethod
+    def ListPathPersons(
+        self,
+        request: _journeys_service_pb2.ListPathPersonsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_journeys_service_pb2.ListPathPersonsResponse, _abc.Awaitable[_journeys_service_pb2.ListPathPersonsResponse]]:
+        """ListPathPersons pages through the persons behind one node or one edge of a path analysis's Sankey
+        diagram (the console's drill-down): those with a path of the series that passes through the node (and,
+        with a target, goes on to the target node), in ascending order of person id. Paths are computed afresh
+        for each page: events arriving while paging may move a person in or out of the list.
+
+        Errors: those of QueryPaths for `query` (paths prefixed `query.`); INVALID_ARGUMENT for a node id that is
+        not `{position}:{channel}:{label}`, a target that is not at the next position, a negative page size, or
+        (reason `INVALID_PAGE_TOKEN`) a token that another request issued.
+        """
+
+    @_abc_1.abstractmethod
+    def ListEventNames(
+        self,
+        request: _journeys_service_pb2.ListEventNamesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_journeys_service_pb2.ListEventNamesResponse, _abc.Awaitable[_journeys_service_pb2.ListEventNamesResponse]]:
+        """ListEventNames lists the event names the tenant has, the most frequent first, with how many events and
+        persons carry each: the names to suggest when someone builds a funnel, a path anchor or a condition.
+        Events without a name (pages and screens known only by their path) are not listed.
+
+        Errors: those of the service; INVALID_ARGUMENT in particular for an inverted time range, a negative page
+        size or (reason `INVALID_PAGE_TOKEN`) a token that another request issued.
         """
 
     @_abc_1.abstractmethod
@@ -905,6 +987,20 @@ class JourneyServiceServicer(metaclass=_abc_1.ABCMeta):
         Errors: FAILED_PRECONDITION when `after_sequence` is older than the feed's retention (reason
         `CURSOR_EXPIRED`; resynchronise with ListSegmentMembers); NOT_FOUND when the segment filter names a
         missing segment; UNAVAILABLE when the store is down (retryable).
+        """
+
+    @_abc_1.abstractmethod
+    def CountSegmentMembershipChanges(
+        self,
+        request: _journeys_service_pb2.CountSegmentMembershipChangesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_journeys_service_pb2.CountSegmentMembershipChangesResponse, _abc.Awaitable[_journeys_service_pb2.CountSegmentMembershipChangesResponse]]:
+        """CountSegmentMembershipChanges counts one segment's entries and exits per period (day, week or month) of a
+        time range, from the membership change feed: how an audience grew and shrank, without reading the feed
+        change by change. The feed keeps 30 days, so periods older than that count only what it still holds.
+
+        Errors: INVALID_ARGUMENT for an inverted time range, an unknown period or time zone, or more than 400
+        periods; NOT_FOUND when the segment does not exist; UNAVAILABLE when the store is down (retryable).
         """
 
     @_abc_1.abstractmethod

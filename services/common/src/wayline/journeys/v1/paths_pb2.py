@@ -27,7 +27,7 @@ from wayline.event.v1 import event_pb2 as wayline_dot_event_dot_v1_dot_event__pb
 from wayline.journeys.v1 import analytics_pb2 as wayline_dot_journeys_dot_v1_dot_analytics__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fwayline/journeys/v1/paths.proto\x12\x13wayline.journeys.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cwayline/event/v1/event.proto\x1a#wayline/journeys/v1/analytics.proto\"0\n\x10PathCleaningRule\x12\r\n\x05regex\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\"E\n\x08PathStep\x12\r\n\x05label\x18\x01 \x01(\t\x12*\n\x07\x63hannel\x18\x02 \x01(\x0e\x32\x19.wayline.event.v1.Channel\"a\n\x0cPathSequence\x12,\n\x05steps\x18\x01 \x03(\x0b\x32\x1d.wayline.journeys.v1.PathStep\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\x12\x14\n\x0cperson_count\x18\x03 \x01(\x03\"|\n\x08PathNode\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08position\x18\x02 \x01(\x05\x12+\n\x04step\x18\x03 \x01(\x0b\x32\x1d.wayline.journeys.v1.PathStep\x12\r\n\x05\x63ount\x18\x04 \x01(\x03\x12\x16\n\x0e\x64rop_off_count\x18\x05 \x01(\x03\"y\n\x08PathEdge\x12\x16\n\x0esource_node_id\x18\x01 \x01(\t\x12\x16\n\x0etarget_node_id\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x03\x12.\n\x0b\x61verage_gap\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xba\x02\n\x0bPathsSeries\x12<\n\x0f\x62reakdown_value\x18\x01 \x01(\x0b\x32#.wayline.journeys.v1.BreakdownValue\x12\x12\n\npath_count\x18\x02 \x01(\x03\x12\x14\n\x0cperson_count\x18\x03 \x01(\x03\x12\x34\n\ttop_paths\x18\x04 \x03(\x0b\x32!.wayline.journeys.v1.PathSequence\x12,\n\x05nodes\x18\x05 \x03(\x0b\x32\x1d.wayline.journeys.v1.PathNode\x12,\n\x05\x65\x64ges\x18\x06 \x03(\x0b\x32\x1d.wayline.journeys.v1.PathEdge\x12\x12\n\nedge_count\x18\x07 \x01(\x05\x12\x1d\n\x15next_edges_page_token\x18\x08 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fwayline/journeys/v1/paths.proto\x12\x13wayline.journeys.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cwayline/event/v1/event.proto\x1a#wayline/journeys/v1/analytics.proto\"0\n\x10PathCleaningRule\x12\r\n\x05regex\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\"E\n\x08PathStep\x12\r\n\x05label\x18\x01 \x01(\t\x12*\n\x07\x63hannel\x18\x02 \x01(\x0e\x32\x19.wayline.event.v1.Channel\"a\n\x0cPathSequence\x12,\n\x05steps\x18\x01 \x03(\x0b\x32\x1d.wayline.journeys.v1.PathStep\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\x12\x14\n\x0cperson_count\x18\x03 \x01(\x03\"|\n\x08PathNode\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08position\x18\x02 \x01(\x05\x12+\n\x04step\x18\x03 \x01(\x0b\x32\x1d.wayline.journeys.v1.PathStep\x12\r\n\x05\x63ount\x18\x04 \x01(\x03\x12\x16\n\x0e\x64rop_off_count\x18\x05 \x01(\x03\"\x8d\x01\n\x08PathEdge\x12\x16\n\x0esource_node_id\x18\x01 \x01(\t\x12\x16\n\x0etarget_node_id\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x03\x12.\n\x0b\x61verage_gap\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\nloop_count\x18\x05 \x01(\x03\"\xba\x02\n\x0bPathsSeries\x12<\n\x0f\x62reakdown_value\x18\x01 \x01(\x0b\x32#.wayline.journeys.v1.BreakdownValue\x12\x12\n\npath_count\x18\x02 \x01(\x03\x12\x14\n\x0cperson_count\x18\x03 \x01(\x03\x12\x34\n\ttop_paths\x18\x04 \x03(\x0b\x32!.wayline.journeys.v1.PathSequence\x12,\n\x05nodes\x18\x05 \x03(\x0b\x32\x1d.wayline.journeys.v1.PathNode\x12,\n\x05\x65\x64ges\x18\x06 \x03(\x0b\x32\x1d.wayline.journeys.v1.PathEdge\x12\x12\n\nedge_count\x18\x07 \x01(\x05\x12\x1d\n\x15next_edges_page_token\x18\x08 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,8 +42,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PATHSEQUENCE']._serialized_end=373
   _globals['_PATHNODE']._serialized_start=375
   _globals['_PATHNODE']._serialized_end=499
-  _globals['_PATHEDGE']._serialized_start=501
-  _globals['_PATHEDGE']._serialized_end=622
-  _globals['_PATHSSERIES']._serialized_start=625
-  _globals['_PATHSSERIES']._serialized_end=939
+  _globals['_PATHEDGE']._serialized_start=502
+  _globals['_PATHEDGE']._serialized_end=643
+  _globals['_PATHSSERIES']._serialized_start=646
+  _globals['_PATHSSERIES']._serialized_end=960
 # @@protoc_insertion_point(module_scope)

@@ -168,12 +168,18 @@ class PathEdge(_message.Message):
     TARGET_NODE_ID_FIELD_NUMBER: _builtins.int
     COUNT_FIELD_NUMBER: _builtins.int
     AVERAGE_GAP_FIELD_NUMBER: _builtins.int
+    LOOP_COUNT_FIELD_NUMBER: _builtins.int
     source_node_id: _builtins.str
     """The id of the node the paths come from."""
     target_node_id: _builtins.str
     """The id of the node the paths go to."""
     count: _builtins.int
     """How many paths take this edge."""
+    loop_count: _builtins.int
+    """How many of the paths taking this edge had already been to the target's label earlier on the path (on
+    any channel): loops. A Sankey has no cycles, so a loop back to an earlier step shows as an edge to the
+    same label at a later position; this count says which edges are such returns (the console marks them).
+    """
     @_builtins.property
     def average_gap(self) -> _duration_pb2.Duration:
         """The mean time between the two steps."""
@@ -185,10 +191,11 @@ class PathEdge(_message.Message):
         target_node_id: _builtins.str = ...,
         count: _builtins.int = ...,
         average_gap: _duration_pb2.Duration | None = ...,
+        loop_count: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["average_gap", b"average_gap"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["average_gap", b"average_gap", "count", b"count", "source_node_id", b"source_node_id", "target_node_id", b"target_node_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["average_gap", b"average_gap", "count", b"count", "loop_count", b"loop_count", "source_node_id", b"source_node_id", "target_node_id", b"target_node_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

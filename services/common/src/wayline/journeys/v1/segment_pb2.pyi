@@ -285,3 +285,37 @@ class SegmentMembershipChange(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SegmentMembershipChange: _TypeAlias = SegmentMembershipChange  # noqa: Y015
+
+@_typing.final
+class SegmentMembershipChangeCount(_message.Message):
+    """SegmentMembershipChangeCount is how many persons entered and left a segment in one period."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERIOD_START_FIELD_NUMBER: _builtins.int
+    ENTERED_COUNT_FIELD_NUMBER: _builtins.int
+    EXITED_COUNT_FIELD_NUMBER: _builtins.int
+    entered_count: _builtins.int
+    """How many entries the period holds (within the time range)."""
+    exited_count: _builtins.int
+    """How many exits the period holds (within the time range)."""
+    @_builtins.property
+    def period_start(self) -> _timestamp_pb2.Timestamp:
+        """The start of the period (local midnight in the request's time zone); the first period may start before
+        the request's time range, whose start it holds.
+        """
+
+    def __init__(
+        self,
+        *,
+        period_start: _timestamp_pb2.Timestamp | None = ...,
+        entered_count: _builtins.int = ...,
+        exited_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["period_start", b"period_start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entered_count", b"entered_count", "exited_count", b"exited_count", "period_start", b"period_start"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SegmentMembershipChangeCount: _TypeAlias = SegmentMembershipChangeCount  # noqa: Y015

@@ -1,0 +1,33 @@
+"""What the Retention, Lifecycle and Segments tests share: the console's hash query for the data's days, and
+submitting a page's filter form and waiting for the page it navigates to (the page shown before is marked
+first, as `Console.go` does, so that it is never mistaken for the new one)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from playwright.sync_api import Locator
+
+from tests.console.browser import Console
+from tests.console.loading import ConsoleData
+
+__all__ = ["data_days", "submit_and_wait"]
+
+
+def data_days(data: ConsoleData, days: int | None = None) -> dict[str, str]:
+    """`from` and `to` (inclusive UTC days) covering the data's range, or its last `days` days."""
+    last = data.end - timedelta(days=1)
+    first = data.start if days is None else data.end - timedelta(days=days)
+    return {"from": first.date().isoformat(), "to": last.date().isoformat()}
+
+
+def submit_and_wait(console: Console, button: Locator, page_id: str) -> Locator:
+    """Click `button` (a filter form's submit, a row's action) and wait until `page_id` has rendered again;
+    returns its section."""
+    console.page.evaluate(
+        """() => { for (const shown of document.querySelectorAll("main section.page")) {
+            shown.setAttribute("data-e2e-left", "");
+        } }"""
+    )
+    button.click()
+    return console.wait_ready(page_id)
