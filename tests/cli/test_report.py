@@ -392,12 +392,29 @@ def test_sections_without_data_say_so(
         "title": "Funnel",
         "request": None,
         "response": None,
-        "empty": "No funnel asked for: give its steps with --funnel.",
+        "empty": "No funnel: fewer than two event names in this range (--funnel chooses the steps).",
         "note": "",
     }
     assert sections["retention"]["empty"] == "Nobody was first seen in this range."
     assert sections["lifecycle"]["empty"] == "Nobody had an event before the range's end."
     assert re.search(r"Paths: No path started in this range\.", stdout)
+
+
+def test_without_funnel_steps_the_funnel_is_of_the_most_frequent_events(
+    gateway: Server, tenants: tuple[Tenant, Tenant], tmp_path: Path
+) -> None:
+    a, _ = tenants
+    output = tmp_path / "default.html"
+    code, stdout, stderr = report(gateway, a.read_key, output, *RANGE)
+    assert code == 0, stdout + stderr
+    funnel = _sections(_data(_parse(output.read_text(encoding="utf-8"))))["funnel"]
+    assert funnel["title"] == "Funnel: " + " → ".join(FUNNEL)  # A's names by frequency: 4, 3 and 1 events
+    assert [step["event"]["eventName"] for step in funnel["request"]["steps"]] == list(FUNNEL)
+    assert [step["count"] for step in funnel["response"]["series"][0]["steps"]] == ["4", "3", "1"]
+    assert funnel["note"] == (
+        "No --funnel given: the steps are the tenant's 3 most frequent events in the range, the most "
+        "frequent first."
+    )
 
 
 def test_refusals(gateway: Server, tenants: tuple[Tenant, Tenant], tmp_path: Path) -> None:

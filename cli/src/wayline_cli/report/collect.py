@@ -123,21 +123,41 @@ def _paths(calls: _Calls, query: ReportQuery) -> Section:
     )
 
 
+def _funnel_steps(calls: _Calls, query: ReportQuery) -> tuple[tuple[str, ...], str]:
+    """The funnel's steps and what the report says about where they came from."""
+    if query.funnel_steps:
+        return query.funnel_steps, ""
+    request = requests.event_names_request(query)
+    names = calls.journeys.ListEventNames(request, metadata=calls.auth, timeout=TIMEOUT).event_names
+    steps = tuple(name.name for name in names)
+    return steps, (
+        f"No --funnel given: the steps are the tenant's {len(steps)} most frequent events in the range, the "
+        "most frequent first."
+    )
+
+
 def _funnel(calls: _Calls, query: ReportQuery) -> Section:
-    request = requests.funnel_request(query)
-    if request is None:
+    steps, note = _funnel_steps(calls, query)
+    if len(steps) < 2:
         return Section(
-            "funnel", "funnel", "Funnel", None, None, "No funnel asked for: give its steps with --funnel."
+            "funnel",
+            "funnel",
+            "Funnel",
+            None,
+            None,
+            "No funnel: fewer than two event names in this range (--funnel chooses the steps).",
         )
+    request = requests.funnel_request(query, steps)
     response = calls.journeys.QueryFunnel(request, metadata=calls.auth, timeout=TIMEOUT)
     started = any(series.steps and series.steps[0].count for series in response.series)
     return Section(
         "funnel",
         "funnel",
-        "Funnel: " + " → ".join(query.funnel_steps),
+        "Funnel: " + " → ".join(steps),
         message_to_json(request),
         message_to_json(response),
-        "" if started else f"Nobody performed {query.funnel_steps[0]} in this range.",
+        "" if started else f"Nobody performed {steps[0]} in this range.",
+        note,
     )
 
 

@@ -5,7 +5,9 @@ so the defaults a reader of the report sees are the ones written down below.
   `--paths-start` when given (else from each session's first step), sessions cut after 30 minutes of
   inactivity (the RPC's default); the 10 most frequent paths and the 100 largest Sankey edges.
 - Funnel (QueryFunnel): the `--funnel` steps by event name, in order, first step in the range, within the
-  RPC's default 14-day conversion window; no funnel when no steps are given.
+  RPC's default 14-day conversion window. Without `--funnel`, the tenant's `DEFAULT_FUNNEL_STEPS` most
+  frequent event names in the range (ListEventNames), the most frequent first: a funnel whose steps are
+  ever rarer; no funnel when the range has fewer than two names.
 - Retention (QueryRetention): weekly cohorts of persons first seen in the range, any event as a return, 8
   weeks after the cohort's own.
 - Lifecycle (GetLifecycleStages): the distribution of every person of the tenant over the stages of the
@@ -33,9 +35,11 @@ from wayline.orchestrator.v1 import flow_pb2
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as orchestrator_pb
 
 __all__ = [
+    "DEFAULT_FUNNEL_STEPS",
     "DEFAULT_PATH_DEPTH",
     "MAX_LIFECYCLE_TIMES",
     "ReportQuery",
+    "event_names_request",
     "flow_name",
     "flow_request",
     "flow_stats_request",
@@ -49,6 +53,7 @@ __all__ = [
 ]
 
 DEFAULT_PATH_DEPTH = 5
+DEFAULT_FUNNEL_STEPS = 3
 TOP_PATHS = 10
 SANKEY_EDGES = 100
 RETENTION_WEEKS = 8
@@ -88,14 +93,16 @@ def paths_request(query: ReportQuery) -> journeys_pb.QueryPathsRequest:
     return request
 
 
-def funnel_request(query: ReportQuery) -> journeys_pb.QueryFunnelRequest | None:
-    """The funnel of the `--funnel` steps; None when there are none."""
-    if not query.funnel_steps:
-        return None
+def event_names_request(query: ReportQuery) -> journeys_pb.ListEventNamesRequest:
+    """The names a default funnel is made of."""
+    return journeys_pb.ListEventNamesRequest(time_range=query.time_range(), page_size=DEFAULT_FUNNEL_STEPS)
+
+
+def funnel_request(query: ReportQuery, steps: tuple[str, ...]) -> journeys_pb.QueryFunnelRequest:
+    """The funnel of `steps`, event names in order."""
     return journeys_pb.QueryFunnelRequest(
         steps=[
-            funnel_pb2.FunnelStep(label=name, event=analytics.EventMatcher(event_name=name))
-            for name in query.funnel_steps
+            funnel_pb2.FunnelStep(label=name, event=analytics.EventMatcher(event_name=name)) for name in steps
         ],
         order=funnel_pb2.FUNNEL_ORDER_ORDERED,
         time_range=query.time_range(),
