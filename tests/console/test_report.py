@@ -31,6 +31,16 @@ _RPCS = {
     "models": (DECISION, "ListModels"),
 }
 
+FLOW = "flows/report-welcome"
+WELCOME = {
+    "displayName": "Report welcome",
+    "definition": {
+        "trigger": {"event": {"event": {"eventName": "Signed Up"}}},
+        "entryStepId": "hello",
+        "steps": [{"id": "hello", "action": {"channel": "CHANNEL_EMAIL", "actionId": "hello"}}],
+    },
+}
+
 
 @dataclass(frozen=True)
 class Written:
@@ -80,8 +90,14 @@ def written(
     rpc: Callable[[str], Rpc],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Written:
-    """A's report over the data's range (its funnel: A's most frequent events); and the RPCs' answers to the
-    report's requests, asked right after it (no other test runs in between)."""
+    """A's report over the data's range (its funnel: A's most frequent events; a flow of its own among A's
+    flows); and the RPCs' answers to the report's requests, asked right after it (no other test runs in
+    between)."""
+    admin = rpc(console_data.admin_key_a)
+    listed = admin.json(ORCHESTRATOR, "ListFlows", {"pageSize": 1000})["flows"]
+    if FLOW not in [flow["name"] for flow in listed]:
+        admin.call(ORCHESTRATOR, "CreateFlow", {"flowId": FLOW.removeprefix("flows/"), "flow": WELCOME})
+        admin.call(ORCHESTRATOR, "PublishFlow", {"name": FLOW})
     output = tmp_path_factory.mktemp("report") / "report.html"
     result = CliRunner().invoke(
         app,
@@ -158,6 +174,8 @@ def test_the_report_draws_every_section_with_the_rpcs_numbers(console: Console, 
     cohorts = written.answers["retention"]["series"][0]["cohorts"]
     assert cohorts
     assert {cohort["cohortSize"] for cohort in cohorts} <= set(retention)
+    (flow,) = [s for s in sections if s["kind"] == "flow" and s["response"]["flow"]["name"] == FLOW]
+    expect(page.get_by_test_id(f"report-section-{flow['id']}").locator("svg").first).to_be_visible()
     lifecycle = _numbers(page.get_by_test_id("report-section-lifecycle"))
     assert {d["populationSize"] for d in written.answers["lifecycle"]["distributions"]} <= set(lifecycle)
     console.shot("report")
