@@ -139,7 +139,10 @@ export function chart(container, option, { label, height } = {}) {
   });
   if (typeof ResizeObserver === "function") {
     const observer = new ResizeObserver(() => {
-      if (!instance.isDisposed()) instance.resize();
+      // A container laid out with no width or height for a moment (seen while Chromium lays the page out
+      // again for a full-page screenshot) has nothing to draw into, and ECharts' graph series throws on it
+      // (its view cannot be inverted): resize only into a real area; the next observation brings it back.
+      if (!instance.isDisposed() && container.clientWidth > 0 && container.clientHeight > 0) instance.resize();
     });
     observer.observe(container);
     resizeObservers.set(container, observer);

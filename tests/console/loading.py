@@ -36,7 +36,7 @@ from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 from wayline_ml.generator import GeneratorConfig, Population, generate
 from wayline_ml.generator.protos import send
 
-__all__ = ["B_EVENT_PREFIX", "ConsoleData", "KnownPerson", "load_console_data"]
+__all__ = ["B_EVENT_PREFIX", "ConsoleData", "KnownPerson", "Tenant", "load_console_data", "make_tenant"]
 
 # Every event name of tenant B begins with this, and no event name of tenant A does.
 B_EVENT_PREFIX = "Beta "
@@ -229,13 +229,16 @@ def _tenant_b(day: datetime) -> tuple[_Planned, _Planned, list[event_pb2.Event]]
 
 
 @dataclass(frozen=True)
-class _Tenant:
+class Tenant:
+    """A tenant made for the console's tests, with its keys by name (`read`, `write`, `admin`)."""
+
     tenant_id: str
     keys: dict[str, str]
 
 
-def _make_tenant(channel: grpc.Channel, operator_key: str, label: str) -> _Tenant:
-    """A new tenant and its keys (`read`, `write`, `admin` = read+admin), made by the operator."""
+def make_tenant(channel: grpc.Channel, operator_key: str, label: str) -> Tenant:
+    """A new tenant and its keys (`read`, `write`, `admin` = read+admin), made by the operator (also for a
+    test whose data must not change A's or B's: a flow's events, a model)."""
     admin = admin_grpc.AdminServiceStub(channel)
     operator = (("authorization", f"Bearer {operator_key}"),)
     tenant = admin.CreateTenant(
@@ -252,7 +255,7 @@ def _make_tenant(channel: grpc.Channel, operator_key: str, label: str) -> _Tenan
         )
         return made.secret
 
-    return _Tenant(
+    return Tenant(
         tenant.name.removeprefix("tenants/"),
         {"read": key(_READ), "write": key(_WRITE), "admin": key(_READ, _ADMIN)},
     )
@@ -357,7 +360,7 @@ def load_console_data(channel: grpc.Channel, gateway_address: str, operator_key:
     (`channel` dials it), and wait until the suite holds all of it."""
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     start, end = today - timedelta(days=_DAYS + 2), today + timedelta(days=1)
-    a, b = _make_tenant(channel, operator_key, "a"), _make_tenant(channel, operator_key, "b")
+    a, b = make_tenant(channel, operator_key, "a"), make_tenant(channel, operator_key, "b")
 
     population = generate(
         GeneratorConfig(people=_PEOPLE, days=_DAYS, seed=_SEED, start=start, namespace="console")

@@ -31,7 +31,7 @@ from wayline.common.server import Server
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
-from wayline.orchestrator.v1 import flow_pb2
+from wayline.orchestrator.v1 import contact_pb2, flow_pb2
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
 from wayline_orchestrator.flows.simulation import engaged
@@ -130,6 +130,9 @@ def test_simulate_flow_agrees_with_the_live_run_of_the_same_events(
     simulated = _simulate(stub, auth, t0 - 60 * SECOND, running.clock(), name=f"flows/{FLOW}")
     assert simulated.evaluated_person_count == 8
     assert (live.entered_count, live.converted_count, live.suppressed_count) == (8, 4, 2)
+    assert [(s.reason, s.count) for s in live.suppressions] == [
+        (contact_pb2.CONTACT_BLOCK_REASON_FREQUENCY_CAP, 2)
+    ]
     assert {s.step_id: s.entered_count for s in live.steps}["pause"] == 2
     assert {(b.label, b.count) for s in live.steps if s.step_id == "bought" for b in s.branches} == {
         ("next", 4),
@@ -179,6 +182,7 @@ def test_simulate_flow_ignoring_the_contact_policy_suppresses_nothing(
     free = _simulate(stub, auth, t0, end, name=f"flows/{FLOW}", ignore_contact_policy=True).stats
     offer = {s.step_id: s for s in free.steps}["offer"]
     assert (capped.suppressed_count, free.suppressed_count) == (2, 0)
+    assert (len(capped.suppressions), len(free.suppressions)) == (1, 0)
     assert (offer.sent_count, offer.suppressed_count) == (5, 0)
     assert {(b.label, b.count) for b in offer.branches} == {("next", 5)}
 

@@ -1,21 +1,25 @@
 """GetFlowStats over real sockets, on SQLite and PostgreSQL: the counts of a flow's entries, steps, paths,
-sends, suppressions, conversions and split variants (with the significance the statistics module computes),
-per version and per entry time range; NOT_FOUND for an unknown flow or version."""
+sends, suppressions (by the rules that forbade them), conversions and split variants (with the significance
+the statistics module computes), per version and per entry time range; NOT_FOUND for an unknown flow or
+version."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 
 import grpc
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from tests.orchestrator.flow_calls import flow as flow_message
-from tests.orchestrator.helpers import Auth, Stub
+from tests.orchestrator.helpers import EMAIL, MARKETING, Auth, Stub, cap, days, record, set_policy
 from tests.orchestrator.running import Running, cap_emails, choose_persons, trial_flow
 from tests.orchestrator.runtime_calls import SECOND, publish, send, track
 from tests.rpc_errors import reason, violations
 from wayline.common.server import Server
-from wayline.orchestrator.v1 import flow_stats_pb2
+from wayline.orchestrator.v1 import contact_pb2, flow_stats_pb2
+from wayline.orchestrator.v1 import contact_policy_pb2 as policy_pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline_orchestrator.flows.significance import compare
 
@@ -52,6 +56,14 @@ def _steps(stats: flow_stats_pb2.FlowStats) -> dict[str, tuple[int, ...]]:
 
 def _branches(stats: flow_stats_pb2.FlowStats) -> dict[str, set[tuple[str, str, int]]]:
     return {s.step_id: {(b.label, b.next_step_id, b.count) for b in s.branches} for s in stats.steps}
+
+
+def _reasons(counts: Iterable[flow_stats_pb2.SuppressionCount]) -> list[tuple[str, int]]:
+    """(reason without its prefix, count), in the order given."""
+    return [
+        (contact_pb2.ContactBlockReason.Name(c.reason).removeprefix("CONTACT_BLOCK_REASON_"), c.count)
+        for c in counts
+    ]
 
 
 def _run_the_trial(running: Running, stub: Stub, auth: Auth) -> None:
@@ -100,6 +112,42 @@ def test_get_flow_stats_counts_steps_paths_suppressions_and_conversions(
         "bought": {("next", "", 4)},
     }
     assert stats.data_as_of.ToMicroseconds() == running.clock()
+    assert _reasons(stats.suppressions) == [("FREQUENCY_CAP", 2)]
+    assert {s.step_id: _reasons(s.suppressions) for s in stats.steps if s.suppressions} == {
+        "offer": [("FREQUENCY_CAP", 2)]
+    }
+
+
+def test_get_flow_stats_counts_suppressions_by_the_rules_that_forbade_them(
+    running: Running, stub: Stub, auth: Auth
+) -> None:
+    """One email a day, and email needs consent: `granted` gets the welcome and is capped at the offer;
+    `silent` (no consent) is refused both; `capped` (no consent, and emailed outside the flow an hour ago) is
+    refused both by two rules at once, counted under each."""
+    opt_in = policy_pb.ConsentRule(channel=EMAIL, purpose=MARKETING, mode=policy_pb.CONSENT_MODE_OPT_IN)
+    policy = policy_pb.ContactPolicy(frequency_caps=[cap(1, days(1), EMAIL)], consent_rules=[opt_in])
+    set_policy(stub, auth, policy, "frequency_caps", "consent_rules")
+    publish(stub, auth, FLOW, trial_flow())
+    granted, silent, capped = (f"p-{uuid.uuid4().hex[:10]}" for _ in range(3))
+    now = running.clock()
+    an_hour_ago = Timestamp()
+    an_hour_ago.FromMicroseconds(now - 3600 * SECOND)
+    record(stub, auth, capped, an_hour_ago)
+    consent = track(
+        granted, "Consent Updated", now - SECOND, channel="email", purpose="marketing", granted=True
+    )
+    send(stub, auth, consent)
+    for person in (granted, silent, capped):
+        send(stub, auth, track(person, "Signed Up", now, plan="free"))
+    stats = _stats(stub, auth)
+    assert _steps(stats)["welcome"][2:4] == (1, 2)  # sent, suppressed
+    assert _steps(stats)["offer"][2:4] == (0, 3)
+    by_step = {s.step_id: _reasons(s.suppressions) for s in stats.steps}
+    assert by_step["welcome"] == [("NO_CONSENT", 2), ("FREQUENCY_CAP", 1)]
+    assert by_step["offer"] == [("FREQUENCY_CAP", 2), ("NO_CONSENT", 2)]  # a tie: by reason
+    assert by_step["route"] == by_step["split"] == by_step["bought"] == []
+    assert stats.suppressed_count == 5
+    assert _reasons(stats.suppressions) == [("NO_CONSENT", 4), ("FREQUENCY_CAP", 3)]
 
 
 def test_get_flow_stats_compares_the_variants_with_the_control(

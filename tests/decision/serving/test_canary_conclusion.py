@@ -2,10 +2,12 @@
 wayline_ml wrote and a real database (SQLite and PostgreSQL): two replicas concluding the same canary run
 at once change the traffic exactly once; an undecided evaluation is kept without a new generation and
 survives a restart; a new canary run starts counting afresh; the policy is refused where it means nothing;
-a traffic table of the first schema is migrated with its rows."""
+a traffic table of the first schema is migrated with its rows, and an evaluation kept before the judged
+versions were reads without them."""
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -24,7 +26,7 @@ POLICY = JudgePolicy(margin=0.01, min_decisions=50, confidence=0.9)
 
 def _evaluation(stable: tuple[int, int], canary: tuple[int, int], at_us: int = 1_000) -> CanaryEvaluation:
     counts = CanaryCounts(stable=ArmCounts(*stable), canary=ArmCounts(*canary))
-    return CanaryEvaluation(judge(counts, POLICY), at_us)
+    return CanaryEvaluation(judge(counts, POLICY), at_us, stable_version="1", canary_version="2")
 
 
 @pytest.fixture(scope="module")
@@ -150,3 +152,22 @@ def test_a_traffic_table_of_the_first_schema_is_migrated_with_its_rows(tmp_path:
     assert store.get(TENANT, "offers") == Traffic(
         "offers", "1", "2", 2000, "", "", update_time_us=42, generation=3
     )
+
+
+def test_an_evaluation_kept_before_its_versions_were_reads_without_them(
+    root: Path, database: Database
+) -> None:
+    judged = _canaried(root, database)
+    lifecycle = lifecycle_over(root, database).lifecycle
+    kept = _evaluation((30, 3), (20, 5))
+    assert lifecycle.record_evaluation(TENANT, "offers", judged, kept)
+    with database.transaction() as tx:  # the evaluation as the judge wrote it before it named the versions
+        [(text,)] = tx.execute("SELECT canary_evaluation FROM model_traffic WHERE tenant_id = ?", (TENANT,))
+        older = {k: v for k, v in json.loads(text).items() if k not in {"stable_version", "canary_version"}}
+        tx.execute(
+            "UPDATE model_traffic SET canary_evaluation = ? WHERE tenant_id = ?", (json.dumps(older), TENANT)
+        )
+    read = TrafficStore(database).get(TENANT, "offers").evaluation
+    assert read is not None
+    assert (read.stable_version, read.canary_version) == ("", "")
+    assert (read.judgement, read.evaluate_time_us) == (kept.judgement, kept.evaluate_time_us)

@@ -190,6 +190,7 @@ def test_a_clearly_better_canary_is_promoted(
     assert not model.traffic.HasField("judgement")  # the run is over
     evaluation = model.canary_evaluation
     assert evaluation.verdict == model_pb2.CANARY_VERDICT_PROMOTE
+    assert (evaluation.stable_version, evaluation.canary_version) == ("1", "2")  # the run's, now ended
     # The judge may act before every conversion is counted: as soon as the evidence is decisive.
     assert evaluation.canary_decisions >= 20
     assert 0 < evaluation.canary_conversions <= evaluation.canary_decisions
@@ -227,6 +228,7 @@ def test_a_clearly_worse_canary_is_rolled_back(
     assert (model.traffic.stable_version, model.previous_stable_version) == ("1", "")
     evaluation = model.canary_evaluation
     assert evaluation.verdict == model_pb2.CANARY_VERDICT_ROLL_BACK
+    assert (evaluation.stable_version, evaluation.canary_version) == ("1", "2")
     assert evaluation.stable_decisions >= 20
     assert 0 < evaluation.stable_conversions <= evaluation.stable_decisions
     assert evaluation.canary_conversions == 0
@@ -264,6 +266,7 @@ def test_too_little_evidence_leaves_the_canary_with_its_counts_shown(
     )
     evaluation = model.canary_evaluation
     assert evaluation.verdict == model_pb2.CANARY_VERDICT_WAIT
+    assert (evaluation.stable_version, evaluation.canary_version) == ("1", "2")
     assert "needs 1000 decisions" in evaluation.explanation
     assert evaluation.evaluate_time.ToMicroseconds() > model.update_time.ToMicroseconds()
     # The judge keeps looking: the evaluation is renewed, the canary stays.

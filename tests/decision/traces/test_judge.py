@@ -12,6 +12,7 @@ from wayline.common.errors import InvalidArgument
 from wayline.decision.v1 import model_pb2
 from wayline_decision.judge_converters import evaluation_message, judge_policy
 from wayline_decision.serving.judge import ArmCounts, CanaryCounts, JudgePolicy, Verdict, judge
+from wayline_decision.serving.traffic import CanaryEvaluation
 
 LOOKS = 40  # the judge looks after every 250 canary decisions, up to 10,000
 CANARY_PER_LOOK, STABLE_PER_LOOK = 250, 2250  # a 10% canary
@@ -120,8 +121,9 @@ def test_judge_policy_from_the_contract_defaults_and_refusals() -> None:
 
 def test_evaluation_message_carries_the_figures() -> None:
     judgement = judge(CanaryCounts(ArmCounts(20_000, 2_000), ArmCounts(5_000, 750)), JudgePolicy(margin=0.01))
-    message = evaluation_message(judgement, 1_000_000)
+    message = evaluation_message(CanaryEvaluation(judgement, 1_000_000, "1", "2"))
     assert message.verdict == model_pb2.CANARY_VERDICT_PROMOTE
+    assert (message.stable_version, message.canary_version) == ("1", "2")
     assert (message.canary_decisions, message.canary_conversions) == (5_000, 750)
     assert message.difference_lower == judgement.lower
     assert message.evaluate_time.seconds == 1

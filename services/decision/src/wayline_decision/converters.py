@@ -97,10 +97,7 @@ def model_message(entry: ModelEntry) -> model_pb2.Model:
         model.previous_stable_version = traffic.previous_stable_version
         model.update_time.FromMicroseconds(traffic.update_time_us)
     if traffic is not None and traffic.evaluation is not None:
-        evaluation = traffic.evaluation
-        model.canary_evaluation.CopyFrom(
-            evaluation_message(evaluation.judgement, evaluation.evaluate_time_us)
-        )
+        model.canary_evaluation.CopyFrom(evaluation_message(traffic.evaluation))
     return model
 
 

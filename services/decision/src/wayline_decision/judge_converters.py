@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from wayline.common.errors import FieldViolation, InvalidArgument
 from wayline.decision.v1 import model_pb2
-from wayline_decision.serving.judge import Judgement, JudgePolicy, Verdict
+from wayline_decision.serving.judge import JudgePolicy, Verdict
+from wayline_decision.serving.traffic import CanaryEvaluation
 
 __all__ = ["evaluation_message", "judge_policy", "judgement_message"]
 
@@ -51,7 +52,8 @@ def judgement_message(policy: JudgePolicy | None) -> model_pb2.CanaryJudgement:
     )
 
 
-def evaluation_message(judgement: Judgement, evaluated_us: int) -> model_pb2.CanaryEvaluation:
+def evaluation_message(evaluation: CanaryEvaluation) -> model_pb2.CanaryEvaluation:
+    judgement = evaluation.judgement
     counts = judgement.counts
     message = model_pb2.CanaryEvaluation(
         verdict=_VERDICTS[judgement.verdict],
@@ -63,6 +65,8 @@ def evaluation_message(judgement: Judgement, evaluated_us: int) -> model_pb2.Can
         difference_lower=judgement.lower,
         difference_upper=judgement.upper,
         explanation=judgement.explanation,
+        stable_version=evaluation.stable_version,
+        canary_version=evaluation.canary_version,
     )
-    message.evaluate_time.FromMicroseconds(evaluated_us)
+    message.evaluate_time.FromMicroseconds(evaluation.evaluate_time_us)
     return message

@@ -9,13 +9,13 @@ from google.protobuf import json_format
 
 from wayline.common.errors import FieldViolation
 from wayline.event.v1 import event_pb2
-from wayline.orchestrator.v1 import flow_stats_pb2
+from wayline.orchestrator.v1 import contact_pb2, flow_stats_pb2
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline_orchestrator.converters import micros, timestamp
 from wayline_orchestrator.errors import FlowInvalid
 from wayline_orchestrator.flow_converters import flow_id_of, unknown_enum_values
 from wayline_orchestrator.flows.simulations import DEFAULT_MAX_PERSONS, MAX_PERSONS, SimulationAsk
-from wayline_orchestrator.flows.stats import FlowStats
+from wayline_orchestrator.flows.stats import FlowStats, SuppressionCount
 
 __all__ = ["flow_stats_message", "flow_stats_request", "simulation_ask"]
 
@@ -91,6 +91,16 @@ def simulation_ask(request: pb.SimulateFlowRequest) -> SimulationAsk:
     )
 
 
+def _suppressions(counts: tuple[SuppressionCount, ...]) -> list[flow_stats_pb2.SuppressionCount]:
+    return [
+        flow_stats_pb2.SuppressionCount(
+            reason=contact_pb2.ContactBlockReason.Value(f"CONTACT_BLOCK_REASON_{c.reason or 'UNSPECIFIED'}"),
+            count=c.count,
+        )
+        for c in counts
+    ]
+
+
 def flow_stats_message(stats: FlowStats) -> flow_stats_pb2.FlowStats:
     return flow_stats_pb2.FlowStats(
         flow=stats.flow,
@@ -114,6 +124,7 @@ def flow_stats_message(stats: FlowStats) -> flow_stats_pb2.FlowStats:
                     flow_stats_pb2.BranchCount(label=b.label, next_step_id=b.next_step_id, count=b.count)
                     for b in s.branches
                 ],
+                suppressions=_suppressions(s.suppressions),
             )
             for s in stats.steps
         ],
@@ -134,4 +145,5 @@ def flow_stats_message(stats: FlowStats) -> flow_stats_pb2.FlowStats:
             for v in stats.variants
         ],
         data_as_of=timestamp(stats.data_as_of),
+        suppressions=_suppressions(stats.suppressions),
     )

@@ -93,7 +93,9 @@ class CanaryJudging:
             since_us=traffic.canary_start_us,
         )
         judgement = judge(counts, traffic.judgement)
-        evaluation = CanaryEvaluation(judgement, self._clock_us())
+        evaluation = CanaryEvaluation(
+            judgement, self._clock_us(), traffic.stable_version, traffic.canary_version
+        )
         if judgement.verdict is Verdict.WAIT:
             self._lifecycle.record_evaluation(tenant, model_id, traffic, evaluation)
             return judgement

@@ -39,10 +39,13 @@ class DeployMode(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class CanaryEvaluation:
-    """The canary judge's look at a canary, and when it looked."""
+    """The canary judge's look at a canary, when it looked, and the versions it compared (kept with the
+    verdict: a decisive one ends the run, after which the traffic no longer names the canary)."""
 
     judgement: Judgement
     evaluate_time_us: int
+    stable_version: str = ""
+    canary_version: str = ""  # '' in evaluations stored before the versions were
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,6 +71,8 @@ def _evaluation_json(evaluation: CanaryEvaluation | None) -> str:
             "upper": judgement.upper,
             "explanation": judgement.explanation,
             "evaluate_time_us": evaluation.evaluate_time_us,
+            "stable_version": evaluation.stable_version,
+            "canary_version": evaluation.canary_version,
         }
     )
 
@@ -88,7 +90,12 @@ def _evaluation(text: str) -> CanaryEvaluation | None:
         data["upper"],
         data["explanation"],
     )
-    return CanaryEvaluation(judgement, int(data["evaluate_time_us"]))
+    return CanaryEvaluation(
+        judgement,
+        int(data["evaluate_time_us"]),
+        data.get("stable_version", ""),  # absent from evaluations stored before the versions were kept
+        data.get("canary_version", ""),
+    )
 
 
 def _traffic(model_id: str, row: tuple[Any, ...]) -> Traffic:

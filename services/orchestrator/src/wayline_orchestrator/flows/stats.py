@@ -3,10 +3,11 @@ conversions, and each split variant against its control. Free of gRPC; GetFlowSt
 its throwaway store) both answer from `assemble`, so a simulation reads exactly as the live counts do.
 
 The counts come from the runtime's records (flows/runtime/stats_store.py aggregates them in SQL): a step's
-arrivals are the `PATH` runs leading to it (the entry's first step is reached from `~entry`), its branches the
-`PATH` runs leaving it, a goal step's conversions the persons who went on from it by its `next` path. A step
-visited again in a cycle counts each visit. Steps appear in the definition's order; steps of other versions
-(version 0 counts them all) follow, by id.
+arrivals are the `PATH` runs leading to it (the entry's first step is reached from `~entry`), its branches
+the `PATH` runs leaving it, a goal step's conversions the persons who went on from it by its `next` path, an
+action step's suppressions by reason the labels of its `SUPPRESSED` runs (the kinds of rule that forbade each
+contact). A step visited again in a cycle counts each visit. Steps appear in the definition's order; steps of
+other versions (version 0 counts them all) follow, by id.
 """
 
 from __future__ import annotations
@@ -19,10 +20,19 @@ from typing import Any
 from wayline_orchestrator.flows.catalogue import FlowCatalogue
 from wayline_orchestrator.flows.model import Definition
 from wayline_orchestrator.flows.runtime.interpreter import ENTRY
+from wayline_orchestrator.flows.runtime.model import suppression_reasons
 from wayline_orchestrator.flows.runtime.stats_store import StatsCounts, StatsScope, StatsStore
 from wayline_orchestrator.flows.significance import compare
 
-__all__ = ["BranchCount", "FlowStatistics", "FlowStats", "StepStats", "VariantStats", "assemble"]
+__all__ = [
+    "BranchCount",
+    "FlowStatistics",
+    "FlowStats",
+    "StepStats",
+    "SuppressionCount",
+    "VariantStats",
+    "assemble",
+]
 
 
 @dataclass(frozen=True)
@@ -30,6 +40,12 @@ class BranchCount:
     label: str
     next_step_id: str  # '' for the end of the path
     count: int
+
+
+@dataclass(frozen=True)
+class SuppressionCount:
+    reason: str  # CONTACT_BLOCK_REASON_* without the prefix; '' for suppressions recorded without reasons
+    count: int  # suppressed contacts a rule of this kind forbade (one forbidden by two kinds counts in both)
 
 
 @dataclass(frozen=True)
@@ -42,6 +58,7 @@ class StepStats:
     error: int = 0
     converted: int = 0
     branches: tuple[BranchCount, ...] = ()
+    suppressions: tuple[SuppressionCount, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -72,11 +89,28 @@ class FlowStats:
     steps: list[StepStats] = field(default_factory=list)
     variants: list[VariantStats] = field(default_factory=list)
     data_as_of: int = 0  # microseconds since the epoch
+    suppressions: tuple[SuppressionCount, ...] = ()  # over every step
+
+
+def _by_count(counts: dict[str, int]) -> tuple[SuppressionCount, ...]:
+    """Largest first, then by reason, so that a page lists the main cause first and in a stable order."""
+    return tuple(
+        SuppressionCount(r, n) for r, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    )
+
+
+def _suppressions(steps: list[StepStats]) -> tuple[SuppressionCount, ...]:
+    total: dict[str, int] = defaultdict(int)
+    for step in steps:
+        for counted in step.suppressions:
+            total[counted.reason] += counted.count
+    return _by_count(total)
 
 
 def _steps(definition: Definition, counts: StatsCounts) -> list[StepStats]:
     per: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     branches: dict[str, list[BranchCount]] = defaultdict(list)
+    reasons: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     goals = {s["id"] for s in definition.get("steps", []) if "goal" in s}
     for run in counts.runs:
         if run.outcome == "PATH":
@@ -88,6 +122,9 @@ def _steps(definition: Definition, counts: StatsCounts) -> list[StepStats]:
                 per[run.step_id]["converted"] += run.count
         elif run.outcome in {"SENT", "SUPPRESSED"}:
             per[run.step_id][run.outcome.lower()] += run.count
+        if run.outcome == "SUPPRESSED":
+            for reason in suppression_reasons(run.label) or ("",):
+                reasons[run.step_id][reason] += run.count
     for step_id, active in counts.active_by_step.items():
         per[step_id]["active"] += active
     for step_id, dead in counts.dead_by_step.items():
@@ -99,6 +136,7 @@ def _steps(definition: Definition, counts: StatsCounts) -> list[StepStats]:
             step_id,
             **per.get(step_id, {}),
             branches=tuple(sorted(branches.get(step_id, []), key=lambda b: (b.label, b.next_step_id))),
+            suppressions=_by_count(reasons.get(step_id, {})),
         )
         for step_id in ordered + others
     ]
@@ -166,6 +204,7 @@ def assemble(  # noqa: PLR0917 - a FlowStats' every input, at its two callers
         steps=steps,
         variants=_variants(definition, counts),
         data_as_of=as_of,
+        suppressions=_suppressions(steps),
     )
 
 

@@ -313,6 +313,8 @@ class CanaryEvaluation(_message.Message):
     DIFFERENCE_UPPER_FIELD_NUMBER: _builtins.int
     EXPLANATION_FIELD_NUMBER: _builtins.int
     EVALUATE_TIME_FIELD_NUMBER: _builtins.int
+    STABLE_VERSION_FIELD_NUMBER: _builtins.int
+    CANARY_VERSION_FIELD_NUMBER: _builtins.int
     verdict: Global___CanaryVerdict.ValueType
     """The verdict."""
     stable_decisions: _builtins.int
@@ -331,6 +333,12 @@ class CanaryEvaluation(_message.Message):
     """The upper bound of the always-valid confidence interval of the difference."""
     explanation: _builtins.str
     """The verdict in a sentence, with its figures."""
+    stable_version: _builtins.str
+    """The stable version the canary was compared with, as it was when the judge looked."""
+    canary_version: _builtins.str
+    """The canary version judged: after a PROMOTE or ROLL_BACK verdict ends the run, `traffic` no longer names
+    it, and this says which version the verdict was about. Empty in evaluations kept before versions were.
+    """
     @_builtins.property
     def evaluate_time(self) -> _timestamp_pb2.Timestamp:
         """When the judge looked."""
@@ -348,10 +356,12 @@ class CanaryEvaluation(_message.Message):
         difference_upper: _builtins.float = ...,
         explanation: _builtins.str = ...,
         evaluate_time: _timestamp_pb2.Timestamp | None = ...,
+        stable_version: _builtins.str = ...,
+        canary_version: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["evaluate_time", b"evaluate_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["canary_conversions", b"canary_conversions", "canary_decisions", b"canary_decisions", "difference", b"difference", "difference_lower", b"difference_lower", "difference_upper", b"difference_upper", "evaluate_time", b"evaluate_time", "explanation", b"explanation", "stable_conversions", b"stable_conversions", "stable_decisions", b"stable_decisions", "verdict", b"verdict"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["canary_conversions", b"canary_conversions", "canary_decisions", b"canary_decisions", "canary_version", b"canary_version", "difference", b"difference", "difference_lower", b"difference_lower", "difference_upper", b"difference_upper", "evaluate_time", b"evaluate_time", "explanation", b"explanation", "stable_conversions", b"stable_conversions", "stable_decisions", b"stable_decisions", "stable_version", b"stable_version", "verdict", b"verdict"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -23,21 +23,24 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from wayline.orchestrator.v1 import contact_pb2 as wayline_dot_orchestrator_dot_v1_dot_contact__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(wayline/orchestrator/v1/flow_stats.proto\x12\x17wayline.orchestrator.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"A\n\x0b\x42ranchCount\x12\r\n\x05label\x18\x01 \x01(\t\x12\x14\n\x0cnext_step_id\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x03\"\xdd\x01\n\tStepStats\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\x15\n\rentered_count\x18\x02 \x01(\x03\x12\x14\n\x0c\x61\x63tive_count\x18\x03 \x01(\x03\x12\x12\n\nsent_count\x18\x04 \x01(\x03\x12\x18\n\x10suppressed_count\x18\x05 \x01(\x03\x12\x13\n\x0b\x65rror_count\x18\x06 \x01(\x03\x12\x17\n\x0f\x63onverted_count\x18\x07 \x01(\x03\x12\x36\n\x08\x62ranches\x18\x08 \x03(\x0b\x32$.wayline.orchestrator.v1.BranchCount\"\xfa\x01\n\x0cVariantStats\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontrol\x18\x03 \x01(\x08\x12\x15\n\rentered_count\x18\x04 \x01(\x03\x12\x17\n\x0f\x63onverted_count\x18\x05 \x01(\x03\x12\x17\n\x0f\x63onversion_rate\x18\x06 \x01(\x01\x12\x19\n\x11lift_over_control\x18\x07 \x01(\x01\x12\x0f\n\x07p_value\x18\x08 \x01(\x01\x12\x13\n\x0bsignificant\x18\t \x01(\x08\x12\x16\n\x0e\x64ifference_low\x18\n \x01(\x01\x12\x17\n\x0f\x64ifference_high\x18\x0b \x01(\x01\"\xda\x02\n\tFlowStats\x12\x0c\n\x04\x66low\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12\x15\n\rentered_count\x18\x03 \x01(\x03\x12\x14\n\x0c\x61\x63tive_count\x18\x04 \x01(\x03\x12\x17\n\x0f\x63onverted_count\x18\x05 \x01(\x03\x12\x14\n\x0c\x65xited_count\x18\x06 \x01(\x03\x12\x1c\n\x14\x65xit_condition_count\x18\x07 \x01(\x03\x12\x18\n\x10suppressed_count\x18\x08 \x01(\x03\x12\x31\n\x05steps\x18\t \x03(\x0b\x32\".wayline.orchestrator.v1.StepStats\x12\x37\n\x08variants\x18\n \x03(\x0b\x32%.wayline.orchestrator.v1.VariantStats\x12.\n\ndata_as_of\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(wayline/orchestrator/v1/flow_stats.proto\x12\x17wayline.orchestrator.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a%wayline/orchestrator/v1/contact.proto\"A\n\x0b\x42ranchCount\x12\r\n\x05label\x18\x01 \x01(\t\x12\x14\n\x0cnext_step_id\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x03\"^\n\x10SuppressionCount\x12;\n\x06reason\x18\x01 \x01(\x0e\x32+.wayline.orchestrator.v1.ContactBlockReason\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\"\x9e\x02\n\tStepStats\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\x15\n\rentered_count\x18\x02 \x01(\x03\x12\x14\n\x0c\x61\x63tive_count\x18\x03 \x01(\x03\x12\x12\n\nsent_count\x18\x04 \x01(\x03\x12\x18\n\x10suppressed_count\x18\x05 \x01(\x03\x12\x13\n\x0b\x65rror_count\x18\x06 \x01(\x03\x12\x17\n\x0f\x63onverted_count\x18\x07 \x01(\x03\x12\x36\n\x08\x62ranches\x18\x08 \x03(\x0b\x32$.wayline.orchestrator.v1.BranchCount\x12?\n\x0csuppressions\x18\t \x03(\x0b\x32).wayline.orchestrator.v1.SuppressionCount\"\xfa\x01\n\x0cVariantStats\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontrol\x18\x03 \x01(\x08\x12\x15\n\rentered_count\x18\x04 \x01(\x03\x12\x17\n\x0f\x63onverted_count\x18\x05 \x01(\x03\x12\x17\n\x0f\x63onversion_rate\x18\x06 \x01(\x01\x12\x19\n\x11lift_over_control\x18\x07 \x01(\x01\x12\x0f\n\x07p_value\x18\x08 \x01(\x01\x12\x13\n\x0bsignificant\x18\t \x01(\x08\x12\x16\n\x0e\x64ifference_low\x18\n \x01(\x01\x12\x17\n\x0f\x64ifference_high\x18\x0b \x01(\x01\"\x9b\x03\n\tFlowStats\x12\x0c\n\x04\x66low\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12\x15\n\rentered_count\x18\x03 \x01(\x03\x12\x14\n\x0c\x61\x63tive_count\x18\x04 \x01(\x03\x12\x17\n\x0f\x63onverted_count\x18\x05 \x01(\x03\x12\x14\n\x0c\x65xited_count\x18\x06 \x01(\x03\x12\x1c\n\x14\x65xit_condition_count\x18\x07 \x01(\x03\x12\x18\n\x10suppressed_count\x18\x08 \x01(\x03\x12\x31\n\x05steps\x18\t \x03(\x0b\x32\".wayline.orchestrator.v1.StepStats\x12\x37\n\x08variants\x18\n \x03(\x0b\x32%.wayline.orchestrator.v1.VariantStats\x12.\n\ndata_as_of\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12?\n\x0csuppressions\x18\x0c \x03(\x0b\x32).wayline.orchestrator.v1.SuppressionCountb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'wayline.orchestrator.v1.flow_stats_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_BRANCHCOUNT']._serialized_start=102
-  _globals['_BRANCHCOUNT']._serialized_end=167
-  _globals['_STEPSTATS']._serialized_start=170
-  _globals['_STEPSTATS']._serialized_end=391
-  _globals['_VARIANTSTATS']._serialized_start=394
-  _globals['_VARIANTSTATS']._serialized_end=644
-  _globals['_FLOWSTATS']._serialized_start=647
-  _globals['_FLOWSTATS']._serialized_end=993
+  _globals['_BRANCHCOUNT']._serialized_start=141
+  _globals['_BRANCHCOUNT']._serialized_end=206
+  _globals['_SUPPRESSIONCOUNT']._serialized_start=208
+  _globals['_SUPPRESSIONCOUNT']._serialized_end=302
+  _globals['_STEPSTATS']._serialized_start=305
+  _globals['_STEPSTATS']._serialized_end=591
+  _globals['_VARIANTSTATS']._serialized_start=594
+  _globals['_VARIANTSTATS']._serialized_end=844
+  _globals['_FLOWSTATS']._serialized_start=847
+  _globals['_FLOWSTATS']._serialized_end=1258
 # @@protoc_insertion_point(module_scope)

@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from wayline.orchestrator.v1 import contact_pb2 as _contact_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -52,6 +53,37 @@ class BranchCount(_message.Message):
 Global___BranchCount: _TypeAlias = BranchCount  # noqa: Y015
 
 @_typing.final
+class SuppressionCount(_message.Message):
+    """SuppressionCount is how many contacts one kind of contact-policy rule suppressed."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    reason: _contact_pb2.ContactBlockReason.ValueType
+    """The kind of rule. CONTACT_BLOCK_REASON_UNSPECIFIED counts suppressions recorded before their reasons
+    were kept.
+    """
+    count: _builtins.int
+    """How many suppressed contacts this kind of rule forbade. A contact forbidden by rules of several kinds
+    (a frequency cap and quiet hours) counts under each, so the counts of a step may add up to more than
+    its `suppressed_count`.
+    """
+    def __init__(
+        self,
+        *,
+        reason: _contact_pb2.ContactBlockReason.ValueType = ...,
+        count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SuppressionCount: _TypeAlias = SuppressionCount  # noqa: Y015
+
+@_typing.final
 class StepStats(_message.Message):
     """StepStats are the counts of one step."""
 
@@ -65,6 +97,7 @@ class StepStats(_message.Message):
     ERROR_COUNT_FIELD_NUMBER: _builtins.int
     CONVERTED_COUNT_FIELD_NUMBER: _builtins.int
     BRANCHES_FIELD_NUMBER: _builtins.int
+    SUPPRESSIONS_FIELD_NUMBER: _builtins.int
     step_id: _builtins.str
     """The step's id."""
     entered_count: _builtins.int
@@ -83,6 +116,12 @@ class StepStats(_message.Message):
     def branches(self) -> _containers.RepeatedCompositeFieldContainer[Global___BranchCount]:
         """How many persons took each outgoing path."""
 
+    @_builtins.property
+    def suppressions(self) -> _containers.RepeatedCompositeFieldContainer[Global___SuppressionCount]:
+        """For action steps, `suppressed_count` by the kind of rule that suppressed, largest first (then by
+        reason); empty when nothing was suppressed.
+        """
+
     def __init__(
         self,
         *,
@@ -94,10 +133,11 @@ class StepStats(_message.Message):
         error_count: _builtins.int = ...,
         converted_count: _builtins.int = ...,
         branches: _abc.Iterable[Global___BranchCount] | None = ...,
+        suppressions: _abc.Iterable[Global___SuppressionCount] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_count", b"active_count", "branches", b"branches", "converted_count", b"converted_count", "entered_count", b"entered_count", "error_count", b"error_count", "sent_count", b"sent_count", "step_id", b"step_id", "suppressed_count", b"suppressed_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_count", b"active_count", "branches", b"branches", "converted_count", b"converted_count", "entered_count", b"entered_count", "error_count", b"error_count", "sent_count", b"sent_count", "step_id", b"step_id", "suppressed_count", b"suppressed_count", "suppressions", b"suppressions"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -191,6 +231,7 @@ class FlowStats(_message.Message):
     STEPS_FIELD_NUMBER: _builtins.int
     VARIANTS_FIELD_NUMBER: _builtins.int
     DATA_AS_OF_FIELD_NUMBER: _builtins.int
+    SUPPRESSIONS_FIELD_NUMBER: _builtins.int
     flow: _builtins.str
     """The flow, `flows/{flow_id}`; empty for a simulated definition."""
     version: _builtins.int
@@ -219,6 +260,12 @@ class FlowStats(_message.Message):
     def data_as_of(self) -> _timestamp_pb2.Timestamp:
         """The freshness: the counts reflect every event received before this time."""
 
+    @_builtins.property
+    def suppressions(self) -> _containers.RepeatedCompositeFieldContainer[Global___SuppressionCount]:
+        """`suppressed_count` by the kind of rule that suppressed, over all action steps (each step's
+        `suppressions` added up), largest first (then by reason).
+        """
+
     def __init__(
         self,
         *,
@@ -233,10 +280,11 @@ class FlowStats(_message.Message):
         steps: _abc.Iterable[Global___StepStats] | None = ...,
         variants: _abc.Iterable[Global___VariantStats] | None = ...,
         data_as_of: _timestamp_pb2.Timestamp | None = ...,
+        suppressions: _abc.Iterable[Global___SuppressionCount] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["data_as_of", b"data_as_of"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_count", b"active_count", "converted_count", b"converted_count", "data_as_of", b"data_as_of", "entered_count", b"entered_count", "exit_condition_count", b"exit_condition_count", "exited_count", b"exited_count", "flow", b"flow", "steps", b"steps", "suppressed_count", b"suppressed_count", "variants", b"variants", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_count", b"active_count", "converted_count", b"converted_count", "data_as_of", b"data_as_of", "entered_count", b"entered_count", "exit_condition_count", b"exit_condition_count", "exited_count", b"exited_count", "flow", b"flow", "steps", b"steps", "suppressed_count", b"suppressed_count", "suppressions", b"suppressions", "variants", b"variants", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

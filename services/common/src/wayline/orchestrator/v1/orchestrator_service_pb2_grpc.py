@@ -276,7 +276,7 @@ class OrchestratorServiceServicer:
 
     def GetFlowStats(self, request, context):
         """GetFlowStats returns the live counts of a flow: entries, persons at each step now, branch counts,
-        sends, suppressions, conversions and experiment variants.
+        sends, suppressions by reason, conversions and experiment variants.
 
         Errors: NOT_FOUND when the flow or the version does not exist; UNAVAILABLE when the store is down
         (retryable).

@@ -112,7 +112,7 @@ class OrchestratorServiceStub:
     """
     GetFlowStats: _grpc.UnaryUnaryMultiCallable[_orchestrator_service_pb2.GetFlowStatsRequest, _orchestrator_service_pb2.GetFlowStatsResponse]
     """GetFlowStats returns the live counts of a flow: entries, persons at each step now, branch counts,
-    sends, suppressions, conversions and experiment variants.
+    sends, suppressions by reason, conversions and experiment variants.
 
     Errors: NOT_FOUND when the flow or the version does not exist; UNAVAILABLE when the store is down
     (retryable).
@@ -291,7 +291,7 @@ class OrchestratorServiceAsyncStub(OrchestratorServiceStub):
     """
     GetFlowStats: _aio.UnaryUnaryMultiCallable[_orchestrator_service_pb2.GetFlowStatsRequest, _orchestrator_service_pb2.GetFlowStatsResponse]  # type: ignore[assignment]
     """GetFlowStats returns the live counts of a flow: entries, persons at each step now, branch counts,
-    sends, suppressions, conversions and experiment variants.
+    sends, suppressions by reason, conversions and experiment variants.
 
     Errors: NOT_FOUND when the flow or the version does not exist; UNAVAILABLE when the store is down
     (retryable).
@@ -527,7 +527,7 @@ class OrchestratorServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_orchestrator_service_pb2.GetFlowStatsResponse, _abc.Awaitable[_orchestrator_service_pb2.GetFlowStatsResponse]]:
         """GetFlowStats returns the live counts of a flow: entries, persons at each step now, branch counts,
-        sends, suppressions, conversions and experiment variants.
+        sends, suppressions by reason, conversions and experiment variants.
 
         Errors: NOT_FOUND when the flow or the version does not exist; UNAVAILABLE when the store is down
         (retryable).

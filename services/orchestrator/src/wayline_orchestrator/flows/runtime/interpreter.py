@@ -28,7 +28,13 @@ from wayline_orchestrator.flows.runtime.conditions import Facts, holds, with_per
 from wayline_orchestrator.flows.runtime.decisions import Decided, DecisionQuestion, bare_action_id
 from wayline_orchestrator.flows.runtime.matching import Occurrence
 from wayline_orchestrator.flows.runtime.matching import matches as _matches
-from wayline_orchestrator.flows.runtime.model import EntryStatus, StepRun, Timer, TimerKind
+from wayline_orchestrator.flows.runtime.model import (
+    EntryStatus,
+    StepRun,
+    Timer,
+    TimerKind,
+    suppression_label,
+)
 from wayline_orchestrator.flows.runtime.outbox import message_of, traits_needed
 from wayline_orchestrator.flows.runtime.runs import SECOND, Run, local_due, micros_of, split_bucket
 from wayline_orchestrator.flows.runtime.runs import us as _us
@@ -323,6 +329,7 @@ class Interpreter:
             step_id,
             "SUPPRESSED",
             suppression,
+            label=suppression_label(v.reason for v in outcome.violations),
             violations=reasons,
             behaviour=behaviour,
             **noted,

@@ -3,11 +3,24 @@ each step executed. Times are microseconds since the epoch."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["LIVE", "Entry", "EntryStatus", "Message", "StepRun", "Timer", "TimerKind"]
+from wayline_orchestrator.contacts.metrics import REASONS
+
+__all__ = [
+    "LIVE",
+    "Entry",
+    "EntryStatus",
+    "Message",
+    "StepRun",
+    "Timer",
+    "TimerKind",
+    "suppression_label",
+    "suppression_reasons",
+]
 
 
 class EntryStatus(StrEnum):
@@ -97,6 +110,19 @@ class Message:
     personalisation: dict[str, str] = field(default_factory=dict)
     payload: dict[str, Any] = field(default_factory=dict)
     decision_id: str = ""  # the decision that chose `action_id` (an action step with a decision_placement)
+
+
+def suppression_label(reasons: Iterable[str]) -> str:
+    """The label of a SUPPRESSED step run: the distinct kinds of rule that forbade the contact
+    (CONTACT_BLOCK_REASON_* without the prefix), sorted and comma-separated, so that the statistics count
+    suppressions by reason with the GROUP BY they already run on the label column."""
+    return ",".join(sorted(set(reasons)))
+
+
+def suppression_reasons(label: str) -> tuple[str, ...]:
+    """The kinds of rule in a SUPPRESSED run's label; none for a run recorded before labels held them (its
+    label is empty, or a decision's fallback reason such as `nothing_ranked`)."""
+    return tuple(reason for reason in label.split(",") if reason in REASONS)
 
 
 @dataclass(frozen=True)
