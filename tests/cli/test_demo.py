@@ -3,10 +3,12 @@ journeys analytics back out, and the abandoned-cart flow sending through connect
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -15,9 +17,9 @@ pytestmark = pytest.mark.slow
 
 # The demo trains a model on 1,500 generated journeys: minutes on a shared machine, beyond the default 120 s.
 @pytest.mark.timeout(900)
-def test_demo_sends_events_and_prints_every_customers_timeline() -> None:
+def test_demo_sends_events_and_prints_every_customers_timeline(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "wayline_cli.main", "demo", "--events", "60"],
+        [sys.executable, "-m", "wayline_cli.main", "demo", "--events", "60", "--data-dir", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=840,
@@ -46,7 +48,39 @@ def test_demo_sends_events_and_prints_every_customers_timeline() -> None:
     _assert_decide(output)
     _assert_flows(output)
     _assert_operations(output)
+    _assert_report(output, tmp_path / "report.html")
     assert "every service stopped cleanly" in output
+
+
+def _assert_report(output: str, path: Path) -> None:
+    """The last step wrote the demo tenant's report into the data folder, every section drawn from the
+    demo's own data, and said where the console is."""
+    flat = " ".join(output.split())
+    written = re.search(
+        r"journey report \(wayline report\) for tenant (\S+), [\d-]+ to [\d-]+: (\S+) \([\d,]+ bytes; "
+        r"(\d+) of (\d+) sections drawn",
+        flat,
+    )
+    assert written, output
+    assert Path(written.group(2)) == path
+    assert written.group(3) == written.group(4), output  # the demo has data for every section
+    assert re.search(r"journey console \(while the suite runs\): http://127\.0\.0\.1:\d+/console/", flat)
+    page = path.read_text(encoding="utf-8")
+    block = page.split('<script type="application/json" id="wayline-report-data">')[1].split("</script>")[0]
+    report = json.loads(block)
+    assert report["tenant"] == written.group(1)
+    sections = {section["id"]: section for section in report["sections"]}
+    assert [section["kind"] for section in report["sections"]] == [
+        "paths", "funnel", "retention", "lifecycle", "segments", "flow", "models"
+    ]  # fmt: skip
+    funnel = sections["funnel"]["response"]["series"][0]["steps"]
+    assert [step["label"] for step in funnel] == [
+        "Product Viewed", "Product Added", "Checkout Started", "Order Completed"
+    ]  # fmt: skip
+    assert int(funnel[-1]["count"]) > 0
+    assert sections["flow-1"]["response"]["stats"]["enteredCount"] == "4"  # as GetFlowStats printed it
+    models = sections["models"]["response"]["models"]
+    assert "models/next-best-action" in [model["name"] for model in models]
 
 
 def _received(output: str) -> dict[str, list[tuple[str, str, str]]]:

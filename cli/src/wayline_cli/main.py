@@ -37,6 +37,7 @@ from wayline_cli import (
     demo_journeys,
     demo_ml,
     demo_operations,
+    demo_report,
 )
 from wayline_cli.actions import actions_app
 from wayline_cli.connectors import connectors_app
@@ -48,9 +49,11 @@ from wayline_cli.importing.command import import_command
 from wayline_cli.keys import keys_app
 from wayline_cli.ml import ml_app
 from wayline_cli.model_traffic import models_app
+from wayline_cli.report.command import report_command
 from wayline_cli.store.command import store_app
 from wayline_cli.suite import SERVICES, Suite, SuiteError
 
+DEMO_REPORT = "wayline-demo-report.html"
 app = typer.Typer(help="Wayline: the open-source customer journey platform.", no_args_is_help=True)
 console = Console()
 
@@ -124,15 +127,18 @@ def demo_command(
     ] = None,
 ) -> None:
     """Start the suite, send touchpoints from many channels and devices through the gateway, and print the
-    customers' timelines and the journeys analytics on them, read back through the gateway; last, the
-    abandoned-cart flow sends through webhook connectors to the demo's own receiver."""
+    customers' timelines and the journeys analytics on them, read back through the gateway; then the
+    abandoned-cart flow sends through webhook connectors to the demo's own receiver; last, the demo tenant's
+    journey report is written: into the data folder, or as wayline-demo-report.html in the system's
+    temporary folder when the data folder is a temporary one (removed at the end)."""
     for name, value in demo_decide.DEMO_BUDGETS.items():
         os.environ.setdefault(name, value)  # the services inherit it
     with tempfile.TemporaryDirectory(prefix="wayline-demo-") as scratch:
         suite = Suite.on_free_ports((data_dir or Path(scratch)).resolve(), metrics=True)
+        report = suite.data_dir / "report.html" if data_dir else Path(tempfile.gettempdir(), DEMO_REPORT)
         _start(suite)
         try:
-            _run_demo(suite, events)
+            _run_demo(suite, events, report)
         finally:
             with console.status("stopping the suite…"):
                 suite.stop()
@@ -140,7 +146,7 @@ def demo_command(
     console.print("[green]demo finished: every service stopped cleanly.[/green]")
 
 
-def _run_demo(suite: Suite, count: int) -> None:
+def _run_demo(suite: Suite, count: int, report: Path) -> None:
     console.print(_endpoints(suite))
     auth = (("authorization", f"Bearer {suite.api_key}"),)
     with grpc.insecure_channel(suite.address("gateway")) as channel:
@@ -173,6 +179,7 @@ def _run_demo(suite: Suite, count: int) -> None:
         demo_decide.show_decide(channel, auth, "next-best-action", version_2, console)
         demo_flows.show_flows(channel, auth, console)
         demo_operations.show_operations(suite, channel, auth, console)
+        demo_report.show_report(suite, channel, report, console)
 
 
 def _show_http_collector(channel: grpc.Channel, suite: Suite, auth: tuple[tuple[str, str], ...]) -> None:
@@ -269,6 +276,7 @@ def _show_timeline(
 
 
 app.command("import")(import_command)
+app.command("report")(report_command)
 app.add_typer(actions_app, name="actions")
 app.add_typer(connectors_app, name="connectors")
 app.add_typer(contacts_app, name="contacts")

@@ -1,0 +1,164 @@
+"""What `wayline report` asks each RPC: every request of a report is built here, from the command's options,
+so the defaults a reader of the report sees are the ones written down below.
+
+- Paths (QueryPaths): paths starting in the range, at most 5 steps (`DEFAULT_PATH_DEPTH`), from
+  `--paths-start` when given (else from each session's first step), sessions cut after 30 minutes of
+  inactivity (the RPC's default); the 10 most frequent paths and the 100 largest Sankey edges.
+- Funnel (QueryFunnel): the `--funnel` steps by event name, in order, first step in the range, within the
+  RPC's default 14-day conversion window. Without `--funnel`, the tenant's `DEFAULT_FUNNEL_STEPS` most
+  frequent event names in the range (ListEventNames), the most frequent first: a funnel whose steps are
+  ever rarer; no funnel when the range has fewer than two names.
+- Retention (QueryRetention): weekly cohorts of persons first seen in the range, any event as a return, 8
+  weeks after the cohort's own.
+- Lifecycle (GetLifecycleStages): the distribution of every person of the tenant over the stages of the
+  tenant's model, at the start of each week of the range and at its end (at most `MAX_LIFECYCLE_TIMES`
+  times: longer ranges step by as many weeks as it takes).
+- Segments (ListSegments), flows (ListFlows, then GetFlow of each flow's latest published version, or its
+  draft when never published, and GetFlowStats of every version together for entries in the range) and
+  models (ListModels): every one the tenant has, or the flows `--flow` names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from google.protobuf import timestamp_pb2
+
+from wayline.common.timestamps import to_timestamp
+from wayline.decision.v1 import decision_service_pb2 as decision_pb
+from wayline.event.v1 import event_pb2
+from wayline.journeys.v1 import analytics_pb2 as analytics
+from wayline.journeys.v1 import funnel_pb2, retention_pb2
+from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
+from wayline.orchestrator.v1 import flow_pb2
+from wayline.orchestrator.v1 import orchestrator_service_pb2 as orchestrator_pb
+
+__all__ = [
+    "DEFAULT_FUNNEL_STEPS",
+    "DEFAULT_PATH_DEPTH",
+    "MAX_LIFECYCLE_TIMES",
+    "ReportQuery",
+    "event_names_request",
+    "flow_name",
+    "flow_request",
+    "flow_stats_request",
+    "funnel_request",
+    "lifecycle_request",
+    "list_flows_request",
+    "list_models_request",
+    "list_segments_request",
+    "paths_request",
+    "retention_request",
+]
+
+DEFAULT_PATH_DEPTH = 5
+DEFAULT_FUNNEL_STEPS = 3
+TOP_PATHS = 10
+SANKEY_EDGES = 100
+RETENTION_WEEKS = 8
+MAX_LIFECYCLE_TIMES = 27  # half a year of weeks and the end: a readable number of bars
+LIST_PAGE_SIZE = 1000  # the list RPCs' largest page: one call for most tenants
+
+
+@dataclass(frozen=True)
+class ReportQuery:
+    """What a report covers: a half-open time range [start, end) and what the options chose."""
+
+    start: datetime
+    end: datetime
+    funnel_steps: tuple[str, ...] = ()
+    paths_start: str = ""
+    flows: tuple[str, ...] = ()  # flow ids or `flows/{id}` names; empty means every flow
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("the range's bounds must carry a time zone")
+        if self.end <= self.start:
+            raise ValueError("the range must end after it starts")
+
+    def time_range(self) -> event_pb2.TimeRange:
+        return event_pb2.TimeRange(start=to_timestamp(self.start), end=to_timestamp(self.end))
+
+
+def paths_request(query: ReportQuery) -> journeys_pb.QueryPathsRequest:
+    request = journeys_pb.QueryPathsRequest(
+        depth=DEFAULT_PATH_DEPTH,
+        time_range=query.time_range(),
+        top_paths_limit=TOP_PATHS,
+        edge_limit=SANKEY_EDGES,
+    )
+    if query.paths_start:
+        request.start_event.CopyFrom(analytics.EventMatcher(event_name=query.paths_start))
+    return request
+
+
+def event_names_request(query: ReportQuery) -> journeys_pb.ListEventNamesRequest:
+    """The names a default funnel is made of."""
+    return journeys_pb.ListEventNamesRequest(time_range=query.time_range(), page_size=DEFAULT_FUNNEL_STEPS)
+
+
+def funnel_request(query: ReportQuery, steps: tuple[str, ...]) -> journeys_pb.QueryFunnelRequest:
+    """The funnel of `steps`, event names in order."""
+    return journeys_pb.QueryFunnelRequest(
+        steps=[
+            funnel_pb2.FunnelStep(label=name, event=analytics.EventMatcher(event_name=name)) for name in steps
+        ],
+        order=funnel_pb2.FUNNEL_ORDER_ORDERED,
+        time_range=query.time_range(),
+    )
+
+
+def retention_request(query: ReportQuery) -> journeys_pb.QueryRetentionRequest:
+    return journeys_pb.QueryRetentionRequest(
+        period=retention_pb2.RETENTION_PERIOD_WEEK,
+        period_count=RETENTION_WEEKS,
+        type=retention_pb2.RETENTION_TYPE_BOUNDED,
+        time_range=query.time_range(),
+    )
+
+
+def lifecycle_times(query: ReportQuery) -> list[datetime]:
+    """The range's start, every week after it while in the range, and its end: at most
+    MAX_LIFECYCLE_TIMES, the step widened by whole weeks when the range is longer."""
+    weeks = max(1, -(-(query.end - query.start) // timedelta(weeks=1)))
+    step = timedelta(weeks=-(-weeks // (MAX_LIFECYCLE_TIMES - 1)))
+    times = []
+    moment = query.start
+    while moment < query.end:
+        times.append(moment)
+        moment += step
+    return [*times, query.end]
+
+
+def lifecycle_request(query: ReportQuery) -> journeys_pb.GetLifecycleStagesRequest:
+    times: list[timestamp_pb2.Timestamp] = [to_timestamp(t) for t in lifecycle_times(query)]
+    return journeys_pb.GetLifecycleStagesRequest(
+        include_distribution=True, as_of=to_timestamp(query.end), distribution_times=times
+    )
+
+
+def list_segments_request(page_token: str = "") -> journeys_pb.ListSegmentsRequest:
+    return journeys_pb.ListSegmentsRequest(page_size=LIST_PAGE_SIZE, page_token=page_token)
+
+
+def list_flows_request(page_token: str = "") -> orchestrator_pb.ListFlowsRequest:
+    return orchestrator_pb.ListFlowsRequest(page_size=LIST_PAGE_SIZE, page_token=page_token)
+
+
+def list_models_request(page_token: str = "") -> decision_pb.ListModelsRequest:
+    return decision_pb.ListModelsRequest(page_size=LIST_PAGE_SIZE, page_token=page_token)
+
+
+def flow_name(flow: str) -> str:
+    """`flows/{id}` for an id or a name."""
+    return flow if flow.startswith("flows/") else f"flows/{flow}"
+
+
+def flow_request(flow: flow_pb2.Flow) -> orchestrator_pb.GetFlowRequest:
+    """The version whose counts the report shows: the latest published one, or the draft."""
+    return orchestrator_pb.GetFlowRequest(name=flow.name, version=flow.published_version)
+
+
+def flow_stats_request(query: ReportQuery, name: str) -> orchestrator_pb.GetFlowStatsRequest:
+    return orchestrator_pb.GetFlowStatsRequest(name=name, version=0, time_range=query.time_range())

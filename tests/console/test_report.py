@@ -1,0 +1,204 @@
+"""`wayline report` in headless Chromium: tenant A's report over the harness's loaded suite, written by the
+command with A's read key, opened from disk. It draws every section with no JavaScript error and no CSP
+violation, asks for nothing over the network, its tables show the numbers the RPCs answer for the report's
+requests, the contents are keyboard links to the sections, and nothing of tenant B is in it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Locator, Request, expect
+from typer.testing import CliRunner
+
+from tests.console.browser import Console
+from tests.console.calls import DECISION, JOURNEYS, ORCHESTRATOR, Rpc
+from tests.console.loading import ConsoleData
+from wayline.common.server import Server
+from wayline_cli.main import app
+
+# What each section's RPC is, by the section's kind (a flow's section records GetFlowStats' request).
+_RPCS = {
+    "paths": (JOURNEYS, "QueryPaths"),
+    "funnel": (JOURNEYS, "QueryFunnel"),
+    "retention": (JOURNEYS, "QueryRetention"),
+    "lifecycle": (JOURNEYS, "GetLifecycleStages"),
+    "segments": (JOURNEYS, "ListSegments"),
+    "models": (DECISION, "ListModels"),
+}
+
+FLOW = "flows/report-welcome"
+WELCOME = {
+    "displayName": "Report welcome",
+    "definition": {
+        "trigger": {"event": {"event": {"eventName": "Signed Up"}}},
+        "entryStepId": "hello",
+        "steps": [{"id": "hello", "action": {"channel": "CHANNEL_EMAIL", "actionId": "hello"}}],
+    },
+}
+
+
+@dataclass(frozen=True)
+class Written:
+    path: Path
+    html: str
+    data: dict[str, Any]
+    answers: dict[str, dict[str, Any]]  # per section id, what the RPC answered right after the report
+
+    def section(self, section_id: str) -> dict[str, Any]:
+        found: list[dict[str, Any]] = [s for s in self.data["sections"] if s["id"] == section_id]
+        return found[0]
+
+
+def _data(html: str) -> dict[str, Any]:
+    block = html.split('<script type="application/json" id="wayline-report-data">', 1)[1]
+    loaded: dict[str, Any] = json.loads(block.split("</script>", 1)[0])
+    return loaded
+
+
+def _without_now(value: Any) -> Any:
+    """An answer without the moments it was read at (a segment's or a flow's `dataAsOf`)."""
+    if isinstance(value, dict):
+        return {k: _without_now(v) for k, v in value.items() if k != "dataAsOf"}
+    if isinstance(value, list):
+        return [_without_now(v) for v in value]
+    return value
+
+
+def _answers(rpc: Rpc, data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    answers = {}
+    for section in data["sections"]:
+        if section["request"] is None:
+            continue
+        if section["kind"] == "flow":
+            answers[section["id"]] = {
+                "stats": rpc.json(ORCHESTRATOR, "GetFlowStats", section["request"])["stats"]
+            }
+        else:
+            answers[section["id"]] = rpc.json(*_RPCS[section["kind"]], section["request"])
+    return answers
+
+
+@pytest.fixture(scope="module")
+def written(
+    console_data: ConsoleData,
+    console_gateway: Server,
+    rpc: Callable[[str], Rpc],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Written:
+    """A's report over the data's range (its funnel: A's most frequent events; a flow of its own among A's
+    flows); and the RPCs' answers to the report's requests, asked right after it (no other test runs in
+    between)."""
+    admin = rpc(console_data.admin_key_a)
+    listed = admin.json(ORCHESTRATOR, "ListFlows", {"pageSize": 1000})["flows"]
+    if FLOW not in [flow["name"] for flow in listed]:
+        admin.call(ORCHESTRATOR, "CreateFlow", {"flowId": FLOW.removeprefix("flows/"), "flow": WELCOME})
+        admin.call(ORCHESTRATOR, "PublishFlow", {"name": FLOW})
+    output = tmp_path_factory.mktemp("report") / "report.html"
+    result = CliRunner().invoke(
+        app,
+        [
+            "report",
+            *("--address", console_gateway.address, "--api-key", console_data.read_key_a),
+            *("--from", console_data.start.isoformat(), "--to", console_data.end.isoformat()),
+            *("--tenant", console_data.tenant_a, "--output", str(output)),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    html = output.read_text(encoding="utf-8")
+    data = _data(html)
+    return Written(output, html, data, _answers(rpc(console_data.read_key_a), data))
+
+
+def _open(console: Console, written: Written) -> list[str]:
+    """Open the report from disk; the URLs the page asked for (itself, and nothing else)."""
+    asked: list[str] = []
+
+    def record(request: Request) -> None:
+        asked.append(request.url)
+
+    console.page.on("request", record)
+    console.page.goto(written.path.as_uri())
+    expect(console.page.get_by_test_id("report-contents")).to_be_visible()
+    return asked
+
+
+def _numbers(section: Locator) -> list[str]:
+    """Every number the section's tables hold (the raw values of numeric cells), as integers' text."""
+    values = section.locator("table [data-value]").evaluate_all("cells => cells.map(c => c.dataset.value)")
+    return [str(int(float(v))) if _integer(v) else v for v in values]
+
+
+def _integer(text: str) -> bool:
+    try:
+        return float(text).is_integer()
+    except ValueError:
+        return False
+
+
+def test_the_report_holds_what_the_rpcs_answer(written: Written) -> None:
+    for section_id, answer in written.answers.items():
+        recorded = written.section(section_id)["response"]
+        if section_id.startswith("flow-"):
+            recorded = {"stats": recorded["stats"]}
+        assert _without_now(recorded) == _without_now(answer), section_id
+
+
+def test_the_report_draws_every_section_with_the_rpcs_numbers(console: Console, written: Written) -> None:
+    asked = _open(console, written)
+    page = console.page
+    expect(page).to_have_title(written.data["title"])
+    sections = written.data["sections"]
+    links = page.get_by_test_id("report-contents").get_by_role("link")
+    expect(links).to_have_text([s["title"] for s in sections])
+    for section in sections:
+        shown = page.get_by_test_id(f"report-section-{section['id']}")
+        expect(shown.get_by_role("heading", level=2)).to_have_text(section["title"])
+        if section["empty"]:
+            expect(page.get_by_test_id(f"report-empty-{section['id']}")).to_have_text(section["empty"])
+        else:
+            expect(shown.locator("table").first).to_be_attached()  # drawn, its numbers in a table
+        expect(shown.get_by_role("alert")).to_have_count(0)  # no section failed to draw
+    paths = written.answers["paths"]["series"][0]
+    assert {edge["count"] for edge in paths["edges"]} <= set(
+        _numbers(page.get_by_test_id("report-section-paths"))
+    )
+    funnel = written.answers["funnel"]["series"][0]["steps"]
+    assert int(funnel[0]["count"]) > 0
+    assert {step["count"] for step in funnel} <= set(_numbers(page.get_by_test_id("report-section-funnel")))
+    retention = _numbers(page.get_by_test_id("report-section-retention"))
+    cohorts = written.answers["retention"]["series"][0]["cohorts"]
+    assert cohorts
+    assert {cohort["cohortSize"] for cohort in cohorts} <= set(retention)
+    (flow,) = [s for s in sections if s["kind"] == "flow" and s["response"]["flow"]["name"] == FLOW]
+    expect(page.get_by_test_id(f"report-section-{flow['id']}").locator("svg").first).to_be_visible()
+    lifecycle = _numbers(page.get_by_test_id("report-section-lifecycle"))
+    assert {d["populationSize"] for d in written.answers["lifecycle"]["distributions"]} <= set(lifecycle)
+    console.shot("report")
+    page.emulate_media(media="print")
+    console.shot("report-print")
+    assert all(url == written.path.as_uri() for url in asked), asked  # nothing fetched but the file itself
+
+
+def test_the_contents_reach_each_section_by_keyboard(console: Console, written: Written) -> None:
+    _open(console, written)
+    page = console.page
+    retention = page.get_by_test_id("report-contents").get_by_role("link", name="Weekly retention")
+    retention.focus()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{written.path.as_uri()}#retention")
+    expect(page.get_by_test_id("report-section-retention")).to_be_in_viewport()
+
+
+def test_nothing_of_tenant_b_is_in_the_report(
+    console: Console, written: Written, console_data: ConsoleData
+) -> None:
+    _open(console, written)
+    text = console.page.locator("body").inner_text()
+    for secret in (*console_data.b_event_names, console_data.b_only.email, console_data.tenant_b):
+        assert secret not in written.html
+        assert secret not in text
