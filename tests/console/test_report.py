@@ -61,9 +61,10 @@ def _data(html: str) -> dict[str, Any]:
 
 
 def _without_now(value: Any) -> Any:
-    """An answer without the moments it was read at (a segment's or a flow's `dataAsOf`)."""
+    """An answer without the moments it was read at (a segment's or a flow's `dataAsOf`, and a windowed
+    segment's `windowsAsOf`, which its window checks advance every half second in the suite)."""
     if isinstance(value, dict):
-        return {k: _without_now(v) for k, v in value.items() if k != "dataAsOf"}
+        return {k: _without_now(v) for k, v in value.items() if k not in ("dataAsOf", "windowsAsOf")}
     if isinstance(value, list):
         return [_without_now(v) for v in value]
     return value
