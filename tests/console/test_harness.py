@@ -20,7 +20,7 @@ def _reported(console: Console, *starts: str) -> bool:
 
 
 def test_inline_script_and_uncaught_errors_are_problems(console: Console) -> None:
-    page = console.open()
+    page = console.load()  # the sign-in form is enough: the policy is the page's
     assert console.problems == []
     page.evaluate(
         """() => {
@@ -36,7 +36,7 @@ def test_inline_script_and_uncaught_errors_are_problems(console: Console) -> Non
 
 
 def test_a_refused_bridge_call_is_no_problem_but_a_missing_asset_is(console: Console) -> None:
-    page = console.open()
+    page = console.load()
     status = page.evaluate(
         """async () => (await fetch("/wayline.identity.v1.IdentityService/GetProfile", {
             method: "POST", headers: {"Content-Type": "application/json"}, body: "{}",
@@ -66,7 +66,7 @@ def test_a_screenshot_is_saved_as_an_artefact(console: Console) -> None:
 
 def test_a_data_table_reads_as_raw_values_and_shown_texts(console: Console) -> None:
     """`read_table` on a table as dom.js's dataTable builds it (numeric cells carry their raw value)."""
-    page = console.open()
+    page = console.load()
     page.evaluate(
         """() => {
             const cell = (tag, key, text, value) => {
