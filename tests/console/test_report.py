@@ -5,6 +5,7 @@ requests, the contents are keyboard links to the sections, and nothing of tenant
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -179,6 +180,15 @@ def test_the_report_draws_every_section_with_the_rpcs_numbers(console: Console, 
     expect(page.get_by_test_id(f"report-section-{flow['id']}").locator("svg").first).to_be_visible()
     lifecycle = _numbers(page.get_by_test_id("report-section-lifecycle"))
     assert {d["populationSize"] for d in written.answers["lifecycle"]["distributions"]} <= set(lifecycle)
+    # The outline a screen reader gives: one h1, then each section's h2 with its parts below it, never a
+    # level skipped and never a part's heading at its section's level.
+    levels = page.eval_on_selector_all("h1, h2, h3, h4, h5, h6", "hs => hs.map(h => Number(h.tagName[1]))")
+    assert levels[0] == 1
+    assert all(later - earlier <= 1 for earlier, later in itertools.pairwise(levels)), levels
+    for section in sections:
+        inside = page.get_by_test_id(f"report-section-{section['id']}").locator("h1, h2, h3, h4, h5, h6")
+        parts = inside.evaluate_all("hs => hs.slice(1).map(h => Number(h.tagName[1]))")
+        assert all(level > 2 for level in parts), (section["id"], parts)
     console.shot("report")
     page.emulate_media(media="print")
     console.shot("report-print")

@@ -221,7 +221,8 @@ function drawModel(root, model, level) {
 
 // Draws a ListModels response into root. options: headingLevel (of each model's heading, default 2).
 export function drawModels(root, response, options = {}) {
-  const level = options.headingLevel ?? 2;
+  // In a report the section's own h2 names the page, so each model's heading goes one level down.
+  const level = options.headingLevel ?? (options.report ? 3 : 2);
   const models = response?.models ?? [];
   if (models.length === 0) {
     root.append(emptyState("No model yet. Upload one with `wayline models push`."));
