@@ -182,17 +182,24 @@ def bridge(console_url: str) -> Callable[[str], Bridge]:
 
 
 @pytest.fixture(scope="session")
+def fresh_artifacts(request: pytest.FixtureRequest) -> None:
+    """The screenshots of an earlier run are removed once, so that the artefacts are this run's."""
+    for stale in artifacts_dir(request.config.rootpath).glob("*.png"):
+        stale.unlink()
+
+
+# Package scope, not session: Playwright's sync API keeps an asyncio loop running in the main thread while it
+# is started, and every other test that calls asyncio.run() (NATS, the benches' smoke tests) would then fail.
+# pytest stops it as soon as the next test is outside tests/console, whatever order the tests run in.
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as started:
         yield started
 
 
-@pytest.fixture(scope="session")
-def browser(playwright: Playwright, request: pytest.FixtureRequest) -> Iterator[Browser]:
-    """Debian's Chromium, headless (Playwright's own browsers are never downloaded). The screenshots of an
-    earlier run are removed first, so that the artefacts are this run's."""
-    for stale in artifacts_dir(request.config.rootpath).glob("*.png"):
-        stale.unlink()
+@pytest.fixture(scope="package")
+def browser(playwright: Playwright, fresh_artifacts: None) -> Iterator[Browser]:
+    """Debian's Chromium, headless (Playwright's own browsers are never downloaded)."""
     launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=_CHROMIUM_ARGS)
     expect.set_options(timeout=STEP_TIMEOUT_MS)
     yield launched
