@@ -260,10 +260,11 @@ class JourneyServiceServicer:
     def GetTimeline(self, request, context):
         """GetTimeline returns one person's events across every channel, filtered and paged.
 
+        An identifier no stored event carries, like a person id without events, gives an empty page with an empty
+        `person_id` (callers poll for a person's first events; GetProfile tells whether identity knows them).
+
         Errors: INVALID_ARGUMENT when no subject is set, a channel is CHANNEL_UNSPECIFIED, the time range is
-        inverted or the page token is malformed; NOT_FOUND when the identifier matches no stored event (reason
-        `PERSON_NOT_FOUND`; a person id without events gives an empty page instead); UNAVAILABLE when the store is
-        down (retryable).
+        inverted or the page token is malformed; UNAVAILABLE when the store is down (retryable).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

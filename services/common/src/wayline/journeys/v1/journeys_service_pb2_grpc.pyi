@@ -72,10 +72,11 @@ class JourneyServiceStub:
     GetTimeline: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.GetTimelineRequest, _journeys_service_pb2.GetTimelineResponse]
     """GetTimeline returns one person's events across every channel, filtered and paged.
 
+    An identifier no stored event carries, like a person id without events, gives an empty page with an empty
+    `person_id` (callers poll for a person's first events; GetProfile tells whether identity knows them).
+
     Errors: INVALID_ARGUMENT when no subject is set, a channel is CHANNEL_UNSPECIFIED, the time range is
-    inverted or the page token is malformed; NOT_FOUND when the identifier matches no stored event (reason
-    `PERSON_NOT_FOUND`; a person id without events gives an empty page instead); UNAVAILABLE when the store is
-    down (retryable).
+    inverted or the page token is malformed; UNAVAILABLE when the store is down (retryable).
     """
     QueryFunnel: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.QueryFunnelRequest, _journeys_service_pb2.QueryFunnelResponse]
     """QueryFunnel counts how many persons go through ordered steps, with an overall conversion window,
@@ -364,10 +365,11 @@ class JourneyServiceAsyncStub(JourneyServiceStub):
     GetTimeline: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.GetTimelineRequest, _journeys_service_pb2.GetTimelineResponse]  # type: ignore[assignment]
     """GetTimeline returns one person's events across every channel, filtered and paged.
 
+    An identifier no stored event carries, like a person id without events, gives an empty page with an empty
+    `person_id` (callers poll for a person's first events; GetProfile tells whether identity knows them).
+
     Errors: INVALID_ARGUMENT when no subject is set, a channel is CHANNEL_UNSPECIFIED, the time range is
-    inverted or the page token is malformed; NOT_FOUND when the identifier matches no stored event (reason
-    `PERSON_NOT_FOUND`; a person id without events gives an empty page instead); UNAVAILABLE when the store is
-    down (retryable).
+    inverted or the page token is malformed; UNAVAILABLE when the store is down (retryable).
     """
     QueryFunnel: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.QueryFunnelRequest, _journeys_service_pb2.QueryFunnelResponse]  # type: ignore[assignment]
     """QueryFunnel counts how many persons go through ordered steps, with an overall conversion window,
@@ -677,10 +679,11 @@ class JourneyServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_journeys_service_pb2.GetTimelineResponse, _abc.Awaitable[_journeys_service_pb2.GetTimelineResponse]]:
         """GetTimeline returns one person's events across every channel, filtered and paged.
 
+        An identifier no stored event carries, like a person id without events, gives an empty page with an empty
+        `person_id` (callers poll for a person's first events; GetProfile tells whether identity knows them).
+
         Errors: INVALID_ARGUMENT when no subject is set, a channel is CHANNEL_UNSPECIFIED, the time range is
-        inverted or the page token is malformed; NOT_FOUND when the identifier matches no stored event (reason
-        `PERSON_NOT_FOUND`; a person id without events gives an empty page instead); UNAVAILABLE when the store is
-        down (retryable).
+        inverted or the page token is malformed; UNAVAILABLE when the store is down (retryable).
         """
 
     @_abc_1.abstractmethod
