@@ -7,16 +7,13 @@ instead of paging something else.
 
 from __future__ import annotations
 
-import hashlib
-from typing import Any
-
 from wayline.common.errors import FieldViolation, InvalidArgument
-from wayline.common.paging import decode_page_token, encode_page_token, invalid_page_token, page_size
+from wayline.common.paging import page_size
 from wayline.journeys.v1 import funnel_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
-from wayline_journeys.analytics import SeriesKey
 from wayline_journeys.funnel_converters import funnel_query
 from wayline_journeys.funnels import FunnelQuery, Outcome, PersonsPage
+from wayline_journeys.person_pages import breakdown_series, cursor_after, next_page, request_fingerprint
 
 __all__ = ["persons_request", "persons_response"]
 
@@ -35,8 +32,7 @@ def _fingerprint(tenant: str, request: pb.ListFunnelPersonsRequest) -> str:
     bound.ClearField("page_token")
     bound.ClearField("page_size")
     bound.funnel.person_sample_size = 0
-    digest = hashlib.sha256(tenant.encode() + b"\0" + bound.SerializeToString(deterministic=True))
-    return digest.hexdigest()[:24]
+    return request_fingerprint(tenant, bound)
 
 
 def persons_request(tenant: str, request: pb.ListFunnelPersonsRequest) -> tuple[FunnelQuery, PersonsPage]:
@@ -57,19 +53,8 @@ def persons_request(tenant: str, request: pb.ListFunnelPersonsRequest) -> tuple[
         violations.append(FieldViolation("page_size", "must be 0 (the default) or positive", "OUT_OF_RANGE"))
     if violations or query is None or outcome is None:
         raise InvalidArgument("the request is not valid; see the field violations", violations)
-    after = ""
-    fingerprint = _fingerprint(tenant, request)
-    if request.page_token:
-        fields: dict[str, Any] = decode_page_token(request.page_token, _RPC)
-        if fields.get("f") != fingerprint or not isinstance(fields.get("after"), str):
-            raise invalid_page_token(_RPC)
-        after = fields["after"]
-    series = None
-    if request.HasField("breakdown_value"):
-        value = request.breakdown_value
-        series = SeriesKey(
-            value.value if not value.other else "", value.other, value.missing and not value.other
-        )
+    after = cursor_after(request.page_token, _RPC, _fingerprint(tenant, request))
+    series = breakdown_series(request.breakdown_value if request.HasField("breakdown_value") else None)
     limit = page_size(request.page_size, default=_PAGE_DEFAULT, maximum=_PAGE_MAX)
     return query, PersonsPage(request.step_index, outcome, series, after, limit + 1)
 
@@ -77,8 +62,5 @@ def persons_request(tenant: str, request: pb.ListFunnelPersonsRequest) -> tuple[
 def persons_response(
     tenant: str, request: pb.ListFunnelPersonsRequest, found: list[str], page: PersonsPage
 ) -> pb.ListFunnelPersonsResponse:
-    shown = found[: page.limit - 1]
-    token = ""
-    if len(found) == page.limit:
-        token = encode_page_token({"after": shown[-1], "f": _fingerprint(tenant, request)})
+    shown, token = next_page(found, page.limit, _fingerprint(tenant, request))
     return pb.ListFunnelPersonsResponse(person_ids=shown, next_page_token=token)

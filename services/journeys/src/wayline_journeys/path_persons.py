@@ -8,17 +8,14 @@ paging, so a token used with another query, series or node is refused instead of
 
 from __future__ import annotations
 
-import hashlib
-from typing import Any
-
 from wayline.common.errors import FieldViolation, InvalidArgument
-from wayline.common.paging import decode_page_token, encode_page_token, invalid_page_token, page_size
+from wayline.common.paging import page_size
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
-from wayline_journeys.analytics import SeriesKey
 from wayline_journeys.converters import enum_name
 from wayline_journeys.paths import PathsQuery, PathStep, PersonsPage
 from wayline_journeys.paths_converters import paths_query
+from wayline_journeys.person_pages import breakdown_series, cursor_after, next_page, request_fingerprint
 
 __all__ = ["path_persons_request", "path_persons_response"]
 
@@ -50,8 +47,7 @@ def _fingerprint(tenant: str, request: pb.ListPathPersonsRequest) -> str:
     bound.ClearField("page_size")
     for display_only in ("top_paths_limit", "edge_limit", "min_edge_count"):
         bound.query.ClearField(display_only)
-    digest = hashlib.sha256(tenant.encode() + b"\0" + bound.SerializeToString(deterministic=True))
-    return digest.hexdigest()[:24]
+    return request_fingerprint(tenant, bound)
 
 
 def path_persons_request(tenant: str, request: pb.ListPathPersonsRequest) -> tuple[PathsQuery, PersonsPage]:
@@ -72,19 +68,8 @@ def path_persons_request(tenant: str, request: pb.ListPathPersonsRequest) -> tup
         violations.append(FieldViolation("page_size", "must be 0 (the default) or positive", "OUT_OF_RANGE"))
     if violations or query is None or node is None:
         raise InvalidArgument("the request is not valid; see the field violations", violations)
-    after = ""
-    fingerprint = _fingerprint(tenant, request)
-    if request.page_token:
-        fields: dict[str, Any] = decode_page_token(request.page_token, _RPC)
-        if fields.get("f") != fingerprint or not isinstance(fields.get("after"), str):
-            raise invalid_page_token(_RPC)
-        after = fields["after"]
-    series = None
-    if request.HasField("breakdown_value"):
-        value = request.breakdown_value
-        series = SeriesKey(
-            value.value if not value.other else "", value.other, value.missing and not value.other
-        )
+    after = cursor_after(request.page_token, _RPC, _fingerprint(tenant, request))
+    series = breakdown_series(request.breakdown_value if request.HasField("breakdown_value") else None)
     limit = page_size(request.page_size, default=_PAGE_DEFAULT, maximum=_PAGE_MAX)
     position, step = node
     page = PersonsPage(series, position, step, target[1] if target else None, after, limit + 1)
@@ -95,8 +80,5 @@ def path_persons_response(
     tenant: str, request: pb.ListPathPersonsRequest, found: list[str], page: PersonsPage
 ) -> pb.ListPathPersonsResponse:
     """The first `limit - 1` ids (one more was read to know whether a next page exists)."""
-    shown = found[: page.limit - 1]
-    token = ""
-    if len(found) == page.limit:
-        token = encode_page_token({"after": shown[-1], "f": _fingerprint(tenant, request)})
+    shown, token = next_page(found, page.limit, _fingerprint(tenant, request))
     return pb.ListPathPersonsResponse(person_ids=shown, next_page_token=token)
