@@ -22,17 +22,13 @@ from playwright.sync_api import Locator, Page, expect
 from tests.conftest import API_KEY
 from tests.console.browser import Console, read_table
 from tests.console.calls import DECISION, IDENTITY, JOURNEYS, Bridge, BridgeError, Rpc
-from tests.console.loading import B_EVENT_PREFIX, ConsoleData
+from tests.console.loading import B_EVENT_PREFIX, ConsoleData, make_tenant
 from tests.decision.lifecycle_calls import deploy, push
 from tests.decision.ml_package import ml_package
-from wayline.api.v1 import annotations_pb2
 from wayline.client import Client
 from wayline.common.server import Server
 from wayline.common.timestamps import to_timestamp
 from wayline.event.v1 import event_pb2
-from wayline.gateway.v1 import api_key_pb2
-from wayline.gateway.v1 import gateway_service_pb2 as admin_pb
-from wayline.gateway.v1 import gateway_service_pb2_grpc as admin_grpc
 
 RpcCalls = Callable[[str], Rpc]
 BridgeCalls = Callable[[str], Bridge]
@@ -274,24 +270,8 @@ class Decided:
 
 def _tenant_keys(channel: grpc.Channel) -> tuple[str, str, str]:
     """A new tenant's read, write and admin keys, made by the operator."""
-    admin = admin_grpc.AdminServiceStub(channel)
-    operator = (("authorization", f"Bearer {API_KEY}"),)
-    tenant = admin.CreateTenant(
-        admin_pb.CreateTenantRequest(tenant_id=f"console-decided-{uuid.uuid4().hex[:6]}"),
-        metadata=operator,
-        timeout=10,
-    ).tenant
-
-    def key(*scopes: annotations_pb2.Scope.ValueType) -> str:
-        made = admin.CreateApiKey(
-            admin_pb.CreateApiKeyRequest(parent=tenant.name, api_key=api_key_pb2.ApiKey(scopes=list(scopes))),
-            metadata=operator,
-            timeout=10,
-        )
-        return made.secret
-
-    scope = annotations_pb2
-    return key(scope.SCOPE_READ), key(scope.SCOPE_WRITE), key(scope.SCOPE_READ, scope.SCOPE_ADMIN)
+    keys = make_tenant(channel, API_KEY, "decided").keys
+    return keys["read"], keys["write"], keys["admin"]
 
 
 def _eventually(what: str, check: Callable[[], bool], timeout: float = 60.0) -> None:
