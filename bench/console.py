@@ -37,6 +37,7 @@ from bench.journeys_vocabulary import FUNNEL
 from wayline.common.context import INTERNAL_TOKEN_HEADER, TENANT_HEADER
 from wayline.common.registry import backend_contracts
 from wayline_cli.suite import Suite
+from wayline_gateway.routes import build_routes
 
 __all__ = ["main"]
 
@@ -135,19 +136,16 @@ def direct_ms(journeys: str, token: str, calls: list[tuple[str, bytes]]) -> floa
     """The page's own requests sent one after another straight to journeys over gRPC (with the suite's
     internal `token`), in milliseconds."""
     metadata = ((INTERNAL_TOKEN_HEADER, token), (TENANT_HEADER, TENANT))
-    methods = {
-        f"/{service.full_name}/{method.name}": method
-        for services in backend_contracts().values()
-        for service in services
-        for method in service.methods
-    }
+    routes = build_routes(backend_contracts())
     total = 0.0
     with grpc.insecure_channel(journeys) as channel:
         for path, body in calls:
-            method = methods.get(path)
-            if method is None or not path.startswith("/wayline.journeys."):
+            route = routes.get(path)
+            if route is None or route.descriptor is None or route.backend != "journeys":
                 continue
-            request = json_format.Parse(body or b"{}", message_factory.GetMessageClass(method.input_type)())
+            request = json_format.Parse(
+                body or b"{}", message_factory.GetMessageClass(route.descriptor.input_type)()
+            )
             call = channel.unary_unary(path, request_serializer=None, response_deserializer=None)
             began = time.perf_counter()
             call(request.SerializeToString(), metadata=metadata, timeout=600)

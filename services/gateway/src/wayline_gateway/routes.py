@@ -8,9 +8,9 @@ SCOPE_INTERNAL methods are not routed. Adding an RPC to a proto is therefore all
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from google.protobuf import descriptor
+from google.protobuf import descriptor, descriptor_pb2
 
 from wayline.common.registry import required_scope
 
@@ -29,12 +29,23 @@ class Route:
     server_streaming: bool
     # The request's top-level `wayline.event.v1.Event` field, which quotas count; 0: none.
     event_field: int = 0
+    # The method's contract: its message types (the HTTP bridge converts JSON with them) and options.
+    descriptor: descriptor.MethodDescriptor | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def read_only(self) -> bool:
+        """The contract marks the method NO_SIDE_EFFECTS (a read: the HTTP bridge may answer it from a kept
+        answer)."""
+        return (
+            self.descriptor is not None
+            and self.descriptor.GetOptions().idempotency_level == descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS
+        )
 
 
 def _event_field(message: descriptor.Descriptor) -> int:
-    for field in message.fields:
-        if field.message_type is not None and field.message_type.full_name == EVENT_MESSAGE:
-            return int(field.number)
+    for candidate in message.fields:
+        if candidate.message_type is not None and candidate.message_type.full_name == EVENT_MESSAGE:
+            return int(candidate.number)
     return 0
 
 
@@ -55,5 +66,6 @@ def build_routes(backends: Mapping[str, Iterable[descriptor.ServiceDescriptor]])
                     client_streaming=method.client_streaming,
                     server_streaming=method.server_streaming,
                     event_field=_event_field(method.input_type),
+                    descriptor=method,
                 )
     return routes

@@ -164,12 +164,6 @@ def gateway_service(settings: GatewaySettings) -> ServiceDefinition:
     admission = Admission(gate, settings.stream_quota_wait_seconds)
     bridge = JsonBridge(
         routes,
-        {
-            f"/{service.full_name}/{method.name}": method
-            for services in BACKEND_SERVICES.values()
-            for service in services
-            for method in service.methods
-        },
         channels,
         authenticator,
         admission,

@@ -27,7 +27,7 @@ from typing import Any, cast
 
 import grpc
 import structlog
-from google.protobuf import descriptor, descriptor_pb2, json_format, message_factory, symbol_database
+from google.protobuf import json_format, message_factory, symbol_database
 from google.protobuf.message import DecodeError, Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
@@ -174,7 +174,6 @@ class JsonBridge:
     def __init__(
         self,
         routes: Mapping[str, Route],
-        methods: Mapping[str, descriptor.MethodDescriptor],
         channels: Mapping[str, grpc.Channel],
         authenticator: Authenticator,
         admission: Admission,
@@ -183,14 +182,10 @@ class JsonBridge:
         max_deadline: float,
         cache: AnswerCache | None = None,
     ) -> None:
-        """`cache` keeps the answers of the NO_SIDE_EFFECTS methods for callers sending `max-stale`."""
+        """`cache` keeps the answers of the read-only (NO_SIDE_EFFECTS) methods for callers sending
+        `max-stale`."""
         self._authenticator = authenticator
         self._cache = cache
-        self._cacheable = {
-            path
-            for path, method in methods.items()
-            if method.GetOptions().idempotency_level == descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS
-        }
         # Background refreshes: two at a time, so a burst of stale pages never floods the backends.
         self._refresher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bridge-refresh")
         self._admission = admission
@@ -199,12 +194,12 @@ class JsonBridge:
         self._methods = {
             path: _Method(
                 route,
-                message_factory.GetMessageClass(methods[path].input_type),
-                message_factory.GetMessageClass(methods[path].output_type),
+                message_factory.GetMessageClass(route.descriptor.input_type),
+                message_factory.GetMessageClass(route.descriptor.output_type),
                 channels[route.backend].unary_unary(path, **_RAW),
             )
             for path, route in routes.items()
-            if not route.client_streaming and not route.server_streaming
+            if route.descriptor is not None and not route.client_streaming and not route.server_streaming
         }
         self._streaming = {path for path, route in routes.items() if path not in self._methods}
 
@@ -245,7 +240,7 @@ class JsonBridge:
             bind_call(call),
         ):
             try:
-                if self._cache is None or path not in self._cacheable:
+                if self._cache is None or not method.route.read_only:
                     answer, age = self._invoke(method, request, timeout), None
                 else:
                     answer, age = self._through_cache(method, call, request, timeout, headers)
