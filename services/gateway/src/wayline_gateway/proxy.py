@@ -26,7 +26,7 @@ from wayline.common.grpc_types import GenericRpcHandler
 from wayline_gateway.admission import Admission, PacedRequests
 from wayline_gateway.routes import Route
 
-__all__ = ["PassThroughHandler"]
+__all__ = ["PassThroughHandler", "backend_unreachable", "backend_went_away"]
 
 _STATUS_DETAILS_KEY = "grpc-status-details-bin"
 
@@ -42,7 +42,7 @@ class _ForwardedStatus(grpc.Status):
         self.trailing_metadata = tuple(call.trailing_metadata() or ())
 
 
-def _backend_went_away(code: grpc.StatusCode | None, context: grpc.ServicerContext) -> bool:
+def backend_went_away(code: grpc.StatusCode | None, caller_waiting: bool) -> bool:
     """True when a status without Wayline details means the backend could not take the call: it cannot be
     reached (UNAVAILABLE), or it cancelled the call while our caller is still waiting. A backend cancels
     calls only when its process stops: gRPC cancels the calls that reached a server just as it began to
@@ -51,7 +51,16 @@ def _backend_went_away(code: grpc.StatusCode | None, context: grpc.ServicerConte
     CANCELLED would tell them that they cancelled, which they did not (ADR 49)."""
     if code == grpc.StatusCode.UNAVAILABLE:
         return True
-    return code == grpc.StatusCode.CANCELLED and context.is_active()
+    return code == grpc.StatusCode.CANCELLED and caller_waiting
+
+
+def backend_unreachable(route: Route) -> Unavailable:
+    """What the caller of a backend that went away is told: retryable, with a delay."""
+    return Unavailable(
+        f"the {route.backend} service cannot be reached; retry with backoff",
+        retry_after=1.0,
+        metadata={"backend": route.backend},
+    )
 
 
 def _answer_backend_error(
@@ -61,12 +70,8 @@ def _answer_backend_error(
         raise requests.refusal from None  # our quota cut the stream, not the backend
     error = cast(grpc.Call, raised)  # every RpcError a channel raises is also its Call
     from_wayline = any(key == _STATUS_DETAILS_KEY for key, _ in error.trailing_metadata() or ())
-    if not from_wayline and _backend_went_away(error.code(), context):
-        raise Unavailable(
-            f"the {route.backend} service cannot be reached; retry with backoff",
-            retry_after=1.0,
-            metadata={"backend": route.backend},
-        ) from None
+    if not from_wayline and backend_went_away(error.code(), context.is_active()):
+        raise backend_unreachable(route) from None
     context.abort_with_status(_ForwardedStatus(error))
 
 

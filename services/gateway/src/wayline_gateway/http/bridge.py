@@ -37,7 +37,6 @@ from wayline.common.context import CallContext, bind_call
 from wayline.common.errors import (
     FieldViolation,
     InvalidArgument,
-    Unavailable,
     Unimplemented,
     WaylineError,
     to_rpc_status,
@@ -46,6 +45,7 @@ from wayline.common.interceptors import caller_request_id
 from wayline.common.json_messages import message_from_json, message_to_json
 from wayline_gateway.admission import Admission
 from wayline_gateway.http.answer_cache import AnswerCache, CacheKey, max_stale
+from wayline_gateway.proxy import backend_unreachable, backend_went_away
 from wayline_gateway.routes import Route
 
 __all__ = ["BridgeReply", "JsonBridge", "connect_error_body", "http_status"]
@@ -155,15 +155,9 @@ def _backend_status(error: grpc.RpcError, route: Route) -> status_pb2.Status:
     if status is not None:
         return cast(status_pb2.Status, status)
     code = call.code()
-    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
-        return to_rpc_status(
-            Unavailable(
-                f"the {route.backend} service cannot be reached; retry with backoff",
-                retry_after=1.0,
-                metadata={"backend": route.backend},
-            ),
-            _SERVICE,
-        )
+    # The HTTP caller is still waiting (a backend's CANCELLED is never theirs).
+    if backend_went_away(code, caller_waiting=True):
+        return to_rpc_status(backend_unreachable(route), _SERVICE)
     return status_pb2.Status(code=code.value[0], message=call.details() or "")
 
 
