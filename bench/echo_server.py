@@ -3,6 +3,10 @@
 `python -m bench.echo_server aio PORT` or `... threadpool PORT WORKERS`. Both answer any unary method by
 returning the request bytes; the thread-pool one answers STREAM_METHOD (bidirectional) by returning every
 request message of the stream.
+
+`python -m bench.echo_server proxy PORT BACKEND`: the floor of a hop in Python, a bare thread-pool server (the
+gateway's kind) that passes any unary call's bytes to BACKEND through a plain channel and its answer back;
+no authentication, quotas, metadata, spans, logs or metrics.
 """
 
 from __future__ import annotations
@@ -60,9 +64,30 @@ def serve_threadpool(port: int, workers: int) -> None:
     server.wait_for_termination()
 
 
+def serve_proxy(port: int, backend: str, workers: int = 32) -> None:
+    channel = grpc.insecure_channel(backend)
+
+    class _Forward(GenericRpcHandler):
+        def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler[bytes, bytes] | None:
+            forward = channel.unary_unary(details.method, request_serializer=None, response_deserializer=None)
+
+            def answer(request: bytes, context: object) -> bytes:
+                return forward(request, timeout=30)  # type: ignore[no-any-return]  # raw bytes in, bytes out
+
+            return grpc.unary_unary_rpc_method_handler(answer)
+
+    server = grpc.server(ThreadPoolExecutor(max_workers=workers))
+    server.add_generic_rpc_handlers((_Forward(),))
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    server.start()
+    server.wait_for_termination()
+
+
 if __name__ == "__main__":
     kind, port = sys.argv[1], int(sys.argv[2])
-    if kind == "aio":
+    if kind == "proxy":
+        serve_proxy(port, sys.argv[3])
+    elif kind == "aio":
         asyncio.run(serve_aio(port))
     else:
         serve_threadpool(port, int(sys.argv[3]) if len(sys.argv) > 3 else 32)

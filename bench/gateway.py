@@ -1,10 +1,14 @@
 """The gateway hop: the same calls through the gateway and straight to the backend, in the same run.
 
 Rows, each beside its direct figure:
-- unary: Track refused by ingest's validation (no storage, so the hop is most of what differs) at 1 caller
-  (p50, p99: the hop's added milliseconds) and 16 callers (req/s: the throughput the hop costs);
+- unary, two calls that store nothing, so the hop is most of what differs: Track refused by ingest's
+  validation (an error with google.rpc details, which the hop forwards as it came), and Track of an event
+  ingest acknowledged before (answered OK from its deduplication window, the cheapest successful call); each
+  at 1 caller (p50, p99: the hop's added milliseconds) and 16 callers (req/s: the throughput the hop costs);
 - streaming: StreamEvents, batches of 500 valid events within ingest's flow-control window, events/s;
-- the bare grpc.aio echo, the floor any gRPC server of ours stands on;
+- the bare grpc.aio echo, the floor any gRPC server of ours stands on, and a bare Python proxy in front of it
+  (`bench/echo_server.py proxy`: a thread-pool server forwarding bytes through a plain channel, nothing
+  else), the floor of any hop in Python: its cost over the echo is what no gateway of this kind can go below;
 - the gateway's CPU per call (user + system, from /proc/<pid>/stat before and after the row): on 2 shared
   cores it is the figure that noise moves least.
 
@@ -36,6 +40,8 @@ from wayline_cli.suite import Suite, free_port
 __all__ = ["main"]
 
 Metadata = tuple[tuple[str, str], ...]
+REFUSED = "refused"
+REPEATED = "repeated"
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -55,29 +61,39 @@ class Target:
     pid: int | None = None  # the gateway's process, whose CPU is counted; None for direct
 
 
+@dataclass(frozen=True)
+class UnaryCall:
+    """One kind of unary call the rows send: its label, its requests and the status it must answer."""
+
+    name: str
+    payloads: list[bytes]
+    expected: grpc.StatusCode
+
+
 @dataclass
 class Row:
     kind: str  # "unary 1", "unary 16", "stream"
     target: str
+    call: str  # the UnaryCall's name; "" for streams
     value: Measurement | float  # a Measurement for unary rows, events/s for streams
     cpu_ms_per_call: float | None
 
 
-def unary_row(target: Target, payloads: list[bytes], concurrency: int, requests: int) -> Row:
+def unary_row(target: Target, call: UnaryCall, concurrency: int, requests: int) -> Row:
     before = cpu_seconds(target.pid) if target.pid else 0.0
     scenario = run_scenario(
         target.name,
         target.address,
         TRACK,
         target.metadata,
-        payloads,
+        call.payloads,
         concurrency,
         requests,
-        grpc.StatusCode.INVALID_ARGUMENT,
+        call.expected,
     )
     measured = asyncio.run(scenario)
     cpu = (cpu_seconds(target.pid) - before) * 1000 / (requests + 50) if target.pid else None
-    return Row(f"unary {concurrency}", target.name, measured, cpu)
+    return Row(f"unary {concurrency}", target.name, call.name, measured, cpu)
 
 
 def stream_row(target: Target, batches: int, tag: str, metrics_port: int, sent: list[int]) -> Row:
@@ -87,7 +103,7 @@ def stream_row(target: Target, batches: int, tag: str, metrics_port: int, sent: 
     seconds, _ = run_stream(target.address, STREAM, target.metadata, payloads, echo=False)
     cpu = (cpu_seconds(target.pid) - before) * 1000 / batches if target.pid else None
     sent[0] += batches * 500
-    return Row("stream", target.name, batches * 500 / seconds, cpu)
+    return Row("stream", target.name, "", batches * 500 / seconds, cpu)
 
 
 def _table(title: str, columns: Sequence[str]) -> Table:
@@ -102,17 +118,20 @@ def report(
     echo: dict[int, dict[int, Measurement]],
     echo_cpu: dict[tuple[int, int], float],
     console: Console,
+    floor: dict[int, dict[int, Measurement]],
 ) -> None:
-    def direct(round_: int, kind: str) -> Row:
-        return next(r for n, r in rows if n == round_ and r.kind == kind and r.target == "direct")
+    def direct(round_: int, kind: str, call: str) -> Row:
+        return next(
+            r for n, r in rows if n == round_ and r.kind == kind and r.call == call and r.target == "direct"
+        )
 
     one = _table(
-        "Unary, 1 caller: Track refused (p50/p99 ms; added = via gateway - direct)",
-        ("round", "target", "p50", "p99", "added p50", "added p99", "gateway CPU ms/call"),
+        "Unary, 1 caller: Track refused / Track repeated (p50/p99 ms; added = via gateway - direct)",
+        ("round", "call", "target", "p50", "p99", "added p50", "added p99", "gateway CPU ms/call"),
     )
     many = _table(
-        "Unary, 16 callers: Track refused (req/s; ratio = via gateway / direct)",
-        ("round", "target", "req/s", "ratio", "loss", "p50", "gateway CPU ms/call"),
+        "Unary, 16 callers: Track refused / Track repeated (req/s; ratio = via gateway / direct)",
+        ("round", "call", "target", "req/s", "ratio", "loss", "p50", "gateway CPU ms/call"),
     )
     streams = _table(
         "Streaming: StreamEvents, batches of 500 (events/s; ratio = via gateway / direct)",
@@ -122,7 +141,7 @@ def report(
         cpu = f"{row.cpu_ms_per_call:.2f}" if row.cpu_ms_per_call is not None else "-"
         if row.kind == "stream":
             assert isinstance(row.value, float)
-            base = direct(round_, "stream").value
+            base = direct(round_, "stream", "").value
             assert isinstance(base, float)
             ratio = row.value / base
             streams.add_row(
@@ -131,13 +150,15 @@ def report(
             continue
         m = row.value
         assert isinstance(m, Measurement)
-        b = direct(round_, row.kind).value
+        b = direct(round_, row.kind, row.call).value
         assert isinstance(b, Measurement)
         if row.kind == "unary 1":
             e = echo[round_][1]
-            if row.target == "direct":
+            if row.target == "direct" and row.call == REFUSED:
+                f = floor[round_][1]
                 one.add_row(
                     str(round_),
+                    "",
                     "bare grpc.aio echo",
                     f"{e.p50_ms:.2f}",
                     f"{e.p99_ms:.2f}",
@@ -145,8 +166,19 @@ def report(
                     "",
                     f"echo {echo_cpu[(round_, 1)]:.2f}",
                 )
+                one.add_row(
+                    str(round_),
+                    "",
+                    "bare proxy → echo",
+                    f"{f.p50_ms:.2f}",
+                    f"{f.p99_ms:.2f}",
+                    f"{f.p50_ms - e.p50_ms:+.2f}",
+                    f"{f.p99_ms - e.p99_ms:+.2f}",
+                    "",
+                )
             one.add_row(
                 str(round_),
+                row.call,
                 row.target,
                 f"{m.p50_ms:.2f}",
                 f"{m.p99_ms:.2f}",
@@ -156,9 +188,11 @@ def report(
             )
         else:
             e = echo[round_][16]
-            if row.target == "direct":
+            if row.target == "direct" and row.call == REFUSED:
+                f = floor[round_][16]
                 many.add_row(
                     str(round_),
+                    "",
                     "bare grpc.aio echo",
                     f"{e.rps:,.0f}",
                     "",
@@ -166,9 +200,20 @@ def report(
                     f"{e.p50_ms:.2f}",
                     f"echo {echo_cpu[(round_, 16)]:.2f}",
                 )
+                many.add_row(
+                    str(round_),
+                    "",
+                    "bare proxy → echo",
+                    f"{f.rps:,.0f}",
+                    f"{f.rps / e.rps:.2f}",
+                    f"{1 - f.rps / e.rps:.0%}",
+                    f"{f.p50_ms:.2f}",
+                    "",
+                )
             ratio = m.rps / b.rps
             many.add_row(
                 str(round_),
+                row.call,
                 row.target,
                 f"{m.rps:,.0f}",
                 f"{ratio:.2f}",
@@ -183,9 +228,15 @@ def report(
 def main(requests: int, batches: int = 100, rounds: int = 1) -> None:
     console = Console(width=130)
     refused = track_requests(1000, valid=False)
+    repeated = track_requests(1000)
+    calls = (
+        UnaryCall(REFUSED, refused, grpc.StatusCode.INVALID_ARGUMENT),
+        UnaryCall(REPEATED, repeated, grpc.StatusCode.OK),
+    )
     rows: list[tuple[int, Row]] = []
     echo: dict[int, dict[int, Measurement]] = {}
     echo_cpu: dict[tuple[int, int], float] = {}  # the echo server's CPU per call: the floor of one gRPC leg
+    floor: dict[int, dict[int, Measurement]] = {}  # a bare Python proxy in front of the echo
     with tempfile.TemporaryDirectory(prefix="wayline-bench-") as scratch, ExitStack() as stack:
         suite = Suite.on_free_ports(Path(scratch), log_format="json")
         suite.metrics_ports["ingest"] = free_port()
@@ -205,12 +256,21 @@ def main(requests: int, batches: int = 100, rounds: int = 1) -> None:
                 suite.processes["gateway"].pid,
             ),
         ]
+        # Every repeated event is acknowledged once first, so each timed call is answered from the window.
+        direct = targets[0]
+        asyncio.run(
+            run_scenario("first sight", direct.address, TRACK, direct.metadata, repeated, 1, len(repeated))
+        )
         echo_port = free_port()
         echo_command = [sys.executable, "-m", "bench.echo_server", "aio", str(echo_port)]
         aio_echo, echo_process = stack.enter_context(server_process(echo_command, echo_port))
+        proxy_port = free_port()
+        proxy_command = [sys.executable, "-m", "bench.echo_server", "proxy", str(proxy_port), aio_echo]
+        bare_proxy, _ = stack.enter_context(server_process(proxy_command, proxy_port))
         sent = [0]
         for round_ in range(1, rounds + 1):
             echo[round_] = {}
+            floor[round_] = {}
             for concurrency in (1, 16):
                 before = cpu_seconds(echo_process.pid)
                 echo[round_][concurrency] = asyncio.run(
@@ -220,8 +280,12 @@ def main(requests: int, batches: int = 100, rounds: int = 1) -> None:
                 )
                 spent = cpu_seconds(echo_process.pid) - before
                 echo_cpu[(round_, concurrency)] = spent * 1000 / (requests + 50)
-                for target in targets:
-                    rows.append((round_, unary_row(target, refused, concurrency, requests)))
+                floor[round_][concurrency] = asyncio.run(
+                    run_scenario("bare proxy", bare_proxy, ECHO_METHOD, (), refused, concurrency, requests)
+                )
+                for call in calls:
+                    for target in targets:
+                        rows.append((round_, unary_row(target, call, concurrency, requests)))
             for target in targets:
                 tag = f"{round_}-{target.name}"
                 rows.append((round_, stream_row(target, batches, tag, suite.metrics_ports["ingest"], sent)))
@@ -229,4 +293,4 @@ def main(requests: int, batches: int = 100, rounds: int = 1) -> None:
         f"The gateway hop: {requests} unary calls per row (after 50 warm-up calls), {batches} stream batches "
         f"of 500 per row, {rounds} round(s); 2 cores shared by the client and every server"
     )
-    report(rows, echo, echo_cpu, console)
+    report(rows, echo, echo_cpu, console, floor)
