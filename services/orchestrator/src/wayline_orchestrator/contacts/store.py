@@ -24,6 +24,7 @@ import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
+from sys import intern
 from typing import Any, NamedTuple
 
 from wayline.common.sql import Database, Transaction, guarded_transaction, migrate, unavailable_as
@@ -230,7 +231,8 @@ class ContactStore:
             elif kind == "engagement":
                 scores.append(ChannelScore(text, float(score), int(number)))
             elif kind == "contact" and int(number) > when - needed:
-                contacts.append(Past(text, more, int(number)))
+                # Interned: a kept entry's few channel and purpose names are then shared, not copies.
+                contacts.append(Past(intern(text), intern(more), int(number)))
         person = Person(
             consents=tuple(consents),
             preferred_channel=attributes.get(PREFERRED_CHANNEL, ANY_CHANNEL),
