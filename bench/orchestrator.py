@@ -3,8 +3,10 @@ and, when asked, on PostgreSQL, each figure beside a bare echo of the same reque
 
 1. CheckContact (on Decide's path; target p99 ≤ 2 ms): a policy with every kind of rule and a ledger
    pre-filled for `persons` persons (bench/orchestrator_ledger.py), random persons checked at 1 and 16
-   callers; beside it, the ledger's own `check` in this process on the same database (no gRPC); and at 1
-   caller again while a second caller keeps the flows writing (after part 2).
+   callers; beside it, the ledger's own `check` in this process on the same database (no gRPC), without and
+   with the check cache (ADR 60, warm); paced at 500/s from a synchronous client with the server's cache as
+   the rows before left it and then warm (every person checked once); and at 1 caller again while a second
+   caller keeps the flows writing (after part 2).
 2. Customers inside flows: `flow_persons` distinct persons enter the shipped abandoned-cart flow through
    ObserveEvents batches; then events that concern no flow (filtered before any write transaction), events of
    persons inside (a write transaction each); the live entries counted, the database's size.

@@ -16,6 +16,10 @@ before the insert commits.
 A merge gives the absorbed person's contacts to the survivor (they count toward the survivor's caps) and
 folds their consent statements and attributes into the survivor's by the rule events follow: per scope
 (per attribute), the latest statement wins. Erasure deletes all three (ADR 38).
+
+CheckContact's inputs may come from a cache in memory (`check_cache.py`, ADR 60): every write here tells it
+first (this process's checks of that person then read the database for a moment), and on PostgreSQL the
+triggers of `invalidation.py` (their own migration) tell every replica's at commit.
 """
 
 from __future__ import annotations
