@@ -97,8 +97,11 @@ def migrate(db: Database) -> None:
 
 
 @contextlib.contextmanager
-def orchestrator_server(data_dir: Path, url: str | None, timer_poll_s: float) -> Iterator[str]:
-    """`python -m wayline_orchestrator` on `data_dir` (or PostgreSQL at `url`), with no peers."""
+def orchestrator_server(
+    data_dir: Path, url: str | None, timer_poll_s: float, check_cache_entries: int | None = None
+) -> Iterator[str]:
+    """`python -m wayline_orchestrator` on `data_dir` (or PostgreSQL at `url`), with no peers (and the check
+    cache's size when given; 0 turns it off)."""
     port = free_port()
     env = {
         **os.environ,
@@ -115,6 +118,8 @@ def orchestrator_server(data_dir: Path, url: str | None, timer_poll_s: float) ->
     }
     if url:
         env["WAYLINE_ORCHESTRATOR_DATABASE_URL"] = url
+    if check_cache_entries is not None:
+        env["WAYLINE_ORCHESTRATOR_CHECK_CACHE_ENTRIES"] = str(check_cache_entries)
     with process_server([sys.executable, "-m", "wayline_orchestrator"], port, env) as address:
         yield address
 
@@ -191,12 +196,14 @@ def _check_contact_rows(address: str, echo: str, sizes: Sizes) -> tuple[list[Mea
     return rows, answers
 
 
-def _paced_sync_rows(address: str, echo: str, sizes: Sizes) -> tuple[list[Measurement], float]:
+def _paced_sync_rows(address: str, echo: str, sizes: Sizes, uncached: str) -> tuple[list[Measurement], float]:
     """The paced row again with a synchronous client (futures from one pacing thread): the kind of client
-    decision's CheckContact calls come from, and one whose own overhead hides less of the server's. Twice:
-    with the server's check cache (ADR 60) as the rows before left it (persons drawn anew: mostly not
-    kept), then after every person was checked once (each one kept). And the share of the first run's calls
-    whose person had been checked before (its hits, the cache being large enough and nobody writing)."""
+    decision's CheckContact calls come from, and one whose own overhead hides less of the server's. Three
+    times: on `uncached` (a second server on the same database with the check cache off: every check reads
+    the database, as before ADR 60), then with the server's check cache as the rows before left it (persons
+    drawn anew: mostly not kept), then after every person was checked once (each one kept). And the share of
+    the second run's calls whose person had been checked before (its hits, the cache being large enough and
+    nobody writing)."""
     payloads = check_requests(sizes.persons, max(sizes.requests, 1000), seed=9)
     # The persons the rows before checked (_check_contact_rows' requests).
     earlier = check_requests(sizes.persons, max(sizes.requests, 1000))
@@ -208,6 +215,7 @@ def _paced_sync_rows(address: str, echo: str, sizes: Sizes) -> tuple[list[Measur
         seen.add(person)
     rows = [
         _paced_sync("bare thread-pool echo", echo, ECHO_METHOD, (), payloads, sizes.requests),
+        _paced_sync("CheckContact, no cache", uncached, CHECK_CONTACT, METADATA, payloads, sizes.requests),
         _paced_sync("CheckContact, as left", address, CHECK_CONTACT, METADATA, payloads, sizes.requests),
     ]
     _check_everyone(address, sizes.persons)
@@ -372,12 +380,13 @@ def run_engine(engine: str, url: str | None, sizes: Sizes, console: Console) -> 
                 "bare thread-pool echo",
                 console,
             )
-            paced_sync, repeated = _paced_sync_rows(address, echo, sizes)
+            with orchestrator_server(data_dir, url, sizes.timer_polls[0], check_cache_entries=0) as uncached:
+                paced_sync, repeated = _paced_sync_rows(address, echo, sizes, uncached)
             print_comparison(
                 f"{engine}: CheckContact paced at {CHECK_RATE:g}/s from a synchronous client (call futures "
-                "from one pacing thread, as the services call each other); the check cache as the rows "
-                f"before left it ({repeated:.0%} of the calls' persons checked before: its hits), then warm "
-                "(every person checked once)",
+                "from one pacing thread, as the services call each other): a server with the check cache "
+                f"off, then with it as the rows before left it ({repeated:.0%} of the calls' persons checked "
+                "before: its hits), then warm (every person checked once)",
                 paced_sync,
                 "bare thread-pool echo",
                 console,
