@@ -12,6 +12,7 @@ answer from memory and the test fail)."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,7 +35,7 @@ from wayline_orchestrator.contacts import (
 )
 from wayline_orchestrator.contacts.check_cache import CheckCache, CheckInputs
 from wayline_orchestrator.contacts.invalidation import PostgresChangeListener, SqliteChangeWatch
-from wayline_orchestrator.contacts.model import Person
+from wayline_orchestrator.contacts.model import ChannelScore, Consent, Person
 from wayline_orchestrator.contacts.rules import Past
 
 TENANT = "acme"
@@ -266,3 +267,29 @@ def test_the_least_recently_checked_person_goes_first() -> None:
     assert len(cache) == 2
     assert cache.lookup(TENANT, "b", NOW_US) is None
     assert cache.lookup(TENANT, "a", NOW_US) is not None
+
+
+def test_entries_read_with_an_older_policy_are_not_kept_beside_newer_ones() -> None:
+    cache = _cache()
+    newer = CheckInputs(dataclasses.replace(ONE_EMAIL_A_DAY, revision=2), Person(), (), NOW_US - DAY_US)
+    older = CheckInputs(dataclasses.replace(ONE_EMAIL_A_DAY, revision=1), Person(), (), NOW_US - DAY_US)
+    cache.keep(cache.note(), TENANT, "a", older)
+    cache.keep(cache.note(), TENANT, "b", newer)
+    assert cache.lookup(TENANT, "a", NOW_US) is None  # dropped: read with the older policy
+    cache.keep(cache.note(), TENANT, "c", older)
+    assert cache.lookup(TENANT, "c", NOW_US) is None
+    found = cache.lookup(TENANT, "b", NOW_US)
+    assert found is not None
+    assert found[0].revision == 2
+
+
+def test_kept_inputs_come_back_as_they_were_read() -> None:
+    cache = _cache()
+    person = Person(
+        consents=(Consent(EMAIL, "ALL", False, NOW_US - 5),),
+        preferred_channel=SMS,
+        time_zone="Europe/Paris",
+        engagement=(ChannelScore(EMAIL, 1.5, NOW_US - 7),),
+    )
+    cache.keep(cache.note(), TENANT, "p", dataclasses.replace(INPUTS, person=person))
+    assert cache.lookup(TENANT, "p", NOW_US) == (ONE_EMAIL_A_DAY, person, list(INPUTS.contacts))
