@@ -35,7 +35,7 @@ class OrchestratorSettings(ServiceSettings):
         le=10_000_000,
         description="Persons whose CheckContact inputs (policy, consent, attributes, channel scores, "
         "contacts in the policy's longest window) each replica keeps in memory, the least recently "
-        "checked dropped first (about 1.5 KB each with six contacts in the window: 30 MB at the "
+        "checked dropped first (about 1.2 KB each with six contacts in the window: 25 MB at the "
         "default); 0 turns the cache off. Every replica's writes invalidate them (PostgreSQL: "
         "LISTEN/NOTIFY; SQLite: data_version), and a replica that is not listening reads the database "
         "(ADR 60).",
