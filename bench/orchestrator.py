@@ -3,8 +3,10 @@ and, when asked, on PostgreSQL, each figure beside a bare echo of the same reque
 
 1. CheckContact (on Decide's path; target p99 ≤ 2 ms): a policy with every kind of rule and a ledger
    pre-filled for `persons` persons (bench/orchestrator_ledger.py), random persons checked at 1 and 16
-   callers; beside it, the ledger's own `check` in this process on the same database (no gRPC); and at 1
-   caller again while a second caller keeps the flows writing (after part 2).
+   callers; beside it, the ledger's own `check` in this process on the same database (no gRPC), without and
+   with the check cache (ADR 60, warm); paced at 500/s from a synchronous client with the server's cache as
+   the rows before left it and then warm (every person checked once); and at 1 caller again while a second
+   caller keeps the flows writing (after part 2).
 2. Customers inside flows: `flow_persons` distinct persons enter the shipped abandoned-cart flow through
    ObserveEvents batches; then events that concern no flow (filtered before any write transaction), events of
    persons inside (a write transaction each); the live entries counted, the database's size.
@@ -61,6 +63,8 @@ from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
 from wayline_cli.suite import free_port
 from wayline_orchestrator.connectors import ConnectorStore
 from wayline_orchestrator.contacts import ContactLedger, ContactStore
+from wayline_orchestrator.contacts.check_cache import CheckCache
+from wayline_orchestrator.contacts.invalidation import PostgresChangeListener, SqliteChangeWatch
 from wayline_orchestrator.flows import FlowStore
 from wayline_orchestrator.flows.runtime import RuntimeStore
 
@@ -93,8 +97,11 @@ def migrate(db: Database) -> None:
 
 
 @contextlib.contextmanager
-def orchestrator_server(data_dir: Path, url: str | None, timer_poll_s: float) -> Iterator[str]:
-    """`python -m wayline_orchestrator` on `data_dir` (or PostgreSQL at `url`), with no peers."""
+def orchestrator_server(
+    data_dir: Path, url: str | None, timer_poll_s: float, check_cache_entries: int | None = None
+) -> Iterator[str]:
+    """`python -m wayline_orchestrator` on `data_dir` (or PostgreSQL at `url`), with no peers (and the check
+    cache's size when given; 0 turns it off)."""
     port = free_port()
     env = {
         **os.environ,
@@ -111,13 +118,21 @@ def orchestrator_server(data_dir: Path, url: str | None, timer_poll_s: float) ->
     }
     if url:
         env["WAYLINE_ORCHESTRATOR_DATABASE_URL"] = url
+    if check_cache_entries is not None:
+        env["WAYLINE_ORCHESTRATOR_CHECK_CACHE_ENTRIES"] = str(check_cache_entries)
     with process_server([sys.executable, "-m", "wayline_orchestrator"], port, env) as address:
         yield address
 
 
-def _in_process_checks(db: Database, persons: int, count: int) -> tuple[float, float]:
-    """p50 and p99 (ms) of the ledger's `check` in this process: the domain and the database, no RPC."""
-    ledger = ContactLedger(ContactStore(db))
+def _in_process_checks(
+    db: Database, persons: int, count: int, cache: CheckCache | None = None
+) -> tuple[float, float]:
+    """p50 and p99 (ms) of the ledger's `check` in this process: the domain and the database, no RPC. With
+    `cache`, every person is checked once first: each check is a hit."""
+    ledger = ContactLedger(ContactStore(db, cache))
+    if cache is not None:
+        for i in range(persons):
+            ledger.check(TENANT, person_id(i), CHECKS, None)
     rng = random.Random(3)
     latencies = []
     for i in range(count + 200):
@@ -129,6 +144,20 @@ def _in_process_checks(db: Database, persons: int, count: int) -> tuple[float, f
     return statistics.median(latencies), latencies[
         min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))
     ]
+
+
+@contextlib.contextmanager
+def _invalidation(url: str | None, path: Path, cache: CheckCache) -> Iterator[None]:
+    """The cache's invalidation source, as the server runs it (ADR 60), from listening to stopped."""
+    source = PostgresChangeListener(url, cache) if url else SqliteChangeWatch(path, cache)
+    source.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not cache.in_use and time.monotonic() < deadline:
+            time.sleep(0.01)
+        yield
+    finally:
+        source.stop()
 
 
 def _answers(address: str, payloads: list[bytes]) -> dict[str, int]:
@@ -167,14 +196,46 @@ def _check_contact_rows(address: str, echo: str, sizes: Sizes) -> tuple[list[Mea
     return rows, answers
 
 
-def _paced_sync_rows(address: str, echo: str, sizes: Sizes) -> list[Measurement]:
+def _paced_sync_rows(address: str, echo: str, sizes: Sizes, uncached: str) -> tuple[list[Measurement], float]:
     """The paced row again with a synchronous client (futures from one pacing thread): the kind of client
-    decision's CheckContact calls come from, and one whose own overhead hides less of the server's."""
+    decision's CheckContact calls come from, and one whose own overhead hides less of the server's. Three
+    times: on `uncached` (a second server on the same database with the check cache off: every check reads
+    the database, as before ADR 60), then with the server's check cache as the rows before left it (persons
+    drawn anew: mostly not kept), then after every person was checked once (each one kept). And the share of
+    the second run's calls whose person had been checked before (its hits, the cache being large enough and
+    nobody writing)."""
     payloads = check_requests(sizes.persons, max(sizes.requests, 1000), seed=9)
-    return [
+    # The persons the rows before checked (_check_contact_rows' requests).
+    earlier = check_requests(sizes.persons, max(sizes.requests, 1000))
+    seen = {pb.CheckContactRequest.FromString(p).person_id for p in earlier}
+    repeats = 0
+    for payload in payloads[: sizes.requests]:
+        person = pb.CheckContactRequest.FromString(payload).person_id
+        repeats += person in seen
+        seen.add(person)
+    rows = [
         _paced_sync("bare thread-pool echo", echo, ECHO_METHOD, (), payloads, sizes.requests),
-        _paced_sync("CheckContact", address, CHECK_CONTACT, METADATA, payloads, sizes.requests),
+        _paced_sync("CheckContact, no cache", uncached, CHECK_CONTACT, METADATA, payloads, sizes.requests),
+        _paced_sync("CheckContact, as left", address, CHECK_CONTACT, METADATA, payloads, sizes.requests),
     ]
+    _check_everyone(address, sizes.persons)
+    rows.append(_paced_sync("CheckContact, warm", address, CHECK_CONTACT, METADATA, payloads, sizes.requests))
+    return rows, repeats / max(1, min(len(payloads), sizes.requests))
+
+
+def _check_everyone(address: str, persons: int) -> None:
+    """One CheckContact of every person of the ledger, 16 at a time: each one's inputs kept by the server."""
+    checks = pb.CheckContactRequest.FromString(check_requests(1, 1)[0]).checks
+    payloads = [
+        pb.CheckContactRequest(person_id=person_id(i), checks=checks).SerializeToString()
+        for i in range(persons)
+    ]
+    with grpc.insecure_channel(address) as channel:
+        call = channel.unary_unary(CHECK_CONTACT, request_serializer=None, response_deserializer=None)
+        for start in range(0, len(payloads), 16):
+            futures = [call.future(p, metadata=METADATA, timeout=30) for p in payloads[start : start + 16]]
+            for future in futures:
+                future.result()
 
 
 def _paced_sync(
@@ -298,6 +359,9 @@ def run_engine(engine: str, url: str | None, sizes: Sizes, console: Console) -> 
                 f"{time.perf_counter() - began:.1f}s"
             )
             local = _in_process_checks(db, sizes.persons, sizes.requests)
+            cache = CheckCache(sizes.persons)
+            with _invalidation(url, path, cache):
+                local_warm = _in_process_checks(db, sizes.persons, sizes.requests, cache)
         finally:
             db.close()
         state = StateReader(url, path)
@@ -310,15 +374,19 @@ def run_engine(engine: str, url: str | None, sizes: Sizes, console: Console) -> 
             print_comparison(
                 f"{engine}: CheckContact (2 checks: email and push marketing) for random persons of "
                 f"{sizes.persons:,}, {sizes.requests} requests per row; ledger.check in-process, no gRPC: "
-                f"p50 {local[0]:.2f} ms, p99 {local[1]:.2f} ms",
+                f"p50 {local[0]:.2f} ms, p99 {local[1]:.2f} ms; with the check cache, warm: "
+                f"p50 {local_warm[0]:.3f} ms, p99 {local_warm[1]:.3f} ms",
                 checks,
                 "bare thread-pool echo",
                 console,
             )
-            paced_sync = _paced_sync_rows(address, echo, sizes)
+            with orchestrator_server(data_dir, url, sizes.timer_polls[0], check_cache_entries=0) as uncached:
+                paced_sync, repeated = _paced_sync_rows(address, echo, sizes, uncached)
             print_comparison(
                 f"{engine}: CheckContact paced at {CHECK_RATE:g}/s from a synchronous client (call futures "
-                "from one pacing thread, as the services call each other)",
+                "from one pacing thread, as the services call each other): a server with the check cache "
+                f"off, then with it as the rows before left it ({repeated:.0%} of the calls' persons checked "
+                "before: its hits), then warm (every person checked once)",
                 paced_sync,
                 "bare thread-pool echo",
                 console,
@@ -358,8 +426,10 @@ def run_engine(engine: str, url: str | None, sizes: Sizes, console: Console) -> 
     return {
         "checks": checks,
         "paced_sync": paced_sync,
+        "paced_sync_repeated": repeated,
         "answers": answers,
         "in_process": local,
+        "in_process_warm": local_warm,
         "flows": flows,
         "beside_writes": beside,
         "writes_apart": apart,

@@ -34,8 +34,11 @@ def test_the_orchestrator_bench_runs_every_part_at_a_tiny_size() -> None:
     ]
     assert [(m.scenario, m.concurrency, m.requests) for m in figures["paced_sync"]] == [
         ("bare thread-pool echo", 0, 60),
-        ("CheckContact", 0, 60),
+        ("CheckContact, no cache", 0, 60),  # a second server, the check cache off
+        ("CheckContact, as left", 0, 60),  # the check cache as the rows before left it
+        ("CheckContact, warm", 0, 60),  # after every person was checked once
     ]
+    assert 0 < figures["paced_sync_repeated"] <= 1  # the share of its persons checked before
     answers = figures["answers"]
     assert answers["checked"] > 0
     assert 0 < answers["allowed"] < answers["checked"]  # the policy allows some contacts and forbids others

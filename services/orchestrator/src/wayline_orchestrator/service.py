@@ -11,6 +11,7 @@ same runtime. `clock`
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
 import grpc
@@ -24,6 +25,8 @@ from wayline_orchestrator.connectors import ConnectorStore, Deliverer
 from wayline_orchestrator.connectors.catalogue import ConnectorCatalogue
 from wayline_orchestrator.connectors.dead_letters import DeadLetters
 from wayline_orchestrator.contacts import ContactLedger, ContactStore
+from wayline_orchestrator.contacts.check_cache import CheckCache
+from wayline_orchestrator.contacts.invalidation import PostgresChangeListener, SqliteChangeWatch
 from wayline_orchestrator.contacts.metrics import ContactMetrics
 from wayline_orchestrator.decision_client import GrpcDecisions
 from wayline_orchestrator.dispatch import OutboxDispatcher
@@ -94,20 +97,35 @@ def _timeline_shipper(
 
 
 class _Background(Protocol):
-    """A thread of the service's own: a timer loop, the segment poller, the override follower."""
+    """A thread of the service's own: a timer loop, the segment poller, the override follower, the check
+    cache's invalidation."""
 
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
 
 
+def _check_cache(
+    settings: OrchestratorSettings, url: str | None, sqlite_path: Path
+) -> tuple[CheckCache | None, _Background | None]:
+    """CheckContact's cache of its inputs and what invalidates it (ADR 60); neither when it is turned off."""
+    if settings.check_cache_entries <= 0:
+        return None, None
+    cache = CheckCache(settings.check_cache_entries)
+    if url:
+        return cache, PostgresChangeListener(url, cache)
+    return cache, SqliteChangeWatch(sqlite_path, cache)
+
+
 def orchestrator_service(
     settings: OrchestratorSettings, clock: Callable[[], int] | None = None
 ) -> ServiceDefinition:
     url = settings.database_url.get_secret_value() if settings.database_url else None
-    db = open_database(url, settings.service_dir / "orchestrator.db")
+    sqlite_path = settings.service_dir / "orchestrator.db"
+    db = open_database(url, sqlite_path)
     peers = Peers.open(settings)  # journeys, decision, identity: channels connect on first use
-    store = ContactStore(db)
+    cache, invalidation = _check_cache(settings, url, sqlite_path)
+    store = ContactStore(db, cache)
     contact_events = ContactEventStore(db)
     shipper = _timeline_shipper(settings, peers, contact_events)
     timeline = ContactTimeline(contact_events) if shipper else None  # no shipper: no events kept
@@ -179,6 +197,7 @@ def orchestrator_service(
         contact_events,
     )
     loops: list[_Background] = [
+        *([invalidation] if invalidation else []),
         timers,
         outbox,
         *segment_loops,

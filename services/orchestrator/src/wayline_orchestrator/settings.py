@@ -29,6 +29,17 @@ class OrchestratorSettings(ServiceSettings):
         "every orchestrator replica, so that frequency caps hold across them); unset: SQLite (WAL) at "
         "<WAYLINE_DATA_DIR>/orchestrator/orchestrator.db, for one replica.",
     )
+    check_cache_entries: int = Field(
+        default=20_000,
+        ge=0,
+        le=10_000_000,
+        description="Persons whose CheckContact inputs (policy, consent, attributes, channel scores, "
+        "contacts in the policy's longest window) each replica keeps in memory, the least recently "
+        "checked dropped first (about 1.2 KB each with six contacts in the window: 25 MB at the "
+        "default); 0 turns the cache off. Every replica's writes invalidate them (PostgreSQL: "
+        "LISTEN/NOTIFY; SQLite: data_version), and a replica that is not listening reads the database "
+        "(ADR 60).",
+    )
     timer_poll_interval_seconds: float = Field(
         default=1.0,
         gt=0,

@@ -16,6 +16,10 @@ before the insert commits.
 A merge gives the absorbed person's contacts to the survivor (they count toward the survivor's caps) and
 folds their consent statements and attributes into the survivor's by the rule events follow: per scope
 (per attribute), the latest statement wins. Erasure deletes all three (ADR 38).
+
+CheckContact's inputs may come from a cache in memory (`check_cache.py`, ADR 60): every write here tells it
+first (this process's checks of that person then read the database for a moment), and on PostgreSQL the
+triggers of `invalidation.py` (their own migration) tell every replica's at commit.
 """
 
 from __future__ import annotations
@@ -24,12 +28,15 @@ import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
+from sys import intern
 from typing import Any, NamedTuple
 
 from wayline.common.sql import Database, Transaction, guarded_transaction, migrate, unavailable_as
 from wayline_orchestrator.contacts import engagement_store
+from wayline_orchestrator.contacts.check_cache import CheckCache, CheckInputs, longest_window
 from wayline_orchestrator.contacts.codec import CONTACT_BODY_FIELDS, contact_body, policy_body, policy_of
 from wayline_orchestrator.contacts.engagement import Engagement
+from wayline_orchestrator.contacts.invalidation import NOTIFY_MIGRATIONS
 from wayline_orchestrator.contacts.model import (
     ANY_CHANNEL,
     ChannelScore,
@@ -41,7 +48,14 @@ from wayline_orchestrator.contacts.model import (
 from wayline_orchestrator.contacts.rules import Past
 from wayline_orchestrator.errors import LedgerUnavailable
 
-__all__ = ["MIGRATIONS", "Attribute", "ConsentStatement", "ContactFilter", "ContactStore"]
+__all__ = [
+    "MIGRATIONS",
+    "Attribute",
+    "ConsentStatement",
+    "ContactFilter",
+    "ContactStore",
+    "longest_window",
+]
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -136,21 +150,30 @@ _CHECK_INPUTS = (
 )
 
 
-def longest_window(policy: ContactPolicy) -> int:
-    """How far back the policy's caps look: the history a check needs."""
-    return max((cap.window_us for cap in policy.frequency_caps), default=0)
+# The upper bound of the contacts a check reads for the cache: all of them, those dated ahead too.
+_NO_END = 2**63 - 1
 
 
 class ContactStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, cache: CheckCache | None = None) -> None:
+        """`cache`: the check's inputs kept in memory (ADR 60), told here of this process's writes; its
+        invalidation source (`invalidation.py`) tells it of every replica's."""
         self._db = db
+        self._cache = cache
         # Per tenant, the window of history the last check read: the window the next one reads in the same
         # statement as the policy. A policy whose caps reach further makes that check read once more.
         self._windows: dict[str, int] = {}
 
     def migrate(self) -> int:
         with unavailable_as(LedgerUnavailable):
-            return migrate(self._db, "orchestrator_contacts", MIGRATIONS)
+            version = migrate(self._db, "orchestrator_contacts", MIGRATIONS)
+            if self._db.engine == "postgresql":
+                migrate(self._db, "orchestrator_contacts_notify", NOTIFY_MIGRATIONS)
+            return version
+
+    def _written(self, tenant: str, person_id: str = "") -> None:
+        if self._cache is not None:
+            self._cache.written(tenant, person_id)
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
@@ -175,19 +198,35 @@ class ContactStore:
     def check_inputs(
         self, tenant: str, person_id: str, when: int
     ) -> tuple[ContactPolicy, Person, list[Past]]:
-        """The policy, the person and their contacts in the policy's longest window up to `when`, read in one
-        statement (twice when the policy's window grew since this tenant's last check)."""
+        """The policy, the person and their contacts in the policy's longest window up to `when`: from the
+        cache when it has them, else read in one statement (twice when the policy's window grew since this
+        tenant's last check) and kept."""
+        if self._cache is None:
+            inputs = self._read_inputs(tenant, person_id, when, when)
+        else:
+            found = self._cache.lookup(tenant, person_id, when)
+            if found is not None:
+                return found
+            noted = self._cache.note()
+            inputs = self._read_inputs(tenant, person_id, when, _NO_END)
+            self._cache.keep(noted, tenant, person_id, inputs)
+        answer = inputs.at(when)
+        assert answer is not None  # the rows start where the window does
+        return answer
+
+    def _read_inputs(self, tenant: str, person_id: str, when: int, until: int) -> CheckInputs:
+        """The check's inputs at `when`, with the person's contacts from the window's start up to `until`."""
         window = self._windows.get(tenant, 0)
         with unavailable_as(LedgerUnavailable):
-            rows = self._read_check_inputs(tenant, person_id, when - window, when)
+            rows = self._read_check_inputs(tenant, person_id, when - window, until)
             policy = next(
                 (_policy(r[1], int(r[3]), int(r[4])) for r in rows if r[0] == "policy"), ContactPolicy()
             )
             needed = longest_window(policy)
             if needed > window:
-                rows = self._read_check_inputs(tenant, person_id, when - needed, when)
+                rows = self._read_check_inputs(tenant, person_id, when - needed, until)
             self._windows[tenant] = needed
-        consents, attributes, scores, history = [], {}, [], []
+        consents, attributes, scores, contacts = [], {}, [], []
         for kind, text, more, number, other, score in rows:
             if kind == "consent":
                 consents.append(Consent(text, more, bool(number), int(other)))
@@ -196,14 +235,15 @@ class ContactStore:
             elif kind == "engagement":
                 scores.append(ChannelScore(text, float(score), int(number)))
             elif kind == "contact" and int(number) > when - needed:
-                history.append(Past(text, more, int(number)))
+                # Interned: a kept entry's few channel and purpose names are then shared, not copies.
+                contacts.append(Past(intern(text), intern(more), int(number)))
         person = Person(
             consents=tuple(consents),
             preferred_channel=attributes.get(PREFERRED_CHANNEL, ANY_CHANNEL),
             time_zone=attributes.get(TIME_ZONE, ""),
             engagement=tuple(scores),
         )
-        return policy, person, history
+        return CheckInputs(policy, person, tuple(contacts), when - needed)
 
     def _read_check_inputs(
         self, tenant: str, person_id: str, after: int, until: int
@@ -222,6 +262,7 @@ class ContactStore:
     def put_policy(self, tenant: str, policy: ContactPolicy, read_revision: int) -> bool:
         """Store `policy` if the stored one is still at `read_revision` (0: none stored); False otherwise."""
         params = (policy.revision, policy.update_time, policy_body(policy))
+        self._written(tenant)
         with self.transaction() as tx:
             if read_revision == 0:
                 rows = tx.execute(
@@ -270,6 +311,9 @@ class ContactStore:
         and add the engagements not seen before to their persons' channel scores."""
         if not consents and not attributes and not engagements:
             return  # most events state none of these: no write transaction for them
+        persons = {c.person_id for c in consents} | {a.person_id for a in attributes}
+        for person_id in persons | {e.person_id for e in engagements}:
+            self._written(tenant, person_id)
         with self.transaction() as tx:
             if engagements:
                 engagement_store.note(tx, tenant, engagements, self.lock_person)
@@ -301,6 +345,7 @@ class ContactStore:
         moved."""
         for locked in sorted((person_id, survivor)):
             self.lock_person(tx, tenant, locked)
+            self._written(tenant, locked)
         moved = tx.execute(
             "UPDATE contacts SET person_id = ? WHERE tenant_id = ? AND person_id = ? RETURNING contact_id",
             (survivor, tenant, person_id),
@@ -330,6 +375,7 @@ class ContactStore:
         """Delete the person's contacts, consent, attributes and engagement (erasure); how many rows there
         were."""
         self.lock_person(tx, tenant, person_id)
+        self._written(tenant, person_id)
         contacts = tx.execute(
             "DELETE FROM contacts WHERE tenant_id = ? AND person_id = ? RETURNING contact_id",
             (tenant, person_id),
@@ -368,6 +414,7 @@ class ContactStore:
 
     def insert(self, tx: Transaction, tenant: str, contact: Contact) -> bool:
         """Add `contact`; False (and nothing written) when its id is already in the tenant's ledger."""
+        self._written(tenant, contact.person_id)
         rows = tx.execute(
             f"INSERT INTO contacts (tenant_id, {_CONTACT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (tenant_id, contact_id) DO NOTHING RETURNING contact_id",
