@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,6 +42,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.decision_model import ACTIONS, build_package, sample_features
+from bench.gateway import cpu_seconds
 from bench.harness import Measurement, measure, measure_paced
 from bench.track import server_process
 from wayline.common.registry import REGISTRY
@@ -75,6 +76,11 @@ Metadata = tuple[tuple[str, str], ...]
 class Rows:
     decide: dict[int, Measurement]  # callers → measurement; 0 is the paced row
     echo: dict[int, Measurement]
+    cpu_ms: dict[str, float]  # each suite process's CPU per decision over the 1-caller Decide row
+
+
+def _cpu_per_call(pids: Mapping[str, int], before: Mapping[str, float], calls: int) -> dict[str, float]:
+    return {name: (cpu_seconds(pid) - before[name]) * 1000 / calls for name, pid in pids.items()}
 
 
 def _user(i: int) -> str:
@@ -242,12 +248,23 @@ async def _paced(
 
 
 def run_rows(
-    gateway: str, echo: str, auth: Metadata, payloads: list[bytes], requests: int, rate: float
+    gateway: str,
+    echo: str,
+    auth: Metadata,
+    payloads: list[bytes],
+    requests: int,
+    rate: float,
+    pids: Mapping[str, int],
 ) -> Rows:
-    """Each row for Decide then for the echo, so a noisy minute hits both."""
-    rows = Rows({}, {})
+    """Each row for Decide then for the echo, so a noisy minute hits both. Over the 1-caller Decide row, each
+    suite process's CPU (`pids`) per decision: what a decision costs the whole suite, the trace's way back
+    through ingest into journeys and the online state included."""
+    rows = Rows({}, {}, {})
     for callers in CONCURRENCY:
+        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         rows.decide[callers] = asyncio.run(_closed("Decide", gateway, auth, payloads, callers, requests))
+        if callers == 1:
+            rows.cpu_ms.update(_cpu_per_call(pids, before, requests + 50))
         rows.echo[callers] = asyncio.run(_closed("echo", echo, auth, payloads, callers, requests))
     paced = max(requests, int(rate * 4))
     rows.decide[0] = asyncio.run(_paced("Decide", gateway, auth, payloads, rate, paced))
@@ -288,6 +305,11 @@ def report(rows: Rows, rate: float, console: Console) -> None:
             f"{d.p50_ms - e.p50_ms:+.2f}",
         )
     console.print(table)
+    spent = ", ".join(f"{name} {ms:.2f}" for name, ms in sorted(rows.cpu_ms.items(), key=lambda kv: -kv[1]))
+    console.print(
+        f"CPU per decision, 1 caller (ms, each process): {spent}; "
+        f"{sum(rows.cpu_ms.values()):.2f} in all, the load generator not counted"
+    )
     saturation = max(rows.decide[c].rps for c in CONCURRENCY) / max(rows.echo[c].rps for c in CONCURRENCY)
     paced = rows.decide[0]
     console.print(
@@ -316,7 +338,8 @@ def main(requests: int = 2000, persons: int = 500, rate: float = 500.0) -> Rows:
         echo_command = [sys.executable, "-m", "bench.echo_server", "aio", str(echo_port)]
         echo_address, _ = stack.enter_context(server_process(echo_command, echo_port))
         echo = stack.enter_context(echo_gateway(suite, echo_address, root / "echo-gateway"))
-        rows = run_rows(suite.address("gateway"), echo, auth, decide_payloads(ids), requests, rate)
+        pids = {name: process.pid for name, process in suite.processes.items()}
+        rows = run_rows(suite.address("gateway"), echo, auth, decide_payloads(ids), requests, rate, pids)
     console.print(
         f"{requests} closed-loop calls per row after 50 warm-up calls; paced row "
         f"{max(requests, int(rate * 4))} calls; {persons} persons, each decided on ONLINE features; 2 cores "
