@@ -7,7 +7,10 @@ their edges) before the server starts, so that 1M profiles take seconds, not a r
 workload is what the forwarder sends: 1,000 identifier sets per call, 80% of known devices, 10% new devices,
 10% logins adding a user id to a known device; "batched" is the first sight of those people (drawn evenly
 from the whole population, so nothing is cached yet), "again" the same batches once more (returning people:
-on SQLite identity's read cache then answers). The single call resolves one known device.
+on SQLite identity's read cache then answers). The single call resolves one known device: in a closed loop,
+then in an open loop paced at `PACED_RATE` calls/s from a synchronous client (futures from one thread, as
+ingest's identity sink calls), each beside the bare echo measured by the same client. The server's CPU per
+1,000 sets (from /proc) is printed beside the wall-clock rates: on a shared machine it moves much less.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import grpc
 import psycopg
@@ -30,7 +34,9 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.echo_server import ECHO_METHOD
-from bench.track import echo_server, process_server
+from bench.gateway import cpu_seconds
+from bench.harness import measure_paced_futures
+from bench.track import server_process
 from tools.postgres_server import create_database, temporary_postgres
 from wayline.common.context import INTERNAL_TOKEN_HEADER, TENANT_HEADER
 from wayline.common.sql import open_database
@@ -43,6 +49,7 @@ from wayline_identity.identity import Identity
 TENANT = "bench"
 TOKEN = "bench-internal-token"
 BATCH = 1000
+PACED_RATE = 200.0  # single calls per second in the paced rows
 RESOLVE = "/wayline.identity.v1.IdentityService/ResolveIdentities"
 
 Row = tuple[object, ...]
@@ -116,7 +123,8 @@ def _bulk(db: object, url: str | None, people: list[Row], identifiers: list[Row]
 
 
 @contextlib.contextmanager
-def identity_server(data_dir: Path, url: str | None) -> Iterator[str]:
+def identity_server(data_dir: Path, url: str | None) -> Iterator[tuple[str, int]]:
+    """A real identity server in its own process: its address and process id (to count its CPU)."""
     port = free_port()
     env = {
         **os.environ,
@@ -130,8 +138,17 @@ def identity_server(data_dir: Path, url: str | None) -> Iterator[str]:
     }
     if url:
         env["WAYLINE_IDENTITY_DATABASE_URL"] = url
-    with process_server([sys.executable, "-m", "wayline_identity"], port, env) as address:
-        yield address
+    with server_process([sys.executable, "-m", "wayline_identity"], port, env) as (address, process):
+        yield address, process.pid
+
+
+@contextlib.contextmanager
+def bare_echo() -> Iterator[tuple[str, int]]:
+    """The bare thread-pool gRPC echo (32 workers, as the identity server): its address and process id."""
+    port = free_port()
+    command = [sys.executable, "-m", "bench.echo_server", "threadpool", str(port), "32"]
+    with server_process(command, port) as (address, process):
+        yield address, process.pid
 
 
 def _input(kind: str, rng: random.Random, profiles: int, n: int) -> pb.IdentityResolutionInput:
@@ -151,14 +168,15 @@ def _input(kind: str, rng: random.Random, profiles: int, n: int) -> pb.IdentityR
 
 
 def _workload(profiles: int, requests: int) -> tuple[list[bytes], list[bytes]]:
-    """Serialised requests: `requests` single calls (a known device each) and 12 batches of 1,000 sets."""
+    """Serialised requests: 50 + 2 * `requests` single calls (a known device each: 50 to warm up, then the
+    closed-loop row's, then the paced row's) and 12 batches of 1,000 sets."""
     rng = random.Random(profiles)
     counter = iter(range(10**9))
     single = [
         pb.ResolveIdentitiesRequest(
             inputs=[_input("known", rng, profiles, next(counter))]
         ).SerializeToString()
-        for _ in range(requests + 50)
+        for _ in range(2 * requests + 50)
     ]
     kinds = ("known", "new", "login")
     batches = [
@@ -172,29 +190,48 @@ def _workload(profiles: int, requests: int) -> tuple[list[bytes], list[bytes]]:
     return single, batches
 
 
-def measure_calls(address: str, method: str, single: list[bytes], batches: list[bytes]) -> dict[str, float]:
-    """Single-call latency (after 50 untimed) and batched throughput of `method` at `address`, one caller."""
+def measure_calls(
+    address: str, pid: int, method: str, single: list[bytes], batches: list[bytes]
+) -> dict[str, float]:
+    """Single-call latency (after 50 untimed), closed loop then paced at `PACED_RATE` calls/s, and batched
+    throughput of `method` at `address`, one synchronous caller; the batches' server CPU (process `pid`)
+    per 1,000 sets, a figure that other work on the machine disturbs much less than wall time."""
     metadata = ((INTERNAL_TOKEN_HEADER, TOKEN), (TENANT_HEADER, TENANT))
     with grpc.insecure_channel(address) as channel:
         call = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
+        requests = (len(single) - 50) // 2
         latencies = []
-        for i, request in enumerate(single):
+        for i, request in enumerate(single[: 50 + requests]):
             began = time.perf_counter()
             call(request, metadata=metadata, timeout=30)
             if i >= 50:
                 latencies.append((time.perf_counter() - began) * 1000)
+        # Open loop from one pacing thread, each call's future completing on gRPC's thread: how the
+        # services call identity (ingest's identity sink holds a synchronous channel).
+        paced_requests = iter(single[50 + requests :])
+
+        def start() -> Any:  # a grpc.Future
+            return call.future(next(paced_requests), metadata=metadata, timeout=30)
+
+        paced = measure_paced_futures(method, start, PACED_RATE, requests, warmup=0)
         call(batches[0], metadata=metadata, timeout=60)  # warm up
         rates = []
+        cpu = []
         for _ in range(2):  # first sight of these people, then the same people again
-            began = time.perf_counter()
+            began, cpu_began = time.perf_counter(), cpu_seconds(pid)
             for request in batches[1:]:
                 call(request, metadata=metadata, timeout=60)
             rates.append((len(batches) - 1) * BATCH / (time.perf_counter() - began))
+            cpu.append((cpu_seconds(pid) - cpu_began) * 1000 / (len(batches) - 1))
     return {
         "single_p50": statistics.median(latencies),
         "single_p99": _percentile(latencies, 0.99),
+        "paced_p50": paced.p50_ms,
+        "paced_p99": paced.p99_ms,
         "batched_sets_per_s": rates[0],
         "returning_sets_per_s": rates[1],
+        "batched_cpu_ms": cpu[0],
+        "returning_cpu_ms": cpu[1],
     }
 
 
@@ -229,8 +266,12 @@ def measure_raw(url: str | None, path: Path, profiles: int, requests: int) -> di
     }
 
 
-def main(requests: int, sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)) -> None:
-    console = Console(width=200)
+def main(
+    requests: int,
+    sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000),
+    engines: tuple[str, ...] = ("sqlite", "postgresql"),
+) -> None:
+    console = Console(width=260)
     table = Table(
         title="ResolveIdentities over gRPC vs raw indexed lookups (same database, same run)",
         title_justify="left",
@@ -242,15 +283,18 @@ def main(requests: int, sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)) -
         "again sets/s",
         "echo sets/s",
         "raw keys/s (IN 400)",
+        "server CPU ms per 1,000: first / again / echo",
         "single p50 ms",
         "single p99 ms",
         "echo p50 / p99 ms",
+        f"paced sync ({PACED_RATE:.0f}/s) p50 / p99 ms",
+        "paced sync echo p50 / p99 ms",
         "raw lookup p50 / p99 ms",
     ):
         table.add_column(column, justify="right")
     with contextlib.ExitStack() as stack:
-        server_url = stack.enter_context(temporary_postgres())
-        for engine in ("sqlite", "postgresql"):
+        server_url = stack.enter_context(temporary_postgres()) if "postgresql" in engines else ""
+        for engine in engines:
             for profiles in sizes:
                 scratch = Path(
                     stack.enter_context(tempfile.TemporaryDirectory(prefix="wayline-bench-identity-"))
@@ -264,10 +308,10 @@ def main(requests: int, sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)) -
                 )
                 raw = measure_raw(url, path, profiles, requests)
                 single, batches = _workload(profiles, requests)
-                with identity_server(scratch, url) as address:
-                    served = measure_calls(address, RESOLVE, single, batches)
-                with echo_server("threadpool") as address:
-                    echo = measure_calls(address, ECHO_METHOD, single, batches)
+                with identity_server(scratch, url) as (address, pid):
+                    served = measure_calls(address, pid, RESOLVE, single, batches)
+                with bare_echo() as (address, pid):
+                    echo = measure_calls(address, pid, ECHO_METHOD, single, batches)
                 table.add_row(
                     engine,
                     f"{profiles:,}",
@@ -275,9 +319,13 @@ def main(requests: int, sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)) -
                     f"{served['returning_sets_per_s']:,.0f}",
                     f"{echo['batched_sets_per_s']:,.0f}",
                     f"{raw['keys_per_s']:,.0f}",
+                    f"{served['batched_cpu_ms']:.1f} / {served['returning_cpu_ms']:.1f}"
+                    f" / {echo['batched_cpu_ms']:.1f}",
                     f"{served['single_p50']:.2f}",
                     f"{served['single_p99']:.2f}",
                     f"{echo['single_p50']:.2f} / {echo['single_p99']:.2f}",
+                    f"{served['paced_p50']:.2f} / {served['paced_p99']:.2f}",
+                    f"{echo['paced_p50']:.2f} / {echo['paced_p99']:.2f}",
                     f"{raw['single_p50']:.3f} / {raw['single_p99']:.3f}",
                 )
     console.print(table)
