@@ -78,8 +78,12 @@ class OwnerCache:
                     cached.put(key, (target, origin, first, last))
             for key in pending.forgotten:
                 cached.forget(key)
+            owners = cached.owners
             for key, row in pending.rows.items():
-                cached.put(key, row)
+                if owners.get(key) == row:  # most of a batch's identifiers come back unchanged:
+                    owners[key] = owners.pop(key)  # only made the newest (evictions take the oldest)
+                else:
+                    cached.put(key, row)
             self._size += len(cached.owners) - before
             if self._size > self._capacity:
                 self._evict()
