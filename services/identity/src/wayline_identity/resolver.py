@@ -300,7 +300,10 @@ def _already_together(g: Graph, prepared: _Prepared) -> str | None:
 
 def _changing_owners(g: Graph, prepared: _Prepared) -> set[str]:
     """The known profiles of an event that brings a new identifier or joins several profiles."""
-    owners = [g.owner(k) for k in (*prepared.candidates, *prepared.previous)]
+    owner = g.owner
+    owners = [owner(k) for k in (prepared.candidates if not prepared.previous else prepared.sent)]
+    if not owners or (owners[0] is not None and owners.count(owners[0]) == len(owners)):
+        return set()  # the common case: every identifier on one profile already
     known = {o for o in owners if o is not None}
     return known if known and (len(known) > 1 or None in owners) else set()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -98,13 +99,14 @@ class Rules:
     def normalise(self, identifier: Key) -> Key | IgnoreReason:
         """The identifier as matched, or why it is not used. Remembered per rule set (the same ids come back
         event after event; phone parsing alone costs tens of microseconds), up to _NORMALISED_CACHE ids."""
-        known = self._normalised.get(identifier)
+        remembered = self._normalised
+        known = remembered.get(identifier)
         if known is not None:
             return known
         outcome = self._normalise(identifier)
-        if len(self._normalised) >= _NORMALISED_CACHE:
-            self._normalised.clear()
-        self._normalised[identifier] = outcome
+        if len(remembered) >= _NORMALISED_CACHE:
+            remembered.clear()
+        remembered[identifier] = outcome
         return outcome
 
     def _normalise(self, identifier: Key) -> Key | IgnoreReason:
@@ -114,7 +116,8 @@ class Rules:
             return IgnoreReason.UNKNOWN_TYPE
         if rule is not None:
             for step in rule.normalizations:
-                normalised = _apply(step, value, self.default_phone_region)
+                simple = _SIMPLE_STEPS.get(step)  # called directly: most ids are only trimmed
+                normalised = simple(value) if simple else _apply(step, value, self.default_phone_region)
                 if normalised is None:
                     return IgnoreReason.INVALID_VALUE
                 value = normalised
@@ -126,7 +129,7 @@ class Rules:
         pattern = self._patterns.get(kind)
         if pattern is not None and not pattern.fullmatch(value):
             return IgnoreReason.INVALID_VALUE
-        return kind, value
+        return identifier if value == identifier[1] else (kind, value)
 
     def violations(self, prefix: str = "identity_rules") -> list[FieldViolation]:
         """What makes these rules invalid, as field violations (empty when they are valid)."""
@@ -193,6 +196,13 @@ def rules_etag(rules: Rules) -> str:
     """An opaque tag that changes whenever the rules do."""
     digest = hashlib.sha256(json.dumps(rules.spec(), sort_keys=True).encode()).hexdigest()[:16]
     return f"{rules.revision}-{digest}"
+
+
+_SIMPLE_STEPS: dict[str, Callable[[str], str]] = {
+    "trim": str.strip,
+    "lowercase": str.lower,
+    "uppercase": str.upper,
+}
 
 
 def _apply(step: str, value: str, region: str) -> str | None:

@@ -91,10 +91,12 @@ class Graph:
                 self._owners[(kind, value)] = IdentifierRow(person, origin, int(first), int(last))
 
     def owner(self, key: Key) -> str | None:
-        if key not in self._owners:
+        try:
+            row = self._owners[key]
+        except KeyError:
             self.preload([key])
-        row = self._owners[key]
-        return row.person_id if row else None
+            row = self._owners[key]
+        return row.person_id if row is not None else None
 
     def origin(self, key: Key) -> str:
         if key not in self._owners:
