@@ -292,7 +292,7 @@ def main(
     sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000),
     engines: tuple[str, ...] = ("sqlite", "postgresql"),
 ) -> None:
-    console = Console(width=260)
+    console = Console(width=320)
     table = Table(
         title="ResolveIdentities over gRPC vs raw indexed lookups (same database, same run)",
         title_justify="left",
