@@ -75,8 +75,8 @@ def _prepare(rules: Rules, item: ResolutionInput) -> _Prepared:
     ignored: list[IgnoredIdentifier] = []
     for identifier in current:
         normalised = normalise(identifier)
-        if type(normalised) is not tuple:  # an IgnoreReason (a cheaper test than isinstance here)
-            ignored.append(IgnoredIdentifier(identifier, normalised))  # type: ignore[arg-type]
+        if not isinstance(normalised, tuple):  # an IgnoreReason
+            ignored.append(IgnoredIdentifier(identifier, normalised))
         elif normalised not in sent:
             sent[normalised] = identifier
     candidates = list(sent)
@@ -85,8 +85,8 @@ def _prepare(rules: Rules, item: ResolutionInput) -> _Prepared:
     later: list[Key] = []
     for identifier in previous:
         normalised = normalise(identifier)
-        if type(normalised) is not tuple:
-            ignored.append(IgnoredIdentifier(identifier, normalised))  # type: ignore[arg-type]
+        if not isinstance(normalised, tuple):
+            ignored.append(IgnoredIdentifier(identifier, normalised))
         elif normalised not in sent:
             sent[normalised] = identifier
             later.append(normalised)
