@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from functools import cached_property
+from functools import cached_property, partial
 
 import phonenumbers
 
@@ -21,6 +21,17 @@ from wayline.common.errors import FieldViolation
 from wayline_identity.model import IgnoreReason, Key
 
 __all__ = ["DEFAULT_RULES", "NORMALIZATIONS", "Rules", "TypeRule", "rules_etag"]
+
+# A listed type's normalisation: its steps in order (each returns None for an invalid value), its own
+# blocked values (case-folded) and its validation pattern.
+_Plan = tuple[tuple[Callable[[str], str | None], ...], frozenset[str], re.Pattern[str] | None]
+# Called directly rather than through `_apply`: most identifiers are only trimmed.
+_SIMPLE_STEPS: dict[str, Callable[[str], str]] = {
+    "trim": str.strip,
+    "lowercase": str.lower,
+    "uppercase": str.upper,
+}
+_UNLISTED: _Plan = ((), frozenset(), None)
 
 NORMALIZATIONS = ("trim", "lowercase", "uppercase", "phone_e164", "digits_only")
 _TYPE_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
@@ -65,6 +76,22 @@ class Rules:
     @cached_property
     def _blocked_per_type(self) -> dict[str, frozenset[str]]:
         return {r.type: frozenset(v.casefold() for v in r.blocked_values) for r in self.identifier_types}
+
+    @cached_property
+    def _plans(self) -> dict[str, _Plan]:
+        """Per listed type, what `_normalise` does, looked up once per identifier."""
+        region = self.default_phone_region
+        return {
+            r.type: (
+                tuple(
+                    _SIMPLE_STEPS.get(step) or partial(_apply, step, region=region)
+                    for step in r.normalizations
+                ),
+                self._blocked_per_type[r.type],
+                self._patterns.get(r.type),
+            )
+            for r in self.identifier_types
+        }
 
     def rule(self, kind: str) -> TypeRule | None:
         """The rule of `kind`; None for an unlisted type (usable only when unlisted types are allowed)."""
@@ -111,22 +138,20 @@ class Rules:
 
     def _normalise(self, identifier: Key) -> Key | IgnoreReason:
         kind, value = identifier
-        rule = self._by_type.get(kind)
-        if rule is None and not self.allow_unlisted_types:
-            return IgnoreReason.UNKNOWN_TYPE
-        if rule is not None:
-            for step in rule.normalizations:
-                simple = _SIMPLE_STEPS.get(step)  # called directly: most ids are only trimmed
-                normalised = simple(value) if simple else _apply(step, value, self.default_phone_region)
-                if normalised is None:
-                    return IgnoreReason.INVALID_VALUE
-                value = normalised
+        plan = self._plans.get(kind)
+        if plan is None:
+            if not self.allow_unlisted_types:
+                return IgnoreReason.UNKNOWN_TYPE
+            plan = _UNLISTED
+        steps, blocked_here, pattern = plan
+        for step in steps:
+            normalised = step(value)
+            if normalised is None:
+                return IgnoreReason.INVALID_VALUE
+            value = normalised
         folded = value.strip().casefold()
-        if not folded or folded in self._blocked:
+        if not folded or folded in self._blocked or folded in blocked_here:
             return IgnoreReason.BLOCKED_VALUE
-        if rule is not None and folded in self._blocked_per_type[kind]:
-            return IgnoreReason.BLOCKED_VALUE
-        pattern = self._patterns.get(kind)
         if pattern is not None and not pattern.fullmatch(value):
             return IgnoreReason.INVALID_VALUE
         return identifier if value == identifier[1] else (kind, value)
@@ -196,13 +221,6 @@ def rules_etag(rules: Rules) -> str:
     """An opaque tag that changes whenever the rules do."""
     digest = hashlib.sha256(json.dumps(rules.spec(), sort_keys=True).encode()).hexdigest()[:16]
     return f"{rules.revision}-{digest}"
-
-
-_SIMPLE_STEPS: dict[str, Callable[[str], str]] = {
-    "trim": str.strip,
-    "lowercase": str.lower,
-    "uppercase": str.upper,
-}
 
 
 def _apply(step: str, value: str, region: str) -> str | None:
