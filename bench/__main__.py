@@ -27,7 +27,11 @@ from bench import (
 SCENARIOS: dict[str, Callable[[argparse.Namespace], object]] = {
     "track": lambda args: track.main(args.requests),
     "ingest": lambda args: ingest.main(args.requests, minutes=args.minutes),
-    "identity": lambda args: identity.main(args.requests),
+    "identity": lambda args: identity.main(
+        args.requests,
+        sizes=tuple(int(size) for size in args.profiles.split(",")),
+        engines=tuple(args.engines.split(",")),
+    ),
     "http": lambda args: http_collector.main(args.requests),
     "journeys": lambda args: journeys.main(args.requests, args.events, args.seed, args.cache_dir),
     "console": lambda args: console.main(args.events, args.seed, args.cache_dir),
@@ -76,6 +80,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="gateway: repeat every row, interleaved")
     parser.add_argument(
         "--ml-configs", default="default,large", help="ml: table sizes, comma-separated (default, large)"
+    )
+    parser.add_argument(
+        "--profiles", default="10000,100000,1000000", help="identity: profile counts, comma-separated"
+    )
+    parser.add_argument(
+        "--engines", default="sqlite,postgresql", help="identity: databases to run on (sqlite, postgresql)"
     )
     parser.add_argument("--people", type=int, default=3000, help="ml-store: generated persons (90 days)")
     parser.add_argument(

@@ -5,9 +5,15 @@ lookups of the same database in the same run.
 The database is filled directly (profiles with an anonymous id and a device id, a third with a user id, and
 their edges) before the server starts, so that 1M profiles take seconds, not a resolution run. The batched
 workload is what the forwarder sends: 1,000 identifier sets per call, 80% of known devices, 10% new devices,
-10% logins adding a user id to a known device; "batched" is the first sight of those people (drawn evenly
-from the whole population, so nothing is cached yet), "again" the same batches once more (returning people:
-on SQLite identity's read cache then answers). The single call resolves one known device.
+10% logins adding a user id to a known device. Half the filled people were last seen at the run's time, the
+other half a day before (identity keeps seen times to a minute, so the first sight of one of those writes a
+new last seen time to each of their identifiers and to their profile, in the batch's transaction). "First
+sight" batches draw people evenly from one half (nothing cached yet): "seen now" from the first, "a day
+later" from the second; "again" replays the "seen now" batches (returning people: on SQLite identity's read
+cache then answers, and nothing is written). The single call resolves one known device: in a closed loop,
+then in an open loop paced at `PACED_RATE` calls/s from a synchronous client (futures from one thread, as
+ingest's identity sink calls), each beside the bare echo measured by the same client. The server's CPU per
+1,000 sets (from /proc) is printed beside the wall-clock rates: on a shared machine it moves much less.
 """
 
 from __future__ import annotations
@@ -21,8 +27,8 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import grpc
 import psycopg
@@ -30,11 +36,13 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.echo_server import ECHO_METHOD
-from bench.track import echo_server, process_server
+from bench.gateway import cpu_seconds
+from bench.harness import measure_paced_futures
+from bench.track import server_process
 from tools.postgres_server import create_database, temporary_postgres
 from wayline.common.context import INTERNAL_TOKEN_HEADER, TENANT_HEADER
 from wayline.common.sql import open_database
-from wayline.common.timestamps import to_timestamp
+from wayline.common.timestamps import from_micros, to_timestamp
 from wayline.event.v1 import event_pb2
 from wayline.identity.v1 import identity_service_pb2 as pb
 from wayline_cli.suite import free_port
@@ -43,6 +51,8 @@ from wayline_identity.identity import Identity
 TENANT = "bench"
 TOKEN = "bench-internal-token"
 BATCH = 1000
+DAY_MICROS = 86_400 * 1_000_000
+PACED_RATE = 200.0  # single calls per second in the paced rows
 RESOLVE = "/wayline.identity.v1.IdentityService/ResolveIdentities"
 
 Row = tuple[object, ...]
@@ -53,11 +63,11 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def populate(url: str | None, path: Path, profiles: int) -> None:
-    """Write `profiles` profiles straight into identity's tables (after its migrations)."""
+def populate(url: str | None, path: Path, profiles: int, now: int) -> None:
+    """Write `profiles` profiles straight into identity's tables (after its migrations): the even ones last
+    seen at `now` (microseconds), the odd ones a day before."""
     db = open_database(url, path)
     Identity(db).migrate()
-    now = int(time.time() * 1e6)
     chunk = 50_000
     for start in range(0, profiles, chunk):
         people: list[Row] = []
@@ -65,11 +75,12 @@ def populate(url: str | None, path: Path, profiles: int) -> None:
         edges: list[Row] = []
         for i in range(start, min(profiles, start + chunk)):
             person = str(uuid.UUID(int=i + 1))
-            people.append((TENANT, person, i + 1, now, now, now, now))
+            seen = now - (i % 2) * DAY_MICROS
+            people.append((TENANT, person, i + 1, now, now, seen, seen))
             keys = [("anonymous_id", f"a{i}"), ("device_id", f"d{i}")] + (
                 [("user_id", f"u{i}")] if i % 3 == 0 else []
             )
-            identifiers.extend((TENANT, k, v, person, person, now, now, "seed") for k, v in keys)
+            identifiers.extend((TENANT, k, v, person, person, seen, seen, "seed") for k, v in keys)
             edges.extend(
                 (TENANT, f"e{i}-{n}", *keys[0], *key, person, "seed", "", now)
                 for n, key in enumerate(keys[1:])
@@ -116,7 +127,8 @@ def _bulk(db: object, url: str | None, people: list[Row], identifiers: list[Row]
 
 
 @contextlib.contextmanager
-def identity_server(data_dir: Path, url: str | None) -> Iterator[str]:
+def identity_server(data_dir: Path, url: str | None) -> Iterator[tuple[str, int]]:
+    """A real identity server in its own process: its address and process id (to count its CPU)."""
     port = free_port()
     env = {
         **os.environ,
@@ -130,12 +142,24 @@ def identity_server(data_dir: Path, url: str | None) -> Iterator[str]:
     }
     if url:
         env["WAYLINE_IDENTITY_DATABASE_URL"] = url
-    with process_server([sys.executable, "-m", "wayline_identity"], port, env) as address:
-        yield address
+    with server_process([sys.executable, "-m", "wayline_identity"], port, env) as (address, process):
+        yield address, process.pid
 
 
-def _input(kind: str, rng: random.Random, profiles: int, n: int) -> pb.IdentityResolutionInput:
-    k = rng.randrange(profiles)
+@contextlib.contextmanager
+def bare_echo() -> Iterator[tuple[str, int]]:
+    """The bare thread-pool gRPC echo (32 workers, as the identity server): its address and process id."""
+    port = free_port()
+    command = [sys.executable, "-m", "bench.echo_server", "threadpool", str(port), "32"]
+    with server_process(command, port) as (address, process):
+        yield address, process.pid
+
+
+def _input(
+    kind: str, rng: random.Random, profiles: int, n: int, now: int, half: int
+) -> pb.IdentityResolutionInput:
+    """Event `n` of the run (at `now` + n µs), of a person of the even (`half` 0) or odd (1) profiles."""
+    k = rng.randrange(profiles // 2) * 2 + half
     if kind == "known":
         ids = [("anonymous_id", f"a{k}"), ("device_id", f"d{k}")]
     elif kind == "new":
@@ -144,57 +168,91 @@ def _input(kind: str, rng: random.Random, profiles: int, n: int) -> pb.IdentityR
         ids = [("user_id", f"login-{n}"), ("anonymous_id", f"a{k}")]
     return pb.IdentityResolutionInput(
         event_id=f"ev-{n}",
-        timestamp=to_timestamp(datetime.now(UTC)),
+        timestamp=to_timestamp(from_micros(now + n)),
         event_type=event_pb2.EVENT_TYPE_IDENTIFY if kind == "login" else event_pb2.EVENT_TYPE_TRACK,
         identifiers=[event_pb2.Identifier(type=t, value=v) for t, v in ids],
     )
 
 
-def _workload(profiles: int, requests: int) -> tuple[list[bytes], list[bytes]]:
-    """Serialised requests: `requests` single calls (a known device each) and 12 batches of 1,000 sets."""
+class Workload(NamedTuple):
+    """Serialised requests: single calls (a known device each: 50 to warm up, then `requests` for the
+    closed-loop row, then `requests` for the paced row), 12 batches of people seen at the run's time (the
+    first warms up) and 11 of people last seen a day before."""
+
+    single: list[bytes]
+    seen_now: list[bytes]
+    day_later: list[bytes]
+
+
+def _workload(profiles: int, requests: int, now: int) -> Workload:
     rng = random.Random(profiles)
     counter = iter(range(10**9))
     single = [
         pb.ResolveIdentitiesRequest(
-            inputs=[_input("known", rng, profiles, next(counter))]
+            inputs=[_input("known", rng, profiles, next(counter), now, 0)]
         ).SerializeToString()
-        for _ in range(requests + 50)
+        for _ in range(2 * requests + 50)
     ]
     kinds = ("known", "new", "login")
-    batches = [
-        pb.ResolveIdentitiesRequest(
-            inputs=[
-                _input(rng.choices(kinds, (8, 1, 1))[0], rng, profiles, next(counter)) for _ in range(BATCH)
-            ]
-        ).SerializeToString()
-        for _ in range(12)
-    ]
-    return single, batches
+
+    def batches(count: int, half: int) -> list[bytes]:
+        return [
+            pb.ResolveIdentitiesRequest(
+                inputs=[
+                    _input(rng.choices(kinds, (8, 1, 1))[0], rng, profiles, next(counter), now, half)
+                    for _ in range(BATCH)
+                ]
+            ).SerializeToString()
+            for _ in range(count)
+        ]
+
+    return Workload(single, batches(12, 0), batches(11, 1))
 
 
-def measure_calls(address: str, method: str, single: list[bytes], batches: list[bytes]) -> dict[str, float]:
-    """Single-call latency (after 50 untimed) and batched throughput of `method` at `address`, one caller."""
+def measure_calls(address: str, pid: int, method: str, workload: Workload) -> dict[str, float]:
+    """Single-call latency (after 50 untimed), closed loop then paced at `PACED_RATE` calls/s, and batched
+    throughput of `method` at `address`, one synchronous caller; the batches' server CPU (process `pid`)
+    per 1,000 sets, a figure that other work on the machine disturbs much less than wall time."""
     metadata = ((INTERNAL_TOKEN_HEADER, TOKEN), (TENANT_HEADER, TENANT))
     with grpc.insecure_channel(address) as channel:
         call = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
+        single = workload.single
+        requests = (len(single) - 50) // 2
         latencies = []
-        for i, request in enumerate(single):
+        for i, request in enumerate(single[: 50 + requests]):
             began = time.perf_counter()
             call(request, metadata=metadata, timeout=30)
             if i >= 50:
                 latencies.append((time.perf_counter() - began) * 1000)
-        call(batches[0], metadata=metadata, timeout=60)  # warm up
+        # Open loop from one pacing thread, each call's future completing on gRPC's thread: how the
+        # services call identity (ingest's identity sink holds a synchronous channel).
+        paced_requests = iter(single[50 + requests :])
+
+        def start() -> Any:  # a grpc.Future
+            return call.future(next(paced_requests), metadata=metadata, timeout=30)
+
+        paced = measure_paced_futures(method, start, PACED_RATE, requests, warmup=0)
+        call(workload.seen_now[0], metadata=metadata, timeout=60)  # warm up
         rates = []
-        for _ in range(2):  # first sight of these people, then the same people again
-            began = time.perf_counter()
-            for request in batches[1:]:
+        cpu = []
+        # First sight of people seen now, of people last seen a day ago, then the first ones again.
+        for batches in (workload.seen_now[1:], workload.day_later, workload.seen_now[1:]):
+            began, cpu_began = time.perf_counter(), cpu_seconds(pid)
+            for request in batches:
                 call(request, metadata=metadata, timeout=60)
-            rates.append((len(batches) - 1) * BATCH / (time.perf_counter() - began))
+            rates.append(len(batches) * BATCH / (time.perf_counter() - began))
+            cpu.append((cpu_seconds(pid) - cpu_began) * 1000 / len(batches))
     return {
         "single_p50": statistics.median(latencies),
         "single_p99": _percentile(latencies, 0.99),
+        "paced_p50": paced.p50_ms,
+        "paced_p99": paced.p99_ms,
         "batched_sets_per_s": rates[0],
-        "returning_sets_per_s": rates[1],
+        "day_later_sets_per_s": rates[1],
+        "returning_sets_per_s": rates[2],
+        "batched_cpu_ms": cpu[0],
+        "day_later_cpu_ms": cpu[1],
+        "returning_cpu_ms": cpu[2],
     }
 
 
@@ -229,8 +287,12 @@ def measure_raw(url: str | None, path: Path, profiles: int, requests: int) -> di
     }
 
 
-def main(requests: int, sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)) -> None:
-    console = Console(width=200)
+def main(
+    requests: int,
+    sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000),
+    engines: tuple[str, ...] = ("sqlite", "postgresql"),
+) -> None:
+    console = Console(width=320)
     table = Table(
         title="ResolveIdentities over gRPC vs raw indexed lookups (same database, same run)",
         title_justify="left",
@@ -238,19 +300,22 @@ def main(requests: int, sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)) -
     for column in (
         "engine",
         "profiles",
-        "batched sets/s",
+        "first sight sets/s: seen now / a day later",
         "again sets/s",
         "echo sets/s",
         "raw keys/s (IN 400)",
+        "server CPU ms per 1,000: now / day later / again / echo",
         "single p50 ms",
         "single p99 ms",
         "echo p50 / p99 ms",
+        f"paced sync ({PACED_RATE:.0f}/s) p50 / p99 ms",
+        "paced sync echo p50 / p99 ms",
         "raw lookup p50 / p99 ms",
     ):
         table.add_column(column, justify="right")
     with contextlib.ExitStack() as stack:
-        server_url = stack.enter_context(temporary_postgres())
-        for engine in ("sqlite", "postgresql"):
+        server_url = stack.enter_context(temporary_postgres()) if "postgresql" in engines else ""
+        for engine in engines:
             for profiles in sizes:
                 scratch = Path(
                     stack.enter_context(tempfile.TemporaryDirectory(prefix="wayline-bench-identity-"))
@@ -258,26 +323,32 @@ def main(requests: int, sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)) -
                 url = create_database(server_url) if engine == "postgresql" else None
                 path = scratch / "identity" / "identity.db"
                 began = time.perf_counter()
-                populate(url, path, profiles)
+                now = int(time.time() * 1e6)
+                populate(url, path, profiles, now)
                 console.print(
                     f"{engine}: {profiles:,} profiles written in {time.perf_counter() - began:.1f}s"
                 )
                 raw = measure_raw(url, path, profiles, requests)
-                single, batches = _workload(profiles, requests)
-                with identity_server(scratch, url) as address:
-                    served = measure_calls(address, RESOLVE, single, batches)
-                with echo_server("threadpool") as address:
-                    echo = measure_calls(address, ECHO_METHOD, single, batches)
+                workload = _workload(profiles, requests, now)
+                with identity_server(scratch, url) as (address, pid):
+                    served = measure_calls(address, pid, RESOLVE, workload)
+                with bare_echo() as (address, pid):
+                    echo = measure_calls(address, pid, ECHO_METHOD, workload)
                 table.add_row(
                     engine,
                     f"{profiles:,}",
-                    f"{served['batched_sets_per_s']:,.0f}",
+                    f"{served['batched_sets_per_s']:,.0f} / {served['day_later_sets_per_s']:,.0f}",
                     f"{served['returning_sets_per_s']:,.0f}",
                     f"{echo['batched_sets_per_s']:,.0f}",
                     f"{raw['keys_per_s']:,.0f}",
+                    f"{served['batched_cpu_ms']:.1f} / {served['day_later_cpu_ms']:.1f}"
+                    f" / {served['returning_cpu_ms']:.1f}"
+                    f" / {echo['batched_cpu_ms']:.1f}",
                     f"{served['single_p50']:.2f}",
                     f"{served['single_p99']:.2f}",
                     f"{echo['single_p50']:.2f} / {echo['single_p99']:.2f}",
+                    f"{served['paced_p50']:.2f} / {served['paced_p99']:.2f}",
+                    f"{echo['paced_p50']:.2f} / {echo['paced_p99']:.2f}",
                     f"{raw['single_p50']:.3f} / {raw['single_p99']:.3f}",
                 )
     console.print(table)

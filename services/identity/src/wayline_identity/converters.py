@@ -71,14 +71,26 @@ _IGNORE_REASONS = {r: rules_pb.IgnoreReason.Value("IGNORE_REASON_" + r.value.upp
 
 
 def resolution_inputs(request: pb.ResolveIdentitiesRequest) -> list[ResolutionInput]:
-    """The request's inputs, checked (InvalidArgument with every violation)."""
+    """The request's inputs, checked (InvalidArgument with every violation). Converted first and checked
+    after, on the converted tuples: this is the hot path of ingestion, and the common, valid batch then
+    reads each protobuf field once."""
     inputs = request.inputs
+    event_types = _EVENT_TYPES
+    items = [
+        ResolutionInput(
+            item.event_id,
+            item.timestamp.seconds * 1_000_000 + item.timestamp.nanos // 1000,
+            event_types.get(item.event_type, "unspecified"),
+            tuple([(x.type, x.value) for x in item.identifiers]),
+            tuple([(x.type, x.value) for x in item.previous_identifiers]),
+        )
+        for item in inputs
+    ]
     violations: list[FieldViolation] = []
-    if len(inputs) > MAX_BATCH:
-        violations.append(FieldViolation("inputs", f"at most {MAX_BATCH} inputs per call, got {len(inputs)}"))
-    items: list[ResolutionInput] = []
-    for i, item in enumerate(inputs):
-        keys = tuple((x.type, x.value) for x in item.identifiers)
+    if len(items) > MAX_BATCH:
+        violations.append(FieldViolation("inputs", f"at most {MAX_BATCH} inputs per call, got {len(items)}"))
+    for i, converted in enumerate(items):
+        keys = converted.identifiers
         if not keys:
             violations.append(
                 FieldViolation(f"inputs[{i}].identifiers", "at least one identifier is required")
@@ -86,19 +98,8 @@ def resolution_inputs(request: pb.ResolveIdentitiesRequest) -> list[ResolutionIn
         for j, (kind, _) in enumerate(keys):
             if not kind:
                 violations.append(FieldViolation(f"inputs[{i}].identifiers[{j}].type", "must be set"))
-        timestamp = item.timestamp
-        if not timestamp.seconds and not timestamp.nanos and not item.HasField("timestamp"):
+        if not converted.time and not inputs[i].HasField("timestamp"):
             violations.append(FieldViolation(f"inputs[{i}].timestamp", "must be set"))
-        previous = item.previous_identifiers
-        items.append(
-            ResolutionInput(
-                item.event_id,
-                timestamp.seconds * 1_000_000 + timestamp.nanos // 1000,
-                _EVENT_TYPES.get(item.event_type, "unspecified"),
-                keys,
-                tuple((x.type, x.value) for x in previous) if previous else (),
-            )
-        )
     if violations:
         raise InvalidArgument("the batch is malformed; see the field violations", violations)
     return items

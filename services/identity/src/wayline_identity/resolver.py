@@ -20,7 +20,6 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from wayline.common.timestamps import from_micros
 from wayline_identity import overrides
@@ -41,33 +40,57 @@ from wayline_identity.store.graph import Graph
 __all__ = ["blocked_merge", "merge_profiles", "resolve_batch"]
 
 
-@dataclass
 class _Prepared:
-    candidates: list[Key]  # normalised, distinct, highest priority first
-    previous: list[Key]
-    sent: dict[Key, Key]  # normalised → as sent
-    position: dict[Key, int] = field(default_factory=dict)  # normalised → where it first came in the input
-    ignored: list[IgnoredIdentifier] = field(default_factory=list)
+    """An event's identifiers once normalised: what the walk goes through."""
+
+    __slots__ = ("_position", "candidates", "ignored", "previous", "sent")
+
+    def __init__(
+        self,
+        candidates: list[Key],
+        previous: list[Key],
+        sent: dict[Key, Key],
+        ignored: list[IgnoredIdentifier],
+    ) -> None:
+        self.candidates = candidates  # normalised, distinct, highest priority first
+        self.previous = previous
+        self.sent = sent  # normalised → as sent, in the order they came in the input
+        self.ignored = ignored
+        self._position: dict[Key, int] | None = None
+
+    @property
+    def position(self) -> dict[Key, int]:
+        """Normalised → where it first came in the input (made when an event needs it: few do)."""
+        if self._position is None:
+            self._position = {key: i for i, key in enumerate(self.sent)}
+        return self._position
 
 
 def _prepare(rules: Rules, item: ResolutionInput) -> _Prepared:
-    prepared = _Prepared([], [], {})
     current, previous = item.identifiers, item.previous_identifiers
     if item.event_type == "alias" and not previous:  # an alias event: the first identifier is the new one
         current, previous = current[:1], current[1:]
-    normalise, sent, position = rules.normalise, prepared.sent, prepared.position
-    for group, target in ((current, prepared.candidates), (previous, prepared.previous)):
-        for identifier in group:
-            normalised = normalise(identifier)
-            if isinstance(normalised, IgnoreReason):
-                prepared.ignored.append(IgnoredIdentifier(identifier, normalised))
-            elif normalised not in sent:
-                sent[normalised] = identifier
-                position[normalised] = len(position)
-                target.append(normalised)
-    if len(prepared.candidates) > 1:
-        prepared.candidates.sort(key=rules.rank)
-    return prepared
+    normalise = rules.normalise
+    sent: dict[Key, Key] = {}
+    ignored: list[IgnoredIdentifier] = []
+    for identifier in current:
+        normalised = normalise(identifier)
+        if not isinstance(normalised, tuple):  # an IgnoreReason
+            ignored.append(IgnoredIdentifier(identifier, normalised))
+        elif normalised not in sent:
+            sent[normalised] = identifier
+    candidates = list(sent)
+    if len(candidates) > 1:
+        candidates.sort(key=rules.rank)
+    later: list[Key] = []
+    for identifier in previous:
+        normalised = normalise(identifier)
+        if not isinstance(normalised, tuple):
+            ignored.append(IgnoredIdentifier(identifier, normalised))
+        elif normalised not in sent:
+            sent[normalised] = identifier
+            later.append(normalised)
+    return _Prepared(candidates, later, sent, ignored)
 
 
 def blocked_merge(
@@ -277,7 +300,10 @@ def _already_together(g: Graph, prepared: _Prepared) -> str | None:
 
 def _changing_owners(g: Graph, prepared: _Prepared) -> set[str]:
     """The known profiles of an event that brings a new identifier or joins several profiles."""
-    owners = [g.owner(k) for k in (*prepared.candidates, *prepared.previous)]
+    owner = g.owner
+    owners = [owner(k) for k in (prepared.candidates if not prepared.previous else prepared.sent)]
+    if not owners or (owners[0] is not None and owners.count(owners[0]) == len(owners)):
+        return set()  # the common case: every identifier on one profile already
     known = {o for o in owners if o is not None}
     return known if known and (len(known) > 1 or None in owners) else set()
 
@@ -297,7 +323,7 @@ def resolve_batch(
         seen = item.time
         person = _already_together(g, prep)
         if person is not None:  # the common case: nothing to decide, nothing to write
-            used = sorted(prep.candidates, key=prep.position.__getitem__)
+            used = list(prep.sent)  # without previous identifiers, exactly the candidates, in input order
             outcome.resolutions.append(Resolution(index, item.event_id, person, False, used, prep.ignored))
         else:
             event = _Event(g, rules, index, item, prep)
@@ -309,7 +335,10 @@ def resolve_batch(
             outcome.overrides.extend(event.overrides)
             used = event.result.identifiers
         for key in used:
-            first, last = seen_keys.get(key, (seen, seen))
-            seen_keys[key] = (min(first, seen), max(last, seen))
+            span = seen_keys.get(key)
+            if span is None:
+                seen_keys[key] = (seen, seen)
+            elif seen < span[0] or seen > span[1]:
+                seen_keys[key] = (min(span[0], seen), max(span[1], seen))
     g.touch(seen_keys, seen_granularity)
     return outcome

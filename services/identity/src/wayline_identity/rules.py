@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from functools import cached_property
+from functools import cached_property, partial
 
 import phonenumbers
 
@@ -20,6 +21,17 @@ from wayline.common.errors import FieldViolation
 from wayline_identity.model import IgnoreReason, Key
 
 __all__ = ["DEFAULT_RULES", "NORMALIZATIONS", "Rules", "TypeRule", "rules_etag"]
+
+# A listed type's normalisation: its steps in order (each returns None for an invalid value), its own
+# blocked values (case-folded) and its validation pattern.
+_Plan = tuple[tuple[Callable[[str], str | None], ...], frozenset[str], re.Pattern[str] | None]
+# Called directly rather than through `_apply`: most identifiers are only trimmed.
+_SIMPLE_STEPS: dict[str, Callable[[str], str]] = {
+    "trim": str.strip,
+    "lowercase": str.lower,
+    "uppercase": str.upper,
+}
+_UNLISTED: _Plan = ((), frozenset(), None)
 
 NORMALIZATIONS = ("trim", "lowercase", "uppercase", "phone_e164", "digits_only")
 _TYPE_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
@@ -65,6 +77,22 @@ class Rules:
     def _blocked_per_type(self) -> dict[str, frozenset[str]]:
         return {r.type: frozenset(v.casefold() for v in r.blocked_values) for r in self.identifier_types}
 
+    @cached_property
+    def _plans(self) -> dict[str, _Plan]:
+        """Per listed type, what `_normalise` does, looked up once per identifier."""
+        region = self.default_phone_region
+        return {
+            r.type: (
+                tuple(
+                    _SIMPLE_STEPS.get(step) or partial(_apply, step, region=region)
+                    for step in r.normalizations
+                ),
+                self._blocked_per_type[r.type],
+                self._patterns.get(r.type),
+            )
+            for r in self.identifier_types
+        }
+
     def rule(self, kind: str) -> TypeRule | None:
         """The rule of `kind`; None for an unlisted type (usable only when unlisted types are allowed)."""
         return self._by_type.get(kind)
@@ -98,35 +126,35 @@ class Rules:
     def normalise(self, identifier: Key) -> Key | IgnoreReason:
         """The identifier as matched, or why it is not used. Remembered per rule set (the same ids come back
         event after event; phone parsing alone costs tens of microseconds), up to _NORMALISED_CACHE ids."""
-        known = self._normalised.get(identifier)
+        remembered = self._normalised
+        known = remembered.get(identifier)
         if known is not None:
             return known
         outcome = self._normalise(identifier)
-        if len(self._normalised) >= _NORMALISED_CACHE:
-            self._normalised.clear()
-        self._normalised[identifier] = outcome
+        if len(remembered) >= _NORMALISED_CACHE:
+            remembered.clear()
+        remembered[identifier] = outcome
         return outcome
 
     def _normalise(self, identifier: Key) -> Key | IgnoreReason:
         kind, value = identifier
-        rule = self._by_type.get(kind)
-        if rule is None and not self.allow_unlisted_types:
-            return IgnoreReason.UNKNOWN_TYPE
-        if rule is not None:
-            for step in rule.normalizations:
-                normalised = _apply(step, value, self.default_phone_region)
-                if normalised is None:
-                    return IgnoreReason.INVALID_VALUE
-                value = normalised
+        plan = self._plans.get(kind)
+        if plan is None:
+            if not self.allow_unlisted_types:
+                return IgnoreReason.UNKNOWN_TYPE
+            plan = _UNLISTED
+        steps, blocked_here, pattern = plan
+        for step in steps:
+            normalised = step(value)
+            if normalised is None:
+                return IgnoreReason.INVALID_VALUE
+            value = normalised
         folded = value.strip().casefold()
-        if not folded or folded in self._blocked:
+        if not folded or folded in self._blocked or folded in blocked_here:
             return IgnoreReason.BLOCKED_VALUE
-        if rule is not None and folded in self._blocked_per_type[kind]:
-            return IgnoreReason.BLOCKED_VALUE
-        pattern = self._patterns.get(kind)
         if pattern is not None and not pattern.fullmatch(value):
             return IgnoreReason.INVALID_VALUE
-        return kind, value
+        return identifier if value == identifier[1] else (kind, value)
 
     def violations(self, prefix: str = "identity_rules") -> list[FieldViolation]:
         """What makes these rules invalid, as field violations (empty when they are valid)."""

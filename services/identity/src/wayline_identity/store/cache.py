@@ -78,8 +78,20 @@ class OwnerCache:
                     cached.put(key, (target, origin, first, last))
             for key in pending.forgotten:
                 cached.forget(key)
+            owners, by_person = cached.owners, cached.by_person
             for key, row in pending.rows.items():
-                cached.put(key, row)
+                known = owners.get(key)
+                if known is None:  # first seen here (inlined: a batch seen for the first time is all new)
+                    owners[key] = row
+                    keys = by_person.get(row[0])
+                    if keys is None:
+                        by_person[row[0]] = {key}
+                    else:
+                        keys.add(key)
+                elif known == row:  # most of a batch's identifiers come back unchanged:
+                    owners[key] = owners.pop(key)  # only made the newest (evictions take the oldest)
+                else:
+                    cached.put(key, row)
             self._size += len(cached.owners) - before
             if self._size > self._capacity:
                 self._evict()

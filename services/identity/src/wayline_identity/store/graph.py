@@ -91,10 +91,12 @@ class Graph:
                 self._owners[(kind, value)] = IdentifierRow(person, origin, int(first), int(last))
 
     def owner(self, key: Key) -> str | None:
-        if key not in self._owners:
+        try:
+            row = self._owners[key]
+        except KeyError:
             self.preload([key])
-        row = self._owners[key]
-        return row.person_id if row else None
+            row = self._owners[key]
+        return row.person_id if row is not None else None
 
     def origin(self, key: Key) -> str:
         if key not in self._owners:
@@ -332,13 +334,21 @@ class Graph:
         times are kept to that precision so that resolving known identifiers writes nothing (a write per
         event dirties a page per identifier, which costs more than the whole resolution)."""
         self.flush()
-        changed: list[tuple[int, int, str, str, str]] = []
+        changed: list[tuple[str, str, int, int]] = []
+        persons: dict[str, tuple[int, int]] = {}  # one update per profile, however many of its ids moved
+        owners = self._owners
         for key, (first, last) in seen.items():
-            row = self._owners.get(key)
+            row = owners.get(key)
             if row is None or not (last >= row.last_seen + granularity or first < row.first_seen):
                 continue
             row.first_seen, row.last_seen = min(first, row.first_seen), max(last, row.last_seen)
-            changed.append((row.first_seen, row.last_seen, key[0], key[1], row.person_id))
+            changed.append((key[0], key[1], row.first_seen, row.last_seen))
+            span = persons.get(row.person_id)
+            persons[row.person_id] = (
+                (row.first_seen, row.last_seen)
+                if span is None
+                else (min(span[0], row.first_seen), max(span[1], row.last_seen))
+            )
         if not changed:
             return
         widen = (
@@ -346,13 +356,15 @@ class Graph:
             " last_seen = CASE WHEN last_seen < ? THEN ? ELSE last_seen END"
         )
         t = self.tenant
+        # In key order: consecutive updates then meet the pages the previous ones just read.
+        changed.sort()
         self.tx.executemany(
             f"UPDATE identifiers SET{widen} WHERE tenant = ? AND type = ? AND value = ?",
-            [(first, first, last, last, t, kind, value) for first, last, kind, value, _ in changed],
+            [(first, first, last, last, t, kind, value) for kind, value, first, last in changed],
         )
         self.tx.executemany(
             f"UPDATE profiles SET{widen} WHERE tenant = ? AND person_id = ?",
-            [(first, first, last, last, t, person) for first, last, _, _, person in changed],
+            [(first, first, last, last, t, person) for person, (first, last) in sorted(persons.items())],
         )
 
     def forget(self, keys: Sequence[Key]) -> None:
