@@ -101,6 +101,8 @@ def reassign(
         heir.lineage |= orphans
     for component in components:
         _write(g, graph, component.identifiers, component.person, component.lineage)
+    for component in components:  # once every identifier has its component's person, not before
+        _recompute_seen(g, component.person)
     g.forget(list(graph.origins))
     components.sort(key=lambda c: graph.person not in c.lineage)
     return components
@@ -126,6 +128,11 @@ def _write(g: Graph, graph: ProfileGraph, keys: set[Key], person: str, lineage: 
         "UPDATE profiles SET merged_into = ? WHERE tenant = ? AND person_id = ?",
         [(person, t, other) for other in sorted(lineage - {person})],
     )
+
+
+def _recompute_seen(g: Graph, person: str) -> None:
+    """The profile's seen times from its identifiers'."""
+    t = g.tenant
     g.tx.execute(
         "UPDATE profiles SET"
         " first_seen = (SELECT MIN(first_seen) FROM identifiers WHERE tenant = ? AND person_id = ?),"
