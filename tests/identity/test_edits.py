@@ -128,3 +128,25 @@ def test_override_feed_is_ordered_and_flat(identity: Identity, events: Events) -
     assert max_version == versions[-1]
     latest = {(o.person_id, o.identifier): o.override_person_id for o in feed}
     assert latest == {(p2, None): p1, (p3, None): p1}
+
+
+def test_split_gives_each_profile_exactly_its_identifiers_seen_times(
+    identity: Identity, events: Events
+) -> None:
+    """Hypothesis's shrunk case: a split wrote one component before the other's identifiers had left it, so
+    that profile's span kept their seen times."""
+    a0, a1, a2 = ("anonymous_id", "a0"), ("anonymous_id", "a1"), ("anonymous_id", "a2")
+    identity.resolve("t", [events(a1, event_type="identify")])
+    alone = identity.resolve("t", [events(a0, event_type="alias", previous=(a0,))]).resolutions[0].person_id
+    joined = (
+        identity.resolve("t", [events(a2, event_type="alias", previous=(EMAIL,))]).resolutions[0].person_id
+    )
+    survivor, [merge], _ = identity.merge("t", [alone, joined], actor="", reason="test")
+    identity.split("t", survivor.person_id, merge.merge_id, actor="", reason="test")
+    assert partition(identity, "t") == {frozenset({a1}), frozenset({a0}), frozenset({a2, EMAIL})}
+    for group in partition(identity, "t"):
+        profile = identity.get_profile("t", identifier=min(group))
+        assert (profile.first_seen, profile.last_seen) == (
+            min(i.first_seen for i in profile.identifiers),
+            max(i.last_seen for i in profile.identifiers),
+        ), profile

@@ -102,6 +102,7 @@ class IdentityMachine(RuleBasedStateMachine):
         self.identity = self._store.__enter__()
         self.events = Events()
         self.aliased = False
+        self.erased: set[str] = set()
 
     def persons(self) -> list[str]:
         profiles, _ = self.identity.list_profiles(
@@ -177,9 +178,23 @@ class IdentityMachine(RuleBasedStateMachine):
         profile = self.identity.get_profile(TENANT, person)
         values = {i.identifier[1] for i in profile.identifiers}
         erased = self.identity.delete(TENANT, person)
+        self.erased.update(erased.person_ids)
         leftovers = rows_mentioning(self.identity, set(erased.person_ids) | values)
         # Only the erasure markers of the feed may name the person (no identifier at all).
         assert all(table == "person_overrides" and row[-1] == 1 for table, row in leftovers), leftovers
+
+    @rule()
+    def seen_times_span_identifiers(self) -> None:
+        # Each profile spans exactly its identifiers' seen times, whatever merges, unmerges and splits moved
+        # them, and nothing came back for an erased person.
+        assert self.erased.isdisjoint(self.persons())
+        for person in self.persons():
+            profile = self.identity.get_profile(TENANT, person)
+            ids = profile.identifiers
+            assert (profile.first_seen, profile.last_seen) == (
+                min(i.first_seen for i in ids),
+                max(i.last_seen for i in ids),
+            ), profile
 
     def teardown(self) -> None:
         self._store.__exit__(None, None, None)
