@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -81,6 +83,34 @@ class Rows:
 
 def _cpu_per_call(pids: Mapping[str, int], before: Mapping[str, float], calls: int) -> dict[str, float]:
     return {name: (cpu_seconds(pid) - before[name]) * 1000 / calls for name, pid in pids.items()}
+
+
+def _metric(port: int, name: str) -> float:
+    """The sum of a metric's samples (every label set) on a service's Prometheus endpoint."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return sum(float(v) for v in re.findall(rf"^{name}(?:\{{[^}}]*\}})? ([0-9.e+-]+)$", text, re.M))
+
+
+def settle_traces(metrics_ports: Mapping[str, int], timeout: float = 120) -> float:
+    """Wait until decision has written (or dropped) every trace it recorded and ingest's sinks have taken
+    everything spooled, so that a row neither starts with the suite still working for the previous one nor
+    ends before the decisions' traces have been paid for (a trace sink backing off would otherwise hold them
+    past the row: one run measured Decide without its traces that way). The seconds waited."""
+    began = time.monotonic()
+    recorded = written = dropped = backlog = 0.0
+    while time.monotonic() - began < timeout:
+        recorded = _metric(metrics_ports["decision"], "decision_traces_recorded_total")
+        written = _metric(metrics_ports["decision"], "decision_traces_written_total")
+        dropped = _metric(metrics_ports["decision"], "decision_traces_dropped_total")
+        backlog = _metric(metrics_ports["ingest"], "ingest_spool_backlog_bytes")
+        if written + dropped >= recorded and backlog == 0:
+            return time.monotonic() - began
+        time.sleep(0.1)
+    raise RuntimeError(
+        f"decision's traces did not reach the journey store within {timeout:.0f} s: {recorded:.0f} recorded, "
+        f"{written:.0f} written, {dropped:.0f} dropped, {backlog:.0f} bytes of the spool not delivered"
+    )
 
 
 def _user(i: int) -> str:
@@ -255,18 +285,23 @@ def run_rows(
     requests: int,
     rate: float,
     pids: Mapping[str, int],
+    metrics_ports: Mapping[str, int],
 ) -> Rows:
-    """Each row for Decide then for the echo, so a noisy minute hits both. Over the 1-caller Decide row, each
-    suite process's CPU (`pids`) per decision: what a decision costs the whole suite, the trace's way back
-    through ingest into journeys and the online state included."""
+    """Each row for Decide then for the echo, so a noisy minute hits both; each Decide row on a settled
+    suite. Over the 1-caller Decide row and the delivery of its traces, each suite process's CPU (`pids`)
+    per decision: what a decision costs the whole suite, the trace's way back through ingest into journeys
+    and the online state included."""
     rows = Rows({}, {}, {})
     for callers in CONCURRENCY:
+        settle_traces(metrics_ports)
         before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         rows.decide[callers] = asyncio.run(_closed("Decide", gateway, auth, payloads, callers, requests))
         if callers == 1:
+            settle_traces(metrics_ports)
             rows.cpu_ms.update(_cpu_per_call(pids, before, requests + 50))
         rows.echo[callers] = asyncio.run(_closed("echo", echo, auth, payloads, callers, requests))
     paced = max(requests, int(rate * 4))
+    settle_traces(metrics_ports)
     rows.decide[0] = asyncio.run(_paced("Decide", gateway, auth, payloads, rate, paced))
     rows.echo[0] = asyncio.run(_paced("echo", echo, auth, payloads, rate, paced))
     return rows
@@ -326,6 +361,8 @@ def main(requests: int = 2000, persons: int = 500, rate: float = 500.0) -> Rows:
     with tempfile.TemporaryDirectory(prefix="wayline-bench-") as scratch, ExitStack() as stack:
         root = Path(scratch)
         suite = Suite.on_free_ports(root / "suite", log_format="json")
+        for service in ("decision", "ingest"):  # their metrics tell when the decisions' traces are stored
+            suite.metrics_ports[service] = free_port()
         suite.start()
         stack.callback(suite.stop)
         suite.wait_ready(timeout=600)  # the services start slowly on a busy machine
@@ -339,7 +376,16 @@ def main(requests: int = 2000, persons: int = 500, rate: float = 500.0) -> Rows:
         echo_address, _ = stack.enter_context(server_process(echo_command, echo_port))
         echo = stack.enter_context(echo_gateway(suite, echo_address, root / "echo-gateway"))
         pids = {name: process.pid for name, process in suite.processes.items()}
-        rows = run_rows(suite.address("gateway"), echo, auth, decide_payloads(ids), requests, rate, pids)
+        rows = run_rows(
+            suite.address("gateway"),
+            echo,
+            auth,
+            decide_payloads(ids),
+            requests,
+            rate,
+            pids,
+            suite.metrics_ports,
+        )
     console.print(
         f"{requests} closed-loop calls per row after 50 warm-up calls; paced row "
         f"{max(requests, int(rate * 4))} calls; {persons} persons, each decided on ONLINE features; 2 cores "

@@ -187,3 +187,38 @@ def test_a_trace_read_before_the_sink_writes_it_is_built_once_and_written_as_rea
     assert (sink.written, sink.dropped) == (1, {})
     assert builds.threads == [threading.current_thread().name]  # the sink wrote the message already built
     wait_stored(journeys, tenant, trace.decision_id)
+
+
+def test_sink_splits_what_ingest_would_refuse_as_one_batch_too_large(
+    identity_server: Server,
+    journeys_server: Server,
+    journeys: journeys_grpc.JourneyServiceStub,
+    tenant: str,
+    person: Callable[[], str],
+    tmp_path: Path,
+) -> None:
+    # An ingest whose batch limit a dozen traces exceed: sent as one TrackBatch they were refused whole,
+    # again on every retry, and waited for ever.
+    settings = IngestSettings(
+        **{**common_settings(tmp_path / "ingest"), "port": free_port()},  # type: ignore[arg-type]
+        journeys_address=journeys_server.address,
+        identity_address=identity_server.address,
+        max_batch_bytes=4096,
+    )
+    ingest = start_server(ingest_service(settings), settings)
+    try:
+        sink = sink_to(
+            ingest.address, identity_server.address, SinkPolicy(linger_seconds=60.0, max_batch_bytes=4096)
+        )
+        sink.start()
+        someone = person()
+        traces = [make_trace(someone) for _ in range(12)]
+        assert sum(len(t.SerializeToString()) for t in traces) > 4096
+        for trace in traces:
+            sink.record(tenant, trace)
+        sink.stop(timeout=20.0)
+        assert (sink.written, sink.dropped) == (12, {})
+        for trace in traces:
+            wait_stored(journeys, tenant, trace.decision_id)
+    finally:
+        ingest.stop(0)

@@ -208,6 +208,12 @@ class DecisionSettings(ServiceSettings):
         description="Largest trace event to send (keep it at ingest's WAYLINE_INGEST_MAX_EVENT_BYTES): a "
         "larger trace is sent without its feature values.",
     )
+    trace_max_batch_bytes: int = Field(
+        default=500 * 1024,
+        ge=1024,
+        description="Largest batch of trace events to send at once (keep it at or below ingest's "
+        "WAYLINE_INGEST_MAX_BATCH_BYTES, which refuses a larger batch whole).",
+    )
     recent_traces_per_tenant: int = Field(
         default=20_000,
         ge=0,

@@ -59,6 +59,7 @@ class SinkPolicy:
     initial_backoff: float = 0.1
     max_backoff: float = 5.0
     max_event_bytes: int = 32 * 1024  # ingest's event limit (WAYLINE_INGEST_MAX_EVENT_BYTES)
+    max_batch_bytes: int = 500 * 1024  # ingest's batch limit (WAYLINE_INGEST_MAX_BATCH_BYTES)
     drop_log_seconds: float = 10.0
 
 
@@ -236,6 +237,13 @@ class IngestTraceSink:
             events.append(item.event)
         if not events:
             return rest
+        # Ingest refuses a whole TrackBatch over its byte limit, and a refused batch sent again is refused
+        # again: what does not fit waits for the next write, at the head of the queue's order.
+        fitting = _fitting(events, self._policy.max_batch_bytes)
+        if fitting < len(events):
+            later = {id(event) for event in events[fitting:]}
+            events = events[:fitting]
+            rest = [item for item in mine if id(item.event) in later] + rest
         outcome = self._writer.write(tenant, events)
         for event in events:
             if event.event_id in outcome.rejected:
@@ -250,3 +258,20 @@ class IngestTraceSink:
         self.written += written
         _written.add(written)
         return rest
+
+
+def _fitting(events: list[event_pb2.Event], max_bytes: int) -> int:
+    """How many of `events`, from the first, fit in one TrackBatchRequest of at most `max_bytes` (each is a
+    length-delimited field: a tag byte and its size's varint besides its bytes); at least one, which ingest
+    judges on its own (an event over the event limit is rejected alone, not the batch)."""
+    total = 0
+    for count, event in enumerate(events):
+        size = event.ByteSize()
+        total += 1 + _varint_length(size) + size
+        if total > max_bytes and count > 0:
+            return count
+    return len(events)
+
+
+def _varint_length(value: int) -> int:
+    return max(1, (value.bit_length() + 6) // 7)

@@ -56,6 +56,7 @@ def build_traces(settings: DecisionSettings) -> Traces:
         linger_seconds=settings.trace_linger_seconds,
         max_backoff=settings.trace_max_backoff_seconds,
         max_event_bytes=settings.trace_max_event_bytes,
+        max_batch_bytes=settings.trace_max_batch_bytes,
     )
     reads = DecisionTraces(journeys, recent)
     return Traces(
