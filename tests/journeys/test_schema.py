@@ -20,7 +20,7 @@ from wayline_journeys.store import JourneyStore
 from wayline_journeys.store.client import connect_clickhouse
 from wayline_journeys.store.columns import arrow_table
 from wayline_journeys.store.migrations import SchemaTooNew, migrate
-from wayline_journeys.store.schema import MIGRATIONS, events_ddl
+from wayline_journeys.store.schema import ANCHOR_PARTITIONS, MIGRATIONS, events_ddl
 from wayline_journeys.store.topology import Topology
 
 # The events table as releases before versioning created it: keyed by day, partitioned by month.
@@ -208,3 +208,96 @@ def test_the_cluster_schema_applies_on_a_server(tmp_path: object) -> None:
         assert store.timeline(TimelineQuery(tenant="acme", person_id="nobody")) == []
     finally:
         client.command(f"DROP DATABASE IF EXISTS {database} ON CLUSTER `{topology.cluster}`")
+
+
+# The events table as versions 1 to 11 made it: eight anchor partitions, eight parts per INSERT.
+_EIGHT_PARTITIONS = events_ddl(Topology()).replace(f"anchor % {ANCHOR_PARTITIONS}", "anchor % 8")
+
+
+def test_a_store_of_eight_partitions_is_rebuilt_in_four_with_its_rows(
+    fresh_database: Callable[[], Client],
+) -> None:
+    client = fresh_database()
+    client.command(_EIGHT_PARTITIONS)
+    migrate(client, Topology(), MIGRATIONS[:11])
+    person = new_person()
+    kept = [stored_event(person, ("user_id", "u-1"), minute=m) for m in range(5)]
+    erased = stored_event(person, ("user_id", "u-1"), minute=9)
+    client.insert_arrow("events", arrow_table("acme", events_to_columns([*kept, erased])))
+    client.command("DELETE FROM events WHERE event_id = {id:UUID}", parameters={"id": erased.event_id})
+
+    store = JourneyStore(fresh_database)
+    store.open()  # applies version 12
+    try:
+        assert applied_versions(store.client) == list(range(1, len(MIGRATIONS) + 1))
+        key = store.client.query(
+            "SELECT partition_key FROM system.tables WHERE database = currentDatabase() AND name = 'events'"
+        ).result_rows
+        assert key == [(f"anchor % {ANCHOR_PARTITIONS}",)]
+        assert "events_rebuild" not in {t for (t,) in store.client.query("SHOW TABLES").result_rows}
+        read = store.timeline(TimelineQuery(tenant="acme", person_id=person))
+        assert [r.event_id for r in read] == [e.event_id for e in kept]  # the erased one stays erased
+
+        # The materialized views followed the swap: a new identifier's event fills the lookups, so the
+        # person's timeline is found by it.
+        later = stored_event(person, ("user_id", "u-1"), ("email", "p@example.com"), minute=20)
+        store.write("acme", events_to_columns([later]))
+        by_email = store.timeline(TimelineQuery(tenant="acme", identifier=("email", "p@example.com")))
+        assert [r.event_id for r in by_email] == [*(e.event_id for e in kept), later.event_id]
+    finally:
+        store.close()
+
+
+class _Crash(Exception):
+    pass
+
+
+class _WriterBeforeTheSwap:
+    """A client whose `events` gets one more write between the rebuild's copy and its swap, as a writer
+    still running during the migration would make; with `crash_after_swap`, the process dies right after
+    the swap."""
+
+    def __init__(self, client: Client, write: Callable[[], None], crash_after_swap: bool) -> None:
+        self._client = client
+        self._write = write
+        self._crash_after_swap = crash_after_swap
+        self._swapped = False
+
+    def command(self, sql: str, **kwargs: object) -> object:
+        if sql.startswith("EXCHANGE TABLES events"):
+            self._write()
+        elif self._swapped and self._crash_after_swap:
+            raise _Crash
+        result = self._client.command(sql, **kwargs)  # type: ignore[arg-type]
+        self._swapped = self._swapped or sql.startswith("EXCHANGE TABLES events")
+        return result
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._client, name)
+
+
+@pytest.mark.parametrize("crash_after_swap", [False, True])
+def test_the_rebuild_keeps_an_event_written_while_it_copied(
+    fresh_database: Callable[[], Client], crash_after_swap: bool
+) -> None:
+    client = fresh_database()
+    client.command(_EIGHT_PARTITIONS)
+    migrate(client, Topology(), MIGRATIONS[:11])
+    person = new_person()
+    copied = stored_event(person, ("user_id", "u-1"), minute=0)
+    late = stored_event(person, ("user_id", "u-1"), minute=1)
+    client.insert_arrow("events", arrow_table("acme", events_to_columns([copied])))
+
+    def write_late() -> None:
+        client.insert_arrow("events", arrow_table("acme", events_to_columns([late])))
+
+    migrating = _WriterBeforeTheSwap(client, write_late, crash_after_swap)
+    if crash_after_swap:
+        with pytest.raises(_Crash):
+            migrate(migrating, Topology(), MIGRATIONS)  # type: ignore[arg-type]
+        assert migrate(client, Topology(), MIGRATIONS) == [12]  # the restart finishes the rebuild
+    else:
+        assert migrate(migrating, Topology(), MIGRATIONS) == [12]  # type: ignore[arg-type]
+    assert "events_rebuild" not in {t for (t,) in client.query("SHOW TABLES").result_rows}
+    ids = client.query("SELECT toString(event_id) FROM events FINAL ORDER BY timestamp").result_rows
+    assert [i for (i,) in ids] == [copied.event_id, late.event_id]

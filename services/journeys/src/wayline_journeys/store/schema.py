@@ -18,6 +18,7 @@ from wayline_journeys.store.topology import Topology
 
 __all__ = [
     "ANCHOR",
+    "ANCHOR_PARTITIONS",
     "MIGRATIONS",
     "OVERRIDE_CURSOR_COLUMNS",
     "PERSON_OVERRIDE_COLUMNS",
@@ -54,12 +55,16 @@ ANCHOR = (
     "if(empty(identifier_values), cityHash64(toString(event_id)), "
     "cityHash64(toString(identifier_types[1]), identifier_values[1]))"
 )
-_ANCHOR_PARTITIONS = 8
+# Four partitions by anchor (versions 1 to 11: eight). ClickHouse makes a part per partition on every INSERT,
+# each with its materialized views' work and merges, while a timeline reads every part of its anchor's
+# partition: fewer partitions, cheaper writes and more parts per read. ADR 0011 has the figures.
+ANCHOR_PARTITIONS = 4
 
 
 def events_ddl(topology: Topology, table: str = "events") -> str:
     """Events deduplicated by (tenant_id, anchor, event_id): ReplacingMergeTree keeps the last received copy
-    of an event, and reads use FINAL, which the anchor partitions keep cheap (ADR 0011)."""
+    of an event, and reads use FINAL (ADR 0011). Partitioned by the anchor, so both copies of an event share
+    a partition."""
     return f"""
     CREATE TABLE IF NOT EXISTS {topology.local(table)}{topology.on_cluster}
     (
@@ -68,7 +73,7 @@ def events_ddl(topology: Topology, table: str = "events") -> str:
         INDEX idx_identifier_values identifier_values TYPE bloom_filter(0.01) GRANULARITY 4
     )
     ENGINE = {topology.engine(table, "ReplacingMergeTree", "received_at")}
-    PARTITION BY anchor % {_ANCHOR_PARTITIONS}
+    PARTITION BY anchor % {ANCHOR_PARTITIONS}
     ORDER BY (tenant_id, anchor, event_id)
     """
 
@@ -241,6 +246,55 @@ def _backfill_flag(topology: Topology) -> Sequence[Step]:
     return [f"ALTER TABLE {t}{topology.on_cluster} ADD COLUMN IF NOT EXISTS backfill Bool" for t in tables]
 
 
+def _events_in_four_partitions(client: Client, topology: Topology) -> None:
+    """Rebuild an events table of eight anchor partitions (versions 1 to 11) into ANCHOR_PARTITIONS.
+
+    ClickHouse cannot change a table's partition key in place, so the rows are copied into a new table that
+    is then swapped in (EXCHANGE, atomic): the materialized views that fill the lookups, the segments' dirty
+    persons and the decision events name `events` and follow the swap. Rows written while the copy ran land
+    in the old table, whose merges stop meanwhile; its parts made since the copy began are copied again
+    after the swap (duplicates collapse like any retried event). Deleted rows (an erasure's mask) are not
+    copied. A rerun after a crash before the swap drops the copy and starts again; after the swap, it
+    copies the whole old table again before dropping it. On a cluster the layout stays as it is: both
+    layouts read and dedup alike, and the rebuild of replicated shards is an operator's step
+    (docs/journeys.md)."""
+    if topology.clustered:
+        return
+    names = ", ".join(INSERT_COLUMN_NAMES)
+    keys: dict[str, str] = {
+        str(name): str(key)
+        for name, key in client.query(
+            "SELECT name, partition_key FROM system.tables "
+            "WHERE database = currentDatabase() AND name IN ('events', 'events_rebuild')"
+        ).result_rows
+    }
+    current = keys.get("events", "") == f"anchor % {ANCHOR_PARTITIONS}"
+    if "events_rebuild" in keys and current:
+        # Swapped, then interrupted: the leftover is the old table, and rows written late may be only there.
+        client.command(f"INSERT INTO events ({names}) SELECT {names} FROM events_rebuild")
+    client.command("DROP TABLE IF EXISTS events_rebuild")
+    if current:
+        return
+    # No merges in the old table from here: the parts made after `started` are then only new writes, not
+    # merged copies of rows already copied.
+    client.command("SYSTEM STOP MERGES events")
+    try:
+        started = int(client.query("SELECT toUnixTimestamp(now())").result_rows[0][0])
+        client.command(events_ddl(topology, "events_rebuild"))
+        client.command(f"INSERT INTO events_rebuild ({names}) SELECT {names} FROM events")
+        client.command("EXCHANGE TABLES events AND events_rebuild")
+    except BaseException:
+        client.command("SYSTEM START MERGES events")  # still the old table: it goes on serving
+        raise
+    client.command(
+        f"INSERT INTO events ({names}) SELECT {names} FROM events_rebuild WHERE _part IN "
+        "(SELECT name FROM system.parts WHERE database = currentDatabase() AND table = 'events_rebuild' "
+        "AND active AND toUnixTimestamp(modification_time) >= {started:Int64})",
+        parameters={"started": started},
+    )
+    client.command("DROP TABLE events_rebuild")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "events", _events),
     Migration(2, "events.original_timestamp", _original_timestamp),
@@ -253,4 +307,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(9, "events.integrations, events.previous_identifier", _integrations_and_previous_identifier),
     Migration(10, "events.backfill", _backfill_flag),
     Migration(11, "decision_events: the decision service's events by decision id", decision_tables),
+    Migration(12, "events in four anchor partitions", lambda topology: [_events_in_four_partitions]),
 )
