@@ -26,6 +26,7 @@ from rich.table import Table
 
 from bench.journeys_cache import dataset
 from bench.journeys_data import TENANT
+from bench.journeys_timing import percentile
 
 __all__ = ["main"]
 
@@ -38,10 +39,6 @@ _TRICKLE_BATCHES = (500, 50)
 def _cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-def _median(values: list[float]) -> float:
-    return sorted(values)[len(values) // 2]
 
 
 def _child(partitions: int, inserts: int, main_file: str, extra_file: str, directory: str) -> str:
@@ -97,7 +94,9 @@ def _child(partitions: int, inserts: int, main_file: str, extra_file: str, direc
         began = time.perf_counter()
         client.query(page, parameters={"tenant": TENANT, "person": person})
         times.append(time.perf_counter() - began)
-    return json.dumps({"parts": int(parts), "timeline_ms": _median(times) * 1000, "cpu_ms": cpu})
+    return json.dumps(
+        {"parts": int(parts), "timeline_ms": percentile(sorted(times), 0.5) * 1000, "cpu_ms": cpu}
+    )
 
 
 def main(inserts: int, cache: Path, layouts: tuple[int, ...] = (8, 4, 1)) -> None:

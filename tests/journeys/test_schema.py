@@ -210,16 +210,17 @@ def test_the_cluster_schema_applies_on_a_server(tmp_path: object) -> None:
         client.command(f"DROP DATABASE IF EXISTS {database} ON CLUSTER `{topology.cluster}`")
 
 
-# The events table as versions 1 to 11 made it: eight anchor partitions, eight parts per INSERT.
-_EIGHT_PARTITIONS = events_ddl(Topology()).replace(f"anchor % {ANCHOR_PARTITIONS}", "anchor % 8")
+def store_of_eight_partitions(client: Client) -> None:
+    """A store as versions 1 to 11 made it: events in eight anchor partitions, eight parts per INSERT."""
+    client.command(events_ddl(Topology()).replace(f"anchor % {ANCHOR_PARTITIONS}", "anchor % 8"))
+    migrate(client, Topology(), MIGRATIONS[:11])
 
 
 def test_a_store_of_eight_partitions_is_rebuilt_in_four_with_its_rows(
     fresh_database: Callable[[], Client],
 ) -> None:
     client = fresh_database()
-    client.command(_EIGHT_PARTITIONS)
-    migrate(client, Topology(), MIGRATIONS[:11])
+    store_of_eight_partitions(client)
     person = new_person()
     kept = [stored_event(person, ("user_id", "u-1"), minute=m) for m in range(5)]
     erased = stored_event(person, ("user_id", "u-1"), minute=9)
@@ -281,8 +282,7 @@ def test_the_rebuild_keeps_an_event_written_while_it_copied(
     fresh_database: Callable[[], Client], crash_after_swap: bool
 ) -> None:
     client = fresh_database()
-    client.command(_EIGHT_PARTITIONS)
-    migrate(client, Topology(), MIGRATIONS[:11])
+    store_of_eight_partitions(client)
     person = new_person()
     copied = stored_event(person, ("user_id", "u-1"), minute=0)
     late = stored_event(person, ("user_id", "u-1"), minute=1)

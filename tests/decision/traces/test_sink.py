@@ -44,6 +44,18 @@ def sink_to(ingest: str, identity: str, policy: SinkPolicy) -> IngestTraceSink:
     )
 
 
+def start_ingest(
+    data_dir: Path, port: int, journeys_server: Server, identity_server: Server, **overrides: object
+) -> Server:
+    """A real ingest on `port` delivering to the journey store, with `overrides` of its settings."""
+    settings = IngestSettings(
+        **{**common_settings(data_dir), "port": port, **overrides},  # type: ignore[arg-type]
+        journeys_address=journeys_server.address,
+        identity_address=identity_server.address,
+    )
+    return start_server(ingest_service(settings), settings)
+
+
 @pytest.mark.timeout(180)
 def test_sink_keeps_traces_while_ingest_is_down_and_writes_each_once_when_it_is_back(
     identity_server: Server,
@@ -74,12 +86,7 @@ def test_sink_keeps_traces_while_ingest_is_down_and_writes_each_once_when_it_is_
             pb.GetDecisionRequest(decision_id=traces[-1].decision_id), metadata=metadata(tenant), timeout=10
         ).decision
         assert found == traces[-1]  # served from memory while the store cannot have it
-        settings = IngestSettings(
-            **{**common_settings(tmp_path / "ingest"), "port": port},  # type: ignore[arg-type]
-            journeys_address=journeys_server.address,
-            identity_address=identity_server.address,
-        )
-        ingest = start_server(ingest_service(settings), settings)
+        ingest = start_ingest(tmp_path / "ingest", port, journeys_server, identity_server)
         until(lambda: sink.written == 20, 60, f"the sink wrote {sink.written} of 20 after ingest came back")
         assert (sink.waiting, sink.dropped) == (0, {})
         for trace in traces:
@@ -199,13 +206,9 @@ def test_sink_splits_what_ingest_would_refuse_as_one_batch_too_large(
 ) -> None:
     # An ingest whose batch limit a dozen traces exceed: sent as one TrackBatch they were refused whole,
     # again on every retry, and waited for ever.
-    settings = IngestSettings(
-        **{**common_settings(tmp_path / "ingest"), "port": free_port()},  # type: ignore[arg-type]
-        journeys_address=journeys_server.address,
-        identity_address=identity_server.address,
-        max_batch_bytes=4096,
+    ingest = start_ingest(
+        tmp_path / "ingest", free_port(), journeys_server, identity_server, max_batch_bytes=4096
     )
-    ingest = start_server(ingest_service(settings), settings)
     try:
         sink = sink_to(
             ingest.address, identity_server.address, SinkPolicy(linger_seconds=60.0, max_batch_bytes=4096)
