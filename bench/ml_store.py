@@ -12,7 +12,6 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
@@ -26,7 +25,7 @@ from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
 from wayline_cli.suite import Suite
 from wayline_ml.feature_spec import default_spec
 from wayline_ml.generator import ACTIONS, GeneratorConfig, generate
-from wayline_ml.generator.logged import read_stored_decisions, true_policy_values
+from wayline_ml.generator.logged import read_stored_decisions, settled_start, true_policy_values
 from wayline_ml.generator.protos import send
 from wayline_ml.store_training import training_table_from_export
 from wayline_ml.train import train
@@ -47,8 +46,7 @@ def _count_spec() -> feature_pb2.FeatureSpec:
 
 def main(people: int = 3000, days: float = 90) -> None:
     console = Console()
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    config = GeneratorConfig(people=people, days=days, seed=3, start=today - timedelta(days=days + 2))
+    config = GeneratorConfig(people=people, days=days, seed=3, start=settled_start(days))
     rows: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory(prefix="bench-ml-store-") as scratch:
         suite = Suite.on_free_ports(Path(scratch))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 import uuid
-from datetime import UTC, datetime, timedelta
 
 import grpc
 import numpy as np
@@ -28,7 +27,12 @@ from wayline_decision.features.spec_compiler import compile_spec
 from wayline_decision.features.state import InProcessFeatureState
 from wayline_ml.feature_spec import default_spec
 from wayline_ml.generator import ACTIONS, GeneratorConfig, Kind, Population, generate
-from wayline_ml.generator.logged import StoredDecisions, read_stored_decisions, true_policy_values
+from wayline_ml.generator.logged import (
+    StoredDecisions,
+    read_stored_decisions,
+    settled_start,
+    true_policy_values,
+)
 from wayline_ml.generator.protos import send
 from wayline_ml.train import train
 
@@ -42,9 +46,8 @@ OVER_RANDOM = 1.20
 
 @pytest.fixture(scope="module")
 def population() -> Population:
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     config = GeneratorConfig(
-        people=3000, days=90, seed=3, start=today - timedelta(days=92), namespace=f"p{uuid.uuid4().hex[:8]}"
+        people=3000, days=90, seed=3, start=settled_start(90), namespace=f"p{uuid.uuid4().hex[:8]}"
     )
     return generate(config)
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from dataclasses import fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 
 from wayline.event.v1 import event_pb2
+from wayline.journeys.v1 import journeys_service_pb2 as jpb
+from wayline_ml.feature_spec import default_spec
 from wayline_ml.generator import (
     CHANNELS,
     TEXT_FRENCH,
@@ -28,7 +30,9 @@ from wayline_ml.generator import (
     generate,
 )
 from wayline_ml.generator.identifiers import email
+from wayline_ml.generator.logged import read_stored_decisions, settled_start
 from wayline_ml.generator.protos import to_events
+from wayline_ml.store_training import DEFAULT_LOG
 
 CONFIG = GeneratorConfig(people=1500, days=60, seed=11, start=datetime(2026, 3, 2, tzinfo=UTC))
 
@@ -233,3 +237,27 @@ def test_channels_and_events_map_onto_the_contract(population: Population) -> No
         if event.name == "Order Completed":
             assert event.revenue.currency_code == "EUR"
             assert event.revenue.units + event.revenue.nanos > 0
+
+
+@pytest.mark.parametrize("minutes_after_midnight", [1, 11, 12 * 60, 24 * 60 - 1])
+def test_a_settled_period_has_every_decision_complete_at_any_time_of_day(minutes_after_midnight: int) -> None:
+    # The demo's own population (seed 3, 1,500 persons, 90 days) has a session that runs 11 minutes past the
+    # period's end: with a period ending one horizon before midnight, its decision stayed incomplete (and the
+    # demo's wait timed out) when the demo ran in the first minutes of a day.
+    now = datetime(2026, 12, 2, tzinfo=UTC) + timedelta(minutes=minutes_after_midnight)
+    config = GeneratorConfig(people=1500, days=90, seed=3, start=settled_start(90, now=now))
+    decisions = generate(config).decisions
+    period_end_us = config.start_us + 90 * 86_400_000_000
+    assert decisions.time_us.max() > period_end_us  # sessions do run past the period
+    assert decisions.time_us.max() + DEFAULT_LOG.horizon_us <= now.timestamp() * 1_000_000
+
+
+def test_reading_decisions_not_yet_complete_fails_at_once_naming_when_they_will_be() -> None:
+    now = datetime.now(UTC)
+    population = generate(GeneratorConfig(people=50, days=3, seed=1, start=now - timedelta(days=3)))
+
+    def export(request: jpb.ExportTrainingSetRequest) -> list[jpb.ExportTrainingSetResponse]:
+        raise AssertionError("nothing to export: no wait can complete these decisions")
+
+    with pytest.raises(ValueError, match=r"complete only at .*settled_start"):
+        read_stored_decisions(export, default_spec(), population, timeout=600, sleep=lambda _: None)

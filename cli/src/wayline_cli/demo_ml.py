@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
@@ -26,7 +25,7 @@ from wayline_ml.evaluate import evaluate
 from wayline_ml.export import export_models
 from wayline_ml.feature_spec import default_spec
 from wayline_ml.generator import GeneratorConfig, generate
-from wayline_ml.generator.logged import read_stored_decisions, true_policy_values
+from wayline_ml.generator.logged import read_stored_decisions, settled_start, true_policy_values
 from wayline_ml.generator.protos import send
 from wayline_ml.package import write_package
 from wayline_ml.registry import DirectoryRegistry
@@ -60,8 +59,7 @@ def show_ml(channel: grpc.Channel, address: str, api_key: str, registry_root: Pa
     """Train, package and push version 1; also package the same model as version 2 (validated, not pushed)
     and return its path, for the Decide step's canary."""
     started = time.monotonic()
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    config = GeneratorConfig(people=PEOPLE, days=DAYS, seed=3, start=today - timedelta(days=DAYS + 2))
+    config = GeneratorConfig(people=PEOPLE, days=DAYS, seed=3, start=settled_start(DAYS))
     population = generate(config)
     sending = console.status(f"sending {len(population.events):,} generated events through the gateway…")
     with sending, Client(address, api_key, secure=False) as client:

@@ -5,7 +5,7 @@ training table of the logged decisions in the journey store, features by a featu
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -22,6 +22,7 @@ from wayline_cli import ml_clv, ml_train
 from wayline_ml.feature_spec import FeatureSpecError, default_spec, load_spec
 from wayline_ml.generator import ACTIONS, GeneratorConfig, Population, generate
 from wayline_ml.generator.files import write_parquet
+from wayline_ml.generator.logged import settled_start
 from wayline_ml.generator.protos import send
 from wayline_ml.generator.summary import summarize
 from wayline_ml.store_training import training_table_from_export
@@ -35,13 +36,6 @@ ml_app = typer.Typer(
 console = Console()
 
 
-def _default_start(days: float) -> datetime:
-    # Ends two days before today's midnight: decision responses trail the period by up to a day, and ingest
-    # refuses timestamps in the future.
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return today - timedelta(days=days + 2)
-
-
 def _columns() -> tuple[TextColumn | BarColumn | TaskProgressColumn | TimeElapsedColumn, ...]:
     return (TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
 
@@ -53,7 +47,10 @@ def generate_command(  # noqa: PLR0917 - the round's arrays, passed explicitly
     seed: Annotated[int, typer.Option(help="The seed: the same seed and start give the same data.")] = 0,
     start: Annotated[
         datetime | None,
-        typer.Option(help="When the period begins (UTC); default: it ends two days before today."),
+        typer.Option(
+            help="When the period begins (UTC); default: it ends three days before today, so that "
+            "`wayline ml export` finds every decision complete."
+        ),
     ] = None,
     out: Annotated[Path, typer.Option(help="Directory for events/people/decisions.parquet.")] = Path(
         "generated"
@@ -71,7 +68,7 @@ def generate_command(  # noqa: PLR0917 - the round's arrays, passed explicitly
     `wayline ml export` reads the training table back from the store)."""
     if gateway and not api_key:
         raise typer.BadParameter("--gateway needs --api-key (or WAYLINE_API_KEY)")
-    begin = (start.replace(tzinfo=UTC) if start and start.tzinfo is None else start) or _default_start(days)
+    begin = (start.replace(tzinfo=UTC) if start and start.tzinfo is None else start) or settled_start(days)
     config = GeneratorConfig(people=people, days=days, seed=seed, start=begin, namespace=namespace)
     started = time.monotonic()
     with Progress(*_columns(), console=console) as progress:

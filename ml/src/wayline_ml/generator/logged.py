@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from google.protobuf import struct_pb2, timestamp_pb2
@@ -29,7 +30,25 @@ from wayline_ml.store_training import (
 from wayline_ml.train import TrainedModels
 from wayline_ml.training_table import TrainingTable
 
-__all__ = ["StoredDecisions", "TruePolicyValues", "read_stored_decisions", "true_policy_values"]
+__all__ = [
+    "StoredDecisions",
+    "TruePolicyValues",
+    "read_stored_decisions",
+    "settled_start",
+    "true_policy_values",
+]
+
+
+def settled_start(days: float, *, log: DecisionLog = DEFAULT_LOG, now: datetime | None = None) -> datetime:
+    """Where to start a `days`-long generated period so that every decision in it is complete now.
+
+    The training export keeps a decision only once its outcome horizon has passed (`t + horizon <= cut_off`),
+    and sessions begun near the period's end run a few hours past it. So the period ends at a midnight a
+    horizon plus a whole day before today's: a period ending just one horizon back would leave its last
+    decisions incomplete for the first hours of every day, and the wait for them would time out.
+    """
+    today = (now or datetime.now(UTC)).astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today - timedelta(days=days + 1, microseconds=log.horizon_us)
 
 
 @dataclass(frozen=True)
@@ -52,6 +71,13 @@ def read_stored_decisions(
     """Export the population's decisions until every one is in the store with its attributed outcome (ingest
     delivers to journeys asynchronously), then return them. Raises TimeoutError naming what is missing."""
     decisions = population.decisions
+    settles_us = int(decisions.time_us.max()) + log.horizon_us if len(decisions) else 0
+    if settles_us > time.time_ns() // 1000:
+        raise ValueError(
+            f"the population's last decision is complete only at {_iso(settles_us)} (its time plus the "
+            f"{log.horizon_us / 86_400_000_000:g}-day outcome horizon), and the export keeps complete "
+            "decisions only: generate a period that ends earlier (settled_start)"
+        )
     prefix = f"{population.config.prefix}-x"
     deadline = time.monotonic() + timeout
     wanted = (len(decisions), int(decisions.converted.sum()))
@@ -108,6 +134,10 @@ def true_policy_values(
     best = int(np.argmax(singles))
     oracle = float(np.where(eligible, truth, -np.inf).max(axis=1).mean())
     return TruePolicyValues(learned, random, singles[best], ACTIONS[best], oracle)
+
+
+def _iso(us: int) -> str:
+    return datetime.fromtimestamp(us / 1_000_000, UTC).isoformat(timespec="seconds")
 
 
 def _stored_counts(export: ExportTrainingSet, log: DecisionLog, prefix: str) -> tuple[int, int]:
