@@ -497,6 +497,45 @@ def test_events_ingest_refuses_and_persons_identity_does_not_know_are_dropped_no
     db.close()
 
 
+def test_events_over_ingests_batch_byte_limit_together_are_shipped_in_several_batches(
+    tmp_path_factory: pytest.TempPathFactory,
+    fresh_database: Callable[[], str],
+    ingest_server: Server,
+    identity_server: Server,
+    identity: Identity,
+    journeys: Journeys,
+    auth: Auth,
+) -> None:
+    """Forty suppressions with 20 KB of reasons each are 800 KB, over ingest's 500 KiB per TrackBatch: one
+    batch would be refused whole, and again at every retry. They are all stored, and nothing waits."""
+    url = fresh_database()
+    db = open_database(url or None, tmp_path_factory.mktemp("big") / "orchestrator.db")
+    store = ContactEventStore(db)
+    store.migrate()
+    tenant, person = _tenant(auth), _person(identity, auth)
+    at_us = int((datetime.now(UTC) - timedelta(minutes=5)).timestamp()) * SECOND
+    timeline = ContactTimeline(store)
+    with db.transaction() as tx:
+        for n in range(40):
+            refused = Violation("QUIET_HOURS", "quiet_hours[0]", f"{n:02d} " + "x" * 20_000)
+            contact = Contact(f"big-{n:02d}", person, "CHANNEL_SMS", contact_time=at_us + n)
+            timeline.suppressed(tx, tenant, contact, f"big-{n:02d}~suppressed1", [refused])
+    with (
+        internal_channel(identity_server.address, internal_token=INTERNAL_TOKEN) as people,
+        internal_channel(ingest_server.address, internal_token=INTERNAL_TOKEN) as ingest,
+    ):
+        shipper = ContactEventShipper(store, PersonIdentifiers(people, 5.0), EventWriter(ingest, 5.0), SECOND)
+        assert shipper.ship_due(100) == 40
+        assert store.waiting(tenant) == []  # all shipped, none postponed
+
+    def stored() -> list[str]:
+        return sorted(_properties(e)["contact_id"] for e in _timeline(journeys, auth, person, SUPPRESSED))
+
+    eventually(lambda: len(stored()) == 40)
+    assert stored() == [f"big-{n:02d}" for n in range(40)]
+    db.close()
+
+
 def test_the_orchestrator_observes_its_own_events_without_harm(
     tmp_path_factory: pytest.TempPathFactory,
     fresh_database: Callable[[], str],

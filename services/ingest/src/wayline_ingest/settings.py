@@ -8,6 +8,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from wayline.client.batching import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_EVENT_BYTES
 from wayline.common.registry import REGISTRY
 from wayline.common.settings import ServiceSettings
 
@@ -28,15 +29,18 @@ class IngestSettings(ServiceSettings):
         default=_SERVICE.metrics_port, ge=0, le=65535, description="Prometheus port; 0 turns it off."
     )
 
-    # Limits at the door (Segment's, by default).
-    max_batch_events: int = Field(default=1000, ge=1, description="Most events one TrackBatch may carry.")
+    # Limits at the door (Segment's, by default; the client library and the services' writers cut batches to
+    # the same constants).
+    max_batch_events: int = Field(
+        default=MAX_BATCH_EVENTS, ge=1, description="Most events one TrackBatch may carry."
+    )
     max_batch_bytes: int = Field(
-        default=500 * 1024,
+        default=MAX_BATCH_BYTES,
         ge=1024,
         description="Largest serialised TrackBatch (or StreamEvents batch); bigger ones are refused whole.",
     )
     max_event_bytes: int = Field(
-        default=32 * 1024, ge=256, description="Largest serialised event; bigger ones are rejected."
+        default=MAX_EVENT_BYTES, ge=256, description="Largest serialised event; bigger ones are rejected."
     )
     max_future_skew_seconds: float = Field(
         default=3600.0, ge=0, description="How far past the receive time an event's timestamp may lie."

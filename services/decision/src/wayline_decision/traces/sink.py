@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import structlog
 from opentelemetry import metrics
 
+from wayline.client.batching import MAX_BATCH_BYTES, MAX_EVENT_BYTES, split, wire_size
 from wayline.decision.v1 import decision_pb2
 from wayline.event.v1 import event_pb2
 from wayline_decision.decide.traces import PendingTrace
@@ -58,8 +59,8 @@ class SinkPolicy:
     linger_seconds: float = 0.1  # how long a batch waits to fill
     initial_backoff: float = 0.1
     max_backoff: float = 5.0
-    max_event_bytes: int = 32 * 1024  # ingest's event limit (WAYLINE_INGEST_MAX_EVENT_BYTES)
-    max_batch_bytes: int = 500 * 1024  # ingest's batch limit (WAYLINE_INGEST_MAX_BATCH_BYTES)
+    max_event_bytes: int = MAX_EVENT_BYTES  # ingest's event limit (WAYLINE_INGEST_MAX_EVENT_BYTES)
+    max_batch_bytes: int = MAX_BATCH_BYTES  # ingest's batch limit (WAYLINE_INGEST_MAX_BATCH_BYTES)
     drop_log_seconds: float = 10.0
 
 
@@ -239,7 +240,8 @@ class IngestTraceSink:
             return rest
         # Ingest refuses a whole TrackBatch over its byte limit, and a refused batch sent again is refused
         # again: what does not fit waits for the next write, at the head of the queue's order.
-        fitting = _fitting(events, self._policy.max_batch_bytes)
+        sizes = [wire_size(event) for event in events]
+        fitting = len(split(events, sizes, max_events=len(events), max_bytes=self._policy.max_batch_bytes)[0])
         if fitting < len(events):
             later = {id(event) for event in events[fitting:]}
             events = events[:fitting]
@@ -258,20 +260,3 @@ class IngestTraceSink:
         self.written += written
         _written.add(written)
         return rest
-
-
-def _fitting(events: list[event_pb2.Event], max_bytes: int) -> int:
-    """How many of `events`, from the first, fit in one TrackBatchRequest of at most `max_bytes` (each is a
-    length-delimited field: a tag byte and its size's varint besides its bytes); at least one, which ingest
-    judges on its own (an event over the event limit is rejected alone, not the batch)."""
-    total = 0
-    for count, event in enumerate(events):
-        size = event.ByteSize()
-        total += 1 + _varint_length(size) + size
-        if total > max_bytes and count > 0:
-            return count
-    return len(events)
-
-
-def _varint_length(value: int) -> int:
-    return max(1, (value.bit_length() + 6) // 7)

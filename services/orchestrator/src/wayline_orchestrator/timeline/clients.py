@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import grpc
 
+from wayline.client.batching import split, wire_size
 from wayline.common.context import TENANT_HEADER
 from wayline.event.v1 import event_pb2
 from wayline.identity.v1 import identity_service_pb2 as identity_pb
@@ -98,17 +99,25 @@ class EventWriter:
         self._timeout = timeout
 
     def write(self, tenant: str, events: Sequence[event_pb2.Event]) -> BatchOutcome:
-        try:
-            response = self._stub.TrackBatch(
-                ingest_pb.TrackBatchRequest(events=events), timeout=self._timeout, metadata=_metadata(tenant)
-            )
-        except grpc.RpcError as error:
-            # Whatever the code: nothing was stored. INVALID_ARGUMENT (a batch over ingest's count limit, set
-            # below our batch size) is an operator's to fix, and the events wait for it rather than vanish.
-            raise PeerUnavailable("ingest", error) from error
-        rejected = {
-            events[r.index].event_id: "; ".join(f"{v.field}: {v.description}" for v in r.violations)
-            or "rejected"
-            for r in response.rejections
-        }
+        """Every event stored or rejected; PeerUnavailable when a TrackBatch failed, and then all of them are
+        to be written again (those a batch before it stored are stored once: ingest deduplicates by id).
+
+        The events go in as many TrackBatches as ingest's default limits need (1,000 events, 500 KiB):
+        ingest refuses a whole batch over its byte limit, and the same batch sent again would be refused
+        again, so events with long suppression reasons would wait forever."""
+        rejected: dict[str, str] = {}
+        for batch in split(events, [wire_size(e) for e in events]):
+            try:
+                response = self._stub.TrackBatch(
+                    ingest_pb.TrackBatchRequest(events=batch),
+                    timeout=self._timeout,
+                    metadata=_metadata(tenant),
+                )
+            except grpc.RpcError as error:
+                # Whatever the code: this batch was not stored. INVALID_ARGUMENT (a limit set below ingest's
+                # defaults) is an operator's to fix, and the events wait for it rather than vanish.
+                raise PeerUnavailable("ingest", error) from error
+            for r in response.rejections:
+                why = "; ".join(f"{v.field}: {v.description}" for v in r.violations)
+                rejected[batch[r.index].event_id] = why or "rejected"
         return BatchOutcome(rejected)
