@@ -4,19 +4,30 @@ A decision is one `Decision Logged` track event of its person; each feedback one
 Their properties keep the format `wayline ml export` trains from (`decision_id`, `action`: the chosen
 action, `propensity`: the probability the policy chose it; both absent when nothing was chosen, a holdout or
 an all-filtered decision), the fields journeys indexes (`model`, `model_version`, `arm`, `outcome`), and the
-whole trace (`trace`: the Decision as proto JSON, without its feedback). Event ids derive from the decision
-id (and the feedback id), so a retried write is one event in the store (ingest and journeys deduplicate by
-event id). The events are on CHANNEL_OTHER: they are the service's bookkeeping, not a touchpoint of the
-person on the decision's channel, which analytics of that channel must not count.
+whole trace (`trace_proto`: the serialized `wayline.decision.v1.Decision`, without its feedback, in standard
+base64). Event ids derive from the decision id (and the feedback id), so a retried write is one event in the
+store (ingest and journeys deduplicate by event id).
+
+The events are on CHANNEL_OTHER: they are the service's bookkeeping, not a touchpoint of the person on the
+decision's channel, which analytics of that channel must not count.
+
+The trace is this service's own record, read back only by `decision_of`, so it is kept in the form cheapest
+to write and read: as proto JSON (the `trace` object of events written before) it cost 0.79 ms of the
+writer's CPU per trace against 0.02 ms (60 features, 8 candidates), about a third of the service's CPU per
+decision, and every service the event flows through then parsed a hundred nested properties. Events with a
+`trace` object still read.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from google.protobuf import json_format, timestamp_pb2
+from google.protobuf.message import DecodeError
 
 from wayline.decision.v1 import decision_pb2
 from wayline.event.v1 import event_pb2
@@ -25,15 +36,19 @@ __all__ = [
     "DECISION_FEEDBACK",
     "DECISION_LOGGED",
     "EVENT_NAMESPACE",
+    "TRACE_PROPERTY",
     "decision_of",
     "feedback_event",
     "feedback_event_id",
     "feedback_of",
     "trace_event",
     "trace_event_id",
+    "trace_of",
 ]
 
 DECISION_LOGGED = "Decision Logged"
+TRACE_PROPERTY = "trace_proto"
+_JSON_TRACE_PROPERTY = "trace"  # events written before TRACE_PROPERTY: the trace as proto JSON
 DECISION_FEEDBACK = "Decision Feedback"
 # uuid5(NAMESPACE_URL, "https://wayline.dev/ns/decision-events"). Fixed forever: changing it would give a
 # retried write another event id, stored twice.
@@ -100,7 +115,7 @@ def trace_event(
 
 
 def _set_trace(event: event_pb2.Event, trace: decision_pb2.Decision) -> None:
-    event.properties["trace"] = json_format.MessageToDict(trace, preserving_proto_field_name=True)
+    event.properties[TRACE_PROPERTY] = base64.b64encode(trace.SerializeToString()).decode("ascii")
 
 
 def feedback_event(
@@ -152,12 +167,28 @@ def feedback_of(event: event_pb2.Event) -> decision_pb2.FeedbackRecord:
 
 def decision_of(events: Sequence[event_pb2.Event]) -> decision_pb2.Decision | None:
     """The trace stored in a decision's events (its `Decision Logged` event), with the feedback events as
-    its feedback, oldest first; None when the log event is not among them."""
+    its feedback, oldest first; None when the log event is not among them or carries no trace."""
     logged = [e for e in events if e.name == DECISION_LOGGED]
-    if not logged:
+    trace = trace_of(logged[0]) if logged else None
+    if trace is None:
         return None
-    trace = decision_pb2.Decision()
-    stored: struct_pb2.Value = logged[0].properties.fields["trace"]
-    json_format.ParseDict(json_format.MessageToDict(stored), trace, ignore_unknown_fields=True)
     trace.feedback.extend(feedback_of(e) for e in events if e.name == DECISION_FEEDBACK)
     return trace
+
+
+def trace_of(event: event_pb2.Event) -> decision_pb2.Decision | None:
+    """The trace a `Decision Logged` event carries, in either format this service has written; None when it
+    carries none that decodes (an event of that name that this service did not write)."""
+    fields = event.properties.fields
+    trace = decision_pb2.Decision()
+    try:
+        if TRACE_PROPERTY in fields:
+            trace.ParseFromString(base64.b64decode(fields[TRACE_PROPERTY].string_value, validate=True))
+            return trace
+        stored = fields.get(_JSON_TRACE_PROPERTY)
+        if stored is not None and stored.WhichOneof("kind") == "struct_value":
+            json_format.ParseDict(json_format.MessageToDict(stored), trace, ignore_unknown_fields=True)
+            return trace
+    except (binascii.Error, DecodeError, json_format.ParseError, ValueError, TypeError):
+        pass
+    return None

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import grpc
-from google.protobuf import json_format
 
 from wayline.common.errors import FieldViolation, InvalidArgument
 from wayline.common.paging import decode_page_token, encode_page_token, invalid_page_token, page_size
@@ -21,7 +20,7 @@ from wayline.decision.v1 import decision_pb2
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 from wayline_decision.traces.clients import JourneysDecisions
-from wayline_decision.traces.events import DECISION_LOGGED, decision_of, trace_event_id
+from wayline_decision.traces.events import DECISION_LOGGED, trace_event_id, trace_of
 
 __all__ = ["DecisionPage", "ListSelection", "PersonDecisions", "list_selection"]
 
@@ -77,13 +76,7 @@ def list_selection(person: event_pb2.PersonRef | None, requested_size: int, toke
 def _trace(event: event_pb2.Event) -> decision_pb2.Decision | None:
     """The trace an event of the service carries; None for a look-alike event (no parseable trace, or an
     event id other than the one the service derives from the trace's decision id)."""
-    stored = event.properties.fields.get("trace")
-    if stored is None or stored.WhichOneof("kind") != "struct_value":
-        return None
-    try:
-        trace = decision_of([event])
-    except (json_format.ParseError, ValueError, TypeError):
-        return None
+    trace = trace_of(event)
     if trace is None or not trace.decision_id or event.event_id != trace_event_id(trace.decision_id):
         return None
     return trace
