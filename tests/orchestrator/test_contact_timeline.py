@@ -97,6 +97,18 @@ def fresh_database(request: pytest.FixtureRequest) -> Callable[[], str]:
     return lambda: ""
 
 
+@pytest.fixture
+def outbox(
+    tmp_path_factory: pytest.TempPathFactory, fresh_database: Callable[[], str]
+) -> Iterator[tuple[Database, ContactEventStore]]:
+    """The contact events' outbox on a database of its own, for a shipper driven by the test."""
+    db = open_database(fresh_database() or None, tmp_path_factory.mktemp("outbox") / "orchestrator.db")
+    store = ContactEventStore(db)
+    store.migrate()
+    yield db, store
+    db.close()
+
+
 def _orchestrator(
     tmp_path_factory: pytest.TempPathFactory, fresh_database: Callable[[], str], **peers: str
 ) -> Iterator[Orchestrator]:
@@ -294,8 +306,7 @@ def test_a_recorded_contact_again_adds_nothing_and_a_refused_one_is_suppressed_o
 
 
 def test_events_shipped_again_after_the_shipper_died_are_stored_once(
-    tmp_path_factory: pytest.TempPathFactory,
-    fresh_database: Callable[[], str],
+    outbox: tuple[Database, ContactEventStore],
     ingest_server: Server,
     identity_server: Server,
     identity: Identity,
@@ -304,10 +315,7 @@ def test_events_shipped_again_after_the_shipper_died_are_stored_once(
 ) -> None:
     """A shipper that wrote a batch and died before deleting its rows: after the lease another claims the
     same rows and writes them again; the timeline has each event once, and the outbox is then empty."""
-    url = fresh_database()
-    db = open_database(url or None, tmp_path_factory.mktemp("shipper") / "orchestrator.db")
-    store = ContactEventStore(db)
-    store.migrate()
+    db, store = outbox
     tenant, person = _tenant(auth), _person(identity, auth)
     now = (datetime.now(UTC) - timedelta(minutes=5)).timestamp()
     contact = Contact(
@@ -360,7 +368,6 @@ def test_events_shipped_again_after_the_shipper_died_are_stored_once(
         {"reason": "QUIET_HOURS", "rule": "quiet_hours[0]", "description": "quiet now"}
     ]
     assert suppressed.channel == event_pb2.CHANNEL_SMS
-    db.close()
 
 
 def test_without_an_ingest_address_no_event_is_kept(
@@ -434,8 +441,7 @@ def test_event_ids_derive_from_the_tenant_and_the_contact_or_the_suppression() -
 
 
 def test_events_ingest_refuses_and_persons_identity_does_not_know_are_dropped_not_retried(
-    tmp_path_factory: pytest.TempPathFactory,
-    fresh_database: Callable[[], str],
+    outbox: tuple[Database, ContactEventStore],
     ingest_server: Server,
     identity_server: Server,
     identity: Identity,
@@ -444,10 +450,7 @@ def test_events_ingest_refuses_and_persons_identity_does_not_know_are_dropped_no
 ) -> None:
     """A tracking plan in reject mode without `Contact Sent` on email refuses that event; a person identity
     never knew has no identifier to name: both rows go, the sms event is stored, nothing waits to retry."""
-    url = fresh_database()
-    db = open_database(url or None, tmp_path_factory.mktemp("refusals") / "orchestrator.db")
-    store = ContactEventStore(db)
-    store.migrate()
+    db, store = outbox
     tenant, person = _tenant(auth), _person(identity, auth)
     with internal_channel(ingest_server.address, internal_token=INTERNAL_TOKEN) as ingest:
         plans = ingest_grpc.IngestServiceStub(ingest)
@@ -494,12 +497,10 @@ def test_events_ingest_refuses_and_persons_identity_does_not_know_are_dropped_no
 
     eventually(lambda: "marker" in sent_ids())
     assert sent_ids() == ["by-sms", "marker"]
-    db.close()
 
 
 def test_events_over_ingests_batch_byte_limit_together_are_shipped_in_several_batches(
-    tmp_path_factory: pytest.TempPathFactory,
-    fresh_database: Callable[[], str],
+    outbox: tuple[Database, ContactEventStore],
     ingest_server: Server,
     identity_server: Server,
     identity: Identity,
@@ -508,10 +509,7 @@ def test_events_over_ingests_batch_byte_limit_together_are_shipped_in_several_ba
 ) -> None:
     """Forty suppressions with 20 KB of reasons each are 800 KB, over ingest's 500 KiB per TrackBatch: one
     batch would be refused whole, and again at every retry. They are all stored, and nothing waits."""
-    url = fresh_database()
-    db = open_database(url or None, tmp_path_factory.mktemp("big") / "orchestrator.db")
-    store = ContactEventStore(db)
-    store.migrate()
+    db, store = outbox
     tenant, person = _tenant(auth), _person(identity, auth)
     at_us = int((datetime.now(UTC) - timedelta(minutes=5)).timestamp()) * SECOND
     timeline = ContactTimeline(store)
@@ -533,7 +531,6 @@ def test_events_over_ingests_batch_byte_limit_together_are_shipped_in_several_ba
 
     eventually(lambda: len(stored()) == 40)
     assert stored() == [f"big-{n:02d}" for n in range(40)]
-    db.close()
 
 
 def test_the_orchestrator_observes_its_own_events_without_harm(
