@@ -51,6 +51,13 @@ def longest_window(policy: ContactPolicy) -> int:
     return max((cap.window_us for cap in policy.frequency_caps), default=0)
 
 
+def _window_start(policy: ContactPolicy, when: int, after: int) -> int | None:
+    """Where the policy's window up to `when` starts; None when it reaches back before `after`, the start of
+    the contacts kept: a check then needs rows that were not read."""
+    start = when - longest_window(policy)
+    return None if start < after else start
+
+
 @dataclass(frozen=True)
 class CheckInputs:
     """A check's inputs as read: the person's contacts made after `after` (all of them: no upper bound)."""
@@ -63,8 +70,8 @@ class CheckInputs:
     def at(self, when: int) -> tuple[ContactPolicy, Person, list[Past]] | None:
         """The policy, the person and their contacts in the policy's window up to `when`; None when the window
         reaches back before the rows kept."""
-        start = when - longest_window(self.policy)
-        if start < self.after:
+        start = _window_start(self.policy, when, self.after)
+        if start is None:
             return None
         return self.policy, self.person, [p for p in self.contacts if start < p.contact_time <= when]
 
@@ -99,8 +106,8 @@ def _inputs_at(
 ) -> tuple[ContactPolicy, Person, list[Past]] | None:
     """`CheckInputs.at` of a kept entry."""
     after, consents, preferred, time_zone, engagement, contacts = entry
-    start = when - longest_window(policy)
-    if start < after:
+    start = _window_start(policy, when, after)
+    if start is None:
         return None
     person = Person(
         consents=tuple(Consent(*c) for c in consents),
