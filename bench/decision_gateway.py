@@ -26,12 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -45,7 +43,7 @@ from rich.table import Table
 
 from bench.decision_model import ACTIONS, build_package, sample_features
 from bench.gateway import cpu_seconds
-from bench.harness import Measurement, measure, measure_paced
+from bench.harness import Measurement, measure, measure_paced, metric_sum
 from bench.track import server_process
 from wayline.common.registry import REGISTRY
 from wayline.common.timestamps import to_timestamp
@@ -85,13 +83,6 @@ def _cpu_per_call(pids: Mapping[str, int], before: Mapping[str, float], calls: i
     return {name: (cpu_seconds(pid) - before[name]) * 1000 / calls for name, pid in pids.items()}
 
 
-def _metric(port: int, name: str) -> float:
-    """The sum of a metric's samples (every label set) on a service's Prometheus endpoint."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-        text = response.read().decode()
-    return sum(float(v) for v in re.findall(rf"^{name}(?:\{{[^}}]*\}})? ([0-9.e+-]+)$", text, re.M))
-
-
 def settle_traces(metrics_ports: Mapping[str, int], timeout: float = 120) -> float:
     """Wait until decision has written (or dropped) every trace it recorded and ingest's sinks have taken
     everything spooled, so that a row neither starts with the suite still working for the previous one nor
@@ -100,10 +91,10 @@ def settle_traces(metrics_ports: Mapping[str, int], timeout: float = 120) -> flo
     began = time.monotonic()
     recorded = written = dropped = backlog = 0.0
     while time.monotonic() - began < timeout:
-        recorded = _metric(metrics_ports["decision"], "decision_traces_recorded_total")
-        written = _metric(metrics_ports["decision"], "decision_traces_written_total")
-        dropped = _metric(metrics_ports["decision"], "decision_traces_dropped_total")
-        backlog = _metric(metrics_ports["ingest"], "ingest_spool_backlog_bytes")
+        recorded = metric_sum(metrics_ports["decision"], "decision_traces_recorded_total")
+        written = metric_sum(metrics_ports["decision"], "decision_traces_written_total")
+        dropped = metric_sum(metrics_ports["decision"], "decision_traces_dropped_total")
+        backlog = metric_sum(metrics_ports["ingest"], "ingest_spool_backlog_bytes")
         if written + dropped >= recorded and backlog == 0:
             return time.monotonic() - began
         time.sleep(0.1)

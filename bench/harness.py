@@ -8,9 +8,11 @@ across waits; the servers under test run in their own processes.
 from __future__ import annotations
 
 import asyncio
+import re
 import statistics
 import threading
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -18,7 +20,14 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["Measurement", "measure", "measure_paced", "measure_paced_futures", "print_comparison"]
+__all__ = [
+    "Measurement",
+    "measure",
+    "measure_paced",
+    "measure_paced_futures",
+    "metric_sum",
+    "print_comparison",
+]
 
 Call = Callable[[], Awaitable[object]]
 
@@ -179,3 +188,13 @@ def _open_loop(scenario: str, latencies: list[float], seconds: float) -> Measure
         p50_ms=statistics.median(latencies),
         p99_ms=_percentile(latencies, 0.99),
     )
+
+
+def metric_sum(port: int, name: str, **labels: str) -> float:
+    """The sum of a metric's samples on a service's Prometheus endpoint, over the label sets that carry
+    `labels`. `name` is a regular expression: exporters differ in the unit suffixes they add."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    wanted = [f'{key}="{value}"' for key, value in labels.items()]
+    samples = re.findall(rf"^(?:{name})(?:\{{([^}}]*)\}})? ([0-9.e+-]+)$", text, re.M)
+    return sum(float(value) for found, value in samples if all(w in found for w in wanted))

@@ -15,12 +15,10 @@ Rows:
 from __future__ import annotations
 
 import asyncio
-import re
 import statistics
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -31,7 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.echo_server import ECHO_METHOD, STREAM_METHOD
-from bench.harness import Measurement, print_comparison
+from bench.harness import Measurement, metric_sum, print_comparison
 from bench.track import TRACK, echo_server, run_scenario, track_requests
 from wayline.common.context import INTERNAL_TOKEN_HEADER, TENANT_HEADER
 from wayline.event.v1 import event_pb2
@@ -114,12 +112,8 @@ def run_stream(
 
 
 def delivered(metrics_port: int) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as response:
-        text = response.read().decode()
-    found = re.findall(
-        r'^ingest_sink_delivered(?:_events)?_total\{[^}]*sink="journeys"[^}]*\} ([0-9.e+]+)$', text, re.M
-    )
-    return sum(float(v) for v in found)
+    """Distinct events ingest delivered to the journey store."""
+    return metric_sum(metrics_port, "ingest_sink_delivered(?:_events)?_total", sink="journeys")
 
 
 def rss_mib(pid: int) -> float:
