@@ -72,7 +72,7 @@ def test_an_event_whose_trace_does_not_decode_carries_no_decision() -> None:
     """A client may track `Decision Logged` with anything in it: such an event is no decision (ListDecisions
     skips it, GetDecision looks among the recent traces), and reading it changes nothing in it."""
     event = trace_event(_large_trace(), IDENTIFIER, 32 * 1024)
-    for garbage in ("not base64!", base64.b64encode(b"\xff\xff\xff").decode()):
+    for garbage in ("not base64!", base64.b64encode(b"\xff\xff\xff").decode(), ""):
         event.properties[TRACE_PROPERTY] = garbage
         keys = set(event.properties.fields)
         assert trace_of(event) is None

@@ -178,17 +178,14 @@ def decision_of(events: Sequence[event_pb2.Event]) -> decision_pb2.Decision | No
 
 def trace_of(event: event_pb2.Event) -> decision_pb2.Decision | None:
     """The trace a `Decision Logged` event carries, in either format this service has written; None when it
-    carries none that decodes (an event of that name that this service did not write)."""
+    carries none that decodes to a decision (an event of that name that this service did not write)."""
     fields = event.properties.fields
     trace = decision_pb2.Decision()
     try:
         if TRACE_PROPERTY in fields:
             trace.ParseFromString(base64.b64decode(fields[TRACE_PROPERTY].string_value, validate=True))
-            return trace
-        stored = fields.get(_JSON_TRACE_PROPERTY)
-        if stored is not None and stored.WhichOneof("kind") == "struct_value":
+        elif (stored := fields.get(_JSON_TRACE_PROPERTY)) is not None and stored.HasField("struct_value"):
             json_format.ParseDict(json_format.MessageToDict(stored), trace, ignore_unknown_fields=True)
-            return trace
     except (binascii.Error, DecodeError, json_format.ParseError, ValueError, TypeError):
-        pass
-    return None
+        return None
+    return trace if trace.decision_id else None
