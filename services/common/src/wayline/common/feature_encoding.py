@@ -60,7 +60,14 @@ _STAGE_CONDITIONS = ("group", "event_count", "person_property")
 """The conditions a lifecycle-stage feature's model may use: computable at any time from events alone."""
 
 
-@dataclass(frozen=True)
+# Module constants: an attribute of a protobuf enum wrapper is a Python-level lookup, and these are read once
+# per feature value on Decide's hot path.
+_CATEGORY = int(_Type.FEATURE_VALUE_TYPE_CATEGORY)
+_BOOL = int(_Type.FEATURE_VALUE_TYPE_BOOL)
+_NUMBERS = (int, float)
+
+
+@dataclass(frozen=True, slots=True)
 class _Encoding:
     value_type: int
     codes: dict[str, int]
@@ -69,15 +76,15 @@ class _Encoding:
     def encode(self, value: FeatureValue) -> float:
         if value is None:
             return NAN
-        if self.value_type == _Type.FEATURE_VALUE_TYPE_CATEGORY:
+        if self.value_type == _CATEGORY:
             if isinstance(value, str):
                 code = self.codes.get(value)
                 return self.unknown if code is None else float(code)
             return self.unknown
         if isinstance(value, bool):
             return 1.0 if value else 0.0
-        if isinstance(value, int | float):
-            if self.value_type == _Type.FEATURE_VALUE_TYPE_BOOL:
+        if isinstance(value, _NUMBERS):
+            if self.value_type == _BOOL:
                 return NAN if math.isnan(value) else (1.0 if value != 0 else 0.0)
             return float(value)
         return NAN
