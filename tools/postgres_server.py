@@ -21,11 +21,12 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
 from psycopg import sql
 
-__all__ = ["PostgresUnavailable", "create_database", "temporary_postgres"]
+__all__ = ["PostgresUnavailable", "create_database", "create_schema", "temporary_postgres"]
 
 
 class PostgresUnavailable(RuntimeError):
@@ -153,3 +154,15 @@ def create_database(server_url: str) -> str:
     with psycopg.connect(server_url, autocommit=True) as connection:
         connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     return server_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def create_schema(server_url: str) -> str:
+    """Create an empty schema with a unique name in the database of `server_url`; a URL whose connections
+    use only it (`search_path`). As isolated as a database of its own for our stores, which name no schema,
+    and much cheaper: a CREATE DATABASE copies a template (50-130 ms here) and hundreds of them leave many
+    files to remove at the end, a schema costs well under a millisecond."""
+    name = f"s_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(server_url, autocommit=True) as connection:
+        connection.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
+    separator = "&" if "?" in server_url else "?"
+    return f"{server_url}{separator}options={quote(f'-c search_path={name}')}"

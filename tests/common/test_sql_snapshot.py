@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from tools.postgres_server import create_database
+from tools.postgres_server import create_schema
 from wayline.common.sql import Database, open_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    url = create_database(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else None
+    url = create_schema(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else None
     opened = open_database(url, tmp_path / "snapshot.db")
     with opened.transaction() as tx:
         tx.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")

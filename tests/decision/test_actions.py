@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from tests.conftest import API_KEY, TENANT, common_settings, gateway_settings, start_server
 from tests.rpc_errors import reason, violations
-from tools.postgres_server import create_database
+from tools.postgres_server import create_schema
 from wayline.api.v1 import annotations_pb2
 from wayline.decision.v1 import action_pb2
 from wayline.decision.v1 import decision_service_pb2 as pb
@@ -39,7 +39,7 @@ def channel(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[grpc.Channel]:
     """A gateway in front of a decision service whose catalogue is on each engine in turn."""
-    url = create_database(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else ""
+    url = create_schema(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else ""
     decision_settings = DecisionSettings(
         **common_settings(tmp_path_factory.mktemp("decision")),  # type: ignore[arg-type]
         database_url=SecretStr(url) if url else None,

@@ -15,7 +15,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 
 from tests.ingest.test_tracking_plans import order_plan, track
-from tests.postgres import create_database
+from tests.postgres import create_schema
 from wayline.common.errors import FailedPrecondition, Unavailable
 from wayline.common.sql import open_database
 from wayline.event.v1 import event_pb2
@@ -60,7 +60,7 @@ def test_checking_events_never_queries_the_store(tmp_path: Path) -> None:
 
 
 def test_another_replica_sees_a_write_within_about_a_second(postgres_url: str) -> None:
-    url = create_database(postgres_url)
+    url = create_schema(postgres_url)
     databases = [open_database(url, Path("unused")), open_database(url, Path("unused"))]
     writer, reader = (TrackingPlans(PlanStore(db)) for db in databases)
     writer.start()
@@ -136,7 +136,7 @@ def _counted(reader: InMemoryMetricReader) -> dict[tuple[str, ...], float]:
 
 
 def test_replicas_racing_to_enable_overlapping_plans_cannot_both_win(postgres_url: str) -> None:
-    url = create_database(postgres_url)
+    url = create_schema(postgres_url)
     databases = [open_database(url, Path("unused")) for _ in range(2)]
     replicas = [TrackingPlans(PlanStore(db), refresh_interval=3600) for db in databases]
     for replica in replicas:

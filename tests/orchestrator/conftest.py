@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from tests.conftest import INTERNAL_TOKEN, common_settings, start_server
 from tests.orchestrator.running import ENGINES, NO_PEERS, Running, run_per_engine
 from tests.orchestrator.runtime_calls import State
-from tools.postgres_server import create_database
+from tools.postgres_server import create_schema
 from wayline.common.server import Server
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
 from wayline_orchestrator.service import orchestrator_service
@@ -52,7 +52,7 @@ def start_orchestrator(data_dir: object, database_url: str = "", **peers: str) -
 def orchestrator(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
-    url = create_database(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else ""
+    url = create_schema(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else ""
     server = start_orchestrator(tmp_path_factory.mktemp("orchestrator"), url)
     yield server
     server.stop(0)

@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from tests.conftest import common_settings, start_server
 from tests.orchestrator.helpers import EMAIL, Auth, Stub, cap, days, set_policy
 from tests.orchestrator.runtime_calls import FakeClock
-from tools.postgres_server import create_database
+from tools.postgres_server import create_schema
 from wayline.common.server import Server
 from wayline.common.sql import PostgresDatabase, SqliteDatabase, open_database
 from wayline.orchestrator.v1 import contact_policy_pb2 as policy_pb
@@ -90,7 +90,7 @@ def run_per_engine(
 ) -> Iterator[Running]:
     """The body of a `running` fixture parametrised over ENGINES: an orchestrator on the engine of
     `request.param` (a fresh PostgreSQL database), stopped when the fixture is torn down."""
-    url = create_database(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else ""
+    url = create_schema(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else ""
     running = start_running(tmp_path_factory.mktemp("orchestrator"), url, **settings)
     yield running
     running.stop()

@@ -26,7 +26,7 @@ from tests.conftest import INTERNAL_TOKEN, common_settings, start_server
 from tests.orchestrator.conftest import NO_PEERS, as_tenant
 from tests.orchestrator.helpers import EMAIL, SMS, Auth, Stub, cap, days, record, set_policy
 from tests.orchestrator.runtime_calls import SECOND, FakeClock, eventually, publish, send, track
-from tools.postgres_server import create_database
+from tools.postgres_server import create_schema
 from wayline.common.clients import internal_channel
 from wayline.common.server import Server
 from wayline.common.sql import Database, open_database
@@ -93,7 +93,7 @@ def fresh_database(request: pytest.FixtureRequest) -> Callable[[], str]:
     """A new database's URL at each call ('' for SQLite: a file of the orchestrator's own)."""
     if request.param == "postgresql":
         server = request.getfixturevalue("postgres_url")
-        return lambda: create_database(server)
+        return lambda: create_schema(server)
     return lambda: ""
 
 

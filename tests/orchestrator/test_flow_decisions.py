@@ -26,7 +26,7 @@ from tests.decision.wired import start_wired_decision
 from tests.orchestrator.conftest import NO_PEERS, as_tenant
 from tests.orchestrator.helpers import Auth, cap, days, set_policy
 from tests.orchestrator.runtime_calls import eventually, publish, send, track
-from tools.postgres_server import create_database
+from tools.postgres_server import create_schema
 from wayline.common.server import Server
 from wayline.common.sql import open_database
 from wayline.common.timestamps import now_us
@@ -83,7 +83,7 @@ def rig(
     identity_server: Server,
     ingest_server: Server,
 ) -> Iterator[Rig]:
-    url = create_database(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else ""
+    url = create_schema(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else ""
     port = free_port()  # chosen first: each service is the other's peer
     decision = start_wired_decision(
         tmp_path_factory.mktemp("decision"),
@@ -403,7 +403,7 @@ def test_without_a_decision_service_flows_fall_back(
 ) -> None:
     address = f"127.0.0.1:{free_port()}" if decision_address == "closed" else ""
     reason = "unavailable" if address else "no_decision_service"
-    url = create_database(request.getfixturevalue("postgres_url")) if rig.url else ""
+    url = create_schema(request.getfixturevalue("postgres_url")) if rig.url else ""
     lone = _orchestrator(tmp_path, url, free_port(), address)
     db = open_database(url or None, tmp_path / "orchestrator" / "orchestrator.db")
     tenant = Tenant(Rig(lone, rig.decision, RuntimeStore(db), url), identity_server)

@@ -16,7 +16,7 @@ import pytest
 from tests.contract.processes import ServiceProcess
 from tests.orchestrator.conftest import as_tenant
 from tests.orchestrator.runtime_calls import SECOND, State, eventually, publish, send, track
-from tools.postgres_server import create_database
+from tools.postgres_server import create_schema
 from wayline.common.sql import open_database
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
@@ -46,7 +46,7 @@ FLOW = {
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest) -> str:
-    return create_database(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else ""
+    return create_schema(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else ""
 
 
 @pytest.fixture

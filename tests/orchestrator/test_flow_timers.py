@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.postgres_server import create_database
+from tools.postgres_server import create_schema
 from wayline.common.sql import open_database
 from wayline_orchestrator.flows.runtime import RuntimeStore, Timer, TimerKind
 
@@ -19,7 +19,7 @@ TIMERS, REPLICAS, BATCH = 400, 4, 25
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RuntimeStore]:
-    url = create_database(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else ""
+    url = create_schema(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else ""
     db = open_database(url or None, tmp_path / "orchestrator.db")
     runtime = RuntimeStore(db)
     runtime.migrate()

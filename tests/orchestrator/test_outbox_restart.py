@@ -17,7 +17,7 @@ from tests.contract.processes import ServiceProcess
 from tests.orchestrator.conftest import as_tenant
 from tests.orchestrator.receivers import SECRET, HttpReceiver, Reply
 from tests.orchestrator.runtime_calls import eventually, publish, send, track
-from tools.postgres_server import create_database
+from tools.postgres_server import create_schema
 from wayline.common.sql import open_database
 from wayline.orchestrator.v1 import connector_pb2
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
@@ -43,7 +43,7 @@ FLOW = {
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest) -> str:
-    return create_database(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else ""
+    return create_schema(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else ""
 
 
 @pytest.fixture

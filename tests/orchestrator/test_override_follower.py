@@ -13,7 +13,7 @@ import grpc
 import pytest
 
 from tests.orchestrator.runtime_calls import FakeClock
-from tools.postgres_server import create_database
+from tools.postgres_server import create_schema
 from wayline.common.sql import Database, open_database
 from wayline_orchestrator.connectors import ConnectorStore
 from wayline_orchestrator.contacts import (
@@ -37,7 +37,7 @@ HOUR_US = 3600 * 1_000_000
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    url = create_database(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else ""
+    url = create_schema(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else ""
     opened = open_database(url or None, tmp_path / "orchestrator.db")
     for store in (ContactStore(opened), FlowStore(opened), ConnectorStore(opened), RuntimeStore(opened)):
         store.migrate()

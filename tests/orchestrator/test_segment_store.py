@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.postgres_server import create_database
+from tools.postgres_server import create_schema
 from wayline.common.sql import open_database
 from wayline_orchestrator.flows.runtime.segment_store import NEVER, SegmentStore
 
@@ -21,7 +21,7 @@ SCHEDULES, REPLICAS, BATCH = 200, 4, 10
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SegmentStore]:
-    url = create_database(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else ""
+    url = create_schema(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else ""
     db = open_database(url or None, tmp_path / "orchestrator.db")
     segments = SegmentStore(db)
     segments.migrate()
