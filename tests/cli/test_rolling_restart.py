@@ -17,6 +17,7 @@ reached it after it came back (each sink's cursor at the spool's end, polled wit
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -504,3 +505,25 @@ def test_a_rolling_restart_under_load_loses_and_duplicates_no_acknowledged_event
             decide_request(visitor), metadata=auth, timeout=10
         )
     assert (decided.model_version, len(decided.actions)) == (MODEL_VERSION, len(ACTIONS))
+
+    # Stopping the suite right after that decision keeps its trace: the registry's stop waves stop decision,
+    # which flushes it through ingest and identity, before them. All at once, decision could find ingest
+    # gone, retry for its whole grace (10 s) and drop the trace.
+    assert suite.stop() == {spec.name: 0 for spec in SERVICES}
+    decision_stopped = last_logged(suite.log_dir / "decision.log", "server.stopped")
+    for peer in ("ingest", "identity"):
+        assert decision_stopped < last_logged(suite.log_dir / f"{peer}.log", "server.signal"), peer
+    assert not [
+        line for line in (suite.log_dir / "decision.log").read_text().splitlines() if '"shutdown"' in line
+    ]
+
+
+def last_logged(log: Path, event: str) -> datetime:
+    """When a service's JSON log last recorded `event`."""
+    times = [
+        datetime.fromisoformat(record["timestamp"])
+        for line in log.read_text().splitlines()
+        if line.startswith("{") and (record := json.loads(line)).get("event") == event
+    ]
+    assert times, f"no {event} in {log}"
+    return times[-1]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tools.service_settings import settings_class
-from wayline.common.registry import REGISTRY, SERVICES, ServiceInfo, scope_map
+from wayline.common.registry import REGISTRY, SERVICES, ServiceInfo, scope_map, stop_waves
 
 ROOT = Path(__file__).resolve().parents[2]
 PROTOS = ROOT / "protos"
@@ -50,6 +50,25 @@ def test_names_and_ports_are_unique_and_peers_are_services() -> None:
     assert len(REGISTRY) == len(SERVICES)
     assert {peer for service in SERVICES for peer in service.peers} <= set(REGISTRY)
     assert [service.name for service in SERVICES if not service.routed] == ["gateway"]
+
+
+def test_a_service_stops_before_the_peers_it_flushes_into() -> None:
+    waves = stop_waves()
+    assert sorted(name for wave in waves for name in wave) == sorted(REGISTRY)
+    wave_of = {name: n for n, wave in enumerate(waves) for name in wave}
+    for service in SERVICES:
+        assert set(service.flushes_into) <= set(service.peers), service.name
+        for peer in service.flushes_into:
+            assert wave_of[service.name] < wave_of[peer], (service.name, peer)
+    assert waves[0][0] == "gateway"  # within a wave, the reverse of the start order: callers first
+
+
+def test_services_that_flush_into_each_other_stop_together() -> None:
+    def service(name: str, *flushes_into: str) -> ServiceInfo:
+        return ServiceInfo(name, name, name, 1, 2, (), peers=flushes_into, flushes_into=flushes_into)
+
+    assert stop_waves([service("a", "b"), service("b", "a"), service("c")]) == [["c"], ["b", "a"]]
+    assert stop_waves([service("a"), service("b", "a"), service("c", "b")]) == [["c"], ["b"], ["a"]]
 
 
 @pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)

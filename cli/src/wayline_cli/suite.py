@@ -1,7 +1,9 @@
 """The suite as child processes: start every service, wait until each is SERVING, stop them all cleanly.
 
-Children are started in the registry's order (what others call first, gateway last) and stopped in
-reverse, each with SIGTERM so it drains; anything still running after the grace period is killed. One
+Children are started in the registry's order (what others call first, gateway last) and stopped with
+SIGTERM so each drains, in the registry's waves (`stop_waves`: a service that flushes what it holds in memory
+into peers, as decision's traces go through ingest, is stopped before them); anything still running after
+the grace period is killed. One
 service can also be restarted alone (`restart`), as a rolling restart does. On Linux every child also
 gets SIGTERM from the kernel if this process dies without cleaning up (PR_SET_PDEATHSIG, asked for by the
 child itself: child.py), so no service is ever left behind.
@@ -24,7 +26,7 @@ from types import TracebackType
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from wayline.common.registry import SERVICES, ServiceInfo
+from wayline.common.registry import SERVICES, ServiceInfo, stop_waves
 from wayline_gateway.settings import GatewaySettings
 
 __all__ = ["SERVICES", "Suite", "SuiteError", "free_port", "is_serving"]
@@ -182,22 +184,21 @@ class Suite:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
     def stop(self, grace: float = 15.0) -> dict[str, int]:
-        """SIGTERM every service, gateway first; kill what is still running after `grace`. Exit codes."""
-        for spec in reversed(SERVICES):
-            process = self.processes.get(spec.name)
-            if process is not None and process.poll() is None:
-                process.send_signal(signal.SIGTERM)
+        """SIGTERM every service, wave by wave (`stop_waves`); kill what is still running after `grace`
+        (one deadline for all the waves). Exit codes."""
         deadline = time.monotonic() + grace
         codes: dict[str, int] = {}
-        for spec in reversed(SERVICES):
-            process = self.processes.get(spec.name)
-            if process is None:
-                continue
-            try:
-                codes[spec.name] = process.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                codes[spec.name] = process.wait()
+        for wave in stop_waves():
+            running = [(name, self.processes[name]) for name in wave if name in self.processes]
+            for _, process in running:
+                if process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
+            for name, process in running:
+                try:
+                    codes[name] = process.wait(timeout=max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    codes[name] = process.wait()
         self.processes.clear()
         return codes
 

@@ -36,6 +36,7 @@ __all__ = [
     "public_methods",
     "required_scope",
     "scope_map",
+    "stop_waves",
 ]
 
 
@@ -51,6 +52,9 @@ class ServiceInfo:
     contracts: tuple[descriptor.ServiceDescriptor, ...]  # the gRPC services it serves (health aside)
     peers: tuple[str, ...] = ()  # the services it calls, each reached through its `<peer>_address` setting
     routed: bool = True  # the gateway routes its public RPCs; False only for the gateway itself
+    # Peers it still writes to while it stops, what it holds only in memory until they acknowledge it:
+    # `wayline up` stops it, and waits for it, before them.
+    flushes_into: tuple[str, ...] = ()
 
     @property
     def env_prefix(self) -> str:
@@ -98,6 +102,9 @@ _BACKENDS = (
         # Traces and feedback are events written through ingest for the persons identity knows; journeys
         # serves them back; the orchestrator keeps the contact ledger.
         peers=("journeys", "orchestrator", "identity", "ingest"),
+        # Its trace sink writes the decisions still waiting through ingest, naming each person's
+        # identifier from identity.
+        flushes_into=("ingest", "identity"),
     ),
     ServiceInfo(
         name="orchestrator",
@@ -121,7 +128,8 @@ _BACKENDS = (
     ),
 )
 
-# Start order: what others call comes first (`wayline up` starts them in this order, stops them in reverse).
+# Start order: what others call comes first (`wayline up` starts them in this order; it stops them together,
+# but each after the services that flush into it: `stop_waves`).
 SERVICES: tuple[ServiceInfo, ...] = (
     *_BACKENDS,
     ServiceInfo(
@@ -136,6 +144,21 @@ SERVICES: tuple[ServiceInfo, ...] = (
     ),
 )
 REGISTRY: Mapping[str, ServiceInfo] = MappingProxyType({service.name: service for service in SERVICES})
+
+
+def stop_waves(services: Iterable[ServiceInfo] = SERVICES) -> list[list[str]]:
+    """The order to stop `services` in: waves of names, each stopped together once the waves before it have
+    exited; a service comes after every one that flushes into it (`flushes_into`), so what it flushes is
+    not refused by a peer already gone. Within a wave the reverse of the start order."""
+    left = [service for service in reversed(tuple(services))]
+    waves: list[list[str]] = []
+    while left:
+        names = {service.name for service in left}
+        flushed_into = {peer for service in left for peer in service.flushes_into if peer in names}
+        wave = [service for service in left if service.name not in flushed_into] or left  # a cycle: together
+        waves.append([service.name for service in wave])
+        left = [service for service in left if service not in wave]
+    return waves
 
 
 def backend_contracts() -> dict[str, tuple[descriptor.ServiceDescriptor, ...]]:
