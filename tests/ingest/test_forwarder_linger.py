@@ -1,4 +1,5 @@
-"""The forwarder's linger per sink: the journey store waits to gather a larger INSERT, decision does not."""
+"""The forwarder's linger per sink: the least time between two small writes. The journey store gathers a
+trickle into one INSERT a linger; decision gets events at once; an event after a quiet spell goes at once."""
 
 from __future__ import annotations
 
@@ -39,31 +40,66 @@ def spool(tmp_path: Path) -> Iterator[Spool]:
     opened.close()
 
 
-def test_each_sink_lingers_for_its_own_time(spool: Spool) -> None:
-    journeys, decision = ArrivalSink("journeys"), ArrivalSink("decision")
-    forwarder = Forwarder(
+def forwarder_to(spool: Spool, *sinks: ArrivalSink, max_write_bytes: int = 1 << 20) -> Forwarder:
+    return Forwarder(
         spool,
-        [journeys, decision],
+        list(sinks),
         policy=DeliveryPolicy(),
         dead_letters=None,
-        max_write_bytes=1 << 20,
+        max_write_bytes=max_write_bytes,
         linger=0.0,
         linger_by_sink={"journeys": JOURNEYS_LINGER},
     )
+
+
+def test_a_trickle_goes_in_one_write_a_linger_and_a_quiet_sinks_first_event_at_once(spool: Spool) -> None:
+    journeys, decision = ArrivalSink("journeys"), ArrivalSink("decision")
+    forwarder = forwarder_to(spool, journeys, decision)
     forwarder.start()
     try:
         time.sleep(0.2)  # both sinks idle, waiting on the spool
         appended = time.monotonic()
         spool.append(SpoolBatch("acme", [b"first"]), timeout=10)
-        time.sleep(0.05)
-        spool.append(SpoolBatch("acme", [b"second"]), timeout=10)
         assert journeys.delivered.wait(10)
-        assert decision.delivered.wait(10)
-        time.sleep(0.3)
+        for n in range(3):  # a trickle right after it
+            time.sleep(0.05)
+            spool.append(SpoolBatch("acme", [f"more-{n}".encode()]), timeout=10)
+        deadline = time.monotonic() + 10
+        while sum(count for _, count in journeys.arrivals) < 4 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.2)
     finally:
         forwarder.stop()
-    # Journeys waited its linger and took both events in one write; decision got the first one at once.
-    assert journeys.arrivals[0][0] - appended >= JOURNEYS_LINGER
-    assert journeys.arrivals == [(journeys.arrivals[0][0], 2)]
-    assert decision.arrivals[0][0] < journeys.arrivals[0][0]
-    assert sum(count for _, count in decision.arrivals) == 2
+    # The first event after a quiet spell went at once; the trickle after it waited out the linger from that
+    # write and went in one write.
+    assert [count for _, count in journeys.arrivals] == [1, 3]
+    assert journeys.arrivals[0][0] - appended < JOURNEYS_LINGER
+    assert journeys.arrivals[1][0] - journeys.arrivals[0][0] >= JOURNEYS_LINGER
+    # Decision (no linger) got every event as it came.
+    assert sum(count for _, count in decision.arrivals) == 4
+    assert decision.arrivals[-1][0] < journeys.arrivals[1][0]
+
+
+def test_less_than_a_full_write_waits_and_a_full_write_goes_at_once(spool: Spool) -> None:
+    """A sink that pays per write waits for a full one: a quarter of a write is still a small write."""
+    journeys = ArrivalSink("journeys")
+    forwarder = forwarder_to(spool, journeys, ArrivalSink("decision"), max_write_bytes=64 * 1024)
+    forwarder.start()
+    try:
+        time.sleep(0.2)  # idle, waiting on the spool
+        spool.append(SpoolBatch("acme", [b"first"]), timeout=10)
+        assert journeys.delivered.wait(10)
+        journeys.delivered.clear()
+        spool.append(SpoolBatch("acme", [b"a" * 40_000]), timeout=10)  # over a quarter of a write
+        assert journeys.delivered.wait(10)
+        waited = journeys.arrivals[1][0] - journeys.arrivals[0][0]
+        journeys.delivered.clear()
+        appended = time.monotonic()
+        spool.append(SpoolBatch("acme", [b"b" * 40_000, b"c" * 40_000]), timeout=10)  # over a full write
+        assert journeys.delivered.wait(10)
+        went = journeys.arrivals[2][0] - appended
+    finally:
+        forwarder.stop()
+    assert waited >= JOURNEYS_LINGER
+    assert went < JOURNEYS_LINGER
+    assert [count for _, count in journeys.arrivals] == [1, 1, 1, 1]  # each write under 64 KiB

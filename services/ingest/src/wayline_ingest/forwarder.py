@@ -95,9 +95,10 @@ class Forwarder:
         linger: float = 0.0,
         linger_by_sink: Mapping[str, float] | None = None,
     ) -> None:
-        """`linger` is how long a sink's delivery waits for more events when it has only a little to send;
-        `linger_by_sink` overrides it per sink name (the journey store pays per INSERT; decision wants
-        events at once)."""
+        """`linger` is the least time between two of a sink's writes that are smaller than a full write
+        (`max_write_bytes`): an event after a quiet spell goes at once, a trickle goes in one write per
+        linger, a backlog of a full write or more at once. `linger_by_sink` overrides it per sink name (the
+        journey store pays per INSERT; decision wants events soon)."""
         self._spool = spool
         self._stop = threading.Event()
         self._deliverers = [Deliverer(sink, policy, dead_letters, self._stop) for sink in sinks]
@@ -106,6 +107,7 @@ class Forwarder:
         self._linger = {
             d.sink.name: (linger_by_sink or {}).get(d.sink.name, linger) for d in self._deliverers
         }
+        self._last_write = {d.sink.name: float("-inf") for d in self._deliverers}  # monotonic, per sink
         self._threads: list[threading.Thread] = []
         self._started = time.monotonic()
         # Per sink, (log end, monotonic time) marks, oldest first; the first is the latest one it passed.
@@ -175,12 +177,15 @@ class Forwarder:
                 self._passed(name, position)
                 self._spool.log.wait_for(position, timeout=0.5)
                 continue
-            linger = self._linger[name]
-            if linger and records[-1][0] - position < self._max_write_bytes // 4:
-                # Little to send: let more arrive, and make one larger write instead of many small ones.
-                if self._stop.wait(linger):
+            too_soon = self._last_write[name] + self._linger[name] - time.monotonic()
+            if too_soon > 0 and records[-1][0] - position < self._max_write_bytes:
+                # Less than a full write, and the last write was recent: let more arrive and make one larger
+                # write instead of many small ones (a sink that pays per write, as the journey store does per
+                # INSERT, pays as much for a few events as for a full write).
+                if self._stop.wait(too_soon):
                     return False
                 records = self._spool.read(name, position, self._max_write_bytes)
+            self._last_write[name] = time.monotonic()
             if not self._deliver_records(deliverer, SINK_BITS.get(name, 0), records):
                 return False
             self._spool.advance(name, records[-1][0])
