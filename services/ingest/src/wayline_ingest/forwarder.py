@@ -33,6 +33,7 @@ log = structlog.get_logger("wayline.ingest.forwarder")
 _tracer = trace.get_tracer("wayline.ingest")
 _MAX_LINKS = 32
 _MARK_EVERY_SECONDS = 0.25
+_STOP_CHECK_SECONDS = 0.1  # how soon a sink's wait between small writes notices a stop
 
 # The sink mask bit of each sink in spool records (records.SpoolBatch.sink_mask). Fixed forever.
 SINK_BITS = {"identity": 1, "journeys": 2, "decision": 4, "orchestrator": 8}
@@ -172,25 +173,33 @@ class Forwarder:
         while not self._stop.is_set():
             self._mark(name)
             position = self._spool.position(name)
+            if self._spool.log.end > position and not self._space_out(name, position):
+                return False
             records = self._spool.read(name, position, self._max_write_bytes)
             if not records:
                 self._passed(name, position)
                 self._spool.log.wait_for(position, timeout=0.5)
                 continue
-            too_soon = self._last_write[name] + self._linger[name] - time.monotonic()
-            if too_soon > 0 and records[-1][0] - position < self._max_write_bytes:
-                # Less than a full write, and the last write was recent: let more arrive and make one larger
-                # write instead of many small ones (a sink that pays per write, as the journey store does per
-                # INSERT, pays as much for a few events as for a full write).
-                if self._stop.wait(too_soon):
-                    return False
-                records = self._spool.read(name, position, self._max_write_bytes)
             self._last_write[name] = time.monotonic()
             if not self._deliver_records(deliverer, SINK_BITS.get(name, 0), records):
                 return False
             self._spool.advance(name, records[-1][0])
             self._passed(name, records[-1][0])
         return False
+
+    def _space_out(self, name: str, position: int) -> bool:
+        """Wait until the sink's linger has passed since its last write, or a full write waits in the log
+        (backlog is the log's end, not what one read returns: a read stops short of a full write); False
+        when stopped. A sink that pays per write, as the journey store does per INSERT, pays as much for a
+        few events as for a full write, so a trickle goes in one larger write a linger."""
+        due = self._last_write[name] + self._linger[name]
+        full = position + self._max_write_bytes - 1
+        while (left := due - time.monotonic()) > 0:
+            if self._stop.is_set():
+                return False
+            if self._spool.log.wait_for(full, timeout=min(left, _STOP_CHECK_SECONDS)):
+                break
+        return not self._stop.is_set()
 
     def _deliver_records(
         self, deliverer: Deliverer, bit: int, records: list[tuple[int, SpoolBatch | None]]
