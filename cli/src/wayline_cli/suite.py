@@ -3,10 +3,9 @@
 Children are started in the registry's order (what others call first, gateway last) and stopped with
 SIGTERM so each drains, in the registry's waves (`stop_waves`: a service that flushes what it holds in memory
 into peers, as decision's traces go through ingest, is stopped before them); anything still running after
-the grace period is killed. One
-service can also be restarted alone (`restart`), as a rolling restart does. On Linux every child also
-gets SIGTERM from the kernel if this process dies without cleaning up (PR_SET_PDEATHSIG, asked for by the
-child itself: child.py), so no service is ever left behind.
+the grace period is killed. One service can also be restarted alone (`restart`), as a rolling restart does.
+On Linux every child also gets SIGTERM from the kernel if this process dies without cleaning up
+(PR_SET_PDEATHSIG, asked for by the child itself: child.py), so no service is ever left behind.
 """
 
 from __future__ import annotations
