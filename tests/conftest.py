@@ -41,10 +41,10 @@ StartServer = Callable[[ServiceDefinition, ServiceSettings], Server]
 
 @pytest.fixture(scope="session", autouse=True)
 def _journeys_linger() -> Iterator[None]:
-    """Ingest forwards to the journey store after 0.25 s instead of its default 1 s (fewer INSERTs at
-    production rates), in every ingest the tests start, in this process or as `wayline up`'s children:
-    hundreds of tests wait for their events there. tests/ingest/test_forwarder_linger.py tests the
-    lingering itself."""
+    """Ingest spaces its small writes to the journey store 0.25 s apart instead of its default 1 s (fewer
+    INSERTs at production rates; ADR 61), in every ingest the tests start, in this process or as `wayline
+    up`'s children: hundreds of tests wait for their events there. tests/ingest/test_forwarder_linger.py
+    tests the spacing itself."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("WAYLINE_INGEST_SINK_LINGER_BY_SINK", '{"journeys": 0.25}')
         yield

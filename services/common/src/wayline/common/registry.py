@@ -150,7 +150,7 @@ def stop_waves(services: Iterable[ServiceInfo] = SERVICES) -> list[list[str]]:
     """The order to stop `services` in: waves of names, each stopped together once the waves before it have
     exited; a service comes after every one that flushes into it (`flushes_into`), so what it flushes is
     not refused by a peer already gone. Within a wave the reverse of the start order."""
-    left = [service for service in reversed(tuple(services))]
+    left = list(reversed(tuple(services)))
     waves: list[list[str]] = []
     while left:
         names = {service.name for service in left}
