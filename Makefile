@@ -50,8 +50,11 @@ docs: ## Regenerate the generated docs: docs/api.md, docs/configuration.md.
 check-protos: ## Fail when the committed generated code has drifted from protos/.
 	$(RUN) python -m tools.gen_protos --check
 
-pytest: ## The test suite (real servers on free ports, real chDB).
-	$(RUN) pytest
+# Test files run on one worker process per core, at most four (ADR 62): each worker starts its own servers
+# and chDB, and a file's module fixtures stay on one worker. PYTEST_WORKERS=0 runs the suite in one process.
+PYTEST_WORKERS ?= $(shell n=$$(nproc); echo $$(( n < 4 ? n : 4 )))
+pytest: ## The test suite (real servers on free ports, real chDB), one worker process per core.
+	$(RUN) pytest --numprocesses $(PYTEST_WORKERS) --dist loadfile
 
 bench: sync ## Benchmarks, each beside its same-run baseline; figures go to docs/benchmarks.md.
 	$(RUN) python -m bench

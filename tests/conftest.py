@@ -6,6 +6,7 @@ tests that need isolation use their own database (or their own tenant) in it.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -37,6 +38,13 @@ API_KEY = "wl_test_key"
 TENANT = "acme"
 
 StartServer = Callable[[ServiceDefinition, ServiceSettings], Server]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """pytest-xdist's workers inherit COLUMNS=80, and rich fixes a console's width from COLUMNS when the console
+    is made: the CLI makes its consoles when imported, which is while the test files are collected, so every
+    table the CLI tests read would be cut at 80 columns whatever COLUMNS each test invokes the CLI with."""
+    os.environ.pop("COLUMNS", None)
 
 
 @pytest.fixture(scope="session", autouse=True)
