@@ -41,9 +41,9 @@ StartServer = Callable[[ServiceDefinition, ServiceSettings], Server]
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """pytest-xdist's workers inherit COLUMNS=80, and rich fixes a console's width from COLUMNS when the console
-    is made: the CLI makes its consoles when imported, which is while the test files are collected, so every
-    table the CLI tests read would be cut at 80 columns whatever COLUMNS each test invokes the CLI with."""
+    """pytest-xdist's workers inherit COLUMNS=80, and rich fixes a console's width from COLUMNS when the
+    console is made: the CLI makes its consoles on import, while the test files are collected, so every
+    table the CLI tests read would be cut at 80 columns whatever COLUMNS each test gives the CLI."""
     os.environ.pop("COLUMNS", None)
 
 
