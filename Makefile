@@ -54,7 +54,7 @@ check-protos: ## Fail when the committed generated code has drifted from protos/
 # and chDB, and a file's module fixtures stay on one worker. PYTEST_WORKERS=0 runs the suite in one process.
 PYTEST_WORKERS ?= $(shell n=$$(nproc); echo $$(( n < 4 ? n : 4 )))
 pytest: ## The test suite (real servers on free ports, real chDB), one worker process per core.
-	$(RUN) pytest --numprocesses $(PYTEST_WORKERS) --dist loadfile
+	$(RUN) pytest --numprocesses $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 bench: sync ## Benchmarks, each beside its same-run baseline; figures go to docs/benchmarks.md.
 	$(RUN) python -m bench

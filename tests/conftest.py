@@ -47,6 +47,14 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.pop("COLUMNS", None)
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files marked `long` first, the rest in their order: pytest-xdist hands out whole files in this
+    order (`make pytest`: `--dist loadfile --no-loadscope-reorder`), and its own order, by number of tests,
+    started the one-test demo last, so one worker ran it alone for a minute or two at the end (ADR 62)."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _journeys_linger() -> Iterator[None]:
     """Ingest spaces its small writes to the journey store 0.25 s apart instead of its default 1 s (fewer

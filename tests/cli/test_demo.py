@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 
 # The demo trains a model on 1,500 generated journeys: minutes on a shared machine, beyond the default 120 s.

@@ -28,7 +28,7 @@ from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
 from wayline_gateway.service import gateway_service
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 PEOPLE, PER_PERSON, BATCH = 50, 1000, 500
 AUTH = (("authorization", "Bearer wl_crash"),)

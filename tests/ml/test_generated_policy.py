@@ -37,7 +37,7 @@ from wayline_ml.generator.protos import send
 from wayline_ml.train import train
 
 # Sending 192k events through ingest and reading them back takes one to three minutes on 2 shared cores.
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.slow, pytest.mark.long, pytest.mark.timeout(600)]
 
 # The margins the learned policy must clear on held-out decisions, in true expected value per decision.
 OVER_BEST_SINGLE_ACTION = 1.05
