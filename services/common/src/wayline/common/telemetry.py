@@ -9,6 +9,7 @@ test adds its own span processor.
 
 from __future__ import annotations
 
+import secrets
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, V
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import SpanProcessor, SynchronousMultiSpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 
 __all__ = ["RPC_DURATION_BUCKETS_MS", "RpcMetrics", "Telemetry", "configure_telemetry", "process_telemetry"]
 
@@ -51,6 +53,27 @@ RPC_DURATION_BUCKETS_MS = (
     5000,
     10000,
 )
+
+
+class _OsRandomIds(IdGenerator):
+    """Trace and span ids from the operating system's entropy. The SDK's default draws them from the global
+    `random`, which code in the process may seed: ML code does, for reproducible runs, and so do test
+    frameworks (Hypothesis). Seeded, every replica and every restart would repeat the same ids, and their
+    traces would merge in the backend (opentelemetry-python#4376); each span would also move the seeding
+    code's own sequence. The OS's entropy cannot be seeded and is not copied into a forked child."""
+
+    def generate_span_id(self) -> int:
+        while (span_id := secrets.randbits(64)) == trace.INVALID_SPAN_ID:
+            pass
+        return span_id
+
+    def generate_trace_id(self) -> int:
+        while (trace_id := secrets.randbits(128)) == trace.INVALID_TRACE_ID:
+            pass
+        return trace_id
+
+    def is_trace_id_random(self) -> bool:
+        return True
 
 
 @dataclass
@@ -109,7 +132,10 @@ class Telemetry:
             if provider is None:
                 # Shut down with the pipeline, not on its own: it owns no processor.
                 provider = TracerProvider(
-                    resource=_resource(service), shutdown_on_exit=False, active_span_processor=self._spans
+                    resource=_resource(service),
+                    shutdown_on_exit=False,
+                    active_span_processor=self._spans,
+                    id_generator=_OsRandomIds(),
                 )
                 self._service_providers[service] = provider
         return provider.get_tracer("wayline.common")
@@ -151,7 +177,9 @@ def process_telemetry() -> Telemetry:
 def _build(service: str | None, otlp_endpoint: str | None, metrics_host: str, metrics_port: int) -> Telemetry:
     resource = _resource(service)
     spans = SynchronousMultiSpanProcessor()  # type: ignore[no-untyped-call]  # the SDK leaves __init__ untyped
-    tracer_provider = TracerProvider(resource=resource, active_span_processor=spans)
+    tracer_provider = TracerProvider(
+        resource=resource, active_span_processor=spans, id_generator=_OsRandomIds()
+    )
     readers: list[MetricReader] = []
     servers: list[Any] = []
     if otlp_endpoint:
