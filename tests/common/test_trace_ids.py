@@ -13,7 +13,7 @@ from wayline.common.telemetry import process_telemetry
 
 
 @pytest.fixture
-def seeded_twice() -> Iterator[None]:
+def global_random_restored() -> Iterator[None]:
     """The global generator's state is put back afterwards: other tests draw from it."""
     state = random.getstate()
     try:
@@ -31,7 +31,7 @@ def _ids_after_seeding(tracer: trace.Tracer) -> tuple[int, int, tuple[int, ...]]
     return context.trace_id, context.span_id, tuple(random.getrandbits(8) for _ in range(4))
 
 
-@pytest.mark.usefixtures("seeded_twice")
+@pytest.mark.usefixtures("global_random_restored")
 def test_reseeding_the_global_random_does_not_repeat_trace_or_span_ids() -> None:
     tracer = process_telemetry().tracer("ids-test")
     first_trace, first_span, first_draws = _ids_after_seeding(tracer)
