@@ -8,6 +8,11 @@
 # compares the output with the committed bundle.
 set -euo pipefail
 cd "$(dirname "$0")/../console"
+# The test suite runs files on several worker processes (ADR 62) and three of them call this script: two
+# `npm ci` at once into one node_modules delete each other's files. One holds the lock while it checks and
+# installs; the others wait, then find node_modules current. (flock is util-linux, on every Debian.)
+exec 9>.npm-ci.lock
+flock 9
 if ! command -v npm >/dev/null 2>&1; then
   # Debian ships npm (with node) as a package; as root we can add it (as ensure-kustomize.sh does).
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -22,6 +27,7 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   echo "installing the console's locked npm packages (npm ci)" >&2
   npm ci --no-audit --no-fund --loglevel=error >&2
 fi
+flock --unlock 9
 if [ "${1:-}" = --test ]; then
   exec node --test test/
 fi

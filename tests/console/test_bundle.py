@@ -8,7 +8,9 @@ bytes, so a source change without `make console` fails here.
 
 from __future__ import annotations
 
+import fcntl
 import subprocess
+import time
 from html.parser import HTMLParser
 from importlib import resources
 from pathlib import Path
@@ -86,3 +88,21 @@ def test_the_gateway_package_carries_the_console_and_its_page_loads_only_its_own
     assert page.scripts == [{"type": "module", "src": "/console/assets/console.js"}]
     assert page.stylesheets == ["/console/assets/console.css"]
     assert "main" in page.tags
+
+
+def test_a_build_waits_while_another_installs_the_npm_packages(tmp_path: Path) -> None:
+    """Three test files call the build script on different worker processes (ADR 62); two `npm ci` at once
+    into one console/node_modules delete each other's files (CI failed so). The script holds
+    console/.npm-ci.lock while it checks and installs: a build started while another holds it waits."""
+    with (ROOT / "console" / ".npm-ci.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        build = subprocess.Popen([str(BUILD), "--outdir", str(tmp_path)], cwd=ROOT, stderr=subprocess.PIPE)
+        try:
+            time.sleep(1.5)
+            assert build.poll() is None, "the build went on while another process held the install lock"
+            assert not (tmp_path / "console.js").exists()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    _, stderr = build.communicate(timeout=300)
+    assert build.returncode == 0, stderr.decode()
+    assert (tmp_path / "console.js").exists()
