@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from wayline_ingest.spool import Spool, SpoolBatch, SpoolFull
+from wayline_ingest.spool import Spool, SpoolBatch, SpoolClosed, SpoolFull
 from wayline_ingest.spool.log import HEADER, SegmentedLog
 
 
@@ -57,6 +57,32 @@ def test_concurrent_appends_share_fsyncs(tmp_path: Path, monkeypatch: pytest.Mon
     log.close()
     assert len(payloads(open_log(tmp_path))) == 320
     assert len(calls) < 320  # group commit: one fsync covered several appends
+
+
+def test_a_failed_write_fails_what_queued_behind_it_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records queued while a write fails are never written by anyone: their callers hear it at once."""
+    in_fsync, fail = threading.Event(), threading.Event()
+
+    def failing(fd: int) -> None:
+        in_fsync.set()
+        fail.wait(5)
+        raise OSError(5, "Input/output error")
+
+    log = open_log(tmp_path)
+    monkeypatch.setattr(os, "fdatasync", failing)
+    first = log.submit(b"first")
+    assert in_fsync.wait(5)
+    queued = log.submit(b"second")  # the writer is in the first write: this one waits in the queue
+    fail.set()
+    with pytest.raises(SpoolClosed):
+        first.result(5)
+    with pytest.raises(SpoolClosed):
+        queued.result(5)
+    with pytest.raises(SpoolClosed):
+        log.submit(b"third")
+    log.close()
 
 
 @pytest.mark.parametrize("damage", ["torn", "corrupt", "zeros"])

@@ -186,11 +186,13 @@ class SegmentedLog:
                 positions = self._write(batch)
             except BaseException as error:  # noqa: BLE001 - every waiter must hear about it
                 log.error("spool.write_failed", error=str(error))
-                for _, future in batch:
-                    future.set_exception(SpoolClosed(f"the spool could not be written: {error}"))
                 with self._lock:
                     self._closed = True
+                    stranded, self._queue = self._queue, []  # queued behind this write: nobody writes them
+                    self._queued_bytes = 0
                     self._changed.notify_all()
+                for _, future in [*batch, *stranded]:
+                    future.set_exception(SpoolClosed(f"the spool could not be written: {error}"))
                 return
             for (_, future), position in zip(batch, positions, strict=True):
                 future.set_result(position)
