@@ -14,7 +14,9 @@ from wayline_ingest.delivery import DeliveryPolicy
 from wayline_ingest.forwarder import Forwarder
 from wayline_ingest.spool import Spool, SpoolBatch
 
-JOURNEYS_LINGER = 0.4
+# The real default. The trickle below takes ~0.15 s on a quiet machine; with the suite's other files on the
+# other workers (fsync-heavy durability tests among them) its appends took over 0.4 s once and split it.
+JOURNEYS_LINGER = 1.0
 
 
 class ArrivalSink:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,40 @@ def test_a_failed_write_fails_what_queued_behind_it_too(
     with pytest.raises(SpoolClosed):
         log.submit(b"third")
     log.close()
+
+
+def test_a_reader_wakes_when_a_write_reaches_its_position_and_not_before(tmp_path: Path) -> None:
+    """The forwarders wait for the log's end (a sink with nothing to send) or for a full write ahead (a sink
+    spacing its writes out); each write wakes only the waits it satisfies, a close wakes them all."""
+    log = open_log(tmp_path)
+    end = log.append(b"first") + len(b"first") + HEADER.size
+    assert log.wait_for(0, timeout=0.0)  # already there
+    assert not log.wait_for(end, timeout=0.05)
+    woken: dict[str, tuple[bool, float]] = {}
+
+    def wait(name: str, position: int, timeout: float) -> None:
+        began = time.monotonic()
+        woken[name] = (log.wait_for(position, timeout), time.monotonic() - began)
+
+    at_end = threading.Thread(target=wait, args=("at end", end, 5.0))
+    far_ahead = threading.Thread(target=wait, args=("far ahead", end + (1 << 20), 0.5))
+    at_end.start()
+    far_ahead.start()
+    time.sleep(0.1)
+    log.append(b"second")
+    at_end.join(5)
+    assert woken["at end"][0]
+    assert woken["at end"][1] < 2.0
+    far_ahead.join(5)
+    assert not woken["far ahead"][0]
+    assert woken["far ahead"][1] == pytest.approx(0.5, abs=0.3)
+    closing = threading.Thread(target=wait, args=("closing", end + (1 << 20), 5.0))
+    closing.start()
+    time.sleep(0.1)
+    log.close()
+    closing.join(5)
+    assert woken["closing"][0]
+    assert woken["closing"][1] < 2.0
 
 
 @pytest.mark.parametrize("damage", ["torn", "corrupt", "zeros"])
