@@ -244,9 +244,11 @@ def test_import_stops_with_exit_code_3_when_ingest_stays_down(
     lonely_gateway: LonelyGateway, tmp_path: Path, user_id: str
 ) -> None:
     export = history(tmp_path / "pos.csv", user_id, 3)
-    args = [f"--map={m}" for m in MAPS] + [f"--set={s}" for s in SETS]
+    args = [f"--map={m}" for m in MAPS] + [f"--set={s}" for s in SETS] + ["--max-attempts=3"]
     code, output = wayline_import(lonely_gateway.gateway, str(export), *args)
     assert code == 3, output
     assert "UNAVAILABLE" in output
+    assert "(attempt 2)" in output
+    assert "(attempt 3)" not in output  # the third try was the last: no retry after it
     assert "rerun" in output
     assert not (tmp_path / "pos.csv.wayline-import.json").exists()  # nothing was acknowledged

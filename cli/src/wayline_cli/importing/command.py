@@ -84,6 +84,14 @@ def import_command(
         Path | None, typer.Option(help="Checkpoint file; default: FILE.wayline-import.json.")
     ] = None,
     delimiter: Annotated[str, typer.Option(help="CSV cell delimiter.")] = ",",
+    max_attempts: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Tries per batch while the pipeline is unavailable, busy or over a quota; then the import "
+            "stops (exit code 3) and a rerun resumes.",
+        ),
+    ] = 8,
 ) -> None:
     """Import history (CSV, JSON lines, Parquet) through the gateway, resumably and without duplicates.
 
@@ -107,7 +115,8 @@ def import_command(
         console.print(f"[red]usage error:[/red] {error}")
         raise typer.Exit(EXIT_USAGE) from error
     try:
-        result = _run(job, _gateway_channel(gateway, tls=tls, ca_file=ca_file), api_key, console)
+        channel = _gateway_channel(gateway, tls=tls, ca_file=ca_file)
+        result = _run(job, channel, api_key, console, max_attempts)
     except UsageError as error:
         console.print(f"[red]usage error:[/red] {error}")
         raise typer.Exit(EXIT_USAGE) from error
@@ -135,7 +144,9 @@ def _gateway_channel(gateway: str, *, tls: bool, ca_file: Path | None) -> grpc.C
     return grpc.secure_channel(gateway, grpc.ssl_channel_credentials(root_certificates=root))
 
 
-def _run(job: ImportJob, channel: grpc.Channel, api_key: str, console: Console) -> ImportResult:
+def _run(
+    job: ImportJob, channel: grpc.Channel, api_key: str, console: Console, max_attempts: int
+) -> ImportResult:
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -165,7 +176,7 @@ def _run(job: ImportJob, channel: grpc.Channel, api_key: str, console: Console) 
         def on_retry(code: grpc.StatusCode, delay: float, attempt: int) -> None:
             progress.console.print(f"[yellow]{code.name}[/yellow]: retry in {delay:.1f}s (attempt {attempt})")
 
-        sender = BatchSender(channel, api_key, on_retry=on_retry)
+        sender = BatchSender(channel, api_key, max_attempts=max_attempts, on_retry=on_retry)
         result = run_import(job, sender.send, on_progress=on_progress)
         progress.update(task, completed=job.source.total)
     return result
