@@ -42,8 +42,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.decision_model import ACTIONS, build_package, sample_features
-from bench.gateway import cpu_seconds
-from bench.harness import Measurement, measure, measure_paced, metric_sum
+from bench.harness import Measurement, cpu_seconds, measure, measure_paced, metric_sum
 from bench.track import server_process
 from wayline.common.registry import REGISTRY
 from wayline.common.timestamps import to_timestamp

@@ -18,7 +18,6 @@ Rounds repeat every row, interleaved, so a noisy minute hits all of them.
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -31,7 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.echo_server import ECHO_METHOD
-from bench.harness import Measurement
+from bench.harness import Measurement, cpu_seconds
 from bench.ingest import STREAM, run_stream, settle, stream_batches
 from bench.track import TRACK, run_scenario, server_process, track_requests
 from wayline.common.context import INTERNAL_TOKEN_HEADER, TENANT_HEADER
@@ -42,13 +41,6 @@ __all__ = ["main"]
 Metadata = tuple[tuple[str, str], ...]
 REFUSED = "refused"
 REPEATED = "repeated"
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far (fields 14 and 15 of /proc/<pid>/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / _TICK
 
 
 @dataclass(frozen=True)

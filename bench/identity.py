@@ -36,8 +36,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.echo_server import ECHO_METHOD
-from bench.gateway import cpu_seconds
-from bench.harness import measure_paced_futures
+from bench.harness import cpu_seconds, measure_paced_futures
 from bench.track import server_process
 from tools.postgres_server import create_database, temporary_postgres
 from wayline.common.context import INTERNAL_TOKEN_HEADER, TENANT_HEADER

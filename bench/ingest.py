@@ -8,6 +8,7 @@ Rows:
 - p99 acknowledgement latency of a paced stream at 10,000 events/s (batches of 100, 100 a second);
 - the drain rate into the journey store (chDB), read from ingest's `ingest_sink_delivered` counter;
 - the resident memory of ingest before and after (a long run: `--minutes 10`);
+- CPU and context switches per single Track in the gateway and ingest, from /proc (noise moves these least);
 - in one process first: the checks' cost per event, the C path (`Pipeline.check_wire`) beside the Python
   checks it stands in for (`Pipeline.check`), on the same batches.
 """
@@ -29,7 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.echo_server import ECHO_METHOD, STREAM_METHOD
-from bench.harness import Measurement, metric_sum, print_comparison
+from bench.harness import Measurement, context_switches, cpu_seconds, metric_sum, print_comparison
 from bench.track import TRACK, echo_server, run_scenario, track_requests
 from wayline.common.context import INTERNAL_TOKEN_HEADER, TENANT_HEADER
 from wayline.event.v1 import event_pb2
@@ -137,15 +138,32 @@ def settle(port: int, total: int, timeout: float = 600) -> float:
 
 
 def latency_rows(
-    table: Table, rows: list[Measurement], echo: str, gateway: tuple[Metadata, str], requests: int, port: int
-) -> int:
-    """Single Track and the paced stream, each on a settled suite (nothing left to drain); distinct events."""
+    table: Table,
+    rows: list[Measurement],
+    echo: str,
+    gateway: tuple[Metadata, str],
+    requests: int,
+    port: int,
+    pids: dict[str, int],
+) -> tuple[int, dict[str, tuple[float, float]]]:
+    """Single Track and the paced stream, each on a settled suite (nothing left to drain); distinct events.
+    Also the CPU ms and context switches per single Track of each process in `pids` (the work the Track's
+    acknowledgement set off, deliveries to the sinks included, counted once the suite settled)."""
     singles = track_requests(max(requests, 1000))
     rows.append(asyncio.run(run_scenario("bare unary echo", echo, ECHO_METHOD, (), singles, 1, requests)))
+    before = {name: (cpu_seconds(pid), context_switches(pid)) for name, pid in pids.items()}
     rows.append(
         asyncio.run(run_scenario("Track via gateway", gateway[1], TRACK, gateway[0], singles, 1, requests))
     )
     settle(port, len(singles))
+    calls = requests + 50  # run_scenario's untimed warm-up calls count too
+    costs = {
+        name: (
+            (cpu_seconds(pid) - before[name][0]) * 1000 / calls,
+            (context_switches(pid) - before[name][1]) / calls,
+        )
+        for name, pid in pids.items()
+    }
     paced = stream_batches(100, 1000, "paced")
     seconds, lat = run_stream(gateway[1], STREAM, gateway[0], paced, echo=False, pace=0.01)
     table.add_row(
@@ -157,7 +175,7 @@ def latency_rows(
     )
     total = len(singles) + 100_000
     settle(port, total)
-    return total
+    return total, costs
 
 
 def throughput_rows(
@@ -270,7 +288,8 @@ def main(requests: int, batches: int = 200, minutes: float = 0.0) -> None:
             rss_before = rss_mib(ingest_pid)
             port = suite.metrics_ports["ingest"]
             with echo_server("threadpool") as echo:
-                settled = latency_rows(table, rows, echo, gateway, requests, port)
+                pids = {name: suite.processes[name].pid for name in ("gateway", "ingest")}
+                settled, costs = latency_rows(table, rows, echo, gateway, requests, port, pids)
                 load_began = time.perf_counter()
                 sent = throughput_rows(table, rows, echo, gateway, direct, requests, batches)
             load_ended, backlog = time.perf_counter(), settled + sent - delivered(port)
@@ -282,6 +301,13 @@ def main(requests: int, batches: int = 200, minutes: float = 0.0) -> None:
                 rows,
                 "bare unary echo",
                 console,
+            )
+            console.print(
+                "per single Track: "
+                + "; ".join(
+                    f"{name} {cpu:.2f} ms CPU, {switches:.1f} context switches"
+                    for name, (cpu, switches) in costs.items()
+                )
             )
             for m in rows:
                 if m.scenario.startswith("TrackBatch"):

@@ -18,6 +18,7 @@ import grpc
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
 
+from bench.harness import cpu_seconds
 from bench.journeys_data import END, START, TENANT
 from bench.journeys_raw import (
     FUNNEL_WINDOW_DAYS,
@@ -71,20 +72,15 @@ def journeys_server(data_dir: Path) -> Iterator[tuple[str, int]]:
         yield address, process.pid
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
 def settle(pid: int | None, busy: Callable[[], bool] = lambda: False, limit: float = 300) -> float:
     """Wait until the process `pid` is nearly idle (its background merges done) and `busy()` is false;
     the seconds waited (at most `limit`)."""
     began = time.perf_counter()
     quiet = 0
     while time.perf_counter() - began < limit and quiet < 2:
-        used = _cpu_seconds(pid) if pid else 0.0
+        used = cpu_seconds(pid) if pid else 0.0
         time.sleep(1.0)
-        idle = (not pid or _cpu_seconds(pid) - used < 0.1) and not busy()
+        idle = (not pid or cpu_seconds(pid) - used < 0.1) and not busy()
         quiet = quiet + 1 if idle else 0
     return time.perf_counter() - began
 
