@@ -6,13 +6,24 @@ them in spool order), stores the person id and the identifiers as identity norma
 (JourneyService.ApplyPersonOverrides) before the events are written, so that past events follow a merge as
 soon as the events that caused it are stored. Resolution is idempotent, so a retried delivery resolves
 again to the same person; identity down is a transient failure like the sink's own.
+
+Every sink reads the same events from the spool, so the resolver keeps the latest resolutions (event bytes →
+identity's answer for it, and the overrides of the call that made a merge) and one sink's call serves the
+others: each event is resolved once, not once per sink (three times with journeys, decision and the
+orchestrator). One call at a time, so that two sinks woken by the same write do not both miss. A sink too
+far behind for the cache resolves again, as a retry does. An event resolved just before a merge or an
+erasure and delivered after it is the in-flight case the consumers already handle (ADR 38); the cache
+widens that window from one call to about a linger (the journey store's, 1 s).
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import grpc
+from opentelemetry import metrics
 
 from wayline.common.context import TENANT_HEADER
 from wayline.identity.v1 import identity_service_pb2 as identity_pb
@@ -24,10 +35,18 @@ from wayline_ingest.sinks.grpc import classify
 __all__ = ["IdentityResolver", "ResolvingSink"]
 
 _RESOLVE_BATCH = 1000  # the contract's limit per call
+# Resolutions kept for the other sinks: a few seconds of a busy tenant's events at the journey store's 1 s
+# linger, about 15 MiB (an event's bytes as key, its resolution of 100-200 bytes).
+_CACHED_RESOLUTIONS = 20_000
 _OVERRIDES_BATCH = 10_000
 _IDENTITY = identity_pb.DESCRIPTOR.services_by_name["IdentityService"].full_name
 _JOURNEYS = journeys_pb.DESCRIPTOR.services_by_name["JourneyService"].full_name
 _RESOLVE = f"/{_IDENTITY}/ResolveIdentities"
+_resolutions = metrics.get_meter("wayline.ingest").create_counter(
+    "ingest.identity.resolutions",
+    unit="{event}",
+    description="Events whose person the sinks took from the resolver's cache or asked identity for.",
+)
 _APPLY_OVERRIDES = f"/{_JOURNEYS}/ApplyPersonOverrides"
 
 
@@ -37,32 +56,58 @@ class IdentityResolver:
     It works on the events' bytes (`wire.py`): the requests are projected from them and identity's answers
     written into them without building a Python message per event (ADR 13)."""
 
-    def __init__(self, channel: grpc.Channel, timeout: float = 30.0) -> None:
+    def __init__(
+        self, channel: grpc.Channel, timeout: float = 30.0, cached: int = _CACHED_RESOLUTIONS
+    ) -> None:
         # Bytes in, bytes out: no serialiser, no deserialiser.
         self._call = channel.unary_unary(_RESOLVE, request_serializer=None, response_deserializer=None)
         self._timeout = timeout
+        self._lock = threading.Lock()
+        # (tenant, event bytes) → (its resolution, the overrides of the call that resolved it).
+        self._cache: OrderedDict[tuple[str, bytes], tuple[bytes, tuple[bytes, ...]]] = OrderedDict()
+        self._cached = cached
+        self.calls = 0  # ResolveIdentities calls made (the tests count them)
 
     def resolve(self, tenant: str, events: Sequence[bytes]) -> tuple[list[bytes], list[bytes]]:
         """Each event with its person id and normalised identifiers; and the person overrides the merges
         made (serialised)."""
         resolved = list(events)
-        overrides: list[bytes] = []
+        overrides: dict[bytes, None] = {}  # in order, each once
         todo = [index for index, raw in enumerate(events) if wire.has_identifiers(raw)]
-        for start in range(0, len(todo), _RESOLVE_BATCH):
-            chunk = todo[start : start + _RESOLVE_BATCH]
-            try:
-                response = self._call(
-                    wire.resolution_request([events[index] for index in chunk]),
-                    metadata=((TENANT_HEADER, tenant),),
-                    timeout=self._timeout,
-                )
-            except grpc.RpcError as error:
-                raise classify(error) from error
-            answer = wire.read_resolutions(response)
-            for index, resolution in zip(chunk, answer.resolutions, strict=True):
-                resolved[index] = wire.apply_resolution(events[index], resolution)
-            overrides.extend(answer.person_overrides)
-        return resolved, overrides
+        if not todo:
+            return resolved, []
+        with self._lock:
+            missing: list[int] = []
+            for index in todo:
+                hit = self._cache.get((tenant, events[index]))
+                if hit is None:
+                    missing.append(index)
+                    continue
+                resolved[index] = wire.apply_resolution(events[index], hit[0])
+                overrides.update(dict.fromkeys(hit[1]))
+            for start in range(0, len(missing), _RESOLVE_BATCH):
+                chunk = missing[start : start + _RESOLVE_BATCH]
+                answer = self._resolve_chunk(tenant, [events[index] for index in chunk])
+                made = tuple(answer.person_overrides)
+                for index, resolution in zip(chunk, answer.resolutions, strict=True):
+                    resolved[index] = wire.apply_resolution(events[index], resolution)
+                    self._cache[(tenant, events[index])] = (resolution, made)
+                overrides.update(dict.fromkeys(made))
+            while len(self._cache) > self._cached:
+                self._cache.popitem(last=False)
+        _resolutions.add(len(todo) - len(missing), {"source": "cache"})
+        _resolutions.add(len(missing), {"source": "identity"})
+        return resolved, list(overrides)
+
+    def _resolve_chunk(self, tenant: str, events: list[bytes]) -> wire.Resolutions:
+        self.calls += 1
+        try:
+            response = self._call(
+                wire.resolution_request(events), metadata=((TENANT_HEADER, tenant),), timeout=self._timeout
+            )
+        except grpc.RpcError as error:
+            raise classify(error) from error
+        return wire.read_resolutions(response)
 
 
 class ResolvingSink:
