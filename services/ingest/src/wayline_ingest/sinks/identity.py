@@ -7,17 +7,19 @@ them in spool order), stores the person id and the identifiers as identity norma
 soon as the events that caused it are stored. Resolution is idempotent, so a retried delivery resolves
 again to the same person; identity down is a transient failure like the sink's own.
 
-Every sink reads the same events from the spool, so the resolver keeps the latest resolutions (event bytes →
-identity's answer for it, and the overrides of the call that made a merge) and one sink's call serves the
-others: each event is resolved once, not once per sink (three times with journeys, decision and the
-orchestrator). One call at a time, so that two sinks woken by the same write do not both miss. A sink too
-far behind for the cache resolves again, as a retry does. An event resolved just before a merge or an
-erasure and delivered after it is the in-flight case the consumers already handle (ADR 38); the cache
-widens that window from one call to about a linger (the journey store's, 1 s).
+Every sink reads the same events from the spool, so the resolver keeps the latest resolutions (a digest
+of the event's bytes → identity's answer for it, and the overrides of the call that made a merge) and one
+sink's call serves the others, which ask only for what arrived since it read (before, every event was
+resolved once per sink: three times with journeys, decision and the orchestrator). One call at a time, so
+that two sinks woken by the same write do not both miss. A sink too far behind for the cache resolves
+again, as a retry does. An event resolved just before a merge or an erasure and delivered after it is the
+in-flight case the consumers already handle (ADR 38); the cache widens that window from one call to about
+a linger (the journey store's, 1 s).
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -36,7 +38,8 @@ __all__ = ["IdentityResolver", "ResolvingSink"]
 
 _RESOLVE_BATCH = 1000  # the contract's limit per call
 # Resolutions kept for the other sinks: a few seconds of a busy tenant's events at the journey store's 1 s
-# linger, about 15 MiB (an event's bytes as key, its resolution of 100-200 bytes).
+# linger, about 8 MiB (a 16-byte digest of the event as key, whatever its size; resolutions of 100-200
+# bytes).
 _CACHED_RESOLUTIONS = 20_000
 _OVERRIDES_BATCH = 10_000
 _IDENTITY = identity_pb.DESCRIPTOR.services_by_name["IdentityService"].full_name
@@ -63,7 +66,7 @@ class IdentityResolver:
         self._call = channel.unary_unary(_RESOLVE, request_serializer=None, response_deserializer=None)
         self._timeout = timeout
         self._lock = threading.Lock()
-        # (tenant, event bytes) → (its resolution, the overrides of the call that resolved it).
+        # (tenant, digest of the event's bytes) → (its resolution, the overrides of the call that made it).
         self._cache: OrderedDict[tuple[str, bytes], tuple[bytes, tuple[bytes, ...]]] = OrderedDict()
         self._cached = cached
         self.calls = 0  # ResolveIdentities calls made (the tests count them)
@@ -76,10 +79,11 @@ class IdentityResolver:
         todo = [index for index, raw in enumerate(events) if wire.has_identifiers(raw)]
         if not todo:
             return resolved, []
+        keys = {index: (tenant, hashlib.blake2b(events[index], digest_size=16).digest()) for index in todo}
         with self._lock:
             missing: list[int] = []
             for index in todo:
-                hit = self._cache.get((tenant, events[index]))
+                hit = self._cache.get(keys[index])
                 if hit is None:
                     missing.append(index)
                     continue
@@ -91,7 +95,7 @@ class IdentityResolver:
                 made = tuple(answer.person_overrides)
                 for index, resolution in zip(chunk, answer.resolutions, strict=True):
                     resolved[index] = wire.apply_resolution(events[index], resolution)
-                    self._cache[(tenant, events[index])] = (resolution, made)
+                    self._cache[keys[index]] = (resolution, made)
                 overrides.update(dict.fromkeys(made))
             while len(self._cache) > self._cached:
                 self._cache.popitem(last=False)
