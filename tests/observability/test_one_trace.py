@@ -133,16 +133,22 @@ def test_a_track_is_one_trace_from_the_gateway_through_identity_to_every_sink(
     ingest = one(spans, TRACK, **{"rpc.service": "ingest"})
     assert ingest.parent is not None
     assert ingest.parent.span_id == gateway.context.span_id
+    resolved_under = []
     for sink, call, service in (("journeys", WRITE, "journeys"), ("decision", OBSERVE, "decision")):
         delivery = one(spans, f"ingest.forward {sink}")
         assert delivery.kind == SpanKind.CONSUMER
         assert delivery.parent is not None
         assert delivery.parent.span_id == ingest.context.span_id, sink
         below = {(s.name, (s.attributes or {}).get("rpc.service")) for s in children(spans, delivery)}
-        # Identity resolves the events' person in front of the sink, then the sink takes them.
-        assert below >= {(RESOLVE, "identity"), (call, service)}, (sink, below)
+        assert (call, service) in below, (sink, below)
         resource = {s.resource.attributes["service.name"] for s in children(spans, delivery)}
-        assert resource >= {"wayline-identity", f"wayline-{service}"}
+        assert f"wayline-{service}" in resource
+        if (RESOLVE, "identity") in below:
+            assert "wayline-identity" in resource
+            resolved_under.append(sink)
+    # Identity resolves the event's person in front of the first sink to deliver it; the other sinks take
+    # that answer from the forwarder's resolver (docs/ingest.md): one resolution in the trace, not one a sink.
+    assert len(resolved_under) == 1, resolved_under
 
 
 @pytest.mark.timeout(120)
