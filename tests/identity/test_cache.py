@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from tests.identity.conftest import Events, partition
 from wayline.common.errors import NotFound
-from wayline.common.sql import Database, open_database
+from wayline.common.sql import Database, SqliteDatabase, open_database
 from wayline_identity.errors import LastIdentifier, MergeConflict, MergeNotRevertible
 from wayline_identity.identity import Identity
 from wayline_identity.model import Key, MergeKind
@@ -116,7 +116,9 @@ def test_a_failed_commit_empties_the_tenants_cache(
     a, b = ("anonymous_id", "a"), ("anonymous_id", "b")
     first = identity.resolve("t", [events(a)]).resolutions[0].person_id
     identity.resolve("t", [events(b)])
-    connection = database._connection()
+    assert isinstance(database, SqliteDatabase)
+    connection = database._writer  # the one writing connection, opened by the calls above
+    assert connection is not None
 
     class FailingCommit:
         def __init__(self, inner: object) -> None:
@@ -130,7 +132,7 @@ def test_a_failed_commit_empties_the_tenants_cache(
         def __getattr__(self, name: str) -> object:
             return getattr(self._inner, name)
 
-    monkeypatch.setattr(database._local, "connection", FailingCommit(connection))
+    monkeypatch.setattr(database, "_writer", FailingCommit(connection))
     with pytest.raises(OSError, match="disk full"):
         identity.resolve("t", [events(a, b)])  # merges b into a, then cannot commit
     monkeypatch.undo()

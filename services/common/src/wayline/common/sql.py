@@ -5,19 +5,21 @@ both engines accept. Statements are written with `?` placeholders (SQLite's styl
 rewritten to psycopg's `%s` once per statement text. Keep to the common dialect: `INTEGER`, `TEXT`, `BLOB`
 (`BYTEA` is spelt through `Database.blob_type`), `ON CONFLICT ... DO ...`, `RETURNING`.
 
-SQLite runs in WAL mode with one connection per thread; PostgreSQL uses a connection pool-less connection
-per thread too (psycopg connections are not shareable across threads mid-transaction). Every transaction is
-`with db.transaction() as tx:`: it commits when the block ends and rolls back on an exception. A block that
-only reads may use `db.snapshot()` instead: on SQLite it takes no lock, so it neither waits for the writer
-nor holds it up. A read that fits in one statement may use `db.read(sql, params)`: no BEGIN or COMMIT around
-it, so one round trip on PostgreSQL and one wait for the interpreter's lock on SQLite, where each statement
-of a transaction is one more (what a hot read path beside busy writer threads pays for).
+SQLite runs in WAL mode with one writing connection per database (transactions take it in turn) and one
+reading connection per thread, and checkpoints its log on a thread of its own (ADR 63); PostgreSQL uses a
+connection per thread, without a pool (psycopg connections are not shareable across threads mid-transaction).
+Every transaction is `with db.transaction() as tx:`: it commits when the block ends and rolls back on an
+exception. A block that only reads may use `db.snapshot()` instead: on SQLite it takes no lock, so it neither
+waits for the writer nor holds it up. A read that fits in one statement may use `db.read(sql, params)`: no
+BEGIN or COMMIT around it, so one round trip on PostgreSQL and one wait for the interpreter's lock on SQLite,
+where each statement of a transaction is one more (what a hot read path beside busy writer threads pays for).
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import psycopg
+import structlog
 
 __all__ = [
     "DATABASE_DOWN",
@@ -37,6 +40,7 @@ __all__ = [
 ]
 
 Params = Sequence[Any]
+_log = structlog.get_logger("wayline.sql")
 
 # What either engine raises when the database cannot be reached or is busy: callers map it to UNAVAILABLE.
 DATABASE_DOWN: tuple[type[Exception], ...] = (sqlite3.OperationalError, psycopg.OperationalError)
@@ -102,46 +106,98 @@ class _SqliteTransaction:
         self._connection.executemany(sql, [tuple(r) for r in rows])
 
 
+# SQLite's own checkpoint runs inside the commit that takes the write-ahead log past `wal_autocheckpoint`
+# pages (1,000 by default): that writer copies the whole log into the database file and syncs it before its
+# commit returns (20 ms of CPU, and the sync's wait, for an identity batch of 1,000 sets that wrote seen
+# times). Each database's own thread checkpoints instead, `_CHECKPOINT_SECONDS` after a commit, passively
+# (waiting for no writer or reader), and copies a page that several commits rewrote in that time once. The
+# commit's own checkpoint stays, at `_WAL_LIMIT_PAGES`, as the bound on the log should the thread fall behind.
+_CHECKPOINT_SECONDS = 1.0
+_WAL_LIMIT_PAGES = 16_384  # 64 MiB of 4 KiB pages
+# The one writing connection's page cache. A transaction's dirty pages beyond its cache spill into the log
+# mid-transaction and are read back: a batch that rewrites a few thousand rows on random pages (identity's
+# seen times) needs them all at once. SQLite's default is 2 MiB; readers keep it.
+_WRITER_CACHE_KIB = 32_768
+_WRITE_LOCK_SECONDS = 30.0  # as long as a connection waits for another process's write lock
+
+
 class SqliteDatabase:
+    """One writing connection, taken by `transaction` under a lock of the process, and one reading
+    connection per thread. SQLite admits one writer at a time: waiting on a lock wakes the next writer when
+    the last one commits, where waiting in SQLite polls with sleeps of up to 100 ms; and one connection
+    keeps one large page cache for writes, not one per worker thread."""
+
     engine = "sqlite"
     blob_type = "BLOB"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        checkpoint_seconds: float = _CHECKPOINT_SECONDS,
+        wal_limit_pages: int = _WAL_LIMIT_PAGES,
+        write_lock_seconds: float = _WRITE_LOCK_SECONDS,
+    ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._path = path
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._write_lock = threading.RLock()
+        self._write_lock_seconds = write_lock_seconds
+        self._wal_limit_pages = wal_limit_pages
+        self._writer: sqlite3.Connection | None = None
+        self._writing_thread: int | None = None
+        self._checkpointer = _Checkpointer(path, checkpoint_seconds)
+        # A database dropped without close() (tests, tools) still ends its checkpoint thread.
+        weakref.finalize(self, self._checkpointer.release)
+
+    def _open(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self._path, timeout=30, isolation_level=None, check_same_thread=False)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute("PRAGMA foreign_keys=ON")
+        with self._lock:
+            self._connections.append(connection)
+        return connection
 
     def _connection(self) -> sqlite3.Connection:
+        if self._writing_thread == threading.get_ident() and self._writer is not None:
+            return self._writer  # inside this thread's transaction: its reads see its writes
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
-            connection = sqlite3.connect(
-                self._path, timeout=30, isolation_level=None, check_same_thread=False
-            )
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.execute("PRAGMA foreign_keys=ON")
+            connection = self._open()
             self._local.connection = connection
-            with self._lock:
-                self._connections.append(connection)
         return connection
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
-        connection = self._connection()
-        connection.execute("BEGIN IMMEDIATE")  # take the write lock now: no upgrade deadlocks later
+        if not self._write_lock.acquire(timeout=self._write_lock_seconds):
+            raise sqlite3.OperationalError("database is locked: another transaction held it too long")
         try:
-            yield _SqliteTransaction(connection)
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        connection.execute("COMMIT")
+            if self._writer is None:
+                self._writer = self._open()
+                self._writer.execute(f"PRAGMA cache_size=-{_WRITER_CACHE_KIB}")
+                self._writer.execute(f"PRAGMA wal_autocheckpoint={self._wal_limit_pages}")
+            connection = self._writer
+            outer, self._writing_thread = self._writing_thread, threading.get_ident()
+            try:
+                connection.execute("BEGIN IMMEDIATE")  # take the write lock now: no upgrade deadlocks later
+                try:
+                    yield _SqliteTransaction(connection)
+                except BaseException:
+                    connection.execute("ROLLBACK")
+                    raise
+                connection.execute("COMMIT")
+            finally:
+                self._writing_thread = outer
+        finally:
+            self._write_lock.release()
+        self._checkpointer.committed()
 
     @contextmanager
     def snapshot(self) -> Iterator[Transaction]:
-        # Deferred: a WAL reader takes no lock, so it neither queues behind the one writer (whose lock
-        # `transaction` takes at BEGIN, and whose waiters poll with sleeps of up to 100 ms) nor delays it.
+        # Deferred: a WAL reader takes no lock, so it neither queues behind the one writer nor delays it.
         connection = self._connection()
         connection.execute("BEGIN DEFERRED")
         try:
@@ -156,10 +212,63 @@ class SqliteDatabase:
         return list(self._connection().execute(sql, tuple(params)).fetchall())
 
     def close(self) -> None:
-        with self._lock:
+        self._checkpointer.stop()
+        with self._write_lock, self._lock:
             for connection in self._connections:
                 connection.close()
             self._connections.clear()
+            self._writer = None
+
+
+class _Checkpointer:
+    """Checkpoints a database's write-ahead log on a thread of its own, `interval` seconds after the first
+    commit since its last checkpoint; idle while nothing commits. PASSIVE: it copies what no reader still
+    needs and leaves the rest for next time, waiting for nobody."""
+
+    def __init__(self, path: Path, interval: float) -> None:
+        self._path = path
+        self._interval = interval
+        self._pending = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def committed(self) -> None:
+        if self._thread is None:
+            with self._start_lock:
+                if self._thread is None and not self._stopping.is_set():
+                    self._thread = threading.Thread(
+                        target=self._run, name=f"sqlite-checkpoint {self._path.name}", daemon=True
+                    )
+                    self._thread.start()
+        self._pending.set()
+
+    def release(self) -> None:
+        """Let the thread end (closing its connection) without waiting for it."""
+        self._stopping.set()
+        self._pending.set()
+
+    def stop(self) -> None:
+        self.release()
+        with self._start_lock:
+            thread = self._thread
+        if thread is not None:
+            thread.join()
+
+    def _run(self) -> None:
+        connection = sqlite3.connect(self._path, timeout=30, isolation_level=None, check_same_thread=False)
+        try:
+            while True:
+                self._pending.wait()
+                if self._stopping.wait(self._interval):
+                    return  # close() follows: the last connection to close checkpoints the whole log
+                self._pending.clear()
+                try:
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as error:  # the next commit asks again; commits still bound the log
+                    _log.warning("sqlite checkpoint failed", path=str(self._path), error=str(error))
+        finally:
+            connection.close()
 
 
 class _PostgresTransaction:
