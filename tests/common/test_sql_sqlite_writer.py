@@ -56,7 +56,7 @@ def path(tmp_path: Path) -> Path:
 
 
 def test_a_large_commit_leaves_the_checkpoint_to_the_databases_thread(path: Path) -> None:
-    db = SqliteDatabase(path, checkpoint_seconds=3600)
+    db = SqliteDatabase(path, checkpoint_seconds=3600, checkpoint_log_bytes=1 << 30)
     try:
         write_pages(db)
         # SQLite's own checkpoint would have copied the 2,000 pages into the file inside that COMMIT.
@@ -76,8 +76,20 @@ def test_the_thread_checkpoints_soon_after_a_commit_without_another_one(path: Pa
         db.close()
 
 
+def test_a_commit_that_leaves_much_log_has_it_checkpointed_at_once(path: Path) -> None:
+    db = SqliteDatabase(path, checkpoint_seconds=3600, checkpoint_log_bytes=1 << 20)
+    try:
+        write_pages(db, rows=10)  # a little log: left for the hour
+        time.sleep(0.2)
+        assert in_database_file(path) is None
+        write_pages(db)  # 8 MB of log: checkpointed now, by the thread
+        assert wait_for(lambda: in_database_file(path) == PAGE_ROWS + 10)
+    finally:
+        db.close()
+
+
 def test_the_commit_still_bounds_the_log_when_the_thread_falls_behind(path: Path) -> None:
-    db = SqliteDatabase(path, checkpoint_seconds=3600, wal_limit_pages=500)
+    db = SqliteDatabase(path, checkpoint_seconds=3600, checkpoint_log_bytes=1 << 30, wal_limit_pages=500)
     try:
         write_pages(db)  # past the bound: this commit checkpoints, as SQLite's own would
         assert in_database_file(path) == PAGE_ROWS

@@ -109,10 +109,14 @@ class _SqliteTransaction:
 # SQLite's own checkpoint runs inside the commit that takes the write-ahead log past `wal_autocheckpoint`
 # pages (1,000 by default): that writer copies the whole log into the database file and syncs it before its
 # commit returns (20 ms of CPU, and the sync's wait, for an identity batch of 1,000 sets that wrote seen
-# times). Each database's own thread checkpoints instead, `_CHECKPOINT_SECONDS` after a commit, passively
-# (waiting for no writer or reader), and copies a page that several commits rewrote in that time once. The
-# commit's own checkpoint stays, at `_WAL_LIMIT_PAGES`, as the bound on the log should the thread fall behind.
+# times). Each database's own thread checkpoints instead, passively (waiting for no writer or reader): at
+# once after a commit that left more than `_CHECKPOINT_LOG_BYTES` of log (SQLite's own 1,000 pages), else
+# `_CHECKPOINT_SECONDS` after a commit, so that a slow writer's pages rewritten in that time are copied
+# once. Not a second for everything: a second of a busy writer's log made one checkpoint of tens of
+# megabytes whose sync stalled the next writes. The commit's own checkpoint stays, at `_WAL_LIMIT_PAGES`,
+# as the bound on the log should the thread fall behind.
 _CHECKPOINT_SECONDS = 1.0
+_CHECKPOINT_LOG_BYTES = 4 << 20
 _WAL_LIMIT_PAGES = 16_384  # 64 MiB of 4 KiB pages
 # The one writing connection's page cache. A transaction's dirty pages beyond its cache spill into the log
 # mid-transaction and are read back: a batch that rewrites a few thousand rows on random pages (identity's
@@ -135,6 +139,7 @@ class SqliteDatabase:
         path: Path,
         *,
         checkpoint_seconds: float = _CHECKPOINT_SECONDS,
+        checkpoint_log_bytes: int = _CHECKPOINT_LOG_BYTES,
         wal_limit_pages: int = _WAL_LIMIT_PAGES,
         write_lock_seconds: float = _WRITE_LOCK_SECONDS,
     ) -> None:
@@ -146,6 +151,8 @@ class SqliteDatabase:
         self._write_lock = threading.RLock()
         self._write_lock_seconds = write_lock_seconds
         self._wal_limit_pages = wal_limit_pages
+        self._wal_path = path.with_name(path.name + "-wal")
+        self._checkpoint_log_bytes = checkpoint_log_bytes
         self._writer: sqlite3.Connection | None = None
         self._writing_thread: int | None = None
         self._checkpointer = _Checkpointer(path, checkpoint_seconds)
@@ -179,6 +186,9 @@ class SqliteDatabase:
                 self._writer = self._open()
                 self._writer.execute(f"PRAGMA cache_size=-{_WRITER_CACHE_KIB}")
                 self._writer.execute(f"PRAGMA wal_autocheckpoint={self._wal_limit_pages}")
+                # The log file shrinks back to this when a writer restarts it after a checkpoint, so that
+                # its size says how much log there is once past it.
+                self._writer.execute(f"PRAGMA journal_size_limit={self._checkpoint_log_bytes}")
             connection = self._writer
             outer, self._writing_thread = self._writing_thread, threading.get_ident()
             try:
@@ -193,7 +203,13 @@ class SqliteDatabase:
                 self._writing_thread = outer
         finally:
             self._write_lock.release()
-        self._checkpointer.committed()
+        self._checkpointer.committed(soon=self._log_bytes() > self._checkpoint_log_bytes)
+
+    def _log_bytes(self) -> int:
+        try:
+            return self._wal_path.stat().st_size
+        except FileNotFoundError:
+            return 0
 
     @contextmanager
     def snapshot(self) -> Iterator[Transaction]:
@@ -221,19 +237,21 @@ class SqliteDatabase:
 
 
 class _Checkpointer:
-    """Checkpoints a database's write-ahead log on a thread of its own, `interval` seconds after the first
-    commit since its last checkpoint; idle while nothing commits. PASSIVE: it copies what no reader still
-    needs and leaves the rest for next time, waiting for nobody."""
+    """Checkpoints a database's write-ahead log on a thread of its own: `interval` seconds after the first
+    commit since its last checkpoint, or at once after a commit that asks for it soon; idle while nothing
+    commits. PASSIVE: it copies what no reader still needs and leaves the rest for next time, waiting for
+    nobody."""
 
     def __init__(self, path: Path, interval: float) -> None:
         self._path = path
         self._interval = interval
         self._pending = threading.Event()
+        self._soon = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
-    def committed(self) -> None:
+    def committed(self, *, soon: bool = False) -> None:
         if self._thread is None:
             with self._start_lock:
                 if self._thread is None and not self._stopping.is_set():
@@ -241,11 +259,14 @@ class _Checkpointer:
                         target=self._run, name=f"sqlite-checkpoint {self._path.name}", daemon=True
                     )
                     self._thread.start()
+        if soon:
+            self._soon.set()
         self._pending.set()
 
     def release(self) -> None:
         """Let the thread end (closing its connection) without waiting for it."""
         self._stopping.set()
+        self._soon.set()
         self._pending.set()
 
     def stop(self) -> None:
@@ -260,9 +281,11 @@ class _Checkpointer:
         try:
             while True:
                 self._pending.wait()
-                if self._stopping.wait(self._interval):
+                self._soon.wait(self._interval)
+                if self._stopping.is_set():
                     return  # close() follows: the last connection to close checkpoints the whole log
                 self._pending.clear()
+                self._soon.clear()
                 try:
                     connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 except sqlite3.Error as error:  # the next commit asks again; commits still bound the log
