@@ -20,13 +20,19 @@ from wayline.common.sql import SqliteDatabase
 PAGE_ROWS = 2_000  # rows of 3 KB: one 4 KiB page each, twice SQLite's own checkpoint threshold (1,000 pages)
 
 
+TORN = -1  # the file read while a checkpoint was writing it
+
+
 def in_database_file(path: Path) -> int | None:
-    """Rows of `notes` in the database file itself (None: the table is not there yet)."""
+    """Rows of `notes` in the database file itself (None: the table is not there yet; TORN: a checkpoint
+    was copying pages into the file as it was read, which an immutable view does not expect)."""
     view = sqlite3.connect(f"file:{path}?immutable=1", uri=True)
     try:
         return int(view.execute("SELECT COUNT(*) FROM notes").fetchone()[0])
     except sqlite3.OperationalError:
         return None
+    except sqlite3.DatabaseError:
+        return TORN
     finally:
         view.close()
 

@@ -125,6 +125,18 @@ _WRITER_CACHE_KIB = 32_768
 _WRITE_LOCK_SECONDS = 30.0  # as long as a connection waits for another process's write lock
 
 
+@contextmanager
+def _sqlite_block(connection: sqlite3.Connection, begin: str) -> Iterator[Transaction]:
+    """`begin`, then COMMIT when the block ends, ROLLBACK on an exception."""
+    connection.execute(begin)
+    try:
+        yield _SqliteTransaction(connection)
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+
+
 class SqliteDatabase:
     """One writing connection, taken by `transaction` under a lock of the process, and one reading
     connection per thread. SQLite admits one writer at a time: waiting on a lock wakes the next writer when
@@ -192,13 +204,9 @@ class SqliteDatabase:
             connection = self._writer
             outer, self._writing_thread = self._writing_thread, threading.get_ident()
             try:
-                connection.execute("BEGIN IMMEDIATE")  # take the write lock now: no upgrade deadlocks later
-                try:
-                    yield _SqliteTransaction(connection)
-                except BaseException:
-                    connection.execute("ROLLBACK")
-                    raise
-                connection.execute("COMMIT")
+                # IMMEDIATE: take SQLite's write lock now (another process may hold it), no upgrade deadlocks
+                with _sqlite_block(connection, "BEGIN IMMEDIATE") as tx:
+                    yield tx
             finally:
                 self._writing_thread = outer
         finally:
@@ -214,14 +222,8 @@ class SqliteDatabase:
     @contextmanager
     def snapshot(self) -> Iterator[Transaction]:
         # Deferred: a WAL reader takes no lock, so it neither queues behind the one writer nor delays it.
-        connection = self._connection()
-        connection.execute("BEGIN DEFERRED")
-        try:
-            yield _SqliteTransaction(connection)
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        connection.execute("COMMIT")
+        with _sqlite_block(self._connection(), "BEGIN DEFERRED") as tx:
+            yield tx
 
     def read(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
         # Autocommit (isolation_level=None): the statement is its own deferred read transaction.
