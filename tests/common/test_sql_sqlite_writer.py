@@ -10,11 +10,11 @@ import gc
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tests.client import wait_until
 from wayline.common.sql import SqliteDatabase
 
 PAGE_ROWS = 2_000  # rows of 3 KB: one 4 KiB page each, twice SQLite's own checkpoint threshold (1,000 pages)
@@ -47,15 +47,6 @@ def checkpoint_threads(path: Path) -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == f"sqlite-checkpoint {path.name}" and t.is_alive()]
 
 
-def wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
-
-
 @pytest.fixture
 def path(tmp_path: Path) -> Path:
     return tmp_path / "notes.db"
@@ -76,7 +67,7 @@ def test_the_thread_checkpoints_soon_after_a_commit_without_another_one(path: Pa
     db = SqliteDatabase(path, checkpoint_seconds=0.05)
     try:
         write_pages(db, rows=10)
-        assert wait_for(lambda: in_database_file(path) == 10)
+        assert wait_until(lambda: in_database_file(path) == 10)
         assert len(checkpoint_threads(path)) == 1  # one thread, idle until the next commit
     finally:
         db.close()
@@ -89,7 +80,7 @@ def test_a_commit_that_leaves_much_log_has_it_checkpointed_at_once(path: Path) -
         time.sleep(0.2)
         assert in_database_file(path) is None
         write_pages(db)  # 8 MB of log: checkpointed now, by the thread
-        assert wait_for(lambda: in_database_file(path) == PAGE_ROWS + 10)
+        assert wait_until(lambda: in_database_file(path) == PAGE_ROWS + 10)
     finally:
         db.close()
 
@@ -119,7 +110,7 @@ def test_a_database_dropped_without_close_ends_its_thread(path: Path) -> None:
     assert len(checkpoint_threads(path)) == 1
     del db
     gc.collect()
-    assert wait_for(lambda: checkpoint_threads(path) == [])
+    assert wait_until(lambda: checkpoint_threads(path) == [])
 
 
 def test_a_read_inside_a_transaction_sees_its_writes_and_other_threads_do_not(path: Path) -> None:
