@@ -145,13 +145,15 @@ def latency_rows(
     requests: int,
     port: int,
     pids: dict[str, int],
-) -> tuple[int, dict[str, tuple[float, float]]]:
+) -> tuple[int, dict[str, tuple[float, float]], dict[str, float]]:
     """Single Track and the paced stream, each on a settled suite (nothing left to drain); distinct events.
-    Also the CPU ms and context switches per single Track of each process in `pids` (the work the Track's
-    acknowledgement set off, deliveries to the sinks included, counted once the suite settled)."""
+    Also the CPU ms and context switches per single Track of the gateway and ingest, and the CPU µs per
+    event of the paced stream of every process in `pids` (each the work the calls set off, deliveries to the
+    sinks included, counted once the suite settled)."""
     singles = track_requests(max(requests, 1000))
     rows.append(asyncio.run(run_scenario("bare unary echo", echo, ECHO_METHOD, (), singles, 1, requests)))
-    before = {name: (cpu_seconds(pid), context_switches(pid)) for name, pid in pids.items()}
+    track_pids = {name: pids[name] for name in ("gateway", "ingest")}
+    before = {name: (cpu_seconds(pid), context_switches(pid)) for name, pid in track_pids.items()}
     rows.append(
         asyncio.run(run_scenario("Track via gateway", gateway[1], TRACK, gateway[0], singles, 1, requests))
     )
@@ -162,9 +164,10 @@ def latency_rows(
             (cpu_seconds(pid) - before[name][0]) * 1000 / calls,
             (context_switches(pid) - before[name][1]) / calls,
         )
-        for name, pid in pids.items()
+        for name, pid in track_pids.items()
     }
     paced = stream_batches(100, 1000, "paced")
+    before_paced = {name: cpu_seconds(pid) for name, pid in pids.items()}
     seconds, lat = run_stream(gateway[1], STREAM, gateway[0], paced, echo=False, pace=0.01)
     table.add_row(
         "StreamEvents via gateway paced at 10k events/s, batches of 100",
@@ -175,7 +178,8 @@ def latency_rows(
     )
     total = len(singles) + 100_000
     settle(port, total)
-    return total, costs
+    per_event = {name: (cpu_seconds(pid) - before_paced[name]) * 1e6 / 100_000 for name, pid in pids.items()}
+    return total, costs, per_event
 
 
 def throughput_rows(
@@ -288,8 +292,8 @@ def main(requests: int, batches: int = 200, minutes: float = 0.0) -> None:
             rss_before = rss_mib(ingest_pid)
             port = suite.metrics_ports["ingest"]
             with echo_server("threadpool") as echo:
-                pids = {name: suite.processes[name].pid for name in ("gateway", "ingest")}
-                settled, costs = latency_rows(table, rows, echo, gateway, requests, port, pids)
+                pids = {name: process.pid for name, process in suite.processes.items()}
+                settled, costs, paced_costs = latency_rows(table, rows, echo, gateway, requests, port, pids)
                 load_began = time.perf_counter()
                 sent = throughput_rows(table, rows, echo, gateway, direct, requests, batches)
             load_ended, backlog = time.perf_counter(), settled + sent - delivered(port)
@@ -308,6 +312,11 @@ def main(requests: int, batches: int = 200, minutes: float = 0.0) -> None:
                     f"{name} {cpu:.2f} ms CPU, {switches:.1f} context switches"
                     for name, (cpu, switches) in costs.items()
                 )
+            )
+            console.print(
+                "per event of the paced stream, until every sink had it: "
+                + "; ".join(f"{name} {micros:.0f} µs CPU" for name, micros in paced_costs.items())
+                + f"; {sum(paced_costs.values()):.0f} µs in all"
             )
             for m in rows:
                 if m.scenario.startswith("TrackBatch"):

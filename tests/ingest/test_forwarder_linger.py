@@ -106,3 +106,45 @@ def test_less_than_a_full_write_waits_and_a_full_write_goes_at_once(spool: Spool
     assert waited >= JOURNEYS_LINGER
     assert went < JOURNEYS_LINGER
     assert [count for _, count in journeys.arrivals] == [1, 1, 2]  # each write under 64 KiB; the last waits
+
+
+def test_a_sink_far_behind_catches_up_in_larger_writes_and_then_writes_full_writes(tmp_path: Path) -> None:
+    """The journey store catches up from a backlog in large writes (chDB pays per INSERT); once it keeps up
+    its writes are full writes again; decision, without a catch-up size, takes full writes throughout."""
+    spool = Spool(tmp_path / "sized", ["journeys", "decision"], segment_bytes=1 << 20, max_bytes=1 << 30)
+    journeys, decision = ArrivalSink("journeys"), ArrivalSink("decision")
+    for record in range(12):  # 12 x 16 KB, before the forwarder starts: a catch-up write and a full write
+        spool.append(SpoolBatch("acme", [bytes([record]) * 4_000] * 4), timeout=10)
+    forwarder = Forwarder(
+        spool,
+        [journeys, decision],
+        policy=DeliveryPolicy(),
+        dead_letters=None,
+        max_write_bytes=64 * 1024,
+        linger=0.0,
+        catch_up_write_bytes_by_sink={"journeys": 128 * 1024},
+    )
+    forwarder.start()
+
+    def wait_for(total: int) -> None:
+        deadline = time.monotonic() + 10
+        while (
+            time.monotonic() < deadline
+            and min(sum(n for _, n in sink.arrivals) for sink in (journeys, decision)) < total
+        ):
+            time.sleep(0.02)
+
+    try:
+        wait_for(48)
+        caught_up = len(journeys.arrivals)
+        for record in range(4):  # then less than a catch-up write behind: full writes again
+            spool.append(SpoolBatch("acme", [bytes([record]) * 4_000] * 8), timeout=10)
+        wait_for(80)
+    finally:
+        forwarder.stop()
+        spool.close()
+    assert [count for _, count in journeys.arrivals[:caught_up]] == [32, 16]  # 128 KB at once, then the rest
+    assert max(count for _, count in journeys.arrivals[caught_up:]) <= 16  # 64 KiB writes
+    assert sum(count for _, count in journeys.arrivals) == 80
+    assert [count for _, count in decision.arrivals[:3]] == [16, 16, 16]
+    assert max(count for _, count in decision.arrivals) == 16

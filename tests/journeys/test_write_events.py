@@ -10,17 +10,18 @@ from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import grpc
 import pytest
 from clickhouse_connect.driver.client import Client
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
-from tests.journeys.conftest import T0, Journeys, new_person
+from tests.journeys.conftest import T0, Journeys, field_violations, new_person
 from wayline.api.v1 import errors_pb2
 from wayline.common.timestamps import to_timestamp
 from wayline.event.v1 import event_pb2
 from wayline_journeys.converters import event_to_record, events_to_columns
 from wayline_journeys.event_columns import EventColumns
-from wayline_journeys.events import EventRecord
+from wayline_journeys.events import MAX_WRITE_EVENTS, EventRecord
 from wayline_journeys.store import JourneyStore
 
 
@@ -159,6 +160,32 @@ def test_write_events_then_get_timeline_returns_exactly_the_events(journeys: Jou
     assert not read[1].HasField("previous_identifier")
     assert read[1].HasField("sentiment_score")  # 0.0, and present
     assert read[0].context.device.HasField("ad_tracking_enabled")
+
+
+def test_write_events_refuses_more_than_the_contracts_limit_and_stores_none(journeys: Journeys) -> None:
+    person = new_person()
+    events = [plain_event(person) for _ in range(MAX_WRITE_EVENTS + 1)]
+    with pytest.raises(grpc.RpcError) as raised:
+        journeys.write(*events)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violations(raised.value) == {"events": "TOO_MANY"}
+    journeys.write(*events[:MAX_WRITE_EVENTS])  # the limit itself is taken
+    assert len(journeys.timeline(person, page_size=1000)) == MAX_WRITE_EVENTS
+
+
+def test_write_events_names_each_event_without_an_id_or_a_timestamp(journeys: Journeys) -> None:
+    person = new_person()
+    no_id, no_time = plain_event(person), plain_event(person)
+    no_id.event_id = ""
+    no_time.ClearField("timestamp")
+    with pytest.raises(grpc.RpcError) as raised:
+        journeys.write(plain_event(person), no_id, no_time)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violations(raised.value) == {
+        "events[1].event_id": "REQUIRED",
+        "events[2].timestamp": "REQUIRED",
+    }
+    assert journeys.timeline(person) == []
 
 
 def test_write_events_keeps_times_to_the_microsecond(journeys: Journeys) -> None:

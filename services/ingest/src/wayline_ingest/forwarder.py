@@ -1,8 +1,9 @@
 """The forwarder: one thread per sink reads the spool from the sink's cursor, enriches, delivers, and
 moves the cursor only after the sink took (or parked) everything before it.
 
-Consecutive batches of the same tenant are delivered together, up to `max_write_bytes` per call, so a burst
-of small Track calls reaches the sink as a few large writes.
+Consecutive batches of the same tenant are delivered together, up to `max_write_bytes` and MAX_WRITE_EVENTS
+per call, so a burst of small Track calls reaches the sink as a few large writes. A sink far behind may
+catch up in larger writes (`catch_up_write_bytes_by_sink`: the journey store, which pays per INSERT).
 
 Each sink's lag is published as gauges (`ingest.spool.backlog`: bytes still to deliver; `ingest.spool.lag`:
 how old its oldest undelivered event is at most), and the spool's use of its quota as `ingest.spool.usage`:
@@ -27,13 +28,16 @@ from wayline_ingest.sinks.base import Sink
 from wayline_ingest.spool import Spool, SpoolBatch
 from wayline_ingest.wire import with_backfill
 
-__all__ = ["SINK_BITS", "Forwarder", "chunks"]
+__all__ = ["MAX_WRITE_EVENTS", "SINK_BITS", "Forwarder", "chunks"]
 
 log = structlog.get_logger("wayline.ingest.forwarder")
 _tracer = trace.get_tracer("wayline.ingest")
 _MAX_LINKS = 32
 _MARK_EVERY_SECONDS = 0.25
 _STOP_CHECK_SECONDS = 0.1  # how soon a sink's wait between small writes notices a stop
+
+# The most events one delivery call carries: the contracts' limit for WriteEvents and both ObserveEvents.
+MAX_WRITE_EVENTS = 10_000
 
 # The sink mask bit of each sink in spool records (records.SpoolBatch.sink_mask). Fixed forever.
 SINK_BITS = {"identity": 1, "journeys": 2, "decision": 4, "orchestrator": 8}
@@ -95,19 +99,24 @@ class Forwarder:
         transform: Transform | None = None,
         linger: float = 0.0,
         linger_by_sink: Mapping[str, float] | None = None,
+        catch_up_write_bytes_by_sink: Mapping[str, int] | None = None,
     ) -> None:
         """`linger` is the least time between two of a sink's writes that are smaller than a full write
         (`max_write_bytes`): an event after a quiet spell goes at once, a trickle goes in one write per
         linger, a backlog of a full write or more at once. `linger_by_sink` overrides it per sink name (the
-        journey store pays per INSERT; decision wants events soon)."""
+        journey store pays per INSERT; decision wants events soon). `catch_up_write_bytes_by_sink` lets a
+        sink that is behind by at least that much take writes that large (the journey store's INSERTs cost
+        it less in all when fewer; while it keeps up, full writes stay `max_write_bytes`, so no one INSERT
+        holds the machine up long)."""
         self._spool = spool
         self._stop = threading.Event()
         self._deliverers = [Deliverer(sink, policy, dead_letters, self._stop) for sink in sinks]
-        self._max_write_bytes = max_write_bytes
         self._transform = transform
         self._linger = {
             d.sink.name: (linger_by_sink or {}).get(d.sink.name, linger) for d in self._deliverers
         }
+        self._max_write_bytes = max_write_bytes
+        self._catch_up_bytes = dict(catch_up_write_bytes_by_sink or {})
         self._last_write = {d.sink.name: float("-inf") for d in self._deliverers}  # monotonic, per sink
         self._threads: list[threading.Thread] = []
         self._started = time.monotonic()
@@ -175,13 +184,14 @@ class Forwarder:
             position = self._spool.position(name)
             if self._spool.log.end > position and not self._space_out(name, position):
                 return False
-            records = self._spool.read(name, position, self._max_write_bytes)
+            limit = self._write_limit(name, position)
+            records = self._spool.read(name, position, limit)
             if not records:
                 self._passed(name, position)
                 self._spool.log.wait_for(position, timeout=0.5)
                 continue
             self._last_write[name] = time.monotonic()
-            if not self._deliver_records(deliverer, SINK_BITS.get(name, 0), records):
+            if not self._deliver_records(deliverer, SINK_BITS.get(name, 0), records, limit):
                 return False
             self._spool.advance(name, records[-1][0])
             self._passed(name, records[-1][0])
@@ -201,24 +211,31 @@ class Forwarder:
                 break
         return not self._stop.is_set()
 
+    def _write_limit(self, name: str, position: int) -> int:
+        """The largest write the sink takes next: its catch-up size while it is at least that far behind."""
+        catch_up = self._catch_up_bytes.get(name, 0)
+        behind = self._spool.log.end - position
+        return catch_up if catch_up > self._max_write_bytes and behind >= catch_up else self._max_write_bytes
+
     def _deliver_records(
-        self, deliverer: Deliverer, bit: int, records: list[tuple[int, SpoolBatch | None]]
+        self, deliverer: Deliverer, bit: int, records: list[tuple[int, SpoolBatch | None]], max_bytes: int
     ) -> bool:
-        """Deliver the events of `records` in order, merging runs of one tenant; False when stopped."""
+        """Deliver the events of `records` in order, merging runs of one tenant, in writes of at most
+        `max_bytes`; False when stopped."""
         run: list[SpoolBatch] = []
         run_bytes = 0
         for _, batch in records:
             if batch is None or not batch.for_sink(bit):
                 continue
-            if run and (batch.tenant != run[0].tenant or run_bytes >= self._max_write_bytes):
-                if not self._send(deliverer, run):
+            if run and (batch.tenant != run[0].tenant or run_bytes >= max_bytes):
+                if not self._send(deliverer, run, max_bytes):
                     return False
                 run, run_bytes = [], 0
             run.append(batch)
             run_bytes += sum(len(e) for e in batch.events)
-        return not run or self._send(deliverer, run)
+        return not run or self._send(deliverer, run, max_bytes)
 
-    def _send(self, deliverer: Deliverer, run: list[SpoolBatch]) -> bool:
+    def _send(self, deliverer: Deliverer, run: list[SpoolBatch], max_bytes: int) -> bool:
         """Deliver one tenant's run of batches in a span that continues the first batch's trace and links
         the others'."""
         traces = [propagate.extract({"traceparent": b.traceparent}) for b in run if b.traceparent]
@@ -237,19 +254,18 @@ class Forwarder:
             attributes={"wayline.sink": deliverer.sink.name, "wayline.events": len(events)},
         ):
             payload = self._transform(events) if self._transform is not None else events
-            return all(
-                deliverer.deliver(run[0].tenant, chunk) for chunk in chunks(payload, self._max_write_bytes)
-            )
+            return all(deliverer.deliver(run[0].tenant, chunk) for chunk in chunks(payload, max_bytes))
 
 
-def chunks(events: Sequence[bytes], max_bytes: int) -> list[list[bytes]]:
+def chunks(events: Sequence[bytes], max_bytes: int, max_events: int = MAX_WRITE_EVENTS) -> list[list[bytes]]:
     """Consecutive runs of `events` whose request size stays under `max_bytes` (one event at least), so
-    no delivery outgrows a gRPC message. Each run is its own idempotent call."""
+    no delivery outgrows a gRPC message, of at most `max_events` each (the contracts' limit per call: a
+    full write of small events holds more). Each run is its own idempotent call."""
     runs: list[list[bytes]] = [[]]
     size = 0
     for event in events:
         event_size = len(event) + 6  # field tag and length prefix, generously
-        if runs[-1] and size + event_size > max_bytes:
+        if runs[-1] and (size + event_size > max_bytes or len(runs[-1]) >= max_events):
             runs.append([])
             size = 0
         runs[-1].append(event)

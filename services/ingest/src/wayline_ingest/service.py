@@ -202,6 +202,7 @@ def ingest_service(settings: IngestSettings) -> ServiceDefinition:
             transform=_enrichment(settings),
             linger=settings.sink_linger_seconds,
             linger_by_sink=settings.sink_linger_by_sink,
+            catch_up_write_bytes_by_sink=settings.catch_up_write_bytes_by_sink,
         )
         forwarder.start()
         if runtime.relay is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
@@ -18,6 +18,10 @@ _SERVICE = REGISTRY["ingest"]
 
 # The sinks ingest can deliver to; identity resolution runs in front of each (identity_address).
 SinkName = Literal["journeys", "decision", "orchestrator"]
+
+# The largest write a sink may be given: under the services' gRPC message limit (16 MiB by default), with
+# room for the request's own fields.
+_LARGEST_WRITE = 12 * 1024 * 1024
 
 
 class IngestSettings(ServiceSettings):
@@ -98,7 +102,18 @@ class IngestSettings(ServiceSettings):
     max_write_bytes: int = Field(
         default=1024 * 1024,
         ge=1024,
-        description="Largest delivery call to a sink; bigger runs of events go in several (each idempotent).",
+        le=_LARGEST_WRITE,
+        description="Largest delivery call to a sink; bigger runs of events go in several (each idempotent, "
+        "each of at most 10,000 events, the contracts' limit).",
+    )
+    catch_up_write_bytes_by_sink: dict[str, Annotated[int, Field(ge=1024, le=_LARGEST_WRITE)]] = Field(
+        default_factory=lambda: {"journeys": 4 * 1024 * 1024},
+        description="Per-sink larger writes for a sink behind by at least that much, as JSON (sink name → "
+        "bytes, at most 12 MiB: under the services' 16 MiB message limit). The journey store catches up in "
+        "4 MiB writes: chDB writes a part per partition and materialized view for every INSERT and merges "
+        "them again later, so after a burst fewer, larger INSERTs drain it faster on less CPU. While a sink "
+        "keeps up its writes stay at WAYLINE_INGEST_MAX_WRITE_BYTES, so that no one INSERT holds the "
+        "machine up long.",
     )
     sink_linger_seconds: float = Field(
         default=0.05,

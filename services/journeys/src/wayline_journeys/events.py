@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from wayline_journeys.event_columns import EventColumns
 
 __all__ = [
+    "MAX_WRITE_EVENTS",
     "EventRecord",
     "EventWrites",
     "TimelineCursor",
@@ -24,6 +25,9 @@ __all__ = [
     "TimelineReads",
     "cursor_after",
 ]
+
+# The most events one write takes (WriteEvents' contract): ingest's forwarder sends at most this many a call.
+MAX_WRITE_EVENTS = 10_000
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from wayline_journeys.errors import PersonNotFound
 from wayline_journeys.event_export import export_events
 from wayline_journeys.event_export_converters import event_export_query, event_export_response
 from wayline_journeys.event_names_converters import event_names_query, event_names_response
-from wayline_journeys.events import EventWrites, TimelineReads, cursor_after
+from wayline_journeys.events import MAX_WRITE_EVENTS, EventWrites, TimelineReads, cursor_after
 from wayline_journeys.features import profile_features
 from wayline_journeys.features_converters import profile_query, profile_response
 from wayline_journeys.funnel_converters import funnel_query, funnel_response
@@ -119,6 +119,12 @@ class JourneyServicer(pb_grpc.JourneyServiceServicer):
         self, request: pb.WriteEventsRequest, context: grpc.ServicerContext
     ) -> pb.WriteEventsResponse:
         tenant = require_tenant()
+        if len(request.events) > MAX_WRITE_EVENTS:
+            raise InvalidArgument(
+                f"WriteEvents takes at most {MAX_WRITE_EVENTS:,} events per call; got "
+                f"{len(request.events):,}: split the batch; nothing was stored",
+                [FieldViolation("events", f"at most {MAX_WRITE_EVENTS:,} events", "TOO_MANY")],
+            )
         missing = [
             FieldViolation(f"events[{i}].{field}", f"every stored event needs its {field}", "REQUIRED")
             for i, event in enumerate(request.events)
