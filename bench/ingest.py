@@ -294,11 +294,11 @@ def main(requests: int, batches: int = 200, minutes: float = 0.0) -> None:
             with echo_server("threadpool") as echo:
                 pids = {name: process.pid for name, process in suite.processes.items()}
                 settled, costs, paced_costs = latency_rows(table, rows, echo, gateway, requests, port, pids)
-                load_began = time.perf_counter()
+                load_began, journeys_cpu = time.perf_counter(), cpu_seconds(pids["journeys"])
                 sent = throughput_rows(table, rows, echo, gateway, direct, requests, batches)
             load_ended, backlog = time.perf_counter(), settled + sent - delivered(port)
             settle(port, settled + sent)
-            done = time.perf_counter()
+            done, journeys_cpu = time.perf_counter(), cpu_seconds(pids["journeys"]) - journeys_cpu
             console.print(table)
             print_comparison(
                 "Single Track (1 caller, on a settled suite) and TrackBatch (500 events a call, 4 callers)",
@@ -326,7 +326,8 @@ def main(requests: int, batches: int = 200, minutes: float = 0.0) -> None:
                 "drain into journeys (chDB) during and after the full-speed rows: "
                 f"{drained:,.0f} of {sent:,} distinct events; {backlog:,.0f} were still in the spool when "
                 f"the load ended and took {done - load_ended:.1f} s more; "
-                f"{drained / (done - load_began):,.0f} events/s from the first send to the last delivery"
+                f"{drained / (done - load_began):,.0f} events/s from the first send to the last delivery; "
+                f"journeys' CPU {journeys_cpu * 1e6 / drained:.0f} µs an event"
             )
             if minutes:
                 soak(gateway, minutes, ingest_pid, console)
