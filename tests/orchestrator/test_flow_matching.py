@@ -3,11 +3,15 @@ operators on missing properties, and the matcher's fields."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
+from google.protobuf import timestamp_pb2
 
+from wayline.event.v1 import event_pb2
 from wayline_orchestrator.flows.runtime.matching import MISSING, Occurrence, filter_holds, matches, read_path
+from wayline_orchestrator.person_events import occurrences
 
 EVENT = Occurrence(
     event_id="e1",
@@ -73,3 +77,43 @@ def test_matches_requires_every_set_field() -> None:
     assert matches(EVENT, {"event_type": "EVENT_TYPE_TRACK"})
     cheap = _filter("properties.cart_value", "LESS_THAN", 50)
     assert not matches(EVENT, {"event_name": "Cart Abandoned", "property_filters": [cheap]})
+
+
+def _message(**properties: Any) -> event_pb2.Event:
+    event = event_pb2.Event(
+        event_id="e1",
+        person_id="p1",
+        name="Viewed",
+        type=event_pb2.EVENT_TYPE_TRACK,
+        channel=event_pb2.CHANNEL_WEB,
+        timestamp=timestamp_pb2.Timestamp(seconds=60),
+    )
+    event.properties.update(properties)
+    event.context.timezone = "Europe/Paris"
+    return event
+
+
+def test_an_observed_event_converts_its_properties_only_when_a_flow_reads_them() -> None:
+    event = _message(plan="pro")
+    event.properties.fields["ratio"].number_value = math.nan  # no JSON form: converting it raises
+    (made,) = occurrences([event])  # not converted yet
+    assert (made.name, made.type, made.time) == ("Viewed", "EVENT_TYPE_TRACK", 60_000_000)
+    assert not matches(made, {"event_name": "Signed Up"})  # decided by the name: nothing converted
+    with pytest.raises(ValueError, match="NaN"):
+        read_path(made, "properties.plan")
+
+
+def test_an_observed_event_reads_as_its_json_form() -> None:
+    (made,) = occurrences([_message(plan="pro", seats=3, tags=["a"])])
+    assert made == Occurrence(
+        "e1",
+        "p1",
+        "Viewed",
+        60_000_000,
+        "EVENT_TYPE_TRACK",
+        "CHANNEL_WEB",
+        {"plan": "pro", "seats": 3.0, "tags": ["a"]},
+        {"timezone": "Europe/Paris"},
+    )
+    assert Occurrence.of_json(made.as_json()) == made
+    assert matches(made, {"property_filters": [_filter("properties.seats", "GREATER_THAN", 2)]})

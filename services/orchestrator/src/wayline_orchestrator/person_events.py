@@ -13,6 +13,8 @@ refused: the event is valid for journeys and flows, only its meaning for the con
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
+from typing import Any
 
 import structlog
 from google.protobuf import json_format, struct_pb2
@@ -136,20 +138,27 @@ def engagements(events: Sequence[event_pb2.Event]) -> list[Engagement]:
 
 
 def occurrences(events: Sequence[event_pb2.Event]) -> list[Occurrence]:
-    """The events as the flows' runtime reads them (checked by `person_statements` first)."""
+    """The events as the flows' runtime reads them (checked by `person_statements` first); each converts its
+    properties and context when the runtime first reads them."""
     return [
-        Occurrence(
-            event_id=e.event_id,
-            person_id=e.person_id,
-            name=e.name,
-            time=micros(e.timestamp),
-            type=event_pb2.EventType.Name(e.type),
-            channel=event_pb2.Channel.Name(e.channel),
-            properties=json_format.MessageToDict(e.properties),
-            context=json_format.MessageToDict(e.context, preserving_proto_field_name=True),
+        Occurrence.converting(
+            e.event_id,
+            e.person_id,
+            e.name,
+            micros(e.timestamp),
+            event_pb2.EventType.Name(e.type),
+            event_pb2.Channel.Name(e.channel),
+            partial(_json_objects, e),
         )
         for e in events
     ]
+
+
+def _json_objects(event: event_pb2.Event) -> tuple[dict[str, Any], dict[str, Any]]:
+    return (
+        json_format.MessageToDict(event.properties),
+        json_format.MessageToDict(event.context, preserving_proto_field_name=True),
+    )
 
 
 def with_survivors(events: Sequence[event_pb2.Event], survivors: dict[str, str]) -> list[event_pb2.Event]:

@@ -11,7 +11,7 @@ which another service's package may not share: each service reads the contract).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["MISSING", "Occurrence", "filter_holds", "matches", "read_path"]
@@ -19,21 +19,77 @@ __all__ = ["MISSING", "Occurrence", "filter_holds", "matches", "read_path"]
 MISSING: Any = object()
 
 
-@dataclass(frozen=True)
+JsonObject = dict[str, Any]
+
+
 class Occurrence:
     """One event of a person: its enum values by their value names (`EVENT_TYPE_TRACK`, `CHANNEL_WEB`), its
-    time in microseconds since the epoch, its properties and context as JSON objects."""
+    time in microseconds since the epoch, its properties and context as JSON objects.
 
-    event_id: str
-    person_id: str
-    name: str
-    time: int
-    type: str = "EVENT_TYPE_UNSPECIFIED"
-    channel: str = "CHANNEL_UNSPECIFIED"
-    properties: dict[str, Any] = field(default_factory=dict)
-    context: dict[str, Any] = field(default_factory=dict)
+    One made with `converting` builds its properties and context on first read: most events the service
+    observes concern no flow, and converting every event's properties was most of ObserveEvents' work."""
 
-    def as_json(self) -> dict[str, Any]:
+    __slots__ = (
+        "_context",
+        "_convert",
+        "_properties",
+        "channel",
+        "event_id",
+        "name",
+        "person_id",
+        "time",
+        "type",
+    )
+
+    def __init__(  # noqa: PLR0917 - the event's fields, as the JSON form and the tests name them
+        self,
+        event_id: str,
+        person_id: str,
+        name: str,
+        time: int,
+        type: str = "EVENT_TYPE_UNSPECIFIED",
+        channel: str = "CHANNEL_UNSPECIFIED",
+        properties: JsonObject | None = None,
+        context: JsonObject | None = None,
+    ) -> None:
+        self.event_id, self.person_id, self.name, self.time = event_id, person_id, name, time
+        self.type, self.channel = type, channel
+        self._properties: JsonObject = {} if properties is None else properties
+        self._context: JsonObject = {} if context is None else context
+        self._convert: Callable[[], tuple[JsonObject, JsonObject]] | None = None
+
+    @classmethod
+    def converting(  # noqa: PLR0917 - as __init__, the JSON objects' maker in their place
+        cls,
+        event_id: str,
+        person_id: str,
+        name: str,
+        time: int,
+        type: str,
+        channel: str,
+        convert: Callable[[], tuple[JsonObject, JsonObject]],
+    ) -> Occurrence:
+        """An occurrence whose (properties, context) `convert` makes when either is first read."""
+        made = cls(event_id, person_id, name, time, type, channel)
+        made._convert = convert
+        return made
+
+    def _json_objects(self) -> None:
+        if self._convert is not None:
+            self._properties, self._context = self._convert()
+            self._convert = None
+
+    @property
+    def properties(self) -> JsonObject:
+        self._json_objects()
+        return self._properties
+
+    @property
+    def context(self) -> JsonObject:
+        self._json_objects()
+        return self._context
+
+    def as_json(self) -> JsonObject:
         return {
             "event_id": self.event_id,
             "person_id": self.person_id,
@@ -46,8 +102,16 @@ class Occurrence:
         }
 
     @classmethod
-    def of_json(cls, value: dict[str, Any]) -> Occurrence:
+    def of_json(cls, value: JsonObject) -> Occurrence:
         return cls(**value)
+
+    def __eq__(self, other: object) -> bool:
+        return self.as_json() == other.as_json() if isinstance(other, Occurrence) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # equal by value and mutable, as the dataclass it replaced
+
+    def __repr__(self) -> str:
+        return f"Occurrence({self.as_json()!r})"
 
 
 def read_path(event: Occurrence, path: str) -> Any:
