@@ -5,6 +5,12 @@ Consecutive batches of the same tenant are delivered together, up to `max_write_
 per call, so a burst of small Track calls reaches the sink as a few large writes. A sink far behind may
 catch up in larger writes (`catch_up_write_bytes_by_sink`: the journey store, which pays per INSERT).
 
+During a burst (the spool taking more than `burst_events_per_second`) the sinks hold back, each until its
+oldest undelivered event is `burst_hold_seconds` old: the sinks run on the same cores as the intake, and
+while the intake outruns what they can drain they fall behind anyway; holding back for a bounded time gives
+the cores to the acknowledgements and lets the sinks catch up afterwards in fewer, larger writes. Under an
+intake that stays that high, each sink delivers as it did, about `burst_hold_seconds` behind.
+
 Each sink's lag is published as gauges (`ingest.spool.backlog`: bytes still to deliver; `ingest.spool.lag`:
 how old its oldest undelivered event is at most), and the spool's use of its quota as `ingest.spool.usage`:
 the numbers a full spool is foreseen by. The lag is read from marks each sink's thread takes as it goes
@@ -28,13 +34,14 @@ from wayline_ingest.sinks.base import Sink
 from wayline_ingest.spool import Spool, SpoolBatch
 from wayline_ingest.wire import with_backfill
 
-__all__ = ["MAX_WRITE_EVENTS", "SINK_BITS", "Forwarder", "chunks"]
+__all__ = ["MAX_WRITE_EVENTS", "SINK_BITS", "Forwarder", "IntakeRate", "chunks"]
 
 log = structlog.get_logger("wayline.ingest.forwarder")
 _tracer = trace.get_tracer("wayline.ingest")
 _MAX_LINKS = 32
 _MARK_EVERY_SECONDS = 0.25
 _STOP_CHECK_SECONDS = 0.1  # how soon a sink's wait between small writes notices a stop
+_INTAKE_WINDOW_SECONDS = 0.5  # the intake rate is measured over about this long
 
 # The most events one delivery call carries: the contracts' limit for WriteEvents and both ObserveEvents.
 MAX_WRITE_EVENTS = 10_000
@@ -100,6 +107,8 @@ class Forwarder:
         linger: float = 0.0,
         linger_by_sink: Mapping[str, float] | None = None,
         catch_up_write_bytes_by_sink: Mapping[str, int] | None = None,
+        burst_events_per_second: float = 0.0,
+        burst_hold_seconds: float = 0.0,
     ) -> None:
         """`linger` is the least time between two of a sink's writes that are smaller than a full write
         (`max_write_bytes`): an event after a quiet spell goes at once, a trickle goes in one write per
@@ -107,7 +116,9 @@ class Forwarder:
         journey store pays per INSERT; decision wants events soon). `catch_up_write_bytes_by_sink` lets a
         sink that is behind by at least that much take writes that large (the journey store's INSERTs cost
         it less in all when fewer; while it keeps up, full writes stay `max_write_bytes`, so no one INSERT
-        holds the machine up long)."""
+        holds the machine up long). While the spool takes more than `burst_events_per_second` (0: never),
+        each sink waits until its oldest undelivered event is `burst_hold_seconds` old (the module's
+        docstring says why)."""
         self._spool = spool
         self._stop = threading.Event()
         self._deliverers = [Deliverer(sink, policy, dead_letters, self._stop) for sink in sinks]
@@ -118,6 +129,9 @@ class Forwarder:
         self._max_write_bytes = max_write_bytes
         self._catch_up_bytes = dict(catch_up_write_bytes_by_sink or {})
         self._last_write = {d.sink.name: float("-inf") for d in self._deliverers}  # monotonic, per sink
+        self._intake = IntakeRate(lambda: spool.events_taken)
+        self._burst_events_per_second = burst_events_per_second
+        self._burst_hold_seconds = burst_hold_seconds
         self._threads: list[threading.Thread] = []
         self._started = time.monotonic()
         # Per sink, (log end, monotonic time) marks, oldest first; the first is the latest one it passed.
@@ -142,13 +156,17 @@ class Forwarder:
         """Per sink: (name, bytes still to deliver, the most its oldest undelivered event's age can be)."""
         now = time.monotonic()
         lags = []
-        for name, marks in self._marks.items():
+        for name in self._marks:
             position = self._spool.position(name)
             backlog = self._spool.log.end - position
-            passed = [at for end, at in list(marks)[:2] if end <= position]
-            since = passed[-1] if passed else self._started
-            lags.append((name, backlog, now - since if backlog > 0 else 0.0))
+            lags.append((name, backlog, self._oldest_age(name, position, now) if backlog > 0 else 0.0))
         return lags
+
+    def _oldest_age(self, name: str, position: int, now: float) -> float:
+        """The most the oldest event after `position` can be aged: everything the log held at the last
+        mark the sink passed is behind it."""
+        passed = [at for end, at in list(self._marks[name])[:2] if end <= position]
+        return now - (passed[-1] if passed else self._started)
 
     def _mark(self, name: str) -> None:
         """Note where the log ends now, at most every `_MARK_EVERY_SECONDS` (see the module's docstring)."""
@@ -182,12 +200,15 @@ class Forwarder:
         while not self._stop.is_set():
             self._mark(name)
             position = self._spool.position(name)
-            if self._spool.log.end > position and not self._space_out(name, position):
+            if self._spool.log.end > position and not (
+                self._hold_in_burst(name, position) and self._space_out(name, position)
+            ):
                 return False
             limit = self._write_limit(name, position)
             records = self._spool.read(name, position, limit)
             if not records:
                 self._passed(name, position)
+                self._intake.per_second()  # a sample while idle: a burst's rate is then seen from its start
                 self._spool.log.wait_for(position, timeout=0.5)
                 continue
             self._last_write[name] = time.monotonic()
@@ -209,6 +230,19 @@ class Forwarder:
                 return False
             if self._spool.log.wait_for(full, timeout=min(left, _STOP_CHECK_SECONDS)):
                 break
+        return not self._stop.is_set()
+
+    def _hold_in_burst(self, name: str, position: int) -> bool:
+        """While the intake is in a burst, wait until the sink's oldest undelivered event is the hold's age
+        (the module's docstring says why); False when stopped."""
+        if self._burst_events_per_second <= 0:
+            return True
+        while self._intake.per_second() > self._burst_events_per_second:
+            if self._oldest_age(name, position, time.monotonic()) >= self._burst_hold_seconds:
+                break
+            if self._stop.wait(_STOP_CHECK_SECONDS):
+                return False
+            self._mark(name)
         return not self._stop.is_set()
 
     def _write_limit(self, name: str, position: int) -> int:
@@ -255,6 +289,34 @@ class Forwarder:
         ):
             payload = self._transform(events) if self._transform is not None else events
             return all(deliverer.deliver(run[0].tenant, chunk) for chunk in chunks(payload, max_bytes))
+
+
+class IntakeRate:
+    """Events a second taken over the last `_INTAKE_WINDOW_SECONDS`, from a running count sampled whenever
+    the rate is asked for (the sinks' threads ask as they go, idle ones too). Between two samples the count
+    is taken to have grown evenly. Until a window has been seen, the rate over what has (0 under a tenth of
+    a second)."""
+
+    def __init__(self, count: Callable[[], int], clock: Callable[[], float] = time.monotonic) -> None:
+        self._count = count
+        self._clock = clock
+        self._samples: deque[tuple[float, int]] = deque()
+        self._lock = threading.Lock()
+
+    def per_second(self) -> float:
+        with self._lock:
+            now, count = self._clock(), self._count()
+            samples = self._samples
+            samples.append((now, count))
+            start = now - _INTAKE_WINDOW_SECONDS
+            while len(samples) > 2 and samples[1][0] <= start:  # keep one sample at or before the start
+                samples.popleft()
+            then, before = samples[0]
+            if then >= start:
+                return (count - before) / (now - then) if now - then >= 0.1 else 0.0
+            after, next_count = samples[1]
+            at_start = before + (next_count - before) * (start - then) / (after - then)
+            return (count - at_start) / _INTAKE_WINDOW_SECONDS
 
 
 def chunks(events: Sequence[bytes], max_bytes: int, max_events: int = MAX_WRITE_EVENTS) -> list[list[bytes]]:

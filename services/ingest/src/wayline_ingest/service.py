@@ -203,6 +203,8 @@ def ingest_service(settings: IngestSettings) -> ServiceDefinition:
             linger=settings.sink_linger_seconds,
             linger_by_sink=settings.sink_linger_by_sink,
             catch_up_write_bytes_by_sink=settings.catch_up_write_bytes_by_sink,
+            burst_events_per_second=settings.burst_events_per_second,
+            burst_hold_seconds=settings.burst_hold_seconds,
         )
         forwarder.start()
         if runtime.relay is not None:

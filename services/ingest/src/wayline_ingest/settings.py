@@ -131,6 +131,20 @@ class IngestSettings(ServiceSettings):
         "part per table and materialized view, and their merges), so a trickle of small writes would keep it "
         "busy. A trickle reaches the journey store up to this much later.",
     )
+    burst_events_per_second: float = Field(
+        default=20_000,
+        ge=0,
+        description="An intake over this many events a second is a burst: the sinks hold back (up to "
+        "WAYLINE_INGEST_BURST_HOLD_SECONDS behind) so that the acknowledgements keep the cores, and catch up "
+        "after it in fewer, larger writes. Set it near what the sinks drain on this machine (about 12k events"
+        " a second on 2 cores with every sink on them); 0 never holds back.",
+    )
+    burst_hold_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="How far behind a sink may fall while it holds back in a burst: it delivers once its "
+        "oldest undelivered event is this old, so under an intake that stays high it runs this much behind.",
+    )
     sink_retry_initial_seconds: float = Field(
         default=0.1, gt=0, description="First retry delay of a failing sink (doubles, with full jitter)."
     )

@@ -52,10 +52,20 @@ class Spool:
         )
         self.cursors = {name: Cursor(directory / "cursors", name) for name in sinks}
         self._release_lock = threading.Lock()
+        self._count_lock = threading.Lock()
+        self._events_taken = 0
 
     def submit(self, batch: SpoolBatch) -> Future[int]:
         """Queue a batch; the future resolves once it is durable. Raises SpoolFull or SpoolClosed."""
-        return self.log.submit(encode(batch))
+        written = self.log.submit(encode(batch))
+        with self._count_lock:
+            self._events_taken += len(batch.events)
+        return written
+
+    @property
+    def events_taken(self) -> int:
+        """Events queued since this process opened the spool (the intake rate is read from it)."""
+        return self._events_taken
 
     def append(self, batch: SpoolBatch, timeout: float | None = None) -> int:
         return self.submit(batch).result(timeout)
