@@ -117,6 +117,11 @@ def delivered(metrics_port: int) -> float:
     return metric_sum(metrics_port, "ingest_sink_delivered(?:_events)?_total", sink="journeys")
 
 
+def held(metrics_port: int) -> float:
+    """Seconds the sinks held back during bursts, summed over the sinks (ADR 65)."""
+    return metric_sum(metrics_port, "ingest_sink_burst_held_seconds_total")
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -294,10 +299,12 @@ def main(requests: int, batches: int = 200, minutes: float = 0.0) -> None:
             with echo_server("threadpool") as echo:
                 pids = {name: process.pid for name, process in suite.processes.items()}
                 settled, costs, paced_costs = latency_rows(table, rows, echo, gateway, requests, port, pids)
+                held_paced = held(port)
                 load_began, journeys_cpu = time.perf_counter(), cpu_seconds(pids["journeys"])
                 sent = throughput_rows(table, rows, echo, gateway, direct, requests, batches)
             load_ended, backlog = time.perf_counter(), settled + sent - delivered(port)
             settle(port, settled + sent)
+            held_full_speed = held(port) - held_paced
             done, journeys_cpu = time.perf_counter(), cpu_seconds(pids["journeys"]) - journeys_cpu
             console.print(table)
             print_comparison(
@@ -328,6 +335,10 @@ def main(requests: int, batches: int = 200, minutes: float = 0.0) -> None:
                 f"the load ended and took {done - load_ended:.1f} s more; "
                 f"{drained / (done - load_began):,.0f} events/s from the first send to the last delivery; "
                 f"journeys' CPU {journeys_cpu * 1e6 / drained:.0f} µs an event"
+            )
+            console.print(
+                f"sinks held back in bursts (summed over the four): {held_paced:.1f} s up to the end of the "
+                f"paced row, {held_full_speed:.1f} s in the full-speed rows and their drain"
             )
             if minutes:
                 soak(gateway, minutes, ingest_pid, console)

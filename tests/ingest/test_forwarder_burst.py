@@ -10,10 +10,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 
 from wayline.event.v1 import event_pb2
 from wayline_ingest.delivery import DeliveryPolicy
-from wayline_ingest.forwarder import Forwarder, IntakeRate
+from wayline_ingest.forwarder import Forwarder, IntakeRate, burst_held_counter
 from wayline_ingest.spool import Spool, SpoolBatch
 
 BURST_RATE = 200.0  # events a second; the bursts below append 10 events every 5 ms (up to 2,000 a second)
@@ -51,7 +53,15 @@ def spool(tmp_path: Path) -> Iterator[Spool]:
     opened.close()
 
 
-def forwarder_to(spool: Spool, sink: ArrivalSink, *, burst_rate: float, hold: float) -> Forwarder:
+def forwarder_to(
+    spool: Spool,
+    sink: ArrivalSink,
+    *,
+    burst_rate: float,
+    hold: float,
+    reader: InMemoryMetricReader | None = None,
+) -> Forwarder:
+    meter = MeterProvider([reader or InMemoryMetricReader()]).get_meter("test")
     return Forwarder(
         spool,
         [sink],
@@ -61,7 +71,22 @@ def forwarder_to(spool: Spool, sink: ArrivalSink, *, burst_rate: float, hold: fl
         linger=0.0,
         burst_events_per_second=burst_rate,
         burst_hold_seconds=hold,
+        burst_held=burst_held_counter(meter),
     )
+
+
+def held_seconds(reader: InMemoryMetricReader) -> dict[str, float]:
+    """`ingest.sink.burst_held` by sink."""
+    data = reader.get_metrics_data()
+    points = [
+        point
+        for resource in (data.resource_metrics if data else [])
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name == "ingest.sink.burst_held"
+        for point in metric.data.data_points
+    ]
+    return {str((p.attributes or {})["sink"]): p.value for p in points if isinstance(p, NumberDataPoint)}
 
 
 def burst(spool: Spool, seconds: float, tag: str) -> tuple[list[str], dict[str, float]]:
@@ -92,8 +117,8 @@ def wait_for_all(sink: ArrivalSink, count: int, timeout: float = 15) -> None:
 def test_sinks_hold_back_during_a_burst_and_deliver_everything_after_it(
     spool: Spool, burst_rate: float, held: bool
 ) -> None:
-    sink = ArrivalSink("decision")
-    forwarder = forwarder_to(spool, sink, burst_rate=burst_rate, hold=5.0)
+    sink, reader = ArrivalSink("decision"), InMemoryMetricReader()
+    forwarder = forwarder_to(spool, sink, burst_rate=burst_rate, hold=5.0, reader=reader)
     forwarder.start()
     try:
         time.sleep(0.3)  # idle, waiting on the spool
@@ -109,8 +134,10 @@ def test_sinks_hold_back_during_a_burst_and_deliver_everything_after_it(
         # it; the rest came once the rate fell (about half a second after), long before the hold ran out.
         assert during < len(sent) // 3
         assert sink.arrivals[-1][0] - ended < 2.0
+        assert 0.3 < held_seconds(reader)["decision"] < 3.0  # most of the 0.8 s burst and the rate's fall
     else:
         assert during > len(sent) // 2
+        assert held_seconds(reader) == {}
 
 
 def test_under_an_intake_that_stays_high_a_sink_delivers_about_the_hold_behind(spool: Spool) -> None:

@@ -34,7 +34,7 @@ from wayline_ingest.sinks.base import Sink
 from wayline_ingest.spool import Spool, SpoolBatch
 from wayline_ingest.wire import with_backfill
 
-__all__ = ["MAX_WRITE_EVENTS", "SINK_BITS", "Forwarder", "IntakeRate", "chunks"]
+__all__ = ["MAX_WRITE_EVENTS", "SINK_BITS", "Forwarder", "IntakeRate", "burst_held_counter", "chunks"]
 
 log = structlog.get_logger("wayline.ingest.forwarder")
 _tracer = trace.get_tracer("wayline.ingest")
@@ -72,7 +72,17 @@ def _observe_usage(options: metrics.CallbackOptions) -> Iterable[metrics.Observa
         yield metrics.Observation(forwarder.spool_usage())
 
 
+def burst_held_counter(meter: metrics.Meter) -> metrics.Counter:
+    return meter.create_counter(
+        "ingest.sink.burst_held",
+        unit="s",
+        description="Seconds a sink held back its deliveries during bursts, by sink "
+        "(WAYLINE_INGEST_BURST_EVENTS_PER_SECOND).",
+    )
+
+
 _meter = metrics.get_meter("wayline.ingest")
+_held = burst_held_counter(_meter)
 _meter.create_observable_gauge(
     "ingest.spool.backlog",
     callbacks=[_observe_backlog],
@@ -109,6 +119,7 @@ class Forwarder:
         catch_up_write_bytes_by_sink: Mapping[str, int] | None = None,
         burst_events_per_second: float = 0.0,
         burst_hold_seconds: float = 0.0,
+        burst_held: metrics.Counter | None = None,
     ) -> None:
         """`linger` is the least time between two of a sink's writes that are smaller than a full write
         (`max_write_bytes`): an event after a quiet spell goes at once, a trickle goes in one write per
@@ -118,7 +129,8 @@ class Forwarder:
         it less in all when fewer; while it keeps up, full writes stay `max_write_bytes`, so no one INSERT
         holds the machine up long). While the spool takes more than `burst_events_per_second` (0: never),
         each sink waits until its oldest undelivered event is `burst_hold_seconds` old (the module's
-        docstring says why)."""
+        docstring says why), counting the seconds held in `burst_held` (the process's
+        `ingest.sink.burst_held` by default)."""
         self._spool = spool
         self._stop = threading.Event()
         self._deliverers = [Deliverer(sink, policy, dead_letters, self._stop) for sink in sinks]
@@ -132,6 +144,7 @@ class Forwarder:
         self._intake = IntakeRate(lambda: spool.events_taken)
         self._burst_events_per_second = burst_events_per_second
         self._burst_hold_seconds = burst_hold_seconds
+        self._burst_held = burst_held or _held
         self._threads: list[threading.Thread] = []
         self._started = time.monotonic()
         # Per sink, (log end, monotonic time) marks, oldest first; the first is the latest one it passed.
@@ -237,12 +250,15 @@ class Forwarder:
         (the module's docstring says why); False when stopped."""
         if self._burst_events_per_second <= 0:
             return True
+        began = time.monotonic()
         while self._intake.per_second() > self._burst_events_per_second:
             if self._oldest_age(name, position, time.monotonic()) >= self._burst_hold_seconds:
                 break
             if self._stop.wait(_STOP_CHECK_SECONDS):
                 return False
             self._mark(name)
+        if (held := time.monotonic() - began) >= _STOP_CHECK_SECONDS:
+            self._burst_held.add(held, {"sink": name})
         return not self._stop.is_set()
 
     def _write_limit(self, name: str, position: int) -> int:
