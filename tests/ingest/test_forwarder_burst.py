@@ -17,6 +17,7 @@ from wayline.event.v1 import event_pb2
 from wayline_ingest.delivery import DeliveryPolicy
 from wayline_ingest.forwarder import Forwarder, IntakeRate, burst_held_counter
 from wayline_ingest.spool import Spool, SpoolBatch
+from wayline_ingest.spool.records import encode
 
 BURST_RATE = 200.0  # events a second; the bursts below append 10 events every 5 ms (up to 2,000 a second)
 
@@ -160,6 +161,28 @@ def test_under_an_intake_that_stays_high_a_sink_delivers_about_the_hold_behind(s
     # for a busy test machine; and the sink did hold back (the median event waited a good part of it).
     assert waits[len(waits) // 2] > hold / 4
     assert waits[int(len(waits) * 0.95)] < hold + 1.5
+
+
+def test_no_sink_holds_back_once_the_spool_is_half_full(tmp_path: Path) -> None:
+    """A hold must never bring the spool to its quota: the burst below is four times the quota, so a sink
+    that held on past half of it would make the appends fail (SpoolFull)."""
+    record = len(encode(SpoolBatch("acme", [event_pb2.Event(event_id="b-100-0").SerializeToString()] * 10)))
+    small = Spool(tmp_path / "small", ["decision"], segment_bytes=4 * record, max_bytes=40 * record)
+    sink = ArrivalSink("decision")
+    forwarder = forwarder_to(small, sink, burst_rate=BURST_RATE, hold=5.0)
+    forwarder.start()
+    try:
+        time.sleep(0.3)
+        sent, _ = burst(small, 0.8, "b")
+        ended = time.monotonic()
+        during = sink.arrived_by(ended)
+        wait_for_all(sink, len(sent))
+    finally:
+        forwarder.stop()
+        small.close()
+    assert len(sent) > 4 * 40 * 10 * 0.5  # the burst was larger than the quota (at least two quotas' worth)
+    assert sorted(sink.events()) == sorted(sent)
+    assert during > len(sent) // 2
 
 
 def test_the_intake_rate_is_the_count_over_about_the_last_half_second() -> None:

@@ -9,7 +9,8 @@ During a burst (the spool taking more than `burst_events_per_second`) the sinks 
 oldest undelivered event is `burst_hold_seconds` old: the sinks run on the same cores as the intake, and
 while the intake outruns what they can drain they fall behind anyway; holding back for a bounded time gives
 the cores to the acknowledgements and lets the sinks catch up afterwards in fewer, larger writes. Under an
-intake that stays that high, each sink delivers as it did, about `burst_hold_seconds` behind.
+intake that stays that high, each sink delivers as it did, about `burst_hold_seconds` behind. No sink holds
+back while the spool is half full or more: a hold must never bring the spool to its quota.
 
 Each sink's lag is published as gauges (`ingest.spool.backlog`: bytes still to deliver; `ingest.spool.lag`:
 how old its oldest undelivered event is at most), and the spool's use of its quota as `ingest.spool.usage`:
@@ -42,6 +43,7 @@ _MAX_LINKS = 32
 _MARK_EVERY_SECONDS = 0.25
 _STOP_CHECK_SECONDS = 0.1  # how soon a sink's wait between small writes notices a stop
 _INTAKE_WINDOW_SECONDS = 0.5  # the intake rate is measured over about this long
+_HOLD_UNDER_FILL_RATIO = 0.5  # sinks hold back in a burst only while the spool is less full than this
 
 # The most events one delivery call carries: the contracts' limit for WriteEvents and both ObserveEvents.
 MAX_WRITE_EVENTS = 10_000
@@ -253,6 +255,8 @@ class Forwarder:
         began = time.monotonic()
         while self._intake.per_second() > self._burst_events_per_second:
             if self._oldest_age(name, position, time.monotonic()) >= self._burst_hold_seconds:
+                break
+            if self._spool.fill_ratio >= _HOLD_UNDER_FILL_RATIO:  # never refuse events for want of a drain
                 break
             if self._stop.wait(_STOP_CHECK_SECONDS):
                 return False
