@@ -252,17 +252,18 @@ class Forwarder:
         (the module's docstring says why); False when stopped."""
         if self._burst_events_per_second <= 0:
             return True
-        began = time.monotonic()
+        began, held = time.monotonic(), False
         while self._intake.per_second() > self._burst_events_per_second:
             if self._oldest_age(name, position, time.monotonic()) >= self._burst_hold_seconds:
                 break
             if self._spool.fill_ratio >= _HOLD_UNDER_FILL_RATIO:  # never refuse events for want of a drain
                 break
+            held = True
             if self._stop.wait(_STOP_CHECK_SECONDS):
-                return False
+                break
             self._mark(name)
-        if (held := time.monotonic() - began) >= _STOP_CHECK_SECONDS:
-            self._burst_held.add(held, {"sink": name})
+        if held:
+            self._burst_held.add(time.monotonic() - began, {"sink": name})
         return not self._stop.is_set()
 
     def _write_limit(self, name: str, position: int) -> int:

@@ -136,8 +136,9 @@ class IngestSettings(ServiceSettings):
         ge=0,
         description="An intake over this many events a second is a burst: the sinks hold back (up to "
         "WAYLINE_INGEST_BURST_HOLD_SECONDS behind) so that the acknowledgements keep the cores, and catch up "
-        "after it in fewer, larger writes. Set it near what the sinks drain on this machine (about 12k events"
-        " a second on 2 cores with every sink on them); 0 never holds back.",
+        "after it in fewer, larger writes. Keep it above the rate the sinks keep up with, so that a steady "
+        "load is never held (on 2 cores with every sink on them they drain about 12-14k events a second); 0 "
+        "never holds back.",
     )
     burst_hold_seconds: float = Field(
         default=2.0,
