@@ -152,6 +152,29 @@ def test_track_invalid_event_is_invalid_argument_with_field_paths(
     assert timeline(gateway_channel, auth, user_id).events == []
 
 
+def test_numbers_json_cannot_hold_are_refused_at_the_door_with_their_paths(
+    gateway_channel: grpc.Channel, auth: Auth, user_id: str
+) -> None:
+    """NaN and Infinity were acknowledged, then refused by the journey store (parked as dead letters): the
+    caller heard OK for an event its timeline never showed. Both paths refuse them now: Track (one event)
+    and TrackBatch (the C fast path, which hands such events to the Python checks)."""
+    stub = ingest_grpc.IngestServiceStub(gateway_channel)
+    single = make_event(user_id)
+    single.properties.update({"price": float("nan")})
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.Track(ingest_pb.TrackRequest(event=single), metadata=auth, timeout=10)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert violations(caught.value) == ["event.properties.price"]
+    good, bad = make_event(user_id, minutes_ago=2), make_event(user_id, minutes_ago=1)
+    bad.context.traits.update({"ltv": float("inf")})
+    response = stub.TrackBatch(ingest_pb.TrackBatchRequest(events=[good, bad]), metadata=auth, timeout=10)
+    assert list(response.accepted_event_ids) == [good.event_id]
+    assert [(r.index, [v.field for v in r.violations]) for r in response.rejections] == [
+        (1, ["events[1].context.traits.ltv"])
+    ]
+    assert [e.event_id for e in timeline(gateway_channel, auth, user_id, settle=3).events] == [good.event_id]
+
+
 def test_track_batch_over_the_limit_is_refused_whole(
     gateway_channel: grpc.Channel, auth: Auth, user_id: str
 ) -> None:

@@ -54,6 +54,8 @@ mutations = st.lists(
             "bad_currency",
             "no_name",
             "sentiment",
+            "nan_property",
+            "infinite_trait",
             "fine",
         ]
     ),
@@ -90,6 +92,10 @@ def mutate(event: event_pb2.Event, kinds: list[str]) -> None:
             event.name = ""
         elif kind == "sentiment":
             event.sentiment_score = 0.5
+        elif kind == "nan_property":  # deep in a list in a struct: every JSON-like field is walked
+            event.properties.update({"scores": [1, {"x": float("nan")}]})
+        elif kind == "infinite_trait":
+            event.context.traits.update({"ltv": float("-inf")})
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -42,6 +42,26 @@ def test_each_problem_is_named_by_its_path() -> None:
     assert fields(event) == ["event.type", "event.identifiers[1].type", "event.identifiers[2].value"]
 
 
+def test_numbers_json_cannot_hold_are_refused_with_their_paths() -> None:
+    """NaN and Infinity in any JSON-like field (the journey store keeps them as JSON): once refused here,
+    never acknowledged and then refused by a sink."""
+    event = make_event("u1")
+    event.properties.update({"price": float("nan"), "ok": 2.5, "tags": ["a", {"w": float("inf")}]})
+    event.integrations.update({"All": True})
+    event.context.extra.update({"ratio": float("-inf")})
+    event.context.traits.update({"age": 41})
+    found = validate_event(event, "events[3]", LIMITS)
+    assert [(v.field, v.reason) for v in found] == [
+        ("events[3].properties.price", "OUT_OF_RANGE"),
+        ("events[3].properties.tags[1].w", "OUT_OF_RANGE"),
+        ("events[3].context.extra.ratio", "OUT_OF_RANGE"),
+    ]
+    assert "finite" in found[0].description
+    for finite in (event.properties, event.context.extra):
+        finite.update({"price": 1.0, "tags": ["a"], "ratio": -1e308})
+    assert fields(event) == []
+
+
 def test_an_event_over_the_size_limit_is_refused_whole_with_its_path() -> None:
     event = make_event("u1")
     event.properties.update({"blob": "y" * 2000})

@@ -188,6 +188,22 @@ def test_write_events_names_each_event_without_an_id_or_a_timestamp(journeys: Jo
     assert journeys.timeline(person) == []
 
 
+def test_write_events_refuses_numbers_json_cannot_hold_with_their_paths(journeys: Journeys) -> None:
+    """Not INTERNAL (ingest retried that as a failure of ours): INVALID_ARGUMENT naming each field."""
+    person = new_person()
+    nan, infinite = plain_event(person), plain_event(person)
+    nan.properties.update({"price": float("nan")})
+    infinite.context.traits.update({"ltv": [1, float("inf")]})
+    with pytest.raises(grpc.RpcError) as raised:
+        journeys.write(plain_event(person), nan, infinite)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violations(raised.value) == {
+        "events[1].properties": "OUT_OF_RANGE",
+        "events[2].context.traits": "OUT_OF_RANGE",
+    }
+    assert journeys.timeline(person) == []
+
+
 def test_write_events_keeps_times_to_the_microsecond(journeys: Journeys) -> None:
     event = plain_event(new_person())
     event.timestamp.nanos = 123_456_789

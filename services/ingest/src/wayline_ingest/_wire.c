@@ -20,10 +20,20 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
-enum { KIND_VARINT = 1, KIND_FIXED64 = 2, KIND_FIXED32 = 3, KIND_STRING = 4, KIND_BYTES = 5, KIND_MESSAGE = 6 };
+/* KIND_FINITE_DOUBLE: a double that must be finite (a JSON number: google.protobuf.Value's number_value). */
+enum {
+    KIND_VARINT = 1,
+    KIND_FIXED64 = 2,
+    KIND_FIXED32 = 3,
+    KIND_STRING = 4,
+    KIND_BYTES = 5,
+    KIND_MESSAGE = 6,
+    KIND_FINITE_DOUBLE = 7
+};
 enum { WIRE_VARINT = 0, WIRE_FIXED64 = 1, WIRE_LEN = 2, WIRE_FIXED32 = 5 };
 #define MAX_DEPTH 32
 #define MAX_FIELDS_TRACKED 64 /* the bitmask of singular fields seen holds 64: higher ones take the Python path */
@@ -168,6 +178,15 @@ static int check_value(const uint8_t **at, const uint8_t *end, const FieldSpec *
         }
         if (wire != WIRE_LEN || !field->repeated || !read_length(at, end, &body, &length)) return 0;
         return length % width == 0;
+    }
+    case KIND_FINITE_DOUBLE: {
+        uint64_t bits = 0;
+        double number;
+        if (wire != WIRE_FIXED64 || field->repeated || end - *at < 8) return 0;
+        for (int i = 7; i >= 0; i--) bits = bits << 8 | (*at)[i]; /* the wire is little-endian */
+        memcpy(&number, &bits, sizeof(number));
+        *at += 8;
+        return isfinite(number);
     }
     case KIND_STRING:
         return wire == WIRE_LEN && read_length(at, end, &body, &length) && valid_utf8(body, length);

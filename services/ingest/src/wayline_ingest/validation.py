@@ -11,13 +11,14 @@ skew (timestamp + (received_at - sent_at)). An event without `event_id` gets one
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from google.protobuf import timestamp_pb2
+from google.protobuf import struct_pb2, timestamp_pb2
 
 from wayline.common.errors import FieldViolation
 from wayline.common.timestamps import to_micros
@@ -113,7 +114,9 @@ def is_acceptable(event: event_pb2.Event, limits: EventLimits, backfill: bool = 
     floor = limits.floor_seconds(backfill)
     if event.HasField("timestamp") and event.timestamp.seconds < floor:
         return False
-    return not (event.HasField("sent_at") and event.sent_at.seconds < floor)
+    if event.HasField("sent_at") and event.sent_at.seconds < floor:
+        return False
+    return all(_all_finite(struct) for _, struct in _structs(event))
 
 
 def validate_event(
@@ -143,6 +146,7 @@ def violations_of(
     if event.HasField("revenue"):
         _check_revenue(event.revenue, report)
     _check_time(event, limits, backfill, report)
+    _check_numbers(event, report)
     return found
 
 
@@ -175,6 +179,51 @@ def _check_time(event: event_pb2.Event, limits: EventLimits, backfill: bool, rep
             floor = limits.backfill_min_timestamp if backfill else limits.min_timestamp
             hint = "" if backfill else "; send history as a backfill batch (wayline import does)"
             report(name, f"lies before {floor.date().isoformat()}{hint}", "OUT_OF_RANGE")
+
+
+def _structs(event: event_pb2.Event) -> Iterator[tuple[str, struct_pb2.Struct]]:
+    """The event's JSON-like fields, by path."""
+    yield "properties", event.properties
+    yield "integrations", event.integrations
+    if event.HasField("context"):
+        yield "context.extra", event.context.extra
+        yield "context.traits", event.context.traits
+
+
+def _all_finite(struct: struct_pb2.Struct) -> bool:
+    return all(_finite(value) for value in struct.fields.values())
+
+
+def _finite(value: struct_pb2.Value) -> bool:
+    kind = value.WhichOneof("kind")
+    if kind == "number_value":
+        return math.isfinite(value.number_value)
+    if kind == "struct_value":
+        return _all_finite(value.struct_value)
+    if kind == "list_value":
+        return all(_finite(item) for item in value.list_value.values)
+    return True
+
+
+def _non_finite_paths(value: struct_pb2.Value, path: str) -> Iterator[str]:
+    kind = value.WhichOneof("kind")
+    if kind == "number_value" and not math.isfinite(value.number_value):
+        yield path
+    elif kind == "struct_value":
+        for key in sorted(value.struct_value.fields):
+            yield from _non_finite_paths(value.struct_value.fields[key], f"{path}.{key}")
+    elif kind == "list_value":
+        for i, item in enumerate(value.list_value.values):
+            yield from _non_finite_paths(item, f"{path}[{i}]")
+
+
+def _check_numbers(event: event_pb2.Event, report: Report) -> None:
+    """JSON has no NaN or Infinity: a number that is one could not be stored with the event (the journey
+    store keeps these fields as JSON) nor read back by any JSON client."""
+    for path, struct in _structs(event):
+        for key in sorted(struct.fields):
+            for found in _non_finite_paths(struct.fields[key], f"{path}.{key}"):
+                report(found, "must be a finite number: JSON holds no NaN or Infinity", "OUT_OF_RANGE")
 
 
 def _check_identifiers(event: event_pb2.Event, report: Report) -> None:

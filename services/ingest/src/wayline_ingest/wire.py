@@ -40,7 +40,12 @@ __all__ = [
     "with_backfill",
 ]
 
-_KIND_VARINT, _KIND_FIXED64, _KIND_FIXED32, _KIND_STRING, _KIND_BYTES, _KIND_MESSAGE = range(1, 7)
+_KIND_VARINT, _KIND_FIXED64, _KIND_FIXED32, _KIND_STRING, _KIND_BYTES, _KIND_MESSAGE, _KIND_FINITE_DOUBLE = (
+    range(1, 8)
+)
+# A JSON number (google.protobuf.Value's number_value): the fast path leaves NaN and Infinity to the Python
+# checks, which refuse them (JSON cannot hold them).
+_JSON_NUMBER = ("google.protobuf.Value", "number_value")
 _FD = descriptor.FieldDescriptor
 _KINDS = {
     **dict.fromkeys(
@@ -83,7 +88,9 @@ def _schema(root: descriptor.Descriptor) -> list[list[tuple[int, int, bool, int]
                     order.append(nested_type)
                 nested = index[name]
             repeated = field.is_repeated
-            fields.append((field.number, _KINDS[field.type], repeated, nested))
+            json_number = (order[position].full_name, field.name) == _JSON_NUMBER
+            kind = _KIND_FINITE_DOUBLE if json_number else _KINDS[field.type]
+            fields.append((field.number, kind, repeated, nested))
         specs.append(fields)
         position += 1
     return specs

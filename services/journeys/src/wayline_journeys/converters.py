@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -19,12 +19,13 @@ from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline_journeys.event_columns import EventColumns
 from wayline_journeys.events import EventRecord, TimelineCursor, TimelineOrder, TimelineQuery
 from wayline_journeys.overrides import MAX_OVERRIDES_PER_CALL, PersonOverride
-from wayline_journeys.proto_json import JsonMemo, merge_json
+from wayline_journeys.proto_json import JsonMemo, merge_json, to_json
 
 __all__ = [
     "enum_name",
     "event_to_record",
     "events_to_columns",
+    "json_number_violations",
     "money",
     "override_from_pb",
     "override_violations",
@@ -68,6 +69,27 @@ def _type_value(name: str) -> event_pb2.EventType.ValueType:
         return event_pb2.EventType.Value(_TYPE_PREFIX + name.upper())
     except ValueError:
         return event_pb2.EVENT_TYPE_UNSPECIFIED
+
+
+def json_number_violations(events: Sequence[event_pb2.Event]) -> list[FieldViolation]:
+    """The JSON-like fields holding a number JSON cannot (NaN, Infinity), by path: the store keeps them as
+    JSON text. Ingest refuses such events at the door; a write is checked for them only after its
+    conversion failed, so a valid write pays nothing."""
+    found = []
+    for i, event in enumerate(events):
+        context = event.context
+        for path, struct in (
+            ("properties", event.properties),
+            ("integrations", event.integrations),
+            ("context.extra", context.extra),
+            ("context.traits", context.traits),
+        ):
+            try:
+                to_json(struct)
+            except ValueError:
+                description = "holds NaN or Infinity, which JSON (and so the store) cannot"
+                found.append(FieldViolation(f"events[{i}].{path}", description, "OUT_OF_RANGE"))
+    return found[:_MAX_REPORTED_VIOLATIONS]
 
 
 def events_to_columns(events: Iterable[event_pb2.Event]) -> EventColumns:

@@ -14,6 +14,7 @@ from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline.journeys.v1 import journeys_service_pb2_grpc as pb_grpc
 from wayline_journeys.converters import (
     events_to_columns,
+    json_number_violations,
     person_overrides,
     person_to_erase,
     record_to_event,
@@ -133,9 +134,17 @@ class JourneyServicer(pb_grpc.JourneyServiceServicer):
         ]
         if missing:
             raise InvalidArgument("every event needs event_id and timestamp; nothing was stored", missing)
+        try:
+            columns = events_to_columns(request.events)
+        except ValueError:
+            violations = json_number_violations(request.events)
+            if not violations:
+                raise
+            raise InvalidArgument(
+                "an event holds a number JSON cannot; nothing was stored", violations
+            ) from None
         self._note_tenant(tenant)
-        written = self._events.write(tenant, events_to_columns(request.events))
-        return pb.WriteEventsResponse(written_count=written)
+        return pb.WriteEventsResponse(written_count=self._events.write(tenant, columns))
 
     def GetTimeline(  # noqa: N802
         self, request: pb.GetTimelineRequest, context: grpc.ServicerContext
