@@ -108,10 +108,22 @@ def burst(spool: Spool, seconds: float, tag: str) -> tuple[list[str], dict[str, 
     return sent, acknowledged
 
 
-def wait_for_all(sink: ArrivalSink, count: int, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while len(sink.events()) < count and time.monotonic() < deadline:
-        time.sleep(0.02)
+def run_burst(
+    spool: Spool, forwarder: Forwarder, sink: ArrivalSink, seconds: float, tag: str
+) -> tuple[list[str], dict[str, float], int]:
+    """Start the forwarder, let it idle, burst for `seconds`, and wait until the sink has everything: the
+    ids sent, when each was acknowledged, and how many had arrived by the burst's end."""
+    forwarder.start()
+    try:
+        time.sleep(0.3)  # idle, waiting on the spool
+        sent, acknowledged = burst(spool, seconds, tag)
+        during = sink.arrived_by(time.monotonic())
+        deadline = time.monotonic() + 15
+        while len(sink.events()) < len(sent) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        forwarder.stop()
+    return sent, acknowledged, during
 
 
 @pytest.mark.parametrize(("burst_rate", "held"), [(BURST_RATE, True), (0.0, False)])
@@ -120,15 +132,8 @@ def test_sinks_hold_back_during_a_burst_and_deliver_everything_after_it(
 ) -> None:
     sink, reader = ArrivalSink("decision"), InMemoryMetricReader()
     forwarder = forwarder_to(spool, sink, burst_rate=burst_rate, hold=5.0, reader=reader)
-    forwarder.start()
-    try:
-        time.sleep(0.3)  # idle, waiting on the spool
-        sent, _ = burst(spool, 0.8, "b")
-        ended = time.monotonic()
-        during = sink.arrived_by(ended)
-        wait_for_all(sink, len(sent))
-    finally:
-        forwarder.stop()
+    sent, acknowledged, during = run_burst(spool, forwarder, sink, 0.8, "b")
+    ended = max(acknowledged.values())
     assert sorted(sink.events()) == sorted(sent)  # everything, once
     if held:
         # Only what went before the rate showed the burst (its first tenth of a second or so) arrived during
@@ -145,15 +150,7 @@ def test_under_an_intake_that_stays_high_a_sink_delivers_about_the_hold_behind(s
     sink = ArrivalSink("decision")
     hold = 0.5
     forwarder = forwarder_to(spool, sink, burst_rate=BURST_RATE, hold=hold)
-    forwarder.start()
-    try:
-        time.sleep(0.3)
-        sent, acknowledged = burst(spool, 3.0, "s")
-        ended = time.monotonic()
-        during = sink.arrived_by(ended)
-        wait_for_all(sink, len(sent))
-    finally:
-        forwarder.stop()
+    sent, acknowledged, during = run_burst(spool, forwarder, sink, 3.0, "s")
     assert sorted(sink.events()) == sorted(sent)
     assert during > len(sent) // 2  # the sink kept delivering through the burst, not only after it
     waits = sorted(at - acknowledged[event] for at, events in sink.arrivals for event in events)
@@ -170,15 +167,9 @@ def test_no_sink_holds_back_once_the_spool_is_half_full(tmp_path: Path) -> None:
     small = Spool(tmp_path / "small", ["decision"], segment_bytes=4 * record, max_bytes=40 * record)
     sink = ArrivalSink("decision")
     forwarder = forwarder_to(small, sink, burst_rate=BURST_RATE, hold=5.0)
-    forwarder.start()
     try:
-        time.sleep(0.3)
-        sent, _ = burst(small, 0.8, "b")
-        ended = time.monotonic()
-        during = sink.arrived_by(ended)
-        wait_for_all(sink, len(sent))
+        sent, _, during = run_burst(small, forwarder, sink, 0.8, "b")
     finally:
-        forwarder.stop()
         small.close()
     assert len(sent) > 4 * 40 * 10 * 0.5  # the burst was larger than the quota (at least two quotas' worth)
     assert sorted(sink.events()) == sorted(sent)

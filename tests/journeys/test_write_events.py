@@ -173,19 +173,24 @@ def test_write_events_refuses_more_than_the_contracts_limit_and_stores_none(jour
     assert len(journeys.timeline(person, page_size=1000)) == MAX_WRITE_EVENTS
 
 
+def refused_whole(journeys: Journeys, person: str, *events: event_pb2.Event) -> dict[str, str]:
+    """WriteEvents refuses the call with INVALID_ARGUMENT and stores none of it: its violations."""
+    with pytest.raises(grpc.RpcError) as raised:
+        journeys.write(*events)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert journeys.timeline(person) == []
+    return field_violations(raised.value)
+
+
 def test_write_events_names_each_event_without_an_id_or_a_timestamp(journeys: Journeys) -> None:
     person = new_person()
     no_id, no_time = plain_event(person), plain_event(person)
     no_id.event_id = ""
     no_time.ClearField("timestamp")
-    with pytest.raises(grpc.RpcError) as raised:
-        journeys.write(plain_event(person), no_id, no_time)
-    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert field_violations(raised.value) == {
+    assert refused_whole(journeys, person, plain_event(person), no_id, no_time) == {
         "events[1].event_id": "REQUIRED",
         "events[2].timestamp": "REQUIRED",
     }
-    assert journeys.timeline(person) == []
 
 
 def test_write_events_refuses_numbers_json_cannot_hold_with_their_paths(journeys: Journeys) -> None:
@@ -194,14 +199,10 @@ def test_write_events_refuses_numbers_json_cannot_hold_with_their_paths(journeys
     nan, infinite = plain_event(person), plain_event(person)
     nan.properties.update({"price": float("nan")})
     infinite.context.traits.update({"ltv": [1, float("inf")]})
-    with pytest.raises(grpc.RpcError) as raised:
-        journeys.write(plain_event(person), nan, infinite)
-    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert field_violations(raised.value) == {
+    assert refused_whole(journeys, person, plain_event(person), nan, infinite) == {
         "events[1].properties": "OUT_OF_RANGE",
         "events[2].context.traits": "OUT_OF_RANGE",
     }
-    assert journeys.timeline(person) == []
 
 
 def test_write_events_keeps_times_to_the_microsecond(journeys: Journeys) -> None:
