@@ -190,6 +190,8 @@ def _structs(event: event_pb2.Event) -> Iterator[tuple[str, struct_pb2.Struct]]:
         yield "context.traits", event.context.traits
 
 
+# Two walks over the same values, as `is_acceptable` and `violations_of` are two checks of one event: the
+# fast one builds no path string, the reporting one runs only for events the fast one refused.
 def _all_finite(struct: struct_pb2.Struct) -> bool:
     return all(_finite(value) for value in struct.fields.values())
 
@@ -210,20 +212,23 @@ def _non_finite_paths(value: struct_pb2.Value, path: str) -> Iterator[str]:
     if kind == "number_value" and not math.isfinite(value.number_value):
         yield path
     elif kind == "struct_value":
-        for key in sorted(value.struct_value.fields):
-            yield from _non_finite_paths(value.struct_value.fields[key], f"{path}.{key}")
+        yield from _non_finite_in(value.struct_value, path)
     elif kind == "list_value":
         for i, item in enumerate(value.list_value.values):
             yield from _non_finite_paths(item, f"{path}[{i}]")
+
+
+def _non_finite_in(struct: struct_pb2.Struct, path: str) -> Iterator[str]:
+    for key in sorted(struct.fields):
+        yield from _non_finite_paths(struct.fields[key], f"{path}.{key}")
 
 
 def _check_numbers(event: event_pb2.Event, report: Report) -> None:
     """JSON has no NaN or Infinity: a number that is one could not be stored with the event (the journey
     store keeps these fields as JSON) nor read back by any JSON client."""
     for path, struct in _structs(event):
-        for key in sorted(struct.fields):
-            for found in _non_finite_paths(struct.fields[key], f"{path}.{key}"):
-                report(found, "must be a finite number: JSON holds no NaN or Infinity", "OUT_OF_RANGE")
+        for found in _non_finite_in(struct, path):
+            report(found, "must be a finite number: JSON holds no NaN or Infinity", "OUT_OF_RANGE")
 
 
 def _check_identifiers(event: event_pb2.Event, report: Report) -> None:
