@@ -110,3 +110,12 @@ def test_a_sink_too_far_behind_resolves_again(channel: grpc.Channel, tenant: str
     assert resolver.calls == 2
     assert resolver.resolve(tenant, [oldest])[0] == first  # evicted: asked again, the same person
     assert resolver.calls == 3
+
+
+def test_the_cache_is_bounded_by_bytes_too(channel: grpc.Channel, tenant: str) -> None:
+    """Events may be large (32 KiB each by default): the cache keeps at most `cached_bytes` of them."""
+    resolver = IdentityResolver(channel, cached_bytes=1)  # less than any event: nothing is kept
+    sent = event(("anonymous_id", "anon-big"))
+    first, _ = resolver.resolve(tenant, [sent])
+    assert resolver.resolve(tenant, [sent])[0] == first
+    assert resolver.calls == 2

@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import structlog
@@ -35,7 +35,15 @@ from wayline_ingest.sinks.base import Sink
 from wayline_ingest.spool import Spool, SpoolBatch
 from wayline_ingest.wire import with_backfill
 
-__all__ = ["MAX_WRITE_EVENTS", "SINK_BITS", "Forwarder", "IntakeRate", "burst_held_counter", "chunks"]
+__all__ = [
+    "MAX_WRITE_EVENTS",
+    "SINK_BITS",
+    "Forwarder",
+    "IntakeRate",
+    "PreparedRecords",
+    "burst_held_counter",
+    "chunks",
+]
 
 log = structlog.get_logger("wayline.ingest.forwarder")
 _tracer = trace.get_tracer("wayline.ingest")
@@ -44,6 +52,9 @@ _MARK_EVERY_SECONDS = 0.25
 _STOP_CHECK_SECONDS = 0.1  # how soon a sink's wait between small writes notices a stop
 _INTAKE_WINDOW_SECONDS = 0.5  # the intake rate is measured over about this long
 _HOLD_UNDER_FILL_RATIO = 0.5  # sinks hold back in a burst only while the spool is less full than this
+# Prepared events kept for the sinks behind the first (PreparedRecords): a second or two of a busy spool,
+# as far as the journey store's 1 s linger puts it behind the others.
+_PREPARED_BYTES = 16 * 1024 * 1024
 
 # The most events one delivery call carries: the contracts' limit for WriteEvents and both ObserveEvents.
 MAX_WRITE_EVENTS = 10_000
@@ -136,7 +147,7 @@ class Forwarder:
         self._spool = spool
         self._stop = threading.Event()
         self._deliverers = [Deliverer(sink, policy, dead_letters, self._stop) for sink in sinks]
-        self._transform = transform
+        self._prepared = PreparedRecords(transform)
         self._linger = {
             d.sink.name: (linger_by_sink or {}).get(d.sink.name, linger) for d in self._deliverers
         }
@@ -277,39 +288,77 @@ class Forwarder:
     ) -> bool:
         """Deliver the events of `records` in order, merging runs of one tenant, in writes of at most
         `max_bytes`; False when stopped."""
-        run: list[SpoolBatch] = []
+        run: list[tuple[int, SpoolBatch]] = []
         run_bytes = 0
-        for _, batch in records:
+        for position, batch in records:
             if batch is None or not batch.for_sink(bit):
                 continue
-            if run and (batch.tenant != run[0].tenant or run_bytes >= max_bytes):
+            if run and (batch.tenant != run[0][1].tenant or run_bytes >= max_bytes):
                 if not self._send(deliverer, run, max_bytes):
                     return False
                 run, run_bytes = [], 0
-            run.append(batch)
+            run.append((position, batch))
             run_bytes += sum(len(e) for e in batch.events)
         return not run or self._send(deliverer, run, max_bytes)
 
-    def _send(self, deliverer: Deliverer, run: list[SpoolBatch], max_bytes: int) -> bool:
-        """Deliver one tenant's run of batches in a span that continues the first batch's trace and links
-        the others'."""
-        traces = [propagate.extract({"traceparent": b.traceparent}) for b in run if b.traceparent]
+    def _send(self, deliverer: Deliverer, run: list[tuple[int, SpoolBatch]], max_bytes: int) -> bool:
+        """Deliver one tenant's run of batches (each with the position after it) in a span that continues
+        the first batch's trace and links the others'."""
+        traces = [propagate.extract({"traceparent": b.traceparent}) for _, b in run if b.traceparent]
         links = [
             trace.Link(span.get_span_context())
             for c in traces[1:_MAX_LINKS]
             if (span := trace.get_current_span(c))
         ]
-        # Each event says whether it came in a backfill batch (imported history: known from its timestamp).
-        events = [with_backfill(event, batch.backfill) for batch in run for event in batch.events]
+        tenant = run[0][1].tenant
         with _tracer.start_as_current_span(
             f"ingest.forward {deliverer.sink.name}",
             context=traces[0] if traces else None,
             kind=trace.SpanKind.CONSUMER,
             links=links,
-            attributes={"wayline.sink": deliverer.sink.name, "wayline.events": len(events)},
+            attributes={
+                "wayline.sink": deliverer.sink.name,
+                "wayline.events": sum(len(b.events) for _, b in run),
+            },
         ):
-            payload = self._transform(events) if self._transform is not None else events
-            return all(deliverer.deliver(run[0].tenant, chunk) for chunk in chunks(payload, max_bytes))
+            events = [event for position, batch in run for event in self._prepared.events(position, batch)]
+            return all(deliverer.deliver(tenant, chunk) for chunk in chunks(events, max_bytes))
+
+
+class PreparedRecords:
+    """Each spool record's events as every sink gets them: the batch's backfill flag set on each (imported
+    history, known from its timestamp), then enriched (`transform`). Made once, by the first sink to reach
+    the record, and kept for the others, the newest `max_bytes` of them; a sink further behind makes them
+    again. Besides the work saved (three sinks did it three times), every sink then hands the identity
+    resolver the same bytes objects, which its cache finds without hashing them again."""
+
+    def __init__(self, transform: Transform | None, max_bytes: int = _PREPARED_BYTES) -> None:
+        self._transform = transform
+        self._max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self._kept: OrderedDict[int, tuple[list[bytes], int]] = OrderedDict()  # position → (events, bytes)
+        self._bytes = 0
+
+    def events(self, position: int, batch: SpoolBatch) -> list[bytes]:
+        """The events of the record before `position` (the spool's position after it), prepared."""
+        with self._lock:
+            kept = self._kept.get(position)
+        if kept is not None:
+            return kept[0]
+        events = [with_backfill(event, batch.backfill) for event in batch.events]
+        if self._transform is not None:
+            events = self._transform(events)
+        size = sum(map(len, events))
+        with self._lock:
+            raced = self._kept.get(position)
+            if raced is not None:  # another sink made them meanwhile: share its objects
+                return raced[0]
+            self._kept[position] = (events, size)
+            self._bytes += size
+            while self._bytes > self._max_bytes and len(self._kept) > 1:
+                _, (_, dropped) = self._kept.popitem(last=False)
+                self._bytes -= dropped
+        return events
 
 
 class IntakeRate:

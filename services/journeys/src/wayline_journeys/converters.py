@@ -146,10 +146,16 @@ def _previous_identifier(event: event_pb2.Event) -> tuple[str, str]:
 
 def _identifiers(event: event_pb2.Event) -> tuple[list[str], list[str]]:
     identifiers = event.identifiers
-    if len(identifiers) == 1:  # the common case, at half the cost of walking the field twice
+    if len(identifiers) == 1:  # the common case
         only = identifiers[0]
         return [only.type], [only.value]
-    return [i.type for i in identifiers], [i.value for i in identifiers]
+    # One walk: each element read makes a Python object for the message (upb), so two walks (types, then
+    # values) cost half again as much for an event's usual three identifiers.
+    types, values = [], []
+    for identifier in identifiers:
+        types.append(identifier.type)
+        values.append(identifier.value)
+    return types, values
 
 
 def _micros(timestamp: timestamp_pb2.Timestamp) -> int:

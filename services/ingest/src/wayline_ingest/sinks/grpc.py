@@ -15,6 +15,8 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from wayline.common.context import TENANT_HEADER
+from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
+from wayline_ingest import _wire
 from wayline_ingest.sinks.base import DeliveryFailure, PermanentDeliveryError, TransientDeliveryError
 
 __all__ = ["EventsSink", "classify"]
@@ -32,18 +34,14 @@ _TRANSIENT = {
 _EVENT_INDEX = re.compile(r"^events\[(\d+)\]")
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+# Every sink's RPC takes `repeated Event events = 1` (service.py's _SINK_METHODS).
+_EVENTS = journeys_pb.WriteEventsRequest.DESCRIPTOR.fields_by_name["events"].number
 
 
 def events_request(events: Sequence[bytes]) -> bytes:
-    """The serialised `{repeated Event events = 1}` message holding `events`."""
-    return b"".join(b"\x0a" + _varint(len(event)) + event for event in events)
+    """The serialised `{repeated Event events = 1}` message holding `events` (framed in C: a Python loop
+    over the events cost each sink a few microseconds an event)."""
+    return _wire.join(list(events), _EVENTS)
 
 
 def classify(error: grpc.RpcError) -> TransientDeliveryError | PermanentDeliveryError:

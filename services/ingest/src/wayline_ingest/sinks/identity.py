@@ -7,9 +7,9 @@ them in spool order), stores the person id and the identifiers as identity norma
 soon as the events that caused it are stored. Resolution is idempotent, so a retried delivery resolves
 again to the same person; identity down is a transient failure like the sink's own.
 
-Every sink reads the same events from the spool, so the resolver keeps the latest resolutions (a digest
-of the event's bytes → identity's answer for it, and the overrides of the call that made a merge) and one
-sink's call serves the others, which ask only for what arrived since it read (before, every event was
+Every sink reads the same events from the spool, so the resolver keeps the latest resolutions (the event
+as the sinks get it → the event resolved, and the overrides of the call that made a merge) and one sink's
+call serves the others, which ask only for what arrived since it read (before, every event was
 resolved once per sink: three times with journeys, decision and the orchestrator). One call at a time, so
 that two sinks woken by the same write do not both miss. A sink too far behind for the cache resolves
 again, as a retry does. An event resolved just before a merge or an erasure and delivered after it is the
@@ -19,7 +19,6 @@ a linger (the journey store's, 1 s).
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -37,10 +36,10 @@ from wayline_ingest.sinks.grpc import classify
 __all__ = ["IdentityResolver", "ResolvingSink"]
 
 _RESOLVE_BATCH = 1000  # the contract's limit per call
-# Resolutions kept for the other sinks: a few seconds of a busy tenant's events at the journey store's 1 s
-# linger, about 8 MiB (a 16-byte digest of the event as key, whatever its size; resolutions of 100-200
-# bytes).
+# Resolutions kept for the other sinks: a second or two of a busy spool's events, the journey store's 1 s
+# linger included; at most _CACHED_BYTES of events (each kept as read and as resolved, 200-500 bytes).
 _CACHED_RESOLUTIONS = 20_000
+_CACHED_BYTES = 16 * 1024 * 1024
 _OVERRIDES_BATCH = 10_000
 _IDENTITY = identity_pb.DESCRIPTOR.services_by_name["IdentityService"].full_name
 _JOURNEYS = journeys_pb.DESCRIPTOR.services_by_name["JourneyService"].full_name
@@ -60,15 +59,23 @@ class IdentityResolver:
     written into them without building a Python message per event (ADR 13)."""
 
     def __init__(
-        self, channel: grpc.Channel, timeout: float = 30.0, cached: int = _CACHED_RESOLUTIONS
+        self,
+        channel: grpc.Channel,
+        timeout: float = 30.0,
+        cached: int = _CACHED_RESOLUTIONS,
+        cached_bytes: int = _CACHED_BYTES,
     ) -> None:
         # Bytes in, bytes out: no serialiser, no deserialiser.
         self._call = channel.unary_unary(_RESOLVE, request_serializer=None, response_deserializer=None)
         self._timeout = timeout
         self._lock = threading.Lock()
-        # (tenant, digest of the event's bytes) → (its resolution, the overrides of the call that made it).
+        # (tenant, the event as the sinks get it) → (the event resolved, the overrides of the call that made
+        # it). The forwarder hands every sink the same bytes objects, whose hash Python keeps: a lookup costs
+        # no hashing and its comparison is by identity.
         self._cache: OrderedDict[tuple[str, bytes], tuple[bytes, tuple[bytes, ...]]] = OrderedDict()
         self._cached = cached
+        self._cached_bytes = cached_bytes
+        self._bytes = 0  # of the keys and resolved events the cache holds
         self.calls = 0  # ResolveIdentities calls made (the tests count them)
 
     def resolve(self, tenant: str, events: Sequence[bytes]) -> tuple[list[bytes], list[bytes]]:
@@ -76,31 +83,36 @@ class IdentityResolver:
         made (serialised)."""
         resolved = list(events)
         overrides: dict[bytes, None] = {}  # in order, each once
-        todo = [index for index, raw in enumerate(events) if wire.has_identifiers(raw)]
-        if not todo:
-            return resolved, []
-        keys = {index: (tenant, hashlib.blake2b(events[index], digest_size=16).digest()) for index in todo}
         with self._lock:
+            cache = self._cache
             missing: list[int] = []
-            for index in todo:
-                hit = self._cache.get(keys[index])
+            for index, raw in enumerate(events):
+                hit = cache.get((tenant, raw))
                 if hit is None:
                     missing.append(index)
                     continue
-                resolved[index] = wire.apply_resolution(events[index], hit[0])
-                overrides.update(dict.fromkeys(hit[1]))
-            for start in range(0, len(missing), _RESOLVE_BATCH):
-                chunk = missing[start : start + _RESOLVE_BATCH]
+                resolved[index] = hit[0]
+                if hit[1]:
+                    overrides.update(dict.fromkeys(hit[1]))
+            todo = [index for index in missing if wire.has_identifiers(events[index])]
+            hits = len(events) - len(missing)
+            for start in range(0, len(todo), _RESOLVE_BATCH):
+                chunk = todo[start : start + _RESOLVE_BATCH]
                 answer = self._resolve_chunk(tenant, [events[index] for index in chunk])
                 made = tuple(answer.person_overrides)
                 for index, resolution in zip(chunk, answer.resolutions, strict=True):
-                    resolved[index] = wire.apply_resolution(events[index], resolution)
-                    self._cache[keys[index]] = (resolution, made)
+                    raw = events[index]
+                    resolved[index] = wire.apply_resolution(raw, resolution)
+                    cache[(tenant, raw)] = (resolved[index], made)
+                    self._bytes += len(raw) + len(resolved[index])
                 overrides.update(dict.fromkeys(made))
-            while len(self._cache) > self._cached:
-                self._cache.popitem(last=False)
-        _resolutions.add(len(todo) - len(missing), {"source": "cache"})
-        _resolutions.add(len(missing), {"source": "identity"})
+            while cache and (len(cache) > self._cached or self._bytes > self._cached_bytes):
+                (_, raw), (done, _) = cache.popitem(last=False)
+                self._bytes -= len(raw) + len(done)
+        if hits:
+            _resolutions.add(hits, {"source": "cache"})
+        if todo:
+            _resolutions.add(len(todo), {"source": "identity"})
         return resolved, list(overrides)
 
     def _resolve_chunk(self, tenant: str, events: list[bytes]) -> wire.Resolutions:
