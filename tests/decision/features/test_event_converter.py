@@ -65,3 +65,13 @@ def test_an_id_that_is_no_uuid_is_kept() -> None:
     event = _event()
     event.event_id = "not-a-uuid"
     assert observed_event(event).event_id == "not-a-uuid"
+
+
+def test_every_spelling_of_a_uuid_reads_as_its_canonical_text() -> None:
+    """The canonical text (what ingest assigns) is taken as it is; any other spelling of a UUID is
+    canonicalised, as the store's UUID column reads it."""
+    canonical = "0f8fad5b-d9cb-469f-a165-70867728950e"
+    event = _event()
+    for spelling in (canonical, canonical.upper(), canonical.replace("-", ""), f"{{{canonical}}}"):
+        event.event_id = spelling
+        assert observed_event(event).event_id == canonical, spelling

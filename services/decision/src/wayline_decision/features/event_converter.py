@@ -8,6 +8,7 @@ access): json_format's walk costs tens of microseconds, and most specs never loo
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -22,6 +23,8 @@ __all__ = ["observed_event", "struct_value"]
 _TYPES = {v: _n.removeprefix("EVENT_TYPE_").lower() for _n, v in event_pb2.EventType.items()}
 _CHANNELS = {v: _n.removeprefix("CHANNEL_").lower() for _n, v in event_pb2.Channel.items()}
 _NANOS = 1_000_000_000
+# Lower-case 8-4-4-4-12 hex: str(uuid.UUID(text)) gives it back unchanged, at a tenth of the cost.
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def _micros(timestamp: timestamp_pb2.Timestamp) -> int:
@@ -73,10 +76,12 @@ class _LazyContext(Mapping[str, Any]):
 
 
 def _event_id(text: str) -> str:
+    if _CANONICAL_UUID.fullmatch(text):  # what ingest assigns: already the text uuid.UUID would give
+        return text
     try:
         return str(uuid.UUID(text))
     except ValueError:
-        return text  # ingest assigns UUIDs; anything else is kept as sent
+        return text  # anything else is kept as sent
 
 
 def _revenue(money: event_pb2.Money) -> float:
