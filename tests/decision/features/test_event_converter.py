@@ -75,3 +75,15 @@ def test_every_spelling_of_a_uuid_reads_as_its_canonical_text() -> None:
     for spelling in (canonical, canonical.upper(), canonical.replace("-", ""), f"{{{canonical}}}"):
         event.event_id = spelling
         assert observed_event(event).event_id == canonical, spelling
+
+
+def test_properties_are_converted_as_they_are_read_and_reading_a_missing_key_changes_nothing() -> None:
+    event = _event()
+    found = observed_event(event).properties
+    assert found["tier"] == "gold"
+    assert "missing" not in found
+    assert found.get("missing") is None
+    assert "missing" not in event.properties.fields  # a message-valued map adds what is read: not here
+    assert found == {"tier": "gold", "n": 2.0, "nested": {"a": [1.0, None, True]}}
+    assert sorted(found) == ["n", "nested", "tier"]
+    assert found["nested"] == {"a": [1.0, None, True]}

@@ -3,7 +3,8 @@ ObservedEvent the online state consumes, reading each field as the store stores 
 microseconds (finer parts truncated), enum names short and lower-case, the event id as canonical UUID text
 (the store keeps a UUID and orders ties by its text), revenue as the store's double, properties as plain
 JSON-like values. The context is converted only when a filter or a property reads it (lazily, on first
-access): json_format's walk costs tens of microseconds, and most specs never look at the context.
+access): json_format's walk costs tens of microseconds, and most specs never look at the context. The
+properties are converted key by key as they are read.
 """
 
 from __future__ import annotations
@@ -49,6 +50,44 @@ def _value(value: struct_pb2.Value) -> Any:
 def struct_value(struct: struct_pb2.Struct) -> dict[str, Any]:
     """A Struct as a dict of JSON-like values (numbers are floats, as a Struct holds them)."""
     return {key: _value(value) for key, value in struct.fields.items()}
+
+
+class _LazyProperties(Mapping[str, Any]):
+    """The properties as `struct_value` gives them, each value converted when first read: a spec reads a
+    few keys of an event's properties, or none (iterating over them converts them all). Walking a Struct's
+    map costs about a quarter of ObserveEvents' Python for three keys."""
+
+    __slots__ = ("_fields", "_read", "_whole")
+
+    def __init__(self, struct: struct_pb2.Struct) -> None:
+        self._fields = struct.fields
+        self._read: dict[str, Any] = {}
+        self._whole = False
+
+    def __getitem__(self, key: str) -> Any:
+        read = self._read
+        if key in read or self._whole:
+            return read[key]
+        fields = self._fields
+        # `in` first: reading a missing key of a message-valued map field would add it to the event.
+        if not isinstance(key, str) or key not in fields:
+            raise KeyError(key)
+        value = read[key] = _value(fields[key])
+        return value
+
+    def _dict(self) -> dict[str, Any]:
+        if not self._whole:
+            self._read = {
+                key: self._read[key] if key in self._read else _value(v) for key, v in self._fields.items()
+            }
+            self._whole = True
+        return self._read
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._dict())
+
+    def __len__(self) -> int:
+        return len(self._dict())
 
 
 class _LazyContext(Mapping[str, Any]):
@@ -99,7 +138,7 @@ def observed_event(event: event_pb2.Event) -> ObservedEvent:
         type=_TYPES.get(event.type, ""),
         name=event.name,
         channel=_CHANNELS.get(event.channel, ""),
-        properties=struct_value(event.properties) if has("properties") else {},
+        properties=_LazyProperties(event.properties) if has("properties") else {},
         context=_LazyContext(event.context) if has("context") else {},
         text=event.text,
         group_id=event.group_id,
