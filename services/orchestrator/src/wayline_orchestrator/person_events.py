@@ -126,15 +126,23 @@ def engagements(events: Sequence[event_pb2.Event]) -> list[Engagement]:
     found: list[Engagement] = []
     for event in events:
         kind = ENGAGEMENT_KINDS.get(event.name)
+        if kind is None:  # most events: no properties read
+            continue
         value = event.properties.fields.get("contact_id")
         contact_id = value.string_value if value is not None and value.HasField("string_value") else ""
-        if kind is not None and contact_id:
+        if contact_id:
             found.append(
                 Engagement(
                     event.person_id, contact_id, kind[0], kind[1], micros(event.timestamp), event.event_id
                 )
             )
     return found
+
+
+# Enum names by number, looked up once (EnumTypeWrapper.Name is Python, per event); a number this build does
+# not know still goes through Name, which says so.
+_TYPE_NAMES = {number: name for name, number in event_pb2.EventType.items()}
+_CHANNEL_NAMES = {number: name for name, number in event_pb2.Channel.items()}
 
 
 def occurrences(events: Sequence[event_pb2.Event]) -> list[Occurrence]:
@@ -146,8 +154,8 @@ def occurrences(events: Sequence[event_pb2.Event]) -> list[Occurrence]:
             e.person_id,
             e.name,
             micros(e.timestamp),
-            event_pb2.EventType.Name(e.type),
-            event_pb2.Channel.Name(e.channel),
+            _TYPE_NAMES.get(e.type) or event_pb2.EventType.Name(e.type),
+            _CHANNEL_NAMES.get(e.channel) or event_pb2.Channel.Name(e.channel),
             partial(_json_objects, e),
         )
         for e in events
