@@ -119,3 +119,18 @@ def test_the_cache_is_bounded_by_bytes_too(channel: grpc.Channel, tenant: str) -
     first, _ = resolver.resolve(tenant, [sent])
     assert resolver.resolve(tenant, [sent])[0] == first
     assert resolver.calls == 2
+
+
+def test_an_event_twice_in_one_delivery_counts_once_against_the_bound(
+    channel: grpc.Channel, tenant: str
+) -> None:
+    first, second = event(("anonymous_id", "anon-a")), event(("anonymous_id", "anon-b"))
+    probe = IdentityResolver(channel)
+    resolved, _ = probe.resolve(tenant, [first, second])
+    room = len(first) + len(resolved[0]) + len(second) + len(resolved[1])  # both, exactly
+    resolver = IdentityResolver(channel, cached_bytes=room)
+    resolver.resolve(tenant, [first, first])
+    resolver.resolve(tenant, [second])
+    calls = resolver.calls
+    resolver.resolve(tenant, [first, second])
+    assert resolver.calls == calls  # both still kept: the first was not counted twice

@@ -103,6 +103,9 @@ class IdentityResolver:
                 for index, resolution in zip(chunk, answer.resolutions, strict=True):
                     raw = events[index]
                     resolved[index] = wire.apply_resolution(raw, resolution)
+                    replaced = cache.get((tenant, raw))  # the same event twice in one delivery
+                    if replaced is not None:
+                        self._bytes -= len(raw) + len(replaced[0])
                     cache[(tenant, raw)] = (resolved[index], made)
                     self._bytes += len(raw) + len(resolved[index])
                 overrides.update(dict.fromkeys(made))
