@@ -1,6 +1,6 @@
 """The forwarder prepares each spool record once for all its sinks (the backfill flag, enrichment), and every
 sink gets the same bytes objects, which the identity resolver's cache then finds without hashing them again.
-Before, each of the three sinks decoded, flagged and enriched every event again."""
+Before, each of the three sinks flagged and enriched every event again."""
 
 from __future__ import annotations
 
