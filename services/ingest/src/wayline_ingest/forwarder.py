@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import structlog
@@ -32,6 +32,7 @@ from opentelemetry import metrics, propagate, trace
 
 from wayline_ingest.delivery import DeadLetterPark, Deliverer, DeliveryPolicy, start_per_sink
 from wayline_ingest.sinks.base import Sink
+from wayline_ingest.sized_fifo import SizedFifo
 from wayline_ingest.spool import Spool, SpoolBatch
 from wayline_ingest.wire import with_backfill
 
@@ -334,17 +335,15 @@ class PreparedRecords:
 
     def __init__(self, transform: Transform | None, max_bytes: int = _PREPARED_BYTES) -> None:
         self._transform = transform
-        self._max_bytes = max_bytes
         self._lock = threading.Lock()
-        self._kept: OrderedDict[int, tuple[list[bytes], int]] = OrderedDict()  # position → (events, bytes)
-        self._bytes = 0
+        self._kept: SizedFifo[int, list[bytes]] = SizedFifo(max_bytes)  # position → events
 
     def events(self, position: int, batch: SpoolBatch) -> list[bytes]:
         """The events of the record before `position` (the spool's position after it), prepared."""
         with self._lock:
             kept = self._kept.get(position)
         if kept is not None:
-            return kept[0]
+            return kept
         events = [with_backfill(event, batch.backfill) for event in batch.events]
         if self._transform is not None:
             events = self._transform(events)
@@ -352,12 +351,9 @@ class PreparedRecords:
         with self._lock:
             raced = self._kept.get(position)
             if raced is not None:  # another sink made them meanwhile: share its objects
-                return raced[0]
-            self._kept[position] = (events, size)
-            self._bytes += size
-            while self._bytes > self._max_bytes and len(self._kept) > 1:
-                _, (_, dropped) = self._kept.popitem(last=False)
-                self._bytes -= dropped
+                return raced
+            self._kept.put(position, events, size)
+            self._kept.evict()
         return events
 
 

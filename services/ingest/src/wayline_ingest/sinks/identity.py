@@ -20,7 +20,6 @@ a linger (the journey store's, 1 s).
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 
 import grpc
@@ -32,6 +31,7 @@ from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 from wayline_ingest import wire
 from wayline_ingest.sinks.base import Sink
 from wayline_ingest.sinks.grpc import classify
+from wayline_ingest.sized_fifo import SizedFifo
 
 __all__ = ["IdentityResolver", "ResolvingSink"]
 
@@ -71,11 +71,10 @@ class IdentityResolver:
         self._lock = threading.Lock()
         # (tenant, the event as the sinks get it) → (the event resolved, the overrides of the call that made
         # it). The forwarder hands every sink the same bytes objects, whose hash Python keeps: a lookup costs
-        # no hashing and its comparison is by identity.
-        self._cache: OrderedDict[tuple[str, bytes], tuple[bytes, tuple[bytes, ...]]] = OrderedDict()
-        self._cached = cached
-        self._cached_bytes = cached_bytes
-        self._bytes = 0  # of the keys and resolved events the cache holds
+        # no hashing and its comparison is by identity. An entry's size: both events.
+        self._cache: SizedFifo[tuple[str, bytes], tuple[bytes, tuple[bytes, ...]]] = SizedFifo(
+            cached_bytes, cached
+        )
         self.calls = 0  # ResolveIdentities calls made (the tests count them)
 
     def resolve(self, tenant: str, events: Sequence[bytes]) -> tuple[list[bytes], list[bytes]]:
@@ -102,16 +101,10 @@ class IdentityResolver:
                 made = tuple(answer.person_overrides)
                 for index, resolution in zip(chunk, answer.resolutions, strict=True):
                     raw = events[index]
-                    resolved[index] = wire.apply_resolution(raw, resolution)
-                    replaced = cache.get((tenant, raw))  # the same event twice in one delivery
-                    if replaced is not None:
-                        self._bytes -= len(raw) + len(replaced[0])
-                    cache[(tenant, raw)] = (resolved[index], made)
-                    self._bytes += len(raw) + len(resolved[index])
+                    done = resolved[index] = wire.apply_resolution(raw, resolution)
+                    cache.put((tenant, raw), (done, made), len(raw) + len(done))
                 overrides.update(dict.fromkeys(made))
-            while cache and (len(cache) > self._cached or self._bytes > self._cached_bytes):
-                (_, raw), (done, _) = cache.popitem(last=False)
-                self._bytes -= len(raw) + len(done)
+            cache.evict()
         if hits:
             _resolutions.add(hits, {"source": "cache"})
         if todo:
