@@ -325,7 +325,8 @@ def test_filter_rejects_an_empty_time_range() -> None:
 
 
 def test_a_replay_refused_again_at_once_stays_pending(database: Database, clock: Clock) -> None:
-    """The sink refuses the replayed event before replay marks it: the newer PENDING state wins."""
+    """The sink refuses the replayed event before replay marks it: the newer PENDING state wins, and the
+    replay is counted (a fast sink made the count stay 0 and the end-to-end replay test fail)."""
     payload = event_bytes()
 
     def requeue_refused_at_once(sink: str, tenant: str, payloads: list[bytes]) -> None:
@@ -338,4 +339,6 @@ def test_a_replay_refused_again_at_once_stays_pending(database: Database, clock:
     [record] = store.list("acme", DeadLetterFilter(), 10).dead_letters
     assert store.replay("acme", ids=[record.id]) == 1
     again = store.get("acme", record.id)
-    assert (again.state, again.error_reason, again.replay_count) == (DeadLetterState.PENDING, "STILL_BAD", 0)
+    assert (again.state, again.error_reason, again.replay_count) == (DeadLetterState.PENDING, "STILL_BAD", 1)
+    assert again.replay_time == T0 + timedelta(seconds=1)
+    assert again.dead_letter_time == T0 + timedelta(seconds=1)

@@ -52,10 +52,12 @@ FIND_BY_IDENTIFIER = (
 )
 SELECT = f"SELECT {SELECT_COLUMNS} FROM dead_letters WHERE "  # noqa: S608
 COUNT = "SELECT COUNT(*) FROM dead_letters WHERE "
-# Only where it was not parked again meanwhile (its replay failed fast): that one stays PENDING.
+# The replay is counted either way; the state turns REPLAYED only where the dead letter was not parked again
+# meanwhile (its sink refused the replay before this mark): that one stays PENDING with the newer failure.
 MARK_REPLAYED = (
-    "UPDATE dead_letters SET state = ?, replay_count = replay_count + 1, replay_time = ? "
-    "WHERE tenant = ? AND id = ? AND dead_letter_time = ?"
+    "UPDATE dead_letters SET replay_count = replay_count + 1, replay_time = ?, "
+    "state = CASE WHEN dead_letter_time = ? THEN ? ELSE state END "
+    "WHERE tenant = ? AND id = ?"
 )
 
 FIND_BY_PERSON = "SELECT id FROM dead_letters WHERE tenant = ? AND person_id = ?"

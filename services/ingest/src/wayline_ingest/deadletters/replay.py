@@ -4,7 +4,8 @@ The order matters. The payloads are requeued first (the service appends a spool 
 sink only, so the sinks that already took the event skip it) and marked second. A crash in between replays
 them again on the next call, which is safe because every sink is idempotent by event_id; the other order
 could mark a dead letter replayed that never was. A dead letter parked again while its replay was being
-marked (the sink refused it at once) keeps the newer PENDING state: the mark only applies to the row as read.
+marked (the sink refused it at once) keeps the newer PENDING state, and its replay is still counted: the
+state changes only on the row as read, the count and the replay time on the row as it is.
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ class Replayer:
                 tx.executemany(
                     q.MARK_REPLAYED,
                     [
-                        (DeadLetterState.REPLAYED.value, now, tenant, r.id, to_micros(r.dead_letter_time))
+                        (now, to_micros(r.dead_letter_time), DeadLetterState.REPLAYED.value, tenant, r.id)
                         for r in group
                     ],
                 )
