@@ -7,6 +7,8 @@ WriteEvents, and the same rows into a second chDB engine in the bench's process 
 - bulk insert rows/s: 4 concurrent WriteEvents callers of 5,000 events, against insert_arrow of 1M rows;
 - GetTimeline p50/p99 for random persons (a page of 100), 1 and 8 callers, after the first 1M events and
   again at the full size (the target is a flat p50 ≤ 10 ms);
+- EvaluatePersonConditions p50/p99 for the same persons (an order, three purchases, the retention stage:
+  what a flow's branch asks), 1 caller, at the same two sizes;
 - the analytics RPCs that exist (funnel, paths, retention, bulk RFM): the median of 5 calls;
 - GetTimeline while 1M more events are written;
 - segment freshness lag under 5,000 events/s, once segments exist.
@@ -27,6 +29,7 @@ from pathlib import Path
 
 import grpc
 import structlog
+from google.protobuf import json_format
 from rich.console import Console
 from rich.table import Table
 
@@ -37,6 +40,8 @@ from bench.journeys_rpc import METADATA, journeys_server, method, questions, set
 from bench.journeys_segments import measure_freshness
 from bench.journeys_timing import latencies, measure_blocking, median_ms, percentile
 from bench.track import run_scenario
+from wayline.event.v1 import event_pb2
+from wayline.journeys.v1 import condition_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 
 __all__ = ["DEFAULT_CACHE", "main"]
@@ -127,6 +132,47 @@ class _Run:
         print_comparison(
             f"GetTimeline at {self.loaded:,} events: {calls} calls per row, "
             f"{len(self.persons)} random persons, a page of 100",
+            rows,
+            baseline,
+            self.console,
+        )
+
+    def person_conditions(self, requests: int) -> None:
+        """EvaluatePersonConditions (a flow branch's question about one person: an order, three purchases,
+        the retention stage) for random persons, 1 caller, beside the hand-written query of the same facts
+        on the raw copy."""
+        if not self.persons:
+            self.persons = self.raw.persons(_TIMELINE_PERSONS, seed=1)
+        conditions = [
+            json_format.ParseDict(c, condition_pb2.PersonCondition())
+            for c in (
+                {"event_count": {"event": {"event_name": "Order Completed"}, "count": "1"}},
+                {
+                    "customer_value": {
+                        "metric": "CUSTOMER_VALUE_METRIC_PURCHASE_COUNT",
+                        "currency_code": "EUR",
+                        "count": "3",
+                    }
+                },
+                {"lifecycle_stage": {"stages": ["LIFECYCLE_STAGE_RETENTION"]}},
+            )
+        ]
+        payloads = [
+            pb.EvaluatePersonConditionsRequest(
+                person=event_pb2.PersonRef(person_id=p), conditions=conditions
+            ).SerializeToString()
+            for p in self.persons
+        ]
+        calls = min(requests, _TIMELINE_CALLS)
+        name, rpc = "EvaluatePersonConditions over gRPC", method("EvaluatePersonConditions")
+        baseline = "raw SQL via person_anchors"
+        rows = [
+            asyncio.run(run_scenario(name, self.address, rpc, METADATA, payloads, 1, calls)),
+            measure_blocking(baseline, self.raw.person_conditions, self.persons, 1, calls),
+        ]
+        print_comparison(
+            f"EvaluatePersonConditions at {self.loaded:,} events: {calls} calls per row, "
+            f"{len(self.persons)} random persons, 3 conditions",
             rows,
             baseline,
             self.console,
@@ -292,6 +338,7 @@ def main(requests: int, events: int = 10_000_000, seed: int = 1, cache: Path = D
             if stage:
                 run.load(main_set, stage)
                 run.timelines(requests)
+                run.person_conditions(requests)
         run.print_loads(f"Bulk insert: {events:,} events over {persons:,} persons (seed {seed})")
         run.analytics()
         run.reads_while_writing(extra)

@@ -41,6 +41,14 @@ _PERSON_ANCHORS = (
     "AND person_id = {person:String}) "
 )
 
+# What the bench's EvaluatePersonConditions asks (journeys.py), as one hand-written statement on the events
+# stored under the person through their anchors: no overrides (the raw copy has none).
+_PERSON_CONDITIONS = (
+    "SELECT countIf(name = 'Order Completed') >= 1, countIf(revenue > 0 AND revenue_currency = 'EUR') >= 3, "
+    "countIf(revenue > 0 AND revenue_currency = 'EUR' AND timestamp >= now64() - INTERVAL 180 DAY) >= 2 "
+    "FROM events FINAL WHERE tenant_id = {tenant:String} AND person_id = {person:String} "
+) + _PERSON_ANCHORS
+
 # A 4-step funnel with a 7-day window, broken down by the channel of the first step.
 _FUNNEL = f"""
 SELECT breakdown, level, count() AS persons
@@ -142,6 +150,11 @@ class RawCopy:
     def timeline(self, person: str, anchored: bool = False) -> Sequence[Sequence[Any]]:
         sql = _TIMELINE + (_PERSON_ANCHORS if anchored else "") + _PAGE
         return self._rows(sql, {"tenant": TENANT, "person": person})
+
+    def person_conditions(self, person: str) -> Sequence[Sequence[Any]]:
+        """A flow branch's question about one person, by hand: orders, purchases in EUR, and the retention
+        rule of the built-in lifecycle model (two purchases in 180 days), from their stored events."""
+        return self._rows(_PERSON_CONDITIONS, {"tenant": TENANT, "person": person})
 
     def funnel(self) -> int:
         """Runs the funnel; returns the persons who completed it (over all breakdown values)."""

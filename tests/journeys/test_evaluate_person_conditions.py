@@ -17,7 +17,7 @@ from google.protobuf import json_format
 from tests.journeys.conftest import Journeys, error_reason, field_violations, override
 from tests.journeys.segments_support import built_members, count, delete_all_segments, event, member_of
 from wayline.event.v1 import event_pb2
-from wayline.journeys.v1 import analytics_pb2, condition_pb2, lifecycle_stage_pb2
+from wayline.journeys.v1 import analytics_pb2, condition_pb2, customer_value_pb2, lifecycle_stage_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 
 Condition = condition_pb2.PersonCondition
@@ -207,6 +207,69 @@ def test_evaluate_person_conditions_follows_merges(journeys: Journeys) -> None:
     assert holds(journeys, survivor, count("Order Completed", 2), purchases(2)) == [True, True]
     assert properties(journeys, survivor).person_id == survivor
     assert json_format.MessageToDict(properties(journeys, survivor).properties) == {"first_name": "Ada"}
+
+
+def test_evaluate_person_conditions_of_an_absorbed_person_see_none_of_their_moved_events(
+    journeys: Journeys,
+) -> None:
+    """Read by the absorbed person's id, the events the merge moved count for no one under that id; the
+    survivor's count has them. (Persons that no override names are read as stored, the others through
+    the overrides: both sides of a merge take the second read.)"""
+    survivor, absorbed, untouched = person(), person(), person()
+    journeys.write(
+        *(event(p, "Order Completed", NOW - timedelta(days=1), revenue="20") for p in (survivor, absorbed)),
+        event(untouched, "Order Completed", NOW - timedelta(days=1), revenue="20"),
+    )
+    journeys.apply(override(absorbed, survivor, 1))
+    assert holds(journeys, absorbed, count("Order Completed"), purchases(1)) == [False, False]
+    assert holds(journeys, survivor, count("Order Completed", 2), purchases(2)) == [True, True]
+    assert holds(journeys, untouched, count("Order Completed", 1), purchases(1)) == [True, True]
+
+
+def test_evaluate_person_conditions_follow_an_identifier_scoped_override(journeys: Journeys) -> None:
+    """An unmerge moves the events carrying one identifier: they leave the person's counts and values."""
+    shared, moved_to = person(), person()
+    tablet = ("device_id", f"tablet-{uuid.uuid4().hex[:6]}")
+    journeys.write(
+        event(shared, "Order Completed", NOW - timedelta(days=2), revenue="20"),
+        event(shared, "Order Completed", NOW - timedelta(days=1), revenue="20", identifier=tablet),
+    )
+    assert holds(journeys, shared, count("Order Completed", 2), purchases(2)) == [True, True]
+    journeys.apply(override(shared, moved_to, 1, identifier=tablet))
+    assert holds(journeys, shared, count("Order Completed", 2), purchases(1), purchases(2)) == [
+        False,
+        True,
+        False,
+    ]
+    assert holds(journeys, moved_to, count("Order Completed", 1), purchases(1)) == [True, True]
+
+
+def test_evaluate_person_conditions_ranks_an_rfm_segment_among_every_purchaser(journeys: Journeys) -> None:
+    """An RFM segment places the person among the tenant's purchasers (a purchase count needs only their
+    own events): the most recent, most frequent and highest-spending of five is a champion."""
+    buyers = [person() for _ in range(5)]
+    journeys.write(
+        *(
+            event(
+                buyer, "Order Completed", NOW - timedelta(days=10 - rank + day / 10), revenue=str(10 * rank)
+            )
+            for rank, buyer in enumerate(buyers, start=1)
+            for day in range(rank)
+        )
+    )
+
+    def rfm(*segments: int) -> Condition:
+        return Condition(
+            customer_value=condition_pb2.CustomerValueCondition(
+                metric=condition_pb2.CUSTOMER_VALUE_METRIC_RFM_SEGMENT,
+                currency_code="EUR",
+                rfm_segments=segments,  # type: ignore[arg-type]
+            )
+        )
+
+    champions = rfm(customer_value_pb2.RFM_SEGMENT_CHAMPIONS)
+    assert holds(journeys, buyers[-1], champions, purchases(5), purchases(6)) == [True, True, False]
+    assert holds(journeys, buyers[0], champions, purchases(1)) == [False, True]
 
 
 def test_evaluate_person_conditions_keeps_tenants_apart(journeys: Journeys) -> None:

@@ -118,6 +118,14 @@ def test_customer_value_segments_match_the_reference(journeys: Journeys) -> None
     }
     assert found == wanted
     assert all(0 < len(w) < len(persons) for w in wanted.values()), wanted
+    # One person at a time (EvaluatePersonConditions, a flow's branch) agrees: its purchase counts and values
+    # are computed over the person's own events, its RFM segments among every purchaser.
+    for person in persons:
+        request = pb.EvaluatePersonConditionsRequest(
+            person=event_pb2.PersonRef(person_id=person), conditions=list(conditions.values())
+        )
+        answer = journeys.stub.EvaluatePersonConditions(request, metadata=journeys.metadata, timeout=30)
+        assert list(answer.results) == [person in wanted[s] for s in conditions], person
 
 
 def test_lifecycle_stage_segments_follow_the_tenants_model(journeys: Journeys) -> None:

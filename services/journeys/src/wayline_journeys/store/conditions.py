@@ -25,7 +25,7 @@ person at one time, a row even without events): leaves register their aggregates
 from __future__ import annotations
 
 from collections.abc import Sequence as Seq
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from wayline_journeys.analytics import EventMatcher, PropertyFilter
@@ -46,13 +46,13 @@ from wayline_journeys.conditions import (
 )
 from wayline_journeys.customer_value import RfmSegment, ValueSpec
 from wayline_journeys.lifecycle import LifecycleModel
-from wayline_journeys.store.customer_value import person_value_rows
+from wayline_journeys.store.customer_value import one_person_value_row, person_value_rows
 from wayline_journeys.store.matching import UnsupportedFilter, matcher_sql, value_condition
-from wayline_journeys.store.relation import current_events
+from wayline_journeys.store.relation import Relation, current_events
 from wayline_journeys.store.segments import segment_members_sql
 from wayline_journeys.store.sql import EVENT_ID_ORDER, SqlParams
 
-__all__ = ["AS_OF", "ConditionCompiler"]
+__all__ = ["AS_OF", "ConditionCompiler", "OnePerson"]
 
 AS_OF = "as_of_us"
 """The column of the evaluation time (epoch microseconds) in the inner and outer query."""
@@ -61,18 +61,38 @@ _NONE = -(2**63)  # no chain reaches the step yet
 _NO_LIMIT = 2**62  # `within` unset
 
 
+@dataclass(frozen=True)
+class OnePerson:
+    """The one person a query is compiled for: `person`, a bound String; `stored`, a predicate on stored
+    columns that keeps the events that may be theirs (their anchors, their override sources); `relation`,
+    how their events are read (`stored_events` when no override names them)."""
+
+    person: str
+    stored: str
+    relation: Relation = current_events
+
+
 class ConditionCompiler:
     """Compiles conditions over one statement's `SqlParams`. `lifecycle` is the model that
     lifecycle-stage conditions are evaluated with (None refuses them, as inside a lifecycle model); `as_of`
-    is the one evaluation time of a query with customer-value conditions (None refuses them)."""
+    is the one evaluation time of a query with customer-value conditions (None refuses them). With
+    `one_person`, customer values other than RFM segments are computed over that person's events only: an
+    RFM segment ranks the person among every purchaser of the tenant, a purchase count or a value does not,
+    and computing them for the whole tenant made one person's branch in a flow read every purchase."""
 
     def __init__(
-        self, params: SqlParams, lifecycle: LifecycleModel | None = None, *, as_of: datetime | None = None
+        self,
+        params: SqlParams,
+        lifecycle: LifecycleModel | None = None,
+        *,
+        as_of: datetime | None = None,
+        one_person: OnePerson | None = None,
     ) -> None:
         self._params = params
         self._lifecycle = lifecycle
         self._as_of = as_of
-        self._values: dict[ValueSpec, str] = {}
+        self._one_person = one_person
+        self._values: dict[tuple[ValueSpec, bool], str] = {}
         self._joins: list[str] = []
         self._aggregates: list[str] = []
         self._traits: dict[str, str] = {}
@@ -196,11 +216,17 @@ class ConditionCompiler:
             raise UnsupportedFilter("a customer-value condition needs the compiler's one evaluation time")
         start = None if condition.window is None else self._as_of - condition.window
         spec = ValueSpec(condition.currency, self._as_of, start, condition.event_names)
-        if spec not in self._values:
-            alias = self._values[spec] = f"value{len(self._values) + 1}"
-            rows = person_value_rows(spec, self._params)
+        scope = None if condition.metric is ValueMetric.RFM_SEGMENT else self._one_person
+        key = (spec, scope is None)
+        if key not in self._values:
+            alias = self._values[key] = f"value{len(self._values) + 1}"
+            rows = (
+                person_value_rows(spec, self._params)
+                if scope is None
+                else one_person_value_row(spec, self._params, scope.person, scope.stored, scope.relation)
+            )
             self._joins.append(f"LEFT JOIN {rows} AS {alias} ON {alias}.person_id = persons.person_id")
-        alias = self._values[spec]
+        alias = self._values[key]
         # A person without counted events has no value row: ifNull/'' read the join's defaults (0, '') as
         # value 0, no purchase, whether or not the session joins with NULLs.
         if condition.metric is ValueMetric.RFM_SEGMENT:
@@ -236,7 +262,8 @@ class ConditionCompiler:
         time is evaluated on no events (no count, no trait, no sequence) instead of having no row. `where`
         filters stored columns before the overrides are joined."""
         aggregates = "".join(f", {a}" for a in self._aggregates)
-        relation = current_events(self._params, where=where)
+        read = self._one_person.relation if self._one_person else current_events
+        relation = read(self._params, "{tenant:String}", where)
         # No GROUP BY: aggregating the (maybe empty) events of one person gives one row of defaults.
         inner = (
             f"SELECT {at} AS {AS_OF}, {person} AS person_id{aggregates} FROM "
