@@ -212,18 +212,23 @@ def test_evaluate_person_conditions_follows_merges(journeys: Journeys) -> None:
 def test_evaluate_person_conditions_of_an_absorbed_person_see_none_of_their_moved_events(
     journeys: Journeys,
 ) -> None:
-    """Read by the absorbed person's id, the events the merge moved count for no one under that id; the
-    survivor's count has them. (Persons that no override names are read as stored, the others through
-    the overrides: both sides of a merge take the second read.)"""
+    """Read by the absorbed person's id, the events the merge moved count for no one under that id (nor
+    their traits); the survivor's count has them. (Persons that no override names are read as stored, the
+    others through the overrides: both sides of a merge take the second read.)"""
     survivor, absorbed, untouched = person(), person(), person()
     journeys.write(
         *(event(p, "Order Completed", NOW - timedelta(days=1), revenue="20") for p in (survivor, absorbed)),
         event(untouched, "Order Completed", NOW - timedelta(days=1), revenue="20"),
+        identify(absorbed, NOW - timedelta(days=2), plan="pro"),
+        identify(untouched, NOW - timedelta(days=2), plan="free"),
     )
     journeys.apply(override(absorbed, survivor, 1))
     assert holds(journeys, absorbed, count("Order Completed"), purchases(1)) == [False, False]
     assert holds(journeys, survivor, count("Order Completed", 2), purchases(2)) == [True, True]
     assert holds(journeys, untouched, count("Order Completed", 1), purchases(1)) == [True, True]
+    traits = {p: json_format.MessageToDict(properties(journeys, p).properties) for p in (absorbed, survivor)}
+    assert traits == {absorbed: {}, survivor: {"plan": "pro"}}
+    assert json_format.MessageToDict(properties(journeys, untouched).properties) == {"plan": "free"}
 
 
 def test_evaluate_person_conditions_follow_an_identifier_scoped_override(journeys: Journeys) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from wayline_journeys.conditions import Condition, InSegment, nodes
+from wayline_journeys.conditions import Condition, InLifecycleStage, InSegment, nodes
 from wayline_journeys.lifecycle import LifecycleModel
 from wayline_journeys.person_refs import IdentifierResolver, PersonRef, resolve_persons
 
@@ -39,12 +39,12 @@ class PersonConditionStore(IdentifierResolver, Protocol):
         tenant: str,
         person_id: str,
         conditions: Sequence[Condition],
-        lifecycle: LifecycleModel,
+        lifecycle: LifecycleModel | None,
         at: datetime,
     ) -> list[bool]:
         """Whether each condition holds for the person at `at`, over their events before it (each event read
         as its current person); a person without events, or '' (a stranger known by an identifier only), is
-        evaluated on none."""
+        evaluated on none. `lifecycle` is None when no condition names a lifecycle stage."""
         ...
 
     def properties(self, tenant: str, person_id: str, keys: Sequence[str]) -> dict[str, Any]:
@@ -82,11 +82,13 @@ class PersonConditions:
     def evaluate(
         self, tenant: str, ref: PersonRef, conditions: Sequence[Condition]
     ) -> PersonConditionsAnswer:
-        segments = sorted({n.segment_id for c in conditions for n in nodes(c) if isinstance(n, InSegment)})
-        for segment_id in segments:
+        leaves = [n for c in conditions for n in nodes(c)]
+        for segment_id in sorted({n.segment_id for n in leaves if isinstance(n, InSegment)}):
             self._check_segment(tenant, segment_id)
         person_id = self._person(tenant, ref)
-        lifecycle = self._lifecycle_for(tenant)
+        # The tenant's model is a read of its own: only when a condition names a stage.
+        staged = any(isinstance(n, InLifecycleStage) for n in leaves)
+        lifecycle = self._lifecycle_for(tenant) if staged else None
         return PersonConditionsAnswer(
             person_id, self._store.evaluate(tenant, person_id, conditions, lifecycle, self._clock())
         )

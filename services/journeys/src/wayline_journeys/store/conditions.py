@@ -25,7 +25,7 @@ person at one time, a row even without events): leaves register their aggregates
 from __future__ import annotations
 
 from collections.abc import Sequence as Seq
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from wayline_journeys.analytics import EventMatcher, PropertyFilter
@@ -46,13 +46,13 @@ from wayline_journeys.conditions import (
 )
 from wayline_journeys.customer_value import RfmSegment, ValueSpec
 from wayline_journeys.lifecycle import LifecycleModel
-from wayline_journeys.store.customer_value import one_person_value_row, person_value_rows
+from wayline_journeys.store.customer_value import counted_sql, person_value_rows
 from wayline_journeys.store.matching import UnsupportedFilter, matcher_sql, value_condition
 from wayline_journeys.store.relation import Relation, current_events
 from wayline_journeys.store.segments import segment_members_sql
 from wayline_journeys.store.sql import EVENT_ID_ORDER, SqlParams
 
-__all__ = ["AS_OF", "ConditionCompiler", "OnePerson"]
+__all__ = ["AS_OF", "ConditionCompiler"]
 
 AS_OF = "as_of_us"
 """The column of the evaluation time (epoch microseconds) in the inner and outer query."""
@@ -61,24 +61,14 @@ _NONE = -(2**63)  # no chain reaches the step yet
 _NO_LIMIT = 2**62  # `within` unset
 
 
-@dataclass(frozen=True)
-class OnePerson:
-    """The one person a query is compiled for: `person`, a bound String; `stored`, a predicate on stored
-    columns that keeps the events that may be theirs (their anchors, their override sources); `relation`,
-    how their events are read (`stored_events` when no override names them)."""
-
-    person: str
-    stored: str
-    relation: Relation = current_events
-
-
 class ConditionCompiler:
     """Compiles conditions over one statement's `SqlParams`. `lifecycle` is the model that
     lifecycle-stage conditions are evaluated with (None refuses them, as inside a lifecycle model); `as_of`
     is the one evaluation time of a query with customer-value conditions (None refuses them). With
-    `one_person`, customer values other than RFM segments are computed over that person's events only: an
-    RFM segment ranks the person among every purchaser of the tenant, a purchase count or a value does not,
-    and computing them for the whole tenant made one person's branch in a flow read every purchase."""
+    `one_person` (for `one_person_query`), customer values other than RFM segments are aggregated over the
+    person's own events: an RFM segment ranks the person among every purchaser of the tenant, a purchase
+    count or a value does not, and computing them for the whole tenant made one person's branch in a flow
+    read every purchase (ADR 67)."""
 
     def __init__(
         self,
@@ -86,13 +76,13 @@ class ConditionCompiler:
         lifecycle: LifecycleModel | None = None,
         *,
         as_of: datetime | None = None,
-        one_person: OnePerson | None = None,
+        one_person: bool = False,
     ) -> None:
         self._params = params
         self._lifecycle = lifecycle
         self._as_of = as_of
         self._one_person = one_person
-        self._values: dict[tuple[ValueSpec, bool], str] = {}
+        self._values: dict[ValueSpec, str] = {}
         self._joins: list[str] = []
         self._aggregates: list[str] = []
         self._traits: dict[str, str] = {}
@@ -216,17 +206,22 @@ class ConditionCompiler:
             raise UnsupportedFilter("a customer-value condition needs the compiler's one evaluation time")
         start = None if condition.window is None else self._as_of - condition.window
         spec = ValueSpec(condition.currency, self._as_of, start, condition.event_names)
-        scope = None if condition.metric is ValueMetric.RFM_SEGMENT else self._one_person
-        key = (spec, scope is None)
-        if key not in self._values:
-            alias = self._values[key] = f"value{len(self._values) + 1}"
-            rows = (
-                person_value_rows(spec, self._params)
-                if scope is None
-                else one_person_value_row(spec, self._params, scope.person, scope.stored, scope.relation)
-            )
+        if self._one_person and condition.metric is not ValueMetric.RFM_SEGMENT:
+            # One person's purchase count or value needs no other person: two aggregates over the events
+            # the query reads anyway (its window ends at the query's one time, as the rows' read does).
+            counted, _ = counted_sql(spec, self._params)
+            if condition.metric is ValueMetric.HISTORIC_VALUE:
+                own = self._aggregate(f"sumIf(assumeNotNull(revenue), {counted})")
+                threshold = self._params.bind(str(condition.threshold), "Decimal(38, 9)")
+            else:
+                own = self._aggregate(f"countIf({counted} AND revenue > 0)")
+                threshold = self._params.bind(int(condition.threshold), "Int64")
+            return f"({own} {condition.comparison.value} {threshold})"
+        if spec not in self._values:
+            alias = self._values[spec] = f"value{len(self._values) + 1}"
+            rows = person_value_rows(spec, self._params)
             self._joins.append(f"LEFT JOIN {rows} AS {alias} ON {alias}.person_id = persons.person_id")
-        alias = self._values[key]
+        alias = self._values[spec]
         # A person without counted events has no value row: ifNull/'' read the join's defaults (0, '') as
         # value 0, no purchase, whether or not the session joins with NULLs.
         if condition.metric is ValueMetric.RFM_SEGMENT:
@@ -256,18 +251,25 @@ class ConditionCompiler:
         )
         return self._outer(columns, inner)
 
-    def one_person_query(self, columns: Seq[str], at: str, person: str, where: str = "true") -> str:
+    def one_person_query(
+        self,
+        columns: Seq[str],
+        at: str,
+        person: str,
+        where: str = "true",
+        relation: Relation = current_events,
+    ) -> str:
         """SELECT as_of_us, person_id, `columns` for ONE person (`person`, a bound String) at ONE time (`at`,
         a bound Int64 of epoch microseconds): always exactly one row, so a person without events before the
         time is evaluated on no events (no count, no trait, no sequence) instead of having no row. `where`
-        filters stored columns before the overrides are joined."""
+        filters stored columns before the overrides are joined; `relation` reads the events (`stored_events`
+        for a person no override names). Compile the conditions with `one_person`."""
         aggregates = "".join(f", {a}" for a in self._aggregates)
-        read = self._one_person.relation if self._one_person else current_events
-        relation = read(self._params, "{tenant:String}", where)
+        events = relation(self._params, "{tenant:String}", where)
         # No GROUP BY: aggregating the (maybe empty) events of one person gives one row of defaults.
         inner = (
             f"SELECT {at} AS {AS_OF}, {person} AS person_id{aggregates} FROM "
-            f"(SELECT *, {at} AS {AS_OF} FROM {relation} WHERE person_id = {person} AND {_TIMESTAMP} < {at})"
+            f"(SELECT *, {at} AS {AS_OF} FROM {events} WHERE person_id = {person} AND {_TIMESTAMP} < {at})"
         )
         return self._outer(columns, inner)
 

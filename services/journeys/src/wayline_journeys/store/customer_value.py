@@ -39,10 +39,10 @@ from wayline_journeys.customer_value import (
 from wayline_journeys.store.client import ReadModel
 from wayline_journeys.store.matching import population_sql
 from wayline_journeys.store.person_refs import current_persons
-from wayline_journeys.store.relation import Relation, current_events
+from wayline_journeys.store.relation import current_events
 from wayline_journeys.store.sql import SqlParams
 
-__all__ = ["VALUE_COLUMNS", "ClickHouseCustomerValues", "one_person_value_row", "person_value_rows"]
+__all__ = ["VALUE_COLUMNS", "ClickHouseCustomerValues", "counted_sql", "person_value_rows"]
 
 VALUE_COLUMNS = (
     "person_id",
@@ -87,11 +87,9 @@ def _segment(recency: str, fm: str) -> str:
     return f"multiIf({', '.join(arms)}, '{RfmSegment.NO_PURCHASE.value}')"
 
 
-def _counted_events(
-    spec: ValueSpec, params: SqlParams, tenant: str, stored: str = "", relation: Relation = current_events
-) -> tuple[str, str]:
-    """The events `spec` counts, as a subquery of `relation` (with `stored`, a further predicate on stored
-    columns), and the bound end of its window."""
+def counted_sql(spec: ValueSpec, params: SqlParams) -> tuple[str, str]:
+    """A predicate on the events relation's columns for the events `spec` counts, and the bound end of its
+    window."""
     end = f"fromUnixTimestamp64Micro({params.bind(to_micros(spec.end), 'Int64')}, 'UTC')"
     counted = [
         "revenue IS NOT NULL",
@@ -104,30 +102,14 @@ def _counted_events(
         )
     if spec.event_names:
         counted.append(f"name IN {params.bind(list(spec.event_names), 'Array(String)')}")
-    if stored:
-        counted.append(f"({stored})")
-    return relation(params, tenant, " AND ".join(counted)), end
-
-
-def one_person_value_row(
-    spec: ValueSpec, params: SqlParams, person: str, stored: str, relation: Relation = current_events
-) -> str:
-    """A parenthesised subquery with the row of one person (`person`, a bound String; `stored`, a predicate on
-    stored columns keeping the events that may be theirs) when they have a counted event under `spec`: only
-    `person_id`, `historic_value` and `purchase_count`, which need no other person (the ranks behind an RFM
-    segment do: `person_value_rows`). `relation` reads the events (`stored_events` where no override names
-    the person). The tenant is {tenant:String}."""
-    events, _ = _counted_events(spec, params, "{tenant:String}", stored, relation)
-    return (
-        "(SELECT person_id, sum(assumeNotNull(revenue)) AS historic_value, "
-        f"countIf(revenue > 0) AS purchase_count FROM {events} WHERE person_id = {person} GROUP BY person_id)"
-    )
+    return " AND ".join(counted), end
 
 
 def person_value_rows(spec: ValueSpec, params: SqlParams, tenant: str = "{tenant:String}") -> str:
     """A parenthesised subquery with one row per person who has a counted event under `spec`, with
     `VALUE_COLUMNS`. `tenant` is the placeholder of the bound tenant (the caller binds it once)."""
-    relation, end = _counted_events(spec, params, tenant)
+    counted, end = counted_sql(spec, params)
+    relation = current_events(params, tenant, counted)
     days = (
         "SELECT person_id, toDate(timestamp, 'UTC') AS day, sum(assumeNotNull(revenue)) AS day_value, "
         "countIf(revenue > 0) AS day_purchases, minIf(timestamp, revenue > 0) AS day_first, "

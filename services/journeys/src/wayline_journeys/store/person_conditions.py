@@ -21,7 +21,7 @@ from wayline.common.timestamps import to_micros
 from wayline_journeys.conditions import Condition
 from wayline_journeys.lifecycle import LifecycleModel
 from wayline_journeys.store.client import ReadModel
-from wayline_journeys.store.conditions import ConditionCompiler, OnePerson
+from wayline_journeys.store.conditions import ConditionCompiler
 from wayline_journeys.store.person_refs import current_persons
 from wayline_journeys.store.relation import current_events, stored_events
 from wayline_journeys.store.sql import EVENT_ID_ORDER, SqlParams, person_anchors
@@ -39,6 +39,15 @@ def _stored_under(person: str) -> str:
     return f"person_id IN {sources} AND {person_anchors(f'person_id IN {sources}')}"
 
 
+def _named(person: str) -> str:
+    """How many override rows (any version) name `person` (a bound String) as source or target: none means
+    the events stored under the person are exactly their events."""
+    return (
+        "(SELECT count() FROM person_overrides WHERE tenant_id = {tenant:String} "
+        f"AND (person_id = {person} OR override_person_id = {person}))"
+    )
+
+
 class ClickHousePersonConditions(ReadModel):
     """Thread-safe as the client it is given."""
 
@@ -52,7 +61,7 @@ class ClickHousePersonConditions(ReadModel):
         tenant: str,
         person_id: str,
         conditions: Sequence[Condition],
-        lifecycle: LifecycleModel,
+        lifecycle: LifecycleModel | None,
         at: datetime,
     ) -> list[bool]:
         # Most persons have no override: read their events as stored first, in a statement that also counts
@@ -68,7 +77,7 @@ class ClickHousePersonConditions(ReadModel):
         tenant: str,
         person_id: str,
         conditions: Sequence[Condition],
-        lifecycle: LifecycleModel,
+        lifecycle: LifecycleModel | None,
         at: datetime,
         *,
         as_stored: bool,
@@ -82,29 +91,42 @@ class ClickHousePersonConditions(ReadModel):
             where = f"person_id = {person} AND {person_anchors(f'person_id = {person}')}"
         else:
             where = _stored_under(person)
-        scope = OnePerson(person, where, stored_events if as_stored else current_events)
-        compiler = ConditionCompiler(params, lifecycle, as_of=at, one_person=scope)
+        compiler = ConditionCompiler(params, lifecycle, as_of=at, one_person=True)
         columns = [f"[{', '.join(f'toUInt8({compiler.condition(c)})' for c in conditions)}] AS holds"]
-        sql = compiler.one_person_query(columns, params.bind(to_micros(at), "Int64"), person, where)
-        named = (
-            "(SELECT count() FROM person_overrides WHERE tenant_id = {tenant:String} "
-            f"AND (person_id = {person} OR override_person_id = {person}))"
-            if as_stored
-            else "0"
-        )
+        relation = stored_events if as_stored else current_events
+        sql = compiler.one_person_query(columns, params.bind(to_micros(at), "Int64"), person, where, relation)
+        named = _named(person) if as_stored else "0"
         rows = self._rows(f"SELECT holds, {named} FROM ({sql})", params, "evaluating person conditions")
         return [bool(held) for held in rows[0][0]], int(rows[0][1])
 
     def properties(self, tenant: str, person_id: str, keys: Sequence[str]) -> dict[str, Any]:
+        # As evaluate: as stored first, through the overrides only when some override names the person.
+        found, named = self._properties(tenant, person_id, keys, as_stored=True)
+        if named:
+            found, _ = self._properties(tenant, person_id, keys, as_stored=False)
+        return found
+
+    def _properties(
+        self, tenant: str, person_id: str, keys: Sequence[str], *, as_stored: bool
+    ) -> tuple[dict[str, Any], int]:
         params = SqlParams(tenant=tenant)
         person = params.bind(person_id, "String")
         wanted = f"AND trait.1 IN {params.bind(sorted(set(keys)), 'Array(String)')} " if keys else ""
-        relation = current_events(params, where=f"type = 'identify' AND {_stored_under(person)}")
-        rows = self._rows(
-            f"SELECT trait.1 AS key, argMax(trait.2, (timestamp, {EVENT_ID_ORDER})) FROM {relation} "
+        if as_stored:
+            stored = f"person_id = {person} AND {person_anchors(f'person_id = {person}')}"
+            relation = stored_events(params, where=f"type = 'identify' AND {stored}")
+        else:
+            relation = current_events(params, where=f"type = 'identify' AND {_stored_under(person)}")
+        traits = (
+            f"SELECT trait.1 AS key, argMax(trait.2, (timestamp, {EVENT_ID_ORDER})) AS raw FROM {relation} "
             "ARRAY JOIN JSONExtractKeysAndValuesRaw(properties) AS trait "
-            f"WHERE person_id = {person} {wanted}GROUP BY key",
+            f"WHERE person_id = {person} {wanted}GROUP BY key"
+        )
+        # One row whatever the person holds: the traits as an array, and the override rows naming them.
+        rows = self._rows(
+            f"SELECT groupArray((key, raw)), {_named(person) if as_stored else '0'} FROM ({traits})",
             params,
             "reading person properties",
         )
-        return {str(key): json.loads(raw) for key, raw in rows}
+        pairs, named = rows[0]
+        return {str(key): json.loads(raw) for key, raw in pairs}, int(named)
