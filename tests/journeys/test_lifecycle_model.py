@@ -17,7 +17,10 @@ from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import analytics_pb2, condition_pb2, lifecycle_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline_journeys.conditions import LifecycleStage
-from wayline_journeys.lifecycle_converters import BUILT_IN_MODEL
+from wayline_journeys.lifecycle_converters import BUILT_IN_MODEL, lifecycle_model
+from wayline_journeys.lifecycle_models import LifecycleModels
+from wayline_journeys.store.journey_store import JourneyStore
+from wayline_journeys.store.lifecycle_models import ClickHouseLifecycleModelStore
 
 
 def get(journeys: Journeys) -> lifecycle_pb2.LifecycleModel:
@@ -149,3 +152,25 @@ def test_update_lifecycle_model_refuses_invalid_models_and_masks(journeys: Journ
         assert field_violations(caught.value) == violations
 
     assert get(journeys) == BUILT_IN_MODEL  # nothing was stored
+
+
+def test_a_model_updated_on_another_replica_applies_within_the_models_time_to_live(
+    store: JourneyStore,
+) -> None:
+    """Two replicas over one store: each keeps a tenant's converted model a few seconds (a flow asks it on
+    every lifecycle-stage branch); an update applies at once where it was made, within that time elsewhere."""
+    now = [0.0]
+    shared = ClickHouseLifecycleModelStore(lambda: store.client)
+    here, there = (LifecycleModels(shared, ttl_seconds=5, clock=lambda: now[0]) for _ in range(2))
+    built_in = lifecycle_model(BUILT_IN_MODEL, "", [])
+    assert here.model_for("acme") == there.model_for("acme") == built_in
+
+    here.update("acme", pb.UpdateLifecycleModelRequest(lifecycle_model=EMAIL_BUYERS))
+    updated = lifecycle_model(EMAIL_BUYERS, "", [])
+    assert updated != built_in
+    assert here.model_for("acme") == updated  # where it was made: at once
+    now[0] = 4.9
+    assert there.model_for("acme") == built_in  # elsewhere: still the model it read
+    now[0] = 5.0
+    assert there.model_for("acme") == updated
+    assert there.model_for("globex") == built_in  # per tenant

@@ -1,13 +1,17 @@
 """One person's conditions and traits in ClickHouse (person_conditions.PersonConditionStore).
 
-Conditions compile with the segments' compiler (store/conditions.py) into one statement per call, for the one
-person at the one time (`ConditionCompiler.one_person_query`, a row even without events). The events read are
-those stored under the person and under every person an override points from to them (their sources), found
-through the person_anchors lookup, as the segment evaluator reads the persons it evaluates again; the events
-relation then reads each as its current person, so an absorbed person's events count for the survivor.
+Conditions compile with the segments' compiler (store/conditions.py), for the one person at the one time
+(`ConditionCompiler.one_person_query`, a row even without events). Two reads, as the timeline does (ADR 67):
+- as stored: the events stored under the person, through the person_anchors lookup, with no override joined,
+  in a statement that also counts the override rows naming the person; none, and that is the answer;
+- through the overrides, for a person some override names: the events stored under the person and under
+  every person an override points from to them (their sources), as the segment evaluator reads the persons
+  it evaluates again; the events relation then reads each as its current person, so an absorbed person's
+  events count for the survivor.
 
 Traits are the latest value (by timestamp, then event id) of each key of the person's identify events, the
-rule of `person.` filters (`ConditionCompiler.person_filters`), as raw JSON that the domain decodes.
+rule of `person.` filters (`ConditionCompiler.person_filters`), as raw JSON that the domain decodes; they are
+read the same two ways.
 """
 
 from __future__ import annotations
@@ -39,6 +43,12 @@ def _stored_under(person: str) -> str:
     return f"person_id IN {sources} AND {person_anchors(f'person_id IN {sources}')}"
 
 
+def _stored_as_theirs(person: str) -> str:
+    """A predicate on stored columns: the events stored under `person` (a bound String), in their anchors;
+    exactly their events when no override names them (`_named`)."""
+    return f"person_id = {person} AND {person_anchors(f'person_id = {person}')}"
+
+
 def _named(person: str) -> str:
     """How many override rows (any version) name `person` (a bound String) as source or target: none means
     the events stored under the person are exactly their events."""
@@ -67,37 +77,29 @@ class ClickHousePersonConditions(ReadModel):
         # Most persons have no override: read their events as stored first, in a statement that also counts
         # the override rows naming them, and read through the overrides only when it finds some (as the
         # timeline does). The overrides' machinery costs a statement tens of milliseconds on chDB.
-        holds, named = self._holds(tenant, person_id, conditions, lifecycle, at, as_stored=True)
-        if named and person_id:
-            holds, _ = self._holds(tenant, person_id, conditions, lifecycle, at, as_stored=False)
-        return holds
+        def holds(as_stored: bool) -> tuple[list[bool], int]:
+            """Whether each condition holds, and (read as stored) how many override rows name the person."""
+            params = SqlParams(tenant=tenant)
+            person = params.bind(person_id, "String")
+            if not person_id:
+                where = "false"  # a stranger (known by an identifier no event carries) reads no event at all
+            elif as_stored:
+                where = _stored_as_theirs(person)
+            else:
+                where = _stored_under(person)
+            compiler = ConditionCompiler(params, lifecycle, as_of=at, one_person=True)
+            columns = [f"[{', '.join(f'toUInt8({compiler.condition(c)})' for c in conditions)}] AS holds"]
+            relation = stored_events if as_stored else current_events
+            at_us = params.bind(to_micros(at), "Int64")
+            sql = compiler.one_person_query(columns, at_us, person, where, relation)
+            named = _named(person) if as_stored else "0"
+            rows = self._rows(f"SELECT holds, {named} FROM ({sql})", params, "evaluating person conditions")
+            return [bool(held) for held in rows[0][0]], int(rows[0][1])
 
-    def _holds(
-        self,
-        tenant: str,
-        person_id: str,
-        conditions: Sequence[Condition],
-        lifecycle: LifecycleModel | None,
-        at: datetime,
-        *,
-        as_stored: bool,
-    ) -> tuple[list[bool], int]:
-        """Whether each condition holds, and (read as stored) how many override rows name the person."""
-        params = SqlParams(tenant=tenant)
-        person = params.bind(person_id, "String")
-        if not person_id:
-            where = "false"  # a stranger (known by an identifier no event carries) reads no event at all
-        elif as_stored:
-            where = f"person_id = {person} AND {person_anchors(f'person_id = {person}')}"
-        else:
-            where = _stored_under(person)
-        compiler = ConditionCompiler(params, lifecycle, as_of=at, one_person=True)
-        columns = [f"[{', '.join(f'toUInt8({compiler.condition(c)})' for c in conditions)}] AS holds"]
-        relation = stored_events if as_stored else current_events
-        sql = compiler.one_person_query(columns, params.bind(to_micros(at), "Int64"), person, where, relation)
-        named = _named(person) if as_stored else "0"
-        rows = self._rows(f"SELECT holds, {named} FROM ({sql})", params, "evaluating person conditions")
-        return [bool(held) for held in rows[0][0]], int(rows[0][1])
+        found, named = holds(as_stored=True)
+        if named and person_id:
+            found, _ = holds(as_stored=False)
+        return found
 
     def properties(self, tenant: str, person_id: str, keys: Sequence[str]) -> dict[str, Any]:
         # As evaluate: as stored first, through the overrides only when some override names the person.
@@ -113,8 +115,7 @@ class ClickHousePersonConditions(ReadModel):
         person = params.bind(person_id, "String")
         wanted = f"AND trait.1 IN {params.bind(sorted(set(keys)), 'Array(String)')} " if keys else ""
         if as_stored:
-            stored = f"person_id = {person} AND {person_anchors(f'person_id = {person}')}"
-            relation = stored_events(params, where=f"type = 'identify' AND {stored}")
+            relation = stored_events(params, where=f"type = 'identify' AND {_stored_as_theirs(person)}")
         else:
             relation = current_events(params, where=f"type = 'identify' AND {_stored_under(person)}")
         traits = (
