@@ -28,7 +28,7 @@ from wayline_journeys.store.client import ReadModel
 from wayline_journeys.store.conditions import ConditionCompiler
 from wayline_journeys.store.person_refs import current_persons
 from wayline_journeys.store.relation import current_events, stored_events
-from wayline_journeys.store.sql import EVENT_ID_ORDER, SqlParams, person_anchors
+from wayline_journeys.store.sql import EVENT_ID_ORDER, SqlParams, override_rows_naming, person_anchors
 
 __all__ = ["ClickHousePersonConditions"]
 
@@ -45,17 +45,8 @@ def _stored_under(person: str) -> str:
 
 def _stored_as_theirs(person: str) -> str:
     """A predicate on stored columns: the events stored under `person` (a bound String), in their anchors;
-    exactly their events when no override names them (`_named`)."""
+    exactly their events when no override names them (`override_rows_naming`)."""
     return f"person_id = {person} AND {person_anchors(f'person_id = {person}')}"
-
-
-def _named(person: str) -> str:
-    """How many override rows (any version) name `person` (a bound String) as source or target: none means
-    the events stored under the person are exactly their events."""
-    return (
-        "(SELECT count() FROM person_overrides WHERE tenant_id = {tenant:String} "
-        f"AND (person_id = {person} OR override_person_id = {person}))"
-    )
 
 
 class ClickHousePersonConditions(ReadModel):
@@ -92,7 +83,7 @@ class ClickHousePersonConditions(ReadModel):
             relation = stored_events if as_stored else current_events
             at_us = params.bind(to_micros(at), "Int64")
             sql = compiler.one_person_query(columns, at_us, person, where, relation)
-            named = _named(person) if as_stored else "0"
+            named = override_rows_naming(person) if as_stored else "0"
             rows = self._rows(f"SELECT holds, {named} FROM ({sql})", params, "evaluating person conditions")
             return [bool(held) for held in rows[0][0]], int(rows[0][1])
 
@@ -124,8 +115,9 @@ class ClickHousePersonConditions(ReadModel):
             f"WHERE person_id = {person} {wanted}GROUP BY key"
         )
         # One row whatever the person holds: the traits as an array, and the override rows naming them.
+        named = override_rows_naming(person) if as_stored else "0"
         rows = self._rows(
-            f"SELECT groupArray((key, raw)), {_named(person) if as_stored else '0'} FROM ({traits})",
+            f"SELECT groupArray((key, raw)), {named} FROM ({traits})",
             params,
             "reading person properties",
         )

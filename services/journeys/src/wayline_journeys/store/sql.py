@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["EVENT_ID_ORDER", "SqlParams", "anchor_in", "identifier_anchors", "person_anchors"]
+__all__ = [
+    "EVENT_ID_ORDER",
+    "SqlParams",
+    "anchor_in",
+    "identifier_anchors",
+    "override_rows_naming",
+    "person_anchors",
+]
 
 # An event id as a key that sorts as its text does (the big-endian bytes: FixedString(16), compared as bytes),
 # for read models that break ties on time by the id's text (paths, retention's breakdown, traits, an
@@ -26,6 +33,17 @@ def anchor_in(lookup: str) -> str:
     double-distributed subquery. On one server it plans as IN does (the same parts and granules, checked with
     EXPLAIN), so there is no second rule to choose by topology."""
     return f"anchor GLOBAL IN ({lookup})"
+
+
+def override_rows_naming(person: str) -> str:
+    """A scalar subquery: how many override rows (any version) name `person` (a String placeholder) as source
+    or target. None means the events stored under the person are exactly their events, and nobody else's
+    events are theirs (the bloom filter on override_person_id serves the second half); the tenant is
+    {tenant:String}."""
+    return (
+        "(SELECT count() FROM person_overrides WHERE tenant_id = {tenant:String} "
+        f"AND (person_id = {person} OR override_person_id = {person}))"
+    )
 
 
 def person_anchors(persons: str) -> str:

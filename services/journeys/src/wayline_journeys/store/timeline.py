@@ -23,17 +23,11 @@ from wayline_journeys.store.client import JourneyDatabase
 from wayline_journeys.store.columns import READ_COLUMN_NAMES, record_from_row
 from wayline_journeys.store.overrides import PersonOverrideStore
 from wayline_journeys.store.person_sql import IDENTIFIER_MATCH, current_person_sql
-from wayline_journeys.store.sql import person_anchors
+from wayline_journeys.store.sql import override_rows_naming, person_anchors
 
 __all__ = ["ClickHouseTimeline"]
 
-# How many override rows (any version) name the person as source or target; none means the stored person
-# ids are the current ones for every event of the person and of nobody else (the bloom filter on
-# override_person_id serves the second half).
-_OVERRIDE_ROWS = (
-    "(SELECT count() FROM person_overrides WHERE tenant_id = {tenant:String} "
-    "AND (person_id = {person:String} OR override_person_id = {person:String}))"
-)
+_OVERRIDE_ROWS = override_rows_naming("{person:String}")
 
 
 class ClickHouseTimeline:
