@@ -151,6 +151,15 @@ def _tail(params: BgNbdParams, a: float, b: float, x: Floats, z: Floats) -> Floa
         if bad.any():
             euler = np.exp((a - 1) * log_shrink[bad]) * hyp2f1(a + b - 1 - r, a - 1, c[bad], z[bad])
             tail[bad] = euler
+        still = ~np.isfinite(tail)
+        if still.any():
+            # c - (r+x) - (b+x) = a - 1 - r - x a negative integer (a = r, x = 0) near z = 1: scipy's 2F1 is
+            # NaN in both forms there. The tail is continuous in a, so step off it as _off_the_poles does
+            # (a nudge of 1e-9 moves the result by about as much, relatively).
+            nudged, xs = a + 2e-9, x[still]
+            tail[still] = np.exp((r + xs) * log_shrink[still]) * hyp2f1(
+                r + xs, b + xs, nudged + b + xs - 1, z[still]
+            )
     return tail
 
 
