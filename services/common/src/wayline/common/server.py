@@ -23,6 +23,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from pydantic import ValidationError
 
+from wayline.common import grpc_runtime
 from wayline.common.auth import Authenticator, InternalCallerAuthenticator
 from wayline.common.interceptors import CallInterceptor
 from wayline.common.internal_token import with_internal_token
@@ -147,7 +148,14 @@ class Server:
             mutual_tls=self.settings.tls_client_ca_file is not None,
             health_port=self.health_port,
             services=self.service_names,
+            grpc_experiments=self.settings.grpc_experiments,
         )
+        if not grpc_runtime.in_effect():
+            log.warning(
+                "server.grpc_experiments_not_in_effect",
+                detail="grpc was imported before wayline.common, so gRPC runs with its own defaults; "
+                "import wayline.common first, or set GRPC_EXPERIMENTS in the environment",
+            )
         threading.Thread(
             target=self._become_ready, name=f"{self.definition.name}-startup", daemon=True
         ).start()
