@@ -329,9 +329,10 @@ class Forwarder:
 class PreparedRecords:
     """Each spool record's events as every sink gets them: the batch's backfill flag set on each (imported
     history, known from its timestamp), then enriched (`transform`). Made once, by the first sink to reach
-    the record, and kept for the others, the newest `max_bytes` of them; a sink further behind makes them
-    again. Besides the work saved (three sinks did it three times), every sink then hands the identity
-    resolver the same bytes objects, which its cache finds without hashing them again."""
+    the record, and kept for the others, the newest `max_bytes` of them (and always the newest record,
+    however large); a sink further behind makes them again. Besides the work saved (three sinks did it three
+    times), every sink then hands the identity resolver the same bytes objects, which its cache finds without
+    hashing them again."""
 
     def __init__(self, transform: Transform | None, max_bytes: int = _PREPARED_BYTES) -> None:
         self._transform = transform

@@ -15,8 +15,9 @@ V = TypeVar("V")
 
 class SizedFifo(Generic[K, V]):
     """Entries in the order first put; `evict` drops the oldest while the sizes given with them pass
-    `max_bytes` or there are more than `max_entries`. Putting a key again replaces its value and its size, in
-    its old place."""
+    `max_bytes` or there are more than `max_entries`, but keeps the newest even when it alone passes the
+    budget (a record larger than the budget is prepared once for every sink, not again for each). Putting a
+    key again replaces its value and its size, in its old place."""
 
     def __init__(self, max_bytes: int, max_entries: int | None = None) -> None:
         self._max_bytes = max_bytes
@@ -37,6 +38,6 @@ class SizedFifo(Generic[K, V]):
 
     def evict(self) -> None:
         entries = self._entries
-        while entries and (self._bytes > self._max_bytes or len(entries) > self._max_entries):
+        while len(entries) > 1 and (self._bytes > self._max_bytes or len(entries) > self._max_entries):
             _, (_, size) = entries.popitem(last=False)
             self._bytes -= size
