@@ -2,7 +2,7 @@
 
 grpcio 1.80 turned on EventEngine for Python (its client, listener, other endpoints and callback completion
 queue). On these 2-core machines it costs a unary call about a third more CPU on each side: a bare thread-pool
-echo server 0.38-0.41 ms of CPU a call without it against 0.44-0.52 ms with it, its synchronous caller
+echo server 0.31-0.39 ms of CPU a call without it against 0.44-0.52 ms with it, its synchronous caller
 0.17-0.20 against 0.26-0.28 ms (docs/benchmarks.md, "gRPC's EventEngine"; ADR 68). EventEngine's thread pool
 wakes a worker for every piece of work (grpc/grpc#43447), and every Wayline call crosses two or three Python
 gRPC endpoints. So every process that imports `wayline.common` turns those four experiments off, unless
