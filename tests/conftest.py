@@ -13,6 +13,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from hypothesis import settings
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pydantic import SecretStr
@@ -32,6 +33,11 @@ from wayline_ingest.service import ingest_service
 from wayline_ingest.settings import IngestSettings
 from wayline_journeys.service import journeys_service
 from wayline_journeys.settings import JourneysSettings
+
+# Speed is measured in bench/, not asserted in tests: hypothesis' per-example deadline (200 ms) only measured
+# how busy the two shared cores were (a CLV example took 473 ms once on a loaded machine, 0.12 ms rerun).
+settings.register_profile("wayline", deadline=None)
+settings.load_profile("wayline")
 
 INTERNAL_TOKEN = "test-internal-token"
 API_KEY = "wl_test_key"

@@ -36,8 +36,15 @@ def test_putting_a_key_again_replaces_it_in_its_old_place() -> None:
     assert (fifo.get("a"), fifo.get("b"), fifo.get("d")) == (None, 2, 5)
 
 
-def test_the_newest_entry_stays_even_when_it_alone_passes_the_budget() -> None:
+def test_an_entry_larger_than_the_budget_is_not_kept() -> None:
     fifo: SizedFifo[int, str] = SizedFifo(max_bytes=10)
+    fifo.put(1, "huge", 50)
+    fifo.evict()
+    assert fifo.get(1) is None
+
+
+def test_keep_newest_keeps_the_last_entry_even_when_it_alone_passes_the_budget() -> None:
+    fifo: SizedFifo[int, str] = SizedFifo(max_bytes=10, keep_newest=True)
     fifo.put(1, "small", 3)
     fifo.put(2, "huge", 50)
     fifo.evict()

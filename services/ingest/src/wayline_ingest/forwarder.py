@@ -337,7 +337,7 @@ class PreparedRecords:
     def __init__(self, transform: Transform | None, max_bytes: int = _PREPARED_BYTES) -> None:
         self._transform = transform
         self._lock = threading.Lock()
-        self._kept: SizedFifo[int, list[bytes]] = SizedFifo(max_bytes)  # position → events
+        self._kept: SizedFifo[int, list[bytes]] = SizedFifo(max_bytes, keep_newest=True)  # position → events
 
     def events(self, position: int, batch: SpoolBatch) -> list[bytes]:
         """The events of the record before `position` (the spool's position after it), prepared."""

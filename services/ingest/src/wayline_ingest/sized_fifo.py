@@ -15,12 +15,14 @@ V = TypeVar("V")
 
 class SizedFifo(Generic[K, V]):
     """Entries in the order first put; `evict` drops the oldest while the sizes given with them pass
-    `max_bytes` or there are more than `max_entries`, but keeps the newest even when it alone passes the
-    budget (a record larger than the budget is prepared once for every sink, not again for each). Putting a
-    key again replaces its value and its size, in its old place."""
+    `max_bytes` or there are more than `max_entries`. With `keep_newest` it never drops the last one put,
+    even when that alone passes the budget (the forwarder's prepared records: a record larger than the
+    budget is then prepared once for every sink, not again for each). Putting a key again replaces its value
+    and its size, in its old place."""
 
-    def __init__(self, max_bytes: int, max_entries: int | None = None) -> None:
+    def __init__(self, max_bytes: int, max_entries: int | None = None, *, keep_newest: bool = False) -> None:
         self._max_bytes = max_bytes
+        self._least_entries = 1 if keep_newest else 0
         self._max_entries = max_entries if max_entries is not None else float("inf")
         self._entries: OrderedDict[K, tuple[V, int]] = OrderedDict()
         self._bytes = 0
@@ -38,6 +40,8 @@ class SizedFifo(Generic[K, V]):
 
     def evict(self) -> None:
         entries = self._entries
-        while len(entries) > 1 and (self._bytes > self._max_bytes or len(entries) > self._max_entries):
+        while len(entries) > self._least_entries and (
+            self._bytes > self._max_bytes or len(entries) > self._max_entries
+        ):
             _, (_, size) = entries.popitem(last=False)
             self._bytes -= size
