@@ -64,7 +64,10 @@ class _Upkeep:
                 log.warning("gateway.upkeep_failed", error=str(error))
 
     def start(self) -> None:
-        self._thread.start()
+        # The gateway's start is retried until every part of it is up (the HTTP port may be busy for a while);
+        # the thread runs from the first attempt on.
+        if not self._thread.is_alive():
+            self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
