@@ -50,9 +50,10 @@ class ServiceDefinition:
     """What a service plugs into the bootstrap.
 
     `register` adds the servicers to the server and returns their full service names (for health and
-    reflection); `start` brings dependencies up and raises while they are not ready; `drain`, called once
-    the server refuses new calls, asks the calls that would otherwise run until the grace is over (streams
-    a client keeps open) to end now; `stop` releases the dependencies after the last call.
+    reflection); `start` brings dependencies up and raises while they are not ready (it is called again,
+    with backoff, until it returns, so what an attempt started must survive the next one); `drain`, called
+    once the server refuses new calls, asks the calls that would otherwise run until the grace is over
+    (streams a client keeps open) to end now; `stop` releases the dependencies after the last call.
     `authenticator` defaults to the internal-caller check; the gateway passes its API-key check.
     """
 
