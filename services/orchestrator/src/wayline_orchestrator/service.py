@@ -219,14 +219,19 @@ def orchestrator_service(
         pb_grpc.add_OrchestratorServiceServicer_to_server(servicer, server)
         return [pb.DESCRIPTOR.services_by_name["OrchestratorService"].full_name]
 
+    # The kit retries start until it returns: a loop started by an earlier attempt is not started again, and
+    # stop stops only the loops that started (a listener never started cannot be joined).
+    started: list[_Background] = []
+
     def start() -> None:
         for migrated in stores:
             migrated.migrate()
-        for loop in loops:
+        for loop in loops[len(started) :]:
             loop.start()
+            started.append(loop)
 
     def stop() -> None:
-        for loop in reversed(loops):
+        for loop in reversed(started):
             loop.stop()
         deliverer.close()
         peers.close()
