@@ -3,15 +3,14 @@ process, never over an operator's own value, and each one known to the installed
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.common.service_process import IDENTITY_MAIN, serving
 from wayline.common import grpc_runtime
 from wayline.common.grpc_runtime import GRPC_EXPERIMENTS
 
@@ -71,37 +70,14 @@ def test_the_installed_grpc_knows_every_experiment_named() -> None:
 def start_log(tmp_path: Path, code: str) -> dict[str, object]:
     """Start the identity service the way `code` does, until it serves: the value its `server.listening`
     line logs, and whether it warned that the experiments are not in effect."""
-    env = {k: v for k, v in os.environ.items() if k != "GRPC_EXPERIMENTS"}
-    env |= {
-        "WAYLINE_DATA_DIR": str(tmp_path),
-        "WAYLINE_INTERNAL_TOKEN": "t" * 32,
-        "WAYLINE_LOG_FORMAT": "json",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
-    assert process.stdout is not None
-    lines: list[dict[str, object]] = []
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            if line.startswith("{"):
-                lines.append(json.loads(line))
-            if lines and lines[-1].get("event") == "server.serving":  # after listening and any warning
-                break
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-    listening = next(line for line in lines if line.get("event") == "server.listening")
-    warned = any(line.get("event") == "server.grpc_experiments_not_in_effect" for line in lines)
+    with serving(tmp_path, code) as lines:
+        listening = next(line for line in lines if line.get("event") == "server.listening")
+        warned = any(line.get("event") == "server.grpc_experiments_not_in_effect" for line in lines)
     return {"grpc_experiments": listening.get("grpc_experiments"), "warned": warned}
 
 
 def test_a_service_logs_the_value_it_runs_with(tmp_path: Path) -> None:
-    started = start_log(tmp_path, "import runpy; runpy.run_module('wayline_identity', run_name='__main__')")
+    started = start_log(tmp_path, IDENTITY_MAIN)
     assert started == {"grpc_experiments": GRPC_EXPERIMENTS, "warned": False}
 
 

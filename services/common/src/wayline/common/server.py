@@ -2,7 +2,8 @@
 readiness, and a graceful stop on SIGTERM.
 
 Lifecycle: the port opens at once with health NOT_SERVING; `ServiceDefinition.start` (connect to the store,
-load models, migrate) runs in the background and is retried with backoff until it succeeds, then health turns
+load models, migrate) runs in the background and is retried with backoff until it succeeds, then (in a service
+process) what it built is frozen out of the garbage collector's scans (`garbage`), then health turns
 SERVING. Calls before that get UNAVAILABLE. On SIGTERM health turns NOT_SERVING, new calls are refused,
 `ServiceDefinition.drain` ends the long-lived streams, in-flight calls get `shutdown_grace_seconds` to
 finish, then `ServiceDefinition.stop` releases resources.
@@ -23,7 +24,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from pydantic import ValidationError
 
-from wayline.common import grpc_runtime
+from wayline.common import garbage, grpc_runtime
 from wayline.common.auth import Authenticator, InternalCallerAuthenticator
 from wayline.common.interceptors import CallInterceptor
 from wayline.common.internal_token import with_internal_token
@@ -68,10 +69,15 @@ class ServiceDefinition:
 class Server:
     """One service's gRPC server. Usable in-process (tests start several on free ports) or through `run`."""
 
-    def __init__(self, definition: ServiceDefinition, settings: ServiceSettings) -> None:
+    def __init__(
+        self, definition: ServiceDefinition, settings: ServiceSettings, *, owns_process: bool = False
+    ) -> None:
+        """`owns_process`: the server is the process's whole job (`run`), so it may tune the interpreter
+        for it (the collector's freeze after start); servers that tests start in the test process do not."""
         telemetry = process_telemetry()  # configured by `run`, or one that exports nothing (tests)
         self.definition = definition
         self.settings = settings
+        self._freeze_garbage = owns_process and settings.gc_freeze_at_start
         self.ready = threading.Event()
         self._stopping = threading.Event()
         self.health = health.HealthServicer(experimental_non_blocking=True)
@@ -171,9 +177,11 @@ class Server:
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
+            # Before SERVING, so that the collection it makes holds up no call.
+            frozen = garbage.freeze() if self._freeze_garbage else 0
             self.ready.set()
             self._set_health(health_pb2.HealthCheckResponse.SERVING)
-            log.info("server.serving", port=self.port)
+            log.info("server.serving", port=self.port, gc_frozen_objects=frozen)
             return
 
     def stop(self, grace: float | None = None) -> None:
@@ -222,11 +230,13 @@ def run(definition: ServiceDefinition, settings: ServiceSettings) -> None:
         metrics_host=settings.host,
         metrics_port=settings.metrics_port,
     )
+    gc_pauses = garbage.PauseMetrics(telemetry.meter_provider.get_meter("wayline.common"))
     signals = TerminationSignals()
-    server = Server(definition, settings)
+    server = Server(definition, settings, owns_process=True)
     server.start()
     while not signals.wait(3600):
         pass
     log.info("server.signal", signal=signals.first)
     server.stop()
+    gc_pauses.close()
     telemetry.shutdown()

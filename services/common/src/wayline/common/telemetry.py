@@ -204,7 +204,13 @@ def _build(service: str | None, otlp_endpoint: str | None, metrics_host: str, me
         instrument_name="rpc.*.duration",
         aggregation=ExplicitBucketHistogramAggregation(RPC_DURATION_BUCKETS_MS),
     )
-    meter_provider = MeterProvider(resource=resource, metric_readers=readers, views=[rpc_durations])
+    gc_pauses = View(  # a full collection's pause is of the same order as a slow call, so the same bounds
+        instrument_name="process.gc.pause",
+        aggregation=ExplicitBucketHistogramAggregation(RPC_DURATION_BUCKETS_MS),
+    )
+    meter_provider = MeterProvider(
+        resource=resource, metric_readers=readers, views=[rpc_durations, gc_pauses]
+    )
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
     return Telemetry(
