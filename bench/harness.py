@@ -224,3 +224,12 @@ def metric_sum(port: int, name: str, **labels: str) -> float:
     wanted = [f'{key}="{value}"' for key, value in labels.items()]
     samples = re.findall(rf"^(?:{name})(?:\{{([^}}]*)\}})? ([0-9.e+-]+)$", text, re.M)
     return sum(float(value) for found, value in samples if all(w in found for w in wanted))
+
+
+def full_collections(port: int) -> tuple[int, float, int]:
+    """A service's full garbage collections so far (ADR 69): how many, their milliseconds in all, and how
+    many held the process over 50 ms (from the histogram `process_gc_pause_milliseconds`)."""
+    count = metric_sum(port, "process_gc_pause_milliseconds_count", generation="2")
+    total_ms = metric_sum(port, "process_gc_pause_milliseconds_sum", generation="2")
+    within_50 = metric_sum(port, "process_gc_pause_milliseconds_bucket", generation="2", le="50.0")
+    return int(count), total_ms, int(count - within_50)

@@ -9,6 +9,7 @@ Rows:
 - the drain rate into the journey store (chDB), read from ingest's `ingest_sink_delivered` counter;
 - the resident memory of ingest before and after (a long run: `--minutes 10`);
 - CPU and context switches per single Track in the gateway and ingest, from /proc (noise moves these least);
+- each service's full garbage collections over the run, from its `process_gc_pause_milliseconds` (ADR 69);
 - in one process first: the checks' cost per event, the C path (`Pipeline.check_wire`) beside the Python
   checks it stands in for (`Pipeline.check`), on the same batches.
 """
@@ -30,12 +31,19 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.echo_server import ECHO_METHOD, STREAM_METHOD
-from bench.harness import Measurement, context_switches, cpu_seconds, metric_sum, print_comparison
+from bench.harness import (
+    Measurement,
+    context_switches,
+    cpu_seconds,
+    full_collections,
+    metric_sum,
+    print_comparison,
+)
 from bench.track import TRACK, echo_server, run_scenario, track_requests
 from wayline.common.context import INTERNAL_TOKEN_HEADER, TENANT_HEADER
 from wayline.event.v1 import event_pb2
 from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
-from wayline_cli.suite import Suite, free_port
+from wayline_cli.suite import Suite
 from wayline_ingest.batches import batch_path
 from wayline_ingest.dedup import DedupWindow
 from wayline_ingest.pipeline import Pipeline
@@ -283,8 +291,7 @@ def main(requests: int, batches: int = 200, minutes: float = 0.0) -> None:
         table.add_column(column, justify="left" if column == "scenario" else "right")
     rows: list[Measurement] = []
     with tempfile.TemporaryDirectory(prefix="wayline-bench-") as scratch:
-        suite = Suite.on_free_ports(Path(scratch), log_format="json")
-        suite.metrics_ports["ingest"] = free_port()
+        suite = Suite.on_free_ports(Path(scratch), log_format="json", metrics=True)
         suite.start()
         try:
             suite.wait_ready()
@@ -339,6 +346,14 @@ def main(requests: int, batches: int = 200, minutes: float = 0.0) -> None:
             console.print(
                 f"sinks held back in bursts (summed over the four): {held_paced:.1f} s up to the end of the "
                 f"paced row, {held_full_speed:.1f} s in the full-speed rows and their drain"
+            )
+            collections = {name: full_collections(p) for name, p in suite.metrics_ports.items()}
+            console.print(
+                "the garbage collector's full collections over the run, each holding its process (ADR 69): "
+                + "; ".join(
+                    f"{name} {count} ({total_ms:,.0f} ms, {over_50} over 50 ms)"
+                    for name, (count, total_ms, over_50) in collections.items()
+                )
             )
             if minutes:
                 soak(gateway, minutes, ingest_pid, console)
