@@ -231,5 +231,5 @@ def full_collections(port: int) -> tuple[int, float, int]:
     many held the process over 50 ms (from the histogram `process_gc_pause_milliseconds`)."""
     count = metric_sum(port, "process_gc_pause_milliseconds_count", generation="2")
     total_ms = metric_sum(port, "process_gc_pause_milliseconds_sum", generation="2")
-    within_50 = metric_sum(port, "process_gc_pause_milliseconds_bucket", generation="2", le="50.0")
+    within_50 = metric_sum(port, "process_gc_pause_milliseconds_bucket", generation="2", le="50")
     return int(count), total_ms, int(count - within_50)

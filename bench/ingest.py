@@ -349,7 +349,8 @@ def main(requests: int, batches: int = 200, minutes: float = 0.0) -> None:
             )
             collections = {name: full_collections(p) for name, p in suite.metrics_ports.items()}
             console.print(
-                "the garbage collector's full collections over the run, each holding its process (ADR 69): "
+                "the garbage collector's full collections since start, each holding its process (ADR 69; the "
+                "freeze's own, before the service served, among them): "
                 + "; ".join(
                     f"{name} {count} ({total_ms:,.0f} ms, {over_50} over 50 ms)"
                     for name, (count, total_ms, over_50) in collections.items()
