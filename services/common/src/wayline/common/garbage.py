@@ -4,7 +4,7 @@ every collection's pause is measured.
 A full collection scans every container object the process holds and keeps the GIL while it does, so every
 call in flight waits for it. A service holds 70-120k such objects once started (modules, protobuf
 descriptors, gRPC, OpenTelemetry, pydantic, chDB's and ONNX Runtime's Python sides, loaded models), almost
-all of them for its whole life, and a full collection of them took 50-250 ms here, several times a minute
+all of them for its whole life, and a full collection of them took 50-260 ms here, several times a minute
 in a busy journeys or orchestrator process (docs/benchmarks.md, "The collector's pauses"; ADR 69). So once
 a service's start has returned, `freeze` collects once and moves every object alive into the collector's
 permanent generation, which later collections skip. Reference counting still frees those objects; only a

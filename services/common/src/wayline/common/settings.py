@@ -66,19 +66,19 @@ class ServiceSettings(BaseSettings):
         "environment): the default turns EventEngine off, about a third less CPU per call on each side "
         "(ADR 68). Set it empty for gRPC's own defaults.",
     )
-    gc_freeze_at_start: bool = Field(
-        default=True,
-        description="Once the service has started, collect and freeze every object alive out of the "
-        "garbage collector's later scans: a full collection then skips the 70-120k objects start built, "
-        "which held the process 50-250 ms several times a minute (ADR 69). Set false to diagnose a leak of "
-        "reference cycles built at start.",
-    )
     host: str = Field(default="[::]", description="Address the gRPC server binds to.")
     port: int = Field(default=0, ge=0, le=65535, description="gRPC port; 0 picks a free one (tests).")
     metrics_port: int = Field(
         default=0, ge=0, le=65535, description="Prometheus scrape port on the same host; 0 turns it off."
     )
     max_workers: int = Field(default=32, ge=1, description="Threads that serve RPCs concurrently.")
+    gc_freeze_at_start: bool = Field(
+        default=True,
+        description="Once the service has started, collect and freeze every object alive out of the "
+        "garbage collector's later scans: a full collection then skips the 70-120k objects start built, "
+        "which held the process 50-260 ms several times a minute (ADR 69). Set false to diagnose a leak of "
+        "reference cycles built at start.",
+    )
     shutdown_grace_seconds: float = Field(
         default=10.0,
         ge=0,
