@@ -33,6 +33,7 @@ from rich.table import Table
 from bench.echo_server import ECHO_METHOD, STREAM_METHOD
 from bench.harness import (
     Measurement,
+    collector_frozen,
     context_switches,
     cpu_seconds,
     full_collections,
@@ -98,7 +99,10 @@ def run_stream(
             sent_at[index] = time.perf_counter()
             yield payload
 
-    with grpc.insecure_channel(address, options=[("grpc.max_receive_message_length", 64 << 20)]) as channel:
+    with (
+        grpc.insecure_channel(address, options=[("grpc.max_receive_message_length", 64 << 20)]) as channel,
+        collector_frozen(),
+    ):
         call = channel.stream_stream(method, request_serializer=None, response_deserializer=None)
         started = time.perf_counter()
         received = 0
