@@ -128,6 +128,13 @@ async def measure(
     )
 
 
+def _starts(began: float, interval: float, requests: int) -> Iterator[tuple[float, float]]:
+    """Each paced call's scheduled start, and the seconds until it when the caller asks (≤ 0: due)."""
+    for i in range(requests):
+        scheduled = began + i * interval
+        yield scheduled, scheduled - time.perf_counter()
+
+
 async def measure_paced(
     scenario: str, call: Call, rate: float, requests: int, warmup: int = 50, max_in_flight: int = 256
 ) -> Measurement:
@@ -152,9 +159,7 @@ async def measure_paced(
     tasks = []
     with collector_frozen():
         began = time.perf_counter()
-        for i in range(requests):
-            scheduled = began + i * interval
-            delay = scheduled - time.perf_counter()
+        for scheduled, delay in _starts(began, interval, requests):
             if delay > 0:
                 await asyncio.sleep(delay)
             await slots.acquire()
@@ -215,9 +220,7 @@ def measure_paced_futures(
 
     with collector_frozen():
         began = time.perf_counter()
-        for i in range(requests):
-            scheduled = began + i * interval
-            delay = scheduled - time.perf_counter()
+        for scheduled, delay in _starts(began, interval, requests):
             if delay > 0:
                 time.sleep(delay)
             start().add_done_callback(done_at(scheduled))
