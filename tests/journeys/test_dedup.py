@@ -41,9 +41,12 @@ def stored_copies(store: JourneyStore, event_id: str) -> int:
     return int(rows[0][0])
 
 
-def relation_rows(store: JourneyStore) -> list[tuple[str, str, datetime]]:
+def relation_rows(
+    store: JourneyStore, where: str = "true", kinds: str = "true"
+) -> list[tuple[str, str, datetime]]:
     params = SqlParams(tenant=TENANT)
-    sql = f"SELECT toString(event_id), person_id, timestamp FROM {current_events(params)}"
+    relation = current_events(params, where=where, kinds=kinds)
+    sql = f"SELECT toString(event_id), person_id, timestamp FROM {relation}"
     return [
         (str(r[0]), str(r[1]), r[2]) for r in store.client.query(sql, parameters=params.values).result_rows
     ]
@@ -130,3 +133,26 @@ def test_an_older_copy_replayed_late_does_not_win(store: JourneyStore) -> None:
 
     ((_, _, timestamp),) = relation_rows(store)
     assert timestamp.replace(tzinfo=UTC) == newest.timestamp
+
+
+def test_a_read_narrowed_to_the_events_kinds_before_final_still_reads_the_last_copy(
+    store: JourneyStore,
+) -> None:
+    # Read models put name, type and channel before FINAL (relation.py): both copies pass it alike, so FINAL
+    # still collapses them, and the time filter after it sees the copy that won.
+    first = event(datetime(2026, 3, 1, 23, 59, 59, 900000, tzinfo=UTC))
+    retry = replace(
+        first,
+        timestamp=datetime(2026, 3, 2, 0, 0, 0, 100000, tzinfo=UTC),
+        received_at=first.received_at + timedelta(seconds=5),
+    )
+    store.write(TENANT, [first])
+    store.write(TENANT, [retry])
+    kinds = "name = 'Order Completed' AND channel = 'web'"
+    before_midnight = "timestamp < toDateTime64('2026-03-02 00:00:00', 6, 'UTC')"
+
+    (row,) = relation_rows(store, kinds=kinds)
+    assert row[2].replace(tzinfo=UTC) == retry.timestamp
+    # The first copy alone meets the time filter; it lost to the retry, so the event is not in the range.
+    assert relation_rows(store, where=before_midnight, kinds=kinds) == []
+    assert relation_rows(store, kinds="name = 'Order Started'") == []

@@ -105,11 +105,19 @@ def counted_sql(spec: ValueSpec, params: SqlParams) -> tuple[str, str]:
     return " AND ".join(counted), end
 
 
+def _counted_kinds(spec: ValueSpec, params: SqlParams) -> str:
+    """The part of `counted_sql` on what every copy of an event shares, for the read before FINAL."""
+    kinds = ["revenue IS NOT NULL", f"revenue_currency = {params.bind(spec.currency, 'String')}"]
+    if spec.event_names:
+        kinds.append(f"name IN {params.bind(list(spec.event_names), 'Array(String)')}")
+    return " AND ".join(kinds)
+
+
 def person_value_rows(spec: ValueSpec, params: SqlParams, tenant: str = "{tenant:String}") -> str:
     """A parenthesised subquery with one row per person who has a counted event under `spec`, with
     `VALUE_COLUMNS`. `tenant` is the placeholder of the bound tenant (the caller binds it once)."""
     counted, end = counted_sql(spec, params)
-    relation = current_events(params, tenant, counted)
+    relation = current_events(params, tenant, counted, kinds=_counted_kinds(spec, params))
     days = (
         "SELECT person_id, toDate(timestamp, 'UTC') AS day, sum(assumeNotNull(revenue)) AS day_value, "
         "countIf(revenue > 0) AS day_purchases, minIf(timestamp, revenue > 0) AS day_first, "

@@ -17,14 +17,17 @@ _DATETIME = "DateTime64(6, 'UTC')"
 
 def event_names_sql(query: EventNamesQuery, params: SqlParams) -> str:
     """(name, event count, person count, last seen) of the page, in page order."""
-    stored = ["name != ''"]
+    kinds = ["name != ''"]
     if query.name_prefix:
-        stored.append(f"startsWith(name, {params.bind(query.name_prefix, 'String')})")
+        kinds.append(f"startsWith(name, {params.bind(query.name_prefix, 'String')})")
+    stored = ["true"]
     if query.time_range.start is not None:
         stored.append(f"timestamp >= {params.bind(query.time_range.start, _DATETIME)}")
     if query.time_range.end is not None:
         stored.append(f"timestamp < {params.bind(query.time_range.end, _DATETIME)}")
-    relation = current_events(params, where=" AND ".join(f"({c})" for c in stored))
+    relation = current_events(
+        params, where=" AND ".join(f"({c})" for c in stored), kinds=" AND ".join(f"({c})" for c in kinds)
+    )
     having = ""
     if query.after is not None:
         count = params.bind(query.after.event_count, "UInt64")

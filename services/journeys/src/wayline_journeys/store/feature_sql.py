@@ -51,6 +51,7 @@ from wayline_journeys.lifecycle import LifecycleModel
 from wayline_journeys.store.matching import (
     UnsupportedFilter,
     event_property_raw,
+    matcher_kinds_sql,
     matcher_sql,
     value_condition,
 )
@@ -262,6 +263,19 @@ def _stored_bounds(query: FeatureQuery, observations: Sequence[Observation], par
     return " AND ".join(bounds)
 
 
+def _stored_kinds(query: FeatureQuery, params: SqlParams) -> str:
+    """The names, types and channels of the events the features and the label count, for the read before
+    FINAL (relation.py): a superset of `_stored_bounds`' matchers, 'true' when any event may count."""
+    matchers = [f.events for f in query.features if f.aggregation is not Aggregation.PERSON_PROPERTY]
+    matchers += [query.label.event] if query.label else []
+    kinds = [matcher_kinds_sql(m, params) for m in matchers]
+    if len(matchers) < len(query.features) + (query.label is not None):  # person properties read identifies
+        kinds.append("type = 'identify'")
+    if not kinds or "true" in kinds:
+        return "true"
+    return "(" + " OR ".join(f"({k})" for k in kinds) + ")"
+
+
 def feature_rows_sql(query: FeatureQuery, observations: Sequence[Observation], params: SqlParams) -> str:
     """The statement: columns `row` (the observation's index), one per feature, `label` when defined; one
     row per observation, ordered by index. `observations` must not be empty."""
@@ -276,7 +290,9 @@ def feature_rows_sql(query: FeatureQuery, observations: Sequence[Observation], p
     selected = [f"{_feature(f, columns, visible)} AS f{i}" for i, f in enumerate(query.features)]
     if query.label is not None:
         selected.append(f"{_label(query, columns, cut_off)} AS label")
-    relation = current_events(params, where=_stored_bounds(query, observations, params))
+    relation = current_events(
+        params, where=_stored_bounds(query, observations, params), kinds=_stored_kinds(query, params)
+    )
     events = (
         "SELECT person_id AS pid, toUnixTimestamp64Micro(timestamp) AS ts, "
         "toUnixTimestamp64Micro(received_at) AS rs, toString(event_id) AS eid, backfill AS bf, "

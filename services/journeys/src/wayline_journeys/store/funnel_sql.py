@@ -83,14 +83,20 @@ def _bits(conditions: list[str]) -> str:
     return " + ".join(f"toUInt32({c}) * {1 << i}" for i, c in enumerate(conditions)) or "toUInt32(0)"
 
 
-def _stored_prefilter(query: FunnelQuery, params: SqlParams) -> str:
-    """Predicates on stored columns, applied before the overrides join: the time span and the channels."""
+def _stored_span(query: FunnelQuery, params: SqlParams) -> str:
+    """The time span on stored columns, applied before the overrides join."""
     conditions = []
     if query.time_range.start is not None:
         conditions.append(f"timestamp >= {params.bind(query.time_range.start, _DT64)}")
     if query.time_range.end is not None:
         last = params.bind(query.time_range.end, _DT64)
         conditions.append(f"timestamp <= {last} + toIntervalMicrosecond({query.window_us})")
+    return " AND ".join(conditions) or "true"
+
+
+def _stored_kinds(query: FunnelQuery, params: SqlParams) -> str:
+    """The channels and event names that can count, applied before FINAL (relation.py)."""
+    conditions = []
     if query.event_filter.channels:
         conditions.append(f"channel IN {params.bind(list(query.event_filter.channels), 'Array(String)')}")
     matchers = [m for s in query.steps for m in s.matchers]
@@ -132,7 +138,7 @@ def _units(query: FunnelQuery, params: SqlParams) -> str:
     bits), `vs` (breakdown values), and `bv` (the unit's value)."""
     steps = _bits([_any_of(s.matchers, params) for s in query.steps])
     exclusions = _bits([_any_of(x.matchers, params) for x in query.exclusions])
-    relation = current_events(params, where=_stored_prefilter(query, params))
+    relation = current_events(params, where=_stored_span(query, params), kinds=_stored_kinds(query, params))
     filters = [matcher_sql(query.event_filter, params), population_sql(query.population, params)]
     relevant = "1" if query.order is FunnelOrder.STRICT else "sm != 0 OR xm != 0"
     first = "sm != 0" if query.order is FunnelOrder.ANY else "bitTest(sm, 0)"

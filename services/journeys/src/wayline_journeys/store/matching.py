@@ -23,6 +23,7 @@ __all__ = [
     "EVENT_FIELDS",
     "UnsupportedFilter",
     "event_property_raw",
+    "matcher_kinds_sql",
     "matcher_sql",
     "person_filters_sql",
     "population_sql",
@@ -173,6 +174,19 @@ def matcher_sql(matcher: EventMatcher, params: SqlParams, tenant_param: str = "{
     person_filters = tuple(f for f in matcher.filters if f.on_person)
     if person_filters:
         conditions.append(person_filters_sql(person_filters, params, tenant_param))
+    return " AND ".join(f"({c})" for c in conditions) if conditions else "true"
+
+
+def matcher_kinds_sql(matcher: EventMatcher, params: SqlParams) -> str:
+    """The part of `matcher_sql` on the name, type and channel alone ('true' when it has none): a superset of
+    the events `matcher` matches, on the columns that every stored copy of an event shares (relation.py)."""
+    conditions: list[str] = []
+    if matcher.name:
+        conditions.append(f"name = {params.bind(matcher.name, 'String')}")
+    if matcher.type:
+        conditions.append(f"type = {params.bind(matcher.type, 'String')}")
+    if matcher.channels:
+        conditions.append(f"channel IN {params.bind(list(matcher.channels), 'Array(String)')}")
     return " AND ".join(f"({c})" for c in conditions) if conditions else "true"
 
 

@@ -62,16 +62,21 @@ def _label(query: PathsQuery, params: SqlParams) -> str:
 
 
 def _steps(query: PathsQuery, params: SqlParams) -> str:
-    stored = [f"type IN {params.bind(list(STEP_TYPES), 'Array(String)')}"]
+    kinds = [f"type IN {params.bind(list(STEP_TYPES), 'Array(String)')}"]
     if query.channels:
-        stored.append(f"channel IN {params.bind(list(query.channels), 'Array(String)')}")
+        kinds.append(f"channel IN {params.bind(list(query.channels), 'Array(String)')}")
     if query.exclude_event_names:
-        stored.append(f"name NOT IN {params.bind(list(query.exclude_event_names), 'Array(String)')}")
+        kinds.append(f"name NOT IN {params.bind(list(query.exclude_event_names), 'Array(String)')}")
+    stored = []
     if query.time_range.start is not None:
         stored.append(f"timestamp >= {params.bind(query.time_range.start, _DATETIME)}")
     if query.time_range.end is not None:
         stored.append(f"timestamp < {params.bind(query.time_range.end, _DATETIME)}")
-    relation = current_events(params, where=" AND ".join(f"({c})" for c in stored))
+    relation = current_events(
+        params,
+        where=" AND ".join(f"({c})" for c in stored) or "true",
+        kinds=" AND ".join(f"({c})" for c in kinds),
+    )
 
     def flag(matcher: EventMatcher | None) -> str:
         return f"toUInt8({matcher_sql(matcher, params)})" if matcher is not None else "toUInt8(0)"
