@@ -28,7 +28,7 @@ from wayline_journeys.features import (
 )
 from wayline_journeys.store.client import ReadModel
 from wayline_journeys.store.feature_sql import RAW_JSON, distinct_count, feature_rows_sql
-from wayline_journeys.store.matching import event_property_raw, matcher_sql, population_sql
+from wayline_journeys.store.matching import event_property_raw, matcher_kinds_sql, matcher_sql, population_sql
 from wayline_journeys.store.person_refs import current_persons
 from wayline_journeys.store.relation import current_events
 from wayline_journeys.store.sql import SqlParams
@@ -123,6 +123,7 @@ class ClickHouseFeatures(ReadModel):
             kept.append(f"{stable_hash_sql(SAMPLE_SALT, 'person_id', params)} < {threshold}")
         if sampling.anchor is not None:
             stored = [received, matcher_sql(sampling.anchor, params)]
+            kinds = matcher_kinds_sql(sampling.anchor, params)
             for bound, operator in ((sampling.anchor_range.start, ">="), (sampling.anchor_range.end, "<")):
                 if bound is not None:
                     moment = params.bind(to_micros(bound), "Int64")
@@ -135,7 +136,8 @@ class ClickHouseFeatures(ReadModel):
             observed = (
                 "SELECT person_id, toUnixTimestamp64Micro(timestamp) AS t, toString(event_id) AS eid, "
                 f"{props} AS props "
-                f"FROM {current_events(params, where=' AND '.join(stored))} WHERE {' AND '.join(kept)}"
+                f"FROM {current_events(params, where=' AND '.join(stored), kinds=kinds)} "
+                f"WHERE {' AND '.join(kept)}"
             )
         else:
             # A person is observed at t when some event is visible then: max(timestamp, received_at) < t, or
