@@ -43,6 +43,7 @@ DRIVEN = {
     "identity_merges_total",
     "decision_decisions_total",
     "ingest_sink_delivered_total",
+    "process_gc_pause_milliseconds_count",
 }
 
 Samples = list[tuple[str, dict[str, str], float]]

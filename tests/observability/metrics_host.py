@@ -11,6 +11,7 @@ directly for the contact checks. Writes `DIR/ready` once driven, then serves unt
 
 from __future__ import annotations
 
+import gc
 import sys
 import uuid
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from tests.decision.lifecycle_calls import OPERATOR, damage, deploy, push
 from tests.decision.ml_package import ml_package
 from tests.orchestrator.conftest import as_tenant
 from tests.orchestrator.helpers import EMAIL, MARKETING, at, check, set_policy
+from wayline.common.garbage import PauseMetrics
 from wayline.common.server import Server
 from wayline.common.telemetry import configure_telemetry
 from wayline.common.timestamps import to_timestamp
@@ -188,7 +190,9 @@ def drive(gateway: grpc.Channel, orchestrator: grpc.Channel, root: Path) -> None
 
 def main() -> None:
     port, root = int(sys.argv[1]), Path(sys.argv[2])
-    configure_telemetry(None, otlp_endpoint=None, metrics_host="127.0.0.1", metrics_port=port)
+    telemetry = configure_telemetry(None, otlp_endpoint=None, metrics_host="127.0.0.1", metrics_port=port)
+    # As `wayline.common.server.run` does in each service's process.
+    gc_pauses = PauseMetrics(telemetry.meter_provider.get_meter("wayline.common"))
     servers = start_suite(root)
     try:
         with (
@@ -196,11 +200,13 @@ def main() -> None:
             grpc.insecure_channel(servers["orchestrator"].address) as orchestrator,
         ):
             drive(gateway, orchestrator, root)
+        gc.collect()  # one full collection for the pause histogram, whatever the suite's own allocations did
         (root / "ready").write_text("driven\n")
         sys.stdin.read()  # until the test closes our stdin
     finally:
         for server in reversed(servers.values()):
             server.stop(0)
+        gc_pauses.close()
 
 
 if __name__ == "__main__":
