@@ -24,7 +24,7 @@ from wayline_journeys.store.breakdown import (
     series_of_raw,
 )
 from wayline_journeys.store.client import ReadModel
-from wayline_journeys.store.matching import matcher_sql, population_sql
+from wayline_journeys.store.matching import matcher_kinds_sql, matcher_sql, population_sql
 from wayline_journeys.store.periods import PERIOD_NUMBER, PERIOD_START
 from wayline_journeys.store.relation import current_events
 from wayline_journeys.store.sql import EVENT_ID_ORDER, SqlParams
@@ -49,9 +49,18 @@ def _persons(query: RetentionQuery, params: SqlParams, zone: str) -> str:
         f"SELECT person_id, minIf(timestamp, {cohort}) AS entry, "
         f"{bd} AS bd_raw, countIf({cohort}) > 0 AS entered, "
         f"maxMapIf([toInt64({number}(timestamp, {zone}))], [toUnixTimestamp64Micro(timestamp)], {returns}) "
-        f"AS returns FROM {current_events(params)} WHERE {population_sql(query.population, params)} "
-        "GROUP BY person_id"
+        f"AS returns FROM {current_events(params, kinds=_kinds(query, params))} "
+        f"WHERE {population_sql(query.population, params)} GROUP BY person_id"
     )
+
+
+def _kinds(query: RetentionQuery, params: SqlParams) -> str:
+    """The names, types and channels of the cohort and return events, read before FINAL (relation.py); 'true'
+    when either is any event."""
+    if query.cohort_event is None or query.return_event is None:
+        return "true"
+    kinds = [matcher_kinds_sql(m, params) for m in (query.cohort_event, query.return_event)]
+    return "true" if "true" in kinds else f"({kinds[0]}) OR ({kinds[1]})"
 
 
 def _retained(query: RetentionQuery, params: SqlParams, zone: str) -> str:
