@@ -156,13 +156,7 @@ def _rfc3339(value: str) -> datetime | None:
 def matcher_sql(matcher: EventMatcher, params: SqlParams, tenant_param: str = "{tenant:String}") -> str:
     """The predicate selecting the events `matcher` matches ('true' for an empty matcher). A `person.` filter
     in a matcher holds when the event's current person passes it (see `person_filters_sql`)."""
-    conditions: list[str] = []
-    if matcher.name:
-        conditions.append(f"name = {params.bind(matcher.name, 'String')}")
-    if matcher.type:
-        conditions.append(f"type = {params.bind(matcher.type, 'String')}")
-    if matcher.channels:
-        conditions.append(f"channel IN {params.bind(list(matcher.channels), 'Array(String)')}")
+    conditions = _kinds(matcher, params)
     event_filters = [f for f in matcher.filters if not f.on_person]
     for f in event_filters:
         direct = _string_column_condition(f, params)
@@ -180,6 +174,12 @@ def matcher_sql(matcher: EventMatcher, params: SqlParams, tenant_param: str = "{
 def matcher_kinds_sql(matcher: EventMatcher, params: SqlParams) -> str:
     """The part of `matcher_sql` on the name, type and channel alone ('true' when it has none): a superset of
     the events `matcher` matches, on the columns that every stored copy of an event shares (relation.py)."""
+    conditions = _kinds(matcher, params)
+    return " AND ".join(f"({c})" for c in conditions) if conditions else "true"
+
+
+def _kinds(matcher: EventMatcher, params: SqlParams) -> list[str]:
+    """A matcher's conditions on the event's name, type and channel."""
     conditions: list[str] = []
     if matcher.name:
         conditions.append(f"name = {params.bind(matcher.name, 'String')}")
@@ -187,7 +187,7 @@ def matcher_kinds_sql(matcher: EventMatcher, params: SqlParams) -> str:
         conditions.append(f"type = {params.bind(matcher.type, 'String')}")
     if matcher.channels:
         conditions.append(f"channel IN {params.bind(list(matcher.channels), 'Array(String)')}")
-    return " AND ".join(f"({c})" for c in conditions) if conditions else "true"
+    return conditions
 
 
 def _string_column_condition(f: PropertyFilter, params: SqlParams) -> str | None:
