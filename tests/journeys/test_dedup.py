@@ -60,8 +60,8 @@ def merge_parts(store: JourneyStore) -> None:
     store.client.command("OPTIMIZE TABLE events FINAL")
 
 
-def test_a_retry_across_midnight_collapses(store: JourneyStore) -> None:
-    # The reproduced defect: the day in the sort key kept these two writes apart forever.
+def write_a_retry_across_midnight(store: JourneyStore) -> tuple[EventRecord, EventRecord]:
+    """An event, then its retry received 5 s later with a timestamp moved past midnight (skew correction)."""
     first = event(datetime(2026, 3, 1, 23, 59, 59, 900000, tzinfo=UTC))
     retry = replace(
         first,
@@ -70,6 +70,12 @@ def test_a_retry_across_midnight_collapses(store: JourneyStore) -> None:
     )
     store.write(TENANT, [first])
     store.write(TENANT, [retry])
+    return first, retry
+
+
+def test_a_retry_across_midnight_collapses(store: JourneyStore) -> None:
+    # The reproduced defect: the day in the sort key kept these two writes apart forever.
+    first, retry = write_a_retry_across_midnight(store)
 
     assert timeline_ids(store, "person-a") == [first.event_id]
     (row,) = relation_rows(store)
@@ -140,14 +146,7 @@ def test_a_read_narrowed_to_the_events_kinds_before_final_still_reads_the_last_c
 ) -> None:
     # Read models put name, type and channel before FINAL (relation.py): both copies pass it alike, so FINAL
     # still collapses them, and the time filter after it sees the copy that won.
-    first = event(datetime(2026, 3, 1, 23, 59, 59, 900000, tzinfo=UTC))
-    retry = replace(
-        first,
-        timestamp=datetime(2026, 3, 2, 0, 0, 0, 100000, tzinfo=UTC),
-        received_at=first.received_at + timedelta(seconds=5),
-    )
-    store.write(TENANT, [first])
-    store.write(TENANT, [retry])
+    _, retry = write_a_retry_across_midnight(store)
     kinds = "name = 'Order Completed' AND channel = 'web'"
     before_midnight = "timestamp < toDateTime64('2026-03-02 00:00:00', 6, 'UTC')"
 
