@@ -20,13 +20,15 @@ def event_names_sql(query: EventNamesQuery, params: SqlParams) -> str:
     kinds = ["name != ''"]
     if query.name_prefix:
         kinds.append(f"startsWith(name, {params.bind(query.name_prefix, 'String')})")
-    stored = ["true"]
+    stored = []
     if query.time_range.start is not None:
         stored.append(f"timestamp >= {params.bind(query.time_range.start, _DATETIME)}")
     if query.time_range.end is not None:
         stored.append(f"timestamp < {params.bind(query.time_range.end, _DATETIME)}")
     relation = current_events(
-        params, where=" AND ".join(f"({c})" for c in stored), kinds=" AND ".join(f"({c})" for c in kinds)
+        params,
+        where=" AND ".join(f"({c})" for c in stored) or "true",
+        kinds=" AND ".join(f"({c})" for c in kinds),
     )
     having = ""
     if query.after is not None:
