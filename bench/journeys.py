@@ -11,6 +11,8 @@ WriteEvents, and the same rows into a second chDB engine in the bench's process 
   what a flow's branch asks), 1 caller, at the same two sizes;
 - the analytics RPCs that exist (funnel, paths, retention, bulk RFM): the median of 5 calls;
 - GetTimeline while 1M more events are written;
+- the analytics RPCs again once a quarter of the persons were merged into others (person-wide overrides on
+  both sides; the raw queries read through the join a user would write);
 - segment freshness lag under 5,000 events/s, once segments exist.
 """
 
@@ -23,6 +25,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from functools import partial
 from itertools import cycle
 from pathlib import Path
@@ -40,7 +43,9 @@ from bench.journeys_rpc import METADATA, journeys_server, method, questions, set
 from bench.journeys_segments import measure_freshness
 from bench.journeys_timing import latencies, measure_blocking, median_ms, percentile
 from bench.track import run_scenario
+from wayline.common.timestamps import to_timestamp
 from wayline.event.v1 import event_pb2
+from wayline.identity.v1 import person_override_pb2
 from wayline.journeys.v1 import condition_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 
@@ -54,6 +59,8 @@ _SCAN_CALLS = 100
 _SCAN = f"raw SQL, WHERE person_id ({_SCAN_CALLS} calls)"
 _EXTRA = 1_000_000
 _FRESHNESS_SECONDS = 60
+_MERGE_EVERY = 4  # a quarter of the persons merged into another, before the freshness row
+_OVERRIDES_PER_CALL = 10_000  # ApplyPersonOverrides' limit
 
 
 class _Run:
@@ -178,10 +185,9 @@ class _Run:
             self.console,
         )
 
-    def analytics(self) -> None:
-        table = Table(
-            title=f"Analytics at {self.loaded:,} events: median of {_RUNS} calls", title_justify="left"
-        )
+    def analytics(self, merged: str = "") -> None:
+        title = f"Analytics at {self.loaded:,} events{merged}: median of {_RUNS} calls"
+        table = Table(title=title, title_justify="left")
         for column in (
             "question",
             "service ms",
@@ -225,6 +231,33 @@ class _Run:
                     f"{raw_says:,}",
                 )
         self.console.print(table)
+
+    def merge_persons(self, every: int) -> str:
+        """Merges every `every`-th person into another, on the raw copy and on the server alike (person-wide
+        overrides, as identity's feed would apply them); the analytics table title's words for it."""
+        pairs = self.raw.merge_persons(every)
+        now = to_timestamp(datetime.now(UTC))
+        overrides = [
+            person_override_pb2.PersonOverride(
+                person_id=merged,
+                override_person_id=into,
+                version=version,
+                create_time=now,
+                merge_id=f"bench-{version}",
+            )
+            for version, (merged, into) in enumerate(pairs, start=1)
+        ]
+        with grpc.insecure_channel(self.address) as channel:
+            call = channel.unary_unary(
+                method("ApplyPersonOverrides"),
+                request_serializer=lambda m: m.SerializeToString(),
+                response_deserializer=pb.ApplyPersonOverridesResponse.FromString,
+            )
+            for start in range(0, len(overrides), _OVERRIDES_PER_CALL):
+                batch = overrides[start : start + _OVERRIDES_PER_CALL]
+                call(pb.ApplyPersonOverridesRequest(person_overrides=batch), metadata=METADATA, timeout=600)
+        self.settle()
+        return f", {len(pairs):,} persons merged into others"
 
     def reads_while_writing(self, extra: Dataset) -> None:
         """GetTimeline (1 caller) before and while `extra` is written; the same on the raw copy."""
@@ -342,5 +375,9 @@ def main(requests: int, events: int = 10_000_000, seed: int = 1, cache: Path = D
         run.print_loads(f"Bulk insert: {events:,} events over {persons:,} persons (seed {seed})")
         run.analytics()
         run.reads_while_writing(extra)
+        # After every row that reads a tenant without merges, while both sides still hold the same events (the
+        # freshness row writes to the server only): the same questions once a share of the persons were
+        # merged into others, as in a tenant where identity stitched devices and logins.
+        run.analytics(run.merge_persons(_MERGE_EVERY))
         run.freshness(cache, persons, seed)
     console.print(f"journeys bench: {time.perf_counter() - began:.0f}s in all")

@@ -9,6 +9,10 @@ The queries read `events` directly, without FINAL and without person overrides: 
 duplicate and no merge, so they answer the same question as the service, at the cost a user would pay on
 this data. What the service adds over them (deduplication, overrides, its fuller results, gRPC and the
 conversions) is what the ratio shows.
+
+Once `merge_persons` has merged some persons into others (the same person-wide overrides the bench applies
+to the server), the analytics queries read `events` through the join a user would write for that: each
+event's person replaced by its override's target, the newest version of each override winning.
 """
 
 from __future__ import annotations
@@ -30,6 +34,18 @@ FUNNEL_WINDOW_DAYS = 7
 PATH_START, PATH_DEPTH, SESSION_GAP_MINUTES = "Product Viewed", 5, 30
 RETENTION_WEEKS = 8
 _RANGE = "timestamp >= {start:DateTime64(6, 'UTC')} AND timestamp < {end:DateTime64(6, 'UTC')}"
+# Where the analytics queries read their events from: the table, or the table through the overrides.
+_EVENTS = "__events__"
+_MERGED_EVENTS = """(
+    SELECT e.tenant_id AS tenant_id, e.name AS name, e.channel AS channel, e.timestamp AS timestamp,
+           e.revenue AS revenue, e.revenue_currency AS revenue_currency,
+           if(o.target != '', o.target, e.person_id) AS person_id
+    FROM events AS e
+    LEFT ANY JOIN (
+        SELECT person_id, argMax(override_person_id, version) AS target FROM person_overrides
+        WHERE tenant_id = {tenant:String} AND identifier_type = '' GROUP BY person_id
+    ) AS o ON o.person_id = e.person_id
+)"""
 _TIMELINE = (
     f"SELECT {', '.join(READ_COLUMN_NAMES)} FROM events "
     "WHERE tenant_id = {tenant:String} AND person_id = {person:String} "
@@ -59,7 +75,7 @@ FROM (
            windowFunnel({{window:UInt64}})(toDateTime(timestamp),
                name = {{s1:String}} AND timestamp < {{end:DateTime64(6, 'UTC')}},
                name = {{s2:String}}, name = {{s3:String}}, name = {{s4:String}}) AS level
-    FROM events
+    FROM {_EVENTS}
     WHERE tenant_id = {{tenant:String}} AND name IN {{steps:Array(String)}}
       AND timestamp >= {{start:DateTime64(6, 'UTC')}}
       AND timestamp < {{end:DateTime64(6, 'UTC')}} + INTERVAL {FUNNEL_WINDOW_DAYS} DAY
@@ -78,7 +94,7 @@ FROM (
         SELECT session, arrayFirstIndex(x -> x.2 = {{start_name:String}}, session) AS first
         FROM (
             SELECT person_id, arraySort(groupArray((toUnixTimestamp64Micro(timestamp), name))) AS events
-            FROM events WHERE tenant_id = {{tenant:String}} AND {_RANGE}
+            FROM {_EVENTS} WHERE tenant_id = {{tenant:String}} AND {_RANGE}
             GROUP BY person_id
         )
         ARRAY JOIN arraySplit((x, i) -> i > 1 AND x.1 - events[i - 1].1 > {SESSION_GAP_MINUTES * 60_000_000},
@@ -96,7 +112,7 @@ _RETENTION = f"""
 SELECT cohort, dateDiff('week', cohort, week) AS period, count() AS persons
 FROM (
     SELECT person_id, groupUniqArray(toMonday(timestamp)) AS weeks, arrayMin(weeks) AS cohort
-    FROM events WHERE tenant_id = {{tenant:String}} AND {_RANGE}
+    FROM {_EVENTS} WHERE tenant_id = {{tenant:String}} AND {_RANGE}
     GROUP BY person_id
 )
 ARRAY JOIN weeks AS week
@@ -114,7 +130,7 @@ SELECT person_id, value, purchases, recency_days,
 FROM (
     SELECT person_id, sum(revenue) AS value, countIf(revenue > 0) AS purchases,
            dateDiff('day', maxIf(timestamp, revenue > 0), {{end:DateTime64(6, 'UTC')}}) AS recency_days
-    FROM events
+    FROM {_EVENTS}
     WHERE tenant_id = {{tenant:String}} AND revenue_currency = 'EUR' AND revenue IS NOT NULL AND {_RANGE}
     GROUP BY person_id
     HAVING purchases > 0
@@ -133,6 +149,7 @@ class RawCopy:
         self.client = self._db.client
         tables = self._rows("SELECT name FROM system.tables WHERE database = currentDatabase()", {})
         self.has_person_anchors = ("person_anchors",) in {tuple(t) for t in tables}
+        self._events = "events"
 
     def close(self) -> None:
         self._db.close()
@@ -156,26 +173,55 @@ class RawCopy:
         rule of the built-in lifecycle model (two purchases in 180 days), from their stored events."""
         return self._rows(_PERSON_CONDITIONS, {"tenant": TENANT, "person": person})
 
+    def merge_persons(self, every: int) -> list[tuple[str, str]]:
+        """Merges every `every`-th person of the tenant (in order of id) into the person before it, with
+        person-wide overrides in `person_overrides`; the analytics queries read through them from now on.
+        Returns the (merged person, the person it now is) pairs, for the server to be given the same."""
+        rows = self._rows(
+            "SELECT p, q FROM (SELECT p, lagInFrame(p) OVER (ORDER BY p ROWS BETWEEN 1 PRECEDING AND CURRENT "
+            "ROW) AS q, row_number() OVER (ORDER BY p) AS n FROM (SELECT DISTINCT person_id AS p FROM events "
+            "WHERE tenant_id = {tenant:String})) WHERE n % {every:UInt32} = 0 ORDER BY p",
+            {"tenant": TENANT, "every": every},
+        )
+        pairs = [(str(merged), str(into)) for merged, into in rows]
+        overrides = pa.table(
+            {
+                "tenant_id": [TENANT] * len(pairs),
+                "person_id": [merged for merged, _ in pairs],
+                "identifier_type": [""] * len(pairs),
+                "identifier_value": [""] * len(pairs),
+                "override_person_id": [into for _, into in pairs],
+                "version": list(range(1, len(pairs) + 1)),
+                "merge_id": [f"bench-{version}" for version in range(1, len(pairs) + 1)],
+            }
+        )
+        self.client.insert_arrow("person_overrides", overrides)
+        self._events = _MERGED_EVENTS
+        return pairs
+
+    def _analytics(self, sql: str, parameters: dict[str, Any]) -> Sequence[Sequence[Any]]:
+        return self._rows(sql.replace(_EVENTS, self._events), parameters)
+
     def funnel(self) -> int:
         """Runs the funnel; returns the persons who completed it (over all breakdown values)."""
         steps = dict(zip(("s1", "s2", "s3", "s4"), FUNNEL, strict=True))
-        rows = self._rows(
+        rows = self._analytics(
             _FUNNEL, {**self._range(), **steps, "steps": list(FUNNEL), "window": FUNNEL_WINDOW_DAYS * 86_400}
         )
         return sum(count for _, level, count in rows if level == len(FUNNEL))
 
     def paths(self) -> int:
         """Runs the path query; returns how many paths start at PATH_START."""
-        rows = self._rows(_PATHS, {**self._range(), "start_name": PATH_START})
+        rows = self._analytics(_PATHS, {**self._range(), "start_name": PATH_START})
         return int(rows[0][2]) if rows else 0
 
     def retention(self) -> int:
         """Runs the retention query; returns the persons in all cohorts."""
-        return sum(count for _, period, count in self._rows(_RETENTION, self._range()) if period == 0)
+        return sum(count for _, period, count in self._analytics(_RETENTION, self._range()) if period == 0)
 
     def rfm(self) -> int:
         """Runs the RFM query; returns the number of purchasers."""
-        rows = self._rows(_RFM, self._range())
+        rows = self._analytics(_RFM, self._range())
         return int(rows[0][-1]) if rows else 0
 
     @staticmethod
