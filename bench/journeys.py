@@ -235,17 +235,13 @@ class _Run:
     def merge_persons(self, every: int) -> str:
         """Merges every `every`-th person into another, on the raw copy and on the server alike (person-wide
         overrides, as identity's feed would apply them); the analytics table title's words for it."""
-        pairs = self.raw.merge_persons(every)
+        written = self.raw.merge_persons(every)
         now = to_timestamp(datetime.now(UTC))
         overrides = [
             person_override_pb2.PersonOverride(
-                person_id=merged,
-                override_person_id=into,
-                version=version,
-                create_time=now,
-                merge_id=f"bench-{version}",
+                person_id=merged, override_person_id=into, version=version, create_time=now, merge_id=merge_id
             )
-            for version, (merged, into) in enumerate(pairs, start=1)
+            for merged, into, version, merge_id in written
         ]
         with grpc.insecure_channel(self.address) as channel:
             call = channel.unary_unary(
@@ -257,7 +253,7 @@ class _Run:
                 batch = overrides[start : start + _OVERRIDES_PER_CALL]
                 call(pb.ApplyPersonOverridesRequest(person_overrides=batch), metadata=METADATA, timeout=600)
         self.settle()
-        return f", {len(pairs):,} persons merged into others"
+        return f", {len(written):,} persons merged into others"
 
     def reads_while_writing(self, extra: Dataset) -> None:
         """GetTimeline (1 caller) before and while `extra` is written; the same on the raw copy."""

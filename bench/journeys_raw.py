@@ -173,31 +173,35 @@ class RawCopy:
         rule of the built-in lifecycle model (two purchases in 180 days), from their stored events."""
         return self._rows(_PERSON_CONDITIONS, {"tenant": TENANT, "person": person})
 
-    def merge_persons(self, every: int) -> list[tuple[str, str]]:
+    def merge_persons(self, every: int) -> list[tuple[str, str, int, str]]:
         """Merges every `every`-th person of the tenant (in order of id) into the person before it, with
         person-wide overrides in `person_overrides`; the analytics queries read through them from now on.
-        Returns the (merged person, the person it now is) pairs, for the server to be given the same."""
+        Returns the overrides written, (merged person, the person it now is, version, merge id), for the
+        server to be given the same."""
         rows = self._rows(
             "SELECT p, q FROM (SELECT p, lagInFrame(p) OVER (ORDER BY p ROWS BETWEEN 1 PRECEDING AND CURRENT "
             "ROW) AS q, row_number() OVER (ORDER BY p) AS n FROM (SELECT DISTINCT person_id AS p FROM events "
             "WHERE tenant_id = {tenant:String})) WHERE n % {every:UInt32} = 0 ORDER BY p",
             {"tenant": TENANT, "every": every},
         )
-        pairs = [(str(merged), str(into)) for merged, into in rows]
+        written = [
+            (str(merged), str(into), version, f"bench-{version}")
+            for version, (merged, into) in enumerate(rows, start=1)
+        ]
         overrides = pa.table(
             {
-                "tenant_id": [TENANT] * len(pairs),
-                "person_id": [merged for merged, _ in pairs],
-                "identifier_type": [""] * len(pairs),
-                "identifier_value": [""] * len(pairs),
-                "override_person_id": [into for _, into in pairs],
-                "version": list(range(1, len(pairs) + 1)),
-                "merge_id": [f"bench-{version}" for version in range(1, len(pairs) + 1)],
+                "tenant_id": [TENANT] * len(written),
+                "person_id": [row[0] for row in written],
+                "identifier_type": [""] * len(written),
+                "identifier_value": [""] * len(written),
+                "override_person_id": [row[1] for row in written],
+                "version": [row[2] for row in written],
+                "merge_id": [row[3] for row in written],
             }
         )
         self.client.insert_arrow("person_overrides", overrides)
         self._events = _MERGED_EVENTS
-        return pairs
+        return written
 
     def _analytics(self, sql: str, parameters: dict[str, Any]) -> Sequence[Sequence[Any]]:
         return self._rows(sql.replace(_EVENTS, self._events), parameters)
