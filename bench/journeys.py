@@ -12,7 +12,8 @@ WriteEvents, and the same rows into a second chDB engine in the bench's process 
 - the analytics RPCs that exist (funnel, paths, retention, bulk RFM): the median of 5 calls;
 - GetTimeline while 1M more events are written;
 - the analytics RPCs again once a quarter of the persons were merged into others (person-wide overrides on
-  both sides; the raw queries read through the join a user would write);
+  both sides; the raw queries read through the join a user would write), and GetTimeline of persons others
+  were merged into, beside the same page by hand (their events and those of the persons merged into them);
 - segment freshness lag under 5,000 events/s, once segments exist.
 """
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import tempfile
 import threading
 import time
@@ -68,6 +70,7 @@ class _Run:
         self.console, self.address, self.pid, self.raw = console, address, pid, raw
         self.loaded = 0
         self.persons: list[str] = []
+        self.merge_targets: list[str] = []  # persons others were merged into (merge_persons)
         self.load_rows: list[tuple[str, int, float, float]] = []
 
     def settle(self) -> None:
@@ -253,7 +256,43 @@ class _Run:
                 batch = overrides[start : start + _OVERRIDES_PER_CALL]
                 call(pb.ApplyPersonOverridesRequest(person_overrides=batch), metadata=METADATA, timeout=600)
         self.settle()
+        targets = sorted({into for _, into, _, _ in written})
+        self.merge_targets = random.Random(1).sample(targets, min(_TIMELINE_PERSONS, len(targets)))
         return f", {len(written):,} persons merged into others"
+
+    def merged_timelines(self, requests: int) -> None:
+        """GetTimeline (1 caller) of persons others were merged into, beside the same page by hand on the raw
+        copy. The service reads such a person through the overrides: an override row names them, so after the
+        first statement the exact read follows, two statements more (store/timeline.py). Both sides must give
+        the same events (the order of events of one microsecond may differ: compared sorted)."""
+        if not self.merge_targets:
+            return
+        payloads = [
+            pb.GetTimelineRequest(person_id=p, page_size=100).SerializeToString() for p in self.merge_targets
+        ]
+        with grpc.insecure_channel(self.address) as channel:
+            call = channel.unary_unary(
+                method("GetTimeline"), request_serializer=None, response_deserializer=None
+            )
+            for person, payload in zip(self.merge_targets[:20], payloads[:20], strict=True):
+                served = pb.GetTimelineResponse.FromString(call(payload, metadata=METADATA, timeout=60))
+                raw = self.raw.merged_timeline(person)
+                if sorted(e.event_id for e in served.events) != sorted(str(row[0]) for row in raw):
+                    raise RuntimeError(f"GetTimeline of merged person {person} differs from the raw page")
+        calls = min(requests, _TIMELINE_CALLS)
+        baseline = "raw SQL via person_anchors and the merges"
+        name, rpc = "GetTimeline over gRPC", method("GetTimeline")
+        rows = [
+            asyncio.run(run_scenario(name, self.address, rpc, METADATA, payloads, 1, calls)),
+            measure_blocking(baseline, self.raw.merged_timeline, self.merge_targets, 1, calls),
+        ]
+        print_comparison(
+            f"GetTimeline of persons others were merged into, at {self.loaded:,} events: {calls} calls per "
+            f"row, {len(self.merge_targets)} random such persons, a page of 100",
+            rows,
+            baseline,
+            self.console,
+        )
 
     def reads_while_writing(self, extra: Dataset) -> None:
         """GetTimeline (1 caller) before and while `extra` is written; the same on the raw copy."""
@@ -375,5 +414,6 @@ def main(requests: int, events: int = 10_000_000, seed: int = 1, cache: Path = D
         # freshness row writes to the server only): the same questions once a share of the persons were
         # merged into others, as in a tenant where identity stitched devices and logins.
         run.analytics(run.merge_persons(_MERGE_EVERY))
+        run.merged_timelines(requests)
         run.freshness(cache, persons, seed)
     console.print(f"journeys bench: {time.perf_counter() - began:.0f}s in all")

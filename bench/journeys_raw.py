@@ -57,6 +57,19 @@ _PERSON_ANCHORS = (
     "AND person_id = {person:String}) "
 )
 
+# A merged person's timeline by hand: the events stored under the person or under a person merged into them
+# (the raw copy's person-wide overrides), found through the anchors of those persons.
+_MERGED_PERSONS = (
+    "(SELECT {person:String} UNION ALL SELECT person_id FROM person_overrides "
+    "WHERE tenant_id = {tenant:String} AND identifier_type = '' AND override_person_id = {person:String})"
+)
+_MERGED_TIMELINE = (
+    f"SELECT {', '.join(READ_COLUMN_NAMES)} FROM events "
+    f"WHERE tenant_id = {{tenant:String}} AND person_id IN {_MERGED_PERSONS} "
+    "AND anchor IN (SELECT anchor FROM person_anchors WHERE tenant_id = {tenant:String} "
+    f"AND person_id IN {_MERGED_PERSONS}) "
+) + _PAGE
+
 # What the bench's EvaluatePersonConditions asks (journeys.py), as one hand-written statement on the events
 # stored under the person through their anchors: no overrides (the raw copy has none).
 _PERSON_CONDITIONS = (
@@ -167,6 +180,10 @@ class RawCopy:
     def timeline(self, person: str, anchored: bool = False) -> Sequence[Sequence[Any]]:
         sql = _TIMELINE + (_PERSON_ANCHORS if anchored else "") + _PAGE
         return self._rows(sql, {"tenant": TENANT, "person": person})
+
+    def merged_timeline(self, person: str) -> Sequence[Sequence[Any]]:
+        """The first page of the timeline of a person others were merged into (`merge_persons`), by hand."""
+        return self._rows(_MERGED_TIMELINE, {"tenant": TENANT, "person": person})
 
     def person_conditions(self, person: str) -> Sequence[Sequence[Any]]:
         """A flow branch's question about one person, by hand: orders, purchases in EUR, and the retention
