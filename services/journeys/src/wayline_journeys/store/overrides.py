@@ -18,6 +18,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from wayline_journeys.events import TimelineQuery
 from wayline_journeys.overrides import OverrideKey, OverrideMapping, PersonOverride, newest_per_key
 from wayline_journeys.store.client import query_rows, store_error
+from wayline_journeys.store.named_persons import NamedPersons
 from wayline_journeys.store.person_sql import IDENTIFIER_MATCH
 from wayline_journeys.store.schema import PERSON_OVERRIDE_COLUMNS
 from wayline_journeys.store.sql import identifier_anchors
@@ -88,9 +89,11 @@ class PersonOverrideStore:
     replica `applied_count` is exact under concurrent calls (across replicas the stored state still converges,
     only the counts may overlap)."""
 
-    def __init__(self, client: Callable[[], Client]) -> None:
+    def __init__(self, client: Callable[[], Client], named: NamedPersons | None = None) -> None:
+        """`named` is told the persons of every override this store records (the timeline's hint)."""
         self._client = client
         self._lock = threading.Lock()
+        self.named = named or NamedPersons()
 
     def apply(self, tenant: str, overrides: Sequence[PersonOverride]) -> tuple[int, int]:
         """Record `overrides`; return how many changed the stored state, and the tenant's highest version."""
@@ -106,6 +109,7 @@ class PersonOverrideStore:
                     for o in fresh
                 ]  # fmt: skip
                 self._run(lambda: self._client().insert("person_overrides", rows, column_names=_COLUMN_NAMES))
+                self.named.note(tenant, {p for o in fresh for p in (o.person_id, o.override_person_id)})
             max_version = self.max_version(tenant)
         return len(fresh), max_version
 

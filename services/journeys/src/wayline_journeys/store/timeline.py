@@ -9,7 +9,9 @@ Most persons have no override at all: no override row names them as source or ta
 exactly the events stored with their id. A person's page is first read that way, in one statement that also
 counts the override rows naming the person; only when it finds some (or no event) does the exact read follow:
 one statement loads the anchors together with the live overrides of the persons involved
-(PersonOverrideStore.timeline_subject), and a second reads the page through them. On chDB every statement
+(PersonOverrideStore.timeline_subject), and a second reads the page through them. A person this process has
+seen named by an override (it recorded one, or a first read found one: store/named_persons.py) skips the
+first statement. On chDB every statement
 costs milliseconds before it reads anything (docs/journeys.md), and a timeline is the read users wait on.
 """
 
@@ -55,9 +57,10 @@ class ClickHouseTimeline:
                 rows = self._page(query, person, conditions, parameters)
                 return TimelinePage([record_from_row(row) for row in rows], "")
             query = replace(query, person_id=holder, identifier=None)
-        page = self._page_without_overrides(query)
-        if page is not None:
-            return TimelinePage(page, query.person_id)
+        if not self._overrides.named.named(query.tenant, query.person_id):
+            page = self._page_without_overrides(query)
+            if page is not None:
+                return TimelinePage(page, query.person_id)
         mapping, anchors = self._overrides.timeline_subject(query)
         if not anchors:
             return TimelinePage([], query.person_id)  # no event was ever stored for the person
@@ -95,6 +98,8 @@ class ClickHouseTimeline:
         ]
         parameters: dict[str, Any] = {"person": query.person_id}
         rows = self._page(query, "person_id", conditions, parameters, f", {_OVERRIDE_ROWS} AS override_rows")
+        if rows and rows[0][-1]:
+            self._overrides.named.note(query.tenant, [query.person_id])
         if not rows or rows[0][-1]:
             return None
         return [record_from_row(row[: len(READ_COLUMN_NAMES)]) for row in rows]
