@@ -93,7 +93,7 @@ class PersonOverrideStore:
         """`named` is told the persons of every override this store records (the timeline's hint)."""
         self._client = client
         self._lock = threading.Lock()
-        self.named = named or NamedPersons()
+        self.named = named if named is not None else NamedPersons()
 
     def apply(self, tenant: str, overrides: Sequence[PersonOverride]) -> tuple[int, int]:
         """Record `overrides`; return how many changed the stored state, and the tenant's highest version."""

@@ -11,8 +11,8 @@ counts the override rows naming the person; only when it finds some (or no event
 one statement loads the anchors together with the live overrides of the persons involved
 (PersonOverrideStore.timeline_subject), and a second reads the page through them. A person this process has
 seen named by an override (it recorded one, or a first read found one: store/named_persons.py) skips the
-first statement. On chDB every statement
-costs milliseconds before it reads anything (docs/journeys.md), and a timeline is the read users wait on.
+first statement. On chDB every statement costs milliseconds before it reads anything (docs/journeys.md), and
+a timeline is the read users wait on.
 """
 
 from __future__ import annotations
