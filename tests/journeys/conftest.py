@@ -21,6 +21,7 @@ from wayline.identity.v1 import person_override_pb2
 from wayline.journeys.v1 import condition_pb2, segment_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline.journeys.v1 import journeys_service_pb2_grpc as pb_grpc
+from wayline_journeys.events import EventRecord
 from wayline_journeys.store import JourneyStore
 from wayline_journeys.store.client import connect_clickhouse
 
@@ -43,6 +44,25 @@ def stored_event(person_id: str, *identifiers: tuple[str, str], minute: int = 0)
         received_at=to_timestamp(at),
         identifiers=[event_pb2.Identifier(type=t, value=v) for t, v in identifiers],
         person_id=person_id,
+    )
+
+
+def stored_record(
+    person_id: str, at: datetime, identifier: tuple[str, str], properties_json: str = "{}"
+) -> EventRecord:
+    """The store's record of a "Viewed" event on the web at `at`, carrying `identifier`, stored with
+    `person_id` (for tests that write to a JourneyStore directly)."""
+    return EventRecord(
+        event_id=str(uuid.uuid4()),
+        type="track",
+        name="Viewed",
+        channel="web",
+        timestamp=at,
+        received_at=at,
+        identifier_types=(identifier[0],),
+        identifier_values=(identifier[1],),
+        person_id=person_id,
+        properties_json=properties_json,
     )
 
 

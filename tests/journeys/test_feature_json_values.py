@@ -5,9 +5,9 @@ are written directly here, so each spelling is certain."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
+from tests.journeys.conftest import stored_record
 from wayline_journeys.analytics import EventMatcher
 from wayline_journeys.events import EventRecord
 from wayline_journeys.features import Aggregation, FeatureDefinition, FeatureQuery, Observation
@@ -18,19 +18,7 @@ T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
 
 def _event(person: str, minute: int, properties: str) -> EventRecord:
-    at = T0 + timedelta(minutes=minute)
-    return EventRecord(
-        event_id=str(uuid.uuid4()),
-        type="track",
-        name="Viewed",
-        channel="web",
-        timestamp=at,
-        received_at=at,
-        identifier_types=("user_id",),
-        identifier_values=(person,),
-        person_id=person,
-        properties_json=properties,
-    )
+    return stored_record(person, T0 + timedelta(minutes=minute), ("user_id", person), properties)
 
 
 def _values(store: JourneyStore, person: str, *features: FeatureDefinition) -> tuple[object, ...]:

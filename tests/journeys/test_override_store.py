@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.journeys.conftest import T0
+from tests.journeys.conftest import T0, stored_record
 from wayline.common.server import Server
 from wayline_journeys.events import EventRecord, TimelineQuery
 from wayline_journeys.overrides import PersonOverride
@@ -60,18 +60,7 @@ def two_replicas(journeys_server: Server, chdb_path: Path) -> Iterator[tuple[Jou
 
 
 def _event(person: str, minute: int, identifier: str) -> EventRecord:
-    at = T0 + timedelta(minutes=minute)
-    return EventRecord(
-        event_id=str(uuid.uuid4()),
-        type="track",
-        name="Viewed",
-        channel="web",
-        timestamp=at,
-        received_at=at,
-        identifier_types=("anonymous_id",),
-        identifier_values=(identifier,),
-        person_id=person,
-    )
+    return stored_record(person, T0 + timedelta(minutes=minute), ("anonymous_id", identifier))
 
 
 def _page(store: JourneyStore, person: str) -> list[tuple[str, str]]:
