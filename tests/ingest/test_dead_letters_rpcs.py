@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from tests.ingest import test_dead_letters_fixtures as fixtures
 from tests.ingest.test_dead_letters_fixtures import T0, Requeued, event_bytes, park, spool_requeue
@@ -124,6 +125,22 @@ def test_list_dead_letters_filters_by_sink_and_state(rpcs: DeadLetterRpcs, store
                 )
             ),
             [("filter.dead_letter_time_range", "INVALID")],
+        ),
+        (
+            pb.ListDeadLettersRequest(
+                filter=dead_letter_pb2.DeadLetterFilter(
+                    dead_letter_time_range=event_pb2.TimeRange(end=Timestamp(seconds=253_402_300_800))
+                )
+            ),
+            [("filter.dead_letter_time_range.end", "OUT_OF_RANGE")],
+        ),
+        (
+            pb.ListDeadLettersRequest(
+                filter=dead_letter_pb2.DeadLetterFilter(
+                    dead_letter_time_range=event_pb2.TimeRange(start=Timestamp(nanos=-1))
+                )
+            ),
+            [("filter.dead_letter_time_range.start.nanos", "OUT_OF_RANGE")],
         ),
     ],
 )

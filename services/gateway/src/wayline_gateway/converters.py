@@ -6,6 +6,7 @@ from google.protobuf import timestamp_pb2
 
 from wayline.api.v1 import annotations_pb2
 from wayline.common.errors import FieldViolation, InvalidArgument
+from wayline.common.timestamps import timestamp_violation
 from wayline.gateway.v1 import api_key_pb2, quota_pb2, tenant_pb2
 from wayline_gateway.admin import QuotaView
 from wayline_gateway.model import LIMIT_NAMES, ApiKeyRecord, KeyState, Limits, TenantRecord, TenantState
@@ -46,7 +47,12 @@ def _timestamp(micros: int | None) -> timestamp_pb2.Timestamp | None:
     return ts
 
 
-def micros_of(ts: timestamp_pb2.Timestamp) -> int:
+def micros_of(ts: timestamp_pb2.Timestamp, field: str) -> int:
+    """`ts` in microseconds; INVALID_ARGUMENT naming `field` for a time outside Timestamp's range (the wire
+    carries any int64 seconds, which would overflow the store's column)."""
+    violation = timestamp_violation(ts, field)
+    if violation is not None:
+        raise InvalidArgument(f"{violation.field}: {violation.description}", [violation])
     return int(ts.ToMicroseconds())
 
 

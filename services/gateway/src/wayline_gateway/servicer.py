@@ -83,7 +83,7 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
             request.parent,
             key.display_name,
             c.scopes_from_pb(list(key.scopes)),
-            c.micros_of(key.expire_time) if key.HasField("expire_time") else None,
+            c.micros_of(key.expire_time, "api_key.expire_time") if key.HasField("expire_time") else None,
         )
         return pb.CreateApiKeyResponse(api_key=c.api_key_pb(new.key, now_micros()), secret=new.secret)
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from google.protobuf.message import DecodeError
 
 from wayline.common.errors import FieldViolation
-from wayline.common.timestamps import to_datetime, to_timestamp
+from wayline.common.timestamps import timestamp_violation, to_datetime, to_timestamp
 from wayline.event.v1 import event_pb2
 from wayline.ingest.v1 import dead_letter_pb2
 from wayline_ingest.deadletters.model import (
@@ -99,6 +99,10 @@ def filter_from_proto(message: dead_letter_pb2.DeadLetterFilter) -> DeadLetterFi
             )
         state = _STATE_FROM_WIRE[message.state]
     time_range = message.dead_letter_time_range
+    for bound in ("start", "end"):
+        violation = timestamp_violation(getattr(time_range, bound), f"filter.dead_letter_time_range.{bound}")
+        if violation is not None:
+            raise InvalidDeadLetterRequest(f"{violation.field}: {violation.description}", [violation])
     return DeadLetterFilter(
         sink=sink,
         state=state,
