@@ -56,6 +56,10 @@ mutations = st.lists(
             "sentiment",
             "nan_property",
             "infinite_trait",
+            "unknown_type",
+            "unknown_channel",
+            "negative_nanos",
+            "sent_decades_ahead",
             "fine",
         ]
     ),
@@ -96,6 +100,14 @@ def mutate(event: event_pb2.Event, kinds: list[str]) -> None:
             event.properties.update({"scores": [1, {"x": float("nan")}]})
         elif kind == "infinite_trait":
             event.context.traits.update({"ltv": float("-inf")})
+        elif kind == "unknown_type":  # a value from a newer contract, or garbage: no sink could store it
+            event.type = 77  # type: ignore[assignment]
+        elif kind == "unknown_channel":
+            event.channel = -3  # type: ignore[assignment]
+        elif kind == "negative_nanos":
+            event.timestamp.nanos = -1
+        elif kind == "sent_decades_ahead":  # the clock-skew correction would date the event before 1900
+            event.sent_at.CopyFrom(to_timestamp(now + timedelta(days=365 * 200)))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

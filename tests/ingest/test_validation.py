@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.events import make_event
 from wayline.common.errors import FieldViolation
-from wayline.common.timestamps import to_datetime, to_timestamp
+from wayline.common.timestamps import MAX_TIMESTAMP_SECONDS, to_datetime, to_timestamp
 from wayline.event.v1 import event_pb2
 from wayline_ingest.validation import EventLimits, derive_event_id, stamp, validate_event
 
@@ -158,3 +160,50 @@ def test_clock_skew_correction_recovers_the_true_time(
 def test_a_timestamp_far_in_the_future_is_refused() -> None:
     event = make_event("u1", at=NOW + timedelta(hours=2))
     assert [v.reason for v in enrich(event, "event", NOW, LIMITS)] == ["FUTURE_TIMESTAMP"]
+
+
+def test_a_sent_at_far_ahead_cannot_move_the_timestamp_before_the_floor() -> None:
+    """A device clock 40 years fast sends `sent_at` 40 years ahead of a true `timestamp`: the correction
+    (received_at - sent_at) would date the touchpoint 40 years back, before 2000 (live) or 1900 (backfill)."""
+    event = make_event("u1", at=NOW - timedelta(minutes=1))
+    event.sent_at.CopyFrom(to_timestamp(NOW + timedelta(days=365 * 40)))
+    refused = enrich(event, "event", NOW, LIMITS)
+    assert [(v.field, v.reason) for v in refused] == [("event.timestamp", "OUT_OF_RANGE")]
+    ancient = make_event("u1", at=NOW - timedelta(minutes=1))
+    ancient.sent_at.CopyFrom(to_timestamp(NOW + timedelta(days=365 * 40)))
+    assert list(stamp("acme", ancient, "event", NOW, LIMITS, backfill=True)) == []
+    beyond_backfill = make_event("u1", at=NOW - timedelta(minutes=1))
+    beyond_backfill.sent_at.CopyFrom(to_timestamp(NOW + timedelta(days=365 * 200)))
+    assert [v.reason for v in stamp("acme", beyond_backfill, "event", NOW, LIMITS, backfill=True)] == [
+        "OUT_OF_RANGE"
+    ]
+
+
+def test_enum_values_this_build_does_not_know_are_refused() -> None:
+    """The wire carries any number in an enum field; one no sink can name is refused at the door, not
+    parked as a dead letter after the caller heard OK."""
+    event = make_event("u1")
+    event.type = 99  # type: ignore[assignment]
+    event.channel = 42  # type: ignore[assignment]
+    refused = validate_event(event, "events[3]", LIMITS)
+    assert [(v.field, v.reason) for v in refused] == [
+        ("events[3].type", "UNKNOWN_ENUM_VALUE"),
+        ("events[3].channel", "UNKNOWN_ENUM_VALUE"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("field", "ts", "path"),
+    [
+        ("timestamp", Timestamp(seconds=MAX_TIMESTAMP_SECONDS + 1), "event.timestamp"),
+        ("timestamp", Timestamp(seconds=1_796_000_000, nanos=-5), "event.timestamp.nanos"),
+        ("sent_at", Timestamp(seconds=2**62), "event.sent_at"),
+        ("sent_at", Timestamp(seconds=1_796_000_000, nanos=1_000_000_000), "event.sent_at.nanos"),
+    ],
+)
+def test_times_outside_timestamps_range_are_refused_with_their_path(
+    field: str, ts: Timestamp, path: str
+) -> None:
+    event = make_event("u1")
+    getattr(event, field).CopyFrom(ts)
+    assert [(v.field, v.reason) for v in validate_event(event, "event", LIMITS)] == [(path, "OUT_OF_RANGE")]

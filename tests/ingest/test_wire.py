@@ -66,7 +66,7 @@ def python_stamped(raw: bytes, backfill: bool = False) -> event_pb2.Event | None
         return None
     if not event.event_id:
         return None  # the derived id is the Python path's job, never the fast path's
-    if stamp("acme", event, "event", NOW, LIMITS):
+    if stamp("acme", event, "event", NOW, LIMITS, backfill=backfill):
         return None
     return event
 

@@ -56,7 +56,8 @@ typedef struct {
         group_id, plan_violations, sentiment_score, original_timestamp;
     uint32_t identifier_type, identifier_value;
     uint32_t seconds, nanos;
-    int64_t track, group; /* EventType values */
+    int64_t track, group;            /* EventType values */
+    int64_t type_last, channel_last; /* the largest EventType and Channel values this build knows */
     int32_t identifier_message, timestamp_message;
 } Numbers;
 
@@ -422,7 +423,8 @@ typedef struct {
 static PyObject *check_and_stamp(const uint8_t *data, Py_ssize_t size, const Limits *limits) {
     Facts facts;
     if (size > limits->max_event_bytes || !gather(data, data + size, &facts)) Py_RETURN_NONE;
-    if (!canonical_uuid(facts.event_id, facts.event_id_length) || !facts.type || !facts.channel ||
+    if (!canonical_uuid(facts.event_id, facts.event_id_length) || facts.type < 1 || facts.type > numbers.type_last ||
+        facts.channel < 1 || facts.channel > numbers.channel_last ||
         facts.name_length > 200 || (facts.type == numbers.track && !facts.name_length) ||
         (facts.type == numbers.group && !facts.group_id_length) || facts.person_id_length ||
         facts.plan_violations || facts.sentiment_score || facts.revenue || !facts.identifiers)
@@ -437,7 +439,9 @@ static PyObject *check_and_stamp(const uint8_t *data, Py_ssize_t size, const Lim
     } else if (facts.original_timestamp) {
         Py_RETURN_NONE; /* the Python stamp clears it; appending cannot */
     }
-    if (happened > received + limits->future_skew_nanos) Py_RETURN_NONE;
+    /* A sent_at far ahead of the timestamp moves the touchpoint back as far: the Python stamp refuses it. */
+    if (happened > received + limits->future_skew_nanos || happened < limits->floor_seconds * BILLION)
+        Py_RETURN_NONE;
 
     uint8_t extra[3 * 32];
     uint8_t *out = write_timestamp(extra, numbers.received_at, received);
@@ -860,8 +864,16 @@ static PyObject *configure(PyObject *module, PyObject *args) {
         PyErr_SetString(PyExc_KeyError, "the track and group event types are missing");
         goto fail;
     }
+    PyObject *type_last = PyDict_GetItemString(named, "EVENT_TYPE_LAST");
+    PyObject *channel_last = PyDict_GetItemString(named, "CHANNEL_LAST");
+    if (type_last == NULL || channel_last == NULL) {
+        PyErr_SetString(PyExc_KeyError, "the largest event type and channel values are missing");
+        goto fail;
+    }
     numbers.track = PyLong_AsLongLong(track);
     numbers.group = PyLong_AsLongLong(group);
+    numbers.type_last = PyLong_AsLongLong(type_last);
+    numbers.channel_last = PyLong_AsLongLong(channel_last);
     if (PyErr_Occurred()) goto fail;
     configured = 1;
     Py_RETURN_NONE;

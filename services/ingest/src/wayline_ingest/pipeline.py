@@ -132,7 +132,9 @@ class _Batch:
         key = self.seen(event_id)
         if key is None:
             return
-        violations = stamp(self.tenant, event, prefix, checked.received_at, pipeline.limits)
+        violations = stamp(
+            self.tenant, event, prefix, checked.received_at, pipeline.limits, backfill=checked.backfill
+        )
         if not violations and self.plans is not None:
             violations = self.apply_plan(self.plans, index, event, prefix)
         if violations:

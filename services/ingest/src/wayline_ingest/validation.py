@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from google.protobuf import struct_pb2, timestamp_pb2
 
 from wayline.common.errors import FieldViolation
-from wayline.common.timestamps import to_micros
+from wayline.common.timestamps import MAX_TIMESTAMP_SECONDS, timestamp_violation, to_micros
 from wayline.event.v1 import event_pb2
 
 __all__ = [
@@ -84,6 +84,11 @@ class EventLimits:
 
 
 _TRACK, _GROUP = event_pb2.EVENT_TYPE_TRACK, event_pb2.EVENT_TYPE_GROUP
+# The values this build knows. The wire carries any number in an enum field (a newer client's, or garbage),
+# and every sink names the value when it stores it: an unknown one would be accepted here and then refused
+# downstream, parked as a dead letter after the caller heard OK.
+_EVENT_TYPES = frozenset(v.number for v in event_pb2.EventType.DESCRIPTOR.values) - {0}
+_CHANNELS = frozenset(v.number for v in event_pb2.Channel.DESCRIPTOR.values) - {0}
 
 
 def is_acceptable(event: event_pb2.Event, limits: EventLimits, backfill: bool = False) -> bool:
@@ -93,7 +98,7 @@ def is_acceptable(event: event_pb2.Event, limits: EventLimits, backfill: bool = 
     if event.ByteSize() > limits.max_event_bytes or event.HasField("revenue"):
         return False
     kind, name = event.type, event.name
-    if not kind or not event.channel or len(name) > MAX_NAME:
+    if kind not in _EVENT_TYPES or event.channel not in _CHANNELS or len(name) > MAX_NAME:
         return False
     if (kind == _TRACK and not name) or (kind == _GROUP and not event.group_id):
         return False
@@ -112,10 +117,10 @@ def is_acceptable(event: event_pb2.Event, limits: EventLimits, backfill: bool = 
         if not _identifier_type_ok(identifier.type):
             return False
     floor = limits.floor_seconds(backfill)
-    if event.HasField("timestamp") and event.timestamp.seconds < floor:
-        return False
-    if event.HasField("sent_at") and event.sent_at.seconds < floor:
-        return False
+    times = ((event.timestamp, event.HasField("timestamp")), (event.sent_at, event.HasField("sent_at")))
+    for ts, present in times:
+        if present and not (floor <= ts.seconds <= MAX_TIMESTAMP_SECONDS and 0 <= ts.nanos < _BILLION):
+            return False
     return all(_all_finite(struct) for _, struct in _structs(event))
 
 
@@ -156,14 +161,19 @@ def _check_kind(event: event_pb2.Event, report: Report) -> None:
         report("event_id", "must be a UUID (it is the deduplication key)", "INVALID_UUID")
     if kind == event_pb2.EVENT_TYPE_UNSPECIFIED:
         report("type", "set the event type (track, identify, page, screen, alias, group)", "REQUIRED")
+    elif kind not in _EVENT_TYPES:
+        report("type", f"{kind} is not an EventType this service knows", "UNKNOWN_ENUM_VALUE")
     elif kind == event_pb2.EVENT_TYPE_TRACK and not name:
         report("name", "track events need a name, such as 'Order Completed'", "REQUIRED")
     elif kind == event_pb2.EVENT_TYPE_GROUP and not event.group_id:
         report("group_id", "group events need the group (account, household) they join", "REQUIRED")
     if len(name) > MAX_NAME:
         report("name", f"at most {MAX_NAME} characters", "TOO_LONG")
-    if event.channel == event_pb2.CHANNEL_UNSPECIFIED:
+    channel = event.channel
+    if channel == event_pb2.CHANNEL_UNSPECIFIED:
         report("channel", "set the channel the touchpoint happened on", "REQUIRED")
+    elif channel not in _CHANNELS:
+        report("channel", f"{channel} is not a Channel this service knows", "UNKNOWN_ENUM_VALUE")
     if event.person_id:
         report("person_id", "is set by Wayline's identity service, never by callers", "NOT_ALLOWED")
     if event.plan_violations:
@@ -175,10 +185,20 @@ def _check_kind(event: event_pb2.Event, report: Report) -> None:
 def _check_time(event: event_pb2.Event, limits: EventLimits, backfill: bool, report: Report) -> None:
     floor_seconds = limits.floor_seconds(backfill)
     for name in ("timestamp", "sent_at"):
-        if event.HasField(name) and getattr(event, name).seconds < floor_seconds:
-            floor = limits.backfill_min_timestamp if backfill else limits.min_timestamp
-            hint = "" if backfill else "; send history as a backfill batch (wayline import does)"
-            report(name, f"lies before {floor.date().isoformat()}{hint}", "OUT_OF_RANGE")
+        if not event.HasField(name):
+            continue
+        ts = getattr(event, name)
+        invalid = timestamp_violation(ts, name)
+        if invalid is not None:
+            report(invalid.field, invalid.description, invalid.reason)
+        elif ts.seconds < floor_seconds:
+            report(name, _before_floor(limits, backfill), "OUT_OF_RANGE")
+
+
+def _before_floor(limits: EventLimits, backfill: bool) -> str:
+    floor = limits.backfill_min_timestamp if backfill else limits.min_timestamp
+    hint = "" if backfill else "; send history as a backfill batch (wayline import does)"
+    return f"lies before {floor.date().isoformat()}{hint}"
 
 
 def _structs(event: event_pb2.Event) -> Iterator[tuple[str, struct_pb2.Struct]]:
@@ -281,10 +301,17 @@ def _set_nanos(ts: timestamp_pb2.Timestamp, nanos: int) -> None:
 
 
 def stamp(
-    tenant: str, event: event_pb2.Event, path: str, received_at: datetime, limits: EventLimits
+    tenant: str,
+    event: event_pb2.Event,
+    path: str,
+    received_at: datetime,
+    limits: EventLimits,
+    *,
+    backfill: bool = False,
 ) -> list[FieldViolation]:
     """Stamp ingest's fields in place: event id if missing, received_at, original and skew-corrected
-    timestamps. Returns the violation when the corrected timestamp lies too far in the future.
+    timestamps. Returns the violation when the corrected timestamp lies too far in the future, or before the
+    floor (a `sent_at` far ahead of the device's `timestamp`: the correction moves it back as far).
 
     Arithmetic is on integer nanoseconds, not datetimes: this runs for every event."""
     if not event.event_id:
@@ -301,7 +328,10 @@ def stamp(
         if event.HasField("sent_at"):
             happened += received - _nanos(event.sent_at)
             _set_nanos(event.timestamp, happened)
+    field = f"{path}.timestamp" if path else "timestamp"
     if happened > received + limits.future_skew_nanos:
-        field = f"{path}.timestamp" if path else "timestamp"
         return [FieldViolation(field, "lies in the future; check the device clock", "FUTURE_TIMESTAMP")]
+    if happened < limits.floor_seconds(backfill) * _BILLION:
+        why = f"corrected for the device's clock (received_at - sent_at), {_before_floor(limits, backfill)}"
+        return [FieldViolation(field, why, "OUT_OF_RANGE")]
     return []

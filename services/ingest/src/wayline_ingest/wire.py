@@ -116,8 +116,19 @@ def _numbers() -> dict[str, int]:
         "timestamp.nanos": timestamp["nanos"].number,
         "EVENT_TYPE_TRACK": event_pb2.EVENT_TYPE_TRACK,
         "EVENT_TYPE_GROUP": event_pb2.EVENT_TYPE_GROUP,
+        "EVENT_TYPE_LAST": _last_of(event_pb2.EventType.DESCRIPTOR),
+        "CHANNEL_LAST": _last_of(event_pb2.Channel.DESCRIPTOR),
     }
     return named
+
+
+def _last_of(enum: descriptor.EnumDescriptor) -> int:
+    """The enum's largest value. The C checks take 1 to it as the known values (an unknown one goes to the
+    Python checks, which refuse it), so the values must run 0, 1, 2, … without a gap."""
+    values = sorted(v.number for v in enum.values)
+    if values != list(range(len(values))):
+        raise RuntimeError(f"{enum.full_name}'s values are not 0, 1, 2, …; _wire.c's enum check assumes so")
+    return values[-1]
 
 
 _wire.configure(_schema(event_pb2.Event.DESCRIPTOR), _numbers())
