@@ -191,11 +191,17 @@ def test_bad_requests_get_an_error_a_caller_can_act_on(
         unknown = _post(http, "/wayline.journeys.v1.JourneyService/NoSuchMethod", {}, read_key)
         streaming = _post(http, "/wayline.ingest.v1.IngestService/StreamEvents", {}, read_key)
         invalid = _post(http, GET_TIMELINE, {}, read_key)  # journeys' own validation: no person
+        nested = http.post(
+            GET_TIMELINE,
+            content=b"[" * 100_000,
+            headers={"Authorization": f"Bearer {read_key}", "Content-Type": "application/json"},
+        )
     assert (not_json.status_code, not_json.json()["code"], _reason(not_json)) == (
         400,
         "invalid_argument",
         "INVALID_ARGUMENT",
     )
+    assert (nested.status_code, _reason(nested)) == (400, "INVALID_ARGUMENT")
     assert "persnId" in misspelt.json()["message"]
     assert misspelt.status_code == 400
     assert wrong_type.status_code == 415

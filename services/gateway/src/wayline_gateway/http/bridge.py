@@ -295,7 +295,8 @@ class JsonBridge:
         """The request as wire bytes (what the gRPC route forwards), refused with the parser's reason."""
         try:
             value = json.loads(body) if body.strip() else {}
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        # RecursionError: nesting deeper than the decoder recurses, which no request message needs.
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
             raise InvalidArgument(
                 f"the body is not JSON: {error}", [FieldViolation("", "not JSON", "NOT_JSON")]
             ) from None
