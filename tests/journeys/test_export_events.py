@@ -10,9 +10,10 @@ from itertools import groupby
 
 import grpc
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from tests.journeys.conftest import T0, Journeys, field_violations, override, stored_event
-from wayline.common.timestamps import to_timestamp
+from wayline.common.timestamps import MIN_TIMESTAMP_SECONDS, to_timestamp
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline_journeys.converters import event_to_record
@@ -118,6 +119,12 @@ def test_export_events_streams_chunks_of_about_a_thousand_events(journeys: Journ
         (event_pb2.TimeRange(start=_range().start), 0, [], {"time_range.end": "REQUIRED"}),
         (_range(10, 5), 0, [], {"time_range": "INVALID_RANGE"}),
         (_range(), -1, [""], {"max_persons": "OUT_OF_RANGE", "event_names[0]": "REQUIRED"}),
+        (  # was INTERNAL
+            event_pb2.TimeRange(start=Timestamp(seconds=MIN_TIMESTAMP_SECONDS - 1), end=_range().end),
+            0,
+            [],
+            {"time_range.start": "OUT_OF_RANGE"},
+        ),
     ],
 )
 def test_export_events_refuses_a_malformed_request(

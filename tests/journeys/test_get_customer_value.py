@@ -14,6 +14,7 @@ import pytest
 
 from tests.journeys.conftest import Journeys, field_violations, new_person, override
 from tests.journeys.customer_value_reference import Expected, Purchase, Summary, reference
+from wayline.common.paging import decode_page_token, encode_page_token
 from wayline.common.timestamps import to_datetime, to_timestamp
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import analytics_pb2, customer_value_pb2
@@ -368,6 +369,32 @@ def test_get_customer_value_refuses_a_page_token_of_another_query(journeys: Jour
     with pytest.raises(grpc.RpcError) as caught:
         value_of(journeys.for_tenant(f"{journeys.tenant}-b"), request(page_size=1, page_token=token))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"e": 2**62},  # micros past year 9999: the datetime overflowed (INTERNAL)
+        {"e": -(2**62)},
+        {"e": True},
+        {"v": "NaN"},
+        {"v": "1e30"},  # more than the store's Decimal(38, 9) holds
+        {"v": "0.0000000001"},
+    ],
+    ids=["end-late", "end-early", "end-bool", "value-nan", "value-huge", "value-too-fine"],
+)
+def test_get_customer_value_refuses_a_bound_token_with_fields_no_page_issues(
+    journeys: Journeys, fields: dict[str, object]
+) -> None:
+    journeys.write(
+        *(revenue_event(Purchase(new_person(), START + timedelta(days=d), Decimal(d + 1))) for d in range(2))
+    )
+    token = value_of(journeys, request(page_size=1)).next_page_token
+    forged = encode_page_token({**decode_page_token(token, "GetCustomerValue"), **fields})  # still bound
+    with pytest.raises(grpc.RpcError) as caught:
+        value_of(journeys, request(page_size=1, page_token=forged))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violations(caught.value) == {"page_token": "INVALID"}
 
 
 def test_get_customer_value_of_an_unknown_segment_lists_no_one(journeys: Journeys) -> None:

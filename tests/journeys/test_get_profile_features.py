@@ -13,6 +13,7 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf import duration_pb2, struct_pb2
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from tests.journeys import features_reference as ref
 from tests.journeys.conftest import Journeys, field_violations, override
@@ -199,6 +200,7 @@ NEGATIVE = duration_pb2.Duration(seconds=-5)
         ),
         (asking(one(name="x", aggregation=COUNT, default_value=A_LIST)), "spec.features[0].default_value"),
         (asking(feature_pb2.FeatureSpec(features=[SPEC.features[0]] * 2)), "spec.features[1].name"),
+        (pb.GetProfileFeaturesRequest(person=of("p"), spec=SPEC, as_of=Timestamp(seconds=2**62)), "as_of"),
     ],
 )  # fmt: skip
 def test_get_profile_features_refuses_invalid_requests(

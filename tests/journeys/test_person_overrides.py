@@ -13,6 +13,7 @@ from tests.journeys.conftest import (
     override,
     stored_event,
 )
+from wayline.common.timestamps import MAX_TIMESTAMP_SECONDS
 from wayline.event.v1 import event_pb2
 from wayline.identity.v1 import person_override_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
@@ -149,6 +150,23 @@ def test_apply_person_overrides_rejects_invalid_overrides_and_records_none(journ
         "person_overrides[4].version": "OUT_OF_RANGE",
     }
     assert journeys.timeline(target) == []  # the valid override of the batch was not recorded either
+    assert ids(journeys.timeline(source)) == ids(events)
+
+
+def test_apply_person_overrides_names_a_create_time_outside_timestamps_range(journeys: Journeys) -> None:
+    """Was INTERNAL: the docstring's INVALID_ARGUMENT naming each field, and nothing recorded."""
+    source, target = new_person(), new_person()
+    events = journeys.write(stored_event(source, ("user_id", "s")))
+    late, bad_nanos = override(source, target, 1), override(source, target, 2)
+    late.create_time.seconds = MAX_TIMESTAMP_SECONDS + 1
+    bad_nanos.create_time.nanos = 1_000_000_000
+    with pytest.raises(grpc.RpcError) as raised:
+        journeys.apply(late, bad_nanos, override(source, target, 3))
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violations(raised.value) == {
+        "person_overrides[0].create_time": "OUT_OF_RANGE",
+        "person_overrides[1].create_time.nanos": "OUT_OF_RANGE",
+    }
     assert ids(journeys.timeline(source)) == ids(events)
 
 

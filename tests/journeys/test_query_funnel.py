@@ -423,6 +423,22 @@ def _refused(journeys: Journeys, request: pb.QueryFunnelRequest) -> dict[str, st
     return field_violations(failure.value)
 
 
+def test_query_funnel_names_enums_and_times_the_contract_does_not_define(journeys: Journeys) -> None:
+    """Were INTERNAL: the conversion of an unknown enum number or a time past year 9999 raised."""
+    two = (Step((Match("A"),)), Step((Match("B"),)))
+    request = _request(Spec(steps=two))
+    request.channels.append(99)  # type: ignore[arg-type]
+    request.steps[0].event.event_type = 42  # type: ignore[assignment]
+    request.steps[1].event.channels.append(77)  # type: ignore[arg-type]
+    request.time_range.end.seconds = 2**62
+    assert _refused(journeys, request) == {
+        "channels": "INVALID",
+        "steps[0].event.event_type": "INVALID",
+        "steps[1].event.channels": "INVALID",
+        "time_range.end": "OUT_OF_RANGE",
+    }
+
+
 def test_query_funnel_reports_every_bad_field(journeys: Journeys) -> None:
     two = (Step((Match("A"),)), Step((Match("B"),)))
     assert _refused(journeys, _request(Spec(steps=two[:1]))) == {"steps": "OUT_OF_RANGE"}

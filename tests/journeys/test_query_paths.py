@@ -10,11 +10,13 @@ from datetime import UTC, datetime, timedelta
 import grpc
 import pytest
 from google.protobuf import duration_pb2
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from tests.journeys.analytics_requests import set_breakdown, set_time_range
 from tests.journeys.conftest import Journeys, error_reason, field_violations, new_person, override
 from tests.journeys.event_log import Ev, random_log, to_pb
 from tests.journeys.paths_reference import Expected, RefQuery, Series, reference_paths
+from wayline.common.timestamps import MAX_TIMESTAMP_SECONDS
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import analytics_pb2, paths_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
@@ -282,6 +284,19 @@ def test_query_paths_follows_a_merge(journeys: Journeys) -> None:
                 start_event=analytics_pb2.EventMatcher(channels=[event_pb2.CHANNEL_UNSPECIFIED])
             ),
             {"start_event.channels"},
+        ),
+        # Were INTERNAL: an enum number the contract does not define, a time or a duration out of range.
+        (pb.QueryPathsRequest(channels=[99]), {"channels"}),  # type: ignore[list-item]
+        (
+            pb.QueryPathsRequest(start_event=analytics_pb2.EventMatcher(event_type=42)),  # type: ignore[arg-type]
+            {"start_event.event_type"},
+        ),
+        (pb.QueryPathsRequest(session_gap=duration_pb2.Duration(seconds=2**62)), {"session_gap"}),
+        (
+            pb.QueryPathsRequest(
+                time_range=event_pb2.TimeRange(end=Timestamp(seconds=MAX_TIMESTAMP_SECONDS + 1))
+            ),
+            {"time_range.end"},
         ),
     ],
 )

@@ -10,12 +10,13 @@ from zoneinfo import ZoneInfo
 import grpc
 import pytest
 from google.protobuf import struct_pb2
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from tests.journeys.analytics_requests import set_breakdown, set_time_range
 from tests.journeys.conftest import Journeys, error_reason, field_violations, new_person, override
 from tests.journeys.event_log import Ev, to_pb
 from tests.journeys.retention_reference import RetQuery, Table, reference_retention, retention_log
-from wayline.common.timestamps import to_datetime
+from wayline.common.timestamps import MAX_TIMESTAMP_SECONDS, to_datetime
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import analytics_pb2, retention_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
@@ -265,6 +266,13 @@ def test_query_retention_follows_a_merge(journeys: Journeys) -> None:
                 breakdown=analytics_pb2.Breakdown(dimension=analytics_pb2.BREAKDOWN_DIMENSION_PROPERTY),
             ),
             {"return_event.channels", "breakdown.property"},
+        ),
+        (  # were INTERNAL: enum numbers the contract does not define, a time past year 9999
+            pb.QueryRetentionRequest(
+                cohort_event=analytics_pb2.EventMatcher(channels=[99], event_type=42),  # type: ignore[list-item, arg-type]
+                time_range=event_pb2.TimeRange(start=Timestamp(seconds=MAX_TIMESTAMP_SECONDS + 1)),
+            ),
+            {"cohort_event.channels", "cohort_event.event_type", "time_range.start"},
         ),
     ],
 )

@@ -17,7 +17,7 @@ from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
 from tests.journeys.conftest import T0, Journeys, field_violations, new_person
 from wayline.api.v1 import errors_pb2
-from wayline.common.timestamps import to_timestamp
+from wayline.common.timestamps import MAX_TIMESTAMP_SECONDS, MIN_TIMESTAMP_SECONDS, to_timestamp
 from wayline.event.v1 import event_pb2
 from wayline_journeys.converters import event_to_record, events_to_columns
 from wayline_journeys.event_columns import EventColumns
@@ -202,6 +202,32 @@ def test_write_events_refuses_numbers_json_cannot_hold_with_their_paths(journeys
     assert refused_whole(journeys, person, plain_event(person), nan, infinite) == {
         "events[1].properties": "OUT_OF_RANGE",
         "events[2].context.traits": "OUT_OF_RANGE",
+    }
+
+
+def test_write_events_names_each_time_and_enum_the_store_cannot_hold(journeys: Journeys) -> None:
+    """Was INTERNAL (ingest retried it as a failure of ours): a time past year 9999 in any of the event's
+    Timestamps, nanos outside a second, an enum number the contract does not define. INVALID_ARGUMENT naming
+    each field, and the valid event of the call is not stored either."""
+    person = new_person()
+    late, early, sent, original, nanos, unknown = (plain_event(person) for _ in range(6))
+    late.timestamp.seconds = MAX_TIMESTAMP_SECONDS + 1
+    early.received_at.seconds = MIN_TIMESTAMP_SECONDS - 1
+    sent.sent_at.seconds = 2**62
+    original.original_timestamp.seconds = MAX_TIMESTAMP_SECONDS + 1
+    nanos.timestamp.nanos = -1
+    unknown.channel = 99  # type: ignore[assignment]
+    unknown.type = 42  # type: ignore[assignment]
+    assert refused_whole(
+        journeys, person, plain_event(person), late, early, sent, original, nanos, unknown
+    ) == {
+        "events[1].timestamp": "OUT_OF_RANGE",
+        "events[2].received_at": "OUT_OF_RANGE",
+        "events[3].sent_at": "OUT_OF_RANGE",
+        "events[4].original_timestamp": "OUT_OF_RANGE",
+        "events[5].timestamp.nanos": "OUT_OF_RANGE",
+        "events[6].channel": "INVALID",
+        "events[6].type": "INVALID",
     }
 
 

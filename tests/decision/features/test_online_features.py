@@ -28,6 +28,7 @@ from tests.decision.features.online import (
 from tests.decision.model_packages import build_package
 from tests.journeys.conftest import field_violations
 from wayline.common.server import Server
+from wayline.common.timestamps import MAX_TIMESTAMP_SECONDS
 from wayline.decision.v1 import decision_service_pb2 as pb
 from wayline.decision.v1 import decision_service_pb2_grpc as pb_grpc
 from wayline_cli.suite import free_port
@@ -205,6 +206,40 @@ def test_observe_events_is_idempotent_and_validates_every_event(rig: Rig) -> Non
             timeout=10,
         )
     assert anonymous.value.code() is grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_observe_events_names_times_and_enums_the_contract_does_not_define(rig: Rig) -> None:
+    """Were consumed unchecked: a time past year 9999 went into the online state as microseconds no
+    datetime holds, an unknown enum number was kept as no type or channel (matching no filter) while journeys
+    refuses the same event. INVALID_ARGUMENT naming each field, and nothing of the call consumed."""
+    tenant = new_tenant("observe-range")
+    _registered(tenant, rig)
+    sent = event("ivy", hours_ago=1, price=4.0)
+    rig.feed(tenant, sent)
+    as_of = now_us()
+    before = rig.read_online(tenant, SPEC, "ivy", as_of).values
+    late, nanos, unknown = (event("ivy", hours_ago=1, price=2.0) for _ in range(3))
+    late.timestamp.seconds = MAX_TIMESTAMP_SECONDS + 1
+    late.sent_at.seconds = 2**62
+    nanos.received_at.nanos = -1
+    unknown.channel = 99  # type: ignore[assignment]
+    unknown.type = 42  # type: ignore[assignment]
+    stub = pb_grpc.DecisionServiceStub(grpc.insecure_channel(rig.server.address))
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.ObserveEvents(
+            pb.ObserveEventsRequest(events=[event("ivy", hours_ago=1), late, nanos, unknown]),
+            metadata=metadata(tenant),
+            timeout=10,
+        )
+    assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violations(refused.value) == {
+        "events[1].timestamp": "OUT_OF_RANGE",
+        "events[1].sent_at": "OUT_OF_RANGE",
+        "events[2].received_at.nanos": "OUT_OF_RANGE",
+        "events[3].channel": "INVALID",
+        "events[3].type": "INVALID",
+    }
+    assert rig.read_online(tenant, SPEC, "ivy", as_of).values == before  # nothing of the call consumed
 
 
 def test_journeys_down_or_slower_than_the_budget_gives_the_defaults_within_the_budget(

@@ -11,7 +11,6 @@ import re
 from google.protobuf import struct_pb2
 
 from wayline.common.errors import FieldViolation
-from wayline.common.timestamps import to_datetime
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import analytics_pb2
 from wayline_journeys.analytics import (
@@ -24,7 +23,7 @@ from wayline_journeys.analytics import (
     PropertyFilter,
     TimeRange,
 )
-from wayline_journeys.converters import enum_name
+from wayline_journeys.converters import channel_names, event_type_name, time_bounds
 from wayline_journeys.errors import SegmentBreakdownUnsupported
 from wayline_journeys.store.matching import EVENT_FIELDS
 
@@ -139,18 +138,15 @@ def property_filter(
 def event_matcher(
     message: analytics_pb2.EventMatcher, path: str, violations: list[FieldViolation]
 ) -> EventMatcher:
-    if any(c == event_pb2.CHANNEL_UNSPECIFIED for c in message.channels):
-        violations.append(FieldViolation(f"{path}.channels", "CHANNEL_UNSPECIFIED is not a channel"))
+    channels = channel_names(message.channels, f"{path}.channels", violations)
     filters = [
         property_filter(f, f"{path}.property_filters[{i}]", violations)
         for i, f in enumerate(message.property_filters)
     ]
     return EventMatcher(
         name=message.event_name,
-        type=enum_name(event_pb2.EventType.Name(message.event_type), "EVENT_TYPE_")
-        if message.event_type
-        else "",
-        channels=tuple(enum_name(event_pb2.Channel.Name(c), "CHANNEL_") for c in message.channels),
+        type=event_type_name(message.event_type, f"{path}.event_type", violations),
+        channels=channels,
         filters=tuple(f for f in filters if f is not None),
     )
 
@@ -196,11 +192,7 @@ def breakdown(message: analytics_pb2.Breakdown, path: str, violations: list[Fiel
 
 
 def time_range(message: event_pb2.TimeRange, path: str, violations: list[FieldViolation]) -> TimeRange:
-    start = to_datetime(message.start) if message.HasField("start") else None
-    end = to_datetime(message.end) if message.HasField("end") else None
-    if start and end and start >= end:
-        violations.append(FieldViolation(path, "start must be before end", "INVALID_RANGE"))
-    return TimeRange(start, end)
+    return TimeRange(*time_bounds(message, path, violations))
 
 
 def refuse_segment_breakdown(breakdown: Breakdown, prefix: str = "") -> None:

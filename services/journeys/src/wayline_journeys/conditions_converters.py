@@ -18,6 +18,7 @@ from decimal import Decimal
 from google.protobuf import duration_pb2
 
 from wayline.common.errors import FieldViolation, InvalidArgument
+from wayline.common.timestamps import duration_violation
 from wayline.journeys.v1 import condition_pb2, customer_value_pb2, lifecycle_stage_pb2
 from wayline_journeys.analytics_converters import event_matcher, property_filter
 from wayline_journeys.conditions import (
@@ -100,9 +101,13 @@ def lifecycle_stage(value: int, path: str, violations: list[FieldViolation]) -> 
 
 def duration(message: duration_pb2.Duration, path: str, violations: list[FieldViolation]) -> timedelta | None:
     """A positive duration of at most MAX_WINDOW, whole microseconds (finer parts are dropped)."""
+    # Not a Duration at all first: the timedelta of seconds far outside Duration's range overflows.
     nanos = message.seconds * 1_000_000_000 + message.nanos
-    span = timedelta(microseconds=nanos // 1000)
-    if span <= timedelta(0) or span > MAX_WINDOW or (message.seconds * message.nanos < 0):
+    if (
+        duration_violation(message, path) is not None
+        or (span := timedelta(microseconds=nanos // 1000)) <= timedelta(0)
+        or span > MAX_WINDOW
+    ):
         violations.append(FieldViolation(path, f"must be positive and at most {MAX_WINDOW.days} days"))
         return None
     return span

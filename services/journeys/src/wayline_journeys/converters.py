@@ -3,44 +3,62 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from google.protobuf import json_format, timestamp_pb2
 
 from wayline.common.errors import FieldViolation, InvalidArgument
+from wayline.common.timestamps import (
+    MAX_TIMESTAMP_SECONDS,
+    MIN_TIMESTAMP_SECONDS,
+    timestamp_violation,
+    to_micros,
+)
 from wayline.common.timestamps import to_datetime as _datetime
-from wayline.common.timestamps import to_micros
 from wayline.common.timestamps import to_timestamp as _timestamp
 from wayline.event.v1 import event_pb2
 from wayline.identity.v1 import person_override_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline_journeys.event_columns import EventColumns
-from wayline_journeys.events import EventRecord, TimelineCursor, TimelineOrder, TimelineQuery
+from wayline_journeys.events import (
+    MAX_WRITE_EVENTS,
+    EventRecord,
+    TimelineCursor,
+    TimelineOrder,
+    TimelinePage,
+    TimelineQuery,
+    cursor_after,
+)
 from wayline_journeys.overrides import MAX_OVERRIDES_PER_CALL, PersonOverride
+from wayline_journeys.person_pages import request_fingerprint
 from wayline_journeys.proto_json import JsonMemo, merge_json, to_json
 
 __all__ = [
+    "channel_names",
+    "checked_time",
+    "columns_to_write",
     "enum_name",
     "event_to_record",
+    "event_type_name",
     "events_to_columns",
-    "json_number_violations",
     "money",
     "override_from_pb",
     "override_violations",
     "person_overrides",
     "person_to_erase",
     "record_to_event",
+    "time_bounds",
     "timeline_query",
+    "timeline_response",
 ]
 
 _MAX_REPORTED_VIOLATIONS = 100  # keeps the BadRequest detail well inside gRPC's trailer size limit
 
 _CHANNEL_PREFIX = "CHANNEL_"
 _TYPE_PREFIX = "EVENT_TYPE_"
-# Timestamp's range (what ToDatetime and FromDatetime check); the epoch and a microsecond for the arithmetic.
-_MIN_SECONDS, _MAX_SECONDS = -62_135_596_800, 253_402_300_799
+# The epoch and a microsecond, for the arithmetic.
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -71,12 +89,111 @@ def _type_value(name: str) -> event_pb2.EventType.ValueType:
         return event_pb2.EVENT_TYPE_UNSPECIFIED
 
 
-def json_number_violations(events: Sequence[event_pb2.Event]) -> list[FieldViolation]:
-    """The JSON-like fields holding a number JSON cannot (NaN, Infinity), by path: the store keeps them as
-    JSON text. Ingest refuses such events at the door; a write is checked for them only after its
-    conversion failed, so a valid write pays nothing."""
-    found = []
+def checked_time(
+    timestamp: timestamp_pb2.Timestamp, path: str, violations: list[FieldViolation]
+) -> datetime | None:
+    """`timestamp` (the request's field at `path`) as a datetime, or None after recording why it is not a
+    valid Timestamp: the wire carries any int64 seconds, which ToDatetime would refuse with a ValueError (an
+    INTERNAL answer) instead of a violation naming the field."""
+    found = timestamp_violation(timestamp, path)
+    if found is not None:
+        violations.append(found)
+        return None
+    return _datetime(timestamp)
+
+
+def time_bounds(
+    message: event_pb2.TimeRange, path: str, violations: list[FieldViolation]
+) -> tuple[datetime | None, datetime | None]:
+    """(start, end) of a request's TimeRange (the field at `path`), None for a bound unset or invalid (each
+    invalid bound recorded as a violation, as an inverted range is)."""
+    start = checked_time(message.start, f"{path}.start", violations) if message.HasField("start") else None
+    end = checked_time(message.end, f"{path}.end", violations) if message.HasField("end") else None
+    if start is not None and end is not None and start >= end:
+        violations.append(FieldViolation(path, "start must be before end", "INVALID_RANGE"))
+    return start, end
+
+
+def channel_names(values: Iterable[int], path: str, violations: list[FieldViolation]) -> tuple[str, ...]:
+    """The stored names of a request's channel filter (the repeated field at `path`), after recording a
+    violation of the field for CHANNEL_UNSPECIFIED or a number the contract does not define (the wire
+    carries any enum number; the enum's Name() raised ValueError for it, an INTERNAL answer)."""
+    names, bad = [], []
+    for value in values:
+        name = _CHANNEL_NAMES.get(value)
+        if name is None or value == event_pb2.CHANNEL_UNSPECIFIED:
+            bad.append(value)
+        else:
+            names.append(name)
+    if bad:
+        violations.append(
+            FieldViolation(path, f"not channels: {', '.join(map(_channel_label, bad))}", "INVALID")
+        )
+    return tuple(names)
+
+
+def _channel_label(value: int) -> str:
+    return "CHANNEL_UNSPECIFIED" if value == event_pb2.CHANNEL_UNSPECIFIED else str(value)
+
+
+def event_type_name(value: int, path: str, violations: list[FieldViolation]) -> str:
+    """The stored name of a request's event type (the field at `path`; '' for EVENT_TYPE_UNSPECIFIED, any
+    type), or '' after recording a violation for a number the contract does not define."""
+    if value == event_pb2.EVENT_TYPE_UNSPECIFIED:
+        return ""
+    name = _TYPE_NAMES.get(value)
+    if name is None:
+        violations.append(FieldViolation(path, f"{value} is not an EventType", "INVALID"))
+        return ""
+    return name
+
+
+def columns_to_write(events: Sequence[event_pb2.Event]) -> EventColumns:
+    """WriteEvents' events validated and in their stored form; INVALID_ARGUMENT naming each bad field (the
+    first hundred) otherwise, and then nothing of the call is stored, valid events included: WriteEvents
+    takes or refuses a call as a whole, as ingest's forwarder sends and resends it."""
+    if len(events) > MAX_WRITE_EVENTS:
+        raise InvalidArgument(
+            f"WriteEvents takes at most {MAX_WRITE_EVENTS:,} events per call; got {len(events):,}: split "
+            "the batch; nothing was stored",
+            [FieldViolation("events", f"at most {MAX_WRITE_EVENTS:,} events", "TOO_MANY")],
+        )
+    missing = [
+        FieldViolation(f"events[{i}].{field}", f"every stored event needs its {field}", "REQUIRED")
+        for i, event in enumerate(events)
+        for field in ("event_id", "timestamp")
+        if not (event.event_id if field == "event_id" else event.HasField("timestamp"))
+    ]
+    if missing:
+        raise InvalidArgument("every event needs event_id and timestamp; nothing was stored", missing)
+    try:
+        # The conversion checks each time and enum as it goes (a range comparison, a dict lookup) and raises
+        # ValueError at the first it cannot store; only then are the events walked again for every bad field,
+        # so that a valid write, the hot path, pays nothing for the report.
+        return events_to_columns(events)
+    except ValueError:
+        violations = _event_violations(events)
+        if not violations:
+            raise
+        shown = violations[:_MAX_REPORTED_VIOLATIONS]
+        raise InvalidArgument(f"{len(violations)} invalid event fields; nothing was stored", shown) from None
+
+
+def _event_violations(events: Sequence[event_pb2.Event]) -> list[FieldViolation]:
+    """Every field of `events` the store cannot hold, by path: a time outside Timestamp's range, an enum
+    number the contract does not define, a number JSON cannot (NaN, Infinity) in a JSON-like field (the
+    store keeps those as JSON text). Ingest refuses such events at the door; WriteEvents looks for them only
+    after its conversion failed."""
+    found: list[FieldViolation] = []
     for i, event in enumerate(events):
+        for name, timestamp in _stored_times(event):
+            bad = timestamp_violation(timestamp, f"events[{i}].{name}")
+            if bad is not None:
+                found.append(bad)
+        if event.type not in _TYPE_NAMES:
+            found.append(FieldViolation(f"events[{i}].type", f"{event.type} is not an EventType"))
+        if event.channel not in _CHANNEL_NAMES:
+            found.append(FieldViolation(f"events[{i}].channel", f"{event.channel} is not a Channel"))
         context = event.context
         for path, struct in (
             ("properties", event.properties),
@@ -89,7 +206,17 @@ def json_number_violations(events: Sequence[event_pb2.Event]) -> list[FieldViola
             except ValueError:
                 description = "holds NaN or Infinity, which JSON (and so the store) cannot"
                 found.append(FieldViolation(f"events[{i}].{path}", description, "OUT_OF_RANGE"))
-    return found[:_MAX_REPORTED_VIOLATIONS]
+    return found
+
+
+def _stored_times(event: event_pb2.Event) -> Iterator[tuple[str, timestamp_pb2.Timestamp]]:
+    """The Timestamp fields of `event` that _stored converts, by name: the first two even when unset."""
+    yield "timestamp", event.timestamp
+    yield "received_at", event.received_at
+    if event.HasField("sent_at"):
+        yield "sent_at", event.sent_at
+    if event.HasField("original_timestamp"):
+        yield "original_timestamp", event.original_timestamp
 
 
 def events_to_columns(events: Iterable[event_pb2.Event]) -> EventColumns:
@@ -161,7 +288,7 @@ def _identifiers(event: event_pb2.Event) -> tuple[list[str], list[str]]:
 def _micros(timestamp: timestamp_pb2.Timestamp) -> int:
     """Microseconds since the epoch, truncated as Timestamp.ToDatetime truncates (without the datetime)."""
     seconds, nanos = timestamp.seconds, timestamp.nanos
-    if _MIN_SECONDS <= seconds <= _MAX_SECONDS and 0 <= nanos < 1_000_000_000:
+    if MIN_TIMESTAMP_SECONDS <= seconds <= MAX_TIMESTAMP_SECONDS and 0 <= nanos < 1_000_000_000:
         return seconds * 1_000_000 + nanos // 1000
     return to_micros(_datetime(timestamp))  # raises ValueError for what is not a valid Timestamp
 
@@ -229,7 +356,7 @@ def _set_time(field: timestamp_pb2.Timestamp, value: datetime) -> None:
         field.CopyFrom(_timestamp(value))
         return
     seconds, micros = divmod((value - _EPOCH) // _MICROSECOND, 1_000_000)
-    if not _MIN_SECONDS <= seconds <= _MAX_SECONDS:
+    if not MIN_TIMESTAMP_SECONDS <= seconds <= MAX_TIMESTAMP_SECONDS:
         field.CopyFrom(_timestamp(value))  # raises as FromDatetime does
         return
     field.seconds, field.nanos = seconds, micros * 1000
@@ -255,16 +382,12 @@ def timeline_query(tenant: str, request: pb.GetTimelineRequest, max_page_size: i
         violations.append(FieldViolation("identifier", "type and value are both required", "REQUIRED"))
     if request.page_size < 0:
         violations.append(FieldViolation("page_size", "must not be negative", "OUT_OF_RANGE"))
-    if any(c == event_pb2.CHANNEL_UNSPECIFIED for c in request.channels):
-        violations.append(FieldViolation("channels", "CHANNEL_UNSPECIFIED is not a channel", "INVALID"))
-    time_range = request.time_range
-    start = _datetime(time_range.start) if time_range.HasField("start") else None
-    end = _datetime(time_range.end) if time_range.HasField("end") else None
-    if start and end and start >= end:
-        violations.append(FieldViolation("time_range", "start must be before end", "INVALID_RANGE"))
+    channels = channel_names(request.channels, "channels", violations)
+    start, end = time_bounds(request.time_range, "time_range", violations)
     if violations:
         raise InvalidArgument("the timeline request is invalid; see the field violations", violations)
-    after = TimelineCursor.decode(request.page_token) if request.page_token else None
+    binding = _timeline_binding(tenant, request)
+    after = TimelineCursor.decode(request.page_token, binding) if request.page_token else None
     order = (
         TimelineOrder.NEWEST_FIRST
         if request.order == pb.TIMELINE_ORDER_NEWEST_FIRST
@@ -274,13 +397,34 @@ def timeline_query(tenant: str, request: pb.GetTimelineRequest, max_page_size: i
         tenant=tenant,
         person_id=request.person_id if subject == "person_id" else "",
         identifier=(request.identifier.type, request.identifier.value) if subject == "identifier" else None,
-        channels=tuple(_channel_name(c) for c in request.channels),
+        channels=channels,
         event_names=tuple(request.event_names),
         start=start,
         end=end,
         order=order,
         limit=min(request.page_size or 100, max_page_size),
         after=after,
+        binding=binding,
+    )
+
+
+def _timeline_binding(tenant: str, request: pb.GetTimelineRequest) -> str:
+    """What a page token of `request` is bound to: the tenant, the subject, the filters and the order (the
+    request less page_size, which may change from page to page, and page_token). A cursor of one query used
+    with another would silently skip that query's events up to it."""
+    bound = pb.GetTimelineRequest()
+    bound.CopyFrom(request)
+    bound.ClearField("page_size")
+    bound.ClearField("page_token")
+    return request_fingerprint(tenant, bound)
+
+
+def timeline_response(query: TimelineQuery, page: TimelinePage) -> pb.GetTimelineResponse:
+    """The page as GetTimelineResponse, with the token of the next page when this one is full."""
+    records = page.events
+    token = cursor_after(records[-1]).encode(query.binding) if len(records) == query.limit else ""
+    return pb.GetTimelineResponse(
+        events=[record_to_event(r) for r in records], next_page_token=token, person_id=page.person_id
     )
 
 
@@ -305,6 +449,7 @@ def person_overrides(request: pb.ApplyPersonOverridesRequest) -> list[PersonOver
 
 
 def override_from_pb(override: person_override_pb2.PersonOverride) -> PersonOverride:
+    """An override override_violations found nothing wrong with (its create_time converts)."""
     return PersonOverride(
         person_id=override.person_id,
         override_person_id=override.override_person_id,
@@ -332,6 +477,10 @@ def override_violations(path: str, override: person_override_pb2.PersonOverride)
             for name in ("type", "value")
             if not getattr(override.identifier, name)
         )
+    if override.HasField("create_time"):
+        bad = timestamp_violation(override.create_time, f"{path}.create_time")
+        if bad is not None:
+            found.append(bad)
     return found
 
 

@@ -29,6 +29,7 @@ from wayline_journeys.customer_value import (
     ValuePage,
     ValueSpec,
 )
+from wayline_journeys.events import is_time_us
 from wayline_journeys.person_refs import PersonRef
 from wayline_journeys.person_refs_converters import person_ref
 
@@ -47,6 +48,7 @@ MAX_PAGE_SIZE = 1_000
 # ISO 4217 codes are three upper-case letters; the check is that shape (as ingest's for Money), not a list of
 # codes in circulation, which would need a dependency and would refuse codes ingest already stored.
 _CURRENCY = re.compile(r"[A-Z]{3}")
+_VALUE_LIMIT = Decimal(10) ** 29  # Decimal(38, 9), the store's historic_value: 29 digits before the point
 _SEGMENTS = {s: customer_value_pb2.RfmSegment.Value(f"RFM_SEGMENT_{s.name}") for s in RfmSegment}
 
 
@@ -76,13 +78,26 @@ def _binding(tenant: str, request: pb.GetCustomerValueRequest) -> str:
 
 
 def _cursor(token: str, binding: str) -> tuple[PageCursor, datetime]:
+    """The cursor and observation end of a token this listing issued; INVALID_PAGE_TOKEN for anything else,
+    a bound token included whose fields no page issues: an end outside Timestamp's range would overflow the
+    datetime, a value that the store's Decimal(38, 9) cannot hold would fail the store's query."""
     fields = decode_page_token(token, RPC)
+    person, end, historic = fields.get("p"), fields.get("e"), _historic_value(fields.get("v"))
+    if fields.get("b") != binding or not isinstance(person, str) or not is_time_us(end) or historic is None:
+        raise invalid_page_token(RPC)
+    return PageCursor(historic, person), from_micros(end)
+
+
+def _historic_value(value: object) -> Decimal | None:
+    """A token's historic value, if it is the text of a value the store's Decimal(38, 9) holds."""
     try:
-        if fields["b"] != binding or not isinstance(fields["p"], str) or not isinstance(fields["e"], int):
-            raise invalid_page_token(RPC)
-        return PageCursor(Decimal(fields["v"]), fields["p"]), from_micros(fields["e"])
-    except (KeyError, TypeError, InvalidOperation) as exc:
-        raise invalid_page_token(RPC) from exc
+        found = Decimal(value) if isinstance(value, str) else None
+    except InvalidOperation:
+        return None
+    if found is None or not found.is_finite() or abs(found) >= _VALUE_LIMIT:
+        return None
+    exponent = found.as_tuple().exponent
+    return found if isinstance(exponent, int) and exponent >= -9 else None
 
 
 def next_page_token(query: BulkQuery, page: ValuePage) -> str:

@@ -6,10 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from wayline.common.errors import FieldViolation, InvalidArgument
-from wayline.common.timestamps import to_datetime
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
-from wayline_journeys.converters import record_to_event
+from wayline_journeys.converters import record_to_event, time_bounds
 from wayline_journeys.decisions import DecisionExportQuery, DecisionRecords, OutcomeCount
 
 __all__ = [
@@ -27,11 +26,7 @@ DEFAULT_EXPORT_BATCH, MAX_EXPORT_BATCH = 100, 1000
 def _range(
     message: event_pb2.TimeRange, violations: list[FieldViolation]
 ) -> tuple[datetime | None, datetime | None]:
-    start = to_datetime(message.start) if message.HasField("start") else None
-    end = to_datetime(message.end) if message.HasField("end") else None
-    if start is not None and end is not None and start >= end:
-        violations.append(FieldViolation("time_range", "start must be before end", "INVALID_RANGE"))
-    return start, end
+    return time_bounds(message, "time_range", violations)
 
 
 def decision_id_of(request: pb.GetDecisionEventsRequest) -> str:

@@ -6,9 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from wayline.common.errors import FieldViolation, InvalidArgument
-from wayline.common.timestamps import to_datetime
 from wayline.journeys.v1 import journeys_service_pb2 as pb
-from wayline_journeys.converters import record_to_event
+from wayline_journeys.converters import record_to_event, time_bounds
 from wayline_journeys.event_export import EventExportQuery
 from wayline_journeys.events import EventRecord
 
@@ -21,9 +20,7 @@ def event_export_query(tenant: str, request: pb.ExportEventsRequest) -> EventExp
     for bound in ("start", "end"):
         if not window.HasField(bound):
             violations.append(FieldViolation(f"time_range.{bound}", f"set the range's {bound}", "REQUIRED"))
-    start, end = to_datetime(window.start), to_datetime(window.end)
-    if not violations and start >= end:
-        violations.append(FieldViolation("time_range", "start must be before end", "INVALID_RANGE"))
+    start, end = time_bounds(window, "time_range", violations)
     if request.max_persons < 0:
         violations.append(FieldViolation("max_persons", "must not be negative", "OUT_OF_RANGE"))
     violations += [
@@ -31,7 +28,7 @@ def event_export_query(tenant: str, request: pb.ExportEventsRequest) -> EventExp
         for i, name in enumerate(request.event_names)
         if not name
     ]
-    if violations:
+    if violations or start is None or end is None:  # both bounds are required: unset is a violation
         raise InvalidArgument("the export request is invalid; see the field violations", violations)
     return EventExportQuery(tenant, start, end, request.max_persons, tuple(request.event_names))
 

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeGuard
 
 from wayline.common.paging import decode_page_token, encode_page_token, invalid_page_token
-from wayline.common.timestamps import to_micros
+from wayline.common.timestamps import MAX_TIMESTAMP_SECONDS, MIN_TIMESTAMP_SECONDS, to_micros
 
 if TYPE_CHECKING:
     from wayline_journeys.event_columns import EventColumns
@@ -24,6 +24,7 @@ __all__ = [
     "TimelineQuery",
     "TimelineReads",
     "cursor_after",
+    "is_time_us",
 ]
 
 # The most events one write takes (WriteEvents' contract): ingest's forwarder sends at most this many a call.
@@ -62,6 +63,17 @@ class EventRecord:
     backfill: bool = False
 
 
+# Timestamp's range in microseconds: what a datetime (from_micros) and the store's DateTime64(6) hold.
+_TIME_US = range(MIN_TIMESTAMP_SECONDS * 1_000_000, (MAX_TIMESTAMP_SECONDS + 1) * 1_000_000)
+
+
+def is_time_us(value: object) -> TypeGuard[int]:
+    """Whether `value`, a field of a page token (caller input), is a time in microseconds since the epoch
+    that Timestamp's range holds: an integer (not a bool, which JSON's true decodes to) within it. Another
+    one would overflow a datetime, or compare with no stored time, if it were used."""
+    return type(value) is int and value in _TIME_US
+
+
 class TimelineOrder(Enum):
     OLDEST_FIRST = "asc"
     NEWEST_FIRST = "desc"
@@ -74,16 +86,20 @@ class TimelineCursor:
     timestamp_us: int  # microseconds since the epoch
     event_id: str
 
-    def encode(self) -> str:
-        return encode_page_token({"t": self.timestamp_us, "e": self.event_id})
+    def encode(self, binding: str) -> str:
+        """The page token continuing after this cursor, for the query whose binding is `binding`."""
+        return encode_page_token({"t": self.timestamp_us, "e": self.event_id, "f": binding})
 
     @classmethod
-    def decode(cls, token: str) -> TimelineCursor:
+    def decode(cls, token: str, binding: str) -> TimelineCursor:
+        """The cursor of a token issued for the query whose binding is `binding`; INVALID_PAGE_TOKEN for one
+        that another query issued (its cursor would skip this query's events up to it), or that no query
+        issued."""
         raw = decode_page_token(token, "GetTimeline")
-        try:
-            return cls(timestamp_us=int(raw["t"]), event_id=str(raw["e"]))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise invalid_page_token("GetTimeline") from exc
+        timestamp_us, event_id = raw.get("t"), raw.get("e")
+        if raw.get("f") != binding or not is_time_us(timestamp_us) or not isinstance(event_id, str):
+            raise invalid_page_token("GetTimeline")
+        return cls(timestamp_us, event_id)
 
 
 @dataclass(frozen=True)
@@ -101,6 +117,8 @@ class TimelineQuery:
     order: TimelineOrder = TimelineOrder.OLDEST_FIRST
     limit: int = 100
     after: TimelineCursor | None = field(default=None)
+    binding: str = ""
+    """What a page token of this query carries (a digest of the tenant, subject, filters and order)."""
 
 
 def cursor_after(record: EventRecord) -> TimelineCursor:

@@ -15,12 +15,13 @@ from google.protobuf import duration_pb2, struct_pb2
 
 from wayline.common.errors import FieldViolation, InvalidArgument
 from wayline.common.feature_encoding import spec_violations
-from wayline.common.timestamps import from_micros, to_datetime, to_micros, to_timestamp
+from wayline.common.timestamps import from_micros, to_micros, to_timestamp
 from wayline.journeys.v1 import analytics_pb2, feature_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline_journeys import analytics_converters
 from wayline_journeys.analytics import EventMatcher
 from wayline_journeys.analytics_converters import EVENT_PATH, PERSON_PATH
+from wayline_journeys.converters import checked_time
 from wayline_journeys.features import (
     MAX_FEATURES,
     Aggregation,
@@ -186,6 +187,9 @@ def profile_query(tenant: str, request: pb.GetProfileFeaturesRequest, now: datet
     for i, name in enumerate(request.feature_names):
         if name not in names:
             violations.append(FieldViolation(f"feature_names[{i}]", f"the spec has no feature {name!r}"))
+    as_of = now
+    if request.HasField("as_of"):
+        as_of = checked_time(request.as_of, "as_of", violations) or now  # an invalid one is raised below
     if violations:
         raise InvalidArgument("the features request is invalid; see the field violations", violations[:100])
     wanted = set(request.feature_names)
@@ -193,7 +197,7 @@ def profile_query(tenant: str, request: pb.GetProfileFeaturesRequest, now: datet
         tenant=tenant,
         spec=spec,
         features=tuple(f for f in spec.features if not wanted or f.name in wanted),
-        as_of_us=to_micros(to_datetime(request.as_of) if request.HasField("as_of") else now),
+        as_of_us=to_micros(as_of),
         person_id=person_id,
         identifier=identifier,
     )

@@ -9,12 +9,11 @@ from typing import Any
 from google.protobuf import duration_pb2
 
 from wayline.common.errors import FieldViolation, InvalidArgument
-from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import analytics_pb2, funnel_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline_journeys import analytics_converters as convert
 from wayline_journeys.analytics import EventMatcher, SeriesKey
-from wayline_journeys.converters import enum_name
+from wayline_journeys.converters import channel_names
 from wayline_journeys.funnels import (
     DAY_US,
     Attribution,
@@ -136,8 +135,7 @@ def _bounds(
 def _event_filter(
     request: pb.QueryFunnelRequest, prefix: str, violations: list[FieldViolation]
 ) -> EventMatcher:
-    if any(c == event_pb2.CHANNEL_UNSPECIFIED for c in request.channels):
-        violations.append(FieldViolation(f"{prefix}channels", "CHANNEL_UNSPECIFIED is not a channel"))
+    channels = channel_names(request.channels, f"{prefix}channels", violations)
     filters = []
     for i, message in enumerate(request.event_filters):
         path = f"{prefix}event_filters[{i}]"
@@ -148,9 +146,8 @@ def _event_filter(
             )
         elif found is not None:
             filters.append(found)
-    channels = (c for c in request.channels if c != event_pb2.CHANNEL_UNSPECIFIED)
     return EventMatcher(
-        channels=tuple(enum_name(event_pb2.Channel.Name(c), "CHANNEL_") for c in channels),
+        channels=channels,
         filters=tuple(filters),
     )
 

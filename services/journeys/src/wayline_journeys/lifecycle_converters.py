@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from google.protobuf import struct_pb2
 
 from wayline.common.errors import FieldViolation
-from wayline.common.timestamps import to_datetime, to_timestamp
+from wayline.common.timestamps import to_timestamp
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import analytics_pb2, condition_pb2, lifecycle_pb2, lifecycle_stage_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
@@ -16,6 +16,7 @@ from wayline_journeys.analytics import Population
 from wayline_journeys.analytics_converters import population
 from wayline_journeys.conditions import LifecycleStage
 from wayline_journeys.conditions_converters import lifecycle_stage, person_condition, raise_for
+from wayline_journeys.converters import checked_time
 from wayline_journeys.lifecycle import (
     MAX_DISTRIBUTION_TIMES,
     MAX_PERSONS,
@@ -127,15 +128,22 @@ def lifecycle_query(
         else Population()
     )
     converted = lifecycle_model(model, "model" if request.HasField("model") else "", violations)
+    as_of = now
+    if request.HasField("as_of"):
+        as_of = checked_time(request.as_of, "as_of", violations) or now  # an invalid one is raised below
+    times = [
+        checked_time(t, f"distribution_times[{i}]", violations)
+        for i, t in enumerate(request.distribution_times[:MAX_DISTRIBUTION_TIMES])
+    ]
     raise_for(violations, "the lifecycle request")
     return LifecycleQuery(
         tenant=tenant,
         model=converted,
-        as_of=to_datetime(request.as_of) if request.HasField("as_of") else now,
+        as_of=as_of,
         persons=tuple(persons),
         include_distribution=request.include_distribution,
         population=found,
-        distribution_times=tuple(to_datetime(t) for t in request.distribution_times),
+        distribution_times=tuple(t for t in times if t is not None),
     )
 
 

@@ -17,12 +17,13 @@ from google.protobuf import duration_pb2
 
 from wayline.common.errors import FieldViolation, InvalidArgument
 from wayline.common.paging import decode_page_token, encode_page_token, invalid_page_token, page_size
+from wayline.common.timestamps import duration_violation
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import analytics_pb2, paths_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline_journeys import analytics_converters as convert
 from wayline_journeys.analytics import Breakdown, Population
-from wayline_journeys.converters import enum_name
+from wayline_journeys.converters import channel_names, enum_name
 from wayline_journeys.paths import (
     DEFAULT_SESSION_GAP,
     CleaningRule,
@@ -68,10 +69,6 @@ def replacement(label: str) -> str:
     return _GROUP_REFERENCE.sub(one, label)
 
 
-def _channel(value: int) -> str:
-    return enum_name(event_pb2.Channel.Name(value), "CHANNEL_")  # type: ignore[arg-type]
-
-
 def _bounded(value: int, field: str, bounds: tuple[int, ...], violations: list[FieldViolation]) -> int:
     """`value`, 0 meaning the default (the last bound); out of range is a violation."""
     low, high, default = (1, *bounds) if len(bounds) == 2 else bounds
@@ -84,6 +81,10 @@ def _bounded(value: int, field: str, bounds: tuple[int, ...], violations: list[F
 
 def _session_gap(request: pb.QueryPathsRequest, prefix: str, violations: list[FieldViolation]) -> timedelta:
     if not request.HasField("session_gap"):
+        return DEFAULT_SESSION_GAP
+    bad = duration_violation(request.session_gap, f"{prefix}session_gap")
+    if bad is not None:  # ToTimedelta would overflow
+        violations.append(bad)
         return DEFAULT_SESSION_GAP
     gap = request.session_gap.ToTimedelta()
     if not timedelta(0) < gap <= MAX_SESSION_GAP:
@@ -121,8 +122,6 @@ def paths_query(tenant: str, request: pb.QueryPathsRequest, prefix: str = "") ->
                 f"an event field ({', '.join(sorted(EVENT_FIELDS))}) or a properties. or context. path",
             )
         )
-    if any(c == event_pb2.CHANNEL_UNSPECIFIED for c in request.channels):
-        violations.append(FieldViolation(f"{prefix}channels", "CHANNEL_UNSPECIFIED is not a channel"))
     if request.min_edge_count < 0:
         violations.append(FieldViolation(f"{prefix}min_edge_count", "must not be negative", "OUT_OF_RANGE"))
     start = (
@@ -144,7 +143,7 @@ def paths_query(tenant: str, request: pb.QueryPathsRequest, prefix: str = "") ->
         session_gap=_session_gap(request, prefix, violations),
         node_property=request.node_property,
         collapse_repeats=request.collapse_repeats,
-        channels=tuple(_channel(c) for c in request.channels),
+        channels=channel_names(request.channels, f"{prefix}channels", violations),
         exclude_event_names=tuple(request.exclude_event_names),
         time_range=convert.time_range(request.time_range, f"{prefix}time_range", violations),
         breakdown=convert.breakdown(request.breakdown, f"{prefix}breakdown", violations)

@@ -9,16 +9,14 @@ from datetime import UTC, datetime
 import grpc
 
 from wayline.common.context import remaining_seconds, require_tenant
-from wayline.common.errors import FieldViolation, InvalidArgument
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline.journeys.v1 import journeys_service_pb2_grpc as pb_grpc
 from wayline_journeys.converters import (
-    events_to_columns,
-    json_number_violations,
+    columns_to_write,
     person_overrides,
     person_to_erase,
-    record_to_event,
     timeline_query,
+    timeline_response,
 )
 from wayline_journeys.customer_value import values_of_persons
 from wayline_journeys.customer_value_converters import (
@@ -38,7 +36,7 @@ from wayline_journeys.errors import PersonNotFound
 from wayline_journeys.event_export import export_events
 from wayline_journeys.event_export_converters import event_export_query, event_export_response
 from wayline_journeys.event_names_converters import event_names_query, event_names_response
-from wayline_journeys.events import MAX_WRITE_EVENTS, EventWrites, TimelineReads, cursor_after
+from wayline_journeys.events import EventWrites, TimelineReads
 from wayline_journeys.features import profile_features
 from wayline_journeys.features_converters import profile_query, profile_response
 from wayline_journeys.funnel_converters import funnel_query, funnel_response
@@ -120,29 +118,7 @@ class JourneyServicer(pb_grpc.JourneyServiceServicer):
         self, request: pb.WriteEventsRequest, context: grpc.ServicerContext
     ) -> pb.WriteEventsResponse:
         tenant = require_tenant()
-        if len(request.events) > MAX_WRITE_EVENTS:
-            raise InvalidArgument(
-                f"WriteEvents takes at most {MAX_WRITE_EVENTS:,} events per call; got "
-                f"{len(request.events):,}: split the batch; nothing was stored",
-                [FieldViolation("events", f"at most {MAX_WRITE_EVENTS:,} events", "TOO_MANY")],
-            )
-        missing = [
-            FieldViolation(f"events[{i}].{field}", f"every stored event needs its {field}", "REQUIRED")
-            for i, event in enumerate(request.events)
-            for field in ("event_id", "timestamp")
-            if not (event.event_id if field == "event_id" else event.HasField("timestamp"))
-        ]
-        if missing:
-            raise InvalidArgument("every event needs event_id and timestamp; nothing was stored", missing)
-        try:
-            columns = events_to_columns(request.events)
-        except ValueError:
-            violations = json_number_violations(request.events)
-            if not violations:
-                raise
-            raise InvalidArgument(
-                "an event holds a number JSON cannot; nothing was stored", violations
-            ) from None
+        columns = columns_to_write(request.events)
         self._note_tenant(tenant)
         return pb.WriteEventsResponse(written_count=self._events.write(tenant, columns))
 
@@ -150,12 +126,7 @@ class JourneyServicer(pb_grpc.JourneyServiceServicer):
         self, request: pb.GetTimelineRequest, context: grpc.ServicerContext
     ) -> pb.GetTimelineResponse:
         query = timeline_query(require_tenant(), request, self._max_page_size)
-        page = self._timelines.timeline_page(query)
-        records = page.events
-        next_token = cursor_after(records[-1]).encode() if len(records) == query.limit else ""
-        return pb.GetTimelineResponse(
-            events=[record_to_event(r) for r in records], next_page_token=next_token, person_id=page.person_id
-        )
+        return timeline_response(query, self._timelines.timeline_page(query))
 
     def ApplyPersonOverrides(  # noqa: N802
         self, request: pb.ApplyPersonOverridesRequest, context: grpc.ServicerContext

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from wayline.common.errors import FieldViolation, InvalidArgument
-from wayline.common.timestamps import from_micros, to_datetime, to_micros, to_timestamp
+from wayline.common.timestamps import from_micros, to_micros, to_timestamp
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline.journeys.v1 import training_set_pb2
 from wayline_journeys import analytics_converters
+from wayline_journeys.converters import checked_time
 from wayline_journeys.features import FeatureQuery, LabelDefinition, LabelKind, Observation
 from wayline_journeys.features_converters import (
     duration_us,
@@ -86,16 +87,16 @@ def _observations(
             )
         )
         return ()
+    found = []
     for i, o in enumerate(request.observations):
         if not o.person_id:
             violations.append(FieldViolation(f"observations[{i}].person_id", "must not be empty", "REQUIRED"))
+        path = f"observations[{i}].observation_time"
         if not o.HasField("observation_time"):
-            violations.append(
-                FieldViolation(f"observations[{i}].observation_time", "is required", "REQUIRED")
-            )
-    return tuple(
-        Observation(o.person_id, to_micros(to_datetime(o.observation_time))) for o in request.observations
-    )
+            violations.append(FieldViolation(path, "is required", "REQUIRED"))
+        elif (time := checked_time(o.observation_time, path, violations)) is not None:
+            found.append(Observation(o.person_id, to_micros(time)))
+    return tuple(found)
 
 
 def _anchor_properties(
@@ -130,13 +131,17 @@ def _anchor_properties(
 
 
 def _sampling(message: training_set_pb2.ObservationSampling, violations: list[FieldViolation]) -> Sampling:
-    times = tuple(to_micros(to_datetime(t)) for t in message.observation_times)
+    times = tuple(
+        to_micros(time)
+        for i, t in enumerate(message.observation_times)
+        if (time := checked_time(t, f"sampling.observation_times[{i}]", violations)) is not None
+    )
     anchored = message.HasField("anchor_event")
-    if anchored == bool(times):
+    if anchored == bool(message.observation_times):
         violations.append(
             FieldViolation("sampling", "set exactly one of observation_times and anchor_event", "ONE_OF")
         )
-    if len(times) > MAX_OBSERVATION_TIMES:
+    if len(message.observation_times) > MAX_OBSERVATION_TIMES:
         violations.append(
             FieldViolation("sampling.observation_times", f"at most {MAX_OBSERVATION_TIMES:,}", "OUT_OF_RANGE")
         )
@@ -188,7 +193,9 @@ def training_set_query(tenant: str, request: pb.ExportTrainingSetRequest, now: d
         )
     if not 0 <= request.batch_size <= MAX_BATCH_SIZE:
         violations.append(FieldViolation("batch_size", f"0 to {MAX_BATCH_SIZE:,}", "OUT_OF_RANGE"))
-    data_as_of = to_datetime(request.data_as_of) if request.HasField("data_as_of") else now
+    data_as_of = now
+    if request.HasField("data_as_of"):  # an invalid one is raised below
+        data_as_of = checked_time(request.data_as_of, "data_as_of", violations) or now
     if data_as_of > now:
         violations.append(
             FieldViolation(
