@@ -11,6 +11,7 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf import struct_pb2
+from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2
 
 from tests.decision.traces.conftest import DecisionUnderTest, make_trace, metadata, wait_stored
@@ -83,6 +84,15 @@ def test_feedback_validates_its_request(
     )
     assert bad_money.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert sorted(fields(bad_money)) == ["value", "value.currency_code"]
+    beyond_9999 = refused(
+        decision,
+        tenant,
+        decision_id=trace.decision_id,
+        action_id="discount-10",
+        outcome=decision_pb2.FEEDBACK_OUTCOME_CLICK,
+        time=Timestamp(seconds=2**62),  # any int64 travels; no record or event can hold it
+    )
+    assert (beyond_9999.code(), fields(beyond_9999)) == (grpc.StatusCode.INVALID_ARGUMENT, ["time"])
     no_decision = refused(decision, tenant, outcome=decision_pb2.FEEDBACK_OUTCOME_CLICK)
     assert fields(no_decision) == ["decision_id"]
     other_tenant = refused(

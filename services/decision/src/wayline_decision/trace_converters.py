@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from wayline.common.timestamps import timestamp_violation
 from wayline.decision.v1 import decision_service_pb2 as pb
+from wayline_decision.errors import FeedbackInvalid
 from wayline_decision.traces.feedback import FeedbackInput
 from wayline_decision.traces.listing import DecisionPage, ListSelection, list_selection
 from wayline_decision.traces.reads import ExportSelection, export_selection
@@ -11,6 +13,12 @@ __all__ = ["export_request", "feedback_input", "list_decisions_request", "list_d
 
 
 def feedback_input(request: pb.FeedbackRequest) -> FeedbackInput:
+    if request.HasField("time"):
+        # The wire carries any int64 seconds; ToMicroseconds raises ValueError (INTERNAL) for what no
+        # Timestamp holds.
+        invalid = timestamp_violation(request.time, "time")
+        if invalid is not None:
+            raise FeedbackInvalid([invalid])
     return FeedbackInput(
         decision_id=request.decision_id,
         action_id=request.action_id,

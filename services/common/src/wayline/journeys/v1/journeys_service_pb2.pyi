@@ -232,7 +232,9 @@ class GetTimelineRequest(_message.Message):
     default).
     """
     page_token: _builtins.str
-    """The `next_page_token` of a previous call with the same filters, to get the next page."""
+    """The `next_page_token` of a previous call with the same subject, filters and order (`page_size` may
+    change), to get the next page; a token of another request is INVALID_ARGUMENT (INVALID_PAGE_TOKEN).
+    """
     @_builtins.property
     def identifier(self) -> _event_pb2.Identifier:
         """Any identifier of the person; the timeline is that of the person currently holding it."""
