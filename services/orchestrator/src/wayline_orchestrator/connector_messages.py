@@ -9,6 +9,7 @@ from google.protobuf.field_mask_pb2 import FieldMask
 
 from wayline.common.errors import FieldViolation
 from wayline.common.paging import decode_page_token, encode_page_token, invalid_page_token, page_size
+from wayline.common.timestamps import duration_violation
 from wayline.orchestrator.v1 import connector_pb2 as connector_pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline_orchestrator.connectors import (
@@ -24,6 +25,7 @@ from wayline_orchestrator.connectors import (
 from wayline_orchestrator.connectors.catalogue import connector_name
 from wayline_orchestrator.converters import timestamp
 from wayline_orchestrator.errors import ConnectorInvalid
+from wayline_orchestrator.field_checks import text_violation
 
 __all__ = [
     "connector_message",
@@ -101,6 +103,16 @@ def _kind(message: connector_pb.Connector, at: str) -> Kind:
 def connector_of(message: connector_pb.Connector, connector_id: str = "", at: str = "connector") -> Connector:
     """The draft a request's connector describes, its unset fields at their defaults."""
     retry = message.retry_policy
+    # Durations the wire allows but protobuf does not (beyond ±10,000 years, nanos of the wrong sign) are
+    # refused as such; their ranges as timeouts and backoffs are the connector's rules (validation.py).
+    durations = (
+        duration_violation(message.timeout, f"{at}.timeout"),
+        duration_violation(retry.initial_backoff, f"{at}.retry_policy.initial_backoff"),
+        duration_violation(retry.max_backoff, f"{at}.retry_policy.max_backoff"),
+    )
+    problems = [problem for problem in durations if problem is not None]
+    if problems:
+        raise ConnectorInvalid(problems)
     return Connector(
         connector_id=connector_id,
         kind=_kind(message, at),
@@ -206,7 +218,8 @@ def list_connectors_request(request: pb.ListConnectorsRequest) -> tuple[str, int
     if not request.page_token:
         return "", limit
     after = decode_page_token(request.page_token, "ListConnectors").get("after")
-    if not isinstance(after, str):
+    # A NUL cannot be sent to PostgreSQL as text: refused on both engines alike (no service issues one).
+    if not isinstance(after, str) or text_violation("page_token", after) is not None:
         raise invalid_page_token("ListConnectors")
     return after, limit
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from wayline.common.paging import decode_page_token, encode_page_token, invalid_page_token, page_size
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline_orchestrator.contacts import ContactFilter, ContactPage
-from wayline_orchestrator.converters import channel_name, contact_message, micros
+from wayline_orchestrator.converters import channel_name, checked_micros, contact_message
+from wayline_orchestrator.field_checks import text_violation
 
 __all__ = ["list_contacts_request", "list_contacts_response"]
 
@@ -25,20 +26,23 @@ def list_contacts_request(
     window = request.time_range
     where = ContactFilter(
         person_id=request.person_id,
-        start=micros(window.start) if window.HasField("start") else None,
-        end=micros(window.end) if window.HasField("end") else None,
+        start=checked_micros(window.start, "time_range.start") if window.HasField("start") else None,
+        end=checked_micros(window.end, "time_range.end") if window.HasField("end") else None,
         channel=channel_name(request.channel, "channel"),
     )
     if not request.page_token:
         return where, None, limit
     token = decode_page_token(request.page_token, _RPC)
     cursor = token.get("after")
+    # The cursor is bound into SQL as it is: a bool is an int to Python but not a BIGINT to PostgreSQL, and
+    # a NUL cannot be sent as its text; both engines refuse such a token alike (no service issues one).
     if (
         token.get("filters") != _bound(where)
         or not isinstance(cursor, list)
         or len(cursor) != 2
-        or not isinstance(cursor[0], int)
+        or type(cursor[0]) is not int
         or not isinstance(cursor[1], str)
+        or text_violation("page_token", cursor[1]) is not None
     ):
         raise invalid_page_token(_RPC)
     return where, (cursor[0], cursor[1]), limit

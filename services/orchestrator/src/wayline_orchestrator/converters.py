@@ -9,6 +9,13 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from wayline.common.errors import FieldViolation
+from wayline.common.timestamps import (
+    MAX_TIMESTAMP_SECONDS,
+    MIN_TIMESTAMP_SECONDS,
+    duration_violation,
+    from_micros,
+    timestamp_violation,
+)
 from wayline.event.v1 import event_pb2
 from wayline.orchestrator.v1 import contact_pb2
 from wayline.orchestrator.v1 import contact_policy_pb2 as policy_pb
@@ -23,12 +30,15 @@ from wayline_orchestrator.contacts import (
     QuietHours,
     Violation,
 )
+from wayline_orchestrator.contacts.validation import MAX_WINDOW_DAYS
 from wayline_orchestrator.errors import ContactInvalid, PolicyInvalid
 
 __all__ = [
     "channel_name",
     "check_of",
+    "checked_micros",
     "contact_message",
+    "contact_micros",
     "contact_of",
     "micros",
     "policy_message",
@@ -41,6 +51,37 @@ __all__ = [
 
 def micros(ts: Timestamp) -> int:
     return ts.seconds * 1_000_000 + ts.nanos // 1_000
+
+
+def checked_micros(ts: Timestamp, path: str) -> int:
+    """`micros` of a request's Timestamp, refused with its path when outside Timestamp's range: beyond it the
+    microseconds no longer fit the ledger's 64-bit columns (an overflow, INTERNAL, instead of the caller's
+    error)."""
+    problem = timestamp_violation(ts, path)
+    if problem is not None:
+        raise ContactInvalid([problem])
+    return ts.seconds * 1_000_000 + ts.nanos // 1_000
+
+
+# A contact's time is also where the times an answer derives from it start: its local time in the person's
+# zone (up to ±14 h), the end of a quiet period (the next day), a cap's retry time (up to a window, at most
+# MAX_WINDOW_DAYS, later). Those must be Timestamps too, so a contact's time lies a day inside Timestamp's
+# start and a longest window and two days inside its end.
+_DAY = 86_400
+_FIRST_CONTACT_SECONDS = MIN_TIMESTAMP_SECONDS + _DAY
+_LAST_CONTACT_SECONDS = MAX_TIMESTAMP_SECONDS - (MAX_WINDOW_DAYS + 2) * _DAY
+_CONTACT_RANGE = (
+    f"must lie between {from_micros(_FIRST_CONTACT_SECONDS * 1_000_000).date().isoformat()} and "
+    f"{from_micros(_LAST_CONTACT_SECONDS * 1_000_000).date().isoformat()} (UTC)"
+)
+
+
+def contact_micros(ts: Timestamp, path: str) -> int:
+    """`micros` of a contact's time in a request (CheckContact's, RecordContact's), refused with its path
+    outside the range above. A few integer comparisons: CheckContact's path."""
+    if not _FIRST_CONTACT_SECONDS <= ts.seconds <= _LAST_CONTACT_SECONDS:
+        raise ContactInvalid([FieldViolation(path, _CONTACT_RANGE, "OUT_OF_RANGE")])
+    return checked_micros(ts, path)
 
 
 def timestamp(us: int) -> Timestamp:
@@ -82,6 +123,15 @@ def _modes(enum: Any, number: int, default: str, path: str) -> str:
 def policy_of(message: policy_pb.ContactPolicy) -> ContactPolicy:
     """The domain policy of a request's message (its revision, time and etag are output only: not used)."""
     root = "contact_policy"
+    # A window with seconds beyond Duration's range or nanos of the wrong sign is refused as such; its range
+    # as a window (positive, at most MAX_WINDOW_US) is the policy's rule (contacts/validation.py).
+    windows = [
+        duration_violation(c.window, f"{root}.frequency_caps[{i}].window")
+        for i, c in enumerate(message.frequency_caps)
+    ]
+    bad_windows = [w for w in windows if w is not None]
+    if bad_windows:
+        raise PolicyInvalid(bad_windows)
     caps = tuple(
         FrequencyCap(
             channel=channel_name(c.channel, f"{root}.frequency_caps[{i}].channel", PolicyInvalid),
@@ -232,7 +282,9 @@ def contact_of(message: contact_pb2.ContactRecord) -> Contact:
         flow_version=message.flow_version,
         flow_step_id=message.flow_step_id,
         decision_id=message.decision_id,
-        contact_time=micros(message.contact_time) if message.HasField("contact_time") else 0,
+        contact_time=contact_micros(message.contact_time, f"{path}.contact_time")
+        if message.HasField("contact_time")
+        else 0,
     )
 
 

@@ -11,6 +11,7 @@ from wayline_orchestrator.connectors import DeadLetter
 from wayline_orchestrator.connectors.catalogue import parse_name
 from wayline_orchestrator.connectors.dead_letters import LetterPage
 from wayline_orchestrator.converters import timestamp
+from wayline_orchestrator.field_checks import text_violation
 
 __all__ = ["dead_letter_message", "list_dead_letters_request", "list_dead_letters_response"]
 
@@ -25,12 +26,14 @@ def list_dead_letters_request(request: pb.ListDeadLettersRequest) -> tuple[str, 
         return connector_id, None, limit
     token = decode_page_token(request.page_token, _RPC)
     cursor = token.get("after")
+    # Bound into SQL as it is: a bool is no BIGINT to PostgreSQL, a NUL no text (see contact_pages.py).
     if (
         token.get("parent") != connector_id
         or not isinstance(cursor, list)
         or len(cursor) != 2
-        or not isinstance(cursor[0], int)
+        or type(cursor[0]) is not int
         or not isinstance(cursor[1], str)
+        or text_violation("page_token", cursor[1]) is not None
     ):
         raise invalid_page_token(_RPC)
     return connector_id, (cursor[0], cursor[1]), limit

@@ -1,13 +1,12 @@
 """Flow messages ⇄ the flows' plain values. A definition becomes its proto3 JSON form with the fields' proto
-names; an enumeration number the contract does not define is refused here, with its field path (the JSON
-form would otherwise carry the bare number)."""
+names; what that form cannot carry is refused here, with its field path (`field_checks.invalid_values`): an
+enumeration number the contract does not define (the JSON form would carry the bare number), a Timestamp or
+Duration out of range or with nanos of the wrong sign, a NaN or Infinity in a Struct (the conversion would
+raise)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from google.protobuf import json_format
-from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from wayline.common.errors import FieldViolation
@@ -15,6 +14,7 @@ from wayline.common.paging import decode_page_token, encode_page_token, invalid_
 from wayline.orchestrator.v1 import flow_pb2
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline_orchestrator.errors import FlowInvalid
+from wayline_orchestrator.field_checks import invalid_values, text_violation
 from wayline_orchestrator.flows import Flow, FlowPage, FlowState, PauseMode
 
 __all__ = [
@@ -24,7 +24,6 @@ __all__ = [
     "list_flows_request",
     "list_flows_response",
     "pause_mode_of",
-    "unknown_enum_values",
 ]
 
 _STATES = {
@@ -41,29 +40,11 @@ _MODES = {
 }
 
 
-def unknown_enum_values(message: Message, path: str) -> Iterator[FieldViolation]:
-    """Every enumeration value in `message` (nested messages included) its enumeration does not define."""
-    for field, value in message.ListFields():
-        here = f"{path}.{field.name}"
-        repeated = field.is_repeated
-        if field.enum_type is not None:
-            values = list(value) if repeated else [value]
-            for i, number in enumerate(values):
-                if field.enum_type.values_by_number.get(number) is None:
-                    where = f"{here}[{i}]" if repeated else here
-                    yield FieldViolation(
-                        where, f"{number} is not a value of {field.enum_type.name}", "UNKNOWN_ENUM_VALUE"
-                    )
-        elif field.message_type is not None and not field.message_type.GetOptions().map_entry:
-            for i, item in enumerate(value if repeated else [value]):
-                yield from unknown_enum_values(item, f"{here}[{i}]" if repeated else here)
-
-
 def flow_of(message: flow_pb2.Flow, flow_id: str, path: str = "flow") -> Flow:
     """The flow of a request's message (its output-only fields are ignored)."""
-    unknown = list(unknown_enum_values(message.definition, f"{path}.definition"))
-    if unknown:
-        raise FlowInvalid(unknown)
+    invalid = list(invalid_values(message.definition, f"{path}.definition"))
+    if invalid:
+        raise FlowInvalid(invalid)
     definition = json_format.MessageToDict(message.definition, preserving_proto_field_name=True)
     return Flow(
         flow_id=flow_id,
@@ -126,7 +107,12 @@ def list_flows_request(request: pb.ListFlowsRequest) -> tuple[str, int, FlowStat
         return "", limit, state
     token = decode_page_token(request.page_token, "ListFlows")
     after = token.get("after")
-    if not isinstance(after, str) or token.get("filters") != {"state": state.value if state else ""}:
+    # A NUL cannot be sent to PostgreSQL as text: refused on both engines alike (no service issues one).
+    if (
+        not isinstance(after, str)
+        or text_violation("page_token", after) is not None
+        or token.get("filters") != {"state": state.value if state else ""}
+    ):
         raise invalid_page_token("ListFlows")
     return after, limit, state
 

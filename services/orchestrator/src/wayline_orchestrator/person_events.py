@@ -7,12 +7,15 @@ channel preference (`contacts/engagement.py`); each message counts once per kind
 there too.
 
 A statement that cannot be read (an unknown channel, a missing `granted`) is skipped and logged rather than
-refused: the event is valid for journeys and flows, only its meaning for the contact policy is lost.
+refused: the event is valid for journeys and flows, only its meaning for the contact policy is lost. An event
+that cannot be converted at all (`check_events`: no id or person, an unknown type or channel, a timestamp out
+of range, a NaN in its properties) is refused with the whole batch, before anything is written: the ledger
+and the flows see a batch whole or not at all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import partial
 from typing import Any
 
@@ -20,6 +23,7 @@ import structlog
 from google.protobuf import json_format, struct_pb2
 
 from wayline.common.errors import FieldViolation
+from wayline.common.timestamps import timestamp_violation
 from wayline.event.v1 import event_pb2
 from wayline.orchestrator.v1 import contact_policy_pb2 as policy_pb
 from wayline_orchestrator.contacts.engagement import ENGAGEMENT_KINDS, Engagement
@@ -28,12 +32,14 @@ from wayline_orchestrator.contacts.rules import time_zone
 from wayline_orchestrator.contacts.store import PREFERRED_CHANNEL, TIME_ZONE, Attribute, ConsentStatement
 from wayline_orchestrator.converters import micros
 from wayline_orchestrator.errors import ContactInvalid
+from wayline_orchestrator.field_checks import struct_violations, text_violation
 from wayline_orchestrator.flows.runtime import Occurrence
 
 __all__ = [
     "CONSENT_UPDATED",
     "MAX_EVENTS",
     "PREFERENCE_UPDATED",
+    "check_events",
     "engagements",
     "occurrences",
     "person_statements",
@@ -51,6 +57,10 @@ _CHANNELS = {
     for name in event_pb2.Channel.keys()  # noqa: SIM118 - an enum wrapper, not a dict
     if name != "CHANNEL_UNSPECIFIED"
 }
+# Enum names by number, looked up once (EnumTypeWrapper.Name is Python, per event); `check_events` refuses a
+# number this build does not know.
+_TYPE_NAMES = {number: name for name, number in event_pb2.EventType.items()}
+_CHANNEL_NAMES = {number: name for name, number in event_pb2.Channel.items()}
 _PURPOSES = {
     name.removeprefix("CONTACT_PURPOSE_").lower(): name
     for name in policy_pb.ContactPurpose.keys()  # noqa: SIM118
@@ -87,19 +97,49 @@ def _consent(event: event_pb2.Event, at: int) -> ConsentStatement | None:
     return ConsentStatement(event.person_id, scope_channel, scope_purpose, granted, at, event.event_id)
 
 
-def person_statements(events: Sequence[event_pb2.Event]) -> tuple[list[ConsentStatement], list[Attribute]]:
-    """The consent statements and attributes the events carry; INVALID_ARGUMENT for an event without an id or
-    a person (the contract's ObserveEvents errors)."""
-    problems = [
-        FieldViolation(f"events[{i}].{name}", "is required", "REQUIRED")
-        for i, e in enumerate(events)
-        for name in ("event_id", "person_id")
-        if not getattr(e, name)
-    ]
+def _event_violations(i: int, event: event_pb2.Event) -> Iterator[FieldViolation]:
+    path = f"events[{i}]"
+    for name in ("event_id", "person_id"):
+        value = getattr(event, name)
+        problem = (
+            FieldViolation(f"{path}.{name}", "is required", "REQUIRED")
+            if not value
+            else text_violation(f"{path}.{name}", value)  # stored in its own column
+        )
+        if problem is not None:
+            yield problem
+    # What `occurrences` and `_json_objects` convert: the enumerations by name, the time in microseconds (a
+    # 64-bit column), the properties and context as JSON.
+    if event.type not in _TYPE_NAMES:
+        yield FieldViolation(
+            f"{path}.type", f"{event.type} is not a value of EventType", "UNKNOWN_ENUM_VALUE"
+        )
+    if event.channel not in _CHANNEL_NAMES:
+        yield FieldViolation(
+            f"{path}.channel", f"{event.channel} is not a value of Channel", "UNKNOWN_ENUM_VALUE"
+        )
+    problem = timestamp_violation(event.timestamp, f"{path}.timestamp")
+    if problem is not None:
+        yield problem
+    yield from struct_violations(event.properties, f"{path}.properties")
+    if event.HasField("context"):
+        yield from struct_violations(event.context.extra, f"{path}.context.extra")
+        yield from struct_violations(event.context.traits, f"{path}.context.traits")
+
+
+def check_events(events: Sequence[event_pb2.Event]) -> None:
+    """INVALID_ARGUMENT, with every problem's path, for a batch ObserveEvents cannot take whole (the
+    contract's ObserveEvents errors): called before anything is written, so that a refused batch changes
+    nothing."""
+    problems = [problem for i, event in enumerate(events) for problem in _event_violations(i, event)]
     if len(events) > MAX_EVENTS:
         problems.append(FieldViolation("events", f"at most {MAX_EVENTS} events per call", "TOO_MANY"))
     if problems:
         raise ContactInvalid(problems)
+
+
+def person_statements(events: Sequence[event_pb2.Event]) -> tuple[list[ConsentStatement], list[Attribute]]:
+    """The consent statements and attributes the events carry (checked by `check_events` first)."""
     consents: list[ConsentStatement] = []
     attributes: list[Attribute] = []
     for event in events:
@@ -121,8 +161,9 @@ def person_statements(events: Sequence[event_pb2.Event]) -> tuple[list[ConsentSt
 
 
 def engagements(events: Sequence[event_pb2.Event]) -> list[Engagement]:
-    """The engagements with ledger contacts the events carry (checked by `person_statements` first); an
-    engagement event without a `contact_id` is not about a message of ours and is skipped."""
+    """The engagements with ledger contacts the events carry (checked by `check_events` first); an
+    engagement event without a `contact_id` is not about a message of ours and is skipped, and so is one
+    whose `contact_id` holds NUL (no ledger contact's id does, and PostgreSQL's text cannot hold it)."""
     found: list[Engagement] = []
     for event in events:
         kind = ENGAGEMENT_KINDS.get(event.name)
@@ -130,7 +171,7 @@ def engagements(events: Sequence[event_pb2.Event]) -> list[Engagement]:
             continue
         value = event.properties.fields.get("contact_id")
         contact_id = value.string_value if value is not None and value.HasField("string_value") else ""
-        if contact_id:
+        if contact_id and text_violation("contact_id", contact_id) is None:
             found.append(
                 Engagement(
                     event.person_id, contact_id, kind[0], kind[1], micros(event.timestamp), event.event_id
@@ -139,14 +180,8 @@ def engagements(events: Sequence[event_pb2.Event]) -> list[Engagement]:
     return found
 
 
-# Enum names by number, looked up once (EnumTypeWrapper.Name is Python, per event); a number this build does
-# not know still goes through Name, which says so.
-_TYPE_NAMES = {number: name for name, number in event_pb2.EventType.items()}
-_CHANNEL_NAMES = {number: name for name, number in event_pb2.Channel.items()}
-
-
 def occurrences(events: Sequence[event_pb2.Event]) -> list[Occurrence]:
-    """The events as the flows' runtime reads them (checked by `person_statements` first); each converts its
+    """The events as the flows' runtime reads them (checked by `check_events` first); each converts its
     properties and context when the runtime first reads them."""
     return [
         Occurrence.converting(
@@ -154,7 +189,7 @@ def occurrences(events: Sequence[event_pb2.Event]) -> list[Occurrence]:
             e.person_id,
             e.name,
             micros(e.timestamp),
-            _TYPE_NAMES.get(e.type) or event_pb2.EventType.Name(e.type),
+            _TYPE_NAMES.get(e.type) or event_pb2.EventType.Name(e.type),  # Name: says which is unknown
             _CHANNEL_NAMES.get(e.channel) or event_pb2.Channel.Name(e.channel),
             partial(_json_objects, e),
         )

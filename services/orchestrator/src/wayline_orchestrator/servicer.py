@@ -25,8 +25,8 @@ from wayline_orchestrator.contacts import ContactLedger
 from wayline_orchestrator.converters import (
     check_of,
     contact_message,
+    contact_micros,
     contact_of,
-    micros,
     policy_message,
     policy_of,
     result_message,
@@ -44,7 +44,13 @@ from wayline_orchestrator.flows import FlowCatalogue
 from wayline_orchestrator.flows.runtime import FlowRuntime
 from wayline_orchestrator.flows.simulations import FlowSimulations
 from wayline_orchestrator.flows.stats import FlowStatistics
-from wayline_orchestrator.person_events import engagements, occurrences, person_statements, with_survivors
+from wayline_orchestrator.person_events import (
+    check_events,
+    engagements,
+    occurrences,
+    person_statements,
+    with_survivors,
+)
 from wayline_orchestrator.person_overrides import ObservedPersons, Unfollowed
 from wayline_orchestrator.stats_converters import flow_stats_message, flow_stats_request, simulation_ask
 
@@ -95,7 +101,9 @@ class OrchestratorServicer(ConnectorRpcs, pb_grpc.OrchestratorServiceServicer):
         self, request: pb.CheckContactRequest, context: grpc.ServicerContext
     ) -> pb.CheckContactResponse:
         checks = [check_of(c, f"checks[{i}]") for i, c in enumerate(request.checks)]
-        at = micros(request.contact_time) if request.HasField("contact_time") else None
+        at = (
+            contact_micros(request.contact_time, "contact_time") if request.HasField("contact_time") else None
+        )
         answer = self._ledger.check(require_tenant(), request.person_id, checks, at)
         return pb.CheckContactResponse(
             results=[result_message(r) for r in answer.results],
@@ -122,6 +130,7 @@ class OrchestratorServicer(ConnectorRpcs, pb_grpc.OrchestratorServiceServicer):
         self, request: pb.ObserveEventsRequest, context: grpc.ServicerContext
     ) -> pb.ObserveEventsResponse:
         tenant = require_tenant()
+        check_events(request.events)  # the whole batch, before the ledger or the flows write anything
         self._persons.seen(tenant)
         ids = sorted({event.person_id for event in request.events})
         events = with_survivors(request.events, self._persons.survivors(tenant, ids))

@@ -4,33 +4,47 @@ its path from the request's root), and FlowStats back into its message."""
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 from google.protobuf import json_format
 
 from wayline.common.errors import FieldViolation
+from wayline.common.timestamps import timestamp_violation
 from wayline.event.v1 import event_pb2
 from wayline.orchestrator.v1 import contact_pb2, flow_stats_pb2
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline_orchestrator.converters import micros, timestamp
 from wayline_orchestrator.errors import FlowInvalid
-from wayline_orchestrator.flow_converters import flow_id_of, unknown_enum_values
+from wayline_orchestrator.field_checks import invalid_values
+from wayline_orchestrator.flow_converters import flow_id_of
 from wayline_orchestrator.flows.simulations import DEFAULT_MAX_PERSONS, MAX_PERSONS, SimulationAsk
 from wayline_orchestrator.flows.stats import FlowStats, SuppressionCount
 
 __all__ = ["flow_stats_message", "flow_stats_request", "simulation_ask"]
 
 
+def _bound(
+    window: event_pb2.TimeRange, name: Literal["start", "end"], required: bool, problems: list[FieldViolation]
+) -> int | None:
+    """The range's bound `name` in microseconds; None (with its problem) when unset or out of Timestamp's
+    range, where the microseconds would no longer fit the stores' 64-bit columns."""
+    if not window.HasField(name):
+        if required:
+            problems.append(FieldViolation(f"time_range.{name}", f"set the range's {name}", "REQUIRED"))
+        return None
+    ts = getattr(window, name)
+    problem = timestamp_violation(ts, f"time_range.{name}")
+    if problem is not None:
+        problems.append(problem)
+        return None
+    return micros(ts)
+
+
 def _range(
     window: event_pb2.TimeRange, required: bool, problems: list[FieldViolation]
 ) -> tuple[int | None, int | None]:
-    start = micros(window.start) if window.HasField("start") else None
-    end = micros(window.end) if window.HasField("end") else None
-    if required:
-        problems += [
-            FieldViolation(f"time_range.{bound}", f"set the range's {bound}", "REQUIRED")
-            for bound, value in (("start", start), ("end", end))
-            if value is None
-        ]
+    start = _bound(window, "start", required, problems)
+    end = _bound(window, "end", required, problems)
     if start is not None and end is not None and start >= end:
         problems.append(FieldViolation("time_range", "start must be before end", "INVALID_RANGE"))
     return start, end
@@ -68,8 +82,10 @@ def simulation_ask(request: pb.SimulateFlowRequest) -> SimulationAsk:
     elif request.name:
         flow_id = _flow_id(request.name, problems)
     else:
-        problems += unknown_enum_values(request.definition, "definition")
-        definition = json_format.MessageToDict(request.definition, preserving_proto_field_name=True)
+        invalid = list(invalid_values(request.definition, "definition"))
+        problems += invalid
+        if not invalid:  # what is invalid there cannot be converted (refused below)
+            definition = json_format.MessageToDict(request.definition, preserving_proto_field_name=True)
     start, end = _range(request.time_range, True, problems)
     if not 0 <= request.max_persons <= MAX_PERSONS:
         problems.append(FieldViolation("max_persons", f"must be 0 to {MAX_PERSONS:,}", "OUT_OF_RANGE"))

@@ -28,7 +28,7 @@ def connector_name(connector_id: str) -> str:
 def parse_name(name: str, field: str = "name") -> str:
     """The connector id of `connectors/{connector_id}`."""
     connector_id = name.removeprefix(PREFIX)
-    if not name.startswith(PREFIX) or not ID_PATTERN.match(connector_id):
+    if not name.startswith(PREFIX) or not ID_PATTERN.fullmatch(connector_id):
         raise ConnectorInvalid([FieldViolation(field, "must be `connectors/{connector_id}`")])
     return connector_id
 
@@ -59,7 +59,7 @@ class ConnectorCatalogue:
         connector_id = draft.connector_id or f"c-{uuid.uuid4().hex[:12]}"
         problems = (
             []
-            if ID_PATTERN.match(connector_id)
+            if ID_PATTERN.fullmatch(connector_id)
             else [FieldViolation("connector_id", "must be lower-kebab-case, 3 to 63 characters")]
         )
         problems += connector_violations(draft)

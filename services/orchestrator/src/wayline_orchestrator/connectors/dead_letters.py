@@ -20,6 +20,7 @@ from wayline.common.sql import Transaction
 from wayline_orchestrator.connectors.catalogue import connector_name
 from wayline_orchestrator.connectors.store import ConnectorStore, DeadLetter
 from wayline_orchestrator.errors import ConnectorInvalid, ConnectorNotFound
+from wayline_orchestrator.field_checks import text_violation
 
 __all__ = ["MAX_REDRIVE_KEYS", "DeadLetters", "LetterPage", "Requeue"]
 
@@ -45,11 +46,14 @@ def _redrive_violations(keys: Sequence[str], every: bool) -> list[FieldViolation
         return [FieldViolation("idempotency_keys", "give the keys to redrive, or set `all`", "REQUIRED")]
     if len(keys) > MAX_REDRIVE_KEYS:
         return [FieldViolation("idempotency_keys", f"at most {MAX_REDRIVE_KEYS} keys", "TOO_MANY")]
-    return [
-        FieldViolation(f"idempotency_keys[{i}]", "must not be empty", "REQUIRED")
+    # A key is bound into SQL as text, which cannot hold NUL on PostgreSQL: refused on both engines alike.
+    problems = (
+        text_violation(f"idempotency_keys[{i}]", key)
+        if key
+        else FieldViolation(f"idempotency_keys[{i}]", "must not be empty", "REQUIRED")
         for i, key in enumerate(keys)
-        if not key
-    ]
+    )
+    return [problem for problem in problems if problem is not None]
 
 
 class DeadLetters:

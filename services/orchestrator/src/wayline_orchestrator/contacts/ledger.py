@@ -33,6 +33,7 @@ from wayline_orchestrator.contacts.store import (
 )
 from wayline_orchestrator.contacts.validation import policy_violations
 from wayline_orchestrator.errors import ContactInvalid, EtagMismatch, PolicyInvalid
+from wayline_orchestrator.field_checks import id_violations
 
 __all__ = [
     "MASK_PATHS",
@@ -56,7 +57,6 @@ MASK_PATHS: tuple[str, ...] = (
 )
 _TOP_LEVEL = ("frequency_caps", "quiet_hours", "consent_rules", "channel_preference")
 MAX_CHECKS = 50
-MAX_ID_LENGTH = 256
 
 
 @dataclass(frozen=True)
@@ -100,14 +100,6 @@ class NoContactEvents:
         self, tx: Transaction, tenant: str, contact: Contact, key: str, violations: Sequence[Violation]
     ) -> None:
         del tx, tenant, contact, key, violations
-
-
-def _id_violations(path: str, value: str) -> list[FieldViolation]:
-    if not value:
-        return [FieldViolation(path, "is required", "REQUIRED")]
-    if len(value) > MAX_ID_LENGTH:
-        return [FieldViolation(path, f"is longer than {MAX_ID_LENGTH} characters", "TOO_LONG")]
-    return []
 
 
 def _apply(current: ContactPolicy, changes: ContactPolicy, paths: Sequence[str]) -> ContactPolicy:
@@ -167,7 +159,7 @@ class ContactLedger:
         self, tenant: str, person_id: str, checks: Sequence[ContactCheck], at: int | None
     ) -> CheckAnswer:
         """Whether the policy allows each contact with the person at `at` (None: now). Records nothing."""
-        problems = _id_violations("person_id", person_id)
+        problems = id_violations("person_id", person_id)
         if not checks or len(checks) > MAX_CHECKS:
             problems.append(FieldViolation("checks", f"give 1 to {MAX_CHECKS} checks", "OUT_OF_RANGE"))
         problems += [
@@ -191,7 +183,7 @@ class ContactLedger:
     def record(self, tenant: str, contact: Contact, enforce_policy: bool) -> Recorded:
         """Write `contact` once (by its id). With `enforce_policy`, only if the policy allows it, checked and
         written in one transaction under the person's lock."""
-        problems = _id_violations("contact.contact_id", contact.contact_id) + _id_violations(
+        problems = id_violations("contact.contact_id", contact.contact_id) + id_violations(
             "contact.person_id", contact.person_id
         )
         if contact.channel == ANY_CHANNEL:
@@ -250,7 +242,7 @@ class ContactLedger:
     def contacts(
         self, tenant: str, where: ContactFilter, before: tuple[int, str] | None, limit: int
     ) -> ContactPage:
-        problems = _id_violations("person_id", where.person_id)
+        problems = id_violations("person_id", where.person_id)
         if where.start is not None and where.end is not None and where.end <= where.start:
             problems.append(
                 FieldViolation("time_range.end", "must be after time_range.start", "OUT_OF_RANGE")

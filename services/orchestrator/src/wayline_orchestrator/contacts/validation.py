@@ -1,6 +1,6 @@
 """What UpdateContactPolicy refuses, with the path of every offending field, so that a caller can fix them
-all at once: non-positive caps and windows, minutes outside a day, empty quiet periods, unknown time zones,
-ambiguous consent rules and meaningless channel lists."""
+all at once: non-positive caps and windows, windows longer than a year, minutes outside a day, empty quiet
+periods, unknown time zones, ambiguous consent rules and meaningless channel lists."""
 
 from __future__ import annotations
 
@@ -10,9 +10,15 @@ from wayline.common.errors import FieldViolation
 from wayline_orchestrator.contacts.model import ANY_CHANNEL, ContactPolicy
 from wayline_orchestrator.contacts.rules import time_zone
 
-__all__ = ["MINUTES_PER_DAY", "policy_violations"]
+__all__ = ["MAX_WINDOW_DAYS", "MINUTES_PER_DAY", "policy_violations"]
 
 MINUTES_PER_DAY = 1440
+# A cap's window is at most a year (a leap year's 366 days, for "once a year" caps). Far longer windows mean
+# nothing for a contact policy, and beyond ~292,000 years `time - window` no longer fits the ledger's 64-bit
+# columns: every CheckContact of the tenant would fail (the policy is read by each one). The proto field's
+# comment documents the limit.
+MAX_WINDOW_DAYS = 366
+_MAX_WINDOW_US = MAX_WINDOW_DAYS * 86_400 * 1_000_000
 _ROOT = "contact_policy"
 
 
@@ -22,10 +28,12 @@ def _caps(policy: ContactPolicy) -> list[FieldViolation]:
         path = f"{_ROOT}.frequency_caps[{i}]"
         if cap.max_contacts <= 0:
             found.append(FieldViolation(f"{path}.max_contacts", "must be positive", "OUT_OF_RANGE"))
-        if cap.window_us <= 0:
+        if not 0 < cap.window_us <= _MAX_WINDOW_US:
             found.append(
                 FieldViolation(
-                    f"{path}.window", "must be a positive duration (for example 7d)", "OUT_OF_RANGE"
+                    f"{path}.window",
+                    f"must be a positive duration of at most {MAX_WINDOW_DAYS} days (for example 7d)",
+                    "OUT_OF_RANGE",
                 )
             )
     return found

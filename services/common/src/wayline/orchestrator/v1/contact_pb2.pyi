@@ -124,7 +124,9 @@ class ContactRecord(_message.Message):
     """For decision contacts, the decision."""
     @_builtins.property
     def contact_time(self) -> _timestamp_pb2.Timestamp:
-        """When the contact was made; unset means when it is recorded."""
+        """When the contact was made; unset means when it is recorded. From 0001-01-02 to 9998-12-28 (UTC), so that
+        the times derived from it (local times, retry times) are valid Timestamps too.
+        """
 
     @_builtins.property
     def record_time(self) -> _timestamp_pb2.Timestamp:

@@ -130,7 +130,7 @@ class FrequencyCap(_message.Message):
 
     @_builtins.property
     def window(self) -> _duration_pb2.Duration:
-        """The rolling window, for example 7 days."""
+        """The rolling window, for example 7 days: positive, at most 366 days."""
 
     def __init__(
         self,

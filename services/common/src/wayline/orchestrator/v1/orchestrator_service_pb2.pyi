@@ -717,7 +717,9 @@ class CheckContactRequest(_message.Message):
 
     @_builtins.property
     def contact_time(self) -> _timestamp_pb2.Timestamp:
-        """When the contacts would be made; unset means now."""
+        """When the contacts would be made; unset means now. From 0001-01-02 to 9998-12-28 (UTC), as
+        `ContactRecord.contact_time`.
+        """
 
     def __init__(
         self,

@@ -253,8 +253,10 @@ class OrchestratorServiceServicer:
         (Segment-triggered entries come from JourneyService.ListSegmentMembershipChanges, which the orchestrator
         polls.)
 
-        Errors: INVALID_ARGUMENT when an event lacks `event_id` or `person_id`; UNAVAILABLE when the store is
-        down (retryable with the same events).
+        Errors: INVALID_ARGUMENT when an event lacks `event_id` or `person_id` (or either holds NUL), has a
+        `type` or `channel` this version does not define, a `timestamp` outside Timestamp's range, or a NaN or
+        Infinity in `properties`, `context.extra` or `context.traits`; the batch is then refused whole (nothing
+        of it is recorded). UNAVAILABLE when the store is down (retryable with the same events).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -310,8 +312,9 @@ class OrchestratorServiceServicer:
         against the ledger: frequency caps, quiet hours, consent and channel preference. It records nothing.
         The decision service calls it for every contact candidate, and flows before every action.
 
-        Errors: INVALID_ARGUMENT when `person_id` is empty, no check is given (or more than 50), or a check has
-        CHANNEL_UNSPECIFIED; UNAVAILABLE when the store is down (retryable).
+        Errors: INVALID_ARGUMENT when `person_id` is empty (or holds NUL), no check is given (or more than 50), a
+        check has CHANNEL_UNSPECIFIED, or `contact_time` is out of its range; UNAVAILABLE when the store is down
+        (retryable).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -322,8 +325,8 @@ class OrchestratorServiceServicer:
         policy is checked and the contact recorded atomically, so two senders cannot both take the last slot of
         a cap; a forbidden contact is then not recorded and the response says why.
 
-        Errors: INVALID_ARGUMENT when `contact_id`, `person_id` or `channel` is missing; UNAVAILABLE when the
-        store is down (retryable).
+        Errors: INVALID_ARGUMENT when `contact_id`, `person_id` or `channel` is missing (or an id holds NUL), or
+        `contact_time` is out of its range; UNAVAILABLE when the store is down (retryable).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -332,8 +335,8 @@ class OrchestratorServiceServicer:
     def ListContacts(self, request, context):
         """ListContacts pages a person's contacts in the ledger, the newest first.
 
-        Errors: INVALID_ARGUMENT when `person_id` is empty or the page token is malformed; UNAVAILABLE when the
-        store is down (retryable).
+        Errors: INVALID_ARGUMENT when `person_id` is empty (or holds NUL), a `time_range` bound is outside
+        Timestamp's range, or the page token is malformed; UNAVAILABLE when the store is down (retryable).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

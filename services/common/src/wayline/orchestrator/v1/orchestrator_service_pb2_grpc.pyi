@@ -97,8 +97,10 @@ class OrchestratorServiceStub:
     (Segment-triggered entries come from JourneyService.ListSegmentMembershipChanges, which the orchestrator
     polls.)
 
-    Errors: INVALID_ARGUMENT when an event lacks `event_id` or `person_id`; UNAVAILABLE when the store is
-    down (retryable with the same events).
+    Errors: INVALID_ARGUMENT when an event lacks `event_id` or `person_id` (or either holds NUL), has a
+    `type` or `channel` this version does not define, a `timestamp` outside Timestamp's range, or a NaN or
+    Infinity in `properties`, `context.extra` or `context.traits`; the batch is then refused whole (nothing
+    of it is recorded). UNAVAILABLE when the store is down (retryable with the same events).
     """
     SimulateFlow: _grpc.UnaryUnaryMultiCallable[_orchestrator_service_pb2.SimulateFlowRequest, _orchestrator_service_pb2.SimulateFlowResponse]
     """SimulateFlow runs a flow definition over stored events, without sending anything or changing any
@@ -134,22 +136,23 @@ class OrchestratorServiceStub:
     against the ledger: frequency caps, quiet hours, consent and channel preference. It records nothing.
     The decision service calls it for every contact candidate, and flows before every action.
 
-    Errors: INVALID_ARGUMENT when `person_id` is empty, no check is given (or more than 50), or a check has
-    CHANNEL_UNSPECIFIED; UNAVAILABLE when the store is down (retryable).
+    Errors: INVALID_ARGUMENT when `person_id` is empty (or holds NUL), no check is given (or more than 50), a
+    check has CHANNEL_UNSPECIFIED, or `contact_time` is out of its range; UNAVAILABLE when the store is down
+    (retryable).
     """
     RecordContact: _grpc.UnaryUnaryMultiCallable[_orchestrator_service_pb2.RecordContactRequest, _orchestrator_service_pb2.RecordContactResponse]
     """RecordContact writes a contact in the ledger, idempotently by `contact_id`. With `enforce_policy`, the
     policy is checked and the contact recorded atomically, so two senders cannot both take the last slot of
     a cap; a forbidden contact is then not recorded and the response says why.
 
-    Errors: INVALID_ARGUMENT when `contact_id`, `person_id` or `channel` is missing; UNAVAILABLE when the
-    store is down (retryable).
+    Errors: INVALID_ARGUMENT when `contact_id`, `person_id` or `channel` is missing (or an id holds NUL), or
+    `contact_time` is out of its range; UNAVAILABLE when the store is down (retryable).
     """
     ListContacts: _grpc.UnaryUnaryMultiCallable[_orchestrator_service_pb2.ListContactsRequest, _orchestrator_service_pb2.ListContactsResponse]
     """ListContacts pages a person's contacts in the ledger, the newest first.
 
-    Errors: INVALID_ARGUMENT when `person_id` is empty or the page token is malformed; UNAVAILABLE when the
-    store is down (retryable).
+    Errors: INVALID_ARGUMENT when `person_id` is empty (or holds NUL), a `time_range` bound is outside
+    Timestamp's range, or the page token is malformed; UNAVAILABLE when the store is down (retryable).
     """
     CreateConnector: _grpc.UnaryUnaryMultiCallable[_orchestrator_service_pb2.CreateConnectorRequest, _orchestrator_service_pb2.CreateConnectorResponse]
     """CreateConnector configures a connector (a webhook or an SMTP server) that flows' action steps name to
@@ -276,8 +279,10 @@ class OrchestratorServiceAsyncStub(OrchestratorServiceStub):
     (Segment-triggered entries come from JourneyService.ListSegmentMembershipChanges, which the orchestrator
     polls.)
 
-    Errors: INVALID_ARGUMENT when an event lacks `event_id` or `person_id`; UNAVAILABLE when the store is
-    down (retryable with the same events).
+    Errors: INVALID_ARGUMENT when an event lacks `event_id` or `person_id` (or either holds NUL), has a
+    `type` or `channel` this version does not define, a `timestamp` outside Timestamp's range, or a NaN or
+    Infinity in `properties`, `context.extra` or `context.traits`; the batch is then refused whole (nothing
+    of it is recorded). UNAVAILABLE when the store is down (retryable with the same events).
     """
     SimulateFlow: _aio.UnaryUnaryMultiCallable[_orchestrator_service_pb2.SimulateFlowRequest, _orchestrator_service_pb2.SimulateFlowResponse]  # type: ignore[assignment]
     """SimulateFlow runs a flow definition over stored events, without sending anything or changing any
@@ -313,22 +318,23 @@ class OrchestratorServiceAsyncStub(OrchestratorServiceStub):
     against the ledger: frequency caps, quiet hours, consent and channel preference. It records nothing.
     The decision service calls it for every contact candidate, and flows before every action.
 
-    Errors: INVALID_ARGUMENT when `person_id` is empty, no check is given (or more than 50), or a check has
-    CHANNEL_UNSPECIFIED; UNAVAILABLE when the store is down (retryable).
+    Errors: INVALID_ARGUMENT when `person_id` is empty (or holds NUL), no check is given (or more than 50), a
+    check has CHANNEL_UNSPECIFIED, or `contact_time` is out of its range; UNAVAILABLE when the store is down
+    (retryable).
     """
     RecordContact: _aio.UnaryUnaryMultiCallable[_orchestrator_service_pb2.RecordContactRequest, _orchestrator_service_pb2.RecordContactResponse]  # type: ignore[assignment]
     """RecordContact writes a contact in the ledger, idempotently by `contact_id`. With `enforce_policy`, the
     policy is checked and the contact recorded atomically, so two senders cannot both take the last slot of
     a cap; a forbidden contact is then not recorded and the response says why.
 
-    Errors: INVALID_ARGUMENT when `contact_id`, `person_id` or `channel` is missing; UNAVAILABLE when the
-    store is down (retryable).
+    Errors: INVALID_ARGUMENT when `contact_id`, `person_id` or `channel` is missing (or an id holds NUL), or
+    `contact_time` is out of its range; UNAVAILABLE when the store is down (retryable).
     """
     ListContacts: _aio.UnaryUnaryMultiCallable[_orchestrator_service_pb2.ListContactsRequest, _orchestrator_service_pb2.ListContactsResponse]  # type: ignore[assignment]
     """ListContacts pages a person's contacts in the ledger, the newest first.
 
-    Errors: INVALID_ARGUMENT when `person_id` is empty or the page token is malformed; UNAVAILABLE when the
-    store is down (retryable).
+    Errors: INVALID_ARGUMENT when `person_id` is empty (or holds NUL), a `time_range` bound is outside
+    Timestamp's range, or the page token is malformed; UNAVAILABLE when the store is down (retryable).
     """
     CreateConnector: _aio.UnaryUnaryMultiCallable[_orchestrator_service_pb2.CreateConnectorRequest, _orchestrator_service_pb2.CreateConnectorResponse]  # type: ignore[assignment]
     """CreateConnector configures a connector (a webhook or an SMTP server) that flows' action steps name to
@@ -500,8 +506,10 @@ class OrchestratorServiceServicer(metaclass=_abc_1.ABCMeta):
         (Segment-triggered entries come from JourneyService.ListSegmentMembershipChanges, which the orchestrator
         polls.)
 
-        Errors: INVALID_ARGUMENT when an event lacks `event_id` or `person_id`; UNAVAILABLE when the store is
-        down (retryable with the same events).
+        Errors: INVALID_ARGUMENT when an event lacks `event_id` or `person_id` (or either holds NUL), has a
+        `type` or `channel` this version does not define, a `timestamp` outside Timestamp's range, or a NaN or
+        Infinity in `properties`, `context.extra` or `context.traits`; the batch is then refused whole (nothing
+        of it is recorded). UNAVAILABLE when the store is down (retryable with the same events).
         """
 
     @_abc_1.abstractmethod
@@ -567,8 +575,9 @@ class OrchestratorServiceServicer(metaclass=_abc_1.ABCMeta):
         against the ledger: frequency caps, quiet hours, consent and channel preference. It records nothing.
         The decision service calls it for every contact candidate, and flows before every action.
 
-        Errors: INVALID_ARGUMENT when `person_id` is empty, no check is given (or more than 50), or a check has
-        CHANNEL_UNSPECIFIED; UNAVAILABLE when the store is down (retryable).
+        Errors: INVALID_ARGUMENT when `person_id` is empty (or holds NUL), no check is given (or more than 50), a
+        check has CHANNEL_UNSPECIFIED, or `contact_time` is out of its range; UNAVAILABLE when the store is down
+        (retryable).
         """
 
     @_abc_1.abstractmethod
@@ -581,8 +590,8 @@ class OrchestratorServiceServicer(metaclass=_abc_1.ABCMeta):
         policy is checked and the contact recorded atomically, so two senders cannot both take the last slot of
         a cap; a forbidden contact is then not recorded and the response says why.
 
-        Errors: INVALID_ARGUMENT when `contact_id`, `person_id` or `channel` is missing; UNAVAILABLE when the
-        store is down (retryable).
+        Errors: INVALID_ARGUMENT when `contact_id`, `person_id` or `channel` is missing (or an id holds NUL), or
+        `contact_time` is out of its range; UNAVAILABLE when the store is down (retryable).
         """
 
     @_abc_1.abstractmethod
@@ -593,8 +602,8 @@ class OrchestratorServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_orchestrator_service_pb2.ListContactsResponse, _abc.Awaitable[_orchestrator_service_pb2.ListContactsResponse]]:
         """ListContacts pages a person's contacts in the ledger, the newest first.
 
-        Errors: INVALID_ARGUMENT when `person_id` is empty or the page token is malformed; UNAVAILABLE when the
-        store is down (retryable).
+        Errors: INVALID_ARGUMENT when `person_id` is empty (or holds NUL), a `time_range` bound is outside
+        Timestamp's range, or the page token is malformed; UNAVAILABLE when the store is down (retryable).
         """
 
     @_abc_1.abstractmethod
