@@ -69,8 +69,8 @@ class OverrideMapping:
     def rules(self) -> list[PersonOverride]:
         """The overrides in the order they must be tried on one event: identifier-scoped ones by decreasing
         version (ties by identifier), then person-wide ones. The first that matches the event's stored person
-        (and, when scoped, one of its identifiers) gives the current person. store/person_sql.py's LIVE_RULES
-        sorts the same way."""
+        (and, when scoped, one of its identifiers) gives the current person. store/relation.py's _BY_SOURCE
+        (the analytics reads) sorts the same way."""
         scoped = sorted(
             (o for o in self.overrides if not o.person_wide),
             key=lambda o: (-o.version, o.identifier_type, o.identifier_value),

@@ -2,10 +2,10 @@
 
 `current_events` returns a subquery whose `person_id` is the event's current person, computed in ClickHouse
 from the tenant's live person overrides (see overrides.py for the rule): an identifier-scoped override of the
-stored person that names one of the event's identifiers wins (highest version first), else the stored
-person's person-wide override, else the stored person. The overrides are joined, not passed in, so a funnel
-over millions of persons costs one hash join on the small override table. `stored_person_id` keeps what was
-written.
+stored person that names one of the event's identifiers wins (highest version first, then by identifier),
+else the stored person's person-wide override, else the stored person. The overrides are joined, not passed
+in, so a funnel over millions of persons costs one hash join on the small override table. `stored_person_id`
+keeps what was written.
 
 Why two branches (UNION ALL): the scoped rule needs the event's identifiers, and reading those two array
 columns and matching them cost as much as the rest of the relation together (about twice a plain FINAL read),
@@ -79,12 +79,16 @@ _LIVE = """
     HAVING target != person_id
 """
 
-# Per stored person: the person-wide target ('' for none) and the scoped rules, newest first.
+# Per stored person: the person-wide target ('' for none) and the scoped rules, newest first, and of one
+# version by identifier (type, then value): OverrideMapping.rules' order, which timelines and erasures use,
+# so an event carrying two identifiers that overrides of one version send apart reads as the same person
+# everywhere. (bitNot turns the UInt64 version's order around inside an ascending sort.)
 _BY_SOURCE = """
     SELECT person_id AS source,
            anyIf(target, identifier_type = '') AS wide_target,
-           arrayReverseSort(r -> r.4, groupArrayIf((identifier_type, identifier_value, target, newest),
-                                                   identifier_type != '')) AS scoped
+           arraySort(r -> (bitNot(r.4), r.1, r.2),
+                     groupArrayIf((identifier_type, identifier_value, target, newest),
+                                  identifier_type != '')) AS scoped
     FROM ({live})
     GROUP BY person_id
 """
