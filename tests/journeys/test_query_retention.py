@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 import grpc
 import pytest
@@ -16,10 +16,13 @@ from tests.journeys.analytics_requests import set_breakdown, set_time_range
 from tests.journeys.conftest import Journeys, error_reason, field_violations, new_person, override
 from tests.journeys.event_log import Ev, to_pb
 from tests.journeys.retention_reference import RetQuery, Table, reference_retention, retention_log
+from wayline.common.errors import FieldViolation
 from wayline.common.timestamps import MAX_TIMESTAMP_SECONDS, to_datetime
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import analytics_pb2, retention_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
+from wayline_journeys.retention_converters import time_zone
+from wayline_journeys.store import JourneyStore
 
 START = datetime(2026, 2, 20, tzinfo=UTC)  # the log spans Europe/Paris' change to summer time (29 March)
 PERIODS = {
@@ -259,6 +262,10 @@ def test_query_retention_follows_a_merge(journeys: Journeys) -> None:
         (pb.QueryRetentionRequest(period_count=-1), {"period_count"}),
         (pb.QueryRetentionRequest(time_zone="Mars/Olympus_Mons"), {"time_zone"}),
         (pb.QueryRetentionRequest(time_zone="../../etc/passwd", period=7), {"time_zone", "period"}),  # type: ignore[arg-type]
+        # Files of the tz database that Python opens but no IANA zone names (ClickHouse cannot load right/).
+        (pb.QueryRetentionRequest(time_zone="right/UTC"), {"time_zone"}),
+        (pb.QueryRetentionRequest(time_zone="posix/Europe/Paris"), {"time_zone"}),
+        (pb.QueryRetentionRequest(time_zone="localtime"), {"time_zone"}),
         (pb.QueryRetentionRequest(type=9), {"type"}),  # type: ignore[arg-type]
         (
             pb.QueryRetentionRequest(
@@ -283,6 +290,28 @@ def test_query_retention_refuses_invalid_requests(
         journeys.stub.QueryRetention(request_, metadata=journeys.metadata, timeout=10)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert set(field_violations(caught.value)) == fields
+
+
+def test_every_time_zone_accepted_is_one_clickhouse_loads(store: JourneyStore) -> None:
+    """The converter accepts a zone only if the store can use it (QueryRetention and
+    CountSegmentMembershipChanges share it): every zone Python's database lists, and the other files of that
+    database Python would open (leap-second `right/` clocks, which ClickHouse cannot load, and the `posix/`
+    copies), checked against the zones of the real ClickHouse."""
+    loaded = {r[0] for r in store.client.query("SELECT time_zone FROM system.time_zones").result_rows}
+    candidates = available_timezones() | {
+        "right/UTC",
+        "right/Europe/Paris",
+        "posix/Europe/Paris",
+        "localtime",
+    }
+    accepted = set()
+    for name in candidates:
+        violations: list[FieldViolation] = []
+        time_zone(name, "time_zone", violations)
+        if not violations:
+            accepted.add(name)
+    assert "Europe/Paris" in accepted
+    assert accepted - loaded == set()
 
 
 def test_query_retention_refuses_a_breakdown_by_segment(journeys: Journeys) -> None:

@@ -118,6 +118,7 @@ def test_bad_requests_name_their_field(journeys: Journeys) -> None:
         (pb.CountSegmentMembershipChangesRequest(segment="absent"), "segment"),
         (pb.CountSegmentMembershipChangesRequest(segment=name, time_range=span(now, now)), "time_range"),
         (pb.CountSegmentMembershipChangesRequest(segment=name, time_zone="Mars/Olympus"), "time_zone"),
+        (pb.CountSegmentMembershipChangesRequest(segment=name, time_zone="right/UTC"), "time_zone"),
         (
             pb.CountSegmentMembershipChangesRequest(
                 segment=name, time_range=span(now - timedelta(days=400), now), period=DAY
