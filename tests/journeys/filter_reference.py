@@ -1,16 +1,18 @@
 """The contract's PropertyFilter semantics in plain Python (analytics.proto), written from its words and not
 from the SQL, for the references of every read model: values compare as JSON values (numbers as numbers,
-never as text), text operators meet strings only, and a negated operator holds wherever its positive form
-does not, so also for a missing property. test_matching.py checks it against the SQL on random filters."""
+never as text), text operators meet strings only, ordering operators compare a number with a number and an
+RFC 3339 time (a string) with a time, and a negated operator holds wherever its positive form does not, so
+also for a missing property. test_matching.py checks it against the SQL on random filters."""
 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from wayline_journeys.analytics import FilterOperator, JsonValue, PropertyFilter
 
-__all__ = ["MISSING", "filter_holds", "is_number", "json_at"]
+__all__ = ["MISSING", "filter_holds", "is_number", "json_at", "rfc3339"]
 
 MISSING = object()
 """The value of a property the event (or person) does not have."""
@@ -18,6 +20,23 @@ MISSING = object()
 
 def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+# RFC 3339's date-time (section 5.6), with the space its note allows for the T; its ranges are left to the
+# parser, which refuses February 30 and hour 24 (and a leap second, which Python cannot represent).
+_DATE_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def rfc3339(value: Any) -> datetime | None:
+    """The time a string writes in RFC 3339, else None (a number, "2026", "1700000000", "10/01/2026")."""
+    if not isinstance(value, str) or not _DATE_TIME.fullmatch(value):
+        return None
+    try:
+        return datetime.fromisoformat(value.upper())
+    except ValueError:
+        return None
 
 
 def json_at(document: Any, path: str) -> Any:
@@ -51,16 +70,23 @@ def _positive_holds(value: Any, operator: FilterOperator, values: tuple[JsonValu
     if operator is FilterOperator.MATCHES_REGEX:
         return present and isinstance(value, str) and re.search(str(values[0]), value) is not None
     bound = values[0]
+    if isinstance(bound, str):  # a time: the property must be a string writing a time too
+        moment, limit = rfc3339(value), rfc3339(bound)
+        assert limit is not None
+        return moment is not None and _ordered(operator, moment, limit)
     assert isinstance(bound, float)
-    if not (present and is_number(value)):
-        return False
-    number = float(value)
-    return {
-        FilterOperator.GREATER_THAN: number > bound,
-        FilterOperator.GREATER_THAN_OR_EQUAL: number >= bound,
-        FilterOperator.LESS_THAN: number < bound,
-        FilterOperator.LESS_THAN_OR_EQUAL: number <= bound,
-    }[operator]
+    return present and is_number(value) and _ordered(operator, float(value), bound)
+
+
+def _ordered(operator: FilterOperator, found: Any, bound: Any) -> bool:
+    return bool(
+        {
+            FilterOperator.GREATER_THAN: found > bound,
+            FilterOperator.GREATER_THAN_OR_EQUAL: found >= bound,
+            FilterOperator.LESS_THAN: found < bound,
+            FilterOperator.LESS_THAN_OR_EQUAL: found <= bound,
+        }[operator]
+    )
 
 
 def filter_holds(f: PropertyFilter, value: Any) -> bool:

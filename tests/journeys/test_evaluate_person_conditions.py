@@ -12,7 +12,7 @@ from typing import Any
 
 import grpc
 import pytest
-from google.protobuf import json_format
+from google.protobuf import json_format, struct_pb2
 
 from tests.journeys.conftest import Journeys, error_reason, field_violations, override
 from tests.journeys.segments_support import built_members, count, delete_all_segments, event, member_of
@@ -292,6 +292,16 @@ def test_evaluate_person_conditions_refuses_malformed_requests(journeys: Journey
     bad_count = count("Viewed")
     bad_count.event_count.count = -1
     bad_nested = group(condition_pb2.LOGICAL_OPERATOR_OR, count("Viewed"), Condition())
+    # RFC 3339's shape but no day: refused here, not left to fail in the store as an internal error.
+    impossible = trait("since", "2026-02-30T00:00:00Z", operator=analytics_pb2.FILTER_OPERATOR_GREATER_THAN)
+    late = count("Viewed")
+    late.event_count.event.property_filters.append(
+        analytics_pb2.PropertyFilter(
+            property="properties.when",
+            operator=analytics_pb2.FILTER_OPERATOR_LESS_THAN,
+            values=[struct_pb2.Value(string_value="2026-10-01T24:00:00Z")],
+        )
+    )
     cases: list[tuple[pb.EvaluatePersonConditionsRequest, dict[str, str]]] = [
         (pb.EvaluatePersonConditionsRequest(conditions=[count("Viewed")]), {"person": "REQUIRED"}),
         (
@@ -319,6 +329,15 @@ def test_evaluate_person_conditions_refuses_malformed_requests(journeys: Journey
                 person=event_pb2.PersonRef(person_id="p"), conditions=[member_of("buyers")]
             ),
             {"conditions[0].segment_membership.segment": "INVALID"},
+        ),
+        (
+            pb.EvaluatePersonConditionsRequest(
+                person=event_pb2.PersonRef(person_id="p"), conditions=[impossible, late]
+            ),
+            {
+                "conditions[0].person_property.values[0]": "INVALID",
+                "conditions[1].event_count.event.property_filters[0].values[0]": "INVALID",
+            },
         ),
     ]
     for request, expected in cases:

@@ -56,3 +56,18 @@ def test_count_distinct_compares_objects_and_numbers_as_json_values(store: Journ
 def test_count_distinct_without_values_is_missing(store: JourneyStore) -> None:
     store.write("acme", [_event("p2", 0, '{"v": null}'), _event("p2", 1, '{"w": 1.0}')])
     assert _values(store, "p2", _feature(Aggregation.COUNT_DISTINCT)) == (None,)
+
+
+def test_numbers_beyond_two_to_the_64_count_as_numbers(store: JourneyStore) -> None:
+    """1e+20 is a JSON number: SUM, MAX and COUNT_DISTINCT take it (ClickHouse rewrites its raw text as
+    100000000000000000000, which its JSONType calls a string), and the string of its digits stays a string."""
+    texts = ['{"v": 1e+20}', '{"v": -2.5e+21}', '{"v": 1.0}', '{"v": "100000000000000000000"}']
+    store.write("acme", [_event("p3", i, t) for i, t in enumerate(texts)])
+    found = _values(
+        store,
+        "p3",
+        _feature(Aggregation.SUM),
+        _feature(Aggregation.MAX),
+        _feature(Aggregation.COUNT_DISTINCT),
+    )
+    assert found == (1e20 - 2.5e21 + 1.0, 1e20, 4)

@@ -8,20 +8,34 @@ import json
 import random
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from google.protobuf import json_format
 
+from tests.journeys.conftest import T0, stored_event, stored_record
 from tests.journeys.filter_reference import MISSING, filter_holds, json_at
 from wayline.common.server import Server
-from wayline_journeys.analytics import EventMatcher, FilterOperator, JsonValue, PropertyFilter
+from wayline_journeys.analytics import (
+    Breakdown,
+    BreakdownDimension,
+    EventMatcher,
+    FilterOperator,
+    JsonValue,
+    Population,
+    PropertyFilter,
+)
+from wayline_journeys.converters import event_to_record
 from wayline_journeys.events import EventRecord
 from wayline_journeys.store import JourneyStore
+from wayline_journeys.store.breakdown import person_breakdown
 from wayline_journeys.store.client import connect_clickhouse
-from wayline_journeys.store.matching import matcher_sql
+from wayline_journeys.store.matching import matcher_sql, population_sql
+from wayline_journeys.store.person_conditions import ClickHousePersonConditions
 from wayline_journeys.store.relation import current_events
 from wayline_journeys.store.sql import SqlParams
 
@@ -153,3 +167,146 @@ def test_matcher_fields_combine_with_and(seeded: Any) -> None:
             and all(holds(e, f) for f in filters)
         }
         assert matching(matcher) == expected, matcher
+
+
+# Numbers of 2^64 and beyond, and one between 2^63 and 2^64: JSON numbers like the others, whose raw text
+# ClickHouse writes without an exponent (1e+20 as 100000000000000000000).
+_HUGE: list[JsonValue] = [1e20, -1e20, 1.5e19, 3.0]
+# Times, and strings that look like times: only RFC 3339 times compare with a time (the contract).
+_TIMES: list[JsonValue] = [
+    "2026-10-01T09:00:00Z",
+    "2026-10-01t09:30:00.250z",
+    "2026-10-01 11:00:00+02:00",
+    "2026-12-31T23:59:59.999999-05:00",
+    "3",
+    "2026",
+    "1700000000",
+    "10/01/2026",
+    "2026-10-01",
+    "2026-02-30T00:00:00Z",
+    "2026-10-01T24:00:00Z",
+    "2026-10-01T09:00:00",
+    "100000000000000000000",
+]
+_BOUNDS: list[JsonValue] = [
+    "2026-10-01T09:00:00Z",
+    "2026-10-01T09:00:00.1+00:00",
+    "2027-01-01T00:00:00Z",
+    "2000-01-01T00:00:00Z",
+]
+_COMPARING = [
+    FilterOperator.EQUALS,
+    FilterOperator.NOT_EQUALS,
+    FilterOperator.GREATER_THAN,
+    FilterOperator.GREATER_THAN_OR_EQUAL,
+    FilterOperator.LESS_THAN,
+    FilterOperator.LESS_THAN_OR_EQUAL,
+    FilterOperator.IS_SET,
+]
+
+
+def test_times_and_huge_numbers_compare_as_the_contract_says(store: JourneyStore) -> None:
+    """Ordering with an RFC 3339 bound meets RFC 3339 strings only (not "3", "2026" or a unix time as text,
+    which ClickHouse's best-effort parser reads as times), and numbers beyond 2^64 are numbers (equal to
+    themselves, never to their digits as a string); features: test_feature_json_values.py."""
+    rng = random.Random(5)
+    events = []
+    for i in range(120):
+        properties = {
+            key: rng.choice([*_TIMES, *_HUGE, True, None]) for key in ("when", "big") if rng.random() < 0.8
+        }
+        events.append(
+            EventRecord(
+                event_id=str(uuid.uuid4()),
+                type="track",
+                name="Viewed",
+                channel="web",
+                timestamp=datetime(2026, 1, 1, tzinfo=UTC),
+                received_at=datetime(2026, 1, 1, tzinfo=UTC),
+                identifier_types=("user_id",),
+                identifier_values=(f"u{i}",),
+                person_id=f"p{i}",
+                properties_json=json.dumps(properties),
+            )
+        )
+    store.write(TENANT, events)
+
+    def matching(matcher: EventMatcher) -> set[str]:
+        params = SqlParams(tenant=TENANT)
+        sql = f"SELECT toString(event_id) FROM {current_events(params)} WHERE {matcher_sql(matcher, params)}"
+        return {r[0] for r in store.client.query(sql, parameters=params.values).result_rows}
+
+    for _ in range(80):
+        operator = rng.choice(_COMPARING)
+        values: tuple[JsonValue, ...]
+        if operator is FilterOperator.IS_SET:
+            values = ()
+        elif operator in (FilterOperator.EQUALS, FilterOperator.NOT_EQUALS):
+            values = (rng.choice([*_TIMES, *_HUGE]),)
+        else:
+            values = (rng.choice([*_BOUNDS, *_HUGE, 0.0]),)
+        f = PropertyFilter(rng.choice(["properties.when", "properties.big"]), operator, values)
+        expected = {e.event_id for e in events if holds(e, f)}
+        assert matching(EventMatcher(filters=(f,))) == expected, f
+
+
+def test_context_paths_name_proto_fields_and_the_senders_keys_as_sent(store: JourneyStore) -> None:
+    """`context.<field>...` names the context's fields by their proto names (stored in lowerCamelCase), but
+    below `extra` and `traits`, Structs, the keys are the sender's own, stored as sent: `plan_type` stays
+    `plan_type`. The reference reads the context rendered with proto field names, so not the store's
+    spelling."""
+    event = stored_event("p1", ("user_id", "u1"))
+    event.context.device.display_width = 390
+    event.context.campaign.source = "newsletter"
+    event.context.user_agent = "Firefox"
+    event.context.extra.update({"plan_type": "pro", "plan": "team", "nested_obj": {"inner_key": 2}})
+    event.context.traits.update({"first_name": "Ada", "firstName": "Grace"})
+    store.write(TENANT, [event_to_record(event)])
+    context = json_format.MessageToDict(event.context, preserving_proto_field_name=True)
+    params = SqlParams(tenant=TENANT)
+    cases: list[tuple[str, JsonValue]] = [
+        ("context.device.display_width", 390.0),
+        ("context.campaign.source", "newsletter"),
+        ("context.user_agent", "Firefox"),
+        ("context.extra.plan_type", "pro"),
+        ("context.extra.plan", "team"),
+        ("context.extra.nested_obj.inner_key", 2.0),
+        ("context.extra.nestedObj.innerKey", 2.0),  # no such key: the sender wrote snake_case
+        ("context.traits.first_name", "Ada"),
+        ("context.traits.firstName", "Grace"),
+    ]
+    for path, value in cases:
+        f = PropertyFilter(path, FilterOperator.EQUALS, (value,))
+        where = matcher_sql(EventMatcher(filters=(f,)), params)
+        sql = f"SELECT count() FROM {current_events(params)} WHERE {where}"
+        found = store.client.query(sql, parameters=params.values).result_rows[0][0]
+        assert found == filter_holds(f, json_at(context, path.removeprefix("context."))), path
+    assert filter_holds(PropertyFilter("context.extra.plan_type", FilterOperator.EQUALS, ("pro",)), "pro")
+
+
+def test_a_persons_latest_trait_breaks_ties_on_time_by_event_id_everywhere(store: JourneyStore) -> None:
+    """Two identify events at one time setting a trait: every read of the person's properties takes the one
+    with the larger event id (EVENT_ORDER): GetPersonProperties, `person.` filters in conditions and in an
+    analytics population, and a breakdown by the trait."""
+    for k, person in enumerate(("p-a", "p-b")):
+        low, high = f"0000000{k}-0000-4000-8000-000000000000", f"fffffff{k}-ffff-4fff-bfff-ffffffffffff"
+        for event_id in (low, high) if k == 0 else (high, low):  # written in either order, one at a time
+            plan = "new" if event_id == high else "old"
+            record = stored_record(person, T0, ("user_id", person), json.dumps({"plan": plan}))
+            store.write(TENANT, [replace(record, event_id=event_id, type="identify")])
+    persons = {"p-a", "p-b"}
+    read = ClickHousePersonConditions(lambda: store.client)
+    assert {p: read.properties(TENANT, p, ["plan"]) for p in persons} == {p: {"plan": "new"} for p in persons}
+
+    params = SqlParams(tenant=TENANT)
+    population = Population(person_filters=(PropertyFilter("person.plan", FilterOperator.EQUALS, ("new",)),))
+    sql = (
+        f"SELECT DISTINCT person_id FROM {current_events(params)} WHERE {population_sql(population, params)}"
+    )
+    assert {r[0] for r in store.client.query(sql, parameters=params.values).result_rows} == persons
+
+    params = SqlParams(tenant=TENANT)
+    by_plan = Breakdown(BreakdownDimension.PROPERTY, "person.plan")
+    traits = person_breakdown(by_plan, params, current_events(params))
+    rows = store.client.query(f"SELECT person_id, raw FROM {traits}", parameters=params.values).result_rows
+    assert {row[0]: row[1] for row in rows} == {p: '"new"' for p in persons}

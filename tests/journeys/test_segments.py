@@ -8,11 +8,11 @@ from datetime import timedelta
 
 import grpc
 import pytest
-from google.protobuf import field_mask_pb2
+from google.protobuf import field_mask_pb2, struct_pb2
 
 from tests.journeys.conftest import Journeys, error_reason, field_violations
 from tests.journeys.segments_support import count, delete_all_segments, get, member_of, wait_ready
-from wayline.journeys.v1 import condition_pb2, customer_value_pb2, segment_pb2
+from wayline.journeys.v1 import analytics_pb2, condition_pb2, customer_value_pb2, segment_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 
 
@@ -121,6 +121,23 @@ def test_create_segment_names_every_invalid_field(journeys: Journeys) -> None:
 
     bad_name = failure(journeys.create_segment, member_of("segment/x"))
     assert field_violations(bad_name) == {"segment.condition.segment_membership.segment": "INVALID"}
+
+    # An impossible time with RFC 3339's shape: refused, not stored and then failed by the store.
+    impossible = count("A")
+    impossible.event_count.event.property_filters.append(
+        analytics_pb2.PropertyFilter(
+            property="properties.when",
+            operator=analytics_pb2.FILTER_OPERATOR_GREATER_THAN,
+            values=[struct_pb2.Value(string_value="2026-02-30T00:00:00Z")],
+        )
+    )
+    error = failure(journeys.create_segment, impossible)
+    assert field_violations(error) == {
+        "segment.condition.event_count.event.property_filters[0].values[0]": "INVALID"
+    }
+    assert not journeys.stub.ListSegments(
+        pb.ListSegmentsRequest(), metadata=journeys.metadata, timeout=10
+    ).segments
 
 
 def test_create_segment_refuses_a_reference_to_a_missing_segment(journeys: Journeys) -> None:

@@ -5,11 +5,13 @@ how to split a result (Breakdown). Free of protobuf and of SQL: converters build
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
 __all__ = [
+    "RFC3339_PATTERN",
     "Breakdown",
     "BreakdownDimension",
     "EventMatcher",
@@ -19,10 +21,31 @@ __all__ = [
     "PropertyFilter",
     "SeriesKey",
     "TimeRange",
+    "rfc3339_time",
 ]
 
 JsonValue = str | float | bool | None
 """A filter value as JSON has it: numbers are floats (protobuf's Value carries doubles)."""
+
+RFC3339_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+"""The shape of a time that ordering filters compare as a time, a bound or a stored string alike: RFC 3339
+with its offset. One pattern for Python's `re` and ClickHouse's RE2 (store/matching.py), so ASCII digits
+only (`\\d` is any Unicode digit in `re`); hours, minutes and seconds in range, because ClickHouse's parser
+would roll 24:00 or a leap second over to the next minute or day where Python refuses them."""
+_RFC3339 = re.compile(RFC3339_PATTERN)
+
+
+def rfc3339_time(text: str) -> datetime | None:
+    """The time `text` writes in RFC 3339 (RFC3339_PATTERN, and a real date: not February 30), else None."""
+    if not _RFC3339.fullmatch(text):  # not match: Python's `$` also matches before a final newline
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        return None
 
 
 class FilterOperator(Enum):

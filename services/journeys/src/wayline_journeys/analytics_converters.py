@@ -22,6 +22,7 @@ from wayline_journeys.analytics import (
     Population,
     PropertyFilter,
     TimeRange,
+    rfc3339_time,
 )
 from wayline_journeys.converters import channel_names, event_type_name, time_bounds
 from wayline_journeys.errors import SegmentBreakdownUnsupported
@@ -69,7 +70,6 @@ EVENT_PATH = re.compile(r"^(properties|context)(\.[^.\s]+)+$")
 """A path into an event's properties or context: `properties.<key>[.<key>...]`, `context.<field>...`."""
 PERSON_PATH = re.compile(r"^person\.[^.\s]+$")
 """A person trait: `person.<trait>`."""
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
 
 def _property_path(path: str) -> bool:
@@ -122,8 +122,10 @@ def property_filter(
         violations.append(FieldViolation(f"{path}.values", f"{operator.name} needs at least one value"))
     elif operator in _ONE_VALUE and operator is not FilterOperator.MATCHES_REGEX:
         only = values[0] if values else None
+        # A real time, not only its shape: the store compiles the bound to a DateTime64 and cannot take
+        # February 30, which would otherwise fail there as an internal error (or a segment marked FAILED).
         if isinstance(only, bool) or not (
-            isinstance(only, float) or (isinstance(only, str) and _RFC3339.match(only))
+            isinstance(only, float) or (isinstance(only, str) and rfc3339_time(only) is not None)
         ):
             violations.append(
                 FieldViolation(f"{path}.values[0]", "must be a number or an RFC 3339 time (quoted)")

@@ -9,7 +9,14 @@ A value is text: a string without quotes, a number as ClickHouse's shortest deci
 from __future__ import annotations
 
 from wayline_journeys.analytics import Breakdown, BreakdownDimension
-from wayline_journeys.store.matching import event_property_raw
+from wayline_journeys.store.matching import (
+    event_property_raw,
+    json_is_bool,
+    json_is_null,
+    json_is_number,
+    json_is_string,
+    latest_trait_sql,
+)
 from wayline_journeys.store.sql import SqlParams
 
 __all__ = [
@@ -25,15 +32,14 @@ __all__ = [
 def json_text(raw: str) -> str:
     """The text of the raw JSON `raw` ('' when absent or null)."""
     return (
-        f"multiIf(JSONType({raw}) = 'Null', '', JSONType({raw}) = 'String', JSONExtractString({raw}), "
-        f"JSONType({raw}) IN ('Int64', 'UInt64', 'Double'), toString(JSONExtractFloat({raw})), "
-        f"JSONType({raw}) = 'Bool', if(JSONExtractBool({raw}), 'true', 'false'), {raw})"
+        f"multiIf({json_is_null(raw)}, '', {json_is_string(raw)}, JSONExtractString({raw}), "
+        f"{json_is_number(raw)}, toString(JSONExtractFloat({raw})), {json_is_bool(raw)}, {raw}, {raw})"
     )
 
 
 def series_of_raw(raw: str) -> str:
     """(value, missing) of a breakdown's raw JSON."""
-    return f"tuple({json_text(raw)}, JSONType({raw}) = 'Null')"
+    return f"tuple({json_text(raw)}, {json_is_null(raw)})"
 
 
 NO_EVENT_BREAKDOWN = "''"
@@ -55,10 +61,7 @@ def person_breakdown(breakdown: Breakdown, params: SqlParams, relation: str) -> 
     if breakdown.dimension is not BreakdownDimension.PROPERTY or not breakdown.property.startswith("person."):
         return None
     key = params.bind(breakdown.property.removeprefix("person."), "String")
-    return (
-        f"(SELECT person_id, argMax(JSONExtractRaw(properties, {key}), timestamp) AS raw "
-        f"FROM {relation} WHERE type = 'identify' AND JSONHas(properties, {key}) GROUP BY person_id)"
-    )
+    return f"({latest_trait_sql(key, relation)})"
 
 
 def ranked_series(rows: str, weight: str, limit: int, params: SqlParams) -> str:

@@ -50,7 +50,7 @@ from wayline_journeys.store.customer_value import counted_sql, person_value_rows
 from wayline_journeys.store.matching import UnsupportedFilter, matcher_sql, value_condition
 from wayline_journeys.store.relation import Relation, current_events
 from wayline_journeys.store.segments import segment_members_sql
-from wayline_journeys.store.sql import EVENT_ID_ORDER, SqlParams
+from wayline_journeys.store.sql import EVENT_ORDER, SqlParams
 
 __all__ = ["AS_OF", "ConditionCompiler"]
 
@@ -147,7 +147,7 @@ class ConditionCompiler:
             if key not in self._traits:
                 bound = self._params.bind(key, "String")
                 self._traits[key] = self._aggregate(
-                    f"argMaxIf(JSONExtractRaw(properties, {bound}), (timestamp, {EVENT_ID_ORDER}), "
+                    f"argMaxIf(JSONExtractRaw(properties, {bound}), {EVENT_ORDER}, "
                     f"type = 'identify' AND JSONHas(properties, {bound}))"
                 )
             found.append(value_condition(self._traits[key], f.operator, f.values, self._params))

@@ -51,6 +51,8 @@ from wayline_journeys.lifecycle import LifecycleModel
 from wayline_journeys.store.matching import (
     UnsupportedFilter,
     event_property_raw,
+    json_is_null,
+    json_is_number,
     matcher_kinds_sql,
     matcher_sql,
     value_condition,
@@ -64,7 +66,6 @@ DAY_US = 86_400_000_000
 RAW_JSON = frozenset({Aggregation.FIRST_VALUE, Aggregation.LAST_VALUE, Aggregation.PERSON_PROPERTY})
 """Aggregations whose column is raw JSON text (the others are numbers)."""
 
-_NUMBER = "JSONType({raw}) IN ('Int64', 'UInt64', 'Double')"
 _MICROS = "fromUnixTimestamp64Micro({value}, 'UTC')"
 
 
@@ -90,12 +91,11 @@ class _EventColumns:
 
     def number(self, path: str) -> str:
         raw = event_property_raw(path, self.params)
-        numeric = _NUMBER.format(raw=raw)
-        return self._column(("number", path), f"if({numeric}, JSONExtractFloat({raw}), NULL)")
+        return self._column(("number", path), f"if({json_is_number(raw)}, JSONExtractFloat({raw}), NULL)")
 
     def json(self, path: str) -> str:
         raw = event_property_raw(path, self.params)
-        return self._column(("json", path), f"if(JSONType({raw}) != 'Null', {raw}, NULL)")
+        return self._column(("json", path), f"if(NOT {json_is_null(raw)}, {raw}, NULL)")
 
     def distinct(self, path: str) -> str:
         """The value as COUNT_DISTINCT compares it (NULL when absent or null): a number as `n` and its
@@ -105,7 +105,7 @@ class _EventColumns:
         raw = event_property_raw(path, self.params)
         return self._column(
             ("distinct", path),
-            f"multiIf(JSONType({raw}) = 'Null', NULL, {_NUMBER.format(raw=raw)}, "
+            f"multiIf({json_is_null(raw)}, NULL, {json_is_number(raw)}, "
             f"concat('n', toString(JSONExtractFloat({raw}) + 0)), "
             f"JSONType({raw}) IN ('Object', 'Array'), concat('j', {raw}), {raw})",
         )

@@ -3,8 +3,9 @@
 Every property is first turned into its raw JSON text ('' when absent), whatever it comes from (a key of the
 `properties` or `context` JSON, an event column, or a person trait), so that one comparison routine serves all
 of them and "values compare as JSON values" holds everywhere: numbers numerically, strings exactly, booleans
-and null as themselves. Negated operators are the negation of their positive form, so a missing property
-matches them, as the contract says.
+and null as themselves (the type read from the text's first character: `json_is_number` and its siblings).
+Negated operators are the negation of their positive form, so a missing property matches them, as the
+contract says.
 
 The predicates refer to the columns of the events relation (`store/relation.py`): name, type, channel,
 properties, context, text, group_id, sentiment_score, revenue, person_id (the current person), timestamp.
@@ -12,17 +13,27 @@ properties, context, text, group_id, sentiment_score, revenue, person_id (the cu
 
 from __future__ import annotations
 
-import re
-from datetime import datetime
-
-from wayline_journeys.analytics import EventMatcher, FilterOperator, JsonValue, Population, PropertyFilter
+from wayline_journeys.analytics import (
+    RFC3339_PATTERN,
+    EventMatcher,
+    FilterOperator,
+    JsonValue,
+    Population,
+    PropertyFilter,
+    rfc3339_time,
+)
 from wayline_journeys.store.segments import segment_members_sql
-from wayline_journeys.store.sql import SqlParams
+from wayline_journeys.store.sql import EVENT_ORDER, SqlParams
 
 __all__ = [
     "EVENT_FIELDS",
     "UnsupportedFilter",
     "event_property_raw",
+    "json_is_bool",
+    "json_is_null",
+    "json_is_number",
+    "json_is_string",
+    "latest_trait_sql",
     "matcher_kinds_sql",
     "matcher_sql",
     "person_filters_sql",
@@ -41,7 +52,6 @@ EVENT_FIELDS: dict[str, bool] = {
     "revenue": True,
 }
 
-_NUMERIC_TYPES = "('Int64', 'UInt64', 'Double')"
 _DATETIME = "DateTime64(6, 'UTC')"
 _ORDERING = {
     FilterOperator.GREATER_THAN: ">",
@@ -55,10 +65,42 @@ class UnsupportedFilter(ValueError):
     """A filter the store cannot evaluate (converters validate requests first, so this means a defect)."""
 
 
+# The context's Struct fields (EventContext): below them a path names the sender's own keys, which the
+# stored JSON keeps as sent, where it names the context's fields in lowerCamelCase.
+CONTEXT_STRUCTS = frozenset({"extra", "traits"})
+
+
 def _camel(key: str) -> str:
     # The context is stored as protobuf JSON, which names fields in lowerCamelCase; filters use proto names.
     head, *rest = key.split("_")
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _context_keys(keys: list[str]) -> list[str]:
+    """The stored keys of a path below `context.`: proto field names camel-cased, a Struct's keys verbatim."""
+    first, rest = keys[0], keys[1:]
+    return [_camel(first), *(rest if first in CONTEXT_STRUCTS else [_camel(k) for k in rest])]
+
+
+# The JSON type of a raw JSON text, from its first character. JSONType would parse the text again and is wrong
+# for a number of 2^64 or more: JSONExtractRaw writes 1e+20 as 100000000000000000000, which JSONType calls a
+# String. The raw texts here are written by ClickHouse (JSONExtractRaw, toJSONString), canonical and without
+# leading blanks, so the first character tells the type; and it costs less than parsing.
+def json_is_null(raw: str) -> str:
+    """The raw JSON text is absent ('') or null."""
+    return f"({raw} IN ('', 'null'))"
+
+
+def json_is_string(raw: str) -> str:
+    return f"startsWith({raw}, '\"')"
+
+
+def json_is_number(raw: str) -> str:
+    return f"match({raw}, '^-?[0-9]')"
+
+
+def json_is_bool(raw: str) -> str:
+    return f"({raw} IN ('true', 'false'))"
 
 
 def event_property_raw(path: str, params: SqlParams) -> str:
@@ -72,7 +114,7 @@ def event_property_raw(path: str, params: SqlParams) -> str:
         raise UnsupportedFilter(f"unknown property path {path!r}")
     keys = rest.split(".")
     if column == "context":
-        keys = [_camel(k) for k in keys]
+        keys = _context_keys(keys)
     return f"JSONExtractRaw({column}, {', '.join(params.bind(k, 'String') for k in keys)})"
 
 
@@ -88,15 +130,15 @@ def _positive_condition(
     raw: str, operator: FilterOperator, values: tuple[JsonValue, ...], params: SqlParams
 ) -> str:
     if operator is FilterOperator.IS_SET:
-        return f"JSONType({raw}) != 'Null'"
+        return f"NOT {json_is_null(raw)}"
     if operator is FilterOperator.EQUALS:
         return "(" + " OR ".join(_equals(raw, v, params) for v in values) + ")" if values else "false"
-    text = f"if(JSONType({raw}) = 'String', JSONExtractString({raw}), {raw})"
+    text = f"if({json_is_string(raw)}, JSONExtractString({raw}), {raw})"
     if operator is FilterOperator.CONTAINS:
         found = [f"position({text}, {params.bind(str(_text_of(v)), 'String')}) > 0" for v in values]
-        return f"(JSONType({raw}) != 'Null' AND ({' OR '.join(found) or 'false'}))"
+        return f"(NOT {json_is_null(raw)} AND ({' OR '.join(found) or 'false'}))"
     if operator is FilterOperator.MATCHES_REGEX:
-        return f"(JSONType({raw}) != 'Null' AND match({text}, {params.bind(str(values[0]), 'String')}))"
+        return f"(NOT {json_is_null(raw)} AND match({text}, {params.bind(str(values[0]), 'String')}))"
     if operator in _ORDERING:
         return _ordering(raw, _ORDERING[operator], values[0], params)
     raise UnsupportedFilter(f"operator {operator} is not supported")
@@ -114,43 +156,32 @@ def _equals(raw: str, value: JsonValue, params: SqlParams) -> str:
     if value is None:
         return f"({raw} = 'null')"
     if isinstance(value, bool):
-        return f"(JSONType({raw}) = 'Bool' AND JSONExtractBool({raw}) = {params.bind(value, 'Bool')})"
+        return f"({raw} = {params.bind('true' if value else 'false', 'String')})"
     if isinstance(value, float | int):
-        return (
-            f"(JSONType({raw}) IN {_NUMERIC_TYPES} AND JSONExtractFloat({raw}) = "
-            f"{params.bind(float(value), 'Float64')})"
-        )
-    return f"(JSONType({raw}) = 'String' AND JSONExtractString({raw}) = {params.bind(value, 'String')})"
+        return f"({json_is_number(raw)} AND JSONExtractFloat({raw}) = {params.bind(float(value), 'Float64')})"
+    return f"({json_is_string(raw)} AND JSONExtractString({raw}) = {params.bind(value, 'String')})"
 
 
 def _ordering(raw: str, comparison: str, value: JsonValue, params: SqlParams) -> str:
     if isinstance(value, str):
-        moment = _rfc3339(value)
+        moment = rfc3339_time(value)
         if moment is None:
             raise UnsupportedFilter(f"{value!r} is neither a number nor an RFC 3339 time")
+        # Only a string of RFC 3339's shape is a time: the best-effort parser alone would read "3", "2026" or
+        # "1700000000" as times too. It reads the shape in capitals only (a lowercase t or z is RFC 3339 too);
+        # an impossible date (February 30) parses to NULL, which compares as nothing.
+        text = f"JSONExtractString({raw})"
         return (
-            f"(JSONType({raw}) = 'String' AND "
-            f"parseDateTime64BestEffortOrNull(JSONExtractString({raw}), 6, 'UTC') "
+            f"({json_is_string(raw)} AND match({text}, {params.bind(RFC3339_PATTERN, 'String')}) AND "
+            f"parseDateTime64BestEffortOrNull(upper({text}), 6, 'UTC') "
             f"{comparison} {params.bind(moment, _DATETIME)})"
         )
     if isinstance(value, bool) or value is None:
         raise UnsupportedFilter("ordering operators take a number or an RFC 3339 time")
     return (
-        f"(JSONType({raw}) IN {_NUMERIC_TYPES} AND JSONExtractFloat({raw}) {comparison} "
+        f"({json_is_number(raw)} AND JSONExtractFloat({raw}) {comparison} "
         f"{params.bind(float(value), 'Float64')})"
     )
-
-
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
-
-
-def _rfc3339(value: str) -> datetime | None:
-    if not _RFC3339.match(value):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("z", "Z"))
-    except ValueError:
-        return None
 
 
 def matcher_sql(matcher: EventMatcher, params: SqlParams, tenant_param: str = "{tenant:String}") -> str:
@@ -211,12 +242,15 @@ def _string_column_condition(f: PropertyFilter, params: SqlParams) -> str | None
     return f"NOT ({found or 'false'})" if f.operator.negated else f"({found or 'false'})"
 
 
-# A person's properties are the latest value of each trait in their identify events (EventType IDENTIFY's
-# contract), read through the current person like every other event.
-_LATEST_TRAIT = (
-    "SELECT person_id, argMax(JSONExtractRaw(properties, {key}), timestamp) AS raw "
-    "FROM {relation} WHERE type = 'identify' AND JSONHas(properties, {key}) GROUP BY person_id"
-)
+def latest_trait_sql(key: str, relation: str) -> str:
+    """A query of (person_id, raw): the raw JSON of the trait `key` (a bound String) in the latest of each
+    person's identify events in `relation` that has it. A person's properties are the latest value of each
+    trait in their identify events (EventType IDENTIFY's contract), read through the current person like every
+    other event; "latest" is EVENT_ORDER, the order of every other read of a trait."""
+    return (
+        f"SELECT person_id, argMax(JSONExtractRaw(properties, {key}), {EVENT_ORDER}) AS raw "
+        f"FROM {relation} WHERE type = 'identify' AND JSONHas(properties, {key}) GROUP BY person_id"
+    )
 
 
 def person_filters_sql(
@@ -237,9 +271,7 @@ def person_filters_sql(
         key = f.path.removeprefix("person.")
         if not key or "." in key:
             raise UnsupportedFilter(f"person property paths are person.<trait>, got {f.path!r}")
-        latest = _LATEST_TRAIT.format(
-            key=params.bind(key, "String"), relation=current_events(params, tenant_param, where)
-        )
+        latest = latest_trait_sql(params.bind(key, "String"), current_events(params, tenant_param, where))
         passes = _positive_condition("raw", f.operator.positive, f.values, params)
         selected = f"person_id IN (SELECT person_id FROM ({latest}) WHERE {passes})"
         conditions.append(f"NOT ({selected})" if f.operator.negated else selected)

@@ -28,7 +28,7 @@ from wayline_journeys.store.client import ReadModel
 from wayline_journeys.store.conditions import ConditionCompiler
 from wayline_journeys.store.person_refs import current_persons
 from wayline_journeys.store.relation import current_events, stored_events
-from wayline_journeys.store.sql import EVENT_ID_ORDER, SqlParams, override_rows_naming, person_anchors
+from wayline_journeys.store.sql import EVENT_ORDER, SqlParams, override_rows_naming, person_anchors
 
 __all__ = ["ClickHousePersonConditions"]
 
@@ -110,7 +110,7 @@ class ClickHousePersonConditions(ReadModel):
         else:
             relation = current_events(params, where=f"type = 'identify' AND {_stored_under(person)}")
         traits = (
-            f"SELECT trait.1 AS key, argMax(trait.2, (timestamp, {EVENT_ID_ORDER})) AS raw FROM {relation} "
+            f"SELECT trait.1 AS key, argMax(trait.2, {EVENT_ORDER}) AS raw FROM {relation} "
             "ARRAY JOIN JSONExtractKeysAndValuesRaw(properties) AS trait "
             f"WHERE person_id = {person} {wanted}GROUP BY key"
         )

@@ -11,6 +11,7 @@ from typing import Any
 
 __all__ = [
     "EVENT_ID_ORDER",
+    "EVENT_ORDER",
     "SqlParams",
     "anchor_in",
     "identifier_anchors",
@@ -24,6 +25,11 @@ __all__ = [
 # and the text itself costs a formatted 36-byte string per event: paths at 1M events took 1,220 ms with it
 # and 1,107 ms with this. The timeline's keyset cursor carries the id as text and compares it as text.
 EVENT_ID_ORDER = "UUIDToNum(event_id)"
+
+# The order of events in time, ties broken by the id's text: the key of "the latest" wherever one value wins
+# (a person's traits in conditions, filters, breakdowns and person properties), so that two identify events
+# at one time give every read the same trait value.
+EVENT_ORDER = f"(timestamp, {EVENT_ID_ORDER})"
 
 
 def anchor_in(lookup: str) -> str:
