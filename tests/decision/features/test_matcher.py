@@ -39,6 +39,9 @@ EVENT = ObservedEvent(
     context={
         "campaign": {"source": "newsletter"},
         "device": {"displayWidth": 390, "type": "DEVICE_TYPE_MOBILE"},
+        # Struct keys: as the sender wrote them
+        "extra": {"plan_type": "gold", "ab_test": {"variant_id": "B"}},
+        "traits": {"loyalty_tier": 3.0},
     },
     text="please REFUND my order",
     group_id="",
@@ -59,6 +62,10 @@ EVENT = ObservedEvent(
         ("properties.nothing", None),
         ("context.campaign.source", "newsletter"),
         ("context.device.display_width", 390),  # proto field names, looked up in lowerCamelCase
+        ("context.extra.plan_type", "gold"),  # below a Struct, the sender's keys as they are
+        ("context.extra.ab_test.variant_id", "B"),
+        ("context.traits.loyalty_tier", 3.0),
+        ("context.extra.planType", MISSING),
         ("name", "Order Completed"),
         ("type", "track"),
         ("channel", "mobile_app"),

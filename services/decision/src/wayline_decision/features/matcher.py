@@ -3,7 +3,8 @@ store's SQL gives them (journeys' store/matching.py reads the same contract), co
 
 A property path reads an event's value: `properties.<key>[.<key>...]` and `context.<field>...` walk objects
 (a key of something that is not an object is absent; `context` keys are looked up by their proto3 JSON
-names, lowerCamelCase, as the store keeps the context), and the event fields `name`, `type`, `channel`
+names, lowerCamelCase, as the store keeps the context, and the keys below `context.extra` and `context.traits`
+as sent), and the event fields `name`, `type`, `channel`
 (short lower-case names), `text` and `group_id` are strings that are always set, `sentiment_score` and
 `revenue` numbers that may be absent. Values compare as JSON values: numbers numerically, strings
 case-sensitively, booleans and null as themselves. The text operators read a value "as text" (a string
@@ -64,9 +65,20 @@ RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+# The context's Struct fields (EventContext): below them a path names the sender's own keys, kept as sent,
+# where it names the context's fields in lowerCamelCase (the journey store reads the same way).
+CONTEXT_STRUCTS = frozenset({"extra", "traits"})
+
+
 def _camel(key: str) -> str:
     head, *rest = key.split("_")
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _context_keys(keys: list[str]) -> list[str]:
+    """The keys of a path below `context.`: proto field names camel-cased, a Struct's keys verbatim."""
+    first, rest = keys[0], keys[1:]
+    return [_camel(first), *(rest if first in CONTEXT_STRUCTS else [_camel(k) for k in rest])]
 
 
 def compile_path(path: str) -> Lookup:
@@ -79,7 +91,7 @@ def compile_path(path: str) -> Lookup:
     column, _, rest = path.partition(".")
     keys = rest.split(".")
     if column == "context":
-        keys = [_camel(k) for k in keys]
+        keys = _context_keys(keys)
     source = attrgetter(column)
     first, deeper = keys[0], keys[1:]
 
