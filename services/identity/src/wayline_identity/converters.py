@@ -3,8 +3,19 @@ without their prefix (`IGNORE_REASON_MERGE_BLOCKED` ⇄ `merge_blocked`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from wayline.common.errors import FieldViolation, InvalidArgument
-from wayline.common.timestamps import to_datetime, to_micros, to_timestamp
+from wayline.common.paging import decode_page_token, invalid_page_token
+from wayline.common.timestamps import (
+    MAX_TIMESTAMP_SECONDS,
+    MIN_TIMESTAMP_SECONDS,
+    timestamp_violation,
+    to_timestamp,
+)
 from wayline.event.v1 import event_pb2
 from wayline.identity.v1 import identity_rules_pb2 as rules_pb
 from wayline.identity.v1 import identity_service_pb2 as pb
@@ -26,25 +37,45 @@ from wayline_identity.simulate import SimulatedMerge
 
 __all__ = [
     "MAX_BATCH",
+    "MAX_IDENTIFIER_TYPE",
+    "MAX_IDENTIFIER_VALUE",
+    "ProfileFilters",
     "add_resolutions",
     "erasure_pb",
+    "identifier",
     "identifier_key",
     "identifier_pb",
     "merge_pb",
     "override_pb_of",
+    "overrides_cursor",
+    "person_ids",
+    "person_ref",
+    "profile_filters",
     "profile_pb_of",
+    "profiles_cursor",
+    "required",
     "resolution_inputs",
     "rules_from_pb",
     "rules_pb_of",
     "simulated_pb",
+    "simulation_range",
     "time_range",
 ]
 
 MAX_BATCH = 1000
-
-
-def _suffix(enum: object, value: int, prefix: str) -> str:
-    return enum.Name(value).removeprefix(prefix).lower()  # type: ignore[attr-defined, no-any-return]
+# event.proto's Identifier: a type is at most 64 characters, a value at most 512.
+MAX_IDENTIFIER_TYPE, MAX_IDENTIFIER_VALUE = 64, 512
+# PostgreSQL's text cannot hold U+0000 (psycopg raises DataError, which a caller would see as INTERNAL): every
+# string that reaches the store is refused with it, on SQLite too, so that both engines answer alike.
+_NUL = "\x00"
+_NO_NUL = "must not contain the NUL character (U+0000)"
+# Timestamp's range in microseconds, what an input's time is checked against (an integer comparison per
+# input: this is the hot path), and the time given to an input whose nanos are out of range, which lies
+# outside it so that one comparison catches both.
+_MIN_MICROS = MIN_TIMESTAMP_SECONDS * 1_000_000
+_MAX_MICROS = MAX_TIMESTAMP_SECONDS * 1_000_000 + 999_999
+_INVALID_TIME = _MAX_MICROS + 1
+_NANOS = 1_000_000_000
 
 
 def _normalization(name: str) -> rules_pb.Normalization.ValueType:
@@ -57,6 +88,69 @@ def _event_type(name: str) -> event_pb2.EventType.ValueType:
 
 def identifier_key(identifier: event_pb2.Identifier) -> Key:
     return identifier.type, identifier.value
+
+
+def _identifier_violations(kind: str, value: str, path: str) -> list[FieldViolation]:
+    """Why an identifier at `path` is malformed (event.proto's Identifier); empty when it is not."""
+    found = []
+    if not kind:
+        found.append(FieldViolation(f"{path}.type", "must be set"))
+    elif len(kind) > MAX_IDENTIFIER_TYPE:
+        found.append(FieldViolation(f"{path}.type", f"at most {MAX_IDENTIFIER_TYPE} characters", "TOO_LONG"))
+    elif _NUL in kind:
+        found.append(FieldViolation(f"{path}.type", _NO_NUL))
+    if len(value) > MAX_IDENTIFIER_VALUE:
+        found.append(
+            FieldViolation(f"{path}.value", f"at most {MAX_IDENTIFIER_VALUE} characters", "TOO_LONG")
+        )
+    elif _NUL in value:
+        found.append(FieldViolation(f"{path}.value", _NO_NUL))
+    return found
+
+
+def identifier(message: event_pb2.Identifier, path: str) -> Key:
+    """The identifier a request names (to look up, or to unmerge), checked: both parts set and well formed."""
+    kind, value = message.type, message.value
+    found = _identifier_violations(kind, value, path)
+    if not value:
+        found.append(FieldViolation(f"{path}.value", "must be set"))
+    if found:
+        raise InvalidArgument(f"{path} is malformed; see the field violations", found)
+    return kind, value
+
+
+def required(value: str, path: str) -> str:
+    """A string field that must be set (an id, a reason), checked."""
+    if not value:
+        raise InvalidArgument(f"{path} is required", [FieldViolation(path, "must be set")])
+    if _NUL in value:
+        raise InvalidArgument(f"{path} is malformed", [FieldViolation(path, _NO_NUL)])
+    return value
+
+
+def person_ref(ref: event_pb2.PersonRef, path: str) -> tuple[str, Key | None]:
+    """The person a PersonRef names: (person id, None) or ("", identifier)."""
+    which = ref.WhichOneof("ref")
+    if which == "person_id" and ref.person_id:
+        return required(ref.person_id, f"{path}.person_id"), None
+    if which == "identifier":
+        return "", identifier(ref.identifier, f"{path}.identifier")
+    raise InvalidArgument(
+        "name the person by person_id or by an identifier", [FieldViolation(path, "must be set")]
+    )
+
+
+def person_ids(ids: Sequence[str], path: str) -> list[str]:
+    """MergeProfiles' persons: 2 to 10 distinct ids, in order, each once."""
+    persons = list(dict.fromkeys(ids))
+    if not 2 <= len(persons) <= 10 or not all(persons):
+        raise InvalidArgument(
+            "name 2 to 10 distinct persons to merge", [FieldViolation(path, "2 to 10 distinct person ids")]
+        )
+    for i, person in enumerate(ids):
+        if _NUL in person:
+            raise InvalidArgument(f"{path} is malformed", [FieldViolation(f"{path}[{i}]", _NO_NUL)])
+    return persons
 
 
 def identifier_pb(key: Key) -> event_pb2.Identifier:
@@ -79,7 +173,10 @@ def resolution_inputs(request: pb.ResolveIdentitiesRequest) -> list[ResolutionIn
     items = [
         ResolutionInput(
             item.event_id,
-            item.timestamp.seconds * 1_000_000 + item.timestamp.nanos // 1000,
+            # The nanos are read (and checked) first; out of range, the time is one the range check refuses.
+            ts.seconds * 1_000_000 + nanos // 1000
+            if 0 <= (nanos := (ts := item.timestamp).nanos) < _NANOS
+            else _INVALID_TIME,
             event_types.get(item.event_type, "unspecified"),
             tuple([(x.type, x.value) for x in item.identifiers]),
             tuple([(x.type, x.value) for x in item.previous_identifiers]),
@@ -95,11 +192,37 @@ def resolution_inputs(request: pb.ResolveIdentitiesRequest) -> list[ResolutionIn
             violations.append(
                 FieldViolation(f"inputs[{i}].identifiers", "at least one identifier is required")
             )
-        for j, (kind, _) in enumerate(keys):
-            if not kind:
-                violations.append(FieldViolation(f"inputs[{i}].identifiers[{j}].type", "must be set"))
-        if not converted.time and not inputs[i].HasField("timestamp"):
+        # Cheap comparisons inline; the detailed report only for an identifier that fails them.
+        for j, (kind, value) in enumerate(keys):
+            if (
+                not kind
+                or len(kind) > MAX_IDENTIFIER_TYPE
+                or len(value) > MAX_IDENTIFIER_VALUE
+                or _NUL in kind
+                or _NUL in value
+            ):
+                violations.extend(_identifier_violations(kind, value, f"inputs[{i}].identifiers[{j}]"))
+        for j, (kind, value) in enumerate(converted.previous_identifiers):
+            if (
+                not kind
+                or len(kind) > MAX_IDENTIFIER_TYPE
+                or len(value) > MAX_IDENTIFIER_VALUE
+                or _NUL in kind
+                or _NUL in value
+            ):
+                path = f"inputs[{i}].previous_identifiers[{j}]"
+                violations.extend(_identifier_violations(kind, value, path))
+        if _NUL in converted.event_id:
+            violations.append(FieldViolation(f"inputs[{i}].event_id", _NO_NUL))
+        time = converted.time
+        if not time and not inputs[i].HasField("timestamp"):
             violations.append(FieldViolation(f"inputs[{i}].timestamp", "must be set"))
+        elif not _MIN_MICROS <= time <= _MAX_MICROS:
+            # Stored as the profile's first or last seen time, a time outside Timestamp's range could never
+            # be read back: the profile would answer INTERNAL from then on.
+            bad = timestamp_violation(inputs[i].timestamp, f"inputs[{i}].timestamp")
+            if bad is not None:
+                violations.append(bad)
     if violations:
         raise InvalidArgument("the batch is malformed; see the field violations", violations)
     return items
@@ -187,18 +310,36 @@ def profile_pb_of(profile: Profile) -> profile_pb.Profile:
     )
 
 
+# The values this build knows, by number. The wire carries any number in an enum field (a newer client's, or
+# garbage); an unknown one is a violation, not a failed name lookup.
+_NORMALIZATION_NAMES = {
+    v.number: v.name.removeprefix("NORMALIZATION_").lower()
+    for v in rules_pb.Normalization.DESCRIPTOR.values
+    if v.number != rules_pb.NORMALIZATION_UNSPECIFIED
+}
+_LINKING_EVENT_TYPES = {n: name for n, name in _EVENT_TYPES.items() if n != event_pb2.EVENT_TYPE_UNSPECIFIED}
+
+
 def rules_from_pb(message: rules_pb.IdentityRules, prefix: str = "identity_rules") -> Rules:
     violations: list[FieldViolation] = []
     types = []
     for i, rule in enumerate(message.identifier_types):
         steps = []
         for j, step in enumerate(rule.normalizations):
-            if step == rules_pb.NORMALIZATION_UNSPECIFIED:
+            name = _NORMALIZATION_NAMES.get(step)
+            if name is not None:
+                steps.append(name)
+            elif step == rules_pb.NORMALIZATION_UNSPECIFIED:
                 violations.append(
                     FieldViolation(f"{prefix}.identifier_types[{i}].normalizations[{j}]", "must be set")
                 )
             else:
-                steps.append(_suffix(rules_pb.Normalization, step, "NORMALIZATION_"))
+                violations.append(
+                    FieldViolation(
+                        f"{prefix}.identifier_types[{i}].normalizations[{j}]",
+                        f"{step} is not a Normalization value",
+                    )
+                )
         types.append(
             TypeRule(
                 rule.type,
@@ -212,9 +353,15 @@ def rules_from_pb(message: rules_pb.IdentityRules, prefix: str = "identity_rules
         )
     linking = []
     for i, kind in enumerate(message.linking_event_types):
-        if kind == event_pb2.EVENT_TYPE_UNSPECIFIED:
+        name = _LINKING_EVENT_TYPES.get(kind)
+        if name is not None:
+            linking.append(name)
+        elif kind == event_pb2.EVENT_TYPE_UNSPECIFIED:
             violations.append(FieldViolation(f"{prefix}.linking_event_types[{i}]", "must be set"))
-        linking.append(_suffix(event_pb2.EventType, kind, "EVENT_TYPE_"))
+        else:
+            violations.append(
+                FieldViolation(f"{prefix}.linking_event_types[{i}]", f"{kind} is not an EventType value")
+            )
     rules = Rules(
         identifier_types=tuple(types),
         blocked_values=tuple(message.blocked_values),
@@ -252,11 +399,126 @@ def rules_pb_of(rules: Rules) -> rules_pb.IdentityRules:
     )
 
 
-def time_range(message: event_pb2.TimeRange) -> tuple[int | None, int | None]:
+def _range_violations(message: event_pb2.TimeRange, path: str) -> list[FieldViolation]:
+    """Why a TimeRange at `path` is malformed: a bound outside Timestamp's range, or (event.proto) both bounds
+    set and `start` not before `end`."""
+    found = [
+        bad
+        for name in ("start", "end")
+        if message.HasField(name)
+        and (bad := timestamp_violation(getattr(message, name), f"{path}.{name}")) is not None
+    ]
+    if not found and message.HasField("start") and message.HasField("end"):
+        start, end = message.start, message.end
+        if (start.seconds, start.nanos) >= (end.seconds, end.nanos):
+            found.append(FieldViolation(path, "start must be before end"))
+    return found
+
+
+def _micros(ts: Timestamp) -> int:
+    return ts.seconds * 1_000_000 + ts.nanos // 1000
+
+
+def _bounds(message: event_pb2.TimeRange) -> tuple[int | None, int | None]:
+    """A checked TimeRange's bounds in microseconds, None for an unset one."""
     return (
-        to_micros(to_datetime(message.start)) if message.HasField("start") else None,
-        to_micros(to_datetime(message.end)) if message.HasField("end") else None,
+        _micros(message.start) if message.HasField("start") else None,
+        _micros(message.end) if message.HasField("end") else None,
     )
+
+
+def time_range(message: event_pb2.TimeRange, path: str) -> tuple[int | None, int | None]:
+    """A TimeRange's bounds in microseconds (None for an unset one), checked."""
+    found = _range_violations(message, path)
+    if found:
+        raise InvalidArgument(f"{path} is malformed; see the field violations", found)
+    return _bounds(message)
+
+
+class ProfileFilters(NamedTuple):
+    """ListProfiles' filters, checked and converted."""
+
+    identifier: Key | None
+    identifier_type: str
+    last_seen: tuple[int | None, int | None]
+    first_seen: tuple[int | None, int | None]
+
+
+def profile_filters(request: pb.ListProfilesRequest) -> ProfileFilters:
+    """ListProfiles' filters, checked: InvalidArgument with every violation."""
+    found: list[FieldViolation] = []
+    kind, value = request.identifier_type, request.identifier_value
+    if value and not kind:
+        found.append(FieldViolation("identifier_type", "must be set with identifier_value"))
+    if len(kind) > MAX_IDENTIFIER_TYPE:
+        found.append(
+            FieldViolation("identifier_type", f"at most {MAX_IDENTIFIER_TYPE} characters", "TOO_LONG")
+        )
+    elif _NUL in kind:
+        found.append(FieldViolation("identifier_type", _NO_NUL))
+    if len(value) > MAX_IDENTIFIER_VALUE:
+        found.append(
+            FieldViolation("identifier_value", f"at most {MAX_IDENTIFIER_VALUE} characters", "TOO_LONG")
+        )
+    elif _NUL in value:
+        found.append(FieldViolation("identifier_value", _NO_NUL))
+    found += _range_violations(request.last_seen_range, "last_seen_range")
+    found += _range_violations(request.first_seen_range, "first_seen_range")
+    if found:
+        raise InvalidArgument("the filters are malformed; see the field violations", found)
+    return ProfileFilters(
+        (kind, value) if value else None,
+        kind,
+        _bounds(request.last_seen_range),
+        _bounds(request.first_seen_range),
+    )
+
+
+def simulation_range(message: event_pb2.TimeRange, now: int, default: int) -> tuple[int, int]:
+    """SimulateIdentityRules' range in microseconds: an unset end is `now`, an unset start `default` before
+    the end; checked, the range it gives included (it must not be empty)."""
+    start, end = time_range(message, "time_range")
+    end = end if end is not None else now + 1
+    start = start if start is not None else end - default
+    if start >= end:
+        raise InvalidArgument(
+            "time_range is empty or inverted", [FieldViolation("time_range", "start must be before end")]
+        )
+    return start, end
+
+
+def profiles_cursor(token: str, binding: str) -> tuple[int, str]:
+    """Where a ListProfiles page token resumes: after (last seen time, person id). INVALID_PAGE_TOKEN unless
+    it is one this service issues for the filters `binding` fingerprints. A bool is no time here (JSON `true`
+    decodes to an int subclass, which PostgreSQL will not compare with a BIGINT), and no issued person id
+    holds a NUL (PostgreSQL's text cannot)."""
+    fields = decode_page_token(token, "ListProfiles")
+    seen, person = fields.get("s"), fields.get("p")
+    if (
+        fields.get("f") != binding
+        or type(seen) is not int
+        or not _MIN_MICROS <= seen <= _MAX_MICROS
+        or not isinstance(person, str)
+        or _NUL in person
+    ):
+        raise invalid_page_token("ListProfiles")
+    return seen, person
+
+
+def overrides_cursor(token: str, after_version: int) -> int:
+    """The version a ListPersonOverrides page token resumes after. INVALID_PAGE_TOKEN unless it is one this
+    service issues for `after_version`: the last version of a page read after it, so above it (and an int,
+    not a bool, for the reason profiles_cursor says)."""
+    fields = decode_page_token(token, "ListPersonOverrides")
+    issued_for, version = fields.get("a"), fields.get("v")
+    if (
+        type(issued_for) is not int
+        or issued_for != after_version
+        or type(version) is not int
+        or version <= after_version
+    ):
+        raise invalid_page_token("ListPersonOverrides")
+    return version
 
 
 def simulated_pb(merge: SimulatedMerge) -> pb.SimulatedMerge:

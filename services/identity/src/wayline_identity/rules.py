@@ -16,15 +16,21 @@ from datetime import datetime
 from functools import cached_property, partial
 
 import phonenumbers
+import re2
+import structlog
 
 from wayline.common.errors import FieldViolation
 from wayline_identity.model import IgnoreReason, Key
 
 __all__ = ["DEFAULT_RULES", "NORMALIZATIONS", "Rules", "TypeRule", "rules_etag"]
 
+log = structlog.get_logger("wayline.identity.rules")
+
+# A value's full match against a type's validation pattern: a match object, or None when it does not match.
+_FullMatch = Callable[[str], object]
 # A listed type's normalisation: its steps in order (each returns None for an invalid value), its own
-# blocked values (case-folded) and its validation pattern.
-_Plan = tuple[tuple[Callable[[str], str | None], ...], frozenset[str], re.Pattern[str] | None]
+# blocked values (case-folded) and its validation pattern's full match.
+_Plan = tuple[tuple[Callable[[str], str | None], ...], frozenset[str], _FullMatch | None]
 # Called directly rather than through `_apply`: most identifiers are only trimmed.
 _SIMPLE_STEPS: dict[str, Callable[[str], str]] = {
     "trim": str.strip,
@@ -38,6 +44,13 @@ _TYPE_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 _NORMALISED_CACHE = 200_000
 _NIL_UUID = "00000000-0000-0000-0000-000000000000"
 _DEFAULT_BLOCKED = ("null", "undefined", "none", "unknown", "nan", "0", "-1", "anonymous", "guest", _NIL_UUID)
+# `validation_regex` is RE2, as identity_rules.proto says: RE2 matches in time linear in the value, where
+# Python's backtracking `re` can take exponential time (`(a+)+$` on a long run of `a`s) on every resolution of
+# the type. No captures are needed (only whether the value matches), and a refused pattern is reported as a
+# field violation, not logged by the library as well.
+_RE2 = re2.Options()
+_RE2.never_capture = True
+_RE2.log_errors = False
 
 
 @dataclass(frozen=True)
@@ -70,8 +83,9 @@ class Rules:
         return frozenset(value.casefold() for value in self.blocked_values)
 
     @cached_property
-    def _patterns(self) -> dict[str, re.Pattern[str]]:
-        return {r.type: re.compile(r.validation_regex) for r in self.identifier_types if r.validation_regex}
+    def _patterns(self) -> dict[str, _FullMatch]:
+        """Each type's validation pattern, compiled once per rules version."""
+        return {r.type: _full_match(r) for r in self.identifier_types if r.validation_regex}
 
     @cached_property
     def _blocked_per_type(self) -> dict[str, frozenset[str]]:
@@ -152,7 +166,7 @@ class Rules:
         folded = value.strip().casefold()
         if not folded or folded in self._blocked or folded in blocked_here:
             return IgnoreReason.BLOCKED_VALUE
-        if pattern is not None and not pattern.fullmatch(value):
+        if pattern is not None and pattern(value) is None:
             return IgnoreReason.INVALID_VALUE
         return identifier if value == identifier[1] else (kind, value)
 
@@ -174,9 +188,12 @@ class Rules:
                     found.append(FieldViolation(f"{at}.normalizations[{j}]", "must be set"))
             if rule.validation_regex:
                 try:
-                    re.compile(rule.validation_regex)
-                except re.error as exc:
-                    found.append(FieldViolation(f"{at}.validation_regex", f"not a valid pattern: {exc}"))
+                    re2.compile(rule.validation_regex, _RE2)
+                except re2.error as exc:
+                    # RE2's own words, such as `invalid perl operator: (?=` for a lookahead.
+                    found.append(
+                        FieldViolation(f"{at}.validation_regex", f"not an RE2 pattern: {_re2_error(exc)}")
+                    )
         region = self.default_phone_region
         if region and region not in phonenumbers.SUPPORTED_REGIONS:
             found.append(
@@ -210,6 +227,28 @@ class Rules:
             revision=revision,
             update_time=update_time,
         )
+
+
+def _full_match(rule: TypeRule) -> _FullMatch:
+    try:
+        return re2.compile(rule.validation_regex, _RE2).fullmatch  # type: ignore[no-any-return]
+    except re2.error as exc:
+        # Stored before UpdateIdentityRules checked patterns against RE2 (it used Python's `re`), and refused
+        # by it now: kept with the engine it was accepted with, so that the tenant's values are judged as
+        # before, until the rules are updated (which the check refuses while the pattern stays).
+        log.warning(
+            "identity.rules.pattern_not_re2",
+            type=rule.type,
+            pattern=rule.validation_regex,
+            error=_re2_error(exc),
+        )
+        return re.compile(rule.validation_regex).fullmatch
+
+
+def _re2_error(exc: Exception) -> str:
+    """The library's message (it gives bytes)."""
+    message = exc.args[0] if exc.args else exc
+    return message.decode(errors="replace") if isinstance(message, bytes) else str(message)
 
 
 def _strings(value: object) -> list[str]:

@@ -11,13 +11,12 @@ import grpc
 
 from wayline.common.context import current_call, require_tenant
 from wayline.common.errors import FieldViolation, InvalidArgument
-from wayline.common.paging import decode_page_token, encode_page_token, invalid_page_token, page_size
+from wayline.common.paging import encode_page_token, page_size
 from wayline.common.timestamps import to_micros
 from wayline.identity.v1 import identity_service_pb2 as pb
 from wayline.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from wayline_identity import converters as c
 from wayline_identity.identity import Identity
-from wayline_identity.model import Key
 
 __all__ = ["IdentityServicer"]
 
@@ -31,23 +30,6 @@ _RULE_FIELDS = (
     "linking_event_types",
     "default_phone_region",
 )
-
-
-def _required(value: str, field: str) -> str:
-    if not value:
-        raise InvalidArgument(f"{field} is required", [FieldViolation(field, "must be set")])
-    return value
-
-
-def _person(ref: object, field: str) -> tuple[str, Key | None]:
-    which = ref.WhichOneof("ref")  # type: ignore[attr-defined]
-    if which == "person_id" and ref.person_id:  # type: ignore[attr-defined]
-        return ref.person_id, None  # type: ignore[attr-defined]
-    if which == "identifier" and ref.identifier.type and ref.identifier.value:  # type: ignore[attr-defined]
-        return "", c.identifier_key(ref.identifier)  # type: ignore[attr-defined]
-    raise InvalidArgument(
-        "name the person by person_id or by an identifier", [FieldViolation(field, "must be set")]
-    )
 
 
 def _filter_binding(request: pb.ListProfilesRequest) -> str:
@@ -79,7 +61,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         self, request: pb.GetProfileRequest, context: grpc.ServicerContext
     ) -> pb.GetProfileResponse:
         tenant = require_tenant()
-        person, identifier = _person(request.person, "person")
+        person, identifier = c.person_ref(request.person, "person")
         return pb.GetProfileResponse(
             profile=c.profile_pb_of(self._identity.get_profile(tenant, person, identifier))
         )
@@ -88,32 +70,18 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         self, request: pb.ListProfilesRequest, context: grpc.ServicerContext
     ) -> pb.ListProfilesResponse:
         tenant = require_tenant()
-        if request.identifier_value and not request.identifier_type:
-            raise InvalidArgument(
-                "identifier_value needs identifier_type",
-                [FieldViolation("identifier_type", "must be set with identifier_value")],
-            )
+        filters = c.profile_filters(request)
         size = page_size(request.page_size, default=50, maximum=1000, violation=_NEGATIVE)
         binding = _filter_binding(request)
-        after = None
-        if request.page_token:
-            token = decode_page_token(request.page_token, "ListProfiles")
-            if (
-                token.get("f") != binding
-                or not isinstance(token.get("s"), int)
-                or not isinstance(token.get("p"), str)
-            ):
-                raise invalid_page_token("ListProfiles")
-            after = (token["s"], token["p"])
-        identifier = (request.identifier_type, request.identifier_value) if request.identifier_value else None
+        after = c.profiles_cursor(request.page_token, binding) if request.page_token else None
         profiles, total = self._identity.list_profiles(
             tenant,
             limit=size + 1,
             after=after,
-            identifier=identifier,
-            identifier_type=request.identifier_type,
-            last_seen=c.time_range(request.last_seen_range),
-            first_seen=c.time_range(request.first_seen_range),
+            identifier=filters.identifier,
+            identifier_type=filters.identifier_type,
+            last_seen=filters.last_seen,
+            first_seen=filters.first_seen,
         )
         next_token = ""
         if len(profiles) > size:
@@ -130,13 +98,8 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         self, request: pb.MergeProfilesRequest, context: grpc.ServicerContext
     ) -> pb.MergeProfilesResponse:
         tenant = require_tenant()
-        persons = list(dict.fromkeys(request.person_ids))
-        if not 2 <= len(persons) <= 10 or not all(persons):
-            raise InvalidArgument(
-                "name 2 to 10 distinct persons to merge",
-                [FieldViolation("person_ids", "2 to 10 distinct person ids")],
-            )
-        reason = _required(request.reason, "reason")
+        persons = c.person_ids(request.person_ids, "person_ids")
+        reason = c.required(request.reason, "reason")
         profile, merges, overrides = self._identity.merge(
             tenant, persons, actor=actor(), reason=reason, validate_only=request.validate_only
         )
@@ -150,16 +113,13 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         self, request: pb.UnmergeIdentifierRequest, context: grpc.ServicerContext
     ) -> pb.UnmergeIdentifierResponse:
         tenant = require_tenant()
-        person = _required(request.person_id, "person_id")
-        if not (request.identifier.type and request.identifier.value):
-            raise InvalidArgument(
-                "identifier is required", [FieldViolation("identifier", "type and value must be set")]
-            )
-        reason = _required(request.reason, "reason")
+        person = c.required(request.person_id, "person_id")
+        identifier = c.identifier(request.identifier, "identifier")
+        reason = c.required(request.reason, "reason")
         kept, moved, done = self._identity.unmerge(
             tenant,
             person,
-            c.identifier_key(request.identifier),
+            identifier,
             actor=actor(),
             reason=reason,
             validate_only=request.validate_only,
@@ -175,9 +135,9 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         self, request: pb.SplitProfileRequest, context: grpc.ServicerContext
     ) -> pb.SplitProfileResponse:
         tenant = require_tenant()
-        person = _required(request.person_id, "person_id")
-        merge_id = _required(request.merge_id, "merge_id")
-        reason = _required(request.reason, "reason")
+        person = c.required(request.person_id, "person_id")
+        merge_id = c.required(request.merge_id, "merge_id")
+        reason = c.required(request.reason, "reason")
         kept, restored, done = self._identity.split(
             tenant, person, merge_id, actor=actor(), reason=reason, validate_only=request.validate_only
         )
@@ -192,8 +152,8 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         self, request: pb.DeleteProfileRequest, context: grpc.ServicerContext
     ) -> pb.DeleteProfileResponse:
         tenant = require_tenant()
-        person = _required(request.person_id, "person_id")
-        _required(request.reason, "reason")
+        person = c.required(request.person_id, "person_id")
+        c.required(request.reason, "reason")
         erased = self._identity.delete(tenant, person, actor())
         return pb.DeleteProfileResponse(
             deleted_person_ids=erased.person_ids,
@@ -205,7 +165,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         self, request: pb.GetErasureRequest, context: grpc.ServicerContext
     ) -> pb.GetErasureResponse:
         tenant = require_tenant()
-        erasure_id = _required(request.erasure_id, "erasure_id")
+        erasure_id = c.required(request.erasure_id, "erasure_id")
         return pb.GetErasureResponse(erasure=c.erasure_pb(self._identity.erasure(tenant, erasure_id)))
 
     def AcknowledgePersonOverrides(  # noqa: N802
@@ -258,14 +218,9 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
                 "sample_size must be 0 to 1,000", [FieldViolation("sample_size", "0 to 1,000")]
             )
         proposed = c.rules_from_pb(request.identity_rules)
-        start, end = c.time_range(request.time_range)
-        now = to_micros(datetime.now(UTC))
-        end = end if end is not None else now + 1
-        start = start if start is not None else end - _DEFAULT_SIMULATION_RANGE_MICROS
-        if start >= end:
-            raise InvalidArgument(
-                "time_range is empty or inverted", [FieldViolation("time_range", "start must be before end")]
-            )
+        start, end = c.simulation_range(
+            request.time_range, to_micros(datetime.now(UTC)), _DEFAULT_SIMULATION_RANGE_MICROS
+        )
         result = self._identity.simulate(tenant, proposed, start, end, request.sample_size or 20)
         return pb.SimulateIdentityRulesResponse(
             evaluated_link_count=result.evaluated_link_count,
@@ -289,10 +244,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         size = page_size(request.page_size, default=1000, maximum=10_000, violation=_NEGATIVE)
         after = request.after_version
         if request.page_token:
-            token = decode_page_token(request.page_token, "ListPersonOverrides")
-            if token.get("a") != request.after_version or not isinstance(token.get("v"), int):
-                raise invalid_page_token("ListPersonOverrides")
-            after = token["v"]
+            after = c.overrides_cursor(request.page_token, request.after_version)
         overrides, max_version = self._identity.overrides(tenant, after, size)
         next_token = ""
         if overrides and overrides[-1].version < max_version:

@@ -132,8 +132,9 @@ class IdentityServiceServicer:
         It is safe to retry: resolving the same identifiers again makes no further merge and returns the same
         person (or the person it has since been merged into).
 
-        Errors: INVALID_ARGUMENT when an input has no identifier or the batch holds more than 1,000 inputs;
-        UNAVAILABLE when the store is down (retryable).
+        Errors: INVALID_ARGUMENT when an input has no identifier, an identifier longer than Identifier allows or
+        holding a NUL character, or a timestamp outside Timestamp's range, or when the batch holds more than 1,000
+        inputs (nothing of a refused batch is resolved); UNAVAILABLE when the store is down (retryable).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

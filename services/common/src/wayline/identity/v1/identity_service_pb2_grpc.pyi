@@ -52,8 +52,9 @@ class IdentityServiceStub:
     It is safe to retry: resolving the same identifiers again makes no further merge and returns the same
     person (or the person it has since been merged into).
 
-    Errors: INVALID_ARGUMENT when an input has no identifier or the batch holds more than 1,000 inputs;
-    UNAVAILABLE when the store is down (retryable).
+    Errors: INVALID_ARGUMENT when an input has no identifier, an identifier longer than Identifier allows or
+    holding a NUL character, or a timestamp outside Timestamp's range, or when the batch holds more than 1,000
+    inputs (nothing of a refused batch is resolved); UNAVAILABLE when the store is down (retryable).
     """
     GetProfile: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.GetProfileRequest, _identity_service_pb2.GetProfileResponse]
     """GetProfile returns one profile, by person id or by any identifier, with its identifiers, first and last
@@ -181,8 +182,9 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     It is safe to retry: resolving the same identifiers again makes no further merge and returns the same
     person (or the person it has since been merged into).
 
-    Errors: INVALID_ARGUMENT when an input has no identifier or the batch holds more than 1,000 inputs;
-    UNAVAILABLE when the store is down (retryable).
+    Errors: INVALID_ARGUMENT when an input has no identifier, an identifier longer than Identifier allows or
+    holding a NUL character, or a timestamp outside Timestamp's range, or when the batch holds more than 1,000
+    inputs (nothing of a refused batch is resolved); UNAVAILABLE when the store is down (retryable).
     """
     GetProfile: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.GetProfileRequest, _identity_service_pb2.GetProfileResponse]  # type: ignore[assignment]
     """GetProfile returns one profile, by person id or by any identifier, with its identifiers, first and last
@@ -313,8 +315,9 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         It is safe to retry: resolving the same identifiers again makes no further merge and returns the same
         person (or the person it has since been merged into).
 
-        Errors: INVALID_ARGUMENT when an input has no identifier or the batch holds more than 1,000 inputs;
-        UNAVAILABLE when the store is down (retryable).
+        Errors: INVALID_ARGUMENT when an input has no identifier, an identifier longer than Identifier allows or
+        holding a NUL character, or a timestamp outside Timestamp's range, or when the batch holds more than 1,000
+        inputs (nothing of a refused batch is resolved); UNAVAILABLE when the store is down (retryable).
         """
 
     @_abc_1.abstractmethod
