@@ -60,6 +60,7 @@ mutations = st.lists(
             "unknown_channel",
             "negative_nanos",
             "sent_decades_ahead",
+            "nul_in_value",
             "fine",
         ]
     ),
@@ -106,6 +107,8 @@ def mutate(event: event_pb2.Event, kinds: list[str]) -> None:
             event.channel = -3  # type: ignore[assignment]
         elif kind == "negative_nanos":
             event.timestamp.nanos = -1
+        elif kind == "nul_in_value" and event.identifiers:  # identity could not store it
+            event.identifiers[0].value = "ann\x00"
         elif kind == "sent_decades_ahead":  # the clock-skew correction would date the event before 1900
             event.sent_at.CopyFrom(to_timestamp(now + timedelta(days=365 * 200)))
 

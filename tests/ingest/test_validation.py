@@ -207,3 +207,17 @@ def test_times_outside_timestamps_range_are_refused_with_their_path(
     event = make_event("u1")
     getattr(event, field).CopyFrom(ts)
     assert [(v.field, v.reason) for v in validate_event(event, "event", LIMITS)] == [(path, "OUT_OF_RANGE")]
+
+
+def test_identifiers_and_currencies_are_checked_whole() -> None:
+    """A trailing newline is not a lower_snake_case type nor an ISO 4217 code (a `$` in the pattern matched
+    before it), and a value holding NUL is one identity cannot store: each refused at the door."""
+    event = make_event("u1")
+    event.identifiers.add(type="user_id\n", value="a")
+    event.identifiers.add(type="email", value="ann\x00@example.com")
+    event.revenue.CopyFrom(event_pb2.Money(currency_code="EUR\n", units=1))
+    assert [(v.field, v.reason) for v in validate_event(event, "event", LIMITS)] == [
+        ("event.identifiers[1].type", "INVALID_TYPE"),
+        ("event.identifiers[2].value", "INVALID"),
+        ("event.revenue.currency_code", "INVALID_CURRENCY"),
+    ]

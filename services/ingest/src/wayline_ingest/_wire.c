@@ -296,7 +296,7 @@ static int identifier_ok(const uint8_t *p, const uint8_t *end) {
     }
     /* At most 512 characters: 512 bytes of UTF-8 never hold more. */
     return type != NULL && identifier_type_ok(type, type_length) && value != NULL && value_length <= 512 &&
-           has_visible_ascii(value, value_length);
+           has_visible_ascii(value, value_length) && memchr(value, 0, (size_t)value_length) == NULL;
 }
 
 static int is_hex(uint8_t c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }

@@ -34,8 +34,8 @@ __all__ = [
     "violations_of",
 ]
 
-IDENTIFIER_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
+IDENTIFIER_TYPE = re.compile(r"[a-z][a-z0-9_]{0,63}")  # used with fullmatch: `$` would let "user_id\n" in
+CURRENCY_CODE = re.compile(r"[A-Z]{3}")  # fullmatch, as IDENTIFIER_TYPE
 # uuid.UUID's accepted forms, checked with one regex: the constructor costs several µs per event.
 UUID_TEXT = re.compile(
     r"(?:urn:uuid:)?\{?[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\}?"
@@ -47,6 +47,9 @@ MAX_NAME = 200
 EVENT_ID_NAMESPACE = uuid.UUID("8f6d6f3c-5a3e-5a8e-9a77-3f8a55d1c2b4")
 
 Report = Callable[[str, str, str], None]
+# Identity refuses identifiers holding NUL (PostgreSQL's text cannot hold it): refused here, the caller hears
+# so, instead of the event being accepted and its identifiers parked as a dead letter.
+_NUL = "\x00"
 _KNOWN_TYPES: dict[str, bool] = {}  # identifier types repeat: a dict hit instead of a regex per identifier
 
 
@@ -55,7 +58,7 @@ def _identifier_type_ok(name: str) -> bool:
     if known is None:
         if len(_KNOWN_TYPES) > 10_000:  # bounded: a caller sending random types cannot grow it
             _KNOWN_TYPES.clear()
-        known = _KNOWN_TYPES[name] = IDENTIFIER_TYPE.match(name) is not None
+        known = _KNOWN_TYPES[name] = IDENTIFIER_TYPE.fullmatch(name) is not None
     return known
 
 
@@ -112,7 +115,7 @@ def is_acceptable(event: event_pb2.Event, limits: EventLimits, backfill: bool = 
         return False
     for identifier in identifiers:
         value = identifier.value
-        if not value or value.isspace() or len(value) > MAX_IDENTIFIER_VALUE:
+        if not value or value.isspace() or len(value) > MAX_IDENTIFIER_VALUE or _NUL in value:
             return False
         if not _identifier_type_ok(identifier.type):
             return False
@@ -269,10 +272,12 @@ def _check_identifiers(event: event_pb2.Event, report: Report) -> None:
             report(f"identifiers[{i}].value", "must not be empty", "REQUIRED")
         elif len(value) > MAX_IDENTIFIER_VALUE:
             report(f"identifiers[{i}].value", f"at most {MAX_IDENTIFIER_VALUE} characters", "TOO_LONG")
+        elif _NUL in value:
+            report(f"identifiers[{i}].value", "must not contain NUL (U+0000)", "INVALID")
 
 
 def _check_revenue(money: event_pb2.Money, report: Report) -> None:
-    if not CURRENCY_CODE.match(money.currency_code):
+    if not CURRENCY_CODE.fullmatch(money.currency_code):
         report("revenue.currency_code", "a three-letter ISO 4217 code such as EUR", "INVALID_CURRENCY")
     if not -999_999_999 <= money.nanos <= 999_999_999:
         report("revenue.nanos", "must lie in [-999999999, 999999999]", "OUT_OF_RANGE")

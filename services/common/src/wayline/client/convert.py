@@ -34,8 +34,8 @@ __all__ = [
     "timestamp_message",
 ]
 
-IDENTIFIER_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
+IDENTIFIER_TYPE = re.compile(r"[a-z][a-z0-9_]{0,63}")  # fullmatch: `$` would let "user_id\n" in
+CURRENCY_CODE = re.compile(r"[A-Z]{3}")  # fullmatch, as IDENTIFIER_TYPE
 MAX_IDENTIFIERS = 32
 MAX_IDENTIFIER_VALUE = 512
 _NANOS = Decimal(1_000_000_000)
@@ -75,7 +75,7 @@ def identifier_list(identifiers: IdentifiersLike) -> list[event_pb2.Identifier]:
     for index, item in enumerate(pairs):
         kind, value = (item.type, item.value) if isinstance(item, event_pb2.Identifier) else item
         where = f"identifiers[{index}]"
-        if not isinstance(kind, str) or not IDENTIFIER_TYPE.match(kind):
+        if not isinstance(kind, str) or not IDENTIFIER_TYPE.fullmatch(kind):
             raise InvalidEvent(f"{where}.type", f"{kind!r} must be lower_snake_case, such as 'user_id'")
         if not isinstance(value, str) or not value:
             raise InvalidEvent(f"{where}.value", f"the {kind} must be a non-empty string")
@@ -154,7 +154,7 @@ def event_id(value: str | None) -> str:
 
 def money(amount: Decimal | int | str, currency_code: str) -> event_pb2.Money:
     """An exact amount of money: `money("59.90", "EUR")`. Floats are refused, since they are inexact."""
-    if not isinstance(currency_code, str) or not CURRENCY_CODE.match(currency_code):
+    if not isinstance(currency_code, str) or not CURRENCY_CODE.fullmatch(currency_code):
         raise InvalidEvent("revenue.currency_code", f"{currency_code!r} is not an ISO 4217 code like 'EUR'")
     if isinstance(amount, float | bool):
         raise InvalidEvent("revenue", "pass the amount as a Decimal, int or str, such as '59.90'")
