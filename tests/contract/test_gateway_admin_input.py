@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-import uuid
-
 import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from tests.conftest import API_KEY
+from tests.contract.test_gateway_json_bridge import OPERATOR, Tenant
 from tests.rpc_errors import violations
 from wayline.api.v1 import annotations_pb2
 from wayline.common.timestamps import MAX_TIMESTAMP_SECONDS
@@ -29,19 +27,14 @@ from wayline.gateway.v1 import gateway_service_pb2_grpc as admin_grpc
 def test_a_key_expiring_outside_timestamps_range_is_refused(
     gateway_channel: grpc.Channel, expire_time: Timestamp, field: str
 ) -> None:
-    operator = (("authorization", f"Bearer {API_KEY}"),)
+    tenant = Tenant(gateway_channel)
     admin = admin_grpc.AdminServiceStub(gateway_channel)
-    tenant = admin.CreateTenant(
-        admin_pb.CreateTenantRequest(tenant_id=f"expiry-{uuid.uuid4().hex[:6]}"),
-        metadata=operator,
-        timeout=10,
-    ).tenant
     key = api_key_pb2.ApiKey(scopes=[annotations_pb2.SCOPE_WRITE], expire_time=expire_time)
     with pytest.raises(grpc.RpcError) as refused:
         admin.CreateApiKey(
-            admin_pb.CreateApiKeyRequest(parent=tenant.name, api_key=key), metadata=operator, timeout=10
+            admin_pb.CreateApiKeyRequest(parent=tenant.name, api_key=key), metadata=OPERATOR, timeout=10
         )
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert list(violations(refused.value)) == [field]
-    listed = admin.ListApiKeys(admin_pb.ListApiKeysRequest(parent=tenant.name), metadata=operator, timeout=10)
+    listed = admin.ListApiKeys(admin_pb.ListApiKeysRequest(parent=tenant.name), metadata=OPERATOR, timeout=10)
     assert list(listed.api_keys) == []

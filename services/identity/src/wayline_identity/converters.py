@@ -193,25 +193,16 @@ def resolution_inputs(request: pb.ResolveIdentitiesRequest) -> list[ResolutionIn
                 FieldViolation(f"inputs[{i}].identifiers", "at least one identifier is required")
             )
         # Cheap comparisons inline; the detailed report only for an identifier that fails them.
-        for j, (kind, value) in enumerate(keys):
-            if (
-                not kind
-                or len(kind) > MAX_IDENTIFIER_TYPE
-                or len(value) > MAX_IDENTIFIER_VALUE
-                or _NUL in kind
-                or _NUL in value
-            ):
-                violations.extend(_identifier_violations(kind, value, f"inputs[{i}].identifiers[{j}]"))
-        for j, (kind, value) in enumerate(converted.previous_identifiers):
-            if (
-                not kind
-                or len(kind) > MAX_IDENTIFIER_TYPE
-                or len(value) > MAX_IDENTIFIER_VALUE
-                or _NUL in kind
-                or _NUL in value
-            ):
-                path = f"inputs[{i}].previous_identifiers[{j}]"
-                violations.extend(_identifier_violations(kind, value, path))
+        for field, pairs in (("identifiers", keys), ("previous_identifiers", converted.previous_identifiers)):
+            for j, (kind, value) in enumerate(pairs):
+                if (
+                    not kind
+                    or len(kind) > MAX_IDENTIFIER_TYPE
+                    or len(value) > MAX_IDENTIFIER_VALUE
+                    or _NUL in kind
+                    or _NUL in value
+                ):
+                    violations.extend(_identifier_violations(kind, value, f"inputs[{i}].{field}[{j}]"))
         if _NUL in converted.event_id:
             violations.append(FieldViolation(f"inputs[{i}].event_id", _NO_NUL))
         time = converted.time
