@@ -66,6 +66,17 @@ def test_every_problem_of_a_message_is_reported_with_its_path_in_segment_names()
     assert violations([1, 2]) == [("body", "INVALID_TYPE")]
 
 
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_a_time_whose_offset_carries_it_past_the_years_a_timestamp_holds_is_reported(when: str) -> None:
+    """Valid ISO-8601, but 31 December of year 0 or 1 January of year 10000 in UTC: reported with its path
+    (it overflowed in the conversion to the event, a 500)."""
+    message = {"type": "track", "event": "E", "userId": "u", "timestamp": when, "sentAt": when}
+    assert violations(message, None, "batch[0]") == [
+        ("batch[0].timestamp", "INVALID_TIME"),
+        ("batch[0].sentAt", "INVALID_TIME"),
+    ]
+
+
 @pytest.mark.parametrize(
     ("kind", "message", "expected"),
     [

@@ -93,7 +93,15 @@ class Fields:
         except ValueError:
             self.report(key, "must be an ISO-8601 date-time such as 2024-05-01T12:00:00.000Z", "INVALID_TIME")
             return None
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=UTC)
+        try:
+            # In UTC here: an offset can carry 0001-01-01 or 9999-12-31 past what a datetime (and a Timestamp)
+            # holds, which would overflow later, in the conversion to the event.
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            self.report(key, "lies outside 0001-01-01 to 9999-12-31 in UTC", "INVALID_TIME")
+            return None
 
     def rest(self, known: frozenset[str]) -> dict[str, Any]:
         """The keys that are not in `known`, verbatim (null values dropped: they carry nothing)."""
