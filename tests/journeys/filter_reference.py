@@ -7,7 +7,7 @@ also for a missing property. test_matching.py checks it against the SQL on rando
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from wayline_journeys.analytics import FilterOperator, JsonValue, PropertyFilter
@@ -22,21 +22,23 @@ def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-# RFC 3339's date-time (section 5.6), with the space its note allows for the T; its ranges are left to the
-# parser, which refuses February 30 and hour 24 (and a leap second, which Python cannot represent).
+# RFC 3339's date-time (section 5.6), with the space its note allows for the T, and as senders also write
+# times: without the offset (UTC) or a date alone (its midnight, UTC). Its ranges are left to the parser,
+# which refuses February 30 and hour 24 (and a leap second, which Python cannot represent).
 _DATE_TIME = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})?)?"
 )
 
 
 def rfc3339(value: Any) -> datetime | None:
-    """The time a string writes in RFC 3339, else None (a number, "2026", "1700000000", "10/01/2026")."""
+    """The time a string writes (above), else None (a number, "2026", "1700000000", "10/01/2026")."""
     if not isinstance(value, str) or not _DATE_TIME.fullmatch(value):
         return None
     try:
-        return datetime.fromisoformat(value.upper())
+        moment = datetime.fromisoformat(value.upper())
     except ValueError:
         return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def json_at(document: Any, path: str) -> Any:

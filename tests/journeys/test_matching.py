@@ -172,7 +172,8 @@ def test_matcher_fields_combine_with_and(seeded: Any) -> None:
 # Numbers of 2^64 and beyond, and one between 2^63 and 2^64: JSON numbers like the others, whose raw text
 # ClickHouse writes without an exponent (1e+20 as 100000000000000000000).
 _HUGE: list[JsonValue] = [1e20, -1e20, 1.5e19, 3.0]
-# Times, and strings that look like times: only RFC 3339 times compare with a time (the contract).
+# Times, and strings that look like times: only RFC 3339 date-times (offset optional) and dates compare with a
+# time (analytics.STORED_TIME_PATTERN).
 _TIMES: list[JsonValue] = [
     "2026-10-01T09:00:00Z",
     "2026-10-01t09:30:00.250z",
@@ -206,8 +207,8 @@ _COMPARING = [
 
 
 def test_times_and_huge_numbers_compare_as_the_contract_says(store: JourneyStore) -> None:
-    """Ordering with an RFC 3339 bound meets RFC 3339 strings only (not "3", "2026" or a unix time as text,
-    which ClickHouse's best-effort parser reads as times), and numbers beyond 2^64 are numbers (equal to
+    """Ordering with an RFC 3339 bound meets date-times and dates only (not "3", "2026" or a unix time as
+    text, which ClickHouse's best-effort parser reads as times), and numbers beyond 2^64 are numbers (equal to
     themselves, never to their digits as a string); features: test_feature_json_values.py."""
     rng = random.Random(5)
     events = []

@@ -35,6 +35,8 @@ EVENT = ObservedEvent(
         "tags": ["a", "b"],
         "due": "2026-10-10T12:00:00Z",
         "day": "2026-10-10",
+        "compact": "20261010",  # ISO 8601's basic format: fromisoformat reads it, journeys' store does not
+        "local": "2026-10-10 08:30:00",
     },
     context={
         "campaign": {"source": "newsletter"},
@@ -113,6 +115,9 @@ def _holds(path: str, operator: Op, *values: JsonValue) -> bool:
         ("properties.due", Op.GREATER_THAN, ("2026-10-10T11:59:59Z",), True),  # times compare as times
         ("properties.due", Op.LESS_THAN, ("2026-10-10T13:00:00+02:00",), False),
         ("properties.day", Op.LESS_THAN, ("2026-10-10T00:00:01Z",), True),  # a date is its midnight, UTC
+        ("properties.local", Op.GREATER_THAN, ("2026-10-10T08:29:59Z",), True),  # no offset: UTC
+        ("properties.local", Op.LESS_THAN, ("2026-10-10T08:30:00Z",), False),
+        ("properties.compact", Op.LESS_THAN, ("2027-01-01T00:00:00Z",), False),  # not a time's shape
         ("properties.plan", Op.GREATER_THAN, ("2000-01-01T00:00:00Z",), False),  # not a time
         ("properties.nothing", Op.IS_SET, (), False),
         ("properties.plan", Op.IS_SET, (), True),

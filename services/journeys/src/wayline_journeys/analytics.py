@@ -12,6 +12,7 @@ from enum import Enum
 
 __all__ = [
     "RFC3339_PATTERN",
+    "STORED_TIME_PATTERN",
     "Breakdown",
     "BreakdownDimension",
     "EventMatcher",
@@ -31,11 +32,21 @@ RFC3339_PATTERN = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?"
     r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
 )
-"""The shape of a time that ordering filters compare as a time, a bound or a stored string alike: RFC 3339
-with its offset. One pattern for Python's `re` and ClickHouse's RE2 (store/matching.py), so ASCII digits
-only (`\\d` is any Unicode digit in `re`); hours, minutes and seconds in range, because ClickHouse's parser
-would roll 24:00 or a leap second over to the next minute or day where Python refuses them."""
+"""The shape of a time an ordering filter's bound must have: RFC 3339 with its offset. ASCII digits only
+(`\\d` is any Unicode digit in `re`); hours, minutes and seconds in range, because ClickHouse's parser would
+roll 24:00 or a leap second over to the next minute or day where Python refuses them."""
 _RFC3339 = re.compile(RFC3339_PATTERN)
+
+STORED_TIME_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})?)?$"
+)
+"""The shape of a stored string that ordering filters compare as a time: an RFC 3339 date-time, its offset
+optional (UTC without one), or a date alone (its midnight, UTC), as senders write times (Segment's libraries
+with an offset, exports from databases often without). One pattern for ClickHouse's RE2 (store/matching.py)
+and the decision service's matcher, which reads events the same way (ADR 22); anything else ("3", "2026",
+"1700000000", "10/01/2026", "20261005") is not a time, where ClickHouse's best-effort parser would read it as
+one."""
 
 
 def rfc3339_time(text: str) -> datetime | None:

@@ -107,9 +107,20 @@ def compile_path(path: str) -> Lookup:
     return lookup
 
 
+# The stored strings an ordering filter reads as times, as journeys' store reads them (its analytics.py's
+# STORED_TIME_PATTERN): an RFC 3339 date-time, its offset optional, or a date alone. fromisoformat alone
+# would also read "20261005" or "2026-W40-1", which journeys does not.
+STORED_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})?)?"
+)
+
+
 def moment_us(text: str) -> int | None:
-    """A time written as text, in epoch microseconds (a time without offset is UTC); None when the text is
-    not an ISO 8601 / RFC 3339 time."""
+    """A time written as text, in epoch microseconds (a time without offset, or a date alone, is UTC); None
+    when the text does not have STORED_TIME's shape or names no real time."""
+    if not STORED_TIME.fullmatch(text):
+        return None
     try:
         found = datetime.fromisoformat(text.replace("z", "Z"))
     except ValueError:

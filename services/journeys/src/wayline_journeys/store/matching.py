@@ -14,7 +14,7 @@ properties, context, text, group_id, sentiment_score, revenue, person_id (the cu
 from __future__ import annotations
 
 from wayline_journeys.analytics import (
-    RFC3339_PATTERN,
+    STORED_TIME_PATTERN,
     EventMatcher,
     FilterOperator,
     JsonValue,
@@ -167,12 +167,13 @@ def _ordering(raw: str, comparison: str, value: JsonValue, params: SqlParams) ->
         moment = rfc3339_time(value)
         if moment is None:
             raise UnsupportedFilter(f"{value!r} is neither a number nor an RFC 3339 time")
-        # Only a string of RFC 3339's shape is a time: the best-effort parser alone would read "3", "2026" or
-        # "1700000000" as times too. It reads the shape in capitals only (a lowercase t or z is RFC 3339 too);
-        # an impossible date (February 30) parses to NULL, which compares as nothing.
+        # Only a string of STORED_TIME_PATTERN's shape is a time: the best-effort parser alone would read "3",
+        # "2026" or "1700000000" as times too. It reads the shape in capitals only (a lowercase t or z is RFC
+        # 3339 too), a time without offset or a date alone in UTC; an impossible date (February 30) parses to
+        # NULL, which compares as nothing.
         text = f"JSONExtractString({raw})"
         return (
-            f"({json_is_string(raw)} AND match({text}, {params.bind(RFC3339_PATTERN, 'String')}) AND "
+            f"({json_is_string(raw)} AND match({text}, {params.bind(STORED_TIME_PATTERN, 'String')}) AND "
             f"parseDateTime64BestEffortOrNull(upper({text}), 6, 'UTC') "
             f"{comparison} {params.bind(moment, _DATETIME)})"
         )
