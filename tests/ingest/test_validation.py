@@ -221,3 +221,16 @@ def test_identifiers_and_currencies_are_checked_whole() -> None:
         ("event.identifiers[2].value", "INVALID"),
         ("event.revenue.currency_code", "INVALID_CURRENCY"),
     ]
+
+
+def test_only_identifier_types_of_a_valid_length_are_remembered() -> None:
+    """The memo of checked types holds at most 10,001 names; one of nearly 32 KiB each would pin 300 MiB."""
+    from wayline_ingest import validation
+
+    event = make_event("u1")
+    event.identifiers.add(type="x" * 65, value="a")
+    assert fields(event) == ["event.identifiers[1].type"]
+    assert "x" * 65 not in validation._KNOWN_TYPES
+    event.identifiers[1].type = "x" * 64
+    assert fields(event) == []
+    assert validation._KNOWN_TYPES["x" * 64] is True

@@ -50,10 +50,13 @@ Report = Callable[[str, str, str], None]
 # Identity refuses identifiers holding NUL (PostgreSQL's text cannot hold it): refused here, the caller hears
 # so, instead of the event being accepted and its identifiers parked as a dead letter.
 _NUL = "\x00"
+_MAX_IDENTIFIER_TYPE = 64  # IDENTIFIER_TYPE's longest
 _KNOWN_TYPES: dict[str, bool] = {}  # identifier types repeat: a dict hit instead of a regex per identifier
 
 
 def _identifier_type_ok(name: str) -> bool:
+    if len(name) > _MAX_IDENTIFIER_TYPE:
+        return False  # never kept: an event may carry a type of nearly 32 KiB, ten thousand of them 300 MiB
     known = _KNOWN_TYPES.get(name)
     if known is None:
         if len(_KNOWN_TYPES) > 10_000:  # bounded: a caller sending random types cannot grow it
