@@ -90,6 +90,14 @@ def _budgets(settings: DecisionSettings) -> Budgets:
     )
 
 
+def _following(traces: Traces, features: FeatureRuntime) -> Traces:
+    """`traces`, told of identity's override feed by the features' follower: an erasure or a merge also
+    reaches the identifiers and recent traces they keep (traces/forgetting.py)."""
+    if features.follower is not None:
+        features.follower.add_listener(traces.forgetting)
+    return traces
+
+
 def decision_service(
     settings: DecisionSettings,
     features: FeatureRuntime | None = None,
@@ -125,7 +133,7 @@ def decision_service(
     ready = threading.Event()
 
     # Decide records into `traces.sink`; GetDecision, Feedback and ExportDecisions read.
-    traces = traces or build_traces(settings)
+    traces = _following(traces or build_traces(settings), features)
     judging = CanaryJudging(lifecycle, traces.journeys, settings.canary_judge_seconds)
     holdout_store = HoldoutStore(db)
     holdouts = Holdouts(holdout_store, settings.holdout_cache_seconds)

@@ -109,7 +109,8 @@ class DecisionSettings(ServiceSettings):
     identity_address: str = Field(
         default=REGISTRY["identity"].default_address,
         description="host:port of the identity service, whose override feed (ListPersonOverrides) moves a "
-        "merged person's online features to the survivor (empty: merges are not followed), and which gives a "
+        "merged person's online features to the survivor and makes the service forget an erased person "
+        "(empty: merges and erasures are not followed), and which gives a "
         "person's identifier for the trace events written on their behalf; it also resolves Decide's "
         "identifiers and holds the identifiers reachability needs.",
     )
@@ -153,7 +154,8 @@ class DecisionSettings(ServiceSettings):
         ge=0,
         description="Seconds between two reads of identity's override feed (doubled after each failed read, "
         "up to ten times); until a merge is read, the survivor's online features lack the merged person's "
-        "history. 0 turns following off.",
+        "history, and until an erasure is read, a trace or feedback of the erased person may still be "
+        "written with their identifier. 0 turns following off.",
     )
 
     feature_state: Literal["in_process", "redis"] = Field(
@@ -225,6 +227,15 @@ class DecisionSettings(ServiceSettings):
         gt=0,
         description="How long a recent trace is kept in memory; longer than a trace takes to reach the "
         "journey store, including an ingest outage the service should ride out.",
+    )
+    person_identifier_cache_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="How long the identifier a person's trace and feedback events are written with (their "
+        "first identifier, asked of identity) is reused before identity is asked again. Identity's override "
+        "feed makes it forgotten at once on a merge, an unmerge, a split or an erasure; this bounds how long "
+        "a stale one can be used when the feed is not followed (WAYLINE_DECISION_OVERRIDE_POLL_SECONDS 0, or "
+        "identity's feed unreadable). Longer: fewer lookups, which the trace writer makes one at a time.",
     )
 
     catalogue_cache_seconds: float = Field(

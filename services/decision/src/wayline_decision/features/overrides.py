@@ -8,13 +8,17 @@ changes, so the cursor survives a restart with the state it describes). A failed
 ten polls; no error ends the thread, `stop` does. Replaying a page is harmless: versions at or below the
 cursor are skipped.
 
+Other state of this process keyed by person (the traces' cached identifiers and recent traces,
+traces/forgetting.py) listens (`add_listener`): each page goes to every listener after the online state took
+it and before the cursor is acknowledged, and the tenants a listener holds are followed too.
+
 The gRPC side is `IdentityOverrideFeed`; the loop is free of gRPC.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 import grpc
@@ -26,7 +30,7 @@ from wayline.identity.v1 import identity_service_pb2_grpc as identity_grpc
 from wayline.identity.v1 import person_override_pb2
 from wayline_decision.features.service import OnlineFeatures
 
-__all__ = ["CONSUMER", "IdentityOverrideFeed", "OverrideFeed", "OverrideFollower"]
+__all__ = ["CONSUMER", "IdentityOverrideFeed", "OverrideFeed", "OverrideFollower", "OverrideListener"]
 
 log = structlog.get_logger("wayline.decision.features")
 
@@ -42,6 +46,16 @@ class OverrideFeed(Protocol):
     def acknowledge(self, tenant: str, applied_version: int) -> None: ...
 
     def close(self) -> None: ...
+
+
+class OverrideListener(Protocol):
+    def tenant_names(self) -> Iterable[str]:
+        """Tenants whose feed the listener needs, besides those the online state holds."""
+        ...
+
+    def apply_overrides(self, tenant: str, overrides: Sequence[person_override_pb2.PersonOverride]) -> None:
+        """Take a page of the feed (a page may come again: applying it twice must be harmless)."""
+        ...
 
 
 class IdentityOverrideFeed:
@@ -83,13 +97,24 @@ class OverrideFollower:
         self._poll_seconds = poll_seconds
         self._max_backoff = max(min(10 * poll_seconds, 30.0), poll_seconds)
         self._acknowledged: dict[str, int] = {}
+        self._listeners: list[OverrideListener] = []
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def add_listener(self, listener: OverrideListener) -> None:
+        """Before `start`."""
+        self._listeners.append(listener)
+
+    def tenant_names(self) -> list[str]:
+        names = set(self._features.tenant_names())
+        for listener in self._listeners:
+            names.update(listener.tenant_names())
+        return sorted(names)
 
     def poll(self) -> bool:
         """One pass over every tenant; True when each was brought up to date and acknowledged."""
         caught_up = True
-        for tenant in self._features.tenant_names():
+        for tenant in self.tenant_names():
             if self._stopping.is_set():
                 return False
             try:
@@ -110,6 +135,8 @@ class OverrideFollower:
             overrides, token = self._feed.page(tenant, start, token)
             if overrides:
                 self._features.apply_overrides(tenant, overrides)
+                for listener in self._listeners:
+                    listener.apply_overrides(tenant, overrides)
             if not token or not overrides:
                 break
         cursor = self._features.cursor(tenant)

@@ -5,8 +5,9 @@ Failures that a retry may cure become DownstreamUnavailable; the rest say what w
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -57,26 +58,74 @@ def _metadata(tenant: str) -> tuple[tuple[str, str], ...]:
 class PersonIdentifiers:
     """A person's first identifier (identity orders them by type priority), for the events written on their
     behalf: ingest takes identifiers, never a person id, and identity resolves this one to the person's
-    profile (or to the profile it was merged into). Cached by (tenant, person), bounded: a person's first
-    identifier rarely changes, and any identifier of the profile resolves to it."""
+    profile (or to the profile it was merged into). Cached by (tenant, person), bounded, for `ttl_seconds`
+    at most, and forgotten as soon as identity's override feed reports a change of the person (forgetting.py:
+    a merge, an unmerge or a split may change which identifier is theirs; an erasure ends them).
 
-    def __init__(self, channel: grpc.Channel, timeout: float = 5.0, capacity: int = 100_000) -> None:
+    An erased person is remembered as erased (bounded, the oldest forgotten first): `identifier` raises
+    PersonUnknown for them without asking identity, so nothing is written for them any more, even with an
+    identifier looked up before the erasure. A lookup that was under way when its person was forgotten is
+    not cached: it may have read identity before the change."""
+
+    def __init__(  # noqa: PLR0917 - the client, its bounds, and the clock of its expiry
+        self,
+        channel: grpc.Channel,
+        timeout: float = 5.0,
+        capacity: int = 100_000,
+        ttl_seconds: float = 60.0,
+        erased_capacity: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._stub = identity_grpc.IdentityServiceStub(channel)
         self._timeout = timeout
         self._capacity = capacity
-        self._cache: OrderedDict[tuple[str, str], event_pb2.Identifier] = OrderedDict()
+        self._ttl = ttl_seconds
+        self._erased_capacity = erased_capacity
+        self._clock = clock
+        self._cache: OrderedDict[tuple[str, str], tuple[float, event_pb2.Identifier]] = OrderedDict()
+        self._erased: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._looking_up: Counter[tuple[str, str]] = Counter()  # lookups under way, by person
+        self._forgotten_meanwhile: set[tuple[str, str]] = set()  # persons forgotten during their lookup
+        self._tenants: set[str] = set()
         self._lock = threading.Lock()
 
     def identifier(self, tenant: str, person_id: str) -> event_pb2.Identifier:
-        """PersonUnknown when identity has no such profile (or no person was named: a decision for an
-        identifier identity does not know); DownstreamUnavailable when it is down."""
+        """PersonUnknown when identity has no such profile (erased, or no person was named: a decision for
+        an identifier identity does not know); DownstreamUnavailable when it is down."""
         if not person_id:
             raise PersonUnknown(person_id)
         key = (tenant, person_id)
         with self._lock:
-            if key in self._cache:
+            self._tenants.add(tenant)
+            if key in self._erased:
+                raise PersonUnknown(person_id)
+            cached = self._cache.get(key)
+            if cached is not None and cached[0] > self._clock():
                 self._cache.move_to_end(key)
-                return self._cache[key]
+                return cached[1]
+            self._looking_up[key] += 1
+        try:
+            found = self._look_up(tenant, person_id)
+        finally:
+            with self._lock:
+                self._looking_up[key] -= 1
+                forgotten = key in self._forgotten_meanwhile
+                if not self._looking_up[key]:
+                    del self._looking_up[key]
+                    self._forgotten_meanwhile.discard(key)
+        with self._lock:
+            if key in self._erased:
+                raise PersonUnknown(person_id)  # erased while identity was asked
+            if not forgotten:
+                self._cache[key] = (self._clock() + self._ttl, found)
+                self._cache.move_to_end(key)
+                while len(self._cache) > self._capacity:
+                    self._cache.popitem(last=False)
+        if forgotten:  # the person changed while identity was asked: what it answered may be stale
+            return self._look_up(tenant, person_id)
+        return found
+
+    def _look_up(self, tenant: str, person_id: str) -> event_pb2.Identifier:
         request = identity_pb.GetProfileRequest(person=event_pb2.PersonRef(person_id=person_id))
         try:
             profile = self._stub.GetProfile(
@@ -88,12 +137,39 @@ class PersonIdentifiers:
             raise unavailable("identity", error) from error
         if not profile.identifiers:
             raise PersonUnknown(person_id)
-        found = profile.identifiers[0].identifier
+        return profile.identifiers[0].identifier
+
+    def forget(self, tenant: str, person_id: str) -> None:
+        """The person's identifier may have changed (a merge, an unmerge, a split): ask identity next time."""
+        key = (tenant, person_id)
         with self._lock:
-            self._cache[key] = found
-            while len(self._cache) > self._capacity:
-                self._cache.popitem(last=False)
-        return found
+            self._cache.pop(key, None)
+            if key in self._looking_up:
+                self._forgotten_meanwhile.add(key)
+
+    def erase(self, tenant: str, person_id: str) -> None:
+        """The person was erased: forget their identifier, and write nothing for them from now on."""
+        key = (tenant, person_id)
+        with self._lock:
+            self._cache.pop(key, None)
+            if key in self._looking_up:
+                self._forgotten_meanwhile.add(key)
+            self._erased[key] = None
+            self._erased.move_to_end(key)
+            while len(self._erased) > self._erased_capacity:
+                self._erased.popitem(last=False)
+
+    def erased(self, tenant: str, person_id: str) -> bool:
+        """True when the person is known to be erased (identity's override feed said so)."""
+        if not person_id:
+            return False
+        with self._lock:
+            return (tenant, person_id) in self._erased
+
+    def tenant_names(self) -> set[str]:
+        """The tenants persons were looked up for."""
+        with self._lock:
+            return set(self._tenants)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Feedback: an outcome of a decision, checked against its trace, stored as a `Decision Feedback` event
 through ingest (with the decision's logged propensity, model version and arm), and, for an impression of a
 contact candidate, recorded in the contact ledger. Idempotent by feedback id: the event id derives from it,
-the ledger's contact id is `{decision_id}/{action_id}`."""
+the ledger's contact id is `{decision_id}/{action_id}`. A decision of a person erased since is not found
+(DECISION_NOT_FOUND): nothing is written for them."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from wayline.common.timestamps import now_us
 from wayline.decision.v1 import decision_pb2
 from wayline.event.v1 import event_pb2
 from wayline.orchestrator.v1 import contact_pb2
-from wayline_decision.errors import FeedbackInvalid, UnknownFeedbackAction
+from wayline_decision.errors import DecisionNotFound, FeedbackInvalid, PersonUnknown, UnknownFeedbackAction
 from wayline_decision.traces.clients import ContactLedger, EventWriter, PersonIdentifiers
 from wayline_decision.traces.events import feedback_event
 from wayline_decision.traces.reads import DecisionTraces, check_decision_id
@@ -102,7 +103,12 @@ class FeedbackRecorder:
             properties=given.properties,
         )
         record.time.FromMicroseconds(given.time_us if given.time_us is not None else self._clock())
-        identifier = self._people.identifier(tenant, trace.person_id)
+        try:
+            identifier = self._people.identifier(tenant, trace.person_id)
+        except PersonUnknown:
+            if trace.person_id:  # erased since: their decisions are gone, as if never made
+                raise DecisionNotFound(trace.decision_id) from None
+            raise  # a decision for an identifier identity did not know: nobody to write it for
         event = feedback_event(trace, record, identifier)
         outcome = self._writer.write(tenant, [event])
         if outcome.rejected:
@@ -117,7 +123,7 @@ class FeedbackRecorder:
             and given.outcome == decision_pb2.FEEDBACK_OUTCOME_IMPRESSION
         ):
             self._ledger.record(tenant, _contact(trace, candidate, record.time))
-        self._recent.add_feedback(tenant, trace.decision_id, record)
+        self._recent.add_feedback(tenant, trace, record)
         return record.feedback_id
 
     @staticmethod

@@ -12,7 +12,7 @@ from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 from wayline_decision.errors import DecisionNotFound, DownstreamUnavailable
 from wayline_decision.packages import MODEL_ID_PATTERN
-from wayline_decision.traces.clients import JourneysDecisions
+from wayline_decision.traces.clients import JourneysDecisions, PersonIdentifiers
 from wayline_decision.traces.events import decision_of
 from wayline_decision.traces.recent import RecentTraces
 
@@ -69,13 +69,18 @@ def check_decision_id(decision_id: str) -> None:
 
 
 class DecisionTraces:
-    def __init__(self, journeys: JourneysDecisions, recent: RecentTraces) -> None:
+    """A decision of a person known to be erased (identity's override feed, forgetting.py) is not found,
+    even while the journey store still holds it (its own erasure may not have run yet)."""
+
+    def __init__(self, journeys: JourneysDecisions, recent: RecentTraces, people: PersonIdentifiers) -> None:
         self._journeys = journeys
         self._recent = recent
+        self._people = people
 
     def get(self, tenant: str, decision_id: str) -> decision_pb2.Decision:
         """The trace with every feedback known; DecisionNotFound when neither the store nor this process
-        knows it; DownstreamUnavailable when the store is down and this process does not hold it."""
+        knows it, or its person was erased; DownstreamUnavailable when the store is down and this process
+        does not hold it."""
         check_decision_id(decision_id)
         recent, recent_feedback = self._recent.get(tenant, decision_id)
         try:
@@ -85,7 +90,7 @@ class DecisionTraces:
                 raise
             stored = None  # the store is down, but the trace is here: answer from it
         trace = stored or recent
-        if trace is None:
+        if trace is None or self._people.erased(tenant, trace.person_id):
             raise DecisionNotFound(decision_id)
         found = decision_pb2.Decision()
         found.CopyFrom(trace)
@@ -101,4 +106,7 @@ class DecisionTraces:
         )
         for page in self._journeys.export(tenant, request, timeout):
             traces = [decision_of(list(decision.events)) for decision in page]
-            yield [trace for trace in traces if trace is not None]
+            decoded = [trace for trace in traces if trace is not None]
+            kept = [trace for trace in decoded if not self._people.erased(tenant, trace.person_id)]
+            if kept or not decoded:  # a page only of erased persons' decisions is not sent
+                yield kept

@@ -10,7 +10,10 @@ ingest in batches, durable once ingest acknowledges them.
   retried with exponential backoff and jitter; nothing is lost within the buffer, and the event ids derive
   from the decision ids, so a batch ingest stored before failing to answer is stored once.
 - Refusals ingest gives per event (a tracking plan in reject mode without `Decision Logged`) and persons
-  identity no longer knows are dropped, counted and logged: retrying cannot cure them.
+  identity no longer knows are dropped, counted and logged: retrying cannot cure them. A person erased
+  (identity's override feed, forgetting.py) is dropped before every attempt to write, even when their
+  event was built before the erasure: it must not carry their identifier to ingest, where identity would
+  make a new profile of it. A trace of an erased person is not even kept.
 - `stop` flushes what waits, within its deadline; what is still waiting then is dropped and counted.
 Every recorded trace is also put in RecentTraces, so GetDecision finds it before the store has it. Decide
 hands over a PendingTrace (its result, not yet a message): the background thread builds the message, so the
@@ -69,6 +72,7 @@ class _Item:
     tenant: str
     trace: PendingTrace
     event: event_pb2.Event | None = None  # built once, so a retry sends the very same event
+    dropped: bool = False  # counted once, however often its batch is retried
 
 
 @dataclass
@@ -110,6 +114,9 @@ class IngestTraceSink:
     def record(self, tenant: str, trace: decision_pb2.Decision | PendingTrace) -> None:
         if isinstance(trace, decision_pb2.Decision):
             trace = PendingTrace.built(trace)
+        if self._people.erased(tenant, trace.person_id):  # a decision naming an erased person id
+            self._drop("person_unknown", 1)  # neither kept nor written
+            return
         self._recent.add(tenant, trace)
         _recorded.add(1)
         with self._ready:
@@ -228,10 +235,17 @@ class IngestTraceSink:
         rest = [item for item in batch if item.tenant != tenant]
         events: list[event_pb2.Event] = []
         for item in mine:
+            if item.dropped:
+                continue
+            if self._people.erased(tenant, item.trace.person_id):
+                item.dropped = True  # erased while the trace waited (ingest down, say)
+                self._drop("person_unknown", 1)
+                continue
             if item.event is None:
                 try:
                     identifier = self._people.identifier(tenant, item.trace.person_id)
                 except PersonUnknown:
+                    item.dropped = True
                     self._drop("person_unknown", 1)
                     continue
                 item.event = trace_event(item.trace.message(), identifier, self._policy.max_event_bytes)

@@ -1,5 +1,6 @@
 """The traces' parts, built from the settings: channels to identity, ingest, journeys and the orchestrator,
-the TraceSink Decide records into, and what GetDecision, ListDecisions, Feedback and ExportDecisions call."""
+the TraceSink Decide records into, what GetDecision, ListDecisions, Feedback and ExportDecisions call, and
+what the override feed's follower tells of erasures and merges (forgetting.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from wayline.orchestrator.v1 import orchestrator_service_pb2 as orchestrator_pb
 from wayline_decision.settings import DecisionSettings
 from wayline_decision.traces.clients import ContactLedger, EventWriter, JourneysDecisions, PersonIdentifiers
 from wayline_decision.traces.feedback import FeedbackRecorder
+from wayline_decision.traces.forgetting import TraceForgetting
 from wayline_decision.traces.listing import PersonDecisions
 from wayline_decision.traces.reads import DecisionTraces
 from wayline_decision.traces.recent import RecentTraces
@@ -36,6 +38,7 @@ class Traces:
     person_decisions: PersonDecisions  # ListDecisions
     feedback: FeedbackRecorder
     journeys: JourneysDecisions  # also the canary judge's counts (serving/judge_counts.py)
+    forgetting: TraceForgetting  # listens to identity's override feed (the feature service's follower)
 
 
 def build_traces(settings: DecisionSettings) -> Traces:
@@ -44,7 +47,9 @@ def build_traces(settings: DecisionSettings) -> Traces:
     def channel(address: str, service: descriptor.ServiceDescriptor) -> grpc.Channel:
         return internal_channel(address, internal_token=token, services=[service], tls=settings.channel_tls())
 
-    people = PersonIdentifiers(channel(settings.identity_address, _IDENTITY))
+    people = PersonIdentifiers(
+        channel(settings.identity_address, _IDENTITY), ttl_seconds=settings.person_identifier_cache_seconds
+    )
     writer = EventWriter(channel(settings.ingest_address, _INGEST))
     journeys = JourneysDecisions(channel(settings.journeys_address, _JOURNEYS))
     address = settings.orchestrator_address
@@ -58,11 +63,12 @@ def build_traces(settings: DecisionSettings) -> Traces:
         max_event_bytes=settings.trace_max_event_bytes,
         max_batch_bytes=settings.trace_max_batch_bytes,
     )
-    reads = DecisionTraces(journeys, recent)
+    reads = DecisionTraces(journeys, recent, people)
     return Traces(
         sink=IngestTraceSink(writer, people, recent, policy),
         reads=reads,
         person_decisions=PersonDecisions(journeys),
         feedback=FeedbackRecorder(reads, people, writer, ledger, recent),
         journeys=journeys,
+        forgetting=TraceForgetting(people, recent),
     )
