@@ -3,7 +3,11 @@
 Keys are held by their SHA-256 digest only, so a leaked memory dump or database row reveals no usable key.
 Lookups are cached for `cache_seconds` (found and not found alike, so a flood of wrong keys does not reach the
 database): a key revoked, or a tenant suspended, on another replica is refused here within that time; on this
-replica at once (`forget`). The bootstrap key from the settings is held in memory and is never stored.
+replica at once (`forget`). A lookup that read the store before such a change committed must not write what
+it read back after `forget` emptied the cache: every `forget` takes the next number of a sequence, a lookup
+notes the number before it reads the store, and keeps its result only if the number is unchanged (as the
+orchestrator's contact check cache does). The bootstrap key from the settings is held in memory and is never
+stored.
 """
 
 from __future__ import annotations
@@ -71,10 +75,13 @@ class ApiKeyAuthenticator:
         self._cache: dict[str, tuple[float, tuple[ApiKeyRecord, TenantState] | None]] = {}
         self._uses: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
+        self._sequence = 0  # taken by every `forget`; a lookup keeps its result only if it is unchanged
 
     def forget(self) -> None:
-        """Drop every cached lookup (after a change on this replica)."""
+        """Drop every cached lookup (after a change on this replica), and any lookup still under way: what it
+        read may predate the change, so it is answered but not kept."""
         with self._lock:
+            self._sequence += 1
             self._cache.clear()
 
     def take_uses(self) -> dict[tuple[str, str], int]:
@@ -87,10 +94,13 @@ class ApiKeyAuthenticator:
         now = self._clock()
         with self._lock:
             cached = self._cache.get(key_digest)
+            sequence = self._sequence
         if cached is not None and now - cached[0] < self.cache_seconds:
             return cached[1]
         found = self._lookup(key_digest)
         with self._lock:
+            if self._sequence != sequence:  # forgotten while we read: this may be from before the change
+                return found
             if len(self._cache) >= _MAX_CACHED:
                 self._cache.clear()
             self._cache[key_digest] = (now, found)
