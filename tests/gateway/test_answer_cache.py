@@ -99,6 +99,86 @@ def test_a_failed_computation_is_shared_and_not_kept() -> None:
     assert cache.compute(key("a"), lambda: b"ok").answer == b"ok"
 
 
+class Gone(Exception):
+    """What the bridge's `gone` accepts: the thing asked for is no longer there (NOT_FOUND, ...)."""
+
+
+def _raise(error: Exception) -> bytes:
+    raise error
+
+
+def test_a_new_computation_saying_gone_drops_the_kept_answer() -> None:
+    cache = AnswerCache(1 << 20, refresh_after=60)
+    cache.compute(key("a"), lambda: b"profile")
+    cache.compute(key("b"), lambda: b"other")
+    with pytest.raises(RuntimeError):  # an outage says nothing about the answer: it stays
+        cache.compute(key("a"), lambda: _raise(RuntimeError("down")), gone=lambda e: isinstance(e, Gone))
+    assert cache.lookup(key("a"), 600) is not None
+    with pytest.raises(Gone):
+        cache.compute(key("a"), lambda: _raise(Gone()), gone=lambda e: isinstance(e, Gone))
+    assert cache.lookup(key("a"), 600) is None
+    assert cache.lookup(key("b"), 600) is not None
+    assert cache.size_bytes == len(b"other") + len(b"b")
+
+
+def test_forgetting_a_tenant_drops_its_answers_only() -> None:
+    cache = AnswerCache(1 << 20, refresh_after=60)
+    other = ("tenant-b", key("a")[1], key("a")[2])
+    cache.compute(key("a"), lambda: b"erased person")
+    cache.compute(other, lambda: b"kept")
+    assert cache.tenants() == {"tenant-a", "tenant-b"}
+    cache.forget_tenant("tenant-a")
+    assert cache.lookup(key("a"), 600) is None
+    assert cache.lookup(other, 600) is not None
+    assert cache.tenants() == {"tenant-b"}
+    assert cache.size_bytes == len(b"kept") + len(key("a")[2])
+    cache.compute(key("a"), lambda: b"new")  # later answers are kept again
+    held = cache.lookup(key("a"), 600)
+    assert held is not None
+    assert held.answer == b"new"
+
+
+def test_an_answer_read_before_the_tenant_was_forgotten_is_neither_kept_nor_shared() -> None:
+    """The erasure commits while a computation is on its way back: its caller gets it (they asked before),
+    but it is not kept, and a caller arriving after the erasure computes anew instead of joining it."""
+    cache = AnswerCache(1 << 20, refresh_after=60)
+    started, release = threading.Event(), threading.Event()
+
+    def before_the_erasure() -> bytes:
+        started.set()
+        assert release.wait(5)
+        return b"erased person"
+
+    answers: list[bytes] = []
+    first = threading.Thread(
+        target=lambda: answers.append(cache.compute(key("a"), before_the_erasure).answer)
+    )
+    first.start()
+    assert started.wait(5)
+    cache.forget_tenant("tenant-a")
+    after = cache.compute(key("a"), lambda: b"gone")  # does not wait for the computation under way
+    assert after.answer == b"gone"
+    release.set()
+    first.join(5)
+    assert answers == [b"erased person"]
+    held = cache.lookup(key("a"), 600)
+    assert held is not None
+    assert held.answer == b"gone"  # the older computation, finishing last, did not replace it
+    assert not cache.refreshing(key("a"))
+
+
+def test_an_answer_finished_after_its_tenant_was_forgotten_is_not_kept() -> None:
+    cache = AnswerCache(1 << 20, refresh_after=60)
+
+    def erased_meanwhile() -> bytes:
+        cache.forget_tenant("tenant-a")  # the erasure commits while the read is on its way back
+        return b"erased person"
+
+    assert cache.compute(key("a"), erased_meanwhile).answer == b"erased person"
+    assert cache.lookup(key("a"), 600) is None
+    assert cache.size_bytes == 0
+
+
 @pytest.mark.parametrize(
     ("header", "seconds"),
     [

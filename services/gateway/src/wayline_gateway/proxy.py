@@ -9,18 +9,21 @@ be reached, or that cancelled the call because it was shutting down, becomes UNA
 Bidirectional streams (StreamEvents) stay open for as long as their client likes; on SIGTERM `drain` ends
 them, so that they do not hold the gateway's shutdown for its whole grace: the backend call is cancelled
 and the client gets UNAVAILABLE (reason SHUTTING_DOWN) and sends what was not acknowledged on a new stream.
+
+After an erasing RPC (routes.ERASING_METHODS), whatever its outcome, `on_erasure` is told the tenant: the HTTP
+bridge's kept answers of that tenant are dropped (ADR 73).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import NoReturn, TypeAlias, cast
 
 import grpc
 
-from wayline.common.context import caller_timeout
+from wayline.common.context import caller_timeout, current_call
 from wayline.common.errors import Unavailable
 from wayline.common.grpc_types import GenericRpcHandler
 from wayline_gateway.admission import Admission, PacedRequests
@@ -119,8 +122,11 @@ class PassThroughHandler(GenericRpcHandler):
         default_deadline: float,
         max_deadline: float,
         admission: Admission,
+        *,
+        on_erasure: Callable[[str], None] | None = None,
     ) -> None:
         self._admission = admission
+        self._on_erasure = on_erasure
         self._streams = _OpenStreams()
         self._default_deadline = default_deadline
         self._max_deadline = max_deadline
@@ -194,4 +200,16 @@ class PassThroughHandler(GenericRpcHandler):
                 except grpc.RpcError as error:
                     _answer_backend_error(route, context, error)
 
-        return grpc.unary_unary_rpc_method_handler(forward_unary_unary)
+        on_erasure = self._on_erasure
+        if on_erasure is None or not route.erases:
+            return grpc.unary_unary_rpc_method_handler(forward_unary_unary)
+
+        def forward_erasure(request: bytes, context: grpc.ServicerContext) -> bytes:
+            try:
+                return forward_unary_unary(request, context)
+            finally:  # a timeout may hide a committed erasure: told whatever the outcome
+                call = current_call()
+                if call is not None and call.tenant:
+                    on_erasure(call.tenant)
+
+        return grpc.unary_unary_rpc_method_handler(forward_erasure)

@@ -14,10 +14,20 @@ from google.protobuf import descriptor, descriptor_pb2
 
 from wayline.common.registry import required_scope
 
-__all__ = ["Route", "build_routes"]
+__all__ = ["ERASING_METHODS", "Route", "build_routes"]
 
 
 EVENT_MESSAGE = "wayline.event.v1.Event"
+
+# The public RPCs that erase a person's data (right to erasure): once one has passed through the gateway, the
+# tenant's kept answers are dropped (answer_cache.py, ADR 73).
+ERASING_METHODS = frozenset(
+    {
+        "/wayline.identity.v1.IdentityService/DeleteProfile",
+        "/wayline.journeys.v1.JourneyService/DeletePersonEvents",
+        "/wayline.ingest.v1.IngestService/DeletePersonDeadLetters",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +41,11 @@ class Route:
     event_field: int = 0
     # The method's contract: its message types (the HTTP bridge converts JSON with them) and options.
     descriptor: descriptor.MethodDescriptor | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def erases(self) -> bool:
+        """The method erases a person's data (ERASING_METHODS)."""
+        return self.method in ERASING_METHODS
 
     @property
     def read_only(self) -> bool:

@@ -17,6 +17,7 @@ from wayline.gateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
 from wayline_gateway.admin import Admin
 from wayline_gateway.admission import Admission
 from wayline_gateway.console.assets import ConsoleAssets
+from wayline_gateway.erasures import ErasureFollower, IdentityErasureFeed
 from wayline_gateway.http.answer_cache import AnswerCache
 from wayline_gateway.http.app import gateway_http_app
 from wayline_gateway.http.bridge import JsonBridge
@@ -165,6 +166,23 @@ def gateway_service(settings: GatewaySettings) -> ServiceDefinition:
 
     admin = Admin(store, settings.tenant, settings.default_limits(), on_change=changed)
     admission = Admission(gate, settings.stream_quota_wait_seconds)
+    cache = (
+        AnswerCache(settings.answer_cache_bytes, settings.answer_refresh_seconds)
+        if settings.answer_cache_bytes
+        else None
+    )
+    erasures = (
+        ErasureFollower(
+            IdentityErasureFeed(channels["identity"], timeout=settings.default_deadline_seconds),
+            cache,
+            poll_seconds=settings.answer_erasure_poll_seconds,
+            blind_after=10 * settings.answer_erasure_poll_seconds,
+        )
+        if cache is not None
+        else None
+    )
+    if cache is not None and erasures is not None:
+        cache.guard_with(erasures.follow)
     bridge = JsonBridge(
         routes,
         channels,
@@ -172,16 +190,17 @@ def gateway_service(settings: GatewaySettings) -> ServiceDefinition:
         admission,
         default_deadline=settings.default_deadline_seconds,
         max_deadline=settings.max_deadline_seconds,
-        cache=(
-            AnswerCache(settings.answer_cache_bytes, settings.answer_refresh_seconds)
-            if settings.answer_cache_bytes
-            else None
-        ),
+        cache=cache,
     )
     http = _http_collector(settings, token, authenticator, admission, bridge)
 
     pass_through = PassThroughHandler(
-        routes, channels, settings.default_deadline_seconds, settings.max_deadline_seconds, admission
+        routes,
+        channels,
+        settings.default_deadline_seconds,
+        settings.max_deadline_seconds,
+        admission,
+        on_erasure=cache.forget_tenant if cache is not None else None,
     )
 
     def register(server: grpc.Server) -> list[str]:
@@ -197,6 +216,8 @@ def gateway_service(settings: GatewaySettings) -> ServiceDefinition:
         admin.ensure_operator_tenant()
         upkeep.run_once()
         upkeep.start()
+        if erasures is not None:
+            erasures.start()
         if http is not None:
             http.start()
 
@@ -204,6 +225,8 @@ def gateway_service(settings: GatewaySettings) -> ServiceDefinition:
         if http is not None:
             http.stop()
         bridge.close()
+        if erasures is not None:
+            erasures.stop()
         upkeep.stop()
         for channel in channels.values():
             channel.close()

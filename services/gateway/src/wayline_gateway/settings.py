@@ -105,6 +105,13 @@ class GatewaySettings(ServiceSettings):
         description="A kept answer older than this is computed again in the background when a caller is "
         "served it, so the next caller gets a younger one (stale-while-revalidate).",
     )
+    answer_erasure_poll_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often the gateway reads identity's override feed for the tenants it keeps answers "
+        "of, to drop them after an erasure made through another replica; a tenant whose feed cannot be read "
+        "for ten times this loses its kept answers (ADR 73).",
+    )
     default_deadline_seconds: float = Field(
         default=10.0, gt=0, description="Deadline given to calls that arrive without one."
     )

@@ -12,7 +12,8 @@ map (the authenticator), the same quotas (admission), the same route table and b
 tenant bound as the kit's interceptor binds it, so the channel's interceptor sends exactly the metadata a
 gRPC call would. A key therefore sees over HTTP exactly what it sees over gRPC, its own tenant's data.
 Streaming RPCs stay gRPC-only (Connect's streaming framing is not served). Read-only RPCs may be answered
-from recent answers when the caller accepts their age (`Cache-Control: max-stale`; answer_cache.py, ADR 58).
+from recent answers when the caller accepts their age (`Cache-Control: max-stale`; answer_cache.py, ADR 58);
+an erasure passing through the bridge drops its tenant's kept answers (ADR 73).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from wayline_gateway.http.answer_cache import AnswerCache, CacheKey, max_stale
 from wayline_gateway.proxy import backend_unreachable, backend_went_away
 from wayline_gateway.routes import Route
 
-__all__ = ["BridgeReply", "JsonBridge", "connect_error_body", "http_status"]
+__all__ = ["BridgeReply", "JsonBridge", "answer_gone", "connect_error_body", "http_status"]
 
 log = structlog.get_logger("wayline.gateway.bridge")
 
@@ -75,6 +76,10 @@ _HTTP_STATUS: dict[grpc.StatusCode, int] = {
     grpc.StatusCode.UNAUTHENTICATED: 401,
 }
 _BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
+# A read failing with one of these says its kept answer is gone (erased, deleted) or no longer the caller's.
+_GONE = frozenset(
+    {grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED}
+)
 _RAW: dict[str, Any] = {"request_serializer": None, "response_deserializer": None}
 
 
@@ -145,6 +150,11 @@ def _error_reply(status: status_pb2.Status) -> BridgeReply:
 
 def _wayline_error_reply(error: WaylineError) -> BridgeReply:
     return _error_reply(to_rpc_status(error, _SERVICE))
+
+
+def answer_gone(error: BaseException) -> bool:
+    """True when a backend's error means a kept answer of the same request must not be served again."""
+    return isinstance(error, grpc.RpcError) and cast(grpc.Call, error).code() in _GONE
 
 
 def _backend_status(error: grpc.RpcError, route: Route) -> status_pb2.Status:
@@ -235,7 +245,7 @@ class JsonBridge:
         ):
             try:
                 if self._cache is None or not method.route.read_only:
-                    answer, age = self._invoke(method, request, timeout), None
+                    answer, age = self._invoke_write(method, call.tenant, request, timeout), None
                 else:
                     answer, age = self._through_cache(method, call, request, timeout, headers)
             except WaylineError as error:  # a quota refused the call
@@ -250,6 +260,16 @@ class JsonBridge:
         with self._admission.unary(method.route, request):
             return method.call(request, timeout=timeout)
 
+    def _invoke_write(self, method: _Method, tenant: str, request: bytes, timeout: float) -> bytes:
+        """A call that is not a cacheable read; after an erasure, whatever its outcome (a timeout may hide a
+        committed one), the tenant's kept answers are dropped."""
+        if self._cache is None or not method.route.erases:
+            return self._invoke(method, request, timeout)
+        try:
+            return self._invoke(method, request, timeout)
+        finally:
+            self._cache.forget_tenant(tenant)
+
     def _through_cache(
         self, method: _Method, call: CallContext, request: bytes, timeout: float, headers: Mapping[str, str]
     ) -> tuple[bytes, float]:
@@ -260,7 +280,8 @@ class JsonBridge:
         accepted = max_stale(headers.get("cache-control", ""))
         cached = cache.lookup(key, accepted) if accepted is not None else None
         if cached is None:
-            return cache.compute(key, lambda: self._invoke(method, request, timeout)).answer, 0.0
+            computed = cache.compute(key, lambda: self._invoke(method, request, timeout), gone=answer_gone)
+            return computed.answer, 0.0
         if cache.needs_refresh(cached) and not cache.refreshing(key):
             self._refresher.submit(self._refresh, method, call, key, request)
         return cached.answer, cached.age
@@ -271,9 +292,10 @@ class JsonBridge:
         with bind_call(replace(call, deadline=deadline)):
             try:
                 cast(AnswerCache, self._cache).compute(
-                    key, lambda: self._invoke(method, request, self._default_deadline)
+                    key, lambda: self._invoke(method, request, self._default_deadline), gone=answer_gone
                 )
-            except (WaylineError, grpc.RpcError) as error:  # the kept answer stays; the next caller retries
+            # The kept answer stays, and the next caller retries, unless the error says it is gone (dropped).
+            except (WaylineError, grpc.RpcError) as error:
                 log.warning("bridge.refresh_failed", method=call.method, error=str(error))
 
     def close(self) -> None:
