@@ -12,8 +12,9 @@ itself, anything else its JSON text); ordering operators compare numbers with a 
 read as times with an RFC 3339 time. A negated operator holds wherever its positive form does not, so for
 a missing property too.
 
-Regular expressions run on Python's `re`, where the store runs RE2: the common syntax agrees; constructs RE2
-lacks (backreferences, lookaround) are refused by the spec compiler only if Python cannot compile them.
+MATCHES_REGEX searches the value's text with RE2 (patterns.py), as the store's `match()` does: the same
+engine, so the same syntax and meaning (its word, digit and space classes are ASCII), in time linear in the
+value.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from wayline_decision.features.model import (
     ObservedEvent,
     PropertyFilter,
 )
+from wayline_decision.features.patterns import searcher
 
 __all__ = [
     "EVENT_FIELDS",
@@ -171,8 +173,8 @@ def _positive(operator: FilterOperator, values: tuple[JsonValue, ...]) -> Callab
         needles = [_needle(w) for w in values]
         return lambda v: v is not MISSING and v is not None and any(n in raw_text(v) for n in needles)
     if operator is FilterOperator.MATCHES_REGEX:
-        search = re.compile(str(values[0])).search
-        return lambda v: v is not MISSING and v is not None and search(raw_text(v)) is not None
+        search = searcher(str(values[0]))  # RE2, compiled once per pattern
+        return lambda v: v is not MISSING and v is not None and search(raw_text(v))
     compare, bound = _COMPARE[operator], values[0]
     if isinstance(bound, str):
         moment = moment_us(bound)

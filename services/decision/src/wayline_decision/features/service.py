@@ -448,7 +448,9 @@ class OnlineFeatures:
             t = self._tenant(name)
             for found in document["specs"]:
                 message = feature_pb2.FeatureSpec.FromString(base64.b64decode(found["spec"]))
-                self._register(t, message, compile_spec(message, "feature_spec."), int(found["since_us"]))
+                self._register(
+                    t, message, compile_spec(message, "feature_spec.", stored=True), int(found["since_us"])
+                )
             load_state(t.state, document["state"])
             t.clean = {k: int(v) for k, v in document["clean"].items()}
             t.dirty = {k: int(v) for k, v in document["dirty"].items()}
@@ -472,7 +474,7 @@ class OnlineFeatures:
                 t.state.observe(observed_event(event_pb2.Event.FromString(base64.b64decode(text))))
         elif kind == "spec":
             message = feature_pb2.FeatureSpec.FromString(base64.b64decode(data["spec"]))
-            compiled = compile_spec(message, "feature_spec.")
+            compiled = compile_spec(message, "feature_spec.", stored=True)
             if compiled.key not in t.specs:
                 self._register(t, message, compiled, int(data["since_us"]))
         elif kind == "overrides":

@@ -6,7 +6,8 @@ The refusals are the contract's: a feature name that is not lower_snake_case or 
 `person.` filters in `events` (read as of now, they would leak the future into a point-in-time value), a
 window that is not positive, a property missing where the aggregation reads one (a `person.<trait>` path for
 PERSON_PROPERTY, an event path for the others) or present where it reads none, a default that is a list or
-an object, more than MAX_FEATURES features, malformed filters, and the typing rules of
+an object, more than MAX_FEATURES features, malformed filters (a MATCHES_REGEX pattern RE2 refuses among
+them, as journeys' store would: patterns.py), and the typing rules of
 `wayline.common.feature_encoding.spec_violations` (value types, category labels, the conditions a
 lifecycle-stage feature's model may use). A lifecycle-stage model is checked as journeys checks a lifecycle
 model (condition.proto): a known stage at most once, a condition per stage, groups of at least one condition,
@@ -17,6 +18,7 @@ MAX_WINDOW_US, person properties on `person.<trait>` paths.
 from __future__ import annotations
 
 import re
+from contextvars import ContextVar
 
 from google.protobuf import duration_pb2, struct_pb2
 
@@ -42,6 +44,7 @@ from wayline_decision.features.model import (
     StageGroup,
     TraitTest,
 )
+from wayline_decision.features.patterns import pattern_problem
 
 __all__ = ["MAX_FEATURES", "compile_spec"]
 
@@ -57,6 +60,9 @@ _COMPARISONS = {
     condition_pb2.COMPARISON_OPERATOR_UNSPECIFIED: Comparison.GREATER_THAN_OR_EQUAL,
     **{condition_pb2.ComparisonOperator.Value(f"COMPARISON_OPERATOR_{c.name}"): c for c in Comparison},
 }
+
+# compile_spec's `stored`, read by _check_regex (deep in the walk of the spec).
+_STORED: ContextVar[bool] = ContextVar("stored_spec", default=False)
 
 _NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 _AGGREGATIONS = {
@@ -152,13 +158,22 @@ def _check_values(
 
 
 def _check_regex(pattern: JsonValue, path: str, out: list[FieldViolation]) -> None:
+    """A MATCHES_REGEX value: a pattern RE2 accepts, as journeys' store (ClickHouse) runs it offline and the
+    matcher online (patterns.py). A stored spec keeps a pattern that only Python's `re` accepts (below)."""
     if not isinstance(pattern, str):
         out.append(FieldViolation(path, "must be a regular expression (a string)"))
         return
-    try:
-        re.compile(pattern)
-    except re.error as error:
-        out.append(FieldViolation(path, f"not a regular expression: {error}"))
+    problem = pattern_problem(pattern)
+    if problem is None:
+        return
+    if _STORED.get():
+        try:
+            re.compile(pattern)
+        except re.error:
+            pass
+        else:
+            return  # compile_spec's `stored`: accepted before RE2 checked it; it holds for no event now
+    out.append(FieldViolation(path, problem))
 
 
 def _matcher(message: analytics_pb2.EventMatcher, path: str, out: list[FieldViolation]) -> EventMatcher:
@@ -324,9 +339,22 @@ def _count_test(
     return CountTest(events, comparison, message.count, window)
 
 
-def compile_spec(message: feature_pb2.FeatureSpec, prefix: str = "") -> CompiledSpec:
+def compile_spec(message: feature_pb2.FeatureSpec, prefix: str = "", *, stored: bool = False) -> CompiledSpec:
     """The spec's definitions, in order, with their encoder; InvalidArgument listing every violation (field
-    paths under `prefix`) when the contract refuses it."""
+    paths under `prefix`) when the contract refuses it.
+
+    `stored` is for a spec the online state registered before MATCHES_REGEX patterns were checked with RE2
+    (restored from its snapshot or change log, which must register every spec again, in order): a pattern
+    Python's `re` compiles but RE2 refuses is kept, and its filter holds for no event (patterns.py). Anywhere
+    else (a model version loading) such a pattern is refused with its field path."""
+    token = _STORED.set(stored)
+    try:
+        return _compile_spec(message, prefix)
+    finally:
+        _STORED.reset(token)
+
+
+def _compile_spec(message: feature_pb2.FeatureSpec, prefix: str) -> CompiledSpec:
     out: list[FieldViolation] = []
     if not 0 < len(message.features) <= MAX_FEATURES:
         out.append(FieldViolation(f"{prefix}features", f"1 to {MAX_FEATURES} features", "OUT_OF_RANGE"))

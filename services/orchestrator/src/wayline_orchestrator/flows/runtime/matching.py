@@ -6,13 +6,15 @@ A property path reads `properties.<key>[.<key>...]`, `context.<field>...` (proto
 as `web`). `person.<trait>` paths are the journeys service's to read: here they are absent. Values compare as
 JSON values: numbers numerically, strings case-sensitively; a negated operator holds wherever its positive
 form does not, so for a missing property too (the same meaning as journeys' SQL and decision's matcher,
-which another service's package may not share: each service reads the contract)."""
+which another service's package may not share: each service reads the contract). MATCHES_REGEX searches the
+value's text with RE2 (flows/patterns.py), as journeys' `match()` does."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
+
+from wayline_orchestrator.flows.patterns import searcher
 
 __all__ = ["MISSING", "Occurrence", "filter_holds", "matches", "read_path"]
 
@@ -175,7 +177,8 @@ def _positive(operator: str, found: Any, values: list[Any]) -> bool:
     if operator == "FILTER_OPERATOR_CONTAINS":
         return any(_text(w) in _text(found) for w in values)
     if operator == "FILTER_OPERATOR_MATCHES_REGEX":
-        return bool(values) and re.search(str(values[0]), _text(found)) is not None
+        # RE2, compiled once per pattern; a stored pattern RE2 refuses holds for no value (patterns.py).
+        return bool(values) and searcher(str(values[0]))(_text(found))
     pair = _order(found, values[0] if values else None)
     if pair is None:
         return False
