@@ -10,9 +10,14 @@ const URL_ATTRIBUTES = new Set(["href", "src", "action", "formaction", "xlink:hr
 // Set as properties, not attributes, so the live state follows (an input's value, a box's checked state).
 const PROPERTY_ATTRIBUTES = new Set(["value", "checked", "selected", "indeterminate"]);
 
-function isSafeUrl(value) {
-  // Relative URLs, in-page hashes, http(s), mailto and data images; never javascript: or other schemes.
-  const text = String(value).trim();
+// Whether a URL may go into an href/src-like attribute: relative URLs, in-page hashes, http(s), mailto and
+// data images; never javascript: or other schemes. The scheme is read as the browser's URL parser reads it
+// (WHATWG URL): leading and trailing C0 controls and spaces dropped, tabs and newlines removed anywhere, so
+// "java\tscript:", "\x01javascript:" and "javascript\n:" are the javascript: URLs they are to a browser.
+export function isSafeUrl(value) {
+  const text = String(value)
+    .replace(/[\t\n\r]/g, "")
+    .replace(/^[\u0000-\u0020]+|[\u0000-\u0020]+$/g, "");
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(text);
   if (!scheme) return true;
   const name = scheme[1].toLowerCase();
@@ -39,7 +44,7 @@ export function h(tag, attrs = {}, ...children) {
   const properties = [];
   for (const [name, value] of Object.entries(attrs ?? {})) {
     if (value === null || value === undefined || value === false) continue;
-    if (name.startsWith("on")) {
+    if (name.toLowerCase().startsWith("on")) {
       if (typeof value !== "function") throw new TypeError(`h(): ${name} must be a function`);
       element.addEventListener(name.slice(2).toLowerCase(), value);
     } else if (name === "class") {
