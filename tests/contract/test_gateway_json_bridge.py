@@ -139,6 +139,32 @@ def test_a_read_answers_what_grpc_answers_as_proto3_json(
     assert sorted(e["name"] for e in timeline.json()["events"]) == ["Order Completed", "Signed Up"]
 
 
+def test_the_bridge_is_for_the_gateways_own_origin(
+    gateway_server: Server, tracked: tuple[Tenant, str, str]
+) -> None:
+    """The console calls the bridge from the gateway's origin; a page of another origin gets no CORS header
+    (its preflight is refused, and no answer is shared), so a browser there cannot use the bridge even
+    with a key it holds, while the same call from the console's origin (or any non-browser client) answers."""
+    _, read_key, user = tracked
+    request = {"person": {"identifier": {"type": "user_id", "value": user}}}
+    with _http(gateway_server) as http:
+        preflight = http.options(
+            GET_PROFILE,
+            headers={
+                "Origin": "https://evil.example",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization, content-type",
+            },
+        )
+        foreign = _post(http, GET_PROFILE, request, read_key, Origin="https://evil.example")
+        own = _post(http, GET_PROFILE, request, read_key)
+    assert preflight.status_code != 200
+    for answer in (preflight, foreign):
+        assert not any(name.startswith("access-control-") for name in answer.headers), answer.headers
+    assert own.status_code == 200, own.text
+    assert own.headers["x-content-type-options"] == "nosniff"
+
+
 def test_keys_and_scopes_apply_as_over_grpc(
     gateway_server: Server, gateway_channel: grpc.Channel, tracked: tuple[Tenant, str, str]
 ) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.testclient import TestClient
 
 from tests.conftest import INTERNAL_TOKEN, common_settings
 from wayline_cli.suite import free_port
@@ -110,3 +111,59 @@ def test_a_browser_that_takes_gzip_gets_the_files_compressed(console: httpx.Clie
         headers={"Accept-Encoding": "gzip", "If-None-Match": packed.headers["etag"]},
     )
     assert again.status_code == 304
+
+
+EVIL = "https://evil.example"
+BRIDGE_PATH = "/wayline.journeys.v1.JourneyService/QueryPaths"
+
+
+def _preflight(client: httpx.Client, path: str, headers: str = "content-type") -> httpx.Response:
+    return client.options(
+        path,
+        headers={
+            "Origin": EVIL,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": headers,
+        },
+    )
+
+
+def test_only_segments_paths_are_open_to_other_origins_and_never_with_credentials(
+    console: httpx.Client,
+) -> None:
+    # analytics.js on a shop's pages posts events with a write key: any origin, no credentials.
+    collector = _preflight(console, "/v1/t", "authorization, content-type")
+    assert collector.status_code == 200
+    assert collector.headers["access-control-allow-origin"] == "*"
+    assert "authorization" in collector.headers["access-control-allow-headers"].lower()
+    assert "access-control-allow-credentials" not in collector.headers
+    posted = console.post("/v1/t", content=b"{}", headers={"Origin": EVIL, "Cookie": "session=1"})
+    assert "access-control-allow-credentials" not in posted.headers
+    # The bridge, the console and the operator's endpoints are the gateway's own origin's: another origin's
+    # page gets no CORS header, so its browser neither sends the call nor lets it read the answer.
+    refused = _preflight(console, BRIDGE_PATH, "authorization, content-type")
+    assert refused.status_code != 200
+    assert not any(name.startswith("access-control-") for name in refused.headers)
+    for path in ("/console/", "/console/assets/console.js", "/metrics", "/healthz"):
+        answer = console.get(path, headers={"Origin": EVIL})  # /healthz: 503, this ingest is never dialled
+        assert not any(name.startswith("access-control-") for name in answer.headers), path
+
+
+def test_over_https_the_console_asks_browsers_to_stay_on_https(console: httpx.Client, tmp_path: Path) -> None:
+    assert "strict-transport-security" not in console.get("/console/").headers  # plain HTTP: meaningless
+    settings = GatewaySettings(**common_settings(tmp_path))  # type: ignore[arg-type]
+    sender = IngestSender.connect(
+        f"127.0.0.1:{free_port()}",
+        internal_token=INTERNAL_TOKEN,
+        timeout_seconds=1,
+        max_message_bytes=1 << 20,
+    )
+    app = gateway_http_app(ApiKeyAuthenticator({}), sender, settings, console=ConsoleAssets(FILES))
+    try:
+        with TestClient(app, base_url="https://gateway.example") as client:
+            for path in ("/console/", "/console/assets/console.js", "/console/assets/missing.js"):
+                answer = client.get(path)
+                assert answer.headers["strict-transport-security"] == "max-age=31536000", path
+                assert answer.headers["content-security-policy"] == CONTENT_SECURITY_POLICY, path
+    finally:
+        sender.close()

@@ -3,8 +3,10 @@ journey console, `/healthz` and `/metrics`.
 
 Thin by design: it reads the body within its limit and hands it to `Collector` or `JsonBridge` in a worker
 thread (mapping a 500 KB batch and the blocking gRPC call must not hold the event loop). Browsers send
-analytics.js's calls cross-origin (as `text/plain`, so any content type is read as JSON), hence CORS; the
-bridge's calls carry their key in a header (never a cookie), so CORS lets no page act with a key it lacks.
+analytics.js's calls cross-origin (as `text/plain`, so any content type is read as JSON), hence CORS on
+Segment's paths, open to every origin and never with credentials. Every other path (the JSON bridge, the
+console, `/healthz`, `/metrics`) answers same-origin only: no CORS header, and a preflight is refused, so a
+page of another origin can neither call the bridge from a browser nor read what the gateway answers (ADR 74).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from wayline.common.auth import Authenticator
 from wayline_gateway.console.assets import SECURITY_HEADERS, Asset, ConsoleAssets
@@ -33,7 +35,7 @@ from wayline_gateway.http.metrics import Instruments, RequestMetrics, metrics_en
 from wayline_gateway.http.segment import KINDS
 from wayline_gateway.settings import GatewaySettings
 
-__all__ = ["ROUTES", "gateway_http_app"]
+__all__ = ["ROUTES", "CollectorCors", "gateway_http_app"]
 
 # Segment's paths, and the one-letter ones analytics.js posts to (`/v1/t`, `/v1/b`, ...).
 ROUTES: dict[str, str | None] = {
@@ -118,17 +120,37 @@ def gateway_http_app(
         routes=routes,
         middleware=[
             Middleware(RequestMetrics, instruments=instruments, routes=labelled),
-            Middleware(
-                CORSMiddleware,
-                allow_origins=["*"],
-                allow_methods=["GET", "POST"],
-                allow_headers=["*"],
-                max_age=86_400,
-            ),
+            Middleware(CollectorCors, paths=frozenset(ROUTES)),
         ],
     )
     app.state.metrics_registry = registry
     return app
+
+
+class CollectorCors:
+    """CORS for Segment's endpoints only (`paths`): any origin may POST events with a write key, as
+    analytics.js does from a shop's pages, and no answer is ever shared with credentials (no
+    `Access-Control-Allow-Credentials`), so no cookie or cached login can ride a cross-origin call.
+    Other paths pass straight to the app: no CORS header, so a browser keeps them to the gateway's own
+    origin (the console's), and a preflight gets the route's 405."""
+
+    def __init__(self, app: ASGIApp, paths: frozenset[str]) -> None:
+        self._app = app
+        self._paths = paths
+        self._cors = CORSMiddleware(
+            app,
+            allow_origins=["*"],
+            allow_methods=["POST"],
+            allow_headers=["*"],
+            allow_credentials=False,
+            max_age=86_400,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in self._paths:
+            await self._cors(scope, receive, send)
+        else:
+            await self._app(scope, receive, send)
 
 
 async def _read(request: Request, limit: int) -> bytes:
@@ -162,6 +184,8 @@ def _bridge_endpoint(bridge: JsonBridge) -> Callable[[Request], Awaitable[Respon
         )
         # Answers hold one tenant's data: never stored by a browser or a shared cache.
         headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", **reply.headers}
+        if request.url.scheme == "https":
+            headers.update(_HSTS)
         return JSONResponse(reply.body, reply.status, headers=headers)
 
     return call
@@ -175,11 +199,25 @@ def _accepts_gzip(request: Request) -> bool:
     return False
 
 
+# Over HTTPS (TLS configured on the port) a browser that has seen the console once never tries it over plain
+# HTTP again, where a network attacker could answer for the gateway and read the key as it is typed.
+_HSTS = {"Strict-Transport-Security": "max-age=31536000"}
+
+
+def _security_headers(request: Request) -> dict[str, str]:
+    return {**SECURITY_HEADERS, **_HSTS} if request.url.scheme == "https" else SECURITY_HEADERS
+
+
 def _serve(asset: Asset, request: Request) -> Response:
     packed = asset.gzipped is not None and _accepts_gzip(request)
     # Each encoding is its own representation, with its own strong validator (RFC 9110, 8.8.3).
     etag = asset.etag[:-1] + '-gzip"' if packed else asset.etag
-    headers = {**SECURITY_HEADERS, "ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
+    headers = {
+        **_security_headers(request),
+        "ETag": etag,
+        "Cache-Control": "no-cache",
+        "Vary": "Accept-Encoding",
+    }
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     if packed:
@@ -197,7 +235,7 @@ def _console_routes(console: ConsoleAssets) -> list[Route]:
     async def asset(request: Request) -> Response:
         found = console.get(request.path_params.get("name", ""))
         if found is None:
-            return Response("not found", 404, headers=SECURITY_HEADERS, media_type="text/plain")
+            return Response("not found", 404, headers=_security_headers(request), media_type="text/plain")
         return _serve(found, request)
 
     async def to_index(request: Request) -> Response:
