@@ -18,7 +18,14 @@ import pytest
 
 from tests.conftest import API_KEY, INTERNAL_TOKEN, common_settings, start_server
 from tests.decision.ml_package import ml_package
-from tests.decision.model_packages import build_package, edit_manifest, read_manifest, replace_file
+from tests.decision.model_packages import (
+    build_package,
+    edit_manifest,
+    feature_spec,
+    read_manifest,
+    replace_file,
+    stamp,
+)
 from tests.rpc_errors import reason, violations
 from wayline.api.v1 import annotations_pb2
 from wayline.common.server import Server
@@ -30,6 +37,7 @@ from wayline.event.v1 import event_pb2
 from wayline.gateway.v1 import api_key_pb2
 from wayline.gateway.v1 import gateway_service_pb2 as admin_pb
 from wayline.gateway.v1 import gateway_service_pb2_grpc as admin_grpc
+from wayline.journeys.v1 import analytics_pb2, condition_pb2, feature_pb2, lifecycle_stage_pb2
 from wayline_cli.models import package_files, upload_requests
 from wayline_decision.service import decision_service
 from wayline_decision.settings import DecisionSettings
@@ -422,3 +430,101 @@ def test_a_package_written_by_the_ml_pipeline_is_registered(
     assert {"response.onnx:metadata.wayline.feature_spec", "value.onnx:metadata.wayline.feature_spec"} <= set(
         violations(error)
     )
+
+
+_FILTERS = "manifest.json:feature_spec.features[0].events.property_filters[0]"
+
+
+def _bad_spec(how: str) -> tuple[feature_pb2.FeatureSpec, str]:
+    """The test packages' feature spec with one thing the spec compiler refuses, though the manifest's own
+    checks and the kit's typing rules pass it; the field the violation must name."""
+    spec = feature_spec()
+    feature = spec.features[0]  # orders_30d, a COUNT
+    where = _FILTERS
+    if how == "regex RE2 refuses":
+        feature.events.property_filters.add(
+            property="properties.sku", operator=analytics_pb2.FILTER_OPERATOR_MATCHES_REGEX
+        ).values.add(string_value="(?=a)b")  # a look-ahead: Python's re compiles it, RE2 does not
+        where += ".values[0]"
+    elif how == "unknown path":
+        feature.events.property_filters.add(
+            property="nowhere", operator=analytics_pb2.FILTER_OPERATOR_EQUALS
+        ).values.add(string_value="x")
+        where += ".property"
+    elif how == "ordering bound not a number or a time":
+        feature.events.property_filters.add(
+            property="properties.total", operator=analytics_pb2.FILTER_OPERATOR_GREATER_THAN
+        ).values.add(string_value="soon")
+        where += ".values[0]"
+    elif how == "IS_SET with a value":
+        feature.events.property_filters.add(
+            property="properties.total", operator=analytics_pb2.FILTER_OPERATOR_IS_SET
+        ).values.add(number_value=1)
+        where += ".values"
+    else:  # a lifecycle model of more conditions than condition.proto allows
+        feature.Clear()
+        feature.name = "orders_30d"
+        feature.aggregation = feature_pb2.FEATURE_AGGREGATION_LIFECYCLE_STAGE
+        stage = feature.lifecycle_model.stages.add(stage=lifecycle_stage_pb2.LIFECYCLE_STAGE_ENGAGEMENT)
+        for _ in range(101):
+            stage.condition.group.conditions.add().event_count.event.event_name = "order_completed"
+        stage.condition.group.operator = condition_pb2.LOGICAL_OPERATOR_OR
+        where = "manifest.json:feature_spec.features[0].lifecycle_model.stages[0].condition"
+    return spec, where
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        "regex RE2 refuses",
+        "unknown path",
+        "ordering bound not a number or a time",
+        "IS_SET with a value",
+        "too many conditions",
+    ],
+)
+def test_a_spec_the_compiler_refuses_is_refused_at_upload(
+    gateway_channel: grpc.Channel, tmp_path: Path, model_id: str, how: str
+) -> None:
+    # A package whole and consistent with itself (its graphs stamped with the same spec): only compiling
+    # the spec, as DeployModel would, finds what is wrong.
+    spec, field = _bad_spec(how)
+    package = build_package(tmp_path / "package", model_id=model_id, version="1.0.0", spec=spec)
+    error = refused(gateway_channel, requests_of(package))
+    assert (error.code(), reason(error)) == (grpc.StatusCode.INVALID_ARGUMENT, "PACKAGE_INVALID")
+    assert field in violations(error), violations(error)
+    with pytest.raises(grpc.RpcError) as missing:
+        pb_grpc.DecisionServiceStub(gateway_channel).GetModel(
+            pb.GetModelRequest(name=f"models/{model_id}"), metadata=OPERATOR, timeout=10
+        )
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_an_ml_package_with_a_filter_the_compiler_refuses_is_refused(
+    gateway_channel: grpc.Channel, tmp_path: Path
+) -> None:
+    model_id = f"ml-{uuid.uuid4().hex[:6]}"
+    package = _writable_copy(ml_package(tmp_path / "ml", model_id=model_id, version="2026.1"), tmp_path / "p")
+    manifest = read_manifest(package)
+    # Its features are person properties; one becomes a count of events with a back-reference filter.
+    index, feature = next(
+        (i, f)
+        for i, f in enumerate(manifest.feature_spec.features)
+        if f.value_type == feature_pb2.FEATURE_VALUE_TYPE_FLOAT
+    )
+    feature.aggregation = feature_pb2.FEATURE_AGGREGATION_COUNT
+    feature.ClearField("property")
+    feature.events.property_filters.add(
+        property="properties.sku", operator=analytics_pb2.FILTER_OPERATOR_MATCHES_REGEX
+    ).values.add(string_value="(a)\\1")  # a back-reference: RE2 refuses it
+    edit_manifest(package, lambda m: m.feature_spec.CopyFrom(manifest.feature_spec))
+    for file in ("response.onnx", "value.onnx"):  # the graphs carry the same spec: consistent
+        replace_file(
+            package,
+            file,
+            stamp((package / file).read_bytes(), manifest.feature_spec, tuple(manifest.action_ids)),
+        )
+    error = refused(gateway_channel, requests_of(package))
+    assert (error.code(), reason(error)) == (grpc.StatusCode.INVALID_ARGUMENT, "PACKAGE_INVALID")
+    field = f"manifest.json:feature_spec.features[{index}].events.property_filters[0].values[0]"
+    assert field in violations(error), violations(error)

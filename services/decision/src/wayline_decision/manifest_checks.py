@@ -1,7 +1,9 @@
 """The manifest's own fields, checked without reading any other file of the package: format version 1, the
 id and version patterns, a valid feature spec (the kit's typing rules, lower_snake_case names used once, 1 to
-500 features), two or more distinct action ids, one RESPONSE and one VALUE graph each declaring the signature
-its role needs, and a parity check with a sample, a rule and a tolerance the service accepts.
+500 features; then the spec compiled as a loaded version compiles it, `features/spec_compiler.py`, so a
+filter or a lifecycle model it refuses is refused at upload, not at the first load), two or more distinct
+action ids, one RESPONSE and one VALUE graph each declaring the signature its role needs, and a parity check
+with a sample, a rule and a tolerance the service accepts.
 
 Each problem is a field violation on `manifest.json:<path>`.
 """
@@ -12,11 +14,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from wayline.common.errors import FieldViolation
+from wayline.common.errors import FieldViolation, InvalidArgument
 from wayline.common.feature_encoding import spec_violations
 from wayline.decision.v1 import model_package_pb2 as mp
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import feature_pb2
+from wayline_decision.features.spec_compiler import compile_spec
 from wayline_decision.packages import (
     FORMAT_VERSION,
     MANIFEST_FILE,
@@ -99,7 +102,16 @@ def _spec_violations(spec: feature_pb2.FeatureSpec) -> list[FieldViolation]:
         seen.add(feature.name)
         if feature.aggregation not in feature_pb2.FeatureAggregation.values() or not feature.aggregation:
             violations.append(FieldViolation(f"{path}.aggregation", "choose an aggregation"))
-    return violations
+    if violations:
+        return violations
+    # What the checks above let through, compiled as a loaded version compiles it (every filter's property
+    # path, operator, values and MATCHES_REGEX pattern, windows, lifecycle models): refused here, before
+    # anything is registered, rather than when the version is first loaded (MODEL_LOAD_FAILED).
+    try:
+        compile_spec(spec, "feature_spec.")
+    except InvalidArgument as error:
+        return [FieldViolation(_at(v.field), v.description, v.reason) for v in error.violations]
+    return []
 
 
 def _action_violations(manifest: mp.ModelManifest) -> list[FieldViolation]:
