@@ -2,24 +2,23 @@
 RE2 regular expression"), as journeys evaluates them in ClickHouse (ADR 72).
 
 They are checked with RE2 (`google-re2`) whenever a definition is validated (CreateFlow, UpdateFlow,
-PublishFlow, SimulateFlow: `regex_violations`), and the runtime searches event values with RE2 (`searcher`):
-RE2 runs in time linear in the value, where Python's backtracking `re` takes exponential time on patterns
-such as `(a+)+$` and values anyone with a write key chooses. "Matches" is a search, as in journeys' `match()`:
-the pattern may match any part of the value (anchor it with `^` and `$` to match the whole).
+PublishFlow, SimulateFlow: filters.py asks `pattern_problem`), and the runtime searches event values with
+RE2 (`searcher`): RE2 runs in time linear in the value, where Python's backtracking `re` takes exponential
+time on patterns such as `(a+)+$` and values anyone with a write key chooses. "Matches" is a search, as in
+journeys' `match()`: the pattern may match any part of the value (anchor it with `^` and `$` to match the
+whole).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import re2
 import structlog
 
-from wayline.common.errors import FieldViolation
-
-__all__ = ["MATCHES_REGEX", "pattern_problem", "regex_violations", "searcher"]
+__all__ = ["MATCHES_REGEX", "pattern_problem", "searcher"]
 
 log = structlog.get_logger("wayline.orchestrator.flows.patterns")
 
@@ -75,35 +74,3 @@ def searcher(pattern: str) -> Search:
         return _never
     search = compiled.search
     return lambda text: search(text) is not None
-
-
-def _filter_violations(values: Any, path: str) -> Iterator[FieldViolation]:
-    if not isinstance(values, list) or not values:
-        yield FieldViolation(f"{path}.values", "give the RE2 pattern as the single value", "REQUIRED")
-        return
-    pattern = values[0]
-    if not isinstance(pattern, str):
-        yield FieldViolation(f"{path}.values[0]", "must be a regular expression (a string)")
-        return
-    problem = pattern_problem(pattern)
-    if problem is not None:
-        yield FieldViolation(f"{path}.values[0]", problem)
-
-
-def regex_violations(node: Any, path: str) -> Iterator[FieldViolation]:
-    """The problems of every MATCHES_REGEX property filter in `node` (a definition, or any part of one, in
-    its proto3 JSON form): wherever a PropertyFilter appears (triggers, goals, waits, conditions, person
-    conditions, which journeys runs in ClickHouse's RE2), each with its field path under `path`, such as
-    `flow.definition.trigger.event.event.property_filters[0].values[0]`. Only a PropertyFilter's `operator`
-    takes FILTER_OPERATOR_ values, so the walk needs no schema (and does not walk into a filter's values)."""
-    if isinstance(node, dict):
-        operator = node.get("operator")
-        is_filter = isinstance(operator, str) and operator.startswith("FILTER_OPERATOR_")
-        if operator == MATCHES_REGEX:
-            yield from _filter_violations(node.get("values"), path)
-        for key, value in node.items():
-            if isinstance(value, dict | list) and not (is_filter and key == "values"):
-                yield from regex_violations(value, f"{path}.{key}")
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            yield from regex_violations(value, f"{path}[{i}]")

@@ -3,8 +3,10 @@
 Two levels, as the contract says: a draft may be incomplete (CreateFlow, UpdateFlow), so only malformed
 values are refused then; publication refuses every problem, including what is missing, references to steps
 that do not exist, unreachable steps, cycles without a wait and split weights that do not sum to 100. The
-reasons of the problems a draft may still have are `INCOMPLETE`. At both levels, every MATCHES_REGEX property
-filter's pattern must be one RE2 accepts (patterns.py)."""
+reasons of the problems a draft may still have are `INCOMPLETE`. At both levels, every property filter must be
+well formed as the contract states it (filters.py: its path, its operator's values, an ordering bound a number
+or an RFC 3339 time, a MATCHES_REGEX pattern RE2 accepts); one without a property, an operator or the values
+its operator needs is incomplete."""
 
 from __future__ import annotations
 
@@ -13,9 +15,9 @@ from typing import Any
 
 from wayline.common.errors import FieldViolation
 from wayline_orchestrator.flows.conditions import condition_violations
+from wayline_orchestrator.flows.filters import filter_violations
 from wayline_orchestrator.flows.graph import graph_violations
 from wayline_orchestrator.flows.model import Definition
-from wayline_orchestrator.flows.patterns import regex_violations
 from wayline_orchestrator.flows.steps import step_violations
 from wayline_orchestrator.flows.values import SEGMENT, cron_problem, seconds, timestamp, valid_time_zone
 
@@ -125,8 +127,9 @@ def _all(definition: Definition, prefix: str) -> Iterator[FieldViolation]:
         yield FieldViolation(f"{prefix}.priority", f"must be 0 to {MAX_PRIORITY}", "OUT_OF_RANGE")
     if len(steps) <= MAX_STEPS:  # the graph's checks recurse once per step: only over a bounded graph
         yield from graph_violations(definition, prefix)
-    # Every MATCHES_REGEX filter's pattern compiles in RE2, wherever the filter is (ADR 72).
-    yield from regex_violations(definition, prefix)
+    # Every property filter, wherever it is: as the contract, journeys and decision read it (filters.py);
+    # a MATCHES_REGEX pattern compiles in RE2 (ADR 72).
+    yield from filter_violations(definition, prefix)
 
 
 def publish_violations(definition: Definition, prefix: str = "flow.definition") -> list[FieldViolation]:
