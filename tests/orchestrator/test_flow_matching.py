@@ -20,7 +20,17 @@ EVENT = Occurrence(
     time=0,
     type="EVENT_TYPE_TRACK",
     channel="CHANNEL_WEB",
-    properties={"cart_value": 120, "plan": "pro", "items": {"count": 3}, "gift": False, "note": None},
+    properties={
+        "cart_value": 120,
+        "plan": "pro",
+        "items": {"count": 3},
+        "gift": False,
+        "note": None,
+        "due": "2026-10-10T12:00:00+02:00",
+        "local": "2026-10-10 08:30:00",  # no offset: UTC
+        "day": "2026-10-10",  # a date: its midnight, UTC
+        "year": "2026",  # not a time
+    },
     context={"campaign": {"source": "newsletter"}, "timezone": "Europe/Paris"},
 )
 
@@ -60,6 +70,13 @@ def test_read_path_reads_properties_context_and_event_fields() -> None:
         (_filter("properties.cart_value", "LESS_THAN", 120), False),
         (_filter("properties.cart_value", "LESS_THAN_OR_EQUAL", 120), True),
         (_filter("properties.plan", "GREATER_THAN", 1), False),
+        # Times compare as times, as journeys and decision read them (the bound RFC 3339, the value stored).
+        (_filter("properties.due", "GREATER_THAN", "2026-10-10T09:59:59Z"), True),
+        (_filter("properties.due", "LESS_THAN", "2026-10-10T10:00:00Z"), False),
+        (_filter("properties.local", "GREATER_THAN_OR_EQUAL", "2026-10-10T08:30:00Z"), True),
+        (_filter("properties.day", "LESS_THAN", "2026-10-10T00:00:01Z"), True),
+        (_filter("properties.year", "LESS_THAN", "2027-01-01T00:00:00Z"), False),
+        (_filter("properties.cart_value", "LESS_THAN", "2027-01-01T00:00:00Z"), False),
         (_filter("properties.note", "IS_SET"), False),
         (_filter("properties.note", "IS_NOT_SET"), True),
         (_filter("properties.plan", "IS_SET"), True),
