@@ -20,6 +20,7 @@ import re2
 import structlog
 
 from wayline.common.errors import FieldViolation
+from wayline.common.patterns import compile_pattern, pattern_problem, re2_message
 from wayline_identity.model import IgnoreReason, Key
 
 __all__ = ["DEFAULT_RULES", "NORMALIZATIONS", "Rules", "TypeRule", "rules_etag"]
@@ -44,13 +45,9 @@ _TYPE_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 _NORMALISED_CACHE = 200_000
 _NIL_UUID = "00000000-0000-0000-0000-000000000000"
 _DEFAULT_BLOCKED = ("null", "undefined", "none", "unknown", "nan", "0", "-1", "anonymous", "guest", _NIL_UUID)
-# `validation_regex` is RE2, as identity_rules.proto says: RE2 matches in time linear in the value, where
-# Python's backtracking `re` can take exponential time (`(a+)+$` on a long run of `a`s) on every resolution of
-# the type. No captures are needed (only whether the value matches), and a refused pattern is reported as a
-# field violation, not logged by the library as well.
-_RE2 = re2.Options()
-_RE2.never_capture = True
-_RE2.log_errors = False
+# `validation_regex` is RE2, as identity_rules.proto says (wayline.common.patterns): RE2 matches in time
+# linear in the value, where Python's backtracking `re` can take exponential time (`(a+)+$` on a long run of
+# `a`s) on every resolution of the type.
 
 
 @dataclass(frozen=True)
@@ -186,14 +183,10 @@ class Rules:
             for j, step in enumerate(rule.normalizations):
                 if step not in NORMALIZATIONS:
                     found.append(FieldViolation(f"{at}.normalizations[{j}]", "must be set"))
-            if rule.validation_regex:
-                try:
-                    re2.compile(rule.validation_regex, _RE2)
-                except re2.error as exc:
-                    # RE2's own words, such as `invalid perl operator: (?=` for a lookahead.
-                    found.append(
-                        FieldViolation(f"{at}.validation_regex", f"not an RE2 pattern: {_re2_error(exc)}")
-                    )
+            problem = pattern_problem(rule.validation_regex) if rule.validation_regex else None
+            if problem is not None:
+                # RE2's own words, such as `invalid perl operator: (?=` for a lookahead.
+                found.append(FieldViolation(f"{at}.validation_regex", problem))
         region = self.default_phone_region
         if region and region not in phonenumbers.SUPPORTED_REGIONS:
             found.append(
@@ -231,7 +224,7 @@ class Rules:
 
 def _full_match(rule: TypeRule) -> _FullMatch:
     try:
-        return re2.compile(rule.validation_regex, _RE2).fullmatch  # type: ignore[no-any-return]
+        return compile_pattern(rule.validation_regex).fullmatch  # type: ignore[no-any-return]
     except re2.error as exc:
         # Stored before UpdateIdentityRules checked patterns against RE2 (it used Python's `re`), and refused
         # by it now: kept with the engine it was accepted with, so that the tenant's values are judged as
@@ -240,15 +233,9 @@ def _full_match(rule: TypeRule) -> _FullMatch:
             "identity.rules.pattern_not_re2",
             type=rule.type,
             pattern=rule.validation_regex,
-            error=_re2_error(exc),
+            error=re2_message(exc),
         )
         return re.compile(rule.validation_regex).fullmatch
-
-
-def _re2_error(exc: Exception) -> str:
-    """The library's message (it gives bytes)."""
-    message = exc.args[0] if exc.args else exc
-    return message.decode(errors="replace") if isinstance(message, bytes) else str(message)
 
 
 def _strings(value: object) -> list[str]:

@@ -12,7 +12,7 @@ itself, anything else its JSON text); ordering operators compare numbers with a 
 read as times with an RFC 3339 time. A negated operator holds wherever its positive form does not, so for
 a missing property too.
 
-MATCHES_REGEX searches the value's text with RE2 (patterns.py), as the store's `match()` does: the same
+MATCHES_REGEX searches the value's text with RE2 (common.patterns), as the store's `match()` does: the same
 engine, so the same syntax and meaning (its word, digit and space classes are ASCII), in time linear in the
 value.
 """
@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any
 
+from wayline.common.patterns import searcher
 from wayline_decision.features.json_values import MISSING, is_number, raw_text
 from wayline_decision.features.model import (
     EventMatcher,
@@ -33,7 +34,6 @@ from wayline_decision.features.model import (
     ObservedEvent,
     PropertyFilter,
 )
-from wayline_decision.features.patterns import searcher
 
 __all__ = [
     "EVENT_FIELDS",
@@ -65,6 +65,8 @@ EVENT_PATH = re.compile(r"^(properties|context)(\.[^.\s]+)+$")
 PERSON_PATH = re.compile(r"^person\.[^.\s]+$")
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Logged once per pattern a restored spec holds that RE2 refuses (registered before specs were checked).
+_REFUSED = "features.pattern_not_re2"
 
 
 # The context's Struct fields (EventContext): below them a path names the sender's own keys, kept as sent,
@@ -173,7 +175,7 @@ def _positive(operator: FilterOperator, values: tuple[JsonValue, ...]) -> Callab
         needles = [_needle(w) for w in values]
         return lambda v: v is not MISSING and v is not None and any(n in raw_text(v) for n in needles)
     if operator is FilterOperator.MATCHES_REGEX:
-        search = searcher(str(values[0]))  # RE2, compiled once per pattern
+        search = searcher(str(values[0]), _REFUSED)  # RE2, compiled once per pattern
         return lambda v: v is not MISSING and v is not None and search(raw_text(v))
     compare, bound = _COMPARE[operator], values[0]
     if isinstance(bound, str):

@@ -7,7 +7,7 @@ The refusals are the contract's: a feature name that is not lower_snake_case or 
 window that is not positive, a property missing where the aggregation reads one (a `person.<trait>` path for
 PERSON_PROPERTY, an event path for the others) or present where it reads none, a default that is a list or
 an object, more than MAX_FEATURES features, malformed filters (a MATCHES_REGEX pattern RE2 refuses among
-them, as journeys' store would: patterns.py), and the typing rules of
+them, as journeys' store would: common.patterns), and the typing rules of
 `wayline.common.feature_encoding.spec_violations` (value types, category labels, the conditions a
 lifecycle-stage feature's model may use). A lifecycle-stage model is checked as journeys checks a lifecycle
 model (condition.proto): a known stage at most once, a condition per stage, groups of at least one condition,
@@ -24,6 +24,7 @@ from google.protobuf import duration_pb2, struct_pb2
 
 from wayline.common.errors import FieldViolation, InvalidArgument
 from wayline.common.feature_encoding import encoder_for, spec_violations
+from wayline.common.patterns import pattern_problem
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import analytics_pb2, condition_pb2, feature_pb2, lifecycle_pb2
 from wayline_decision.features.matcher import EVENT_FIELDS, EVENT_PATH, PERSON_PATH, RFC3339
@@ -44,7 +45,6 @@ from wayline_decision.features.model import (
     StageGroup,
     TraitTest,
 )
-from wayline_decision.features.patterns import pattern_problem
 
 __all__ = ["MAX_FEATURES", "compile_spec"]
 
@@ -159,7 +159,7 @@ def _check_values(
 
 def _check_regex(pattern: JsonValue, path: str, out: list[FieldViolation]) -> None:
     """A MATCHES_REGEX value: a pattern RE2 accepts, as journeys' store (ClickHouse) runs it offline and the
-    matcher online (patterns.py). A stored spec keeps a pattern that only Python's `re` accepts (below)."""
+    matcher online (common.patterns). A stored spec keeps a pattern only Python's `re` accepts (below)."""
     if not isinstance(pattern, str):
         out.append(FieldViolation(path, "must be a regular expression (a string)"))
         return
@@ -345,8 +345,8 @@ def compile_spec(message: feature_pb2.FeatureSpec, prefix: str = "", *, stored: 
 
     `stored` is for a spec the online state registered before MATCHES_REGEX patterns were checked with RE2
     (restored from its snapshot or change log, which must register every spec again, in order): a pattern
-    Python's `re` compiles but RE2 refuses is kept, and its filter holds for no event (patterns.py). Anywhere
-    else (a model version loading) such a pattern is refused with its field path."""
+    Python's `re` compiles but RE2 refuses is kept, and its filter holds for no event (common.patterns).
+    Anywhere else (a model version loading) such a pattern is refused with its field path."""
     token = _STORED.set(stored)
     try:
         return _compile_spec(message, prefix)

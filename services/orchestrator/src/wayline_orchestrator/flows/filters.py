@@ -10,7 +10,7 @@ conditions), whose filters journeys evaluates.
 - the operator's number of values: none for IS_SET and IS_NOT_SET, exactly one for MATCHES_REGEX and the
   ordering operators, at least one for the others; no value a list or an object;
 - an ordering operator's bound a number or an RFC 3339 time (a real one: not February 30), quoted;
-- a MATCHES_REGEX value a string RE2 compiles (patterns.py, ADR 72).
+- a MATCHES_REGEX value a string RE2 compiles (wayline.common.patterns, ADR 72).
 
 A filter with no property, no operator or none of the values its operator needs is incomplete (`REQUIRED`:
 a draft may be, publication and simulation refuse it); every other problem is `INVALID`, refused in a draft
@@ -27,9 +27,9 @@ from typing import Any
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from wayline.common.errors import FieldViolation
+from wayline.common.patterns import pattern_problem
 from wayline.journeys.v1 import analytics_pb2, condition_pb2
 from wayline.orchestrator.v1 import flow_pb2
-from wayline_orchestrator.flows.patterns import MATCHES_REGEX, pattern_problem
 
 __all__ = ["filter_violations"]
 
@@ -46,6 +46,7 @@ _RFC3339 = re.compile(  # journeys' RFC3339_PATTERN
     r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
 )
 _NO_VALUES = frozenset({"FILTER_OPERATOR_IS_SET", "FILTER_OPERATOR_IS_NOT_SET"})
+MATCHES_REGEX = "FILTER_OPERATOR_MATCHES_REGEX"
 _ORDERING = frozenset(
     {
         "FILTER_OPERATOR_GREATER_THAN",

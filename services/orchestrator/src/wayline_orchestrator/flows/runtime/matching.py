@@ -7,7 +7,7 @@ as `web`). `person.<trait>` paths are the journeys service's to read: here they 
 JSON values: numbers numerically, strings case-sensitively; a negated operator holds wherever its positive
 form does not, so for a missing property too (the same meaning as journeys' SQL and decision's matcher,
 which another service's package may not share: each service reads the contract). MATCHES_REGEX searches the
-value's text with RE2 (flows/patterns.py), as journeys' `match()` does."""
+value's text with RE2 (wayline.common.patterns), as journeys' `match()` does."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from wayline_orchestrator.flows.patterns import searcher
+from wayline.common.patterns import searcher
 
 __all__ = ["MISSING", "Occurrence", "filter_holds", "matches", "read_path"]
 
@@ -185,6 +185,9 @@ def _order(found: Any, bound: Any) -> tuple[Any, Any] | None:
     return None
 
 
+# Logged once per pattern a stored flow holds that RE2 refuses (saved before flows were checked with RE2).
+_REFUSED = "orchestrator.flows.pattern_not_re2"
+
 _POSITIVE = {
     "FILTER_OPERATOR_NOT_EQUALS": "FILTER_OPERATOR_EQUALS",
     "FILTER_OPERATOR_NOT_CONTAINS": "FILTER_OPERATOR_CONTAINS",
@@ -203,8 +206,8 @@ def _positive(operator: str, found: Any, values: list[Any]) -> bool:
     if operator == "FILTER_OPERATOR_CONTAINS":
         return any(_text(w) in _text(found) for w in values)
     if operator == "FILTER_OPERATOR_MATCHES_REGEX":
-        # RE2, compiled once per pattern; a stored pattern RE2 refuses holds for no value (patterns.py).
-        return bool(values) and searcher(str(values[0]))(_text(found))
+        # RE2, compiled once per pattern; a stored pattern RE2 refuses holds for no value (common.patterns).
+        return bool(values) and searcher(str(values[0]), _REFUSED)(_text(found))
     pair = _order(found, values[0] if values else None)
     if pair is None:
         return False
