@@ -5,6 +5,7 @@ step."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,6 +23,7 @@ from tools.postgres_server import create_schema
 from wayline.common.server import Server
 from wayline.common.sql import PostgresDatabase, SqliteDatabase, open_database
 from wayline.orchestrator.v1 import contact_policy_pb2 as policy_pb
+from wayline_orchestrator.flows import FlowState, FlowStore, definition_digest
 from wayline_orchestrator.flows.runtime import RuntimeStore
 from wayline_orchestrator.flows.runtime.runs import split_bucket
 from wayline_orchestrator.service import orchestrator_service
@@ -155,3 +157,21 @@ def cap_emails(stub: Stub, auth: Auth) -> policy_pb.ContactPolicy:
     """One marketing email a day per person."""
     policy = policy_pb.ContactPolicy(frequency_caps=[cap(1, days(1), EMAIL)])
     return set_policy(stub, auth, policy, "frequency_caps")
+
+
+def publish_behind_the_checks(running: Running, auth: Auth, flow_id: str, definition: dict[str, Any]) -> None:
+    """Write `definition` as the flow's draft and as its next published version, straight to the database: a
+    flow saved and published before a check of definitions existed (tests of what such a flow does now)."""
+    tenant = dict(auth)["x-wayline-tenant"]
+    flows = FlowStore(running.db)
+    stored = flows.get(tenant, flow_id)
+    assert stored is not None
+    changed = dataclasses.replace(
+        stored,
+        definition=definition,
+        state=FlowState.PUBLISHED,
+        published_version=stored.published_version + 1,
+        published_digest=definition_digest(definition),
+        revision=stored.revision + 1,
+    )
+    assert flows.replace(tenant, changed, stored.revision, publish=definition)

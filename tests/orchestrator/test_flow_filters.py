@@ -10,7 +10,6 @@ property path the contract does not define (`plan`) were accepted and published.
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from typing import Any
 
@@ -21,16 +20,13 @@ from google.protobuf import json_format
 from tests.orchestrator.flow_calls import create, flow, get, update
 from tests.orchestrator.flow_samples import small_flow
 from tests.orchestrator.helpers import Auth, Stub
-from tests.orchestrator.running import Running, trial_flow
+from tests.orchestrator.running import Running, publish_behind_the_checks, trial_flow
 from tests.orchestrator.runtime_calls import SECOND, State, publish, send, track
 from tests.rpc_errors import reason, violations
 from wayline.common.server import Server
 from wayline.orchestrator.v1 import flow_pb2
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline_orchestrator.flows import (
-    FlowState,
-    FlowStore,
-    definition_digest,
     draft_violations,
     publish_violations,
 )
@@ -169,32 +165,13 @@ def test_simulate_flow_refuses_a_malformed_filter(stub: Stub, auth: Auth) -> Non
     }
 
 
-def _saved_before_the_check(running: Running, auth: Auth, flow_id: str, definition: dict[str, Any]) -> None:
-    """Write `definition` as the flow's draft and as its next published version, straight to the database, as
-    a flow saved and published before its filters were checked."""
-    tenant = dict(auth)["x-wayline-tenant"]
-    flows = FlowStore(running.db)
-    stored = flows.get(tenant, flow_id)
-    assert stored is not None
-    version = stored.published_version + 1
-    changed = dataclasses.replace(
-        stored,
-        definition=definition,
-        state=FlowState.PUBLISHED,
-        published_version=version,
-        published_digest=definition_digest(definition),
-        revision=stored.revision + 1,
-    )
-    assert flows.replace(tenant, changed, stored.revision, publish=definition)
-
-
 def test_a_version_published_before_the_check_runs_on_and_cannot_be_published_again(
     running: Running, stub: Stub, auth: Auth, state: State
 ) -> None:
     flow_id = f"old-{uuid.uuid4().hex[:8]}"
     publish(stub, auth, flow_id, _triggered_by(_filter("MATCHES_REGEX", "^pro")))
     # As stored before: two patterns (the runtime reads the first) and a filter on an undefined path.
-    _saved_before_the_check(
+    publish_behind_the_checks(
         running,
         auth,
         flow_id,

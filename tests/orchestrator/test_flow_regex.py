@@ -8,7 +8,6 @@ time on Python's `re`."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
 import uuid
 from typing import Any
@@ -20,16 +19,13 @@ from google.protobuf import json_format
 from tests.orchestrator.flow_calls import create, flow, get, update
 from tests.orchestrator.flow_samples import small_flow
 from tests.orchestrator.helpers import Auth, Stub
-from tests.orchestrator.running import Running, trial_flow
+from tests.orchestrator.running import Running, publish_behind_the_checks, trial_flow
 from tests.orchestrator.runtime_calls import SECOND, State, publish, send, track
 from tests.rpc_errors import reason, violations
 from wayline.common.server import Server
 from wayline.orchestrator.v1 import flow_pb2
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline_orchestrator.flows import (
-    FlowState,
-    FlowStore,
-    definition_digest,
     draft_violations,
     publish_violations,
 )
@@ -113,32 +109,13 @@ def test_simulate_flow_refuses_a_pattern_under_definition(stub: Stub, auth: Auth
     }
 
 
-def _saved_before_the_check(running: Running, auth: Auth, flow_id: str, definition: dict[str, Any]) -> None:
-    """Write `definition` as the flow's draft and as its next published version, straight to the database, as
-    a flow saved and published before definitions were checked with RE2."""
-    tenant = dict(auth)["x-wayline-tenant"]
-    flows = FlowStore(running.db)
-    stored = flows.get(tenant, flow_id)
-    assert stored is not None
-    version = stored.published_version + 1
-    changed = dataclasses.replace(
-        stored,
-        definition=definition,
-        state=FlowState.PUBLISHED,
-        published_version=version,
-        published_digest=definition_digest(definition),
-        revision=stored.revision + 1,
-    )
-    assert flows.replace(tenant, changed, stored.revision, publish=definition)
-
-
 def test_a_version_published_before_the_check_runs_on_and_cannot_be_published_again(
     running: Running, stub: Stub, auth: Auth, state: State
 ) -> None:
     publish(stub, auth, "signup", _triggered_by("^pro"))
     send(stub, auth, track("p1", "Signed Up", running.clock(), plan="pro"))  # entered within the call
     assert [e.person_id for e in state.entries("signup")] == ["p1"]
-    _saved_before_the_check(running, auth, "signup", _triggered_by("(unclosed"))
+    publish_behind_the_checks(running, auth, "signup", _triggered_by("(unclosed"))
 
     # The audit's case: ObserveEvents answered INTERNAL for every batch with a `Signed Up` event (and ingest
     # retried the batch). Now the filter holds for no event, and the other events of the batch are taken.
