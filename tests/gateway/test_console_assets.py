@@ -3,12 +3,12 @@ Content Security Policy and security headers, revalidated by ETag."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from starlette.testclient import TestClient
 
 from tests.conftest import INTERNAL_TOKEN, common_settings
 from wayline_cli.suite import free_port
@@ -159,11 +159,17 @@ def test_over_https_the_console_asks_browsers_to_stay_on_https(console: httpx.Cl
         max_message_bytes=1 << 20,
     )
     app = gateway_http_app(ApiKeyAuthenticator({}), sender, settings, console=ConsoleAssets(FILES))
+    paths = ("/console/", "/console/assets/console.js", "/console/assets/missing.js")
+
+    async def fetch() -> list[httpx.Response]:
+        # In process, with the scheme a TLS listener (or a proxy passing it on) gives the app.
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="https://gateway.example") as client:
+            return [await client.get(path) for path in paths]
+
     try:
-        with TestClient(app, base_url="https://gateway.example") as client:
-            for path in ("/console/", "/console/assets/console.js", "/console/assets/missing.js"):
-                answer = client.get(path)
-                assert answer.headers["strict-transport-security"] == "max-age=31536000", path
-                assert answer.headers["content-security-policy"] == CONTENT_SECURITY_POLICY, path
+        for path, answer in zip(paths, asyncio.run(fetch()), strict=True):
+            assert answer.headers["strict-transport-security"] == "max-age=31536000", path
+            assert answer.headers["content-security-policy"] == CONTENT_SECURITY_POLICY, path
     finally:
         sender.close()
