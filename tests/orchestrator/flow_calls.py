@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import grpc
+import pytest
 from google.protobuf import json_format
 from google.protobuf.field_mask_pb2 import FieldMask
 
@@ -35,3 +38,18 @@ def get(stub: Stub, auth: Auth, flow_id: str, version: int = 0) -> flow_pb2.Flow
 def update(stub: Stub, auth: Auth, message: flow_pb2.Flow, *paths: str) -> flow_pb2.Flow:
     request = pb.UpdateFlowRequest(flow=message, update_mask=FieldMask(paths=list(paths)))
     return stub.UpdateFlow(request, metadata=auth, timeout=10).flow
+
+
+def simulate_request(definition: dict[str, Any], start_us: int, end_us: int) -> pb.SimulateFlowRequest:
+    """SimulateFlow of `definition` (its JSON form) over the events between the two times."""
+    request = pb.SimulateFlowRequest(definition=json_format.ParseDict(definition, flow_pb2.FlowDefinition()))
+    request.time_range.start.FromMicroseconds(start_us)
+    request.time_range.end.FromMicroseconds(end_us)
+    return request
+
+
+def refused(call: Callable[[], object]) -> grpc.RpcError:
+    """The error `call` fails with (it must fail)."""
+    with pytest.raises(grpc.RpcError) as caught:
+        call()
+    return caught.value

@@ -17,7 +17,7 @@ import grpc
 import pytest
 from google.protobuf import json_format
 
-from tests.orchestrator.flow_calls import create, flow, get, update
+from tests.orchestrator.flow_calls import create, flow, get, refused, simulate_request, update
 from tests.orchestrator.flow_samples import small_flow
 from tests.orchestrator.helpers import Auth, Stub
 from tests.orchestrator.running import Running, publish_behind_the_checks, trial_flow
@@ -56,12 +56,6 @@ def _triggered_by(*filters: dict[str, Any]) -> dict[str, Any]:
     return definition
 
 
-def _refused(call: Any) -> grpc.RpcError:
-    with pytest.raises(grpc.RpcError) as caught:
-        call()
-    return caught.value
-
-
 MALFORMED = {
     "MATCHES_REGEX with two patterns": (_filter("MATCHES_REGEX", "^pro", "^gold"), ".values"),
     "GREATER_THAN a word": (_filter("GREATER_THAN", "soon", prop="properties.total"), ".values[0]"),
@@ -81,7 +75,7 @@ MALFORMED = {
 @pytest.mark.parametrize("case", list(MALFORMED))
 def test_create_flow_refuses_a_malformed_filter_naming_its_field(stub: Stub, auth: Auth, case: str) -> None:
     bad, field = MALFORMED[case]
-    error = _refused(lambda: create(stub, auth, f"f-{uuid.uuid4().hex[:8]}", flow(_triggered_by(bad))))
+    error = refused(lambda: create(stub, auth, f"f-{uuid.uuid4().hex[:8]}", flow(_triggered_by(bad))))
     assert (error.code(), reason(error)) == (grpc.StatusCode.INVALID_ARGUMENT, "FLOW_INVALID")
     assert set(violations(error)) == {f"{TRIGGER}{field}"}, violations(error)
 
@@ -114,7 +108,7 @@ def test_update_flow_refuses_a_malformed_filter_deep_in_a_step(stub: Stub, auth:
     }
     message = flow(definition)
     message.name = f"flows/{flow_id}"
-    error = _refused(lambda: update(stub, auth, message, "definition"))
+    error = refused(lambda: update(stub, auth, message, "definition"))
     assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert set(violations(error)) == {
         f"{P}.steps[4].goal.event.property_filters[1].values",
@@ -126,7 +120,7 @@ def test_update_flow_refuses_a_malformed_filter_deep_in_a_step(stub: Stub, auth:
 def test_a_person_condition_reads_person_paths_only(stub: Stub, auth: Auth) -> None:
     definition = small_flow()
     definition["entry_rules"] = {"audience": {"person_property": _filter("EQUALS", "pro")}}
-    error = _refused(lambda: create(stub, auth, f"f-{uuid.uuid4().hex[:8]}", flow(definition)))
+    error = refused(lambda: create(stub, auth, f"f-{uuid.uuid4().hex[:8]}", flow(definition)))
     assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert set(violations(error)) == {f"{P}.entry_rules.audience.person_property.property"}
 
@@ -134,7 +128,7 @@ def test_a_person_condition_reads_person_paths_only(stub: Stub, auth: Auth) -> N
 def test_a_filter_without_its_values_is_an_incomplete_draft(stub: Stub, auth: Auth) -> None:
     flow_id = f"draft-{uuid.uuid4().hex[:8]}"
     create(stub, auth, flow_id, flow(_triggered_by(_filter("EQUALS"))))  # a draft may be incomplete
-    error = _refused(
+    error = refused(
         lambda: stub.PublishFlow(pb.PublishFlowRequest(name=f"flows/{flow_id}"), metadata=auth, timeout=10)
     )
     assert (error.code(), reason(error)) == (grpc.StatusCode.FAILED_PRECONDITION, "FLOW_INVALID")
@@ -145,7 +139,7 @@ def test_a_filter_without_its_values_is_an_incomplete_draft(stub: Stub, auth: Au
     )
     request.time_range.start.FromMicroseconds(SECOND)
     request.time_range.end.FromMicroseconds(2 * SECOND)
-    error = _refused(lambda: stub.SimulateFlow(request, metadata=auth, timeout=10))
+    error = refused(lambda: stub.SimulateFlow(request, metadata=auth, timeout=10))
     assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert set(violations(error)) == {"definition.trigger.event.event.property_filters[0].values"}
 
@@ -155,10 +149,8 @@ def test_simulate_flow_refuses_a_malformed_filter(stub: Stub, auth: Auth) -> Non
     definition["steps"][0]["branch"]["branches"][0]["condition"] = {
         "trigger_property": _filter("MATCHES_REGEX", "^pro", "^gold")
     }
-    request = pb.SimulateFlowRequest(definition=json_format.ParseDict(definition, flow_pb2.FlowDefinition()))
-    request.time_range.start.FromMicroseconds(SECOND)
-    request.time_range.end.FromMicroseconds(2 * SECOND)
-    error = _refused(lambda: stub.SimulateFlow(request, metadata=auth, timeout=10))
+    request = simulate_request(definition, SECOND, 2 * SECOND)
+    error = refused(lambda: stub.SimulateFlow(request, metadata=auth, timeout=10))
     assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert set(violations(error)) == {
         "definition.steps[0].branch.branches[0].condition.trigger_property.values"
@@ -186,7 +178,7 @@ def test_a_version_published_before_the_check_runs_on_and_cannot_be_published_ag
     )
     assert [e.person_id for e in state.entries(flow_id)] == ["pro"]  # as before: nothing fails at runtime
 
-    error = _refused(
+    error = refused(
         lambda: stub.PublishFlow(pb.PublishFlowRequest(name=f"flows/{flow_id}"), metadata=auth, timeout=10)
     )
     assert (error.code(), reason(error)) == (grpc.StatusCode.FAILED_PRECONDITION, "FLOW_INVALID")

@@ -14,16 +14,14 @@ from typing import Any
 
 import grpc
 import pytest
-from google.protobuf import json_format
 
-from tests.orchestrator.flow_calls import create, flow, get, update
+from tests.orchestrator.flow_calls import create, flow, get, refused, simulate_request, update
 from tests.orchestrator.flow_samples import small_flow
 from tests.orchestrator.helpers import Auth, Stub
 from tests.orchestrator.running import Running, publish_behind_the_checks, trial_flow
 from tests.orchestrator.runtime_calls import SECOND, State, publish, send, track
 from tests.rpc_errors import reason, violations
 from wayline.common.server import Server
-from wayline.orchestrator.v1 import flow_pb2
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline_orchestrator.flows import (
     draft_violations,
@@ -53,17 +51,11 @@ def _triggered_by(pattern: str) -> dict[str, Any]:
     return definition
 
 
-def _refused(call: Any) -> grpc.RpcError:
-    with pytest.raises(grpc.RpcError) as caught:
-        call()
-    return caught.value
-
-
 # --- the RPCs ----------------------------------------------------------------------------------------------
 
 
 def test_create_flow_refuses_a_pattern_that_does_not_compile(stub: Stub, auth: Auth) -> None:
-    error = _refused(lambda: create(stub, auth, "bad-regex", flow(_triggered_by("(unclosed"))))
+    error = refused(lambda: create(stub, auth, "bad-regex", flow(_triggered_by("(unclosed"))))
     assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
     found = violations(error)
     assert set(found) == {TRIGGER_VALUE}
@@ -78,7 +70,7 @@ def test_create_flow_refuses_a_pattern_that_does_not_compile(stub: Stub, auth: A
 def test_create_flow_refuses_what_python_accepts_and_re2_does_not(
     stub: Stub, auth: Auth, pattern: str
 ) -> None:
-    error = _refused(lambda: create(stub, auth, f"re-{uuid.uuid4().hex[:8]}", flow(_triggered_by(pattern))))
+    error = refused(lambda: create(stub, auth, f"re-{uuid.uuid4().hex[:8]}", flow(_triggered_by(pattern))))
     assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert set(violations(error)) == {TRIGGER_VALUE}
     assert "not an RE2 pattern" in violations(error)[TRIGGER_VALUE]
@@ -90,7 +82,7 @@ def test_update_flow_refuses_a_pattern_deep_in_a_step(stub: Stub, auth: Auth) ->
     definition["steps"][4]["goal"]["event"]["property_filters"] = [_regex("^gold"), _regex(r"(a)\1")]
     message = flow(definition)
     message.name = "flows/trial"
-    error = _refused(lambda: update(stub, auth, message, "definition"))
+    error = refused(lambda: update(stub, auth, message, "definition"))
     assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert set(violations(error)) == {f"{P}.steps[4].goal.event.property_filters[1].values[0]"}
     assert get(stub, auth, "trial").definition == flow(trial_flow()).definition  # nothing written
@@ -99,10 +91,8 @@ def test_update_flow_refuses_a_pattern_deep_in_a_step(stub: Stub, auth: Auth) ->
 def test_simulate_flow_refuses_a_pattern_under_definition(stub: Stub, auth: Auth) -> None:
     definition = trial_flow()
     definition["steps"][0]["branch"]["branches"][0]["condition"] = {"trigger_property": _regex("(?i)pro(")}
-    request = pb.SimulateFlowRequest(definition=json_format.ParseDict(definition, flow_pb2.FlowDefinition()))
-    request.time_range.start.FromMicroseconds(SECOND)
-    request.time_range.end.FromMicroseconds(2 * SECOND)
-    error = _refused(lambda: stub.SimulateFlow(request, metadata=auth, timeout=10))
+    request = simulate_request(definition, SECOND, 2 * SECOND)
+    error = refused(lambda: stub.SimulateFlow(request, metadata=auth, timeout=10))
     assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert set(violations(error)) == {
         "definition.steps[0].branch.branches[0].condition.trigger_property.values[0]"
@@ -128,7 +118,7 @@ def test_a_version_published_before_the_check_runs_on_and_cannot_be_published_ag
     assert [e.person_id for e in state.entries("signup")] == ["p1"]
 
     # A draft publication refuses is FAILED_PRECONDITION (FLOW_INVALID), with the field, as the contract says.
-    error = _refused(
+    error = refused(
         lambda: stub.PublishFlow(pb.PublishFlowRequest(name="flows/signup"), metadata=auth, timeout=10)
     )
     assert (error.code(), reason(error)) == (grpc.StatusCode.FAILED_PRECONDITION, "FLOW_INVALID")

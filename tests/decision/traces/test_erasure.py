@@ -106,6 +106,21 @@ def _erase(identity: identity_grpc.IdentityServiceStub, tenant: str, person: str
     return str(erased.erasure.erasure_id)
 
 
+def _traced_then_erased(
+    decision: DecisionUnderTest,
+    journeys: journeys_grpc.JourneyServiceStub,
+    identity: identity_grpc.IdentityServiceStub,
+    tenant: str,
+) -> tuple[str, str, decision_pb2.Decision, str]:
+    """A known person's trace stored (so the sink looked their identifier up), then the person erased: their
+    person id, user id, that trace and the erasure's id."""
+    person, user = _known_person(identity, tenant)
+    trace = make_trace(person)
+    decision.traces.sink.record(tenant, trace)
+    wait_stored(journeys, tenant, trace.decision_id)
+    return person, user, trace, _erase(identity, tenant, person)
+
+
 def _feed(
     identity: identity_grpc.IdentityServiceStub, tenant: str
 ) -> list[person_override_pb2.PersonOverride]:
@@ -159,12 +174,7 @@ def test_a_trace_for_an_erased_person_is_dropped_not_written_with_their_identifi
     identity: identity_grpc.IdentityServiceStub,
     tenant: str,
 ) -> None:
-    person, user = _known_person(identity, tenant)
-    first = make_trace(person)
-    decision.traces.sink.record(tenant, first)
-    wait_stored(journeys, tenant, first.decision_id)  # the sink looked the person's identifier up
-
-    _erase(identity, tenant, person)
+    person, user, _, _ = _traced_then_erased(decision, journeys, identity, tenant)
     assert not _profile_exists(identity, tenant, user)
     _wait_feed_read(decision, identity, tenant)
 
@@ -192,12 +202,7 @@ def test_the_decision_of_an_erased_person_is_not_served_nor_given_feedback(
     identity: identity_grpc.IdentityServiceStub,
     tenant: str,
 ) -> None:
-    person, user = _known_person(identity, tenant)
-    trace = make_trace(person)
-    decision.traces.sink.record(tenant, trace)
-    wait_stored(journeys, tenant, trace.decision_id)
-
-    erasure = _erase(identity, tenant, person)
+    _, user, trace, erasure = _traced_then_erased(decision, journeys, identity, tenant)
 
     def journeys_erased() -> bool:
         done = identity.GetErasure(
@@ -327,12 +332,7 @@ def test_without_the_feed_the_cached_identifier_of_an_erased_person_expires(
         person_identifier_cache_seconds=0.5,
     )
     try:
-        person, user = _known_person(identity, tenant)
-        first = make_trace(person)
-        unfollowing.traces.sink.record(tenant, first)
-        wait_stored(journeys, tenant, first.decision_id)
-
-        _erase(identity, tenant, person)
+        person, user, _, _ = _traced_then_erased(unfollowing, journeys, identity, tenant)
         time.sleep(0.6)
         later = make_trace(person)
         unfollowing.traces.sink.record(tenant, later)
