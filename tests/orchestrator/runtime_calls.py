@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from google.protobuf import json_format
@@ -21,11 +22,15 @@ from wayline_orchestrator.flows.runtime import Entry, Message, RuntimeStore, Ste
 
 __all__ = [
     "FakeClock",
+    "Fields",
     "State",
     "eventually",
+    "filtered",
+    "money",
     "publish",
     "send",
     "track",
+    "with_fields",
 ]
 
 SECOND = 1_000_000
@@ -75,6 +80,32 @@ def track(person: str, name: str, at_us: int, event_id: str = "", **properties: 
     )
     json_format.ParseDict(properties, message.properties)
     return message
+
+
+Fields = dict[str, Any]  # an event's fields: revenue (a decimal string), sentiment_score, text, group_id
+
+
+def money(amount: str) -> event_pb2.Money:
+    """An amount in EUR, written as a decimal string (`-20.25`)."""
+    value = Decimal(amount)
+    units = int(value)
+    return event_pb2.Money(currency_code="EUR", units=units, nanos=int((value - units) * 1_000_000_000))
+
+
+def with_fields(message: event_pb2.Event, fields: Fields) -> event_pb2.Event:
+    """`message` carrying the event fields given (a field not given stays unset)."""
+    if "revenue" in fields:
+        message.revenue.CopyFrom(money(fields["revenue"]))
+    if "sentiment_score" in fields:
+        message.sentiment_score = fields["sentiment_score"]
+    message.text = fields.get("text", "")
+    message.group_id = fields.get("group_id", "")
+    return message
+
+
+def filtered(path: str, operator: str, *values: Any) -> dict[str, Any]:
+    """A PropertyFilter's JSON form: `filtered("revenue", "GREATER_THAN", 100)`."""
+    return {"property": path, "operator": f"FILTER_OPERATOR_{operator}", "values": list(values)}
 
 
 def send(stub: Stub, auth: Auth, *events: event_pb2.Event) -> None:

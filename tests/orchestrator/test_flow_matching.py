@@ -1,5 +1,6 @@
-"""The runtime's reading of EventMatcher and PropertyFilter on one event: paths, every operator, negated
-operators on missing properties, and the matcher's fields."""
+"""The runtime's reading of EventMatcher and PropertyFilter on one event: paths (the event fields among
+them), every operator, negated operators on missing properties, the matcher's fields, and the
+stored form of an event (old forms included)."""
 
 from __future__ import annotations
 
@@ -134,3 +135,73 @@ def test_an_observed_event_reads_as_its_json_form() -> None:
     )
     assert Occurrence.of_json(made.as_json()) == made
     assert matches(made, {"property_filters": [_filter("properties.seats", "GREATER_THAN", 2)]})
+
+
+# --- the event fields (the runtime once read them as missing) -----------------------------------------------
+
+ORDER = Occurrence(
+    "e2",
+    "p1",
+    "Order Completed",
+    0,
+    "EVENT_TYPE_TRACK",
+    "CHANNEL_WEB",
+    text="Where is my refund?",
+    group_id="acme",
+    revenue=100.5,
+)
+
+
+def test_read_path_reads_the_event_fields_numbers_absent_when_unset() -> None:
+    assert (read_path(ORDER, "text"), read_path(ORDER, "group_id"), read_path(ORDER, "revenue")) == (
+        "Where is my refund?",
+        "acme",
+        100.5,
+    )
+    assert read_path(ORDER, "sentiment_score") is MISSING
+    assert (read_path(EVENT, "text"), read_path(EVENT, "group_id")) == ("", "")  # strings: always set
+    assert read_path(EVENT, "revenue") is MISSING
+
+
+def test_an_observed_event_reads_its_event_fields_without_converting_its_properties() -> None:
+    event = _message()
+    event.properties.fields["ratio"].number_value = math.nan  # no JSON form: converting it raises
+    event.revenue.CopyFrom(event_pb2.Money(currency_code="EUR", units=-20, nanos=-250_000_000))
+    event.sentiment_score = 0.0  # a score of zero is a score
+    event.text, event.group_id = "sorry", "acme"
+    (made,) = occurrences([event])
+    refund = {"property_filters": [_filter("revenue", "LESS_THAN", 0), _filter("sentiment_score", "IS_SET")]}
+    assert matches(made, refund)  # decided by the event fields: the properties are not converted
+    assert (read_path(made, "text"), read_path(made, "group_id")) == ("sorry", "acme")
+    assert read_path(made, "revenue") == -20.25
+    with pytest.raises(ValueError, match="NaN"):
+        read_path(made, "properties.ratio")
+
+
+def test_an_observed_event_without_event_fields_reads_them_as_decision_does() -> None:
+    (made,) = occurrences([_message()])
+    assert (read_path(made, "revenue"), read_path(made, "sentiment_score")) == (MISSING, MISSING)
+    assert filter_holds(made, _filter("text", "IS_SET"))
+    assert filter_holds(made, _filter("revenue", "IS_NOT_SET"))
+
+
+def test_the_stored_form_keeps_the_event_fields_and_a_form_stored_before_them_loads() -> None:
+    stored = ORDER.as_json()
+    assert (stored["text"], stored["group_id"], stored["revenue"]) == ("Where is my refund?", "acme", 100.5)
+    assert "sentiment_score" not in stored  # absent, not null
+    assert Occurrence.of_json(stored) == ORDER
+    zero = Occurrence("e3", "p1", "Refunded", 0, revenue=0.0, sentiment_score=0.0)
+    assert read_path(Occurrence.of_json(zero.as_json()), "revenue") == 0.0  # set, not absent
+    before = {  # an entry's trigger as runs stored it before the event fields were read
+        "event_id": "e1",
+        "person_id": "p1",
+        "name": "Viewed",
+        "time": 60_000_000,
+        "type": "EVENT_TYPE_TRACK",
+        "channel": "CHANNEL_WEB",
+        "properties": {"plan": "pro"},
+        "context": {},
+    }
+    loaded = Occurrence.of_json(before)
+    assert (read_path(loaded, "revenue"), read_path(loaded, "text")) == (MISSING, "")
+    assert loaded.as_json() == before  # an event without them is stored as before

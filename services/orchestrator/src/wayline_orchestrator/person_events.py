@@ -16,7 +16,6 @@ and the flows see a batch whole or not at all.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from functools import partial
 from typing import Any
 
 import structlog
@@ -33,7 +32,7 @@ from wayline_orchestrator.contacts.store import PREFERRED_CHANNEL, TIME_ZONE, At
 from wayline_orchestrator.converters import micros
 from wayline_orchestrator.errors import ContactInvalid
 from wayline_orchestrator.field_checks import struct_violations, text_violation
-from wayline_orchestrator.flows.runtime import Occurrence
+from wayline_orchestrator.flows.runtime import EventFields, Occurrence
 
 __all__ = [
     "CONSENT_UPDATED",
@@ -108,7 +107,7 @@ def _event_violations(i: int, event: event_pb2.Event) -> Iterator[FieldViolation
         )
         if problem is not None:
             yield problem
-    # What `occurrences` and `_json_objects` convert: the enumerations by name, the time in microseconds (a
+    # What `occurrences` and `_Source` convert: the enumerations by name, the time in microseconds (a
     # 64-bit column), the properties and context as JSON.
     if event.type not in _TYPE_NAMES:
         yield FieldViolation(
@@ -182,7 +181,7 @@ def engagements(events: Sequence[event_pb2.Event]) -> list[Engagement]:
 
 def occurrences(events: Sequence[event_pb2.Event]) -> list[Occurrence]:
     """The events as the flows' runtime reads them (checked by `check_events` first); each converts its
-    properties and context when the runtime first reads them."""
+    properties and context, and apart from them its other event fields, when the runtime first reads them."""
     return [
         Occurrence.converting(
             e.event_id,
@@ -191,17 +190,40 @@ def occurrences(events: Sequence[event_pb2.Event]) -> list[Occurrence]:
             micros(e.timestamp),
             _TYPE_NAMES.get(e.type) or event_pb2.EventType.Name(e.type),  # Name: says which is unknown
             _CHANNEL_NAMES.get(e.channel) or event_pb2.Channel.Name(e.channel),
-            partial(_json_objects, e),
+            _Source(e),
         )
         for e in events
     ]
 
 
-def _json_objects(event: event_pb2.Event) -> tuple[dict[str, Any], dict[str, Any]]:
-    return (
-        json_format.MessageToDict(event.properties),
-        json_format.MessageToDict(event.context, preserving_proto_field_name=True),
-    )
+def _revenue(money: event_pb2.Money) -> float:
+    # As decision's event converter and journeys' store read it: the stored Decimal(38, 9) as a double
+    # (ClickHouse's toFloat64, the scaled integer as a double, then divided), the currency not compared.
+    return float(money.units * 1_000_000_000 + money.nanos) / 1e9
+
+
+class _Source:
+    """An Occurrence's EventSource over the Event it was observed as (flows/runtime/occurrence.py)."""
+
+    __slots__ = ("_event",)
+
+    def __init__(self, event: event_pb2.Event) -> None:
+        self._event = event
+
+    def json_objects(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        return (
+            json_format.MessageToDict(self._event.properties),
+            json_format.MessageToDict(self._event.context, preserving_proto_field_name=True),
+        )
+
+    def fields(self) -> EventFields:
+        event = self._event
+        return EventFields(
+            text=event.text,
+            group_id=event.group_id,
+            sentiment_score=event.sentiment_score if event.HasField("sentiment_score") else None,
+            revenue=_revenue(event.revenue) if event.HasField("revenue") else None,
+        )
 
 
 def with_survivors(events: Sequence[event_pb2.Event], survivors: dict[str, str]) -> list[event_pb2.Event]:

@@ -1,121 +1,31 @@
-"""Events as the runtime sees them, and the contract's EventMatcher and PropertyFilter (analytics.proto)
-evaluated on one of them, in the proto3 JSON form the definitions are kept in.
+"""The contract's EventMatcher and PropertyFilter (analytics.proto) evaluated on one event of a person (an
+`Occurrence`), in the proto3 JSON form the definitions are kept in.
 
 A property path reads `properties.<key>[.<key>...]`, `context.<field>...` (proto field names, such as
-`context.campaign.source`), or the event fields `name`, `type` and `channel` (the short lower-case names, such
-as `web`). `person.<trait>` paths are the journeys service's to read: here they are absent. Values compare as
-JSON values: numbers numerically, strings case-sensitively; a negated operator holds wherever its positive
-form does not, so for a missing property too (the same meaning as journeys' SQL and decision's matcher,
-which another service's package may not share: each service reads the contract). MATCHES_REGEX searches the
-value's text with RE2 (wayline.common.patterns), as journeys' `match()` does."""
+`context.campaign.source`), the event fields `name`, `type` and `channel` (the short lower-case names, such
+as `web`), `text` and `group_id` (strings, always set: '' when empty), `sentiment_score` and `revenue` (the
+amount as a decimal number; both absent when the event has none). `person.<trait>` paths are the journeys
+service's to read: here they are absent. Values compare as JSON values: numbers numerically, strings
+case-sensitively; a negated operator holds wherever its positive form does not, so for a missing property
+too (the same meaning as journeys' SQL and decision's matcher, which another service's package may not
+share: each service reads the contract). MATCHES_REGEX searches the value's text with RE2
+(wayline.common.patterns), as journeys' `match()` does."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from wayline.common.patterns import searcher
+from wayline_orchestrator.flows.runtime.occurrence import EventFields, Occurrence
 
 __all__ = ["MISSING", "Occurrence", "filter_holds", "matches", "read_path"]
 
 MISSING: Any = object()
 
 
-JsonObject = dict[str, Any]
-
-
-class Occurrence:
-    """One event of a person: its enum values by their value names (`EVENT_TYPE_TRACK`, `CHANNEL_WEB`), its
-    time in microseconds since the epoch, its properties and context as JSON objects.
-
-    One made with `converting` builds its properties and context on first read: most events the service
-    observes concern no flow, and converting every event's properties was most of ObserveEvents' work."""
-
-    __slots__ = (
-        "_context",
-        "_convert",
-        "_properties",
-        "channel",
-        "event_id",
-        "name",
-        "person_id",
-        "time",
-        "type",
-    )
-
-    def __init__(  # noqa: PLR0917 - the event's fields, as the JSON form and the tests name them
-        self,
-        event_id: str,
-        person_id: str,
-        name: str,
-        time: int,
-        type: str = "EVENT_TYPE_UNSPECIFIED",
-        channel: str = "CHANNEL_UNSPECIFIED",
-        properties: JsonObject | None = None,
-        context: JsonObject | None = None,
-    ) -> None:
-        self.event_id, self.person_id, self.name, self.time = event_id, person_id, name, time
-        self.type, self.channel = type, channel
-        self._properties: JsonObject = {} if properties is None else properties
-        self._context: JsonObject = {} if context is None else context
-        self._convert: Callable[[], tuple[JsonObject, JsonObject]] | None = None
-
-    @classmethod
-    def converting(  # noqa: PLR0917 - as __init__, the JSON objects' maker in their place
-        cls,
-        event_id: str,
-        person_id: str,
-        name: str,
-        time: int,
-        type: str,
-        channel: str,
-        convert: Callable[[], tuple[JsonObject, JsonObject]],
-    ) -> Occurrence:
-        """An occurrence whose (properties, context) `convert` makes when either is first read."""
-        made = cls(event_id, person_id, name, time, type, channel)
-        made._convert = convert
-        return made
-
-    def _json_objects(self) -> None:
-        if self._convert is not None:
-            self._properties, self._context = self._convert()
-            self._convert = None
-
-    @property
-    def properties(self) -> JsonObject:
-        self._json_objects()
-        return self._properties
-
-    @property
-    def context(self) -> JsonObject:
-        self._json_objects()
-        return self._context
-
-    def as_json(self) -> JsonObject:
-        return {
-            "event_id": self.event_id,
-            "person_id": self.person_id,
-            "name": self.name,
-            "time": self.time,
-            "type": self.type,
-            "channel": self.channel,
-            "properties": self.properties,
-            "context": self.context,
-        }
-
-    @classmethod
-    def of_json(cls, value: JsonObject) -> Occurrence:
-        return cls(**value)
-
-    def __eq__(self, other: object) -> bool:
-        return self.as_json() == other.as_json() if isinstance(other, Occurrence) else NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]  # equal by value and mutable, as the dataclass it replaced
-
-    def __repr__(self) -> str:
-        return f"Occurrence({self.as_json()!r})"
+_EVENT_FIELDS = frozenset(EventFields._fields)  # text, group_id, sentiment_score, revenue
 
 
 def read_path(event: Occurrence, path: str) -> Any:
@@ -126,6 +36,9 @@ def read_path(event: Occurrence, path: str) -> Any:
         return event.type.removeprefix("EVENT_TYPE_").lower()
     if path == "channel":
         return event.channel.removeprefix("CHANNEL_").lower()
+    if path in _EVENT_FIELDS:
+        found = getattr(event.fields, path)
+        return MISSING if found is None else found
     column, _, rest = path.partition(".")
     node: Any = {"properties": event.properties, "context": event.context}.get(column, MISSING)
     if node is MISSING or not rest:
