@@ -1,28 +1,69 @@
-"""The event fields the contract defines (analytics.proto, PropertyFilter) read by the flows' runtime, over
-real sockets (the orchestrator on SQLite and PostgreSQL): `revenue` (the amount as a decimal number, absent
-when the event has none), `sentiment_score` (absent when unscored), `text` and `group_id` (strings, always
-set, as journeys and decision read them).
+"""Every property path the contract defines (analytics.proto, PropertyFilter) read by the flows' runtime,
+over real sockets (the orchestrator on SQLite and PostgreSQL; the suite's journeys server, chDB, for person
+traits): the event fields `revenue` (the amount as a decimal number, absent when the event has none),
+`sentiment_score` (absent when unscored), `text` and `group_id` (strings, always set, as journeys and
+decision read them), and `person.<trait>` (the latest value of the trait, asked of journeys only once the
+event-level parts of the matcher hold), in triggers, waits, `trigger_property` and `event_since_entry`
+conditions. A journeys service that does not answer a trigger's person filter makes ObserveEvents answer
+UNAVAILABLE, nothing entered, as for a person condition.
 
-Before, the runtime read only `name`, `type`, `channel`, `properties.*` and `context.*`, so a trigger on
-`revenue > 100` never fired and one on `revenue IS_NOT_SET` fired for every event."""
+Before, the runtime read only `name`, `type`, `channel`, `properties.*` and `context.*`,
+so a trigger on `revenue > 100` never fired and one on `revenue IS_NOT_SET` fired for every event."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import grpc
 import pytest
+from google.protobuf import json_format
 
+from tests.client import HoldingProxy
+from tests.journeys.conftest import Journeys, error_reason
+from tests.journeys.segments_support import event
 from tests.orchestrator.helpers import Auth, Stub
-from tests.orchestrator.running import Running
+from tests.orchestrator.running import ENGINES, Running, run_per_engine
 from tests.orchestrator.runtime_calls import Fields, State, filtered, publish, send, track, with_fields
 from wayline.common.server import Server
+from wayline.event.v1 import event_pb2
+
+NOW = datetime.now(UTC)
+JOURNEYS_TIMEOUT_SECONDS = 2.0  # the default (see test_flow_person_conditions.py)
+
+
+@pytest.fixture(scope="module")
+def proxy(journeys_server: Server) -> Iterator[HoldingProxy]:
+    """The orchestrator's way to journeys, which a test can make hold journeys' answers back."""
+    proxy = HoldingProxy(journeys_server.address)
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def running(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, proxy: HoldingProxy
+) -> Iterator[Running]:
+    yield from run_per_engine(
+        request,
+        tmp_path_factory,
+        journeys_address=proxy.address,
+        journeys_timeout_seconds=JOURNEYS_TIMEOUT_SECONDS,
+    )
 
 
 @pytest.fixture(scope="module")
 def orchestrator(running: Running) -> Server:
     """The orchestrator `stub` calls: the one on the fake clock."""
     return running.server
+
+
+@pytest.fixture
+def journeys(journeys_server: Server, auth: Auth) -> Iterator[Journeys]:
+    with grpc.insecure_channel(journeys_server.address) as channel:
+        yield Journeys(channel, dict(auth)["x-wayline-tenant"])
 
 
 def _person() -> str:
@@ -94,3 +135,142 @@ def test_a_trigger_on_an_event_field_enters_the_persons_whose_event_passes(
         ),
     )
     assert _entered(state, "orders") == {persons[label] for label in expected}
+
+
+def _identify(person: str, **traits: Any) -> event_pb2.Event:
+    found = event(person, "Identify", NOW - timedelta(days=1))
+    found.type = event_pb2.EVENT_TYPE_IDENTIFY
+    json_format.ParseDict(traits, found.properties)
+    return found
+
+
+def test_a_trigger_on_a_person_trait_reads_the_latest_value_journeys_holds(
+    running: Running, stub: Stub, auth: Auth, state: State, journeys: Journeys
+) -> None:
+    pro, free, upgraded, stranger = _person(), _person(), _person(), _person()
+    journeys.write(_identify(pro, plan="pro"), _identify(free, plan="free"), _identify(upgraded, plan="free"))
+    later = _identify(upgraded, plan="pro")
+    later.timestamp.FromDatetime(NOW - timedelta(hours=1))
+    journeys.write(later)
+    publish(stub, auth, "pro", _triggered("Checkout Started", filtered("person.plan", "EQUALS", "pro")))
+    publish(
+        stub, auth, "not-pro", _triggered("Checkout Started", filtered("person.plan", "NOT_EQUALS", "pro"))
+    )
+    both = _triggered(
+        "Checkout Started", filtered("revenue", "GREATER_THAN", 10), filtered("person.plan", "EQUALS", "pro")
+    )
+    publish(stub, auth, "big-pro", both)
+    send(
+        stub,
+        auth,
+        with_fields(track(pro, "Checkout Started", running.clock()), {"revenue": "50"}),
+        with_fields(track(free, "Checkout Started", running.clock()), {"revenue": "50"}),
+        with_fields(track(upgraded, "Checkout Started", running.clock()), {"revenue": "5"}),
+        track(stranger, "Checkout Started", running.clock()),
+    )
+    assert _entered(state, "pro") == {pro, upgraded}
+    assert _entered(state, "not-pro") == {free, stranger}  # a negated filter holds without the trait
+    assert _entered(state, "big-pro") == {pro}
+
+
+def test_a_person_filter_journeys_does_not_answer_makes_observe_events_unavailable_and_nothing_else(
+    running: Running, stub: Stub, auth: Auth, state: State, journeys: Journeys, proxy: HoldingProxy
+) -> None:
+    pro = _person()
+    journeys.write(_identify(pro, plan="pro"))
+    trigger = _triggered(
+        "Checkout Started", filtered("revenue", "GREATER_THAN", 10), filtered("person.plan", "EQUALS", "pro")
+    )
+    publish(stub, auth, "gated", trigger)
+    checkout = with_fields(track(pro, "Checkout Started", running.clock()), {"revenue": "50"})
+    proxy.holding.set()
+    try:
+        # Events whose name, type, channel or event filters fail the trigger ask journeys nothing.
+        send(stub, auth, track(pro, "Page Viewed", running.clock()))
+        send(stub, auth, with_fields(track(pro, "Checkout Started", running.clock()), {"revenue": "5"}))
+        with pytest.raises(grpc.RpcError) as raised:
+            send(stub, auth, checkout)
+    finally:
+        proxy.holding.clear()
+    assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert error_reason(raised.value) == "JOURNEYS_UNAVAILABLE"
+    assert (state.entries("gated"), state.runs("gated"), state.messages()) == ([], [], [])
+    send(stub, auth, checkout)  # delivered again, as ingest does
+    assert _entered(state, "gated") == {pro}
+
+
+def test_an_entry_reads_the_event_fields_and_traits_in_its_conditions_and_waits(
+    running: Running, stub: Stub, auth: Auth, state: State, journeys: Journeys
+) -> None:
+    """The trigger kept with the entry (its stored form) answers `trigger_property`; a wait wakes on its
+    event's text and the person's plan; `event_since_entry` counts the events of a group."""
+    helped, free, small = _person(), _person(), _person()
+    journeys.write(_identify(helped, plan="pro"), _identify(free, plan="free"), _identify(small, plan="pro"))
+    chat = {
+        "event_name": "Chat Message",
+        "property_filters": [filtered("text", "CONTAINS", "help"), filtered("person.plan", "EQUALS", "pro")],
+    }
+    acme = {"event_name": "Chat Message", "property_filters": [filtered("group_id", "EQUALS", "acme")]}
+    steps = [
+        {
+            "id": "route",
+            "branch": {
+                "branches": [
+                    {
+                        "label": "big",
+                        "condition": {"trigger_property": filtered("revenue", "GREATER_THAN", 50)},
+                        "next_step_id": "listen",
+                    }
+                ],
+                "default_step_id": "",
+            },
+        },
+        {
+            "id": "listen",
+            "wait": {
+                "event": {"event": chat, "timeout": "86400s", "timeout_step_id": ""},
+                "next_step_id": "team",
+            },
+        },
+        {
+            "id": "team",
+            "branch": {
+                "branches": [
+                    {
+                        "label": "acme",
+                        "condition": {"event_since_entry": {"event": acme}},
+                        "next_step_id": "hello",
+                    }
+                ],
+                "default_step_id": "",
+            },
+        },
+        _hello(),
+    ]
+    definition = {
+        "trigger": {"event": {"event": {"event_name": "Checkout Started"}}},
+        "entry_step_id": "route",
+        "steps": steps,
+    }
+    publish(stub, auth, "support", definition)
+    send(
+        stub,
+        auth,
+        *(
+            with_fields(track(p, "Checkout Started", running.clock()), {"revenue": amount})
+            for p, amount in ((helped, "80"), (free, "80"), (small, "20"))
+        ),
+    )
+    assert state.statuses("support") == sorted(
+        [(helped, "WAITING", ""), (free, "WAITING", ""), (small, "EXITED", "completed")]
+    )
+    said = {"text": "hello there", "group_id": "acme"}
+    send(stub, auth, with_fields(track(helped, "Chat Message", running.clock()), said))
+    assert [e.step_id for e in state.entries("support") if e.person_id == helped] == ["listen"]
+    asked = {"text": "I need help", "group_id": "acme"}
+    for person in (helped, free):
+        send(stub, auth, with_fields(track(person, "Chat Message", running.clock()), asked))
+    assert state.statuses("support") == sorted(
+        [(helped, "EXITED", "completed"), (free, "WAITING", ""), (small, "EXITED", "completed")]
+    )
+    assert [(m.person_id, m.step_id) for m in state.messages()] == [(helped, "hello")]

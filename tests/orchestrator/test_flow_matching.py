@@ -1,10 +1,11 @@
-"""The runtime's reading of EventMatcher and PropertyFilter on one event: paths (the event fields among
-them), every operator, negated operators on missing properties, the matcher's fields, and the
+"""The runtime's reading of EventMatcher and PropertyFilter on one event: paths (the event fields and person
+traits among them), every operator, negated operators on missing properties, the matcher's fields, and the
 stored form of an event (old forms included)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -137,7 +138,7 @@ def test_an_observed_event_reads_as_its_json_form() -> None:
     assert matches(made, {"property_filters": [_filter("properties.seats", "GREATER_THAN", 2)]})
 
 
-# --- the event fields (the runtime once read them as missing) -----------------------------------------------
+# --- the event fields and person traits (the runtime once read them as missing) ---------------------------
 
 ORDER = Occurrence(
     "e2",
@@ -205,3 +206,31 @@ def test_the_stored_form_keeps_the_event_fields_and_a_form_stored_before_them_lo
     loaded = Occurrence.of_json(before)
     assert (read_path(loaded, "revenue"), read_path(loaded, "text")) == (MISSING, "")
     assert loaded.as_json() == before  # an event without them is stored as before
+
+
+def test_a_matcher_asks_for_its_person_traits_once_and_only_when_the_event_matches() -> None:
+    asked: list[list[str]] = []
+
+    def traits(keys: Sequence[str]) -> dict[str, Any]:
+        asked.append(list(keys))
+        return {"plan": "pro", "tier": 2}
+
+    matcher = {
+        "event_name": "Order Completed",
+        "property_filters": [
+            _filter("person.plan", "EQUALS", "pro"),
+            _filter("revenue", "GREATER_THAN", 100),
+            _filter("person.tier", "GREATER_THAN_OR_EQUAL", 2),
+            _filter("person.country", "IS_NOT_SET"),
+        ],
+    }
+    assert not matches(EVENT, matcher, traits)  # another name: nothing asked
+    cheap = Occurrence("e4", "p1", "Order Completed", 0, revenue=10.0)
+    assert not matches(cheap, matcher, traits)  # an event filter fails: nothing asked
+    assert asked == []
+    assert matches(ORDER, matcher, traits)
+    assert asked == [["country", "plan", "tier"]]
+    assert not matches(ORDER, matcher, lambda keys: {"plan": "free"})
+    assert not matches(ORDER, matcher)  # no one to ask: the person has no traits
+    assert filter_holds(ORDER, _filter("person.plan", "NOT_EQUALS", "pro"))
+    assert filter_holds(ORDER, _filter("person.plan", "EQUALS", "pro"), traits)

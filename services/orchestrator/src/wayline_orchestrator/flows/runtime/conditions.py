@@ -5,7 +5,9 @@ then learned, as the condition's `source` asks) and on the person as the journey
 
 `person` conditions are asked of `Facts.lookups.person`. A step with several (a branch's conditions, the
 flow's exit conditions) asks for them all in one call first (`with_person_answers`), so a step costs one
-round trip whatever it holds; nothing is cached across steps or runs (docs/adr/0036).
+round trip whatever it holds; nothing is cached across steps or runs (docs/adr/0036). A `person.<trait>`
+path in a `trigger_property` or `event_since_entry` filter reads the person's trait through `Facts.traits`
+(the same lookups; an event's is asked only once the event-level parts of its matcher hold, matching.py).
 
 A `decision` condition asks DecisionService.Decide through `facts.lookups.decision` (for the run: asked once
 per question, outside the run's transaction, see decisions.py) and holds when the top-ranked action is one
@@ -52,6 +54,10 @@ class Facts:
     person_answers: Mapping[str, bool] = field(default_factory=dict)  # by `_key`, asked ahead for a step
     flow: str = ""  # `flows/{id}`, the caller of decisions
     decisions: list[dict[str, str]] = field(default_factory=list)  # what each decision asked here answered
+
+    def traits(self, keys: Sequence[str]) -> Mapping[str, Any]:
+        """The person's traits among `keys` (matching.Traits: `person.` paths in filters on events)."""
+        return self.lookups.person.properties(self.tenant, self.person_id, keys)
 
 
 def _key(person: dict[str, Any]) -> str:
@@ -127,11 +133,13 @@ def _holds(condition: dict[str, Any], facts: Facts) -> bool:
         results = (holds(member, facts) for member in group.get("conditions", []))
         return any(results) if group.get("operator") == "LOGICAL_OPERATOR_OR" else all(results)
     if "trigger_property" in condition:
-        return facts.trigger is not None and filter_holds(facts.trigger, condition["trigger_property"])
+        return facts.trigger is not None and filter_holds(
+            facts.trigger, condition["trigger_property"], facts.traits
+        )
     if "event_since_entry" in condition:
         since = condition["event_since_entry"]
         wanted = max(1, int(since.get("min_count", 0)))
-        return sum(1 for e in facts.events if matches(e, since.get("event"))) >= wanted
+        return sum(1 for e in facts.events if matches(e, since.get("event"), facts.traits)) >= wanted
     if "person" in condition:
         return _person_holds(condition["person"], facts)
     if "channel_preference" in condition:

@@ -42,7 +42,12 @@ from wayline_orchestrator.flows.runtime.answers import RunPersons, Unanswered
 from wayline_orchestrator.flows.runtime.decisions import RunDecisions
 from wayline_orchestrator.flows.runtime.interpreter import Interpreter
 from wayline_orchestrator.flows.runtime.lookups import Lookups
-from wayline_orchestrator.flows.runtime.matching import Occurrence, matches
+from wayline_orchestrator.flows.runtime.matching import (
+    Occurrence,
+    may_match,
+    person_filters_hold,
+    person_traits,
+)
 from wayline_orchestrator.flows.runtime.model import Entry, EntryStatus, Timer
 from wayline_orchestrator.flows.runtime.runs import Run
 from wayline_orchestrator.flows.runtime.store import RuntimeStore
@@ -157,12 +162,13 @@ class FlowRuntime:
         triggers = [definition["trigger"]["event"].get("event") for _, _, definition in live]
         ordered = sorted(events, key=lambda e: (e.person_id, e.time, e.event_id))
         # Most events neither trigger a flow nor concern a person inside one: one read finds those that do,
-        # and only their persons take a write transaction.
+        # and only their persons take a write transaction. A trigger's person filters are left to the run
+        # (`_turns`): asking journeys here would cost a call for every event of the trigger's kind.
         inside = self._store.persons_inside(tenant, sorted({e.person_id for e in ordered}))
         entered = 0
         for person_id, group in groupby(ordered, key=lambda e: e.person_id):
             mine = list(group)
-            if person_id in inside or any(matches(e, t) for e in mine for t in triggers):
+            if person_id in inside or any(may_match(e, t) for e in mine for t in triggers):
                 entered += self._observe_person(tenant, person_id, mine, live, held)
         return entered
 
@@ -201,7 +207,7 @@ class FlowRuntime:
             inside = self._store.live_entries(tx, tenant, person_id)
             for event in events:
                 for entry, (flow_id, version, definition) in self._turns(
-                    tx, tenant, event, inside, live, held
+                    tx, tenant, event, inside, live, held, lookups
                 ):
                     if entry is not None:
                         self._interpreter.observe(Run(tx, tenant, definition, entry, now, lookups), event)
@@ -223,15 +229,22 @@ class FlowRuntime:
         inside: list[Entry],
         live: list[Live],
         held: set[str],
+        lookups: Lookups,
     ) -> list[Turn]:
         """What `event` sets going for the person — the live entries it is offered to and the flows its
-        trigger matches — highest priority first (a stable sort: the store's order at equal priority)."""
+        trigger matches — highest priority first (a stable sort: the store's order at equal priority). The
+        person's traits that the triggers the event may match read are asked in one call (the run's
+        lookups: asked with no transaction open, answers.py)."""
         turns: list[Turn] = []
         for entry in inside:
             definition = self._definition(tx, tenant, entry.flow_id, entry.version)
             if definition is not None and entry.live and entry.flow_id not in held:
                 turns.append((entry, (entry.flow_id, entry.version, definition)))
-        turns += [(None, flow) for flow in live if matches(event, flow[2]["trigger"]["event"].get("event"))]
+        candidates = [(flow, flow[2]["trigger"]["event"].get("event")) for flow in live]
+        candidates = [(flow, matcher) for flow, matcher in candidates if may_match(event, matcher)]
+        wanted = sorted({trait for _, matcher in candidates for trait in person_traits(matcher)})
+        known = lookups.person.properties(tenant, event.person_id, wanted) if wanted else {}
+        turns += [(None, flow) for flow, matcher in candidates if person_filters_hold(matcher, known)]
         return sorted(turns, key=lambda turn: -priority(turn[1][2]))
 
     def _enter(  # noqa: PLR0917 - one entry's every input, at its callers

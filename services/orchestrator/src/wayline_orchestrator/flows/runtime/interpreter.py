@@ -130,8 +130,8 @@ class Interpreter:
         if (
             goal
             and entry.converted_time is None
-            and _matches(event, goal.get("event"))
             and run.now - entry.entered_time <= _us(goal.get("window"))
+            and _matches(event, goal.get("event"), run.traits)  # last: it may ask for traits
         ):
             entry.converted_time = run.now
             if goal.get("exit_on_conversion"):
@@ -154,9 +154,13 @@ class Interpreter:
             return
         step = run.steps.get(entry.step_id, {})
         path: Path | None = None
-        if "wait" in step and "event" in step["wait"] and _matches(event, step["wait"]["event"].get("event")):
+        if (
+            "wait" in step
+            and "event" in step["wait"]
+            and _matches(event, step["wait"]["event"].get("event"), run.traits)
+        ):
             path = ("next", step["wait"].get("next_step_id", ""))
-        elif "goal" in step and _matches(event, step["goal"].get("event")):
+        elif "goal" in step and _matches(event, step["goal"].get("event"), run.traits):
             entry.converted_time = entry.converted_time or run.now
             path = ("next", step["goal"].get("next_step_id", ""))
         elif "engagement_branch" in step and self._engaged(run, step["engagement_branch"], event):
@@ -171,7 +175,11 @@ class Interpreter:
         its `next_step_id`), unless the entry is at it already; None when there is none."""
         for step_id, step in run.steps.items():
             goal = step.get("goal", {})
-            if goal.get("skip_ahead") and step_id != run.entry.step_id and _matches(event, goal.get("event")):
+            if (
+                goal.get("skip_ahead")
+                and step_id != run.entry.step_id
+                and _matches(event, goal.get("event"), run.traits)
+            ):
                 self._record_path(run, run.entry.step_id, ("skip_ahead", step_id))
                 run.entry.step_id = step_id
                 run.entry.visits = {**run.entry.visits, step_id: run.entry.visits.get(step_id, 0) + 1}
@@ -253,7 +261,7 @@ class Interpreter:
         """Met already (an event since entry counts), or held until the goal event or the timeout."""
         entry = run.entry
         if entry.converted_time is not None or any(
-            _matches(Occurrence.of_json(e), goal.get("event")) for e in entry.events
+            _matches(Occurrence.of_json(e), goal.get("event"), run.traits) for e in entry.events
         ):
             entry.converted_time = entry.converted_time or run.now
             return "next", str(goal.get("next_step_id", ""))

@@ -4,32 +4,53 @@
 A property path reads `properties.<key>[.<key>...]`, `context.<field>...` (proto field names, such as
 `context.campaign.source`), the event fields `name`, `type` and `channel` (the short lower-case names, such
 as `web`), `text` and `group_id` (strings, always set: '' when empty), `sentiment_score` and `revenue` (the
-amount as a decimal number; both absent when the event has none). `person.<trait>` paths are the journeys
-service's to read: here they are absent. Values compare as JSON values: numbers numerically, strings
-case-sensitively; a negated operator holds wherever its positive form does not, so for a missing property
-too (the same meaning as journeys' SQL and decision's matcher, which another service's package may not
-share: each service reads the contract). MATCHES_REGEX searches the value's text with RE2
-(wayline.common.patterns), as journeys' `match()` does."""
+amount as a decimal number; both absent when the event has none), or `person.<trait>`: the latest value of
+the trait in the person's identify events, which the journeys service holds (`Traits`, a PersonLookup's
+`properties`). Values compare as JSON values: numbers numerically, strings case-sensitively; a negated
+operator holds wherever its positive form does not, so for a missing property too (the same meaning as
+journeys' SQL and decision's matcher, which another service's package may not share: each service reads
+the contract). MATCHES_REGEX searches the value's text with RE2 (wayline.common.patterns), as journeys'
+`match()` does.
+
+A matcher's person filters are evaluated last, once its event-level parts (name, type, channels, filters on
+the event) hold, with every trait they read asked in one call: an event that concerns no flow asks nothing
+(`may_match` is the event-level part alone)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from wayline.common.patterns import searcher
 from wayline_orchestrator.flows.runtime.occurrence import EventFields, Occurrence
 
-__all__ = ["MISSING", "Occurrence", "filter_holds", "matches", "read_path"]
+__all__ = [
+    "MISSING",
+    "Occurrence",
+    "Traits",
+    "filter_holds",
+    "matches",
+    "may_match",
+    "person_filters_hold",
+    "person_traits",
+    "read_path",
+]
 
 MISSING: Any = object()
 
+Traits = Callable[[Sequence[str]], Mapping[str, Any]]
+"""The event's person's latest value of each trait asked that they have (a PersonLookup's `properties` for the
+tenant and person); without one, a person has no traits (as `NoPersons` answers)."""
 
+_PERSON = "person."
 _EVENT_FIELDS = frozenset(EventFields._fields)  # text, group_id, sentiment_score, revenue
 
 
 def read_path(event: Occurrence, path: str) -> Any:
-    """The value a property path reads of an event, or MISSING."""
+    """The value a property path reads of the event itself, or MISSING (`person.` paths included: they read
+    the person, see `filter_holds`)."""
     if path == "name":
         return event.name
     if path == "type":
@@ -133,18 +154,33 @@ def _positive(operator: str, found: Any, values: list[Any]) -> bool:
     }.get(operator, False)
 
 
-def filter_holds(event: Occurrence, property_filter: dict[str, Any]) -> bool:
-    """Whether a PropertyFilter (its JSON form) holds for the event."""
+def _trait(path: str) -> str | None:
+    """The trait a `person.<trait>` path reads; None for a path on the event."""
+    return path[len(_PERSON) :] if path.startswith(_PERSON) else None
+
+
+def _compared(found: Any, property_filter: dict[str, Any]) -> bool:
+    """Whether a PropertyFilter (its JSON form) holds for the value it read (MISSING: none)."""
     operator = property_filter.get("operator", "FILTER_OPERATOR_UNSPECIFIED")
-    found = read_path(event, property_filter.get("property", ""))
     values = list(property_filter.get("values", []))
     if operator in _POSITIVE:
         return not _positive(_POSITIVE[operator], found, values)
     return _positive(operator, found, values)
 
 
-def matches(event: Occurrence, matcher: dict[str, Any] | None) -> bool:
-    """Whether the event matches an EventMatcher (its JSON form); every set field must match."""
+def filter_holds(event: Occurrence, property_filter: dict[str, Any], traits: Traits | None = None) -> bool:
+    """Whether a PropertyFilter (its JSON form) holds for the event; a `person.` path reads `traits`."""
+    path = property_filter.get("property", "")
+    trait = _trait(path)
+    if trait is None:
+        return _compared(read_path(event, path), property_filter)
+    found = traits([trait]) if traits is not None else {}
+    return _compared(found.get(trait, MISSING), property_filter)
+
+
+def may_match(event: Occurrence, matcher: dict[str, Any] | None) -> bool:
+    """Whether the event passes a matcher's event-level parts: its name, type, channels and filters on the
+    event. A matcher without person filters then matches (`matches`); one with them may."""
     matcher = matcher or {}
     if matcher.get("event_name") and matcher["event_name"] != event.name:
         return False
@@ -154,4 +190,35 @@ def matches(event: Occurrence, matcher: dict[str, Any] | None) -> bool:
     channels = matcher.get("channels", [])
     if channels and event.channel not in channels:
         return False
-    return all(filter_holds(event, f) for f in matcher.get("property_filters", []))
+    return all(
+        _compared(read_path(event, f.get("property", "")), f)
+        for f in matcher.get("property_filters", [])
+        if _trait(f.get("property", "")) is None
+    )
+
+
+def person_traits(matcher: dict[str, Any] | None) -> list[str]:
+    """The traits a matcher's person filters read, sorted, each once (none: it reads the event only)."""
+    found = {_trait(f.get("property", "")) for f in (matcher or {}).get("property_filters", [])}
+    return sorted(t for t in found if t is not None)
+
+
+def matches(event: Occurrence, matcher: dict[str, Any] | None, traits: Traits | None = None) -> bool:
+    """Whether the event matches an EventMatcher (its JSON form): every set field must match. Its person
+    filters are read last, only when the rest holds, their traits asked of `traits` in one call."""
+    if not may_match(event, matcher):
+        return False
+    wanted = person_traits(matcher)
+    if not wanted:
+        return True
+    return person_filters_hold(matcher, traits(wanted) if traits is not None else {})
+
+
+def person_filters_hold(matcher: dict[str, Any] | None, found: Mapping[str, Any]) -> bool:
+    """Whether a matcher's person filters hold for the person's traits `found` (those they have of the
+    `person_traits` of the matcher)."""
+    for f in (matcher or {}).get("property_filters", []):
+        trait = _trait(f.get("property", ""))
+        if trait is not None and not _compared(found.get(trait, MISSING), f):
+            return False
+    return True

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import zoneinfo
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +61,10 @@ class Run:
     entry: Entry
     now: int
     lookups: Lookups = field(default_factory=Lookups)  # the run's: decisions answered outside its transaction
+
+    def traits(self, keys: Sequence[str]) -> Mapping[str, Any]:
+        """The entry's person's traits among `keys` (matching.Traits), asked of the run's lookups."""
+        return self.lookups.person.properties(self.tenant, self.entry.person_id, keys)
 
     @property
     def steps(self) -> dict[str, dict[str, Any]]:
