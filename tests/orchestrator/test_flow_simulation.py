@@ -25,7 +25,16 @@ from tests.orchestrator.running import (
     run_per_engine,
     trial_flow,
 )
-from tests.orchestrator.runtime_calls import SECOND, eventually, publish, send, track
+from tests.orchestrator.runtime_calls import (
+    SECOND,
+    Fields,
+    eventually,
+    filtered,
+    publish,
+    send,
+    track,
+    with_fields,
+)
 from tests.rpc_errors import reason, violations
 from wayline.common.server import Server
 from wayline.event.v1 import event_pb2
@@ -139,6 +148,68 @@ def test_simulate_flow_agrees_with_the_live_run_of_the_same_events(
         ("timeout", 4),
     }
     assert simulated.stats == live  # every count, branch and variant, and the time they are as of
+
+
+def _routed_by_event_fields() -> dict[str, Any]:
+    """Entered by orders over 10 EUR, routed on the order's sentiment, group and text and on the person's
+    plan (journeys' traits), each route one email."""
+
+    def route(label: str, condition: dict[str, Any]) -> dict[str, Any]:
+        return {"label": label, "condition": {"trigger_property": condition}, "next_step_id": label}
+
+    routes = [
+        route("apology", filtered("sentiment_score", "LESS_THAN", -0.5)),
+        route("team", filtered("group_id", "EQUALS", "acme")),
+        route("refund", filtered("text", "MATCHES_REGEX", "(?i)refund")),
+        route("upsell", filtered("person.plan", "EQUALS", "pro")),
+    ]
+    email = {"channel": "CHANNEL_EMAIL", "next_step_id": ""}
+    labels = ["apology", "team", "refund", "upsell", "thanks"]
+    matcher = {"event_name": "Order Completed", "property_filters": [filtered("revenue", "GREATER_THAN", 10)]}
+    return {
+        "trigger": {"event": {"event": matcher}},
+        "entry_step_id": "route",
+        "steps": [
+            {"id": "route", "branch": {"branches": routes, "default_step_id": "thanks"}},
+            *({"id": label, "action": {**email, "action_id": label}} for label in labels),
+        ],
+    }
+
+
+def test_simulate_flow_agrees_with_the_live_run_on_the_event_fields_and_person_traits(
+    running: Running, stub: Stub, auth: Auth, journeys: journeys_grpc.JourneyServiceStub
+) -> None:
+    flow_id = "fields"
+    publish(stub, auth, flow_id, _routed_by_event_fields())
+    orders: dict[str, Fields] = {
+        "apology": {"revenue": "50", "sentiment_score": -0.9, "text": "broken"},
+        "team": {"revenue": "50.25", "group_id": "acme"},
+        "refund": {"revenue": "50", "text": "A REFUND, please"},
+        "upsell": {"revenue": "11"},
+        "thanks": {"revenue": "10.5", "sentiment_score": 0.9},
+        "small": {"revenue": "10"},  # not over 10: no entry
+        "free": {},  # no revenue: no entry
+    }
+    persons = {label: f"p-{uuid.uuid4().hex[:10]}" for label in orders}
+    t0 = running.clock()
+    identify = track(persons["upsell"], "Identify", t0, plan="pro")
+    identify.type = event_pb2.EVENT_TYPE_IDENTIFY
+    events = [identify] + [
+        with_fields(track(persons[label], "Order Completed", t0 + (i + 1) * SECOND), fields)
+        for i, (label, fields) in enumerate(orders.items())
+    ]
+    _store(journeys, auth, events)
+    for event in events:
+        running.clock.advance((event.timestamp.ToMicroseconds() - running.clock()) / SECOND)
+        send(stub, auth, event)
+    running.clock.advance(60)
+    live = stub.GetFlowStats(pb.GetFlowStatsRequest(name=f"flows/{flow_id}"), metadata=auth, timeout=10).stats
+    simulated = _simulate(stub, auth, t0 - 60 * SECOND, running.clock(), name=f"flows/{flow_id}")
+    assert live.entered_count == 5
+    routed = {(b.label, b.count) for s in live.steps if s.step_id == "route" for b in s.branches}
+    assert routed == {("apology", 1), ("team", 1), ("refund", 1), ("upsell", 1), ("default", 1)}
+    assert simulated.evaluated_person_count == len(persons)
+    assert simulated.stats == live
 
 
 def test_simulate_flow_changes_no_live_state(

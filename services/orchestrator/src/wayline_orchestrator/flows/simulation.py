@@ -7,6 +7,9 @@ How a simulation runs (ADR 39):
 - a temporary SQLite database holds the flows', the runtime's and the ledger's tables, with a copy of the
   tenant's contact policy (none with `ignore_contact_policy`) and the definition published under the flow's
   id (split buckets hash the flow id, so persons land in the variants they land in live);
+- the history's events are converted as ObserveEvents converts live ones (person_events.occurrences,
+  through journeys_history.py), so every property path — the event fields, `person.<trait>` asked of the
+  live runtime's journeys — reads what it reads live;
 - persons are independent, so they run one after another, each from an empty ledger and no entry: a
   simulated clock walks through the person's events in time order, and before each event fires the person's
   timers due by then, in due order, then goes on firing them up to the range's end; what an event says of
