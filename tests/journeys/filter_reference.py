@@ -1,8 +1,10 @@
 """The contract's PropertyFilter semantics in plain Python (analytics.proto), written from its words and not
-from the SQL, for the references of every read model: values compare as JSON values (numbers as numbers,
-never as text), text operators meet strings only, ordering operators compare a number with a number and an
-RFC 3339 time (a string) with a time, and a negated operator holds wherever its positive form does not, so
-also for a missing property. test_matching.py checks it against the SQL on random filters."""
+from the SQL, for the references of every read model: values compare as JSON values (numbers as numbers),
+text operators read the contract's text of a value (a string itself, a number in ECMAScript's layout,
+`true`/`false`; none for null, an object or a list: `wayline.common.json_text`, ADR 77), ordering operators
+compare a number with a number and an RFC 3339 time (a string) with a time, and a negated operator holds
+wherever its positive form does not, so also for a missing property. test_matching.py checks it against the
+SQL on random filters."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from wayline.common.json_text import text_of
 from wayline_journeys.analytics import FilterOperator, JsonValue, PropertyFilter
 
 __all__ = ["MISSING", "filter_holds", "is_number", "json_at", "rfc3339"]
@@ -67,10 +70,11 @@ def _positive_holds(value: Any, operator: FilterOperator, values: tuple[JsonValu
         return present
     if operator is FilterOperator.EQUALS:
         return value is not MISSING and any(_json_equals(value, v) for v in values)
+    text = text_of(value) if present else None
     if operator is FilterOperator.CONTAINS:
-        return present and isinstance(value, str) and any(str(v) in value for v in values)
+        return text is not None and any(t in text for t in map(text_of, values) if t is not None)
     if operator is FilterOperator.MATCHES_REGEX:
-        return present and isinstance(value, str) and re.search(str(values[0]), value) is not None
+        return text is not None and re.search(str(values[0]), text) is not None
     bound = values[0]
     if isinstance(bound, str):  # a time: the property must be a string writing a time too
         moment, limit = rfc3339(value), rfc3339(bound)

@@ -5,7 +5,9 @@ JSON values, negated operators match a missing property)."""
 from __future__ import annotations
 
 import json
+import math
 import random
+import struct
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -19,7 +21,11 @@ from google.protobuf import json_format
 
 from tests.journeys.conftest import T0, stored_event, stored_record
 from tests.journeys.filter_reference import MISSING, filter_holds, json_at
+from tests.text_operators import CASES, case_event, filter_message
+from wayline.common.errors import FieldViolation
+from wayline.common.json_text import number_text
 from wayline.common.server import Server
+from wayline.journeys.v1 import analytics_pb2
 from wayline_journeys.analytics import (
     Breakdown,
     BreakdownDimension,
@@ -29,12 +35,13 @@ from wayline_journeys.analytics import (
     Population,
     PropertyFilter,
 )
+from wayline_journeys.analytics_converters import event_matcher, population
 from wayline_journeys.converters import event_to_record
 from wayline_journeys.events import EventRecord
 from wayline_journeys.store import JourneyStore
 from wayline_journeys.store.breakdown import person_breakdown
 from wayline_journeys.store.client import connect_clickhouse
-from wayline_journeys.store.matching import matcher_sql, population_sql
+from wayline_journeys.store.matching import event_property_raw, matcher_sql, population_sql
 from wayline_journeys.store.person_conditions import ClickHousePersonConditions
 from wayline_journeys.store.relation import current_events
 from wayline_journeys.store.sql import SqlParams
@@ -49,6 +56,8 @@ _PATHS = [
     "properties.flag",
     "properties.cart.total",
     "properties.cart.coupon",
+    "properties.cart",
+    "properties.tags",
     "properties.absent",
     "name",
     "channel",
@@ -56,9 +65,19 @@ _PATHS = [
 ]
 
 
+# Numbers whose text ClickHouse lays out its own way (`1e21`, `-0`, `1e-7`, `0.000015`): text operators.
+_LAYOUTS = [1e21, -1e22, 1e20, -0.0, 0.1, 1e-7, 1.5e-5, 123456789012345678901234567890.0]
+
+
 def random_value(rng: random.Random) -> Any:
     return rng.choice(
-        [rng.choice(_WORDS), rng.randint(-3, 3), rng.choice([0.5, 2.5]), rng.choice([True, False]), None]
+        [
+            rng.choice(_WORDS),
+            rng.randint(-3, 3),
+            rng.choice([0.5, 2.5, *_LAYOUTS]),
+            rng.choice([True, False]),
+            None,
+        ]
     )
 
 
@@ -69,6 +88,8 @@ def random_event(rng: random.Random) -> EventRecord:
             properties[key] = random_value(rng)
     if rng.random() < 0.5:
         properties["cart"] = {"total": rng.randint(0, 5), "coupon": rng.choice(_WORDS)}
+    if rng.random() < 0.3:
+        properties["tags"] = rng.sample(_WORDS, rng.randint(0, 2))
     revenue = Decimal(rng.randint(-2, 9)) if rng.random() < 0.4 else None
     return EventRecord(
         event_id=str(uuid.uuid4()),
@@ -112,9 +133,13 @@ def random_filter(rng: random.Random) -> PropertyFilter:
             for _ in range(rng.randint(1, 3))
         )
     elif operator in (FilterOperator.CONTAINS, FilterOperator.NOT_CONTAINS):
-        values = tuple(rng.choice(["pro", "P", "-", "Vie", "ema", "team"]) for _ in range(rng.randint(1, 2)))
+        # Strings, and values of every other kind, which are looked for as their text (analytics.proto).
+        needles: list[JsonValue] = ["pro", "P", "-", "Vie", "ema", "team", "e", "0", ".", "tr", "null", '"']
+        needles += [2.0, 0.5, -0.0, 1e21, 1e-7, True, False, None]
+        values = tuple(rng.choice(needles) for _ in range(rng.randint(1, 2)))
     elif operator is FilterOperator.MATCHES_REGEX:
-        values = (rng.choice(["^pro", "o$", "^[A-Z]", "e.*d"]),)
+        patterns = ["^pro", "o$", "^[A-Z]", "e.*d", "^-", "^[0-9]+$", "e-?[0-9]+$", r"\.", "^(true|false)$"]
+        values = (rng.choice([*patterns, "^null$", r"^\{", r"^\[", "^$"]),)
     else:
         values = (float(rng.randint(-3, 5)),)
     return PropertyFilter(path, operator, values)
@@ -311,3 +336,74 @@ def test_a_persons_latest_trait_breaks_ties_on_time_by_event_id_everywhere(store
     traits = person_breakdown(by_plan, params, current_events(params))
     rows = store.client.query(f"SELECT person_id, raw FROM {traits}", parameters=params.values).result_rows
     assert {row[0]: row[1] for row in rows} == {p: '"new"' for p in persons}
+
+
+def test_text_operators_read_the_contracts_text_of_every_value(store: JourneyStore) -> None:
+    """CONTAINS, NOT_CONTAINS and MATCHES_REGEX on numbers (as ClickHouse prints the stored JSON: `1e21`,
+    `-0`, `1e-7`), booleans, null, objects and lists (no text), as decision and the orchestrator read them
+    (tests/text_operators.py): each case's value written as WriteEvents writes it, read as an event property
+    (`properties.v`) and as a person's trait (`person.v`). Before: a number value was looked for in Python's
+    layout (1e-7 as `1e-07`, 1e21 as 22 digits, -0 as `0`), and an object or a list was searched as the
+    JSON text the store happened to keep (its keys in the order the writer's map gave them)."""
+    events = [case_event(case.value, f"p{i}") for i, case in enumerate(CASES)]
+    store.write(TENANT, [event_to_record(e) for e in events])
+    violations: list[FieldViolation] = []
+    found: dict[str, tuple[bool, bool]] = {}
+    for i, case in enumerate(CASES):
+        params = SqlParams(tenant=TENANT)
+        matcher = event_matcher(
+            analytics_pb2.EventMatcher(property_filters=[filter_message(case.operator, case.values)]),
+            "m",
+            violations,
+        )
+        people = population(
+            analytics_pb2.Population(person_filters=[filter_message(case.operator, case.values, "person.v")]),
+            "p",
+            violations,
+        )
+        sql = (
+            f"SELECT countIf(person_id = {{person:String}} AND {matcher_sql(matcher, params)}), "
+            f"countIf(person_id = {{person:String}} AND {population_sql(people, params)}) "
+            f"FROM {current_events(params)}"
+        )
+        rows = store.client.query(sql, parameters={**params.values, "person": f"p{i}"}).result_rows
+        found[str(case)] = (rows[0][0] == 1, rows[0][1] == 1)
+    assert not violations
+    assert found == {str(case): (case.holds, case.holds) for case in CASES}
+
+
+def _doubles(rng: random.Random, n: int) -> list[float]:
+    """Finite doubles of every magnitude (random bit patterns), decimals as senders write them, integers,
+    and the neighbours of where the layout changes (1e-7, 1e-6, 1e21)."""
+    found: list[float] = []
+    while len(found) < n:
+        (bits,) = struct.unpack("<d", rng.getrandbits(64).to_bytes(8, "little"))
+        if math.isfinite(bits):
+            found.append(bits)
+        found.append(round(rng.uniform(-1000, 1000), rng.randint(0, 6)))
+        found.append(float(rng.randint(-(2**60), 2**60)))
+    for edge in (1e-7, 1e-6, 1e21, 1e16, 1e-4):
+        found += [edge, -edge, math.nextafter(edge, 0), math.nextafter(edge, math.inf)]
+    return [*found, 0.0, -0.0]
+
+
+def test_the_store_prints_every_number_as_the_contracts_text(store: JourneyStore) -> None:
+    """The text operators read a number as ClickHouse prints it (JSONExtractRaw of the stored JSON, and
+    toJSONString of a number column), and look for a filter's number as `wayline.common.json_text` writes it,
+    which decision and the orchestrator read events with: one text, for any double, however it is stored."""
+    numbers = _doubles(random.Random(11), 900)
+    events = []
+    for i, number in enumerate(numbers):
+        event = stored_event(f"p{i}", ("user_id", f"u{i}"))
+        event.properties.update({"v": number})
+        event.sentiment_score = number
+        events.append(event)
+    store.write(TENANT, [event_to_record(e) for e in events])
+    params = SqlParams(tenant=TENANT)
+    sql = (
+        f"SELECT toString(event_id), {event_property_raw('properties.v', params)}, "
+        f"{event_property_raw('sentiment_score', params)} FROM {current_events(params)}"
+    )
+    rows = {r[0]: r[1:] for r in store.client.query(sql, parameters=params.values).result_rows}
+    expected = {e.event_id: (number_text(n), number_text(n)) for e, n in zip(events, numbers, strict=True)}
+    assert rows == expected
