@@ -6,6 +6,9 @@ from typing import Any
 
 import pytest
 
+from tests.text_operators import CASES, TextCase, case_event, filter_message
+from wayline.journeys.v1 import analytics_pb2, feature_pb2
+from wayline_decision.features.event_converter import observed_event
 from wayline_decision.features.json_values import MISSING
 from wayline_decision.features.matcher import compile_matcher, compile_path, moment_us
 from wayline_decision.features.model import (
@@ -15,6 +18,7 @@ from wayline_decision.features.model import (
     ObservedEvent,
     PropertyFilter,
 )
+from wayline_decision.features.spec_compiler import compile_spec
 
 Op = FilterOperator
 
@@ -99,7 +103,7 @@ def _holds(path: str, operator: Op, *values: JsonValue) -> bool:
         ("properties.absent", Op.NOT_EQUALS, ("x",), True),  # negations hold for a missing property
         ("properties.plan", Op.NOT_EQUALS, ("Pro",), False),
         ("properties.amount", Op.CONTAINS, (12.0,), True),  # as text: 125
-        ("properties.cart", Op.CONTAINS, ('"items":2',), True),  # an object's JSON text
+        ("properties.cart", Op.CONTAINS, ('"items":2',), False),  # an object has no text
         ("text", Op.CONTAINS, ("refund",), False),
         ("text", Op.NOT_CONTAINS, ("refund",), True),
         ("properties.nothing", Op.CONTAINS, ("null",), False),  # null is not set
@@ -149,3 +153,22 @@ def test_times_read_as_utc_microseconds() -> None:
     assert moment_us("1970-01-01T01:00:00+01:00") == 0
     assert moment_us("1970-01-01 00:00:00.000002") == 2
     assert moment_us("soon") is None
+
+
+def _compiled(property_filter: analytics_pb2.PropertyFilter) -> EventMatcher:
+    """The matcher of a COUNT feature with this filter, as the spec compiler reads it from a manifest."""
+    spec = feature_pb2.FeatureSpec(name="s", version="1")
+    feature = spec.features.add(name="f", aggregation=feature_pb2.FEATURE_AGGREGATION_COUNT)
+    feature.events.property_filters.append(property_filter)
+    (definition,) = compile_spec(spec).features
+    return definition.events
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_text_operators_read_the_contracts_text_of_every_value(case: TextCase) -> None:
+    """CONTAINS, NOT_CONTAINS and MATCHES_REGEX on numbers (as ClickHouse prints them), booleans, null,
+    objects and lists (no text), as journeys and the orchestrator read them (tests/text_operators.py), on
+    the event as ObserveEvents converts it. Before: a number value was looked for in Python's layout (1e-7
+    as `1e-07`, 1e21 as 22 digits, -0 as `0`), and an object or a list was searched as its JSON text."""
+    event = observed_event(case_event(case.value))
+    assert compile_matcher(_compiled(filter_message(case.operator, case.values)))(event) is case.holds

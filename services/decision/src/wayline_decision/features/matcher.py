@@ -7,10 +7,13 @@ names, lowerCamelCase, as the store keeps the context, and the keys below `conte
 as sent), and the event fields `name`, `type`, `channel`
 (short lower-case names), `text` and `group_id` are strings that are always set, `sentiment_score` and
 `revenue` numbers that may be absent. Values compare as JSON values: numbers numerically, strings
-case-sensitively, booleans and null as themselves. The text operators read a value "as text" (a string
-itself, anything else its JSON text); ordering operators compare numbers with a number, and strings that
-read as times with an RFC 3339 time. A negated operator holds wherever its positive form does not, so for
-a missing property too.
+case-sensitively, booleans and null as themselves. The text operators (CONTAINS, NOT_CONTAINS,
+MATCHES_REGEX) read a value "as text", the contract's text that journeys' store reads back
+(`wayline.common.json_text`, ADR 77): a string itself, a number in ClickHouse's layout (`2`, `1e21`, `1e-7`,
+`-0`), `true`, `false`; the values looked for are written the same way. A null or missing property, an
+object and a list have no text: CONTAINS and MATCHES_REGEX never hold on them. Ordering operators compare
+numbers with a number, and strings that read as times with an RFC 3339 time. A negated operator holds
+wherever its positive form does not, so for a missing property too.
 
 MATCHES_REGEX searches the value's text with RE2 (common.patterns), as the store's `match()` does: the same
 engine, so the same syntax and meaning (its word, digit and space classes are ASCII), in time linear in the
@@ -25,8 +28,9 @@ from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any
 
+from wayline.common.json_text import text_of
 from wayline.common.patterns import searcher
-from wayline_decision.features.json_values import MISSING, is_number, raw_text
+from wayline_decision.features.json_values import MISSING, is_number
 from wayline_decision.features.model import (
     EventMatcher,
     FilterOperator,
@@ -137,13 +141,9 @@ def moment_us(text: str) -> int | None:
 _MICROSECOND = datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=UTC) - _EPOCH
 
 
-def _needle(value: JsonValue) -> str:
-    """A CONTAINS value as text (a whole number without its `.0`)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return "null" if value is None else str(value)
+def _text(value: Any) -> str | None:
+    """A property's text for the text operators: None when it has none (missing, null, object, list)."""
+    return None if value is MISSING or value is None else text_of(value)
 
 
 def _equals(wanted: JsonValue) -> Callable[[Any], bool]:
@@ -172,11 +172,21 @@ def _positive(operator: FilterOperator, values: tuple[JsonValue, ...]) -> Callab
         tests = [_equals(w) for w in values]
         return lambda v: v is not MISSING and any(t(v) for t in tests)
     if operator is FilterOperator.CONTAINS:
-        needles = [_needle(w) for w in values]
-        return lambda v: v is not MISSING and v is not None and any(n in raw_text(v) for n in needles)
+        needles = [n for w in values if (n := text_of(w)) is not None]  # scalars: each has a text
+
+        def contains(v: Any) -> bool:
+            text = _text(v)
+            return text is not None and any(n in text for n in needles)
+
+        return contains
     if operator is FilterOperator.MATCHES_REGEX:
         search = searcher(str(values[0]), _REFUSED)  # RE2, compiled once per pattern
-        return lambda v: v is not MISSING and v is not None and search(raw_text(v))
+
+        def matches(v: Any) -> bool:
+            text = _text(v)
+            return text is not None and search(text)
+
+        return matches
     compare, bound = _COMPARE[operator], values[0]
     if isinstance(bound, str):
         moment = moment_us(bound)
