@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from google.protobuf import timestamp_pb2
+from google.protobuf import json_format, timestamp_pb2
 
+from tests.text_operators import CASES, TextCase, case_event, filter_message
 from wayline.event.v1 import event_pb2
 from wayline_orchestrator.flows.runtime.matching import MISSING, Occurrence, filter_holds, matches, read_path
 from wayline_orchestrator.person_events import occurrences
@@ -234,3 +235,14 @@ def test_a_matcher_asks_for_its_person_traits_once_and_only_when_the_event_match
     assert not matches(ORDER, matcher)  # no one to ask: the person has no traits
     assert filter_holds(ORDER, _filter("person.plan", "NOT_EQUALS", "pro"))
     assert filter_holds(ORDER, _filter("person.plan", "EQUALS", "pro"), traits)
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_text_operators_read_the_contracts_text_of_every_value(case: TextCase) -> None:
+    """CONTAINS, NOT_CONTAINS and MATCHES_REGEX on numbers (as ClickHouse prints them: `1e21`, `-0`,
+    `1e-7`), booleans, null, objects and lists (no text), as journeys and decision read them
+    (tests/text_operators.py). Before: a whole number was written out in full (`1e21` as 22 digits, `-0` as
+    `0`), a small one in Python's layout (`1e-07`), an object or a list as Python's repr."""
+    (event,) = occurrences([case_event(case.value)])
+    condition = json_format.MessageToDict(filter_message(case.operator, case.values))
+    assert filter_holds(event, condition) is case.holds

@@ -9,8 +9,11 @@ the trait in the person's identify events, which the journeys service holds (`Tr
 `properties`). Values compare as JSON values: numbers numerically, strings case-sensitively; a negated
 operator holds wherever its positive form does not, so for a missing property too (the same meaning as
 journeys' SQL and decision's matcher, which another service's package may not share: each service reads
-the contract). MATCHES_REGEX searches the value's text with RE2 (wayline.common.patterns), as journeys'
-`match()` does.
+the contract). The text operators (CONTAINS, NOT_CONTAINS, MATCHES_REGEX) read the contract's text of a
+value, the one journeys' store reads back (wayline.common.json_text, ADR 77): a string itself, a number in
+ClickHouse's layout (`2`, `1e21`, `1e-7`, `-0`), `true`, `false`, and the values looked for the same way; a
+null or missing property, an object and a list have no text, so CONTAINS and MATCHES_REGEX never hold on
+them. MATCHES_REGEX searches the text with RE2 (wayline.common.patterns), as journeys' `match()` does.
 
 A matcher's person filters are evaluated last, once its event-level parts (name, type, channels, filters on
 the event) hold, with every trait they read asked in one call: an event that concerns no flow asks nothing
@@ -23,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from wayline.common.json_text import text_of
 from wayline.common.patterns import searcher
 from wayline_orchestrator.flows.runtime.occurrence import EventFields, Occurrence
 
@@ -73,14 +77,6 @@ def read_path(event: Occurrence, path: str) -> Any:
 
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return "null" if value is None else str(value)
 
 
 def _equal(found: Any, wanted: Any) -> bool:
@@ -138,10 +134,12 @@ def _positive(operator: str, found: Any, values: list[Any]) -> bool:
     if not present:
         return False
     if operator == "FILTER_OPERATOR_CONTAINS":
-        return any(_text(w) in _text(found) for w in values)
+        text = text_of(found)  # None for an object or a list
+        return text is not None and any((n := text_of(w)) is not None and n in text for w in values)
     if operator == "FILTER_OPERATOR_MATCHES_REGEX":
         # RE2, compiled once per pattern; a stored pattern RE2 refuses holds for no value (common.patterns).
-        return bool(values) and searcher(str(values[0]), _REFUSED)(_text(found))
+        text = text_of(found)
+        return text is not None and bool(values) and searcher(str(values[0]), _REFUSED)(text)
     pair = _order(found, values[0] if values else None)
     if pair is None:
         return False
