@@ -30,7 +30,10 @@ CHANNELS = (
 )
 TEXTS = ("", "", "please refund my order", "Great service", "where is my parcel?", "REFUND now", "été 2026")
 PLANS: tuple[Any, ...] = ("free", "pro", "été", "Pro", 3.0, 0.0, -0.0, True, None, "enterprise")
-AMOUNTS: tuple[Any, ...] = (0.1, 0.2, 0.3, 1e21, -1e21, 12.0, 125.0, 99.99, 55.5, -0.0, 0.0, "12", True, None)
+AMOUNTS: tuple[Any, ...] = (
+    *(0.1, 0.2, 0.3, 1e21, -1e21, 12.0, 125.0, 99.99, 55.5, -0.0, 0.0, "12", True, None),
+    *(1e-7, 1.5e-5, 1e20),  # laid out as text as 1e-7, 0.000015, 100000000000000000000
+)
 
 
 @dataclass(frozen=True)

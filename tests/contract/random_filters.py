@@ -1,6 +1,8 @@
 """Property filters drawn at random for the parity test's COUNT features: every operator on every kind of
-path (event properties of each JSON kind, nested paths, objects, RFC 3339 times, the event fields, revenue,
-sentiment, the context), with values of every kind, so the matcher meets many operator/value pairs."""
+path (event properties of each JSON kind, nested paths, objects, lists, RFC 3339 times, the event fields,
+revenue, sentiment, the context), with values of every kind, so the matcher meets many operator/value pairs;
+the text operators meet numbers in each of their layouts (`1e21`, `-0`, `1e-7`), booleans, null, objects and
+lists too (analytics.proto; ADR 77)."""
 
 from __future__ import annotations
 
@@ -18,10 +20,11 @@ Where = Callable[..., analytics_pb2.PropertyFilter]
 
 # Paths, with values to compare them with, for the random filters.
 _POOLS: dict[str, tuple[Any, ...]] = {
-    "properties.amount": (0.1, 12, 55.5, 125, 1e21, "12", True, None, "5", "^1", "2$"),
-    "properties.plan": ("free", "pro", "Pro", "été", 3, True, None, "r", "^p"),
+    "properties.amount": (0.1, 12, 55.5, 125, 1e21, -0.0, 1e-7, "12", True, None, "5", "^1", "2$", "e21"),
+    "properties.plan": ("free", "pro", "Pro", "été", 3, True, None, "r", "^p", "0", "^-0$", "ru"),
     "properties.coupon": ("SPRING", "spring", "", None, "-10"),
-    "properties.flag": (True, False, 0, 2, "yes", "e"),
+    "properties.flag": (True, False, 0, 2, "yes", "e", "^(true|false)$", "null"),
+    "properties.tags": ("a", '"a"', "[", "", None),
     "properties.due": ("2026-10-10T00:00:00Z", "2026-10-20T08:30:00+02:00", "soon", "T12"),
     "properties.cart.items": (1, 2, 2.5, None, "2"),
     "properties.cart": ("sku", "a-1", '"items":2', None),

@@ -34,11 +34,17 @@ class _FilterOperatorEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Filter
     FILTER_OPERATOR_NOT_EQUALS: _FilterOperator.ValueType  # 2
     """The property equals none of the values (a missing property matches)."""
     FILTER_OPERATOR_CONTAINS: _FilterOperator.ValueType  # 3
-    """The property, as text, contains one of the values as a substring."""
+    """The property's text (see PropertyFilter) contains the text of one of the values as a substring. Never
+    holds on a property without text: missing, null, an object or a list.
+    """
     FILTER_OPERATOR_NOT_CONTAINS: _FilterOperator.ValueType  # 4
-    """The property, as text, contains none of the values (a missing property matches)."""
+    """The property's text contains none of the values' texts (a property without text matches: missing, null,
+    an object or a list).
+    """
     FILTER_OPERATOR_MATCHES_REGEX: _FilterOperator.ValueType  # 5
-    """The property, as text, matches the RE2 regular expression given as the single value."""
+    """The property's text matches the RE2 regular expression given as the single value (searched for
+    anywhere: anchor it with `^` and `$`). Never holds on a property without text.
+    """
     FILTER_OPERATOR_GREATER_THAN: _FilterOperator.ValueType  # 6
     """The property is a number (or an RFC 3339 time) greater than the single value."""
     FILTER_OPERATOR_GREATER_THAN_OR_EQUAL: _FilterOperator.ValueType  # 7
@@ -62,11 +68,17 @@ FILTER_OPERATOR_EQUALS: FilterOperator.ValueType  # 1
 FILTER_OPERATOR_NOT_EQUALS: FilterOperator.ValueType  # 2
 """The property equals none of the values (a missing property matches)."""
 FILTER_OPERATOR_CONTAINS: FilterOperator.ValueType  # 3
-"""The property, as text, contains one of the values as a substring."""
+"""The property's text (see PropertyFilter) contains the text of one of the values as a substring. Never
+holds on a property without text: missing, null, an object or a list.
+"""
 FILTER_OPERATOR_NOT_CONTAINS: FilterOperator.ValueType  # 4
-"""The property, as text, contains none of the values (a missing property matches)."""
+"""The property's text contains none of the values' texts (a property without text matches: missing, null,
+an object or a list).
+"""
 FILTER_OPERATOR_MATCHES_REGEX: FilterOperator.ValueType  # 5
-"""The property, as text, matches the RE2 regular expression given as the single value."""
+"""The property's text matches the RE2 regular expression given as the single value (searched for
+anywhere: anchor it with `^` and `$`). Never holds on a property without text.
+"""
 FILTER_OPERATOR_GREATER_THAN: FilterOperator.ValueType  # 6
 """The property is a number (or an RFC 3339 time) greater than the single value."""
 FILTER_OPERATOR_GREATER_THAN_OR_EQUAL: FilterOperator.ValueType  # 7
@@ -123,6 +135,14 @@ class PropertyFilter(_message.Message):
     the person's identify events; or one of the event fields `name`, `type`, `channel` (the short lower-case
     name, such as `web`), `text`, `group_id`, `sentiment_score` and `revenue` (the amount as a decimal
     number). Values compare as JSON values: numbers numerically, strings case-sensitively.
+
+    The text operators (CONTAINS, NOT_CONTAINS, MATCHES_REGEX) read a value's text: a string's own characters;
+    a number's shortest decimal that reads back as the same double, laid out as ECMAScript's Number::toString
+    lays it out, however the sender wrote it (`2` for 2.0, `2.5`, `100000000000000000000` for 1e20, `1e21`,
+    `0.000001`, `1e-7`, `-0` for -0.0); `true` or `false` for a boolean; `null` for null. A null property is
+    not set, and an object or a list has no text (its keys' order is not part of it), so CONTAINS and
+    MATCHES_REGEX never hold on them, nor on a missing property, and NOT_CONTAINS always does. The values
+    CONTAINS and NOT_CONTAINS look for are written the same way (12.0 is looked for as `12`).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
