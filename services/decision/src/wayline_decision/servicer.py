@@ -101,7 +101,9 @@ class DecisionServicer(pb_grpc.DecisionServiceServicer):
     def Feedback(  # noqa: N802
         self, request: pb.FeedbackRequest, context: grpc.ServicerContext
     ) -> pb.FeedbackResponse:
-        recorded = self._require_traces().feedback.record(require_tenant(), feedback_input(request))
+        tenant = require_tenant()
+        self._features.remember(tenant)  # the person's identifier is kept: an erasure must reach it
+        recorded = self._require_traces().feedback.record(tenant, feedback_input(request))
         return pb.FeedbackResponse(feedback_id=recorded)
 
     def ExportDecisions(  # noqa: N802
@@ -117,9 +119,13 @@ class DecisionServicer(pb_grpc.DecisionServiceServicer):
     def ObserveEvents(  # noqa: N802
         self, request: pb.ObserveEventsRequest, context: grpc.ServicerContext
     ) -> pb.ObserveEventsResponse:
+        tenant = require_tenant()
+        # Followed from now on, even if nothing of these events is kept: identity's erasures there wait for
+        # this service's acknowledgement of the override feed (ADR 76).
+        self._features.remember(tenant)
         events = observed_events(request)
         try:
-            count = self._features.observe(require_tenant(), events)
+            count = self._features.observe(tenant, events)
         except OSError as error:  # the change log cannot be written (a full disk): nothing is acknowledged
             raise Unavailable(
                 f"the online feature state cannot record events now ({error.strerror}); "
@@ -132,6 +138,7 @@ class DecisionServicer(pb_grpc.DecisionServiceServicer):
         self, request: pb.DecideRequest, context: grpc.ServicerContext
     ) -> pb.DecideResponse:
         tenant = require_tenant()
+        self._features.remember(tenant)  # features read, a trace and an identifier kept for the person
         call = current_call()
         result = self._decider.decide(tenant, decide_input(request, call.deadline if call else None))
         response = decide_response(result)

@@ -1,13 +1,19 @@
 """The online feature state the settings choose (WAYLINE_DECISION_FEATURE_STATE): one state per tenant, in
 this process (the embedded default, one replica) or in Redis (several replicas share it). The feature
-service calls `open_feature_state(settings)` once and asks it for each tenant's state."""
+service calls `open_feature_state(settings)` once and asks it for each tenant's state. With Redis it also
+keeps the set of the state's tenants there (SharedTenants), so that every replica, a new one too, follows
+identity's override feed for each (ADR 76)."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection
+from typing import cast
 
 import redis
 
+from wayline_decision.errors import FeatureStateUnavailable
+from wayline_decision.features.redis_codec import TENANTS_KEY
 from wayline_decision.features.redis_state import RedisFeatureState
 from wayline_decision.features.state import DEFAULT_SETTLE_AFTER_US, InProcessFeatureState
 from wayline_decision.settings import DecisionSettings
@@ -48,6 +54,24 @@ class FeatureStates:
                         else RedisFeatureState(self._client, tenant, self._settle_after_us)
                     )
         return state
+
+    def remember(self, tenants: Collection[str]) -> None:
+        """Add `tenants` to the shared state's tenants (SharedTenants); in process, nothing to share."""
+        if self._client is not None and tenants:
+            try:
+                self._client.sadd(TENANTS_KEY, *tenants)
+            except redis.RedisError as error:
+                raise FeatureStateUnavailable(str(error) or type(error).__name__) from error
+
+    def remembered(self) -> set[str]:
+        """Every tenant any replica added to the shared state; in process, none."""
+        if self._client is None:
+            return set()
+        try:
+            members = cast(set[bytes], self._client.smembers(TENANTS_KEY))
+        except redis.RedisError as error:
+            raise FeatureStateUnavailable(str(error) or type(error).__name__) from error
+        return {member.decode() for member in members}
 
     def advance(self, now_us: int) -> None:
         """Move every tenant's horizon with the clock (see InProcessFeatureState.advance)."""

@@ -2,11 +2,12 @@
 that a merged person's history reads under the survivor; acknowledges each tenant's cursor
 (AcknowledgePersonOverrides, consumer `decision`) so identity's erasures can complete.
 
-Each poll, for every tenant the feature service holds, the follower reads the feed after the tenant's cursor
-page by page and applies each page (`OnlineFeatures.apply_overrides`, which logs it with the state's other
-changes, so the cursor survives a restart with the state it describes). A failed poll doubles the wait, up to
-ten polls; no error ends the thread, `stop` does. Replaying a page is harmless: versions at or below the
-cursor are skipped.
+Each poll, for every tenant the feature service follows (those it holds, and those it remembered: every
+tenant an RPC brought to this process or, with the Redis state, to any replica; OnlineFeatures.remember),
+the follower reads the feed after the tenant's cursor page by page and applies each page
+(`OnlineFeatures.apply_overrides`, which logs it with the state's other changes, so the cursor survives a
+restart with the state it describes). A failed poll doubles the wait, up to ten polls; no error ends the
+thread, `stop` does. Replaying a page is harmless: versions at or below the cursor are skipped.
 
 Other state of this process keyed by person (the traces' cached identifiers and recent traces,
 traces/forgetting.py) listens (`add_listener`): each page goes to every listener after the online state took

@@ -4,8 +4,9 @@ change) is acknowledged, and snapshots that let the log be cut (docs/adr/0027-on
 Files, in one directory:
 - `changes-<n>.jsonl`: one JSON object a line, `{"seq", "tenant", "kind", "data"}`, sequence numbers
   increasing across files; `kind` is one of the feature service's changes (events, spec, overrides,
-  advance) and events, specs and overrides travel as their protobuf wire bytes in base64 — the contract's
-  own versioned format, not a pickle of Python objects.
+  advance, and tenant: a tenant to follow identity's override feed for, recorded once) and events, specs
+  and overrides travel as their protobuf wire bytes in base64 — the contract's own versioned format, not a
+  pickle of Python objects.
 - `snapshot.jsonl`: JSON lines — `{"format", "version", "written_at_us"}`, then per tenant a line with its
   `tenant`, `seq` (the last change it includes), specs, override cursor and state header, followed by lines
   of at most 10 persons each (`clean`, `dirty`, `merged`, `persons`). Lines, not one document: Python's

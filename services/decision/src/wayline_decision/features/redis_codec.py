@@ -16,6 +16,9 @@ tenant's keys share one cluster slot, so a script may touch the tenant's meta ha
   - `r:<event id>`: the `received_at` of a recent event, what idempotency compares copies with;
   - `s:<slot digest hex>`: the slot's settled fold (slots.Settled), rewritten only when settling.
 
+Beside the tenants' keys, one set names every tenant a replica met: `wayline:decision:features:v1:tenants`
+(TENANTS_KEY), which every replica follows identity's override feed for (features/service.py, ADR 76).
+
 Slots are named by a digest of what they are (kind, matcher, property), not by their registration order, so
 replicas that registered specs in different orders share them.
 """
@@ -64,6 +67,7 @@ HORIZON, MAX_RECEIVED, KEEP_UNTIL, LOG = b"h", b"x", b"u", b"log"
 FOLDABLE, COMPACTED, APPENDED = b"m", b"c", b"n"
 RECENT, SETTLED, PLAN, WATERMARK = "r:", "s:", "plan:", b"watermark"
 KEEPS_ALL = "all"
+TENANTS_KEY = f"wayline:decision:features:v{LAYOUT_VERSION}:tenants"
 
 Record = tuple[bool, str, int, int, tuple[tuple[bytes, Any], ...]]
 """(replaces, event id, timestamp µs, received_at µs, ((slot digest, payload), ...))."""

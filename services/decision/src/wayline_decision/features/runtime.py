@@ -6,8 +6,9 @@ a last snapshot.
 
 With the Redis state, Redis is the durable store of the state (run it with appendonly and fsync,
 docs/decision.md): the replica keeps no change log, its snapshots hold only its own bookkeeping
-(persistence.py), and the upkeep advances the states directly, off the tenants' locks (a Redis state is
-thread-safe, and its advance scans the tenant's keys)."""
+(persistence.py), the upkeep advances the states directly, off the tenants' locks (a Redis state is
+thread-safe, and its advance scans the tenant's keys), and every second adds the tenants this replica met to
+Redis's set of tenants, which every replica's override follower follows (ADR 76)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ class FeatureRuntime:
             self.journeys,
             settle_after_us=settle_after_us,
             changes=None if shared else self.files,  # a shared state is not replayed from one replica's log
+            shared_tenants=self.states if shared else None,
         )
         self.fallback_budget_s = settings.features_fallback_budget_ms / 1000
         self.follower: OverrideFollower | None = None
@@ -89,6 +91,7 @@ class FeatureRuntime:
             self._thread.join(30)
         if self.follower is not None:
             self.follower.stop()
+        self.features.share_tenants()
         if self._started:
             self.files.snapshot(self.features)  # the next start replays nothing
             self.files.close()
@@ -103,6 +106,7 @@ class FeatureRuntime:
             since_snapshot += step
             since_advance += step
             try:
+                self.features.share_tenants()  # with Redis: the tenants met since, for every replica
                 if since_advance >= self._advance_seconds:
                     since_advance = 0.0
                     self._advance()

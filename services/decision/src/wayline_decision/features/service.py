@@ -17,6 +17,14 @@ merged person was clean too); identifier-scoped overrides (unmerges, splits) and
 applied to folded slots, so every person they touch is marked dirty (journeys answers for them); an erasure
 forgets the person.
 
+Tenants to follow: identity's erasures wait for this service's acknowledgement of the override feed
+(consumer `decision`), so it follows every tenant it was given anything of (ADR 76). `remember` records a
+tenant the first time an RPC brings one to this process (ObserveEvents, Decide, Feedback): in process, in
+the change log before the RPC answers, so a restart follows every tenant again, even one of which it keeps
+nothing. With a shared state (Redis) the tenants this replica holds are added to the state's set of tenants
+within a second (`share_tenants`, from the runtime's upkeep thread, off the RPCs' path: Redis may be slow to
+refuse), and every tenant of the set is followed, so a new replica follows the tenants the others fed.
+
 Locking: each tenant's state has a lock of its own, held for one state operation (a read is tens of
 microseconds), so tenants never wait for each other and Decide's reads wait at most for one ObserveEvents
 batch of their tenant. Journeys is never called under a lock. Every change to a tenant (events consumed,
@@ -29,7 +37,7 @@ from __future__ import annotations
 import base64
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence, Sized
+from collections.abc import Callable, Collection, Iterable, Sequence, Sized
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -79,6 +87,18 @@ class JourneysFeatures(Protocol):
         ...
 
     def holds_events_before(self, tenant: str, person_id: str, before_us: int, timeout_s: float) -> bool: ...
+
+
+class SharedTenants(Protocol):
+    """The tenants of a state shared by several replicas, kept with it (factory.FeatureStates)."""
+
+    def remember(self, tenants: Collection[str]) -> None:
+        """Add `tenants` (FeatureStateUnavailable when the shared state does not answer)."""
+        ...
+
+    def remembered(self) -> set[str]:
+        """Every tenant any replica added (FeatureStateUnavailable when the shared state does not answer)."""
+        ...
 
 
 class ChangeLog(Protocol):
@@ -159,6 +179,7 @@ class OnlineFeatures:
         *,
         settle_after_us: int,
         changes: ChangeLog | None = None,
+        shared_tenants: SharedTenants | None = None,
         clock: Callable[[], float] = time.time,
         verify_workers: int = 2,
         meter: metrics.Meter | None = None,
@@ -167,8 +188,13 @@ class OnlineFeatures:
         self._journeys = journeys
         self._settle_after_us = settle_after_us
         self._changes = changes
+        self._shared_tenants = shared_tenants
         self._clock = clock
         self._tenants: dict[str, _Tenant] = {}
+        self._remembered: set[str] = set()
+        """Tenants recorded as to follow, as far as this process knows (`remember`)."""
+        self._shared: set[str] = set()
+        """Tenants this process added to the shared state's set (`share_tenants`)."""
         self._tenants_lock = threading.Lock()
         self._verifier = ThreadPoolExecutor(verify_workers, thread_name_prefix="features-verify")
         self._metrics = _Instruments(meter or metrics.get_meter("wayline.decision"), self.person_count)
@@ -346,6 +372,49 @@ class OnlineFeatures:
 
     # --- identity's override feed ---------------------------------------------------------------------
 
+    def remember(self, tenant: str) -> None:
+        """Follow `tenant`'s override feed from now on and after a restart (see the module's docstring),
+        recorded once per process. When the change log cannot be written (a full disk) the tenant is
+        followed while this process runs and the next call tries again: Decide must still answer."""
+        if tenant in self._remembered:
+            return
+        t = self._tenant(tenant)
+        try:
+            with t.lock:
+                seq = self._log(t, tenant, "tenant", None)
+            if self._changes is not None:
+                self._changes.sync(seq)
+        except OSError as error:
+            log.warning("features.tenant_not_recorded", tenant=tenant, error=str(error))
+            return
+        self._remembered.add(tenant)
+
+    def share_tenants(self) -> None:
+        """With a shared state, add the tenants this replica holds that it has not added yet to the state's
+        set of tenants (again on the next call when the state does not answer)."""
+        if self._shared_tenants is None:
+            return
+        new = {name for name, _ in self.tenants()} - self._shared
+        if not new:
+            return
+        try:
+            self._shared_tenants.remember(sorted(new))
+        except FeatureStateUnavailable as error:
+            log.warning("features.tenants_not_shared", tenants=len(new), error=str(error))
+            return
+        self._shared |= new
+
+    def tenant_names(self) -> list[str]:
+        """The tenants whose override feed to follow: every tenant this process holds or remembered and,
+        with a shared state, every tenant of its set (when it answers)."""
+        names = {name for name, _ in self.tenants()}
+        if self._shared_tenants is not None:
+            try:
+                names |= self._shared_tenants.remembered()
+            except FeatureStateUnavailable as error:  # read again on the next poll
+                log.warning("features.shared_tenants_unavailable", error=str(error))
+        return sorted(names)
+
     def cursor(self, tenant: str) -> int:
         return self._tenant(tenant).cursor
 
@@ -411,9 +480,6 @@ class OnlineFeatures:
         with self._tenants_lock:
             return sorted(self._tenants.items())
 
-    def tenant_names(self) -> list[str]:
-        return [name for name, _ in self.tenants()]
-
     def export(self, freeze: Callable[[OnlineFeatureState], Any]) -> dict[str, TenantDocument]:
         """Each tenant as plain data, consistent with the change log up to its `seq`, its state as `freeze`
         gives it under the tenant's lock (a detached copy, cheap; written out after the lock is released)."""
@@ -466,6 +532,7 @@ class OnlineFeatures:
                 self._replay(t, kind, data)
                 t.seq = seq
             replayed += 1
+        self._remembered.update(self._tenants)  # each is in the snapshot or the change log already
         return replayed
 
     def _replay(self, t: _Tenant, kind: str, data: Any) -> None:
@@ -484,6 +551,8 @@ class OnlineFeatures:
                     self._apply(t, override)
         elif kind == "advance":
             t.state.advance(int(data))
+        elif kind == "tenant":
+            pass  # remembered: the tenant exists again, so it is followed
         else:
             raise ValueError(f"unknown change kind {kind!r} in the feature change log")
 
