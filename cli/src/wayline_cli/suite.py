@@ -35,9 +35,11 @@ _SPECS = {spec.name: spec for spec in SERVICES}
 _INGEST_SINKS = ["journeys", "decision", "orchestrator"]
 """Where the suite's ingest forwards events: the journey store, the decision service's online features and
 the orchestrator's contact ledger (consent, channel preference and time zone come from events)."""
-_ERASURE_FEED_CONSUMERS = ["orchestrator"]
-"""The stores identity's erasures wait for through the override feed: the orchestrator (flow state, contacts,
-consent), which follows every tenant the suite's ingest forwards to it (ADR 38)."""
+_ERASURE_FEED_CONSUMERS = ["decision", "orchestrator"]
+"""The stores identity's erasures wait for through the override feed: the decision service (online features,
+traces' identifiers and recent decisions) and the orchestrator (flow state, contacts, consent). Each follows
+every tenant the suite's ingest forwards to it, and the decision service every tenant it was asked to decide
+or given feedback for too (ADRs 38 and 76)."""
 
 
 class SuiteError(RuntimeError):

@@ -155,7 +155,9 @@ class DecisionSettings(ServiceSettings):
         description="Seconds between two reads of identity's override feed (doubled after each failed read, "
         "up to ten times); until a merge is read, the survivor's online features lack the merged person's "
         "history, and until an erasure is read, a trace or feedback of the erased person may still be "
-        "written with their identifier. 0 turns following off.",
+        "written with their identifier. 0 turns following off. Identity's erasures wait for it when identity "
+        "lists `decision` in WAYLINE_IDENTITY_ERASURE_FEED_CONSUMERS: it follows every tenant it was sent "
+        "events of, asked to decide for or given feedback for, across restarts.",
     )
 
     feature_state: Literal["in_process", "redis"] = Field(

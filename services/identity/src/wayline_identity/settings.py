@@ -39,7 +39,10 @@ class IdentitySettings(ServiceSettings):
     erasure_feed_consumers: list[str] = Field(
         default_factory=list,
         description="Stores that erase by following the override feed (for example decision, orchestrator), "
-        "as a JSON list: an erasure completes once each has acknowledged the feed past its markers.",
+        "as a JSON list: an erasure completes once each has acknowledged the feed past its markers. Each "
+        "follows a tenant from the first of its events ingest forwards to it, so list only stores that "
+        "WAYLINE_INGEST_SINKS names: an erasure in a tenant a store never heard of waits for it. "
+        "`wayline up` and the Kubernetes manifests list decision and orchestrator.",
     )
     seen_granularity_seconds: float = Field(
         default=60.0,
