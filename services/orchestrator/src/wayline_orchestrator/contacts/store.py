@@ -46,6 +46,7 @@ from wayline_orchestrator.contacts.model import (
     Person,
 )
 from wayline_orchestrator.contacts.rules import Past
+from wayline_orchestrator.contacts.validation import in_force
 from wayline_orchestrator.errors import LedgerUnavailable
 
 __all__ = [
@@ -112,9 +113,13 @@ class ContactFilter(NamedTuple):
     channel: str = ANY_CHANNEL
 
 
-# CheckContact reads the policy on every call; parsing its JSON each time cost ~100 µs. A stored revision
-# never changes (an update writes a new one), so the parsed policy is kept per (body, revision).
-_policy = lru_cache(maxsize=1024)(policy_of)
+@lru_cache(maxsize=1024)
+def _policy(tenant: str, body: str, revision: int, update_time: int) -> ContactPolicy:
+    """The tenant's stored policy as the ledger applies it (`in_force`: a window stored over the limit counts
+    as the limit, logged here, so once per stored policy while it is kept). CheckContact reads the policy on
+    every call; parsing its JSON each time cost ~100 µs. A stored revision never changes (an update writes a
+    new one), so the parsed policy is kept per (tenant, body, revision)."""
+    return in_force(tenant, policy_of(body, revision, update_time))
 
 
 def _contact(row: tuple[Any, ...]) -> Contact:
@@ -220,7 +225,8 @@ class ContactStore:
         with unavailable_as(LedgerUnavailable):
             rows = self._read_check_inputs(tenant, person_id, when - window, until)
             policy = next(
-                (_policy(r[1], int(r[3]), int(r[4])) for r in rows if r[0] == "policy"), ContactPolicy()
+                (_policy(tenant, r[1], int(r[3]), int(r[4])) for r in rows if r[0] == "policy"),
+                ContactPolicy(),
             )
             needed = longest_window(policy)
             if needed > window:
@@ -257,7 +263,7 @@ class ContactStore:
         rows = tx.execute(
             "SELECT body, revision, update_time FROM contact_policies WHERE tenant_id = ?", (tenant,)
         )
-        return _policy(rows[0][0], int(rows[0][1]), int(rows[0][2])) if rows else ContactPolicy()
+        return _policy(tenant, rows[0][0], int(rows[0][1]), int(rows[0][2])) if rows else ContactPolicy()
 
     def put_policy(self, tenant: str, policy: ContactPolicy, read_revision: int) -> bool:
         """Store `policy` if the stored one is still at `read_revision` (0: none stored); False otherwise."""

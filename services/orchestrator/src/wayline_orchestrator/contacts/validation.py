@@ -1,16 +1,24 @@
 """What UpdateContactPolicy refuses, with the path of every offending field, so that a caller can fix them
 all at once: non-positive caps and windows, windows longer than a year, minutes outside a day, empty quiet
-periods, unknown time zones, ambiguous consent rules and meaningless channel lists."""
+periods, unknown time zones, ambiguous consent rules and meaningless channel lists.
+
+And what a stored policy the checks would refuse now means (`in_force`, ADR 78): a cap window over
+MAX_WINDOW_DAYS, stored before UpdateContactPolicy limited windows (2026-12), counts as MAX_WINDOW_DAYS."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
+
+import structlog
 
 from wayline.common.errors import FieldViolation
 from wayline_orchestrator.contacts.model import ANY_CHANNEL, ContactPolicy
-from wayline_orchestrator.contacts.rules import time_zone
+from wayline_orchestrator.contacts.rules import time_zone, window_label
 
-__all__ = ["MAX_WINDOW_DAYS", "MINUTES_PER_DAY", "policy_violations"]
+__all__ = ["MAX_WINDOW_DAYS", "MINUTES_PER_DAY", "in_force", "policy_violations"]
+
+log = structlog.get_logger("wayline.orchestrator.contacts")
 
 MINUTES_PER_DAY = 1440
 # A cap's window is at most a year (a leap year's 366 days, for "once a year" caps). Far longer windows mean
@@ -102,3 +110,32 @@ def _channel_preference(policy: ContactPolicy) -> list[FieldViolation]:
 def policy_violations(policy: ContactPolicy) -> list[FieldViolation]:
     """Every problem of `policy`, each with its field path; empty when it can be stored."""
     return _caps(policy) + _quiet_hours(policy) + _consent_rules(policy) + _channel_preference(policy)
+
+
+def in_force(tenant: str, policy: ContactPolicy) -> ContactPolicy:
+    """`policy` as read from the store, as the ledger applies it (ADR 78). A cap window over MAX_WINDOW_DAYS
+    can only have been stored before UpdateContactPolicy refused one: it counts as MAX_WINDOW_DAYS, for every
+    reader alike (CheckContact, RecordContact with `enforce_policy`, flows' sends, GetContactPolicy, and so
+    the next update, which stores it so). The tenant's CheckContact, on Decide's path, answered INTERNAL for
+    a window whose microseconds no longer subtract from a time in 64 bits; a shorter one too long still
+    answered retry times no Timestamp holds, and a window longer than a year means nothing for a contact
+    policy. Logged as `orchestrator.contacts.cap_window_over_limit`, by the caller once per stored policy."""
+    over = {
+        f"frequency_caps[{i}]": window_label(cap.window_us)
+        for i, cap in enumerate(policy.frequency_caps)
+        if cap.window_us > _MAX_WINDOW_US
+    }
+    if not over:
+        return policy
+    log.warning(
+        "orchestrator.contacts.cap_window_over_limit",
+        tenant=tenant,
+        revision=policy.revision,
+        caps=over,
+        counted_as=window_label(_MAX_WINDOW_US),
+    )
+    caps = tuple(
+        dataclasses.replace(cap, window_us=min(cap.window_us, _MAX_WINDOW_US))
+        for cap in policy.frequency_caps
+    )
+    return dataclasses.replace(policy, frequency_caps=caps)

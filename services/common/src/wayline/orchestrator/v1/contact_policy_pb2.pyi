@@ -130,7 +130,9 @@ class FrequencyCap(_message.Message):
 
     @_builtins.property
     def window(self) -> _duration_pb2.Duration:
-        """The rolling window, for example 7 days: positive, at most 366 days."""
+        """The rolling window, for example 7 days: positive, at most 366 days. A window stored before that limit
+        (a longer one) counts, and reads back, as 366 days.
+        """
 
     def __init__(
         self,
