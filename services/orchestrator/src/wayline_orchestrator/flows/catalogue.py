@@ -67,6 +67,24 @@ def _text_violations(flow: Flow) -> list[FieldViolation]:
     return found
 
 
+def _refused(current: Flow, updated: Flow, paths: Sequence[str]) -> list[FieldViolation]:
+    """The updated draft's problems the update answers for: those under a path it writes, and those it brings
+    about elsewhere (a shorter max_duration makes the goal's window too long). A problem the stored draft
+    already had, under a path the update leaves alone, is not the caller's request: such a draft was saved
+    before a check existed (a property filter before 2026-12, ADR 78). PublishFlow still refuses it."""
+    found = draft_violations(updated.definition)
+    if not found:
+        return found
+    written = tuple(f"flow.{path}" for path in paths)
+    stored = {(v.field, v.reason, v.description) for v in draft_violations(current.definition)}
+    return [
+        v
+        for v in found
+        if (v.field, v.reason, v.description) not in stored
+        or any(v.field == w or v.field.startswith((f"{w}.", f"{w}[")) for w in written)
+    ]
+
+
 class FlowCatalogue:
     def __init__(self, store: FlowStore, clock: Callable[[], int] = now_us) -> None:
         self._store = store
@@ -114,7 +132,7 @@ class FlowCatalogue:
 
     def update(self, tenant: str, changes: Flow, paths: Sequence[str], etag: str) -> Flow:
         """Apply the fields of `changes` named in `paths` to the stored flow's draft, if `etag` (when given)
-        is its current one."""
+        is its current one; refused for the problems it writes or brings about (`_refused`)."""
         unknown = [
             FieldViolation(f"update_mask.paths[{i}]", f"{path!r} is not a writable field of Flow")
             for i, path in enumerate(paths)
@@ -138,7 +156,7 @@ class FlowCatalogue:
             else:
                 top[path] = getattr(changes, path)
         updated = dataclasses.replace(current, definition=definition, **top)  # type: ignore[arg-type]
-        problems = _text_violations(updated) + draft_violations(updated.definition)
+        problems = _text_violations(updated) + _refused(current, updated, fields)
         if problems:
             raise FlowInvalid(problems)
         if updated == current:

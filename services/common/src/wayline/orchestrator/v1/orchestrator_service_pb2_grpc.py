@@ -203,10 +203,11 @@ class OrchestratorServiceServicer:
         """UpdateFlow changes the draft of a flow; published versions never change. The change goes live only
         when the flow is published again.
 
-        Errors: INVALID_ARGUMENT with field violations for malformed fields or an unknown mask path; NOT_FOUND
-        when the flow does not exist; FAILED_PRECONDITION when the flow is archived (reason `FLOW_ARCHIVED`);
-        ABORTED when `etag` is set and does not match (reason `ETAG_MISMATCH`); UNAVAILABLE when the store is down
-        (retryable).
+        Errors: INVALID_ARGUMENT with field violations for malformed fields or an unknown mask path (a problem
+        the stored draft already has, under a path the mask leaves alone, is not refused: PublishFlow names it);
+        NOT_FOUND when the flow does not exist; FAILED_PRECONDITION when the flow is archived (reason
+        `FLOW_ARCHIVED`); ABORTED when `etag` is set and does not match (reason `ETAG_MISMATCH`); UNAVAILABLE when
+        the store is down (retryable).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -218,7 +219,7 @@ class OrchestratorServiceServicer:
 
         Errors: FAILED_PRECONDITION with BadRequest field violations when the draft is incomplete or
         inconsistent (reason `FLOW_INVALID`: unreachable or missing steps, a cycle without a wait, a missing
-        segment), or when the flow is archived (reason `FLOW_ARCHIVED`); NOT_FOUND when the flow does not exist;
+        segment, a malformed value such as a filter saved before it was checked), or when the flow is archived (reason `FLOW_ARCHIVED`); NOT_FOUND when the flow does not exist;
         ABORTED when `etag` is set and does not match; UNAVAILABLE when the store is down (retryable).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

@@ -63,10 +63,11 @@ class OrchestratorServiceStub:
     """UpdateFlow changes the draft of a flow; published versions never change. The change goes live only
     when the flow is published again.
 
-    Errors: INVALID_ARGUMENT with field violations for malformed fields or an unknown mask path; NOT_FOUND
-    when the flow does not exist; FAILED_PRECONDITION when the flow is archived (reason `FLOW_ARCHIVED`);
-    ABORTED when `etag` is set and does not match (reason `ETAG_MISMATCH`); UNAVAILABLE when the store is down
-    (retryable).
+    Errors: INVALID_ARGUMENT with field violations for malformed fields or an unknown mask path (a problem
+    the stored draft already has, under a path the mask leaves alone, is not refused: PublishFlow names it);
+    NOT_FOUND when the flow does not exist; FAILED_PRECONDITION when the flow is archived (reason
+    `FLOW_ARCHIVED`); ABORTED when `etag` is set and does not match (reason `ETAG_MISMATCH`); UNAVAILABLE when
+    the store is down (retryable).
     """
     PublishFlow: _grpc.UnaryUnaryMultiCallable[_orchestrator_service_pb2.PublishFlowRequest, _orchestrator_service_pb2.PublishFlowResponse]
     """PublishFlow freezes the draft as a new version (when it changed) and makes the flow live: new entries
@@ -74,7 +75,7 @@ class OrchestratorServiceStub:
 
     Errors: FAILED_PRECONDITION with BadRequest field violations when the draft is incomplete or
     inconsistent (reason `FLOW_INVALID`: unreachable or missing steps, a cycle without a wait, a missing
-    segment), or when the flow is archived (reason `FLOW_ARCHIVED`); NOT_FOUND when the flow does not exist;
+    segment, a malformed value such as a filter saved before it was checked), or when the flow is archived (reason `FLOW_ARCHIVED`); NOT_FOUND when the flow does not exist;
     ABORTED when `etag` is set and does not match; UNAVAILABLE when the store is down (retryable).
     """
     PauseFlow: _grpc.UnaryUnaryMultiCallable[_orchestrator_service_pb2.PauseFlowRequest, _orchestrator_service_pb2.PauseFlowResponse]
@@ -245,10 +246,11 @@ class OrchestratorServiceAsyncStub(OrchestratorServiceStub):
     """UpdateFlow changes the draft of a flow; published versions never change. The change goes live only
     when the flow is published again.
 
-    Errors: INVALID_ARGUMENT with field violations for malformed fields or an unknown mask path; NOT_FOUND
-    when the flow does not exist; FAILED_PRECONDITION when the flow is archived (reason `FLOW_ARCHIVED`);
-    ABORTED when `etag` is set and does not match (reason `ETAG_MISMATCH`); UNAVAILABLE when the store is down
-    (retryable).
+    Errors: INVALID_ARGUMENT with field violations for malformed fields or an unknown mask path (a problem
+    the stored draft already has, under a path the mask leaves alone, is not refused: PublishFlow names it);
+    NOT_FOUND when the flow does not exist; FAILED_PRECONDITION when the flow is archived (reason
+    `FLOW_ARCHIVED`); ABORTED when `etag` is set and does not match (reason `ETAG_MISMATCH`); UNAVAILABLE when
+    the store is down (retryable).
     """
     PublishFlow: _aio.UnaryUnaryMultiCallable[_orchestrator_service_pb2.PublishFlowRequest, _orchestrator_service_pb2.PublishFlowResponse]  # type: ignore[assignment]
     """PublishFlow freezes the draft as a new version (when it changed) and makes the flow live: new entries
@@ -256,7 +258,7 @@ class OrchestratorServiceAsyncStub(OrchestratorServiceStub):
 
     Errors: FAILED_PRECONDITION with BadRequest field violations when the draft is incomplete or
     inconsistent (reason `FLOW_INVALID`: unreachable or missing steps, a cycle without a wait, a missing
-    segment), or when the flow is archived (reason `FLOW_ARCHIVED`); NOT_FOUND when the flow does not exist;
+    segment, a malformed value such as a filter saved before it was checked), or when the flow is archived (reason `FLOW_ARCHIVED`); NOT_FOUND when the flow does not exist;
     ABORTED when `etag` is set and does not match; UNAVAILABLE when the store is down (retryable).
     """
     PauseFlow: _aio.UnaryUnaryMultiCallable[_orchestrator_service_pb2.PauseFlowRequest, _orchestrator_service_pb2.PauseFlowResponse]  # type: ignore[assignment]
@@ -448,10 +450,11 @@ class OrchestratorServiceServicer(metaclass=_abc_1.ABCMeta):
         """UpdateFlow changes the draft of a flow; published versions never change. The change goes live only
         when the flow is published again.
 
-        Errors: INVALID_ARGUMENT with field violations for malformed fields or an unknown mask path; NOT_FOUND
-        when the flow does not exist; FAILED_PRECONDITION when the flow is archived (reason `FLOW_ARCHIVED`);
-        ABORTED when `etag` is set and does not match (reason `ETAG_MISMATCH`); UNAVAILABLE when the store is down
-        (retryable).
+        Errors: INVALID_ARGUMENT with field violations for malformed fields or an unknown mask path (a problem
+        the stored draft already has, under a path the mask leaves alone, is not refused: PublishFlow names it);
+        NOT_FOUND when the flow does not exist; FAILED_PRECONDITION when the flow is archived (reason
+        `FLOW_ARCHIVED`); ABORTED when `etag` is set and does not match (reason `ETAG_MISMATCH`); UNAVAILABLE when
+        the store is down (retryable).
         """
 
     @_abc_1.abstractmethod
@@ -465,7 +468,7 @@ class OrchestratorServiceServicer(metaclass=_abc_1.ABCMeta):
 
         Errors: FAILED_PRECONDITION with BadRequest field violations when the draft is incomplete or
         inconsistent (reason `FLOW_INVALID`: unreachable or missing steps, a cycle without a wait, a missing
-        segment), or when the flow is archived (reason `FLOW_ARCHIVED`); NOT_FOUND when the flow does not exist;
+        segment, a malformed value such as a filter saved before it was checked), or when the flow is archived (reason `FLOW_ARCHIVED`); NOT_FOUND when the flow does not exist;
         ABORTED when `etag` is set and does not match; UNAVAILABLE when the store is down (retryable).
         """
 
