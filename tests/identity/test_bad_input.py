@@ -313,8 +313,8 @@ def _binding(request: pb.ListProfilesRequest) -> str:
 
 @pytest.mark.parametrize(
     ("cursor", "person"),
-    [(True, "p"), (YEAR_10000 * 1_000_000, "p"), (1, "p\x00")],
-    ids=["bool", "after-year-9999", "nul-in-person-id"],
+    [(True, "p"), (1.5, "p"), (1, "p\x00")],
+    ids=["bool", "not-an-integer", "nul-in-person-id"],
 )
 def test_list_profiles_refuses_tokens_it_never_issues(
     stub: Stub, metadata: Metadata, cursor: object, person: str

@@ -482,16 +482,11 @@ def profiles_cursor(token: str, binding: str) -> tuple[int, str]:
     """Where a ListProfiles page token resumes: after (last seen time, person id). INVALID_PAGE_TOKEN unless
     it is one this service issues for the filters `binding` fingerprints. A bool is no time here (JSON `true`
     decodes to an int subclass, which PostgreSQL will not compare with a BIGINT), and no issued person id
-    holds a NUL (PostgreSQL's text cannot)."""
+    holds a NUL (PostgreSQL's text cannot). The time is the profile's as stored, any int64 (decode_page_token
+    refuses others): one stored before times were checked lies past Timestamp's range (ADR 78)."""
     fields = decode_page_token(token, "ListProfiles")
     seen, person = fields.get("s"), fields.get("p")
-    if (
-        fields.get("f") != binding
-        or type(seen) is not int
-        or not _MIN_MICROS <= seen <= _MAX_MICROS
-        or not isinstance(person, str)
-        or _NUL in person
-    ):
+    if fields.get("f") != binding or type(seen) is not int or not isinstance(person, str) or _NUL in person:
         raise invalid_page_token("ListProfiles")
     return seen, person
 

@@ -136,6 +136,10 @@ class Profile:
     merge_history: list[MergeRecord] = field(default_factory=list)
     merge_history_truncated: bool = False
     conflicts: list[Conflict] = field(default_factory=list)
+    # The last-seen time as stored, in microseconds (None: `last_seen`'s): where ListProfiles' next page
+    # resumes. Past Timestamp's range (stored before ResolveIdentities checked times) `last_seen` holds the
+    # range's end instead, which several such profiles share (ADR 78).
+    last_seen_us: int | None = None
 
 
 @dataclass

@@ -87,9 +87,8 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         if len(profiles) > size:
             profiles = profiles[:size]
             last = profiles[-1]
-            next_token = encode_page_token(
-                {"f": binding, "s": to_micros(last.last_seen), "p": last.person_id}
-            )
+            seen = to_micros(last.last_seen) if last.last_seen_us is None else last.last_seen_us
+            next_token = encode_page_token({"f": binding, "s": seen, "p": last.person_id})
         return pb.ListProfilesResponse(
             profiles=[c.profile_pb_of(p) for p in profiles], next_page_token=next_token, total_size=total
         )

@@ -1,12 +1,21 @@
-"""Reading profiles, their history and the override feed (no writes here)."""
+"""Reading profiles, their history and the override feed (no writes here).
+
+A profile's and an identifier's first and last seen times come from the events resolved. Until 2026-12
+ResolveIdentities stored any int64 seconds it was sent (an SDK sending milliseconds as seconds dates events in
+year ~55,000), times no datetime holds: each is read as the nearest time Timestamp holds, and the person is
+logged once (`_stored_time`, ADR 78), so their GetProfile and the ListProfiles pages holding them answer."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
+import structlog
+
 from wayline.common.sql import Transaction
-from wayline.common.timestamps import from_micros
+from wayline.common.timestamps import MAX_TIMESTAMP_SECONDS, MIN_TIMESTAMP_SECONDS, from_micros
 from wayline_identity.model import Conflict, Key, MergeKind, MergeRecord, Override, Profile, ProfileIdentifier
 from wayline_identity.rules import Rules
 
@@ -14,10 +23,34 @@ __all__ = ["MERGE_HISTORY_LIMIT", "list_overrides", "list_profiles", "max_overri
 
 MERGE_HISTORY_LIMIT = 500
 CONFLICT_LIMIT = 100
+log = structlog.get_logger("wayline.identity.reads")
+# Timestamp's range in microseconds: what a datetime, and so a profile's message, holds.
+_FIRST_US = MIN_TIMESTAMP_SECONDS * 1_000_000
+_LAST_US = MAX_TIMESTAMP_SECONDS * 1_000_000 + 999_999
 _MERGE_COLUMNS = (
     "merge_id, kind, target_person_id, source_person_id, identifier_type, identifier_value, event_id,"
     " create_time, actor, reason, reverted_merge_id, reverted_by_merge_id"
 )
+
+
+@lru_cache(maxsize=4096)
+def _logged(tenant: str, person: str) -> None:
+    """Log a person whose stored times lie outside Timestamp's range, once while they are remembered."""
+    log.warning(
+        "identity.profiles.time_out_of_range",
+        tenant=tenant,
+        person_id=person,
+        read_as="the nearest time Timestamp holds (0001-01-01 or 9999-12-31, UTC)",
+    )
+
+
+def _stored_time(us: int, tenant: str, person: str) -> datetime:
+    """An event-derived time as stored: past Timestamp's range (stored before ResolveIdentities checked
+    times) it reads as the range's nearest end, and the person is logged."""
+    if _FIRST_US <= us <= _LAST_US:
+        return from_micros(us)
+    _logged(tenant, person)
+    return from_micros(min(max(us, _FIRST_US), _LAST_US))
 
 
 def merge_from_row(row: Sequence[Any]) -> MergeRecord:
@@ -52,7 +85,13 @@ def read_profile(
         return None
     create_time, update_time, first_seen, last_seen = rows[0]
     identifiers = [
-        ProfileIdentifier((kind, value), from_micros(first), from_micros(last), event_id, origin)
+        ProfileIdentifier(
+            (kind, value),
+            _stored_time(first, tenant, person),
+            _stored_time(last, tenant, person),
+            event_id,
+            origin,
+        )
         for kind, value, first, last, event_id, origin in tx.execute(
             "SELECT type, value, first_seen, last_seen, first_event_id, origin_person_id FROM identifiers"
             " WHERE tenant = ? AND person_id = ?",
@@ -69,11 +108,12 @@ def read_profile(
     profile = Profile(
         person,
         identifiers,
-        from_micros(first_seen),
-        from_micros(last_seen),
+        _stored_time(first_seen, tenant, person),
+        _stored_time(last_seen, tenant, person),
         merged,
         from_micros(create_time),
         from_micros(update_time),
+        last_seen_us=int(last_seen),
     )
     if not full:
         return profile
