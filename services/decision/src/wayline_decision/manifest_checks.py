@@ -49,8 +49,11 @@ def _at(path: str) -> str:
     return f"{MANIFEST_FILE}:{path}"
 
 
-def manifest_violations(manifest: mp.ModelManifest, limits: ValidationLimits) -> list[FieldViolation]:
-    """What is wrong with the manifest's own fields, without reading any other file."""
+def manifest_violations(
+    manifest: mp.ModelManifest, limits: ValidationLimits, *, stored: bool = False
+) -> list[FieldViolation]:
+    """What is wrong with the manifest's own fields, without reading any other file. `stored`: the manifest
+    of a registered version, loading (its spec compiled as `compile_spec(..., stored=True)` does)."""
     violations: list[FieldViolation] = []
     if manifest.format_version != FORMAT_VERSION:
         violations.append(
@@ -68,7 +71,7 @@ def manifest_violations(manifest: mp.ModelManifest, limits: ValidationLimits) ->
         violations.append(
             FieldViolation(_at("version"), f"{manifest.version!r} does not match {VERSION_PATTERN.pattern}")
         )
-    violations += _spec_violations(manifest.feature_spec)
+    violations += _spec_violations(manifest.feature_spec, stored)
     violations += _action_violations(manifest)
     violations += _files_map_violations(manifest.files)
     violations += _models_violations(manifest, limits)
@@ -81,7 +84,7 @@ def manifest_violations(manifest: mp.ModelManifest, limits: ValidationLimits) ->
     return violations
 
 
-def _spec_violations(spec: feature_pb2.FeatureSpec) -> list[FieldViolation]:
+def _spec_violations(spec: feature_pb2.FeatureSpec, stored: bool) -> list[FieldViolation]:
     violations = [
         FieldViolation(_at(v.field), v.description, v.reason)
         for v in spec_violations(spec, prefix="feature_spec.")
@@ -106,9 +109,11 @@ def _spec_violations(spec: feature_pb2.FeatureSpec) -> list[FieldViolation]:
         return violations
     # What the checks above let through, compiled as a loaded version compiles it (every filter's property
     # path, operator, values and MATCHES_REGEX pattern, windows, lifecycle models): refused here, before
-    # anything is registered, rather than when the version is first loaded (MODEL_LOAD_FAILED).
+    # anything is registered, rather than when the version is first loaded (MODEL_LOAD_FAILED). A version
+    # registered before a check existed loads as it was accepted then (`stored`: a MATCHES_REGEX pattern only
+    # Python's `re` took holds for no event, ADR 78), rather than serving nothing once a replica restarts.
     try:
-        compile_spec(spec, "feature_spec.")
+        compile_spec(spec, "feature_spec.", stored=stored)
     except InvalidArgument as error:
         return [FieldViolation(_at(v.field), v.description, v.reason) for v in error.violations]
     return []

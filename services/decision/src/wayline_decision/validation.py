@@ -70,11 +70,14 @@ def validate_package(
     *,
     digests: Mapping[str, str] | None = None,
     manifest: mp.ModelManifest | None = None,
+    stored: bool = False,
 ) -> ValidPackage:
     """Check the package in `directory`; PackageInvalid with every problem found. `digests` (file → SHA-256,
-    computed as the files were written) saves reading the files again; `manifest`, one already read."""
+    computed as the files were written) saves reading the files again; `manifest`, one already read.
+    `stored` for a registered package checked again as it loads: its spec keeps what the checks of its
+    upload accepted then (manifest_checks, ADR 78)."""
     manifest = manifest if manifest is not None else read_manifest(directory)
-    violations = manifest_violations(manifest, limits)
+    violations = manifest_violations(manifest, limits, stored=stored)
     found = dict(digests) if digests is not None else _digests(directory)
     violations += _file_violations(directory, manifest, found)
     if violations:  # a graph is loaded only from a package that is whole and consistent

@@ -214,7 +214,9 @@ class OnlineFeatures:
             log.warning("features.register_failed", tenant=tenant, spec=message.name, error=str(error))
 
     def register(self, tenant: str, message: feature_pb2.FeatureSpec, since_us: int | None = None) -> None:
-        compiled = compile_spec(message, "feature_spec.")
+        """Keep the state of a loaded version's spec (checked when the version was uploaded: `stored`, so that
+        one registered before the RE2 check keeps its pattern, holding for no event, ADR 78)."""
+        compiled = compile_spec(message, "feature_spec.", stored=True)
         t = self._tenant(tenant)
         with t.lock:
             if compiled.key in t.specs:

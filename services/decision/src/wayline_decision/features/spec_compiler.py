@@ -343,10 +343,11 @@ def compile_spec(message: feature_pb2.FeatureSpec, prefix: str = "", *, stored: 
     """The spec's definitions, in order, with their encoder; InvalidArgument listing every violation (field
     paths under `prefix`) when the contract refuses it.
 
-    `stored` is for a spec the online state registered before MATCHES_REGEX patterns were checked with RE2
-    (restored from its snapshot or change log, which must register every spec again, in order): a pattern
-    Python's `re` compiles but RE2 refuses is kept, and its filter holds for no event (common.patterns).
-    Anywhere else (a model version loading) such a pattern is refused with its field path."""
+    `stored` is for a spec stored before MATCHES_REGEX patterns were checked with RE2: one the online state
+    registered (restored from its snapshot or change log, which must register every spec again, in order) or
+    a registered model version's, loading (ADR 78). A pattern Python's `re` compiles but RE2 refuses is kept,
+    and its filter holds for no event (common.patterns). Anywhere else (an upload) such a pattern is refused
+    with its field path."""
     token = _STORED.set(stored)
     try:
         return _compile_spec(message, prefix)

@@ -110,7 +110,9 @@ class ServingModel:
         self.digest = version.digest
         self.action_ids: tuple[str, ...] = tuple(manifest.action_ids)
         self.action_index: dict[str, int] = {action: i for i, action in enumerate(self.action_ids)}
-        self.spec: CompiledSpec = compile_spec(manifest.feature_spec, "feature_spec.")
+        # A registered version's spec, checked at its upload: one registered before MATCHES_REGEX patterns
+        # were checked with RE2 keeps such a pattern, its filter holding for no event (ADR 78).
+        self.spec: CompiledSpec = compile_spec(manifest.feature_spec, "feature_spec.", stored=True)
         self.feature_names: tuple[str, ...] = tuple(f.name for f in manifest.feature_spec.features)
         self.graph_bytes: dict[int, bytes] = {}  # by ModelRole: the raw graphs, for explainers and V2
         covers: dict[int, bytes] = {}
@@ -214,8 +216,9 @@ def load_version(
 ) -> ServingModel:
     """Check the registered package again (every file's SHA-256, the manifest, each graph's signature and
     parity: a package may have been damaged on the volume since it was registered), load and warm it up.
-    PackageInvalid when it no longer passes."""
-    validate_package(directory, limits)
+    PackageInvalid when it no longer passes. Its spec is checked as when it was registered (`stored`): a
+    check added since does not unload a version that served (ADR 78)."""
+    validate_package(directory, limits, stored=True)
     model = ServingModel(tenant, version, directory, batching)
     model.warm_up()
     return model
