@@ -26,9 +26,12 @@ def connector_name(connector_id: str) -> str:
 
 
 def parse_name(name: str, field: str = "name") -> str:
-    """The connector id of `connectors/{connector_id}`."""
+    """The connector id of `connectors/{connector_id}`. Matched as CreateConnector matched ids until 2026-12
+    (`match`, whose `$` also matches before a final newline): a connector stored then as `push-hook\n` must
+    stay reachable, to be read, changed or deleted (ADR 78). New ids are matched whole (`create`); a name
+    with a final newline that no connector has is NOT_FOUND."""
     connector_id = name.removeprefix(PREFIX)
-    if not name.startswith(PREFIX) or not ID_PATTERN.fullmatch(connector_id):
+    if not name.startswith(PREFIX) or not ID_PATTERN.match(connector_id):
         raise ConnectorInvalid([FieldViolation(field, "must be `connectors/{connector_id}`")])
     return connector_id
 
