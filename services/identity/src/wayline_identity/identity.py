@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from wayline.common.errors import Aborted, InvalidArgument
+from wayline.common.errors import Aborted, FieldViolation, InvalidArgument
 from wayline.common.sql import Database, Transaction, migrate
 from wayline_identity import edits, resolver
 from wayline_identity.erasure import Erasure, acknowledge, read_erasure, record_erasure
@@ -49,6 +49,24 @@ def _lock_key(tenant: str) -> int:
     return int.from_bytes(
         hashlib.blake2b(f"identity:{tenant}".encode(), digest_size=8).digest(), "big", signed=True
     )
+
+
+def _refused(current: Rules, updated: Rules, fields: Sequence[str]) -> list[FieldViolation]:
+    """The updated rules' problems the update answers for: those under a field it writes, and any it brings
+    about. A problem the stored rules already had, in a field the update leaves alone, is not the caller's
+    request: a `validation_regex` saved when patterns were checked with Python's `re` (ADR 72, ADR 78). It
+    keeps judging values as before, and an update of `identifier_types` must fix it."""
+    found = updated.violations()
+    if not found:
+        return found
+    written = tuple(f"identity_rules.{name}" for name in fields)
+    stored = {(v.field, v.description) for v in current.violations()}
+    return [
+        v
+        for v in found
+        if (v.field, v.description) not in stored
+        or any(v.field == w or v.field.startswith((f"{w}.", f"{w}[")) for w in written)
+    ]
 
 
 class Identity:
@@ -248,7 +266,7 @@ class Identity:
                 )
             changes = {name: getattr(proposed, name) for name in fields}
             updated = replace(current, **changes, revision=current.revision + 1)
-            violations = updated.violations()
+            violations = _refused(current, updated, fields)
             if violations:
                 raise InvalidArgument("the identity rules are invalid", violations)
             save_rules(g.tx, tenant, updated, g.now)

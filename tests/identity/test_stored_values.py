@@ -1,38 +1,48 @@
-"""Profiles whose times were stored before ResolveIdentities checked them against Timestamp's range (any int64
-seconds crossed the wire until 2026-12; an SDK sending milliseconds as seconds dates every event in year
-~55,000) keep being read, over a real gRPC socket on SQLite and PostgreSQL: GetProfile and ListProfiles
-answer, each such time read as the nearest one Timestamp holds (9999-12-31T23:59:59.999999Z, or
-0001-01-01T00:00:00Z), the person logged once (`identity.profiles.time_out_of_range`), and ListProfiles' pages
-go through every such profile once (ADR 78).
+"""Values identity stored before a check of 2026-12 refuses them keep being read, over a real gRPC socket on
+SQLite and PostgreSQL (ADR 78).
 
-Before: every GetProfile of the person answered INTERNAL (a datetime cannot hold the time), and so did every
+Times outside Timestamp's range (ResolveIdentities took any int64 seconds; an SDK sending milliseconds as
+seconds dates every event in year ~55,000): GetProfile and ListProfiles answer, each such time read as the
+nearest one Timestamp holds (9999-12-31T23:59:59.999999Z, or 0001-01-01T00:00:00Z), the person logged once
+(`identity.profiles.time_out_of_range`), and ListProfiles' pages go through every such profile once. Before,
+every GetProfile of the person answered INTERNAL (a datetime cannot hold the time), and so did every
 ListProfiles page holding the profile, the first page of an unfiltered list since the most recently seen come
-first."""
+first.
+
+A `validation_regex` RE2 refuses (stored when Python's `re` checked patterns; ADR 72 keeps judging values
+with it): UpdateIdentityRules refuses it when the update writes `identifier_types`, not when it writes other
+fields. Before, every update of the rules was INVALID_ARGUMENT naming the pattern, whatever its mask.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import grpc
 import pytest
+from google.protobuf.field_mask_pb2 import FieldMask
 from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from tests.conftest import INTERNAL_TOKEN, common_settings, start_server
 from tests.postgres import create_schema
+from tests.rpc_errors import violations
 from wayline.common.context import INTERNAL_TOKEN_HEADER, TENANT_HEADER
-from wayline.common.sql import open_database
+from wayline.common.sql import Database, open_database
 from wayline.common.timestamps import MAX_TIMESTAMP_SECONDS, MIN_TIMESTAMP_SECONDS, to_datetime
 from wayline.event.v1 import event_pb2
+from wayline.identity.v1 import identity_rules_pb2 as rules_pb
 from wayline.identity.v1 import identity_service_pb2 as pb
 from wayline.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from wayline_identity.identity import Identity
 from wayline_identity.model import ResolutionInput
+from wayline_identity.rules import DEFAULT_RULES, TypeRule
 from wayline_identity.service import identity_service
 from wayline_identity.settings import IdentitySettings
+from wayline_identity.store.rules_store import save_rules
 
 Metadata = tuple[tuple[str, str], ...]
 LAST = datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
@@ -47,6 +57,7 @@ BEFORE_YEAR_1_US = (MIN_TIMESTAMP_SECONDS - 1) * 1_000_000
 class Rig:
     stub: pb_grpc.IdentityServiceStub
     writer: Identity  # the service's own domain and store, on its database: how the values were stored
+    db: Database
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -62,7 +73,7 @@ def rig(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     server = start_server(identity_service(settings), settings)
     db = open_database(url, settings.service_dir / "identity.db")
     with grpc.insecure_channel(server.address) as channel:
-        yield Rig(pb_grpc.IdentityServiceStub(channel), Identity(db))
+        yield Rig(pb_grpc.IdentityServiceStub(channel), Identity(db), db)
     server.stop(0)
     db.close()
 
@@ -139,3 +150,45 @@ def test_a_profile_stored_outside_timestamps_range_is_logged_once(rig: Rig, tena
     assert len(warnings) == 1
     assert warnings[0]["tenant"] == tenant
     assert warnings[0]["log_level"] == "warning"
+
+
+# --- rules --------------------------------------------------------------------------------------------------
+
+LOOKAHEAD = "(?!0)[0-9]+"  # Python's `re` took it; RE2 has no lookaround
+
+
+def _rules_stored_before(rig: Rig, tenant: str) -> None:
+    """The tenant's rules with a lookahead pattern, saved through identity's rules store as
+    UpdateIdentityRules saved them when `re` checked patterns."""
+    kept = TypeRule("x_code", validation_regex=LOOKAHEAD)
+    rules = replace(DEFAULT_RULES, identifier_types=(*DEFAULT_RULES.identifier_types, kept), revision=1)
+    with rig.db.transaction() as tx:
+        save_rules(tx, tenant, rules, NOW_US)
+
+
+def _update(rig: Rig, tenant: str, rules: rules_pb.IdentityRules, *paths: str) -> rules_pb.IdentityRules:
+    request = pb.UpdateIdentityRulesRequest(identity_rules=rules, update_mask=FieldMask(paths=list(paths)))
+    return rig.stub.UpdateIdentityRules(request, metadata=_metadata(tenant), timeout=10).identity_rules
+
+
+def test_update_identity_rules_leaving_a_stored_pattern_goes_through(rig: Rig, tenant: str) -> None:
+    _rules_stored_before(rig, tenant)
+    changes = rules_pb.IdentityRules(default_phone_region="FR")
+    updated = _update(rig, tenant, changes, "default_phone_region")  # was refused, naming the pattern
+    assert updated.default_phone_region == "FR"
+    assert [t.validation_regex for t in updated.identifier_types if t.type == "x_code"] == [LOOKAHEAD]
+
+
+def test_update_identity_rules_writing_a_stored_pattern_again_is_refused(rig: Rig, tenant: str) -> None:
+    _rules_stored_before(rig, tenant)
+    current = rig.stub.GetIdentityRules(
+        pb.GetIdentityRulesRequest(), metadata=_metadata(tenant), timeout=10
+    ).identity_rules
+    for paths in (("identifier_types",), ()):
+        with pytest.raises(grpc.RpcError) as refused:
+            _update(rig, tenant, current, *paths)
+        assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        index = [t.type for t in current.identifier_types].index("x_code")
+        assert set(violations(refused.value)) == {
+            f"identity_rules.identifier_types[{index}].validation_regex"
+        }
