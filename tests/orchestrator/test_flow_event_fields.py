@@ -13,7 +13,6 @@ so a trigger on `revenue > 100` never fired and one on `revenue IS_NOT_SET` fire
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,46 +23,21 @@ from google.protobuf import json_format
 from tests.client import HoldingProxy
 from tests.journeys.conftest import Journeys, error_reason
 from tests.journeys.segments_support import event
+from tests.orchestrator import behind_proxy
 from tests.orchestrator.helpers import Auth, Stub
-from tests.orchestrator.running import ENGINES, Running, run_per_engine
+from tests.orchestrator.running import Running
 from tests.orchestrator.runtime_calls import Fields, State, filtered, publish, send, track, with_fields
-from wayline.common.server import Server
 from wayline.event.v1 import event_pb2
 
+# The orchestrator behind a proxy to the suite's journeys server (behind_proxy.py).
+proxy, running, orchestrator, journeys = (
+    behind_proxy.proxy,
+    behind_proxy.running,
+    behind_proxy.orchestrator,
+    behind_proxy.journeys,
+)
+
 NOW = datetime.now(UTC)
-JOURNEYS_TIMEOUT_SECONDS = 2.0  # the default (see test_flow_person_conditions.py)
-
-
-@pytest.fixture(scope="module")
-def proxy(journeys_server: Server) -> Iterator[HoldingProxy]:
-    """The orchestrator's way to journeys, which a test can make hold journeys' answers back."""
-    proxy = HoldingProxy(journeys_server.address)
-    yield proxy
-    proxy.close()
-
-
-@pytest.fixture(scope="module", params=ENGINES)
-def running(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, proxy: HoldingProxy
-) -> Iterator[Running]:
-    yield from run_per_engine(
-        request,
-        tmp_path_factory,
-        journeys_address=proxy.address,
-        journeys_timeout_seconds=JOURNEYS_TIMEOUT_SECONDS,
-    )
-
-
-@pytest.fixture(scope="module")
-def orchestrator(running: Running) -> Server:
-    """The orchestrator `stub` calls: the one on the fake clock."""
-    return running.server
-
-
-@pytest.fixture
-def journeys(journeys_server: Server, auth: Auth) -> Iterator[Journeys]:
-    with grpc.insecure_channel(journeys_server.address) as channel:
-        yield Journeys(channel, dict(auth)["x-wayline-tenant"])
 
 
 def _person() -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,53 +23,26 @@ from tests.client import HoldingProxy, free_port
 from tests.conftest import common_settings, start_server
 from tests.journeys.conftest import Journeys, error_reason
 from tests.journeys.segments_support import event
+from tests.orchestrator import behind_proxy
+from tests.orchestrator.behind_proxy import JOURNEYS_TIMEOUT_SECONDS
 from tests.orchestrator.helpers import Auth, Stub
-from tests.orchestrator.running import ENGINES, NO_PEERS, Running, run_per_engine
+from tests.orchestrator.running import NO_PEERS, Running
 from tests.orchestrator.runtime_calls import State, eventually, publish, send, track
-from wayline.common.server import Server
 from wayline.event.v1 import event_pb2
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
 from wayline_orchestrator.service import orchestrator_service
 from wayline_orchestrator.settings import OrchestratorSettings
 
+# The orchestrator behind a proxy to the suite's journeys server (behind_proxy.py).
+proxy, running, orchestrator, journeys = (
+    behind_proxy.proxy,
+    behind_proxy.running,
+    behind_proxy.orchestrator,
+    behind_proxy.journeys,
+)
+
 NOW = datetime.now(UTC)
 HOUR = 3600
-# The orchestrator's deadline for journeys: the default. A shorter one made the tests that need an answer fail
-# on a loaded machine (two test workers and other tenants on two cores), where a query can take over 0.5 s.
-JOURNEYS_TIMEOUT_SECONDS = 2.0
-
-
-@pytest.fixture(scope="module")
-def proxy(journeys_server: Server) -> Iterator[HoldingProxy]:
-    """The orchestrator's way to journeys, which a test can make hold journeys' answers back."""
-    proxy = HoldingProxy(journeys_server.address)
-    yield proxy
-    proxy.close()
-
-
-@pytest.fixture(scope="module", params=ENGINES)
-def running(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, proxy: HoldingProxy
-) -> Iterator[Running]:
-    yield from run_per_engine(
-        request,
-        tmp_path_factory,
-        journeys_address=proxy.address,
-        journeys_timeout_seconds=JOURNEYS_TIMEOUT_SECONDS,
-    )
-
-
-@pytest.fixture(scope="module")
-def orchestrator(running: Running) -> Server:
-    """The orchestrator `stub` calls: the one on the fake clock."""
-    return running.server
-
-
-@pytest.fixture
-def journeys(journeys_server: Server, auth: Auth) -> Iterator[Journeys]:
-    """The journeys service as the tenant's events reach it (ingest writes them there too)."""
-    with grpc.insecure_channel(journeys_server.address) as channel:
-        yield Journeys(channel, dict(auth)["x-wayline-tenant"])
 
 
 def _person() -> str:
