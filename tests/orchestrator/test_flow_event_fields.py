@@ -248,3 +248,95 @@ def test_an_entry_reads_the_event_fields_and_traits_in_its_conditions_and_waits(
         [(helped, "EXITED", "completed"), (free, "WAITING", ""), (small, "EXITED", "completed")]
     )
     assert [(m.person_id, m.step_id) for m in state.messages()] == [(helped, "hello")]
+
+
+# An identify event the orchestrator observes before journeys stores it (ingest forwards each event to both
+# independently): the flows read the traits it sets as the person's latest, as journeys will once it has it.
+
+
+def _identified(person: str, at: datetime, **traits: Any) -> event_pb2.Event:
+    """An identify event setting `traits`, which journeys has not stored (the test never writes it there)."""
+    found = _identify(person, **traits)
+    found.timestamp.FromDatetime(at)
+    return found
+
+
+def _on_identify(*filters: dict[str, Any]) -> dict[str, Any]:
+    """A flow entered by identify events passing every filter, which sends one email."""
+    matcher = {
+        "event_name": "Identify",
+        "event_type": "EVENT_TYPE_IDENTIFY",
+        "property_filters": list(filters),
+    }
+    return {"trigger": {"event": {"event": matcher}}, "entry_step_id": "hello", "steps": [_hello()]}
+
+
+def test_an_identify_event_triggers_a_flow_on_the_trait_it_sets_before_journeys_stores_it(
+    stub: Stub, auth: Auth, state: State, journeys: Journeys
+) -> None:
+    new, upgraded, downgraded, other = _person(), _person(), _person(), _person()
+    journeys.write(
+        _identify(upgraded, plan="free", country="fr"),
+        _identify(downgraded, plan="pro"),
+        _identify(other, plan="pro"),
+    )
+    publish(stub, auth, "now-pro", _on_identify(filtered("person.plan", "EQUALS", "pro")))
+    publish(stub, auth, "not-pro", _on_identify(filtered("person.plan", "NOT_EQUALS", "pro")))
+    send(
+        stub,
+        auth,
+        _identified(new, NOW, plan="pro"),
+        _identified(upgraded, NOW, plan="pro"),  # journeys holds an older `free`
+        _identified(downgraded, NOW, plan="free"),  # journeys holds an older `pro`
+        _identified(other, NOW, country="de"),  # no plan in it: journeys' `pro` holds
+    )
+    assert _entered(state, "now-pro") == {new, upgraded, other}
+    assert _entered(state, "not-pro") == {downgraded}
+
+
+def test_an_identify_event_earlier_in_the_batch_sets_the_traits_a_later_event_reads(
+    stub: Stub, auth: Auth, state: State, journeys: Journeys
+) -> None:
+    """The latest identify event of the batch before the triggering one wins, by time (the batch's order
+    as sent does not count); the person conditions of the entry's first step read the same traits, and
+    journeys answers the parts the events do not carry (here `country`)."""
+    fresh, switched, foreign = _person(), _person(), _person()
+    journeys.write(
+        _identify(fresh, plan="free", country="fr"),
+        _identify(switched, plan="free", country="fr"),
+        _identify(foreign, plan="free", country="de"),
+    )
+    plan_pro = {"person_property": filtered("person.plan", "EQUALS", "pro")}
+    french = {"person_property": filtered("person.country", "EQUALS", "fr")}
+    both = {"person": {"group": {"operator": "LOGICAL_OPERATOR_AND", "conditions": [plan_pro, french]}}}
+    definition = {
+        "trigger": {"event": {"event": {"event_name": "Checkout Started"}}},
+        "entry_step_id": "route",
+        "steps": [
+            {
+                "id": "route",
+                "branch": {
+                    "branches": [{"label": "pro", "condition": both, "next_step_id": "hello"}],
+                    "default_step_id": "",
+                },
+            },
+            _hello(),
+        ],
+    }
+    publish(stub, auth, "checkout", definition)
+    publish(
+        stub, auth, "pro-checkout", _triggered("Checkout Started", filtered("person.plan", "EQUALS", "pro"))
+    )
+    at = NOW - timedelta(minutes=10)
+    checkout = round((at + timedelta(minutes=5)).timestamp() * 1_000_000)
+    send(
+        stub,
+        auth,
+        _identified(switched, at + timedelta(minutes=1), plan="free"),  # the latest: sent first
+        _identified(switched, at, plan="pro"),
+        *(_identified(p, at, plan="pro") for p in (fresh, foreign)),
+        *(track(p, "Checkout Started", checkout) for p in (fresh, switched, foreign)),
+    )
+    assert _entered(state, "pro-checkout") == {fresh, foreign}
+    assert _entered(state, "checkout") == {fresh, switched, foreign}
+    assert [m.person_id for m in state.messages() if m.flow_id == "checkout"] == [fresh]

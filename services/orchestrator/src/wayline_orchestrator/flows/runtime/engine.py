@@ -20,7 +20,9 @@ No network call happens inside a run's transaction: a run that needs an answer i
 person condition, traits) is rolled back, the question is asked with no transaction open, and the run starts
 again with every answer so far (answers.py, ADRs 36 and 37). A journeys service that does not answer raises
 PersonLookupUnavailable: ObserveEvents answers UNAVAILABLE (ingest delivers the events again), and a timer
-stays claimed until its lease ends, then fires again.
+stays claimed until its lease ends, then fires again. The person's traits an event's runs read are the
+journeys service's under those of the person's identify events handled so far in the batch, that event
+included (identified.py): journeys may not have stored them yet.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from wayline_orchestrator.errors import PersonLookupUnavailable
 from wayline_orchestrator.flows.model import Definition, FlowState, PauseMode
 from wayline_orchestrator.flows.runtime.answers import RunPersons, Unanswered
 from wayline_orchestrator.flows.runtime.decisions import RunDecisions
+from wayline_orchestrator.flows.runtime.identified import IDENTIFY, identified
 from wayline_orchestrator.flows.runtime.interpreter import Interpreter
 from wayline_orchestrator.flows.runtime.lookups import Lookups
 from wayline_orchestrator.flows.runtime.matching import (
@@ -205,15 +208,19 @@ class FlowRuntime:
         with self._store.transaction() as tx:
             now = self._clock()
             inside = self._store.live_entries(tx, tenant, person_id)
+            seen: list[Occurrence] = []  # the person's identify events so far: journeys may lack them yet
             for event in events:
+                if event.type == IDENTIFY:
+                    seen.append(event)
+                here = identified(lookups, person_id, seen)
                 for entry, (flow_id, version, definition) in self._turns(
-                    tx, tenant, event, inside, live, held, lookups
+                    tx, tenant, event, inside, live, held, here
                 ):
                     if entry is not None:
-                        self._interpreter.observe(Run(tx, tenant, definition, entry, now, lookups), event)
+                        self._interpreter.observe(Run(tx, tenant, definition, entry, now, here), event)
                         continue
                     flow = (flow_id, version, definition)
-                    new = self._enter(tx, tenant, flow, person_id, event, now, lookups)
+                    new = self._enter(tx, tenant, flow, person_id, event, now, here)
                     if new is not None:
                         inside.append(new)
                         entered += 1
