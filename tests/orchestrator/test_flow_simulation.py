@@ -212,6 +212,52 @@ def test_simulate_flow_agrees_with_the_live_run_on_the_event_fields_and_person_t
     assert simulated.stats == live
 
 
+def test_simulate_flow_agrees_with_the_live_run_of_identify_events_observed_before_journeys_stores_them(
+    running: Running, stub: Stub, auth: Auth, journeys: journeys_grpc.JourneyServiceStub
+) -> None:
+    """Live, each identify event reaches the orchestrator before journeys stores it (ingest's two sinks
+    race); the simulation replays them from journeys. Both read the traits the triggering event sets as the
+    person's latest (a downgrade to `free` enters nobody, though journeys held `pro` when it was observed)."""
+    matcher = {
+        "event_name": "Identify",
+        "event_type": "EVENT_TYPE_IDENTIFY",
+        "property_filters": [filtered("person.plan", "EQUALS", "pro")],
+    }
+    email = {"channel": "CHANNEL_EMAIL", "action_id": "welcome-pro", "next_step_id": ""}
+    flow_id = "pro"
+    definition = {
+        "trigger": {"event": {"event": matcher}},
+        "entry_step_id": "welcome",
+        "steps": [{"id": "welcome", "action": email}],
+    }
+    publish(stub, auth, flow_id, definition)
+    t0 = running.clock()
+
+    def identify(person: str, at: int, plan: str) -> event_pb2.Event:
+        found = track(person, "Identify", at, plan=plan)
+        found.type = event_pb2.EVENT_TYPE_IDENTIFY
+        return found
+
+    new, upgraded, downgraded = (f"p-{uuid.uuid4().hex[:10]}" for _ in range(3))
+    # What journeys held before the range (the simulation does not replay it).
+    _store(journeys, auth, [identify(upgraded, t0 - DAY, "free"), identify(downgraded, t0 - DAY, "pro")])
+    events = [
+        identify(new, t0, "pro"),
+        identify(upgraded, t0 + SECOND, "pro"),
+        identify(downgraded, t0 + 2 * SECOND, "free"),
+    ]
+    for event in events:
+        running.clock.advance((event.timestamp.ToMicroseconds() - running.clock()) / SECOND)
+        send(stub, auth, event)
+        _store(journeys, auth, [event])  # after the orchestrator saw it
+    running.clock.advance(60)
+    live = stub.GetFlowStats(pb.GetFlowStatsRequest(name=f"flows/{flow_id}"), metadata=auth, timeout=10).stats
+    simulated = _simulate(stub, auth, t0 - 60 * SECOND, running.clock(), name=f"flows/{flow_id}")
+    assert live.entered_count == 2  # new and upgraded
+    assert simulated.evaluated_person_count == 3
+    assert simulated.stats == live
+
+
 def test_simulate_flow_changes_no_live_state(
     running: Running, stub: Stub, auth: Auth, journeys: journeys_grpc.JourneyServiceStub
 ) -> None:
