@@ -1,11 +1,12 @@
 """The demo's flow step: the shipped abandoned-cart flow runs end to end. A small local HTTP receiver (the
 demo's own, as a channel provider would be) stands behind two webhook connectors, one for push and one for
-email, created through the gateway; the flow is applied with its hour's and its day's waits shortened and its
-connector references pointed at them, and published; a contact policy needs push consent; cart events go
-through the gateway for four customers (one buys before the wait ends, one has no push consent, one has spent
-more than €500 this year); then the receiver's messages — the reminder on the preferred channel, then the
-offer the customer's value chose, Decide having no model for the placement — and the policy's suppression
-are printed."""
+email, created through the gateway; the flow is applied with its hour's and its day's waits shortened, a
+purchase counting (in the first wait and the goal) only when its `revenue` is above 0, and its connector
+references pointed at them, and published; a contact policy needs push consent; cart events go through the
+gateway for four customers (one buys before the wait ends, one has no push consent, one has spent more than
+€500 this year); then the receiver's messages — the reminder on the preferred channel, then the offer the
+customer's value chose, Decide having no model for the placement — and the policy's suppression are
+printed."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from wayline.identity.v1 import identity_service_pb2 as identity_pb
 from wayline.identity.v1 import identity_service_pb2_grpc as identity_grpc
 from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
 from wayline.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
+from wayline.journeys.v1 import analytics_pb2 as analytics
 from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
 from wayline.orchestrator.v1 import connector_pb2, contact_pb2, flow_pb2
@@ -122,12 +124,22 @@ def _connector(stub: pb_grpc.OrchestratorServiceStub, auth: Auth, channel: str, 
     stub.CreateConnector(request, metadata=auth, timeout=10)
 
 
+def _paid() -> analytics.PropertyFilter:
+    """A purchase counts when it has an amount: the event field `revenue` (not a property), which flows read
+    as journeys and decision do."""
+    paid = analytics.PropertyFilter(property="revenue", operator=analytics.FILTER_OPERATOR_GREATER_THAN)
+    paid.values.add().number_value = 0
+    return paid
+
+
 def _flow() -> flow_pb2.Flow:
     [flow] = read_flows(FLOW_FILE)
     flow.name = "flows/demo-abandoned-cart"
+    flow.definition.goal.event.property_filters.append(_paid())
     for step in flow.definition.steps:
         if step.id == "wait_for_purchase":
             step.wait.event.timeout.CopyFrom(duration_pb2.Duration(seconds=WAIT_SECONDS))
+            step.wait.event.event.property_filters.append(_paid())
         if step.id == "wait_a_day":
             step.wait.duration.CopyFrom(duration_pb2.Duration(seconds=WAIT_SECONDS))
         if step.HasField("action"):
@@ -183,7 +195,9 @@ def _events(shoppers: tuple[Shopper, ...], name: str) -> list[event_pb2.Event]:
             cart = {"cart_value": 129, "cart_url": f"https://shop.example/cart/{s.user_id}"}
             events.append(_event(s.user_id, "Cart Abandoned", now, web, **cart))
         elif s.buys:
-            events.append(_event(s.user_id, "Order Completed", now, web, order_id=f"o-{s.user_id}"))
+            order = _event(s.user_id, "Order Completed", now, web, order_id=f"o-{s.user_id}")
+            order.revenue.CopyFrom(money(129, "EUR"))
+            events.append(order)
     return events
 
 
@@ -218,7 +232,9 @@ def show_flows(channel: grpc.Channel, auth: Auth, console: Console) -> None:
         )
         console.print(
             f"[bold]Flows[/bold]: {FLOW_FILE.name} published as {published.flow.name} version "
-            f"{published.flow.published_version}, its 1 h wait shortened to {WAIT_SECONDS} s for the demo; "
+            f"{published.flow.published_version}, its 1 h wait shortened to {WAIT_SECONDS} s for the demo, "
+            "a purchase counting when its revenue is above 0 (the wait's and the goal's filter on the event "
+            "field); "
             f"connectors {', '.join(f'connectors/{c}' for c in CONNECTORS.values())} (webhooks to the demo's "
             "receiver); policy: push marketing needs opt-in consent"
         )
