@@ -300,6 +300,11 @@ def test_context_paths_name_proto_fields_and_the_senders_keys_as_sent(store: Jou
         ("context.extra.nestedObj.innerKey", 2.0),  # no such key: the sender wrote snake_case
         ("context.traits.first_name", "Ada"),
         ("context.traits.firstName", "Grace"),
+        # Not proto field names, though their lowerCamelCase is a stored key: they name no field (ADR 79).
+        ("context.device.displayWidth", 390.0),
+        ("context.userAgent", "Firefox"),
+        ("context.device.display__width", 390.0),
+        ("context.user_agent_", "Firefox"),
     ]
     for path, value in cases:
         f = PropertyFilter(path, FilterOperator.EQUALS, (value,))

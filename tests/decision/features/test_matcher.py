@@ -72,6 +72,10 @@ EVENT = ObservedEvent(
         ("context.extra.ab_test.variant_id", "B"),
         ("context.traits.loyalty_tier", 3.0),
         ("context.extra.planType", MISSING),
+        # Not proto field names, though their lowerCamelCase is the stored key: they name no field (ADR 79).
+        ("context.device.displayWidth", MISSING),
+        ("context.device.display__width", MISSING),
+        ("context.device_", MISSING),
         ("name", "Order Completed"),
         ("type", "track"),
         ("channel", "mobile_app"),

@@ -83,10 +83,24 @@ def _camel(key: str) -> str:
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
-def _context_keys(keys: list[str]) -> list[str]:
-    """The keys of a path below `context.`: proto field names camel-cased, a Struct's keys verbatim."""
+# A proto field name, as buf lint holds ours to (lower_snake_case, each word starting with a letter): the names
+# `_camel` maps one to one onto JSON names. Any other key (`displayWidth`, `display__width`, `device_`) names
+# no field, though its lowerCamelCase may be a stored key, so it reads nothing (analytics.proto; ADR 79).
+PROTO_FIELD_NAME = re.compile(r"[a-z][a-z0-9]*(_[a-z][a-z0-9]*)*")
+
+
+def _context_keys(keys: list[str]) -> list[str] | None:
+    """The keys of a path below `context.`: proto field names camel-cased, a Struct's keys verbatim; None
+    when a key outside the Structs is no proto field name."""
     first, rest = keys[0], keys[1:]
+    named = [first] if first in CONTEXT_STRUCTS else [first, *rest]
+    if not all(PROTO_FIELD_NAME.fullmatch(k) for k in named):
+        return None
     return [_camel(first), *(rest if first in CONTEXT_STRUCTS else [_camel(k) for k in rest])]
+
+
+def _absent(event: ObservedEvent) -> Any:
+    return MISSING
 
 
 def compile_path(path: str) -> Lookup:
@@ -97,9 +111,11 @@ def compile_path(path: str) -> Lookup:
             return lambda e: MISSING if (v := read(e)) is None else v
         return read
     column, _, rest = path.partition(".")
-    keys = rest.split(".")
+    keys: list[str] | None = rest.split(".")
     if column == "context":
-        keys = _context_keys(keys)
+        keys = _context_keys(rest.split("."))
+    if keys is None:
+        return _absent  # a path that names no field of the context
     source = attrgetter(column)
     first, deeper = keys[0], keys[1:]
 

@@ -21,6 +21,7 @@ properties, context, text, group_id, sentiment_score, revenue, person_id (the cu
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from wayline.common.json_text import text_of
@@ -88,9 +89,19 @@ def _camel(key: str) -> str:
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
-def _context_keys(keys: list[str]) -> list[str]:
-    """The stored keys of a path below `context.`: proto field names camel-cased, a Struct's keys verbatim."""
+# A proto field name, as buf lint holds ours to (lower_snake_case, each word starting with a letter): the names
+# `_camel` maps one to one onto JSON names. Any other key (`displayWidth`, `display__width`, `device_`) names
+# no field, though its lowerCamelCase may be a stored key, so it reads nothing (analytics.proto; ADR 79).
+PROTO_FIELD_NAME = re.compile(r"[a-z][a-z0-9]*(_[a-z][a-z0-9]*)*")
+
+
+def _context_keys(keys: list[str]) -> list[str] | None:
+    """The stored keys of a path below `context.`: proto field names camel-cased, a Struct's keys verbatim;
+    None when a key outside the Structs is no proto field name."""
     first, rest = keys[0], keys[1:]
+    named = [first] if first in CONTEXT_STRUCTS else [first, *rest]
+    if not all(PROTO_FIELD_NAME.fullmatch(k) for k in named):
+        return None
     return [_camel(first), *(rest if first in CONTEXT_STRUCTS else [_camel(k) for k in rest])]
 
 
@@ -130,9 +141,11 @@ def event_property_raw(path: str, params: SqlParams) -> str:
     column, _, rest = path.partition(".")
     if column not in ("properties", "context") or not rest:
         raise UnsupportedFilter(f"unknown property path {path!r}")
-    keys = rest.split(".")
+    keys: list[str] | None = rest.split(".")
     if column == "context":
-        keys = _context_keys(keys)
+        keys = _context_keys(rest.split("."))
+    if keys is None:
+        return "''"  # a path that names no field of the context: absent on every event
     return f"JSONExtractRaw({column}, {', '.join(params.bind(k, 'String') for k in keys)})"
 
 

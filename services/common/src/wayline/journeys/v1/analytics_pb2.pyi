@@ -131,7 +131,9 @@ class PropertyFilter(_message.Message):
 
     `property` is a dotted path: `properties.<key>[.<key>...]` for event properties; `context.<field>...` for
     the event context, with the proto field names (for example `context.campaign.source`,
-    `context.location.country`); `person.<trait>` for a person property, the latest value of that trait in
+    `context.location.country`; a key that is no proto field name, such as `context.device.displayWidth`, names
+    no field and reads as missing; below `context.extra` and `context.traits` the keys are the sender's, as
+    sent); `person.<trait>` for a person property, the latest value of that trait in
     the person's identify events; or one of the event fields `name`, `type`, `channel` (the short lower-case
     name, such as `web`), `text`, `group_id`, `sentiment_score` and `revenue` (the amount as a decimal
     number). Values compare as JSON values: numbers numerically, strings case-sensitively.
