@@ -13,7 +13,7 @@ from typing import Any
 from tests.contract.feature_log import NAMES
 from wayline.journeys.v1 import analytics_pb2
 
-__all__ = ["random_filter", "random_person_filter"]
+__all__ = ["CONTEXT_POOLS", "random_event_filter", "random_filter", "random_person_filter"]
 
 Op = analytics_pb2.FilterOperator
 Where = Callable[..., analytics_pb2.PropertyFilter]
@@ -48,6 +48,24 @@ _PERSON_POOLS: dict[str, tuple[Any, ...]] = {
     "person.score": (0.5, 10, -3.25, "high", None, "^-"),
     "person.prefs": ("sku", "a-1", '"items":2', None),
 }
+# The rest of the context, for the parity of the evaluators on single events (test_filter_parity.py, whose
+# events carry these parts): a Struct's keys as sent (snake_case, camelCase, nested; values of every JSON
+# kind), strings, a double and a bool with presence (set at zero or false), a double without it, and a field
+# spelled with its JSON name rather than its proto name.
+CONTEXT_POOLS: dict[str, tuple[Any, ...]] = {
+    "context.extra.coupon_code": ("SPRING", 10, True, None, "^S", "2026-10-10T00:00:00Z", "{"),
+    "context.extra.utmTerm": ("shoes", "", None, "sh"),
+    "context.extra.nested.level": (1, 2, "2", None),
+    "context.traits.tier": ("gold", 1, None, "ol"),
+    "context.timezone": ("Europe/Paris", "Paris", "^Europe/"),
+    "context.user_agent": ("Mozilla/5.0", "Mozilla", ""),
+    "context.page.url": ("https://example.com/a", "example", "^https://"),
+    "context.location.latitude": (0, 48.85, -33.9, "0", "^-"),
+    "context.device.ad_tracking_enabled": (True, False, "false", None),
+    "context.device.display_density": (0, 2, 2.5, "2"),
+    "context.device.displayWidth": (390, 1920, "39"),
+    "context.campaign": ("newsletter", None, "{"),
+}
 _OPERATORS = (
     Op.FILTER_OPERATOR_EQUALS,
     Op.FILTER_OPERATOR_NOT_EQUALS,
@@ -72,6 +90,11 @@ _ORDERING = (
 def random_filter(rng: random.Random, where: Where) -> analytics_pb2.PropertyFilter:
     """One filter on an event path; `where(path, operator, *values)` builds it."""
     return _drawn(rng, where, _POOLS)
+
+
+def random_event_filter(rng: random.Random, where: Where) -> analytics_pb2.PropertyFilter:
+    """One filter on an event path, the rest of the context (CONTEXT_POOLS) included."""
+    return _drawn(rng, where, {**_POOLS, **CONTEXT_POOLS})
 
 
 def random_person_filter(rng: random.Random, where: Where) -> analytics_pb2.PropertyFilter:
