@@ -83,7 +83,7 @@ def _camel(key: str) -> str:
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
-# A proto field name, as buf lint holds ours to (lower_snake_case, each word starting with a letter): the names
+# A proto field name as buf lint holds ours to (lower_snake_case, each word starting with a letter): the names
 # `_camel` maps one to one onto JSON names. Any other key (`displayWidth`, `display__width`, `device_`) names
 # no field, though its lowerCamelCase may be a stored key, so it reads nothing (analytics.proto; ADR 79).
 PROTO_FIELD_NAME = re.compile(r"[a-z][a-z0-9]*(_[a-z][a-z0-9]*)*")
