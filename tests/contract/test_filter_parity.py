@@ -111,7 +111,7 @@ def _shown(event: event_pb2.Event, matcher: analytics_pb2.EventMatcher) -> str:
 
 
 # A tenth of the profile's examples: 10 in CI (about 3 s), 500 with `--hypothesis-profile wayline-deep`.
-@settings(max_examples=settings.default.max_examples // 10)
+@settings(max_examples=settings().max_examples // 10)  # settings(): the profile loaded
 @given(log_seed=st.integers(0, 2**32 - 1), filter_seed=st.integers(0, 2**32 - 1))
 def test_the_three_evaluators_agree_on_random_filters(
     store: JourneyStore, log_seed: int, filter_seed: int
