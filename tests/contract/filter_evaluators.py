@@ -11,10 +11,14 @@ orchestrator asks journeys for traits."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
 from google.protobuf import json_format
 
 from wayline.common.errors import FieldViolation
+from wayline.common.server import Server
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import analytics_pb2, feature_pb2
 from wayline_decision.features.event_converter import observed_event
@@ -23,15 +27,28 @@ from wayline_decision.features.spec_compiler import compile_spec
 from wayline_journeys.analytics_converters import event_matcher
 from wayline_journeys.converters import event_to_record
 from wayline_journeys.store import JourneyStore
+from wayline_journeys.store.client import connect_clickhouse
 from wayline_journeys.store.matching import matcher_sql
 from wayline_journeys.store.relation import current_events
 from wayline_journeys.store.sql import SqlParams
 from wayline_orchestrator.flows.runtime.matching import matches
 from wayline_orchestrator.person_events import check_events, occurrences
 
-__all__ = ["decision_holds", "journeys_holds", "orchestrator_holds"]
+__all__ = ["decision_holds", "journeys_holds", "orchestrator_holds", "store"]
 
 Matchers = list[analytics_pb2.EventMatcher]
+
+
+@pytest.fixture(scope="module")
+def store(journeys_server: Server, chdb_path: Path) -> Iterator[JourneyStore]:
+    """A store on a database of its own in the suite's one chDB engine (the journeys server's), for
+    `journeys_holds`; a test module binds it (`store = filter_evaluators.store`)."""
+    database = f"test_{uuid.uuid4().hex[:8]}"
+    store = JourneyStore(lambda: connect_clickhouse("", database, chdb_path))
+    store.open()
+    yield store
+    store.client.command(f"DROP DATABASE IF EXISTS {database}")
+    store.close()
 
 
 def journeys_holds(

@@ -13,44 +13,30 @@ on them by test_feature_parity.py)."""
 from __future__ import annotations
 
 import random
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from google.protobuf import json_format
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.contract import filter_evaluators
 from tests.contract.feature_log import NAMES, event_log
 from tests.contract.filter_evaluators import decision_holds, journeys_holds, orchestrator_holds
 from tests.contract.parity_spec import CHANNELS, matching, where
 from tests.contract.random_filters import random_event_filter
 from wayline.common.patterns import pattern_problem
-from wayline.common.server import Server
 from wayline.common.timestamps import to_micros
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import analytics_pb2
 from wayline_journeys.store import JourneyStore
-from wayline_journeys.store.client import connect_clickhouse
 
 pytestmark = pytest.mark.slow
 
 MATCHERS = 24  # per example, each over every event of the example's log
 Op = analytics_pb2.FilterOperator
+store = filter_evaluators.store  # the module's own database in the suite's chDB
 _TYPES = (event_pb2.EVENT_TYPE_TRACK, event_pb2.EVENT_TYPE_PAGE, event_pb2.EVENT_TYPE_IDENTIFY)
-
-
-@pytest.fixture(scope="module")
-def store(journeys_server: Server, chdb_path: Path) -> Iterator[JourneyStore]:
-    """A store on a database of its own in the suite's one chDB engine (the journeys server's)."""
-    database = f"test_{uuid.uuid4().hex[:8]}"
-    store = JourneyStore(lambda: connect_clickhouse("", database, chdb_path))
-    store.open()
-    yield store
-    store.client.command(f"DROP DATABASE IF EXISTS {database}")
-    store.close()
 
 
 def _filter(rng: random.Random) -> analytics_pb2.PropertyFilter:

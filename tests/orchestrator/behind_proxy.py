@@ -15,7 +15,7 @@ from tests.orchestrator.helpers import Auth
 from tests.orchestrator.running import ENGINES, Running, run_per_engine
 from wayline.common.server import Server
 
-__all__ = ["JOURNEYS_TIMEOUT_SECONDS", "journeys", "orchestrator", "proxy", "running"]
+__all__ = ["FIXTURES", "JOURNEYS_TIMEOUT_SECONDS", "journeys", "orchestrator", "proxy", "running"]
 
 # The orchestrator's deadline for journeys: the default. A shorter one made the tests that need an answer fail
 # on a loaded machine (two test workers and other tenants on two cores), where a query can take over 0.5 s.
@@ -53,3 +53,7 @@ def journeys(journeys_server: Server, auth: Auth) -> Iterator[Journeys]:
     """The journeys service as the tenant's events reach it (ingest writes them there too)."""
     with grpc.insecure_channel(journeys_server.address) as channel:
         yield Journeys(channel, dict(auth)["x-wayline-tenant"])
+
+
+FIXTURES = (proxy, running, orchestrator, journeys)
+"""The fixtures in order, for a test module: `proxy, running, orchestrator, journeys = FIXTURES`."""

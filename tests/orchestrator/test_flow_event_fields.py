@@ -30,12 +30,7 @@ from tests.orchestrator.runtime_calls import Fields, State, filtered, publish, s
 from wayline.event.v1 import event_pb2
 
 # The orchestrator behind a proxy to the suite's journeys server (behind_proxy.py).
-proxy, running, orchestrator, journeys = (
-    behind_proxy.proxy,
-    behind_proxy.running,
-    behind_proxy.orchestrator,
-    behind_proxy.journeys,
-)
+proxy, running, orchestrator, journeys = behind_proxy.FIXTURES
 
 NOW = datetime.now(UTC)
 

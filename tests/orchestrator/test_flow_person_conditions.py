@@ -34,12 +34,7 @@ from wayline_orchestrator.service import orchestrator_service
 from wayline_orchestrator.settings import OrchestratorSettings
 
 # The orchestrator behind a proxy to the suite's journeys server (behind_proxy.py).
-proxy, running, orchestrator, journeys = (
-    behind_proxy.proxy,
-    behind_proxy.running,
-    behind_proxy.orchestrator,
-    behind_proxy.journeys,
-)
+proxy, running, orchestrator, journeys = behind_proxy.FIXTURES
 
 NOW = datetime.now(UTC)
 HOUR = 3600
