@@ -373,6 +373,27 @@ def test_get_person_properties_returns_the_latest_value_of_each_asked_trait(jour
     assert json_format.MessageToDict(asked.properties) == {"plan": "pro", "first_name": "Ada"}
 
 
+def test_get_person_properties_says_which_identify_event_set_each_value(journeys: Journeys) -> None:
+    ada, at = person(), (NOW - timedelta(days=1)).replace(microsecond=123000)
+    older = identify(ada, at - timedelta(days=1), plan="free", tier=1)
+    newer = identify(ada, at, plan="pro")
+    low, high = identify(ada, at, seats=5), identify(ada, at, seats=9)  # a tie in time: the larger id wins
+    low.event_id, high.event_id = (
+        "00000000-0000-4000-8000-000000000001",
+        "f0000000-0000-4000-8000-000000000001",
+    )
+    journeys.write(older, newer, high, low)
+    found = properties(journeys, ada)
+    assert json_format.MessageToDict(found.properties) == {"plan": "pro", "tier": 1, "seats": 9}
+    sources = {k: (v.timestamp.ToDatetime(UTC), v.event_id) for k, v in found.sources.items()}
+    assert sources == {
+        "plan": (at, newer.event_id),
+        "tier": (at - timedelta(days=1), older.event_id),
+        "seats": (at, high.event_id),
+    }
+    assert set(properties(journeys, ada, "plan", "nickname").sources) == {"plan"}  # only the keys answered
+
+
 def test_get_person_properties_of_a_stranger_are_empty(journeys: Journeys) -> None:
     assert json_format.MessageToDict(properties(journeys, person(), "plan").properties) == {}
 

@@ -327,7 +327,10 @@ def test_a_persons_latest_trait_breaks_ties_on_time_by_event_id_everywhere(store
             store.write(TENANT, [replace(record, event_id=event_id, type="identify")])
     persons = {"p-a", "p-b"}
     read = ClickHousePersonConditions(lambda: store.client)
-    assert {p: read.properties(TENANT, p, ["plan"]) for p in persons} == {p: {"plan": "new"} for p in persons}
+    found = {p: read.properties(TENANT, p, ["plan"])["plan"] for p in persons}
+    assert {p: (t.value, t.event_id[:7]) for p, t in found.items()} == {
+        p: ("new", "fffffff") for p in persons
+    }
 
     params = SqlParams(tenant=TENANT)
     population = Population(person_filters=(PropertyFilter("person.plan", FilterOperator.EQUALS, ("new",)),))

@@ -27,6 +27,7 @@ __all__ = [
     "PersonConditionStore",
     "PersonConditions",
     "PersonConditionsAnswer",
+    "Trait",
 ]
 
 MAX_CONDITIONS_PER_CALL = 50
@@ -47,10 +48,20 @@ class PersonConditionStore(IdentifierResolver, Protocol):
         evaluated on none. `lifecycle` is None when no condition names a lifecycle stage."""
         ...
 
-    def properties(self, tenant: str, person_id: str, keys: Sequence[str]) -> dict[str, Any]:
+    def properties(self, tenant: str, person_id: str, keys: Sequence[str]) -> dict[str, Trait]:
         """The latest value (by timestamp, then event id) of each trait of the person's identify events, as
-        JSON values; only `keys` when given; traits the person lacks are missing."""
+        JSON values with the event that set them; only `keys` when given; traits the person lacks are
+        missing."""
         ...
+
+
+@dataclass(frozen=True)
+class Trait:
+    """A trait's latest value (JSON) and the identify event that set it: its time and id."""
+
+    value: Any
+    at: datetime
+    event_id: str
 
 
 @dataclass(frozen=True)
@@ -93,7 +104,7 @@ class PersonConditions:
             person_id, self._store.evaluate(tenant, person_id, conditions, lifecycle, self._clock())
         )
 
-    def properties(self, tenant: str, ref: PersonRef, keys: Sequence[str]) -> tuple[str, dict[str, Any]]:
+    def properties(self, tenant: str, ref: PersonRef, keys: Sequence[str]) -> tuple[str, dict[str, Trait]]:
         """(the person's id, their traits among `keys`, every trait when empty)."""
         person_id = self._person(tenant, ref)
         if not person_id:

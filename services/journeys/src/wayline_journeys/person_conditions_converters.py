@@ -4,8 +4,6 @@ answers back."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from google.protobuf import json_format
 
 from wayline.common.errors import FieldViolation
@@ -16,6 +14,7 @@ from wayline_journeys.person_conditions import (
     MAX_CONDITIONS_PER_CALL,
     MAX_PROPERTY_KEYS,
     PersonConditionsAnswer,
+    Trait,
 )
 from wayline_journeys.person_refs import PersonRef
 from wayline_journeys.person_refs_converters import person_ref
@@ -56,7 +55,11 @@ def properties_request(request: pb.GetPersonPropertiesRequest) -> tuple[PersonRe
     return ref, list(request.keys)
 
 
-def properties_response(person_id: str, properties: dict[str, Any]) -> pb.GetPersonPropertiesResponse:
+def properties_response(person_id: str, traits: dict[str, Trait]) -> pb.GetPersonPropertiesResponse:
     found = pb.GetPersonPropertiesResponse(person_id=person_id)
-    json_format.ParseDict(properties, found.properties)
+    json_format.ParseDict({key: trait.value for key, trait in traits.items()}, found.properties)
+    for key, trait in traits.items():
+        source = found.sources[key]
+        source.timestamp.FromDatetime(trait.at)
+        source.event_id = trait.event_id
     return found

@@ -11,7 +11,7 @@ Conditions compile with the segments' compiler (store/conditions.py), for the on
 
 Traits are the latest value (by timestamp, then event id) of each key of the person's identify events, the
 rule of `person.` filters (`ConditionCompiler.person_filters`), as raw JSON that the domain decodes; they are
-read the same two ways.
+read the same two ways, each with the identify event that set it (its time and id).
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from typing import Any
 from wayline.common.timestamps import to_micros
 from wayline_journeys.conditions import Condition
 from wayline_journeys.lifecycle import LifecycleModel
+from wayline_journeys.person_conditions import Trait
 from wayline_journeys.store.client import ReadModel
+from wayline_journeys.store.columns import as_utc
 from wayline_journeys.store.conditions import ConditionCompiler
 from wayline_journeys.store.person_refs import current_persons
 from wayline_journeys.store.relation import current_events, stored_events
@@ -92,7 +94,7 @@ class ClickHousePersonConditions(ReadModel):
             found, _ = holds(as_stored=False)
         return found
 
-    def properties(self, tenant: str, person_id: str, keys: Sequence[str]) -> dict[str, Any]:
+    def properties(self, tenant: str, person_id: str, keys: Sequence[str]) -> dict[str, Trait]:
         # As evaluate: as stored first, through the overrides only when some override names the person.
         found, named = self._properties(tenant, person_id, keys, as_stored=True)
         if named:
@@ -101,7 +103,7 @@ class ClickHousePersonConditions(ReadModel):
 
     def _properties(
         self, tenant: str, person_id: str, keys: Sequence[str], *, as_stored: bool
-    ) -> tuple[dict[str, Any], int]:
+    ) -> tuple[dict[str, Trait], int]:
         params = SqlParams(tenant=tenant)
         person = params.bind(person_id, "String")
         wanted = f"AND trait.1 IN {params.bind(sorted(set(keys)), 'Array(String)')} " if keys else ""
@@ -110,7 +112,8 @@ class ClickHousePersonConditions(ReadModel):
         else:
             relation = current_events(params, where=f"type = 'identify' AND {_stored_under(person)}")
         traits = (
-            f"SELECT trait.1 AS key, argMax(trait.2, {EVENT_ORDER}) AS raw FROM {relation} "
+            f"SELECT trait.1 AS key, argMax((trait.2, timestamp, toString(event_id)), {EVENT_ORDER}) AS raw "
+            f"FROM {relation} "
             "ARRAY JOIN JSONExtractKeysAndValuesRaw(properties) AS trait "
             f"WHERE person_id = {person} {wanted}GROUP BY key"
         )
@@ -122,4 +125,10 @@ class ClickHousePersonConditions(ReadModel):
             "reading person properties",
         )
         pairs, named = rows[0]
-        return {str(key): json.loads(raw) for key, raw in pairs}, int(named)
+        return {str(key): _trait(raw) for key, raw in pairs}, int(named)
+
+
+def _trait(raw: Sequence[Any]) -> Trait:
+    """(raw JSON value, the setting event's timestamp, its id) → a Trait."""
+    value, at, event_id = raw
+    return Trait(json.loads(value), as_utc(at), str(event_id))

@@ -2350,27 +2350,85 @@ class GetPersonPropertiesResponse(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class SourcesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> Global___PropertySource: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: Global___PropertySource | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     PERSON_ID_FIELD_NUMBER: _builtins.int
     PROPERTIES_FIELD_NUMBER: _builtins.int
+    SOURCES_FIELD_NUMBER: _builtins.int
     person_id: _builtins.str
     """The person's id (after the overrides)."""
     @_builtins.property
     def properties(self) -> _struct_pb2.Struct:
         """The latest value of each property asked for that the person has; keys they lack are absent."""
 
+    @_builtins.property
+    def sources(self) -> _containers.MessageMap[_builtins.str, Global___PropertySource]:
+        """When each value of `properties` was set, by property key (the same keys): the identify event that set
+        it, so that a caller holding newer identify events than the stored ones can tell which value is the
+        latest, in the order `properties` uses (the event time, ties broken by the event id's text).
+        """
+
     def __init__(
         self,
         *,
         person_id: _builtins.str = ...,
         properties: _struct_pb2.Struct | None = ...,
+        sources: _abc.Mapping[_builtins.str, Global___PropertySource] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["properties", b"properties"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["person_id", b"person_id", "properties", b"properties"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["person_id", b"person_id", "properties", b"properties", "sources", b"sources"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetPersonPropertiesResponse: _TypeAlias = GetPersonPropertiesResponse  # noqa: Y015
+
+@_typing.final
+class PropertySource(_message.Message):
+    """PropertySource names the identify event that set a person property's value."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TIMESTAMP_FIELD_NUMBER: _builtins.int
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    event_id: _builtins.str
+    """The event's id (a UUID, in its canonical text)."""
+    @_builtins.property
+    def timestamp(self) -> _timestamp_pb2.Timestamp:
+        """The event's time (its `timestamp`)."""
+
+    def __init__(
+        self,
+        *,
+        timestamp: _timestamp_pb2.Timestamp | None = ...,
+        event_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["timestamp", b"timestamp"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_id", b"event_id", "timestamp", b"timestamp"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PropertySource: _TypeAlias = PropertySource  # noqa: Y015
 
 @_typing.final
 class ExportEventsRequest(_message.Message):

@@ -602,7 +602,8 @@ class JourneyServiceServicer:
 
     def GetPersonProperties(self, request, context):
         """GetPersonProperties returns the person properties (traits: the latest value of each property of the
-        person's identify events, merges followed) of one person, for personalisation.
+        person's identify events, merges followed) of one person, for personalisation, with the identify event
+        that set each value.
 
         Errors: INVALID_ARGUMENT when no person is given or more than 100 keys are asked. A person without
         stored events has no properties (not NOT_FOUND).

@@ -306,7 +306,8 @@ class JourneyServiceStub:
     """
     GetPersonProperties: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.GetPersonPropertiesRequest, _journeys_service_pb2.GetPersonPropertiesResponse]
     """GetPersonProperties returns the person properties (traits: the latest value of each property of the
-    person's identify events, merges followed) of one person, for personalisation.
+    person's identify events, merges followed) of one person, for personalisation, with the identify event
+    that set each value.
 
     Errors: INVALID_ARGUMENT when no person is given or more than 100 keys are asked. A person without
     stored events has no properties (not NOT_FOUND).
@@ -599,7 +600,8 @@ class JourneyServiceAsyncStub(JourneyServiceStub):
     """
     GetPersonProperties: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.GetPersonPropertiesRequest, _journeys_service_pb2.GetPersonPropertiesResponse]  # type: ignore[assignment]
     """GetPersonProperties returns the person properties (traits: the latest value of each property of the
-    person's identify events, merges followed) of one person, for personalisation.
+    person's identify events, merges followed) of one person, for personalisation, with the identify event
+    that set each value.
 
     Errors: INVALID_ARGUMENT when no person is given or more than 100 keys are asked. A person without
     stored events has no properties (not NOT_FOUND).
@@ -1075,7 +1077,8 @@ class JourneyServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_journeys_service_pb2.GetPersonPropertiesResponse, _abc.Awaitable[_journeys_service_pb2.GetPersonPropertiesResponse]]:
         """GetPersonProperties returns the person properties (traits: the latest value of each property of the
-        person's identify events, merges followed) of one person, for personalisation.
+        person's identify events, merges followed) of one person, for personalisation, with the identify event
+        that set each value.
 
         Errors: INVALID_ARGUMENT when no person is given or more than 100 keys are asked. A person without
         stored events has no properties (not NOT_FOUND).
