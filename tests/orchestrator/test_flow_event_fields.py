@@ -289,6 +289,31 @@ def test_an_identify_event_triggers_a_flow_on_the_trait_it_sets_before_journeys_
     assert _entered(state, "not-pro") == {downgraded}
 
 
+def test_a_late_identify_event_does_not_override_a_newer_trait_journeys_holds(
+    stub: Stub, auth: Auth, state: State, journeys: Journeys
+) -> None:
+    """Journeys holds plan=pro set at T; an identify event at T - 1 day setting plan=free arrives late (a
+    back-fill): the stored, newer value is the person's plan, in triggers and in person conditions alike.
+    An event journeys already stored (the same id as the value's source) is that same event."""
+    late, replayed = _person(), _person()
+    stored = _identify(replayed, plan="free")
+    journeys.write(_identify(late, plan="pro"), stored)  # both set at T = NOW - 1 day
+    publish(stub, auth, "late-free", _on_identify(filtered("person.plan", "EQUALS", "free")))
+    publish(stub, auth, "late-pro", _on_identify(filtered("person.plan", "EQUALS", "pro")))
+    plan_pro = {"person": {"person_property": filtered("person.plan", "EQUALS", "pro")}}
+    branch = {
+        "branches": [{"label": "pro", "condition": plan_pro, "next_step_id": "hello"}],
+        "default_step_id": "",
+    }
+    definition = {**_on_identify(), "entry_step_id": "route", "steps": [{"id": "route", "branch": branch}]}
+    definition["steps"].append(_hello())
+    publish(stub, auth, "late-branch", definition)
+    send(stub, auth, _identified(late, NOW - timedelta(days=2), plan="free"), stored)
+    assert _entered(state, "late-free") == {replayed}
+    assert _entered(state, "late-pro") == {late}
+    assert [m.person_id for m in state.messages() if m.flow_id == "late-branch"] == [late]
+
+
 def test_an_identify_event_earlier_in_the_batch_sets_the_traits_a_later_event_reads(
     stub: Stub, auth: Auth, state: State, journeys: Journeys
 ) -> None:

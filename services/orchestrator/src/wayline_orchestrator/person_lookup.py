@@ -24,6 +24,7 @@ from wayline.journeys.v1 import condition_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
 from wayline_orchestrator.errors import PersonLookupUnavailable
+from wayline_orchestrator.flows.runtime.lookups import Trait
 
 __all__ = ["MAX_CONDITIONS_PER_CALL", "JourneysPersons"]
 
@@ -72,6 +73,9 @@ class JourneysPersons:
         return list(response.results)
 
     def properties(self, tenant: str, person_id: str, keys: Sequence[str]) -> dict[str, Any]:
+        return {key: trait.value for key, trait in self.traits(tenant, person_id, keys).items()}
+
+    def traits(self, tenant: str, person_id: str, keys: Sequence[str]) -> dict[str, Trait]:
         request = journeys_pb.GetPersonPropertiesRequest(
             person=event_pb2.PersonRef(person_id=person_id), keys=list(keys)
         )
@@ -87,4 +91,11 @@ class JourneysPersons:
                 "flows.person_properties_refused", tenant=tenant, code=code.name, detail=error.details()
             )
             return {}
-        return json_format.MessageToDict(response.properties)
+        values = json_format.MessageToDict(response.properties)
+        sources = response.sources
+        return {
+            key: Trait(value, sources[key].timestamp.ToMicroseconds(), sources[key].event_id)
+            if key in sources
+            else Trait(value, 0, "")  # a journeys without sources: the value is taken as the oldest
+            for key, value in values.items()
+        }

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # lookups.py imports decisions.py, which imports this module
-    from wayline_orchestrator.flows.runtime.lookups import PersonLookup
+    from wayline_orchestrator.flows.runtime.lookups import PersonLookup, Trait
 
 __all__ = ["RunPersons", "Unanswered"]
 
@@ -45,7 +45,7 @@ class RunPersons:
 
     lookup: PersonLookup
     held: dict[tuple[str, str, str], bool] = field(default_factory=dict)  # (tenant, person, condition)
-    traits: dict[tuple[str, str, str], Any] = field(default_factory=dict)  # (tenant, person, key)
+    known: dict[tuple[str, str, str], Any] = field(default_factory=dict)  # (tenant, person, key): a Trait
 
     def holds(self, tenant: str, person_id: str, conditions: Sequence[dict[str, Any]]) -> list[bool]:
         keys = [(tenant, person_id, _key(c)) for c in conditions]
@@ -55,10 +55,13 @@ class RunPersons:
         return [self.held[k] for k in keys]
 
     def properties(self, tenant: str, person_id: str, keys: Sequence[str]) -> dict[str, Any]:
-        missing = [k for k in keys if (tenant, person_id, k) not in self.traits]
+        return {k: t.value for k, t in self.traits(tenant, person_id, keys).items()}
+
+    def traits(self, tenant: str, person_id: str, keys: Sequence[str]) -> dict[str, Trait]:
+        missing = [k for k in keys if (tenant, person_id, k) not in self.known]
         if missing:
             raise Unanswered("person properties", lambda: self._ask_traits(tenant, person_id, missing))
-        found = {k: self.traits[(tenant, person_id, k)] for k in keys}
+        found = {k: self.known[(tenant, person_id, k)] for k in keys}
         return {k: v for k, v in found.items() if v is not _ABSENT}
 
     def _ask_holds(self, tenant: str, person_id: str, conditions: list[dict[str, Any]]) -> None:
@@ -67,6 +70,6 @@ class RunPersons:
             self.held[(tenant, person_id, _key(condition))] = answer
 
     def _ask_traits(self, tenant: str, person_id: str, keys: list[str]) -> None:
-        found = self.lookup.properties(tenant, person_id, keys)
+        found = self.lookup.traits(tenant, person_id, keys)
         for key in keys:
-            self.traits[(tenant, person_id, key)] = found.get(key, _ABSENT)
+            self.known[(tenant, person_id, key)] = found.get(key, _ABSENT)

@@ -8,9 +8,9 @@ not have stored it yet: a trigger on `person.plan EQUALS pro` fired by the ident
 event: a trait that one of the person's identify events handled so far carries (the event itself and the
 earlier ones of its batch) is read from the latest of them — "latest" as journeys orders a person's identify
 events (`EVENT_ORDER`: the event's time, ties broken by the id's text, i.e. the UUID's big-endian bytes) —
-and only the other traits are asked of journeys. The events handled are taken to be the person's latest:
-an identify event older than the value journeys holds (a late or back-filled one) still wins for its own
-run, since GetPersonProperties does not say when its values were set (the ADR's consequences).
+unless the value journeys holds is later still: GetPersonProperties names the event that set each value, so
+a late or back-filled identify event does not override a newer stored trait, and the event journeys names
+is the one being handled (stored already). Nothing is asked for a run that reads no trait the events carry.
 
 Person conditions read the same traits: a `person_property` condition on a trait the events carry, and a
 group of such conditions, hold here; every other part (event counts, segments, traits the events do not
@@ -25,7 +25,7 @@ from dataclasses import replace
 from functools import cached_property
 from typing import Any
 
-from wayline_orchestrator.flows.runtime.lookups import Lookups, PersonLookup
+from wayline_orchestrator.flows.runtime.lookups import Lookups, PersonLookup, Trait
 from wayline_orchestrator.flows.runtime.matching import Occurrence, person_filters_hold
 
 __all__ = ["IDENTIFY", "Identified", "identified"]
@@ -34,14 +34,14 @@ IDENTIFY = "EVENT_TYPE_IDENTIFY"
 _PERSON = "person."
 
 
-def _order(event: Occurrence) -> tuple[int, bytes]:
+def _order(time: int, event_id: str) -> tuple[int, bytes]:
     """Journeys' order of events for "the latest" (store/sql.py's EVENT_ORDER): time, then the event id as
     the big-endian bytes of its UUID (the order of its canonical text); an id that is no UUID by its text."""
     try:
-        key = uuid.UUID(event.event_id).bytes
+        key = uuid.UUID(event_id).bytes
     except ValueError:
-        key = event.event_id.encode()
-    return event.time, key
+        key = event_id.encode()
+    return time, key
 
 
 def _key(condition: dict[str, Any]) -> str:
@@ -50,7 +50,7 @@ def _key(condition: dict[str, Any]) -> str:
 
 class Identified:
     """A PersonLookup for one person's run: the traits of `events` (their identify events being handled)
-    over the answers of `lookup`."""
+    over the answers of `lookup`, where they are later than the stored ones."""
 
     def __init__(self, lookup: PersonLookup, person_id: str, events: Sequence[Occurrence]) -> None:
         self._lookup = lookup
@@ -58,37 +58,53 @@ class Identified:
         self._events = events
 
     @cached_property
-    def traits(self) -> dict[str, Any]:
+    def carried(self) -> dict[str, Trait]:
         """Each trait the events carry, from the latest event carrying it (a null value included: journeys
-        keeps a trait set to null as set, to null)."""
-        found: dict[str, Any] = {}
-        for event in sorted(self._events, key=_order):  # later events overwrite earlier ones
-            found.update(event.properties)
+        keeps a trait set to null as set, to null). Read from the events alone: no call."""
+        found: dict[str, Trait] = {}
+        for event in sorted(self._events, key=lambda e: _order(e.time, e.event_id)):  # later ones overwrite
+            found.update({k: Trait(v, event.time, event.event_id) for k, v in event.properties.items()})
         return found
 
-    def _mine(self, person_id: str) -> dict[str, Any]:
-        return self.traits if person_id == self._person_id else {}
+    def _mine(self, person_id: str) -> dict[str, Trait]:
+        return self.carried if person_id == self._person_id else {}
+
+    def traits(self, tenant: str, person_id: str, keys: Sequence[str]) -> dict[str, Trait]:
+        """Journeys' traits among `keys` (every one when empty), each replaced by the events' where they
+        carry it later by journeys' order; the event journeys names is the same event (its value kept)."""
+        mine = self._mine(person_id)
+        stored = self._lookup.traits(tenant, person_id, keys)
+        if keys:
+            mine = {k: mine[k] for k in keys if k in mine}
+        return {**stored, **{k: t for k, t in mine.items() if _later(t, stored.get(k))}}
 
     def properties(self, tenant: str, person_id: str, keys: Sequence[str]) -> dict[str, Any]:
         mine = self._mine(person_id)
-        if not keys:  # every property: journeys' with the events' over them
-            return {**self._lookup.properties(tenant, person_id, keys), **mine}
-        own = {k: mine[k] for k in keys if k in mine}
-        rest = [k for k in keys if k not in mine]
-        asked = self._lookup.properties(tenant, person_id, rest) if rest else {}
-        return {**asked, **own}
+        if not mine or (keys and not any(k in mine for k in keys)):  # no call more than without events
+            return self._lookup.properties(tenant, person_id, keys)
+        return {k: t.value for k, t in self.traits(tenant, person_id, keys).items()}
 
     def holds(self, tenant: str, person_id: str, conditions: Sequence[dict[str, Any]]) -> list[bool]:
         mine = self._mine(person_id)
         if not mine or not any(_reads(c, mine) for c in conditions):
             return self._lookup.holds(tenant, person_id, conditions)
+        # The traits the events carry, as the latest of theirs and journeys' (asked together before).
+        traits = {k: t.value for k, t in self.traits(tenant, person_id, sorted(mine)).items()}
         remote = {_key(part): part for c in conditions for part in _remote_parts(c, mine)}
         answers = (
             dict(zip(remote, self._lookup.holds(tenant, person_id, list(remote.values())), strict=True))
             if remote
             else {}
         )
-        return [_holds(c, mine, answers) for c in conditions]
+        return [_holds(c, mine, traits, answers) for c in conditions]
+
+
+def _later(event: Trait, stored: Trait | None) -> bool:
+    """Whether the event's value is later than the stored one by journeys' order (the same id: the same
+    event, not later)."""
+    if stored is None:
+        return True
+    return _order(event.time, event.event_id) > _order(stored.time, stored.event_id)
 
 
 def _trait(condition: dict[str, Any]) -> str | None:
@@ -99,14 +115,14 @@ def _trait(condition: dict[str, Any]) -> str | None:
     return trait if path.startswith(_PERSON) and trait and "." not in trait else None
 
 
-def _reads(condition: dict[str, Any], traits: dict[str, Any]) -> bool:
+def _reads(condition: dict[str, Any], traits: dict[str, Trait]) -> bool:
     """Whether the condition (or a member of its group) reads a trait of `traits`."""
     if "group" in condition:
         return any(_reads(m, traits) for m in condition["group"].get("conditions", []))
     return _trait(condition) in traits
 
 
-def _remote_parts(condition: dict[str, Any], traits: dict[str, Any]) -> list[dict[str, Any]]:
+def _remote_parts(condition: dict[str, Any], traits: dict[str, Trait]) -> list[dict[str, Any]]:
     """The largest parts of the condition that read no trait of `traits`: what journeys answers."""
     if not _reads(condition, traits):
         return [condition]
@@ -115,15 +131,17 @@ def _remote_parts(condition: dict[str, Any], traits: dict[str, Any]) -> list[dic
     return []
 
 
-def _holds(condition: dict[str, Any], traits: dict[str, Any], answers: dict[str, bool]) -> bool:
+def _holds(
+    condition: dict[str, Any], carried: dict[str, Trait], traits: dict[str, Any], answers: dict[str, bool]
+) -> bool:
     """A PersonCondition (JSON) as journeys evaluates it, with `traits` for the person's properties it reads
-    and `answers` (journeys') for its other parts."""
-    if not _reads(condition, traits):
+    among those the events carry, and `answers` (journeys') for its other parts."""
+    if not _reads(condition, carried):
         return answers[_key(condition)]
     negate = bool(condition.get("negate"))
     if "group" in condition:
         group = condition["group"]
-        results = [_holds(m, traits, answers) for m in group.get("conditions", [])]
+        results = [_holds(m, carried, traits, answers) for m in group.get("conditions", [])]
         found = any(results) if group.get("operator") == "LOGICAL_OPERATOR_OR" else all(results)
         return found != negate
     # A person filter as journeys' person_filters_sql reads it: the latest value, negated operators holding

@@ -14,9 +14,19 @@ import structlog
 
 from wayline_orchestrator.flows.runtime.decisions import DecisionLookup, NoDecisions
 
-__all__ = ["DecisionLookup", "Lookups", "NoDecisions", "NoPersons", "PersonLookup"]
+__all__ = ["DecisionLookup", "Lookups", "NoDecisions", "NoPersons", "PersonLookup", "Trait"]
 
 log = structlog.get_logger("wayline.orchestrator")
+
+
+@dataclass(frozen=True)
+class Trait:
+    """A trait's latest value and the identify event that set it: its time (microseconds since the epoch)
+    and id, what journeys orders a person's identify events by."""
+
+    value: Any
+    time: int
+    event_id: str
 
 
 class PersonLookup(Protocol):
@@ -28,6 +38,11 @@ class PersonLookup(Protocol):
         """The person's latest value of each property asked for that they have."""
         ...
 
+    def traits(self, tenant: str, person_id: str, keys: Sequence[str]) -> dict[str, Trait]:
+        """As `properties`, each value with the identify event that set it; every trait when `keys` is
+        empty."""
+        ...
+
 
 class NoPersons:
     def holds(self, tenant: str, person_id: str, conditions: Sequence[dict[str, Any]]) -> list[bool]:
@@ -35,6 +50,9 @@ class NoPersons:
         return [False] * len(conditions)
 
     def properties(self, tenant: str, person_id: str, keys: Sequence[str]) -> dict[str, Any]:
+        return {}
+
+    def traits(self, tenant: str, person_id: str, keys: Sequence[str]) -> dict[str, Trait]:
         return {}
 
 
