@@ -94,6 +94,22 @@ def test_peer_addresses_are_the_registrys_peers(rendered: list[dict[str, Any]]) 
             assert variable["value"] == f"{peer}:{REGISTRY[peer].port}", f"{name}: {variable['name']}"
 
 
+def test_no_container_names_a_variable_twice(rendered: list[dict[str, Any]]) -> None:
+    # Kubernetes keeps the last of two entries and a strategic-merge patch of one drops both,
+    # so a repeated name is an overlay waiting to lose a setting.
+    repeated = []
+    for doc in rendered:
+        template = doc.get("spec", {}).get("template", {})
+        for container in template.get("spec", {}).get("containers", []):
+            names = [variable["name"] for variable in container.get("env", [])]
+            repeated += [
+                f"{doc['metadata']['name']}/{container['name']}: {n}"
+                for n in sorted(set(names))
+                if names.count(n) > 1
+            ]
+    assert repeated == []
+
+
 def test_every_wayline_variable_is_a_setting_the_service_reads(rendered: list[dict[str, Any]]) -> None:
     unknown = []
     for name, workload in workloads(rendered):
