@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
 import grpc
@@ -18,7 +18,10 @@ from wayline.common.server import Server
 from wayline.common.timestamps import to_timestamp
 from wayline.event.v1 import event_pb2
 from wayline.identity.v1 import identity_service_pb2 as identity_pb
-from wayline_ingest.sinks.identity import IdentityResolver
+from wayline_identity.converters import MAX_IDENTIFIER_TYPE
+from wayline_ingest.delivery import Deliverer, DeliveryPolicy
+from wayline_ingest.sinks.base import DeliveryFailure, PermanentDeliveryError
+from wayline_ingest.sinks.identity import IdentityResolver, ResolvingSink
 
 
 @pytest.fixture
@@ -134,3 +137,76 @@ def test_an_event_twice_in_one_delivery_counts_once_against_the_bound(
     calls = resolver.calls
     resolver.resolve(tenant, [first, second])
     assert resolver.calls == calls  # both still kept: the first was not counted twice
+
+
+class Parked:
+    """The dead-letter park's side of a delivery: what was parked, with why."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[bytes, DeliveryFailure]] = []
+
+    def park(
+        self,
+        sink: str,
+        tenant: str,
+        event: bytes,
+        *,
+        failure: DeliveryFailure,
+        attempts: int,
+        first_attempt: datetime,
+    ) -> None:
+        self.events.append((event, failure))
+
+
+class Taken:
+    """A sink after the resolver that takes every event (what journeys would store)."""
+
+    name = "taken"
+
+    def __init__(self) -> None:
+        self.events: list[bytes] = []
+
+    def deliver(self, tenant: str, events: Sequence[bytes]) -> None:
+        self.events += events
+
+    def close(self) -> None:
+        pass
+
+
+REFUSED_TYPE = "t" * (MAX_IDENTIFIER_TYPE + 1)  # identity refuses it: longer than the contract allows
+
+
+def test_identity_refusing_an_input_names_the_event_by_its_place_in_the_delivery(
+    channel: grpc.Channel, tenant: str
+) -> None:
+    resolver = IdentityResolver(channel)
+    known = event(("anonymous_id", "anon-known"))
+    resolver.resolve(tenant, [known])  # kept: the next call asks identity for the three others only
+    refused = event((REFUSED_TYPE, "x"))
+    with pytest.raises(PermanentDeliveryError) as raised:
+        resolver.resolve(
+            tenant, [known, event(("anonymous_id", "anon-1")), refused, event(("email", "a@b.c"))]
+        )
+    failure = raised.value.failure
+    assert failure.code == "INVALID_ARGUMENT"
+    assert failure.index == 2  # identity said inputs[1]: the second event it was asked about
+    assert failure.field == "events[2].identifiers[0].type"
+
+
+def test_a_refused_event_is_parked_in_one_more_call_and_the_rest_delivered_in_order(
+    channel: grpc.Channel, tenant: str
+) -> None:
+    resolver = IdentityResolver(channel)
+    events = [event(("anonymous_id", f"anon-{i}")) for i in range(8)]
+    events[5] = event((REFUSED_TYPE, "x"))
+    taken, parked = Taken(), Parked()
+    deliverer = Deliverer(ResolvingSink(taken, resolver), DeliveryPolicy(), parked, threading.Event())
+    assert deliverer.deliver(tenant, events)
+    # The call that failed, then the events before the refused one and those after it: halving the
+    # delivery until the event stands alone took seven.
+    assert resolver.calls == 3
+    assert [event_pb2.Event.FromString(e).event_id for e in taken.events] == [
+        event_pb2.Event.FromString(e).event_id for e in events[:5] + events[6:]
+    ]
+    assert all(person(e) for e in taken.events)
+    assert [(e, f.field) for e, f in parked.events] == [(events[5], "events[5].identifiers[0].type")]

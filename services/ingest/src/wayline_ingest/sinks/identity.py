@@ -19,8 +19,10 @@ a linger (the journey store's, 1 s).
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 
 import grpc
 from opentelemetry import metrics
@@ -29,7 +31,7 @@ from wayline.common.context import TENANT_HEADER
 from wayline.identity.v1 import identity_service_pb2 as identity_pb
 from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 from wayline_ingest import wire
-from wayline_ingest.sinks.base import Sink
+from wayline_ingest.sinks.base import PermanentDeliveryError, Sink, TransientDeliveryError
 from wayline_ingest.sinks.grpc import classify
 from wayline_ingest.sized_fifo import SizedFifo
 
@@ -50,6 +52,7 @@ _resolutions = metrics.get_meter("wayline.ingest").create_counter(
     description="Events whose person the sinks took from the resolver's cache or asked identity for.",
 )
 _APPLY_OVERRIDES = f"/{_JOURNEYS}/ApplyPersonOverrides"
+_INPUT_INDEX = re.compile(r"^inputs\[(\d+)\]")
 
 
 class IdentityResolver:
@@ -97,7 +100,7 @@ class IdentityResolver:
             hits = len(events) - len(missing)
             for start in range(0, len(todo), _RESOLVE_BATCH):
                 chunk = todo[start : start + _RESOLVE_BATCH]
-                answer = self._resolve_chunk(tenant, [events[index] for index in chunk])
+                answer = self._resolve_chunk(tenant, events, chunk)
                 made = tuple(answer.person_overrides)
                 for index, resolution in zip(chunk, answer.resolutions, strict=True):
                     raw = events[index]
@@ -111,15 +114,30 @@ class IdentityResolver:
             _resolutions.add(len(todo), {"source": "identity"})
         return resolved, list(overrides)
 
-    def _resolve_chunk(self, tenant: str, events: list[bytes]) -> wire.Resolutions:
+    def _resolve_chunk(self, tenant: str, events: Sequence[bytes], chunk: list[int]) -> wire.Resolutions:
+        """Resolve `events` at the positions `chunk` in one call."""
         self.calls += 1
+        request = wire.resolution_request([events[index] for index in chunk])
         try:
-            response = self._call(
-                wire.resolution_request(events), metadata=((TENANT_HEADER, tenant),), timeout=self._timeout
-            )
+            response = self._call(request, metadata=((TENANT_HEADER, tenant),), timeout=self._timeout)
         except grpc.RpcError as error:
-            raise classify(error) from error
+            raise _blaming_the_event(classify(error), chunk) from error
         return wire.read_resolutions(response)
+
+
+def _blaming_the_event(
+    error: TransientDeliveryError | PermanentDeliveryError, chunk: list[int]
+) -> TransientDeliveryError | PermanentDeliveryError:
+    """Identity names the input it refused (`inputs[i]...`), the i-th of the call's; the deliverer parks the
+    event it names by its place in the delivery (`events[j]...`). Translated, one refused event costs the
+    delivery one more call, not the halvings that find it when no event is named."""
+    failure = error.failure
+    named = _INPUT_INDEX.match(failure.field)
+    if not isinstance(error, PermanentDeliveryError) or named is None or int(named[1]) >= len(chunk):
+        return error
+    position = chunk[int(named[1])]
+    field = f"events[{position}]{failure.field[named.end() :]}"
+    return PermanentDeliveryError(replace(failure, field=field, index=position))
 
 
 class ResolvingSink:
