@@ -36,13 +36,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import cycle
 from pathlib import Path
+from typing import Any
 
 import grpc
 from rich.console import Console
 from rich.table import Table
 
 from bench.decision_model import ACTIONS, build_package, sample_features
-from bench.harness import Measurement, cpu_seconds, measure, measure_paced, metric_sum
+from bench.harness import Measurement, cpu_seconds, measure, measure_paced, measure_paced_futures, metric_sum
 from bench.track import server_process
 from wayline.common.registry import REGISTRY
 from wayline.common.timestamps import to_timestamp
@@ -73,7 +74,7 @@ Metadata = tuple[tuple[str, str], ...]
 
 @dataclass(frozen=True)
 class Rows:
-    decide: dict[int, Measurement]  # callers → measurement; 0 is the paced row
+    decide: dict[int, Measurement]  # callers → measurement; 0 the paced row, -1 paced from the sync client
     echo: dict[int, Measurement]
     cpu_ms: dict[str, float]  # each suite process's CPU per decision over the 1-caller Decide row
 
@@ -267,6 +268,22 @@ async def _paced(
         return await measure_paced(name, one, rate, n)
 
 
+def _paced_sync(
+    name: str, address: str, auth: Metadata, payloads: list[bytes], rate: float, n: int
+) -> Measurement:
+    """The paced row from a synchronous client (call futures from one pacing thread): the kind of client a
+    channel app's backend or another service calls from, and one that adds less of its own to each call
+    than grpc.aio (`measure_paced_futures`)."""
+    with grpc.insecure_channel(address) as channel:
+        call = channel.unary_unary(DECIDE, request_serializer=None, response_deserializer=None)
+        source = cycle(payloads)
+
+        def start() -> Any:
+            return call.future(next(source), metadata=auth, timeout=30)
+
+        return measure_paced_futures(name, start, rate, n)
+
+
 def run_rows(
     gateway: str,
     echo: str,
@@ -294,6 +311,9 @@ def run_rows(
     settle_traces(metrics_ports)
     rows.decide[0] = asyncio.run(_paced("Decide", gateway, auth, payloads, rate, paced))
     rows.echo[0] = asyncio.run(_paced("echo", echo, auth, payloads, rate, paced))
+    settle_traces(metrics_ports)
+    rows.decide[-1] = _paced_sync("Decide", gateway, auth, payloads, rate, paced)
+    rows.echo[-1] = _paced_sync("echo", echo, auth, payloads, rate, paced)
     return rows
 
 
@@ -315,9 +335,15 @@ def report(rows: Rows, rate: float, console: Console) -> None:
     )
     for column in columns:
         table.add_column(column, justify="left" if column == "load" else "right")
-    for key in (*CONCURRENCY, 0):
+    for key in (*CONCURRENCY, 0, -1):
         d, e = rows.decide[key], rows.echo[key]
-        load = f"paced {rate:.0f}/s" if key == 0 else f"{key} caller{'s' if key > 1 else ''}"
+        load = (
+            f"paced {rate:.0f}/s"
+            if key == 0
+            else f"paced {rate:.0f}/s, sync client"
+            if key < 0
+            else f"{key} caller{'s' if key > 1 else ''}"
+        )
         table.add_row(
             load,
             f"{d.p50_ms:.2f}",
@@ -336,11 +362,12 @@ def report(rows: Rows, rate: float, console: Console) -> None:
         f"{sum(rows.cpu_ms.values()):.2f} in all, the load generator not counted"
     )
     saturation = max(rows.decide[c].rps for c in CONCURRENCY) / max(rows.echo[c].rps for c in CONCURRENCY)
-    paced = rows.decide[0]
+    paced, sync = rows.decide[0], rows.decide[-1]
     console.print(
         f"Targets (2 cores, load generator included): paced {rate:.0f}/s p50 {paced.p50_ms:.2f} ms (≤ 2), "
-        f"p99 {paced.p99_ms:.2f} ms (≤ 5), kept {paced.rps:,.0f}/s; saturation {saturation:.0%} of the "
-        f"echo's best throughput (≥ 60%)"
+        f"p99 {paced.p99_ms:.2f} ms (≤ 5), kept {paced.rps:,.0f}/s (sync client: p50 {sync.p50_ms:.2f}, "
+        f"p99 {sync.p99_ms:.2f} ms, kept {sync.rps:,.0f}/s); saturation {saturation:.0%} of the echo's best "
+        f"throughput (≥ 60%)"
     )
 
 
