@@ -8,19 +8,23 @@ import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 import grpc
 import pytest
 
 from tests.conftest import INTERNAL_TOKEN
+from tests.ingest.test_dead_letters_fixtures import Requeued
 from wayline.common.clients import internal_channel
 from wayline.common.server import Server
+from wayline.common.sql import open_database
 from wayline.common.timestamps import to_timestamp
 from wayline.event.v1 import event_pb2
 from wayline.identity.v1 import identity_service_pb2 as identity_pb
 from wayline_identity.converters import MAX_IDENTIFIER_TYPE
+from wayline_ingest.deadletters import DeadLetterFilter, DeadLetters
 from wayline_ingest.delivery import Deliverer, DeliveryPolicy
-from wayline_ingest.sinks.base import DeliveryFailure, PermanentDeliveryError
+from wayline_ingest.sinks.base import PermanentDeliveryError
 from wayline_ingest.sinks.identity import IdentityResolver, ResolvingSink
 
 
@@ -139,25 +143,6 @@ def test_an_event_twice_in_one_delivery_counts_once_against_the_bound(
     assert resolver.calls == calls  # both still kept: the first was not counted twice
 
 
-class Parked:
-    """The dead-letter park's side of a delivery: what was parked, with why."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[bytes, DeliveryFailure]] = []
-
-    def park(
-        self,
-        sink: str,
-        tenant: str,
-        event: bytes,
-        *,
-        failure: DeliveryFailure,
-        attempts: int,
-        first_attempt: datetime,
-    ) -> None:
-        self.events.append((event, failure))
-
-
 class Taken:
     """A sink after the resolver that takes every event (what journeys would store)."""
 
@@ -194,12 +179,15 @@ def test_identity_refusing_an_input_names_the_event_by_its_place_in_the_delivery
 
 
 def test_a_refused_event_is_parked_in_one_more_call_and_the_rest_delivered_in_order(
-    channel: grpc.Channel, tenant: str
+    channel: grpc.Channel, tenant: str, tmp_path: Path
 ) -> None:
     resolver = IdentityResolver(channel)
     events = [event(("anonymous_id", f"anon-{i}")) for i in range(8)]
     events[5] = event((REFUSED_TYPE, "x"))
-    taken, parked = Taken(), Parked()
+    taken = Taken()
+    database = open_database(None, tmp_path / "dead-letters.db")
+    parked = DeadLetters(database, Requeued())
+    parked.migrate()
     deliverer = Deliverer(ResolvingSink(taken, resolver), DeliveryPolicy(), parked, threading.Event())
     assert deliverer.deliver(tenant, events)
     # The call that failed, then the events before the refused one and those after it: halving the
@@ -209,4 +197,8 @@ def test_a_refused_event_is_parked_in_one_more_call_and_the_rest_delivered_in_or
         event_pb2.Event.FromString(e).event_id for e in events[:5] + events[6:]
     ]
     assert all(person(e) for e in taken.events)
-    assert [(e, f.field) for e, f in parked.events] == [(events[5], "events[5].identifiers[0].type")]
+    page = parked.list(tenant, DeadLetterFilter(), 10)
+    assert [(d.payload, d.sink, d.error_field) for d in page.dead_letters] == [
+        (events[5], "taken", "events[5].identifiers[0].type")
+    ]
+    database.close()
