@@ -138,10 +138,11 @@ class Interpreter:
                 self._end(run, EntryStatus.CONVERTED, "goal")
                 return
         exits = definition.get("exit_conditions", [])
-        facts = with_person_answers(self._facts(run), exits)
-        if any(holds(c, facts) for c in exits):
-            self._end(run, EntryStatus.EXITED, "exit_condition")
-            return
+        if exits:  # only then the ledger's person is read (three statements) for the conditions' facts
+            facts = with_person_answers(self._facts(run), exits)
+            if any(holds(c, facts) for c in exits):
+                self._end(run, EntryStatus.EXITED, "exit_condition")
+                return
         waiting_on = entry.step_key(entry.step_id)
         skip_to = self._skip_ahead(run, event)
         if skip_to is not None:
