@@ -269,7 +269,7 @@ class FlowRuntime:
         triggering event, or for an entry without one (segments, schedules), the key that makes it unique in
         its flow."""
         flow_id, version, definition = flow
-        latest = self._store.latest_entry(tx, tenant, flow_id, person_id)
+        latest, last_number = self._store.latest_entry(tx, tenant, flow_id, person_id)
         if latest is not None:
             rules = definition.get("entry_rules", {})
             if rules.get("reentry", "REENTRY_POLICY_NEVER") != "REENTRY_POLICY_AFTER_EXIT" or latest.live:
@@ -284,7 +284,7 @@ class FlowRuntime:
         entry = Entry(
             flow_id=flow_id,
             person_id=person_id,
-            number=self._store.last_number(tx, tenant, flow_id, person_id) + 1 if latest else 1,
+            number=last_number + 1,
             version=version,
             step_id=definition.get("entry_step_id", ""),
             status=EntryStatus.ACTIVE,

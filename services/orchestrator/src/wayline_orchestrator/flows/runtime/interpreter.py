@@ -64,6 +64,35 @@ class Interpreter:
 
     def start(self, run: Run) -> None:
         """Run a new entry from the definition's entry step, with its flow-level exit timers."""
+        self._start(run)
+        self._written(run)
+
+    def resume(self, run: Run, timer: Timer) -> None:
+        """A timer of the entry is due (the timer is already deleted in this transaction)."""
+        self._resume(run, timer)
+        self._written(run)
+
+    def leave(self, run: Run, reason: str) -> None:
+        """End a live entry from outside its steps (the person left a segment it exits on)."""
+        if run.entry.live:
+            self._end(run, EntryStatus.EXITED, reason)
+            self._written(run)
+
+    def observe(self, run: Run, event: Occurrence) -> None:
+        """An event of the entry's person: kept for the conditions, then the flow's goal and exit conditions,
+        then a wake-up of a wait for it."""
+        self._observe(run, event)
+        self._written(run)
+
+    def _written(self, run: Run) -> None:
+        """Write what the run added: its timers, then its step runs, one statement each (a run adds up to a
+        few of each, and a statement apiece cost a round trip apiece on PostgreSQL). Nothing in a run reads
+        them back; a timer the run deletes is dropped from its list as well as from the table."""
+        self._store.add_timers(run.tx, run.tenant, run.timers)
+        self._store.add_runs(run.tx, run.tenant, run.step_runs)
+        run.timers, run.step_runs = [], []
+
+    def _start(self, run: Run) -> None:
         entry, definition = run.entry, run.definition
         max_duration = _us(definition.get("max_duration")) or 90 * 86_400 * SECOND
         self._exit_timer(run, "max_duration", entry.entered_time + max_duration, "max_duration")
@@ -82,8 +111,7 @@ class Interpreter:
         self._record_path(run, ENTRY, ("entry", first))
         self._go(run, first)
 
-    def resume(self, run: Run, timer: Timer) -> None:
-        """A timer of the entry is due (the timer is already deleted in this transaction)."""
+    def _resume(self, run: Run, timer: Timer) -> None:
         entry = run.entry
         if not entry.live:
             return
@@ -112,14 +140,7 @@ class Interpreter:
             if path is not None:
                 self._take(run, path)
 
-    def leave(self, run: Run, reason: str) -> None:
-        """End a live entry from outside its steps (the person left a segment it exits on)."""
-        if run.entry.live:
-            self._end(run, EntryStatus.EXITED, reason)
-
-    def observe(self, run: Run, event: Occurrence) -> None:
-        """An event of the entry's person: kept for the conditions, then the flow's goal and exit conditions,
-        then a wake-up of a wait for it."""
+    def _observe(self, run: Run, event: Occurrence) -> None:
         entry, definition = run.entry, run.definition
         if not entry.live or event.event_id == entry.trigger_event_id:
             return
@@ -146,7 +167,7 @@ class Interpreter:
         waiting_on = entry.step_key(entry.step_id)
         skip_to = self._skip_ahead(run, event)
         if skip_to is not None:
-            self._store.delete_timer(run.tx, run.tenant, waiting_on)
+            self._delete_timer(run, waiting_on)
             entry.converted_time = entry.converted_time or run.now
             entry.status = EntryStatus.ACTIVE
             self._take(run, ("next", skip_to))
@@ -167,7 +188,7 @@ class Interpreter:
         elif "engagement_branch" in step and self._engaged(run, step["engagement_branch"], event):
             path = ("engaged", step["engagement_branch"].get("engaged_step_id", ""))
         if path is not None:
-            self._store.delete_timer(run.tx, run.tenant, entry.step_key(entry.step_id))
+            self._delete_timer(run, entry.step_key(entry.step_id))
             entry.status = EntryStatus.ACTIVE
             self._take(run, path)
 
@@ -423,7 +444,7 @@ class Interpreter:
             step_id=step_id,
             visit=entry.visits.get(step_id, 0),
         )
-        self._store.add_timer(run.tx, run.tenant, timer)
+        run.timers.append(timer)
         self._record(
             run,
             step_id,
@@ -447,30 +468,31 @@ class Interpreter:
             TimerKind.EXIT,
             reason=reason,
         )
-        self._store.add_timer(run.tx, run.tenant, timer)
+        run.timers.append(timer)
 
     def _end(self, run: Run, status: EntryStatus, reason: str) -> None:
         entry = run.entry
         entry.status, entry.reason = status, reason
+        run.timers = []  # the run's are the entry's: deleted with those in the table
         self._store.delete_entry_timers(run.tx, run.tenant, entry)
         self._record(run, entry.step_id or ENTRY, status.value, f"{entry.key()}/~end", reason=reason)
 
     def _record(self, run: Run, step_id: str, outcome: str, key: str = "", **detail: Any) -> None:
         entry = run.entry
-        self._store.add_runs(
-            run.tx,
-            run.tenant,
-            [
-                StepRun(
-                    key=key or entry.step_key(step_id),
-                    flow_id=entry.flow_id,
-                    version=entry.version,
-                    person_id=entry.person_id,
-                    entry_number=entry.number,
-                    step_id=step_id,
-                    outcome=outcome,
-                    run_time=run.now,
-                    detail=detail,
-                )
-            ],
+        run.step_runs.append(
+            StepRun(
+                key=key or entry.step_key(step_id),
+                flow_id=entry.flow_id,
+                version=entry.version,
+                person_id=entry.person_id,
+                entry_number=entry.number,
+                step_id=step_id,
+                outcome=outcome,
+                run_time=run.now,
+                detail=detail,
+            )
         )
+
+    def _delete_timer(self, run: Run, key: str) -> None:
+        run.timers = [timer for timer in run.timers if timer.key != key]
+        self._store.delete_timer(run.tx, run.tenant, key)

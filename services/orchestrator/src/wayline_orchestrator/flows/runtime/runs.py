@@ -14,7 +14,7 @@ from typing import Any
 from wayline.common.sql import Transaction
 from wayline_orchestrator.flows.model import Definition
 from wayline_orchestrator.flows.runtime.lookups import Lookups
-from wayline_orchestrator.flows.runtime.model import Entry
+from wayline_orchestrator.flows.runtime.model import Entry, StepRun, Timer
 from wayline_orchestrator.flows.values import seconds, timestamp
 
 __all__ = ["EPOCH", "SECOND", "Run", "local_due", "micros_of", "split_bucket", "us"]
@@ -61,6 +61,9 @@ class Run:
     entry: Entry
     now: int
     lookups: Lookups = field(default_factory=Lookups)  # the run's: decisions answered outside its transaction
+    # What the run adds, written together when it ends (Interpreter._written): its timers and step runs.
+    timers: list[Timer] = field(default_factory=list)
+    step_runs: list[StepRun] = field(default_factory=list)
 
     def traits(self, keys: Sequence[str]) -> Mapping[str, Any]:
         """The entry's person's traits among `keys` (matching.Traits), asked of the run's lookups."""

@@ -89,6 +89,7 @@ _ENTRY_COLUMNS = (
 )
 _TIMER_COLUMNS = "timer_key, due_time, flow_id, person_id, entry_number, kind, step_id, visit, reason"
 _IN_CHUNK = 500  # person ids per IN list
+_ROWS = 64  # rows per multi-row INSERT: 12 columns stay under SQLite's oldest limit of 999 parameters
 _BODY_FIELDS = ("reason", "trigger", "events", "visits", "converted_time", "key_base")
 
 
@@ -144,6 +145,19 @@ def _timer(row: tuple[Any, ...]) -> tuple[str, Timer]:
         key, int(due), flow_id, person_id, int(number), TimerKind(kind), step_id, int(visit), reason
     )
     return tenant, timer
+
+
+def _insert_rows(tx: Transaction, insert: str, values: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """`insert` (`INSERT INTO table (columns)`) of `rows`, each bound to the placeholders `values`, as
+    multi-row statements of at most `_ROWS` rows, with `ON CONFLICT DO NOTHING`: one round trip for a run's
+    timers or step runs on PostgreSQL, where `executemany` costs one per row. Rows are inserted in order,
+    so of two rows with one key the first is kept, as with one statement per row."""
+    for start in range(0, len(rows), _ROWS):
+        chunk = rows[start : start + _ROWS]
+        placeholders = ", ".join([f"({values})"] * len(chunk))
+        tx.execute(
+            f"{insert} VALUES {placeholders} ON CONFLICT DO NOTHING", [p for row in chunk for p in row]
+        )
 
 
 class RuntimeStore:
@@ -202,26 +216,22 @@ class RuntimeStore:
         )
         return _entry(rows[0]) if rows else None
 
-    def latest_entry(self, tx: Transaction, tenant: str, flow_id: str, person_id: str) -> Entry | None:
-        """The entry the re-entry rules read: the live one if any, else the one that ended last. (After a
+    def latest_entry(
+        self, tx: Transaction, tenant: str, flow_id: str, person_id: str
+    ) -> tuple[Entry | None, int]:
+        """The entry the re-entry rules read — the live one if any, else the one that ended last — and the
+        person's highest entry number in the flow (0 when they never entered it), in one statement. (After a
         merge the numbers no longer follow time: the absorbed person's entries are numbered after the
         survivor's, ADR 38.)"""
         rows = tx.execute(
-            f"SELECT {_ENTRY_COLUMNS} FROM flow_entries WHERE tenant_id = ? AND flow_id = ? AND person_id = ?"
+            f"SELECT {_ENTRY_COLUMNS}, (SELECT MAX(entry_number) FROM flow_entries"
+            " WHERE tenant_id = ? AND flow_id = ? AND person_id = ?)"
+            " FROM flow_entries WHERE tenant_id = ? AND flow_id = ? AND person_id = ?"
             " ORDER BY CASE WHEN status IN (?, ?) THEN 0 ELSE 1 END, update_time DESC, entry_number DESC"
             " LIMIT 1",
-            (tenant, flow_id, person_id, *LIVE),
+            (tenant, flow_id, person_id, tenant, flow_id, person_id, *LIVE),
         )
-        return _entry(rows[0]) if rows else None
-
-    def last_number(self, tx: Transaction, tenant: str, flow_id: str, person_id: str) -> int:
-        """The person's highest entry number in the flow; 0 when they never entered it."""
-        rows = tx.execute(
-            "SELECT MAX(entry_number) FROM flow_entries"
-            " WHERE tenant_id = ? AND flow_id = ? AND person_id = ?",
-            (tenant, flow_id, person_id),
-        )
-        return int(rows[0][0] or 0)
+        return (_entry(rows[0][:-1]), int(rows[0][-1])) if rows else (None, 0)
 
     def insert_entry(self, tx: Transaction, tenant: str, entry: Entry) -> bool:
         """Add an entry; False (nothing written) when its number or its triggering event is already taken."""
@@ -332,21 +342,31 @@ class RuntimeStore:
     # Timers.
 
     def add_timer(self, tx: Transaction, tenant: str, timer: Timer) -> None:
-        tx.execute(
-            f"INSERT INTO flow_timers (tenant_id, lease_until, {_TIMER_COLUMNS})"
-            " VALUES (?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        self.add_timers(tx, tenant, [timer])
+
+    def add_timers(self, tx: Transaction, tenant: str, timers: Sequence[Timer]) -> None:
+        """Add timers, in one statement per `_ROWS` of them; a key already taken keeps its timer (the
+        first of a key wins, within the list too)."""
+        rows = [
             (
                 tenant,
-                timer.key,
-                timer.due_time,
-                timer.flow_id,
-                timer.person_id,
-                timer.entry_number,
-                timer.kind.value,
-                timer.step_id,
-                timer.visit,
-                timer.reason,
-            ),
+                t.key,
+                t.due_time,
+                t.flow_id,
+                t.person_id,
+                t.entry_number,
+                t.kind.value,
+                t.step_id,
+                t.visit,
+                t.reason,
+            )
+            for t in timers
+        ]
+        _insert_rows(
+            tx,
+            f"INSERT INTO flow_timers (tenant_id, lease_until, {_TIMER_COLUMNS})",
+            "?, 0, " + "?, " * 8 + "?",
+            rows,
         )
 
     def delete_timer(self, tx: Transaction, tenant: str, key: str) -> None:
@@ -441,27 +461,31 @@ class RuntimeStore:
         return StepRun(**json.loads(rows[0][0])) if rows else None
 
     def add_runs(self, tx: Transaction, tenant: str, runs: Sequence[StepRun]) -> None:
-        tx.executemany(
+        """Add step runs, in one statement per `_ROWS` of them; a key already taken keeps its run (the first
+        of a key wins, within the list too)."""
+        rows = [
+            (
+                tenant,
+                r.key,
+                r.flow_id,
+                r.person_id,
+                r.step_id,
+                r.outcome,
+                r.run_time,
+                json.dumps(asdict(r), sort_keys=True),
+                r.version,
+                r.entry_number,
+                str(r.detail.get("label", r.detail.get("reason", ""))),
+                str(r.detail.get("next_step_id", "")),
+            )
+            for r in runs
+        ]
+        _insert_rows(
+            tx,
             "INSERT INTO flow_step_runs (tenant_id, step_key, flow_id, person_id, step_id, outcome, run_time,"
-            " body, version, entry_number, label, next_step_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT DO NOTHING",
-            [
-                (
-                    tenant,
-                    r.key,
-                    r.flow_id,
-                    r.person_id,
-                    r.step_id,
-                    r.outcome,
-                    r.run_time,
-                    json.dumps(asdict(r), sort_keys=True),
-                    r.version,
-                    r.entry_number,
-                    str(r.detail.get("label", r.detail.get("reason", ""))),
-                    str(r.detail.get("next_step_id", "")),
-                )
-                for r in runs
-            ],
+            " body, version, entry_number, label, next_step_id)",
+            "?, " * 11 + "?",
+            rows,
         )
 
     def runs(self, tenant: str, flow_id: str) -> list[StepRun]:
