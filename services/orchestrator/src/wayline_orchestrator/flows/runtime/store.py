@@ -179,6 +179,19 @@ class RuntimeStore:
         with unavailable_as(FlowStoreUnavailable), self._db.snapshot() as tx:
             yield tx
 
+    @property
+    def engine(self) -> str:
+        """The database's engine: "sqlite" or "postgresql"."""
+        return self._db.engine
+
+    def savepoint(self, tx: Transaction) -> None:
+        """Mark where `rollback_to_savepoint` goes back to (the latest mark; earlier ones stay)."""
+        tx.execute("SAVEPOINT person")
+
+    def rollback_to_savepoint(self, tx: Transaction) -> None:
+        """Undo what the transaction did since the latest `savepoint`; it goes on from there."""
+        tx.execute("ROLLBACK TO SAVEPOINT person")
+
     def _lock(self) -> str:
         return " FOR UPDATE" if self._db.engine == "postgresql" else ""
 
