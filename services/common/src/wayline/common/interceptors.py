@@ -25,6 +25,7 @@ from opentelemetry import propagate, trace
 
 from wayline.common.auth import Authenticator
 from wayline.common.context import REQUEST_ID_HEADER, CallContext, bind_call, caller_timeout
+from wayline.common.decoding import Undecodable, decoding
 from wayline.common.errors import Unavailable, Unimplemented, WaylineError, to_status
 from wayline.common.grpc_types import ServerInterceptor
 from wayline.common.telemetry import RpcMetrics
@@ -193,28 +194,56 @@ Observe = Callable[[grpc.ServicerContext], Any]
 def _wrap_handler(
     handler: grpc.RpcMethodHandler[Any, Any], observe: Observe
 ) -> grpc.RpcMethodHandler[Any, Any]:
-    def unary_response(behaviour: Behaviour) -> Behaviour:
+    """`handler`'s behaviour inside `observe`, its requests parsed by `decoding`'s deserializer: a request
+    protobuf cannot parse is refused inside the call, where a streamed one is read (decoding.py)."""
+    deserializer = decoding(handler.request_deserializer)
+    checked = _decoded if deserializer is not handler.request_deserializer else _unchanged
+    streamed = _decoded_stream if deserializer is not handler.request_deserializer else _unchanged
+
+    def unary_response(behaviour: Behaviour, requests: Callable[[Any], Any]) -> Behaviour:
         def serve(request: Any, context: grpc.ServicerContext) -> Any:
             with observe(context):
-                return behaviour(request, context)
+                return behaviour(requests(request), context)
 
         return serve
 
-    def stream_response(behaviour: Behaviour) -> Behaviour:
+    def stream_response(behaviour: Behaviour, requests: Callable[[Any], Any]) -> Behaviour:
         def serve(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             with observe(context):
-                yield from behaviour(request, context)
+                yield from behaviour(requests(request), context)
 
         return serve
 
-    serializers = (handler.request_deserializer, handler.response_serializer)
+    serializers = (deserializer, handler.response_serializer)
     if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(unary_response(handler.unary_unary), *serializers)
+        return grpc.unary_unary_rpc_method_handler(unary_response(handler.unary_unary, checked), *serializers)
     if handler.stream_unary:
-        return grpc.stream_unary_rpc_method_handler(unary_response(handler.stream_unary), *serializers)
+        return grpc.stream_unary_rpc_method_handler(
+            unary_response(handler.stream_unary, streamed), *serializers
+        )
     if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(stream_response(handler.unary_stream), *serializers)
+        return grpc.unary_stream_rpc_method_handler(
+            stream_response(handler.unary_stream, checked), *serializers
+        )
     return grpc.stream_stream_rpc_method_handler(
-        stream_response(handler.stream_stream),  # type: ignore[arg-type]
+        stream_response(handler.stream_stream, streamed),  # type: ignore[arg-type]
         *serializers,
     )
+
+
+def _unchanged(request: Any) -> Any:
+    return request
+
+
+def _decoded(request: Any) -> Any:
+    """`request`, or its refusal raised when protobuf could not parse it."""
+    if isinstance(request, Undecodable):
+        raise request.error
+    return request
+
+
+def _decoded_stream(requests: Iterator[Any]) -> Iterator[Any]:
+    """The streamed `requests`, the refusal of the first one protobuf could not parse raised where it is
+    read."""
+    for request in requests:
+        yield _decoded(request)
