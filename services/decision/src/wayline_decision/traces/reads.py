@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from wayline.common.errors import FieldViolation, InvalidArgument
+from wayline.common.timestamps import timestamp_violation
 from wayline.decision.v1 import decision_pb2
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
@@ -42,9 +43,15 @@ class ExportSelection:
 
 def export_selection(time_range: event_pb2.TimeRange, model: str, batch_size: int) -> ExportSelection:
     """The checked selection of an ExportDecisions request; InvalidArgument naming each bad field."""
-    violations = []
+    violations = [
+        violation
+        for bound in ("start", "end")
+        if time_range.HasField(bound)
+        and (violation := timestamp_violation(getattr(time_range, bound), f"time_range.{bound}")) is not None
+    ]
     if (
-        time_range.HasField("start")
+        not violations
+        and time_range.HasField("start")
         and time_range.HasField("end")
         and time_range.start.ToNanoseconds() >= time_range.end.ToNanoseconds()
     ):
