@@ -32,7 +32,9 @@ __all__ = [
     "EVENT_PATH",
     "MAX_BREAKDOWN_LIMIT",
     "MAX_BREAKDOWN_SEGMENTS",
+    "MAX_POPULATION_SEGMENTS",
     "PERSON_PATH",
+    "SEGMENT_NAME",
     "breakdown",
     "event_matcher",
     "json_value",
@@ -44,6 +46,11 @@ __all__ = [
 
 MAX_BREAKDOWN_LIMIT = 100
 MAX_BREAKDOWN_SEGMENTS = 20
+# A population's segments: each is one more subquery of every analytics query, and the store refuses a query
+# past 256 KiB (ClickHouse's max_query_size), so a population of thousands failed as an internal error.
+MAX_POPULATION_SEGMENTS = 20
+# `segments/{segment_id}`: the id as CreateSegmentRequest.segment_id takes it (lower-kebab-case, 3 to 63).
+SEGMENT_NAME = re.compile(r"segments/([a-z][a-z0-9-]{1,61}[a-z0-9])")
 
 _OPERATORS = {
     analytics_pb2.FILTER_OPERATOR_EQUALS: FilterOperator.EQUALS,
@@ -154,6 +161,16 @@ def event_matcher(
 
 
 def population(message: analytics_pb2.Population, path: str, violations: list[FieldViolation]) -> Population:
+    if len(message.segments) > MAX_POPULATION_SEGMENTS:
+        violations.append(
+            FieldViolation(f"{path}.segments", f"at most {MAX_POPULATION_SEGMENTS} segments", "OUT_OF_RANGE")
+        )
+    else:
+        violations.extend(
+            FieldViolation(f"{path}.segments[{i}]", "must be segments/{segment_id}")
+            for i, name in enumerate(message.segments)
+            if not SEGMENT_NAME.fullmatch(name)
+        )
     filters = []
     for i, f in enumerate(message.person_filters):
         converted = property_filter(f, f"{path}.person_filters[{i}]", violations)

@@ -20,7 +20,7 @@ from google.protobuf import duration_pb2
 from wayline.common.errors import FieldViolation, InvalidArgument
 from wayline.common.timestamps import duration_violation
 from wayline.journeys.v1 import condition_pb2, customer_value_pb2, lifecycle_stage_pb2
-from wayline_journeys.analytics_converters import event_matcher, property_filter
+from wayline_journeys.analytics_converters import SEGMENT_NAME, event_matcher, property_filter
 from wayline_journeys.conditions import (
     MAX_CONDITIONS,
     MAX_DEPTH,
@@ -72,8 +72,6 @@ _METRICS = {
 }
 _RFM_SEGMENTS = {customer_value_pb2.RfmSegment.Value(f"RFM_SEGMENT_{s.name}"): s for s in RfmSegment}
 _CURRENCY = re.compile(r"[A-Z]{3}")
-# `segments/{segment_id}`: the id as CreateSegmentRequest.segment_id takes it (lower-kebab-case, 3 to 63).
-SEGMENT_NAME = re.compile(r"segments/([a-z][a-z0-9-]{1,61}[a-z0-9])")
 _LOGICAL = {
     condition_pb2.LOGICAL_OPERATOR_UNSPECIFIED: Logical.AND,
     condition_pb2.LOGICAL_OPERATOR_AND: Logical.AND,
