@@ -70,6 +70,19 @@ def test_export_events_keeps_the_range_start_and_leaves_its_end(journeys: Journe
     assert [e.event_id for e in _events(journeys)] == [at_start.event_id, inside.event_id]
 
 
+@pytest.mark.parametrize("year", [1, 10])
+def test_export_events_reads_a_range_that_starts_before_the_year_1000(journeys: Journeys, year: int) -> None:
+    """clickhouse-connect wrote such a start as `1-01-01 …` (strftime's unpadded %Y), which the store
+    refused to parse: INTERNAL instead of the range's events."""
+    person = f"p-{uuid.uuid4()}"
+    (written,) = journeys.write(_event(person, 30))
+    start = Timestamp(seconds=MIN_TIMESTAMP_SECONDS + (year - 1) * 366 * 86_400)
+    window = event_pb2.TimeRange(start=start, end=_range().end)
+    request = pb.ExportEventsRequest(time_range=window)
+    found = list(journeys.stub.ExportEvents(request, metadata=journeys.metadata, timeout=30))
+    assert [e.event_id for message in found for e in message.events] == [written.event_id]
+
+
 def test_export_events_samples_the_same_persons_by_their_hash(journeys: Journeys) -> None:
     persons = [f"p-{uuid.uuid4()}" for _ in range(10)]
     journeys.write(*(_event(p, i) for i, p in enumerate(persons)), _event(persons[0], 50))

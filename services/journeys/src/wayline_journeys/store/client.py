@@ -12,6 +12,7 @@ import re
 import threading
 import weakref
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,6 +34,7 @@ __all__ = [
     "TRANSIENT_ERROR_CODES",
     "JourneyDatabase",
     "ReadModel",
+    "bindable",
     "clickhouse_error_code",
     "connect_clickhouse",
     "insert_rows",
@@ -156,6 +158,25 @@ def query_rows(
         gate.release()
 
 
+def bindable(parameters: dict[str, Any] | None) -> dict[str, Any] | None:
+    """`parameters` with each datetime as its text, the year in four digits: clickhouse-connect formats a
+    datetime with strftime's `%Y`, which glibc does not pad, so a time before the year 1000 (a caller's
+    Timestamp may hold any time from 0001-01-01) reached ClickHouse as `1-01-01 …`, which it refuses to
+    parse: an INTERNAL answer instead of an empty range."""
+    if not parameters:
+        return parameters
+    return {name: _bindable(value) for name, value in parameters.items()}
+
+
+def _bindable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        utc = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
+        return utc.isoformat(sep=" ", timespec="microseconds")
+    if isinstance(value, list | tuple):
+        return type(value)(_bindable(item) for item in value)
+    return value
+
+
 def _query(
     client: Client,
     sql: str,
@@ -166,7 +187,7 @@ def _query(
     settings: dict[str, Any] | None,
 ) -> list[Sequence[Any]]:
     try:
-        return list(client.query(sql, parameters=parameters, settings=settings).result_rows)
+        return list(client.query(sql, parameters=bindable(parameters), settings=settings).result_rows)
     except ClickHouseError as exc:
         if left is not None and clickhouse_error_code(exc) == TIMEOUT_EXCEEDED:
             raise DeadlineExceeded(f"{action} outlasted the deadline") from exc
@@ -288,7 +309,7 @@ class JourneyDatabase:
     def command(
         self, sql: str, parameters: dict[str, Any], action: str, settings: dict[str, Any] | None = None
     ) -> None:
-        self.run(lambda: self.client.command(sql, parameters=parameters, settings=settings), action)
+        self.run(lambda: self.client.command(sql, parameters=bindable(parameters), settings=settings), action)
 
     def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str], action: str) -> None:
         insert_rows(self.client, table, rows, columns, action)
