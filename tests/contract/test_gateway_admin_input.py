@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import grpc
 import pytest
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from tests.contract.test_gateway_json_bridge import OPERATOR, Tenant
@@ -38,3 +39,29 @@ def test_a_key_expiring_outside_timestamps_range_is_refused(
     assert list(violations(refused.value)) == [field]
     listed = admin.ListApiKeys(admin_pb.ListApiKeysRequest(parent=tenant.name), metadata=OPERATOR, timeout=10)
     assert list(listed.api_keys) == []
+
+
+@pytest.mark.parametrize(
+    ("overlap", "field"),
+    [
+        (Duration(seconds=-(2**63)), "overlap"),  # ToTimedelta overflowed: INTERNAL
+        (Duration(seconds=1, nanos=-1), "overlap.nanos"),
+    ],
+)
+def test_a_rotation_overlap_outside_durations_range_is_refused(
+    gateway_channel: grpc.Channel, overlap: Duration, field: str
+) -> None:
+    tenant = Tenant(gateway_channel)
+    admin = admin_grpc.AdminServiceStub(gateway_channel)
+    key = api_key_pb2.ApiKey(scopes=[annotations_pb2.SCOPE_WRITE])
+    created = admin.CreateApiKey(
+        admin_pb.CreateApiKeyRequest(parent=tenant.name, api_key=key), metadata=OPERATOR, timeout=10
+    )
+    with pytest.raises(grpc.RpcError) as refused:
+        admin.RotateApiKey(
+            admin_pb.RotateApiKeyRequest(name=created.api_key.name, overlap=overlap),
+            metadata=OPERATOR,
+            timeout=10,
+        )
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert list(violations(refused.value)) == [field]

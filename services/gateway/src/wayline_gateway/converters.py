@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from google.protobuf import timestamp_pb2
+from google.protobuf import duration_pb2, timestamp_pb2
 
 from wayline.api.v1 import annotations_pb2
 from wayline.common.errors import FieldViolation, InvalidArgument
-from wayline.common.timestamps import timestamp_violation
+from wayline.common.timestamps import duration_violation, timestamp_violation
 from wayline.gateway.v1 import api_key_pb2, quota_pb2, tenant_pb2
 from wayline_gateway.admin import QuotaView
 from wayline_gateway.model import LIMIT_NAMES, ApiKeyRecord, KeyState, Limits, TenantRecord, TenantState
@@ -17,6 +17,7 @@ __all__ = [
     "micros_of",
     "quota_pb",
     "scopes_from_pb",
+    "seconds_of",
     "tenant_pb",
     "tenant_state_from_pb",
 ]
@@ -54,6 +55,15 @@ def micros_of(ts: timestamp_pb2.Timestamp, field: str) -> int:
     if violation is not None:
         raise InvalidArgument(f"{violation.field}: {violation.description}", [violation])
     return int(ts.ToMicroseconds())
+
+
+def seconds_of(duration: duration_pb2.Duration, field: str) -> float:
+    """`duration` in seconds; INVALID_ARGUMENT naming `field` for one outside Duration's range or with nanos
+    of the wrong sign (ToTimedelta raised OverflowError for any int64 seconds: INTERNAL)."""
+    violation = duration_violation(duration, field)
+    if violation is not None:
+        raise InvalidArgument(f"{violation.field}: {violation.description}", [violation])
+    return float(duration.ToTimedelta().total_seconds())
 
 
 def tenant_pb(tenant: TenantRecord) -> tenant_pb2.Tenant:

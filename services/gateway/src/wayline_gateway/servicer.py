@@ -107,7 +107,7 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
     def RotateApiKey(  # noqa: N802 - gRPC method names are the contract's
         self, request: pb.RotateApiKeyRequest, context: grpc.ServicerContext
     ) -> pb.RotateApiKeyResponse:
-        overlap = request.overlap.ToTimedelta().total_seconds() if request.HasField("overlap") else None
+        overlap = c.seconds_of(request.overlap, "overlap") if request.HasField("overlap") else None
         new, previous = self._admin.rotate_key(self._caller(), request.name, overlap)
         now = now_micros()
         return pb.RotateApiKeyResponse(
