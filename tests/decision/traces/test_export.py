@@ -10,6 +10,7 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf import struct_pb2
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from tests.decision.traces.conftest import DecisionUnderTest, make_trace, metadata, wait_stored
 from wayline.decision.v1 import decision_pb2
@@ -100,6 +101,9 @@ def test_export_decisions_in_time_order_with_filters_and_feedback(
         ({"batch_size": 5000}, "batch_size"),
         ({"model": "next-best-offer"}, "model"),
         ({"time_range": _range(2 * SECOND, SECOND)}, "time_range"),
+        # Bounds outside Timestamp's range used to fail converting to nanoseconds: INTERNAL.
+        ({"time_range": event_pb2.TimeRange(end=Timestamp(nanos=-1))}, "time_range.end.nanos"),
+        ({"time_range": event_pb2.TimeRange(start=Timestamp(seconds=2**62))}, "time_range.start"),
     ],
 )
 def test_export_decisions_refuses_a_malformed_request(
