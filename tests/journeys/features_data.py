@@ -284,6 +284,9 @@ BADLY_TYPED = [
     (_one(name="x", aggregation=COUNT, value_type=CATEGORY, categories=["a"]), "features[0].value_type"),
     (_one(name="x", aggregation=AVERAGE, property="properties.a", value_type=INT), "features[0].value_type"),
     (_one(name="x", aggregation=COUNT, value_type=99), "features[0].value_type"),
+    # An aggregation this build does not define: named once (the typing rules used to name it with the enum's
+    # Name(), which raised ValueError: INTERNAL).
+    (_one(name="x", aggregation=99, value_type=INT), "features[0].aggregation"),
     # Category labels and the unknown-category encoding: always and only for CATEGORY.
     (_one(**_PLAN, value_type=CATEGORY), "features[0].categories"),
     (_one(name="x", aggregation=COUNT, categories=["a"]), "features[0].categories"),

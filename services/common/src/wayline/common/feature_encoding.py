@@ -160,6 +160,10 @@ def spec_violations(spec: feature_pb2.FeatureSpec, prefix: str = "") -> list[Fie
                     f"{path}.unknown_category", f"unknown category encoding {feature.unknown_category}"
                 )
             )
+        if feature.aggregation not in _Aggregation.values():
+            # The services' converters refuse it (`choose an aggregation`); the rules below would name it
+            # with the enum's Name(), which raised ValueError for a number the contract does not define.
+            continue
         may_be_string = feature.aggregation in _MAY_BE_STRING
         is_category = feature.value_type == _Type.FEATURE_VALUE_TYPE_CATEGORY
         if feature.value_type == _Type.FEATURE_VALUE_TYPE_UNSPECIFIED and may_be_string:
