@@ -193,6 +193,19 @@ def test_write_events_names_each_event_without_an_id_or_a_timestamp(journeys: Jo
     }
 
 
+def test_write_events_names_each_event_id_the_store_cannot_parse_as_a_uuid(journeys: Journeys) -> None:
+    """The store's INSERT failed on them, for the whole group commit: INTERNAL, other callers' rows lost."""
+    person = new_person()
+    nul, braced, undashed = plain_event(person), plain_event(person), plain_event(person)
+    nul.event_id = "\x00"
+    braced.event_id = "{3fa85f64-5717-4562-b3fc-2c963f66afa6}"
+    undashed.event_id = uuid.uuid4().hex  # a form the store parses
+    assert refused_whole(journeys, person, plain_event(person), nul, braced, undashed) == {
+        "events[1].event_id": "INVALID_UUID",
+        "events[2].event_id": "INVALID_UUID",
+    }
+
+
 def test_write_events_refuses_numbers_json_cannot_hold_with_their_paths(journeys: Journeys) -> None:
     """Not INTERNAL (ingest retried that as a failure of ours): INVALID_ARGUMENT naming each field."""
     person = new_person()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -36,6 +37,7 @@ from wayline_journeys.person_pages import request_fingerprint
 from wayline_journeys.proto_json import JsonMemo, merge_json, to_json
 
 __all__ = [
+    "STORED_UUID",
     "channel_names",
     "checked_time",
     "columns_to_write",
@@ -148,6 +150,10 @@ def event_type_name(value: int, path: str, violations: list[FieldViolation]) -> 
     return name
 
 
+# The forms of a UUID the store parses into its UUID column: hyphens all or none, no braces or `urn:uuid:`.
+STORED_UUID = re.compile(r"[0-9a-fA-F]{8}(-?)[0-9a-fA-F]{4}\1[0-9a-fA-F]{4}\1[0-9a-fA-F]{4}\1[0-9a-fA-F]{12}")
+
+
 def columns_to_write(events: Sequence[event_pb2.Event]) -> EventColumns:
     """WriteEvents' events validated and in their stored form; INVALID_ARGUMENT naming each bad field (the
     first hundred) otherwise, and then nothing of the call is stored, valid events included: WriteEvents
@@ -166,6 +172,16 @@ def columns_to_write(events: Sequence[event_pb2.Event]) -> EventColumns:
     ]
     if missing:
         raise InvalidArgument("every event needs event_id and timestamp; nothing was stored", missing)
+    not_uuids = [
+        FieldViolation(f"events[{i}].event_id", "must be a UUID (8-4-4-4-12 hex digits)", "INVALID_UUID")
+        for i, event in enumerate(events)
+        if not STORED_UUID.fullmatch(event.event_id)
+    ]
+    if not_uuids:
+        # The store's column is a UUID: its INSERT failed for the whole group commit, others' rows included.
+        raise InvalidArgument(
+            "every event_id must be a UUID; nothing was stored", not_uuids[:_MAX_REPORTED_VIOLATIONS]
+        )
     try:
         # The conversion checks each time and enum as it goes (a range comparison, a dict lookup) and raises
         # ValueError at the first it cannot store; only then are the events walked again for every bad field,
