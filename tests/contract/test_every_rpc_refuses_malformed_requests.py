@@ -1,0 +1,266 @@
+"""Every RPC of every service answers a request the caller got wrong with a code the caller can act on, in
+time: an empty request and random ones drawn from the request's descriptor (random_requests.py), sent over
+real sockets to each service with the internal metadata of a fresh tenant, and to every routed RPC through a
+gateway with a fresh tenant's key. The methods come from the registry's descriptors, so a new RPC or service
+is covered without a line here (a service without a server below fails the test instead of being skipped).
+
+Allowed: OK (a random request may be valid), the caller's errors (INVALID_ARGUMENT with a BadRequest naming
+at least one field, NOT_FOUND, FAILED_PRECONDITION, ALREADY_EXISTS, OUT_OF_RANGE, PERMISSION_DENIED,
+UNAUTHENTICATED, RESOURCE_EXHAUSTED) and ABORTED, the kit's answer to a stale etag (read again and retry).
+Never INTERNAL, UNKNOWN (an exception escaping a servicer), UNAVAILABLE (every peer is up here) or
+DEADLINE_EXCEEDED.
+
+Client-streaming methods are covered elsewhere: IngestService.StreamEvents's malformed batches by
+tests/contract/test_ingest_streams_and_plans.py (test_a_malformed_event_is_refused_alone_and_a_malformed_
+request_whole, test_a_batch_out_of_sequence_ends_the_stream_with_invalid_argument, test_an_oversized_batch_
+is_refused_whole_with_its_path) and DecisionService.UploadModelVersion's malformed streams by
+tests/decision/test_upload_model_version.py (test_each_malformed_stream_is_refused and the tests after it).
+The orchestrator runs on SQLite only here: tests/orchestrator/test_bad_input.py holds PostgreSQL to the same
+refusals."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import grpc
+import pytest
+from google.protobuf import descriptor, message_factory
+from google.protobuf.message import Message
+from google.rpc import error_details_pb2
+from hypothesis import HealthCheck, given, settings
+
+from tests.conftest import API_KEY, INTERNAL_TOKEN, TENANT, gateway_settings, start_server
+from tests.contract.random_requests import requests
+from tests.orchestrator.conftest import start_orchestrator
+from wayline.api.v1 import annotations_pb2
+from wayline.common.context import INTERNAL_TOKEN_HEADER, TENANT_HEADER
+from wayline.common.errors import status_details
+from wayline.common.registry import SERVICES, required_scope
+from wayline.common.server import Server
+from wayline.gateway.v1 import api_key_pb2
+from wayline.gateway.v1 import gateway_service_pb2 as admin_pb
+from wayline.gateway.v1 import gateway_service_pb2_grpc as admin_grpc
+from wayline_gateway.service import gateway_service
+
+Metadata = tuple[tuple[str, str], ...]
+
+TIMEOUT = 10.0
+ALLOWED = frozenset(
+    {
+        grpc.StatusCode.OK,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.ALREADY_EXISTS,
+        grpc.StatusCode.OUT_OF_RANGE,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.ABORTED,
+    }
+)
+OPERATOR: Metadata = (("authorization", f"Bearer {API_KEY}"),)
+# A server-streaming answer is read this far: enough to meet an error raised while streaming.
+STREAM_ITEMS = 200
+
+
+@dataclass(frozen=True)
+class Rpc:
+    service: str  # the registry's name of the service that serves it
+    method: descriptor.MethodDescriptor
+
+    @property
+    def path(self) -> str:
+        return f"/{self.method.containing_service.full_name}/{self.method.name}"
+
+    def __str__(self) -> str:
+        return f"{self.method.containing_service.name}.{self.method.name}"
+
+
+def _rpcs() -> list[Rpc]:
+    """Every method of every service but the client-streaming ones (see the module's docstring)."""
+    return [
+        Rpc(service.name, method)
+        for service in SERVICES
+        for contract in service.contracts
+        for method in contract.methods
+        if not method.client_streaming
+    ]
+
+
+DIRECT = _rpcs()
+ROUTED = [rpc for rpc in DIRECT if rpc.service != "gateway" and required_scope(rpc.method) != "internal"]
+
+
+@pytest.fixture(scope="module")
+def orchestrator(
+    identity_server: Server,
+    journeys_server: Server,
+    decision_server: Server,
+    ingest_server: Server,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Server]:
+    server = start_orchestrator(
+        tmp_path_factory.mktemp("orchestrator"),
+        journeys_address=journeys_server.address,
+        identity_address=identity_server.address,
+        decision_address=decision_server.address,
+        ingest_address=ingest_server.address,
+    )
+    yield server
+    server.stop(0)
+
+
+@pytest.fixture(scope="module")
+def servers(
+    identity_server: Server,
+    journeys_server: Server,
+    ingest_server: Server,
+    decision_server: Server,
+    orchestrator: Server,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict[str, Server]]:
+    """Each service of the registry by name; the gateway one of this module's own, routing to all of the
+    others, so that the AdminService's random creates, rotations and deletes touch no other test's
+    tenants."""
+    backends = {
+        "identity": identity_server,
+        "journeys": journeys_server,
+        "ingest": ingest_server,
+        "decision": decision_server,
+        "orchestrator": orchestrator,
+    }
+    settings_ = gateway_settings(
+        tmp_path_factory.mktemp("gateway"),
+        {name: server.address for name, server in backends.items()},
+        API_KEY,
+        TENANT,
+    )
+    gateway = start_server(gateway_service(settings_), settings_)
+    yield {**backends, "gateway": gateway}
+    gateway.stop(0)
+
+
+@pytest.fixture(scope="module")
+def channels(servers: dict[str, Server]) -> Iterator[dict[str, grpc.Channel]]:
+    opened = {name: grpc.insecure_channel(server.address) for name, server in servers.items()}
+    yield opened
+    for channel in opened.values():
+        channel.close()
+
+
+def _internal(tenant: str) -> Metadata:
+    return ((INTERNAL_TOKEN_HEADER, INTERNAL_TOKEN), (TENANT_HEADER, tenant))
+
+
+def _fresh_key(gateway: grpc.Channel) -> Metadata:
+    """The key of a new tenant of the module's gateway, with every scope a key can hold."""
+    admin = admin_grpc.AdminServiceStub(gateway)
+    tenant = admin.CreateTenant(
+        admin_pb.CreateTenantRequest(tenant_id=f"fuzz-{uuid.uuid4().hex[:8]}"), metadata=OPERATOR, timeout=10
+    ).tenant
+    scopes = [annotations_pb2.SCOPE_READ, annotations_pb2.SCOPE_WRITE, annotations_pb2.SCOPE_ADMIN]
+    created = admin.CreateApiKey(
+        admin_pb.CreateApiKeyRequest(parent=tenant.name, api_key=api_key_pb2.ApiKey(scopes=scopes)),
+        metadata=OPERATOR,
+        timeout=10,
+    )
+    return (("authorization", f"Bearer {created.secret}"),)
+
+
+def _call(channel: grpc.Channel, rpc: Rpc, request: Message, metadata: Metadata) -> grpc.RpcError | None:
+    """The error `rpc` answers `request` with, None for OK."""
+    payload = request.SerializeToString()
+    try:
+        if rpc.method.server_streaming:
+            stream = channel.unary_stream(rpc.path, None, None)(payload, metadata=metadata, timeout=TIMEOUT)
+            for count, _ in enumerate(stream):
+                if count >= STREAM_ITEMS:
+                    stream.cancel()  # type: ignore[no-untyped-call]  # grpc-stubs leave it untyped
+                    break
+        else:
+            channel.unary_unary(rpc.path, None, None)(payload, metadata=metadata, timeout=TIMEOUT)
+    except grpc.RpcError as error:
+        if error.code() == grpc.StatusCode.CANCELLED:  # the cancel above: the stream was read far enough
+            return None
+        return error
+    return None
+
+
+def _check(channel: grpc.Channel, rpc: Rpc, request: Message, metadata: Metadata) -> grpc.StatusCode:
+    """The code `rpc` answers `request` with, after checking it is one the module allows."""
+    error = _call(channel, rpc, request, metadata)
+    if error is None:
+        return grpc.StatusCode.OK
+    code, message = error.code(), error.details()
+    shown = f"{rpc} answered {code.name}: {message!r} to {_describe(request)}"
+    assert code in ALLOWED, shown
+    assert message, shown
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        violations = [
+            v
+            for d in status_details(error)
+            if isinstance(d, error_details_pb2.BadRequest)
+            for v in d.field_violations
+        ]
+        assert violations, f"{shown} without a BadRequest field violation"
+    return code
+
+
+def _describe(request: Message) -> str:
+    text = " ".join(str(request).split())  # not text_format's one line, which copies each map entry anew
+    return text if len(text) < 1000 else text[:1000] + f"… ({request.ByteSize()} bytes)"
+
+
+def _random_requests(channel: grpc.Channel, rpc: Rpc, metadata: Metadata, examples: int) -> None:
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.large_base_example,
+        ],
+    )
+    @given(request=requests(rpc.method.input_type))
+    def check(request: Message) -> None:
+        _check(channel, rpc, request, metadata)
+
+    check()
+
+
+def _examples(share: int) -> int:
+    """A share of the loaded profile's examples (100 in CI: 25 per method direct, 8 through the gateway)."""
+    return max(1, settings().max_examples // share)
+
+
+@pytest.mark.parametrize("rpc", DIRECT, ids=str)
+def test_every_rpc_answers_an_empty_request_with_a_callers_error(
+    rpc: Rpc, channels: dict[str, grpc.Channel]
+) -> None:
+    metadata = OPERATOR if rpc.service == "gateway" else _internal(f"t-{uuid.uuid4().hex[:8]}")
+    _check(channels[rpc.service], rpc, message_factory.GetMessageClass(rpc.method.input_type)(), metadata)
+
+
+@pytest.mark.parametrize("rpc", DIRECT, ids=str)
+def test_every_rpc_answers_random_requests_with_a_callers_error(
+    rpc: Rpc, channels: dict[str, grpc.Channel]
+) -> None:
+    metadata = OPERATOR if rpc.service == "gateway" else _internal(f"t-{uuid.uuid4().hex[:8]}")
+    _random_requests(channels[rpc.service], rpc, metadata, _examples(4))
+
+
+@pytest.mark.parametrize("rpc", ROUTED, ids=str)
+def test_every_routed_rpc_answers_random_requests_through_the_gateway_with_a_callers_error(
+    rpc: Rpc, channels: dict[str, grpc.Channel]
+) -> None:
+    """The empty request first, answered as the service answers it directly: the call reached the service
+    (the key's scopes and the tenant's quota let it through), so the random ones test the service too."""
+    gateway = channels["gateway"]
+    metadata = _fresh_key(gateway)
+    empty = message_factory.GetMessageClass(rpc.method.input_type)()
+    direct = _check(channels[rpc.service], rpc, empty, _internal(f"t-{uuid.uuid4().hex[:8]}"))
+    assert _check(gateway, rpc, empty, metadata) == direct
+    _random_requests(gateway, rpc, metadata, _examples(12))
