@@ -4,9 +4,11 @@ and every accepted event satisfies the rules."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -17,6 +19,7 @@ from wayline_ingest.dedup import DedupWindow
 from wayline_ingest.pipeline import Pipeline
 from wayline_ingest.spool import Spool
 from wayline_ingest.validation import EventLimits, is_acceptable, violations_of
+from wayline_journeys.converters import STORED_UUID
 
 LIMITS = EventLimits(
     max_event_bytes=4096,
@@ -163,6 +166,35 @@ def test_a_retry_is_acknowledged_from_the_window_with_its_first_stamps(tmp_path:
     other_tenant = p.accept("globex", [retry], lambda i: "event")
     assert len(spooled(p)) == 2
     assert other_tenant.accepted_ids == first.accepted_ids
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        lambda u: "{" + str(u) + "}",
+        lambda u: "urn:uuid:" + str(u),
+        lambda u: u.hex.upper(),
+        lambda u: str(u).replace("-", "", 2),  # hyphens partly left out
+    ],
+)
+def test_an_event_id_in_another_uuid_form_is_spooled_in_the_canonical_one(
+    tmp_path: Path, spelling: Callable[[uuid.UUID], str]
+) -> None:
+    # The journey store's UUID column refuses braces, `urn:uuid:` and some hyphens (it parked such events
+    # after ingest had acknowledged them), and every other sink keys on the text.
+    p = pipeline(tmp_path)
+    event_id = uuid.uuid4()
+    event = make_event("u1")
+    event.event_id = spelling(event_id)
+    first = p.accept("acme", [event], lambda i: "event")
+    assert first.accepted_ids == [str(event_id)]
+    assert [e.event_id for e in spooled(p)] == [str(event_id)]
+    assert STORED_UUID.fullmatch(str(event_id))
+    again = event_pb2.Event()
+    again.CopyFrom(event)
+    again.event_id = str(event_id)  # the same event, sent again in the canonical form
+    assert p.accept("acme", [again], lambda i: "event").accepted_ids == [str(event_id)]
+    assert len(spooled(p)) == 1
 
 
 def test_the_window_is_rebuilt_from_the_spool_after_a_restart(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ the way to the sinks, so acknowledgements wait only for checks and the fsync (AD
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from wayline_ingest import wire
 from wayline_ingest.dedup import DedupWindow
 from wayline_ingest.plans.model import PlanVerdict
 from wayline_ingest.spool import Spool, SpoolBatch, SpoolClosed, SpoolFull
-from wayline_ingest.validation import EventLimits, derive_event_id, stamp, validate_event
+from wayline_ingest.validation import CANONICAL_UUID, EventLimits, derive_event_id, stamp, validate_event
 
 __all__ = ["Checked", "EventIssue", "Outcome", "Pipeline", "PlanCheck"]
 
@@ -129,6 +130,10 @@ class _Batch:
             return
         if not event_id:
             event_id = event.event_id = derive_event_id(self.tenant, event)
+        elif not CANONICAL_UUID.fullmatch(event_id):
+            # Braces, `urn:uuid:`, hyphens left out: one spelling for the dedup window and every sink (the
+            # journey store's UUID column refuses these forms; the others key on the text).
+            event_id = event.event_id = str(uuid.UUID(event_id))
         key = self.seen(event_id)
         if key is None:
             return

@@ -25,6 +25,7 @@ from wayline.common.timestamps import MAX_TIMESTAMP_SECONDS, timestamp_violation
 from wayline.event.v1 import event_pb2
 
 __all__ = [
+    "CANONICAL_UUID",
     "EVENT_ID_NAMESPACE",
     "EventLimits",
     "derive_event_id",
@@ -40,6 +41,9 @@ CURRENCY_CODE = re.compile(r"[A-Z]{3}")  # fullmatch, as IDENTIFIER_TYPE
 UUID_TEXT = re.compile(
     r"(?:urn:uuid:)?\{?[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\}?"
 )
+# The 8-4-4-4-12 form, either case: what the C path vouches for (`_wire.c`) and the sinks take as sent; any
+# other form UUID_TEXT lets in is rewritten so by the pipeline.
+CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 MAX_IDENTIFIERS = 32
 MAX_IDENTIFIER_VALUE = 512
 MAX_NAME = 200
