@@ -223,7 +223,9 @@ class Population(_message.Message):
     PERSON_FILTERS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def segments(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Only persons who are currently members of every one of these segments (`segments/{segment_id}`)."""
+        """Only persons who are currently members of every one of these segments (`segments/{segment_id}`), at most
+        20.
+        """
 
     @_builtins.property
     def person_filters(self) -> _containers.RepeatedCompositeFieldContainer[Global___PropertyFilter]:
