@@ -33,15 +33,12 @@ from hypothesis import HealthCheck, given, settings
 
 from tests.conftest import API_KEY, INTERNAL_TOKEN, TENANT, gateway_settings, start_server
 from tests.contract.random_requests import requests
+from tests.decision.lifecycle_calls import EVERY_SCOPE, tenant_key
 from tests.orchestrator.conftest import start_orchestrator
-from wayline.api.v1 import annotations_pb2
 from wayline.common.context import INTERNAL_TOKEN_HEADER, TENANT_HEADER
 from wayline.common.errors import status_details
 from wayline.common.registry import SERVICES, required_scope
 from wayline.common.server import Server
-from wayline.gateway.v1 import api_key_pb2
-from wayline.gateway.v1 import gateway_service_pb2 as admin_pb
-from wayline.gateway.v1 import gateway_service_pb2_grpc as admin_grpc
 from wayline_gateway.service import gateway_service
 
 Metadata = tuple[tuple[str, str], ...]
@@ -157,17 +154,7 @@ def _internal(tenant: str) -> Metadata:
 
 def _fresh_key(gateway: grpc.Channel) -> Metadata:
     """The key of a new tenant of the module's gateway, with every scope a key can hold."""
-    admin = admin_grpc.AdminServiceStub(gateway)
-    tenant = admin.CreateTenant(
-        admin_pb.CreateTenantRequest(tenant_id=f"fuzz-{uuid.uuid4().hex[:8]}"), metadata=OPERATOR, timeout=10
-    ).tenant
-    scopes = [annotations_pb2.SCOPE_READ, annotations_pb2.SCOPE_WRITE, annotations_pb2.SCOPE_ADMIN]
-    created = admin.CreateApiKey(
-        admin_pb.CreateApiKeyRequest(parent=tenant.name, api_key=api_key_pb2.ApiKey(scopes=scopes)),
-        metadata=OPERATOR,
-        timeout=10,
-    )
-    return (("authorization", f"Bearer {created.secret}"),)
+    return tenant_key(gateway, EVERY_SCOPE, "fuzz")
 
 
 def _call(channel: grpc.Channel, rpc: Rpc, request: Message, metadata: Metadata) -> grpc.RpcError | None:

@@ -4,6 +4,7 @@ the model; a fresh tenant with its own key; a registered package damaged on the 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import grpc
@@ -55,17 +56,25 @@ def states(model: model_pb2.Model) -> dict[str, str]:
     }
 
 
-def tenant_key(channel: grpc.Channel) -> Auth:
-    """A read and admin key of a new tenant, made by the operator through the gateway."""
+READ_AND_ADMIN = (annotations_pb2.SCOPE_READ, annotations_pb2.SCOPE_ADMIN)
+EVERY_SCOPE = (annotations_pb2.SCOPE_READ, annotations_pb2.SCOPE_WRITE, annotations_pb2.SCOPE_ADMIN)
+
+
+def tenant_key(
+    channel: grpc.Channel,
+    scopes: Sequence[annotations_pb2.Scope.ValueType] = READ_AND_ADMIN,
+    prefix: str = "life",
+) -> Auth:
+    """A key with `scopes` of a new tenant (its id starts with `prefix`), made by the operator through the
+    gateway."""
     admin = admin_grpc.AdminServiceStub(channel)
     tenant = admin.CreateTenant(
-        admin_pb.CreateTenantRequest(tenant_id=f"life-{uuid.uuid4().hex[:6]}"), metadata=OPERATOR, timeout=10
+        admin_pb.CreateTenantRequest(tenant_id=f"{prefix}-{uuid.uuid4().hex[:8]}"),
+        metadata=OPERATOR,
+        timeout=10,
     ).tenant
     created = admin.CreateApiKey(
-        admin_pb.CreateApiKeyRequest(
-            parent=tenant.name,
-            api_key=api_key_pb2.ApiKey(scopes=[annotations_pb2.SCOPE_READ, annotations_pb2.SCOPE_ADMIN]),
-        ),
+        admin_pb.CreateApiKeyRequest(parent=tenant.name, api_key=api_key_pb2.ApiKey(scopes=scopes)),
         metadata=OPERATOR,
         timeout=10,
     )

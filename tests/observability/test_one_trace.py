@@ -21,18 +21,14 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from tests.conftest import API_KEY, TENANT, common_settings, gateway_settings, start_server
-from tests.decision.lifecycle_calls import OPERATOR, Auth, deploy, push
+from tests.decision.lifecycle_calls import EVERY_SCOPE, Auth, deploy, push, tenant_key
 from tests.decision.ml_package import ml_package
 from tests.events import make_event
-from wayline.api.v1 import annotations_pb2
 from wayline.common.server import Server
 from wayline.decision.v1 import action_pb2
 from wayline.decision.v1 import decision_service_pb2 as decision_pb
 from wayline.decision.v1 import decision_service_pb2_grpc as decision_grpc
 from wayline.event.v1 import event_pb2
-from wayline.gateway.v1 import api_key_pb2
-from wayline.gateway.v1 import gateway_service_pb2 as admin_pb
-from wayline.gateway.v1 import gateway_service_pb2_grpc as admin_grpc
 from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
 from wayline.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
 from wayline_gateway.service import gateway_service
@@ -48,19 +44,7 @@ DECIDE = "wayline.decision.v1.DecisionService/Decide"
 
 def new_tenant(channel: grpc.Channel) -> Auth:
     """A key of a new tenant that may write, read and administer (the suite's decision server is shared)."""
-    admin = admin_grpc.AdminServiceStub(channel)
-    tenant = admin.CreateTenant(
-        admin_pb.CreateTenantRequest(tenant_id=f"traced-{uuid.uuid4().hex[:6]}"),
-        metadata=OPERATOR,
-        timeout=10,
-    ).tenant
-    scopes = [annotations_pb2.SCOPE_READ, annotations_pb2.SCOPE_WRITE, annotations_pb2.SCOPE_ADMIN]
-    created = admin.CreateApiKey(
-        admin_pb.CreateApiKeyRequest(parent=tenant.name, api_key=api_key_pb2.ApiKey(scopes=scopes)),
-        metadata=OPERATOR,
-        timeout=10,
-    )
-    return (("authorization", f"Bearer {created.secret}"),)
+    return tenant_key(channel, EVERY_SCOPE, "traced")
 
 
 def spans_of(exporter: InMemorySpanExporter, trace_id: int, until: set[str]) -> list[ReadableSpan]:

@@ -5,26 +5,15 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
-
-from tools.postgres_server import create_schema
-from wayline.common.sql import open_database
+from tests.orchestrator import runtime_fixtures
 from wayline_orchestrator.flows.runtime import RuntimeStore, Timer, TimerKind
 
 TIMERS, REPLICAS, BATCH = 400, 4, 25
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RuntimeStore]:
-    url = create_schema(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else ""
-    db = open_database(url or None, tmp_path / "orchestrator.db")
-    runtime = RuntimeStore(db)
-    runtime.migrate()
-    yield runtime
-    db.close()
+# The store on each engine, by the name the tests ask for.
+store = runtime_fixtures.store
 
 
 def _add(store: RuntimeStore, count: int, due: int) -> None:

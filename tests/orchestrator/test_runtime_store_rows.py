@@ -4,27 +4,15 @@ the table keeps its row, and more rows than fit one statement are all written.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
-from tools.postgres_server import create_schema
-from wayline.common.sql import open_database
+from tests.orchestrator import runtime_fixtures
 from wayline_orchestrator.flows.runtime import RuntimeStore, StepRun, Timer, TimerKind
 
 TENANT = "acme"
 MANY = 150  # more than one statement's rows
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RuntimeStore]:
-    url = create_schema(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else ""
-    db = open_database(url or None, tmp_path / "orchestrator.db")
-    runtime = RuntimeStore(db)
-    runtime.migrate()
-    yield runtime
-    db.close()
+# The store on each engine, by the name the tests ask for.
+store = runtime_fixtures.store
 
 
 def _timer(i: int, due: int) -> Timer:
