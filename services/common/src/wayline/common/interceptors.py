@@ -21,12 +21,14 @@ from typing import Any
 
 import grpc
 import structlog
+from google.protobuf import descriptor
 from opentelemetry import propagate, trace
 
 from wayline.common.auth import Authenticator
 from wayline.common.context import REQUEST_ID_HEADER, CallContext, bind_call, caller_timeout
 from wayline.common.decoding import Undecodable, decoding
 from wayline.common.errors import Unavailable, Unimplemented, WaylineError, to_status
+from wayline.common.filter_budget import check_filter_budget, holds_filters
 from wayline.common.grpc_types import ServerInterceptor
 from wayline.common.telemetry import RpcMetrics
 
@@ -195,9 +197,13 @@ def _wrap_handler(
     handler: grpc.RpcMethodHandler[Any, Any], observe: Observe
 ) -> grpc.RpcMethodHandler[Any, Any]:
     """`handler`'s behaviour inside `observe`, its requests parsed by `decoding`'s deserializer: a request
-    protobuf cannot parse is refused inside the call, where a streamed one is read (decoding.py)."""
+    protobuf cannot parse is refused inside the call, where a streamed one is read (decoding.py); a unary
+    request of a type that can hold property filters is held to their budget (filter_budget.py)."""
     deserializer = decoding(handler.request_deserializer)
     checked = _decoded if deserializer is not handler.request_deserializer else _unchanged
+    message = getattr(getattr(handler.request_deserializer, "__self__", None), "DESCRIPTOR", None)
+    if isinstance(message, descriptor.Descriptor) and holds_filters(message):
+        checked = _within_filter_budget
     streamed = _decoded_stream if deserializer is not handler.request_deserializer else _unchanged
 
     def unary_response(behaviour: Behaviour, requests: Callable[[Any], Any]) -> Behaviour:
@@ -240,6 +246,13 @@ def _decoded(request: Any) -> Any:
     if isinstance(request, Undecodable):
         raise request.error
     return request
+
+
+def _within_filter_budget(request: Any) -> Any:
+    """`_decoded`, then the request's property filters held to their budget."""
+    parsed = _decoded(request)
+    check_filter_budget(parsed)
+    return parsed
 
 
 def _decoded_stream(requests: Iterator[Any]) -> Iterator[Any]:

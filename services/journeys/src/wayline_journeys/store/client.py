@@ -72,10 +72,23 @@ _ensured: set[tuple[str, str]] = set()
 _ensured_lock = threading.Lock()
 
 
+# The store's statements are made from requests, not typed: ClickHouse's parser limits (meant for typed
+# queries: 256 KiB, 50,000 syntax-tree elements) refused a funnel whose filters' values ran past them, or a
+# population of 150 person filters, as internal errors. What bounds a statement is the request (gRPC's message
+# size, and the filters' budget every service holds requests to: wayline.common.filter_budget).
+_SETTINGS = {
+    "max_query_size": 16 * 1024 * 1024,
+    "max_ast_elements": 1_000_000,
+    "max_expanded_ast_elements": 2_000_000,
+}
+
+
 def _client(url: str, embedded_path: Path, database: str | None = None) -> Client:
     if url:
-        return clickhouse_connect.get_client(dsn=url, database=database)
-    client = clickhouse_connect.get_client(interface="chdb", path=str(embedded_path), database=database)
+        return clickhouse_connect.get_client(dsn=url, database=database, settings=_SETTINGS)
+    client = clickhouse_connect.get_client(
+        interface="chdb", path=str(embedded_path), database=database, settings=_SETTINGS
+    )
     with _gates_lock:
         _embedded_gates[client] = _embedded_gate_by_path.setdefault(str(embedded_path), threading.Lock())
     return client

@@ -145,6 +145,10 @@ class PropertyFilter(_message.Message):
     not set, and an object or a list has no text (its keys' order is not part of it), so CONTAINS and
     MATCHES_REGEX never hold on them, nor on a missing property, and NOT_CONTAINS always does. The values
     CONTAINS and NOT_CONTAINS look for are written the same way (12.0 is looked for as `12`).
+
+    A request holds at most 200 PropertyFilters and 2,000 of their values in all, wherever they sit (steps,
+    alternatives, exclusions, populations, conditions, definitions); every service answers more with
+    INVALID_ARGUMENT naming the first filter past the budget.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -229,7 +233,7 @@ class Population(_message.Message):
 
     @_builtins.property
     def person_filters(self) -> _containers.RepeatedCompositeFieldContainer[Global___PropertyFilter]:
-        """Only persons whose person properties (`person.` paths) satisfy every filter."""
+        """Only persons whose person properties (`person.` paths) satisfy every filter, at most 20."""
 
     def __init__(
         self,
