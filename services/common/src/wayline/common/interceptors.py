@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from functools import cache
 from typing import Any
 
 import grpc
@@ -199,12 +200,7 @@ def _wrap_handler(
     """`handler`'s behaviour inside `observe`, its requests parsed by `decoding`'s deserializer: a request
     protobuf cannot parse is refused inside the call, where a streamed one is read (decoding.py); a unary
     request of a type that can hold property filters is held to their budget (filter_budget.py)."""
-    deserializer = decoding(handler.request_deserializer)
-    checked = _decoded if deserializer is not handler.request_deserializer else _unchanged
-    message = getattr(getattr(handler.request_deserializer, "__self__", None), "DESCRIPTOR", None)
-    if isinstance(message, descriptor.Descriptor) and holds_filters(message):
-        checked = _within_filter_budget
-    streamed = _decoded_stream if deserializer is not handler.request_deserializer else _unchanged
+    deserializer, checked, streamed = _request_handling(handler.request_deserializer)
 
     def unary_response(behaviour: Behaviour, requests: Callable[[Any], Any]) -> Behaviour:
         def serve(request: Any, context: grpc.ServicerContext) -> Any:
@@ -235,6 +231,21 @@ def _wrap_handler(
         stream_response(handler.stream_stream, streamed),  # type: ignore[arg-type]
         *serializers,
     )
+
+
+@cache
+def _request_handling(
+    given: Callable[[bytes], Any] | None,
+) -> tuple[Callable[[bytes], Any] | None, Callable[[Any], Any], Callable[[Any], Any]]:
+    """For a method's request deserializer: the one to parse with, what to do with a unary request, what with
+    a stream of them. Made once per method (the interceptor wraps every call's handler)."""
+    deserializer = decoding(given)
+    decodes = deserializer is not given
+    checked = _decoded if decodes else _unchanged
+    message = getattr(getattr(given, "__self__", None), "DESCRIPTOR", None)
+    if isinstance(message, descriptor.Descriptor) and holds_filters(message):
+        checked = _within_filter_budget
+    return deserializer, checked, _decoded_stream if decodes else _unchanged
 
 
 def _unchanged(request: Any) -> Any:
