@@ -183,14 +183,32 @@ class NatsConnection:
             raise
         js = client.jetstream()
         try:
-            await js.stream_info(self._stream.name)
-        except nats.js.errors.NotFoundError:
-            await js.add_stream(self._stream.config())
-            log.info("jetstream.stream_created", stream=self._stream.name)
+            await self._ensure_stream(js)
         except BaseException:
             await client.close()
             raise
         return client, js
+
+    async def _ensure_stream(self, js: JetStreamContext) -> None:
+        """Create the stream when it is missing. Replicas (and the publisher and relay of one replica) start
+        together: when two create it at once, the server can refuse the second with "subjects overlap with
+        an existing stream" (nats-io/nats.go#949; about one start in a hundred against nats-server 2.9),
+        so a refused creation is checked against the stream that now exists before it counts as a failure."""
+        try:
+            await js.stream_info(self._stream.name)
+            return
+        except nats.js.errors.NotFoundError:
+            pass
+        try:
+            await js.add_stream(self._stream.config())
+        except nats.js.errors.APIError as refused:
+            try:
+                await js.stream_info(self._stream.name)
+            except nats.js.errors.NotFoundError:
+                raise refused from None
+            log.info("jetstream.stream_created_concurrently", stream=self._stream.name)
+            return
+        log.info("jetstream.stream_created", stream=self._stream.name)
 
     async def flush(self) -> None:
         """Wait until the server has everything sent so far (acks are fire-and-forget publishes)."""
