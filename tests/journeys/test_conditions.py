@@ -10,16 +10,28 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from tests.journeys.conditions_reference import T0, Event, Person, condition, generated_log, model, persons_of
+from tests.journeys.conditions_reference import (
+    T0,
+    Event,
+    Person,
+    condition,
+    generated_log,
+    model,
+    person_filter,
+    persons_of,
+)
 from wayline.common.errors import FieldViolation
 from wayline.common.timestamps import to_micros
 from wayline.journeys.v1 import analytics_pb2, condition_pb2
+from wayline_journeys.analytics_converters import property_filter
 from wayline_journeys.conditions import Condition
 from wayline_journeys.conditions_converters import person_condition
 from wayline_journeys.lifecycle import LifecycleModel
 from wayline_journeys.lifecycle_converters import lifecycle_model
 from wayline_journeys.store import JourneyStore
 from wayline_journeys.store.conditions import ConditionCompiler
+from wayline_journeys.store.matching import person_filters_sql
+from wayline_journeys.store.relation import current_events
 from wayline_journeys.store.sql import SqlParams
 
 TENANT = "conditions"
@@ -124,3 +136,31 @@ def test_sequence_steps_in_one_timestamp_are_not_in_order(store: JourneyStore) -
     assert found[(at, other)] == (False, False, False, False, False)
     assert found[(at, tied)] == (False, False, False, False, False)
     assert found == expected(log, conditions, LifecycleModel(), [at])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_several_person_filters_at_once_match_the_reference(store: JourneyStore, seed: int) -> None:
+    """A population's person filters are read in one pass over the identify events (ADR 80's lead): each
+    set of 1-5 random filters (negated ones, one trait twice, persons without the trait or without any
+    identify event) selects exactly the persons the reference says pass them all."""
+    rng = random.Random(100 + seed)
+    log = generated_log(rng, persons=16)
+    store.write(TENANT, [e.record() for e in log])
+    persons = persons_of(log)
+    everyone = {person: Person(events, T0 + timedelta(days=400)) for person, events in persons.items()}
+    for _ in range(12):
+        violations: list[FieldViolation] = []
+        filters = tuple(
+            found
+            for found in (
+                property_filter(person_filter(rng), "filter", violations) for _ in range(rng.randint(1, 5))
+            )
+            if found is not None
+        )
+        assert violations == []
+        params = SqlParams(tenant=TENANT)
+        predicate = person_filters_sql(filters, params)
+        sql = f"SELECT DISTINCT person_id FROM {current_events(params)} WHERE {predicate}"
+        actual = {row[0] for row in store.client.query(sql, parameters=params.values).result_rows}
+        wanted = {person for person, subject in everyone.items() if all(subject.passes(f) for f in filters)}
+        assert actual == wanted, [f"{f.path} {f.operator} {f.values}" for f in filters]

@@ -303,19 +303,44 @@ def person_filters_sql(
     """The predicate on `person_id` that the person passes every `person.` filter. A positive filter selects
     persons whose latest trait value passes; a negated one excludes persons whose latest value passes its
     positive form, so persons without the trait pass it. `where` restricts the identify events read (stored
-    columns, as `current_events` takes it), e.g. to those received before a data cut-off."""
+    columns, as `current_events` takes it), e.g. to those received before a data cut-off.
+
+    The identify events are read once for all the filters: each distinct trait is a column of one grouped
+    query (its latest value, and whether the person has it). A subquery per filter cost about 90 ms each
+    in chDB, mostly planning, so 20 filters took 1.9 s on an empty tenant (ADR 80)."""
     from wayline_journeys.store.relation import current_events  # the relation module imports this one
 
-    conditions = []
+    if not filters:
+        return "true"
+    columns: dict[str, int] = {}
     for f in filters:
         key = f.path.removeprefix("person.")
         if not key or "." in key:
             raise UnsupportedFilter(f"person property paths are person.<trait>, got {f.path!r}")
-        latest = latest_trait_sql(params.bind(key, "String"), current_events(params, tenant_param, where))
-        passes = _positive_condition("raw", f.operator.positive, f.values, params)
-        selected = f"person_id IN (SELECT person_id FROM ({latest}) WHERE {passes})"
-        conditions.append(f"NOT ({selected})" if f.operator.negated else selected)
-    return " AND ".join(conditions) if conditions else "true"
+        columns.setdefault(key, len(columns))
+    traits = ", ".join(_latest_trait_columns(params.bind(key, "String"), n) for key, n in columns.items())
+    relation = current_events(params, tenant_param, where)
+    latest = f"SELECT person_id, {traits} FROM {relation} WHERE type = 'identify' GROUP BY person_id"
+    passing: list[str] = []
+    failing: list[str] = []
+    for f in filters:
+        n = columns[f.path.removeprefix("person.")]
+        passes = f"(has_{n} AND {_positive_condition(f'raw_{n}', f.operator.positive, f.values, params)})"
+        (failing if f.operator.negated else passing).append(passes)
+    if not passing:  # persons with no identify event pass every negated filter
+        return f"person_id NOT IN (SELECT person_id FROM ({latest}) WHERE {' OR '.join(failing)})"
+    kept = " AND ".join(passing) + (f" AND NOT ({' OR '.join(failing)})" if failing else "")
+    return f"person_id IN (SELECT person_id FROM ({latest}) WHERE {kept})"
+
+
+def _latest_trait_columns(key: str, n: int) -> str:
+    """`raw_<n>`, the raw JSON of the trait `key` (a bound String) in the latest identify event that has it
+    (as `latest_trait_sql`), and `has_<n>`, whether any has it."""
+    has = f"JSONHas(properties, {key})"
+    return (
+        f"argMaxIf(JSONExtractRaw(properties, {key}), {EVENT_ORDER}, {has}) AS raw_{n}, "
+        f"countIf({has}) > 0 AS has_{n}"
+    )
 
 
 def population_sql(
