@@ -261,7 +261,9 @@ def test_the_thread_survives_every_error_and_stops_promptly() -> None:
 
     started = time.monotonic()
     following.stop()
-    assert time.monotonic() - started < 1
+    # A follower that ignored the stop would hold `stop` for its whole 10 s join. The bound leaves room for
+    # a loaded CI machine (it once took over 1 s there, with two test workers on two cores).
+    assert time.monotonic() - started < 3
     assert set(threading.enumerate()) <= before  # its thread has ended
 
 
