@@ -23,7 +23,8 @@ Fixtures (see tests/console/README.md for examples):
   JavaScript error or a CSP violation, and a failing test leaves a screenshot. `read_table(locator)`
   (tests/console/browser.py) reads a data table's numbers.
 
-Tests that use the browser are skipped only when `/usr/bin/chromium` is absent (CI installs it)."""
+Tests that use the browser install Debian's chromium when it is missing and they run as root (as CI and a
+fresh machine do), and are skipped only where it cannot be installed."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ from tests.conftest import API_KEY, TENANT, common_settings, gateway_settings, s
 from tests.console.browser import CHROMIUM, STEP_TIMEOUT_MS, Console, artifacts_dir
 from tests.console.calls import Bridge, Rpc
 from tests.console.loading import ConsoleData, load_console_data
+from tests.debian_servers import install_debian_packages
 from tests.orchestrator.conftest import start_orchestrator
 from wayline.common.server import Server
 from wayline_gateway.service import gateway_service
@@ -60,12 +62,16 @@ _CHROMIUM_ARGS = [
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The browser tests of this directory need Debian's chromium: skipped (with the reason) only without it;
-    every test of the directory that starts the suite is slow."""
-    missing = not os.access(CHROMIUM, os.X_OK)
-    for item in items:
-        if _HERE not in item.path.parents:
-            continue
+    """The browser tests of this directory need Debian's chromium (and a font, so screenshots show text),
+    installed here when missing and the tests run as root, as the servers the other tests start are
+    (tests/debian_servers.py); skipped (with the reason) only where it cannot be installed. Every test of the
+    directory that starts the suite is slow."""
+    mine = [item for item in items if _HERE in item.path.parents]
+    browsing = any("browser" in getattr(item, "fixturenames", ()) for item in mine)
+    missing = browsing and not install_debian_packages(
+        ["chromium", "fonts-dejavu-core"], lambda: os.access(CHROMIUM, os.X_OK)
+    )
+    for item in mine:
         fixtures = getattr(item, "fixturenames", ())
         if "console_data" in fixtures or "console_gateway" in fixtures:
             item.add_marker(pytest.mark.slow)
