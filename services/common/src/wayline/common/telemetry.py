@@ -23,6 +23,8 @@ from opentelemetry.sdk.trace import SpanProcessor, SynchronousMultiSpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 
+from wayline.common.unexported_spans import UnexportedSpansTracer
+
 __all__ = ["RPC_DURATION_BUCKETS_MS", "RpcMetrics", "Telemetry", "configure_telemetry", "process_telemetry"]
 
 _process: Telemetry | None = None
@@ -117,16 +119,22 @@ class Telemetry:
     meter_provider: MeterProvider
     rpc_metrics: RpcMetrics
     _spans: SynchronousMultiSpanProcessor
+    # Whether any processor receives spans (an OTLP exporter, a test's): until one does, the services' spans
+    # are not recorded (unexported_spans.py).
+    exports_spans: bool = False
     _metrics_servers: list[Any] = field(default_factory=list)
     _service_providers: dict[str, TracerProvider] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add_span_processor(self, processor: SpanProcessor) -> None:
-        """Send every service's spans, those already started included, to `processor` as well."""
+        """Send every service's spans to `processor` as well: those already started, when they were recorded
+        (a processor was attached before them), and every one started from now on."""
         self._spans.add_span_processor(processor)
+        self.exports_spans = True
 
     def tracer(self, service: str) -> trace.Tracer:
-        """A tracer whose spans name `service` (resource `service.name` wayline-<service>)."""
+        """A tracer whose spans name `service` (resource `service.name` wayline-<service>); spans are recorded
+        only while some processor receives them (`exports_spans`)."""
         with self._lock:
             provider = self._service_providers.get(service)
             if provider is None:
@@ -138,7 +146,9 @@ class Telemetry:
                     id_generator=_OsRandomIds(),
                 )
                 self._service_providers[service] = provider
-        return provider.get_tracer("wayline.common")
+        return UnexportedSpansTracer(
+            provider.get_tracer("wayline.common"), lambda: self.exports_spans, _OsRandomIds()
+        )
 
     def shutdown(self) -> None:
         for server in self._metrics_servers:
@@ -214,6 +224,7 @@ def _build(service: str | None, otlp_endpoint: str | None, metrics_host: str, me
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
     return Telemetry(
+        exports_spans=bool(otlp_endpoint),
         tracer_provider=tracer_provider,
         meter_provider=meter_provider,
         rpc_metrics=RpcMetrics.create(meter_provider.get_meter("wayline.common")),
