@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace import SpanProcessor, SynchronousMultiSpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 
+from wayline.common.process_counter import ProcessCounter
 from wayline.common.unexported_spans import UnexportedSpansTracer
 
 __all__ = ["RPC_DURATION_BUCKETS_MS", "RpcMetrics", "Telemetry", "configure_telemetry", "process_telemetry"]
@@ -83,7 +84,7 @@ class RpcMetrics:
     """The instruments the server interceptor records for every RPC."""
 
     duration_ms: metrics.Histogram
-    requests: metrics.Counter
+    requests: ProcessCounter  # summed in the process: one add per call (process_counter.py)
 
     @classmethod
     def create(cls, meter: metrics.Meter) -> RpcMetrics:
@@ -91,8 +92,11 @@ class RpcMetrics:
             duration_ms=meter.create_histogram(
                 "rpc.server.duration", unit="ms", description="Time to serve one RPC, by method and status."
             ),
-            requests=meter.create_counter(
-                "rpc.server.requests", unit="{request}", description="RPCs served, by method and status."
+            requests=ProcessCounter(
+                meter,
+                "rpc.server.requests",
+                unit="{request}",
+                description="RPCs served, by method and status.",
             ),
         )
 
