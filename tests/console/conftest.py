@@ -41,7 +41,7 @@ from tests.console.browser import CHROMIUM, STEP_TIMEOUT_MS, Console, artifacts_
 from tests.console.calls import Bridge, Rpc
 from tests.console.loading import ConsoleData, load_console_data
 from tests.debian_servers import install_debian_packages
-from tests.orchestrator.conftest import start_orchestrator
+from tests.orchestrator.conftest import start_orchestrator_with_every_peer
 from wayline.common.server import Server
 from wayline_gateway.service import gateway_service
 from wayline_gateway.settings import GatewaySettings
@@ -97,14 +97,13 @@ def console_orchestrator(
     ingest_server: Server,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Server]:
-    """An orchestrator (SQLite) with every peer: flows' person conditions (journeys), decision branches,
-    identity's override feed, and the ingest its contacts are written back through."""
-    server = start_orchestrator(
+    """The console's orchestrator, with every peer."""
+    server = start_orchestrator_with_every_peer(
         tmp_path_factory.mktemp("console-orchestrator"),
-        journeys_address=journeys_server.address,
-        decision_address=decision_server.address,
-        identity_address=identity_server.address,
-        ingest_address=ingest_server.address,
+        identity=identity_server,
+        journeys=journeys_server,
+        decision=decision_server,
+        ingest=ingest_server,
     )
     yield server
     server.stop(0)

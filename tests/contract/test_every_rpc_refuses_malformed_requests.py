@@ -34,7 +34,7 @@ from hypothesis import HealthCheck, given, settings
 from tests.conftest import API_KEY, INTERNAL_TOKEN, TENANT, gateway_settings, start_server
 from tests.contract.random_requests import requests
 from tests.decision.lifecycle_calls import EVERY_SCOPE, tenant_key
-from tests.orchestrator.conftest import start_orchestrator
+from tests.orchestrator.conftest import start_orchestrator_with_every_peer
 from wayline.common.context import INTERNAL_TOKEN_HEADER, TENANT_HEADER
 from wayline.common.errors import status_details
 from wayline.common.registry import SERVICES, required_scope
@@ -99,12 +99,12 @@ def orchestrator(
     ingest_server: Server,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Server]:
-    server = start_orchestrator(
+    server = start_orchestrator_with_every_peer(
         tmp_path_factory.mktemp("orchestrator"),
-        journeys_address=journeys_server.address,
-        identity_address=identity_server.address,
-        decision_address=decision_server.address,
-        ingest_address=ingest_server.address,
+        identity=identity_server,
+        journeys=journeys_server,
+        decision=decision_server,
+        ingest=ingest_server,
     )
     yield server
     server.stop(0)

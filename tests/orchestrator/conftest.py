@@ -48,6 +48,20 @@ def start_orchestrator(data_dir: object, database_url: str = "", **peers: str) -
     return start_server(orchestrator_service(settings), settings)
 
 
+def start_orchestrator_with_every_peer(
+    data_dir: object, *, identity: Server, journeys: Server, decision: Server, ingest: Server
+) -> Server:
+    """An orchestrator (SQLite) with every peer: flows' person conditions (journeys), decision branches,
+    identity's override feed, and the ingest its contacts are written back through."""
+    return start_orchestrator(
+        data_dir,
+        journeys_address=journeys.address,
+        decision_address=decision.address,
+        identity_address=identity.address,
+        ingest_address=ingest.address,
+    )
+
+
 @pytest.fixture(scope="module", params=ENGINES)
 def orchestrator(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
