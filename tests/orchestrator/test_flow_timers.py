@@ -13,7 +13,7 @@ TIMERS, REPLICAS, BATCH = 400, 4, 25
 
 
 # The store on each engine, by the name the tests ask for.
-store = runtime_fixtures.store
+database, store = runtime_fixtures.database, runtime_fixtures.store
 
 
 def _add(store: RuntimeStore, count: int, due: int) -> None:

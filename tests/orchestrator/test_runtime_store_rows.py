@@ -12,7 +12,7 @@ MANY = 150  # more than one statement's rows
 
 
 # The store on each engine, by the name the tests ask for.
-store = runtime_fixtures.store
+database, store = runtime_fixtures.database, runtime_fixtures.store
 
 
 def _timer(i: int, due: int) -> Timer:

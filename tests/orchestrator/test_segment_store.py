@@ -7,26 +7,24 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tools.postgres_server import create_schema
-from wayline.common.sql import open_database
+from tests.orchestrator import runtime_fixtures
+from wayline.common.sql import Database
 from wayline_orchestrator.flows.runtime.segment_store import NEVER, SegmentStore
 
 SCHEDULES, REPLICAS, BATCH = 200, 4, 10
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SegmentStore]:
-    url = create_schema(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else ""
-    db = open_database(url or None, tmp_path / "orchestrator.db")
-    segments = SegmentStore(db)
+database = runtime_fixtures.database
+
+
+@pytest.fixture
+def store(database: Database) -> SegmentStore:
+    segments = SegmentStore(database)
     segments.migrate()
-    yield segments
-    db.close()
+    return segments
 
 
 def test_claim_schedules_by_concurrent_replicas_claims_each_once(store: SegmentStore) -> None:
