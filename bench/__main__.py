@@ -16,6 +16,7 @@ from bench import (
     hot_swap,
     http_collector,
     identity,
+    identity_stream,
     ingest,
     journeys,
     journeys_inserts,
@@ -32,6 +33,7 @@ SCENARIOS: dict[str, Callable[[argparse.Namespace], object]] = {
         args.requests,
         sizes=tuple(int(size) for size in args.profiles.split(",")),
         engines=tuple(args.engines.split(",")),
+        session_events=args.session_events,
     ),
     "http": lambda args: http_collector.main(args.requests),
     "journeys": lambda args: journeys.main(args.requests, args.events, args.seed, args.cache_dir),
@@ -88,6 +90,12 @@ def main() -> None:
     )
     parser.add_argument(
         "--engines", default="sqlite,postgresql", help="identity: databases to run on (sqlite, postgresql)"
+    )
+    parser.add_argument(
+        "--session-events",
+        type=float,
+        default=identity_stream.SESSION_EVENTS_MEAN,
+        help="identity: the stream's events per session, on average",
     )
     parser.add_argument("--people", type=int, default=3000, help="ml-store: generated persons (90 days)")
     parser.add_argument(

@@ -6,14 +6,18 @@ The database is filled directly (profiles with an anonymous id and a device id, 
 their edges) before the server starts, so that 1M profiles take seconds, not a resolution run. The batched
 workload is what the forwarder sends: 1,000 identifier sets per call, 80% of known devices, 10% new devices,
 10% logins adding a user id to a known device. Half the filled people were last seen at the run's time, the
-other half a day before (identity keeps seen times to a minute, so the first sight of one of those writes a
-new last seen time to each of their identifiers and to their profile, in the batch's transaction). "First
-sight" batches draw people evenly from one half (nothing cached yet): "seen now" from the first, "a day
-later" from the second; "again" replays the "seen now" batches (returning people: on SQLite identity's read
-cache then answers, and nothing is written). The single call resolves one known device: in a closed loop,
-then in an open loop paced at `PACED_RATE` calls/s from a synchronous client (futures from one thread, as
-ingest's identity sink calls), each beside the bare echo measured by the same client. The server's CPU per
-1,000 sets (from /proc) is printed beside the wall-clock rates: on a shared machine it moves much less.
+other half a day before (identity keeps seen times to `WAYLINE_IDENTITY_SEEN_GRANULARITY_SECONDS`, so the
+first sight of one of those writes a new last seen time to each of their identifiers and to their profile,
+in the batch's transaction). "First sight" batches draw people evenly (nothing cached yet): "seen now" from
+the first half, "a day later" from every other one of the second; "again" replays the "seen now" batches
+(returning people: on SQLite identity's read cache then answers, and nothing is written). "A stream of
+sessions" replays what a running stream sends (`bench.identity_stream`): visits of several events each by
+the rest of the second half and by new visitors, interleaved in time order, beside the share of its sets
+whose resolution writes (seen times, new identifiers) under the server's granularity. The single call
+resolves one known device: in a closed loop, then in an open loop paced at `PACED_RATE` calls/s from a
+synchronous client (futures from one thread, as ingest's identity sink calls), each beside the bare echo
+measured by the same client. The server's CPU per 1,000 sets (from /proc) is printed beside the wall-clock
+rates: on a shared machine it moves much less.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from rich.table import Table
 
 from bench.echo_server import ECHO_METHOD
 from bench.harness import cpu_seconds, measure_paced_futures
+from bench.identity_stream import SESSION_EVENTS_MEAN, Stream, session_stream
 from bench.track import server_process
 from tools.postgres_server import create_database, temporary_postgres
 from wayline.common.context import INTERNAL_TOKEN_HEADER, TENANT_HEADER
@@ -46,6 +51,7 @@ from wayline.event.v1 import event_pb2
 from wayline.identity.v1 import identity_service_pb2 as pb
 from wayline_cli.suite import free_port
 from wayline_identity.identity import Identity
+from wayline_identity.settings import IdentitySettings
 
 TENANT = "bench"
 TOKEN = "bench-internal-token"
@@ -157,8 +163,9 @@ def bare_echo() -> Iterator[tuple[str, int]]:
 def _input(
     kind: str, rng: random.Random, profiles: int, n: int, now: int, half: int
 ) -> pb.IdentityResolutionInput:
-    """Event `n` of the run (at `now` + n µs), of a person of the even (`half` 0) or odd (1) profiles."""
-    k = rng.randrange(profiles // 2) * 2 + half
+    """Event `n` of the run (at `now` + n µs), of a person of the even (`half` 0) profiles or (1) of every
+    fourth odd one (the others are the stream's visitors, `_stream_people`)."""
+    k = rng.randrange(profiles // 2) * 2 if half == 0 else rng.randrange(profiles // 4) * 4 + 3
     if kind == "known":
         ids = [("anonymous_id", f"a{k}"), ("device_id", f"d{k}")]
     elif kind == "new":
@@ -176,14 +183,15 @@ def _input(
 class Workload(NamedTuple):
     """Serialised requests: single calls (a known device each: 50 to warm up, then `requests` for the
     closed-loop row, then `requests` for the paced row), 12 batches of people seen at the run's time (the
-    first warms up) and 11 of people last seen a day before."""
+    first warms up) and 11 of people last seen a day before, and the stream of sessions."""
 
     single: list[bytes]
     seen_now: list[bytes]
     day_later: list[bytes]
+    stream: Stream
 
 
-def _workload(profiles: int, requests: int, now: int) -> Workload:
+def _workload(profiles: int, requests: int, now: int, session_events: float) -> Workload:
     rng = random.Random(profiles)
     counter = iter(range(10**9))
     single = [
@@ -205,7 +213,14 @@ def _workload(profiles: int, requests: int, now: int) -> Workload:
             for _ in range(count)
         ]
 
-    return Workload(single, batches(12, 0), batches(11, 1))
+    granularity = IdentitySettings().seen_granularity_seconds
+    stream = session_stream(_stream_people(profiles), now, 11, granularity, session_events)
+    return Workload(single, batches(12, 0), batches(11, 1), stream)
+
+
+def _stream_people(profiles: int) -> range:
+    """The stream's visitors: the odd profiles the day-later batches leave (last seen a day before)."""
+    return range(1, profiles, 4)
 
 
 def measure_calls(address: str, pid: int, method: str, workload: Workload) -> dict[str, float]:
@@ -241,6 +256,15 @@ def measure_calls(address: str, pid: int, method: str, workload: Workload) -> di
                 call(request, metadata=metadata, timeout=60)
             rates.append(len(batches) * BATCH / (time.perf_counter() - began))
             cpu.append((cpu_seconds(pid) - cpu_began) * 1000 / len(batches))
+        # The stream: its warm-up window untimed, then the timed one.
+        for request in workload.stream.warmup:
+            call(request, metadata=metadata, timeout=60)
+        sets = workload.stream.measured_sets
+        began, cpu_began = time.perf_counter(), cpu_seconds(pid)
+        for request in workload.stream.measured:
+            call(request, metadata=metadata, timeout=60)
+        rates.append(sets / (time.perf_counter() - began))
+        cpu.append((cpu_seconds(pid) - cpu_began) * 1000 * 1000 / sets)
     return {
         "single_p50": statistics.median(latencies),
         "single_p99": _percentile(latencies, 0.99),
@@ -252,6 +276,8 @@ def measure_calls(address: str, pid: int, method: str, workload: Workload) -> di
         "batched_cpu_ms": cpu[0],
         "day_later_cpu_ms": cpu[1],
         "returning_cpu_ms": cpu[2],
+        "stream_sets_per_s": rates[3],
+        "stream_cpu_ms": cpu[3],
     }
 
 
@@ -290,6 +316,7 @@ def main(
     requests: int,
     sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000),
     engines: tuple[str, ...] = ("sqlite", "postgresql"),
+    session_events: float = SESSION_EVENTS_MEAN,
 ) -> None:
     console = Console(width=320)
     table = Table(
@@ -301,9 +328,10 @@ def main(
         "profiles",
         "first sight sets/s: seen now / a day later",
         "again sets/s",
+        "stream of sessions sets/s (writing sets per 1,000)",
         "echo sets/s",
         "raw keys/s (IN 400)",
-        "server CPU ms per 1,000: now / day later / again / echo",
+        "server CPU ms per 1,000: now / day later / again / stream / echo",
         "single p50 ms",
         "single p99 ms",
         "echo p50 / p99 ms",
@@ -328,7 +356,7 @@ def main(
                     f"{engine}: {profiles:,} profiles written in {time.perf_counter() - began:.1f}s"
                 )
                 raw = measure_raw(url, path, profiles, requests)
-                workload = _workload(profiles, requests, now)
+                workload = _workload(profiles, requests, now, session_events)
                 with identity_server(scratch, url) as (address, pid):
                     served = measure_calls(address, pid, RESOLVE, workload)
                 with bare_echo() as (address, pid):
@@ -338,10 +366,12 @@ def main(
                     f"{profiles:,}",
                     f"{served['batched_sets_per_s']:,.0f} / {served['day_later_sets_per_s']:,.0f}",
                     f"{served['returning_sets_per_s']:,.0f}",
+                    f"{served['stream_sets_per_s']:,.0f}"
+                    f" ({1000 * workload.stream.measured_writes / workload.stream.measured_sets:.0f})",
                     f"{echo['batched_sets_per_s']:,.0f}",
                     f"{raw['keys_per_s']:,.0f}",
                     f"{served['batched_cpu_ms']:.1f} / {served['day_later_cpu_ms']:.1f}"
-                    f" / {served['returning_cpu_ms']:.1f}"
+                    f" / {served['returning_cpu_ms']:.1f} / {served['stream_cpu_ms']:.1f}"
                     f" / {echo['batched_cpu_ms']:.1f}",
                     f"{served['single_p50']:.2f}",
                     f"{served['single_p99']:.2f}",
