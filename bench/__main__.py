@@ -33,7 +33,7 @@ SCENARIOS: dict[str, Callable[[argparse.Namespace], object]] = {
         args.requests,
         sizes=tuple(int(size) for size in args.profiles.split(",")),
         engines=tuple(args.engines.split(",")),
-        session_events=args.session_events,
+        visits=identity_stream.Visits(args.session_events, args.session_gap),
     ),
     "http": lambda args: http_collector.main(args.requests),
     "journeys": lambda args: journeys.main(args.requests, args.events, args.seed, args.cache_dir),
@@ -96,6 +96,12 @@ def main() -> None:
         type=float,
         default=identity_stream.SESSION_EVENTS_MEAN,
         help="identity: the stream's events per session, on average",
+    )
+    parser.add_argument(
+        "--session-gap",
+        type=float,
+        default=identity_stream.GAP_MEAN_SECONDS,
+        help="identity: the stream's seconds between two events of a session, on average",
     )
     parser.add_argument("--people", type=int, default=3000, help="ml-store: generated persons (90 days)")
     parser.add_argument(

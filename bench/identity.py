@@ -41,7 +41,7 @@ from rich.table import Table
 
 from bench.echo_server import ECHO_METHOD
 from bench.harness import cpu_seconds, measure_paced_futures
-from bench.identity_stream import SESSION_EVENTS_MEAN, Stream, session_stream
+from bench.identity_stream import TYPICAL_VISITS, Stream, Visits, session_stream
 from bench.track import server_process
 from tools.postgres_server import create_database, temporary_postgres
 from wayline.common.context import INTERNAL_TOKEN_HEADER, TENANT_HEADER
@@ -191,7 +191,7 @@ class Workload(NamedTuple):
     stream: Stream
 
 
-def _workload(profiles: int, requests: int, now: int, session_events: float) -> Workload:
+def _workload(profiles: int, requests: int, now: int, visits: Visits) -> Workload:
     rng = random.Random(profiles)
     counter = iter(range(10**9))
     single = [
@@ -214,7 +214,7 @@ def _workload(profiles: int, requests: int, now: int, session_events: float) -> 
         ]
 
     granularity = IdentitySettings().seen_granularity_seconds
-    stream = session_stream(_stream_people(profiles), now, 11, granularity, session_events)
+    stream = session_stream(_stream_people(profiles), now, 11, granularity, visits)
     return Workload(single, batches(12, 0), batches(11, 1), stream)
 
 
@@ -316,7 +316,7 @@ def main(
     requests: int,
     sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000),
     engines: tuple[str, ...] = ("sqlite", "postgresql"),
-    session_events: float = SESSION_EVENTS_MEAN,
+    visits: Visits = TYPICAL_VISITS,
 ) -> None:
     console = Console(width=320)
     table = Table(
@@ -356,7 +356,7 @@ def main(
                     f"{engine}: {profiles:,} profiles written in {time.perf_counter() - began:.1f}s"
                 )
                 raw = measure_raw(url, path, profiles, requests)
-                workload = _workload(profiles, requests, now, session_events)
+                workload = _workload(profiles, requests, now, visits)
                 with identity_server(scratch, url) as (address, pid):
                     served = measure_calls(address, pid, RESOLVE, workload)
                 with bare_echo() as (address, pid):

@@ -25,7 +25,7 @@ from wayline.event.v1 import event_pb2
 from wayline.identity.v1 import identity_service_pb2 as pb
 
 BATCH = 1000
-SESSION_EVENTS_MEAN = 12
+SESSION_EVENTS_MEAN = 12.0
 GAP_MEAN_SECONDS = 15.0
 NEW_SHARE = 0.1
 LOGIN_SHARE = 0.1
@@ -45,6 +45,16 @@ class Stream(NamedTuple):
     measured_writes: int
 
 
+class Visits(NamedTuple):
+    """The shape of a visit: events on average (geometric) and seconds between two (exponential)."""
+
+    events: float = SESSION_EVENTS_MEAN
+    gap_seconds: float = GAP_MEAN_SECONDS
+
+
+TYPICAL_VISITS = Visits()
+
+
 class _Event(NamedTuple):
     at: int  # microseconds
     event_id: str
@@ -53,9 +63,9 @@ class _Event(NamedTuple):
     ids: Ids
 
 
-def _session(rng: random.Random, n: int, known: int | None, start: int, mean: float) -> list[_Event]:
+def _session(rng: random.Random, n: int, known: int | None, start: int, visits: Visits) -> list[_Event]:
     """Session `n` from `start` (µs), of the filled profile `known` or, if None, of a new visitor."""
-    count = 1 + int(math.log(1 - rng.random()) / math.log(1 - 1 / mean)) if mean > 1 else 1
+    count = 1 + int(math.log(1 - rng.random()) / math.log(1 - 1 / visits.events)) if visits.events > 1 else 1
     ids: Ids
     if known is None:
         person, ids = f"new-{n}", (("anonymous_id", f"s{n}-a"), ("device_id", f"s{n}-d"))
@@ -67,7 +77,7 @@ def _session(rng: random.Random, n: int, known: int | None, start: int, mean: fl
         if i == login:
             ids = (("user_id", f"login-s{n}"), *ids)
         events.append(_Event(at, f"s{n}-{i}", person, i == login, ids))
-        at += int(rng.expovariate(1 / GAP_MEAN_SECONDS) * 1_000_000)
+        at += int(rng.expovariate(1 / visits.gap_seconds) * 1_000_000)
     return events
 
 
@@ -76,15 +86,15 @@ def session_stream(
     now: int,
     batches: int,
     granularity_seconds: float,
-    session_events: float = SESSION_EVENTS_MEAN,
+    visits: Visits = TYPICAL_VISITS,
 ) -> Stream:
     """The stream from `now` (µs, the fill's time) of visitors drawn from the filled profiles `people` (each
     at most once while they last) and new ones: `batches` timed batches of `BATCH` sets after the warm-up
-    window (fewer if the window holds fewer events), of `session_events` events a session on average."""
+    window (fewer if the window holds fewer events), of visits shaped by `visits`."""
     rng = random.Random(len(people) + 7)
     # Enough sessions for the timed window to hold `batches` full batches at the steady rate, with a margin.
     span = WARMUP_SECONDS + MEASURED_SECONDS
-    sessions = int(batches * BATCH / MEASURED_SECONDS / session_events * 1.2 * span)
+    sessions = int(batches * BATCH / MEASURED_SECONDS / visits.events * 1.2 * span)
     visitors = rng.sample(people, min(sessions, len(people)))
     events = sorted(
         (
@@ -95,7 +105,7 @@ def session_stream(
                 n,
                 None if rng.random() < NEW_SHARE else visitors[n % len(visitors)],
                 now + int(rng.uniform(0, span) * 1_000_000),
-                session_events,
+                visits,
             )
         ),
         key=lambda event: event.at,

@@ -5,7 +5,7 @@ count of writing sets what the granularity rule gives."""
 from __future__ import annotations
 
 from bench.identity import _workload
-from bench.identity_stream import BATCH, WARMUP_SECONDS, session_stream
+from bench.identity_stream import BATCH, WARMUP_SECONDS, Visits, session_stream
 from wayline.event.v1 import event_pb2
 from wayline.identity.v1 import identity_service_pb2 as pb
 
@@ -28,7 +28,7 @@ def _known_people(inputs: list[pb.IdentityResolutionInput]) -> set[int]:
 
 def test_the_stream_meets_only_people_last_seen_a_day_before_that_no_earlier_batch_met() -> None:
     profiles = 4_000
-    workload = _workload(profiles, requests=10, now=NOW, session_events=12)
+    workload = _workload(profiles, requests=10, now=NOW, visits=Visits())
     streamed = _known_people(_inputs(workload.stream.warmup + workload.stream.measured))
     earlier = _known_people(_inputs(workload.single + workload.seen_now + workload.day_later))
     assert streamed, "the stream has known visitors"
@@ -69,7 +69,9 @@ def test_writing_sets_follow_the_granularity_and_the_session_length() -> None:
     people = range(1, 400_000, 4)
     every_event = session_stream(people, NOW, batches=3, granularity_seconds=0)
     assert every_event.measured_writes == every_event.measured_sets
-    one_event_sessions = session_stream(people, NOW, batches=3, granularity_seconds=3600, session_events=1)
+    one_event_sessions = session_stream(
+        people, NOW, batches=3, granularity_seconds=3600, visits=Visits(events=1)
+    )
     assert one_event_sessions.measured_writes == one_event_sessions.measured_sets
     minute = session_stream(people, NOW, batches=3, granularity_seconds=60)
     hour = session_stream(people, NOW, batches=3, granularity_seconds=3600)

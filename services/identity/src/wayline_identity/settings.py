@@ -45,11 +45,11 @@ class IdentitySettings(ServiceSettings):
         "`wayline up` and the Kubernetes manifests list decision and orchestrator.",
     )
     seen_granularity_seconds: float = Field(
-        default=60.0,
+        default=3600.0,
         ge=0,
         description="Precision of profiles' and identifiers' last seen times: a later event updates them "
-        "only "
-        "once it is this much newer, so resolving known identifiers writes nothing (0: every event).",
+        "only once it is this much newer, so the events of a visit after its first write nothing (0: every "
+        "event). An earlier event always widens first seen. Exact times are on the events in journeys.",
     )
     cache_identifiers: int = Field(
         default=500_000,
