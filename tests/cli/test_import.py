@@ -14,6 +14,7 @@ from pathlib import Path
 import grpc
 import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
+import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import API_KEY
@@ -23,7 +24,9 @@ from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
 from wayline_cli.importing import BatchSender, open_job, run_import
+from wayline_cli.importing.errors import UsageError
 from wayline_cli.importing.mapper import NAMESPACE
+from wayline_cli.importing.spec import build_spec
 from wayline_cli.main import app
 
 Auth = tuple[tuple[str, str], ...]
@@ -266,3 +269,13 @@ def test_import_stores_history_from_1987_as_backfill(
         datetime(1987, 6, 15, tzinfo=UTC),
         datetime(1999, 12, 31, 23, 59, tzinfo=UTC),
     ]
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "America", "x" * 300], ids=["unknown", "directory", "long"])
+def test_import_refuses_a_time_zone_that_names_no_zone(zone: str) -> None:
+    """Also the names ZoneInfo refuses with an OSError (a directory of the tz database, a name too long for a
+    file): a usage error, not a traceback."""
+    with pytest.raises(UsageError, match="unknown time zone"):
+        build_spec(
+            mapping_file=None, maps=(), sets=(), timezone=zone, columns=("user_id",), columns_fixed=True
+        )

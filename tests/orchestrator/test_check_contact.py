@@ -191,12 +191,15 @@ def test_check_contact_quiet_hours_use_the_persons_latest_time_zone(stub: Stub, 
     result = check(stub, tenant, PERSON, noon, (EMAIL, MARKETING)).results[0]
     assert blocks(result) == [("QUIET_HOURS", "quiet_hours[0]")]
     assert result.violations[0].retry_time == at("2026-01-15T13:00")
-    # An older event with another zone does not replace the latest one; an unknown zone is ignored.
+    # An older event with another zone does not replace the latest one; an unknown zone is ignored, also one
+    # that ZoneInfo refuses with an OSError (a directory of the tz database, a name too long for a file).
     observe(
         stub,
         tenant,
         event(PERSON, "Page Viewed", at("2026-01-01T00:00"), timezone="Europe/Paris"),
         event(PERSON, "Page Viewed", at("2026-01-11T00:00"), timezone="Not/AZone"),
+        event(PERSON, "Page Viewed", at("2026-01-12T00:00"), timezone="America"),
+        event(PERSON, "Page Viewed", at("2026-01-13T00:00"), timezone="x" * 300),
     )
     assert not check(stub, tenant, PERSON, noon, (EMAIL, MARKETING)).results[0].allowed
 

@@ -134,6 +134,20 @@ def test_update_contact_policy_reports_every_invalid_field(stub: Stub, tenant: A
     assert get(stub, tenant).revision == 0  # nothing stored
 
 
+@pytest.mark.parametrize("zone", ["America", "x" * 300, "Europe/../Paris"], ids=["directory", "long", "path"])
+def test_update_contact_policy_refuses_a_time_zone_that_zoneinfo_cannot_open(
+    stub: Stub, tenant: Auth, zone: str
+) -> None:
+    """ZoneInfo raises OSError for these (a directory of the tz database, a name too long for a file) or
+    ValueError: each is the caller's error, never INTERNAL."""
+    bad = policy_pb.ContactPolicy(
+        quiet_hours=[policy_pb.QuietHours(start_minute=60, end_minute=120, default_time_zone=zone)]
+    )
+    error = refused_update(stub, tenant, bad)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(violations(error)) == {"contact_policy.quiet_hours[0].default_time_zone"}
+
+
 def test_update_contact_policy_refuses_unknown_mask_paths_and_enum_numbers(stub: Stub, tenant: Auth) -> None:
     error = refused_update(stub, tenant, FULL, "frequency_caps", "revision")
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT

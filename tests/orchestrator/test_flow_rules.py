@@ -64,6 +64,20 @@ CASES: dict[str, tuple[Callable[[dict[str, Any]], None], str, str]] = {
         f"{P}.trigger.schedule.time_zone",
         "INVALID",
     ),
+    "time zone that is a directory of the tz database": (
+        lambda d: d.update(
+            trigger={"schedule": {"segment": "segments/vip", "cron": "0 9 * * 1", "time_zone": "America"}}
+        ),
+        f"{P}.trigger.schedule.time_zone",
+        "INVALID",
+    ),
+    "time zone too long for a file name": (
+        lambda d: d.update(
+            trigger={"schedule": {"segment": "segments/vip", "cron": "0 9 * * 1", "time_zone": "x" * 300}}
+        ),
+        f"{P}.trigger.schedule.time_zone",
+        "INVALID",
+    ),
     "schedule ends before it starts": (
         lambda d: d.update(
             trigger={

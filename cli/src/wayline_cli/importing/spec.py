@@ -14,8 +14,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from wayline.common.time_zones import load_zone
 from wayline.event.v1 import event_pb2
 from wayline_cli.importing.errors import UsageError
 from wayline_cli.importing.values import EPOCH_FORMATS, KINDS
@@ -81,10 +81,8 @@ def build_spec(
         spec = _from_option(option, constant=is_constant)
         specs[spec.target] = spec
     zone = timezone or zone
-    try:
-        ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise UsageError(f"unknown time zone {zone!r}; use an IANA name such as Europe/Paris") from None
+    if load_zone(zone) is None:
+        raise UsageError(f"unknown time zone {zone!r}; use an IANA name such as Europe/Paris")
     _check_complete(specs, columns if columns_fixed else None)
     return MappingSpec(tuple(specs.values()), zone)
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import functools
-import zoneinfo
-
 from wayline.common.errors import FieldViolation, InvalidArgument
+from wayline.common.time_zones import iana_zones
 from wayline.common.timestamps import to_timestamp
 from wayline.journeys.v1 import analytics_pb2, retention_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
@@ -39,23 +37,14 @@ _TYPES = {
 
 def time_zone(name: str, path: str, violations: list[FieldViolation]) -> str:
     """`name` when it is an IANA zone that Python's tz database knows ('' means UTC), else a violation.
-    ClickHouse carries its own copy of the database; both know every canonical zone."""
+    ClickHouse carries its own copy of the database; both know every canonical zone (`iana_zones`)."""
     if not name:
         return "UTC"
-    if name not in _iana_zones():
+    if name not in iana_zones():
         violations.append(
             FieldViolation(path, f"{name!r} is not an IANA time zone (for example Europe/Paris)")
         )
     return name
-
-
-@functools.cache
-def _iana_zones() -> frozenset[str]:
-    """The zone names of the tz database, read once per process (a walk of its files, about 20 ms).
-    ZoneInfo alone also opens any file under the database's directory: `right/UTC` (leap-second clocks),
-    which ClickHouse cannot load, so the query failed as an internal error; the `posix/` copies and
-    `localtime` (the host's own zone), which are no IANA names. available_timezones() leaves those out."""
-    return frozenset(zoneinfo.available_timezones() - {"localtime"})
 
 
 def retention_query(tenant: str, request: pb.QueryRetentionRequest) -> RetentionQuery:

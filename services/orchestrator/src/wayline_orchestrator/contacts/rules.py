@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from typing import NamedTuple
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from wayline.common.time_zones import load_zone
 from wayline.common.timestamps import from_micros, to_micros
 from wayline_orchestrator.contacts.model import (
     ANY_CHANNEL,
@@ -59,12 +59,7 @@ def window_label(window_us: int) -> str:
 @lru_cache(maxsize=1024)
 def time_zone(name: str) -> tzinfo | None:
     """The IANA zone `name` (UTC for an empty name); None when it is not a zone this machine knows."""
-    if not name:
-        return UTC
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
+    return load_zone(name) if name else UTC
 
 
 def _covers_purpose(purposes: Sequence[str], purpose: str) -> bool:

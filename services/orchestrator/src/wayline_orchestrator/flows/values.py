@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import datetime
 import re
-import zoneinfo
 from typing import Any
+
+from wayline.common.time_zones import load_zone
 
 __all__ = [
     "CONNECTOR",
@@ -42,11 +43,7 @@ def timestamp(value: Any) -> datetime.datetime | None:
 
 
 def valid_time_zone(name: str) -> bool:
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
+    return load_zone(name) is not None
 
 
 def cron_problem(expression: str) -> str:
