@@ -104,6 +104,9 @@ def test_export_decisions_in_time_order_with_filters_and_feedback(
         # Bounds outside Timestamp's range used to fail converting to nanoseconds: INTERNAL.
         ({"time_range": event_pb2.TimeRange(end=Timestamp(nanos=-1))}, "time_range.end.nanos"),
         ({"time_range": event_pb2.TimeRange(start=Timestamp(seconds=2**62))}, "time_range.start"),
+        # Apart by less than the microsecond the journey store keeps: it refused the range, which reached the
+        # caller as INTERNAL (a peer's refusal of what this service forwarded).
+        ({"time_range": event_pb2.TimeRange(start=Timestamp(), end=Timestamp(nanos=999))}, "time_range"),
     ],
 )
 def test_export_decisions_refuses_a_malformed_request(

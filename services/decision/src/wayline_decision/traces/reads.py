@@ -53,9 +53,14 @@ def export_selection(time_range: event_pb2.TimeRange, model: str, batch_size: in
         not violations
         and time_range.HasField("start")
         and time_range.HasField("end")
-        and time_range.start.ToNanoseconds() >= time_range.end.ToNanoseconds()
+        # To the microsecond, as the journey store keeps times: bounds apart by less are one instant there.
+        and time_range.start.ToMicroseconds() >= time_range.end.ToMicroseconds()
     ):
-        violations.append(FieldViolation("time_range", "start must be before end", "INVALID_RANGE"))
+        violations.append(
+            FieldViolation(
+                "time_range", "start must be before end (times are kept to the microsecond)", "INVALID_RANGE"
+            )
+        )
     if model and not (model.startswith("models/") and MODEL_ID_PATTERN.fullmatch(model[len("models/") :])):
         violations.append(FieldViolation("model", "must be `models/{model_id}` (or empty for every model)"))
     if not 0 <= batch_size <= MAX_EXPORT_BATCH:
