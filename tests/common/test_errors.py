@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import TypeVar
 
 import grpc
@@ -79,3 +80,30 @@ def test_custom_reason_and_metadata_reach_error_info() -> None:
     (info,) = unpack(list(decoded.details), error_details_pb2.ErrorInfo)
     assert info.reason == "PROFILE_NOT_FOUND"
     assert dict(info.metadata) == {"service": "identity", "id": "p1"}
+
+
+def test_many_long_field_violations_stay_within_what_grpc_lets_through_in_trailers() -> None:
+    """gRPC refuses trailers past 8 KiB (at random up to its hard limit): the caller got RESOURCE_EXHAUSTED
+    "Stream removed" instead of the violations. The first ones are kept, in order, and the message counts
+    the rest."""
+    violations = [FieldViolation(f"feature_names[{i}]", "unknown feature " + "x" * 500) for i in range(2000)]
+    status = to_status(InvalidArgument("the features request is invalid", violations), "journeys")
+    ((_, value),) = status.trailing_metadata
+    assert isinstance(value, bytes)
+    assert len(base64.b64encode(value)) + len(status.details.encode()) < 6 * 1024
+    (bad,) = unpack(list(decode(status).details), error_details_pb2.BadRequest)
+    kept = len(bad.field_violations)
+    assert 0 < kept < 2000
+    assert [v.field for v in bad.field_violations] == [f"feature_names[{i}]" for i in range(kept)]
+    assert all(len(v.description) <= 300 for v in bad.field_violations)
+    assert (
+        status.details == f"the features request is invalid ({2000 - kept} more field violations not shown)"
+    )
+
+
+def test_a_refusal_within_the_budget_is_sent_whole() -> None:
+    violations = [FieldViolation(f"checks[{i}].channel", "is required", "REQUIRED") for i in range(20)]
+    status = to_status(InvalidArgument("bad checks", violations), "orchestrator")
+    (bad,) = unpack(list(decode(status).details), error_details_pb2.BadRequest)
+    assert len(bad.field_violations) == 20
+    assert status.details == "bad checks"

@@ -37,6 +37,12 @@ __all__ = [
 ]
 
 ERROR_DOMAIN = "wayline.dev"
+# gRPC refuses a call's trailers past 8 KiB (its soft limit, at random up to the hard one): a refusal with
+# many long field violations reached the caller as RESOURCE_EXHAUSTED "Stream removed", its violations lost.
+# The message travels in the trailers too, and the details base64-encoded: both are kept well under it.
+MAX_MESSAGE_CHARS = 1_000
+MAX_BAD_REQUEST_BYTES = 3_000
+MAX_DESCRIPTION_CHARS = 300
 
 
 @dataclass(frozen=True)
@@ -183,13 +189,47 @@ def _pack(message: object) -> any_pb2.Any:
 
 def to_rpc_status(error: WaylineError, service: str) -> status_pb2.Status:
     """The `google.rpc.Status` that represents `error` to a caller: code, message, ErrorInfo first, then the
-    error's own details. gRPC callers get it in the trailers (`to_status`), HTTP callers as JSON."""
+    error's own details. gRPC callers get it in the trailers (`to_status`), HTTP callers as JSON. Field
+    violations past `MAX_BAD_REQUEST_BYTES` are left out, and the message says how many."""
     info = error_details_pb2.ErrorInfo(
         reason=error.reason, domain=ERROR_DOMAIN, metadata={"service": service, **error.metadata}
     )
-    return status_pb2.Status(
-        code=error.code.value[0], message=error.message, details=[_pack(info), *error.details()]
-    )
+    details, left_out = [], 0
+    for detail in error.details():
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bounded, left_out = _bounded_bad_request(detail)
+            details.append(bounded)
+        else:
+            details.append(detail)
+    message = _shortened(error.message, MAX_MESSAGE_CHARS)
+    if left_out:
+        message += f" ({left_out} more field violations not shown)"
+    return status_pb2.Status(code=error.code.value[0], message=message, details=[_pack(info), *details])
+
+
+def _bounded_bad_request(packed: any_pb2.Any) -> tuple[any_pb2.Any, int]:
+    """`packed` BadRequest with each description shortened and only the violations that fit the budget, in
+    order; and how many were left out."""
+    bad_request = error_details_pb2.BadRequest()
+    packed.Unpack(bad_request)
+    if bad_request.ByteSize() <= MAX_BAD_REQUEST_BYTES:
+        return packed, 0
+    kept = error_details_pb2.BadRequest()
+    for violation in bad_request.field_violations:
+        shortened = error_details_pb2.BadRequest.FieldViolation(
+            field=_shortened(violation.field, MAX_DESCRIPTION_CHARS),
+            description=_shortened(violation.description, MAX_DESCRIPTION_CHARS),
+            reason=violation.reason,
+        )
+        kept.field_violations.append(shortened)
+        if kept.ByteSize() > MAX_BAD_REQUEST_BYTES:
+            del kept.field_violations[-1]
+            break
+    return _pack(kept), len(bad_request.field_violations) - len(kept.field_violations)
+
+
+def _shortened(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def to_status(error: WaylineError, service: str) -> grpc.Status:
