@@ -107,3 +107,13 @@ def test_a_refusal_within_the_budget_is_sent_whole() -> None:
     (bad,) = unpack(list(decode(status).details), error_details_pb2.BadRequest)
     assert len(bad.field_violations) == 20
     assert status.details == "bad checks"
+
+
+def test_a_long_message_is_cut_to_what_its_percent_encoded_header_may_take() -> None:
+    """gRPC sends the message percent-encoded (a byte outside printable ASCII takes 3): 5,000 "é" would be
+    30,000 bytes of trailer. A plain message of 1,500 characters stays whole."""
+    cut = to_status(NotFound("é" * 5000), "journeys").details
+    assert cut.endswith("…")
+    assert 0 < len(cut.encode()) * 3 <= 2000
+    plain = "x" * 1500
+    assert to_status(NotFound(plain), "journeys").details == plain

@@ -39,8 +39,9 @@ __all__ = [
 ERROR_DOMAIN = "wayline.dev"
 # gRPC refuses a call's trailers past 8 KiB (its soft limit, at random up to the hard one): a refusal with
 # many long field violations reached the caller as RESOURCE_EXHAUSTED "Stream removed", its violations lost.
-# The message travels in the trailers too, and the details base64-encoded: both are kept well under it.
-MAX_MESSAGE_CHARS = 1_000
+# The details travel base64-encoded (4/3 of their size), the message percent-encoded (a byte outside
+# printable ASCII takes 3): both are kept to budgets whose sum stays well under the limit.
+MAX_MESSAGE_HEADER_BYTES = 2_000
 MAX_BAD_REQUEST_BYTES = 3_000
 MAX_DESCRIPTION_CHARS = 300
 
@@ -190,7 +191,8 @@ def _pack(message: object) -> any_pb2.Any:
 def to_rpc_status(error: WaylineError, service: str) -> status_pb2.Status:
     """The `google.rpc.Status` that represents `error` to a caller: code, message, ErrorInfo first, then the
     error's own details. gRPC callers get it in the trailers (`to_status`), HTTP callers as JSON. Field
-    violations past `MAX_BAD_REQUEST_BYTES` are left out, and the message says how many."""
+    violations past `MAX_BAD_REQUEST_BYTES` are left out, and the message says how many; a long message is
+    cut."""
     info = error_details_pb2.ErrorInfo(
         reason=error.reason, domain=ERROR_DOMAIN, metadata={"service": service, **error.metadata}
     )
@@ -201,7 +203,7 @@ def to_rpc_status(error: WaylineError, service: str) -> status_pb2.Status:
             details.append(bounded)
         else:
             details.append(detail)
-    message = _shortened(error.message, MAX_MESSAGE_CHARS)
+    message = _within_header_bytes(error.message, MAX_MESSAGE_HEADER_BYTES)
     if left_out:
         message += f" ({left_out} more field violations not shown)"
     return status_pb2.Status(code=error.code.value[0], message=message, details=[_pack(info), *details])
@@ -230,6 +232,17 @@ def _bounded_bad_request(packed: any_pb2.Any) -> tuple[any_pb2.Any, int]:
 
 def _shortened(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _within_header_bytes(message: str, budget: int) -> str:
+    """`message`, cut where its percent-encoded form (gRPC's `grpc-message` header) passes `budget` bytes."""
+    used = 0
+    for index, character in enumerate(message):
+        encoded = len(character.encode())
+        used += encoded if " " <= character <= "~" and character != "%" else 3 * encoded
+        if used > budget - 9:  # room for the "…" that marks the cut (3 bytes, percent-encoded)
+            return message[:index] + "…"
+    return message
 
 
 def to_status(error: WaylineError, service: str) -> grpc.Status:
