@@ -60,9 +60,6 @@ ALLOWED = frozenset(
         grpc.StatusCode.ABORTED,
     }
 )
-# UNIMPLEMENTED is a server's answer, allowed only for what a service refuses on purpose, by its reason: a
-# breakdown by segment, which no journeys read model computes yet (SegmentBreakdownUnsupported).
-DELIBERATELY_UNIMPLEMENTED = frozenset({"SEGMENT_BREAKDOWN_UNSUPPORTED"})
 OPERATOR: Metadata = (("authorization", f"Bearer {API_KEY}"),)
 # A server-streaming answer is read this far: enough to meet an error raised while streaming.
 STREAM_ITEMS = 200
@@ -188,9 +185,7 @@ def _check(channel: grpc.Channel, rpc: Rpc, request: Message, metadata: Metadata
         return grpc.StatusCode.OK
     code, message = error.code(), error.details()
     shown = f"{rpc} answered {code.name}: {message!r} to {_describe(request)}"
-    assert code in ALLOWED or (
-        code == grpc.StatusCode.UNIMPLEMENTED and _reasons(error) & DELIBERATELY_UNIMPLEMENTED
-    ), shown
+    assert code in ALLOWED, shown
     assert message, shown
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         violations = [
@@ -201,13 +196,6 @@ def _check(channel: grpc.Channel, rpc: Rpc, request: Message, metadata: Metadata
         ]
         assert violations, f"{shown} without a BadRequest field violation"
     return code
-
-
-def _reasons(error: grpc.RpcError) -> set[str]:
-    """The ErrorInfo reasons among the error's details. Read only where the code asks for them: a refusal
-    whose details outgrow the caller's metadata limit arrives as RESOURCE_EXHAUSTED with details that
-    still name the server's code, and reading those raises."""
-    return {d.reason for d in status_details(error) if isinstance(d, error_details_pb2.ErrorInfo)}
 
 
 def _describe(request: Message) -> str:

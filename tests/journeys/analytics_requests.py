@@ -1,9 +1,10 @@
 """The request fields the analytics references' queries share: a time range and a breakdown named as the
-references name it ('' for none, 'channel', or a property path). Set on the request's own sub-messages, so
-an unused field stays unset, as a caller would leave it."""
+references name it ('' for none, 'channel', a property path, or 'segment' with the segments' names). Set on
+the request's own sub-messages, so an unused field stays unset, as a caller would leave it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from wayline.common.timestamps import to_timestamp
@@ -20,9 +21,14 @@ def set_time_range(found: event_pb2.TimeRange, start: datetime | None, end: date
         found.end.CopyFrom(to_timestamp(end))
 
 
-def set_breakdown(found: analytics_pb2.Breakdown, breakdown: str, limit: int) -> None:
+def set_breakdown(
+    found: analytics_pb2.Breakdown, breakdown: str, limit: int, segments: Sequence[str] = ()
+) -> None:
     if breakdown == "channel":
         found.dimension = analytics_pb2.BREAKDOWN_DIMENSION_CHANNEL
+    elif breakdown == "segment":
+        found.dimension = analytics_pb2.BREAKDOWN_DIMENSION_SEGMENT
+        found.segments.extend(segments)
     elif breakdown:
         found.dimension = analytics_pb2.BREAKDOWN_DIMENSION_PROPERTY
         found.property = breakdown

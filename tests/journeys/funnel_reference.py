@@ -60,7 +60,8 @@ class Spec:
     end_us: int | None = None
     channels: tuple[str, ...] = ()  # the request's event filter
     prop_filter: tuple[str, Any] | None = None  # properties.<key> == value, on every counted event
-    breakdown: str = ""  # "" | "channel" | "properties.<key>" | "person.<trait>"
+    breakdown: str = ""  # "" | "channel" | "properties.<key>" | "person.<trait>" | "segment"
+    segments: tuple[tuple[str, frozenset[str]], ...] = ()  # for "segment": (name, its current members)
     attribution: str = "first_step"  # first_step | last_step | each_step
     limit: int = 10
     sample: int = 0
@@ -221,7 +222,7 @@ def units(spec: Spec, events: list[Ev]) -> list[Unit]:
     for e in events:
         if counted(e):
             persons.setdefault(e.person, []).append(e)
-    found = []
+    found: list[Unit] = []
     for person, evs in persons.items():
         seq = sorted(evs, key=lambda e: (us(e), event_order(e.event_id)))
         each = spec.attribution == "each_step" and (
@@ -239,12 +240,19 @@ def units(spec: Spec, events: list[Ev]) -> list[Unit]:
             if best is None:
                 continue
             level, chain = best
-            value = run_value
-            if spec.breakdown.startswith("person."):
-                value = traits.get(person, ("", True))
+            labels = [run_value]
+            if spec.breakdown == "segment":  # a unit in each segment the person is in, else one missing
+                labels = [(name, False) for name, members in spec.segments if person in members] or [
+                    ("", True)
+                ]
+            elif spec.breakdown.startswith("person."):
+                labels = [traits.get(person, ("", True))]
             elif spec.breakdown and not each:
-                value = _event_value(spec, seq[chain[0] if spec.attribution == "first_step" else chain[-1]])
-            found.append(Unit(person, value, level, tuple(us(seq[j]) for j in chain)))
+                labels = [
+                    _event_value(spec, seq[chain[0] if spec.attribution == "first_step" else chain[-1]])
+                ]
+            times = tuple(us(seq[j]) for j in chain)
+            found.extend(Unit(person, value, level, times) for value in labels)
     return found
 
 
@@ -284,6 +292,8 @@ def expected(spec: Spec, found: list[Unit]) -> list[Expected]:
         by_value.setdefault(u.value, []).append(u)
     ranked = sorted(by_value, key=lambda v: (-len(by_value[v]), v))
     limit = spec.limit if spec.breakdown else 1
+    if spec.breakdown == "segment":  # every listed segment keeps its series, and so do the persons outside
+        limit = len(spec.segments) + 1
     groups: list[tuple[tuple[str, bool, bool], list[Unit]]] = [
         ((v[0], False, v[1]), by_value[v]) for v in ranked[:limit]
     ]

@@ -1,6 +1,7 @@
 """A plain-Python path analysis, written from the contract (QueryPathsRequest, PathStep.label), to hold the
 ClickHouse one to: steps, sessions split by the gap, anchors, collapse_repeats, depth, cleaning rules,
-exclusions of names and channels, breakdown by channel or property with `other`."""
+exclusions of names and channels, breakdown by channel or property with `other`, or by segment (a person in
+several segments counts in each)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ class RefQuery:
     exclude: tuple[str, ...] = ()
     start: datetime | None = None
     end: datetime | None = None
-    breakdown: str = ""  # "", "channel" or "properties.<key>"
+    breakdown: str = ""  # "", "channel", "properties.<key>" or "segment"
+    segments: tuple[tuple[str, frozenset[str]], ...] = ()  # for "segment": (name, its current members)
     limit: int = 10
     min_edge_count: int = 1
 
@@ -119,13 +121,16 @@ def _path(session: list[Ev], q: RefQuery) -> list[Ev] | None:
     return path[: q.depth]
 
 
-def _key(first: Ev, q: RefQuery) -> tuple[str, bool]:
+def _keys(first: Ev, q: RefQuery) -> list[tuple[str, bool]]:
+    """The series values of a path starting with the event `first`."""
+    if q.breakdown == "segment":
+        return [(name, False) for name, members in q.segments if first.person in members] or [("", True)]
     if q.breakdown == "channel":
-        return (first.channel, False)
+        return [(first.channel, False)]
     if q.breakdown:
         value = first.properties.get(q.breakdown.removeprefix("properties."))
-        return ("", True) if value is None else (text_of(value), False)
-    return ("", False)
+        return [("", True) if value is None else (text_of(value), False)]
+    return [("", False)]
 
 
 def reference_paths(log: list[Ev], q: RefQuery) -> Expected:
@@ -145,10 +150,10 @@ def reference_paths(log: list[Ev], q: RefQuery) -> Expected:
         for session in _sessions(events, q.gap):
             path = _path(session, q)
             if path:
-                found.append((_key(path[0], q), person, path))
+                found.extend((key, person, path) for key in _keys(path[0], q))
     totals = Counter(key for key, _, _ in found)
     ranked = sorted(totals, key=lambda k: (-totals[k], k[0], k[1]))
-    kept = set(ranked[: q.limit])
+    kept = set(ranked[: len(q.segments) + 1 if q.breakdown == "segment" else q.limit])
     expected: Expected = defaultdict(Series)
     for (value, missing), person, path in found:
         series = expected[(value, False, missing) if (value, missing) in kept else ("", True, False)]

@@ -26,7 +26,8 @@ class RetQuery:
     start: datetime | None = None
     end: datetime | None = None
     zone: str = "UTC"
-    breakdown: str = ""  # "", "channel", "properties.<key>" or "person.<trait>"
+    breakdown: str = ""  # "", "channel", "properties.<key>", "person.<trait>" or "segment"
+    segments: tuple[tuple[str, frozenset[str]], ...] = ()  # for "segment": (name, its current members)
     limit: int = 10
     population_plan: str = ""  # persons whose person.plan equals this
 
@@ -123,15 +124,23 @@ def reference_retention(log: list[Ev], q: RetQuery) -> Table:
         cohort = datetime.combine(
             _period_start(first, q.period), datetime.min.time(), tzinfo=zone
         ).astimezone(UTC)
-        entries.append((_series_value(entry, plans, q), cohort, retained))
+        entries.extend((key, cohort, retained) for key in _series_values(entry, plans, q))
     sizes = Counter(key for key, _, _ in entries)
-    kept = set(sorted(sizes, key=lambda k: (-sizes[k], k[0], k[1]))[: q.limit])
+    limit = len(q.segments) + 1 if q.breakdown == "segment" else q.limit
+    kept = set(sorted(sizes, key=lambda k: (-sizes[k], k[0], k[1]))[:limit])
     table: Table = defaultdict(lambda: defaultdict(Cohort))
     for (value, missing), cohort, retained in entries:
         counts = table[(value, False, missing) if (value, missing) in kept else ("", True, False)][cohort]
         counts.size += 1
         counts.retained.update(retained)
     return {key: dict(cohorts) for key, cohorts in table.items()}
+
+
+def _series_values(entry: Ev, plans: dict[str, object], q: RetQuery) -> list[tuple[str, bool]]:
+    """The series a person entering with `entry` counts in: one, or one per segment they are in."""
+    if q.breakdown == "segment":
+        return [(name, False) for name, members in q.segments if entry.person in members] or [("", True)]
+    return [_series_value(entry, plans, q)]
 
 
 def _series_value(entry: Ev, plans: dict[str, object], q: RetQuery) -> tuple[str, bool]:

@@ -17,7 +17,9 @@ from wayline.journeys.v1 import analytics_pb2, condition_pb2, segment_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 
 __all__ = [
+    "assert_segments_overlap",
     "built_members",
+    "built_segments",
     "count",
     "delete_all_segments",
     "event",
@@ -117,6 +119,24 @@ def built_members(journeys: Journeys, segment_id: str) -> set[str]:
     name = f"segments/{segment_id}"
     wait_ready(journeys, name)
     return set(journeys.segment_members(name)[0])
+
+
+def built_segments(
+    journeys: Journeys, *definitions: tuple[str, condition_pb2.PersonCondition]
+) -> tuple[tuple[str, frozenset[str]], ...]:
+    """Each (segment id, condition) created, and its name with its members once built."""
+    for segment_id, condition in definitions:
+        journeys.create_segment(condition, segment_id)
+    return tuple((f"segments/{i}", frozenset(built_members(journeys, i))) for i, _ in definitions)
+
+
+def assert_segments_overlap(segments: tuple[tuple[str, frozenset[str]], ...], persons: set[str]) -> None:
+    """The first two segments share persons without being equal, and some of `persons` are in neither: what a
+    breakdown by segment must meet to be tested."""
+    first, second = segments[0][1], segments[1][1]
+    assert first & second, segments
+    assert first != second, segments
+    assert persons - first - second, segments
 
 
 def members_fresh_after(

@@ -11,6 +11,8 @@ import pytest
 from tests.journeys.conftest import Journeys, error_reason, field_violations
 from tests.journeys.event_log import random_log, to_pb
 from tests.journeys.paths_reference import RefQuery, Series, reference_paths
+from tests.journeys.segments_support import assert_segments_overlap, built_segments, delete_all_segments
+from tests.journeys.segments_support import count as did
 from tests.journeys.test_query_paths import request_of, step_of
 from wayline.journeys.v1 import analytics_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
@@ -46,17 +48,16 @@ def node_persons(series: Series, position: int, step: Step, target: Step | None 
     }
 
 
-def test_list_path_persons_lists_each_node_and_edge_of_every_series(journeys: Journeys) -> None:
-    log = random_log(3, START)
-    journeys.write(*(to_pb(e) for e in log))
-    q = RefQuery(breakdown="properties.plan", limit=2, depth=4)
-    expected = reference_paths(log, q)
+def assert_persons_of_every_series(
+    journeys: Journeys, q: RefQuery, expected: dict[tuple[str, bool, bool], Series]
+) -> pb.QueryPathsResponse:
+    """ListPathPersons of the first edges of each series QueryPaths returns (their source node alone, then
+    the edge) against the reference; the response."""
     request = request_of(q)
     request.edge_limit = 8
     response: pb.QueryPathsResponse = journeys.stub.QueryPaths(
         request, metadata=journeys.metadata, timeout=30
     )
-    assert any(s.breakdown_value.other for s in response.series)  # the `other` series is exercised
     checked = 0
     for series in response.series:
         value = series.breakdown_value
@@ -84,6 +85,35 @@ def test_list_path_persons_lists_each_node_and_edge_of_every_series(journeys: Jo
             assert set(by_edge) <= set(by_node)
             checked += 1
     assert checked >= 4
+    return response
+
+
+def test_list_path_persons_lists_each_node_and_edge_of_every_series(journeys: Journeys) -> None:
+    log = random_log(3, START)
+    journeys.write(*(to_pb(e) for e in log))
+    q = RefQuery(breakdown="properties.plan", limit=2, depth=4)
+    response = assert_persons_of_every_series(journeys, q, reference_paths(log, q))
+    assert any(s.breakdown_value.other for s in response.series)  # the `other` series is exercised
+
+
+def test_list_path_persons_lists_the_persons_of_each_segment(journeys: Journeys) -> None:
+    """A person in two segments is listed in both series; a person in none in the `missing` one."""
+    log = random_log(6, START)
+    journeys.write(*(to_pb(e) for e in log))
+    try:
+        segments = built_segments(journeys, ("bought", did("Purchased")), ("signed-up", did("Signed Up")))
+        assert_segments_overlap(segments, {e.person for e in log})
+        q = RefQuery(breakdown="segment", segments=segments, limit=1, depth=4)
+        expected = reference_paths(log, q)
+        assert set(expected) == {
+            ("segments/bought", False, False),
+            ("segments/signed-up", False, False),
+            ("", False, True),
+        }
+        response = assert_persons_of_every_series(journeys, q, expected)
+        assert len(response.series) == 3  # no `other`: the limit does not fold segments
+    finally:
+        delete_all_segments(journeys)
 
 
 def test_list_path_persons_without_a_series_lists_every_series(journeys: Journeys) -> None:

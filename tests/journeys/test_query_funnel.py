@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,6 +17,12 @@ from google.protobuf import duration_pb2, struct_pb2
 from tests.journeys.conftest import Journeys, field_violations, new_person, override
 from tests.journeys.event_log import Ev, to_pb
 from tests.journeys.funnel_reference import Exclusion, Expected, Match, Spec, Step, expected, units
+from tests.journeys.segments_support import (
+    assert_segments_overlap,
+    built_segments,
+    count,
+    delete_all_segments,
+)
 from wayline.common.timestamps import to_timestamp
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import analytics_pb2, funnel_pb2
@@ -165,6 +172,9 @@ def _request(spec: Spec) -> pb.QueryFunnelRequest:
         request.event_filters.append(_equals(*spec.prop_filter))
     if spec.breakdown == "channel":
         request.breakdown.dimension = analytics_pb2.BREAKDOWN_DIMENSION_CHANNEL
+    elif spec.breakdown == "segment":
+        request.breakdown.dimension = analytics_pb2.BREAKDOWN_DIMENSION_SEGMENT
+        request.breakdown.segments.extend(name for name, _ in spec.segments)
     elif spec.breakdown:
         request.breakdown.dimension = analytics_pb2.BREAKDOWN_DIMENSION_PROPERTY
         request.breakdown.property = spec.breakdown
@@ -480,13 +490,71 @@ def test_query_funnel_reports_every_bad_field(journeys: Journeys) -> None:
     assert field_violations(failure.value) == {"step_index": "INVALID"}
 
 
-def test_query_funnel_refuses_a_breakdown_by_segment(journeys: Journeys) -> None:
+def _segments(journeys: Journeys, log: list[Ev]) -> tuple[tuple[str, frozenset[str]], ...]:
+    """Three segments built on `log` (two that share persons, one without members) and a name that is no
+    segment, each with its current members."""
+    found = built_segments(
+        journeys, ("did-c", count("C")), ("did-a-twice", count("A", 2)), ("did-never", count("Z"))
+    )
+    assert_segments_overlap(found, {e.person for e in log})
+    assert not found[2][1], found
+    return (*found, ("segments/no-such-segment", frozenset()))
+
+
+def test_query_funnel_breaks_down_by_segment_membership(journeys: Journeys) -> None:
+    """A person in several segments counts in each, a person in none in the `missing` series; every listed
+    segment keeps its series whatever the limit; persons page per series."""
+    log = _log(3)
+    journeys.write(*(to_pb(e) for e in log))
+    try:
+        segments = _segments(journeys, log)
+        rng = random.Random(1003)
+        for round_ in range(9):
+            spec = replace(
+                _spec(rng, ("ordered", "strict", "any")[round_ % 3]),
+                breakdown="segment",
+                segments=segments,
+                limit=1,
+            )
+            wanted = expected(spec, units(spec, log))
+            _check(spec, _query(journeys, _request(spec)), wanted, f"round {round_}: {spec}")
+        spec = Spec(steps=(Step((Match("A"),)), Step((Match("B"), Match("C")))), window_us=3 * DAY)
+        spec = replace(spec, breakdown="segment", segments=segments, limit=1)
+        wanted = expected(spec, units(spec, log))
+        keys = {w.key for w in wanted}
+        assert {
+            ("segments/did-c", False, False),
+            ("segments/did-a-twice", False, False),
+            ("", False, True),
+        } <= keys
+        for series in wanted:
+            request = pb.ListFunnelPersonsRequest(
+                funnel=_request(spec),
+                step_index=1,
+                outcome=funnel_pb2.FUNNEL_PERSONS_OUTCOME_DROPPED,
+                page_size=5,
+                breakdown_value=analytics_pb2.BreakdownValue(
+                    value=series.key[0], other=series.key[1], missing=series.key[2]
+                ),
+            )
+            assert [p for page in _persons(journeys, request) for p in page] == sorted(series.dropped[1]), (
+                series.key
+            )
+    finally:
+        delete_all_segments(journeys)
+
+
+def test_query_funnel_refuses_a_bad_breakdown_by_segment(journeys: Journeys) -> None:
     request = _request(Spec(steps=(Step((Match("A"),)), Step((Match("B"),)))))
     request.breakdown.dimension = analytics_pb2.BREAKDOWN_DIMENSION_SEGMENT
-    request.breakdown.segments.append("segments/buyers")
-    with pytest.raises(grpc.RpcError) as failure:
-        journeys.stub.QueryFunnel(request, metadata=journeys.metadata, timeout=10)
-    assert failure.value.code() is grpc.StatusCode.UNIMPLEMENTED
+    assert _refused(journeys, request) == {"breakdown.segments": "OUT_OF_RANGE"}
+    request.breakdown.segments.extend(["segments/buyers", "buyers", "segments/buyers"])
+    assert _refused(journeys, request) == {
+        "breakdown.segments[1]": "INVALID",
+        "breakdown.segments[2]": "DUPLICATE",
+    }
+    request.breakdown.segments[:] = [f"segments/s-{i:02d}" for i in range(21)]
+    assert _refused(journeys, request) == {"breakdown.segments": "OUT_OF_RANGE"}
 
 
 def test_query_funnel_refuses_a_regex_re2_cannot_compile(journeys: Journeys) -> None:

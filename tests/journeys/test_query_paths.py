@@ -16,6 +16,12 @@ from tests.journeys.analytics_requests import set_breakdown, set_time_range
 from tests.journeys.conftest import Journeys, error_reason, field_violations, new_person, override
 from tests.journeys.event_log import Ev, random_log, to_pb
 from tests.journeys.paths_reference import Expected, RefQuery, Series, reference_paths
+from tests.journeys.segments_support import (
+    assert_segments_overlap,
+    built_segments,
+    delete_all_segments,
+)
+from tests.journeys.segments_support import count as did
 from wayline.common.timestamps import MAX_TIMESTAMP_SECONDS
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import analytics_pb2, paths_pb2
@@ -58,7 +64,7 @@ def request_of(q: RefQuery) -> pb.QueryPathsRequest:
         if q.end_channel:
             request.end_event.channels.append(channel_value(q.end_channel))
     set_time_range(request.time_range, q.start, q.end)
-    set_breakdown(request.breakdown, q.breakdown, q.limit)
+    set_breakdown(request.breakdown, q.breakdown, q.limit, [name for name, _ in q.segments])
     return request
 
 
@@ -395,16 +401,31 @@ def test_list_path_edges_refuses_a_token_of_another_query(journeys: Journeys) ->
     )
 
 
-def test_query_paths_refuses_a_breakdown_by_segment(journeys: Journeys) -> None:
-    request_ = pb.QueryPathsRequest(
-        breakdown=analytics_pb2.Breakdown(
-            dimension=analytics_pb2.BREAKDOWN_DIMENSION_SEGMENT, segments=["segments/vip"]
+def test_query_paths_breaks_down_by_segment_membership(journeys: Journeys) -> None:
+    """A person's paths count in each segment they are in, and in the `missing` series when in none; every
+    listed segment keeps its series whatever the limit."""
+    log = random_log(5, START)
+    journeys.write(*(to_pb(e) for e in log))
+    try:
+        segments = built_segments(
+            journeys,
+            ("bought", did("Purchased")),
+            ("signed-up", did("Signed Up")),
+            ("never", did("Never Done")),
         )
-    )
-    with pytest.raises(grpc.RpcError) as caught:
-        journeys.stub.QueryPaths(request_, metadata=journeys.metadata, timeout=10)
-    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert error_reason(caught.value) == "SEGMENT_BREAKDOWN_UNSUPPORTED"
+        assert_segments_overlap(segments, {e.person for e in log})
+        segments += (("segments/no-such-segment", frozenset()),)
+        for q in (
+            RefQuery(breakdown="segment", segments=segments, limit=1),
+            RefQuery(
+                start_name="Product Viewed", depth=3, collapse=True, breakdown="segment", segments=segments
+            ),
+        ):
+            expected = reference_paths(log, q)
+            assert {("segments/bought", False, False), ("", False, True)} <= set(expected), q
+            assert_matches(journeys, q, expected)
+    finally:
+        delete_all_segments(journeys)
 
 
 def test_query_paths_without_events_returns_one_empty_series(journeys: Journeys) -> None:

@@ -13,9 +13,15 @@ from google.protobuf import struct_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from tests.journeys.analytics_requests import set_breakdown, set_time_range
-from tests.journeys.conftest import Journeys, error_reason, field_violations, new_person, override
+from tests.journeys.conftest import Journeys, field_violations, new_person, override
 from tests.journeys.event_log import Ev, to_pb
 from tests.journeys.retention_reference import RetQuery, Table, reference_retention, retention_log
+from tests.journeys.segments_support import (
+    assert_segments_overlap,
+    built_segments,
+    count,
+    delete_all_segments,
+)
 from wayline.common.errors import FieldViolation
 from wayline.common.timestamps import MAX_TIMESTAMP_SECONDS, to_datetime
 from wayline.event.v1 import event_pb2
@@ -44,7 +50,7 @@ def request_of(q: RetQuery) -> pb.QueryRetentionRequest:
     if q.return_name:
         request.return_event.event_name = q.return_name
     set_time_range(request.time_range, q.start, q.end)
-    set_breakdown(request.breakdown, q.breakdown, q.limit)
+    set_breakdown(request.breakdown, q.breakdown, q.limit, [name for name, _ in q.segments])
     if q.population_plan:
         request.population.person_filters.add(
             property="person.plan",
@@ -314,16 +320,36 @@ def test_every_time_zone_accepted_is_one_clickhouse_loads(store: JourneyStore) -
     assert accepted - loaded == set()
 
 
-def test_query_retention_refuses_a_breakdown_by_segment(journeys: Journeys) -> None:
-    request_ = pb.QueryRetentionRequest(
-        breakdown=analytics_pb2.Breakdown(
-            dimension=analytics_pb2.BREAKDOWN_DIMENSION_SEGMENT, segments=["segments/vip"]
+def test_query_retention_breaks_down_by_segment_membership(journeys: Journeys) -> None:
+    """A person's cohort entry counts in each segment they are in, and in the `missing` series when in none;
+    every listed segment keeps its series whatever the limit."""
+    log = retention_log(13, START)
+    journeys.write(*(to_pb(e) for e in log))
+    try:
+        segments = built_segments(
+            journeys,
+            ("bought-twice", count("Purchased", 2)),
+            ("viewed", count("Product Viewed")),
+            ("never", count("Never Done")),
         )
-    )
-    with pytest.raises(grpc.RpcError) as caught:
-        journeys.stub.QueryRetention(request_, metadata=journeys.metadata, timeout=10)
-    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert error_reason(caught.value) == "SEGMENT_BREAKDOWN_UNSUPPORTED"
+        assert_segments_overlap(segments, {e.person for e in log})
+        segments += (("segments/no-such-segment", frozenset()),)
+        for q in (
+            RetQuery(period="week", zone="Europe/Paris", breakdown="segment", segments=segments, limit=1),
+            RetQuery(
+                period="day",
+                count=10,
+                unbounded=True,
+                cohort_name="Signed Up",
+                return_name="Purchased",
+                breakdown="segment",
+                segments=segments,
+            ),
+        ):
+            assert ("segments/viewed", False, False) in reference_retention(log, q), q
+            assert_matches(journeys, log, q)
+    finally:
+        delete_all_segments(journeys)
 
 
 def test_query_retention_without_events_returns_one_empty_series(journeys: Journeys) -> None:

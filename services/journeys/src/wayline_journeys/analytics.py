@@ -141,8 +141,16 @@ class BreakdownDimension(Enum):
 class Breakdown:
     dimension: BreakdownDimension = BreakdownDimension.NONE
     property: str = ""
-    segments: tuple[str, ...] = ()
+    segments: tuple[str, ...] = ()  # `segments/{id}`, for SEGMENT
     limit: int = 10
+
+    def kept_series(self) -> int:
+        """How many series keep their own value before the rest are summed into `other`. A breakdown by
+        segment keeps every listed segment and the persons outside them: its series share persons, so summing
+        some into `other` would count a person in several of them more than once."""
+        if self.dimension is BreakdownDimension.SEGMENT:
+            return len(self.segments) + 1
+        return self.limit
 
 
 @dataclass(frozen=True)

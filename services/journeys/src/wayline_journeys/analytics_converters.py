@@ -7,6 +7,7 @@ request converter reports every bad field of a request at once (INVALID_ARGUMENT
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from google.protobuf import struct_pb2
 
@@ -25,7 +26,6 @@ from wayline_journeys.analytics import (
     rfc3339_time,
 )
 from wayline_journeys.converters import channel_names, event_type_name, time_bounds
-from wayline_journeys.errors import SegmentBreakdownUnsupported
 from wayline_journeys.store.matching import EVENT_FIELDS
 
 __all__ = [
@@ -40,7 +40,6 @@ __all__ = [
     "json_value",
     "population",
     "property_filter",
-    "refuse_segment_breakdown",
     "time_range",
 ]
 
@@ -208,10 +207,8 @@ def breakdown(message: analytics_pb2.Breakdown, path: str, violations: list[Fiel
         violations.append(
             FieldViolation(f"{path}.property", "a property path is required for this dimension")
         )
-    if dimension is BreakdownDimension.SEGMENT and not 0 < len(message.segments) <= MAX_BREAKDOWN_SEGMENTS:
-        violations.append(
-            FieldViolation(f"{path}.segments", f"1 to {MAX_BREAKDOWN_SEGMENTS} segments", "OUT_OF_RANGE")
-        )
+    if dimension is BreakdownDimension.SEGMENT:
+        violations.extend(_breakdown_segments(message.segments, f"{path}.segments"))
     if not 0 <= message.limit <= MAX_BREAKDOWN_LIMIT:
         violations.append(FieldViolation(f"{path}.limit", f"0 to {MAX_BREAKDOWN_LIMIT}", "OUT_OF_RANGE"))
     return Breakdown(
@@ -222,13 +219,23 @@ def breakdown(message: analytics_pb2.Breakdown, path: str, violations: list[Fiel
     )
 
 
+def _breakdown_segments(names: Sequence[str], path: str) -> list[FieldViolation]:
+    """What is wrong with a breakdown's segments: 1 to MAX_BREAKDOWN_SEGMENTS names, each `segments/{id}`
+    and listed once (a series per segment, so a repeat would be a second series of the same persons)."""
+    if not 0 < len(names) <= MAX_BREAKDOWN_SEGMENTS:
+        return [FieldViolation(path, f"1 to {MAX_BREAKDOWN_SEGMENTS} segments", "OUT_OF_RANGE")]
+    found = [
+        FieldViolation(f"{path}[{i}]", "must be segments/{segment_id}")
+        for i, name in enumerate(names)
+        if not SEGMENT_NAME.fullmatch(name)
+    ]
+    found += [
+        FieldViolation(f"{path}[{i}]", f"{name} is listed twice", "DUPLICATE")
+        for i, name in enumerate(names)
+        if name in names[:i] and SEGMENT_NAME.fullmatch(name)
+    ]
+    return found
+
+
 def time_range(message: event_pb2.TimeRange, path: str, violations: list[FieldViolation]) -> TimeRange:
     return TimeRange(*time_bounds(message, path, violations))
-
-
-def refuse_segment_breakdown(breakdown: Breakdown, prefix: str = "") -> None:
-    """UNIMPLEMENTED (SegmentBreakdownUnsupported) for a breakdown by segment, which no read model computes
-    yet (a population of segments works everywhere, through `population_sql`). Call it after the request's
-    INVALID_ARGUMENT checks; `prefix` is the request's path to the breakdown."""
-    if breakdown.dimension is BreakdownDimension.SEGMENT:
-        raise SegmentBreakdownUnsupported(f"{prefix}breakdown.segments")

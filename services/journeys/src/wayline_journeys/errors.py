@@ -9,7 +9,6 @@ from wayline.common.errors import (
     NotFound,
     ResourceExhausted,
     Unavailable,
-    Unimplemented,
 )
 from wayline.common.paging import InvalidPageToken
 
@@ -20,7 +19,6 @@ __all__ = [
     "PersonNotFound",
     "QueryTooLarge",
     "SegmentAlreadyExists",
-    "SegmentBreakdownUnsupported",
     "SegmentCycle",
     "SegmentInUse",
     "SegmentNotFound",
@@ -30,20 +28,6 @@ __all__ = [
 
 class StoreUnavailable(Unavailable):
     default_reason = "CLICKHOUSE_UNAVAILABLE"
-
-
-class SegmentBreakdownUnsupported(Unimplemented):
-    """Breaking a result down by segment membership is not built yet (populations of segments are): refused
-    rather than answered as if every person were outside every segment."""
-
-    default_reason = "SEGMENT_BREAKDOWN_UNSUPPORTED"
-
-    def __init__(self, field: str) -> None:
-        super().__init__(
-            f"{field}: breaking down by segment is not supported yet; query one segment at a time with "
-            "population.segments",
-            metadata={"field": field},
-        )
 
 
 class PersonNotFound(NotFound):

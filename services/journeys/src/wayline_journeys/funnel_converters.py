@@ -153,8 +153,7 @@ def _event_filter(
 
 
 def funnel_query(tenant: str, request: pb.QueryFunnelRequest, prefix: str = "") -> FunnelQuery:
-    """The funnel `request` asks for; InvalidArgument naming every bad field (paths start with `prefix`),
-    then SegmentBreakdownUnsupported (UNIMPLEMENTED) for a breakdown by segment."""
+    """The funnel `request` asks for; InvalidArgument naming every bad field (paths start with `prefix`)."""
     violations: list[FieldViolation] = []
     order = _ORDERS.get(request.order)
     if order is None:
@@ -200,7 +199,6 @@ def funnel_query(tenant: str, request: pb.QueryFunnelRequest, prefix: str = "") 
     )
     if violations:
         raise InvalidArgument("the funnel is not valid; see the field violations", violations)
-    convert.refuse_segment_breakdown(query.breakdown, prefix)
     return query
 
 

@@ -158,7 +158,6 @@ def paths_query(tenant: str, request: pb.QueryPathsRequest, prefix: str = "") ->
     )
     if violations:
         raise InvalidArgument("the path analysis is invalid; see the field violations", violations)
-    convert.refuse_segment_breakdown(query.breakdown, prefix)
     return query
 
 

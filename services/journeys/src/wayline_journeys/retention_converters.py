@@ -84,7 +84,6 @@ def retention_query(tenant: str, request: pb.QueryRetentionRequest) -> Retention
     )
     if violations:
         raise InvalidArgument("the retention analysis is invalid; see the field violations", violations)
-    convert.refuse_segment_breakdown(query.breakdown)
     return query
 
 

@@ -17,6 +17,7 @@ from wayline_journeys.store.matching import (
     json_is_string,
     latest_trait_sql,
 )
+from wayline_journeys.store.segments import segment_memberships_sql
 from wayline_journeys.store.sql import SqlParams
 
 __all__ = [
@@ -55,9 +56,18 @@ def event_breakdown_raw(breakdown: Breakdown, params: SqlParams) -> str:
     return NO_EVENT_BREAKDOWN
 
 
-def person_breakdown(breakdown: Breakdown, params: SqlParams, relation: str) -> str | None:
-    """For a `person.` breakdown, a subquery of (person_id, raw): the trait's latest value in the person's
-    identify events (the meaning of `person.` paths everywhere); None for other breakdowns."""
+def person_breakdown(
+    breakdown: Breakdown, params: SqlParams, relation: str, tenant: str = "{tenant:String}"
+) -> str | None:
+    """For a breakdown by something of the person, a subquery of (person_id, raw) to LEFT JOIN on person_id
+    (a person without a row is in the `missing` series); None for a breakdown by something of an event.
+
+    - `person.` property: one row per person, the trait's latest value in their identify events (the meaning
+      of `person.` paths everywhere).
+    - segment: one row per listed segment the person is a current member of, its name as a JSON string, so a
+      person in several segments counts in each (`segment_memberships_sql`)."""
+    if breakdown.dimension is BreakdownDimension.SEGMENT:
+        return f"({segment_memberships_sql(breakdown.segments, params, tenant)})"
     if breakdown.dimension is not BreakdownDimension.PROPERTY or not breakdown.property.startswith("person."):
         return None
     key = params.bind(breakdown.property.removeprefix("person."), "String")

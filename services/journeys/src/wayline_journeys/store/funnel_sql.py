@@ -282,7 +282,7 @@ def aggregate_sql(query: FunnelQuery, params: SqlParams) -> str:
         f"groupArraySortedIfState({size})(person_id, NOT reached) AS dropped "
         f"FROM ({long_rows}) GROUP BY bd, k"
     )
-    limit = query.breakdown.limit if query.breakdown.dimension is not BreakdownDimension.NONE else 1
+    limit = query.breakdown.kept_series() if query.breakdown.dimension is not BreakdownDimension.NONE else 1
     return (
         f"SELECT series, k, countIfMerge(c), avgIfMerge(mean), quantileExactInclusiveIfMerge(0.5)(median), "
         f"sumForEachMerge(hist), groupArraySortedIfMerge({size})(converted), "
@@ -311,5 +311,5 @@ def top_values_sql(query: FunnelQuery, params: SqlParams) -> str:
     """The breakdown's kept values, as the ranking of `aggregate_sql` keeps them."""
     return (
         f"SELECT bd FROM ({units_sql(query, params)}) GROUP BY bd "
-        f"ORDER BY count() DESC, bd LIMIT {params.bind(query.breakdown.limit, 'UInt32')}"
+        f"ORDER BY count() DESC, bd LIMIT {params.bind(query.breakdown.kept_series(), 'UInt32')}"
     )

@@ -131,7 +131,7 @@ def _paths(query: PathsQuery, params: SqlParams) -> str:
         return f"SELECT person_id, path, bd FROM ({rows})"
     return (
         f"SELECT p.person_id AS person_id, p.path AS path, {series_of_raw('t.raw')} AS bd "
-        f"FROM ({rows}) AS p LEFT ANY JOIN {joined} AS t ON t.person_id = p.person_id"
+        f"FROM ({rows}) AS p LEFT JOIN {joined} AS t ON t.person_id = p.person_id"
     )
 
 
@@ -175,7 +175,9 @@ def _grouped(query: PathsQuery, params: SqlParams, with_paths: bool) -> str:
         f"uniqExactStateIf(person_id, {persons}) AS persons_state, sum(flag) AS flags, sum(gap) AS gap_sum "
         f"FROM ({facts}) GROUP BY bd, kind, pos, key)"
     )
-    ranked = ranked_series(by_value, f"if(kind = {KIND_SERIES}, cnt, 0)", query.breakdown.limit, params)
+    ranked = ranked_series(
+        by_value, f"if(kind = {KIND_SERIES}, cnt, 0)", query.breakdown.kept_series(), params
+    )
     return (
         "SELECT series, kind, pos, key, sum(cnt) AS cnt, uniqExactMerge(persons_state) AS persons, "
         f"sum(flags) AS flags, sum(gap_sum) AS gap_sum FROM {ranked} GROUP BY series, kind, pos, key"
@@ -263,7 +265,7 @@ def path_persons_sql(query: PathsQuery, page: PersonsPage, params: SqlParams) ->
         conditions.append(_step_at(page.position + 2, page.target, params))
     source = f"({_paths(query, params)})"
     if page.series is not None and query.breakdown.dimension is not BreakdownDimension.NONE:
-        source = ranked_series(source, "1", query.breakdown.limit, params)
+        source = ranked_series(source, "1", query.breakdown.kept_series(), params)
         wanted = page.series
         conditions.append(
             f"series = tuple({params.bind(wanted.value, 'String')}, {params.bind(wanted.other, 'Bool')}, "

@@ -90,7 +90,7 @@ def retention_sql(query: RetentionQuery, params: SqlParams) -> str:
     if joined is not None:
         persons = (
             f"SELECT p.*, t.raw AS trait FROM ({persons}) AS p "
-            f"LEFT ANY JOIN {joined} AS t ON t.person_id = p.person_id"
+            f"LEFT JOIN {joined} AS t ON t.person_id = p.person_id"
         )
     raw = "trait" if joined is not None else "bd_raw"
     entries = (
@@ -100,7 +100,7 @@ def retention_sql(query: RetentionQuery, params: SqlParams) -> str:
     counted = f"SELECT bd, cohort, idx, count() AS cnt FROM ({entries}) GROUP BY bd, cohort, idx"
     if query.breakdown.dimension is BreakdownDimension.NONE:
         return f"SELECT tuple('', false, false) AS series, cohort, idx, cnt FROM ({counted})"
-    ranked = ranked_series(f"({counted})", "if(idx = -1, cnt, 0)", query.breakdown.limit, params)
+    ranked = ranked_series(f"({counted})", "if(idx = -1, cnt, 0)", query.breakdown.kept_series(), params)
     return f"SELECT series, cohort, idx, sum(cnt) FROM {ranked} GROUP BY series, cohort, idx"
 
 

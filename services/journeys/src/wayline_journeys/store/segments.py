@@ -30,7 +30,13 @@ from wayline_journeys.store.periods import PERIOD_START
 from wayline_journeys.store.segment_tables import SEGMENT_COLUMNS, names
 from wayline_journeys.store.sql import SqlParams
 
-__all__ = ["DEFINITION_SELECT", "ClickHouseSegments", "definition_from_row", "segment_members_sql"]
+__all__ = [
+    "DEFINITION_SELECT",
+    "ClickHouseSegments",
+    "definition_from_row",
+    "segment_members_sql",
+    "segment_memberships_sql",
+]
 
 _DATETIME = "DateTime64(6, 'UTC')"
 _LIVE_UID = (
@@ -46,6 +52,28 @@ def segment_members_sql(segment_id: str, params: SqlParams, tenant: str = "{tena
     return (
         f"person_id IN (SELECT person_id FROM segment_memberships WHERE tenant_id = {tenant} "
         f"AND segment_uid IN ({live}) GROUP BY person_id HAVING argMax(member, sequence) = 1)"
+    )
+
+
+def segment_memberships_sql(
+    segments: Sequence[str], params: SqlParams, tenant: str = "{tenant:String}"
+) -> str:
+    """A query of (person_id, raw): a row for each current membership of a person in one of `segments`
+    (`segments/{id}`), `raw` the segment's name as a JSON string (a breakdown value, see
+    store/breakdown.py). A name that is no live segment has no rows, as in `segment_members_sql`."""
+    ids = params.bind([n.removeprefix("segments/") for n in segments], "Array(String)")
+    live = (
+        f"SELECT uid, segment_id FROM segments FINAL "
+        f"WHERE tenant_id = {tenant} AND segment_id IN {ids} AND deleted = 0"
+    )
+    members = (
+        f"SELECT segment_uid, person_id FROM segment_memberships WHERE tenant_id = {tenant} "
+        f"AND segment_uid IN (SELECT uid FROM ({live})) GROUP BY segment_uid, person_id "
+        f"HAVING argMax(member, sequence) = 1"
+    )
+    return (
+        f"SELECT m.person_id AS person_id, toJSONString(concat('segments/', l.segment_id)) AS raw "
+        f"FROM ({members}) AS m INNER JOIN ({live}) AS l ON l.uid = m.segment_uid"
     )
 
 

@@ -108,7 +108,10 @@ class _BreakdownDimensionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Br
     BREAKDOWN_DIMENSION_PROPERTY: _BreakdownDimension.ValueType  # 2
     """By the value of `Breakdown.property` on the anchoring event (or on the person, for `person.` paths)."""
     BREAKDOWN_DIMENSION_SEGMENT: _BreakdownDimension.ValueType  # 3
-    """By current membership of each of `Breakdown.segments`; a person in several segments counts in each."""
+    """By current membership of each of `Breakdown.segments` (as ListSegmentMembers has it when the query
+    runs); a person in several segments counts in each, a person in none in the `missing` series. A listed
+    name that is no live segment has no series.
+    """
 
 class BreakdownDimension(_BreakdownDimension, metaclass=_BreakdownDimensionEnumTypeWrapper):
     """BreakdownDimension is what an analytics result is broken down by."""
@@ -122,7 +125,10 @@ retention).
 BREAKDOWN_DIMENSION_PROPERTY: BreakdownDimension.ValueType  # 2
 """By the value of `Breakdown.property` on the anchoring event (or on the person, for `person.` paths)."""
 BREAKDOWN_DIMENSION_SEGMENT: BreakdownDimension.ValueType  # 3
-"""By current membership of each of `Breakdown.segments`; a person in several segments counts in each."""
+"""By current membership of each of `Breakdown.segments` (as ListSegmentMembers has it when the query
+runs); a person in several segments counts in each, a person in none in the `missing` series. A listed
+name that is no live segment has no series.
+"""
 Global___BreakdownDimension: _TypeAlias = BreakdownDimension  # noqa: Y015
 
 @_typing.final
@@ -265,11 +271,12 @@ class Breakdown(_message.Message):
     """For BREAKDOWN_DIMENSION_PROPERTY: the property path (see PropertyFilter)."""
     limit: _builtins.int
     """The most series to return, the largest first; the rest are summed into one `other` series. 0 means 10;
-    at most 100.
+    at most 100. A breakdown by segment returns a series for every listed segment that has persons, whatever
+    the limit: its series share persons, so an `other` sum would count some more than once.
     """
     @_builtins.property
     def segments(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """For BREAKDOWN_DIMENSION_SEGMENT: the segments to compare (`segments/{segment_id}`), at most 20."""
+        """For BREAKDOWN_DIMENSION_SEGMENT: the segments to compare (`segments/{segment_id}`), 1 to 20, each once."""
 
     def __init__(
         self,

@@ -280,8 +280,8 @@ class JourneyServiceServicer:
         Errors: those of the service; INVALID_ARGUMENT in particular for fewer than 2 or more than 20 steps, a
         step without an event, a negative gap or a minimum gap above the maximum, gaps or exclusions in ANY
         order, exclusion step indexes out of order or out of range, a conversion window outside (0, 365 days],
-        a sample size above 100 or bucket bounds that do not increase; UNIMPLEMENTED with reason
-        `SEGMENT_BREAKDOWN_UNSUPPORTED` for a breakdown by segment (a population of segments works).
+        a sample size above 100, bucket bounds that do not increase, or a breakdown by segment listing no
+        segment, more than 20, a name that is not `segments/{segment_id}` or one twice.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -307,9 +307,8 @@ class JourneyServiceServicer:
         another node. Each series returns at most `edge_limit` edges; ListPathEdges pages through the rest.
 
         Errors: those of the service; INVALID_ARGUMENT in particular for a depth outside 2 to 20 or an invalid
-        cleaning-rule regex (the field violation names the rule, `cleaning_rules[i].regex` or `.label`);
-        UNIMPLEMENTED with reason `SEGMENT_BREAKDOWN_UNSUPPORTED` for a breakdown by segment (a population of
-        segments works).
+        cleaning-rule regex (the field violation names the rule, `cleaning_rules[i].regex` or `.label`), and the
+        breakdown's as in QueryFunnel.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -360,8 +359,7 @@ class JourneyServiceServicer:
         event) and counts how many come back in each later period.
 
         Errors: those of the service; INVALID_ARGUMENT in particular for a period count outside 1 to 100 or an
-        unknown time zone; UNIMPLEMENTED with reason `SEGMENT_BREAKDOWN_UNSUPPORTED` for a breakdown by segment
-        (a population of segments works).
+        unknown time zone, and the breakdown's as in QueryFunnel.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

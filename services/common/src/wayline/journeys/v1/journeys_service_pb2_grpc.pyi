@@ -88,8 +88,8 @@ class JourneyServiceStub:
     Errors: those of the service; INVALID_ARGUMENT in particular for fewer than 2 or more than 20 steps, a
     step without an event, a negative gap or a minimum gap above the maximum, gaps or exclusions in ANY
     order, exclusion step indexes out of order or out of range, a conversion window outside (0, 365 days],
-    a sample size above 100 or bucket bounds that do not increase; UNIMPLEMENTED with reason
-    `SEGMENT_BREAKDOWN_UNSUPPORTED` for a breakdown by segment (a population of segments works).
+    a sample size above 100, bucket bounds that do not increase, or a breakdown by segment listing no
+    segment, more than 20, a name that is not `segments/{segment_id}` or one twice.
     """
     ListFunnelPersons: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.ListFunnelPersonsRequest, _journeys_service_pb2.ListFunnelPersonsResponse]
     """ListFunnelPersons pages through the persons behind one number of a funnel: those who reached a step,
@@ -107,9 +107,8 @@ class JourneyServiceStub:
     another node. Each series returns at most `edge_limit` edges; ListPathEdges pages through the rest.
 
     Errors: those of the service; INVALID_ARGUMENT in particular for a depth outside 2 to 20 or an invalid
-    cleaning-rule regex (the field violation names the rule, `cleaning_rules[i].regex` or `.label`);
-    UNIMPLEMENTED with reason `SEGMENT_BREAKDOWN_UNSUPPORTED` for a breakdown by segment (a population of
-    segments works).
+    cleaning-rule regex (the field violation names the rule, `cleaning_rules[i].regex` or `.label`), and the
+    breakdown's as in QueryFunnel.
     """
     ListPathEdges: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.ListPathEdgesRequest, _journeys_service_pb2.ListPathEdgesResponse]
     """ListPathEdges pages through every Sankey edge of one series of a path analysis, the largest first, in
@@ -144,8 +143,7 @@ class JourneyServiceStub:
     event) and counts how many come back in each later period.
 
     Errors: those of the service; INVALID_ARGUMENT in particular for a period count outside 1 to 100 or an
-    unknown time zone; UNIMPLEMENTED with reason `SEGMENT_BREAKDOWN_UNSUPPORTED` for a breakdown by segment
-    (a population of segments works).
+    unknown time zone, and the breakdown's as in QueryFunnel.
     """
     GetLifecycleStages: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.GetLifecycleStagesRequest, _journeys_service_pb2.GetLifecycleStagesResponse]
     """GetLifecycleStages returns the lifecycle stage (awareness, acquisition, onboarding, engagement,
@@ -382,8 +380,8 @@ class JourneyServiceAsyncStub(JourneyServiceStub):
     Errors: those of the service; INVALID_ARGUMENT in particular for fewer than 2 or more than 20 steps, a
     step without an event, a negative gap or a minimum gap above the maximum, gaps or exclusions in ANY
     order, exclusion step indexes out of order or out of range, a conversion window outside (0, 365 days],
-    a sample size above 100 or bucket bounds that do not increase; UNIMPLEMENTED with reason
-    `SEGMENT_BREAKDOWN_UNSUPPORTED` for a breakdown by segment (a population of segments works).
+    a sample size above 100, bucket bounds that do not increase, or a breakdown by segment listing no
+    segment, more than 20, a name that is not `segments/{segment_id}` or one twice.
     """
     ListFunnelPersons: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.ListFunnelPersonsRequest, _journeys_service_pb2.ListFunnelPersonsResponse]  # type: ignore[assignment]
     """ListFunnelPersons pages through the persons behind one number of a funnel: those who reached a step,
@@ -401,9 +399,8 @@ class JourneyServiceAsyncStub(JourneyServiceStub):
     another node. Each series returns at most `edge_limit` edges; ListPathEdges pages through the rest.
 
     Errors: those of the service; INVALID_ARGUMENT in particular for a depth outside 2 to 20 or an invalid
-    cleaning-rule regex (the field violation names the rule, `cleaning_rules[i].regex` or `.label`);
-    UNIMPLEMENTED with reason `SEGMENT_BREAKDOWN_UNSUPPORTED` for a breakdown by segment (a population of
-    segments works).
+    cleaning-rule regex (the field violation names the rule, `cleaning_rules[i].regex` or `.label`), and the
+    breakdown's as in QueryFunnel.
     """
     ListPathEdges: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.ListPathEdgesRequest, _journeys_service_pb2.ListPathEdgesResponse]  # type: ignore[assignment]
     """ListPathEdges pages through every Sankey edge of one series of a path analysis, the largest first, in
@@ -438,8 +435,7 @@ class JourneyServiceAsyncStub(JourneyServiceStub):
     event) and counts how many come back in each later period.
 
     Errors: those of the service; INVALID_ARGUMENT in particular for a period count outside 1 to 100 or an
-    unknown time zone; UNIMPLEMENTED with reason `SEGMENT_BREAKDOWN_UNSUPPORTED` for a breakdown by segment
-    (a population of segments works).
+    unknown time zone, and the breakdown's as in QueryFunnel.
     """
     GetLifecycleStages: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.GetLifecycleStagesRequest, _journeys_service_pb2.GetLifecycleStagesResponse]  # type: ignore[assignment]
     """GetLifecycleStages returns the lifecycle stage (awareness, acquisition, onboarding, engagement,
@@ -703,8 +699,8 @@ class JourneyServiceServicer(metaclass=_abc_1.ABCMeta):
         Errors: those of the service; INVALID_ARGUMENT in particular for fewer than 2 or more than 20 steps, a
         step without an event, a negative gap or a minimum gap above the maximum, gaps or exclusions in ANY
         order, exclusion step indexes out of order or out of range, a conversion window outside (0, 365 days],
-        a sample size above 100 or bucket bounds that do not increase; UNIMPLEMENTED with reason
-        `SEGMENT_BREAKDOWN_UNSUPPORTED` for a breakdown by segment (a population of segments works).
+        a sample size above 100, bucket bounds that do not increase, or a breakdown by segment listing no
+        segment, more than 20, a name that is not `segments/{segment_id}` or one twice.
         """
 
     @_abc_1.abstractmethod
@@ -734,9 +730,8 @@ class JourneyServiceServicer(metaclass=_abc_1.ABCMeta):
         another node. Each series returns at most `edge_limit` edges; ListPathEdges pages through the rest.
 
         Errors: those of the service; INVALID_ARGUMENT in particular for a depth outside 2 to 20 or an invalid
-        cleaning-rule regex (the field violation names the rule, `cleaning_rules[i].regex` or `.label`);
-        UNIMPLEMENTED with reason `SEGMENT_BREAKDOWN_UNSUPPORTED` for a breakdown by segment (a population of
-        segments works).
+        cleaning-rule regex (the field violation names the rule, `cleaning_rules[i].regex` or `.label`), and the
+        breakdown's as in QueryFunnel.
         """
 
     @_abc_1.abstractmethod
@@ -795,8 +790,7 @@ class JourneyServiceServicer(metaclass=_abc_1.ABCMeta):
         event) and counts how many come back in each later period.
 
         Errors: those of the service; INVALID_ARGUMENT in particular for a period count outside 1 to 100 or an
-        unknown time zone; UNIMPLEMENTED with reason `SEGMENT_BREAKDOWN_UNSUPPORTED` for a breakdown by segment
-        (a population of segments works).
+        unknown time zone, and the breakdown's as in QueryFunnel.
         """
 
     @_abc_1.abstractmethod
