@@ -42,7 +42,7 @@ from bench.harness import Measurement, print_comparison
 from bench.journeys_cache import Dataset, dataset
 from bench.journeys_raw import RawCopy
 from bench.journeys_rpc import METADATA, journeys_server, method, questions, settle, write_all
-from bench.journeys_segments import measure_freshness
+from bench.journeys_segments import build_breakdown_segments, delete_breakdown_segments, measure_freshness
 from bench.journeys_timing import latencies, measure_blocking, median_ms, percentile
 from bench.track import run_scenario
 from wayline.common.timestamps import to_timestamp
@@ -201,9 +201,20 @@ class _Run:
             "raw says",
         ):
             table.add_column(column, justify="left" if column == "question" else "right")
-        with grpc.insecure_channel(
-            self.address, options=[("grpc.max_receive_message_length", 64 << 20)]
-        ) as channel:
+        began = time.perf_counter()
+        members = build_breakdown_segments(self.address)
+        self.raw.set_segment_members(members)
+        sizes = ", ".join(f"{name} {len(persons):,}" for name, persons in members.items())
+        self.console.print(
+            f"  segments of the breakdown built in {time.perf_counter() - began:.1f} s (members: {sizes})"
+        )
+        with (
+            contextlib.ExitStack() as cleanup,
+            grpc.insecure_channel(
+                self.address, options=[("grpc.max_receive_message_length", 64 << 20)]
+            ) as channel,
+        ):
+            cleanup.callback(delete_breakdown_segments, self.address)  # no evaluator work in later rows
             for q in questions():
                 call = channel.unary_unary(
                     method(q.rpc),

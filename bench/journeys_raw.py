@@ -28,9 +28,12 @@ from bench.journeys_vocabulary import FUNNEL
 from wayline_journeys.store.client import JourneyDatabase, connect_clickhouse
 from wayline_journeys.store.columns import READ_COLUMN_NAMES
 
-__all__ = ["PATH_START", "RawCopy"]
+__all__ = ["BREAKDOWN_SEGMENTS", "PATH_START", "RawCopy"]
 
 FUNNEL_WINDOW_DAYS = 7
+# The segments of the funnel by segment: (segment id, "did this event at least once"). They overlap, and many
+# persons are in neither.
+BREAKDOWN_SEGMENTS = (("bench-email-clickers", "Email Clicked"), ("bench-callers", "Call Started"))
 PATH_START, PATH_DEPTH, SESSION_GAP_MINUTES = "Product Viewed", 5, 30
 RETENTION_WEEKS = 8
 _RANGE = "timestamp >= {start:DateTime64(6, 'UTC')} AND timestamp < {end:DateTime64(6, 'UTC')}"
@@ -95,6 +98,25 @@ FROM (
     GROUP BY person_id
 )
 WHERE level > 0
+GROUP BY breakdown, level
+"""
+# The same funnel by segment: each person's level joined to the segments the service listed them in (a row per
+# membership; none, the missing series).
+_FUNNEL_BY_SEGMENT = f"""
+SELECT m.segment AS breakdown, f.level AS level, count() AS persons
+FROM (
+    SELECT person_id,
+           windowFunnel({{window:UInt64}})(toDateTime(timestamp),
+               name = {{s1:String}} AND timestamp < {{end:DateTime64(6, 'UTC')}},
+               name = {{s2:String}}, name = {{s3:String}}, name = {{s4:String}}) AS level
+    FROM {_EVENTS}
+    WHERE tenant_id = {{tenant:String}} AND name IN {{steps:Array(String)}}
+      AND timestamp >= {{start:DateTime64(6, 'UTC')}}
+      AND timestamp < {{end:DateTime64(6, 'UTC')}} + INTERVAL {FUNNEL_WINDOW_DAYS} DAY
+    GROUP BY person_id
+) AS f
+LEFT JOIN bench_segment_members AS m ON m.person_id = f.person_id
+WHERE f.level > 0
 GROUP BY breakdown, level
 """
 
@@ -225,11 +247,30 @@ class RawCopy:
 
     def funnel(self) -> int:
         """Runs the funnel; returns the persons who completed it (over all breakdown values)."""
+        return self._funnel(_FUNNEL)
+
+    def funnel_by_segment(self) -> int:
+        """Runs the funnel by segment (members as `set_segment_members` last stored them); returns the persons
+        who completed it, once per series they are in."""
+        return self._funnel(_FUNNEL_BY_SEGMENT)
+
+    def _funnel(self, sql: str) -> int:
         steps = dict(zip(("s1", "s2", "s3", "s4"), FUNNEL, strict=True))
         rows = self._analytics(
-            _FUNNEL, {**self._range(), **steps, "steps": list(FUNNEL), "window": FUNNEL_WINDOW_DAYS * 86_400}
+            sql, {**self._range(), **steps, "steps": list(FUNNEL), "window": FUNNEL_WINDOW_DAYS * 86_400}
         )
         return sum(count for _, level, count in rows if level == len(FUNNEL))
+
+    def set_segment_members(self, members: dict[str, list[str]]) -> None:
+        """Store each segment's members (as the service listed them) for `funnel_by_segment`."""
+        self.client.command(
+            "CREATE TABLE IF NOT EXISTS bench_segment_members (segment String, person_id String) "
+            "ENGINE = MergeTree ORDER BY (person_id, segment)"
+        )
+        self.client.command("TRUNCATE TABLE bench_segment_members")
+        rows = [[segment, person] for segment, persons in members.items() for person in persons]
+        if rows:
+            self.client.insert("bench_segment_members", rows, column_names=["segment", "person_id"])
 
     def paths(self) -> int:
         """Runs the path query; returns how many paths start at PATH_START."""

@@ -21,6 +21,7 @@ from google.protobuf.message import Message
 from bench.harness import cpu_seconds
 from bench.journeys_data import END, START, TENANT
 from bench.journeys_raw import (
+    BREAKDOWN_SEGMENTS,
     FUNNEL_WINDOW_DAYS,
     PATH_DEPTH,
     PATH_START,
@@ -127,12 +128,17 @@ def _range() -> event_pb2.TimeRange:
 
 def questions() -> list[Question]:
     channel = analytics_pb2.Breakdown(dimension=analytics_pb2.BREAKDOWN_DIMENSION_CHANNEL)
+    by_segment = analytics_pb2.Breakdown(
+        dimension=analytics_pb2.BREAKDOWN_DIMENSION_SEGMENT,
+        segments=[f"segments/{segment_id}" for segment_id, _ in BREAKDOWN_SEGMENTS],
+    )
+    steps = [funnel_pb2.FunnelStep(event=analytics_pb2.EventMatcher(event_name=n)) for n in FUNNEL]
     return [
         Question(
             "4-step funnel, 7-day window, by channel (persons completing)",
             "QueryFunnel",
             pb.QueryFunnelRequest(
-                steps=[funnel_pb2.FunnelStep(event=analytics_pb2.EventMatcher(event_name=n)) for n in FUNNEL],
+                steps=steps,
                 conversion_window=Duration(seconds=FUNNEL_WINDOW_DAYS * 86_400),
                 time_range=_range(),
                 breakdown=channel,
@@ -141,6 +147,20 @@ def questions() -> list[Question]:
             lambda r: sum(s.steps[-1].count for s in r.series),
             "funnel",
             target_ms=1500,
+        ),
+        Question(
+            f"the same funnel by segment ({len(BREAKDOWN_SEGMENTS)} overlapping; persons completing, "
+            "once per segment)",
+            "QueryFunnel",
+            pb.QueryFunnelRequest(
+                steps=steps,
+                conversion_window=Duration(seconds=FUNNEL_WINDOW_DAYS * 86_400),
+                time_range=_range(),
+                breakdown=by_segment,
+            ),
+            pb.QueryFunnelResponse,
+            lambda r: sum(s.steps[-1].count for s in r.series),
+            "funnel_by_segment",
         ),
         Question(
             f"paths: {PATH_DEPTH} steps from {PATH_START}, 30-min sessions (paths)",

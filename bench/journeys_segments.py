@@ -20,13 +20,14 @@ from datetime import UTC, datetime
 import grpc
 from google.protobuf.message import Message
 
+from bench.journeys_raw import BREAKDOWN_SEGMENTS
 from bench.journeys_rpc import METADATA, method
 from wayline.common.timestamps import to_timestamp
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import analytics_pb2, condition_pb2, segment_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 
-__all__ = ["Freshness", "measure_freshness"]
+__all__ = ["Freshness", "build_breakdown_segments", "delete_breakdown_segments", "measure_freshness"]
 
 MARKER = "Bench Marker"
 _ENTERED = segment_pb2.SEGMENT_MEMBERSHIP_CHANGE_TYPE_ENTERED
@@ -70,16 +71,17 @@ def _marker(person: str) -> bytes:
     return pb.WriteEventsRequest(events=[event]).SerializeToString()
 
 
-def _create(calls: _Calls) -> str:
-    """Create the segment and wait until it is built; its name. Raises the RpcError of an RPC not there."""
-    matcher = analytics_pb2.EventMatcher(event_name=MARKER)
+def _create(calls: _Calls, segment_id: str, event_name: str) -> str:
+    """Create the segment "did `event_name` at least once" and wait until it is built; its name. Raises the
+    RpcError of an RPC not there."""
+    matcher = analytics_pb2.EventMatcher(event_name=event_name)
     count = condition_pb2.EventCountCondition(
         event=matcher, comparison=condition_pb2.COMPARISON_OPERATOR_GREATER_THAN_OR_EQUAL, count=1
     )
     segment = segment_pb2.Segment(
-        display_name="bench freshness", condition=condition_pb2.PersonCondition(event_count=count)
+        display_name=segment_id, condition=condition_pb2.PersonCondition(event_count=count)
     )
-    request = pb.CreateSegmentRequest(segment=segment, segment_id=f"bench-freshness-{int(time.time())}")
+    request = pb.CreateSegmentRequest(segment=segment, segment_id=segment_id)
     name = calls("CreateSegment", request, pb.CreateSegmentResponse).segment.name  # type: ignore[attr-defined]
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
@@ -88,9 +90,40 @@ def _create(calls: _Calls) -> str:
         if state == segment_pb2.SEGMENT_STATE_READY:
             return name  # type: ignore[no-any-return]
         if state == segment_pb2.SEGMENT_STATE_FAILED:
-            raise RuntimeError(f"the freshness segment failed: {got.segment.status.error_message}")  # type: ignore[attr-defined]
+            raise RuntimeError(f"{name} failed: {got.segment.status.error_message}")  # type: ignore[attr-defined]
         time.sleep(0.5)
-    raise TimeoutError("the freshness segment was not built in 10 minutes")
+    raise TimeoutError(f"{name} was not built in 10 minutes")
+
+
+def _members(calls: _Calls, name: str) -> list[str]:
+    found: list[str] = []
+    request = pb.ListSegmentMembersRequest(segment=name, page_size=10_000)
+    while True:
+        page = calls("ListSegmentMembers", request, pb.ListSegmentMembersResponse)
+        found.extend(m.person_id for m in page.members)  # type: ignore[attr-defined]
+        if not page.next_page_token:  # type: ignore[attr-defined]
+            return found
+        request.page_token = page.next_page_token  # type: ignore[attr-defined]
+
+
+def build_breakdown_segments(address: str) -> dict[str, list[str]]:
+    """BREAKDOWN_SEGMENTS created (anew: `delete_breakdown_segments` removes them after each use, so the
+    evaluator does not work on them while other rows are timed) and built; each one's members by name."""
+    with grpc.insecure_channel(address) as channel:
+        calls = _Calls(channel)
+        names = [_create(calls, segment_id, event_name) for segment_id, event_name in BREAKDOWN_SEGMENTS]
+        return {name: _members(calls, name) for name in names}
+
+
+def delete_breakdown_segments(address: str) -> None:
+    with grpc.insecure_channel(address) as channel:
+        calls = _Calls(channel)
+        for segment_id, _ in BREAKDOWN_SEGMENTS:
+            calls(
+                "DeleteSegment",
+                pb.DeleteSegmentRequest(name=f"segments/{segment_id}"),
+                pb.DeleteSegmentResponse,
+            )
 
 
 def _feed_head(calls: _Calls, segment: str) -> int:
@@ -112,7 +145,7 @@ def measure_freshness(address: str, load: Sequence[bytes], seconds: float = 60) 
     Raises grpc.RpcError (UNIMPLEMENTED) when the server has no segments yet."""
     with grpc.insecure_channel(address) as channel:
         calls = _Calls(channel)
-        segment = _create(calls)
+        segment = _create(calls, f"bench-freshness-{int(time.time())}", MARKER)
         cursor = _feed_head(calls, segment)
         write = channel.unary_unary(
             method("WriteEvents"), request_serializer=None, response_deserializer=None

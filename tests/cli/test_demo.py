@@ -275,4 +275,10 @@ def _assert_journeys_analytics(output: str) -> None:
     assert "u-emma" in members.group(2)
     assert "u-chloe" not in members.group(2)
     assert re.search(r"GetSegmentMemberships: u-\w+ is in segments/recent-buyers", output)
+    members_funnel = re.search(r"^│ segments/recent-buyers\s+│ (\d+)\s+│ (\d+)\s+│", output, re.MULTILINE)
+    others_funnel = re.search(r"^│ in no listed segment\s+│ (\d+)\s+│ (\d+)\s+│", output, re.MULTILINE)
+    assert members_funnel, output
+    assert others_funnel, output
+    assert int(members_funnel.group(1)) >= int(members_funnel.group(2)) > 0  # the members ordered
+    assert int(others_funnel.group(1)) > 0
     assert re.search(r"^│ revenue_sum\s+│ [1-9]", output, re.MULTILINE)

@@ -1,5 +1,5 @@
-"""The demo's person-level journeys steps: lifecycle stages, a segment kept current as events arrive, and
-one customer's feature vector."""
+"""The demo's person-level journeys steps: lifecycle stages, a segment kept current as events arrive (and a
+funnel of its members beside everyone else), and one customer's feature vector."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import analytics_pb2 as analytics
 from wayline.journeys.v1 import condition_pb2 as condition
 from wayline.journeys.v1 import feature_pb2 as feature
+from wayline.journeys.v1 import funnel_pb2 as funnel_pb
 from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 from wayline.journeys.v1 import lifecycle_stage_pb2 as stage_pb
 from wayline.journeys.v1 import segment_pb2
@@ -105,6 +106,31 @@ def show_segment(reader: Reader) -> None:
     reader.console.print(
         f"[bold]GetSegmentMemberships[/bold]: {reader.name(person)} is in {segments or 'no segment'}"
     )
+    _funnel_by_segment(reader, created.name)
+
+
+def _funnel_by_segment(reader: Reader, segment: str) -> None:
+    """The segment's members beside everyone else in one funnel: a breakdown by segment membership."""
+    steps = ("Product Viewed", "Order Completed")
+    request = journeys_pb.QueryFunnelRequest(
+        steps=[funnel_pb.FunnelStep(event=analytics.EventMatcher(event_name=n)) for n in steps],
+        conversion_window=days(30),
+        breakdown=analytics.Breakdown(dimension=analytics.BREAKDOWN_DIMENSION_SEGMENT, segments=[segment]),
+    )
+    series = reader.stub.QueryFunnel(request, metadata=reader.auth, timeout=TIMEOUT).series
+    table = reader.table(
+        "QueryFunnel",
+        "by segment membership, 30-day window: its members beside everyone else",
+        "series",
+        *steps,
+        "conversion",
+    )
+    for one in series:
+        value = one.breakdown_value
+        label = "in no listed segment" if value.missing else value.value
+        counts = [str(step.count) for step in one.steps]
+        table.add_row(label, *counts, f"{one.steps[-1].overall_conversion_rate:.0%}")
+    reader.console.print(table)
 
 
 def _wait_fresh(reader: Reader, created: segment_pb2.Segment) -> segment_pb2.SegmentStatus:
