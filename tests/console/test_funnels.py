@@ -1,21 +1,25 @@
 """The Funnels page in Chromium against the loaded suite: its tables show what QueryFunnel returns for the
 same request (persons, conversion and drop-off per step, the time-to-convert histogram of the whole funnel
 and of a step); editing the funnel (a step's window, an exclusion, a breakdown by channel) redraws them with
-the RPC's answer to the new request; "show persons" lists ListFunnelPersons' persons, by click and by
-keyboard, each a link to the Customer page."""
+the RPC's answer to the new request; a breakdown by segment names the segment's series and those in none;
+"show persons" lists ListFunnelPersons' persons, by click and by keyboard, each a link to the Customer
+page."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import time
+import uuid
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from tests.console.browser import Console
-from tests.console.calls import JOURNEYS, Bridge
+from tests.console.calls import JOURNEYS, Bridge, Rpc
 from tests.console.data_tables import table_rows, wait_until_equal
 from tests.console.loading import ConsoleData
 
@@ -152,6 +156,63 @@ def test_the_funnel_shows_the_rpc_numbers_and_follows_edits(
     )
     assert "breakdown=channel" in page.url
     console.shot("funnel-by-channel")
+
+
+@pytest.fixture(scope="module")
+def checkout_starters(console_data: ConsoleData, rpc: Callable[[str], Rpc]) -> Iterator[dict[str, Any]]:
+    """A's segment of the persons who started a checkout, made with A's admin key and built; deleted
+    afterwards."""
+    admin = rpc(console_data.admin_key_a)
+    condition = {"eventCount": {"event": {"eventName": "Checkout Started"}, "count": "1"}}
+    created: dict[str, Any] = admin.json(
+        JOURNEYS,
+        "CreateSegment",
+        {
+            "segmentId": f"funnel-checkout-{uuid.uuid4().hex[:8]}",
+            "segment": {"displayName": "Checkout starters", "condition": condition},
+        },
+    )["segment"]
+    deadline = time.monotonic() + 30
+    while admin.json(JOURNEYS, "GetSegment", {"name": created["name"]})["segment"]["status"]["state"] != (
+        "SEGMENT_STATE_READY"
+    ):
+        assert time.monotonic() < deadline, f"{created['name']} was not built in 30 s"
+        time.sleep(0.2)
+    yield created
+    admin.json(JOURNEYS, "DeleteSegment", {"name": created["name"]})
+
+
+def test_a_breakdown_by_segment_sets_its_members_beside_everyone_else(
+    console: Console,
+    console_data: ConsoleData,
+    bridge: Callable[[str], Bridge],
+    checkout_starters: dict[str, Any],
+) -> None:
+    name = checkout_starters["name"]
+    request = _request(console_data) | {
+        "breakdown": {"dimension": "BREAKDOWN_DIMENSION_SEGMENT", "segments": [name]}
+    }
+    expected = bridge(console_data.read_key_a).call(JOURNEYS, "QueryFunnel", request)["series"]
+    assert sorted(bool(s["breakdownValue"].get("missing")) for s in expected) == [False, True]
+    page = console.open(_hash(console_data))
+    expect(page.get_by_test_id("funnel-table-0")).to_be_visible()
+    page.get_by_test_id("funnel-breakdown").select_option("segment")
+    box = page.get_by_test_id(f"funnel-segment-{name.removeprefix('segments/')}")
+    page.get_by_test_id("funnel-apply").click()  # no segment chosen: the form says so and stays
+    assert box.evaluate("box => box.validationMessage") == "Choose at least one segment."
+    assert "breakdown=segment" not in page.url
+    box.check()
+    page.get_by_test_id("funnel-apply").click()
+    wanted = [_steps(series) for series in expected]
+    assert wait_until_equal(lambda: _all_series(page, len(expected)), wanted) == wanted
+    headings = page.locator("[data-testid^=funnel-series-] h3").all_text_contents()
+    assert headings == [
+        "In none of the chosen segments" if s["breakdownValue"].get("missing") else "Checkout starters"
+        for s in expected
+    ]
+    assert "breakdown=segment" in page.url
+    assert f"segment={name.replace('/', '%2F')}" in page.url
+    console.shot("funnel-by-segment")
 
 
 def _listed(page: Page) -> list[str]:

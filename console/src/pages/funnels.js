@@ -1,16 +1,18 @@
 // The Funnels page (#/funnels): how many persons go through ordered steps (QueryFunnel). The filter bar
 // edits the steps (event names suggested from ListEventNames; a /page/path matches page events), each
 // step's window from the previous one, the conversion window, the order, exclusions between steps and a
-// breakdown (by the first step's channel or a property). The result: conversion and drop-off per step
+// breakdown (by the first step's channel, a property, or membership of chosen segments). The result:
+// conversion and drop-off per step
 // (bar chart and tables), the time-to-convert histogram, and "show persons" per step (ListFunnelPersons),
 // each person a link to the Customer page.
 //
 // Hash parameters: from, to (UTC days), step (repeated, in order), gap (repeated, one per step: the most
 // minutes since the previous step, empty for none), window (days), order (ordered|strict|any), breakdown
-// (channel|property), property (its path), exclude (repeated: `name|from|to`, steps counted from 1).
+// (channel|property|segment), property (its path), segment (repeated: segments/{id}, for a breakdown by
+// segment), exclude (repeated: `name|from|to`, steps counted from 1).
 
 import "./paths/paths.css";
-import { FIRST_VIEW_MAX_STALE, SERVICES } from "../api.js";
+import { FIRST_VIEW_MAX_STALE, listAll, SERVICES } from "../api.js";
 import { disposeCharts } from "../charts.js";
 import { clear, errorAlert, freshness, h, loading, timeRange, uniqueId } from "../dom.js";
 import { drawFunnel, funnelSeriesName } from "./funnels/draw.js";
@@ -25,6 +27,9 @@ const ORDERS = {
   any: { label: "In any order", value: "FUNNEL_ORDER_ANY" },
 };
 const DEFAULT_WINDOW_DAYS = 14;
+const BREAKDOWNS = ["channel", "property", "segment"];
+// QueryFunnel takes 1 to 20 segments in a breakdown (Breakdown.segments).
+const MAX_BREAKDOWN_SEGMENTS = 20;
 
 // The funnel a hash describes (steps may be fewer than two: the page then suggests some).
 export function funnelFromParams(params) {
@@ -36,8 +41,9 @@ export function funnelFromParams(params) {
     steps: names.map((name, index) => ({ name, gapMinutes: gaps[index] ? Number(gaps[index]) || null : null })),
     windowDays: Number.isFinite(window) && window > 0 && window <= 365 ? window : DEFAULT_WINDOW_DAYS,
     order: ORDERS[order] ? order : "ordered",
-    breakdown: ["channel", "property"].includes(params.get("breakdown")) ? params.get("breakdown") : "",
+    breakdown: BREAKDOWNS.includes(params.get("breakdown")) ? params.get("breakdown") : "",
     property: params.get("property") ?? "",
+    segments: params.getAll("segment"),
     exclusions: params
       .getAll("exclude")
       .map((text) => text.split("|"))
@@ -47,7 +53,7 @@ export function funnelFromParams(params) {
 }
 
 function writeParams(params, funnel) {
-  for (const key of ["step", "gap", "window", "order", "breakdown", "property", "exclude"]) params.delete(key);
+  for (const key of ["step", "gap", "window", "order", "breakdown", "property", "segment", "exclude"]) params.delete(key);
   for (const step of funnel.steps) {
     params.append("step", step.name);
     params.append("gap", step.gapMinutes ? String(step.gapMinutes) : "");
@@ -56,6 +62,7 @@ function writeParams(params, funnel) {
   if (funnel.order !== "ordered") params.set("order", funnel.order);
   if (funnel.breakdown) params.set("breakdown", funnel.breakdown);
   if (funnel.breakdown === "property" && funnel.property) params.set("property", funnel.property);
+  if (funnel.breakdown === "segment") for (const segment of funnel.segments) params.append("segment", segment);
   for (const exclusion of funnel.exclusions) params.append("exclude", `${exclusion.name}|${exclusion.from}|${exclusion.to}`);
   return params;
 }
@@ -83,6 +90,10 @@ export function funnelRequest(funnel, range) {
   if (funnel.breakdown === "property" && funnel.property) {
     request.breakdown = { dimension: "BREAKDOWN_DIMENSION_PROPERTY", property: funnel.property, limit: 5 };
   }
+  if (funnel.breakdown === "segment" && funnel.segments.length) {
+    // Every chosen segment keeps its series: the limit does not fold segments (ADR 84).
+    request.breakdown = { dimension: "BREAKDOWN_DIMENSION_SEGMENT", segments: [...funnel.segments] };
+  }
   return request;
 }
 
@@ -101,7 +112,17 @@ function stepOptions(count, selected) {
 }
 
 // The filter bar: steps and exclusions are edited in place (rows added and removed), applied on submit.
-function filterBar(funnel, params, suggestions, onApply) {
+// The series' names of a breakdown by segment: a segment's display name, and those in none of them.
+function segmentSeriesName(segments) {
+  const names = new Map(segments.map((segment) => [segment.name, segment.displayName || segment.name]));
+  return (series) => {
+    const value = series.breakdownValue ?? {};
+    if (value.missing) return "In none of the chosen segments";
+    return names.get(value.value) ?? funnelSeriesName(series);
+  };
+}
+
+function filterBar(funnel, params, suggestions, segments, onApply) {
   const range = timeRange({ params, testid: "funnel-range" });
   const steps = funnel.steps.map((step) => ({ ...step }));
   const exclusions = funnel.exclusions.map((exclusion) => ({ ...exclusion }));
@@ -120,6 +141,7 @@ function filterBar(funnel, params, suggestions, onApply) {
     h("option", { value: "" }, "None"),
     h("option", { value: "channel" }, "First step's channel"),
     h("option", { value: "property" }, "A property"),
+    h("option", { value: "segment" }, "Segments (their members now)"),
   );
   breakdownSelect.value = funnel.breakdown;
   const propertyInput = h("input", {
@@ -130,9 +152,45 @@ function filterBar(funnel, params, suggestions, onApply) {
     "data-testid": "funnel-breakdown-property",
   });
   const propertyField = field("Breakdown property", propertyInput, "properties.<key>, context.<field> or person.<trait>");
+  const segmentBoxes = segments.map((segment) =>
+    h("input", {
+      type: "checkbox",
+      name: "segment",
+      value: segment.name,
+      checked: funnel.segments.includes(segment.name),
+      "data-testid": `funnel-segment-${segment.name.replace(/^segments\//, "")}`,
+    }),
+  );
+  const segmentSet = h(
+    "fieldset",
+    { class: "paths-segments", "data-testid": "funnel-segments" },
+    h("legend", {}, `Segments to compare (1 to ${MAX_BREAKDOWN_SEGMENTS}); a person in several counts in each`),
+    segments.length === 0
+      ? h("p", { class: "help" }, "No segments yet: create one on the Segments page.")
+      : segmentBoxes.map((box, index) => {
+          box.id = uniqueId("segment");
+          return h("div", { class: "field field-checkbox" }, box, h("label", { for: box.id }, segments[index].displayName || segments[index].name));
+        }),
+  );
+  // The browser's own validation message on the first box: none or too many chosen.
+  const checkSegments = () => {
+    const chosen = segmentBoxes.filter((box) => box.checked).length;
+    const problem =
+      breakdownSelect.value !== "segment"
+        ? ""
+        : chosen === 0
+          ? "Choose at least one segment."
+          : chosen > MAX_BREAKDOWN_SEGMENTS
+            ? `Choose at most ${MAX_BREAKDOWN_SEGMENTS} segments.`
+            : "";
+    segmentBoxes[0]?.setCustomValidity(problem);
+  };
+  for (const box of segmentBoxes) box.addEventListener("change", checkSegments);
   const syncProperty = () => {
     propertyField.hidden = breakdownSelect.value !== "property";
     propertyInput.required = breakdownSelect.value === "property";
+    segmentSet.hidden = breakdownSelect.value !== "segment";
+    checkSegments();
   };
   breakdownSelect.addEventListener("change", syncProperty);
   syncProperty();
@@ -276,11 +334,13 @@ function filterBar(funnel, params, suggestions, onApply) {
     exclusionsEditor,
     field("Breakdown", breakdownSelect),
     propertyField,
+    segmentSet,
     h("div", { class: "field field-submit" }, h("button", { type: "submit", class: "primary", "data-testid": "funnel-apply" }, "Apply")),
   );
   element.addEventListener("submit", (event) => {
     event.preventDefault();
     readRows();
+    checkSegments();
     if (!element.reportValidity()) return;
     onApply(
       {
@@ -289,6 +349,7 @@ function filterBar(funnel, params, suggestions, onApply) {
         order: orderSelect.value,
         breakdown: breakdownSelect.value,
         property: propertyInput.value.trim(),
+        segments: segmentBoxes.filter((box) => box.checked).map((box) => box.value),
         exclusions: exclusions.filter((e) => e.name && e.from < e.to).map((e) => ({ ...e })),
       },
       range,
@@ -309,7 +370,8 @@ const latestDrawing = new WeakMap();
 
 // The funnel accepts a kept answer of the gateway (ADR 58) unless `fresh`; the freshness line's Refresh
 // computes it again.
-async function drawResult(results, ctx, funnel, range, panel, fresh = false) {
+// `segments` is the tenant's segments (for the series' names of a breakdown by segment).
+async function drawResult(results, ctx, funnel, range, panel, segments, fresh = false) {
   const drawing = (latestDrawing.get(results) ?? 0) + 1;
   latestDrawing.set(results, drawing);
   disposeCharts(results);
@@ -334,15 +396,17 @@ async function drawResult(results, ctx, funnel, range, panel, fresh = false) {
   clear(results);
   const age = freshness(response, {
     testid: "funnel-freshness",
-    onRefresh: () => drawResult(results, ctx, funnel, range, panel, true),
+    onRefresh: () => drawResult(results, ctx, funnel, range, panel, segments, true),
   });
   if (age) results.append(age);
+  const seriesName = request.breakdown?.segments ? segmentSeriesName(segments) : funnelSeriesName;
   drawFunnel(results, response, {
+    seriesName,
     onPersons(seriesIndex, stepIndex, outcome) {
       const series = response.series[seriesIndex];
       const step = series.steps[stepIndex];
       const who = outcome === "FUNNEL_PERSONS_OUTCOME_DROPPED" ? "dropped off before" : "reached";
-      const suffix = request.breakdown ? ` (${funnelSeriesName(series)})` : "";
+      const suffix = request.breakdown ? ` (${seriesName(series)})` : "";
       panel.show(`Persons who ${who} step ${stepIndex + 1}, ${step.label}${suffix}`, (pageToken) => {
         const body = { funnel: request, stepIndex, outcome, pageSize: 50, pageToken };
         if (request.breakdown) body.breakdownValue = series.breakdownValue;
@@ -374,14 +438,16 @@ export default {
     }
     const results = h("div", { class: "funnel-results", "data-testid": "funnel-results", "aria-live": "polite" });
     const panel = personsPanel({ testid: "funnel-persons-panel" });
-    const bar = filterBar(funnel, params, suggestions, (next, range) => {
+    // The segments to offer as a breakdown; without them (none, or not readable) the page still works.
+    const segments = await listAll(ctx.call, SERVICES.journeys, "ListSegments", "segments").catch(() => []);
+    const bar = filterBar(funnel, params, suggestions, segments, (next, range) => {
       Object.assign(funnel, next);
       range.setParams(params);
       writeParams(params, funnel);
       ctx.setParams?.(params);
-      return drawResult(results, ctx, funnel, range.value(), panel);
+      return drawResult(results, ctx, funnel, range.value(), panel, segments);
     });
     root.append(suggestions.element, bar.element, panel.element, results);
-    await drawResult(results, ctx, funnel, bar.range.value(), panel);
+    await drawResult(results, ctx, funnel, bar.range.value(), panel, segments);
   },
 };

@@ -10,7 +10,7 @@
 // flow (flows/{id}).
 
 import "./paths/paths.css";
-import { answerAge, FIRST_VIEW_MAX_STALE, SERVICES } from "../api.js";
+import { answerAge, FIRST_VIEW_MAX_STALE, listAll, SERVICES } from "../api.js";
 import { disposeCharts } from "../charts.js";
 import { clear, emptyState, errorAlert, freshness, h, loading, timeRange, uniqueId } from "../dom.js";
 import { eventMatcher, eventNameSuggestions } from "./paths/event_names.js";
@@ -141,18 +141,6 @@ function filterBar(filters, params, segments, suggestions, onApply) {
     );
   });
   return { element, range, setStart: (value) => (start.value = value) };
-}
-
-async function listAll(call, service, method, key, request = {}) {
-  const found = [];
-  let pageToken = "";
-  for (let page = 0; page < 10; page += 1) {
-    const response = await call(service, method, { ...request, pageSize: 100, pageToken });
-    found.push(...(response[key] ?? []));
-    pageToken = response.nextPageToken ?? "";
-    if (!pageToken) break;
-  }
-  return found;
 }
 
 // The trees of the filters: one QueryPaths per segment (or one for everyone), drawn in order.

@@ -22,12 +22,15 @@ export function bucketLabel(bucket) {
   return `${lower === 0 ? "0s" : formatDuration(lower)} – ${formatDuration(upper)}`;
 }
 
-function barOption(series) {
+// The name of each series: the page's own (options.seriesName) or funnelSeriesName.
+const nameOf = (options) => options.seriesName ?? funnelSeriesName;
+
+function barOption(series, seriesName) {
   const labels = (series[0]?.steps ?? []).map((step) => step.label || `Step ${step.stepIndex + 1}`);
   const single = series.length === 1;
   const bars = series.map((one, index) => ({
     type: "bar",
-    name: funnelSeriesName(one),
+    name: seriesName(one),
     stack: single ? "persons" : undefined,
     data: one.steps.map((step) => Number(step.count)),
     itemStyle: { color: PALETTE[index % PALETTE.length] },
@@ -83,7 +86,7 @@ function stepsTable(one, index, options) {
     },
   ];
   if (options.onPersons) {
-    const name = funnelSeriesName(one);
+    const name = nameOf(options)(one);
     columns.push({
       key: "actions",
       label: "Persons",
@@ -126,7 +129,7 @@ function stepsTable(one, index, options) {
     });
   }
   return dataTable({
-    caption: `Conversion and drop-off per step: ${funnelSeriesName(one)}`,
+    caption: `Conversion and drop-off per step: ${nameOf(options)(one)}`,
     columns,
     rows: one.steps,
     rowKey: (step) => String(step.stepIndex),
@@ -159,7 +162,7 @@ function drawHistogram(holder, series, choice, options) {
       yAxis: { type: "value", name: "Persons", minInterval: 1 },
       series: series.map((one, index) => ({
         type: "bar",
-        name: funnelSeriesName(one),
+        name: nameOf(options)(one),
         data: histogramOf(one, choice).map((bucket) => Number(bucket.count)),
         itemStyle: { color: PALETTE[index % PALETTE.length] },
       })),
@@ -169,7 +172,7 @@ function drawHistogram(holder, series, choice, options) {
   series.forEach((one, index) => {
     tables.append(
       dataTable({
-        caption: `Time to convert ${what}: ${funnelSeriesName(one)}`,
+        caption: `Time to convert ${what}: ${nameOf(options)(one)}`,
         columns: [
           { key: "bucket", label: "Time", value: (bucket) => bucketLabel(bucket) },
           { key: "count", label: "Persons", numeric: true },
@@ -183,6 +186,7 @@ function drawHistogram(holder, series, choice, options) {
 }
 
 // Draws a QueryFunnel response into root. options: {onPersons(seriesIndex, stepIndex, outcome),
+// seriesName(series) (the name of a series; funnelSeriesName by default),
 // histogram ("" whole funnel, or a step index), report (true under a report's section heading: headings one
 // level down)}. Returns the element drawn.
 export function drawFunnel(root, response, options = {}) {
@@ -211,7 +215,7 @@ export function drawFunnel(root, response, options = {}) {
   );
   const bars = h("div", { class: "funnel-chart", "data-testid": "funnel-chart" });
   element.append(bars);
-  chart(bars, barOption(series), {
+  chart(bars, barOption(series, nameOf(options)), {
     label: `Persons reaching each of the ${stepCount} steps${series.length > 1 ? ", per series" : ", and those who dropped off"}; the tables below hold the numbers`,
     height: 340,
   });
@@ -220,7 +224,7 @@ export function drawFunnel(root, response, options = {}) {
       h(
         "div",
         { class: "funnel-series", "data-testid": `funnel-series-${index}` },
-        series.length > 1 ? h(subheading, {}, funnelSeriesName(one)) : null,
+        series.length > 1 ? h(subheading, {}, nameOf(options)(one)) : null,
         stepsTable(one, index, options),
       ),
     );
