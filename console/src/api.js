@@ -149,16 +149,3 @@ export function fieldViolations(error) {
   }
   return violations;
 }
-
-// Every item of a List RPC (`key` of each page), page after page, at most `pages` pages of 100.
-export async function listAll(callRpc, service, method, key, request = {}, pages = 10) {
-  const found = [];
-  let pageToken = "";
-  for (let page = 0; page < pages; page += 1) {
-    const response = await callRpc(service, method, { ...request, pageSize: 100, pageToken });
-    found.push(...(response[key] ?? []));
-    pageToken = response.nextPageToken ?? "";
-    if (!pageToken) break;
-  }
-  return found;
-}

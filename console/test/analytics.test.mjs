@@ -36,6 +36,15 @@ test("retention: a breakdown by a property needs the property's path", () => {
   assert.equal(by("breakdown=segment"), undefined);
 });
 
+test("retention: a breakdown by segment compares one segment's members with everyone else", () => {
+  const by = (query) => retentionRequest(retentionFilters(new URLSearchParams(query), NOW)).breakdown;
+  assert.deepEqual(by("breakdown=segment&segment=segments/vip"), {
+    dimension: "BREAKDOWN_DIMENSION_SEGMENT",
+    segments: ["segments/vip"],
+  });
+  assert.equal(by("breakdown=channel&segment=segments/vip").dimension, "BREAKDOWN_DIMENSION_CHANNEL");
+});
+
 test("retention: defaults, and values out of range fall back to them", () => {
   const request = retentionRequest(retentionFilters(new URLSearchParams("period=year&periods=101&type=x"), NOW));
   assert.deepEqual(request, {

@@ -1,14 +1,18 @@
 """The Retention page in Chromium: its heatmap's table shows what QueryRetention returns for the page's
 filters (every cohort's size and every period's retained persons, and the weighted average), and changing the
-period, the number of periods, the time range or the breakdown shows the RPC's new answer."""
+period, the number of periods, the time range or the breakdown (by channel, or a segment's members beside
+everyone else) shows the RPC's new answer."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+import uuid
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+import pytest
 from playwright.sync_api import expect
 
 from tests.console.analytics_support import data_days, submit_and_wait
@@ -114,3 +118,52 @@ def test_changing_the_filters_shows_the_new_answer(
     assert len(by_channel["series"]) > 1
     _assert_page_shows(console, by_channel)
     console.shot("daily-by-channel")
+
+
+@pytest.fixture(scope="module")
+def buyers(console_data: ConsoleData, rpc: Callable[[str], Rpc]) -> Iterator[dict[str, Any]]:
+    """A's segment of the persons who completed an order, made with A's admin key and built; deleted
+    afterwards."""
+    admin = rpc(console_data.admin_key_a)
+    condition = {"eventCount": {"event": {"eventName": "Order Completed"}, "count": "1"}}
+    created: dict[str, Any] = admin.json(
+        JOURNEYS,
+        "CreateSegment",
+        {
+            "segmentId": f"retention-buyers-{uuid.uuid4().hex[:8]}",
+            "segment": {"displayName": "Retention buyers", "condition": condition},
+        },
+    )["segment"]
+    deadline = time.monotonic() + 30
+    while admin.json(JOURNEYS, "GetSegment", {"name": created["name"]})["segment"]["status"]["state"] != (
+        "SEGMENT_STATE_READY"
+    ):
+        assert time.monotonic() < deadline, f"{created['name']} was not built in 30 s"
+        time.sleep(0.2)
+    yield created
+    admin.json(JOURNEYS, "DeleteSegment", {"name": created["name"]})
+
+
+def test_a_breakdown_by_segment_shows_its_members_beside_everyone_else(
+    console: Console, console_data: ConsoleData, rpc: Callable[[str], Rpc], buyers: dict[str, Any]
+) -> None:
+    days = data_days(console_data)
+    console.open(f"#/retention?{urlencode({**days, 'period': 'week', 'periods': 4})}")
+    page = console.page
+    page.get_by_test_id("retention-breakdown").select_option("segment")
+    page.get_by_test_id("retention-segment").select_option(buyers["name"])
+    submit_and_wait(console, page.get_by_test_id("retention-apply"), "retention")
+
+    request = _request(days, "week", 4) | {
+        "breakdown": {"dimension": "BREAKDOWN_DIMENSION_SEGMENT", "segments": [buyers["name"]]}
+    }
+    answer = rpc(console_data.read_key_a).json(JOURNEYS, "QueryRetention", request)
+    assert sorted(bool(s["breakdownValue"].get("missing")) for s in answer["series"]) == [False, True]
+    _assert_page_shows(console, answer)
+    headings = page.locator("[data-testid^='retention-series-'] h2").all_text_contents()
+    assert headings == [
+        "Not in the segment" if s["breakdownValue"].get("missing") else "Retention buyers"
+        for s in answer["series"]
+    ]
+    assert f"segment={buyers['name'].replace('/', '%2F')}" in page.url
+    console.shot("weekly-by-segment")

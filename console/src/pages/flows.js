@@ -228,7 +228,8 @@ function flowsTable(flows, statsByName, chosen, ctx, totalSize) {
               type: "button",
               class: "link-button",
               "data-testid": `flow-open-${id}`,
-              "aria-label": `Show the graph of ${row.name}`,
+              // The visible word starts the accessible name (WCAG 2.5.3, label in name).
+              "aria-label": `${id === chosen ? "Shown" : "Show"}: the graph of ${row.name}`,
               "aria-pressed": String(id === chosen),
               onclick: () => ctx.navigate(`#/flows?flow=${encodeURIComponent(id)}`),
             },

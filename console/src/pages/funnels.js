@@ -12,8 +12,9 @@
 // segment), exclude (repeated: `name|from|to`, steps counted from 1).
 
 import "./paths/paths.css";
-import { FIRST_VIEW_MAX_STALE, listAll, SERVICES } from "../api.js";
+import { FIRST_VIEW_MAX_STALE, SERVICES } from "../api.js";
 import { disposeCharts } from "../charts.js";
+import { listAll } from "../lists.js";
 import { clear, errorAlert, freshness, h, loading, timeRange, uniqueId } from "../dom.js";
 import { drawFunnel, funnelSeriesName } from "./funnels/draw.js";
 import { eventMatcher, eventNameSuggestions } from "./paths/event_names.js";

@@ -10,8 +10,9 @@
 // flow (flows/{id}).
 
 import "./paths/paths.css";
-import { answerAge, FIRST_VIEW_MAX_STALE, listAll, SERVICES } from "../api.js";
+import { answerAge, FIRST_VIEW_MAX_STALE, SERVICES } from "../api.js";
 import { disposeCharts } from "../charts.js";
+import { listAll } from "../lists.js";
 import { clear, emptyState, errorAlert, freshness, h, loading, timeRange, uniqueId } from "../dom.js";
 import { eventMatcher, eventNameSuggestions } from "./paths/event_names.js";
 import { drawFlowOverlay } from "./paths/flow_overlay.js";

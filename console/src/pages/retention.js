@@ -4,8 +4,8 @@
 //
 // Query: from, to (inclusive UTC days of cohort entry; or days=N), period (day | week | month), periods
 // (1-100), cohort and return (event names; empty means any event), type (bounded | unbounded), breakdown
-// ("" | channel | property) and property (the breakdown's property path, e.g. `properties.plan`,
-// `person.country`).
+// ("" | channel | property | segment), property (the breakdown's property path, e.g. `properties.plan`,
+// `person.country`) and segment (`segments/{id}`: its members now beside everyone else).
 
 import { chart } from "../charts.js";
 import {
@@ -20,6 +20,7 @@ import {
   timeRange,
   timeRangeOf,
 } from "../dom.js";
+import { listAll } from "../lists.js";
 import { drawKeptAnswer } from "./kept_answer.js";
 
 const JOURNEYS = "wayline.journeys.v1.JourneyService";
@@ -51,8 +52,9 @@ export function retentionFilters(params, now = new Date()) {
     type: choice(params, "type", Object.keys(TYPES), "bounded"),
     cohort: (params.get("cohort") ?? "").trim(),
     returning: (params.get("return") ?? "").trim(),
-    breakdown: choice(params, "breakdown", ["", "channel", "property"], ""),
+    breakdown: choice(params, "breakdown", ["", "channel", "property", "segment"], ""),
     property: (params.get("property") ?? "").trim(),
+    segment: (params.get("segment") ?? "").trim(),
     days: daysFromParams(params, { defaultDays: PERIODS[period].defaultDays, now }),
   };
 }
@@ -71,17 +73,20 @@ export function retentionRequest(filters) {
     request.breakdown = { dimension: "BREAKDOWN_DIMENSION_CHANNEL", limit: BREAKDOWN_LIMIT };
   } else if (filters.breakdown === "property" && filters.property) {
     request.breakdown = { dimension: "BREAKDOWN_DIMENSION_PROPERTY", property: filters.property, limit: BREAKDOWN_LIMIT };
+  } else if (filters.breakdown === "segment" && filters.segment) {
+    request.breakdown = { dimension: "BREAKDOWN_DIMENSION_SEGMENT", segments: [filters.segment] };
   }
   return request;
 }
 
-function seriesName(breakdownValue) {
+// `names` maps a segment's resource name to its display name, for a breakdown by segment.
+function seriesName(breakdownValue, names) {
   if (!breakdownValue || (!breakdownValue.value && !breakdownValue.other && !breakdownValue.missing)) {
     return "All persons";
   }
   if (breakdownValue.other) return "Other values";
-  if (breakdownValue.missing) return "Not set";
-  return breakdownValue.value;
+  if (breakdownValue.missing) return names ? "Not in the segment" : "Not set";
+  return names?.get(breakdownValue.value) ?? breakdownValue.value;
 }
 
 // "40.0% (12)", with " …" when the period is still running (the value may still grow).
@@ -177,9 +182,9 @@ function seriesTable(series, periodCount, index, name, periodLabel) {
   });
 }
 
-function drawSeries(root, series, index, periodLabel, heading) {
+function drawSeries(root, series, index, periodLabel, heading, names) {
   const cohorts = series.cohorts ?? [];
-  const name = seriesName(series.breakdownValue);
+  const name = seriesName(series.breakdownValue, names);
   const section = h("section", { class: "retention-series", "data-testid": `retention-series-${index}` });
   root.append(section);
   section.append(h(heading, {}, name));
@@ -205,7 +210,8 @@ function periodOfRequest(request) {
 
 // Draws a QueryRetention response: per series, a heatmap and its table. options.period ("day" | "week" |
 // "month") names the columns, else options.request's period (a report passes its request); options.heading
-// is the series headings' level (default "h2"; "h3" in a report, under its section's h2).
+// is the series headings' level (default "h2"; "h3" in a report, under its section's h2); options.segmentNames
+// (a Map of segment names to display names) names the series of a breakdown by segment.
 export function drawRetention(root, response, options = {}) {
   const periodLabel = PERIODS[options.period ?? periodOfRequest(options.request)].label;
   const series = response.series ?? [];
@@ -214,10 +220,10 @@ export function drawRetention(root, response, options = {}) {
     return;
   }
   const heading = options.heading ?? (options.report ? "h3" : "h2");
-  series.forEach((s, index) => drawSeries(root, s, index, periodLabel, heading));
+  series.forEach((s, index) => drawSeries(root, s, index, periodLabel, heading, options.segmentNames));
 }
 
-function filterForm(filters, params, ctx) {
+function filterForm(filters, params, ctx, segments) {
   const range = timeRange({ params, defaultDays: PERIODS[filters.period].defaultDays, testid: "retention-range" });
   return form({
     testid: "retention-filters",
@@ -254,6 +260,7 @@ function filterForm(filters, params, ctx) {
           { value: "", label: "None" },
           { value: "channel", label: "Channel of the cohort event" },
           { value: "property", label: "Property" },
+          { value: "segment", label: "A segment's members beside everyone else" },
         ],
       },
       {
@@ -263,10 +270,21 @@ function filterForm(filters, params, ctx) {
         placeholder: "properties.plan or person.country",
         testid: "retention-property",
       },
+      {
+        name: "segment",
+        label: "Breakdown segment",
+        type: "select",
+        value: filters.segment,
+        testid: "retention-segment",
+        options: [
+          { value: "", label: segments.length ? "Choose a segment" : "No segments yet" },
+          ...segments.map((segment) => ({ value: segment.name, label: segment.displayName || segment.name })),
+        ],
+      },
     ],
     onSubmit: (values) => {
       const query = range.setParams(new URLSearchParams());
-      for (const name of ["period", "periods", "cohort", "return", "type", "breakdown", "property"]) {
+      for (const name of ["period", "periods", "cohort", "return", "type", "breakdown", "property", "segment"]) {
         const value = values[name];
         if (value !== null && value !== undefined && value !== "") query.set(name, String(value).trim());
       }
@@ -280,14 +298,21 @@ export default {
   title: "Retention",
   async render(root, ctx) {
     const filters = retentionFilters(ctx.params);
-    root.append(h("h1", {}, "Retention"), filterForm(filters, ctx.params, ctx));
+    // The segments to offer as a breakdown; without them (none, or not readable) the page still works.
+    const segments = await listAll(ctx.call, JOURNEYS, "ListSegments", "segments").catch(() => []);
+    const segmentNames = new Map(segments.map((segment) => [segment.name, segment.displayName || segment.name]));
+    root.append(h("h1", {}, "Retention"), filterForm(filters, ctx.params, ctx, segments));
     const results = h("div", { class: "results", "data-testid": "retention-results" });
     root.append(results);
     const request = retentionRequest(filters);
     await drawKeptAnswer(
       results,
       (options) => ctx.call(JOURNEYS, "QueryRetention", request, options),
-      (into, response) => drawRetention(into, response, { period: filters.period }),
+      (into, response) =>
+        drawRetention(into, response, {
+          period: filters.period,
+          segmentNames: request.breakdown?.segments ? segmentNames : undefined,
+        }),
     );
   },
 };
