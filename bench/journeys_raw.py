@@ -81,22 +81,25 @@ _PERSON_CONDITIONS = (
     "FROM events FINAL WHERE tenant_id = {tenant:String} AND person_id = {person:String} "
 ) + _PERSON_ANCHORS
 
-# A 4-step funnel with a 7-day window, broken down by the channel of the first step.
+# Each person's furthest step of the 4-step funnel (7-day window, started in the range), and `first_channel`,
+# the channel of their first step.
+_FUNNEL_LEVELS = f"""
+SELECT person_id,
+       argMinIf(channel, timestamp, name = {{s1:String}} AND timestamp < {{end:DateTime64(6, 'UTC')}})
+           AS first_channel,
+       windowFunnel({{window:UInt64}})(toDateTime(timestamp),
+           name = {{s1:String}} AND timestamp < {{end:DateTime64(6, 'UTC')}},
+           name = {{s2:String}}, name = {{s3:String}}, name = {{s4:String}}) AS level
+FROM {_EVENTS}
+WHERE tenant_id = {{tenant:String}} AND name IN {{steps:Array(String)}}
+  AND timestamp >= {{start:DateTime64(6, 'UTC')}}
+  AND timestamp < {{end:DateTime64(6, 'UTC')}} + INTERVAL {FUNNEL_WINDOW_DAYS} DAY
+GROUP BY person_id
+"""
+# The funnel broken down by the channel of the first step.
 _FUNNEL = f"""
-SELECT breakdown, level, count() AS persons
-FROM (
-    SELECT person_id,
-           argMinIf(channel, timestamp, name = {{s1:String}} AND timestamp < {{end:DateTime64(6, 'UTC')}})
-               AS breakdown,
-           windowFunnel({{window:UInt64}})(toDateTime(timestamp),
-               name = {{s1:String}} AND timestamp < {{end:DateTime64(6, 'UTC')}},
-               name = {{s2:String}}, name = {{s3:String}}, name = {{s4:String}}) AS level
-    FROM {_EVENTS}
-    WHERE tenant_id = {{tenant:String}} AND name IN {{steps:Array(String)}}
-      AND timestamp >= {{start:DateTime64(6, 'UTC')}}
-      AND timestamp < {{end:DateTime64(6, 'UTC')}} + INTERVAL {FUNNEL_WINDOW_DAYS} DAY
-    GROUP BY person_id
-)
+SELECT first_channel AS breakdown, level, count() AS persons
+FROM ({_FUNNEL_LEVELS})
 WHERE level > 0
 GROUP BY breakdown, level
 """
@@ -104,17 +107,7 @@ GROUP BY breakdown, level
 # membership; none, the missing series).
 _FUNNEL_BY_SEGMENT = f"""
 SELECT m.segment AS breakdown, f.level AS level, count() AS persons
-FROM (
-    SELECT person_id,
-           windowFunnel({{window:UInt64}})(toDateTime(timestamp),
-               name = {{s1:String}} AND timestamp < {{end:DateTime64(6, 'UTC')}},
-               name = {{s2:String}}, name = {{s3:String}}, name = {{s4:String}}) AS level
-    FROM {_EVENTS}
-    WHERE tenant_id = {{tenant:String}} AND name IN {{steps:Array(String)}}
-      AND timestamp >= {{start:DateTime64(6, 'UTC')}}
-      AND timestamp < {{end:DateTime64(6, 'UTC')}} + INTERVAL {FUNNEL_WINDOW_DAYS} DAY
-    GROUP BY person_id
-) AS f
+FROM ({_FUNNEL_LEVELS}) AS f
 LEFT JOIN bench_segment_members AS m ON m.person_id = f.person_id
 WHERE f.level > 0
 GROUP BY breakdown, level

@@ -126,40 +126,39 @@ def _range() -> event_pb2.TimeRange:
     return event_pb2.TimeRange(start=to_timestamp(START), end=to_timestamp(END))
 
 
+def _funnel_question(
+    label: str, breakdown: analytics_pb2.Breakdown, raw: str, target_ms: float | None = None
+) -> Question:
+    """The bench's 4-step funnel with `breakdown`; it says how many complete it (once per series)."""
+    request = pb.QueryFunnelRequest(
+        steps=[funnel_pb2.FunnelStep(event=analytics_pb2.EventMatcher(event_name=n)) for n in FUNNEL],
+        conversion_window=Duration(seconds=FUNNEL_WINDOW_DAYS * 86_400),
+        time_range=_range(),
+        breakdown=breakdown,
+    )
+    return Question(
+        label, "QueryFunnel", request, pb.QueryFunnelResponse, _completing, raw, target_ms=target_ms
+    )
+
+
+def _completing(response: pb.QueryFunnelResponse) -> int:
+    return sum(series.steps[-1].count for series in response.series)
+
+
 def questions() -> list[Question]:
     channel = analytics_pb2.Breakdown(dimension=analytics_pb2.BREAKDOWN_DIMENSION_CHANNEL)
     by_segment = analytics_pb2.Breakdown(
         dimension=analytics_pb2.BREAKDOWN_DIMENSION_SEGMENT,
         segments=[f"segments/{segment_id}" for segment_id, _ in BREAKDOWN_SEGMENTS],
     )
-    steps = [funnel_pb2.FunnelStep(event=analytics_pb2.EventMatcher(event_name=n)) for n in FUNNEL]
     return [
-        Question(
-            "4-step funnel, 7-day window, by channel (persons completing)",
-            "QueryFunnel",
-            pb.QueryFunnelRequest(
-                steps=steps,
-                conversion_window=Duration(seconds=FUNNEL_WINDOW_DAYS * 86_400),
-                time_range=_range(),
-                breakdown=channel,
-            ),
-            pb.QueryFunnelResponse,
-            lambda r: sum(s.steps[-1].count for s in r.series),
-            "funnel",
-            target_ms=1500,
+        _funnel_question(
+            "4-step funnel, 7-day window, by channel (persons completing)", channel, "funnel", 1500
         ),
-        Question(
+        _funnel_question(
             f"the same funnel by segment ({len(BREAKDOWN_SEGMENTS)} overlapping; persons completing, "
             "once per segment)",
-            "QueryFunnel",
-            pb.QueryFunnelRequest(
-                steps=steps,
-                conversion_window=Duration(seconds=FUNNEL_WINDOW_DAYS * 86_400),
-                time_range=_range(),
-                breakdown=by_segment,
-            ),
-            pb.QueryFunnelResponse,
-            lambda r: sum(s.steps[-1].count for s in r.series),
+            by_segment,
             "funnel_by_segment",
         ),
         Question(

@@ -1,17 +1,25 @@
-"""What the Retention, Lifecycle and Segments tests share: the console's hash query for the data's days, and
-submitting a page's filter form and waiting for the page it navigates to (the page shown before is marked
-first, as `Console.go` does, so that it is never mistaken for the new one)."""
+"""What the analytics pages' tests share: the console's hash query for the data's days; submitting a page's
+filter form and waiting for the page it navigates to (the page shown before is marked first, as `Console.go`
+does, so that it is never mistaken for the new one); and a segment built for a test, deleted after it."""
 
 from __future__ import annotations
 
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 from playwright.sync_api import Locator
 
 from tests.console.browser import Console
+from tests.console.calls import JOURNEYS, Rpc
 from tests.console.loading import ConsoleData
 
-__all__ = ["data_days", "submit_and_wait"]
+__all__ = ["built_segment", "data_days", "submit_and_wait"]
+
+_BUILD_SECONDS = 30.0
 
 
 def data_days(data: ConsoleData, days: int | None = None) -> dict[str, str]:
@@ -38,3 +46,28 @@ def submit_and_wait(console: Console, button: Locator, page_id: str, *, by_point
     else:
         button.click()
     return console.wait_ready(page_id)
+
+
+@contextmanager
+def built_segment(admin: Rpc, display_name: str, event_name: str) -> Iterator[dict[str, Any]]:
+    """A segment of the persons who did `event_name` at least once, created with `admin` (an admin key's
+    client) under a fresh id and built; deleted on exit."""
+    condition = {"eventCount": {"event": {"eventName": event_name}, "count": "1"}}
+    created: dict[str, Any] = admin.json(
+        JOURNEYS,
+        "CreateSegment",
+        {
+            "segmentId": f"test-{uuid.uuid4().hex[:12]}",
+            "segment": {"displayName": display_name, "condition": condition},
+        },
+    )["segment"]
+    deadline = time.monotonic() + _BUILD_SECONDS
+    while admin.json(JOURNEYS, "GetSegment", {"name": created["name"]})["segment"]["status"]["state"] != (
+        "SEGMENT_STATE_READY"
+    ):
+        assert time.monotonic() < deadline, f"{created['name']} was not built in {_BUILD_SECONDS} s"
+        time.sleep(0.2)
+    try:
+        yield created
+    finally:
+        admin.json(JOURNEYS, "DeleteSegment", {"name": created["name"]})

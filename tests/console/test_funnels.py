@@ -8,8 +8,6 @@ page."""
 from __future__ import annotations
 
 import re
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -18,6 +16,7 @@ from urllib.parse import quote
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.console.analytics_support import built_segment
 from tests.console.browser import Console
 from tests.console.calls import JOURNEYS, Bridge, Rpc
 from tests.console.data_tables import table_rows, wait_until_equal
@@ -160,26 +159,9 @@ def test_the_funnel_shows_the_rpc_numbers_and_follows_edits(
 
 @pytest.fixture(scope="module")
 def checkout_starters(console_data: ConsoleData, rpc: Callable[[str], Rpc]) -> Iterator[dict[str, Any]]:
-    """A's segment of the persons who started a checkout, made with A's admin key and built; deleted
-    afterwards."""
-    admin = rpc(console_data.admin_key_a)
-    condition = {"eventCount": {"event": {"eventName": "Checkout Started"}, "count": "1"}}
-    created: dict[str, Any] = admin.json(
-        JOURNEYS,
-        "CreateSegment",
-        {
-            "segmentId": f"funnel-checkout-{uuid.uuid4().hex[:8]}",
-            "segment": {"displayName": "Checkout starters", "condition": condition},
-        },
-    )["segment"]
-    deadline = time.monotonic() + 30
-    while admin.json(JOURNEYS, "GetSegment", {"name": created["name"]})["segment"]["status"]["state"] != (
-        "SEGMENT_STATE_READY"
-    ):
-        assert time.monotonic() < deadline, f"{created['name']} was not built in 30 s"
-        time.sleep(0.2)
-    yield created
-    admin.json(JOURNEYS, "DeleteSegment", {"name": created["name"]})
+    """A's segment of the persons who started a checkout, built; deleted afterwards."""
+    with built_segment(rpc(console_data.admin_key_a), "Checkout starters", "Checkout Started") as segment:
+        yield segment
 
 
 def test_a_breakdown_by_segment_sets_its_members_beside_everyone_else(

@@ -5,8 +5,6 @@ everyone else) shows the RPC's new answer."""
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from typing import Any
@@ -15,7 +13,7 @@ from urllib.parse import urlencode
 import pytest
 from playwright.sync_api import expect
 
-from tests.console.analytics_support import data_days, submit_and_wait
+from tests.console.analytics_support import built_segment, data_days, submit_and_wait
 from tests.console.browser import Console, read_table
 from tests.console.calls import JOURNEYS, Rpc
 from tests.console.loading import ConsoleData
@@ -122,26 +120,9 @@ def test_changing_the_filters_shows_the_new_answer(
 
 @pytest.fixture(scope="module")
 def buyers(console_data: ConsoleData, rpc: Callable[[str], Rpc]) -> Iterator[dict[str, Any]]:
-    """A's segment of the persons who completed an order, made with A's admin key and built; deleted
-    afterwards."""
-    admin = rpc(console_data.admin_key_a)
-    condition = {"eventCount": {"event": {"eventName": "Order Completed"}, "count": "1"}}
-    created: dict[str, Any] = admin.json(
-        JOURNEYS,
-        "CreateSegment",
-        {
-            "segmentId": f"retention-buyers-{uuid.uuid4().hex[:8]}",
-            "segment": {"displayName": "Retention buyers", "condition": condition},
-        },
-    )["segment"]
-    deadline = time.monotonic() + 30
-    while admin.json(JOURNEYS, "GetSegment", {"name": created["name"]})["segment"]["status"]["state"] != (
-        "SEGMENT_STATE_READY"
-    ):
-        assert time.monotonic() < deadline, f"{created['name']} was not built in 30 s"
-        time.sleep(0.2)
-    yield created
-    admin.json(JOURNEYS, "DeleteSegment", {"name": created["name"]})
+    """A's segment of the persons who completed an order, built; deleted afterwards."""
+    with built_segment(rpc(console_data.admin_key_a), "Retention buyers", "Order Completed") as segment:
+        yield segment
 
 
 def test_a_breakdown_by_segment_shows_its_members_beside_everyone_else(
