@@ -56,9 +56,7 @@ def event_breakdown_raw(breakdown: Breakdown, params: SqlParams) -> str:
     return NO_EVENT_BREAKDOWN
 
 
-def person_breakdown(
-    breakdown: Breakdown, params: SqlParams, relation: str, tenant: str = "{tenant:String}"
-) -> str | None:
+def person_breakdown(breakdown: Breakdown, params: SqlParams, relation: str) -> str | None:
     """For a breakdown by something of the person, a subquery of (person_id, raw) to LEFT JOIN on person_id
     (a person without a row is in the `missing` series); None for a breakdown by something of an event.
 
@@ -67,7 +65,7 @@ def person_breakdown(
     - segment: one row per listed segment the person is a current member of, its name as a JSON string, so a
       person in several segments counts in each (`segment_memberships_sql`)."""
     if breakdown.dimension is BreakdownDimension.SEGMENT:
-        return f"({segment_memberships_sql(breakdown.segments, params, tenant)})"
+        return f"({segment_memberships_sql(breakdown.segments, params)})"
     if breakdown.dimension is not BreakdownDimension.PROPERTY or not breakdown.property.startswith("person."):
         return None
     key = params.bind(breakdown.property.removeprefix("person."), "String")
