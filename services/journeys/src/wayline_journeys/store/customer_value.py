@@ -202,7 +202,7 @@ class ClickHouseCustomerValues(ReadModel):
     def values(self, tenant: str, spec: ValueSpec, person_ids: Sequence[str]) -> dict[str, PersonValue]:
         if not person_ids:
             return {}
-        params = SqlParams(tenant=tenant)
+        params = self._tenant_params(tenant)
         rows = person_value_rows(spec, params)
         wanted = params.bind(list(person_ids), "Array(String)")
         found = self._rows(f"{_SELECT} FROM {rows} WHERE person_id IN {wanted}", params, "valuing persons")
@@ -211,7 +211,7 @@ class ClickHouseCustomerValues(ReadModel):
     def page(
         self, tenant: str, spec: ValueSpec, population: Population, after: PageCursor | None, limit: int
     ) -> ValuePage:
-        params = SqlParams(tenant=tenant)
+        params = self._tenant_params(tenant)
         values, members = person_value_rows(spec, params), population_sql(population, params)
         listed = f"SELECT * FROM {values} WHERE purchase_count > 0 AND ({members})"
         keyset = "true"

@@ -46,7 +46,7 @@ class ClickHouseEventNames(ReadModel):
     """EventNamesReadModel on the journey store's ClickHouse client."""
 
     def names(self, query: EventNamesQuery) -> list[EventNameCount]:
-        params = SqlParams(tenant=query.tenant)
+        params = self._tenant_params(query.tenant)
         rows = self._rows(event_names_sql(query, params), params, "listing event names")
         return [
             EventNameCount(str(name), int(events), int(persons), last_seen.replace(tzinfo=UTC))

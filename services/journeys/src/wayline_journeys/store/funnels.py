@@ -11,7 +11,6 @@ from wayline_journeys.analytics import SeriesKey
 from wayline_journeys.funnels import FunnelQuery, PersonsPage, StepStats, TimeStats
 from wayline_journeys.store.client import ReadModel
 from wayline_journeys.store.funnel_sql import aggregate_sql, persons_sql, top_values_sql
-from wayline_journeys.store.sql import SqlParams
 
 __all__ = ["ClickHouseFunnels"]
 
@@ -43,16 +42,16 @@ class ClickHouseFunnels(ReadModel):
     """FunnelStore on the journey store's ClickHouse client."""
 
     def query(self, query: FunnelQuery) -> list[tuple[SeriesKey, int, StepStats]]:
-        params = SqlParams(tenant=query.tenant)
+        params = self._tenant_params(query.tenant)
         rows = self._rows(aggregate_sql(query, params), params, "computing a funnel")
         return [_stats(row, query) for row in rows]
 
     def persons(self, query: FunnelQuery, page: PersonsPage) -> list[str]:
         top: list[tuple[str, bool]] = []
         if page.series is not None and page.series.other:
-            params = SqlParams(tenant=query.tenant)
+            params = self._tenant_params(query.tenant)
             found = self._rows(top_values_sql(query, params), params, "ranking a funnel's breakdown")
             top = [(str(bd[0]), bool(bd[1])) for (bd,) in found]
-        params = SqlParams(tenant=query.tenant)
+        params = self._tenant_params(query.tenant)
         rows = self._rows(persons_sql(query, page, top, params), params, "listing a funnel's persons")
         return [str(person) for (person,) in rows]

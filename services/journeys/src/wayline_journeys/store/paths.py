@@ -142,7 +142,7 @@ class ClickHousePaths(ReadModel):
 
     def query(self, query: PathsQuery) -> list[PathsSeries]:
         self.check_cleaning_rules(query.cleaning_rules)
-        params = SqlParams(tenant=query.tenant)
+        params = self._tenant_params(query.tenant)
         sql = paths_sql(query, params, edge_limit=query.edge_limit)
         found = [_series(r, query) for r in self._rows(sql, params, "analysing paths")]
         found.sort(key=lambda s: (s.key.other, -s.path_count, s.key))
@@ -150,7 +150,7 @@ class ClickHousePaths(ReadModel):
 
     def edges(self, query: PathsQuery, series: SeriesKey, after: EdgeCursor | None, limit: int) -> EdgePage:
         self.check_cleaning_rules(query.cleaning_rules)
-        params = SqlParams(tenant=query.tenant)
+        params = self._tenant_params(query.tenant)
         sql = paths_sql(query, params, edge_limit=limit + 1, with_paths=False, after=after, series=series)
         rows = self._rows(sql, params, "listing path edges")
         if not rows:
@@ -167,6 +167,6 @@ class ClickHousePaths(ReadModel):
 
     def persons(self, query: PathsQuery, page: PersonsPage) -> list[str]:
         self.check_cleaning_rules(query.cleaning_rules)
-        params = SqlParams(tenant=query.tenant)
+        params = self._tenant_params(query.tenant)
         rows = self._rows(path_persons_sql(query, page, params), params, "listing a path node's persons")
         return [str(person) for (person,) in rows]

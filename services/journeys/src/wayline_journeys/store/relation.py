@@ -124,7 +124,10 @@ def current_events(
 ) -> str:
     """A parenthesised subquery of the tenant's events with their current person. `tenant` is the placeholder
     of the bound tenant (the caller binds it once); `where` filters stored columns before the join, `kinds`
-    the columns every copy of an event shares, before FINAL (see the module's docstring)."""
+    the columns every copy of an event shares, before FINAL (see the module's docstring). With
+    `params.persons_as_stored` (the tenant has no override row) it is `stored_events`: the same rows."""
+    if params.persons_as_stored:
+        return stored_events(params, tenant, where, kinds)
     columns = ", ".join(f"e.{c} AS {c}" for c in RELATION_COLUMNS)
     persons, anchors = _SCOPED_PERSONS.format(tenant=tenant), _SCOPED_ANCHORS.format(tenant=tenant)
     any_scoped = f"notEmpty({persons})"

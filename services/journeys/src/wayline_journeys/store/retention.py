@@ -108,7 +108,7 @@ class ClickHouseRetention(ReadModel):
     """RetentionReadModel on the journey store's ClickHouse client."""
 
     def counts(self, query: RetentionQuery) -> list[CohortCount]:
-        params = SqlParams(tenant=query.tenant)
+        params = self._tenant_params(query.tenant)
         sql = retention_sql(query, params)
         rows = self._rows(sql, params, "computing retention")
         return [

@@ -72,6 +72,9 @@ class SqlParams:
     def __init__(self, **named: Any) -> None:
         self.values: dict[str, Any] = dict(named)
         self._count = 0
+        self.persons_as_stored = False
+        """Set when the tenant has no person override at all: `relation.current_events` then reads each event
+        as its stored person (`stored_events`), which is the same answer without the override joins."""
 
     def bind(self, value: Any, type_: str) -> str:
         """A placeholder `{pN:type_}` for `value`, e.g. `bind("web", "String")`."""
