@@ -19,6 +19,7 @@ import { clear, errorAlert, freshness, h, loading, timeRange, uniqueId } from ".
 import { drawFunnel, funnelSeriesName } from "./funnels/draw.js";
 import { eventMatcher, eventNameSuggestions } from "./paths/event_names.js";
 import { personsPanel } from "./paths/persons_panel.js";
+import { segmentChoice } from "./segment_choice.js";
 
 export { drawFunnel } from "./funnels/draw.js";
 
@@ -153,29 +154,16 @@ function filterBar(funnel, params, suggestions, segments, onApply) {
     "data-testid": "funnel-breakdown-property",
   });
   const propertyField = field("Breakdown property", propertyInput, "properties.<key>, context.<field> or person.<trait>");
-  const segmentBoxes = segments.map((segment) =>
-    h("input", {
-      type: "checkbox",
-      name: "segment",
-      value: segment.name,
-      checked: funnel.segments.includes(segment.name),
-      "data-testid": `funnel-segment-${segment.name.replace(/^segments\//, "")}`,
-    }),
-  );
-  const segmentSet = h(
-    "fieldset",
-    { class: "paths-segments", "data-testid": "funnel-segments" },
-    h("legend", {}, `Segments to compare (1 to ${MAX_BREAKDOWN_SEGMENTS}); a person in several counts in each`),
-    segments.length === 0
-      ? h("p", { class: "help" }, "No segments yet: create one on the Segments page.")
-      : segmentBoxes.map((box, index) => {
-          box.id = uniqueId("segment");
-          return h("div", { class: "field field-checkbox" }, box, h("label", { for: box.id }, segments[index].displayName || segments[index].name));
-        }),
-  );
+  const segmentSet = segmentChoice({
+    segments,
+    chosen: funnel.segments,
+    testid: "funnel-segment",
+    legend: `Segments to compare (1 to ${MAX_BREAKDOWN_SEGMENTS}); a person in several counts in each`,
+    empty: "No segments yet: create one on the Segments page.",
+  });
   // The browser's own validation message on the first box: none or too many chosen.
   const checkSegments = () => {
-    const chosen = segmentBoxes.filter((box) => box.checked).length;
+    const chosen = segmentSet.chosen().length;
     const problem =
       breakdownSelect.value !== "segment"
         ? ""
@@ -184,13 +172,13 @@ function filterBar(funnel, params, suggestions, segments, onApply) {
           : chosen > MAX_BREAKDOWN_SEGMENTS
             ? `Choose at most ${MAX_BREAKDOWN_SEGMENTS} segments.`
             : "";
-    segmentBoxes[0]?.setCustomValidity(problem);
+    segmentSet.boxes[0]?.setCustomValidity(problem);
   };
-  for (const box of segmentBoxes) box.addEventListener("change", checkSegments);
+  for (const box of segmentSet.boxes) box.addEventListener("change", checkSegments);
   const syncProperty = () => {
     propertyField.hidden = breakdownSelect.value !== "property";
     propertyInput.required = breakdownSelect.value === "property";
-    segmentSet.hidden = breakdownSelect.value !== "segment";
+    segmentSet.element.hidden = breakdownSelect.value !== "segment";
     checkSegments();
   };
   breakdownSelect.addEventListener("change", syncProperty);
@@ -335,7 +323,7 @@ function filterBar(funnel, params, suggestions, segments, onApply) {
     exclusionsEditor,
     field("Breakdown", breakdownSelect),
     propertyField,
-    segmentSet,
+    segmentSet.element,
     h("div", { class: "field field-submit" }, h("button", { type: "submit", class: "primary", "data-testid": "funnel-apply" }, "Apply")),
   );
   element.addEventListener("submit", (event) => {
@@ -350,7 +338,7 @@ function filterBar(funnel, params, suggestions, segments, onApply) {
         order: orderSelect.value,
         breakdown: breakdownSelect.value,
         property: propertyInput.value.trim(),
-        segments: segmentBoxes.filter((box) => box.checked).map((box) => box.value),
+        segments: segmentSet.chosen(),
         exclusions: exclusions.filter((e) => e.name && e.from < e.to).map((e) => ({ ...e })),
       },
       range,

@@ -18,6 +18,7 @@ import { eventMatcher, eventNameSuggestions } from "./paths/event_names.js";
 import { drawFlowOverlay } from "./paths/flow_overlay.js";
 import { personsPanel } from "./paths/persons_panel.js";
 import { drawPaths, nodeText, redrawSeries, withMoreEdges } from "./paths/sankey.js";
+import { segmentChoice } from "./segment_choice.js";
 
 export { drawPaths } from "./paths/sankey.js";
 export { drawFlowOverlay } from "./paths/flow_overlay.js";
@@ -94,23 +95,13 @@ function filterBar(filters, params, segments, suggestions, onApply) {
   const edges = h("input", { type: "number", name: "edges", min: 1, max: 2000, step: 1, value: String(filters.edges), required: true, "data-testid": "paths-edges" });
   const collapse = h("input", { type: "checkbox", name: "collapse", checked: filters.collapse, "data-testid": "paths-collapse" });
   const byChannel = h("input", { type: "checkbox", name: "channel", checked: filters.byChannel, "data-testid": "paths-by-channel" });
-  const segmentBoxes = segments.map((segment) =>
-    h("input", {
-      type: "checkbox",
-      name: "segment",
-      value: segment.name,
-      checked: filters.segments.includes(segment.name),
-      "data-testid": `paths-segment-${segment.name.replace(/^segments\//, "")}`,
-    }),
-  );
-  const segmentSet = h(
-    "fieldset",
-    { class: "paths-segments", "data-testid": "paths-segments" },
-    h("legend", {}, "Journey tree per segment"),
-    segments.length === 0
-      ? h("p", { class: "help" }, "No segments yet: one tree for everyone.")
-      : segmentBoxes.map((box, index) => labelled(segments[index].displayName || segments[index].name, box)),
-  );
+  const segmentSet = segmentChoice({
+    segments,
+    chosen: filters.segments,
+    testid: "paths-segment",
+    legend: "Journey tree per segment",
+    empty: "No segments yet: one tree for everyone.",
+  });
   const element = h(
     "form",
     { class: "filter-bar", "data-testid": "paths-filters", "aria-label": "Path filters", novalidate: true },
@@ -121,7 +112,7 @@ function filterBar(filters, params, segments, suggestions, onApply) {
     labelled("Transitions shown", edges, "Per tree, the largest first"),
     labelled("Collapse repeated steps", collapse),
     labelled("Split by the first step's channel", byChannel),
-    segmentSet,
+    segmentSet.element,
     h("div", { class: "field field-submit" }, h("button", { type: "submit", class: "primary", "data-testid": "paths-apply" }, "Apply")),
   );
   element.addEventListener("submit", (event) => {
@@ -135,7 +126,7 @@ function filterBar(filters, params, segments, suggestions, onApply) {
         collapse: collapse.checked,
         byChannel: byChannel.checked,
         edges: Number(edges.value),
-        segments: segmentBoxes.filter((box) => box.checked).map((box) => box.value),
+        segments: segmentSet.chosen(),
         flow: filters.flow,
       },
       range,

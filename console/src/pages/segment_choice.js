@@ -1,0 +1,28 @@
+// A fieldset with a checkbox per segment of the tenant (ListSegments' answer), as the Funnels and Paths pages
+// offer them: `boxes` in the segments' order, `chosen()` the checked segments' names.
+
+import { h, uniqueId } from "../dom.js";
+
+export function segmentChoice({ segments, chosen, testid, legend, empty }) {
+  const boxes = segments.map((segment) =>
+    h("input", {
+      type: "checkbox",
+      name: "segment",
+      value: segment.name,
+      checked: chosen.includes(segment.name),
+      id: uniqueId("segment"),
+      "data-testid": `${testid}-${segment.name.replace(/^segments\//, "")}`,
+    }),
+  );
+  const element = h(
+    "fieldset",
+    { class: "paths-segments", "data-testid": `${testid}s` },
+    h("legend", {}, legend),
+    segments.length === 0
+      ? h("p", { class: "help" }, empty)
+      : boxes.map((box, index) =>
+          h("div", { class: "field field-checkbox" }, box, h("label", { for: box.id }, segments[index].displayName || segments[index].name)),
+        ),
+  );
+  return { element, boxes, chosen: () => boxes.filter((box) => box.checked).map((box) => box.value) };
+}
