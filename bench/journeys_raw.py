@@ -113,6 +113,31 @@ WHERE f.level > 0
 GROUP BY breakdown, level
 """
 
+# The same funnel week by week (UTC weeks from Monday): per person and week in which they viewed a product
+# in the range, the furthest step from a start in that week (each event joined to each of its person's
+# start weeks).
+_FUNNEL_TREND = f"""
+SELECT week, level, count() AS persons
+FROM (
+    SELECT e.person_id AS person_id, s.week AS week,
+           windowFunnel({{window:UInt64}})(toDateTime(e.timestamp),
+               e.name = {{s1:String}} AND toMonday(e.timestamp) = s.week
+                   AND e.timestamp < {{end:DateTime64(6, 'UTC')}},
+               e.name = {{s2:String}}, e.name = {{s3:String}}, e.name = {{s4:String}}) AS level
+    FROM {_EVENTS} AS e
+    INNER JOIN (
+        SELECT DISTINCT person_id, toMonday(timestamp) AS week FROM {_EVENTS}
+        WHERE tenant_id = {{tenant:String}} AND name = {{s1:String}} AND {_RANGE}
+    ) AS s ON s.person_id = e.person_id
+    WHERE e.tenant_id = {{tenant:String}} AND e.name IN {{steps:Array(String)}}
+      AND e.timestamp >= {{start:DateTime64(6, 'UTC')}}
+      AND e.timestamp < {{end:DateTime64(6, 'UTC')}} + INTERVAL {FUNNEL_WINDOW_DAYS} DAY
+    GROUP BY person_id, week
+)
+WHERE level > 0
+GROUP BY week, level
+"""
+
 # The top paths of 5 steps from the first Product Viewed of each session (sessions split by 30 minutes).
 _PATHS = f"""
 SELECT path, paths, sum(paths) OVER () AS total
@@ -246,6 +271,10 @@ class RawCopy:
         """Runs the funnel by segment (members as `set_segment_members` last stored them); returns the persons
         who completed it, once per series they are in."""
         return self._funnel(_FUNNEL_BY_SEGMENT)
+
+    def funnel_trend(self) -> int:
+        """Runs the funnel week by week; returns the persons who completed it, once per week they started."""
+        return self._funnel(_FUNNEL_TREND)
 
     def _funnel(self, sql: str) -> int:
         steps = dict(zip(("s1", "s2", "s3", "s4"), FUNNEL, strict=True))

@@ -145,6 +145,16 @@ def _completing(response: pb.QueryFunnelResponse) -> int:
     return sum(series.steps[-1].count for series in response.series)
 
 
+def _weekly(request: Message) -> Message:
+    """`request` (a QueryFunnelRequest) with a weekly trend in UTC."""
+    request.trend.period = retention_pb2.RETENTION_PERIOD_WEEK  # type: ignore[attr-defined]
+    return request
+
+
+def _completing_per_week(response: pb.QueryFunnelResponse) -> int:
+    return sum(point.step_counts[-1] for series in response.series for point in series.trend)
+
+
 def questions() -> list[Question]:
     channel = analytics_pb2.Breakdown(dimension=analytics_pb2.BREAKDOWN_DIMENSION_CHANNEL)
     by_segment = analytics_pb2.Breakdown(
@@ -160,6 +170,14 @@ def questions() -> list[Question]:
             "once per segment)",
             by_segment,
             "funnel_by_segment",
+        ),
+        Question(
+            "the same funnel week by week, no breakdown (trend; persons completing, once per week)",
+            "QueryFunnel",
+            _weekly(_funnel_question("", analytics_pb2.Breakdown(), "").request),
+            pb.QueryFunnelResponse,
+            _completing_per_week,
+            "funnel_trend",
         ),
         Question(
             f"paths: {PATH_DEPTH} steps from {PATH_START}, 30-min sessions (paths)",

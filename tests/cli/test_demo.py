@@ -260,6 +260,15 @@ def _assert_journeys_analytics(output: str) -> None:
     assert int(rows["Order Completed"].group(1)) > 0  # type: ignore[union-attr]
     assert re.search(r"^│ median time to convert\s+│ \d+[mhd] \d+", output, re.MULTILINE)
     assert re.search(r"ListFunnelPersons: dropped at checkout .*: .*u-chloe", output)  # she never orders
+    weeks = re.findall(
+        r"^│ (\d{4}-\d{2}-\d{2})\s+│ (\d+)\s+│ (\d+)\s+│ (\d+)\s+│ (\d+)\s+│ \d+%(\*?)", output, re.MULTILINE
+    )
+    assert len(weeks) in (6, 7), output  # the weeks of the last 35 days, oldest first
+    assert [w[0] for w in weeks] == sorted(w[0] for w in weeks)
+    counts = [[int(c) for c in w[1:5]] for w in weeks]
+    assert all(c == sorted(c, reverse=True) for c in counts), counts  # a funnel never grows
+    assert sum(c[0] for c in counts) > sum(c[3] for c in counts) > 0, counts
+    assert weeks[-1][5] == "*"  # this week's viewers may still order
     assert re.search(r"^│ Product Viewed \(web\) → \S", output, re.MULTILINE)  # a path beyond its start
     assert re.search(r"Sankey: [1-9]\d* edges; .*: all reached", output)
     cohorts = re.findall(r"^│ \d{4}-\d{2}-\d{2}\s+│ (\d+)\s+│ \d+ \(\d+%\)", output, re.MULTILINE)

@@ -2,8 +2,8 @@
 same request (persons, conversion and drop-off per step, the time-to-convert histogram of the whole funnel
 and of a step); editing the funnel (a step's window, an exclusion, a breakdown by channel) redraws them with
 the RPC's answer to the new request; a breakdown by segment names the segment's series and those in none;
-"show persons" lists ListFunnelPersons' persons, by click and by keyboard, each a link to the Customer
-page."""
+the conversion over time shows each week's funnel as QueryFunnel's trend answers it; "show persons" lists
+ListFunnelPersons' persons, by click and by keyboard, each a link to the Customer page."""
 
 from __future__ import annotations
 
@@ -155,6 +155,36 @@ def test_the_funnel_shows_the_rpc_numbers_and_follows_edits(
     )
     assert "breakdown=channel" in page.url
     console.shot("funnel-by-channel")
+
+
+def _page_trend(page: Page) -> list[list[str]] | None:
+    rows = table_rows(page, "funnel-trend-table")
+    if rows is None:
+        return None
+    return [[row["day"], *(row[f"step-{k}"] for k in range(len(STEPS)))] for row in rows]
+
+
+def test_the_trend_shows_each_weeks_funnel(
+    console: Console, console_data: ConsoleData, bridge: Callable[[str], Bridge]
+) -> None:
+    """Conversion over time, by week: each row is the funnel of the persons who started it that week (the
+    browser's zone, UTC here), a week still converting marked with *; the hash keeps the choice."""
+    request = _request(console_data) | {"trend": {"period": "RETENTION_PERIOD_WEEK", "timeZone": "UTC"}}
+    points = bridge(console_data.read_key_a).call(JOURNEYS, "QueryFunnel", request)["series"][0]["trend"]
+    assert len(points) >= 2
+    assert sum(int(p["stepCounts"][0]) for p in points) > sum(int(p["stepCounts"][-1]) for p in points) > 0
+    wanted = [[p["periodStart"][:10] + ("" if p.get("complete") else " *"), *p["stepCounts"]] for p in points]
+    page = console.open(_hash(console_data))
+    expect(page.get_by_test_id("funnel-table-0")).to_be_visible()
+    expect(page.get_by_test_id("funnel-trend")).to_have_count(0)  # not asked for
+    page.get_by_test_id("funnel-trend-period").select_option("week")
+    page.get_by_test_id("funnel-apply").click()
+    assert wait_until_equal(lambda: _page_trend(page), wanted) == wanted
+    expect(page.get_by_test_id("funnel-trend-chart").locator("svg")).to_be_visible()
+    assert "trend=week" in page.url
+    page.get_by_test_id("funnel-trend-table-toggle").click()
+    expect(page.get_by_test_id("funnel-trend-table")).to_be_visible()
+    console.shot("funnel-trend")
 
 
 @pytest.fixture(scope="module")

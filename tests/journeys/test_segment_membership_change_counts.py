@@ -125,6 +125,24 @@ def test_bad_requests_name_their_field(journeys: Journeys) -> None:
             ),
             "time_range",
         ),
+        # Were INTERNAL: Python's calendar cannot date a period in year 1 west of UTC, nor after 9999.
+        (
+            pb.CountSegmentMembershipChangesRequest(
+                segment=name,
+                time_range=span(datetime(1, 1, 1, tzinfo=UTC), datetime(1, 1, 20, tzinfo=UTC)),
+                time_zone="America/New_York",
+            ),
+            "time_range",
+        ),
+        (
+            pb.CountSegmentMembershipChangesRequest(
+                segment=name,
+                time_range=span(datetime(9999, 12, 1, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC)),
+                time_zone="Asia/Tokyo",
+                period=retention_pb2.RETENTION_PERIOD_MONTH,
+            ),
+            "time_range",
+        ),
     ):
         error = refused(request)
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, request

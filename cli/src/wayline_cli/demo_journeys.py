@@ -8,11 +8,13 @@ Every RPC error propagates and ends the demo: a step that cannot run is a failur
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 
 import grpc
 from rich.console import Console
 
-from wayline.common.timestamps import to_datetime
+from wayline.common.timestamps import to_datetime, to_timestamp
+from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import analytics_pb2 as analytics
 from wayline.journeys.v1 import customer_value_pb2 as value_pb
 from wayline.journeys.v1 import funnel_pb2 as funnel_pb
@@ -32,6 +34,7 @@ def show_journeys(channel: grpc.Channel, auth: tuple[tuple[str, str], ...], cons
     reader = Reader(journeys_grpc.JourneyServiceStub(channel), auth, console)
     reader.name_customers()
     _funnel(reader)
+    _funnel_trend(reader)
     _paths(reader)
     _retention(reader)
     _customer_value(reader)
@@ -88,6 +91,33 @@ def _funnel(reader: Reader) -> None:
         "[bold]ListFunnelPersons[/bold]: dropped at checkout (started it, no order within 30 days): "
         f"{reader.names_of(dropped.person_ids)}{more}"
     )
+
+
+def _funnel_trend(reader: Reader) -> None:
+    """The purchase funnel's conversion week by week: the funnel of each week's product viewers."""
+    request = journeys_pb.QueryFunnelRequest(
+        steps=[funnel_pb.FunnelStep(event=analytics.EventMatcher(event_name=n)) for n in FUNNEL_STEPS],
+        conversion_window=days(7),
+        time_range=event_pb2.TimeRange(start=to_timestamp(datetime.now(UTC) - timedelta(days=35))),
+        trend=funnel_pb.FunnelTrend(period=retention_pb.RETENTION_PERIOD_WEEK),
+    )
+    (series,) = reader.stub.QueryFunnel(request, metadata=reader.auth, timeout=TIMEOUT).series
+    table = reader.table(
+        "QueryFunnel trend",
+        "the same funnel within 7 days, week by week of the product view: persons who viewed, added, "
+        "started checkout and ordered (* a week still converting)",
+        "week of",
+        "viewed",
+        "added",
+        "checkout",
+        "ordered",
+        "conversion",
+    )
+    for point in series.trend:
+        week = to_datetime(point.period_start).strftime("%Y-%m-%d")
+        rate = f"{point.conversion_rate:.0%}{'' if point.complete else '*'}"
+        table.add_row(week, *(str(c) for c in point.step_counts), rate)
+    reader.console.print(table)
 
 
 def _paths(reader: Reader) -> None:

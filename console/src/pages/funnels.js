@@ -9,7 +9,8 @@
 // Hash parameters: from, to (UTC days), step (repeated, in order), gap (repeated, one per step: the most
 // minutes since the previous step, empty for none), window (days), order (ordered|strict|any), breakdown
 // (channel|property|segment), property (its path), segment (repeated: segments/{id}, for a breakdown by
-// segment), exclude (repeated: `name|from|to`, steps counted from 1).
+// segment), exclude (repeated: `name|from|to`, steps counted from 1), trend (day|week|month: the conversion
+// over time, periods in the browser's time zone).
 
 import "./paths/paths.css";
 import { FIRST_VIEW_MAX_STALE, SERVICES } from "../api.js";
@@ -17,6 +18,7 @@ import { disposeCharts } from "../charts.js";
 import { listAll } from "../lists.js";
 import { clear, errorAlert, freshness, h, loading, timeRange, uniqueId } from "../dom.js";
 import { drawFunnel, funnelSeriesName } from "./funnels/draw.js";
+import { browserTimeZone, drawTrend, TREND_PERIODS } from "./funnels/trend.js";
 import { eventMatcher, eventNameSuggestions } from "./paths/event_names.js";
 import { personsPanel } from "./paths/persons_panel.js";
 import { segmentChoice } from "./segment_choice.js";
@@ -46,6 +48,7 @@ export function funnelFromParams(params) {
     breakdown: BREAKDOWNS.includes(params.get("breakdown")) ? params.get("breakdown") : "",
     property: params.get("property") ?? "",
     segments: params.getAll("segment"),
+    trend: TREND_PERIODS[params.get("trend")] ? params.get("trend") : "",
     exclusions: params
       .getAll("exclude")
       .map((text) => text.split("|"))
@@ -55,7 +58,7 @@ export function funnelFromParams(params) {
 }
 
 function writeParams(params, funnel) {
-  for (const key of ["step", "gap", "window", "order", "breakdown", "property", "segment", "exclude"]) params.delete(key);
+  for (const key of ["step", "gap", "window", "order", "breakdown", "property", "segment", "exclude", "trend"]) params.delete(key);
   for (const step of funnel.steps) {
     params.append("step", step.name);
     params.append("gap", step.gapMinutes ? String(step.gapMinutes) : "");
@@ -66,6 +69,7 @@ function writeParams(params, funnel) {
   if (funnel.breakdown === "property" && funnel.property) params.set("property", funnel.property);
   if (funnel.breakdown === "segment") for (const segment of funnel.segments) params.append("segment", segment);
   for (const exclusion of funnel.exclusions) params.append("exclude", `${exclusion.name}|${exclusion.from}|${exclusion.to}`);
+  if (funnel.trend) params.set("trend", funnel.trend);
   return params;
 }
 
@@ -96,6 +100,7 @@ export function funnelRequest(funnel, range) {
     // Every chosen segment keeps its series: the limit does not fold segments (ADR 84).
     request.breakdown = { dimension: "BREAKDOWN_DIMENSION_SEGMENT", segments: [...funnel.segments] };
   }
+  if (funnel.trend) request.trend = { period: TREND_PERIODS[funnel.trend].value, timeZone: browserTimeZone() };
   return request;
 }
 
@@ -146,6 +151,13 @@ function filterBar(funnel, params, suggestions, segments, onApply) {
     h("option", { value: "segment" }, "Segments (their members now)"),
   );
   breakdownSelect.value = funnel.breakdown;
+  const trendSelect = h(
+    "select",
+    { "data-testid": "funnel-trend-period" },
+    h("option", { value: "" }, "Not shown"),
+    Object.entries(TREND_PERIODS).map(([key, period]) => h("option", { value: key }, period.label)),
+  );
+  trendSelect.value = funnel.trend;
   const propertyInput = h("input", {
     type: "text",
     value: funnel.property,
@@ -324,6 +336,7 @@ function filterBar(funnel, params, suggestions, segments, onApply) {
     field("Breakdown", breakdownSelect),
     propertyField,
     segmentSet.element,
+    field("Conversion over time", trendSelect, "The funnel of each period's entrants"),
     h("div", { class: "field field-submit" }, h("button", { type: "submit", class: "primary", "data-testid": "funnel-apply" }, "Apply")),
   );
   element.addEventListener("submit", (event) => {
@@ -339,6 +352,7 @@ function filterBar(funnel, params, suggestions, segments, onApply) {
         breakdown: breakdownSelect.value,
         property: propertyInput.value.trim(),
         segments: segmentSet.chosen(),
+        trend: trendSelect.value,
         exclusions: exclusions.filter((e) => e.name && e.from < e.to).map((e) => ({ ...e })),
       },
       range,
@@ -403,6 +417,7 @@ async function drawResult(results, ctx, funnel, range, panel, segments, fresh = 
       }, { series: seriesIndex, step: stepIndex, outcome });
     },
   });
+  if (request.trend) drawTrend(results, response, { seriesName, period: funnel.trend, timeZone: request.trend.timeZone });
 }
 
 export default {

@@ -4,28 +4,36 @@ ListFunnelPersons reuses the request side (funnel_persons.py)."""
 from __future__ import annotations
 
 import itertools
+from datetime import datetime
 from typing import Any
 
 from google.protobuf import duration_pb2
 
 from wayline.common.errors import FieldViolation, InvalidArgument
+from wayline.common.timestamps import to_timestamp
 from wayline.journeys.v1 import analytics_pb2, funnel_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline_journeys import analytics_converters as convert
-from wayline_journeys.analytics import EventMatcher, SeriesKey
+from wayline_journeys.analytics import EventMatcher, SeriesKey, TimeRange
 from wayline_journeys.converters import channel_names
 from wayline_journeys.funnels import (
     DAY_US,
+    MAX_TREND_PERIODS,
     Attribution,
     FunnelExclusion,
     FunnelOrder,
     FunnelQuery,
     FunnelResult,
     FunnelStep,
+    FunnelTrend,
     StepStats,
     TimeStats,
+    TrendPoint,
     automatic_bounds,
+    trend_periods,
 )
+from wayline_journeys.retention import CALENDAR_END, CALENDAR_START, within_calendar
+from wayline_journeys.retention_converters import PERIODS, time_zone
 
 __all__ = ["funnel_query", "funnel_response"]
 
@@ -152,8 +160,55 @@ def _event_filter(
     )
 
 
-def funnel_query(tenant: str, request: pb.QueryFunnelRequest, prefix: str = "") -> FunnelQuery:
-    """The funnel `request` asks for; InvalidArgument naming every bad field (paths start with `prefix`)."""
+def _trend(
+    request: pb.QueryFunnelRequest, span: TimeRange, now: datetime, violations: list[FieldViolation]
+) -> FunnelTrend | None:
+    """The trend the request asks for over the time range (an unset end is `now`), or None."""
+    if not request.HasField("trend"):
+        return None
+    reported = len(violations)
+    period = PERIODS.get(request.trend.period)
+    if period is None:
+        violations.append(FieldViolation("trend.period", "not a RetentionPeriod"))
+    zone = time_zone(request.trend.time_zone, "trend.time_zone", violations)
+    end = span.end or now
+    if span.start is None:
+        violations.append(
+            FieldViolation("time_range.start", "a trend needs the start of the time range", "REQUIRED")
+        )
+    elif span.end is None and span.start >= now:
+        violations.append(
+            FieldViolation(
+                "time_range.start", "a trend's range without an end must start before now", "INVALID_RANGE"
+            )
+        )
+    elif not within_calendar(span.start, end):
+        violations.append(
+            FieldViolation(
+                "time_range",
+                f"a trend's range must lie between {CALENDAR_START:%Y-%m-%d} and {CALENDAR_END:%Y-%m-%d}",
+                "OUT_OF_RANGE",
+            )
+        )
+    if period is None or span.start is None or len(violations) > reported:
+        return None
+    trend = FunnelTrend(period, zone, span.start, end)
+    if len(trend_periods(trend)) > MAX_TREND_PERIODS:
+        violations.append(
+            FieldViolation(
+                "time_range",
+                f"spans more than {MAX_TREND_PERIODS} periods of the trend; narrow it or use longer periods",
+                "OUT_OF_RANGE",
+            )
+        )
+    return trend
+
+
+def funnel_query(
+    tenant: str, request: pb.QueryFunnelRequest, prefix: str = "", now: datetime | None = None
+) -> FunnelQuery:
+    """The funnel `request` asks for; InvalidArgument naming every bad field (paths start with `prefix`).
+    `now` ends a trend's unset range; without it (ListFunnelPersons) the trend is not read."""
     violations: list[FieldViolation] = []
     order = _ORDERS.get(request.order)
     if order is None:
@@ -183,19 +238,21 @@ def funnel_query(tenant: str, request: pb.QueryFunnelRequest, prefix: str = "") 
     )
     if not 0 <= request.person_sample_size <= MAX_SAMPLE:
         violations.append(FieldViolation(f"{prefix}person_sample_size", f"0 to {MAX_SAMPLE}", "OUT_OF_RANGE"))
+    span = convert.time_range(request.time_range, f"{prefix}time_range", violations)
     query = FunnelQuery(
         tenant=tenant,
         steps=steps,
         order=order,
         window_us=window,
         exclusions=exclusions,
-        time_range=convert.time_range(request.time_range, f"{prefix}time_range", violations),
+        time_range=span,
         breakdown=convert.breakdown(request.breakdown, f"{prefix}breakdown", violations),
         attribution=attribution or Attribution.FIRST_STEP,
         population=convert.population(request.population, f"{prefix}population", violations),
         event_filter=_event_filter(request, prefix, violations),
         sample_size=request.person_sample_size,
         bounds_us=_bounds(request, window, prefix, violations),
+        trend=_trend(request, span, now, violations) if now is not None else None,
     )
     if violations:
         raise InvalidArgument("the funnel is not valid; see the field violations", violations)
@@ -250,6 +307,16 @@ def _value(key: SeriesKey) -> analytics_pb2.BreakdownValue:
     return analytics_pb2.BreakdownValue(value=key.value, other=key.other, missing=key.missing)
 
 
+def _trend_point(point: TrendPoint) -> funnel_pb2.FunnelTrendPoint:
+    counts = point.step_counts
+    return funnel_pb2.FunnelTrendPoint(
+        period_start=to_timestamp(point.period_start),
+        step_counts=counts,
+        conversion_rate=counts[-1] / counts[0] if counts[0] else 0.0,
+        complete=point.complete,
+    )
+
+
 def funnel_response(query: FunnelQuery, result: FunnelResult) -> pb.QueryFunnelResponse:
     response = pb.QueryFunnelResponse()
     for series in result.series:
@@ -265,6 +332,7 @@ def funnel_response(query: FunnelQuery, result: FunnelResult) -> pb.QueryFunnelR
                 average_conversion_time=mean,
                 median_conversion_time=median,
                 conversion_time_histogram=_buckets(query, series.conversion.histogram or _zeros(query)),
+                trend=[_trend_point(p) for p in series.trend],
             )
         )
     return response

@@ -7,15 +7,19 @@ Times are whole microseconds (the events' resolution), so that results compare e
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from wayline_journeys.analytics import Breakdown, EventMatcher, Population, SeriesKey, TimeRange
+from wayline_journeys.retention import RetentionPeriod, period_start, period_starts
 
 __all__ = [
     "AUTOMATIC_BOUNDS_US",
     "DAY_US",
+    "MAX_TREND_PERIODS",
     "Attribution",
     "FunnelExclusion",
     "FunnelOrder",
@@ -24,14 +28,20 @@ __all__ = [
     "FunnelSeries",
     "FunnelStep",
     "FunnelStore",
+    "FunnelTrend",
     "Outcome",
     "PersonsPage",
     "StepStats",
     "TimeStats",
+    "TrendPoint",
+    "TrendRow",
     "assemble",
     "automatic_bounds",
+    "trend_periods",
+    "with_trend",
 ]
 
+MAX_TREND_PERIODS = 400
 MINUTE_US = 60_000_000
 HOUR_US = 60 * MINUTE_US
 DAY_US = 24 * HOUR_US
@@ -87,6 +97,17 @@ class FunnelExclusion:
 
 
 @dataclass(frozen=True)
+class FunnelTrend:
+    """The funnel per period of the time range: periods of `period` beginning at local midnight in
+    `time_zone`, over [start, end) (the converter fills in an unset end with now)."""
+
+    period: RetentionPeriod
+    time_zone: str
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
 class FunnelQuery:
     tenant: str
     steps: tuple[FunnelStep, ...]
@@ -102,6 +123,7 @@ class FunnelQuery:
     sample_size: int = 0
     bounds_us: tuple[int, ...] = ()
     """The histogram's bucket upper bounds, increasing (the converter fills in the automatic ones)."""
+    trend: FunnelTrend | None = None
 
     def open_exclusions(self, level: int) -> int:
         """The bitmask of the exclusions that an attempt sitting at step `level` is exposed to."""
@@ -127,11 +149,32 @@ class StepStats:
 
 
 @dataclass(frozen=True)
+class TrendPoint:
+    """The funnel of the persons who started an attempt in one period: how many reached each step."""
+
+    period_start: datetime
+    step_counts: tuple[int, ...]
+    complete: bool
+
+
+@dataclass(frozen=True)
 class FunnelSeries:
     key: SeriesKey
     steps: tuple[StepStats, ...]
     conversion: TimeStats
     """First step to last, over the persons who completed the funnel."""
+    trend: tuple[TrendPoint, ...] = ()
+
+
+@dataclass(frozen=True)
+class TrendRow:
+    """How many units of one breakdown value that started in the period beginning on local date `period`
+    went no further than step `level`."""
+
+    value: tuple[str, bool]
+    period: date
+    level: int
+    units: int
 
 
 @dataclass(frozen=True)
@@ -161,6 +204,11 @@ class FunnelStore(Protocol):
         """Up to `page.limit` person ids after `page.after`, ascending."""
         ...
 
+    def trend(self, query: FunnelQuery) -> Sequence[TrendRow]:
+        """Per breakdown value, period of `query.trend` and furthest step, how many units started an
+        attempt in that period (each with its best attempt started there)."""
+        ...
+
 
 def assemble(query: FunnelQuery, rows: Sequence[tuple[SeriesKey, int, StepStats]]) -> FunnelResult:
     """The store's rows as series, the largest first (by the first step's count, then by key), `other`
@@ -180,4 +228,46 @@ def assemble(query: FunnelQuery, rows: Sequence[tuple[SeriesKey, int, StepStats]
         for key, steps in by_series.items()
     ]
     series.sort(key=lambda s: (s.key.other, -s.steps[0].count, s.key.value, s.key.missing))
+    return FunnelResult(tuple(series))
+
+
+def trend_periods(trend: FunnelTrend) -> list[date]:
+    """The local dates on which the trend's periods begin; more than MAX_TREND_PERIODS when too many."""
+    return period_starts(trend.start, trend.end, trend.period, ZoneInfo(trend.time_zone), MAX_TREND_PERIODS)
+
+
+def with_trend(
+    query: FunnelQuery, result: FunnelResult, rows: Sequence[TrendRow], now: datetime
+) -> FunnelResult:
+    """`result` with each series' trend: the store's rows counted into the result's series (a value that
+    is not one of them is in `other`), one point per period, zeros where nobody entered."""
+    trend = query.trend
+    if trend is None:
+        return result
+    zone = ZoneInfo(trend.time_zone)
+    n = len(query.steps)
+    keys = {(s.key.value, s.key.missing): s.key for s in result.series if not s.key.other}
+    other = next((s.key for s in result.series if s.key.other), None)
+    counts: dict[tuple[SeriesKey, date], list[int]] = {}
+    for row in rows:
+        key = keys.get(row.value, other)
+        if key is None:
+            continue  # not in the funnel's series (it entered none of the whole range's)
+        levels = counts.setdefault((key, row.period), [0] * n)
+        for k in range(min(row.level, n - 1) + 1):
+            levels[k] += row.units
+    periods = trend_periods(trend)
+    ends = [period_start(p, trend.period, 1, zone) for p in periods]
+    window = query.window_us / 1_000_000
+    series = []
+    for found in result.series:
+        points = tuple(
+            TrendPoint(
+                period_start(local, trend.period, 0, zone),
+                tuple(counts.get((found.key, local), [0] * n)),
+                min(end, trend.end).timestamp() + window <= now.astimezone(UTC).timestamp(),
+            )
+            for local, end in zip(periods, ends, strict=True)
+        )
+        series.append(replace(found, trend=points))
     return FunnelResult(tuple(series))

@@ -22,6 +22,8 @@ from zoneinfo import ZoneInfo
 from wayline_journeys.analytics import Breakdown, EventMatcher, Population, SeriesKey, TimeRange
 
 __all__ = [
+    "CALENDAR_END",
+    "CALENDAR_START",
     "CohortCount",
     "RetentionCohort",
     "RetentionPeriod",
@@ -33,6 +35,7 @@ __all__ = [
     "period_start",
     "period_starts",
     "retention_table",
+    "within_calendar",
 ]
 
 
@@ -107,6 +110,19 @@ def _shift(start: date, period: RetentionPeriod, n: int) -> date:
         return start + timedelta(weeks=n)
     months = start.year * 12 + start.month - 1 + n
     return date(months // 12, months % 12 + 1, 1)
+
+
+# The span periods are dated in: ClickHouse dates a period by its first day as a Date (toDate, toMonday,
+# toStartOfMonth), whose range is 1970-01-01 to 2149-06-06; and Python's calendar cannot date a period near
+# its own ends (years 1 and 9999) in every zone. The first Monday of 1970 lets every kind of period begin
+# within the range.
+CALENDAR_START = datetime(1970, 1, 5, tzinfo=UTC)
+CALENDAR_END = datetime(2149, 5, 1, tzinfo=UTC)
+
+
+def within_calendar(start: datetime, end: datetime) -> bool:
+    """Whether [start, end) lies in the years periods are dated in (period_starts takes no other)."""
+    return start >= CALENDAR_START and end <= CALENDAR_END
 
 
 def period_start(cohort: date, period: RetentionPeriod, n: int, zone: ZoneInfo) -> datetime:

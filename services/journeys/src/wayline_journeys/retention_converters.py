@@ -17,12 +17,13 @@ from wayline_journeys.retention import (
     RetentionValue,
 )
 
-__all__ = ["MAX_PERIOD_COUNT", "retention_query", "retention_response", "time_zone"]
+__all__ = ["MAX_PERIOD_COUNT", "PERIODS", "retention_query", "retention_response", "time_zone"]
 
 MAX_PERIOD_COUNT = 100
 DEFAULT_PERIOD_COUNT = 8
 
-_PERIODS = {
+# A request's RetentionPeriod (unset: weeks), as retention, segment change counts and funnel trends read it.
+PERIODS = {
     retention_pb2.RETENTION_PERIOD_UNSPECIFIED: RetentionPeriod.WEEK,
     retention_pb2.RETENTION_PERIOD_DAY: RetentionPeriod.DAY,
     retention_pb2.RETENTION_PERIOD_WEEK: RetentionPeriod.WEEK,
@@ -51,7 +52,7 @@ def retention_query(tenant: str, request: pb.QueryRetentionRequest) -> Retention
     """The query of a QueryRetentionRequest; INVALID_ARGUMENT names every bad field, then FAILED_PRECONDITION
     for segments."""
     violations: list[FieldViolation] = []
-    period, kind = _PERIODS.get(request.period), _TYPES.get(request.type)
+    period, kind = PERIODS.get(request.period), _TYPES.get(request.type)
     if period is None:
         violations.append(FieldViolation("period", "not a RetentionPeriod"))
     if kind is None:

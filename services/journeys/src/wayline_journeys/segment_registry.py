@@ -26,7 +26,14 @@ from wayline_journeys.errors import (
     SegmentInUse,
     SegmentNotFound,
 )
-from wayline_journeys.retention import RetentionPeriod, period_start, period_starts
+from wayline_journeys.retention import (
+    CALENDAR_END,
+    CALENDAR_START,
+    RetentionPeriod,
+    period_start,
+    period_starts,
+    within_calendar,
+)
 from wayline_journeys.segments import (
     NAME_PREFIX,
     MemberPage,
@@ -261,6 +268,17 @@ class Segments:
             raise InvalidArgument(
                 "the time range is empty",
                 [FieldViolation("time_range", "start must be before end", "INVALID_RANGE")],
+            )
+        if not within_calendar(start, end):
+            raise InvalidArgument(
+                "the time range is outside the calendar",
+                [
+                    FieldViolation(
+                        "time_range",
+                        f"must lie between {CALENDAR_START:%Y-%m-%d} and {CALENDAR_END:%Y-%m-%d}",
+                        "OUT_OF_RANGE",
+                    )
+                ],
             )
         local_zone = ZoneInfo(zone)
         starts = period_starts(start, end, period, local_zone, MAX_COUNT_PERIODS)

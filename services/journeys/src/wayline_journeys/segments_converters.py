@@ -17,14 +17,14 @@ from google.protobuf import json_format
 from wayline.common.errors import FieldViolation, InvalidArgument
 from wayline.common.paging import decode_page_token, encode_page_token, invalid_page_token, page_size
 from wayline.common.timestamps import to_timestamp
-from wayline.journeys.v1 import condition_pb2, retention_pb2, segment_pb2
+from wayline.journeys.v1 import condition_pb2, segment_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline_journeys.analytics_converters import time_range
 from wayline_journeys.conditions import Condition
 from wayline_journeys.conditions_converters import SEGMENT_NAME, person_condition
 from wayline_journeys.person_refs_converters import person_ref
 from wayline_journeys.retention import RetentionPeriod
-from wayline_journeys.retention_converters import time_zone
+from wayline_journeys.retention_converters import PERIODS, time_zone
 from wayline_journeys.segment_registry import WRITABLE, ChangeCounts, ChangePage, Freshness
 from wayline_journeys.segments import (
     MemberPage,
@@ -302,14 +302,6 @@ def changes_response(segment_id: str, page: ChangePage) -> pb.ListSegmentMembers
     return found
 
 
-_COUNT_PERIODS = {
-    retention_pb2.RETENTION_PERIOD_UNSPECIFIED: RetentionPeriod.WEEK,
-    retention_pb2.RETENTION_PERIOD_DAY: RetentionPeriod.DAY,
-    retention_pb2.RETENTION_PERIOD_WEEK: RetentionPeriod.WEEK,
-    retention_pb2.RETENTION_PERIOD_MONTH: RetentionPeriod.MONTH,
-}
-
-
 @dataclass(frozen=True)
 class ChangeCountsQuery:
     segment_id: str
@@ -327,7 +319,7 @@ def change_counts_request(request: pb.CountSegmentMembershipChangesRequest) -> C
         violations.append(FieldViolation("segment", "not a segment name (segments/{segment_id})"))
     else:
         segment_id = segment_id_of(request.segment, "segment")
-    period = _COUNT_PERIODS.get(request.period)
+    period = PERIODS.get(request.period)
     if period is None:
         violations.append(FieldViolation("period", "not a RetentionPeriod"))
     span = time_range(request.time_range, "time_range", violations)

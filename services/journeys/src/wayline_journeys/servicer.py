@@ -41,7 +41,7 @@ from wayline_journeys.features import profile_features
 from wayline_journeys.features_converters import profile_query, profile_response
 from wayline_journeys.funnel_converters import funnel_query, funnel_response
 from wayline_journeys.funnel_persons import persons_request, persons_response
-from wayline_journeys.funnels import assemble
+from wayline_journeys.funnels import assemble, with_trend
 from wayline_journeys.lifecycle import lifecycle_stages
 from wayline_journeys.lifecycle_converters import lifecycle_query, lifecycle_response
 from wayline_journeys.path_persons import path_persons_request, path_persons_response
@@ -223,8 +223,12 @@ class JourneyServicer(pb_grpc.JourneyServiceServicer):
     def QueryFunnel(  # noqa: N802
         self, request: pb.QueryFunnelRequest, context: grpc.ServicerContext
     ) -> pb.QueryFunnelResponse:
-        query = funnel_query(require_tenant(), request)
-        return funnel_response(query, assemble(query, self._models.funnels.query(query)))
+        now = datetime.now(UTC)
+        query = funnel_query(require_tenant(), request, now=now)
+        result = assemble(query, self._models.funnels.query(query))
+        if query.trend is not None:
+            result = with_trend(query, result, self._models.funnels.trend(query), now)
+        return funnel_response(query, result)
 
     def ListFunnelPersons(  # noqa: N802
         self, request: pb.ListFunnelPersonsRequest, context: grpc.ServicerContext

@@ -24,6 +24,10 @@ docs/funnels.md states the semantics; this is how they are computed, in four sta
 4. aggregation per (series, step) with -State combinators, the ranking that keeps the breakdown's largest
    values (`store.breakdown.ranked_series`), and -Merge per series.
 
+A trend (`trend_sql`) walks per unit and period instead: the linear walks get one row per period in which
+the unit has a start (ARRAY JOIN) and take only that period's starts; the general walk keeps the best start
+per period. Then units are counted per (value, period, furthest step).
+
 Every lambda captures scalars or the small A_k arrays only, never a person's whole event array, because
 ClickHouse copies a captured array for every element a lambda visits.
 """
@@ -31,7 +35,8 @@ ClickHouse copies a captured array for every element a lambda visits.
 from __future__ import annotations
 
 from wayline_journeys.analytics import BreakdownDimension, EventMatcher
-from wayline_journeys.funnels import Attribution, FunnelOrder, FunnelQuery, Outcome, PersonsPage
+from wayline_journeys.funnels import DAY_US, Attribution, FunnelOrder, FunnelQuery, Outcome, PersonsPage
+from wayline_journeys.retention import RetentionPeriod
 from wayline_journeys.store.breakdown import (
     event_breakdown_raw,
     person_breakdown,
@@ -40,14 +45,20 @@ from wayline_journeys.store.breakdown import (
 )
 from wayline_journeys.store.funnel_walks import linear_walk, walks_linearly
 from wayline_journeys.store.matching import matcher_sql, population_sql
+from wayline_journeys.store.periods import PERIOD_START
 from wayline_journeys.store.relation import current_events
 from wayline_journeys.store.sql import SqlParams
 
-__all__ = ["aggregate_sql", "persons_sql", "top_values_sql", "units_sql"]
+__all__ = ["aggregate_sql", "persons_sql", "top_values_sql", "trend_sql", "units_sql"]
 
 _DT64 = "DateTime64(6, 'UTC')"
 _VALUE_TYPE = "Tuple(String, Bool)"
 _NO_VALUE = f"CAST(tuple('', false), '{_VALUE_TYPE}')"
+_NEXT_PERIOD = {
+    RetentionPeriod.DAY: "addDays",
+    RetentionPeriod.WEEK: "addWeeks",
+    RetentionPeriod.MONTH: "addMonths",
+}
 
 
 class _Layout:
@@ -114,6 +125,13 @@ def _in_range(query: FunnelQuery, params: SqlParams, time: str) -> str:
     if query.time_range.end is not None:
         conditions.append(f"{time} < toUnixTimestamp64Micro({params.bind(query.time_range.end, _DT64)})")
     return " AND ".join(conditions) or "1"
+
+
+def _period(query: FunnelQuery, params: SqlParams, time: str) -> str:
+    """The local date the trend's period holding `time` (µs) begins on."""
+    assert query.trend is not None
+    zone = params.bind(query.trend.time_zone, "String")
+    return f"{PERIOD_START[query.trend.period]}(fromUnixTimestamp64Micro({time}), {zone})"
 
 
 def _by_event(query: FunnelQuery) -> bool:
@@ -211,36 +229,75 @@ def _ordered_stages(query: FunnelQuery, layout: _Layout) -> list[list[str]]:
     return stages
 
 
-def _general_walk(query: FunnelQuery, params: SqlParams) -> str:
-    """ORDERED with gaps or exclusions. Per unit with a clean attempt: person_id, bv and best = (K, step
-    times, the start's value, the value of the reported attempt's last event), from one row per start."""
+def _general_walk(query: FunnelQuery, params: SqlParams, by_period: bool) -> str:
+    """ORDERED with gaps or exclusions. Per unit with a clean attempt (and per period of its starts when
+    `by_period`, as `pd`): person_id, bv and best = (K, step times, the start's value, the value of the
+    reported attempt's last event), from one row per start."""
     layout = _Layout(query)
+    period = f", {_period(query, params, 's.2')} AS pd" if by_period else ""
     starts = (
         f"SELECT person_id, bv, vs, ev, s, [s] AS A0, s.1 AS start, "
-        f"arrayCount(q -> q.2 <= s.2 + {query.window_us}, ev) AS e "
+        f"arrayCount(q -> q.2 <= s.2 + {query.window_us}, ev) AS e{period} "
         f"FROM ({_persons(query, params, layout)}) "
         f"ARRAY JOIN arrayFilter(q -> bitTest(q.3, 0) AND {_in_range(query, params, 'q.2')}, ev) AS s"
     )
     for columns in _ordered_stages(query, layout):
         starts = f"SELECT *, {', '.join(columns)} FROM ({starts})"
+    keys = "person_id, bv, pd" if by_period else "person_id, bv"
     starts = (
-        f"SELECT person_id, bv, start, K, h, vs[start] AS start_value, vs[last_position] AS last_value "
+        f"SELECT {keys}, start, K, h, vs[start] AS start_value, vs[last_position] AS last_value "
         f"FROM ({starts})"
     )
     return (
-        f"SELECT person_id, bv, argMax((K, h, start_value, last_value), (K, -toInt64(start))) AS best "
-        f"FROM ({starts}) WHERE K >= 0 GROUP BY person_id, bv"
+        f"SELECT {keys}, argMax((K, h, start_value, last_value), (K, -toInt64(start))) AS best "
+        f"FROM ({starts}) WHERE K >= 0 GROUP BY {keys}"
     )
 
 
-def units_sql(query: FunnelQuery, params: SqlParams) -> str:
-    """One row per counted person (per person and value with EACH_STEP): `person_id`, `bd` (the breakdown's
-    (value, missing)), `K` (the furthest step reached, zero-based) and `h` (the times of steps 0..K, µs)."""
+def _linear_units(query: FunnelQuery, params: SqlParams, by_period: bool) -> tuple[str, str]:
+    """The units of the linear walks and the condition on an event (step bits `m`, time `t`) that starts an
+    attempt; when `by_period`, a unit per period in which it has a start (`pd`), taking that period's."""
+    first = "m != 0" if query.order is FunnelOrder.ANY else "bitTest(m, 0)"
+    start = f"{first} AND {_in_range(query, params, 't')}"
+    units = _units(query, params)
+    if not by_period:
+        return units, start
+    assert query.trend is not None
+    periods = (
+        f"arrayDistinct(arrayMap(t -> {_period(query, params, 't')}, arrayFilter((t, m) -> {start}, ts, ms)))"
+    )
+    # Only the events from the period's start to its end plus the window can take part in its attempts:
+    # each period's unit keeps those (with a day's margin either side for the zone's offset), so a long
+    # history is not walked in full once per period.
+    first_us = "toUnixTimestamp64Micro(toDateTime64(pd, 6, 'UTC'))"
+    after_us = f"toUnixTimestamp64Micro(toDateTime64({_NEXT_PERIOD[query.trend.period]}(pd, 1), 6, 'UTC'))"
+    spans = (
+        f"SELECT person_id, bv, vs, ms, ts, xs, pd, {first_us} - {DAY_US} AS lo, "
+        f"{after_us} + {DAY_US + query.window_us} AS hi FROM ({units}) ARRAY JOIN {periods} AS pd"
+    )
+    kept = "t >= lo AND t <= hi"
+    # New names first: an alias named like a column would replace the column in the other expressions.
+    units = (
+        f"SELECT person_id, bv, arrayFilter((v, t) -> {kept}, vs, ts) AS period_vs, "
+        f"arrayFilter((m, t) -> {kept}, ms, ts) AS period_ms, arrayFilter(t -> {kept}, ts) AS period_ts, "
+        f"arrayFilter((x, t) -> {kept}, xs, ts) AS period_xs, pd FROM ({spans})"
+    )
+    units = (
+        f"SELECT person_id, bv, period_vs AS vs, period_ms AS ms, period_ts AS ts, period_xs AS xs, pd "
+        f"FROM ({units})"
+    )
+    return units, f"{start} AND {_period(query, params, 't')} = pd"
+
+
+def units_sql(query: FunnelQuery, params: SqlParams, by_period: bool = False) -> str:
+    """One row per counted person (per person and value with EACH_STEP; and per period of the trend in
+    which they started an attempt, `pd`, when `by_period`): `person_id`, `bd` (the breakdown's (value,
+    missing)), `K` (the furthest step reached, zero-based) and `h` (the times of steps 0..K, µs)."""
     if walks_linearly(query):
-        first = "m != 0" if query.order is FunnelOrder.ANY else "bitTest(m, 0)"
-        best = linear_walk(query, _units(query, params), f"{first} AND {_in_range(query, params, 't')}")
+        units, start = _linear_units(query, params, by_period)
+        best = linear_walk(query, units, start, ", pd" if by_period else "")
     else:
-        best = _general_walk(query, params)
+        best = _general_walk(query, params, by_period)
     traits = person_breakdown(query.breakdown, params, current_events(params))
     if traits is not None:
         value = f"CAST({series_of_raw('p.raw')}, '{_VALUE_TYPE}')"
@@ -252,7 +309,10 @@ def units_sql(query: FunnelQuery, params: SqlParams) -> str:
         }[query.attribution]
     else:
         value = _NO_VALUE
-    unit = f"SELECT u.person_id AS person_id, {value} AS bd, best.1 AS K, best.2 AS h FROM ({best}) AS u"
+    period = ", u.pd AS pd" if by_period else ""
+    unit = (
+        f"SELECT u.person_id AS person_id, {value} AS bd, best.1 AS K, best.2 AS h{period} FROM ({best}) AS u"
+    )
     return unit + (f" LEFT JOIN {traits} AS p ON p.person_id = u.person_id" if traits is not None else "")
 
 
@@ -313,3 +373,9 @@ def top_values_sql(query: FunnelQuery, params: SqlParams) -> str:
         f"SELECT bd FROM ({units_sql(query, params)}) GROUP BY bd "
         f"ORDER BY count() DESC, bd LIMIT {params.bind(query.breakdown.kept_series(), 'UInt32')}"
     )
+
+
+def trend_sql(query: FunnelQuery, params: SqlParams) -> str:
+    """Rows of (breakdown (value, missing), the local date the period begins on, furthest step, units): the
+    units per period of `query.trend` in which they started an attempt."""
+    return f"SELECT bd, pd, K, count() FROM ({units_sql(query, params, by_period=True)}) GROUP BY bd, pd, K"

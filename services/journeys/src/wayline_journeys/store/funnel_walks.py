@@ -189,10 +189,11 @@ def _strict(query: FunnelQuery, start: str) -> list[list[str]]:
     return stages + _best(levels, [f"q0[b] + {2 * k}" for k in range(n)])
 
 
-def linear_walk(query: FunnelQuery, units: str, start: str) -> str:
-    """Per unit of `units` (columns person_id, bv, vs, ms, ts, xs) that has a clean start: person_id, bv and
-    best = (K, step times, the start's value, the value of the reported attempt's last event). `start` is the
-    condition on the step bits `m` and time `t` of an event that starts attempts."""
+def linear_walk(query: FunnelQuery, units: str, start: str, keys: str = "") -> str:
+    """Per unit of `units` (columns person_id, bv, vs, ms, ts, xs, then `keys`, e.g. ", pd") that has a
+    clean start: person_id, bv, `keys` and best = (K, step times, the start's value, the value of the
+    reported attempt's last event). `start` is the condition on the step bits `m` and time `t` of an event
+    that starts attempts (it may name the units' scalar columns)."""
     stages = _starts(query, start)
     if query.order is FunnelOrder.ORDERED:
         stages += _ordered(query)
@@ -200,5 +201,5 @@ def linear_walk(query: FunnelQuery, units: str, start: str) -> str:
         stages += _any(query)
     else:
         stages += _strict(query, start)
-    walked = _nest(f"SELECT person_id, bv, vs, ms, ts, xs FROM ({units})", stages)
-    return f"SELECT person_id, bv, best FROM ({walked}) WHERE notEmpty(q0) AND K >= 0"
+    walked = _nest(f"SELECT person_id, bv, vs, ms, ts, xs{keys} FROM ({units})", stages)
+    return f"SELECT person_id, bv{keys}, best FROM ({walked}) WHERE notEmpty(q0) AND K >= 0"

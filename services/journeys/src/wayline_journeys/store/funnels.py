@@ -1,5 +1,6 @@
 """FunnelStore on ClickHouse: one statement per QueryFunnel (store/funnel_sql.py), rows turned into stats
-here; ListFunnelPersons is one statement too, two when it lists the `other` series (its values come first)."""
+here (and one more for a trend); ListFunnelPersons is one statement too, two when it lists the `other`
+series (its values come first)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from wayline_journeys.analytics import SeriesKey
-from wayline_journeys.funnels import FunnelQuery, PersonsPage, StepStats, TimeStats
+from wayline_journeys.funnels import FunnelQuery, PersonsPage, StepStats, TimeStats, TrendRow
 from wayline_journeys.store.client import ReadModel
-from wayline_journeys.store.funnel_sql import aggregate_sql, persons_sql, top_values_sql
+from wayline_journeys.store.funnel_sql import aggregate_sql, persons_sql, top_values_sql, trend_sql
 
 __all__ = ["ClickHouseFunnels"]
 
@@ -55,3 +56,11 @@ class ClickHouseFunnels(ReadModel):
         params = self._tenant_params(query.tenant)
         rows = self._rows(persons_sql(query, page, top, params), params, "listing a funnel's persons")
         return [str(person) for (person,) in rows]
+
+    def trend(self, query: FunnelQuery) -> list[TrendRow]:
+        params = self._tenant_params(query.tenant)
+        rows = self._rows(trend_sql(query, params), params, "computing a funnel's trend")
+        return [
+            TrendRow((str(value), bool(missing)), period, int(level), int(units))
+            for (value, missing), period, level, units in rows
+        ]

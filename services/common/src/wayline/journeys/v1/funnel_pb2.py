@@ -23,30 +23,36 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from wayline.journeys.v1 import analytics_pb2 as wayline_dot_journeys_dot_v1_dot_analytics__pb2
+from wayline.journeys.v1 import retention_pb2 as wayline_dot_journeys_dot_v1_dot_retention__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n wayline/journeys/v1/funnel.proto\x12\x13wayline.journeys.v1\x1a\x1egoogle/protobuf/duration.proto\x1a#wayline/journeys/v1/analytics.proto\"\xf4\x01\n\nFunnelStep\x12\r\n\x05label\x18\x01 \x01(\t\x12\x30\n\x05\x65vent\x18\x02 \x01(\x0b\x32!.wayline.journeys.v1.EventMatcher\x12\x38\n\x15min_gap_from_previous\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x38\n\x15max_gap_from_previous\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x31\n\x06\x61ny_of\x18\x05 \x03(\x0b\x32!.wayline.journeys.v1.EventMatcher\"\x9a\x01\n\x0f\x46unnelExclusion\x12\x30\n\x05\x65vent\x18\x01 \x01(\x0b\x32!.wayline.journeys.v1.EventMatcher\x12\x11\n\tfrom_step\x18\x02 \x01(\x05\x12\x0f\n\x07to_step\x18\x03 \x01(\x05\x12\x31\n\x06\x61ny_of\x18\x04 \x03(\x0b\x32!.wayline.journeys.v1.EventMatcher\"\x84\x01\n\x13TimeToConvertBucket\x12.\n\x0blower_bound\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12.\n\x0bupper_bound\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05\x63ount\x18\x03 \x01(\x03\"\x9a\x03\n\x10\x46unnelStepResult\x12\x12\n\nstep_index\x18\x01 \x01(\x05\x12\r\n\x05label\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x03\x12\x16\n\x0e\x64rop_off_count\x18\x04 \x01(\x03\x12\x17\n\x0f\x63onversion_rate\x18\x05 \x01(\x01\x12\x1f\n\x17overall_conversion_rate\x18\x06 \x01(\x01\x12:\n\x17\x61verage_time_to_convert\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x39\n\x16median_time_to_convert\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1f\n\x17\x63onverted_person_sample\x18\t \x03(\t\x12\x1d\n\x15\x64ropped_person_sample\x18\n \x03(\t\x12K\n\x19time_to_convert_histogram\x18\x0b \x03(\x0b\x32(.wayline.journeys.v1.TimeToConvertBucket\"\xc6\x02\n\x0c\x46unnelSeries\x12<\n\x0f\x62reakdown_value\x18\x01 \x01(\x0b\x32#.wayline.journeys.v1.BreakdownValue\x12\x34\n\x05steps\x18\x02 \x03(\x0b\x32%.wayline.journeys.v1.FunnelStepResult\x12:\n\x17\x61verage_conversion_time\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x39\n\x16median_conversion_time\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12K\n\x19\x63onversion_time_histogram\x18\x05 \x03(\x0b\x32(.wayline.journeys.v1.TimeToConvertBucket*t\n\x0b\x46unnelOrder\x12\x1c\n\x18\x46UNNEL_ORDER_UNSPECIFIED\x10\x00\x12\x18\n\x14\x46UNNEL_ORDER_ORDERED\x10\x01\x12\x17\n\x13\x46UNNEL_ORDER_STRICT\x10\x02\x12\x14\n\x10\x46UNNEL_ORDER_ANY\x10\x03*\xcf\x01\n\x1a\x46unnelBreakdownAttribution\x12,\n(FUNNEL_BREAKDOWN_ATTRIBUTION_UNSPECIFIED\x10\x00\x12+\n\'FUNNEL_BREAKDOWN_ATTRIBUTION_FIRST_STEP\x10\x01\x12*\n&FUNNEL_BREAKDOWN_ATTRIBUTION_LAST_STEP\x10\x02\x12*\n&FUNNEL_BREAKDOWN_ATTRIBUTION_EACH_STEP\x10\x03*\x88\x01\n\x14\x46unnelPersonsOutcome\x12&\n\"FUNNEL_PERSONS_OUTCOME_UNSPECIFIED\x10\x00\x12$\n FUNNEL_PERSONS_OUTCOME_CONVERTED\x10\x01\x12\"\n\x1e\x46UNNEL_PERSONS_OUTCOME_DROPPED\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n wayline/journeys/v1/funnel.proto\x12\x13wayline.journeys.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#wayline/journeys/v1/analytics.proto\x1a#wayline/journeys/v1/retention.proto\"\xf4\x01\n\nFunnelStep\x12\r\n\x05label\x18\x01 \x01(\t\x12\x30\n\x05\x65vent\x18\x02 \x01(\x0b\x32!.wayline.journeys.v1.EventMatcher\x12\x38\n\x15min_gap_from_previous\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x38\n\x15max_gap_from_previous\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x31\n\x06\x61ny_of\x18\x05 \x03(\x0b\x32!.wayline.journeys.v1.EventMatcher\"\x9a\x01\n\x0f\x46unnelExclusion\x12\x30\n\x05\x65vent\x18\x01 \x01(\x0b\x32!.wayline.journeys.v1.EventMatcher\x12\x11\n\tfrom_step\x18\x02 \x01(\x05\x12\x0f\n\x07to_step\x18\x03 \x01(\x05\x12\x31\n\x06\x61ny_of\x18\x04 \x03(\x0b\x32!.wayline.journeys.v1.EventMatcher\"\x84\x01\n\x13TimeToConvertBucket\x12.\n\x0blower_bound\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12.\n\x0bupper_bound\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05\x63ount\x18\x03 \x01(\x03\"\x9a\x03\n\x10\x46unnelStepResult\x12\x12\n\nstep_index\x18\x01 \x01(\x05\x12\r\n\x05label\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x03\x12\x16\n\x0e\x64rop_off_count\x18\x04 \x01(\x03\x12\x17\n\x0f\x63onversion_rate\x18\x05 \x01(\x01\x12\x1f\n\x17overall_conversion_rate\x18\x06 \x01(\x01\x12:\n\x17\x61verage_time_to_convert\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x39\n\x16median_time_to_convert\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1f\n\x17\x63onverted_person_sample\x18\t \x03(\t\x12\x1d\n\x15\x64ropped_person_sample\x18\n \x03(\t\x12K\n\x19time_to_convert_histogram\x18\x0b \x03(\x0b\x32(.wayline.journeys.v1.TimeToConvertBucket\"\xfc\x02\n\x0c\x46unnelSeries\x12<\n\x0f\x62reakdown_value\x18\x01 \x01(\x0b\x32#.wayline.journeys.v1.BreakdownValue\x12\x34\n\x05steps\x18\x02 \x03(\x0b\x32%.wayline.journeys.v1.FunnelStepResult\x12:\n\x17\x61verage_conversion_time\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x39\n\x16median_conversion_time\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12K\n\x19\x63onversion_time_histogram\x18\x05 \x03(\x0b\x32(.wayline.journeys.v1.TimeToConvertBucket\x12\x34\n\x05trend\x18\x06 \x03(\x0b\x32%.wayline.journeys.v1.FunnelTrendPoint\"V\n\x0b\x46unnelTrend\x12\x34\n\x06period\x18\x01 \x01(\x0e\x32$.wayline.journeys.v1.RetentionPeriod\x12\x11\n\ttime_zone\x18\x02 \x01(\t\"\x84\x01\n\x10\x46unnelTrendPoint\x12\x30\n\x0cperiod_start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bstep_counts\x18\x02 \x03(\x03\x12\x17\n\x0f\x63onversion_rate\x18\x03 \x01(\x01\x12\x10\n\x08\x63omplete\x18\x04 \x01(\x08*t\n\x0b\x46unnelOrder\x12\x1c\n\x18\x46UNNEL_ORDER_UNSPECIFIED\x10\x00\x12\x18\n\x14\x46UNNEL_ORDER_ORDERED\x10\x01\x12\x17\n\x13\x46UNNEL_ORDER_STRICT\x10\x02\x12\x14\n\x10\x46UNNEL_ORDER_ANY\x10\x03*\xcf\x01\n\x1a\x46unnelBreakdownAttribution\x12,\n(FUNNEL_BREAKDOWN_ATTRIBUTION_UNSPECIFIED\x10\x00\x12+\n\'FUNNEL_BREAKDOWN_ATTRIBUTION_FIRST_STEP\x10\x01\x12*\n&FUNNEL_BREAKDOWN_ATTRIBUTION_LAST_STEP\x10\x02\x12*\n&FUNNEL_BREAKDOWN_ATTRIBUTION_EACH_STEP\x10\x03*\x88\x01\n\x14\x46unnelPersonsOutcome\x12&\n\"FUNNEL_PERSONS_OUTCOME_UNSPECIFIED\x10\x00\x12$\n FUNNEL_PERSONS_OUTCOME_CONVERTED\x10\x01\x12\"\n\x1e\x46UNNEL_PERSONS_OUTCOME_DROPPED\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'wayline.journeys.v1.funnel_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_FUNNELORDER']._serialized_start=1407
-  _globals['_FUNNELORDER']._serialized_end=1523
-  _globals['_FUNNELBREAKDOWNATTRIBUTION']._serialized_start=1526
-  _globals['_FUNNELBREAKDOWNATTRIBUTION']._serialized_end=1733
-  _globals['_FUNNELPERSONSOUTCOME']._serialized_start=1736
-  _globals['_FUNNELPERSONSOUTCOME']._serialized_end=1872
-  _globals['_FUNNELSTEP']._serialized_start=127
-  _globals['_FUNNELSTEP']._serialized_end=371
-  _globals['_FUNNELEXCLUSION']._serialized_start=374
-  _globals['_FUNNELEXCLUSION']._serialized_end=528
-  _globals['_TIMETOCONVERTBUCKET']._serialized_start=531
-  _globals['_TIMETOCONVERTBUCKET']._serialized_end=663
-  _globals['_FUNNELSTEPRESULT']._serialized_start=666
-  _globals['_FUNNELSTEPRESULT']._serialized_end=1076
-  _globals['_FUNNELSERIES']._serialized_start=1079
-  _globals['_FUNNELSERIES']._serialized_end=1405
+  _globals['_FUNNELORDER']._serialized_start=1754
+  _globals['_FUNNELORDER']._serialized_end=1870
+  _globals['_FUNNELBREAKDOWNATTRIBUTION']._serialized_start=1873
+  _globals['_FUNNELBREAKDOWNATTRIBUTION']._serialized_end=2080
+  _globals['_FUNNELPERSONSOUTCOME']._serialized_start=2083
+  _globals['_FUNNELPERSONSOUTCOME']._serialized_end=2219
+  _globals['_FUNNELSTEP']._serialized_start=197
+  _globals['_FUNNELSTEP']._serialized_end=441
+  _globals['_FUNNELEXCLUSION']._serialized_start=444
+  _globals['_FUNNELEXCLUSION']._serialized_end=598
+  _globals['_TIMETOCONVERTBUCKET']._serialized_start=601
+  _globals['_TIMETOCONVERTBUCKET']._serialized_end=733
+  _globals['_FUNNELSTEPRESULT']._serialized_start=736
+  _globals['_FUNNELSTEPRESULT']._serialized_end=1146
+  _globals['_FUNNELSERIES']._serialized_start=1149
+  _globals['_FUNNELSERIES']._serialized_end=1529
+  _globals['_FUNNELTREND']._serialized_start=1531
+  _globals['_FUNNELTREND']._serialized_end=1617
+  _globals['_FUNNELTRENDPOINT']._serialized_start=1620
+  _globals['_FUNNELTRENDPOINT']._serialized_end=1752
 # @@protoc_insertion_point(module_scope)

@@ -7,9 +7,11 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from wayline.journeys.v1 import analytics_pb2 as _analytics_pb2
+from wayline.journeys.v1 import retention_pb2 as _retention_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -356,6 +358,7 @@ class FunnelSeries(_message.Message):
     AVERAGE_CONVERSION_TIME_FIELD_NUMBER: _builtins.int
     MEDIAN_CONVERSION_TIME_FIELD_NUMBER: _builtins.int
     CONVERSION_TIME_HISTOGRAM_FIELD_NUMBER: _builtins.int
+    TREND_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def breakdown_value(self) -> _analytics_pb2.BreakdownValue:
         """The breakdown value of this series."""
@@ -380,6 +383,12 @@ class FunnelSeries(_message.Message):
         with the query's bucket bounds.
         """
 
+    @_builtins.property
+    def trend(self) -> _containers.RepeatedCompositeFieldContainer[Global___FunnelTrendPoint]:
+        """With the request's `trend`: the funnel of each period of the time range, oldest first, one point per
+        period (periods nobody entered count zero). Empty without `trend`.
+        """
+
     def __init__(
         self,
         *,
@@ -388,11 +397,84 @@ class FunnelSeries(_message.Message):
         average_conversion_time: _duration_pb2.Duration | None = ...,
         median_conversion_time: _duration_pb2.Duration | None = ...,
         conversion_time_histogram: _abc.Iterable[Global___TimeToConvertBucket] | None = ...,
+        trend: _abc.Iterable[Global___FunnelTrendPoint] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["average_conversion_time", b"average_conversion_time", "breakdown_value", b"breakdown_value", "median_conversion_time", b"median_conversion_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["average_conversion_time", b"average_conversion_time", "breakdown_value", b"breakdown_value", "conversion_time_histogram", b"conversion_time_histogram", "median_conversion_time", b"median_conversion_time", "steps", b"steps"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["average_conversion_time", b"average_conversion_time", "breakdown_value", b"breakdown_value", "conversion_time_histogram", b"conversion_time_histogram", "median_conversion_time", b"median_conversion_time", "steps", b"steps", "trend", b"trend"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___FunnelSeries: _TypeAlias = FunnelSeries  # noqa: Y015
+
+@_typing.final
+class FunnelTrend(_message.Message):
+    """FunnelTrend asks for the funnel's conversion over time: the funnel of each period of the time range, as
+    if QueryFunnel were asked with that period (within the range) as its time range. A person counts in
+    each period in which they started an attempt, with their best attempt started in that period; its later
+    steps may fall after the period, within the windows.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERIOD_FIELD_NUMBER: _builtins.int
+    TIME_ZONE_FIELD_NUMBER: _builtins.int
+    period: _retention_pb2.RetentionPeriod.ValueType
+    """The length of the periods; unset means weeks."""
+    time_zone: _builtins.str
+    """The IANA time zone the periods begin in (local midnight; weeks start on Monday); empty means UTC."""
+    def __init__(
+        self,
+        *,
+        period: _retention_pb2.RetentionPeriod.ValueType = ...,
+        time_zone: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["period", b"period", "time_zone", b"time_zone"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FunnelTrend: _TypeAlias = FunnelTrend  # noqa: Y015
+
+@_typing.final
+class FunnelTrendPoint(_message.Message):
+    """FunnelTrendPoint is the funnel of the persons who started an attempt in one period."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERIOD_START_FIELD_NUMBER: _builtins.int
+    STEP_COUNTS_FIELD_NUMBER: _builtins.int
+    CONVERSION_RATE_FIELD_NUMBER: _builtins.int
+    COMPLETE_FIELD_NUMBER: _builtins.int
+    conversion_rate: _builtins.float
+    """The last step's count over the first step's; 0 when nobody entered."""
+    complete: _builtins.bool
+    """False while the period's attempts may still convert: the period (or the range, when it ends first)
+    plus the conversion window has not elapsed yet.
+    """
+    @_builtins.property
+    def period_start(self) -> _timestamp_pb2.Timestamp:
+        """The start of the period (the first period starts before the time range when the range starts within
+        it; only the range's part counts).
+        """
+
+    @_builtins.property
+    def step_counts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """How many persons reached each step, in step order (the first is those who entered in the period)."""
+
+    def __init__(
+        self,
+        *,
+        period_start: _timestamp_pb2.Timestamp | None = ...,
+        step_counts: _abc.Iterable[_builtins.int] | None = ...,
+        conversion_rate: _builtins.float = ...,
+        complete: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["period_start", b"period_start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["complete", b"complete", "conversion_rate", b"conversion_rate", "period_start", b"period_start", "step_counts", b"step_counts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FunnelTrendPoint: _TypeAlias = FunnelTrendPoint  # noqa: Y015

@@ -323,6 +323,7 @@ class QueryFunnelRequest(_message.Message):
     EVENT_FILTERS_FIELD_NUMBER: _builtins.int
     BREAKDOWN_ATTRIBUTION_FIELD_NUMBER: _builtins.int
     TIME_TO_CONVERT_BUCKET_BOUNDS_FIELD_NUMBER: _builtins.int
+    TREND_FIELD_NUMBER: _builtins.int
     order: _funnel_pb2.FunnelOrder.ValueType
     """In which order the steps must happen."""
     person_sample_size: _builtins.int
@@ -375,6 +376,12 @@ class QueryFunnelRequest(_message.Message):
         conversion window.
         """
 
+    @_builtins.property
+    def trend(self) -> _funnel_pb2.FunnelTrend:
+        """When set, each series also carries the funnel of each period of the time range (its `trend`). Needs
+        `time_range.start`; an unset end is now. At most 400 periods. ListFunnelPersons ignores it.
+        """
+
     def __init__(
         self,
         *,
@@ -390,10 +397,11 @@ class QueryFunnelRequest(_message.Message):
         event_filters: _abc.Iterable[_analytics_pb2.PropertyFilter] | None = ...,
         breakdown_attribution: _funnel_pb2.FunnelBreakdownAttribution.ValueType = ...,
         time_to_convert_bucket_bounds: _abc.Iterable[_duration_pb2.Duration] | None = ...,
+        trend: _funnel_pb2.FunnelTrend | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["breakdown", b"breakdown", "conversion_window", b"conversion_window", "population", b"population", "time_range", b"time_range"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["breakdown", b"breakdown", "conversion_window", b"conversion_window", "population", b"population", "time_range", b"time_range", "trend", b"trend"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["breakdown", b"breakdown", "breakdown_attribution", b"breakdown_attribution", "channels", b"channels", "conversion_window", b"conversion_window", "event_filters", b"event_filters", "exclusions", b"exclusions", "order", b"order", "person_sample_size", b"person_sample_size", "population", b"population", "steps", b"steps", "time_range", b"time_range", "time_to_convert_bucket_bounds", b"time_to_convert_bucket_bounds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["breakdown", b"breakdown", "breakdown_attribution", b"breakdown_attribution", "channels", b"channels", "conversion_window", b"conversion_window", "event_filters", b"event_filters", "exclusions", b"exclusions", "order", b"order", "person_sample_size", b"person_sample_size", "population", b"population", "steps", b"steps", "time_range", b"time_range", "time_to_convert_bucket_bounds", b"time_to_convert_bucket_bounds", "trend", b"trend"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
