@@ -18,7 +18,7 @@ import { disposeCharts } from "../charts.js";
 import { listAll } from "../lists.js";
 import { clear, errorAlert, freshness, h, loading, timeRange, uniqueId } from "../dom.js";
 import { drawFunnel, funnelSeriesName } from "./funnels/draw.js";
-import { browserTimeZone, drawTrend, TREND_PERIODS } from "./funnels/trend.js";
+import { browserTimeZone, drawTrend, pointRange, TREND_PERIODS } from "./funnels/trend.js";
 import { eventMatcher, eventNameSuggestions } from "./paths/event_names.js";
 import { personsPanel } from "./paths/persons_panel.js";
 import { segmentChoice } from "./segment_choice.js";
@@ -417,7 +417,25 @@ async function drawResult(results, ctx, funnel, range, panel, segments, fresh = 
       }, { series: seriesIndex, step: stepIndex, outcome });
     },
   });
-  if (request.trend) drawTrend(results, response, { seriesName, period: funnel.trend, timeZone: request.trend.timeZone });
+  if (!request.trend) return;
+  drawTrend(results, response, {
+    seriesName,
+    period: funnel.trend,
+    timeZone: request.trend.timeZone,
+    // A point is the funnel of its period: its persons are ListFunnelPersons' with that time range.
+    onPersons(seriesIndex, pointIndex, stepIndex, outcome) {
+      const series = response.series[seriesIndex];
+      const { trend, ...plain } = request;
+      const funnelOfPoint = { ...plain, timeRange: pointRange(series.trend, pointIndex, request.timeRange) };
+      const who = stepIndex === 0 ? "started the funnel" : "completed it";
+      const suffix = request.breakdown ? ` (${seriesName(series)})` : "";
+      panel.show(`Persons who ${who} in the period from ${funnelOfPoint.timeRange.start.slice(0, 10)}${suffix}`, (pageToken) => {
+        const body = { funnel: funnelOfPoint, stepIndex, outcome, pageSize: 50, pageToken };
+        if (request.breakdown) body.breakdownValue = series.breakdownValue;
+        return ctx.call(SERVICES.journeys, "ListFunnelPersons", body);
+      }, { series: seriesIndex, point: pointIndex, step: stepIndex, outcome });
+    },
+  });
 }
 
 export default {

@@ -1,7 +1,8 @@
 // drawTrend: the funnel's conversion over time (QueryFunnel's `trend`): a line per series of the share of
 // each period's entrants who completed the funnel, and a table of each period's persons per step. A point
 // still converting (its period plus the conversion window has not passed) is drawn hollow and marked in the
-// table. Pure: it draws what it is given.
+// table. Pure: it draws what it is given; the page passes `onPersons(seriesIndex, pointIndex, stepIndex,
+// outcome)` to add the buttons that list a period's entrants and those who completed.
 
 import { chart, PALETTE } from "../../charts.js";
 import { dataTable, formatPercent, h, toggleTable } from "../../dom.js";
@@ -44,8 +45,18 @@ function lineOption(series, days, seriesName) {
   };
 }
 
+// The time range of a trend's point `index`: its period within the request's range (a point is the funnel of
+// that range, so ListFunnelPersons asked with it lists the point's persons).
+export function pointRange(trend, index, range) {
+  const latest = (a, b) => (Date.parse(a) >= Date.parse(b) ? a : b);
+  const earliest = (a, b) => (Date.parse(a) <= Date.parse(b) ? a : b);
+  const next = trend[index + 1]?.periodStart ?? range.end;
+  return { start: latest(trend[index].periodStart, range.start), end: earliest(next, range.end) };
+}
+
 // Draws the trend of `response` (a QueryFunnel answer asked with `trend`) into root. options: {seriesName,
-// period (a TREND_PERIODS key), timeZone, heading ("h2")}. Returns the element drawn, or null without points.
+// period (a TREND_PERIODS key), timeZone, heading ("h2"), onPersons}. Returns the element drawn, or null
+// without points.
 export function drawTrend(root, response, options) {
   const series = response?.series ?? [];
   if (!series.some((one) => (one.trend ?? []).length)) return null;
@@ -68,7 +79,7 @@ export function drawTrend(root, response, options) {
   const stepLabels = (series[0].steps ?? []).map((step) => step.label);
   const rows = [];
   series.forEach((one, seriesIndex) => {
-    (one.trend ?? []).forEach((point, index) => rows.push({ one, seriesIndex, point, day: days[index] }));
+    (one.trend ?? []).forEach((point, pointIndex) => rows.push({ one, seriesIndex, point, pointIndex, day: days[pointIndex] }));
   });
   const columns = [
     { key: "day", label: period.unit, value: (row) => `${row.day}${row.point.complete ? "" : " *"}` },
@@ -81,6 +92,35 @@ export function drawTrend(root, response, options) {
     })),
     { key: "conversion", label: "Completed", value: (row) => formatPercent(row.point.conversionRate ?? 0) },
   ];
+  const last = stepLabels.length - 1;
+  if (options.onPersons) {
+    const button = (row, pointIndex, step, testid, text, what) =>
+      h(
+        "button",
+        {
+          type: "button",
+          class: "link-button",
+          "data-testid": testid,
+          "data-series": row.seriesIndex,
+          "data-point": pointIndex,
+          "aria-label": `${text}: persons who ${what} (${row.day}${series.length > 1 ? `, ${options.seriesName(row.one)}` : ""})`,
+          onclick: () => options.onPersons(row.seriesIndex, pointIndex, step, "FUNNEL_PERSONS_OUTCOME_CONVERTED"),
+        },
+        text,
+      );
+    columns.push({
+      key: "actions",
+      label: "Persons",
+      value: () => null,
+      format: (_, row) =>
+        h(
+          "span",
+          { class: "funnel-person-buttons" },
+          button(row, row.pointIndex, 0, "funnel-trend-entered", "Entered", "started the funnel"),
+          button(row, row.pointIndex, last, "funnel-trend-completed", "Completed", "completed it"),
+        ),
+    });
+  }
   const table = dataTable({
     caption: "Persons per step, by the period they started in",
     columns,

@@ -24,9 +24,10 @@ docs/funnels.md states the semantics; this is how they are computed, in four sta
 4. aggregation per (series, step) with -State combinators, the ranking that keeps the breakdown's largest
    values (`store.breakdown.ranked_series`), and -Merge per series.
 
-A trend (`trend_sql`) walks per unit and period instead: the linear walks get one row per period in which
-the unit has a start (ARRAY JOIN) and take only that period's starts; the general walk keeps the best start
-per period. Then units are counted per (value, period, furthest step).
+A trend (`trend_sql`) walks per unit and period instead: for the linear walks, each event is grouped into
+every period whose attempts it can take part in (from the period holding t - window to the one holding t),
+and a (person, period) unit takes only the starts in its period; the general walk keeps the best start per
+period. Then units are counted per (value, period, furthest step).
 
 Every lambda captures scalars or the small A_k arrays only, never a person's whole event array, because
 ClickHouse copies a captured array for every element a lambda visits.
@@ -35,7 +36,7 @@ ClickHouse copies a captured array for every element a lambda visits.
 from __future__ import annotations
 
 from wayline_journeys.analytics import BreakdownDimension, EventMatcher
-from wayline_journeys.funnels import DAY_US, Attribution, FunnelOrder, FunnelQuery, Outcome, PersonsPage
+from wayline_journeys.funnels import Attribution, FunnelOrder, FunnelQuery, Outcome, PersonsPage
 from wayline_journeys.retention import RetentionPeriod
 from wayline_journeys.store.breakdown import (
     event_breakdown_raw,
@@ -54,10 +55,11 @@ __all__ = ["aggregate_sql", "persons_sql", "top_values_sql", "trend_sql", "units
 _DT64 = "DateTime64(6, 'UTC')"
 _VALUE_TYPE = "Tuple(String, Bool)"
 _NO_VALUE = f"CAST(tuple('', false), '{_VALUE_TYPE}')"
-_NEXT_PERIOD = {
-    RetentionPeriod.DAY: "addDays",
-    RetentionPeriod.WEEK: "addWeeks",
-    RetentionPeriod.MONTH: "addMonths",
+# How to step from one period to the next, and the unit dateDiff counts them in.
+_PERIOD_STEPS = {
+    RetentionPeriod.DAY: ("addDays", "day"),
+    RetentionPeriod.WEEK: ("addWeeks", "week"),
+    RetentionPeriod.MONTH: ("addMonths", "month"),
 }
 
 
@@ -150,31 +152,48 @@ def _event_value(query: FunnelQuery, params: SqlParams) -> str:
     return f"CAST({series_of_raw(event_breakdown_raw(query.breakdown, params))}, '{_VALUE_TYPE}')"
 
 
-def _units(query: FunnelQuery, params: SqlParams) -> str:
+def _units(query: FunnelQuery, params: SqlParams, by_period: bool = False) -> str:
     """Per person with a first-step event in the time range (per person and value with EACH_STEP), the
     counted events in sequence order as arrays: `ts` (µs), `ms` (the unit's step bits), `xs` (exclusion
-    bits), `vs` (breakdown values), and `bv` (the unit's value)."""
+    bits), `vs` (breakdown values), and `bv` (the unit's value). When `by_period`, per person and period of
+    the trend with such an event in it (`pd`), holding the events that attempts started in the period can
+    use: those from the period's start to its end plus the window."""
     steps = _bits([_any_of(s.matchers, params) for s in query.steps])
     exclusions = _bits([_any_of(x.matchers, params) for x in query.exclusions])
     relation = current_events(params, where=_stored_span(query, params), kinds=_stored_kinds(query, params))
     filters = [matcher_sql(query.event_filter, params), population_sql(query.population, params)]
     relevant = "1" if query.order is FunnelOrder.STRICT else "sm != 0 OR xm != 0"
     first = "sm != 0" if query.order is FunnelOrder.ANY else "bitTest(sm, 0)"
+    counted = f"({first}) AND {_in_range(query, params, 't')}"
+    keys, period = "person_id", ""
+    if by_period:
+        # An event at t can take part in the attempts started in the periods from the one holding
+        # t - window to the one holding t: it is copied into each of them.
+        assert query.trend is not None
+        add, unit = _PERIOD_STEPS[query.trend.period]
+        earliest, latest = _period(query, params, f"t - {query.window_us}"), _period(query, params, "t")
+        count = f"toUInt64(dateDiff('{unit}', {earliest}, {latest}) + 1)"
+        keys, period = (
+            "person_id, pd",
+            f", arrayJoin(arrayMap(i -> {add}({earliest}, i), range({count}))) AS pd",
+        )
+        counted += f" AND {_period(query, params, 't')} = pd"
     grouped = (
-        f"SELECT person_id, arraySort(groupArray((t, event_id, sm, xm, bd))) AS sorted, "
+        f"SELECT {keys}, arraySort(groupArray((t, event_id, sm, xm, bd))) AS sorted, "
         f"arrayMap(q -> q.1, sorted) AS ts, arrayMap(q -> q.3, sorted) AS all_ms, "
         f"arrayMap(q -> q.4, sorted) AS xs, arrayMap(q -> q.5, sorted) AS vs "
         f"FROM (SELECT person_id, event_id, toUnixTimestamp64Micro(timestamp) AS t, {steps} AS sm, "
-        f"{exclusions} AS xm, {_event_value(query, params)} AS bd FROM {relation} "
+        f"{exclusions} AS xm, {_event_value(query, params)} AS bd{period} FROM {relation} "
         f"WHERE ({') AND ('.join(filters)}) AND ({relevant})) "
-        f"GROUP BY person_id HAVING countIf(({first}) AND {_in_range(query, params, 't')}) > 0"
+        f"GROUP BY {keys} HAVING countIf({counted}) > 0"
     )
+    pd = ", pd" if by_period else ""
     if query.attribution is Attribution.EACH_STEP and _by_event(query):
         return (
-            f"SELECT person_id, bv, vs, arrayMap((m, v) -> if(v = bv, m, 0), all_ms, vs) AS ms, ts, xs "
+            f"SELECT person_id, bv, vs, arrayMap((m, v) -> if(v = bv, m, 0), all_ms, vs) AS ms, ts, xs{pd} "
             f"FROM ({grouped}) ARRAY JOIN arrayDistinct(arrayFilter((v, m) -> m != 0, vs, all_ms)) AS bv"
         )
-    return f"SELECT person_id, {_NO_VALUE} AS bv, vs, all_ms AS ms, ts, xs FROM ({grouped})"
+    return f"SELECT person_id, {_NO_VALUE} AS bv, vs, all_ms AS ms, ts, xs{pd} FROM ({grouped})"
 
 
 def _persons(query: FunnelQuery, params: SqlParams, layout: _Layout) -> str:
@@ -259,34 +278,9 @@ def _linear_units(query: FunnelQuery, params: SqlParams, by_period: bool) -> tup
     attempt; when `by_period`, a unit per period in which it has a start (`pd`), taking that period's."""
     first = "m != 0" if query.order is FunnelOrder.ANY else "bitTest(m, 0)"
     start = f"{first} AND {_in_range(query, params, 't')}"
-    units = _units(query, params)
     if not by_period:
-        return units, start
-    assert query.trend is not None
-    periods = (
-        f"arrayDistinct(arrayMap(t -> {_period(query, params, 't')}, arrayFilter((t, m) -> {start}, ts, ms)))"
-    )
-    # Only the events from the period's start to its end plus the window can take part in its attempts:
-    # each period's unit keeps those (with a day's margin either side for the zone's offset), so a long
-    # history is not walked in full once per period.
-    first_us = "toUnixTimestamp64Micro(toDateTime64(pd, 6, 'UTC'))"
-    after_us = f"toUnixTimestamp64Micro(toDateTime64({_NEXT_PERIOD[query.trend.period]}(pd, 1), 6, 'UTC'))"
-    spans = (
-        f"SELECT person_id, bv, vs, ms, ts, xs, pd, {first_us} - {DAY_US} AS lo, "
-        f"{after_us} + {DAY_US + query.window_us} AS hi FROM ({units}) ARRAY JOIN {periods} AS pd"
-    )
-    kept = "t >= lo AND t <= hi"
-    # New names first: an alias named like a column would replace the column in the other expressions.
-    units = (
-        f"SELECT person_id, bv, arrayFilter((v, t) -> {kept}, vs, ts) AS period_vs, "
-        f"arrayFilter((m, t) -> {kept}, ms, ts) AS period_ms, arrayFilter(t -> {kept}, ts) AS period_ts, "
-        f"arrayFilter((x, t) -> {kept}, xs, ts) AS period_xs, pd FROM ({spans})"
-    )
-    units = (
-        f"SELECT person_id, bv, period_vs AS vs, period_ms AS ms, period_ts AS ts, period_xs AS xs, pd "
-        f"FROM ({units})"
-    )
-    return units, f"{start} AND {_period(query, params, 't')} = pd"
+        return _units(query, params), start
+    return _units(query, params, by_period=True), f"{start} AND {_period(query, params, 't')} = pd"
 
 
 def units_sql(query: FunnelQuery, params: SqlParams, by_period: bool = False) -> str:
