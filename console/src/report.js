@@ -13,6 +13,8 @@ import "./report.css";
 import { formatTime, h } from "./dom.js";
 import { drawFlow } from "./pages/flows.js";
 import { drawFunnel } from "./pages/funnels.js";
+import { funnelSeriesName } from "./pages/funnels/draw.js";
+import { drawTrend, TREND_PERIODS } from "./pages/funnels/trend.js";
 import { drawLifecycle } from "./pages/lifecycle.js";
 import { drawModels } from "./pages/models.js";
 import { drawPaths } from "./pages/paths.js";
@@ -21,9 +23,20 @@ import { drawSegments } from "./pages/segments.js";
 
 export const DATA_ELEMENT_ID = "wayline-report-data";
 
+// The funnel, then its conversion over time when the report asked for it (cli report/requests.py).
+function drawFunnelAndTrend(root, response, options) {
+  const element = drawFunnel(root, response, options);
+  const trend = options.request?.trend;
+  if (trend) {
+    const period = Object.keys(TREND_PERIODS).find((key) => TREND_PERIODS[key].value === trend.period) ?? "week";
+    drawTrend(root, response, { seriesName: funnelSeriesName, period, timeZone: trend.timeZone || "UTC", heading: "h3" });
+  }
+  return element;
+}
+
 export const DRAW = Object.freeze({
   paths: drawPaths,
-  funnel: drawFunnel,
+  funnel: drawFunnelAndTrend,
   retention: drawRetention,
   lifecycle: drawLifecycle,
   segments: drawSegments,

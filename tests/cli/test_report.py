@@ -349,6 +349,13 @@ def test_the_report_holds_what_the_rpcs_answer_a_for_its_requests(
     # ...and they are A's own numbers: four viewers, three adders, one order; B's viewer is not among them
     funnel = sections["funnel"]["response"]["series"]
     assert [[step["count"] for step in series["steps"]] for series in funnel] == [["4", "3", "1"]]
+    # Its conversion over time: a month of days (the RPC's answer, checked whole above).
+    assert sections["funnel"]["request"]["trend"]["period"] == "RETENTION_PERIOD_DAY"
+    points = funnel[0]["trend"]
+    assert len(points) == 31
+    assert points[0]["periodStart"] == "2026-03-01T00:00:00Z"
+    assert sum(int(p["stepCounts"][0]) for p in points) >= 4  # each viewer, once per day they started
+    assert sum(int(p["stepCounts"][-1]) for p in points) >= 1
     assert [s["pathCount"] for s in sections["paths"]["response"]["series"]] == ["4"]
     assert sections["lifecycle"]["response"]["populationSize"] == "4"
     assert [

@@ -172,6 +172,12 @@ def test_the_report_draws_every_section_with_the_rpcs_numbers(console: Console, 
     funnel = written.answers["funnel"]["series"][0]["steps"]
     assert int(funnel[0]["count"]) > 0
     assert {step["count"] for step in funnel} <= set(_numbers(page.get_by_test_id("report-section-funnel")))
+    # ...and its conversion over time, drawn from the same answer: each period's first-step count in a table.
+    trend = written.answers["funnel"]["series"][0]["trend"]
+    assert trend
+    section = page.get_by_test_id("report-section-funnel")
+    expect(section.get_by_test_id("funnel-trend-chart").locator("svg")).to_be_visible()
+    assert {point["stepCounts"][0] for point in trend} <= set(_numbers(section))
     retention = _numbers(page.get_by_test_id("report-section-retention"))
     cohorts = written.answers["retention"]["series"][0]["cohorts"]
     assert cohorts

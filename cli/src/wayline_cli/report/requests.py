@@ -7,7 +7,9 @@ so the defaults a reader of the report sees are the ones written down below.
 - Funnel (QueryFunnel): the `--funnel` steps by event name, in order, first step in the range, within the
   RPC's default 14-day conversion window. Without `--funnel`, the tenant's `DEFAULT_FUNNEL_STEPS` most
   frequent event names in the range (ListEventNames), the most frequent first: a funnel whose steps are
-  ever rarer; no funnel when the range has fewer than two names.
+  ever rarer; no funnel when the range has fewer than two names. With its trend (conversion over time, in
+  UTC): by day over ranges of a month at most, by week up to two years, else by month; none when
+  QueryFunnel would refuse it (more periods than it takes, or a range outside its calendar).
 - Retention (QueryRetention): weekly cohorts of persons first seen in the range, any event as a return, 8
   weeks after the cohort's own.
 - Lifecycle (GetLifecycleStages): the distribution of every person of the tenant over the stages of the
@@ -33,6 +35,8 @@ from wayline.journeys.v1 import funnel_pb2, retention_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 from wayline.orchestrator.v1 import flow_pb2
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as orchestrator_pb
+from wayline_journeys.funnels import MAX_TREND_PERIODS, FunnelTrend, trend_periods
+from wayline_journeys.retention import RetentionPeriod, within_calendar
 
 __all__ = [
     "DEFAULT_FUNNEL_STEPS",
@@ -44,6 +48,7 @@ __all__ = [
     "flow_request",
     "flow_stats_request",
     "funnel_request",
+    "funnel_trend",
     "lifecycle_request",
     "list_flows_request",
     "list_models_request",
@@ -98,15 +103,39 @@ def event_names_request(query: ReportQuery) -> journeys_pb.ListEventNamesRequest
     return journeys_pb.ListEventNamesRequest(time_range=query.time_range(), page_size=DEFAULT_FUNNEL_STEPS)
 
 
+# The trend's periods by the range's length: the longest range each suits (None: any length).
+_TREND_PERIODS = (
+    (timedelta(days=31), RetentionPeriod.DAY, retention_pb2.RETENTION_PERIOD_DAY),
+    (timedelta(days=731), RetentionPeriod.WEEK, retention_pb2.RETENTION_PERIOD_WEEK),
+    (None, RetentionPeriod.MONTH, retention_pb2.RETENTION_PERIOD_MONTH),
+)
+
+
+def funnel_trend(query: ReportQuery) -> funnel_pb2.FunnelTrend | None:
+    """The funnel's trend over the range (UTC), or None where QueryFunnel would refuse one."""
+    if not within_calendar(query.start, query.end):
+        return None
+    span = query.end - query.start
+    for longest, period, value in _TREND_PERIODS:
+        if longest is None or span <= longest:
+            periods = trend_periods(FunnelTrend(period, "UTC", query.start, query.end))
+            return funnel_pb2.FunnelTrend(period=value) if len(periods) <= MAX_TREND_PERIODS else None
+    return None
+
+
 def funnel_request(query: ReportQuery, steps: tuple[str, ...]) -> journeys_pb.QueryFunnelRequest:
-    """The funnel of `steps`, event names in order."""
-    return journeys_pb.QueryFunnelRequest(
+    """The funnel of `steps`, event names in order, with its trend when the range allows one."""
+    request = journeys_pb.QueryFunnelRequest(
         steps=[
             funnel_pb2.FunnelStep(label=name, event=analytics.EventMatcher(event_name=name)) for name in steps
         ],
         order=funnel_pb2.FUNNEL_ORDER_ORDERED,
         time_range=query.time_range(),
     )
+    trend = funnel_trend(query)
+    if trend is not None:
+        request.trend.CopyFrom(trend)
+    return request
 
 
 def retention_request(query: ReportQuery) -> journeys_pb.QueryRetentionRequest:
