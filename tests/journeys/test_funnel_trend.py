@@ -200,6 +200,44 @@ def test_a_person_counts_in_each_period_they_started_in(journeys: Journeys) -> N
     assert [p.conversion_rate for p in series.trend] == [1.0, 0.0]
 
 
+def test_the_first_weeks_of_the_calendar(journeys: Journeys) -> None:
+    """A trend from the calendar's first Monday (1970-01-05): the window reaches back before 1970, where
+    ClickHouse's Date stops, and the week's entrant still counts in it."""
+    monday = datetime(1970, 1, 5, tzinfo=UTC)
+    log = [
+        Ev(
+            "p1",
+            monday + timedelta(days=1, hours=9),
+            "00000000-0000-4000-8000-000000000011",
+            "track",
+            "A",
+            "web",
+        ),
+        Ev(
+            "p1",
+            monday + timedelta(days=1, hours=10),
+            "00000000-0000-4000-8000-000000000012",
+            "track",
+            "B",
+            "web",
+        ),
+    ]
+    journeys.write(*(to_pb(e) for e in log))
+    spec = Spec(
+        steps=(Step((Match("A"),)), Step((Match("B"),))),
+        window_us=7 * DAY,
+        start_us=_us(monday),
+        end_us=_us(monday + timedelta(days=14)),
+    )
+    request = _request(spec)
+    request.trend.period = retention_pb2.RETENTION_PERIOD_WEEK
+    (series,) = _query(journeys, request).series
+    assert [(p.period_start.ToDatetime(UTC).date(), list(p.step_counts)) for p in series.trend] == [
+        (date(1970, 1, 5), [1, 1]),
+        (date(1970, 1, 12), [0, 0]),
+    ]
+
+
 def test_points_still_converting_are_not_complete(journeys: Journeys) -> None:
     now = datetime.now(UTC)
     spec = Spec(steps=(Step((Match("A"),)), Step((Match("B"),))), window_us=DAY)

@@ -55,11 +55,11 @@ __all__ = ["aggregate_sql", "persons_sql", "top_values_sql", "trend_sql", "units
 _DT64 = "DateTime64(6, 'UTC')"
 _VALUE_TYPE = "Tuple(String, Bool)"
 _NO_VALUE = f"CAST(tuple('', false), '{_VALUE_TYPE}')"
-# How to step from one period to the next, and the unit dateDiff counts them in.
+# How to step back from one period to the one before, and the unit dateDiff counts them in.
 _PERIOD_STEPS = {
-    RetentionPeriod.DAY: ("addDays", "day"),
-    RetentionPeriod.WEEK: ("addWeeks", "week"),
-    RetentionPeriod.MONTH: ("addMonths", "month"),
+    RetentionPeriod.DAY: ("subtractDays", "day"),
+    RetentionPeriod.WEEK: ("subtractWeeks", "week"),
+    RetentionPeriod.MONTH: ("subtractMonths", "month"),
 }
 
 
@@ -168,14 +168,16 @@ def _units(query: FunnelQuery, params: SqlParams, by_period: bool = False) -> st
     keys, period = "person_id", ""
     if by_period:
         # An event at t can take part in the attempts started in the periods from the one holding
-        # t - window to the one holding t: it is copied into each of them.
+        # t - window to the one holding t: it is copied into each of them. Counted back from t's own
+        # period, which the range's calendar can always date (t - window may fall before 1970, where
+        # ClickHouse's Date stops: such periods are outside the range anyway).
         assert query.trend is not None
-        add, unit = _PERIOD_STEPS[query.trend.period]
+        back, unit = _PERIOD_STEPS[query.trend.period]
         earliest, latest = _period(query, params, f"t - {query.window_us}"), _period(query, params, "t")
         count = f"toUInt64(dateDiff('{unit}', {earliest}, {latest}) + 1)"
         keys, period = (
             "person_id, pd",
-            f", arrayJoin(arrayMap(i -> {add}({earliest}, i), range({count}))) AS pd",
+            f", arrayJoin(arrayMap(i -> {back}({latest}, i), range({count}))) AS pd",
         )
         counted += f" AND {_period(query, params, 't')} = pd"
     grouped = (
