@@ -5,6 +5,7 @@ periods begin at local midnight in the trend's zone; the points still converting
 from __future__ import annotations
 
 import random
+import uuid
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -136,56 +137,52 @@ def test_the_trend_by_segment_counts_each_membership(journeys: Journeys) -> None
         delete_all_segments(journeys)
 
 
+def _visits(*visits: tuple[str, datetime, str]) -> list[Ev]:
+    """Web track events of (person, time, name), with ids in order of the arguments."""
+    return [
+        Ev(person, at, str(uuid.UUID(int=i + 1)), "track", name, "web")
+        for i, (person, at, name) in enumerate(visits)
+    ]
+
+
+def _a_then_b(start: datetime, days: int, window_us: int) -> pb.QueryFunnelRequest:
+    """The funnel A → B over `days` from `start`, with a trend (the caller sets its period)."""
+    spec = Spec(
+        steps=(Step((Match("A"),)), Step((Match("B"),))),
+        window_us=window_us,
+        start_us=_us(start),
+        end_us=_us(start + timedelta(days=days)),
+    )
+    request = _request(spec)
+    request.trend.SetInParent()
+    return request
+
+
+def _weeks(series: funnel_pb2.FunnelSeries) -> list[tuple[date, list[int]]]:
+    return [(p.period_start.ToDatetime(UTC).date(), list(p.step_counts)) for p in series.trend]
+
+
 def test_a_person_counts_in_each_period_they_started_in(journeys: Journeys) -> None:
     """A person who starts on two days counts on both (the whole range counts them once), each day with
     its own best attempt; weeks in UTC start on Monday."""
     monday = datetime(2026, 8, 31, tzinfo=UTC)
-    log = [
-        Ev(
-            "p1",
-            monday + timedelta(days=1, hours=9),
-            "00000000-0000-4000-8000-000000000001",
-            "track",
-            "A",
-            "web",
-        ),
-        Ev(
-            "p1",
-            monday + timedelta(days=1, hours=10),
-            "00000000-0000-4000-8000-000000000002",
-            "track",
-            "B",
-            "web",
-        ),
-        Ev(
-            "p1",
-            monday + timedelta(days=2, hours=9),
-            "00000000-0000-4000-8000-000000000003",
-            "track",
-            "A",
-            "web",
-        ),
-        Ev(
-            "p2",
-            monday + timedelta(days=8, hours=9),
-            "00000000-0000-4000-8000-000000000004",
-            "track",
-            "A",
-            "web",
-        ),
-    ]
-    journeys.write(*(to_pb(e) for e in log))
-    spec = Spec(
-        steps=(Step((Match("A"),)), Step((Match("B"),))),
-        window_us=DAY,
-        start_us=_us(monday),
-        end_us=_us(monday + timedelta(days=14)),
+    hour = timedelta(hours=1)
+    journeys.write(
+        *(
+            to_pb(e)
+            for e in _visits(
+                ("p1", monday + 33 * hour, "A"),
+                ("p1", monday + 34 * hour, "B"),
+                ("p1", monday + 57 * hour, "A"),
+                ("p2", monday + 201 * hour, "A"),
+            )
+        )
     )
-    request = _request(spec)
+    request = _a_then_b(monday, 14, DAY)
     request.trend.period = retention_pb2.RETENTION_PERIOD_DAY
     (series,) = _query(journeys, request).series
     assert [s.count for s in series.steps] == [2, 1]
-    by_day = {p.period_start.ToDatetime(UTC).date(): list(p.step_counts) for p in series.trend}
+    by_day = dict(_weeks(series))
     assert len(by_day) == 14
     assert by_day[date(2026, 9, 1)] == [1, 1]
     assert by_day[date(2026, 9, 2)] == [1, 0]
@@ -193,10 +190,7 @@ def test_a_person_counts_in_each_period_they_started_in(journeys: Journeys) -> N
     assert sum(c[0] for c in by_day.values()) == 3
     request.trend.period = retention_pb2.RETENTION_PERIOD_UNSPECIFIED  # weeks
     (series,) = _query(journeys, request).series
-    assert [(p.period_start.ToDatetime(UTC).date(), list(p.step_counts)) for p in series.trend] == [
-        (date(2026, 8, 31), [1, 1]),
-        (date(2026, 9, 7), [1, 0]),
-    ]
+    assert _weeks(series) == [(date(2026, 8, 31), [1, 1]), (date(2026, 9, 7), [1, 0])]
     assert [p.conversion_rate for p in series.trend] == [1.0, 0.0]
 
 
@@ -204,38 +198,14 @@ def test_the_first_weeks_of_the_calendar(journeys: Journeys) -> None:
     """A trend from the calendar's first Monday (1970-01-05): the window reaches back before 1970, where
     ClickHouse's Date stops, and the week's entrant still counts in it."""
     monday = datetime(1970, 1, 5, tzinfo=UTC)
-    log = [
-        Ev(
-            "p1",
-            monday + timedelta(days=1, hours=9),
-            "00000000-0000-4000-8000-000000000011",
-            "track",
-            "A",
-            "web",
-        ),
-        Ev(
-            "p1",
-            monday + timedelta(days=1, hours=10),
-            "00000000-0000-4000-8000-000000000012",
-            "track",
-            "B",
-            "web",
-        ),
-    ]
-    journeys.write(*(to_pb(e) for e in log))
-    spec = Spec(
-        steps=(Step((Match("A"),)), Step((Match("B"),))),
-        window_us=7 * DAY,
-        start_us=_us(monday),
-        end_us=_us(monday + timedelta(days=14)),
+    hour = timedelta(hours=1)
+    journeys.write(
+        *(to_pb(e) for e in _visits(("p1", monday + 33 * hour, "A"), ("p1", monday + 34 * hour, "B")))
     )
-    request = _request(spec)
+    request = _a_then_b(monday, 14, 7 * DAY)
     request.trend.period = retention_pb2.RETENTION_PERIOD_WEEK
     (series,) = _query(journeys, request).series
-    assert [(p.period_start.ToDatetime(UTC).date(), list(p.step_counts)) for p in series.trend] == [
-        (date(1970, 1, 5), [1, 1]),
-        (date(1970, 1, 12), [0, 0]),
-    ]
+    assert _weeks(series) == [(date(1970, 1, 5), [1, 1]), (date(1970, 1, 12), [0, 0])]
 
 
 def test_points_still_converting_are_not_complete(journeys: Journeys) -> None:
