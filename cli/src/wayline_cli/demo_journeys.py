@@ -48,9 +48,13 @@ def _series(value: analytics.BreakdownValue) -> str:
     return "other" if value.other else "(none)" if value.missing else value.value or "all"
 
 
+def _purchase_steps() -> list[funnel_pb.FunnelStep]:
+    return [funnel_pb.FunnelStep(event=analytics.EventMatcher(event_name=n)) for n in FUNNEL_STEPS]
+
+
 def _funnel(reader: Reader) -> None:
     request = journeys_pb.QueryFunnelRequest(
-        steps=[funnel_pb.FunnelStep(event=analytics.EventMatcher(event_name=n)) for n in FUNNEL_STEPS],
+        steps=_purchase_steps(),
         order=funnel_pb.FUNNEL_ORDER_ORDERED,
         conversion_window=days(30),
         breakdown=analytics.Breakdown(dimension=analytics.BREAKDOWN_DIMENSION_CHANNEL),
@@ -96,7 +100,7 @@ def _funnel(reader: Reader) -> None:
 def _funnel_trend(reader: Reader) -> None:
     """The purchase funnel's conversion week by week: the funnel of each week's product viewers."""
     request = journeys_pb.QueryFunnelRequest(
-        steps=[funnel_pb.FunnelStep(event=analytics.EventMatcher(event_name=n)) for n in FUNNEL_STEPS],
+        steps=_purchase_steps(),
         conversion_window=days(7),
         time_range=event_pb2.TimeRange(start=to_timestamp(datetime.now(UTC) - timedelta(days=35))),
         trend=funnel_pb.FunnelTrend(period=retention_pb.RETENTION_PERIOD_WEEK),
