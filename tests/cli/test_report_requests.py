@@ -36,11 +36,18 @@ def test_the_period_follows_the_range(days: int, period: int) -> None:
     ("start", "end"),
     [
         (START - timedelta(days=365 * 40), START),  # 480 months: more periods than QueryFunnel takes
-        (datetime(1969, 12, 1, tzinfo=UTC), datetime(1970, 2, 1, tzinfo=UTC)),  # before its calendar
-        (datetime(2149, 4, 1, tzinfo=UTC), datetime(2149, 6, 1, tzinfo=UTC)),  # after it
+        (datetime(1899, 12, 1, tzinfo=UTC), datetime(1900, 2, 1, tzinfo=UTC)),  # before its calendar
+        (datetime(2299, 11, 1, tzinfo=UTC), datetime(2299, 12, 31, tzinfo=UTC)),  # after it
     ],
 )
 def test_no_trend_where_query_funnel_would_refuse_one(start: datetime, end: datetime) -> None:
     query = ReportQuery(start, end)
     assert funnel_trend(query) is None
     assert not funnel_request(query, ("A", "B")).HasField("trend")
+
+
+def test_a_trend_over_history_before_1970() -> None:
+    """Imported history is dated in its own periods (ADR 87): a range across 1970 gets its weekly trend."""
+    trend = funnel_trend(ReportQuery(datetime(1969, 12, 1, tzinfo=UTC), datetime(1970, 2, 1, tzinfo=UTC)))
+    assert trend is not None
+    assert trend.period == retention_pb2.RETENTION_PERIOD_WEEK

@@ -113,6 +113,43 @@ def test_the_trend_is_the_funnel_of_each_period(journeys: Journeys, seed: int) -
     assert entered > 50  # the rounds counted persons, not only empty periods
 
 
+def test_history_before_1970_is_dated_in_its_own_periods(journeys: Journeys) -> None:
+    """Imported history across 1970's new year, in a zone west of UTC: ClickHouse's Date starts in 1970, so
+    the store dates periods in Date32 (ADR 87); each day's point is still the reference funnel of that day."""
+    shift = datetime(1969, 12, 30, 20, 0, tzinfo=UTC) - T0
+    log = [replace(e, at=e.at + shift) for e in _log(6)]
+    journeys.write(*(to_pb(e) for e in log))
+    rng = random.Random(2006)
+    entered = 0
+    for round_ in range(6):
+        spec = _spec(rng, ("ordered", "strict", "any")[round_ % 3])
+        start = _us(T0 + shift - timedelta(hours=rng.randint(0, 12)))
+        spec = replace(spec, start_us=start, end_us=start + 3 * DAY + 7 * HOUR)
+        request = _request(spec)
+        request.trend.CopyFrom(
+            funnel_pb2.FunnelTrend(period=retention_pb2.RETENTION_PERIOD_DAY, time_zone="America/New_York")
+        )
+        context = f"round {round_}: {spec}"
+        response = _query(journeys, request)
+        _check(spec, response, expected(spec, units(spec, log)), context)
+        entered += _check_trend(spec, log, response, ZoneInfo("America/New_York"), context)
+    assert entered > 20
+    # By week and by month, the periods holding 1969's last days begin in 1969.
+    request = _a_then_b(datetime(1969, 12, 1, tzinfo=UTC), 62, 7 * DAY)
+    request.trend.time_zone = "America/New_York"
+    for period, first, count in (
+        (retention_pb2.RETENTION_PERIOD_WEEK, date(1969, 11, 24), 10),
+        (retention_pb2.RETENTION_PERIOD_MONTH, date(1969, 11, 1), 3),
+    ):
+        request.trend.period = period
+        (series,) = _query(journeys, request).series
+        starts = [
+            datetime.fromtimestamp(p.period_start.seconds, ZoneInfo("America/New_York")) for p in series.trend
+        ]
+        assert (starts[0].date(), len(starts)) == (first, count)
+        assert all(s.time() == time(0) for s in starts)
+
+
 def test_the_trend_by_segment_counts_each_membership(journeys: Journeys) -> None:
     """A breakdown by segment: each period's point counts a person in each listed segment they are in, and
     those in none in `missing`, as the funnel's series do."""

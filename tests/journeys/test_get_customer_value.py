@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -277,6 +278,27 @@ def test_get_customer_value_after_a_merge_combines_both_persons_purchases(journe
     assert values[0].purchase_count == 4
     assert amount(values[0].historic_value) == 54
     assert values[0].lifetime_summary.purchase_periods == 3  # two persons' purchases on one day: one period
+
+
+def test_get_customer_value_of_history_before_1970(journeys: Journeys) -> None:
+    """Imported purchases across 1970's new year: ClickHouse's Date starts in 1970 (a 1969 purchase day was
+    dated in 2149), so purchase days are Date32 (ADR 87) and the summary matches the reference."""
+    shift = datetime(1969, 11, 1, tzinfo=UTC) - START
+    log = [replace(p, at=p.at + shift) for p in generated_log(random.Random(4))]
+    journeys.write(*(revenue_event(p) for p in log))
+    start, end = START + shift, END + shift
+    expected = reference(log, "EUR", end, start)
+    persons = sorted({p.person for p in log})
+    call = request(persons=refs(*persons))
+    call.time_range.start.CopyFrom(to_timestamp(start))
+    call.time_range.end.CopyFrom(to_timestamp(end))
+
+    values = value_of(journeys, call).values
+
+    assert [as_expected(v) for v in values] == [expected.get(p) or Expected(p) for p in persons]
+    firsts = [e.first_purchase_time for e in expected.values() if e.first_purchase_time]
+    assert min(firsts).year == 1969
+    assert any(e.summary and e.summary.recency > 0 for e in expected.values())
 
 
 def test_get_customer_value_lifetime_summary_of_a_known_log(journeys: Journeys) -> None:

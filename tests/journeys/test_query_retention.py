@@ -172,6 +172,22 @@ def test_query_retention_matches_the_reference(journeys: Journeys, seed: int) ->
         assert_matches(journeys, log, q)
 
 
+def test_query_retention_dates_history_before_1970(journeys: Journeys) -> None:
+    """Imported history across 1970's new year: ClickHouse's Date and its period numbers stop at 1970 (every
+    earlier period was 1970's first), so the store dates periods in Date32 (ADR 87)."""
+    start = datetime(1969, 11, 20, tzinfo=UTC)
+    log = retention_log(13, start)
+    journeys.write(*(to_pb(e) for e in log))
+    for q in (
+        RetQuery(period="day", count=20, zone="America/New_York"),
+        RetQuery(period="week", zone="America/Los_Angeles", unbounded=True, breakdown="channel", limit=2),
+        RetQuery(period="month", count=3, zone="Asia/Tokyo", start=start, end=start + timedelta(days=50)),
+    ):
+        table = reference_retention(log, q)
+        assert any(cohort.year == 1969 for series in table.values() for cohort in series), q
+        assert_matches(journeys, log, q)
+
+
 def test_query_retention_dates_periods_in_the_time_zone_across_dst(journeys: Journeys) -> None:
     person = new_person()
     # 29 March 2026 22:30 UTC is 00:30 on 30 March in Paris, the first day of summer time (UTC+2).

@@ -112,12 +112,12 @@ def _shift(start: date, period: RetentionPeriod, n: int) -> date:
     return date(months // 12, months % 12 + 1, 1)
 
 
-# The span periods are dated in: ClickHouse dates a period by its first day as a Date (toDate, toMonday,
-# toStartOfMonth), whose range is 1970-01-01 to 2149-06-06; and Python's calendar cannot date a period near
-# its own ends (years 1 and 9999) in every zone. The first Monday of 1970 lets every kind of period begin
-# within the range.
-CALENDAR_START = datetime(1970, 1, 5, tzinfo=UTC)
-CALENDAR_END = datetime(2149, 5, 1, tzinfo=UTC)
+# The span a range whose periods are listed (trends, change counts) may cover: the years of ClickHouse's
+# DateTime64 and Date32, in which the store keeps events and dates periods (store/periods.py), and in which
+# Python's calendar can date any period in any zone (it cannot near years 1 and 9999). Ingest takes
+# imported history back to 1900.
+CALENDAR_START = datetime(1900, 1, 1, tzinfo=UTC)
+CALENDAR_END = datetime(2299, 12, 1, tzinfo=UTC)
 
 
 def within_calendar(start: datetime, end: datetime) -> bool:

@@ -119,7 +119,7 @@ def person_value_rows(spec: ValueSpec, params: SqlParams, tenant: str = "{tenant
     counted, end = counted_sql(spec, params)
     relation = current_events(params, tenant, counted, kinds=_counted_kinds(spec, params))
     days = (
-        "SELECT person_id, toDate(timestamp, 'UTC') AS day, sum(assumeNotNull(revenue)) AS day_value, "
+        "SELECT person_id, toDate32(timestamp, 'UTC') AS day, sum(assumeNotNull(revenue)) AS day_value, "
         "countIf(revenue > 0) AS day_purchases, minIf(timestamp, revenue > 0) AS day_first, "
         f"maxIf(timestamp, revenue > 0) AS day_last FROM {relation} GROUP BY person_id, day"
     )
@@ -155,7 +155,7 @@ def person_value_rows(spec: ValueSpec, params: SqlParams, tenant: str = "{tenant
         "purchase_periods, "
         "if(purchase_periods > 0, toInt64(purchase_periods) - 1, NULL) AS frequency, "
         "if(purchase_periods > 0, dateDiff('day', first_period, last_period), NULL) AS recency, "
-        f"if(purchase_periods > 0, dateDiff('day', first_period, toDate({end}, 'UTC')), NULL) AS t, "
+        f"if(purchase_periods > 0, dateDiff('day', first_period, toDate32({end}, 'UTC')), NULL) AS t, "
         f"repeat_value FROM ({ranked}))"
     )
 

@@ -296,7 +296,7 @@ def feature_rows_sql(query: FeatureQuery, observations: Sequence[Observation], p
     events = (
         "SELECT person_id AS pid, toUnixTimestamp64Micro(timestamp) AS ts, "
         "toUnixTimestamp64Micro(received_at) AS rs, toString(event_id) AS eid, backfill AS bf, "
-        "toDate(timestamp, 'UTC') AS day, "
+        "toDate32(timestamp, 'UTC') AS day, "
         f"toUInt8(1) AS present{''.join(', ' + c for c in columns.selected)} FROM {relation} "
         f"WHERE person_id IN (SELECT o.2 FROM (SELECT arrayJoin({rows}) AS o))"
     )

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 from wayline_journeys.analytics import BreakdownDimension, EventMatcher
 from wayline_journeys.funnels import Attribution, FunnelOrder, FunnelQuery, Outcome, PersonsPage
-from wayline_journeys.retention import RetentionPeriod
 from wayline_journeys.store.breakdown import (
     event_breakdown_raw,
     person_breakdown,
@@ -46,7 +45,7 @@ from wayline_journeys.store.breakdown import (
 )
 from wayline_journeys.store.funnel_walks import linear_walk, walks_linearly
 from wayline_journeys.store.matching import matcher_sql, population_sql
-from wayline_journeys.store.periods import PERIOD_START
+from wayline_journeys.store.periods import period_number, period_start, periods_back
 from wayline_journeys.store.relation import current_events
 from wayline_journeys.store.sql import SqlParams
 
@@ -55,12 +54,6 @@ __all__ = ["aggregate_sql", "persons_sql", "top_values_sql", "trend_sql", "units
 _DT64 = "DateTime64(6, 'UTC')"
 _VALUE_TYPE = "Tuple(String, Bool)"
 _NO_VALUE = f"CAST(tuple('', false), '{_VALUE_TYPE}')"
-# How to step back from one period to the one before, and the unit dateDiff counts them in.
-_PERIOD_STEPS = {
-    RetentionPeriod.DAY: ("subtractDays", "day"),
-    RetentionPeriod.WEEK: ("subtractWeeks", "week"),
-    RetentionPeriod.MONTH: ("subtractMonths", "month"),
-}
 
 
 class _Layout:
@@ -129,11 +122,12 @@ def _in_range(query: FunnelQuery, params: SqlParams, time: str) -> str:
     return " AND ".join(conditions) or "1"
 
 
-def _period(query: FunnelQuery, params: SqlParams, time: str) -> str:
-    """The local date the trend's period holding `time` (µs) begins on."""
+def _period(query: FunnelQuery, params: SqlParams, time: str, number: bool = False) -> str:
+    """The local date (Date32) the trend's period holding `time` (µs) begins on; its number when `number`."""
     assert query.trend is not None
     zone = params.bind(query.trend.time_zone, "String")
-    return f"{PERIOD_START[query.trend.period]}(fromUnixTimestamp64Micro({time}), {zone})"
+    of = period_number if number else period_start
+    return of(query.trend.period, f"fromUnixTimestamp64Micro({time})", zone)
 
 
 def _by_event(query: FunnelQuery) -> bool:
@@ -168,17 +162,12 @@ def _units(query: FunnelQuery, params: SqlParams, by_period: bool = False) -> st
     keys, period = "person_id", ""
     if by_period:
         # An event at t can take part in the attempts started in the periods from the one holding
-        # t - window to the one holding t: it is copied into each of them. Counted back from t's own
-        # period, which the range's calendar can always date (t - window may fall before 1970, where
-        # ClickHouse's Date stops: such periods are outside the range anyway).
+        # t - window to the one holding t: it is copied into each of them, counted back from t's own.
         assert query.trend is not None
-        back, unit = _PERIOD_STEPS[query.trend.period]
-        earliest, latest = _period(query, params, f"t - {query.window_us}"), _period(query, params, "t")
-        count = f"toUInt64(dateDiff('{unit}', {earliest}, {latest}) + 1)"
-        keys, period = (
-            "person_id, pd",
-            f", arrayJoin(arrayMap(i -> {back}({latest}, i), range({count}))) AS pd",
-        )
+        earliest = _period(query, params, f"t - {query.window_us}", number=True)
+        count = f"toUInt64({_period(query, params, 't', number=True)} - {earliest} + 1)"
+        back = periods_back(query.trend.period, _period(query, params, "t"), "i")
+        keys, period = "person_id, pd", f", arrayJoin(arrayMap(i -> {back}, range({count}))) AS pd"
         counted += f" AND {_period(query, params, 't')} = pd"
     grouped = (
         f"SELECT {keys}, arraySort(groupArray((t, event_id, sm, xm, bd))) AS sorted, "

@@ -2,8 +2,8 @@
 
 1. per person, over all their events (read as current persons): the entry (the earliest cohort-matching
    event's time), the breakdown's raw value on that event (argMin by time then event id), and maxMap of the
-   return-matching events' times keyed by their period number in the time zone (toRelativeDayNum / WeekNum
-   (Monday) / MonthNum): the latest return in each period, so a return earlier than the entry in its own
+   return-matching events' times keyed by their period number in the time zone (days, weeks from Monday or
+   months: periods.py): the latest return in each period, so a return earlier than the entry in its own
    period is told apart;
 2. persons whose entry falls in the range: the cohort (the local date its period starts), the period
    indexes retained (BOUNDED: those holding a return at or after the entry, up to period_count;
@@ -25,7 +25,7 @@ from wayline_journeys.store.breakdown import (
 )
 from wayline_journeys.store.client import ReadModel
 from wayline_journeys.store.matching import matcher_kinds_sql, matcher_sql, population_sql
-from wayline_journeys.store.periods import PERIOD_NUMBER, PERIOD_START
+from wayline_journeys.store.periods import period_number, period_start
 from wayline_journeys.store.relation import current_events
 from wayline_journeys.store.sql import EVENT_ID_ORDER, SqlParams
 
@@ -37,7 +37,7 @@ _DATETIME = "DateTime64(6, 'UTC')"
 def _persons(query: RetentionQuery, params: SqlParams, zone: str) -> str:
     cohort = matcher_sql(query.cohort_event, params) if query.cohort_event else "true"
     returns = matcher_sql(query.return_event, params) if query.return_event else "true"
-    number = PERIOD_NUMBER[query.period]
+    number = period_number(query.period, "timestamp", zone)
     bd = event_breakdown_raw(query.breakdown, params)
     # The entry event's value breaks ties on time by event id, as everywhere; the entry time itself needs no
     # tie-break, and a tie-break per event was most of this statement's cost (measured at 1M events with the
@@ -48,7 +48,7 @@ def _persons(query: RetentionQuery, params: SqlParams, zone: str) -> str:
     return (
         f"SELECT person_id, minIf(timestamp, {cohort}) AS entry, "
         f"{bd} AS bd_raw, countIf({cohort}) > 0 AS entered, "
-        f"maxMapIf([toInt64({number}(timestamp, {zone}))], [toUnixTimestamp64Micro(timestamp)], {returns}) "
+        f"maxMapIf([{number}], [toUnixTimestamp64Micro(timestamp)], {returns}) "
         f"AS returns FROM {current_events(params, kinds=_kinds(query, params))} "
         f"WHERE {population_sql(query.population, params)} GROUP BY person_id"
     )
@@ -66,7 +66,7 @@ def _kinds(query: RetentionQuery, params: SqlParams) -> str:
 def _retained(query: RetentionQuery, params: SqlParams, zone: str) -> str:
     last = params.bind(query.period_count, "Int64")
     indexes = (
-        f"arrayMap(k -> k - toInt64({PERIOD_NUMBER[query.period]}(entry, {zone})), "
+        f"arrayMap(k -> k - {period_number(query.period, 'entry', zone)}, "
         "arrayFilter((k, t) -> t >= toUnixTimestamp64Micro(entry), returns.1, returns.2))"
     )
     if query.type is RetentionType.BOUNDED:
@@ -94,7 +94,7 @@ def retention_sql(query: RetentionQuery, params: SqlParams) -> str:
         )
     raw = "trait" if joined is not None else "bd_raw"
     entries = (
-        f"SELECT {series_of_raw(raw)} AS bd, {PERIOD_START[query.period]}(entry, {zone}) AS cohort, "
+        f"SELECT {series_of_raw(raw)} AS bd, {period_start(query.period, 'entry', zone)} AS cohort, "
         f"arrayJoin(arrayConcat([toInt64(-1)], {_retained(query, params, zone)})) AS idx FROM ({persons})"
     )
     counted = f"SELECT bd, cohort, idx, count() AS cnt FROM ({entries}) GROUP BY bd, cohort, idx"

@@ -26,7 +26,7 @@ from wayline_journeys.segments import (
     SegmentStatus,
 )
 from wayline_journeys.store.client import ReadModel, insert_rows
-from wayline_journeys.store.periods import PERIOD_START
+from wayline_journeys.store.periods import period_start
 from wayline_journeys.store.segment_tables import SEGMENT_COLUMNS, names
 from wayline_journeys.store.sql import SqlParams
 
@@ -282,7 +282,7 @@ class ClickHouseSegments(ReadModel):
         zone: str,
     ) -> dict[date, tuple[int, int]]:
         params = SqlParams(tenant=tenant)
-        local = f"{PERIOD_START[period]}(change_time, {params.bind(zone, 'String')})"
+        local = period_start(period, "change_time", params.bind(zone, "String"))
         rows = self._rows(
             f"SELECT {local} AS period, countIf(change_type = {int(ChangeType.ENTERED)}), "
             f"countIf(change_type = {int(ChangeType.EXITED)}) FROM segment_membership_changes "
