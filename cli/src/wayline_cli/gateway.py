@@ -12,10 +12,10 @@ from typing import Annotated, Any, Protocol, TypeVar
 import grpc
 import typer
 from google.rpc import error_details_pb2
-from rich.console import Console
 
 from wayline.common.errors import status_details
 from wayline.common.registry import REGISTRY
+from wayline_cli import terminal
 
 __all__ = [
     "GATEWAY",
@@ -37,8 +37,8 @@ GatewayOption = Annotated[str, typer.Option(help="host:port of the Wayline gatew
 TlsOption = Annotated[bool, typer.Option(help="Reach the gateway over TLS.")]
 Auth = tuple[tuple[str, str], ...]
 
-out = Console(highlight=False)
-err = Console(stderr=True)
+out = terminal.console(highlight=False)
+err = terminal.console(stderr=True)
 
 Stub = TypeVar("Stub")
 Answer = TypeVar("Answer")

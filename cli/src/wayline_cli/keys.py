@@ -12,7 +12,6 @@ from typing import Annotated
 import grpc
 import typer
 from google.protobuf import duration_pb2
-from rich.console import Console
 from rich.table import Table
 
 from wayline.api.v1 import annotations_pb2
@@ -21,12 +20,13 @@ from wayline.common.timestamps import to_datetime
 from wayline.gateway.v1 import api_key_pb2
 from wayline.gateway.v1 import gateway_service_pb2 as pb
 from wayline.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
+from wayline_cli import terminal
 
 __all__ = ["keys_app"]
 
 _GATEWAY = f"localhost:{REGISTRY['gateway'].port}"
 keys_app = typer.Typer(help="Create, list, rotate and revoke API keys.", no_args_is_help=True)
-err = Console(stderr=True)
+err = terminal.console(stderr=True)
 
 SCOPES = {
     "read": annotations_pb2.SCOPE_READ,
@@ -129,7 +129,7 @@ def list_keys(
             token = page.next_page_token
             if not token:
                 break
-    Console().print(table)
+    terminal.console().print(table)
 
 
 @keys_app.command("revoke")

@@ -12,7 +12,6 @@ from typing import Annotated
 import grpc
 import typer
 from google.rpc import error_details_pb2
-from rich.console import Console
 from rich.table import Table
 
 from wayline.common.errors import status_details
@@ -38,6 +37,7 @@ from wayline_cli import (
     demo_ml,
     demo_operations,
     demo_report,
+    terminal,
 )
 from wayline_cli.actions import actions_app
 from wayline_cli.connectors import connectors_app
@@ -55,7 +55,7 @@ from wayline_cli.suite import SERVICES, Suite, SuiteError
 
 DEMO_REPORT = "wayline-demo-report.html"
 app = typer.Typer(help="Wayline: the open-source customer journey platform.", no_args_is_help=True)
-console = Console()
+console = terminal.console()
 
 
 def _endpoints(suite: Suite) -> Table:

@@ -11,14 +11,13 @@ from typing import Annotated
 
 import grpc
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from wayline.client import Client
 from wayline.common.registry import REGISTRY
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
-from wayline_cli import ml_clv, ml_train
+from wayline_cli import ml_clv, ml_train, terminal
 from wayline_ml.feature_spec import FeatureSpecError, default_spec, load_spec
 from wayline_ml.generator import ACTIONS, GeneratorConfig, Population, generate
 from wayline_ml.generator.files import write_parquet
@@ -33,7 +32,7 @@ ml_app = typer.Typer(
     help="The ML pipeline: generated journeys, training, evaluation, ONNX model packages, predicted customer "
     "value."
 )
-console = Console()
+console = terminal.console()
 
 
 def _columns() -> tuple[TextColumn | BarColumn | TaskProgressColumn | TimeElapsedColumn, ...]:

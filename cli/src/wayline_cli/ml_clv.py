@@ -13,18 +13,18 @@ from typing import Annotated
 import grpc
 import numpy as np
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from wayline.client import DeliveryError
 from wayline.common.registry import REGISTRY
+from wayline_cli import terminal
 from wayline_ml.clv.run import ClvJob, ClvReport, run_clv
 from wayline_ml.clv.store import SummaryQuery
 
 __all__ = ["clv_command", "register", "summary_table"]
 
-console = Console(stderr=True)
+console = terminal.console(stderr=True)
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _PREFIX = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
 

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from wayline_cli import terminal
 from wayline_ml.evaluate import Evaluation, evaluate
 from wayline_ml.export import ParityError, export_models
 from wayline_ml.model_card import render_model_card
@@ -35,7 +35,7 @@ from wayline_ml.validation import PackageError
 
 __all__ = ["register"]
 
-console = Console(stderr=True)
+console = terminal.console(stderr=True)
 TableArgument = Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A .npz or .parquet table.")]
 RunOption = Annotated[Path, typer.Option(help="The training run directory (boosters and run.json).")]
 

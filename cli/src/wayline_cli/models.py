@@ -18,7 +18,6 @@ from typing import Annotated
 import grpc
 import typer
 from google.rpc import error_details_pb2
-from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
@@ -28,6 +27,7 @@ from wayline.common.timestamps import to_datetime
 from wayline.decision.v1 import decision_service_pb2 as pb
 from wayline.decision.v1 import decision_service_pb2_grpc as pb_grpc
 from wayline.decision.v1 import model_pb2
+from wayline_cli import terminal
 
 __all__ = ["CHUNK_BYTES", "models_app", "package_files", "traffic_line", "upload_requests"]
 
@@ -39,7 +39,7 @@ models_app = typer.Typer(
     help="Push models to the registry, list them, show one; deploy, canary, shadow, roll back.",
     no_args_is_help=True,
 )
-err = Console(stderr=True)
+err = terminal.console(stderr=True)
 
 ApiKeyOption = Annotated[
     str, typer.Option(envvar="WAYLINE_API_KEY", help="An API key: admin scope to push, read to list.")
@@ -205,7 +205,7 @@ def list_models(*, api_key: ApiKeyOption, gateway: GatewayOption = _GATEWAY, tls
             token = page.next_page_token
             if not token:
                 break
-    Console().print(table)
+    terminal.console().print(table)
 
 
 @models_app.command("get")
@@ -240,5 +240,5 @@ def get(
             ", ".join(f"{name} {value:.4g}" for name, value in sorted(version.metrics.items())),
             version.sha256[:12],
         )
-    Console().print(table)
+    terminal.console().print(table)
     print(traffic_line(found.model))

@@ -19,6 +19,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from wayline.common.registry import REGISTRY
+from wayline_cli import terminal
 from wayline_cli.importing.errors import ImportStopped, UsageError
 from wayline_cli.importing.importer import ImportJob, ImportResult, Snapshot, open_job, run_import
 from wayline_cli.importing.readers import Format
@@ -97,7 +98,7 @@ def import_command(
 
     Each row is one event, sent as backfill (timestamps back to 1900). Rerun the same command to resume.
     """
-    console = Console()
+    console = terminal.console()
     try:
         job = open_job(
             file,

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from wayline_cli import terminal
 from wayline_cli.store.dump import export_store
 from wayline_cli.store.errors import StoreCopyError
 from wayline_cli.store.load import import_store
@@ -22,7 +22,7 @@ store_app = typer.Typer(
     help="Copy the journey store between chDB, a ClickHouse server and a cluster (stop journeys first).",
     no_args_is_help=True,
 )
-console = Console()
+console = terminal.console()
 
 DirectoryArgument = Annotated[
     Path, typer.Argument(help="The export directory (manifest.json + one file a table).")
