@@ -177,6 +177,23 @@ def test_query_paths_matches_the_reference(journeys: Journeys, seed: int) -> Non
         assert_matches(journeys, q, expected)
 
 
+def test_query_paths_of_history_before_1970(journeys: Journeys) -> None:
+    """Imported history across 1970's new year (negative epoch times in the walk, session gaps and ranges)
+    matches the reference too."""
+    shift = datetime(1969, 12, 31, 8, 0, tzinfo=UTC) - START
+    log = random_log(3, START + shift)
+    journeys.write(*(to_pb(e) for e in log))
+    for name, variant in VARIANTS.items():
+        q = replace(
+            variant,
+            start=variant.start and variant.start + shift,
+            end=variant.end and variant.end + shift,
+        )
+        expected = reference_paths(log, q)
+        assert expected, name
+        assert_matches(journeys, q, expected)
+
+
 def test_list_path_edges_returns_every_transition_exactly_once(journeys: Journeys) -> None:
     log = random_log(7, START, persons=20, max_events=20)
     journeys.write(*(to_pb(e) for e in log))
