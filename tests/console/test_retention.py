@@ -1,7 +1,7 @@
 """The Retention page in Chromium: its heatmap's table shows what QueryRetention returns for the page's
 filters (every cohort's size and every period's retained persons, and the weighted average), and changing the
-period, the number of periods, the time range or the breakdown (by channel, or a segment's members beside
-everyone else) shows the RPC's new answer."""
+period, the number of periods, the time range or the breakdown (by channel, or by chosen segments: their
+members compared, and those in none of them) shows the RPC's new answer."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.console.analytics_support import built_segment, data_days, submit_and_wait
 from tests.console.browser import Console, read_table
@@ -125,20 +125,40 @@ def buyers(console_data: ConsoleData, rpc: Callable[[str], Rpc]) -> Iterator[dic
         yield segment
 
 
-def test_a_breakdown_by_segment_shows_its_members_beside_everyone_else(
-    console: Console, console_data: ConsoleData, rpc: Callable[[str], Rpc], buyers: dict[str, Any]
+@pytest.fixture(scope="module")
+def adders(console_data: ConsoleData, rpc: Callable[[str], Rpc]) -> Iterator[dict[str, Any]]:
+    """A's segment of the persons who added a product, built; deleted afterwards (it overlaps `buyers`)."""
+    with built_segment(rpc(console_data.admin_key_a), "Retention adders", "Product Added") as segment:
+        yield segment
+
+
+def _segment_box(page: Page, segment: dict[str, Any]) -> Locator:
+    return page.get_by_test_id(f"retention-segment-{segment['name'].removeprefix('segments/')}")
+
+
+def test_a_breakdown_by_segments_compares_their_members(
+    console: Console,
+    console_data: ConsoleData,
+    rpc: Callable[[str], Rpc],
+    buyers: dict[str, Any],
+    adders: dict[str, Any],
 ) -> None:
     days = data_days(console_data)
     console.open(f"#/retention?{urlencode({**days, 'period': 'week', 'periods': 4})}")
     page = console.page
     page.get_by_test_id("retention-breakdown").select_option("segment")
-    page.get_by_test_id("retention-segment").select_option(buyers["name"])
+    page.get_by_test_id("retention-apply").click()  # no segment chosen: the form says so and stays
+    first = page.get_by_test_id("retention-segments").locator("input[type=checkbox]").first
+    assert first.evaluate("box => box.validationMessage") == "Choose at least one segment."
+    assert "breakdown=segment" not in page.url
+    _segment_box(page, buyers).check()
     submit_and_wait(console, page.get_by_test_id("retention-apply"), "retention")
 
+    reader = rpc(console_data.read_key_a)
     request = _request(days, "week", 4) | {
         "breakdown": {"dimension": "BREAKDOWN_DIMENSION_SEGMENT", "segments": [buyers["name"]]}
     }
-    answer = rpc(console_data.read_key_a).json(JOURNEYS, "QueryRetention", request)
+    answer = reader.json(JOURNEYS, "QueryRetention", request)
     assert sorted(bool(s["breakdownValue"].get("missing")) for s in answer["series"]) == [False, True]
     _assert_page_shows(console, answer)
     headings = page.locator("[data-testid^='retention-series-'] h2").all_text_contents()
@@ -148,3 +168,21 @@ def test_a_breakdown_by_segment_shows_its_members_beside_everyone_else(
     ]
     assert f"segment={buyers['name'].replace('/', '%2F')}" in page.url
     console.shot("weekly-by-segment")
+
+    # Two overlapping segments: a series each (a person in both counts in each), and those in neither.
+    _segment_box(page, adders).check()
+    submit_and_wait(console, page.get_by_test_id("retention-apply"), "retention")
+    request["breakdown"]["segments"] = [buyers["name"], adders["name"]]
+    answer = reader.json(JOURNEYS, "QueryRetention", request)
+    names = {buyers["name"]: "Retention buyers", adders["name"]: "Retention adders"}
+    wanted = [
+        "In none of the chosen segments"
+        if s["breakdownValue"].get("missing")
+        else names[s["breakdownValue"]["value"]]
+        for s in answer["series"]
+    ]
+    assert sorted(wanted) == ["In none of the chosen segments", "Retention adders", "Retention buyers"]
+    _assert_page_shows(console, answer)
+    assert page.locator("[data-testid^='retention-series-'] h2").all_text_contents() == wanted
+    assert page.url.count("segment=segments") == 2
+    console.shot("weekly-by-two-segments")

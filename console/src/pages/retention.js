@@ -5,7 +5,8 @@
 // Query: from, to (inclusive UTC days of cohort entry; or days=N), period (day | week | month), periods
 // (1-100), cohort and return (event names; empty means any event), type (bounded | unbounded), breakdown
 // ("" | channel | property | segment), property (the breakdown's property path, e.g. `properties.plan`,
-// `person.country`) and segment (`segments/{id}`: its members now beside everyone else).
+// `person.country`) and segment (repeated: `segments/{id}`, 1 to 20 segments whose members now are compared,
+// those in none of them beside).
 
 import { chart } from "../charts.js";
 import {
@@ -22,6 +23,7 @@ import {
 } from "../dom.js";
 import { listAll } from "../lists.js";
 import { drawKeptAnswer } from "./kept_answer.js";
+import { segmentChoice } from "./segment_choice.js";
 
 const JOURNEYS = "wayline.journeys.v1.JourneyService";
 const PERIODS = {
@@ -35,6 +37,8 @@ const TYPES = {
 };
 const DEFAULT_PERIOD_COUNT = 8;
 const BREAKDOWN_LIMIT = 5;
+// QueryRetention takes 1 to 20 segments in a breakdown (Breakdown.segments).
+const MAX_BREAKDOWN_SEGMENTS = 20;
 const ROW_HEIGHT = 28;
 
 function choice(params, name, allowed, fallback) {
@@ -54,7 +58,7 @@ export function retentionFilters(params, now = new Date()) {
     returning: (params.get("return") ?? "").trim(),
     breakdown: choice(params, "breakdown", ["", "channel", "property", "segment"], ""),
     property: (params.get("property") ?? "").trim(),
-    segment: (params.get("segment") ?? "").trim(),
+    segments: params.getAll("segment").map((segment) => segment.trim()).filter(Boolean),
     days: daysFromParams(params, { defaultDays: PERIODS[period].defaultDays, now }),
   };
 }
@@ -73,19 +77,23 @@ export function retentionRequest(filters) {
     request.breakdown = { dimension: "BREAKDOWN_DIMENSION_CHANNEL", limit: BREAKDOWN_LIMIT };
   } else if (filters.breakdown === "property" && filters.property) {
     request.breakdown = { dimension: "BREAKDOWN_DIMENSION_PROPERTY", property: filters.property, limit: BREAKDOWN_LIMIT };
-  } else if (filters.breakdown === "segment" && filters.segment) {
-    request.breakdown = { dimension: "BREAKDOWN_DIMENSION_SEGMENT", segments: [filters.segment] };
+  } else if (filters.breakdown === "segment" && filters.segments.length) {
+    // Every chosen segment keeps its series: the limit does not fold segments (ADR 84).
+    request.breakdown = { dimension: "BREAKDOWN_DIMENSION_SEGMENT", segments: [...filters.segments] };
   }
   return request;
 }
 
-// `names` maps a segment's resource name to its display name, for a breakdown by segment.
-function seriesName(breakdownValue, names) {
+// `names` maps a segment's resource name to its display name, for a breakdown by `chosen` segments.
+function seriesName(breakdownValue, names, chosen = 1) {
   if (!breakdownValue || (!breakdownValue.value && !breakdownValue.other && !breakdownValue.missing)) {
     return "All persons";
   }
   if (breakdownValue.other) return "Other values";
-  if (breakdownValue.missing) return names ? "Not in the segment" : "Not set";
+  if (breakdownValue.missing) {
+    if (!names) return "Not set";
+    return chosen > 1 ? "In none of the chosen segments" : "Not in the segment";
+  }
   return names?.get(breakdownValue.value) ?? breakdownValue.value;
 }
 
@@ -182,9 +190,9 @@ function seriesTable(series, periodCount, index, name, periodLabel) {
   });
 }
 
-function drawSeries(root, series, index, periodLabel, heading, names) {
+function drawSeries(root, series, index, periodLabel, heading, names, chosen) {
   const cohorts = series.cohorts ?? [];
-  const name = seriesName(series.breakdownValue, names);
+  const name = seriesName(series.breakdownValue, names, chosen);
   const section = h("section", { class: "retention-series", "data-testid": `retention-series-${index}` });
   root.append(section);
   section.append(h(heading, {}, name));
@@ -211,7 +219,8 @@ function periodOfRequest(request) {
 // Draws a QueryRetention response: per series, a heatmap and its table. options.period ("day" | "week" |
 // "month") names the columns, else options.request's period (a report passes its request); options.heading
 // is the series headings' level (default "h2"; "h3" in a report, under its section's h2); options.segmentNames
-// (a Map of segment names to display names) names the series of a breakdown by segment.
+// (a Map of segment names to display names) names the series of a breakdown by segment, of which
+// options.request (or options.segmentCount) tells how many were chosen.
 export function drawRetention(root, response, options = {}) {
   const periodLabel = PERIODS[options.period ?? periodOfRequest(options.request)].label;
   const series = response.series ?? [];
@@ -220,12 +229,20 @@ export function drawRetention(root, response, options = {}) {
     return;
   }
   const heading = options.heading ?? (options.report ? "h3" : "h2");
-  series.forEach((s, index) => drawSeries(root, s, index, periodLabel, heading, options.segmentNames));
+  const chosen = options.segmentCount ?? options.request?.breakdown?.segments?.length ?? 1;
+  series.forEach((s, index) => drawSeries(root, s, index, periodLabel, heading, options.segmentNames, chosen));
 }
 
 function filterForm(filters, params, ctx, segments) {
   const range = timeRange({ params, defaultDays: PERIODS[filters.period].defaultDays, testid: "retention-range" });
-  return form({
+  const segmentSet = segmentChoice({
+    segments,
+    chosen: filters.segments,
+    testid: "retention-segment",
+    legend: `Segments to compare (1 to ${MAX_BREAKDOWN_SEGMENTS}); a person in several counts in each`,
+    empty: "No segments yet: create one on the Segments page.",
+  });
+  const element = form({
     testid: "retention-filters",
     label: "Retention filters",
     submitTestid: "retention-apply",
@@ -260,7 +277,7 @@ function filterForm(filters, params, ctx, segments) {
           { value: "", label: "None" },
           { value: "channel", label: "Channel of the cohort event" },
           { value: "property", label: "Property" },
-          { value: "segment", label: "A segment's members beside everyone else" },
+          { value: "segment", label: "Segments (their members now)" },
         ],
       },
       {
@@ -270,27 +287,41 @@ function filterForm(filters, params, ctx, segments) {
         placeholder: "properties.plan or person.country",
         testid: "retention-property",
       },
-      {
-        name: "segment",
-        label: "Breakdown segment",
-        type: "select",
-        value: filters.segment,
-        testid: "retention-segment",
-        options: [
-          { value: "", label: segments.length ? "Choose a segment" : "No segments yet" },
-          ...segments.map((segment) => ({ value: segment.name, label: segment.displayName || segment.name })),
-        ],
-      },
+      segmentSet.element,
     ],
     onSubmit: (values) => {
       const query = range.setParams(new URLSearchParams());
-      for (const name of ["period", "periods", "cohort", "return", "type", "breakdown", "property", "segment"]) {
+      for (const name of ["period", "periods", "cohort", "return", "type", "breakdown", "property"]) {
         const value = values[name];
         if (value !== null && value !== undefined && value !== "") query.set(name, String(value).trim());
       }
+      if (values.breakdown === "segment") for (const segment of segmentSet.chosen()) query.append("segment", segment);
       ctx.navigate(`#/retention?${query}`);
     },
   });
+  // The segments show with their breakdown only; the browser's own message on the first box when none or
+  // too many are chosen.
+  const breakdown = element.querySelector('[data-testid="retention-breakdown"]');
+  const checkSegments = () => {
+    const chosen = segmentSet.chosen().length;
+    const problem =
+      breakdown.value !== "segment"
+        ? ""
+        : chosen === 0
+          ? "Choose at least one segment."
+          : chosen > MAX_BREAKDOWN_SEGMENTS
+            ? `Choose at most ${MAX_BREAKDOWN_SEGMENTS} segments.`
+            : "";
+    segmentSet.boxes[0]?.setCustomValidity(problem);
+  };
+  const syncBreakdown = () => {
+    segmentSet.element.hidden = breakdown.value !== "segment";
+    checkSegments();
+  };
+  for (const box of segmentSet.boxes) box.addEventListener("change", checkSegments);
+  breakdown.addEventListener("change", syncBreakdown);
+  syncBreakdown();
+  return element;
 }
 
 export default {
@@ -312,6 +343,7 @@ export default {
         drawRetention(into, response, {
           period: filters.period,
           segmentNames: request.breakdown?.segments ? segmentNames : undefined,
+          segmentCount: filters.segments.length,
         }),
     );
   },
