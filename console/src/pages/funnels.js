@@ -21,7 +21,7 @@ import { drawFunnel, funnelSeriesName } from "./funnels/draw.js";
 import { browserTimeZone, drawTrend, pointRange, TREND_PERIODS } from "./funnels/trend.js";
 import { eventMatcher, eventNameSuggestions } from "./paths/event_names.js";
 import { personsPanel } from "./paths/persons_panel.js";
-import { segmentChoice } from "./segment_choice.js";
+import { requireSegments, segmentChoice } from "./segment_choice.js";
 
 export { drawFunnel } from "./funnels/draw.js";
 
@@ -173,20 +173,7 @@ function filterBar(funnel, params, suggestions, segments, onApply) {
     legend: `Segments to compare (1 to ${MAX_BREAKDOWN_SEGMENTS}); a person in several counts in each`,
     empty: "No segments yet: create one on the Segments page.",
   });
-  // The browser's own validation message on the first box: none or too many chosen.
-  const checkSegments = () => {
-    const chosen = segmentSet.chosen().length;
-    const problem =
-      breakdownSelect.value !== "segment"
-        ? ""
-        : chosen === 0
-          ? "Choose at least one segment."
-          : chosen > MAX_BREAKDOWN_SEGMENTS
-            ? `Choose at most ${MAX_BREAKDOWN_SEGMENTS} segments.`
-            : "";
-    segmentSet.boxes[0]?.setCustomValidity(problem);
-  };
-  for (const box of segmentSet.boxes) box.addEventListener("change", checkSegments);
+  const checkSegments = requireSegments(segmentSet, () => breakdownSelect.value === "segment", MAX_BREAKDOWN_SEGMENTS);
   const syncProperty = () => {
     propertyField.hidden = breakdownSelect.value !== "property";
     propertyInput.required = breakdownSelect.value === "property";

@@ -23,7 +23,7 @@ import {
 } from "../dom.js";
 import { listAll } from "../lists.js";
 import { drawKeptAnswer } from "./kept_answer.js";
-import { segmentChoice } from "./segment_choice.js";
+import { requireSegments, segmentChoice } from "./segment_choice.js";
 
 const JOURNEYS = "wayline.journeys.v1.JourneyService";
 const PERIODS = {
@@ -299,26 +299,13 @@ function filterForm(filters, params, ctx, segments) {
       ctx.navigate(`#/retention?${query}`);
     },
   });
-  // The segments show with their breakdown only; the browser's own message on the first box when none or
-  // too many are chosen.
+  // The segments show with their breakdown only.
   const breakdown = element.querySelector('[data-testid="retention-breakdown"]');
-  const checkSegments = () => {
-    const chosen = segmentSet.chosen().length;
-    const problem =
-      breakdown.value !== "segment"
-        ? ""
-        : chosen === 0
-          ? "Choose at least one segment."
-          : chosen > MAX_BREAKDOWN_SEGMENTS
-            ? `Choose at most ${MAX_BREAKDOWN_SEGMENTS} segments.`
-            : "";
-    segmentSet.boxes[0]?.setCustomValidity(problem);
-  };
+  const checkSegments = requireSegments(segmentSet, () => breakdown.value === "segment", MAX_BREAKDOWN_SEGMENTS);
   const syncBreakdown = () => {
     segmentSet.element.hidden = breakdown.value !== "segment";
     checkSegments();
   };
-  for (const box of segmentSet.boxes) box.addEventListener("change", checkSegments);
   breakdown.addEventListener("change", syncBreakdown);
   syncBreakdown();
   return element;

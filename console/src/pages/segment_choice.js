@@ -1,5 +1,5 @@
-// A fieldset with a checkbox per segment of the tenant (ListSegments' answer), as the Funnels and Paths pages
-// offer them: `boxes` in the segments' order, `chosen()` the checked segments' names.
+// A fieldset with a checkbox per segment of the tenant (ListSegments' answer), as the Funnels, Retention and
+// Paths pages offer them: `boxes` in the segments' order, `chosen()` the checked segments' names.
 
 import { h, uniqueId } from "../dom.js";
 
@@ -25,4 +25,22 @@ export function segmentChoice({ segments, chosen, testid, legend, empty }) {
         ),
   );
   return { element, boxes, chosen: () => boxes.filter((box) => box.checked).map((box) => box.value) };
+}
+
+// Holds `choice` to 1..`max` checked segments while `active()` (its breakdown is the one chosen), with the
+// browser's own message on the first box. Returns the check, to run again when `active()` may have changed.
+export function requireSegments(choice, active, max) {
+  const check = () => {
+    const chosen = choice.chosen().length;
+    const problem = !active()
+      ? ""
+      : chosen === 0
+        ? "Choose at least one segment."
+        : chosen > max
+          ? `Choose at most ${max} segments.`
+          : "";
+    choice.boxes[0]?.setCustomValidity(problem);
+  };
+  for (const box of choice.boxes) box.addEventListener("change", check);
+  return check;
 }
