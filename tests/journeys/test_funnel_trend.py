@@ -36,15 +36,28 @@ def _us(at: datetime) -> int:
     return round(at.timestamp() * 1_000_000)
 
 
-def _local_days(start_us: int, end_us: int, zone: ZoneInfo) -> list[tuple[int, int]]:
-    """[begin, end) in µs of each local calendar day overlapping [start_us, end_us)."""
+def _next_period(day: date, period: str) -> date:
+    if period == "week":
+        return day + timedelta(days=7)
+    if period == "month":
+        return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+    return day + timedelta(days=1)
+
+
+def _local_periods(start_us: int, end_us: int, zone: ZoneInfo, period: str = "day") -> list[tuple[int, int]]:
+    """[begin, end) in µs of each local calendar day (or week from Monday, or month) overlapping
+    [start_us, end_us)."""
     day = datetime.fromtimestamp(start_us / 1e6, zone).date()
+    if period == "week":
+        day -= timedelta(days=day.weekday())
+    elif period == "month":
+        day = day.replace(day=1)
     found: list[tuple[int, int]] = []
     while True:
         begin = _us(datetime.combine(day, time(0), tzinfo=zone))
         if begin >= end_us:
             return found
-        day += timedelta(days=1)
+        day = _next_period(day, period)
         found.append((begin, _us(datetime.combine(day, time(0), tzinfo=zone))))
 
 
@@ -64,12 +77,18 @@ def _series_counts(
 
 
 def _check_trend(
-    spec: Spec, log: list[Ev], response: pb.QueryFunnelResponse, zone: ZoneInfo, context: str
+    spec: Spec,
+    log: list[Ev],
+    response: pb.QueryFunnelResponse,
+    zone: ZoneInfo,
+    context: str,
+    period: str = "day",
 ) -> int:
-    """Checks each series' daily points against the reference; returns the persons-periods counted."""
+    """Checks each series' points (days, weeks or months) against the reference; returns the
+    persons-periods counted."""
     assert spec.start_us is not None
     assert spec.end_us is not None
-    days = _local_days(spec.start_us, spec.end_us, zone)
+    days = _local_periods(spec.start_us, spec.end_us, zone, period)
     keys = [
         (s.breakdown_value.value, s.breakdown_value.other, s.breakdown_value.missing) for s in response.series
     ]
@@ -121,27 +140,28 @@ def test_history_before_1970_is_dated_in_its_own_periods(journeys: Journeys) -> 
     journeys.write(*(to_pb(e) for e in log))
     rng = random.Random(2006)
     entered = 0
-    for round_ in range(6):
+    periods = {
+        "day": retention_pb2.RETENTION_PERIOD_DAY,
+        "week": retention_pb2.RETENTION_PERIOD_WEEK,
+        "month": retention_pb2.RETENTION_PERIOD_MONTH,
+    }
+    for round_ in range(9):
         spec = _spec(rng, ("ordered", "strict", "any")[round_ % 3])
         start = _us(T0 + shift - timedelta(hours=rng.randint(0, 12)))
         spec = replace(spec, start_us=start, end_us=start + 3 * DAY + 7 * HOUR)
+        period = ("day", "week", "month")[round_ // 3]
         request = _request(spec)
-        request.trend.CopyFrom(
-            funnel_pb2.FunnelTrend(period=retention_pb2.RETENTION_PERIOD_DAY, time_zone="America/New_York")
-        )
-        context = f"round {round_}: {spec}"
+        request.trend.CopyFrom(funnel_pb2.FunnelTrend(period=periods[period], time_zone="America/New_York"))
+        context = f"round {round_} by {period}: {spec}"
         response = _query(journeys, request)
         _check(spec, response, expected(spec, units(spec, log)), context)
-        entered += _check_trend(spec, log, response, ZoneInfo("America/New_York"), context)
+        entered += _check_trend(spec, log, response, ZoneInfo("America/New_York"), context, period)
     assert entered > 20
     # By week and by month, the periods holding 1969's last days begin in 1969.
     request = _a_then_b(datetime(1969, 12, 1, tzinfo=UTC), 62, 7 * DAY)
     request.trend.time_zone = "America/New_York"
-    for period, first, count in (
-        (retention_pb2.RETENTION_PERIOD_WEEK, date(1969, 11, 24), 10),
-        (retention_pb2.RETENTION_PERIOD_MONTH, date(1969, 11, 1), 3),
-    ):
-        request.trend.period = period
+    for name, first, count in (("week", date(1969, 11, 24), 10), ("month", date(1969, 11, 1), 3)):
+        request.trend.period = periods[name]
         (series,) = _query(journeys, request).series
         starts = [
             datetime.fromtimestamp(p.period_start.seconds, ZoneInfo("America/New_York")) for p in series.trend

@@ -144,8 +144,8 @@ def period_starts(
 ) -> list[date]:
     """The local dates on which the periods overlapping [start, end) begin, oldest first, the first being
     the period holding `start`; at most `limit` + 1 of them (more than `limit` tells the caller the range
-    is too long without listing it all). The same calendar as the cohorts (ClickHouse's toDate, toMonday
-    and toStartOfMonth in the zone)."""
+    is too long without listing it all). The same calendar as the cohorts (store/periods.py: toDate32,
+    toMonday and toStartOfMonth in the zone)."""
     first = _floor(start.astimezone(zone).date(), period)
     found: list[date] = []
     while len(found) <= limit and period_start(first, period, len(found), zone) < end:

@@ -80,6 +80,9 @@ _SETTINGS = {
     "max_query_size": 16 * 1024 * 1024,
     "max_ast_elements": 1_000_000,
     "max_expanded_ast_elements": 2_000_000,
+    # toMonday and toStartOfMonth of a DateTime64 give a Date32, not a Date that stops at 1970: imported
+    # history is dated in its own periods (store/periods.py, ADR 87).
+    "enable_extended_results_for_datetime_functions": 1,
 }
 
 
