@@ -146,7 +146,15 @@ def test_a_breakdown_by_segments_compares_their_members(
     days = data_days(console_data)
     console.open(f"#/retention?{urlencode({**days, 'period': 'week', 'periods': 4})}")
     page = console.page
+    property_input = page.get_by_test_id("retention-property")
+    expect(property_input).to_be_hidden()  # shown with its breakdown only, and then required
+    page.get_by_test_id("retention-breakdown").select_option("property")
+    expect(property_input).to_be_visible()
+    page.get_by_test_id("retention-apply").click()
+    assert property_input.evaluate("input => input.validity.valueMissing")
+    assert "breakdown=property" not in page.url
     page.get_by_test_id("retention-breakdown").select_option("segment")
+    expect(property_input).to_be_hidden()
     page.get_by_test_id("retention-apply").click()  # no segment chosen: the form says so and stays
     first = page.get_by_test_id("retention-segments").locator("input[type=checkbox]").first
     assert first.evaluate("box => box.validationMessage") == "Choose at least one segment."

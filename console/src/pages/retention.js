@@ -299,10 +299,13 @@ function filterForm(filters, params, ctx, segments) {
       ctx.navigate(`#/retention?${query}`);
     },
   });
-  // The segments show with their breakdown only.
+  // The property and the segments show with their breakdown only, and are then required.
   const breakdown = element.querySelector('[data-testid="retention-breakdown"]');
+  const property = element.querySelector('[data-testid="retention-property"]');
   const checkSegments = requireSegments(segmentSet, () => breakdown.value === "segment", MAX_BREAKDOWN_SEGMENTS);
   const syncBreakdown = () => {
+    property.closest(".field").hidden = breakdown.value !== "property";
+    property.required = breakdown.value === "property";
     segmentSet.element.hidden = breakdown.value !== "segment";
     checkSegments();
   };
