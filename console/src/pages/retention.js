@@ -220,7 +220,7 @@ function periodOfRequest(request) {
 // "month") names the columns, else options.request's period (a report passes its request); options.heading
 // is the series headings' level (default "h2"; "h3" in a report, under its section's h2); options.segmentNames
 // (a Map of segment names to display names) names the series of a breakdown by segment, of which
-// options.request (or options.segmentCount) tells how many were chosen.
+// options.request tells how many were chosen.
 export function drawRetention(root, response, options = {}) {
   const periodLabel = PERIODS[options.period ?? periodOfRequest(options.request)].label;
   const series = response.series ?? [];
@@ -229,7 +229,7 @@ export function drawRetention(root, response, options = {}) {
     return;
   }
   const heading = options.heading ?? (options.report ? "h3" : "h2");
-  const chosen = options.segmentCount ?? options.request?.breakdown?.segments?.length ?? 1;
+  const chosen = options.request?.breakdown?.segments?.length ?? 1;
   series.forEach((s, index) => drawSeries(root, s, index, periodLabel, heading, options.segmentNames, chosen));
 }
 
@@ -331,9 +331,8 @@ export default {
       (options) => ctx.call(JOURNEYS, "QueryRetention", request, options),
       (into, response) =>
         drawRetention(into, response, {
-          period: filters.period,
+          request,
           segmentNames: request.breakdown?.segments ? segmentNames : undefined,
-          segmentCount: filters.segments.length,
         }),
     );
   },

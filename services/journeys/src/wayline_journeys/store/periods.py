@@ -14,14 +14,14 @@ from __future__ import annotations
 
 from wayline_journeys.retention import RetentionPeriod
 
-__all__ = ["local_day", "period_number", "period_start", "periods_back"]
+__all__ = ["period_number", "period_start", "periods_back"]
 
 # 1970-01-01, day 0 of Date32's numbering, was a Thursday: the Monday starting its week is day -3. Shifted by
 # whole weeks to before 1900 so that week numbers divide non-negative day counts (intDiv truncates).
 _WEEK_SHIFT = 3 + 7 * 10_000
 
 
-def local_day(time: str, zone: str) -> str:
+def _local_day(time: str, zone: str) -> str:
     """The local date (Date32) of the instant `time` (a DateTime64 expression) in the time zone `zone`."""
     return f"toDate32({time}, {zone})"
 
@@ -42,12 +42,12 @@ def period_start(period: RetentionPeriod, time: str, zone: str) -> str:
 def period_number(period: RetentionPeriod, time: str, zone: str) -> str:
     """An Int64 that counts the periods holding the instant `time` in the time zone `zone`: consecutive
     periods differ by one (retention's period index is a difference of two)."""
-    days = f"toInt64(toInt32({local_day(time, zone)}))"
+    days = f"toInt64(toInt32({_local_day(time, zone)}))"
     if period is RetentionPeriod.DAY:
         return days
     if period is RetentionPeriod.WEEK:
         return f"intDiv({days} + {_WEEK_SHIFT}, 7)"
-    return f"toInt64(toRelativeMonthNum({local_day(time, zone)}))"
+    return f"toInt64(toRelativeMonthNum({_local_day(time, zone)}))"
 
 
 def periods_back(period: RetentionPeriod, start: str, count: str) -> str:
