@@ -147,6 +147,72 @@ def test_the_timeline_loads_older_events_page_by_page(
     assert len(expected) == len(ann.event_names)
 
 
+def test_the_timeline_filters_by_channel_event_and_day_as_get_timeline_does(
+    console: Console, console_data: ConsoleData, rpc: RpcCalls
+) -> None:
+    ann = console_data.ann
+    reader = rpc(console_data.read_key_a)
+
+    def timeline(**filters: Any) -> list[dict[str, Any]]:
+        request = {"personId": ann.person_id, "pageSize": 100, **filters}
+        return list(reader.json(JOURNEYS, "GetTimeline", request)["events"])
+
+    def shown_as(page: Page, events: list[dict[str, Any]]) -> None:
+        count = page.get_by_test_id("customer-timeline-count")
+        expect(count).to_have_attribute("data-count", str(len(events)))
+        assert [key for key, _ in rows(page, "customer-timeline")] == [e["eventId"] for e in events]
+
+    everything = timeline(order="TIMELINE_ORDER_NEWEST_FIRST")
+    assert len(everything) == len(ann.event_names)
+
+    # Through the filter bar: the web only, oldest first.
+    page = console.open(f"#/customer?person={ann.person_id}")
+    shown_as(page, everything)
+    page.get_by_test_id("timeline-channel-web").check()
+    page.get_by_test_id("timeline-order").select_option("oldest")
+    page.get_by_test_id("timeline-filters-submit").click()
+    web = timeline(channels=["CHANNEL_WEB"], order="TIMELINE_ORDER_OLDEST_FIRST")
+    assert 0 < len(web) < len(everything)
+    assert {e["channel"] for e in web} == {"CHANNEL_WEB"}
+    assert [e["timestamp"] for e in web] == sorted(e["timestamp"] for e in web)
+    shown_as(page, web)
+    assert "channel=web" in page.url
+    assert "order=oldest" in page.url
+    expect(page.get_by_test_id("customer-timeline-count")).to_contain_text("matching the filters")
+
+    # From a link: two event names on the day of Ann's email open (UTC days, the To day included).
+    opened = next(e for e in everything if e["name"] == "Email Opened")
+    day = opened["timestamp"][:10]
+    next_day = (datetime.fromisoformat(day) + timedelta(days=1)).date().isoformat()
+    page = console.go(
+        f"#/customer?person={ann.person_id}&event=Email%20Opened&event=Order%20Completed&from={day}&to={day}"
+    )
+    that_day = timeline(
+        eventNames=["Email Opened", "Order Completed"],
+        timeRange={"start": f"{day}T00:00:00Z", "end": f"{next_day}T00:00:00Z"},
+        order="TIMELINE_ORDER_NEWEST_FIRST",
+    )
+    assert opened["eventId"] in [e["eventId"] for e in that_day]
+    assert {e["name"] for e in that_day} <= {"Email Opened", "Order Completed"}
+    shown_as(page, that_day)
+    expect(page.get_by_test_id("timeline-events")).to_have_value("Email Opened, Order Completed")
+    expect(page.get_by_test_id("timeline-from")).to_have_value(day)
+
+    # A day with none of those events says so; Clear shows everything again and drops the filters.
+    page.get_by_test_id("timeline-from").fill("2001-01-01")
+    page.get_by_test_id("timeline-to").fill("2001-01-02")
+    page.get_by_test_id("timeline-filters-submit").click()
+    expect(page.get_by_test_id("customer-timeline-count")).to_have_attribute("data-count", "0")
+    expect(page.get_by_test_id("customer-timeline").locator("td.empty")).to_have_text(
+        "No event of this customer matches the filters."
+    )
+    page.get_by_test_id("timeline-filters-clear").click()
+    shown_as(page, everything)
+    assert "event=" not in page.url
+    assert "from=" not in page.url
+    console.shot("timeline-filters")
+
+
 def test_a_customer_opens_from_a_link(console: Console, console_data: ConsoleData, rpc: RpcCalls) -> None:
     page = console.open("#/customer")
     recent = rpc(console_data.read_key_a).json(IDENTITY, "ListProfiles", {"pageSize": 20})["profiles"]

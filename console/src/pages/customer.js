@@ -1,8 +1,9 @@
 // The Customer page (#/customer): find a customer by any identifier (`?identifier=email:ann@example.com`) or
 // person id (`?person=<id>`), then show their profile and lifecycle stage, their value and RFM, their
-// cross-channel timeline, their identity graph with its merge history (and, for an admin key, an unmerge
-// per identifier), and their recent decisions with each decision's trace. Without a customer named, the
-// most recently seen profiles are listed, each a link to its page.
+// cross-channel timeline (filtered by channel, event name and days, in either order; the filters are in the
+// address too: customer/timeline_filters.js), their identity graph with its merge history (and, for an admin
+// key, an unmerge per identifier), and their recent decisions with each decision's trace. Without a customer
+// named, the most recently seen profiles are listed, each a link to its page.
 //
 // Each section loads on its own and shows its own error, so one unavailable service leaves the rest.
 
@@ -13,6 +14,13 @@ import { drawDecisions, drawDecisionTrace } from "./customer/decisions.js";
 import { drawIdentityGraph } from "./customer/identity_graph.js";
 import { drawIdentifiers, drawSummary, drawValue, identifierText, personLink } from "./customer/profile.js";
 import { drawTimeline } from "./customer/timeline.js";
+import {
+  narrowsTimeline,
+  timelineFilterForm,
+  timelineFiltersFromParams,
+  timelineRequestFields,
+  withTimelineParams,
+} from "./customer/timeline_filters.js";
 
 const TIMELINE_PAGE = 100; // events per timeline page; `?events=N` asks for another size (1 to 1,000)
 const DECISIONS_PAGE = 20;
@@ -137,6 +145,7 @@ class CustomerView {
     };
     this.canUnmerge = null; // null: not known yet
     this.timelinePage = timelinePageSize(ctx.params);
+    this.timelineFilters = timelineFiltersFromParams(ctx.params);
   }
 
   async show() {
@@ -308,13 +317,33 @@ class CustomerView {
   }
 
   async showTimelineAndValue() {
+    const events = await this.showTimeline();
+    const filters = this.timelineFilters;
+    const asLoaded = !narrowsTimeline(filters) && filters.newestFirst;
+    const currency =
+      this.ctx.params.get("currency") || (asLoaded ? currencyOf(events) : await this.latestCurrency()) || DEFAULT_CURRENCY;
+    await this.showValue(currency);
+  }
+
+  // The timeline section: the filter bar, then the events GetTimeline returns for the filters, a page at a
+  // time. Applying filters records them in the address and draws this section again, nothing else. Returns
+  // the events of the first page (the array grows as more pages load).
+  async showTimeline() {
     const events = [];
     let nextToken = "";
-    const body = this.sections.timeline.body;
+    const filters = this.timelineFilters;
+    const results = h("div", { "data-testid": "customer-timeline-results" });
+    const apply = (chosen) => {
+      this.timelineFilters = chosen;
+      this.ctx.setParams?.(withTimelineParams(this.ctx.params, chosen));
+      this.showTimeline();
+    };
+    disposeCharts(this.sections.timeline.body);
+    this.sections.timeline.body.replaceChildren(timelineFilterForm(filters, apply), results);
     const loadPage = async () => {
       const response = await this.ctx.call(SERVICES.journeys, "GetTimeline", {
         personId: this.profile.personId,
-        order: "TIMELINE_ORDER_NEWEST_FIRST",
+        ...timelineRequestFields(filters),
         pageSize: this.timelinePage,
         pageToken: nextToken,
       });
@@ -326,9 +355,29 @@ class CustomerView {
       return draw;
     };
     const draw = (target) =>
-      drawTimeline(target, events, { hasMore: Boolean(nextToken), onMore: () => fill(body, load) });
-    await fill(body, load);
-    await this.showValue(this.ctx.params.get("currency") || currencyOf(events) || DEFAULT_CURRENCY);
+      drawTimeline(target, events, {
+        hasMore: Boolean(nextToken),
+        onMore: () => fill(results, load),
+        newestFirst: filters.newestFirst,
+        filtered: narrowsTimeline(filters),
+      });
+    await fill(results, load);
+    return events;
+  }
+
+  // The currency of the customer's most recent event with revenue among their newest page of events, for
+  // when the timeline shown is filtered or oldest first; null when there is none or the call fails.
+  async latestCurrency() {
+    try {
+      const page = await this.ctx.call(SERVICES.journeys, "GetTimeline", {
+        personId: this.profile.personId,
+        order: "TIMELINE_ORDER_NEWEST_FIRST",
+        pageSize: this.timelinePage,
+      });
+      return currencyOf(page.events);
+    } catch {
+      return null; // the value is then counted in the default currency; the timeline shows any error
+    }
   }
 
   async showValue(currency) {

@@ -1,6 +1,7 @@
 // The customer's cross-channel timeline: one lane per channel on a time axis (ECharts scatter), and the
-// events in a table (time, channel, event, type, key properties), newest first. Pages of GetTimeline are
-// appended by "Load more"; the chart is redrawn over every event loaded.
+// events in a table (time, channel, event, type, key properties), newest first unless the filters ask for the
+// oldest first (timeline_filters.js). Pages of GetTimeline are appended by "Load more"; the chart is redrawn
+// over every event loaded.
 
 import { chart, channelColour, escapeHtml } from "../../charts.js";
 import { dataTable, enumLabel, formatTime, h } from "../../dom.js";
@@ -63,12 +64,12 @@ function timelineOption(events) {
   };
 }
 
-function timelineTable(events) {
+function timelineTable(events, { newestFirst, filtered }) {
   return dataTable({
-    caption: "Events, newest first",
+    caption: newestFirst ? "Events, newest first" : "Events, oldest first",
     testid: "customer-timeline",
     rowKey: (event) => event.eventId,
-    empty: "No events for this customer.",
+    empty: filtered ? "No event of this customer matches the filters." : "No events for this customer.",
     columns: [
       { key: "timestamp", label: "Time (UTC)", format: formatTime },
       { key: "channel", label: "Channel", format: (value) => enumLabel(value, "CHANNEL_") },
@@ -81,16 +82,17 @@ function timelineTable(events) {
 }
 
 // Draws the timeline of the events loaded so far into `root` (cleared first). `hasMore` and `onMore` add the
-// "Load more" button.
-export function drawTimeline(root, events, { hasMore = false, onMore = null } = {}) {
+// "Load more" button; `newestFirst` is the events' order, `filtered` whether filters left some events out.
+export function drawTimeline(root, events, { hasMore = false, onMore = null, newestFirst = true, filtered = false } = {}) {
   root.replaceChildren();
   const lanes = new Set(events.map((e) => e.channel)).size;
   root.append(
     h(
       "p",
       { "data-testid": "customer-timeline-count", "data-count": String(events.length) },
-      `${events.length} event${events.length === 1 ? "" : "s"} on ${lanes} channel${lanes === 1 ? "" : "s"}`,
-      hasMore ? " (older events not loaded yet)" : "",
+      `${events.length} event${events.length === 1 ? "" : "s"}${filtered ? " matching the filters" : ""} `,
+      `on ${lanes} channel${lanes === 1 ? "" : "s"}`,
+      hasMore ? ` (${newestFirst ? "older" : "newer"} events not loaded yet)` : "",
     ),
   );
   if (events.length > 0) {
@@ -101,10 +103,14 @@ export function drawTimeline(root, events, { hasMore = false, onMore = null } = 
       height: Math.max(160, 60 + lanes * 36),
     });
   }
-  root.append(timelineTable(events));
+  root.append(timelineTable(events, { newestFirst, filtered }));
   if (hasMore && onMore) {
     root.append(
-      h("button", { type: "button", "data-testid": "customer-timeline-more", onclick: onMore }, "Load older events"),
+      h(
+        "button",
+        { type: "button", "data-testid": "customer-timeline-more", onclick: onMore },
+        newestFirst ? "Load older events" : "Load newer events",
+      ),
     );
   }
 }
