@@ -7,6 +7,7 @@ that no decision event lands in tenant A's data); A's read key finds nothing of 
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -211,6 +212,42 @@ def test_the_timeline_filters_by_channel_event_and_day_as_get_timeline_does(
     assert "event=" not in page.url
     assert "from=" not in page.url
     console.shot("timeline-filters")
+
+
+def test_an_event_of_the_timeline_opens_in_full_as_get_timeline_returned_it(
+    console: Console, console_data: ConsoleData, rpc: RpcCalls
+) -> None:
+    ann = console_data.ann
+    request = {"personId": ann.person_id, "order": "TIMELINE_ORDER_NEWEST_FIRST", "pageSize": 100}
+    events = rpc(console_data.read_key_a).json(JOURNEYS, "GetTimeline", request)["events"]
+    order = next(e for e in events if e["name"] == "Order Completed")
+    viewed = next(e for e in events if e["name"] == "Product Viewed")
+    page = console.open(f"#/customer?person={ann.person_id}")
+
+    opener = page.get_by_test_id(f"timeline-event-open-{order['eventId']}")
+    opener.focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("timeline-event").locator("h3")).to_be_focused()
+    facts = {key: cells["shown"] for key, cells in rows(page, "timeline-event-facts")}
+    assert facts["event_id"] == order["eventId"]
+    assert facts["name"] == "Order Completed"
+    assert facts["channel"] == "Web"
+    assert facts["person_id"] == order["personId"] == ann.person_id
+    assert facts["revenue"] == money_text(order["revenue"]) == "42.50 EUR"
+    assert "received_at" in facts
+    shown_identifiers = [key for key, _ in rows(page, "timeline-event-identifiers")]
+    assert shown_identifiers == [identifier_text(i) for i in order["identifiers"]]
+    assert shown_identifiers == ["phone:+447700900123"]
+    raw = page.get_by_test_id("timeline-event-json").text_content()
+    assert raw is not None
+    assert json.loads(raw) == order
+
+    page.get_by_test_id(f"timeline-event-open-{viewed['eventId']}").click()
+    expect(page.get_by_test_id("timeline-event").locator("h3")).to_have_text(f"Event {viewed['eventId']}")
+    properties = {key: cells["value"] for key, cells in rows(page, "timeline-event-properties")}
+    assert properties == {key: str(value) for key, value in viewed["properties"].items()}
+    assert properties == {"sku": "SKU-0042"}
+    console.shot("event-details")
 
 
 def test_a_customer_opens_from_a_link(console: Console, console_data: ConsoleData, rpc: RpcCalls) -> None:

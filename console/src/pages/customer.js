@@ -13,6 +13,7 @@ import { dataTable, errorAlert, form, formatTime, h, loading, pageHash } from ".
 import { drawDecisions, drawDecisionTrace } from "./customer/decisions.js";
 import { drawIdentityGraph } from "./customer/identity_graph.js";
 import { drawIdentifiers, drawSummary, drawValue, identifierText, personLink } from "./customer/profile.js";
+import { drawEventDetails } from "./customer/event_details.js";
 import { drawTimeline } from "./customer/timeline.js";
 import {
   narrowsTimeline,
@@ -326,20 +327,21 @@ class CustomerView {
   }
 
   // The timeline section: the filter bar, then the events GetTimeline returns for the filters, a page at a
-  // time. Applying filters records them in the address and draws this section again, nothing else. Returns
-  // the events of the first page (the array grows as more pages load).
+  // time, each of which opens in full below them. Applying filters records them in the address and draws
+  // this section again, nothing else. Returns the events of the first page (the array grows as more load).
   async showTimeline() {
     const events = [];
     let nextToken = "";
     const filters = this.timelineFilters;
     const results = h("div", { "data-testid": "customer-timeline-results" });
+    const details = h("div", { class: "event-details", "data-testid": "timeline-event", "aria-live": "polite" });
     const apply = (chosen) => {
       this.timelineFilters = chosen;
       this.ctx.setParams?.(withTimelineParams(this.ctx.params, chosen));
       this.showTimeline();
     };
     disposeCharts(this.sections.timeline.body);
-    this.sections.timeline.body.replaceChildren(timelineFilterForm(filters, apply), results);
+    this.sections.timeline.body.replaceChildren(timelineFilterForm(filters, apply), results, details);
     const loadPage = async () => {
       const response = await this.ctx.call(SERVICES.journeys, "GetTimeline", {
         personId: this.profile.personId,
@@ -360,6 +362,7 @@ class CustomerView {
         onMore: () => fill(results, load),
         newestFirst: filters.newestFirst,
         filtered: narrowsTimeline(filters),
+        onOpen: (event) => drawEventDetails(details, event),
       });
     await fill(results, load);
     return events;

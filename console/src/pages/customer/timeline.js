@@ -64,7 +64,28 @@ function timelineOption(events) {
   };
 }
 
-function timelineTable(events, { newestFirst, filtered }) {
+function timelineTable(events, { newestFirst, filtered, onOpen }) {
+  const details = onOpen
+    ? [
+        {
+          key: "details",
+          label: "Details",
+          value: (event) => event.eventId,
+          format: (eventId, event) =>
+            h(
+              "button",
+              {
+                type: "button",
+                class: "link-button",
+                "data-testid": `timeline-event-open-${eventId}`,
+                "aria-label": `Show every field of event ${eventId}`,
+                onclick: () => onOpen(event),
+              },
+              "Show",
+            ),
+        },
+      ]
+    : [];
   return dataTable({
     caption: newestFirst ? "Events, newest first" : "Events, oldest first",
     testid: "customer-timeline",
@@ -76,14 +97,20 @@ function timelineTable(events, { newestFirst, filtered }) {
       { key: "name", label: "Event", value: eventLabel },
       { key: "type", label: "Type", format: (value) => enumLabel(value, "EVENT_TYPE_") },
       { key: "properties", label: "Key properties", value: keyProperties },
+      ...details,
     ],
     rows: events,
   });
 }
 
 // Draws the timeline of the events loaded so far into `root` (cleared first). `hasMore` and `onMore` add the
-// "Load more" button; `newestFirst` is the events' order, `filtered` whether filters left some events out.
-export function drawTimeline(root, events, { hasMore = false, onMore = null, newestFirst = true, filtered = false } = {}) {
+// "Load more" button; `newestFirst` is the events' order, `filtered` whether filters left some events out;
+// `onOpen(event)` adds a button per event that opens it in full (event_details.js).
+export function drawTimeline(
+  root,
+  events,
+  { hasMore = false, onMore = null, newestFirst = true, filtered = false, onOpen = null } = {},
+) {
   root.replaceChildren();
   const lanes = new Set(events.map((e) => e.channel)).size;
   root.append(
@@ -103,7 +130,7 @@ export function drawTimeline(root, events, { hasMore = false, onMore = null, new
       height: Math.max(160, 60 + lanes * 36),
     });
   }
-  root.append(timelineTable(events, { newestFirst, filtered }));
+  root.append(timelineTable(events, { newestFirst, filtered, onOpen }));
   if (hasMore && onMore) {
     root.append(
       h(
