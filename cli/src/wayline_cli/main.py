@@ -52,6 +52,7 @@ from wayline_cli.model_traffic import models_app
 from wayline_cli.report.command import report_command
 from wayline_cli.store.command import store_app
 from wayline_cli.suite import SERVICES, Suite, SuiteError
+from wayline_cli.timeline import timeline_command
 
 DEMO_REPORT = "wayline-demo-report.html"
 app = typer.Typer(help="Wayline: the open-source customer journey platform.", no_args_is_help=True)
@@ -277,6 +278,7 @@ def _show_timeline(
 
 app.command("import")(import_command)
 app.command("report")(report_command)
+app.command("timeline")(timeline_command)
 app.add_typer(actions_app, name="actions")
 app.add_typer(connectors_app, name="connectors")
 app.add_typer(contacts_app, name="contacts")
