@@ -18,6 +18,7 @@ import typer
 import yaml
 from google.protobuf import json_format
 from google.protobuf.message import Message
+from rich.markup import escape
 
 from wayline_cli.gateway import err, failure, open_channel, out, plain
 
@@ -84,7 +85,7 @@ def read_or_exit(
     try:
         return read(path)
     except error as refused:
-        err.print(f"[red]{refused}[/red]")
+        err.print(f"[red]{escape(str(refused))}[/red]")
         raise typer.Exit(2) from None
 
 

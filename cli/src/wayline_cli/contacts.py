@@ -16,6 +16,7 @@ import grpc
 import typer
 import yaml
 from google.protobuf import json_format
+from rich.markup import escape
 
 from wayline.event.v1 import event_pb2
 from wayline.orchestrator.v1 import contact_pb2
@@ -98,7 +99,7 @@ def set_policy(
     try:
         policy = read_policy(file)
     except PolicyFileError as error:
-        err.print(f"[red]{error}[/red]")
+        err.print(f"[red]{escape(str(error))}[/red]")
         raise typer.Exit(2) from None
     with open_channel(gateway, tls) as channel:
         try:

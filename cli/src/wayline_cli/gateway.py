@@ -12,6 +12,7 @@ from typing import Annotated, Any, Protocol, TypeVar
 import grpc
 import typer
 from google.rpc import error_details_pb2
+from rich.markup import escape
 
 from wayline.common.errors import status_details
 from wayline.common.registry import REGISTRY
@@ -37,7 +38,7 @@ GatewayOption = Annotated[str, typer.Option(help="host:port of the Wayline gatew
 TlsOption = Annotated[bool, typer.Option(help="Reach the gateway over TLS.")]
 Auth = tuple[tuple[str, str], ...]
 
-out = terminal.console(highlight=False)
+out = terminal.console(highlight=False, markup=False)  # results: what users and servers wrote, as text
 err = terminal.console(stderr=True)
 
 Stub = TypeVar("Stub")
@@ -85,11 +86,12 @@ def open_channel(gateway: str, tls: bool) -> grpc.Channel:
 
 def failure(error: grpc.RpcError, what: str = "") -> typer.Exit:
     """Print the error (about `what`, when given) and its field violations; the exit to raise."""
-    err.print(f"[red]{error.code().name}[/red]{f' ({what})' if what else ''}: {error.details()}")
+    about = f" ({escape(what)})" if what else ""
+    err.print(f"[red]{error.code().name}[/red]{about}: {escape(error.details() or '')}")
     for detail in status_details(error):
         if isinstance(detail, error_details_pb2.BadRequest):
             for violation in detail.field_violations:
-                err.print(f"  {violation.field}: {violation.description}")
+                err.print(f"  {escape(violation.field)}: {escape(violation.description)}")
     return typer.Exit(1)
 
 

@@ -12,6 +12,7 @@ from typing import Annotated
 import grpc
 import typer
 from google.protobuf import duration_pb2
+from rich.markup import escape
 from rich.table import Table
 
 from wayline.api.v1 import annotations_pb2
@@ -48,7 +49,7 @@ def _admin(gateway: str) -> tuple[grpc.Channel, pb_grpc.AdminServiceStub]:
 
 
 def _fail(error: grpc.RpcError) -> typer.Exit:
-    err.print(f"[red]{error.code().name}[/red]: {error.details()}")
+    err.print(f"[red]{error.code().name}[/red]: {escape(error.details() or '')}")
     return typer.Exit(1)
 
 
@@ -85,7 +86,7 @@ def create(
             )
         except grpc.RpcError as error:
             raise _fail(error) from None
-    err.print(f"created [bold]{created.api_key.name}[/bold]; its secret is shown once:")
+    err.print(f"created [bold]{escape(created.api_key.name)}[/bold]; its secret is shown once:")
     print(created.secret)
 
 
@@ -129,7 +130,7 @@ def list_keys(
             token = page.next_page_token
             if not token:
                 break
-    terminal.console().print(table)
+    terminal.console(markup=False).print(table)
 
 
 @keys_app.command("revoke")

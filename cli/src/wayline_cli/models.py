@@ -18,6 +18,7 @@ from typing import Annotated
 import grpc
 import typer
 from google.rpc import error_details_pb2
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
@@ -108,11 +109,11 @@ def _channel(gateway: str, tls: bool) -> grpc.Channel:
 
 
 def _fail(error: grpc.RpcError) -> typer.Exit:
-    err.print(f"[red]{error.code().name}[/red]: {error.details()}")
+    err.print(f"[red]{error.code().name}[/red]: {escape(error.details() or '')}")
     for detail in status_details(error):
         if isinstance(detail, error_details_pb2.BadRequest):
             for violation in detail.field_violations:
-                err.print(f"  • {violation.field}: {violation.description}")
+                err.print(f"  • {escape(violation.field)}: {escape(violation.description)}")
     return typer.Exit(1)
 
 
@@ -150,7 +151,7 @@ def push(
     try:
         model_id, version, files = package_files(package)
     except PackageError as error:
-        err.print(f"[red]error:[/red] {error}")
+        err.print(f"[red]error:[/red] {escape(str(error))}")
         raise typer.Exit(1) from None
     total = sum(file.stat().st_size for file in files)
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
@@ -205,7 +206,7 @@ def list_models(*, api_key: ApiKeyOption, gateway: GatewayOption = _GATEWAY, tls
             token = page.next_page_token
             if not token:
                 break
-    terminal.console().print(table)
+    terminal.console(markup=False).print(table)
 
 
 @models_app.command("get")
@@ -240,5 +241,5 @@ def get(
             ", ".join(f"{name} {value:.4g}" for name, value in sorted(version.metrics.items())),
             version.sha256[:12],
         )
-    terminal.console().print(table)
+    terminal.console(markup=False).print(table)
     print(traffic_line(found.model))

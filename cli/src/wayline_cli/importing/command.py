@@ -15,6 +15,7 @@ from typing import Annotated, cast
 import grpc
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -113,16 +114,16 @@ def import_command(
             batch_size=batch_size,
         )
     except UsageError as error:
-        console.print(f"[red]usage error:[/red] {error}")
+        console.print(f"[red]usage error:[/red] {escape(str(error))}")
         raise typer.Exit(EXIT_USAGE) from error
     try:
         channel = _gateway_channel(gateway, tls=tls, ca_file=ca_file)
         result = _run(job, channel, api_key, console, max_attempts)
     except UsageError as error:
-        console.print(f"[red]usage error:[/red] {error}")
+        console.print(f"[red]usage error:[/red] {escape(str(error))}")
         raise typer.Exit(EXIT_USAGE) from error
     except ImportStopped as error:
-        console.print(f"[red]the import stopped:[/red] {error}")
+        console.print(f"[red]the import stopped:[/red] {escape(str(error))}")
         console.print(f"Every acknowledged batch is recorded in {job.state_path}; fix the cause and rerun.")
         raise typer.Exit(EXIT_USAGE if error.usage else EXIT_STOPPED) from error
     except KeyboardInterrupt:

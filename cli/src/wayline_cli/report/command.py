@@ -10,6 +10,7 @@ from typing import Annotated
 
 import grpc
 import typer
+from rich.markup import escape
 
 from wayline_cli.flows import ApiKeyOption
 from wayline_cli.gateway import GATEWAY, TlsOption, bearer, err, failure, open_channel, out
@@ -88,7 +89,7 @@ def report_command(
         except grpc.RpcError as error:
             raise failure(error) from None
         except (UnknownFlowError, FileNotFoundError) as error:
-            err.print(f"[red]{error}[/red]")
+            err.print(f"[red]{escape(str(error))}[/red]")
             raise typer.Exit(1) from None
     out.print(f"wrote {output} ({output.stat().st_size:,} bytes): {len(sections)} sections")
     for section in sections:
