@@ -49,6 +49,7 @@ from wayline_cli.importing.command import import_command
 from wayline_cli.keys import keys_app
 from wayline_cli.ml import ml_app
 from wayline_cli.model_traffic import models_app
+from wayline_cli.profile import profile_command
 from wayline_cli.report.command import report_command
 from wayline_cli.store.command import store_app
 from wayline_cli.suite import SERVICES, Suite, SuiteError
@@ -279,6 +280,7 @@ def _show_timeline(
 app.command("import")(import_command)
 app.command("report")(report_command)
 app.command("timeline")(timeline_command)
+app.command("profile")(profile_command)
 app.add_typer(actions_app, name="actions")
 app.add_typer(connectors_app, name="connectors")
 app.add_typer(contacts_app, name="contacts")

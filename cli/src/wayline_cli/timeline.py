@@ -25,6 +25,7 @@ from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline.journeys.v1 import journeys_service_pb2_grpc as pb_grpc
 from wayline_cli.decisions import parse_time
 from wayline_cli.gateway import GATEWAY, GatewayOption, TlsOption, bearer, err, failure, open_channel, out
+from wayline_cli.subjects import person_ref
 
 __all__ = ["subject_request", "timeline_command"]
 
@@ -37,17 +38,11 @@ _CHANNELS = tuple(
 
 
 def subject_request(subject: str) -> pb.GetTimelineRequest:
-    """The request naming `subject`: `type:value` is an identifier (split at the first colon, so a value may
-    hold more), anything else a person id (person ids hold no colon)."""
-    text = subject.strip()
-    if not text:
-        raise typer.BadParameter("give a person id or an identifier as type:value")
-    kind, colon, value = text.partition(":")
-    if not colon:
-        return pb.GetTimelineRequest(person_id=text)
-    if not kind or not value:
-        raise typer.BadParameter(f"{subject!r}: an identifier is type:value, such as email:ann@example.com")
-    return pb.GetTimelineRequest(identifier=event_pb2.Identifier(type=kind, value=value))
+    """The request naming `subject` (subjects.py)."""
+    ref = person_ref(subject)
+    if ref.HasField("identifier"):
+        return pb.GetTimelineRequest(identifier=ref.identifier)
+    return pb.GetTimelineRequest(person_id=ref.person_id)
 
 
 def _channel(name: str) -> event_pb2.Channel.ValueType:
