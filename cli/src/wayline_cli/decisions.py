@@ -20,7 +20,16 @@ from google.protobuf import json_format
 from wayline.decision.v1 import decision_service_pb2 as pb
 from wayline.decision.v1 import decision_service_pb2_grpc as pb_grpc
 from wayline.event.v1 import event_pb2
-from wayline_cli.gateway import GATEWAY, GatewayOption, TlsOption, bearer, err, failure, open_channel
+from wayline_cli.gateway import (
+    GATEWAY,
+    GatewayOption,
+    ReadKeyOption,
+    TlsOption,
+    bearer,
+    err,
+    failure,
+    open_channel,
+)
 
 __all__ = ["decisions_app", "parse_time"]
 
@@ -28,8 +37,6 @@ _AGO = re.compile(r"(\d+)([smhd])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 decisions_app = typer.Typer(help="Read decision traces: one, or all of a period.", no_args_is_help=True)
-
-ApiKeyOption = Annotated[str, typer.Option(envvar="WAYLINE_API_KEY", help="An API key with the read scope.")]
 
 
 def parse_time(text: str, now: datetime.datetime | None = None) -> datetime.datetime:
@@ -52,7 +59,7 @@ def parse_time(text: str, now: datetime.datetime | None = None) -> datetime.date
 def get(
     decision_id: Annotated[str, typer.Argument(help="The decision id Decide returned.")],
     *,
-    api_key: ApiKeyOption,
+    api_key: ReadKeyOption,
     gateway: GatewayOption = GATEWAY,
     tls: TlsOption = False,
 ) -> None:
@@ -78,7 +85,7 @@ def export(
     ] = "",
     model: Annotated[str, typer.Option(help="Only this model's decisions, e.g. next-best-offer.")] = "",
     batch_size: Annotated[int, typer.Option(help="Decisions per streamed message, 1 to 1,000.")] = 500,
-    api_key: ApiKeyOption,
+    api_key: ReadKeyOption,
     gateway: GatewayOption = GATEWAY,
     tls: TlsOption = False,
 ) -> None:

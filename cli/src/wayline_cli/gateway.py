@@ -22,6 +22,7 @@ __all__ = [
     "GATEWAY",
     "Auth",
     "GatewayOption",
+    "ReadKeyOption",
     "TlsOption",
     "bearer",
     "call",
@@ -36,6 +37,8 @@ __all__ = [
 GATEWAY = f"localhost:{REGISTRY['gateway'].port}"
 GatewayOption = Annotated[str, typer.Option(help="host:port of the Wayline gateway.")]
 TlsOption = Annotated[bool, typer.Option(help="Reach the gateway over TLS.")]
+# The key of the commands that only read (decisions, timeline, profile); the others state their scopes.
+ReadKeyOption = Annotated[str, typer.Option(envvar="WAYLINE_API_KEY", help="An API key with the read scope.")]
 Auth = tuple[tuple[str, str], ...]
 
 out = terminal.console(highlight=False, markup=False)  # results: what users and servers wrote, as text

@@ -21,7 +21,16 @@ from wayline.identity.v1 import identity_rules_pb2 as rules_pb2
 from wayline.identity.v1 import identity_service_pb2 as pb
 from wayline.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from wayline.identity.v1 import profile_pb2
-from wayline_cli.gateway import GATEWAY, GatewayOption, TlsOption, bearer, failure, open_channel, out
+from wayline_cli.gateway import (
+    GATEWAY,
+    GatewayOption,
+    ReadKeyOption,
+    TlsOption,
+    bearer,
+    failure,
+    open_channel,
+    out,
+)
 from wayline_cli.subjects import person_ref
 
 __all__ = ["profile_command"]
@@ -79,7 +88,7 @@ def profile_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="The profile as the API returns it (JSON).")
     ] = False,
-    api_key: Annotated[str, typer.Option(envvar="WAYLINE_API_KEY", help="An API key with the read scope.")],
+    api_key: ReadKeyOption,
     gateway: GatewayOption = GATEWAY,
     tls: TlsOption = False,
 ) -> None:

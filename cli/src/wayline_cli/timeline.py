@@ -24,7 +24,17 @@ from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline.journeys.v1 import journeys_service_pb2_grpc as pb_grpc
 from wayline_cli.decisions import parse_time
-from wayline_cli.gateway import GATEWAY, GatewayOption, TlsOption, bearer, err, failure, open_channel, out
+from wayline_cli.gateway import (
+    GATEWAY,
+    GatewayOption,
+    ReadKeyOption,
+    TlsOption,
+    bearer,
+    err,
+    failure,
+    open_channel,
+    out,
+)
 from wayline_cli.subjects import person_ref
 
 __all__ = ["subject_request", "timeline_command"]
@@ -95,7 +105,7 @@ def timeline_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="JSON Lines on standard output, one event per line.")
     ] = False,
-    api_key: Annotated[str, typer.Option(envvar="WAYLINE_API_KEY", help="An API key with the read scope.")],
+    api_key: ReadKeyOption,
     gateway: GatewayOption = GATEWAY,
     tls: TlsOption = False,
 ) -> None:
