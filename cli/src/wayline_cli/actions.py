@@ -22,6 +22,7 @@ from wayline.decision.v1 import decision_service_pb2 as pb
 from wayline.decision.v1 import decision_service_pb2_grpc as pb_grpc
 from wayline.event.v1 import event_pb2
 from wayline_cli.apply import apply_each, create_or_update, parse, read_or_exit
+from wayline_cli.channels import channel_name
 from wayline_cli.gateway import GATEWAY, Auth, GatewayOption, TlsOption, bearer, call, out, pages, plain
 
 __all__ = ["ActionFileError", "actions_app", "read_actions"]
@@ -155,7 +156,7 @@ def list_actions(
         for action in listed:
             table.add_row(
                 action.name.removeprefix("actions/"),
-                event_pb2.Channel.Name(action.channel).removeprefix("CHANNEL_").lower(),
+                channel_name(action.channel),
                 action_pb2.ActionState.Name(action.state).removeprefix("ACTION_STATE_").lower(),
                 f"{action.value:g} {action.value_currency}".strip() if action.HasField("value") else "1",
                 f"{action.lever:g}" if action.HasField("lever") else "1",

@@ -29,7 +29,6 @@ import typer
 from google.protobuf.field_mask_pb2 import FieldMask
 from rich.table import Table
 
-from wayline.event.v1 import event_pb2
 from wayline.orchestrator.v1 import connector_pb2
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
@@ -42,6 +41,7 @@ from wayline_cli.apply import (
     snake,
     to_yaml,
 )
+from wayline_cli.channels import channel_name
 from wayline_cli.gateway import GATEWAY, Auth, GatewayOption, TlsOption, bearer, call, out, pages
 
 __all__ = ["ConnectorFileError", "Wanted", "connectors_app", "read_connectors"]
@@ -355,7 +355,7 @@ def dead_letters(
                 letter.idempotency_key,
                 letter.person_id,
                 f"{letter.flow.removeprefix('flows/')}/{letter.flow_step_id}" if letter.flow else "-",
-                event_pb2.Channel.Name(letter.channel).removeprefix("CHANNEL_").lower(),
+                channel_name(letter.channel),
                 letter.dead_time.ToDatetime().isoformat(timespec="seconds"),
                 letter.reason,
                 str(letter.response_code or "-"),

@@ -41,6 +41,7 @@ from wayline.orchestrator.v1 import connector_pb2, contact_pb2, flow_pb2
 from wayline.orchestrator.v1 import contact_policy_pb2 as policy_pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
+from wayline_cli.channels import channel_name
 from wayline_cli.flows import read_flows
 
 __all__ = ["show_flows"]
@@ -339,7 +340,7 @@ def _show_timeline(channel: grpc.Channel, auth: Auth, person_id: str, console: C
     lines = []
     for event in events:
         fields = event.properties.fields
-        what = f"{event.name}: {event_pb2.Channel.Name(event.channel).removeprefix('CHANNEL_').lower()}"
+        what = f"{event.name}: {channel_name(event.channel)}"
         if event.name == "Contact Suppressed":
             reasons = [
                 r.struct_value.fields["reason"].string_value for r in fields["reasons"].list_value.values

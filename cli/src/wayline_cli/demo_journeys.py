@@ -22,7 +22,8 @@ from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
 from wayline.journeys.v1 import retention_pb2 as retention_pb
 from wayline_cli import demo, demo_persons
-from wayline_cli.demo_reading import TIMEOUT, Reader, channel_name, days, duration, money
+from wayline_cli.channels import channel_name
+from wayline_cli.demo_reading import TIMEOUT, Reader, days, duration, money
 
 __all__ = ["show_journeys"]
 

@@ -15,7 +15,7 @@ from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
 from wayline_cli import demo
 
-__all__ = ["TIMEOUT", "Reader", "channel_name", "days", "duration", "money"]
+__all__ = ["TIMEOUT", "Reader", "days", "duration", "money"]
 
 TIMEOUT = 30.0  # seconds per call: chDB answers these in milliseconds, but a loaded box deserves slack
 DAY = 86_400
@@ -37,10 +37,6 @@ def duration(value: duration_pb2.Duration) -> str:
 def money(value: event_pb2.Money) -> str:
     amount = Decimal(value.units) + Decimal(value.nanos).scaleb(-9)
     return f"{amount:,.2f} {value.currency_code}"
-
-
-def channel_name(value: int) -> str:
-    return event_pb2.Channel.Name(value).removeprefix("CHANNEL_").lower()  # type: ignore[arg-type]
 
 
 @dataclass

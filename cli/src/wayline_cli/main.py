@@ -40,6 +40,7 @@ from wayline_cli import (
     terminal,
 )
 from wayline_cli.actions import actions_app
+from wayline_cli.channels import channel_name
 from wayline_cli.connectors import connectors_app
 from wayline_cli.contacts import contacts_app
 from wayline_cli.decisions import decisions_app
@@ -254,7 +255,7 @@ def _show_timeline(
         token = page.next_page_token
         if not token:
             break
-    channels = sorted({event_pb2.Channel.Name(e.channel).removeprefix("CHANNEL_").lower() for e in rows})
+    channels = sorted({channel_name(e.channel) for e in rows})
     table = Table(
         title=f"{customer.user_id}: {len(rows)} events on {len(channels)} channels ({', '.join(channels)})",
         title_justify="left",
@@ -270,7 +271,7 @@ def _show_timeline(
         device = next((i.value for i in event.identifiers if i.type != "user_id"), "")
         table.add_row(
             to_datetime(event.timestamp).strftime("%Y-%m-%d %H:%M"),
-            event_pb2.Channel.Name(event.channel).removeprefix("CHANNEL_").lower(),
+            channel_name(event.channel),
             event.name,
             device,
         )

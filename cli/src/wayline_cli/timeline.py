@@ -23,6 +23,7 @@ from wayline.common.timestamps import to_datetime
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline.journeys.v1 import journeys_service_pb2_grpc as pb_grpc
+from wayline_cli.channels import channel_name, channel_value
 from wayline_cli.decisions import parse_time
 from wayline_cli.gateway import (
     GATEWAY,
@@ -55,14 +56,6 @@ def subject_request(subject: str) -> pb.GetTimelineRequest:
     return pb.GetTimelineRequest(person_id=ref.person_id)
 
 
-def _channel(name: str) -> event_pb2.Channel.ValueType:
-    enum_name = f"CHANNEL_{name.strip().upper()}"
-    if enum_name not in _CHANNELS:
-        known = ", ".join(n.removeprefix("CHANNEL_").lower() for n in _CHANNELS)
-        raise typer.BadParameter(f"{name!r} is not a channel; one of {known}")
-    return event_pb2.Channel.Value(enum_name)
-
-
 def _properties(event: event_pb2.Event) -> str:
     text = json.dumps(json_format.MessageToDict(event.properties), separators=(",", ":"), ensure_ascii=False)
     shown = "" if text == "{}" else text
@@ -78,7 +71,7 @@ def _table(events: list[event_pb2.Event]) -> Table:
     for event in events:
         cells = (
             to_datetime(event.timestamp).strftime("%Y-%m-%d %H:%M:%S"),
-            event_pb2.Channel.Name(event.channel).removeprefix("CHANNEL_").lower(),
+            channel_name(event.channel),
             event.name or event_pb2.EventType.Name(event.type).removeprefix("EVENT_TYPE_").lower(),
             ", ".join(f"{i.type}:{i.value}" for i in event.identifiers),
             _properties(event),
@@ -112,7 +105,7 @@ def timeline_command(
     """Print a customer's timeline across channels: a person id's, or that of the person holding an
     identifier."""
     request = subject_request(subject)
-    request.channels.extend(_channel(name) for name in channel or [])
+    request.channels.extend(channel_value(name) for name in channel or [])
     request.event_names.extend(name.strip() for name in event or [] if name.strip())
     if since:
         request.time_range.start.FromDatetime(parse_time(since))
