@@ -32,20 +32,27 @@ from wayline_journeys.person_refs import IdentifierResolver, PersonRef, resolve_
 __all__ = [
     "MAX_PERSONS",
     "RFM_GRID",
+    "VALUE_QUANTILES",
+    "CellSummary",
     "CustomerValueStore",
     "LifetimeSummary",
     "PageCursor",
     "PersonValue",
     "RfmSegment",
+    "SegmentSummary",
     "ValuePage",
     "ValueSpec",
+    "ValueSummary",
     "fm_score",
     "mean",
     "rfm_segment",
+    "segment_summaries",
     "values_of_persons",
 ]
 
 MAX_PERSONS = 1_000
+VALUE_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0)
+"""The levels GetCustomerValueSummary gives the historic value at (the contract lists them)."""
 _NANO = Decimal("1e-9")
 
 
@@ -166,6 +173,66 @@ class ValuePage:
     more: bool
 
 
+@dataclass(frozen=True)
+class CellSummary:
+    """The purchasers of one cell of the RFM grid: recency score by FM score, each 1 to 5."""
+
+    recency_score: int
+    fm_score: int
+    persons: int
+    historic_value: Decimal
+    purchase_count: int
+    recency_days: int
+    """Their days since their last purchase, summed (for the segments' means)."""
+
+    @property
+    def segment(self) -> RfmSegment:
+        for segment, recency, combined in RFM_GRID:
+            if self.recency_score in recency and self.fm_score in combined:
+                return segment
+        raise ValueError(f"no RFM segment holds R {self.recency_score}, FM {self.fm_score}")
+
+
+@dataclass(frozen=True)
+class SegmentSummary:
+    segment: RfmSegment
+    persons: int
+    historic_value: Decimal
+    purchase_count: int
+    average_recency_days: float
+
+
+@dataclass(frozen=True)
+class ValueSummary:
+    """A population's purchasers, summarised. `quantiles` holds the historic value at each level of
+    VALUE_QUANTILES, empty without purchasers."""
+
+    purchasers: int
+    historic_value: Decimal
+    purchase_count: int
+    cells: list[CellSummary]
+    quantiles: list[Decimal]
+
+
+def segment_summaries(cells: Sequence[CellSummary]) -> list[SegmentSummary]:
+    """The cells gathered by their segment, in RfmSegment's order; segments without a purchaser left out."""
+    found = []
+    for segment in RfmSegment:
+        mine = [c for c in cells if c.segment is segment]
+        persons = sum(c.persons for c in mine)
+        if persons:
+            found.append(
+                SegmentSummary(
+                    segment,
+                    persons,
+                    sum((c.historic_value for c in mine), Decimal(0)),
+                    sum(c.purchase_count for c in mine),
+                    sum(c.recency_days for c in mine) / persons,
+                )
+            )
+    return found
+
+
 class CustomerValueStore(IdentifierResolver, Protocol):
     def values(self, tenant: str, spec: ValueSpec, person_ids: Sequence[str]) -> dict[str, PersonValue]:
         """The value of each of `person_ids` that has a counted event (the others are missing)."""
@@ -175,6 +242,10 @@ class CustomerValueStore(IdentifierResolver, Protocol):
         self, tenant: str, spec: ValueSpec, population: Population, after: PageCursor | None, limit: int
     ) -> ValuePage:
         """Up to `limit` purchasers of `population` after `after`, by decreasing historic value."""
+        ...
+
+    def summary(self, tenant: str, spec: ValueSpec, population: Population) -> ValueSummary:
+        """The purchasers of `population` summarised: per cell of the RFM grid, and overall."""
         ...
 
 

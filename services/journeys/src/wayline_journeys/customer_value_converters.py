@@ -1,4 +1,5 @@
-"""GetCustomerValue: request → query, with every bad field reported; values → response; the page token.
+"""GetCustomerValue and GetCustomerValueSummary: request → query, with every bad field reported; values →
+response; the page token.
 
 A bulk page token carries the keyset cursor (the last historic value and person id), the observation end the
 first page used (so "until now" stays one instant across pages), and a digest of the tenant and of every
@@ -23,11 +24,14 @@ from wayline_journeys.analytics import Population
 from wayline_journeys.converters import money
 from wayline_journeys.customer_value import (
     MAX_PERSONS,
+    VALUE_QUANTILES,
     PageCursor,
     PersonValue,
     RfmSegment,
     ValuePage,
     ValueSpec,
+    ValueSummary,
+    segment_summaries,
 )
 from wayline_journeys.events import is_time_us
 from wayline_journeys.person_refs import PersonRef
@@ -38,6 +42,8 @@ __all__ = [
     "PersonsQuery",
     "customer_value_page_response",
     "customer_value_query",
+    "customer_value_summary_query",
+    "customer_value_summary_response",
     "customer_values_response",
     "next_page_token",
 ]
@@ -115,12 +121,13 @@ def next_page_token(query: BulkQuery, page: ValuePage) -> str:
     )
 
 
-def customer_value_query(
-    tenant: str, request: pb.GetCustomerValueRequest, now: datetime
-) -> PersonsQuery | BulkQuery:
-    """Validate a request (INVALID_ARGUMENT names each bad field; FAILED_PRECONDITION for a population naming
-    a segment) and turn it into a query. `now` ends a range without an end."""
-    violations: list[FieldViolation] = []
+def _value_spec(
+    request: pb.GetCustomerValueRequest | pb.GetCustomerValueSummaryRequest,
+    now: datetime,
+    violations: list[FieldViolation],
+) -> ValueSpec:
+    """The fields both RPCs share (currency, range, purchase names) as a spec; each bad one reported in
+    `violations` (the spec is then not to be used). `now` ends a range without an end."""
     if not request.currency_code:
         violations.append(
             FieldViolation("currency_code", "an ISO 4217 code such as EUR is required", "REQUIRED")
@@ -143,6 +150,77 @@ def customer_value_query(
         for i, name in enumerate(request.purchase_event_names)
         if not name
     )
+    return ValueSpec(
+        currency=request.currency_code,
+        end=time_range.end or now,
+        start=time_range.start,
+        event_names=tuple(request.purchase_event_names),
+    )
+
+
+def customer_value_summary_query(
+    request: pb.GetCustomerValueSummaryRequest, now: datetime
+) -> tuple[ValueSpec, Population]:
+    """Validate a summary request as GetCustomerValue's bulk mode validates the same fields."""
+    violations: list[FieldViolation] = []
+    spec = _value_spec(request, now, violations)
+    population = (
+        analytics_converters.population(request.population, "population", violations)
+        if request.HasField("population")
+        else Population()
+    )
+    if violations:
+        raise InvalidArgument(
+            "the customer value summary request is invalid; see the field violations", violations
+        )
+    return spec, population
+
+
+def customer_value_summary_response(
+    spec: ValueSpec, summary: ValueSummary
+) -> pb.GetCustomerValueSummaryResponse:
+    currency = spec.currency
+    return pb.GetCustomerValueSummaryResponse(
+        purchasers=summary.purchasers,
+        historic_value=money(summary.historic_value, currency),
+        purchase_count=summary.purchase_count,
+        segments=[
+            customer_value_pb2.RfmSegmentSummary(
+                segment=_SEGMENTS[s.segment],
+                persons=s.persons,
+                historic_value=money(s.historic_value, currency),
+                purchase_count=s.purchase_count,
+                average_recency_days=s.average_recency_days,
+            )
+            for s in segment_summaries(summary.cells)
+        ],
+        cells=[
+            customer_value_pb2.RfmCellSummary(
+                recency_score=c.recency_score,
+                fm_score=c.fm_score,
+                segment=_SEGMENTS[c.segment],
+                persons=c.persons,
+                historic_value=money(c.historic_value, currency),
+            )
+            for c in summary.cells
+        ],
+        value_quantiles=[
+            customer_value_pb2.ValueQuantile(quantile=level, value=money(value, currency))
+            for level, value in zip(
+                VALUE_QUANTILES if summary.quantiles else (), summary.quantiles, strict=True
+            )
+        ],
+        end_time=to_timestamp(spec.end),
+    )
+
+
+def customer_value_query(
+    tenant: str, request: pb.GetCustomerValueRequest, now: datetime
+) -> PersonsQuery | BulkQuery:
+    """Validate a request (INVALID_ARGUMENT names each bad field; FAILED_PRECONDITION for a population naming
+    a segment) and turn it into a query. `now` ends a range without an end."""
+    violations: list[FieldViolation] = []
+    spec = _value_spec(request, now, violations)
     if request.page_size < 0:
         violations.append(FieldViolation("page_size", "must be 0 (the default) or positive", "OUT_OF_RANGE"))
     persons: list[PersonRef] = []
@@ -169,12 +247,6 @@ def customer_value_query(
     )
     if violations:
         raise InvalidArgument("the customer value request is invalid; see the field violations", violations)
-    spec = ValueSpec(
-        currency=request.currency_code,
-        end=time_range.end or now,
-        start=time_range.start,
-        event_names=tuple(request.purchase_event_names),
-    )
     if request.persons:
         return PersonsQuery(spec, tuple(persons))
     binding = _binding(tenant, request)

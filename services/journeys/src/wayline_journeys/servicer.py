@@ -23,6 +23,8 @@ from wayline_journeys.customer_value_converters import (
     PersonsQuery,
     customer_value_page_response,
     customer_value_query,
+    customer_value_summary_query,
+    customer_value_summary_response,
     customer_values_response,
 )
 from wayline_journeys.decision_converters import (
@@ -159,6 +161,14 @@ class JourneyServicer(pb_grpc.JourneyServiceServicer):
             return customer_values_response(query, values)
         page = store.page(tenant, query.spec, query.population, query.after, query.limit)
         return customer_value_page_response(query, page)
+
+    def GetCustomerValueSummary(  # noqa: N802
+        self, request: pb.GetCustomerValueSummaryRequest, context: grpc.ServicerContext
+    ) -> pb.GetCustomerValueSummaryResponse:
+        tenant = require_tenant()
+        spec, population = customer_value_summary_query(request, datetime.now(UTC))
+        summary = self._models.customer_value.summary(tenant, spec, population)
+        return customer_value_summary_response(spec, summary)
 
     def GetLifecycleStages(  # noqa: N802
         self, request: pb.GetLifecycleStagesRequest, context: grpc.ServicerContext

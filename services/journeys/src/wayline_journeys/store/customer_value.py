@@ -29,12 +29,15 @@ from wayline.common.timestamps import from_micros, to_micros
 from wayline_journeys.analytics import Population
 from wayline_journeys.customer_value import (
     RFM_GRID,
+    VALUE_QUANTILES,
+    CellSummary,
     LifetimeSummary,
     PageCursor,
     PersonValue,
     RfmSegment,
     ValuePage,
     ValueSpec,
+    ValueSummary,
 )
 from wayline_journeys.store.client import ReadModel
 from wayline_journeys.store.matching import population_sql
@@ -232,3 +235,32 @@ class ClickHouseCustomerValues(ReadModel):
                 self._rows(f"SELECT count() FROM ({listed})", params, "counting customer values")[0][0]
             )
         return ValuePage([_value(r) for r in rows[:limit]], total, len(rows) > limit)
+
+    def summary(self, tenant: str, spec: ValueSpec, population: Population) -> ValueSummary:
+        params = self._tenant_params(tenant)
+        values, members = person_value_rows(spec, params), population_sql(population, params)
+        levels = ", ".join(repr(q) for q in VALUE_QUANTILES)  # constants of this module, not input
+        # One pass: a row per cell of the grid, and the overall row (the empty grouping set), told apart by
+        # its recency score of 0 (every purchaser's is 1 to 5). Exact quantiles: one purchaser's value each.
+        sql = (
+            "SELECT recency_score, fm_score, count(), sum(historic_value), sum(purchase_count), "
+            f"sum(assumeNotNull(recency_days)), quantilesExact({levels})(historic_value) "
+            f"FROM {values} WHERE purchase_count > 0 AND ({members}) "
+            "GROUP BY GROUPING SETS ((recency_score, fm_score), ()) ORDER BY recency_score, fm_score"
+        )
+        rows = self._rows(sql, params, "summarising customer values")
+        cells = [
+            CellSummary(int(r), int(fm), int(n), Decimal(value), int(purchases), int(days))
+            for r, fm, n, value, purchases, days, _ in rows
+            if r
+        ]
+        overall = next((row for row in rows if not row[0]), None)
+        if overall is None or not overall[2]:  # no purchaser: ClickHouse still gives the empty set's row
+            return ValueSummary(0, Decimal(0), 0, [], [])
+        return ValueSummary(
+            purchasers=int(overall[2]),
+            historic_value=Decimal(overall[3]),
+            purchase_count=int(overall[4]),
+            cells=cells,
+            quantiles=[Decimal(q) for q in overall[6]],
+        )

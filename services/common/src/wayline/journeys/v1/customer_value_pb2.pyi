@@ -277,3 +277,116 @@ class CustomerValue(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__recency_days) -> _WhichOneofReturnType__recency_days | None: ...
 
 Global___CustomerValue: _TypeAlias = CustomerValue  # noqa: Y015
+
+@_typing.final
+class RfmSegmentSummary(_message.Message):
+    """RfmSegmentSummary is what one RFM segment holds of a population's purchasers."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEGMENT_FIELD_NUMBER: _builtins.int
+    PERSONS_FIELD_NUMBER: _builtins.int
+    HISTORIC_VALUE_FIELD_NUMBER: _builtins.int
+    PURCHASE_COUNT_FIELD_NUMBER: _builtins.int
+    AVERAGE_RECENCY_DAYS_FIELD_NUMBER: _builtins.int
+    segment: Global___RfmSegment.ValueType
+    """The segment."""
+    persons: _builtins.int
+    """The purchasers in it."""
+    purchase_count: _builtins.int
+    """Their purchases (events with positive revenue), summed."""
+    average_recency_days: _builtins.float
+    """The mean of their `recency_days` (days from their last purchase to the range's end)."""
+    @_builtins.property
+    def historic_value(self) -> _event_pb2.Money:
+        """Their historic value, summed (refunds subtract)."""
+
+    def __init__(
+        self,
+        *,
+        segment: Global___RfmSegment.ValueType = ...,
+        persons: _builtins.int = ...,
+        historic_value: _event_pb2.Money | None = ...,
+        purchase_count: _builtins.int = ...,
+        average_recency_days: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["historic_value", b"historic_value"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["average_recency_days", b"average_recency_days", "historic_value", b"historic_value", "persons", b"persons", "purchase_count", b"purchase_count", "segment", b"segment"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RfmSegmentSummary: _TypeAlias = RfmSegmentSummary  # noqa: Y015
+
+@_typing.final
+class RfmCellSummary(_message.Message):
+    """RfmCellSummary is what one cell of the RFM grid holds of a population's purchasers: those with this
+    recency score and this FM score (the mean of the frequency and monetary scores rounded half up, as
+    RfmSegment defines it).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECENCY_SCORE_FIELD_NUMBER: _builtins.int
+    FM_SCORE_FIELD_NUMBER: _builtins.int
+    SEGMENT_FIELD_NUMBER: _builtins.int
+    PERSONS_FIELD_NUMBER: _builtins.int
+    HISTORIC_VALUE_FIELD_NUMBER: _builtins.int
+    recency_score: _builtins.int
+    """The recency score, 1 to 5."""
+    fm_score: _builtins.int
+    """The FM score, 1 to 5."""
+    segment: Global___RfmSegment.ValueType
+    """The segment the grid gives the cell."""
+    persons: _builtins.int
+    """The purchasers in the cell."""
+    @_builtins.property
+    def historic_value(self) -> _event_pb2.Money:
+        """Their historic value, summed."""
+
+    def __init__(
+        self,
+        *,
+        recency_score: _builtins.int = ...,
+        fm_score: _builtins.int = ...,
+        segment: Global___RfmSegment.ValueType = ...,
+        persons: _builtins.int = ...,
+        historic_value: _event_pb2.Money | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["historic_value", b"historic_value"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fm_score", b"fm_score", "historic_value", b"historic_value", "persons", b"persons", "recency_score", b"recency_score", "segment", b"segment"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RfmCellSummary: _TypeAlias = RfmCellSummary  # noqa: Y015
+
+@_typing.final
+class ValueQuantile(_message.Message):
+    """ValueQuantile is one quantile of the purchasers' historic values."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUANTILE_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    quantile: _builtins.float
+    """The level, between 0 and 1."""
+    @_builtins.property
+    def value(self) -> _event_pb2.Money:
+        """The value at position floor(quantile × n) of the n historic values in ascending order, counted from 0
+        (an exact value of one purchaser, not an interpolation; the largest for the level 1).
+        """
+
+    def __init__(
+        self,
+        *,
+        quantile: _builtins.float = ...,
+        value: _event_pb2.Money | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["quantile", b"quantile", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ValueQuantile: _TypeAlias = ValueQuantile  # noqa: Y015

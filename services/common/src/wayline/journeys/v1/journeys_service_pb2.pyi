@@ -1317,6 +1317,112 @@ class GetCustomerValueResponse(_message.Message):
 Global___GetCustomerValueResponse: _TypeAlias = GetCustomerValueResponse  # noqa: Y015
 
 @_typing.final
+class GetCustomerValueSummaryRequest(_message.Message):
+    """GetCustomerValueSummaryRequest asks for the customer value of a population's purchasers, summarised."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POPULATION_FIELD_NUMBER: _builtins.int
+    CURRENCY_CODE_FIELD_NUMBER: _builtins.int
+    TIME_RANGE_FIELD_NUMBER: _builtins.int
+    PURCHASE_EVENT_NAMES_FIELD_NUMBER: _builtins.int
+    currency_code: _builtins.str
+    """The ISO 4217 currency to count, three upper-case letters; revenue in other currencies is ignored.
+    Required.
+    """
+    @_builtins.property
+    def population(self) -> _analytics_pb2.Population:
+        """The persons to summarise, among those with at least one purchase (positive revenue) in the range; unset
+        means every such person (as GetCustomerValue's bulk mode).
+        """
+
+    @_builtins.property
+    def time_range(self) -> _event_pb2.TimeRange:
+        """The range of purchases counted; recency is measured to its end. Unset means all history until now."""
+
+    @_builtins.property
+    def purchase_event_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Only events with these names count as purchases; empty means every event with `revenue` set."""
+
+    def __init__(
+        self,
+        *,
+        population: _analytics_pb2.Population | None = ...,
+        currency_code: _builtins.str = ...,
+        time_range: _event_pb2.TimeRange | None = ...,
+        purchase_event_names: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["population", b"population", "time_range", b"time_range"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["currency_code", b"currency_code", "population", b"population", "purchase_event_names", b"purchase_event_names", "time_range", b"time_range"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCustomerValueSummaryRequest: _TypeAlias = GetCustomerValueSummaryRequest  # noqa: Y015
+
+@_typing.final
+class GetCustomerValueSummaryResponse(_message.Message):
+    """GetCustomerValueSummaryResponse is the summary of a population's customer value. Money is in the request's
+    currency.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PURCHASERS_FIELD_NUMBER: _builtins.int
+    HISTORIC_VALUE_FIELD_NUMBER: _builtins.int
+    PURCHASE_COUNT_FIELD_NUMBER: _builtins.int
+    SEGMENTS_FIELD_NUMBER: _builtins.int
+    CELLS_FIELD_NUMBER: _builtins.int
+    VALUE_QUANTILES_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
+    purchasers: _builtins.int
+    """The purchasers summarised (GetCustomerValue's `total_size` in bulk mode for the same request)."""
+    purchase_count: _builtins.int
+    """Their purchases, summed."""
+    @_builtins.property
+    def historic_value(self) -> _event_pb2.Money:
+        """Their historic value, summed."""
+
+    @_builtins.property
+    def segments(self) -> _containers.RepeatedCompositeFieldContainer[_customer_value_pb2.RfmSegmentSummary]:
+        """Per RFM segment holding at least one of them, in the order of the RfmSegment enum."""
+
+    @_builtins.property
+    def cells(self) -> _containers.RepeatedCompositeFieldContainer[_customer_value_pb2.RfmCellSummary]:
+        """Per cell of the RFM grid holding at least one of them, by recency score, then FM score."""
+
+    @_builtins.property
+    def value_quantiles(self) -> _containers.RepeatedCompositeFieldContainer[_customer_value_pb2.ValueQuantile]:
+        """Their historic value at the levels 0.1, 0.25, 0.5, 0.75, 0.9, 0.99 and 1 (the largest), in that order;
+        empty when there is no purchaser.
+        """
+
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp:
+        """The end of the range the values are measured to: the request's, or the time of the call when its range
+        has no end.
+        """
+
+    def __init__(
+        self,
+        *,
+        purchasers: _builtins.int = ...,
+        historic_value: _event_pb2.Money | None = ...,
+        purchase_count: _builtins.int = ...,
+        segments: _abc.Iterable[_customer_value_pb2.RfmSegmentSummary] | None = ...,
+        cells: _abc.Iterable[_customer_value_pb2.RfmCellSummary] | None = ...,
+        value_quantiles: _abc.Iterable[_customer_value_pb2.ValueQuantile] | None = ...,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "historic_value", b"historic_value"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cells", b"cells", "end_time", b"end_time", "historic_value", b"historic_value", "purchase_count", b"purchase_count", "purchasers", b"purchasers", "segments", b"segments", "value_quantiles", b"value_quantiles"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCustomerValueSummaryResponse: _TypeAlias = GetCustomerValueSummaryResponse  # noqa: Y015
+
+@_typing.final
 class GetProfileFeaturesRequest(_message.Message):
     """GetProfileFeaturesRequest asks for one person's features."""
 

@@ -119,6 +119,11 @@ class JourneyServiceStub:
                 request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetCustomerValueRequest.SerializeToString,
                 response_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetCustomerValueResponse.FromString,
                 _registered_method=True)
+        self.GetCustomerValueSummary = channel.unary_unary(
+                '/wayline.journeys.v1.JourneyService/GetCustomerValueSummary',
+                request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetCustomerValueSummaryRequest.SerializeToString,
+                response_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetCustomerValueSummaryResponse.FromString,
+                _registered_method=True)
         self.GetProfileFeatures = channel.unary_unary(
                 '/wayline.journeys.v1.JourneyService/GetProfileFeatures',
                 request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetProfileFeaturesRequest.SerializeToString,
@@ -413,6 +418,21 @@ class JourneyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCustomerValueSummary(self, request, context):
+        """GetCustomerValueSummary summarises the customer value of a population's purchasers in one answer: their
+        count, historic value and purchases; the same per RFM segment and per cell of the RFM grid (recency
+        score by FM score); and quantiles of their historic value. Each purchaser counts with the values
+        GetCustomerValue gives them in bulk mode for the same `population`, `currency_code`, `time_range` and
+        `purchase_event_names`: scores rank a purchaser among all of the tenant's purchasers, whatever the
+        population, so the segments of a population are those its members hold tenant-wide.
+
+        Errors: those of the service; INVALID_ARGUMENT in particular when `currency_code` is not an ISO 4217
+        code, and FAILED_PRECONDITION when the population names a segment that does not exist.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetProfileFeatures(self, request, context):
         """GetProfileFeatures computes the features of a feature spec for one person at one point in time, from
         stored events. The decision service uses it when its online feature state lacks a person; its values
@@ -700,6 +720,11 @@ def add_JourneyServiceServicer_to_server(servicer, server):
                     servicer.GetCustomerValue,
                     request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetCustomerValueRequest.FromString,
                     response_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetCustomerValueResponse.SerializeToString,
+            ),
+            'GetCustomerValueSummary': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCustomerValueSummary,
+                    request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetCustomerValueSummaryRequest.FromString,
+                    response_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetCustomerValueSummaryResponse.SerializeToString,
             ),
             'GetProfileFeatures': grpc.unary_unary_rpc_method_handler(
                     servicer.GetProfileFeatures,
@@ -1202,6 +1227,33 @@ class JourneyService:
             '/wayline.journeys.v1.JourneyService/GetCustomerValue',
             wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetCustomerValueRequest.SerializeToString,
             wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetCustomerValueResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCustomerValueSummary(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.journeys.v1.JourneyService/GetCustomerValueSummary',
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetCustomerValueSummaryRequest.SerializeToString,
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetCustomerValueSummaryResponse.FromString,
             options,
             channel_credentials,
             insecure,

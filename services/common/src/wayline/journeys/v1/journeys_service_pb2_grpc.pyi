@@ -177,6 +177,17 @@ class JourneyServiceStub:
     code or more than 1,000 persons are given, and (reason `INVALID_PAGE_TOKEN`) for a page token that
     another query issued.
     """
+    GetCustomerValueSummary: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.GetCustomerValueSummaryRequest, _journeys_service_pb2.GetCustomerValueSummaryResponse]
+    """GetCustomerValueSummary summarises the customer value of a population's purchasers in one answer: their
+    count, historic value and purchases; the same per RFM segment and per cell of the RFM grid (recency
+    score by FM score); and quantiles of their historic value. Each purchaser counts with the values
+    GetCustomerValue gives them in bulk mode for the same `population`, `currency_code`, `time_range` and
+    `purchase_event_names`: scores rank a purchaser among all of the tenant's purchasers, whatever the
+    population, so the segments of a population are those its members hold tenant-wide.
+
+    Errors: those of the service; INVALID_ARGUMENT in particular when `currency_code` is not an ISO 4217
+    code, and FAILED_PRECONDITION when the population names a segment that does not exist.
+    """
     GetProfileFeatures: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.GetProfileFeaturesRequest, _journeys_service_pb2.GetProfileFeaturesResponse]
     """GetProfileFeatures computes the features of a feature spec for one person at one point in time, from
     stored events. The decision service uses it when its online feature state lacks a person; its values
@@ -468,6 +479,17 @@ class JourneyServiceAsyncStub(JourneyServiceStub):
     Errors: those of the service; INVALID_ARGUMENT in particular when `currency_code` is not an ISO 4217
     code or more than 1,000 persons are given, and (reason `INVALID_PAGE_TOKEN`) for a page token that
     another query issued.
+    """
+    GetCustomerValueSummary: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.GetCustomerValueSummaryRequest, _journeys_service_pb2.GetCustomerValueSummaryResponse]  # type: ignore[assignment]
+    """GetCustomerValueSummary summarises the customer value of a population's purchasers in one answer: their
+    count, historic value and purchases; the same per RFM segment and per cell of the RFM grid (recency
+    score by FM score); and quantiles of their historic value. Each purchaser counts with the values
+    GetCustomerValue gives them in bulk mode for the same `population`, `currency_code`, `time_range` and
+    `purchase_event_names`: scores rank a purchaser among all of the tenant's purchasers, whatever the
+    population, so the segments of a population are those its members hold tenant-wide.
+
+    Errors: those of the service; INVALID_ARGUMENT in particular when `currency_code` is not an ISO 4217
+    code, and FAILED_PRECONDITION when the population names a segment that does not exist.
     """
     GetProfileFeatures: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.GetProfileFeaturesRequest, _journeys_service_pb2.GetProfileFeaturesResponse]  # type: ignore[assignment]
     """GetProfileFeatures computes the features of a feature spec for one person at one point in time, from
@@ -847,6 +869,23 @@ class JourneyServiceServicer(metaclass=_abc_1.ABCMeta):
         Errors: those of the service; INVALID_ARGUMENT in particular when `currency_code` is not an ISO 4217
         code or more than 1,000 persons are given, and (reason `INVALID_PAGE_TOKEN`) for a page token that
         another query issued.
+        """
+
+    @_abc_1.abstractmethod
+    def GetCustomerValueSummary(
+        self,
+        request: _journeys_service_pb2.GetCustomerValueSummaryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_journeys_service_pb2.GetCustomerValueSummaryResponse, _abc.Awaitable[_journeys_service_pb2.GetCustomerValueSummaryResponse]]:
+        """GetCustomerValueSummary summarises the customer value of a population's purchasers in one answer: their
+        count, historic value and purchases; the same per RFM segment and per cell of the RFM grid (recency
+        score by FM score); and quantiles of their historic value. Each purchaser counts with the values
+        GetCustomerValue gives them in bulk mode for the same `population`, `currency_code`, `time_range` and
+        `purchase_event_names`: scores rank a purchaser among all of the tenant's purchasers, whatever the
+        population, so the segments of a population are those its members hold tenant-wide.
+
+        Errors: those of the service; INVALID_ARGUMENT in particular when `currency_code` is not an ISO 4217
+        code, and FAILED_PRECONDITION when the population names a segment that does not exist.
         """
 
     @_abc_1.abstractmethod
