@@ -192,6 +192,26 @@ ORDER BY value DESC
 LIMIT 1000
 """
 
+# The same purchasers summarised: per cell of the R x FM grid (FM = (F + M + 1) / 2), the persons and their
+# value, and over everything, the quantiles of their value (what GetCustomerValueSummary answers).
+_RFM_SUMMARY = f"""
+SELECT r, intDiv(f + m + 1, 2) AS fm, count(), sum(value), max(total),
+       quantilesExact(0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0)(value)
+FROM (
+    SELECT value, ntile(5) OVER (ORDER BY recency_days DESC) AS r, ntile(5) OVER (ORDER BY purchases) AS f,
+           ntile(5) OVER (ORDER BY value) AS m, count() OVER () AS total
+    FROM (
+        SELECT person_id, sum(revenue) AS value, countIf(revenue > 0) AS purchases,
+               dateDiff('day', maxIf(timestamp, revenue > 0), {{end:DateTime64(6, 'UTC')}}) AS recency_days
+        FROM {_EVENTS}
+        WHERE tenant_id = {{tenant:String}} AND revenue_currency = 'EUR' AND revenue IS NOT NULL AND {_RANGE}
+        GROUP BY person_id
+        HAVING purchases > 0
+    )
+)
+GROUP BY GROUPING SETS ((r, fm), ())
+"""
+
 
 class RawCopy:
     """The baseline's chDB engine at `path`, with the journey store's schema."""
@@ -307,6 +327,11 @@ class RawCopy:
         """Runs the RFM query; returns the number of purchasers."""
         rows = self._analytics(_RFM, self._range())
         return int(rows[0][-1]) if rows else 0
+
+    def rfm_summary(self) -> int:
+        """Runs the RFM summary; returns the number of purchasers."""
+        rows = self._analytics(_RFM_SUMMARY, self._range())
+        return max((int(row[4]) for row in rows), default=0)
 
     @staticmethod
     def _range() -> dict[str, Any]:

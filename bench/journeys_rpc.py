@@ -213,4 +213,12 @@ def questions() -> list[Question]:
             lambda r: r.total_size,
             "rfm",
         ),
+        Question(
+            "RFM summary: every purchaser in EUR by segment and grid cell, value quantiles (purchasers)",
+            "GetCustomerValueSummary",
+            pb.GetCustomerValueSummaryRequest(currency_code="EUR", time_range=_range()),
+            pb.GetCustomerValueSummaryResponse,
+            lambda r: r.purchasers,
+            "rfm_summary",
+        ),
     ]

@@ -16,14 +16,14 @@ from rich.console import Console
 from wayline.common.timestamps import to_datetime, to_timestamp
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import analytics_pb2 as analytics
-from wayline.journeys.v1 import customer_value_pb2 as value_pb
 from wayline.journeys.v1 import funnel_pb2 as funnel_pb
 from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
 from wayline.journeys.v1 import retention_pb2 as retention_pb
 from wayline_cli import demo, demo_persons
 from wayline_cli.channels import channel_name
-from wayline_cli.demo_reading import TIMEOUT, Reader, days, duration, money
+from wayline_cli.demo_reading import TIMEOUT, Reader, days, duration
+from wayline_cli.value import money, segment_name
 
 __all__ = ["show_journeys"]
 
@@ -39,6 +39,7 @@ def show_journeys(channel: grpc.Channel, auth: tuple[tuple[str, str], ...], cons
     _paths(reader)
     _retention(reader)
     _customer_value(reader)
+    _value_summary(reader)
     demo_persons.show_lifecycle(reader)
     demo_persons.show_segment(reader)
     demo_persons.show_features(reader)
@@ -209,7 +210,7 @@ def _customer_value(reader: Reader) -> None:
             str(one.purchase_count),
             f"{one.recency_days} day{'' if one.recency_days == 1 else 's'} ago",
             f"{one.recency_score} {one.frequency_score} {one.monetary_score}",
-            value_pb.RfmSegment.Name(one.rfm_segment).removeprefix("RFM_SEGMENT_").lower().replace("_", " "),
+            segment_name(one.rfm_segment),
         )
     reader.console.print(table)
     table = reader.table(
@@ -228,5 +229,30 @@ def _customer_value(reader: Reader) -> None:
         monetary = money(life.monetary_value) if life.frequency else "-"
         table.add_row(
             reader.name(one.person_id), str(life.frequency), str(life.recency), str(life.t), monetary
+        )
+    reader.console.print(table)
+
+
+def _value_summary(reader: Reader) -> None:
+    request = journeys_pb.GetCustomerValueSummaryRequest(currency_code=demo.CURRENCY)
+    summary = reader.stub.GetCustomerValueSummary(request, metadata=reader.auth, timeout=TIMEOUT)
+    table = reader.table(
+        "GetCustomerValueSummary",
+        f"every purchaser in {demo.CURRENCY} by RFM segment, in one call: {summary.purchasers} purchasers, "
+        f"{money(summary.historic_value)}; the median purchaser "
+        f"{money(summary.value_quantiles[2].value) if summary.value_quantiles else '-'}",
+        "RFM segment",
+        "customers",
+        "historic value",
+        "orders",
+        "days since the last",
+    )
+    for segment in summary.segments:
+        table.add_row(
+            segment_name(segment.segment),
+            str(segment.persons),
+            money(segment.historic_value),
+            str(segment.purchase_count),
+            f"{segment.average_recency_days:.0f}",
         )
     reader.console.print(table)

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from google.protobuf import duration_pb2
 from rich.console import Console
 from rich.table import Table
 
-from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
 from wayline_cli import demo
 
-__all__ = ["TIMEOUT", "Reader", "days", "duration", "money"]
+__all__ = ["TIMEOUT", "Reader", "days", "duration"]
 
 TIMEOUT = 30.0  # seconds per call: chDB answers these in milliseconds, but a loaded box deserves slack
 DAY = 86_400
@@ -32,11 +30,6 @@ def duration(value: duration_pb2.Duration) -> str:
     if seconds < DAY:
         return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
     return f"{seconds // DAY}d {seconds % DAY // 3600}h"
-
-
-def money(value: event_pb2.Money) -> str:
-    amount = Decimal(value.units) + Decimal(value.nanos).scaleb(-9)
-    return f"{amount:,.2f} {value.currency_code}"
 
 
 @dataclass
