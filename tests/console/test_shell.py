@@ -1,5 +1,5 @@
 """The console's shell in Chromium: served under its Content-Security-Policy and security headers, it loads
-without a script error or CSP violation, signs in with a read key to the navigation of all eight pages,
+without a script error or CSP violation, signs in with a read key to the navigation of all nine pages,
 refuses a wrong key on the sign-in form, is usable from the keyboard alone, and forgets the key on
 sign-out."""
 
@@ -17,6 +17,7 @@ PAGES = {
     "customer": "Customer",
     "retention": "Retention",
     "lifecycle": "Lifecycle",
+    "value": "Customer value",
     "segments": "Segments",
     "flows": "Flows",
     "models": "Models",
