@@ -20,6 +20,7 @@ import { drawModels } from "./pages/models.js";
 import { drawPaths } from "./pages/paths.js";
 import { drawRetention } from "./pages/retention.js";
 import { drawSegments } from "./pages/segments.js";
+import { drawCustomerValue } from "./pages/value.js";
 
 export const DATA_ELEMENT_ID = "wayline-report-data";
 
@@ -39,6 +40,8 @@ export const DRAW = Object.freeze({
   funnel: drawFunnelAndTrend,
   retention: drawRetention,
   lifecycle: drawLifecycle,
+  // The summary only: a report is mailed around, and its top customers would be person ids without a page.
+  value: (root, response) => drawCustomerValue(root, response, null, { heading: "h3" }),
   segments: drawSegments,
   flow: drawFlow,
   models: drawModels,

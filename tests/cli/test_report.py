@@ -31,6 +31,7 @@ from wayline.common.json_messages import message_from_json, message_to_json
 from wayline.common.server import Server
 from wayline.decision.v1 import decision_service_pb2 as decision_pb
 from wayline.decision.v1 import decision_service_pb2_grpc as decision_grpc
+from wayline.event.v1 import event_pb2
 from wayline.gateway.v1 import api_key_pb2
 from wayline.gateway.v1 import gateway_service_pb2 as admin_pb
 from wayline.gateway.v1 import gateway_service_pb2_grpc as admin_grpc
@@ -133,13 +134,18 @@ def tenants(
         if number < 3:
             events.append(track(person, "Product Added", at + 5 * MINUTE))
         if number < 1:
-            events.append(track(person, "Order Completed", at + 10 * MINUTE))
+            order = track(person, "Order Completed", at + 10 * MINUTE)
+            order.revenue.CopyFrom(event_pb2.Money(currency_code="EUR", units=59, nanos=900_000_000))
+            events.append(order)
     _write(journeys_server, a, *events)
+    b_order = track("b-secret-person", "Order Completed", T0 + 2 * MINUTE, email=B_EMAIL)
+    b_order.revenue.CopyFrom(event_pb2.Money(currency_code="EUR", units=1000))
     _write(
         journeys_server,
         b,
         track("b-secret-person", B_EVENT, T0, email=B_EMAIL),
         track("b-secret-person", "Product Viewed", T0 + MINUTE, email=B_EMAIL),
+        b_order,
     )
     with grpc.insecure_channel(gateway.address) as channel:
         journeys = journeys_grpc.JourneyServiceStub(channel)
@@ -303,9 +309,11 @@ def test_the_report_holds_what_the_rpcs_answer_a_for_its_requests(
 ) -> None:
     a, _ = tenants
     sections = _sections(_data(_parse(written)))
-    assert list(sections) == ["paths", "funnel", "retention", "lifecycle", "segments", "flow-1", "models"]
+    assert list(sections) == [
+        *("paths", "funnel", "retention", "lifecycle", "value", "segments", "flow-1", "models")
+    ]
     time_range = {"start": "2026-03-01T00:00:00Z", "end": "2026-04-01T00:00:00Z"}
-    for kind in ("paths", "funnel", "retention"):
+    for kind in ("paths", "funnel", "retention", "value"):
         assert sections[kind]["request"]["timeRange"] == time_range
     assert [s["event"]["eventName"] for s in sections["funnel"]["request"]["steps"]] == list(FUNNEL)
     auth = _bearer(a.read_key)
@@ -329,6 +337,9 @@ def test_the_report_holds_what_the_rpcs_answer_a_for_its_requests(
         )
         assert sections["lifecycle"]["response"] == answer(
             "lifecycle", journeys.GetLifecycleStages, journeys_pb.GetLifecycleStagesRequest()
+        )
+        assert sections["value"]["response"] == answer(
+            "value", journeys.GetCustomerValueSummary, journeys_pb.GetCustomerValueSummaryRequest()
         )
         segments = journeys.ListSegments(journeys_pb.ListSegmentsRequest(), metadata=auth, timeout=30)
         assert [
@@ -358,13 +369,20 @@ def test_the_report_holds_what_the_rpcs_answer_a_for_its_requests(
     assert sum(int(p["stepCounts"][-1]) for p in points) >= 1
     assert [s["pathCount"] for s in sections["paths"]["response"]["series"]] == ["4"]
     assert sections["lifecycle"]["response"]["populationSize"] == "4"
+    value = sections["value"]["response"]  # A's one order in EUR; B's is not in it
+    assert (value["purchasers"], value["historicValue"]) == (
+        "1",
+        {"currencyCode": "EUR", "units": "59", "nanos": 900000000},
+    )
+    assert sections["value"]["title"] == "Customer value in EUR"
     assert [
         (s["name"], s["status"]["memberCount"]) for s in sections["segments"]["response"]["segments"]
     ] == [("segments/viewers", "4")]
     assert sections["models"]["empty"] == "The tenant has no models."
     assert sections["flow-1"]["note"] == "Nobody entered this flow in this range."
     assert all(
-        not sections[kind]["empty"] for kind in ("paths", "funnel", "retention", "lifecycle", "segments")
+        not sections[kind]["empty"]
+        for kind in ("paths", "funnel", "retention", "lifecycle", "value", "segments")
     )
 
 
@@ -404,6 +422,7 @@ def test_sections_without_data_say_so(
     }
     assert sections["retention"]["empty"] == "Nobody was first seen in this range."
     assert sections["lifecycle"]["empty"] == "Nobody had an event before the range's end."
+    assert sections["value"]["empty"] == "Nobody purchased in EUR in this range."
     assert re.search(r"Paths: No path started in this range\.", stdout)
 
 

@@ -28,6 +28,7 @@ _RPCS = {
     "funnel": (JOURNEYS, "QueryFunnel"),
     "retention": (JOURNEYS, "QueryRetention"),
     "lifecycle": (JOURNEYS, "GetLifecycleStages"),
+    "value": (JOURNEYS, "GetCustomerValueSummary"),
     "segments": (JOURNEYS, "ListSegments"),
     "models": (DECISION, "ListModels"),
 }
@@ -186,6 +187,12 @@ def test_the_report_draws_every_section_with_the_rpcs_numbers(console: Console, 
     expect(page.get_by_test_id(f"report-section-{flow['id']}").locator("svg").first).to_be_visible()
     lifecycle = _numbers(page.get_by_test_id("report-section-lifecycle"))
     assert {d["populationSize"] for d in written.answers["lifecycle"]["distributions"]} <= set(lifecycle)
+    # Customer value: every segment's and every cell's persons, in the section's tables; no customer named.
+    value = written.answers["value"]
+    assert int(value["purchasers"]) > 0
+    value_numbers = set(_numbers(page.get_by_test_id("report-section-value")))
+    assert {s["persons"] for s in value["segments"]} | {c["persons"] for c in value["cells"]} <= value_numbers
+    expect(page.get_by_test_id("report-section-value").get_by_test_id("value-person-link")).to_have_count(0)
     # The outline a screen reader gives: one h1, then each section's h2 with its parts below it, never a
     # level skipped and never a part's heading at its section's level.
     levels = page.eval_on_selector_all("h1, h2, h3, h4, h5, h6", "hs => hs.map(h => Number(h.tagName[1]))")

@@ -136,9 +136,9 @@ function figure(label, raw, shown, testid) {
   return { label, value: h("span", { "data-value": raw }, shown), testid };
 }
 
-function drawTotals(root, summary) {
+function drawTotals(root, summary, heading) {
   root.append(
-    h("h2", {}, "Totals"),
+    h(heading, {}, "Totals"),
     keyFigures(
       [
         figure("Purchasers", String(summary.purchasers ?? "0"), formatNumber(summary.purchasers ?? 0), "value-purchasers"),
@@ -160,9 +160,9 @@ function segmentColour(segment) {
   return RFM_SEGMENTS.find((s) => s.value === segment)?.colour ?? PALETTE[PALETTE.length - 1];
 }
 
-function drawSegments(root, summary) {
+function drawSegments(root, summary, heading) {
   const segments = summary.segments ?? [];
-  root.append(h("h2", {}, "RFM segments"));
+  root.append(h(heading, {}, "RFM segments"));
   const container = h("div", { class: "chart chart-value-segments", "data-testid": "value-segments-chart" });
   root.append(container);
   chart(
@@ -278,9 +278,9 @@ function gridOption(cells) {
   };
 }
 
-function drawGrid(root, summary) {
+function drawGrid(root, summary, heading) {
   const cells = summary.cells ?? [];
-  root.append(h("h2", {}, "RFM grid"));
+  root.append(h(heading, {}, "RFM grid"));
   const container = h("div", { class: "chart chart-value-grid", "data-testid": "value-grid-chart" });
   root.append(container);
   chart(container, gridOption(cells), {
@@ -305,9 +305,9 @@ function drawGrid(root, summary) {
   );
 }
 
-function drawQuantiles(root, summary) {
+function drawQuantiles(root, summary, heading) {
   root.append(
-    h("h2", {}, "Value quantiles"),
+    h(heading, {}, "Value quantiles"),
     dataTable({
       caption: "Historic value of the purchasers at each level: the value of one purchaser, not an interpolation",
       columns: [
@@ -326,10 +326,10 @@ function personLink(personId) {
   return h("a", { href: pageHash("customer", { person: personId }), "data-testid": "value-person-link" }, personId);
 }
 
-function drawTop(root, top) {
+function drawTop(root, top, heading) {
   const values = top.values ?? [];
   root.append(
-    h("h2", {}, "Top customers"),
+    h(heading, {}, "Top customers"),
     dataTable({
       caption: `The ${formatNumber(values.length)} purchasers with the highest historic value, of ${formatNumber(top.totalSize ?? 0)}; each opens on the Customer page`,
       columns: [
@@ -349,7 +349,12 @@ function drawTop(root, top) {
 // Draws a GetCustomerValueSummary response and, when given, the GetCustomerValue page of the top customers:
 // the totals, the segments (bars and table), the RFM grid (heatmap and table), the value quantiles and the top
 // customers. No purchaser: the empty state only.
-export function drawCustomerValue(root, summary, top = null, { currency = summary.historicValue?.currencyCode } = {}) {
+export function drawCustomerValue(
+  root,
+  summary,
+  top = null,
+  { currency = summary.historicValue?.currencyCode, heading = "h2" } = {},
+) {
   if (Number(summary.purchasers ?? 0) === 0) {
     root.append(emptyState(`No purchase${currency ? ` in ${currency}` : ""} in this range.`));
     return;
@@ -359,11 +364,11 @@ export function drawCustomerValue(root, summary, top = null, { currency = summar
     root.append(section);
     draw(section);
   };
-  part("value-totals-section", (section) => drawTotals(section, summary));
-  part("value-segments-section", (section) => drawSegments(section, summary));
-  part("value-grid-section", (section) => drawGrid(section, summary));
-  part("value-quantiles-section", (section) => drawQuantiles(section, summary));
-  if (top) part("value-top-section", (section) => drawTop(section, top));
+  part("value-totals-section", (section) => drawTotals(section, summary, heading));
+  part("value-segments-section", (section) => drawSegments(section, summary, heading));
+  part("value-grid-section", (section) => drawGrid(section, summary, heading));
+  part("value-quantiles-section", (section) => drawQuantiles(section, summary, heading));
+  if (top) part("value-top-section", (section) => drawTop(section, top, heading));
 }
 
 function filterForm(filters, params, ctx, segments) {

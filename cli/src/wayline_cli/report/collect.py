@@ -37,7 +37,7 @@ class Section:
     """One section of the report: `kind` names the page whose draw function shows `response`."""
 
     id: str  # the section's anchor, unique in the report
-    kind: str  # paths, funnel, retention, lifecycle, segments, flow or models
+    kind: str  # paths, funnel, retention, lifecycle, value, segments, flow or models
     title: str
     request: dict[str, Any] | None  # what was asked (for a flow: the GetFlowStats request)
     response: dict[str, Any] | None  # what came back; None when nothing was asked
@@ -102,6 +102,7 @@ def collect(channel: grpc.Channel, auth: Auth, query: ReportQuery) -> list[Secti
         _funnel(calls, query),
         _retention(calls, query),
         _lifecycle(calls, query),
+        _customer_value(calls, query),
         _segments(calls),
         *_flows(calls, query),
         _models(calls),
@@ -186,6 +187,19 @@ def _lifecycle(calls: _Calls, query: ReportQuery) -> Section:
         message_to_json(request),
         message_to_json(response),
         "" if populated else "Nobody had an event before the range's end.",
+    )
+
+
+def _customer_value(calls: _Calls, query: ReportQuery) -> Section:
+    request = requests.customer_value_request(query)
+    response = calls.journeys.GetCustomerValueSummary(request, metadata=calls.auth, timeout=TIMEOUT)
+    return Section(
+        "value",
+        "value",
+        f"Customer value in {query.currency}",
+        message_to_json(request),
+        message_to_json(response),
+        "" if response.purchasers else f"Nobody purchased in {query.currency} in this range.",
     )
 
 

@@ -61,6 +61,9 @@ def report_command(
         str, typer.Option(help='The funnel\'s steps, event names separated by commas: "A,B,C".')
     ] = "",
     paths_start: Annotated[str, typer.Option(help="Paths start at this event (default: any).")] = "",
+    currency: Annotated[
+        str, typer.Option(help="The customer value's currency (ISO 4217: three upper-case letters).")
+    ] = "EUR",
     flow: Annotated[
         list[str] | None,
         typer.Option(help="Only this flow (id or flows/{id}); repeat for more. Default: all."),
@@ -71,8 +74,8 @@ def report_command(
     gateway: AddressOption = GATEWAY,
     tls: TlsOption = False,
 ) -> None:
-    """Write a tenant's paths, funnel, retention, lifecycle, segments, flows and models over a time range as
-    one self-contained HTML file (it makes no network call when opened)."""
+    """Write a tenant's paths, funnel, retention, lifecycle, customer value, segments, flows and models over a
+    time range as one self-contained HTML file (it makes no network call when opened)."""
     try:
         query = ReportQuery(
             _moment(start, "--from"),
@@ -80,6 +83,7 @@ def report_command(
             funnel_steps=_steps(funnel),
             paths_start=paths_start,
             flows=tuple(flow or ()),
+            currency=currency,
         )
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--from/--to") from None

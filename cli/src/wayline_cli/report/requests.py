@@ -15,6 +15,9 @@ so the defaults a reader of the report sees are the ones written down below.
 - Lifecycle (GetLifecycleStages): the distribution of every person of the tenant over the stages of the
   tenant's model, at the start of each week of the range and at its end (at most `MAX_LIFECYCLE_TIMES`
   times: longer ranges step by as many weeks as it takes).
+- Customer value (GetCustomerValueSummary): the purchasers in `--currency` (EUR by default) with purchases
+  in the range, by RFM segment and grid cell, with the quantiles of their value; recency to the range's
+  end. No customer is named: the report is mailed around.
 - Segments (ListSegments), flows (ListFlows, then GetFlow of each flow's latest published version, or its
   draft when never published, and GetFlowStats of every version together for entries in the range) and
   models (ListModels): every one the tenant has, or the flows `--flow` names.
@@ -43,6 +46,7 @@ __all__ = [
     "DEFAULT_PATH_DEPTH",
     "MAX_LIFECYCLE_TIMES",
     "ReportQuery",
+    "customer_value_request",
     "event_names_request",
     "flow_name",
     "flow_request",
@@ -75,6 +79,7 @@ class ReportQuery:
     funnel_steps: tuple[str, ...] = ()
     paths_start: str = ""
     flows: tuple[str, ...] = ()  # flow ids or `flows/{id}` names; empty means every flow
+    currency: str = "EUR"  # the customer value's currency (ISO 4217)
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None or self.end.tzinfo is None:
@@ -191,3 +196,9 @@ def flow_request(flow: flow_pb2.Flow) -> orchestrator_pb.GetFlowRequest:
 
 def flow_stats_request(query: ReportQuery, name: str) -> orchestrator_pb.GetFlowStatsRequest:
     return orchestrator_pb.GetFlowStatsRequest(name=name, version=0, time_range=query.time_range())
+
+
+def customer_value_request(query: ReportQuery) -> journeys_pb.GetCustomerValueSummaryRequest:
+    return journeys_pb.GetCustomerValueSummaryRequest(
+        currency_code=query.currency, time_range=query.time_range()
+    )
