@@ -21,6 +21,7 @@ from tests.journeys.test_get_customer_value import (
     amount,
     bulk,
     generated_log,
+    on_pro_plan,
     request,
     revenue_event,
 )
@@ -136,20 +137,9 @@ def test_the_summary_of_a_population_keeps_the_scores_its_members_hold_tenant_wi
     journeys.write(*(revenue_event(p) for p in log))
     expected = reference(log, "EUR", END, START)
     pro = sorted({p.person for p in log})[::3]
-    for person in pro:
-        identify = revenue_event(Purchase(person, START, Decimal(0)))
-        identify.type = event_pb2.EVENT_TYPE_IDENTIFY
-        identify.ClearField("revenue")
-        identify.properties.update({"plan": "pro"})
-        journeys.write(identify)
-    plan_is_pro = analytics_pb2.PropertyFilter(
-        property="person.plan", operator=analytics_pb2.FILTER_OPERATOR_EQUALS
-    )
-    plan_is_pro.values.add().string_value = "pro"
+    population = on_pro_plan(journeys, pro)
 
-    response = summary_of(
-        journeys, summary_request(population=analytics_pb2.Population(person_filters=[plan_is_pro]))
-    )
+    response = summary_of(journeys, summary_request(population=population))
 
     members = [e for p, e in expected.items() if p in pro and e.purchase_count]
     assert 0 < len(members) < len([e for e in expected.values() if e.purchase_count])

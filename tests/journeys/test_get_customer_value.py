@@ -137,6 +137,21 @@ def bulk(journeys: Journeys, call: pb.GetCustomerValueRequest) -> list[pb.GetCus
         call.page_token = pages[-1].next_page_token
 
 
+def on_pro_plan(journeys: Journeys, persons: list[str]) -> analytics_pb2.Population:
+    """Puts `persons` on the pro plan (an identify event's trait); the population of its persons."""
+    for person in persons:
+        identify = revenue_event(Purchase(person, START, Decimal(0)))
+        identify.type = event_pb2.EVENT_TYPE_IDENTIFY
+        identify.ClearField("revenue")
+        identify.properties.update({"plan": "pro"})
+        journeys.write(identify)
+    plan_is_pro = analytics_pb2.PropertyFilter(
+        property="person.plan", operator=analytics_pb2.FILTER_OPERATOR_EQUALS
+    )
+    plan_is_pro.values.add().string_value = "pro"
+    return analytics_pb2.Population(person_filters=[plan_is_pro])
+
+
 def refs(*person_ids: str) -> list[event_pb2.PersonRef]:
     return [event_pb2.PersonRef(person_id=p) for p in person_ids]
 
@@ -177,17 +192,7 @@ def test_get_customer_value_bulk_lists_a_population_scored_among_every_purchaser
     journeys.write(*(revenue_event(p) for p in log))
     expected = reference(log, "EUR", END, START)
     pro = sorted({p.person for p in log})[::3]
-    for person in pro:
-        identify = revenue_event(Purchase(person, START, Decimal(0)))
-        identify.type = event_pb2.EVENT_TYPE_IDENTIFY
-        identify.ClearField("revenue")
-        identify.properties.update({"plan": "pro"})
-        journeys.write(identify)
-    plan_is_pro = analytics_pb2.PropertyFilter(
-        property="person.plan", operator=analytics_pb2.FILTER_OPERATOR_EQUALS
-    )
-    plan_is_pro.values.add().string_value = "pro"
-    population = analytics_pb2.Population(person_filters=[plan_is_pro])
+    population = on_pro_plan(journeys, pro)
 
     pages = bulk(journeys, request(population=population, page_size=3))
 
