@@ -173,8 +173,8 @@ WHERE period <= {RETENTION_WEEKS}
 GROUP BY cohort, period
 """
 
-# Historic value and RFM quintiles of every purchaser in EUR, the 1,000 most valuable first.
-_RFM = f"""
+# Every purchaser in EUR with their historic value and RFM quintiles.
+_RFM_SCORED = f"""
 SELECT person_id, value, purchases, recency_days,
        ntile(5) OVER (ORDER BY recency_days DESC) AS r,
        ntile(5) OVER (ORDER BY purchases) AS f,
@@ -188,27 +188,15 @@ FROM (
     GROUP BY person_id
     HAVING purchases > 0
 )
-ORDER BY value DESC
-LIMIT 1000
 """
-
-# The same purchasers summarised: per cell of the R x FM grid (FM = (F + M + 1) / 2), the persons and their
-# value, and over everything, the quantiles of their value (what GetCustomerValueSummary answers).
+# ...the 1,000 most valuable first (bulk GetCustomerValue's first page).
+_RFM = f"{_RFM_SCORED} ORDER BY value DESC LIMIT 1000"
+# ...summarised: per cell of the R x FM grid (FM = (F + M + 1) / 2), the persons and their value, and over
+# everything, the quantiles of their value (what GetCustomerValueSummary answers).
 _RFM_SUMMARY = f"""
 SELECT r, intDiv(f + m + 1, 2) AS fm, count(), sum(value), max(total),
        quantilesExact(0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0)(value)
-FROM (
-    SELECT value, ntile(5) OVER (ORDER BY recency_days DESC) AS r, ntile(5) OVER (ORDER BY purchases) AS f,
-           ntile(5) OVER (ORDER BY value) AS m, count() OVER () AS total
-    FROM (
-        SELECT person_id, sum(revenue) AS value, countIf(revenue > 0) AS purchases,
-               dateDiff('day', maxIf(timestamp, revenue > 0), {{end:DateTime64(6, 'UTC')}}) AS recency_days
-        FROM {_EVENTS}
-        WHERE tenant_id = {{tenant:String}} AND revenue_currency = 'EUR' AND revenue IS NOT NULL AND {_RANGE}
-        GROUP BY person_id
-        HAVING purchases > 0
-    )
-)
+FROM ({_RFM_SCORED})
 GROUP BY GROUPING SETS ((r, fm), ())
 """
 
