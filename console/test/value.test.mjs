@@ -28,6 +28,7 @@ test("value: the filters' requests, whole UTC days with the last included", () =
     days: { from: "2026-11-01", to: "2026-11-30" },
     events: ["Order Completed", "Refund"],
     segments: ["segments/vip"],
+    rfm: "",
   });
   const summary = {
     currencyCode: "USD",
@@ -38,6 +39,13 @@ test("value: the filters' requests, whole UTC days with the last included", () =
   assert.deepEqual(valueSummaryRequest(filters), summary);
   // The top customers: GetCustomerValue's bulk mode (no persons), 20 by decreasing value, same population.
   assert.deepEqual(topCustomersRequest(filters), { ...summary, pageSize: 20 });
+  // ...or of one RFM segment: the summary stays the population's.
+  const atRisk = valueFilters(new URLSearchParams(`${params}&rfm=RFM_SEGMENT_AT_RISK`), NOW);
+  assert.deepEqual(valueSummaryRequest(atRisk), summary);
+  assert.deepEqual(topCustomersRequest(atRisk), { ...summary, pageSize: 20, rfmSegments: ["RFM_SEGMENT_AT_RISK"] });
+  for (const bad of ["AT_RISK", "RFM_SEGMENT_WHALES", ""]) {
+    assert.equal(valueFilters(new URLSearchParams({ rfm: bad }), NOW).rfm, "", bad);
+  }
 });
 
 test("value: defaults, a year up to today in EUR, every purchase event and every purchaser", () => {
@@ -61,11 +69,12 @@ test("value: the filters written back to the address read as the same filters", 
     days: { from: "2026-11-02", to: "2026-11-03" },
     events: ["Order Completed", "Gift + Card"],
     segments: ["segments/a", "segments/b"],
+    rfm: "RFM_SEGMENT_CANNOT_LOSE",
   };
   const params = valueParams(filters);
   assert.equal(
     params.toString(),
-    "currency=EUR&from=2026-11-02&to=2026-11-03&event=Order+Completed&event=Gift+%2B+Card&segment=segments%2Fa&segment=segments%2Fb",
+    "currency=EUR&from=2026-11-02&to=2026-11-03&event=Order+Completed&event=Gift+%2B+Card&segment=segments%2Fa&segment=segments%2Fb&rfm=RFM_SEGMENT_CANNOT_LOSE",
   );
   assert.deepEqual(valueFilters(new URLSearchParams(params.toString()), NOW), filters);
 });

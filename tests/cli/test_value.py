@@ -106,3 +106,23 @@ def test_value_with_no_purchaser_says_so_and_a_bad_currency_is_refused(gateway_s
     assert code == 1
     assert "INVALID_ARGUMENT" in err
     assert "currency_code: an ISO 4217 code" in err
+
+
+def test_value_lists_the_customers_of_a_chosen_rfm_segment(
+    gateway_server: Server, customers: tuple[str, list[tuple[str, Decimal]]]
+) -> None:
+    currency, by_value = customers
+    code, out, err = wayline(gateway_server, "--currency", currency, "--json")
+    assert code == 0, err
+    segments = json.loads(out)["segments"]
+    name = segments[-1]["segment"].removeprefix("RFM_SEGMENT_").lower()  # the last segment the summary has
+    members = int(segments[-1]["persons"])
+
+    code, out, err = wayline(gateway_server, "--currency", currency, "--rfm", name.replace("_", " "))
+
+    assert code == 0, err
+    assert f"most valuable customers of {name.replace('_', ' ')}" in out
+    assert len([p for p, _ in by_value if p in out]) == members < len(by_value)
+    code, _, err = wayline(gateway_server, "--currency", currency, "--rfm", "whales")
+    assert code == 2
+    assert "'whales' is no RFM segment; one of: champions" in err

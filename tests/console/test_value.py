@@ -199,6 +199,40 @@ def test_the_page_shows_the_summary_and_the_top_customers(
     expect(page.get_by_test_id("customer-person-id")).to_have_text(best)
 
 
+def test_a_segment_lists_its_own_top_customers(
+    console: Console, console_data: ConsoleData, rpc: Callable[[str], Rpc]
+) -> None:
+    days = data_days(console_data)
+    console.open(f"#/value?{urlencode({'currency': CURRENCY, **days})}")
+    page = console.page
+    reader = rpc(console_data.read_key_a)
+    summary, everyone = _answers(reader, _request(days))
+    # The segment with the most purchasers after the first, so that its list differs from everyone's.
+    chosen = sorted(summary["segments"], key=lambda s: -int(s["persons"]))[1]["segment"]
+    label = SEGMENT_LABELS[chosen]
+
+    submit_and_wait(console, page.get_by_role("link", name=f"Top customers: {label}", exact=True), "value")
+
+    assert page.url.split("#", 1)[1] == "/value?" + urlencode(
+        [("currency", CURRENCY), ("from", days["from"]), ("to", days["to"]), ("rfm", chosen)]
+    )
+    top = reader.json(
+        JOURNEYS, "GetCustomerValue", _request(days) | {"pageSize": TOP_CUSTOMERS, "rfmSegments": [chosen]}
+    )
+    assert top["values"]
+    assert {v["rfmSegment"] for v in top["values"]} == {chosen}
+    assert [v["personId"] for v in top["values"]] != [v["personId"] for v in everyone["values"]][
+        : len(top["values"])
+    ]
+    _assert_page_shows(console, summary, top)  # the summary is the population's still
+    expect(page.get_by_test_id("value-top-section").get_by_role("heading")).to_have_text(
+        f"Top customers: {label}"
+    )
+
+    submit_and_wait(console, page.get_by_test_id("value-all-segments"), "value")
+    _assert_page_shows(console, summary, everyone)
+
+
 @pytest.fixture(scope="module")
 def adders(console_data: ConsoleData, rpc: Callable[[str], Rpc]) -> Iterator[dict[str, Any]]:
     """A's segment of the persons who added a product, built; deleted afterwards."""

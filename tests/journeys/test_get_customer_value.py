@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -204,6 +205,32 @@ def test_get_customer_value_bulk_lists_a_population_scored_among_every_purchaser
     assert {p.total_size for p in pages} == {len(listed)}
 
 
+def test_get_customer_value_bulk_lists_the_customers_of_chosen_rfm_segments(journeys: Journeys) -> None:
+    log = generated_log(random.Random(13), persons=60)
+    journeys.write(*(revenue_event(p) for p in log))
+    expected = reference(log, "EUR", END, START)
+    counts = Counter(e.segment for e in expected.values() if e.purchase_count)
+    chosen = [segment for segment, _ in counts.most_common(2)]
+    numbers = [customer_value_pb2.RfmSegment.Value(f"RFM_SEGMENT_{s}") for s in chosen]
+
+    pages = bulk(journeys, request(rfm_segments=[*numbers, numbers[0]], page_size=4))  # a repeat is harmless
+
+    listed = sorted(
+        (e for e in expected.values() if e.purchase_count and e.segment in chosen),
+        key=lambda e: (-e.historic_value, e.person_id),
+    )
+    assert [as_expected(v) for page in pages for v in page.values] == listed  # scores among all purchasers
+    assert {p.total_size for p in pages} == {counts[chosen[0]] + counts[chosen[1]]}
+    nobody = bulk(journeys, request(rfm_segments=[customer_value_pb2.RFM_SEGMENT_NO_PURCHASE]))
+    assert (list(nobody[0].values), nobody[0].total_size) == ([], 0)
+    # A page token is bound to the segments asked for.
+    first = value_of(journeys, request(rfm_segments=numbers[:1], page_size=1))
+    assert first.next_page_token
+    with pytest.raises(grpc.RpcError) as caught:
+        value_of(journeys, request(rfm_segments=numbers[1:], page_size=1, page_token=first.next_page_token))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
 def test_get_customer_value_counts_only_named_purchase_events(journeys: Journeys) -> None:
     log = generated_log(random.Random(11), persons=25)
     journeys.write(*(revenue_event(p) for p in log))
@@ -347,6 +374,7 @@ def test_get_customer_value_refuses_invalid_requests(journeys: Journeys) -> None
         persons=[event_pb2.PersonRef(), event_pb2.PersonRef(identifier=event_pb2.Identifier(type="email"))],
         purchase_event_names=[""],
         page_token="x",
+        rfm_segments=[customer_value_pb2.RFM_SEGMENT_UNSPECIFIED],
     )
     bad.population.CopyFrom(analytics_pb2.Population())
     bad.time_range.start.CopyFrom(to_timestamp(END))
@@ -362,6 +390,8 @@ def test_get_customer_value_refuses_invalid_requests(journeys: Journeys) -> None
         "time_range": "INVALID_RANGE",
         "population": "INVALID",
         "page_token": "INVALID",
+        "rfm_segments": "INVALID",  # bulk mode only
+        "rfm_segments[0]": "INVALID",
     }
     cases: list[tuple[dict[str, Any], tuple[str, str]]] = [
         ({"currency_code": ""}, ("currency_code", "REQUIRED")),

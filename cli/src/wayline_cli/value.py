@@ -3,9 +3,9 @@ GetCustomerValue's bulk mode).
 
 Printed for one currency and range: the purchasers, their historic value and purchases; per RFM segment the
 persons, their share, value, share of value, purchases and mean days since the last purchase; the R by FM
-grid of persons; the value quantiles; and the most valuable customers (`--top`). `--segment` narrows the
-population to the members of segments (scores stay those the tenant ranks them by). With `--json`, the
-summary as the API returns it.
+grid of persons; the value quantiles; and the most valuable customers (`--top`), only those of chosen RFM
+segments with `--rfm` (the customers at risk, to act on). `--segment` narrows the population to the members
+of segments (scores stay those the tenant ranks them by). With `--json`, the summary as the API returns it.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from wayline_cli.gateway import (
     out,
 )
 
-__all__ = ["amount", "money", "segment_name", "value_command"]
+__all__ = ["amount", "money", "rfm_segment", "segment_name", "value_command"]
 
 _SCORES = range(1, 6)
 _LEVELS = {0.1: "10 %", 0.25: "25 %", 0.5: "median", 0.75: "75 %", 0.9: "90 %", 0.99: "99 %", 1.0: "largest"}
@@ -53,6 +53,19 @@ def money(value: event_pb2.Money) -> str:
 def segment_name(segment: value_pb.RfmSegment.ValueType) -> str:
     """`RFM_SEGMENT_AT_RISK` as "at risk"."""
     return value_pb.RfmSegment.Name(segment).removeprefix("RFM_SEGMENT_").lower().replace("_", " ")
+
+
+def rfm_segment(name: str) -> value_pb.RfmSegment.ValueType:
+    """ "at risk", "at_risk" or "RFM_SEGMENT_AT_RISK" as the contract's value."""
+    key = name.strip().upper().replace(" ", "_").replace("-", "_").removeprefix("RFM_SEGMENT_")
+    try:
+        value = value_pb.RfmSegment.Value(f"RFM_SEGMENT_{key}")
+    except ValueError:
+        value = value_pb.RFM_SEGMENT_UNSPECIFIED
+    if value == value_pb.RFM_SEGMENT_UNSPECIFIED:
+        known = ", ".join(segment_name(v) for v in value_pb.RfmSegment.values() if v)
+        raise typer.BadParameter(f"{name!r} is no RFM segment; one of: {known}", param_hint="--rfm")
+    return value
 
 
 def _share(part: Decimal | int, whole: Decimal | int) -> str:
@@ -97,8 +110,9 @@ def _grid(summary: pb.GetCustomerValueSummaryResponse) -> Table:
     return table
 
 
-def _top(values: list[value_pb.CustomerValue]) -> Table:
-    table = Table(title=f"The {len(values)} most valuable customers", title_justify="left")
+def _top(values: list[value_pb.CustomerValue], segments: list[value_pb.RfmSegment.ValueType]) -> Table:
+    of = f" of {', '.join(segment_name(s) for s in segments)}" if segments else ""
+    table = Table(title=f"The {len(values)} most valuable customers{of}", title_justify="left")
     for column in ("person", "historic value", "purchases", "days since", "R F M", "segment"):
         table.add_column(column, justify="left" if column in ("person", "segment") else "right")
     for one in values:
@@ -132,6 +146,12 @@ def value_command(
         list[str] | None, typer.Option(help="Only current members of this segment (its id); repeat for more.")
     ] = None,
     top: Annotated[int, typer.Option(min=0, max=1000, help="List this many most valuable customers.")] = 10,
+    rfm: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="List only the customers of this RFM segment (at_risk, champions, …); repeat for more."
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="The summary as the API returns it (JSON).")
     ] = False,
@@ -151,6 +171,7 @@ def value_command(
         summary_request.population.segments.append(
             segment_id if segment_id.startswith("segments/") else f"segments/{segment_id}"
         )
+    chosen = [rfm_segment(name) for name in rfm or []]
     with open_channel(gateway, tls) as channel:
         stub = pb_grpc.JourneyServiceStub(channel)
         try:
@@ -165,6 +186,7 @@ def value_command(
                         purchase_event_names=summary_request.purchase_event_names,
                         population=summary_request.population,
                         page_size=top,
+                        rfm_segments=chosen,
                     ),
                     metadata=bearer(api_key),
                     timeout=60,
@@ -192,4 +214,4 @@ def value_command(
     )
     out.print(f"Historic value per purchaser: {quantiles}", soft_wrap=True)
     if listed:
-        out.print(_top(list(listed)))
+        out.print(_top(list(listed), chosen))

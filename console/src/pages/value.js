@@ -5,7 +5,8 @@
 //
 // Query: currency (ISO 4217, three letters; default EUR), from, to (inclusive UTC days of purchases; or
 // days=N), event (repeated: purchase event names; none means every event with revenue), segment (repeated:
-// `segments/{id}`; only the purchasers currently in every one of them).
+// `segments/{id}`; only the purchasers currently in every one of them), rfm (an RfmSegment value: the top
+// customers listed are that segment's; the segments table links to each).
 
 import { chart, escapeHtml, PALETTE } from "../charts.js";
 import {
@@ -92,6 +93,7 @@ export function valueFilters(params, now = new Date()) {
     days: daysFromParams(params, { defaultDays: DEFAULT_DAYS, now }),
     events: unique(params.getAll("event")),
     segments: unique(params.getAll("segment")),
+    rfm: RFM_SEGMENTS.some((s) => s.value === params.get("rfm")) ? params.get("rfm") : "",
   };
 }
 
@@ -100,6 +102,7 @@ export function valueParams(filters) {
   const query = new URLSearchParams({ currency: filters.currency, from: filters.days.from, to: filters.days.to });
   for (const event of filters.events) query.append("event", event);
   for (const segment of filters.segments) query.append("segment", segment);
+  if (filters.rfm) query.set("rfm", filters.rfm);
   return query;
 }
 
@@ -118,8 +121,11 @@ export function valueSummaryRequest(filters) {
 
 // The GetCustomerValue request of the top customers: bulk mode (no persons), the first TOP_CUSTOMERS
 // purchasers by decreasing historic value, for the same population, currency, range and event names.
+// The GetCustomerValue bulk request of the top customers: of one RFM segment when the filters name one.
 export function topCustomersRequest(filters) {
-  return { ...valueSummaryRequest(filters), pageSize: TOP_CUSTOMERS };
+  const request = { ...valueSummaryRequest(filters), pageSize: TOP_CUSTOMERS };
+  if (filters.rfm) request.rfmSegments = [filters.rfm];
+  return request;
 }
 
 // A money cell: the exact amount as data-value, the amount to the cent as text.
@@ -160,7 +166,7 @@ function segmentColour(segment) {
   return RFM_SEGMENTS.find((s) => s.value === segment)?.colour ?? PALETTE[PALETTE.length - 1];
 }
 
-function drawSegments(root, summary, heading) {
+function drawSegments(root, summary, heading, customersOf) {
   const segments = summary.segments ?? [];
   root.append(h(heading, {}, "RFM segments"));
   const container = h("div", { class: "chart chart-value-segments", "data-testid": "value-segments-chart" });
@@ -209,6 +215,9 @@ function drawSegments(root, summary, heading) {
         },
         { key: "purchaseCount", label: "Purchases", numeric: true },
         { key: "averageRecencyDays", label: "Average days since last purchase", numeric: true },
+        ...(customersOf
+          ? [{ key: "customers", label: "Customers", value: (s) => s.segment, format: customersOf }]
+          : []),
       ],
       rows: segments,
       rowKey: (s) => s.segment,
@@ -326,12 +335,16 @@ function personLink(personId) {
   return h("a", { href: pageHash("customer", { person: personId }), "data-testid": "value-person-link" }, personId);
 }
 
-function drawTop(root, top, heading) {
+function drawTop(root, top, heading, rfm, allSegments) {
   const values = top.values ?? [];
+  const of = rfm ? ` in ${rfmSegmentLabel(rfm)}` : "";
+  root.append(h(heading, {}, rfm ? `Top customers: ${rfmSegmentLabel(rfm)}` : "Top customers"));
+  if (rfm && allSegments) {
+    root.append(h("p", {}, h("a", { href: allSegments, "data-testid": "value-all-segments" }, "Top customers of every segment")));
+  }
   root.append(
-    h(heading, {}, "Top customers"),
     dataTable({
-      caption: `The ${formatNumber(values.length)} purchasers with the highest historic value, of ${formatNumber(top.totalSize ?? 0)}; each opens on the Customer page`,
+      caption: `The ${formatNumber(values.length)} purchasers${of} with the highest historic value, of ${formatNumber(top.totalSize ?? 0)}; each opens on the Customer page`,
       columns: [
         { key: "personId", label: "Person", format: personLink },
         moneyColumn("historicValue", "Historic value", (v) => v.historicValue),
@@ -353,7 +366,7 @@ export function drawCustomerValue(
   root,
   summary,
   top = null,
-  { currency = summary.historicValue?.currencyCode, heading = "h2" } = {},
+  { currency = summary.historicValue?.currencyCode, heading = "h2", rfm = "", customersOf = null, allSegments = "" } = {},
 ) {
   if (Number(summary.purchasers ?? 0) === 0) {
     root.append(emptyState(`No purchase${currency ? ` in ${currency}` : ""} in this range.`));
@@ -365,10 +378,10 @@ export function drawCustomerValue(
     draw(section);
   };
   part("value-totals-section", (section) => drawTotals(section, summary, heading));
-  part("value-segments-section", (section) => drawSegments(section, summary, heading));
+  part("value-segments-section", (section) => drawSegments(section, summary, heading, customersOf));
   part("value-grid-section", (section) => drawGrid(section, summary, heading));
   part("value-quantiles-section", (section) => drawQuantiles(section, summary, heading));
-  if (top) part("value-top-section", (section) => drawTop(section, top, heading));
+  if (top) part("value-top-section", (section) => drawTop(section, top, heading, rfm, allSegments));
 }
 
 function filterForm(filters, params, ctx, segments) {
@@ -411,6 +424,7 @@ function filterForm(filters, params, ctx, segments) {
         days: range.days(),
         events: eventNames(values.events),
         segments: segmentSet.chosen(),
+        rfm: filters.rfm,
       };
       ctx.navigate(pageHash("value", valueParams(next)));
     },
@@ -453,7 +467,19 @@ export default {
         tops.set(summary, top);
         return summary;
       },
-      (into, summary) => drawCustomerValue(into, summary, tops.get(summary), { currency: filters.currency }),
+      (into, summary) =>
+        drawCustomerValue(into, summary, tops.get(summary), {
+          currency: filters.currency,
+          rfm: filters.rfm,
+          // Each segment's row links to the page listing that segment's top customers.
+          customersOf: (segment) =>
+            h(
+              "a",
+              { href: pageHash("value", valueParams({ ...filters, rfm: segment })), "data-testid": "value-segment-customers" },
+              `Top customers: ${rfmSegmentLabel(segment)}`,
+            ),
+          allSegments: pageHash("value", valueParams({ ...filters, rfm: "" })),
+        }),
     );
   },
 };

@@ -239,9 +239,17 @@ class CustomerValueStore(IdentifierResolver, Protocol):
         ...
 
     def page(
-        self, tenant: str, spec: ValueSpec, population: Population, after: PageCursor | None, limit: int
+        self,
+        tenant: str,
+        spec: ValueSpec,
+        population: Population,
+        after: PageCursor | None,
+        limit: int,
+        *,
+        rfm_segments: Sequence[RfmSegment] = (),
     ) -> ValuePage:
-        """Up to `limit` purchasers of `population` after `after`, by decreasing historic value."""
+        """Up to `limit` purchasers of `population` after `after`, by decreasing historic value; only those in
+        one of `rfm_segments` when it is not empty."""
         ...
 
     def summary(self, tenant: str, spec: ValueSpec, population: Population) -> ValueSummary:

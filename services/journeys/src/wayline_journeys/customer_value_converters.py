@@ -56,6 +56,7 @@ MAX_PAGE_SIZE = 1_000
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _VALUE_LIMIT = Decimal(10) ** 29  # Decimal(38, 9), the store's historic_value: 29 digits before the point
 _SEGMENTS = {s: customer_value_pb2.RfmSegment.Value(f"RFM_SEGMENT_{s.name}") for s in RfmSegment}
+_SEGMENT_OF = {number: segment for segment, number in _SEGMENTS.items()}
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,8 @@ class BulkQuery:
     limit: int
     binding: str
     """The digest a page token of this listing must carry."""
+    rfm_segments: tuple[RfmSegment, ...] = ()
+    """Only purchasers in one of these segments; every segment when empty."""
 
 
 def _binding(tenant: str, request: pb.GetCustomerValueRequest) -> str:
@@ -240,6 +243,15 @@ def customer_value_query(
         violations.append(
             FieldViolation("page_token", "applies in bulk mode only: leave it empty with persons")
         )
+    if request.persons and request.rfm_segments:
+        violations.append(
+            FieldViolation("rfm_segments", "applies in bulk mode only: leave it empty with persons")
+        )
+    violations.extend(
+        FieldViolation(f"rfm_segments[{i}]", "an RFM segment such as RFM_SEGMENT_AT_RISK", "INVALID")
+        for i, number in enumerate(request.rfm_segments)
+        if number not in _SEGMENT_OF
+    )
     population = (
         analytics_converters.population(request.population, "population", violations)
         if request.HasField("population")
@@ -255,7 +267,8 @@ def customer_value_query(
         after, end = _cursor(request.page_token, binding)
         spec = ValueSpec(spec.currency, end, spec.start, spec.event_names)
     limit = page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
-    return BulkQuery(spec, population, after, limit, binding)
+    chosen = tuple(dict.fromkeys(_SEGMENT_OF[number] for number in request.rfm_segments))
+    return BulkQuery(spec, population, after, limit, binding, chosen)
 
 
 def _value_pb(value: PersonValue, currency: str) -> customer_value_pb2.CustomerValue:

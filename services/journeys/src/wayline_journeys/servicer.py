@@ -159,7 +159,9 @@ class JourneyServicer(pb_grpc.JourneyServiceServicer):
         if isinstance(query, PersonsQuery):
             values = values_of_persons(store, tenant, query.spec, query.persons)
             return customer_values_response(query, values)
-        page = store.page(tenant, query.spec, query.population, query.after, query.limit)
+        page = store.page(
+            tenant, query.spec, query.population, query.after, query.limit, rfm_segments=query.rfm_segments
+        )
         return customer_value_page_response(query, page)
 
     def GetCustomerValueSummary(  # noqa: N802

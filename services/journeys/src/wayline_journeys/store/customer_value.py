@@ -212,11 +212,21 @@ class ClickHouseCustomerValues(ReadModel):
         return {v.person_id: v for v in map(_value, found)}
 
     def page(
-        self, tenant: str, spec: ValueSpec, population: Population, after: PageCursor | None, limit: int
+        self,
+        tenant: str,
+        spec: ValueSpec,
+        population: Population,
+        after: PageCursor | None,
+        limit: int,
+        *,
+        rfm_segments: Sequence[RfmSegment] = (),
     ) -> ValuePage:
         params = self._tenant_params(tenant)
         values, members = person_value_rows(spec, params), population_sql(population, params)
         listed = f"SELECT * FROM {values} WHERE purchase_count > 0 AND ({members})"
+        if rfm_segments:
+            chosen = params.bind([segment.value for segment in rfm_segments], "Array(String)")
+            listed += f" AND rfm_segment IN {chosen}"
         keyset = "true"
         if after is not None:
             value = params.bind(str(after.historic_value), "Decimal(38, 9)")

@@ -1229,6 +1229,7 @@ class GetCustomerValueRequest(_message.Message):
     PURCHASE_EVENT_NAMES_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    RFM_SEGMENTS_FIELD_NUMBER: _builtins.int
     currency_code: _builtins.str
     """The ISO 4217 currency to count, three upper-case letters (as ingest accepts in `Money`); revenue in other
     currencies is ignored. Required.
@@ -1263,6 +1264,14 @@ class GetCustomerValueRequest(_message.Message):
     def purchase_event_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Only events with these names count as purchases; empty means every event with `revenue` set."""
 
+    @_builtins.property
+    def rfm_segments(self) -> _containers.RepeatedScalarFieldContainer[_customer_value_pb2.RfmSegment.ValueType]:
+        """In bulk mode, only the purchasers in one of these RFM segments (as ranked among all of the tenant's
+        purchasers), each listed once: the customers of a segment, such as those at risk, to act on. Empty means
+        every segment. Must be empty when `persons` is given; RFM_SEGMENT_UNSPECIFIED is refused, and
+        RFM_SEGMENT_NO_PURCHASE selects nobody (bulk mode lists purchasers only).
+        """
+
     def __init__(
         self,
         *,
@@ -1273,10 +1282,11 @@ class GetCustomerValueRequest(_message.Message):
         purchase_event_names: _abc.Iterable[_builtins.str] | None = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        rfm_segments: _abc.Iterable[_customer_value_pb2.RfmSegment.ValueType] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["population", b"population", "time_range", b"time_range"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["currency_code", b"currency_code", "page_size", b"page_size", "page_token", b"page_token", "persons", b"persons", "population", b"population", "purchase_event_names", b"purchase_event_names", "time_range", b"time_range"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["currency_code", b"currency_code", "page_size", b"page_size", "page_token", b"page_token", "persons", b"persons", "population", b"population", "purchase_event_names", b"purchase_event_names", "rfm_segments", b"rfm_segments", "time_range", b"time_range"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
