@@ -71,8 +71,9 @@ def _assert_report(output: str, path: Path) -> None:
     assert report["tenant"] == written.group(1)
     sections = {section["id"]: section for section in report["sections"]}
     assert [section["kind"] for section in report["sections"]] == [
-        "paths", "funnel", "retention", "lifecycle", "segments", "flow", "models"
+        "paths", "funnel", "retention", "lifecycle", "value", "segments", "flow", "models"
     ]  # fmt: skip
+    assert int(sections["value"]["response"]["purchasers"]) > 0  # the demo's orders, by RFM segment
     funnel = sections["funnel"]["response"]["series"][0]["steps"]
     assert [step["label"] for step in funnel] == [
         "Product Viewed", "Product Added", "Checkout Started", "Order Completed"
