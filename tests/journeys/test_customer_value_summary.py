@@ -141,6 +141,8 @@ def test_the_summary_of_a_population_keeps_the_scores_its_members_hold_tenant_wi
 
     response = summary_of(journeys, summary_request(population=population))
 
+    nobody = summary_request(population=analytics_pb2.Population(segments=["segments/no-such-segment"]))
+    assert summary_of(journeys, nobody).purchasers == 0  # a segment that does not exist selects no one
     members = [e for p, e in expected.items() if p in pro and e.purchase_count]
     assert 0 < len(members) < len([e for e in expected.values() if e.purchase_count])
     assert as_summary(response) == expected_summary(members)

@@ -426,8 +426,10 @@ class JourneyServiceServicer:
         `purchase_event_names`: scores rank a purchaser among all of the tenant's purchasers, whatever the
         population, so the segments of a population are those its members hold tenant-wide.
 
+        A population naming a segment that does not exist selects no one, as in bulk mode.
+
         Errors: those of the service; INVALID_ARGUMENT in particular when `currency_code` is not an ISO 4217
-        code, and FAILED_PRECONDITION when the population names a segment that does not exist.
+        code or the population's filters are invalid (with field paths).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

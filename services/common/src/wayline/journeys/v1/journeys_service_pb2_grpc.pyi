@@ -185,8 +185,10 @@ class JourneyServiceStub:
     `purchase_event_names`: scores rank a purchaser among all of the tenant's purchasers, whatever the
     population, so the segments of a population are those its members hold tenant-wide.
 
+    A population naming a segment that does not exist selects no one, as in bulk mode.
+
     Errors: those of the service; INVALID_ARGUMENT in particular when `currency_code` is not an ISO 4217
-    code, and FAILED_PRECONDITION when the population names a segment that does not exist.
+    code or the population's filters are invalid (with field paths).
     """
     GetProfileFeatures: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.GetProfileFeaturesRequest, _journeys_service_pb2.GetProfileFeaturesResponse]
     """GetProfileFeatures computes the features of a feature spec for one person at one point in time, from
@@ -488,8 +490,10 @@ class JourneyServiceAsyncStub(JourneyServiceStub):
     `purchase_event_names`: scores rank a purchaser among all of the tenant's purchasers, whatever the
     population, so the segments of a population are those its members hold tenant-wide.
 
+    A population naming a segment that does not exist selects no one, as in bulk mode.
+
     Errors: those of the service; INVALID_ARGUMENT in particular when `currency_code` is not an ISO 4217
-    code, and FAILED_PRECONDITION when the population names a segment that does not exist.
+    code or the population's filters are invalid (with field paths).
     """
     GetProfileFeatures: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.GetProfileFeaturesRequest, _journeys_service_pb2.GetProfileFeaturesResponse]  # type: ignore[assignment]
     """GetProfileFeatures computes the features of a feature spec for one person at one point in time, from
@@ -884,8 +888,10 @@ class JourneyServiceServicer(metaclass=_abc_1.ABCMeta):
         `purchase_event_names`: scores rank a purchaser among all of the tenant's purchasers, whatever the
         population, so the segments of a population are those its members hold tenant-wide.
 
+        A population naming a segment that does not exist selects no one, as in bulk mode.
+
         Errors: those of the service; INVALID_ARGUMENT in particular when `currency_code` is not an ISO 4217
-        code, and FAILED_PRECONDITION when the population names a segment that does not exist.
+        code or the population's filters are invalid (with field paths).
         """
 
     @_abc_1.abstractmethod
