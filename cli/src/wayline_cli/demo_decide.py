@@ -13,7 +13,6 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
@@ -35,6 +34,7 @@ from wayline.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
 from wayline.orchestrator.v1 import contact_policy_pb2
 from wayline_cli import demo
 from wayline_cli.models import package_files, upload_requests
+from wayline_cli.value import amount
 
 __all__ = ["ACTIONS", "DEMO_BUDGETS", "PLACEMENT", "explanation_adds_up", "show_decide"]
 
@@ -334,8 +334,7 @@ def _trace_table(trace: decision_pb2.Decision) -> Table:
 def _amount(record: decision_pb2.FeedbackRecord) -> str:
     if not record.HasField("value"):
         return ""
-    amount = Decimal(record.value.units) + Decimal(record.value.nanos).scaleb(-9)
-    return f"value {amount:.2f} {record.value.currency_code}"
+    return f"value {amount(record.value):.2f} {record.value.currency_code}"
 
 
 def _identify(shop: _Shop, customer: demo.Customer) -> None:

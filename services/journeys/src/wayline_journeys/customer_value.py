@@ -44,6 +44,7 @@ __all__ = [
     "ValueSpec",
     "ValueSummary",
     "fm_score",
+    "grid_segment",
     "mean",
     "rfm_segment",
     "segment_summaries",
@@ -97,7 +98,11 @@ def fm_score(frequency_score: int, monetary_score: int) -> int:
 
 def rfm_segment(recency_score: int, frequency_score: int, monetary_score: int) -> RfmSegment:
     """The segment of three scores from 1 to 5; NO_PURCHASE when there are none (scores 0)."""
-    fm = fm_score(frequency_score, monetary_score)
+    return grid_segment(recency_score, fm_score(frequency_score, monetary_score))
+
+
+def grid_segment(recency_score: int, fm: int) -> RfmSegment:
+    """The segment of RFM_GRID's cell (R, FM); NO_PURCHASE outside the grid (scores 0)."""
     for segment, recency, combined in RFM_GRID:
         if recency_score in recency and fm in combined:
             return segment
@@ -187,10 +192,7 @@ class CellSummary:
 
     @property
     def segment(self) -> RfmSegment:
-        for segment, recency, combined in RFM_GRID:
-            if self.recency_score in recency and self.fm_score in combined:
-                return segment
-        raise ValueError(f"no RFM segment holds R {self.recency_score}, FM {self.fm_score}")
+        return grid_segment(self.recency_score, self.fm_score)
 
 
 @dataclass(frozen=True)

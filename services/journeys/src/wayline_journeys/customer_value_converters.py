@@ -161,17 +161,21 @@ def _value_spec(
     )
 
 
+def _population(
+    request: pb.GetCustomerValueRequest | pb.GetCustomerValueSummaryRequest, violations: list[FieldViolation]
+) -> Population:
+    if not request.HasField("population"):
+        return Population()
+    return analytics_converters.population(request.population, "population", violations)
+
+
 def customer_value_summary_query(
     request: pb.GetCustomerValueSummaryRequest, now: datetime
 ) -> tuple[ValueSpec, Population]:
     """Validate a summary request as GetCustomerValue's bulk mode validates the same fields."""
     violations: list[FieldViolation] = []
     spec = _value_spec(request, now, violations)
-    population = (
-        analytics_converters.population(request.population, "population", violations)
-        if request.HasField("population")
-        else Population()
-    )
+    population = _population(request, violations)
     if violations:
         raise InvalidArgument(
             "the customer value summary request is invalid; see the field violations", violations
@@ -252,11 +256,7 @@ def customer_value_query(
         for i, number in enumerate(request.rfm_segments)
         if number not in _SEGMENT_OF
     )
-    population = (
-        analytics_converters.population(request.population, "population", violations)
-        if request.HasField("population")
-        else Population()
-    )
+    population = _population(request, violations)
     if violations:
         raise InvalidArgument("the customer value request is invalid; see the field violations", violations)
     if request.persons:

@@ -194,6 +194,14 @@ def _value(row: Sequence[Any]) -> PersonValue:
     )
 
 
+def _purchasers(spec: ValueSpec, population: Population, params: SqlParams) -> str:
+    """The value rows of `population`'s purchasers (at least one purchase), for bulk mode and the summary."""
+    return (
+        f"{person_value_rows(spec, params)} WHERE purchase_count > 0 "
+        f"AND ({population_sql(population, params)})"
+    )
+
+
 class ClickHouseCustomerValues(ReadModel):
     """CustomerValueStore on the journey store's ClickHouse client: one statement per call."""
 
@@ -222,8 +230,7 @@ class ClickHouseCustomerValues(ReadModel):
         rfm_segments: Sequence[RfmSegment] = (),
     ) -> ValuePage:
         params = self._tenant_params(tenant)
-        values, members = person_value_rows(spec, params), population_sql(population, params)
-        listed = f"SELECT * FROM {values} WHERE purchase_count > 0 AND ({members})"
+        listed = f"SELECT * FROM {_purchasers(spec, population, params)}"
         if rfm_segments:
             chosen = params.bind([segment.value for segment in rfm_segments], "Array(String)")
             listed += f" AND rfm_segment IN {chosen}"
@@ -248,14 +255,13 @@ class ClickHouseCustomerValues(ReadModel):
 
     def summary(self, tenant: str, spec: ValueSpec, population: Population) -> ValueSummary:
         params = self._tenant_params(tenant)
-        values, members = person_value_rows(spec, params), population_sql(population, params)
         levels = ", ".join(repr(q) for q in VALUE_QUANTILES)  # constants of this module, not input
         # One pass: a row per cell of the grid, and the overall row (the empty grouping set), told apart by
         # its recency score of 0 (every purchaser's is 1 to 5). Exact quantiles: one purchaser's value each.
         sql = (
             "SELECT recency_score, fm_score, count(), sum(historic_value), sum(purchase_count), "
             f"sum(assumeNotNull(recency_days)), quantilesExact({levels})(historic_value) "
-            f"FROM {values} WHERE purchase_count > 0 AND ({members}) "
+            f"FROM {_purchasers(spec, population, params)} "
             "GROUP BY GROUPING SETS ((recency_score, fm_score), ()) ORDER BY recency_score, fm_score"
         )
         rows = self._rows(sql, params, "summarising customer values")
