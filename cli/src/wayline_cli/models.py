@@ -24,11 +24,11 @@ from rich.table import Table
 
 from wayline.common.errors import status_details
 from wayline.common.registry import REGISTRY
-from wayline.common.timestamps import to_datetime
 from wayline.decision.v1 import decision_service_pb2 as pb
 from wayline.decision.v1 import decision_service_pb2_grpc as pb_grpc
 from wayline.decision.v1 import model_pb2
 from wayline_cli import terminal
+from wayline_cli.times import utc_text
 
 __all__ = ["CHUNK_BYTES", "models_app", "package_files", "traffic_line", "upload_requests"]
 
@@ -133,7 +133,7 @@ def traffic_line(model: model_pb2.Model) -> str:
 
 
 def _when(version: model_pb2.ModelVersion) -> str:
-    return to_datetime(version.register_time).strftime("%Y-%m-%d %H:%M:%S")
+    return utc_text(version.register_time)
 
 
 @models_app.command("push")

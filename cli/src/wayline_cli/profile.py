@@ -13,10 +13,9 @@ from typing import Annotated
 
 import grpc
 import typer
-from google.protobuf import json_format, timestamp_pb2
+from google.protobuf import json_format
 from rich.table import Table
 
-from wayline.common.timestamps import to_datetime
 from wayline.identity.v1 import identity_rules_pb2 as rules_pb2
 from wayline.identity.v1 import identity_service_pb2 as pb
 from wayline.identity.v1 import identity_service_pb2_grpc as pb_grpc
@@ -32,12 +31,9 @@ from wayline_cli.gateway import (
     out,
 )
 from wayline_cli.subjects import person_ref
+from wayline_cli.times import utc_text
 
 __all__ = ["profile_command"]
-
-
-def _time(value: timestamp_pb2.Timestamp) -> str:
-    return to_datetime(value).strftime("%Y-%m-%d %H:%M:%S") if value.seconds or value.nanos else "—"
 
 
 def _identifiers(profile: profile_pb2.Profile) -> Table:
@@ -49,8 +45,8 @@ def _identifiers(profile: profile_pb2.Profile) -> Table:
         table.add_row(
             held.identifier.type,
             held.identifier.value,
-            _time(held.first_seen_time),
-            _time(held.last_seen_time),
+            utc_text(held.first_seen_time),
+            utc_text(held.last_seen_time),
             "this profile" if not origin or origin == profile.person_id else origin,
         )
     return table
@@ -65,8 +61,8 @@ def _merges(profile: profile_pb2.Profile) -> list[str]:
         cause = f"event {merge.event_id}" if merge.event_id else merge.actor or merge.reason or "—"
         undone = f"; undone by merge {merge.reverted_by_merge_id}" if merge.reverted_by_merge_id else ""
         lines.append(
-            f"  {_time(merge.create_time)}  {kind}: {merge.source_person_id} into {merge.target_person_id}, "
-            f"caused by {cause}{undone}"
+            f"  {utc_text(merge.create_time)}  {kind}: {merge.source_person_id} into "
+            f"{merge.target_person_id}, caused by {cause}{undone}"
         )
     return lines
 
@@ -76,8 +72,8 @@ def _conflicts(profile: profile_pb2.Profile) -> list[str]:
     for refused in profile.conflicts:
         reason = rules_pb2.IgnoreReason.Name(refused.reason).removeprefix("IGNORE_REASON_").lower()
         lines.append(
-            f"  {_time(refused.last_time)}  with {refused.other_person_id} over {refused.identifier_type}: "
-            f"{reason}{f' ({refused.explanation})' if refused.explanation else ''}"
+            f"  {utc_text(refused.last_time)}  with {refused.other_person_id} over "
+            f"{refused.identifier_type}: {reason}{f' ({refused.explanation})' if refused.explanation else ''}"
         )
     return lines
 
@@ -108,8 +104,8 @@ def profile_command(
         return
     merged = len(profile.merged_person_ids)
     out.print(
-        f"person {profile.person_id}: first seen {_time(profile.first_seen_time)}, last seen "
-        f"{_time(profile.last_seen_time)} UTC; {len(profile.identifiers)} identifiers; "
+        f"person {profile.person_id}: first seen {utc_text(profile.first_seen_time)}, last seen "
+        f"{utc_text(profile.last_seen_time)} UTC; {len(profile.identifiers)} identifiers; "
         f"{merged} profile{'' if merged == 1 else 's'} merged in"
     )
     out.print(_identifiers(profile))

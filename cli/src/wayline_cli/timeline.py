@@ -19,7 +19,6 @@ from google.protobuf import json_format
 from rich.table import Table
 from rich.text import Text
 
-from wayline.common.timestamps import to_datetime
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline.journeys.v1 import journeys_service_pb2_grpc as pb_grpc
@@ -37,6 +36,7 @@ from wayline_cli.gateway import (
     out,
 )
 from wayline_cli.subjects import person_ref
+from wayline_cli.times import utc_text
 
 __all__ = ["subject_request", "timeline_command"]
 
@@ -70,7 +70,7 @@ def _table(events: list[event_pb2.Event]) -> Table:
         table.add_column(column)
     for event in events:
         cells = (
-            to_datetime(event.timestamp).strftime("%Y-%m-%d %H:%M:%S"),
+            utc_text(event.timestamp),
             channel_name(event.channel),
             event.name or event_pb2.EventType.Name(event.type).removeprefix("EVENT_TYPE_").lower(),
             ", ".join(f"{i.type}:{i.value}" for i in event.identifiers),

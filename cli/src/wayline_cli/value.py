@@ -19,7 +19,6 @@ import typer
 from google.protobuf import json_format
 from rich.table import Table
 
-from wayline.common.timestamps import to_datetime
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import customer_value_pb2 as value_pb
 from wayline.journeys.v1 import journeys_service_pb2 as pb
@@ -35,6 +34,7 @@ from wayline_cli.gateway import (
     open_channel,
     out,
 )
+from wayline_cli.times import utc_text
 
 __all__ = ["amount", "money", "rfm_segment", "segment_name", "value_command"]
 
@@ -199,7 +199,7 @@ def value_command(
     if as_json:
         sys.stdout.write(json_format.MessageToJson(summary, preserving_proto_field_name=True) + "\n")
         return
-    end = to_datetime(summary.end_time).strftime("%Y-%m-%d %H:%M:%S")
+    end = utc_text(summary.end_time)
     who = f"{summary.purchasers:,} purchaser{'' if summary.purchasers == 1 else 's'}"
     out.print(
         f"{who} in {currency}, historic value {money(summary.historic_value)}, "
