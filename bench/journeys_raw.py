@@ -200,6 +200,17 @@ FROM ({_RFM_SCORED})
 GROUP BY GROUPING SETS ((r, fm), ())
 """
 
+# The trend row: per channel and week and over the range, events, persons with an order, and the sum and
+# the median of revenue in EUR.
+_TREND_REVENUE = "revenue_currency = 'EUR' AND revenue IS NOT NULL"
+_TRENDS = f"""
+SELECT channel, toMonday(timestamp) AS week, grouping(week) = 1 AS whole, count(),
+       uniqExactIf(person_id, name = {{order:String}}), sumIf(toFloat64(revenue), {_TREND_REVENUE}),
+       quantileExactInclusiveIf(0.5)(toFloat64(revenue), {_TREND_REVENUE})
+FROM {_EVENTS} WHERE tenant_id = {{tenant:String}} AND {_RANGE}
+GROUP BY GROUPING SETS ((channel, week), (channel))
+"""
+
 
 class RawCopy:
     """The baseline's chDB engine at `path`, with the journey store's schema."""
@@ -320,6 +331,11 @@ class RawCopy:
         """Runs the RFM summary; returns the number of purchasers."""
         rows = self._analytics(_RFM_SUMMARY, self._range())
         return max((int(row[4]) for row in rows), default=0)
+
+    def trends(self) -> int:
+        """Runs the trend; returns the events in the range (the whole range's rows)."""
+        rows = self._analytics(_TRENDS, {**self._range(), "order": FUNNEL[-1]})
+        return sum(int(row[3]) for row in rows if row[2])
 
     @staticmethod
     def _range() -> dict[str, Any]:

@@ -33,7 +33,7 @@ from bench.track import server_process
 from wayline.common.context import INTERNAL_TOKEN_HEADER, TENANT_HEADER
 from wayline.common.timestamps import to_timestamp
 from wayline.event.v1 import event_pb2
-from wayline.journeys.v1 import analytics_pb2, funnel_pb2, retention_pb2
+from wayline.journeys.v1 import analytics_pb2, funnel_pb2, retention_pb2, trends_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline_cli.suite import free_port, is_serving
 
@@ -220,5 +220,30 @@ def questions() -> list[Question]:
             pb.GetCustomerValueSummaryResponse,
             lambda r: r.purchasers,
             "rfm_summary",
+        ),
+        Question(
+            "trends: weekly by channel; events, persons ordering, EUR revenue, its median (events)",
+            "QueryTrends",
+            pb.QueryTrendsRequest(
+                series=[
+                    trends_pb2.TrendSeries(),
+                    trends_pb2.TrendSeries(
+                        event=analytics_pb2.EventMatcher(event_name=FUNNEL[-1]),
+                        math=trends_pb2.TREND_MATH_UNIQUE_PERSONS,
+                    ),
+                    trends_pb2.TrendSeries(
+                        math=trends_pb2.TREND_MATH_SUM, property="revenue", currency_code="EUR"
+                    ),
+                    trends_pb2.TrendSeries(
+                        math=trends_pb2.TREND_MATH_MEDIAN, property="revenue", currency_code="EUR"
+                    ),
+                ],
+                time_range=_range(),
+                period=retention_pb2.RETENTION_PERIOD_WEEK,
+                breakdown=analytics_pb2.Breakdown(dimension=analytics_pb2.BREAKDOWN_DIMENSION_CHANNEL),
+            ),
+            pb.QueryTrendsResponse,
+            lambda r: sum(x.event_count for x in r.results if x.series_index == 0),
+            "trends",
         ),
     ]

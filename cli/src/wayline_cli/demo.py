@@ -96,9 +96,19 @@ TOUCHPOINTS: dict[str, tuple[int, int, str, dict[str, str | float]]] = {
         {"order_id": "pos", "store": "berlin-mitte", "revenue": 59.9},
     ),
 }
+# What customers wrote or said; ingest scores each text's sentiment, which the journeys step reads by channel.
+# An event's text is chosen by its id, so the random stream (and the rest of the data) is the same.
 TEXTS = {
-    "Chat Message": "Does the jacket run small? I'm usually a medium.",
-    "Call Completed": "Customer was happy the parcel arrived early.",
+    "Chat Message": (
+        "Does the jacket run small? I'm usually a medium.",
+        "Still no refund after two weeks, this is really frustrating.",
+        "Thanks, that was very helpful!",
+    ),
+    "Call Completed": (
+        "Customer was happy the parcel arrived early.",
+        "Customer was angry that the parcel arrived damaged.",
+        "Customer asked to change the delivery address.",
+    ),
 }
 # Sessions: the touchpoints of one visit, minutes apart (sessions are days apart), so that paths, funnels
 # and retention have something to find.
@@ -160,15 +170,17 @@ def _event(customer: Customer, at: datetime, touchpoint: str, rng: random.Random
         identifiers.append(event_pb2.Identifier(type="phone", value=customer.phone))
     props = struct_pb2.Struct()
     props.update(properties)
+    event_id = uuid.UUID(int=rng.getrandbits(128), version=4)
+    texts = TEXTS.get(name, ("",))
     event = event_pb2.Event(
-        event_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        event_id=str(event_id),
         type=type_,  # type: ignore[arg-type]
         name=name,
         channel=channel,  # type: ignore[arg-type]
         timestamp=to_timestamp(at),
         identifiers=identifiers,
         properties=props,
-        text=TEXTS.get(name, ""),
+        text=texts[event_id.int % len(texts)],
     )
     if "revenue" in properties:
         event.revenue.CopyFrom(money(str(properties["revenue"]), CURRENCY))

@@ -1,7 +1,7 @@
 """The demo's analytics steps, on the demo's customers and through the gateway: the purchase funnel by
-channel and who dropped at checkout, the paths after a product view, weekly retention and customer value
-with RFM and the lifetime summary here; lifecycle stages, a segment kept current and one customer's features
-in demo_persons.
+channel and who dropped at checkout, the paths after a product view, weekly retention, customer value
+with RFM and the lifetime summary, and weekly trends with the sentiment of what customers wrote and said
+here; lifecycle stages, a segment kept current and one customer's features in demo_persons.
 
 Every RPC error propagates and ends the demo: a step that cannot run is a failure, not something to skip."""
 
@@ -20,9 +20,11 @@ from wayline.journeys.v1 import funnel_pb2 as funnel_pb
 from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
 from wayline.journeys.v1 import retention_pb2 as retention_pb
+from wayline.journeys.v1 import trends_pb2
 from wayline_cli import demo, demo_persons
 from wayline_cli.channels import channel_name
 from wayline_cli.demo_reading import TIMEOUT, Reader, days, duration
+from wayline_cli.trends import sentiment_request
 from wayline_cli.value import money, segment_name
 
 __all__ = ["show_journeys"]
@@ -40,6 +42,8 @@ def show_journeys(channel: grpc.Channel, auth: tuple[tuple[str, str], ...], cons
     _retention(reader)
     _customer_value(reader)
     _value_summary(reader)
+    _trends(reader)
+    _sentiment(reader)
     demo_persons.show_lifecycle(reader)
     demo_persons.show_segment(reader)
     demo_persons.show_features(reader)
@@ -255,4 +259,95 @@ def _value_summary(reader: Reader) -> None:
             str(segment.purchase_count),
             f"{segment.average_recency_days:.0f}",
         )
+    reader.console.print(table)
+
+
+def _trend_request(series: list[trends_pb2.TrendSeries]) -> journeys_pb.QueryTrendsRequest:
+    """The last five weeks (Monday-based, UTC), as the demo's events span them."""
+    start = datetime.now(UTC) - timedelta(weeks=5)
+    request = journeys_pb.QueryTrendsRequest(series=series, period=retention_pb.RETENTION_PERIOD_WEEK)
+    request.time_range.start.CopyFrom(to_timestamp(start))
+    return request
+
+
+def _value(point: trends_pb2.TrendPoint | trends_pb2.TrendResult, name: str, text: str) -> str:
+    return text.format(getattr(point, name)) if point.HasField(name) else "-"  # type: ignore[arg-type]
+
+
+def _trends(reader: Reader) -> None:
+    request = _trend_request(
+        [
+            trends_pb2.TrendSeries(label="active persons", math=trends_pb2.TREND_MATH_UNIQUE_PERSONS),
+            trends_pb2.TrendSeries(  # every event with revenue in the currency: orders on every channel
+                label="revenue",
+                math=trends_pb2.TREND_MATH_SUM,
+                property="revenue",
+                currency_code=demo.CURRENCY,
+            ),
+            trends_pb2.TrendSeries(
+                label="median order",
+                math=trends_pb2.TREND_MATH_MEDIAN,
+                property="revenue",
+                currency_code=demo.CURRENCY,
+            ),
+        ]
+    )
+    response = reader.stub.QueryTrends(request, metadata=reader.auth, timeout=TIMEOUT)
+    active, revenue, median = response.results
+    table = reader.table(
+        "QueryTrends",
+        "week by week: persons active on any channel, and the orders of every channel (web, app, store): "
+        "revenue, count and median (* the week is not over)",
+        "week of",
+        "active persons",
+        f"revenue ({demo.CURRENCY})",
+        "orders",
+        "median order",
+    )
+    for k, point in enumerate(active.points):
+        week = to_datetime(point.period_start).strftime("%Y-%m-%d") + ("" if point.complete else "*")
+        table.add_row(
+            week,
+            _value(point, "value", "{:.0f}"),
+            _value(revenue.points[k], "value", "{:,.2f}"),
+            str(revenue.points[k].event_count),
+            _value(median.points[k], "value", "{:,.2f}"),
+        )
+    table.add_row(
+        "five weeks",
+        _value(active, "total", "{:.0f}"),
+        _value(revenue, "total", "{:,.2f}"),
+        str(revenue.event_count),
+        _value(median, "total", "{:,.2f}"),
+    )
+    reader.console.print(table)
+
+
+def _sentiment(reader: Reader) -> None:
+    """What customers felt, by channel: ingest scored each chat message's and call's text (VADER)."""
+    request = _trend_request(sentiment_request([]))
+    request.breakdown.CopyFrom(analytics.Breakdown(dimension=analytics.BREAKDOWN_DIMENSION_CHANNEL))
+    response = reader.stub.QueryTrends(request, metadata=reader.auth, timeout=TIMEOUT)
+    series: dict[str, dict[int, trends_pb2.TrendResult]] = {}
+    for result in response.results:
+        series.setdefault(_series(result.breakdown_value), {})[result.series_index] = result
+    table = reader.table(
+        "QueryTrends",
+        "sentiment of what customers wrote and said, by channel, over five weeks (scored by ingest; "
+        "neutral when |score| < 0.05)",
+        "channel",
+        "texts",
+        "mean score",
+        "negative",
+        "neutral",
+        "positive",
+    )
+    for channel_value, found in series.items():
+        scored = found.get(1)
+        if scored is None or not scored.event_count:
+            continue
+        shares = [
+            f"{found[i].event_count / scored.event_count:.0%}" if i in found else "0%" for i in (2, 3, 4)
+        ]
+        table.add_row(channel_value, str(scored.event_count), _value(found[0], "total", "{:+.2f}"), *shares)
     reader.console.print(table)

@@ -55,6 +55,7 @@ from wayline_cli.report.command import report_command
 from wayline_cli.store.command import store_app
 from wayline_cli.suite import SERVICES, Suite, SuiteError
 from wayline_cli.timeline import timeline_command
+from wayline_cli.trends import trends_command
 from wayline_cli.value import value_command
 
 DEMO_REPORT = "wayline-demo-report.html"
@@ -284,6 +285,7 @@ app.command("report")(report_command)
 app.command("timeline")(timeline_command)
 app.command("profile")(profile_command)
 app.command("value")(value_command)
+app.command("trends")(trends_command)
 app.add_typer(actions_app, name="actions")
 app.add_typer(connectors_app, name="connectors")
 app.add_typer(contacts_app, name="contacts")

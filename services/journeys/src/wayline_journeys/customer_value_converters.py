@@ -38,6 +38,7 @@ from wayline_journeys.person_refs import PersonRef
 from wayline_journeys.person_refs_converters import person_ref
 
 __all__ = [
+    "CURRENCY_CODE",
     "BulkQuery",
     "PersonsQuery",
     "customer_value_page_response",
@@ -53,7 +54,7 @@ DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1_000
 # ISO 4217 codes are three upper-case letters; the check is that shape (as ingest's for Money), not a list of
 # codes in circulation, which would need a dependency and would refuse codes ingest already stored.
-_CURRENCY = re.compile(r"[A-Z]{3}")
+CURRENCY_CODE = re.compile(r"[A-Z]{3}")
 _VALUE_LIMIT = Decimal(10) ** 29  # Decimal(38, 9), the store's historic_value: 29 digits before the point
 _SEGMENTS = {s: customer_value_pb2.RfmSegment.Value(f"RFM_SEGMENT_{s.name}") for s in RfmSegment}
 _SEGMENT_OF = {number: segment for segment, number in _SEGMENTS.items()}
@@ -135,7 +136,7 @@ def _value_spec(
         violations.append(
             FieldViolation("currency_code", "an ISO 4217 code such as EUR is required", "REQUIRED")
         )
-    elif not _CURRENCY.fullmatch(request.currency_code):
+    elif not CURRENCY_CODE.fullmatch(request.currency_code):
         violations.append(
             FieldViolation(
                 "currency_code", "an ISO 4217 code: three upper-case letters such as EUR", "INVALID"

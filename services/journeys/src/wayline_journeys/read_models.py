@@ -32,6 +32,7 @@ from wayline_journeys.person_conditions import PersonConditions
 from wayline_journeys.retention import RetentionReadModel
 from wayline_journeys.segment_registry import Segments
 from wayline_journeys.training_set import TrainingSetStore
+from wayline_journeys.trends import TrendsReadModel
 
 __all__ = ["ReadModels"]
 
@@ -52,6 +53,8 @@ class ReadModels:
     """EvaluatePersonConditions and GetPersonProperties (one person, now: flow branches and audiences)."""
     retention: RetentionReadModel
     """QueryRetention."""
+    trends: TrendsReadModel
+    """QueryTrends: events measured per period."""
     segments: Segments
     """The segment RPCs: definitions, memberships and the change feed (segment_evaluator.py keeps them
     current)."""

@@ -38,6 +38,7 @@ from wayline_journeys.store.retention import ClickHouseRetention
 from wayline_journeys.store.segment_evaluation import ClickHouseSegmentEvaluation
 from wayline_journeys.store.segments import ClickHouseSegments
 from wayline_journeys.store.topology import Topology
+from wayline_journeys.store.trends import ClickHouseTrends
 
 __all__ = ["journeys_service"]
 
@@ -109,6 +110,7 @@ def journeys_service(settings: JourneysSettings) -> ServiceDefinition:
             lambda: datetime.now(UTC),
         ),
         retention=ClickHouseRetention(lambda: store.client),
+        trends=ClickHouseTrends(lambda: store.client),
         segments=segments,
         features=ClickHouseFeatures(lambda: store.client, settings.training_set_max_rows),
         decisions=ClickHouseDecisions(store),

@@ -84,6 +84,8 @@ from wayline_journeys.segments_converters import (
 from wayline_journeys.store.overrides import PersonOverrideStore
 from wayline_journeys.training_set import export_training_set
 from wayline_journeys.training_set_converters import part_response, training_set_query
+from wayline_journeys.trends import trend_results
+from wayline_journeys.trends_converters import trends_query, trends_response
 
 __all__ = ["JourneyServicer"]
 
@@ -231,6 +233,14 @@ class JourneyServicer(pb_grpc.JourneyServiceServicer):
         query = retention_query(require_tenant(), request)
         rows = self._models.retention.counts(query)
         return retention_response(request, retention_table(rows, query, datetime.now(UTC)))
+
+    def QueryTrends(  # noqa: N802
+        self, request: pb.QueryTrendsRequest, context: grpc.ServicerContext
+    ) -> pb.QueryTrendsResponse:
+        now = datetime.now(UTC)
+        query = trends_query(require_tenant(), request, now)
+        cells = self._models.trends.cells(query)
+        return trends_response(query, trend_results(cells, query, now))
 
     def QueryFunnel(  # noqa: N802
         self, request: pb.QueryFunnelRequest, context: grpc.ServicerContext

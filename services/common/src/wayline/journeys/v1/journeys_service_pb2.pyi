@@ -24,6 +24,7 @@ from wayline.journeys.v1 import paths_pb2 as _paths_pb2
 from wayline.journeys.v1 import retention_pb2 as _retention_pb2
 from wayline.journeys.v1 import segment_pb2 as _segment_pb2
 from wayline.journeys.v1 import training_set_pb2 as _training_set_pb2
+from wayline.journeys.v1 import trends_pb2 as _trends_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -1009,6 +1010,94 @@ class QueryRetentionResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___QueryRetentionResponse: _TypeAlias = QueryRetentionResponse  # noqa: Y015
+
+@_typing.final
+class QueryTrendsRequest(_message.Message):
+    """QueryTrendsRequest defines a trend: series measured per period of a time range."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERIES_FIELD_NUMBER: _builtins.int
+    TIME_RANGE_FIELD_NUMBER: _builtins.int
+    PERIOD_FIELD_NUMBER: _builtins.int
+    TIME_ZONE_FIELD_NUMBER: _builtins.int
+    BREAKDOWN_FIELD_NUMBER: _builtins.int
+    POPULATION_FIELD_NUMBER: _builtins.int
+    period: _retention_pb2.RetentionPeriod.ValueType
+    """The length of the periods; unset means weeks."""
+    time_zone: _builtins.str
+    """The IANA time zone the periods begin in (local midnight; weeks start on Monday); empty means UTC."""
+    @_builtins.property
+    def series(self) -> _containers.RepeatedCompositeFieldContainer[_trends_pb2.TrendSeries]:
+        """The series, 1 to 10."""
+
+    @_builtins.property
+    def time_range(self) -> _event_pb2.TimeRange:
+        """The range of the events measured; `start` is required, an unset end means now. At most 400 periods."""
+
+    @_builtins.property
+    def breakdown(self) -> _analytics_pb2.Breakdown:
+        """How to split each series: by the channel or property of each event, by the person's trait (`person.`
+        paths: its latest value) or by segment membership (a person in several segments counts in each).
+        Values are ranked by how many matching events they hold over every series; beyond the limit, events are
+        measured together in the `other` result (so its persons are counted once and its median is of all its
+        values).
+        """
+
+    @_builtins.property
+    def population(self) -> _analytics_pb2.Population:
+        """Which persons' events to measure."""
+
+    def __init__(
+        self,
+        *,
+        series: _abc.Iterable[_trends_pb2.TrendSeries] | None = ...,
+        time_range: _event_pb2.TimeRange | None = ...,
+        period: _retention_pb2.RetentionPeriod.ValueType = ...,
+        time_zone: _builtins.str = ...,
+        breakdown: _analytics_pb2.Breakdown | None = ...,
+        population: _analytics_pb2.Population | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["breakdown", b"breakdown", "population", b"population", "time_range", b"time_range"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["breakdown", b"breakdown", "period", b"period", "population", b"population", "series", b"series", "time_range", b"time_range", "time_zone", b"time_zone"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QueryTrendsRequest: _TypeAlias = QueryTrendsRequest  # noqa: Y015
+
+@_typing.final
+class QueryTrendsResponse(_message.Message):
+    """QueryTrendsResponse is the trend's result."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[_trends_pb2.TrendResult]:
+        """The results in series order; within a series, by breakdown value from the largest to `other`. Without
+        breakdown, one result per series, also when no event matched; with one, a result per value that holds a
+        matching event of the series.
+        """
+
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp:
+        """The end of the range the trend was measured to (the request's, or the time of the query)."""
+
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[_trends_pb2.TrendResult] | None = ...,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QueryTrendsResponse: _TypeAlias = QueryTrendsResponse  # noqa: Y015
 
 @_typing.final
 class GetLifecycleStagesRequest(_message.Message):

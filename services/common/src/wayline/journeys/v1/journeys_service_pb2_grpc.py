@@ -99,6 +99,11 @@ class JourneyServiceStub:
                 request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryRetentionRequest.SerializeToString,
                 response_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryRetentionResponse.FromString,
                 _registered_method=True)
+        self.QueryTrends = channel.unary_unary(
+                '/wayline.journeys.v1.JourneyService/QueryTrends',
+                request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryTrendsRequest.SerializeToString,
+                response_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryTrendsResponse.FromString,
+                _registered_method=True)
         self.GetLifecycleStages = channel.unary_unary(
                 '/wayline.journeys.v1.JourneyService/GetLifecycleStages',
                 request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetLifecycleStagesRequest.SerializeToString,
@@ -365,6 +370,21 @@ class JourneyServiceServicer:
 
         Errors: those of the service; INVALID_ARGUMENT in particular for a period count outside 1 to 100 or an
         unknown time zone, and the breakdown's as in QueryFunnel.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def QueryTrends(self, request, context):
+        """QueryTrends measures events over time: for each series (the events it matches and what it measures of
+        them: how many, how many persons, or the sum, mean, extremes or percentiles of a numeric property such as
+        `revenue` or `sentiment_score`), one value per period of the time range and one over the whole range,
+        broken down by the event's channel or property, the person's trait or segment membership. Events are
+        read as their current persons (after merges), once each.
+
+        Errors: those of the service; INVALID_ARGUMENT in particular for no series or more than 10, a property
+        math without a numeric `property` path, `revenue` without a currency, a range without a start or of
+        more than 400 periods, an unknown time zone, and the breakdown's as in QueryFunnel.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -702,6 +722,11 @@ def add_JourneyServiceServicer_to_server(servicer, server):
                     servicer.QueryRetention,
                     request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryRetentionRequest.FromString,
                     response_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryRetentionResponse.SerializeToString,
+            ),
+            'QueryTrends': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueryTrends,
+                    request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryTrendsRequest.FromString,
+                    response_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryTrendsResponse.SerializeToString,
             ),
             'GetLifecycleStages': grpc.unary_unary_rpc_method_handler(
                     servicer.GetLifecycleStages,
@@ -1121,6 +1146,33 @@ class JourneyService:
             '/wayline.journeys.v1.JourneyService/QueryRetention',
             wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryRetentionRequest.SerializeToString,
             wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryRetentionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QueryTrends(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.journeys.v1.JourneyService/QueryTrends',
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryTrendsRequest.SerializeToString,
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryTrendsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -145,6 +145,17 @@ class JourneyServiceStub:
     Errors: those of the service; INVALID_ARGUMENT in particular for a period count outside 1 to 100 or an
     unknown time zone, and the breakdown's as in QueryFunnel.
     """
+    QueryTrends: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.QueryTrendsRequest, _journeys_service_pb2.QueryTrendsResponse]
+    """QueryTrends measures events over time: for each series (the events it matches and what it measures of
+    them: how many, how many persons, or the sum, mean, extremes or percentiles of a numeric property such as
+    `revenue` or `sentiment_score`), one value per period of the time range and one over the whole range,
+    broken down by the event's channel or property, the person's trait or segment membership. Events are
+    read as their current persons (after merges), once each.
+
+    Errors: those of the service; INVALID_ARGUMENT in particular for no series or more than 10, a property
+    math without a numeric `property` path, `revenue` without a currency, a range without a start or of
+    more than 400 periods, an unknown time zone, and the breakdown's as in QueryFunnel.
+    """
     GetLifecycleStages: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.GetLifecycleStagesRequest, _journeys_service_pb2.GetLifecycleStagesResponse]
     """GetLifecycleStages returns the lifecycle stage (awareness, acquisition, onboarding, engagement,
     retention, advocacy) of given persons and, on request, the distribution of a population over the stages,
@@ -449,6 +460,17 @@ class JourneyServiceAsyncStub(JourneyServiceStub):
 
     Errors: those of the service; INVALID_ARGUMENT in particular for a period count outside 1 to 100 or an
     unknown time zone, and the breakdown's as in QueryFunnel.
+    """
+    QueryTrends: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.QueryTrendsRequest, _journeys_service_pb2.QueryTrendsResponse]  # type: ignore[assignment]
+    """QueryTrends measures events over time: for each series (the events it matches and what it measures of
+    them: how many, how many persons, or the sum, mean, extremes or percentiles of a numeric property such as
+    `revenue` or `sentiment_score`), one value per period of the time range and one over the whole range,
+    broken down by the event's channel or property, the person's trait or segment membership. Events are
+    read as their current persons (after merges), once each.
+
+    Errors: those of the service; INVALID_ARGUMENT in particular for no series or more than 10, a property
+    math without a numeric `property` path, `revenue` without a currency, a range without a start or of
+    more than 400 periods, an unknown time zone, and the breakdown's as in QueryFunnel.
     """
     GetLifecycleStages: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.GetLifecycleStagesRequest, _journeys_service_pb2.GetLifecycleStagesResponse]  # type: ignore[assignment]
     """GetLifecycleStages returns the lifecycle stage (awareness, acquisition, onboarding, engagement,
@@ -817,6 +839,23 @@ class JourneyServiceServicer(metaclass=_abc_1.ABCMeta):
 
         Errors: those of the service; INVALID_ARGUMENT in particular for a period count outside 1 to 100 or an
         unknown time zone, and the breakdown's as in QueryFunnel.
+        """
+
+    @_abc_1.abstractmethod
+    def QueryTrends(
+        self,
+        request: _journeys_service_pb2.QueryTrendsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_journeys_service_pb2.QueryTrendsResponse, _abc.Awaitable[_journeys_service_pb2.QueryTrendsResponse]]:
+        """QueryTrends measures events over time: for each series (the events it matches and what it measures of
+        them: how many, how many persons, or the sum, mean, extremes or percentiles of a numeric property such as
+        `revenue` or `sentiment_score`), one value per period of the time range and one over the whole range,
+        broken down by the event's channel or property, the person's trait or segment membership. Events are
+        read as their current persons (after merges), once each.
+
+        Errors: those of the service; INVALID_ARGUMENT in particular for no series or more than 10, a property
+        math without a numeric `property` path, `revenue` without a currency, a range without a start or of
+        more than 400 periods, an unknown time zone, and the breakdown's as in QueryFunnel.
         """
 
     @_abc_1.abstractmethod

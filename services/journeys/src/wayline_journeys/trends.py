@@ -1,0 +1,213 @@
+"""Trends: the query, the store's cells, the store Protocol and the table of results. No protobuf, no SQL.
+
+A trend measures events over time, as PostHog's Trends or Amplitude's event segmentation do: each series
+matches events (any of its matchers) in the time range and measures them per period (days, Monday-based weeks
+or months in the query's time zone) and over the whole range. store/trends.py aggregates per (series,
+breakdown value, period) and per (series, breakdown value) in one ClickHouse statement; this module lists
+the periods (empty ones included), dates them, marks the running ones and turns each cell into the series'
+measure.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import Enum
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from wayline_journeys.analytics import Breakdown, BreakdownDimension, EventMatcher, Population, SeriesKey
+from wayline_journeys.retention import RetentionPeriod, period_start, period_starts
+
+__all__ = [
+    "MAX_TREND_PERIODS",
+    "QUANTILES",
+    "TrendCell",
+    "TrendMath",
+    "TrendPoint",
+    "TrendQuery",
+    "TrendResult",
+    "TrendSeries",
+    "TrendsReadModel",
+    "trend_periods",
+    "trend_results",
+]
+
+MAX_TREND_PERIODS = 400
+
+
+class TrendMath(Enum):
+    TOTAL = "total"
+    UNIQUE_PERSONS = "unique_persons"
+    EVENTS_PER_PERSON = "events_per_person"
+    SUM = "sum"
+    AVERAGE = "average"
+    MINIMUM = "minimum"
+    MAXIMUM = "maximum"
+    MEDIAN = "median"
+    P90 = "p90"
+    P99 = "p99"
+
+    @property
+    def of_property(self) -> bool:
+        """Whether the math measures a numeric property (and needs one)."""
+        return self not in (TrendMath.TOTAL, TrendMath.UNIQUE_PERSONS, TrendMath.EVENTS_PER_PERSON)
+
+    @property
+    def counts_persons(self) -> bool:
+        return self in (TrendMath.UNIQUE_PERSONS, TrendMath.EVENTS_PER_PERSON)
+
+
+# The levels of the percentile maths, in the order the store returns them (TrendCell.quantiles).
+QUANTILES: dict[TrendMath, float] = {TrendMath.MEDIAN: 0.5, TrendMath.P90: 0.9, TrendMath.P99: 0.99}
+
+
+@dataclass(frozen=True)
+class TrendSeries:
+    """Events matching any of `matchers` (an empty matcher matches every event), measured by `math`; for a
+    property math, the numbers at `property`; with `currency`, only events with revenue in it."""
+
+    label: str
+    matchers: tuple[EventMatcher, ...] = (EventMatcher(),)
+    math: TrendMath = TrendMath.TOTAL
+    property: str = ""
+    currency: str = ""
+
+
+@dataclass(frozen=True)
+class TrendQuery:
+    tenant: str
+    series: tuple[TrendSeries, ...]
+    start: datetime
+    end: datetime
+    period: RetentionPeriod = RetentionPeriod.WEEK
+    time_zone: str = "UTC"
+    breakdown: Breakdown = field(default_factory=Breakdown)
+    population: Population = field(default_factory=Population)
+
+    @property
+    def counts_persons(self) -> bool:
+        return any(s.math.counts_persons for s in self.series)
+
+    @property
+    def has_quantiles(self) -> bool:
+        return any(s.math in QUANTILES for s in self.series)
+
+
+@dataclass(frozen=True)
+class TrendCell:
+    """A store row: the matching events of series `series_index` with breakdown value `key` in the period
+    starting on local date `period` (None: the whole range). `persons` is 0 unless the query counts persons,
+    `quantiles` empty unless it has a percentile math; the value aggregates are None without values."""
+
+    series_index: int
+    key: SeriesKey
+    period: date | None
+    events: int
+    persons: int = 0
+    values: int = 0
+    total: float = 0.0
+    minimum: float | None = None
+    maximum: float | None = None
+    quantiles: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    period_start: datetime
+    value: float | None
+    events: int
+    complete: bool
+
+
+@dataclass(frozen=True)
+class TrendResult:
+    series_index: int
+    label: str
+    key: SeriesKey
+    points: tuple[TrendPoint, ...]
+    total: float | None
+    events: int
+
+
+class TrendsReadModel(Protocol):
+    def cells(self, query: TrendQuery) -> list[TrendCell]:
+        """The cells of every series and breakdown value holding a matching event (breakdown limit applied):
+        one per period with events and one for the whole range."""
+        ...
+
+
+def trend_periods(query: TrendQuery) -> list[date]:
+    """The local dates the query's periods begin on; more than MAX_TREND_PERIODS when too many."""
+    return period_starts(query.start, query.end, query.period, ZoneInfo(query.time_zone), MAX_TREND_PERIODS)
+
+
+def measure(series: TrendSeries, cell: TrendCell | None) -> float | None:
+    """The series' measure of a cell (None: no cell, an empty period)."""
+    events = cell.events if cell is not None else 0
+    if series.math is TrendMath.TOTAL:
+        return float(events)
+    if series.math is TrendMath.UNIQUE_PERSONS:
+        return float(cell.persons) if cell is not None else 0.0
+    if series.math is TrendMath.EVENTS_PER_PERSON:
+        return events / cell.persons if cell is not None and cell.persons else 0.0
+    if series.math is TrendMath.SUM:
+        return cell.total if cell is not None else 0.0
+    if cell is None or not cell.values:
+        return None
+    if series.math is TrendMath.AVERAGE:
+        return cell.total / cell.values
+    if series.math is TrendMath.MINIMUM:
+        return cell.minimum
+    if series.math is TrendMath.MAXIMUM:
+        return cell.maximum
+    found = cell.quantiles[list(QUANTILES).index(series.math)]
+    return None if math.isnan(found) else found
+
+
+def _ranked_keys(cells: Sequence[TrendCell]) -> list[SeriesKey]:
+    """Breakdown values by matching events over every series (as the store ranked them), `other` last."""
+    events: dict[SeriesKey, int] = defaultdict(int)
+    for c in cells:
+        if c.period is None:
+            events[c.key] += c.events
+    return sorted(events, key=lambda k: (k.other, -events[k], k.value, k.missing))
+
+
+def trend_results(cells: Sequence[TrendCell], query: TrendQuery, now: datetime) -> list[TrendResult]:
+    """One result per series and breakdown value with events (per series without breakdown, even empty),
+    in series order and by value from the largest; one point per period, empty periods included."""
+    zone = ZoneInfo(query.time_zone)
+    starts = trend_periods(query)
+    instants = [period_start(d, query.period, 0, zone) for d in starts]
+    ends = [*instants[1:], period_start(starts[-1], query.period, 1, zone)]
+    # A period is still running until it ends, unless the range ended before now (an unset end is now).
+    complete = [end <= now or query.end < now for end in ends]
+    found = {(c.series_index, c.key, c.period): c for c in cells}
+    keys = _ranked_keys(cells)
+    if query.breakdown.dimension is BreakdownDimension.NONE:
+        keys = [SeriesKey()]
+    results: list[TrendResult] = []
+    for index, series in enumerate(query.series):
+        for key in keys:
+            whole = found.get((index, key, None))
+            if whole is None and query.breakdown.dimension is not BreakdownDimension.NONE:
+                continue
+            points = []
+            for start, instant, done in zip(starts, instants, complete, strict=True):
+                cell = found.get((index, key, start))
+                points.append(TrendPoint(instant, measure(series, cell), cell.events if cell else 0, done))
+            results.append(
+                TrendResult(
+                    index,
+                    series.label,
+                    key,
+                    tuple(points),
+                    measure(series, whole),
+                    whole.events if whole is not None else 0,
+                )
+            )
+    return results
