@@ -7,11 +7,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from google.protobuf import struct_pb2
+
 from wayline.common.timestamps import to_timestamp
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import analytics_pb2
 
-__all__ = ["set_breakdown", "set_time_range"]
+__all__ = ["set_breakdown", "set_plan_population", "set_time_range"]
 
 
 def set_time_range(found: event_pb2.TimeRange, start: datetime | None, end: datetime | None) -> None:
@@ -34,3 +36,13 @@ def set_breakdown(
         found.property = breakdown
     if breakdown:
         found.limit = limit
+
+
+def set_plan_population(found: analytics_pb2.Population, plan: str) -> None:
+    """The persons whose `person.plan` is `plan` (the references' population); nothing for ''."""
+    if plan:
+        found.person_filters.add(
+            property="person.plan",
+            operator=analytics_pb2.FILTER_OPERATOR_EQUALS,
+            values=[struct_pb2.Value(string_value=plan)],
+        )

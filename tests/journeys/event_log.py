@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from google.protobuf import struct_pb2
 
 from wayline.common.timestamps import to_timestamp
 from wayline.event.v1 import event_pb2
 
-__all__ = ["CHANNELS", "Ev", "random_log", "to_pb"]
+__all__ = ["CHANNELS", "Ev", "latest_plans", "random_log", "to_pb"]
 
 CHANNELS = ("web", "mobile_app", "email")
 _NAMES = ("Product Viewed", "Added To Cart", "Checkout", "Signed Up", "Purchased", "Heartbeat")
@@ -101,3 +102,29 @@ def to_pb(e: Ev) -> event_pb2.Event:
         properties.update(e.properties)
         event.properties.CopyFrom(properties)
     return event
+
+
+class _Traited(Protocol):
+    """An event record the references read a person's traits from (Ev, and the trends reference's)."""
+
+    @property
+    def person(self) -> str: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def properties(self) -> dict[str, Any]: ...
+
+
+def latest_plans(log: Iterable[_Traited]) -> dict[str, object]:
+    """Each person's `person.plan`: the value in their latest identify event that has one."""
+    latest: dict[str, tuple[datetime, object]] = {}
+    for e in log:
+        if (
+            e.type == "identify"
+            and "plan" in e.properties
+            and (e.person not in latest or e.at > latest[e.person][0])
+        ):
+            latest[e.person] = (e.at, e.properties["plan"])
+    return {person: value for person, (_, value) in latest.items()}

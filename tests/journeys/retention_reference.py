@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from tests.journeys.event_log import CHANNELS, Ev
+from tests.journeys.event_log import CHANNELS, Ev, latest_plans
 from tests.journeys.paths_reference import text_of
 
 __all__ = ["Cohort", "RetQuery", "reference_retention", "retention_log"]
@@ -86,21 +86,9 @@ def _index(first: date, later: date, period: str) -> int:
     return (later.year - first.year) * 12 + later.month - first.month
 
 
-def _plan(log: list[Ev]) -> dict[str, object]:
-    latest: dict[str, tuple[datetime, object]] = {}
-    for e in log:
-        if (
-            e.type == "identify"
-            and "plan" in e.properties
-            and (e.person not in latest or e.at > latest[e.person][0])
-        ):
-            latest[e.person] = (e.at, e.properties["plan"])
-    return {person: value for person, (_, value) in latest.items()}
-
-
 def reference_retention(log: list[Ev], q: RetQuery) -> Table:
     zone = ZoneInfo(q.zone)
-    plans = _plan(log)
+    plans = latest_plans(log)
     by_person: dict[str, list[Ev]] = defaultdict(list)
     for e in log:
         if not q.population_plan or plans.get(e.person) == q.population_plan:

@@ -9,10 +9,9 @@ from zoneinfo import ZoneInfo, available_timezones
 
 import grpc
 import pytest
-from google.protobuf import struct_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from tests.journeys.analytics_requests import set_breakdown, set_time_range
+from tests.journeys.analytics_requests import set_breakdown, set_plan_population, set_time_range
 from tests.journeys.conftest import Journeys, field_violations, new_person, override
 from tests.journeys.event_log import Ev, to_pb
 from tests.journeys.retention_reference import RetQuery, Table, reference_retention, retention_log
@@ -51,12 +50,7 @@ def request_of(q: RetQuery) -> pb.QueryRetentionRequest:
         request.return_event.event_name = q.return_name
     set_time_range(request.time_range, q.start, q.end)
     set_breakdown(request.breakdown, q.breakdown, q.limit, [name for name, _ in q.segments])
-    if q.population_plan:
-        request.population.person_filters.add(
-            property="person.plan",
-            operator=analytics_pb2.FILTER_OPERATOR_EQUALS,
-            values=[struct_pb2.Value(string_value=q.population_plan)],
-        )
+    set_plan_population(request.population, q.population_plan)
     return request
 
 

@@ -11,9 +11,8 @@ from decimal import Decimal
 
 import grpc
 import pytest
-from google.protobuf import struct_pb2
 
-from tests.journeys.analytics_requests import set_breakdown, set_time_range
+from tests.journeys.analytics_requests import set_breakdown, set_plan_population, set_time_range
 from tests.journeys.conftest import Journeys, field_violations, override
 from tests.journeys.segments_support import (
     assert_segments_overlap,
@@ -77,12 +76,7 @@ def request_of(q: TQuery) -> pb.QueryTrendsRequest:
     )
     set_time_range(request.time_range, q.start, q.end)
     set_breakdown(request.breakdown, q.breakdown, q.limit, [name for name, _ in q.segments])
-    if q.population_plan:
-        request.population.person_filters.add(
-            property="person.plan",
-            operator=analytics_pb2.FILTER_OPERATOR_EQUALS,
-            values=[struct_pb2.Value(string_value=q.population_plan)],
-        )
+    set_plan_population(request.population, q.population_plan)
     return request
 
 

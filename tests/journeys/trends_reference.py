@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from google.protobuf import struct_pb2
 
+from tests.journeys.event_log import latest_plans
 from tests.journeys.paths_reference import text_of
 from wayline.common.timestamps import to_timestamp
 from wayline.event.v1 import event_pb2
@@ -147,18 +148,6 @@ def to_pb(e: TEv) -> event_pb2.Event:
     return event
 
 
-def _plans(log: list[TEv]) -> dict[str, object]:
-    latest: dict[str, tuple[datetime, object]] = {}
-    for e in log:
-        if (
-            e.type == "identify"
-            and "plan" in e.properties
-            and (e.person not in latest or e.at > latest[e.person][0])
-        ):
-            latest[e.person] = (e.at, e.properties["plan"])
-    return {person: value for person, (_, value) in latest.items()}
-
-
 def _matches(e: TEv, s: Series) -> bool:
     if s.names and e.name not in s.names:
         return False
@@ -253,7 +242,7 @@ def _values(e: TEv, q: TQuery, plans: dict[str, object]) -> list[tuple[str, bool
 
 def reference_trend(log: list[TEv], q: TQuery) -> dict[Key, Measured]:
     zone = ZoneInfo(q.zone)
-    plans = _plans(log)
+    plans = latest_plans(log)
     cells: dict[tuple[int, str, bool], list[TEv]] = defaultdict(list)
     for e in log:
         if not q.start <= e.at < q.end or (q.population_plan and plans.get(e.person) != q.population_plan):
