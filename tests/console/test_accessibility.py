@@ -16,7 +16,18 @@ from tests.console.loading import ConsoleData
 
 ROOT = Path(__file__).parents[2]
 AXE = ROOT / "console" / "node_modules" / "axe-core" / "axe.min.js"
-PAGES = ("paths", "funnels", "customer", "retention", "lifecycle", "value", "segments", "flows", "models")
+PAGES = (
+    "paths",
+    "funnels",
+    "trends",
+    "customer",
+    "retention",
+    "lifecycle",
+    "value",
+    "segments",
+    "flows",
+    "models",
+)
 
 
 @pytest.fixture(scope="module")

@@ -147,7 +147,7 @@ def _page_ids(console: Console) -> list[str]:
 def test_the_console_signed_in_as_a_shows_nothing_of_b(console: Console, console_data: ConsoleData) -> None:
     page = console.open()
     ids = _page_ids(console)
-    assert len(ids) == 9, ids
+    assert len(ids) == 10, ids
     for page_id in ids:
         console.go(f"#/{page_id}")
         text = page.locator("main").inner_text()

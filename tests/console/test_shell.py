@@ -1,5 +1,5 @@
 """The console's shell in Chromium: served under its Content-Security-Policy and security headers, it loads
-without a script error or CSP violation, signs in with a read key to the navigation of all nine pages,
+without a script error or CSP violation, signs in with a read key to the navigation of all ten pages,
 refuses a wrong key on the sign-in form, is usable from the keyboard alone, and forgets the key on
 sign-out."""
 
@@ -14,6 +14,7 @@ from tests.console.loading import ConsoleData
 PAGES = {
     "paths": "Paths",
     "funnels": "Funnels",
+    "trends": "Trends",
     "customer": "Customer",
     "retention": "Retention",
     "lifecycle": "Lifecycle",

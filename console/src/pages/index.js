@@ -8,6 +8,7 @@ import models from "./models.js";
 import paths from "./paths.js";
 import retention from "./retention.js";
 import segments from "./segments.js";
+import trends from "./trends.js";
 import value from "./value.js";
 
-export const PAGES = Object.freeze([paths, funnels, customer, retention, lifecycle, value, segments, flows, models]);
+export const PAGES = Object.freeze([paths, funnels, trends, customer, retention, lifecycle, value, segments, flows, models]);

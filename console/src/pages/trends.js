@@ -1,0 +1,345 @@
+// Trends (#/trends): events measured over time (QueryTrends). The form edits the series (each an event name,
+// suggested from ListEventNames, or every event; and what it measures: total events, unique persons, events
+// per person, or the sum, average, minimum, maximum, median or percentiles of a numeric property, revenue in
+// one currency), the period (day, week, month), the days and the time zone the periods begin in, and a
+// breakdown (the event's channel, a property, or chosen segments' members); or switches to the sentiment of
+// the events' text (the mean score and the shares negative, neutral and positive, as `wayline trends
+// --sentiment`). The result: per series a line chart and its table of periods × values, the whole range last
+// (trends/draw.js). Every choice is in the address (trends/query.js describes it), so a link reproduces the
+// view. A request QueryTrends refuses shows its error with the fields it names.
+
+import "./trends.css";
+import { ApiError, fieldViolations, SERVICES } from "../api.js";
+import { clear, errorAlert, h, pageHash, timeRange, timeRangeOf, uniqueId } from "../dom.js";
+import { listAll } from "../lists.js";
+import { drawKeptAnswer } from "./kept_answer.js";
+import { eventNameSuggestions } from "./paths/event_names.js";
+import { requireSegments, segmentChoice } from "./segment_choice.js";
+import { drawTrends } from "./trends/draw.js";
+import {
+  DEFAULT_DAYS,
+  DEFAULT_TIME_ZONE,
+  MATHS,
+  MAX_BREAKDOWN_SEGMENTS,
+  MAX_SERIES,
+  NEUTRAL_BAND,
+  PERIODS,
+  trendSeries,
+  trendsFilters,
+  trendsParams,
+  trendsRequest,
+  violationField,
+} from "./trends/query.js";
+
+export { drawTrends } from "./trends/draw.js";
+
+// Properties the property maths are most often asked for (any properties.<key> path may be typed).
+const PROPERTY_SUGGESTIONS = ["revenue", "sentiment_score"];
+
+function field(labelText, control, help) {
+  const id = control.id || uniqueId("field");
+  control.id = id;
+  const helpId = help ? `${id}-help` : null;
+  if (helpId) control.setAttribute("aria-describedby", helpId);
+  return h("div", { class: "field" }, h("label", { for: id }, labelText), control, help ? h("span", { id: helpId, class: "help" }, help) : null);
+}
+
+function select(testid, options, value) {
+  const element = h(
+    "select",
+    { "data-testid": testid },
+    options.map((option) => h("option", { value: option.value }, option.label)),
+  );
+  element.value = value;
+  return element;
+}
+
+function datalist(values) {
+  const id = uniqueId("list");
+  return { id, element: h("datalist", { id }, values.map((value) => h("option", { value }))) };
+}
+
+// The time zones to suggest: UTC first, then every zone the browser knows.
+function timeZones() {
+  const known = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : [];
+  return [...new Set([DEFAULT_TIME_ZONE, ...known])];
+}
+
+// The filter form: the series are edited in place (rows added and removed), applied on submit by navigating
+// to the address of the new filters.
+function filterForm(filters, params, ctx, { suggestions, segments }) {
+  const range = timeRange({ params, defaultDays: DEFAULT_DAYS, testid: "trends-range" });
+  // The days are read in the chosen time zone (query.js's zoneRange), not in UTC as the shared legend says.
+  range.element.querySelector("legend").textContent = "Time range (days in the time zone)";
+  const rows = filters.series.map((row) => ({ ...row }));
+  let mode = filters.mode;
+  const properties = datalist(PROPERTY_SUGGESTIONS);
+  const zones = datalist(timeZones());
+  const editor = h("fieldset", { class: "trends-series-editor", "data-testid": "trends-series" });
+
+  const modeSelect = select(
+    "trends-mode",
+    [
+      { value: "series", label: "Series: counts, persons or a property" },
+      { value: "sentiment", label: "Sentiment of the events' text" },
+    ],
+    mode,
+  );
+  const periodSelect = select(
+    "trends-period",
+    Object.entries(PERIODS).map(([value, period]) => ({ value, label: period.label })),
+    filters.period,
+  );
+  const zoneInput = h("input", {
+    type: "text",
+    value: filters.tz,
+    list: zones.id,
+    required: true,
+    autocomplete: "off",
+    spellcheck: "false",
+    "data-testid": "trends-tz",
+  });
+  const breakdownSelect = select(
+    "trends-breakdown",
+    [
+      { value: "", label: "None" },
+      { value: "channel", label: "The event's channel" },
+      { value: "property", label: "A property" },
+      { value: "segment", label: "Segments (their members now)" },
+    ],
+    filters.breakdown,
+  );
+  const propertyInput = h("input", {
+    type: "text",
+    value: filters.property,
+    placeholder: "properties.plan",
+    autocomplete: "off",
+    "data-testid": "trends-breakdown-property",
+  });
+  const propertyField = field("Breakdown property", propertyInput, "properties.<key>, context.<field> or person.<trait>");
+  const segmentSet = segmentChoice({
+    segments,
+    chosen: filters.segments,
+    testid: "trends-segment",
+    legend: `Segments to compare (1 to ${MAX_BREAKDOWN_SEGMENTS}); a person in several counts in each`,
+    empty: "No segments yet: create one on the Segments page.",
+  });
+  const checkSegments = requireSegments(segmentSet, () => breakdownSelect.value === "segment", MAX_BREAKDOWN_SEGMENTS);
+  const syncBreakdown = () => {
+    propertyField.hidden = breakdownSelect.value !== "property";
+    propertyInput.required = breakdownSelect.value === "property";
+    segmentSet.element.hidden = breakdownSelect.value !== "segment";
+    checkSegments();
+  };
+  breakdownSelect.addEventListener("change", syncBreakdown);
+  syncBreakdown();
+
+  // Read the rows' inputs back into `rows` before the editor is redrawn or the filters applied.
+  const readRows = () => {
+    editor.querySelectorAll("[data-series-row]").forEach((element, index) => {
+      const value = (role) => element.querySelector(`[data-role=${role}]`).value;
+      rows[index] = { event: value("event").trim(), math: value("math"), of: value("of").trim(), currency: value("currency").trim() };
+    });
+  };
+
+  const seriesRow = (row, index) => {
+    const sentiment = mode === "sentiment";
+    const name = sentiment ? `Event ${index + 1}` : `Series ${index + 1}`;
+    const event = h("input", {
+      type: "text",
+      value: row.event,
+      list: suggestions.id,
+      placeholder: sentiment ? "Every event with a score" : "All events",
+      autocomplete: "off",
+      "data-role": "event",
+      "data-testid": `trends-event-${index}`,
+    });
+    const math = select(
+      `trends-math-${index}`,
+      Object.entries(MATHS).map(([value, m]) => ({ value, label: m.label })),
+      row.math,
+    );
+    math.dataset.role = "math";
+    const of = h("input", {
+      type: "text",
+      value: row.of,
+      list: properties.id,
+      placeholder: "revenue",
+      autocomplete: "off",
+      "data-role": "of",
+      "data-testid": `trends-of-${index}`,
+    });
+    const currency = h("input", {
+      type: "text",
+      value: row.currency,
+      placeholder: "EUR",
+      pattern: "\\s*[A-Za-z]{3}\\s*",
+      maxlength: 5,
+      title: "Three letters, such as EUR",
+      autocomplete: "off",
+      "data-role": "currency",
+      "data-testid": `trends-currency-${index}`,
+    });
+    const mathField = field(`${name} measure`, math);
+    const ofField = field(`${name} property`, of, "revenue, sentiment_score or properties.<key>");
+    const currencyField = field(`${name} currency`, currency, "Revenue in this currency only (ISO 4217)");
+    // The property shows for the property maths, the currency for revenue; each is then required.
+    const sync = () => {
+      mathField.hidden = sentiment;
+      ofField.hidden = sentiment || !MATHS[math.value]?.ofProperty;
+      of.required = !ofField.hidden;
+      currencyField.hidden = ofField.hidden || of.value.trim() !== "revenue";
+      currency.required = !currencyField.hidden;
+    };
+    math.addEventListener("change", sync);
+    of.addEventListener("input", sync);
+    sync();
+    return h(
+      "div",
+      { class: "trends-series-row", "data-series-row": index },
+      field(`${name} event`, event),
+      mathField,
+      ofField,
+      currencyField,
+      h(
+        "button",
+        {
+          type: "button",
+          class: "link-button",
+          "data-testid": `trends-remove-${index}`,
+          "aria-label": `Remove ${name.toLowerCase()}`,
+          disabled: rows.length <= 1,
+          onclick: () => {
+            readRows();
+            rows.splice(index, 1);
+            drawEditor();
+            editor.querySelector(`[data-testid=trends-event-${Math.max(0, index - 1)}]`)?.focus();
+          },
+        },
+        "Remove",
+      ),
+    );
+  };
+
+  const drawEditor = () => {
+    clear(editor);
+    const sentiment = mode === "sentiment";
+    editor.append(
+      h(
+        "legend",
+        {},
+        sentiment
+          ? `Events whose text's sentiment to measure (none: every event with a score; neutral: |score| < ${NEUTRAL_BAND})`
+          : `Series (1 to ${MAX_SERIES}): the events each counts and what it measures`,
+      ),
+    );
+    rows.forEach((row, index) => editor.append(seriesRow(row, index)));
+    editor.append(
+      h(
+        "button",
+        {
+          type: "button",
+          "data-testid": "trends-add-series",
+          disabled: rows.length >= MAX_SERIES,
+          onclick: () => {
+            readRows();
+            rows.push(trendSeries(""));
+            drawEditor();
+            editor.querySelector(`[data-testid=trends-event-${rows.length - 1}]`)?.focus();
+          },
+        },
+        sentiment ? "Add event" : "Add series",
+      ),
+    );
+  };
+  modeSelect.addEventListener("change", () => {
+    readRows();
+    mode = modeSelect.value;
+    drawEditor();
+  });
+  drawEditor();
+
+  const element = h(
+    "form",
+    { class: "filter-bar trends-filters", "data-testid": "trends-filters", "aria-label": "Trend definition", novalidate: true },
+    properties.element,
+    zones.element,
+    field("Measure", modeSelect),
+    editor,
+    field("Period", periodSelect),
+    range.element,
+    field("Time zone", zoneInput, "IANA name; periods begin at its midnight (weeks on Monday)"),
+    field("Breakdown", breakdownSelect),
+    propertyField,
+    segmentSet.element,
+    h("div", { class: "field field-submit" }, h("button", { type: "submit", class: "primary", "data-testid": "trends-apply" }, "Apply")),
+  );
+  element.addEventListener("submit", (event) => {
+    event.preventDefault();
+    readRows();
+    checkSegments();
+    if (!element.reportValidity()) return;
+    const breakdown = breakdownSelect.value;
+    const next = {
+      mode,
+      series: rows.map((row) => trendSeries(row.event, row.math, row.of, row.currency)),
+      period: periodSelect.value,
+      days: range.days(),
+      tz: zoneInput.value.trim() || DEFAULT_TIME_ZONE,
+      breakdown,
+      property: breakdown === "property" ? propertyInput.value.trim() : "",
+      segments: breakdown === "segment" ? segmentSet.chosen() : [],
+    };
+    ctx.navigate(pageHash("trends", trendsParams(next)));
+  });
+  return element;
+}
+
+// An INVALID_ARGUMENT's field violations as a list beside its alert (the message says to see them).
+function violationList(error) {
+  const violations = fieldViolations(error);
+  if (violations.length === 0) return null;
+  return h(
+    "ul",
+    { class: "trends-violations", "data-testid": "trends-violations", "aria-label": "What the request got wrong" },
+    violations.map((violation) =>
+      h("li", { "data-field": violation.field }, h("strong", {}, violationField(violation.field)), `: ${violation.description}`),
+    ),
+  );
+}
+
+export default {
+  id: "trends",
+  title: "Trends",
+  async render(root, ctx) {
+    const filters = trendsFilters(ctx.params);
+    root.append(
+      h("h1", {}, "Trends"),
+      h(
+        "p",
+        { class: "lede" },
+        "Events measured over time: how many, by how many persons, or how much of a property, per day, week or month; or what customers felt.",
+      ),
+    );
+    const suggestions = eventNameSuggestions(ctx.call, timeRangeOf(filters.days));
+    // The segments to offer as a breakdown; without them (none, or not readable) the page still works.
+    const segments = await listAll(ctx.call, SERVICES.journeys, "ListSegments", "segments").catch(() => []);
+    const segmentNames = new Map(segments.map((segment) => [segment.name, segment.displayName || segment.name]));
+    root.append(suggestions.element, filterForm(filters, ctx.params, ctx, { suggestions, segments }));
+    const results = h("div", { class: "results", "data-testid": "trends-results" });
+    root.append(results);
+    const request = trendsRequest(filters);
+    try {
+      await drawKeptAnswer(
+        results,
+        (options) => ctx.call(SERVICES.journeys, "QueryTrends", request, options),
+        (into, response) =>
+          drawTrends(into, response, filters, request, { segmentNames: request.breakdown?.segments ? segmentNames : null }),
+      );
+    } catch (error) {
+      // A request QueryTrends refuses: its alert and the fields it names, under the form that holds them.
+      if (!(error instanceof ApiError) || error.code !== "invalid_argument") throw error;
+      results.replaceChildren(...[errorAlert(error), violationList(error)].filter(Boolean));
+    }
+  },
+};

@@ -1,0 +1,261 @@
+// The Trends page's query: its filters from the address and back, and the QueryTrends request they make
+// (the series, or the sentiment preset's five series; the range as whole days in the chosen time zone).
+// Pure: no browser API, so node's unit tests import it (console/test/trends.test.mjs).
+//
+// Address: event, math, of, currency (repeated, one of each per series, in series order: the event name (empty:
+// every event; a /page/path matches page events), the math (a MATHS key; default total), the property the
+// math measures (revenue, sentiment_score or a properties.<key> path) and the currency of revenue), mode
+// (`sentiment`: the events' sentiment instead of the series), period (day | week | month; default week), from,
+// to (inclusive days in the time zone; or days=N; default the last 8 weeks), tz (an IANA time zone; default
+// UTC), breakdown ("" | channel | property | segment), property (the breakdown's path) and segment (repeated:
+// `segments/{id}`, for a breakdown by segment).
+
+import { daysFromParams } from "../../dom.js";
+import { eventMatcher } from "../paths/event_names.js";
+
+// The maths in the contract's order: the address's name, the TrendMath, how the page names it, whether it
+// measures a property, and whether its values are counts (whole numbers).
+export const MATHS = Object.freeze({
+  total: { value: "TREND_MATH_TOTAL", label: "Total events", count: true },
+  persons: { value: "TREND_MATH_UNIQUE_PERSONS", label: "Unique persons", count: true },
+  "per-person": { value: "TREND_MATH_EVENTS_PER_PERSON", label: "Events per person" },
+  sum: { value: "TREND_MATH_SUM", label: "Sum", ofProperty: true },
+  average: { value: "TREND_MATH_AVERAGE", label: "Average", ofProperty: true },
+  min: { value: "TREND_MATH_MINIMUM", label: "Minimum", ofProperty: true },
+  max: { value: "TREND_MATH_MAXIMUM", label: "Maximum", ofProperty: true },
+  median: { value: "TREND_MATH_MEDIAN", label: "Median", ofProperty: true },
+  p90: { value: "TREND_MATH_P90", label: "90th percentile", ofProperty: true },
+  p99: { value: "TREND_MATH_P99", label: "99th percentile", ofProperty: true },
+});
+
+// The periods (RetentionPeriod) and how a table's first column names them.
+export const PERIODS = Object.freeze({
+  day: { value: "RETENTION_PERIOD_DAY", label: "Day", unit: "Day" },
+  week: { value: "RETENTION_PERIOD_WEEK", label: "Week (from Monday)", unit: "Week of" },
+  month: { value: "RETENTION_PERIOD_MONTH", label: "Month", unit: "Month" },
+});
+
+export const MODES = Object.freeze(["series", "sentiment"]);
+export const BREAKDOWNS = Object.freeze(["", "channel", "property", "segment"]);
+export const DEFAULT_DAYS = 56; // the last 8 weeks, today included
+export const DEFAULT_TIME_ZONE = "UTC";
+// QueryTrends takes 1 to 10 series, and 1 to 20 segments in a breakdown.
+export const MAX_SERIES = 10;
+export const MAX_BREAKDOWN_SEGMENTS = 20;
+export const BREAKDOWN_LIMIT = 5;
+// VADER's neutral band, as ingest's enrichment reads scores and `wayline trends --sentiment` counts them.
+export const NEUTRAL_BAND = 0.05;
+export const SCORE = "sentiment_score";
+
+const DAY_MS = 86400000;
+
+function choice(value, allowed, fallback) {
+  return allowed.includes(value) ? value : fallback;
+}
+
+// One series as the page keeps it: {event, math, of, currency}, `of` only for a property math and `currency`
+// (upper case) only for revenue.
+export function trendSeries(event, math, of, currency) {
+  const kept = MATHS[math] ? math : "total";
+  const property = MATHS[kept].ofProperty ? String(of ?? "").trim() : "";
+  return {
+    event: String(event ?? "").trim(),
+    math: kept,
+    of: property,
+    currency: property === "revenue" ? String(currency ?? "").trim().toUpperCase() : "",
+  };
+}
+
+// The page's filters from the hash's query, with their defaults: {mode, series: [{event, math, of,
+// currency}] (at least one), period, days: {from, to}, tz, breakdown, property, segments}.
+export function trendsFilters(params, now = new Date()) {
+  const events = params.getAll("event");
+  const maths = params.getAll("math");
+  const ofs = params.getAll("of");
+  const currencies = params.getAll("currency");
+  const mode = choice(params.get("mode"), MODES, "series");
+  const count = Math.min(MAX_SERIES, Math.max(1, events.length, maths.length, ofs.length, currencies.length));
+  let rows = Array.from({ length: count }, (_, index) => trendSeries(events[index], maths[index], ofs[index], currencies[index]));
+  if (mode === "sentiment") {
+    // The preset measures the events named (every event with a score when none is): only the names count.
+    const names = [...new Set(rows.map((row) => row.event).filter(Boolean))];
+    rows = (names.length ? names : [""]).map((name) => trendSeries(name));
+  }
+  const breakdown = choice(params.get("breakdown") ?? "", BREAKDOWNS, "");
+  return {
+    mode,
+    series: rows,
+    period: choice(params.get("period"), Object.keys(PERIODS), "week"),
+    days: daysFromParams(params, { defaultDays: DEFAULT_DAYS, now }),
+    tz: (params.get("tz") ?? "").trim() || DEFAULT_TIME_ZONE,
+    breakdown,
+    property: breakdown === "property" ? (params.get("property") ?? "").trim() : "",
+    segments: breakdown === "segment" ? [...new Set(params.getAll("segment").map((s) => s.trim()).filter(Boolean))] : [],
+  };
+}
+
+// The hash query of the filters, as the form writes it: per series its event, math, property and currency
+// (left out where every series has the default), then the period, the days, the time zone and the breakdown.
+export function trendsParams(filters) {
+  const query = new URLSearchParams();
+  const sentiment = filters.mode === "sentiment";
+  if (sentiment) query.set("mode", "sentiment");
+  const rows = filters.series;
+  const plain = rows.length === 1 && !rows[0].event && rows[0].math === "total";
+  const withMath = !sentiment && rows.some((row) => row.math !== "total");
+  const withOf = !sentiment && rows.some((row) => row.of);
+  const withCurrency = !sentiment && rows.some((row) => row.currency);
+  for (const row of rows) {
+    if (sentiment ? row.event : !plain) query.append("event", row.event);
+    if (withMath) query.append("math", row.math);
+    if (withOf) query.append("of", row.of);
+    if (withCurrency) query.append("currency", row.currency);
+  }
+  query.set("period", filters.period);
+  query.set("from", filters.days.from);
+  query.set("to", filters.days.to);
+  query.set("tz", filters.tz);
+  if (filters.breakdown) query.set("breakdown", filters.breakdown);
+  if (filters.breakdown === "property") query.set("property", filters.property);
+  if (filters.breakdown === "segment") for (const segment of filters.segments) query.append("segment", segment);
+  return query;
+}
+
+// Whether `zone` is a time zone this browser knows (an unknown one is still sent: QueryTrends says why not).
+export function isTimeZone(zone) {
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// How far `zone`'s wall clock is ahead of UTC at the instant `ms`, in milliseconds.
+function zoneOffset(ms, zone) {
+  const parts = new Intl.DateTimeFormat("en-US", {
+    timeZone: zone,
+    hourCycle: "h23",
+    year: "numeric",
+    month: "2-digit",
+    day: "2-digit",
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+  }).formatToParts(new Date(ms));
+  const part = (type) => Number(parts.find((p) => p.type === type).value);
+  const wall = Date.UTC(part("year"), part("month") - 1, part("day"), part("hour"), part("minute"), part("second"));
+  return wall - Math.floor(ms / 1000) * 1000;
+}
+
+// The instant (ms) of local midnight beginning `day` ("YYYY-MM-DD") in `zone`.
+export function zoneMidnight(day, zone) {
+  const wall = Date.parse(`${day}T00:00:00Z`);
+  const guess = wall - zoneOffset(wall, zone);
+  // The offset at the instant itself, which differs from the first guess's across a change of clocks.
+  return wall - zoneOffset(guess, zone);
+}
+
+function rfc3339(ms) {
+  return new Date(ms).toISOString().replace(".000Z", "Z");
+}
+
+// The TimeRange of inclusive days in a time zone: from local midnight of the first day to local midnight after
+// the last (UTC days when the zone is unknown: the request then fails on the zone, which the page shows).
+export function zoneRange({ from, to }, zone) {
+  const known = isTimeZone(zone) ? zone : "UTC";
+  const next = new Date(Date.parse(`${to}T00:00:00Z`) + DAY_MS).toISOString().slice(0, 10);
+  return { start: rfc3339(zoneMidnight(from, known)), end: rfc3339(zoneMidnight(next, known)) };
+}
+
+// An EventMatcher for a series' event text (every event when empty), with `filters` added to its own.
+function matcherOf(text, filters = []) {
+  const matcher = eventMatcher(text) ?? {};
+  const all = [...(matcher.propertyFilters ?? []), ...filters];
+  return all.length ? { ...matcher, propertyFilters: all } : matcher;
+}
+
+function scoreFilter(operator, bound) {
+  const filter = { property: SCORE, operator: `FILTER_OPERATOR_${operator}` };
+  if (bound !== undefined) filter.values = [bound];
+  return filter;
+}
+
+// One series of the sentiment preset: the events (of these names, or any) whose score passes every filter.
+function band(events, label, math, filters) {
+  const one = { label, math };
+  if (events.length === 1) one.event = matcherOf(events[0], filters);
+  else if (events.length > 1) one.anyOf = events.map((event) => matcherOf(event, filters));
+  else one.event = matcherOf("", filters);
+  return one;
+}
+
+// The sentiment preset (as `wayline trends --sentiment`): the mean score of the events named (every event
+// when none is), then how many carry a score, and how many of those are negative (≤ -0.05), neutral (between)
+// and positive (≥ 0.05). Series 0 to 4, in that order.
+export function sentimentSeries(events) {
+  const mean = band(events, "Mean sentiment", "TREND_MATH_AVERAGE", []);
+  mean.property = SCORE;
+  const count = "TREND_MATH_TOTAL";
+  return [
+    mean,
+    band(events, "Scored", count, [scoreFilter("IS_SET")]),
+    band(events, "Negative", count, [scoreFilter("LESS_THAN_OR_EQUAL", -NEUTRAL_BAND)]),
+    band(events, "Neutral", count, [scoreFilter("GREATER_THAN", -NEUTRAL_BAND), scoreFilter("LESS_THAN", NEUTRAL_BAND)]),
+    band(events, "Positive", count, [scoreFilter("GREATER_THAN_OR_EQUAL", NEUTRAL_BAND)]),
+  ];
+}
+
+// A series' label in the answer: its event text, or "All events".
+export function seriesLabel(row) {
+  return row.event || "All events";
+}
+
+// The TrendSeries (proto3 JSON) of one of the page's series. A property math without a property is sent as
+// it is: QueryTrends names the field, and the page shows it.
+function seriesRequest(row) {
+  const math = MATHS[row.math];
+  const one = { label: seriesLabel(row), math: math.value };
+  const matcher = eventMatcher(row.event);
+  if (matcher) one.event = matcher;
+  if (math.ofProperty) one.property = row.of;
+  if (row.currency) one.currencyCode = row.currency;
+  return one;
+}
+
+// The QueryTrends request (proto3 JSON) of the filters.
+export function trendsRequest(filters) {
+  const events = filters.series.map((row) => row.event).filter(Boolean);
+  const request = {
+    series: filters.mode === "sentiment" ? sentimentSeries(events) : filters.series.map(seriesRequest),
+    timeRange: zoneRange(filters.days, filters.tz),
+    period: PERIODS[filters.period].value,
+    timeZone: filters.tz,
+  };
+  if (filters.breakdown === "channel") {
+    request.breakdown = { dimension: "BREAKDOWN_DIMENSION_CHANNEL", limit: BREAKDOWN_LIMIT };
+  } else if (filters.breakdown === "property" && filters.property) {
+    request.breakdown = { dimension: "BREAKDOWN_DIMENSION_PROPERTY", property: filters.property, limit: BREAKDOWN_LIMIT };
+  } else if (filters.breakdown === "segment" && filters.segments.length) {
+    // Every chosen segment keeps its result: the limit does not fold segments (ADR 84).
+    request.breakdown = { dimension: "BREAKDOWN_DIMENSION_SEGMENT", segments: [...filters.segments] };
+  }
+  return request;
+}
+
+// What a series measures, for headings: "Total events", "Sum of revenue (EUR)", "Median of properties.items".
+export function measureLabel(row) {
+  const math = MATHS[row.math] ?? MATHS.total;
+  if (!math.ofProperty) return math.label;
+  return `${math.label} of ${row.of || "?"}${row.currency ? ` (${row.currency})` : ""}`;
+}
+
+// A field violation's path for people: "series[0].property" → "Series 1, property", "time_zone" → "Time
+// zone", "breakdown.property" → "Breakdown, property".
+export function violationField(field) {
+  const words = (text) => text.replaceAll("_", " ").split(".").filter(Boolean).join(", ");
+  const series = /^series\[(\d+)\]\.?(.*)$/.exec(field ?? "");
+  if (series) return `Series ${Number(series[1]) + 1}${series[2] ? `, ${words(series[2])}` : ""}`;
+  const text = words(String(field ?? ""));
+  return text ? text.charAt(0).toUpperCase() + text.slice(1) : "The request";
+}

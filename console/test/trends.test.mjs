@@ -1,0 +1,390 @@
+// The pure parts of the Trends page: its filters from the address and back, the QueryTrends requests they make
+// (the sentiment preset's five series, ranges of days in a time zone), and the models it draws from an answer
+// (each series' table rows and columns, its chart, the sentiment shares). The page's numbers themselves are
+// checked end to end against known events (tests/console/test_trends.py).
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import {
+  breakdownName,
+  formatNet,
+  formatScore,
+  periodLabel,
+  resultKey,
+  resultsBySeries,
+  RUNNING_MARK,
+  sentimentChartOption,
+  sentimentGroups,
+  sentimentRows,
+  seriesChartOption,
+  seriesColumns,
+  seriesRows,
+} from "../src/pages/trends/draw.js";
+import {
+  measureLabel,
+  sentimentSeries,
+  trendsFilters,
+  trendsParams,
+  trendsRequest,
+  violationField,
+  zoneRange,
+} from "../src/pages/trends/query.js";
+
+const NOW = new Date("2026-12-01T16:00:00Z");
+const filtersOf = (query) => trendsFilters(new URLSearchParams(query), NOW);
+
+test("trends: defaults, every event per week over the last 8 weeks in UTC", () => {
+  const filters = filtersOf("");
+  assert.deepEqual(filters, {
+    mode: "series",
+    series: [{ event: "", math: "total", of: "", currency: "" }],
+    period: "week",
+    days: { from: "2026-10-07", to: "2026-12-01" },
+    tz: "UTC",
+    breakdown: "",
+    property: "",
+    segments: [],
+  });
+  assert.deepEqual(trendsRequest(filters), {
+    series: [{ label: "All events", math: "TREND_MATH_TOTAL" }],
+    timeRange: { start: "2026-10-07T00:00:00Z", end: "2026-12-02T00:00:00Z" },
+    period: "RETENTION_PERIOD_WEEK",
+    timeZone: "UTC",
+  });
+  // Values the page does not know fall back to the defaults; a property only with a property math, a
+  // currency only with revenue.
+  const odd = filtersOf("period=year&math=mode&of=revenue&currency=EUR&breakdown=weather&mode=x&tz=");
+  assert.deepEqual(odd.series, [{ event: "", math: "total", of: "", currency: "" }]);
+  assert.equal(odd.period, "week");
+  assert.equal(odd.mode, "series");
+  assert.equal(odd.breakdown, "");
+  assert.equal(odd.tz, "UTC");
+  assert.deepEqual(filtersOf("math=max&of=properties.items&currency=EUR").series, [
+    { event: "", math: "max", of: "properties.items", currency: "" },
+  ]);
+});
+
+test("trends: one series per event, each with its own math, property and currency", () => {
+  const filters = filtersOf(
+    "event=Order Completed&math=sum&of=revenue&currency=eur&event=/pricing&math=persons&of=&currency=&event=&math=p90&of=properties.items&currency=&period=day&from=2026-11-01&to=2026-11-30&breakdown=channel",
+  );
+  assert.deepEqual(filters.series, [
+    { event: "Order Completed", math: "sum", of: "revenue", currency: "EUR" },
+    { event: "/pricing", math: "persons", of: "", currency: "" },
+    { event: "", math: "p90", of: "properties.items", currency: "" },
+  ]);
+  assert.deepEqual(trendsRequest(filters), {
+    series: [
+      {
+        label: "Order Completed",
+        math: "TREND_MATH_SUM",
+        event: { eventName: "Order Completed" },
+        property: "revenue",
+        currencyCode: "EUR",
+      },
+      {
+        label: "/pricing",
+        math: "TREND_MATH_UNIQUE_PERSONS",
+        // A page path matches page events, as on the Funnels page.
+        event: {
+          eventType: "EVENT_TYPE_PAGE",
+          propertyFilters: [{ property: "context.page.path", operator: "FILTER_OPERATOR_EQUALS", values: ["/pricing"] }],
+        },
+      },
+      { label: "All events", math: "TREND_MATH_P90", property: "properties.items" },
+    ],
+    timeRange: { start: "2026-11-01T00:00:00Z", end: "2026-12-01T00:00:00Z" },
+    period: "RETENTION_PERIOD_DAY",
+    timeZone: "UTC",
+    breakdown: { dimension: "BREAKDOWN_DIMENSION_CHANNEL", limit: 5 },
+  });
+  // A property math without its property is asked as it is: QueryTrends names the field.
+  assert.equal(trendsRequest(filtersOf("math=median")).series[0].property, "");
+  assert.equal(measureLabel(filters.series[0]), "Sum of revenue (EUR)");
+  assert.equal(measureLabel(filters.series[1]), "Unique persons");
+  assert.equal(measureLabel(filters.series[2]), "90th percentile of properties.items");
+});
+
+test("trends: the filters written to the address read as the same filters", () => {
+  for (const query of [
+    "",
+    "event=Signed Up",
+    "math=average&of=sentiment_score",
+    "event=Gift + Card&math=total&of=&currency=&event=Order Completed&math=sum&of=revenue&currency=EUR",
+    "mode=sentiment&event=Chat Message&event=Call Ended&breakdown=segment&segment=segments/vip&segment=segments/new",
+    "period=month&from=2026-01-01&to=2026-06-30&tz=America/New_York&breakdown=property&property=person.country",
+  ]) {
+    const filters = filtersOf(query);
+    const params = trendsParams(filters);
+    assert.deepEqual(filtersOf(params.toString()), filters, query);
+  }
+  assert.equal(
+    trendsParams(filtersOf("event=Order Completed&math=sum&of=revenue&currency=eur&period=day&from=2026-11-01&to=2026-11-03&breakdown=channel")).toString(),
+    "event=Order+Completed&math=sum&of=revenue&currency=EUR&period=day&from=2026-11-01&to=2026-11-03&tz=UTC&breakdown=channel",
+  );
+  // The default series leaves no trace; the range and the zone always do (a link shows the same days).
+  assert.equal(trendsParams(filtersOf("")).toString(), "period=week&from=2026-10-07&to=2026-12-01&tz=UTC");
+  // Sentiment keeps the event names only.
+  assert.equal(
+    trendsParams(filtersOf("mode=sentiment&event=Chat&math=sum&of=revenue&currency=EUR&event=&event=Chat")).toString(),
+    "mode=sentiment&event=Chat&period=week&from=2026-10-07&to=2026-12-01&tz=UTC",
+  );
+  // A breakdown's property and segments only with that breakdown.
+  assert.equal(filtersOf("breakdown=channel&property=properties.plan&segment=segments/a").property, "");
+  assert.deepEqual(filtersOf("breakdown=channel&segment=segments/a").segments, []);
+  // At most 10 series.
+  assert.equal(filtersOf(Array.from({ length: 12 }, (_, i) => `event=E${i}`).join("&")).series.length, 10);
+});
+
+test("trends: the days are local days of the time zone, across a change of clocks", () => {
+  // Paris moves to summer time on 29 March 2026: the last midnight is an hour earlier in UTC.
+  assert.deepEqual(zoneRange({ from: "2026-03-28", to: "2026-03-30" }, "Europe/Paris"), {
+    start: "2026-03-27T23:00:00Z",
+    end: "2026-03-30T22:00:00Z",
+  });
+  assert.deepEqual(zoneRange({ from: "2026-11-01", to: "2026-11-01" }, "Asia/Tokyo"), {
+    start: "2026-10-31T15:00:00Z",
+    end: "2026-11-01T15:00:00Z",
+  });
+  assert.deepEqual(zoneRange({ from: "2026-11-01", to: "2026-11-02" }, "America/New_York"), {
+    start: "2026-11-01T04:00:00Z", // still summer time at midnight, winter time from 2 a.m.
+    end: "2026-11-03T05:00:00Z",
+  });
+  // Sydney leaves summer time at 3 a.m. on 5 April 2026: that day's midnight is still at +11, the next at +10
+  // (the offset at the UTC instant of the wall time is already the winter one: the page corrects for it).
+  assert.deepEqual(zoneRange({ from: "2026-04-05", to: "2026-04-05" }, "Australia/Sydney"), {
+    start: "2026-04-04T13:00:00Z",
+    end: "2026-04-05T14:00:00Z",
+  });
+  // An unknown zone: UTC days, and the zone sent as typed for QueryTrends to refuse.
+  const request = trendsRequest(filtersOf("from=2026-11-01&to=2026-11-01&tz=Mars/Olympus"));
+  assert.deepEqual(request.timeRange, { start: "2026-11-01T00:00:00Z", end: "2026-11-02T00:00:00Z" });
+  assert.equal(request.timeZone, "Mars/Olympus");
+});
+
+test("trends: the sentiment preset, as `wayline trends --sentiment` builds it", () => {
+  const is = (operator, bound) => {
+    const filter = { property: "sentiment_score", operator: `FILTER_OPERATOR_${operator}` };
+    if (bound !== undefined) filter.values = [bound];
+    return filter;
+  };
+  const bands = [[], [is("IS_SET")], [is("LESS_THAN_OR_EQUAL", -0.05)], [is("GREATER_THAN", -0.05), is("LESS_THAN", 0.05)], [is("GREATER_THAN_OR_EQUAL", 0.05)]];
+  // Every event with a score: matchers of the filters alone.
+  const all = sentimentSeries([]);
+  assert.deepEqual(
+    all.map((s) => [s.label, s.math, s.property]),
+    [
+      ["Mean sentiment", "TREND_MATH_AVERAGE", "sentiment_score"],
+      ["Scored", "TREND_MATH_TOTAL", undefined],
+      ["Negative", "TREND_MATH_TOTAL", undefined],
+      ["Neutral", "TREND_MATH_TOTAL", undefined],
+      ["Positive", "TREND_MATH_TOTAL", undefined],
+    ],
+  );
+  assert.deepEqual(all.map((s) => s.event), bands.map((filters) => (filters.length ? { propertyFilters: filters } : {})));
+  // One event: its matcher with the filters; several: any of them, each with the filters.
+  const one = sentimentSeries(["Chat Message"]);
+  assert.deepEqual(one[2].event, { eventName: "Chat Message", propertyFilters: bands[2] });
+  assert.equal(one[2].anyOf, undefined);
+  const two = sentimentSeries(["Chat Message", "/support"]);
+  assert.equal(two[3].event, undefined);
+  assert.deepEqual(two[3].anyOf, [
+    { eventName: "Chat Message", propertyFilters: bands[3] },
+    {
+      eventType: "EVENT_TYPE_PAGE",
+      propertyFilters: [{ property: "context.page.path", operator: "FILTER_OPERATOR_EQUALS", values: ["/support"] }, ...bands[3]],
+    },
+  ]);
+  const request = trendsRequest(filtersOf("mode=sentiment&event=Chat Message&breakdown=channel"));
+  assert.deepEqual(request.series, one);
+  assert.deepEqual(request.breakdown, { dimension: "BREAKDOWN_DIMENSION_CHANNEL", limit: 5 });
+});
+
+// A TrendResult as the bridge prints it: int64 as strings, an unset value absent.
+function result(seriesIndex, breakdownValue, values, total, { events, complete = [true, true, true] } = {}) {
+  const starts = ["2026-11-29T23:00:00Z", "2026-11-30T23:00:00Z", "2026-12-01T23:00:00Z"];
+  return {
+    seriesIndex,
+    label: `series ${seriesIndex}`,
+    breakdownValue: { value: "", other: false, missing: false, ...breakdownValue },
+    points: values.map((value, index) => {
+      const point = { periodStart: starts[index], eventCount: String(events?.[index] ?? value ?? 0), complete: complete[index] };
+      if (value !== undefined) point.value = value;
+      return point;
+    }),
+    ...(total === undefined ? {} : { total }),
+    eventCount: String((events ?? values).reduce((sum, n) => sum + (n ?? 0), 0)),
+  };
+}
+
+test("trends: a series' table, periods by day in the zone, the running one marked, the whole range last", () => {
+  const average = [result(0, {}, [20, undefined, 5], 16.25, { events: [3, 1, 1], complete: [true, true, false] })];
+  const options = { period: "day", zone: "Europe/Paris", counting: false, measureName: "Average of revenue (EUR)" };
+  const rows = seriesRows(average, options);
+  assert.deepEqual(
+    rows.map((row) => [row.key, row.label, row.complete]),
+    [
+      ["2026-11-29T23:00:00Z", "2026-11-30", true],
+      ["2026-11-30T23:00:00Z", "2026-12-01", true],
+      ["2026-12-01T23:00:00Z", `2026-12-02${RUNNING_MARK}`, false],
+      ["total", "Whole range", true],
+    ],
+  );
+  // An unset value stays null (shown "—"), not 0; the event counts are numbers.
+  assert.deepEqual(rows.map((row) => row.cells[0]), [
+    { value: 20, events: 3 },
+    { value: null, events: 1 },
+    { value: 5, events: 1 },
+    { value: 16.25, events: 5 },
+  ]);
+  const columns = seriesColumns(average, options);
+  assert.deepEqual(
+    columns.map((c) => [c.key, c.label]),
+    [
+      ["period", "Day"],
+      ["value", "Average of revenue (EUR)"],
+      ["events", "Events"],
+    ],
+  );
+  assert.deepEqual(rows.map((row) => columns[1].format(columns[1].value(row))), ["20", "—", "5", "16.25"]);
+  // A count needs no events column.
+  assert.equal(seriesColumns(average, { ...options, counting: true }).length, 2);
+  // A week is named by its Monday; a month by its year and month.
+  assert.equal(periodLabel("2026-11-29T23:00:00Z", "week", "Europe/Paris"), "2026-11-30");
+  assert.equal(periodLabel("2026-10-31T23:00:00Z", "month", "Europe/Paris"), "2026-11");
+  assert.equal(periodLabel("2026-11-01T00:00:00Z", "month", "UTC"), "2026-11");
+});
+
+test("trends: a breakdown, a column and a line per value, named for people", () => {
+  const results = [
+    result(0, { value: "web" }, [2, 1, 1], 4),
+    result(0, { value: "email" }, [1, 0, 0], 1),
+    result(0, { other: true }, [0, 0, 1], 1),
+    result(0, { missing: true }, [0, 1, 0], 1),
+  ];
+  assert.deepEqual(results.map(resultKey), ["web", "email", "@other", "@missing"]);
+  assert.deepEqual(results.map((r) => breakdownName(r)), ["web", "email", "Other values", "Not set"]);
+  const names = new Map([["segments/vip", "VIPs"]]);
+  assert.equal(breakdownName(result(0, { value: "segments/vip" }, [1, 1, 1], 3), names), "VIPs");
+  assert.equal(breakdownName(result(0, { missing: true }, [1, 1, 1], 3), names), "In none of the chosen segments");
+  assert.equal(breakdownName(result(0, {}, [1, 1, 1], 3)), "");
+  const options = { period: "day", zone: "UTC", counting: false, measureName: "Sum" };
+  assert.deepEqual(
+    seriesColumns(results.slice(0, 2), options).map((c) => [c.key, c.label]),
+    [
+      ["period", "Day"],
+      ["value:web", "web"],
+      ["events:web", "web: events"],
+      ["value:email", "email"],
+      ["events:email", "email: events"],
+    ],
+  );
+  const rows = seriesRows(results, options);
+  assert.deepEqual(rows.at(-1).cells.map((cell) => cell.value), [4, 1, 1, 1]);
+  const option = seriesChartOption(results, options);
+  assert.deepEqual(option.xAxis.data, ["2026-11-29", "2026-11-30", "2026-12-01"]);
+  assert.deepEqual(option.series.map((s) => s.name), ["web", "email", "Other values", "Not set"]);
+  assert.deepEqual(option.legend, { top: 0, type: "scroll" });
+  assert.deepEqual(option.series[0].data.map((d) => d.value), [2, 1, 1]);
+});
+
+test("trends: the chart leaves a gap for no value and draws a running period hollow", () => {
+  const one = [result(0, {}, [3, undefined, 1], 4, { complete: [true, true, false] })];
+  const option = seriesChartOption(one, { period: "day", zone: "UTC", measureName: "Median of revenue (EUR)" });
+  assert.equal(option.legend, undefined); // one line: the heading names it
+  assert.equal(option.yAxis.name, "Median of revenue (EUR)");
+  assert.equal(option.series.length, 1);
+  assert.equal(option.series[0].type, "line");
+  assert.equal(option.series[0].connectNulls, false);
+  assert.deepEqual(option.series[0].data, [
+    { value: 3, symbol: "circle" },
+    { value: null, symbol: "circle" },
+    { value: 1, symbol: "emptyCircle" },
+  ]);
+  assert.equal(option.tooltip.valueFormatter(null), "—");
+  assert.equal(option.tooltip.valueFormatter(1234.5), "1,234.5");
+});
+
+test("trends: results by series, an empty list for a series no breakdown value holds", () => {
+  const groups = resultsBySeries({ results: [result(0, { value: "web" }, [1, 0, 0], 1), result(2, { value: "web" }, [0, 1, 0], 1)] }, 3);
+  assert.deepEqual(
+    groups.map((g) => [g.index, g.label, g.results.length]),
+    [
+      [0, "series 0", 1],
+      [1, "", 0],
+      [2, "series 2", 1],
+    ],
+  );
+});
+
+test("trends: sentiment per period, its shares of the scored events and the net sentiment", () => {
+  const running = { complete: [true, true, false] };
+  const answer = {
+    results: [
+      result(0, {}, [undefined, 0.2297, -0.5], 0.0838, { events: [1, 5, 1], ...running }),
+      result(1, {}, [0, 4, 1], 5, running),
+      result(2, {}, [0, 1, 1], 2, running),
+      result(3, {}, [0, 1, 0], 1, running),
+      result(4, {}, [0, 2, 0], 2, running),
+    ],
+  };
+  const groups = sentimentGroups(answer);
+  assert.deepEqual(groups.map((g) => g.key), [""]);
+  const rows = sentimentRows(groups[0], { period: "day", zone: "UTC" });
+  assert.deepEqual(
+    rows.map((row) => [row.label, row.scored, row.mean, row.negative, row.neutral, row.positive, row.net]),
+    [
+      // No scored event: no shares, no mean (not 0).
+      ["2026-11-29", 0, null, null, null, null, null],
+      ["2026-11-30", 4, 0.2297, 0.25, 0.25, 0.5, 0.25],
+      [`2026-12-01${RUNNING_MARK}`, 1, -0.5, 1, 0, 0, -1],
+      ["Whole range", 5, 0.0838, 0.4, 0.2, 0.4, 0],
+    ],
+  );
+  assert.deepEqual([0.25, -1, 0, null].map(formatNet), ["+25.0%", "-100.0%", "0.0%", "—"]);
+  assert.deepEqual([0.2297, -0.8689, null].map(formatScore), ["0.230", "-0.869", "—"]);
+  const option = sentimentChartOption(rows);
+  assert.deepEqual(option.xAxis.data, ["2026-11-29", "2026-11-30", `2026-12-01${RUNNING_MARK}`]);
+  assert.deepEqual(
+    option.series.map((s) => [s.name, s.type, s.stack]),
+    [
+      ["Negative", "bar", "shares"],
+      ["Neutral", "bar", "shares"],
+      ["Positive", "bar", "shares"],
+      ["Mean score", "line", undefined],
+    ],
+  );
+  assert.deepEqual(option.series[2].data, [null, 0.5, 0]);
+  assert.deepEqual(option.series[3].data.map((d) => [d.value, d.symbol]), [
+    [null, "circle"],
+    [0.2297, "circle"],
+    [-0.5, "emptyCircle"],
+  ]);
+});
+
+test("trends: sentiment by breakdown value, a band a value lacks counted as none, values without scores left out", () => {
+  const answer = {
+    results: [
+      result(0, { value: "chatbot" }, [0.01, 0, 0], 0.01),
+      result(0, { value: "web" }, [undefined, undefined, undefined], undefined, { events: [2, 0, 0] }),
+      result(1, { value: "chatbot" }, [3, 0, 0], 3),
+      result(2, { value: "chatbot" }, [1, 0, 0], 1),
+      result(4, { value: "chatbot" }, [2, 0, 0], 2),
+    ],
+  };
+  const groups = sentimentGroups(answer);
+  assert.deepEqual(groups.map((g) => g.key), ["chatbot"]);
+  const total = sentimentRows(groups[0], { period: "day", zone: "UTC" }).at(-1);
+  assert.deepEqual([total.negative, total.neutral, total.positive, total.net], [1 / 3, 0, 2 / 3, 1 / 3]);
+});
+
+test("trends: field violations named for people", () => {
+  assert.equal(violationField("series[0].property"), "Series 1, property");
+  assert.equal(violationField("series[2].currency_code"), "Series 3, currency code");
+  assert.equal(violationField("series[1].any_of[3].event_name"), "Series 2, any of[3], event name");
+  assert.equal(violationField("series"), "Series");
+  assert.equal(violationField("time_zone"), "Time zone");
+  assert.equal(violationField("breakdown.property"), "Breakdown, property");
+  assert.equal(violationField(""), "The request");
+});

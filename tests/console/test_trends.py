@@ -1,0 +1,353 @@
+"""The Trends page in Chromium, for events of its own: purchases and contacts sent through the gateway as
+any client sends them (ingest scores the contacts' text), in a tenant made for this module so that no other
+test's kept answers see them, under names no other test uses. For known events it shows the counts per day,
+the unique persons (once each over the whole range), the sum and the average of revenue in one currency (a
+day without any shows "—", not 0), a breakdown by channel, periods in a time zone, and the sentiment preset's
+shares and mean score; the form puts every choice in the address, and that address shows the same view
+again; a period still running is marked; a request QueryTrends refuses shows its error and the fields it
+names."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from statistics import fmean
+from urllib.parse import urlencode
+
+import grpc
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.conftest import API_KEY
+from tests.console.analytics_support import submit_and_wait
+from tests.console.browser import Console, read_table
+from tests.console.calls import JOURNEYS, Rpc
+from tests.console.loading import make_tenant
+from wayline.client import Client, money
+from wayline.common.server import Server
+from wayline.common.timestamps import to_timestamp
+from wayline.event.v1 import event_pb2
+from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
+
+_STORE_SECONDS = 60.0
+_WEB, _EMAIL = event_pb2.CHANNEL_WEB, event_pb2.CHANNEL_EMAIL
+_CHAT, _CALL = event_pb2.CHANNEL_CHATBOT, event_pb2.CHANNEL_CALL_CENTER
+# Texts whose VADER scores lie far from the neutral band (|score| < 0.05), or at 0: their bands are known.
+_POSITIVE = ("I love it, great service, thank you!", "Wonderful help, I am very happy.")
+_NEUTRAL = "The parcel arrived on Tuesday."
+_NEGATIVE = "This is terrible. I hate it, awful service."
+EMPTY = "—"
+
+
+@dataclass(frozen=True)
+class TrendData:
+    """The module's tenant (its read key) and events: `purchase` and `contact` are their names, `first` the
+    first of their three UTC days (ten days ago); `scores` the sentiment score ingest gave each contact's
+    text."""
+
+    read_key: str
+    purchase: str
+    contact: str
+    first: date
+    scores: dict[str, float]
+
+    def day(self, offset: int) -> str:
+        return (self.first + timedelta(days=offset)).isoformat()
+
+    def midnight(self, offset: int, hours: int = 0) -> str:
+        """RFC 3339 of midnight UTC of day `offset`, `hours` later (a period's start as the RPC prints it)."""
+        moment = datetime.combine(self.first, datetime.min.time(), UTC) + timedelta(days=offset, hours=hours)
+        return moment.isoformat().replace("+00:00", "Z")
+
+
+def _event(
+    name: str,
+    day: date,
+    email: str,
+    channel: event_pb2.Channel.ValueType,
+    *,
+    revenue: tuple[str, str] | None = None,
+    text: str = "",
+) -> event_pb2.Event:
+    """An event at 20:00 UTC of `day` (already the next day in Tokyo)."""
+    at = datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=20)
+    event = event_pb2.Event(
+        event_id=str(uuid.uuid4()),
+        type=event_pb2.EVENT_TYPE_TRACK,
+        name=name,
+        channel=channel,
+        timestamp=to_timestamp(at),
+        identifiers=[event_pb2.Identifier(type="email", value=email)],
+        text=text,
+    )
+    if revenue:
+        event.revenue.CopyFrom(money(*revenue))
+    return event
+
+
+def _exported(reader: Rpc, first: date) -> list[event_pb2.Event]:
+    """The tenant's events of the module's four days, as journeys holds them."""
+    start = datetime.combine(first, datetime.min.time(), UTC)
+    end = start + timedelta(days=4)
+    time_range = {"start": start.isoformat(), "end": end.isoformat()}
+    events: list[event_pb2.Event] = []
+    for chunk in reader.stream(JOURNEYS, "ExportEvents", {"timeRange": time_range}):
+        assert isinstance(chunk, journeys_pb.ExportEventsResponse)
+        events.extend(chunk.events)
+    return events
+
+
+@pytest.fixture(scope="module")
+def trend_data(
+    console_channel: grpc.Channel, console_gateway: Server, rpc: Callable[[str], Rpc]
+) -> TrendData:
+    """Purchases (name `Trend Bought <hex>`), on the first day two by ann (10 and 20 EUR, web) and one by bo
+    (30 EUR, email), on the second one by ann in USD (7, web), on the third one by bo (5 EUR, web); contacts
+    (`Trend Talked <hex>`) on the second day: ann's three by chat (positive, neutral, negative) and bo's two
+    by phone (positive, and one without text, so without a score)."""
+    tenant = make_tenant(console_channel, API_KEY, "trends")
+    suffix = uuid.uuid4().hex[:6]
+    purchase, contact = f"Trend Bought {suffix}", f"Trend Talked {suffix}"
+    ann, bo = f"ann-{suffix}@example.com", f"bo-{suffix}@example.com"
+    first = (datetime.now(UTC) - timedelta(days=10)).date()
+    second, third = first + timedelta(days=1), first + timedelta(days=2)
+    events = [
+        _event(purchase, first, ann, _WEB, revenue=("10.00", "EUR")),
+        _event(purchase, first, ann, _WEB, revenue=("20.00", "EUR")),
+        _event(purchase, first, bo, _EMAIL, revenue=("30.00", "EUR")),
+        _event(purchase, second, ann, _WEB, revenue=("7.00", "USD")),
+        _event(purchase, third, bo, _WEB, revenue=("5.00", "EUR")),
+        _event(contact, second, ann, _CHAT, text=_POSITIVE[0]),
+        _event(contact, second, ann, _CHAT, text=_NEUTRAL),
+        _event(contact, second, ann, _CHAT, text=_NEGATIVE),
+        _event(contact, second, bo, _CALL, text=_POSITIVE[1]),
+        _event(contact, second, bo, _CALL),
+    ]
+    with Client(console_gateway.address, tenant.keys["write"], secure=False) as client:
+        rejected = client.send(events, backfill=True).rejections
+    assert not rejected, rejected
+    reader = rpc(tenant.keys["read"])
+    deadline = time.monotonic() + _STORE_SECONDS
+    while len(stored := _exported(reader, first)) < len(events):
+        assert time.monotonic() < deadline, f"{len(stored)} of {len(events)} events stored"
+        time.sleep(0.2)
+    scored = [e for e in stored if e.name == contact and e.HasField("sentiment_score")]
+    scores = {e.text: e.sentiment_score for e in scored}
+    return TrendData(tenant.keys["read"], purchase, contact, first, scores)
+
+
+def _hash(params: list[tuple[str, str]]) -> str:
+    return "#/trends?" + urlencode(params)
+
+
+def _series(event: str, math: str, of: str = "", currency: str = "") -> list[tuple[str, str]]:
+    return [("event", event), ("math", math), ("of", of), ("currency", currency)]
+
+
+def _days(data: TrendData, first: int = 0, last: int = 2) -> list[tuple[str, str]]:
+    return [("period", "day"), ("from", data.day(first)), ("to", data.day(last))]
+
+
+def _shown(page: Page, testid: str) -> dict[str, dict[str, str]]:
+    """A table's rows by their key (a period's start, or `total`), each as column key → raw value or text."""
+    table = page.get_by_test_id(testid)
+    expect(table).to_be_visible()
+    read = read_table(table)
+    return dict(zip(read.row_keys, read.rows, strict=True))
+
+
+def _column(rows: dict[str, dict[str, str]], column: str) -> dict[str, float | str]:
+    """One column by row key: numbers as floats, "—" (no value) as it is."""
+    return {key: row[column] if row[column] == EMPTY else float(row[column]) for key, row in rows.items()}
+
+
+def _by_day(data: TrendData, *values: float | str, total: float | str) -> dict[str, float | str]:
+    expected: dict[str, float | str] = {data.midnight(i): v for i, v in enumerate(values)}
+    return expected | {"total": total}
+
+
+def _address(page: Page) -> str:
+    return page.url.split("#", 1)[1]
+
+
+def test_counts_persons_and_revenue_per_day(console: Console, trend_data: TrendData) -> None:
+    data = trend_data
+    name = data.purchase
+    page = console.open(
+        _hash(
+            _series(name, "total")
+            + _series(name, "persons")
+            + _series(name, "sum", "revenue", "EUR")
+            + _series(name, "average", "revenue", "EUR")
+            + _days(data)
+            + [("tz", "UTC")]
+        ),
+        key=data.read_key,
+    )
+    expect(page.get_by_test_id("error")).to_have_count(0)
+    expect(page.locator("main h1")).to_have_text("Trends")
+
+    # Events per day (the USD purchase counts: no currency here), the whole range last.
+    total = _shown(page, "trends-table-0")
+    assert _column(total, "value") == _by_day(data, 3, 1, 1, total=5)
+    assert [row["period"] for row in total.values()] == [data.day(0), data.day(1), data.day(2), "Whole range"]
+    expect(page.get_by_test_id("trends-chart-0").locator("svg")).to_be_visible()
+    # Persons per day; over the whole range each once: ann and bo.
+    assert _column(_shown(page, "trends-table-1"), "value") == _by_day(data, 2, 1, 1, total=2)
+    # Revenue in EUR only: the USD purchase matches neither the sum (0 that day) nor the average (no value).
+    revenue = _shown(page, "trends-table-2")
+    assert _column(revenue, "value") == _by_day(data, 60, 0, 5, total=65)
+    assert _column(revenue, "events") == _by_day(data, 3, 0, 1, total=4)
+    average = _shown(page, "trends-table-3")
+    assert _column(average, "value") == _by_day(data, 20, EMPTY, 5, total=16.25)
+    expect(page.get_by_test_id("trends-series-3").get_by_role("heading")).to_have_text(
+        f"{name}: Average of revenue (EUR)"
+    )
+    console.shot("per-day")
+
+
+def test_the_form_puts_every_choice_in_the_address_which_shows_the_view_again(
+    console: Console, trend_data: TrendData
+) -> None:
+    data = trend_data
+    page = console.open("#/trends", key=data.read_key)
+    # The default: every event per week over the last 8 weeks in UTC, the current week still running.
+    weeks = read_table(page.get_by_test_id("trends-table-0"))
+    labels = weeks.column("period")
+    assert len(labels) in (9, 10)  # 56 days touch 8 or 9 weeks; the whole range last
+    assert labels[-1] == "Whole range"
+    assert labels[-2].endswith(" *")
+    assert not any(label.endswith("*") for label in labels[:-2])
+    assert weeks.rows[-1]["value"] == "10"  # every event of the tenant
+    expect(page.get_by_test_id("trends-tz")).to_have_value("UTC")
+
+    page.get_by_test_id("trends-event-0").fill(data.purchase)
+    page.get_by_test_id("trends-math-0").select_option("sum")
+    expect(page.get_by_test_id("trends-currency-0")).to_be_hidden()
+    page.get_by_test_id("trends-of-0").fill("revenue")
+    page.get_by_test_id("trends-currency-0").fill("eur")
+    page.get_by_test_id("trends-period").select_option("day")
+    page.get_by_test_id("trends-range-from").fill(data.day(0))
+    page.get_by_test_id("trends-range-to").fill(data.day(2))
+    page.get_by_test_id("trends-breakdown").select_option("channel")
+    submit_and_wait(console, page.get_by_test_id("trends-apply"), "trends")
+
+    assert _address(page) == _hash(
+        [
+            *_series(data.purchase, "sum", "revenue", "EUR"),
+            *_days(data),
+            ("tz", "UTC"),
+            ("breakdown", "channel"),
+        ]
+    ).removeprefix("#")
+    shown = _shown(page, "trends-table-0")
+    # By events: web first (three in EUR), then email.
+    assert read_table(page.get_by_test_id("trends-table-0")).columns == [
+        "Day",
+        "web",
+        "web: events",
+        "email",
+        "email: events",
+    ]
+    assert _column(shown, "value:web") == _by_day(data, 30, 0, 5, total=35)
+    assert _column(shown, "events:web") == _by_day(data, 2, 0, 1, total=3)
+    assert _column(shown, "value:email") == _by_day(data, 30, 0, 0, total=30)
+    console.shot("by-channel")
+
+    # The address alone brings the same view back, its form filled as it was.
+    page.reload()
+    console.wait_ready("trends")
+    assert _shown(page, "trends-table-0") == shown
+    expect(page.get_by_test_id("trends-event-0")).to_have_value(data.purchase)
+    expect(page.get_by_test_id("trends-math-0")).to_have_value("sum")
+    expect(page.get_by_test_id("trends-currency-0")).to_have_value("EUR")
+    expect(page.get_by_test_id("trends-period")).to_have_value("day")
+    expect(page.get_by_test_id("trends-breakdown")).to_have_value("channel")
+
+
+def test_periods_begin_at_midnight_in_the_time_zone(console: Console, trend_data: TrendData) -> None:
+    data = trend_data
+    # 20:00 UTC is 05:00 the next day in Tokyo (UTC+9): each purchase falls a day later there.
+    page = console.open(
+        _hash([("event", data.purchase), *_days(data, 1, 3), ("tz", "Asia/Tokyo")]), key=data.read_key
+    )
+    shown = _shown(page, "trends-table-0")
+    assert _column(shown, "value") == {
+        data.midnight(0, 15): 3,
+        data.midnight(1, 15): 1,
+        data.midnight(2, 15): 1,
+        "total": 5,
+    }
+    assert [row["period"] for row in shown.values()][:3] == [data.day(1), data.day(2), data.day(3)]
+
+
+def _sentiment(page: Page, section: str) -> dict[str, dict[str, str]]:
+    table = page.locator(f"{section} table[data-testid^='trends-sentiment-table-']")
+    expect(table).to_be_visible()
+    read = read_table(table)
+    return dict(zip(read.row_keys, read.rows, strict=True))
+
+
+def test_sentiment_shows_the_shares_of_each_band(console: Console, trend_data: TrendData) -> None:
+    data = trend_data
+    assert len(data.scores) == 4  # the contact without text has no score
+    page = console.open(
+        _hash([("mode", "sentiment"), ("event", data.contact), *_days(data), ("tz", "UTC")]),
+        key=data.read_key,
+    )
+    expect(page.get_by_test_id("error")).to_have_count(0)
+    rows = _sentiment(page, "[data-testid='trends-sentiment-0']")
+    scored = rows[data.midnight(1)]
+    assert scored["scored"] == "4"
+    assert float(scored["mean"]) == pytest.approx(fmean(data.scores.values()))
+    shares = {band: float(scored[band]) for band in ("negative", "neutral", "positive", "net")}
+    assert shares == {"negative": 0.25, "neutral": 0.25, "positive": 0.5, "net": 0.25}
+    table = read_table(page.get_by_test_id("trends-sentiment-table-0"))
+    assert table.texts[1][3:] == ["25.0%", "25.0%", "50.0%", "+25.0%"]
+    assert rows["total"] == scored | {"period": "Whole range"}
+    # A day without a scored event has no shares and no mean.
+    quiet = rows[data.midnight(0)]
+    assert quiet["scored"] == "0"
+    assert [quiet[key] for key in ("mean", "negative", "neutral", "positive", "net")] == [EMPTY] * 5
+    expect(page.get_by_test_id("trends-sentiment-chart-0").locator("svg")).to_be_visible()
+    console.shot("sentiment")
+
+    # By channel: the chat's three, one in each band; the phone's one scored (the other has no text).
+    page.get_by_test_id("trends-breakdown").select_option("channel")
+    submit_and_wait(console, page.get_by_test_id("trends-apply"), "trends")
+    assert _address(page) == _hash(
+        [
+            ("mode", "sentiment"),
+            ("event", data.contact),
+            *_days(data),
+            ("tz", "UTC"),
+            ("breakdown", "channel"),
+        ]
+    ).removeprefix("#")
+    chat = _sentiment(page, "section[data-key='chatbot']")["total"]
+    assert (chat["scored"], chat["net"]) == ("3", "0")
+    assert [float(chat[band]) for band in ("negative", "neutral", "positive")] == pytest.approx([1 / 3] * 3)
+    call = _sentiment(page, "section[data-key='call_center']")["total"]
+    assert (call["scored"], call["positive"], call["net"]) == ("1", "1", "1")
+    assert float(call["mean"]) == pytest.approx(data.scores[_POSITIVE[1]])
+
+
+def test_a_refused_request_shows_the_fields_it_names(console: Console, trend_data: TrendData) -> None:
+    data = trend_data
+    page = console.open(
+        _hash(_series(data.purchase, "sum") + _days(data) + [("tz", "Mars/Olympus")]), key=data.read_key
+    )
+    error = page.get_by_test_id("error")
+    expect(error).to_have_attribute("data-code", "invalid_argument")
+    violations = page.get_by_test_id("trends-violations").locator("li")
+    fields = {str(item.get_attribute("data-field")) for item in violations.all()}
+    assert fields == {"series[0].property", "time_zone"}
+    expect(violations.filter(has_text="Series 1, property")).to_have_count(1)
+    expect(violations.filter(has_text="Mars/Olympus")).to_have_count(1)
+    # The form keeps what was asked, the property to fill shown and required.
+    expect(page.get_by_test_id("trends-of-0")).to_be_visible()
+    expect(page.get_by_test_id("trends-tz")).to_have_value("Mars/Olympus")
+    console.shot("refused")
