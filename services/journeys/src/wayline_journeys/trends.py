@@ -10,7 +10,6 @@ measure.
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -61,7 +60,7 @@ class TrendMath(Enum):
         return self in (TrendMath.UNIQUE_PERSONS, TrendMath.EVENTS_PER_PERSON)
 
 
-# The levels of the percentile maths, in the order the store returns them (TrendCell.quantiles).
+# The levels of the percentile maths.
 QUANTILES: dict[TrendMath, float] = {TrendMath.MEDIAN: 0.5, TrendMath.P90: 0.9, TrendMath.P99: 0.99}
 
 
@@ -100,8 +99,9 @@ class TrendQuery:
 @dataclass(frozen=True)
 class TrendCell:
     """A store row: the matching events of series `series_index` with breakdown value `key` in the period
-    starting on local date `period` (None: the whole range). `persons` is 0 unless the query counts persons,
-    `quantiles` empty unless it has a percentile math; the value aggregates are None without values."""
+    starting on local date `period` (None: the whole range). Only what the series' math needs is filled in
+    (`persons` for the person maths, `quantile` for a percentile: the series' own); the other fields keep
+    their defaults, and the value aggregates are None without values."""
 
     series_index: int
     key: SeriesKey
@@ -112,7 +112,7 @@ class TrendCell:
     total: float = 0.0
     minimum: float | None = None
     maximum: float | None = None
-    quantiles: tuple[float, ...] = ()
+    quantile: float | None = None
 
 
 @dataclass(frozen=True)
@@ -164,8 +164,7 @@ def measure(series: TrendSeries, cell: TrendCell | None) -> float | None:
         return cell.minimum
     if series.math is TrendMath.MAXIMUM:
         return cell.maximum
-    found = cell.quantiles[list(QUANTILES).index(series.math)]
-    return None if math.isnan(found) else found
+    return cell.quantile
 
 
 def _ranked_keys(cells: Sequence[TrendCell]) -> list[SeriesKey]:
