@@ -20,7 +20,9 @@ import { drawModels } from "./pages/models.js";
 import { drawPaths } from "./pages/paths.js";
 import { drawRetention } from "./pages/retention.js";
 import { drawSegments } from "./pages/segments.js";
+import { drawTrends } from "./pages/trends.js";
 import { drawCustomerValue } from "./pages/value.js";
+import { trendsFiltersOfRequest } from "./report_trends.js";
 
 export const DATA_ELEMENT_ID = "wayline-report-data";
 
@@ -35,6 +37,14 @@ function drawFunnelAndTrend(root, response, options) {
   return element;
 }
 
+// A QueryTrends answer drawn as the Trends page draws it, for the filters the recorded request stands for.
+function trendsDrawing(mode) {
+  return (root, response, options) => {
+    const request = options.request ?? {};
+    return drawTrends(root, response, trendsFiltersOfRequest(request, mode), request, { heading: "h3" });
+  };
+}
+
 export const DRAW = Object.freeze({
   paths: drawPaths,
   funnel: drawFunnelAndTrend,
@@ -42,6 +52,8 @@ export const DRAW = Object.freeze({
   lifecycle: drawLifecycle,
   // The summary only: a report is mailed around, and its top customers would be person ids without a page.
   value: (root, response) => drawCustomerValue(root, response, null, { heading: "h3" }),
+  trends: trendsDrawing("series"),
+  sentiment: trendsDrawing("sentiment"),
   segments: drawSegments,
   flow: drawFlow,
   models: drawModels,

@@ -71,9 +71,18 @@ def _assert_report(output: str, path: Path) -> None:
     assert report["tenant"] == written.group(1)
     sections = {section["id"]: section for section in report["sections"]}
     assert [section["kind"] for section in report["sections"]] == [
-        "paths", "funnel", "retention", "lifecycle", "value", "segments", "flow", "models"
+        "paths", "funnel", "retention", "lifecycle", "value", "trends", "sentiment", "segments", "flow",
+        "models",
     ]  # fmt: skip
     assert int(sections["value"]["response"]["purchasers"]) > 0  # the demo's orders, by RFM segment
+    # Activity by channel, by week (70 days), and the sentiment of what the demo's customers wrote and said.
+    activity = sections["activity"]
+    assert activity["request"]["period"] == "RETENTION_PERIOD_WEEK"
+    results = activity["response"]["results"]
+    channels = {r["breakdownValue"]["value"] for r in results if r["seriesIndex"] == 0}
+    assert {"web", "mobile_app"} <= channels, channels
+    scored = [r for r in sections["sentiment"]["response"]["results"] if r["seriesIndex"] == 1]
+    assert sum(int(r["eventCount"]) for r in scored) > 0
     funnel = sections["funnel"]["response"]["series"][0]["steps"]
     assert [step["label"] for step in funnel] == [
         "Product Viewed", "Product Added", "Checkout Started", "Order Completed"

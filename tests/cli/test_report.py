@@ -13,9 +13,11 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import grpc
 import pytest
@@ -37,10 +39,12 @@ from wayline.gateway.v1 import gateway_service_pb2 as admin_pb
 from wayline.gateway.v1 import gateway_service_pb2_grpc as admin_grpc
 from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
-from wayline.journeys.v1 import segment_pb2
+from wayline.journeys.v1 import segment_pb2, trends_pb2
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as orchestrator_pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as orchestrator_grpc
 from wayline_cli.main import app
+from wayline_cli.report import collect, requests
+from wayline_cli.report.requests import ReportQuery
 from wayline_gateway.service import gateway_service
 
 T0 = 1_772_445_600 * SECOND  # 2026-03-02T10:00Z
@@ -51,6 +55,9 @@ FUNNEL = ("Product Viewed", "Product Added", "Order Completed")
 HOSTILE = "</script><script>alert('pwned')</script><!--"
 B_EVENT = "Bee Only Secret Event"
 B_EMAIL = "b-only-report@example.com"
+# Texts of A's (the score ingest's enrichment gives such a text; journeys is written to directly here).
+POSITIVE, POSITIVE_SCORE = "I love it, great service, thank you!", 0.9
+NEGATIVE, NEGATIVE_SCORE = "This is terrible. I hate it, awful service.", -0.9
 
 
 @dataclass(frozen=True)
@@ -123,27 +130,35 @@ def _bearer(key: str) -> tuple[tuple[str, str], ...]:
 def tenants(
     gateway: Server, journeys_server: Server, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Tenant, Tenant]]:
-    """A: four persons view a product, three add it, one orders, five minutes apart; a segment of the
-    viewers; a published flow with a hostile display name. B: its own persons, event and e-mail, and a view
-    that must not count in A's numbers."""
+    """A: four persons view a product, three add it, one orders, five minutes apart (all on the web but the
+    order, in the app); the first adder wrote a negative text, the order carries a positive one; a segment of
+    the viewers; a published flow with a hostile display name. B: its own persons, event (a call with a
+    scored text) and e-mail, and a view that must not count in A's numbers."""
     a, b = _tenant(gateway, "rep-a"), _tenant(gateway, "rep-b")
     events = []
     for number in range(4):
         person, at = f"a-person-{number}", T0 + number * MINUTE
         events.append(track(person, "Product Viewed", at))
         if number < 3:
-            events.append(track(person, "Product Added", at + 5 * MINUTE))
+            added = track(person, "Product Added", at + 5 * MINUTE)
+            if number == 1:
+                added.text, added.sentiment_score = NEGATIVE, NEGATIVE_SCORE
+            events.append(added)
         if number < 1:
             order = track(person, "Order Completed", at + 10 * MINUTE)
             order.revenue.CopyFrom(event_pb2.Money(currency_code="EUR", units=59, nanos=900_000_000))
+            order.channel = event_pb2.CHANNEL_MOBILE_APP
+            order.text, order.sentiment_score = POSITIVE, POSITIVE_SCORE
             events.append(order)
     _write(journeys_server, a, *events)
     b_order = track("b-secret-person", "Order Completed", T0 + 2 * MINUTE, email=B_EMAIL)
     b_order.revenue.CopyFrom(event_pb2.Money(currency_code="EUR", units=1000))
+    b_call = track("b-secret-person", B_EVENT, T0, email=B_EMAIL)
+    b_call.channel, b_call.text, b_call.sentiment_score = event_pb2.CHANNEL_CALL_CENTER, NEGATIVE, -0.5
     _write(
         journeys_server,
         b,
-        track("b-secret-person", B_EVENT, T0, email=B_EMAIL),
+        b_call,
         track("b-secret-person", "Product Viewed", T0 + MINUTE, email=B_EMAIL),
         b_order,
     )
@@ -310,10 +325,15 @@ def test_the_report_holds_what_the_rpcs_answer_a_for_its_requests(
     a, _ = tenants
     sections = _sections(_data(_parse(written)))
     assert list(sections) == [
-        *("paths", "funnel", "retention", "lifecycle", "value", "segments", "flow-1", "models")
+        *("paths", "funnel", "retention", "lifecycle", "value", "activity", "sentiment", "segments"),
+        *("flow-1", "models"),
+    ]
+    assert [(sections[s]["kind"], sections[s]["title"]) for s in ("activity", "sentiment")] == [
+        ("trends", "Activity by channel"),
+        ("sentiment", "Sentiment by channel"),
     ]
     time_range = {"start": "2026-03-01T00:00:00Z", "end": "2026-04-01T00:00:00Z"}
-    for kind in ("paths", "funnel", "retention", "value"):
+    for kind in ("paths", "funnel", "retention", "value", "activity", "sentiment"):
         assert sections[kind]["request"]["timeRange"] == time_range
     assert [s["event"]["eventName"] for s in sections["funnel"]["request"]["steps"]] == list(FUNNEL)
     auth = _bearer(a.read_key)
@@ -341,6 +361,10 @@ def test_the_report_holds_what_the_rpcs_answer_a_for_its_requests(
         assert sections["value"]["response"] == answer(
             "value", journeys.GetCustomerValueSummary, journeys_pb.GetCustomerValueSummaryRequest()
         )
+        for trend in ("activity", "sentiment"):
+            recorded = sections[trend]["response"]
+            asked = answer(trend, journeys.QueryTrends, journeys_pb.QueryTrendsRequest())
+            assert recorded == asked, trend
         segments = journeys.ListSegments(journeys_pb.ListSegmentsRequest(), metadata=auth, timeout=30)
         assert [
             (s["name"], s["status"]["memberCount"]) for s in sections["segments"]["response"]["segments"]
@@ -375,15 +399,59 @@ def test_the_report_holds_what_the_rpcs_answer_a_for_its_requests(
         {"currencyCode": "EUR", "units": "59", "nanos": 900000000},
     )
     assert sections["value"]["title"] == "Customer value in EUR"
+    _assert_trends(sections["activity"], sections["sentiment"])
     assert [
         (s["name"], s["status"]["memberCount"]) for s in sections["segments"]["response"]["segments"]
     ] == [("segments/viewers", "4")]
     assert sections["models"]["empty"] == "The tenant has no models."
     assert sections["flow-1"]["note"] == "Nobody entered this flow in this range."
-    assert all(
-        not sections[kind]["empty"]
-        for kind in ("paths", "funnel", "retention", "lifecycle", "value", "segments")
-    )
+    drawn = ("paths", "funnel", "retention", "lifecycle", "value", "activity", "sentiment", "segments")
+    assert all(not sections[kind]["empty"] for kind in drawn)
+
+
+def _by_result(response: dict[str, Any]) -> dict[tuple[int, str], dict[str, Any]]:
+    """A trend's results by (series index, breakdown value)."""
+    return {(r["seriesIndex"], r["breakdownValue"]["value"]): r for r in response["results"]}
+
+
+def _assert_trends(activity: dict[str, Any], sentiment: dict[str, Any]) -> None:
+    """A's own numbers, by day as the funnel's trend (a month), in UTC, by channel: seven events of four
+    persons on the web and one order in the app, all on 2 March; the two texts, one in each channel. B's
+    call centre is not among the channels."""
+    for section in (activity, sentiment):
+        request = section["request"]
+        assert (request["period"], request["timeZone"]) == ("RETENTION_PERIOD_DAY", "UTC")
+        assert request["breakdown"]["dimension"] == "BREAKDOWN_DIMENSION_CHANNEL"
+        assert request["breakdown"]["limit"] == 5
+    assert [(s["label"], s["math"]) for s in activity["request"]["series"]] == [
+        ("Events", "TREND_MATH_TOTAL"),
+        ("Persons", "TREND_MATH_UNIQUE_PERSONS"),
+    ]
+    assert [s["label"] for s in sentiment["request"]["series"]] == [
+        *("mean sentiment", "scored", "negative", "neutral", "positive")
+    ]
+    results = _by_result(activity["response"])
+    assert {key: (r["total"], r["eventCount"]) for key, r in results.items()} == {
+        (0, "web"): (7, "7"),
+        (0, "mobile_app"): (1, "1"),
+        (1, "web"): (4, "7"),
+        (1, "mobile_app"): (1, "1"),
+    }
+    for result in results.values():
+        points = result["points"]
+        assert len(points) == 31
+        assert points[1]["periodStart"] == "2026-03-02T00:00:00Z"
+        assert [p.get("value", 0) for k, p in enumerate(points) if k != 1] == [0] * 30
+        assert points[1]["value"] == result["total"]
+    scored = {key: (r.get("total"), r["eventCount"]) for key, r in _by_result(sentiment["response"]).items()}
+    assert scored == {
+        (0, "web"): (NEGATIVE_SCORE, "7"),  # the mean score (of the events that carry one)
+        (0, "mobile_app"): (POSITIVE_SCORE, "1"),
+        (1, "web"): (1, "1"),  # scored
+        (1, "mobile_app"): (1, "1"),
+        (2, "web"): (1, "1"),  # negative
+        (4, "mobile_app"): (1, "1"),  # positive
+    }
 
 
 def test_the_report_holds_nothing_of_another_tenant(tenants: tuple[Tenant, Tenant], written: str) -> None:
@@ -423,6 +491,10 @@ def test_sections_without_data_say_so(
     assert sections["retention"]["empty"] == "Nobody was first seen in this range."
     assert sections["lifecycle"]["empty"] == "Nobody had an event before the range's end."
     assert sections["value"]["empty"] == "Nobody purchased in EUR in this range."
+    assert sections["activity"]["empty"] == "No event in this range."
+    assert sections["sentiment"]["empty"] == "No event with a sentiment score in this range."
+    assert sections["activity"]["request"]["period"] == "RETENTION_PERIOD_DAY"  # asked, and answered
+    assert sections["activity"]["response"]["results"] == []
     assert re.search(r"Paths: No path started in this range\.", stdout)
 
 
@@ -457,3 +529,44 @@ def test_refusals(gateway: Server, tenants: tuple[Tenant, Tenant], tmp_path: Pat
     code, _, stderr = report(gateway, a.read_key, output, *RANGE, "--funnel", "Only One")
     assert code == 2
     assert not output.exists()
+
+
+class _NoTrends:
+    """A JourneyService stub for a range without a trend period: QueryTrends must not be asked."""
+
+    def QueryTrends(self, *args: object, **kwargs: object) -> None:
+        raise AssertionError("QueryTrends asked for a range it would refuse")
+
+
+def test_a_range_without_a_trend_period_says_so_without_asking() -> None:
+    """Where the funnel gets no trend (here a range before the calendar periods are dated in), the activity
+    and sentiment sections ask nothing and say why."""
+    query = ReportQuery(datetime(1899, 12, 1, tzinfo=UTC), datetime(1900, 2, 1, tzinfo=UTC))
+    assert requests.trend_period(query) is None
+    calls = cast(Any, SimpleNamespace(journeys=_NoTrends(), auth=()))
+    sections = [collect._activity(calls, query), collect._sentiment(calls, query)]
+    assert [(s.id, s.kind, s.request, s.response, s.empty) for s in sections] == [
+        ("activity", "trends", None, None, requests.NO_TREND),
+        ("sentiment", "sentiment", None, None, requests.NO_TREND),
+    ]
+    assert requests.NO_TREND == (
+        "No trend: the range lies outside the years trends are dated in (1900-01-01 to 2299-12-01) or spans "
+        "more than 400 months."
+    )
+
+
+class _Unscored:
+    """A JourneyService stub answering QueryTrends as for events without a score: the mean series (every
+    event) counts them, the scored series has no result."""
+
+    def QueryTrends(self, *args: object, **kwargs: object) -> journeys_pb.QueryTrendsResponse:
+        return journeys_pb.QueryTrendsResponse(
+            results=[trends_pb2.TrendResult(series_index=0, label="mean sentiment", event_count=3)]
+        )
+
+
+def test_events_without_a_score_leave_the_sentiment_empty() -> None:
+    calls = cast(Any, SimpleNamespace(journeys=_Unscored(), auth=()))
+    query = ReportQuery(datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC))
+    assert collect._sentiment(calls, query).empty == "No event with a sentiment score in this range."
+    assert collect._activity(calls, query).empty == ""  # its events counted

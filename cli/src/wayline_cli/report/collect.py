@@ -37,7 +37,7 @@ class Section:
     """One section of the report: `kind` names the page whose draw function shows `response`."""
 
     id: str  # the section's anchor, unique in the report
-    kind: str  # paths, funnel, retention, lifecycle, value, segments, flow or models
+    kind: str  # paths, funnel, retention, lifecycle, value, trends, sentiment, segments, flow or models
     title: str
     request: dict[str, Any] | None  # what was asked (for a flow: the GetFlowStats request)
     response: dict[str, Any] | None  # what came back; None when nothing was asked
@@ -103,6 +103,8 @@ def collect(channel: grpc.Channel, auth: Auth, query: ReportQuery) -> list[Secti
         _retention(calls, query),
         _lifecycle(calls, query),
         _customer_value(calls, query),
+        _activity(calls, query),
+        _sentiment(calls, query),
         _segments(calls),
         *_flows(calls, query),
         _models(calls),
@@ -200,6 +202,41 @@ def _customer_value(calls: _Calls, query: ReportQuery) -> Section:
         message_to_json(request),
         message_to_json(response),
         "" if response.purchasers else f"Nobody purchased in {query.currency} in this range.",
+    )
+
+
+def _activity(calls: _Calls, query: ReportQuery) -> Section:
+    title = "Activity by channel"
+    request = requests.activity_request(query)
+    if request is None:
+        return Section("activity", "trends", title, None, None, requests.NO_TREND)
+    response = calls.journeys.QueryTrends(request, metadata=calls.auth, timeout=TIMEOUT)
+    counted = any(result.event_count for result in response.results)
+    return Section(
+        "activity",
+        "trends",
+        title,
+        message_to_json(request),
+        message_to_json(response),
+        "" if counted else "No event in this range.",
+    )
+
+
+def _sentiment(calls: _Calls, query: ReportQuery) -> Section:
+    title = "Sentiment by channel"
+    request = requests.sentiment_request(query)
+    if request is None:
+        return Section("sentiment", "sentiment", title, None, None, requests.NO_TREND)
+    response = calls.journeys.QueryTrends(request, metadata=calls.auth, timeout=TIMEOUT)
+    # Series 1 of the preset counts the events with a score.
+    scored = any(result.event_count for result in response.results if result.series_index == 1)
+    return Section(
+        "sentiment",
+        "sentiment",
+        title,
+        message_to_json(request),
+        message_to_json(response),
+        "" if scored else "No event with a sentiment score in this range.",
     )
 
 

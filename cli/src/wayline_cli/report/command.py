@@ -74,8 +74,9 @@ def report_command(
     gateway: AddressOption = GATEWAY,
     tls: TlsOption = False,
 ) -> None:
-    """Write a tenant's paths, funnel, retention, lifecycle, customer value, segments, flows and models over a
-    time range as one self-contained HTML file (it makes no network call when opened)."""
+    """Write a tenant's paths, funnel, retention, lifecycle, customer value, activity and sentiment by
+    channel, segments, flows and models over a time range as one self-contained HTML file (it makes no
+    network call when opened)."""
     try:
         query = ReportQuery(
             _moment(start, "--from"),

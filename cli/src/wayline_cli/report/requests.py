@@ -8,8 +8,9 @@ so the defaults a reader of the report sees are the ones written down below.
   RPC's default 14-day conversion window. Without `--funnel`, the tenant's `DEFAULT_FUNNEL_STEPS` most
   frequent event names in the range (ListEventNames), the most frequent first: a funnel whose steps are
   ever rarer; no funnel when the range has fewer than two names. With its trend (conversion over time, in
-  UTC): by day over ranges of a month at most, by week up to two years, else by month; none when
-  QueryFunnel would refuse it (more periods than it takes, or a range outside its calendar).
+  UTC): by day over ranges of a month at most, by week up to two years, else by month (`trend_period`,
+  the period of every trend of the report); none when QueryFunnel would refuse it (more periods than it
+  takes, or a range outside its calendar).
 - Retention (QueryRetention): weekly cohorts of persons first seen in the range, any event as a return, 8
   weeks after the cohort's own.
 - Lifecycle (GetLifecycleStages): the distribution of every person of the tenant over the stages of the
@@ -18,6 +19,13 @@ so the defaults a reader of the report sees are the ones written down below.
 - Customer value (GetCustomerValueSummary): the purchasers in `--currency` (EUR by default) with purchases
   in the range, by RFM segment and grid cell, with the quantiles of their value; recency to the range's
   end. No customer is named: the report is mailed around.
+- Activity (QueryTrends): every event of the range (how many) and the persons who performed one (how many
+  distinct), per period in UTC as the funnel's trend (`trend_period`; where the funnel has no trend,
+  nothing is asked and the section says why, `NO_TREND`), broken down by channel (the
+  `TREND_BREAKDOWN_LIMIT` busiest channels; the others measured together as the `other` result).
+- Sentiment (QueryTrends): `wayline trends --sentiment`'s series (`wayline_cli.trends.sentiment_request`)
+  over every event with a score (ingest's score of its text): the mean score, the scored events and those
+  negative, neutral and positive; the same range, periods and breakdown by channel as Activity.
 - Segments (ListSegments), flows (ListFlows, then GetFlow of each flow's latest published version, or its
   draft when never published, and GetFlowStats of every version together for entries in the range) and
   models (ListModels): every one the tenant has, or the flows `--flow` names.
@@ -34,18 +42,24 @@ from wayline.common.timestamps import to_timestamp
 from wayline.decision.v1 import decision_service_pb2 as decision_pb
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import analytics_pb2 as analytics
-from wayline.journeys.v1 import funnel_pb2, retention_pb2
+from wayline.journeys.v1 import funnel_pb2, retention_pb2, trends_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 from wayline.orchestrator.v1 import flow_pb2
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as orchestrator_pb
-from wayline_journeys.funnels import MAX_TREND_PERIODS, FunnelTrend, trend_periods
-from wayline_journeys.retention import RetentionPeriod, within_calendar
+from wayline_cli.trends import sentiment_request as sentiment_series
+from wayline_journeys import funnels, trends
+from wayline_journeys.funnels import FunnelTrend, trend_periods
+from wayline_journeys.retention import CALENDAR_END, CALENDAR_START, RetentionPeriod, within_calendar
 
 __all__ = [
     "DEFAULT_FUNNEL_STEPS",
     "DEFAULT_PATH_DEPTH",
     "MAX_LIFECYCLE_TIMES",
+    "MAX_TREND_PERIODS",
+    "NO_TREND",
+    "TREND_BREAKDOWN_LIMIT",
     "ReportQuery",
+    "activity_request",
     "customer_value_request",
     "event_names_request",
     "flow_name",
@@ -59,6 +73,8 @@ __all__ = [
     "list_segments_request",
     "paths_request",
     "retention_request",
+    "sentiment_request",
+    "trend_period",
 ]
 
 DEFAULT_PATH_DEPTH = 5
@@ -68,6 +84,14 @@ SANKEY_EDGES = 100
 RETENTION_WEEKS = 8
 MAX_LIFECYCLE_TIMES = 27  # half a year of weeks and the end: a readable number of bars
 LIST_PAGE_SIZE = 1000  # the list RPCs' largest page: one call for most tenants
+TREND_BREAKDOWN_LIMIT = 5  # channels kept apart in the activity and sentiment trends; the others are `other`
+# The most periods a trend of the report has: what both QueryFunnel and QueryTrends take.
+MAX_TREND_PERIODS = min(funnels.MAX_TREND_PERIODS, trends.MAX_TREND_PERIODS)
+# Why a trend section is empty when the range has no period (trend_period is None).
+NO_TREND = (
+    f"No trend: the range lies outside the years trends are dated in ({CALENDAR_START:%Y-%m-%d} to "
+    f"{CALENDAR_END:%Y-%m-%d}) or spans more than {MAX_TREND_PERIODS} months."
+)
 
 
 @dataclass(frozen=True)
@@ -116,16 +140,23 @@ _TREND_PERIODS = (
 )
 
 
-def funnel_trend(query: ReportQuery) -> funnel_pb2.FunnelTrend | None:
-    """The funnel's trend over the range (UTC), or None where QueryFunnel would refuse one."""
+def trend_period(query: ReportQuery) -> retention_pb2.RetentionPeriod.ValueType | None:
+    """The period of the report's trends over the range (UTC) by its length, or None where QueryFunnel and
+    QueryTrends would refuse the range (more periods than they take, or outside their calendar)."""
     if not within_calendar(query.start, query.end):
         return None
     span = query.end - query.start
     for longest, period, value in _TREND_PERIODS:
         if longest is None or span <= longest:
             periods = trend_periods(FunnelTrend(period, "UTC", query.start, query.end))
-            return funnel_pb2.FunnelTrend(period=value) if len(periods) <= MAX_TREND_PERIODS else None
+            return value if len(periods) <= MAX_TREND_PERIODS else None
     return None
+
+
+def funnel_trend(query: ReportQuery) -> funnel_pb2.FunnelTrend | None:
+    """The funnel's trend over the range (UTC), or None where QueryFunnel would refuse one."""
+    period = trend_period(query)
+    return None if period is None else funnel_pb2.FunnelTrend(period=period)
 
 
 def funnel_request(query: ReportQuery, steps: tuple[str, ...]) -> journeys_pb.QueryFunnelRequest:
@@ -202,3 +233,37 @@ def customer_value_request(query: ReportQuery) -> journeys_pb.GetCustomerValueSu
     return journeys_pb.GetCustomerValueSummaryRequest(
         currency_code=query.currency, time_range=query.time_range()
     )
+
+
+def _trends_request(
+    query: ReportQuery, series: list[trends_pb2.TrendSeries]
+) -> journeys_pb.QueryTrendsRequest | None:
+    """`series` over the range per `trend_period` in UTC, by channel; None when the range has no period."""
+    period = trend_period(query)
+    if period is None:
+        return None
+    return journeys_pb.QueryTrendsRequest(
+        series=series,
+        time_range=query.time_range(),
+        period=period,
+        time_zone="UTC",
+        breakdown=analytics.Breakdown(
+            dimension=analytics.BREAKDOWN_DIMENSION_CHANNEL, limit=TREND_BREAKDOWN_LIMIT
+        ),
+    )
+
+
+def activity_request(query: ReportQuery) -> journeys_pb.QueryTrendsRequest | None:
+    """Every event, and the persons who performed one, per period by channel; None without a period."""
+    return _trends_request(
+        query,
+        [
+            trends_pb2.TrendSeries(label="Events", math=trends_pb2.TREND_MATH_TOTAL),
+            trends_pb2.TrendSeries(label="Persons", math=trends_pb2.TREND_MATH_UNIQUE_PERSONS),
+        ],
+    )
+
+
+def sentiment_request(query: ReportQuery) -> journeys_pb.QueryTrendsRequest | None:
+    """The sentiment preset of every event with a score, per period by channel; None without a period."""
+    return _trends_request(query, sentiment_series([]))
