@@ -254,6 +254,10 @@ test("trends: a series' table, periods by day in the zone, the running one marke
   assert.equal(periodLabel("2026-11-29T23:00:00Z", "week", "Europe/Paris"), "2026-11-30");
   assert.equal(periodLabel("2026-10-31T23:00:00Z", "month", "Europe/Paris"), "2026-11");
   assert.equal(periodLabel("2026-11-01T00:00:00Z", "month", "UTC"), "2026-11");
+  // Hours with the zone's offset: the hour Paris's clock runs twice (25 October 2026) reads as two hours.
+  assert.equal(periodLabel("2026-10-25T00:00:00Z", "hour", "Europe/Paris"), "2026-10-25 02:00 CEST");
+  assert.equal(periodLabel("2026-10-25T01:00:00Z", "hour", "Europe/Paris"), "2026-10-25 02:00 CET");
+  assert.equal(periodLabel("2026-06-01T00:30:00Z", "hour", "Asia/Kolkata"), "2026-06-01 06:00 GMT+5:30");
 });
 
 test("trends: a breakdown, a column and a line per value, named for people", () => {

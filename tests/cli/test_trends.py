@@ -95,6 +95,13 @@ def test_trends_counts_and_sums_per_day(gateway_server: Server, names: tuple[str
     assert "sum of revenue per day" in out
     assert [_row(out, "2026-09-01")[1], _row(out, "whole range")[1]] == ["60.00", "65.00"]
 
+    hours = ("--since", "2026-09-01T09:00:00Z", "--until", "2026-09-01T12:00:00Z", "--period", "hour")
+    code, out, err = wayline(gateway_server, purchase, *hours, "--tz", "Asia/Kolkata")
+    assert code == 0, err
+    # Hours of Kolkata's clock (UTC+5:30): 14:00 starts at 08:30 UTC, so the range holds four of them.
+    labels = ("2026-09-01 14:00", "2026-09-01 15:00", "2026-09-01 16:00", "2026-09-01 17:00")
+    assert [_row(out, h)[1] for h in labels] == ["0", "3", "0", "0"]
+
     code, out, err = wayline(gateway_server, purchase, *_WINDOW, "--by", "channel")
     assert code == 0, err
     assert _row(out, "day") == ["day", "web", "in_store"]  # by events: web 3, in store 1

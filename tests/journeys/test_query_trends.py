@@ -8,6 +8,7 @@ import math
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import grpc
 import pytest
@@ -25,10 +26,12 @@ from tests.journeys.trends_reference import (
     Series,
     TEv,
     TQuery,
+    hour_log,
     reference_trend,
     to_pb,
     trend_log,
 )
+from tests.rpc_errors import violations
 from wayline.common.timestamps import to_datetime, to_timestamp
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import analytics_pb2, retention_pb2, trends_pb2
@@ -37,6 +40,7 @@ from wayline.journeys.v1 import journeys_service_pb2 as pb
 START = datetime(2026, 3, 2, tzinfo=UTC)  # the logs span Europe/Paris' change to summer time (29 March)
 END = datetime(2026, 4, 20, tzinfo=UTC)
 PERIODS = {
+    "hour": retention_pb2.RETENTION_PERIOD_HOUR,
     "day": retention_pb2.RETENTION_PERIOD_DAY,
     "week": retention_pb2.RETENTION_PERIOD_WEEK,
     "month": retention_pb2.RETENTION_PERIOD_MONTH,
@@ -162,6 +166,44 @@ def test_query_trends_matches_the_reference(journeys: Journeys, seed: int) -> No
         assert_matches(journeys, log, q)
     other = reference_trend(log, variants[3])
     assert any(key[2] for key in other), "the channel breakdown has an `other` result"
+
+
+@pytest.mark.parametrize(
+    ("zone", "start"),
+    [
+        # Summer time ends in Paris on 25 October 2026: 02:00-03:00 runs twice, two periods of its own.
+        ("Europe/Paris", datetime(2026, 10, 24, 20, 17, tzinfo=UTC)),
+        # Summer time starts in New York on 8 March 2026: 02:00-03:00 never runs.
+        ("America/New_York", datetime(2026, 3, 7, 18, 0, tzinfo=UTC)),
+        ("Asia/Kolkata", datetime(2026, 6, 1, 0, 0, tzinfo=UTC)),  # hours start at :30 UTC
+        ("UTC", datetime(1969, 12, 30, 22, 0, tzinfo=UTC)),  # across 1970, where toStartOfHour stops
+    ],
+)
+def test_query_trends_counts_hours_of_the_local_clock(journeys: Journeys, zone: str, start: datetime) -> None:
+    log = hour_log(25, start)
+    journeys.write(*(to_pb(e) for e in log))
+    q = TQuery(EVERY_MATH[:5], start, start + timedelta(hours=72), "hour", zone, breakdown="channel", limit=2)
+    got = actual(assert_matches(journeys, log, q))
+    points = next(iter(got.values())).points  # every result has the same periods
+    whole = start.astimezone(ZoneInfo(zone)).minute == 0
+    assert len(points) == (72 if whole else 73)  # the range's hours, and the one it starts in
+    local = [p[0].astimezone(ZoneInfo(zone)) for p in points]
+    assert all(t.minute == 0 and t.second == 0 for t in local)
+    shown = [t.strftime("%m-%d %H") for t in local]
+    if zone == "Europe/Paris":
+        assert shown.count("10-25 02") == 2  # the hour the clock runs twice: two periods
+    if zone == "America/New_York":
+        assert "03-08 02" not in shown  # the hour the clock skips: none
+
+
+def test_hours_are_for_trends_only(journeys: Journeys) -> None:
+    hourly = retention_pb2.RETENTION_PERIOD_HOUR
+    with pytest.raises(grpc.RpcError) as caught:
+        journeys.stub.QueryRetention(
+            pb.QueryRetentionRequest(period=hourly), metadata=journeys.metadata, timeout=10
+        )
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert violations(caught.value) == {"period": "hours are for QueryTrends only: use days, weeks or months"}
 
 
 def test_query_trends_measures_other_from_its_events(journeys: Journeys) -> None:

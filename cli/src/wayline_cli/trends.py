@@ -1,11 +1,11 @@
 """`wayline trends`: events measured over time, via the gateway (QueryTrends).
 
 Each EVENT named is a series (none: every event), measured by `--math` (how many events, persons, events per
-person, or the sum, mean, extremes or percentiles of `--property`) per day, week or month of the range in a
-time zone, and over the whole range; `--by` breaks each series down by channel, an event property, a person
-trait or segments. `--sentiment` asks what customers felt instead: the mean sentiment score of the events
-that carry one and their shares below, inside and above VADER's neutral band (|score| < 0.05), with the net
-sentiment (positive share less negative share). With `--json`, the response as the API returns it.
+person, or the sum, mean, extremes or percentiles of `--property`) per hour, day, week or month of the range
+in a time zone, and over the whole range; `--by` breaks each series down by channel, an event property, a
+person trait or segments. `--sentiment` asks what customers felt instead: the mean sentiment score of the
+events that carry one and their shares below, inside and above VADER's neutral band (|score| < 0.05), with
+the net sentiment (positive share less negative share). With `--json`, the response as the API returns it.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ _MATHS = {
 }
 _COUNTING = ("total", "persons")
 _PERIODS = {
+    "hour": retention_pb2.RETENTION_PERIOD_HOUR,
     "day": retention_pb2.RETENTION_PERIOD_DAY,
     "week": retention_pb2.RETENTION_PERIOD_WEEK,
     "month": retention_pb2.RETENTION_PERIOD_MONTH,
@@ -141,7 +142,8 @@ def _number(message: trends_pb2.TrendPoint | trends_pb2.TrendResult, field: str,
 
 def _period_label(point: trends_pb2.TrendPoint, zone: ZoneInfo, period: str) -> str:
     local = to_datetime(point.period_start).astimezone(zone)
-    label = local.strftime("%Y-%m") if period == "month" else local.strftime("%Y-%m-%d")
+    shape = {"month": "%Y-%m", "hour": "%Y-%m-%d %H:%M"}.get(period, "%Y-%m-%d")
+    label = local.strftime(shape)
     return label if point.complete else f"{label} *"
 
 
@@ -259,7 +261,7 @@ def trends_command(
         ),
     ] = "",
     currency: Annotated[str, typer.Option(help="The currency of revenue (with --property revenue).")] = "",
-    period: Annotated[str, typer.Option(help="day, week or month.")] = "week",
+    period: Annotated[str, typer.Option(help="hour, day, week or month.")] = "week",
     since: Annotated[str, typer.Option(help="From this time: RFC 3339, or a duration like 90d.")] = "8w",
     until: Annotated[str, typer.Option(help="Before this time (default now): RFC 3339 or a duration.")] = "",
     tz: Annotated[str, typer.Option("--tz", help="The IANA time zone periods begin in.")] = "UTC",
@@ -288,7 +290,7 @@ def trends_command(
     if math not in _MATHS:
         raise typer.BadParameter(f"one of {', '.join(_MATHS)}", param_hint="--math")
     if period not in _PERIODS:
-        raise typer.BadParameter("day, week or month", param_hint="--period")
+        raise typer.BadParameter("hour, day, week or month", param_hint="--period")
     try:
         zone = ZoneInfo(tz)
     except (ValueError, KeyError):

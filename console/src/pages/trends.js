@@ -1,7 +1,7 @@
 // Trends (#/trends): events measured over time (QueryTrends). The form edits the series (each an event name,
 // suggested from ListEventNames, or every event; and what it measures: total events, unique persons, events
 // per person, or the sum, average, minimum, maximum, median or percentiles of a numeric property, revenue in
-// one currency), the period (day, week, month), the days and the time zone the periods begin in, and a
+// one currency), the period (hour, day, week, month), the days and the time zone the periods begin in, and a
 // breakdown (the event's channel, a property, or chosen segments' members); or switches to the sentiment of
 // the events' text (the mean score and the shares negative, neutral and positive, as `wayline trends
 // --sentiment`). The result: per series a line chart and its table of periods × values, the whole range last
@@ -318,7 +318,7 @@ export default {
       h(
         "p",
         { class: "lede" },
-        "Events measured over time: how many, by how many persons, or how much of a property, per day, week or month; or what customers felt.",
+        "Events measured over time: how many, by how many persons, or how much of a property, per hour, day, week or month; or what customers felt.",
       ),
     );
     const suggestions = eventNameSuggestions(ctx.call, timeRangeOf(filters.days));

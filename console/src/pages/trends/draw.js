@@ -43,12 +43,16 @@ export function breakdownName(result, segmentNames = null) {
   return segmentNames?.get(value.value) ?? value.value;
 }
 
-// The day a period begins on in `zone`: "2026-11-30", or "2026-11" for a month.
+// The day a period begins on in `zone`: "2026-11-30", "2026-11" for a month, "2026-11-30 14:00" for an hour
+// (with the zone's offset, "2026-10-25 02:00 GMT+1", so the hour a clock runs twice reads as two hours).
 export function periodLabel(periodStart, period, zone) {
-  const day = new Intl.DateTimeFormat("en-CA", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit" }).format(
-    new Date(periodStart),
-  );
-  return period === "month" ? day.slice(0, 7) : day;
+  const at = new Date(periodStart);
+  const day = new Intl.DateTimeFormat("en-CA", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit" }).format(at);
+  if (period === "month") return day.slice(0, 7);
+  if (period !== "hour") return day;
+  const parts = new Intl.DateTimeFormat("en-GB", { timeZone: zone, hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short" }).formatToParts(at);
+  const part = (type) => parts.find((p) => p.type === type)?.value ?? "";
+  return `${day} ${part("hour")}:${part("minute")} ${part("timeZoneName")}`;
 }
 
 // The answer's results grouped by series index, in series order: [{index, label, results}] (a series with

@@ -5,7 +5,7 @@
 // Address: event, math, of, currency (repeated, one of each per series, in series order: the event name (empty:
 // every event; a /page/path matches page events), the math (a MATHS key; default total), the property the
 // math measures (revenue, sentiment_score or a properties.<key> path) and the currency of revenue), mode
-// (`sentiment`: the events' sentiment instead of the series), period (day | week | month; default week), from,
+// (`sentiment`: the events' sentiment instead of the series), period (hour | day | week | month; default week), from,
 // to (inclusive days in the time zone; or days=N; default the last 8 weeks), tz (an IANA time zone; default
 // UTC), breakdown ("" | channel | property | segment), property (the breakdown's path) and segment (repeated:
 // `segments/{id}`, for a breakdown by segment).
@@ -28,8 +28,9 @@ export const MATHS = Object.freeze({
   p99: { value: "TREND_MATH_P99", label: "99th percentile", ofProperty: true },
 });
 
-// The periods (RetentionPeriod) and how a table's first column names them.
+// The periods (RetentionPeriod; hours are QueryTrends' alone) and how a table's first column names them.
 export const PERIODS = Object.freeze({
+  hour: { value: "RETENTION_PERIOD_HOUR", label: "Hour", unit: "Hour" },
   day: { value: "RETENTION_PERIOD_DAY", label: "Day", unit: "Day" },
   week: { value: "RETENTION_PERIOD_WEEK", label: "Week (from Monday)", unit: "Week of" },
   month: { value: "RETENTION_PERIOD_MONTH", label: "Month", unit: "Month" },

@@ -33,7 +33,7 @@ from wayline_journeys.funnels import (
     trend_periods,
 )
 from wayline_journeys.retention import CALENDAR_END, CALENDAR_START, within_calendar
-from wayline_journeys.retention_converters import PERIODS, time_zone
+from wayline_journeys.retention_converters import calendar_period, time_zone
 
 __all__ = ["funnel_query", "funnel_response"]
 
@@ -167,9 +167,7 @@ def _trend(
     if not request.HasField("trend"):
         return None
     reported = len(violations)
-    period = PERIODS.get(request.trend.period)
-    if period is None:
-        violations.append(FieldViolation("trend.period", "not a RetentionPeriod"))
+    period = calendar_period(request.trend.period, "trend.period", violations)
     zone = time_zone(request.trend.time_zone, "trend.time_zone", violations)
     end = span.end or now
     if span.start is None:

@@ -17,7 +17,14 @@ from wayline_journeys.retention import (
     RetentionValue,
 )
 
-__all__ = ["MAX_PERIOD_COUNT", "PERIODS", "retention_query", "retention_response", "time_zone"]
+__all__ = [
+    "MAX_PERIOD_COUNT",
+    "PERIODS",
+    "calendar_period",
+    "retention_query",
+    "retention_response",
+    "time_zone",
+]
 
 MAX_PERIOD_COUNT = 100
 DEFAULT_PERIOD_COUNT = 8
@@ -36,6 +43,20 @@ _TYPES = {
 }
 
 
+def calendar_period(
+    value: retention_pb2.RetentionPeriod.ValueType, path: str, violations: list[FieldViolation]
+) -> RetentionPeriod | None:
+    """The period of a request that counts days, weeks or months (unset: weeks); None after recording why
+    `value` is not one (hours are QueryTrends' alone)."""
+    if value == retention_pb2.RETENTION_PERIOD_HOUR:
+        violations.append(FieldViolation(path, "hours are for QueryTrends only: use days, weeks or months"))
+        return None
+    found = PERIODS.get(value)
+    if found is None:
+        violations.append(FieldViolation(path, "not a RetentionPeriod"))
+    return found
+
+
 def time_zone(name: str, path: str, violations: list[FieldViolation]) -> str:
     """`name` when it is an IANA zone that Python's tz database knows ('' means UTC), else a violation.
     ClickHouse carries its own copy of the database; both know every canonical zone (`iana_zones`)."""
@@ -52,9 +73,7 @@ def retention_query(tenant: str, request: pb.QueryRetentionRequest) -> Retention
     """The query of a QueryRetentionRequest; INVALID_ARGUMENT names every bad field, then FAILED_PRECONDITION
     for segments."""
     violations: list[FieldViolation] = []
-    period, kind = PERIODS.get(request.period), _TYPES.get(request.type)
-    if period is None:
-        violations.append(FieldViolation("period", "not a RetentionPeriod"))
+    period, kind = calendar_period(request.period, "period", violations), _TYPES.get(request.type)
     if kind is None:
         violations.append(FieldViolation("type", "not a RetentionType"))
     if not 0 <= request.period_count <= MAX_PERIOD_COUNT:

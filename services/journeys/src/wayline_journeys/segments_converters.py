@@ -24,7 +24,7 @@ from wayline_journeys.conditions import Condition
 from wayline_journeys.conditions_converters import SEGMENT_NAME, person_condition
 from wayline_journeys.person_refs_converters import person_ref
 from wayline_journeys.retention import RetentionPeriod
-from wayline_journeys.retention_converters import PERIODS, time_zone
+from wayline_journeys.retention_converters import calendar_period, time_zone
 from wayline_journeys.segment_registry import WRITABLE, ChangeCounts, ChangePage, Freshness
 from wayline_journeys.segments import (
     MemberPage,
@@ -319,9 +319,7 @@ def change_counts_request(request: pb.CountSegmentMembershipChangesRequest) -> C
         violations.append(FieldViolation("segment", "not a segment name (segments/{segment_id})"))
     else:
         segment_id = segment_id_of(request.segment, "segment")
-    period = PERIODS.get(request.period)
-    if period is None:
-        violations.append(FieldViolation("period", "not a RetentionPeriod"))
+    period = calendar_period(request.period, "period", violations)
     span = time_range(request.time_range, "time_range", violations)
     zone = time_zone(request.time_zone, "time_zone", violations)
     if violations:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -26,11 +26,13 @@ __all__ = [
     "QUANTILES",
     "TrendCell",
     "TrendMath",
+    "TrendPeriod",
     "TrendPoint",
     "TrendQuery",
     "TrendResult",
     "TrendSeries",
     "TrendsReadModel",
+    "hour_start",
     "trend_periods",
     "trend_results",
 ]
@@ -60,6 +62,35 @@ class TrendMath(Enum):
         return self in (TrendMath.UNIQUE_PERSONS, TrendMath.EVENTS_PER_PERSON)
 
 
+class TrendPeriod(Enum):
+    """The periods a trend counts in: hours of the local clock, or retention's calendar of days, weeks from
+    Monday and months."""
+
+    HOUR = "hour"
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+    @property
+    def calendar(self) -> RetentionPeriod | None:
+        """The calendar period (None for hours, which are no calendar day)."""
+        return None if self is TrendPeriod.HOUR else RetentionPeriod(self.value)
+
+
+PeriodKey = date | datetime
+"""Which period a cell is in: the local date a calendar period starts on, or the instant (UTC) an hour
+starts."""
+
+
+def hour_start(moment: datetime, zone: ZoneInfo) -> datetime:
+    """The instant (UTC) the hour holding `moment` starts: when the local clock last showed a whole hour. The
+    store computes the same from the local minute and second (store/trends.py), so both agree in every zone,
+    those whose offset is not whole minutes (local mean time before 1900s standard time) included."""
+    local = moment.astimezone(zone)
+    back = timedelta(minutes=local.minute, seconds=local.second, microseconds=local.microsecond)
+    return (moment - back).astimezone(UTC)
+
+
 # The levels of the percentile maths.
 QUANTILES: dict[TrendMath, float] = {TrendMath.MEDIAN: 0.5, TrendMath.P90: 0.9, TrendMath.P99: 0.99}
 
@@ -82,7 +113,7 @@ class TrendQuery:
     series: tuple[TrendSeries, ...]
     start: datetime
     end: datetime
-    period: RetentionPeriod = RetentionPeriod.WEEK
+    period: TrendPeriod = TrendPeriod.WEEK
     time_zone: str = "UTC"
     breakdown: Breakdown = field(default_factory=Breakdown)
     population: Population = field(default_factory=Population)
@@ -105,7 +136,7 @@ class TrendCell:
 
     series_index: int
     key: SeriesKey
-    period: date | None
+    period: PeriodKey | None
     events: int
     persons: int = 0
     values: int = 0
@@ -140,9 +171,37 @@ class TrendsReadModel(Protocol):
         ...
 
 
-def trend_periods(query: TrendQuery) -> list[date]:
-    """The local dates the query's periods begin on; more than MAX_TREND_PERIODS when too many."""
-    return period_starts(query.start, query.end, query.period, ZoneInfo(query.time_zone), MAX_TREND_PERIODS)
+def _hour_starts(start: datetime, end: datetime, zone: ZoneInfo, limit: int) -> list[datetime]:
+    found = [hour_start(start, zone)]
+    while len(found) <= limit:
+        # An hour after an hour's start is in the next hour (the clock moves by at most an hour at once).
+        following = hour_start(found[-1] + timedelta(hours=1), zone)
+        if following >= end:
+            break
+        found.append(following)
+    return found
+
+
+def trend_periods(query: TrendQuery) -> list[PeriodKey]:
+    """The keys of the query's periods, oldest first: the local dates calendar periods begin on, or the
+    instants hours begin at; more than MAX_TREND_PERIODS when too many."""
+    zone = ZoneInfo(query.time_zone)
+    calendar = query.period.calendar
+    if calendar is None:
+        return list(_hour_starts(query.start, query.end, zone, MAX_TREND_PERIODS))
+    return list(period_starts(query.start, query.end, calendar, zone, MAX_TREND_PERIODS))
+
+
+def _bounds(
+    keys: Sequence[PeriodKey], period: TrendPeriod, zone: ZoneInfo
+) -> tuple[list[datetime], datetime]:
+    """The instants the periods start at, and the one the last ends at."""
+    calendar = period.calendar
+    if calendar is None:
+        starts = [k for k in keys if isinstance(k, datetime)]
+        return starts, hour_start(starts[-1] + timedelta(hours=1), zone)
+    days = [k for k in keys if not isinstance(k, datetime)]
+    return [period_start(d, calendar, 0, zone) for d in days], period_start(days[-1], calendar, 1, zone)
 
 
 def measure(series: TrendSeries, cell: TrendCell | None) -> float | None:
@@ -181,8 +240,8 @@ def trend_results(cells: Sequence[TrendCell], query: TrendQuery, now: datetime) 
     in series order and by value from the largest; one point per period, empty periods included."""
     zone = ZoneInfo(query.time_zone)
     starts = trend_periods(query)
-    instants = [period_start(d, query.period, 0, zone) for d in starts]
-    ends = [*instants[1:], period_start(starts[-1], query.period, 1, zone)]
+    instants, last_end = _bounds(starts, query.period, zone)
+    ends = [*instants[1:], last_end]
     # A period is still running until it ends, unless the range ended before now (an unset end is now).
     complete = [end <= now or query.end < now for end in ends]
     found = {(c.series_index, c.key, c.period): c for c in cells}

@@ -6,17 +6,18 @@ from datetime import datetime
 
 from wayline.common.errors import FieldViolation, InvalidArgument
 from wayline.common.timestamps import to_timestamp
-from wayline.journeys.v1 import analytics_pb2, trends_pb2
+from wayline.journeys.v1 import analytics_pb2, retention_pb2, trends_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline_journeys import analytics_converters as convert
 from wayline_journeys.analytics import Breakdown, Population
 from wayline_journeys.customer_value_converters import CURRENCY_CODE
-from wayline_journeys.retention import CALENDAR_END, CALENDAR_START, RetentionPeriod, within_calendar
-from wayline_journeys.retention_converters import PERIODS, time_zone
+from wayline_journeys.retention import CALENDAR_END, CALENDAR_START, within_calendar
+from wayline_journeys.retention_converters import time_zone
 from wayline_journeys.store.matching import EVENT_FIELDS
 from wayline_journeys.trends import (
     MAX_TREND_PERIODS,
     TrendMath,
+    TrendPeriod,
     TrendQuery,
     TrendResult,
     TrendSeries,
@@ -28,6 +29,13 @@ __all__ = ["MAX_SERIES", "trends_query", "trends_response"]
 MAX_SERIES = 10
 MAX_ALTERNATIVES = 10
 
+_PERIODS = {
+    retention_pb2.RETENTION_PERIOD_UNSPECIFIED: TrendPeriod.WEEK,
+    retention_pb2.RETENTION_PERIOD_HOUR: TrendPeriod.HOUR,
+    retention_pb2.RETENTION_PERIOD_DAY: TrendPeriod.DAY,
+    retention_pb2.RETENTION_PERIOD_WEEK: TrendPeriod.WEEK,
+    retention_pb2.RETENTION_PERIOD_MONTH: TrendPeriod.MONTH,
+}
 _MATHS = {
     trends_pb2.TREND_MATH_UNSPECIFIED: TrendMath.TOTAL,
     trends_pb2.TREND_MATH_TOTAL: TrendMath.TOTAL,
@@ -131,7 +139,7 @@ def trends_query(tenant: str, request: pb.QueryTrendsRequest, now: datetime) -> 
     if not 0 < len(request.series) <= MAX_SERIES:
         violations.append(FieldViolation("series", f"1 to {MAX_SERIES} series", "OUT_OF_RANGE"))
     series = tuple(_series(s, f"series[{i}]", violations) for i, s in enumerate(request.series))
-    period = PERIODS.get(request.period)
+    period = _PERIODS.get(request.period)
     if period is None:
         violations.append(FieldViolation("period", "not a RetentionPeriod"))
     zone = time_zone(request.time_zone, "time_zone", violations)
@@ -141,7 +149,7 @@ def trends_query(tenant: str, request: pb.QueryTrendsRequest, now: datetime) -> 
         series=series,
         start=start,
         end=end,
-        period=period or RetentionPeriod.WEEK,
+        period=period or TrendPeriod.WEEK,
         time_zone=zone,
         breakdown=convert.breakdown(request.breakdown, "breakdown", violations)
         if request.HasField("breakdown")

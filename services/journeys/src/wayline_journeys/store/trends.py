@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from wayline_journeys.analytics import BreakdownDimension, SeriesKey
@@ -38,12 +39,21 @@ from wayline_journeys.store.matching import (
 from wayline_journeys.store.periods import period_start
 from wayline_journeys.store.relation import current_events
 from wayline_journeys.store.sql import SqlParams
-from wayline_journeys.trends import QUANTILES, TrendCell, TrendMath, TrendQuery, TrendSeries
+from wayline_journeys.trends import (
+    QUANTILES,
+    PeriodKey,
+    TrendCell,
+    TrendMath,
+    TrendPeriod,
+    TrendQuery,
+    TrendSeries,
+)
 
 __all__ = ["ClickHouseTrends", "trends_sql"]
 
 _DATETIME = "DateTime64(6, 'UTC')"
 _NUMBER = "Nullable(Float64)"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _matches(series: TrendSeries, params: SqlParams) -> str:
@@ -78,6 +88,18 @@ def _breakdown_value(query: TrendQuery, params: SqlParams, joined: bool) -> str:
     return series_of_raw("bd_raw" if joined else event_breakdown_raw(query.breakdown, params))
 
 
+def _period(query: TrendQuery, zone: str) -> str:
+    """The event row's period key: the local date a calendar period starts on (Date32), or for hours the
+    instant (Unix microseconds, Int64) the local clock last showed a whole hour, counted back from the local
+    minute and second as trends.hour_start does (ClickHouse's toStartOfHour stops at 1970)."""
+    calendar = query.period.calendar
+    if calendar is not None:
+        return period_start(calendar, "timestamp", zone)
+    micros = "toUnixTimestamp64Micro(timestamp)"
+    back = f"(toInt64(toMinute(timestamp, {zone})) * 60 + toSecond(timestamp, {zone})) * 1000000"
+    return f"{micros} - ({back} + positiveModulo({micros}, 1000000))"
+
+
 def _units(query: TrendQuery, params: SqlParams, zone: str) -> str:
     """One row per event matching any series: person_id, bd (value, missing), period, m{i} (matches series
     i), v{i} (series i's number, for property maths)."""
@@ -101,7 +123,7 @@ def _units(query: TrendQuery, params: SqlParams, zone: str) -> str:
     columns += [f"v{i}" for i, s in enumerate(query.series) if s.math.of_property]
     return (
         f"SELECT person_id, {_breakdown_value(query, params, joined is not None)} AS bd, "
-        f"{period_start(query.period, 'timestamp', zone)} AS period, {', '.join(columns)} FROM ({events})"
+        f"{_period(query, zone)} AS period, {', '.join(columns)} FROM ({events})"
     )
 
 
@@ -150,6 +172,13 @@ def _float(found: Any) -> float | None:
     return None if found is None or math.isnan(found) else float(found)
 
 
+def _key(query: TrendQuery, period: Any) -> PeriodKey:
+    """A row's period key as trends.trend_periods lists it."""
+    if query.period is TrendPeriod.HOUR:
+        return _EPOCH + timedelta(microseconds=int(period))
+    return period  # type: ignore[no-any-return]
+
+
 def _cells(query: TrendQuery, row: Sequence[Any]) -> list[TrendCell]:
     """The cells of one statement row: one per series with events in it."""
     (value, other, missing), period, whole, *aggregates = row
@@ -163,7 +192,7 @@ def _cells(query: TrendQuery, row: Sequence[Any]) -> list[TrendCell]:
             TrendCell(
                 series_index=i,
                 key=SeriesKey(value, bool(other), bool(missing)),
-                period=None if whole else period,
+                period=None if whole else _key(query, period),
                 events=int(named["events"]),
                 persons=int(named.get("persons", 0)),
                 values=int(named.get("values", 0)),

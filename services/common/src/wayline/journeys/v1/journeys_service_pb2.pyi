@@ -1024,7 +1024,7 @@ class QueryTrendsRequest(_message.Message):
     BREAKDOWN_FIELD_NUMBER: _builtins.int
     POPULATION_FIELD_NUMBER: _builtins.int
     period: _retention_pb2.RetentionPeriod.ValueType
-    """The length of the periods; unset means weeks."""
+    """The length of the periods, hours to months; unset means weeks."""
     time_zone: _builtins.str
     """The IANA time zone the periods begin in (local midnight; weeks start on Monday); empty means UTC."""
     @_builtins.property

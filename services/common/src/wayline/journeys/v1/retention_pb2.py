@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from wayline.journeys.v1 import analytics_pb2 as wayline_dot_journeys_dot_v1_dot_analytics__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#wayline/journeys/v1/retention.proto\x12\x13wayline.journeys.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#wayline/journeys/v1/analytics.proto\"g\n\x0eRetentionValue\x12\x14\n\x0cperiod_index\x18\x01 \x01(\x05\x12\x16\n\x0eretained_count\x18\x02 \x01(\x03\x12\x15\n\rretained_rate\x18\x03 \x01(\x01\x12\x10\n\x08\x63omplete\x18\x04 \x01(\x08\"\x8d\x01\n\x0fRetentionCohort\x12\x30\n\x0cperiod_start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x63ohort_size\x18\x02 \x01(\x03\x12\x33\n\x06values\x18\x03 \x03(\x0b\x32#.wayline.journeys.v1.RetentionValue\"\xbc\x01\n\x0fRetentionSeries\x12<\n\x0f\x62reakdown_value\x18\x01 \x01(\x0b\x32#.wayline.journeys.v1.BreakdownValue\x12\x35\n\x07\x63ohorts\x18\x02 \x03(\x0b\x32$.wayline.journeys.v1.RetentionCohort\x12\x34\n\x07\x61verage\x18\x03 \x03(\x0b\x32#.wayline.journeys.v1.RetentionValue*\x84\x01\n\x0fRetentionPeriod\x12 \n\x1cRETENTION_PERIOD_UNSPECIFIED\x10\x00\x12\x18\n\x14RETENTION_PERIOD_DAY\x10\x01\x12\x19\n\x15RETENTION_PERIOD_WEEK\x10\x02\x12\x1a\n\x16RETENTION_PERIOD_MONTH\x10\x03*i\n\rRetentionType\x12\x1e\n\x1aRETENTION_TYPE_UNSPECIFIED\x10\x00\x12\x1a\n\x16RETENTION_TYPE_BOUNDED\x10\x01\x12\x1c\n\x18RETENTION_TYPE_UNBOUNDED\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#wayline/journeys/v1/retention.proto\x12\x13wayline.journeys.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#wayline/journeys/v1/analytics.proto\"g\n\x0eRetentionValue\x12\x14\n\x0cperiod_index\x18\x01 \x01(\x05\x12\x16\n\x0eretained_count\x18\x02 \x01(\x03\x12\x15\n\rretained_rate\x18\x03 \x01(\x01\x12\x10\n\x08\x63omplete\x18\x04 \x01(\x08\"\x8d\x01\n\x0fRetentionCohort\x12\x30\n\x0cperiod_start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x63ohort_size\x18\x02 \x01(\x03\x12\x33\n\x06values\x18\x03 \x03(\x0b\x32#.wayline.journeys.v1.RetentionValue\"\xbc\x01\n\x0fRetentionSeries\x12<\n\x0f\x62reakdown_value\x18\x01 \x01(\x0b\x32#.wayline.journeys.v1.BreakdownValue\x12\x35\n\x07\x63ohorts\x18\x02 \x03(\x0b\x32$.wayline.journeys.v1.RetentionCohort\x12\x34\n\x07\x61verage\x18\x03 \x03(\x0b\x32#.wayline.journeys.v1.RetentionValue*\x9f\x01\n\x0fRetentionPeriod\x12 \n\x1cRETENTION_PERIOD_UNSPECIFIED\x10\x00\x12\x18\n\x14RETENTION_PERIOD_DAY\x10\x01\x12\x19\n\x15RETENTION_PERIOD_WEEK\x10\x02\x12\x1a\n\x16RETENTION_PERIOD_MONTH\x10\x03\x12\x19\n\x15RETENTION_PERIOD_HOUR\x10\x04*i\n\rRetentionType\x12\x1e\n\x1aRETENTION_TYPE_UNSPECIFIED\x10\x00\x12\x1a\n\x16RETENTION_TYPE_BOUNDED\x10\x01\x12\x1c\n\x18RETENTION_TYPE_UNBOUNDED\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,9 +34,9 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'wayline.journeys.v1.retenti
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_RETENTIONPERIOD']._serialized_start=571
-  _globals['_RETENTIONPERIOD']._serialized_end=703
-  _globals['_RETENTIONTYPE']._serialized_start=705
-  _globals['_RETENTIONTYPE']._serialized_end=810
+  _globals['_RETENTIONPERIOD']._serialized_end=730
+  _globals['_RETENTIONTYPE']._serialized_start=732
+  _globals['_RETENTIONTYPE']._serialized_end=837
   _globals['_RETENTIONVALUE']._serialized_start=130
   _globals['_RETENTIONVALUE']._serialized_end=233
   _globals['_RETENTIONCOHORT']._serialized_start=236

@@ -35,6 +35,11 @@ class _RetentionPeriodEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Reten
     """Weeks starting on Monday in the query's time zone."""
     RETENTION_PERIOD_MONTH: _RetentionPeriod.ValueType  # 3
     """Calendar months in the query's time zone."""
+    RETENTION_PERIOD_HOUR: _RetentionPeriod.ValueType  # 4
+    """Hours of the clock in the query's time zone, each starting when the local clock shows a whole hour (so
+    the hour a clock repeats when summer time ends is two periods). QueryTrends only: the other requests
+    that take a period refuse it.
+    """
 
 class RetentionPeriod(_RetentionPeriod, metaclass=_RetentionPeriodEnumTypeWrapper):
     """RetentionPeriod is the length of the periods that cohorts and returns are counted in."""
@@ -47,6 +52,11 @@ RETENTION_PERIOD_WEEK: RetentionPeriod.ValueType  # 2
 """Weeks starting on Monday in the query's time zone."""
 RETENTION_PERIOD_MONTH: RetentionPeriod.ValueType  # 3
 """Calendar months in the query's time zone."""
+RETENTION_PERIOD_HOUR: RetentionPeriod.ValueType  # 4
+"""Hours of the clock in the query's time zone, each starting when the local clock shows a whole hour (so
+the hour a clock repeats when summer time ends is two periods). QueryTrends only: the other requests
+that take a period refuse it.
+"""
 Global___RetentionPeriod: _TypeAlias = RetentionPeriod  # noqa: Y015
 
 class _RetentionType:

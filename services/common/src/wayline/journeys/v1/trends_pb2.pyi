@@ -164,8 +164,9 @@ class TrendPoint(_message.Message):
     """
     @_builtins.property
     def period_start(self) -> _timestamp_pb2.Timestamp:
-        """The start of the period: local midnight of its first day in the query's time zone. The first period
-        starts before the range when the range starts within it; only the range's part counts.
+        """The start of the period: local midnight of its first day in the query's time zone (for hours, the
+        instant the local clock shows the whole hour). The first period starts before the range when the range
+        starts within it; only the range's part counts.
         """
 
     def __init__(
