@@ -21,7 +21,9 @@ from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import analytics_pb2, condition_pb2, lifecycle_pb2, lifecycle_stage_pb2
 from wayline_journeys.analytics import EventMatcher, PropertyFilter
 from wayline_journeys.conditions import (
+    Aggregation,
     Condition,
+    EventAggregate,
     EventCount,
     Group,
     HasIdentifierType,
@@ -156,6 +158,8 @@ class Person:
                 if self.matches(condition.event, e) and self.in_window(e, condition.window)
             )
             return condition.comparison.holds(count, condition.count)
+        if isinstance(condition, EventAggregate):
+            return self._aggregate(condition)
         if isinstance(condition, SequenceCondition):
             return self._sequence(condition)
         if isinstance(condition, HasIdentifierType):
@@ -164,6 +168,27 @@ class Person:
             assert model is not None
             return self.stage(model) in condition.stages
         raise AssertionError(condition)
+
+    def _aggregate(self, condition: EventAggregate) -> bool:
+        """The numbers at the property on the matching events in the window (revenue only in the currency:
+        every generated revenue is in EUR), summed up; no number: a sum of 0, no other value."""
+        numbers = [
+            float(value)
+            for e in self.events
+            if self.matches(condition.event, e) and self.in_window(e, condition.window)
+            for value in [_event_value(e, condition.property)]
+            if isinstance(value, int | float) and not isinstance(value, bool)
+        ]
+        if condition.aggregation is Aggregation.SUM:
+            return condition.comparison.holds(sum(numbers), condition.threshold)
+        if not numbers:
+            return False
+        found = {
+            Aggregation.AVERAGE: sum(numbers) / len(numbers) if numbers else 0.0,
+            Aggregation.MINIMUM: min(numbers),
+            Aggregation.MAXIMUM: max(numbers),
+        }[condition.aggregation]
+        return condition.comparison.holds(found, condition.threshold)
 
     def _sequence(self, condition: SequenceCondition) -> bool:
         """Some start event works: from it, take the earliest event strictly later for each middle step
@@ -318,7 +343,7 @@ def condition(
     conditions a lifecycle-stage feature's model may use (person properties, event counts without `person.`
     filters, groups)."""
     found = condition_pb2.PersonCondition(negate=rng.random() < 0.2)
-    kinds = ["person", "count", "count"] + ([] if feature else ["sequence", "identifier"])
+    kinds = ["person", "count", "count"] + ([] if feature else ["sequence", "identifier", "aggregate"])
     kinds += ["group"] * (2 if depth < 3 else 0)
     kinds += ["lifecycle"] if lifecycle else []
     kind = rng.choice(kinds)
@@ -347,6 +372,19 @@ def condition(
             found.sequence.window.FromTimedelta(window)
     elif kind == "identifier":
         found.has_identifier_type = rng.choice(("email", "phone"))
+    elif kind == "aggregate":
+        aggregate = found.event_aggregate
+        aggregate.event.CopyFrom(matcher(rng))
+        aggregate.aggregation = rng.randint(1, 4)  # type: ignore[assignment]
+        aggregate.property = rng.choice(
+            ("properties.amount", "revenue", "properties.plan")
+        )  # plan: no number
+        aggregate.currency_code = "EUR" if aggregate.property == "revenue" else ""
+        aggregate.comparison = rng.randint(0, 6)  # type: ignore[assignment]
+        aggregate.threshold = rng.choice((0, 2.5, 10, 20))
+        window = _days(rng, (None, 7, 30, 90.25))
+        if window is not None:
+            aggregate.window.FromTimedelta(window)
     else:
         found.lifecycle_stage.stages.extend(
             rng.sample(lifecycle_stage_pb2.LifecycleStage.values()[1:], rng.randint(1, 3))

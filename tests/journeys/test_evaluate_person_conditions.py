@@ -415,3 +415,106 @@ def test_get_person_properties_refuses_malformed_requests(journeys: Journeys) ->
             journeys.stub.GetPersonProperties(request, metadata=journeys.metadata, timeout=10)
         assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert field_violations(raised.value) == expected
+
+
+def aggregate(
+    aggregation: int,
+    prop: str,
+    comparison: int,
+    threshold: float,
+    name: str = "",
+    currency: str = "",
+    window: timedelta | None = None,
+) -> Condition:
+    found = Condition(
+        event_aggregate=condition_pb2.EventAggregateCondition(
+            event=analytics_pb2.EventMatcher(event_name=name),
+            aggregation=aggregation,  # type: ignore[arg-type]
+            property=prop,
+            currency_code=currency,
+            comparison=comparison,  # type: ignore[arg-type]
+            threshold=threshold,
+        )
+    )
+    if window is not None:
+        found.event_aggregate.window.FromTimedelta(window)
+    return found
+
+
+def test_evaluate_person_conditions_sums_up_a_numeric_property(journeys: Journeys) -> None:
+    """The mean sentiment of a person's calls, a sum of minutes, revenue in one currency: aggregates of the
+    numbers at a property over matching events in a window; with no number, no value (and its negation
+    holds), except the sum, which is 0."""
+    caller = person()
+    calls = [(-0.8, 20), (-0.4, 1), (0.3, 2)]  # sentiment, days ago
+    written = [event(caller, "Call Ended", NOW - timedelta(days=d)) for _, d in calls]
+    for found, (score, _) in zip(written, calls, strict=True):
+        found.sentiment_score = score
+    written[0].properties.update({"minutes": 12})
+    written[1].properties.update({"minutes": 30.5})
+    written[2].properties.update({"minutes": "long"})  # a string: no number
+    usd = event(caller, "Order Completed", NOW - timedelta(days=1), revenue="50")
+    usd.revenue.currency_code = "USD"
+    journeys.write(*written, usd, event(caller, "Order Completed", NOW - timedelta(days=3), revenue="9.5"))
+    avg, total = condition_pb2.EVENT_AGGREGATION_AVERAGE, condition_pb2.EVENT_AGGREGATION_SUM
+    lowest, highest = condition_pb2.EVENT_AGGREGATION_MINIMUM, condition_pb2.EVENT_AGGREGATION_MAXIMUM
+    le, ge = (
+        condition_pb2.COMPARISON_OPERATOR_LESS_THAN_OR_EQUAL,
+        condition_pb2.COMPARISON_OPERATOR_UNSPECIFIED,
+    )
+    eq = condition_pb2.COMPARISON_OPERATOR_EQUAL
+    week = timedelta(days=7)
+    assert holds(
+        journeys,
+        caller,
+        aggregate(avg, "sentiment_score", le, -0.29, "Call Ended"),  # (-0.8 - 0.4 + 0.3) / 3 = -0.3
+        aggregate(avg, "sentiment_score", le, -0.29, "Call Ended", window=timedelta(days=3)),  # -0.05
+        aggregate(lowest, "sentiment_score", le, -0.8, "Call Ended"),
+        aggregate(highest, "sentiment_score", ge, 0.5),
+        aggregate(total, "properties.minutes", eq, 30.5, window=week),  # 12 minutes were 20 days ago
+        aggregate(total, "revenue", eq, 9.5, currency="EUR"),
+        aggregate(total, "revenue", eq, 50, currency="USD"),
+        aggregate(total, "properties.minutes", eq, 0, "Never Done"),  # the sum of nothing is 0
+        aggregate(avg, "properties.minutes", ge, -1e9, "Never Done"),  # no mean: no match...
+        negated(aggregate(avg, "properties.minutes", ge, -1e9, "Never Done")),  # ...and its negation matches
+        aggregate(avg, "properties.plan", le, 1e9),  # a path without numbers: no value
+    ) == [True, False, True, False, True, True, True, True, False, True, False]
+
+
+def test_a_segment_of_unhappy_callers_takes_persons_by_their_mean_sentiment(journeys: Journeys) -> None:
+    unhappy, happy = person(), person()
+    written = [
+        event(unhappy, "Call Ended", NOW - timedelta(days=2)),
+        event(happy, "Call Ended", NOW - timedelta(days=1)),
+    ]
+    written[0].sentiment_score, written[1].sentiment_score = -0.7, 0.6
+    journeys.write(*written)
+    le = condition_pb2.COMPARISON_OPERATOR_LESS_THAN_OR_EQUAL
+    condition = aggregate(
+        condition_pb2.EVENT_AGGREGATION_AVERAGE,
+        "sentiment_score",
+        le,
+        -0.3,
+        "Call Ended",
+        window=timedelta(days=30),
+    )
+    journeys.create_segment(condition, "unhappy-callers")
+    assert built_members(journeys, "unhappy-callers") == {unhappy}
+
+
+def test_evaluate_person_conditions_refuses_a_malformed_aggregate(journeys: Journeys) -> None:
+    bad = aggregate(0, "name", 9, float("nan"))
+    revenue = aggregate(condition_pb2.EVENT_AGGREGATION_SUM, "revenue", 0, 1)
+    request = pb.EvaluatePersonConditionsRequest(
+        person=event_pb2.PersonRef(person_id="p"), conditions=[bad, revenue]
+    )
+    with pytest.raises(grpc.RpcError) as caught:
+        journeys.stub.EvaluatePersonConditions(request, metadata=journeys.metadata, timeout=10)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(field_violations(caught.value)) == {
+        "conditions[0].event_aggregate.aggregation",
+        "conditions[0].event_aggregate.property",
+        "conditions[0].event_aggregate.comparison",
+        "conditions[0].event_aggregate.threshold",
+        "conditions[1].event_aggregate.currency_code",
+    }

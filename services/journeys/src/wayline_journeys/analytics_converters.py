@@ -33,11 +33,13 @@ __all__ = [
     "MAX_BREAKDOWN_LIMIT",
     "MAX_BREAKDOWN_SEGMENTS",
     "MAX_POPULATION_SEGMENTS",
+    "NUMERIC_PATH_HINT",
     "PERSON_PATH",
     "SEGMENT_NAME",
     "breakdown",
     "event_matcher",
     "json_value",
+    "numeric_event_path",
     "population",
     "property_filter",
     "time_range",
@@ -84,6 +86,19 @@ PERSON_PATH = re.compile(r"^person\.[^.\s]+$")
 
 def _property_path(path: str) -> bool:
     return bool(EVENT_PATH.match(path) or PERSON_PATH.match(path))
+
+
+def numeric_event_path(path: str) -> bool:
+    """A path whose values may be numbers: a numeric event field (`revenue`, `sentiment_score`) or a path
+    into properties or context (not `person.`, not a text field such as `name`)."""
+    if path in EVENT_FIELDS:
+        return EVENT_FIELDS[path]
+    return bool(EVENT_PATH.match(path))
+
+
+NUMERIC_PATH_HINT = (
+    "a numeric event property: revenue, sentiment_score, properties.<key>..., context.<field>..."
+)
 
 
 def json_value(value: struct_pb2.Value) -> JsonValue | list[object] | dict[str, object]:

@@ -9,6 +9,11 @@ person through identity's overrides):
 - `EventCount`: the number of events matching the matcher with timestamp in [T - window, T) (all before T
   without a window) compares with the threshold. A `person.` filter in the matcher holds when the person
   passes it at T; otherwise no event matches.
+- `EventAggregate`: the sum, mean, least or greatest of the JSON numbers at `property` on the events
+  matching the matcher (with revenue in `currency` for `revenue`) with timestamp in [T - window, T) (all
+  before T without a window) compares with the threshold. Without such a number the sum is 0 and the
+  others have no value, so the condition does not hold (its negation does). `person.` filters as in
+  `EventCount`.
 - `Sequence`: events e1, ..., en with strictly increasing timestamps, ei matching step i, en - e1 at most
   `within` and en in [T - window, T). Two events with the same timestamp are not in order, and one event is
   never two steps.
@@ -38,9 +43,11 @@ __all__ = [
     "MAX_CONDITIONS",
     "MAX_DEPTH",
     "MAX_SEQUENCE_STEPS",
+    "Aggregation",
     "Comparison",
     "Condition",
     "CustomerValue",
+    "EventAggregate",
     "EventCount",
     "Group",
     "HasIdentifierType",
@@ -82,7 +89,7 @@ class Comparison(Enum):
     LESS_THAN = "<"
     LESS_THAN_OR_EQUAL = "<="
 
-    def holds(self, left: int | Decimal, right: int | Decimal) -> bool:
+    def holds(self, left: int | float | Decimal, right: int | float | Decimal) -> bool:
         return {
             Comparison.EQUAL: left == right,
             Comparison.NOT_EQUAL: left != right,
@@ -109,6 +116,26 @@ class EventCount:
     event: EventMatcher
     comparison: Comparison
     count: int
+    window: timedelta | None = None
+
+
+class Aggregation(Enum):
+    SUM = "sum"
+    AVERAGE = "avg"
+    MINIMUM = "min"
+    MAXIMUM = "max"
+
+
+@dataclass(frozen=True)
+class EventAggregate:
+    event: EventMatcher
+    aggregation: Aggregation
+    property: str
+    """A numeric event path (analytics_converters.numeric_event_path)."""
+    comparison: Comparison
+    threshold: float
+    currency: str = ""
+    """For `revenue`: only revenue in this currency counts."""
     window: timedelta | None = None
 
 
@@ -168,6 +195,7 @@ class Not:
 Condition = (
     PersonProperty
     | EventCount
+    | EventAggregate
     | Sequence
     | HasIdentifierType
     | InLifecycleStage

@@ -10,24 +10,35 @@ time, and lifecycle distributions need many).
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from google.protobuf import duration_pb2
 
 from wayline.common.errors import FieldViolation, InvalidArgument
 from wayline.common.timestamps import duration_violation
 from wayline.journeys.v1 import condition_pb2, customer_value_pb2, lifecycle_stage_pb2
-from wayline_journeys.analytics_converters import SEGMENT_NAME, event_matcher, property_filter
+from wayline_journeys.analytics_converters import (
+    NUMERIC_PATH_HINT,
+    SEGMENT_NAME,
+    event_matcher,
+    numeric_event_path,
+    property_filter,
+)
 from wayline_journeys.conditions import (
     MAX_CONDITIONS,
     MAX_DEPTH,
     MAX_SEQUENCE_STEPS,
+    Aggregation,
     Comparison,
     Condition,
     CustomerValue,
+    EventAggregate,
     EventCount,
     Group,
     HasIdentifierType,
@@ -69,6 +80,12 @@ _METRICS = {
     condition_pb2.CUSTOMER_VALUE_METRIC_HISTORIC_VALUE: ValueMetric.HISTORIC_VALUE,
     condition_pb2.CUSTOMER_VALUE_METRIC_PURCHASE_COUNT: ValueMetric.PURCHASE_COUNT,
     condition_pb2.CUSTOMER_VALUE_METRIC_RFM_SEGMENT: ValueMetric.RFM_SEGMENT,
+}
+_AGGREGATIONS = {
+    condition_pb2.EVENT_AGGREGATION_SUM: Aggregation.SUM,
+    condition_pb2.EVENT_AGGREGATION_AVERAGE: Aggregation.AVERAGE,
+    condition_pb2.EVENT_AGGREGATION_MINIMUM: Aggregation.MINIMUM,
+    condition_pb2.EVENT_AGGREGATION_MAXIMUM: Aggregation.MAXIMUM,
 }
 _RFM_SEGMENTS = {customer_value_pb2.RfmSegment.Value(f"RFM_SEGMENT_{s.name}"): s for s in RfmSegment}
 _CURRENCY = re.compile(r"[A-Z]{3}")
@@ -173,10 +190,8 @@ def _condition(
             violations.append(FieldViolation(f"{where}.property", "must be a person. path"))
         elif converted is not None:
             found = PersonProperty(converted)
-    elif kind == "event_count":
-        found = _event_count(message.event_count, f"{path}.event_count", violations)
-    elif kind == "sequence":
-        found = _sequence(message.sequence, f"{path}.sequence", violations)
+    elif kind in _EVENT_CONDITIONS:
+        found = _EVENT_CONDITIONS[kind](getattr(message, kind), f"{path}.{kind}", violations)
     elif kind == "lifecycle_stage":
         found = _lifecycle(
             message.lifecycle_stage, f"{path}.lifecycle_stage", violations, allowed.lifecycle_stages
@@ -227,6 +242,37 @@ def _event_count(
     return EventCount(matcher, comparison, message.count, window)
 
 
+def _event_aggregate(
+    message: condition_pb2.EventAggregateCondition, path: str, violations: list[FieldViolation]
+) -> Condition | None:
+    found = len(violations)
+    matcher = event_matcher(message.event, f"{path}.event", violations)
+    aggregation = _AGGREGATIONS.get(message.aggregation)
+    if aggregation is None:
+        violations.append(FieldViolation(f"{path}.aggregation", "choose an aggregation", "REQUIRED"))
+    if not numeric_event_path(message.property):
+        violations.append(FieldViolation(f"{path}.property", NUMERIC_PATH_HINT))
+    if message.property == "revenue" and not message.currency_code:
+        violations.append(
+            FieldViolation(
+                f"{path}.currency_code", "revenue is summed up in one currency (ISO 4217)", "REQUIRED"
+            )
+        )
+    elif message.currency_code and not _CURRENCY.fullmatch(message.currency_code):
+        violations.append(FieldViolation(f"{path}.currency_code", "three upper-case letters (ISO 4217)"))
+    comparison = _COMPARISONS.get(message.comparison)
+    if comparison is None:
+        violations.append(FieldViolation(f"{path}.comparison", "unknown comparison"))
+    if not math.isfinite(message.threshold):
+        violations.append(FieldViolation(f"{path}.threshold", "must be a finite number"))
+    window = duration(message.window, f"{path}.window", violations) if message.HasField("window") else None
+    if len(violations) > found or aggregation is None or comparison is None:
+        return None
+    return EventAggregate(
+        matcher, aggregation, message.property, comparison, message.threshold, message.currency_code, window
+    )
+
+
 def _sequence(
     message: condition_pb2.SequenceCondition, path: str, violations: list[FieldViolation]
 ) -> Condition | None:
@@ -237,6 +283,14 @@ def _sequence(
     within = duration(message.within, f"{path}.within", violations) if message.HasField("within") else None
     window = duration(message.window, f"{path}.window", violations) if message.HasField("window") else None
     return None if len(violations) > found else Sequence(steps, within, window)
+
+
+# The conditions on the person's events alone: their parsers by the PersonCondition field that holds them.
+_EVENT_CONDITIONS: dict[str, Callable[[Any, str, list[FieldViolation]], Condition | None]] = {
+    "event_count": _event_count,
+    "event_aggregate": _event_aggregate,
+    "sequence": _sequence,
+}
 
 
 def _lifecycle(

@@ -15,6 +15,7 @@ from typing import Protocol
 from wayline_journeys.conditions import (
     Condition,
     CustomerValue,
+    EventAggregate,
     EventCount,
     ValueMetric,
     nodes,
@@ -99,7 +100,8 @@ def windows(conditions: Iterable[Condition]) -> set[timedelta]:
     found = {timedelta(0)}  # events dated in the future come due
     for condition in conditions:
         for c in nodes(condition):
-            if isinstance(c, EventCount | SequenceCondition | CustomerValue) and c.window is not None:
+            windowed = EventCount | EventAggregate | SequenceCondition | CustomerValue
+            if isinstance(c, windowed) and c.window is not None:
                 found.add(c.window)
     return found
 

@@ -13,7 +13,6 @@ from wayline_journeys.analytics import Breakdown, Population
 from wayline_journeys.customer_value_converters import CURRENCY_CODE
 from wayline_journeys.retention import CALENDAR_END, CALENDAR_START, within_calendar
 from wayline_journeys.retention_converters import time_zone
-from wayline_journeys.store.matching import EVENT_FIELDS
 from wayline_journeys.trends import (
     MAX_TREND_PERIODS,
     TrendMath,
@@ -51,13 +50,6 @@ _MATHS = {
 }
 
 
-def _numeric_path(path: str) -> bool:
-    """A path whose values may be numbers: a numeric event field or a path into properties or context."""
-    if path in EVENT_FIELDS:
-        return EVENT_FIELDS[path]
-    return bool(convert.EVENT_PATH.match(path))
-
-
 def _series(message: trends_pb2.TrendSeries, path: str, violations: list[FieldViolation]) -> TrendSeries:
     math = _MATHS.get(message.math)
     if math is None:
@@ -69,13 +61,8 @@ def _series(message: trends_pb2.TrendSeries, path: str, violations: list[FieldVi
                 f"{path}.property", f"{math.name} measures a numeric property: name one", "REQUIRED"
             )
         )
-    elif math.of_property and not _numeric_path(message.property):
-        violations.append(
-            FieldViolation(
-                f"{path}.property",
-                "a numeric event property: revenue, sentiment_score, properties.<key>..., context.<field>...",
-            )
-        )
+    elif math.of_property and not convert.numeric_event_path(message.property):
+        violations.append(FieldViolation(f"{path}.property", convert.NUMERIC_PATH_HINT))
     elif not math.of_property and message.property:
         violations.append(
             FieldViolation(f"{path}.property", f"{math.name} measures no property; leave it empty")

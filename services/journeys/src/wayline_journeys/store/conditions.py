@@ -30,8 +30,10 @@ from datetime import datetime, timedelta
 
 from wayline_journeys.analytics import EventMatcher, PropertyFilter
 from wayline_journeys.conditions import (
+    Aggregation,
     Condition,
     CustomerValue,
+    EventAggregate,
     EventCount,
     Group,
     HasIdentifierType,
@@ -47,7 +49,12 @@ from wayline_journeys.conditions import (
 from wayline_journeys.customer_value import RfmSegment, ValueSpec
 from wayline_journeys.lifecycle import LifecycleModel
 from wayline_journeys.store.customer_value import counted_sql, person_value_rows
-from wayline_journeys.store.matching import UnsupportedFilter, matcher_sql, value_condition
+from wayline_journeys.store.matching import (
+    UnsupportedFilter,
+    event_number_sql,
+    matcher_sql,
+    value_condition,
+)
 from wayline_journeys.store.relation import Relation, current_events
 from wayline_journeys.store.segments import segment_members_sql
 from wayline_journeys.store.sql import EVENT_ORDER, SqlParams
@@ -104,6 +111,8 @@ class ConditionCompiler:
             return self.person_filters((condition.filter,))
         if isinstance(condition, EventCount):
             return self._event_count(condition)
+        if isinstance(condition, EventAggregate):
+            return self._event_aggregate(condition)
         if isinstance(condition, Sequence):
             return self._sequence(condition)
         if isinstance(condition, HasIdentifierType):
@@ -174,6 +183,22 @@ class ConditionCompiler:
         counted = count if person == "true" else f"if({person}, {count}, 0)"
         threshold = self._params.bind(condition.count, "Int64")
         return f"({counted} {condition.comparison.value} {threshold})"
+
+    def _event_aggregate(self, condition: EventAggregate) -> str:
+        events = self._events(condition.event, condition.window)
+        if condition.currency:
+            currency = self._params.bind(condition.currency, "String")
+            events = f"({events}) AND revenue IS NOT NULL AND revenue_currency = {currency}"
+        number = event_number_sql(condition.property, self._params)
+        found = self._aggregate(f"{condition.aggregation.value}If({number}, {events})")
+        nothing = "0" if condition.aggregation is Aggregation.SUM else "NULL"  # what no number sums up to
+        value = f"ifNull({found}, {nothing})"
+        person = self._matcher_person(condition.event)
+        if person != "true":  # the person fails the matcher's person filters: no event matches
+            value = f"if({person}, {value}, {nothing})"
+        threshold = self._params.bind(condition.threshold, "Float64")
+        # No value is no match (and its negation one): NULL compares as NULL, read as false.
+        return f"ifNull({value} {condition.comparison.value} {threshold}, false)"
 
     def _sequence(self, condition: Sequence) -> str:
         steps = condition.steps

@@ -40,6 +40,7 @@ from wayline_journeys.store.sql import EVENT_ORDER, SqlParams
 __all__ = [
     "EVENT_FIELDS",
     "UnsupportedFilter",
+    "event_number_sql",
     "event_property_raw",
     "json_has_text",
     "json_is_bool",
@@ -147,6 +148,15 @@ def event_property_raw(path: str, params: SqlParams) -> str:
     if keys is None:
         return "''"  # a path that names no field of the context: absent on every event
     return f"JSONExtractRaw({column}, {', '.join(params.bind(k, 'String') for k in keys)})"
+
+
+def event_number_sql(path: str, params: SqlParams) -> str:
+    """A Nullable(Float64) of an event property path: the number where the value is a JSON number, else NULL
+    (absent, null, a string). `revenue` and `sentiment_score` are read from their columns."""
+    if EVENT_FIELDS.get(path, False):
+        return f"CAST(toFloat64({path}), 'Nullable(Float64)')"  # a Nullable column named in EVENT_FIELDS
+    raw = event_property_raw(path, params)
+    return f"if({json_is_number(raw)}, toFloat64OrNull({raw}), CAST(NULL, 'Nullable(Float64)'))"
 
 
 def value_condition(

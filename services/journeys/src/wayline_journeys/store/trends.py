@@ -29,9 +29,7 @@ from wayline_journeys.store.breakdown import (
 )
 from wayline_journeys.store.client import ReadModel
 from wayline_journeys.store.matching import (
-    EVENT_FIELDS,
-    event_property_raw,
-    json_is_number,
+    event_number_sql,
     matcher_kinds_sql,
     matcher_sql,
     population_sql,
@@ -52,7 +50,6 @@ from wayline_journeys.trends import (
 __all__ = ["ClickHouseTrends", "trends_sql"]
 
 _DATETIME = "DateTime64(6, 'UTC')"
-_NUMBER = "Nullable(Float64)"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -68,16 +65,6 @@ def _kinds(query: TrendQuery, params: SqlParams) -> str:
     """The names, types and channels any series reads, before FINAL (relation.py); 'true' for any event."""
     kinds = [matcher_kinds_sql(m, params) for s in query.series for m in s.matchers]
     return "true" if "true" in kinds else " OR ".join(f"({k})" for k in kinds)
-
-
-def _number(series: TrendSeries, params: SqlParams) -> str:
-    """The series' number on an event row: the property as a Float64 where it is a JSON number, else NULL."""
-    if EVENT_FIELDS.get(series.property, False):
-        return (
-            f"CAST(toFloat64({series.property}), '{_NUMBER}')"  # revenue, sentiment_score: Nullable columns
-        )
-    raw = event_property_raw(series.property, params)
-    return f"if({json_is_number(raw)}, toFloat64OrNull({raw}), CAST(NULL, '{_NUMBER}'))"
 
 
 def _breakdown_value(query: TrendQuery, params: SqlParams, joined: bool) -> str:
@@ -104,7 +91,11 @@ def _units(query: TrendQuery, params: SqlParams, zone: str) -> str:
     """One row per event matching any series: person_id, bd (value, missing), period, m{i} (matches series
     i), v{i} (series i's number, for property maths)."""
     flags = [f"({_matches(s, params)}) AS m{i}" for i, s in enumerate(query.series)]
-    numbers = [f"{_number(s, params)} AS v{i}" for i, s in enumerate(query.series) if s.math.of_property]
+    numbers = [
+        f"{event_number_sql(s.property, params)} AS v{i}"
+        for i, s in enumerate(query.series)
+        if s.math.of_property
+    ]
     start, end = params.bind(query.start, _DATETIME), params.bind(query.end, _DATETIME)
     span = f"timestamp >= {start} AND timestamp < {end}"
     any_series = " OR ".join(f"m{i}" for i in range(len(query.series)))

@@ -29,31 +29,35 @@ from wayline.journeys.v1 import customer_value_pb2 as wayline_dot_journeys_dot_v
 from wayline.journeys.v1 import lifecycle_stage_pb2 as wayline_dot_journeys_dot_v1_dot_lifecycle__stage__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#wayline/journeys/v1/condition.proto\x12\x13wayline.journeys.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cwayline/event/v1/event.proto\x1a#wayline/journeys/v1/analytics.proto\x1a(wayline/journeys/v1/customer_value.proto\x1a)wayline/journeys/v1/lifecycle_stage.proto\"\x9f\x04\n\x0fPersonCondition\x12\x34\n\x05group\x18\x01 \x01(\x0b\x32#.wayline.journeys.v1.ConditionGroupH\x00\x12>\n\x0fperson_property\x18\x02 \x01(\x0b\x32#.wayline.journeys.v1.PropertyFilterH\x00\x12?\n\x0b\x65vent_count\x18\x03 \x01(\x0b\x32(.wayline.journeys.v1.EventCountConditionH\x00\x12:\n\x08sequence\x18\x04 \x01(\x0b\x32&.wayline.journeys.v1.SequenceConditionH\x00\x12G\n\x0flifecycle_stage\x18\x05 \x01(\x0b\x32,.wayline.journeys.v1.LifecycleStageConditionH\x00\x12M\n\x12segment_membership\x18\x06 \x01(\x0b\x32/.wayline.journeys.v1.SegmentMembershipConditionH\x00\x12\x1d\n\x13has_identifier_type\x18\x07 \x01(\tH\x00\x12\x45\n\x0e\x63ustomer_value\x18\t \x01(\x0b\x32+.wayline.journeys.v1.CustomerValueConditionH\x00\x12\x0e\n\x06negate\x18\x08 \x01(\x08\x42\x0b\n\tcondition\"\x82\x01\n\x0e\x43onditionGroup\x12\x36\n\x08operator\x18\x01 \x01(\x0e\x32$.wayline.journeys.v1.LogicalOperator\x12\x38\n\nconditions\x18\x02 \x03(\x0b\x32$.wayline.journeys.v1.PersonCondition\"\xbe\x01\n\x13\x45ventCountCondition\x12\x30\n\x05\x65vent\x18\x01 \x01(\x0b\x32!.wayline.journeys.v1.EventMatcher\x12;\n\ncomparison\x18\x02 \x01(\x0e\x32\'.wayline.journeys.v1.ComparisonOperator\x12\r\n\x05\x63ount\x18\x03 \x01(\x03\x12)\n\x06window\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x9b\x01\n\x11SequenceCondition\x12\x30\n\x05steps\x18\x01 \x03(\x0b\x32!.wayline.journeys.v1.EventMatcher\x12)\n\x06within\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12)\n\x06window\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"N\n\x17LifecycleStageCondition\x12\x33\n\x06stages\x18\x01 \x03(\x0e\x32#.wayline.journeys.v1.LifecycleStage\"-\n\x1aSegmentMembershipCondition\x12\x0f\n\x07segment\x18\x01 \x01(\t\"\xdd\x02\n\x16\x43ustomerValueCondition\x12\x38\n\x06metric\x18\x01 \x01(\x0e\x32(.wayline.journeys.v1.CustomerValueMetric\x12\x15\n\rcurrency_code\x18\x02 \x01(\t\x12\x1c\n\x14purchase_event_names\x18\x03 \x03(\t\x12)\n\x06window\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12;\n\ncomparison\x18\x05 \x01(\x0e\x32\'.wayline.journeys.v1.ComparisonOperator\x12&\n\x05value\x18\x06 \x01(\x0b\x32\x17.wayline.event.v1.Money\x12\r\n\x05\x63ount\x18\x07 \x01(\x03\x12\x35\n\x0crfm_segments\x18\x08 \x03(\x0e\x32\x1f.wayline.journeys.v1.RfmSegment*f\n\x0fLogicalOperator\x12 \n\x1cLOGICAL_OPERATOR_UNSPECIFIED\x10\x00\x12\x18\n\x14LOGICAL_OPERATOR_AND\x10\x01\x12\x17\n\x13LOGICAL_OPERATOR_OR\x10\x02*\xb7\x01\n\x13\x43ustomerValueMetric\x12%\n!CUSTOMER_VALUE_METRIC_UNSPECIFIED\x10\x00\x12(\n$CUSTOMER_VALUE_METRIC_HISTORIC_VALUE\x10\x01\x12(\n$CUSTOMER_VALUE_METRIC_PURCHASE_COUNT\x10\x02\x12%\n!CUSTOMER_VALUE_METRIC_RFM_SEGMENT\x10\x03*\x9f\x02\n\x12\x43omparisonOperator\x12#\n\x1f\x43OMPARISON_OPERATOR_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x43OMPARISON_OPERATOR_EQUAL\x10\x01\x12!\n\x1d\x43OMPARISON_OPERATOR_NOT_EQUAL\x10\x02\x12$\n COMPARISON_OPERATOR_GREATER_THAN\x10\x03\x12-\n)COMPARISON_OPERATOR_GREATER_THAN_OR_EQUAL\x10\x04\x12!\n\x1d\x43OMPARISON_OPERATOR_LESS_THAN\x10\x05\x12*\n&COMPARISON_OPERATOR_LESS_THAN_OR_EQUAL\x10\x06\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#wayline/journeys/v1/condition.proto\x12\x13wayline.journeys.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cwayline/event/v1/event.proto\x1a#wayline/journeys/v1/analytics.proto\x1a(wayline/journeys/v1/customer_value.proto\x1a)wayline/journeys/v1/lifecycle_stage.proto\"\xe8\x04\n\x0fPersonCondition\x12\x34\n\x05group\x18\x01 \x01(\x0b\x32#.wayline.journeys.v1.ConditionGroupH\x00\x12>\n\x0fperson_property\x18\x02 \x01(\x0b\x32#.wayline.journeys.v1.PropertyFilterH\x00\x12?\n\x0b\x65vent_count\x18\x03 \x01(\x0b\x32(.wayline.journeys.v1.EventCountConditionH\x00\x12:\n\x08sequence\x18\x04 \x01(\x0b\x32&.wayline.journeys.v1.SequenceConditionH\x00\x12G\n\x0flifecycle_stage\x18\x05 \x01(\x0b\x32,.wayline.journeys.v1.LifecycleStageConditionH\x00\x12M\n\x12segment_membership\x18\x06 \x01(\x0b\x32/.wayline.journeys.v1.SegmentMembershipConditionH\x00\x12\x1d\n\x13has_identifier_type\x18\x07 \x01(\tH\x00\x12\x45\n\x0e\x63ustomer_value\x18\t \x01(\x0b\x32+.wayline.journeys.v1.CustomerValueConditionH\x00\x12G\n\x0f\x65vent_aggregate\x18\n \x01(\x0b\x32,.wayline.journeys.v1.EventAggregateConditionH\x00\x12\x0e\n\x06negate\x18\x08 \x01(\x08\x42\x0b\n\tcondition\"\x82\x01\n\x0e\x43onditionGroup\x12\x36\n\x08operator\x18\x01 \x01(\x0e\x32$.wayline.journeys.v1.LogicalOperator\x12\x38\n\nconditions\x18\x02 \x03(\x0b\x32$.wayline.journeys.v1.PersonCondition\"\xbe\x01\n\x13\x45ventCountCondition\x12\x30\n\x05\x65vent\x18\x01 \x01(\x0b\x32!.wayline.journeys.v1.EventMatcher\x12;\n\ncomparison\x18\x02 \x01(\x0e\x32\'.wayline.journeys.v1.ComparisonOperator\x12\r\n\x05\x63ount\x18\x03 \x01(\x03\x12)\n\x06window\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x9b\x01\n\x11SequenceCondition\x12\x30\n\x05steps\x18\x01 \x03(\x0b\x32!.wayline.journeys.v1.EventMatcher\x12)\n\x06within\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12)\n\x06window\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"N\n\x17LifecycleStageCondition\x12\x33\n\x06stages\x18\x01 \x03(\x0e\x32#.wayline.journeys.v1.LifecycleStage\"-\n\x1aSegmentMembershipCondition\x12\x0f\n\x07segment\x18\x01 \x01(\t\"\xdd\x02\n\x16\x43ustomerValueCondition\x12\x38\n\x06metric\x18\x01 \x01(\x0e\x32(.wayline.journeys.v1.CustomerValueMetric\x12\x15\n\rcurrency_code\x18\x02 \x01(\t\x12\x1c\n\x14purchase_event_names\x18\x03 \x03(\t\x12)\n\x06window\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12;\n\ncomparison\x18\x05 \x01(\x0e\x32\'.wayline.journeys.v1.ComparisonOperator\x12&\n\x05value\x18\x06 \x01(\x0b\x32\x17.wayline.event.v1.Money\x12\r\n\x05\x63ount\x18\x07 \x01(\x03\x12\x35\n\x0crfm_segments\x18\x08 \x03(\x0e\x32\x1f.wayline.journeys.v1.RfmSegment\"\xab\x02\n\x17\x45ventAggregateCondition\x12\x30\n\x05\x65vent\x18\x01 \x01(\x0b\x32!.wayline.journeys.v1.EventMatcher\x12:\n\x0b\x61ggregation\x18\x02 \x01(\x0e\x32%.wayline.journeys.v1.EventAggregation\x12\x10\n\x08property\x18\x03 \x01(\t\x12\x15\n\rcurrency_code\x18\x04 \x01(\t\x12;\n\ncomparison\x18\x05 \x01(\x0e\x32\'.wayline.journeys.v1.ComparisonOperator\x12\x11\n\tthreshold\x18\x06 \x01(\x01\x12)\n\x06window\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration*f\n\x0fLogicalOperator\x12 \n\x1cLOGICAL_OPERATOR_UNSPECIFIED\x10\x00\x12\x18\n\x14LOGICAL_OPERATOR_AND\x10\x01\x12\x17\n\x13LOGICAL_OPERATOR_OR\x10\x02*\xb7\x01\n\x13\x43ustomerValueMetric\x12%\n!CUSTOMER_VALUE_METRIC_UNSPECIFIED\x10\x00\x12(\n$CUSTOMER_VALUE_METRIC_HISTORIC_VALUE\x10\x01\x12(\n$CUSTOMER_VALUE_METRIC_PURCHASE_COUNT\x10\x02\x12%\n!CUSTOMER_VALUE_METRIC_RFM_SEGMENT\x10\x03*\xad\x01\n\x10\x45ventAggregation\x12!\n\x1d\x45VENT_AGGREGATION_UNSPECIFIED\x10\x00\x12\x19\n\x15\x45VENT_AGGREGATION_SUM\x10\x01\x12\x1d\n\x19\x45VENT_AGGREGATION_AVERAGE\x10\x02\x12\x1d\n\x19\x45VENT_AGGREGATION_MINIMUM\x10\x03\x12\x1d\n\x19\x45VENT_AGGREGATION_MAXIMUM\x10\x04*\x9f\x02\n\x12\x43omparisonOperator\x12#\n\x1f\x43OMPARISON_OPERATOR_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x43OMPARISON_OPERATOR_EQUAL\x10\x01\x12!\n\x1d\x43OMPARISON_OPERATOR_NOT_EQUAL\x10\x02\x12$\n COMPARISON_OPERATOR_GREATER_THAN\x10\x03\x12-\n)COMPARISON_OPERATOR_GREATER_THAN_OR_EQUAL\x10\x04\x12!\n\x1d\x43OMPARISON_OPERATOR_LESS_THAN\x10\x05\x12*\n&COMPARISON_OPERATOR_LESS_THAN_OR_EQUAL\x10\x06\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'wayline.journeys.v1.condition_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LOGICALOPERATOR']._serialized_start=1753
-  _globals['_LOGICALOPERATOR']._serialized_end=1855
-  _globals['_CUSTOMERVALUEMETRIC']._serialized_start=1858
-  _globals['_CUSTOMERVALUEMETRIC']._serialized_end=2041
-  _globals['_COMPARISONOPERATOR']._serialized_start=2044
-  _globals['_COMPARISONOPERATOR']._serialized_end=2331
+  _globals['_LOGICALOPERATOR']._serialized_start=2128
+  _globals['_LOGICALOPERATOR']._serialized_end=2230
+  _globals['_CUSTOMERVALUEMETRIC']._serialized_start=2233
+  _globals['_CUSTOMERVALUEMETRIC']._serialized_end=2416
+  _globals['_EVENTAGGREGATION']._serialized_start=2419
+  _globals['_EVENTAGGREGATION']._serialized_end=2592
+  _globals['_COMPARISONOPERATOR']._serialized_start=2595
+  _globals['_COMPARISONOPERATOR']._serialized_end=2882
   _globals['_PERSONCONDITION']._serialized_start=245
-  _globals['_PERSONCONDITION']._serialized_end=788
-  _globals['_CONDITIONGROUP']._serialized_start=791
-  _globals['_CONDITIONGROUP']._serialized_end=921
-  _globals['_EVENTCOUNTCONDITION']._serialized_start=924
-  _globals['_EVENTCOUNTCONDITION']._serialized_end=1114
-  _globals['_SEQUENCECONDITION']._serialized_start=1117
-  _globals['_SEQUENCECONDITION']._serialized_end=1272
-  _globals['_LIFECYCLESTAGECONDITION']._serialized_start=1274
-  _globals['_LIFECYCLESTAGECONDITION']._serialized_end=1352
-  _globals['_SEGMENTMEMBERSHIPCONDITION']._serialized_start=1354
-  _globals['_SEGMENTMEMBERSHIPCONDITION']._serialized_end=1399
-  _globals['_CUSTOMERVALUECONDITION']._serialized_start=1402
-  _globals['_CUSTOMERVALUECONDITION']._serialized_end=1751
+  _globals['_PERSONCONDITION']._serialized_end=861
+  _globals['_CONDITIONGROUP']._serialized_start=864
+  _globals['_CONDITIONGROUP']._serialized_end=994
+  _globals['_EVENTCOUNTCONDITION']._serialized_start=997
+  _globals['_EVENTCOUNTCONDITION']._serialized_end=1187
+  _globals['_SEQUENCECONDITION']._serialized_start=1190
+  _globals['_SEQUENCECONDITION']._serialized_end=1345
+  _globals['_LIFECYCLESTAGECONDITION']._serialized_start=1347
+  _globals['_LIFECYCLESTAGECONDITION']._serialized_end=1425
+  _globals['_SEGMENTMEMBERSHIPCONDITION']._serialized_start=1427
+  _globals['_SEGMENTMEMBERSHIPCONDITION']._serialized_end=1472
+  _globals['_CUSTOMERVALUECONDITION']._serialized_start=1475
+  _globals['_CUSTOMERVALUECONDITION']._serialized_end=1824
+  _globals['_EVENTAGGREGATECONDITION']._serialized_start=1827
+  _globals['_EVENTAGGREGATECONDITION']._serialized_end=2126
 # @@protoc_insertion_point(module_scope)

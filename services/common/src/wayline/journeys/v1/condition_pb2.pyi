@@ -80,6 +80,38 @@ CUSTOMER_VALUE_METRIC_RFM_SEGMENT: CustomerValueMetric.ValueType  # 3
 """The RFM segment, which must be one of `rfm_segments`."""
 Global___CustomerValueMetric: _TypeAlias = CustomerValueMetric  # noqa: Y015
 
+class _EventAggregation:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _EventAggregationEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventAggregation.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    EVENT_AGGREGATION_UNSPECIFIED: _EventAggregation.ValueType  # 0
+    """Not set; a condition must choose an aggregation."""
+    EVENT_AGGREGATION_SUM: _EventAggregation.ValueType  # 1
+    """The sum of the numbers (0 without any)."""
+    EVENT_AGGREGATION_AVERAGE: _EventAggregation.ValueType  # 2
+    """Their mean."""
+    EVENT_AGGREGATION_MINIMUM: _EventAggregation.ValueType  # 3
+    """The least of them."""
+    EVENT_AGGREGATION_MAXIMUM: _EventAggregation.ValueType  # 4
+    """The greatest of them."""
+
+class EventAggregation(_EventAggregation, metaclass=_EventAggregationEnumTypeWrapper):
+    """EventAggregation is how an EventAggregateCondition sums up a numeric property over events."""
+
+EVENT_AGGREGATION_UNSPECIFIED: EventAggregation.ValueType  # 0
+"""Not set; a condition must choose an aggregation."""
+EVENT_AGGREGATION_SUM: EventAggregation.ValueType  # 1
+"""The sum of the numbers (0 without any)."""
+EVENT_AGGREGATION_AVERAGE: EventAggregation.ValueType  # 2
+"""Their mean."""
+EVENT_AGGREGATION_MINIMUM: EventAggregation.ValueType  # 3
+"""The least of them."""
+EVENT_AGGREGATION_MAXIMUM: EventAggregation.ValueType  # 4
+"""The greatest of them."""
+Global___EventAggregation: _TypeAlias = EventAggregation  # noqa: Y015
+
 class _ComparisonOperator:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -139,6 +171,7 @@ class PersonCondition(_message.Message):
     SEGMENT_MEMBERSHIP_FIELD_NUMBER: _builtins.int
     HAS_IDENTIFIER_TYPE_FIELD_NUMBER: _builtins.int
     CUSTOMER_VALUE_FIELD_NUMBER: _builtins.int
+    EVENT_AGGREGATE_FIELD_NUMBER: _builtins.int
     NEGATE_FIELD_NUMBER: _builtins.int
     has_identifier_type: _builtins.str
     """The person holds at least one identifier of this type (for example `email`, to find reachable persons)."""
@@ -178,6 +211,12 @@ class PersonCondition(_message.Message):
         trailing window. Segments accept it; lifecycle models do not (INVALID_ARGUMENT).
         """
 
+    @_builtins.property
+    def event_aggregate(self) -> Global___EventAggregateCondition:
+        """A condition on an aggregate of a numeric property over matching events in a trailing window (the mean
+        sentiment of the person's calls, the minutes they watched this week).
+        """
+
     def __init__(
         self,
         *,
@@ -189,13 +228,14 @@ class PersonCondition(_message.Message):
         segment_membership: Global___SegmentMembershipCondition | None = ...,
         has_identifier_type: _builtins.str = ...,
         customer_value: Global___CustomerValueCondition | None = ...,
+        event_aggregate: Global___EventAggregateCondition | None = ...,
         negate: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["condition", b"condition", "customer_value", b"customer_value", "event_count", b"event_count", "group", b"group", "has_identifier_type", b"has_identifier_type", "lifecycle_stage", b"lifecycle_stage", "person_property", b"person_property", "segment_membership", b"segment_membership", "sequence", b"sequence"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["condition", b"condition", "customer_value", b"customer_value", "event_aggregate", b"event_aggregate", "event_count", b"event_count", "group", b"group", "has_identifier_type", b"has_identifier_type", "lifecycle_stage", b"lifecycle_stage", "person_property", b"person_property", "segment_membership", b"segment_membership", "sequence", b"sequence"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition", b"condition", "customer_value", b"customer_value", "event_count", b"event_count", "group", b"group", "has_identifier_type", b"has_identifier_type", "lifecycle_stage", b"lifecycle_stage", "negate", b"negate", "person_property", b"person_property", "segment_membership", b"segment_membership", "sequence", b"sequence"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["condition", b"condition", "customer_value", b"customer_value", "event_aggregate", b"event_aggregate", "event_count", b"event_count", "group", b"group", "has_identifier_type", b"has_identifier_type", "lifecycle_stage", b"lifecycle_stage", "negate", b"negate", "person_property", b"person_property", "segment_membership", b"segment_membership", "sequence", b"sequence"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_condition: _TypeAlias = _typing.Literal["group", "person_property", "event_count", "sequence", "lifecycle_stage", "segment_membership", "has_identifier_type", "customer_value"]  # noqa: Y015
+    _WhichOneofReturnType_condition: _TypeAlias = _typing.Literal["group", "person_property", "event_count", "sequence", "lifecycle_stage", "segment_membership", "has_identifier_type", "customer_value", "event_aggregate"]  # noqa: Y015
     _WhichOneofArgType_condition: _TypeAlias = _typing.Literal["condition", b"condition"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_condition) -> _WhichOneofReturnType_condition | None: ...
 
@@ -426,3 +466,63 @@ class CustomerValueCondition(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CustomerValueCondition: _TypeAlias = CustomerValueCondition  # noqa: Y015
+
+@_typing.final
+class EventAggregateCondition(_message.Message):
+    """EventAggregateCondition holds when an aggregate of a numeric property over the person's matching events in
+    a trailing window compares as stated with a threshold: "the mean sentiment_score of their calls in the last
+    30 days is at most -0.3" (unhappy customers, for a service-recovery flow), "they watched at least 120
+    minutes this week". Only events on which the property is a JSON number count (as QueryTrends' property
+    maths read them). Without such an event the sum is 0, and the mean, least and greatest have no value: the
+    condition then does not hold, whatever the comparison (negate it to select those persons).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_FIELD_NUMBER: _builtins.int
+    AGGREGATION_FIELD_NUMBER: _builtins.int
+    PROPERTY_FIELD_NUMBER: _builtins.int
+    CURRENCY_CODE_FIELD_NUMBER: _builtins.int
+    COMPARISON_FIELD_NUMBER: _builtins.int
+    THRESHOLD_FIELD_NUMBER: _builtins.int
+    WINDOW_FIELD_NUMBER: _builtins.int
+    aggregation: Global___EventAggregation.ValueType
+    """How the numbers are summed up; required."""
+    property: _builtins.str
+    """The numeric event property path: `revenue`, `sentiment_score`, `properties.<key>...` or
+    `context.<field>...` (not a `person.` path).
+    """
+    currency_code: _builtins.str
+    """The ISO 4217 currency of `revenue` when `property` is `revenue`, and then required: only events with
+    revenue in this currency count. Empty otherwise.
+    """
+    comparison: Global___ComparisonOperator.ValueType
+    """How the aggregate compares with `threshold`; unset means COMPARISON_OPERATOR_GREATER_THAN_OR_EQUAL."""
+    threshold: _builtins.float
+    """The threshold, a finite number."""
+    @_builtins.property
+    def event(self) -> _analytics_pb2.EventMatcher:
+        """The events whose property counts."""
+
+    @_builtins.property
+    def window(self) -> _duration_pb2.Duration:
+        """The trailing window, ending at the evaluation time; unset means all history."""
+
+    def __init__(
+        self,
+        *,
+        event: _analytics_pb2.EventMatcher | None = ...,
+        aggregation: Global___EventAggregation.ValueType = ...,
+        property: _builtins.str = ...,
+        currency_code: _builtins.str = ...,
+        comparison: Global___ComparisonOperator.ValueType = ...,
+        threshold: _builtins.float = ...,
+        window: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "window", b"window"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aggregation", b"aggregation", "comparison", b"comparison", "currency_code", b"currency_code", "event", b"event", "property", b"property", "threshold", b"threshold", "window", b"window"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EventAggregateCondition: _TypeAlias = EventAggregateCondition  # noqa: Y015
