@@ -310,3 +310,8 @@ def _assert_journeys_analytics(output: str) -> None:
     assert int(trend.group(3)) > 0
     felt = dict(re.findall(r"^│ (chatbot|call_center)\s+│ \d+\s+│ ([+-]\d\.\d\d)\s+│", output, re.MULTILINE))
     assert set(felt) == {"chatbot", "call_center"}, output  # ingest scored their texts; journeys reads them
+    unhappy = re.search(
+        r"CreateSegment segments/unhappy-customers \(.*\): (\d+) members: (.*)$", output, re.MULTILINE
+    )
+    assert unhappy, output  # an audience made of sentiment: a mean score over a window
+    assert int(unhappy.group(1)) > 0

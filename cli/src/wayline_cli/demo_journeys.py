@@ -46,6 +46,7 @@ def show_journeys(channel: grpc.Channel, auth: tuple[tuple[str, str], ...], cons
     _sentiment(reader)
     demo_persons.show_lifecycle(reader)
     demo_persons.show_segment(reader)
+    demo_persons.show_unhappy_segment(reader)
     demo_persons.show_features(reader)
     console.print(f"journeys analytics: every answer above took {time.monotonic() - began:.1f} s in all")
 

@@ -19,9 +19,10 @@ from wayline.journeys.v1 import segment_pb2
 from wayline_cli import demo
 from wayline_cli.demo_reading import TIMEOUT, Reader, days
 
-__all__ = ["show_features", "show_lifecycle", "show_segment"]
+__all__ = ["show_features", "show_lifecycle", "show_segment", "show_unhappy_segment"]
 
 SEGMENT_ID = "recent-buyers"
+UNHAPPY_SEGMENT_ID = "unhappy-customers"
 # The channels as events store them (CHANNEL_WEB → "web"): the categories of a channel feature.
 _CHANNELS = tuple(
     name.removeprefix("CHANNEL_").lower()
@@ -107,6 +108,41 @@ def show_segment(reader: Reader) -> None:
         f"[bold]GetSegmentMemberships[/bold]: {reader.name(person)} is in {segments or 'no segment'}"
     )
     _funnel_by_segment(reader, created.name)
+
+
+def show_unhappy_segment(reader: Reader) -> None:
+    """An audience made of sentiment: the persons whose texts (chat messages, calls) ingest scored at a mean
+    of -0.05 or less over the last 30 days, the start of a service-recovery flow."""
+    unhappy = condition.EventAggregateCondition(
+        aggregation=condition.EVENT_AGGREGATION_AVERAGE,
+        property="sentiment_score",
+        comparison=condition.COMPARISON_OPERATOR_LESS_THAN_OR_EQUAL,
+        threshold=-0.05,
+        window=days(30),
+    )
+    created = reader.stub.CreateSegment(
+        journeys_pb.CreateSegmentRequest(
+            segment_id=UNHAPPY_SEGMENT_ID,
+            segment=segment_pb2.Segment(
+                display_name="Unhappy customers",
+                description="Their chats and calls of the last 30 days averaged a sentiment of -0.05 or less",
+                condition=condition.PersonCondition(event_aggregate=unhappy),
+            ),
+        ),
+        metadata=reader.auth,
+        timeout=TIMEOUT,
+    ).segment
+    _wait_fresh(reader, created)
+    members = reader.stub.ListSegmentMembers(
+        journeys_pb.ListSegmentMembersRequest(segment=created.name, page_size=100),
+        metadata=reader.auth,
+        timeout=TIMEOUT,
+    )
+    reader.console.print(
+        f"[bold]CreateSegment[/bold] {created.name} (mean sentiment of their chats and calls in the last 30 "
+        f"days at most -0.05): {members.total_size} members: "
+        f"{reader.names_of(m.person_id for m in members.members)}"
+    )
 
 
 def _funnel_by_segment(reader: Reader, segment: str) -> None:
