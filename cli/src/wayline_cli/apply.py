@@ -8,6 +8,7 @@ the update mask differ between flows, connectors and actions."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,16 @@ from rich.markup import escape
 
 from wayline_cli.gateway import err, failure, open_channel, out, plain
 
-__all__ = ["NamedDocuments", "apply_each", "create_or_update", "parse", "read_or_exit", "snake", "to_yaml"]
+__all__ = [
+    "NamedDocuments",
+    "apply_each",
+    "create_or_update",
+    "parse",
+    "print_yaml",
+    "read_or_exit",
+    "snake",
+    "to_yaml",
+]
 
 Stub = TypeVar("Stub")
 Wanted = TypeVar("Wanted")
@@ -139,3 +149,9 @@ def to_yaml(message: Message, output_only: Sequence[str]) -> str:
     fields: dict[str, Any] = json_format.MessageToDict(message, preserving_proto_field_name=True)
     header = [f"# {k}: {fields.pop(k)}" for k in output_only if k in fields]
     return "\n".join(header) + "\n" + yaml.safe_dump(fields, sort_keys=False, allow_unicode=True)
+
+
+def print_yaml(message: Message, output_only: Sequence[str]) -> None:
+    """`to_yaml` on standard output as it is: a terminal's console would wrap a long line (a status comment
+    of a hundred characters), and the continuation would not be YAML that `apply` reads back."""
+    sys.stdout.write(to_yaml(message, output_only))

@@ -37,9 +37,9 @@ from wayline_cli.apply import (
     apply_each,
     create_or_update,
     parse,
+    print_yaml,
     read_or_exit,
     snake,
-    to_yaml,
 )
 from wayline_cli.channels import channel_name
 from wayline_cli.gateway import GATEWAY, Auth, GatewayOption, TlsOption, bearer, call, out, pages
@@ -281,7 +281,7 @@ def get(
         tls=tls,
         api_key=api_key,
     )
-    out.print(to_yaml(found.connector, _OUTPUT_ONLY), end="", markup=False)
+    print_yaml(found.connector, _OUTPUT_ONLY)
 
 
 @connectors_app.command("delete")

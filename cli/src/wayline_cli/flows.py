@@ -22,7 +22,7 @@ from rich.table import Table
 from wayline.orchestrator.v1 import flow_pb2
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
-from wayline_cli.apply import NamedDocuments, apply_each, create_or_update, parse, read_or_exit, to_yaml
+from wayline_cli.apply import NamedDocuments, apply_each, create_or_update, parse, print_yaml, read_or_exit
 from wayline_cli.gateway import GATEWAY, Auth, GatewayOption, TlsOption, bearer, call, out, pages
 
 __all__ = ["ApiKeyOption", "FlowFileError", "flows_app", "read_flows"]
@@ -190,7 +190,7 @@ def get(
         tls=tls,
         api_key=api_key,
     )
-    out.print(to_yaml(found.flow, _OUTPUT_ONLY), end="", markup=False)
+    print_yaml(found.flow, _OUTPUT_ONLY)
 
 
 def _change(

@@ -52,6 +52,7 @@ from wayline_cli.ml import ml_app
 from wayline_cli.model_traffic import models_app
 from wayline_cli.profile import profile_command
 from wayline_cli.report.command import report_command
+from wayline_cli.segments import segments_app
 from wayline_cli.store.command import store_app
 from wayline_cli.suite import SERVICES, Suite, SuiteError
 from wayline_cli.timeline import timeline_command
@@ -295,6 +296,7 @@ app.add_typer(decisions_app, name="decisions")
 app.add_typer(keys_app, name="keys")
 app.add_typer(ml_app, name="ml")
 app.add_typer(models_app, name="models")
+app.add_typer(segments_app, name="segments")
 app.add_typer(store_app, name="store")
 
 
