@@ -29,7 +29,7 @@ function seriesEvents(series) {
 
 // The page's filters of `request` (a QueryTrendsRequest's proto3 JSON) in `mode` ("series" or "sentiment",
 // which the request does not say): {mode, series: [{event, math, of, currency}], period, tz, breakdown,
-// property, segments}. A series per request series; in sentiment mode, as the page keeps it, one per event
+// property, segments, population}. A series per request series; in sentiment mode, as the page keeps it, one per event
 // name the preset measures (one with no name for every event with a score). Unset enums read as the
 // contract's defaults (total, week, UTC); the days are not the page's (the request holds instants).
 export function trendsFiltersOfRequest(request, mode = "series") {
@@ -66,5 +66,6 @@ export function trendsFiltersOfRequest(request, mode = "series") {
     breakdown: dimension,
     property: dimension === "property" ? (breakdown.property ?? "") : "",
     segments: dimension === "segment" ? [...(breakdown.segments ?? [])] : [],
+    population: [...(request?.population?.segments ?? [])],
   };
 }

@@ -44,6 +44,7 @@ test("report trends: the activity's events and persons by day, by channel, in UT
     breakdown: "channel",
     property: "",
     segments: [],
+    population: [],
   });
 });
 
@@ -100,6 +101,7 @@ test("report trends: the sentiment preset of every event with a score, one serie
     breakdown: "channel",
     property: "",
     segments: [],
+    population: [],
   });
 });
 

@@ -45,6 +45,7 @@ test("trends: defaults, every event per week over the last 8 weeks in UTC", () =
     breakdown: "",
     property: "",
     segments: [],
+    population: [],
   });
   assert.deepEqual(trendsRequest(filters), {
     series: [{ label: "All events", math: "TREND_MATH_TOTAL" }],
@@ -114,6 +115,7 @@ test("trends: the filters written to the address read as the same filters", () =
     "event=Gift + Card&math=total&of=&currency=&event=Order Completed&math=sum&of=revenue&currency=EUR",
     "mode=sentiment&event=Chat Message&event=Call Ended&breakdown=segment&segment=segments/vip&segment=segments/new",
     "period=month&from=2026-01-01&to=2026-06-30&tz=America/New_York&breakdown=property&property=person.country",
+    "event=Order Completed&in=segments/vip&in=segments/new&breakdown=channel",
   ]) {
     const filters = filtersOf(query);
     const params = trendsParams(filters);
@@ -130,6 +132,12 @@ test("trends: the filters written to the address read as the same filters", () =
     trendsParams(filtersOf("mode=sentiment&event=Chat&math=sum&of=revenue&currency=EUR&event=&event=Chat")).toString(),
     "mode=sentiment&event=Chat&period=week&from=2026-10-07&to=2026-12-01&tz=UTC",
   );
+  // The population: only the events of persons in every segment named by `in`, whatever the breakdown.
+  const population = filtersOf("in=segments/vip&in=segments/vip&in=segments/new&breakdown=segment&segment=segments/a");
+  assert.deepEqual(population.population, ["segments/vip", "segments/new"]);
+  assert.deepEqual(trendsRequest(population).population, { segments: ["segments/vip", "segments/new"] });
+  assert.deepEqual(trendsRequest(population).breakdown.segments, ["segments/a"]);
+  assert.equal(trendsRequest(filtersOf("")).population, undefined);
   // A breakdown's property and segments only with that breakdown.
   assert.equal(filtersOf("breakdown=channel&property=properties.plan&segment=segments/a").property, "");
   assert.deepEqual(filtersOf("breakdown=channel&segment=segments/a").segments, []);

@@ -49,6 +49,7 @@ class TrendData:
     text."""
 
     read_key: str
+    admin_key: str
     purchase: str
     contact: str
     first: date
@@ -136,7 +137,7 @@ def trend_data(
         time.sleep(0.2)
     scored = [e for e in stored if e.name == contact and e.HasField("sentiment_score")]
     scores = {e.text: e.sentiment_score for e in scored}
-    return TrendData(tenant.keys["read"], purchase, contact, first, scores)
+    return TrendData(tenant.keys["read"], tenant.keys["admin"], purchase, contact, first, scores)
 
 
 def _hash(params: list[tuple[str, str]]) -> str:
@@ -351,3 +352,32 @@ def test_a_refused_request_shows_the_fields_it_names(console: Console, trend_dat
     expect(page.get_by_test_id("trends-of-0")).to_be_visible()
     expect(page.get_by_test_id("trends-tz")).to_have_value("Mars/Olympus")
     console.shot("refused")
+
+
+def test_a_population_keeps_the_events_of_a_segments_members(
+    console: Console, trend_data: TrendData, rpc: Callable[[str], Rpc]
+) -> None:
+    """`in=segments/...`: only the events of the persons in the segment (bo, the one who phoned) count."""
+    data = trend_data
+    admin = rpc(data.admin_key)
+    condition = {
+        "eventCount": {"event": {"eventName": data.contact, "channels": ["CHANNEL_CALL_CENTER"]}, "count": 1}
+    }
+    admin.call(JOURNEYS, "CreateSegment", {"segmentId": "trend-callers", "segment": {"condition": condition}})
+    deadline = time.monotonic() + _STORE_SECONDS
+    while True:  # memberships are built in the background
+        segment = admin.json(JOURNEYS, "GetSegment", {"name": "segments/trend-callers"})["segment"]
+        if segment["status"]["state"] == "SEGMENT_STATE_READY":
+            break
+        assert time.monotonic() < deadline, segment
+        time.sleep(0.2)
+    page = console.open(
+        _hash(
+            _series(data.purchase, "total") + _days(data) + [("tz", "UTC"), ("in", "segments/trend-callers")]
+        ),
+        key=data.read_key,
+    )
+    expect(page.get_by_test_id("error")).to_have_count(0)
+    # bo's purchases: 30 EUR on the first day, 5 EUR on the third (ann's three are not counted).
+    assert _column(_shown(page, "trends-table-0"), "value") == _by_day(data, 1, 0, 1, total=2)
+    expect(page.get_by_test_id("trends-population-trend-callers")).to_be_checked()

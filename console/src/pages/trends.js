@@ -21,6 +21,7 @@ import {
   DEFAULT_TIME_ZONE,
   MATHS,
   MAX_BREAKDOWN_SEGMENTS,
+  MAX_POPULATION_SEGMENTS,
   MAX_SERIES,
   NEUTRAL_BAND,
   PERIODS,
@@ -125,6 +126,13 @@ function filterForm(filters, params, ctx, { suggestions, segments }) {
     empty: "No segments yet: create one on the Segments page.",
   });
   const checkSegments = requireSegments(segmentSet, () => breakdownSelect.value === "segment", MAX_BREAKDOWN_SEGMENTS);
+  const populationSet = segmentChoice({
+    segments,
+    chosen: filters.population,
+    testid: "trends-population",
+    legend: `Only the events of persons in every chosen segment (at most ${MAX_POPULATION_SEGMENTS}; none: everyone)`,
+    empty: "No segments yet: every person's events count.",
+  });
   const syncBreakdown = () => {
     propertyField.hidden = breakdownSelect.value !== "property";
     propertyInput.required = breakdownSelect.value === "property";
@@ -272,6 +280,7 @@ function filterForm(filters, params, ctx, { suggestions, segments }) {
     field("Breakdown", breakdownSelect),
     propertyField,
     segmentSet.element,
+    populationSet.element,
     h("div", { class: "field field-submit" }, h("button", { type: "submit", class: "primary", "data-testid": "trends-apply" }, "Apply")),
   );
   element.addEventListener("submit", (event) => {
@@ -289,6 +298,7 @@ function filterForm(filters, params, ctx, { suggestions, segments }) {
       breakdown,
       property: breakdown === "property" ? propertyInput.value.trim() : "",
       segments: breakdown === "segment" ? segmentSet.chosen() : [],
+      population: populationSet.chosen().slice(0, MAX_POPULATION_SEGMENTS),
     };
     ctx.navigate(pageHash("trends", trendsParams(next)));
   });

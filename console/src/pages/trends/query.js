@@ -7,8 +7,9 @@
 // math measures (revenue, sentiment_score or a properties.<key> path) and the currency of revenue), mode
 // (`sentiment`: the events' sentiment instead of the series), period (hour | day | week | month; default week), from,
 // to (inclusive days in the time zone; or days=N; default the last 8 weeks), tz (an IANA time zone; default
-// UTC), breakdown ("" | channel | property | segment), property (the breakdown's path) and segment (repeated:
-// `segments/{id}`, for a breakdown by segment).
+// UTC), breakdown ("" | channel | property | segment), property (the breakdown's path), segment (repeated:
+// `segments/{id}`, for a breakdown by segment) and in (repeated: `segments/{id}`, the population: only the
+// events of persons in every one of them).
 
 import { daysFromParams } from "../../dom.js";
 import { eventMatcher } from "../paths/event_names.js";
@@ -43,6 +44,8 @@ export const DEFAULT_TIME_ZONE = "UTC";
 // QueryTrends takes 1 to 10 series, and 1 to 20 segments in a breakdown.
 export const MAX_SERIES = 10;
 export const MAX_BREAKDOWN_SEGMENTS = 20;
+// A population names at most 20 segments (Population.segments): only their members' events are measured.
+export const MAX_POPULATION_SEGMENTS = 20;
 export const BREAKDOWN_LIMIT = 5;
 // VADER's neutral band, as ingest's enrichment reads scores and `wayline trends --sentiment` counts them.
 export const NEUTRAL_BAND = 0.05;
@@ -92,6 +95,7 @@ export function trendsFilters(params, now = new Date()) {
     breakdown,
     property: breakdown === "property" ? (params.get("property") ?? "").trim() : "",
     segments: breakdown === "segment" ? [...new Set(params.getAll("segment").map((s) => s.trim()).filter(Boolean))] : [],
+    population: [...new Set(params.getAll("in").map((s) => s.trim()).filter(Boolean))].slice(0, MAX_POPULATION_SEGMENTS),
   };
 }
 
@@ -119,6 +123,7 @@ export function trendsParams(filters) {
   if (filters.breakdown) query.set("breakdown", filters.breakdown);
   if (filters.breakdown === "property") query.set("property", filters.property);
   if (filters.breakdown === "segment") for (const segment of filters.segments) query.append("segment", segment);
+  for (const segment of filters.population ?? []) query.append("in", segment);
   return query;
 }
 
@@ -241,6 +246,7 @@ export function trendsRequest(filters) {
     // Every chosen segment keeps its result: the limit does not fold segments (ADR 84).
     request.breakdown = { dimension: "BREAKDOWN_DIMENSION_SEGMENT", segments: [...filters.segments] };
   }
+  if (filters.population?.length) request.population = { segments: [...filters.population] };
   return request;
 }
 
