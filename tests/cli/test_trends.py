@@ -95,6 +95,11 @@ def test_trends_counts_and_sums_per_day(gateway_server: Server, names: tuple[str
     assert "sum of revenue per day" in out
     assert [_row(out, "2026-09-01")[1], _row(out, "whole range")[1]] == ["60.00", "65.00"]
 
+    code, out, err = wayline(gateway_server, purchase, *_WINDOW, "--math", "weekly-active")
+    assert code == 0, err
+    # Both buyers bought on the first day: active that day and the six after it.
+    assert [_row(out, d)[1] for d in ("2026-09-01", "2026-09-02", "2026-09-03", "whole range")] == ["2"] * 4
+
     hours = ("--since", "2026-09-01T09:00:00Z", "--until", "2026-09-01T12:00:00Z", "--period", "hour")
     code, out, err = wayline(gateway_server, purchase, *hours, "--tz", "Asia/Kolkata")
     assert code == 0, err

@@ -196,6 +196,38 @@ def test_query_trends_counts_hours_of_the_local_clock(journeys: Journeys, zone: 
         assert "03-08 02" not in shown  # the hour the clock skips: none
 
 
+def test_query_trends_counts_weekly_and_monthly_active_persons(journeys: Journeys) -> None:
+    """For each day the persons active that day or in the 6 (29) days before, events before the range
+    included; the whole range's value is the last day's."""
+    log = trend_log(26, START)
+    journeys.write(*(to_pb(e) for e in log))
+    rolling = (
+        Series((), "weekly_active_persons"),
+        Series(("Purchased",), "monthly_active_persons"),
+        Series(("Purchased",), "sum", "revenue", "EUR"),
+    )
+    for q in (
+        TQuery(rolling, START + timedelta(days=20), END, "day", "Europe/Paris"),
+        TQuery(rolling, START + timedelta(days=10), END, "day", "UTC", breakdown="channel", limit=2),
+        TQuery(
+            rolling, START + timedelta(days=10), END, "day", breakdown="person.plan", population_plan="pro"
+        ),
+    ):
+        wanted = reference_trend(log, q)
+        looked_back = wanted[next(k for k in wanted if k[0] == 1)].points[0][1]
+        assert (looked_back or 0) > 0, q  # the first day counts purchases before the range
+        assert_matches(journeys, log, q)
+
+
+def test_rolling_persons_count_per_day_only(journeys: Journeys) -> None:
+    request = request_of(TQuery((Series((), "weekly_active_persons"),), START, END, "week"))
+    with pytest.raises(grpc.RpcError) as caught:
+        journeys.stub.QueryTrends(request, metadata=journeys.metadata, timeout=10)
+    assert violations(caught.value) == {
+        "series[0].math": "WEEKLY_ACTIVE_PERSONS counts per day: set period to RETENTION_PERIOD_DAY"
+    }
+
+
 def test_hours_are_for_trends_only(journeys: Journeys) -> None:
     hourly = retention_pb2.RETENTION_PERIOD_HOUR
     with pytest.raises(grpc.RpcError) as caught:

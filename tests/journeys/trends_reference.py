@@ -273,6 +273,31 @@ def _values(e: TEv, q: TQuery, plans: dict[str, object]) -> list[tuple[str, bool
     return [("", False)]
 
 
+_WINDOWS = {"weekly_active_persons": 7, "monthly_active_persons": 30}
+
+
+def _active_days(
+    log: list[TEv], q: TQuery, plans: dict[str, object], kept: set[tuple[str, bool]]
+) -> dict[Key, set[tuple[str, date]]]:
+    """Per rolling series and result key, the (person, local day) of every matching event before the range's
+    end, those before its start included."""
+    zone = ZoneInfo(q.zone)
+    found: dict[Key, set[tuple[str, date]]] = defaultdict(set)
+    for e in log:
+        if e.at >= q.end or (q.population_plan and plans.get(e.person) != q.population_plan):
+            continue
+        for index, s in enumerate(q.series):
+            if s.math in _WINDOWS and _matches(e, s):
+                for value, missing in _values(e, q, plans):
+                    key = (
+                        (index, value, False, missing)
+                        if (value, missing) in kept
+                        else (index, "", True, False)
+                    )
+                    found[key].add((e.person, e.at.astimezone(zone).date()))
+    return found
+
+
 def reference_trend(log: list[TEv], q: TQuery) -> dict[Key, Measured]:
     zone = ZoneInfo(q.zone)
     plans = latest_plans(log)
@@ -299,9 +324,22 @@ def reference_trend(log: list[TEv], q: TQuery) -> dict[Key, Measured]:
     hourly = q.period == "hour"
     hours = _hour_starts(q) if hourly else []
     starts: list[date] | list[datetime] = hours if hourly else periods(q)
+    active = _active_days(log, q, plans, kept)
     found: dict[Key, Measured] = {}
     for key, events in merged.items():
         s = q.series[key[0]]
+        window = _WINDOWS.get(s.math)
+        if window is not None:  # rolling: a day's persons active that day or in the window's days before
+            rolling = tuple(
+                (
+                    datetime.combine(d, datetime.min.time(), tzinfo=zone).astimezone(UTC),
+                    float(len({p for p, day in active[key] if 0 <= (d - day).days < window})),
+                    sum(1 for e in events if e.at.astimezone(zone).date() == d),
+                )
+                for d in periods(q)
+            )
+            found[key] = Measured(rolling, rolling[-1][1], len(events))
+            continue
         by_period: dict[date, list[TEv]] = defaultdict(list)
         for e in events:
             by_period[

@@ -1,11 +1,12 @@
 """`wayline trends`: events measured over time, via the gateway (QueryTrends).
 
 Each EVENT named is a series (none: every event), measured by `--math` (how many events, persons, events per
-person, or the sum, mean, extremes or percentiles of `--property`) per hour, day, week or month of the range
-in a time zone, and over the whole range; `--by` breaks each series down by channel, an event property, a
-person trait or segments. `--sentiment` asks what customers felt instead: the mean sentiment score of the
-events that carry one and their shares below, inside and above VADER's neutral band (|score| < 0.05), with
-the net sentiment (positive share less negative share). With `--json`, the response as the API returns it.
+person, the rolling weekly or monthly active persons of each day, or the sum, mean, extremes or percentiles
+of `--property`) per hour, day, week or month of the range in a time zone, and over the whole range; `--by`
+breaks each series down by channel, an event property, a person trait or segments. `--sentiment` asks what
+customers felt instead: the mean sentiment score of the events that carry one and their shares below,
+inside and above VADER's neutral band (|score| < 0.05), with the net sentiment (positive share less negative
+share). With `--json`, the response as the API returns it.
 """
 
 from __future__ import annotations
@@ -51,8 +52,10 @@ _MATHS = {
     "median": trends_pb2.TREND_MATH_MEDIAN,
     "p90": trends_pb2.TREND_MATH_P90,
     "p99": trends_pb2.TREND_MATH_P99,
+    "weekly-active": trends_pb2.TREND_MATH_WEEKLY_ACTIVE_PERSONS,
+    "monthly-active": trends_pb2.TREND_MATH_MONTHLY_ACTIVE_PERSONS,
 }
-_COUNTING = ("total", "persons")
+_COUNTING = ("total", "persons", "weekly-active", "monthly-active")
 _PERIODS = {
     "hour": retention_pb2.RETENTION_PERIOD_HOUR,
     "day": retention_pb2.RETENTION_PERIOD_DAY,

@@ -5,7 +5,7 @@
 
 import { chart, PALETTE } from "../../charts.js";
 import { dataTable, emptyState, formatNumber, formatPercent, formatTime, h } from "../../dom.js";
-import { measureLabel, NEUTRAL_BAND, PERIODS, seriesLabel } from "./query.js";
+import { MATHS, measureLabel, NEUTRAL_BAND, PERIODS, seriesLabel } from "./query.js";
 
 const EMPTY = "—";
 export const RUNNING_MARK = " *";
@@ -307,7 +307,7 @@ function drawSeries(root, group, row, { period, zone, heading, segmentNames }) {
     section.append(emptyState("No matching event in this range."));
     return;
   }
-  const counting = Boolean(row.math === "total" || row.math === "persons");
+  const counting = Boolean(MATHS[row.math]?.count);
   const container = h("div", { class: "chart trends-chart", "data-testid": `trends-chart-${group.index}` });
   section.append(container);
   const options = { period, zone, segmentNames, measureName, counting };

@@ -27,6 +27,9 @@ export const MATHS = Object.freeze({
   median: { value: "TREND_MATH_MEDIAN", label: "Median", ofProperty: true },
   p90: { value: "TREND_MATH_P90", label: "90th percentile", ofProperty: true },
   p99: { value: "TREND_MATH_P99", label: "99th percentile", ofProperty: true },
+  // Per day only: the persons active that day or in the 6 (29) days before it.
+  wau: { value: "TREND_MATH_WEEKLY_ACTIVE_PERSONS", label: "Weekly active persons (by day)", count: true },
+  mau: { value: "TREND_MATH_MONTHLY_ACTIVE_PERSONS", label: "Monthly active persons (by day)", count: true },
 });
 
 // The periods (RetentionPeriod; hours are QueryTrends' alone) and how a table's first column names them.

@@ -51,15 +51,28 @@ class TrendMath(Enum):
     MEDIAN = "median"
     P90 = "p90"
     P99 = "p99"
+    WEEKLY_ACTIVE_PERSONS = "weekly_active_persons"
+    MONTHLY_ACTIVE_PERSONS = "monthly_active_persons"
 
     @property
     def of_property(self) -> bool:
         """Whether the math measures a numeric property (and needs one)."""
-        return self not in (TrendMath.TOTAL, TrendMath.UNIQUE_PERSONS, TrendMath.EVENTS_PER_PERSON)
+        return self not in (
+            TrendMath.TOTAL,
+            TrendMath.UNIQUE_PERSONS,
+            TrendMath.EVENTS_PER_PERSON,
+            TrendMath.WEEKLY_ACTIVE_PERSONS,
+            TrendMath.MONTHLY_ACTIVE_PERSONS,
+        )
 
     @property
     def counts_persons(self) -> bool:
         return self in (TrendMath.UNIQUE_PERSONS, TrendMath.EVENTS_PER_PERSON)
+
+    @property
+    def window_days(self) -> int | None:
+        """The days a rolling math counts a person active for (the day of an event and those after it)."""
+        return {TrendMath.WEEKLY_ACTIVE_PERSONS: 7, TrendMath.MONTHLY_ACTIVE_PERSONS: 30}.get(self)
 
 
 class TrendPeriod(Enum):
@@ -126,6 +139,11 @@ class TrendQuery:
     def has_quantiles(self) -> bool:
         return any(s.math in QUANTILES for s in self.series)
 
+    @property
+    def rolling(self) -> tuple[int, ...]:
+        """The indexes of the series with a rolling math (weekly or monthly active persons)."""
+        return tuple(i for i, s in enumerate(self.series) if s.math.window_days is not None)
+
 
 @dataclass(frozen=True)
 class TrendCell:
@@ -167,7 +185,8 @@ class TrendResult:
 class TrendsReadModel(Protocol):
     def cells(self, query: TrendQuery) -> list[TrendCell]:
         """The cells of every series and breakdown value holding a matching event (breakdown limit applied):
-        one per period with events and one for the whole range."""
+        one per period with events and one for the whole range. A rolling series' period cells count in
+        `persons` its active persons that day, with a cell for every day some are."""
         ...
 
 
@@ -209,7 +228,7 @@ def measure(series: TrendSeries, cell: TrendCell | None) -> float | None:
     events = cell.events if cell is not None else 0
     if series.math is TrendMath.TOTAL:
         return float(events)
-    if series.math is TrendMath.UNIQUE_PERSONS:
+    if series.math is TrendMath.UNIQUE_PERSONS or series.math.window_days is not None:
         return float(cell.persons) if cell is not None else 0.0
     if series.math is TrendMath.EVENTS_PER_PERSON:
         return events / cell.persons if cell is not None and cell.persons else 0.0
@@ -258,14 +277,11 @@ def trend_results(cells: Sequence[TrendCell], query: TrendQuery, now: datetime) 
             for start, instant, done in zip(starts, instants, complete, strict=True):
                 cell = found.get((index, key, start))
                 points.append(TrendPoint(instant, measure(series, cell), cell.events if cell else 0, done))
+            # A rolling math's whole range is its last day (a day's persons already look back).
+            total = points[-1].value if series.math.window_days is not None else measure(series, whole)
             results.append(
                 TrendResult(
-                    index,
-                    series.label,
-                    key,
-                    tuple(points),
-                    measure(series, whole),
-                    whole.events if whole is not None else 0,
+                    index, series.label, key, tuple(points), total, whole.events if whole is not None else 0
                 )
             )
     return results

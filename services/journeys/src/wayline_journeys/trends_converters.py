@@ -47,6 +47,8 @@ _MATHS = {
     trends_pb2.TREND_MATH_MEDIAN: TrendMath.MEDIAN,
     trends_pb2.TREND_MATH_P90: TrendMath.P90,
     trends_pb2.TREND_MATH_P99: TrendMath.P99,
+    trends_pb2.TREND_MATH_WEEKLY_ACTIVE_PERSONS: TrendMath.WEEKLY_ACTIVE_PERSONS,
+    trends_pb2.TREND_MATH_MONTHLY_ACTIVE_PERSONS: TrendMath.MONTHLY_ACTIVE_PERSONS,
 }
 
 
@@ -152,6 +154,14 @@ def trends_query(tenant: str, request: pb.QueryTrendsRequest, now: datetime) -> 
                 f"spans more than {MAX_TREND_PERIODS} periods; narrow it or use longer periods",
                 "OUT_OF_RANGE",
             )
+        )
+    if query.period is not TrendPeriod.DAY:
+        violations.extend(
+            FieldViolation(
+                f"series[{i}].math",
+                f"{query.series[i].math.name} counts per day: set period to RETENTION_PERIOD_DAY",
+            )
+            for i in query.rolling
         )
     if violations:
         raise InvalidArgument("the trend is invalid; see the field violations", violations)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -45,9 +46,10 @@ from wayline_journeys.trends import (
     TrendPeriod,
     TrendQuery,
     TrendSeries,
+    trend_periods,
 )
 
-__all__ = ["ClickHouseTrends", "trends_sql"]
+__all__ = ["ClickHouseTrends", "rolling_sql", "trends_sql"]
 
 _DATETIME = "DateTime64(6, 'UTC')"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -87,18 +89,19 @@ def _period(query: TrendQuery, zone: str) -> str:
     return f"{micros} - ({back} + positiveModulo({micros}, 1000000))"
 
 
-def _units(query: TrendQuery, params: SqlParams, zone: str) -> str:
-    """One row per event matching any series: person_id, bd (value, missing), period, m{i} (matches series
-    i), v{i} (series i's number, for property maths)."""
-    flags = [f"({_matches(s, params)}) AS m{i}" for i, s in enumerate(query.series)]
+def _units(query: TrendQuery, params: SqlParams, zone: str, since: datetime, indexes: Sequence[int]) -> str:
+    """One row per event since `since` (before the range's end) matching any of the series `indexes`:
+    person_id, bd (value, missing), period, m{i} (matches series i), v{i} (series i's number, for property
+    maths)."""
+    flags = [f"({_matches(query.series[i], params)}) AS m{i}" for i in indexes]
     numbers = [
-        f"{event_number_sql(s.property, params)} AS v{i}"
-        for i, s in enumerate(query.series)
-        if s.math.of_property
+        f"{event_number_sql(query.series[i].property, params)} AS v{i}"
+        for i in indexes
+        if query.series[i].math.of_property
     ]
-    start, end = params.bind(query.start, _DATETIME), params.bind(query.end, _DATETIME)
+    start, end = params.bind(since, _DATETIME), params.bind(query.end, _DATETIME)
     span = f"timestamp >= {start} AND timestamp < {end}"
-    any_series = " OR ".join(f"m{i}" for i in range(len(query.series)))
+    any_series = " OR ".join(f"m{i}" for i in indexes)
     events = (
         f"SELECT *, {', '.join([*flags, *numbers])} "
         f"FROM {current_events(params, where=span, kinds=_kinds(query, params))} "
@@ -110,8 +113,8 @@ def _units(query: TrendQuery, params: SqlParams, zone: str) -> str:
             f"SELECT e.*, t.raw AS bd_raw FROM ({events}) AS e "
             f"LEFT JOIN {joined} AS t ON t.person_id = e.person_id"
         )
-    columns = [f"m{i}" for i in range(len(query.series))]
-    columns += [f"v{i}" for i, s in enumerate(query.series) if s.math.of_property]
+    columns = [f"m{i}" for i in indexes]
+    columns += [f"v{i}" for i in indexes if query.series[i].math.of_property]
     return (
         f"SELECT person_id, {_breakdown_value(query, params, joined is not None)} AS bd, "
         f"{_period(query, zone)} AS period, {', '.join(columns)} FROM ({events})"
@@ -147,7 +150,8 @@ def trends_sql(query: TrendQuery, params: SqlParams) -> str:
     named = [f"{aggregate} AS a{k}" for k, (_, aggregate, _) in enumerate(found)]
     cells = (
         f"SELECT bd, period, grouping(period) = 1 AS whole, {', '.join(named)} "
-        f"FROM ({_units(query, params, zone)}) GROUP BY GROUPING SETS ((bd, period), (bd))"
+        f"FROM ({_units(query, params, zone, query.start, range(len(query.series)))}) "
+        "GROUP BY GROUPING SETS ((bd, period), (bd))"
     )
     if query.breakdown.dimension is BreakdownDimension.NONE:
         keyed = f"(SELECT *, tuple('', false, false) AS series FROM ({cells}))"
@@ -196,10 +200,72 @@ def _cells(query: TrendQuery, row: Sequence[Any]) -> list[TrendCell]:
     return found
 
 
+def _key_text(value: str, missing: bool) -> str:
+    """A breakdown value as one string, as `rolling_sql` compares it with the kept ones."""
+    return f"{value}\x00{int(missing)}"
+
+
+def rolling_sql(query: TrendQuery, params: SqlParams, kept: Sequence[SeriesKey]) -> str:
+    """Rows of (series (value, other, missing), day, then per rolling series its active persons that day):
+    each person's matching days (local, in the zone) since the longest window before the first day, each
+    counted for the day itself and the window's days after it, then distinct persons per (value, day). With a
+    breakdown, values not `kept` (ranked out by trends_sql) are measured together as `other`."""
+    zone = params.bind(query.time_zone, "String")
+    rolling = query.rolling
+    widest = max(query.series[i].math.window_days or 1 for i in rolling)
+    days = [d for d in trend_periods(query) if not isinstance(d, datetime)]
+    since = query.start - timedelta(days=widest + 1)  # every zone's day that can count, and some more
+    flags = ", ".join(f"max(m{i}) AS m{i}" for i in rolling)
+    daily = (
+        f"SELECT person_id, bd, period AS d, {flags} FROM ({_units(query, params, zone, since, rolling)}) "
+        "GROUP BY person_id, bd, d"
+    )
+    counted = ", ".join(f"m{i} AND k < {query.series[i].math.window_days} AS r{i}" for i in rolling)
+    first, last = params.bind(days[0], "Date32"), params.bind(days[-1], "Date32")
+    fanned = (
+        f"SELECT person_id, bd, addDays(d, k) AS day, {counted} FROM ({daily}) "
+        f"ARRAY JOIN range({widest}) AS k WHERE day >= {first} AND day <= {last}"
+    )
+    if query.breakdown.dimension is BreakdownDimension.NONE:
+        series = "tuple('', false, false)"
+    else:
+        texts = params.bind([_key_text(k.value, k.missing) for k in kept], "Array(String)")
+        key = "concat(bd.1, '\\0', toString(toUInt8(bd.2)))"
+        series = f"if(has({texts}, {key}), tuple(bd.1, false, toBool(bd.2)), tuple('', true, false))"
+    persons = ", ".join(f"uniqExactIf(person_id, r{i})" for i in rolling)
+    return (
+        f"SELECT series, day, {persons} FROM (SELECT *, {series} AS series FROM ({fanned})) "
+        "GROUP BY series, day"
+    )
+
+
+def _with_rolling(
+    query: TrendQuery, cells: list[TrendCell], rows: Sequence[Sequence[Any]]
+) -> list[TrendCell]:
+    """`cells` with each rolling series' day cells counting its active persons (days without events too)."""
+    found = {(c.series_index, c.key, c.period): c for c in cells}
+    for (value, other, missing), day, *persons in rows:
+        for i, count in zip(query.rolling, persons, strict=True):
+            if not count:
+                continue
+            at = (i, SeriesKey(value, bool(other), bool(missing)), day)
+            cell = found.get(at)
+            found[at] = (
+                replace(cell, persons=int(count)) if cell is not None else TrendCell(*at, 0, int(count))
+            )
+    return list(found.values())
+
+
 class ClickHouseTrends(ReadModel):
     """TrendsReadModel on the journey store's ClickHouse client."""
 
     def cells(self, query: TrendQuery) -> list[TrendCell]:
         params = self._tenant_params(query.tenant)
         rows = self._rows(trends_sql(query, params), params, "computing a trend")
-        return [cell for row in rows for cell in _cells(query, row)]
+        cells = [cell for row in rows for cell in _cells(query, row)]
+        if not query.rolling:
+            return cells
+        kept = sorted({c.key for c in cells if not c.key.other})
+        params = self._tenant_params(query.tenant)
+        rolling = self._rows(rolling_sql(query, params, kept), params, "computing active persons")
+        return _with_rolling(query, cells, rolling)

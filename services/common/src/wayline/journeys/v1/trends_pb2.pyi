@@ -53,6 +53,15 @@ class _TrendMathEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TrendMath.V
     """
     TREND_MATH_P99: _TrendMath.ValueType  # 10
     """The 99th percentile of `property`, interpolated as TREND_MATH_P90."""
+    TREND_MATH_WEEKLY_ACTIVE_PERSONS: _TrendMath.ValueType  # 11
+    """For each day, the distinct persons with a matching event that day or in the 6 days before it (events
+    before the range count): the rolling weekly active persons. Days only (RETENTION_PERIOD_DAY). The whole
+    range's value is its last day's.
+    """
+    TREND_MATH_MONTHLY_ACTIVE_PERSONS: _TrendMath.ValueType  # 12
+    """As TREND_MATH_WEEKLY_ACTIVE_PERSONS over that day and the 29 days before it: the rolling monthly active
+    persons.
+    """
 
 class TrendMath(_TrendMath, metaclass=_TrendMathEnumTypeWrapper):
     """TrendMath is what a trend series measures over the events it matches, in each period and over the whole
@@ -85,6 +94,15 @@ value at position 0.9 × (n − 1) of the n values in increasing order, counted 
 """
 TREND_MATH_P99: TrendMath.ValueType  # 10
 """The 99th percentile of `property`, interpolated as TREND_MATH_P90."""
+TREND_MATH_WEEKLY_ACTIVE_PERSONS: TrendMath.ValueType  # 11
+"""For each day, the distinct persons with a matching event that day or in the 6 days before it (events
+before the range count): the rolling weekly active persons. Days only (RETENTION_PERIOD_DAY). The whole
+range's value is its last day's.
+"""
+TREND_MATH_MONTHLY_ACTIVE_PERSONS: TrendMath.ValueType  # 12
+"""As TREND_MATH_WEEKLY_ACTIVE_PERSONS over that day and the 29 days before it: the rolling monthly active
+persons.
+"""
 Global___TrendMath: _TypeAlias = TrendMath  # noqa: Y015
 
 @_typing.final
