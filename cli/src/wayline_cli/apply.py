@@ -18,6 +18,7 @@ import grpc
 import typer
 import yaml
 from google.protobuf import json_format
+from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.message import Message
 from rich.markup import escape
 
@@ -27,6 +28,7 @@ __all__ = [
     "NamedDocuments",
     "apply_each",
     "create_or_update",
+    "named_fields",
     "parse",
     "print_yaml",
     "read_or_exit",
@@ -142,6 +144,13 @@ def create_or_update(
         return "unchanged"
     update(current)
     return "updated"
+
+
+def named_fields(message: Parsed, paths: Sequence[str]) -> Parsed:
+    """Only the fields of `paths` (update-mask paths) of `message`: what a document names, to compare."""
+    picked = type(message)()
+    FieldMask(paths=list(paths)).MergeMessage(message, picked, replace_message_field=True)
+    return picked
 
 
 def to_yaml(message: Message, output_only: Sequence[str]) -> str:

@@ -36,6 +36,7 @@ from wayline_cli.apply import (
     NamedDocuments,
     apply_each,
     create_or_update,
+    named_fields,
     parse,
     print_yaml,
     read_or_exit,
@@ -137,13 +138,6 @@ def read_connectors(path: Path) -> list[Wanted]:
     return _FILE.read(path, _wanted)
 
 
-def _named(connector: connector_pb2.Connector, paths: list[str]) -> connector_pb2.Connector:
-    """Only the fields of `paths` of the connector."""
-    picked = connector_pb2.Connector()
-    FieldMask(paths=paths).MergeMessage(connector, picked, replace_message_field=True)
-    return picked
-
-
 def _apply_one(stub: pb_grpc.OrchestratorServiceStub, auth: Auth, wanted: Wanted) -> str:
     def create() -> None:
         draft = connector_pb2.Connector()
@@ -159,7 +153,9 @@ def _apply_one(stub: pb_grpc.OrchestratorServiceStub, auth: Auth, wanted: Wanted
     def matches(stored: connector_pb2.Connector) -> bool:
         # A stored secret cannot be read back to compare: a document that gives one always updates.
         named = wanted.paths
-        return not wanted.gives_secret and _named(stored, named) == _named(wanted.connector, named)
+        return not wanted.gives_secret and named_fields(stored, named) == named_fields(
+            wanted.connector, named
+        )
 
     def update(stored: connector_pb2.Connector) -> None:
         change = connector_pb2.Connector()

@@ -27,6 +27,7 @@ from wayline_cli.apply import (
     NamedDocuments,
     apply_each,
     create_or_update,
+    named_fields,
     parse,
     print_yaml,
     read_or_exit,
@@ -68,12 +69,6 @@ def read_segments(path: Path) -> list[tuple[segment_pb2.Segment, list[str]]]:
     return _FILE.read(path, _wanted)
 
 
-def _named(segment: segment_pb2.Segment, paths: list[str]) -> segment_pb2.Segment:
-    picked = segment_pb2.Segment()
-    FieldMask(paths=paths).MergeMessage(segment, picked, replace_message_field=True)
-    return picked
-
-
 def _apply_one(
     stub: pb_grpc.JourneyServiceStub, auth: Auth, wanted: tuple[segment_pb2.Segment, list[str]]
 ) -> str:
@@ -96,7 +91,7 @@ def _apply_one(
     return create_or_update(
         lambda: stub.GetSegment(pb.GetSegmentRequest(name=segment.name), metadata=auth, timeout=10).segment,
         create,
-        lambda stored: _named(stored, paths) == _named(segment, paths),
+        lambda stored: named_fields(stored, paths) == named_fields(segment, paths),
         update,
     )
 
