@@ -205,53 +205,81 @@ def _key_text(value: str, missing: bool) -> str:
     return f"{value}\x00{int(missing)}"
 
 
+def _window_changes(j: int, window: int, days: str) -> str:
+    """Where a person's `window`-day activity starts and stops, as (rolling series j, day, +1 or -1): each
+    active day d counts for d and the window's days after it, so sorted days closer than the window merge
+    into one interval, which starts at its first day and stops the day after its last day's window."""
+    starts = (
+        f"arrayFilter((x, n) -> n = 1 OR x > addDays({days}[n - 1], {window}), "
+        f"{days}, arrayEnumerate({days}))"
+    )
+    ends = (
+        f"arrayFilter((x, n) -> n = length({days}) OR {days}[n + 1] > addDays(x, {window}), "
+        f"{days}, arrayEnumerate({days}))"
+    )
+    return (
+        f"arrayConcat(arrayMap(x -> tuple(toUInt8({j}), x, toInt8(1)), {starts}), "
+        f"arrayMap(x -> tuple(toUInt8({j}), addDays(x, {window}), toInt8(-1)), {ends}))"
+    )
+
+
 def rolling_sql(query: TrendQuery, params: SqlParams, kept: Sequence[SeriesKey]) -> str:
-    """Rows of (series (value, other, missing), day, then per rolling series its active persons that day):
-    each person's matching days (local, in the zone) since the longest window before the first day, each
-    counted for the day itself and the window's days after it, then distinct persons per (value, day). With a
-    breakdown, values not `kept` (ranked out by trends_sql) are measured together as `other`."""
+    """Rows of (series (value, other, missing), j, day, change): how many more (or fewer) persons rolling
+    series `query.rolling[j]` counts active from `day` on than the day before, the days before the first day
+    summed into it. Each person's matching days (local, in the zone) since the longest window before the
+    first day become intervals (`_window_changes`); a person's intervals never overlap, so the running sum of
+    the changes is the number of distinct active persons each day. Counting each person-day forward into
+    every day of its window and then distinct persons per day, as a hand-written query would, measured 4-12
+    times slower (ADR 88). With a breakdown, values not `kept` (ranked out by trends_sql) are measured
+    together as `other`, each person's days of all of them merged."""
     zone = params.bind(query.time_zone, "String")
     rolling = query.rolling
     widest = max(query.series[i].math.window_days or 1 for i in rolling)
     days = [d for d in trend_periods(query) if not isinstance(d, datetime)]
     since = query.start - timedelta(days=widest + 1)  # every zone's day that can count, and some more
-    flags = ", ".join(f"max(m{i}) AS m{i}" for i in rolling)
-    daily = (
-        f"SELECT person_id, bd, period AS d, {flags} FROM ({_units(query, params, zone, since, rolling)}) "
-        "GROUP BY person_id, bd, d"
-    )
-    counted = ", ".join(f"m{i} AND k < {query.series[i].math.window_days} AS r{i}" for i in rolling)
-    first, last = params.bind(days[0], "Date32"), params.bind(days[-1], "Date32")
-    fanned = (
-        f"SELECT person_id, bd, addDays(d, k) AS day, {counted} FROM ({daily}) "
-        f"ARRAY JOIN range({widest}) AS k WHERE day >= {first} AND day <= {last}"
-    )
     if query.breakdown.dimension is BreakdownDimension.NONE:
         series = "tuple('', false, false)"
     else:
         texts = params.bind([_key_text(k.value, k.missing) for k in kept], "Array(String)")
         key = "concat(bd.1, '\\0', toString(toUInt8(bd.2)))"
         series = f"if(has({texts}, {key}), tuple(bd.1, false, toBool(bd.2)), tuple('', true, false))"
-    persons = ", ".join(f"uniqExactIf(person_id, r{i})" for i in rolling)
+    active = ", ".join(f"arraySort(groupUniqArrayIf(period, m{i})) AS s{j}" for j, i in enumerate(rolling))
+    persons = (
+        f"SELECT series, {active} FROM (SELECT *, {series} AS series "
+        f"FROM ({_units(query, params, zone, since, rolling)})) GROUP BY series, person_id"
+    )
+    changes = ", ".join(
+        _window_changes(j, query.series[i].math.window_days or 1, f"s{j}") for j, i in enumerate(rolling)
+    )
+    first, last = params.bind(days[0], "Date32"), params.bind(days[-1], "Date32")
     return (
-        f"SELECT series, day, {persons} FROM (SELECT *, {series} AS series FROM ({fanned})) "
-        "GROUP BY series, day"
+        f"SELECT series, c.1 AS j, greatest(c.2, {first}) AS day, sum(c.3) "
+        f"FROM (SELECT series, arrayJoin(arrayConcat({changes})) AS c FROM ({persons})) "
+        f"WHERE c.2 <= {last} GROUP BY series, j, day"
     )
 
 
 def _with_rolling(
     query: TrendQuery, cells: list[TrendCell], rows: Sequence[Sequence[Any]]
 ) -> list[TrendCell]:
-    """`cells` with each rolling series' day cells counting its active persons (days without events too)."""
+    """`cells` with each rolling series' day cells counting its active persons (days without events too):
+    the running sum of `rolling_sql`'s changes over the days of the range."""
+    changes: dict[tuple[int, SeriesKey], dict[Any, int]] = {}
+    for (value, other, missing), j, day, change in rows:
+        at = (query.rolling[j], SeriesKey(value, bool(other), bool(missing)))
+        by_day = changes.setdefault(at, {})
+        by_day[day] = by_day.get(day, 0) + int(change)
     found = {(c.series_index, c.key, c.period): c for c in cells}
-    for (value, other, missing), day, *persons in rows:
-        for i, count in zip(query.rolling, persons, strict=True):
-            if not count:
+    days = [d for d in trend_periods(query) if not isinstance(d, datetime)]
+    for (i, key), by_day in changes.items():
+        active = 0
+        for day in days:
+            active += by_day.get(day, 0)
+            if not active:
                 continue
-            at = (i, SeriesKey(value, bool(other), bool(missing)), day)
-            cell = found.get(at)
-            found[at] = (
-                replace(cell, persons=int(count)) if cell is not None else TrendCell(*at, 0, int(count))
+            cell = found.get((i, key, day))
+            found[i, key, day] = (
+                replace(cell, persons=active) if cell is not None else TrendCell(i, key, day, 0, active)
             )
     return list(found.values())
 
