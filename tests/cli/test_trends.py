@@ -1,5 +1,5 @@
 """`wayline trends` through a real gateway in front of the suite's journeys: counts and sums per day, a
-breakdown, the sentiment preset's shares, JSON, and refused requests. The gateway's tenant is shared, so the
+breakdown, a formula, the sentiment preset's shares, JSON, and refused requests. The gateway's tenant is shared, so the
 events carry names of this test's own."""
 
 from __future__ import annotations
@@ -111,6 +111,20 @@ def test_trends_counts_and_sums_per_day(gateway_server: Server, names: tuple[str
     assert code == 0, err
     assert _row(out, "day") == ["day", "web", "in_store"]  # by events: web 3, in store 1
     assert _row(out, "whole range")[1:] == ["3", "1"]
+
+
+def test_trends_formula_is_a_column_of_its_own(gateway_server: Server, names: tuple[str, str]) -> None:
+    purchase, contact = names
+    code, out, err = wayline(gateway_server, purchase, contact, *_WINDOW, "--formula", "A / B")
+    assert code == 0, err
+    assert _row(out, "day")[1:] == [purchase, contact, "= A / B"]
+    # Purchases per contact: 3 and 0 on the first day (no value), 0 and 5, then 1 and 0; 4 and 5 in all.
+    assert [_row(out, d)[3] for d in ("2026-09-01", "2026-09-02", "2026-09-03")] == ["—", "0.00", "—"]
+    assert _row(out, "whole range")[1:] == ["4", "5", "0.80"]
+
+    code, _, err = wayline(gateway_server, purchase, *_WINDOW, "--formula", "A + C")
+    assert code == 1
+    assert "formulas[0].expression: C names no series (only A here) at character 5" in err
 
 
 def test_trends_sentiment_gives_each_band_its_share(gateway_server: Server, names: tuple[str, str]) -> None:

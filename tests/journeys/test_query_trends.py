@@ -426,14 +426,14 @@ def _series(**fields: object) -> trends_pb2.TrendSeries:
     return trends_pb2.TrendSeries(**fields)  # type: ignore[arg-type]
 
 
-_RANGE = {"time_range": event_pb2.TimeRange(start=to_timestamp(START), end=to_timestamp(END))}
+_RANGE = event_pb2.TimeRange(start=to_timestamp(START), end=to_timestamp(END))
 
 
 @pytest.mark.parametrize(
     ("request_", "fields"),
     [
-        (pb.QueryTrendsRequest(**_RANGE), {"series"}),  # type: ignore[arg-type]
-        (pb.QueryTrendsRequest(series=[_series()] * 11, **_RANGE), {"series"}),  # type: ignore[arg-type]
+        (pb.QueryTrendsRequest(time_range=_RANGE), {"series"}),
+        (pb.QueryTrendsRequest(series=[_series()] * 11, time_range=_RANGE), {"series"}),
         (
             pb.QueryTrendsRequest(
                 series=[
@@ -447,7 +447,7 @@ _RANGE = {"time_range": event_pb2.TimeRange(start=to_timestamp(START), end=to_ti
                     _series(any_of=[analytics_pb2.EventMatcher(event_name="x")] * 11),
                     _series(event=analytics_pb2.EventMatcher(channels=[event_pb2.CHANNEL_UNSPECIFIED])),
                 ],
-                **_RANGE,  # type: ignore[arg-type]
+                time_range=_RANGE,
             ),
             {
                 "series[0].property",
@@ -486,7 +486,7 @@ _RANGE = {"time_range": event_pb2.TimeRange(start=to_timestamp(START), end=to_ti
                 period=9,  # type: ignore[arg-type]
                 breakdown=analytics_pb2.Breakdown(dimension=analytics_pb2.BREAKDOWN_DIMENSION_PROPERTY),
                 population=analytics_pb2.Population(segments=["not a segment"]),
-                **_RANGE,
+                time_range=_RANGE,
             ),
             {"time_zone", "period", "breakdown.property", "population.segments[0]"},
         ),

@@ -3,7 +3,8 @@
 Each EVENT named is a series (none: every event), measured by `--math` (how many events, persons, events per
 person, the rolling weekly or monthly active persons of each day, or the sum, mean, extremes or percentiles
 of `--property`) per hour, day, week or month of the range in a time zone, and over the whole range; `--by`
-breaks each series down by channel, an event property, a person trait or segments. `--sentiment` asks what
+breaks each series down by channel, an event property, a person trait or segments; each `--formula` adds a
+line computed from the series (`B / A * 100`: A is the first EVENT's series). `--sentiment` asks what
 customers felt instead: the mean sentiment score of the events that carry one and their shares below,
 inside and above VADER's neutral band (|score| < 0.05), with the net sentiment (positive share less negative
 share). With `--json`, the response as the API returns it.
@@ -157,21 +158,26 @@ def _digits(math: str) -> int:
 def _series_table(
     response: pb.QueryTrendsResponse, zone: ZoneInfo, period: str, math: str, title: str
 ) -> Table:
-    """Periods down, one column per result (a series, or a series' breakdown value)."""
+    """Periods down, one column per result (a series, or a series' breakdown value), then per formula's."""
     table = Table(title=title, title_justify="left")
     table.add_column(period)
     results = list(response.results)
-    several = len({r.series_index for r in results}) > 1
+    formulas = list(response.formula_results)
+    several = len({r.series_index for r in results}) > 1 or bool(formulas)
     for r in results:
         value = _value_name(r)
         name = r.label if not value else f"{r.label}: {value}" if several else value
         table.add_column(name, justify="right")
-    digits = _digits(math)
+    for r in formulas:
+        value = _value_name(r)
+        table.add_column(f"= {r.label}: {value}" if value else f"= {r.label}", justify="right")
+    # A formula's numbers are ratios and differences: two decimals, whatever the series count.
+    columns = [(r, _digits(math)) for r in results] + [(r, 2) for r in formulas]
     for i, point in enumerate(results[0].points if results else []):
         table.add_row(
-            _period_label(point, zone, period), *(_number(r.points[i], "value", digits) for r in results)
+            _period_label(point, zone, period), *(_number(r.points[i], "value", d) for r, d in columns)
         )
-    table.add_row("whole range", *(_number(r, "total", digits) for r in results), style="bold")
+    table.add_row("whole range", *(_number(r, "total", d) for r, d in columns), style="bold")
     return table
 
 
@@ -278,6 +284,12 @@ def trends_command(
     segment: Annotated[
         list[str] | None, typer.Option(help="Only current members of this segment (its id); repeat for more.")
     ] = None,
+    formula: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A line computed from the series, as 'B / A * 100' (A: the first EVENT); repeat for more."
+        ),
+    ] = None,
     sentiment: Annotated[
         bool, typer.Option("--sentiment", help="Measure the sentiment of the events that carry a score.")
     ] = False,
@@ -300,6 +312,9 @@ def trends_command(
         raise typer.BadParameter(f"{tz!r} is no IANA time zone", param_hint="--tz") from None
     request = _request(names, math, property_, currency, sentiment)
     request.period, request.time_zone = _PERIODS[period], tz
+    if formula and sentiment:
+        raise typer.BadParameter("--sentiment computes its own shares", param_hint="--formula")
+    request.formulas.extend(trends_pb2.TrendFormula(expression=f) for f in formula or [])
     start = parse_time(since)
     request.time_range.start.FromDatetime(start)
     if until:

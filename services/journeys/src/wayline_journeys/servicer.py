@@ -84,7 +84,7 @@ from wayline_journeys.segments_converters import (
 from wayline_journeys.store.overrides import PersonOverrideStore
 from wayline_journeys.training_set import export_training_set
 from wayline_journeys.training_set_converters import part_response, training_set_query
-from wayline_journeys.trends import trend_results
+from wayline_journeys.trends import formula_results, trend_results
 from wayline_journeys.trends_converters import trends_query, trends_response
 
 __all__ = ["JourneyServicer"]
@@ -239,8 +239,8 @@ class JourneyServicer(pb_grpc.JourneyServiceServicer):
     ) -> pb.QueryTrendsResponse:
         now = datetime.now(UTC)
         query = trends_query(require_tenant(), request, now)
-        cells = self._models.trends.cells(query)
-        return trends_response(query, trend_results(cells, query, now))
+        results = trend_results(self._models.trends.cells(query), query, now)
+        return trends_response(query, results, formula_results(query, results))
 
     def QueryFunnel(  # noqa: N802
         self, request: pb.QueryFunnelRequest, context: grpc.ServicerContext

@@ -5,7 +5,7 @@ matches events (any of its matchers) in the time range and measures them per per
 or months in the query's time zone) and over the whole range. store/trends.py aggregates per (series,
 breakdown value, period) and per (series, breakdown value) in one ClickHouse statement; this module lists
 the periods (empty ones included), dates them, marks the running ones and turns each cell into the series'
-measure.
+measure; the query's formulas (trend_formulas.py) then combine the series' results period by period.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from wayline_journeys.analytics import Breakdown, BreakdownDimension, EventMatcher, Population, SeriesKey
 from wayline_journeys.retention import RetentionPeriod, period_start, period_starts
+from wayline_journeys.trend_formulas import Formula
 
 __all__ = [
     "MAX_TREND_PERIODS",
@@ -32,6 +33,7 @@ __all__ = [
     "TrendResult",
     "TrendSeries",
     "TrendsReadModel",
+    "formula_results",
     "hour_start",
     "trend_periods",
     "trend_results",
@@ -130,6 +132,7 @@ class TrendQuery:
     time_zone: str = "UTC"
     breakdown: Breakdown = field(default_factory=Breakdown)
     population: Population = field(default_factory=Population)
+    formulas: tuple[Formula, ...] = ()  # computed from the series' results, not by the store
 
     @property
     def counts_persons(self) -> bool:
@@ -285,3 +288,32 @@ def trend_results(cells: Sequence[TrendCell], query: TrendQuery, now: datetime) 
                 )
             )
     return results
+
+
+def formula_results(query: TrendQuery, results: Sequence[TrendResult]) -> list[TrendResult]:
+    """One result per formula of the query and breakdown value that a series it names has a result for
+    (without breakdown, one per formula), in formula order and by value in the order of `results`. A series
+    without a result for that value takes what an empty period measures (0 for counts and sums, no value
+    otherwise). `series_index` is the formula's index; event counts are 0 (a formula counts no events)."""
+    found: dict[tuple[int, SeriesKey], TrendResult] = {(r.series_index, r.key): r for r in results}
+    keys = list(dict.fromkeys(r.key for r in results))
+    if query.breakdown.dimension is BreakdownDimension.NONE:
+        keys = [SeriesKey()]
+    periods = [p.period_start for p in results[0].points] if results else []
+    complete = [p.complete for p in results[0].points] if results else []
+    empty = [measure(s, None) for s in query.series]
+    computed: list[TrendResult] = []
+    for index, formula in enumerate(query.formulas):
+        for key in keys:
+            if not any((i, key) in found for i in formula.series):
+                continue
+            lines = [found.get((i, key)) for i in range(len(query.series))]
+            points = []
+            for n, (start, done) in enumerate(zip(periods, complete, strict=True)):
+                values = [line.points[n].value if line else empty[i] for i, line in enumerate(lines)]
+                points.append(TrendPoint(start, formula.evaluate(values), 0, done))
+            totals = [line.total if line else empty[i] for i, line in enumerate(lines)]
+            computed.append(
+                TrendResult(index, formula.label, key, tuple(points), formula.evaluate(totals), 0)
+            )
+    return computed

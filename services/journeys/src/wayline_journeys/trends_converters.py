@@ -13,6 +13,7 @@ from wayline_journeys.analytics import Breakdown, Population
 from wayline_journeys.customer_value_converters import CURRENCY_CODE
 from wayline_journeys.retention import CALENDAR_END, CALENDAR_START, within_calendar
 from wayline_journeys.retention_converters import time_zone
+from wayline_journeys.trend_formulas import Formula, FormulaError, parse_formula
 from wayline_journeys.trends import (
     MAX_TREND_PERIODS,
     TrendMath,
@@ -23,9 +24,10 @@ from wayline_journeys.trends import (
     trend_periods,
 )
 
-__all__ = ["MAX_SERIES", "trends_query", "trends_response"]
+__all__ = ["MAX_FORMULAS", "MAX_SERIES", "trends_query", "trends_response"]
 
 MAX_SERIES = 10
+MAX_FORMULAS = 5
 MAX_ALTERNATIVES = 10
 
 _PERIODS = {
@@ -122,6 +124,23 @@ def _span(
     return start, end
 
 
+def _formulas(request: pb.QueryTrendsRequest, violations: list[FieldViolation]) -> tuple[Formula, ...]:
+    if len(request.formulas) > MAX_FORMULAS:
+        violations.append(FieldViolation("formulas", f"at most {MAX_FORMULAS} formulas", "OUT_OF_RANGE"))
+    found = []
+    for i, formula in enumerate(request.formulas):
+        try:
+            found.append(parse_formula(formula.label, formula.expression, len(request.series)))
+        except FormulaError as error:
+            violations.append(
+                FieldViolation(
+                    f"formulas[{i}].expression",
+                    f"{error}: use the series' letters (A is series[0]), numbers, + - * / and parentheses",
+                )
+            )
+    return tuple(found)
+
+
 def trends_query(tenant: str, request: pb.QueryTrendsRequest, now: datetime) -> TrendQuery:
     """The trend `request` asks for; InvalidArgument naming every bad field. `now` ends an unset range."""
     violations: list[FieldViolation] = []
@@ -146,6 +165,7 @@ def trends_query(tenant: str, request: pb.QueryTrendsRequest, now: datetime) -> 
         population=convert.population(request.population, "population", violations)
         if request.HasField("population")
         else Population(),
+        formulas=_formulas(request, violations),
     )
     if not violations and len(trend_periods(query)) > MAX_TREND_PERIODS:
         violations.append(
@@ -187,5 +207,11 @@ def _result(result: TrendResult) -> trends_pb2.TrendResult:
     return found
 
 
-def trends_response(query: TrendQuery, results: list[TrendResult]) -> pb.QueryTrendsResponse:
-    return pb.QueryTrendsResponse(results=[_result(r) for r in results], end_time=to_timestamp(query.end))
+def trends_response(
+    query: TrendQuery, results: list[TrendResult], formulas: list[TrendResult]
+) -> pb.QueryTrendsResponse:
+    return pb.QueryTrendsResponse(
+        results=[_result(r) for r in results],
+        end_time=to_timestamp(query.end),
+        formula_results=[_result(r) for r in formulas],
+    )

@@ -1023,6 +1023,7 @@ class QueryTrendsRequest(_message.Message):
     TIME_ZONE_FIELD_NUMBER: _builtins.int
     BREAKDOWN_FIELD_NUMBER: _builtins.int
     POPULATION_FIELD_NUMBER: _builtins.int
+    FORMULAS_FIELD_NUMBER: _builtins.int
     period: _retention_pb2.RetentionPeriod.ValueType
     """The length of the periods, hours to months; unset means weeks."""
     time_zone: _builtins.str
@@ -1048,6 +1049,10 @@ class QueryTrendsRequest(_message.Message):
     def population(self) -> _analytics_pb2.Population:
         """Which persons' events to measure."""
 
+    @_builtins.property
+    def formulas(self) -> _containers.RepeatedCompositeFieldContainer[_trends_pb2.TrendFormula]:
+        """Lines computed from the series, at most 5 (`B / A * 100`); see TrendFormula."""
+
     def __init__(
         self,
         *,
@@ -1057,10 +1062,11 @@ class QueryTrendsRequest(_message.Message):
         time_zone: _builtins.str = ...,
         breakdown: _analytics_pb2.Breakdown | None = ...,
         population: _analytics_pb2.Population | None = ...,
+        formulas: _abc.Iterable[_trends_pb2.TrendFormula] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["breakdown", b"breakdown", "population", b"population", "time_range", b"time_range"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["breakdown", b"breakdown", "period", b"period", "population", b"population", "series", b"series", "time_range", b"time_range", "time_zone", b"time_zone"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["breakdown", b"breakdown", "formulas", b"formulas", "period", b"period", "population", b"population", "series", b"series", "time_range", b"time_range", "time_zone", b"time_zone"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1074,6 +1080,7 @@ class QueryTrendsResponse(_message.Message):
 
     RESULTS_FIELD_NUMBER: _builtins.int
     END_TIME_FIELD_NUMBER: _builtins.int
+    FORMULA_RESULTS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def results(self) -> _containers.RepeatedCompositeFieldContainer[_trends_pb2.TrendResult]:
         """The results in series order; within a series, by breakdown value from the largest to `other`. Without
@@ -1085,15 +1092,23 @@ class QueryTrendsResponse(_message.Message):
     def end_time(self) -> _timestamp_pb2.Timestamp:
         """The end of the range the trend was measured to (the request's, or the time of the query)."""
 
+    @_builtins.property
+    def formula_results(self) -> _containers.RepeatedCompositeFieldContainer[_trends_pb2.TrendResult]:
+        """One result per formula and breakdown value that a series the formula names has a result for (without
+        breakdown, one per formula), in formula order and by value as in `results`. `series_index` is the
+        formula's index in `formulas`; event counts are 0, since a formula counts no events.
+        """
+
     def __init__(
         self,
         *,
         results: _abc.Iterable[_trends_pb2.TrendResult] | None = ...,
         end_time: _timestamp_pb2.Timestamp | None = ...,
+        formula_results: _abc.Iterable[_trends_pb2.TrendResult] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "results", b"results"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "formula_results", b"formula_results", "results", b"results"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -26,19 +26,21 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from wayline.journeys.v1 import analytics_pb2 as wayline_dot_journeys_dot_v1_dot_analytics__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n wayline/journeys/v1/trends.proto\x12\x13wayline.journeys.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#wayline/journeys/v1/analytics.proto\"\xd8\x01\n\x0bTrendSeries\x12\r\n\x05label\x18\x01 \x01(\t\x12\x30\n\x05\x65vent\x18\x02 \x01(\x0b\x32!.wayline.journeys.v1.EventMatcher\x12\x31\n\x06\x61ny_of\x18\x03 \x03(\x0b\x32!.wayline.journeys.v1.EventMatcher\x12,\n\x04math\x18\x04 \x01(\x0e\x32\x1e.wayline.journeys.v1.TrendMath\x12\x10\n\x08property\x18\x05 \x01(\t\x12\x15\n\rcurrency_code\x18\x06 \x01(\t\"\x83\x01\n\nTrendPoint\x12\x30\n\x0cperiod_start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\x05value\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x13\n\x0b\x65vent_count\x18\x03 \x01(\x03\x12\x10\n\x08\x63omplete\x18\x04 \x01(\x08\x42\x08\n\x06_value\"\xd4\x01\n\x0bTrendResult\x12\x14\n\x0cseries_index\x18\x01 \x01(\x05\x12\r\n\x05label\x18\x02 \x01(\t\x12<\n\x0f\x62reakdown_value\x18\x03 \x01(\x0b\x32#.wayline.journeys.v1.BreakdownValue\x12/\n\x06points\x18\x04 \x03(\x0b\x32\x1f.wayline.journeys.v1.TrendPoint\x12\x12\n\x05total\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x13\n\x0b\x65vent_count\x18\x06 \x01(\x03\x42\x08\n\x06_total*\xe6\x02\n\tTrendMath\x12\x1a\n\x16TREND_MATH_UNSPECIFIED\x10\x00\x12\x14\n\x10TREND_MATH_TOTAL\x10\x01\x12\x1d\n\x19TREND_MATH_UNIQUE_PERSONS\x10\x02\x12 \n\x1cTREND_MATH_EVENTS_PER_PERSON\x10\x03\x12\x12\n\x0eTREND_MATH_SUM\x10\x04\x12\x16\n\x12TREND_MATH_AVERAGE\x10\x05\x12\x16\n\x12TREND_MATH_MINIMUM\x10\x06\x12\x16\n\x12TREND_MATH_MAXIMUM\x10\x07\x12\x15\n\x11TREND_MATH_MEDIAN\x10\x08\x12\x12\n\x0eTREND_MATH_P90\x10\t\x12\x12\n\x0eTREND_MATH_P99\x10\n\x12$\n TREND_MATH_WEEKLY_ACTIVE_PERSONS\x10\x0b\x12%\n!TREND_MATH_MONTHLY_ACTIVE_PERSONS\x10\x0c\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n wayline/journeys/v1/trends.proto\x12\x13wayline.journeys.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#wayline/journeys/v1/analytics.proto\"\xd8\x01\n\x0bTrendSeries\x12\r\n\x05label\x18\x01 \x01(\t\x12\x30\n\x05\x65vent\x18\x02 \x01(\x0b\x32!.wayline.journeys.v1.EventMatcher\x12\x31\n\x06\x61ny_of\x18\x03 \x03(\x0b\x32!.wayline.journeys.v1.EventMatcher\x12,\n\x04math\x18\x04 \x01(\x0e\x32\x1e.wayline.journeys.v1.TrendMath\x12\x10\n\x08property\x18\x05 \x01(\t\x12\x15\n\rcurrency_code\x18\x06 \x01(\t\"\x83\x01\n\nTrendPoint\x12\x30\n\x0cperiod_start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\x05value\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x13\n\x0b\x65vent_count\x18\x03 \x01(\x03\x12\x10\n\x08\x63omplete\x18\x04 \x01(\x08\x42\x08\n\x06_value\"\xd4\x01\n\x0bTrendResult\x12\x14\n\x0cseries_index\x18\x01 \x01(\x05\x12\r\n\x05label\x18\x02 \x01(\t\x12<\n\x0f\x62reakdown_value\x18\x03 \x01(\x0b\x32#.wayline.journeys.v1.BreakdownValue\x12/\n\x06points\x18\x04 \x03(\x0b\x32\x1f.wayline.journeys.v1.TrendPoint\x12\x12\n\x05total\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x13\n\x0b\x65vent_count\x18\x06 \x01(\x03\x42\x08\n\x06_total\"1\n\x0cTrendFormula\x12\r\n\x05label\x18\x01 \x01(\t\x12\x12\n\nexpression\x18\x02 \x01(\t*\xe6\x02\n\tTrendMath\x12\x1a\n\x16TREND_MATH_UNSPECIFIED\x10\x00\x12\x14\n\x10TREND_MATH_TOTAL\x10\x01\x12\x1d\n\x19TREND_MATH_UNIQUE_PERSONS\x10\x02\x12 \n\x1cTREND_MATH_EVENTS_PER_PERSON\x10\x03\x12\x12\n\x0eTREND_MATH_SUM\x10\x04\x12\x16\n\x12TREND_MATH_AVERAGE\x10\x05\x12\x16\n\x12TREND_MATH_MINIMUM\x10\x06\x12\x16\n\x12TREND_MATH_MAXIMUM\x10\x07\x12\x15\n\x11TREND_MATH_MEDIAN\x10\x08\x12\x12\n\x0eTREND_MATH_P90\x10\t\x12\x12\n\x0eTREND_MATH_P99\x10\n\x12$\n TREND_MATH_WEEKLY_ACTIVE_PERSONS\x10\x0b\x12%\n!TREND_MATH_MONTHLY_ACTIVE_PERSONS\x10\x0c\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'wayline.journeys.v1.trends_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TRENDMATH']._serialized_start=696
-  _globals['_TRENDMATH']._serialized_end=1054
+  _globals['_TRENDMATH']._serialized_start=747
+  _globals['_TRENDMATH']._serialized_end=1105
   _globals['_TRENDSERIES']._serialized_start=128
   _globals['_TRENDSERIES']._serialized_end=344
   _globals['_TRENDPOINT']._serialized_start=347
   _globals['_TRENDPOINT']._serialized_end=478
   _globals['_TRENDRESULT']._serialized_start=481
   _globals['_TRENDRESULT']._serialized_end=693
+  _globals['_TRENDFORMULA']._serialized_start=695
+  _globals['_TRENDFORMULA']._serialized_end=744
 # @@protoc_insertion_point(module_scope)

@@ -254,3 +254,35 @@ class TrendResult(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__total) -> _WhichOneofReturnType__total | None: ...
 
 Global___TrendResult: _TypeAlias = TrendResult  # noqa: Y015
+
+@_typing.final
+class TrendFormula(_message.Message):
+    """TrendFormula is a line computed from a trend's series, period by period, as `B / A * 100` (the share of
+    A's persons who did B) or `A - B`: an expression over the series' letters (A for the first series, B for
+    the second, …; either case), numbers, `+ - * /`, unary minus and parentheses. For each period and breakdown
+    value the letters take the series' values there (a series without a result for the value takes what an
+    empty period measures: 0 for counts and sums, no value otherwise); a point whose operands lack a value, or
+    that divides by zero, has no value. The total applies the expression to the series' totals.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LABEL_FIELD_NUMBER: _builtins.int
+    EXPRESSION_FIELD_NUMBER: _builtins.int
+    label: _builtins.str
+    """A label for the formula's results; defaults to the expression."""
+    expression: _builtins.str
+    """The expression, at most 200 characters, naming at least one series."""
+    def __init__(
+        self,
+        *,
+        label: _builtins.str = ...,
+        expression: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expression", b"expression", "label", b"label"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TrendFormula: _TypeAlias = TrendFormula  # noqa: Y015
