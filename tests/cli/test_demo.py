@@ -302,12 +302,16 @@ def _assert_journeys_analytics(output: str) -> None:
     assert int(others_funnel.group(1)) > 0
     assert re.search(r"^│ revenue_sum\s+│ [1-9]", output, re.MULTILINE)
     trend = re.search(
-        r"^│ five weeks\s+│ (\d+)\s+│ ([\d,]+\.\d\d)\s+│ (\d+)\s+│ ([\d,]+\.\d\d)", output, re.MULTILINE
+        r"^│ five weeks\s+│ (\d+)\s+│ ([\d,]+\.\d\d)\s+│ (\d+)\s+│ ([\d,]+\.\d\d)\s+│ ([\d,]+\.\d\d)",
+        output,
+        re.MULTILINE,
     )
-    assert trend, output  # QueryTrends: active customers, revenue, orders and the median order
+    assert trend, output  # QueryTrends: active customers, revenue, orders, median order, revenue per person
     assert int(trend.group(1)) >= 5  # every customer was active in the five weeks (and other persons)
     assert float(trend.group(2).replace(",", "")) > 0
     assert int(trend.group(3)) > 0
+    revenue, persons = float(trend.group(2).replace(",", "")), int(trend.group(1))
+    assert abs(float(trend.group(5).replace(",", "")) - revenue / persons) <= 0.006  # the formula B / A
     felt = dict(re.findall(r"^│ (chatbot|call_center)\s+│ \d+\s+│ ([+-]\d\.\d\d)\s+│", output, re.MULTILINE))
     assert set(felt) == {"chatbot", "call_center"}, output  # ingest scored their texts; journeys reads them
     unhappy = re.search(

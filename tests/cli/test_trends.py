@@ -1,6 +1,6 @@
 """`wayline trends` through a real gateway in front of the suite's journeys: counts and sums per day, a
-breakdown, a formula, the sentiment preset's shares, JSON, and refused requests. The gateway's tenant is shared, so the
-events carry names of this test's own."""
+breakdown, a formula, the sentiment preset's shares, JSON, and refused requests. The gateway's tenant is
+shared, so the events carry names of this test's own."""
 
 from __future__ import annotations
 

@@ -293,17 +293,21 @@ def _trends(reader: Reader) -> None:
             ),
         ]
     )
+    # A formula over the series: the revenue per active person (B / A), a week's and the five weeks'.
+    request.formulas.append(trends_pb2.TrendFormula(label="revenue per person", expression="B / A"))
     response = reader.stub.QueryTrends(request, metadata=reader.auth, timeout=TIMEOUT)
     active, revenue, median = response.results
+    (per_person,) = response.formula_results
     table = reader.table(
         "QueryTrends",
         "week by week: persons active on any channel, and the orders of every channel (web, app, store): "
-        "revenue, count and median (* the week is not over)",
+        "revenue, count and median, and the formula B / A (* the week is not over)",
         "week of",
         "active persons",
         f"revenue ({demo.CURRENCY})",
         "orders",
         "median order",
+        "revenue per person",
     )
     for k, point in enumerate(active.points):
         week = to_datetime(point.period_start).strftime("%Y-%m-%d") + ("" if point.complete else "*")
@@ -313,6 +317,7 @@ def _trends(reader: Reader) -> None:
             _value(revenue.points[k], "value", "{:,.2f}"),
             str(revenue.points[k].event_count),
             _value(median.points[k], "value", "{:,.2f}"),
+            _value(per_person.points[k], "value", "{:,.2f}"),
         )
     table.add_row(
         "five weeks",
@@ -320,6 +325,7 @@ def _trends(reader: Reader) -> None:
         _value(revenue, "total", "{:,.2f}"),
         str(revenue.event_count),
         _value(median, "total", "{:,.2f}"),
+        _value(per_person, "total", "{:,.2f}"),
     )
     reader.console.print(table)
 
