@@ -39,6 +39,7 @@ test("report trends: the activity's events and persons by day, by channel, in UT
       { event: "", math: "total", of: "", currency: "" },
       { event: "", math: "persons", of: "", currency: "" },
     ],
+    formulas: [],
     period: "day",
     tz: "UTC",
     breakdown: "channel",
@@ -96,6 +97,7 @@ test("report trends: the sentiment preset of every event with a score, one serie
   assert.deepEqual(trendsFiltersOfRequest(request, "sentiment"), {
     mode: "sentiment",
     series: [{ event: "", math: "total", of: "", currency: "" }],
+    formulas: [],
     period: "week",
     tz: "UTC",
     breakdown: "channel",
@@ -112,6 +114,7 @@ test("report trends: the page's own requests read back as its filters, the days 
     "mode=sentiment&event=Call+Completed&event=Chat+Message&period=week&from=2026-03-01&to=2026-03-28&tz=UTC&breakdown=channel",
     "mode=sentiment&event=Call+Completed&period=day&from=2026-03-01&to=2026-03-07&tz=UTC",
     "mode=sentiment&period=day&from=2026-03-01&to=2026-03-07&tz=UTC",
+    "event=Signed+Up&math=persons&event=Order+Completed&math=persons&formula=B+%2F+A+*+100&formula=A+-+B&period=week&from=2026-03-01&to=2026-03-28&tz=UTC",
   ];
   for (const query of cases) {
     const { days, ...filters } = trendsFilters(new URLSearchParams(query));

@@ -1,6 +1,6 @@
 // The pure parts of the Trends page: its filters from the address and back, the QueryTrends requests they make
-// (the sentiment preset's five series, ranges of days in a time zone), and the models it draws from an answer
-// (each series' table rows and columns, its chart, the sentiment shares). The page's numbers themselves are
+// (the sentiment preset's five series, formulas, ranges of days in a time zone), and the models it draws from an
+// answer (each series' table rows and columns, its chart, the formulas' lines and columns, the sentiment shares). The page's numbers themselves are
 // checked end to end against known events (tests/console/test_trends.py).
 
 import assert from "node:assert/strict";
@@ -8,6 +8,9 @@ import { test } from "node:test";
 
 import {
   breakdownName,
+  formulaChartOption,
+  formulaColumns,
+  formulaName,
   formatNet,
   formatScore,
   periodLabel,
@@ -23,6 +26,7 @@ import {
 } from "../src/pages/trends/draw.js";
 import {
   measureLabel,
+  seriesLetter,
   sentimentSeries,
   trendsFilters,
   trendsParams,
@@ -39,6 +43,7 @@ test("trends: defaults, every event per week over the last 8 weeks in UTC", () =
   assert.deepEqual(filters, {
     mode: "series",
     series: [{ event: "", math: "total", of: "", currency: "" }],
+    formulas: [],
     period: "week",
     days: { from: "2026-10-07", to: "2026-12-01" },
     tz: "UTC",
@@ -116,6 +121,7 @@ test("trends: the filters written to the address read as the same filters", () =
     "mode=sentiment&event=Chat Message&event=Call Ended&breakdown=segment&segment=segments/vip&segment=segments/new",
     "period=month&from=2026-01-01&to=2026-06-30&tz=America/New_York&breakdown=property&property=person.country",
     "event=Order Completed&in=segments/vip&in=segments/new&breakdown=channel",
+    "event=Signed Up&math=persons&event=Order Completed&math=persons&formula=B / A * 100&formula=a - b",
   ]) {
     const filters = filtersOf(query);
     const params = trendsParams(filters);
@@ -143,6 +149,32 @@ test("trends: the filters written to the address read as the same filters", () =
   assert.deepEqual(filtersOf("breakdown=channel&segment=segments/a").segments, []);
   // At most 10 series.
   assert.equal(filtersOf(Array.from({ length: 12 }, (_, i) => `event=E${i}`).join("&")).series.length, 10);
+});
+
+test("trends: formulas over the series' letters, in the address and the request, none in sentiment mode", () => {
+  assert.deepEqual([0, 1, 2, 9].map(seriesLetter), ["A", "B", "C", "J"]);
+  const query = "event=Signed Up&math=persons&event=Order Completed&math=persons&formula= B / A * 100 &formula=&formula=a - b&period=day&from=2026-11-01&to=2026-11-03";
+  const filters = filtersOf(query);
+  // Trimmed, in order, the empty one dropped.
+  assert.deepEqual(filters.formulas, ["B / A * 100", "a - b"]);
+  assert.equal(
+    trendsParams(filters).toString(),
+    "event=Signed+Up&math=persons&event=Order+Completed&math=persons&formula=B+%2F+A+*+100&formula=a+-+b&period=day&from=2026-11-01&to=2026-11-03&tz=UTC",
+  );
+  assert.deepEqual(filtersOf(trendsParams(filters).toString()).formulas, filters.formulas);
+  // Sent unlabelled: QueryTrends labels the results with the expression.
+  assert.deepEqual(trendsRequest(filters).formulas, [{ expression: "B / A * 100" }, { expression: "a - b" }]);
+  assert.equal(trendsRequest(filtersOf("event=Signed Up")).formulas, undefined);
+  // At most 5, as QueryTrends takes.
+  const many = filtersOf(Array.from({ length: 7 }, (_, i) => `formula=A * ${i}`).join("&"));
+  assert.deepEqual(many.formulas, ["A * 0", "A * 1", "A * 2", "A * 3", "A * 4"]);
+  // The sentiment preset's series are not the user's: its formulas are dropped from the filters, the address
+  // and the request.
+  const sentiment = filtersOf("mode=sentiment&event=Chat&formula=B / A");
+  assert.deepEqual(sentiment.formulas, []);
+  assert.equal(trendsParams(sentiment).toString(), "mode=sentiment&event=Chat&period=week&from=2026-10-07&to=2026-12-01&tz=UTC");
+  assert.equal(trendsParams({ ...sentiment, formulas: ["B / A"] }).get("formula"), null);
+  assert.equal(trendsRequest({ ...sentiment, formulas: ["B / A"] }).formulas, undefined);
 });
 
 test("trends: the days are local days of the time zone, across a change of clocks", () => {
@@ -330,6 +362,52 @@ test("trends: results by series, an empty list for a series no breakdown value h
   );
 });
 
+test("trends: the formulas' lines and columns, named `= <label>` and their breakdown value", () => {
+  const formula = (index, label, breakdownValue, values, total) => ({ ...result(index, breakdownValue, values, total), label, eventCount: "0" });
+  const plain = [formula(0, "B / A", {}, [0.5, undefined, 2 / 3], 0.6), formula(1, "A - B", {}, [1, 0, 1], 2)];
+  const options = { period: "day", zone: "UTC" };
+  assert.deepEqual(plain.map((r) => formulaName(r)), ["= B / A", "= A - B"]);
+  const columns = formulaColumns(plain, options);
+  assert.deepEqual(
+    columns.map((c) => [c.key, c.label, c.numeric ?? false]),
+    [
+      ["period", "Day", false],
+      ["formula:0", "= B / A", true],
+      ["formula:1", "= A - B", true],
+    ],
+  );
+  // Up to 2 decimals; no value (a division by zero) is "—", as for a series, not 0.
+  const rows = seriesRows(plain, options);
+  assert.deepEqual(rows.map((row) => columns[1].format(columns[1].value(row))), ["0.5", "—", "0.67", "0.6"]);
+  assert.deepEqual(rows.map((row) => columns[2].value(row)), [1, 0, 1, 2]);
+  // A line each, named in the legend (even alone), with a gap where there is no value.
+  const option = formulaChartOption(plain, options);
+  assert.deepEqual(option.series.map((s) => [s.name, s.type, s.connectNulls]), [
+    ["= B / A", "line", false],
+    ["= A - B", "line", false],
+  ]);
+  assert.deepEqual(option.series[0].data.map((d) => d.value), [0.5, null, 2 / 3]);
+  assert.deepEqual(formulaChartOption(plain.slice(0, 1), options).legend, { top: 0, type: "scroll" });
+  // By breakdown value: the value after the label, as a series' lines are named, and in the column's key.
+  const names = new Map([["segments/vip", "VIPs"]]);
+  const broken = [
+    formula(0, "B / A", { value: "segments/vip" }, [1, 1, 1], 1),
+    formula(0, "B / A", { missing: true }, [1, 1, 1], 1),
+  ];
+  assert.deepEqual(
+    formulaColumns(broken, { ...options, segmentNames: names }).map((c) => [c.key, c.label]),
+    [
+      ["period", "Day"],
+      ["formula:0:segments/vip", "= B / A: VIPs"],
+      ["formula:0:@missing", "= B / A: In none of the chosen segments"],
+    ],
+  );
+  assert.deepEqual(formulaChartOption(broken, { ...options, segmentNames: names }).series.map((s) => s.name), [
+    "= B / A: VIPs",
+    "= B / A: In none of the chosen segments",
+  ]);
+});
+
 test("trends: sentiment per period, its shares of the scored events and the net sentiment", () => {
   const running = { complete: [true, true, false] };
   const answer = {
@@ -396,6 +474,9 @@ test("trends: field violations named for people", () => {
   assert.equal(violationField("series[2].currency_code"), "Series 3, currency code");
   assert.equal(violationField("series[1].any_of[3].event_name"), "Series 2, any of[3], event name");
   assert.equal(violationField("series"), "Series");
+  assert.equal(violationField("formulas[0].expression"), "Formula 1, expression");
+  assert.equal(violationField("formulas[4].expression"), "Formula 5, expression");
+  assert.equal(violationField("formulas"), "Formulas");
   assert.equal(violationField("time_zone"), "Time zone");
   assert.equal(violationField("breakdown.property"), "Breakdown, property");
   assert.equal(violationField(""), "The request");

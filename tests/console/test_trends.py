@@ -2,10 +2,10 @@
 any client sends them (ingest scores the contacts' text), in a tenant made for this module so that no other
 test's kept answers see them, under names no other test uses. For known events it shows the counts per day,
 the unique persons (once each over the whole range), the sum and the average of revenue in one currency (a
-day without any shows "—", not 0), a breakdown by channel, periods in a time zone, and the sentiment preset's
-shares and mean score; the form puts every choice in the address, and that address shows the same view
-again; a period still running is marked; a request QueryTrends refuses shows its error and the fields it
-names."""
+day without any shows "—", not 0), a breakdown by channel, periods in a time zone, formulas over the series'
+letters (a division by zero without a value), and the sentiment preset's shares and mean score; the form puts
+every choice in the address, and that address shows the same view again; a period still running is marked;
+a request QueryTrends refuses shows its error and the fields it names, a formula's beside its input."""
 
 from __future__ import annotations
 
@@ -381,3 +381,83 @@ def test_a_population_keeps_the_events_of_a_segments_members(
     # bo's purchases: 30 EUR on the first day, 5 EUR on the third (ann's three are not counted).
     assert _column(_shown(page, "trends-table-0"), "value") == _by_day(data, 1, 0, 1, total=2)
     expect(page.get_by_test_id("trends-population-trend-callers")).to_be_checked()
+
+
+def test_formulas_compute_lines_from_the_series_letters(console: Console, trend_data: TrendData) -> None:
+    """Purchases (A), their persons (B) and their revenue in EUR (C): `B / A` is the persons per purchase,
+    `a / c` the purchases per euro, without a value on the second day (no revenue in EUR: a division by
+    zero); over the whole range each is applied to the series' totals."""
+    data = trend_data
+    name = data.purchase
+    series = _series(name, "total") + _series(name, "persons") + _series(name, "sum", "revenue", "EUR")
+    page = console.open(_hash(series + _days(data) + [("tz", "UTC")]), key=data.read_key)
+    for index, letter in enumerate("ABC"):
+        expect(page.get_by_test_id(f"trends-letter-{index}")).to_have_text(letter)
+    expect(page.get_by_test_id("trends-formula-results")).to_have_count(0)
+
+    page.get_by_test_id("trends-add-formula").click()
+    expect(page.get_by_test_id("trends-formula-0")).to_be_focused()
+    page.get_by_test_id("trends-formula-0").fill("B / A")
+    page.get_by_test_id("trends-add-formula").click()
+    page.get_by_test_id("trends-formula-1").fill("a / c")
+    # An empty formula is dropped.
+    page.get_by_test_id("trends-add-formula").click()
+    # Sentiment mode measures the preset's series, not these: the formulas hide, and come back with them.
+    page.get_by_test_id("trends-mode").select_option("sentiment")
+    expect(page.get_by_test_id("trends-formula-editor")).to_be_hidden()
+    page.get_by_test_id("trends-mode").select_option("series")
+    expect(page.get_by_test_id("trends-formula-1")).to_have_value("a / c")
+    submit_and_wait(console, page.get_by_test_id("trends-apply"), "trends")
+
+    assert _address(page) == _hash(
+        [*series, ("formula", "B / A"), ("formula", "a / c"), *_days(data), ("tz", "UTC")]
+    ).removeprefix("#")
+    expect(page.get_by_test_id("error")).to_have_count(0)
+    table = read_table(page.get_by_test_id("trends-formula-table"))
+    assert table.columns == ["Day", "= B / A", "= a / c"]
+    shown = _shown(page, "trends-formula-table")
+    # Purchases 3, 1, 1 (5); persons 2, 1, 1 (2 over the range); EUR 60, 0, 5 (65).
+    assert _column(shown, "formula:0") == pytest.approx(_by_day(data, 2 / 3, 1, 1, total=2 / 5))
+    per_euro = _column(shown, "formula:1")
+    assert per_euro[data.midnight(1)] == EMPTY
+    assert {k: v for k, v in per_euro.items() if v != EMPTY} == pytest.approx(
+        {data.midnight(0): 3 / 60, data.midnight(2): 1 / 5, "total": 5 / 65}
+    )
+    # Shown with up to 2 decimals.
+    assert table.texts[0][1:] == ["0.67", "0.05"]
+    assert table.texts[-1] == ["Whole range", "0.4", "0.08"]
+    chart = page.get_by_test_id("trends-formula-chart")
+    expect(chart.locator("svg")).to_be_visible()
+    expect(chart.locator("svg text", has_text="= a / c")).to_have_count(1)
+    # The series are still shown, each with its own chart and table.
+    assert _column(_shown(page, "trends-table-0"), "value") == _by_day(data, 3, 1, 1, total=5)
+    console.shot("formulas")
+
+    page.reload()
+    console.wait_ready("trends")
+    expect(page.get_by_test_id("trends-formula-0")).to_have_value("B / A")
+    expect(page.get_by_test_id("trends-formula-1")).to_have_value("a / c")
+    expect(page.get_by_test_id("trends-formula-2")).to_have_count(0)
+    assert _shown(page, "trends-formula-table") == shown
+
+
+def test_a_refused_formula_is_named_beside_its_input(console: Console, trend_data: TrendData) -> None:
+    data = trend_data
+    series = _series(data.purchase, "total") + _series(data.purchase, "persons")
+    page = console.open(
+        _hash([*series, ("formula", "B / A"), ("formula", "A + Z"), *_days(data), ("tz", "UTC")]),
+        key=data.read_key,
+    )
+    expect(page.get_by_test_id("error")).to_have_attribute("data-code", "invalid_argument")
+    violations = page.get_by_test_id("trends-violations").locator("li")
+    expect(violations).to_have_count(1)
+    expect(violations).to_have_attribute("data-field", "formulas[1].expression")
+    expect(violations).to_contain_text(
+        "Formula 2, expression: Z names no series (A to B here) at character 5"
+    )
+    # Beside the formula, which keeps what was typed; the other formula has nothing to say.
+    expect(page.get_by_test_id("trends-formula-error-1")).to_contain_text("Z names no series (A to B here)")
+    expect(page.get_by_test_id("trends-formula-1")).to_have_value("A + Z")
+    expect(page.get_by_test_id("trends-formula-1")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_test_id("trends-formula-error-0")).to_be_hidden()
+    console.shot("refused-formula")

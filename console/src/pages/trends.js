@@ -4,13 +4,15 @@
 // one currency), the period (hour, day, week, month), the days and the time zone the periods begin in, and a
 // breakdown (the event's channel, a property, or chosen segments' members); or switches to the sentiment of
 // the events' text (the mean score and the shares negative, neutral and positive, as `wayline trends
-// --sentiment`). The result: per series a line chart and its table of periods × values, the whole range last
-// (trends/draw.js). Every choice is in the address (trends/query.js describes it), so a link reproduces the
-// view. A request QueryTrends refuses shows its error with the fields it names.
+// --sentiment`). Formulas compute lines from the series, named by their letters (`B / A * 100`), as PostHog's
+// trends formulas do. The result: per series a line chart and its table of periods × values, the whole range
+// last, then the formulas' chart and table (trends/draw.js). Every choice is in the address (trends/query.js
+// describes it), so a link reproduces the view. A request QueryTrends refuses shows its error with the fields
+// it names, a formula's also beside its input.
 
 import "./trends.css";
 import { ApiError, fieldViolations, SERVICES } from "../api.js";
-import { clear, errorAlert, h, pageHash, timeRange, timeRangeOf, uniqueId } from "../dom.js";
+import { clear, errorAlert, h, timeRange, timeRangeOf, uniqueId } from "../dom.js";
 import { listAll } from "../lists.js";
 import { drawKeptAnswer } from "./kept_answer.js";
 import { eventNameSuggestions } from "./paths/event_names.js";
@@ -21,10 +23,12 @@ import {
   DEFAULT_TIME_ZONE,
   MATHS,
   MAX_BREAKDOWN_SEGMENTS,
+  MAX_FORMULAS,
   MAX_POPULATION_SEGMENTS,
   MAX_SERIES,
   NEUTRAL_BAND,
   PERIODS,
+  seriesLetter,
   trendSeries,
   trendsFilters,
   trendsParams,
@@ -66,8 +70,109 @@ function timeZones() {
   return [...new Set([DEFAULT_TIME_ZONE, ...known])];
 }
 
+// The formulas' editor: up to MAX_FORMULAS expressions over the series' letters, each with its remove button
+// and a place for what QueryTrends says is wrong with it. {element, expressions(), showError(index, text),
+// setHidden(hidden)}; hidden in sentiment mode, whose series are the preset's (the formulas are kept meanwhile).
+function formulaEditor(initial) {
+  const formulas = [...initial];
+  const editor = h("fieldset", { class: "trends-series-editor trends-formula-editor", "data-testid": "trends-formula-editor" });
+
+  // Read the inputs back into `formulas` before the editor is redrawn or the filters applied.
+  const readFormulas = () => {
+    editor.querySelectorAll("[data-formula-row] input").forEach((input, index) => {
+      formulas[index] = input.value;
+    });
+  };
+
+  const formulaRow = (expression, index) => {
+    const name = `Formula ${index + 1}`;
+    const errorId = uniqueId("formula-error");
+    const input = h("input", {
+      type: "text",
+      value: expression,
+      placeholder: "B / A * 100",
+      maxlength: 200,
+      size: 28,
+      autocomplete: "off",
+      spellcheck: "false",
+      "data-testid": `trends-formula-${index}`,
+    });
+    const row = h(
+      "div",
+      { class: "trends-series-row", "data-formula-row": index },
+      field(name, input, "The series' letters, numbers, + - * / and parentheses"),
+      h(
+        "button",
+        {
+          type: "button",
+          class: "link-button",
+          "data-testid": `trends-remove-formula-${index}`,
+          "aria-label": `Remove ${name.toLowerCase()}`,
+          onclick: () => {
+            readFormulas();
+            formulas.splice(index, 1);
+            draw();
+            editor.querySelector(`[data-testid=trends-formula-${Math.max(0, index - 1)}]`)?.focus();
+          },
+        },
+        "Remove",
+      ),
+      h("p", { id: errorId, class: "trends-formula-error", "data-testid": `trends-formula-error-${index}`, hidden: true }),
+    );
+    // The error is read with the input (after its help).
+    input.setAttribute("aria-describedby", `${input.getAttribute("aria-describedby")} ${errorId}`);
+    return row;
+  };
+
+  const draw = () => {
+    clear(editor);
+    editor.append(
+      h("legend", {}, `Formulas (at most ${MAX_FORMULAS}): lines computed from the series, named by their letters, as B / A * 100`),
+    );
+    formulas.forEach((expression, index) => editor.append(formulaRow(expression, index)));
+    editor.append(
+      h(
+        "button",
+        {
+          type: "button",
+          "data-testid": "trends-add-formula",
+          disabled: formulas.length >= MAX_FORMULAS,
+          onclick: () => {
+            readFormulas();
+            formulas.push("");
+            draw();
+            editor.querySelector(`[data-testid=trends-formula-${formulas.length - 1}]`)?.focus();
+          },
+        },
+        "Add formula",
+      ),
+    );
+  };
+  draw();
+
+  return {
+    element: editor,
+    expressions: () => {
+      readFormulas();
+      return formulas.map((expression) => expression.trim()).filter(Boolean).slice(0, MAX_FORMULAS);
+    },
+    // QueryTrends' description of what is wrong with formula `index`, beside its input.
+    showError: (index, text) => {
+      const message = editor.querySelector(`[data-testid=trends-formula-error-${index}]`);
+      if (!message) return;
+      message.textContent = text;
+      message.hidden = false;
+      editor.querySelector(`[data-testid=trends-formula-${index}]`).setAttribute("aria-invalid", "true");
+    },
+    setHidden: (hidden) => {
+      editor.hidden = hidden;
+    },
+  };
+}
+
 // The filter form: the series are edited in place (rows added and removed), applied on submit by navigating
-// to the address of the new filters.
+// to the address of the new filters. {element, showViolations(violations)}: a formula's violation is shown
+// beside its input too.
 function filterForm(filters, params, ctx, { suggestions, segments }) {
   const range = timeRange({ params, defaultDays: DEFAULT_DAYS, testid: "trends-range" });
   // The days are read in the chosen time zone (query.js's zoneRange), not in UTC as the shared legend says.
@@ -202,9 +307,17 @@ function filterForm(filters, params, ctx, { suggestions, segments }) {
     math.addEventListener("change", sync);
     of.addEventListener("input", sync);
     sync();
+    // The letter formulas name the series by (A for the first); the preset's series are not named.
+    const letter = sentiment ? null : seriesLetter(index);
     return h(
       "div",
-      { class: "trends-series-row", "data-series-row": index },
+      {
+        class: "trends-series-row",
+        "data-series-row": index,
+        role: "group",
+        "aria-label": letter ? `${name}, ${letter} in formulas` : name,
+      },
+      letter ? h("span", { class: "trends-series-letter", "data-testid": `trends-letter-${index}`, "aria-hidden": "true" }, letter) : null,
       field(`${name} event`, event),
       mathField,
       ofField,
@@ -260,12 +373,16 @@ function filterForm(filters, params, ctx, { suggestions, segments }) {
       ),
     );
   };
+  const formulas = formulaEditor(filters.formulas);
+  const syncFormulas = () => formulas.setHidden(mode === "sentiment");
   modeSelect.addEventListener("change", () => {
     readRows();
     mode = modeSelect.value;
     drawEditor();
+    syncFormulas();
   });
   drawEditor();
+  syncFormulas();
 
   const element = h(
     "form",
@@ -274,6 +391,7 @@ function filterForm(filters, params, ctx, { suggestions, segments }) {
     zones.element,
     field("Measure", modeSelect),
     editor,
+    formulas.element,
     field("Period", periodSelect),
     range.element,
     field("Time zone", zoneInput, "IANA name; periods begin at its midnight (weeks on Monday)"),
@@ -292,6 +410,7 @@ function filterForm(filters, params, ctx, { suggestions, segments }) {
     const next = {
       mode,
       series: rows.map((row) => trendSeries(row.event, row.math, row.of, row.currency)),
+      formulas: mode === "sentiment" ? [] : formulas.expressions(),
       period: periodSelect.value,
       days: range.days(),
       tz: zoneInput.value.trim() || DEFAULT_TIME_ZONE,
@@ -300,9 +419,17 @@ function filterForm(filters, params, ctx, { suggestions, segments }) {
       segments: breakdown === "segment" ? segmentSet.chosen() : [],
       population: populationSet.chosen().slice(0, MAX_POPULATION_SEGMENTS),
     };
-    ctx.navigate(pageHash("trends", trendsParams(next)));
+    // Not pageHash, which drops empty values: the series' parameters are matched by position, so an empty
+    // one (the property of a count beside a sum's) must stay.
+    ctx.navigate(`#/trends?${trendsParams(next)}`);
   });
-  return element;
+  const showViolations = (violations) => {
+    for (const violation of violations) {
+      const formula = /^formulas\[(\d+)\]/.exec(violation.field ?? "");
+      if (formula) formulas.showError(Number(formula[1]), violation.description);
+    }
+  };
+  return { element, showViolations };
 }
 
 // An INVALID_ARGUMENT's field violations as a list beside its alert (the message says to see them).
@@ -335,7 +462,8 @@ export default {
     // The segments to offer as a breakdown; without them (none, or not readable) the page still works.
     const segments = await listAll(ctx.call, SERVICES.journeys, "ListSegments", "segments").catch(() => []);
     const segmentNames = new Map(segments.map((segment) => [segment.name, segment.displayName || segment.name]));
-    root.append(suggestions.element, filterForm(filters, ctx.params, ctx, { suggestions, segments }));
+    const form = filterForm(filters, ctx.params, ctx, { suggestions, segments });
+    root.append(suggestions.element, form.element);
     const results = h("div", { class: "results", "data-testid": "trends-results" });
     root.append(results);
     const request = trendsRequest(filters);
@@ -350,6 +478,7 @@ export default {
       // A request QueryTrends refuses: its alert and the fields it names, under the form that holds them.
       if (!(error instanceof ApiError) || error.code !== "invalid_argument") throw error;
       results.replaceChildren(...[errorAlert(error), violationList(error)].filter(Boolean));
+      form.showViolations(fieldViolations(error));
     }
   },
 };

@@ -1,5 +1,6 @@
 // Drawing a QueryTrends answer: per series a line chart (a line per breakdown value; hollow points for periods
-// still running) and its table of periods × values, the whole range last; in sentiment mode, per breakdown
+// still running) and its table of periods × values, the whole range last; then the formulas' lines (`= B / A`)
+// in one chart and their table, a column per formula and breakdown value; in sentiment mode, per breakdown
 // value the scored events, the mean score, the shares negative, neutral and positive and the net sentiment per
 // period. The models (rows, columns, chart options) are pure and tested by console/test/trends.test.mjs.
 
@@ -119,10 +120,11 @@ export function seriesColumns(results, { period, counting, segmentNames = null, 
 }
 
 // The line chart of one series: x the periods, a line per result; a period still running is a hollow point, a
-// period without a value a gap.
-export function seriesChartOption(results, { period, zone, segmentNames = null, measureName = "Value" }) {
+// period without a value a gap. `lineName(result)` names a line (default: its breakdown value, else the
+// measure); `legend` shows the names even for a single line.
+export function seriesChartOption(results, { period, zone, segmentNames = null, measureName = "Value", lineName = null, legend = false }) {
   const points = results[0]?.points ?? [];
-  const several = results.length > 1;
+  const several = legend || results.length > 1;
   const option = {
     grid: { left: 64, right: 24, top: several ? 48 : 32, bottom: 40 },
     tooltip: { trigger: "axis", valueFormatter: (value) => formatNumber(value) },
@@ -130,7 +132,7 @@ export function seriesChartOption(results, { period, zone, segmentNames = null, 
     yAxis: { type: "value", name: measureName, nameTextStyle: { align: "left" } },
     series: results.map((result, index) => ({
       type: "line",
-      name: breakdownName(result, segmentNames) || measureName,
+      name: lineName ? lineName(result) : breakdownName(result, segmentNames) || measureName,
       connectNulls: false,
       symbolSize: 7,
       itemStyle: { color: PALETTE[index % PALETTE.length] },
@@ -143,6 +145,36 @@ export function seriesChartOption(results, { period, zone, segmentNames = null, 
   // A legend names the lines of a breakdown; a single line is named by the heading.
   if (several) option.legend = { top: 0, type: "scroll" };
   return option;
+}
+
+// A formula result's name: "= " and its label (the expression unless the request labelled it), then its
+// breakdown value as a series' line is named by it: "= B / A", "= B / A: web".
+export function formulaName(result, segmentNames = null) {
+  const value = breakdownName(result, segmentNames);
+  return `= ${result.label ?? ""}${value ? `: ${value}` : ""}`;
+}
+
+// The columns of the formulas' table: the period, then a value per formula result (up to 2 decimals; "—"
+// where the formula has no value), keyed `formula:<index>`, with a breakdown `formula:<index>:<breakdown key>`.
+export function formulaColumns(results, { period, segmentNames = null }) {
+  const columns = [{ key: "period", label: PERIODS[period]?.unit ?? "Period", value: (row) => row.label }];
+  results.forEach((result, index) => {
+    const value = resultKey(result);
+    columns.push({
+      key: `formula:${result.seriesIndex ?? 0}${value ? `:${value}` : ""}`,
+      label: formulaName(result, segmentNames),
+      numeric: true,
+      value: (row) => row.cells[index].value,
+      format: (number) => formatNumber(number),
+    });
+  });
+  return columns;
+}
+
+// The formulas' chart: a line per formula result as a series' lines are drawn (a gap where a formula has no
+// value), each named in the legend since the heading names none.
+export function formulaChartOption(results, { period, zone, segmentNames = null }) {
+  return seriesChartOption(results, { period, zone, measureName: "Value", lineName: (result) => formulaName(result, segmentNames), legend: true });
 }
 
 // "+12.5%", "-3.0%", "0.0%": the net sentiment with its sign.
@@ -327,6 +359,33 @@ function drawSeries(root, group, row, { period, zone, heading, segmentNames }) {
   );
 }
 
+// The formulas' results (the answer's formulaResults, in formula order) in one chart and one table; nothing
+// when the request had none.
+function drawFormulas(root, response, { period, zone, heading, segmentNames }) {
+  const results = response?.formulaResults ?? [];
+  if (results.length === 0) return;
+  const section = h("section", { class: "trends-series trends-formula-results", "data-testid": "trends-formula-results" });
+  root.append(section);
+  section.append(h(heading, {}, "Formulas"));
+  const container = h("div", { class: "chart trends-chart", "data-testid": "trends-formula-chart" });
+  section.append(container);
+  const options = { period, zone, segmentNames };
+  const names = results.map((result) => formulaName(result, segmentNames)).join(", ");
+  chart(container, formulaChartOption(results, options), {
+    label: `Formulas per ${period}: ${names}; hollow points mark a period still running; the numbers are in the table below`,
+    height: 320,
+  });
+  section.append(
+    dataTable({
+      caption: `Formulas per ${period}, and over the whole range (last row: each applied to the series' totals); * marks a period still running, — a period where a formula has no value (a series without one, or a division by zero)`,
+      columns: formulaColumns(results, options),
+      rows: seriesRows(results, options),
+      rowKey: (r) => r.key,
+      testid: "trends-formula-table",
+    }),
+  );
+}
+
 // Draws a QueryTrends answer for `filters` (the page's, query.js) and the `request` they made. options:
 // heading (the series headings' level, default "h2"), segmentNames (a Map, for a breakdown by segment).
 export function drawTrends(root, response, filters, request, { heading = "h2", segmentNames = null } = {}) {
@@ -342,4 +401,5 @@ export function drawTrends(root, response, filters, request, { heading = "h2", s
     return;
   }
   groups.forEach((group) => drawSeries(root, group, filters.series[group.index], options));
+  drawFormulas(root, response, options);
 }

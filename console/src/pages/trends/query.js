@@ -4,7 +4,8 @@
 //
 // Address: event, math, of, currency (repeated, one of each per series, in series order: the event name (empty:
 // every event; a /page/path matches page events), the math (a MATHS key; default total), the property the
-// math measures (revenue, sentiment_score or a properties.<key> path) and the currency of revenue), mode
+// math measures (revenue, sentiment_score or a properties.<key> path) and the currency of revenue), formula
+// (repeated, in order: an expression over the series' letters, `B / A * 100`; none in sentiment mode), mode
 // (`sentiment`: the events' sentiment instead of the series), period (hour | day | week | month; default week), from,
 // to (inclusive days in the time zone; or days=N; default the last 8 weeks), tz (an IANA time zone; default
 // UTC), breakdown ("" | channel | property | segment), property (the breakdown's path), segment (repeated:
@@ -49,6 +50,8 @@ export const MAX_SERIES = 10;
 export const MAX_BREAKDOWN_SEGMENTS = 20;
 // A population names at most 20 segments (Population.segments): only their members' events are measured.
 export const MAX_POPULATION_SEGMENTS = 20;
+// QueryTrends takes at most 5 formulas (lines computed from the series).
+export const MAX_FORMULAS = 5;
 export const BREAKDOWN_LIMIT = 5;
 // VADER's neutral band, as ingest's enrichment reads scores and `wayline trends --sentiment` counts them.
 export const NEUTRAL_BAND = 0.05;
@@ -73,8 +76,14 @@ export function trendSeries(event, math, of, currency) {
   };
 }
 
+// The letter a formula names a series by: A for the first (index 0), B for the second, …
+export function seriesLetter(index) {
+  return String.fromCharCode("A".charCodeAt(0) + index);
+}
+
 // The page's filters from the hash's query, with their defaults: {mode, series: [{event, math, of,
-// currency}] (at least one), period, days: {from, to}, tz, breakdown, property, segments}.
+// currency}] (at least one), formulas (expressions, none in sentiment mode), period, days: {from, to}, tz,
+// breakdown, property, segments, population}.
 export function trendsFilters(params, now = new Date()) {
   const events = params.getAll("event");
   const maths = params.getAll("math");
@@ -92,6 +101,8 @@ export function trendsFilters(params, now = new Date()) {
   return {
     mode,
     series: rows,
+    // The sentiment preset's series are not the page's: letters would name series the user never chose.
+    formulas: mode === "sentiment" ? [] : params.getAll("formula").map((f) => f.trim()).filter(Boolean).slice(0, MAX_FORMULAS),
     period: choice(params.get("period"), Object.keys(PERIODS), "week"),
     days: daysFromParams(params, { defaultDays: DEFAULT_DAYS, now }),
     tz: (params.get("tz") ?? "").trim() || DEFAULT_TIME_ZONE,
@@ -103,7 +114,8 @@ export function trendsFilters(params, now = new Date()) {
 }
 
 // The hash query of the filters, as the form writes it: per series its event, math, property and currency
-// (left out where every series has the default), then the period, the days, the time zone and the breakdown.
+// (left out where every series has the default), the formulas, then the period, the days, the time zone and the
+// breakdown.
 export function trendsParams(filters) {
   const query = new URLSearchParams();
   const sentiment = filters.mode === "sentiment";
@@ -119,6 +131,7 @@ export function trendsParams(filters) {
     if (withOf) query.append("of", row.of);
     if (withCurrency) query.append("currency", row.currency);
   }
+  if (!sentiment) for (const formula of filters.formulas ?? []) query.append("formula", formula);
   query.set("period", filters.period);
   query.set("from", filters.days.from);
   query.set("to", filters.days.to);
@@ -241,6 +254,8 @@ export function trendsRequest(filters) {
     period: PERIODS[filters.period].value,
     timeZone: filters.tz,
   };
+  // Unlabelled: QueryTrends labels a formula's results with its expression.
+  if (filters.mode !== "sentiment" && filters.formulas?.length) request.formulas = filters.formulas.map((expression) => ({ expression }));
   if (filters.breakdown === "channel") {
     request.breakdown = { dimension: "BREAKDOWN_DIMENSION_CHANNEL", limit: BREAKDOWN_LIMIT };
   } else if (filters.breakdown === "property" && filters.property) {
@@ -260,12 +275,13 @@ export function measureLabel(row) {
   return `${math.label} of ${row.of || "?"}${row.currency ? ` (${row.currency})` : ""}`;
 }
 
-// A field violation's path for people: "series[0].property" → "Series 1, property", "time_zone" → "Time
-// zone", "breakdown.property" → "Breakdown, property".
+// A field violation's path for people: "series[0].property" → "Series 1, property", "formulas[0].expression"
+// → "Formula 1, expression", "time_zone" → "Time zone", "breakdown.property" → "Breakdown, property".
 export function violationField(field) {
   const words = (text) => text.replaceAll("_", " ").split(".").filter(Boolean).join(", ");
-  const series = /^series\[(\d+)\]\.?(.*)$/.exec(field ?? "");
-  if (series) return `Series ${Number(series[1]) + 1}${series[2] ? `, ${words(series[2])}` : ""}`;
+  // A series or a formula is named by its place on the form, counted from 1.
+  const item = /^(series|formulas)\[(\d+)\]\.?(.*)$/.exec(field ?? "");
+  if (item) return `${item[1] === "series" ? "Series" : "Formula"} ${Number(item[2]) + 1}${item[3] ? `, ${words(item[3])}` : ""}`;
   const text = words(String(field ?? ""));
   return text ? text.charAt(0).toUpperCase() + text.slice(1) : "The request";
 }
