@@ -1,6 +1,6 @@
 """`wayline trends` through a real gateway in front of the suite's journeys: counts and sums per day, a
-breakdown, a formula, the sentiment preset's shares, JSON, and refused requests. The gateway's tenant is
-shared, so the events carry names of this test's own."""
+breakdown, a formula, the previous range, the sentiment preset's shares, JSON, and refused requests. The
+gateway's tenant is shared, so the events carry names of this test's own."""
 
 from __future__ import annotations
 
@@ -125,6 +125,26 @@ def test_trends_formula_is_a_column_of_its_own(gateway_server: Server, names: tu
     code, _, err = wayline(gateway_server, purchase, *_WINDOW, "--formula", "A + C")
     assert code == 1
     assert "formulas[0].expression: C names no series (only A here) at character 5" in err
+
+
+def test_trends_compare_prints_the_previous_range(gateway_server: Server, names: tuple[str, str]) -> None:
+    purchase, _ = names
+    code, out, err = wayline(
+        gateway_server,
+        purchase,
+        "--since",
+        "2026-09-02",
+        "--until",
+        "2026-09-04",
+        "--period",
+        "day",
+        "--compare",
+    )
+    assert code == 0, err
+    assert "The previous range, from 2026-08-31 00:00 to 2026-09-02 00:00:" in out
+    # 2 and 3 September: 0 and 1 purchase; the two days before: none on 31 August, 3 on 1 September.
+    assert [_row(out, d)[1] for d in ("2026-09-02", "2026-09-03")] == ["0", "1"]
+    assert [_row(out, d)[1] for d in ("2026-08-31", "2026-09-01")] == ["0", "3"]
 
 
 def test_trends_sentiment_gives_each_band_its_share(gateway_server: Server, names: tuple[str, str]) -> None:

@@ -4,7 +4,8 @@ Each EVENT named is a series (none: every event), measured by `--math` (how many
 person, the rolling weekly or monthly active persons of each day, or the sum, mean, extremes or percentiles
 of `--property`) per hour, day, week or month of the range in a time zone, and over the whole range; `--by`
 breaks each series down by channel, an event property, a person trait or segments; each `--formula` adds a
-line computed from the series (`B / A * 100`: A is the first EVENT's series). `--sentiment` asks what
+line computed from the series (`B / A * 100`: A is the first EVENT's series), and `--compare` measures the
+previous range too (as long, ending where this one starts). `--sentiment` asks what
 customers felt instead: the mean sentiment score of the events that carry one and their shares below,
 inside and above VADER's neutral band (|score| < 0.05), with the net sentiment (positive share less negative
 share). With `--json`, the response as the API returns it.
@@ -293,6 +294,12 @@ def trends_command(
     sentiment: Annotated[
         bool, typer.Option("--sentiment", help="Measure the sentiment of the events that carry a score.")
     ] = False,
+    compare: Annotated[
+        bool,
+        typer.Option(
+            "--compare", help="Also measure the previous range, as long and ending where this one starts."
+        ),
+    ] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="The response as the API returns it (JSON).")
     ] = False,
@@ -315,6 +322,7 @@ def trends_command(
     if formula and sentiment:
         raise typer.BadParameter("--sentiment computes its own shares", param_hint="--formula")
     request.formulas.extend(trends_pb2.TrendFormula(expression=f) for f in formula or [])
+    request.compare_to_previous = compare
     start = parse_time(since)
     request.time_range.start.FromDatetime(start)
     if until:
@@ -337,6 +345,27 @@ def trends_command(
         return
     end = to_datetime(response.end_time).astimezone(zone)
     out.print(f"From {start.astimezone(zone):%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} ({tz}); * still running")
+    _print_tables(response, zone, period, math=math, property_=property_, sentiment=sentiment)
+    if compare:
+        before = to_datetime(response.previous_start_time).astimezone(zone)
+        out.print(
+            f"The previous range, from {before:%Y-%m-%d %H:%M} to {start.astimezone(zone):%Y-%m-%d %H:%M}:"
+        )
+        previous = pb.QueryTrendsResponse(
+            results=response.previous_results, formula_results=response.previous_formula_results
+        )
+        _print_tables(previous, zone, period, math=math, property_=property_, sentiment=sentiment)
+
+
+def _print_tables(
+    response: pb.QueryTrendsResponse,
+    zone: ZoneInfo,
+    period: str,
+    *,
+    math: str,
+    property_: str,
+    sentiment: bool,
+) -> None:
     if sentiment:
         for table in _sentiment_tables(response, zone, period):
             out.print(table)

@@ -84,8 +84,8 @@ from wayline_journeys.segments_converters import (
 from wayline_journeys.store.overrides import PersonOverrideStore
 from wayline_journeys.training_set import export_training_set
 from wayline_journeys.training_set_converters import part_response, training_set_query
-from wayline_journeys.trends import formula_results, trend_results
-from wayline_journeys.trends_converters import trends_query, trends_response
+from wayline_journeys.trends import formula_results, previous_query, trend_results
+from wayline_journeys.trends_converters import trends_query, trends_response, with_previous
 
 __all__ = ["JourneyServicer"]
 
@@ -240,7 +240,12 @@ class JourneyServicer(pb_grpc.JourneyServiceServicer):
         now = datetime.now(UTC)
         query = trends_query(require_tenant(), request, now)
         results = trend_results(self._models.trends.cells(query), query, now)
-        return trends_response(query, results, formula_results(query, results))
+        response = trends_response(query, results, formula_results(query, results))
+        if not query.compare_to_previous:
+            return response
+        earlier = previous_query(query)
+        found = trend_results(self._models.trends.cells(earlier), earlier, now)
+        return with_previous(response, earlier, found, formula_results(earlier, found))
 
     def QueryFunnel(  # noqa: N802
         self, request: pb.QueryFunnelRequest, context: grpc.ServicerContext

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
 from enum import Enum
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -35,6 +35,7 @@ __all__ = [
     "TrendsReadModel",
     "formula_results",
     "hour_start",
+    "previous_query",
     "trend_periods",
     "trend_results",
 ]
@@ -133,6 +134,7 @@ class TrendQuery:
     breakdown: Breakdown = field(default_factory=Breakdown)
     population: Population = field(default_factory=Population)
     formulas: tuple[Formula, ...] = ()  # computed from the series' results, not by the store
+    compare_to_previous: bool = False  # also measure previous_query's range
 
     @property
     def counts_persons(self) -> bool:
@@ -212,6 +214,28 @@ def trend_periods(query: TrendQuery) -> list[PeriodKey]:
     if calendar is None:
         return list(_hour_starts(query.start, query.end, zone, MAX_TREND_PERIODS))
     return list(period_starts(query.start, query.end, calendar, zone, MAX_TREND_PERIODS))
+
+
+def _is_month_start(local: datetime) -> bool:
+    return local.day == 1 and local.time() == time(0)
+
+
+def previous_query(query: TrendQuery) -> TrendQuery:
+    """The query over the range compared with the query's: as long on the zone's clock, ending where the
+    query's starts (14 local days before 14 local days, across a DST change too); a range of whole calendar
+    months by month takes as many whole months before it (September to November compares with June to
+    August, not with 2 June to 31 August)."""
+    zone = ZoneInfo(query.time_zone)
+    start = query.start.astimezone(zone).replace(tzinfo=None)
+    end = query.end.astimezone(zone).replace(tzinfo=None)
+    if query.period is TrendPeriod.MONTH and _is_month_start(start) and _is_month_start(end):
+        months = (end.year - start.year) * 12 + end.month - start.month
+        first = start.year * 12 + start.month - 1 - months
+        earlier = start.replace(year=first // 12, month=first % 12 + 1)
+    else:
+        earlier = start - (end - start)
+    begins = earlier.replace(tzinfo=zone).astimezone(UTC)
+    return replace(query, start=begins, end=query.start, compare_to_previous=False)
 
 
 def _bounds(

@@ -21,10 +21,11 @@ from wayline_journeys.trends import (
     TrendQuery,
     TrendResult,
     TrendSeries,
+    previous_query,
     trend_periods,
 )
 
-__all__ = ["MAX_FORMULAS", "MAX_SERIES", "trends_query", "trends_response"]
+__all__ = ["MAX_FORMULAS", "MAX_SERIES", "trends_query", "trends_response", "with_previous"]
 
 MAX_SERIES = 10
 MAX_FORMULAS = 5
@@ -166,6 +167,7 @@ def trends_query(tenant: str, request: pb.QueryTrendsRequest, now: datetime) -> 
         if request.HasField("population")
         else Population(),
         formulas=_formulas(request, violations),
+        compare_to_previous=request.compare_to_previous,
     )
     if not violations and len(trend_periods(query)) > MAX_TREND_PERIODS:
         violations.append(
@@ -175,6 +177,24 @@ def trends_query(tenant: str, request: pb.QueryTrendsRequest, now: datetime) -> 
                 "OUT_OF_RANGE",
             )
         )
+    if not violations and query.compare_to_previous:
+        earlier = previous_query(query)
+        if not within_calendar(earlier.start, earlier.end):
+            violations.append(
+                FieldViolation(
+                    "compare_to_previous",
+                    f"the previous range would start before {CALENDAR_START:%Y-%m-%d}; start the range later",
+                    "OUT_OF_RANGE",
+                )
+            )
+        elif len(trend_periods(earlier)) > MAX_TREND_PERIODS:
+            violations.append(
+                FieldViolation(
+                    "compare_to_previous",
+                    f"the previous range spans more than {MAX_TREND_PERIODS} periods; narrow the range",
+                    "OUT_OF_RANGE",
+                )
+            )
     if query.period is not TrendPeriod.DAY:
         violations.extend(
             FieldViolation(
@@ -215,3 +235,16 @@ def trends_response(
         end_time=to_timestamp(query.end),
         formula_results=[_result(r) for r in formulas],
     )
+
+
+def with_previous(
+    response: pb.QueryTrendsResponse,
+    earlier: TrendQuery,
+    results: list[TrendResult],
+    formulas: list[TrendResult],
+) -> pb.QueryTrendsResponse:
+    """`response` with the previous range's results (compare_to_previous)."""
+    response.previous_start_time.CopyFrom(to_timestamp(earlier.start))
+    response.previous_results.extend(_result(r) for r in results)
+    response.previous_formula_results.extend(_result(r) for r in formulas)
+    return response

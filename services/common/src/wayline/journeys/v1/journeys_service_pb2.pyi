@@ -1024,10 +1024,17 @@ class QueryTrendsRequest(_message.Message):
     BREAKDOWN_FIELD_NUMBER: _builtins.int
     POPULATION_FIELD_NUMBER: _builtins.int
     FORMULAS_FIELD_NUMBER: _builtins.int
+    COMPARE_TO_PREVIOUS_FIELD_NUMBER: _builtins.int
     period: _retention_pb2.RetentionPeriod.ValueType
     """The length of the periods, hours to months; unset means weeks."""
     time_zone: _builtins.str
     """The IANA time zone the periods begin in (local midnight; weeks start on Monday); empty means UTC."""
+    compare_to_previous: _builtins.bool
+    """Also measure the previous range, into `previous_results`: as long on the time zone's clock and ending
+    where this one starts (the 14 local days before 14 local days, across a DST change too); a range of
+    whole calendar months by month takes as many whole months before it (September to November compares
+    with June to August). Its breakdown values are ranked by its own events. One more statement.
+    """
     @_builtins.property
     def series(self) -> _containers.RepeatedCompositeFieldContainer[_trends_pb2.TrendSeries]:
         """The series, 1 to 10."""
@@ -1063,10 +1070,11 @@ class QueryTrendsRequest(_message.Message):
         breakdown: _analytics_pb2.Breakdown | None = ...,
         population: _analytics_pb2.Population | None = ...,
         formulas: _abc.Iterable[_trends_pb2.TrendFormula] | None = ...,
+        compare_to_previous: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["breakdown", b"breakdown", "population", b"population", "time_range", b"time_range"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["breakdown", b"breakdown", "formulas", b"formulas", "period", b"period", "population", b"population", "series", b"series", "time_range", b"time_range", "time_zone", b"time_zone"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["breakdown", b"breakdown", "compare_to_previous", b"compare_to_previous", "formulas", b"formulas", "period", b"period", "population", b"population", "series", b"series", "time_range", b"time_range", "time_zone", b"time_zone"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1081,6 +1089,9 @@ class QueryTrendsResponse(_message.Message):
     RESULTS_FIELD_NUMBER: _builtins.int
     END_TIME_FIELD_NUMBER: _builtins.int
     FORMULA_RESULTS_FIELD_NUMBER: _builtins.int
+    PREVIOUS_START_TIME_FIELD_NUMBER: _builtins.int
+    PREVIOUS_RESULTS_FIELD_NUMBER: _builtins.int
+    PREVIOUS_FORMULA_RESULTS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def results(self) -> _containers.RepeatedCompositeFieldContainer[_trends_pb2.TrendResult]:
         """The results in series order; within a series, by breakdown value from the largest to `other`. Without
@@ -1099,16 +1110,34 @@ class QueryTrendsResponse(_message.Message):
         formula's index in `formulas`; event counts are 0, since a formula counts no events.
         """
 
+    @_builtins.property
+    def previous_start_time(self) -> _timestamp_pb2.Timestamp:
+        """With `compare_to_previous`, the start of the previous range (it ends at the range's start)."""
+
+    @_builtins.property
+    def previous_results(self) -> _containers.RepeatedCompositeFieldContainer[_trends_pb2.TrendResult]:
+        """With `compare_to_previous`, the series over the previous range, as `results` are over the range, each
+        point with its own period's start: align them with the range's by position (the first with the first).
+        The two have as many periods whenever the range is whole periods; otherwise they may differ by one.
+        """
+
+    @_builtins.property
+    def previous_formula_results(self) -> _containers.RepeatedCompositeFieldContainer[_trends_pb2.TrendResult]:
+        """With `compare_to_previous`, the formulas over the previous range, as `formula_results`."""
+
     def __init__(
         self,
         *,
         results: _abc.Iterable[_trends_pb2.TrendResult] | None = ...,
         end_time: _timestamp_pb2.Timestamp | None = ...,
         formula_results: _abc.Iterable[_trends_pb2.TrendResult] | None = ...,
+        previous_start_time: _timestamp_pb2.Timestamp | None = ...,
+        previous_results: _abc.Iterable[_trends_pb2.TrendResult] | None = ...,
+        previous_formula_results: _abc.Iterable[_trends_pb2.TrendResult] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "previous_start_time", b"previous_start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "formula_results", b"formula_results", "results", b"results"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "formula_results", b"formula_results", "previous_formula_results", b"previous_formula_results", "previous_results", b"previous_results", "previous_start_time", b"previous_start_time", "results", b"results"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
