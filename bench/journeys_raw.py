@@ -18,6 +18,7 @@ event's person replaced by its override's target, the newest version of each ove
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -211,6 +212,21 @@ FROM {_EVENTS} WHERE tenant_id = {{tenant:String}} AND {_RANGE}
 GROUP BY GROUPING SETS ((channel, week), (channel))
 """
 
+# The rolling-MAU row: for each day of the range the persons active that day or in the 29 days before, as a
+# hand-written query counts them: each person's active days (from 30 days before the range) counted for
+# themselves and the 29 days after, then distinct persons per day.
+_ROLLING_MAU = f"""
+SELECT day, uniqExact(person_id) FROM (
+    SELECT person_id, addDays(active, k) AS day FROM (
+        SELECT DISTINCT person_id, toDate(timestamp) AS active FROM {_EVENTS}
+        WHERE tenant_id = {{tenant:String}} AND timestamp >= {{since:DateTime64(6, 'UTC')}}
+          AND timestamp < {{end:DateTime64(6, 'UTC')}}
+    ) ARRAY JOIN range(30) AS k
+)
+WHERE day >= toDate({{start:DateTime64(6, 'UTC')}}) AND day < toDate({{end:DateTime64(6, 'UTC')}})
+GROUP BY day
+"""
+
 
 class RawCopy:
     """The baseline's chDB engine at `path`, with the journey store's schema."""
@@ -336,6 +352,11 @@ class RawCopy:
         """Runs the trend; returns the events in the range (the whole range's rows)."""
         rows = self._analytics(_TRENDS, {**self._range(), "order": FUNNEL[-1]})
         return sum(int(row[3]) for row in rows if row[2])
+
+    def rolling_mau(self) -> int:
+        """Runs the rolling MAU by day; returns the persons active on the range's last day."""
+        rows = self._analytics(_ROLLING_MAU, {**self._range(), "since": START - timedelta(days=30)})
+        return int(max(rows, key=lambda row: row[0])[1]) if rows else 0
 
     @staticmethod
     def _range() -> dict[str, Any]:

@@ -246,4 +246,16 @@ def questions() -> list[Question]:
             lambda r: sum(x.event_count for x in r.results if x.series_index == 0),
             "trends",
         ),
+        Question(
+            "trends: rolling monthly active persons by day over the range (persons on its last day)",
+            "QueryTrends",
+            pb.QueryTrendsRequest(
+                series=[trends_pb2.TrendSeries(math=trends_pb2.TREND_MATH_MONTHLY_ACTIVE_PERSONS)],
+                time_range=_range(),
+                period=retention_pb2.RETENTION_PERIOD_DAY,
+            ),
+            pb.QueryTrendsResponse,
+            lambda r: int(r.results[0].points[-1].value),
+            "rolling_mau",
+        ),
     ]
