@@ -29,9 +29,10 @@ function seriesEvents(series) {
 
 // The page's filters of `request` (a QueryTrendsRequest's proto3 JSON) in `mode` ("series" or "sentiment",
 // which the request does not say): {mode, series: [{event, math, of, currency}], formulas (their expressions;
-// none in sentiment mode), period, tz, breakdown, property, segments, population}. A series per request series; in sentiment mode, as the page keeps it, one per event
-// name the preset measures (one with no name for every event with a score). Unset enums read as the
-// contract's defaults (total, week, UTC); the days are not the page's (the request holds instants).
+// none in sentiment mode), period, tz, compare (compareToPrevious; false in sentiment mode), breakdown,
+// property, segments, population}. A series per request series; in sentiment mode, as the page keeps it,
+// one per event name the preset measures (one with no name for every event with a score). Unset enums read
+// as the contract's defaults (total, week, UTC); the days are not the page's (the request holds instants).
 export function trendsFiltersOfRequest(request, mode = "series") {
   const sentiment = mode === "sentiment";
   const listed = request?.series ?? [];
@@ -64,6 +65,7 @@ export function trendsFiltersOfRequest(request, mode = "series") {
     formulas: sentiment ? [] : (request?.formulas ?? []).map((formula) => formula.expression ?? "").filter(Boolean),
     period: keyOf(PERIODS, request?.period, "week"),
     tz: request?.timeZone || "UTC",
+    compare: !sentiment && Boolean(request?.compareToPrevious),
     breakdown: dimension,
     property: dimension === "property" ? (breakdown.property ?? "") : "",
     segments: dimension === "segment" ? [...(breakdown.segments ?? [])] : [],

@@ -42,6 +42,7 @@ test("report trends: the activity's events and persons by day, by channel, in UT
     formulas: [],
     period: "day",
     tz: "UTC",
+    compare: false,
     breakdown: "channel",
     property: "",
     segments: [],
@@ -100,6 +101,7 @@ test("report trends: the sentiment preset of every event with a score, one serie
     formulas: [],
     period: "week",
     tz: "UTC",
+    compare: false,
     breakdown: "channel",
     property: "",
     segments: [],
@@ -115,12 +117,20 @@ test("report trends: the page's own requests read back as its filters, the days 
     "mode=sentiment&event=Call+Completed&period=day&from=2026-03-01&to=2026-03-07&tz=UTC",
     "mode=sentiment&period=day&from=2026-03-01&to=2026-03-07&tz=UTC",
     "event=Signed+Up&math=persons&event=Order+Completed&math=persons&formula=B+%2F+A+*+100&formula=A+-+B&period=week&from=2026-03-01&to=2026-03-28&tz=UTC",
+    "event=Order+Completed&math=persons&formula=A+*+2&period=day&from=2026-03-15&to=2026-03-28&tz=Europe%2FParis&compare=1&breakdown=channel",
   ];
   for (const query of cases) {
     const { days, ...filters } = trendsFilters(new URLSearchParams(query));
     assert.ok(days);
     assert.deepEqual(trendsFiltersOfRequest(trendsRequest({ ...filters, days }), filters.mode), filters, query);
   }
+});
+
+test("report trends: compareToPrevious reads as the page's comparison, never in sentiment mode", () => {
+  assert.equal(trendsFiltersOfRequest({ series: [], compareToPrevious: true }).compare, true);
+  assert.equal(trendsFiltersOfRequest({ series: [], compareToPrevious: false }).compare, false);
+  assert.equal(trendsFiltersOfRequest({ series: [] }).compare, false);
+  assert.equal(trendsFiltersOfRequest({ series: [], compareToPrevious: true }, "sentiment").compare, false);
 });
 
 test("report trends: a matcher's text is its page path or its event name", () => {

@@ -8,12 +8,19 @@ import { test } from "node:test";
 
 import {
   breakdownName,
+  comparedByPeriod,
+  comparisonColumns,
+  comparisonRows,
+  formatChange,
   formulaChartOption,
   formulaColumns,
   formulaName,
   formatNet,
   formatScore,
   periodLabel,
+  PREVIOUS_MARK,
+  previousOf,
+  relativeChange,
   resultKey,
   resultsBySeries,
   RUNNING_MARK,
@@ -23,6 +30,7 @@ import {
   seriesChartOption,
   seriesColumns,
   seriesRows,
+  zoneTime,
 } from "../src/pages/trends/draw.js";
 import {
   measureLabel,
@@ -47,6 +55,7 @@ test("trends: defaults, every event per week over the last 8 weeks in UTC", () =
     period: "week",
     days: { from: "2026-10-07", to: "2026-12-01" },
     tz: "UTC",
+    compare: false,
     breakdown: "",
     property: "",
     segments: [],
@@ -122,6 +131,7 @@ test("trends: the filters written to the address read as the same filters", () =
     "period=month&from=2026-01-01&to=2026-06-30&tz=America/New_York&breakdown=property&property=person.country",
     "event=Order Completed&in=segments/vip&in=segments/new&breakdown=channel",
     "event=Signed Up&math=persons&event=Order Completed&math=persons&formula=B / A * 100&formula=a - b",
+    "event=Order Completed&period=day&from=2026-11-01&to=2026-11-14&compare=1&breakdown=channel",
   ]) {
     const filters = filtersOf(query);
     const params = trendsParams(filters);
@@ -175,6 +185,30 @@ test("trends: formulas over the series' letters, in the address and the request,
   assert.equal(trendsParams(sentiment).toString(), "mode=sentiment&event=Chat&period=week&from=2026-10-07&to=2026-12-01&tz=UTC");
   assert.equal(trendsParams({ ...sentiment, formulas: ["B / A"] }).get("formula"), null);
   assert.equal(trendsRequest({ ...sentiment, formulas: ["B / A"] }).formulas, undefined);
+});
+
+test("trends: compare=1 asks for the previous range too, in series mode only", () => {
+  const filters = filtersOf("event=Order Completed&period=day&from=2026-11-01&to=2026-11-14&compare=1&formula=A * 2");
+  assert.equal(filters.compare, true);
+  assert.equal(
+    trendsParams(filters).toString(),
+    "event=Order+Completed&formula=A+*+2&period=day&from=2026-11-01&to=2026-11-14&tz=UTC&compare=1",
+  );
+  const request = trendsRequest(filters);
+  assert.equal(request.compareToPrevious, true);
+  assert.deepEqual(request.timeRange, { start: "2026-11-01T00:00:00Z", end: "2026-11-15T00:00:00Z" });
+  // Off (absent, or any other value): no trace in the address or the request.
+  for (const query of ["event=Order Completed", "compare=0", "compare=true", "compare="]) {
+    const off = filtersOf(query);
+    assert.equal(off.compare, false, query);
+    assert.equal(trendsParams(off).get("compare"), null, query);
+    assert.equal("compareToPrevious" in trendsRequest(off), false, query);
+  }
+  // The sentiment preset is not compared: dropped from the filters, the address and the request.
+  const sentiment = filtersOf("mode=sentiment&event=Chat&compare=1");
+  assert.equal(sentiment.compare, false);
+  assert.equal(trendsParams({ ...sentiment, compare: true }).get("compare"), null);
+  assert.equal(trendsRequest({ ...sentiment, compare: true }).compareToPrevious, undefined);
 });
 
 test("trends: the days are local days of the time zone, across a change of clocks", () => {
@@ -480,4 +514,189 @@ test("trends: field violations named for people", () => {
   assert.equal(violationField("time_zone"), "Time zone");
   assert.equal(violationField("breakdown.property"), "Breakdown, property");
   assert.equal(violationField(""), "The request");
+});
+
+// A previous range's result: as result(), each point with its own period's start (the days before the range's).
+const PREVIOUS_STARTS = ["2026-11-25T23:00:00Z", "2026-11-26T23:00:00Z", "2026-11-27T23:00:00Z", "2026-11-28T23:00:00Z"];
+function previousResult(seriesIndex, breakdownValue, values, total) {
+  const one = result(seriesIndex, breakdownValue, values, total);
+  one.points = one.points.map((point, index) => ({ ...point, periodStart: PREVIOUS_STARTS[index], complete: true }));
+  return one;
+}
+
+test("trends: the previous range's lines, dashed and lighter beside their own, aligned by position", () => {
+  const current = [result(0, { value: "web" }, [2, 1, 1], 4), result(0, { value: "email" }, [1, 0, 0], 1), result(0, { value: "sms" }, [0, 0, 1], 1)];
+  const previous = [
+    previousResult(0, { other: true }, [5, 5, 5], 15), // no current counterpart: not drawn
+    previousResult(0, { value: "email" }, [4, 2], 6), // a period fewer: a gap at the end
+    previousResult(0, { value: "web" }, [1, 2, 4, 8], 15), // a period more: the last dropped
+    previousResult(1, { value: "sms" }, [9, 9, 9], 27), // another series' value
+  ];
+  const matched = previousOf(current, previous);
+  assert.deepEqual(matched, [previous[2], previous[1], null]);
+  assert.equal(previousOf(current, null), null);
+  assert.deepEqual(previousOf(current, []), [null, null, null]);
+  // Matched by the whole breakdown value: `other` is not the value "" nor a missing one.
+  assert.deepEqual(previousOf([result(0, {}, [1], 1)], [previousResult(0, { other: true }, [1], 1), previousResult(0, { missing: true }, [1], 1)]), [null]);
+
+  const option = seriesChartOption(current, { period: "day", zone: "Europe/Paris", measureName: "Total events", previous: matched });
+  assert.deepEqual(option.series.map((s) => s.name), ["web", `web${PREVIOUS_MARK}`, "email", "email (previous)", "sms"]);
+  const [web, webBefore, , emailBefore] = option.series;
+  assert.equal(webBefore.type, "line");
+  assert.equal(webBefore.lineStyle.type, "dashed");
+  assert.equal(web.lineStyle, undefined);
+  // The same colour, lighter.
+  assert.equal(webBefore.itemStyle.color, web.itemStyle.color);
+  assert.ok(webBefore.lineStyle.opacity < 1 && webBefore.itemStyle.opacity < 1);
+  assert.equal(webBefore.connectNulls, false);
+  // At the range's periods by position: the first at the first.
+  assert.deepEqual(option.xAxis.data, ["2026-11-30", "2026-12-01", "2026-12-02"]);
+  assert.deepEqual(webBefore.data.map((d) => d.value), [1, 2, 4]);
+  assert.deepEqual(emailBefore.data.map((d) => d.value), [4, 2, null]);
+  // The tooltip names each previous value's own period.
+  assert.equal(webBefore.tooltip.valueFormatter(2, 1), "2 (previous: 2026-11-27)");
+  assert.equal(emailBefore.tooltip.valueFormatter(4, 0), "4 (previous: 2026-11-26)");
+  assert.equal(emailBefore.tooltip.valueFormatter(null, 2), "—");
+  // A single line and its previous one: the legend tells them apart.
+  const single = seriesChartOption([result(0, {}, [3, 1, 1], 5)], {
+    period: "day",
+    zone: "UTC",
+    measureName: "Total events",
+    previous: [previousResult(0, {}, [0, 3, 0], 3)],
+  });
+  assert.deepEqual(single.series.map((s) => s.name), ["Total events", "Total events (previous)"]);
+  assert.deepEqual(single.legend, { top: 0, type: "scroll" });
+  // Not compared: the lines as they were.
+  assert.deepEqual(seriesChartOption(current, { period: "day", zone: "UTC" }).series.map((s) => s.name), ["web", "email", "sms"]);
+});
+
+test("trends: the change from the previous value, relative to its size, with its sign", () => {
+  assert.deepEqual([0.125, -0.03, 0, -0.00001, 2 / 13, -1, null, undefined, Number.NaN].map(formatChange), [
+    "+12.5%",
+    "\u22123.0%",
+    "0.0%",
+    "0.0%",
+    "+15.4%",
+    "\u2212100.0%",
+    "—",
+    "—",
+    "—",
+  ]);
+  assert.equal(relativeChange(10, 8), 0.25);
+  assert.equal(relativeChange(0, 4), -1);
+  // No change from nothing: a previous 0 or none, or no current value.
+  assert.equal(relativeChange(1, 0), null);
+  assert.equal(relativeChange(1, null), null);
+  assert.equal(relativeChange(null, 3), null);
+  // From -10 to 5 is a rise (a formula's difference may be negative).
+  assert.equal(relativeChange(5, -10), 1.5);
+});
+
+test("trends: compared per period, the previous value and the change beside each value, the totals last", () => {
+  const sum = [result(0, {}, [10, 0, 5], 15, { events: [2, 0, 1] })];
+  const options = { period: "day", zone: "UTC", counting: false, measureName: "Sum" };
+  const previous = previousOf(sum, [previousResult(0, {}, [8, 0, 5, 99], 13)]);
+  assert.equal(comparedByPeriod(sum), true);
+  const rows = seriesRows(sum, { ...options, previous });
+  assert.deepEqual(rows.map((row) => row.cells[0]), [
+    { value: 10, events: 2, previous: 8, change: 0.25 },
+    { value: 0, events: 0, previous: 0, change: null },
+    { value: 5, events: 1, previous: 5, change: 0 },
+    { value: 15, events: 3, previous: 13, change: 2 / 13 },
+  ]);
+  const columns = seriesColumns(sum, { ...options, previous });
+  assert.deepEqual(
+    columns.map((c) => [c.key, c.label]),
+    [
+      ["period", "Day"],
+      ["value", "Sum"],
+      ["previous", "Previous"],
+      ["change", "Change"],
+      ["events", "Events"],
+    ],
+  );
+  const shown = (column) => rows.map((row) => column.format(column.value(row)));
+  assert.deepEqual(shown(columns[2]), ["8", "0", "5", "13"]);
+  assert.deepEqual(shown(columns[3]), ["+25.0%", "—", "0.0%", "+15.4%"]);
+  // A previous range of fewer periods: nothing at the last one.
+  const shorter = seriesRows(sum, { ...options, previous: previousOf(sum, [previousResult(0, {}, [8, 1], 9)]) });
+  assert.deepEqual(shorter.map((row) => [row.cells[0].previous, row.cells[0].change]), [
+    [8, 0.25],
+    [1, -1],
+    [null, null],
+    [9, 6 / 9],
+  ]);
+  // Not compared: the cells and columns as they were.
+  assert.deepEqual(seriesRows(sum, options)[0].cells[0], { value: 10, events: 2 });
+  assert.equal(seriesColumns(sum, options).length, 3);
+});
+
+test("trends: compared with a breakdown, the whole range per value in a table of its own", () => {
+  const current = [result(0, { value: "web" }, [2, 1, 1], 4), result(0, { value: "email" }, [1, 0, 0], 1), result(0, { missing: true }, [0, 1, 0], 1)];
+  const previous = previousOf(current, [previousResult(0, { value: "email" }, [4, 2], 6), previousResult(0, { value: "web" }, [1, 1, 2], 4)]);
+  assert.equal(comparedByPeriod(current), false);
+  const rows = comparisonRows(current, previous, (r) => breakdownName(r));
+  assert.deepEqual(rows, [
+    { key: "0:web", label: "web", value: 4, previous: 4, change: 0 },
+    { key: "0:email", label: "email", value: 1, previous: 6, change: -5 / 6 },
+    // Not measured before on its own: no previous value, no change.
+    { key: "0:@missing", label: "Not set", value: 1, previous: null, change: null },
+  ]);
+  const columns = comparisonColumns("Breakdown value");
+  assert.deepEqual(
+    columns.map((c) => [c.key, c.label]),
+    [
+      ["name", "Breakdown value"],
+      ["value", "This range"],
+      ["previous", "Previous range"],
+      ["change", "Change"],
+    ],
+  );
+  assert.deepEqual(rows.map((row) => columns[3].format(row.change)), ["0.0%", "\u221283.3%", "—"]);
+  assert.deepEqual(rows.map((row) => columns[2].format(row.previous)), ["4", "6", "—"]);
+});
+
+test("trends: the formulas compared, their previous lines and columns", () => {
+  const formula = (index, label, values, total, make = result) => ({ ...make(index, {}, values, total), label, eventCount: "0" });
+  const plain = [formula(0, "B / A", [0.5, undefined, 2 / 3], 0.6), formula(1, "A - B", [1, 0, 1], 2)];
+  const before = [formula(1, "A - B", [-2, 2, 0], -1, previousResult), formula(0, "B / A", [0.25, 0.5, 1], 0.5, previousResult)];
+  const previous = previousOf(plain, before);
+  assert.deepEqual(previous, [before[1], before[0]]);
+  const options = { period: "day", zone: "UTC", previous };
+  assert.deepEqual(
+    formulaColumns(plain, options).map((c) => [c.key, c.label]),
+    [
+      ["period", "Day"],
+      ["formula:0", "= B / A"],
+      ["previous:formula:0", "= B / A: previous"],
+      ["change:formula:0", "= B / A: change"],
+      ["formula:1", "= A - B"],
+      ["previous:formula:1", "= A - B: previous"],
+      ["change:formula:1", "= A - B: change"],
+    ],
+  );
+  const rows = seriesRows(plain, options);
+  assert.deepEqual(rows.map((row) => [row.cells[1].previous, row.cells[1].change]), [
+    [-2, 1.5],
+    [2, -1],
+    [0, null],
+    [-1, 3],
+  ]);
+  // No formula value now: no change, whatever the previous one.
+  assert.equal(rows[1].cells[0].change, null);
+  const option = formulaChartOption(plain, options);
+  assert.deepEqual(option.series.map((s) => [s.name, s.lineStyle?.type ?? "solid"]), [
+    ["= B / A", "solid"],
+    ["= B / A (previous)", "dashed"],
+    ["= A - B", "solid"],
+    ["= A - B (previous)", "dashed"],
+  ]);
+  assert.deepEqual(option.series[1].data.map((d) => d.value), [0.25, 0.5, 1]);
+});
+
+test("trends: the compared range's bounds read on the time zone's clock", () => {
+  assert.equal(zoneTime("2026-08-30T22:00:00Z", "Europe/Paris"), "2026-08-31 00:00");
+  assert.equal(zoneTime("2026-11-01T00:00:00Z", "UTC"), "2026-11-01 00:00");
+  assert.equal(zoneTime("2026-06-01T00:30:00Z", "Asia/Kolkata"), "2026-06-01 06:00");
+  assert.equal(zoneTime(undefined, "UTC"), "—");
 });

@@ -3,7 +3,8 @@ any client sends them (ingest scores the contacts' text), in a tenant made for t
 test's kept answers see them, under names no other test uses. For known events it shows the counts per day,
 the unique persons (once each over the whole range), the sum and the average of revenue in one currency (a
 day without any shows "—", not 0), a breakdown by channel, periods in a time zone, formulas over the series'
-letters (a division by zero without a value), and the sentiment preset's shares and mean score; the form puts
+letters (a division by zero without a value), the previous range beside the range (its values by position and
+the change, dashed lines), and the sentiment preset's shares and mean score; the form puts
 every choice in the address, and that address shows the same view again; a period still running is marked;
 a request QueryTrends refuses shows its error and the fields it names, a formula's beside its input."""
 
@@ -40,6 +41,7 @@ _POSITIVE = ("I love it, great service, thank you!", "Wonderful help, I am very 
 _NEUTRAL = "The parcel arrived on Tuesday."
 _NEGATIVE = "This is terrible. I hate it, awful service."
 EMPTY = "—"
+MINUS = "\N{MINUS SIGN}"  # a change's sign when it falls
 
 
 @dataclass(frozen=True)
@@ -461,3 +463,85 @@ def test_a_refused_formula_is_named_beside_its_input(console: Console, trend_dat
     expect(page.get_by_test_id("trends-formula-1")).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_test_id("trends-formula-error-0")).to_be_hidden()
     console.shot("refused-formula")
+
+
+def test_compare_with_the_previous_period(console: Console, trend_data: TrendData) -> None:
+    """Days 1 and 2 against the two days before (day -1, without events, and day 0): purchases 1, 1 against
+    0, 3; revenue in EUR 0, 5 against 0, 60; their ratio `B / A` 0, 5 against none (0 / 0) and 20. A change
+    from 0 or from nothing is "—". By channel, the whole range per value: web 2 against 2 (email, only
+    before, is not shown)."""
+    data = trend_data
+    name = data.purchase
+    series = _series(name, "total") + _series(name, "sum", "revenue", "EUR") + [("formula", "B / A")]
+    asked = [*series, *_days(data, 1, 2), ("tz", "UTC")]
+    page = console.open(_hash(asked), key=data.read_key)
+    expect(page.get_by_test_id("trends-compare")).not_to_be_checked()
+    expect(page.get_by_test_id("trends-compare-line")).to_have_count(0)
+
+    page.get_by_label("Compare with the previous period").check()
+    submit_and_wait(console, page.get_by_test_id("trends-apply"), "trends")
+    assert _address(page) == _hash([*asked, ("compare", "1")]).removeprefix("#")
+    expect(page.get_by_test_id("error")).to_have_count(0)
+    expect(page.get_by_test_id("trends-compare-line")).to_contain_text(
+        f"Compared with {data.day(-1)} 00:00 to {data.day(1)} 00:00 (UTC)"
+    )
+
+    # Purchases: each day beside the day at the same position before, the totals last.
+    table = read_table(page.get_by_test_id("trends-table-0"))
+    assert table.columns == ["Day", "Total events", "Previous", "Change"]
+    shown = _shown(page, "trends-table-0")
+    days = {data.midnight(1): 1, data.midnight(2): 1, "total": 2}
+    assert _column(shown, "value") == days
+    assert _column(shown, "previous") == {data.midnight(1): 0, data.midnight(2): 3, "total": 3}
+    assert [row[1:] for row in table.texts] == [
+        ["1", "0", EMPTY],
+        ["1", "3", f"{MINUS}66.7%"],
+        ["2", "3", f"{MINUS}33.3%"],
+    ]
+    assert float(shown["total"]["change"]) == pytest.approx(-1 / 3)
+    # Revenue in EUR: nothing on day -1 either.
+    revenue = _shown(page, "trends-table-1")
+    assert _column(revenue, "previous") == {data.midnight(1): 0, data.midnight(2): 60, "total": 60}
+    assert _column(revenue, "value") == {data.midnight(1): 0, data.midnight(2): 5, "total": 5}
+    # The formula over the previous range's series: no value on day -1 (0 / 0).
+    formulas = read_table(page.get_by_test_id("trends-formula-table"))
+    assert formulas.columns == ["Day", "= B / A", "= B / A: previous", "= B / A: change"]
+    assert [row[1:] for row in formulas.texts] == [
+        ["0", EMPTY, EMPTY],
+        ["5", "20", f"{MINUS}75.0%"],
+        ["2.5", "20", f"{MINUS}87.5%"],
+    ]
+
+    # Each line has its previous one, named after it and dashed.
+    chart = page.get_by_test_id("trends-chart-0")
+    expect(chart.locator("svg text", has_text="Total events (previous)")).to_have_count(1)
+    expect(chart.locator("svg path[stroke-dasharray]").first).to_be_attached()
+    expect(
+        page.get_by_test_id("trends-formula-chart").locator("svg text", has_text="= B / A (previous)")
+    ).to_have_count(1)
+    console.shot("compared")
+
+    # By channel: the whole range per value in a table of its own, the periods' table as without comparison.
+    page.get_by_test_id("trends-breakdown").select_option("channel")
+    submit_and_wait(console, page.get_by_test_id("trends-apply"), "trends")
+    assert _address(page) == _hash([*asked, ("compare", "1"), ("breakdown", "channel")]).removeprefix("#")
+    assert read_table(page.get_by_test_id("trends-table-0")).columns == ["Day", "web"]
+    compared = read_table(page.get_by_test_id("trends-compare-table-0"))
+    assert compared.columns == ["Breakdown value", "This range", "Previous range", "Change"]
+    assert compared.row_keys == ["0:web"]
+    assert compared.texts == [["web", "2", "2", "0.0%"]]
+    # EUR on the web: 5 against ann's 30 (bo's 30 came by email).
+    assert read_table(page.get_by_test_id("trends-compare-table-1")).texts == [
+        ["web", "5", "30", f"{MINUS}83.3%"]
+    ]
+    expect(
+        page.get_by_test_id("trends-chart-0").locator("svg text", has_text="web (previous)")
+    ).to_have_count(1)
+
+    # The address alone brings the comparison back; sentiment mode has none to offer.
+    page.reload()
+    console.wait_ready("trends")
+    expect(page.get_by_test_id("trends-compare")).to_be_checked()
+    expect(page.get_by_test_id("trends-compare-table-0")).to_be_visible()
+    page.get_by_test_id("trends-mode").select_option("sentiment")
+    expect(page.get_by_test_id("trends-compare")).to_be_hidden()

@@ -6,9 +6,11 @@
 // the events' text (the mean score and the shares negative, neutral and positive, as `wayline trends
 // --sentiment`). Formulas compute lines from the series, named by their letters (`B / A * 100`), as PostHog's
 // trends formulas do. The result: per series a line chart and its table of periods × values, the whole range
-// last, then the formulas' chart and table (trends/draw.js). Every choice is in the address (trends/query.js
-// describes it), so a link reproduces the view. A request QueryTrends refuses shows its error with the fields
-// it names, a formula's also beside its input.
+// last, then the formulas' chart and table (trends/draw.js); compared with the previous period (the range as
+// long just before), each line has a dashed twin and each value its previous one and the change from it (in
+// series mode: the sentiment's shares and score would be compared in points, not as a change). Every choice is
+// in the address (trends/query.js describes it), so a link reproduces the view. A request QueryTrends refuses
+// shows its error with the fields it names, a formula's also beside its input.
 
 import "./trends.css";
 import { ApiError, fieldViolations, SERVICES } from "../api.js";
@@ -47,6 +49,12 @@ function field(labelText, control, help) {
   const helpId = help ? `${id}-help` : null;
   if (helpId) control.setAttribute("aria-describedby", helpId);
   return h("div", { class: "field" }, h("label", { for: id }, labelText), control, help ? h("span", { id: helpId, class: "help" }, help) : null);
+}
+
+// A checkbox with its label after it, as checkboxes read.
+function checkbox(labelText, control) {
+  control.id = control.id || uniqueId("field");
+  return h("div", { class: "field field-checkbox" }, control, h("label", { for: control.id }, labelText));
 }
 
 function select(testid, options, value) {
@@ -196,6 +204,8 @@ function filterForm(filters, params, ctx, { suggestions, segments }) {
     Object.entries(PERIODS).map(([value, period]) => ({ value, label: period.label })),
     filters.period,
   );
+  const compareBox = h("input", { type: "checkbox", checked: filters.compare, "data-testid": "trends-compare" });
+  const compareField = checkbox("Compare with the previous period", compareBox);
   const zoneInput = h("input", {
     type: "text",
     value: filters.tz,
@@ -374,15 +384,19 @@ function filterForm(filters, params, ctx, { suggestions, segments }) {
     );
   };
   const formulas = formulaEditor(filters.formulas);
-  const syncFormulas = () => formulas.setHidden(mode === "sentiment");
+  // The sentiment preset has neither formulas nor a comparison; both are kept meanwhile, for series mode.
+  const syncMode = () => {
+    formulas.setHidden(mode === "sentiment");
+    compareField.hidden = mode === "sentiment";
+  };
   modeSelect.addEventListener("change", () => {
     readRows();
     mode = modeSelect.value;
     drawEditor();
-    syncFormulas();
+    syncMode();
   });
   drawEditor();
-  syncFormulas();
+  syncMode();
 
   const element = h(
     "form",
@@ -395,6 +409,7 @@ function filterForm(filters, params, ctx, { suggestions, segments }) {
     field("Period", periodSelect),
     range.element,
     field("Time zone", zoneInput, "IANA name; periods begin at its midnight (weeks on Monday)"),
+    compareField,
     field("Breakdown", breakdownSelect),
     propertyField,
     segmentSet.element,
@@ -414,6 +429,7 @@ function filterForm(filters, params, ctx, { suggestions, segments }) {
       period: periodSelect.value,
       days: range.days(),
       tz: zoneInput.value.trim() || DEFAULT_TIME_ZONE,
+      compare: mode !== "sentiment" && compareBox.checked,
       breakdown,
       property: breakdown === "property" ? propertyInput.value.trim() : "",
       segments: breakdown === "segment" ? segmentSet.chosen() : [],

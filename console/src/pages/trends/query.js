@@ -8,9 +8,10 @@
 // (repeated, in order: an expression over the series' letters, `B / A * 100`; none in sentiment mode), mode
 // (`sentiment`: the events' sentiment instead of the series), period (hour | day | week | month; default week), from,
 // to (inclusive days in the time zone; or days=N; default the last 8 weeks), tz (an IANA time zone; default
-// UTC), breakdown ("" | channel | property | segment), property (the breakdown's path), segment (repeated:
-// `segments/{id}`, for a breakdown by segment) and in (repeated: `segments/{id}`, the population: only the
-// events of persons in every one of them).
+// UTC), compare (`1`: also measure the previous range, as long and ending where the range starts; absent when
+// off, and in sentiment mode), breakdown ("" | channel | property | segment), property (the breakdown's path),
+// segment (repeated: `segments/{id}`, for a breakdown by segment) and in (repeated: `segments/{id}`, the
+// population: only the events of persons in every one of them).
 
 import { daysFromParams } from "../../dom.js";
 import { eventMatcher } from "../paths/event_names.js";
@@ -83,7 +84,7 @@ export function seriesLetter(index) {
 
 // The page's filters from the hash's query, with their defaults: {mode, series: [{event, math, of,
 // currency}] (at least one), formulas (expressions, none in sentiment mode), period, days: {from, to}, tz,
-// breakdown, property, segments, population}.
+// compare (a boolean; false in sentiment mode), breakdown, property, segments, population}.
 export function trendsFilters(params, now = new Date()) {
   const events = params.getAll("event");
   const maths = params.getAll("math");
@@ -106,6 +107,9 @@ export function trendsFilters(params, now = new Date()) {
     period: choice(params.get("period"), Object.keys(PERIODS), "week"),
     days: daysFromParams(params, { defaultDays: DEFAULT_DAYS, now }),
     tz: (params.get("tz") ?? "").trim() || DEFAULT_TIME_ZONE,
+    // The sentiment preset's shares and mean score cross zero and are compared in points, not as a relative
+    // change: the page compares the series and formulas only.
+    compare: mode !== "sentiment" && params.get("compare") === "1",
     breakdown,
     property: breakdown === "property" ? (params.get("property") ?? "").trim() : "",
     segments: breakdown === "segment" ? [...new Set(params.getAll("segment").map((s) => s.trim()).filter(Boolean))] : [],
@@ -114,8 +118,8 @@ export function trendsFilters(params, now = new Date()) {
 }
 
 // The hash query of the filters, as the form writes it: per series its event, math, property and currency
-// (left out where every series has the default), the formulas, then the period, the days, the time zone and the
-// breakdown.
+// (left out where every series has the default), the formulas, then the period, the days, the time zone, the
+// comparison with the previous range (only when on) and the breakdown.
 export function trendsParams(filters) {
   const query = new URLSearchParams();
   const sentiment = filters.mode === "sentiment";
@@ -136,6 +140,7 @@ export function trendsParams(filters) {
   query.set("from", filters.days.from);
   query.set("to", filters.days.to);
   query.set("tz", filters.tz);
+  if (!sentiment && filters.compare) query.set("compare", "1");
   if (filters.breakdown) query.set("breakdown", filters.breakdown);
   if (filters.breakdown === "property") query.set("property", filters.property);
   if (filters.breakdown === "segment") for (const segment of filters.segments) query.append("segment", segment);
@@ -256,6 +261,8 @@ export function trendsRequest(filters) {
   };
   // Unlabelled: QueryTrends labels a formula's results with its expression.
   if (filters.mode !== "sentiment" && filters.formulas?.length) request.formulas = filters.formulas.map((expression) => ({ expression }));
+  // The previous range comes back in previousResults and previousFormulaResults (drawn dashed, beside each line).
+  if (filters.mode !== "sentiment" && filters.compare) request.compareToPrevious = true;
   if (filters.breakdown === "channel") {
     request.breakdown = { dimension: "BREAKDOWN_DIMENSION_CHANNEL", limit: BREAKDOWN_LIMIT };
   } else if (filters.breakdown === "property" && filters.property) {
