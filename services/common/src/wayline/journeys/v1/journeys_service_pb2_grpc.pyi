@@ -149,12 +149,15 @@ class JourneyServiceStub:
     """QueryTrends measures events over time: for each series (the events it matches and what it measures of
     them: how many, how many persons, or the sum, mean, extremes or percentiles of a numeric property such as
     `revenue` or `sentiment_score`), one value per period of the time range and one over the whole range,
-    broken down by the event's channel or property, the person's trait or segment membership. Events are
-    read as their current persons (after merges), once each.
+    broken down by the event's channel or property, the person's trait or segment membership; formulas
+    combine the series period by period (`B / A * 100`), and the previous range is measured alike when asked
+    (compare_to_previous). Events are read as their current persons (after merges), once each.
 
     Errors: those of the service; INVALID_ARGUMENT in particular for no series or more than 10, a property
     math without a numeric `property` path, `revenue` without a currency, a range without a start or of
-    more than 400 periods, an unknown time zone, and the breakdown's as in QueryFunnel.
+    more than 400 periods, an unknown time zone, a formula that does not parse or names a missing series
+    (`formulas[i].expression`, with the character), a previous range before 1900 or of more than 400
+    periods, and the breakdown's as in QueryFunnel.
     """
     GetLifecycleStages: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.GetLifecycleStagesRequest, _journeys_service_pb2.GetLifecycleStagesResponse]
     """GetLifecycleStages returns the lifecycle stage (awareness, acquisition, onboarding, engagement,
@@ -465,12 +468,15 @@ class JourneyServiceAsyncStub(JourneyServiceStub):
     """QueryTrends measures events over time: for each series (the events it matches and what it measures of
     them: how many, how many persons, or the sum, mean, extremes or percentiles of a numeric property such as
     `revenue` or `sentiment_score`), one value per period of the time range and one over the whole range,
-    broken down by the event's channel or property, the person's trait or segment membership. Events are
-    read as their current persons (after merges), once each.
+    broken down by the event's channel or property, the person's trait or segment membership; formulas
+    combine the series period by period (`B / A * 100`), and the previous range is measured alike when asked
+    (compare_to_previous). Events are read as their current persons (after merges), once each.
 
     Errors: those of the service; INVALID_ARGUMENT in particular for no series or more than 10, a property
     math without a numeric `property` path, `revenue` without a currency, a range without a start or of
-    more than 400 periods, an unknown time zone, and the breakdown's as in QueryFunnel.
+    more than 400 periods, an unknown time zone, a formula that does not parse or names a missing series
+    (`formulas[i].expression`, with the character), a previous range before 1900 or of more than 400
+    periods, and the breakdown's as in QueryFunnel.
     """
     GetLifecycleStages: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.GetLifecycleStagesRequest, _journeys_service_pb2.GetLifecycleStagesResponse]  # type: ignore[assignment]
     """GetLifecycleStages returns the lifecycle stage (awareness, acquisition, onboarding, engagement,
@@ -850,12 +856,15 @@ class JourneyServiceServicer(metaclass=_abc_1.ABCMeta):
         """QueryTrends measures events over time: for each series (the events it matches and what it measures of
         them: how many, how many persons, or the sum, mean, extremes or percentiles of a numeric property such as
         `revenue` or `sentiment_score`), one value per period of the time range and one over the whole range,
-        broken down by the event's channel or property, the person's trait or segment membership. Events are
-        read as their current persons (after merges), once each.
+        broken down by the event's channel or property, the person's trait or segment membership; formulas
+        combine the series period by period (`B / A * 100`), and the previous range is measured alike when asked
+        (compare_to_previous). Events are read as their current persons (after merges), once each.
 
         Errors: those of the service; INVALID_ARGUMENT in particular for no series or more than 10, a property
         math without a numeric `property` path, `revenue` without a currency, a range without a start or of
-        more than 400 periods, an unknown time zone, and the breakdown's as in QueryFunnel.
+        more than 400 periods, an unknown time zone, a formula that does not parse or names a missing series
+        (`formulas[i].expression`, with the character), a previous range before 1900 or of more than 400
+        periods, and the breakdown's as in QueryFunnel.
         """
 
     @_abc_1.abstractmethod
