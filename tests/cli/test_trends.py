@@ -1,6 +1,6 @@
 """`wayline trends` through a real gateway in front of the suite's journeys: counts and sums per day, a
-breakdown, a formula, the previous range, the sentiment preset's shares, JSON, and refused requests. The
-gateway's tenant is shared, so the events carry names of this test's own."""
+breakdown, a formula, the previous range, stickiness, the sentiment preset's shares, JSON, and refused
+requests. The gateway's tenant is shared, so the events carry names of this test's own."""
 
 from __future__ import annotations
 
@@ -145,6 +145,24 @@ def test_trends_compare_prints_the_previous_range(gateway_server: Server, names:
     # 2 and 3 September: 0 and 1 purchase; the two days before: none on 31 August, 3 on 1 September.
     assert [_row(out, d)[1] for d in ("2026-09-02", "2026-09-03")] == ["0", "1"]
     assert [_row(out, d)[1] for d in ("2026-08-31", "2026-09-01")] == ["0", "3"]
+
+
+def test_trends_stickiness_counts_persons_by_active_days(
+    gateway_server: Server, names: tuple[str, str]
+) -> None:
+    purchase, _ = names
+    code, out, err = wayline(gateway_server, purchase, *_WINDOW, "--stickiness")
+    assert code == 0, err
+    assert "3 days" in out
+    # trend-a bought on the first day only; trend-b on the first and the third.
+    assert _row(out, "1")[1] == "1 (50%)"
+    assert _row(out, "2")[1] == "1 (50%)"
+    assert _row(out, "3")[1] == "0 (0%)"
+    assert _row(out, "persons")[1] == "2"
+
+    code, _, err = wayline(gateway_server, purchase, *_WINDOW, "--stickiness", "--math", "sum")
+    assert code == 2
+    assert "no --math, --formula" in err
 
 
 def test_trends_sentiment_gives_each_band_its_share(gateway_server: Server, names: tuple[str, str]) -> None:

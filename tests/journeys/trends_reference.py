@@ -357,3 +357,43 @@ def reference_trend(log: list[TEv], q: TQuery) -> dict[Key, Measured]:
         )
         found[key] = Measured(points, _measure(s, events), len(events))
     return found
+
+
+def reference_stickiness(log: list[TEv], q: TQuery) -> dict[Key, tuple[int, ...]]:
+    """Per series and result key, how many persons performed a matching event in exactly 1, 2, … of the
+    range's periods. Values are ranked by their (series, person) pairs; the others are merged into `other`
+    person by person, each person's periods of all of them together."""
+    zone = ZoneInfo(q.zone)
+    plans = latest_plans(log)
+    hourly = q.period == "hour"
+    hours = _hour_starts(q) if hourly else []
+    starts: list[date] | list[datetime] = hours if hourly else periods(q)
+    active: dict[tuple[int, str, bool], dict[str, set[object]]] = defaultdict(lambda: defaultdict(set))
+    for e in log:
+        if not q.start <= e.at < q.end or (q.population_plan and plans.get(e.person) != q.population_plan):
+            continue
+        period = _hour_of(e.at, hours) if hourly else _floor(e.at.astimezone(zone).date(), q.period)
+        for index, s in enumerate(q.series):
+            if _matches(e, s):
+                for value, missing in _values(e, q, plans):
+                    active[(index, value, missing)][e.person].add(period)
+    weight: dict[tuple[str, bool], int] = defaultdict(int)
+    for (_, value, missing), persons in active.items():
+        weight[(value, missing)] += len(persons)
+    limit = len(q.segments) + 1 if q.breakdown == "segment" else q.limit
+    kept = set(sorted(weight, key=lambda k: (-weight[k], k[0], k[1]))[:limit]) if q.breakdown else set(weight)
+    merged: dict[Key, dict[str, set[object]]] = defaultdict(lambda: defaultdict(set))
+    for (index, value, missing), persons in active.items():
+        key = (index, value, False, missing) if (value, missing) in kept else (index, "", True, False)
+        for person, found in persons.items():
+            merged[key][person] |= found
+    if not q.breakdown:
+        for index in range(len(q.series)):
+            merged.setdefault((index, "", False, False), defaultdict(set))
+    counted: dict[Key, tuple[int, ...]] = {}
+    for key, persons in merged.items():
+        counts = [0] * len(starts)
+        for found in persons.values():
+            counts[len(found) - 1] += 1
+        counted[key] = tuple(counts)
+    return counted

@@ -1,14 +1,15 @@
-"""`wayline trends`: events measured over time, via the gateway (QueryTrends).
+"""`wayline trends`: events measured over time, via the gateway (QueryTrends, QueryStickiness).
 
 Each EVENT named is a series (none: every event), measured by `--math` (how many events, persons, events per
 person, the rolling weekly or monthly active persons of each day, or the sum, mean, extremes or percentiles
 of `--property`) per hour, day, week or month of the range in a time zone, and over the whole range; `--by`
 breaks each series down by channel, an event property, a person trait or segments; each `--formula` adds a
 line computed from the series (`B / A * 100`: A is the first EVENT's series), and `--compare` measures the
-previous range too (as long, ending where this one starts). `--sentiment` asks what
-customers felt instead: the mean sentiment score of the events that carry one and their shares below,
-inside and above VADER's neutral band (|score| < 0.05), with the net sentiment (positive share less negative
-share). With `--json`, the response as the API returns it.
+previous range too (as long, ending where this one starts). `--stickiness` asks how habitual each EVENT is
+instead: of the persons who performed it, how many did so in exactly 1, 2, … of the periods. `--sentiment`
+asks what customers felt instead: the mean sentiment score of the events that carry one and their shares
+below, inside and above VADER's neutral band (|score| < 0.05), with the net sentiment (positive share less
+negative share). With `--json`, the response as the API returns it.
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ def _breakdown(by: str, limit: int) -> analytics_pb2.Breakdown:
     )
 
 
-def _value_name(result: trends_pb2.TrendResult) -> str:
+def _value_name(result: trends_pb2.TrendResult | trends_pb2.StickinessResult) -> str:
     """The breakdown value as a column or title names it; '' without breakdown."""
     value = result.breakdown_value
     return "other" if value.other else "(none)" if value.missing else value.value
@@ -294,6 +295,10 @@ def trends_command(
     sentiment: Annotated[
         bool, typer.Option("--sentiment", help="Measure the sentiment of the events that carry a score.")
     ] = False,
+    stickiness: Annotated[
+        bool,
+        typer.Option("--stickiness", help="Count persons by how many periods they performed each EVENT in."),
+    ] = False,
     compare: Annotated[
         bool,
         typer.Option(
@@ -321,6 +326,11 @@ def trends_command(
     request.period, request.time_zone = _PERIODS[period], tz
     if formula and sentiment:
         raise typer.BadParameter("--sentiment computes its own shares", param_hint="--formula")
+    if stickiness and (formula or compare or sentiment or math != "total"):
+        raise typer.BadParameter(
+            "counts the periods each person was active in: no --math, --formula, --compare or --sentiment",
+            param_hint="--stickiness",
+        )
     request.formulas.extend(trends_pb2.TrendFormula(expression=f) for f in formula or [])
     request.compare_to_previous = compare
     start = parse_time(since)
@@ -333,6 +343,9 @@ def trends_command(
         request.population.segments.append(
             segment_id if segment_id.startswith("segments/") else f"segments/{segment_id}"
         )
+    if stickiness:
+        _stickiness(request, zone, period, api_key, gateway=gateway, tls=tls, as_json=as_json)
+        return
     with open_channel(gateway, tls) as channel:
         try:
             response = pb_grpc.JourneyServiceStub(channel).QueryTrends(
@@ -372,3 +385,51 @@ def _print_tables(
         return
     what = f"{math} of {property_}" if property_ else math
     out.print(_series_table(response, zone, period, math, f"{what} per {period}"))
+
+
+def _stickiness(
+    trend: pb.QueryTrendsRequest,
+    zone: ZoneInfo,
+    period: str,
+    api_key: str,
+    *,
+    gateway: str,
+    tls: bool,
+    as_json: bool,
+) -> None:
+    """`--stickiness`: the trend's series, range, period, zone, breakdown and population, asked of
+    QueryStickiness, printed as persons per number of active periods."""
+    request = pb.QueryStickinessRequest(series=trend.series, period=trend.period, time_zone=trend.time_zone)
+    for name in ("time_range", "breakdown", "population"):
+        if trend.HasField(name):
+            getattr(request, name).CopyFrom(getattr(trend, name))
+    with open_channel(gateway, tls) as channel:
+        try:
+            response = pb_grpc.JourneyServiceStub(channel).QueryStickiness(
+                request, metadata=bearer(api_key), timeout=60
+            )
+        except grpc.RpcError as error:
+            raise failure(error) from None
+    if as_json:
+        sys.stdout.write(json_format.MessageToJson(response, preserving_proto_field_name=True) + "\n")
+        return
+    start = to_datetime(request.time_range.start).astimezone(zone)
+    end = to_datetime(response.end_time).astimezone(zone)
+    out.print(
+        f"From {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} ({zone.key}): {response.period_count} {period}s"
+    )
+    table = Table(title=f"Persons by the {period}s they were active in", title_justify="left")
+    table.add_column(f"{period}s")
+    results = list(response.results)
+    several = len({r.series_index for r in results}) > 1
+    for r in results:
+        value = _value_name(r)
+        table.add_column(
+            r.label if not value else f"{r.label}: {value}" if several else value, justify="right"
+        )
+    for k in range(response.period_count):
+        table.add_row(
+            str(k + 1), *(f"{r.persons[k]:,} ({_share(r.persons[k], r.total_persons)})" for r in results)
+        )
+    table.add_row("persons", *(f"{r.total_persons:,}" for r in results), style="bold")
+    out.print(table)

@@ -31,6 +31,7 @@ from wayline_journeys.paths import PathsReadModel
 from wayline_journeys.person_conditions import PersonConditions
 from wayline_journeys.retention import RetentionReadModel
 from wayline_journeys.segment_registry import Segments
+from wayline_journeys.stickiness import StickinessReadModel
 from wayline_journeys.training_set import TrainingSetStore
 from wayline_journeys.trends import TrendsReadModel
 
@@ -55,6 +56,8 @@ class ReadModels:
     """QueryRetention."""
     trends: TrendsReadModel
     """QueryTrends: events measured per period."""
+    stickiness: StickinessReadModel
+    """QueryStickiness: persons by how many periods of a range they were active in."""
     segments: Segments
     """The segment RPCs: definitions, memberships and the change feed (segment_evaluator.py keeps them
     current)."""

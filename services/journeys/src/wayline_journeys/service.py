@@ -111,6 +111,7 @@ def journeys_service(settings: JourneysSettings) -> ServiceDefinition:
         ),
         retention=ClickHouseRetention(lambda: store.client),
         trends=ClickHouseTrends(lambda: store.client),
+        stickiness=ClickHouseTrends(lambda: store.client),
         segments=segments,
         features=ClickHouseFeatures(lambda: store.client, settings.training_set_max_rows),
         decisions=ClickHouseDecisions(store),

@@ -81,6 +81,8 @@ from wayline_journeys.segments_converters import (
     segment_message,
     update_request,
 )
+from wayline_journeys.stickiness import stickiness_results
+from wayline_journeys.stickiness_converters import stickiness_query, stickiness_response
 from wayline_journeys.store.overrides import PersonOverrideStore
 from wayline_journeys.training_set import export_training_set
 from wayline_journeys.training_set_converters import part_response, training_set_query
@@ -246,6 +248,14 @@ class JourneyServicer(pb_grpc.JourneyServiceServicer):
         earlier = previous_query(query)
         found = trend_results(self._models.trends.cells(earlier), earlier, now)
         return with_previous(response, earlier, found, formula_results(earlier, found))
+
+    def QueryStickiness(  # noqa: N802
+        self, request: pb.QueryStickinessRequest, context: grpc.ServicerContext
+    ) -> pb.QueryStickinessResponse:
+        query = stickiness_query(require_tenant(), request, datetime.now(UTC))
+        return stickiness_response(
+            query, stickiness_results(self._models.stickiness.stickiness(query), query)
+        )
 
     def QueryFunnel(  # noqa: N802
         self, request: pb.QueryFunnelRequest, context: grpc.ServicerContext

@@ -1,4 +1,4 @@
-"""TrendsReadModel on ClickHouse: one statement per call.
+"""TrendsReadModel and StickinessReadModel on ClickHouse: one statement per call (two for rolling maths).
 
 1. The events of the range (read as current persons, once each) of the persons of the population that
    match any series, each with one flag per series (does it match?), one number per property series (NULL
@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from wayline_journeys.analytics import BreakdownDimension, SeriesKey
+from wayline_journeys.stickiness import StickinessCell
 from wayline_journeys.store.breakdown import (
     event_breakdown_raw,
     person_breakdown,
@@ -49,7 +50,7 @@ from wayline_journeys.trends import (
     trend_periods,
 )
 
-__all__ = ["ClickHouseTrends", "rolling_sql", "trends_sql"]
+__all__ = ["ClickHouseTrends", "rolling_sql", "stickiness_sql", "trends_sql"]
 
 _DATETIME = "DateTime64(6, 'UTC')"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -284,8 +285,43 @@ def _with_rolling(
     return list(found.values())
 
 
+def stickiness_sql(query: TrendQuery, params: SqlParams) -> str:
+    """Rows of (series (value, other, missing), series index, active periods, persons): each person's
+    distinct periods with a matching event per series and breakdown value (a person's row per value), the
+    values ranked by how many persons they hold over every series (ranked_series; the others as `other`,
+    where a person's periods of all of them merge), then persons per number of periods."""
+    zone = params.bind(query.time_zone, "String")
+    indexes = range(len(query.series))
+    active = ", ".join(f"groupUniqArrayIf(period, m{i}) AS p{i}" for i in indexes)
+    weight = " + ".join(f"notEmpty(p{i})" for i in indexes)
+    per_value = (
+        f"SELECT bd, person_id, {active} FROM ({_units(query, params, zone, query.start, indexes)}) "
+        "GROUP BY bd, person_id"
+    )
+    if query.breakdown.dimension is BreakdownDimension.NONE:
+        keyed = f"(SELECT *, tuple('', false, false) AS series FROM ({per_value}))"
+    else:
+        keyed = ranked_series(f"({per_value})", weight, query.breakdown.kept_series(), params)
+    counted = ", ".join(f"length(arrayDistinct(arrayFlatten(groupArray(p{i})))) AS n{i}" for i in indexes)
+    per_person = f"SELECT series, {counted} FROM {keyed} GROUP BY series, person_id"
+    numbers = ", ".join(f"n{i}" for i in indexes)
+    series = params.bind(list(indexes), "Array(UInt8)")
+    return (
+        f"SELECT series, i, n, count() FROM ({per_person}) ARRAY JOIN [{numbers}] AS n, {series} AS i "
+        "WHERE n > 0 GROUP BY series, i, n"
+    )
+
+
 class ClickHouseTrends(ReadModel):
-    """TrendsReadModel on the journey store's ClickHouse client."""
+    """TrendsReadModel and StickinessReadModel on the journey store's ClickHouse client."""
+
+    def stickiness(self, query: TrendQuery) -> list[StickinessCell]:
+        params = self._tenant_params(query.tenant)
+        rows = self._rows(stickiness_sql(query, params), params, "computing stickiness")
+        return [
+            StickinessCell(int(i), SeriesKey(value, bool(other), bool(missing)), int(n), int(persons))
+            for (value, other, missing), i, n, persons in rows
+        ]
 
     def cells(self, query: TrendQuery) -> list[TrendCell]:
         params = self._tenant_params(query.tenant)

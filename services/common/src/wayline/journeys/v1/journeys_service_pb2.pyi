@@ -1144,6 +1144,101 @@ class QueryTrendsResponse(_message.Message):
 Global___QueryTrendsResponse: _TypeAlias = QueryTrendsResponse  # noqa: Y015
 
 @_typing.final
+class QueryStickinessRequest(_message.Message):
+    """QueryStickinessRequest asks how many periods of a range the persons performing each series' events were
+    active in.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERIES_FIELD_NUMBER: _builtins.int
+    TIME_RANGE_FIELD_NUMBER: _builtins.int
+    PERIOD_FIELD_NUMBER: _builtins.int
+    TIME_ZONE_FIELD_NUMBER: _builtins.int
+    BREAKDOWN_FIELD_NUMBER: _builtins.int
+    POPULATION_FIELD_NUMBER: _builtins.int
+    period: _retention_pb2.RetentionPeriod.ValueType
+    """The length of the periods, hours to months; unset means weeks. A period cut by the range counts as one."""
+    time_zone: _builtins.str
+    """The IANA time zone the periods begin in (local midnight; weeks start on Monday); empty means UTC."""
+    @_builtins.property
+    def series(self) -> _containers.RepeatedCompositeFieldContainer[_trends_pb2.TrendSeries]:
+        """The series, 1 to 10: the events each matches, as in QueryTrends; `math` must be unset and `property`
+        empty (`currency_code` still keeps only the events with revenue in that currency).
+        """
+
+    @_builtins.property
+    def time_range(self) -> _event_pb2.TimeRange:
+        """The range of the events; `start` is required, an unset end means now. At most 400 periods."""
+
+    @_builtins.property
+    def breakdown(self) -> _analytics_pb2.Breakdown:
+        """How to split each series, as in QueryTrends: a person with events under two values counts under each,
+        with the periods of that value's events. Values are ranked by how many persons they hold over every
+        series; beyond the limit, the `other` result counts each of its persons once, with the periods of all
+        their events there.
+        """
+
+    @_builtins.property
+    def population(self) -> _analytics_pb2.Population:
+        """Which persons' events to count."""
+
+    def __init__(
+        self,
+        *,
+        series: _abc.Iterable[_trends_pb2.TrendSeries] | None = ...,
+        time_range: _event_pb2.TimeRange | None = ...,
+        period: _retention_pb2.RetentionPeriod.ValueType = ...,
+        time_zone: _builtins.str = ...,
+        breakdown: _analytics_pb2.Breakdown | None = ...,
+        population: _analytics_pb2.Population | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["breakdown", b"breakdown", "population", b"population", "time_range", b"time_range"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["breakdown", b"breakdown", "period", b"period", "population", b"population", "series", b"series", "time_range", b"time_range", "time_zone", b"time_zone"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QueryStickinessRequest: _TypeAlias = QueryStickinessRequest  # noqa: Y015
+
+@_typing.final
+class QueryStickinessResponse(_message.Message):
+    """QueryStickinessResponse is the stickiness of each series."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    PERIOD_COUNT_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
+    period_count: _builtins.int
+    """How many periods the range holds: the length of every result's `persons`."""
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[_trends_pb2.StickinessResult]:
+        """The results in series order; within a series, by breakdown value from the largest to `other`. Without
+        breakdown, one result per series, also when no event matched; with one, a result per value that holds a
+        matching event of the series.
+        """
+
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp:
+        """The end of the range measured (the request's, or the time of the query)."""
+
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[_trends_pb2.StickinessResult] | None = ...,
+        period_count: _builtins.int = ...,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "period_count", b"period_count", "results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QueryStickinessResponse: _TypeAlias = QueryStickinessResponse  # noqa: Y015
+
+@_typing.final
 class GetLifecycleStagesRequest(_message.Message):
     """GetLifecycleStagesRequest asks for the stages of persons and/or of a population."""
 

@@ -104,6 +104,11 @@ class JourneyServiceStub:
                 request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryTrendsRequest.SerializeToString,
                 response_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryTrendsResponse.FromString,
                 _registered_method=True)
+        self.QueryStickiness = channel.unary_unary(
+                '/wayline.journeys.v1.JourneyService/QueryStickiness',
+                request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryStickinessRequest.SerializeToString,
+                response_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryStickinessResponse.FromString,
+                _registered_method=True)
         self.GetLifecycleStages = channel.unary_unary(
                 '/wayline.journeys.v1.JourneyService/GetLifecycleStages',
                 request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetLifecycleStagesRequest.SerializeToString,
@@ -388,6 +393,19 @@ class JourneyServiceServicer:
         more than 400 periods, an unknown time zone, a formula that does not parse or names a missing series
         (`formulas[i].expression`, with the character), a previous range before 1900 or of more than 400
         periods, and the breakdown's as in QueryFunnel.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def QueryStickiness(self, request, context):
+        """QueryStickiness measures how habitual each series' events are, as PostHog's Stickiness and Amplitude's
+        stickiness do: of the persons who performed them in the time range, how many did so in exactly 1, 2, …
+        of its periods (days, weeks or months in a time zone, or hours), broken down as QueryTrends breaks down.
+        Events are read as their current persons (after merges), once each.
+
+        Errors: those of the service; INVALID_ARGUMENT as QueryTrends answers for the same fields, and for a
+        series with a `math` (stickiness counts periods, not a measure).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -730,6 +748,11 @@ def add_JourneyServiceServicer_to_server(servicer, server):
                     servicer.QueryTrends,
                     request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryTrendsRequest.FromString,
                     response_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryTrendsResponse.SerializeToString,
+            ),
+            'QueryStickiness': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueryStickiness,
+                    request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryStickinessRequest.FromString,
+                    response_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryStickinessResponse.SerializeToString,
             ),
             'GetLifecycleStages': grpc.unary_unary_rpc_method_handler(
                     servicer.GetLifecycleStages,
@@ -1176,6 +1199,33 @@ class JourneyService:
             '/wayline.journeys.v1.JourneyService/QueryTrends',
             wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryTrendsRequest.SerializeToString,
             wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryTrendsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QueryStickiness(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.journeys.v1.JourneyService/QueryStickiness',
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryStickinessRequest.SerializeToString,
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryStickinessResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -159,6 +159,15 @@ class JourneyServiceStub:
     (`formulas[i].expression`, with the character), a previous range before 1900 or of more than 400
     periods, and the breakdown's as in QueryFunnel.
     """
+    QueryStickiness: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.QueryStickinessRequest, _journeys_service_pb2.QueryStickinessResponse]
+    """QueryStickiness measures how habitual each series' events are, as PostHog's Stickiness and Amplitude's
+    stickiness do: of the persons who performed them in the time range, how many did so in exactly 1, 2, …
+    of its periods (days, weeks or months in a time zone, or hours), broken down as QueryTrends breaks down.
+    Events are read as their current persons (after merges), once each.
+
+    Errors: those of the service; INVALID_ARGUMENT as QueryTrends answers for the same fields, and for a
+    series with a `math` (stickiness counts periods, not a measure).
+    """
     GetLifecycleStages: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.GetLifecycleStagesRequest, _journeys_service_pb2.GetLifecycleStagesResponse]
     """GetLifecycleStages returns the lifecycle stage (awareness, acquisition, onboarding, engagement,
     retention, advocacy) of given persons and, on request, the distribution of a population over the stages,
@@ -477,6 +486,15 @@ class JourneyServiceAsyncStub(JourneyServiceStub):
     more than 400 periods, an unknown time zone, a formula that does not parse or names a missing series
     (`formulas[i].expression`, with the character), a previous range before 1900 or of more than 400
     periods, and the breakdown's as in QueryFunnel.
+    """
+    QueryStickiness: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.QueryStickinessRequest, _journeys_service_pb2.QueryStickinessResponse]  # type: ignore[assignment]
+    """QueryStickiness measures how habitual each series' events are, as PostHog's Stickiness and Amplitude's
+    stickiness do: of the persons who performed them in the time range, how many did so in exactly 1, 2, …
+    of its periods (days, weeks or months in a time zone, or hours), broken down as QueryTrends breaks down.
+    Events are read as their current persons (after merges), once each.
+
+    Errors: those of the service; INVALID_ARGUMENT as QueryTrends answers for the same fields, and for a
+    series with a `math` (stickiness counts periods, not a measure).
     """
     GetLifecycleStages: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.GetLifecycleStagesRequest, _journeys_service_pb2.GetLifecycleStagesResponse]  # type: ignore[assignment]
     """GetLifecycleStages returns the lifecycle stage (awareness, acquisition, onboarding, engagement,
@@ -865,6 +883,21 @@ class JourneyServiceServicer(metaclass=_abc_1.ABCMeta):
         more than 400 periods, an unknown time zone, a formula that does not parse or names a missing series
         (`formulas[i].expression`, with the character), a previous range before 1900 or of more than 400
         periods, and the breakdown's as in QueryFunnel.
+        """
+
+    @_abc_1.abstractmethod
+    def QueryStickiness(
+        self,
+        request: _journeys_service_pb2.QueryStickinessRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_journeys_service_pb2.QueryStickinessResponse, _abc.Awaitable[_journeys_service_pb2.QueryStickinessResponse]]:
+        """QueryStickiness measures how habitual each series' events are, as PostHog's Stickiness and Amplitude's
+        stickiness do: of the persons who performed them in the time range, how many did so in exactly 1, 2, …
+        of its periods (days, weeks or months in a time zone, or hours), broken down as QueryTrends breaks down.
+        Events are read as their current persons (after merges), once each.
+
+        Errors: those of the service; INVALID_ARGUMENT as QueryTrends answers for the same fields, and for a
+        series with a `math` (stickiness counts periods, not a measure).
         """
 
     @_abc_1.abstractmethod

@@ -286,3 +286,49 @@ class TrendFormula(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TrendFormula: _TypeAlias = TrendFormula  # noqa: Y015
+
+@_typing.final
+class StickinessResult(_message.Message):
+    """StickinessResult is how habitual one series' events were for one breakdown value: how many of the range's
+    periods each person who performed them did so in.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERIES_INDEX_FIELD_NUMBER: _builtins.int
+    LABEL_FIELD_NUMBER: _builtins.int
+    BREAKDOWN_VALUE_FIELD_NUMBER: _builtins.int
+    PERSONS_FIELD_NUMBER: _builtins.int
+    TOTAL_PERSONS_FIELD_NUMBER: _builtins.int
+    series_index: _builtins.int
+    """The index of the series in the request."""
+    label: _builtins.str
+    """The series' label."""
+    total_persons: _builtins.int
+    """The persons who performed a matching event in the range: the sum of `persons`."""
+    @_builtins.property
+    def breakdown_value(self) -> _analytics_pb2.BreakdownValue:
+        """The breakdown value; empty without breakdown."""
+
+    @_builtins.property
+    def persons(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """One entry per period of the range: `persons[k]` is how many persons performed a matching event in
+        exactly k + 1 of the periods (in no other number of them).
+        """
+
+    def __init__(
+        self,
+        *,
+        series_index: _builtins.int = ...,
+        label: _builtins.str = ...,
+        breakdown_value: _analytics_pb2.BreakdownValue | None = ...,
+        persons: _abc.Iterable[_builtins.int] | None = ...,
+        total_persons: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["breakdown_value", b"breakdown_value"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["breakdown_value", b"breakdown_value", "label", b"label", "persons", b"persons", "series_index", b"series_index", "total_persons", b"total_persons"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StickinessResult: _TypeAlias = StickinessResult  # noqa: Y015
