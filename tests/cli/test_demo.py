@@ -312,6 +312,12 @@ def _assert_journeys_analytics(output: str) -> None:
     assert int(trend.group(3)) > 0
     revenue, persons = float(trend.group(2).replace(",", "")), int(trend.group(1))
     assert abs(float(trend.group(5).replace(",", "")) - revenue / persons) <= 0.006  # the formula B / A
+    habit = re.search(r"QueryStickiness: how habitual ordering is: of the (\d+) persons who ordered", output)
+    assert habit, output
+    table = output[habit.end() :].split("┏", 1)[1].split("└", 1)[0]  # the table after the heading
+    habit_rows = re.findall(r"^│ (\d+) +│ (\d+) +│ +(\d+%|-) +│", table, re.MULTILINE)
+    assert int(habit.group(1)) > 0
+    assert sum(int(persons) for _, persons, _ in habit_rows) == int(habit.group(1))  # each buyer in one row
     felt = dict(re.findall(r"^│ (chatbot|call_center)\s+│ \d+\s+│ ([+-]\d\.\d\d)\s+│", output, re.MULTILINE))
     assert set(felt) == {"chatbot", "call_center"}, output  # ingest scored their texts; journeys reads them
     unhappy = re.search(

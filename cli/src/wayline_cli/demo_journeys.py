@@ -43,6 +43,7 @@ def show_journeys(channel: grpc.Channel, auth: tuple[tuple[str, str], ...], cons
     _customer_value(reader)
     _value_summary(reader)
     _trends(reader)
+    _stickiness(reader)
     _sentiment(reader)
     demo_persons.show_lifecycle(reader)
     demo_persons.show_segment(reader)
@@ -327,6 +328,31 @@ def _trends(reader: Reader) -> None:
         _value(median, "total", "{:,.2f}"),
         _value(per_person, "total", "{:,.2f}"),
     )
+    reader.console.print(table)
+
+
+def _stickiness(reader: Reader) -> None:
+    """How habitual ordering is: of the persons who ordered in the trend's weeks, how many did in 1, 2, …"""
+    weeks = _trend_request([])
+    request = journeys_pb.QueryStickinessRequest(
+        # Every event with revenue in the currency: the orders of every channel.
+        series=[trends_pb2.TrendSeries(label="ordered", currency_code=demo.CURRENCY)],
+        time_range=weeks.time_range,
+        period=weeks.period,
+    )
+    response = reader.stub.QueryStickiness(request, metadata=reader.auth, timeout=TIMEOUT)
+    (ordered,) = response.results
+    table = reader.table(
+        "QueryStickiness",
+        f"how habitual ordering is: of the {ordered.total_persons} persons who ordered in the "
+        f"{response.period_count} weeks above, how many did so in 1, 2, … of them",
+        "weeks with an order",
+        "persons",
+        "share",
+    )
+    for k, persons in enumerate(ordered.persons):
+        share = f"{persons / ordered.total_persons:.0%}" if ordered.total_persons else "-"
+        table.add_row(str(k + 1), str(persons), share)
     reader.console.print(table)
 
 
