@@ -227,6 +227,16 @@ WHERE day >= toDate({{start:DateTime64(6, 'UTC')}}) AND day < toDate({{end:DateT
 GROUP BY day
 """
 
+# The stickiness row: persons by how many weeks (from Monday, UTC) of the range they had an event in.
+_STICKINESS = f"""
+SELECT n, count() FROM (
+    SELECT person_id, uniqExact(toMonday(timestamp)) AS n FROM {_EVENTS}
+    WHERE tenant_id = {{tenant:String}} AND {_RANGE}
+    GROUP BY person_id
+)
+GROUP BY n
+"""
+
 
 class RawCopy:
     """The baseline's chDB engine at `path`, with the journey store's schema."""
@@ -357,6 +367,10 @@ class RawCopy:
         """Runs the rolling MAU by day; returns the persons active on the range's last day."""
         rows = self._analytics(_ROLLING_MAU, {**self._range(), "since": START - timedelta(days=30)})
         return int(max(rows, key=lambda row: row[0])[1]) if rows else 0
+
+    def stickiness(self) -> int:
+        """Runs the stickiness; returns the persons with an event in the range."""
+        return sum(int(row[1]) for row in self._analytics(_STICKINESS, self._range()))
 
     @staticmethod
     def _range() -> dict[str, Any]:

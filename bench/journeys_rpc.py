@@ -258,4 +258,16 @@ def questions() -> list[Question]:
             lambda r: int(r.results[0].points[-1].value),
             "rolling_mau",
         ),
+        Question(
+            "stickiness: persons by how many weeks of the range they had an event in (persons)",
+            "QueryStickiness",
+            pb.QueryStickinessRequest(
+                series=[trends_pb2.TrendSeries()],
+                time_range=_range(),
+                period=retention_pb2.RETENTION_PERIOD_WEEK,
+            ),
+            pb.QueryStickinessResponse,
+            lambda r: r.results[0].total_persons,
+            "stickiness",
+        ),
     ]
