@@ -299,11 +299,13 @@ def stickiness_sql(query: TrendQuery, params: SqlParams) -> str:
         "GROUP BY bd, person_id"
     )
     if query.breakdown.dimension is BreakdownDimension.NONE:
-        keyed = f"(SELECT *, tuple('', false, false) AS series FROM ({per_value}))"
+        # One value, so one row per person already: its periods need no second grouping.
+        counted = ", ".join(f"length(p{i}) AS n{i}" for i in indexes)
+        per_person = f"SELECT tuple('', false, false) AS series, {counted} FROM ({per_value})"
     else:
         keyed = ranked_series(f"({per_value})", weight, query.breakdown.kept_series(), params)
-    counted = ", ".join(f"length(arrayDistinct(arrayFlatten(groupArray(p{i})))) AS n{i}" for i in indexes)
-    per_person = f"SELECT series, {counted} FROM {keyed} GROUP BY series, person_id"
+        merged = ", ".join(f"length(arrayDistinct(arrayFlatten(groupArray(p{i})))) AS n{i}" for i in indexes)
+        per_person = f"SELECT series, {merged} FROM {keyed} GROUP BY series, person_id"
     numbers = ", ".join(f"n{i}" for i in indexes)
     series = params.bind(list(indexes), "Array(UInt8)")
     return (
