@@ -140,6 +140,40 @@ def test_create_segment_names_every_invalid_field(journeys: Journeys) -> None:
     ).segments
 
 
+def test_create_segment_validate_only_checks_without_creating(journeys: Journeys) -> None:
+    def check(condition: condition_pb2.PersonCondition, segment_id: str) -> pb.CreateSegmentResponse:
+        request = pb.CreateSegmentRequest(
+            segment=segment_pb2.Segment(display_name="Checked", condition=condition),
+            segment_id=segment_id,
+            validate_only=True,
+        )
+        response: pb.CreateSegmentResponse = journeys.stub.CreateSegment(
+            request, metadata=journeys.metadata, timeout=10
+        )
+        return response
+
+    answer = check(count("Signed Up"), "checked-only")
+    assert (answer.segment.name, answer.segment.display_name) == ("segments/checked-only", "Checked")
+    assert answer.segment.condition == count("Signed Up")
+    assert not answer.segment.HasField("status")  # nothing stored, nothing computed
+    assert failure(get, journeys, "segments/checked-only").code() == grpc.StatusCode.NOT_FOUND
+    names = [
+        s.name
+        for s in journeys.stub.ListSegments(
+            pb.ListSegmentsRequest(page_size=100), metadata=journeys.metadata, timeout=10
+        ).segments
+    ]
+    assert "segments/checked-only" not in names
+
+    # Refused as a creation would be: a taken id, a missing reference, an invalid field.
+    journeys.create_segment(count("A"), "checked-taken")
+    assert failure(check, count("B"), "checked-taken").code() == grpc.StatusCode.ALREADY_EXISTS
+    assert failure(check, member_of("segments/nowhere"), "checked-ref").code() == grpc.StatusCode.NOT_FOUND
+    assert failure(check, count("B"), "Not An Id").code() == grpc.StatusCode.INVALID_ARGUMENT
+    # And a creation after the check still works: the check reserved nothing.
+    assert journeys.create_segment(count("Signed Up"), "checked-only").name == "segments/checked-only"
+
+
 def test_create_segment_refuses_a_reference_to_a_missing_segment(journeys: Journeys) -> None:
     error = failure(journeys.create_segment, member_of("segments/nowhere"))
 

@@ -143,24 +143,31 @@ class Segments:
         self._on_change()
         return definition, self._store.statuses(definition.tenant, [definition])[definition.segment_id]
 
+    def _new(self, tenant: str, segment_id: str, fields: SegmentFields) -> SegmentDefinition:
+        """The definition a creation would store, under the lock; refused as a creation would be."""
+        latest = self._store.latest(tenant, segment_id)
+        if latest is not None and not latest.deleted:
+            raise SegmentAlreadyExists(f"{NAME_PREFIX}{segment_id}")
+        self._check_references(tenant, segment_id, fields.refers)
+        now = self._clock()
+        return SegmentDefinition(
+            tenant=tenant, segment_id=segment_id, uid=str(uuid.uuid4()),
+            version=(latest.version if latest else 0) + 1, revision=1, condition_revision=1,
+            display_name=fields.display_name, description=fields.description,
+            condition=fields.condition, refers=fields.refers, create_time=now, update_time=now,
+        )  # fmt: skip
+
     def create(
         self, tenant: str, segment_id: str, fields: SegmentFields
     ) -> tuple[SegmentDefinition, SegmentStatus]:
-        segment_id = segment_id or new_segment_id()
         with self._lock:
-            latest = self._store.latest(tenant, segment_id)
-            if latest is not None and not latest.deleted:
-                raise SegmentAlreadyExists(f"{NAME_PREFIX}{segment_id}")
-            self._check_references(tenant, segment_id, fields.refers)
-            now = self._clock()
-            return self._stored(
-                SegmentDefinition(
-                    tenant=tenant, segment_id=segment_id, uid=str(uuid.uuid4()),
-                    version=(latest.version if latest else 0) + 1, revision=1, condition_revision=1,
-                    display_name=fields.display_name, description=fields.description,
-                    condition=fields.condition, refers=fields.refers, create_time=now, update_time=now,
-                )
-            )  # fmt: skip
+            return self._stored(self._new(tenant, segment_id or new_segment_id(), fields))
+
+    def check_create(self, tenant: str, segment_id: str, fields: SegmentFields) -> SegmentDefinition:
+        """What `create` would store, checked as it checks (the id free, the references, no cycle), without
+        storing anything (CreateSegment's validate_only)."""
+        with self._lock:
+            return self._new(tenant, segment_id or new_segment_id(), fields)
 
     def get(self, tenant: str, segment_id: str) -> tuple[SegmentDefinition, SegmentStatus]:
         definition = self._live(tenant, segment_id)

@@ -65,6 +65,7 @@ from wayline_journeys.person_conditions_converters import (
 from wayline_journeys.read_models import ReadModels
 from wayline_journeys.retention import retention_table
 from wayline_journeys.retention_converters import retention_query, retention_response
+from wayline_journeys.segments import SegmentState, SegmentStatus
 from wayline_journeys.segments_converters import (
     change_counts_request,
     change_counts_response,
@@ -337,6 +338,13 @@ class JourneyServicer(pb_grpc.JourneyServiceServicer):
         self, request: pb.CreateSegmentRequest, context: grpc.ServicerContext
     ) -> pb.CreateSegmentResponse:
         segment_id, fields = create_request(request)
+        if request.validate_only:
+            checked = self._models.segments.check_create(require_tenant(), segment_id, fields)
+            response = pb.CreateSegmentResponse(
+                segment=segment_message(checked, SegmentStatus(SegmentState.BUILDING))
+            )
+            response.segment.ClearField("status")  # nothing is stored, so nothing is computed
+            return response
         created = self._models.segments.create(require_tenant(), segment_id, fields)
         return pb.CreateSegmentResponse(segment=segment_message(*created))
 

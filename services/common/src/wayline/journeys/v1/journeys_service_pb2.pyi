@@ -1843,8 +1843,15 @@ class CreateSegmentRequest(_message.Message):
 
     SEGMENT_FIELD_NUMBER: _builtins.int
     SEGMENT_ID_FIELD_NUMBER: _builtins.int
+    VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
     segment_id: _builtins.str
     """The id to give the segment (lower-kebab-case, 3 to 63 characters); the server generates one when empty."""
+    validate_only: _builtins.bool
+    """When true, check the request as a creation would (the fields, the id free, the segments it refers to,
+    no cycle) and answer with the segment it would create, without creating it: the answer has no
+    `status`. A console asks this to learn whether its key may create segments, and a file of segments is
+    checked before it is applied.
+    """
     @_builtins.property
     def segment(self) -> _segment_pb2.Segment:
         """The segment to create; output-only fields are ignored."""
@@ -1854,10 +1861,11 @@ class CreateSegmentRequest(_message.Message):
         *,
         segment: _segment_pb2.Segment | None = ...,
         segment_id: _builtins.str = ...,
+        validate_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["segment", b"segment"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["segment", b"segment", "segment_id", b"segment_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["segment", b"segment", "segment_id", b"segment_id", "validate_only", b"validate_only"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
