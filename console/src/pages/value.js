@@ -7,6 +7,9 @@
 // days=N), event (repeated: purchase event names; none means every event with revenue), segment (repeated:
 // `segments/{id}`; only the purchasers currently in every one of them), rfm (an RfmSegment value: the top
 // customers listed are that segment's; the segments table links to each).
+//
+// Each RFM segment's row also offers "Save as segment…" (value/save_segment.js): a journeys segment of that
+// RFM segment's purchasers over a trailing window as long as the range, for a key with the admin scope.
 
 import { chart, escapeHtml, PALETTE } from "../charts.js";
 import {
@@ -28,6 +31,7 @@ import { listAll } from "../lists.js";
 import { moneyText } from "./customer/timeline.js";
 import { drawKeptAnswer } from "./kept_answer.js";
 import { segmentChoice } from "./segment_choice.js";
+import { mayCreateSegments, segmentSaver } from "./value/save_segment.js";
 
 const JOURNEYS = "wayline.journeys.v1.JourneyService";
 export const DEFAULT_CURRENCY = "EUR";
@@ -166,7 +170,12 @@ function segmentColour(segment) {
   return RFM_SEGMENTS.find((s) => s.value === segment)?.colour ?? PALETTE[PALETTE.length - 1];
 }
 
-function drawSegments(root, summary, heading, customersOf) {
+function customerActions(segment, customersOf, saver) {
+  if (!saver) return customersOf(segment);
+  return h("div", { class: "value-segment-actions" }, customersOf ? customersOf(segment) : null, saver.button(segment));
+}
+
+function drawSegments(root, summary, heading, customersOf, saver) {
   const segments = summary.segments ?? [];
   root.append(h(heading, {}, "RFM segments"));
   const container = h("div", { class: "chart chart-value-segments", "data-testid": "value-segments-chart" });
@@ -215,8 +224,10 @@ function drawSegments(root, summary, heading, customersOf) {
         },
         { key: "purchaseCount", label: "Purchases", numeric: true },
         { key: "averageRecencyDays", label: "Average days since last purchase", numeric: true },
-        ...(customersOf
-          ? [{ key: "customers", label: "Customers", value: (s) => s.segment, format: customersOf }]
+        // What to do with a segment's customers: list the top ones, save them as a segment (one column: the
+        // table stays as wide as the page).
+        ...(customersOf || saver
+          ? [{ key: "customers", label: "Customers", value: (s) => s.segment, format: (segment) => customerActions(segment, customersOf, saver) }]
           : []),
       ],
       rows: segments,
@@ -224,6 +235,7 @@ function drawSegments(root, summary, heading, customersOf) {
       testid: "value-segments-table",
     }),
   );
+  if (saver) root.append(saver.footer());
 }
 
 function gridOption(cells) {
@@ -361,12 +373,20 @@ function drawTop(root, top, heading, rfm, allSegments) {
 
 // Draws a GetCustomerValueSummary response and, when given, the GetCustomerValue page of the top customers:
 // the totals, the segments (bars and table), the RFM grid (heatmap and table), the value quantiles and the top
-// customers. No purchaser: the empty state only.
+// customers. No purchaser: the empty state only. Options: customersOf(segment), a link per segment's row to
+// its top customers; saver (save_segment.js segmentSaver), a "Save as segment…" button per row and its panel.
 export function drawCustomerValue(
   root,
   summary,
   top = null,
-  { currency = summary.historicValue?.currencyCode, heading = "h2", rfm = "", customersOf = null, allSegments = "" } = {},
+  {
+    currency = summary.historicValue?.currencyCode,
+    heading = "h2",
+    rfm = "",
+    customersOf = null,
+    allSegments = "",
+    saver = null,
+  } = {},
 ) {
   if (Number(summary.purchasers ?? 0) === 0) {
     root.append(emptyState(`No purchase${currency ? ` in ${currency}` : ""} in this range.`));
@@ -378,7 +398,7 @@ export function drawCustomerValue(
     draw(section);
   };
   part("value-totals-section", (section) => drawTotals(section, summary, heading));
-  part("value-segments-section", (section) => drawSegments(section, summary, heading, customersOf));
+  part("value-segments-section", (section) => drawSegments(section, summary, heading, customersOf, saver));
   part("value-grid-section", (section) => drawGrid(section, summary, heading));
   part("value-quantiles-section", (section) => drawQuantiles(section, summary, heading));
   if (top) part("value-top-section", (section) => drawTop(section, top, heading, rfm, allSegments));
@@ -447,8 +467,16 @@ export default {
   async render(root, ctx) {
     const filters = valueFilters(ctx.params);
     root.append(h("h1", {}, "Customer value"));
-    // The segments to offer as the population; without them (none, or not readable) the page still works.
-    const segments = await listAll(ctx.call, JOURNEYS, "ListSegments", "segments").catch(() => []);
+    // The segments to offer as the population (without them, none or not readable, the page still works), and
+    // whether the key may save an RFM segment as a segment of its own.
+    const [segments, allowed] = await Promise.all([
+      listAll(ctx.call, JOURNEYS, "ListSegments", "segments").catch(() => []),
+      mayCreateSegments(ctx),
+    ]);
+    const saver = segmentSaver(ctx, filters, {
+      allowed,
+      names: new Map(segments.map((segment) => [segment.name, segment.displayName || segment.name])),
+    });
     root.append(filterForm(filters, ctx.params, ctx, segments));
     const results = h("div", { class: "results", "data-testid": "value-results" });
     root.append(results);
@@ -479,6 +507,7 @@ export default {
               `Top customers: ${rfmSegmentLabel(segment)}`,
             ),
           allSegments: pageHash("value", valueParams({ ...filters, rfm: "" })),
+          saver,
         }),
     );
   },
