@@ -1849,8 +1849,7 @@ class CreateSegmentRequest(_message.Message):
     validate_only: _builtins.bool
     """When true, check the request as a creation would (the fields, the id free, the segments it refers to,
     no cycle) and answer with the segment it would create, without creating it: the answer has no
-    `status`. A console asks this to learn whether its key may create segments, and a file of segments is
-    checked before it is applied.
+    `status`. The console asks this to learn whether its key may create segments.
     """
     @_builtins.property
     def segment(self) -> _segment_pb2.Segment:
