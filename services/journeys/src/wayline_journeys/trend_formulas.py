@@ -9,6 +9,7 @@ operand is, when it divides by zero or when it is not finite, as a property math
 from __future__ import annotations
 
 import math
+import operator
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,10 +27,10 @@ MAX_EXPRESSION_LENGTH = 200
 
 _TOKEN = re.compile(r"\s*(?:(?P<number>\d+(?:\.\d*)?|\.\d+)|(?P<letter>[A-Za-z])|(?P<op>[-+*/()]))")
 _OPERATORS: dict[str, Callable[[float, float], float]] = {
-    "+": lambda a, b: a + b,
-    "-": lambda a, b: a - b,
-    "*": lambda a, b: a * b,
-    "/": lambda a, b: a / b,
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": operator.truediv,
 }
 
 
@@ -139,15 +140,15 @@ class _Parser:
     def _sum(self) -> _Node:
         tree = self._product()
         while self._peek()[1] in ("+", "-"):
-            operator = self._take()[1]
-            tree = _Binary(operator, tree, self._product())
+            sign = self._take()[1]
+            tree = _Binary(sign, tree, self._product())
         return tree
 
     def _product(self) -> _Node:
         tree = self._unary()
         while self._peek()[1] in ("*", "/"):
-            operator = self._take()[1]
-            tree = _Binary(operator, tree, self._unary())
+            sign = self._take()[1]
+            tree = _Binary(sign, tree, self._unary())
         return tree
 
     def _unary(self) -> _Node:
