@@ -15,12 +15,13 @@ negative share). With `--json`, the response as the API returns it.
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import grpc
 import typer
 from google.protobuf import json_format, struct_pb2
+from google.protobuf.message import Message
 from rich.table import Table
 
 from wayline.common.timestamps import to_datetime
@@ -346,13 +347,7 @@ def trends_command(
     if stickiness:
         _stickiness(request, zone, period, api_key, gateway=gateway, tls=tls, as_json=as_json)
         return
-    with open_channel(gateway, tls) as channel:
-        try:
-            response = pb_grpc.JourneyServiceStub(channel).QueryTrends(
-                request, metadata=bearer(api_key), timeout=60
-            )
-        except grpc.RpcError as error:
-            raise failure(error) from None
+    response: pb.QueryTrendsResponse = _ask("QueryTrends", request, api_key, gateway=gateway, tls=tls)
     if as_json:
         sys.stdout.write(json_format.MessageToJson(response, preserving_proto_field_name=True) + "\n")
         return
@@ -387,6 +382,17 @@ def _print_tables(
     out.print(_series_table(response, zone, period, math, f"{what} per {period}"))
 
 
+def _ask(method: str, request: Message, api_key: str, *, gateway: str, tls: bool) -> Any:
+    """The answer of JourneyService's `method` to `request` through the gateway; a failure is the CLI's."""
+    with open_channel(gateway, tls) as channel:
+        try:
+            return getattr(pb_grpc.JourneyServiceStub(channel), method)(
+                request, metadata=bearer(api_key), timeout=60
+            )
+        except grpc.RpcError as error:
+            raise failure(error) from None
+
+
 def _stickiness(
     trend: pb.QueryTrendsRequest,
     zone: ZoneInfo,
@@ -403,13 +409,7 @@ def _stickiness(
     for name in ("time_range", "breakdown", "population"):
         if trend.HasField(name):
             getattr(request, name).CopyFrom(getattr(trend, name))
-    with open_channel(gateway, tls) as channel:
-        try:
-            response = pb_grpc.JourneyServiceStub(channel).QueryStickiness(
-                request, metadata=bearer(api_key), timeout=60
-            )
-        except grpc.RpcError as error:
-            raise failure(error) from None
+    response: pb.QueryStickinessResponse = _ask("QueryStickiness", request, api_key, gateway=gateway, tls=tls)
     if as_json:
         sys.stdout.write(json_format.MessageToJson(response, preserving_proto_field_name=True) + "\n")
         return
