@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { trendsFilters, trendsRequest } from "../src/pages/trends/query.js";
+import { stickinessRequest, trendsFilters, trendsRequest } from "../src/pages/trends/query.js";
 import { matcherText, trendsFiltersOfRequest } from "../src/report_trends.js";
 
 const RANGE = { start: "2026-03-01T00:00:00Z", end: "2026-04-01T00:00:00Z" };
@@ -124,6 +124,14 @@ test("report trends: the page's own requests read back as its filters, the days 
     assert.ok(days);
     assert.deepEqual(trendsFiltersOfRequest(trendsRequest({ ...filters, days }), filters.mode), filters, query);
   }
+});
+
+test("report trends: a stickiness request, which the report does not draw, reads as its series' events", () => {
+  const query = "mode=stickiness&event=Order+Completed&event=&period=day&from=2026-03-01&to=2026-03-07&tz=Europe%2FParis&breakdown=channel&in=segments%2Fvip";
+  const { days, ...filters } = trendsFilters(new URLSearchParams(query));
+  assert.ok(days);
+  // No math: each series reads as its events counted (the contract's default), in series mode.
+  assert.deepEqual(trendsFiltersOfRequest(stickinessRequest({ ...filters, days })), { ...filters, mode: "series" });
 });
 
 test("report trends: compareToPrevious reads as the page's comparison, never in sentiment mode", () => {

@@ -1,6 +1,7 @@
 // The pure parts of the Trends page: its filters from the address and back, the QueryTrends requests they make
 // (the sentiment preset's five series, formulas, ranges of days in a time zone), and the models it draws from an
-// answer (each series' table rows and columns, its chart, the formulas' lines and columns, the sentiment shares). The page's numbers themselves are
+// answer (each series' table rows and columns, its chart, the formulas' lines and columns, the sentiment shares), and in
+// stickiness mode the QueryStickiness request and its bars and table. The page's numbers themselves are
 // checked end to end against known events (tests/console/test_trends.py).
 
 import assert from "node:assert/strict";
@@ -12,11 +13,13 @@ import {
   comparisonColumns,
   comparisonRows,
   formatChange,
+  formatStickiness,
   formulaChartOption,
   formulaColumns,
   formulaName,
   formatNet,
   formatScore,
+  periodCountLabel,
   periodLabel,
   PREVIOUS_MARK,
   previousOf,
@@ -30,12 +33,19 @@ import {
   seriesChartOption,
   seriesColumns,
   seriesRows,
+  STICKINESS_TOTAL_ROW,
+  stickinessChartOption,
+  stickinessColumns,
+  stickinessPeriods,
+  stickinessRows,
+  stickinessTitle,
   zoneTime,
 } from "../src/pages/trends/draw.js";
 import {
   measureLabel,
   seriesLetter,
   sentimentSeries,
+  stickinessRequest,
   trendsFilters,
   trendsParams,
   trendsRequest,
@@ -699,4 +709,189 @@ test("trends: the compared range's bounds read on the time zone's clock", () => 
   assert.equal(zoneTime("2026-11-01T00:00:00Z", "UTC"), "2026-11-01 00:00");
   assert.equal(zoneTime("2026-06-01T00:30:00Z", "Asia/Kolkata"), "2026-06-01 06:00");
   assert.equal(zoneTime(undefined, "UTC"), "—");
+});
+
+test("trends: stickiness keeps each series' event alone, without formulas or a comparison", () => {
+  const query =
+    "mode=stickiness&event=Order Completed&math=sum&of=revenue&currency=eur&event=&math=persons&of=&currency=&event=/pricing&formula=B / A&compare=1&period=day&from=2026-11-01&to=2026-11-03&tz=Europe/Paris&breakdown=channel&in=segments/vip";
+  const filters = filtersOf(query);
+  assert.equal(filters.mode, "stickiness");
+  // Every row kept, in order (an empty event is a series of every event), its math, property and currency
+  // dropped; no formulas, no comparison.
+  assert.deepEqual(filters.series, [
+    { event: "Order Completed", math: "total", of: "", currency: "" },
+    { event: "", math: "total", of: "", currency: "" },
+    { event: "/pricing", math: "total", of: "", currency: "" },
+  ]);
+  assert.deepEqual(filters.formulas, []);
+  assert.equal(filters.compare, false);
+  assert.equal(
+    trendsParams(filters).toString(),
+    "mode=stickiness&event=Order+Completed&event=&event=%2Fpricing&period=day&from=2026-11-01&to=2026-11-03&tz=Europe%2FParis&breakdown=channel&in=segments%2Fvip",
+  );
+  // Formulas, a comparison and maths the filters might still hold leave no trace in the address.
+  const held = { ...filters, series: [{ event: "Order Completed", math: "sum", of: "revenue", currency: "EUR" }], formulas: ["A * 2"], compare: true };
+  assert.equal(
+    trendsParams(held).toString(),
+    "mode=stickiness&event=Order+Completed&period=day&from=2026-11-01&to=2026-11-03&tz=Europe%2FParis&breakdown=channel&in=segments%2Fvip",
+  );
+  // Round trips, the default series (every event) leaving no trace but the mode.
+  for (const one of [query, "mode=stickiness", "mode=stickiness&event=Signed Up&period=month&breakdown=segment&segment=segments/a", "mode=stickiness&event=&event="]) {
+    const read = filtersOf(one);
+    assert.deepEqual(filtersOf(trendsParams(read).toString()), read, one);
+  }
+  assert.equal(trendsParams(filtersOf("mode=stickiness")).toString(), "mode=stickiness&period=week&from=2026-10-07&to=2026-12-01&tz=UTC");
+  // Back in series mode, the address's maths count again.
+  assert.equal(filtersOf(query.replace("mode=stickiness&", "")).series[0].math, "sum");
+});
+
+test("trends: the QueryStickiness request, the series' events without a math, the scope as QueryTrends'", () => {
+  const filters = filtersOf(
+    "mode=stickiness&event=Order Completed&math=sum&of=revenue&event=/pricing&event=&period=day&from=2026-11-01&to=2026-11-03&tz=Europe/Paris&breakdown=property&property=properties.plan&in=segments/vip&formula=A&compare=1",
+  );
+  const request = stickinessRequest(filters);
+  assert.deepEqual(request, {
+    series: [
+      { label: "Order Completed", event: { eventName: "Order Completed" } },
+      {
+        label: "/pricing",
+        event: {
+          eventType: "EVENT_TYPE_PAGE",
+          propertyFilters: [{ property: "context.page.path", operator: "FILTER_OPERATOR_EQUALS", values: ["/pricing"] }],
+        },
+      },
+      { label: "All events" },
+    ],
+    timeRange: { start: "2026-10-31T23:00:00Z", end: "2026-11-03T23:00:00Z" },
+    period: "RETENTION_PERIOD_DAY",
+    timeZone: "Europe/Paris",
+    breakdown: { dimension: "BREAKDOWN_DIMENSION_PROPERTY", property: "properties.plan", limit: 5 },
+    population: { segments: ["segments/vip"] },
+  });
+  // Never a math, a property, a currency, formulas or the previous range, whatever the filters hold.
+  const held = stickinessRequest({ ...filters, series: [{ event: "Order Completed", math: "sum", of: "revenue", currency: "EUR" }], formulas: ["A"], compare: true });
+  assert.deepEqual(held.series, [{ label: "Order Completed", event: { eventName: "Order Completed" } }]);
+  assert.equal("formulas" in held, false);
+  assert.equal("compareToPrevious" in held, false);
+  // The range, periods, zone, breakdown and population are QueryTrends' own.
+  const { series: _stickySeries, ...scope } = request;
+  const { series: _trendSeries, ...trendScope } = trendsRequest({ ...filters, mode: "series" });
+  assert.deepEqual(scope, trendScope);
+  assert.deepEqual(stickinessRequest(filtersOf("mode=stickiness&breakdown=segment&segment=segments/a&segment=segments/b")).breakdown, {
+    dimension: "BREAKDOWN_DIMENSION_SEGMENT",
+    segments: ["segments/a", "segments/b"],
+  });
+  // A violation QueryStickiness names reads as the other modes' do.
+  assert.equal(violationField("series[0].math"), "Series 1, math");
+  assert.equal(violationField("series[1].property"), "Series 2, property");
+});
+
+// A StickinessResult as the bridge prints it: int64 as strings.
+function sticky(seriesIndex, breakdownValue, persons) {
+  return {
+    seriesIndex,
+    label: `series ${seriesIndex}`,
+    breakdownValue: { value: "", other: false, missing: false, ...breakdownValue },
+    persons: persons.map(String),
+    totalPersons: String(persons.reduce((sum, n) => sum + n, 0)),
+  };
+}
+
+test("trends: a stickiness table, a row per number of periods with the persons and their share, the persons last", () => {
+  const results = [sticky(0, {}, [1, 1, 0])];
+  const rows = stickinessRows(results, 3);
+  assert.deepEqual(
+    rows.map((row) => [row.key, row.label, row.cells]),
+    [
+      ["1", "1", [{ persons: 1, share: 0.5 }]],
+      ["2", "2", [{ persons: 1, share: 0.5 }]],
+      ["3", "3", [{ persons: 0, share: 0 }]],
+      [STICKINESS_TOTAL_ROW, "Persons", [{ persons: 2, share: null }]],
+    ],
+  );
+  const columns = stickinessColumns(results, { period: "day" });
+  assert.deepEqual(
+    columns.map((column) => [column.key, column.label]),
+    [
+      ["periods", "Days"],
+      ["persons", "Persons"],
+    ],
+  );
+  const shown = (column, row) => column.format(column.value(row), row);
+  assert.deepEqual(
+    rows.map((row) => [columns[0].value(row), columns[1].value(row), shown(columns[1], row)]),
+    [
+      ["1", 1, "1 (50.0%)"],
+      ["2", 1, "1 (50.0%)"],
+      ["3", 0, "0 (0.0%)"],
+      ["Persons", 2, "2"],
+    ],
+  );
+  assert.equal(formatStickiness(1234, 0.125), "1,234 (12.5%)");
+  assert.equal(formatStickiness(0, null), "0");
+  // A value without persons has no share; a missing count reads as none.
+  assert.deepEqual(stickinessRows([sticky(0, {}, [0, 0])], 2)[0].cells, [{ persons: 0, share: null }]);
+  assert.deepEqual(stickinessRows([{ seriesIndex: 0, persons: ["3"], totalPersons: "3" }], 2)[1].cells, [{ persons: 0, share: 0 }]);
+});
+
+test("trends: stickiness by breakdown value, a column and a bar per value, each share of its own persons", () => {
+  const results = [sticky(0, { value: "web" }, [3, 1, 0, 0]), sticky(0, { other: true }, [1, 0, 0, 1]), sticky(0, { value: "segments/vip" }, [0, 0, 0, 0])];
+  const names = new Map([["segments/vip", "VIP"]]);
+  const columns = stickinessColumns(results, { period: "week", segmentNames: names });
+  assert.deepEqual(
+    columns.map((column) => [column.key, column.label]),
+    [
+      ["periods", "Weeks"],
+      ["persons:web", "web"],
+      ["persons:@other", "Other values"],
+      ["persons:segments/vip", "VIP"],
+    ],
+  );
+  const rows = stickinessRows(results, 4);
+  const text = (row) => columns.slice(1).map((column) => column.format(column.value(row), row));
+  assert.deepEqual(rows.map(text), [
+    ["3 (75.0%)", "1 (50.0%)", "0"],
+    ["1 (25.0%)", "0 (0.0%)", "0"],
+    ["0 (0.0%)", "0 (0.0%)", "0"],
+    ["0 (0.0%)", "1 (50.0%)", "0"],
+    ["4", "2", "0"],
+  ]);
+
+  const option = stickinessChartOption(results, { period: "week", periods: 4, segmentNames: names });
+  assert.deepEqual(option.xAxis, { type: "category", data: ["1 week", "2 weeks", "3 weeks", "4 weeks"] });
+  assert.equal(option.yAxis.name, "Persons");
+  assert.deepEqual(
+    option.series.map((bar) => [bar.type, bar.name, bar.data]),
+    [
+      ["bar", "web", [3, 1, 0, 0]],
+      ["bar", "Other values", [1, 0, 0, 1]],
+      ["bar", "VIP", [0, 0, 0, 0]],
+    ],
+  );
+  assert.notEqual(option.series[0].itemStyle.color, option.series[1].itemStyle.color);
+  assert.deepEqual(option.legend, { top: 0, type: "scroll" });
+  // The tooltip gives each bar's share of its value's persons.
+  assert.equal(option.series[0].tooltip.valueFormatter(3), "3 (75.0%)");
+  assert.equal(option.series[2].tooltip.valueFormatter(0), "0");
+});
+
+test("trends: a stickiness chart without breakdown, one bar series named Persons, no legend", () => {
+  const option = stickinessChartOption([sticky(0, {}, [1, 1, 0])], { period: "day", periods: 3 });
+  assert.deepEqual(option.xAxis.data, ["1 day", "2 days", "3 days"]);
+  assert.deepEqual(
+    option.series.map((bar) => [bar.type, bar.name, bar.data]),
+    [["bar", "Persons", [1, 1, 0]]],
+  );
+  assert.equal(option.legend, undefined);
+  assert.equal(option.series[0].tooltip.valueFormatter(1), "1 (50.0%)");
+  assert.deepEqual(
+    ["hour", "day", "week", "month"].flatMap((period) => [periodCountLabel(1, period), periodCountLabel(2, period)]),
+    ["1 hour", "2 hours", "1 day", "2 days", "1 week", "2 weeks", "1 month", "2 months"],
+  );
+  // The answer's periodCount, else the longest persons.
+  assert.equal(stickinessPeriods({ periodCount: 3, results: [] }), 3);
+  assert.equal(stickinessPeriods({ results: [sticky(0, {}, [1, 2])] }), 2);
+  assert.equal(stickinessPeriods({}), 0);
+  assert.equal(stickinessTitle("Order Completed", { event: "Order Completed" }, "day"), "Order Completed: persons by the days they performed it");
+  assert.equal(stickinessTitle("All events", { event: "" }, "week"), "All events: persons by the weeks they were active");
 });

@@ -4,7 +4,8 @@ test's kept answers see them, under names no other test uses. For known events i
 the unique persons (once each over the whole range), the sum and the average of revenue in one currency (a
 day without any shows "—", not 0), a breakdown by channel, periods in a time zone, formulas over the series'
 letters (a division by zero without a value), the previous range beside the range (its values by position and
-the change, dashed lines), and the sentiment preset's shares and mean score; the form puts
+the change, dashed lines), the sentiment preset's shares and mean score, and the stickiness of an event (its
+persons by how many of the days they performed it on, per channel too); the form puts
 every choice in the address, and that address shows the same view again; a period still running is marked;
 a request QueryTrends refuses shows its error and the fields it names, a formula's beside its input."""
 
@@ -46,14 +47,15 @@ MINUS = "\N{MINUS SIGN}"  # a change's sign when it falls
 
 @dataclass(frozen=True)
 class TrendData:
-    """The module's tenant (its read key) and events: `purchase` and `contact` are their names, `first` the
-    first of their three UTC days (ten days ago); `scores` the sentiment score ingest gave each contact's
-    text."""
+    """The module's tenant (its read key) and events: `purchase`, `contact` and `habit` are their names,
+    `first` the first of their three UTC days (ten days ago); `scores` the sentiment score ingest gave each
+    contact's text."""
 
     read_key: str
     admin_key: str
     purchase: str
     contact: str
+    habit: str
     first: date
     scores: dict[str, float]
 
@@ -110,10 +112,13 @@ def trend_data(
     """Purchases (name `Trend Bought <hex>`), on the first day two by ann (10 and 20 EUR, web) and one by bo
     (30 EUR, email), on the second one by ann in USD (7, web), on the third one by bo (5 EUR, web); contacts
     (`Trend Talked <hex>`) on the second day: ann's three by chat (positive, neutral, negative) and bo's two
-    by phone (positive, and one without text, so without a score)."""
+    by phone (positive, and one without text, so without a score); returns (`Trend Returned <hex>`), for
+    stickiness: ann's on the first day (web) and two on the second (web and email), bo's on the third
+    (email)."""
     tenant = make_tenant(console_channel, API_KEY, "trends")
     suffix = uuid.uuid4().hex[:6]
     purchase, contact = f"Trend Bought {suffix}", f"Trend Talked {suffix}"
+    habit = f"Trend Returned {suffix}"
     ann, bo = f"ann-{suffix}@example.com", f"bo-{suffix}@example.com"
     first = (datetime.now(UTC) - timedelta(days=10)).date()
     second, third = first + timedelta(days=1), first + timedelta(days=2)
@@ -128,6 +133,10 @@ def trend_data(
         _event(contact, second, ann, _CHAT, text=_NEGATIVE),
         _event(contact, second, bo, _CALL, text=_POSITIVE[1]),
         _event(contact, second, bo, _CALL),
+        _event(habit, first, ann, _WEB),
+        _event(habit, second, ann, _WEB),
+        _event(habit, second, ann, _EMAIL),
+        _event(habit, third, bo, _EMAIL),
     ]
     with Client(console_gateway.address, tenant.keys["write"], secure=False) as client:
         rejected = client.send(events, backfill=True).rejections
@@ -139,7 +148,7 @@ def trend_data(
         time.sleep(0.2)
     scored = [e for e in stored if e.name == contact and e.HasField("sentiment_score")]
     scores = {e.text: e.sentiment_score for e in scored}
-    return TrendData(tenant.keys["read"], tenant.keys["admin"], purchase, contact, first, scores)
+    return TrendData(tenant.keys["read"], tenant.keys["admin"], purchase, contact, habit, first, scores)
 
 
 def _hash(params: list[tuple[str, str]]) -> str:
@@ -224,7 +233,7 @@ def test_the_form_puts_every_choice_in_the_address_which_shows_the_view_again(
     assert labels[-1] == "Whole range"
     assert labels[-2].endswith(" *")
     assert not any(label.endswith("*") for label in labels[:-2])
-    assert weeks.rows[-1]["value"] == "10"  # every event of the tenant
+    assert weeks.rows[-1]["value"] == "14"  # every event of the tenant
     expect(page.get_by_test_id("trends-tz")).to_have_value("UTC")
 
     page.get_by_test_id("trends-event-0").fill(data.purchase)
@@ -545,3 +554,77 @@ def test_compare_with_the_previous_period(console: Console, trend_data: TrendDat
     expect(page.get_by_test_id("trends-compare-table-0")).to_be_visible()
     page.get_by_test_id("trends-mode").select_option("sentiment")
     expect(page.get_by_test_id("trends-compare")).to_be_hidden()
+
+
+def test_stickiness_counts_persons_by_the_days_they_performed_the_event(
+    console: Console, trend_data: TrendData
+) -> None:
+    """Returns over three days: ann on two of them (twice on the second, which counts once), bo on one; so
+    one person each in the rows 1 and 2 (half of the two), none in 3. By channel: email holds ann (day 2)
+    and bo (day 3), each on one day; the web ann alone, on two days."""
+    data = trend_data
+    # From a series view with a math, a formula and a comparison: stickiness keeps the event alone.
+    asked = [*_series(data.habit, "sum", "revenue", "EUR"), ("formula", "A * 2"), *_days(data), ("tz", "UTC")]
+    page = console.open(_hash([*asked, ("compare", "1")]), key=data.read_key)
+    page.get_by_test_id("trends-mode").select_option("stickiness")
+    for hidden in (
+        "trends-math-0",
+        "trends-of-0",
+        "trends-currency-0",
+        "trends-formula-editor",
+        "trends-compare",
+    ):
+        expect(page.get_by_test_id(hidden)).to_be_hidden()
+    expect(page.get_by_test_id("trends-letter-0")).to_have_count(0)
+    expect(page.get_by_test_id("trends-event-0")).to_have_value(data.habit)
+    submit_and_wait(console, page.get_by_test_id("trends-apply"), "trends")
+
+    stickiness = [("mode", "stickiness"), ("event", data.habit), *_days(data), ("tz", "UTC")]
+    assert _address(page) == _hash(stickiness).removeprefix("#")
+    expect(page.get_by_test_id("error")).to_have_count(0)
+    section = page.get_by_test_id("trends-stickiness-0")
+    expect(section.get_by_role("heading")).to_have_text(
+        f"{data.habit}: persons by the days they performed it"
+    )
+    table = read_table(page.get_by_test_id("trends-stickiness-table-0"))
+    assert table.columns == ["Days", "Persons"]
+    assert table.row_keys == ["1", "2", "3", "persons"]
+    assert table.texts == [["1", "1 (50.0%)"], ["2", "1 (50.0%)"], ["3", "0 (0.0%)"], ["Persons", "2"]]
+    assert table.column("persons") == ["1", "1", "0", "2"]
+    chart = page.get_by_test_id("trends-stickiness-chart-0")
+    expect(chart.locator("svg")).to_be_visible()
+    expect(chart.locator("svg text", has_text="3 days")).to_have_count(1)
+    expect(page.get_by_test_id("trends-range-line")).to_contain_text("3 days")
+    console.shot("stickiness")
+
+    # The address alone brings the same view back, the form in stickiness mode.
+    page.reload()
+    console.wait_ready("trends")
+    assert read_table(page.get_by_test_id("trends-stickiness-table-0")).texts == table.texts
+    expect(page.get_by_test_id("trends-mode")).to_have_value("stickiness")
+    expect(page.get_by_test_id("trends-event-0")).to_have_value(data.habit)
+    expect(page.get_by_test_id("trends-math-0")).to_be_hidden()
+
+    # By channel: a column per value, each share of that value's persons; email (two persons) first.
+    page.get_by_test_id("trends-breakdown").select_option("channel")
+    submit_and_wait(console, page.get_by_test_id("trends-apply"), "trends")
+    assert _address(page) == _hash([*stickiness, ("breakdown", "channel")]).removeprefix("#")
+    by_channel = read_table(page.get_by_test_id("trends-stickiness-table-0"))
+    assert by_channel.columns == ["Days", "email", "web"]
+    assert by_channel.texts == [
+        ["1", "2 (100.0%)", "0 (0.0%)"],
+        ["2", "0 (0.0%)", "1 (100.0%)"],
+        ["3", "0 (0.0%)", "0 (0.0%)"],
+        ["Persons", "2", "1"],
+    ]
+    expect(
+        page.get_by_test_id("trends-stickiness-chart-0").locator("svg text", has_text="web")
+    ).to_have_count(1)
+
+    # A request QueryStickiness refuses shows its error and the fields it names, as the other modes do.
+    console.go(_hash([*stickiness[:-1], ("tz", "Mars/Olympus")]))
+    expect(page.get_by_test_id("error")).to_have_attribute("data-code", "invalid_argument")
+    violations = page.get_by_test_id("trends-violations").locator("li")
+    expect(violations).to_have_count(1)
+    expect(violations).to_have_attribute("data-field", "time_zone")
+    expect(violations).to_contain_text("Mars/Olympus")

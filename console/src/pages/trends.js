@@ -4,13 +4,16 @@
 // one currency), the period (hour, day, week, month), the days and the time zone the periods begin in, and a
 // breakdown (the event's channel, a property, or chosen segments' members); or switches to the sentiment of
 // the events' text (the mean score and the shares negative, neutral and positive, as `wayline trends
-// --sentiment`). Formulas compute lines from the series, named by their letters (`B / A * 100`), as PostHog's
+// --sentiment`), or to the stickiness of the series' events (QueryStickiness, PostHog's Stickiness: of the
+// persons who performed them, how many did so in exactly 1, 2, … of the range's periods; each series keeps its
+// event alone, a bar chart and a table per series). Formulas compute lines from the series, named by their letters (`B / A * 100`), as PostHog's
 // trends formulas do. The result: per series a line chart and its table of periods × values, the whole range
 // last, then the formulas' chart and table (trends/draw.js); compared with the previous period (the range as
 // long just before), each line has a dashed twin and each value its previous one and the change from it (in
-// series mode: the sentiment's shares and score would be compared in points, not as a change). Every choice is
-// in the address (trends/query.js describes it), so a link reproduces the view. A request QueryTrends refuses
-// shows its error with the fields it names, a formula's also beside its input.
+// series mode: the sentiment's shares and score would be compared in points, not as a change; stickiness has
+// neither formulas nor a previous range). Every choice is in the address (trends/query.js describes it), so a
+// link reproduces the view. A request QueryTrends (QueryStickiness) refuses shows its error with the fields it
+// names, a formula's also beside its input.
 
 import "./trends.css";
 import { ApiError, fieldViolations, SERVICES } from "../api.js";
@@ -31,6 +34,7 @@ import {
   NEUTRAL_BAND,
   PERIODS,
   seriesLetter,
+  stickinessRequest,
   trendSeries,
   trendsFilters,
   trendsParams,
@@ -80,7 +84,8 @@ function timeZones() {
 
 // The formulas' editor: up to MAX_FORMULAS expressions over the series' letters, each with its remove button
 // and a place for what QueryTrends says is wrong with it. {element, expressions(), showError(index, text),
-// setHidden(hidden)}; hidden in sentiment mode, whose series are the preset's (the formulas are kept meanwhile).
+// setHidden(hidden)}; hidden in sentiment mode, whose series are the preset's, and in stickiness mode, which
+// measures no values to compute with (the formulas are kept meanwhile).
 function formulaEditor(initial) {
   const formulas = [...initial];
   const editor = h("fieldset", { class: "trends-series-editor trends-formula-editor", "data-testid": "trends-formula-editor" });
@@ -196,6 +201,7 @@ function filterForm(filters, params, ctx, { suggestions, segments }) {
     [
       { value: "series", label: "Series: counts, persons or a property" },
       { value: "sentiment", label: "Sentiment of the events' text" },
+      { value: "stickiness", label: "Stickiness: persons by how many periods they performed the events in" },
     ],
     mode,
   );
@@ -267,6 +273,8 @@ function filterForm(filters, params, ctx, { suggestions, segments }) {
 
   const seriesRow = (row, index) => {
     const sentiment = mode === "sentiment";
+    // Sentiment and stickiness keep each row's event alone: what is measured is theirs, not a math's.
+    const bare = mode !== "series";
     const name = sentiment ? `Event ${index + 1}` : `Series ${index + 1}`;
     const event = h("input", {
       type: "text",
@@ -308,8 +316,8 @@ function filterForm(filters, params, ctx, { suggestions, segments }) {
     const currencyField = field(`${name} currency`, currency, "Revenue in this currency only (ISO 4217)");
     // The property shows for the property maths, the currency for revenue; each is then required.
     const sync = () => {
-      mathField.hidden = sentiment;
-      ofField.hidden = sentiment || !MATHS[math.value]?.ofProperty;
+      mathField.hidden = bare;
+      ofField.hidden = bare || !MATHS[math.value]?.ofProperty;
       of.required = !ofField.hidden;
       currencyField.hidden = ofField.hidden || of.value.trim() !== "revenue";
       currency.required = !currencyField.hidden;
@@ -317,8 +325,9 @@ function filterForm(filters, params, ctx, { suggestions, segments }) {
     math.addEventListener("change", sync);
     of.addEventListener("input", sync);
     sync();
-    // The letter formulas name the series by (A for the first); the preset's series are not named.
-    const letter = sentiment ? null : seriesLetter(index);
+    // The letter formulas name the series by (A for the first); the preset's series are not named, nor are
+    // stickiness' (no formulas).
+    const letter = bare ? null : seriesLetter(index);
     return h(
       "div",
       {
@@ -361,7 +370,9 @@ function filterForm(filters, params, ctx, { suggestions, segments }) {
         {},
         sentiment
           ? `Events whose text's sentiment to measure (none: every event with a score; neutral: |score| < ${NEUTRAL_BAND})`
-          : `Series (1 to ${MAX_SERIES}): the events each counts and what it measures`,
+          : mode === "stickiness"
+            ? `Series (1 to ${MAX_SERIES}): the events whose persons to count by how many periods they performed them in`
+            : `Series (1 to ${MAX_SERIES}): the events each counts and what it measures`,
       ),
     );
     rows.forEach((row, index) => editor.append(seriesRow(row, index)));
@@ -384,10 +395,11 @@ function filterForm(filters, params, ctx, { suggestions, segments }) {
     );
   };
   const formulas = formulaEditor(filters.formulas);
-  // The sentiment preset has neither formulas nor a comparison; both are kept meanwhile, for series mode.
+  // The sentiment preset and stickiness have neither formulas nor a comparison; both are kept meanwhile, for
+  // series mode.
   const syncMode = () => {
-    formulas.setHidden(mode === "sentiment");
-    compareField.hidden = mode === "sentiment";
+    formulas.setHidden(mode !== "series");
+    compareField.hidden = mode !== "series";
   };
   modeSelect.addEventListener("change", () => {
     readRows();
@@ -424,12 +436,13 @@ function filterForm(filters, params, ctx, { suggestions, segments }) {
     const breakdown = breakdownSelect.value;
     const next = {
       mode,
-      series: rows.map((row) => trendSeries(row.event, row.math, row.of, row.currency)),
-      formulas: mode === "sentiment" ? [] : formulas.expressions(),
+      // Stickiness sends the events alone; the maths stay on the form, for series mode.
+      series: rows.map((row) => (mode === "stickiness" ? trendSeries(row.event) : trendSeries(row.event, row.math, row.of, row.currency))),
+      formulas: mode === "series" ? formulas.expressions() : [],
       period: periodSelect.value,
       days: range.days(),
       tz: zoneInput.value.trim() || DEFAULT_TIME_ZONE,
-      compare: mode !== "sentiment" && compareBox.checked,
+      compare: mode === "series" && compareBox.checked,
       breakdown,
       property: breakdown === "property" ? propertyInput.value.trim() : "",
       segments: breakdown === "segment" ? segmentSet.chosen() : [],
@@ -471,7 +484,7 @@ export default {
       h(
         "p",
         { class: "lede" },
-        "Events measured over time: how many, by how many persons, or how much of a property, per hour, day, week or month; or what customers felt.",
+        "Events measured over time: how many, by how many persons, or how much of a property, per hour, day, week or month; what customers felt; or how habitual they are, the persons by how many periods they performed them in.",
       ),
     );
     const suggestions = eventNameSuggestions(ctx.call, timeRangeOf(filters.days));
@@ -482,16 +495,20 @@ export default {
     root.append(suggestions.element, form.element);
     const results = h("div", { class: "results", "data-testid": "trends-results" });
     root.append(results);
-    const request = trendsRequest(filters);
+    // Stickiness asks QueryStickiness, with the same range, periods, zone, breakdown and population.
+    const stickiness = filters.mode === "stickiness";
+    const request = stickiness ? stickinessRequest(filters) : trendsRequest(filters);
+    const method = stickiness ? "QueryStickiness" : "QueryTrends";
     try {
       await drawKeptAnswer(
         results,
-        (options) => ctx.call(SERVICES.journeys, "QueryTrends", request, options),
+        (options) => ctx.call(SERVICES.journeys, method, request, options),
         (into, response) =>
           drawTrends(into, response, filters, request, { segmentNames: request.breakdown?.segments ? segmentNames : null }),
       );
     } catch (error) {
-      // A request QueryTrends refuses: its alert and the fields it names, under the form that holds them.
+      // A request QueryTrends (QueryStickiness) refuses: its alert and the fields it names, under the form that
+      // holds them.
       if (!(error instanceof ApiError) || error.code !== "invalid_argument") throw error;
       results.replaceChildren(...[errorAlert(error), violationList(error)].filter(Boolean));
       form.showViolations(fieldViolations(error));

@@ -1,17 +1,19 @@
 // The Trends page's query: its filters from the address and back, and the QueryTrends request they make
-// (the series, or the sentiment preset's five series; the range as whole days in the chosen time zone).
+// (the series, or the sentiment preset's five series; the range as whole days in the chosen time zone), or in
+// stickiness mode the QueryStickiness request (the series' events only).
 // Pure: no browser API, so node's unit tests import it (console/test/trends.test.mjs).
 //
 // Address: event, math, of, currency (repeated, one of each per series, in series order: the event name (empty:
 // every event; a /page/path matches page events), the math (a MATHS key; default total), the property the
 // math measures (revenue, sentiment_score or a properties.<key> path) and the currency of revenue), formula
-// (repeated, in order: an expression over the series' letters, `B / A * 100`; none in sentiment mode), mode
-// (`sentiment`: the events' sentiment instead of the series), period (hour | day | week | month; default week), from,
-// to (inclusive days in the time zone; or days=N; default the last 8 weeks), tz (an IANA time zone; default
-// UTC), compare (`1`: also measure the previous range, as long and ending where the range starts; absent when
-// off, and in sentiment mode), breakdown ("" | channel | property | segment), property (the breakdown's path),
-// segment (repeated: `segments/{id}`, for a breakdown by segment) and in (repeated: `segments/{id}`, the
-// population: only the events of persons in every one of them).
+// (repeated, in order: an expression over the series' letters, `B / A * 100`; none in sentiment or stickiness
+// mode), mode (`sentiment`: the events' sentiment instead of the series; `stickiness`: the persons of each
+// series' events by how many periods they performed them in, the event names alone kept), period (hour | day |
+// week | month; default week), from, to (inclusive days in the time zone; or days=N; default the last 8 weeks),
+// tz (an IANA time zone; default UTC), compare (`1`: also measure the previous range, as long and ending where
+// the range starts; absent when off, and in sentiment and stickiness modes), breakdown ("" | channel |
+// property | segment), property (the breakdown's path), segment (repeated: `segments/{id}`, for a breakdown by
+// segment) and in (repeated: `segments/{id}`, the population: only the events of persons in every one of them).
 
 import { daysFromParams } from "../../dom.js";
 import { eventMatcher } from "../paths/event_names.js";
@@ -42,7 +44,7 @@ export const PERIODS = Object.freeze({
   month: { value: "RETENTION_PERIOD_MONTH", label: "Month", unit: "Month" },
 });
 
-export const MODES = Object.freeze(["series", "sentiment"]);
+export const MODES = Object.freeze(["series", "sentiment", "stickiness"]);
 export const BREAKDOWNS = Object.freeze(["", "channel", "property", "segment"]);
 export const DEFAULT_DAYS = 56; // the last 8 weeks, today included
 export const DEFAULT_TIME_ZONE = "UTC";
@@ -82,9 +84,16 @@ export function seriesLetter(index) {
   return String.fromCharCode("A".charCodeAt(0) + index);
 }
 
+// Whether the filters' mode measures the series themselves (their maths, formulas over them and the previous
+// range): series mode; the sentiment preset and stickiness measure nothing of the series but their events.
+export function measuresSeries(mode) {
+  return mode === "series";
+}
+
 // The page's filters from the hash's query, with their defaults: {mode, series: [{event, math, of,
-// currency}] (at least one), formulas (expressions, none in sentiment mode), period, days: {from, to}, tz,
-// compare (a boolean; false in sentiment mode), breakdown, property, segments, population}.
+// currency}] (at least one; in stickiness mode the events alone, every math total), formulas (expressions, none
+// in sentiment or stickiness mode), period, days: {from, to}, tz, compare (a boolean; false in sentiment and
+// stickiness modes), breakdown, property, segments, population}.
 export function trendsFilters(params, now = new Date()) {
   const events = params.getAll("event");
   const maths = params.getAll("math");
@@ -97,19 +106,24 @@ export function trendsFilters(params, now = new Date()) {
     // The preset measures the events named (every event with a score when none is): only the names count.
     const names = [...new Set(rows.map((row) => row.event).filter(Boolean))];
     rows = (names.length ? names : [""]).map((name) => trendSeries(name));
+  } else if (mode === "stickiness") {
+    // Stickiness counts the periods a series' events were performed in: it measures nothing of its own.
+    rows = rows.map((row) => trendSeries(row.event));
   }
+  const measured = measuresSeries(mode);
   const breakdown = choice(params.get("breakdown") ?? "", BREAKDOWNS, "");
   return {
     mode,
     series: rows,
-    // The sentiment preset's series are not the page's: letters would name series the user never chose.
-    formulas: mode === "sentiment" ? [] : params.getAll("formula").map((f) => f.trim()).filter(Boolean).slice(0, MAX_FORMULAS),
+    // The sentiment preset's series are not the page's: letters would name series the user never chose; a
+    // stickiness answer has no periods to compute a formula over.
+    formulas: !measured ? [] : params.getAll("formula").map((f) => f.trim()).filter(Boolean).slice(0, MAX_FORMULAS),
     period: choice(params.get("period"), Object.keys(PERIODS), "week"),
     days: daysFromParams(params, { defaultDays: DEFAULT_DAYS, now }),
     tz: (params.get("tz") ?? "").trim() || DEFAULT_TIME_ZONE,
     // The sentiment preset's shares and mean score cross zero and are compared in points, not as a relative
-    // change: the page compares the series and formulas only.
-    compare: mode !== "sentiment" && params.get("compare") === "1",
+    // change, and QueryStickiness has no previous range: the page compares the series and formulas only.
+    compare: measured && params.get("compare") === "1",
     breakdown,
     property: breakdown === "property" ? (params.get("property") ?? "").trim() : "",
     segments: breakdown === "segment" ? [...new Set(params.getAll("segment").map((s) => s.trim()).filter(Boolean))] : [],
@@ -117,30 +131,33 @@ export function trendsFilters(params, now = new Date()) {
   };
 }
 
-// The hash query of the filters, as the form writes it: per series its event, math, property and currency
-// (left out where every series has the default), the formulas, then the period, the days, the time zone, the
-// comparison with the previous range (only when on) and the breakdown.
+// The hash query of the filters, as the form writes it: the mode (unless series), per series its event, math,
+// property and currency (left out where every series has the default; the events alone in sentiment and
+// stickiness modes), the formulas, then the period, the days, the time zone, the comparison with the previous
+// range (only when on) and the breakdown.
 export function trendsParams(filters) {
   const query = new URLSearchParams();
-  const sentiment = filters.mode === "sentiment";
-  if (sentiment) query.set("mode", "sentiment");
+  const mode = MODES.includes(filters.mode) ? filters.mode : "series";
+  if (mode !== "series") query.set("mode", mode);
+  const sentiment = mode === "sentiment";
+  const measured = measuresSeries(mode);
   const rows = filters.series;
-  const plain = rows.length === 1 && !rows[0].event && rows[0].math === "total";
-  const withMath = !sentiment && rows.some((row) => row.math !== "total");
-  const withOf = !sentiment && rows.some((row) => row.of);
-  const withCurrency = !sentiment && rows.some((row) => row.currency);
+  const plain = rows.length === 1 && !rows[0].event && (!measured || rows[0].math === "total");
+  const withMath = measured && rows.some((row) => row.math !== "total");
+  const withOf = measured && rows.some((row) => row.of);
+  const withCurrency = measured && rows.some((row) => row.currency);
   for (const row of rows) {
     if (sentiment ? row.event : !plain) query.append("event", row.event);
     if (withMath) query.append("math", row.math);
     if (withOf) query.append("of", row.of);
     if (withCurrency) query.append("currency", row.currency);
   }
-  if (!sentiment) for (const formula of filters.formulas ?? []) query.append("formula", formula);
+  if (measured) for (const formula of filters.formulas ?? []) query.append("formula", formula);
   query.set("period", filters.period);
   query.set("from", filters.days.from);
   query.set("to", filters.days.to);
   query.set("tz", filters.tz);
-  if (!sentiment && filters.compare) query.set("compare", "1");
+  if (measured && filters.compare) query.set("compare", "1");
   if (filters.breakdown) query.set("breakdown", filters.breakdown);
   if (filters.breakdown === "property") query.set("property", filters.property);
   if (filters.breakdown === "segment") for (const segment of filters.segments) query.append("segment", segment);
@@ -250,19 +267,18 @@ function seriesRequest(row) {
   return one;
 }
 
-// The QueryTrends request (proto3 JSON) of the filters.
-export function trendsRequest(filters) {
-  const events = filters.series.map((row) => row.event).filter(Boolean);
-  const request = {
-    series: filters.mode === "sentiment" ? sentimentSeries(events) : filters.series.map(seriesRequest),
+// The range of a request as whole days in the time zone, its periods and the zone (QueryTrends' and
+// QueryStickiness' alike).
+function rangeOf(filters) {
+  return {
     timeRange: zoneRange(filters.days, filters.tz),
     period: PERIODS[filters.period].value,
     timeZone: filters.tz,
   };
-  // Unlabelled: QueryTrends labels a formula's results with its expression.
-  if (filters.mode !== "sentiment" && filters.formulas?.length) request.formulas = filters.formulas.map((expression) => ({ expression }));
-  // The previous range comes back in previousResults and previousFormulaResults (drawn dashed, beside each line).
-  if (filters.mode !== "sentiment" && filters.compare) request.compareToPrevious = true;
+}
+
+// The breakdown and the population of the filters, added to `request` (QueryTrends' or QueryStickiness').
+function withGroups(request, filters) {
   if (filters.breakdown === "channel") {
     request.breakdown = { dimension: "BREAKDOWN_DIMENSION_CHANNEL", limit: BREAKDOWN_LIMIT };
   } else if (filters.breakdown === "property" && filters.property) {
@@ -273,6 +289,33 @@ export function trendsRequest(filters) {
   }
   if (filters.population?.length) request.population = { segments: [...filters.population] };
   return request;
+}
+
+// The QueryTrends request (proto3 JSON) of the filters.
+export function trendsRequest(filters) {
+  const events = filters.series.map((row) => row.event).filter(Boolean);
+  const request = {
+    series: filters.mode === "sentiment" ? sentimentSeries(events) : filters.series.map(seriesRequest),
+    ...rangeOf(filters),
+  };
+  // Unlabelled: QueryTrends labels a formula's results with its expression.
+  if (filters.mode !== "sentiment" && filters.formulas?.length) request.formulas = filters.formulas.map((expression) => ({ expression }));
+  // The previous range comes back in previousResults and previousFormulaResults (drawn dashed, beside each line).
+  if (filters.mode !== "sentiment" && filters.compare) request.compareToPrevious = true;
+  return withGroups(request, filters);
+}
+
+// The QueryStickiness request (proto3 JSON) of the filters: per series its label and its events (every event
+// when it names none), never a math or a property (QueryStickiness refuses them); the range, period, zone,
+// breakdown and population as QueryTrends'. No formulas and no previous range: the RPC has neither.
+export function stickinessRequest(filters) {
+  const series = filters.series.map((row) => {
+    const one = { label: seriesLabel(row) };
+    const matcher = eventMatcher(row.event);
+    if (matcher) one.event = matcher;
+    return one;
+  });
+  return withGroups({ series, ...rangeOf(filters) }, filters);
 }
 
 // What a series measures, for headings: "Total events", "Sum of revenue (EUR)", "Median of properties.items".
