@@ -292,17 +292,15 @@ def stickiness_sql(query: TrendQuery, params: SqlParams) -> str:
     where a person's periods of all of them merge), then persons per number of periods."""
     zone = params.bind(query.time_zone, "String")
     indexes = range(len(query.series))
-    active = ", ".join(f"groupUniqArrayIf(period, m{i}) AS p{i}" for i in indexes)
-    weight = " + ".join(f"notEmpty(p{i})" for i in indexes)
-    per_value = (
-        f"SELECT bd, person_id, {active} FROM ({_units(query, params, zone, query.start, indexes)}) "
-        "GROUP BY bd, person_id"
-    )
+    units = _units(query, params, zone, query.start, indexes)
     if query.breakdown.dimension is BreakdownDimension.NONE:
-        # One value, so one row per person already: its periods need no second grouping.
-        counted = ", ".join(f"length(p{i}) AS n{i}" for i in indexes)
-        per_person = f"SELECT tuple('', false, false) AS series, {counted} FROM ({per_value})"
+        # One value: each person's periods are counted where they are grouped, without keeping them.
+        counted = ", ".join(f"uniqExactIf(period, m{i}) AS n{i}" for i in indexes)
+        per_person = f"SELECT tuple('', false, false) AS series, {counted} FROM ({units}) GROUP BY person_id"
     else:
+        active = ", ".join(f"groupUniqArrayIf(period, m{i}) AS p{i}" for i in indexes)
+        weight = " + ".join(f"notEmpty(p{i})" for i in indexes)
+        per_value = f"SELECT bd, person_id, {active} FROM ({units}) GROUP BY bd, person_id"
         keyed = ranked_series(f"({per_value})", weight, query.breakdown.kept_series(), params)
         merged = ", ".join(f"length(arrayDistinct(arrayFlatten(groupArray(p{i})))) AS n{i}" for i in indexes)
         per_person = f"SELECT series, {merged} FROM {keyed} GROUP BY series, person_id"
