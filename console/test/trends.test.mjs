@@ -8,39 +8,22 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  breakdownName,
   comparedByPeriod,
   comparisonColumns,
   comparisonRows,
   formatChange,
-  formatStickiness,
   formulaChartOption,
   formulaColumns,
   formulaName,
-  formatNet,
-  formatScore,
-  periodCountLabel,
-  periodLabel,
   PREVIOUS_MARK,
   previousOf,
   relativeChange,
-  resultKey,
-  resultsBySeries,
-  RUNNING_MARK,
-  sentimentChartOption,
-  sentimentGroups,
-  sentimentRows,
   seriesChartOption,
   seriesColumns,
   seriesRows,
-  STICKINESS_TOTAL_ROW,
-  stickinessChartOption,
-  stickinessColumns,
-  stickinessPeriods,
-  stickinessRows,
-  stickinessTitle,
   zoneTime,
 } from "../src/pages/trends/draw.js";
+import { breakdownName, periodLabel, resultKey, resultsBySeries, RUNNING_MARK } from "../src/pages/trends/format.js";
 import {
   measureLabel,
   seriesLetter,
@@ -52,6 +35,17 @@ import {
   violationField,
   zoneRange,
 } from "../src/pages/trends/query.js";
+import { formatNet, formatScore, sentimentChartOption, sentimentGroups, sentimentRows } from "../src/pages/trends/sentiment_draw.js";
+import {
+  formatStickiness,
+  periodCountLabel,
+  STICKINESS_TOTAL_ROW,
+  stickinessChartOption,
+  stickinessColumns,
+  stickinessPeriods,
+  stickinessRows,
+  stickinessTitle,
+} from "../src/pages/trends/stickiness_draw.js";
 
 const NOW = new Date("2026-12-01T16:00:00Z");
 const filtersOf = (query) => trendsFilters(new URLSearchParams(query), NOW);

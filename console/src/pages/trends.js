@@ -8,7 +8,8 @@
 // persons who performed them, how many did so in exactly 1, 2, … of the range's periods; each series keeps its
 // event alone, a bar chart and a table per series). Formulas compute lines from the series, named by their letters (`B / A * 100`), as PostHog's
 // trends formulas do. The result: per series a line chart and its table of periods × values, the whole range
-// last, then the formulas' chart and table (trends/draw.js); compared with the previous period (the range as
+// last, then the formulas' chart and table (trends/draw.js; the sentiment mode's in trends/sentiment_draw.js,
+// the stickiness mode's in trends/stickiness_draw.js); compared with the previous period (the range as
 // long just before), each line has a dashed twin and each value its previous one and the change from it (in
 // series mode: the sentiment's shares and score would be compared in points, not as a change; stickiness has
 // neither formulas nor a previous range). Every choice is in the address (trends/query.js describes it), so a

@@ -1,50 +1,26 @@
 // Drawing a QueryTrends answer: per series a line chart (a line per breakdown value; hollow points for periods
 // still running) and its table of periods × values, the whole range last; then the formulas' lines (`= B / A`)
-// in one chart and their table, a column per formula and breakdown value; in sentiment mode, per breakdown
-// value the scored events, the mean score, the shares negative, neutral and positive and the net sentiment per
-// period. Compared with the previous range (the answer's previousResults and previousFormulaResults), each line
-// has a dashed, lighter twin in its colour, and each table the previous values and their change: per period
-// beside each value without breakdown, else for the whole range in a table of its own (three columns more per
-// breakdown value would be too wide to read). A QueryStickiness answer (stickiness mode): per series a bar
-// chart of the persons by how many periods they performed its events in (a bar per breakdown value) and its
-// table, a row per number of periods and the persons last. The models (rows, columns, chart options) are pure
-// and tested by console/test/trends.test.mjs.
+// in one chart and their table, a column per formula and breakdown value. Compared with the previous range (the
+// answer's previousResults and previousFormulaResults), each line has a dashed, lighter twin in its colour, and
+// each table the previous values and their change: per period beside each value without breakdown, else for the
+// whole range in a table of its own (three columns more per breakdown value would be too wide to read).
+// drawTrends draws the answer of every mode: the sentiment mode's with sentiment_draw.js, the stickiness mode's
+// (a QueryStickiness answer) with stickiness_draw.js; the helpers the three share are in format.js. The models
+// (rows, columns, chart options) are pure and tested by console/test/trends.test.mjs.
 
 import { chart, PALETTE } from "../../charts.js";
 import { dataTable, emptyState, formatNumber, formatPercent, formatTime, h } from "../../dom.js";
-import { MATHS, measureLabel, NEUTRAL_BAND, PERIODS, seriesLabel } from "./query.js";
+import { breakdownName, EMPTY, measure, periodLabel, resultKey, resultsBySeries, RUNNING_MARK, TOTAL_ROW } from "./format.js";
+import { MATHS, measureLabel, PERIODS, seriesLabel } from "./query.js";
+import { drawSentiment } from "./sentiment_draw.js";
+import { drawStickiness } from "./stickiness_draw.js";
 
-const EMPTY = "—";
 const MINUS = "\u2212";
-export const RUNNING_MARK = " *";
-export const TOTAL_ROW = "total";
 // How the previous range's lines are named after their current ones, and drawn: dashed and lighter.
 export const PREVIOUS_MARK = " (previous)";
 const PREVIOUS_OPACITY = 0.55;
 // Its points a little less light: a period between two gaps is a point alone, which must still be seen.
 const PREVIOUS_POINT_OPACITY = 0.75;
-// The sentiment preset's series, by index (query.js's sentimentSeries).
-const MEAN = 0;
-const SCORED = 1;
-const BANDS = [
-  { index: 2, key: "negative", label: "Negative", colour: "#D55E00" },
-  { index: 3, key: "neutral", label: "Neutral", colour: "#999999" },
-  { index: 4, key: "positive", label: "Positive", colour: "#009E73" },
-];
-
-// A measure's value from the answer: a number, or null when unset (a property math with nothing to measure).
-export function measure(value) {
-  return value === null || value === undefined ? null : Number(value);
-}
-
-// A result's breakdown value as a key for data attributes: "" without breakdown, "@other", "@missing", else
-// the value itself (`web`, a property's value, `segments/{id}`).
-export function resultKey(result) {
-  const value = result.breakdownValue ?? {};
-  if (value.other) return "@other";
-  if (value.missing) return "@missing";
-  return value.value ?? "";
-}
 
 // Whether two results are of the same breakdown value (both without breakdown, both `other`, …).
 function sameBreakdown(a, b) {
@@ -86,41 +62,6 @@ export function formatChange(ratio) {
   const text = formatPercent(Math.abs(Number(ratio)));
   if (text === formatPercent(0)) return text;
   return `${Number(ratio) > 0 ? "+" : MINUS}${text}`;
-}
-
-// A result's breakdown value for people ("" without breakdown). `segmentNames` (a Map of segment names to
-// display names) names a breakdown by segment.
-export function breakdownName(result, segmentNames = null) {
-  const value = result.breakdownValue ?? {};
-  if (value.other) return "Other values";
-  if (value.missing) return segmentNames ? "In none of the chosen segments" : "Not set";
-  if (!value.value) return "";
-  return segmentNames?.get(value.value) ?? value.value;
-}
-
-// The day a period begins on in `zone`: "2026-11-30", "2026-11" for a month, "2026-11-30 14:00" for an hour
-// (with the zone's offset, "2026-10-25 02:00 GMT+1", so the hour a clock runs twice reads as two hours).
-export function periodLabel(periodStart, period, zone) {
-  const at = new Date(periodStart);
-  const day = new Intl.DateTimeFormat("en-CA", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit" }).format(at);
-  if (period === "month") return day.slice(0, 7);
-  if (period !== "hour") return day;
-  const parts = new Intl.DateTimeFormat("en-GB", { timeZone: zone, hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short" }).formatToParts(at);
-  const part = (type) => parts.find((p) => p.type === type)?.value ?? "";
-  return `${day} ${part("hour")}:${part("minute")} ${part("timeZoneName")}`;
-}
-
-// The answer's results grouped by series index, in series order: [{index, label, results}] (a series with
-// no result under a breakdown has an empty list).
-export function resultsBySeries(response, count) {
-  const groups = Array.from({ length: count }, (_, index) => ({ index, label: "", results: [] }));
-  for (const result of response?.results ?? []) {
-    const group = groups[result.seriesIndex ?? 0];
-    if (!group) continue;
-    group.label = group.label || result.label;
-    group.results.push(result);
-  }
-  return groups;
 }
 
 // A table cell: the value and the events; compared, also the previous value and the change to this one.
@@ -334,127 +275,6 @@ export function comparisonColumns(first) {
   ];
 }
 
-// "+12.5%", "-3.0%", "0.0%": the net sentiment with its sign.
-export function formatNet(ratio) {
-  if (ratio === null || ratio === undefined || !Number.isFinite(Number(ratio))) return EMPTY;
-  const text = formatPercent(ratio);
-  return Number(ratio) > 0 ? `+${text}` : text;
-}
-
-// A mean score to three decimals ("0.230", "-0.869").
-export function formatScore(score) {
-  if (score === null || score === undefined || !Number.isFinite(Number(score))) return EMPTY;
-  return Number(score).toFixed(3);
-}
-
-// The sentiment preset's results grouped by breakdown value, in the answer's order: [{key, result (by
-// series index)}], only values holding scored events.
-export function sentimentGroups(response) {
-  const groups = new Map();
-  for (const result of response?.results ?? []) {
-    const key = resultKey(result);
-    if (!groups.has(key)) groups.set(key, { key, first: result, bySeries: new Map() });
-    groups.get(key).bySeries.set(result.seriesIndex ?? 0, result);
-  }
-  return [...groups.values()].filter((group) => Number(group.bySeries.get(SCORED)?.eventCount ?? 0) > 0);
-}
-
-function sentimentRow(key, label, complete, scored, mean, counts) {
-  const share = (part) => (scored > 0 ? part / scored : null);
-  const row = { key, label, complete, scored, mean };
-  BANDS.forEach((band, index) => {
-    row[band.key] = share(counts[index]);
-  });
-  row.net = scored > 0 ? (counts[2] - counts[0]) / scored : null;
-  return row;
-}
-
-// The rows of a sentiment table: per period (marked when still running) and for the whole range, the scored
-// events, the mean score, the shares negative, neutral and positive (null without scored events) and the net
-// sentiment (positive share less negative share).
-export function sentimentRows(group, { period, zone }) {
-  const scored = group.bySeries.get(SCORED);
-  const mean = group.bySeries.get(MEAN);
-  const bands = BANDS.map((band) => group.bySeries.get(band.index));
-  const count = (result, index) => Number(result?.points?.[index]?.value ?? 0);
-  const rows = (scored.points ?? []).map((point, index) =>
-    sentimentRow(
-      point.periodStart,
-      `${periodLabel(point.periodStart, period, zone)}${point.complete ? "" : RUNNING_MARK}`,
-      Boolean(point.complete),
-      count(scored, index),
-      measure(mean?.points?.[index]?.value),
-      bands.map((band) => count(band, index)),
-    ),
-  );
-  rows.push(
-    sentimentRow(
-      TOTAL_ROW,
-      "Whole range",
-      true,
-      Number(scored.total ?? 0),
-      measure(mean?.total),
-      bands.map((band) => Number(band?.total ?? 0)),
-    ),
-  );
-  return rows;
-}
-
-// The sentiment chart: the shares negative, neutral and positive stacked per period, and the mean score as a
-// line on its own axis (-1 to 1).
-export function sentimentChartOption(rows) {
-  const periods = rows.filter((row) => row.key !== TOTAL_ROW);
-  return {
-    legend: { top: 0 },
-    grid: { left: 64, right: 64, top: 40, bottom: 40 },
-    tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
-    xAxis: { type: "category", data: periods.map((row) => row.label) },
-    yAxis: [
-      { type: "value", name: "Share", min: 0, max: 1, axisLabel: { formatter: (value) => formatPercent(value) } },
-      { type: "value", name: "Mean score", min: -1, max: 1 },
-    ],
-    series: [
-      ...BANDS.map((band) => ({
-        type: "bar",
-        name: band.label,
-        stack: "shares",
-        itemStyle: { color: band.colour },
-        tooltip: { valueFormatter: (value) => formatPercent(value) },
-        data: periods.map((row) => row[band.key]),
-      })),
-      {
-        type: "line",
-        name: "Mean score",
-        yAxisIndex: 1,
-        connectNulls: false,
-        symbolSize: 8,
-        itemStyle: { color: "#0072B2" },
-        tooltip: { valueFormatter: (value) => formatScore(value) },
-        data: periods.map((row) => ({ value: row.mean, symbol: row.complete ? "circle" : "emptyCircle" })),
-      },
-    ],
-  };
-}
-
-function sentimentTable(rows, { period, name, index }) {
-  const share = (key, label) => ({ key, label, numeric: true, format: (value) => formatPercent(value) });
-  return dataTable({
-    caption: `Sentiment${name ? ` of ${name}` : ""} per ${period}: the events with a score, their mean score, the shares negative (score ≤ -${NEUTRAL_BAND}), neutral and positive (≥ ${NEUTRAL_BAND}), and the net sentiment (positive share less negative share); * marks a period still running`,
-    columns: [
-      { key: "period", label: PERIODS[period]?.unit ?? "Period", value: (row) => row.label },
-      { key: "scored", label: "Scored events", numeric: true },
-      { key: "mean", label: "Mean score", numeric: true, format: formatScore },
-      share("negative", "Negative"),
-      share("neutral", "Neutral"),
-      share("positive", "Positive"),
-      { key: "net", label: "Net", numeric: true, format: formatNet },
-    ],
-    rows,
-    rowKey: (row) => row.key,
-    testid: `trends-sentiment-table-${index}`,
-  });
-}
-
 function rangeLine(response, request) {
   const zone = request.timeZone || "UTC";
   return h(
@@ -481,28 +301,6 @@ function compareLine(response, request) {
     { class: "help", "data-testid": "trends-compare-line" },
     `Compared with ${zoneTime(response.previousStartTime, zone)} to ${zoneTime(request.timeRange?.start, zone)} (${zone}): the previous range, as long, ending where this one starts. Dashed lines and the previous values align its periods with this range's by position, the first with the first; a change is relative to the previous value (— when that is 0 or missing).`,
   );
-}
-
-function drawSentiment(root, response, { period, zone, heading, segmentNames }) {
-  const groups = sentimentGroups(response);
-  if (groups.length === 0) {
-    root.append(emptyState("No event with a sentiment score in this range."));
-    return;
-  }
-  groups.forEach((group, index) => {
-    const name = breakdownName(group.first, segmentNames);
-    const rows = sentimentRows(group, { period, zone });
-    const section = h("section", { class: "trends-series", "data-testid": `trends-sentiment-${index}`, "data-key": group.key });
-    root.append(section);
-    section.append(h(heading, {}, name ? `Sentiment: ${name}` : "Sentiment"));
-    const container = h("div", { class: "chart trends-chart", "data-testid": `trends-sentiment-chart-${index}` });
-    section.append(container);
-    chart(container, sentimentChartOption(rows), {
-      label: `Sentiment${name ? ` of ${name}` : ""} per ${period}: the shares of negative, neutral and positive events stacked, and the mean score; the numbers are in the table below`,
-      height: 320,
-    });
-    section.append(sentimentTable(rows, { period, name, index }));
-  });
 }
 
 // The whole range compared with the previous range's, a row per result, under a breakdown's table (whose
@@ -623,168 +421,4 @@ export function drawTrends(root, response, filters, request, { heading = "h2", s
   }
   groups.forEach((group) => drawSeries(root, group, filters.series[group.index], { ...options, previous: comparing ? (response.previousResults ?? []) : null }));
   drawFormulas(root, response, { ...options, previous: comparing ? (response.previousFormulaResults ?? []) : null });
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Stickiness (QueryStickiness): of the persons who performed a series' events in the range, how many did so in
-// exactly 1, 2, … of its periods.
-
-// How periods are counted, by the page's period: one, several.
-const PERIOD_WORDS = Object.freeze({
-  hour: ["hour", "hours"],
-  day: ["day", "days"],
-  week: ["week", "weeks"],
-  month: ["month", "months"],
-});
-
-function periodWords(period) {
-  return PERIOD_WORDS[period] ?? ["period", "periods"];
-}
-
-// A number of periods for people: "1 day", "2 days", "3 weeks", "1 hour".
-export function periodCountLabel(count, period) {
-  const [one, several] = periodWords(period);
-  return `${formatNumber(count)} ${count === 1 ? one : several}`;
-}
-
-// How many periods the answer's range holds (its periodCount; else the longest `persons`).
-export function stickinessPeriods(response) {
-  const count = Number(response?.periodCount ?? 0);
-  if (count > 0) return count;
-  return Math.max(0, ...(response?.results ?? []).map((result) => result.persons?.length ?? 0));
-}
-
-// A share of a whole, null without a whole.
-function shareOf(part, whole) {
-  return whole > 0 ? part / whole : null;
-}
-
-// The key of a stickiness table's last row, every person who performed the events.
-export const STICKINESS_TOTAL_ROW = "persons";
-
-// The rows of a series' stickiness table: one per number of periods, 1 to `periods` (key and label the
-// number), each with, per result, {persons (performed the events in exactly that many periods), share (of the
-// result's totalPersons; null when it has none)}; then the persons row (key `persons`, label "Persons": each
-// result's totalPersons, share null).
-export function stickinessRows(results, periods) {
-  const totals = results.map((result) => Number(result.totalPersons ?? 0));
-  const rows = Array.from({ length: periods }, (_, index) => ({
-    key: String(index + 1),
-    label: formatNumber(index + 1),
-    cells: results.map((result, at) => {
-      const persons = Number(result.persons?.[index] ?? 0);
-      return { persons, share: shareOf(persons, totals[at]) };
-    }),
-  }));
-  rows.push({ key: STICKINESS_TOTAL_ROW, label: "Persons", cells: totals.map((persons) => ({ persons, share: null })) });
-  return rows;
-}
-
-// A stickiness cell as shown: the persons and their share of the value's persons, "12 (34.0%)"; the persons
-// alone without a share (the persons row, or a value without persons).
-export function formatStickiness(persons, share) {
-  const number = formatNumber(persons);
-  return share === null || share === undefined ? number : `${number} (${formatPercent(share)})`;
-}
-
-// The columns of a series' stickiness table: the number of periods (headed "Days", "Weeks", …), then per result
-// its persons, shown with their share (formatStickiness; the raw value the persons), keyed `persons` without
-// breakdown, else `persons:<breakdown key>`, headed by the breakdown value (else "Persons").
-export function stickinessColumns(results, { period, segmentNames = null }) {
-  const [, several] = periodWords(period);
-  const columns = [{ key: "periods", label: several.charAt(0).toUpperCase() + several.slice(1), value: (row) => row.label }];
-  results.forEach((result, index) => {
-    const value = resultKey(result);
-    columns.push({
-      key: value ? `persons:${value}` : "persons",
-      label: breakdownName(result, segmentNames) || "Persons",
-      numeric: true,
-      value: (row) => row.cells[index].persons,
-      format: (persons, row) => formatStickiness(persons, row.cells[index].share),
-    });
-  });
-  return columns;
-}
-
-// The bar chart of a series' stickiness: x the numbers of periods ("1 day", "2 days", …), y the persons, a bar
-// per result (breakdown value) in each group, named by its value (else "Persons"; a legend when several); the
-// tooltip gives each bar's share of its value's persons.
-export function stickinessChartOption(results, { period, periods, segmentNames = null }) {
-  const series = results.map((result, index) => {
-    const total = Number(result.totalPersons ?? 0);
-    const data = Array.from({ length: periods }, (_, at) => Number(result.persons?.[at] ?? 0));
-    return {
-      type: "bar",
-      name: breakdownName(result, segmentNames) || "Persons",
-      itemStyle: { color: PALETTE[index % PALETTE.length] },
-      tooltip: { valueFormatter: (value) => formatStickiness(value, shareOf(Number(value), total)) },
-      data,
-    };
-  });
-  const several = series.length > 1;
-  const option = {
-    grid: { left: 64, right: 24, top: several ? 48 : 32, bottom: 40 },
-    tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
-    xAxis: { type: "category", data: Array.from({ length: periods }, (_, at) => periodCountLabel(at + 1, period)) },
-    yAxis: { type: "value", name: "Persons", minInterval: 1, nameTextStyle: { align: "left" } },
-    series,
-  };
-  if (several) option.legend = { top: 0, type: "scroll" };
-  return option;
-}
-
-// A series' stickiness heading: "Order Completed: persons by the days they performed it" ("All events: persons
-// by the days they were active" for a series of every event).
-export function stickinessTitle(label, row, period) {
-  const [, several] = periodWords(period);
-  return row?.event ? `${label}: persons by the ${several} they performed it` : `${label}: persons by the ${several} they were active`;
-}
-
-function stickinessLine(response, request, { period, periods, broken }) {
-  const zone = request.timeZone || "UTC";
-  const [, several] = periodWords(period);
-  return h(
-    "p",
-    { class: "help", "data-testid": "trends-range-line" },
-    `Periods begin at midnight in ${zone}; measured from ${formatTime(request.timeRange?.start)} to ${formatTime(response.endTime)}: ${periodCountLabel(periods, period)}, a partial one counted as one. Each person who performed a series' events counts once${broken ? " per breakdown value" : ""}, in the row of how many of these ${several} they did so in; the share is of that column's persons.`,
-  );
-}
-
-function drawStickiness(root, response, filters, request, { period, heading, segmentNames }) {
-  const periods = stickinessPeriods(response);
-  root.append(stickinessLine(response, request, { period, periods, broken: Boolean(request.breakdown) }));
-  const groups = resultsBySeries(response, filters.series.length);
-  const none = (results) => results.every((result) => Number(result.totalPersons ?? 0) === 0);
-  if (groups.every((group) => none(group.results))) {
-    root.append(emptyState("No matching event in this range."));
-    return;
-  }
-  groups.forEach((group) => {
-    const row = filters.series[group.index];
-    const title = stickinessTitle(group.label || seriesLabel(row), row, period);
-    const section = h("section", { class: "trends-series", "data-testid": `trends-stickiness-${group.index}` });
-    root.append(section);
-    section.append(h(heading, {}, title));
-    if (none(group.results)) {
-      section.append(emptyState("No matching event in this range."));
-      return;
-    }
-    const [, several] = periodWords(period);
-    const container = h("div", { class: "chart trends-chart", "data-testid": `trends-stickiness-chart-${group.index}` });
-    section.append(container);
-    const bars = group.results.length;
-    chart(container, stickinessChartOption(group.results, { period, periods, segmentNames }), {
-      label: `${title}: persons by how many ${several} they performed it in, 1 to ${periods}${bars > 1 ? `, a bar for each of ${bars} breakdown values` : ""}; the numbers are in the table below`,
-      height: 320,
-    });
-    section.append(
-      dataTable({
-        caption: `${title}: per number of ${several}, the persons who performed it in exactly that many, and their share of the column's persons; the last row, every person who performed it`,
-        columns: stickinessColumns(group.results, { period, segmentNames }),
-        rows: stickinessRows(group.results, periods),
-        rowKey: (r) => r.key,
-        testid: `trends-stickiness-table-${group.index}`,
-      }),
-    );
-  });
 }
