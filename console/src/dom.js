@@ -480,3 +480,12 @@ export function freshness(response, { onRefresh, testid = "freshness" } = {}) {
       : null,
   );
 }
+
+// A labelled control with an optional help text that describes it, in the form layout of the pages' filters.
+export function field(labelText, control, help) {
+  const id = control.id || uniqueId("field");
+  control.id = id;
+  const helpId = help ? `${id}-help` : null;
+  if (helpId) control.setAttribute("aria-describedby", helpId);
+  return h("div", { class: "field" }, h("label", { for: id }, labelText), control, help ? h("span", { id: helpId, class: "help" }, help) : null);
+}

@@ -16,12 +16,12 @@ import "./paths/paths.css";
 import { FIRST_VIEW_MAX_STALE, SERVICES } from "../api.js";
 import { disposeCharts } from "../charts.js";
 import { listAll } from "../lists.js";
-import { clear, errorAlert, freshness, h, loading, timeRange, uniqueId } from "../dom.js";
+import { clear, errorAlert, field, freshness, h, loading, timeRange } from "../dom.js";
 import { drawFunnel, funnelSeriesName } from "./funnels/draw.js";
 import { browserTimeZone, drawTrend, pointRange, TREND_PERIODS } from "./funnels/trend.js";
 import { eventMatcher, eventNameSuggestions } from "./paths/event_names.js";
 import { personsPanel } from "./paths/persons_panel.js";
-import { requireSegments, segmentChoice } from "./segment_choice.js";
+import { breakdownControls } from "./segment_choice.js";
 
 export { drawFunnel } from "./funnels/draw.js";
 
@@ -104,14 +104,6 @@ export function funnelRequest(funnel, range) {
   return request;
 }
 
-function field(labelText, control, help) {
-  const id = control.id || uniqueId("field");
-  control.id = id;
-  const helpId = help ? `${id}-help` : null;
-  if (helpId) control.setAttribute("aria-describedby", helpId);
-  return h("div", { class: "field" }, h("label", { for: id }, labelText), control, help ? h("span", { id: helpId, class: "help" }, help) : null);
-}
-
 function stepOptions(count, selected) {
   return Array.from({ length: count }, (_, index) =>
     h("option", { value: String(index + 1), selected: index + 1 === selected }, `Step ${index + 1}`),
@@ -158,30 +150,14 @@ function filterBar(funnel, params, suggestions, segments, onApply) {
     Object.entries(TREND_PERIODS).map(([key, period]) => h("option", { value: key }, period.label)),
   );
   trendSelect.value = funnel.trend;
-  const propertyInput = h("input", {
-    type: "text",
-    value: funnel.property,
-    placeholder: "properties.plan",
-    autocomplete: "off",
-    "data-testid": "funnel-breakdown-property",
-  });
-  const propertyField = field("Breakdown property", propertyInput, "properties.<key>, context.<field> or person.<trait>");
-  const segmentSet = segmentChoice({
+  const { propertyInput, propertyField, segmentSet, checkSegments } = breakdownControls({
+    breakdownSelect,
+    property: funnel.property,
     segments,
     chosen: funnel.segments,
-    testid: "funnel-segment",
-    legend: `Segments to compare (1 to ${MAX_BREAKDOWN_SEGMENTS}); a person in several counts in each`,
-    empty: "No segments yet: create one on the Segments page.",
+    testid: "funnel",
+    max: MAX_BREAKDOWN_SEGMENTS,
   });
-  const checkSegments = requireSegments(segmentSet, () => breakdownSelect.value === "segment", MAX_BREAKDOWN_SEGMENTS);
-  const syncProperty = () => {
-    propertyField.hidden = breakdownSelect.value !== "property";
-    propertyInput.required = breakdownSelect.value === "property";
-    segmentSet.element.hidden = breakdownSelect.value !== "segment";
-    checkSegments();
-  };
-  breakdownSelect.addEventListener("change", syncProperty);
-  syncProperty();
 
   // Read the rows' inputs back into the arrays before the editor is redrawn or the funnel applied.
   const readRows = () => {

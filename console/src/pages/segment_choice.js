@@ -1,7 +1,7 @@
 // A fieldset with a checkbox per segment of the tenant (ListSegments' answer), as the Funnels, Retention and
 // Paths pages offer them: `boxes` in the segments' order, `chosen()` the checked segments' names.
 
-import { h, uniqueId } from "../dom.js";
+import { field, h, uniqueId } from "../dom.js";
 
 export function segmentChoice({ segments, chosen, testid, legend, empty }) {
   const boxes = segments.map((segment) =>
@@ -43,4 +43,35 @@ export function requireSegments(choice, active, max) {
   };
   for (const box of choice.boxes) box.addEventListener("change", check);
   return check;
+}
+
+// The parts of a breakdown that follow its select, as the Funnels and Trends pages offer them: the property
+// input (shown and required while the breakdown is by property) and the segments to compare (shown and held
+// to 1..`max` while it is by segment). `checkSegments` runs the segments' check again (before applying).
+export function breakdownControls({ breakdownSelect, property, segments, chosen, testid, max }) {
+  const propertyInput = h("input", {
+    type: "text",
+    value: property,
+    placeholder: "properties.plan",
+    autocomplete: "off",
+    "data-testid": `${testid}-breakdown-property`,
+  });
+  const propertyField = field("Breakdown property", propertyInput, "properties.<key>, context.<field> or person.<trait>");
+  const segmentSet = segmentChoice({
+    segments,
+    chosen,
+    testid: `${testid}-segment`,
+    legend: `Segments to compare (1 to ${max}); a person in several counts in each`,
+    empty: "No segments yet: create one on the Segments page.",
+  });
+  const checkSegments = requireSegments(segmentSet, () => breakdownSelect.value === "segment", max);
+  const sync = () => {
+    propertyField.hidden = breakdownSelect.value !== "property";
+    propertyInput.required = breakdownSelect.value === "property";
+    segmentSet.element.hidden = breakdownSelect.value !== "segment";
+    checkSegments();
+  };
+  breakdownSelect.addEventListener("change", sync);
+  sync();
+  return { propertyInput, propertyField, segmentSet, checkSegments };
 }

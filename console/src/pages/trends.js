@@ -18,11 +18,11 @@
 
 import "./trends.css";
 import { ApiError, fieldViolations, SERVICES } from "../api.js";
-import { clear, errorAlert, h, timeRange, timeRangeOf, uniqueId } from "../dom.js";
+import { clear, errorAlert, field, h, timeRange, timeRangeOf, uniqueId } from "../dom.js";
 import { listAll } from "../lists.js";
 import { drawKeptAnswer } from "./kept_answer.js";
 import { eventNameSuggestions } from "./paths/event_names.js";
-import { requireSegments, segmentChoice } from "./segment_choice.js";
+import { breakdownControls, segmentChoice } from "./segment_choice.js";
 import { drawTrends } from "./trends/draw.js";
 import {
   DEFAULT_DAYS,
@@ -47,14 +47,6 @@ export { drawTrends } from "./trends/draw.js";
 
 // Properties the property maths are most often asked for (any properties.<key> path may be typed).
 const PROPERTY_SUGGESTIONS = ["revenue", "sentiment_score"];
-
-function field(labelText, control, help) {
-  const id = control.id || uniqueId("field");
-  control.id = id;
-  const helpId = help ? `${id}-help` : null;
-  if (helpId) control.setAttribute("aria-describedby", helpId);
-  return h("div", { class: "field" }, h("label", { for: id }, labelText), control, help ? h("span", { id: helpId, class: "help" }, help) : null);
-}
 
 // A checkbox with its label after it, as checkboxes read.
 function checkbox(labelText, control) {
@@ -232,22 +224,14 @@ function filterForm(filters, params, ctx, { suggestions, segments }) {
     ],
     filters.breakdown,
   );
-  const propertyInput = h("input", {
-    type: "text",
-    value: filters.property,
-    placeholder: "properties.plan",
-    autocomplete: "off",
-    "data-testid": "trends-breakdown-property",
-  });
-  const propertyField = field("Breakdown property", propertyInput, "properties.<key>, context.<field> or person.<trait>");
-  const segmentSet = segmentChoice({
+  const { propertyInput, propertyField, segmentSet, checkSegments } = breakdownControls({
+    breakdownSelect,
+    property: filters.property,
     segments,
     chosen: filters.segments,
-    testid: "trends-segment",
-    legend: `Segments to compare (1 to ${MAX_BREAKDOWN_SEGMENTS}); a person in several counts in each`,
-    empty: "No segments yet: create one on the Segments page.",
+    testid: "trends",
+    max: MAX_BREAKDOWN_SEGMENTS,
   });
-  const checkSegments = requireSegments(segmentSet, () => breakdownSelect.value === "segment", MAX_BREAKDOWN_SEGMENTS);
   const populationSet = segmentChoice({
     segments,
     chosen: filters.population,
@@ -255,14 +239,6 @@ function filterForm(filters, params, ctx, { suggestions, segments }) {
     legend: `Only the events of persons in every chosen segment (at most ${MAX_POPULATION_SEGMENTS}; none: everyone)`,
     empty: "No segments yet: every person's events count.",
   });
-  const syncBreakdown = () => {
-    propertyField.hidden = breakdownSelect.value !== "property";
-    propertyInput.required = breakdownSelect.value === "property";
-    segmentSet.element.hidden = breakdownSelect.value !== "segment";
-    checkSegments();
-  };
-  breakdownSelect.addEventListener("change", syncBreakdown);
-  syncBreakdown();
 
   // Read the rows' inputs back into `rows` before the editor is redrawn or the filters applied.
   const readRows = () => {
