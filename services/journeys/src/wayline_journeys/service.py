@@ -97,6 +97,7 @@ def journeys_service(settings: JourneysSettings) -> ServiceDefinition:
     changes = PersonChanges(store, overrides, on_erased=evaluator.note_persons)
     follower = _follower(settings, store, changes)
     segments = Segments(ClickHouseSegments(lambda: store.client), on_change=evaluator.wake)
+    trends = ClickHouseTrends(lambda: store.client)  # trends and stickiness read the same event rows
     models = ReadModels(
         customer_value=ClickHouseCustomerValues(lambda: store.client),
         funnels=ClickHouseFunnels(lambda: store.client),
@@ -110,8 +111,8 @@ def journeys_service(settings: JourneysSettings) -> ServiceDefinition:
             lambda: datetime.now(UTC),
         ),
         retention=ClickHouseRetention(lambda: store.client),
-        trends=ClickHouseTrends(lambda: store.client),
-        stickiness=ClickHouseTrends(lambda: store.client),
+        trends=trends,
+        stickiness=trends,
         segments=segments,
         features=ClickHouseFeatures(lambda: store.client, settings.training_set_max_rows),
         decisions=ClickHouseDecisions(store),
