@@ -53,6 +53,7 @@ from wayline_journeys.store.matching import (
     UnsupportedFilter,
     event_number_sql,
     matcher_sql,
+    revenue_in_sql,
     value_condition,
 )
 from wayline_journeys.store.relation import Relation, current_events
@@ -187,8 +188,7 @@ class ConditionCompiler:
     def _event_aggregate(self, condition: EventAggregate) -> str:
         events = self._events(condition.event, condition.window)
         if condition.currency:
-            currency = self._params.bind(condition.currency, "String")
-            events = f"({events}) AND revenue IS NOT NULL AND revenue_currency = {currency}"
+            events = f"({events}) AND {revenue_in_sql(condition.currency, self._params)}"
         number = event_number_sql(condition.property, self._params)
         found = self._aggregate(f"{condition.aggregation.value}If({number}, {events})")
         nothing = "0" if condition.aggregation is Aggregation.SUM else "NULL"  # what no number sums up to

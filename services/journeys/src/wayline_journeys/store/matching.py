@@ -52,6 +52,7 @@ __all__ = [
     "matcher_sql",
     "person_filters_sql",
     "population_sql",
+    "revenue_in_sql",
     "value_condition",
 ]
 
@@ -157,6 +158,11 @@ def event_number_sql(path: str, params: SqlParams) -> str:
         return f"CAST(toFloat64({path}), 'Nullable(Float64)')"  # a Nullable column named in EVENT_FIELDS
     raw = event_property_raw(path, params)
     return f"if({json_is_number(raw)}, toFloat64OrNull({raw}), CAST(NULL, 'Nullable(Float64)'))"
+
+
+def revenue_in_sql(currency: str, params: SqlParams) -> str:
+    """An event row has revenue in `currency` (amounts of two currencies are never added up)."""
+    return f"revenue IS NOT NULL AND revenue_currency = {params.bind(currency, 'String')}"
 
 
 def value_condition(

@@ -35,6 +35,7 @@ from wayline_journeys.store.matching import (
     matcher_kinds_sql,
     matcher_sql,
     population_sql,
+    revenue_in_sql,
 )
 from wayline_journeys.store.periods import period_start
 from wayline_journeys.store.relation import current_events
@@ -59,8 +60,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 def _matches(series: TrendSeries, params: SqlParams) -> str:
     found = " OR ".join(f"({matcher_sql(m, params)})" for m in series.matchers)
     if series.currency:
-        currency = params.bind(series.currency, "String")
-        found = f"({found}) AND revenue IS NOT NULL AND revenue_currency = {currency}"
+        found = f"({found}) AND {revenue_in_sql(series.currency, params)}"
     return found
 
 
