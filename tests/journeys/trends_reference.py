@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -397,3 +397,90 @@ def reference_stickiness(log: list[TEv], q: TQuery) -> dict[Key, tuple[int, ...]
             counts[len(found) - 1] += 1
         counted[key] = tuple(counts)
     return counted
+
+
+def activity_log(seed: int, start: datetime, end: datetime, persons: int = 40) -> list[TEv]:
+    """Persons active on some days from 120 days before `start` to a few days after `end`, each with a
+    habit of their own (from daily to a few times a season): purchases (EUR or USD), views and sign-ups on
+    any channel, and an identify event with a plan for most of them."""
+    rng = random.Random(seed)
+    log: list[TEv] = []
+    days = (end - start).days + 125
+    for p in range(persons):
+        person = f"active-{seed}-{p}"
+        habit = rng.choice((0.01, 0.03, 0.08, 0.2, 0.5))
+        first_day = rng.randint(0, days - 1)
+        if rng.random() < 0.8:
+            plan = rng.choice(("free", "pro"))
+            at = start - timedelta(days=121) + timedelta(days=first_day)
+            log.append(TEv(person, at, _id(rng), "identify", "", "web", {"plan": plan}))
+        for day in range(first_day, days):
+            if rng.random() >= habit:
+                continue
+            for _ in range(rng.randint(1, 3)):
+                at = start - timedelta(days=120, hours=rng.randint(-3, 20)) + timedelta(days=day)
+                at += timedelta(minutes=rng.randint(0, 59), seconds=rng.randint(0, 59))
+                name = rng.choice(("Purchased", "Product Viewed", "Product Viewed", "Signed Up"))
+                amount = Decimal(rng.randint(100, 9_000)) / 100
+                revenue = (amount, rng.choice(("EUR", "USD"))) if name == "Purchased" else None
+                log.append(TEv(person, at, _id(rng), "track", name, rng.choice(CHANNELS), {}, revenue))
+    return log
+
+
+Lifecycle = tuple[int, int, int, int]  # new, returning, resurrecting, dormant persons of a period
+
+
+def reference_lifecycle(log: list[TEv], q: TQuery) -> dict[int, list[Lifecycle]]:
+    """Per series, per period of the range: its persons as new (first matching event ever in the period),
+    returning (active in the period before too), resurrecting (active before that only) and dormant (active
+    in the period before, not in this one). Active in the range's first period means in the range's part of
+    it; the period before is read whole."""
+    zone = ZoneInfo(q.zone)
+    plans = latest_plans(log)
+    if q.period == "hour":
+        hours = _hour_starts(replace(q, start=q.start - timedelta(hours=3)))
+        first = max(h for h in hours if h <= q.start)
+        ranged_hours = [h for h in hours if h < first][-1:] + [h for h in hours if h >= first]
+        keys: list[object] = list(ranged_hours)
+        starts = ranged_hours[:2]
+
+        def period_of(at: datetime) -> object:
+            return max((h for h in hours if h <= at), default=None)
+    else:
+        ranged = periods(q)
+        before = _floor(ranged[0] - timedelta(days=1), q.period)
+        keys = [before, *ranged]
+        starts = [datetime.combine(d, datetime.min.time(), tzinfo=zone) for d in (before, ranged[0])]
+
+        def period_of(at: datetime) -> object:
+            return _floor(at.astimezone(zone).date(), q.period)
+
+    since, first_start = starts[0], starts[1]
+    found: dict[int, list[Lifecycle]] = {}
+    for index, s in enumerate(q.series):
+        firsts: dict[str, datetime] = {}
+        active: dict[str, set[object]] = defaultdict(set)
+        for e in log:
+            if e.at >= q.end or not _matches(e, s):
+                continue
+            if q.population_plan and plans.get(e.person) != q.population_plan:
+                continue
+            firsts[e.person] = min(e.at, firsts.get(e.person, e.at))
+            if since <= e.at < first_start or q.start <= e.at:
+                active[e.person].add(period_of(e.at))
+        counts = []
+        for n, key in enumerate(keys[1:]):
+            new = returning = resurrecting = dormant = 0
+            for person, periods_active in active.items():
+                if key in periods_active:
+                    if firsts[person] >= since and period_of(firsts[person]) == key:
+                        new += 1
+                    elif keys[n] in periods_active:
+                        returning += 1
+                    else:
+                        resurrecting += 1
+                elif keys[n] in periods_active:
+                    dormant += 1
+            counts.append((new, returning, resurrecting, dormant))
+        found[index] = counts
+    return found

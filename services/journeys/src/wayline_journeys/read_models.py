@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from wayline_journeys.activity_lifecycle import ActivityLifecycleReadModel
 from wayline_journeys.customer_value import CustomerValueStore
 from wayline_journeys.decisions import DecisionEventReads
 from wayline_journeys.event_export import EventExportStore
@@ -58,6 +59,8 @@ class ReadModels:
     """QueryTrends: events measured per period."""
     stickiness: StickinessReadModel
     """QueryStickiness: persons by how many periods of a range they were active in."""
+    activity_lifecycle: ActivityLifecycleReadModel
+    """QueryActivityLifecycle: each period's persons as new, returning, resurrecting or dormant."""
     segments: Segments
     """The segment RPCs: definitions, memberships and the change feed (segment_evaluator.py keeps them
     current)."""

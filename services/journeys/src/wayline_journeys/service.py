@@ -23,6 +23,7 @@ from wayline_journeys.segments_converters import parse_condition
 from wayline_journeys.servicer import JourneyServicer
 from wayline_journeys.settings import JourneysSettings
 from wayline_journeys.store import JourneyStore, connect_clickhouse
+from wayline_journeys.store.activity_lifecycle import ClickHouseActivityLifecycle
 from wayline_journeys.store.customer_value import ClickHouseCustomerValues
 from wayline_journeys.store.decisions import ClickHouseDecisions
 from wayline_journeys.store.event_export import ClickHouseEventExport
@@ -113,6 +114,7 @@ def journeys_service(settings: JourneysSettings) -> ServiceDefinition:
         retention=ClickHouseRetention(lambda: store.client),
         trends=trends,
         stickiness=trends,
+        activity_lifecycle=ClickHouseActivityLifecycle(lambda: store.client),
         segments=segments,
         features=ClickHouseFeatures(lambda: store.client, settings.training_set_max_rows),
         decisions=ClickHouseDecisions(store),

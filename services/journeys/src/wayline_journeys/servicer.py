@@ -11,6 +11,11 @@ import grpc
 from wayline.common.context import remaining_seconds, require_tenant
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline.journeys.v1 import journeys_service_pb2_grpc as pb_grpc
+from wayline_journeys.activity_lifecycle import lifecycle_results
+from wayline_journeys.activity_lifecycle_converters import (
+    activity_lifecycle_query,
+    activity_lifecycle_response,
+)
 from wayline_journeys.converters import (
     columns_to_write,
     person_overrides,
@@ -257,6 +262,14 @@ class JourneyServicer(pb_grpc.JourneyServiceServicer):
         return stickiness_response(
             query, stickiness_results(self._models.stickiness.stickiness(query), query)
         )
+
+    def QueryActivityLifecycle(  # noqa: N802
+        self, request: pb.QueryActivityLifecycleRequest, context: grpc.ServicerContext
+    ) -> pb.QueryActivityLifecycleResponse:
+        now = datetime.now(UTC)
+        query = activity_lifecycle_query(require_tenant(), request, now)
+        cells = self._models.activity_lifecycle.activity_lifecycle(query)
+        return activity_lifecycle_response(query, lifecycle_results(cells, query, now))
 
     def QueryFunnel(  # noqa: N802
         self, request: pb.QueryFunnelRequest, context: grpc.ServicerContext

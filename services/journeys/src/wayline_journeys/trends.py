@@ -33,8 +33,10 @@ __all__ = [
     "TrendResult",
     "TrendSeries",
     "TrendsReadModel",
+    "dated_periods",
     "formula_results",
     "hour_start",
+    "period_before",
     "previous_query",
     "trend_periods",
     "trend_results",
@@ -250,6 +252,29 @@ def _bounds(
     return [period_start(d, calendar, 0, zone) for d in days], period_start(days[-1], calendar, 1, zone)
 
 
+def dated_periods(query: TrendQuery, now: datetime) -> tuple[list[PeriodKey], list[datetime], list[bool]]:
+    """The keys of the query's periods, the instants they start at, and whether each is complete: a period
+    is still running until it ends, unless the range ended before `now` (an unset end is now)."""
+    starts = trend_periods(query)
+    instants, last_end = _bounds(starts, query.period, ZoneInfo(query.time_zone))
+    ends = [*instants[1:], last_end]
+    return starts, instants, [end <= now or query.end < now for end in ends]
+
+
+def period_before(query: TrendQuery) -> tuple[PeriodKey, datetime, datetime]:
+    """The key of the whole period before the query's first, the instant it starts at and the instant the
+    first starts at (before the range's start when the range cuts it)."""
+    zone = ZoneInfo(query.time_zone)
+    instants, _ = _bounds(trend_periods(query)[:1], query.period, zone)
+    moment = instants[0] - timedelta(microseconds=1)
+    calendar = query.period.calendar
+    if calendar is None:
+        before = hour_start(moment, zone)
+        return before, before, instants[0]
+    day = period_starts(moment, instants[0], calendar, zone, 1)[0]
+    return day, period_start(day, calendar, 0, zone), instants[0]
+
+
 def measure(series: TrendSeries, cell: TrendCell | None) -> float | None:
     """The series' measure of a cell (None: no cell, an empty period)."""
     events = cell.events if cell is not None else 0
@@ -284,12 +309,7 @@ def _ranked_keys(cells: Sequence[TrendCell]) -> list[SeriesKey]:
 def trend_results(cells: Sequence[TrendCell], query: TrendQuery, now: datetime) -> list[TrendResult]:
     """One result per series and breakdown value with events (per series without breakdown, even empty),
     in series order and by value from the largest; one point per period, empty periods included."""
-    zone = ZoneInfo(query.time_zone)
-    starts = trend_periods(query)
-    instants, last_end = _bounds(starts, query.period, zone)
-    ends = [*instants[1:], last_end]
-    # A period is still running until it ends, unless the range ended before now (an unset end is now).
-    complete = [end <= now or query.end < now for end in ends]
+    starts, instants, complete = dated_periods(query, now)
     found = {(c.series_index, c.key, c.period): c for c in cells}
     keys = _ranked_keys(cells)
     if query.breakdown.dimension is BreakdownDimension.NONE:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from wayline.common.errors import FieldViolation, InvalidArgument
 from wayline.common.timestamps import to_timestamp
@@ -25,7 +26,7 @@ from wayline_journeys.trends import (
     trend_periods,
 )
 
-__all__ = ["MAX_FORMULAS", "MAX_SERIES", "trends_query", "trends_response", "with_previous"]
+__all__ = ["MAX_FORMULAS", "MAX_SERIES", "counting_query", "trends_query", "trends_response", "with_previous"]
 
 MAX_SERIES = 10
 MAX_FORMULAS = 5
@@ -205,6 +206,38 @@ def trends_query(tenant: str, request: pb.QueryTrendsRequest, now: datetime) -> 
         )
     if violations:
         raise InvalidArgument("the trend is invalid; see the field violations", violations)
+    return query
+
+
+_COUNTING = (trends_pb2.TREND_MATH_UNSPECIFIED, trends_pb2.TREND_MATH_TOTAL)
+# The fields a counting request (QueryStickiness, QueryActivityLifecycle) may share with a trend's.
+_SHARED_MESSAGES = ("time_range", "breakdown", "population")
+
+
+def counting_query(tenant: str, request: Any, now: datetime, insight: str, why_no_math: str) -> TrendQuery:
+    """The TrendQuery of `request`, a message holding a trend's series, range, period, zone and population
+    (and breakdown, where it has one) under the same names, whose series count active persons: a series with
+    a math is refused with `why_no_math`, and what the trend would say of that series' math or property does
+    not apply. InvalidArgument names every bad field (`insight` names the query); `now` ends an open range."""
+    violations = [
+        FieldViolation(f"series[{i}].math", why_no_math)
+        for i, s in enumerate(request.series)
+        if s.math not in _COUNTING
+    ]
+    as_trend = pb.QueryTrendsRequest(
+        series=request.series, period=request.period, time_zone=request.time_zone
+    )
+    fields = request.DESCRIPTOR.fields_by_name
+    for name in _SHARED_MESSAGES:  # set or not, as the trend reads them
+        if name in fields and request.HasField(name):
+            getattr(as_trend, name).CopyFrom(getattr(request, name))
+    try:
+        query = trends_query(tenant, as_trend, now)
+    except InvalidArgument as error:
+        measured = {v.field.removesuffix(".math") for v in violations}
+        violations.extend(v for v in error.violations if v.field.rsplit(".", 1)[0] not in measured)
+    if violations:
+        raise InvalidArgument(f"the {insight} query is invalid; see the field violations", violations)
     return query
 
 

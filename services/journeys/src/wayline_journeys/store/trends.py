@@ -51,7 +51,7 @@ from wayline_journeys.trends import (
     trend_periods,
 )
 
-__all__ = ["ClickHouseTrends", "rolling_sql", "stickiness_sql", "trends_sql"]
+__all__ = ["ClickHouseTrends", "period_sql", "rolling_sql", "stickiness_sql", "trends_sql", "units_sql"]
 
 _DATETIME = "DateTime64(6, 'UTC')"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -78,30 +78,34 @@ def _breakdown_value(query: TrendQuery, params: SqlParams, joined: bool) -> str:
     return series_of_raw("bd_raw" if joined else event_breakdown_raw(query.breakdown, params))
 
 
-def _period(query: TrendQuery, zone: str) -> str:
-    """The event row's period key: the local date a calendar period starts on (Date32), or for hours the
-    instant (Unix microseconds, Int64) the local clock last showed a whole hour, counted back from the local
-    minute and second as trends.hour_start does (ClickHouse's toStartOfHour stops at 1970)."""
+def period_sql(query: TrendQuery, zone: str, time: str = "timestamp") -> str:
+    """The period key of the instant `time` (a DateTime64 expression): the local date a calendar period
+    starts on (Date32), or for hours the instant (Unix microseconds, Int64) the local clock last showed a
+    whole hour, counted back from the local minute and second as trends.hour_start does (ClickHouse's
+    toStartOfHour stops at 1970)."""
     calendar = query.period.calendar
     if calendar is not None:
-        return period_start(calendar, "timestamp", zone)
-    micros = "toUnixTimestamp64Micro(timestamp)"
-    back = f"(toInt64(toMinute(timestamp, {zone})) * 60 + toSecond(timestamp, {zone})) * 1000000"
+        return period_start(calendar, time, zone)
+    micros = f"toUnixTimestamp64Micro({time})"
+    back = f"(toInt64(toMinute({time}, {zone})) * 60 + toSecond({time}, {zone})) * 1000000"
     return f"{micros} - ({back} + positiveModulo({micros}, 1000000))"
 
 
-def _units(query: TrendQuery, params: SqlParams, zone: str, since: datetime, indexes: Sequence[int]) -> str:
-    """One row per event since `since` (before the range's end) matching any of the series `indexes`:
-    person_id, bd (value, missing), period, m{i} (matches series i), v{i} (series i's number, for property
-    maths)."""
+def units_sql(
+    query: TrendQuery, params: SqlParams, zone: str, since: datetime | None, indexes: Sequence[int]
+) -> str:
+    """One row per event since `since` (all of them when None; before the range's end) matching any of the
+    series `indexes`: person_id, timestamp, bd (value, missing), period, m{i} (matches series i), v{i} (series
+    i's number, for property maths)."""
     flags = [f"({_matches(query.series[i], params)}) AS m{i}" for i in indexes]
     numbers = [
         f"{event_number_sql(query.series[i].property, params)} AS v{i}"
         for i in indexes
         if query.series[i].math.of_property
     ]
-    start, end = params.bind(since, _DATETIME), params.bind(query.end, _DATETIME)
-    span = f"timestamp >= {start} AND timestamp < {end}"
+    span = f"timestamp < {params.bind(query.end, _DATETIME)}"
+    if since is not None:
+        span = f"timestamp >= {params.bind(since, _DATETIME)} AND {span}"
     any_series = " OR ".join(f"m{i}" for i in indexes)
     events = (
         f"SELECT *, {', '.join([*flags, *numbers])} "
@@ -117,8 +121,8 @@ def _units(query: TrendQuery, params: SqlParams, zone: str, since: datetime, ind
     columns = [f"m{i}" for i in indexes]
     columns += [f"v{i}" for i in indexes if query.series[i].math.of_property]
     return (
-        f"SELECT person_id, {_breakdown_value(query, params, joined is not None)} AS bd, "
-        f"{_period(query, zone)} AS period, {', '.join(columns)} FROM ({events})"
+        f"SELECT person_id, timestamp, {_breakdown_value(query, params, joined is not None)} AS bd, "
+        f"{period_sql(query, zone)} AS period, {', '.join(columns)} FROM ({events})"
     )
 
 
@@ -151,7 +155,7 @@ def trends_sql(query: TrendQuery, params: SqlParams) -> str:
     named = [f"{aggregate} AS a{k}" for k, (_, aggregate, _) in enumerate(found)]
     cells = (
         f"SELECT bd, period, grouping(period) = 1 AS whole, {', '.join(named)} "
-        f"FROM ({_units(query, params, zone, query.start, range(len(query.series)))}) "
+        f"FROM ({units_sql(query, params, zone, query.start, range(len(query.series)))}) "
         "GROUP BY GROUPING SETS ((bd, period), (bd))"
     )
     if query.breakdown.dimension is BreakdownDimension.NONE:
@@ -247,7 +251,7 @@ def rolling_sql(query: TrendQuery, params: SqlParams, kept: Sequence[SeriesKey])
     active = ", ".join(f"arraySort(groupUniqArrayIf(period, m{i})) AS s{j}" for j, i in enumerate(rolling))
     persons = (
         f"SELECT series, {active} FROM (SELECT *, {series} AS series "
-        f"FROM ({_units(query, params, zone, since, rolling)})) GROUP BY series, person_id"
+        f"FROM ({units_sql(query, params, zone, since, rolling)})) GROUP BY series, person_id"
     )
     changes = ", ".join(
         _window_changes(j, query.series[i].math.window_days or 1, f"s{j}") for j, i in enumerate(rolling)
@@ -292,7 +296,7 @@ def stickiness_sql(query: TrendQuery, params: SqlParams) -> str:
     where a person's periods of all of them merge), then persons per number of periods."""
     zone = params.bind(query.time_zone, "String")
     indexes = range(len(query.series))
-    units = _units(query, params, zone, query.start, indexes)
+    units = units_sql(query, params, zone, query.start, indexes)
     if query.breakdown.dimension is BreakdownDimension.NONE:
         # One value: each person's periods are counted where they are grouped, without keeping them.
         counted = ", ".join(f"uniqExactIf(period, m{i}) AS n{i}" for i in indexes)

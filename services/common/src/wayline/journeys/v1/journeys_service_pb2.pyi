@@ -1239,6 +1239,85 @@ class QueryStickinessResponse(_message.Message):
 Global___QueryStickinessResponse: _TypeAlias = QueryStickinessResponse  # noqa: Y015
 
 @_typing.final
+class QueryActivityLifecycleRequest(_message.Message):
+    """QueryActivityLifecycleRequest asks how each series' active persons changed from period to period."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERIES_FIELD_NUMBER: _builtins.int
+    TIME_RANGE_FIELD_NUMBER: _builtins.int
+    PERIOD_FIELD_NUMBER: _builtins.int
+    TIME_ZONE_FIELD_NUMBER: _builtins.int
+    POPULATION_FIELD_NUMBER: _builtins.int
+    period: _retention_pb2.RetentionPeriod.ValueType
+    """The length of the periods, hours to months; unset means weeks."""
+    time_zone: _builtins.str
+    """The IANA time zone the periods begin in (local midnight; weeks start on Monday); empty means UTC."""
+    @_builtins.property
+    def series(self) -> _containers.RepeatedCompositeFieldContainer[_trends_pb2.TrendSeries]:
+        """The series, 1 to 10: the events each matches, as in QueryTrends; `math` must be unset and `property`
+        empty (`currency_code` still keeps only the events with revenue in that currency).
+        """
+
+    @_builtins.property
+    def time_range(self) -> _event_pb2.TimeRange:
+        """The range of the periods; `start` is required, an unset end means now. At most 400 periods. A period cut
+        by the range's start counts only its part in the range; the period before the first (its whole length)
+        is read too, to tell returning persons from resurrecting ones in the first period.
+        """
+
+    @_builtins.property
+    def population(self) -> _analytics_pb2.Population:
+        """Which persons to count: a person outside it counts in no status, also not as new."""
+
+    def __init__(
+        self,
+        *,
+        series: _abc.Iterable[_trends_pb2.TrendSeries] | None = ...,
+        time_range: _event_pb2.TimeRange | None = ...,
+        period: _retention_pb2.RetentionPeriod.ValueType = ...,
+        time_zone: _builtins.str = ...,
+        population: _analytics_pb2.Population | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["population", b"population", "time_range", b"time_range"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["period", b"period", "population", b"population", "series", b"series", "time_range", b"time_range", "time_zone", b"time_zone"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QueryActivityLifecycleRequest: _TypeAlias = QueryActivityLifecycleRequest  # noqa: Y015
+
+@_typing.final
+class QueryActivityLifecycleResponse(_message.Message):
+    """QueryActivityLifecycleResponse is the activity lifecycle of each series."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[_trends_pb2.ActivityLifecycleResult]:
+        """One result per series, in series order, also when no event matched."""
+
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp:
+        """The end of the range measured (the request's, or the time of the query)."""
+
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[_trends_pb2.ActivityLifecycleResult] | None = ...,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QueryActivityLifecycleResponse: _TypeAlias = QueryActivityLifecycleResponse  # noqa: Y015
+
+@_typing.final
 class GetLifecycleStagesRequest(_message.Message):
     """GetLifecycleStagesRequest asks for the stages of persons and/or of a population."""
 

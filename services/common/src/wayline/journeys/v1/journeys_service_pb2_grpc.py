@@ -109,6 +109,11 @@ class JourneyServiceStub:
                 request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryStickinessRequest.SerializeToString,
                 response_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryStickinessResponse.FromString,
                 _registered_method=True)
+        self.QueryActivityLifecycle = channel.unary_unary(
+                '/wayline.journeys.v1.JourneyService/QueryActivityLifecycle',
+                request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryActivityLifecycleRequest.SerializeToString,
+                response_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryActivityLifecycleResponse.FromString,
+                _registered_method=True)
         self.GetLifecycleStages = channel.unary_unary(
                 '/wayline.journeys.v1.JourneyService/GetLifecycleStages',
                 request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetLifecycleStagesRequest.SerializeToString,
@@ -406,6 +411,21 @@ class JourneyServiceServicer:
 
         Errors: those of the service; INVALID_ARGUMENT as QueryTrends answers for the same fields, and for a
         series with a `math` (stickiness counts periods, not a measure).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def QueryActivityLifecycle(self, request, context):
+        """QueryActivityLifecycle sorts each series' persons, period by period, by how their activity changed
+        (growth accounting, as PostHog's Lifecycle and Adobe's active growth chart do): new (their first
+        matching event ever fell in the period), returning (active in the period and the one before),
+        resurrecting (active in the period, not the one before, but before that) and dormant (active in the
+        period before, not in this one). Events are read as their current persons (after merges), once each;
+        a person's first event is looked for in all of the tenant's history.
+
+        Errors: those of the service; INVALID_ARGUMENT as QueryTrends answers for the same fields, and for a
+        series with a `math` or a `property` (the lifecycle counts active persons, not a measure).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -753,6 +773,11 @@ def add_JourneyServiceServicer_to_server(servicer, server):
                     servicer.QueryStickiness,
                     request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryStickinessRequest.FromString,
                     response_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryStickinessResponse.SerializeToString,
+            ),
+            'QueryActivityLifecycle': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueryActivityLifecycle,
+                    request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryActivityLifecycleRequest.FromString,
+                    response_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryActivityLifecycleResponse.SerializeToString,
             ),
             'GetLifecycleStages': grpc.unary_unary_rpc_method_handler(
                     servicer.GetLifecycleStages,
@@ -1226,6 +1251,33 @@ class JourneyService:
             '/wayline.journeys.v1.JourneyService/QueryStickiness',
             wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryStickinessRequest.SerializeToString,
             wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryStickinessResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QueryActivityLifecycle(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.journeys.v1.JourneyService/QueryActivityLifecycle',
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryActivityLifecycleRequest.SerializeToString,
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryActivityLifecycleResponse.FromString,
             options,
             channel_credentials,
             insecure,

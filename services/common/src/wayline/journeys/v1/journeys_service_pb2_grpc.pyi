@@ -168,6 +168,17 @@ class JourneyServiceStub:
     Errors: those of the service; INVALID_ARGUMENT as QueryTrends answers for the same fields, and for a
     series with a `math` (stickiness counts periods, not a measure).
     """
+    QueryActivityLifecycle: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.QueryActivityLifecycleRequest, _journeys_service_pb2.QueryActivityLifecycleResponse]
+    """QueryActivityLifecycle sorts each series' persons, period by period, by how their activity changed
+    (growth accounting, as PostHog's Lifecycle and Adobe's active growth chart do): new (their first
+    matching event ever fell in the period), returning (active in the period and the one before),
+    resurrecting (active in the period, not the one before, but before that) and dormant (active in the
+    period before, not in this one). Events are read as their current persons (after merges), once each;
+    a person's first event is looked for in all of the tenant's history.
+
+    Errors: those of the service; INVALID_ARGUMENT as QueryTrends answers for the same fields, and for a
+    series with a `math` or a `property` (the lifecycle counts active persons, not a measure).
+    """
     GetLifecycleStages: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.GetLifecycleStagesRequest, _journeys_service_pb2.GetLifecycleStagesResponse]
     """GetLifecycleStages returns the lifecycle stage (awareness, acquisition, onboarding, engagement,
     retention, advocacy) of given persons and, on request, the distribution of a population over the stages,
@@ -495,6 +506,17 @@ class JourneyServiceAsyncStub(JourneyServiceStub):
 
     Errors: those of the service; INVALID_ARGUMENT as QueryTrends answers for the same fields, and for a
     series with a `math` (stickiness counts periods, not a measure).
+    """
+    QueryActivityLifecycle: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.QueryActivityLifecycleRequest, _journeys_service_pb2.QueryActivityLifecycleResponse]  # type: ignore[assignment]
+    """QueryActivityLifecycle sorts each series' persons, period by period, by how their activity changed
+    (growth accounting, as PostHog's Lifecycle and Adobe's active growth chart do): new (their first
+    matching event ever fell in the period), returning (active in the period and the one before),
+    resurrecting (active in the period, not the one before, but before that) and dormant (active in the
+    period before, not in this one). Events are read as their current persons (after merges), once each;
+    a person's first event is looked for in all of the tenant's history.
+
+    Errors: those of the service; INVALID_ARGUMENT as QueryTrends answers for the same fields, and for a
+    series with a `math` or a `property` (the lifecycle counts active persons, not a measure).
     """
     GetLifecycleStages: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.GetLifecycleStagesRequest, _journeys_service_pb2.GetLifecycleStagesResponse]  # type: ignore[assignment]
     """GetLifecycleStages returns the lifecycle stage (awareness, acquisition, onboarding, engagement,
@@ -898,6 +920,23 @@ class JourneyServiceServicer(metaclass=_abc_1.ABCMeta):
 
         Errors: those of the service; INVALID_ARGUMENT as QueryTrends answers for the same fields, and for a
         series with a `math` (stickiness counts periods, not a measure).
+        """
+
+    @_abc_1.abstractmethod
+    def QueryActivityLifecycle(
+        self,
+        request: _journeys_service_pb2.QueryActivityLifecycleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_journeys_service_pb2.QueryActivityLifecycleResponse, _abc.Awaitable[_journeys_service_pb2.QueryActivityLifecycleResponse]]:
+        """QueryActivityLifecycle sorts each series' persons, period by period, by how their activity changed
+        (growth accounting, as PostHog's Lifecycle and Adobe's active growth chart do): new (their first
+        matching event ever fell in the period), returning (active in the period and the one before),
+        resurrecting (active in the period, not the one before, but before that) and dormant (active in the
+        period before, not in this one). Events are read as their current persons (after merges), once each;
+        a person's first event is looked for in all of the tenant's history.
+
+        Errors: those of the service; INVALID_ARGUMENT as QueryTrends answers for the same fields, and for a
+        series with a `math` or a `property` (the lifecycle counts active persons, not a measure).
         """
 
     @_abc_1.abstractmethod

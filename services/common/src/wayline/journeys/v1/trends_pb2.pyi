@@ -332,3 +332,82 @@ class StickinessResult(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StickinessResult: _TypeAlias = StickinessResult  # noqa: Y015
+
+@_typing.final
+class ActivityLifecyclePoint(_message.Message):
+    """ActivityLifecyclePoint sorts the persons of one period by how their activity changed. New, returning and
+    resurrecting persons are the period's active persons (each in one of the three); dormant persons were
+    active in the period before and are not in this one (charts draw them below zero).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERIOD_START_FIELD_NUMBER: _builtins.int
+    NEW_PERSONS_FIELD_NUMBER: _builtins.int
+    RETURNING_PERSONS_FIELD_NUMBER: _builtins.int
+    RESURRECTING_PERSONS_FIELD_NUMBER: _builtins.int
+    DORMANT_PERSONS_FIELD_NUMBER: _builtins.int
+    COMPLETE_FIELD_NUMBER: _builtins.int
+    new_persons: _builtins.int
+    """Persons whose first matching event ever (in all the tenant's history) fell in the period."""
+    returning_persons: _builtins.int
+    """Persons active in the period and in the one before it."""
+    resurrecting_persons: _builtins.int
+    """Persons active in the period, not in the one before it, and earlier than that."""
+    dormant_persons: _builtins.int
+    """Persons active in the period before, not in this one."""
+    complete: _builtins.bool
+    """False while events may still fall in the period (as TrendPoint's): its dormant persons may yet return."""
+    @_builtins.property
+    def period_start(self) -> _timestamp_pb2.Timestamp:
+        """The start of the period, as TrendPoint's."""
+
+    def __init__(
+        self,
+        *,
+        period_start: _timestamp_pb2.Timestamp | None = ...,
+        new_persons: _builtins.int = ...,
+        returning_persons: _builtins.int = ...,
+        resurrecting_persons: _builtins.int = ...,
+        dormant_persons: _builtins.int = ...,
+        complete: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["period_start", b"period_start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["complete", b"complete", "dormant_persons", b"dormant_persons", "new_persons", b"new_persons", "period_start", b"period_start", "resurrecting_persons", b"resurrecting_persons", "returning_persons", b"returning_persons"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ActivityLifecyclePoint: _TypeAlias = ActivityLifecyclePoint  # noqa: Y015
+
+@_typing.final
+class ActivityLifecycleResult(_message.Message):
+    """ActivityLifecycleResult is one series' activity lifecycle over the range."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERIES_INDEX_FIELD_NUMBER: _builtins.int
+    LABEL_FIELD_NUMBER: _builtins.int
+    POINTS_FIELD_NUMBER: _builtins.int
+    series_index: _builtins.int
+    """The index of the series in the request."""
+    label: _builtins.str
+    """The series' label."""
+    @_builtins.property
+    def points(self) -> _containers.RepeatedCompositeFieldContainer[Global___ActivityLifecyclePoint]:
+        """One point per period of the time range, oldest first."""
+
+    def __init__(
+        self,
+        *,
+        series_index: _builtins.int = ...,
+        label: _builtins.str = ...,
+        points: _abc.Iterable[Global___ActivityLifecyclePoint] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["label", b"label", "points", b"points", "series_index", b"series_index"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ActivityLifecycleResult: _TypeAlias = ActivityLifecycleResult  # noqa: Y015
