@@ -318,6 +318,20 @@ def _assert_journeys_analytics(output: str) -> None:
     habit_rows = re.findall(r"^│ (\d+) +│ (\d+) +│ +(\d+%|-) +│", table, re.MULTILINE)
     assert int(habit.group(1)) > 0
     assert sum(int(persons) for _, persons, _ in habit_rows) == int(habit.group(1))  # each buyer in one row
+    changed = output.split("QueryActivityLifecycle: each week's buyers", 1)[1].split("└", 1)[0]
+    weeks = [
+        tuple(int(n) for n in row)
+        for row in re.findall(
+            r"^│ \d{4}-\d\d-\d\d(?: \*)? +│ (\d+) +│ (\d+) +│ (\d+) +│ (-?\d+) +│", changed, re.MULTILINE
+        )
+    ]
+    assert len(weeks) >= 5, output
+    buyers = int(habit.group(1))
+    new = sum(w[0] for w in weeks)
+    assert 0 < new <= buyers  # each buyer's first order ever falls in one week at most
+    # Every buyer of the range is new, resurrecting, or returning in the first week at least once.
+    assert new + sum(w[2] for w in weeks) + weeks[0][1] >= buyers
+    assert all(w[3] <= 0 for w in weeks)  # dormant persons are drawn below zero
     felt = dict(re.findall(r"^│ (chatbot|call_center)\s+│ \d+\s+│ ([+-]\d\.\d\d)\s+│", output, re.MULTILINE))
     assert set(felt) == {"chatbot", "call_center"}, output  # ingest scored their texts; journeys reads them
     unhappy = re.search(

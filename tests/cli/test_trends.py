@@ -1,6 +1,6 @@
 """`wayline trends` through a real gateway in front of the suite's journeys: counts and sums per day, a
-breakdown, a formula, the previous range, stickiness, the sentiment preset's shares, JSON, and refused
-requests. The gateway's tenant is shared, so the events carry names of this test's own."""
+breakdown, a formula, the previous range, stickiness, the activity lifecycle, the sentiment preset's shares,
+JSON, and refused requests. The gateway's tenant is shared, so the events carry names of this test's own."""
 
 from __future__ import annotations
 
@@ -163,6 +163,25 @@ def test_trends_stickiness_counts_persons_by_active_days(
     code, _, err = wayline(gateway_server, purchase, *_WINDOW, "--stickiness", "--math", "sum")
     assert code == 2
     assert "no --math, --formula" in err
+
+
+def test_trends_lifecycle_sorts_each_days_persons(gateway_server: Server, names: tuple[str, str]) -> None:
+    purchase, _ = names
+    code, out, err = wayline(gateway_server, purchase, *_WINDOW, "--lifecycle")
+    assert code == 0, err
+    # Both first bought on 1 September (new), neither on the 2nd (dormant), trend-b again on the 3rd.
+    columns = ["new", "returning", "resurrecting", "dormant", "active", "quick ratio"]
+    assert all(c in out for c in columns)
+    assert _row(out, "2026-09-01")[1:] == ["2", "0", "0", "0", "2", "—"]
+    assert _row(out, "2026-09-02")[1:] == ["0", "0", "0", "-2", "0", "0.00"]
+    assert _row(out, "2026-09-03")[1:] == ["0", "0", "1", "0", "1", "—"]
+
+    code, _, err = wayline(gateway_server, purchase, *_WINDOW, "--lifecycle", "--by", "channel")
+    assert code == 2
+    assert "no breakdown" in err
+    code, _, err = wayline(gateway_server, purchase, *_WINDOW, "--lifecycle", "--stickiness")
+    assert code == 2
+    assert "one of --stickiness and --lifecycle" in err
 
 
 def test_trends_sentiment_gives_each_band_its_share(gateway_server: Server, names: tuple[str, str]) -> None:

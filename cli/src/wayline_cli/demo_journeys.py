@@ -44,6 +44,7 @@ def show_journeys(channel: grpc.Channel, auth: tuple[tuple[str, str], ...], cons
     _value_summary(reader)
     _trends(reader)
     _stickiness(reader)
+    _activity_lifecycle(reader)
     _sentiment(reader)
     demo_persons.show_lifecycle(reader)
     demo_persons.show_segment(reader)
@@ -353,6 +354,33 @@ def _stickiness(reader: Reader) -> None:
     for k, persons in enumerate(ordered.persons):
         share = f"{persons / ordered.total_persons:.0%}" if ordered.total_persons else "-"
         table.add_row(str(k + 1), str(persons), share)
+    reader.console.print(table)
+
+
+def _activity_lifecycle(reader: Reader) -> None:
+    """Each week's buyers by how their ordering changed: new, returning, resurrecting and dormant."""
+    weeks = _trend_request([])
+    request = journeys_pb.QueryActivityLifecycleRequest(
+        series=[trends_pb2.TrendSeries(label="ordered", currency_code=demo.CURRENCY)],
+        time_range=weeks.time_range,
+        period=weeks.period,
+    )
+    response = reader.stub.QueryActivityLifecycle(request, metadata=reader.auth, timeout=TIMEOUT)
+    (ordered,) = response.results
+    table = reader.table(
+        "QueryActivityLifecycle",
+        "each week's buyers: new (first order ever), returning (ordered the week before too), "
+        "resurrecting (ordered before that), and dormant (ordered the week before, not this one)",
+        "week of",
+        "new",
+        "returning",
+        "resurrecting",
+        "dormant",
+    )
+    for p in ordered.points:
+        week = f"{to_datetime(p.period_start):%Y-%m-%d}{'' if p.complete else ' *'}"
+        counts = (p.new_persons, p.returning_persons, p.resurrecting_persons, -p.dormant_persons)
+        table.add_row(week, *(str(c) for c in counts))
     reader.console.print(table)
 
 

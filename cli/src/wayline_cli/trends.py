@@ -1,4 +1,5 @@
-"""`wayline trends`: events measured over time, via the gateway (QueryTrends, QueryStickiness).
+"""`wayline trends`: events measured over time, via the gateway (QueryTrends; trend_persons.py for
+QueryStickiness and QueryActivityLifecycle).
 
 Each EVENT named is a series (none: every event), measured by `--math` (how many events, persons, events per
 person, the rolling weekly or monthly active persons of each day, or the sum, mean, extremes or percentiles
@@ -6,22 +7,21 @@ of `--property`) per hour, day, week or month of the range in a time zone, and o
 breaks each series down by channel, an event property, a person trait or segments; each `--formula` adds a
 line computed from the series (`B / A * 100`: A is the first EVENT's series), and `--compare` measures the
 previous range too (as long, ending where this one starts). `--stickiness` asks how habitual each EVENT is
-instead: of the persons who performed it, how many did so in exactly 1, 2, … of the periods. `--sentiment`
-asks what customers felt instead: the mean sentiment score of the events that carry one and their shares
-below, inside and above VADER's neutral band (|score| < 0.05), with the net sentiment (positive share less
-negative share). With `--json`, the response as the API returns it.
+instead: of the persons who performed it, how many did so in exactly 1, 2, … of the periods; `--lifecycle`
+how the persons performing it changed: each period's new, returning, resurrecting and dormant persons.
+`--sentiment` asks what customers felt instead: the mean sentiment score of the events that carry one and
+their shares below, inside and above VADER's neutral band (|score| < 0.05), with the net sentiment
+(positive share less negative share). With `--json`, the response as the API returns it.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
-import grpc
 import typer
 from google.protobuf import json_format, struct_pb2
-from google.protobuf.message import Message
 from rich.table import Table
 
 from wayline.common.timestamps import to_datetime
@@ -29,16 +29,9 @@ from wayline.journeys.v1 import analytics_pb2, retention_pb2, trends_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline.journeys.v1 import journeys_service_pb2_grpc as pb_grpc
 from wayline_cli.decisions import parse_time
-from wayline_cli.gateway import (
-    GATEWAY,
-    GatewayOption,
-    ReadKeyOption,
-    TlsOption,
-    bearer,
-    failure,
-    open_channel,
-    out,
-)
+from wayline_cli.gateway import GATEWAY, GatewayOption, ReadKeyOption, TlsOption, call, out
+from wayline_cli.trend_format import period_label, share, value_name
+from wayline_cli.trend_persons import show_lifecycle, show_stickiness
 
 __all__ = ["NEUTRAL_BAND", "sentiment_request", "trends_command"]
 
@@ -134,24 +127,11 @@ def _breakdown(by: str, limit: int) -> analytics_pb2.Breakdown:
     )
 
 
-def _value_name(result: trends_pb2.TrendResult | trends_pb2.StickinessResult) -> str:
-    """The breakdown value as a column or title names it; '' without breakdown."""
-    value = result.breakdown_value
-    return "other" if value.other else "(none)" if value.missing else value.value
-
-
 def _number(message: trends_pb2.TrendPoint | trends_pb2.TrendResult, field: str, digits: int) -> str:
     if not message.HasField(field):  # type: ignore[arg-type]
         return "—"
     value = float(getattr(message, field))
     return f"{value:,.0f}" if digits == 0 else f"{value:,.{digits}f}"
-
-
-def _period_label(point: trends_pb2.TrendPoint, zone: ZoneInfo, period: str) -> str:
-    local = to_datetime(point.period_start).astimezone(zone)
-    shape = {"month": "%Y-%m", "hour": "%Y-%m-%d %H:%M"}.get(period, "%Y-%m-%d")
-    label = local.strftime(shape)
-    return label if point.complete else f"{label} *"
 
 
 def _digits(math: str) -> int:
@@ -168,24 +148,20 @@ def _series_table(
     formulas = list(response.formula_results)
     several = len({r.series_index for r in results}) > 1 or bool(formulas)
     for r in results:
-        value = _value_name(r)
+        value = value_name(r)
         name = r.label if not value else f"{r.label}: {value}" if several else value
         table.add_column(name, justify="right")
     for r in formulas:
-        value = _value_name(r)
+        value = value_name(r)
         table.add_column(f"= {r.label}: {value}" if value else f"= {r.label}", justify="right")
     # A formula's numbers are ratios and differences: two decimals, whatever the series count.
     columns = [(r, _digits(math)) for r in results] + [(r, 2) for r in formulas]
     for i, point in enumerate(results[0].points if results else []):
         table.add_row(
-            _period_label(point, zone, period), *(_number(r.points[i], "value", d) for r, d in columns)
+            period_label(point, zone, period), *(_number(r.points[i], "value", d) for r, d in columns)
         )
     table.add_row("whole range", *(_number(r, "total", d) for r, d in columns), style="bold")
     return table
-
-
-def _share(part: float, whole: float) -> str:
-    return f"{part / whole:.0%}" if whole else "—"
 
 
 def _counts(result: trends_pb2.TrendResult | None, periods: int) -> list[float]:
@@ -206,12 +182,12 @@ def _sentiment_table(
     for k, point in enumerate(scored.points):
         whole = point.value
         table.add_row(
-            _period_label(point, zone, period),
+            period_label(point, zone, period),
             f"{whole:,.0f}",
             _number(mean.points[k], "value", 3) if mean is not None else "—",
-            _share(negatives[k], whole),
-            _share(neutrals[k], whole),
-            _share(positives[k], whole),
+            share(negatives[k], whole),
+            share(neutrals[k], whole),
+            share(positives[k], whole),
             f"{(positives[k] - negatives[k]) / whole:+.0%}" if whole else "—",
         )
     totals = [float(b.total) if b is not None else 0.0 for b in bands]
@@ -220,7 +196,7 @@ def _sentiment_table(
         "whole range",
         f"{whole:,.0f}",
         _number(mean, "total", 3) if mean is not None else "—",
-        *(_share(t, whole) for t in totals),
+        *(share(t, whole) for t in totals),
         f"{(totals[2] - totals[0]) / whole:+.0%}" if whole else "—",
         style="bold",
     )
@@ -231,7 +207,7 @@ def _sentiment_tables(response: pb.QueryTrendsResponse, zone: ZoneInfo, period: 
     """One table per breakdown value that holds scored events."""
     by_value: dict[str, dict[int, trends_pb2.TrendResult]] = {}
     for r in response.results:
-        by_value.setdefault(_value_name(r), {})[r.series_index] = r
+        by_value.setdefault(value_name(r), {})[r.series_index] = r
     return [
         _sentiment_table(
             f"Sentiment{f' on {value}' if value else ''} (neutral: |score| < {NEUTRAL_BAND})",
@@ -257,6 +233,26 @@ def _request(
         if name:
             series.event.event_name = name
     return request
+
+
+def _counting_insight(
+    *, stickiness: bool, lifecycle: bool, reshaped: bool, sentiment: bool, formula: bool, by: str
+) -> str:
+    """The option of the person-counting insight asked for ('' for a trend); BadParameter for options that
+    do not go together (`reshaped`: a math, formula or comparison was asked for)."""
+    if formula and sentiment:
+        raise typer.BadParameter("--sentiment computes its own shares", param_hint="--formula")
+    if stickiness and lifecycle:
+        raise typer.BadParameter("one of --stickiness and --lifecycle", param_hint="--lifecycle")
+    counting = "--stickiness" if stickiness else "--lifecycle" if lifecycle else ""
+    if counting and (reshaped or sentiment):
+        raise typer.BadParameter(
+            "counts active persons: no --math, --formula, --compare or --sentiment",
+            param_hint=counting,
+        )
+    if lifecycle and by:
+        raise typer.BadParameter("the activity lifecycle has no breakdown", param_hint="--by")
+    return counting
 
 
 def trends_command(
@@ -300,6 +296,13 @@ def trends_command(
         bool,
         typer.Option("--stickiness", help="Count persons by how many periods they performed each EVENT in."),
     ] = False,
+    lifecycle: Annotated[
+        bool,
+        typer.Option(
+            "--lifecycle",
+            help="Sort each period's persons of each EVENT as new, returning, resurrecting or dormant.",
+        ),
+    ] = False,
     compare: Annotated[
         bool,
         typer.Option(
@@ -325,13 +328,14 @@ def trends_command(
         raise typer.BadParameter(f"{tz!r} is no IANA time zone", param_hint="--tz") from None
     request = _request(names, math, property_, currency, sentiment)
     request.period, request.time_zone = _PERIODS[period], tz
-    if formula and sentiment:
-        raise typer.BadParameter("--sentiment computes its own shares", param_hint="--formula")
-    if stickiness and (formula or compare or sentiment or math != "total"):
-        raise typer.BadParameter(
-            "counts the periods each person was active in: no --math, --formula, --compare or --sentiment",
-            param_hint="--stickiness",
-        )
+    counting = _counting_insight(
+        stickiness=stickiness,
+        lifecycle=lifecycle,
+        reshaped=bool(formula or compare or math != "total"),
+        sentiment=sentiment,
+        formula=bool(formula),
+        by=by,
+    )
     request.formulas.extend(trends_pb2.TrendFormula(expression=f) for f in formula or [])
     request.compare_to_previous = compare
     start = parse_time(since)
@@ -344,10 +348,17 @@ def trends_command(
         request.population.segments.append(
             segment_id if segment_id.startswith("segments/") else f"segments/{segment_id}"
         )
-    if stickiness:
-        _stickiness(request, zone, period, api_key, gateway=gateway, tls=tls, as_json=as_json)
+    if counting:
+        show = show_stickiness if stickiness else show_lifecycle
+        show(request, zone, period, api_key, gateway=gateway, tls=tls, as_json=as_json)
         return
-    response: pb.QueryTrendsResponse = _ask("QueryTrends", request, api_key, gateway=gateway, tls=tls)
+    response: pb.QueryTrendsResponse = call(
+        pb_grpc.JourneyServiceStub,
+        lambda stub, auth: stub.QueryTrends(request, metadata=auth, timeout=60),
+        gateway=gateway,
+        tls=tls,
+        api_key=api_key,
+    )
     if as_json:
         sys.stdout.write(json_format.MessageToJson(response, preserving_proto_field_name=True) + "\n")
         return
@@ -380,56 +391,3 @@ def _print_tables(
         return
     what = f"{math} of {property_}" if property_ else math
     out.print(_series_table(response, zone, period, math, f"{what} per {period}"))
-
-
-def _ask(method: str, request: Message, api_key: str, *, gateway: str, tls: bool) -> Any:
-    """The answer of JourneyService's `method` to `request` through the gateway; a failure is the CLI's."""
-    with open_channel(gateway, tls) as channel:
-        try:
-            return getattr(pb_grpc.JourneyServiceStub(channel), method)(
-                request, metadata=bearer(api_key), timeout=60
-            )
-        except grpc.RpcError as error:
-            raise failure(error) from None
-
-
-def _stickiness(
-    trend: pb.QueryTrendsRequest,
-    zone: ZoneInfo,
-    period: str,
-    api_key: str,
-    *,
-    gateway: str,
-    tls: bool,
-    as_json: bool,
-) -> None:
-    """`--stickiness`: the trend's series, range, period, zone, breakdown and population, asked of
-    QueryStickiness, printed as persons per number of active periods."""
-    request = pb.QueryStickinessRequest(series=trend.series, period=trend.period, time_zone=trend.time_zone)
-    for name in ("time_range", "breakdown", "population"):
-        if trend.HasField(name):
-            getattr(request, name).CopyFrom(getattr(trend, name))
-    response: pb.QueryStickinessResponse = _ask("QueryStickiness", request, api_key, gateway=gateway, tls=tls)
-    if as_json:
-        sys.stdout.write(json_format.MessageToJson(response, preserving_proto_field_name=True) + "\n")
-        return
-    start = to_datetime(request.time_range.start).astimezone(zone)
-    end = to_datetime(response.end_time).astimezone(zone)
-    out.print(
-        f"From {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} ({zone.key}): {response.period_count} {period}s"
-    )
-    table = Table(title=f"Persons by the {period}s they were active in", title_justify="left")
-    table.add_column(f"{period}s")
-    results = list(response.results)
-    several = len({r.series_index for r in results}) > 1
-    for r in results:
-        value = _value_name(r)
-        table.add_column(
-            r.label if not value else f"{r.label}: {value}" if several else value, justify="right"
-        )
-    for k in range(response.period_count):
-        table.add_row(
-            str(k + 1), *(f"{r.persons[k]:,} ({_share(r.persons[k], r.total_persons)})" for r in results)
-        )
-    table.add_row("persons", *(f"{r.total_persons:,}" for r in results), style="bold")
-    out.print(table)
