@@ -1,8 +1,9 @@
 // The pure parts of the Trends page: its filters from the address and back, the QueryTrends requests they make
 // (the sentiment preset's five series, formulas, ranges of days in a time zone), and the models it draws from an
-// answer (each series' table rows and columns, its chart, the formulas' lines and columns, the sentiment shares), and in
-// stickiness mode the QueryStickiness request and its bars and table. The page's numbers themselves are
-// checked end to end against known events (tests/console/test_trends.py).
+// answer (each series' table rows and columns, its chart, the formulas' lines and columns, the sentiment shares), in
+// stickiness mode the QueryStickiness request and its bars and table, and in lifecycle mode the
+// QueryActivityLifecycle request and its stacked bars and table. The page's numbers themselves are checked end
+// to end against known events (tests/console/test_trends.py).
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -23,14 +24,25 @@ import {
   seriesRows,
   zoneTime,
 } from "../src/pages/trends/draw.js";
-import { breakdownName, periodLabel, resultKey, resultsBySeries, RUNNING_MARK } from "../src/pages/trends/format.js";
+import { breakdownName, formatSigned, MINUS, periodLabel, resultKey, resultsBySeries, RUNNING_MARK } from "../src/pages/trends/format.js";
 import {
+  formatQuickRatio,
+  LIFECYCLE_STATUSES,
+  lifecycleChartOption,
+  lifecycleColumns,
+  lifecycleRows,
+  lifecycleTitle,
+  quickRatio,
+} from "../src/pages/trends/lifecycle_draw.js";
+import {
+  lifecycleRequest,
   measureLabel,
   seriesLetter,
   sentimentSeries,
   stickinessRequest,
   trendsFilters,
   trendsParams,
+  trendsQuery,
   trendsRequest,
   violationField,
   zoneRange,
@@ -888,4 +900,237 @@ test("trends: a stickiness chart without breakdown, one bar series named Persons
   assert.equal(stickinessPeriods({}), 0);
   assert.equal(stickinessTitle("Order Completed", { event: "Order Completed" }, "day"), "Order Completed: persons by the days they performed it");
   assert.equal(stickinessTitle("All events", { event: "" }, "week"), "All events: persons by the weeks they were active");
+});
+
+test("trends: the lifecycle keeps each series' event alone, without formulas, a comparison or a breakdown", () => {
+  const query =
+    "mode=lifecycle&event=Order Completed&math=sum&of=revenue&currency=eur&event=&math=persons&event=/pricing&formula=B / A&compare=1&period=day&from=2026-11-01&to=2026-11-03&tz=Europe/Paris&breakdown=segment&segment=segments/a&in=segments/vip";
+  const filters = filtersOf(query);
+  assert.equal(filters.mode, "lifecycle");
+  assert.deepEqual(filters.series, [
+    { event: "Order Completed", math: "total", of: "", currency: "" },
+    { event: "", math: "total", of: "", currency: "" },
+    { event: "/pricing", math: "total", of: "", currency: "" },
+  ]);
+  assert.deepEqual(filters.formulas, []);
+  assert.equal(filters.compare, false);
+  // No breakdown: QueryActivityLifecycle has none; the population stays.
+  assert.equal(filters.breakdown, "");
+  assert.deepEqual(filters.segments, []);
+  assert.equal(filters.property, "");
+  assert.deepEqual(filters.population, ["segments/vip"]);
+  assert.equal(
+    trendsParams(filters).toString(),
+    "mode=lifecycle&event=Order+Completed&event=&event=%2Fpricing&period=day&from=2026-11-01&to=2026-11-03&tz=Europe%2FParis&in=segments%2Fvip",
+  );
+  // Maths, formulas, a comparison and a breakdown the filters might still hold leave no trace in the address.
+  const held = {
+    ...filters,
+    series: [{ event: "Order Completed", math: "sum", of: "revenue", currency: "EUR" }],
+    formulas: ["A * 2"],
+    compare: true,
+    breakdown: "property",
+    property: "properties.plan",
+  };
+  assert.equal(
+    trendsParams(held).toString(),
+    "mode=lifecycle&event=Order+Completed&period=day&from=2026-11-01&to=2026-11-03&tz=Europe%2FParis&in=segments%2Fvip",
+  );
+  for (const one of [query, "mode=lifecycle", "mode=lifecycle&event=Signed Up&period=month", "mode=lifecycle&event=&event="]) {
+    const read = filtersOf(one);
+    assert.deepEqual(filtersOf(trendsParams(read).toString()), read, one);
+  }
+  assert.equal(trendsParams(filtersOf("mode=lifecycle")).toString(), "mode=lifecycle&period=week&from=2026-10-07&to=2026-12-01&tz=UTC");
+  // In the other modes, the address's breakdown and maths count again.
+  assert.equal(filtersOf(query.replace("mode=lifecycle", "mode=stickiness")).breakdown, "segment");
+  assert.equal(filtersOf(query.replace("mode=lifecycle&", "")).series[0].math, "sum");
+});
+
+test("trends: the QueryActivityLifecycle request, the series' events, the range and the population, nothing else", () => {
+  const filters = filtersOf(
+    "mode=lifecycle&event=Order Completed&math=sum&of=revenue&event=/pricing&event=&period=day&from=2026-11-01&to=2026-11-03&tz=Europe/Paris&breakdown=channel&in=segments/vip&in=segments/eu&formula=A&compare=1",
+  );
+  const request = lifecycleRequest(filters);
+  assert.deepEqual(request, {
+    series: [
+      { label: "Order Completed", event: { eventName: "Order Completed" } },
+      {
+        label: "/pricing",
+        event: {
+          eventType: "EVENT_TYPE_PAGE",
+          propertyFilters: [{ property: "context.page.path", operator: "FILTER_OPERATOR_EQUALS", values: ["/pricing"] }],
+        },
+      },
+      { label: "All events" },
+    ],
+    timeRange: { start: "2026-10-31T23:00:00Z", end: "2026-11-03T23:00:00Z" },
+    period: "RETENTION_PERIOD_DAY",
+    timeZone: "Europe/Paris",
+    population: { segments: ["segments/vip", "segments/eu"] },
+  });
+  // Never a math, a property, a currency, formulas, the previous range or a breakdown, whatever the filters hold.
+  const held = lifecycleRequest({
+    ...filters,
+    series: [{ event: "Order Completed", math: "sum", of: "revenue", currency: "EUR" }],
+    formulas: ["A"],
+    compare: true,
+    breakdown: "channel",
+  });
+  assert.deepEqual(held.series, [{ label: "Order Completed", event: { eventName: "Order Completed" } }]);
+  for (const absent of ["formulas", "compareToPrevious", "breakdown"]) assert.equal(absent in held, false, absent);
+  // Everyone when no segment is chosen: no population at all.
+  assert.deepEqual(lifecycleRequest(filtersOf("mode=lifecycle&period=week&from=2026-11-02&to=2026-11-15")), {
+    series: [{ label: "All events" }],
+    timeRange: { start: "2026-11-02T00:00:00Z", end: "2026-11-16T00:00:00Z" },
+    period: "RETENTION_PERIOD_WEEK",
+    timeZone: "UTC",
+  });
+  // The range, periods, zone and population are QueryTrends' own.
+  const { series: _lifecycleSeries, ...scope } = request;
+  const { series: _trendSeries, ...trendScope } = trendsRequest({ ...filters, mode: "series" });
+  assert.deepEqual(scope, trendScope);
+  // Each mode asks its own RPC.
+  assert.deepEqual(trendsQuery(filters), { method: "QueryActivityLifecycle", request });
+  assert.equal(trendsQuery(filtersOf("mode=stickiness")).method, "QueryStickiness");
+  assert.equal(trendsQuery(filtersOf("mode=sentiment")).method, "QueryTrends");
+  assert.equal(trendsQuery(filtersOf("")).method, "QueryTrends");
+});
+
+// An ActivityLifecyclePoint as the bridge prints it: int64 as strings, zero values left out (proto3 JSON).
+function lifecyclePoint(periodStart, counts, complete = true) {
+  const point = { periodStart };
+  for (const [field, value] of Object.entries(counts)) if (value) point[field] = String(value);
+  if (complete) point.complete = true;
+  return point;
+}
+
+const LIFECYCLE_RESPONSE = {
+  results: [
+    {
+      seriesIndex: 0,
+      label: "Order Completed",
+      points: [
+        // Nothing at all: every count left out.
+        lifecyclePoint("2026-11-01T00:00:00Z", {}),
+        lifecyclePoint("2026-11-02T00:00:00Z", { newPersons: 3 }),
+        lifecyclePoint("2026-11-03T00:00:00Z", { newPersons: 1, returningPersons: 2, dormantPersons: 1 }),
+        lifecyclePoint("2026-11-04T00:00:00Z", { resurrectingPersons: 1, returningPersons: 1, dormantPersons: 2 }),
+        lifecyclePoint("2026-11-05T00:00:00Z", { newPersons: 1234, resurrectingPersons: 1, dormantPersons: 12 }, false),
+      ],
+    },
+  ],
+  endTime: "2026-11-05T16:00:00Z",
+};
+
+test("trends: a lifecycle table from an answer, zero counts left out and int64 as strings", () => {
+  const rows = lifecycleRows(LIFECYCLE_RESPONSE.results[0], { period: "day", zone: "UTC" });
+  assert.deepEqual(
+    rows.map(({ key, label, complete, new: fresh, returning, resurrecting, dormant, active }) => [key, label, complete, fresh, returning, resurrecting, dormant, active]),
+    [
+      ["2026-11-01T00:00:00Z", "2026-11-01", true, 0, 0, 0, 0, 0],
+      ["2026-11-02T00:00:00Z", "2026-11-02", true, 3, 0, 0, 0, 3],
+      ["2026-11-03T00:00:00Z", "2026-11-03", true, 1, 2, 0, 1, 3],
+      ["2026-11-04T00:00:00Z", "2026-11-04", true, 0, 1, 1, 2, 2],
+      ["2026-11-05T00:00:00Z", `2026-11-05${RUNNING_MARK}`, false, 1234, 0, 1, 12, 1235],
+    ],
+  );
+  // (new + resurrecting) ÷ dormant; none without dormant persons.
+  assert.deepEqual(
+    rows.map((row) => row.quickRatio),
+    [null, null, 1, 0.5, 1235 / 12],
+  );
+  const columns = lifecycleColumns({ period: "day" });
+  assert.deepEqual(
+    columns.map((column) => [column.key, column.label, Boolean(column.numeric)]),
+    [
+      ["period", "Day", false],
+      ["new", "New", true],
+      ["returning", "Returning", true],
+      ["resurrecting", "Resurrecting", true],
+      ["dormant", "Dormant", true],
+      ["active", "Active", true],
+      ["quick-ratio", "Quick ratio", true],
+    ],
+  );
+  // As dataTable reads a column: its value (the raw data-value), then its format (else the number's).
+  const raw = (column, row) => (column.value ? column.value(row) : row[column.key]);
+  const shown = (column, row) => {
+    const value = raw(column, row);
+    if (column.format) return column.format(value, row);
+    return column.numeric ? new Intl.NumberFormat("en-US").format(value) : value;
+  };
+  assert.deepEqual(
+    rows.map((row) => columns.map((column) => shown(column, row))),
+    [
+      ["2026-11-01", "0", "0", "0", "0", "0", "—"],
+      ["2026-11-02", "3", "0", "0", "0", "3", "—"],
+      ["2026-11-03", "1", "2", "0", `${MINUS}1`, "3", "1.00"],
+      ["2026-11-04", "0", "1", "1", `${MINUS}2`, "2", "0.50"],
+      ["2026-11-05 *", "1,234", "0", "1", `${MINUS}12`, "1,235", "102.92"],
+    ],
+  );
+  // The dormant persons' raw value is negative too (never −0), the quick ratio's unrounded.
+  assert.deepEqual(
+    rows.map((row) => raw(columns[4], row)),
+    [0, 0, -1, -2, -12],
+  );
+  assert.equal(Object.is(raw(columns[4], rows[0]), -0), false);
+  assert.equal(raw(columns[6], rows[4]), 1235 / 12);
+  // The same minus sign as a change that falls; 2 decimals for the ratio.
+  assert.equal(formatSigned(-12), `${MINUS}12`);
+  assert.equal(formatSigned(-1234), `${MINUS}1,234`);
+  assert.equal(formatSigned(0), "0");
+  assert.equal(formatSigned(-0), "0");
+  assert.equal(formatSigned(7), "7");
+  assert.equal(formatSigned(null), "—");
+  assert.equal(formatChange(-0.5), `${MINUS}50.0%`);
+  assert.equal(formatQuickRatio(1.5), "1.50");
+  assert.equal(formatQuickRatio(2), "2.00");
+  assert.equal(formatQuickRatio(1 / 3), "0.33");
+  assert.equal(formatQuickRatio(null), "—");
+  assert.equal(quickRatio({ new: 2, resurrecting: 1, dormant: 0 }), null);
+  assert.equal(quickRatio({ new: 2, resurrecting: 1, dormant: 2 }), 1.5);
+  // A result without points (a series nothing matched may still list its periods) has no rows.
+  assert.deepEqual(lifecycleRows({ seriesIndex: 0, label: "x" }, { period: "day", zone: "UTC" }), []);
+  assert.deepEqual(lifecycleRows(undefined, { period: "day", zone: "UTC" }), []);
+  // Weeks and months read in the zone, as the other modes' periods.
+  const paris = lifecycleRows({ points: [lifecyclePoint("2026-10-31T23:00:00Z", { newPersons: 1 })] }, { period: "month", zone: "Europe/Paris" });
+  assert.equal(paris[0].label, "2026-11");
+  assert.equal(lifecycleColumns({ period: "week" })[0].label, "Week of");
+  assert.equal(lifecycleTitle("Order Completed"), "Order Completed: new, returning, resurrecting and dormant persons");
+});
+
+test("trends: the lifecycle chart, new, returning and resurrecting stacked above zero, dormant below, a running period hollow", () => {
+  const rows = lifecycleRows(LIFECYCLE_RESPONSE.results[0], { period: "day", zone: "UTC" });
+  const option = lifecycleChartOption(rows);
+  assert.deepEqual(option.xAxis, {
+    type: "category",
+    data: ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04", `2026-11-05${RUNNING_MARK}`],
+  });
+  assert.equal(option.yAxis.name, "Persons");
+  assert.equal(option.yAxis.axisLabel.formatter(-5), `${MINUS}5`);
+  assert.deepEqual(option.legend, { top: 0 });
+  const value = (item) => (typeof item === "object" ? item.value : item);
+  assert.deepEqual(
+    option.series.map((bars) => [bars.type, bars.name, bars.stack, bars.data.map(value)]),
+    [
+      ["bar", "New", "lifecycle", [0, 3, 1, 0, 1234]],
+      ["bar", "Returning", "lifecycle", [0, 0, 2, 1, 0]],
+      ["bar", "Resurrecting", "lifecycle", [0, 0, 0, 1, 1]],
+      ["bar", "Dormant", "lifecycle", [0, 0, -1, -2, -12]],
+    ],
+  );
+  // A colour per status, the same in every chart.
+  assert.deepEqual(
+    option.series.map((bars) => bars.itemStyle.color),
+    LIFECYCLE_STATUSES.map((status) => status.colour),
+  );
+  assert.equal(new Set(option.series.map((bars) => bars.itemStyle.color)).size, 4);
+  // The running period's bars are hollow, outlined in their colour; the complete ones plain numbers.
+  for (const bars of option.series) {
+    assert.deepEqual(bars.data.slice(0, 4).map((item) => typeof item), ["number", "number", "number", "number"]);
+    assert.deepEqual(bars.data[4].itemStyle, { color: "#ffffff", borderColor: bars.itemStyle.color, borderWidth: 2 });
+  }
+  assert.equal(option.series[3].tooltip.valueFormatter(-12), `${MINUS}12`);
+  assert.equal(option.series[0].tooltip.valueFormatter(1234), "1,234");
 });

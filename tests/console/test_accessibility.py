@@ -40,7 +40,7 @@ def axe_source(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 # Views of a page that draw parts its default view does not, with a part each must show: the Trends page's
-# formulas with the previous period by channel, and its stickiness mode.
+# formulas with the previous period by channel, its stickiness mode and its lifecycle mode.
 VIEWS = {
     "trends-formula-compare": (
         "#/trends?formula=A%20*%202&compare=1&breakdown=channel",
@@ -49,6 +49,10 @@ VIEWS = {
     "trends-stickiness": (
         "#/trends?mode=stickiness&breakdown=channel&period=day",
         "trends-stickiness-table-0",
+    ),
+    "trends-lifecycle": (
+        "#/trends?mode=lifecycle&period=day",
+        "trends-lifecycle-table-0",
     ),
 }
 

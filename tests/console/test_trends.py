@@ -4,8 +4,9 @@ test's kept answers see them, under names no other test uses. For known events i
 the unique persons (once each over the whole range), the sum and the average of revenue in one currency (a
 day without any shows "—", not 0), a breakdown by channel, periods in a time zone, formulas over the series'
 letters (a division by zero without a value), the previous range beside the range (its values by position and
-the change, dashed lines), the sentiment preset's shares and mean score, and the stickiness of an event (its
-persons by how many of the days they performed it on, per channel too); the form puts
+the change, dashed lines), the sentiment preset's shares and mean score, the stickiness of an event (its
+persons by how many of the days they performed it on, per channel too) and its activity lifecycle (per day its
+persons new, returning, resurrecting and dormant, the active ones and the quick ratio); the form puts
 every choice in the address, and that address shows the same view again; a period still running is marked;
 a request QueryTrends refuses shows its error and the fields it names, a formula's beside its input."""
 
@@ -623,6 +624,110 @@ def test_stickiness_counts_persons_by_the_days_they_performed_the_event(
 
     # A request QueryStickiness refuses shows its error and the fields it names, as the other modes do.
     console.go(_hash([*stickiness[:-1], ("tz", "Mars/Olympus")]))
+    expect(page.get_by_test_id("error")).to_have_attribute("data-code", "invalid_argument")
+    violations = page.get_by_test_id("trends-violations").locator("li")
+    expect(violations).to_have_count(1)
+    expect(violations).to_have_attribute("data-field", "time_zone")
+    expect(violations).to_contain_text("Mars/Olympus")
+
+
+def test_lifecycle_sorts_each_days_persons_by_how_their_activity_changed(
+    console: Console, trend_data: TrendData
+) -> None:
+    """Purchases on days 0 to 3: ann on days 0 and 1, bo on days 0 and 2. Day 0: both new (their first
+    purchase ever). Day 1: ann returning (active the day before), bo dormant. Day 2: bo resurrecting (not
+    active on day 1, but on day 0), ann dormant. Day 3: nobody active, bo dormant. The quick ratio, (new +
+    resurrecting) ÷ dormant: — on day 0 (no one dormant), 0 on days 1 and 3, 1 on day 2. Returns (the second
+    series): ann on days 0 and 1, bo on day 2: new, returning, then bo new and ann dormant, then bo dormant.
+    From day 1 on, the day before the range (day 0) is read too: ann returns on day 1, bo is dormant."""
+    data = trend_data
+    # From a series view with a math, a formula, a comparison and a breakdown: the lifecycle keeps the events
+    # alone, without a breakdown.
+    asked = [
+        *_series(data.purchase, "sum", "revenue", "EUR"),
+        *_series(data.habit, "persons"),
+        ("formula", "A * 2"),
+        *_days(data, 0, 3),
+        ("tz", "UTC"),
+    ]
+    page = console.open(_hash([*asked, ("compare", "1"), ("breakdown", "channel")]), key=data.read_key)
+    page.get_by_test_id("trends-mode").select_option("lifecycle")
+    for hidden in (
+        "trends-math-0",
+        "trends-of-0",
+        "trends-currency-0",
+        "trends-math-1",
+        "trends-formula-editor",
+        "trends-compare",
+        "trends-breakdown",
+    ):
+        expect(page.get_by_test_id(hidden)).to_be_hidden()
+    expect(page.get_by_test_id("trends-letter-0")).to_have_count(0)
+    expect(page.get_by_test_id("trends-event-0")).to_have_value(data.purchase)
+    expect(page.get_by_test_id("trends-event-1")).to_have_value(data.habit)
+    submit_and_wait(console, page.get_by_test_id("trends-apply"), "trends")
+
+    lifecycle = [
+        ("mode", "lifecycle"),
+        ("event", data.purchase),
+        ("event", data.habit),
+        *_days(data, 0, 3),
+        ("tz", "UTC"),
+    ]
+    assert _address(page) == _hash(lifecycle).removeprefix("#")
+    expect(page.get_by_test_id("error")).to_have_count(0)
+    expect(page.get_by_test_id("trends-lifecycle-0").get_by_role("heading")).to_have_text(
+        f"{data.purchase}: new, returning, resurrecting and dormant persons"
+    )
+    table = read_table(page.get_by_test_id("trends-lifecycle-table-0"))
+    assert table.columns == ["Day", "New", "Returning", "Resurrecting", "Dormant", "Active", "Quick ratio"]
+    assert table.row_keys == [data.midnight(i) for i in range(4)]
+    # Period, new, returning, resurrecting, dormant (below zero), active, quick ratio.
+    assert table.texts == [
+        [data.day(0), "2", "0", "0", "0", "2", EMPTY],
+        [data.day(1), "0", "1", "0", f"{MINUS}1", "1", "0.00"],
+        [data.day(2), "0", "0", "1", f"{MINUS}1", "1", "1.00"],
+        [data.day(3), "0", "0", "0", f"{MINUS}1", "0", "0.00"],
+    ]
+    assert table.column("dormant") == ["0", "-1", "-1", "-1"]
+    assert read_table(page.get_by_test_id("trends-lifecycle-table-1")).texts == [
+        [data.day(0), "1", "0", "0", "0", "1", EMPTY],
+        [data.day(1), "0", "1", "0", "0", "1", EMPTY],
+        [data.day(2), "1", "0", "0", f"{MINUS}1", "1", "1.00"],
+        [data.day(3), "0", "0", "0", f"{MINUS}1", "0", "0.00"],
+    ]
+    chart = page.get_by_test_id("trends-lifecycle-chart-0")
+    expect(chart.locator("svg")).to_be_visible()
+    expect(chart).to_have_attribute("role", "img")
+    for status in ("New", "Returning", "Resurrecting", "Dormant"):
+        expect(chart.locator("svg text", has_text=status)).to_have_count(1)
+    expect(page.get_by_test_id("trends-range-line")).to_contain_text("quick ratio")
+    console.shot("lifecycle")
+
+    # The address alone brings the same view back, the form in lifecycle mode.
+    page.reload()
+    console.wait_ready("trends")
+    assert read_table(page.get_by_test_id("trends-lifecycle-table-0")).texts == table.texts
+    expect(page.get_by_test_id("trends-mode")).to_have_value("lifecycle")
+    expect(page.get_by_test_id("trends-event-1")).to_have_value(data.habit)
+    expect(page.get_by_test_id("trends-breakdown")).to_be_hidden()
+
+    # From day 1, the day before the range is read: ann, active on day 0, returns; bo is dormant.
+    console.go(_hash([*lifecycle[:2], *_days(data, 1, 2), ("tz", "UTC")]))
+    assert read_table(page.get_by_test_id("trends-lifecycle-table-0")).texts == [
+        [data.day(1), "0", "1", "0", f"{MINUS}1", "1", "0.00"],
+        [data.day(2), "0", "0", "1", f"{MINUS}1", "1", "1.00"],
+    ]
+
+    # A period still running is marked, as in the other modes: the current week of the default range.
+    console.go(_hash([("mode", "lifecycle"), ("event", data.habit)]))
+    labels = read_table(page.get_by_test_id("trends-lifecycle-table-0")).column("period")
+    assert labels[-1].endswith(" *")
+    assert not any(label.endswith("*") for label in labels[:-1])
+    console.shot("lifecycle-running")
+
+    # A request QueryActivityLifecycle refuses shows its error and the fields it names, as the other modes do.
+    console.go(_hash([*lifecycle[:-1], ("tz", "Mars/Olympus")]))
     expect(page.get_by_test_id("error")).to_have_attribute("data-code", "invalid_argument")
     violations = page.get_by_test_id("trends-violations").locator("li")
     expect(violations).to_have_count(1)

@@ -6,15 +6,18 @@
 // the events' text (the mean score and the shares negative, neutral and positive, as `wayline trends
 // --sentiment`), or to the stickiness of the series' events (QueryStickiness, PostHog's Stickiness: of the
 // persons who performed them, how many did so in exactly 1, 2, … of the range's periods; each series keeps its
-// event alone, a bar chart and a table per series). Formulas compute lines from the series, named by their letters (`B / A * 100`), as PostHog's
-// trends formulas do. The result: per series a line chart and its table of periods × values, the whole range
-// last, then the formulas' chart and table (trends/draw.js; the sentiment mode's in trends/sentiment_draw.js,
-// the stickiness mode's in trends/stickiness_draw.js); compared with the previous period (the range as
-// long just before), each line has a dashed twin and each value its previous one and the change from it (in
-// series mode: the sentiment's shares and score would be compared in points, not as a change; stickiness has
-// neither formulas nor a previous range). Every choice is in the address (trends/query.js describes it), so a
-// link reproduces the view. A request QueryTrends (QueryStickiness) refuses shows its error with the fields it
-// names, a formula's also beside its input.
+// event alone, a bar chart and a table per series), or to their activity lifecycle (QueryActivityLifecycle,
+// PostHog's Lifecycle: per period the persons new, returning, resurrecting and dormant; the events alone, no
+// breakdown, a stacked bar chart and a table per series). Formulas compute lines from the series, named by their
+// letters (`B / A * 100`), as PostHog's trends formulas do. The result: per series a line chart and its table of
+// periods × values, the whole range last, then the formulas' chart and table (trends/draw.js; the sentiment
+// mode's in trends/sentiment_draw.js, the stickiness mode's in trends/stickiness_draw.js, the lifecycle mode's
+// in trends/lifecycle_draw.js); compared with the previous period (the range as long just before), each line
+// has a dashed twin and each value its previous one and the change from it (in series mode: the sentiment's
+// shares and score would be compared in points, not as a change; stickiness and the lifecycle have neither
+// formulas nor a previous range). Every choice is in the address (trends/query.js describes it), so a link
+// reproduces the view. A request QueryTrends (QueryStickiness, QueryActivityLifecycle) refuses shows its error
+// with the fields it names, a formula's also beside its input.
 
 import "./trends.css";
 import { ApiError, fieldViolations, SERVICES } from "../api.js";
@@ -34,12 +37,12 @@ import {
   MAX_SERIES,
   NEUTRAL_BAND,
   PERIODS,
+  breaksDown,
   seriesLetter,
-  stickinessRequest,
   trendSeries,
   trendsFilters,
   trendsParams,
-  trendsRequest,
+  trendsQuery,
   violationField,
 } from "./trends/query.js";
 
@@ -77,8 +80,8 @@ function timeZones() {
 
 // The formulas' editor: up to MAX_FORMULAS expressions over the series' letters, each with its remove button
 // and a place for what QueryTrends says is wrong with it. {element, expressions(), showError(index, text),
-// setHidden(hidden)}; hidden in sentiment mode, whose series are the preset's, and in stickiness mode, which
-// measures no values to compute with (the formulas are kept meanwhile).
+// setHidden(hidden)}; hidden in sentiment mode, whose series are the preset's, and in stickiness and lifecycle
+// modes, which measure no values to compute with (the formulas are kept meanwhile).
 function formulaEditor(initial) {
   const formulas = [...initial];
   const editor = h("fieldset", { class: "trends-series-editor trends-formula-editor", "data-testid": "trends-formula-editor" });
@@ -195,6 +198,7 @@ function filterForm(filters, params, ctx, { suggestions, segments }) {
       { value: "series", label: "Series: counts, persons or a property" },
       { value: "sentiment", label: "Sentiment of the events' text" },
       { value: "stickiness", label: "Stickiness: persons by how many periods they performed the events in" },
+      { value: "lifecycle", label: "Lifecycle: new, returning, resurrecting and dormant persons per period" },
     ],
     mode,
   );
@@ -250,7 +254,8 @@ function filterForm(filters, params, ctx, { suggestions, segments }) {
 
   const seriesRow = (row, index) => {
     const sentiment = mode === "sentiment";
-    // Sentiment and stickiness keep each row's event alone: what is measured is theirs, not a math's.
+    // Sentiment, stickiness and the lifecycle keep each row's event alone: what is measured is theirs, not a
+    // math's.
     const bare = mode !== "series";
     const name = sentiment ? `Event ${index + 1}` : `Series ${index + 1}`;
     const event = h("input", {
@@ -303,7 +308,7 @@ function filterForm(filters, params, ctx, { suggestions, segments }) {
     of.addEventListener("input", sync);
     sync();
     // The letter formulas name the series by (A for the first); the preset's series are not named, nor are
-    // stickiness' (no formulas).
+    // stickiness' and the lifecycle's (no formulas).
     const letter = bare ? null : seriesLetter(index);
     return h(
       "div",
@@ -349,7 +354,9 @@ function filterForm(filters, params, ctx, { suggestions, segments }) {
           ? `Events whose text's sentiment to measure (none: every event with a score; neutral: |score| < ${NEUTRAL_BAND})`
           : mode === "stickiness"
             ? `Series (1 to ${MAX_SERIES}): the events whose persons to count by how many periods they performed them in`
-            : `Series (1 to ${MAX_SERIES}): the events each counts and what it measures`,
+            : mode === "lifecycle"
+              ? `Series (1 to ${MAX_SERIES}): the events whose persons to sort, per period, into new, returning, resurrecting and dormant`
+              : `Series (1 to ${MAX_SERIES}): the events each counts and what it measures`,
       ),
     );
     rows.forEach((row, index) => editor.append(seriesRow(row, index)));
@@ -372,11 +379,18 @@ function filterForm(filters, params, ctx, { suggestions, segments }) {
     );
   };
   const formulas = formulaEditor(filters.formulas);
-  // The sentiment preset and stickiness have neither formulas nor a comparison; both are kept meanwhile, for
-  // series mode.
+  const breakdownField = field("Breakdown", breakdownSelect);
+  // The sentiment preset, stickiness and the lifecycle have neither formulas nor a comparison, and the lifecycle
+  // no breakdown; all are kept meanwhile, for the other modes (the breakdown's controls disabled, so that what
+  // they hold is not checked).
   const syncMode = () => {
     formulas.setHidden(mode !== "series");
     compareField.hidden = mode !== "series";
+    const grouped = breaksDown(mode);
+    breakdownField.hidden = !grouped;
+    for (const control of [breakdownSelect, propertyInput, ...segmentSet.boxes]) control.disabled = !grouped;
+    propertyField.hidden = !grouped || breakdownSelect.value !== "property";
+    segmentSet.element.hidden = !grouped || breakdownSelect.value !== "segment";
   };
   modeSelect.addEventListener("change", () => {
     readRows();
@@ -399,7 +413,7 @@ function filterForm(filters, params, ctx, { suggestions, segments }) {
     range.element,
     field("Time zone", zoneInput, "IANA name; periods begin at its midnight (weeks on Monday)"),
     compareField,
-    field("Breakdown", breakdownSelect),
+    breakdownField,
     propertyField,
     segmentSet.element,
     populationSet.element,
@@ -410,11 +424,12 @@ function filterForm(filters, params, ctx, { suggestions, segments }) {
     readRows();
     checkSegments();
     if (!element.reportValidity()) return;
-    const breakdown = breakdownSelect.value;
+    const breakdown = breaksDown(mode) ? breakdownSelect.value : "";
+    const bare = mode === "stickiness" || mode === "lifecycle";
     const next = {
       mode,
-      // Stickiness sends the events alone; the maths stay on the form, for series mode.
-      series: rows.map((row) => (mode === "stickiness" ? trendSeries(row.event) : trendSeries(row.event, row.math, row.of, row.currency))),
+      // Stickiness and the lifecycle send the events alone; the maths stay on the form, for series mode.
+      series: rows.map((row) => (bare ? trendSeries(row.event) : trendSeries(row.event, row.math, row.of, row.currency))),
       formulas: mode === "series" ? formulas.expressions() : [],
       period: periodSelect.value,
       days: range.days(),
@@ -461,7 +476,7 @@ export default {
       h(
         "p",
         { class: "lede" },
-        "Events measured over time: how many, by how many persons, or how much of a property, per hour, day, week or month; what customers felt; or how habitual they are, the persons by how many periods they performed them in.",
+        "Events measured over time: how many, by how many persons, or how much of a property, per hour, day, week or month; what customers felt; how habitual they are, the persons by how many periods they performed them in; or how their persons come, stay, come back and go, period by period.",
       ),
     );
     const suggestions = eventNameSuggestions(ctx.call, timeRangeOf(filters.days));
@@ -472,10 +487,9 @@ export default {
     root.append(suggestions.element, form.element);
     const results = h("div", { class: "results", "data-testid": "trends-results" });
     root.append(results);
-    // Stickiness asks QueryStickiness, with the same range, periods, zone, breakdown and population.
-    const stickiness = filters.mode === "stickiness";
-    const request = stickiness ? stickinessRequest(filters) : trendsRequest(filters);
-    const method = stickiness ? "QueryStickiness" : "QueryTrends";
+    // Stickiness asks QueryStickiness, the lifecycle QueryActivityLifecycle, with the same range, periods, zone,
+    // population (and breakdown, but for the lifecycle).
+    const { method, request } = trendsQuery(filters);
     try {
       await drawKeptAnswer(
         results,
@@ -484,8 +498,8 @@ export default {
           drawTrends(into, response, filters, request, { segmentNames: request.breakdown?.segments ? segmentNames : null }),
       );
     } catch (error) {
-      // A request QueryTrends (QueryStickiness) refuses: its alert and the fields it names, under the form that
-      // holds them.
+      // A request QueryTrends (QueryStickiness, QueryActivityLifecycle) refuses: its alert and the fields it
+      // names, under the form that holds them.
       if (!(error instanceof ApiError) || error.code !== "invalid_argument") throw error;
       results.replaceChildren(...[errorAlert(error), violationList(error)].filter(Boolean));
       form.showViolations(fieldViolations(error));

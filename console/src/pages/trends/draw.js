@@ -5,17 +5,18 @@
 // each table the previous values and their change: per period beside each value without breakdown, else for the
 // whole range in a table of its own (three columns more per breakdown value would be too wide to read).
 // drawTrends draws the answer of every mode: the sentiment mode's with sentiment_draw.js, the stickiness mode's
-// (a QueryStickiness answer) with stickiness_draw.js; the helpers the three share are in format.js. The models
-// (rows, columns, chart options) are pure and tested by console/test/trends.test.mjs.
+// (a QueryStickiness answer) with stickiness_draw.js, the lifecycle mode's (a QueryActivityLifecycle answer) with
+// lifecycle_draw.js; the helpers they share are in format.js. The models (rows, columns, chart options) are pure
+// and tested by console/test/trends.test.mjs.
 
 import { chart, PALETTE } from "../../charts.js";
 import { dataTable, emptyState, formatNumber, formatPercent, formatTime, h } from "../../dom.js";
-import { breakdownName, EMPTY, measure, periodLabel, resultKey, resultsBySeries, RUNNING_MARK, TOTAL_ROW } from "./format.js";
+import { breakdownName, EMPTY, measure, MINUS, periodLabel, resultKey, resultsBySeries, RUNNING_MARK, TOTAL_ROW } from "./format.js";
+import { drawLifecycle } from "./lifecycle_draw.js";
 import { MATHS, measureLabel, PERIODS, seriesLabel } from "./query.js";
 import { drawSentiment } from "./sentiment_draw.js";
 import { drawStickiness } from "./stickiness_draw.js";
 
-const MINUS = "\u2212";
 // How the previous range's lines are named after their current ones, and drawn: dashed and lighter.
 export const PREVIOUS_MARK = " (previous)";
 const PREVIOUS_OPACITY = 0.55;
@@ -396,13 +397,17 @@ function drawFormulas(root, response, { period, zone, heading, segmentNames, pre
   }
 }
 
-// Draws a QueryTrends answer (a QueryStickiness answer in stickiness mode) for `filters` (the page's,
-// query.js) and the `request` they made. options: heading (the series headings' level, default "h2"),
+// Draws a QueryTrends answer (a QueryStickiness answer in stickiness mode, a QueryActivityLifecycle answer in
+// lifecycle mode) for `filters` (the page's, query.js) and the `request` they made. options: heading (the series headings' level, default "h2"),
 // segmentNames (a Map, for a breakdown by segment).
 export function drawTrends(root, response, filters, request, { heading = "h2", segmentNames = null } = {}) {
   const options = { period: filters.period, zone: filters.tz, heading, segmentNames };
   if (filters.mode === "stickiness") {
     drawStickiness(root, response, filters, request, options);
+    return;
+  }
+  if (filters.mode === "lifecycle") {
+    drawLifecycle(root, response, filters, request, options);
     return;
   }
   root.append(rangeLine(response, request));

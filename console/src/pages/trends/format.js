@@ -1,15 +1,26 @@
-// The helpers the drawings of a Trends answer share (trends/draw.js, sentiment_draw.js, stickiness_draw.js): a
-// measure's value, a result's breakdown value as a key and for people, a period's label in its time zone, the
-// answer's results by series, and the marks of a period still running, of the whole range's row and of no value.
-// Pure, and tested by console/test/trends.test.mjs.
+// The helpers the drawings of a Trends answer share (trends/draw.js, sentiment_draw.js, stickiness_draw.js,
+// lifecycle_draw.js): a measure's value, a result's breakdown value as a key and for people, a period's label in
+// its time zone, the answer's results by series, a number with a minus sign, and the marks of a period still
+// running, of the whole range's row and of no value. Pure, and tested by console/test/trends.test.mjs.
+
+import { formatNumber } from "../../dom.js";
 
 export const EMPTY = "—";
+// The sign of a number below zero, as the page writes it (a change that falls, dormant persons): a minus sign.
+export const MINUS = "\u2212";
 export const RUNNING_MARK = " *";
 export const TOTAL_ROW = "total";
 
 // A measure's value from the answer: a number, or null when unset (a property math with nothing to measure).
 export function measure(value) {
   return value === null || value === undefined ? null : Number(value);
+}
+
+// A number with a minus sign below zero: "−12", "0", "1,234"; "—" for none.
+export function formatSigned(value) {
+  if (value === null || value === undefined || !Number.isFinite(Number(value))) return EMPTY;
+  const number = Number(value);
+  return number < 0 ? `${MINUS}${formatNumber(-number)}` : formatNumber(Math.abs(number));
 }
 
 // A result's breakdown value as a key for data attributes: "" without breakdown, "@other", "@missing", else

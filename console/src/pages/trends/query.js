@@ -1,6 +1,7 @@
 // The Trends page's query: its filters from the address and back, and the QueryTrends request they make
 // (the series, or the sentiment preset's five series; the range as whole days in the chosen time zone), or in
-// stickiness mode the QueryStickiness request (the series' events only).
+// stickiness mode the QueryStickiness request and in lifecycle mode the QueryActivityLifecycle one (the series'
+// events only).
 // Pure: no browser API, so node's unit tests import it (console/test/trends.test.mjs).
 //
 // Address: event, math, of, currency (repeated, one of each per series, in series order: the event name (empty:
@@ -8,12 +9,14 @@
 // math measures (revenue, sentiment_score or a properties.<key> path) and the currency of revenue), formula
 // (repeated, in order: an expression over the series' letters, `B / A * 100`; none in sentiment or stickiness
 // mode), mode (`sentiment`: the events' sentiment instead of the series; `stickiness`: the persons of each
-// series' events by how many periods they performed them in, the event names alone kept), period (hour | day |
-// week | month; default week), from, to (inclusive days in the time zone; or days=N; default the last 8 weeks),
-// tz (an IANA time zone; default UTC), compare (`1`: also measure the previous range, as long and ending where
-// the range starts; absent when off, and in sentiment and stickiness modes), breakdown ("" | channel |
-// property | segment), property (the breakdown's path), segment (repeated: `segments/{id}`, for a breakdown by
-// segment) and in (repeated: `segments/{id}`, the population: only the events of persons in every one of them).
+// series' events by how many periods they performed them in; `lifecycle`: each series' persons per period, new,
+// returning, resurrecting and dormant; the event names alone kept in both), period (hour | day | week | month;
+// default week), from, to (inclusive days in the time zone; or days=N; default the last 8 weeks), tz (an IANA
+// time zone; default UTC), compare (`1`: also measure the previous range, as long and ending where the range
+// starts; absent when off, and in sentiment, stickiness and lifecycle modes), breakdown ("" | channel |
+// property | segment; none in lifecycle mode), property (the breakdown's path), segment (repeated:
+// `segments/{id}`, for a breakdown by segment) and in (repeated: `segments/{id}`, the population: only the
+// events of persons in every one of them).
 
 import { daysFromParams } from "../../dom.js";
 import { eventMatcher } from "../paths/event_names.js";
@@ -44,7 +47,7 @@ export const PERIODS = Object.freeze({
   month: { value: "RETENTION_PERIOD_MONTH", label: "Month", unit: "Month" },
 });
 
-export const MODES = Object.freeze(["series", "sentiment", "stickiness"]);
+export const MODES = Object.freeze(["series", "sentiment", "stickiness", "lifecycle"]);
 export const BREAKDOWNS = Object.freeze(["", "channel", "property", "segment"]);
 export const DEFAULT_DAYS = 56; // the last 8 weeks, today included
 export const DEFAULT_TIME_ZONE = "UTC";
@@ -90,10 +93,16 @@ export function measuresSeries(mode) {
   return mode === "series";
 }
 
+// Whether the filters' mode breaks its results down (by channel, property or segment): every mode but the
+// lifecycle, whose RPC has no breakdown.
+export function breaksDown(mode) {
+  return mode !== "lifecycle";
+}
+
 // The page's filters from the hash's query, with their defaults: {mode, series: [{event, math, of,
-// currency}] (at least one; in stickiness mode the events alone, every math total), formulas (expressions, none
-// in sentiment or stickiness mode), period, days: {from, to}, tz, compare (a boolean; false in sentiment and
-// stickiness modes), breakdown, property, segments, population}.
+// currency}] (at least one; in stickiness and lifecycle modes the events alone, every math total), formulas
+// (expressions, none but in series mode), period, days: {from, to}, tz, compare (a boolean; false but in series
+// mode), breakdown ("" in lifecycle mode), property, segments, population}.
 export function trendsFilters(params, now = new Date()) {
   const events = params.getAll("event");
   const maths = params.getAll("math");
@@ -106,12 +115,13 @@ export function trendsFilters(params, now = new Date()) {
     // The preset measures the events named (every event with a score when none is): only the names count.
     const names = [...new Set(rows.map((row) => row.event).filter(Boolean))];
     rows = (names.length ? names : [""]).map((name) => trendSeries(name));
-  } else if (mode === "stickiness") {
-    // Stickiness counts the periods a series' events were performed in: it measures nothing of its own.
+  } else if (mode === "stickiness" || mode === "lifecycle") {
+    // Stickiness counts the periods a series' events were performed in, the lifecycle the persons active in
+    // each: neither measures anything of its own.
     rows = rows.map((row) => trendSeries(row.event));
   }
   const measured = measuresSeries(mode);
-  const breakdown = choice(params.get("breakdown") ?? "", BREAKDOWNS, "");
+  const breakdown = breaksDown(mode) ? choice(params.get("breakdown") ?? "", BREAKDOWNS, "") : "";
   return {
     mode,
     series: rows,
@@ -132,9 +142,9 @@ export function trendsFilters(params, now = new Date()) {
 }
 
 // The hash query of the filters, as the form writes it: the mode (unless series), per series its event, math,
-// property and currency (left out where every series has the default; the events alone in sentiment and
-// stickiness modes), the formulas, then the period, the days, the time zone, the comparison with the previous
-// range (only when on) and the breakdown.
+// property and currency (left out where every series has the default; the events alone in sentiment,
+// stickiness and lifecycle modes), the formulas, then the period, the days, the time zone, the comparison with
+// the previous range (only when on) and the breakdown (none in lifecycle mode).
 export function trendsParams(filters) {
   const query = new URLSearchParams();
   const mode = MODES.includes(filters.mode) ? filters.mode : "series";
@@ -158,9 +168,10 @@ export function trendsParams(filters) {
   query.set("to", filters.days.to);
   query.set("tz", filters.tz);
   if (measured && filters.compare) query.set("compare", "1");
-  if (filters.breakdown) query.set("breakdown", filters.breakdown);
-  if (filters.breakdown === "property") query.set("property", filters.property);
-  if (filters.breakdown === "segment") for (const segment of filters.segments) query.append("segment", segment);
+  const breakdown = breaksDown(mode) ? filters.breakdown : "";
+  if (breakdown) query.set("breakdown", breakdown);
+  if (breakdown === "property") query.set("property", filters.property);
+  if (breakdown === "segment") for (const segment of filters.segments) query.append("segment", segment);
   for (const segment of filters.population ?? []) query.append("in", segment);
   return query;
 }
@@ -267,14 +278,20 @@ function seriesRequest(row) {
   return one;
 }
 
-// The range of a request as whole days in the time zone, its periods and the zone (QueryTrends' and
-// QueryStickiness' alike).
+// The range of a request as whole days in the time zone, its periods and the zone (QueryTrends',
+// QueryStickiness' and QueryActivityLifecycle's alike).
 function rangeOf(filters) {
   return {
     timeRange: zoneRange(filters.days, filters.tz),
     period: PERIODS[filters.period].value,
     timeZone: filters.tz,
   };
+}
+
+// The population of the filters (only the events of persons in every chosen segment), added to `request`.
+function withPopulation(request, filters) {
+  if (filters.population?.length) request.population = { segments: [...filters.population] };
+  return request;
 }
 
 // The breakdown and the population of the filters, added to `request` (QueryTrends' or QueryStickiness').
@@ -287,8 +304,7 @@ function withGroups(request, filters) {
     // Every chosen segment keeps its result: the limit does not fold segments (ADR 84).
     request.breakdown = { dimension: "BREAKDOWN_DIMENSION_SEGMENT", segments: [...filters.segments] };
   }
-  if (filters.population?.length) request.population = { segments: [...filters.population] };
-  return request;
+  return withPopulation(request, filters);
 }
 
 // The QueryTrends request (proto3 JSON) of the filters.
@@ -305,17 +321,35 @@ export function trendsRequest(filters) {
   return withGroups(request, filters);
 }
 
-// The QueryStickiness request (proto3 JSON) of the filters: per series its label and its events (every event
-// when it names none), never a math or a property (QueryStickiness refuses them); the range, period, zone,
-// breakdown and population as QueryTrends'. No formulas and no previous range: the RPC has neither.
-export function stickinessRequest(filters) {
-  const series = filters.series.map((row) => {
+// The series of the filters as their events alone (proto3 JSON TrendSeries): per series its label and its
+// events (every event when it names none), never a math or a property (QueryStickiness and
+// QueryActivityLifecycle refuse them).
+function eventSeries(filters) {
+  return filters.series.map((row) => {
     const one = { label: seriesLabel(row) };
     const matcher = eventMatcher(row.event);
     if (matcher) one.event = matcher;
     return one;
   });
-  return withGroups({ series, ...rangeOf(filters) }, filters);
+}
+
+// The QueryStickiness request (proto3 JSON) of the filters: the series' events alone; the range, period,
+// zone, breakdown and population as QueryTrends'. No formulas and no previous range: the RPC has neither.
+export function stickinessRequest(filters) {
+  return withGroups({ series: eventSeries(filters), ...rangeOf(filters) }, filters);
+}
+
+// The QueryActivityLifecycle request (proto3 JSON) of the filters: the series' events alone; the range,
+// period, zone and population as QueryTrends'. No breakdown, formulas or previous range: the RPC has none.
+export function lifecycleRequest(filters) {
+  return withPopulation({ series: eventSeries(filters), ...rangeOf(filters) }, filters);
+}
+
+// The RPC the filters' mode asks and its request: {method, request}.
+export function trendsQuery(filters) {
+  if (filters.mode === "stickiness") return { method: "QueryStickiness", request: stickinessRequest(filters) };
+  if (filters.mode === "lifecycle") return { method: "QueryActivityLifecycle", request: lifecycleRequest(filters) };
+  return { method: "QueryTrends", request: trendsRequest(filters) };
 }
 
 // What a series measures, for headings: "Total events", "Sum of revenue (EUR)", "Median of properties.items".
