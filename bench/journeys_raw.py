@@ -237,6 +237,31 @@ SELECT n, count() FROM (
 GROUP BY n
 """
 
+# The activity lifecycle row: each week's persons who ordered, by status, as a hand-written query sorts them
+# with window functions over each person's distinct weeks (all history before the range's end): new in their
+# first week, returning when the week before has an order too, resurrecting otherwise; dormant the week after
+# a week with orders that has none.
+_ORDER_WEEKS = f"""
+SELECT week, min(week) OVER w AS first, lagInFrame(week) OVER w AS previous,
+       leadInFrame(week) OVER w AS following
+FROM (
+    SELECT DISTINCT person_id, toMonday(timestamp) AS week FROM {_EVENTS}
+    WHERE tenant_id = {{tenant:String}} AND name = {{order:String}}
+      AND timestamp < {{end:DateTime64(6, 'UTC')}}
+)
+WINDOW w AS (PARTITION BY person_id ORDER BY week ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+"""
+_LIFECYCLE = f"""
+SELECT week, status, count() FROM (
+    SELECT week, multiIf(week = first, 'new', previous = week - 7, 'returning', 'resurrecting') AS status
+    FROM ({_ORDER_WEEKS})
+    UNION ALL
+    SELECT week + 7 AS week, 'dormant' AS status FROM ({_ORDER_WEEKS}) WHERE following != week + 7
+)
+WHERE week >= toMonday({{start:DateTime64(6, 'UTC')}}) AND week < {{end:DateTime64(6, 'UTC')}}
+GROUP BY week, status
+"""
+
 
 class RawCopy:
     """The baseline's chDB engine at `path`, with the journey store's schema."""
@@ -371,6 +396,11 @@ class RawCopy:
     def stickiness(self) -> int:
         """Runs the stickiness; returns the persons with an event in the range."""
         return sum(int(row[1]) for row in self._analytics(_STICKINESS, self._range()))
+
+    def activity_lifecycle(self) -> int:
+        """Runs the activity lifecycle of orders by week; returns the new persons over the range."""
+        rows = self._analytics(_LIFECYCLE, {**self._range(), "order": FUNNEL[-1]})
+        return sum(int(count) for _, status, count in rows if status == "new")
 
     @staticmethod
     def _range() -> dict[str, Any]:

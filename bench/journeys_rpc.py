@@ -270,4 +270,16 @@ def questions() -> list[Question]:
             lambda r: r.results[0].total_persons,
             "stickiness",
         ),
+        Question(
+            "activity lifecycle: each week's persons ordering, new to dormant (new persons)",
+            "QueryActivityLifecycle",
+            pb.QueryActivityLifecycleRequest(
+                series=[trends_pb2.TrendSeries(event=analytics_pb2.EventMatcher(event_name=FUNNEL[-1]))],
+                time_range=_range(),
+                period=retention_pb2.RETENTION_PERIOD_WEEK,
+            ),
+            pb.QueryActivityLifecycleResponse,
+            lambda r: sum(p.new_persons for p in r.results[0].points),
+            "activity_lifecycle",
+        ),
     ]
