@@ -5,7 +5,7 @@ QueryActivityLifecycle (each period's persons as new, returning, resurrecting or
 from __future__ import annotations
 
 import sys
-from typing import TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from google.protobuf import json_format
@@ -36,8 +36,26 @@ def counting_request(kind: type[Counting], trend: pb.QueryTrendsRequest) -> Coun
     return request
 
 
-def _json(response: Message) -> None:
+def _answer(method: str, request: Message, api_key: str, *, gateway: str, tls: bool, as_json: bool) -> Any:
+    """JourneyService's answer to `request` through the gateway (a failure is the CLI's); with `as_json`
+    written out as the API returns it, and None."""
+    response = call(
+        pb_grpc.JourneyServiceStub,
+        lambda stub, auth: getattr(stub, method)(request, metadata=auth, timeout=60),
+        gateway=gateway,
+        tls=tls,
+        api_key=api_key,
+    )
+    if not as_json:
+        return response
     sys.stdout.write(json_format.MessageToJson(response, preserving_proto_field_name=True) + "\n")
+    return None
+
+
+def _span(request: Counting, response: Any, zone: ZoneInfo) -> str:
+    start = to_datetime(request.time_range.start).astimezone(zone)
+    end = to_datetime(response.end_time).astimezone(zone)
+    return f"From {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} ({zone.key})"
 
 
 def show_stickiness(
@@ -52,21 +70,12 @@ def show_stickiness(
 ) -> None:
     """Persons per number of active periods, a column per series (and breakdown value)."""
     request = counting_request(pb.QueryStickinessRequest, trend)
-    response: pb.QueryStickinessResponse = call(
-        pb_grpc.JourneyServiceStub,
-        lambda stub, auth: stub.QueryStickiness(request, metadata=auth, timeout=60),
-        gateway=gateway,
-        tls=tls,
-        api_key=api_key,
+    response: pb.QueryStickinessResponse | None = _answer(
+        "QueryStickiness", request, api_key, gateway=gateway, tls=tls, as_json=as_json
     )
-    if as_json:
-        _json(response)
+    if response is None:
         return
-    start = to_datetime(request.time_range.start).astimezone(zone)
-    end = to_datetime(response.end_time).astimezone(zone)
-    out.print(
-        f"From {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} ({zone.key}): {response.period_count} {period}s"
-    )
+    out.print(f"{_span(request, response, zone)}: {response.period_count} {period}s")
     table = Table(title=f"Persons by the {period}s they were active in", title_justify="left")
     table.add_column(f"{period}s")
     results = list(response.results)
@@ -118,18 +127,11 @@ def show_lifecycle(
 ) -> None:
     """A table per series: each period's persons by how their activity changed."""
     request = counting_request(pb.QueryActivityLifecycleRequest, trend)
-    response: pb.QueryActivityLifecycleResponse = call(
-        pb_grpc.JourneyServiceStub,
-        lambda stub, auth: stub.QueryActivityLifecycle(request, metadata=auth, timeout=60),
-        gateway=gateway,
-        tls=tls,
-        api_key=api_key,
+    response: pb.QueryActivityLifecycleResponse | None = _answer(
+        "QueryActivityLifecycle", request, api_key, gateway=gateway, tls=tls, as_json=as_json
     )
-    if as_json:
-        _json(response)
+    if response is None:
         return
-    start = to_datetime(request.time_range.start).astimezone(zone)
-    end = to_datetime(response.end_time).astimezone(zone)
-    out.print(f"From {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} ({zone.key}); * still running")
+    out.print(f"{_span(request, response, zone)}; * still running")
     for result in response.results:
         out.print(lifecycle_table(result, zone, period))
