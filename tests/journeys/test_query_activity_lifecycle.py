@@ -1,7 +1,7 @@
 """QueryActivityLifecycle over gRPC against the plain-Python reference: each period's persons as new,
 returning, resurrecting or dormant, per series, in hours, days, weeks and months of a time zone, with the
 first event looked for in all history, a range that cuts its first period, populations, a merge, tenants
-apart, and validation."""
+apart, and validation; ListActivityLifecyclePersons paging through the persons behind each number."""
 
 from __future__ import annotations
 
@@ -20,9 +20,10 @@ from tests.journeys.trends_reference import (
     activity_log,
     hour_log,
     reference_lifecycle,
+    reference_lifecycle_persons,
     to_pb,
 )
-from tests.rpc_errors import violations
+from tests.rpc_errors import reason, violations
 from wayline.common.timestamps import to_datetime
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline.journeys.v1 import trends_pb2
@@ -180,3 +181,88 @@ def test_query_activity_lifecycle_refuses_measures_and_what_trends_refuse(journe
             pb.QueryActivityLifecycleRequest(), metadata=journeys.metadata, timeout=10
         )
     assert set(field_violations(caught.value)) == {"series", "time_range.start"}
+
+
+def list_persons(
+    journeys: Journeys, request: pb.ListActivityLifecyclePersonsRequest
+) -> tuple[list[str], int]:
+    """Every person id of the listing, page after page, and how many pages it took."""
+    found: list[str] = []
+    pages = 0
+    while True:
+        page = journeys.stub.ListActivityLifecyclePersons(request, metadata=journeys.metadata, timeout=30)
+        found.extend(page.person_ids)
+        pages += 1
+        if not page.next_page_token:
+            return found, pages
+        request.page_token = page.next_page_token
+
+
+_STATUSES = (
+    trends_pb2.ACTIVITY_STATUS_NEW,
+    trends_pb2.ACTIVITY_STATUS_RETURNING,
+    trends_pb2.ACTIVITY_STATUS_RESURRECTING,
+    trends_pb2.ACTIVITY_STATUS_DORMANT,
+)
+
+
+def test_list_activity_lifecycle_persons_pages_through_each_number(journeys: Journeys) -> None:
+    log = activity_log(66, START, END, persons=60)
+    journeys.write(*(to_pb(e) for e in log))
+    q = TQuery(SERIES[:2], START, END, "week", "Europe/Paris", population_plan="pro")
+    wanted = reference_lifecycle_persons(log, q)
+    points = ask(journeys, q).results[0].points
+    listed = 0
+    for series_index in range(2):
+        for n, point in enumerate(points):
+            for k, status in enumerate(_STATUSES):
+                request = pb.ListActivityLifecyclePersonsRequest(
+                    lifecycle=lifecycle_request(q),
+                    series_index=series_index,
+                    period_start=point.period_start,
+                    status=status,
+                    page_size=2,
+                )
+                found, pages = list_persons(journeys, request)
+                assert found == sorted(wanted[series_index][n][k]), (series_index, n, status)
+                assert pages == max(1, -(-len(found) // 2))
+                listed += len(found)
+    assert listed > 20
+
+
+def test_list_activity_lifecycle_persons_refuses_what_names_no_number(journeys: Journeys) -> None:
+    q = TQuery(SERIES[:1], START, END, "week")
+    request = pb.ListActivityLifecyclePersonsRequest(
+        lifecycle=lifecycle_request(q), series_index=1, page_size=-1
+    )
+    request.period_start.FromDatetime(START + timedelta(days=1))  # a Tuesday: no week starts there
+    request.lifecycle.time_zone = "Mars/Olympus_Mons"
+    with pytest.raises(grpc.RpcError) as caught:
+        journeys.stub.ListActivityLifecyclePersons(request, metadata=journeys.metadata, timeout=10)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(field_violations(caught.value)) == {
+        "lifecycle.time_zone",
+        "series_index",
+        "status",
+        "page_size",
+    }
+    request.lifecycle.time_zone = "UTC"
+    with pytest.raises(grpc.RpcError) as caught:
+        journeys.stub.ListActivityLifecyclePersons(request, metadata=journeys.metadata, timeout=10)
+    assert set(field_violations(caught.value)) == {"series_index", "period_start", "status", "page_size"}
+    # A token of one listing does not page another.
+    log = activity_log(67, START, END, persons=30)
+    journeys.write(*(to_pb(e) for e in log))
+    point = ask(journeys, q).results[0].points[3]
+    request = pb.ListActivityLifecyclePersonsRequest(
+        lifecycle=lifecycle_request(q),
+        period_start=point.period_start,
+        status=trends_pb2.ACTIVITY_STATUS_RETURNING,
+        page_size=1,
+    )
+    page = journeys.stub.ListActivityLifecyclePersons(request, metadata=journeys.metadata, timeout=10)
+    assert page.next_page_token
+    request.status, request.page_token = trends_pb2.ACTIVITY_STATUS_DORMANT, page.next_page_token
+    with pytest.raises(grpc.RpcError) as caught:
+        journeys.stub.ListActivityLifecyclePersons(request, metadata=journeys.metadata, timeout=10)
+    assert reason(caught.value) == "INVALID_PAGE_TOKEN"

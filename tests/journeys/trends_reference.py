@@ -428,9 +428,18 @@ def activity_log(seed: int, start: datetime, end: datetime, persons: int = 40) -
 
 
 Lifecycle = tuple[int, int, int, int]  # new, returning, resurrecting, dormant persons of a period
+LifecyclePersons = tuple[set[str], set[str], set[str], set[str]]  # the persons of each of the four
 
 
 def reference_lifecycle(log: list[TEv], q: TQuery) -> dict[int, list[Lifecycle]]:
+    """reference_lifecycle_persons' counts."""
+    return {
+        index: [(len(a), len(b), len(c), len(d)) for a, b, c, d in points]
+        for index, points in reference_lifecycle_persons(log, q).items()
+    }
+
+
+def reference_lifecycle_persons(log: list[TEv], q: TQuery) -> dict[int, list[LifecyclePersons]]:
     """Per series, per period of the range: its persons as new (first matching event ever in the period),
     returning (active in the period before too), resurrecting (active before that only) and dormant (active
     in the period before, not in this one). Active in the range's first period means in the range's part of
@@ -456,7 +465,7 @@ def reference_lifecycle(log: list[TEv], q: TQuery) -> dict[int, list[Lifecycle]]
             return _floor(at.astimezone(zone).date(), q.period)
 
     since, first_start = starts[0], starts[1]
-    found: dict[int, list[Lifecycle]] = {}
+    found: dict[int, list[LifecyclePersons]] = {}
     for index, s in enumerate(q.series):
         firsts: dict[str, datetime] = {}
         active: dict[str, set[object]] = defaultdict(set)
@@ -468,19 +477,19 @@ def reference_lifecycle(log: list[TEv], q: TQuery) -> dict[int, list[Lifecycle]]
             firsts[e.person] = min(e.at, firsts.get(e.person, e.at))
             if since <= e.at < first_start or q.start <= e.at:
                 active[e.person].add(period_of(e.at))
-        counts = []
+        points = []
         for n, key in enumerate(keys[1:]):
-            new = returning = resurrecting = dormant = 0
+            statuses: LifecyclePersons = (set(), set(), set(), set())
             for person, periods_active in active.items():
                 if key in periods_active:
                     if firsts[person] >= since and period_of(firsts[person]) == key:
-                        new += 1
+                        statuses[0].add(person)
                     elif keys[n] in periods_active:
-                        returning += 1
+                        statuses[1].add(person)
                     else:
-                        resurrecting += 1
+                        statuses[2].add(person)
                 elif keys[n] in periods_active:
-                    dormant += 1
-            counts.append((new, returning, resurrecting, dormant))
-        found[index] = counts
+                    statuses[3].add(person)
+            points.append(statuses)
+        found[index] = points
     return found

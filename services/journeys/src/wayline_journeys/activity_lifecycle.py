@@ -26,6 +26,7 @@ __all__ = [
     "ActivityLifecycleReadModel",
     "ActivityStatus",
     "LifecycleCell",
+    "LifecyclePersonsPage",
     "LifecyclePoint",
     "LifecycleResult",
     "lifecycle_results",
@@ -67,9 +68,25 @@ class LifecycleResult:
     points: tuple[LifecyclePoint, ...]
 
 
+@dataclass(frozen=True)
+class LifecyclePersonsPage:
+    """Which persons of a lifecycle to list: those of series `series_index` with `status` in the range's
+    period `period` (0 for the first), after `after` in ascending order, `limit` at most."""
+
+    series_index: int
+    period: int
+    status: ActivityStatus
+    after: str
+    limit: int
+
+
 class ActivityLifecycleReadModel(Protocol):
     def activity_lifecycle(self, query: TrendQuery) -> list[LifecycleCell]:
         """The persons of every series by period of the range and status; no cell for a count of none."""
+        ...
+
+    def persons(self, query: TrendQuery, page: LifecyclePersonsPage) -> list[str]:
+        """The ids of the persons `page` names, in ascending order."""
         ...
 
 

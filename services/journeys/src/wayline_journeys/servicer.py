@@ -15,6 +15,8 @@ from wayline_journeys.activity_lifecycle import lifecycle_results
 from wayline_journeys.activity_lifecycle_converters import (
     activity_lifecycle_query,
     activity_lifecycle_response,
+    lifecycle_persons_request,
+    lifecycle_persons_response,
 )
 from wayline_journeys.converters import (
     columns_to_write,
@@ -270,6 +272,14 @@ class JourneyServicer(pb_grpc.JourneyServiceServicer):
         query = activity_lifecycle_query(require_tenant(), request, now)
         cells = self._models.activity_lifecycle.activity_lifecycle(query)
         return activity_lifecycle_response(query, lifecycle_results(cells, query, now))
+
+    def ListActivityLifecyclePersons(  # noqa: N802
+        self, request: pb.ListActivityLifecyclePersonsRequest, context: grpc.ServicerContext
+    ) -> pb.ListActivityLifecyclePersonsResponse:
+        tenant = require_tenant()
+        query, page = lifecycle_persons_request(tenant, request, datetime.now(UTC))
+        found = self._models.activity_lifecycle.persons(query, page)
+        return lifecycle_persons_response(tenant, request, found, page)
 
     def QueryFunnel(  # noqa: N802
         self, request: pb.QueryFunnelRequest, context: grpc.ServicerContext

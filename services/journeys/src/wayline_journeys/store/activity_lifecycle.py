@@ -17,15 +17,16 @@ stickiness statement.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from wayline_journeys.activity_lifecycle import ActivityStatus, LifecycleCell
+from wayline_journeys.activity_lifecycle import ActivityStatus, LifecycleCell, LifecyclePersonsPage
 from wayline_journeys.store.client import ReadModel
 from wayline_journeys.store.sql import SqlParams
 from wayline_journeys.store.trends import period_sql, units_sql
 from wayline_journeys.trends import PeriodKey, TrendPeriod, TrendQuery, period_before, trend_periods
 
-__all__ = ["ClickHouseActivityLifecycle", "activity_lifecycle_sql"]
+__all__ = ["ClickHouseActivityLifecycle", "activity_lifecycle_sql", "lifecycle_persons_sql"]
 
 _DATETIME = "DateTime64(6, 'UTC')"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -59,15 +60,14 @@ def _statuses(i: int, periods: int) -> str:
     return f"{present}, {gone}"
 
 
-def activity_lifecycle_sql(query: TrendQuery, params: SqlParams) -> str:
-    """Rows of (series index, range period index, status value, persons)."""
+def _persons_sql(query: TrendQuery, params: SqlParams, indexes: Sequence[int], after: str = "") -> str:
+    """Rows of (person_id, a{i}, f{i} for each series i of `indexes`): the positions of the person's active
+    periods and of their first event's period (see `_statuses`); persons after `after` only."""
     zone = params.bind(query.time_zone, "String")
-    indexes = range(len(query.series))
     before, *bounds = period_before(query)
     keys = _keys(query, params, before)
-    periods = len(trend_periods(query))
-    # Active: in the whole period before, or in the range (not in the part of its first period it cuts).
     since, first, start = (params.bind(t, _DATETIME) for t in (*bounds, query.start))
+    # Active: in the whole period before, or in the range (not in the part of its first period it cuts).
     active = f"timestamp >= {since} AND (timestamp >= {start} OR timestamp < {first})"
     per_person = ", ".join(
         f"minIf(timestamp, m{i}) AS t{i}, groupUniqArrayIf(period, m{i} AND {active}) AS p{i}"
@@ -78,13 +78,35 @@ def activity_lifecycle_sql(query: TrendQuery, params: SqlParams) -> str:
         f"indexOf({keys}, {period_sql(query, zone, f't{i}')}) AS f{i}"
         for i in indexes
     )
-    statuses = ", ".join(_statuses(i, periods) for i in indexes)
-    persons = (
-        f"SELECT {positions} FROM (SELECT person_id, {per_person} "
-        f"FROM ({units_sql(query, params, zone, None, indexes)}) GROUP BY person_id)"
+    later = f" HAVING person_id > {params.bind(after, 'String')}" if after else ""
+    return (
+        f"SELECT person_id, {positions} FROM (SELECT person_id, {per_person} "
+        f"FROM ({units_sql(query, params, zone, None, indexes)}) GROUP BY person_id{later})"
     )
-    changes = f"SELECT arrayJoin(arrayConcat({statuses})) AS c FROM ({persons})"
+
+
+def activity_lifecycle_sql(query: TrendQuery, params: SqlParams) -> str:
+    """Rows of (series index, range period index, status value, persons)."""
+    indexes = range(len(query.series))
+    periods = len(trend_periods(query))
+    statuses = ", ".join(_statuses(i, periods) for i in indexes)
+    changes = f"SELECT arrayJoin(arrayConcat({statuses})) AS c FROM ({_persons_sql(query, params, indexes)})"
     return f"SELECT c.1, c.2, c.3, count() FROM ({changes}) GROUP BY c.1, c.2, c.3"
+
+
+def lifecycle_persons_sql(query: TrendQuery, params: SqlParams, page: LifecyclePersonsPage) -> str:
+    """The person ids `page` names, ascending (a person has one status at most per series and period)."""
+    i = page.series_index
+    statuses = _statuses(i, len(trend_periods(query)))
+    changes = (
+        f"SELECT person_id, arrayJoin(arrayConcat({statuses})) AS c "
+        f"FROM ({_persons_sql(query, params, [i], page.after)})"
+    )
+    period, status = params.bind(page.period, "Int64"), params.bind(page.status.value, "UInt8")
+    return (
+        f"SELECT person_id FROM ({changes}) WHERE c.2 = {period} AND c.3 = {status} "
+        f"ORDER BY person_id LIMIT {params.bind(page.limit, 'UInt32')}"
+    )
 
 
 class ClickHouseActivityLifecycle(ReadModel):
@@ -94,3 +116,8 @@ class ClickHouseActivityLifecycle(ReadModel):
         params = self._tenant_params(query.tenant)
         rows = self._rows(activity_lifecycle_sql(query, params), params, "computing the activity lifecycle")
         return [LifecycleCell(int(i), int(n), ActivityStatus(int(s)), int(c)) for i, n, s, c in rows]
+
+    def persons(self, query: TrendQuery, page: LifecyclePersonsPage) -> list[str]:
+        params = self._tenant_params(query.tenant)
+        rows = self._rows(lifecycle_persons_sql(query, params, page), params, "listing a lifecycle's persons")
+        return [str(person) for (person,) in rows]

@@ -1318,6 +1318,82 @@ class QueryActivityLifecycleResponse(_message.Message):
 Global___QueryActivityLifecycleResponse: _TypeAlias = QueryActivityLifecycleResponse  # noqa: Y015
 
 @_typing.final
+class ListActivityLifecyclePersonsRequest(_message.Message):
+    """ListActivityLifecyclePersonsRequest names one number of an activity lifecycle whose persons to list."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LIFECYCLE_FIELD_NUMBER: _builtins.int
+    SERIES_INDEX_FIELD_NUMBER: _builtins.int
+    PERIOD_START_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    series_index: _builtins.int
+    """The zero-based index of the series."""
+    status: _trends_pb2.ActivityStatus.ValueType
+    """Which of the period's persons to list; required."""
+    page_size: _builtins.int
+    """The most person ids to return; 0 means 100, larger values are capped at 1,000."""
+    page_token: _builtins.str
+    """The `next_page_token` of a previous call with the same lifecycle, series, period and status."""
+    @_builtins.property
+    def lifecycle(self) -> Global___QueryActivityLifecycleRequest:
+        """The lifecycle, as QueryActivityLifecycle takes it. Set its range's end: with an unset end (now) the
+        periods, and so the persons, move while paging.
+        """
+
+    @_builtins.property
+    def period_start(self) -> _timestamp_pb2.Timestamp:
+        """The period: the `period_start` of one of the lifecycle's points."""
+
+    def __init__(
+        self,
+        *,
+        lifecycle: Global___QueryActivityLifecycleRequest | None = ...,
+        series_index: _builtins.int = ...,
+        period_start: _timestamp_pb2.Timestamp | None = ...,
+        status: _trends_pb2.ActivityStatus.ValueType = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lifecycle", b"lifecycle", "period_start", b"period_start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lifecycle", b"lifecycle", "page_size", b"page_size", "page_token", b"page_token", "period_start", b"period_start", "series_index", b"series_index", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListActivityLifecyclePersonsRequest: _TypeAlias = ListActivityLifecyclePersonsRequest  # noqa: Y015
+
+@_typing.final
+class ListActivityLifecyclePersonsResponse(_message.Message):
+    """ListActivityLifecyclePersonsResponse is one page of persons."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSON_IDS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """The token of the next page; empty when this is the last page."""
+    @_builtins.property
+    def person_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Person ids in ascending order."""
+
+    def __init__(
+        self,
+        *,
+        person_ids: _abc.Iterable[_builtins.str] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "person_ids", b"person_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListActivityLifecyclePersonsResponse: _TypeAlias = ListActivityLifecyclePersonsResponse  # noqa: Y015
+
+@_typing.final
 class GetLifecycleStagesRequest(_message.Message):
     """GetLifecycleStagesRequest asks for the stages of persons and/or of a population."""
 

@@ -114,6 +114,11 @@ class JourneyServiceStub:
                 request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryActivityLifecycleRequest.SerializeToString,
                 response_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryActivityLifecycleResponse.FromString,
                 _registered_method=True)
+        self.ListActivityLifecyclePersons = channel.unary_unary(
+                '/wayline.journeys.v1.JourneyService/ListActivityLifecyclePersons',
+                request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListActivityLifecyclePersonsRequest.SerializeToString,
+                response_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListActivityLifecyclePersonsResponse.FromString,
+                _registered_method=True)
         self.GetLifecycleStages = channel.unary_unary(
                 '/wayline.journeys.v1.JourneyService/GetLifecycleStages',
                 request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetLifecycleStagesRequest.SerializeToString,
@@ -426,6 +431,20 @@ class JourneyServiceServicer:
 
         Errors: those of the service; INVALID_ARGUMENT as QueryTrends answers for the same fields, and for a
         series with a `math` or a `property` (the lifecycle counts active persons, not a measure).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListActivityLifecyclePersons(self, request, context):
+        """ListActivityLifecyclePersons pages through the persons behind one number of an activity lifecycle: a
+        series' new, returning, resurrecting or dormant persons of one period (the dormant of this week: whom to
+        win back), in ascending order of person id. The lifecycle is computed afresh for each page: events
+        arriving while paging may move a person in or out of the list.
+
+        Errors: those of QueryActivityLifecycle for `lifecycle` (paths prefixed `lifecycle.`); INVALID_ARGUMENT
+        for a series index out of range, a `period_start` that starts none of the range's periods, an unset
+        status, a negative page size, or (reason `INVALID_PAGE_TOKEN`) a token that another request issued.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -778,6 +797,11 @@ def add_JourneyServiceServicer_to_server(servicer, server):
                     servicer.QueryActivityLifecycle,
                     request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryActivityLifecycleRequest.FromString,
                     response_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryActivityLifecycleResponse.SerializeToString,
+            ),
+            'ListActivityLifecyclePersons': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListActivityLifecyclePersons,
+                    request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListActivityLifecyclePersonsRequest.FromString,
+                    response_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListActivityLifecyclePersonsResponse.SerializeToString,
             ),
             'GetLifecycleStages': grpc.unary_unary_rpc_method_handler(
                     servicer.GetLifecycleStages,
@@ -1278,6 +1302,33 @@ class JourneyService:
             '/wayline.journeys.v1.JourneyService/QueryActivityLifecycle',
             wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryActivityLifecycleRequest.SerializeToString,
             wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.QueryActivityLifecycleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListActivityLifecyclePersons(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.journeys.v1.JourneyService/ListActivityLifecyclePersons',
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListActivityLifecyclePersonsRequest.SerializeToString,
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ListActivityLifecyclePersonsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -179,6 +179,16 @@ class JourneyServiceStub:
     Errors: those of the service; INVALID_ARGUMENT as QueryTrends answers for the same fields, and for a
     series with a `math` or a `property` (the lifecycle counts active persons, not a measure).
     """
+    ListActivityLifecyclePersons: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.ListActivityLifecyclePersonsRequest, _journeys_service_pb2.ListActivityLifecyclePersonsResponse]
+    """ListActivityLifecyclePersons pages through the persons behind one number of an activity lifecycle: a
+    series' new, returning, resurrecting or dormant persons of one period (the dormant of this week: whom to
+    win back), in ascending order of person id. The lifecycle is computed afresh for each page: events
+    arriving while paging may move a person in or out of the list.
+
+    Errors: those of QueryActivityLifecycle for `lifecycle` (paths prefixed `lifecycle.`); INVALID_ARGUMENT
+    for a series index out of range, a `period_start` that starts none of the range's periods, an unset
+    status, a negative page size, or (reason `INVALID_PAGE_TOKEN`) a token that another request issued.
+    """
     GetLifecycleStages: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.GetLifecycleStagesRequest, _journeys_service_pb2.GetLifecycleStagesResponse]
     """GetLifecycleStages returns the lifecycle stage (awareness, acquisition, onboarding, engagement,
     retention, advocacy) of given persons and, on request, the distribution of a population over the stages,
@@ -517,6 +527,16 @@ class JourneyServiceAsyncStub(JourneyServiceStub):
 
     Errors: those of the service; INVALID_ARGUMENT as QueryTrends answers for the same fields, and for a
     series with a `math` or a `property` (the lifecycle counts active persons, not a measure).
+    """
+    ListActivityLifecyclePersons: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.ListActivityLifecyclePersonsRequest, _journeys_service_pb2.ListActivityLifecyclePersonsResponse]  # type: ignore[assignment]
+    """ListActivityLifecyclePersons pages through the persons behind one number of an activity lifecycle: a
+    series' new, returning, resurrecting or dormant persons of one period (the dormant of this week: whom to
+    win back), in ascending order of person id. The lifecycle is computed afresh for each page: events
+    arriving while paging may move a person in or out of the list.
+
+    Errors: those of QueryActivityLifecycle for `lifecycle` (paths prefixed `lifecycle.`); INVALID_ARGUMENT
+    for a series index out of range, a `period_start` that starts none of the range's periods, an unset
+    status, a negative page size, or (reason `INVALID_PAGE_TOKEN`) a token that another request issued.
     """
     GetLifecycleStages: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.GetLifecycleStagesRequest, _journeys_service_pb2.GetLifecycleStagesResponse]  # type: ignore[assignment]
     """GetLifecycleStages returns the lifecycle stage (awareness, acquisition, onboarding, engagement,
@@ -937,6 +957,22 @@ class JourneyServiceServicer(metaclass=_abc_1.ABCMeta):
 
         Errors: those of the service; INVALID_ARGUMENT as QueryTrends answers for the same fields, and for a
         series with a `math` or a `property` (the lifecycle counts active persons, not a measure).
+        """
+
+    @_abc_1.abstractmethod
+    def ListActivityLifecyclePersons(
+        self,
+        request: _journeys_service_pb2.ListActivityLifecyclePersonsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_journeys_service_pb2.ListActivityLifecyclePersonsResponse, _abc.Awaitable[_journeys_service_pb2.ListActivityLifecyclePersonsResponse]]:
+        """ListActivityLifecyclePersons pages through the persons behind one number of an activity lifecycle: a
+        series' new, returning, resurrecting or dormant persons of one period (the dormant of this week: whom to
+        win back), in ascending order of person id. The lifecycle is computed afresh for each page: events
+        arriving while paging may move a person in or out of the list.
+
+        Errors: those of QueryActivityLifecycle for `lifecycle` (paths prefixed `lifecycle.`); INVALID_ARGUMENT
+        for a series index out of range, a `period_start` that starts none of the range's periods, an unset
+        status, a negative page size, or (reason `INVALID_PAGE_TOKEN`) a token that another request issued.
         """
 
     @_abc_1.abstractmethod

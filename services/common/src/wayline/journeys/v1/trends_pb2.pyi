@@ -105,6 +105,40 @@ persons.
 """
 Global___TrendMath: _TypeAlias = TrendMath  # noqa: Y015
 
+class _ActivityStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ActivityStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ActivityStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ACTIVITY_STATUS_UNSPECIFIED: _ActivityStatus.ValueType  # 0
+    """Not set."""
+    ACTIVITY_STATUS_NEW: _ActivityStatus.ValueType  # 1
+    """Their first matching event ever fell in the period."""
+    ACTIVITY_STATUS_RETURNING: _ActivityStatus.ValueType  # 2
+    """Active in the period and in the one before it."""
+    ACTIVITY_STATUS_RESURRECTING: _ActivityStatus.ValueType  # 3
+    """Active in the period, not in the one before it, and earlier than that."""
+    ACTIVITY_STATUS_DORMANT: _ActivityStatus.ValueType  # 4
+    """Active in the period before, not in this one."""
+
+class ActivityStatus(_ActivityStatus, metaclass=_ActivityStatusEnumTypeWrapper):
+    """ActivityStatus is how a person's activity in a period changed from the period before (see
+    ActivityLifecyclePoint).
+    """
+
+ACTIVITY_STATUS_UNSPECIFIED: ActivityStatus.ValueType  # 0
+"""Not set."""
+ACTIVITY_STATUS_NEW: ActivityStatus.ValueType  # 1
+"""Their first matching event ever fell in the period."""
+ACTIVITY_STATUS_RETURNING: ActivityStatus.ValueType  # 2
+"""Active in the period and in the one before it."""
+ACTIVITY_STATUS_RESURRECTING: ActivityStatus.ValueType  # 3
+"""Active in the period, not in the one before it, and earlier than that."""
+ACTIVITY_STATUS_DORMANT: ActivityStatus.ValueType  # 4
+"""Active in the period before, not in this one."""
+Global___ActivityStatus: _TypeAlias = ActivityStatus  # noqa: Y015
+
 @_typing.final
 class TrendSeries(_message.Message):
     """TrendSeries is one line of a trend: which events it counts and what it measures over them."""
