@@ -176,6 +176,23 @@ def test_trends_lifecycle_sorts_each_days_persons(gateway_server: Server, names:
     assert _row(out, "2026-09-02")[1:] == ["0", "0", "0", "-2", "0", "0.00"]
     assert _row(out, "2026-09-03")[1:] == ["0", "0", "1", "0", "1", "—"]
 
+    code, out, err = wayline(
+        gateway_server, purchase, *_WINDOW, "--lifecycle", "--persons", "dormant", "--at", "2026-09-02"
+    )
+    assert code == 0, err
+    assert f"Dormant persons of {purchase}, the day of 2026-09-02: 2" in out
+    assert out.split(": 2\n", 1)[1].split() == ["trend-a", "trend-b"]
+    code, out, err = wayline(gateway_server, purchase, *_WINDOW, "--lifecycle", "--persons", "resurrecting")
+    assert code == 0, err  # the last day by default
+    assert out.split(": 1\n", 1)[1].split() == ["trend-b"]
+    code, _, err = wayline(gateway_server, purchase, *_WINDOW, "--lifecycle", "--persons", "gone")
+    assert code == 2
+    code, _, err = wayline(
+        gateway_server, purchase, *_WINDOW, "--lifecycle", "--persons", "new", "--at", "2026-08-01"
+    )
+    assert code == 2
+    assert "2026-09-01, 2026-09-02, 2026-09-03" in err
+
     code, _, err = wayline(gateway_server, purchase, *_WINDOW, "--lifecycle", "--by", "channel")
     assert code == 2
     assert "no breakdown" in err

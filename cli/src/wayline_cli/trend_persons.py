@@ -8,6 +8,7 @@ import sys
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+import typer
 from google.protobuf import json_format
 from google.protobuf.message import Message
 from rich.table import Table
@@ -16,10 +17,10 @@ from wayline.common.timestamps import to_datetime
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline.journeys.v1 import journeys_service_pb2_grpc as pb_grpc
 from wayline.journeys.v1 import trends_pb2
-from wayline_cli.gateway import call, out
+from wayline_cli.gateway import call, out, pages
 from wayline_cli.trend_format import period_label, share, value_name
 
-__all__ = ["counting_request", "lifecycle_table", "show_lifecycle", "show_stickiness"]
+__all__ = ["STATUSES", "counting_request", "lifecycle_table", "show_lifecycle", "show_stickiness"]
 
 Counting = TypeVar("Counting", pb.QueryStickinessRequest, pb.QueryActivityLifecycleRequest)
 
@@ -115,6 +116,14 @@ def lifecycle_table(result: trends_pb2.ActivityLifecycleResult, zone: ZoneInfo, 
     return table
 
 
+STATUSES = {
+    "new": trends_pb2.ACTIVITY_STATUS_NEW,
+    "returning": trends_pb2.ACTIVITY_STATUS_RETURNING,
+    "resurrecting": trends_pb2.ACTIVITY_STATUS_RESURRECTING,
+    "dormant": trends_pb2.ACTIVITY_STATUS_DORMANT,
+}
+
+
 def show_lifecycle(
     trend: pb.QueryTrendsRequest,
     zone: ZoneInfo,
@@ -124,14 +133,77 @@ def show_lifecycle(
     gateway: str,
     tls: bool,
     as_json: bool,
+    persons: str = "",
+    at: str = "",
 ) -> None:
-    """A table per series: each period's persons by how their activity changed."""
+    """A table per series: each period's persons by how their activity changed; with `persons` (a status),
+    the ids of the first series' persons of that status in the period labelled `at` (default the last)."""
     request = counting_request(pb.QueryActivityLifecycleRequest, trend)
     response: pb.QueryActivityLifecycleResponse | None = _answer(
-        "QueryActivityLifecycle", request, api_key, gateway=gateway, tls=tls, as_json=as_json
+        "QueryActivityLifecycle", request, api_key, gateway=gateway, tls=tls, as_json=as_json and not persons
     )
     if response is None:
+        return
+    if persons:
+        # The range measured, end included, so that the periods stay put while paging.
+        request.time_range.end.CopyFrom(response.end_time)
+        _list_persons(
+            request,
+            response.results[0],
+            zone=zone,
+            period=period,
+            status=persons,
+            at=at,
+            api_key=api_key,
+            gateway=gateway,
+            tls=tls,
+        )
         return
     out.print(f"{_span(request, response, zone)}; * still running")
     for result in response.results:
         out.print(lifecycle_table(result, zone, period))
+
+
+def _list_persons(
+    lifecycle: pb.QueryActivityLifecycleRequest,
+    result: trends_pb2.ActivityLifecycleResult,
+    *,
+    zone: ZoneInfo,
+    period: str,
+    status: str,
+    at: str,
+    api_key: str,
+    gateway: str,
+    tls: bool,
+) -> None:
+    """Every id of the persons of `status` in the period labelled `at`, one per line under a heading."""
+    labels = [period_label(p, zone, period).removesuffix(" *") for p in result.points]
+    chosen = labels.index(at) if at in labels else len(labels) - 1 if not at else None
+    if chosen is None or not labels:
+        raise typer.BadParameter(
+            f"a {period} of the range, as the table labels it: {', '.join(labels)}", param_hint="--at"
+        )
+    request = pb.ListActivityLifecyclePersonsRequest(
+        lifecycle=lifecycle,
+        period_start=result.points[chosen].period_start,
+        status=STATUSES[status],
+        page_size=1_000,
+    )
+    found = call(
+        pb_grpc.JourneyServiceStub,
+        lambda stub, auth: list(
+            pages(
+                lambda r: stub.ListActivityLifecyclePersons(r, metadata=auth, timeout=60),
+                request,
+                lambda page: page.person_ids,
+            )
+        ),
+        gateway=gateway,
+        tls=tls,
+        api_key=api_key,
+    )
+    out.print(
+        f"{status.capitalize()} persons of {result.label}, the {period} of {labels[chosen]}: {len(found):,}"
+    )
+    for person in found:
+        out.print(person, highlight=False)

@@ -31,7 +31,7 @@ from wayline.journeys.v1 import journeys_service_pb2_grpc as pb_grpc
 from wayline_cli.decisions import parse_time
 from wayline_cli.gateway import GATEWAY, GatewayOption, ReadKeyOption, TlsOption, call, out
 from wayline_cli.trend_format import period_label, share, value_name
-from wayline_cli.trend_persons import show_lifecycle, show_stickiness
+from wayline_cli.trend_persons import STATUSES, show_lifecycle, show_stickiness
 
 __all__ = ["NEUTRAL_BAND", "sentiment_request", "trends_command"]
 
@@ -303,6 +303,16 @@ def trends_command(
             help="Sort each period's persons of each EVENT as new, returning, resurrecting or dormant.",
         ),
     ] = False,
+    persons: Annotated[
+        str,
+        typer.Option(
+            help="With --lifecycle: list the first EVENT's persons of this status "
+            "(new, returning, resurrecting, dormant) in the period --at."
+        ),
+    ] = "",
+    at: Annotated[
+        str, typer.Option(help="With --persons: the period as the table labels it (default the last).")
+    ] = "",
     compare: Annotated[
         bool,
         typer.Option(
@@ -348,9 +358,15 @@ def trends_command(
         request.population.segments.append(
             segment_id if segment_id.startswith("segments/") else f"segments/{segment_id}"
         )
+    if persons and (counting != "--lifecycle" or persons not in STATUSES):
+        raise typer.BadParameter(f"with --lifecycle, one of {', '.join(STATUSES)}", param_hint="--persons")
+    if counting == "--lifecycle":
+        show_lifecycle(
+            request, zone, period, api_key, gateway=gateway, tls=tls, as_json=as_json, persons=persons, at=at
+        )
+    elif counting:
+        show_stickiness(request, zone, period, api_key, gateway=gateway, tls=tls, as_json=as_json)
     if counting:
-        show = show_stickiness if stickiness else show_lifecycle
-        show(request, zone, period, api_key, gateway=gateway, tls=tls, as_json=as_json)
         return
     response: pb.QueryTrendsResponse = call(
         pb_grpc.JourneyServiceStub,
