@@ -332,6 +332,14 @@ def _assert_journeys_analytics(output: str) -> None:
     # Every buyer of the range is new, resurrecting, or returning in the first week at least once.
     assert new + sum(w[2] for w in weeks) + weeks[0][1] >= buyers
     assert all(w[3] <= 0 for w in weeks)  # dormant persons are drawn below zero
+    lapsed = re.search(
+        r"ListActivityLifecyclePersons: the (\d+) buyers dormant in the week of [\d-]+ "
+        r"\(a win-back audience\): ([\w-]+(?:, [\w-]+)*)",
+        " ".join(output.split()),  # the ids wrap over lines
+    )
+    if min(w[3] for w in weeks) < 0:  # the demo's weeks have lapsed buyers on most days of the week
+        assert lapsed, output  # the persons behind the week with the most dormant buyers
+        assert int(lapsed.group(1)) == -min(w[3] for w in weeks) == len(lapsed.group(2).split(", "))
     felt = dict(re.findall(r"^│ (chatbot|call_center)\s+│ \d+\s+│ ([+-]\d\.\d\d)\s+│", output, re.MULTILINE))
     assert set(felt) == {"chatbot", "call_center"}, output  # ingest scored their texts; journeys reads them
     unhappy = re.search(

@@ -382,6 +382,20 @@ def _activity_lifecycle(reader: Reader) -> None:
         counts = (p.new_persons, p.returning_persons, p.resurrecting_persons, -p.dormant_persons)
         table.add_row(week, *(str(c) for c in counts))
     reader.console.print(table)
+    # Who lapsed: the persons behind the week with the most dormant buyers, a win-back audience.
+    lapsed = max(ordered.points, key=lambda p: p.dormant_persons)
+    if not lapsed.dormant_persons:
+        return
+    request.time_range.end.CopyFrom(response.end_time)  # the periods stay put while paging
+    listing = journeys_pb.ListActivityLifecyclePersonsRequest(
+        lifecycle=request, period_start=lapsed.period_start, status=trends_pb2.ACTIVITY_STATUS_DORMANT
+    )
+    found = reader.stub.ListActivityLifecyclePersons(listing, metadata=reader.auth, timeout=TIMEOUT)
+    week = f"{to_datetime(lapsed.period_start):%Y-%m-%d}"
+    reader.console.print(
+        f"[bold]ListActivityLifecyclePersons[/bold]: the {len(found.person_ids)} buyers dormant in the week "
+        f"of {week} (a win-back audience): {', '.join(found.person_ids)}"
+    )
 
 
 def _sentiment(reader: Reader) -> None:
