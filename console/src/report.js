@@ -37,7 +37,8 @@ function drawFunnelAndTrend(root, response, options) {
   return element;
 }
 
-// A QueryTrends answer drawn as the Trends page draws it, for the filters the recorded request stands for.
+// A QueryTrends answer (a QueryActivityLifecycle answer in lifecycle mode) drawn as the Trends page draws it,
+// for the filters the recorded request stands for.
 function trendsDrawing(mode) {
   return (root, response, options) => {
     const request = options.request ?? {};
@@ -54,6 +55,8 @@ export const DRAW = Object.freeze({
   value: (root, response) => drawCustomerValue(root, response, null, { heading: "h3" }),
   trends: trendsDrawing("series"),
   sentiment: trendsDrawing("sentiment"),
+  // The buyers' activity lifecycle: the Trends page's lifecycle mode (stacked bars, dormant below zero).
+  "activity-lifecycle": trendsDrawing("lifecycle"),
   segments: drawSegments,
   flow: drawFlow,
   models: drawModels,

@@ -1,9 +1,10 @@
-// The Trends page's filters (pages/trends/query.js) of a recorded QueryTrends request, so that the report
-// draws a trend section with the page's own drawTrends. The request is the report's (cli report/requests.py:
-// the activity's series, or the sentiment preset's), proto3 JSON with lowerCamelCase names and zero values
-// printed. Pure: no browser API, so node's unit tests import it (console/test/report_trends.test.mjs).
+// The Trends page's filters (pages/trends/query.js) of a recorded QueryTrends request (or QueryStickiness or
+// QueryActivityLifecycle request), so that the report draws a trend section with the page's own drawTrends.
+// The request is the report's (cli report/requests.py: the activity's series, the sentiment preset's, or the
+// buyers' activity lifecycle), proto3 JSON with lowerCamelCase names and zero values printed. Pure: no browser
+// API, so node's unit tests import it (console/test/report_trends.test.mjs).
 
-import { MATHS, PERIODS } from "./pages/trends/query.js";
+import { breaksDown, MATHS, measuresSeries, MODES, PERIODS } from "./pages/trends/query.js";
 
 // A key of `map` whose `value` is `value` (a proto enum name), else `fallback`.
 function keyOf(map, value, fallback) {
@@ -27,20 +28,28 @@ function seriesEvents(series) {
   return [...(series.event ? [matcherText(series.event)] : []), ...anyOf.map(matcherText)];
 }
 
-// The page's filters of `request` (a QueryTrendsRequest's proto3 JSON) in `mode` ("series" or "sentiment",
-// which the request does not say): {mode, series: [{event, math, of, currency}], formulas (their expressions;
-// none in sentiment mode), period, tz, compare (compareToPrevious; false in sentiment mode), breakdown,
-// property, segments, population}. A series per request series; in sentiment mode, as the page keeps it,
-// one per event name the preset measures (one with no name for every event with a score). Unset enums read
-// as the contract's defaults (total, week, UTC); the days are not the page's (the request holds instants).
+// The page's filters of `request` (a QueryTrendsRequest's proto3 JSON; in stickiness mode a
+// QueryStickinessRequest's, in lifecycle mode a QueryActivityLifecycleRequest's) in `mode` ("series",
+// "sentiment", "stickiness" or "lifecycle", which the request does not say; any other reads as "series"):
+// {mode, series: [{event, math, of, currency}], formulas (their expressions; none but in series mode), period,
+// tz, compare (compareToPrevious; false but in series mode), breakdown ("" in lifecycle mode, whose RPC has
+// none), property, segments, population}. A series per request series; in sentiment mode, as the page keeps
+// it, one per event name the preset measures (one with no name for every event with a score); in stickiness
+// and lifecycle modes, as the page keeps them, each series' events alone (math total, no property or
+// currency: the page does not show a series' currency filter there, and the answer's labels name the series).
+// Unset enums read as the contract's defaults (total, week, UTC); the days are not the page's (the request
+// holds instants).
 export function trendsFiltersOfRequest(request, mode = "series") {
-  const sentiment = mode === "sentiment";
+  const kept = MODES.includes(mode) ? mode : "series";
+  const measured = measuresSeries(kept);
   const listed = request?.series ?? [];
   let series;
-  if (sentiment) {
+  if (kept === "sentiment") {
     // The preset's series all match the same events (its first, the mean, with no score filter of its own).
     const names = [...new Set(seriesEvents(listed[0] ?? {}).filter(Boolean))];
     series = (names.length ? names : [""]).map((event) => ({ event, math: "total", of: "", currency: "" }));
+  } else if (!measured) {
+    series = listed.map((one) => ({ event: seriesEvents(one)[0], math: "total", of: "", currency: "" }));
   } else {
     series = listed.map((one) => {
       const math = keyOf(MATHS, one.math, "total");
@@ -53,19 +62,19 @@ export function trendsFiltersOfRequest(request, mode = "series") {
       };
     });
   }
-  const breakdown = request?.breakdown ?? {};
+  const breakdown = breaksDown(kept) ? (request?.breakdown ?? {}) : {};
   const dimension = {
     BREAKDOWN_DIMENSION_CHANNEL: "channel",
     BREAKDOWN_DIMENSION_PROPERTY: "property",
     BREAKDOWN_DIMENSION_SEGMENT: "segment",
   }[breakdown.dimension] ?? "";
   return {
-    mode: sentiment ? "sentiment" : "series",
+    mode: kept,
     series,
-    formulas: sentiment ? [] : (request?.formulas ?? []).map((formula) => formula.expression ?? "").filter(Boolean),
+    formulas: measured ? (request?.formulas ?? []).map((formula) => formula.expression ?? "").filter(Boolean) : [],
     period: keyOf(PERIODS, request?.period, "week"),
     tz: request?.timeZone || "UTC",
-    compare: !sentiment && Boolean(request?.compareToPrevious),
+    compare: measured && Boolean(request?.compareToPrevious),
     breakdown: dimension,
     property: dimension === "property" ? (breakdown.property ?? "") : "",
     segments: dimension === "segment" ? [...(breakdown.segments ?? [])] : [],

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { stickinessRequest, trendsFilters, trendsRequest } from "../src/pages/trends/query.js";
+import { lifecycleRequest, stickinessRequest, trendsFilters, trendsQuery, trendsRequest } from "../src/pages/trends/query.js";
 import { matcherText, trendsFiltersOfRequest } from "../src/report_trends.js";
 
 const RANGE = { start: "2026-03-01T00:00:00Z", end: "2026-04-01T00:00:00Z" };
@@ -134,11 +134,90 @@ test("report trends: a stickiness request, which the report does not draw, reads
   assert.deepEqual(trendsFiltersOfRequest(stickinessRequest({ ...filters, days })), { ...filters, mode: "series" });
 });
 
+test("report trends: the buyers' activity lifecycle, by week in UTC, reads as the page's lifecycle mode", () => {
+  // As `wayline report` records it (cli report/requests.py buyers_lifecycle_request): one series of every
+  // event with revenue in the report's currency, no event matcher, no math, no breakdown (the RPC has none).
+  const request = {
+    series: [printed({ label: "Buyers", currencyCode: "EUR" })],
+    timeRange: RANGE,
+    period: "RETENTION_PERIOD_WEEK",
+    timeZone: "UTC",
+  };
+  assert.deepEqual(trendsFiltersOfRequest(request, "lifecycle"), {
+    mode: "lifecycle",
+    // The events alone, as the page keeps a lifecycle series: no math, property or currency.
+    series: [{ event: "", math: "total", of: "", currency: "" }],
+    formulas: [],
+    period: "week",
+    tz: "UTC",
+    compare: false,
+    breakdown: "",
+    property: "",
+    segments: [],
+    population: [],
+  });
+});
+
+test("report trends: in lifecycle mode a math, a formula, a comparison or a breakdown is not the page's", () => {
+  const request = {
+    series: [
+      printed({ event: { ...EVERY_EVENT, eventName: "Order Completed" }, math: "TREND_MATH_SUM", property: "revenue", currencyCode: "EUR" }),
+      printed({ anyOf: [{ ...EVERY_EVENT, eventName: "Purchased" }, { ...EVERY_EVENT, eventName: "Renewed" }] }),
+    ],
+    formulas: [{ expression: "A / B" }],
+    compareToPrevious: true,
+    period: "RETENTION_PERIOD_MONTH",
+    timeZone: "Europe/Paris",
+    breakdown: CHANNEL,
+    population: { segments: ["segments/vip"] },
+  };
+  assert.deepEqual(trendsFiltersOfRequest(request, "lifecycle"), {
+    mode: "lifecycle",
+    series: [
+      { event: "Order Completed", math: "total", of: "", currency: "" },
+      { event: "Purchased", math: "total", of: "", currency: "" },
+    ],
+    formulas: [],
+    period: "month",
+    tz: "Europe/Paris",
+    compare: false,
+    breakdown: "",
+    property: "",
+    segments: [],
+    population: ["segments/vip"],
+  });
+  // An unknown mode reads as series mode.
+  assert.equal(trendsFiltersOfRequest(request, "nope").mode, "series");
+  assert.equal(trendsFiltersOfRequest(request, "nope").breakdown, "channel");
+});
+
+test("report trends: the page's own stickiness and lifecycle requests read back as its filters, in their modes", () => {
+  const cases = [
+    "mode=lifecycle&event=Order+Completed&period=week&from=2026-03-01&to=2026-03-28&tz=UTC",
+    "mode=lifecycle&event=Order+Completed&event=%2Fpricing&event=&period=month&from=2026-01-01&to=2026-06-30&tz=Europe%2FParis&in=segments%2Fvip",
+    "mode=lifecycle&period=day&from=2026-03-01&to=2026-03-07&tz=UTC",
+    "mode=stickiness&event=Order+Completed&event=&period=day&from=2026-03-01&to=2026-03-07&tz=Europe%2FParis&breakdown=channel&in=segments%2Fvip",
+    "mode=stickiness&event=Signed+Up&period=week&from=2026-03-01&to=2026-03-28&tz=UTC&breakdown=property&property=properties.plan",
+  ];
+  for (const query of cases) {
+    const { days, ...filters } = trendsFilters(new URLSearchParams(query));
+    assert.ok(days);
+    const { method, request } = trendsQuery({ ...filters, days });
+    assert.equal(method, filters.mode === "lifecycle" ? "QueryActivityLifecycle" : "QueryStickiness", query);
+    assert.deepEqual(trendsFiltersOfRequest(request, filters.mode), filters, query);
+  }
+  // The page's lifecycle request has no breakdown to read back.
+  const { days, ...filters } = trendsFilters(new URLSearchParams("mode=lifecycle&event=A&breakdown=channel"));
+  assert.equal("breakdown" in lifecycleRequest({ ...filters, days }), false);
+  assert.equal(trendsFiltersOfRequest(lifecycleRequest({ ...filters, days }), "lifecycle").breakdown, "");
+});
+
 test("report trends: compareToPrevious reads as the page's comparison, never in sentiment mode", () => {
   assert.equal(trendsFiltersOfRequest({ series: [], compareToPrevious: true }).compare, true);
   assert.equal(trendsFiltersOfRequest({ series: [], compareToPrevious: false }).compare, false);
   assert.equal(trendsFiltersOfRequest({ series: [] }).compare, false);
   assert.equal(trendsFiltersOfRequest({ series: [], compareToPrevious: true }, "sentiment").compare, false);
+  assert.equal(trendsFiltersOfRequest({ series: [], compareToPrevious: true }, "lifecycle").compare, false);
 });
 
 test("report trends: a matcher's text is its page path or its event name", () => {

@@ -71,8 +71,8 @@ def _assert_report(output: str, path: Path) -> None:
     assert report["tenant"] == written.group(1)
     sections = {section["id"]: section for section in report["sections"]}
     assert [section["kind"] for section in report["sections"]] == [
-        "paths", "funnel", "retention", "lifecycle", "value", "trends", "sentiment", "segments", "flow",
-        "models",
+        "paths", "funnel", "retention", "lifecycle", "value", "trends", "sentiment", "activity-lifecycle",
+        "segments", "flow", "models",
     ]  # fmt: skip
     assert int(sections["value"]["response"]["purchasers"]) > 0  # the demo's orders, by RFM segment
     # Activity by channel, by week (70 days), and the sentiment of what the demo's customers wrote and said.
@@ -83,6 +83,12 @@ def _assert_report(output: str, path: Path) -> None:
     assert {"web", "mobile_app"} <= channels, channels
     scored = [r for r in sections["sentiment"]["response"]["results"] if r["seriesIndex"] == 1]
     assert sum(int(r["eventCount"]) for r in scored) > 0
+    # Each week's buyers in EUR (the demo's orders), as the demo's QueryActivityLifecycle table printed them.
+    buyers = sections["buyers"]
+    assert buyers["title"] == "Buyers in EUR by activity"
+    assert buyers["request"]["period"] == "RETENTION_PERIOD_WEEK"
+    (ordered,) = buyers["response"]["results"]
+    assert sum(int(point["newPersons"]) for point in ordered["points"]) > 0
     funnel = sections["funnel"]["response"]["series"][0]["steps"]
     assert [step["label"] for step in funnel] == [
         "Product Viewed", "Product Added", "Checkout Started", "Order Completed"

@@ -325,15 +325,16 @@ def test_the_report_holds_what_the_rpcs_answer_a_for_its_requests(
     a, _ = tenants
     sections = _sections(_data(_parse(written)))
     assert list(sections) == [
-        *("paths", "funnel", "retention", "lifecycle", "value", "activity", "sentiment", "segments"),
-        *("flow-1", "models"),
+        *("paths", "funnel", "retention", "lifecycle", "value", "activity", "sentiment", "buyers"),
+        *("segments", "flow-1", "models"),
     ]
-    assert [(sections[s]["kind"], sections[s]["title"]) for s in ("activity", "sentiment")] == [
+    assert [(sections[s]["kind"], sections[s]["title"]) for s in ("activity", "sentiment", "buyers")] == [
         ("trends", "Activity by channel"),
         ("sentiment", "Sentiment by channel"),
+        ("activity-lifecycle", "Buyers in EUR by activity"),
     ]
     time_range = {"start": "2026-03-01T00:00:00Z", "end": "2026-04-01T00:00:00Z"}
-    for kind in ("paths", "funnel", "retention", "value", "activity", "sentiment"):
+    for kind in ("paths", "funnel", "retention", "value", "activity", "sentiment", "buyers"):
         assert sections[kind]["request"]["timeRange"] == time_range
     assert [s["event"]["eventName"] for s in sections["funnel"]["request"]["steps"]] == list(FUNNEL)
     auth = _bearer(a.read_key)
@@ -365,6 +366,9 @@ def test_the_report_holds_what_the_rpcs_answer_a_for_its_requests(
             recorded = sections[trend]["response"]
             asked = answer(trend, journeys.QueryTrends, journeys_pb.QueryTrendsRequest())
             assert recorded == asked, trend
+        assert sections["buyers"]["response"] == answer(
+            "buyers", journeys.QueryActivityLifecycle, journeys_pb.QueryActivityLifecycleRequest()
+        )
         segments = journeys.ListSegments(journeys_pb.ListSegmentsRequest(), metadata=auth, timeout=30)
         assert [
             (s["name"], s["status"]["memberCount"]) for s in sections["segments"]["response"]["segments"]
@@ -400,12 +404,16 @@ def test_the_report_holds_what_the_rpcs_answer_a_for_its_requests(
     )
     assert sections["value"]["title"] == "Customer value in EUR"
     _assert_trends(sections["activity"], sections["sentiment"])
+    _assert_buyers(sections["buyers"])
     assert [
         (s["name"], s["status"]["memberCount"]) for s in sections["segments"]["response"]["segments"]
     ] == [("segments/viewers", "4")]
     assert sections["models"]["empty"] == "The tenant has no models."
     assert sections["flow-1"]["note"] == "Nobody entered this flow in this range."
-    drawn = ("paths", "funnel", "retention", "lifecycle", "value", "activity", "sentiment", "segments")
+    drawn = (
+        *("paths", "funnel", "retention", "lifecycle", "value", "activity", "sentiment", "buyers"),
+        "segments",
+    )
     assert all(not sections[kind]["empty"] for kind in drawn)
 
 
@@ -454,6 +462,36 @@ def _assert_trends(activity: dict[str, Any], sentiment: dict[str, Any]) -> None:
     }
 
 
+def _assert_buyers(buyers: dict[str, Any]) -> None:
+    """Every event with revenue in EUR, by week in UTC (weeks from Monday: the range's first, cut by its start
+    on Sunday 1 March, begins on 23 February), no breakdown. A's one buyer (a-person-0, ordering on Monday 2
+    March) is new that week and dormant the next; B's order in EUR the same day is not counted."""
+    request = buyers["request"]
+    assert (request["period"], request["timeZone"]) == ("RETENTION_PERIOD_WEEK", "UTC")
+    assert "breakdown" not in request  # QueryActivityLifecycle has none
+    (series,) = request["series"]
+    assert (series["label"], series["currencyCode"], series["math"], series["property"]) == (
+        "Buyers",
+        "EUR",
+        "TREND_MATH_UNSPECIFIED",
+        "",
+    )
+    assert "event" not in series  # every event: those with revenue in EUR
+    (result,) = buyers["response"]["results"]
+    assert (result["seriesIndex"], result["label"]) == (0, "Buyers")
+    statuses = ("newPersons", "returningPersons", "resurrectingPersons", "dormantPersons")
+    weeks = {p["periodStart"][:10]: tuple(int(p[s]) for s in statuses) for p in result["points"]}
+    assert weeks == {
+        "2026-02-23": (0, 0, 0, 0),
+        "2026-03-02": (1, 0, 0, 0),  # new: the first order ever
+        "2026-03-09": (0, 0, 0, 1),  # dormant: ordered the week before, not this one
+        "2026-03-16": (0, 0, 0, 0),
+        "2026-03-23": (0, 0, 0, 0),
+        "2026-03-30": (0, 0, 0, 0),
+    }
+    assert all(p["complete"] for p in result["points"])  # the range ended in the past
+
+
 def test_the_report_holds_nothing_of_another_tenant(tenants: tuple[Tenant, Tenant], written: str) -> None:
     _, b = tenants
     for secret in (B_EVENT, B_EMAIL, "b-secret-person", b.id):
@@ -493,6 +531,10 @@ def test_sections_without_data_say_so(
     assert sections["value"]["empty"] == "Nobody purchased in EUR in this range."
     assert sections["activity"]["empty"] == "No event in this range."
     assert sections["sentiment"]["empty"] == "No event with a sentiment score in this range."
+    assert sections["buyers"]["empty"] == "Nobody purchased in EUR in this range."
+    assert sections["buyers"]["request"]["period"] == "RETENTION_PERIOD_WEEK"  # asked, and answered
+    points = sections["buyers"]["response"]["results"][0]["points"]
+    assert len(points) == 5  # the weeks from 30 December 2024 to 27 January 2025, nobody in any
     assert sections["activity"]["request"]["period"] == "RETENTION_PERIOD_DAY"  # asked, and answered
     assert sections["activity"]["response"]["results"] == []
     assert re.search(r"Paths: No path started in this range\.", stdout)
@@ -532,10 +574,14 @@ def test_refusals(gateway: Server, tenants: tuple[Tenant, Tenant], tmp_path: Pat
 
 
 class _NoTrends:
-    """A JourneyService stub for a range without a trend period: QueryTrends must not be asked."""
+    """A JourneyService stub for a range without a trend period: neither QueryTrends nor
+    QueryActivityLifecycle must be asked."""
 
     def QueryTrends(self, *args: object, **kwargs: object) -> None:
         raise AssertionError("QueryTrends asked for a range it would refuse")
+
+    def QueryActivityLifecycle(self, *args: object, **kwargs: object) -> None:
+        raise AssertionError("QueryActivityLifecycle asked for a range it would refuse")
 
 
 def test_a_range_without_a_trend_period_says_so_without_asking() -> None:
@@ -544,10 +590,15 @@ def test_a_range_without_a_trend_period_says_so_without_asking() -> None:
     query = ReportQuery(datetime(1899, 12, 1, tzinfo=UTC), datetime(1900, 2, 1, tzinfo=UTC))
     assert requests.trend_period(query) is None
     calls = cast(Any, SimpleNamespace(journeys=_NoTrends(), auth=()))
-    sections = [collect._activity(calls, query), collect._sentiment(calls, query)]
+    sections = [
+        collect._activity(calls, query),
+        collect._sentiment(calls, query),
+        collect._buyers(calls, query),
+    ]
     assert [(s.id, s.kind, s.request, s.response, s.empty) for s in sections] == [
         ("activity", "trends", None, None, requests.NO_TREND),
         ("sentiment", "sentiment", None, None, requests.NO_TREND),
+        ("buyers", "activity-lifecycle", None, None, requests.NO_TREND),
     ]
     assert requests.NO_TREND == (
         "No trend: the range lies outside the years trends are dated in (1900-01-01 to 2299-12-01) or spans "
@@ -570,3 +621,44 @@ def test_events_without_a_score_leave_the_sentiment_empty() -> None:
     query = ReportQuery(datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC))
     assert collect._sentiment(calls, query).empty == "No event with a sentiment score in this range."
     assert collect._activity(calls, query).empty == ""  # its events counted
+
+
+@dataclass
+class _Lifecycle:
+    """A JourneyService stub answering QueryActivityLifecycle with `points` for its one series; it keeps the
+    request it was asked."""
+
+    points: list[trends_pb2.ActivityLifecyclePoint]
+    asked: list[journeys_pb.QueryActivityLifecycleRequest]
+
+    def QueryActivityLifecycle(
+        self, request: journeys_pb.QueryActivityLifecycleRequest, **kwargs: object
+    ) -> journeys_pb.QueryActivityLifecycleResponse:
+        self.asked.append(request)
+        return journeys_pb.QueryActivityLifecycleResponse(
+            results=[trends_pb2.ActivityLifecycleResult(series_index=0, label="Buyers", points=self.points)]
+        )
+
+
+def test_the_buyers_are_of_the_reports_currency_and_drawn_while_any_status_holds_one() -> None:
+    """--currency chooses the buyers' revenue; a range whose only buyers are dormant ones (they bought in the
+    period before it) is drawn; one with nobody in any status says so."""
+    query = ReportQuery(datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC), currency="USD")
+    week = trends_pb2.ActivityLifecyclePoint
+    dormant = _Lifecycle([week(dormant_persons=2), week()], [])
+    section = collect._buyers(cast(Any, SimpleNamespace(journeys=dormant, auth=())), query)
+    (asked,) = dormant.asked
+    assert asked == requests.buyers_lifecycle_request(query)
+    (series,) = asked.series
+    assert (series.label, series.currency_code, series.HasField("event")) == ("Buyers", "USD", False)
+    assert (section.id, section.kind, section.title, section.empty) == (
+        "buyers",
+        "activity-lifecycle",
+        "Buyers in USD by activity",
+        "",
+    )
+    assert section.request == message_to_json(asked)
+    quiet = _Lifecycle([week(), week()], [])
+    section = collect._buyers(cast(Any, SimpleNamespace(journeys=quiet, auth=())), query)
+    assert section.empty == "Nobody purchased in USD in this range."
+    assert section.response is not None  # still recorded: what was asked and what came back

@@ -1,5 +1,7 @@
 """What `wayline report` asks QueryFunnel for its trend: the shortest periods that keep the line readable, and
-no trend where QueryFunnel would refuse one, so that a long or early range still gets its funnel."""
+no trend where QueryFunnel would refuse one, so that a long or early range still gets its funnel; and what it
+asks QueryActivityLifecycle for the buyers: weeks (months where the trends are), nothing where the trends
+have no period."""
 
 from __future__ import annotations
 
@@ -7,8 +9,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from wayline.common.timestamps import to_timestamp
 from wayline.journeys.v1 import retention_pb2
-from wayline_cli.report.requests import ReportQuery, funnel_request, funnel_trend
+from wayline_cli.report.requests import (
+    ReportQuery,
+    buyers_lifecycle_request,
+    funnel_request,
+    funnel_trend,
+    lifecycle_period,
+)
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -51,3 +60,46 @@ def test_a_trend_over_history_before_1970() -> None:
     trend = funnel_trend(ReportQuery(datetime(1969, 12, 1, tzinfo=UTC), datetime(1970, 2, 1, tzinfo=UTC)))
     assert trend is not None
     assert trend.period == retention_pb2.RETENTION_PERIOD_WEEK
+
+
+@pytest.mark.parametrize(
+    ("days", "period"),
+    [
+        (1, retention_pb2.RETENTION_PERIOD_WEEK),  # the trends' days: a day's buyers are too few
+        (31, retention_pb2.RETENTION_PERIOD_WEEK),
+        (70, retention_pb2.RETENTION_PERIOD_WEEK),  # the demo's report
+        (731, retention_pb2.RETENTION_PERIOD_WEEK),
+        (732, retention_pb2.RETENTION_PERIOD_MONTH),  # as the trends
+        (365 * 30, retention_pb2.RETENTION_PERIOD_MONTH),
+    ],
+)
+def test_the_buyers_by_week_or_the_trends_months(days: int, period: int) -> None:
+    query = ReportQuery(START, START + timedelta(days=days), currency="GBP")
+    assert lifecycle_period(query) == period
+    request = buyers_lifecycle_request(query)
+    assert request is not None
+    assert (request.period, request.time_zone) == (period, "UTC")
+    assert (request.time_range.start, request.time_range.end) == (
+        to_timestamp(query.start),
+        to_timestamp(query.end),
+    )
+    # One series: every event with revenue in the report's currency, counted as persons (no math).
+    (series,) = request.series
+    assert (series.label, series.currency_code, series.math, series.property) == ("Buyers", "GBP", 0, "")
+    assert not series.HasField("event")
+    assert not series.any_of
+    assert not request.HasField("population")
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (START - timedelta(days=365 * 40), START),
+        (datetime(1899, 12, 1, tzinfo=UTC), datetime(1900, 2, 1, tzinfo=UTC)),
+        (datetime(2299, 11, 1, tzinfo=UTC), datetime(2299, 12, 31, tzinfo=UTC)),
+    ],
+)
+def test_no_buyers_asked_where_the_trends_have_no_period(start: datetime, end: datetime) -> None:
+    query = ReportQuery(start, end)
+    assert lifecycle_period(query) is None
+    assert buyers_lifecycle_request(query) is None

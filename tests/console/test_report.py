@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Locator, Page, Request, expect
 from typer.testing import CliRunner
 
-from tests.console.browser import Console
+from tests.console.browser import Console, read_table
 from tests.console.calls import DECISION, JOURNEYS, ORCHESTRATOR, Rpc
 from tests.console.loading import ConsoleData
 from wayline.common.server import Server
@@ -31,9 +31,13 @@ _RPCS = {
     "value": (JOURNEYS, "GetCustomerValueSummary"),
     "trends": (JOURNEYS, "QueryTrends"),
     "sentiment": (JOURNEYS, "QueryTrends"),
+    "activity-lifecycle": (JOURNEYS, "QueryActivityLifecycle"),
     "segments": (JOURNEYS, "ListSegments"),
     "models": (DECISION, "ListModels"),
 }
+
+EMPTY = "—"  # a quick ratio without dormant buyers
+_STATUSES = ("newPersons", "returningPersons", "resurrectingPersons", "dormantPersons")
 
 FLOW = "flows/report-welcome"
 WELCOME = {
@@ -253,6 +257,77 @@ def _assert_trends(page: Page, written: Written) -> None:
 def _count(value: float) -> str:
     """A count as _numbers reads it from a table."""
     return str(int(value))
+
+
+def test_the_report_draws_the_buyers_by_activity(
+    console: Console, written: Written, rpc: Callable[[str], Rpc], console_data: ConsoleData
+) -> None:
+    """Buyers in EUR by activity, after the sentiment: the recorded QueryActivityLifecycle answer drawn by the
+    Trends page's lifecycle mode (its heading, chart and table), by week in UTC over the data's 31 days. A's
+    buyers are the persons with an event carrying revenue in EUR, and nothing of A's is before the data's
+    start, so: the first week has no returning, resurrecting or dormant buyer; each buyer is new once, so the
+    new ones add up to the range's distinct buyers; each week's new, returning and resurrecting buyers are
+    its active ones (QueryTrends' unique persons of the same events); and a week's returning and dormant
+    buyers are the week before's active ones."""
+    ids = [section["id"] for section in written.data["sections"]]
+    assert ids[ids.index("sentiment") + 1 : ids.index("sentiment") + 3] == ["buyers", "segments"]
+    buyers = written.section("buyers")
+    assert (buyers["kind"], buyers["title"], buyers["empty"]) == (
+        "activity-lifecycle",
+        "Buyers in EUR by activity",
+        "",
+    )
+    request = buyers["request"]
+    assert request["timeRange"] == console_data.time_range()
+    assert (request["period"], request["timeZone"]) == ("RETENTION_PERIOD_WEEK", "UTC")
+    assert [(s["label"], s["currencyCode"], s["math"]) for s in request["series"]] == [
+        ("Buyers", "EUR", "TREND_MATH_UNSPECIFIED")
+    ]
+    (result,) = buyers["response"]["results"]
+    points = result["points"]
+    weeks = [tuple(int(point[status]) for status in _STATUSES) for point in points]
+    active = [new + returning + resurrecting for new, returning, resurrecting, _ in weeks]
+    persons = rpc(console_data.read_key_a).json(
+        JOURNEYS,
+        "QueryTrends",
+        {
+            "series": [{"label": "Buyers", "math": "TREND_MATH_UNIQUE_PERSONS", "currencyCode": "EUR"}],
+            **{key: request[key] for key in ("timeRange", "period", "timeZone")},
+        },
+    )["results"][0]
+    assert [point["periodStart"] for point in persons["points"]] == [point["periodStart"] for point in points]
+    assert active == [int(point.get("value", 0)) for point in persons["points"]]
+    assert sum(new for new, *_ in weeks) == int(persons["total"]) > 0
+    assert weeks[0][1:] == (0, 0, 0)
+    for before, (_, returning, _, dormant) in zip(active, weeks[1:], strict=False):
+        assert returning + dormant == before, weeks
+    # ...drawn as the Trends page draws a lifecycle: one series, its chart, its table of each week's numbers.
+    _open(console, written)
+    section = console.page.get_by_test_id("report-section-buyers")
+    expect(section.get_by_test_id("trends-range-line")).to_contain_text("quick ratio")
+    expect(section.get_by_test_id("trends-lifecycle-0").get_by_role("heading", level=3)).to_have_text(
+        "Buyers: new, returning, resurrecting and dormant persons"
+    )
+    expect(section.get_by_test_id("trends-lifecycle-chart-0").locator("svg")).to_be_visible()
+    table = read_table(section.get_by_test_id("trends-lifecycle-table-0"))
+    assert table.columns == [
+        *("Week of", "New", "Returning", "Resurrecting", "Dormant", "Active", "Quick ratio")
+    ]
+    assert table.row_keys == [point["periodStart"] for point in points]
+    keys = ("new", "returning", "resurrecting", "dormant", "active")
+    shown = [tuple(row[key] for key in keys) for row in table.rows]
+    assert shown == [
+        (str(new), str(returning), str(resurrecting), str(-dormant), str(now))
+        for (new, returning, resurrecting, dormant), now in zip(weeks, active, strict=True)
+    ]
+    # The quick ratio, (new + resurrecting) ÷ dormant; none without dormant buyers.
+    ratios = [(new + back) / dormant if dormant else None for new, _, back, dormant in weeks]
+    assert [None if row["quick-ratio"] == EMPTY else float(row["quick-ratio"]) for row in table.rows] == [
+        pytest.approx(ratio) if ratio is not None else None for ratio in ratios
+    ]
+    # No count asks for its persons: a report makes no call, and names no customer.
+    expect(section.get_by_test_id("trends-lifecycle-count")).to_have_count(0)
+    console.shot("report-buyers")
 
 
 def test_the_contents_reach_each_section_by_keyboard(console: Console, written: Written) -> None:

@@ -1,6 +1,7 @@
 """The demo's last step: the demo tenant's journeys as one HTML file (`wayline report`: paths from a product
-view, the purchase funnel, retention, lifecycle, customer value, activity and sentiment by channel, segments,
-the abandoned-cart flow and the model), and where the journey console is while the suite runs."""
+view, the purchase funnel, retention, lifecycle, customer value, activity and sentiment by channel, buyers by
+activity, segments, the abandoned-cart flow and the model), and where the journey console is while the suite
+runs."""
 
 from __future__ import annotations
 

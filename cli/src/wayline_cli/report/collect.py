@@ -37,7 +37,9 @@ class Section:
     """One section of the report: `kind` names the page whose draw function shows `response`."""
 
     id: str  # the section's anchor, unique in the report
-    kind: str  # paths, funnel, retention, lifecycle, value, trends, sentiment, segments, flow or models
+    # paths, funnel, retention, lifecycle, value, trends, sentiment, activity-lifecycle, segments, flow or
+    # models
+    kind: str
     title: str
     request: dict[str, Any] | None  # what was asked (for a flow: the GetFlowStats request)
     response: dict[str, Any] | None  # what came back; None when nothing was asked
@@ -105,6 +107,7 @@ def collect(channel: grpc.Channel, auth: Auth, query: ReportQuery) -> list[Secti
         _customer_value(calls, query),
         _activity(calls, query),
         _sentiment(calls, query),
+        _buyers(calls, query),
         _segments(calls),
         *_flows(calls, query),
         _models(calls),
@@ -237,6 +240,29 @@ def _sentiment(calls: _Calls, query: ReportQuery) -> Section:
         message_to_json(request),
         message_to_json(response),
         "" if scored else "No event with a sentiment score in this range.",
+    )
+
+
+def _buyers(calls: _Calls, query: ReportQuery) -> Section:
+    title = f"Buyers in {query.currency} by activity"
+    request = requests.buyers_lifecycle_request(query)
+    if request is None:
+        return Section("buyers", "activity-lifecycle", title, None, None, requests.NO_TREND)
+    response = calls.journeys.QueryActivityLifecycle(request, metadata=calls.auth, timeout=TIMEOUT)
+    # As the page draws it: nothing to draw when no period holds a buyer of any status (then nobody bought
+    # in the range, nor in the period before it, whose buyers would be the first period's dormant ones).
+    counted = any(
+        point.new_persons or point.returning_persons or point.resurrecting_persons or point.dormant_persons
+        for result in response.results
+        for point in result.points
+    )
+    return Section(
+        "buyers",
+        "activity-lifecycle",
+        title,
+        message_to_json(request),
+        message_to_json(response),
+        "" if counted else f"Nobody purchased in {query.currency} in this range.",
     )
 
 

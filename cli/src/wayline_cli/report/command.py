@@ -62,7 +62,10 @@ def report_command(
     ] = "",
     paths_start: Annotated[str, typer.Option(help="Paths start at this event (default: any).")] = "",
     currency: Annotated[
-        str, typer.Option(help="The customer value's currency (ISO 4217: three upper-case letters).")
+        str,
+        typer.Option(
+            help="The currency of the customer value and of the buyers (ISO 4217: three upper-case letters)."
+        ),
     ] = "EUR",
     flow: Annotated[
         list[str] | None,
@@ -75,8 +78,8 @@ def report_command(
     tls: TlsOption = False,
 ) -> None:
     """Write a tenant's paths, funnel, retention, lifecycle, customer value, activity and sentiment by
-    channel, segments, flows and models over a time range as one self-contained HTML file (it makes no
-    network call when opened)."""
+    channel, buyers by activity, segments, flows and models over a time range as one self-contained HTML file
+    (it makes no network call when opened)."""
     try:
         query = ReportQuery(
             _moment(start, "--from"),

@@ -26,6 +26,12 @@ so the defaults a reader of the report sees are the ones written down below.
 - Sentiment (QueryTrends): `wayline trends --sentiment`'s series (`wayline_cli.trends.sentiment_request`)
   over every event with a score (ingest's score of its text): the mean score, the scored events and those
   negative, neutral and positive; the same range, periods and breakdown by channel as Activity.
+- Buyers by activity (QueryActivityLifecycle): one series, `Buyers`, of every event with revenue in
+  `--currency` (no event name: an order is whatever carries revenue, as the demo's lifecycle of orders),
+  each period's buyers new (their first such event ever), returning, resurrecting and dormant, in UTC by
+  week (`lifecycle_period`: by month where the trends are, over ranges of more than two years; a day's
+  buyers are too few to tell returning from resurrecting), no breakdown (the RPC has none); nothing asked
+  where the trends have no period (`NO_TREND`).
 - Segments (ListSegments), flows (ListFlows, then GetFlow of each flow's latest published version, or its
   draft when never published, and GetFlowStats of every version together for entries in the range) and
   models (ListModels): every one the tenant has, or the flows `--flow` names.
@@ -52,6 +58,7 @@ from wayline_journeys.funnels import FunnelTrend, trend_periods
 from wayline_journeys.retention import CALENDAR_END, CALENDAR_START, RetentionPeriod, within_calendar
 
 __all__ = [
+    "BUYERS_LABEL",
     "DEFAULT_FUNNEL_STEPS",
     "DEFAULT_PATH_DEPTH",
     "MAX_LIFECYCLE_TIMES",
@@ -60,6 +67,7 @@ __all__ = [
     "TREND_BREAKDOWN_LIMIT",
     "ReportQuery",
     "activity_request",
+    "buyers_lifecycle_request",
     "customer_value_request",
     "event_names_request",
     "flow_name",
@@ -67,6 +75,7 @@ __all__ = [
     "flow_stats_request",
     "funnel_request",
     "funnel_trend",
+    "lifecycle_period",
     "lifecycle_request",
     "list_flows_request",
     "list_models_request",
@@ -85,6 +94,7 @@ RETENTION_WEEKS = 8
 MAX_LIFECYCLE_TIMES = 27  # half a year of weeks and the end: a readable number of bars
 LIST_PAGE_SIZE = 1000  # the list RPCs' largest page: one call for most tenants
 TREND_BREAKDOWN_LIMIT = 5  # channels kept apart in the activity and sentiment trends; the others are `other`
+BUYERS_LABEL = "Buyers"  # the activity lifecycle's one series
 # The most periods a trend of the report has: what both QueryFunnel and QueryTrends take.
 MAX_TREND_PERIODS = min(funnels.MAX_TREND_PERIODS, trends.MAX_TREND_PERIODS)
 # Why a trend section is empty when the range has no period (trend_period is None).
@@ -103,7 +113,7 @@ class ReportQuery:
     funnel_steps: tuple[str, ...] = ()
     paths_start: str = ""
     flows: tuple[str, ...] = ()  # flow ids or `flows/{id}` names; empty means every flow
-    currency: str = "EUR"  # the customer value's currency (ISO 4217)
+    currency: str = "EUR"  # the customer value's and the buyers' currency (ISO 4217)
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None or self.end.tzinfo is None:
@@ -267,3 +277,26 @@ def activity_request(query: ReportQuery) -> journeys_pb.QueryTrendsRequest | Non
 def sentiment_request(query: ReportQuery) -> journeys_pb.QueryTrendsRequest | None:
     """The sentiment preset of every event with a score, per period by channel; None without a period."""
     return _trends_request(query, sentiment_series([]))
+
+
+def lifecycle_period(query: ReportQuery) -> retention_pb2.RetentionPeriod.ValueType | None:
+    """The period of the buyers' activity lifecycle: weeks, or the trends' months over longer ranges; None
+    where the trends have no period (QueryActivityLifecycle checks the range as QueryTrends does)."""
+    period = trend_period(query)
+    if period is None or period == retention_pb2.RETENTION_PERIOD_MONTH:
+        return period
+    return retention_pb2.RETENTION_PERIOD_WEEK
+
+
+def buyers_lifecycle_request(query: ReportQuery) -> journeys_pb.QueryActivityLifecycleRequest | None:
+    """Each period's buyers in the report's currency (every event with revenue in it) by how their buying
+    changed, in UTC; None without a period."""
+    period = lifecycle_period(query)
+    if period is None:
+        return None
+    return journeys_pb.QueryActivityLifecycleRequest(
+        series=[trends_pb2.TrendSeries(label=BUYERS_LABEL, currency_code=query.currency)],
+        time_range=query.time_range(),
+        period=period,
+        time_zone="UTC",
+    )
