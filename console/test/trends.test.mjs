@@ -2,7 +2,8 @@
 // (the sentiment preset's five series, formulas, ranges of days in a time zone), and the models it draws from an
 // answer (each series' table rows and columns, its chart, the formulas' lines and columns, the sentiment shares), in
 // stickiness mode the QueryStickiness request and its bars and table, and in lifecycle mode the
-// QueryActivityLifecycle request and its stacked bars and table. The page's numbers themselves are checked end
+// QueryActivityLifecycle request and its stacked bars and table, and the ListActivityLifecyclePersons request and
+// title of the persons behind one of its numbers. The page's numbers themselves are checked end
 // to end against known events (tests/console/test_trends.py).
 
 import assert from "node:assert/strict";
@@ -30,11 +31,16 @@ import {
   LIFECYCLE_STATUSES,
   lifecycleChartOption,
   lifecycleColumns,
+  lifecyclePeriodPhrase,
+  lifecyclePersonsTitle,
   lifecycleRows,
   lifecycleTitle,
   quickRatio,
 } from "../src/pages/trends/lifecycle_draw.js";
 import {
+  ACTIVITY_STATUSES,
+  LIFECYCLE_PERSONS_PAGE_SIZE,
+  lifecyclePersonsRequest,
   lifecycleRequest,
   measureLabel,
   seriesLetter,
@@ -1133,4 +1139,91 @@ test("trends: the lifecycle chart, new, returning and resurrecting stacked above
   }
   assert.equal(option.series[3].tooltip.valueFormatter(-12), `${MINUS}12`);
   assert.equal(option.series[0].tooltip.valueFormatter(1234), "1,234");
+});
+
+test("trends: the ListActivityLifecyclePersons request, the page's own lifecycle and one number of it, 100 at a time", () => {
+  const filters = filtersOf("mode=lifecycle&event=Order Completed&event=/pricing&period=week&from=2026-11-02&to=2026-11-29&tz=Europe/Paris&in=segments/vip");
+  const lifecycle = lifecycleRequest(filters);
+  const first = lifecyclePersonsRequest(lifecycle, { seriesIndex: 1, periodStart: "2026-11-22T23:00:00Z", status: "dormant" });
+  // proto3 JSON: the lifecycle as QueryActivityLifecycle took it (its range's end set: whole days), the series'
+  // index, the point's periodStart as the answer gave it, the ActivityStatus by its name, a page of 100.
+  assert.deepEqual(first, {
+    lifecycle: {
+      series: [
+        { label: "Order Completed", event: { eventName: "Order Completed" } },
+        {
+          label: "/pricing",
+          event: {
+            eventType: "EVENT_TYPE_PAGE",
+            propertyFilters: [{ property: "context.page.path", operator: "FILTER_OPERATOR_EQUALS", values: ["/pricing"] }],
+          },
+        },
+      ],
+      timeRange: { start: "2026-11-01T23:00:00Z", end: "2026-11-29T23:00:00Z" },
+      period: "RETENTION_PERIOD_WEEK",
+      timeZone: "Europe/Paris",
+      population: { segments: ["segments/vip"] },
+    },
+    seriesIndex: 1,
+    periodStart: "2026-11-22T23:00:00Z",
+    status: "ACTIVITY_STATUS_DORMANT",
+    pageSize: 100,
+  });
+  assert.equal(first.lifecycle, lifecycle, "the page's request itself, not a copy that may differ");
+  assert.equal(LIFECYCLE_PERSONS_PAGE_SIZE, 100);
+  assert.equal("pageToken" in first, false, "the first page has no token");
+  // "More": the previous page's token, everything else the same.
+  const next = lifecyclePersonsRequest(lifecycle, { seriesIndex: 1, periodStart: "2026-11-22T23:00:00Z", status: "dormant", pageToken: "t2" });
+  assert.deepEqual(next, { ...first, pageToken: "t2" });
+  // An empty token (the panel's first call) is no token; the first series is index 0, sent as it is.
+  const zero = lifecyclePersonsRequest(lifecycle, { seriesIndex: 0, periodStart: "2026-11-01T23:00:00Z", status: "new", pageToken: "" });
+  assert.equal(zero.seriesIndex, 0);
+  assert.equal("pageToken" in zero, false);
+  // Each status of the table by its enum name; the table's statuses are exactly these.
+  assert.deepEqual(
+    Object.keys(ACTIVITY_STATUSES).map((status) => lifecyclePersonsRequest(lifecycle, { seriesIndex: 0, periodStart: "x", status }).status),
+    ["ACTIVITY_STATUS_NEW", "ACTIVITY_STATUS_RETURNING", "ACTIVITY_STATUS_RESURRECTING", "ACTIVITY_STATUS_DORMANT"],
+  );
+  assert.deepEqual(Object.keys(ACTIVITY_STATUSES), LIFECYCLE_STATUSES.map((status) => status.key));
+  // Never an unset status (the RPC refuses it).
+  for (const status of ["", "active", "ACTIVITY_STATUS_DORMANT", "toString", undefined]) {
+    assert.throws(() => lifecyclePersonsRequest(lifecycle, { seriesIndex: 0, periodStart: "x", status }), RangeError, String(status));
+  }
+});
+
+test("trends: the lifecycle persons' titles name the status and the period in its zone", () => {
+  assert.equal(lifecyclePersonsTitle("dormant", "2026-11-23T00:00:00Z", { period: "week", zone: "UTC" }), "Dormant persons, week of 2026-11-23");
+  assert.equal(lifecyclePersonsTitle("new", "2026-11-22T23:00:00Z", { period: "week", zone: "Europe/Paris" }), "New persons, week of 2026-11-23");
+  assert.equal(lifecyclePersonsTitle("returning", "2026-11-05T00:00:00Z", { period: "day", zone: "UTC" }), "Returning persons, day 2026-11-05");
+  assert.equal(lifecyclePersonsTitle("resurrecting", "2026-10-31T23:00:00Z", { period: "month", zone: "Europe/Paris" }), "Resurrecting persons, month 2026-11");
+  assert.equal(lifecyclePeriodPhrase("2026-11-05T14:00:00Z", { period: "hour", zone: "UTC" }), "hour of 2026-11-05 14:00 UTC");
+  // A period still running, and the series when the page shows several.
+  assert.equal(
+    lifecyclePersonsTitle("dormant", "2026-11-30T00:00:00Z", { period: "week", zone: "UTC", running: true, series: "Order Completed" }),
+    "Dormant persons, week of 2026-11-30, still running (Order Completed)",
+  );
+});
+
+test("trends: with onPersons, a lifecycle count of zero stays a plain number (only counts above zero list persons)", () => {
+  const rows = lifecycleRows(LIFECYCLE_RESPONSE.results[0], { period: "day", zone: "UTC" });
+  const calls = [];
+  const columns = lifecycleColumns({ period: "day", zone: "UTC", onPersons: (...args) => calls.push(args) });
+  // The same columns, keys and raw values (the cells' data-value) as without onPersons.
+  const plain = lifecycleColumns({ period: "day" });
+  assert.deepEqual(columns.map((column) => column.key), plain.map((column) => column.key));
+  const raw = (column, row) => (column.value ? column.value(row) : row[column.key]);
+  assert.deepEqual(rows.map((row) => columns.map((column) => raw(column, row))), rows.map((row) => plain.map((column) => raw(column, row))));
+  // The zero counts of the first day as the table shows them, no button (node has no DOM to draw one in).
+  const statusColumns = columns.slice(1, 5);
+  assert.deepEqual(statusColumns.map((column) => column.format(raw(column, rows[0]), rows[0])), ["0", "0", "0", "0"]);
+  assert.deepEqual(
+    ["returning", "resurrecting", "dormant"].map((key) => {
+      const column = columns.find((one) => one.key === key);
+      return column.format(raw(column, rows[1]), rows[1]);
+    }),
+    ["0", "0", "0"],
+  );
+  assert.deepEqual(calls, []);
+  // Without onPersons (the report), no column formats a count as anything but its text.
+  assert.equal(plain[1].format, undefined);
 });

@@ -6,12 +6,14 @@ day without any shows "—", not 0), a breakdown by channel, periods in a time z
 letters (a division by zero without a value), the previous range beside the range (its values by position and
 the change, dashed lines), the sentiment preset's shares and mean score, the stickiness of an event (its
 persons by how many of the days they performed it on, per channel too) and its activity lifecycle (per day its
-persons new, returning, resurrecting and dormant, the active ones and the quick ratio); the form puts
-every choice in the address, and that address shows the same view again; a period still running is marked;
-a request QueryTrends refuses shows its error and the fields it names, a formula's beside its input."""
+persons new, returning, resurrecting and dormant, the active ones and the quick ratio, each count listing its
+persons, each a link to their Customer page); the form puts every choice in the address, and that address
+shows the same view again; a period still running is marked; a request QueryTrends refuses shows its error
+and the fields it names, a formula's beside its input."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -22,7 +24,7 @@ from urllib.parse import urlencode
 
 import grpc
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, Route, expect
 
 from tests.conftest import API_KEY
 from tests.console.analytics_support import submit_and_wait
@@ -50,7 +52,7 @@ MINUS = "\N{MINUS SIGN}"  # a change's sign when it falls
 class TrendData:
     """The module's tenant (its read key) and events: `purchase`, `contact` and `habit` are their names,
     `first` the first of their three UTC days (ten days ago); `scores` the sentiment score ingest gave each
-    contact's text."""
+    contact's text; `ann` and `bo` the person ids identity gave the two persons."""
 
     read_key: str
     admin_key: str
@@ -59,6 +61,8 @@ class TrendData:
     habit: str
     first: date
     scores: dict[str, float]
+    ann: str
+    bo: str
 
     def day(self, offset: int) -> str:
         return (self.first + timedelta(days=offset)).isoformat()
@@ -149,7 +153,16 @@ def trend_data(
         time.sleep(0.2)
     scored = [e for e in stored if e.name == contact and e.HasField("sentiment_score")]
     scores = {e.text: e.sentiment_score for e in scored}
-    return TrendData(tenant.keys["read"], tenant.keys["admin"], purchase, contact, habit, first, scores)
+    persons = (
+        {e.person_id for e in stored if any(i.value == ann for i in e.identifiers)},
+        {e.person_id for e in stored if any(i.value == bo for i in e.identifiers)},
+    )
+    assert [len(ids) for ids in persons] == [1, 1], persons
+    (ann_id,), (bo_id,) = persons
+    assert ann_id != bo_id
+    return TrendData(
+        tenant.keys["read"], tenant.keys["admin"], purchase, contact, habit, first, scores, ann_id, bo_id
+    )
 
 
 def _hash(params: list[tuple[str, str]]) -> str:
@@ -733,3 +746,161 @@ def test_lifecycle_sorts_each_days_persons_by_how_their_activity_changed(
     expect(violations).to_have_count(1)
     expect(violations).to_have_attribute("data-field", "time_zone")
     expect(violations).to_contain_text("Mars/Olympus")
+
+
+# The centre, in the page, of the largest shape of a chart's SVG filled with a colour (a bar, not its legend's
+# icon).
+_LARGEST_SHAPE = """(chart, colour) => {
+    const boxes = [...chart.querySelectorAll("svg path")]
+        .filter((path) => (path.getAttribute("fill") || "").toLowerCase() === colour)
+        .map((path) => path.getBoundingClientRect())
+        .sort((a, b) => b.width * b.height - a.width * a.height);
+    const box = boxes[0];
+    return { x: box.x + box.width / 2, y: box.y + box.height / 2 };
+}"""
+
+
+def _listed(panel: Locator) -> list[str]:
+    """The person ids a persons panel lists, in order."""
+    ids: list[str] = panel.get_by_test_id("person-link").evaluate_all(
+        "links => links.map(link => link.dataset.personId)"
+    )
+    return ids
+
+
+def test_a_lifecycle_count_lists_its_persons_each_a_link_to_their_customer_page(
+    console: Console, trend_data: TrendData
+) -> None:
+    """The lifecycle of the previous test (purchases on days 0 to 3: ann on days 0 and 1, bo on days 0 and 2;
+    returns: ann on days 0 and 1, bo on day 2): each count above zero lists its persons under its series'
+    table (ListActivityLifecyclePersons, in ascending order of person id): day 0's two new persons, both;
+    day 1's dormant one, bo (by keyboard); day 2's resurrecting one, bo, and its dormant one, ann; in the
+    returns, day 2's new one, bo; a bar segment lists its own (day 2's resurrecting). A zero is no button;
+    two persons make one page (no "More persons"); Close gives the focus back to the count; a page refused
+    shows its error and the field it names; a person's link opens their Customer page."""
+    data = trend_data
+    lifecycle = [("mode", "lifecycle"), ("event", data.purchase), ("event", data.habit), *_days(data, 0, 3)]
+    page = console.open(_hash([*lifecycle, ("tz", "UTC")]), key=data.read_key)
+    table = page.get_by_test_id("trends-lifecycle-table-0")
+    expect(table).to_be_visible()
+
+    def count(table: Locator, day: int, status: str) -> Locator:
+        return table.locator(f'tr[data-row="{data.midnight(day)}"] td[data-key="{status}"]').get_by_role(
+            "button"
+        )
+
+    # Only the counts above zero are buttons: day 0's new, day 1's returning and dormant, day 2's resurrecting
+    # and dormant, day 3's dormant.
+    buttons = table.get_by_test_id("trends-lifecycle-count")
+    assert buttons.evaluate_all("bs => bs.map(b => [b.dataset.period, b.dataset.status, b.textContent])") == [
+        [data.midnight(0), "new", "2"],
+        [data.midnight(1), "returning", "1"],
+        [data.midnight(1), "dormant", f"{MINUS}1"],
+        [data.midnight(2), "resurrecting", "1"],
+        [data.midnight(2), "dormant", f"{MINUS}1"],
+        [data.midnight(3), "dormant", f"{MINUS}1"],
+    ]
+    expect(table.locator(f'tr[data-row="{data.midnight(0)}"] td[data-key="dormant"] button')).to_have_count(0)
+    # The table reads as before: the buttons show the numbers.
+    assert read_table(table).texts[1] == [data.day(1), "0", "1", "0", f"{MINUS}1", "1", "0.00"]
+    expect(count(table, 1, "dormant")).to_have_accessible_name(
+        f"{MINUS}1: list the dormant persons, day {data.day(1)}"
+    )
+
+    # Day 0's new persons: ann and bo, in ascending order of id, each a link to their Customer page.
+    panel = page.get_by_test_id("trends-lifecycle-persons")
+    expect(panel).to_be_hidden()
+    count(table, 0, "new").click()
+    section = page.get_by_test_id("trends-lifecycle-0")
+    expect(section.get_by_test_id("trends-lifecycle-persons")).to_be_visible()  # under the series' table
+    expect(panel.get_by_test_id("persons-title")).to_have_text(
+        f"New persons, day {data.day(0)} ({data.purchase})"
+    )
+    expect(panel.get_by_test_id("persons-title")).to_be_focused()
+    expect(panel.get_by_test_id("persons-count")).to_have_text("2 persons.")
+    assert _listed(panel) == sorted([data.ann, data.bo])
+    hrefs = panel.get_by_test_id("person-link").evaluate_all(
+        "links => links.map(link => link.getAttribute('href'))"
+    )
+    assert hrefs == [f"#/customer?person={person}" for person in sorted([data.ann, data.bo])]
+    expect(panel).to_have_attribute("data-status", "ACTIVITY_STATUS_NEW")
+    expect(panel).to_have_attribute("data-period", data.midnight(0))
+    expect(panel).to_have_attribute("data-series", "0")
+    # One page: no "More persons".
+    expect(panel.get_by_test_id("persons-more")).to_be_hidden()
+    expect(page.get_by_test_id("error")).to_have_count(0)
+    console.shot("lifecycle-persons")
+
+    # By keyboard: day 1's dormant person, bo (ann returned).
+    count(table, 1, "dormant").focus()
+    page.keyboard.press("Enter")
+    expect(panel.get_by_test_id("persons-title")).to_have_text(
+        f"Dormant persons, day {data.day(1)} ({data.purchase})"
+    )
+    expect(panel.get_by_test_id("persons-count")).to_have_text("1 person.")
+    assert _listed(panel) == [data.bo]
+    expect(panel.get_by_test_id("persons-more")).to_be_hidden()
+
+    # Day 2: bo came back, ann went.
+    count(table, 2, "resurrecting").click()
+    expect(panel).to_have_attribute("data-status", "ACTIVITY_STATUS_RESURRECTING")
+    expect(panel.get_by_test_id("persons-count")).to_have_text("1 person.")
+    assert _listed(panel) == [data.bo]
+    count(table, 2, "dormant").click()
+    expect(panel).to_have_attribute("data-status", "ACTIVITY_STATUS_DORMANT")
+    expect(panel.get_by_test_id("persons-count")).to_have_text("1 person.")
+    assert _listed(panel) == [data.ann]
+
+    # Close: the list goes, the focus returns to the count that opened it.
+    panel.get_by_test_id("persons-close").click()
+    expect(panel).to_be_hidden()
+    expect(count(table, 2, "dormant")).to_be_focused()
+
+    # A bar segment lists its persons too: day 2's resurrecting bar (the chart's one pink bar), bo.
+    centre = page.get_by_test_id("trends-lifecycle-chart-0").evaluate(_LARGEST_SHAPE, "#cc79a7")
+    page.mouse.click(centre["x"], centre["y"])
+    expect(panel).to_have_attribute("data-status", "ACTIVITY_STATUS_RESURRECTING")
+    expect(panel).to_have_attribute("data-period", data.midnight(2))
+    expect(panel.get_by_test_id("persons-title")).to_have_text(
+        f"Resurrecting persons, day {data.day(2)} ({data.purchase})"
+    )
+    expect(panel.get_by_test_id("persons-count")).to_have_text("1 person.")
+    assert _listed(panel) == [data.bo]
+    panel.get_by_test_id("persons-close").click()
+    expect(count(table, 2, "resurrecting")).to_be_focused()
+
+    # The returns' series lists under its own table: day 2's new person, bo.
+    returns = page.get_by_test_id("trends-lifecycle-table-1")
+    count(returns, 2, "new").click()
+    expect(
+        page.get_by_test_id("trends-lifecycle-1").get_by_test_id("trends-lifecycle-persons")
+    ).to_be_visible()
+    expect(section.get_by_test_id("trends-lifecycle-persons")).to_have_count(0)
+    expect(panel.get_by_test_id("persons-title")).to_have_text(
+        f"New persons, day {data.day(2)} ({data.habit})"
+    )
+    expect(panel.get_by_test_id("persons-count")).to_have_text("1 person.")
+    assert _listed(panel) == [data.bo]
+
+    # A page the service refuses shows its error and the fields it names, as the page's own refusals do (the
+    # request altered on its way out: a negative page size).
+    def negative_page_size(route: Route) -> None:
+        body = json.loads(route.request.post_data or "{}")
+        route.continue_(post_data=json.dumps(body | {"pageSize": -1}))
+
+    page.route("**/ListActivityLifecyclePersons", negative_page_size)
+    count(table, 0, "new").click()
+    expect(panel.get_by_test_id("error")).to_have_attribute("data-code", "invalid_argument")
+    violations = panel.get_by_test_id("trends-violations").locator("li")
+    expect(violations).to_have_count(1)
+    expect(violations).to_have_attribute("data-field", "page_size")
+    expect(panel.get_by_test_id("person-link")).to_have_count(0)
+    expect(panel.get_by_test_id("persons-more")).to_be_hidden()
+    page.unroute("**/ListActivityLifecyclePersons", negative_page_size)
+    count(returns, 2, "new").click()
+    expect(panel.get_by_test_id("persons-count")).to_have_text("1 person.")
+    expect(panel.get_by_test_id("error")).to_have_count(0)
+
+    # A person's link opens their Customer page.
+    submit_and_wait(console, panel.get_by_test_id("person-link"), "customer")
+    assert _address(page) == f"/customer?person={data.bo}"

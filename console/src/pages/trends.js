@@ -15,19 +15,25 @@
 // in trends/lifecycle_draw.js); compared with the previous period (the range as long just before), each line
 // has a dashed twin and each value its previous one and the change from it (in series mode: the sentiment's
 // shares and score would be compared in points, not as a change; stickiness and the lifecycle have neither
-// formulas nor a previous range). Every choice is in the address (trends/query.js describes it), so a link
-// reproduces the view. A request QueryTrends (QueryStickiness, QueryActivityLifecycle) refuses shows its error
-// with the fields it names, a formula's also beside its input.
+// formulas nor a previous range). In lifecycle mode each count above zero (and each bar segment) lists the
+// persons behind it (ListActivityLifecyclePersons, with the page's QueryActivityLifecycle request) under its
+// series' table, in the Paths and Funnels pages' persons panel (paths/persons_panel.js): each a link to the
+// Customer page, "More persons" paging on. Every choice is in the address (trends/query.js describes it), so a
+// link reproduces the view. A request QueryTrends (QueryStickiness, QueryActivityLifecycle) refuses shows its
+// error with the fields it names, a formula's also beside its input; so does a page of persons refused.
 
 import "./trends.css";
+import "./trends/persons.css";
 import { ApiError, fieldViolations, SERVICES } from "../api.js";
 import { clear, errorAlert, field, h, timeRange, timeRangeOf, uniqueId } from "../dom.js";
 import { listAll } from "../lists.js";
 import { drawKeptAnswer } from "./kept_answer.js";
 import { eventNameSuggestions } from "./paths/event_names.js";
+import { personsPanel } from "./paths/persons_panel.js";
 import { breakdownControls, segmentChoice } from "./segment_choice.js";
 import { drawTrends } from "./trends/draw.js";
 import {
+  ACTIVITY_STATUSES,
   DEFAULT_DAYS,
   DEFAULT_TIME_ZONE,
   MATHS,
@@ -38,6 +44,7 @@ import {
   NEUTRAL_BAND,
   PERIODS,
   breaksDown,
+  lifecyclePersonsRequest,
   seriesLetter,
   trendSeries,
   trendsFilters,
@@ -466,6 +473,43 @@ function violationList(error) {
   );
 }
 
+// The list of the persons behind a lifecycle count (ListActivityLifecyclePersons for `lifecycle`, the page's
+// QueryActivityLifecycle request), shown under the series' table: {hide(), open(drawLifecycle's onPersons
+// argument)}. Closing it gives the focus back to the count that opened it; a page refused as INVALID_ARGUMENT
+// has the fields it names listed under its alert, as the page's own refusals do.
+function lifecyclePersons(ctx, lifecycle) {
+  const panel = personsPanel({ testid: "trends-lifecycle-persons" });
+  let opener = null;
+  let refused = null;
+  panel.element.addEventListener("click", (event) => {
+    // The close button has already emptied the panel: the click still reaches it, from the button removed.
+    if (event.target.closest?.("[data-testid=persons-close]") && opener?.isConnected) opener.focus();
+  });
+  // The panel shows a failed page's alert itself; the violations go after it.
+  new MutationObserver(() => {
+    const alert = refused && panel.element.querySelector("[data-testid=error]");
+    if (!alert) return;
+    const list = violationList(refused);
+    refused = null;
+    if (list) alert.after(list);
+  }).observe(panel.element, { childList: true });
+  return {
+    hide: panel.hide,
+    open({ section, seriesIndex, status, periodStart, title, opener: button }) {
+      opener = button;
+      section.append(panel.element);
+      const fetchPage = (pageToken) =>
+        ctx
+          .call(SERVICES.journeys, "ListActivityLifecyclePersons", lifecyclePersonsRequest(lifecycle, { seriesIndex, periodStart, status, pageToken }))
+          .catch((error) => {
+            refused = error instanceof ApiError && error.code === "invalid_argument" ? error : null;
+            throw error;
+          });
+      panel.show(title, fetchPage, { series: seriesIndex, period: periodStart, status: ACTIVITY_STATUSES[status] });
+    },
+  };
+}
+
 export default {
   id: "trends",
   title: "Trends",
@@ -490,12 +534,19 @@ export default {
     // Stickiness asks QueryStickiness, the lifecycle QueryActivityLifecycle, with the same range, periods, zone,
     // population (and breakdown, but for the lifecycle).
     const { method, request } = trendsQuery(filters);
+    // The lifecycle's counts list their persons, with the very request the answer came from.
+    const persons = filters.mode === "lifecycle" ? lifecyclePersons(ctx, request) : null;
     try {
       await drawKeptAnswer(
         results,
         (options) => ctx.call(SERVICES.journeys, method, request, options),
-        (into, response) =>
-          drawTrends(into, response, filters, request, { segmentNames: request.breakdown?.segments ? segmentNames : null }),
+        (into, response) => {
+          persons?.hide();
+          drawTrends(into, response, filters, request, {
+            segmentNames: request.breakdown?.segments ? segmentNames : null,
+            onPersons: persons?.open ?? null,
+          });
+        },
       );
     } catch (error) {
       // A request QueryTrends (QueryStickiness, QueryActivityLifecycle) refuses: its alert and the fields it

@@ -399,15 +399,16 @@ function drawFormulas(root, response, { period, zone, heading, segmentNames, pre
 
 // Draws a QueryTrends answer (a QueryStickiness answer in stickiness mode, a QueryActivityLifecycle answer in
 // lifecycle mode) for `filters` (the page's, query.js) and the `request` they made. options: heading (the series headings' level, default "h2"),
-// segmentNames (a Map, for a breakdown by segment).
-export function drawTrends(root, response, filters, request, { heading = "h2", segmentNames = null } = {}) {
+// segmentNames (a Map, for a breakdown by segment), onPersons (lifecycle mode: drawLifecycle's, which makes each
+// count list its persons; the page passes it, the report does not).
+export function drawTrends(root, response, filters, request, { heading = "h2", segmentNames = null, onPersons = null } = {}) {
   const options = { period: filters.period, zone: filters.tz, heading, segmentNames };
   if (filters.mode === "stickiness") {
     drawStickiness(root, response, filters, request, options);
     return;
   }
   if (filters.mode === "lifecycle") {
-    drawLifecycle(root, response, filters, request, options);
+    drawLifecycle(root, response, filters, request, { ...options, onPersons });
     return;
   }
   root.append(rangeLine(response, request));

@@ -3,8 +3,11 @@
 // returning (active in it and the one before), resurrecting (active in it, not the one before, but earlier) and
 // dormant (active in the one before, not in it); per series a stacked bar chart (the active three above zero,
 // the dormant below it) and its table, a row per period with the active persons and the quick ratio, (new +
-// resurrecting) ÷ dormant. trends/draw.js's drawTrends calls drawLifecycle. The models (rows, columns, chart
-// option) are pure and tested by console/test/trends.test.mjs.
+// resurrecting) ÷ dormant. With an `onPersons` option (the Trends page's; not the report's) each count above
+// zero in the table is a button, and each bar segment a click, that asks for the persons behind it
+// (ListActivityLifecyclePersons, which the page lists under the series' table). trends/draw.js's drawTrends
+// calls drawLifecycle. The models (rows, columns, chart option, the persons' titles) are pure and tested by
+// console/test/trends.test.mjs.
 
 import { chart } from "../../charts.js";
 import { dataTable, emptyState, formatNumber, formatTime, h } from "../../dom.js";
@@ -57,15 +60,62 @@ function below(persons) {
   return persons > 0 ? -persons : 0;
 }
 
+// How a lifecycle's persons name a period: "week of 2026-11-23", "day 2026-11-23", "month 2026-11", "hour of
+// 2026-11-23 14:00 UTC" (periodLabel's day, in the zone).
+const PERIOD_PHRASES = Object.freeze({ hour: "hour of", day: "day", week: "week of", month: "month" });
+
+export function lifecyclePeriodPhrase(periodStart, { period, zone }) {
+  return `${PERIOD_PHRASES[period] ?? "period from"} ${periodLabel(periodStart, period, zone)}`;
+}
+
+// The title of the list of the persons behind one number: "Dormant persons, week of 2026-11-23", with ", still
+// running" for a period still running and the series' label in parentheses when the page shows several.
+export function lifecyclePersonsTitle(status, periodStart, { period, zone, running = false, series = "" }) {
+  const label = LIFECYCLE_STATUSES.find((one) => one.key === status)?.label ?? status;
+  const when = lifecyclePeriodPhrase(periodStart, { period, zone });
+  return `${label} persons, ${when}${running ? ", still running" : ""}${series ? ` (${series})` : ""}`;
+}
+
+// A count of a status as the table shows it: the dormant as a negative number ("−12"), the others as numbers.
+function shownCount(status, row) {
+  return status.key === "dormant" ? formatSigned(below(row.dormant)) : formatNumber(row[status.key]);
+}
+
+// The button a count above zero is with `onPersons`: it asks for the persons behind it, onPersons(status key,
+// row, the button).
+function countButton(status, row, { period, zone, onPersons }) {
+  const shown = shownCount(status, row);
+  const button = h(
+    "button",
+    {
+      type: "button",
+      class: "link-button trends-count",
+      "data-testid": "trends-lifecycle-count",
+      "data-status": status.key,
+      "data-period": row.key,
+      "aria-label": `${shown}: list the ${status.label.toLowerCase()} persons, ${lifecyclePeriodPhrase(row.key, { period, zone })}`,
+    },
+    shown,
+  );
+  button.addEventListener("click", () => onPersons(status.key, row, button));
+  return button;
+}
+
 // The columns of a lifecycle table: the period, the persons of each status (the dormant as a negative number,
-// "−12"), the active persons and the quick ratio (2 decimals, "—" without dormant persons).
-export function lifecycleColumns({ period }) {
+// "−12"), the active persons and the quick ratio (2 decimals, "—" without dormant persons). With `onPersons`
+// (and the rows' `zone`), each count above zero is shown as a button that calls onPersons(status key, row,
+// the button).
+export function lifecycleColumns({ period, zone = "UTC", onPersons = null }) {
+  const counted = (status) =>
+    onPersons
+      ? { format: (_, row) => (row[status.key] > 0 ? countButton(status, row, { period, zone, onPersons }) : shownCount(status, row)) }
+      : {};
   return [
     { key: "period", label: PERIODS[period]?.unit ?? "Period", value: (row) => row.label },
     ...LIFECYCLE_STATUSES.map((status) =>
       status.key === "dormant"
-        ? { key: status.key, label: status.label, numeric: true, value: (row) => below(row.dormant), format: formatSigned }
-        : { key: status.key, label: status.label, numeric: true },
+        ? { key: status.key, label: status.label, numeric: true, value: (row) => below(row.dormant), format: formatSigned, ...counted(status) }
+        : { key: status.key, label: status.label, numeric: true, ...counted(status) },
     ),
     { key: "active", label: "Active", numeric: true },
     { key: "quick-ratio", label: "Quick ratio", numeric: true, value: (row) => row.quickRatio, format: formatQuickRatio },
@@ -123,8 +173,10 @@ function quiet(rows) {
 
 // Draws the QueryActivityLifecycle answer `response` to `request` into `root`: the line on its statuses, then a
 // section per series of `filters` (its chart and table), or a line saying no event matched. options: period,
-// zone, heading (drawTrends's).
-export function drawLifecycle(root, response, filters, request, { period, zone, heading }) {
+// zone, heading (drawTrends's), onPersons (optional: the counts then ask for their persons, onPersons({section,
+// seriesIndex, status (a LIFECYCLE_STATUSES key), periodStart (the point's), title (lifecyclePersonsTitle's),
+// opener (the count's button, to focus again when the list closes)})).
+export function drawLifecycle(root, response, filters, request, { period, zone, heading, onPersons = null }) {
   root.append(lifecycleLine(response, request));
   const groups = resultsBySeries(response, filters.series.length).map((group) => ({
     ...group,
@@ -145,18 +197,43 @@ export function drawLifecycle(root, response, filters, request, { period, zone, 
     }
     const container = h("div", { class: "chart trends-chart", "data-testid": `trends-lifecycle-chart-${group.index}` });
     section.append(container);
-    chart(container, lifecycleChartOption(group.rows), {
-      label: `${title} per ${period}, ${formatNumber(group.rows.length)} periods: new, returning and resurrecting persons stacked above zero, dormant persons below it; hollow bars mark a period still running; the numbers are in the table below`,
+    const instance = chart(container, lifecycleChartOption(group.rows), {
+      label: `${title} per ${period}, ${formatNumber(group.rows.length)} periods: new, returning and resurrecting persons stacked above zero, dormant persons below it; hollow bars mark a period still running; the numbers are in the table below${onPersons ? ", where a count above zero lists its persons" : ""}`,
       height: 320,
     });
-    section.append(
-      dataTable({
-        caption: `${title} per ${period}: the persons new, returning, resurrecting and dormant (a negative number: lost since the period before), the active persons (new + returning + resurrecting) and the quick ratio, (new + resurrecting) ÷ dormant (— without dormant persons); * marks a period still running`,
-        columns: lifecycleColumns({ period }),
-        rows: group.rows,
-        rowKey: (row) => row.key,
-        testid: `trends-lifecycle-table-${group.index}`,
-      }),
-    );
+    // A count's persons, listed under this series' table.
+    const open = (status, row, opener) =>
+      onPersons({
+        section,
+        seriesIndex: group.index,
+        status,
+        periodStart: row.key,
+        title: lifecyclePersonsTitle(status, row.key, {
+          period,
+          zone,
+          running: !row.complete,
+          series: filters.series.length > 1 ? group.label || seriesLabel(filters.series[group.index]) : "",
+        }),
+        opener,
+      });
+    const table = dataTable({
+      caption: `${title} per ${period}: the persons new, returning, resurrecting and dormant (a negative number: lost since the period before), the active persons (new + returning + resurrecting) and the quick ratio, (new + resurrecting) ÷ dormant (— without dormant persons); * marks a period still running${onPersons ? "; a count lists its persons" : ""}`,
+      columns: lifecycleColumns({ period, zone, onPersons: onPersons ? open : null }),
+      rows: group.rows,
+      rowKey: (row) => row.key,
+      testid: `trends-lifecycle-table-${group.index}`,
+    });
+    section.append(table);
+    if (!onPersons) return;
+    // A bar segment lists its persons too (as its count's button does, which gets the focus back).
+    instance.on("click", (event) => {
+      const status = LIFECYCLE_STATUSES[event.seriesIndex];
+      const row = group.rows[event.dataIndex];
+      if (!status || !row || !(row[status.key] > 0)) return;
+      const button = [...table.querySelectorAll("[data-testid=trends-lifecycle-count]")].find(
+        (one) => one.dataset.status === status.key && one.dataset.period === row.key,
+      );
+      open(status.key, row, button ?? null);
+    });
   });
 }

@@ -1,7 +1,7 @@
 // The Trends page's query: its filters from the address and back, and the QueryTrends request they make
 // (the series, or the sentiment preset's five series; the range as whole days in the chosen time zone), or in
 // stickiness mode the QueryStickiness request and in lifecycle mode the QueryActivityLifecycle one (the series'
-// events only).
+// events only), and the ListActivityLifecyclePersons request for the persons behind one of its numbers.
 // Pure: no browser API, so node's unit tests import it (console/test/trends.test.mjs).
 //
 // Address: event, math, of, currency (repeated, one of each per series, in series order: the event name (empty:
@@ -343,6 +343,30 @@ export function stickinessRequest(filters) {
 // period, zone and population as QueryTrends'. No breakdown, formulas or previous range: the RPC has none.
 export function lifecycleRequest(filters) {
   return withPopulation({ series: eventSeries(filters), ...rangeOf(filters) }, filters);
+}
+
+// The ActivityStatus (proto3 JSON enum name) of each status of a lifecycle table (lifecycle_draw.js's
+// LIFECYCLE_STATUSES keys).
+export const ACTIVITY_STATUSES = Object.freeze({
+  new: "ACTIVITY_STATUS_NEW",
+  returning: "ACTIVITY_STATUS_RETURNING",
+  resurrecting: "ACTIVITY_STATUS_RESURRECTING",
+  dormant: "ACTIVITY_STATUS_DORMANT",
+});
+// The person ids the page asks ListActivityLifecyclePersons for at a time ("More" asks the next page).
+export const LIFECYCLE_PERSONS_PAGE_SIZE = 100;
+
+// The ListActivityLifecyclePersons request (proto3 JSON) for the persons behind one number of a lifecycle:
+// `lifecycle` is the QueryActivityLifecycle request the page asked (lifecycleRequest's, sent as it is: its
+// range ends where its last day does, so the periods do not move while paging), `seriesIndex` the series',
+// `periodStart` the point's own (as the answer gave it), `status` a key of ACTIVITY_STATUSES (new, returning,
+// resurrecting, dormant), `pageToken` the previous page's next_page_token (none for the first page).
+export function lifecyclePersonsRequest(lifecycle, { seriesIndex, periodStart, status, pageToken = "" }) {
+  const activity = Object.hasOwn(ACTIVITY_STATUSES, status ?? "") ? ACTIVITY_STATUSES[status] : null;
+  if (!activity) throw new RangeError(`not a lifecycle status: ${status}`);
+  const request = { lifecycle, seriesIndex, periodStart, status: activity, pageSize: LIFECYCLE_PERSONS_PAGE_SIZE };
+  if (pageToken) request.pageToken = pageToken;
+  return request;
 }
 
 // The RPC the filters' mode asks and its request: {method, request}.
