@@ -1,5 +1,6 @@
 """`wayline segments apply|list|get|members|delete` against a real gateway and journeys service, in a tenant
-of the test's own: a file applied twice creates once and then changes nothing, an edit updates, the list
+of the test's own: a dry run says what would change and changes nothing, a file applied twice creates once
+and then changes nothing, an edit updates, the list
 shows the segments, `members` lists who is in one (a segment made of the mean sentiment of calls), `get`
 prints what `apply` reads; a malformed file and an invalid condition exit non-zero saying why."""
 
@@ -80,6 +81,12 @@ def test_apply_is_idempotent_then_list_members_get_and_delete(
         Journeys(channel, tenant_id).write(*calls)
     file = tmp_path / "segments.yaml"
     file.write_text(SEGMENTS)
+    code, out, err = segments(gateway_server, key, "apply", "--dry-run", str(file))
+    assert code == 0, err
+    assert out.splitlines() == ["would create segments/unhappy-callers", "would create segments/callers"]
+    code, out, err = segments(gateway_server, key, "get", "callers")
+    assert code == 1  # a dry run stores nothing
+    assert "NOT_FOUND" in err
     code, out, err = segments(gateway_server, key, "apply", str(file))
     assert code == 0, err
     assert out.splitlines() == ["created segments/unhappy-callers", "created segments/callers"]
@@ -87,6 +94,11 @@ def test_apply_is_idempotent_then_list_members_get_and_delete(
     assert code == 0, err
     assert out.splitlines() == ["unchanged segments/unhappy-callers", "unchanged segments/callers"]
     file.write_text(SEGMENTS.replace("-0.3 or less.", "-0.3 or less (service recovery)."))
+    code, out, err = segments(gateway_server, key, "apply", "--dry-run", str(file))
+    assert code == 0, err
+    assert out.splitlines() == ["would update segments/unhappy-callers", "unchanged segments/callers"]
+    code, out, err = segments(gateway_server, key, "get", "unhappy-callers")
+    assert "averaged a sentiment of -0.3 or less.\n" in out  # still as first applied
     code, out, err = segments(gateway_server, key, "apply", str(file))
     assert code == 0, err
     assert out.splitlines() == ["updated segments/unhappy-callers", "unchanged segments/callers"]
@@ -134,8 +146,9 @@ def test_apply_refuses_a_malformed_file_and_an_invalid_condition(
     assert code == 2
     assert "must have a `name`, segments/{segment_id}" in err
     file.write_text("name: segments/bad-condition\ncondition: {event_aggregate: {property: name}}\n")
-    code, _, err = segments(gateway_server, key, "apply", str(file))
-    assert code == 1
-    assert "INVALID_ARGUMENT" in err
-    assert "segment.condition.event_aggregate.aggregation" in err
+    for dry_run in (["--dry-run"], []):  # the service checks a dry run's creation as it would create
+        code, _, err = segments(gateway_server, key, "apply", *dry_run, str(file))
+        assert code == 1
+        assert "INVALID_ARGUMENT" in err
+        assert "segment.condition.event_aggregate.aggregation" in err
     assert "segment.condition.event_aggregate.property" in err

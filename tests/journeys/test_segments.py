@@ -194,6 +194,42 @@ def test_update_segment_refuses_a_cycle_of_references(journeys: Journeys) -> Non
     assert get(journeys, "segments/first").condition == count("A")
 
 
+def test_update_segment_validate_only_checks_without_changing(journeys: Journeys) -> None:
+    created = journeys.create_segment(count("A"), "update-checked", display_name="before")
+
+    def check(segment: segment_pb2.Segment, *paths: str) -> segment_pb2.Segment:
+        request = pb.UpdateSegmentRequest(
+            segment=segment, update_mask=field_mask_pb2.FieldMask(paths=paths), validate_only=True
+        )
+        response: pb.UpdateSegmentResponse = journeys.stub.UpdateSegment(
+            request, metadata=journeys.metadata, timeout=10
+        )
+        return response.segment
+
+    wanted = segment_pb2.Segment(
+        name=created.name, display_name="after", condition=count("B"), etag=created.etag
+    )
+    answer = check(wanted, "display_name", "condition")
+    assert (answer.display_name, answer.condition, answer.revision) == ("after", count("B"), 2)
+    assert not answer.HasField("status")  # nothing stored, nothing computed
+    stored = get(journeys, created.name)
+    assert (stored.display_name, stored.condition, stored.revision, stored.etag) == (
+        "before",
+        count("A"),
+        1,
+        created.etag,
+    )
+    # Refused as an update would be: a stale etag, a reference to itself, a missing segment.
+    stale = segment_pb2.Segment(name=created.name, display_name="x", etag="0-stale")
+    assert failure(check, stale, "display_name").code() == grpc.StatusCode.ABORTED
+    itself = segment_pb2.Segment(name=created.name, condition=member_of(created.name))
+    assert failure(check, itself, "condition").code() == grpc.StatusCode.INVALID_ARGUMENT
+    missing = segment_pb2.Segment(name="segments/update-nowhere", display_name="x")
+    assert failure(check, missing, "display_name").code() == grpc.StatusCode.NOT_FOUND
+    # And the update after the check still applies (the etag it read is still the current one).
+    assert update(journeys, wanted, "display_name", "condition").display_name == "after"
+
+
 def test_update_segment_changes_the_masked_fields_and_checks_the_etag(journeys: Journeys) -> None:
     created = journeys.create_segment(count("A"), "masked", display_name="before")
     changed = segment_pb2.Segment(

@@ -129,21 +129,25 @@ def create_or_update(
     create: Callable[[], object],
     matches: Callable[[Current], bool],
     update: Callable[[Current], object],
+    *,
+    dry_run: bool = False,
 ) -> str:
     """One resource applied by name: `created` when `get` answers NOT_FOUND, `unchanged` when the current
     resource already `matches` the wanted one, else `updated` (conditional on the current etag, which
-    `update` is given the current resource to send)."""
+    `update` is given the current resource to send). With `dry_run` (`create` and `update` then only ask
+    the service to check the change), `would create` and `would update`."""
+    would = "would " if dry_run else ""
     try:
         current = get()
     except grpc.RpcError as error:
         if error.code() != grpc.StatusCode.NOT_FOUND:
             raise
         create()
-        return "created"
+        return f"{would}create" if dry_run else "created"
     if matches(current):
         return "unchanged"
     update(current)
-    return "updated"
+    return f"{would}update" if dry_run else "updated"
 
 
 def named_fields(message: Parsed, paths: Sequence[str]) -> Parsed:

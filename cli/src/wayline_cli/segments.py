@@ -6,9 +6,11 @@ contract's `Segment` with its `name` (`segments/{segment_id}`), and makes each s
 segment is created; an existing one gets exactly the fields the document names among `display_name`,
 `description` and `condition` (an update mask of those, conditional on the etag just read; a changed condition
 rebuilds the membership), and one whose named fields already match is left alone, so applying a file twice
-changes nothing. `get` prints a segment in that form, its output-only fields as comments; `list` the
-tenant's segments with their state and member counts; `members` a segment's members (person ids, with when
-they entered). One line per segment or member goes to standard output, errors to standard error.
+changes nothing; `--dry-run` says what would change (`would create`, `would update`, `unchanged`), the service
+checking each change as it would make it (`validate_only`) and storing nothing. `get` prints a segment in that
+form, its output-only fields as comments; `list` the tenant's segments with their state and member counts;
+`members` a segment's members (person ids, with when they entered). One line per segment or member goes to
+standard output, errors to standard error.
 """
 
 from __future__ import annotations
@@ -70,7 +72,10 @@ def read_segments(path: Path) -> list[tuple[segment_pb2.Segment, list[str]]]:
 
 
 def _apply_one(
-    stub: pb_grpc.JourneyServiceStub, auth: Auth, wanted: tuple[segment_pb2.Segment, list[str]]
+    stub: pb_grpc.JourneyServiceStub,
+    auth: Auth,
+    wanted: tuple[segment_pb2.Segment, list[str]],
+    dry_run: bool,
 ) -> str:
     segment, paths = wanted
 
@@ -78,14 +83,18 @@ def _apply_one(
         draft = segment_pb2.Segment()
         draft.CopyFrom(segment)
         draft.ClearField("name")
-        request = pb.CreateSegmentRequest(segment_id=segment.name.removeprefix(PREFIX), segment=draft)
+        request = pb.CreateSegmentRequest(
+            segment_id=segment.name.removeprefix(PREFIX), segment=draft, validate_only=dry_run
+        )
         stub.CreateSegment(request, metadata=auth, timeout=10)
 
     def update(stored: segment_pb2.Segment) -> None:
         change = segment_pb2.Segment()
         change.CopyFrom(segment)
         change.etag = stored.etag
-        request = pb.UpdateSegmentRequest(segment=change, update_mask=FieldMask(paths=paths))
+        request = pb.UpdateSegmentRequest(
+            segment=change, update_mask=FieldMask(paths=paths), validate_only=dry_run
+        )
         stub.UpdateSegment(request, metadata=auth, timeout=10)
 
     return create_or_update(
@@ -93,6 +102,7 @@ def _apply_one(
         create,
         lambda stored: named_fields(stored, paths) == named_fields(segment, paths),
         update,
+        dry_run=dry_run,
     )
 
 
@@ -106,6 +116,13 @@ def apply(
         Path, typer.Argument(help="YAML documents, each a Segment (proto3 JSON form) with its name.")
     ],
     *,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Only say what would change: the service checks each creation or update, nothing is stored.",
+        ),
+    ] = False,
     api_key: ApiKeyOption,
     gateway: GatewayOption = GATEWAY,
     tls: TlsOption = False,
@@ -116,7 +133,7 @@ def apply(
     apply_each(
         segments,
         pb_grpc.JourneyServiceStub,
-        lambda stub, wanted: _apply_one(stub, auth, wanted),
+        lambda stub, wanted: _apply_one(stub, auth, wanted, dry_run),
         lambda wanted: wanted[0].name,
         gateway=gateway,
         tls=tls,

@@ -182,32 +182,43 @@ class Segments:
         statuses = self._store.statuses(tenant, page)
         return [(d, statuses[d.segment_id]) for d in page], total, len(definitions) > limit
 
+    def _changed(
+        self, tenant: str, segment_id: str, fields: SegmentFields, mask: Sequence[str], etag: str
+    ) -> SegmentDefinition:
+        """The definition an update would store, under the lock; refused as an update would be."""
+        paths = set(mask or WRITABLE)
+        current = self._live(tenant, segment_id)
+        if etag and etag != current.etag:
+            raise EtagMismatch(current.name)
+        changed = replace(
+            current,
+            version=current.version + 1,
+            revision=current.revision + 1,
+            update_time=self._clock(),
+            display_name=fields.display_name if "display_name" in paths else current.display_name,
+            description=fields.description if "description" in paths else current.description,
+        )
+        if "condition" in paths and fields.condition != current.condition:
+            self._check_references(tenant, segment_id, fields.refers)
+            changed = replace(
+                changed, condition=fields.condition, refers=fields.refers, condition_revision=changed.revision
+            )
+        return changed
+
     def update(
         self, tenant: str, segment_id: str, fields: SegmentFields, mask: Sequence[str], etag: str
     ) -> tuple[SegmentDefinition, SegmentStatus]:
         """Change the fields in `mask` (every writable field when empty)."""
-        paths = set(mask or WRITABLE)
         with self._lock:
-            current = self._live(tenant, segment_id)
-            if etag and etag != current.etag:
-                raise EtagMismatch(current.name)
-            changed = replace(
-                current,
-                version=current.version + 1,
-                revision=current.revision + 1,
-                update_time=self._clock(),
-                display_name=fields.display_name if "display_name" in paths else current.display_name,
-                description=fields.description if "description" in paths else current.description,
-            )
-            if "condition" in paths and fields.condition != current.condition:
-                self._check_references(tenant, segment_id, fields.refers)
-                changed = replace(
-                    changed,
-                    condition=fields.condition,
-                    refers=fields.refers,
-                    condition_revision=changed.revision,
-                )
-            return self._stored(changed)
+            return self._stored(self._changed(tenant, segment_id, fields, mask, etag))
+
+    def check_update(
+        self, tenant: str, segment_id: str, fields: SegmentFields, mask: Sequence[str], etag: str
+    ) -> SegmentDefinition:
+        """What `update` would store, checked as it checks, without storing anything (UpdateSegment's
+        validate_only)."""
+        with self._lock:
+            return self._changed(tenant, segment_id, fields, mask, etag)
 
     def delete(self, tenant: str, segment_id: str, etag: str) -> None:
         with self._lock:

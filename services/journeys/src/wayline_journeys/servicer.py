@@ -393,6 +393,13 @@ class JourneyServicer(pb_grpc.JourneyServiceServicer):
     ) -> pb.UpdateSegmentResponse:
         segment_id, fields, mask = update_request(request)
         etag = request.segment.etag
+        if request.validate_only:
+            checked = self._models.segments.check_update(require_tenant(), segment_id, fields, mask, etag)
+            response = pb.UpdateSegmentResponse(
+                segment=segment_message(checked, SegmentStatus(SegmentState.BUILDING))
+            )
+            response.segment.ClearField("status")  # nothing is stored, so nothing is computed
+            return response
         updated = self._models.segments.update(require_tenant(), segment_id, fields, mask, etag)
         return pb.UpdateSegmentResponse(segment=segment_message(*updated))
 

@@ -2161,6 +2161,12 @@ class UpdateSegmentRequest(_message.Message):
 
     SEGMENT_FIELD_NUMBER: _builtins.int
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
+    validate_only: _builtins.bool
+    """When true, check the request as an update would (the segment live, the etag, the mask, the condition and
+    its references, no cycle) and answer with the segment it would store, without storing it: nothing
+    changes, and the answer has no `status` (`wayline segments apply --dry-run` asks this).
+    """
     @_builtins.property
     def segment(self) -> _segment_pb2.Segment:
         """The segment with its `name` set and the new values of the fields in `update_mask`."""
@@ -2174,10 +2180,11 @@ class UpdateSegmentRequest(_message.Message):
         *,
         segment: _segment_pb2.Segment | None = ...,
         update_mask: _field_mask_pb2.FieldMask | None = ...,
+        validate_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["segment", b"segment", "update_mask", b"update_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["segment", b"segment", "update_mask", b"update_mask"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["segment", b"segment", "update_mask", b"update_mask", "validate_only", b"validate_only"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
