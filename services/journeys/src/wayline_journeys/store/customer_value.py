@@ -40,7 +40,7 @@ from wayline_journeys.customer_value import (
     ValueSummary,
 )
 from wayline_journeys.store.client import ReadModel
-from wayline_journeys.store.matching import population_sql
+from wayline_journeys.store.matching import population_sql, revenue_in_sql
 from wayline_journeys.store.person_refs import current_persons
 from wayline_journeys.store.relation import current_events
 from wayline_journeys.store.sql import SqlParams
@@ -94,11 +94,7 @@ def counted_sql(spec: ValueSpec, params: SqlParams) -> tuple[str, str]:
     """A predicate on the events relation's columns for the events `spec` counts, and the bound end of its
     window."""
     end = f"fromUnixTimestamp64Micro({params.bind(to_micros(spec.end), 'Int64')}, 'UTC')"
-    counted = [
-        "revenue IS NOT NULL",
-        f"revenue_currency = {params.bind(spec.currency, 'String')}",
-        f"timestamp < {end}",
-    ]
+    counted = [revenue_in_sql(spec.currency, params), f"timestamp < {end}"]
     if spec.start is not None:
         counted.append(
             f"timestamp >= fromUnixTimestamp64Micro({params.bind(to_micros(spec.start), 'Int64')}, 'UTC')"
@@ -110,7 +106,7 @@ def counted_sql(spec: ValueSpec, params: SqlParams) -> tuple[str, str]:
 
 def _counted_kinds(spec: ValueSpec, params: SqlParams) -> str:
     """The part of `counted_sql` on what every copy of an event shares, for the read before FINAL."""
-    kinds = ["revenue IS NOT NULL", f"revenue_currency = {params.bind(spec.currency, 'String')}"]
+    kinds = [revenue_in_sql(spec.currency, params)]
     if spec.event_names:
         kinds.append(f"name IN {params.bind(list(spec.event_names), 'Array(String)')}")
     return " AND ".join(kinds)
