@@ -7,9 +7,10 @@ letters (a division by zero without a value), the previous range beside the rang
 the change, dashed lines), the sentiment preset's shares and mean score, the stickiness of an event (its
 persons by how many of the days they performed it on, per channel too) and its activity lifecycle (per day its
 persons new, returning, resurrecting and dormant, the active ones and the quick ratio, each count listing its
-persons, each a link to their Customer page); the form puts every choice in the address, and that address
-shows the same view again; a period still running is marked; a request QueryTrends refuses shows its error
-and the fields it names, a formula's beside its input."""
+persons, each a link to their Customer page; with an admin key, a series' dormant persons saved as a segment
+of rolling windows, read back over gRPC, and no such action for a read key); the form puts every choice in the
+address, and that address shows the same view again; a period still running is marked; a request QueryTrends
+refuses shows its error and the fields it names, a formula's beside its input."""
 
 from __future__ import annotations
 
@@ -32,9 +33,11 @@ from tests.console.browser import Console, read_table
 from tests.console.calls import JOURNEYS, Rpc
 from tests.console.loading import make_tenant
 from wayline.client import Client, money
+from wayline.common.json_messages import message_from_json, message_to_json
 from wayline.common.server import Server
 from wayline.common.timestamps import to_timestamp
 from wayline.event.v1 import event_pb2
+from wayline.journeys.v1 import condition_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 
 _STORE_SECONDS = 60.0
@@ -904,3 +907,177 @@ def test_a_lifecycle_count_lists_its_persons_each_a_link_to_their_customer_page(
     # A person's link opens their Customer page.
     submit_and_wait(console, panel.get_by_test_id("person-link"), "customer")
     assert _address(page) == f"/customer?person={data.bo}"
+
+
+def _delete_segment(admin: Rpc, name: str) -> None:
+    try:
+        admin.json(JOURNEYS, "DeleteSegment", {"name": name})
+    except grpc.RpcError as error:
+        if error.code() != grpc.StatusCode.NOT_FOUND:
+            raise
+
+
+def _weekly_lifecycle(data: TrendData) -> str:
+    """The lifecycle of purchases and returns by week over days 0 to 3, in UTC."""
+    return _hash(
+        [
+            ("mode", "lifecycle"),
+            ("event", data.purchase),
+            ("event", data.habit),
+            ("period", "week"),
+            ("from", data.day(0)),
+            ("to", data.day(3)),
+            ("tz", "UTC"),
+        ]
+    )
+
+
+def test_an_admin_saves_a_series_dormant_persons_as_a_segment(
+    console: Console, trend_data: TrendData, rpc: Callable[[str], Rpc]
+) -> None:
+    """With the admin key, each series of the weekly lifecycle offers "Save dormant as segment…" under its
+    table (and nothing for its new persons): the shared panel, prefilled, says that the segment's windows roll
+    while the chart counts calendar weeks; Escape closes it. Saved, the segment links to the Segments page and
+    holds, read back over gRPC, the rolling dormancy of the series' own events: at least one purchase in the
+    last 14 days AND none in the last 7. Built, its members are ann and bo (their purchases 8 to 10 days ago).
+    Back on the lifecycle, the same id again is refused beside the id input."""
+    data = trend_data
+    admin = rpc(data.admin_key)
+    page = console.open(_weekly_lifecycle(data), key=data.admin_key)
+    expect(page.get_by_test_id("trends-lifecycle-table-1")).to_be_visible()
+    buttons = page.get_by_test_id("trends-save-segment")
+    expect(buttons).to_have_count(2)
+    assert buttons.evaluate_all("bs => bs.map(b => [b.dataset.series, b.dataset.status, b.textContent])") == [
+        ["0", "dormant", "Save dormant as segment…"],
+        ["1", "dormant", "Save dormant as segment…"],
+    ]
+    section = page.get_by_test_id("trends-lifecycle-0")
+    opener = section.get_by_role("button", name=f"Save dormant as segment: {data.purchase}", exact=True)
+    expect(opener).to_be_enabled()
+    expect(page.get_by_test_id("trends-save-segment-unavailable")).to_have_count(0)
+
+    # The panel opens under the series' table with the defaults, the id focused; the rolling window told.
+    opener.click()
+    panel = page.get_by_test_id("trends-save-segment-panel")
+    expect(section.get_by_test_id("trends-save-segment-panel")).to_be_visible()
+    expect(panel).to_have_attribute("data-series", "0")
+    expect(panel.get_by_role("heading")).to_have_text(
+        f"Save the dormant persons of {data.purchase} as a segment"
+    )
+    id_input = panel.get_by_label("Segment id")
+    expect(id_input).to_be_focused()
+    expect(id_input).to_have_value(f"dormant-{data.purchase.lower().replace(' ', '-')}-weekly")
+    display_name = panel.get_by_label("Display name")
+    expect(display_name).to_have_value(f"Dormant: {data.purchase} (weekly)")
+    description = (
+        f"Performed {data.purchase} in the last 14 days but not in the last 7: dormant, kept current as days"
+        " pass; the Trends page's lifecycle counts calendar weeks instead."
+    )
+    expect(panel.get_by_label("Description")).to_have_value(description)
+    expect(panel.get_by_test_id("trends-save-segment-note")).to_contain_text(
+        "Rolling, not calendar: its windows are the last 14 days and the last 7 days as of each moment,"
+        " while this page's lifecycle counts calendar weeks from Monday in UTC"
+    )
+    expect(panel.get_by_test_id("trends-save-segment-summary")).to_contain_text(
+        f"Events counted: events named {data.purchase}."
+    )
+    console.shot("lifecycle-save-segment")
+    page.keyboard.press("Escape")
+    expect(panel).to_have_count(0)
+    expect(opener).to_be_focused()
+
+    # Saved under an id of the test's: the result links to the segment on the Segments page.
+    segment_id = f"dormant-test-{uuid.uuid4().hex[:8]}"
+    name = f"segments/{segment_id}"
+    try:
+        opener.click()
+        id_input.fill(segment_id)
+        panel.get_by_test_id("trends-save-segment-submit").click()
+        result = section.get_by_test_id("trends-save-segment-result")
+        expect(result).to_contain_text(f"Saved {name}: its members are being computed")
+        expect(panel).to_have_count(0)
+        expect(opener).to_be_focused()
+        link = result.get_by_test_id("trends-save-segment-link")
+        expect(link).to_have_attribute("href", "#/segments?" + urlencode({"segment": name}))
+
+        stored = admin.json(JOURNEYS, "GetSegment", {"name": name})["segment"]
+        assert stored["displayName"] == f"Dormant: {data.purchase} (weekly)"
+        assert stored["description"] == description
+        # At least one purchase in the last 14 days AND none in the last 7 (as the bridge prints it, zero
+        # values and all).
+        purchases = {"eventName": data.purchase}
+        condition = {
+            "group": {
+                "operator": "LOGICAL_OPERATOR_AND",
+                "conditions": [
+                    {
+                        "eventCount": {
+                            "event": purchases,
+                            "comparison": "COMPARISON_OPERATOR_GREATER_THAN_OR_EQUAL",
+                            "count": "1",
+                            "window": f"{14 * 86400}s",
+                        }
+                    },
+                    {
+                        "eventCount": {
+                            "event": purchases,
+                            "comparison": "COMPARISON_OPERATOR_EQUAL",
+                            "count": "0",
+                            "window": f"{7 * 86400}s",
+                        }
+                    },
+                ],
+            }
+        }
+        printed = message_to_json(message_from_json(condition, condition_pb2.PersonCondition()))
+        assert stored["condition"] == printed
+        # The page asked whether the key may create segments with a validate-only request: nothing else is
+        # stored.
+        listed = admin.json(JOURNEYS, "ListSegments", {"pageSize": 1000}).get("segments", [])
+        assert not [s for s in listed if s.get("displayName", "").startswith("console: may this key")]
+
+        # Built, it holds the persons dormant now: ann and bo bought 8 to 10 days ago, not since.
+        deadline = time.monotonic() + _STORE_SECONDS
+        while (state := admin.json(JOURNEYS, "GetSegment", {"name": name})["segment"]["status"]["state"]) != (
+            "SEGMENT_STATE_READY"
+        ):
+            assert time.monotonic() < deadline, state
+            time.sleep(0.2)
+        members = admin.json(JOURNEYS, "ListSegmentMembers", {"segment": name}).get("members", [])
+        assert [member["personId"] for member in members] == sorted([data.ann, data.bo])
+
+        # The link opens the segment on the Segments page.
+        submit_and_wait(console, link, "segments")
+        expect(page.get_by_test_id("segment-detail-title")).to_have_text(f"Dormant: {data.purchase} (weekly)")
+
+        # Back on the lifecycle, the same id again is taken, said beside the id input.
+        console.go(_weekly_lifecycle(data))
+        opener.click()
+        id_input.fill(segment_id)
+        panel.get_by_test_id("trends-save-segment-submit").click()
+        error = panel.get_by_test_id("trends-save-segment-error")
+        expect(error).to_have_attribute("data-code", "already_exists")
+        expect(id_input).to_have_attribute("aria-invalid", "true")
+        expect(id_input).to_be_focused()
+        panel.get_by_test_id("trends-save-segment-cancel").click()
+        expect(opener).to_be_focused()
+    finally:
+        _delete_segment(admin, name)
+
+
+def test_a_read_key_is_not_offered_to_save_a_segment(
+    console: Console, trend_data: TrendData, rpc: Callable[[str], Rpc]
+) -> None:
+    """A key without the admin scope (the page asks with a validate-only CreateSegment, which the gateway
+    refuses it) sees the lifecycle without any "Save dormant as segment…", and the probe stores nothing."""
+    data = trend_data
+    page = console.open(_weekly_lifecycle(data), key=data.read_key)
+    for index in (0, 1):
+        expect(page.get_by_test_id(f"trends-lifecycle-table-{index}")).to_be_visible()
+        expect(page.get_by_test_id(f"trends-lifecycle-save-{index}")).to_have_count(0)
+    # Drawn with the tables: none to wait for.
+    expect(page.get_by_test_id("trends-save-segment")).to_have_count(0)
+    expect(page.get_by_test_id("trends-save-segment-unavailable")).to_have_count(0)
+    expect(page.get_by_test_id("error")).to_have_count(0)
+    listed = rpc(data.admin_key).json(JOURNEYS, "ListSegments", {"pageSize": 1000}).get("segments", [])
+    assert not [s for s in listed if s.get("displayName", "").startswith("console: may this key")]

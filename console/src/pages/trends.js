@@ -18,20 +18,26 @@
 // formulas nor a previous range). In lifecycle mode each count above zero (and each bar segment) lists the
 // persons behind it (ListActivityLifecyclePersons, with the page's QueryActivityLifecycle request) under its
 // series' table, in the Paths and Funnels pages' persons panel (paths/persons_panel.js): each a link to the
-// Customer page, "More persons" paging on. Every choice is in the address (trends/query.js describes it), so a
-// link reproduces the view. A request QueryTrends (QueryStickiness, QueryActivityLifecycle) refuses shows its
-// error with the fields it names, a formula's also beside its input; so does a page of persons refused.
+// Customer page, "More persons" paging on; and for a key that may create segments, each series' table is
+// followed by "Save dormant as segment…" (trends/lifecycle_save.js: a segment of the persons dormant now, over
+// rolling windows as long as two periods and one, from the panel the Customer value page saves with). Every
+// choice is in the address (trends/query.js describes it), so a link reproduces the view. A request
+// QueryTrends (QueryStickiness, QueryActivityLifecycle) refuses shows its error with the fields it names, a
+// formula's also beside its input; so does a page of persons refused.
 
 import "./trends.css";
 import "./trends/persons.css";
+import "./trends/save_segment.css";
 import { ApiError, fieldViolations, SERVICES } from "../api.js";
 import { clear, errorAlert, field, h, timeRange, timeRangeOf, uniqueId } from "../dom.js";
 import { listAll } from "../lists.js";
 import { drawKeptAnswer } from "./kept_answer.js";
 import { eventNameSuggestions } from "./paths/event_names.js";
 import { personsPanel } from "./paths/persons_panel.js";
+import { mayCreateSegments } from "./segment_saver.js";
 import { breakdownControls, segmentChoice } from "./segment_choice.js";
 import { drawTrends } from "./trends/draw.js";
+import { lifecycleSegmentActions } from "./trends/lifecycle_save.js";
 import {
   ACTIVITY_STATUSES,
   DEFAULT_DAYS,
@@ -524,8 +530,13 @@ export default {
       ),
     );
     const suggestions = eventNameSuggestions(ctx.call, timeRangeOf(filters.days));
-    // The segments to offer as a breakdown; without them (none, or not readable) the page still works.
-    const segments = await listAll(ctx.call, SERVICES.journeys, "ListSegments", "segments").catch(() => []);
+    // The segments to offer as a breakdown; without them (none, or not readable) the page still works. In
+    // lifecycle mode, also whether the key may save a series' dormant persons as a segment.
+    const lifecycle = filters.mode === "lifecycle";
+    const [segments, mayCreate] = await Promise.all([
+      listAll(ctx.call, SERVICES.journeys, "ListSegments", "segments").catch(() => []),
+      lifecycle ? mayCreateSegments(ctx) : false,
+    ]);
     const segmentNames = new Map(segments.map((segment) => [segment.name, segment.displayName || segment.name]));
     const form = filterForm(filters, ctx.params, ctx, { suggestions, segments });
     root.append(suggestions.element, form.element);
@@ -535,7 +546,11 @@ export default {
     // population (and breakdown, but for the lifecycle).
     const { method, request } = trendsQuery(filters);
     // The lifecycle's counts list their persons, with the very request the answer came from.
-    const persons = filters.mode === "lifecycle" ? lifecyclePersons(ctx, request) : null;
+    const persons = lifecycle ? lifecyclePersons(ctx, request) : null;
+    // And each series' dormant persons may be saved as a segment, for a key that may create one.
+    const segmentActions = lifecycle
+      ? lifecycleSegmentActions(ctx, request, { allowed: mayCreate, names: segmentNames })
+      : null;
     try {
       await drawKeptAnswer(
         results,
@@ -545,6 +560,7 @@ export default {
           drawTrends(into, response, filters, request, {
             segmentNames: request.breakdown?.segments ? segmentNames : null,
             onPersons: persons?.open ?? null,
+            segmentActions,
           });
         },
       );

@@ -400,15 +400,17 @@ function drawFormulas(root, response, { period, zone, heading, segmentNames, pre
 // Draws a QueryTrends answer (a QueryStickiness answer in stickiness mode, a QueryActivityLifecycle answer in
 // lifecycle mode) for `filters` (the page's, query.js) and the `request` they made. options: heading (the series headings' level, default "h2"),
 // segmentNames (a Map, for a breakdown by segment), onPersons (lifecycle mode: drawLifecycle's, which makes each
-// count list its persons; the page passes it, the report does not).
-export function drawTrends(root, response, filters, request, { heading = "h2", segmentNames = null, onPersons = null } = {}) {
+// count list its persons; the page passes it, the report does not), segmentActions (lifecycle mode:
+// drawLifecycle's, "Save dormant as segment…" under each series' table; the page passes it for a key that may
+// save segments).
+export function drawTrends(root, response, filters, request, { heading = "h2", segmentNames = null, onPersons = null, segmentActions = null } = {}) {
   const options = { period: filters.period, zone: filters.tz, heading, segmentNames };
   if (filters.mode === "stickiness") {
     drawStickiness(root, response, filters, request, options);
     return;
   }
   if (filters.mode === "lifecycle") {
-    drawLifecycle(root, response, filters, request, { ...options, onPersons });
+    drawLifecycle(root, response, filters, request, { ...options, onPersons, segmentActions });
     return;
   }
   root.append(rangeLine(response, request));

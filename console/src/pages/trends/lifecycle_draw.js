@@ -5,9 +5,10 @@
 // the dormant below it) and its table, a row per period with the active persons and the quick ratio, (new +
 // resurrecting) ÷ dormant. With an `onPersons` option (the Trends page's; not the report's) each count above
 // zero in the table is a button, and each bar segment a click, that asks for the persons behind it
-// (ListActivityLifecyclePersons, which the page lists under the series' table). trends/draw.js's drawTrends
-// calls drawLifecycle. The models (rows, columns, chart option, the persons' titles) are pure and tested by
-// console/test/trends.test.mjs.
+// (ListActivityLifecyclePersons, which the page lists under the series' table); with a `segmentActions` option
+// (the page's, for a key that may create segments: lifecycle_save.js) each series' table is followed by what it
+// returns ("Save dormant as segment…"). trends/draw.js's drawTrends calls drawLifecycle. The models (rows,
+// columns, chart option, the persons' titles) are pure and tested by console/test/trends.test.mjs.
 
 import { chart } from "../../charts.js";
 import { dataTable, emptyState, formatNumber, formatTime, h } from "../../dom.js";
@@ -175,8 +176,9 @@ function quiet(rows) {
 // section per series of `filters` (its chart and table), or a line saying no event matched. options: period,
 // zone, heading (drawTrends's), onPersons (optional: the counts then ask for their persons, onPersons({section,
 // seriesIndex, status (a LIFECYCLE_STATUSES key), periodStart (the point's), title (lifecyclePersonsTitle's),
-// opener (the count's button, to focus again when the list closes)})).
-export function drawLifecycle(root, response, filters, request, { period, zone, heading, onPersons = null }) {
+// opener (the count's button, to focus again when the list closes)})), segmentActions (optional:
+// segmentActions(seriesIndex) → a node to show under that series' table, or null).
+export function drawLifecycle(root, response, filters, request, { period, zone, heading, onPersons = null, segmentActions = null }) {
   root.append(lifecycleLine(response, request));
   const groups = resultsBySeries(response, filters.series.length).map((group) => ({
     ...group,
@@ -224,6 +226,8 @@ export function drawLifecycle(root, response, filters, request, { period, zone, 
       testid: `trends-lifecycle-table-${group.index}`,
     });
     section.append(table);
+    const actions = segmentActions?.(group.index);
+    if (actions) section.append(actions);
     if (!onPersons) return;
     // A bar segment lists its persons too (as its count's button does, which gets the focus back).
     instance.on("click", (event) => {
