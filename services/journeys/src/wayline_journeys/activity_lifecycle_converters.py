@@ -11,12 +11,17 @@ from __future__ import annotations
 from datetime import datetime
 
 from wayline.common.errors import FieldViolation, InvalidArgument
-from wayline.common.paging import page_size
 from wayline.common.timestamps import to_datetime, to_timestamp
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline.journeys.v1 import trends_pb2
 from wayline_journeys.activity_lifecycle import ActivityStatus, LifecyclePersonsPage, LifecycleResult
-from wayline_journeys.person_pages import cursor_after, next_page, request_fingerprint
+from wayline_journeys.person_pages import (
+    next_page,
+    page_bounds,
+    page_size_violations,
+    request_fingerprint,
+    unpaged,
+)
 from wayline_journeys.trends import TrendQuery, dated_periods
 from wayline_journeys.trends_converters import counting_query
 
@@ -27,7 +32,6 @@ __all__ = [
     "lifecycle_persons_response",
 ]
 
-_PAGE_DEFAULT, _PAGE_MAX = 100, 1_000
 _RPC = "ListActivityLifecyclePersons"
 _STATUSES = {
     trends_pb2.ACTIVITY_STATUS_NEW: ActivityStatus.NEW,
@@ -72,11 +76,7 @@ def activity_lifecycle_response(
 
 
 def _fingerprint(tenant: str, request: pb.ListActivityLifecyclePersonsRequest) -> str:
-    bound = pb.ListActivityLifecyclePersonsRequest()
-    bound.CopyFrom(request)
-    bound.ClearField("page_token")
-    bound.ClearField("page_size")
-    return request_fingerprint(tenant, bound)
+    return request_fingerprint(tenant, unpaged(request))
 
 
 def _period(query: TrendQuery, request: pb.ListActivityLifecyclePersonsRequest, now: datetime) -> int | None:
@@ -110,13 +110,11 @@ def lifecycle_persons_request(
     status = _STATUSES.get(request.status)
     if status is None:
         violations.append(FieldViolation("status", "one of new, returning, resurrecting or dormant"))
-    if request.page_size < 0:
-        violations.append(FieldViolation("page_size", "must be 0 (the default) or positive", "OUT_OF_RANGE"))
+    violations.extend(page_size_violations(request))
     if violations or query is None or period is None or status is None:
         raise InvalidArgument("the request is not valid; see the field violations", violations)
-    after = cursor_after(request.page_token, _RPC, _fingerprint(tenant, request))
-    limit = page_size(request.page_size, default=_PAGE_DEFAULT, maximum=_PAGE_MAX)
-    return query, LifecyclePersonsPage(request.series_index, period, status, after, limit + 1)
+    after, limit = page_bounds(request, _RPC, _fingerprint(tenant, request))
+    return query, LifecyclePersonsPage(request.series_index, period, status, after, limit)
 
 
 def lifecycle_persons_response(

@@ -8,16 +8,21 @@ instead of paging something else.
 from __future__ import annotations
 
 from wayline.common.errors import FieldViolation, InvalidArgument
-from wayline.common.paging import page_size
 from wayline.journeys.v1 import funnel_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline_journeys.funnel_converters import funnel_query
 from wayline_journeys.funnels import FunnelQuery, Outcome, PersonsPage
-from wayline_journeys.person_pages import breakdown_series, cursor_after, next_page, request_fingerprint
+from wayline_journeys.person_pages import (
+    breakdown_series,
+    next_page,
+    page_bounds,
+    page_size_violations,
+    request_fingerprint,
+    unpaged,
+)
 
 __all__ = ["persons_request", "persons_response"]
 
-_PAGE_DEFAULT, _PAGE_MAX = 100, 1_000
 _RPC = "ListFunnelPersons"
 _OUTCOMES = {
     funnel_pb2.FUNNEL_PERSONS_OUTCOME_UNSPECIFIED: Outcome.CONVERTED,
@@ -27,10 +32,7 @@ _OUTCOMES = {
 
 
 def _fingerprint(tenant: str, request: pb.ListFunnelPersonsRequest) -> str:
-    bound = pb.ListFunnelPersonsRequest()
-    bound.CopyFrom(request)
-    bound.ClearField("page_token")
-    bound.ClearField("page_size")
+    bound = unpaged(request)
     bound.funnel.person_sample_size = 0
     return request_fingerprint(tenant, bound)
 
@@ -49,14 +51,12 @@ def persons_request(tenant: str, request: pb.ListFunnelPersonsRequest) -> tuple[
         violations.append(FieldViolation("step_index", "a step of the funnel", "OUT_OF_RANGE"))
     elif outcome is Outcome.DROPPED and request.step_index == 0:
         violations.append(FieldViolation("step_index", "nobody drops off before the first step"))
-    if request.page_size < 0:
-        violations.append(FieldViolation("page_size", "must be 0 (the default) or positive", "OUT_OF_RANGE"))
+    violations.extend(page_size_violations(request))
     if violations or query is None or outcome is None:
         raise InvalidArgument("the request is not valid; see the field violations", violations)
-    after = cursor_after(request.page_token, _RPC, _fingerprint(tenant, request))
+    after, limit = page_bounds(request, _RPC, _fingerprint(tenant, request))
     series = breakdown_series(request.breakdown_value if request.HasField("breakdown_value") else None)
-    limit = page_size(request.page_size, default=_PAGE_DEFAULT, maximum=_PAGE_MAX)
-    return query, PersonsPage(request.step_index, outcome, series, after, limit + 1)
+    return query, PersonsPage(request.step_index, outcome, series, after, limit)
 
 
 def persons_response(

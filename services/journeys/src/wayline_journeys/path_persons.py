@@ -9,17 +9,22 @@ paging, so a token used with another query, series or node is refused instead of
 from __future__ import annotations
 
 from wayline.common.errors import FieldViolation, InvalidArgument
-from wayline.common.paging import page_size
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline_journeys.converters import enum_name
 from wayline_journeys.paths import PathsQuery, PathStep, PersonsPage
 from wayline_journeys.paths_converters import paths_query
-from wayline_journeys.person_pages import breakdown_series, cursor_after, next_page, request_fingerprint
+from wayline_journeys.person_pages import (
+    breakdown_series,
+    next_page,
+    page_bounds,
+    page_size_violations,
+    request_fingerprint,
+    unpaged,
+)
 
 __all__ = ["path_persons_request", "path_persons_response"]
 
-_PAGE_DEFAULT, _PAGE_MAX = 100, 1_000
 _RPC = "ListPathPersons"
 _CHANNELS = frozenset(
     enum_name(name, "CHANNEL_")
@@ -41,10 +46,7 @@ def _node(node_id: str, field: str, violations: list[FieldViolation]) -> tuple[i
 
 
 def _fingerprint(tenant: str, request: pb.ListPathPersonsRequest) -> str:
-    bound = pb.ListPathPersonsRequest()
-    bound.CopyFrom(request)
-    bound.ClearField("page_token")
-    bound.ClearField("page_size")
+    bound = unpaged(request)
     for display_only in ("top_paths_limit", "edge_limit", "min_edge_count"):
         bound.query.ClearField(display_only)
     return request_fingerprint(tenant, bound)
@@ -64,15 +66,13 @@ def path_persons_request(tenant: str, request: pb.ListPathPersonsRequest) -> tup
         target = _node(request.target_node_id, "target_node_id", violations)
         if node is not None and target is not None and target[0] != node[0] + 1:
             violations.append(FieldViolation("target_node_id", "a node at the position after `node_id`'s"))
-    if request.page_size < 0:
-        violations.append(FieldViolation("page_size", "must be 0 (the default) or positive", "OUT_OF_RANGE"))
+    violations.extend(page_size_violations(request))
     if violations or query is None or node is None:
         raise InvalidArgument("the request is not valid; see the field violations", violations)
-    after = cursor_after(request.page_token, _RPC, _fingerprint(tenant, request))
+    after, limit = page_bounds(request, _RPC, _fingerprint(tenant, request))
     series = breakdown_series(request.breakdown_value if request.HasField("breakdown_value") else None)
-    limit = page_size(request.page_size, default=_PAGE_DEFAULT, maximum=_PAGE_MAX)
     position, step = node
-    page = PersonsPage(series, position, step, target[1] if target else None, after, limit + 1)
+    page = PersonsPage(series, position, step, target[1] if target else None, after, limit)
     return query, page
 
 

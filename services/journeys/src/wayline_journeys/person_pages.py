@@ -9,15 +9,56 @@ know whether a next page exists.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from google.protobuf.message import Message
 
-from wayline.common.paging import decode_page_token, encode_page_token, invalid_page_token
+from wayline.common.errors import FieldViolation
+from wayline.common.paging import decode_page_token, encode_page_token, invalid_page_token, page_size
 from wayline.journeys.v1 import analytics_pb2
 from wayline_journeys.analytics import SeriesKey
 
-__all__ = ["breakdown_series", "cursor_after", "next_page", "request_fingerprint"]
+__all__ = [
+    "breakdown_series",
+    "cursor_after",
+    "next_page",
+    "page_bounds",
+    "page_size_violations",
+    "request_fingerprint",
+    "unpaged",
+]
+
+_PAGE_DEFAULT, _PAGE_MAX = 100, 1_000
+
+
+class PagedRequest(Protocol):
+    page_size: int
+    page_token: str
+
+
+Paged = TypeVar("Paged", bound=Message)
+
+
+def unpaged(request: Paged) -> Paged:
+    """A copy of a person-list request without its page token and size: what its tokens are bound to."""
+    bound = type(request)()
+    bound.CopyFrom(request)
+    bound.ClearField("page_token")
+    bound.ClearField("page_size")
+    return bound
+
+
+def page_size_violations(request: PagedRequest) -> list[FieldViolation]:
+    if request.page_size < 0:
+        return [FieldViolation("page_size", "must be 0 (the default) or positive", "OUT_OF_RANGE")]
+    return []
+
+
+def page_bounds(request: PagedRequest, rpc: str, fingerprint: str) -> tuple[str, int]:
+    """The last person id of the previous page ('' for the first) and how many ids to read: the page size
+    (0 means 100, at most 1,000) and one more, to know whether a next page exists."""
+    after = cursor_after(request.page_token, rpc, fingerprint)
+    return after, page_size(request.page_size, default=_PAGE_DEFAULT, maximum=_PAGE_MAX) + 1
 
 
 def request_fingerprint(tenant: str, bound: Message) -> str:
