@@ -72,7 +72,7 @@ def _assert_report(output: str, path: Path) -> None:
     sections = {section["id"]: section for section in report["sections"]}
     assert [section["kind"] for section in report["sections"]] == [
         "paths", "funnel", "retention", "lifecycle", "value", "trends", "sentiment", "activity-lifecycle",
-        "segments", "flow", "models",
+        "segments", "flow", "flow", "models",
     ]  # fmt: skip
     assert int(sections["value"]["response"]["purchasers"]) > 0  # the demo's orders, by RFM segment
     # Activity by channel, by week (70 days), and the sentiment of what the demo's customers wrote and said.
@@ -95,6 +95,15 @@ def _assert_report(output: str, path: Path) -> None:
     ]  # fmt: skip
     assert int(funnel[-1]["count"]) > 0
     assert sections["flow-1"]["response"]["stats"]["enteredCount"] == "4"  # as GetFlowStats printed it
+    win_back = re.search(
+        r"Win back: segments/dormant-buyers .* holds (\d+) persons .* emailed (\d+) of them "
+        r"\(win-back-email\), in (\d+) messages",
+        flat,
+    )
+    assert win_back, output  # the lifecycle's dormant buyers as an audience, and a flow that emails each once
+    assert int(win_back.group(1)) > 0
+    assert win_back.group(1) == win_back.group(2) == win_back.group(3)
+    assert sections["flow-2"]["response"]["flow"]["name"] == "flows/win-back"
     models = sections["models"]["response"]["models"]
     assert "models/next-best-action" in [model["name"] for model in models]
 

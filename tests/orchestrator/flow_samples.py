@@ -1,5 +1,5 @@
-"""Flow definitions for the flow tests, in their proto3 JSON form: the shipped abandoned-cart example and a
-small valid flow to break one rule at a time."""
+"""Flow definitions for the flow tests, in their proto3 JSON form: the shipped examples (abandoned cart, win
+back) and a small valid flow to break one rule at a time."""
 
 from __future__ import annotations
 
@@ -9,14 +9,21 @@ from typing import Any
 
 import yaml
 
-__all__ = ["ABANDONED_CART", "abandoned_cart", "small_flow"]
+__all__ = ["ABANDONED_CART", "WIN_BACK", "abandoned_cart", "small_flow", "win_back"]
 
 ABANDONED_CART = Path(__file__).resolve().parents[2] / "examples" / "flows" / "abandoned_cart.yaml"
+WIN_BACK = ABANDONED_CART.with_name("win_back.yaml")
 
 
 def abandoned_cart() -> dict[str, Any]:
     """The shipped example as a mapping (a Flow in proto3 JSON form)."""
     loaded: dict[str, Any] = yaml.safe_load(ABANDONED_CART.read_text())
+    return loaded
+
+
+def win_back() -> dict[str, Any]:
+    """The shipped win-back example (entered from a segment) as a mapping."""
+    loaded: dict[str, Any] = yaml.safe_load(WIN_BACK.read_text())
     return loaded
 
 

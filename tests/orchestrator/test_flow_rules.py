@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.orchestrator.flow_samples import abandoned_cart, small_flow
+from tests.orchestrator.flow_samples import abandoned_cart, small_flow, win_back
 from wayline_orchestrator.flows import draft_violations, publish_violations
 
 P = "flow.definition"
@@ -21,6 +21,7 @@ def problems(definition: dict[str, Any]) -> set[tuple[str, str]]:
 def test_the_examples_are_valid() -> None:
     assert publish_violations(small_flow()) == []
     assert publish_violations(abandoned_cart()["definition"]) == []
+    assert publish_violations(win_back()["definition"]) == []
 
 
 def _steps(d: dict[str, Any]) -> list[dict[str, Any]]:

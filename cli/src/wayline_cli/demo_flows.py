@@ -6,7 +6,7 @@ references pointed at them, and published; a contact policy needs push consent; 
 gateway for four customers (one buys before the wait ends, one has no push consent, one has spent more than
 €500 this year); then the receiver's messages — the reminder on the preferred channel, then the offer the
 customer's value chose, Decide having no model for the placement — and the policy's suppression are
-printed."""
+printed. Then the win-back (demo_winback.py): the dormant buyers' segment and the flow that emails them."""
 
 from __future__ import annotations
 
@@ -42,6 +42,8 @@ from wayline.orchestrator.v1 import contact_policy_pb2 as policy_pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
 from wayline_cli.channels import channel_name
+from wayline_cli.demo_reading import Reader
+from wayline_cli.demo_winback import run_win_back, show_win_back
 from wayline_cli.flows import read_flows
 
 __all__ = ["show_flows"]
@@ -256,6 +258,8 @@ def show_flows(channel: grpc.Channel, auth: Auth, console: Console) -> None:
             time.sleep(0.2)
         time.sleep(0.5)  # anything more would be a duplicate
         received = list(receiver.received)
+        took = time.monotonic() - started
+        win_back = run_win_back(channel, auth, receiver.received, f"connectors/{CONNECTORS['email']}")
     by_person: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
     for path, key, body in received:
         by_person.setdefault(body["data"]["person_id"], []).append((path, key, body))
@@ -286,10 +290,13 @@ def show_flows(channel: grpc.Channel, auth: Auth, console: Console) -> None:
     keys = [key for _, key, _ in received]
     console.print(
         f"{len(received)} messages delivered through connectors, each once by its Idempotency-Key "
-        f"({len(set(keys))} distinct); flow step took {time.monotonic() - started:.1f} s"
+        f"({len(set(keys))} distinct); flow step took {took:.1f} s"
     )
     _show_stats(stub, auth, created.flow.name, console)
     _show_timeline(channel, auth, persons["u-cart-bo"], console)
+    reader = Reader(journeys_grpc.JourneyServiceStub(channel), auth, console)
+    reader.name_customers()
+    show_win_back(win_back, {**reader.names, **{p: u for u, p in persons.items()}}, console)
 
 
 def _show_stats(stub: pb_grpc.OrchestratorServiceStub, auth: Auth, name: str, console: Console) -> None:
