@@ -97,12 +97,15 @@ def _assert_report(output: str, path: Path) -> None:
     assert sections["flow-1"]["response"]["stats"]["enteredCount"] == "4"  # as GetFlowStats printed it
     win_back = re.search(
         r"Win back: segments/dormant-buyers .* holds (\d+) persons .* emailed (\d+) of them "
-        r"\(win-back-email\), in (\d+) messages",
+        r"\(win-back-email; [^)]*\), in (\d+) messages",
         flat,
     )
     assert win_back, output  # the lifecycle's dormant buyers as an audience, and a flow that emails each once
-    assert int(win_back.group(1)) > 0
-    assert win_back.group(1) == win_back.group(2) == win_back.group(3)
+    # Each emailed once; the flow reads the members at its publication, after the segment was first built:
+    # a shopper whose order of the flows step reached the store in between has left it.
+    assert win_back.group(2) == win_back.group(3)
+    assert 0 < int(win_back.group(2)) <= int(win_back.group(1))
+    assert int(win_back.group(2)) >= int(win_back.group(1)) - 4  # at most the flows step's four shoppers
     assert sections["flow-2"]["response"]["flow"]["name"] == "flows/win-back"
     models = sections["models"]["response"]["models"]
     assert "models/next-best-action" in [model["name"] for model in models]
