@@ -18,8 +18,9 @@ stickiness statement.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
+from wayline.common.timestamps import to_micros
 from wayline_journeys.activity_lifecycle import ActivityStatus, LifecycleCell, LifecyclePersonsPage
 from wayline_journeys.store.client import ReadModel
 from wayline_journeys.store.sql import SqlParams
@@ -29,14 +30,13 @@ from wayline_journeys.trends import PeriodKey, TrendPeriod, TrendQuery, period_b
 __all__ = ["ClickHouseActivityLifecycle", "activity_lifecycle_sql", "lifecycle_persons_sql"]
 
 _DATETIME = "DateTime64(6, 'UTC')"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _keys(query: TrendQuery, params: SqlParams, before: PeriodKey) -> str:
     """The period `before` the range's first and the range's periods, as `period_sql` keys them, bound."""
     keys = [before, *trend_periods(query)]
     if query.period is TrendPeriod.HOUR:
-        micros = [(k - _EPOCH) // timedelta(microseconds=1) for k in keys if isinstance(k, datetime)]
+        micros = [to_micros(k) for k in keys if isinstance(k, datetime)]
         return params.bind(micros, "Array(Int64)")
     return params.bind(keys, "Array(Date32)")
 

@@ -18,9 +18,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from wayline.common.timestamps import from_micros
 from wayline_journeys.analytics import BreakdownDimension, SeriesKey
 from wayline_journeys.stickiness import StickinessCell
 from wayline_journeys.store.breakdown import (
@@ -54,7 +55,6 @@ from wayline_journeys.trends import (
 __all__ = ["ClickHouseTrends", "period_sql", "rolling_sql", "stickiness_sql", "trends_sql", "units_sql"]
 
 _DATETIME = "DateTime64(6, 'UTC')"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _matches(series: TrendSeries, params: SqlParams) -> str:
@@ -175,7 +175,7 @@ def _float(found: Any) -> float | None:
 def _key(query: TrendQuery, period: Any) -> PeriodKey:
     """A row's period key as trends.trend_periods lists it."""
     if query.period is TrendPeriod.HOUR:
-        return _EPOCH + timedelta(microseconds=int(period))
+        return from_micros(int(period))
     return period  # type: ignore[no-any-return]
 
 
