@@ -259,7 +259,9 @@ def show_flows(channel: grpc.Channel, auth: Auth, console: Console) -> None:
         time.sleep(0.5)  # anything more would be a duplicate
         received = list(receiver.received)
         took = time.monotonic() - started
-        win_back = run_win_back(channel, auth, receiver.received, f"connectors/{CONNECTORS['email']}")
+        win_back = run_win_back(
+            channel, auth, receiver.received, f"connectors/{CONNECTORS['email']}", console
+        )
     by_person: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
     for path, key, body in received:
         by_person.setdefault(body["data"]["person_id"], []).append((path, key, body))

@@ -19,7 +19,7 @@ from wayline.journeys.v1 import segment_pb2
 from wayline_cli import demo
 from wayline_cli.demo_reading import TIMEOUT, Reader, days
 
-__all__ = ["show_features", "show_lifecycle", "show_segment", "show_unhappy_segment"]
+__all__ = ["show_features", "show_lifecycle", "show_segment", "show_unhappy_segment", "wait_fresh"]
 
 SEGMENT_ID = "recent-buyers"
 UNHAPPY_SEGMENT_ID = "unhappy-customers"
@@ -76,7 +76,7 @@ def show_segment(reader: Reader) -> None:
         metadata=reader.auth,
         timeout=TIMEOUT,
     ).segment
-    status = _wait_fresh(reader, created)
+    status = wait_fresh(reader, created)
     lag = (to_datetime(status.data_as_of) - to_datetime(created.create_time)).total_seconds()
     members = reader.stub.ListSegmentMembers(
         journeys_pb.ListSegmentMembersRequest(segment=created.name, page_size=100),
@@ -132,7 +132,7 @@ def show_unhappy_segment(reader: Reader) -> None:
         metadata=reader.auth,
         timeout=TIMEOUT,
     ).segment
-    _wait_fresh(reader, created)
+    wait_fresh(reader, created)
     members = reader.stub.ListSegmentMembers(
         journeys_pb.ListSegmentMembersRequest(segment=created.name, page_size=100),
         metadata=reader.auth,
@@ -169,7 +169,7 @@ def _funnel_by_segment(reader: Reader, segment: str) -> None:
     reader.console.print(table)
 
 
-def _wait_fresh(reader: Reader, created: segment_pb2.Segment) -> segment_pb2.SegmentStatus:
+def wait_fresh(reader: Reader, created: segment_pb2.Segment) -> segment_pb2.SegmentStatus:
     """Membership is built in the background: wait until it is ready and reflects every event stored
     before the segment was created."""
     deadline = time.monotonic() + 30

@@ -21,6 +21,8 @@ from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
 from wayline.journeys.v1 import segment_pb2
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
+from wayline_cli.demo_persons import wait_fresh
+from wayline_cli.demo_reading import Reader
 from wayline_cli.flows import read_flows
 from wayline_cli.segments import read_segments
 
@@ -41,20 +43,6 @@ class WinBack:
     members: list[str]
     emailed: list[str]
     seconds: float
-
-
-def _built_members(journeys: journeys_grpc.JourneyServiceStub, auth: Auth, name: str) -> list[str]:
-    """The segment's members once its first evaluation is done (it is built in the background)."""
-    deadline = time.monotonic() + 30
-    while True:
-        status = journeys.GetSegment(journeys_pb.GetSegmentRequest(name=name), metadata=auth, timeout=10)
-        if status.segment.status.state == segment_pb2.SEGMENT_STATE_READY or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    listed = journeys.ListSegmentMembers(
-        journeys_pb.ListSegmentMembersRequest(segment=name, page_size=1_000), metadata=auth, timeout=10
-    )
-    return [m.person_id for m in listed.members]
 
 
 def _wait_for_emails(received: Received, members: int, quiet_s: float = 3.0, limit_s: float = 60.0) -> None:
@@ -82,7 +70,9 @@ def _emailed(received: Received) -> list[str]:
     return found
 
 
-def run_win_back(channel: grpc.Channel, auth: Auth, received: Received, email_connector: str) -> WinBack:
+def run_win_back(
+    channel: grpc.Channel, auth: Auth, received: Received, email_connector: str, console: Console
+) -> WinBack:
     """Create and build the segment, publish the flow (its email through `email_connector`) and wait until
     each member's email is among `received` (the demo receiver's list, filled as messages arrive)."""
     started = time.monotonic()
@@ -92,10 +82,16 @@ def run_win_back(channel: grpc.Channel, auth: Auth, received: Received, email_co
     draft.CopyFrom(segment)
     draft.ClearField("name")
     segment_id = segment.name.removeprefix("segments/")
-    journeys.CreateSegment(
+    created = journeys.CreateSegment(
         journeys_pb.CreateSegmentRequest(segment_id=segment_id, segment=draft), metadata=auth, timeout=10
+    ).segment
+    wait_fresh(Reader(journeys, auth, console), created)
+    listed = journeys.ListSegmentMembers(
+        journeys_pb.ListSegmentMembersRequest(segment=created.name, page_size=1_000),
+        metadata=auth,
+        timeout=10,
     )
-    members = _built_members(journeys, auth, segment.name)
+    members = [m.person_id for m in listed.members]
     [flow] = read_flows(FLOW_FILE)
     for step in flow.definition.steps:
         if step.HasField("action"):
