@@ -15,6 +15,7 @@ import pytest
 from google.protobuf import json_format, struct_pb2
 
 from tests.journeys.conftest import Journeys, error_reason, field_violations, override
+from tests.journeys.person_support import Person, identify, person, person_ref, properties
 from tests.journeys.segments_support import built_members, count, delete_all_segments, event, member_of
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import analytics_pb2, condition_pb2, customer_value_pb2, lifecycle_stage_pb2
@@ -30,29 +31,17 @@ def _segments_deleted_afterwards(journeys: Journeys) -> Iterator[None]:
     delete_all_segments(journeys)
 
 
-def identify(person: str, at: datetime, **traits: Any) -> event_pb2.Event:
-    found = event(person, "Identify", at)
-    found.type = event_pb2.EVENT_TYPE_IDENTIFY
-    json_format.ParseDict(traits, found.properties)
-    return found
-
-
 def evaluate(
-    journeys: Journeys, person: str | tuple[str, str], *conditions: Condition
+    journeys: Journeys, person: Person, *conditions: Condition
 ) -> pb.EvaluatePersonConditionsResponse:
-    ref = (
-        event_pb2.PersonRef(person_id=person)
-        if isinstance(person, str)
-        else event_pb2.PersonRef(identifier=event_pb2.Identifier(type=person[0], value=person[1]))
-    )
-    request = pb.EvaluatePersonConditionsRequest(person=ref, conditions=conditions)
+    request = pb.EvaluatePersonConditionsRequest(person=person_ref(person), conditions=conditions)
     response: pb.EvaluatePersonConditionsResponse = journeys.stub.EvaluatePersonConditions(
         request, metadata=journeys.metadata, timeout=30
     )
     return response
 
 
-def holds(journeys: Journeys, person: str | tuple[str, str], *conditions: Condition) -> list[bool]:
+def holds(journeys: Journeys, person: Person, *conditions: Condition) -> list[bool]:
     return list(evaluate(journeys, person, *conditions).results)
 
 
@@ -91,10 +80,6 @@ def group(operator: int, *conditions: Condition) -> Condition:
     return Condition(
         group=condition_pb2.ConditionGroup(operator=operator, conditions=conditions)  # type: ignore[arg-type]
     )
-
-
-def person() -> str:
-    return f"p-{uuid.uuid4().hex[:10]}"
 
 
 def test_evaluate_person_conditions_answers_each_kind_true_and_false(journeys: Journeys) -> None:
@@ -345,14 +330,6 @@ def test_evaluate_person_conditions_refuses_malformed_requests(journeys: Journey
             journeys.stub.EvaluatePersonConditions(request, metadata=journeys.metadata, timeout=10)
         assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert field_violations(raised.value) == expected
-
-
-def properties(journeys: Journeys, person_id: str, *keys: str) -> pb.GetPersonPropertiesResponse:
-    request = pb.GetPersonPropertiesRequest(person=event_pb2.PersonRef(person_id=person_id), keys=keys)
-    response: pb.GetPersonPropertiesResponse = journeys.stub.GetPersonProperties(
-        request, metadata=journeys.metadata, timeout=10
-    )
-    return response
 
 
 def test_get_person_properties_returns_the_latest_value_of_each_asked_trait(journeys: Journeys) -> None:

@@ -1,5 +1,6 @@
-"""One person's conditions and traits now (EvaluatePersonConditions, GetPersonProperties): what the
-orchestrator asks for flow branches, entry audiences and personalisation. Free of protobuf and of SQL.
+"""One person's conditions and traits now (EvaluatePersonConditions, GetPersonProperties), and the traits of a
+page of persons (BatchGetPersonProperties): what the orchestrator asks for flow branches, entry audiences and
+personalisation. Free of protobuf and of SQL.
 
 The conditions mean what they mean in segments (conditions.py), evaluated at the time of the call with the
 tenant's default lifecycle model; store/person_conditions.py compiles them with the segments' compiler
@@ -7,7 +8,8 @@ tenant's default lifecycle model; store/person_conditions.py compiles them with 
 is evaluated on no events, so "has not purchased" holds for a stranger: counts are 0, traits are absent,
 their customer value is 0 with no purchase, and their lifecycle stage is the first one, awareness. A
 condition naming a segment that does not exist is refused (NOT_FOUND) rather than read as "not a member", as
-the contract says.
+the contract says. One person's traits are the batch's answer for that one person, so the two RPCs cannot
+drift apart.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from wayline_journeys.person_refs import IdentifierResolver, PersonRef, resolve_
 
 __all__ = [
     "MAX_CONDITIONS_PER_CALL",
+    "MAX_PERSONS_PER_BATCH",
     "MAX_PROPERTY_KEYS",
     "PersonConditionStore",
     "PersonConditions",
@@ -32,6 +35,7 @@ __all__ = [
 
 MAX_CONDITIONS_PER_CALL = 50
 MAX_PROPERTY_KEYS = 100
+MAX_PERSONS_PER_BATCH = 1000  # BatchGetPersonProperties: a page of a flow's segment entries
 
 
 class PersonConditionStore(IdentifierResolver, Protocol):
@@ -48,10 +52,13 @@ class PersonConditionStore(IdentifierResolver, Protocol):
         evaluated on none. `lifecycle` is None when no condition names a lifecycle stage."""
         ...
 
-    def properties(self, tenant: str, person_id: str, keys: Sequence[str]) -> dict[str, Trait]:
-        """The latest value (by timestamp, then event id) of each trait of the person's identify events, as
-        JSON values with the event that set them; only `keys` when given; traits the person lacks are
-        missing."""
+    def properties_of(
+        self, tenant: str, person_ids: Sequence[str], keys: Sequence[str]
+    ) -> dict[str, dict[str, Trait]]:
+        """Per person id: the latest value (by timestamp, then event id) of each trait of the person's
+        identify events, as JSON values with the event that set them; only `keys` when given; traits the
+        person lacks are missing, and every id asked is answered (a person without identify events with
+        {}). A bounded number of statements whatever the number of persons."""
         ...
 
 
@@ -106,7 +113,15 @@ class PersonConditions:
 
     def properties(self, tenant: str, ref: PersonRef, keys: Sequence[str]) -> tuple[str, dict[str, Trait]]:
         """(the person's id, their traits among `keys`, every trait when empty)."""
-        person_id = self._person(tenant, ref)
-        if not person_id:
-            return "", {}
-        return person_id, self._store.properties(tenant, person_id, keys)
+        return self.properties_of(tenant, [ref], keys)[0]
+
+    def properties_of(
+        self, tenant: str, refs: Sequence[PersonRef], keys: Sequence[str]
+    ) -> list[tuple[str, dict[str, Trait]]]:
+        """`properties` of each ref, in the refs' order (a ref named twice is answered twice): one resolution
+        of the identifiers and one store read for the distinct persons, so a page of persons costs what one
+        does. A stranger (an identifier no stored event carries) is ('', {})."""
+        person_ids = resolve_persons(self._store, tenant, refs)
+        known = sorted({p for p in person_ids if p})
+        found = self._store.properties_of(tenant, known, keys) if known else {}
+        return [(p, found.get(p, {})) if p else ("", {}) for p in person_ids]

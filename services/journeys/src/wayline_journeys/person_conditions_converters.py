@@ -1,8 +1,10 @@
-"""EvaluatePersonConditions and GetPersonProperties requests → person_conditions.py, with every bad field
-reported (paths from the request's root, the conditions through the validators segments use), and the
-answers back."""
+"""EvaluatePersonConditions, GetPersonProperties and BatchGetPersonProperties requests → person_conditions.py,
+with every bad field reported (paths from the request's root, the conditions through the validators segments
+use), and the answers back."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from google.protobuf import json_format
 
@@ -12,6 +14,7 @@ from wayline_journeys.conditions import Condition
 from wayline_journeys.conditions_converters import person_condition, raise_for
 from wayline_journeys.person_conditions import (
     MAX_CONDITIONS_PER_CALL,
+    MAX_PERSONS_PER_BATCH,
     MAX_PROPERTY_KEYS,
     PersonConditionsAnswer,
     Trait,
@@ -19,7 +22,14 @@ from wayline_journeys.person_conditions import (
 from wayline_journeys.person_refs import PersonRef
 from wayline_journeys.person_refs_converters import person_ref
 
-__all__ = ["evaluate_request", "evaluate_response", "properties_request", "properties_response"]
+__all__ = [
+    "batch_properties_request",
+    "batch_properties_response",
+    "evaluate_request",
+    "evaluate_response",
+    "properties_request",
+    "properties_response",
+]
 
 
 def evaluate_request(request: pb.EvaluatePersonConditionsRequest) -> tuple[PersonRef, list[Condition]]:
@@ -46,13 +56,35 @@ def evaluate_response(answer: PersonConditionsAnswer) -> pb.EvaluatePersonCondit
 def properties_request(request: pb.GetPersonPropertiesRequest) -> tuple[PersonRef, list[str]]:
     violations: list[FieldViolation] = []
     ref = person_ref(request.person, "person", violations)
-    if len(request.keys) > MAX_PROPERTY_KEYS:
+    keys = _property_keys(request.keys, violations)
+    raise_for(violations, "the request")
+    return ref, keys
+
+
+def batch_properties_request(
+    request: pb.BatchGetPersonPropertiesRequest,
+) -> tuple[list[PersonRef], list[str]]:
+    violations: list[FieldViolation] = []
+    if not request.persons:
+        violations.append(FieldViolation("persons", "at least one person", "REQUIRED"))
+    if len(request.persons) > MAX_PERSONS_PER_BATCH:
+        violations.append(
+            FieldViolation("persons", f"at most {MAX_PERSONS_PER_BATCH} persons", "OUT_OF_RANGE")
+        )
+    refs = [person_ref(ref, f"persons[{i}]", violations) for i, ref in enumerate(request.persons)]
+    keys = _property_keys(request.keys, violations)
+    raise_for(violations, "the request")
+    return refs, keys
+
+
+def _property_keys(keys: Sequence[str], violations: list[FieldViolation]) -> list[str]:
+    """The keys asked (none: every property), recording why they are unusable: too many, or one empty."""
+    if len(keys) > MAX_PROPERTY_KEYS:
         violations.append(FieldViolation("keys", f"at most {MAX_PROPERTY_KEYS} keys", "OUT_OF_RANGE"))
-    for i, key in enumerate(request.keys):
+    for i, key in enumerate(keys):
         if not key:
             violations.append(FieldViolation(f"keys[{i}]", "must not be empty", "REQUIRED"))
-    raise_for(violations, "the request")
-    return ref, list(request.keys)
+    return list(keys)
 
 
 def properties_response(person_id: str, traits: dict[str, Trait]) -> pb.GetPersonPropertiesResponse:
@@ -63,3 +95,9 @@ def properties_response(person_id: str, traits: dict[str, Trait]) -> pb.GetPerso
         source.timestamp.FromDatetime(trait.at)
         source.event_id = trait.event_id
     return found
+
+
+def batch_properties_response(
+    answers: Sequence[tuple[str, dict[str, Trait]]],
+) -> pb.BatchGetPersonPropertiesResponse:
+    return pb.BatchGetPersonPropertiesResponse(persons=[properties_response(*a) for a in answers])

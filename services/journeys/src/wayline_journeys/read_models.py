@@ -52,7 +52,8 @@ class ReadModels:
     paths: PathsReadModel
     """QueryPaths and ListPathEdges."""
     persons: PersonConditions
-    """EvaluatePersonConditions and GetPersonProperties (one person, now: flow branches and audiences)."""
+    """EvaluatePersonConditions, GetPersonProperties and BatchGetPersonProperties (persons now: flow branches,
+    audiences and personalisation)."""
     retention: RetentionReadModel
     """QueryRetention."""
     trends: TrendsReadModel

@@ -64,6 +64,8 @@ from wayline_journeys.paths_converters import (
 )
 from wayline_journeys.person_changes import PersonChanges
 from wayline_journeys.person_conditions_converters import (
+    batch_properties_request,
+    batch_properties_response,
     evaluate_request,
     evaluate_response,
     properties_request,
@@ -455,3 +457,9 @@ class JourneyServicer(pb_grpc.JourneyServiceServicer):
     ) -> pb.GetPersonPropertiesResponse:
         ref, keys = properties_request(request)
         return properties_response(*self._models.persons.properties(require_tenant(), ref, keys))
+
+    def BatchGetPersonProperties(  # noqa: N802
+        self, request: pb.BatchGetPersonPropertiesRequest, context: grpc.ServicerContext
+    ) -> pb.BatchGetPersonPropertiesResponse:
+        refs, keys = batch_properties_request(request)
+        return batch_properties_response(self._models.persons.properties_of(require_tenant(), refs, keys))

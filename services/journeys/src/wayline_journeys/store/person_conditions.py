@@ -1,4 +1,4 @@
-"""One person's conditions and traits in ClickHouse (person_conditions.PersonConditionStore).
+"""Persons' conditions and traits in ClickHouse (person_conditions.PersonConditionStore).
 
 Conditions compile with the segments' compiler (store/conditions.py), for the one person at the one time
 (`ConditionCompiler.one_person_query`, a row even without events). Two reads, as the timeline does (ADR 67):
@@ -11,7 +11,10 @@ Conditions compile with the segments' compiler (store/conditions.py), for the on
 
 Traits are the latest value (by timestamp, then event id) of each key of the person's identify events, the
 rule of `person.` filters (`ConditionCompiler.person_filters`), as raw JSON that the domain decodes; they are
-read the same two ways, each with the identify event that set it (its time and id).
+read the same two ways, each with the identify event that set it (its time and id), for many persons at
+once (BatchGetPersonProperties; one person is a batch of one): as stored for all of them, with the override
+rows naming each, then through the overrides for the persons some row names, whose answer replaces theirs.
+Two statements whatever the number of persons.
 """
 
 from __future__ import annotations
@@ -30,7 +33,13 @@ from wayline_journeys.store.columns import as_utc
 from wayline_journeys.store.conditions import ConditionCompiler
 from wayline_journeys.store.person_refs import current_persons
 from wayline_journeys.store.relation import current_events, stored_events
-from wayline_journeys.store.sql import EVENT_ORDER, SqlParams, override_rows_naming, person_anchors
+from wayline_journeys.store.sql import (
+    EVENT_ORDER,
+    SqlParams,
+    override_rows_naming,
+    override_rows_naming_each,
+    person_anchors,
+)
 
 __all__ = ["ClickHousePersonConditions"]
 
@@ -43,6 +52,20 @@ def _stored_under(person: str) -> str:
         f"WHERE tenant_id = {{tenant:String}} AND override_person_id = {person})"
     )
     return f"person_id IN {sources} AND {person_anchors(f'person_id IN {sources}')}"
+
+
+def _stored_under_any(persons: str) -> str:
+    """`_stored_under` for several persons: `persons` is a bound Array(String)."""
+    sources = (
+        f"(person_id IN {persons} OR person_id IN (SELECT person_id FROM person_overrides "
+        f"WHERE tenant_id = {{tenant:String}} AND override_person_id IN {persons}))"
+    )
+    return f"{sources} AND {person_anchors(sources)}"
+
+
+def _stored_as_theirs_all(persons: str) -> str:
+    """`_stored_as_theirs` for several persons: `persons` is a bound Array(String)."""
+    return f"person_id IN {persons} AND {person_anchors(f'person_id IN {persons}')}"
 
 
 def _stored_as_theirs(person: str) -> str:
@@ -95,37 +118,56 @@ class ClickHousePersonConditions(ReadModel):
         return found
 
     def properties(self, tenant: str, person_id: str, keys: Sequence[str]) -> dict[str, Trait]:
-        # As evaluate: as stored first, through the overrides only when some override names the person.
-        found, named = self._properties(tenant, person_id, keys, as_stored=True)
-        if named:
-            found, _ = self._properties(tenant, person_id, keys, as_stored=False)
-        return found
+        """One person's traits: `properties_of` for them alone."""
+        return self.properties_of(tenant, [person_id], keys)[person_id]
 
-    def _properties(
-        self, tenant: str, person_id: str, keys: Sequence[str], *, as_stored: bool
-    ) -> tuple[dict[str, Trait], int]:
+    def properties_of(
+        self, tenant: str, person_ids: Sequence[str], keys: Sequence[str]
+    ) -> dict[str, dict[str, Trait]]:
+        # As evaluate, for every person at once: as stored first, in a statement that also lists the override
+        # rows naming each person, then through the overrides for those persons only. Two statements whatever
+        # the number of persons: a statement's fixed cost on chDB is most of a small read (docs/journeys.md).
+        asked = sorted({p for p in person_ids if p})  # '' is a stranger: no stored event is theirs
+        found: dict[str, dict[str, Trait]] = {}
+        if asked:
+            found, named = self._traits(tenant, asked, keys, as_stored=True)
+            if named:
+                merged, _ = self._traits(tenant, sorted(named), keys, as_stored=False)
+                found = {p: traits for p, traits in found.items() if p not in named} | merged
+        return {p: found.get(p, {}) for p in person_ids}
+
+    def _traits(
+        self, tenant: str, person_ids: list[str], keys: Sequence[str], *, as_stored: bool
+    ) -> tuple[dict[str, dict[str, Trait]], set[str]]:
+        """The persons' traits (those without any are missing) and, read as stored, the persons some
+        override row names (whose answer this read is not)."""
         params = SqlParams(tenant=tenant)
-        person = params.bind(person_id, "String")
+        persons = params.bind(person_ids, "Array(String)")
         wanted = f"AND trait.1 IN {params.bind(sorted(set(keys)), 'Array(String)')} " if keys else ""
         if as_stored:
-            relation = stored_events(params, where=f"type = 'identify' AND {_stored_as_theirs(person)}")
+            relation = stored_events(params, where=f"type = 'identify' AND {_stored_as_theirs_all(persons)}")
         else:
-            relation = current_events(params, where=f"type = 'identify' AND {_stored_under(person)}")
+            relation = current_events(params, where=f"type = 'identify' AND {_stored_under_any(persons)}")
+        # person_id is the current person through the overrides: a source's events count for their survivor.
         traits = (
-            f"SELECT trait.1 AS key, argMax((trait.2, timestamp, toString(event_id)), {EVENT_ORDER}) AS raw "
+            "SELECT person_id, trait.1 AS key, "
+            f"argMax((trait.2, timestamp, toString(event_id)), {EVENT_ORDER}) AS raw "
             f"FROM {relation} "
             "ARRAY JOIN JSONExtractKeysAndValuesRaw(properties) AS trait "
-            f"WHERE person_id = {person} {wanted}GROUP BY key"
+            f"WHERE person_id IN {persons} {wanted}GROUP BY person_id, key"
         )
-        # One row whatever the person holds: the traits as an array, and the override rows naming them.
-        named = override_rows_naming(person) if as_stored else "0"
+        # One row whatever the persons hold: their traits as an array, and the override rows naming them.
+        named = override_rows_naming_each(persons) if as_stored else "[]"
         rows = self._rows(
-            f"SELECT groupArray((key, raw)), {named} FROM ({traits})",
+            f"SELECT groupArray((person_id, key, raw)), {named} FROM ({traits})",
             params,
             "reading person properties",
         )
-        pairs, named = rows[0]
-        return {str(key): _trait(raw) for key, raw in pairs}, int(named)
+        triples, counts = rows[0]
+        found: dict[str, dict[str, Trait]] = {}
+        for person, key, raw in triples:
+            found.setdefault(str(person), {})[str(key)] = _trait(raw)
+        return found, {str(person) for person, rows_naming in counts if rows_naming}
 
 
 def _trait(raw: Sequence[Any]) -> Trait:

@@ -16,6 +16,7 @@ __all__ = [
     "anchor_in",
     "identifier_anchors",
     "override_rows_naming",
+    "override_rows_naming_each",
     "person_anchors",
 ]
 
@@ -49,6 +50,20 @@ def override_rows_naming(person: str) -> str:
     return (
         "(SELECT count() FROM person_overrides WHERE tenant_id = {tenant:String} "
         f"AND (person_id = {person} OR override_person_id = {person}))"
+    )
+
+
+def override_rows_naming_each(persons: str) -> str:
+    """`override_rows_naming` for several persons at once: a scalar subquery, an array of (person, how many
+    override rows name them) for each person of `persons` (an Array(String) placeholder) that some row
+    names as source or target; the persons no row names are missing. A row naming a person on both sides
+    counts once, as there. The tenant is {tenant:String}."""
+    return (
+        "(SELECT groupArray((named, n)) FROM (SELECT named, count() AS n FROM person_overrides "
+        "ARRAY JOIN arrayDistinct([person_id, override_person_id]) AS named "
+        "WHERE tenant_id = {tenant:String} "
+        f"AND (person_id IN {persons} OR override_person_id IN {persons}) AND named IN {persons} "
+        "GROUP BY named))"
     )
 
 

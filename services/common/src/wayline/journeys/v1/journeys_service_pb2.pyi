@@ -2924,6 +2924,66 @@ class GetPersonPropertiesResponse(_message.Message):
 Global___GetPersonPropertiesResponse: _TypeAlias = GetPersonPropertiesResponse  # noqa: Y015
 
 @_typing.final
+class BatchGetPersonPropertiesRequest(_message.Message):
+    """BatchGetPersonPropertiesRequest asks the properties of several persons at once."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSONS_FIELD_NUMBER: _builtins.int
+    KEYS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def persons(self) -> _containers.RepeatedCompositeFieldContainer[_event_pb2.PersonRef]:
+        """The persons, each by person id or by any identifier of theirs; at least one, at most 1000. A person may
+        be named more than once (each is answered).
+        """
+
+    @_builtins.property
+    def keys(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The property keys, as in GetPersonPropertiesRequest: at most 100, the same for every person; empty
+        means every property.
+        """
+
+    def __init__(
+        self,
+        *,
+        persons: _abc.Iterable[_event_pb2.PersonRef] | None = ...,
+        keys: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["keys", b"keys", "persons", b"persons"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchGetPersonPropertiesRequest: _TypeAlias = BatchGetPersonPropertiesRequest  # noqa: Y015
+
+@_typing.final
+class BatchGetPersonPropertiesResponse(_message.Message):
+    """BatchGetPersonPropertiesResponse carries each person's properties."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def persons(self) -> _containers.RepeatedCompositeFieldContainer[Global___GetPersonPropertiesResponse]:
+        """One answer per person asked, in the order of the request's `persons`: what GetPersonProperties answers
+        for that person (an identifier no stored event carries: an empty `person_id` and no properties).
+        """
+
+    def __init__(
+        self,
+        *,
+        persons: _abc.Iterable[Global___GetPersonPropertiesResponse] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["persons", b"persons"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchGetPersonPropertiesResponse: _TypeAlias = BatchGetPersonPropertiesResponse  # noqa: Y015
+
+@_typing.final
 class PropertySource(_message.Message):
     """PropertySource names the identify event that set a person property's value."""
 

@@ -224,6 +224,11 @@ class JourneyServiceStub:
                 request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetPersonPropertiesRequest.SerializeToString,
                 response_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetPersonPropertiesResponse.FromString,
                 _registered_method=True)
+        self.BatchGetPersonProperties = channel.unary_unary(
+                '/wayline.journeys.v1.JourneyService/BatchGetPersonProperties',
+                request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.BatchGetPersonPropertiesRequest.SerializeToString,
+                response_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.BatchGetPersonPropertiesResponse.FromString,
+                _registered_method=True)
         self.ExportEvents = channel.unary_stream(
                 '/wayline.journeys.v1.JourneyService/ExportEvents',
                 request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.ExportEventsRequest.SerializeToString,
@@ -712,6 +717,18 @@ class JourneyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BatchGetPersonProperties(self, request, context):
+        """BatchGetPersonProperties returns the person properties of many persons in one call: each answer is what
+        GetPersonProperties answers for that person and the same keys. The orchestrator calls it when a flow
+        enters a segment's members, so that personalising a page of sends costs one read, not one per person.
+
+        Errors: INVALID_ARGUMENT when no person is given, more than 1000 persons or 100 keys are asked, or a
+        person or a key is malformed (field paths such as `persons[3]`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ExportEvents(self, request, context):
         """ExportEvents streams the stored events of a time range person by person (each person's events oldest
         first, `person_id` mapped through the overrides), optionally for a stable sample of persons. SimulateFlow
@@ -907,6 +924,11 @@ def add_JourneyServiceServicer_to_server(servicer, server):
                     servicer.GetPersonProperties,
                     request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetPersonPropertiesRequest.FromString,
                     response_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetPersonPropertiesResponse.SerializeToString,
+            ),
+            'BatchGetPersonProperties': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchGetPersonProperties,
+                    request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.BatchGetPersonPropertiesRequest.FromString,
+                    response_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.BatchGetPersonPropertiesResponse.SerializeToString,
             ),
             'ExportEvents': grpc.unary_stream_rpc_method_handler(
                     servicer.ExportEvents,
@@ -1896,6 +1918,33 @@ class JourneyService:
             '/wayline.journeys.v1.JourneyService/GetPersonProperties',
             wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetPersonPropertiesRequest.SerializeToString,
             wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetPersonPropertiesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchGetPersonProperties(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.journeys.v1.JourneyService/BatchGetPersonProperties',
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.BatchGetPersonPropertiesRequest.SerializeToString,
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.BatchGetPersonPropertiesResponse.FromString,
             options,
             channel_credentials,
             insecure,

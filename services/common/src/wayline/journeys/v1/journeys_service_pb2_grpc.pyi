@@ -367,6 +367,14 @@ class JourneyServiceStub:
     Errors: INVALID_ARGUMENT when no person is given or more than 100 keys are asked. A person without
     stored events has no properties (not NOT_FOUND).
     """
+    BatchGetPersonProperties: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.BatchGetPersonPropertiesRequest, _journeys_service_pb2.BatchGetPersonPropertiesResponse]
+    """BatchGetPersonProperties returns the person properties of many persons in one call: each answer is what
+    GetPersonProperties answers for that person and the same keys. The orchestrator calls it when a flow
+    enters a segment's members, so that personalising a page of sends costs one read, not one per person.
+
+    Errors: INVALID_ARGUMENT when no person is given, more than 1000 persons or 100 keys are asked, or a
+    person or a key is malformed (field paths such as `persons[3]`).
+    """
     ExportEvents: _grpc.UnaryStreamMultiCallable[_journeys_service_pb2.ExportEventsRequest, _journeys_service_pb2.ExportEventsResponse]
     """ExportEvents streams the stored events of a time range person by person (each person's events oldest
     first, `person_id` mapped through the overrides), optionally for a stable sample of persons. SimulateFlow
@@ -715,6 +723,14 @@ class JourneyServiceAsyncStub(JourneyServiceStub):
 
     Errors: INVALID_ARGUMENT when no person is given or more than 100 keys are asked. A person without
     stored events has no properties (not NOT_FOUND).
+    """
+    BatchGetPersonProperties: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.BatchGetPersonPropertiesRequest, _journeys_service_pb2.BatchGetPersonPropertiesResponse]  # type: ignore[assignment]
+    """BatchGetPersonProperties returns the person properties of many persons in one call: each answer is what
+    GetPersonProperties answers for that person and the same keys. The orchestrator calls it when a flow
+    enters a segment's members, so that personalising a page of sends costs one read, not one per person.
+
+    Errors: INVALID_ARGUMENT when no person is given, more than 1000 persons or 100 keys are asked, or a
+    person or a key is malformed (field paths such as `persons[3]`).
     """
     ExportEvents: _aio.UnaryStreamMultiCallable[_journeys_service_pb2.ExportEventsRequest, _journeys_service_pb2.ExportEventsResponse]  # type: ignore[assignment]
     """ExportEvents streams the stored events of a time range person by person (each person's events oldest
@@ -1277,6 +1293,20 @@ class JourneyServiceServicer(metaclass=_abc_1.ABCMeta):
 
         Errors: INVALID_ARGUMENT when no person is given or more than 100 keys are asked. A person without
         stored events has no properties (not NOT_FOUND).
+        """
+
+    @_abc_1.abstractmethod
+    def BatchGetPersonProperties(
+        self,
+        request: _journeys_service_pb2.BatchGetPersonPropertiesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_journeys_service_pb2.BatchGetPersonPropertiesResponse, _abc.Awaitable[_journeys_service_pb2.BatchGetPersonPropertiesResponse]]:
+        """BatchGetPersonProperties returns the person properties of many persons in one call: each answer is what
+        GetPersonProperties answers for that person and the same keys. The orchestrator calls it when a flow
+        enters a segment's members, so that personalising a page of sends costs one read, not one per person.
+
+        Errors: INVALID_ARGUMENT when no person is given, more than 1000 persons or 100 keys are asked, or a
+        person or a key is malformed (field paths such as `persons[3]`).
         """
 
     @_abc_1.abstractmethod
