@@ -1,5 +1,6 @@
-"""The flows' PersonLookup over the journeys service (EvaluatePersonConditions, GetPersonProperties): what a
-branch, an entry audience or a personalised action asks of the person (docs/adr/0036).
+"""The flows' PersonLookup over the journeys service (EvaluatePersonConditions, GetPersonProperties,
+BatchGetPersonProperties): what a branch, an entry audience or a personalised action asks of the person
+(docs/adr/0036, 0092).
 
 Each call carries the tenant in metadata and the `journeys_timeout_seconds` deadline (capped by the deadline
 of the RPC being served, when there is one); the runtime asks with no transaction open (answers.py). A
@@ -26,11 +27,12 @@ from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
 from wayline_orchestrator.errors import PersonLookupUnavailable
 from wayline_orchestrator.flows.runtime.lookups import Trait
 
-__all__ = ["MAX_CONDITIONS_PER_CALL", "JourneysPersons"]
+__all__ = ["MAX_CONDITIONS_PER_CALL", "MAX_PERSONS_PER_CALL", "JourneysPersons"]
 
 log = structlog.get_logger("wayline.orchestrator")
 
 MAX_CONDITIONS_PER_CALL = 50  # EvaluatePersonConditions' limit
+MAX_PERSONS_PER_CALL = 1000  # BatchGetPersonProperties' limit
 _REFUSED = frozenset({grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT})
 
 
@@ -84,18 +86,49 @@ class JourneysPersons:
                 request, metadata=((TENANT_HEADER, tenant),), timeout=self._timeout_s
             )
         except grpc.RpcError as error:
-            code = error.code()
-            if code not in _REFUSED:
-                raise PersonLookupUnavailable(f"GetPersonProperties: {code.name}") from error
-            log.warning(
-                "flows.person_properties_refused", tenant=tenant, code=code.name, detail=error.details()
-            )
+            self._refused("GetPersonProperties", tenant, error)
             return {}
-        values = json_format.MessageToDict(response.properties)
-        sources = response.sources
-        return {
-            key: Trait(value, sources[key].timestamp.ToMicroseconds(), sources[key].event_id)
-            if key in sources
-            else Trait(value, 0, "")  # a journeys without sources: the value is taken as the oldest
-            for key, value in values.items()
-        }
+        return _traits(response)
+
+    def traits_of(
+        self, tenant: str, person_ids: Sequence[str], keys: Sequence[str]
+    ) -> dict[str, dict[str, Trait]]:
+        """BatchGetPersonProperties, MAX_PERSONS_PER_CALL persons a call. A journeys that predates it
+        answers UNIMPLEMENTED, which is PersonLookupUnavailable like any failure: the entries wait and are
+        retried until journeys is upgraded (upgrade journeys first, docs/flows.md)."""
+        found: dict[str, dict[str, Trait]] = {}
+        unique = list(dict.fromkeys(person_ids))
+        for start in range(0, len(unique), MAX_PERSONS_PER_CALL):
+            chunk = unique[start : start + MAX_PERSONS_PER_CALL]
+            request = journeys_pb.BatchGetPersonPropertiesRequest(
+                persons=[event_pb2.PersonRef(person_id=p) for p in chunk], keys=list(keys)
+            )
+            try:
+                response = self._stub.BatchGetPersonProperties(
+                    request, metadata=((TENANT_HEADER, tenant),), timeout=self._timeout_s
+                )
+            except grpc.RpcError as error:
+                self._refused("BatchGetPersonProperties", tenant, error)
+                continue
+            # In the request's order: the person asked about, whatever id the overrides give them now.
+            found.update(zip(chunk, map(_traits, response.persons), strict=True))
+        return found
+
+    def _refused(self, method: str, tenant: str, error: grpc.RpcError) -> None:
+        """Raises PersonLookupUnavailable unless journeys refused the request (logged: asking again would
+        be refused again)."""
+        code = error.code()
+        if code not in _REFUSED:
+            raise PersonLookupUnavailable(f"{method}: {code.name}") from error
+        log.warning("flows.person_properties_refused", tenant=tenant, code=code.name, detail=error.details())
+
+
+def _traits(response: journeys_pb.GetPersonPropertiesResponse) -> dict[str, Trait]:
+    values = json_format.MessageToDict(response.properties)
+    sources = response.sources
+    return {
+        key: Trait(value, sources[key].timestamp.ToMicroseconds(), sources[key].event_id)
+        if key in sources
+        else Trait(value, 0, "")  # a journeys without sources: the value is taken as the oldest
+        for key, value in values.items()
+    }

@@ -78,6 +78,14 @@ class Identified:
             mine = {k: mine[k] for k in keys if k in mine}
         return {**stored, **{k: t for k, t in mine.items() if _later(t, stored.get(k))}}
 
+    def traits_of(
+        self, tenant: str, person_ids: Sequence[str], keys: Sequence[str]
+    ) -> dict[str, dict[str, Trait]]:
+        found = self._lookup.traits_of(tenant, person_ids, keys)
+        if self._person_id in person_ids:
+            found[self._person_id] = self.traits(tenant, self._person_id, keys)
+        return found
+
     def properties(self, tenant: str, person_id: str, keys: Sequence[str]) -> dict[str, Any]:
         mine = self._mine(person_id)
         if not mine or (keys and not any(k in mine for k in keys)):  # no call more than without events

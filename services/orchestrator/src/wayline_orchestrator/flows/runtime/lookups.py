@@ -43,6 +43,13 @@ class PersonLookup(Protocol):
         empty."""
         ...
 
+    def traits_of(
+        self, tenant: str, person_ids: Sequence[str], keys: Sequence[str]
+    ) -> dict[str, dict[str, Trait]]:
+        """`traits` of each person, in as few calls as the service allows (a page of a segment's members
+        entering a flow); a person without traits may be missing."""
+        ...
+
 
 class NoPersons:
     def holds(self, tenant: str, person_id: str, conditions: Sequence[dict[str, Any]]) -> list[bool]:
@@ -53,6 +60,11 @@ class NoPersons:
         return {}
 
     def traits(self, tenant: str, person_id: str, keys: Sequence[str]) -> dict[str, Trait]:
+        return {}
+
+    def traits_of(
+        self, tenant: str, person_ids: Sequence[str], keys: Sequence[str]
+    ) -> dict[str, dict[str, Trait]]:
         return {}
 
 
