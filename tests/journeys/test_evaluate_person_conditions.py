@@ -8,20 +8,33 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import grpc
 import pytest
 from google.protobuf import json_format, struct_pb2
 
 from tests.journeys.conftest import Journeys, error_reason, field_violations, override
-from tests.journeys.person_support import Person, identify, person, person_ref, properties
+from tests.journeys.person_support import (
+    Condition,
+    aggregate,
+    evaluate,
+    group,
+    holds,
+    identify,
+    negated,
+    person,
+    properties,
+    purchases,
+    rfm,
+    sequence,
+    stage,
+    trait,
+)
 from tests.journeys.segments_support import built_members, count, delete_all_segments, event, member_of
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import analytics_pb2, condition_pb2, customer_value_pb2, lifecycle_stage_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 
-Condition = condition_pb2.PersonCondition
 NOW = datetime.now(UTC)
 
 
@@ -29,57 +42,6 @@ NOW = datetime.now(UTC)
 def _segments_deleted_afterwards(journeys: Journeys) -> Iterator[None]:
     yield
     delete_all_segments(journeys)
-
-
-def evaluate(
-    journeys: Journeys, person: Person, *conditions: Condition
-) -> pb.EvaluatePersonConditionsResponse:
-    request = pb.EvaluatePersonConditionsRequest(person=person_ref(person), conditions=conditions)
-    response: pb.EvaluatePersonConditionsResponse = journeys.stub.EvaluatePersonConditions(
-        request, metadata=journeys.metadata, timeout=30
-    )
-    return response
-
-
-def holds(journeys: Journeys, person: Person, *conditions: Condition) -> list[bool]:
-    return list(evaluate(journeys, person, *conditions).results)
-
-
-def trait(key: str, *values: Any, operator: int = analytics_pb2.FILTER_OPERATOR_EQUALS) -> Condition:
-    found = analytics_pb2.PropertyFilter(property=f"person.{key}", operator=operator)  # type: ignore[arg-type]
-    for value in values:
-        json_format.ParseDict(value, found.values.add())
-    return Condition(person_property=found)
-
-
-def purchases(at_least: int, currency: str = "EUR") -> Condition:
-    return Condition(
-        customer_value=condition_pb2.CustomerValueCondition(
-            metric=condition_pb2.CUSTOMER_VALUE_METRIC_PURCHASE_COUNT, currency_code=currency, count=at_least
-        )
-    )
-
-
-def stage(*stages: int) -> Condition:
-    return Condition(lifecycle_stage=condition_pb2.LifecycleStageCondition(stages=stages))  # type: ignore[arg-type]
-
-
-def sequence(*names: str) -> Condition:
-    steps = [analytics_pb2.EventMatcher(event_name=n) for n in names]
-    return Condition(sequence=condition_pb2.SequenceCondition(steps=steps))
-
-
-def negated(condition: Condition) -> Condition:
-    found = Condition()
-    found.CopyFrom(condition)
-    found.negate = True
-    return found
-
-
-def group(operator: int, *conditions: Condition) -> Condition:
-    return Condition(
-        group=condition_pb2.ConditionGroup(operator=operator, conditions=conditions)  # type: ignore[arg-type]
-    )
 
 
 def test_evaluate_person_conditions_answers_each_kind_true_and_false(journeys: Journeys) -> None:
@@ -248,15 +210,6 @@ def test_evaluate_person_conditions_ranks_an_rfm_segment_among_every_purchaser(j
         )
     )
 
-    def rfm(*segments: int) -> Condition:
-        return Condition(
-            customer_value=condition_pb2.CustomerValueCondition(
-                metric=condition_pb2.CUSTOMER_VALUE_METRIC_RFM_SEGMENT,
-                currency_code="EUR",
-                rfm_segments=segments,  # type: ignore[arg-type]
-            )
-        )
-
     champions = rfm(customer_value_pb2.RFM_SEGMENT_CHAMPIONS)
     assert holds(journeys, buyers[-1], champions, purchases(5), purchases(6)) == [True, True, False]
     assert holds(journeys, buyers[0], champions, purchases(1)) == [False, True]
@@ -392,30 +345,6 @@ def test_get_person_properties_refuses_malformed_requests(journeys: Journeys) ->
             journeys.stub.GetPersonProperties(request, metadata=journeys.metadata, timeout=10)
         assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert field_violations(raised.value) == expected
-
-
-def aggregate(
-    aggregation: int,
-    prop: str,
-    comparison: int,
-    threshold: float,
-    name: str = "",
-    currency: str = "",
-    window: timedelta | None = None,
-) -> Condition:
-    found = Condition(
-        event_aggregate=condition_pb2.EventAggregateCondition(
-            event=analytics_pb2.EventMatcher(event_name=name),
-            aggregation=aggregation,  # type: ignore[arg-type]
-            property=prop,
-            currency_code=currency,
-            comparison=comparison,  # type: ignore[arg-type]
-            threshold=threshold,
-        )
-    )
-    if window is not None:
-        found.event_aggregate.window.FromTimedelta(window)
-    return found
 
 
 def test_evaluate_person_conditions_sums_up_a_numeric_property(journeys: Journeys) -> None:

@@ -1,15 +1,15 @@
-"""One person's conditions and traits now (EvaluatePersonConditions, GetPersonProperties), and the traits of a
-page of persons (BatchGetPersonProperties): what the orchestrator asks for flow branches, entry audiences and
-personalisation. Free of protobuf and of SQL.
+"""Persons' conditions and traits now (EvaluatePersonConditions, GetPersonProperties and their batches,
+BatchEvaluatePersonConditions and BatchGetPersonProperties): what the orchestrator asks for flow branches,
+entry audiences and personalisation. Free of protobuf and of SQL.
 
 The conditions mean what they mean in segments (conditions.py), evaluated at the time of the call with the
 tenant's default lifecycle model; store/person_conditions.py compiles them with the segments' compiler
-(store/conditions.py), for one person. A person without stored events (or an identifier no event carries)
-is evaluated on no events, so "has not purchased" holds for a stranger: counts are 0, traits are absent,
-their customer value is 0 with no purchase, and their lifecycle stage is the first one, awareness. A
+(store/conditions.py), for the asked persons. A person without stored events (or an identifier no event
+carries) is evaluated on no events, so "has not purchased" holds for a stranger: counts are 0, traits are
+absent, their customer value is 0 with no purchase, and their lifecycle stage is the first one, awareness. A
 condition naming a segment that does not exist is refused (NOT_FOUND) rather than read as "not a member", as
-the contract says. One person's traits are the batch's answer for that one person, so the two RPCs cannot
-drift apart.
+the contract says. One person's answer (conditions or traits) is the batch's answer for that one person, so
+the single and the batch RPCs cannot drift apart.
 """
 
 from __future__ import annotations
@@ -35,21 +35,22 @@ __all__ = [
 
 MAX_CONDITIONS_PER_CALL = 50
 MAX_PROPERTY_KEYS = 100
-MAX_PERSONS_PER_BATCH = 1000  # BatchGetPersonProperties: a page of a flow's segment entries
+MAX_PERSONS_PER_BATCH = 1000  # the batch RPCs: a page of a flow's segment entries
 
 
 class PersonConditionStore(IdentifierResolver, Protocol):
-    def evaluate(
+    def evaluate_of(
         self,
         tenant: str,
-        person_id: str,
+        person_ids: Sequence[str],
         conditions: Sequence[Condition],
         lifecycle: LifecycleModel | None,
         at: datetime,
-    ) -> list[bool]:
-        """Whether each condition holds for the person at `at`, over their events before it (each event read
-        as its current person); a person without events, or '' (a stranger known by an identifier only), is
-        evaluated on none. `lifecycle` is None when no condition names a lifecycle stage."""
+    ) -> dict[str, list[bool]]:
+        """Per person id, whether each condition holds for the person at `at`, over their events before it
+        (each event read as its current person); every id asked is answered, a person without events, or ''
+        (a stranger known by an identifier only), evaluated on none. `lifecycle` is None when no condition
+        names a lifecycle stage. A bounded number of statements whatever the number of persons."""
         ...
 
     def properties_of(
@@ -93,23 +94,28 @@ class PersonConditions:
         self._lifecycle_for = lifecycle_for
         self._clock = clock
 
-    def _person(self, tenant: str, ref: PersonRef) -> str:
-        """The ref's person id; '' for an identifier no stored event carries (a stranger)."""
-        return resolve_persons(self._store, tenant, [ref])[0]
-
     def evaluate(
         self, tenant: str, ref: PersonRef, conditions: Sequence[Condition]
     ) -> PersonConditionsAnswer:
+        """One person's answer: `evaluate_of` for them alone, so the two RPCs cannot drift apart."""
+        return self.evaluate_of(tenant, [ref], conditions)[0]
+
+    def evaluate_of(
+        self, tenant: str, refs: Sequence[PersonRef], conditions: Sequence[Condition]
+    ) -> list[PersonConditionsAnswer]:
+        """`evaluate` of each ref, in the refs' order (a ref named twice is answered twice), all at one time
+        of evaluation: the segments checked once, one resolution of the identifiers and one store read for
+        the distinct persons, so a page of persons costs about what one does. A stranger (an identifier no
+        stored event carries) is answered with '' and evaluated on no events."""
         leaves = [n for c in conditions for n in nodes(c)]
         for segment_id in sorted({n.segment_id for n in leaves if isinstance(n, InSegment)}):
             self._check_segment(tenant, segment_id)
-        person_id = self._person(tenant, ref)
+        person_ids = resolve_persons(self._store, tenant, refs)
         # The tenant's model is a read of its own: only when a condition names a stage.
         staged = any(isinstance(n, InLifecycleStage) for n in leaves)
         lifecycle = self._lifecycle_for(tenant) if staged else None
-        return PersonConditionsAnswer(
-            person_id, self._store.evaluate(tenant, person_id, conditions, lifecycle, self._clock())
-        )
+        found = self._store.evaluate_of(tenant, sorted(set(person_ids)), conditions, lifecycle, self._clock())
+        return [PersonConditionsAnswer(p, found[p]) for p in person_ids]
 
     def properties(self, tenant: str, ref: PersonRef, keys: Sequence[str]) -> tuple[str, dict[str, Trait]]:
         """(the person's id, their traits among `keys`, every trait when empty)."""

@@ -52,8 +52,8 @@ class ReadModels:
     paths: PathsReadModel
     """QueryPaths and ListPathEdges."""
     persons: PersonConditions
-    """EvaluatePersonConditions, GetPersonProperties and BatchGetPersonProperties (persons now: flow branches,
-    audiences and personalisation)."""
+    """EvaluatePersonConditions, GetPersonProperties and their batches (persons now: flow branches, audiences
+    and personalisation)."""
     retention: RetentionReadModel
     """QueryRetention."""
     trends: TrendsReadModel

@@ -64,6 +64,8 @@ from wayline_journeys.paths_converters import (
 )
 from wayline_journeys.person_changes import PersonChanges
 from wayline_journeys.person_conditions_converters import (
+    batch_evaluate_request,
+    batch_evaluate_response,
     batch_properties_request,
     batch_properties_response,
     evaluate_request,
@@ -451,6 +453,12 @@ class JourneyServicer(pb_grpc.JourneyServiceServicer):
     ) -> pb.EvaluatePersonConditionsResponse:
         ref, conditions = evaluate_request(request)
         return evaluate_response(self._models.persons.evaluate(require_tenant(), ref, conditions))
+
+    def BatchEvaluatePersonConditions(  # noqa: N802
+        self, request: pb.BatchEvaluatePersonConditionsRequest, context: grpc.ServicerContext
+    ) -> pb.BatchEvaluatePersonConditionsResponse:
+        refs, conditions = batch_evaluate_request(request)
+        return batch_evaluate_response(self._models.persons.evaluate_of(require_tenant(), refs, conditions))
 
     def GetPersonProperties(  # noqa: N802
         self, request: pb.GetPersonPropertiesRequest, context: grpc.ServicerContext

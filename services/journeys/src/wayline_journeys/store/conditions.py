@@ -18,8 +18,9 @@ store/customer_value.py (one LEFT JOIN per distinct currency, names and window) 
 rows are computed for one time, so a compiler with customer-value leaves takes that time (`as_of`) and its
 query must be evaluated at that time only.
 
-Compile every condition first, then call `query` (or `one_person_query`, for EvaluatePersonConditions: one
-person at one time, a row even without events): leaves register their aggregates as they compile.
+Compile every condition first, then call `query` (or `persons_query`, for EvaluatePersonConditions and its
+batch: the asked persons at one time, a row for each even without events): leaves register their aggregates
+as they compile.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ from wayline_journeys.store.matching import (
     revenue_in_sql,
     value_condition,
 )
-from wayline_journeys.store.relation import Relation, current_events
+from wayline_journeys.store.relation import Relation, current_events, stored_events
 from wayline_journeys.store.segments import segment_members_sql
 from wayline_journeys.store.sql import EVENT_ORDER, SqlParams
 
@@ -73,8 +74,8 @@ class ConditionCompiler:
     """Compiles conditions over one statement's `SqlParams`. `lifecycle` is the model that
     lifecycle-stage conditions are evaluated with (None refuses them, as inside a lifecycle model); `as_of`
     is the one evaluation time of a query with customer-value conditions (None refuses them). With
-    `one_person` (for `one_person_query`), customer values other than RFM segments are aggregated over the
-    person's own events: an RFM segment ranks the person among every purchaser of the tenant, a purchase
+    `one_person` (for `persons_query`), customer values other than RFM segments are aggregated over each
+    asked person's own events: an RFM segment ranks the person among every purchaser of the tenant, a purchase
     count or a value does not, and computing them for the whole tenant made one person's branch in a flow
     read every purchase (ADR 67)."""
 
@@ -276,25 +277,37 @@ class ConditionCompiler:
         )
         return self._outer(columns, inner)
 
-    def one_person_query(
+    def persons_query(
         self,
         columns: Seq[str],
         at: str,
-        person: str,
+        persons: str,
         where: str = "true",
         relation: Relation = current_events,
     ) -> str:
-        """SELECT as_of_us, person_id, `columns` for ONE person (`person`, a bound String) at ONE time (`at`,
-        a bound Int64 of epoch microseconds): always exactly one row, so a person without events before the
-        time is evaluated on no events (no count, no trait, no sequence) instead of having no row. `where`
-        filters stored columns before the overrides are joined; `relation` reads the events (`stored_events`
-        for a person no override names). Compile the conditions with `one_person`."""
+        """SELECT as_of_us, person_id, `columns` for each person of `persons` (a bound Array(String)) at ONE
+        time (`at`, a bound Int64 of epoch microseconds): exactly one row per person, so a person without
+        events before the time is evaluated on no events (no count, no trait, no sequence) instead of having
+        no row. `where` filters stored columns before the overrides are joined (it must keep only events of
+        the asked persons' anchors); `relation` reads the events (`stored_events` for persons no override
+        names). Compile the conditions with `one_person`."""
         aggregates = "".join(f", {a}" for a in self._aggregates)
+        aliases = "".join(f", agg{i}" for i in range(1, len(self._aggregates) + 1))
         events = relation(self._params, "{tenant:String}", where)
-        # No GROUP BY: aggregating the (maybe empty) events of one person gives one row of defaults.
+        before = f"person_id IN {persons} AND {_TIMESTAMP} < {at}"
+        timed = f"SELECT *, {at} AS {AS_OF} FROM {events} WHERE {before}"
+        grouped = f"SELECT person_id, count() AS event_rows{aggregates} FROM ({timed}) GROUP BY person_id"
+        # Every asked person also gets the row of no events (`everyone`), kept only when they have no row of
+        # their own. It is aggregated, not the types' defaults that a join fills in for a missing row: those
+        # match today's aggregates by luck of their types (an average of no non-Nullable number is nan, a
+        # join's default 0), so a new aggregate could answer otherwise than one person alone on no events.
+        # The count makes it one row even when no condition aggregates anything.
+        empty = stored_events(self._params, "{tenant:String}", "false")
+        nothing = f"SELECT count() AS event_rows{aggregates} FROM (SELECT *, {at} AS {AS_OF} FROM {empty})"
+        everyone = f"SELECT person_id, event_rows{aliases} FROM ({nothing}) ARRAY JOIN {persons} AS person_id"
         inner = (
-            f"SELECT {at} AS {AS_OF}, {person} AS person_id{aggregates} FROM "
-            f"(SELECT *, {at} AS {AS_OF} FROM {events} WHERE person_id = {person} AND {_TIMESTAMP} < {at})"
+            f"SELECT {at} AS {AS_OF}, person_id{aliases} FROM ({grouped} UNION ALL {everyone}) "
+            "ORDER BY event_rows DESC LIMIT 1 BY person_id"
         )
         return self._outer(columns, inner)
 

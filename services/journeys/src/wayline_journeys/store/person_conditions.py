@@ -1,20 +1,21 @@
 """Persons' conditions and traits in ClickHouse (person_conditions.PersonConditionStore).
 
-Conditions compile with the segments' compiler (store/conditions.py), for the one person at the one time
-(`ConditionCompiler.one_person_query`, a row even without events). Two reads, as the timeline does (ADR 67):
-- as stored: the events stored under the person, through the person_anchors lookup, with no override joined,
-  in a statement that also counts the override rows naming the person; none, and that is the answer;
-- through the overrides, for a person some override names: the events stored under the person and under
+Conditions compile with the segments' compiler (store/conditions.py), for the asked persons at the one time
+(`ConditionCompiler.persons_query`, a row for each even without events), many persons at once
+(BatchEvaluatePersonConditions; one person is a batch of one). Two reads, as the timeline does (ADR 67):
+- as stored, for all of them: the events stored under the persons, through the person_anchors lookup, with
+  no override joined, in a statement that also counts the override rows naming each person; a person no row
+  names has their answer;
+- through the overrides, only for the persons some override names: the events stored under them and under
   every person an override points from to them (their sources), as the segment evaluator reads the persons
   it evaluates again; the events relation then reads each as its current person, so an absorbed person's
-  events count for the survivor.
+  events count for the survivor. This answer replaces theirs.
 
-Traits are the latest value (by timestamp, then event id) of each key of the person's identify events, the
+Traits are the latest value (by timestamp, then event id) of each key of the persons' identify events, the
 rule of `person.` filters (`ConditionCompiler.person_filters`), as raw JSON that the domain decodes; they are
 read the same two ways, each with the identify event that set it (its time and id), for many persons at
-once (BatchGetPersonProperties; one person is a batch of one): as stored for all of them, with the override
-rows naming each, then through the overrides for the persons some row names, whose answer replaces theirs.
-Two statements whatever the number of persons.
+once (BatchGetPersonProperties; one person is a batch of one). Either read is two statements at most,
+whatever the number of persons.
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ from wayline_journeys.store.relation import current_events, stored_events
 from wayline_journeys.store.sql import (
     EVENT_ORDER,
     SqlParams,
-    override_rows_naming,
     override_rows_naming_each,
     person_anchors,
 )
@@ -44,18 +44,9 @@ from wayline_journeys.store.sql import (
 __all__ = ["ClickHousePersonConditions"]
 
 
-def _stored_under(person: str) -> str:
-    """A predicate on stored columns: the events stored under `person` (a bound String) or under a person an
-    override points from to them, in the anchors holding those persons' events."""
-    sources = (
-        f"(SELECT {person} UNION ALL SELECT person_id FROM person_overrides "
-        f"WHERE tenant_id = {{tenant:String}} AND override_person_id = {person})"
-    )
-    return f"person_id IN {sources} AND {person_anchors(f'person_id IN {sources}')}"
-
-
-def _stored_under_any(persons: str) -> str:
-    """`_stored_under` for several persons: `persons` is a bound Array(String)."""
+def _stored_under(persons: str) -> str:
+    """A predicate on stored columns: the events stored under the persons `persons` (a bound Array(String))
+    or under a person an override points from to one of them, in the anchors holding those persons' events."""
     sources = (
         f"(person_id IN {persons} OR person_id IN (SELECT person_id FROM person_overrides "
         f"WHERE tenant_id = {{tenant:String}} AND override_person_id IN {persons}))"
@@ -63,15 +54,10 @@ def _stored_under_any(persons: str) -> str:
     return f"{sources} AND {person_anchors(sources)}"
 
 
-def _stored_as_theirs_all(persons: str) -> str:
-    """`_stored_as_theirs` for several persons: `persons` is a bound Array(String)."""
+def _stored_as_theirs(persons: str) -> str:
+    """A predicate on stored columns: the events stored under the persons `persons` (a bound Array(String)),
+    in their anchors; exactly their events for the persons no override names (`override_rows_naming_each`)."""
     return f"person_id IN {persons} AND {person_anchors(f'person_id IN {persons}')}"
-
-
-def _stored_as_theirs(person: str) -> str:
-    """A predicate on stored columns: the events stored under `person` (a bound String), in their anchors;
-    exactly their events when no override names them (`override_rows_naming`)."""
-    return f"person_id = {person} AND {person_anchors(f'person_id = {person}')}"
 
 
 class ClickHousePersonConditions(ReadModel):
@@ -82,40 +68,57 @@ class ClickHousePersonConditions(ReadModel):
     ) -> dict[tuple[str, str], str]:
         return current_persons(self._rows, tenant, identifiers)
 
-    def evaluate(
+    def evaluate_of(
         self,
         tenant: str,
-        person_id: str,
+        person_ids: Sequence[str],
         conditions: Sequence[Condition],
         lifecycle: LifecycleModel | None,
         at: datetime,
-    ) -> list[bool]:
-        # Most persons have no override: read their events as stored first, in a statement that also counts
-        # the override rows naming them, and read through the overrides only when it finds some (as the
-        # timeline does). The overrides' machinery costs a statement tens of milliseconds on chDB.
-        def holds(as_stored: bool) -> tuple[list[bool], int]:
-            """Whether each condition holds, and (read as stored) how many override rows name the person."""
-            params = SqlParams(tenant=tenant)
-            person = params.bind(person_id, "String")
-            if not person_id:
-                where = "false"  # a stranger (known by an identifier no event carries) reads no event at all
-            elif as_stored:
-                where = _stored_as_theirs(person)
-            else:
-                where = _stored_under(person)
-            compiler = ConditionCompiler(params, lifecycle, as_of=at, one_person=True)
-            columns = [f"[{', '.join(f'toUInt8({compiler.condition(c)})' for c in conditions)}] AS holds"]
-            relation = stored_events if as_stored else current_events
-            at_us = params.bind(to_micros(at), "Int64")
-            sql = compiler.one_person_query(columns, at_us, person, where, relation)
-            named = override_rows_naming(person) if as_stored else "0"
-            rows = self._rows(f"SELECT holds, {named} FROM ({sql})", params, "evaluating person conditions")
-            return [bool(held) for held in rows[0][0]], int(rows[0][1])
+    ) -> dict[str, list[bool]]:
+        # Most persons have no override: read their events as stored first, in a statement that also lists
+        # the override rows naming each, and read through the overrides only for the persons it finds named
+        # (as the timeline does), whose answers replace theirs. The overrides' machinery costs a statement
+        # tens of milliseconds on chDB, and a statement's fixed cost is most of a small read: two statements
+        # whatever the number of persons.
+        asked = sorted(set(person_ids))
+        found, named = self._holds(tenant, asked, conditions, lifecycle, at, as_stored=True)
+        if named:
+            again, _ = self._holds(tenant, sorted(named), conditions, lifecycle, at, as_stored=False)
+            found |= again
+        return {p: found[p] for p in person_ids}
 
-        found, named = holds(as_stored=True)
-        if named and person_id:
-            found, _ = holds(as_stored=False)
-        return found
+    def _holds(
+        self,
+        tenant: str,
+        person_ids: list[str],
+        conditions: Sequence[Condition],
+        lifecycle: LifecycleModel | None,
+        at: datetime,
+        *,
+        as_stored: bool,
+    ) -> tuple[dict[str, list[bool]], set[str]]:
+        """Whether each condition holds for each person (every one answered), and, read as stored, the
+        persons some override row names (whose answer this read is not)."""
+        params = SqlParams(tenant=tenant)
+        persons = params.bind(person_ids, "Array(String)")
+        # '' is a stranger (known by an identifier no event carries): answered, but no stored event is theirs.
+        known = params.bind([p for p in person_ids if p], "Array(String)")
+        where = _stored_as_theirs(known) if as_stored else _stored_under(known)
+        compiler = ConditionCompiler(params, lifecycle, as_of=at, one_person=True)
+        columns = [f"[{', '.join(f'toUInt8({compiler.condition(c)})' for c in conditions)}] AS holds"]
+        relation = stored_events if as_stored else current_events
+        at_us = params.bind(to_micros(at), "Int64")
+        sql = compiler.persons_query(columns, at_us, persons, where, relation)
+        named = override_rows_naming_each(known) if as_stored else "[]"
+        rows = self._rows(
+            f"SELECT groupArray((person_id, holds)), {named} FROM ({sql})",
+            params,
+            "evaluating person conditions",
+        )
+        pairs, counts = rows[0]
+        found = {str(person): [bool(held) for held in holds] for person, holds in pairs}
+        return found, {str(person) for person, rows_naming in counts if rows_naming}
 
     def properties(self, tenant: str, person_id: str, keys: Sequence[str]) -> dict[str, Trait]:
         """One person's traits: `properties_of` for them alone."""
@@ -145,9 +148,9 @@ class ClickHousePersonConditions(ReadModel):
         persons = params.bind(person_ids, "Array(String)")
         wanted = f"AND trait.1 IN {params.bind(sorted(set(keys)), 'Array(String)')} " if keys else ""
         if as_stored:
-            relation = stored_events(params, where=f"type = 'identify' AND {_stored_as_theirs_all(persons)}")
+            relation = stored_events(params, where=f"type = 'identify' AND {_stored_as_theirs(persons)}")
         else:
-            relation = current_events(params, where=f"type = 'identify' AND {_stored_under_any(persons)}")
+            relation = current_events(params, where=f"type = 'identify' AND {_stored_under(persons)}")
         # person_id is the current person through the overrides: a source's events count for their survivor.
         traits = (
             "SELECT person_id, trait.1 AS key, "

@@ -2834,6 +2834,64 @@ class EvaluatePersonConditionsResponse(_message.Message):
 Global___EvaluatePersonConditionsResponse: _TypeAlias = EvaluatePersonConditionsResponse  # noqa: Y015
 
 @_typing.final
+class BatchEvaluatePersonConditionsRequest(_message.Message):
+    """BatchEvaluatePersonConditionsRequest names several persons and the conditions to evaluate for each."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSONS_FIELD_NUMBER: _builtins.int
+    CONDITIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def persons(self) -> _containers.RepeatedCompositeFieldContainer[_event_pb2.PersonRef]:
+        """The persons, each by person id or by any identifier of theirs; at least one, at most 1000. A person may
+        be named more than once (each is answered).
+        """
+
+    @_builtins.property
+    def conditions(self) -> _containers.RepeatedCompositeFieldContainer[_condition_pb2.PersonCondition]:
+        """The conditions, 1 to 50, the same for every person; each is evaluated on its own."""
+
+    def __init__(
+        self,
+        *,
+        persons: _abc.Iterable[_event_pb2.PersonRef] | None = ...,
+        conditions: _abc.Iterable[_condition_pb2.PersonCondition] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conditions", b"conditions", "persons", b"persons"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchEvaluatePersonConditionsRequest: _TypeAlias = BatchEvaluatePersonConditionsRequest  # noqa: Y015
+
+@_typing.final
+class BatchEvaluatePersonConditionsResponse(_message.Message):
+    """BatchEvaluatePersonConditionsResponse answers the conditions for each person."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def persons(self) -> _containers.RepeatedCompositeFieldContainer[Global___EvaluatePersonConditionsResponse]:
+        """One answer per person asked, in the order of the request's `persons`: what EvaluatePersonConditions
+        answers for that person.
+        """
+
+    def __init__(
+        self,
+        *,
+        persons: _abc.Iterable[Global___EvaluatePersonConditionsResponse] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["persons", b"persons"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchEvaluatePersonConditionsResponse: _TypeAlias = BatchEvaluatePersonConditionsResponse  # noqa: Y015
+
+@_typing.final
 class GetPersonPropertiesRequest(_message.Message):
     """GetPersonPropertiesRequest names a person and the properties wanted."""
 

@@ -219,6 +219,11 @@ class JourneyServiceStub:
                 request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.EvaluatePersonConditionsRequest.SerializeToString,
                 response_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.EvaluatePersonConditionsResponse.FromString,
                 _registered_method=True)
+        self.BatchEvaluatePersonConditions = channel.unary_unary(
+                '/wayline.journeys.v1.JourneyService/BatchEvaluatePersonConditions',
+                request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.BatchEvaluatePersonConditionsRequest.SerializeToString,
+                response_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.BatchEvaluatePersonConditionsResponse.FromString,
+                _registered_method=True)
         self.GetPersonProperties = channel.unary_unary(
                 '/wayline.journeys.v1.JourneyService/GetPersonProperties',
                 request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetPersonPropertiesRequest.SerializeToString,
@@ -705,6 +710,20 @@ class JourneyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BatchEvaluatePersonConditions(self, request, context):
+        """BatchEvaluatePersonConditions evaluates the same conditions for many persons in one call: each answer is
+        what EvaluatePersonConditions answers for that person, at one time of evaluation for all. The
+        orchestrator calls it when a batch of entries branches or checks an audience (a page of a segment's
+        members entering a flow), so that the batch costs one read, not one per person.
+
+        Errors: INVALID_ARGUMENT when no person or no condition is given, more than 1000 persons or 50
+        conditions, or a person or a condition is malformed (field paths from the request's root); NOT_FOUND
+        with reason `SEGMENT_NOT_FOUND` when a condition names a missing segment.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetPersonProperties(self, request, context):
         """GetPersonProperties returns the person properties (traits: the latest value of each property of the
         person's identify events, merges followed) of one person, for personalisation, with the identify event
@@ -919,6 +938,11 @@ def add_JourneyServiceServicer_to_server(servicer, server):
                     servicer.EvaluatePersonConditions,
                     request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.EvaluatePersonConditionsRequest.FromString,
                     response_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.EvaluatePersonConditionsResponse.SerializeToString,
+            ),
+            'BatchEvaluatePersonConditions': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchEvaluatePersonConditions,
+                    request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.BatchEvaluatePersonConditionsRequest.FromString,
+                    response_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.BatchEvaluatePersonConditionsResponse.SerializeToString,
             ),
             'GetPersonProperties': grpc.unary_unary_rpc_method_handler(
                     servicer.GetPersonProperties,
@@ -1891,6 +1915,33 @@ class JourneyService:
             '/wayline.journeys.v1.JourneyService/EvaluatePersonConditions',
             wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.EvaluatePersonConditionsRequest.SerializeToString,
             wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.EvaluatePersonConditionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchEvaluatePersonConditions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.journeys.v1.JourneyService/BatchEvaluatePersonConditions',
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.BatchEvaluatePersonConditionsRequest.SerializeToString,
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.BatchEvaluatePersonConditionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

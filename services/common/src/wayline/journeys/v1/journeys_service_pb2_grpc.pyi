@@ -359,6 +359,16 @@ class JourneyServiceStub:
     when a condition names a missing segment. A person without stored events is evaluated on no events (not
     NOT_FOUND), so "has not purchased" holds for a stranger.
     """
+    BatchEvaluatePersonConditions: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.BatchEvaluatePersonConditionsRequest, _journeys_service_pb2.BatchEvaluatePersonConditionsResponse]
+    """BatchEvaluatePersonConditions evaluates the same conditions for many persons in one call: each answer is
+    what EvaluatePersonConditions answers for that person, at one time of evaluation for all. The
+    orchestrator calls it when a batch of entries branches or checks an audience (a page of a segment's
+    members entering a flow), so that the batch costs one read, not one per person.
+
+    Errors: INVALID_ARGUMENT when no person or no condition is given, more than 1000 persons or 50
+    conditions, or a person or a condition is malformed (field paths from the request's root); NOT_FOUND
+    with reason `SEGMENT_NOT_FOUND` when a condition names a missing segment.
+    """
     GetPersonProperties: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.GetPersonPropertiesRequest, _journeys_service_pb2.GetPersonPropertiesResponse]
     """GetPersonProperties returns the person properties (traits: the latest value of each property of the
     person's identify events, merges followed) of one person, for personalisation, with the identify event
@@ -715,6 +725,16 @@ class JourneyServiceAsyncStub(JourneyServiceStub):
     condition is malformed (field paths from the request's root); NOT_FOUND with reason `SEGMENT_NOT_FOUND`
     when a condition names a missing segment. A person without stored events is evaluated on no events (not
     NOT_FOUND), so "has not purchased" holds for a stranger.
+    """
+    BatchEvaluatePersonConditions: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.BatchEvaluatePersonConditionsRequest, _journeys_service_pb2.BatchEvaluatePersonConditionsResponse]  # type: ignore[assignment]
+    """BatchEvaluatePersonConditions evaluates the same conditions for many persons in one call: each answer is
+    what EvaluatePersonConditions answers for that person, at one time of evaluation for all. The
+    orchestrator calls it when a batch of entries branches or checks an audience (a page of a segment's
+    members entering a flow), so that the batch costs one read, not one per person.
+
+    Errors: INVALID_ARGUMENT when no person or no condition is given, more than 1000 persons or 50
+    conditions, or a person or a condition is malformed (field paths from the request's root); NOT_FOUND
+    with reason `SEGMENT_NOT_FOUND` when a condition names a missing segment.
     """
     GetPersonProperties: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.GetPersonPropertiesRequest, _journeys_service_pb2.GetPersonPropertiesResponse]  # type: ignore[assignment]
     """GetPersonProperties returns the person properties (traits: the latest value of each property of the
@@ -1279,6 +1299,22 @@ class JourneyServiceServicer(metaclass=_abc_1.ABCMeta):
         condition is malformed (field paths from the request's root); NOT_FOUND with reason `SEGMENT_NOT_FOUND`
         when a condition names a missing segment. A person without stored events is evaluated on no events (not
         NOT_FOUND), so "has not purchased" holds for a stranger.
+        """
+
+    @_abc_1.abstractmethod
+    def BatchEvaluatePersonConditions(
+        self,
+        request: _journeys_service_pb2.BatchEvaluatePersonConditionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_journeys_service_pb2.BatchEvaluatePersonConditionsResponse, _abc.Awaitable[_journeys_service_pb2.BatchEvaluatePersonConditionsResponse]]:
+        """BatchEvaluatePersonConditions evaluates the same conditions for many persons in one call: each answer is
+        what EvaluatePersonConditions answers for that person, at one time of evaluation for all. The
+        orchestrator calls it when a batch of entries branches or checks an audience (a page of a segment's
+        members entering a flow), so that the batch costs one read, not one per person.
+
+        Errors: INVALID_ARGUMENT when no person or no condition is given, more than 1000 persons or 50
+        conditions, or a person or a condition is malformed (field paths from the request's root); NOT_FOUND
+        with reason `SEGMENT_NOT_FOUND` when a condition names a missing segment.
         """
 
     @_abc_1.abstractmethod
