@@ -1,7 +1,8 @@
-"""Traits asked for a whole batch (ADR 92), against the suite's real journeys server: a run of a batch asks
-the traits one person's step needs for every person of the batch in one BatchGetPersonProperties call, each
-person getting their own answer (the same as GetPersonProperties'); and a segment's members entering a
-personalised flow page by page each receive their own traits, on both engines."""
+"""Person lookups asked for a whole batch (ADR 92), against the suite's real journeys server: a run of a batch
+asks the traits or the person conditions one person's step needs for every person of the batch in one call
+(BatchGetPersonProperties, BatchEvaluatePersonConditions), each person getting their own answer; and, on both
+engines, a segment's members entering a branching, personalised flow page by page, due timers and the
+persons of an ObserveEvents call each get their own, with a call per batch."""
 
 from __future__ import annotations
 
@@ -116,19 +117,59 @@ def test_a_batch_asks_one_persons_traits_for_every_person_in_one_call(
 
     assert counter.calls == {"BatchGetPersonProperties": 1}
     assert answers == {p: {"first_name": n} if n else {} for p, n in expected.items()}
-    # Each answer is GetPersonProperties' for the person, sources included.
+    # Each answer is the person's alone, sources included.
     single, _ = counted(journeys_channel)
     for person in persons[:: len(persons) // 8]:
         assert run.traits(tenant, person, ["first_name"]) == single.traits(tenant, person, ["first_name"])
 
-    # Another key is another call for the batch; a person outside the batch is asked alone.
+    # Another key is another call for the batch; a person outside the batch is asked alone (a batch of one).
     assert asked(run, tenant, persons[-1], ["plan"]) == {"plan": "pro"}
     assert {p: run.properties(tenant, p, ["plan"]) for p in persons[:2]} == {
         p: {"plan": "basic"} for p in persons[:2]
     }
     stranger = f"s-{uuid.uuid4().hex[:8]}"
     assert asked(run, tenant, stranger, ["plan"]) == {}
-    assert counter.calls == {"BatchGetPersonProperties": 2, "GetPersonProperties": 1}
+    assert counter.calls == {"BatchGetPersonProperties": 3}
+
+
+PRO = {
+    "person_property": {"property": "person.plan", "operator": "FILTER_OPERATOR_EQUALS", "values": ["pro"]}
+}
+RENAMED = {"event_count": {"event": {"event_name": "Identify"}, "count": "2"}}
+
+
+def held(run: RunPersons, tenant: str, person: str, conditions: list[dict[str, Any]]) -> list[bool]:
+    try:
+        return run.holds(tenant, person, conditions)
+    except Unanswered as missing:
+        missing.ask()
+    return run.holds(tenant, person, conditions)
+
+
+def test_a_batch_asks_one_persons_conditions_for_every_person_in_one_call(
+    journeys: Journeys, journeys_channel: grpc.Channel, tenant: str
+) -> None:
+    expected = named_persons(journeys, named=30, unnamed=10)
+    persons = list(expected)
+    lookup, counter = counted(journeys_channel)
+    run = RunPersons(lookup, persons)
+
+    answers = {p: held(run, tenant, p, [PRO, RENAMED]) for p in persons}
+
+    assert counter.calls == {"BatchEvaluatePersonConditions": 1}
+    # Plan pro: the persons without a first name; two identify events: every third named one.
+    assert answers == {
+        p: [name is None, name is not None and name.startswith("Renamed")] for p, name in expected.items()
+    }
+    # The same answers one person at a time; a condition not asked before is another call for the batch.
+    single, _ = counted(journeys_channel)
+    assert {p: single.holds(tenant, p, [PRO, RENAMED]) for p in persons[::7]} == {
+        p: answers[p] for p in persons[::7]
+    }
+    not_pro = {**PRO, "negate": True}
+    assert held(run, tenant, persons[-1], [RENAMED, PRO, not_pro]) == [False, True, False]
+    assert run.holds(tenant, persons[0], [not_pro]) == [True]
+    assert counter.calls == {"BatchEvaluatePersonConditions": 2}
 
 
 def test_a_batch_larger_than_one_call_takes_a_call_per_thousand_persons(
@@ -241,21 +282,26 @@ def auth(stub: Stub, tenant: str, http: HttpReceiver) -> Auth:
     return found
 
 
-HELLO = {
-    "id": "hello",
-    "action": {
-        "channel": "CHANNEL_PUSH",
-        "purpose": "CONTACT_PURPOSE_TRANSACTIONAL",
-        "action_id": "hello",
-        "connector": {
-            "connector": "connectors/push-hook",
-            "template_id": "hello",
-            "personalisation": [
-                {"name": "first_name", "source": "person.first_name", "default_value": "there"}
-            ],
+def hello(step_id: str = "hello") -> dict[str, Any]:
+    """An action step greeting the person by first name, its step id as its template's."""
+    return {
+        "id": step_id,
+        "action": {
+            "channel": "CHANNEL_PUSH",
+            "purpose": "CONTACT_PURPOSE_TRANSACTIONAL",
+            "action_id": step_id,
+            "connector": {
+                "connector": "connectors/push-hook",
+                "template_id": step_id,
+                "personalisation": [
+                    {"name": "first_name", "source": "person.first_name", "default_value": "there"}
+                ],
+            },
         },
-    },
-}
+    }
+
+
+HELLO = hello()
 
 
 def greeted(http: HttpReceiver, expected: dict[str, str | None]) -> dict[str, str]:
@@ -266,25 +312,38 @@ def greeted(http: HttpReceiver, expected: dict[str, str | None]) -> dict[str, st
     return {d["person_id"]: d["personalisation"]["first_name"] for d in documents}
 
 
-def test_a_segments_members_entering_page_by_page_are_personalised_a_call_per_page(
+def templates(http: HttpReceiver) -> dict[str, str]:
+    documents = [json.loads(r.body)["data"] for r in list(http.received)]
+    return {d["person_id"]: d["template_id"] for d in documents}
+
+
+def test_a_segments_members_entering_page_by_page_branch_and_are_personalised_a_call_per_page(
     stub: Stub, auth: Auth, journeys: Journeys, proxy: CountingProxy, http: HttpReceiver
 ) -> None:
     expected = named_persons(journeys, named=20, unnamed=5)
     journeys.write(*(event(p, "Pinged") for p in expected))
     segment = wait_ready(journeys, journeys.create_segment(count("Pinged"), "pinged").name)
     eventually(lambda: len(journeys.segment_members(segment.name)[0]) == len(expected))
+    # Pro plans get their own greeting: a branch on a person condition, then a personalised action.
+    route = {"branches": [{"label": "pro", "condition": {"person": PRO}, "next_step_id": "hello_pro"}]}
     flow = {
         "trigger": {"segment_entry": {"segment": segment.name, "include_existing_members": True}},
-        "entry_step_id": "hello",
-        "steps": [HELLO],
+        "entry_step_id": "route",
+        "steps": [
+            {"id": "route", "branch": {**route, "default_step_id": "hello"}},
+            HELLO,
+            hello("hello_pro"),
+        ],
     }
     proxy.calls.clear()
 
     publish(stub, auth, "greeting", flow)
 
     assert greeted(http, expected) == {p: name or "there" for p, name in expected.items()}
+    assert templates(http) == {p: "hello" if name else "hello_pro" for p, name in expected.items()}
+    # One question of each kind per page of members at most, where each member asked both before.
     pages = -(-len(expected) // PAGE)
-    assert proxy.calls["GetPersonProperties"] == 0
+    assert 1 <= proxy.calls["BatchEvaluatePersonConditions"] <= pages
     assert 1 <= proxy.calls["BatchGetPersonProperties"] <= pages
 
 
@@ -302,12 +361,11 @@ def test_due_timers_and_observed_events_ask_the_traits_of_their_batch_at_once(
 
     # The persons' events in one ObserveEvents call: they enter, and wait an hour.
     send(stub, auth, *(track(p, "Cart Abandoned", running.clock()) for p in expected))
-    assert proxy.calls["GetPersonProperties"] == proxy.calls["BatchGetPersonProperties"] == 0
+    assert proxy.calls["BatchGetPersonProperties"] == 0
     # An hour later their timers come due together (one claim: the loop claims up to 100).
     running.clock.advance(3_601)
 
     assert greeted(http, expected) == {p: name or "there" for p, name in expected.items()}
-    assert proxy.calls["GetPersonProperties"] == 0
     assert proxy.calls["BatchGetPersonProperties"] <= 2  # a claim may catch some timers before the rest
 
     # An action right at entry reads the traits of the persons of the ObserveEvents call in one call too.
@@ -325,4 +383,4 @@ def test_due_timers_and_observed_events_ask_the_traits_of_their_batch_at_once(
     proxy.calls.clear()
     send(stub, auth, *(track(p, "Signed Up", running.clock()) for p in expected))
     assert greeted(http, expected) == {p: name or "there" for p, name in expected.items()}
-    assert (proxy.calls["BatchGetPersonProperties"], proxy.calls["GetPersonProperties"]) == (1, 0)
+    assert proxy.calls["BatchGetPersonProperties"] == 1

@@ -47,8 +47,8 @@ class WinBack:
 
 def _wait_for_emails(received: Received, members: int, quiet_s: float = 3.0, limit_s: float = 60.0) -> None:
     """Until every member's email arrived, or none for `quiet_s` since the last (the flow enters the members
-    one after another, a few a second on this demo's host; one who left the segment before the flow read
-    it gets none), or `limit_s` in all."""
+    a page at a time, and the outbox sends them one after another; one who left the segment before the flow
+    read it gets none), or `limit_s` in all."""
     started = last_change = time.monotonic()
     seen = 0
     while (count := len(_emailed(received))) < members:

@@ -1,6 +1,6 @@
-"""The flows' PersonLookup over the journeys service (EvaluatePersonConditions, GetPersonProperties,
-BatchGetPersonProperties): what a branch, an entry audience or a personalised action asks of the person
-(docs/adr/0036, 0092).
+"""The flows' PersonLookup over the journeys service (BatchEvaluatePersonConditions,
+BatchGetPersonProperties): what a branch, an entry audience or a personalised action asks of a person, or of
+the persons of a batch at once (docs/adr/0036, 0092); one person is a batch of one.
 
 Each call carries the tenant in metadata and the `journeys_timeout_seconds` deadline (capped by the deadline
 of the RPC being served, when there is one); the runtime asks with no transaction open (answers.py). A
@@ -31,8 +31,8 @@ __all__ = ["MAX_CONDITIONS_PER_CALL", "MAX_PERSONS_PER_CALL", "JourneysPersons"]
 
 log = structlog.get_logger("wayline.orchestrator")
 
-MAX_CONDITIONS_PER_CALL = 50  # EvaluatePersonConditions' limit
-MAX_PERSONS_PER_CALL = 1000  # BatchGetPersonProperties' limit
+MAX_CONDITIONS_PER_CALL = 50  # BatchEvaluatePersonConditions' limits
+MAX_PERSONS_PER_CALL = 1000  # and BatchGetPersonProperties'
 _REFUSED = frozenset({grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT})
 
 
@@ -44,51 +44,53 @@ class JourneysPersons:
         self._timeout_s = timeout_s
 
     def holds(self, tenant: str, person_id: str, conditions: Sequence[dict[str, Any]]) -> list[bool]:
+        return self.holds_of(tenant, [person_id], conditions)[person_id]
+
+    def holds_of(
+        self, tenant: str, person_ids: Sequence[str], conditions: Sequence[dict[str, Any]]
+    ) -> dict[str, list[bool]]:
+        """BatchEvaluatePersonConditions, MAX_PERSONS_PER_CALL persons and MAX_CONDITIONS_PER_CALL
+        conditions a call."""
         messages = [json_format.ParseDict(c, condition_pb2.PersonCondition()) for c in conditions]
-        results: list[bool] = []
-        for start in range(0, len(messages), MAX_CONDITIONS_PER_CALL):
-            results.extend(
-                self._evaluate(tenant, person_id, messages[start : start + MAX_CONDITIONS_PER_CALL])
-            )
-        return results
+        unique = list(dict.fromkeys(person_ids))
+        found: dict[str, list[bool]] = {p: [] for p in unique}
+        for first in range(0, len(unique), MAX_PERSONS_PER_CALL):
+            chunk = unique[first : first + MAX_PERSONS_PER_CALL]
+            for start in range(0, len(messages), MAX_CONDITIONS_PER_CALL):
+                answers = self._evaluate(tenant, chunk, messages[start : start + MAX_CONDITIONS_PER_CALL])
+                for person_id, results in zip(chunk, answers, strict=True):
+                    found[person_id].extend(results)
+        return found
 
     def _evaluate(
-        self, tenant: str, person_id: str, conditions: list[condition_pb2.PersonCondition]
-    ) -> list[bool]:
-        request = journeys_pb.EvaluatePersonConditionsRequest(
-            person=event_pb2.PersonRef(person_id=person_id), conditions=conditions
+        self, tenant: str, person_ids: list[str], conditions: list[condition_pb2.PersonCondition]
+    ) -> list[list[bool]]:
+        """Each person's answers, in order."""
+        request = journeys_pb.BatchEvaluatePersonConditionsRequest(
+            persons=[event_pb2.PersonRef(person_id=p) for p in person_ids], conditions=conditions
         )
         try:
-            response = self._stub.EvaluatePersonConditions(
+            response = self._stub.BatchEvaluatePersonConditions(
                 request, metadata=((TENANT_HEADER, tenant),), timeout=self._timeout_s
             )
         except grpc.RpcError as error:
             code = error.code()
             if code not in _REFUSED:
-                raise PersonLookupUnavailable(f"EvaluatePersonConditions: {code.name}") from error
+                raise PersonLookupUnavailable(f"BatchEvaluatePersonConditions: {code.name}") from error
             if len(conditions) > 1:  # find the refused one(s): the others still count
-                return [self._evaluate(tenant, person_id, [c])[0] for c in conditions]
+                alone = [self._evaluate(tenant, person_ids, [c]) for c in conditions]
+                return [[answers[i][0] for answers in alone] for i in range(len(person_ids))]
             log.warning(
                 "flows.person_condition_refused", tenant=tenant, code=code.name, detail=error.details()
             )
-            return [False]
-        return list(response.results)
+            return [[False] for _ in person_ids]
+        return [list(answer.results) for answer in response.persons]
 
     def properties(self, tenant: str, person_id: str, keys: Sequence[str]) -> dict[str, Any]:
         return {key: trait.value for key, trait in self.traits(tenant, person_id, keys).items()}
 
     def traits(self, tenant: str, person_id: str, keys: Sequence[str]) -> dict[str, Trait]:
-        request = journeys_pb.GetPersonPropertiesRequest(
-            person=event_pb2.PersonRef(person_id=person_id), keys=list(keys)
-        )
-        try:
-            response = self._stub.GetPersonProperties(
-                request, metadata=((TENANT_HEADER, tenant),), timeout=self._timeout_s
-            )
-        except grpc.RpcError as error:
-            self._refused("GetPersonProperties", tenant, error)
-            return {}
-        return _traits(response)
+        return self.traits_of(tenant, [person_id], keys).get(person_id, {})
 
     def traits_of(
         self, tenant: str, person_ids: Sequence[str], keys: Sequence[str]
@@ -108,19 +110,16 @@ class JourneysPersons:
                     request, metadata=((TENANT_HEADER, tenant),), timeout=self._timeout_s
                 )
             except grpc.RpcError as error:
-                self._refused("BatchGetPersonProperties", tenant, error)
+                code = error.code()
+                if code not in _REFUSED:
+                    raise PersonLookupUnavailable(f"BatchGetPersonProperties: {code.name}") from error
+                log.warning(
+                    "flows.person_properties_refused", tenant=tenant, code=code.name, detail=error.details()
+                )
                 continue
             # In the request's order: the person asked about, whatever id the overrides give them now.
             found.update(zip(chunk, map(_traits, response.persons), strict=True))
         return found
-
-    def _refused(self, method: str, tenant: str, error: grpc.RpcError) -> None:
-        """Raises PersonLookupUnavailable unless journeys refused the request (logged: asking again would
-        be refused again)."""
-        code = error.code()
-        if code not in _REFUSED:
-            raise PersonLookupUnavailable(f"{method}: {code.name}") from error
-        log.warning("flows.person_properties_refused", tenant=tenant, code=code.name, detail=error.details())
 
 
 def _traits(response: journeys_pb.GetPersonPropertiesResponse) -> dict[str, Trait]:

@@ -9,9 +9,10 @@ for it (ADR 37). So the run's lookups only read answers already had: a question 
 state with every answer so far. An answer is kept for the rest of the run, so each question costs one call.
 
 A run may stand for a batch of persons (a page of a segment's members entering a flow, the persons of an
-ObserveEvents call): the traits asked for one of them are asked for every person of the batch not yet
-answered, in one call (`PersonLookup.traits_of`), since the same steps will ask the same of the others. A
-page of 1,000 personalised sends then costs one read of journeys instead of 1,000 (ADR 92).
+ObserveEvents call, a claim of due timers): the traits or person conditions asked for one of them are asked
+for every person of the batch not yet answered, in one call (`PersonLookup.traits_of`, `holds_of`), since the
+same steps will ask the same of the others. A page of 1,000 personalised or branching entries then costs one
+read of journeys per question instead of 1,000 (ADR 92).
 """
 
 from __future__ import annotations
@@ -64,6 +65,15 @@ class RunPersons:
             raise Unanswered("person conditions", lambda: self._ask_holds(tenant, person_id, missing))
         return [self.held[k] for k in keys]
 
+    def holds_of(
+        self, tenant: str, person_ids: Sequence[str], conditions: Sequence[dict[str, Any]]
+    ) -> dict[str, list[bool]]:
+        missing = [p for p in person_ids if any((tenant, p, _key(c)) not in self.held for c in conditions)]
+        if missing:
+            asked = list(conditions)
+            raise Unanswered("person conditions", lambda: self._ask_holds_of(tenant, missing, asked))
+        return {p: self.holds(tenant, p, conditions) for p in person_ids}
+
     def properties(self, tenant: str, person_id: str, keys: Sequence[str]) -> dict[str, Any]:
         return {k: t.value for k, t in self.traits(tenant, person_id, keys).items()}
 
@@ -83,19 +93,23 @@ class RunPersons:
         return {p: self.traits(tenant, p, keys) for p in person_ids}
 
     def _ask_holds(self, tenant: str, person_id: str, conditions: list[dict[str, Any]]) -> None:
-        answers = self.lookup.holds(tenant, person_id, conditions)
-        for condition, answer in zip(conditions, answers, strict=True):
-            self.held[(tenant, person_id, _key(condition))] = answer
-
-    def _ask_traits(self, tenant: str, person_id: str, keys: list[str]) -> None:
-        if person_id not in self._in_batch:
-            found = self.lookup.traits(tenant, person_id, keys)
-            for key in keys:
-                self.known[(tenant, person_id, key)] = found.get(key, _ABSENT)
-            return
         others = [
             p
-            for p in dict.fromkeys(self.batch)
+            for p in dict.fromkeys(self.batch if person_id in self._in_batch else ())
+            if p != person_id and any((tenant, p, _key(c)) not in self.held for c in conditions)
+        ]
+        self._ask_holds_of(tenant, [person_id, *others], conditions)
+
+    def _ask_holds_of(self, tenant: str, person_ids: list[str], conditions: list[dict[str, Any]]) -> None:
+        found = self.lookup.holds_of(tenant, person_ids, conditions)
+        for person_id in person_ids:
+            for condition, answer in zip(conditions, found[person_id], strict=True):
+                self.held[(tenant, person_id, _key(condition))] = answer
+
+    def _ask_traits(self, tenant: str, person_id: str, keys: list[str]) -> None:
+        others = [
+            p
+            for p in dict.fromkeys(self.batch if person_id in self._in_batch else ())
             if p != person_id and any((tenant, p, k) not in self.known for k in keys)
         ]
         self._ask_many(tenant, [person_id, *others], keys)

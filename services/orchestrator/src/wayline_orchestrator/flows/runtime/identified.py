@@ -78,6 +78,14 @@ class Identified:
             mine = {k: mine[k] for k in keys if k in mine}
         return {**stored, **{k: t for k, t in mine.items() if _later(t, stored.get(k))}}
 
+    def holds_of(
+        self, tenant: str, person_ids: Sequence[str], conditions: Sequence[dict[str, Any]]
+    ) -> dict[str, list[bool]]:
+        found = self._lookup.holds_of(tenant, person_ids, conditions)
+        if self._person_id in person_ids:
+            found[self._person_id] = self.holds(tenant, self._person_id, conditions)
+        return found
+
     def traits_of(
         self, tenant: str, person_ids: Sequence[str], keys: Sequence[str]
     ) -> dict[str, dict[str, Trait]]:

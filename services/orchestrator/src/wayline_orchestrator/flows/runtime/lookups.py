@@ -34,6 +34,12 @@ class PersonLookup(Protocol):
         """Whether each PersonCondition (in its JSON form) holds for the person now, in order."""
         ...
 
+    def holds_of(
+        self, tenant: str, person_ids: Sequence[str], conditions: Sequence[dict[str, Any]]
+    ) -> dict[str, list[bool]]:
+        """`holds` for each person, in as few calls as the service allows."""
+        ...
+
     def properties(self, tenant: str, person_id: str, keys: Sequence[str]) -> dict[str, Any]:
         """The person's latest value of each property asked for that they have."""
         ...
@@ -55,6 +61,11 @@ class NoPersons:
     def holds(self, tenant: str, person_id: str, conditions: Sequence[dict[str, Any]]) -> list[bool]:
         log.info("flows.condition_not_evaluated", kind="person", count=len(conditions), why="no journeys")
         return [False] * len(conditions)
+
+    def holds_of(
+        self, tenant: str, person_ids: Sequence[str], conditions: Sequence[dict[str, Any]]
+    ) -> dict[str, list[bool]]:
+        return {p: self.holds(tenant, p, conditions) for p in dict.fromkeys(person_ids)}
 
     def properties(self, tenant: str, person_id: str, keys: Sequence[str]) -> dict[str, Any]:
         return {}
