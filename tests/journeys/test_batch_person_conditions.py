@@ -306,9 +306,10 @@ class CountedStatements(ClickHousePersonConditions):
         return super()._rows(sql, params, action)
 
 
-def test_batch_person_conditions_take_at_most_two_statements(store: JourneyStore) -> None:
-    """One statement as stored for every person; a second, through the overrides, only when an override
-    names one of them, whatever the number of persons; every person answered, those without events too."""
+def test_batch_person_conditions_take_at_most_three_statements(store: JourneyStore) -> None:
+    """One statement as stored for every person; a second for the persons without events, only when there are
+    some; a third, through the overrides, only when an override names one of them; whatever the number of
+    persons, every person answered."""
     persons = [f"p-{i}" for i in range(200)]
     viewed = [(p, n) for i, p in enumerate(persons) for n in range(i % 3)] + [("gone", 0), ("gone", 1)]
     store.write("acme", [stored_record(p, T0 + timedelta(minutes=n), ("user_id", p)) for p, n in viewed])
@@ -317,14 +318,20 @@ def test_batch_person_conditions_take_at_most_two_statements(store: JourneyStore
     conditions: list[DomainCondition] = [once, twice, Not(HasIdentifierType("user_id"))]
     at = T0 + timedelta(days=1)
     read = CountedStatements(lambda: store.client)
-    asked = [*persons[:150], "", "nobody"]
-    found = read.evaluate_of("acme", asked, conditions, None, at)
     expected = {p: [i % 3 >= 1, i % 3 >= 2, i % 3 == 0] for i, p in enumerate(persons)}
+    with_events = [p for i, p in enumerate(persons) if i % 3]
+    assert (read.evaluate_of("acme", with_events, conditions, None, at), read.statements) == (
+        {p: expected[p] for p in with_events},
+        1,
+    )
+    read.statements = 0
+    asked = [*persons[:150], "", "nobody"]  # p-0, p-3, ... have no events
+    found = read.evaluate_of("acme", asked, conditions, None, at)
     assert (found, read.statements) == (
         {p: expected[p] for p in persons[:150]} | {"": [False, False, True], "nobody": [False, False, True]},
-        1,
+        2,
     )
     store.overrides.apply("acme", [PersonOverride("gone", persons[3], 1)])  # p-3 had no event
     read.statements = 0
     found = read.evaluate_of("acme", persons, conditions, None, at)
-    assert (found, read.statements) == (expected | {persons[3]: [True, True, False]}, 2)
+    assert (found, read.statements) == (expected | {persons[3]: [True, True, False]}, 3)

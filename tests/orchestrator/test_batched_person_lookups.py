@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import pytest
@@ -36,6 +36,7 @@ from wayline_orchestrator.flows.runtime.answers import RunPersons, Unanswered
 from wayline_orchestrator.person_lookup import MAX_PERSONS_PER_CALL, JourneysPersons
 
 START = datetime.now(UTC) - timedelta(days=2)
+T = TypeVar("T")
 
 
 class CallCounter(UnaryUnaryClientInterceptor):
@@ -95,14 +96,17 @@ def counted(journeys_channel: grpc.Channel) -> tuple[JourneysPersons, CallCounte
     return JourneysPersons(grpc.intercept_channel(journeys_channel, counter), timeout_s=30), counter
 
 
-def asked(run: RunPersons, tenant: str, person: str, keys: list[str]) -> dict[str, Any]:
-    """The run's answer for the person, asking first when it has none (as the engine does between two
-    attempts of a run)."""
+def answered(question: Callable[[], T]) -> T:
+    """A run's answer, asked first when it has none (as the engine does between two attempts of a run)."""
     try:
-        return run.properties(tenant, person, keys)
+        return question()
     except Unanswered as missing:
         missing.ask()
-    return run.properties(tenant, person, keys)
+    return question()
+
+
+def asked(run: RunPersons, tenant: str, person: str, keys: list[str]) -> dict[str, Any]:
+    return answered(lambda: run.properties(tenant, person, keys))
 
 
 def test_a_batch_asks_one_persons_traits_for_every_person_in_one_call(
@@ -139,11 +143,7 @@ RENAMED = {"event_count": {"event": {"event_name": "Identify"}, "count": "2"}}
 
 
 def held(run: RunPersons, tenant: str, person: str, conditions: list[dict[str, Any]]) -> list[bool]:
-    try:
-        return run.holds(tenant, person, conditions)
-    except Unanswered as missing:
-        missing.ask()
-    return run.holds(tenant, person, conditions)
+    return answered(lambda: run.holds(tenant, person, conditions))
 
 
 def test_a_batch_asks_one_persons_conditions_for_every_person_in_one_call(

@@ -1,7 +1,7 @@
 """Persons' conditions and traits in ClickHouse (person_conditions.PersonConditionStore).
 
 Conditions compile with the segments' compiler (store/conditions.py), for the asked persons at the one time
-(`ConditionCompiler.persons_query`, a row for each even without events), many persons at once
+(`ConditionCompiler.persons_query`; `no_events_query` for those without events), many persons at once
 (BatchEvaluatePersonConditions; one person is a batch of one). Two reads, as the timeline does (ADR 67):
 - as stored, for all of them: the events stored under the persons, through the person_anchors lookup, with
   no override joined, in a statement that also counts the override rows naming each person; a person no row
@@ -10,6 +10,8 @@ Conditions compile with the segments' compiler (store/conditions.py), for the as
   every person an override points from to them (their sources), as the segment evaluator reads the persons
   it evaluates again; the events relation then reads each as its current person, so an absorbed person's
   events count for the survivor. This answer replaces theirs.
+A person left without an answer (no events before the time, a stranger, a person merged into another) is
+evaluated on no events, in a third statement only when there is one.
 
 Traits are the latest value (by timestamp, then event id) of each key of the persons' identify events, the
 rule of `person.` filters (`ConditionCompiler.person_filters`), as raw JSON that the domain decodes; they are
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -60,6 +63,16 @@ def _stored_as_theirs(persons: str) -> str:
     return f"person_id IN {persons} AND {person_anchors(f'person_id IN {persons}')}"
 
 
+@dataclass(frozen=True)
+class _Read:
+    """What one evaluation asks: the tenant, the conditions, the lifecycle model, the one time."""
+
+    tenant: str
+    conditions: Sequence[Condition]
+    lifecycle: LifecycleModel | None
+    at: datetime
+
+
 class ClickHousePersonConditions(ReadModel):
     """Thread-safe as the client it is given."""
 
@@ -79,38 +92,40 @@ class ClickHousePersonConditions(ReadModel):
         # Most persons have no override: read their events as stored first, in a statement that also lists
         # the override rows naming each, and read through the overrides only for the persons it finds named
         # (as the timeline does), whose answers replace theirs. The overrides' machinery costs a statement
-        # tens of milliseconds on chDB, and a statement's fixed cost is most of a small read: two statements
-        # whatever the number of persons.
+        # tens of milliseconds on chDB, and a statement's fixed cost is most of a small read: a bounded number
+        # of statements whatever the number of persons. Persons left without an answer (no events before
+        # `at`, strangers, persons merged into others) are evaluated on no events, in a third statement only
+        # when there are some.
         asked = sorted(set(person_ids))
-        found, named = self._holds(tenant, asked, conditions, lifecycle, at, as_stored=True)
+        read = _Read(tenant, conditions, lifecycle, at)
+        known = [p for p in asked if p]  # '' is a stranger (known by an identifier no event carries)
+        found, named = self._holds(read, known, as_stored=True) if known else ({}, set())
         if named:
-            again, _ = self._holds(tenant, sorted(named), conditions, lifecycle, at, as_stored=False)
-            found |= again
+            found = {p: held for p, held in found.items() if p not in named}
+            found |= self._holds(read, sorted(named), as_stored=False)[0]
+        missing = [p for p in asked if p not in found]
+        if missing:
+            found |= self._no_events(read, missing)
         return {p: found[p] for p in person_ids}
 
+    def _compiled(self, read: _Read, params: SqlParams) -> tuple[ConditionCompiler, list[str], str]:
+        """The read's conditions compiled over `params`: the compiler, the `holds` column, the time bound."""
+        compiler = ConditionCompiler(params, read.lifecycle, as_of=read.at, one_person=True)
+        holds = ", ".join(f"toUInt8({compiler.condition(c)})" for c in read.conditions)
+        return compiler, [f"[{holds}] AS holds"], params.bind(to_micros(read.at), "Int64")
+
     def _holds(
-        self,
-        tenant: str,
-        person_ids: list[str],
-        conditions: Sequence[Condition],
-        lifecycle: LifecycleModel | None,
-        at: datetime,
-        *,
-        as_stored: bool,
+        self, read: _Read, person_ids: list[str], *, as_stored: bool
     ) -> tuple[dict[str, list[bool]], set[str]]:
-        """Whether each condition holds for each person (every one answered), and, read as stored, the
-        persons some override row names (whose answer this read is not)."""
-        params = SqlParams(tenant=tenant)
+        """Whether each condition holds for each person with events, and, read as stored, the persons some
+        override row names (whose answer this read is not)."""
+        params = SqlParams(tenant=read.tenant)
         persons = params.bind(person_ids, "Array(String)")
-        # '' is a stranger (known by an identifier no event carries): answered, but no stored event is theirs.
-        known = params.bind([p for p in person_ids if p], "Array(String)")
-        where = _stored_as_theirs(known) if as_stored else _stored_under(known)
-        compiler = ConditionCompiler(params, lifecycle, as_of=at, one_person=True)
-        columns = [f"[{', '.join(f'toUInt8({compiler.condition(c)})' for c in conditions)}] AS holds"]
+        where = _stored_as_theirs(persons) if as_stored else _stored_under(persons)
+        compiler, columns, at_us = self._compiled(read, params)
         relation = stored_events if as_stored else current_events
-        at_us = params.bind(to_micros(at), "Int64")
         sql = compiler.persons_query(columns, at_us, persons, where, relation)
-        named = override_rows_naming_each(known) if as_stored else "[]"
+        named = override_rows_naming_each(persons) if as_stored else "[]"
         rows = self._rows(
             f"SELECT groupArray((person_id, holds)), {named} FROM ({sql})",
             params,
@@ -119,6 +134,13 @@ class ClickHousePersonConditions(ReadModel):
         pairs, counts = rows[0]
         found = {str(person): [bool(held) for held in holds] for person, holds in pairs}
         return found, {str(person) for person, rows_naming in counts if rows_naming}
+
+    def _no_events(self, read: _Read, person_ids: list[str]) -> dict[str, list[bool]]:
+        params = SqlParams(tenant=read.tenant)
+        compiler, columns, at_us = self._compiled(read, params)
+        sql = compiler.no_events_query(columns, at_us, params.bind(person_ids, "Array(String)"))
+        rows = self._rows(f"SELECT person_id, holds FROM ({sql})", params, "evaluating person conditions")
+        return {str(person): [bool(held) for held in holds] for person, holds in rows}
 
     def properties(self, tenant: str, person_id: str, keys: Sequence[str]) -> dict[str, Trait]:
         """One person's traits: `properties_of` for them alone."""
