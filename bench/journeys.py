@@ -58,11 +58,32 @@ _RUNS = 5
 _TIMELINE_PERSONS = 500
 _TIMELINE_CALLS = 500  # per row, whatever --requests says: enough for a p99, and the 10M run stays short
 _SCAN_CALLS = 100
+_TRAIT_PAGE = 1_000  # BatchGetPersonProperties' most persons a call, a page of a segment's members
+_TRAIT_PAGES = 10
+_TRAIT_CALLS = 30
 _SCAN = f"raw SQL, WHERE person_id ({_SCAN_CALLS} calls)"
 _EXTRA = 1_000_000
 _FRESHNESS_SECONDS = 60
 _MERGE_EVERY = 4  # a quarter of the persons merged into another, before the freshness row
 _OVERRIDES_PER_CALL = 10_000  # ApplyPersonOverrides' limit
+
+
+def _branch_conditions() -> list[condition_pb2.PersonCondition]:
+    """A flow branch's question about a person: an order, three purchases, the retention stage."""
+    return [
+        json_format.ParseDict(c, condition_pb2.PersonCondition())
+        for c in (
+            {"event_count": {"event": {"event_name": "Order Completed"}, "count": "1"}},
+            {
+                "customer_value": {
+                    "metric": "CUSTOMER_VALUE_METRIC_PURCHASE_COUNT",
+                    "currency_code": "EUR",
+                    "count": "3",
+                }
+            },
+            {"lifecycle_stage": {"stages": ["LIFECYCLE_STAGE_RETENTION"]}},
+        )
+    ]
 
 
 class _Run:
@@ -153,20 +174,7 @@ class _Run:
         on the raw copy."""
         if not self.persons:
             self.persons = self.raw.persons(_TIMELINE_PERSONS, seed=1)
-        conditions = [
-            json_format.ParseDict(c, condition_pb2.PersonCondition())
-            for c in (
-                {"event_count": {"event": {"event_name": "Order Completed"}, "count": "1"}},
-                {
-                    "customer_value": {
-                        "metric": "CUSTOMER_VALUE_METRIC_PURCHASE_COUNT",
-                        "currency_code": "EUR",
-                        "count": "3",
-                    }
-                },
-                {"lifecycle_stage": {"stages": ["LIFECYCLE_STAGE_RETENTION"]}},
-            )
-        ]
+        conditions = _branch_conditions()
         payloads = [
             pb.EvaluatePersonConditionsRequest(
                 person=event_pb2.PersonRef(person_id=p), conditions=conditions
@@ -183,6 +191,102 @@ class _Run:
         print_comparison(
             f"EvaluatePersonConditions at {self.loaded:,} events: {calls} calls per row, "
             f"{len(self.persons)} random persons, 3 conditions",
+            rows,
+            baseline,
+            self.console,
+        )
+
+    def batch_conditions(self, requests: int) -> None:
+        """The same question for a page of persons (a page of a segment's members entering a branching flow):
+        BatchEvaluatePersonConditions for 1,000 random persons, beside the hand-written query of the same
+        facts for the same page."""
+        pages = self._pages()
+        refs = [[event_pb2.PersonRef(person_id=p) for p in page] for page in pages]
+        conditions = _branch_conditions()
+        payloads = [
+            pb.BatchEvaluatePersonConditionsRequest(persons=r, conditions=conditions).SerializeToString()
+            for r in refs
+        ]
+        calls = min(requests, _TRAIT_CALLS)
+        name = f"BatchEvaluatePersonConditions, {_TRAIT_PAGE:,} persons"
+        baseline = f"raw SQL, the same {_TRAIT_PAGE:,} persons"
+        rpc = method("BatchEvaluatePersonConditions")
+        rows = [
+            asyncio.run(run_scenario(name, self.address, rpc, METADATA, payloads, 1, calls)),
+            measure_blocking(
+                baseline,
+                lambda i: self.raw.page_conditions(pages[int(i)]),
+                [str(i) for i in range(len(pages))],
+                1,
+                calls,
+            ),
+        ]
+        print_comparison(
+            f"Person conditions of a page at {self.loaded:,} events: 3 conditions, {calls} calls per row",
+            rows,
+            baseline,
+            self.console,
+        )
+
+    def _pages(self) -> list[list[str]]:
+        """Pages of 1,000 random persons (BatchGet… RPCs' most), the same in every row."""
+        persons = self.raw.persons(_TRAIT_PAGES * _TRAIT_PAGE, seed=2)
+        return [persons[i : i + _TRAIT_PAGE] for i in range(0, len(persons), _TRAIT_PAGE)]
+
+    def person_traits(self, requests: int) -> None:
+        """Traits of a page of persons (what a flow reads to personalise a page of a segment's members'
+        sends): BatchGetPersonProperties for 1,000 random persons, beside the hand-written query of the same
+        page, and GetPersonProperties for one person (what each send cost before ADR 92)."""
+        pages = self._pages()
+        persons = [p for page in pages for p in page]
+        keys = ["country", "plan"]
+
+        def page_request(page: list[str]) -> bytes:
+            refs = [event_pb2.PersonRef(person_id=p) for p in page]
+            return pb.BatchGetPersonPropertiesRequest(persons=refs, keys=keys).SerializeToString()
+
+        singles = [
+            pb.GetPersonPropertiesRequest(
+                person=event_pb2.PersonRef(person_id=p), keys=keys
+            ).SerializeToString()
+            for p in persons[:_TIMELINE_PERSONS]
+        ]
+        calls = min(requests, _TRAIT_CALLS)
+        batch = f"BatchGetPersonProperties, {_TRAIT_PAGE:,} persons"
+        baseline = f"raw SQL, the same {_TRAIT_PAGE:,} persons"
+        rows = [
+            asyncio.run(
+                run_scenario(
+                    batch,
+                    self.address,
+                    method("BatchGetPersonProperties"),
+                    METADATA,
+                    [page_request(p) for p in pages],
+                    1,
+                    calls,
+                )
+            ),
+            measure_blocking(
+                baseline,
+                lambda i: self.raw.person_traits(pages[int(i)], keys),
+                [str(i) for i in range(len(pages))],
+                1,
+                calls,
+            ),
+            asyncio.run(
+                run_scenario(
+                    "GetPersonProperties, 1 person",
+                    self.address,
+                    method("GetPersonProperties"),
+                    METADATA,
+                    singles,
+                    1,
+                    min(requests, _TIMELINE_CALLS),
+                )
+            ),
+        ]
+        print_comparison(
+            f"Person traits at {self.loaded:,} events: country and plan, {calls} calls per page row",
             rows,
             baseline,
             self.console,
@@ -418,6 +522,8 @@ def main(requests: int, events: int = 10_000_000, seed: int = 1, cache: Path = D
                 run.load(main_set, stage)
                 run.timelines(requests)
                 run.person_conditions(requests)
+                run.person_traits(requests)
+                run.batch_conditions(requests)
         run.print_loads(f"Bulk insert: {events:,} events over {persons:,} persons (seed {seed})")
         run.analytics()
         run.reads_while_writing(extra)

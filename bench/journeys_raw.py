@@ -82,6 +82,26 @@ _PERSON_CONDITIONS = (
     "FROM events FINAL WHERE tenant_id = {tenant:String} AND person_id = {person:String} "
 ) + _PERSON_ANCHORS
 
+# The same facts for a page of persons: a row per person with events.
+_PAGE_CONDITIONS = (
+    "SELECT person_id, countIf(name = 'Order Completed') >= 1, "
+    "countIf(revenue > 0 AND revenue_currency = 'EUR') >= 3, "
+    "countIf(revenue > 0 AND revenue_currency = 'EUR' AND timestamp >= now64() - INTERVAL 180 DAY) >= 2 "
+    "FROM events FINAL WHERE tenant_id = {tenant:String} AND person_id IN {persons:Array(String)} "
+    "AND anchor IN (SELECT anchor FROM person_anchors WHERE tenant_id = {tenant:String} "
+    "AND person_id IN {persons:Array(String)}) GROUP BY person_id"
+)
+
+# The latest value of each trait asked of a page of persons' identify events, by hand (what a flow's
+# personalised sends read): the events stored under the persons, through their anchors.
+_PERSON_TRAITS = (
+    "SELECT person_id, trait.1 AS key, argMax(trait.2, (timestamp, event_id)) FROM events FINAL "
+    "ARRAY JOIN JSONExtractKeysAndValuesRaw(properties) AS trait "
+    "WHERE tenant_id = {tenant:String} AND type = 'identify' AND person_id IN {persons:Array(String)} "
+    "AND anchor IN (SELECT anchor FROM person_anchors WHERE tenant_id = {tenant:String} "
+    "AND person_id IN {persons:Array(String)}) AND key IN {keys:Array(String)} GROUP BY person_id, key"
+)
+
 # Each person's furthest step of the 4-step funnel (7-day window, started in the range), and `first_channel`,
 # the channel of their first step.
 _FUNNEL_LEVELS = f"""
@@ -299,6 +319,14 @@ class RawCopy:
         """A flow branch's question about one person, by hand: orders, purchases in EUR, and the retention
         rule of the built-in lifecycle model (two purchases in 180 days), from their stored events."""
         return self._rows(_PERSON_CONDITIONS, {"tenant": TENANT, "person": person})
+
+    def page_conditions(self, persons: list[str]) -> Sequence[Sequence[Any]]:
+        """`person_conditions` for a page of persons, by hand."""
+        return self._rows(_PAGE_CONDITIONS, {"tenant": TENANT, "persons": persons})
+
+    def person_traits(self, persons: list[str], keys: list[str]) -> Sequence[Sequence[Any]]:
+        """The latest value of each of `keys` among the persons' traits, by hand: a row per (person, key)."""
+        return self._rows(_PERSON_TRAITS, {"tenant": TENANT, "persons": persons, "keys": keys})
 
     def merge_persons(self, every: int) -> list[tuple[str, str, int, str]]:
         """Merges every `every`-th person of the tenant (in order of id) into the person before it, with
