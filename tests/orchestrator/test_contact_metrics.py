@@ -50,6 +50,8 @@ def test_refusals_are_counted_by_reason_and_source(database: Database) -> None:
     assert not second.recorded
     with store.transaction() as tx:
         ledger.note_suppressed(tx, "t", second.contact, "run-1~suppressed1", second.violations)
+    assert ("FREQUENCY_CAP", "flow") not in suppressed(reader)  # a flow's is counted once committed
+    ledger.count_suppressed(second.violations)
     assert suppressed(reader) == {
         ("FREQUENCY_CAP", "check"): 2,
         ("FREQUENCY_CAP", "record"): 1,

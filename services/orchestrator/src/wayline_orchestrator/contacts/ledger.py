@@ -230,8 +230,12 @@ class ContactLedger:
         self, tx: Transaction, tenant: str, contact: Contact, key: str, violations: Sequence[Violation]
     ) -> None:
         """A flow's send of `contact` the policy refused (`record_in` answered not recorded): the timeline's
-        record of it, under `key` (the step run's), in the flow's transaction."""
+        record of it, under `key` (the step run's), in the flow's transaction. Counted by `count_suppressed`
+        once that transaction has committed (a run rolled back and done again would count it twice)."""
         self._events.suppressed(tx, tenant, contact, key, violations)
+
+    def count_suppressed(self, violations: Sequence[Violation]) -> None:
+        """Count a flow's send the policy refused (`note_suppressed`), after its transaction committed."""
         if self._metrics is not None:
             self._metrics.suppressed("flow", violations)
 

@@ -182,24 +182,29 @@ class FlowRuntime:
             if person_id in inside or any(may_match(e, t) for e in mine for t in triggers):
                 persons.append((person_id, mine))
         size, entered = self._persons_per_transaction, 0
-        lookups = self._run([person_id for person_id, _ in persons])
+        answers = self._persons([person_id for person_id, _ in persons])
         for start in range(0, len(persons), size):
-            entered += self._observe_group(tenant, persons[start : start + size], live, held, lookups)
+            entered += self._observe_group(tenant, persons[start : start + size], live, held, answers)
         return entered
 
-    def _run(self, batch: Sequence[str] = ()) -> Lookups:
-        """The lookups of a run: they answer only what was asked with no transaction open (answers.py); the
-        traits asked for one person of `batch` are asked for all of them at once."""
+    def _persons(self, batch: Sequence[str]) -> RunPersons:
+        """The person answers shared by the runs of a batch: the traits or conditions asked for one person
+        of `batch` are asked for all of them at once (answers.py)."""
+        return RunPersons(self._lookups.person, batch)
+
+    def _run(self, persons: RunPersons | None = None) -> Lookups:
+        """The lookups of a run: they answer only what was asked with no transaction open (answers.py).
+        Decisions are the run's own (a run may ask MAX_DECISIONS_PER_RUN); person answers may be a batch's."""
         return Lookups(
-            person=RunPersons(self._lookups.person, batch),
+            person=persons or RunPersons(self._lookups.person),
             decision=RunDecisions(self._lookups.decision),
         )
 
-    def _answered(self, run: Callable[[Lookups], T], lookups: Lookups | None = None) -> T:
+    def _answered(self, run: Callable[[Lookups], T], persons: RunPersons | None = None) -> T:
         """Do `run` (one transaction) until it needs no answer it has not had (a decision, a person
         condition, traits): the question it raises is asked once its transaction has rolled back, and it
-        starts again with every answer so far (answers.py). `lookups` are a batch's, shared by its runs."""
-        lookups = lookups or self._run()
+        starts again with every answer so far (answers.py). `persons` are a batch's answers."""
+        lookups = self._run(persons)
         while True:
             try:
                 return run(lookups)
@@ -207,14 +212,16 @@ class FlowRuntime:
                 missing.ask()
 
     def _observe_group(
-        self, tenant: str, persons: list[Person], live: list[Live], held: set[str], lookups: Lookups
+        self, tenant: str, persons: list[Person], live: list[Live], held: set[str], answers: RunPersons
     ) -> int:
         """Observe the persons' events in one transaction, each person's run after a savepoint of its own
         (not the first's: the transaction's start is theirs); how many entries began. A run that needs an
         answer it has not had rolls back to its savepoint, what the persons before did is committed, the
         question is asked with no transaction open (answers.py), and a new transaction starts again from
         that person with every answer so far. So each person's runs are those of a transaction of their own,
-        with two round trips fewer per person on PostgreSQL than one BEGIN and COMMIT each."""
+        with two round trips fewer per person on PostgreSQL than one BEGIN and COMMIT each. `answers` are the
+        whole ObserveEvents call's person answers."""
+        lookups = self._run(answers)
         entered, start = 0, 0
         while start < len(persons):
             missing: Unanswered | None = None
@@ -354,10 +361,10 @@ class FlowRuntime:
         leaves the rest of `keyed` to the caller's retry. The traits the entries' first steps read are
         asked for every person of `keyed` in one call (answers.py)."""
         entered = 0
-        lookups = self._run([person_id for person_id, _ in keyed])
+        answers = self._persons([person_id for person_id, _ in keyed])
         for person_id, key in keyed:
             run = functools.partial(self._enter_once, tenant, flow, person_id, key)
-            entered += self._answered(run, lookups)
+            entered += self._answered(run, answers)
         return entered
 
     def _enter_once(self, tenant: str, flow: Live, person_id: str, key: str, lookups: Lookups) -> int:
@@ -398,15 +405,15 @@ class FlowRuntime:
         """Claim up to `limit` due timers and fire each in its own transaction; how many were claimed."""
         claimed = self._by_priority(self._store.claim_due(self._clock(), limit, self._lease_us))
         held: dict[str, set[str]] = {}
-        lookups: dict[str, Lookups] = {}  # per tenant: the traits a firing reads, asked for all its persons
+        answers: dict[str, RunPersons] = {}  # per tenant: what a firing asks of a person, asked for all
         for tenant, timer in claimed:
             if tenant not in held:
                 held[tenant] = self.held(tenant)
-                lookups[tenant] = self._run([t.person_id for of, t in claimed if of == tenant])
+                answers[tenant] = self._persons([t.person_id for of, t in claimed if of == tenant])
             if timer.flow_id in held[tenant]:
                 continue  # left claimed: looked at again when its lease ends
             try:
-                self._answered(functools.partial(self._fire, tenant, timer), lookups[tenant])
+                self._answered(functools.partial(self._fire, tenant, timer), answers[tenant])
             except PersonLookupUnavailable:
                 # Rolled back, the timer left claimed: fired again when its lease ends. The others go on.
                 log.warning("flows.timer_deferred", tenant=tenant, flow_id=timer.flow_id, why="journeys")

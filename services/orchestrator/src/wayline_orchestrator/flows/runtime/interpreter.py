@@ -354,6 +354,8 @@ class Interpreter:
         behaviour = action.get("on_suppressed", "SUPPRESSION_BEHAVIOR_SKIP")
         suppression = f"{key}~suppressed{attempt}"
         self._ledger.note_suppressed(run.tx, run.tenant, outcome.contact, suppression, outcome.violations)
+        violations = outcome.violations
+        self._store.after_commit(lambda: self._ledger.count_suppressed(violations))
         self._record(
             run,
             step_id,

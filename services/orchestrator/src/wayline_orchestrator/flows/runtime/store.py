@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any
@@ -160,9 +161,17 @@ def _insert_rows(tx: Transaction, insert: str, values: str, rows: Sequence[tuple
         )
 
 
+class _Effects(threading.local):
+    """This thread's open transaction's effects to run once it commits, and the latest savepoint's place."""
+
+    pending: list[Callable[[], None]] | None = None
+    mark = 0
+
+
 class RuntimeStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._effects = _Effects()
 
     def migrate(self) -> int:
         with unavailable_as(FlowStoreUnavailable):
@@ -170,8 +179,25 @@ class RuntimeStore:
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
-        with guarded_transaction(self._db, FlowStoreUnavailable) as tx:
-            yield tx
+        """A transaction; the effects registered in it with `after_commit` run once it has committed, none
+        when it rolls back (a run that needs an answer is rolled back and done again, answers.py)."""
+        pending: list[Callable[[], None]] = []
+        outer, self._effects.pending = self._effects.pending, pending
+        try:
+            with guarded_transaction(self._db, FlowStoreUnavailable) as tx:
+                yield tx
+        finally:
+            self._effects.pending = outer
+        for effect in pending:
+            effect()
+
+    def after_commit(self, effect: Callable[[], None]) -> None:
+        """Run `effect` once this thread's open transaction commits (at once when none is open): what must
+        not happen twice when a run is done again, such as counting a metric."""
+        if self._effects.pending is None:
+            effect()
+        else:
+            self._effects.pending.append(effect)
 
     @contextmanager
     def snapshot(self) -> Iterator[Transaction]:
@@ -187,10 +213,14 @@ class RuntimeStore:
     def savepoint(self, tx: Transaction) -> None:
         """Mark where `rollback_to_savepoint` goes back to (the latest mark; earlier ones stay)."""
         tx.execute("SAVEPOINT person")
+        self._effects.mark = len(self._effects.pending or ())
 
     def rollback_to_savepoint(self, tx: Transaction) -> None:
-        """Undo what the transaction did since the latest `savepoint`; it goes on from there."""
+        """Undo what the transaction did since the latest `savepoint`, its effects to come included; it goes
+        on from there."""
         tx.execute("ROLLBACK TO SAVEPOINT person")
+        if self._effects.pending is not None:
+            del self._effects.pending[self._effects.mark :]
 
     def _lock(self) -> str:
         return " FOR UPDATE" if self._db.engine == "postgresql" else ""
