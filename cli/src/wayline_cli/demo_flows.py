@@ -42,7 +42,7 @@ from wayline.orchestrator.v1 import contact_policy_pb2 as policy_pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
 from wayline_cli.channels import channel_name
-from wayline_cli.demo_reading import Reader
+from wayline_cli.demo_reading import Reader, wait_for_count
 from wayline_cli.demo_winback import run_win_back, show_win_back
 from wayline_cli.flows import read_flows
 
@@ -253,10 +253,7 @@ def show_flows(channel: grpc.Channel, auth: Auth, console: Console) -> None:
             ingest_pb.TrackBatchRequest(events=_events(SHOPPERS, "after")), metadata=auth, timeout=10
         )
         expected = MESSAGES_PER_CUSTOMER * sum(not s.buys for s in SHOPPERS)
-        deadline = time.monotonic() + 30
-        while len(receiver.received) < expected and time.monotonic() < deadline:
-            time.sleep(0.2)
-        time.sleep(0.5)  # anything more would be a duplicate
+        wait_for_count(lambda: len(receiver.received), expected, limit_s=30)
         received = list(receiver.received)
         took = time.monotonic() - started
         win_back = run_win_back(

@@ -3,7 +3,8 @@ ids, and how times, money and channels are printed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from google.protobuf import duration_pb2
@@ -13,7 +14,7 @@ from rich.table import Table
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
 from wayline_cli import demo
 
-__all__ = ["TIMEOUT", "Reader", "days", "duration"]
+__all__ = ["TIMEOUT", "Reader", "days", "duration", "wait_for_count"]
 
 TIMEOUT = 30.0  # seconds per call: chDB answers these in milliseconds, but a loaded box deserves slack
 DAY = 86_400
@@ -64,3 +65,23 @@ class Reader:
         for column in columns:
             table.add_column(column)
         return table
+
+
+def wait_for_count(
+    count: Callable[[], int], expected: int, limit_s: float, quiet_s: float | None = None
+) -> None:
+    """Until `count()` reaches `expected` (messages arriving at the demo's receiver), or `limit_s` in all,
+    or, with `quiet_s`, once it has grown and then not for that long; then half a second more, so that
+    anything that would be a duplicate has arrived too."""
+    started = last_change = time.monotonic()
+    seen = 0
+    while (found := count()) < expected:
+        now = time.monotonic()
+        if now - started > limit_s:
+            break
+        if found != seen:
+            seen, last_change = found, now
+        elif quiet_s is not None and seen and now - last_change > quiet_s:
+            break
+        time.sleep(0.2)
+    time.sleep(0.5)

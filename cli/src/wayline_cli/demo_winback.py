@@ -22,7 +22,7 @@ from wayline.journeys.v1 import segment_pb2
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
 from wayline_cli.demo_persons import wait_fresh
-from wayline_cli.demo_reading import Reader
+from wayline_cli.demo_reading import Reader, wait_for_count
 from wayline_cli.flows import read_flows
 from wayline_cli.segments import read_segments
 
@@ -43,22 +43,6 @@ class WinBack:
     members: list[str]
     emailed: list[str]
     seconds: float
-
-
-def _wait_for_emails(received: Received, members: int, quiet_s: float = 3.0, limit_s: float = 60.0) -> None:
-    """Until every member's email arrived, or none for `quiet_s` since the last (the flow enters the members
-    a page at a time, and the outbox sends them one after another; one who left the segment before the flow
-    read it gets none), or `limit_s` in all."""
-    started = last_change = time.monotonic()
-    seen = 0
-    while (count := len(_emailed(received))) < members:
-        now = time.monotonic()
-        if count != seen:
-            seen, last_change = count, now
-        elif (seen and now - last_change > quiet_s) or now - started > limit_s:
-            break
-        time.sleep(0.2)
-    time.sleep(0.5)  # anything more would be a duplicate
 
 
 def _emailed(received: Received) -> list[str]:
@@ -100,7 +84,9 @@ def run_win_back(
     flow_id = flow.name.removeprefix("flows/")
     orchestrator.CreateFlow(pb.CreateFlowRequest(flow=flow, flow_id=flow_id), metadata=auth, timeout=10)
     orchestrator.PublishFlow(pb.PublishFlowRequest(name=flow.name), metadata=auth, timeout=10)
-    _wait_for_emails(received, len(members))
+    # Every member's email, or none more for 3 s (one who left the segment before the flow read it gets
+    # none), or 60 s in all.
+    wait_for_count(lambda: len(_emailed(received)), len(members), limit_s=60, quiet_s=3)
     return WinBack(segment.name, flow.name, members, _emailed(received), time.monotonic() - started)
 
 

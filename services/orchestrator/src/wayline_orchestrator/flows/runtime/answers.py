@@ -92,13 +92,16 @@ class RunPersons:
             raise Unanswered("person properties", lambda: self._ask_many(tenant, missing, list(keys)))
         return {p: self.traits(tenant, p, keys) for p in person_ids}
 
+    def _with_batch(self, person_id: str, unanswered: Callable[[str], bool]) -> list[str]:
+        """`person_id`, then, when they are one of the batch, the batch's others still `unanswered`."""
+        batch = dict.fromkeys(self.batch) if person_id in self._in_batch else {}
+        return [person_id, *(p for p in batch if p != person_id and unanswered(p))]
+
     def _ask_holds(self, tenant: str, person_id: str, conditions: list[dict[str, Any]]) -> None:
-        others = [
-            p
-            for p in dict.fromkeys(self.batch if person_id in self._in_batch else ())
-            if p != person_id and any((tenant, p, _key(c)) not in self.held for c in conditions)
-        ]
-        self._ask_holds_of(tenant, [person_id, *others], conditions)
+        def unanswered(p: str) -> bool:
+            return any((tenant, p, _key(c)) not in self.held for c in conditions)
+
+        self._ask_holds_of(tenant, self._with_batch(person_id, unanswered), conditions)
 
     def _ask_holds_of(self, tenant: str, person_ids: list[str], conditions: list[dict[str, Any]]) -> None:
         found = self.lookup.holds_of(tenant, person_ids, conditions)
@@ -107,12 +110,10 @@ class RunPersons:
                 self.held[(tenant, person_id, _key(condition))] = answer
 
     def _ask_traits(self, tenant: str, person_id: str, keys: list[str]) -> None:
-        others = [
-            p
-            for p in dict.fromkeys(self.batch if person_id in self._in_batch else ())
-            if p != person_id and any((tenant, p, k) not in self.known for k in keys)
-        ]
-        self._ask_many(tenant, [person_id, *others], keys)
+        def unanswered(p: str) -> bool:
+            return any((tenant, p, k) not in self.known for k in keys)
+
+        self._ask_many(tenant, self._with_batch(person_id, unanswered), keys)
 
     def _ask_many(self, tenant: str, person_ids: list[str], keys: list[str]) -> None:
         found = self.lookup.traits_of(tenant, person_ids, keys)
