@@ -19,6 +19,7 @@ from bench import (
     identity_stream,
     ingest,
     journeys,
+    journeys_erasure,
     journeys_inserts,
     ml,
     ml_store,
@@ -38,6 +39,7 @@ SCENARIOS: dict[str, Callable[[argparse.Namespace], object]] = {
     "http": lambda args: http_collector.main(args.requests),
     "journeys": lambda args: journeys.main(args.requests, args.events, args.seed, args.cache_dir),
     "journeys-inserts": lambda args: journeys_inserts.main(args.requests, args.cache_dir),
+    "journeys-erasure": lambda args: journeys_erasure.main(args.erasures, args.cache_dir),
     "console": lambda args: console.main(args.events, args.seed, args.cache_dir),
     "gateway": lambda args: gateway.main(args.requests, rounds=args.rounds),
     "ml": lambda args: ml.main(tuple(args.ml_configs.split(","))),
@@ -80,6 +82,9 @@ def main() -> None:
         type=Path,
         default=journeys.DEFAULT_CACHE,
         help="journeys: where generated data is kept",
+    )
+    parser.add_argument(
+        "--erasures", type=int, default=40, help="journeys-erasure: persons erased one after another"
     )
     parser.add_argument("--rounds", type=int, default=1, help="gateway: repeat every row, interleaved")
     parser.add_argument(

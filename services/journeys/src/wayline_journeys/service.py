@@ -91,6 +91,7 @@ def journeys_service(settings: JourneysSettings) -> ServiceDefinition:
             settings.clickhouse_cluster,
         ),
         Topology(cluster=settings.clickhouse_cluster, database=settings.clickhouse_database),
+        purge_seconds=settings.erasure_purge_seconds,
     )
     overrides = store.overrides
     lifecycle_models = LifecycleModels(ClickHouseLifecycleModelStore(lambda: store.client))
@@ -139,6 +140,7 @@ def journeys_service(settings: JourneysSettings) -> ServiceDefinition:
     def start() -> None:
         store.open()
         store.ping()
+        store.purge.start()  # once the store is open
         if follower:
             follower.start()  # once the store is open; a second call does nothing
         evaluator.start()  # once the store is open; does nothing when the settings turn it off
@@ -147,6 +149,7 @@ def journeys_service(settings: JourneysSettings) -> ServiceDefinition:
         evaluator.stop()  # before the store closes
         if follower:
             follower.stop()  # before the store closes; closes the channel to identity
+        store.purge.stop()  # after the erasing paths stopped, before the store closes
         store.close()
 
     return ServiceDefinition(name="journeys", register=register, start=start, stop=stop)

@@ -59,6 +59,13 @@ class JourneysSettings(ServiceSettings):
         description="Seconds between two reads of identity's override feed (doubled after each failed read, "
         "up to ten times this and at most 30 s); 0 turns the follower off.",
     )
+    erasure_purge_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="Seconds between two purges of erased rows from disk: an erasure masks the person's "
+        "rows (unreadable at once), and one APPLY DELETED MASK per table rewrites the parts holding them for "
+        "all the erasures of the interval; 0 purges after each erasure (a rewrite of the event parts each).",
+    )
     export_max_events: int = Field(
         default=5_000_000,
         ge=1,

@@ -3,25 +3,40 @@
 A lightweight DELETE masks the rows: it returns once the mask is written (lightweight_deletes_sync, on by
 default), and every later read skips them, so no tombstone table has to be consulted by every query, and
 events of the person written later are stored and read again as the contract says. The mask only hides rows
-until a merge drops them, at no set time, so an asynchronous APPLY DELETED MASK (ClickHouse's guidance for
-deletions that must reach the disk) rewrites the touched parts in the background. Rows are deleted by event
+until a merge drops them, at no set time, so the erasure notes the tables it masked rows in, and an APPLY
+DELETED MASK (ClickHouse's guidance for deletions that must reach the disk) rewrites their parts for all the
+erasures of an interval (purge.py). Rows are deleted by event
 id: every copy of an erased event goes, also an older copy written under another person before a replay.
 The anchor lookups of the touched anchors are rebuilt from the events that remain, so no identifier of the
 person survives in them.
+
+An erasure is done only once a read finds nothing of the person left. After deleting, the events are looked
+for again, and so are the decision-indexed copies of those erased: an event of the person stored while the
+erasure ran (ingest resolved it to the person just before identity erased them), or a mask the engine did
+not keep (the suite once read an erased `Decision Logged` event back after a DELETE that had returned; a
+concurrent-DELETE race of this kind is reported against ClickHouse 26.x), is deleted in another pass. Rows
+still there after the last pass fail the call (UNAVAILABLE): identity retries the step, and never records
+as done an erasure whose rows a read still returns.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
+import structlog
+
+from wayline_journeys.errors import StoreUnavailable
 from wayline_journeys.overrides import OverrideMapping
 from wayline_journeys.store.client import JourneyDatabase
+from wayline_journeys.store.decision_tables import DECISION_EVENT_NAMES
 from wayline_journeys.store.person_sql import current_person_sql
 from wayline_journeys.store.schema import lookup_rebuilds
 from wayline_journeys.store.sql import identifier_anchors, person_anchors
 
-__all__ = ["EventEraser"]
+__all__ = ["ERASE_PASSES", "EventEraser"]
 
+log = structlog.get_logger("wayline.journeys.erasure")
 
 # The events stored under {stored_persons:Array(String)}.
 _PERSON_ANCHORS = person_anchors("person_id IN {stored_persons:Array(String)}")
@@ -32,12 +47,28 @@ _PAIRS_ANCHORS = identifier_anchors(
     "(identifier_type, identifier_value) IN {pairs:Array(Tuple(String, String))}"
 )
 
+# What an erased event is found with: its anchor (the range its DELETE names) and, for the decision service's
+# events, the decision id its copy in `decision_events` is keyed by (decision_tables.py extracts it alike).
+_FOUND_COLUMNS = (
+    "event_id, anchor, if(name IN {decision_names:Array(String)}, "
+    "JSONExtractString(properties, 'decision_id'), '') AS decision_id"
+)
+
 _ERASE_CHUNK = 10_000  # event ids per DELETE: one mutation for almost every person, bounded statements
+ERASE_PASSES = 3  # deletes of what a read still finds, before the call fails and identity retries it
+
+
+@dataclass(frozen=True)
+class _Stored:
+    anchor: int
+    decision_id: str  # "" unless the event is a decision's (and so also in decision_events)
 
 
 class EventEraser:
-    def __init__(self, db: JourneyDatabase) -> None:
+    def __init__(self, db: JourneyDatabase, on_masked: Callable[[Iterable[str]], None]) -> None:
+        """`on_masked` is told the tables an erasure masked rows in (purge.py applies the masks)."""
         self._db = db
+        self._on_masked = on_masked
 
     def erase_person(
         self,
@@ -48,57 +79,117 @@ class EventEraser:
     ) -> int:
         """Erase every event that reads as `person_id` through `mapping`, and every event carrying one of
         `identifiers`; return how many there were."""
+        erased: dict[str, _Stored] = {}
+        for _ in range(ERASE_PASSES):
+            left = self._find(tenant, person_id, mapping, identifiers) | self._decision_copies_left(
+                tenant, erased
+            )
+            if not left:
+                break
+            if erased:
+                log.warning(
+                    "journeys.erasure_found_more", tenant=tenant, person_id=person_id, events=len(left)
+                )
+            self._delete(tenant, left)
+            erased |= left
+        else:
+            raise StoreUnavailable(
+                f"{len(left)} events of the person were still read after {ERASE_PASSES} deletes;"
+                " retry the erasure"
+            )
+        if erased:
+            self._purge(tenant, erased)
+        return len(erased)
+
+    def _find(
+        self,
+        tenant: str,
+        person_id: str,
+        mapping: OverrideMapping,
+        identifiers: Sequence[tuple[str, str]],
+    ) -> dict[str, _Stored]:
         person, parameters = current_person_sql(mapping)
         parameters |= {
             "tenant": tenant,
             "person": person_id,
             "stored_persons": mapping.stored_persons_of(person_id),
+            "decision_names": list(DECISION_EVENT_NAMES),
         }
         found = self._db.rows(
-            f"SELECT event_id, anchor FROM events FINAL WHERE tenant_id = {{tenant:String}} "
+            f"SELECT {_FOUND_COLUMNS} FROM events FINAL WHERE tenant_id = {{tenant:String}} "
             f"AND {_PERSON_ANCHORS} "
             f"AND person_id IN {{stored_persons:Array(String)}} AND {person} = {{person:String}}",
             parameters,
             "finding a person's events",
         )
-        events = {str(event_id): int(anchor) for event_id, anchor in found}
         if identifiers:
-            carrying = self._db.rows(
-                "SELECT event_id, anchor FROM events FINAL WHERE tenant_id = {tenant:String} "
-                f"AND {_PAIRS_ANCHORS} "
-                "AND hasAny(arrayZip(arrayMap(t -> toString(t), identifier_types), identifier_values), "
-                "{pairs:Array(Tuple(String, String))})",
-                {"tenant": tenant, "pairs": [tuple(i) for i in identifiers]},
-                "finding the events carrying a person's identifiers",
-            )
-            events |= {str(event_id): int(anchor) for event_id, anchor in carrying}
-        if not events:
-            return 0
+            found = [
+                *found,
+                *self._db.rows(
+                    f"SELECT {_FOUND_COLUMNS} FROM events FINAL WHERE tenant_id = {{tenant:String}} "
+                    f"AND {_PAIRS_ANCHORS} "
+                    "AND hasAny(arrayZip(arrayMap(t -> toString(t), identifier_types), identifier_values), "
+                    "{pairs:Array(Tuple(String, String))})",
+                    {
+                        "tenant": tenant,
+                        "pairs": [tuple(i) for i in identifiers],
+                        "decision_names": list(DECISION_EVENT_NAMES),
+                    },
+                    "finding the events carrying a person's identifiers",
+                ),
+            ]
+        return {str(event_id): _Stored(int(anchor), str(decision)) for event_id, anchor, decision in found}
+
+    def _decision_copies_left(self, tenant: str, erased: Mapping[str, _Stored]) -> dict[str, _Stored]:
+        """The erased decision events whose copy a read of `decision_events` still returns."""
+        decisions = sorted({s.decision_id for s in erased.values() if s.decision_id})
+        if not decisions:
+            return {}
+        left = self._db.rows(
+            "SELECT event_id FROM decision_events FINAL WHERE tenant_id = {tenant:String} "
+            "AND decision_id IN {decisions:Array(String)} AND event_id IN {ids:Array(UUID)}",
+            {
+                "tenant": tenant,
+                "decisions": decisions,
+                "ids": [i for i, s in erased.items() if s.decision_id],
+            },
+            "finding a person's decision events",
+        )
+        return {str(event_id): erased[str(event_id)] for (event_id,) in left}
+
+    def _delete(self, tenant: str, events: Mapping[str, _Stored]) -> None:
         topology = self._db.topology
         ids = list(events)
-        anchors = sorted(set(events.values()))
         for start in range(0, len(ids), _ERASE_CHUNK):
+            chunk = {i: events[i] for i in ids[start : start + _ERASE_CHUNK]}
             self._db.command(
                 f"DELETE FROM {topology.local('events')}{topology.on_cluster} "
                 "WHERE tenant_id = {tenant:String} AND anchor IN {anchors:Array(UInt64)} "
                 "AND event_id IN {ids:Array(UUID)}",
-                {"tenant": tenant, "anchors": anchors, "ids": ids[start : start + _ERASE_CHUNK]},
+                {"tenant": tenant, "anchors": sorted({s.anchor for s in chunk.values()}), "ids": list(chunk)},
                 "erasing a person's events",
             )
             # Their copies indexed by decision (store/decision_tables.py): a person's decision traces go too.
-            self._db.command(
-                f"DELETE FROM {topology.local('decision_events')}{topology.on_cluster} "
-                "WHERE tenant_id = {tenant:String} AND event_id IN {ids:Array(UUID)}",
-                {"tenant": tenant, "ids": ids[start : start + _ERASE_CHUNK]},
-                "erasing a person's decision events",
-            )
-        for statement in lookup_rebuilds(topology):
+            decisions = sorted({s.decision_id for s in chunk.values() if s.decision_id})
+            if decisions:
+                self._db.command(
+                    f"DELETE FROM {topology.local('decision_events')}{topology.on_cluster} "
+                    "WHERE tenant_id = {tenant:String} AND decision_id IN {decisions:Array(String)} "
+                    "AND event_id IN {ids:Array(UUID)}",
+                    {
+                        "tenant": tenant,
+                        "decisions": decisions,
+                        "ids": [i for i, s in chunk.items() if s.decision_id],
+                    },
+                    "erasing a person's decision events",
+                )
+
+    def _purge(self, tenant: str, erased: Mapping[str, _Stored]) -> None:
+        """Rebuild the lookups of the erased events' anchors, and have the masked rows taken off the disk."""
+        anchors = sorted({s.anchor for s in erased.values()})
+        for statement in lookup_rebuilds(self._db.topology):
             self._db.command(statement, {"tenant": tenant, "anchors": anchors}, "rebuilding anchor lookups")
-        for table in ("events", "person_anchors", "identifier_anchors", "decision_events"):
-            self._db.command(
-                f"ALTER TABLE {topology.local(table)}{topology.on_cluster} APPLY DELETED MASK",
-                {},
-                "purging erased rows",
-                settings={"mutations_sync": 0},
-            )
-        return len(events)
+        tables = ["events", "person_anchors", "identifier_anchors"]
+        if any(s.decision_id for s in erased.values()):
+            tables.append("decision_events")
+        self._on_masked(tables)

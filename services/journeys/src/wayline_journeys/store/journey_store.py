@@ -14,6 +14,7 @@ from wayline_journeys.overrides import OverrideMapping
 from wayline_journeys.store.client import JourneyDatabase
 from wayline_journeys.store.erasure import EventEraser
 from wayline_journeys.store.overrides import PersonOverrideStore
+from wayline_journeys.store.purge import DeletedRowsPurge
 from wayline_journeys.store.timeline import ClickHouseTimeline
 from wayline_journeys.store.topology import Topology
 from wayline_journeys.store.writes import EventWriter
@@ -24,12 +25,17 @@ __all__ = ["JourneyStore"]
 class JourneyStore(JourneyDatabase):
     """Satisfies EventWrites, TimelineReads (events.py) and EventErasure (person_changes.py)."""
 
-    def __init__(self, connect: Callable[[], Client], topology: Topology | None = None) -> None:
+    def __init__(
+        self, connect: Callable[[], Client], topology: Topology | None = None, purge_seconds: float = 0.0
+    ) -> None:
+        """`purge_seconds`: how often erased rows are taken off the disk (purge.py; 0: at each erasure). The
+        service starts and stops `purge`."""
         super().__init__(connect, topology)
         self._writer = EventWriter(self)
-        self.overrides = PersonOverrideStore(lambda: self.client)
+        self.purge = DeletedRowsPurge(self, purge_seconds)
+        self.overrides = PersonOverrideStore(lambda: self.client, on_masked=self.purge.note)
         self._timeline = ClickHouseTimeline(self, self.overrides)
-        self._eraser = EventEraser(self)
+        self._eraser = EventEraser(self, self.purge.note)
 
     def write(self, tenant: str, events: EventColumns | Sequence[EventRecord]) -> int:
         return self._writer.write(tenant, events)

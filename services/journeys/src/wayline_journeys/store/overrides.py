@@ -8,7 +8,7 @@ written only when it is newer than what the key holds, which makes applying idem
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -89,11 +89,18 @@ class PersonOverrideStore:
     replica `applied_count` is exact under concurrent calls (across replicas the stored state still converges,
     only the counts may overlap)."""
 
-    def __init__(self, client: Callable[[], Client], named: NamedPersons | None = None) -> None:
-        """`named` is told the persons of every override this store records (the timeline's hint)."""
+    def __init__(
+        self,
+        client: Callable[[], Client],
+        named: NamedPersons | None = None,
+        on_masked: Callable[[Iterable[str]], None] | None = None,
+    ) -> None:
+        """`named` is told the persons of every override this store records (the timeline's hint);
+        `on_masked` that an erasure masked overrides (purge.py applies the mask; without it, at once)."""
         self._client = client
         self._lock = threading.Lock()
         self.named = named if named is not None else NamedPersons()
+        self._on_masked = on_masked
 
     def apply(self, tenant: str, overrides: Sequence[PersonOverride]) -> tuple[int, int]:
         """Record `overrides`; return how many changed the stored state, and the tenant's highest version."""
@@ -173,8 +180,8 @@ class PersonOverrideStore:
         if not doomed:
             return 0
         with self._lock:
-            # Lightweight DELETE: the rows stop counting at once; see JourneyStore.erase_person for
-            # why, and for the mask that then removes them from disk.
+            # Lightweight DELETE: the rows stop counting at once; see store/erasure.py for why, and
+            # store/purge.py for the mask that then removes them from disk.
             self._run(
                 lambda: self._client().command(
                     "DELETE FROM person_overrides WHERE tenant_id = {tenant:String} "
@@ -191,11 +198,14 @@ class PersonOverrideStore:
                     },
                 )
             )
+        if self._on_masked is None:
             self._run(
                 lambda: self._client().command(
                     "ALTER TABLE person_overrides APPLY DELETED MASK", settings={"mutations_sync": 0}
                 )
             )
+        else:
+            self._on_masked(["person_overrides"])
         return len(doomed)
 
     def _query(self, sql: str, parameters: dict[str, Any]) -> Sequence[Sequence[Any]]:

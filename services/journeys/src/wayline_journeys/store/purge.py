@@ -1,0 +1,89 @@
+"""Purging erased rows from disk: one APPLY DELETED MASK per table for all the erasures of an interval.
+
+A lightweight DELETE only masks rows (erasure.py): every read skips them at once, and ClickHouse drops them
+from disk at the part's next merge, at no set time. APPLY DELETED MASK rewrites every part that holds masked
+rows, every column of it. Run after each erasure (until 2026-12-05), that rewrite of the events' large parts
+came before the next erasure's DELETE, which waited for it: a burst of erasures paid one rewrite of the big
+parts each, and the cost grows with the parts. ClickHouse's guidance is to apply masks sparingly, on a
+schedule. So erasures only note the tables they masked rows in, and every `interval` one APPLY per noted
+table takes them all: erased rows are unreadable at once and off the disk within the interval plus the
+rewrite. At start every table erasures touch is purged once (a mask a stopped process left behind; a table
+without masked rows costs a rename of its parts), and at stop what is still noted.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+import structlog
+
+from wayline_journeys.store.client import JourneyDatabase
+
+__all__ = ["ERASED_TABLES", "DeletedRowsPurge"]
+
+log = structlog.get_logger("wayline.journeys.purge")
+
+# Every table an erasure masks rows in (erasure.py; overrides.py for person_overrides).
+ERASED_TABLES = ("events", "decision_events", "person_anchors", "identifier_anchors", "person_overrides")
+_SHARDED = frozenset(ERASED_TABLES) - {"person_overrides"}  # named through the topology's local tables
+
+
+class DeletedRowsPurge:
+    """Thread-safe. `interval` 0 purges at once, in the noting thread (the tests' store, and a deployment
+    that wants the old behaviour)."""
+
+    def __init__(self, db: JourneyDatabase, interval: float) -> None:
+        self._db = db
+        self._interval = interval
+        self._noted: set[str] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def note(self, tables: Iterable[str]) -> None:
+        """`tables` hold rows an erasure masked."""
+        with self._lock:
+            self._noted.update(tables)
+        if not self._interval:
+            self.purge()
+
+    def purge(self, tables: Iterable[str] = ()) -> list[str]:
+        """Apply the masks of the noted tables and of `tables` now (asynchronously in ClickHouse); which."""
+        with self._lock:
+            due = sorted(self._noted | set(tables))
+            self._noted.clear()
+        topology = self._db.topology
+        for table in due:
+            name = topology.local(table) if table in _SHARDED else table
+            try:
+                self._db.command(
+                    f"ALTER TABLE {name}{topology.on_cluster} APPLY DELETED MASK",
+                    {},
+                    "purging erased rows",
+                    settings={"mutations_sync": 0},
+                )
+            except Exception:  # the rows stay masked (unreadable); the next pass tries again
+                log.warning("journeys.purge_failed", table=table, exc_info=True)
+                with self._lock:
+                    self._noted.add(table)
+        return due
+
+    def start(self) -> None:
+        """Purge every erased table once, then the noted ones every interval (a thread)."""
+        self.purge(ERASED_TABLES)
+        if self._interval and self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="journeys-purge", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Purge what is noted and stop; before the store closes."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        self.purge()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.purge()
