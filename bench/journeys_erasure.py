@@ -1,14 +1,14 @@
 """What one person's erasure costs the journey store in a row of erasures (identity's erasure driver sends
-them one after another), on 1M events: the store as it was until 2026-12-05 (migrations up to 12: compact
-parts for the small tables an erasure deletes from; the masks applied after each erasure) beside the store
-now (wide parts, migration 13; one APPLY DELETED MASK per table for the row, store/purge.py), each beside
-the raw statement: the bare lightweight DELETE of one person's events.
+them one after another), on 1M events (chDB): the masks applied after each erasure (until 2026-12-05;
+`WAYLINE_JOURNEYS_ERASURE_PURGE_SECONDS=0`) beside one APPLY DELETED MASK per table for the whole row
+(store/purge.py), each beside the raw statement: the bare lightweight DELETE of one person's events.
 
-Each layout runs in a process of its own on a fresh chDB directory (chDB takes one directory per process),
-loads the journeys bench's cached 1M-event set in 8,000-row INSERTs and waits for the merges. Then it times
-the raw DELETE for `erasures` persons, and `erase_person` (with the person's identifiers, as identity sends
-them) for `erasures` others, one after another; the row's purge is timed after it, until ClickHouse has no
-mutation left.
+Two layouts of the same events: as loaded (the journeys bench's cached 1M-event set in 8,000-row INSERTs,
+as a stream arrives: large parts beside small fresh ones, merges going on) and merged (OPTIMIZE FINAL, a
+quiet store). Each run is a process of its own on a fresh chDB directory (chDB takes one directory per
+process). It times the raw DELETE for `erasures` persons, then `erase_person` (with the person's
+identifiers, as identity sends them) for `erasures` others, one after another, and each statement the
+erasures make; the row's purge is timed after it, until ClickHouse has no mutation left.
 """
 
 from __future__ import annotations
@@ -38,20 +38,16 @@ _IDENTIFIERS = (
     "SELECT DISTINCT arrayJoin(arrayZip(arrayMap(t -> toString(t), identifier_types), identifier_values)) "
     "FROM events WHERE tenant_id = {tenant:String} AND person_id = {person:String}"
 )
+_PURGE_EACH, _PURGE_ONCE = "after each erasure", "once for the row"
 
 
-def _child(layout: str, erasures: int, main_file: str, directory: str) -> str:
-    """Runs in a spawned process: the figures of one layout, as JSON."""
+def _child(purge: str, merged: bool, erasures: int, main_file: str, directory: str) -> str:
+    """Runs in a spawned process: the figures of one run, as JSON."""
     import pyarrow as pa
 
     from wayline_journeys.store import JourneyStore
-    from wayline_journeys.store import client as store_client
     from wayline_journeys.store.client import connect_clickhouse
-    from wayline_journeys.store.schema import MIGRATIONS
 
-    before = layout == "before"
-    if before:
-        setattr(store_client, "MIGRATIONS", MIGRATIONS[:12])  # noqa: B010 - the store as it was: open() reads it
     statements: dict[str, list[float]] = {}
 
     class TimedStore(JourneyStore):
@@ -67,7 +63,8 @@ def _child(layout: str, erasures: int, main_file: str, directory: str) -> str:
             statements.setdefault(kind, []).append(time.perf_counter() - began)
 
     store = TimedStore(
-        lambda: connect_clickhouse("", "wayline", Path(directory)), purge_seconds=0 if before else 3600
+        lambda: connect_clickhouse("", "wayline", Path(directory)),
+        purge_seconds=0 if purge == _PURGE_EACH else 3600,
     )
     store.open()
     client = store.client
@@ -84,6 +81,10 @@ def _child(layout: str, erasures: int, main_file: str, directory: str) -> str:
     for start in range(0, loaded.num_rows, _LOAD_BATCH):
         client.insert_arrow("events", loaded.slice(start, _LOAD_BATCH))
     settle()
+    if merged:
+        for table in ("events", "person_anchors", "identifier_anchors"):
+            client.command(f"OPTIMIZE TABLE {table} FINAL")
+        settle()
     persons = [
         str(p)
         for (p,) in client.query(
@@ -109,21 +110,20 @@ def _child(layout: str, erasures: int, main_file: str, directory: str) -> str:
     began = time.perf_counter()
     store.purge.purge()
     settle()
-    purge = time.perf_counter() - began
+    purge_ms = (time.perf_counter() - began) * 1000
     parts = client.query(
-        "SELECT table, count(), groupUniqArray(part_type) FROM system.parts "
-        "WHERE active AND database = currentDatabase() "
-        "AND table IN ('events', 'person_anchors', 'identifier_anchors') GROUP BY table ORDER BY table"
-    ).result_rows
+        "SELECT count(), groupUniqArray(part_type) FROM system.parts "
+        "WHERE active AND database = currentDatabase() AND table = 'events'"
+    ).result_rows[0]
     store.close()
     return json.dumps(
         {
             "raw_ms": percentile(sorted(raw), 0.5) * 1000,
             "erase_ms": percentile(sorted(erased), 0.5) * 1000,
             "erase_p90_ms": percentile(sorted(erased), 0.9) * 1000,
-            "purge_ms": purge * 1000,
+            "purge_ms": purge_ms,
+            "parts": f"{parts[0]} ({'/'.join(sorted(parts[1]))})",
             "statements": {k: v for k, v in in_erasures.items() if k.startswith(("DELETE", "APPLY"))},
-            "parts": "; ".join(f"{table}: {n} {'/'.join(kinds)}" for table, n, kinds in parts),
         }
     )
 
@@ -134,31 +134,31 @@ def main(erasures: int, cache: Path) -> None:
     main_file = str(main_set.directory / "events-0000.arrow")
     context = multiprocessing.get_context("spawn")
     table = Table(title=f"one person's erasure in a row of {erasures}, on 1M events (chDB)")
-    for column in (
-        "store",
-        "parts after",
-        "raw DELETE p50 ms",
-        "erasure p50 ms",
-        "erasure p90 ms",
-        "p50 / raw",
-        "purge after the row ms",
-    ):
+    for column in ("events", "masks applied", "raw DELETE p50 ms", "erasure p50 ms", "p90 ms", "p50 / raw"):
         table.add_column(column, justify="right")
-    statements: list[tuple[str, dict[str, float]]] = []
-    for layout, label in (("before", "until 2026-12-05"), ("after", "now")):
-        with tempfile.TemporaryDirectory(prefix="wayline-erasure-") as directory, context.Pool(1) as pool:
-            result = json.loads(pool.apply(_child, (layout, erasures, main_file, directory)))
-        table.add_row(
-            label,
-            result["parts"],
-            f"{result['raw_ms']:.1f}",
-            f"{result['erase_ms']:.1f}",
-            f"{result['erase_p90_ms']:.1f}",
-            f"{result['erase_ms'] / result['raw_ms']:.1f}x",
-            f"{result['purge_ms']:.0f}" if layout == "after" else "(in each erasure)",
-        )
-        statements.append((label, result["statements"]))
+    table.add_column("purge after the row ms", justify="right")
+    notes: list[str] = []
+    for merged in (False, True):
+        for purge in (_PURGE_EACH, _PURGE_ONCE):
+            with tempfile.TemporaryDirectory(prefix="wayline-erasure-") as directory, context.Pool(1) as pool:
+                result = json.loads(pool.apply(_child, (purge, merged, erasures, main_file, directory)))
+            layout = "merged" if merged else "as loaded"
+            table.add_row(
+                layout,
+                purge,
+                f"{result['raw_ms']:.1f}",
+                f"{result['erase_ms']:.1f}",
+                f"{result['erase_p90_ms']:.1f}",
+                f"{result['erase_ms'] / result['raw_ms']:.1f}x",
+                f"{result['purge_ms']:.0f}" if purge == _PURGE_ONCE else "-",
+            )
+            statements = ", ".join(f"{kind} {ms:.1f}" for kind, ms in result["statements"].items())
+            notes.append(
+                f"{layout}, {purge}: events parts after {result['parts']}; p50 ms a statement: {statements}"
+            )
     console.print(table)
+    for note in notes:
+        console.print(note)
     console.print(
         f"tenant {TENANT}; raw: the bare lightweight DELETE of one person's events, in the same run"
     )

@@ -294,44 +294,10 @@ def test_the_rebuild_keeps_an_event_written_while_it_copied(
     migrating = _WriterBeforeTheSwap(client, write_late, crash_after_swap)
     if crash_after_swap:
         with pytest.raises(_Crash):
-            migrate(migrating, Topology(), MIGRATIONS[:12])  # type: ignore[arg-type]
-        assert migrate(client, Topology(), MIGRATIONS[:12]) == [12]  # the restart finishes the rebuild
+            migrate(migrating, Topology(), MIGRATIONS)  # type: ignore[arg-type]
+        assert migrate(client, Topology(), MIGRATIONS) == [12]  # the restart finishes the rebuild
     else:
-        assert migrate(migrating, Topology(), MIGRATIONS[:12]) == [12]  # type: ignore[arg-type]
+        assert migrate(migrating, Topology(), MIGRATIONS) == [12]  # type: ignore[arg-type]
     assert "events_rebuild" not in {t for (t,) in client.query("SHOW TABLES").result_rows}
     ids = client.query("SELECT toString(event_id) FROM events FINAL ORDER BY timestamp").result_rows
     assert [i for (i,) in ids] == [copied.event_id, late.event_id]
-
-
-def test_version_13_keeps_the_tables_erasures_delete_from_in_wide_parts(
-    fresh_database: Callable[[], Client],
-) -> None:
-    """A lightweight DELETE rewrites a compact part whole (schema.py, _wide_erasure_tables): the small tables
-    an erasure deletes from move to wide parts, their rows kept."""
-    client = fresh_database()
-    assert migrate(client, Topology(), MIGRATIONS[:12]) == list(range(1, 13))
-    person, other = new_person(), new_person()
-    events = [stored_event(p, ("user_id", p), minute=m) for m, p in enumerate((person, other, person))]
-    client.insert_arrow("events", arrow_table("acme", events_to_columns(events)))
-    tables = ("person_anchors", "identifier_anchors")
-
-    def parts() -> dict[str, set[str]]:
-        rows = client.query(
-            "SELECT table, part_type FROM system.parts WHERE active AND database = currentDatabase() "
-            "AND table IN {tables:Array(String)}",
-            parameters={"tables": list(tables)},
-        ).result_rows
-        return {table: {kind for t, kind in rows if t == table} for table in tables}
-
-    def counts() -> list[int]:
-        return [int(client.query(f"SELECT count() FROM {t} FINAL").result_rows[0][0]) for t in tables]
-
-    before = counts()
-    assert before == [2, 2]
-    assert parts() == {t: {"Compact"} for t in tables}
-
-    assert migrate(client, Topology(), MIGRATIONS) == [13]
-    assert parts() == {t: {"Wide"} for t in tables}
-    assert counts() == before
-    client.insert_arrow("events", arrow_table("acme", events_to_columns([stored_event(new_person())])))
-    assert parts() == {t: {"Wide"} for t in tables}  # new parts too

@@ -295,28 +295,6 @@ def _events_in_four_partitions(client: Client, topology: Topology) -> None:
     client.command("DROP TABLE events_rebuild")
 
 
-# The tables a person's erasure deletes rows of besides `events` (erasure.py, overrides.py) are small, so
-# their parts were compact (all columns in one file, under min_bytes_for_wide_part's 10 MiB), and a
-# lightweight DELETE rewrites a compact part whole, whether it masks a row or none: 470 to 640 ms a DELETE on
-# 25,000 lookup rows beside 1M events, 7 to 14 ms once the parts are wide (a mask file beside the columns).
-# Reads measured the same (a person's lookup 2.8 to 2.9 ms wide, 3.4 compact; the timeline statement 7.7 to
-# 8.4 ms either way). The setting makes every new part wide; OPTIMIZE rewrites the parts there are (a merge
-# of wide parts stays wide). docs/benchmarks.md, 2026-12-05 (late).
-_WIDE_PART_TABLES = ("person_anchors", "identifier_anchors")
-
-
-def _wide_erasure_tables(topology: Topology) -> Sequence[Step]:
-    tables = [*(topology.local(t) for t in _WIDE_PART_TABLES), "person_overrides"]
-    return [
-        statement
-        for table in tables
-        for statement in (
-            f"ALTER TABLE {table}{topology.on_cluster} MODIFY SETTING min_bytes_for_wide_part = 0",
-            f"OPTIMIZE TABLE {table}{topology.on_cluster} FINAL",
-        )
-    ]
-
-
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "events", _events),
     Migration(2, "events.original_timestamp", _original_timestamp),
@@ -330,5 +308,4 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(10, "events.backfill", _backfill_flag),
     Migration(11, "decision_events: the decision service's events by decision id", decision_tables),
     Migration(12, "events in four anchor partitions", lambda topology: [_events_in_four_partitions]),
-    Migration(13, "wide parts for the lookups and overrides erasures delete from", _wide_erasure_tables),
 )
