@@ -61,7 +61,7 @@ ERASE_PASSES = 3  # deletes of what a read still finds, before the call fails an
 @dataclass(frozen=True)
 class _Stored:
     anchor: int
-    decision_id: str  # "" unless the event is a decision's (and so also in decision_events)
+    decision_id: str  # "" unless the event reads as a decision's (its copy in decision_events checked by it)
 
 
 class EventEraser:
@@ -94,7 +94,7 @@ class EventEraser:
             erased |= left
         else:
             raise StoreUnavailable(
-                f"{len(left)} events of the person were still read after {ERASE_PASSES} deletes;"
+                f"{len(left)} events of the person were still read after {ERASE_PASSES - 1} deletes;"
                 " retry the erasure"
             )
         if erased:
@@ -169,27 +169,18 @@ class EventEraser:
                 {"tenant": tenant, "anchors": sorted({s.anchor for s in chunk.values()}), "ids": list(chunk)},
                 "erasing a person's events",
             )
-            # Their copies indexed by decision (store/decision_tables.py): a person's decision traces go too.
-            decisions = sorted({s.decision_id for s in chunk.values() if s.decision_id})
-            if decisions:
-                self._db.command(
-                    f"DELETE FROM {topology.local('decision_events')}{topology.on_cluster} "
-                    "WHERE tenant_id = {tenant:String} AND decision_id IN {decisions:Array(String)} "
-                    "AND event_id IN {ids:Array(UUID)}",
-                    {
-                        "tenant": tenant,
-                        "decisions": decisions,
-                        "ids": [i for i, s in chunk.items() if s.decision_id],
-                    },
-                    "erasing a person's decision events",
-                )
+            # Their copies indexed by decision (store/decision_tables.py), by event id alone: also a copy an
+            # older write of the event id made while it was a decision event and its newest copy is not.
+            self._db.command(
+                f"DELETE FROM {topology.local('decision_events')}{topology.on_cluster} "
+                "WHERE tenant_id = {tenant:String} AND event_id IN {ids:Array(UUID)}",
+                {"tenant": tenant, "ids": list(chunk)},
+                "erasing a person's decision events",
+            )
 
     def _purge(self, tenant: str, erased: Mapping[str, _Stored]) -> None:
         """Rebuild the lookups of the erased events' anchors, and have the masked rows taken off the disk."""
         anchors = sorted({s.anchor for s in erased.values()})
         for statement in lookup_rebuilds(self._db.topology):
             self._db.command(statement, {"tenant": tenant, "anchors": anchors}, "rebuilding anchor lookups")
-        tables = ["events", "person_anchors", "identifier_anchors"]
-        if any(s.decision_id for s in erased.values()):
-            tables.append("decision_events")
-        self._on_masked(tables)
+        self._on_masked(["events", "decision_events", "person_anchors", "identifier_anchors"])
