@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from wayline_journeys.events import EventRecord, TimelineQuery
 from wayline_journeys.overrides import PersonOverride
-from wayline_journeys.store import JourneyStore, PersonOverrideStore
+from wayline_journeys.store import JourneyStore
 from wayline_journeys.store.relation import current_events
 from wayline_journeys.store.sql import SqlParams
 
@@ -115,7 +115,7 @@ def test_a_replay_of_the_same_rows_collapses(store: JourneyStore) -> None:
 def test_writes_before_and_after_a_merge_collapse(store: JourneyStore) -> None:
     # Written under person A; identity then merges A into B, and a replay carries B.
     before = event(datetime(2026, 6, 1, 12, tzinfo=UTC), person="person-a")
-    PersonOverrideStore(lambda: store.client).apply(TENANT, [PersonOverride("person-a", "person-b", 1)])
+    store.overrides.apply(TENANT, [PersonOverride("person-a", "person-b", 1)])
     after = replace(before, person_id="person-b", received_at=before.received_at + timedelta(minutes=1))
     store.write(TENANT, [before])
     store.write(TENANT, [after])

@@ -23,7 +23,7 @@ def overrides(journeys_server: Server, chdb_path: Path) -> Iterator[PersonOverri
     database = f"test_{uuid.uuid4().hex[:8]}"
     events = JourneyStore(lambda: connect_clickhouse("", database, chdb_path))
     events.open()
-    yield PersonOverrideStore(lambda: events.client)
+    yield events.overrides
     events.client.command(f"DROP DATABASE IF EXISTS {database}")
     events.close()
 

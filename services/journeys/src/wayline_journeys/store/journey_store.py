@@ -33,7 +33,7 @@ class JourneyStore(JourneyDatabase):
         super().__init__(connect, topology)
         self._writer = EventWriter(self)
         self.purge = DeletedRowsPurge(self, purge_seconds)
-        self.overrides = PersonOverrideStore(lambda: self.client, on_masked=self.purge.note)
+        self.overrides = PersonOverrideStore(lambda: self.client, self.purge.note)
         self._timeline = ClickHouseTimeline(self, self.overrides)
         self._eraser = EventEraser(self, self.purge.note)
 

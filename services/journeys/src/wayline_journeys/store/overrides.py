@@ -92,11 +92,11 @@ class PersonOverrideStore:
     def __init__(
         self,
         client: Callable[[], Client],
+        on_masked: Callable[[Iterable[str]], None],
         named: NamedPersons | None = None,
-        on_masked: Callable[[Iterable[str]], None] | None = None,
     ) -> None:
-        """`named` is told the persons of every override this store records (the timeline's hint);
-        `on_masked` that an erasure masked overrides (purge.py applies the mask; without it, at once)."""
+        """`on_masked` is told that an erasure masked overrides (purge.py applies the mask); `named` the
+        persons of every override this store records (the timeline's hint)."""
         self._client = client
         self._lock = threading.Lock()
         self.named = named if named is not None else NamedPersons()
@@ -198,14 +198,7 @@ class PersonOverrideStore:
                     },
                 )
             )
-        if self._on_masked is None:
-            self._run(
-                lambda: self._client().command(
-                    "ALTER TABLE person_overrides APPLY DELETED MASK", settings={"mutations_sync": 0}
-                )
-            )
-        else:
-            self._on_masked(["person_overrides"])
+        self._on_masked(["person_overrides"])
         return len(doomed)
 
     def _query(self, sql: str, parameters: dict[str, Any]) -> Sequence[Sequence[Any]]:
