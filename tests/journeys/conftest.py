@@ -47,6 +47,13 @@ def stored_event(person_id: str, *identifiers: tuple[str, str], minute: int = 0)
     )
 
 
+def received_now(event: event_pb2.Event) -> event_pb2.Event:
+    """`event` as ingest receives it now: after any erasure the test made before (erased_writes.py leaves out
+    an erased person's events received before their erasure)."""
+    event.received_at.CopyFrom(to_timestamp(datetime.now(UTC)))
+    return event
+
+
 def stored_record(
     person_id: str, at: datetime, identifier: tuple[str, str], properties_json: str = "{}"
 ) -> EventRecord:

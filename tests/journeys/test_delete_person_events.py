@@ -10,7 +10,16 @@ import grpc
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from tests.journeys.conftest import Journeys, field_violations, ids, new_person, override, stored_event
+from tests.journeys.conftest import (
+    Journeys,
+    field_violations,
+    ids,
+    new_person,
+    override,
+    received_now,
+    stored_event,
+)
+from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline_journeys.store import connect_clickhouse
 
 
@@ -75,14 +84,35 @@ def test_delete_person_events_forgets_the_overrides_pointing_to_the_person(journ
     assert journeys.apply(override(other, other, 2)).applied_count == 0
 
 
-def test_delete_person_events_then_new_events_of_the_person_are_stored(journeys: Journeys) -> None:
-    person = new_person()
+def test_an_event_received_before_the_erasure_and_stored_after_it_is_erased(journeys: Journeys) -> None:
+    """Ingest resolved it to the person, then identity erased them, then it arrived: kept, it would bring
+    back what the erasure took. The person's events received after the erasure are new and stay (a person
+    whose events alone were erased keeps their id), as do other persons' and other tenants' events."""
+    person, bystander = new_person(), new_person()
     journeys.write(stored_event(person, ("user_id", "p")))
+    in_flight = stored_event(person, ("user_id", "p"), minute=1)  # received at T0 + 1 min, long before
     journeys.delete(person)
+    elsewhere = journeys.for_tenant(f"{journeys.tenant}-other")
+    elsewhere.write(in_flight)
 
-    later = journeys.write(stored_event(person, ("user_id", "p"), minute=5))
+    later = received_now(stored_event(person, ("user_id", "p"), minute=5))
+    others = [
+        stored_event(bystander, ("user_id", "b"), minute=2),
+        received_now(stored_event(bystander, ("user_id", "b"), minute=3)),
+    ]
+    written = journeys.stub.WriteEvents(
+        pb.WriteEventsRequest(events=[in_flight, later, *others]), metadata=journeys.metadata, timeout=10
+    )
+    assert written.written_count == 4
 
-    assert ids(journeys.timeline(person)) == ids(later)
+    deadline = time.monotonic() + 20  # the tests' journeys server sweeps every 0.2 s
+    while ids(journeys.timeline(person)) != ids([later]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert ids(journeys.timeline(person)) == ids([later])
+    time.sleep(1)  # several sweeps later, what was received after the erasure is still there
+    assert ids(journeys.timeline(person)) == ids([later])
+    assert ids(journeys.timeline(bystander)) == ids(others)
+    assert ids(elsewhere.timeline(person)) == ids([in_flight])
 
 
 def test_delete_person_events_removes_the_rows_from_disk(journeys: Journeys, clickhouse: Client) -> None:

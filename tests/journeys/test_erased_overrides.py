@@ -4,7 +4,7 @@ recorded."""
 
 from __future__ import annotations
 
-from tests.journeys.conftest import Journeys, ids, new_person, override, stored_event
+from tests.journeys.conftest import Journeys, ids, new_person, override, received_now, stored_event
 from wayline.identity.v1 import person_override_pb2
 
 
@@ -40,7 +40,7 @@ def test_apply_person_overrides_does_not_record_an_erased_marker(journeys: Journ
 
     # Recorded, the marker (a cancelled person-wide override at version 5) would outrank version 3.
     assert journeys.apply(override(person, other, 3)).applied_count == 1
-    events = journeys.write(stored_event(person, ("user_id", "later")))
+    events = journeys.write(received_now(stored_event(person, ("user_id", "later"))))
     assert ids(journeys.timeline(other)) == ids(events)
 
 

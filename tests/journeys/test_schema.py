@@ -292,12 +292,13 @@ def test_the_rebuild_keeps_an_event_written_while_it_copied(
         client.insert_arrow("events", arrow_table("acme", events_to_columns([late])))
 
     migrating = _WriterBeforeTheSwap(client, write_late, crash_after_swap)
+    up_to_12 = MIGRATIONS[:12]
     if crash_after_swap:
         with pytest.raises(_Crash):
-            migrate(migrating, Topology(), MIGRATIONS)  # type: ignore[arg-type]
-        assert migrate(client, Topology(), MIGRATIONS) == [12]  # the restart finishes the rebuild
+            migrate(migrating, Topology(), up_to_12)  # type: ignore[arg-type]
+        assert migrate(client, Topology(), up_to_12) == [12]  # the restart finishes the rebuild
     else:
-        assert migrate(migrating, Topology(), MIGRATIONS) == [12]  # type: ignore[arg-type]
+        assert migrate(migrating, Topology(), up_to_12) == [12]  # type: ignore[arg-type]
     assert "events_rebuild" not in {t for (t,) in client.query("SHOW TABLES").result_rows}
     ids = client.query("SELECT toString(event_id) FROM events FINAL ORDER BY timestamp").result_rows
     assert [i for (i,) in ids] == [copied.event_id, late.event_id]

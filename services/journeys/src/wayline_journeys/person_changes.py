@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from itertools import groupby
 from typing import Protocol
 
 from wayline_journeys.overrides import OverrideMapping, PersonOverride
 from wayline_journeys.store.overrides import PersonOverrideStore
 
-__all__ = ["AppliedChanges", "EventErasure", "PersonChanges", "runs"]
+__all__ = ["AppliedChanges", "ErasedPersonsMemory", "EventErasure", "PersonChanges", "runs"]
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,16 @@ class EventErasure(Protocol):
         person_id: str,
         mapping: OverrideMapping,
         identifiers: Sequence[tuple[str, str]] = (),
+        received_by: datetime | None = None,
     ) -> int:
-        """Erase every event that reads as `person_id` through `mapping` or carries one of `identifiers`."""
+        """Erase every event that reads as `person_id` through `mapping` or carries one of `identifiers`, of
+        those received by `received_by` if set."""
+        ...
+
+
+class ErasedPersonsMemory(Protocol):
+    def remember(self, tenant: str, person_id: str) -> None:
+        """Record that `person_id` is erased now, before their events are deleted."""
         ...
 
 
@@ -54,12 +63,15 @@ class PersonChanges:
         self,
         events: EventErasure,
         overrides: PersonOverrideStore,
+        erased: ErasedPersonsMemory,
         on_erased: Callable[[str, Sequence[str]], None] = lambda tenant, persons: None,
     ) -> None:
-        """`on_erased` is told of every erased person (segments evaluate their memberships again: an erasure
-        writes no event that would make them)."""
+        """`erased` remembers every erased person, so that an event of theirs stored after the erasure is
+        erased too (erasure_sweep.py); `on_erased` is told of every erased person (segments evaluate their
+        memberships again: an erasure writes no event that would make them)."""
         self._events = events
         self._overrides = overrides
+        self._erased = erased
         self._on_erased = on_erased
 
     def apply(self, tenant: str, overrides: Sequence[PersonOverride]) -> AppliedChanges:
@@ -85,13 +97,28 @@ class PersonChanges:
         deleted, _ = self._erase(tenant, person_id, identifiers)
         return deleted
 
+    def erase_again(self, tenant: str, person_id: str, received_by: datetime) -> int:
+        """Erase the events of an erased person received by `received_by` (their erasure's time) that were
+        stored after it (erasure_sweep.py); how many."""
+        deleted, _ = self._erase(tenant, person_id, received_by=received_by)
+        return deleted
+
     def _erase(
-        self, tenant: str, person_id: str, identifiers: Sequence[tuple[str, str]] = ()
+        self,
+        tenant: str,
+        person_id: str,
+        identifiers: Sequence[tuple[str, str]] = (),
+        received_by: datetime | None = None,
     ) -> tuple[int, int]:
+        if received_by is None:
+            # Remembered before anything is deleted, so that an event of the person received before now and
+            # stored after the deletes is erased too (erasure_sweep.py).
+            self._erased.remember(tenant, person_id)
         mapping = self._overrides.mapping_for_person(tenant, person_id)
         # Events first, then the overrides that route events to the person: if the call fails between the
         # two, a retry still finds the same events through the same overrides (and erases none twice).
-        deleted = self._events.erase_person(tenant, person_id, mapping, identifiers)
+        deleted = self._events.erase_person(tenant, person_id, mapping, identifiers, received_by)
         forgotten = self._overrides.forget_pointing_to(tenant, person_id, mapping)
-        self._on_erased(tenant, [person_id])
+        if received_by is None or deleted:
+            self._on_erased(tenant, [person_id])
         return deleted, forgotten

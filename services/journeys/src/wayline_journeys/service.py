@@ -11,6 +11,7 @@ from wayline.common.server import ServiceDefinition
 from wayline.identity.v1 import identity_service_pb2 as identity_pb
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline.journeys.v1 import journeys_service_pb2_grpc as pb_grpc
+from wayline_journeys.erasure_sweep import LateEventSweep
 from wayline_journeys.follower import KnownTenants, OverrideFollower
 from wayline_journeys.identity_feed import IdentityOverrideFeed
 from wayline_journeys.lifecycle_models import LifecycleModels
@@ -26,6 +27,7 @@ from wayline_journeys.store import JourneyStore, connect_clickhouse
 from wayline_journeys.store.activity_lifecycle import ClickHouseActivityLifecycle
 from wayline_journeys.store.customer_value import ClickHouseCustomerValues
 from wayline_journeys.store.decisions import ClickHouseDecisions
+from wayline_journeys.store.erased_persons import ClickHouseErasedPersons
 from wayline_journeys.store.event_export import ClickHouseEventExport
 from wayline_journeys.store.event_names import ClickHouseEventNames
 from wayline_journeys.store.features import ClickHouseFeatures
@@ -96,7 +98,11 @@ def journeys_service(settings: JourneysSettings) -> ServiceDefinition:
     overrides = store.overrides
     lifecycle_models = LifecycleModels(ClickHouseLifecycleModelStore(lambda: store.client))
     evaluator = _segment_evaluator(settings, store, lifecycle_models)
-    changes = PersonChanges(store, overrides, on_erased=evaluator.note_persons)
+    erased = ClickHouseErasedPersons(store)
+    changes = PersonChanges(store, overrides, erased, on_erased=evaluator.note_persons)
+    sweep = LateEventSweep(
+        erased, changes.erase_again, settings.erasure_sweep_seconds, settings.erasure_sweep_window_seconds
+    )
     follower = _follower(settings, store, changes)
     segments = Segments(ClickHouseSegments(lambda: store.client), on_change=evaluator.wake)
     trends = ClickHouseTrends(lambda: store.client)  # trends and stickiness read the same event rows
@@ -141,6 +147,7 @@ def journeys_service(settings: JourneysSettings) -> ServiceDefinition:
         store.open()
         store.ping()
         store.purge.start()  # once the store is open
+        sweep.start()
         if follower:
             follower.start()  # once the store is open; a second call does nothing
         evaluator.start()  # once the store is open; does nothing when the settings turn it off
@@ -149,6 +156,7 @@ def journeys_service(settings: JourneysSettings) -> ServiceDefinition:
         evaluator.stop()  # before the store closes
         if follower:
             follower.stop()  # before the store closes; closes the channel to identity
+        sweep.stop()
         store.purge.stop()  # after the erasing paths stopped, before the store closes
         store.close()
 

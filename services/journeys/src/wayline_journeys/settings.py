@@ -66,6 +66,21 @@ class JourneysSettings(ServiceSettings):
         "rows (unreadable at once), and one APPLY DELETED MASK per table rewrites the parts holding them for "
         "all the erasures of the interval; 0 purges after each erasure (a rewrite of the event parts each).",
     )
+    erasure_sweep_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="Seconds between two sweeps for events of recently erased persons stored after their "
+        "erasure (an event ingest resolved to the person just before identity erased them); each such event "
+        "received before the erasure is erased. 0 turns the sweep off.",
+    )
+    erasure_sweep_window_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How long after an erasure the sweep looks for the person's late events. Ingest's "
+        "resolver reuses a resolution while its cache holds it (a second or two of a busy spool, longer on a "
+        "quiet one) and for a delivery retried meanwhile; raise this where the journeys sink can lag behind "
+        "ingest's other sinks for longer.",
+    )
     export_max_events: int = Field(
         default=5_000_000,
         ge=1,

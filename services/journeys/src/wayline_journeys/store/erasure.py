@@ -1,8 +1,8 @@
 """Erasing a person's events (DeletePersonEvents and erased overrides from identity's feed).
 
 A lightweight DELETE masks the rows: it returns once the mask is written (lightweight_deletes_sync, on by
-default), and every later read skips them, so no tombstone table has to be consulted by every query, and
-events of the person written later are stored and read again as the contract says. The mask only hides rows
+default), and every later read skips them, so no tombstone table has to be consulted by every query (an
+event of the person stored after the erasure is swept up later: erasure_sweep.py). The mask only hides rows
 until a merge drops them, at no set time, so the erasure notes the tables it masked rows in, and an APPLY
 DELETED MASK (ClickHouse's guidance for deletions that must reach the disk) rewrites their parts for all the
 erasures of an interval (purge.py). Rows are deleted by event
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import structlog
 
@@ -76,14 +77,15 @@ class EventEraser:
         person_id: str,
         mapping: OverrideMapping,
         identifiers: Sequence[tuple[str, str]] = (),
+        received_by: datetime | None = None,
     ) -> int:
         """Erase every event that reads as `person_id` through `mapping`, and every event carrying one of
-        `identifiers`; return how many there were."""
+        `identifiers`, of those received by `received_by` if set; return how many there were."""
         erased: dict[str, _Stored] = {}
         for _ in range(ERASE_PASSES):
-            left = self._find(tenant, person_id, mapping, identifiers) | self._decision_copies_left(
-                tenant, erased
-            )
+            left = self._find(
+                tenant, person_id, mapping, identifiers, received_by
+            ) | self._decision_copies_left(tenant, erased)
             if not left:
                 break
             if erased:
@@ -107,6 +109,7 @@ class EventEraser:
         person_id: str,
         mapping: OverrideMapping,
         identifiers: Sequence[tuple[str, str]],
+        received_by: datetime | None,
     ) -> dict[str, _Stored]:
         person, parameters = current_person_sql(mapping)
         parameters |= {
@@ -115,10 +118,14 @@ class EventEraser:
             "stored_persons": mapping.stored_persons_of(person_id),
             "decision_names": list(DECISION_EVENT_NAMES),
         }
+        received = ""
+        if received_by is not None:
+            received = " AND received_at <= {received_by:DateTime64(6, 'UTC')}"
+            parameters["received_by"] = received_by
         found = self._db.rows(
             f"SELECT {_FOUND_COLUMNS} FROM events FINAL WHERE tenant_id = {{tenant:String}} "
             f"AND {_PERSON_ANCHORS} "
-            f"AND person_id IN {{stored_persons:Array(String)}} AND {person} = {{person:String}}",
+            f"AND person_id IN {{stored_persons:Array(String)}} AND {person} = {{person:String}}{received}",
             parameters,
             "finding a person's events",
         )
@@ -129,11 +136,12 @@ class EventEraser:
                     f"SELECT {_FOUND_COLUMNS} FROM events FINAL WHERE tenant_id = {{tenant:String}} "
                     f"AND {_PAIRS_ANCHORS} "
                     "AND hasAny(arrayZip(arrayMap(t -> toString(t), identifier_types), identifier_values), "
-                    "{pairs:Array(Tuple(String, String))})",
+                    f"{{pairs:Array(Tuple(String, String))}}){received}",
                     {
                         "tenant": tenant,
                         "pairs": [tuple(i) for i in identifiers],
                         "decision_names": list(DECISION_EVENT_NAMES),
+                        "received_by": received_by,
                     },
                     "finding the events carrying a person's identifiers",
                 ),

@@ -5,6 +5,7 @@ parts that write, read timelines and erase events. It holds no SQL of its own; e
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 
 from clickhouse_connect.driver.client import Client
 
@@ -52,5 +53,6 @@ class JourneyStore(JourneyDatabase):
         person_id: str,
         mapping: OverrideMapping,
         identifiers: Sequence[tuple[str, str]] = (),
+        received_by: datetime | None = None,
     ) -> int:
-        return self._eraser.erase_person(tenant, person_id, mapping, identifiers)
+        return self._eraser.erase_person(tenant, person_id, mapping, identifiers, received_by)

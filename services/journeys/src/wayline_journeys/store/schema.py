@@ -158,6 +158,24 @@ def _lifecycle_models(topology: Topology) -> Sequence[Step]:
     ]
 
 
+def _erased_persons(topology: Topology) -> Sequence[Step]:
+    # The persons an erasure took (store/erased_persons.py): an event stamped with one of them that arrives
+    # after the erasure is not stored. A row per person, kept for good: a person id is random, never given
+    # again, and says nothing about the person. Small, so on a cluster every node holds all of it.
+    return [
+        f"""
+        CREATE TABLE IF NOT EXISTS erased_persons{topology.on_cluster}
+        (
+            tenant_id LowCardinality(String),
+            person_id String,
+            erased_at DateTime64(6, 'UTC')
+        )
+        ENGINE = {topology.engine("erased_persons", "ReplacingMergeTree", sharded=False)}
+        ORDER BY (tenant_id, person_id)
+        """
+    ]
+
+
 def _key_events_by_anchor(client: Client, topology: Topology) -> None:
     """Re-key a table created before version 6 ((tenant, day, event_id), partitioned by month) into the
     anchored layout. Crash-safe: the copy is swapped in atomically (EXCHANGE), and a rerun drops leftovers."""
@@ -308,4 +326,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(10, "events.backfill", _backfill_flag),
     Migration(11, "decision_events: the decision service's events by decision id", decision_tables),
     Migration(12, "events in four anchor partitions", lambda topology: [_events_in_four_partitions]),
+    Migration(13, "erased_persons: the persons erasures took", _erased_persons),
 )

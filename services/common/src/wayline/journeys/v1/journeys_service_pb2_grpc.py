@@ -282,9 +282,11 @@ class JourneyServiceServicer:
     def DeletePersonEvents(self, request, context):
         """DeletePersonEvents erases a person's events (right to erasure): every event read as this person after
         overrides, the overrides pointing to the person and the person's segment memberships. The events stop
-        being returned at once; their physical removal from storage completes in the background. Events of the
-        person delivered later are stored again, so erase the profile in identity first
-        (IdentityService.DeleteProfile) and then call this with each person id it returns.
+        being returned at once; their physical removal from storage completes in the background. An event of the
+        person received before the call and stored after it (ingest resolved it just before the erasure) is
+        erased within seconds of its arrival; events the person sends later are stored again, so erase the
+        profile in identity first (IdentityService.DeleteProfile) and then call this with each person id it
+        returns.
 
         Errors: INVALID_ARGUMENT when `person_id` is empty; UNAVAILABLE when the store is down (retryable).
         """
