@@ -152,7 +152,7 @@ def journeys_server(suite_data_dir: Path, journeys_port: int, identity_server: S
         identity_address=identity_server.address,
         override_poll_seconds=0.2,
         erasure_purge_seconds=0.5,  # erased rows leave the disk within the tests' waits
-        erasure_sweep_seconds=0.2,  # an erased person's late event goes within the tests' waits
+        erasure_sweep_seconds=0.5,  # an erased person's late event goes within the tests' waits
         # Segment passes fast enough for the tests to see entries and lapses within a second or two.
         segment_refresh_seconds=0.2,
         segment_window_check_seconds=0.5,
