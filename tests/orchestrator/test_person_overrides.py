@@ -383,6 +383,34 @@ def test_an_erasure_deletes_every_state_of_the_person_and_completes_in_identity(
     assert (len(still.consents), still.time_zone, len(still.engagement)) == (1, "Europe/Paris", 1)
 
 
+def test_events_still_under_an_erased_persons_id_enter_no_flow_and_write_nothing(
+    running: Running, stub: Stub, identity: Identity, auth: Auth, state: State
+) -> None:
+    """Resolved to the person before identity erased them, observed after the orchestrator applied the
+    erasure (in flight in ingest): they would start the person's flows and ledger again."""
+    publish(stub, auth, "abandoned-cart", _cart())
+    erased, kept = _person(identity, auth, 2), _person(identity, auth, 3)
+    request = identity_pb.DeleteProfileRequest(person_id=erased, reason="erasure request 43")
+    deleted = identity.DeleteProfile(request, metadata=_identity_auth(auth), timeout=10)
+    erasure = identity_pb.GetErasureRequest(erasure_id=deleted.erasure.erasure_id)
+    eventually(  # done once the orchestrator's cursor passed the erasure's marker
+        lambda: (
+            identity.GetErasure(erasure, metadata=_identity_auth(auth), timeout=10).erasure.state
+            == identity_pb.ERASURE_STATE_DONE
+        )
+    )
+
+    for person in (erased, kept):
+        send(stub, auth, track(person, "Cart Abandoned", running.clock()))
+        observe(stub, auth, _consent(person, "2026-03-01T00:00", True))
+        observe(stub, auth, event(person, "Page Viewed", at("2026-03-01T00:00"), "Europe/Paris"))
+
+    assert {e.person_id for e in state.entries("abandoned-cart")} == {kept}
+    with running.store.transaction() as tx:
+        assert ContactStore(running.db).person(tx, _tenant(auth), erased) == Person()
+        assert len(ContactStore(running.db).person(tx, _tenant(auth), kept).consents) == 1
+
+
 def _follow(running: Running, auth: Auth, changed: Any) -> int:
     """Wait for the orchestrator to apply a change's overrides; the highest version."""
     version = max(o.version for o in changed.person_overrides)

@@ -1,8 +1,10 @@
-"""The merges the orchestrator has applied, person → survivor, so that an event resolved to an absorbed
-person before identity merged it, and observed after the merge was applied (in flight in ingest), still
-reaches the survivor's entries and ledger (ADR 38). Kept flat, as identity keeps its overrides: a merge of
-the survivor later re-points every row that pointed to it. A cancelled override (an unmerge or a split that
-restored the person) or an erasure removes the person's rows. Every query is keyed by tenant."""
+"""What became of the persons whose overrides the orchestrator applied: merged into a survivor (person →
+survivor) or erased (person → ""), so that an event resolved to the person before identity merged or erased
+them, and observed after the orchestrator applied it (in flight in ingest), reaches the survivor's entries
+and ledger, or nothing (ADR 38, ADR 94). Kept flat, as identity keeps its overrides: a merge of the survivor
+later re-points every row that pointed to it. A cancelled override (an unmerge or a split that restored the
+person) removes the person's row. An erased person's row stays: their id is never given again. Every query
+is keyed by tenant."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from collections.abc import Sequence
 from wayline.common.sql import Database, Transaction, guarded_transaction, migrate, unavailable_as
 from wayline_orchestrator.errors import FlowStoreUnavailable
 
-__all__ = ["MIGRATIONS", "MergedPersons"]
+__all__ = ["ERASED", "MIGRATIONS", "MergedPersons"]
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -21,6 +23,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
 )
 _IN_CHUNK = 500
+ERASED = ""  # the survivor of an erased person: nobody
 
 
 class MergedPersons:
@@ -47,15 +50,19 @@ class MergedPersons:
         """`person_id` is a person of its own again (a cancelled override)."""
         tx.execute("DELETE FROM merged_persons WHERE tenant_id = ? AND person_id = ?", (tenant, person_id))
 
-    def forget(self, tx: Transaction, tenant: str, person_id: str) -> None:
-        """Erasure: no row names the person any more, either way."""
+    def erase(self, tx: Transaction, tenant: str, person_id: str) -> None:
+        """Erasure: no row names the person as a survivor any more (identity erases those persons too), and
+        the person's own row says erased."""
+        tx.execute("DELETE FROM merged_persons WHERE tenant_id = ? AND survivor_id = ?", (tenant, person_id))
         tx.execute(
-            "DELETE FROM merged_persons WHERE tenant_id = ? AND (person_id = ? OR survivor_id = ?)",
-            (tenant, person_id, person_id),
+            "INSERT INTO merged_persons (tenant_id, person_id, survivor_id) VALUES (?, ?, ?)"
+            " ON CONFLICT (tenant_id, person_id) DO UPDATE SET survivor_id = excluded.survivor_id",
+            (tenant, person_id, ERASED),
         )
 
     def survivors(self, tenant: str, person_ids: Sequence[str]) -> dict[str, str]:
-        """The survivor of each of these persons that was merged; the others are absent."""
+        """The survivor of each of these persons that was merged, ERASED for one erased; the others are
+        absent."""
         found: dict[str, str] = {}
         if not person_ids:
             return found

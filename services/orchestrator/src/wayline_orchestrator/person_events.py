@@ -33,6 +33,7 @@ from wayline_orchestrator.converters import micros
 from wayline_orchestrator.errors import ContactInvalid
 from wayline_orchestrator.field_checks import struct_violations, text_violation
 from wayline_orchestrator.flows.runtime import EventFields, Occurrence
+from wayline_orchestrator.merged_persons import ERASED
 
 __all__ = [
     "CONSENT_UPDATED",
@@ -227,7 +228,8 @@ class _Source:
 
 
 def with_survivors(events: Sequence[event_pb2.Event], survivors: dict[str, str]) -> list[event_pb2.Event]:
-    """The events, those of a merged person as the survivor's (copies; the others as they are)."""
+    """The events, those of a merged person as the survivor's (copies), without those of an erased person
+    (survivor ERASED: resolved before the erasure, in flight in ingest), the others as they are."""
     if not survivors:
         return list(events)
     moved: list[event_pb2.Event] = []
@@ -235,6 +237,8 @@ def with_survivors(events: Sequence[event_pb2.Event], survivors: dict[str, str])
         survivor = survivors.get(event.person_id)
         if survivor is None:
             moved.append(event)
+            continue
+        if survivor == ERASED:
             continue
         copy = event_pb2.Event()
         copy.CopyFrom(event)

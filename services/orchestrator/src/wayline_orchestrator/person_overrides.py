@@ -13,7 +13,8 @@ Each override is applied in one transaction that also moves the tenant's cursor 
 crash loses an override whole or not at all, and an override at or below the cursor is skipped, so applying
 a page again changes nothing. Consecutive overrides that move nothing share one transaction. The merges are
 also remembered, person → survivor (merged_persons.py), for the events still in flight under the absorbed
-person's id; a cancelled person-wide override forgets its person's.
+person's id, and so are the erasures, whose in-flight events are left out; a cancelled person-wide override
+forgets its person's.
 """
 
 from __future__ import annotations
@@ -110,7 +111,8 @@ class PersonStates:
         self._cursors.remember(tenant)
 
     def survivors(self, tenant: str, person_ids: Sequence[str]) -> dict[str, str]:
-        """The survivor of each of these persons that a merge applied absorbed."""
+        """The survivor of each of these persons that a merge applied absorbed, ERASED (merged_persons.py)
+        for each an erasure applied took."""
         return self._merged.survivors(tenant, person_ids)
 
     def apply(self, tenant: str, overrides: Sequence[PersonOverride]) -> int:
@@ -143,7 +145,7 @@ class PersonStates:
             if override.version <= self._cursors.lock(tx, tenant, now):
                 return  # applied already (a replayed page, or another replica)
             if override.erased:
-                self._merged.forget(tx, tenant, override.person_id)
+                self._merged.erase(tx, tenant, override.person_id)
                 deleted = self.erase(tx, tenant, override.person_id)
                 log.info("flows.person_erased", tenant=tenant, version=override.version, deleted=deleted)
             else:
