@@ -175,3 +175,6 @@ def test_an_erased_person_is_forgotten(rig: Rig, identity: identity_grpc.Identit
     )
     eventually(lambda: not state.holds(person))
     assert rig.read(tenant, SPEC, person, now_us()).origin is FeatureOrigin.JOURNEYS
+    # An event ingest resolved to the person just before the erasure, observed after it: left out.
+    rig.feed(tenant, _with_email(event(person, hours_ago=1, price=4.0), email))
+    assert not state.holds(person)

@@ -15,7 +15,8 @@ sink: before that, journeys may not hold an event yet that the state will never 
 Person merges move the merged person's state into the survivor's (a clean survivor stays clean only if the
 merged person was clean too); identifier-scoped overrides (unmerges, splits) and cancelled merges cannot be
 applied to folded slots, so every person they touch is marked dirty (journeys answers for them); an erasure
-forgets the person.
+forgets the person, and for `ERASED_KEPT_S` after it leaves out the person's events still in flight (ingest
+resolved them just before the erasure; identity gives the person's identifiers a new id from then on).
 
 Tenants to follow: identity's erasures wait for this service's acknowledgement of the override feed
 (consumer `decision`), so it follows every tenant it was given anything of (ADR 76). `remember` records a
@@ -58,7 +59,14 @@ from wayline_decision.features.state import OnlineFeatureState, OutsideRetention
 if TYPE_CHECKING:
     from wayline_decision.serving.loaded import ServingModel
 
-__all__ = ["ChangeLog", "JourneysFailed", "JourneysFeatures", "OnlineFeatures", "TenantDocument"]
+__all__ = [
+    "ERASED_KEPT_S",
+    "ChangeLog",
+    "JourneysFailed",
+    "JourneysFeatures",
+    "OnlineFeatures",
+    "TenantDocument",
+]
 
 log = structlog.get_logger("wayline.decision.features")
 
@@ -66,6 +74,9 @@ _NEVER = -(2**63)
 _VERIFY_TIMEOUT_S = 30.0
 _CHUNK = 16
 """Events consumed under one hold of the tenant's lock (about 15 µs each)."""
+ERASED_KEPT_S = 3600.0
+"""How long an erased person's events are left out: ingest reuses a resolution while its cache holds it (a
+second or two of a busy spool), so an event resolved just before the erasure arrives soon after it."""
 
 TenantDocument = dict[str, Any]
 
@@ -131,6 +142,9 @@ class _Tenant:
     person is wrong for good, after an unmerge or split)."""
     merged: dict[str, str] = field(default_factory=dict)
     """merged person → survivor, to know whom a cancelled merge touches."""
+    erased: dict[str, float] = field(default_factory=dict)
+    """erased person → when the erasure was applied (the clock's seconds): their events still in flight are
+    left out."""
     cursor: int = 0
     """The highest override feed version applied."""
     seq: int = 0
@@ -237,10 +251,14 @@ class OnlineFeatures:
 
     def observe(self, tenant: str, events: Sequence[event_pb2.Event]) -> int:
         """Consume the events (identity resolved) into the tenant's state, idempotently by event id; the
-        number processed (copies included). The change is logged before this returns."""
+        number processed (copies included, and those of erased persons, left out). The change is logged
+        before this returns."""
+        given = len(events)
+        t = self._tenant(tenant)
+        if t.erased:
+            events = [e for e in events if e.person_id not in t.erased]
         observed = [observed_event(e) for e in events]
         texts = [_text(e) for e in events] if self._changes is not None else []
-        t = self._tenant(tenant)
         seq = 0
         # The lock is taken per chunk, so that a read waits for a few events, never for a whole batch.
         for start in range(0, len(observed), _CHUNK):
@@ -254,7 +272,7 @@ class OnlineFeatures:
         if self._changes is not None:
             self._changes.sync(seq)
         self._metrics.events.add(len(observed))
-        return len(observed)
+        return given
 
     # --- FeatureReader --------------------------------------------------------------------------------
 
@@ -437,6 +455,10 @@ class OnlineFeatures:
         # The cursor moves once the state took the override: a shared state that is unavailable raises, and
         # the follower asks for the override again on its next poll.
         self._apply_to_state(t, override, person, survivor)
+        if override.erased:
+            now = self._clock()
+            t.erased = {p: at for p, at in t.erased.items() if at > now - ERASED_KEPT_S}
+            t.erased[person] = now
         t.cursor = override.version
 
     @staticmethod
@@ -497,6 +519,7 @@ class OnlineFeatures:
                     "clean": dict(t.clean),
                     "dirty": dict(t.dirty),
                     "merged": dict(t.merged),
+                    "erased": dict(t.erased),
                     "cursor": t.cursor,
                     "state": freeze(t.state),
                 }
@@ -523,6 +546,7 @@ class OnlineFeatures:
             t.clean = {k: int(v) for k, v in document["clean"].items()}
             t.dirty = {k: int(v) for k, v in document["dirty"].items()}
             t.merged = dict(document["merged"])
+            t.erased = {k: float(v) for k, v in document.get("erased", {}).items()}  # absent before ADR 94
             t.cursor = int(document["cursor"])
             t.seq = int(document["seq"])
         replayed = 0
