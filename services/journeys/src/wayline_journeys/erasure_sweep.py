@@ -18,13 +18,14 @@ within a delivery's time of each other.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
 import structlog
+
+from wayline_journeys.background import Periodic
 
 __all__ = ["ErasedPerson", "ErasedPersons", "LateEventSweep"]
 
@@ -58,10 +59,10 @@ class LateEventSweep:
         `window` seconds."""
         self._erased = erased
         self._erase_again = erase_again
-        self._interval = interval
         self._window = timedelta(seconds=window)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._periodic = Periodic(
+            "journeys-erasure-sweep", interval, self.sweep, "journeys.erasure_sweep_failed"
+        )
 
     def sweep(self) -> int:
         """Erase the events of recently erased persons stored after their erasure; how many."""
@@ -79,19 +80,7 @@ class LateEventSweep:
         return erased
 
     def start(self) -> None:
-        if self._interval and self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="journeys-erasure-sweep", daemon=True)
-            self._thread.start()
+        self._periodic.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                self.sweep()
-            except Exception:  # the store is down: the next sweep looks again
-                log.warning("journeys.erasure_sweep_failed", exc_info=True)
+        self._periodic.stop()

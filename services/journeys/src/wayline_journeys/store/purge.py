@@ -18,6 +18,7 @@ from collections.abc import Iterable
 
 import structlog
 
+from wayline_journeys.background import Periodic
 from wayline_journeys.store.client import JourneyDatabase
 
 __all__ = ["ERASED_TABLES", "DeletedRowsPurge"]
@@ -38,8 +39,7 @@ class DeletedRowsPurge:
         self._interval = interval
         self._noted: set[str] = set()
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._periodic = Periodic("journeys-purge", interval, self.purge, "journeys.purge_failed")
 
     def note(self, tables: Iterable[str]) -> None:
         """`tables` hold rows an erasure masked."""
@@ -72,18 +72,9 @@ class DeletedRowsPurge:
     def start(self) -> None:
         """Purge every erased table once, then the noted ones every interval (a thread)."""
         self.purge(ERASED_TABLES)
-        if self._interval and self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="journeys-purge", daemon=True)
-            self._thread.start()
+        self._periodic.start()
 
     def stop(self) -> None:
         """Purge what is noted and stop; before the store closes."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        self._periodic.stop()
         self.purge()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self._interval):
-            self.purge()
