@@ -30,7 +30,8 @@ GROUP BY tenant_id, person_id
 
 class ClickHouseErasedPersons:
     """Satisfies ErasedPersonsMemory (person_changes.py) and ErasedPersons (erasure_sweep.py). A row per
-    erasure, kept for good: a person id is random and says nothing of the person."""
+    erasure until merges keep each person's latest (ReplacingMergeTree by tenant and person; reads take the
+    max either way), kept for good: a person id is random and says nothing of the person."""
 
     def __init__(self, db: JourneyDatabase) -> None:
         self._db = db
