@@ -1,7 +1,7 @@
 """Acknowledged means stored exactly once, whatever crashes: ingest and journeys run as real processes,
 are SIGKILLed mid-stream and restarted on the same data, and callers go through a real gateway.
 
-Every scenario streams 50,000 events in batches of 500 (50 people x 1,000 events), then resends what was
+Every scenario streams 20,000 events in batches of 200 (50 people x 400 events), then resends what was
 not acknowledged, then reads every timeline back: each event must be there once."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from wayline_gateway.service import gateway_service
 
 pytestmark = [pytest.mark.slow, pytest.mark.long]
 
-PEOPLE, PER_PERSON, BATCH = 50, 1000, 500
+PEOPLE, PER_PERSON, BATCH = 50, 400, 200
 AUTH = (("authorization", "Bearer wl_crash"),)
 
 
@@ -119,12 +119,18 @@ def assert_stored_exactly_once(journeys: str, batches: list[list[event_pb2.Event
     deadline = time.monotonic() + 180
     pending = dict(expected)
     while pending and time.monotonic() < deadline:
+        # Persons' events are interleaved in the stream, so they all arrive together: a round stops at the
+        # first person still incomplete, whose timeline is then the only one read while the store catches up
+        # (reading all of them each round slowed the store the test waits for).
         for person in list(pending):
             ids = stored_ids(journeys, person)
             assert len(ids) == len(set(ids)), f"{person} has duplicates"
             assert set(ids) <= expected[person]
-            if len(ids) == len(expected[person]):
-                del pending[person]
+            if len(ids) < len(expected[person]):
+                break
+            del pending[person]
+        else:
+            break
         time.sleep(0.5)
     assert not pending, f"{len(pending)} people still miss events"
 
@@ -156,12 +162,12 @@ def test_sigkill_of_ingest_mid_stream_loses_and_duplicates_nothing(
     batches = make_batches("ik")
 
     def kill_at(count: int) -> None:
-        if count >= 15_000:
+        if count >= 6_000:
             ingest.kill()
 
     with grpc.insecure_channel(gateway.address) as channel:
         acked = stream(channel, batches, kill_at)
-        assert 15_000 <= len(acked) < PEOPLE * PER_PERSON
+        assert 6_000 <= len(acked) < PEOPLE * PER_PERSON
         ingest.start()
         resend_until_all_acked(channel, batches, acked)
     assert_stored_exactly_once(journeys.address, batches, "ik")
@@ -174,7 +180,7 @@ def test_sigkill_of_journeys_mid_stream_is_absorbed_by_the_spool(
     batches = make_batches("jk")
 
     def kill_at(count: int) -> None:
-        if count >= 10_000:
+        if count >= 4_000:
             journeys.kill()
 
     with grpc.insecure_channel(gateway.address) as channel:

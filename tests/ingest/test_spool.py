@@ -172,6 +172,26 @@ def test_segments_roll_and_are_deleted_only_once_every_cursor_passed(tmp_path: P
     assert reopened.backlog("decision") == 0
 
 
+def test_a_read_goes_on_across_segments_up_to_its_size(tmp_path: Path) -> None:
+    """A backlog of small segments is read as one write: the forwarder spaces writes smaller than a full
+    one by the sink's linger, so a read that stopped at each segment's end drained one segment a linger."""
+    log = open_log(tmp_path, segment_bytes=4096)
+    written = [bytes([i]) * 200 for i in range(100)]  # 20,800 bytes framed, over five segments and more
+    for payload in written:
+        log.append(payload)
+    assert len(list(tmp_path.glob("*.seg"))) > 4
+    everything = log.read(log.start, 1 << 20)
+    assert [payload for _, payload in everything] == written
+    assert everything[-1][0] == log.end
+    some = log.read(
+        log.start, 10_000
+    )  # as many whole records as the size asked holds: into the third segment
+    assert [payload for _, payload in some] == written[: len(some)]
+    assert len(some) * (200 + HEADER.size) <= 10_000 < (len(some) + 1) * (200 + HEADER.size)
+    rest = log.read(some[-1][0], 1 << 20)
+    assert [payload for _, payload in some + rest] == written
+
+
 def test_a_batch_round_trips_with_its_tenant_flags_and_mask(tmp_path: Path) -> None:
     spool = Spool(tmp_path, ["journeys"], segment_bytes=1 << 20, max_bytes=1 << 20)
     spool.append(SpoolBatch("globex", [b"one", b"", b"three"], backfill=True, sink_mask=2))

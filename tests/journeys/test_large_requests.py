@@ -15,10 +15,14 @@ from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline_journeys.analytics_converters import MAX_POPULATION_PERSON_FILTERS
 
 
-def _funnel(values: list[str], person_filters: int = 0) -> pb.QueryFunnelRequest:
+def _funnel(
+    values: list[str],
+    person_filters: int = 0,
+    operator: analytics_pb2.FilterOperator.ValueType = analytics_pb2.FILTER_OPERATOR_EQUALS,
+) -> pb.QueryFunnelRequest:
     wanted = analytics_pb2.PropertyFilter(
         property="properties.sku",
-        operator=analytics_pb2.FILTER_OPERATOR_EQUALS,
+        operator=operator,
         values=[struct_pb2.Value(string_value=v) for v in values],
     )
     traits = [
@@ -39,17 +43,26 @@ def _funnel(values: list[str], person_filters: int = 0) -> pb.QueryFunnelRequest
     )
 
 
-def test_a_funnel_with_every_filter_value_the_budget_allows_answers(journeys: Journeys) -> None:
+@pytest.mark.parametrize(
+    "operator", [analytics_pb2.FILTER_OPERATOR_EQUALS, analytics_pb2.FILTER_OPERATOR_CONTAINS]
+)
+def test_a_funnel_with_every_filter_value_the_budget_allows_answers(
+    journeys: Journeys, operator: analytics_pb2.FilterOperator.ValueType
+) -> None:
+    """2,000 values ORed one by one took chDB 16 s to plan for three events; now one IN, or one arrayExists."""
     values = [f"sku-{i:05d}-" + "x" * 190 for i in range(MAX_FILTER_VALUES)]  # 400 KiB of values
     buyer, browser = new_person(), new_person()
     viewed = stored_event(buyer, ("anonymous_id", buyer))
-    viewed.properties.update({"sku": values[-1]})
+    equals = operator == analytics_pb2.FILTER_OPERATOR_EQUALS
+    viewed.properties.update({"sku": values[-1] if equals else f"[{values[-1]}]"})  # contains the last value
     ordered = stored_event(buyer, ("anonymous_id", buyer), minute=1)
     ordered.name = "Order Completed"
     other = stored_event(browser, ("anonymous_id", browser))
     other.properties.update({"sku": "not-listed"})
     journeys.write(viewed, ordered, other)
-    response = journeys.stub.QueryFunnel(_funnel(values), metadata=journeys.metadata, timeout=60)
+    response = journeys.stub.QueryFunnel(
+        _funnel(values, operator=operator), metadata=journeys.metadata, timeout=60
+    )
     (series,) = response.series
     assert [step.count for step in series.steps] == [1, 1]
 

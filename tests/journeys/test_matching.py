@@ -126,11 +126,19 @@ def random_filter(rng: random.Random) -> PropertyFilter:
     if operator in (FilterOperator.IS_SET, FilterOperator.IS_NOT_SET):
         values = ()
     elif operator in (FilterOperator.EQUALS, FilterOperator.NOT_EQUALS):
+        # Up to four values: several strings or several numbers are one IN in SQL (-0 and 0 included).
         values = tuple(
             rng.choice(
-                [rng.choice(_WORDS + _NAMES + _CHANNELS), float(rng.randint(-3, 3)), True, False, None]
+                [
+                    rng.choice(_WORDS + _NAMES + _CHANNELS),
+                    float(rng.randint(-3, 3)),
+                    rng.choice([0.0, *_LAYOUTS]),
+                    True,
+                    False,
+                    None,
+                ]
             )
-            for _ in range(rng.randint(1, 3))
+            for _ in range(rng.randint(1, 4))
         )
     elif operator in (FilterOperator.CONTAINS, FilterOperator.NOT_CONTAINS):
         # Strings, and values of every other kind, which are looked for as their text (analytics.proto).
@@ -229,6 +237,27 @@ _COMPARING = [
     FilterOperator.LESS_THAN_OR_EQUAL,
     FilterOperator.IS_SET,
 ]
+
+
+def test_a_list_of_values_equals_as_each_value_does(seeded: Any) -> None:
+    """EQUALS and NOT_EQUALS with many values of each kind (one IN per kind in SQL), -0 and 0 among them:
+    the same events as the reference, which compares each value on its own."""
+    matching, events = seeded
+    rng = random.Random(11)
+    kinds: list[list[JsonValue]] = [
+        [*_WORDS, *_NAMES, *_CHANNELS, "absent-word"],
+        [float(n) for n in range(-3, 4)] + [-0.0, *_LAYOUTS],
+        [True, False, None],
+    ]
+    for _ in range(15):
+        values = tuple(
+            value for kind in kinds for value in rng.sample(kind, rng.randint(0, min(len(kind), 6)))
+        )
+        operator = rng.choice([FilterOperator.EQUALS, FilterOperator.NOT_EQUALS])
+        for path in ("properties.plan", "properties.n", "properties.flag", "properties.cart.total"):
+            f = PropertyFilter(path, operator, values or ("pro",))
+            expected = {e.event_id for e in events if holds(e, f)}
+            assert matching(EventMatcher(filters=(f,))) == expected, f
 
 
 def test_times_and_huge_numbers_compare_as_the_contract_says(store: JourneyStore) -> None:

@@ -273,17 +273,20 @@ class SegmentedLog:
         self._waiters = waiting
 
     def read(self, position: int, max_bytes: int) -> list[tuple[int, bytes]]:
-        """Durable records from `position` on, about `max_bytes` of them (one at least): (next, payload)."""
+        """Durable records from `position` on, about `max_bytes` of them (one at least): (next, payload).
+        A read goes on into the next segments until it has `max_bytes`: a backlog of small segments is
+        one write, not one a segment (a sink's linger spaces writes smaller than a full one)."""
         with self._lock:
             end = self._end
             segments = list(self._segments)
         position = max(position, segments[0].base)
         records: list[tuple[int, bytes]] = []
+        taken = 0
         for index, segment in enumerate(segments):
             seg_end = segments[index + 1].base if index + 1 < len(segments) else end
             if position >= seg_end or position < segment.base:
                 continue
-            want = min(seg_end - position, max(max_bytes, HEADER.size))
+            want = min(seg_end - position, max(max_bytes - taken, HEADER.size))
             with open(segment.path, "rb") as handle:
                 handle.seek(position - segment.base)
                 data = handle.read(want)
@@ -304,7 +307,8 @@ class SegmentedLog:
                     return [*records, (seg_end, b"")]  # skip the rest of a corrupt segment
                 offset = body_end
                 records.append((position + offset, body))
-            if records:
+            taken += offset
+            if records and (taken >= max_bytes or position + offset < seg_end):
                 return records
             position = seg_end
         return records

@@ -179,18 +179,28 @@ def _positive_condition(
     if operator is FilterOperator.IS_SET:
         return f"NOT {json_is_null(raw)}"
     if operator is FilterOperator.EQUALS:
-        return "(" + " OR ".join(_equals(raw, v, params) for v in values) + ")" if values else "false"
+        return _equals_any(raw, values, params)
     if operator is FilterOperator.CONTAINS:
-        needles = [params.bind(n, "String") for n in _texts(values)]
-        return _on_text(
-            raw, lambda text: " OR ".join(f"position({text}, {n}) > 0" for n in needles) or "false"
-        )
+        return _on_text(raw, lambda text: _contains_any(text, _texts(values), params))
     if operator is FilterOperator.MATCHES_REGEX:
         pattern = params.bind(str(values[0]), "String")
         return _on_text(raw, lambda text: f"match({text}, {pattern})")
     if operator in _ORDERING:
         return _ordering(raw, _ORDERING[operator], values[0], params)
     raise UnsupportedFilter(f"operator {operator} is not supported")
+
+
+def _contains_any(text: str, needles: list[str], params: SqlParams) -> str:
+    """The text `text` contains one of `needles`. Several are one arrayExists over a bound array rather than
+    ORed position() calls, which ClickHouse plans term by term and runs slower: on a million rows in chDB,
+    30 needles 0.8-1.1 s against 2.9-3.1 s, 200 needles 5.1-5.6 s against 19-22 s (and 2,000 took seconds to
+    plan for no row at all)."""
+    if not needles:
+        return "false"
+    if len(needles) == 1:
+        return f"position({text}, {params.bind(needles[0], 'String')}) > 0"
+    listed = params.bind(list(dict.fromkeys(needles)), "Array(String)")
+    return f"arrayExists(needle -> position({text}, needle) > 0, {listed})"
 
 
 def _on_text(raw: str, test: Callable[[str], str]) -> str:
@@ -205,6 +215,33 @@ def _texts(values: tuple[JsonValue, ...]) -> list[str]:
     """The texts a CONTAINS looks for: each value's, as ClickHouse prints a property's (a filter's values are
     scalars, so each has one)."""
     return [t for v in values if (t := text_of(v)) is not None]
+
+
+def _equals_any(raw: str, values: tuple[JsonValue, ...], params: SqlParams) -> str:
+    """The value equals one of `values`. Several strings (or numbers) are one IN against a bound array, which
+    ClickHouse plans as one set: 2,000 ORed comparisons (a funnel step's list of SKUs, the filters' budget)
+    took chDB 16 s to plan for a store of three events. A number is compared with 0 added, both sides: IN
+    compares a Float64's bits, which tell -0 from 0 where `=` does not."""
+    strings = list(dict.fromkeys(v for v in values if isinstance(v, str)))
+    numbers = list(
+        dict.fromkeys(
+            float(v) + 0.0 for v in values if isinstance(v, int | float) and not isinstance(v, bool)
+        )
+    )
+    terms = [
+        _equals(raw, v, params) for v in dict.fromkeys(v for v in values if v is None or isinstance(v, bool))
+    ]
+    if len(strings) == 1:
+        terms.append(_equals(raw, strings[0], params))
+    elif strings:
+        listed = params.bind(strings, "Array(String)")
+        terms.append(f"({json_is_string(raw)} AND JSONExtractString({raw}) IN {listed})")
+    if len(numbers) == 1:
+        terms.append(_equals(raw, numbers[0], params))
+    elif numbers:
+        listed = params.bind(numbers, "Array(Float64)")
+        terms.append(f"({json_is_number(raw)} AND (JSONExtractFloat({raw}) + 0) IN {listed})")
+    return "(" + " OR ".join(terms) + ")" if terms else "false"
 
 
 def _equals(raw: str, value: JsonValue, params: SqlParams) -> str:
@@ -290,7 +327,7 @@ def _string_column_condition(f: PropertyFilter, params: SqlParams) -> str | None
         strings = [v for v in f.values if isinstance(v, str)]
         found = f"{f.path} IN {params.bind(strings, 'Array(String)')}" if strings else "false"
     elif positive is FilterOperator.CONTAINS:
-        found = " OR ".join(f"position({f.path}, {params.bind(n, 'String')}) > 0" for n in _texts(f.values))
+        found = _contains_any(f.path, _texts(f.values), params)
     elif positive is FilterOperator.MATCHES_REGEX:
         found = f"match({f.path}, {params.bind(str(f.values[0]), 'String')})"
     else:
