@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -176,3 +177,29 @@ def test_text_operators_read_the_contracts_text_of_every_value(case: TextCase) -
     as `1e-07`, 1e21 as 22 digits, -0 as `0`), and an object or a list was searched as its JSON text."""
     event = observed_event(case_event(case.value))
     assert compile_matcher(_compiled(filter_message(case.operator, case.values)))(event) is case.holds
+
+
+def test_equals_finds_the_value_among_many_of_every_kind() -> None:
+    """EQUALS looks the value up by kind (a set per kind): still any of the values, numbers numerically (-0
+    equals 0), never a string for a number, a boolean for a number or null for a missing property."""
+    skus = tuple(f"sku-{i}" for i in range(2_000))
+    assert _holds("properties.cart.sku", Op.EQUALS, *skus, "a-1")
+    assert not _holds("properties.cart.sku", Op.EQUALS, *skus, 1.0, True, None)
+    amounts = tuple(float(i) for i in range(100))
+    assert _holds("properties.amount", Op.EQUALS, "x", *amounts, 125.0)
+    assert not _holds("properties.amount", Op.EQUALS, "125", True, None, *amounts)
+    assert _holds("properties.flag", Op.EQUALS, 0.0, "false", None, False)
+    assert not _holds("properties.flag", Op.EQUALS, 0.0, 1.0, "false", None, True)
+    assert _holds("properties.nothing", Op.EQUALS, "null", 0.0, False, None)
+    assert not _holds("properties.nothing", Op.EQUALS, "null", 0.0, False)
+    assert not _holds("properties.absent", Op.EQUALS, None, "", 0.0)
+    assert _holds("properties.absent", Op.NOT_EQUALS, None, "", 0.0)
+    zero = replace(EVENT, properties={"zero": -0.0, "one": 1})
+    matcher = compile_matcher(
+        EventMatcher(filters=(PropertyFilter("properties.zero", Op.EQUALS, (5.0, 0.0)),))
+    )
+    assert matcher(zero)
+    matcher = compile_matcher(
+        EventMatcher(filters=(PropertyFilter("properties.one", Op.EQUALS, (1.0, 2.0)),))
+    )
+    assert matcher(zero)  # an integer the converter left as one equals its float

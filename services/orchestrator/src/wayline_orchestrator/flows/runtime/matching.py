@@ -130,6 +130,8 @@ def _positive(operator: str, found: Any, values: list[Any]) -> bool:
     if operator == "FILTER_OPERATOR_IS_SET":
         return present
     if operator == "FILTER_OPERATOR_EQUALS":
+        if type(found) is str:  # a string equals only an equal string: the list's own lookup, in C
+            return found in values
         return found is not MISSING and any(_equal(found, w) for w in values)
     if not present:
         return False
@@ -160,7 +162,7 @@ def _trait(path: str) -> str | None:
 def _compared(found: Any, property_filter: dict[str, Any]) -> bool:
     """Whether a PropertyFilter (its JSON form) holds for the value it read (MISSING: none)."""
     operator = property_filter.get("operator", "FILTER_OPERATOR_UNSPECIFIED")
-    values = list(property_filter.get("values", []))
+    values = property_filter.get("values", [])
     if operator in _POSITIVE:
         return not _positive(_POSITIVE[operator], found, values)
     return _positive(operator, found, values)
