@@ -49,7 +49,7 @@ def _funnel(
 def test_a_funnel_with_every_filter_value_the_budget_allows_answers(
     journeys: Journeys, operator: analytics_pb2.FilterOperator.ValueType
 ) -> None:
-    """2,000 values ORed one by one took chDB 16 s to plan for three events; now one IN, or one arrayExists."""
+    """2,000 values ORed one by one took chDB 16 s to plan for three events; now one IN or one arrayExists."""
     values = [f"sku-{i:05d}-" + "x" * 190 for i in range(MAX_FILTER_VALUES)]  # 400 KiB of values
     buyer, browser = new_person(), new_person()
     viewed = stored_event(buyer, ("anonymous_id", buyer))
