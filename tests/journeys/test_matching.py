@@ -246,7 +246,7 @@ def test_a_list_of_values_equals_as_each_value_does(seeded: Any) -> None:
     rng = random.Random(11)
     kinds: list[list[JsonValue]] = [
         [*_WORDS, *_NAMES, *_CHANNELS, "absent-word"],
-        [float(n) for n in range(-3, 4)] + [-0.0, *_LAYOUTS],
+        [*(float(n) for n in range(-3, 4)), -0.0, *_LAYOUTS],
         [True, False, None],
     ]
     for _ in range(15):
