@@ -12,7 +12,7 @@ The numbers' layout is `wayline.common.json_text.number_text`, which the text op
 from __future__ import annotations
 
 import json
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 from wayline.common.json_text import number_text
 
@@ -28,7 +28,7 @@ MISSING: Final = _Missing()
 """The value of a property the event does not have (unlike a property set to null)."""
 
 
-def is_number(value: object) -> bool:
+def is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 

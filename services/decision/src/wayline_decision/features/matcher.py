@@ -167,7 +167,7 @@ def _equals_any(values: tuple[JsonValue, ...]) -> Callable[[Any], bool]:
     lookup, not 2,000 comparisons, for every event observed (floats hash -0 and 0 alike, as they compare)."""
     nulls = any(w is None for w in values)
     booleans = frozenset(w for w in values if isinstance(w, bool))
-    numbers = frozenset(float(w) for w in values if isinstance(w, int | float) and not isinstance(w, bool))
+    numbers = frozenset(float(w) for w in values if is_number(w))
     strings = frozenset(w for w in values if isinstance(w, str))
 
     def equals(v: Any) -> bool:
