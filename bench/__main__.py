@@ -12,6 +12,7 @@ from bench import (
     decision_gateway,
     decision_scoring,
     decision_state,
+    feed_followers,
     gateway,
     hot_swap,
     http_collector,
@@ -42,6 +43,7 @@ SCENARIOS: dict[str, Callable[[argparse.Namespace], object]] = {
     "journeys-erasure": lambda args: journeys_erasure.main(args.erasures, args.cache_dir),
     "console": lambda args: console.main(args.events, args.seed, args.cache_dir),
     "gateway": lambda args: gateway.main(args.requests, rounds=args.rounds),
+    "feed-followers": lambda args: feed_followers.main(args.tenants, args.idle_seconds),
     "ml": lambda args: ml.main(tuple(args.ml_configs.split(","))),
     "ml-store": lambda args: ml_store.main(args.people),
     "decision-scoring": lambda args: decision_scoring.main(),
@@ -85,6 +87,12 @@ def main() -> None:
     )
     parser.add_argument(
         "--erasures", type=int, default=40, help="journeys-erasure: persons erased one after another"
+    )
+    parser.add_argument(
+        "--tenants", type=int, default=1000, help="feed-followers: tenants of one event each, then idle"
+    )
+    parser.add_argument(
+        "--idle-seconds", type=float, default=20.0, help="feed-followers: the idle window measured"
     )
     parser.add_argument("--rounds", type=int, default=1, help="gateway: repeat every row, interleaved")
     parser.add_argument(

@@ -3,6 +3,7 @@ answers of the tenant, from identity's override feed; a tenant whose feed cannot
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from tests.gateway.clock import FakeClock
@@ -23,6 +24,16 @@ class Feed:
     page_size: int = 2
     down: bool = False
     calls: list[tuple[str, int, str]] = field(default_factory=list)
+    heads_unknown: bool = False  # an identity that predates GetOverrideFeedHeads
+    head_calls: int = 0
+
+    def heads(self, tenants: Sequence[str]) -> dict[str, int] | None:
+        self.head_calls += 1
+        if self.down:
+            raise ConnectionError("identity cannot be reached")
+        if self.heads_unknown:
+            return None
+        return {t: max((v for v, _ in self.overrides.get(t, [])), default=0) for t in tenants}
 
     def page(self, tenant: str, after_version: int, page_token: str) -> FeedPage:
         self.calls.append((tenant, after_version, page_token))
@@ -152,6 +163,34 @@ def test_answers_are_dropped_when_the_feed_cannot_be_read_for_too_long() -> None
     keep(cache, key("acme"))
     follow.poll()  # still down, and no position known: nothing kept can be vouched for
     assert not kept(cache, key("acme"))
+
+
+def test_only_feeds_whose_head_passed_the_cursor_are_read() -> None:
+    feed, cache, clock = Feed(), AnswerCache(1 << 20, refresh_after=60), FakeClock()
+    follow = follower(feed, cache, clock)
+    for tenant in ("acme", "globex", "initech"):
+        feed.add(tenant, erased=False)
+        keep(cache, key(tenant))
+    follow.poll()  # each tenant's place in the feed, from its head (answers kept before it dropped)
+    for tenant in ("acme", "globex", "initech"):
+        keep(cache, key(tenant))
+    feed.calls.clear()
+    for _ in range(3):
+        clock.advance(BLIND_AFTER / 2)
+        follow.poll()
+    assert feed.calls == []  # idle feeds: one call of heads per poll, no page
+    assert all(kept(cache, key(t)) for t in ("acme", "globex", "initech"))  # the heads vouch for them
+
+    feed.add("globex", erased=True)
+    follow.poll()
+    assert feed.calls == [("globex", 1, "")]
+    assert not kept(cache, key("globex"))
+    assert kept(cache, key("acme"))
+
+    feed.heads_unknown = True  # identity predates the heads: every feed is read, as before them
+    feed.calls.clear()
+    follow.poll()
+    assert [c[0] for c in feed.calls] == ["acme", "initech"]  # globex has nothing kept to drop now
 
 
 def test_every_erasing_method_is_a_public_route() -> None:

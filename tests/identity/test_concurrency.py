@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import random
 import threading
+from pathlib import Path
+
+import pytest
 
 from tests.identity.conftest import Events, partition
+from wayline.common.errors import Unavailable
+from wayline.common.sql import SqliteDatabase
 from wayline_identity.identity import Identity
 from wayline_identity.model import Key
 
@@ -56,3 +61,29 @@ def test_resolve_identities_concurrently_equals_sequentially(identity: Identity)
     held = [key for group in concurrent for key in group]
     assert len(held) == len(set(held))
     assert all(concurrent)
+
+
+def test_a_store_that_cannot_be_written_answers_unavailable(tmp_path: Path) -> None:
+    """A write lock held past its wait (another transaction stuck, the disk stalled) is the store being
+    unavailable, which callers retry: UNAVAILABLE, not INTERNAL."""
+    db = SqliteDatabase(tmp_path / "identity.db", write_lock_seconds=0.2)
+    identity = Identity(db)
+    identity.migrate()
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with db.transaction():
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holding.wait(10)
+        with pytest.raises(Unavailable):
+            identity.resolve("t", [Events()(("anonymous_id", "a"))])
+    finally:
+        release.set()
+        holder.join()
+    assert identity.resolve("t", [Events()(("anonymous_id", "a"))]).resolutions
+    db.close()

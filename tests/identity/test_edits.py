@@ -150,3 +150,18 @@ def test_split_gives_each_profile_exactly_its_identifiers_seen_times(
             min(i.first_seen for i in profile.identifiers),
             max(i.last_seen for i in profile.identifiers),
         ), profile
+
+
+def test_override_heads_follow_each_tenants_feed_on_both_engines(identity: Identity, events: Events) -> None:
+    identity.resolve("a", [events(("anonymous_id", "x")), events(("anonymous_id", "y"))])
+    identity.resolve("a", [events(("anonymous_id", "x"), ("anonymous_id", "y"))])
+    identity.resolve("b", [events(("anonymous_id", "x"))])
+    _, head_a = identity.overrides("a", 0, 10)
+    assert head_a > 0
+    # More tenants than one statement asks for, in any order: each its own head, 0 without overrides.
+    names = [f"n{i}" for i in range(1_200)] + ["b", "a"]
+    heads = identity.override_heads(names)
+    assert list(heads) == names
+    assert heads["a"] == head_a
+    assert heads["b"] == 0
+    assert set(heads.values()) == {0, head_a}

@@ -365,3 +365,57 @@ def test_override_feed_pages_by_cursor_and_erasure_waits_for_feed_consumers(
             pb.AcknowledgePersonOverridesRequest(consumer="Bad Name"), metadata=metadata
         )
     assert _violations(raised.value) == ["consumer"]
+
+
+def test_feed_heads_are_read_for_many_tenants_in_one_call_without_a_tenant(
+    stub: pb_grpc.IdentityServiceStub, metadata: Metadata
+) -> None:
+    merging, quiet = dict(metadata)[TENANT_HEADER], f"t-{uuid.uuid4().hex[:8]}"
+    stub.ResolveIdentities(
+        pb.ResolveIdentitiesRequest(inputs=[_input("e1", ("anonymous_id", "q"))]),
+        metadata=((INTERNAL_TOKEN_HEADER, INTERNAL_TOKEN), (TENANT_HEADER, quiet)),
+    )
+    inputs = [_input(f"e{i}", ("anonymous_id", f"a{i}")) for i in range(3)]
+    inputs.append(_input("join", *(("anonymous_id", f"a{i}") for i in range(3))))
+    stub.ResolveIdentities(pb.ResolveIdentitiesRequest(inputs=inputs), metadata=metadata)
+    internal = ((INTERNAL_TOKEN_HEADER, INTERNAL_TOKEN),)  # no tenant: the request names them
+
+    def heads(*tenants: str) -> list[tuple[str, int]]:
+        response = stub.GetOverrideFeedHeads(
+            pb.GetOverrideFeedHeadsRequest(tenants=tenants), metadata=internal
+        )
+        return [(h.tenant, h.max_version) for h in response.heads]
+
+    feed = stub.ListPersonOverrides(pb.ListPersonOverridesRequest(), metadata=metadata)
+    assert feed.max_version == 2
+    # In the request's order, each once; a tenant without overrides (or unknown to identity) is at 0.
+    assert heads("nobody", merging, quiet, merging) == [("nobody", 0), (merging, 2), (quiet, 0)]
+
+    stub.ResolveIdentities(
+        pb.ResolveIdentitiesRequest(
+            inputs=[
+                _input("e8", ("anonymous_id", "b")),
+                _input("e9", ("anonymous_id", "a0"), ("anonymous_id", "b")),
+            ]
+        ),
+        metadata=metadata,
+    )
+    assert heads(merging) == [(merging, 3)]
+    assert stub.ListPersonOverrides(pb.ListPersonOverridesRequest(), metadata=metadata).max_version == 3
+
+    for bad, fields in (
+        ((), ["tenants"]),
+        ((merging, "", quiet, ""), ["tenants[1]", "tenants[3]"]),
+        (tuple(f"t{i}" for i in range(10_001)), ["tenants"]),
+    ):
+        with pytest.raises(grpc.RpcError) as raised:
+            stub.GetOverrideFeedHeads(pb.GetOverrideFeedHeadsRequest(tenants=bad), metadata=internal)
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert _violations(raised.value) == fields
+    # 10,000 names, duplicates aside, is the most a call may ask for.
+    many = [f"t{i}" for i in range(10_000)]
+    assert len(heads(*many, *many[:10])) == 10_000
+    # Only other services may read the heads.
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.GetOverrideFeedHeads(pb.GetOverrideFeedHeadsRequest(tenants=[merging]))
+    assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED

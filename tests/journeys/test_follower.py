@@ -39,8 +39,19 @@ class Feed:
         self.requests: list[tuple[str, int, str]] = []
         self.acknowledged: list[tuple[str, int]] = []
         self.page_failures: list[Exception] = []  # raised, one per call, before anything is served
+        self.head_failures: list[Exception] = []
+        self.heads_unknown = False  # an identity that predates GetOverrideFeedHeads
+        self.head_requests: list[list[str]] = []
         self.ack_failures: list[Exception] = []
         self.closed = False
+
+    def heads(self, tenants: Sequence[str]) -> dict[str, int] | None:
+        self.head_requests.append(list(tenants))
+        if self.head_failures:
+            raise self.head_failures.pop(0)
+        if self.heads_unknown:
+            return None
+        return {t: max((o.version for o in self.overrides.get(t, [])), default=0) for t in tenants}
 
     def page(self, tenant: str, after_version: int, page_token: str) -> FeedPage:
         self.requests.append((tenant, after_version, page_token))
@@ -111,9 +122,9 @@ def test_follow_resumes_after_the_stored_cursor_and_acknowledges_only_progress()
 
     feed.overrides["t"].append(merge(6))
     following.poll()
-    following.poll()
+    following.poll()  # the head has not moved since the feed was read to it: nothing to ask
     assert feed.acknowledged == [("t", 4), ("t", 6)]
-    assert [r[1] for r in feed.requests] == [4, 4, 6]
+    assert [r[1] for r in feed.requests] == [4, 4]
 
 
 def test_cursor_never_moves_back() -> None:
@@ -125,6 +136,7 @@ def test_cursor_never_moves_back() -> None:
 
     cursors.stored["t"] = 3  # a store that answers with less (another replica's older row, say)
     feed.overrides["t"] = [merge(2)]  # and a feed that sends an old version
+    feed.heads_unknown = True  # (so that the feed is read whatever its head)
     following.poll()
 
     assert following.cursor("t") == 8
@@ -136,6 +148,7 @@ def test_another_replicas_progress_is_taken_from_the_store() -> None:
     following = follower(feed, cursors, "t")
     following.poll()
     cursors.stored["t"] = 12
+    feed.overrides["t"] = [merge(13)]
 
     following.poll()
 
@@ -314,3 +327,65 @@ def test_a_failed_page_leaves_the_cursor_where_the_last_applied_page_put_it(fail
     assert following.cursor("t") == 1
     assert cursors.stored == {"t": 1}
     assert feed.acknowledged == []
+
+
+def test_only_feeds_whose_head_moved_are_read() -> None:
+    feed, cursors, changes = Feed(), Cursors(), Changes()
+    feed.overrides["a"] = [merge(1)]
+    following = follower(feed, cursors, "a", "b", "c", changes=changes)
+
+    assert following.poll() is True  # every feed is read once, to learn where each stands
+    assert [r[0] for r in feed.requests] == ["a", "b", "c"]
+    assert feed.acknowledged == [("a", 1)]
+
+    feed.requests.clear()
+    for _ in range(3):
+        assert following.poll() is True
+    assert feed.requests == []  # idle feeds cost one call of heads per poll, for every tenant at once
+    assert feed.head_requests[-1] == ["a", "b", "c"]
+
+    feed.overrides["b"] = [merge(4, "x", "y")]
+    assert following.poll() is True
+    assert feed.requests == [("b", 0, "")]
+    assert changes.applied[-1] == ("b", [4])
+    assert feed.acknowledged[-1] == ("b", 4)
+
+
+def test_without_heads_every_feed_is_read_and_identity_down_reads_none() -> None:
+    feed, cursors = Feed(), Cursors()
+    feed.overrides["a"] = [merge(1)]
+    following = follower(feed, cursors, "a", "b")
+    following.poll()
+    feed.requests.clear()
+
+    feed.heads_unknown = True  # identity predates the heads: every feed, every poll, as before them
+    assert following.poll() is True
+    assert following.poll() is True
+    assert [r[0] for r in feed.requests] == ["a", "b", "a", "b"]
+
+    feed.heads_unknown = False
+    feed.requests.clear()
+    feed.head_failures = [FeedRefused("INVALID_ARGUMENT: something identity refused")]
+    assert following.poll() is True  # a refused call of heads: every feed is read
+    assert [r[0] for r in feed.requests] == ["a", "b"]
+
+    feed.requests.clear()
+    feed.overrides["a"].append(merge(2))
+    feed.head_failures = [FeedUnavailable("UNAVAILABLE: connection refused")]
+    assert following.poll() is False
+    assert feed.requests == []
+    assert following.poll() is True
+    assert feed.requests == [("a", 1, "")]
+
+
+def test_a_feed_that_failed_is_read_again_though_its_head_did_not_move() -> None:
+    feed, cursors = Feed(), Cursors()
+    feed.overrides["a"] = [merge(3)]
+    feed.ack_failures = [FeedRefused("INTERNAL: acknowledgement failed")]
+    following = follower(feed, cursors, "a")
+
+    assert following.poll() is False
+    assert following.poll() is True
+    assert feed.acknowledged == [("a", 3)]
+    assert following.poll() is True
+    assert len(feed.requests) == 2

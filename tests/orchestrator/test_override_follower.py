@@ -6,7 +6,7 @@ it (once, for the survivor)."""
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import grpc
@@ -155,3 +155,62 @@ def test_a_timer_claimed_before_a_merge_fires_once_for_the_survivor(db: Database
     assert [(m.person_id, m.idempotency_key) for m in store.messages("acme")] == [
         ("survivor", "welcome/1/absorbed/1/hello")
     ]
+
+
+class _Feed:
+    """Identity's feed per tenant, each read in one page, with the heads GetOverrideFeedHeads gives."""
+
+    def __init__(self) -> None:
+        self.overrides: dict[str, list[PersonOverride]] = {}
+        self.pages: list[tuple[str, int]] = []
+        self.acknowledged: list[tuple[str, int]] = []
+        self.heads_down = False
+
+    def heads(self, tenants: Sequence[str]) -> dict[str, int]:
+        if self.heads_down:
+            raise _Unavailable()
+        return {t: max((o.version for o in self.overrides.get(t, [])), default=0) for t in tenants}
+
+    def page(self, tenant: str, after_version: int, page_token: str) -> tuple[list[PersonOverride], str]:
+        self.pages.append((tenant, after_version))
+        return [o for o in self.overrides.get(tenant, []) if o.version > after_version], ""
+
+    def acknowledge(self, tenant: str, applied_version: int) -> None:
+        self.acknowledged.append((tenant, applied_version))
+
+    def close(self) -> None:
+        pass
+
+
+class _Unavailable(grpc.RpcError):
+    def code(self) -> grpc.StatusCode:
+        return grpc.StatusCode.UNAVAILABLE
+
+
+def test_a_poll_reads_only_the_feeds_whose_head_moved(db: Database) -> None:
+    cursors, feed = OverrideCursors(db), _Feed()
+    for tenant in ("acme", "globex", "initech"):
+        cursors.remember(tenant)
+    feed.overrides["acme"] = [PersonOverride("absorbed", "survivor", version=3)]
+    follower = OverrideFollower(feed, _states(db), poll_seconds=60)
+
+    assert follower.poll() is True  # each feed read once, to learn where it stands
+    assert feed.pages == [("acme", 0), ("globex", 0), ("initech", 0)]
+    assert feed.acknowledged == [("acme", 3)]
+    feed.pages.clear()
+    assert follower.poll() is True
+    assert feed.pages == []  # idle: the heads told so in one call
+
+    feed.overrides["initech"] = [PersonOverride("a", "b", version=7)]
+    assert follower.poll() is True
+    assert feed.pages == [("initech", 0)]
+    assert cursors.cursor("initech") == 7
+    assert feed.acknowledged[-1] == ("initech", 7)
+
+    feed.heads_down = True
+    feed.overrides["acme"].append(PersonOverride("x", "y", version=4))
+    assert follower.poll() is False  # identity down: nothing read, the wait grows
+    assert feed.pages == [("initech", 0)]
+    feed.heads_down = False
+    assert follower.poll() is True
+    assert feed.pages[-1] == ("acme", 3)

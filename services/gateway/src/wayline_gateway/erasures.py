@@ -3,7 +3,9 @@
 The bridge drops a tenant's kept answers when an erasure passes through this replica (answer_cache.py); one
 made through another replica never does. So each replica follows identity's override feed
 (IdentityService.ListPersonOverrides, the feed every store keyed by person follows) for the tenants it keeps
-answers of, and drops a tenant's answers when the feed shows an `erased` marker (ADR 73):
+answers of, and drops a tenant's answers when the feed shows an `erased` marker (ADR 73). Each poll asks for
+those tenants' feed heads in one call (GetOverrideFeedHeads, ADR 95) and pages only the feeds whose head
+passed the tenant's cursor:
 
 - The cache asks `follow` before each computation (`AnswerCache.guard_with`): a tenant not followed yet is
   followed from the feed's head, read then, before the computation reads anything, so every erasure its
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -34,6 +36,7 @@ import grpc
 import structlog
 
 from wayline.common.context import TENANT_HEADER
+from wayline.common.override_heads import read_override_heads
 from wayline.identity.v1 import identity_service_pb2 as identity_pb
 from wayline.identity.v1 import identity_service_pb2_grpc as identity_grpc
 from wayline_gateway.http.answer_cache import AnswerCache
@@ -58,6 +61,10 @@ class FeedPage:
 
 
 class ErasureFeed(Protocol):
+    def heads(self, tenants: Sequence[str]) -> Mapping[str, int] | None:
+        """Each tenant's feed head, asked in one go; None when identity cannot tell (every feed is read);
+        raises on any failure."""
+
     def page(self, tenant: str, after_version: int, page_token: str) -> FeedPage:
         """One page of `tenant`'s feed after `after_version`; raises on any failure."""
 
@@ -69,6 +76,9 @@ class IdentityErasureFeed:
         self._stub = identity_grpc.IdentityServiceStub(channel)
         self._page_size = page_size
         self._timeout = timeout
+
+    def heads(self, tenants: Sequence[str]) -> Mapping[str, int] | None:
+        return read_override_heads(self._stub, tenants, timeout=self._timeout)
 
     def page(self, tenant: str, after_version: int, page_token: str) -> FeedPage:
         request = identity_pb.ListPersonOverridesRequest(
@@ -135,16 +145,30 @@ class ErasureFollower:
             for gone in set(self._cursors) - tenants:  # nothing kept: nothing to drop, no need to follow
                 del self._cursors[gone]
                 self._read_at.pop(gone, None)
-        for tenant in sorted(tenants):
+        if not tenants:
+            return
+        names = sorted(tenants)
+        try:
+            heads = self._feed.heads(names)
+        except Exception as error:  # noqa: BLE001 - no feed can be read now
+            for tenant in names:
+                self._failed(tenant, error)
+            return
+        for tenant in names:
             if self._stopping.is_set():
                 return
             try:
-                self._follow(tenant)
+                self._follow(tenant, None if heads is None else heads.get(tenant, 0))
             except Exception as error:  # noqa: BLE001 - any failure leaves the tenant unfollowed for now
                 self._failed(tenant, error)
 
-    def _follow(self, tenant: str) -> None:
+    def _follow(self, tenant: str, head: int | None) -> None:
+        """Read the tenant's feed after its cursor, unless its `head` (None: unknown) shows nothing new."""
         cursor = self.cursor(tenant)
+        if cursor is not None and head is not None and head <= cursor:
+            with self._lock:
+                self._read_at[tenant] = self._clock()
+            return
         if cursor is None:
             head = self._feed.page(tenant, _INT64_MAX, "").max_version
             # Answers kept before the head was read may predate an erasure this replica will not see.

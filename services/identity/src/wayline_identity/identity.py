@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from wayline.common.errors import Aborted, FieldViolation, InvalidArgument
-from wayline.common.sql import Database, Transaction, migrate
+from wayline.common.errors import Aborted, FieldViolation, InvalidArgument, Unavailable
+from wayline.common.sql import Database, Transaction, migrate, unavailable_as
 from wayline_identity import edits, resolver
 from wayline_identity.erasure import Erasure, acknowledge, read_erasure, record_erasure
 from wayline_identity.errors import ProfileNotFound
@@ -128,7 +128,7 @@ class Identity:
 
     def _run(self, tenant: str, work: Callable[[Graph, Rules], T], *, validate_only: bool = False) -> T:
         try:
-            with self._graph(tenant) as (g, rules):
+            with unavailable_as(_store_down), self._graph(tenant) as (g, rules):
                 result = work(g, rules)
                 if validate_only:
                     raise _Rollback(result)
@@ -291,6 +291,16 @@ class Identity:
             )
 
         return self._run(tenant, read)
+
+    def override_heads(self, tenants: Sequence[str]) -> dict[str, int]:
+        """The head of each tenant's override feed (0 for a tenant without overrides), read without the
+        tenants' locks: a head only grows, and the transaction that moved it committed its overrides."""
+        with unavailable_as(_store_down):
+            return reads.override_heads(self._db, tenants)
+
+
+def _store_down() -> Unavailable:
+    return Unavailable("the identity store is unavailable; retry shortly", retry_after=1.0)
 
 
 def _find(g: Graph, rules: Rules, person_id: str, identifier: Key | None) -> str:

@@ -21,6 +21,7 @@ from wayline_identity.identity import Identity
 __all__ = ["IdentityServicer"]
 
 _CONSUMER = re.compile(r"[a-z][a-z0-9_]{0,62}")
+_MAX_HEADS = 10_000
 _NEGATIVE = FieldViolation("page_size", "must be 0 or more")
 _DEFAULT_SIMULATION_RANGE_MICROS = 30 * 86_400 * 1_000_000
 _RULE_FIELDS = (
@@ -252,6 +253,27 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             person_overrides=[c.override_pb_of(o) for o in overrides],
             next_page_token=next_token,
             max_version=max_version,
+        )
+
+    def GetOverrideFeedHeads(  # noqa: N802
+        self, request: pb.GetOverrideFeedHeadsRequest, context: grpc.ServicerContext
+    ) -> pb.GetOverrideFeedHeadsResponse:
+        # No tenant: the call spans the tenants it names, and only other services may make it (its scope).
+        empty = [i for i, name in enumerate(request.tenants) if not name]
+        if empty:
+            raise InvalidArgument(
+                f"tenants holds {len(empty):,} empty names",
+                [FieldViolation(f"tenants[{i}]", "must not be empty") for i in empty[:10]],
+            )
+        tenants = list(dict.fromkeys(request.tenants))
+        if not 1 <= len(tenants) <= _MAX_HEADS:
+            raise InvalidArgument(
+                f"tenants must name 1 to {_MAX_HEADS:,} tenants; it names {len(tenants):,}",
+                [FieldViolation("tenants", f"1 to {_MAX_HEADS:,} names")],
+            )
+        heads = self._identity.override_heads(tenants)
+        return pb.GetOverrideFeedHeadsResponse(
+            heads=[pb.OverrideFeedHead(tenant=t, max_version=heads[t]) for t in tenants]
         )
 
 

@@ -2,10 +2,12 @@
 
 Ingest pushes the overrides of each resolution (ApplyPersonOverrides) before it writes the events that caused
 them; an administrator's merges, unmerges and splits and identity's erasures reach journeys only through the
-feed (IdentityService.ListPersonOverrides). Each poll, for every tenant journeys knows, the follower reads the
-feed after the tenant's cursor page by page, applies each page (`PersonChanges`: overrides recorded, `erased`
-markers erased), stores the cursor, and then acknowledges it to identity (AcknowledgePersonOverrides, consumer
-`journeys`), which lets identity's erasures complete and shows a lagging consumer.
+feed (IdentityService.ListPersonOverrides). Each poll asks identity for the heads of every tenant journeys
+knows in one call (GetOverrideFeedHeads, ADR 95); for each tenant whose head passed the head its feed was last
+read under, the follower reads the feed after the tenant's cursor page by page, applies each page
+(`PersonChanges`: overrides recorded, `erased` markers erased), stores the cursor, and then acknowledges it to
+identity (AcknowledgePersonOverrides, consumer `journeys`), which lets identity's erasures complete and shows
+a lagging consumer. An idle tenant costs a name in that one call, not a call of its own.
 
 The cursor is the highest feed version applied *by the follower*, every version below it included. It is not
 the highest version recorded in `person_overrides`: that one goes down when an erasure forgets overrides, and
@@ -26,6 +28,7 @@ from typing import Protocol
 
 import structlog
 
+from wayline.common.override_heads import FeedHeads
 from wayline_journeys.errors import StoreUnavailable
 from wayline_journeys.overrides import PersonOverride
 
@@ -64,6 +67,10 @@ class FeedPage:
 
 
 class OverrideFeed(Protocol):
+    def heads(self, tenants: Sequence[str]) -> Mapping[str, int] | None:
+        """Each tenant's feed head, asked in one go; None when identity cannot tell (every feed is read)."""
+        ...
+
     def page(self, tenant: str, after_version: int, page_token: str) -> FeedPage: ...
 
     def acknowledge(self, tenant: str, applied_version: int) -> None: ...
@@ -143,6 +150,7 @@ class OverrideFollower:
         self._max_backoff = max(max_backoff_seconds, poll_seconds)
         self._cursors: dict[str, int] = {}
         self._acknowledged: dict[str, int] = {}
+        self._heads = FeedHeads()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -150,17 +158,35 @@ class OverrideFollower:
         return self._cursors.get(tenant, 0)
 
     def poll(self) -> bool:
-        """One pass over every known tenant; True when each was brought up to date and acknowledged.
-        Stops at the first tenant whose feed is unavailable (identity is down for all of them)."""
+        """One pass over every known tenant whose feed moved; True when each was brought up to date and
+        acknowledged. Stops at the first tenant whose feed is unavailable (identity is down for all)."""
         tenants = self.tenants.current()
-        for tenant, version in self._cursor_store.cursors().items():  # other replicas' progress too
-            self._cursors[tenant] = max(self.cursor(tenant), version)
+        if not tenants:
+            return True
+        try:
+            heads = self._feed.heads(tenants)
+        except FeedUnavailable as exc:
+            if not self._stopping.is_set():
+                log.warning("journeys.override_feed_unavailable", error=str(exc))
+            return False
+        except FeedRefused as exc:  # read every feed, as before the heads
+            log.warning("journeys.override_heads_failed", error=str(exc))
+            heads = None
+        moved = self._heads.moved(tenants, heads)
+        if moved:
+            for tenant, version in self._cursor_store.cursors().items():  # other replicas' progress too
+                self._cursors[tenant] = max(self.cursor(tenant), version)
+        return self._follow_each(moved, heads)
+
+    def _follow_each(self, tenants: Sequence[str], heads: Mapping[str, int] | None) -> bool:
         caught_up = True
         for tenant in tenants:
             if self._stopping.is_set():
                 return False
             try:
                 self.follow(tenant)
+                if heads is not None and not self._stopping.is_set():  # else: maybe not read to its end
+                    self._heads.read_under(tenant, heads.get(tenant, 0))
             except FeedUnavailable as exc:
                 if not self._stopping.is_set():  # else: the call was cut short by stop()
                     log.warning("journeys.override_feed_unavailable", tenant=tenant, error=str(exc))

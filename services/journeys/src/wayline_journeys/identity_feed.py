@@ -1,4 +1,5 @@
-"""The override feed over gRPC: IdentityService.ListPersonOverrides and AcknowledgePersonOverrides.
+"""The override feed over gRPC: IdentityService.GetOverrideFeedHeads, ListPersonOverrides and
+AcknowledgePersonOverrides.
 
 Each call names its tenant in metadata; the channel (wayline.common.clients.internal_channel) adds the
 internal token and retries UNAVAILABLE, as both methods are safe to retry. Failures become the follower's two
@@ -7,12 +8,13 @@ errors: identity out of reach (every tenant waits) or one call refused (that ten
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 import grpc
 
 from wayline.common.context import TENANT_HEADER
+from wayline.common.override_heads import read_override_heads
 from wayline.identity.v1 import identity_service_pb2 as identity_pb
 from wayline.identity.v1 import identity_service_pb2_grpc as identity_grpc
 from wayline_journeys.converters import override_from_pb, override_violations
@@ -34,6 +36,10 @@ class IdentityOverrideFeed:
         self._stub = identity_grpc.IdentityServiceStub(channel)
         self._page_size = page_size
         self._timeout = timeout
+
+    def heads(self, tenants: Sequence[str]) -> Mapping[str, int] | None:
+        with _feed_errors():
+            return read_override_heads(self._stub, tenants, timeout=self._timeout)
 
     def page(self, tenant: str, after_version: int, page_token: str) -> FeedPage:
         request = identity_pb.ListPersonOverridesRequest(

@@ -3,22 +3,24 @@
 `orchestrator`) so that identity's erasures can complete. The structure is the decision service's follower
 (wayline_decision.features.overrides): a feed protocol, its gRPC implementation, and a thread.
 
-Each poll, for every tenant the orchestrator keeps anything for, the follower reads the feed after the
-tenant's cursor page by page and applies each page; the cursor is stored with the effects, so it survives a
-restart with the state it describes. A failed poll doubles the wait, up to ten polls (30 s at most); no
-error ends the thread, `stop` does.
+Each poll asks identity for the feed heads of every tenant the orchestrator keeps anything for in one call
+(GetOverrideFeedHeads, ADR 95); for each tenant whose head passed the head its feed was last read under, the
+follower reads the feed after the tenant's cursor page by page and applies each page; the cursor is stored
+with the effects, so it survives a restart with the state it describes. A failed poll doubles the wait, up to
+ten polls (30 s at most); no error ends the thread, `stop` does.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 import grpc
 import structlog
 
 from wayline.common.context import TENANT_HEADER
+from wayline.common.override_heads import FeedHeads, read_override_heads
 from wayline.identity.v1 import identity_service_pb2 as identity_pb
 from wayline.identity.v1 import identity_service_pb2_grpc as identity_grpc
 from wayline.identity.v1 import person_override_pb2
@@ -43,6 +45,10 @@ def override_of(message: person_override_pb2.PersonOverride) -> PersonOverride:
 
 
 class OverrideFeed(Protocol):
+    def heads(self, tenants: Sequence[str]) -> Mapping[str, int] | None:
+        """Each tenant's feed head, asked in one go; None when identity cannot tell (every feed is read)."""
+        ...
+
     def page(self, tenant: str, after_version: int, page_token: str) -> tuple[list[PersonOverride], str]: ...
 
     def acknowledge(self, tenant: str, applied_version: int) -> None: ...
@@ -59,6 +65,9 @@ class IdentityOverrideFeed:
         self._stub = identity_grpc.IdentityServiceStub(channel)
         self._page_size = page_size
         self._timeout = timeout_s
+
+    def heads(self, tenants: Sequence[str]) -> Mapping[str, int] | None:
+        return read_override_heads(self._stub, tenants, timeout=self._timeout)
 
     def page(self, tenant: str, after_version: int, page_token: str) -> tuple[list[PersonOverride], str]:
         request = identity_pb.ListPersonOverridesRequest(
@@ -88,22 +97,38 @@ class OverrideFollower:
         self._poll_seconds = poll_seconds
         self._max_backoff = max(min(10 * poll_seconds, 30.0), poll_seconds)
         self._acknowledged: dict[str, int] = {}
+        self._heads = FeedHeads()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
     def poll(self) -> bool:
-        """One pass over every tenant; True when each was brought up to date and acknowledged."""
-        caught_up = True
+        """One pass over every tenant whose feed moved; True when each was brought up to date and
+        acknowledged."""
         try:
             tenants: Sequence[str] = self._states.tenant_names()
         except Exception:
             log.exception("flows.override_feed_tenants_failed")
             return False
-        for tenant in tenants:
+        if not tenants:
+            return True
+        try:
+            heads = self._feed.heads(tenants)
+        except grpc.RpcError as error:
+            if not self._stopping.is_set():
+                log.warning("flows.override_heads_failed", error=str(error.code()))
+            return False
+        except Exception:  # the channel closed by `stop` (or a defect: logged, retried later)
+            if not self._stopping.is_set():
+                log.exception("flows.override_heads_crashed")
+            return False
+        caught_up = True
+        for tenant in self._heads.moved(tenants, heads):
             if self._stopping.is_set():
                 return False
             try:
                 self.follow(tenant)
+                if heads is not None and not self._stopping.is_set():  # else: maybe not read to its end
+                    self._heads.read_under(tenant, heads.get(tenant, 0))
             except grpc.RpcError as error:
                 if not self._stopping.is_set():
                     log.warning("flows.override_feed_failed", tenant=tenant, error=str(error.code()))

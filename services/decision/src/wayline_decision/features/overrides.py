@@ -2,9 +2,11 @@
 that a merged person's history reads under the survivor; acknowledges each tenant's cursor
 (AcknowledgePersonOverrides, consumer `decision`) so identity's erasures can complete.
 
-Each poll, for every tenant the feature service follows (those it holds, and those it remembered: every
-tenant an RPC brought to this process or, with the Redis state, to any replica; OnlineFeatures.remember),
-the follower reads the feed after the tenant's cursor page by page and applies each page
+Each poll asks identity for the feed heads of every tenant the feature service follows (those it holds, and
+those it remembered: every tenant an RPC brought to this process or, with the Redis state, to any replica;
+OnlineFeatures.remember) in one call (GetOverrideFeedHeads, ADR 95); for each tenant whose head passed the
+head its feed was last read under, the follower reads the feed after the tenant's cursor page by page and
+applies each page
 (`OnlineFeatures.apply_overrides`, which logs it with the state's other changes, so the cursor survives a
 restart with the state it describes). A failed poll doubles the wait, up to ten polls; no error ends the
 thread, `stop` does. Replaying a page is harmless: versions at or below the cursor are skipped.
@@ -19,13 +21,14 @@ The gRPC side is `IdentityOverrideFeed`; the loop is free of gRPC.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 import grpc
 import structlog
 
 from wayline.common.context import TENANT_HEADER
+from wayline.common.override_heads import FeedHeads, read_override_heads
 from wayline.identity.v1 import identity_service_pb2 as identity_pb
 from wayline.identity.v1 import identity_service_pb2_grpc as identity_grpc
 from wayline.identity.v1 import person_override_pb2
@@ -40,6 +43,10 @@ CONSUMER = "decision"
 
 
 class OverrideFeed(Protocol):
+    def heads(self, tenants: Sequence[str]) -> Mapping[str, int] | None:
+        """Each tenant's feed head, asked in one go; None when identity cannot tell (every feed is read)."""
+        ...
+
     def page(
         self, tenant: str, after_version: int, page_token: str
     ) -> tuple[Sequence[person_override_pb2.PersonOverride], str]: ...
@@ -67,6 +74,9 @@ class IdentityOverrideFeed:
         self._stub = identity_grpc.IdentityServiceStub(channel)
         self._page_size = page_size
         self._timeout = timeout_s
+
+    def heads(self, tenants: Sequence[str]) -> Mapping[str, int] | None:
+        return read_override_heads(self._stub, tenants, timeout=self._timeout)
 
     def page(
         self, tenant: str, after_version: int, page_token: str
@@ -98,6 +108,7 @@ class OverrideFollower:
         self._poll_seconds = poll_seconds
         self._max_backoff = max(min(10 * poll_seconds, 30.0), poll_seconds)
         self._acknowledged: dict[str, int] = {}
+        self._heads = FeedHeads()
         self._listeners: list[OverrideListener] = []
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -113,13 +124,29 @@ class OverrideFollower:
         return sorted(names)
 
     def poll(self) -> bool:
-        """One pass over every tenant; True when each was brought up to date and acknowledged."""
+        """One pass over every tenant whose feed moved; True when each was brought up to date and
+        acknowledged."""
+        tenants = self.tenant_names()
+        if not tenants:
+            return True
+        try:
+            heads = self._feed.heads(tenants)
+        except grpc.RpcError as error:
+            if not self._stopping.is_set():
+                log.warning("features.override_heads_failed", error=str(error.code()))
+            return False
+        except Exception:  # the channel closed by `stop` (or a defect: logged, retried later)
+            if not self._stopping.is_set():
+                log.exception("features.override_heads_crashed")
+            return False
         caught_up = True
-        for tenant in self.tenant_names():
+        for tenant in self._heads.moved(tenants, heads):
             if self._stopping.is_set():
                 return False
             try:
                 self.follow(tenant)
+                if heads is not None and not self._stopping.is_set():  # else: maybe not read to its end
+                    self._heads.read_under(tenant, heads.get(tenant, 0))
             except grpc.RpcError as error:
                 if not self._stopping.is_set():
                     log.warning("features.override_feed_failed", tenant=tenant, error=str(error.code()))

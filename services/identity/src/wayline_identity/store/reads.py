@@ -14,12 +14,19 @@ from typing import Any
 
 import structlog
 
-from wayline.common.sql import Transaction
+from wayline.common.sql import Database, Transaction
 from wayline.common.timestamps import MAX_TIMESTAMP_SECONDS, MIN_TIMESTAMP_SECONDS, from_micros
 from wayline_identity.model import Conflict, Key, MergeKind, MergeRecord, Override, Profile, ProfileIdentifier
 from wayline_identity.rules import Rules
 
-__all__ = ["MERGE_HISTORY_LIMIT", "list_overrides", "list_profiles", "max_override_version", "read_profile"]
+__all__ = [
+    "MERGE_HISTORY_LIMIT",
+    "list_overrides",
+    "list_profiles",
+    "max_override_version",
+    "override_heads",
+    "read_profile",
+]
 
 MERGE_HISTORY_LIMIT = 500
 CONFLICT_LIMIT = 100
@@ -189,6 +196,24 @@ def list_profiles(
 def max_override_version(tx: Transaction, tenant: str) -> int:
     rows = tx.execute("SELECT override_version FROM tenant_state WHERE tenant = ?", (tenant,))
     return int(rows[0][0]) if rows else 0
+
+
+_HEADS_PER_STATEMENT = 500  # far below SQLite's 32,766 bound parameters
+
+
+def override_heads(db: Database, tenants: Sequence[str]) -> dict[str, int]:
+    """Each tenant's override version (0 for one without a `tenant_state` row), by primary-key lookups."""
+    heads = dict.fromkeys(tenants, 0)
+    names = list(heads)
+    for start in range(0, len(names), _HEADS_PER_STATEMENT):
+        chunk = names[start : start + _HEADS_PER_STATEMENT]
+        placeholders = ", ".join("?" * len(chunk))
+        for tenant, version in db.read(
+            f"SELECT tenant, override_version FROM tenant_state WHERE tenant IN ({placeholders})",  # noqa: S608 - only placeholders are interpolated
+            chunk,
+        ):
+            heads[str(tenant)] = int(version)
+    return heads
 
 
 def list_overrides(tx: Transaction, tenant: str, after_version: int, limit: int) -> list[Override]:

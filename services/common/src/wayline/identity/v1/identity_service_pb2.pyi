@@ -1134,3 +1134,77 @@ class ListPersonOverridesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListPersonOverridesResponse: _TypeAlias = ListPersonOverridesResponse  # noqa: Y015
+
+@_typing.final
+class GetOverrideFeedHeadsRequest(_message.Message):
+    """GetOverrideFeedHeadsRequest names the tenants whose feed heads to return."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def tenants(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The tenants, 1 to 10,000 of them; a name given twice is answered once."""
+
+    def __init__(
+        self,
+        *,
+        tenants: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tenants", b"tenants"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetOverrideFeedHeadsRequest: _TypeAlias = GetOverrideFeedHeadsRequest  # noqa: Y015
+
+@_typing.final
+class GetOverrideFeedHeadsResponse(_message.Message):
+    """GetOverrideFeedHeadsResponse holds one head per tenant asked for."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HEADS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def heads(self) -> _containers.RepeatedCompositeFieldContainer[Global___OverrideFeedHead]:
+        """The heads, in the order of the request's tenants (each once)."""
+
+    def __init__(
+        self,
+        *,
+        heads: _abc.Iterable[Global___OverrideFeedHead] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["heads", b"heads"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetOverrideFeedHeadsResponse: _TypeAlias = GetOverrideFeedHeadsResponse  # noqa: Y015
+
+@_typing.final
+class OverrideFeedHead(_message.Message):
+    """OverrideFeedHead is where one tenant's override feed stands."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_FIELD_NUMBER: _builtins.int
+    MAX_VERSION_FIELD_NUMBER: _builtins.int
+    tenant: _builtins.str
+    """The tenant."""
+    max_version: _builtins.int
+    """The highest version the tenant's feed has given an override; 0 when it has none."""
+    def __init__(
+        self,
+        *,
+        tenant: _builtins.str = ...,
+        max_version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_version", b"max_version", "tenant", b"tenant"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OverrideFeedHead: _TypeAlias = OverrideFeedHead  # noqa: Y015

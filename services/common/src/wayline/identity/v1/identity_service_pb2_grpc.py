@@ -31,10 +31,10 @@ class IdentityServiceStub:
     Every merge, unmerge and split produces person overrides, which journeys applies so that past events follow
     the change.
 
-    Every call is scoped by the tenant in metadata. Unless an RPC says otherwise, its errors are:
-    INVALID_ARGUMENT with BadRequest field violations for a malformed request; NOT_FOUND with reason
-    `PROFILE_NOT_FOUND` when a named person or identifier does not exist; UNAVAILABLE when the store is down
-    (retryable).
+    Every call is scoped by the tenant in metadata, but GetOverrideFeedHeads, which names its tenants. Unless an
+    RPC says otherwise, its errors are: INVALID_ARGUMENT with BadRequest field violations for a malformed
+    request; NOT_FOUND with reason `PROFILE_NOT_FOUND` when a named person or identifier does not exist;
+    UNAVAILABLE when the store is down (retryable).
     """
 
     def __init__(self, channel):
@@ -108,6 +108,11 @@ class IdentityServiceStub:
                 request_serializer=wayline_dot_identity_dot_v1_dot_identity__service__pb2.ListPersonOverridesRequest.SerializeToString,
                 response_deserializer=wayline_dot_identity_dot_v1_dot_identity__service__pb2.ListPersonOverridesResponse.FromString,
                 _registered_method=True)
+        self.GetOverrideFeedHeads = channel.unary_unary(
+                '/wayline.identity.v1.IdentityService/GetOverrideFeedHeads',
+                request_serializer=wayline_dot_identity_dot_v1_dot_identity__service__pb2.GetOverrideFeedHeadsRequest.SerializeToString,
+                response_deserializer=wayline_dot_identity_dot_v1_dot_identity__service__pb2.GetOverrideFeedHeadsResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -116,10 +121,10 @@ class IdentityServiceServicer:
     Every merge, unmerge and split produces person overrides, which journeys applies so that past events follow
     the change.
 
-    Every call is scoped by the tenant in metadata. Unless an RPC says otherwise, its errors are:
-    INVALID_ARGUMENT with BadRequest field violations for a malformed request; NOT_FOUND with reason
-    `PROFILE_NOT_FOUND` when a named person or identifier does not exist; UNAVAILABLE when the store is down
-    (retryable).
+    Every call is scoped by the tenant in metadata, but GetOverrideFeedHeads, which names its tenants. Unless an
+    RPC says otherwise, its errors are: INVALID_ARGUMENT with BadRequest field violations for a malformed
+    request; NOT_FOUND with reason `PROFILE_NOT_FOUND` when a named person or identifier does not exist;
+    UNAVAILABLE when the store is down (retryable).
     """
 
     def ResolveIdentities(self, request, context):
@@ -289,6 +294,26 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetOverrideFeedHeads(self, request, context):
+        """GetOverrideFeedHeads returns the head of the override feed of each tenant named (the `max_version` a
+        ListPersonOverrides call of that tenant would return), in one call. A consumer that follows many tenants
+        asks for their heads once per poll and pages only the feeds whose head passed the place it last read
+        them to: most tenants' feeds are idle, and one call per tenant per poll cost identity and the consumer
+        CPU in proportion to the tenants (docs/adr/0095). A head only grows, and every override at or below a
+        head read is committed, so a consumer that read a feed to its end after reading its head H has seen
+        every override up to H.
+
+        The call spans tenants, so it needs no tenant in metadata (it names them in the request) and only other
+        services may make it: it reveals one number per tenant and no customer data. A tenant identity has never
+        written an override for, or does not know, has head 0.
+
+        Errors: INVALID_ARGUMENT when `tenants` is empty, names more than 10,000 tenants, or holds an empty
+        name; UNAVAILABLE when the store is down (retryable).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -357,6 +382,11 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     request_deserializer=wayline_dot_identity_dot_v1_dot_identity__service__pb2.ListPersonOverridesRequest.FromString,
                     response_serializer=wayline_dot_identity_dot_v1_dot_identity__service__pb2.ListPersonOverridesResponse.SerializeToString,
             ),
+            'GetOverrideFeedHeads': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOverrideFeedHeads,
+                    request_deserializer=wayline_dot_identity_dot_v1_dot_identity__service__pb2.GetOverrideFeedHeadsRequest.FromString,
+                    response_serializer=wayline_dot_identity_dot_v1_dot_identity__service__pb2.GetOverrideFeedHeadsResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'wayline.identity.v1.IdentityService', rpc_method_handlers)
@@ -371,10 +401,10 @@ class IdentityService:
     Every merge, unmerge and split produces person overrides, which journeys applies so that past events follow
     the change.
 
-    Every call is scoped by the tenant in metadata. Unless an RPC says otherwise, its errors are:
-    INVALID_ARGUMENT with BadRequest field violations for a malformed request; NOT_FOUND with reason
-    `PROFILE_NOT_FOUND` when a named person or identifier does not exist; UNAVAILABLE when the store is down
-    (retryable).
+    Every call is scoped by the tenant in metadata, but GetOverrideFeedHeads, which names its tenants. Unless an
+    RPC says otherwise, its errors are: INVALID_ARGUMENT with BadRequest field violations for a malformed
+    request; NOT_FOUND with reason `PROFILE_NOT_FOUND` when a named person or identifier does not exist;
+    UNAVAILABLE when the store is down (retryable).
     """
 
     @staticmethod
@@ -718,6 +748,33 @@ class IdentityService:
             '/wayline.identity.v1.IdentityService/ListPersonOverrides',
             wayline_dot_identity_dot_v1_dot_identity__service__pb2.ListPersonOverridesRequest.SerializeToString,
             wayline_dot_identity_dot_v1_dot_identity__service__pb2.ListPersonOverridesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOverrideFeedHeads(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.identity.v1.IdentityService/GetOverrideFeedHeads',
+            wayline_dot_identity_dot_v1_dot_identity__service__pb2.GetOverrideFeedHeadsRequest.SerializeToString,
+            wayline_dot_identity_dot_v1_dot_identity__service__pb2.GetOverrideFeedHeadsResponse.FromString,
             options,
             channel_credentials,
             insecure,

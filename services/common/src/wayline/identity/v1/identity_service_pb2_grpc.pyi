@@ -32,10 +32,10 @@ class IdentityServiceStub:
     Every merge, unmerge and split produces person overrides, which journeys applies so that past events follow
     the change.
 
-    Every call is scoped by the tenant in metadata. Unless an RPC says otherwise, its errors are:
-    INVALID_ARGUMENT with BadRequest field violations for a malformed request; NOT_FOUND with reason
-    `PROFILE_NOT_FOUND` when a named person or identifier does not exist; UNAVAILABLE when the store is down
-    (retryable).
+    Every call is scoped by the tenant in metadata, but GetOverrideFeedHeads, which names its tenants. Unless an
+    RPC says otherwise, its errors are: INVALID_ARGUMENT with BadRequest field violations for a malformed
+    request; NOT_FOUND with reason `PROFILE_NOT_FOUND` when a named person or identifier does not exist;
+    UNAVAILABLE when the store is down (retryable).
     """
 
     @_typing.overload
@@ -157,6 +157,22 @@ class IdentityServiceStub:
     Errors: INVALID_ARGUMENT for a negative `after_version` or a malformed page token; UNAVAILABLE when the
     store is down (retryable).
     """
+    GetOverrideFeedHeads: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.GetOverrideFeedHeadsRequest, _identity_service_pb2.GetOverrideFeedHeadsResponse]
+    """GetOverrideFeedHeads returns the head of the override feed of each tenant named (the `max_version` a
+    ListPersonOverrides call of that tenant would return), in one call. A consumer that follows many tenants
+    asks for their heads once per poll and pages only the feeds whose head passed the place it last read
+    them to: most tenants' feeds are idle, and one call per tenant per poll cost identity and the consumer
+    CPU in proportion to the tenants (docs/adr/0095). A head only grows, and every override at or below a
+    head read is committed, so a consumer that read a feed to its end after reading its head H has seen
+    every override up to H.
+
+    The call spans tenants, so it needs no tenant in metadata (it names them in the request) and only other
+    services may make it: it reveals one number per tenant and no customer data. A tenant identity has never
+    written an override for, or does not know, has head 0.
+
+    Errors: INVALID_ARGUMENT when `tenants` is empty, names more than 10,000 tenants, or holds an empty
+    name; UNAVAILABLE when the store is down (retryable).
+    """
 
 @_typing.type_check_only
 class IdentityServiceAsyncStub(IdentityServiceStub):
@@ -165,10 +181,10 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     Every merge, unmerge and split produces person overrides, which journeys applies so that past events follow
     the change.
 
-    Every call is scoped by the tenant in metadata. Unless an RPC says otherwise, its errors are:
-    INVALID_ARGUMENT with BadRequest field violations for a malformed request; NOT_FOUND with reason
-    `PROFILE_NOT_FOUND` when a named person or identifier does not exist; UNAVAILABLE when the store is down
-    (retryable).
+    Every call is scoped by the tenant in metadata, but GetOverrideFeedHeads, which names its tenants. Unless an
+    RPC says otherwise, its errors are: INVALID_ARGUMENT with BadRequest field violations for a malformed
+    request; NOT_FOUND with reason `PROFILE_NOT_FOUND` when a named person or identifier does not exist;
+    UNAVAILABLE when the store is down (retryable).
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -287,6 +303,22 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     Errors: INVALID_ARGUMENT for a negative `after_version` or a malformed page token; UNAVAILABLE when the
     store is down (retryable).
     """
+    GetOverrideFeedHeads: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.GetOverrideFeedHeadsRequest, _identity_service_pb2.GetOverrideFeedHeadsResponse]  # type: ignore[assignment]
+    """GetOverrideFeedHeads returns the head of the override feed of each tenant named (the `max_version` a
+    ListPersonOverrides call of that tenant would return), in one call. A consumer that follows many tenants
+    asks for their heads once per poll and pages only the feeds whose head passed the place it last read
+    them to: most tenants' feeds are idle, and one call per tenant per poll cost identity and the consumer
+    CPU in proportion to the tenants (docs/adr/0095). A head only grows, and every override at or below a
+    head read is committed, so a consumer that read a feed to its end after reading its head H has seen
+    every override up to H.
+
+    The call spans tenants, so it needs no tenant in metadata (it names them in the request) and only other
+    services may make it: it reveals one number per tenant and no customer data. A tenant identity has never
+    written an override for, or does not know, has head 0.
+
+    Errors: INVALID_ARGUMENT when `tenants` is empty, names more than 10,000 tenants, or holds an empty
+    name; UNAVAILABLE when the store is down (retryable).
+    """
 
 class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
     """IdentityService stitches identifiers into profiles: it resolves the identifiers of every event to a person
@@ -294,10 +326,10 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
     Every merge, unmerge and split produces person overrides, which journeys applies so that past events follow
     the change.
 
-    Every call is scoped by the tenant in metadata. Unless an RPC says otherwise, its errors are:
-    INVALID_ARGUMENT with BadRequest field violations for a malformed request; NOT_FOUND with reason
-    `PROFILE_NOT_FOUND` when a named person or identifier does not exist; UNAVAILABLE when the store is down
-    (retryable).
+    Every call is scoped by the tenant in metadata, but GetOverrideFeedHeads, which names its tenants. Unless an
+    RPC says otherwise, its errors are: INVALID_ARGUMENT with BadRequest field violations for a malformed
+    request; NOT_FOUND with reason `PROFILE_NOT_FOUND` when a named person or identifier does not exist;
+    UNAVAILABLE when the store is down (retryable).
     """
 
     @_abc_1.abstractmethod
@@ -491,6 +523,28 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
 
         Errors: INVALID_ARGUMENT for a negative `after_version` or a malformed page token; UNAVAILABLE when the
         store is down (retryable).
+        """
+
+    @_abc_1.abstractmethod
+    def GetOverrideFeedHeads(
+        self,
+        request: _identity_service_pb2.GetOverrideFeedHeadsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.GetOverrideFeedHeadsResponse, _abc.Awaitable[_identity_service_pb2.GetOverrideFeedHeadsResponse]]:
+        """GetOverrideFeedHeads returns the head of the override feed of each tenant named (the `max_version` a
+        ListPersonOverrides call of that tenant would return), in one call. A consumer that follows many tenants
+        asks for their heads once per poll and pages only the feeds whose head passed the place it last read
+        them to: most tenants' feeds are idle, and one call per tenant per poll cost identity and the consumer
+        CPU in proportion to the tenants (docs/adr/0095). A head only grows, and every override at or below a
+        head read is committed, so a consumer that read a feed to its end after reading its head H has seen
+        every override up to H.
+
+        The call spans tenants, so it needs no tenant in metadata (it names them in the request) and only other
+        services may make it: it reveals one number per tenant and no customer data. A tenant identity has never
+        written an override for, or does not know, has head 0.
+
+        Errors: INVALID_ARGUMENT when `tenants` is empty, names more than 10,000 tenants, or holds an empty
+        name; UNAVAILABLE when the store is down (retryable).
         """
 
 def add_IdentityServiceServicer_to_server(servicer: IdentityServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
