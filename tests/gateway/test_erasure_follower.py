@@ -26,6 +26,7 @@ class Feed:
     calls: list[tuple[str, int, str]] = field(default_factory=list)
     heads_unknown: bool = False  # an identity that predates GetOverrideFeedHeads
     head_calls: int = 0
+    forgotten: dict[str, int] = field(default_factory=dict)  # a head above the overrides left (erased)
 
     def heads(self, tenants: Sequence[str]) -> dict[str, int] | None:
         self.head_calls += 1
@@ -33,7 +34,10 @@ class Feed:
             raise ConnectionError("identity cannot be reached")
         if self.heads_unknown:
             return None
-        return {t: max((v for v, _ in self.overrides.get(t, [])), default=0) for t in tenants}
+        return {t: self.head(t) for t in tenants}
+
+    def head(self, tenant: str) -> int:
+        return max([self.forgotten.get(tenant, 0), *(v for v, _ in self.overrides.get(tenant, []))])
 
     def page(self, tenant: str, after_version: int, page_token: str) -> FeedPage:
         self.calls.append((tenant, after_version, page_token))
@@ -42,7 +46,7 @@ class Feed:
         feed = self.overrides.get(tenant, [])
         after = int(page_token) if page_token else after_version
         page = [o for o in feed if o[0] > after][: self.page_size]
-        head = max((version for version, _ in feed), default=0)
+        head = self.head(tenant)
         last = page[-1][0] if page else 0
         return FeedPage(
             erasures=sum(1 for _, erased in page if erased),
@@ -186,6 +190,14 @@ def test_only_feeds_whose_head_passed_the_cursor_are_read() -> None:
     assert feed.calls == [("globex", 1, "")]
     assert not kept(cache, key("globex"))
     assert kept(cache, key("acme"))
+
+    feed.forgotten["acme"] = 9  # overrides above the last one were forgotten: the head says so
+    follow.poll()
+    assert feed.calls[-1] == ("acme", 1, "")
+    assert follow.cursor("acme") == 9  # read to the end: the cursor takes the head
+    feed.calls.clear()
+    follow.poll()
+    assert feed.calls == []
 
     feed.heads_unknown = True  # identity predates the heads: every feed is read, as before them
     feed.calls.clear()

@@ -182,7 +182,12 @@ class ErasureFollower:
             page = self._feed.page(tenant, start, token)
             erased += page.erasures
             cursor = max(cursor, page.last_version)
-            if not page.next_page_token or not page.last_version:
+            if not page.next_page_token:
+                # Read to its end in the page's transaction: nothing at or below the head is unseen (the
+                # head is above the last override when an erasure forgot the latest ones).
+                cursor = max(cursor, page.max_version)
+                break
+            if not page.last_version:
                 break
             token = page.next_page_token
         if erased:
