@@ -7,7 +7,7 @@ from __future__ import annotations
 import statistics
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -284,13 +284,12 @@ def test_journeys_down_or_slower_than_the_budget_gives_the_defaults_within_the_b
         runtime.stop()
 
 
-def test_read_costs(rig: Rig, record_property: Callable[[str, object], None]) -> None:
-    """Measured, printed and kept loose (2 shared cores, other suites running): an online hit costs tens of
-    microseconds in the service; the fallback costs a GetProfileFeatures round trip."""
+def test_reads_stay_online_and_exact_while_observe_events_writes(rig: Rig) -> None:
+    """Online reads of a tenant's persons keep answering from the online state, with the same values, while
+    ObserveEvents writes other persons of the tenant from the gRPC thread pool. (What a read costs is
+    measured by `python -m bench decision-state`, not asserted here.)"""
     tenant = new_tenant("cost")
     _registered(tenant, rig)
-    # 20 persons of 40 events: every one is verified through journeys first (~0.15 s each), and the
-    # online hit costs the same for 20 as for 50 (the reads below cycle through them 100 times).
     persons = [f"p{i}" for i in range(20)]
     events = [
         event(p, hours_ago=h * 7.3, price=float(h), plan=f"plan{h % 3}") for p in persons for h in range(40)
@@ -301,59 +300,29 @@ def test_read_costs(rig: Rig, record_property: Callable[[str, object], None]) ->
     for p in persons:
         assert rig.read_online(tenant, SPEC, p, as_of).origin is FeatureOrigin.ONLINE
     read = rig.runtime.features.read_spec
-    samples: list[float] = []
-    for round_ in range(2000):
-        person = persons[round_ % len(persons)]
-        started = time.perf_counter_ns()
-        read(tenant, SPEC, COMPILED, person, as_of, budget_s=0.02)
-        samples.append((time.perf_counter_ns() - started) / 1000)
-    online_us = statistics.median(samples)
-    fallback: list[float] = []
-    for p in persons[:10]:  # the fallback's call, through the service's own journeys client
-        began = time.perf_counter()
-        rig.runtime.journeys.values(tenant, SPEC, p, as_of, 60)
-        fallback.append((time.perf_counter() - began) * 1000)
-    fallback_ms = statistics.median(fallback)
-    print(
-        f"\nonline hit: p50 {online_us:.1f} µs, p99 {sorted(samples)[1979]:.1f} µs; "
-        f"journeys fallback p50 {fallback_ms:.1f} ms ({len(SPEC.features)} features, 40 events a person)"
-    )
-    record_property("online_read_us_p50", online_us)
-    record_property("fallback_ms_p50", fallback_ms)
-    assert online_us < 2000
 
-    # Reads while ObserveEvents writes to the same tenant (other persons) from the gRPC thread pool.
     expected = {p: read(tenant, SPEC, COMPILED, p, as_of, budget_s=0.02).values for p in persons[:10]}
-    writing, batches = threading.Event(), list[float]()
+    writing, written = threading.Event(), [0]
 
     def write() -> None:
         while not writing.is_set():
-            batch = [event(f"w{len(batches)}-{i}", hours_ago=1, price=1.0) for i in range(100)]
-            began = time.perf_counter()
-            rig.observe(tenant, *batch)
-            batches.append((time.perf_counter() - began) * 1000)
+            rig.observe(tenant, *(event(f"w{written[0]}-{i}", hours_ago=1, price=1.0) for i in range(100)))
+            written[0] += 1
 
     writer = threading.Thread(target=write)
     writer.start()
-    contended: list[float] = []
+    reads = 0
     try:
         deadline = time.monotonic() + 2.0
         while time.monotonic() < deadline:
-            started = time.perf_counter_ns()
-            person = persons[len(contended) % 10]
+            person = persons[reads % 10]
             found = read(tenant, SPEC, COMPILED, person, as_of, budget_s=0.02)
-            contended.append((time.perf_counter_ns() - started) / 1000)
+            reads += 1
             assert found.origin is FeatureOrigin.ONLINE
-            if len(contended) % 10 == 0:
-                assert found.values == expected[person]
+            assert found.values == expected[person]
             time.sleep(0.0005)  # Decide's reads come with gaps, between the writer's batches
     finally:
         writing.set()
         writer.join()
-    contended.sort()
-    print(
-        f"while ObserveEvents writes (100 events a call, fsync on: p50 {statistics.median(batches):.1f} ms "
-        f"a call, {len(batches)} calls): online hit p50 {statistics.median(contended):.1f} µs, "
-        f"p99 {contended[int(len(contended) * 0.99)]:.1f} µs over {len(contended)} reads"
-    )
-    assert batches
+    assert written[0] > 0  # the reads did overlap writes
+    assert reads > 100
