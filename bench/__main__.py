@@ -40,7 +40,7 @@ SCENARIOS: dict[str, Callable[[argparse.Namespace], object]] = {
     "http": lambda args: http_collector.main(args.requests),
     "journeys": lambda args: journeys.main(args.requests, args.events, args.seed, args.cache_dir),
     "journeys-inserts": lambda args: journeys_inserts.main(args.requests, args.cache_dir),
-    "journeys-erasure": lambda args: journeys_erasure.main(args.erasures, args.cache_dir),
+    "journeys-erasure": lambda args: journeys_erasure.main(args.erasures, args.cache_dir, args.erasure_batch),
     "console": lambda args: console.main(args.events, args.seed, args.cache_dir),
     "gateway": lambda args: gateway.main(args.requests, rounds=args.rounds),
     "feed-followers": lambda args: feed_followers.main(args.tenants, args.idle_seconds),
@@ -93,6 +93,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--idle-seconds", type=float, default=20.0, help="feed-followers: the idle window measured"
+    )
+    parser.add_argument(
+        "--erasure-batch", type=int, default=10, help="journeys-erasure: persons a call in the batched rows"
     )
     parser.add_argument("--rounds", type=int, default=1, help="gateway: repeat every row, interleaved")
     parser.add_argument(

@@ -19,6 +19,7 @@ from tests.journeys.conftest import (
     received_now,
     stored_event,
 )
+from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline_journeys.store import connect_clickhouse
 
@@ -139,3 +140,67 @@ def test_delete_person_events_requires_a_person_id(journeys: Journeys) -> None:
         journeys.delete("")
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert field_violations(raised.value) == {"person_id": "REQUIRED"}
+
+
+def _batch(journeys: Journeys, *requests: pb.DeletePersonEventsRequest) -> list[int]:
+    response: pb.BatchDeletePersonEventsResponse = journeys.stub.BatchDeletePersonEvents(
+        pb.BatchDeletePersonEventsRequest(requests=requests), metadata=journeys.metadata, timeout=30
+    )
+    return [r.deleted_event_count for r in response.responses]
+
+
+def _erase(person: str, *identifiers: tuple[str, str]) -> pb.DeletePersonEventsRequest:
+    return pb.DeletePersonEventsRequest(
+        person_id=person, identifiers=[event_pb2.Identifier(type=t, value=v) for t, v in identifiers]
+    )
+
+
+def test_batch_delete_erases_each_person_as_delete_person_events_does(journeys: Journeys) -> None:
+    """Each person as DeletePersonEvents alone would erase it (merged persons' events, events carrying the
+    identifiers, the overrides pointing to the person), the counts in the request's order, an event once."""
+    first, merged, second, device_owner, third, bystander = (new_person() for _ in range(6))
+    journeys.write(
+        stored_event(first, ("user_id", "u1"), minute=0), stored_event(first, ("user_id", "u1"), minute=1)
+    )
+    journeys.write(stored_event(merged, ("anonymous_id", "m"), minute=2))
+    journeys.write(stored_event(second, ("user_id", "u2"), minute=3))
+    journeys.write(stored_event(device_owner, ("user_id", "u2"), minute=4))  # carries the second's user id
+    untouched = journeys.write(stored_event(bystander, ("user_id", "b"), minute=5))
+    journeys.apply(override(merged, first, 1))
+
+    counts = _batch(
+        journeys,
+        _erase(first),
+        _erase(second, ("user_id", "u2")),
+        _erase(third),  # nothing stored: 0
+        _erase(first),  # named again: its events counted once, for the first request
+    )
+
+    assert counts == [3, 2, 0, 0]
+    for person in (first, merged, second, device_owner):
+        assert journeys.timeline(person) == []
+    assert journeys.timeline(identifier=("anonymous_id", "m")) == []
+    assert ids(journeys.timeline(bystander)) == ids(untouched)
+    # The override to the first person is forgotten with its events: the merged person is not brought back.
+    journeys.write(stored_event(merged, ("anonymous_id", "m2"), minute=6))
+    assert len(journeys.timeline(merged)) == 1
+    assert journeys.timeline(first) == []
+    assert _batch(journeys, _erase(first), _erase(second, ("user_id", "u2"))) == [0, 0]  # idempotent
+
+
+def test_batch_delete_checks_its_persons(journeys: Journeys) -> None:
+    for requests, violations in (
+        ((), {"requests": "INVALID"}),
+        (tuple(_erase(f"p{i}") for i in range(1001)), {"requests": "INVALID"}),
+        (
+            (_erase("p"), _erase(""), _erase("q"), _erase("")),
+            {
+                "requests[1].person_id": "REQUIRED",
+                "requests[3].person_id": "REQUIRED",
+            },
+        ),
+    ):
+        with pytest.raises(grpc.RpcError) as raised:
+            _batch(journeys, *requests)
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert field_violations(raised.value) == violations

@@ -18,6 +18,7 @@ from clickhouse_connect.driver.client import Client
 from structlog.testing import capture_logs
 
 from tests.journeys.conftest import T0, new_person, stored_record
+from wayline_journeys.erasures import PersonToErase
 from wayline_journeys.errors import StoreUnavailable
 from wayline_journeys.events import EventRecord
 from wayline_journeys.store import JourneyStore
@@ -41,7 +42,7 @@ class SeenStore(JourneyStore):
 
     def rows(self, sql: str, parameters: dict[str, Any], action: str) -> Sequence[Sequence[Any]]:
         found = super().rows(sql, parameters, action)
-        if action == "finding a person's events" and self.after_first_find is not None:
+        if action == "finding persons' events" and self.after_first_find is not None:
             hook, self.after_first_find = self.after_first_find, None
             hook()
         return found
@@ -56,7 +57,9 @@ class SeenStore(JourneyStore):
             super().command(sql, parameters, action, settings)
 
     def erase(self, person: str) -> int:
-        return self.erase_person(TENANT, person, self.overrides.mapping_for_person(TENANT, person))
+        return self.erase_persons(
+            TENANT, [PersonToErase(person)], self.overrides.mapping_for_person(TENANT, person)
+        )[0]
 
     def count(self, table: str, person: str, *, on_disk: bool = False) -> int:
         """The person's rows a read returns, or (`on_disk`) also those only masked."""

@@ -13,6 +13,7 @@ from structlog.testing import capture_logs
 
 from tests.journeys.conftest import T0, new_person, stored_record
 from wayline_journeys.erasure_sweep import LateEventSweep
+from wayline_journeys.erasures import PersonToErase
 from wayline_journeys.events import EventRecord, TimelineQuery
 from wayline_journeys.overrides import PersonOverride
 from wayline_journeys.person_changes import PersonChanges
@@ -51,7 +52,7 @@ def test_a_late_event_of_an_erased_person_is_erased_and_what_came_after_the_eras
 ) -> None:
     person, bystander = new_person(), new_person()
     suite.write(stored_record(person, T0, ("user_id", "p")))
-    suite.changes.erase(TENANT, person)
+    suite.changes.erase(TENANT, [PersonToErase(person)])
     assert suite.sweep.sweep() == 0  # nothing of the person is stored again
 
     late = stored_record(person, T0 + timedelta(minutes=1), ("user_id", "p"))  # received before the erasure
@@ -70,7 +71,7 @@ def test_a_late_event_of_an_erased_person_is_erased_and_what_came_after_the_eras
 
 def test_the_sweep_looks_only_at_erasures_within_its_window(suite: Suite) -> None:
     recent, long_ago = new_person(), new_person()
-    suite.changes.erase(TENANT, recent)
+    suite.changes.erase(TENANT, [PersonToErase(recent)])
     suite.store.insert(
         "erased_persons",
         [(TENANT, long_ago, datetime.now(UTC) - timedelta(hours=1))],
@@ -93,7 +94,7 @@ def test_events_an_override_maps_to_someone_else_are_not_the_erased_persons(suit
     kept = stored_record(person, T0, ("email", "e@x.y"))
     suite.write(kept)
     suite.changes.apply(TENANT, [PersonOverride(person, split_off, 1, "email", "e@x.y")])
-    suite.changes.erase(TENANT, person)
+    suite.changes.erase(TENANT, [PersonToErase(person)])
 
     assert suite.sweep.sweep() == 0
     assert suite.timeline(split_off) == [kept.event_id]

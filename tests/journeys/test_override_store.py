@@ -36,7 +36,7 @@ def test_forgetting_keeps_a_version_recorded_after_the_mapping_was_read(
     # Meanwhile identity moves `other` elsewhere; erasing `person` must not lose that newer override.
     overrides.apply("acme", [PersonOverride("other", "elsewhere", 3)])
 
-    assert overrides.forget_pointing_to("acme", "person", seen) == 2
+    assert overrides.forget_pointing_to("acme", {"person"}, seen) == 2
 
     assert overrides.mapping_for_person("acme", "person").overrides == ()
     (kept,) = overrides.mapping_for_person("acme", "elsewhere").overrides

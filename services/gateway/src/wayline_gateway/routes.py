@@ -25,6 +25,7 @@ ERASING_METHODS = frozenset(
     {
         "/wayline.identity.v1.IdentityService/DeleteProfile",
         "/wayline.journeys.v1.JourneyService/DeletePersonEvents",
+        "/wayline.journeys.v1.JourneyService/BatchDeletePersonEvents",
         "/wayline.ingest.v1.IngestService/DeletePersonDeadLetters",
     }
 )

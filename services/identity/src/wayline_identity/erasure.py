@@ -6,6 +6,10 @@ store. Stores that identity calls directly (journeys' events, ingest's dead lett
 feed (decision, orchestrator) confirm by moving their feed cursor past the erasure's `erased` markers
 (AcknowledgePersonOverrides). The record holds person ids (random) and no identifier once complete: the
 identifiers the stores need to find dead letters are kept only while the erasure runs.
+
+The driver hands each store a tenant's pending erasures together, in one eraser call per pass: a delete on
+journeys' live store costs seconds whatever it deletes, so a backlog drains at that cost per pass instead of
+per person (docs/adr/0096-erasures-in-batches.md). The store confirms them all or none.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ __all__ = [
     "Erasure",
     "ErasureDriver",
     "ErasureStep",
+    "ErasureWork",
     "acknowledge",
     "read_erasure",
     "record_erasure",
@@ -38,10 +43,22 @@ __all__ = [
 
 log = structlog.get_logger("wayline.identity.erasure")
 
-# Erases a person in one store: (tenant, person ids, identifiers) → how many records it deleted. Raises when
-# the store could not confirm (the driver retries).
-Eraser = Callable[[str, Sequence[str], Sequence[Key]], int]
 PENDING, DONE = "pending", "done"
+
+
+@dataclass(frozen=True)
+class ErasureWork:
+    """What one erasure asks of a store: its persons, and the identifiers to erase with them (records that
+    carry them but read as someone else, such as a login on a device unmerged from the person)."""
+
+    person_ids: tuple[str, ...]
+    identifiers: tuple[Key, ...]
+
+
+# Erases several erasures of one tenant in one store: (tenant, each erasure's work) → how many records it
+# deleted for each, in the same order. Raises when the store could not confirm all of them: the driver then
+# retries every one (erasing again is harmless, it finds nothing more).
+Eraser = Callable[[str, Sequence[ErasureWork]], Sequence[int]]
 
 
 class ErasureNotFound(NotFound):
@@ -154,8 +171,9 @@ def acknowledge(tx: Transaction, tenant: str, consumer: str, version: int, now: 
 
 
 class ErasureDriver:
-    """Completes pending erasures: calls each direct store's eraser until it succeeds, marks feed consumers
-    done once their cursor passed the erasure's markers, and closes the record when every step is done."""
+    """Completes pending erasures: calls each direct store's eraser until it succeeds (once per pass for
+    all of a tenant's erasures waiting on that store), marks feed consumers done once their cursor passed the
+    erasure's markers, and closes the record when every step is done."""
 
     def __init__(
         self,
@@ -198,65 +216,117 @@ class ErasureDriver:
             self._wake.clear()
 
     def run_once(self) -> int:
-        """One pass over pending erasures; how many completed."""
+        """One pass over the oldest pending erasures, tenant by tenant (a store call carries one tenant);
+        how many completed."""
         with self._db.transaction() as tx:
-            pending = tx.execute(
+            rows = tx.execute(
                 "SELECT tenant, erasure_id, person_ids, identifiers, marker_version FROM erasures"
                 " WHERE complete_time IS NULL ORDER BY create_time LIMIT 100"
             )
-        completed = 0
-        for tenant, erasure_id, person_ids, identifiers, marker_version in pending:
-            persons = json.loads(person_ids)
-            keys = [(str(k), str(v)) for k, v in json.loads(identifiers)]
-            completed += self._advance(tenant, erasure_id, persons, keys, int(marker_version))
-        return completed
-
-    def _advance(self, tenant: str, erasure_id: str, persons: list[str], keys: list[Key], marker: int) -> int:
-        with self._db.transaction() as tx:
-            steps = tx.execute(
-                "SELECT store FROM erasure_steps WHERE tenant = ? AND erasure_id = ? AND state = ?",
-                (tenant, erasure_id, PENDING),
+        tenants: dict[str, list[_Pending]] = {}
+        for tenant, erasure_id, person_ids, identifiers, marker_version in rows:
+            work = ErasureWork(
+                tuple(json.loads(person_ids)), tuple((str(k), str(v)) for k, v in json.loads(identifiers))
             )
+            tenants.setdefault(tenant, []).append(_Pending(erasure_id, work, int(marker_version)))
+        return sum(self._advance(tenant, erasures) for tenant, erasures in tenants.items())
+
+    def _advance(self, tenant: str, erasures: list[_Pending]) -> int:
+        """Move one tenant's erasures on, store by store, then close those whose steps are all done."""
+        with self._db.transaction() as tx:
+            pending = _pending_steps(tx, tenant, [e.erasure_id for e in erasures])
             cursors = dict(
                 tx.execute("SELECT consumer, version FROM override_cursors WHERE tenant = ?", (tenant,))
             )
-        for (store,) in steps:
+        for store in sorted({store for _, store in pending}):
+            waiting = [e for e in erasures if (e.erasure_id, store) in pending]  # oldest first
             eraser = self._erasers.get(store)
             if eraser is None:  # a feed consumer: done once its cursor passed the markers
-                if int(cursors.get(store, 0)) >= marker:
-                    self._step(tenant, erasure_id, store, state=DONE, deleted=0, error="")
-                continue
-            try:
-                deleted = eraser(tenant, persons, keys)
-            except Exception as exc:  # noqa: BLE001 - whatever a store raises, the step is retried next pass
-                log.warning(
-                    "identity.erasure_step_failed", store=store, erasure_id=erasure_id, error=str(exc)
-                )
-                self._step(tenant, erasure_id, store, state=PENDING, deleted=0, error=str(exc)[:500])
+                cursor = int(cursors.get(store, 0))
+                caught_up = [(e.erasure_id, 0) for e in waiting if cursor >= e.marker]
+                self._record(tenant, store, caught_up, state=DONE, error="")
             else:
-                self._step(tenant, erasure_id, store, state=DONE, deleted=deleted, error="")
-        with self._db.transaction() as tx:
-            left = tx.execute(
-                "SELECT COUNT(*) FROM erasure_steps WHERE tenant = ? AND erasure_id = ? AND state = ?",
-                (tenant, erasure_id, PENDING),
-            )
-            if int(left[0][0]):
-                return 0
-            tx.execute(
-                "UPDATE erasures SET complete_time = ?, identifiers = '[]' WHERE tenant = ? AND erasure_id"
-                " = ?",
-                (self._clock(), tenant, erasure_id),
-            )
-        log.info("identity.erasure_complete", tenant=tenant, erasure_id=erasure_id)
-        return 1
+                self._erase(tenant, store, eraser, waiting)
+        return self._close(tenant, [e.erasure_id for e in erasures])
 
-    def _step(
-        self, tenant: str, erasure_id: str, store: str, *, state: str, deleted: int, error: str
+    def _erase(self, tenant: str, store: str, eraser: Eraser, erasures: list[_Pending]) -> None:
+        """One eraser call for every erasure waiting on `store`: all done with their counts. When the store
+        refuses the batch, each erasure is tried alone in the same pass, so that one it keeps refusing
+        holds up only itself (while the store is down: a failing call per erasure, as before batches)."""
+        if len(erasures) > 1 and self._erase_batch(tenant, store, eraser, erasures, record_failure=False):
+            return
+        for erasure in erasures:
+            self._erase_batch(tenant, store, eraser, [erasure], record_failure=True)
+
+    def _erase_batch(
+        self, tenant: str, store: str, eraser: Eraser, erasures: list[_Pending], *, record_failure: bool
+    ) -> bool:
+        """Call `eraser` for `erasures`; on success record each step done with its count. True on success."""
+        ids = [e.erasure_id for e in erasures]
+        try:
+            counts = list(eraser(tenant, [e.work for e in erasures]))
+            if len(counts) != len(erasures):
+                raise ValueError(f"{store} answered {len(counts)} counts for {len(erasures)} erasures")
+        except Exception as exc:  # noqa: BLE001 - whatever a store raises, the steps are retried
+            log.warning(
+                "identity.erasure_step_failed", tenant=tenant, store=store, erasure_ids=ids, error=str(exc)
+            )
+            if record_failure:
+                self._record(tenant, store, [(i, 0) for i in ids], state=PENDING, error=str(exc)[:500])
+            return False
+        self._record(tenant, store, list(zip(ids, counts, strict=True)), state=DONE, error="")
+        return True
+
+    def _record(
+        self, tenant: str, store: str, outcomes: Sequence[tuple[str, int]], *, state: str, error: str
     ) -> None:
+        """Record an attempt at `store`'s step of each erasure in `outcomes` (erasure id, records deleted)."""
+        if not outcomes:
+            return
+        now = self._clock()
         with self._db.transaction() as tx:
-            tx.execute(
+            tx.executemany(
                 "UPDATE erasure_steps SET state = ?, deleted_count = deleted_count + ?,"
                 " attempt_count = attempt_count + 1, last_error = ?, update_time = ?"
                 " WHERE tenant = ? AND erasure_id = ? AND store = ?",
-                (state, deleted, error, self._clock(), tenant, erasure_id, store),
+                [(state, deleted, error, now, tenant, erasure_id, store) for erasure_id, deleted in outcomes],
             )
+
+    def _close(self, tenant: str, erasure_ids: Sequence[str]) -> int:
+        """Complete the erasures among `erasure_ids` that no step waits on any more; how many."""
+        with self._db.transaction() as tx:
+            waiting = {erasure_id for erasure_id, _ in _pending_steps(tx, tenant, erasure_ids)}
+            done = [i for i in erasure_ids if i not in waiting]
+            if done:
+                now = self._clock()
+                tx.executemany(
+                    "UPDATE erasures SET complete_time = ?, identifiers = '[]' WHERE tenant = ? AND"
+                    " erasure_id = ?",
+                    [(now, tenant, erasure_id) for erasure_id in done],
+                )
+        for erasure_id in done:
+            log.info("identity.erasure_complete", tenant=tenant, erasure_id=erasure_id)
+        return len(done)
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A pending erasure as the driver reads it: what its stores must erase, and the feed version past
+    which its feed consumers have forgotten the person."""
+
+    erasure_id: str
+    work: ErasureWork
+    marker: int
+
+
+def _pending_steps(tx: Transaction, tenant: str, erasure_ids: Sequence[str]) -> set[tuple[str, str]]:
+    """(erasure id, store) of each pending step of the erasures (at most the 100 of one pass)."""
+    if not erasure_ids:
+        return set()
+    marks = ", ".join("?" for _ in erasure_ids)
+    rows = tx.execute(
+        "SELECT erasure_id, store FROM erasure_steps WHERE tenant = ? AND state = ?"  # noqa: S608 - only placeholders are interpolated
+        f" AND erasure_id IN ({marks})",
+        (tenant, PENDING, *erasure_ids),
+    )
+    return {(str(erasure_id), str(store)) for erasure_id, store in rows}

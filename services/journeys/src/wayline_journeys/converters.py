@@ -22,6 +22,7 @@ from wayline.common.timestamps import to_timestamp as _timestamp
 from wayline.event.v1 import event_pb2
 from wayline.identity.v1 import person_override_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
+from wayline_journeys.erasures import PersonToErase
 from wayline_journeys.event_columns import EventColumns
 from wayline_journeys.events import (
     MAX_WRITE_EVENTS,
@@ -50,6 +51,7 @@ __all__ = [
     "override_violations",
     "person_overrides",
     "person_to_erase",
+    "persons_to_erase",
     "record_to_event",
     "time_bounds",
     "timeline_query",
@@ -500,9 +502,35 @@ def override_violations(path: str, override: person_override_pb2.PersonOverride)
     return found
 
 
-def person_to_erase(request: pb.DeletePersonEventsRequest) -> str:
+_MAX_PERSONS_TO_ERASE = 1000
+
+
+def person_to_erase(request: pb.DeletePersonEventsRequest) -> PersonToErase:
     if not request.person_id:
         raise InvalidArgument(
             "person_id is required", [FieldViolation("person_id", "must not be empty", "REQUIRED")]
         )
-    return request.person_id
+    return _to_erase(request)
+
+
+def persons_to_erase(request: pb.BatchDeletePersonEventsRequest) -> list[PersonToErase]:
+    """The persons of a BatchDeletePersonEvents call: 1 to 1,000, each with a person id."""
+    if not 1 <= len(request.requests) <= _MAX_PERSONS_TO_ERASE:
+        raise InvalidArgument(
+            f"requests must name 1 to {_MAX_PERSONS_TO_ERASE:,} persons; it names {len(request.requests):,}",
+            [FieldViolation("requests", f"1 to {_MAX_PERSONS_TO_ERASE:,} persons")],
+        )
+    missing = [i for i, r in enumerate(request.requests) if not r.person_id]
+    if missing:
+        raise InvalidArgument(
+            f"{len(missing):,} requests lack person_id",
+            [
+                FieldViolation(f"requests[{i}].person_id", "must not be empty", "REQUIRED")
+                for i in missing[:_MAX_REPORTED_VIOLATIONS]
+            ],
+        )
+    return [_to_erase(r) for r in request.requests]
+
+
+def _to_erase(request: pb.DeletePersonEventsRequest) -> PersonToErase:
+    return PersonToErase(request.person_id, tuple((i.type, i.value) for i in request.identifiers))

@@ -15,6 +15,7 @@ from datetime import datetime
 from itertools import groupby
 from typing import Protocol
 
+from wayline_journeys.erasures import PersonToErase
 from wayline_journeys.overrides import OverrideMapping, PersonOverride
 from wayline_journeys.store.overrides import PersonOverrideStore
 
@@ -37,22 +38,21 @@ def runs(overrides: Iterable[PersonOverride]) -> list[tuple[bool, list[PersonOve
 
 
 class EventErasure(Protocol):
-    def erase_person(
+    def erase_persons(
         self,
         tenant: str,
-        person_id: str,
+        persons: Sequence[PersonToErase],
         mapping: OverrideMapping,
-        identifiers: Sequence[tuple[str, str]] = (),
         received_by: datetime | None = None,
-    ) -> int:
-        """Erase every event that reads as `person_id` through `mapping` or carries one of `identifiers`, of
-        those received by `received_by` if set."""
+    ) -> list[int]:
+        """Erase every event that reads as one of `persons` through `mapping` or carries one of their
+        identifiers, of those received by `received_by` if set; how many for each person."""
         ...
 
 
 class ErasedPersonsMemory(Protocol):
-    def remember(self, tenant: str, person_id: str) -> None:
-        """Record that `person_id` is erased now, before their events are deleted."""
+    def remember(self, tenant: str, person_ids: Sequence[str]) -> None:
+        """Record that `person_ids` are erased now, before their events are deleted."""
         ...
 
 
@@ -75,14 +75,17 @@ class PersonChanges:
         self._on_erased = on_erased
 
     def apply(self, tenant: str, overrides: Sequence[PersonOverride]) -> AppliedChanges:
-        """Record `overrides` and carry out the erasures among them, in version order."""
+        """Record `overrides` and carry out the erasures among them, in version order (a run of erasures
+        together, as BatchDeletePersonEvents erases its persons)."""
         applied = 0
         max_version: int | None = None
         for erasures, run in runs(overrides):
             if erasures:
-                for marker in run:
-                    deleted, forgotten = self._erase(tenant, marker.person_id)
-                    applied += 1 if deleted or forgotten else 0
+                persons = [PersonToErase(p) for p in dict.fromkeys(marker.person_id for marker in run)]
+                deleted, forgotten = self._erase(tenant, persons)
+                applied += sum(
+                    1 for p, n in zip(persons, deleted, strict=True) if n or p.person_id in forgotten
+                )
                 max_version = None
             else:
                 recorded, max_version = self._overrides.apply(tenant, run)
@@ -91,34 +94,32 @@ class PersonChanges:
             max_version = self._overrides.max_version(tenant)
         return AppliedChanges(applied, max_version)
 
-    def erase(self, tenant: str, person_id: str, identifiers: Sequence[tuple[str, str]] = ()) -> int:
-        """Erase every event that reads as `person_id` or carries one of `identifiers`, and the overrides
-        pointing to the person; how many events."""
-        deleted, _ = self._erase(tenant, person_id, identifiers)
+    def erase(self, tenant: str, persons: Sequence[PersonToErase]) -> list[int]:
+        """Erase every event that reads as one of `persons` or carries one of their identifiers, and the
+        overrides pointing to them; how many events for each person, in order."""
+        deleted, _ = self._erase(tenant, persons)
         return deleted
 
     def erase_again(self, tenant: str, person_id: str, received_by: datetime) -> int:
         """Erase the events of an erased person received by `received_by` (their erasure's time) that were
         stored after it (erasure_sweep.py); how many."""
-        deleted, _ = self._erase(tenant, person_id, received_by=received_by)
-        return deleted
+        deleted, _ = self._erase(tenant, [PersonToErase(person_id)], received_by=received_by)
+        return deleted[0]
 
     def _erase(
-        self,
-        tenant: str,
-        person_id: str,
-        identifiers: Sequence[tuple[str, str]] = (),
-        received_by: datetime | None = None,
-    ) -> tuple[int, int]:
+        self, tenant: str, persons: Sequence[PersonToErase], received_by: datetime | None = None
+    ) -> tuple[list[int], set[str]]:
+        """How many events for each person, and the persons some override pointed to (now forgotten)."""
+        person_ids = list(dict.fromkeys(p.person_id for p in persons))
         if received_by is None:
-            # Remembered before anything is deleted, so that an event of the person received before now and
+            # Remembered before anything is deleted, so that an event of a person received before now and
             # stored after the deletes is erased too (erasure_sweep.py).
-            self._erased.remember(tenant, person_id)
-        mapping = self._overrides.mapping_for_person(tenant, person_id)
-        # Events first, then the overrides that route events to the person: if the call fails between the
+            self._erased.remember(tenant, person_ids)
+        mapping = self._overrides.mapping_for_persons(tenant, person_ids)
+        # Events first, then the overrides that route events to the persons: if the call fails between the
         # two, a retry still finds the same events through the same overrides (and erases none twice).
-        deleted = self._events.erase_person(tenant, person_id, mapping, identifiers, received_by)
-        forgotten = self._overrides.forget_pointing_to(tenant, person_id, mapping)
-        if received_by is None or deleted:
-            self._on_erased(tenant, [person_id])
-        return deleted, forgotten
+        deleted = self._events.erase_persons(tenant, persons, mapping, received_by)
+        self._overrides.forget_pointing_to(tenant, set(person_ids), mapping)
+        if received_by is None or any(deleted):
+            self._on_erased(tenant, person_ids)
+        return deleted, {p for p in person_ids if mapping.pointing_to(p)}

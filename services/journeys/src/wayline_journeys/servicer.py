@@ -22,6 +22,7 @@ from wayline_journeys.converters import (
     columns_to_write,
     person_overrides,
     person_to_erase,
+    persons_to_erase,
     timeline_query,
     timeline_response,
 )
@@ -160,10 +161,18 @@ class JourneyServicer(pb_grpc.JourneyServiceServicer):
     def DeletePersonEvents(  # noqa: N802
         self, request: pb.DeletePersonEventsRequest, context: grpc.ServicerContext
     ) -> pb.DeletePersonEventsResponse:
-        tenant, person_id = require_tenant(), person_to_erase(request)
-        identifiers = [(i.type, i.value) for i in request.identifiers]
-        return pb.DeletePersonEventsResponse(
-            deleted_event_count=self._changes.erase(tenant, person_id, identifiers)
+        tenant, person = require_tenant(), person_to_erase(request)
+        return pb.DeletePersonEventsResponse(deleted_event_count=self._changes.erase(tenant, [person])[0])
+
+    def BatchDeletePersonEvents(  # noqa: N802
+        self, request: pb.BatchDeletePersonEventsRequest, context: grpc.ServicerContext
+    ) -> pb.BatchDeletePersonEventsResponse:
+        tenant, persons = require_tenant(), persons_to_erase(request)
+        return pb.BatchDeletePersonEventsResponse(
+            responses=[
+                pb.DeletePersonEventsResponse(deleted_event_count=count)
+                for count in self._changes.erase(tenant, persons)
+            ]
         )
 
     def GetCustomerValue(  # noqa: N802

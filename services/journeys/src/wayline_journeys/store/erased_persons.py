@@ -3,6 +3,7 @@ reads to find an erased person's events stored after their erasure."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from wayline_journeys.erasure_sweep import ErasedPerson
@@ -36,10 +37,11 @@ class ClickHouseErasedPersons:
     def __init__(self, db: JourneyDatabase) -> None:
         self._db = db
 
-    def remember(self, tenant: str, person_id: str) -> None:
+    def remember(self, tenant: str, person_ids: Sequence[str]) -> None:
+        now = datetime.now(UTC)
         self._db.insert(
             "erased_persons",
-            [(tenant, person_id, datetime.now(UTC))],
+            [(tenant, person_id, now) for person_id in person_ids],
             ("tenant_id", "person_id", "erased_at"),
             "remembering an erased person",
         )

@@ -10,6 +10,10 @@ id: every copy of an erased event goes, also an older copy written under another
 The anchor lookups of the touched anchors are rebuilt from the events that remain, so no identifier of the
 person survives in them.
 
+Several persons are erased together (BatchDeletePersonEvents, a run of the feed's `erased` markers): one
+find and one DELETE per table for all of them. On a store whose parts are merging (a live stream's), a DELETE
+waits for the merges of the parts it touches, seconds whatever it deletes; a batch pays that once (ADR 96).
+
 An erasure is done only once a read finds nothing of the person left. After deleting, the events are looked
 for again, and so are the decision-indexed copies of those erased: an event of the person stored while the
 erasure ran (ingest resolved it to the person just before identity erased them), or a mask the engine did
@@ -27,6 +31,7 @@ from datetime import datetime
 
 import structlog
 
+from wayline_journeys.erasures import PersonToErase
 from wayline_journeys.errors import StoreUnavailable
 from wayline_journeys.overrides import OverrideMapping
 from wayline_journeys.store.client import JourneyDatabase
@@ -48,12 +53,14 @@ _PAIRS_ANCHORS = identifier_anchors(
     "(identifier_type, identifier_value) IN {pairs:Array(Tuple(String, String))}"
 )
 
-# What an erased event is found with: its anchor (the range its DELETE names) and, for the decision service's
-# events, the decision id its copy in `decision_events` is keyed by (decision_tables.py extracts it alike).
+# What an erased event is found with: its anchor (the range its DELETE names), for the decision service's
+# events the decision id its copy in `decision_events` is keyed by (decision_tables.py extracts it alike),
+# and what tells which of the batch's persons it is erased for (see `_owners`).
 _FOUND_COLUMNS = (
     "event_id, anchor, if(name IN {decision_names:Array(String)}, "
     "JSONExtractString(properties, 'decision_id'), '') AS decision_id"
 )
+_PAIRS = "arrayZip(arrayMap(t -> toString(t), identifier_types), identifier_values)"
 
 _ERASE_CHUNK = 10_000  # event ids per DELETE: one mutation for almost every person, bounded statements
 ERASE_PASSES = 3  # deletes of what a read still finds, before the call fails and identity retries it
@@ -63,6 +70,7 @@ ERASE_PASSES = 3  # deletes of what a read still finds, before the call fails an
 class _Stored:
     anchor: int
     decision_id: str  # "" unless the event reads as a decision's (its copy in decision_events checked by it)
+    owner: int  # the index of the first person of the batch it is erased for
 
 
 class EventEraser:
@@ -71,82 +79,94 @@ class EventEraser:
         self._db = db
         self._on_masked = on_masked
 
-    def erase_person(
+    def erase_persons(
         self,
         tenant: str,
-        person_id: str,
+        persons: Sequence[PersonToErase],
         mapping: OverrideMapping,
-        identifiers: Sequence[tuple[str, str]] = (),
         received_by: datetime | None = None,
-    ) -> int:
-        """Erase every event that reads as `person_id` through `mapping`, and every event carrying one of
-        `identifiers`, of those received by `received_by` if set; return how many there were."""
+    ) -> list[int]:
+        """Erase every event that reads as one of `persons` through `mapping` (the live overrides of them all)
+        or carries one of their identifiers, of those received by `received_by` if set; how many events for
+        each person, in order (an event counts for the first person it is erased for)."""
         erased: dict[str, _Stored] = {}
         for _ in range(ERASE_PASSES):
-            left = self._find(
-                tenant, person_id, mapping, identifiers, received_by
-            ) | self._decision_copies_left(tenant, erased)
+            left = self._find(tenant, persons, mapping, received_by) | self._decision_copies_left(
+                tenant, erased
+            )
             if not left:
                 break
             if erased:
                 log.warning(
-                    "journeys.erasure_found_more", tenant=tenant, person_id=person_id, events=len(left)
+                    "journeys.erasure_found_more",
+                    tenant=tenant,
+                    person_ids=[p.person_id for p in persons][:20],
+                    events=len(left),
                 )
             self._delete(tenant, left)
-            erased |= left
+            erased |= {event_id: stored for event_id, stored in left.items() if event_id not in erased}
         else:
             raise StoreUnavailable(
-                f"{len(left)} events of the person were still read after {ERASE_PASSES - 1} deletes;"
+                f"{len(left)} events of the persons were still read after {ERASE_PASSES - 1} deletes;"
                 " retry the erasure"
             )
         if erased:
             self._purge(tenant, erased)
-        return len(erased)
+        counts = [0] * len(persons)
+        for stored in erased.values():
+            counts[stored.owner] += 1
+        return counts
 
     def _find(
         self,
         tenant: str,
-        person_id: str,
+        persons: Sequence[PersonToErase],
         mapping: OverrideMapping,
-        identifiers: Sequence[tuple[str, str]],
         received_by: datetime | None,
     ) -> dict[str, _Stored]:
+        by_person: dict[str, int] = {}
+        for index, target in enumerate(persons):
+            by_person.setdefault(target.person_id, index)
         person, parameters = current_person_sql(mapping)
         parameters |= {
             "tenant": tenant,
-            "person": person_id,
-            "stored_persons": mapping.stored_persons_of(person_id),
+            "persons": list(by_person),
+            "stored_persons": sorted({s for p in by_person for s in mapping.stored_persons_of(p)}),
             "decision_names": list(DECISION_EVENT_NAMES),
         }
         received = ""
         if received_by is not None:
             received = " AND received_at <= {received_by:DateTime64(6, 'UTC')}"
             parameters["received_by"] = received_by
-        found = self._db.rows(
-            f"SELECT {_FOUND_COLUMNS} FROM events FINAL WHERE tenant_id = {{tenant:String}} "
-            f"AND {_PERSON_ANCHORS} "
-            f"AND person_id IN {{stored_persons:Array(String)}} AND {person} = {{person:String}}{received}",
+        found: dict[str, _Stored] = {}
+        for event_id, anchor, decision, current in self._db.rows(
+            f"SELECT {_FOUND_COLUMNS}, {person} AS current FROM events FINAL "
+            f"WHERE tenant_id = {{tenant:String}} AND {_PERSON_ANCHORS} "
+            f"AND person_id IN {{stored_persons:Array(String)}} AND current IN {{persons:Array(String)}}"
+            f"{received}",
             parameters,
-            "finding a person's events",
-        )
-        if identifiers:
-            found = [
-                *found,
-                *self._db.rows(
-                    f"SELECT {_FOUND_COLUMNS} FROM events FINAL WHERE tenant_id = {{tenant:String}} "
-                    f"AND {_PAIRS_ANCHORS} "
-                    "AND hasAny(arrayZip(arrayMap(t -> toString(t), identifier_types), identifier_values), "
-                    f"{{pairs:Array(Tuple(String, String))}}){received}",
-                    {
-                        "tenant": tenant,
-                        "pairs": [tuple(i) for i in identifiers],
-                        "decision_names": list(DECISION_EVENT_NAMES),
-                        "received_by": received_by,
-                    },
-                    "finding the events carrying a person's identifiers",
-                ),
-            ]
-        return {str(event_id): _Stored(int(anchor), str(decision)) for event_id, anchor, decision in found}
+            "finding persons' events",
+        ):
+            found[str(event_id)] = _Stored(int(anchor), str(decision), by_person[str(current)])
+        owners = _owners(persons)
+        if owners:
+            for event_id, anchor, decision, pairs in self._db.rows(
+                f"SELECT {_FOUND_COLUMNS}, {_PAIRS} FROM events FINAL WHERE tenant_id = {{tenant:String}} "
+                f"AND {_PAIRS_ANCHORS} AND hasAny({_PAIRS}, {{pairs:Array(Tuple(String, String))}})"
+                + received,
+                {
+                    "tenant": tenant,
+                    "pairs": list(owners),
+                    "decision_names": list(DECISION_EVENT_NAMES),
+                    "received_by": received_by,
+                },
+                "finding the events carrying persons' identifiers",
+            ):
+                if str(event_id) not in found:
+                    given = (owners.get((str(k), str(v))) for k, v in pairs)
+                    owner = min((i for i in given if i is not None), default=0)
+                    found[str(event_id)] = _Stored(int(anchor), str(decision), owner)
+        return found
 
     def _decision_copies_left(self, tenant: str, erased: Mapping[str, _Stored]) -> dict[str, _Stored]:
         """The erased decision events whose copy a read of `decision_events` still returns."""
@@ -161,7 +181,7 @@ class EventEraser:
                 "decisions": decisions,
                 "ids": [i for i, s in erased.items() if s.decision_id],
             },
-            "finding a person's decision events",
+            "finding persons' decision events",
         )
         return {str(event_id): erased[str(event_id)] for (event_id,) in left}
 
@@ -175,7 +195,7 @@ class EventEraser:
                 "WHERE tenant_id = {tenant:String} AND anchor IN {anchors:Array(UInt64)} "
                 "AND event_id IN {ids:Array(UUID)}",
                 {"tenant": tenant, "anchors": sorted({s.anchor for s in chunk.values()}), "ids": list(chunk)},
-                "erasing a person's events",
+                "erasing persons' events",
             )
             # Their copies indexed by decision (store/decision_tables.py), by event id alone: also a copy an
             # older write of the event id made while it was a decision event and its newest copy is not.
@@ -183,7 +203,7 @@ class EventEraser:
                 f"DELETE FROM {topology.local('decision_events')}{topology.on_cluster} "
                 "WHERE tenant_id = {tenant:String} AND event_id IN {ids:Array(UUID)}",
                 {"tenant": tenant, "ids": list(chunk)},
-                "erasing a person's decision events",
+                "erasing persons' decision events",
             )
 
     def _purge(self, tenant: str, erased: Mapping[str, _Stored]) -> None:
@@ -192,3 +212,12 @@ class EventEraser:
         for statement in lookup_rebuilds(self._db.topology):
             self._db.command(statement, {"tenant": tenant, "anchors": anchors}, "rebuilding anchor lookups")
         self._on_masked(["events", "decision_events", "person_anchors", "identifier_anchors"])
+
+
+def _owners(persons: Sequence[PersonToErase]) -> dict[tuple[str, str], int]:
+    """Each identifier to erase with, and the index of the first person it is given with."""
+    owners: dict[tuple[str, str], int] = {}
+    for index, target in enumerate(persons):
+        for pair in target.identifiers:
+            owners.setdefault((str(pair[0]), str(pair[1])), index)
+    return owners

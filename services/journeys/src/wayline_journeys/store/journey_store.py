@@ -9,6 +9,7 @@ from datetime import datetime
 
 from clickhouse_connect.driver.client import Client
 
+from wayline_journeys.erasures import PersonToErase
 from wayline_journeys.event_columns import EventColumns
 from wayline_journeys.events import EventRecord, TimelinePage, TimelineQuery
 from wayline_journeys.overrides import OverrideMapping
@@ -47,12 +48,11 @@ class JourneyStore(JourneyDatabase):
     def timeline_page(self, query: TimelineQuery) -> TimelinePage:
         return self._timeline.timeline_page(query)
 
-    def erase_person(
+    def erase_persons(
         self,
         tenant: str,
-        person_id: str,
+        persons: Sequence[PersonToErase],
         mapping: OverrideMapping,
-        identifiers: Sequence[tuple[str, str]] = (),
         received_by: datetime | None = None,
-    ) -> int:
-        return self._eraser.erase_person(tenant, person_id, mapping, identifiers, received_by)
+    ) -> list[int]:
+        return self._eraser.erase_persons(tenant, persons, mapping, received_by)

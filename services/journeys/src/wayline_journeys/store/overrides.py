@@ -8,7 +8,7 @@ written only when it is newer than what the key holds, which makes applying idem
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -46,6 +46,13 @@ HAVING target != person_id
 _PERSON_AND_SOURCES = (
     "person_id IN (SELECT {person:String} UNION ALL SELECT person_id FROM person_overrides "
     "WHERE tenant_id = {tenant:String} AND override_person_id = {person:String})"
+)
+
+# The same for each of {persons}.
+_PERSONS_AND_SOURCES = (
+    "person_id IN (SELECT arrayJoin({persons:Array(String)}) UNION ALL SELECT person_id "
+    "FROM person_overrides WHERE tenant_id = {tenant:String} "
+    "AND override_person_id IN {persons:Array(String)})"
 )
 
 # Persons stored on events that carry the identifier.
@@ -170,13 +177,18 @@ class PersonOverrideStore:
         tell which stored events read as `person_id` and which of its own were mapped away."""
         return self._live(_PERSON_AND_SOURCES, {"tenant": tenant, "person": person_id})
 
+    def mapping_for_persons(self, tenant: str, person_ids: Sequence[str]) -> OverrideMapping:
+        """`mapping_for_person` for several persons at once: the live overrides of each and of every person
+        with an override pointing to one of them."""
+        return self._live(_PERSONS_AND_SOURCES, {"tenant": tenant, "persons": list(person_ids)})
+
     def _live(self, persons: str, parameters: dict[str, Any]) -> OverrideMapping:
         return _mapping(self._query(_LIVE.format(persons=persons), parameters))
 
-    def forget_pointing_to(self, tenant: str, person_id: str, mapping: OverrideMapping) -> int:
-        """Erase the live overrides of `mapping` that point to `person_id` (every version of their keys up to
-        the one seen, so a newer version recorded meanwhile survives). Returns how many keys were erased."""
-        doomed = mapping.pointing_to(person_id)
+    def forget_pointing_to(self, tenant: str, person_ids: Collection[str], mapping: OverrideMapping) -> int:
+        """Erase the live overrides of `mapping` that point to one of `person_ids` (every version of their
+        keys up to the one seen, so a newer version recorded meanwhile survives); how many keys."""
+        doomed = [o for o in mapping.overrides if o.override_person_id in person_ids]
         if not doomed:
             return 0
         with self._lock:

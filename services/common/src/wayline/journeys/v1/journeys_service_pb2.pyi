@@ -211,6 +211,56 @@ class DeletePersonEventsResponse(_message.Message):
 Global___DeletePersonEventsResponse: _TypeAlias = DeletePersonEventsResponse  # noqa: Y015
 
 @_typing.final
+class BatchDeletePersonEventsRequest(_message.Message):
+    """BatchDeletePersonEventsRequest names the persons to erase."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUESTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def requests(self) -> _containers.RepeatedCompositeFieldContainer[Global___DeletePersonEventsRequest]:
+        """The persons, 1 to 1,000, each with the identifiers to erase with it, as DeletePersonEvents takes one."""
+
+    def __init__(
+        self,
+        *,
+        requests: _abc.Iterable[Global___DeletePersonEventsRequest] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["requests", b"requests"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchDeletePersonEventsRequest: _TypeAlias = BatchDeletePersonEventsRequest  # noqa: Y015
+
+@_typing.final
+class BatchDeletePersonEventsResponse(_message.Message):
+    """BatchDeletePersonEventsResponse says how many events were erased for each person."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESPONSES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def responses(self) -> _containers.RepeatedCompositeFieldContainer[Global___DeletePersonEventsResponse]:
+        """One per request, in the same order. An event counts once, for the first request it belongs to (it reads
+        as that request's person, or carries one of its identifiers).
+        """
+
+    def __init__(
+        self,
+        *,
+        responses: _abc.Iterable[Global___DeletePersonEventsResponse] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["responses", b"responses"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchDeletePersonEventsResponse: _TypeAlias = BatchDeletePersonEventsResponse  # noqa: Y015
+
+@_typing.final
 class GetTimelineRequest(_message.Message):
     """GetTimelineRequest selects one person's events."""
 

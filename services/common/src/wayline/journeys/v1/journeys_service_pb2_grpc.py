@@ -59,6 +59,11 @@ class JourneyServiceStub:
                 request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.DeletePersonEventsRequest.SerializeToString,
                 response_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.DeletePersonEventsResponse.FromString,
                 _registered_method=True)
+        self.BatchDeletePersonEvents = channel.unary_unary(
+                '/wayline.journeys.v1.JourneyService/BatchDeletePersonEvents',
+                request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.BatchDeletePersonEventsRequest.SerializeToString,
+                response_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.BatchDeletePersonEventsResponse.FromString,
+                _registered_method=True)
         self.GetTimeline = channel.unary_unary(
                 '/wayline.journeys.v1.JourneyService/GetTimeline',
                 request_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetTimelineRequest.SerializeToString,
@@ -289,6 +294,22 @@ class JourneyServiceServicer:
         returns.
 
         Errors: INVALID_ARGUMENT when `person_id` is empty; UNAVAILABLE when the store is down (retryable).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchDeletePersonEvents(self, request, context):
+        """BatchDeletePersonEvents erases several persons' events in one call, each as DeletePersonEvents erases
+        one, with one set of deletes for all of them: on a store whose parts are merging (a live stream's), a
+        delete waits for the merges of the parts it touches, seconds whatever it deletes, so a backlog of
+        erasures pays that wait once per call instead of once per person (identity's erasures send theirs this
+        way; docs/adr/0096). All or nothing: it succeeds once no event of any of the persons is read any more,
+        and a call that fails may have erased some of them (erasing again is harmless: it finds nothing more).
+
+        Errors: INVALID_ARGUMENT when `requests` is empty, names more than 1,000 persons, or a request lacks
+        `person_id` (violations name `requests[i].person_id`); UNAVAILABLE when the store is down or events of
+        the persons were still read after the deletes (retryable).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -781,6 +802,11 @@ def add_JourneyServiceServicer_to_server(servicer, server):
                     request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.DeletePersonEventsRequest.FromString,
                     response_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.DeletePersonEventsResponse.SerializeToString,
             ),
+            'BatchDeletePersonEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchDeletePersonEvents,
+                    request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.BatchDeletePersonEventsRequest.FromString,
+                    response_serializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.BatchDeletePersonEventsResponse.SerializeToString,
+            ),
             'GetTimeline': grpc.unary_unary_rpc_method_handler(
                     servicer.GetTimeline,
                     request_deserializer=wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.GetTimelineRequest.FromString,
@@ -1053,6 +1079,33 @@ class JourneyService:
             '/wayline.journeys.v1.JourneyService/DeletePersonEvents',
             wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.DeletePersonEventsRequest.SerializeToString,
             wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.DeletePersonEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchDeletePersonEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.journeys.v1.JourneyService/BatchDeletePersonEvents',
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.BatchDeletePersonEventsRequest.SerializeToString,
+            wayline_dot_journeys_dot_v1_dot_journeys__service__pb2.BatchDeletePersonEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

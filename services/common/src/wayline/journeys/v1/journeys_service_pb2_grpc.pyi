@@ -71,6 +71,18 @@ class JourneyServiceStub:
 
     Errors: INVALID_ARGUMENT when `person_id` is empty; UNAVAILABLE when the store is down (retryable).
     """
+    BatchDeletePersonEvents: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.BatchDeletePersonEventsRequest, _journeys_service_pb2.BatchDeletePersonEventsResponse]
+    """BatchDeletePersonEvents erases several persons' events in one call, each as DeletePersonEvents erases
+    one, with one set of deletes for all of them: on a store whose parts are merging (a live stream's), a
+    delete waits for the merges of the parts it touches, seconds whatever it deletes, so a backlog of
+    erasures pays that wait once per call instead of once per person (identity's erasures send theirs this
+    way; docs/adr/0096). All or nothing: it succeeds once no event of any of the persons is read any more,
+    and a call that fails may have erased some of them (erasing again is harmless: it finds nothing more).
+
+    Errors: INVALID_ARGUMENT when `requests` is empty, names more than 1,000 persons, or a request lacks
+    `person_id` (violations name `requests[i].person_id`); UNAVAILABLE when the store is down or events of
+    the persons were still read after the deletes (retryable).
+    """
     GetTimeline: _grpc.UnaryUnaryMultiCallable[_journeys_service_pb2.GetTimelineRequest, _journeys_service_pb2.GetTimelineResponse]
     """GetTimeline returns one person's events across every channel, filtered and paged.
 
@@ -439,6 +451,18 @@ class JourneyServiceAsyncStub(JourneyServiceStub):
     returns.
 
     Errors: INVALID_ARGUMENT when `person_id` is empty; UNAVAILABLE when the store is down (retryable).
+    """
+    BatchDeletePersonEvents: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.BatchDeletePersonEventsRequest, _journeys_service_pb2.BatchDeletePersonEventsResponse]  # type: ignore[assignment]
+    """BatchDeletePersonEvents erases several persons' events in one call, each as DeletePersonEvents erases
+    one, with one set of deletes for all of them: on a store whose parts are merging (a live stream's), a
+    delete waits for the merges of the parts it touches, seconds whatever it deletes, so a backlog of
+    erasures pays that wait once per call instead of once per person (identity's erasures send theirs this
+    way; docs/adr/0096). All or nothing: it succeeds once no event of any of the persons is read any more,
+    and a call that fails may have erased some of them (erasing again is harmless: it finds nothing more).
+
+    Errors: INVALID_ARGUMENT when `requests` is empty, names more than 1,000 persons, or a request lacks
+    `person_id` (violations name `requests[i].person_id`); UNAVAILABLE when the store is down or events of
+    the persons were still read after the deletes (retryable).
     """
     GetTimeline: _aio.UnaryUnaryMultiCallable[_journeys_service_pb2.GetTimelineRequest, _journeys_service_pb2.GetTimelineResponse]  # type: ignore[assignment]
     """GetTimeline returns one person's events across every channel, filtered and paged.
@@ -823,6 +847,24 @@ class JourneyServiceServicer(metaclass=_abc_1.ABCMeta):
         returns.
 
         Errors: INVALID_ARGUMENT when `person_id` is empty; UNAVAILABLE when the store is down (retryable).
+        """
+
+    @_abc_1.abstractmethod
+    def BatchDeletePersonEvents(
+        self,
+        request: _journeys_service_pb2.BatchDeletePersonEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_journeys_service_pb2.BatchDeletePersonEventsResponse, _abc.Awaitable[_journeys_service_pb2.BatchDeletePersonEventsResponse]]:
+        """BatchDeletePersonEvents erases several persons' events in one call, each as DeletePersonEvents erases
+        one, with one set of deletes for all of them: on a store whose parts are merging (a live stream's), a
+        delete waits for the merges of the parts it touches, seconds whatever it deletes, so a backlog of
+        erasures pays that wait once per call instead of once per person (identity's erasures send theirs this
+        way; docs/adr/0096). All or nothing: it succeeds once no event of any of the persons is read any more,
+        and a call that fails may have erased some of them (erasing again is harmless: it finds nothing more).
+
+        Errors: INVALID_ARGUMENT when `requests` is empty, names more than 1,000 persons, or a request lacks
+        `person_id` (violations name `requests[i].person_id`); UNAVAILABLE when the store is down or events of
+        the persons were still read after the deletes (retryable).
         """
 
     @_abc_1.abstractmethod
