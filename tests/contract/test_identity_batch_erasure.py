@@ -14,7 +14,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -24,8 +23,8 @@ import pytest
 
 from tests.conftest import INTERNAL_TOKEN, common_settings, start_server
 from tests.events import make_event
+from tests.relay import Relay
 from wayline.common.context import INTERNAL_TOKEN_HEADER, TENANT_HEADER
-from wayline.common.grpc_types import GenericRpcHandler
 from wayline.common.server import Server
 from wayline.common.sql import Database, open_database
 from wayline.common.timestamps import to_micros, to_timestamp
@@ -59,56 +58,6 @@ def _eventually(check: Callable[[], bool], what: str, seconds: float = 30) -> No
     while not check():
         assert time.monotonic() < deadline, f"timed out waiting until {what}"
         time.sleep(0.1)
-
-
-class Relay:
-    """A gRPC server in front of `backend`: forwards every unary call to it untouched, except the methods
-    in `withheld` (UNIMPLEMENTED, as from a server without them); `asked`: the methods called, in order."""
-
-    def __init__(self, backend: str) -> None:
-        self.asked: list[str] = []
-        self.withheld: set[str] = set()
-        self._channel = grpc.insecure_channel(backend)
-        self._server = grpc.server(ThreadPoolExecutor(max_workers=4))
-        self._server.add_generic_rpc_handlers((_Forward(self),))
-        self.address = f"127.0.0.1:{self._server.add_insecure_port('127.0.0.1:0')}"
-        self._server.start()
-
-    def forward(self, method: str, request: bytes, context: grpc.ServicerContext) -> bytes:
-        call = self._channel.unary_unary(method, request_serializer=None, response_deserializer=None)
-        try:
-            answer: bytes = call(request, metadata=context.invocation_metadata(), timeout=60)
-        except grpc.RpcError as error:
-            context.abort_with_status(_Forwarded(error))  # type: ignore[arg-type]  # the error is the call
-        return answer
-
-    def close(self) -> None:
-        self._server.stop(0)
-        self._channel.close()
-
-
-class _Forwarded(grpc.Status):
-    def __init__(self, call: grpc.Call) -> None:
-        self.code = call.code()
-        self.details = call.details() or ""
-        self.trailing_metadata = tuple(call.trailing_metadata() or ())
-
-
-class _Forward(GenericRpcHandler):
-    def __init__(self, relay: Relay) -> None:
-        self._relay = relay
-
-    def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler[bytes, bytes] | None:
-        method: str = details.method
-        name = method.rsplit("/", 1)[-1]
-        self._relay.asked.append(name)
-        if name in self._relay.withheld:
-            return None  # gRPC answers UNIMPLEMENTED
-
-        def answer(request: bytes, context: grpc.ServicerContext) -> bytes:
-            return self._relay.forward(method, request, context)
-
-        return grpc.unary_unary_rpc_method_handler(answer)
 
 
 @pytest.fixture

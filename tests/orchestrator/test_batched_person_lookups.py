@@ -10,7 +10,6 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -26,8 +25,9 @@ from tests.orchestrator.helpers import Auth, Stub
 from tests.orchestrator.receivers import SECRET, HttpReceiver
 from tests.orchestrator.running import ENGINES, Running, run_per_engine
 from tests.orchestrator.runtime_calls import eventually, publish, send, track
+from tests.relay import Relay
 from wayline.common.clients import internal_channel
-from wayline.common.grpc_types import GenericRpcHandler, UnaryUnaryClientInterceptor
+from wayline.common.grpc_types import UnaryUnaryClientInterceptor
 from wayline.common.server import Server
 from wayline.orchestrator.v1 import connector_pb2
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
@@ -187,66 +187,19 @@ def test_a_batch_larger_than_one_call_takes_a_call_per_thousand_persons(
 # The orchestrator's batches, end to end: its way to journeys passes a proxy that counts the calls.
 
 
-class CountingProxy:
-    """A gRPC server forwarding every unary call, metadata and errors included, to `backend` untouched, and
-    counting the calls by method: the orchestrator's journeys as it sees it."""
-
-    def __init__(self, backend: str) -> None:
-        self.calls: Counter[str] = Counter()
-        self._channel = grpc.insecure_channel(backend)
-        self._server = grpc.server(ThreadPoolExecutor(max_workers=8))
-        self._server.add_generic_rpc_handlers((_Forward(self),))
-        self.address = f"127.0.0.1:{self._server.add_insecure_port('127.0.0.1:0')}"
-        self._server.start()
-
-    def forward(self, method: str, request: bytes, context: grpc.ServicerContext) -> bytes:
-        self.calls[method.rsplit("/", 1)[-1]] += 1
-        call = self._channel.unary_unary(method, request_serializer=None, response_deserializer=None)
-        try:
-            answer: bytes = call(request, metadata=context.invocation_metadata(), timeout=30)
-        except grpc.RpcError as error:
-            # Its code, message and details (the google.rpc status in the trailers), as journeys said them.
-            context.abort_with_status(_Forwarded(error))  # type: ignore[arg-type]  # the error is the call
-        return answer
-
-    def close(self) -> None:
-        self._server.stop(0)
-        self._channel.close()
-
-
-class _Forwarded(grpc.Status):
-    def __init__(self, call: grpc.Call) -> None:
-        self.code = call.code()
-        self.details = call.details() or ""
-        self.trailing_metadata = tuple(call.trailing_metadata() or ())
-
-
-class _Forward(GenericRpcHandler):
-    def __init__(self, proxy: CountingProxy) -> None:
-        self._proxy = proxy
-
-    def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler[bytes, bytes] | None:
-        method: str = details.method
-
-        def answer(request: bytes, context: grpc.ServicerContext) -> bytes:
-            return self._proxy.forward(method, request, context)
-
-        return grpc.unary_unary_rpc_method_handler(answer)
-
-
 PAGE = 7  # members (and changes) read from journeys a call: several pages, several batches
 
 
 @pytest.fixture(scope="module")
-def proxy(journeys_server: Server) -> Iterator[CountingProxy]:
-    found = CountingProxy(journeys_server.address)
+def proxy(journeys_server: Server) -> Iterator[Relay]:
+    found = Relay(journeys_server.address)
     yield found
     found.close()
 
 
 @pytest.fixture(scope="module", params=ENGINES)
 def running(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, proxy: CountingProxy
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, proxy: Relay
 ) -> Iterator[Running]:
     yield from run_per_engine(
         request,
@@ -318,7 +271,7 @@ def templates(http: HttpReceiver) -> dict[str, str]:
 
 
 def test_a_segments_members_entering_page_by_page_branch_and_are_personalised_a_call_per_page(
-    stub: Stub, auth: Auth, journeys: Journeys, proxy: CountingProxy, http: HttpReceiver
+    stub: Stub, auth: Auth, journeys: Journeys, proxy: Relay, http: HttpReceiver
 ) -> None:
     expected = named_persons(journeys, named=20, unnamed=5)
     journeys.write(*(event(p, "Pinged") for p in expected))
@@ -335,7 +288,7 @@ def test_a_segments_members_entering_page_by_page_branch_and_are_personalised_a_
             hello("hello_pro"),
         ],
     }
-    proxy.calls.clear()
+    proxy.clear()
 
     publish(stub, auth, "greeting", flow)
 
@@ -348,7 +301,7 @@ def test_a_segments_members_entering_page_by_page_branch_and_are_personalised_a_
 
 
 def test_due_timers_and_observed_events_ask_the_traits_of_their_batch_at_once(
-    running: Running, stub: Stub, auth: Auth, journeys: Journeys, proxy: CountingProxy, http: HttpReceiver
+    running: Running, stub: Stub, auth: Auth, journeys: Journeys, proxy: Relay, http: HttpReceiver
 ) -> None:
     expected = named_persons(journeys, named=12, unnamed=3)
     flow = {
@@ -357,7 +310,7 @@ def test_due_timers_and_observed_events_ask_the_traits_of_their_batch_at_once(
         "steps": [{"id": "later", "wait": {"duration": "3600s", "next_step_id": "hello"}}, HELLO],
     }
     publish(stub, auth, "reminder", flow)
-    proxy.calls.clear()
+    proxy.clear()
 
     # The persons' events in one ObserveEvents call: they enter, and wait an hour.
     send(stub, auth, *(track(p, "Cart Abandoned", running.clock()) for p in expected))
@@ -380,7 +333,7 @@ def test_due_timers_and_observed_events_ask_the_traits_of_their_batch_at_once(
             "steps": [HELLO],
         },
     )
-    proxy.calls.clear()
+    proxy.clear()
     send(stub, auth, *(track(p, "Signed Up", running.clock()) for p in expected))
     assert greeted(http, expected) == {p: name or "there" for p, name in expected.items()}
     assert proxy.calls["BatchGetPersonProperties"] == 1
