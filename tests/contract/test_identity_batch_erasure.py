@@ -20,6 +20,8 @@ from pathlib import Path
 
 import grpc
 import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from tests.conftest import INTERNAL_TOKEN, common_settings, start_server
 from tests.events import make_event
@@ -39,6 +41,7 @@ from wayline_cli.suite import free_port
 from wayline_identity.erasers import grpc_erasers
 from wayline_identity.erasure import DONE, PENDING, ErasureDriver
 from wayline_identity.identity import Identity
+from wayline_identity.metrics import IdentityMetrics
 from wayline_identity.model import Key, ResolutionInput
 from wayline_identity.service import identity_service
 from wayline_identity.settings import IdentitySettings
@@ -273,10 +276,32 @@ def settings(tmp_path: Path) -> IdentitySettings:
 
 
 def _driver(
-    db: Database, settings: IdentitySettings, journeys_address: str, ingest_address: str = ""
+    db: Database,
+    settings: IdentitySettings,
+    journeys_address: str,
+    ingest_address: str = "",
+    metrics: IdentityMetrics | None = None,
 ) -> tuple[ErasureDriver, list[grpc.Channel]]:
     erasers, channels = grpc_erasers(settings, journeys_address, ingest_address)
-    return ErasureDriver(db, erasers), channels
+    return ErasureDriver(db, erasers, metrics=metrics), channels
+
+
+def _gauge(reader: InMemoryMetricReader, name: str) -> float:
+    return next(iter(_points(reader, name).values()))
+
+
+def _points(reader: InMemoryMetricReader, name: str) -> dict[tuple[str, ...], float]:
+    """Each data point of `name` by its attributes' values, in their order."""
+    data = reader.get_metrics_data()
+    assert data is not None
+    return {
+        tuple(str(v) for v in (point.attributes or {}).values()): float(point.value)  # type: ignore[union-attr]
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name == name
+        for point in metric.data.data_points
+    }
 
 
 def test_one_pass_erases_a_backlog_with_one_batch_call_per_tenant(
@@ -346,10 +371,22 @@ def test_a_store_that_cannot_confirm_keeps_every_step_pending_and_holds_up_no_ot
     backlog = Backlog(identity, journeys)
     erasures = [backlog.erase_profile(1), backlog.erase_profile(2)]
     relay.withheld = {BATCH, ONE}
-    driver, channels = _driver(database, settings, relay.address, ingest_server.address)
+    reader = InMemoryMetricReader()
+    metrics = IdentityMetrics(MeterProvider([reader]).get_meter("test"))
+    driver, channels = _driver(database, settings, relay.address, ingest_server.address, metrics)
     try:
+        assert _points(reader, "identity.erasure.steps") == {
+            (store, outcome): 0 for store in ("journeys", "ingest") for outcome in ("done", "failed")
+        }
         assert driver.run_once() == 0
+        time.sleep(0.05)
         assert driver.run_once() == 0
+        # Operators see the erasures stuck, and the store that does not confirm them.
+        assert _gauge(reader, "identity.erasures.pending") == 2
+        assert _gauge(reader, "identity.erasures.oldest_pending_age") > 0.05
+        steps = _points(reader, "identity.erasure.steps")
+        assert steps[("journeys", "failed")] == 4  # each erasure alone, each pass
+        assert steps[("ingest", "done")] == 2
 
         # Each pass: the batch (its fallback's first call failing), then each erasure alone, so that one the
         # store keeps refusing would hold up only itself.
@@ -365,6 +402,9 @@ def test_a_store_that_cannot_confirm_keeps_every_step_pending_and_holds_up_no_ot
         assert driver.run_once() == 2
         backlog.assert_erased()
         assert all(backlog.step(i)[2] == 3 for i in erasures)
+        assert _gauge(reader, "identity.erasures.pending") == 0
+        assert _gauge(reader, "identity.erasures.oldest_pending_age") == 0
+        assert _points(reader, "identity.erasure.steps")[("journeys", "done")] == 2
     finally:
         for channel in channels:
             channel.close()

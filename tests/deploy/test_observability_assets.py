@@ -241,6 +241,7 @@ def test_the_alert_rules_cover_errors_latency_spool_dead_letters_models_and_targ
     assert "ingest_spool_lag_seconds" in exprs["WaylineSpoolLagging"]
     assert "ingest_sink_dead_letters_total" in exprs["WaylineDeadLettersIncreasing"]
     assert 'outcome="failed"' in exprs["WaylineModelLoadFailures"]
+    assert "identity_erasures_oldest_pending_age_seconds" in exprs["WaylineErasureOverdue"]
     assert "absent(up" in exprs["WaylineNoTargetsUp"]
 
 

@@ -27,6 +27,7 @@ import structlog
 from wayline.common.errors import NotFound
 from wayline.common.sql import DATABASE_DOWN, Database, Transaction
 from wayline.common.timestamps import from_micros
+from wayline_identity.metrics import IdentityMetrics
 from wayline_identity.model import Key
 from wayline_identity.store.reads import max_override_version
 
@@ -182,14 +183,29 @@ class ErasureDriver:
         *,
         interval: float = 5.0,
         clock: Callable[[], int] = lambda: time.time_ns() // 1000,
+        metrics: IdentityMetrics | None = None,
     ) -> None:
+        """`metrics` counts the attempts at each step and publishes the backlog (`backlog`)."""
         self._db = db
         self._erasers = dict(erasers)
         self._interval = interval
         self._clock = clock
+        self._metrics = metrics
+        self._pending = 0
+        self._oldest: int | None = None  # the oldest pending erasure's create time, as the last pass read it
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        if metrics is not None:
+            metrics.erasure_stores(self._erasers)
+            metrics.observe_erasures(self.backlog)
+
+    def backlog(self) -> tuple[int, float]:
+        """The erasures pending when the last pass ended, and how many seconds ago the oldest of them was
+        requested (0 when none is; it keeps growing while passes fail)."""
+        if self._oldest is None:
+            return self._pending, 0.0
+        return self._pending, max(0.0, (self._clock() - self._oldest) / 1_000_000)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="identity-erasures", daemon=True)
@@ -229,7 +245,13 @@ class ErasureDriver:
                 tuple(json.loads(person_ids)), tuple((str(k), str(v)) for k, v in json.loads(identifiers))
             )
             tenants.setdefault(tenant, []).append(_Pending(erasure_id, work, int(marker_version)))
-        return sum(self._advance(tenant, erasures) for tenant, erasures in tenants.items())
+        completed = sum(self._advance(tenant, erasures) for tenant, erasures in tenants.items())
+        with self._db.transaction() as tx:
+            (count, oldest), *_ = tx.execute(
+                "SELECT COUNT(*), MIN(create_time) FROM erasures WHERE complete_time IS NULL"
+            )
+        self._pending, self._oldest = int(count), None if oldest is None else int(oldest)
+        return completed
 
     def _advance(self, tenant: str, erasures: list[_Pending]) -> int:
         """Move one tenant's erasures on, store by store, then close those whose steps are all done."""
@@ -273,9 +295,15 @@ class ErasureDriver:
             )
             if record_failure:
                 self._record(tenant, store, [(i, 0) for i in ids], state=PENDING, error=str(exc)[:500])
+                self._count(store, "failed", len(ids))
             return False
         self._record(tenant, store, list(zip(ids, counts, strict=True)), state=DONE, error="")
+        self._count(store, "done", len(ids))
         return True
+
+    def _count(self, store: str, outcome: str, steps: int) -> None:
+        if self._metrics is not None:
+            self._metrics.erasure_steps(store, outcome, steps)
 
     def _record(
         self, tenant: str, store: str, outcomes: Sequence[tuple[str, int]], *, state: str, error: str

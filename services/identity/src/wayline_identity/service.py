@@ -22,14 +22,15 @@ def identity_service(settings: IdentitySettings) -> ServiceDefinition:
     url = settings.database_url.get_secret_value() if settings.database_url else None
     db = open_database(url, settings.service_dir / "identity.db")
     erasers, channels = grpc_erasers(settings, settings.journeys_address, settings.ingest_address)
-    driver = ErasureDriver(db, erasers, interval=settings.erasure_retry_seconds)
+    metrics = IdentityMetrics()
+    driver = ErasureDriver(db, erasers, interval=settings.erasure_retry_seconds, metrics=metrics)
     identity = Identity(
         db,
         erasure_stores=[*erasers, *settings.erasure_feed_consumers],
         on_erasure=driver.wake,
         seen_granularity_seconds=settings.seen_granularity_seconds,
         cache_identifiers=settings.cache_identifiers,
-        metrics=IdentityMetrics(),
+        metrics=metrics,
     )
 
     def register(server: grpc.Server) -> list[str]:
