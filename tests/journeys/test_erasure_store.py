@@ -7,6 +7,7 @@ leave the disk by one APPLY DELETED MASK per table for all the erasures of an in
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -21,8 +22,10 @@ from tests.journeys.conftest import T0, new_person, stored_record
 from wayline_journeys.erasures import PersonToErase
 from wayline_journeys.errors import StoreUnavailable
 from wayline_journeys.events import EventRecord
+from wayline_journeys.person_changes import PersonChanges
 from wayline_journeys.store import JourneyStore
 from wayline_journeys.store.decision_tables import DECISION_LOGGED
+from wayline_journeys.store.erased_persons import ClickHouseErasedPersons
 from wayline_journeys.store.erasure import ERASE_PASSES
 from wayline_journeys.store.purge import ERASED_TABLES
 
@@ -39,8 +42,15 @@ class SeenStore(JourneyStore):
         self.loses: Callable[[str], bool] = lambda sql: False
         self.fails: Callable[[str], bool] = lambda sql: False
         self.after_first_find: Callable[[], object] | None = None
+        self.after_command: Callable[[str], object] = lambda sql: None
+        self.actions: list[str] = []
+        self.mutations_running = 0  # the next looks at system.mutations report one running, this many times
 
     def rows(self, sql: str, parameters: dict[str, Any], action: str) -> Sequence[Sequence[Any]]:
+        self.actions.append(action)
+        if action == "waiting for the mutations on the erased tables" and self.mutations_running:
+            self.mutations_running -= 1
+            return [(1,)]
         found = super().rows(sql, parameters, action)
         if action == "finding persons' events" and self.after_first_find is not None:
             hook, self.after_first_find = self.after_first_find, None
@@ -55,6 +65,7 @@ class SeenStore(JourneyStore):
             raise StoreUnavailable("refused by the test")
         if not self.loses(sql):
             super().command(sql, parameters, action, settings)
+        self.after_command(sql)
 
     def erase(self, person: str) -> int:
         return self.erase_persons(
@@ -248,3 +259,51 @@ def test_a_purge_that_fails_is_made_by_the_next(hourly: SeenStore) -> None:
     hourly.commands.clear()
     assert hourly.purge.purge() == ["events"]
     wait_off_disk(hourly, person)
+
+
+def test_the_look_again_reads_once_the_mutations_beside_the_erasure_are_done(store: SeenStore) -> None:
+    """Another erasure's DELETE or the purge's APPLY DELETED MASK running beside ours is where a mask can be
+    lost: the look again that makes an erasure done waits for them, and reads after."""
+    person = new_person()
+    store.write(TENANT, [logged(person), viewed(person)])
+    store.mutations_running = 3
+    store.actions.clear()
+
+    assert store.erase(person) == 2
+
+    waits = [i for i, a in enumerate(store.actions) if a == "waiting for the mutations on the erased tables"]
+    finds = [i for i, a in enumerate(store.actions) if a == "finding persons' events"]
+    assert len(waits) == 4  # three answers of a mutation running, then none
+    assert finds[0] < waits[0]  # the first find, then the wait,
+    assert waits[-1] < finds[1]  # then the look again
+    assert store.count("events", person) == 0
+    assert store.count("decision_events", person) == 0
+
+
+def test_a_second_erasure_of_the_person_answers_only_once_the_first_is_done(store: SeenStore) -> None:
+    """Identity's call and the feed's `erased` marker erase the same person at about the same time. The one
+    that starts second finds the events already masked: it must not answer done while the first has still
+    to delete their decision copies (GetDecisionEvents would still return the decision)."""
+    person = new_person()
+    store.write(TENANT, [logged(person)])
+    changes = PersonChanges(store, store.overrides, ClickHouseErasedPersons(store))
+    second: dict[str, object] = {}
+
+    def erase_again_meanwhile(sql: str) -> None:
+        if sql.startswith(("DELETE FROM events ", "DELETE FROM decision_events ")) and not second:
+
+            def erase() -> None:
+                changes.erase(TENANT, [PersonToErase(person)])
+                second["decision copies left"] = store.count("decision_events", person)
+
+            second["thread"] = thread = threading.Thread(target=erase)
+            thread.start()
+            thread.join(0.5)  # the first erasure holds here, its first DELETE made, meanwhile
+
+    store.after_command = erase_again_meanwhile
+    assert changes.erase(TENANT, [PersonToErase(person)]) == [1]
+    thread = second["thread"]
+    assert isinstance(thread, threading.Thread)
+    thread.join(30)
+    assert second["decision copies left"] == 0  # when the second answered done
+    assert store.count("events", person) == 0

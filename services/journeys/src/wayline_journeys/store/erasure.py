@@ -20,11 +20,16 @@ erasure ran (ingest resolved it to the person just before identity erased them),
 not keep (the suite once read an erased `Decision Logged` event back after a DELETE that had returned; a
 concurrent-DELETE race of this kind is reported against ClickHouse 26.x), is deleted in another pass. Rows
 still there after the last pass fail the call (UNAVAILABLE): identity retries the step, and never records
-as done an erasure whose rows a read still returns.
+as done an erasure whose rows a read still returns. Each look again waits first until no mutation is running
+on the tables it reads (up to `SETTLE_SECONDS`): another erasure's DELETE or the purge's APPLY DELETED MASK
+(asynchronous) running beside ours is where a mask can be lost, and a look made while it runs would not see
+that (the suite read an erased decision copy back right after an erasure returned, on 2026-12-05 and again
+on 2026-12-06, each time with another tenant's erasure or the purge running).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -64,6 +69,8 @@ _PAIRS = "arrayZip(arrayMap(t -> toString(t), identifier_types), identifier_valu
 
 _ERASE_CHUNK = 10_000  # event ids per DELETE: one mutation for almost every person, bounded statements
 ERASE_PASSES = 3  # deletes of what a read still finds, before the call fails and identity retries it
+SETTLE_SECONDS = 30.0  # the longest a look again waits for the mutations running on its tables
+_LOOKED_AT = ("events", "decision_events")  # the tables a look again reads
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,8 @@ class EventEraser:
         each person, in order (an event counts for the first person it is erased for)."""
         erased: dict[str, _Stored] = {}
         for _ in range(ERASE_PASSES):
+            if erased:
+                self._settle()  # a look again: once the mutations beside ours are done
             left = self._find(tenant, persons, mapping, received_by) | self._decision_copies_left(
                 tenant, erased
             )
@@ -168,6 +177,24 @@ class EventEraser:
                     found[str(event_id)] = _Stored(int(anchor), str(decision), owner)
         return found
 
+    def _settle(self) -> None:
+        """Wait until no mutation is running on the tables a look again reads, `SETTLE_SECONDS` at most
+        (then look anyway: a read that still finds rows fails the call, and identity retries)."""
+        tables = [self._db.topology.local(t) for t in _LOOKED_AT]
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while time.monotonic() < deadline:
+            (running,), *_ = self._db.rows(
+                # A mutation that keeps failing is retried by the engine for ever: nothing to wait for.
+                "SELECT count() FROM system.mutations WHERE database = currentDatabase() "
+                "AND table IN {tables:Array(String)} AND NOT is_done AND latest_fail_reason = ''",
+                {"tables": tables},
+                "waiting for the mutations on the erased tables",
+            )
+            if not int(running):
+                return
+            time.sleep(0.05)
+        log.warning("journeys.erasure_mutations_still_running", tables=tables, seconds=SETTLE_SECONDS)
+
     def _decision_copies_left(self, tenant: str, erased: Mapping[str, _Stored]) -> dict[str, _Stored]:
         """The erased decision events whose copy a read of `decision_events` still returns."""
         decisions = sorted({s.decision_id for s in erased.values() if s.decision_id})
@@ -186,17 +213,13 @@ class EventEraser:
         return {str(event_id): erased[str(event_id)] for (event_id,) in left}
 
     def _delete(self, tenant: str, events: Mapping[str, _Stored]) -> None:
+        """The events' decision copies first, then the events: another erasure of the same person (the feed's
+        marker beside identity's call, on this replica or another) that no longer finds the events can
+        answer done, and must find their copies gone too."""
         topology = self._db.topology
         ids = list(events)
         for start in range(0, len(ids), _ERASE_CHUNK):
             chunk = {i: events[i] for i in ids[start : start + _ERASE_CHUNK]}
-            self._db.command(
-                f"DELETE FROM {topology.local('events')}{topology.on_cluster} "
-                "WHERE tenant_id = {tenant:String} AND anchor IN {anchors:Array(UInt64)} "
-                "AND event_id IN {ids:Array(UUID)}",
-                {"tenant": tenant, "anchors": sorted({s.anchor for s in chunk.values()}), "ids": list(chunk)},
-                "erasing persons' events",
-            )
             # Their copies indexed by decision (store/decision_tables.py), by event id alone: also a copy an
             # older write of the event id made while it was a decision event and its newest copy is not.
             self._db.command(
@@ -204,6 +227,13 @@ class EventEraser:
                 "WHERE tenant_id = {tenant:String} AND event_id IN {ids:Array(UUID)}",
                 {"tenant": tenant, "ids": list(chunk)},
                 "erasing persons' decision events",
+            )
+            self._db.command(
+                f"DELETE FROM {topology.local('events')}{topology.on_cluster} "
+                "WHERE tenant_id = {tenant:String} AND anchor IN {anchors:Array(UInt64)} "
+                "AND event_id IN {ids:Array(UUID)}",
+                {"tenant": tenant, "anchors": sorted({s.anchor for s in chunk.values()}), "ids": list(chunk)},
+                "erasing persons' events",
             )
 
     def _purge(self, tenant: str, erased: Mapping[str, _Stored]) -> None:
