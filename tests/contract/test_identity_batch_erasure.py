@@ -39,7 +39,8 @@ from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
 from wayline_cli.suite import free_port
 from wayline_identity.erasers import grpc_erasers
-from wayline_identity.erasure import DONE, PENDING, ErasureDriver
+from wayline_identity.erasure import DONE, PENDING
+from wayline_identity.erasure_driver import ErasureDriver
 from wayline_identity.identity import Identity
 from wayline_identity.metrics import IdentityMetrics
 from wayline_identity.model import Key, ResolutionInput

@@ -9,7 +9,7 @@ from wayline.common.sql import open_database
 from wayline.identity.v1 import identity_service_pb2 as pb
 from wayline.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from wayline_identity.erasers import grpc_erasers
-from wayline_identity.erasure import ErasureDriver
+from wayline_identity.erasure_driver import ErasureDriver
 from wayline_identity.identity import Identity
 from wayline_identity.metrics import IdentityMetrics
 from wayline_identity.servicer import IdentityServicer
