@@ -5,6 +5,7 @@ the conditions of each kind."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeAlias
 
@@ -15,6 +16,8 @@ from tests.journeys.segments_support import event
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import analytics_pb2, condition_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
+from wayline_journeys.store.person_conditions import ClickHousePersonConditions
+from wayline_journeys.store.sql import SqlParams
 
 __all__ = [
     "Condition",
@@ -153,3 +156,15 @@ def aggregate(
     if window is not None:
         found.event_aggregate.window.FromTimedelta(window)
     return found
+
+
+class CountedStatements(ClickHousePersonConditions):
+    """The store's person conditions and traits, counting the statements they run."""
+
+    statements = 0
+
+    def _rows(
+        self, sql: str, params: SqlParams, action: str, settings: dict[str, Any] | None = None
+    ) -> list[Sequence[Any]]:
+        self.statements += 1
+        return super()._rows(sql, params, action, settings)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import grpc
 import pytest
@@ -25,6 +24,7 @@ from tests.journeys.conftest import (
 )
 from tests.journeys.person_support import (
     Condition,
+    CountedStatements,
     Person,
     aggregate,
     evaluate,
@@ -48,8 +48,6 @@ from wayline_journeys.conditions import Comparison, EventCount, HasIdentifierTyp
 from wayline_journeys.conditions import Condition as DomainCondition
 from wayline_journeys.overrides import PersonOverride
 from wayline_journeys.store import JourneyStore
-from wayline_journeys.store.person_conditions import ClickHousePersonConditions
-from wayline_journeys.store.sql import SqlParams
 
 NOW = datetime.now(UTC)
 Answer = tuple[str, list[bool]]
@@ -296,14 +294,6 @@ def test_batch_evaluate_person_conditions_refuses_malformed_requests(journeys: J
             journeys.stub.BatchEvaluatePersonConditions(request, metadata=journeys.metadata, timeout=10)
         assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert field_violations(raised.value) == expected
-
-
-class CountedStatements(ClickHousePersonConditions):
-    statements = 0
-
-    def _rows(self, sql: str, params: SqlParams, action: str) -> list[Sequence[Any]]:
-        self.statements += 1
-        return super()._rows(sql, params, action)
 
 
 def test_batch_person_conditions_take_at_most_three_statements(store: JourneyStore) -> None:

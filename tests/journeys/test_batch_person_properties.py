@@ -18,14 +18,19 @@ import pytest
 from google.protobuf import json_format
 
 from tests.journeys.conftest import T0, Journeys, field_violations, override, stored_record
-from tests.journeys.person_support import Person, identify, person, person_ref, properties
+from tests.journeys.person_support import (
+    CountedStatements,
+    Person,
+    identify,
+    person,
+    person_ref,
+    properties,
+)
 from tests.journeys.segments_support import event
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline_journeys.overrides import PersonOverride
 from wayline_journeys.store import JourneyStore
-from wayline_journeys.store.person_conditions import ClickHousePersonConditions
-from wayline_journeys.store.sql import SqlParams
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -130,14 +135,6 @@ def test_batch_get_person_properties_answers_500_persons_in_one_call(journeys: J
         (p, {"rank": i} | ({"nickname": f"n-{p}"} if p in absorbed else {})) for i, p in enumerate(persons)
     ][::-1]
     assert [(a.person_id, as_dict(a)) for a in answers] == expected
-
-
-class CountedStatements(ClickHousePersonConditions):
-    statements = 0
-
-    def _rows(self, sql: str, params: SqlParams, action: str) -> list[Sequence[Any]]:
-        self.statements += 1
-        return super()._rows(sql, params, action)
 
 
 def test_batch_person_properties_take_at_most_two_statements(store: JourneyStore) -> None:

@@ -11,9 +11,12 @@ import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from wayline_journeys.analytics import EventMatcher
+from wayline_journeys.conditions import Comparison, EventCount
 from wayline_journeys.events import EventRecord, TimelineQuery
 from wayline_journeys.overrides import PersonOverride
-from wayline_journeys.store import JourneyStore
+from wayline_journeys.store import JourneyStore, PersonOverrideStore
+from wayline_journeys.store.person_conditions import ClickHousePersonConditions
 from wayline_journeys.store.relation import current_events
 from wayline_journeys.store.sql import SqlParams
 
@@ -125,6 +128,30 @@ def test_writes_before_and_after_a_merge_collapse(store: JourneyStore) -> None:
     assert [r[:2] for r in relation_rows(store)] == [(before.event_id, "person-b")]
     merge_parts(store)
     assert stored_copies(store, before.event_id) == 1
+
+
+def test_a_replay_under_the_person_an_identifier_moved_to_leaves_the_old_owner(store: JourneyStore) -> None:
+    # Written under A; identity then moves the event's user id to C (an unmerge), and a replay carries C. The
+    # reads of a person no override names filter by the stored person before FINAL (ADR 97): a copy stored
+    # under another person exists only after an override like this one, which names A, so A is read through
+    # the overrides and the copy under C wins for both. The override is recorded by another store (another
+    # replica), so that the reads find it in the table, not in what this process remembers having written.
+    before = event(datetime(2026, 6, 2, 12, tzinfo=UTC), person="person-a")
+    store.write(TENANT, [before])
+    moved = PersonOverride("person-a", "person-c", 1, identifier_type="user_id", identifier_value="u-1")
+    PersonOverrideStore(lambda: store.client, lambda persons: None).apply(TENANT, [moved])
+    replay = replace(before, person_id="person-c", received_at=before.received_at + timedelta(minutes=1))
+    store.write(TENANT, [replay])
+    ordered = EventCount(EventMatcher(name="Order Completed"), Comparison.GREATER_THAN_OR_EQUAL, 1)
+    conditions = ClickHousePersonConditions(lambda: store.client)
+    at = datetime(2026, 7, 1, tzinfo=UTC)
+
+    assert (timeline_ids(store, "person-a"), timeline_ids(store, "person-c")) == ([], [before.event_id])
+    # Each alone: asked together, both persons' copies would meet before FINAL anyway.
+    answers = [conditions.evaluate_of(TENANT, [p], [ordered], None, at)[p] for p in ("person-a", "person-c")]
+    assert answers == [[False], [True]]
+    merge_parts(store)
+    assert (timeline_ids(store, "person-a"), timeline_ids(store, "person-c")) == ([], [before.event_id])
 
 
 def test_an_older_copy_replayed_late_does_not_win(store: JourneyStore) -> None:

@@ -46,12 +46,14 @@ class SeenStore(JourneyStore):
         self.actions: list[str] = []
         self.mutations_running = 0  # the next looks at system.mutations report one running, this many times
 
-    def rows(self, sql: str, parameters: dict[str, Any], action: str) -> Sequence[Sequence[Any]]:
+    def rows(
+        self, sql: str, parameters: dict[str, Any], action: str, settings: dict[str, Any] | None = None
+    ) -> Sequence[Sequence[Any]]:
         self.actions.append(action)
         if action == "waiting for the mutations on the erased tables" and self.mutations_running:
             self.mutations_running -= 1
             return [(1,)]
-        found = super().rows(sql, parameters, action)
+        found = super().rows(sql, parameters, action, settings)
         if action == "finding persons' events" and self.after_first_find is not None:
             hook, self.after_first_find = self.after_first_find, None
             hook()

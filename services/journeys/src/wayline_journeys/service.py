@@ -91,6 +91,7 @@ def journeys_service(settings: JourneysSettings) -> ServiceDefinition:
             settings.clickhouse_database,
             settings.service_dir / "chdb",
             settings.clickhouse_cluster,
+            uncompressed_cache_bytes=settings.embedded_uncompressed_cache_bytes,
         ),
         Topology(cluster=settings.clickhouse_cluster, database=settings.clickhouse_database),
         purge_seconds=settings.erasure_purge_seconds,

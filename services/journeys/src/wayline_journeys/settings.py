@@ -44,6 +44,14 @@ class JourneysSettings(ServiceSettings):
             "plain MergeTree tables (the embedded engine, or one server)."
         ),
     )
+    embedded_uncompressed_cache_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        ge=0,
+        description="Bytes of decompressed column blocks the embedded engine keeps (ClickHouse's "
+        "uncompressed cache) for the short reads of a few persons' events that ask for it (a timeline page, "
+        "a person's conditions or traits): a block read again is not decompressed again. Counted in the "
+        "process's memory; 0 turns it off. A ClickHouse server has its own uncompressed_cache_size.",
+    )
     timeline_max_page_size: int = Field(
         default=1000, ge=1, description="Largest page GetTimeline returns, whatever the caller asks for."
     )

@@ -31,6 +31,7 @@ from wayline_journeys.store.topology import Topology
 
 __all__ = [
     "CANNOT_COMPILE_REGEXP",
+    "SHORT_READ",
     "TRANSIENT_ERROR_CODES",
     "JourneyDatabase",
     "ReadModel",
@@ -48,29 +49,39 @@ log = structlog.get_logger("wayline.journeys.store")
 _T = TypeVar("_T")
 
 
-def connect_clickhouse(url: str, database: str, embedded_path: Path, cluster: str = "") -> Client:
+def connect_clickhouse(
+    url: str, database: str, embedded_path: Path, cluster: str = "", uncompressed_cache_bytes: int = 0
+) -> Client:
     """A client for `url`, or for the embedded chDB engine at `embedded_path` when `url` is empty. The
     database is created on the first connection to it in this process (ON CLUSTER `cluster` when set: the
     tables' ON CLUSTER DDL needs it on every host); the store opens one connection per thread, and those
-    need no administration."""
+    need no administration. `uncompressed_cache_bytes` sizes the embedded engine's uncompressed cache (a
+    startup option: the first connection of the process to the engine decides it)."""
     target = url or str(embedded_path)
     with _ensured_lock:
         if (target, database) not in _ensured:
             if not url:
                 embedded_path.mkdir(parents=True, exist_ok=True)
-            admin = _client(url, embedded_path)
+            admin = _client(url, embedded_path, uncompressed_cache_bytes=uncompressed_cache_bytes)
             try:
                 on_cluster = Topology(cluster=cluster, database=database).on_cluster
                 admin.command(f"CREATE DATABASE IF NOT EXISTS {_identifier(database)}{on_cluster}")
             finally:
                 admin.close()
             _ensured.add((target, database))
-    return _client(url, embedded_path, database)
+    return _client(url, embedded_path, database, uncompressed_cache_bytes)
 
 
 _ensured: set[tuple[str, str]] = set()
 _ensured_lock = threading.Lock()
 
+
+# The settings of a short read of a few persons' events (a timeline page, a person's conditions or traits): a
+# few granules of every column, most of them read again by the next persons' reads, are kept decompressed in
+# the engine's uncompressed cache (ClickHouse's advice for short queries; the embedded engine's size is
+# WAYLINE_JOURNEYS_EMBEDDED_UNCOMPRESSED_CACHE_BYTES). A statement reading more than about a million rows
+# skips the cache whatever this says (merge_tree_max_rows_to_use_cache), so a big batch never evicts it all.
+SHORT_READ = {"use_uncompressed_cache": 1}
 
 # The store's statements are made from requests, not typed: ClickHouse's parser limits (meant for typed
 # queries: 256 KiB, 50,000 syntax-tree elements) refused a funnel whose filters' values ran past them, or a
@@ -86,11 +97,15 @@ _SETTINGS = {
 }
 
 
-def _client(url: str, embedded_path: Path, database: str | None = None) -> Client:
+def _client(
+    url: str, embedded_path: Path, database: str | None = None, uncompressed_cache_bytes: int = 0
+) -> Client:
     if url:
         return clickhouse_connect.get_client(dsn=url, database=database, settings=_SETTINGS)
+    # chDB passes these to the engine as startup arguments (its server settings; the cache's default is 0).
+    startup = {"uncompressed_cache_size": uncompressed_cache_bytes} if uncompressed_cache_bytes else None
     client = clickhouse_connect.get_client(
-        interface="chdb", path=str(embedded_path), database=database, settings=_SETTINGS
+        interface="chdb", path=str(embedded_path), database=database, settings=_SETTINGS, chdb_options=startup
     )
     with _gates_lock:
         _embedded_gates[client] = _embedded_gate_by_path.setdefault(str(embedded_path), threading.Lock())
@@ -256,9 +271,11 @@ class ReadModel:
     def __init__(self, client: Callable[[], Client]) -> None:
         self._client = client
 
-    def _rows(self, sql: str, params: SqlParams, action: str) -> list[Sequence[Any]]:
+    def _rows(
+        self, sql: str, params: SqlParams, action: str, settings: dict[str, Any] | None = None
+    ) -> list[Sequence[Any]]:
         """The rows of a statement built with `params`; `action` names it in errors."""
-        return query_rows(self._client(), sql, params.values, action)
+        return query_rows(self._client(), sql, params.values, action, settings)
 
     def _tenant_params(self, tenant: str) -> SqlParams:
         """The SqlParams of a read of `tenant`'s events as their current persons. A tenant without any person
@@ -331,9 +348,11 @@ class JourneyDatabase:
     def ping(self) -> None:
         self.client.command("SELECT 1")
 
-    def rows(self, sql: str, parameters: dict[str, Any], action: str) -> Sequence[Sequence[Any]]:
+    def rows(
+        self, sql: str, parameters: dict[str, Any], action: str, settings: dict[str, Any] | None = None
+    ) -> Sequence[Sequence[Any]]:
         """The rows of a query; `action` names it in errors ("reading the timeline")."""
-        return query_rows(self.client, sql, parameters, action)
+        return query_rows(self.client, sql, parameters, action, settings)
 
     def command(
         self, sql: str, parameters: dict[str, Any], action: str, settings: dict[str, Any] | None = None

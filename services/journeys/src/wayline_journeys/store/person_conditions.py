@@ -32,11 +32,11 @@ from wayline.common.timestamps import to_micros
 from wayline_journeys.conditions import Condition
 from wayline_journeys.lifecycle import LifecycleModel
 from wayline_journeys.person_conditions import Trait
-from wayline_journeys.store.client import ReadModel
+from wayline_journeys.store.client import SHORT_READ, ReadModel
 from wayline_journeys.store.columns import as_utc
 from wayline_journeys.store.conditions import ConditionCompiler
 from wayline_journeys.store.person_refs import current_persons
-from wayline_journeys.store.relation import current_events, stored_events
+from wayline_journeys.store.relation import current_events, stored_events_of
 from wayline_journeys.store.sql import (
     EVENT_ORDER,
     SqlParams,
@@ -123,13 +123,14 @@ class ClickHousePersonConditions(ReadModel):
         persons = params.bind(person_ids, "Array(String)")
         where = _stored_as_theirs(persons) if as_stored else _stored_under(persons)
         compiler, columns, at_us = self._compiled(read, params)
-        relation = stored_events if as_stored else current_events
+        relation = stored_events_of(persons) if as_stored else current_events
         sql = compiler.persons_query(columns, at_us, persons, where, relation)
         named = override_rows_naming_each(persons) if as_stored else "[]"
         rows = self._rows(
             f"SELECT groupArray((person_id, holds)), {named} FROM ({sql})",
             params,
             "evaluating person conditions",
+            SHORT_READ,
         )
         pairs, counts = rows[0]
         found = {str(person): [bool(held) for held in holds] for person, holds in pairs}
@@ -170,7 +171,8 @@ class ClickHousePersonConditions(ReadModel):
         persons = params.bind(person_ids, "Array(String)")
         wanted = f"AND trait.1 IN {params.bind(sorted(set(keys)), 'Array(String)')} " if keys else ""
         if as_stored:
-            relation = stored_events(params, where=f"type = 'identify' AND {_stored_as_theirs(persons)}")
+            where = f"type = 'identify' AND {_stored_as_theirs(persons)}"
+            relation = stored_events_of(persons)(params, "{tenant:String}", where)
         else:
             relation = current_events(params, where=f"type = 'identify' AND {_stored_under(persons)}")
         # person_id is the current person through the overrides: a source's events count for their survivor.
@@ -187,6 +189,7 @@ class ClickHousePersonConditions(ReadModel):
             f"SELECT groupArray((person_id, key, raw)), {named} FROM ({traits})",
             params,
             "reading person properties",
+            SHORT_READ,
         )
         triples, counts = rows[0]
         found: dict[str, dict[str, Trait]] = {}

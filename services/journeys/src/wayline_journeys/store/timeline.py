@@ -21,7 +21,7 @@ from dataclasses import replace
 from typing import Any
 
 from wayline_journeys.events import EventRecord, TimelineOrder, TimelinePage, TimelineQuery
-from wayline_journeys.store.client import JourneyDatabase
+from wayline_journeys.store.client import SHORT_READ, JourneyDatabase
 from wayline_journeys.store.columns import READ_COLUMN_NAMES, record_from_row
 from wayline_journeys.store.overrides import PersonOverrideStore
 from wayline_journeys.store.person_sql import IDENTIFIER_MATCH, current_person_sql
@@ -92,12 +92,21 @@ class ClickHouseTimeline:
     def _page_without_overrides(self, query: TimelineQuery) -> list[EventRecord] | None:
         """The person's page read as if no override concerned them, or None when some override row names
         them (or the page is empty, which may be why): then only the exact read answers."""
-        conditions = [
-            person_anchors("person_id = {person:String}"),
-            "person_id = {person:String}",
-        ]
+        conditions = [person_anchors("person_id = {person:String}")]
         parameters: dict[str, Any] = {"person": query.person_id}
-        rows = self._page(query, "person_id", conditions, parameters, f", {_OVERRIDE_ROWS} AS override_rows")
+        rows = self._page(
+            query,
+            "person_id",
+            conditions,
+            parameters,
+            extra_columns=f", {_OVERRIDE_ROWS} AS override_rows",
+            # Before FINAL rather than after it: FINAL then merges the person's copies only, not every row of
+            # the granules their anchors share with others (a third of a page's time). Exact while no
+            # override names the person (what override_rows checks): a copy of one of their events can only
+            # be stored under another person, and so win over theirs, once identity moved an identifier or
+            # the person, and that writes an override naming them (ADR 97).
+            prewhere="person_id = {person:String}",
+        )
         if rows and rows[0][-1]:
             self._overrides.named.note(query.tenant, [query.person_id])
         if not rows or rows[0][-1]:
@@ -110,11 +119,13 @@ class ClickHouseTimeline:
         person: str,
         conditions: list[str],
         parameters: dict[str, Any],
+        *,
         extra_columns: str = "",
+        prewhere: str = "",
     ) -> list[tuple[Any, ...]]:
-        """The rows of the page of the events meeting `conditions` and `query`'s filters: READ_COLUMN_NAMES
-        with the expression `person` (which conditions may name `current_person`) for person_id, then
-        `extra_columns`."""
+        """The rows of the page of the events meeting `prewhere` (applied before FINAL), `conditions` and
+        `query`'s filters: READ_COLUMN_NAMES with the expression `person` (which conditions may name
+        `current_person`) for person_id, then `extra_columns`."""
         conditions = ["tenant_id = {tenant:String}", *conditions]
         parameters |= {"tenant": query.tenant, "limit": query.limit}
         if query.channels:
@@ -143,7 +154,9 @@ class ClickHouseTimeline:
         columns = [f"{person} AS current_person" if c == "person_id" else c for c in READ_COLUMN_NAMES]
         sql = (
             f"SELECT {', '.join(columns)}{extra_columns} FROM events FINAL "
-            f"WHERE {' AND '.join(conditions)} "
+            + (f"PREWHERE {prewhere} " if prewhere else "")
+            + f"WHERE {' AND '.join(conditions)} "
             f"ORDER BY timestamp {direction}, toString(event_id) {direction} LIMIT {{limit:UInt32}}"
         )
-        return [tuple(row) for row in self._db.rows(sql, parameters, "reading the timeline")]
+        rows = self._db.rows(sql, parameters, "reading the timeline", SHORT_READ)
+        return [tuple(row) for row in rows]
