@@ -165,10 +165,10 @@ def stored_events(
 def stored_events_of(persons: str) -> Callable[[SqlParams, str, str], str]:
     """`stored_events` narrowed to the events stored under `persons` (a bound Array(String)) before FINAL, so
     that FINAL merges those persons' copies only, not every row of the granules their anchors share with other
-    persons (a timeline page a third faster, a person's conditions a quarter). Exact under `stored_events`'
-    own condition, persons no override row names: a copy of one of their events can be stored under another
-    person, and so win over theirs, only once identity moved one of their identifiers or them, and that writes
-    an override row naming them (ADR 97)."""
+    persons (one person's conditions on 1M events: 21 to 23 ms → 17.5 ms a statement). Exact under
+    `stored_events`' own condition, persons no override row names: a copy of one of their events can be stored
+    under another person, and so win over theirs, only once identity moved one of their identifiers or them,
+    and that writes an override row naming them (ADR 97)."""
 
     def relation(params: SqlParams, tenant: str, where: str) -> str:
         return stored_events(params, tenant, where, kinds=f"person_id IN {persons}")
