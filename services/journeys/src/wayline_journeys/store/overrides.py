@@ -17,7 +17,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from wayline_journeys.events import TimelineQuery
 from wayline_journeys.overrides import OverrideKey, OverrideMapping, PersonOverride, newest_per_key
-from wayline_journeys.store.client import query_rows, store_error
+from wayline_journeys.store.client import SHORT_READ, query_rows, store_error
 from wayline_journeys.store.named_persons import NamedPersons
 from wayline_journeys.store.person_sql import IDENTIFIER_MATCH
 from wayline_journeys.store.schema import PERSON_OVERRIDE_COLUMNS
@@ -168,6 +168,7 @@ class PersonOverrideStore:
             "UNION ALL SELECT 1, '', '', '', '', toUInt64(0), anchor "
             f"FROM ({anchors.format(persons=persons)})",
             parameters,
+            SHORT_READ,  # an identifier's persons are read from its events
         )
         mapping = _mapping([row[1:6] for row in rows if row[0] == 0])
         return mapping, sorted({int(row[6]) for row in rows if row[0] == 1})
@@ -213,8 +214,10 @@ class PersonOverrideStore:
         self._on_masked(["person_overrides"])
         return len(doomed)
 
-    def _query(self, sql: str, parameters: dict[str, Any]) -> Sequence[Sequence[Any]]:
-        return query_rows(self._client(), sql, parameters, "reading or recording person overrides")
+    def _query(
+        self, sql: str, parameters: dict[str, Any], settings: dict[str, Any] | None = None
+    ) -> Sequence[Sequence[Any]]:
+        return query_rows(self._client(), sql, parameters, "reading or recording person overrides", settings)
 
     def _run(self, call: Callable[[], _T]) -> _T:
         try:

@@ -86,6 +86,7 @@ class ClickHouseTimeline:
             "ORDER BY timestamp DESC, toString(event_id) DESC LIMIT 1",
             parameters | {"tenant": tenant},
             "finding who holds an identifier",
+            SHORT_READ,
         )
         return str(latest[0][0]) if latest else ""
 
