@@ -40,12 +40,18 @@ class ServiceProcess:
             f"{prefix}METRICS_PORT": "0",
             **{f"{prefix}{k.upper()}": v for k, v in {**self.settings, **extra}.items()},
         }
-        log = open(self.data_dir / f"{self.name}.log", "ab")  # noqa: SIM115 - kept for the process's life
+        log_path = self.data_dir / f"{self.name}.log"
+        log = open(log_path, "ab")  # noqa: SIM115 - kept for the process's life
         self.process = subprocess.Popen(
             [sys.executable, "-m", f"wayline_{self.name}"], env=env, stdout=log, stderr=subprocess.STDOUT
         )
         if wait:
-            wait_serving(self.address, self.process)
+            try:
+                wait_serving(self.address, self.process)
+            except AssertionError as failed:
+                # The process's own words go to its log file, which pytest's tmp dirs do not keep for long.
+                said = log_path.read_bytes()[-4000:].decode(errors="replace")
+                raise AssertionError(f"{failed}\n{self.name} on port {self.port} wrote:\n{said}") from failed
         return self
 
     def kill(self) -> None:
