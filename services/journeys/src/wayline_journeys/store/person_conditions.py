@@ -57,12 +57,6 @@ def _stored_under(persons: str) -> str:
     return f"{sources} AND {person_anchors(sources)}"
 
 
-def _stored_as_theirs(persons: str) -> str:
-    """A predicate on stored columns: the events stored under the persons `persons` (a bound Array(String)),
-    in their anchors; exactly their events for the persons no override names (`override_rows_naming_each`)."""
-    return f"person_id IN {persons} AND {person_anchors(f'person_id IN {persons}')}"
-
-
 @dataclass(frozen=True)
 class _Read:
     """What one evaluation asks: the tenant, the conditions, the lifecycle model, the one time."""
@@ -121,7 +115,7 @@ class ClickHousePersonConditions(ReadModel):
         override row names (whose answer this read is not)."""
         params = SqlParams(tenant=read.tenant)
         persons = params.bind(person_ids, "Array(String)")
-        where = _stored_as_theirs(persons) if as_stored else _stored_under(persons)
+        where = "true" if as_stored else _stored_under(persons)  # stored_events_of keeps to their anchors
         compiler, columns, at_us = self._compiled(read, params)
         relation = stored_events_of(persons) if as_stored else current_events
         sql = compiler.persons_query(columns, at_us, persons, where, relation)
@@ -171,8 +165,7 @@ class ClickHousePersonConditions(ReadModel):
         persons = params.bind(person_ids, "Array(String)")
         wanted = f"AND trait.1 IN {params.bind(sorted(set(keys)), 'Array(String)')} " if keys else ""
         if as_stored:
-            where = f"type = 'identify' AND {_stored_as_theirs(persons)}"
-            relation = stored_events_of(persons)(params, "{tenant:String}", where)
+            relation = stored_events_of(persons)(params, "{tenant:String}", "type = 'identify'")
         else:
             relation = current_events(params, where=f"type = 'identify' AND {_stored_under(persons)}")
         # person_id is the current person through the overrides: a source's events count for their survivor.

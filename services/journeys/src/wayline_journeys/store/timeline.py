@@ -101,11 +101,8 @@ class ClickHouseTimeline:
             conditions,
             parameters,
             extra_columns=f", {_OVERRIDE_ROWS} AS override_rows",
-            # Before FINAL rather than after it: FINAL then merges the person's copies only, not every row of
-            # the granules their anchors share with others (a third of a page's time). Exact while no
-            # override names the person (what override_rows checks): a copy of one of their events can only
-            # be stored under another person, and so win over theirs, once identity moved an identifier or
-            # the person, and that writes an override naming them (ADR 97).
+            # Before FINAL, as relation.stored_events_of does and for its reason: exact for a person no
+            # override names, which override_rows checks (ADR 97).
             prewhere="person_id = {person:String}",
         )
         if rows and rows[0][-1]:
