@@ -15,7 +15,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -25,6 +24,8 @@ from urllib.parse import quote
 
 import psycopg
 from psycopg import sql
+
+from wayline_cli.suite import free_port
 
 __all__ = ["PostgresUnavailable", "create_database", "create_schema", "temporary_postgres"]
 
@@ -50,13 +51,6 @@ def _binaries() -> Path:
             "Install it with `apt-get install -y --no-install-recommends postgresql` (what .ci/run does)."
         )
     return found[-1]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _as_server_user(command: list[str]) -> list[str]:
@@ -94,7 +88,7 @@ def temporary_postgres() -> Iterator[str]:
         server_user = pwd.getpwnam(_SUPERUSER)
         for path in (root, sockets):
             os.chown(path, server_user.pw_uid, server_user.pw_gid)
-    port = _free_port()
+    port = free_port()
     try:
         _run(
             [

@@ -1,8 +1,8 @@
 """Tests of `wayline.client` against real Wayline servers, and the helpers they share.
 
 The helpers live here because they are the client tests' own: reading a person's timeline back through the
-gateway, a free port for a server started late, and a TCP proxy that can hold the server's answers (a
-network that loses replies after the server has acted, the case that makes retries dangerous).
+gateway, and a TCP proxy that can hold the server's answers (a network that loses replies after the server
+has acted, the case that makes retries dangerous).
 """
 
 from __future__ import annotations
@@ -79,13 +79,6 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.01)
     return condition()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class HoldingProxy:

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.client import free_port, local_client
+from tests.client import local_client
 from wayline.client import (
     MAX_BATCH_BYTES,
     InvalidEvent,
@@ -23,6 +23,7 @@ from wayline.client.batching import check_event_size, split
 from wayline.common.timestamps import to_datetime, to_timestamp
 from wayline.event.v1 import event_pb2
 from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
+from wayline_cli.suite import free_port
 
 USER = {"user_id": "u-42"}
 

@@ -11,10 +11,11 @@ from pathlib import Path
 import grpc
 import pytest
 
-from tests.client import Auth, HoldingProxy, free_port, local_client, stored_ids_after_settling, wait_until
+from tests.client import Auth, HoldingProxy, local_client, stored_ids_after_settling, wait_until
 from tests.conftest import API_KEY, TENANT, gateway_settings, start_server
 from wayline.client import Backoff, DeliveryError
 from wayline.common.server import Server
+from wayline_cli.suite import free_port
 from wayline_gateway.service import gateway_service
 
 FAST = Backoff(initial=0.05, maximum=0.2)

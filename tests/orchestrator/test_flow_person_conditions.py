@@ -19,7 +19,7 @@ import grpc
 import pytest
 from google.protobuf import json_format
 
-from tests.client import HoldingProxy, free_port
+from tests.client import HoldingProxy
 from tests.conftest import common_settings, start_server
 from tests.journeys.conftest import Journeys, error_reason
 from tests.journeys.segments_support import event
@@ -30,6 +30,7 @@ from tests.orchestrator.running import NO_PEERS, Running
 from tests.orchestrator.runtime_calls import State, eventually, publish, send, track
 from wayline.event.v1 import event_pb2
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
+from wayline_cli.suite import free_port
 from wayline_orchestrator.service import orchestrator_service
 from wayline_orchestrator.settings import OrchestratorSettings
 

@@ -5,7 +5,6 @@ it (once, for the survivor)."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from tests.orchestrator.runtime_calls import FakeClock
 from tools.postgres_server import create_schema
 from wayline.common.sql import Database, open_database
+from wayline_cli.suite import free_port
 from wayline_orchestrator.connectors import ConnectorStore
 from wayline_orchestrator.contacts import (
     ConsentStatement,
@@ -92,15 +92,9 @@ def test_apply_moves_the_cursor_with_each_override_and_never_back(db: Database) 
     assert states.cursor("elsewhere") == 0
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_a_poll_against_an_identity_nobody_answers_fails_softly_and_stops(db: Database) -> None:
     OverrideCursors(db).remember("acme")
-    channel = grpc.insecure_channel(f"127.0.0.1:{_free_port()}")
+    channel = grpc.insecure_channel(f"127.0.0.1:{free_port()}")
     follower = OverrideFollower(IdentityOverrideFeed(channel, timeout_s=0.5), _states(db), poll_seconds=0.05)
     assert follower.poll() is False  # UNAVAILABLE: logged, retried later with a longer wait
     assert OverrideCursors(db).cursor("acme") == 0

@@ -47,9 +47,20 @@ class SuiteError(RuntimeError):
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on, held back from every other `bind(0)` for a minute.
+
+    A port merely closed is the next one the kernel may hand a server asking for any port (a gateway's gRPC
+    server, on port 0, once took the HTTP port just picked for it). One connection to the port, closed by
+    the accepting end first, leaves that end in TIME_WAIT, which a bind to port 0 skips (Linux with
+    `net.ipv4.ip_autobind_reuse` off, its default) and a server binding the port itself with SO_REUSEADDR
+    (gRPC, the gateway's HTTP collector, PostgreSQL, Redis, NATS) takes at once.
+    """
+    with socket.create_server(("127.0.0.1", 0)) as listener:  # SO_REUSEADDR, which the accepted end inherits
+        port = int(listener.getsockname()[1])
+        with socket.create_connection(("127.0.0.1", port)):
+            accepted, _ = listener.accept()
+            accepted.close()  # before the connecting end, so TIME_WAIT holds the listening port
+        return port
 
 
 @dataclass
