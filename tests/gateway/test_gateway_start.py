@@ -14,9 +14,7 @@ def test_a_gateway_whose_http_port_is_busy_at_start_serves_once_the_port_frees(
     tmp_path: Path, ingest_server: Server
 ) -> None:
     settings = gateway_settings(tmp_path, {"ingest": ingest_server.address}, "wl_busy_port", "acme")
-    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    holder.bind(("127.0.0.1", settings.http_port))
-    holder.listen()
+    holder = socket.create_server(("127.0.0.1", settings.http_port))  # SO_REUSEADDR, as free_port needs
     server = Server(gateway_service(settings), settings)
     server.start()
     try:
