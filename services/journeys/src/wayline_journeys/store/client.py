@@ -31,6 +31,7 @@ from wayline_journeys.store.topology import Topology
 
 __all__ = [
     "CANNOT_COMPILE_REGEXP",
+    "DEEP_STATEMENT",
     "SHORT_READ",
     "TRANSIENT_ERROR_CODES",
     "JourneyDatabase",
@@ -82,6 +83,19 @@ _ensured_lock = threading.Lock()
 # WAYLINE_JOURNEYS_EMBEDDED_UNCOMPRESSED_CACHE_BYTES). A statement reading more than about a million rows
 # skips the cache whatever this says (merge_tree_max_rows_to_use_cache), so a big batch never evicts it all.
 SHORT_READ = {"use_uncompressed_cache": 1}
+
+# The settings of a statement built as many nested stages (a funnel's walk, a path's sessions). Three of the
+# analyzer's rewrites, timed pass by pass (EXPLAIN QUERY TREE passes = N), cost a funnel 35 of its 125 ms of
+# analysis and planning on chDB, and a path 15-40 ms: they compare expressions by tree hashes, which grow with
+# the nesting (ClickHouse bounds one of them with optimize_and_compare_chain_max_hash_work). None helps what
+# the store writes: its comparisons are on stored columns or plain values (and_compare_chain derives more of
+# them for index use) and its GROUP BY keys are columns (the other two drop functions or aggregates of keys).
+# ReadModel._deep_statement drops those a server does not have. docs/benchmarks.md, 2026-12-06 afternoon.
+DEEP_STATEMENT = {
+    "optimize_and_compare_chain": 0,
+    "optimize_aggregators_of_group_by_keys": 0,
+    "optimize_group_by_function_keys": 0,
+}
 
 # The store's statements are made from requests, not typed: ClickHouse's parser limits (meant for typed
 # queries: 256 KiB, 50,000 syntax-tree elements) refused a funnel whose filters' values ran past them, or a
@@ -276,6 +290,12 @@ class ReadModel:
     ) -> list[Sequence[Any]]:
         """The rows of a statement built with `params`; `action` names it in errors."""
         return query_rows(self._client(), sql, params.values, action, settings)
+
+    def _deep_statement(self) -> dict[str, Any]:
+        """DEEP_STATEMENT's settings the connected server has: one older than ClickHouse 25.1 lacks
+        optimize_and_compare_chain and would refuse the statement over a setting that only saves time."""
+        known = self._client().server_settings
+        return {name: value for name, value in DEEP_STATEMENT.items() if name in known}
 
     def _tenant_params(self, tenant: str) -> SqlParams:
         """The SqlParams of a read of `tenant`'s events as their current persons. A tenant without any person

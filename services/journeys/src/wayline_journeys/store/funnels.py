@@ -15,12 +15,6 @@ from wayline_journeys.store.funnel_sql import aggregate_sql, persons_sql, top_va
 
 __all__ = ["ClickHouseFunnels"]
 
-# ClickHouse's analyzer derives new comparisons from chains like `a <= b AND b <= c` (for index use), hashing
-# each operand's whole source query to compare them; over the walk's twenty-odd nested stages that took 20 ms
-# of the statement's 120 ms of analysis and planning, and our conditions gain nothing from it (the stored
-# columns' filters are already plain comparisons). docs/benchmarks.md, 2026-12-06 afternoon.
-_FUNNEL_SETTINGS = {"optimize_and_compare_chain": 0}
-
 
 def _number(value: Any) -> float | None:
     if value is None:
@@ -50,7 +44,7 @@ class ClickHouseFunnels(ReadModel):
 
     def query(self, query: FunnelQuery) -> list[tuple[SeriesKey, int, StepStats]]:
         params = self._tenant_params(query.tenant)
-        rows = self._rows(aggregate_sql(query, params), params, "computing a funnel", _FUNNEL_SETTINGS)
+        rows = self._rows(aggregate_sql(query, params), params, "computing a funnel", self._deep_statement())
         return [_stats(row, query) for row in rows]
 
     def persons(self, query: FunnelQuery, page: PersonsPage) -> list[str]:
@@ -58,18 +52,23 @@ class ClickHouseFunnels(ReadModel):
         if page.series is not None and page.series.other:
             params = self._tenant_params(query.tenant)
             found = self._rows(
-                top_values_sql(query, params), params, "ranking a funnel's breakdown", _FUNNEL_SETTINGS
+                top_values_sql(query, params), params, "ranking a funnel's breakdown", self._deep_statement()
             )
             top = [(str(bd[0]), bool(bd[1])) for (bd,) in found]
         params = self._tenant_params(query.tenant)
         rows = self._rows(
-            persons_sql(query, page, top, params), params, "listing a funnel's persons", _FUNNEL_SETTINGS
+            persons_sql(query, page, top, params),
+            params,
+            "listing a funnel's persons",
+            self._deep_statement(),
         )
         return [str(person) for (person,) in rows]
 
     def trend(self, query: FunnelQuery) -> list[TrendRow]:
         params = self._tenant_params(query.tenant)
-        rows = self._rows(trend_sql(query, params), params, "computing a funnel's trend", _FUNNEL_SETTINGS)
+        rows = self._rows(
+            trend_sql(query, params), params, "computing a funnel's trend", self._deep_statement()
+        )
         return [
             TrendRow((str(value), bool(missing)), period, int(level), int(units))
             for (value, missing), period, level, units in rows

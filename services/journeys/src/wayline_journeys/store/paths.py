@@ -144,7 +144,9 @@ class ClickHousePaths(ReadModel):
         self.check_cleaning_rules(query.cleaning_rules)
         params = self._tenant_params(query.tenant)
         sql = paths_sql(query, params, edge_limit=query.edge_limit)
-        found = [_series(r, query) for r in self._rows(sql, params, "analysing paths")]
+        found = [
+            _series(r, query) for r in self._rows(sql, params, "analysing paths", self._deep_statement())
+        ]
         found.sort(key=lambda s: (s.key.other, -s.path_count, s.key))
         return found
 
@@ -152,7 +154,7 @@ class ClickHousePaths(ReadModel):
         self.check_cleaning_rules(query.cleaning_rules)
         params = self._tenant_params(query.tenant)
         sql = paths_sql(query, params, edge_limit=limit + 1, with_paths=False, after=after, series=series)
-        rows = self._rows(sql, params, "listing path edges")
+        rows = self._rows(sql, params, "listing path edges", self._deep_statement())
         if not rows:
             return EdgePage(edges=(), nodes=(), total_size=0, more=False)
         *_, edge_rows, edge_count = rows[0]
@@ -168,5 +170,10 @@ class ClickHousePaths(ReadModel):
     def persons(self, query: PathsQuery, page: PersonsPage) -> list[str]:
         self.check_cleaning_rules(query.cleaning_rules)
         params = self._tenant_params(query.tenant)
-        rows = self._rows(path_persons_sql(query, page, params), params, "listing a path node's persons")
+        rows = self._rows(
+            path_persons_sql(query, page, params),
+            params,
+            "listing a path node's persons",
+            self._deep_statement(),
+        )
         return [str(person) for (person,) in rows]
