@@ -90,7 +90,7 @@ SHORT_READ = {"use_uncompressed_cache": 1}
 # the nesting (ClickHouse bounds one of them with optimize_and_compare_chain_max_hash_work). None helps what
 # the store writes: its comparisons are on stored columns or plain values (and_compare_chain derives more of
 # them for index use) and its GROUP BY keys are columns (the other two drop functions or aggregates of keys).
-# ReadModel._deep_statement drops those a server does not have. docs/benchmarks.md, 2026-12-06 afternoon.
+# ReadModel._deep_rows leaves out those a server does not have. docs/benchmarks.md, 2026-12-06 afternoon.
 DEEP_STATEMENT = {
     "optimize_and_compare_chain": 0,
     "optimize_aggregators_of_group_by_keys": 0,
@@ -291,11 +291,13 @@ class ReadModel:
         """The rows of a statement built with `params`; `action` names it in errors."""
         return query_rows(self._client(), sql, params.values, action, settings)
 
-    def _deep_statement(self) -> dict[str, Any]:
-        """DEEP_STATEMENT's settings the connected server has: one older than ClickHouse 25.1 lacks
-        optimize_and_compare_chain and would refuse the statement over a setting that only saves time."""
-        known = self._client().server_settings
-        return {name: value for name, value in DEEP_STATEMENT.items() if name in known}
+    def _deep_rows(self, sql: str, params: SqlParams, action: str) -> list[Sequence[Any]]:
+        """`_rows` of a statement of many nested stages, with DEEP_STATEMENT's settings the connected server
+        has: one older than ClickHouse 25.1 lacks optimize_and_compare_chain and would refuse the statement
+        over a setting that only saves time."""
+        client = self._client()
+        settings = {name: value for name, value in DEEP_STATEMENT.items() if name in client.server_settings}
+        return query_rows(client, sql, params.values, action, settings)
 
     def _tenant_params(self, tenant: str) -> SqlParams:
         """The SqlParams of a read of `tenant`'s events as their current persons. A tenant without any person

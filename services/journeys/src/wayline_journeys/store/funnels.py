@@ -44,31 +44,22 @@ class ClickHouseFunnels(ReadModel):
 
     def query(self, query: FunnelQuery) -> list[tuple[SeriesKey, int, StepStats]]:
         params = self._tenant_params(query.tenant)
-        rows = self._rows(aggregate_sql(query, params), params, "computing a funnel", self._deep_statement())
+        rows = self._deep_rows(aggregate_sql(query, params), params, "computing a funnel")
         return [_stats(row, query) for row in rows]
 
     def persons(self, query: FunnelQuery, page: PersonsPage) -> list[str]:
         top: list[tuple[str, bool]] = []
         if page.series is not None and page.series.other:
             params = self._tenant_params(query.tenant)
-            found = self._rows(
-                top_values_sql(query, params), params, "ranking a funnel's breakdown", self._deep_statement()
-            )
+            found = self._deep_rows(top_values_sql(query, params), params, "ranking a funnel's breakdown")
             top = [(str(bd[0]), bool(bd[1])) for (bd,) in found]
         params = self._tenant_params(query.tenant)
-        rows = self._rows(
-            persons_sql(query, page, top, params),
-            params,
-            "listing a funnel's persons",
-            self._deep_statement(),
-        )
+        rows = self._deep_rows(persons_sql(query, page, top, params), params, "listing a funnel's persons")
         return [str(person) for (person,) in rows]
 
     def trend(self, query: FunnelQuery) -> list[TrendRow]:
         params = self._tenant_params(query.tenant)
-        rows = self._rows(
-            trend_sql(query, params), params, "computing a funnel's trend", self._deep_statement()
-        )
+        rows = self._deep_rows(trend_sql(query, params), params, "computing a funnel's trend")
         return [
             TrendRow((str(value), bool(missing)), period, int(level), int(units))
             for (value, missing), period, level, units in rows

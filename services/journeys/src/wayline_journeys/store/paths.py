@@ -144,9 +144,7 @@ class ClickHousePaths(ReadModel):
         self.check_cleaning_rules(query.cleaning_rules)
         params = self._tenant_params(query.tenant)
         sql = paths_sql(query, params, edge_limit=query.edge_limit)
-        found = [
-            _series(r, query) for r in self._rows(sql, params, "analysing paths", self._deep_statement())
-        ]
+        found = [_series(r, query) for r in self._deep_rows(sql, params, "analysing paths")]
         found.sort(key=lambda s: (s.key.other, -s.path_count, s.key))
         return found
 
@@ -154,7 +152,7 @@ class ClickHousePaths(ReadModel):
         self.check_cleaning_rules(query.cleaning_rules)
         params = self._tenant_params(query.tenant)
         sql = paths_sql(query, params, edge_limit=limit + 1, with_paths=False, after=after, series=series)
-        rows = self._rows(sql, params, "listing path edges", self._deep_statement())
+        rows = self._deep_rows(sql, params, "listing path edges")
         if not rows:
             return EdgePage(edges=(), nodes=(), total_size=0, more=False)
         *_, edge_rows, edge_count = rows[0]
@@ -170,10 +168,5 @@ class ClickHousePaths(ReadModel):
     def persons(self, query: PathsQuery, page: PersonsPage) -> list[str]:
         self.check_cleaning_rules(query.cleaning_rules)
         params = self._tenant_params(query.tenant)
-        rows = self._rows(
-            path_persons_sql(query, page, params),
-            params,
-            "listing a path node's persons",
-            self._deep_statement(),
-        )
+        rows = self._deep_rows(path_persons_sql(query, page, params), params, "listing a path node's persons")
         return [str(person) for (person,) in rows]
