@@ -295,9 +295,10 @@ class ReadModel:
         """`_rows` of a statement of many nested stages, with DEEP_STATEMENT's settings the connected server
         has: one older than ClickHouse 25.1 lacks optimize_and_compare_chain and would refuse the statement
         over a setting that only saves time."""
-        client = self._client()
-        settings = {name: value for name, value in DEEP_STATEMENT.items() if name in client.server_settings}
-        return query_rows(client, sql, params.values, action, settings)
+        known = self._client().server_settings
+        return self._rows(
+            sql, params, action, {name: v for name, v in DEEP_STATEMENT.items() if name in known}
+        )
 
     def _tenant_params(self, tenant: str) -> SqlParams:
         """The SqlParams of a read of `tenant`'s events as their current persons. A tenant without any person
