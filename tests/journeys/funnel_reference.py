@@ -76,12 +76,6 @@ class Unit:
     times: tuple[int, ...]  # µs of steps 0..level
 
 
-def event_order(event_id: str) -> tuple[int, int]:
-    """How ClickHouse orders UUIDs, which orders events of one time: the last 8 bytes, then the first 8."""
-    digits = event_id.replace("-", "")
-    return (int(digits[16:], 16), int(digits[:16], 16))
-
-
 def us(e: Ev) -> int:
     return round(e.at.timestamp() * 1_000_000)
 
@@ -224,7 +218,7 @@ def units(spec: Spec, events: list[Ev]) -> list[Unit]:
             persons.setdefault(e.person, []).append(e)
     found: list[Unit] = []
     for person, evs in persons.items():
-        seq = sorted(evs, key=lambda e: (us(e), event_order(e.event_id)))
+        seq = sorted(evs, key=lambda e: (us(e), e.event_id))
         each = spec.attribution == "each_step" and (
             spec.breakdown == "channel" or spec.breakdown.startswith("properties.")
         )

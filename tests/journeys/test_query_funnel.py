@@ -426,6 +426,34 @@ def test_query_funnel_removes_persons_with_only_excluded_attempts(journeys: Jour
     assert _micros(response.series[0].steps[1].median_time_to_convert) == MINUTE  # from the second start
 
 
+def _ids_in_text_order_not_uuid_order() -> tuple[str, str]:
+    """Two event ids whose text sorts the first before the second, while ClickHouse's UUID order (the last 8
+    bytes compared first) sorts them the other way."""
+    first, second = uuid.uuid4().hex, uuid.uuid4().hex
+    first = "0" + first[1:16] + "f" + first[17:]
+    second = "f" + second[1:16] + "0" + second[17:]
+    return str(uuid.UUID(first)), str(uuid.UUID(second))
+
+
+def test_query_funnel_orders_events_of_one_microsecond_as_the_timeline_does(journeys: Journeys) -> None:
+    """Events at one time come in the order of their ids' text in every read: a strict A then B converts
+    exactly for the person whose timeline lists A before B."""
+    in_order, reversed_ = new_person(), new_person()
+    for person, (a_id, b_id) in (
+        (in_order, _ids_in_text_order_not_uuid_order()),
+        (reversed_, _ids_in_text_order_not_uuid_order()[::-1]),
+    ):
+        a, b = _event(person, "A", 0), _event(person, "B", 0)
+        a.event_id, b.event_id = a_id, b_id
+        journeys.write(b, a)
+    assert [e.name for e in journeys.timeline(in_order)] == ["A", "B"]
+    assert [e.name for e in journeys.timeline(reversed_)] == ["B", "A"]
+    spec = Spec(steps=(Step((Match("A"),)), Step((Match("B"),))), order="strict", window_us=HOUR)
+    assert _counts(_query(journeys, _request(spec))) == [2, 1]
+    request = pb.ListFunnelPersonsRequest(funnel=_request(spec), step_index=1)
+    assert _persons(journeys, request) == [[in_order]]
+
+
 def _refused(journeys: Journeys, request: pb.QueryFunnelRequest) -> dict[str, str]:
     with pytest.raises(grpc.RpcError) as failure:
         journeys.stub.QueryFunnel(request, metadata=journeys.metadata, timeout=10)

@@ -47,7 +47,7 @@ from wayline_journeys.store.funnel_walks import linear_walk, walks_linearly
 from wayline_journeys.store.matching import matcher_sql, population_sql
 from wayline_journeys.store.periods import period_number, period_start, periods_back
 from wayline_journeys.store.relation import current_events
-from wayline_journeys.store.sql import SqlParams
+from wayline_journeys.store.sql import EVENT_ID_ORDER, SqlParams
 
 __all__ = ["aggregate_sql", "persons_sql", "top_values_sql", "trend_sql", "units_sql"]
 
@@ -170,7 +170,7 @@ def _units(query: FunnelQuery, params: SqlParams, by_period: bool = False) -> st
         keys, period = "person_id, pd", f", arrayJoin(arrayMap(i -> {back}, range({count}))) AS pd"
         counted += f" AND {_period(query, params, 't')} = pd"
     grouped = (
-        f"SELECT {keys}, arraySort(groupArray((t, event_id, sm, xm, bd))) AS sorted, "
+        f"SELECT {keys}, arraySort(groupArray((t, {EVENT_ID_ORDER}, sm, xm, bd))) AS sorted, "
         f"arrayMap(q -> q.1, sorted) AS ts, arrayMap(q -> q.3, sorted) AS all_ms, "
         f"arrayMap(q -> q.4, sorted) AS xs, arrayMap(q -> q.5, sorted) AS vs "
         f"FROM (SELECT person_id, event_id, toUnixTimestamp64Micro(timestamp) AS t, {steps} AS sm, "

@@ -21,10 +21,12 @@ __all__ = [
 ]
 
 # An event id as a key that sorts as its text does (the big-endian bytes: FixedString(16), compared as bytes),
-# for read models that break ties on time by the id's text (paths, retention's breakdown, traits, an
-# identifier's holder). The UUID type sorts otherwise (its two halves swapped; funnels document that order),
-# and the text itself costs a formatted 36-byte string per event: paths at 1M events took 1,220 ms with it
-# and 1,107 ms with this. The timeline's keyset cursor carries the id as text and compares it as text.
+# for every read model that breaks ties on time by the id (funnels, paths, retention's breakdown, traits, an
+# identifier's holder), so two events of one microsecond come in one order everywhere, the timeline's too.
+# The UUID type sorts otherwise (its two halves swapped), and the text itself costs a formatted 36-byte
+# string per event: paths at 1M events took 1,220 ms with it and 1,107 ms with this; a funnel at 10M costs
+# the same with either key (docs/benchmarks.md, 2026-12-06 evening). The timeline's keyset cursor carries
+# the id as text and compares it as text.
 EVENT_ID_ORDER = "UUIDToNum(event_id)"
 
 # The order of events in time, ties broken by the id's text: the key of "the latest" wherever one value wins
