@@ -110,6 +110,8 @@ class _Traited(Protocol):
     @property
     def person(self) -> str: ...
     @property
+    def event_id(self) -> str: ...
+    @property
     def at(self) -> datetime: ...
     @property
     def type(self) -> str: ...
@@ -118,13 +120,14 @@ class _Traited(Protocol):
 
 
 def latest_plans(log: Iterable[_Traited]) -> dict[str, object]:
-    """Each person's `person.plan`: the value in their latest identify event that has one."""
-    latest: dict[str, tuple[datetime, object]] = {}
+    """Each person's `person.plan`: the value in their latest identify event that has one; of two at one
+    time, the one whose id's text is the larger (the store's EVENT_ORDER)."""
+    latest: dict[str, tuple[tuple[datetime, str], object]] = {}
     for e in log:
         if (
             e.type == "identify"
             and "plan" in e.properties
-            and (e.person not in latest or e.at > latest[e.person][0])
+            and (e.person not in latest or (e.at, e.event_id) > latest[e.person][0])
         ):
-            latest[e.person] = (e.at, e.properties["plan"])
+            latest[e.person] = ((e.at, e.event_id), e.properties["plan"])
     return {person: value for person, (_, value) in latest.items()}

@@ -179,11 +179,13 @@ def _best(
 
 
 def _traits(events: list[Ev], trait: str) -> dict[str, tuple[str, bool]]:
-    latest: dict[str, tuple[int, Any]] = {}
+    """Each person's latest value of `trait`; of two identify events at one time, the one whose id's text is
+    the larger (the store's EVENT_ORDER)."""
+    latest: dict[str, tuple[tuple[int, str], Any]] = {}
     for e in events:
-        newer = e.person not in latest or us(e) > latest[e.person][0]
+        newer = e.person not in latest or (us(e), e.event_id) > latest[e.person][0]
         if e.type == "identify" and trait in e.properties and newer:
-            latest[e.person] = (us(e), e.properties[trait])
+            latest[e.person] = ((us(e), e.event_id), e.properties[trait])
     return {p: _text(v) for p, (_, v) in latest.items()}
 
 
