@@ -89,10 +89,27 @@ def test_quiet_hours_forbid_until_the_end_they_report(
         return
     retry = result.violations[0].retry_time
     assert retry is not None
-    assert at < retry <= at + 25 * HOUR  # the end of this night, never a later one
+    # The end of this night, never a later one, unless the clocks skip the whole allowed window that day.
+    allowed_minutes = (start - end) % (24 * 60)
+    assert at < retry <= at + (49 if allowed_minutes <= 60 else 25) * HOUR
     assert evaluate(policy, Person(), [], EMAIL, retry).allowed
     inside = at + int((retry - at) * probe)
     assert not evaluate(policy, Person(), [], EMAIL, inside).allowed
+
+
+def test_an_allowed_window_the_clocks_skip_moves_the_retry_to_the_next_one() -> None:
+    """Quiet from 00:01 to 00:00 leaves one allowed minute a day; Santiago's clocks go from 00:00 to 01:00 on
+    6 September 2026, so that day has none: the retry is the next midnight, not the skipped one (which
+    would land in the next period)."""
+    rule = QuietHours(start_minute=1, end_minute=0, default_time_zone="America/Santiago")
+    policy = ContactPolicy(quiet_hours=(rule,))
+    at = to_micros(datetime(2026, 9, 5, 4, 1, tzinfo=UTC))  # 00:01 on the 5th in Santiago (-04:00)
+    result = evaluate(policy, Person(), [], EMAIL, at)
+    assert not result.allowed
+    next_midnight = to_micros(datetime(2026, 9, 7, 3, 0, tzinfo=UTC))  # 00:00 on the 7th (-03:00)
+    assert result.violations[0].retry_time == next_midnight
+    after_the_gap = to_micros(datetime(2026, 9, 6, 4, 0, tzinfo=UTC))  # 01:00 on the 6th (-03:00)
+    assert evaluate(policy, Person(), [], EMAIL, after_the_gap).violations
 
 
 def test_a_time_zone_this_machine_does_not_know_falls_back_to_the_rules_default() -> None:

@@ -98,6 +98,10 @@ def _frequency_cap(index: int, cap: FrequencyCap, history: Sequence[Past], at: i
     )
 
 
+# Periods whose end a DST gap can swallow, one after the other: one per gap, and zones change twice a year.
+_GAPS_CROSSED = 2
+
+
 def _quiet_end(rule: QuietHours, local: datetime) -> datetime | None:
     """The local end of the quiet period `local` is in; None when it is outside the period."""
     minute = local.hour * 60 + local.minute
@@ -129,6 +133,14 @@ def _quiet_hours(
     end = _quiet_end(rule, local)
     if end is None:
         return None
+    # A wall-clock end the clocks skip (a DST gap) is the first instant after the gap, which can already lie
+    # in the next period: an allowed window shorter than the jump (quiet 00:01-00:00 in Santiago, whose clocks
+    # go from 00:00 to 01:00) does not happen that day. The retry is the first instant outside every period.
+    for _ in range(_GAPS_CROSSED):
+        later = _quiet_end(rule, end.astimezone(UTC).astimezone(zone))
+        if later is None:
+            break
+        end = later
     suppress = rule.action == "QUIET_HOURS_ACTION_SUPPRESS"
     return Violation(
         reason="QUIET_HOURS",
