@@ -21,6 +21,8 @@ __all__ = ["EPOCH", "SECOND", "Run", "local_due", "micros_of", "split_bucket", "
 
 SECOND = 1_000_000
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+_MINUTE = 60 * SECOND
+_MICROSECOND = datetime.timedelta(microseconds=1)
 
 
 def us(value: Any) -> int:
@@ -42,13 +44,33 @@ def split_bucket(flow_id: str, step_id: str, person_id: str) -> float:
 
 
 def local_due(now: int, hour: int, minute: int, zone: str) -> int:
-    """The next occurrence, after `now`, of a local time of day in a time zone."""
+    """The next time after `now` that the clocks of a time zone reach a local time of day: on each local day,
+    the first instant they show it or later. So a time they skip that day (the hour skipped in spring) is due
+    when they jump over it, and one they show twice (the hour repeated in autumn) at its first instant."""
     tz = zoneinfo.ZoneInfo(zone or "UTC")
-    local = (EPOCH + datetime.timedelta(microseconds=now)).astimezone(tz)
-    due = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
-    if due <= local:
-        due = (due + datetime.timedelta(days=1)).replace(hour=hour, minute=minute)
-    return (due - EPOCH) // datetime.timedelta(microseconds=1)
+    today = (EPOCH + datetime.timedelta(microseconds=now)).astimezone(tz).date()
+    for days in range(3):  # today's may have passed; tomorrow's has not, whatever the clocks do
+        due = _reached(today + datetime.timedelta(days=days), datetime.time(hour, minute), tz)
+        if due > now:
+            return due
+    raise AssertionError("a local time of day comes within two days")  # pragma: no cover
+
+
+def _reached(day: datetime.date, at: datetime.time, tz: zoneinfo.ZoneInfo) -> int:
+    """The first instant of `day` at which the clocks of `tz` show `at` or later, in microseconds."""
+    wall = datetime.datetime.combine(day, at)
+    first = wall.replace(tzinfo=tz, fold=0).astimezone(datetime.UTC)
+    if first.astimezone(tz).replace(tzinfo=None) == wall:
+        return (first - EPOCH) // _MICROSECOND
+    # Skipped: fold=1 reads the wall time with the offset after the jump (an instant before it), fold=0 with
+    # the one before (an instant after it). The jump lies between; offsets are whole minutes.
+    before = (wall.replace(tzinfo=tz, fold=1) - EPOCH) // _MICROSECOND
+    after = (first - EPOCH) // _MICROSECOND
+    while after - before > _MINUTE:
+        middle = before + (after - before) // 2 // _MINUTE * _MINUTE
+        shown = (EPOCH + datetime.timedelta(microseconds=middle)).astimezone(tz).replace(tzinfo=None)
+        before, after = (before, middle) if shown >= wall else (middle, after)
+    return after
 
 
 @dataclass
