@@ -4,7 +4,7 @@ UV := $(shell tools/ensure-uv.sh)
 export UV_PYTHON_DOWNLOADS := never
 RUN := $(UV) run --locked
 
-.PHONY: demo up test sync tools console lint format typecheck protos docs check-protos pytest bench images image-sizes clean
+.PHONY: demo up test test-deep sync tools console lint format typecheck protos docs check-protos pytest bench images image-sizes clean
 
 demo: sync ## Start the whole suite on embedded defaults, send events, print timelines and analytics, stop.
 	$(RUN) wayline demo
@@ -55,6 +55,13 @@ check-protos: ## Fail when the committed generated code has drifted from protos/
 PYTEST_WORKERS ?= $(shell n=$$(nproc); echo $$(( n < 4 ? n : 4 )))
 pytest: ## The test suite (real servers on free ports, real chDB), one worker process per core.
 	$(RUN) pytest --numprocesses $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
+
+# CI runs the generated-data tests at a sample: each reference comparison on its fixed seeds, each property test
+# at its own count of examples (tests/breadth.py). This runs the same suite far wider, to find the rare cases.
+DEEP_SEEDS ?= 40
+test-deep: sync ## The suite with DEEP_SEEDS more seeds per reference comparison and 50x the examples (an hour+).
+	WAYLINE_TEST_EXTRA_SEEDS=$(DEEP_SEEDS) $(RUN) pytest --numprocesses $(PYTEST_WORKERS) --dist loadfile \
+		--no-loadscope-reorder --hypothesis-profile wayline-deep --timeout 3600
 
 bench: sync ## Benchmarks, each beside its same-run baseline; figures go to docs/benchmarks.md.
 	$(RUN) python -m bench

@@ -37,8 +37,8 @@ from wayline_journeys.settings import JourneysSettings
 # Speed is measured in bench/, not asserted in tests: hypothesis' per-example deadline (200 ms) only measured
 # how busy the two shared cores were (a CLV example took 473 ms once on a loaded machine, 0.12 ms rerun).
 settings.register_profile("wayline", deadline=None)
-# For a thorough local run of the property tests that scale with it (`--hypothesis-profile wayline-deep`):
-# CI's examples are a sample; the parity tests find disagreements in rare pairs only with many more.
+# For a thorough local run (`make test-deep`, or `--hypothesis-profile wayline-deep`): every property test's
+# examples scale with it (tests/breadth.py). CI's examples are a sample; rare cases show only with many more.
 settings.register_profile("wayline-deep", parent=settings.get_profile("wayline"), max_examples=5000)
 settings.load_profile("wayline")
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.contract.feature_log import NAMES
+from wayline.common.patterns import pattern_problem
 from wayline.journeys.v1 import analytics_pb2
 
 __all__ = ["CONTEXT_POOLS", "random_event_filter", "random_filter", "random_person_filter"]
@@ -115,7 +116,9 @@ def _drawn(
         times = [v for v in pool if isinstance(v, str) and v.startswith("2026-")]
         return where(path, operator, rng.choice([*numbers, *times] or [0.5]))
     if operator == Op.FILTER_OPERATOR_MATCHES_REGEX:
-        return where(path, operator, str(rng.choice(pool)))
+        # A value that is no RE2 pattern ("[") is refused with its field's path, not evaluated: not drawn.
+        patterns = [str(v) for v in pool if pattern_problem(str(v)) is None]
+        return where(path, operator, rng.choice(patterns))
     values = rng.sample(pool, rng.randint(1, min(3, len(pool))))
     return where(
         path, operator, *(float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in values)

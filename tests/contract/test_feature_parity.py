@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 import redis
 
+from tests.breadth import seeds
 from tests.contract.feature_log import DAY, HOUR, MINUTE, Logged, event_log
 from tests.contract.parity_spec import parity_spec
 from tests.journeys.conftest import Journeys
@@ -134,7 +135,7 @@ def online_state(request: pytest.FixtureRequest) -> Iterator[InProcessFeatureSta
     client.close()
 
 
-@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("seed", seeds(1, 2))
 def test_online_features_equal_offline_features(
     journeys: Journeys, online_state: InProcessFeatureState | RedisFeatureState, seed: int
 ) -> None:

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.breadth import examples
 from tests.contract import filter_evaluators
 from tests.contract.filter_evaluators import decision_holds, journeys_holds, orchestrator_holds
 from tests.text_operators import ABSENT, case_event, filter_message
@@ -73,7 +74,7 @@ def _matchers(filters: list[Filter]) -> list[analytics_pb2.EventMatcher]:
     return [analytics_pb2.EventMatcher(property_filters=[filter_message(*f)]) for f in filters]
 
 
-@settings(max_examples=80)
+@settings(max_examples=examples(80))
 @given(st.data())
 def test_the_three_evaluators_agree_on_every_kind_of_value(store: JourneyStore, data: st.DataObject) -> None:
     values = data.draw(st.lists(_VALUES, min_size=1, max_size=6), label="values")

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.breadth import examples
 from tests.identity.conftest import Events, partition
 from wayline.common.errors import NotFound
 from wayline.common.sql import Database, SqliteDatabase, open_database
@@ -85,7 +86,7 @@ def _apply(identity: Identity, events: Events, op: str, keys: list[Key]) -> None
             identity.delete(TENANT, holders[0])  # type: ignore[arg-type]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=list(HealthCheck))
 @given(OPS)
 def test_the_cache_never_changes_an_answer(ops: list[tuple[str, list[Key]]]) -> None:
     with _store(cache=4) as cached, _store(cache=0) as uncached:

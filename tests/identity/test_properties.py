@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from tests.breadth import examples
 from tests.identity.conftest import Events, partition
 from wayline.common.sql import open_database
 from wayline_identity.errors import LastIdentifier, MergeConflict, MergeNotRevertible
@@ -33,7 +34,7 @@ EMAILS = st.sampled_from([("email", f"p{i}@x.io") for i in range(4)])
 USERS = st.sampled_from([("user_id", f"u{i}") for i in range(4)])
 IDENTIFIER = st.one_of(ANONYMOUS, EMAILS, USERS)
 IDENTIFIER_SET = st.lists(IDENTIFIER, min_size=1, max_size=4)
-SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+SETTINGS = settings(max_examples=examples(100), deadline=None, suppress_health_check=list(HealthCheck))
 
 
 @contextlib.contextmanager
@@ -212,7 +213,7 @@ class IdentityMachine(RuleBasedStateMachine):
 
 
 IdentityMachine.TestCase.settings = settings(
-    max_examples=60, stateful_step_count=20, deadline=None, suppress_health_check=list(HealthCheck)
+    max_examples=examples(60), stateful_step_count=20, deadline=None, suppress_health_check=list(HealthCheck)
 )
 TestIdentitySequences = IdentityMachine.TestCase
 

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.breadth import examples
 from tests.events import make_event
 from wayline.common.timestamps import to_datetime, to_timestamp
 from wayline.event.v1 import event_pb2
@@ -116,7 +117,9 @@ def mutate(event: event_pb2.Event, kinds: list[str]) -> None:
             event.sent_at.CopyFrom(to_timestamp(now + timedelta(days=365 * 200)))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(batch=st.lists(mutations, min_size=1, max_size=8))
 def test_nothing_invalid_is_spooled_and_every_rejection_names_its_event(
     tmp_path_factory: object, batch: list[list[str]]
@@ -230,7 +233,7 @@ def test_a_retry_across_midnight_keeps_the_first_days_timestamp(tmp_path: Path) 
     assert to_datetime(stored.timestamp).date() == datetime(2026, 11, 30, tzinfo=UTC).date()
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(kinds=mutations, backfill=st.booleans())
 def test_the_fast_path_agrees_with_the_detailed_check(kinds: list[str], backfill: bool) -> None:
     """The fast path may only say yes when the detailed check finds nothing, and says no otherwise (events

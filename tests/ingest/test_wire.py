@@ -17,6 +17,7 @@ from google.protobuf.message import DecodeError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.breadth import examples
 from tests.events import make_event
 from tests.ingest.test_pipeline import LIMITS, mutate, mutations
 from tests.wire_bytes import field
@@ -99,7 +100,7 @@ def apply_timing(event: event_pb2.Event, kind: str) -> None:
         event.sent_at.CopyFrom(to_timestamp(NOW + timedelta(minutes=2)))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(kinds=mutations, when=timing, rich=st.booleans(), backfill=st.booleans())
 def test_a_vouched_event_is_exactly_what_the_python_checks_make(
     kinds: list[str], when: str, rich: bool, backfill: bool
@@ -127,7 +128,7 @@ def test_the_fast_path_takes_ordinary_events() -> None:
         assert fast(event.SerializeToString()) is not None
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(
     edits=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=6),
     cut=st.integers(0, 10_000),
@@ -238,7 +239,9 @@ def _fresh_directory(factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(batch=st.lists(st.tuples(mutations, timing), min_size=1, max_size=8), garbage=st.booleans())
 def test_check_wire_answers_as_the_python_path_does(
     tmp_path_factory: pytest.TempPathFactory, batch: list[tuple[list[str], str]], garbage: bool
@@ -298,7 +301,7 @@ identifiers = st.lists(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     person=st.text(max_size=6),
     normalised=identifiers,

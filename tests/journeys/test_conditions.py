@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from tests.breadth import seeds
 from tests.journeys.conditions_reference import (
     T0,
     Event,
@@ -70,7 +71,7 @@ def expected(
     return found
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", seeds(*range(6)))
 def test_compiled_conditions_match_the_reference(store: JourneyStore, seed: int) -> None:
     rng = random.Random(seed)
     log = generated_log(rng, persons=14)
@@ -138,7 +139,7 @@ def test_sequence_steps_in_one_timestamp_are_not_in_order(store: JourneyStore) -
     assert found == expected(log, conditions, LifecycleModel(), [at])
 
 
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", seeds(*range(4)))
 def test_several_person_filters_at_once_match_the_reference(store: JourneyStore, seed: int) -> None:
     """A population's person filters are read in one pass over the identify events (ADR 80's lead): each
     set of 1-5 random filters (negated ones, one trait twice, persons without the trait or without any

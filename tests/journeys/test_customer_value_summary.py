@@ -13,6 +13,7 @@ from decimal import Decimal
 import grpc
 import pytest
 
+from tests.breadth import seeds
 from tests.journeys.conftest import Journeys, field_violations, new_person
 from tests.journeys.customer_value_reference import Expected, Purchase, reference
 from tests.journeys.test_get_customer_value import (
@@ -113,7 +114,7 @@ def as_summary(response: pb.GetCustomerValueSummaryResponse) -> dict[str, object
     }
 
 
-@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("seed", seeds(1, 2))
 def test_the_summary_matches_the_reference_per_segment_cell_and_quantile(
     journeys: Journeys, seed: int
 ) -> None:

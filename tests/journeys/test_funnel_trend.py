@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.breadth import seeds
 from tests.journeys.conftest import Journeys
 from tests.journeys.event_log import Ev, to_pb
 from tests.journeys.funnel_reference import Match, Spec, Step, Unit, expected, units
@@ -107,7 +108,7 @@ def _check_trend(
     return sum(w[key][0] for w in wanted for key in keys)
 
 
-@pytest.mark.parametrize("seed", [3, 4])
+@pytest.mark.parametrize("seed", seeds(3, 4))
 def test_the_trend_is_the_funnel_of_each_period(journeys: Journeys, seed: int) -> None:
     """Every order (the linear walks and the general one with gaps and exclusions), breakdowns with each
     attribution, days in a zone whose midnight is not UTC's."""

@@ -14,6 +14,7 @@ from typing import Any
 import grpc
 import pytest
 
+from tests.breadth import extra, seeds
 from tests.journeys.conftest import Journeys, field_violations, new_person, override
 from tests.journeys.customer_value_reference import Expected, Purchase, Summary, reference
 from wayline.common.paging import decode_page_token, encode_page_token
@@ -157,7 +158,7 @@ def refs(*person_ids: str) -> list[event_pb2.PersonRef]:
     return [event_pb2.PersonRef(person_id=p) for p in person_ids]
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", seeds(1, 2, 3))
 def test_get_customer_value_per_person_matches_the_reference(journeys: Journeys, seed: int) -> None:
     log = generated_log(random.Random(seed))
     log.append(Purchase(log[0].person, START, Decimal(1)))  # exactly at the start: counted
@@ -169,8 +170,9 @@ def test_get_customer_value_per_person_matches_the_reference(journeys: Journeys,
     values = value_of(journeys, request(persons=refs(*persons))).values
 
     assert [as_expected(v) for v in values] == [expected.get(p) or Expected(p) for p in persons]
-    assert {e.segment for e in expected.values()} - {"NO_PURCHASE"}, "the log gives segments"
-    assert any(e.summary and e.summary.frequency > 1 for e in expected.values())
+    if not extra(seed):  # the fixed seeds' logs give segments and repeat purchases
+        assert {e.segment for e in expected.values()} - {"NO_PURCHASE"}
+        assert any(e.summary and e.summary.frequency > 1 for e in expected.values())
 
 
 def test_get_customer_value_bulk_pages_every_purchaser_once_by_decreasing_value(journeys: Journeys) -> None:

@@ -12,6 +12,7 @@ from decimal import Decimal
 import grpc
 import pytest
 
+from tests.breadth import seeds
 from tests.journeys.conditions_reference import (
     T0,
     Event,
@@ -75,7 +76,7 @@ def expected_counts(
     return found
 
 
-@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("seed", seeds(*range(5)))
 def test_get_lifecycle_stages_persons_match_the_reference(journeys: Journeys, seed: int) -> None:
     rng = random.Random(seed)
     log = generated_log(rng, persons=15)
@@ -107,7 +108,7 @@ def test_get_lifecycle_stages_persons_match_the_reference(journeys: Journeys, se
         assert not response.distributions
 
 
-@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("seed", seeds(*range(5)))
 def test_get_lifecycle_stages_distributions_over_times_match_the_reference(
     journeys: Journeys, seed: int
 ) -> None:

@@ -12,6 +12,7 @@ import grpc
 import pytest
 from google.protobuf import struct_pb2, timestamp_pb2
 
+from tests.breadth import seeds
 from tests.contract.lifecycle_feature_refusals import REFUSED
 from tests.journeys.conditions_reference import T0, Person, generated_log, model, persons_of
 from tests.journeys.conftest import Journeys, field_violations
@@ -70,7 +71,7 @@ def stage_of(
     return response.persons[0].stage
 
 
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", seeds(*range(4)))
 def test_lifecycle_stage_feature_is_the_stage_get_lifecycle_stages_gives(
     journeys: Journeys, seed: int
 ) -> None:

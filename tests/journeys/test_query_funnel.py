@@ -14,6 +14,7 @@ import grpc
 import pytest
 from google.protobuf import duration_pb2, struct_pb2
 
+from tests.breadth import seeds
 from tests.journeys.conftest import Journeys, field_violations, new_person, override
 from tests.journeys.event_log import Ev, to_pb
 from tests.journeys.funnel_reference import Exclusion, Expected, Match, Spec, Step, expected, units
@@ -249,7 +250,7 @@ def _query(journeys: Journeys, request: pb.QueryFunnelRequest) -> pb.QueryFunnel
     return response
 
 
-@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("seed", seeds(1, 2))
 def test_query_funnel_matches_the_reference(journeys: Journeys, seed: int) -> None:
     log = _log(seed)
     journeys.write(*(to_pb(e) for e in log))

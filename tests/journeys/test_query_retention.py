@@ -11,6 +11,7 @@ import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from tests.breadth import seeds
 from tests.journeys.analytics_requests import set_breakdown, set_plan_population, set_time_range
 from tests.journeys.conftest import Journeys, field_violations, new_person, override
 from tests.journeys.event_log import Ev, to_pb
@@ -157,7 +158,7 @@ VARIANTS = [
 ]
 
 
-@pytest.mark.parametrize("seed", [11, 12])
+@pytest.mark.parametrize("seed", seeds(11, 12))
 def test_query_retention_matches_the_reference(journeys: Journeys, seed: int) -> None:
     log = retention_log(seed, START)
     journeys.write(*(to_pb(e) for e in log))

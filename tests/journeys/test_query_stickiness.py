@@ -9,6 +9,7 @@ from datetime import timedelta
 import grpc
 import pytest
 
+from tests.breadth import seeds
 from tests.journeys.conftest import Journeys, field_violations
 from tests.journeys.test_query_trends import END, START, request_of
 from tests.journeys.trends_reference import (
@@ -55,7 +56,7 @@ def counted(response: pb.QueryStickinessResponse) -> dict[Key, tuple[int, ...]]:
     return found
 
 
-@pytest.mark.parametrize("seed", [51, 52])
+@pytest.mark.parametrize("seed", seeds(51, 52))
 def test_query_stickiness_matches_the_reference(journeys: Journeys, seed: int) -> None:
     log = trend_log(seed, START)
     journeys.write(*(to_pb(e) for e in log))

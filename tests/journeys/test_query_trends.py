@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import grpc
 import pytest
 
+from tests.breadth import seeds
 from tests.journeys.analytics_requests import set_breakdown, set_plan_population, set_time_range
 from tests.journeys.conftest import Journeys, field_violations, override
 from tests.journeys.segments_support import (
@@ -138,7 +139,7 @@ def assert_matches(journeys: Journeys, log: list[TEv], q: TQuery) -> pb.QueryTre
     return response
 
 
-@pytest.mark.parametrize("seed", [21, 22])
+@pytest.mark.parametrize("seed", seeds(21, 22))
 def test_query_trends_matches_the_reference(journeys: Journeys, seed: int) -> None:
     log = trend_log(seed, START)
     journeys.write(*(to_pb(e) for e in log))

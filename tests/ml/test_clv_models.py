@@ -8,6 +8,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from tests.breadth import examples
 from wayline_ml.clv import LifetimeSummaries, bgnbd, fit, gamma_gamma, predict
 from wayline_ml.clv.bgnbd import BgNbdParams
 from wayline_ml.clv.gamma_gamma import GammaGammaParams
@@ -139,7 +140,7 @@ def test_the_fit_recovers_the_parameters_customers_were_drawn_with() -> None:
     assert fitted_value.population_mean == pytest.approx(value.population_mean, rel=0.1)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(st.integers(min_value=0, max_value=10_000))
 def test_predictions_are_finite_on_small_simulated_shops(seed: int) -> None:
     shop = simulate(60, 120, BgNbdParams(0.5, 20.0, 0.8, 2.5), GammaGammaParams(6.0, 4.0, 20.0), seed=seed)

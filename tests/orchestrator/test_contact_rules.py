@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.breadth import examples
 from wayline.common.timestamps import to_micros
 from wayline_orchestrator.contacts.model import (
     ContactCheck,
@@ -37,7 +38,7 @@ past = st.builds(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(
     history=st.lists(past, max_size=30),
     max_contacts=st.integers(1, 5),
@@ -68,7 +69,7 @@ def test_a_cap_forbids_exactly_when_its_window_is_full(
         assert not evaluate(policy, Person(), before, EMAIL, retry - 1).allowed
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     zone=st.sampled_from(ZONES),
     start=st.integers(0, 1439),

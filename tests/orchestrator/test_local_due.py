@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.breadth import examples
 from wayline.common.timestamps import to_micros
 from wayline_orchestrator.flows.runtime.runs import local_due
 
@@ -53,7 +54,7 @@ def _walked(now: int, hour: int, minute: int, zone: ZoneInfo) -> int:
     raise AssertionError("not reached in five days")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     change=st.sampled_from(CHANGES),
     offset=st.integers(-30 * HOUR, 30 * HOUR),

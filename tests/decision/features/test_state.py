@@ -17,6 +17,7 @@ from google.protobuf import duration_pb2, struct_pb2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.breadth import examples
 from tests.decision.features.state_reference import reference_values
 from tests.redis import redis_url, unique_tenant  # noqa: F401 - the session's server
 from wayline.journeys.v1 import analytics_pb2, feature_pb2
@@ -320,7 +321,9 @@ _EVENT = st.tuples(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     st.lists(_EVENT, min_size=10, max_size=60),
     st.sampled_from([MINUTE, HOUR, 30 * DAY]),

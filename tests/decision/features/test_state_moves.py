@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import pytest
 
+from tests.breadth import seeds
 from tests.decision.features.online import event, spec
 from tests.decision.features.test_state import NewState, State, new_state  # noqa: F401 - both states
 from tests.redis import redis_url  # noqa: F401 - the session's server (the fixture above needs it)
@@ -63,7 +64,7 @@ def _values(state: State, person: str) -> list[object]:
     return found
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", seeds(1, 2, 3))
 def test_a_merge_equals_consuming_every_event_under_the_survivor(
     new_state: NewState,  # noqa: F811 - the fixture imported above
     seed: int,
@@ -84,7 +85,7 @@ def test_a_merge_equals_consuming_every_event_under_the_survivor(
     assert apart.holds("q")
 
 
-@pytest.mark.parametrize("seed", [4, 5])
+@pytest.mark.parametrize("seed", seeds(4, 5))
 def test_a_state_read_back_from_its_document_answers_the_same(seed: int) -> None:
     original = _state()
     for _, observed in _events(seed):
@@ -97,7 +98,7 @@ def test_a_state_read_back_from_its_document_answers_the_same(seed: int) -> None
     assert json.dumps(restored.to_document()) == text
 
 
-@pytest.mark.parametrize("seed", [6, 7])
+@pytest.mark.parametrize("seed", seeds(6, 7))
 def test_a_detached_copy_keeps_the_state_as_it_was_while_the_state_goes_on(seed: int) -> None:
     events = _events(seed)
     state = _state()
