@@ -273,7 +273,7 @@ def _stage_condition(rng: random.Random, depth: int = 1) -> condition_pb2.Person
 
 def _stage_model(rng: random.Random) -> lifecycle_pb2.LifecycleModel:
     """A random lifecycle model of the conditions a lifecycle-stage feature accepts."""
-    stages = [s for s in range(1, 7) if rng.random() < 0.7]
+    stages = [s for s in range(1, 7) if rng.random() < 0.7] or [rng.randint(1, 6)]  # a model has a stage
     rng.shuffle(stages)
     return lifecycle_pb2.LifecycleModel(
         stages=[
