@@ -20,6 +20,7 @@ from google.protobuf import json_format
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.breadth import examples
 from tests.contract import filter_evaluators
 from tests.contract.feature_log import NAMES, event_log
 from tests.contract.filter_evaluators import decision_holds, journeys_holds, orchestrator_holds
@@ -97,7 +98,7 @@ def _shown(event: event_pb2.Event, matcher: analytics_pb2.EventMatcher) -> str:
 
 
 # A tenth of the profile's examples: 10 in CI (about 3 s), 500 with `--hypothesis-profile wayline-deep`.
-@settings(max_examples=settings().max_examples // 10)  # settings(): the profile loaded
+@settings(max_examples=examples(10))
 @given(log_seed=st.integers(0, 2**32 - 1), filter_seed=st.integers(0, 2**32 - 1))
 def test_the_three_evaluators_agree_on_random_filters(
     store: JourneyStore, log_seed: int, filter_seed: int
