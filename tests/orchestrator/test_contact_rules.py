@@ -28,6 +28,39 @@ ZONES = ["UTC", "Europe/Paris", "America/New_York", "Australia/Lord_Howe", "Asia
 EMAIL = ContactCheck("CHANNEL_EMAIL", "CONTACT_PURPOSE_MARKETING")
 
 instants = st.integers(START, START + 365 * DAY)
+# The zones' changes of 2026 (zone, the instant, the local minute of day the clocks leave): a gap in spring
+# and a repeat in autumn, at 02:00 (Paris, New York), at midnight (Santiago) and by half an hour (Lord Howe).
+# Instants near them, with a period starting or ending near the change, find what a year of instants rarely
+# hits.
+CHANGES = [
+    ("Europe/Paris", datetime(2026, 3, 29, 1, tzinfo=UTC), 120),
+    ("Europe/Paris", datetime(2026, 10, 25, 1, tzinfo=UTC), 180),
+    ("America/New_York", datetime(2026, 3, 8, 7, tzinfo=UTC), 120),
+    ("America/New_York", datetime(2026, 11, 1, 6, tzinfo=UTC), 120),
+    ("America/Santiago", datetime(2026, 4, 5, 3, tzinfo=UTC), 0),
+    ("America/Santiago", datetime(2026, 9, 6, 4, tzinfo=UTC), 0),
+    ("Australia/Lord_Howe", datetime(2026, 4, 4, 15, tzinfo=UTC), 120),
+    ("Australia/Lord_Howe", datetime(2026, 10, 3, 15, 30, tzinfo=UTC), 120),
+]
+minutes = st.integers(0, 1439)
+
+
+def _near(minute: int) -> st.SearchStrategy[int]:
+    return st.integers(minute - 90, minute + 90).map(lambda m: m % 1440)
+
+
+# (zone, instant, start minute, end minute) of a quiet period and a check.
+quiet_cases = st.one_of(
+    st.tuples(st.sampled_from(ZONES), instants, minutes, minutes),
+    st.sampled_from(CHANGES).flatmap(
+        lambda change: st.tuples(
+            st.just(change[0]),
+            st.integers(to_micros(change[1]) - 30 * HOUR, to_micros(change[1]) + 30 * HOUR),
+            st.one_of(minutes, _near(change[2])),
+            st.one_of(_near(change[2]), minutes),
+        )
+    ),
+)
 past = st.builds(
     Past,
     st.sampled_from(["CHANNEL_EMAIL", "CHANNEL_SMS"]),
@@ -69,17 +102,10 @@ def test_a_cap_forbids_exactly_when_its_window_is_full(
         assert not evaluate(policy, Person(), before, EMAIL, retry - 1).allowed
 
 
-@settings(max_examples=examples(200), deadline=None)
-@given(
-    zone=st.sampled_from(ZONES),
-    start=st.integers(0, 1439),
-    end=st.integers(0, 1439),
-    at=instants,
-    probe=st.floats(0, 1, exclude_max=True),
-)
-def test_quiet_hours_forbid_until_the_end_they_report(
-    zone: str, start: int, end: int, at: int, probe: float
-) -> None:
+@settings(max_examples=examples(500), deadline=None)
+@given(case=quiet_cases, probe=st.floats(0, 1, exclude_max=True))
+def test_quiet_hours_forbid_until_the_end_they_report(case: tuple[str, int, int, int], probe: float) -> None:
+    zone, at, start, end = case
     if start == end:
         return
     policy = ContactPolicy(
@@ -96,6 +122,7 @@ def test_quiet_hours_forbid_until_the_end_they_report(
     assert evaluate(policy, Person(), [], EMAIL, retry).allowed
     inside = at + int((retry - at) * probe)
     assert not evaluate(policy, Person(), [], EMAIL, inside).allowed
+    assert not evaluate(policy, Person(), [], EMAIL, retry - 1).allowed  # the first allowed instant
 
 
 def test_an_allowed_window_the_clocks_skip_moves_the_retry_to_the_next_one() -> None:
@@ -111,6 +138,33 @@ def test_an_allowed_window_the_clocks_skip_moves_the_retry_to_the_next_one() -> 
     assert result.violations[0].retry_time == next_midnight
     after_the_gap = to_micros(datetime(2026, 9, 6, 4, 0, tzinfo=UTC))  # 01:00 on the 6th (-03:00)
     assert evaluate(policy, Person(), [], EMAIL, after_the_gap).violations
+
+
+def test_a_quiet_night_ending_in_the_hour_the_clocks_skip_ends_as_they_jump() -> None:
+    """Quiet from 22:00 to 02:30 in New York: on 8 March 2026 the clocks go from 02:00 EST to 03:00 EDT, so
+    the night ends at the jump (03:00 EDT), not at 02:30 read with the winter offset (03:30 EDT)."""
+    rule = QuietHours(start_minute=22 * 60, end_minute=2 * 60 + 30, default_time_zone="America/New_York")
+    policy = ContactPolicy(quiet_hours=(rule,))
+    at = to_micros(datetime(2026, 3, 8, 4, tzinfo=UTC))  # 23:00 EST on the 7th
+    jump = to_micros(datetime(2026, 3, 8, 7, tzinfo=UTC))  # 02:00 EST = 03:00 EDT
+    assert evaluate(policy, Person(), [], EMAIL, at).violations[0].retry_time == jump
+    assert evaluate(policy, Person(), [], EMAIL, jump).allowed
+    assert not evaluate(policy, Person(), [], EMAIL, jump - 1).allowed
+
+
+def test_a_quiet_night_in_the_hour_the_clocks_repeat_ends_at_the_ends_second_showing() -> None:
+    """Quiet from 00:00 to 02:30 in Paris: on 25 October 2026 the clocks go back from 03:00 CEST to 02:00 CET.
+    At 02:10 CET (the repeated hour's second pass) 02:30 CEST has passed: the night ends at 02:30 CET, not
+    at a retry time before the check."""
+    rule = QuietHours(start_minute=0, end_minute=2 * 60 + 30, default_time_zone="Europe/Paris")
+    policy = ContactPolicy(quiet_hours=(rule,))
+    second_pass = to_micros(datetime(2026, 10, 25, 1, 10, tzinfo=UTC))  # 02:10 CET
+    end = to_micros(datetime(2026, 10, 25, 1, 30, tzinfo=UTC))  # 02:30 CET
+    assert evaluate(policy, Person(), [], EMAIL, second_pass).violations[0].retry_time == end
+    assert not evaluate(policy, Person(), [], EMAIL, end - 1).allowed
+    first_pass = to_micros(datetime(2026, 10, 25, 0, 10, tzinfo=UTC))  # 02:10 CEST: ends at 02:30 CEST
+    first_end = first_pass + 20 * 60_000_000
+    assert evaluate(policy, Person(), [], EMAIL, first_pass).violations[0].retry_time == first_end
 
 
 def test_a_time_zone_this_machine_does_not_know_falls_back_to_the_rules_default() -> None:

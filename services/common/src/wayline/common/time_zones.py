@@ -4,14 +4,19 @@
 OSError when the name reaches the file system as something else than a zone file: a directory of the tz
 database (`America`, IsADirectoryError) or a name longer than the system allows (ENAMETOOLONG). Caught
 nowhere, those became INTERNAL answers and failed deliveries of events that carry such a zone.
+
+`first_showing` reads a local time of day the way a person's clocks do across daylight saving time.
 """
 
 from __future__ import annotations
 
 import functools
 import zoneinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
-__all__ = ["iana_zones", "load_zone"]
+__all__ = ["first_showing", "iana_zones", "load_zone"]
+
+_MINUTE = timedelta(minutes=1)
 
 
 def load_zone(name: str) -> zoneinfo.ZoneInfo | None:
@@ -29,3 +34,22 @@ def iana_zones() -> frozenset[str]:
     `right/UTC` (leap-second clocks, which ClickHouse cannot load), the `posix/` copies and `localtime` (the
     host's own zone), which are no IANA names; available_timezones() leaves those out."""
     return frozenset(zoneinfo.available_timezones() - {"localtime"})
+
+
+def first_showing(day: date, at: time, zone: tzinfo) -> datetime:
+    """The first instant of local `day` at which the clocks of `zone` show `at` or later, in UTC. A time they
+    skip that day (the hour skipped in spring) is reached as they jump over it, not an hour later as reading
+    it with the offset before the jump gives; one they show twice (the hour repeated in autumn), at its first
+    showing. Flows' waits for a local time and the end of quiet hours both mean this."""
+    wall = datetime.combine(day, at)
+    first = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    if first.astimezone(zone).replace(tzinfo=None) == wall:
+        return first
+    # Skipped: fold=1 reads the wall time with the offset after the jump (an instant before it), fold=0 with
+    # the one before (an instant after it). The jump lies between; offsets are whole minutes.
+    before, after = wall.replace(tzinfo=zone, fold=1).astimezone(UTC), first
+    while after - before > _MINUTE:
+        middle = before + (after - before) // 2 // _MINUTE * _MINUTE
+        shown = middle.astimezone(zone).replace(tzinfo=None)
+        before, after = (before, middle) if shown >= wall else (middle, after)
+    return after

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from typing import NamedTuple
 
-from wayline.common.time_zones import load_zone
+from wayline.common.time_zones import first_showing, load_zone
 from wayline.common.timestamps import from_micros, to_micros
 from wayline_orchestrator.contacts.model import (
     ANY_CHANNEL,
@@ -102,8 +102,12 @@ def _frequency_cap(index: int, cap: FrequencyCap, history: Sequence[Past], at: i
 _GAPS_CROSSED = 2
 
 
-def _quiet_end(rule: QuietHours, local: datetime) -> datetime | None:
-    """The local end of the quiet period `local` is in; None when it is outside the period."""
+def _quiet_end(rule: QuietHours, instant: datetime, zone: tzinfo) -> datetime | None:
+    """The end (UTC) of the quiet period `instant` is in, read on the clocks of `zone`: the first instant
+    after it that its last day's clocks show the end time or later. An end the clocks skip is reached as they
+    jump over it (`first_showing`); one they show twice, at its second showing when `instant` lies in the
+    repeated hour's second pass (its first has passed). None when `instant` is outside the period."""
+    local = instant.astimezone(zone)
     minute = local.hour * 60 + local.minute
     start, end = rule.start_minute, rule.end_minute
     if start <= end:
@@ -114,8 +118,11 @@ def _quiet_end(rule: QuietHours, local: datetime) -> datetime | None:
         if end <= minute < start:
             return None
         day = local.date() + timedelta(days=1) if minute >= start else local.date()
-    # The wall-clock end on that day, in that day's offset (a DST change in between is honoured).
-    return datetime.combine(day, time(end // 60, end % 60), tzinfo=local.tzinfo)
+    wall = time(end // 60, end % 60)
+    first = first_showing(day, wall, zone)
+    if first > instant:
+        return first
+    return datetime.combine(day, wall, tzinfo=zone).replace(fold=1).astimezone(UTC)
 
 
 def _quiet_hours(
@@ -130,14 +137,14 @@ def _quiet_hours(
     zone_name = person.time_zone if known else rule.default_time_zone
     zone = time_zone(zone_name) or UTC
     local = from_micros(at).astimezone(zone)
-    end = _quiet_end(rule, local)
+    end = _quiet_end(rule, local, zone)
     if end is None:
         return None
-    # A wall-clock end the clocks skip (a DST gap) is the first instant after the gap, which can already lie
-    # in the next period: an allowed window shorter than the jump (quiet 00:01-00:00 in Santiago, whose clocks
-    # go from 00:00 to 01:00) does not happen that day. The retry is the first instant outside every period.
+    # The clocks can jump from the end straight into the next period: an allowed window shorter than the jump
+    # (quiet 00:01-00:00 in Santiago, whose clocks go from 00:00 to 01:00) does not happen that day. The retry
+    # is the first instant outside every period.
     for _ in range(_GAPS_CROSSED):
-        later = _quiet_end(rule, end.astimezone(UTC).astimezone(zone))
+        later = _quiet_end(rule, end, zone)
         if later is None:
             break
         end = later
@@ -148,7 +155,7 @@ def _quiet_hours(
         description=f"{local:%H:%M} in {zone_name or 'UTC'} is within the quiet hours "
         f"{rule.start_minute // 60:02d}:{rule.start_minute % 60:02d}-{rule.end_minute // 60:02d}:"
         f"{rule.end_minute % 60:02d}",
-        retry_time=None if suppress else to_micros(end.astimezone(UTC)),
+        retry_time=None if suppress else to_micros(end),
     )
 
 

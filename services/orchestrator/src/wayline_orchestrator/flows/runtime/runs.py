@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wayline.common.sql import Transaction
+from wayline.common.time_zones import first_showing
+from wayline.common.timestamps import to_micros
 from wayline_orchestrator.flows.model import Definition
 from wayline_orchestrator.flows.runtime.lookups import Lookups
 from wayline_orchestrator.flows.runtime.model import Entry, StepRun, Timer
@@ -21,8 +23,6 @@ __all__ = ["EPOCH", "SECOND", "Run", "local_due", "micros_of", "split_bucket", "
 
 SECOND = 1_000_000
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
-_MINUTE = 60 * SECOND
-_MICROSECOND = datetime.timedelta(microseconds=1)
 
 
 def us(value: Any) -> int:
@@ -50,27 +50,10 @@ def local_due(now: int, hour: int, minute: int, zone: str) -> int:
     tz = zoneinfo.ZoneInfo(zone or "UTC")
     today = (EPOCH + datetime.timedelta(microseconds=now)).astimezone(tz).date()
     for days in range(3):  # today's may have passed; tomorrow's has not, whatever the clocks do
-        due = _reached(today + datetime.timedelta(days=days), datetime.time(hour, minute), tz)
+        due = to_micros(first_showing(today + datetime.timedelta(days=days), datetime.time(hour, minute), tz))
         if due > now:
             return due
     raise AssertionError("a local time of day comes within two days")  # pragma: no cover
-
-
-def _reached(day: datetime.date, at: datetime.time, tz: zoneinfo.ZoneInfo) -> int:
-    """The first instant of `day` at which the clocks of `tz` show `at` or later, in microseconds."""
-    wall = datetime.datetime.combine(day, at)
-    first = wall.replace(tzinfo=tz, fold=0).astimezone(datetime.UTC)
-    if first.astimezone(tz).replace(tzinfo=None) == wall:
-        return (first - EPOCH) // _MICROSECOND
-    # Skipped: fold=1 reads the wall time with the offset after the jump (an instant before it), fold=0 with
-    # the one before (an instant after it). The jump lies between; offsets are whole minutes.
-    before = (wall.replace(tzinfo=tz, fold=1) - EPOCH) // _MICROSECOND
-    after = (first - EPOCH) // _MICROSECOND
-    while after - before > _MINUTE:
-        middle = before + (after - before) // 2 // _MINUTE * _MINUTE
-        shown = (EPOCH + datetime.timedelta(microseconds=middle)).astimezone(tz).replace(tzinfo=None)
-        before, after = (before, middle) if shown >= wall else (middle, after)
-    return after
 
 
 @dataclass
