@@ -104,11 +104,21 @@ def test_query_activity_lifecycle_adds_up_to_the_trends_active_persons(journeys:
         assert sum(active) > 0
 
 
-def test_query_activity_lifecycle_counts_hours_of_the_local_clock(journeys: Journeys) -> None:
-    start = START + timedelta(minutes=20)
+@pytest.mark.parametrize(
+    ("zone", "day"),
+    [
+        ("Asia/Kolkata", START),
+        # The clocks move by half an hour on 4 October.
+        ("Australia/Lord_Howe", datetime(2026, 10, 2, tzinfo=UTC)),
+    ],
+)
+def test_query_activity_lifecycle_counts_hours_of_the_local_clock(
+    journeys: Journeys, zone: str, day: datetime
+) -> None:
+    start = day + timedelta(minutes=20)
     log = hour_log(63, start)
     journeys.write(*(to_pb(e) for e in log))
-    q = TQuery(SERIES[:2], start + timedelta(hours=6), start + timedelta(hours=72), "hour", "Asia/Kolkata")
+    q = TQuery(SERIES[:2], start + timedelta(hours=6), start + timedelta(hours=72), "hour", zone)
     wanted = reference_lifecycle(log, q)
     assert counted(ask(journeys, q)) == wanted
     assert sum(point[1] for point in wanted[0]) > 0  # returning persons

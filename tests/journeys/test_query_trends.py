@@ -178,6 +178,10 @@ def test_query_trends_matches_the_reference(journeys: Journeys, seed: int) -> No
         ("America/New_York", datetime(2026, 3, 7, 18, 0, tzinfo=UTC)),
         ("Asia/Kolkata", datetime(2026, 6, 1, 0, 0, tzinfo=UTC)),  # hours start at :30 UTC
         ("UTC", datetime(1969, 12, 30, 22, 0, tzinfo=UTC)),  # across 1970, where toStartOfHour stops
+        # Lord Howe's clocks move by half an hour: on 4 October 2026 from 02:00 to 02:30, so 01:00's hour
+        # lasts until 03:00 (90 minutes); on 5 April from 02:00 back to 01:30, so 01:00's lasts until 02:00.
+        ("Australia/Lord_Howe", datetime(2026, 10, 2, 20, 0, tzinfo=UTC)),
+        ("Australia/Lord_Howe", datetime(2026, 4, 3, 20, 0, tzinfo=UTC)),
     ],
 )
 def test_query_trends_counts_hours_of_the_local_clock(journeys: Journeys, zone: str, start: datetime) -> None:
@@ -186,11 +190,18 @@ def test_query_trends_counts_hours_of_the_local_clock(journeys: Journeys, zone: 
     q = TQuery(EVERY_MATH[:5], start, start + timedelta(hours=72), "hour", zone, breakdown="channel", limit=2)
     got = actual(assert_matches(journeys, log, q))
     points = next(iter(got.values())).points  # every result has the same periods
-    whole = start.astimezone(ZoneInfo(zone)).minute == 0
-    assert len(points) == (72 if whole else 73)  # the range's hours, and the one it starts in
     local = [p[0].astimezone(ZoneInfo(zone)) for p in points]
     assert all(t.minute == 0 and t.second == 0 for t in local)
     shown = [t.strftime("%m-%d %H") for t in local]
+    lengths = {shown[i]: points[i + 1][0] - points[i][0] for i in range(len(points) - 1)}
+    if zone == "Australia/Lord_Howe":
+        assert len(points) == 72  # the range's hours but the one that lasts 90 minutes
+        assert lengths["10-04 01" if "10-04 01" in lengths else "04-05 01"] == timedelta(minutes=90)
+        assert "10-04 02" not in shown
+        assert shown.count("04-05 01") <= 1
+        return
+    whole = start.astimezone(ZoneInfo(zone)).minute == 0
+    assert len(points) == (72 if whole else 73)  # the range's hours, and the one it starts in
     if zone == "Europe/Paris":
         assert shown.count("10-25 02") == 2  # the hour the clock runs twice: two periods
     if zone == "America/New_York":

@@ -101,12 +101,32 @@ starts."""
 
 
 def hour_start(moment: datetime, zone: ZoneInfo) -> datetime:
-    """The instant (UTC) the hour holding `moment` starts: when the local clock last showed a whole hour. The
-    store computes the same from the local minute and second (store/trends.py), so both agree in every zone,
-    those whose offset is not whole minutes (local mean time before 1900s standard time) included."""
+    """The instant (UTC) the hour holding `moment` starts: when the local clock last showed a whole hour.
+
+    Counting back the local minute and second finds it while the offset holds. When it changed by a fraction
+    of an hour within the hour (Lord Howe's clocks move by 30 minutes; local mean time gave way to standard
+    time by minutes and seconds), that lands on an instant the clock showed no whole hour (01:30 before the
+    jump, for 02:40 after it), and counting back once more from there finds it: exact wherever such a change
+    happens on a whole hour of the clock before it, which every change since 1900 does but Athens' of 1916
+    (checked against a second-by-second walk of every zone's changes). The store counts back the same way
+    (store/trends.py), so both agree in every zone."""
+    return _count_back(_count_back(moment, zone), zone)
+
+
+def _count_back(moment: datetime, zone: ZoneInfo) -> datetime:
     local = moment.astimezone(zone)
     back = timedelta(minutes=local.minute, seconds=local.second, microseconds=local.microsecond)
     return (moment - back).astimezone(UTC)
+
+
+def _next_hour_start(start: datetime, zone: ZoneInfo) -> datetime:
+    """The instant the hour after the one starting at `start` starts. An hour of the clock lasts an hour of
+    time but where the offset changes by a fraction of an hour, up to 90 minutes: the first whole hour after
+    `start` is found by looking later until the hour holding the instant looked at is another."""
+    later = start + timedelta(hours=1)
+    while (following := hour_start(later, zone)) <= start:
+        later += timedelta(minutes=15)
+    return following
 
 
 # The levels of the percentile maths.
@@ -200,8 +220,7 @@ class TrendsReadModel(Protocol):
 def _hour_starts(start: datetime, end: datetime, zone: ZoneInfo, limit: int) -> list[datetime]:
     found = [hour_start(start, zone)]
     while len(found) <= limit:
-        # An hour after an hour's start is in the next hour (the clock moves by at most an hour at once).
-        following = hour_start(found[-1] + timedelta(hours=1), zone)
+        following = _next_hour_start(found[-1], zone)
         if following >= end:
             break
         found.append(following)
@@ -247,7 +266,7 @@ def _bounds(
     calendar = period.calendar
     if calendar is None:
         starts = [k for k in keys if isinstance(k, datetime)]
-        return starts, hour_start(starts[-1] + timedelta(hours=1), zone)
+        return starts, _next_hour_start(starts[-1], zone)
     days = [k for k in keys if not isinstance(k, datetime)]
     return [period_start(d, calendar, 0, zone) for d in days], period_start(days[-1], calendar, 1, zone)
 

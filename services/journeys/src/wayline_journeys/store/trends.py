@@ -81,14 +81,18 @@ def _breakdown_value(query: TrendQuery, params: SqlParams, joined: bool) -> str:
 def period_sql(query: TrendQuery, zone: str, time: str = "timestamp") -> str:
     """The period key of the instant `time` (a DateTime64 expression): the local date a calendar period
     starts on (Date32), or for hours the instant (Unix microseconds, Int64) the local clock last showed a
-    whole hour, counted back from the local minute and second as trends.hour_start does (ClickHouse's
+    whole hour, counted back from the local minute and second twice as trends.hour_start does (ClickHouse's
     toStartOfHour stops at 1970)."""
     calendar = query.period.calendar
     if calendar is not None:
         return period_start(calendar, time, zone)
     micros = f"toUnixTimestamp64Micro({time})"
     back = f"(toInt64(toMinute({time}, {zone})) * 60 + toSecond({time}, {zone})) * 1000000"
-    return f"{micros} - ({back} + positiveModulo({micros}, 1000000))"
+    once = f"({micros} - ({back} + positiveModulo({micros}, 1000000)))"
+    # Counted back once more from there: where the offset changed by a fraction of an hour since the whole
+    # hour, the first count lands on an instant the clock showed no whole hour (trends.hour_start).
+    landed = f"fromUnixTimestamp64Micro({once}, 'UTC')"
+    return f"{once} - (toInt64(toMinute({landed}, {zone})) * 60 + toSecond({landed}, {zone})) * 1000000"
 
 
 def units_sql(
