@@ -33,6 +33,18 @@ def _paris(year: int, month: int, day: int) -> datetime:
             TQuery(EVERY_MATH, _paris(2026, 4, 1), _paris(2026, 4, 15), "day", "Europe/Paris"),
             _paris(2026, 3, 18),
         ),
+        # A day from 02:30 EDT on 9 March 2026: the day before starts at 02:30 on the 8th, which New York's
+        # clocks skip (02:00 EST to 03:00 EDT), so as they jump, not at 03:30 (02:30 read in EST).
+        (
+            TQuery(
+                EVERY_MATH[:4],
+                datetime(2026, 3, 9, 6, 30, tzinfo=UTC),
+                datetime(2026, 3, 10, 6, 30, tzinfo=UTC),
+                "day",
+                "America/New_York",
+            ),
+            datetime(2026, 3, 8, 7, tzinfo=UTC),
+        ),
         # Whole months by month: April against March, not against the 30 days before April.
         (
             TQuery(EVERY_MATH[:4], _paris(2026, 4, 1), _paris(2026, 5, 1), "month", "Europe/Paris"),

@@ -19,6 +19,7 @@ from enum import Enum
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from wayline.common.time_zones import first_showing
 from wayline_journeys.analytics import Breakdown, EventMatcher, Population, SeriesKey, TimeRange
 
 __all__ = [
@@ -128,7 +129,7 @@ def within_calendar(start: datetime, end: datetime) -> bool:
 def period_start(cohort: date, period: RetentionPeriod, n: int, zone: ZoneInfo) -> datetime:
     """The instant (UTC) period n of the cohort starting on local date `cohort` begins: local midnight of its
     first day (where a DST change skips midnight, the first instant of that day)."""
-    return datetime.combine(_shift(cohort, period, n), time(0), tzinfo=zone).astimezone(UTC)
+    return first_showing(_shift(cohort, period, n), time(0), zone)
 
 
 def _floor(local: date, period: RetentionPeriod) -> date:

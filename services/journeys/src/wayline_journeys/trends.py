@@ -18,6 +18,7 @@ from enum import Enum
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from wayline.common.time_zones import first_showing
 from wayline_journeys.analytics import Breakdown, BreakdownDimension, EventMatcher, Population, SeriesKey
 from wayline_journeys.retention import RetentionPeriod, period_start, period_starts
 from wayline_journeys.trend_formulas import Formula
@@ -255,7 +256,7 @@ def previous_query(query: TrendQuery) -> TrendQuery:
         earlier = start.replace(year=first // 12, month=first % 12 + 1)
     else:
         earlier = start - (end - start)
-    begins = earlier.replace(tzinfo=zone).astimezone(UTC)
+    begins = first_showing(earlier.date(), earlier.time(), zone)  # a time the clocks skip: as they jump
     return replace(query, start=begins, end=query.start, compare_to_previous=False)
 
 

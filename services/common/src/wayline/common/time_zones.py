@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 __all__ = ["first_showing", "iana_zones", "load_zone"]
 
-_MINUTE = timedelta(minutes=1)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def load_zone(name: str) -> zoneinfo.ZoneInfo | None:
@@ -46,10 +46,11 @@ def first_showing(day: date, at: time, zone: tzinfo) -> datetime:
     if first.astimezone(zone).replace(tzinfo=None) == wall:
         return first
     # Skipped: fold=1 reads the wall time with the offset after the jump (an instant before it), fold=0 with
-    # the one before (an instant after it). The jump lies between; offsets are whole minutes.
+    # the one before (an instant after it). The jump lies between, found to the microsecond (local mean time's
+    # offsets have seconds): about 32 halvings of an hour's gap, and only for a time the clocks skip.
     before, after = wall.replace(tzinfo=zone, fold=1).astimezone(UTC), first
-    while after - before > _MINUTE:
-        middle = before + (after - before) // 2 // _MINUTE * _MINUTE
+    while after - before > _MICROSECOND:
+        middle = before + (after - before) // 2
         shown = middle.astimezone(zone).replace(tzinfo=None)
         before, after = (before, middle) if shown >= wall else (middle, after)
     return after
