@@ -54,6 +54,8 @@ def test_iana_zones_hold_the_canonical_names_and_not_the_database_variants() -> 
         # A time the clocks repeat: its first showing (EDT).
         ("America/New_York", date(2026, 11, 1), time(1, 30), datetime(2026, 11, 1, 5, 30, tzinfo=UTC)),
         ("Asia/Kolkata", date(2026, 3, 8), time(2, 30), datetime(2026, 3, 7, 21, tzinfo=UTC)),
+        # Nuuk's clocks go from 23:00 (-02:00) on 28 March 2026 to 00:00 (-01:00) on the 29th: the jump.
+        ("America/Nuuk", date(2026, 3, 28), time(23, 30), datetime(2026, 3, 29, 1, tzinfo=UTC)),
         # Athens left local mean time (+01:34:52) for +02:00 at 00:01 on 28 July 1916: to the second.
         ("Europe/Athens", date(1916, 7, 28), time(0, 10), datetime(1916, 7, 27, 22, 26, 8, tzinfo=UTC)),
     ],

@@ -29,7 +29,8 @@ EMAIL = ContactCheck("CHANNEL_EMAIL", "CONTACT_PURPOSE_MARKETING")
 
 instants = st.integers(START, START + 365 * DAY)
 # The zones' changes of 2026 (zone, the instant, the local minute of day the clocks leave): a gap in spring
-# and a repeat in autumn, at 02:00 (Paris, New York), at midnight (Santiago) and by half an hour (Lord Howe).
+# and a repeat in autumn, at 02:00 (Paris, New York), at midnight (Santiago), by half an hour (Lord Howe), at
+# a quarter to the hour (Chatham) and across midnight (Nuuk).
 # Instants near them, with a period starting or ending near the change, find what a year of instants rarely
 # hits.
 CHANGES = [
@@ -41,6 +42,9 @@ CHANGES = [
     ("America/Santiago", datetime(2026, 9, 6, 4, tzinfo=UTC), 0),
     ("Australia/Lord_Howe", datetime(2026, 4, 4, 15, tzinfo=UTC), 120),
     ("Australia/Lord_Howe", datetime(2026, 10, 3, 15, 30, tzinfo=UTC), 120),
+    ("Pacific/Chatham", datetime(2026, 4, 4, 14, tzinfo=UTC), 225),  # at 03:45, to 02:45
+    ("Pacific/Chatham", datetime(2026, 9, 26, 14, tzinfo=UTC), 165),  # at 02:45, to 03:45
+    ("America/Nuuk", datetime(2026, 3, 29, 1, tzinfo=UTC), 23 * 60),  # from 23:00 to 00:00 the next day
 ]
 minutes = st.integers(0, 1439)
 

@@ -1,8 +1,8 @@
 """A flow's wait for a local time of day (`runs.local_due`), with hypothesis against a walk of the clocks
 minute by minute: due on each local day at the first instant the clocks show the time or later, so across
 daylight saving time a skipped time is due when the clocks jump over it (not an hour late) and a repeated one
-once, at its first instant; in zones that change at 02:00, at midnight (Santiago) and by half an hour (Lord
-Howe)."""
+once, at its first instant; in zones that change at 02:00, at midnight (Santiago), by half an hour (Lord
+Howe) and at a quarter to the hour (Chatham)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,15 @@ from wayline_orchestrator.flows.runtime.runs import local_due
 
 MINUTE = 60_000_000
 HOUR = 60 * MINUTE
-ZONES = ["UTC", "America/New_York", "Europe/Paris", "America/Santiago", "Australia/Lord_Howe", "Asia/Tokyo"]
+ZONES = [
+    "UTC",
+    "America/New_York",
+    "Europe/Paris",
+    "America/Santiago",
+    "Australia/Lord_Howe",
+    "Pacific/Chatham",
+    "Asia/Tokyo",
+]
 # The changes of 2026 (zone, local day, the hour of day they touch): a gap in spring, a repeat in autumn.
 CHANGES = [
     ("America/New_York", date(2026, 3, 8), 2),
@@ -29,6 +37,8 @@ CHANGES = [
     ("America/Santiago", date(2026, 9, 6), 0),
     ("Australia/Lord_Howe", date(2026, 4, 5), 1),
     ("Australia/Lord_Howe", date(2026, 10, 4), 2),
+    ("Pacific/Chatham", date(2026, 4, 5), 3),  # at 03:45, back to 02:45
+    ("Pacific/Chatham", date(2026, 9, 27), 2),  # at 02:45, on to 03:45
     ("Asia/Tokyo", date(2026, 3, 8), 2),
     ("UTC", date(2026, 3, 29), 2),
 ]

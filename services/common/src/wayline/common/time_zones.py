@@ -39,8 +39,10 @@ def iana_zones() -> frozenset[str]:
 def first_showing(day: date, at: time, zone: tzinfo) -> datetime:
     """The first instant of local `day` at which the clocks of `zone` show `at` or later, in UTC. A time they
     skip that day (the hour skipped in spring) is reached as they jump over it, not an hour later as reading
-    it with the offset before the jump gives; one they show twice (the hour repeated in autumn), at its first
-    showing. Flows' waits for a local time and the end of quiet hours both mean this."""
+    it with the offset before the jump gives (when the jump crosses midnight, as Nuuk's from 23:00 to 00:00
+    does, that instant is on the next day); one they show twice (the hour repeated in autumn), at its first
+    showing. Flows' waits for a local time, the end of quiet hours and the start of a calendar day all mean
+    this."""
     wall = datetime.combine(day, at)
     first = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
     if first.astimezone(zone).replace(tzinfo=None) == wall:
