@@ -60,8 +60,9 @@ pytest: ## The test suite (real servers on free ports, real chDB), one worker pr
 # at its own count of examples (tests/breadth.py). This runs the same suite far wider, to find the rare cases.
 # Its seeded and property files alone took 25 min at DEEP_SEEDS=10 on 2 cores (2026-12-06).
 DEEP_SEEDS ?= 20
+DEEP_FIRST_SEED ?= 10000
 test-deep: sync ## The suite with DEEP_SEEDS more seeds per reference test, 50x the examples (about an hour).
-	WAYLINE_TEST_EXTRA_SEEDS=$(DEEP_SEEDS) $(RUN) pytest --numprocesses $(PYTEST_WORKERS) --dist loadfile \
+	WAYLINE_TEST_EXTRA_SEEDS=$(DEEP_SEEDS) WAYLINE_TEST_FIRST_SEED=$(DEEP_FIRST_SEED) $(RUN) pytest --numprocesses $(PYTEST_WORKERS) --dist loadfile \
 		--no-loadscope-reorder --hypothesis-profile wayline-deep --timeout 3600
 
 bench: sync ## Benchmarks, each beside its same-run baseline; figures go to docs/benchmarks.md.

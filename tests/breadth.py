@@ -5,7 +5,8 @@ CI runs each at a sample (its fixed seeds; the examples each test names, for the
 `make test-deep` asks for more: WAYLINE_TEST_EXTRA_SEEDS more seeds for every seeded test, and the
 "wayline-deep" hypothesis profile, by whose max_examples `examples` scales every test's own count. A wider run
 finds the rare cases a sample misses (on 2026-12-06: a quiet-hours retry inside the next period, a flow's
-local-time wait an hour late, a funnel's tie order).
+local-time wait an hour late, a funnel's tie order). WAYLINE_TEST_FIRST_SEED (10,000 or more) starts the extra
+seeds elsewhere, so a second wide run is not the first one again.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from hypothesis import settings
 __all__ = ["examples", "extra", "seeds"]
 
 _EXTRA_SEEDS = int(os.environ.get("WAYLINE_TEST_EXTRA_SEEDS") or 0)
-_FIRST_EXTRA = 10_000  # above every fixed seed
+# Above every fixed seed; WAYLINE_TEST_FIRST_SEED moves the extra seeds, so a wide run can look at new ones.
+_FIRST_EXTRA = max(10_000, int(os.environ.get("WAYLINE_TEST_FIRST_SEED") or 0))
 # The "wayline" profile's max_examples (hypothesis' default), for which the tests' counts are written.
 _PROFILE_BASE = 100
 
