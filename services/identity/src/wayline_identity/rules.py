@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -257,7 +258,7 @@ def _apply(step: str, value: str, region: str) -> str | None:
     if step == "uppercase":
         return value.upper()
     if step == "digits_only":
-        return "".join(c for c in value if c.isdigit())
+        return _digits(value)
     if step == "phone_e164":
         try:
             number = phonenumbers.parse(value, region or None)
@@ -267,6 +268,14 @@ def _apply(step: str, value: str, region: str) -> str | None:
             return None
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     raise ValueError(f"unknown normalisation {step!r}")
+
+
+def _digits(value: str) -> str:
+    """The decimal digits of `value` as ASCII: a number typed with another script's digits (Arabic-Indic
+    `١٢٣`, Devanagari, the full-width digits of a CJK keyboard) is the same identifier as `123`, as phone
+    parsing already reads it. `str.isdigit` also keeps superscripts and circled numbers (`²`, `①`), which are
+    no digits of a number, and would keep the other scripts' digits as they are."""
+    return "".join(str(digit) for c in value if (digit := unicodedata.decimal(c, None)) is not None)
 
 
 DEFAULT_RULES = Rules(

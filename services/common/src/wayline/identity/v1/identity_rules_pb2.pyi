@@ -40,7 +40,7 @@ class _NormalizationEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Normali
     national numbers; unparsable values are ignored with reason IGNORE_REASON_INVALID_VALUE.
     """
     NORMALIZATION_DIGITS_ONLY: _Normalization.ValueType  # 5
-    """Keep only the digits."""
+    """Keep only the decimal digits, of any script, as ASCII digits (`١٢٣` and `１２３` are `123`)."""
 
 class Normalization(_Normalization, metaclass=_NormalizationEnumTypeWrapper):
     """Normalization is one step that normalises identifier values before they are matched."""
@@ -58,7 +58,7 @@ NORMALIZATION_PHONE_E164: Normalization.ValueType  # 4
 national numbers; unparsable values are ignored with reason IGNORE_REASON_INVALID_VALUE.
 """
 NORMALIZATION_DIGITS_ONLY: Normalization.ValueType  # 5
-"""Keep only the digits."""
+"""Keep only the decimal digits, of any script, as ASCII digits (`١٢٣` and `１２３` are `123`)."""
 Global___Normalization: _TypeAlias = Normalization  # noqa: Y015
 
 class _IgnoreReason:
