@@ -200,6 +200,26 @@ def test_another_tenants_key_sees_nothing(
     assert (answer.status_code, answer.json()["code"]) == (404, "not_found")
 
 
+def test_headers_with_digits_no_number_is_made_of_are_read_as_absent(
+    gateway_server: Server, tracked: tuple[Tenant, str, str]
+) -> None:
+    """A superscript two (`²`, a byte HTTP's Latin-1 header values can carry) passes `str.isdigit` but no
+    number is made of it: the deadline and the accepted age it stands for are the defaults, not a 500."""
+    _, read_key, user = tracked
+    request = {"person": {"identifier": {"type": "user_id", "value": user}}}
+    with _http(gateway_server) as http:
+        for name, value in (("Connect-Timeout-Ms", "\u00b2"), ("Cache-Control", "max-stale=\u00b2")):
+            answer = http.post(
+                GET_PROFILE,
+                json=request,
+                headers={
+                    b"Authorization": f"Bearer {read_key}".encode(),
+                    name.encode(): value.encode("latin-1"),
+                },
+            )
+            assert answer.status_code == 200, (name, answer.text)
+
+
 def test_bad_requests_get_an_error_a_caller_can_act_on(
     gateway_server: Server, tracked: tuple[Tenant, str, str]
 ) -> None:

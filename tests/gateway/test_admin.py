@@ -101,6 +101,8 @@ def test_updates_are_conditional_on_the_etag(admin: Admin, operator: Caller) -> 
     assert renamed.state is TenantState.ACTIVE
     with pytest.raises(Aborted):
         admin.update_tenant(operator, tenant.name, ["display_name"], "Stale", None, str(tenant.version))
+    with pytest.raises(InvalidArgument):  # a digit of no number (`str.isdigit` alone took it, int() did not)
+        admin.update_tenant(operator, tenant.name, ["display_name"], "Other", None, "\u00b2")
     with pytest.raises(InvalidArgument):
         admin.update_tenant(operator, tenant.name, [], "", None, "")
     with pytest.raises(InvalidArgument):

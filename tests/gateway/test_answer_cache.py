@@ -188,6 +188,7 @@ def test_an_answer_finished_after_its_tenant_was_forgotten_is_not_kept() -> None
         ("no-transform, max-stale=30", 30.0),
         ("max-stale", float("inf")),
         ("max-stale=abc", None),
+        ("max-stale=\u00b2", None),  # `str.isdigit`, but no number
         ("MAX-STALE=5", 5.0),
     ],
 )

@@ -164,6 +164,7 @@ def test_list_path_persons_of_an_unknown_node_is_empty(journeys: Journeys) -> No
         (pb.ListPathPersonsRequest(), {"node_id"}),
         (pb.ListPathPersonsRequest(node_id="web:Checkout"), {"node_id"}),
         (pb.ListPathPersonsRequest(node_id="1:carrier_pigeon:Checkout"), {"node_id"}),
+        (pb.ListPathPersonsRequest(node_id="\u00b2:web:Checkout"), {"node_id"}),  # a digit of no number
         (
             pb.ListPathPersonsRequest(node_id="1:web:Checkout", target_node_id="3:web:Paid"),
             {"target_node_id"},

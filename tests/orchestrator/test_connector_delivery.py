@@ -168,6 +168,16 @@ def test_a_429s_retry_after_is_honoured(http: HttpReceiver, sqlite_store: Connec
     assert http.received[1].at - http.received[0].at >= 0.95
 
 
+def test_a_retry_after_of_no_number_is_the_policys_backoff(
+    http: HttpReceiver, sqlite_store: ConnectorStore
+) -> None:
+    http.reset(Reply(429, {"Retry-After": "\u00b2"}))  # `str.isdigit`, but no number
+    policy = RetryPolicy(max_attempts=2, initial_backoff=0.001, max_backoff=5.0)
+    outcome = Deliverer(sqlite_store).deliver(TENANT, webhook(http.url, policy), sms())
+    assert (outcome.status, outcome.attempts) == (Status.DELIVERED, 2)
+    assert http.received[1].at - http.received[0].at < 0.9
+
+
 def test_a_400_is_permanent_and_dead_letters_at_once(http: HttpReceiver, database: Database) -> None:
     store = make_store(database)
     http.reset(Reply(400))
@@ -232,6 +242,7 @@ def test_receivers_refuse_a_tampered_body_and_a_replayed_signature() -> None:
     assert not verify("whsec_other-secret-value", header, body, now)
     assert not verify(SECRET, header, body, now + 301)  # replayed after the tolerance
     assert not verify(SECRET, "v1=abc", body, now)
+    assert not verify(SECRET, header.replace(f"t={now}", "t=\u00b2"), body, now)  # no number, not an error
 
 
 def test_backoff_is_full_jitter_under_an_exponential_ceiling() -> None:

@@ -356,7 +356,7 @@ class Admin:
 def _etag_version(etag: str) -> int | None:
     if not etag:
         return None
-    if not etag.isdigit():
+    if not (etag.isascii() and etag.isdigit()):  # str.isdigit alone takes `²`, which int() refuses
         raise _invalid("etag", "not an etag this service issued; send back the etag you read")
     return int(etag)
 

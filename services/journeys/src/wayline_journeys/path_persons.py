@@ -37,7 +37,8 @@ def _node(node_id: str, field: str, violations: list[FieldViolation]) -> tuple[i
     """(position, step) of a PathNode id; a violation on `field` when it is not one."""
     position, _, rest = node_id.partition(":")
     channel, colon, label = rest.partition(":")
-    if not (position.isdigit() and colon and channel in _CHANNELS):
+    # ASCII digits: str.isdigit alone takes `²`, which int() refuses.
+    if not (position.isascii() and position.isdigit() and colon and channel in _CHANNELS):
         violations.append(
             FieldViolation(field, "a PathNode id: `{position}:{channel}:{label}`, e.g. `1:web:/pricing`")
         )

@@ -67,7 +67,7 @@ def max_stale(cache_control: str) -> float | None:
         value = value.strip().strip('"')
         if not value:
             return float("inf")
-        return float(value) if value.isdigit() else None
+        return float(value) if value.isascii() and value.isdigit() else None
     return None
 
 

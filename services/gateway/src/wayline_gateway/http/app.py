@@ -156,7 +156,7 @@ class CollectorCors:
 async def _read(request: Request, limit: int) -> bytes:
     """The raw body, refused (400, as Segment does) as soon as it passes `limit` bytes."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise too_large(limit)
     chunks, size = [], 0
     async for chunk in request.stream():

@@ -333,6 +333,6 @@ class JsonBridge:
 
     def _timeout(self, header: str) -> float:
         """Connect's `Connect-Timeout-Ms` (at most 10 digits), else the gateway's default; cut to its max."""
-        if header.isdigit() and len(header) <= 10:
+        if header.isascii() and header.isdigit() and len(header) <= 10:  # not `²`, which int() refuses
             return min(int(header) / 1000, self._max_deadline)
         return self._default_deadline

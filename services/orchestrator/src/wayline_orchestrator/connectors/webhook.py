@@ -85,7 +85,7 @@ def verify(secret: str, header: str, body: bytes, now: float, tolerance: float =
     """What a receiver does: recompute the signature and refuse a stale timestamp (a replay)."""
     parts = [part.split("=", 1) for part in header.split(",") if "=" in part]
     timestamps = [value for key, value in parts if key == "t"]
-    if len(timestamps) != 1 or not timestamps[0].isdigit():
+    if len(timestamps) != 1 or not (timestamps[0].isascii() and timestamps[0].isdigit()):
         return False
     timestamp = int(timestamps[0])
     if abs(now - timestamp) > tolerance:
@@ -97,8 +97,9 @@ def verify(secret: str, header: str, body: bytes, now: float, tolerance: float =
 def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
-    if value.strip().isdigit():
-        return float(value.strip())
+    seconds = value.strip()
+    if seconds.isascii() and seconds.isdigit():  # str.isdigit alone takes `²`, which float() refuses
+        return float(seconds)
     try:
         return max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
     except (TypeError, ValueError):

@@ -86,7 +86,7 @@ def segment_exit_reason(definition: Definition, segment: str) -> str | None:
 def _older(entry: Entry, segment: str, sequence: int, change_time: int) -> bool:
     """Whether a segment exit happened before the entry began (so it does not end it)."""
     entered_by = entry.trigger_event_id.removeprefix(f"segment:{segment}:")
-    if entered_by != entry.trigger_event_id and entered_by.isdigit():
+    if entered_by != entry.trigger_event_id and entered_by.isascii() and entered_by.isdigit():
         return sequence <= int(entered_by)  # feed positions are strictly ordered; clocks of two services not
     return change_time < entry.entered_time
 
