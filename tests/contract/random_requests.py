@@ -91,6 +91,9 @@ _ODD_STRINGS = (
     "user@example.com",
     "web",
     "page",
+    "\u00b2",  # passes str.isdigit, but int() refuses it
+    "\u0661\u0662",  # Arabic-Indic digits, which int() reads
+    "\u00b2:web:/pricing",  # a path node id with such a position
 )
 _STRINGS: st.SearchStrategy[str] = st.one_of(
     st.sampled_from(_ODD_STRINGS),
