@@ -7,11 +7,13 @@ from typing import Any
 
 import pytest
 from google.protobuf import json_format
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.breadth import examples
+from wayline.common.errors import FieldViolation
 from wayline.event.v1 import event_pb2
-from wayline_gateway.http.segment import MESSAGE_ID_NAMESPACE, InvalidMessage, event_id_of, to_event
+from wayline_gateway.http.segment import MESSAGE_ID_NAMESPACE, InvalidMessage, Mapped, event_id_of, to_event
 
 
 def violations(message: Any, kind: str | None = "track", path: str = "") -> list[tuple[str, str]]:
@@ -92,6 +94,108 @@ def test_a_time_whose_offset_carries_it_past_the_years_a_timestamp_holds_is_repo
 )
 def test_segment_required_fields_are_checked(kind: str, message: dict[str, Any], expected: list[Any]) -> None:
     assert violations(message, kind) == expected
+
+
+@pytest.mark.parametrize("width", [2**31, -1, float("inf")])
+def test_a_screen_size_the_display_field_cannot_hold_is_reported(width: float) -> None:
+    """`context.screen.width` fills an int32: 2**31, a negative width or `1e999` (infinity once parsed) raised
+    in the conversion (a 500 for the whole batch); now the message is refused with its path."""
+    message = {"userId": "u", "event": "E", "context": {"screen": {"width": width, "height": 844}}}
+    assert violations(message, "track", "batch[0]") == [("batch[0].context.screen.width", "OUT_OF_RANGE")]
+
+
+def test_a_fractional_screen_size_keeps_its_whole_pixels() -> None:
+    context = {"screen": {"width": 392.727, "height": 850.9}}  # React Native's density-independent sizes
+    device = to_event({"userId": "u", "event": "E", "context": context}, "track", "").event.context.device
+    assert (device.display_width, device.display_height) == (392, 850)
+
+
+_ODD = st.sampled_from(
+    [
+        "",
+        "\x00",
+        "\u00b2",
+        "1e999",
+        "NaN",
+        "2026-13-40T99:99:99Z",
+        "9999-12-31T23:59:59-14:00",
+        "USD",
+        "x" * 300,
+    ]
+)
+_JSON = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(), _ODD, st.text(max_size=8)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_PARTS = [
+    "ip",
+    "locale",
+    "timezone",
+    "device",
+    "screen",
+    "page",
+    "campaign",
+    "location",
+    "os",
+    "app",
+    "traits",
+]
+_PART_KEYS = [
+    "id",
+    "type",
+    "name",
+    "width",
+    "height",
+    "density",
+    "country",
+    "latitude",
+    "longitude",
+    "version",
+]
+_CONTEXTS = st.dictionaries(
+    st.sampled_from(_PARTS),
+    st.one_of(
+        st.dictionaries(
+            st.sampled_from(_PART_KEYS), st.one_of(st.integers(-(2**40), 2**40), st.floats(), _JSON)
+        ),
+        _JSON,
+    ),
+)
+_MESSAGES = st.fixed_dictionaries(
+    {},
+    optional={
+        "type": st.one_of(st.sampled_from(["track", "page", "screen", "identify", "group", "alias"]), _JSON),
+        **{key: st.one_of(_ODD, _JSON) for key in ("userId", "anonymousId", "event", "timestamp", "sentAt")},
+        **{key: st.one_of(_ODD, _JSON) for key in ("messageId", "groupId", "previousId", "channel", "name")},
+        "properties": st.one_of(
+            st.dictionaries(st.sampled_from(["revenue", "currency", "url", "title", "path"]), _JSON), _JSON
+        ),
+        "traits": _JSON,
+        "context": st.one_of(_CONTEXTS, _JSON),
+    },
+)
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(message=_MESSAGES, kind=st.sampled_from([None, "track", "page", "identify", "group", "alias"]))
+def test_any_json_message_becomes_an_event_or_reported_problems(
+    message: dict[str, Any], kind: str | None
+) -> None:
+    """Whatever a sender's JSON holds, the mapping answers with an event or the problems it found: never
+    another exception, which the collector would answer with a 500 for the whole batch."""
+    problems: list[FieldViolation] = []
+    try:
+        mapped: Mapped | None = to_event(message, kind, "batch[0]")
+    except InvalidMessage as refused:
+        mapped, problems = None, refused.violations
+    if mapped is None:
+        assert problems
+        assert all(v.field.startswith("batch[0]") for v in problems)
+    else:
+        assert mapped.event.SerializeToString()
 
 
 def test_device_time_and_sent_at_follow_segment_and_rudderstack() -> None:

@@ -61,6 +61,18 @@ class Fields:
             return None
         return float(value)
 
+    def count(self, key: str, most: int) -> int | None:
+        """A number from 0 to `most` (a pixel count for an int32 field), its fraction dropped (React Native
+        sends density-independent widths such as 392.727); None when absent, null or outside, which is
+        reported (`1e999` parses as infinity, and 2**31 does not fit the field)."""
+        value = self.number(key)
+        if value is None:
+            return None
+        if not 0 <= value <= most:  # NaN fails it too
+            self.report(key, f"must be a number from 0 to {most}", "OUT_OF_RANGE")
+            return None
+        return int(value)
+
     def flag(self, key: str) -> bool | None:
         value = self.data.get(key)
         if value is None:

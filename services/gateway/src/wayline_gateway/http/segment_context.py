@@ -64,12 +64,16 @@ def _device(source: Fields, device: event_pb2.Device) -> set[str]:
     return known | {"adTrackingEnabled"}
 
 
+_MAX_PIXELS = 2**31 - 1  # the display's int32 fields
+
+
 def _display(source: Fields, device: event_pb2.Device) -> set[str]:
-    width, height, density = source.number("width"), source.number("height"), source.number("density")
+    width, height = source.count("width", _MAX_PIXELS), source.count("height", _MAX_PIXELS)
+    density = source.number("density")
     if width is not None:
-        device.display_width = int(width)
+        device.display_width = width
     if height is not None:
-        device.display_height = int(height)
+        device.display_height = height
     if density is not None:
         device.display_density = density
     return {"width", "height", "density"}
