@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -64,6 +65,10 @@ def test_track_event_keeps_the_callers_event_id_and_timestamp() -> None:
             "properties.at",
         ),
         (lambda: track_event("A", identifiers=USER, channel="web", context={"nope": 1}), "context"),
+        (  # infinity for an enum: json_format's OverflowError, now the field's error
+            lambda: track_event("A", identifiers=USER, channel="web", context={"device": {"type": math.inf}}),
+            "context",
+        ),
         (lambda: screen_event("", identifiers=USER, channel="web"), "name"),
         (lambda: group_event("", identifiers=USER, channel="web"), "group_id"),
         (lambda: alias_event(identifiers=USER, channel="web"), "identifiers"),

@@ -242,12 +242,29 @@ def test_bad_requests_get_an_error_a_caller_can_act_on(
             content=b"[" * 100_000,
             headers={"Authorization": f"Bearer {read_key}", "Content-Type": "application/json"},
         )
+        # JSON, but no request: not an object, or a number no field holds (`1e999` is infinity once read).
+        not_objects = [
+            http.post(
+                path,
+                content=body,
+                headers={"Authorization": f"Bearer {read_key}", "Content-Type": "application/json"},
+            )
+            for path, body in (
+                (GET_TIMELINE, b"null"),
+                (GET_TIMELINE, b"[1]"),
+                (GET_TIMELINE, b'"p"'),
+                (GET_TIMELINE, b'{"pageSize": 1e999}'),
+                ("/wayline.journeys.v1.JourneyService/QueryTrends", b'{"period": 1e999}'),
+            )
+        ]
     assert (not_json.status_code, not_json.json()["code"], _reason(not_json)) == (
         400,
         "invalid_argument",
         "INVALID_ARGUMENT",
     )
     assert (nested.status_code, _reason(nested)) == (400, "INVALID_ARGUMENT")
+    refused = [(a.status_code, _reason(a)) for a in not_objects]
+    assert refused == [(400, "INVALID_ARGUMENT")] * len(not_objects)
     assert "persnId" in misspelt.json()["message"]
     assert misspelt.status_code == 400
     assert wrong_type.status_code == 415

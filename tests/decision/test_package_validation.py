@@ -68,6 +68,11 @@ def test_the_manifest_is_read_strictly(package: Path) -> None:
     manifest = json.loads((package / "manifest.json").read_text())
     (package / "manifest.json").write_text(json.dumps({**manifest, "extra": 1}))
     assert refusal(package)["manifest.json"][0] == "UNPARSABLE"
+    # Python's JSON reads `1e999` as infinity, which no enum holds.
+    text = json.dumps({**manifest, "actionEncoding": 0})
+    text = text.replace('"actionEncoding": 0', '"actionEncoding": 1e999')
+    (package / "manifest.json").write_text(text)
+    assert refusal(package)["manifest.json"][0] == "UNPARSABLE"
     (package / "manifest.json").unlink()
     assert refusal(package)["manifest.json"][0] == "MISSING"
 

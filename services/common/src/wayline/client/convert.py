@@ -19,6 +19,7 @@ from typing import Any, TypeAlias
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
 from wayline.client.errors import InvalidEvent
+from wayline.common.json_messages import message_from_json
 from wayline.event.v1 import event_pb2
 
 __all__ = [
@@ -125,7 +126,7 @@ def context_message(context: ContextLike | None) -> event_pb2.EventContext:
         message.CopyFrom(context)
     elif context:
         try:
-            json_format.ParseDict(_jsonable(context, "context"), message)
+            message_from_json(_jsonable(context, "context"), message)
         except json_format.ParseError as error:
             raise InvalidEvent("context", str(error)) from None
     return message

@@ -24,5 +24,13 @@ def message_to_json(message: Message) -> dict[str, Any]:
 
 def message_from_json(value: Any, message: Message) -> Message:
     """Fill `message` from proto3 JSON (either field name form); unknown fields are refused with
-    `json_format.ParseError`, so a misspelt field is an error and not silently ignored."""
-    return json_format.ParseDict(value, message, ignore_unknown_fields=False)
+    `json_format.ParseError`, so a misspelt field is an error and not silently ignored. Every value a
+    caller can send is refused with a ParseError: json_format lets Python's own errors through for some
+    (`1e999`, infinity once parsed, for an enum or an integer field raises OverflowError; a `null` message
+    TypeError)."""
+    try:
+        return json_format.ParseDict(value, message, ignore_unknown_fields=False)
+    except json_format.ParseError:
+        raise
+    except (TypeError, ValueError, OverflowError) as error:
+        raise json_format.ParseError(f"{type(error).__name__}: {error}") from error

@@ -322,6 +322,11 @@ class JsonBridge:
             raise InvalidArgument(
                 f"the body is not JSON: {error}", [FieldViolation("", "not JSON", "NOT_JSON")]
             ) from None
+        if not isinstance(value, dict):  # `null`, `[]`, `5`: the JSON parser's TypeError, not a ParseError
+            raise InvalidArgument(
+                f"the body is not a {method.request.DESCRIPTOR.full_name}: a request is a JSON object",
+                [FieldViolation("", "must be a JSON object", "INVALID_JSON_MESSAGE")],
+            )
         try:
             # Deterministic bytes (map entries in key order): they are the answer cache's key.
             return message_from_json(value, method.request()).SerializeToString(deterministic=True)
