@@ -186,8 +186,11 @@ def test_a_mixed_batch_keeps_the_good_events_and_reports_the_bad_ones(
         good | {"messageId": str(uuid.uuid4()), "event": "Logged In"},
         good | {"messageId": "too-old", "timestamp": "1999-12-31T23:59:59Z"},  # ingest's check
         {"type": "shout", "userId": user_id},
+        good | {"messageId": "huge", "properties": {"n": 10**400}},  # an int no double holds: the collector's
+        good | {"messageId": "infinite", "properties": {"n": 0.5}},  # written 1e400 below: ingest's check
     ]
-    response = collector.post("/v1/batch", json={"batch": batch})
+    body = json.dumps({"batch": batch}).replace('{"n": 0.5}', '{"n": 1e400}')
+    response = collector.post("/v1/batch", content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 200
     answer = response.json()
     assert (answer["success"], answer["accepted"]) == (True, 2)
@@ -198,6 +201,8 @@ def test_a_mixed_batch_keeps_the_good_events_and_reports_the_bad_ones(
         (1, "no-name", [("batch[1].event", "REQUIRED")]),
         (3, "too-old", [("batch[3].timestamp", "OUT_OF_RANGE")]),
         (4, None, [("batch[4].type", "INVALID")]),
+        (5, "huge", [("batch[5].properties", "OUT_OF_RANGE")]),
+        (6, "infinite", [("batch[6].properties.n", "OUT_OF_RANGE")]),
     ]
     assert sorted(e.name for e in stored(gateway_channel, auth, user_id, 2)) == ["Logged In", "Signed Up"]
 

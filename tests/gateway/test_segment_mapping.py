@@ -104,6 +104,24 @@ def test_a_screen_size_the_display_field_cannot_hold_is_reported(width: float) -
     assert violations(message, "track", "batch[0]") == [("batch[0].context.screen.width", "OUT_OF_RANGE")]
 
 
+def test_an_integer_no_json_number_holds_is_reported_where_it_is() -> None:
+    """Python's JSON reads a 400-digit number as an int, which a Struct (doubles) refused with OverflowError:
+    a 500 for the whole batch. Now the message is refused with the object holding it."""
+    huge = 10**400
+    message = {
+        "userId": "u",
+        "event": "E",
+        "properties": {"total": [huge]},
+        "context": {"traits": {"score": huge}},
+        "integrations": {"All": huge},
+    }
+    assert violations(message, "track", "batch[1]") == [
+        ("batch[1].context.traits", "OUT_OF_RANGE"),
+        ("batch[1].properties", "OUT_OF_RANGE"),
+        ("batch[1].integrations", "OUT_OF_RANGE"),
+    ]
+
+
 def test_a_fractional_screen_size_keeps_its_whole_pixels() -> None:
     context = {"screen": {"width": 392.727, "height": 850.9}}  # React Native's density-independent sizes
     device = to_event({"userId": "u", "event": "E", "context": context}, "track", "").event.context.device
@@ -124,7 +142,15 @@ _ODD = st.sampled_from(
     ]
 )
 _JSON = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(), _ODD, st.text(max_size=8)),
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-(2**70), 2**70),
+        st.just(10**400),
+        st.floats(),
+        _ODD,
+        st.text(max_size=8),
+    ),
     lambda inner: st.one_of(
         st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)
     ),

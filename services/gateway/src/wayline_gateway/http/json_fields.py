@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from google.protobuf import struct_pb2
+
 from wayline.common.errors import FieldViolation
 
 __all__ = ["Fields", "Violations"]
@@ -72,6 +74,14 @@ class Fields:
             self.report(key, f"must be a number from 0 to {most}", "OUT_OF_RANGE")
             return None
         return int(value)
+
+    def copy_into(self, target: struct_pb2.Struct, key: str, data: Mapping[str, Any]) -> None:
+        """`data`, the object at `key`, into a Struct, whose numbers are doubles: an integer past a double's
+        range (Python's JSON reads 400 digits as an int) is reported at `key` instead of raising."""
+        try:
+            target.update(data)
+        except OverflowError:
+            self.report(key, "holds an integer past what a JSON number holds (about 1.8e308)", "OUT_OF_RANGE")
 
     def flag(self, key: str) -> bool | None:
         value = self.data.get(key)

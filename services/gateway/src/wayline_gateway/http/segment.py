@@ -139,7 +139,7 @@ class _Builder:
         self._group(context_fields)
         integrations = fields.obj("integrations")
         if integrations is not None:
-            event.integrations.update(integrations.data)
+            fields.copy_into(event.integrations, "integrations", integrations.data)
         return Mapped(event, self.sources)
 
     def _identifiers(self) -> None:
@@ -228,7 +228,7 @@ class _Builder:
         source = fields.obj(key)
         if source is None:
             return
-        event.properties.update(source.data)
+        fields.copy_into(event.properties, key, source.data)
         self.source("properties", key)
         if self.kind == event_pb2.EVENT_TYPE_TRACK:
             self._revenue(source)

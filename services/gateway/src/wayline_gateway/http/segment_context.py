@@ -138,9 +138,9 @@ def context_from(source: Fields | None) -> event_pb2.EventContext:
         _keep_rest(extra, "location", location, _location(location, context.location))
     traits = source.obj("traits")
     if traits is not None:
-        context.traits.update(traits.data)
-    if extra:
-        context.extra.update(extra)
+        source.copy_into(context.traits, "traits", traits.data)
+    for key, value in extra.items():
+        source.copy_into(context.extra, key, {key: value})
     return context
 
 
