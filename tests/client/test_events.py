@@ -65,9 +65,18 @@ def test_track_event_keeps_the_callers_event_id_and_timestamp() -> None:
             "properties.at",
         ),
         (lambda: track_event("A", identifiers=USER, channel="web", context={"nope": 1}), "context"),
-        (  # infinity for an enum: json_format's OverflowError, now the field's error
+        # A Struct holds doubles: no integer past their range (an OverflowError), no NaN (ingest refuses it).
+        (
+            lambda: track_event("A", identifiers=USER, channel="web", properties={"n": 10**400}),
+            "properties.n",
+        ),
+        (
+            lambda: track_event("A", identifiers=USER, channel="web", properties={"n": [1, math.nan]}),
+            "properties.n[1]",
+        ),
+        (  # infinity for an enum: json_format's OverflowError once; refused with its path
             lambda: track_event("A", identifiers=USER, channel="web", context={"device": {"type": math.inf}}),
-            "context",
+            "context.device.type",
         ),
         (lambda: screen_event("", identifiers=USER, channel="web"), "name"),
         (lambda: group_event("", identifiers=USER, channel="web"), "group_id"),

@@ -8,6 +8,7 @@ tracking plans) stay the server's to judge and come back as rejections.
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
 from collections.abc import Iterable, Mapping
@@ -99,8 +100,10 @@ def properties_struct(properties: Mapping[str, Any] | None, field: str = "proper
 
 
 def _jsonable(value: Any, path: str) -> Any:
-    if value is None or isinstance(value, bool | int | float | str):
+    if value is None or isinstance(value, bool | str):
         return value
+    if isinstance(value, int | float | Decimal):
+        return _json_number(value, path)
     if isinstance(value, Mapping):
         for key in value:
             if not isinstance(key, str):
@@ -110,13 +113,23 @@ def _jsonable(value: Any, path: str) -> Any:
         return [_jsonable(item, f"{path}[{index}]") for index, item in enumerate(value)]
     if isinstance(value, datetime | date):
         return value.isoformat()
-    if isinstance(value, Decimal):
-        return float(value)
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, Enum):
         return _jsonable(value.value, path)
     raise InvalidEvent(path, f"{type(value).__name__} values cannot be sent; use JSON-like values")
+
+
+def _json_number(value: int | float | Decimal, path: str) -> int | float:
+    """A number as a Struct holds it (a double): NaN, the infinities and integers past a double's range
+    are refused here, on the caller's thread, as ingest would refuse them after the send."""
+    try:
+        number = float(value)
+    except OverflowError:
+        raise InvalidEvent(path, "is an integer past what a JSON number holds (about 1.8e308)") from None
+    if not math.isfinite(number):
+        raise InvalidEvent(path, "must be a finite number: JSON has no NaN or infinity")
+    return value if isinstance(value, int) else number
 
 
 def context_message(context: ContextLike | None) -> event_pb2.EventContext:
