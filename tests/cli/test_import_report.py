@@ -73,6 +73,47 @@ def test_import_reports_lines_that_are_not_json_objects_and_goes_on(
     assert len(timeline(gateway_channel, auth, user_id, expect=2)) == 2
 
 
+def test_import_reports_numbers_no_json_number_holds_and_goes_on(
+    gateway_server: Server, gateway_channel: grpc.Channel, auth: Auth, user_id: str, tmp_path: Path
+) -> None:
+    """A property is a double once stored: an integer past its range (which stopped the import with an
+    OverflowError), an integer typed as one but past 2**53 (which would arrive changed), and a JSON cell
+    nested deeper than the decoder goes (a RecursionError) are rejected rows, reported, and the rest is
+    imported."""
+    export = tmp_path / "orders.jsonl"
+    rows = [
+        {"id": user_id, "at": "2020-05-05T10:00:00Z", "n": 1, "code": "7", "doc": "{}"},
+        {"id": user_id, "at": "2020-05-06T10:00:00Z", "n": 10**400, "code": "7", "doc": "{}"},
+        {"id": user_id, "at": "2020-05-07T10:00:00Z", "n": 2, "code": str(2**53 + 1), "doc": "{}"},
+        {"id": user_id, "at": "2020-05-08T10:00:00Z", "n": 3, "code": "7", "doc": "[" * 100_000},
+        {"id": user_id, "at": "2020-05-09T10:00:00Z", "n": 4, "code": str(2**53), "doc": '{"a": 1}'},
+    ]
+    export.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    code, output = wayline_import(
+        gateway_server,
+        str(export),
+        *("--map", "identifiers.user_id=id", "--map", "timestamp=at", "--set", "channel=other"),
+        *(
+            "--set",
+            "name=Order Completed",
+            "--map",
+            "properties.n=n",
+            "--map",
+            "properties.code:integer=code",
+        ),
+        *("--map", "properties.doc:json=doc"),
+    )
+    assert code == 1, output
+    lines = read_report(tmp_path / "orders.jsonl.wayline-rejected.csv")
+    assert [(r["row"], r["field"], r["reason"]) for r in lines] == [
+        ("2", "properties.n", "INVALID_AUTO"),
+        ("3", "properties.code", "INVALID_INTEGER"),
+        ("4", "properties.doc", "INVALID_JSON"),
+    ]
+    stored = timeline(gateway_channel, auth, user_id, expect=2)
+    assert sorted(float(e.properties["code"]) for e in stored) == [7, 2**53]  # type: ignore[arg-type]
+
+
 def test_import_refuses_a_mapping_that_cannot_work_before_sending(
     gateway_server: Server, gateway_channel: grpc.Channel, auth: Auth, user_id: str, tmp_path: Path
 ) -> None:

@@ -38,6 +38,7 @@ _NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
 _BASIC_DATE = re.compile(r"\d{8}")  # 19870615: a date, not 1970-08-18 in epoch seconds
 _NANOS = Decimal("1e-9")
 _INT64 = 2**63
+_EXACT_INTEGERS = 2**53  # every integer up to it is a double
 _TRUE = {"true", "t", "yes", "y", "1"}
 _FALSE = {"false", "f", "no", "n", "0"}
 
@@ -147,10 +148,17 @@ def convert(value: object, kind: str, tz: tzinfo) -> object:
         if kind == "timestamp":
             return parse_timestamp(value, tz).isoformat().replace("+00:00", "Z")
         return _jsonable(value)
-    except (ValueError, ArithmeticError, TypeError) as error:
+    # RecursionError: a JSON cell nested deeper than the decoder recurses.
+    except (ValueError, ArithmeticError, TypeError, RecursionError) as error:
         if isinstance(error, CellError):
             raise
-        raise CellError(f"INVALID_{kind.upper()}", f"{value!r} is not a valid {kind}") from None
+        raise CellError(f"INVALID_{kind.upper()}", f"{_shown(value)} is not a valid {kind}") from None
+
+
+def _shown(value: object) -> str:
+    """A cell in a message: its repr, cut (a cell can be megabytes)."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
 
 
 def _integer(value: object) -> int:
@@ -159,6 +167,11 @@ def _integer(value: object) -> int:
     exact = Decimal(value.strip() if isinstance(value, str) else str(value))
     if not exact.is_finite() or exact != exact.to_integral_value():
         raise ValueError
+    if abs(exact) > _EXACT_INTEGERS:  # a Struct's number is a double: 2**53 + 1 would arrive as 2**53
+        raise CellError(
+            "INVALID_INTEGER",
+            f"{_shown(value)} is past ±2**53, which a JSON number cannot hold exactly; map it as a string",
+        )
     return int(exact)
 
 
@@ -184,7 +197,10 @@ def _boolean(value: object) -> bool:
 
 def _jsonable(value: object) -> object:
     """The file's value as Struct can hold it: decimals and numbers as numbers, times as ISO text."""
-    if value is None or isinstance(value, str | bool | int):
+    if value is None or isinstance(value, str | bool):
+        return value
+    if isinstance(value, int):
+        float(value)  # OverflowError (an ArithmeticError) past a double's range, which no Struct holds
         return value
     if isinstance(value, float | Decimal):
         number = float(value)
