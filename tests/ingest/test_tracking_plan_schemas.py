@@ -46,12 +46,33 @@ def test_a_ref_key_inside_data_is_not_a_reference() -> None:
 
 @pytest.mark.parametrize(
     ("text", "problem"),
-    [("{", "not valid JSON"), ("[]", "not valid JSON"), ('{"type": 3}', "not a valid JSON Schema")],
+    [
+        ("{", "not valid JSON"),
+        ("[]", "not valid JSON"),
+        ('{"type": 3}', "not a valid JSON Schema"),
+        # Deeper than the reader and the validator recurse: a RecursionError, answered INTERNAL, before.
+        ("[" * 100_000, "nested deeper than 64 levels"),
+        ('{"properties":' * 400 + "{}" + "}" * 400, "is nested 401 levels deep; at most 64"),
+        ('{"allOf": [' * 300 + "{}" + "]}" * 300, "is nested 601 levels deep; at most 64"),
+    ],
 )
 def test_text_that_is_not_a_json_schema_is_described(text: str, problem: str) -> None:
     described = schema_problem(text)
     assert described is not None
     assert problem in described
+
+
+def test_a_schema_as_deep_as_allowed_checks_events_as_deep_as_they_go() -> None:
+    """64 levels: `items` within `items` 61 deep under `properties.deep`, against a list as deep (deeper than
+    protobuf's recursion limit lets an event's properties arrive: about 50)."""
+    schema: dict[str, Any] = {"type": "number"}
+    for _ in range(61):
+        schema = {"items": schema}
+    value: Any = "x"
+    for _ in range(61):
+        value = [value]
+    path = "properties.deep" + "[0]" * 61
+    assert check({"properties": {"deep": schema}}, deep=value) == [(path, "SCHEMA_VIOLATION")]
 
 
 def test_a_boolean_schema_is_a_schema() -> None:

@@ -28,7 +28,7 @@ from referencing import Registry
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
-__all__ = ["compile_validator", "load_schema", "schema_problem"]
+__all__ = ["MAX_SCHEMA_DEPTH", "compile_validator", "load_schema", "schema_problem"]
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 # Keywords whose values are data, not schemas: a "$ref" key inside them is not a reference.
@@ -55,15 +55,34 @@ def _format_checker() -> FormatChecker:
 
 
 _FORMATS = _format_checker()
+# Objects and arrays within objects and arrays: far more than a tracking plan's event needs (an event's own
+# properties go about 33 deep within protobuf's recursion limit), far less than Python's recursion allows the
+# validator (a schema 300 levels deep raised RecursionError, an INTERNAL answer).
+MAX_SCHEMA_DEPTH = 64
 _NO_RETRIEVAL: Registry[Any] = Registry()
 
 
 def load_schema(text: str) -> dict[str, Any] | bool:
     """The schema document of `text` (an object or a boolean schema); ValueError when it is not one."""
-    document = json.loads(text)
+    try:
+        document = json.loads(text)
+    except RecursionError:
+        raise ValueError(f"nested deeper than {MAX_SCHEMA_DEPTH} levels") from None
     if not isinstance(document, dict | bool):
         raise ValueError("a JSON Schema is an object or a boolean")
     return document
+
+
+def _depth(document: object) -> int:
+    """How many objects and arrays deep `document` goes, counted without recursion."""
+    deepest, pending = 0, [(document, 1)]
+    while pending:
+        node, level = pending.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is not None:
+            deepest = max(deepest, level)
+            pending.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def _references(node: object) -> Iterator[tuple[str, object]]:
@@ -98,6 +117,10 @@ def schema_problem(text: str) -> str | None:
         schema = load_schema(text)
     except ValueError as exc:
         return f"is not valid JSON: {exc}"
+    depth = _depth(schema)
+    if depth > MAX_SCHEMA_DEPTH:
+        # The checks below, and every event's validation, recurse as deep as the schema goes.
+        return f"is nested {depth} levels deep; at most {MAX_SCHEMA_DEPTH}"
     try:
         Draft202012Validator.check_schema(schema, format_checker=_FORMATS)
     except SchemaError as exc:

@@ -155,8 +155,8 @@ class EventSchema(_message.Message):
     """
     properties_json_schema: _builtins.str
     """A JSON Schema (draft 2020-12) document, as JSON text, that the event's `properties` must satisfy. An
-    empty string allows any properties. A schema that is not valid JSON Schema makes the create or update
-    fail with INVALID_ARGUMENT.
+    empty string allows any properties. A schema that is not valid JSON Schema, refers outside itself or
+    nests objects and arrays more than 64 levels deep makes the create or update fail with INVALID_ARGUMENT.
     """
     description: _builtins.str
     """What the event means and when it is sent, for the people instrumenting it."""
