@@ -94,6 +94,8 @@ _ODD_STRINGS = (
     "\u00b2",  # passes str.isdigit, but int() refuses it
     "\u0661\u0662",  # Arabic-Indic digits, which int() reads
     "\u00b2:web:/pricing",  # a path node id with such a position
+    "[" * 100_000,  # JSON text nested past the decoder's recursion
+    '{"allOf": [' * 300 + "{}" + "]}" * 300,  # valid JSON, nested past what a recursive reader of it goes
 )
 _STRINGS: st.SearchStrategy[str] = st.one_of(
     st.sampled_from(_ODD_STRINGS),
