@@ -1,7 +1,9 @@
 """A feature spec's MATCHES_REGEX filters are RE2 (analytics.proto; ADR 72), as journeys' store runs them for
 the offline features (ADR 22's parity): the spec compiler refuses what RE2 refuses with the field path, the
 online matcher searches in RE2 (its meaning, and time linear in the value), and a spec the online state
-registered before that check is restored with its filter holding for no event."""
+registered before that check is restored with its filter holding for no event. An ordering filter's time
+bound likewise: what journeys refuses as a time (common.filter_times) the compiler refuses, and a stored
+spec's such bound holds for no event."""
 
 from __future__ import annotations
 
@@ -146,3 +148,43 @@ def test_a_restored_spec_whose_pattern_re2_refuses_counts_no_event() -> None:
         ]  # none matched, one observed
     finally:
         features.close()
+
+
+def _later_than(bound: str) -> feature_pb2.FeatureSpec:
+    """One feature: how many `Paid` events are due after `bound`."""
+    spec = feature_pb2.FeatureSpec(name="s", version="1")
+    feature = spec.features.add(name="late", aggregation=feature_pb2.FEATURE_AGGREGATION_COUNT)
+    feature.events.event_name = "Paid"
+    feature.events.property_filters.add(
+        property="properties.due",
+        operator=analytics_pb2.FILTER_OPERATOR_GREATER_THAN,
+        values=[struct_pb2.Value(string_value=bound)],
+    )
+    return spec
+
+
+@pytest.mark.parametrize(
+    "bound",
+    [
+        "2026-02-30T00:00:00Z",
+        "2026-01-01T24:00:00Z",
+        "\u0662\u0660\u0662\u0666-01-01T00:00:00Z",
+        "2026-01-01T00:00:00Z\n",
+    ],
+    ids=["february 30", "24 o'clock", "arabic-indic digits", "a final newline"],
+)
+def test_the_compiler_refuses_a_time_bound_journeys_refuses(bound: str) -> None:
+    """The bound is read as journeys' store reads it (wayline.common.filter_times): these passed the
+    compiler's own looser pattern, and the online matcher then compared every event's time with None (a
+    TypeError)."""
+    assert _refusal(_later_than(bound)) == {VALUE: "must be a number or an RFC 3339 time (quoted)"}
+    # Registered before the check: restored, its filter holds for no event rather than raising.
+    compiled = compile_spec(_later_than(bound), stored=True)
+    matcher = compile_matcher(
+        EventMatcher(
+            name="Paid", filters=(PropertyFilter("properties.due", FilterOperator.GREATER_THAN, (bound,)),)
+        )
+    )
+    event = ObservedEvent("e", "p", 1, 1, name="Paid", properties={"due": "2026-03-01T00:00:00Z"})
+    assert compiled.features
+    assert matcher(event) is False

@@ -5,14 +5,11 @@ how to split a result (Breakdown). Free of protobuf and of SQL: converters build
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
 __all__ = [
-    "RFC3339_PATTERN",
-    "STORED_TIME_PATTERN",
     "Breakdown",
     "BreakdownDimension",
     "EventMatcher",
@@ -22,41 +19,10 @@ __all__ = [
     "PropertyFilter",
     "SeriesKey",
     "TimeRange",
-    "rfc3339_time",
 ]
 
 JsonValue = str | float | bool | None
 """A filter value as JSON has it: numbers are floats (protobuf's Value carries doubles)."""
-
-RFC3339_PATTERN = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?"
-    r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
-)
-"""The shape of a time an ordering filter's bound must have: RFC 3339 with its offset. ASCII digits only
-(`\\d` is any Unicode digit in `re`); hours, minutes and seconds in range, because ClickHouse's parser would
-roll 24:00 or a leap second over to the next minute or day where Python refuses them."""
-_RFC3339 = re.compile(RFC3339_PATTERN)
-
-STORED_TIME_PATTERN = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?"
-    r"([Zz]|[+-][0-9]{2}:[0-9]{2})?)?$"
-)
-"""The shape of a stored string that ordering filters compare as a time: an RFC 3339 date-time, its offset
-optional (UTC without one), or a date alone (its midnight, UTC), as senders write times (Segment's libraries
-with an offset, exports from databases often without). One pattern for ClickHouse's RE2 (store/matching.py)
-and the decision service's matcher, which reads events the same way (ADR 22); anything else ("3", "2026",
-"1700000000", "10/01/2026", "20261005") is not a time, where ClickHouse's best-effort parser would read it as
-one."""
-
-
-def rfc3339_time(text: str) -> datetime | None:
-    """The time `text` writes in RFC 3339 (RFC3339_PATTERN, and a real date: not February 30), else None."""
-    if not _RFC3339.fullmatch(text):  # not match: Python's `$` also matches before a final newline
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("z", "Z"))
-    except ValueError:
-        return None
 
 
 class FilterOperator(Enum):

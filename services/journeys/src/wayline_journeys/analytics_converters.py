@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from google.protobuf import struct_pb2
 
 from wayline.common.errors import FieldViolation
+from wayline.common.filter_times import rfc3339_time
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import analytics_pb2
 from wayline_journeys.analytics import (
@@ -23,7 +24,6 @@ from wayline_journeys.analytics import (
     Population,
     PropertyFilter,
     TimeRange,
-    rfc3339_time,
 )
 from wayline_journeys.converters import channel_names, event_type_name, time_bounds
 from wayline_journeys.store.matching import EVENT_FIELDS

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any
 
+from wayline.common.filter_times import stored_time
 from wayline.common.json_text import text_of
 from wayline.common.patterns import searcher
 from wayline_decision.features.json_values import MISSING, is_number
@@ -43,7 +44,6 @@ __all__ = [
     "EVENT_FIELDS",
     "EVENT_PATH",
     "PERSON_PATH",
-    "RFC3339",
     "Lookup",
     "Predicate",
     "compile_matcher",
@@ -67,7 +67,6 @@ EVENT_FIELDS: dict[str, bool] = {
 """The event fields a path may name directly, and whether they are numbers (which may be absent)."""
 EVENT_PATH = re.compile(r"^(properties|context)(\.[^.\s]+)+$")
 PERSON_PATH = re.compile(r"^person\.[^.\s]+$")
-RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Logged once per pattern a restored spec holds that RE2 refuses (registered before specs were checked).
 _REFUSED = "features.pattern_not_re2"
@@ -131,27 +130,12 @@ def compile_path(path: str) -> Lookup:
     return lookup
 
 
-# The stored strings an ordering filter reads as times, as journeys' store reads them (its analytics.py's
-# STORED_TIME_PATTERN): an RFC 3339 date-time, its offset optional, or a date alone. fromisoformat alone
-# would also read "20261005" or "2026-W40-1", which journeys does not.
-STORED_TIME = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?"
-    r"([Zz]|[+-][0-9]{2}:[0-9]{2})?)?"
-)
-
-
 def moment_us(text: str) -> int | None:
-    """A time written as text, in epoch microseconds (a time without offset, or a date alone, is UTC); None
-    when the text does not have STORED_TIME's shape or names no real time."""
-    if not STORED_TIME.fullmatch(text):
-        return None
-    try:
-        found = datetime.fromisoformat(text.replace("z", "Z"))
-    except ValueError:
-        return None
-    if found.tzinfo is None:
-        found = found.replace(tzinfo=UTC)
-    return (found - _EPOCH) // _MICROSECOND
+    """A time written as text, in epoch microseconds, as every reader of ordering filters reads it
+    (wayline.common.filter_times.stored_time: a time without offset, or a date alone, is UTC); None when it
+    writes none."""
+    found = stored_time(text)
+    return None if found is None else (found - _EPOCH) // _MICROSECOND
 
 
 _MICROSECOND = datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=UTC) - _EPOCH
@@ -216,6 +200,8 @@ def _positive(operator: FilterOperator, values: tuple[JsonValue, ...]) -> Callab
     compare, bound = _COMPARE[operator], values[0]
     if isinstance(bound, str):
         moment = moment_us(bound)
+        if moment is None:  # a bound that is no time, in a spec stored before the compiler refused it
+            return lambda v: False
 
         def later(v: Any) -> bool:
             found = moment_us(v) if isinstance(v, str) else None

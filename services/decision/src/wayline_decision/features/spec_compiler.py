@@ -24,10 +24,11 @@ from google.protobuf import duration_pb2, struct_pb2
 
 from wayline.common.errors import FieldViolation, InvalidArgument
 from wayline.common.feature_encoding import encoder_for, spec_violations
+from wayline.common.filter_times import rfc3339_time
 from wayline.common.patterns import pattern_problem
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import analytics_pb2, condition_pb2, feature_pb2, lifecycle_pb2
-from wayline_decision.features.matcher import EVENT_FIELDS, EVENT_PATH, PERSON_PATH, RFC3339
+from wayline_decision.features.matcher import EVENT_FIELDS, EVENT_PATH, PERSON_PATH
 from wayline_decision.features.model import (
     Aggregation,
     Comparison,
@@ -61,7 +62,7 @@ _COMPARISONS = {
     **{condition_pb2.ComparisonOperator.Value(f"COMPARISON_OPERATOR_{c.name}"): c for c in Comparison},
 }
 
-# compile_spec's `stored`, read by _check_regex (deep in the walk of the spec).
+# compile_spec's `stored`, read by _check_regex and _check_values (deep in the walk of the spec).
 _STORED: ContextVar[bool] = ContextVar("stored_spec", default=False)
 
 _NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
@@ -151,8 +152,10 @@ def _check_values(
         _check_regex(values[0] if values else None, f"{path}.values[0]", out)
     elif operator in _ONE_VALUE:
         only = values[0] if values else None
+        if isinstance(only, str) and rfc3339_time(only) is None and _STORED.get():
+            return  # compile_spec's `stored`: a bound a looser check let in; it holds for no event now
         if isinstance(only, bool) or not (
-            isinstance(only, float) or (isinstance(only, str) and RFC3339.match(only))
+            isinstance(only, float) or (isinstance(only, str) and rfc3339_time(only) is not None)
         ):
             out.append(FieldViolation(f"{path}.values[0]", "must be a number or an RFC 3339 time (quoted)"))
 
@@ -346,8 +349,9 @@ def compile_spec(message: feature_pb2.FeatureSpec, prefix: str = "", *, stored: 
     `stored` is for a spec stored before MATCHES_REGEX patterns were checked with RE2: one the online state
     registered (restored from its snapshot or change log, which must register every spec again, in order) or
     a registered model version's, loading (ADR 78). A pattern Python's `re` compiles but RE2 refuses is kept,
-    and its filter holds for no event (common.patterns). Anywhere else (an upload) such a pattern is refused
-    with its field path."""
+    and its filter holds for no event (common.patterns); so is an ordering filter's text bound that is no time
+    as journeys reads one (common.filter_times: February 30, 24:00, other scripts' digits). Anywhere else (an
+    upload) either is refused with its field path."""
     token = _STORED.set(stored)
     try:
         return _compile_spec(message, prefix)

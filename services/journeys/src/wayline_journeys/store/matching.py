@@ -24,15 +24,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from wayline.common.filter_times import STORED_TIME_PATTERN, rfc3339_time
 from wayline.common.json_text import text_of
 from wayline_journeys.analytics import (
-    STORED_TIME_PATTERN,
     EventMatcher,
     FilterOperator,
     JsonValue,
     Population,
     PropertyFilter,
-    rfc3339_time,
 )
 from wayline_journeys.store.segments import segment_members_sql
 from wayline_journeys.store.sql import EVENT_ORDER, SqlParams

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from wayline.common.errors import FieldViolation
+from wayline.common.filter_times import rfc3339_time
 from wayline.common.patterns import pattern_problem
 from wayline.journeys.v1 import analytics_pb2, condition_pb2
 from wayline.orchestrator.v1 import flow_pb2
@@ -41,10 +41,6 @@ _PERSON_ONLY = {  # the fields whose filters read person traits only
 EVENT_FIELDS = ("channel", "group_id", "name", "revenue", "sentiment_score", "text", "type")
 _EVENT_PATH = re.compile(r"(properties|context)(\.[^.\s]+)+")
 _PERSON_PATH = re.compile(r"person\.[^.\s]+")
-_RFC3339 = re.compile(  # journeys' RFC3339_PATTERN
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?"
-    r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
-)
 _NO_VALUES = frozenset({"FILTER_OPERATOR_IS_SET", "FILTER_OPERATOR_IS_NOT_SET"})
 MATCHES_REGEX = "FILTER_OPERATOR_MATCHES_REGEX"
 _ORDERING = frozenset(
@@ -64,13 +60,7 @@ def _short(operator: str) -> str:
 
 def _is_time(value: str) -> bool:
     """An RFC 3339 time, and a real one (journeys' store compiles the bound to a DateTime64)."""
-    if not _RFC3339.fullmatch(value):
-        return False
-    try:
-        datetime.fromisoformat(value.replace("z", "Z"))
-    except ValueError:
-        return False
-    return True
+    return rfc3339_time(value) is not None
 
 
 def _is_number(value: Any) -> bool:

@@ -21,11 +21,10 @@ the event) hold, with every trait they read asked in one call: an event that con
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
+from wayline.common.filter_times import stored_time
 from wayline.common.json_text import text_of
 from wayline.common.patterns import searcher
 from wayline_orchestrator.flows.runtime.occurrence import EventFields, Occurrence
@@ -85,31 +84,12 @@ def _equal(found: Any, wanted: Any) -> bool:
     return type(found) is type(wanted) and bool(found == wanted)
 
 
-# The stored strings an ordering filter with a time bound reads as times, as journeys' store and decision's
-# matcher read them (journeys' analytics.STORED_TIME_PATTERN): an RFC 3339 date-time, its offset optional
-# (UTC), or a date alone (its midnight, UTC). The bound itself is an RFC 3339 time (flows/filters.py).
-_STORED_TIME = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?"
-    r"([Zz]|[+-][0-9]{2}:[0-9]{2})?)?"
-)
-
-
-def _moment(text: str) -> datetime | None:
-    if not _STORED_TIME.fullmatch(text):
-        return None
-    try:
-        found = datetime.fromisoformat(text.upper())
-    except ValueError:  # February 30, and the like
-        return None
-    return found if found.tzinfo is not None else found.replace(tzinfo=UTC)
-
-
 def _order(found: Any, bound: Any) -> tuple[Any, Any] | None:
     """(found, bound) comparable with each other: two numbers, or two times when the bound is a time."""
     if _number(found) and _number(bound):
         return float(found), float(bound)
     if isinstance(bound, str) and isinstance(found, str):
-        moment, limit = _moment(found), _moment(bound)
+        moment, limit = stored_time(found), stored_time(bound)
         if moment is not None and limit is not None:
             return moment, limit
     return None
