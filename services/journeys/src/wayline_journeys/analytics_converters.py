@@ -13,6 +13,7 @@ from google.protobuf import struct_pb2
 
 from wayline.common.errors import FieldViolation
 from wayline.common.filter_times import rfc3339_time
+from wayline.common.property_paths import EVENT_FIELDS, is_event_path, is_person_path
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import analytics_pb2
 from wayline_journeys.analytics import (
@@ -26,15 +27,12 @@ from wayline_journeys.analytics import (
     TimeRange,
 )
 from wayline_journeys.converters import channel_names, event_type_name, time_bounds
-from wayline_journeys.store.matching import EVENT_FIELDS
 
 __all__ = [
-    "EVENT_PATH",
     "MAX_BREAKDOWN_LIMIT",
     "MAX_BREAKDOWN_SEGMENTS",
     "MAX_POPULATION_SEGMENTS",
     "NUMERIC_PATH_HINT",
-    "PERSON_PATH",
     "SEGMENT_NAME",
     "breakdown",
     "event_matcher",
@@ -78,14 +76,10 @@ _ONE_VALUE = (
     FilterOperator.LESS_THAN,
     FilterOperator.LESS_THAN_OR_EQUAL,
 )
-EVENT_PATH = re.compile(r"^(properties|context)(\.[^.\s]+)+$")
-"""A path into an event's properties or context: `properties.<key>[.<key>...]`, `context.<field>...`."""
-PERSON_PATH = re.compile(r"^person\.[^.\s]+$")
-"""A person trait: `person.<trait>`."""
 
 
 def _property_path(path: str) -> bool:
-    return bool(EVENT_PATH.match(path) or PERSON_PATH.match(path))
+    return is_event_path(path) or is_person_path(path)
 
 
 def numeric_event_path(path: str) -> bool:
@@ -93,7 +87,7 @@ def numeric_event_path(path: str) -> bool:
     into properties or context (not `person.`, not a text field such as `name`)."""
     if path in EVENT_FIELDS:
         return EVENT_FIELDS[path]
-    return bool(EVENT_PATH.match(path))
+    return is_event_path(path)
 
 
 NUMERIC_PATH_HINT = (

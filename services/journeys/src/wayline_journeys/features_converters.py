@@ -15,12 +15,12 @@ from google.protobuf import duration_pb2, struct_pb2
 
 from wayline.common.errors import FieldViolation, InvalidArgument
 from wayline.common.feature_encoding import spec_violations
+from wayline.common.property_paths import EVENT_FIELDS, is_event_path, is_person_path
 from wayline.common.timestamps import from_micros, to_micros, to_timestamp
 from wayline.journeys.v1 import analytics_pb2, feature_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline_journeys import analytics_converters
 from wayline_journeys.analytics import EventMatcher
-from wayline_journeys.analytics_converters import EVENT_PATH, PERSON_PATH
 from wayline_journeys.converters import checked_time
 from wayline_journeys.features import (
     MAX_FEATURES,
@@ -33,7 +33,6 @@ from wayline_journeys.features import (
 )
 from wayline_journeys.lifecycle import LifecycleModel
 from wayline_journeys.lifecycle_converters import lifecycle_model
-from wayline_journeys.store.matching import EVENT_FIELDS
 
 __all__ = [
     "duration_us",
@@ -59,7 +58,7 @@ def duration_us(duration: duration_pb2.Duration) -> int:
 
 def event_path_violation(path: str, field: str) -> FieldViolation | None:
     """Why `path` is not an event property path (properties., context. or an event field), if it is not."""
-    if path in EVENT_FIELDS or EVENT_PATH.match(path):
+    if path in EVENT_FIELDS or is_event_path(path):
         return None
     fields = ", ".join(sorted(EVENT_FIELDS))
     return FieldViolation(field, f"use properties.<key>..., context.<field>... or one of {fields}")
@@ -120,7 +119,7 @@ def _definition(
             window = duration_us(message.window)
             if window <= 0:
                 violations.append(FieldViolation(f"{path}.window", "must be positive", "OUT_OF_RANGE"))
-    if aggregation is Aggregation.PERSON_PROPERTY and not PERSON_PATH.match(message.property):
+    if aggregation is Aggregation.PERSON_PROPERTY and not is_person_path(message.property):
         violations.append(FieldViolation(f"{path}.property", "must be a person.<trait> path"))
     elif (
         aggregation is not None

@@ -17,6 +17,7 @@ from google.protobuf import duration_pb2
 
 from wayline.common.errors import FieldViolation, InvalidArgument
 from wayline.common.paging import decode_page_token, encode_page_token, invalid_page_token, page_size
+from wayline.common.property_paths import EVENT_FIELDS, is_event_path
 from wayline.common.timestamps import duration_violation
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import analytics_pb2, paths_pb2
@@ -37,7 +38,6 @@ from wayline_journeys.paths import (
     PathStep,
     SeriesKey,
 )
-from wayline_journeys.store.matching import EVENT_FIELDS
 
 __all__ = [
     "MAX_CLEANING_RULES",
@@ -114,7 +114,7 @@ def paths_query(tenant: str, request: pb.QueryPathsRequest, prefix: str = "") ->
     FAILED_PRECONDITION for segments."""
     violations: list[FieldViolation] = []
     if request.node_property and not (
-        request.node_property in EVENT_FIELDS or convert.EVENT_PATH.match(request.node_property)
+        request.node_property in EVENT_FIELDS or is_event_path(request.node_property)
     ):
         violations.append(
             FieldViolation(

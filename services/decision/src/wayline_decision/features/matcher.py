@@ -31,6 +31,7 @@ from typing import Any
 from wayline.common.filter_times import stored_time
 from wayline.common.json_text import text_of
 from wayline.common.patterns import searcher
+from wayline.common.property_paths import EVENT_FIELDS
 from wayline_decision.features.json_values import MISSING, is_number
 from wayline_decision.features.model import (
     EventMatcher,
@@ -41,9 +42,6 @@ from wayline_decision.features.model import (
 )
 
 __all__ = [
-    "EVENT_FIELDS",
-    "EVENT_PATH",
-    "PERSON_PATH",
     "Lookup",
     "Predicate",
     "compile_matcher",
@@ -55,18 +53,6 @@ Lookup = Callable[[ObservedEvent], Any]
 """Reads a path's value of an event: a JSON value, or MISSING."""
 Predicate = Callable[[ObservedEvent], bool]
 
-EVENT_FIELDS: dict[str, bool] = {
-    "name": False,
-    "type": False,
-    "channel": False,
-    "text": False,
-    "group_id": False,
-    "sentiment_score": True,
-    "revenue": True,
-}
-"""The event fields a path may name directly, and whether they are numbers (which may be absent)."""
-EVENT_PATH = re.compile(r"^(properties|context)(\.[^.\s]+)+$")
-PERSON_PATH = re.compile(r"^person\.[^.\s]+$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Logged once per pattern a restored spec holds that RE2 refuses (registered before specs were checked).
 _REFUSED = "features.pattern_not_re2"

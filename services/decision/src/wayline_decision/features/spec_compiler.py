@@ -26,9 +26,9 @@ from wayline.common.errors import FieldViolation, InvalidArgument
 from wayline.common.feature_encoding import encoder_for, spec_violations
 from wayline.common.filter_times import rfc3339_time
 from wayline.common.patterns import pattern_problem
+from wayline.common.property_paths import EVENT_FIELDS, is_event_path, is_person_path
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import analytics_pb2, condition_pb2, feature_pb2, lifecycle_pb2
-from wayline_decision.features.matcher import EVENT_FIELDS, EVENT_PATH, PERSON_PATH
 from wayline_decision.features.model import (
     Aggregation,
     Comparison,
@@ -97,7 +97,7 @@ def _scalar(value: struct_pb2.Value) -> JsonValue | list[object]:
 
 
 def _event_path(path: str) -> bool:
-    return path in EVENT_FIELDS or bool(EVENT_PATH.match(path))
+    return path in EVENT_FIELDS or is_event_path(path)
 
 
 def _filter(
@@ -106,7 +106,7 @@ def _filter(
     """An event filter, or with `person` a filter on a `person.<trait>` path."""
     found = len(out)
     if person:
-        if not PERSON_PATH.match(message.property):
+        if not is_person_path(message.property):
             out.append(FieldViolation(f"{path}.property", "must be a person.<trait> path"))
     elif message.property.startswith("person."):
         out.append(
@@ -235,7 +235,7 @@ def _check_property(aggregation: Aggregation, prop: str, path: str, out: list[Fi
     """A `person.<trait>` path for PERSON_PROPERTY, an event path for the other aggregations that read one,
     nothing for those that read none (LIFECYCLE_STAGE's is spec_violations' to refuse)."""
     if aggregation is Aggregation.PERSON_PROPERTY:
-        if not PERSON_PATH.match(prop):
+        if not is_person_path(prop):
             out.append(FieldViolation(path, "must be a person.<trait> path"))
     elif aggregation.reads_property:
         if not _event_path(prop):

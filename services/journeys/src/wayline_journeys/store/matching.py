@@ -26,6 +26,7 @@ from collections.abc import Callable
 
 from wayline.common.filter_times import STORED_TIME_PATTERN, rfc3339_time
 from wayline.common.json_text import text_of
+from wayline.common.property_paths import EVENT_FIELDS
 from wayline_journeys.analytics import (
     EventMatcher,
     FilterOperator,
@@ -37,7 +38,6 @@ from wayline_journeys.store.segments import segment_members_sql
 from wayline_journeys.store.sql import EVENT_ORDER, SqlParams
 
 __all__ = [
-    "EVENT_FIELDS",
     "UnsupportedFilter",
     "event_number_sql",
     "event_property_raw",
@@ -54,17 +54,6 @@ __all__ = [
     "revenue_in_sql",
     "value_condition",
 ]
-
-# Event fields a filter may name directly, and whether their values are numbers.
-EVENT_FIELDS: dict[str, bool] = {
-    "name": False,
-    "type": False,
-    "channel": False,
-    "text": False,
-    "group_id": False,
-    "sentiment_score": True,
-    "revenue": True,
-}
 
 _DATETIME = "DateTime64(6, 'UTC')"
 _ORDERING = {

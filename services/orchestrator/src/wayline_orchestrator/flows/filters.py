@@ -19,7 +19,6 @@ and never looks inside a Struct). Nothing here changes how a stored definition r
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,6 +27,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from wayline.common.errors import FieldViolation
 from wayline.common.filter_times import rfc3339_time
 from wayline.common.patterns import pattern_problem
+from wayline.common.property_paths import EVENT_FIELDS, is_event_path, is_person_path
 from wayline.journeys.v1 import analytics_pb2, condition_pb2
 from wayline.orchestrator.v1 import flow_pb2
 
@@ -38,9 +38,6 @@ _PERSON_ONLY = {  # the fields whose filters read person traits only
     (condition_pb2.PersonCondition.DESCRIPTOR.full_name, "person_property"),
     (analytics_pb2.Population.DESCRIPTOR.full_name, "person_filters"),
 }
-EVENT_FIELDS = ("channel", "group_id", "name", "revenue", "sentiment_score", "text", "type")
-_EVENT_PATH = re.compile(r"(properties|context)(\.[^.\s]+)+")
-_PERSON_PATH = re.compile(r"person\.[^.\s]+")
 _NO_VALUES = frozenset({"FILTER_OPERATOR_IS_SET", "FILTER_OPERATOR_IS_NOT_SET"})
 MATCHES_REGEX = "FILTER_OPERATOR_MATCHES_REGEX"
 _ORDERING = frozenset(
@@ -73,13 +70,13 @@ def _property(prop: Any, path: str, *, person: bool) -> Iterator[FieldViolation]
     elif not isinstance(prop, str):
         yield FieldViolation(path, "must be a property path")
     elif person:
-        if not _PERSON_PATH.fullmatch(prop):
+        if not is_person_path(prop):
             yield FieldViolation(path, "must be a person.<trait> path")
-    elif not (prop in EVENT_FIELDS or _EVENT_PATH.fullmatch(prop) or _PERSON_PATH.fullmatch(prop)):
+    elif not (prop in EVENT_FIELDS or is_event_path(prop) or is_person_path(prop)):
         yield FieldViolation(
             path,
             "use properties.<key>[.<key>...], context.<field>..., person.<trait>, or one of "
-            f"{', '.join(EVENT_FIELDS)}",
+            f"{', '.join(sorted(EVENT_FIELDS))}",
         )
 
 
