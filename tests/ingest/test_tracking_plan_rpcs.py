@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from wayline.event.v1 import event_pb2
 from wayline.ingest.v1 import ingest_service_pb2 as pb
 from wayline.ingest.v1 import tracking_plan_pb2 as tp
 from wayline_ingest.plans import PlanStore, TrackingPlanRpcs, TrackingPlans
+from wayline_ingest.plans.model import PlanSpec, TrackingPlan
 from wayline_ingest.plans.paging import page_size
 
 CONTEXT: Any = None  # the RPCs never touch grpc.ServicerContext; errors are raised, not set on it
@@ -126,13 +128,47 @@ def test_create_tracking_plan_names_every_invalid_field(rpcs: TrackingPlanRpcs) 
     assert invalid.value.code == grpc.StatusCode.INVALID_ARGUMENT
 
 
-@pytest.mark.parametrize("plan_id", ["ab", "a" * 64, "1abc", "abc-", "ab_c", "Abc"])
+@pytest.mark.parametrize("plan_id", ["ab", "a" * 64, "1abc", "abc-", "ab_c", "Abc", "abc\n"])
 def test_create_tracking_plan_refuses_ids_that_are_not_lower_kebab_case(
     rpcs: TrackingPlanRpcs, plan_id: str
 ) -> None:
     with pytest.raises(InvalidArgument) as invalid:
         create(rpcs, plan_id)
     assert violations(invalid) == [("tracking_plan_id", "INVALID")]
+
+
+def test_a_plan_created_with_a_final_newline_before_ids_were_matched_whole_stays_reachable(
+    tmp_path: Path,
+) -> None:
+    """Until 2026-12 ids were matched with `match`, whose `$` also matches before a final newline (ADR 78):
+    such a plan, stored as it was then, is read by its name and listed across pages."""
+    db = open_database(None, tmp_path / "legacy.db")
+    store = PlanStore(db)
+    plans = TrackingPlans(store)
+    plans.start()
+    now = datetime.now(UTC)
+    store.insert(TrackingPlan("acme", "legacy\n", PlanSpec(enabled=False), 1, now, now))
+    try:
+        with bind_call(
+            CallContext(request_id="r-2", method="/wayline.ingest.v1.IngestService/X", tenant="acme")
+        ):
+            rpcs = TrackingPlanRpcs(plans)
+            create(rpcs, "after", enabled=False)
+            name = "trackingPlans/legacy\n"
+            assert (
+                rpcs.GetTrackingPlan(pb.GetTrackingPlanRequest(name=name), CONTEXT).tracking_plan.name == name
+            )
+            first = rpcs.ListTrackingPlans(pb.ListTrackingPlansRequest(page_size=1), CONTEXT)
+            rest = rpcs.ListTrackingPlans(
+                pb.ListTrackingPlansRequest(page_size=1, page_token=first.next_page_token), CONTEXT
+            )
+            assert [p.name for p in [*first.tracking_plans, *rest.tracking_plans]] == [
+                "trackingPlans/after",
+                name,
+            ]
+    finally:
+        plans.stop()
+        db.close()
 
 
 def test_create_tracking_plan_accepts_ids_of_3_to_63_characters(rpcs: TrackingPlanRpcs) -> None:

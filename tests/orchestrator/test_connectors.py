@@ -280,7 +280,8 @@ def test_test_connector_sends_an_email_through_smtp(
     refused = stub.TestConnector(request, metadata=tenant, timeout=10).outcome
     assert (refused.status, refused.response_code) == (cpb.DELIVERY_STATUS_FAILED_PERMANENT, 550)
     assert "Relaying denied" in refused.error_message
-    error = refusal(
-        stub.TestConnector, pb.TestConnectorRequest(name="connectors/mail", recipient="p-1"), tenant
-    )
-    assert set(violations(error)) == {"recipient"}
+    for recipient in ("p-1", "ada@example.com\n"):  # `$` matched before the newline, into RCPT TO
+        error = refusal(
+            stub.TestConnector, pb.TestConnectorRequest(name="connectors/mail", recipient=recipient), tenant
+        )
+        assert set(violations(error)) == {"recipient"}

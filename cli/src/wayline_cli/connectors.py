@@ -107,7 +107,7 @@ def _with_secrets(document: dict[str, Any], where: str) -> dict[str, Any]:
             continue
         for spelling in (key, "".join(p.capitalize() if i else p for i, p in enumerate(key.split("_")))):
             value = section.get(spelling)
-            found = _VARIABLE.match(value) if isinstance(value, str) else None
+            found = _VARIABLE.fullmatch(value) if isinstance(value, str) else None
             if found:
                 if found[1] not in os.environ:
                     raise ConnectorFileError(f"{where}: {path} names ${{{found[1]}}}, which is not set")

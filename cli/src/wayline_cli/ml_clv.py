@@ -66,9 +66,9 @@ def clv_command(  # noqa: PLR0917 - typer passes the command's options positiona
     """Fit BG/NBD + Gamma-Gamma on the purchasers' lifetime summaries and write the predictions as traits."""
     if not api_key:
         raise typer.BadParameter("needed (or WAYLINE_API_KEY)", param_hint="--api-key")
-    if not _CURRENCY.match(currency):
+    if not _CURRENCY.fullmatch(currency):
         raise typer.BadParameter(f"{currency!r} is not an ISO 4217 code like EUR", param_hint="--currency")
-    if not _PREFIX.match(prefix):
+    if not _PREFIX.fullmatch(prefix):
         raise typer.BadParameter("lower_snake_case, at most 31 characters", param_hint="--prefix")
     end = _utc(as_of) if as_of else _midnight()
     if end > datetime.now(UTC):

@@ -188,3 +188,13 @@ def test_the_compiler_refuses_a_time_bound_journeys_refuses(bound: str) -> None:
     event = ObservedEvent("e", "p", 1, 1, name="Paid", properties={"due": "2026-03-01T00:00:00Z"})
     assert compiled.features
     assert matcher(event) is False
+
+
+def test_a_feature_name_ending_in_a_newline_is_refused_unless_registered_before() -> None:
+    """Names were matched with `match`, whose `$` also matches before a final newline (ADR 78)."""
+    spec = _counting("pro")
+    spec.features[0].name = "plans\n"
+    assert _refusal(spec) == {
+        "manifest.feature_spec.features[0].name": "must be lower_snake_case, e.g. orders_30d"
+    }
+    assert [f.name for f in compile_spec(spec, stored=True).features] == ["plans\n"]

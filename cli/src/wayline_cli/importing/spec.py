@@ -91,7 +91,7 @@ def check_target(target: str) -> None:
     if target in PLAIN_TARGETS or target in REVENUE_TARGETS:
         return
     head, _, rest = target.partition(".")
-    if head == "identifiers" and IDENTIFIER_TYPE.match(rest):
+    if head == "identifiers" and IDENTIFIER_TYPE.fullmatch(rest):
         return
     if head == "properties" and rest and all(rest.split(".")):
         return

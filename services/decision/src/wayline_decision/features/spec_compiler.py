@@ -203,7 +203,9 @@ def _definition(
     message: feature_pb2.FeatureDefinition, path: str, out: list[FieldViolation]
 ) -> FeatureDefinition | None:
     found = len(out)
-    if not _NAME.match(message.name):
+    # Matched whole, but with compile_spec's `stored` as names were matched until 2026-12 (`match`, whose `$`
+    # also matches before a final newline): a registered spec keeps loading (ADR 78).
+    if not (_NAME.match if _STORED.get() else _NAME.fullmatch)(message.name):
         out.append(FieldViolation(f"{path}.name", "must be lower_snake_case, e.g. orders_30d"))
     aggregation = _AGGREGATIONS.get(message.aggregation)
     if aggregation is None:

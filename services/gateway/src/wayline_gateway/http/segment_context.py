@@ -82,7 +82,7 @@ def _display(source: Fields, device: event_pb2.Device) -> set[str]:
 def _location(source: Fields, location: event_pb2.Location) -> set[str]:
     known = _strings(source, location, {"city": "city", "region": "region", "postalCode": "postal_code"})
     country = source.text("country")
-    if _COUNTRY_CODE.match(country):  # Wayline's is ISO 3166-1 alpha-2; a country's name stays in extra
+    if _COUNTRY_CODE.fullmatch(country):  # Wayline's is ISO 3166-1 alpha-2; a country's name stays in extra
         location.country = country.upper()
         known.add("country")
     latitude, longitude = source.number("latitude"), source.number("longitude")

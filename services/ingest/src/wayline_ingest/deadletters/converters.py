@@ -72,7 +72,7 @@ def dead_letter_name(dead_letter_id: str) -> str:
 
 def id_from_name(name: str, field: str) -> str:
     """The id in `deadLetters/{id}`; INVALID_ARGUMENT naming `field` otherwise."""
-    match = _NAME.match(name)
+    match = _NAME.fullmatch(name)
     if match is None:
         raise InvalidDeadLetterRequest(
             f"{name!r} is not a dead-letter name",

@@ -139,7 +139,7 @@ def _path(segments: deque[str | int]) -> str:
     for segment in segments:
         if isinstance(segment, int):
             path += f"[{segment}]"
-        elif _PLAIN_KEY.match(segment):
+        elif _PLAIN_KEY.fullmatch(segment):
             path += f".{segment}"
         else:
             path += '["' + segment.replace("\\", "\\\\").replace('"', '\\"') + '"]'

@@ -97,7 +97,7 @@ def plan_to_proto(plan: TrackingPlan) -> tp.TrackingPlan:
 def plan_id_from_name(name: str, path: str) -> str:
     """The id in `trackingPlans/{id}`; INVALID_ARGUMENT at `path` for anything else."""
     plan_id = name.removeprefix(_NAME_PREFIX)
-    problem = plan_id_problem(plan_id) if name.startswith(_NAME_PREFIX) else None
+    problem = plan_id_problem(plan_id, stored=True) if name.startswith(_NAME_PREFIX) else None
     if not name.startswith(_NAME_PREFIX) or problem is not None:
         description = problem or "must be trackingPlans/{tracking_plan_id}"
         raise InvalidArgument(

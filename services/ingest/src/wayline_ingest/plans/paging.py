@@ -8,7 +8,7 @@ decode to a well-formed plan id is refused with INVALID_ARGUMENT instead of sile
 from __future__ import annotations
 
 from wayline.common import paging
-from wayline_ingest.plans.rules import PLAN_ID_PATTERN
+from wayline_ingest.plans.rules import plan_id_problem
 
 __all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "decode_page_token", "encode_page_token", "page_size"]
 
@@ -30,6 +30,6 @@ def decode_page_token(token: str) -> str:
     """The plan id a token resumes after; INVALID_ARGUMENT for anything this service did not issue."""
     raw = paging.decode_page_token(token, "ListTrackingPlans")
     after = raw.get("after") if raw.get("v") == _VERSION else None
-    if not isinstance(after, str) or not PLAN_ID_PATTERN.match(after):
+    if not isinstance(after, str) or plan_id_problem(after, stored=True) is not None:
         raise paging.invalid_page_token("ListTrackingPlans")
     return after

@@ -37,9 +37,12 @@ MAX_DISPLAY_NAME_CHARS = 200
 MAX_EVENT_NAME_CHARS = 200  # as for Event.name
 
 
-def plan_id_problem(plan_id: str) -> str | None:
-    """Why `plan_id` is not a valid tracking plan id, or None."""
-    if PLAN_ID_PATTERN.match(plan_id):
+def plan_id_problem(plan_id: str, *, stored: bool = False) -> str | None:
+    """Why `plan_id` is not a valid tracking plan id, or None. A new id is matched whole; with `stored` (an id
+    a name or a page token names) as ids were matched until 2026-12 (`match`, whose `$` also matches before a
+    final newline): a plan created then as `checkout\n` stays reachable, to be read, changed or deleted (ADR
+    78)."""
+    if (PLAN_ID_PATTERN.match if stored else PLAN_ID_PATTERN.fullmatch)(plan_id):
         return None
     return (
         "must be lower-kebab-case (a-z, 0-9, '-'), 3 to 63 characters, start with a letter and not end "

@@ -86,6 +86,6 @@ def connector_violations(connector: Connector, at: str = "connector") -> list[Fi
 def recipient_violations(kind: Kind, recipient: str) -> list[FieldViolation]:
     if not recipient:
         return [FieldViolation("recipient", "is required: who receives the test message", "REQUIRED")]
-    if kind is Kind.SMTP and not _EMAIL.match(recipient):
+    if kind is Kind.SMTP and not _EMAIL.fullmatch(recipient):
         return [FieldViolation("recipient", "must be an email address for an SMTP connector")]
     return []
