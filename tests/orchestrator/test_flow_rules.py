@@ -46,6 +46,19 @@ CASES: dict[str, tuple[Callable[[dict[str, Any]], None], str, str]] = {
         f"{P}.trigger.schedule.cron",
         "INVALID",
     ),
+    # int() refused the 5,000 digits with a ValueError (INTERNAL); other scripts' digits are no cron.
+    "cron with a number of 5,000 digits": (
+        lambda d: d.update(
+            trigger={"schedule": {"segment": "segments/vip", "cron": "9" * 5000 + " * * * *"}}
+        ),
+        f"{P}.trigger.schedule.cron",
+        "INVALID",
+    ),
+    "cron in arabic-indic digits": (
+        lambda d: d.update(trigger={"schedule": {"segment": "segments/vip", "cron": "\u0665 * * * *"}}),
+        f"{P}.trigger.schedule.cron",
+        "INVALID",
+    ),
     "short interval": (
         lambda d: d.update(trigger={"schedule": {"segment": "segments/vip", "interval": "60s"}}),
         f"{P}.trigger.schedule.interval",

@@ -25,7 +25,8 @@ STEP_ID = re.compile(r"[a-z][a-z0-9_]{0,62}")
 SEGMENT = re.compile(r"segments/[a-z0-9][a-z0-9_-]{0,63}")
 CONNECTOR = re.compile(r"connectors/[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")  # connector ids: lower-kebab-case, 3-63
 _CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
-_CRON_ITEM = re.compile(r"(\*|\d+(-\d+)?)(/\d+)?")
+# ASCII digits (`\d` is any script's), at most 9 of them: int() refuses over 4,300 digits with a ValueError.
+_CRON_ITEM = re.compile(r"(\*|[0-9]{1,9}(-[0-9]{1,9})?)(/[0-9]{1,9})?")
 
 
 def seconds(value: Any) -> float | None:
@@ -58,7 +59,7 @@ def cron_problem(expression: str) -> str:
             match = _CRON_ITEM.fullmatch(item)
             if not match:
                 return f"the {name} field {text!r} is not *, a number, a range or a list of them"
-            numbers = [int(n) for n in re.findall(r"\d+", match.group(1))]
+            numbers = [int(n) for n in re.findall(r"[0-9]+", match.group(1))]
             if any(not low <= n <= high for n in numbers):
                 return f"the {name} field {text!r} is outside {low}-{high}"
             if match.group(3) and int(match.group(3)[1:]) == 0:
