@@ -30,13 +30,20 @@ VALUE = "manifest.feature_spec.features[0].events.property_filters[0].values[0]"
 
 def _counting(pattern: str) -> feature_pb2.FeatureSpec:
     """One feature: how many `Plan Chosen` events have a plan that matches `pattern`."""
+    return _one_filter("Plan Chosen", "properties.plan", analytics_pb2.FILTER_OPERATOR_MATCHES_REGEX, pattern)
+
+
+def _one_filter(
+    event: str, path: str, operator: analytics_pb2.FilterOperator.ValueType, value: str
+) -> feature_pb2.FeatureSpec:
+    """One feature, `plans`: how many `event` events hold at `path` a value `operator` takes with `value`."""
     spec = feature_pb2.FeatureSpec(name="s", version="1")
     feature = spec.features.add(name="plans", aggregation=feature_pb2.FEATURE_AGGREGATION_COUNT)
-    feature.events.event_name = "Plan Chosen"
+    feature.events.event_name = event
     feature.events.property_filters.add(
-        property="properties.plan",
-        operator=analytics_pb2.FILTER_OPERATOR_MATCHES_REGEX,
-        values=[struct_pb2.Value(string_value=pattern)],
+        property=path,
+        operator=operator,
+        values=[struct_pb2.Value(string_value=value)],
     )
     return spec
 
@@ -152,15 +159,7 @@ def test_a_restored_spec_whose_pattern_re2_refuses_counts_no_event() -> None:
 
 def _later_than(bound: str) -> feature_pb2.FeatureSpec:
     """One feature: how many `Paid` events are due after `bound`."""
-    spec = feature_pb2.FeatureSpec(name="s", version="1")
-    feature = spec.features.add(name="late", aggregation=feature_pb2.FEATURE_AGGREGATION_COUNT)
-    feature.events.event_name = "Paid"
-    feature.events.property_filters.add(
-        property="properties.due",
-        operator=analytics_pb2.FILTER_OPERATOR_GREATER_THAN,
-        values=[struct_pb2.Value(string_value=bound)],
-    )
-    return spec
+    return _one_filter("Paid", "properties.due", analytics_pb2.FILTER_OPERATOR_GREATER_THAN, bound)
 
 
 @pytest.mark.parametrize(
