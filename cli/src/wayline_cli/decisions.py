@@ -33,7 +33,7 @@ from wayline_cli.gateway import (
 
 __all__ = ["decisions_app", "parse_time"]
 
-_AGO = re.compile(r"(\d+)([smhd])")
+_AGO = re.compile(r"([0-9]+)([smhd])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 decisions_app = typer.Typer(help="Read decision traces: one, or all of a period.", no_args_is_help=True)
@@ -45,7 +45,10 @@ def parse_time(text: str, now: datetime.datetime | None = None) -> datetime.date
     now = now or datetime.datetime.now(datetime.UTC)
     ago = _AGO.fullmatch(text.strip())
     if ago:
-        return now - datetime.timedelta(**{_UNITS[ago.group(2)]: int(ago.group(1))})
+        try:
+            return now - datetime.timedelta(**{_UNITS[ago.group(2)]: int(ago.group(1))})
+        except (OverflowError, ValueError):  # before year 1, or past int()'s 4,300 digits
+            raise typer.BadParameter(f"{text!r} reaches back before the year 1") from None
     try:
         parsed = datetime.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+import typer
 from google.protobuf import json_format
 from typer.testing import CliRunner
 
@@ -78,3 +79,11 @@ def test_parse_time_takes_rfc_3339_and_durations() -> None:
     assert parse_time("90m", now) == datetime.datetime(2026, 12, 1, 10, 30, tzinfo=datetime.UTC)
     assert parse_time("2026-11-30", now) == datetime.datetime(2026, 11, 30, tzinfo=datetime.UTC)
     assert parse_time("2026-11-30T08:00:00Z", now) == datetime.datetime(2026, 11, 30, 8, tzinfo=datetime.UTC)
+
+
+@pytest.mark.parametrize("text", ["1000000d", "9" * 5000 + "s", "\u0667d"])
+def test_parse_time_refuses_a_duration_no_time_is_as_a_usage_error(text: str) -> None:
+    """Before the year 1 (an OverflowError), past int()'s 4,300 digits (a ValueError), or in another
+    script's digits: a usage error naming the value, not a traceback."""
+    with pytest.raises(typer.BadParameter):
+        parse_time(text, datetime.datetime(2026, 12, 1, tzinfo=datetime.UTC))
