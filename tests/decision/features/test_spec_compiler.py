@@ -134,6 +134,15 @@ def _one(**fields: Any) -> feature_pb2.FeatureSpec:
             ),
             "features[0].events.channels",
         ),
+        # Numbers the contract does not define (a manifest's JSON may hold any): Name() raised ValueError.
+        (
+            _one(name="x", aggregation=COUNT, events=analytics_pb2.EventMatcher(channels=[99])),  # type: ignore[list-item]
+            "features[0].events.channels",
+        ),
+        (
+            _one(name="x", aggregation=COUNT, events=analytics_pb2.EventMatcher(event_type=99)),  # type: ignore[arg-type]
+            "features[0].events.event_type",
+        ),
         (
             _one(name="x", aggregation=COUNT, events=_filter("properties.a", 0, TEXT)),
             "features[0].events.property_filters[0].operator",

@@ -179,18 +179,37 @@ def _check_regex(pattern: JsonValue, path: str, out: list[FieldViolation]) -> No
     out.append(FieldViolation(path, problem))
 
 
+_CHANNELS = event_pb2.Channel.DESCRIPTOR.values_by_number
+_EVENT_TYPES = event_pb2.EventType.DESCRIPTOR.values_by_number
+
+
 def _matcher(message: analytics_pb2.EventMatcher, path: str, out: list[FieldViolation]) -> EventMatcher:
     if any(c == event_pb2.CHANNEL_UNSPECIFIED for c in message.channels):
         out.append(FieldViolation(f"{path}.channels", "CHANNEL_UNSPECIFIED is not a channel"))
+    # The wire (and a manifest's JSON) carries any enum number; Name() raised ValueError for one the contract
+    # does not define, an INTERNAL answer to the upload.
+    unknown = [c for c in message.channels if c not in _CHANNELS]
+    if unknown:
+        out.append(
+            FieldViolation(
+                f"{path}.channels", f"not channels: {', '.join(map(str, unknown))}", "UNKNOWN_ENUM_VALUE"
+            )
+        )
+    if message.event_type not in _EVENT_TYPES:
+        out.append(
+            FieldViolation(
+                f"{path}.event_type", f"{message.event_type} is not an EventType", "UNKNOWN_ENUM_VALUE"
+            )
+        )
     filters = [
         _filter(f, f"{path}.property_filters[{i}]", out) for i, f in enumerate(message.property_filters)
     ]
     return EventMatcher(
         name=message.event_name,
-        type=_short(event_pb2.EventType.Name(message.event_type), "EVENT_TYPE_")
-        if message.event_type
+        type=_short(_EVENT_TYPES[message.event_type].name, "EVENT_TYPE_")
+        if message.event_type in _EVENT_TYPES and message.event_type
         else "",
-        channels=tuple(_short(event_pb2.Channel.Name(c), "CHANNEL_") for c in message.channels),
+        channels=tuple(_short(_CHANNELS[c].name, "CHANNEL_") for c in message.channels if c in _CHANNELS),
         filters=tuple(f for f in filters if f is not None),
     )
 
