@@ -96,10 +96,11 @@ def test_segment_required_fields_are_checked(kind: str, message: dict[str, Any],
     assert violations(message, kind) == expected
 
 
-@pytest.mark.parametrize("width", [2**31, -1, float("inf")])
+@pytest.mark.parametrize("width", [2**31, -1, float("inf"), 10**400])
 def test_a_screen_size_the_display_field_cannot_hold_is_reported(width: float) -> None:
-    """`context.screen.width` fills an int32: 2**31, a negative width or `1e999` (infinity once parsed) raised
-    in the conversion (a 500 for the whole batch); now the message is refused with its path."""
+    """`context.screen.width` fills an int32: 2**31, a negative width, `1e999` (infinity once parsed) or 400
+    digits (an int Python's JSON reads whole, past a float) raised in the conversion (a 500 for the whole
+    batch); now the message is refused with its path."""
     message = {"userId": "u", "event": "E", "context": {"screen": {"width": width, "height": 844}}}
     assert violations(message, "track", "batch[0]") == [("batch[0].context.screen.width", "OUT_OF_RANGE")]
 

@@ -61,7 +61,11 @@ class Fields:
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.report(key, "must be a number", "INVALID_TYPE")
             return None
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an int of 400 digits, which Python's JSON reads whole
+            self.report(key, "is past what a JSON number holds (about 1.8e308)", "OUT_OF_RANGE")
+            return None
 
     def count(self, key: str, most: int) -> int | None:
         """A number from 0 to `most` (a pixel count for an int32 field), its fraction dropped (React Native
