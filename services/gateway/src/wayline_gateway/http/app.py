@@ -11,7 +11,6 @@ page of another origin can neither call the bridge from a browser nor read what 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 
 from opentelemetry import metrics
@@ -26,6 +25,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from wayline.common.auth import Authenticator
+from wayline.common.interceptors import caller_request_id
 from wayline_gateway.console.assets import SECURITY_HEADERS, Asset, ConsoleAssets
 from wayline_gateway.http.body import BodyError, too_large
 from wayline_gateway.http.bridge import JsonBridge
@@ -33,6 +33,7 @@ from wayline_gateway.http.collector import Admit, Collector, Limits, Reply
 from wayline_gateway.http.delivery import BatchSender
 from wayline_gateway.http.metrics import Instruments, RequestMetrics, metrics_endpoint
 from wayline_gateway.http.segment import KINDS
+from wayline_gateway.http.unhandled import UnhandledErrors
 from wayline_gateway.settings import GatewaySettings
 
 __all__ = ["ROUTES", "CollectorCors", "gateway_http_app"]
@@ -91,7 +92,7 @@ def gateway_http_app(
                 raw,
                 encoding,
                 request.headers.get("authorization", ""),
-                request.headers.get("x-request-id") or uuid.uuid4().hex,
+                caller_request_id(request.headers),
             )
             instruments.count_events(reply.accepted, reply.rejected)
             return JSONResponse(reply.body, reply.status, headers=reply.headers)
@@ -121,6 +122,7 @@ def gateway_http_app(
         middleware=[
             Middleware(RequestMetrics, instruments=instruments, routes=labelled),
             Middleware(CollectorCors, paths=frozenset(ROUTES)),
+            Middleware(UnhandledErrors, segment_paths=frozenset(ROUTES)),
         ],
     )
     app.state.metrics_registry = registry
