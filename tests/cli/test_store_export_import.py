@@ -323,6 +323,11 @@ def test_the_store_is_given_exactly_once(tmp_path: Path) -> None:
     assert code == 1
     assert "no chDB store at" in output
     assert not (tmp_path / "nowhere").exists()  # nothing created where no store was
+    # A name longer than the system allows: OSError out of the command (Path.is_dir raises it on 3.11).
+    too_long = "d" * 300
+    code, output = wayline("export", str(tmp_path / "dump"), "--data-dir", too_long)
+    assert code == 1
+    assert "export failed: File name too long" in output
     code, output = wayline(
         "export", str(tmp_path / "dump"), "--data-dir", str(tmp_path), "--clickhouse-url", "http://h:8123"
     )

@@ -156,6 +156,10 @@ def test_malformed_manifest_fails_naming_the_field(package: Path, tmp_path: Path
     _edit_manifest(other, {"actionIds": ["only_one"]})
     with pytest.raises(PackageError, match=r"manifest\.json: action_ids: at least two distinct actions"):
         validate(other)
+    newline = _copy(package, tmp_path / "newline")
+    _edit_manifest(newline, {"version": "1.0.0\n"})
+    with pytest.raises(PackageError, match=r"version: '1\.0\.0\\n' does not match"):
+        validate(newline)
 
 
 def test_unlisted_file_fails(package: Path, tmp_path: Path) -> None:
@@ -190,6 +194,10 @@ def test_registry_puts_gets_and_lists_versions_per_tenant(package: Path, tmp_pat
         registry.get("globex", "nba", "1.0.0")
     with pytest.raises(RegistryError, match=r"tenant '\.\./acme'"):
         registry.path("../acme", "nba", "1.0.0")
+    # `$` matched before a trailing newline: a directory `nba\n` the decision service would refuse.
+    for tenant, name, version in [("acme\n", "nba", "1"), ("acme", "nba\n", "1"), ("acme", "nba", "1\n")]:
+        with pytest.raises(RegistryError, match="does not match"):
+            registry.path(tenant, name, version)
 
 
 def test_registry_refuses_an_invalid_package(package: Path, tmp_path: Path) -> None:

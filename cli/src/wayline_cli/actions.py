@@ -23,7 +23,18 @@ from wayline.decision.v1 import decision_service_pb2_grpc as pb_grpc
 from wayline.event.v1 import event_pb2
 from wayline_cli.apply import apply_each, create_or_update, parse, read_or_exit
 from wayline_cli.channels import channel_name
-from wayline_cli.gateway import GATEWAY, Auth, GatewayOption, TlsOption, bearer, call, out, pages, plain
+from wayline_cli.gateway import (
+    GATEWAY,
+    Auth,
+    GatewayOption,
+    TlsOption,
+    bearer,
+    call,
+    checked_api_key,
+    out,
+    pages,
+    plain,
+)
 
 __all__ = ["ActionFileError", "actions_app", "read_actions"]
 
@@ -38,7 +49,11 @@ actions_app = typer.Typer(help="Apply, list and archive the action catalogue.", 
 
 ApiKeyOption = Annotated[
     str,
-    typer.Option(envvar="WAYLINE_API_KEY", help="An API key: admin scope to apply or archive, read to list."),
+    typer.Option(
+        envvar="WAYLINE_API_KEY",
+        callback=checked_api_key,
+        help="An API key: admin scope to apply or archive, read to list.",
+    ),
 ]
 
 

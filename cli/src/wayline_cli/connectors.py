@@ -43,7 +43,17 @@ from wayline_cli.apply import (
     snake,
 )
 from wayline_cli.channels import channel_name
-from wayline_cli.gateway import GATEWAY, Auth, GatewayOption, TlsOption, bearer, call, out, pages
+from wayline_cli.gateway import (
+    GATEWAY,
+    Auth,
+    GatewayOption,
+    TlsOption,
+    bearer,
+    call,
+    checked_api_key,
+    out,
+    pages,
+)
 
 __all__ = ["ConnectorFileError", "Wanted", "connectors_app", "read_connectors"]
 
@@ -59,7 +69,10 @@ connectors_app = typer.Typer(
     no_args_is_help=True,
 )
 
-ApiKeyOption = Annotated[str, typer.Option(envvar="WAYLINE_API_KEY", help="An API key with the admin scope.")]
+ApiKeyOption = Annotated[
+    str,
+    typer.Option(envvar="WAYLINE_API_KEY", callback=checked_api_key, help="An API key with the admin scope."),
+]
 Answer = TypeVar("Answer")
 
 

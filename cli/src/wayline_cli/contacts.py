@@ -28,6 +28,7 @@ from wayline_cli.gateway import (
     GatewayOption,
     TlsOption,
     bearer,
+    checked_api_key,
     err,
     failure,
     open_channel,
@@ -45,7 +46,11 @@ contacts_app.add_typer(policy_app, name="policy")
 
 ApiKeyOption = Annotated[
     str,
-    typer.Option(envvar="WAYLINE_API_KEY", help="An API key: admin scope to set the policy, read otherwise."),
+    typer.Option(
+        envvar="WAYLINE_API_KEY",
+        callback=checked_api_key,
+        help="An API key: admin scope to set the policy, read otherwise.",
+    ),
 ]
 
 

@@ -22,7 +22,17 @@ from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
 from wayline_cli.apply import read_or_exit
 from wayline_cli.flows import ApiKeyOption, FlowFileError, read_flows
-from wayline_cli.gateway import GATEWAY, GatewayOption, TlsOption, bearer, call, failure, open_channel, out
+from wayline_cli.gateway import (
+    GATEWAY,
+    INT32_MAX,
+    GatewayOption,
+    TlsOption,
+    bearer,
+    call,
+    failure,
+    open_channel,
+    out,
+)
 
 __all__ = ["register"]
 
@@ -80,7 +90,9 @@ def _print(stats: flow_stats_pb2.FlowStats) -> None:
 def stats(
     flow: Annotated[str, typer.Argument(help="The flow's id (or flows/{id}).")],
     *,
-    version: Annotated[int, typer.Option(help="A published version; 0 counts every version.")] = 0,
+    version: Annotated[
+        int, typer.Option(min=0, max=INT32_MAX, help="A published version; 0 counts every version.")
+    ] = 0,
     api_key: ApiKeyOption,
     gateway: GatewayOption = GATEWAY,
     tls: TlsOption = False,

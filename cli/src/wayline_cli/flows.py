@@ -23,7 +23,18 @@ from wayline.orchestrator.v1 import flow_pb2
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
 from wayline_cli.apply import NamedDocuments, apply_each, create_or_update, parse, print_yaml, read_or_exit
-from wayline_cli.gateway import GATEWAY, Auth, GatewayOption, TlsOption, bearer, call, out, pages
+from wayline_cli.gateway import (
+    GATEWAY,
+    INT32_MAX,
+    Auth,
+    GatewayOption,
+    TlsOption,
+    bearer,
+    call,
+    checked_api_key,
+    out,
+    pages,
+)
 
 __all__ = ["ApiKeyOption", "FlowFileError", "flows_app", "read_flows"]
 
@@ -48,7 +59,9 @@ flows_app = typer.Typer(
 ApiKeyOption = Annotated[
     str,
     typer.Option(
-        envvar="WAYLINE_API_KEY", help="An API key: admin scope to change flows, read to list or get."
+        envvar="WAYLINE_API_KEY",
+        callback=checked_api_key,
+        help="An API key: admin scope to change flows, read to list or get.",
     ),
 ]
 
@@ -174,7 +187,9 @@ def list_flows(
 def get(
     flow_id: Annotated[str, typer.Argument(help="The flow's id.")],
     *,
-    version: Annotated[int, typer.Option(help="A published version; 0 means the draft.")] = 0,
+    version: Annotated[
+        int, typer.Option(min=0, max=INT32_MAX, help="A published version; 0 means the draft.")
+    ] = 0,
     api_key: ApiKeyOption,
     gateway: GatewayOption = GATEWAY,
     tls: TlsOption = False,

@@ -20,12 +20,15 @@ from wayline_cli import terminal
 
 __all__ = [
     "GATEWAY",
+    "INT32_MAX",
     "Auth",
     "GatewayOption",
     "ReadKeyOption",
     "TlsOption",
     "bearer",
     "call",
+    "checked_api_key",
+    "checked_gateway",
     "err",
     "failure",
     "open_channel",
@@ -35,10 +38,35 @@ __all__ = [
 ]
 
 GATEWAY = f"localhost:{REGISTRY['gateway'].port}"
-GatewayOption = Annotated[str, typer.Option(help="host:port of the Wayline gateway.")]
+INT32_MAX = 2**31 - 1  # the most an int32 field holds: an option past it is a usage error, not a traceback
+
+
+def checked_api_key(value: str | None) -> str | None:
+    """An API key option as gRPC metadata can carry it (printable ASCII): any other text is a usage error
+    naming the option, not gRPC's `INTERNAL: Invalid metadata` after the command has started."""
+    if value and not (value.isascii() and value.isprintable()):
+        raise typer.BadParameter("an API key is printable ASCII: the secret `wayline keys create` printed")
+    return value
+
+
+def checked_gateway(value: str | None) -> str | None:
+    """A gateway option gRPC can dial: not empty (gRPC's `dns:///` error) and without spaces."""
+    if value is not None and (
+        not value.strip() or not value.isascii() or not value.isprintable() or " " in value
+    ):
+        raise typer.BadParameter(f"{value!r} is no host:port (e.g. {GATEWAY})")
+    return value
+
+
+GatewayOption = Annotated[
+    str, typer.Option(callback=checked_gateway, help="host:port of the Wayline gateway.")
+]
 TlsOption = Annotated[bool, typer.Option(help="Reach the gateway over TLS.")]
 # The key of the commands that only read (decisions, timeline, profile); the others state their scopes.
-ReadKeyOption = Annotated[str, typer.Option(envvar="WAYLINE_API_KEY", help="An API key with the read scope.")]
+ReadKeyOption = Annotated[
+    str,
+    typer.Option(envvar="WAYLINE_API_KEY", callback=checked_api_key, help="An API key with the read scope."),
+]
 Auth = tuple[tuple[str, str], ...]
 
 out = terminal.console(highlight=False, markup=False)  # results: what users and servers wrote, as text

@@ -22,6 +22,7 @@ from wayline.gateway.v1 import api_key_pb2
 from wayline.gateway.v1 import gateway_service_pb2 as pb
 from wayline.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
 from wayline_cli import terminal
+from wayline_cli.gateway import GatewayOption, checked_api_key
 
 __all__ = ["keys_app"]
 
@@ -37,9 +38,12 @@ SCOPES = {
 
 ApiKeyOption = Annotated[
     str,
-    typer.Option(envvar="WAYLINE_API_KEY", help="An admin API key (the operator's, or the tenant's own)."),
+    typer.Option(
+        envvar="WAYLINE_API_KEY",
+        callback=checked_api_key,
+        help="An admin API key (the operator's, or the tenant's own).",
+    ),
 ]
-GatewayOption = Annotated[str, typer.Option(help="host:port of the Wayline gateway.")]
 TenantArgument = Annotated[str, typer.Argument(help="The tenant id, e.g. acme.")]
 
 

@@ -18,6 +18,7 @@ from wayline.client import Client
 from wayline.common.registry import REGISTRY
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
 from wayline_cli import ml_clv, ml_train, terminal
+from wayline_cli.gateway import checked_api_key, checked_gateway
 from wayline_ml.feature_spec import FeatureSpecError, default_spec, load_spec
 from wayline_ml.generator import ACTIONS, GeneratorConfig, Population, generate
 from wayline_ml.generator.files import write_parquet
@@ -25,7 +26,7 @@ from wayline_ml.generator.logged import settled_start
 from wayline_ml.generator.protos import send
 from wayline_ml.generator.summary import summarize
 from wayline_ml.store_training import training_table_from_export
-from wayline_ml.table_io import write_table
+from wayline_ml.table_io import TABLE_SUFFIXES, write_table
 
 _GATEWAY = f"localhost:{REGISTRY['gateway'].port}"
 ml_app = typer.Typer(
@@ -33,6 +34,9 @@ ml_app = typer.Typer(
     "value."
 )
 console = terminal.console()
+# Bounds of `generate`: past them the arrays outgrow memory (and numbers past C's integers fail in numpy).
+_MOST_PEOPLE = 10_000_000
+_MOST_DAYS = 3_650.0
 
 
 def _columns() -> tuple[TextColumn | BarColumn | TaskProgressColumn | TimeElapsedColumn, ...]:
@@ -41,9 +45,13 @@ def _columns() -> tuple[TextColumn | BarColumn | TaskProgressColumn | TimeElapse
 
 @ml_app.command("generate")
 def generate_command(  # noqa: PLR0917 - the round's arrays, passed explicitly
-    people: Annotated[int, typer.Option(min=1, help="How many persons.")] = 1_000,
-    days: Annotated[float, typer.Option(min=0.01, help="The span of their journeys, in days.")] = 90.0,
-    seed: Annotated[int, typer.Option(help="The seed: the same seed and start give the same data.")] = 0,
+    people: Annotated[int, typer.Option(min=1, max=_MOST_PEOPLE, help="How many persons.")] = 1_000,
+    days: Annotated[
+        float, typer.Option(min=0.01, max=_MOST_DAYS, help="The span of their journeys, in days.")
+    ] = 90.0,
+    seed: Annotated[
+        int, typer.Option(min=0, help="The seed: the same seed and start give the same data.")
+    ] = 0,
     start: Annotated[
         datetime | None,
         typer.Option(
@@ -56,10 +64,12 @@ def generate_command(  # noqa: PLR0917 - the round's arrays, passed explicitly
     ),
     namespace: Annotated[str, typer.Option(help="Identifier prefix; default g<seed>.")] = "",
     gateway: Annotated[
-        str | None, typer.Option(help="Also send the events to this gateway (host:port).")
+        str | None,
+        typer.Option(callback=checked_gateway, help="Also send the events to this gateway (host:port)."),
     ] = None,
     api_key: Annotated[
-        str | None, typer.Option(envvar="WAYLINE_API_KEY", help="API key for --gateway.")
+        str | None,
+        typer.Option(envvar="WAYLINE_API_KEY", callback=checked_api_key, help="API key for --gateway."),
     ] = None,
     tls: Annotated[bool, typer.Option(help="Use TLS to reach --gateway.")] = False,
 ) -> None:
@@ -68,6 +78,10 @@ def generate_command(  # noqa: PLR0917 - the round's arrays, passed explicitly
     if gateway and not api_key:
         raise typer.BadParameter("--gateway needs --api-key (or WAYLINE_API_KEY)")
     begin = (start.replace(tzinfo=UTC) if start and start.tzinfo is None else start) or settled_start(days)
+    try:  # before generating: a directory that cannot be made is known at once
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise typer.BadParameter(_os_problem(out, error), param_hint="--out") from None
     config = GeneratorConfig(people=people, days=days, seed=seed, start=begin, namespace=namespace)
     started = time.monotonic()
     with Progress(*_columns(), console=console) as progress:
@@ -75,12 +89,19 @@ def generate_command(  # noqa: PLR0917 - the round's arrays, passed explicitly
         population = generate(config, lambda done, total: progress.update(task, completed=done, total=total))
         generated = time.monotonic() - started
         progress.add_task("writing Parquet", total=None)
-        paths = write_parquet(population, out)
+        try:
+            paths = write_parquet(population, out)
+        except OSError as error:  # a file where the directory should be, a name too long, no permission
+            raise typer.BadParameter(_os_problem(out, error), param_hint="--out") from None
     console.print(_summary(population, generated))
     for name, path in paths.items():
         console.print(f"{name}: [bold]{path}[/bold]")
     if gateway and api_key:
         _send(population, gateway, api_key, tls=tls)
+
+
+def _os_problem(path: Path, error: OSError) -> str:
+    return f"cannot write {path}: {error.strerror or error}"
 
 
 def _send(population: Population, gateway: str, api_key: str, *, tls: bool) -> None:
@@ -110,13 +131,21 @@ def _summary(population: Population, seconds: float) -> Table:
 
 @ml_app.command("export")
 def export_command(
-    out: Annotated[Path, typer.Argument(help="The training table to write (.parquet or .npz).")],
-    gateway: Annotated[str, typer.Option(help="The gateway (host:port).")] = _GATEWAY,
+    out: Annotated[
+        Path, typer.Argument(dir_okay=False, help="The training table to write (.parquet or .npz).")
+    ],
+    gateway: Annotated[
+        str, typer.Option(callback=checked_gateway, help="The gateway (host:port).")
+    ] = _GATEWAY,
     api_key: Annotated[
-        str | None, typer.Option(envvar="WAYLINE_API_KEY", help="An API key (read scope).")
+        str | None,
+        typer.Option(envvar="WAYLINE_API_KEY", callback=checked_api_key, help="An API key (read scope)."),
     ] = None,
     spec: Annotated[
-        Path | None, typer.Option(help="The feature spec (YAML or JSON); default: next-best-offer.")
+        Path | None,
+        typer.Option(
+            exists=True, dir_okay=False, help="The feature spec (YAML or JSON); default: next-best-offer."
+        ),
     ] = None,
     tls: Annotated[bool, typer.Option(help="Use TLS to reach --gateway.")] = False,
 ) -> None:
@@ -124,6 +153,10 @@ def export_command(
     as of its time and the revenue attributed to it, and write them as a training table."""
     if not api_key:
         raise typer.BadParameter("an API key is needed (--api-key or WAYLINE_API_KEY)")
+    if out.suffix not in TABLE_SUFFIXES:  # known before the export, not after it
+        raise typer.BadParameter(
+            f"a training table is a {' or '.join(TABLE_SUFFIXES)} file", param_hint="OUT"
+        )
     try:
         features = load_spec(spec) if spec else default_spec()
     except FeatureSpecError as error:
@@ -148,7 +181,11 @@ def export_command(
         except grpc.RpcError as error:
             console.print(f"[red]{error.code().name}[/red]: {error.details()}")
             raise typer.Exit(1) from error
-        write_table(table, out)
+        try:
+            write_table(table, out)
+        except OSError as error:
+            console.print(f"[red]{_os_problem(out, error)}[/red]")
+            raise typer.Exit(1) from None
     summary = Table(title=f"Training table: {features.name} {features.version}")
     summary.add_column("")
     summary.add_column("")

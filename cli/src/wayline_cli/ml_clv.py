@@ -19,6 +19,7 @@ from rich.table import Table
 from wayline.client import DeliveryError
 from wayline.common.registry import REGISTRY
 from wayline_cli import terminal
+from wayline_cli.gateway import checked_api_key, checked_gateway
 from wayline_ml.clv.run import ClvJob, ClvReport, run_clv
 from wayline_ml.clv.store import SummaryQuery
 
@@ -55,11 +56,16 @@ def clv_command(  # noqa: PLR0917 - typer passes the command's options positiona
     ] = None,
     prefix: Annotated[str, typer.Option(help="The traits' prefix: <prefix>_expected_value_90d, ...")] = "clv",
     write: Annotated[bool, typer.Option(help="Write the traits (--no-write: fit and show only).")] = True,
-    gateway: Annotated[str, typer.Option(help="host:port of the Wayline gateway.")] = (
-        f"localhost:{REGISTRY['gateway'].port}"
-    ),
+    gateway: Annotated[
+        str, typer.Option(callback=checked_gateway, help="host:port of the Wayline gateway.")
+    ] = (f"localhost:{REGISTRY['gateway'].port}"),
     api_key: Annotated[
-        str, typer.Option(envvar="WAYLINE_API_KEY", help="An API key with the read and write scopes.")
+        str,
+        typer.Option(
+            envvar="WAYLINE_API_KEY",
+            callback=checked_api_key,
+            help="An API key with the read and write scopes.",
+        ),
     ] = "",
     tls: Annotated[bool, typer.Option(help="Use TLS to reach the gateway.")] = False,
 ) -> None:

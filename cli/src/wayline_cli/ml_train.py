@@ -22,6 +22,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from wayline_cli import terminal
+from wayline_cli.gateway import INT32_MAX
 from wayline_ml.evaluate import Evaluation, evaluate
 from wayline_ml.export import ParityError, export_models
 from wayline_ml.model_card import render_model_card
@@ -36,6 +37,7 @@ from wayline_ml.validation import PackageError
 __all__ = ["register"]
 
 console = terminal.console(stderr=True)
+_MOST_THREADS = 1024
 TableArgument = Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A .npz or .parquet table.")]
 RunOption = Annotated[Path, typer.Option(help="The training run directory (boosters and run.json).")]
 
@@ -57,6 +59,15 @@ def _guarded(action: Callable[[], None]) -> None:
     except (TrainingTableError, ParityError, PackageError) as error:
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1) from error
+    except OSError as error:  # a run or registry path that is a file, unwritable, or too long a name
+        console.print(f"[red]error:[/red] {error.strerror or error}: {error.filename}")
+        raise typer.Exit(1) from error
+
+
+def _open_fraction(value: float) -> float:
+    if not 0 < value < 1:  # NaN too
+        raise typer.BadParameter("a share strictly between 0 and 1")
+    return value
 
 
 def _when(us: int) -> str:
@@ -76,12 +87,21 @@ def train_command(
     table_file: TableArgument,
     *,
     run: RunOption = Path("ml-run"),
-    max_rounds: Annotated[int, typer.Option(help="Most trees per model (early stopping picks fewer).")] = 400,
-    max_depth: Annotated[int, typer.Option(help="Tree depth.")] = 5,
-    learning_rate: Annotated[float, typer.Option(help="XGBoost's eta.")] = 0.1,
-    nthread: Annotated[int, typer.Option(help="XGBoost threads (fixed for reproducibility).")] = 2,
-    seed: Annotated[int, typer.Option(help="XGBoost's seed.")] = 0,
-    holdout_fraction: Annotated[float, typer.Option(help="Share of the latest decisions held out.")] = 0.2,
+    max_rounds: Annotated[
+        int, typer.Option(min=1, max=INT32_MAX, help="Most trees per model (early stopping picks fewer).")
+    ] = 400,
+    max_depth: Annotated[int, typer.Option(min=0, max=INT32_MAX, help="Tree depth; 0: no limit.")] = 5,
+    learning_rate: Annotated[float, typer.Option(min=0, max=1, help="XGBoost's eta, from 0 to 1.")] = 0.1,
+    nthread: Annotated[
+        int, typer.Option(min=1, max=_MOST_THREADS, help="XGBoost threads (fixed for reproducibility).")
+    ] = 2,
+    seed: Annotated[int, typer.Option(min=0, max=INT32_MAX, help="XGBoost's seed.")] = 0,
+    holdout_fraction: Annotated[
+        float,
+        typer.Option(
+            callback=_open_fraction, help="Share of the latest decisions held out, between 0 and 1."
+        ),
+    ] = 0.2,
 ) -> None:
     """Train the response and value models on the decisions before the time cut-off."""
 

@@ -21,11 +21,10 @@ import typer
 from wayline.decision.v1 import decision_service_pb2 as pb
 from wayline.decision.v1 import decision_service_pb2_grpc as pb_grpc
 from wayline.decision.v1 import model_pb2
+from wayline_cli.gateway import GatewayOption, TlsOption
 from wayline_cli.models import (
     _GATEWAY,
     ApiKeyOption,
-    GatewayOption,
-    TlsOption,
     _channel,
     _fail,
     err,

@@ -28,6 +28,7 @@ from wayline.decision.v1 import decision_service_pb2 as pb
 from wayline.decision.v1 import decision_service_pb2_grpc as pb_grpc
 from wayline.decision.v1 import model_pb2
 from wayline_cli import terminal
+from wayline_cli.gateway import GatewayOption, TlsOption, checked_api_key
 from wayline_cli.times import utc_text
 
 __all__ = ["CHUNK_BYTES", "models_app", "package_files", "traffic_line", "upload_requests"]
@@ -43,10 +44,13 @@ models_app = typer.Typer(
 err = terminal.console(stderr=True)
 
 ApiKeyOption = Annotated[
-    str, typer.Option(envvar="WAYLINE_API_KEY", help="An API key: admin scope to push, read to list.")
+    str,
+    typer.Option(
+        envvar="WAYLINE_API_KEY",
+        callback=checked_api_key,
+        help="An API key: admin scope to push, read to list.",
+    ),
 ]
-GatewayOption = Annotated[str, typer.Option(help="host:port of the Wayline gateway.")]
-TlsOption = Annotated[bool, typer.Option(help="Reach the gateway over TLS.")]
 
 
 class PackageError(ValueError):

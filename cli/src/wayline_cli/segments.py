@@ -35,7 +35,18 @@ from wayline_cli.apply import (
     read_or_exit,
     snake,
 )
-from wayline_cli.gateway import GATEWAY, Auth, GatewayOption, TlsOption, bearer, call, err, out, pages
+from wayline_cli.gateway import (
+    GATEWAY,
+    Auth,
+    GatewayOption,
+    TlsOption,
+    bearer,
+    call,
+    checked_api_key,
+    err,
+    out,
+    pages,
+)
 from wayline_cli.times import utc_text
 
 __all__ = ["SegmentFileError", "read_segments", "segments_app"]
@@ -50,7 +61,11 @@ segments_app = typer.Typer(
 
 ApiKeyOption = Annotated[
     str,
-    typer.Option(envvar="WAYLINE_API_KEY", help="An API key: admin scope to apply or delete, read to read."),
+    typer.Option(
+        envvar="WAYLINE_API_KEY",
+        callback=checked_api_key,
+        help="An API key: admin scope to apply or delete, read to read.",
+    ),
 ]
 
 

@@ -24,6 +24,7 @@ import typer
 from google.protobuf import json_format, struct_pb2
 from rich.table import Table
 
+from wayline.common.time_zones import iana_zones, load_zone
 from wayline.common.timestamps import to_datetime
 from wayline.journeys.v1 import analytics_pb2, retention_pb2, trends_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as pb
@@ -332,10 +333,10 @@ def trends_command(
         raise typer.BadParameter(f"one of {', '.join(_MATHS)}", param_hint="--math")
     if period not in _PERIODS:
         raise typer.BadParameter("hour, day, week or month", param_hint="--period")
-    try:
-        zone = ZoneInfo(tz)
-    except (ValueError, KeyError):
-        raise typer.BadParameter(f"{tz!r} is no IANA time zone", param_hint="--tz") from None
+    # The zones the journeys service accepts (`right/UTC` or a name too long for a file name: none).
+    zone = load_zone(tz) if tz in iana_zones() else None
+    if zone is None:
+        raise typer.BadParameter(f"{tz!r} is no IANA time zone", param_hint="--tz")
     request = _request(names, math, property_, currency, sentiment)
     request.period, request.time_zone = _PERIODS[period], tz
     counting = _counting_insight(

@@ -66,9 +66,9 @@ def read_manifest(path: Path) -> mpb.ModelManifest:
 def _first_problem(manifest: mpb.ModelManifest) -> str | None:  # noqa: PLR0912 - a check per rule
     if manifest.format_version != FORMAT_VERSION:
         return f"format_version: {manifest.format_version} is not {FORMAT_VERSION}"
-    if not re.match(NAME_PATTERN, manifest.model_id):
+    if not re.fullmatch(NAME_PATTERN, manifest.model_id):  # `$` alone lets a trailing newline through
         return f"model_id: {manifest.model_id!r} does not match {NAME_PATTERN}"
-    if not re.match(VERSION_PATTERN, manifest.version):
+    if not re.fullmatch(VERSION_PATTERN, manifest.version):
         return f"version: {manifest.version!r} does not match {VERSION_PATTERN}"
     names = [feature.name for feature in manifest.feature_spec.features]
     if not names or len(set(names)) != len(names):

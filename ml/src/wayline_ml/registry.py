@@ -68,7 +68,7 @@ class DirectoryRegistry:
 
 
 def _check(what: str, value: str, pattern: str) -> None:
-    if not re.match(pattern, value):
+    if not re.fullmatch(pattern, value):  # `$` alone lets a trailing newline through
         raise RegistryError(f"{what} {value!r} does not match {pattern}")
 
 

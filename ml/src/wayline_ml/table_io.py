@@ -20,7 +20,9 @@ import pyarrow.parquet as pq
 from wayline_ml.feature_spec import spec_from_json, spec_json
 from wayline_ml.training_table import FeatureSchema, TrainingTable, TrainingTableError
 
-__all__ = ["read_table", "write_table"]
+__all__ = ["TABLE_SUFFIXES", "read_table", "write_table"]
+
+TABLE_SUFFIXES = (".npz", ".parquet")
 
 _METADATA_KEY = b"wayline.training_table"
 _ROW_COLUMNS = ("person_id", "decision_time_us", "action", "propensity", "converted", "value")
@@ -45,7 +47,9 @@ def write_table(table: TrainingTable, path: Path) -> None:
         columns = {name: table.features[:, i] for i, name in enumerate(table.schema.names)}
         columns.update({column: getattr(table, column) for column in _ROW_COLUMNS})
         arrow = pa.table(columns).replace_schema_metadata({_METADATA_KEY: header.encode()})
-        pq.write_table(arrow, path)
+        # A file object: pyarrow reads a new path's text as a URI (`a:b/t.parquet` has a scheme).
+        with path.open("wb") as file:
+            pq.write_table(arrow, file)
     else:
         raise TrainingTableError(f"{path}: a training table is a .npz or .parquet file")
 

@@ -21,6 +21,7 @@ from rich.table import Table
 
 from wayline.common.registry import REGISTRY
 from wayline_cli import terminal
+from wayline_cli.gateway import checked_api_key, checked_gateway
 from wayline_cli.importing.errors import ImportStopped, UsageError
 from wayline_cli.importing.importer import ImportJob, ImportResult, Snapshot, open_job, run_import
 from wayline_cli.importing.readers import Format
@@ -46,9 +47,14 @@ def import_command(
         Path, typer.Argument(help="The export: CSV, JSON lines or Parquet.", exists=True, dir_okay=False)
     ],
     api_key: Annotated[
-        str, typer.Option(envvar="WAYLINE_API_KEY", help="Gateway API key with the write scope.")
+        str,
+        typer.Option(
+            envvar="WAYLINE_API_KEY", callback=checked_api_key, help="Gateway API key with the write scope."
+        ),
     ],
-    gateway: Annotated[str, typer.Option(help="host:port of the Wayline gateway.")] = _GATEWAY,
+    gateway: Annotated[
+        str, typer.Option(callback=checked_gateway, help="host:port of the Wayline gateway.")
+    ] = _GATEWAY,
     tls: Annotated[
         bool, typer.Option(help="Reach the gateway over TLS, trusting the system's CAs (or --ca-file).")
     ] = False,

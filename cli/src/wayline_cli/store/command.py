@@ -81,6 +81,9 @@ def export_command(
     except StoreCopyError as exc:
         console.print(f"[red]export failed:[/red] {exc}")
         raise typer.Exit(1) from exc
+    except OSError as exc:  # a directory that cannot be read or written, a name too long for the system
+        console.print(f"[red]export failed:[/red] {exc.strerror or exc}: {exc.filename}")
+        raise typer.Exit(1) from exc
     console.print(table)
     total = sum(entry.rows for entry in manifest.tables)
     tables, version = len(manifest.tables), manifest.schema_version

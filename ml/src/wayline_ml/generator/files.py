@@ -127,5 +127,7 @@ def write_parquet(population: Population, directory: Path) -> dict[str, Path]:
         ("decisions", decisions_table(population)),
     ):
         paths[name] = directory / f"{name}.parquet"
-        pq.write_table(table, paths[name])
+        # A file object, not the path: pyarrow reads a new path as a URI (`a:b/events.parquet` has a scheme).
+        with paths[name].open("wb") as file:
+            pq.write_table(table, file)
     return paths
