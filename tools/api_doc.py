@@ -60,10 +60,11 @@ contracts' own comments are the full reference (every field, every error); this 
   travels with every downstream call.
 - **Errors.** gRPC status codes with `google.rpc` details in the trailers: always an `ErrorInfo` (domain
   `wayline.dev`, a machine-readable `reason`); INVALID_ARGUMENT adds `BadRequest` field violations with
-  paths such as `events[3].identifiers[0].value` (the first ones, about 3 KB of them, so that the
-  trailers stay within gRPC's 8 KiB; the message counts those left out); UNAVAILABLE and
-  RESOURCE_EXHAUSTED add `RetryInfo`; quota errors add `QuotaFailure`. INTERNAL messages carry a request id
-  to quote.
+  paths such as `events[3].identifiers[0].value` (the first ones, about 2.5 KB of them; the message counts
+  those left out); UNAVAILABLE and RESOURCE_EXHAUSTED add `RetryInfo`; quota errors add `QuotaFailure`.
+  INTERNAL messages carry a request id to quote. So that the trailers stay within gRPC's 8 KiB, a message
+  is cut at about 1 KB and each text of a detail (an `ErrorInfo` metadata value naming what you sent) at
+  200 bytes, ending in `…`.
 - **Retries.** RPCs marked `idempotent` or `read-only` are safe to retry with the same request (events
   are deduplicated by `event_id`); retry UNAVAILABLE with backoff, honouring `RetryInfo`.
 - **Paging.** List RPCs take `page_size` and `page_token` and return `next_page_token` (AIP-158); pass it

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, cast
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -31,6 +33,7 @@ __all__ = [
     "Unavailable",
     "Unimplemented",
     "WaylineError",
+    "call_status",
     "status_details",
     "to_rpc_status",
     "to_status",
@@ -40,10 +43,16 @@ ERROR_DOMAIN = "wayline.dev"
 # gRPC refuses a call's trailers past 8 KiB (its soft limit, at random up to the hard one): a refusal with
 # many long field violations reached the caller as RESOURCE_EXHAUSTED "Stream removed", its violations lost.
 # The details travel base64-encoded (4/3 of their size), the message percent-encoded (a byte outside
-# printable ASCII takes 3): both are kept to budgets whose sum stays well under the limit.
-MAX_MESSAGE_HEADER_BYTES = 2_000
-MAX_BAD_REQUEST_BYTES = 3_000
+# printable ASCII takes 3), and the message goes twice (the header and the Status inside the details): the
+# budgets below keep the worst of all together (a long message, a full BadRequest and ErrorInfo's metadata
+# each at its cut) near 7 KB, under the limit with room for the other trailers.
+MAX_MESSAGE_HEADER_BYTES = 1_000
+MAX_BAD_REQUEST_BYTES = 2_500
 MAX_DESCRIPTION_CHARS = 300
+# Every text of the other details (ErrorInfo's metadata, quota and precondition violations), in UTF-8 bytes:
+# they often name what the caller sent, a 5,000-character flow id in ErrorInfo's `flow` put the trailers past
+# the limit (and the status code a caller saw became RESOURCE_EXHAUSTED, at random).
+MAX_DETAIL_TEXT_BYTES = 200
 
 
 @dataclass(frozen=True)
@@ -182,6 +191,18 @@ class ResourceExhausted(_Retryable):
         return found
 
 
+_DETAIL_TYPES: dict[str, type[Message]] = {
+    kind.DESCRIPTOR.full_name: kind
+    for kind in (
+        error_details_pb2.ErrorInfo,
+        error_details_pb2.BadRequest,
+        error_details_pb2.RetryInfo,
+        error_details_pb2.QuotaFailure,
+        error_details_pb2.PreconditionFailure,
+    )
+}
+
+
 def _pack(message: object) -> any_pb2.Any:
     packed = any_pb2.Any()
     packed.Pack(message)  # type: ignore[arg-type]
@@ -202,11 +223,49 @@ def to_rpc_status(error: WaylineError, service: str) -> status_pb2.Status:
             bounded, left_out = _bounded_bad_request(detail)
             details.append(bounded)
         else:
-            details.append(detail)
+            details.append(_bounded_texts(detail))
     message = _within_header_bytes(error.message, MAX_MESSAGE_HEADER_BYTES)
     if left_out:
         message += f" ({left_out} more field violations not shown)"
+    _shorten_texts(info)
     return status_pb2.Status(code=error.code.value[0], message=message, details=[_pack(info), *details])
+
+
+def _bounded_texts(packed: any_pb2.Any) -> any_pb2.Any:
+    """`packed` with each text cut to MAX_DETAIL_TEXT_BYTES (a type this process does not read: as it is)."""
+    kind = _DETAIL_TYPES.get(packed.TypeName())
+    if kind is None:
+        return packed
+    detail = kind()
+    packed.Unpack(detail)
+    _shorten_texts(detail)
+    return _pack(detail)
+
+
+def _shorten_texts(message: Message) -> None:
+    """Shorten, in place, every string field of `message` and of the messages it holds (map values too)."""
+    for field, value in message.ListFields():
+        if field.type == FieldDescriptor.TYPE_STRING:
+            if field.is_repeated:
+                value[:] = [_within_bytes(text, MAX_DETAIL_TEXT_BYTES) for text in value]
+            else:
+                setattr(message, field.name, _within_bytes(value, MAX_DETAIL_TEXT_BYTES))
+        elif field.message_type is not None and field.message_type.GetOptions().map_entry:
+            entry_value = field.message_type.fields_by_name["value"]
+            if entry_value.type == FieldDescriptor.TYPE_STRING:
+                for key in list(value):
+                    value[key] = _within_bytes(value[key], MAX_DETAIL_TEXT_BYTES)
+        elif field.message_type is not None:
+            for item in value if field.is_repeated else [value]:
+                _shorten_texts(item)
+
+
+def _within_bytes(text: str, budget: int) -> str:
+    """`text`, cut (with "…") where its UTF-8 form passes `budget` bytes."""
+    if len(text.encode()) <= budget:
+        return text
+    cut = text.encode()[: budget - 3].decode(errors="ignore")  # a character split by the cut is dropped
+    return cut + "…"
 
 
 def _bounded_bad_request(packed: any_pb2.Any) -> tuple[any_pb2.Any, int]:
@@ -250,22 +309,26 @@ def to_status(error: WaylineError, service: str) -> grpc.Status:
     return rpc_status.to_status(to_rpc_status(error, service))
 
 
+def call_status(error: grpc.RpcError) -> status_pb2.Status | None:
+    """The `google.rpc.Status` a failed call carries; None without one, or when the call's code or message is
+    not the one it describes: gRPC replaced the status (trailers over its limit, a broken stream), and the
+    details belong to an answer the caller never got (grpc_status raises ValueError for it)."""
+    try:
+        return cast(status_pb2.Status | None, rpc_status.from_call(error))  # type: ignore[arg-type]
+    except ValueError:
+        return None
+
+
 def status_details(error: grpc.RpcError) -> list[object]:
     """Decode the `google.rpc` detail messages a failed call carries (for clients and tests)."""
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    status = call_status(error)
     if status is None:
         return []
     decoded: list[object] = []
     for detail in status.details:
-        for kind in (
-            error_details_pb2.ErrorInfo,
-            error_details_pb2.BadRequest,
-            error_details_pb2.RetryInfo,
-            error_details_pb2.QuotaFailure,
-            error_details_pb2.PreconditionFailure,
-        ):
-            if detail.Is(kind.DESCRIPTOR):
-                message = kind()
-                detail.Unpack(message)
-                decoded.append(message)
+        kind = _DETAIL_TYPES.get(detail.TypeName())
+        if kind is not None:
+            message = kind()
+            detail.Unpack(message)
+            decoded.append(message)
     return decoded

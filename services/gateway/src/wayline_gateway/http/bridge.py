@@ -31,7 +31,6 @@ import structlog
 from google.protobuf import json_format, message_factory, symbol_database
 from google.protobuf.message import DecodeError, Message
 from google.rpc import error_details_pb2, status_pb2
-from grpc_status import rpc_status
 
 from wayline.common.auth import Authenticator
 from wayline.common.context import CallContext, bind_call
@@ -40,6 +39,7 @@ from wayline.common.errors import (
     InvalidArgument,
     Unimplemented,
     WaylineError,
+    call_status,
     to_rpc_status,
 )
 from wayline.common.interceptors import caller_request_id
@@ -161,9 +161,9 @@ def _backend_status(error: grpc.RpcError, route: Route) -> status_pb2.Status:
     """The status a backend answered, its details included; a backend that could not be reached (or went away
     without a Wayline status) is UNAVAILABLE with a retry delay, as over gRPC (proxy.py)."""
     call = cast(grpc.Call, error)
-    status = rpc_status.from_call(call)
+    status = call_status(error)
     if status is not None:
-        return cast(status_pb2.Status, status)
+        return status
     code = call.code()
     # The HTTP caller is still waiting (a backend's CANCELLED is never theirs).
     if backend_went_away(code, caller_waiting=True):

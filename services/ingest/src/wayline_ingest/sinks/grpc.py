@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 import grpc
 from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from wayline.common.context import TENANT_HEADER
+from wayline.common.errors import call_status
 from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 from wayline_ingest import _wire
 from wayline_ingest.sinks.base import DeliveryFailure, PermanentDeliveryError, TransientDeliveryError
@@ -47,7 +47,7 @@ def events_request(events: Sequence[bytes]) -> bytes:
 def classify(error: grpc.RpcError) -> TransientDeliveryError | PermanentDeliveryError:
     code = error.code()
     failure = DeliveryFailure(code=code.name, message=error.details() or "")
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    status = call_status(error)
     for detail in status.details if status is not None else ():
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             info = error_details_pb2.ErrorInfo()
