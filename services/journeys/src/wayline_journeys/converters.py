@@ -11,6 +11,7 @@ from decimal import Decimal
 from google.protobuf import json_format, timestamp_pb2
 
 from wayline.common.errors import FieldViolation, InvalidArgument
+from wayline.common.response_size import fitting
 from wayline.common.timestamps import (
     MAX_TIMESTAMP_SECONDS,
     MIN_TIMESTAMP_SECONDS,
@@ -438,12 +439,14 @@ def _timeline_binding(tenant: str, request: pb.GetTimelineRequest) -> str:
 
 
 def timeline_response(query: TimelineQuery, page: TimelinePage) -> pb.GetTimelineResponse:
-    """The page as GetTimelineResponse, with the token of the next page when this one is full."""
+    """The page as GetTimelineResponse, with the token of the next page when this one is full: `page_size`
+    events, or as many as fit a response (`fitting`: large events would pass what a client receives)."""
     records = page.events
-    token = cursor_after(records[-1]).encode(query.binding) if len(records) == query.limit else ""
-    return pb.GetTimelineResponse(
-        events=[record_to_event(r) for r in records], next_page_token=token, person_id=page.person_id
-    )
+    events = [record_to_event(r) for r in records]
+    kept = fitting(events)
+    full = kept < len(records) or len(records) == query.limit
+    token = cursor_after(records[kept - 1]).encode(query.binding) if full else ""
+    return pb.GetTimelineResponse(events=events[:kept], next_page_token=token, person_id=page.person_id)
 
 
 def person_overrides(request: pb.ApplyPersonOverridesRequest) -> list[PersonOverride]:

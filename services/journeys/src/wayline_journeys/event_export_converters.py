@@ -3,15 +3,16 @@ path from the request's root), and a chunk of records into a response."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from wayline.common.errors import FieldViolation, InvalidArgument
+from wayline.common.response_size import fitting
 from wayline.journeys.v1 import journeys_service_pb2 as pb
 from wayline_journeys.converters import record_to_event, time_bounds
 from wayline_journeys.event_export import EventExportQuery
 from wayline_journeys.events import EventRecord
 
-__all__ = ["event_export_query", "event_export_response"]
+__all__ = ["event_export_query", "event_export_responses"]
 
 
 def event_export_query(tenant: str, request: pb.ExportEventsRequest) -> EventExportQuery:
@@ -33,5 +34,10 @@ def event_export_query(tenant: str, request: pb.ExportEventsRequest) -> EventExp
     return EventExportQuery(tenant, start, end, request.max_persons, tuple(request.event_names))
 
 
-def event_export_response(records: Sequence[EventRecord]) -> pb.ExportEventsResponse:
-    return pb.ExportEventsResponse(events=[record_to_event(r) for r in records])
+def event_export_responses(records: Sequence[EventRecord]) -> Iterator[pb.ExportEventsResponse]:
+    """A chunk of records as messages of the stream: one, unless its events pass what a response holds."""
+    events = [record_to_event(r) for r in records]
+    while events:
+        kept = fitting(events)
+        yield pb.ExportEventsResponse(events=events[:kept])
+        events = events[kept:]

@@ -44,7 +44,7 @@ from wayline_journeys.decision_converters import (
 )
 from wayline_journeys.errors import PersonNotFound
 from wayline_journeys.event_export import export_events
-from wayline_journeys.event_export_converters import event_export_query, event_export_response
+from wayline_journeys.event_export_converters import event_export_query, event_export_responses
 from wayline_journeys.event_names_converters import event_names_query, event_names_response
 from wayline_journeys.events import EventWrites, TimelineReads
 from wayline_journeys.features import profile_features
@@ -346,7 +346,7 @@ class JourneyServicer(pb_grpc.JourneyServiceServicer):
             return context.is_active()  # False once the caller has gone away
 
         for chunk in export_events(self._models.event_export, query, self._export_max_events, keep_going):
-            yield event_export_response(chunk)
+            yield from event_export_responses(chunk)
 
     def GetDecisionEvents(  # noqa: N802
         self, request: pb.GetDecisionEventsRequest, context: grpc.ServicerContext

@@ -280,7 +280,8 @@ class GetTimelineRequest(_message.Message):
     """The order of the events."""
     page_size: _builtins.int
     """The maximum number of events to return; 0 means 100, larger values are capped by the server (1,000 by
-    default).
+    default). A page also ends at about 3 MB of events, so that a client with gRPC's default 4 MiB limit
+    reads it: large events make pages shorter, and `next_page_token` carries on.
     """
     page_token: _builtins.str
     """The `next_page_token` of a previous call with the same subject, filters and order (`page_size` may
@@ -3157,8 +3158,8 @@ Global___ExportEventsRequest: _TypeAlias = ExportEventsRequest  # noqa: Y015
 
 @_typing.final
 class ExportEventsResponse(_message.Message):
-    """ExportEventsResponse is one chunk of the export. A person's events may span chunks; persons come one
-    after another (never interleaved).
+    """ExportEventsResponse is one chunk of the export: about 1,000 events, fewer when they pass about 3 MB. A
+    person's events may span chunks; persons come one after another (never interleaved).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
