@@ -86,3 +86,19 @@ def test_an_unknown_customer_is_not_found(gateway_server: Server) -> None:
     code, _, err = wayline(gateway_server, ":x")
     assert code == 2
     assert "type:value" in err
+
+
+def test_a_profile_past_a_thousand_identifiers_says_how_many_it_holds(
+    identity_server: Server, gateway_server: Server
+) -> None:
+    login = ("user_id", f"shared-{uuid.uuid4().hex[:8]}")
+    day = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
+    with grpc.insecure_channel(identity_server.address) as channel:
+        stub = pb_grpc.IdentityServiceStub(channel)
+        for start in range(0, 1_200, 400):
+            visits = [(day, [login, ("anonymous_id", f"visit-{i:04}")]) for i in range(start, start + 400)]
+            _resolve(stub, *visits)
+    code, table, err = wayline(gateway_server, f"{login[0]}:{login[1]}")
+    assert code == 0, err
+    assert "UTC; 1,201 identifiers; 0 profiles merged in" in table
+    assert "(the first 1,000 of 1,201 identifiers, by priority)" in table

@@ -102,13 +102,17 @@ def profile_command(
     if as_json:
         sys.stdout.write(json_format.MessageToJson(profile, preserving_proto_field_name=True) + "\n")
         return
-    merged = len(profile.merged_person_ids)
+    # The counts, not the lists' lengths: a profile lists its first 1,000 identifiers and merged persons.
+    held = max(profile.identifier_count, len(profile.identifiers))
+    merged = max(profile.merged_person_count, len(profile.merged_person_ids))
     out.print(
         f"person {profile.person_id}: first seen {utc_text(profile.first_seen_time)}, last seen "
-        f"{utc_text(profile.last_seen_time)} UTC; {len(profile.identifiers)} identifiers; "
-        f"{merged} profile{'' if merged == 1 else 's'} merged in"
+        f"{utc_text(profile.last_seen_time)} UTC; {held:,} identifiers; "
+        f"{merged:,} profile{'' if merged == 1 else 's'} merged in"
     )
     out.print(_identifiers(profile))
+    if held > len(profile.identifiers):
+        out.print(f"(the first {len(profile.identifiers):,} of {held:,} identifiers, by priority)")
     if profile.merge_history:
         more = " (older ones not shown)" if profile.merge_history_truncated else ""
         out.print(f"Merges, newest first{more}:", *_merges(profile), sep="\n", soft_wrap=True)

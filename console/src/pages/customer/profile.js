@@ -22,8 +22,13 @@ export function drawSummary(root, profile, lifecycle) {
       shown: stage && stage !== "LIFECYCLE_STAGE_UNSPECIFIED" ? enumLabel(stage, "LIFECYCLE_STAGE_") : "Unknown",
       raw: stage,
     },
-    { key: "identifiers", label: "Identifiers", shown: formatNumber(profile.identifiers.length) },
-    { key: "merged_profiles", label: "Profiles merged in", shown: formatNumber(profile.mergedPersonIds.length) },
+    // The counts: a profile lists its first 1,000 identifiers and merged profiles only.
+    { key: "identifiers", label: "Identifiers", shown: formatNumber(Math.max(profile.identifierCount ?? 0, profile.identifiers.length)) },
+    {
+      key: "merged_profiles",
+      label: "Profiles merged in",
+      shown: formatNumber(Math.max(profile.mergedPersonCount ?? 0, profile.mergedPersonIds.length)),
+    },
   ];
   root.append(
     dataTable({

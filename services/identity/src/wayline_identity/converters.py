@@ -298,6 +298,12 @@ def profile_pb_of(profile: Profile) -> profile_pb.Profile:
         create_time=to_timestamp(profile.create_time),
         update_time=to_timestamp(profile.update_time),
         conflicts=[_conflict_pb(c) for c in profile.conflicts],
+        identifier_count=len(profile.identifiers)
+        if profile.identifier_count is None
+        else profile.identifier_count,
+        merged_person_count=len(profile.merged_person_ids)
+        if profile.merged_person_count is None
+        else profile.merged_person_count,
     )
 
 

@@ -140,6 +140,10 @@ class Profile:
     # resumes. Past Timestamp's range (stored before ResolveIdentities checked times) `last_seen` holds the
     # range's end instead, which several such profiles share (ADR 78).
     last_seen_us: int | None = None
+    # How many identifiers and merged person ids the profile holds: the lists hold the first of them only
+    # (store/reads.py, PROFILE_LIST_LIMIT). None: the lists are whole.
+    identifier_count: int | None = None
+    merged_person_count: int | None = None
 
 
 @dataclass

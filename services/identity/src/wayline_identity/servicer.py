@@ -12,6 +12,7 @@ import grpc
 from wayline.common.context import current_call, require_tenant
 from wayline.common.errors import FieldViolation, InvalidArgument
 from wayline.common.paging import encode_page_token, page_size
+from wayline.common.response_size import fitting
 from wayline.common.timestamps import to_micros
 from wayline.identity.v1 import identity_service_pb2 as pb
 from wayline.identity.v1 import identity_service_pb2_grpc as pb_grpc
@@ -84,15 +85,14 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             last_seen=filters.last_seen,
             first_seen=filters.first_seen,
         )
+        messages = [c.profile_pb_of(p) for p in profiles[:size]]
+        kept = fitting(messages)  # profiles of a thousand identifiers each pass what a client receives
         next_token = ""
-        if len(profiles) > size:
-            profiles = profiles[:size]
-            last = profiles[-1]
+        if len(profiles) > kept:
+            last = profiles[kept - 1]
             seen = to_micros(last.last_seen) if last.last_seen_us is None else last.last_seen_us
             next_token = encode_page_token({"f": binding, "s": seen, "p": last.person_id})
-        return pb.ListProfilesResponse(
-            profiles=[c.profile_pb_of(p) for p in profiles], next_page_token=next_token, total_size=total
-        )
+        return pb.ListProfilesResponse(profiles=messages[:kept], next_page_token=next_token, total_size=total)
 
     def MergeProfiles(  # noqa: N802 - gRPC method names are the contract's
         self, request: pb.MergeProfilesRequest, context: grpc.ServicerContext

@@ -21,6 +21,7 @@ from wayline_identity.rules import Rules
 
 __all__ = [
     "MERGE_HISTORY_LIMIT",
+    "PROFILE_LIST_LIMIT",
     "list_overrides",
     "list_profiles",
     "max_override_version",
@@ -30,6 +31,9 @@ __all__ = [
 
 MERGE_HISTORY_LIMIT = 500
 CONFLICT_LIMIT = 100
+# Identifiers and merged person ids a profile lists: a shared login gathers tens of thousands of device ids
+# (60,000 made a 5.3 MB profile, past what a gRPC client receives by default); the counts say how many.
+PROFILE_LIST_LIMIT = 1_000
 log = structlog.get_logger("wayline.identity.reads")
 # Timestamp's range in microseconds: what a datetime, and so a profile's message, holds.
 _FIRST_US = MIN_TIMESTAMP_SECONDS * 1_000_000
@@ -114,23 +118,26 @@ def read_profile(
     )
     profile = Profile(
         person,
-        identifiers,
+        identifiers[:PROFILE_LIST_LIMIT],
         _stored_time(first_seen, tenant, person),
         _stored_time(last_seen, tenant, person),
-        merged,
+        merged[:PROFILE_LIST_LIMIT],
         from_micros(create_time),
         from_micros(update_time),
         last_seen_us=int(last_seen),
+        identifier_count=len(identifiers),
+        merged_person_count=len(merged),
     )
     if not full:
         return profile
-    lineage = [person, *merged]
-    marks = ", ".join("?" for _ in lineage)
+    # The profile and the persons merged into it, as a subquery: their ids as parameters (twice) passed
+    # PostgreSQL's bound of 65,535 for a profile that absorbed 33,000 persons.
+    lineage = "SELECT person_id FROM profiles WHERE tenant = ? AND (person_id = ? OR merged_into = ?)"
     history = tx.execute(
         f"SELECT {_MERGE_COLUMNS} FROM merges WHERE tenant = ?"  # noqa: S608 - only placeholders are interpolated
-        f" AND (target_person_id IN ({marks}) OR source_person_id IN ({marks}))"
+        f" AND (target_person_id IN ({lineage}) OR source_person_id IN ({lineage}))"
         " ORDER BY create_time DESC, merge_id LIMIT ?",
-        (tenant, *lineage, *lineage, MERGE_HISTORY_LIMIT + 1),
+        (tenant, tenant, person, person, tenant, person, person, MERGE_HISTORY_LIMIT + 1),
     )
     profile.merge_history.extend(merge_from_row(r) for r in history[:MERGE_HISTORY_LIMIT])
     profile.merge_history_truncated = len(history) > MERGE_HISTORY_LIMIT
@@ -138,9 +145,9 @@ def read_profile(
         Conflict(other, kind, why, first_event, last_event, from_micros(first), from_micros(last), int(count))
         for other, kind, why, first_event, last_event, first, last, count in tx.execute(
             "SELECT other_person_id, identifier_type, explanation, first_event_id, last_event_id, first_time,"  # noqa: S608 - only placeholders are interpolated
-            f" last_time, event_count FROM conflicts WHERE tenant = ? AND person_id IN ({marks})"
+            f" last_time, event_count FROM conflicts WHERE tenant = ? AND person_id IN ({lineage})"
             " ORDER BY last_time DESC, other_person_id LIMIT ?",
-            (tenant, *lineage, CONFLICT_LIMIT),
+            (tenant, tenant, person, person, CONFLICT_LIMIT),
         )
     )
     return profile

@@ -195,13 +195,24 @@ class Profile(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     CONFLICTS_FIELD_NUMBER: _builtins.int
+    IDENTIFIER_COUNT_FIELD_NUMBER: _builtins.int
+    MERGED_PERSON_COUNT_FIELD_NUMBER: _builtins.int
     person_id: _builtins.str
     """The person id: stable for the canonical (oldest) profile of a merged group."""
     merge_history_truncated: _builtins.bool
     """True when older merge records exist beyond those returned."""
+    identifier_count: _builtins.int
+    """How many identifiers the profile holds; more than `identifiers` lists when it passes 1,000."""
+    merged_person_count: _builtins.int
+    """How many person ids merges absorbed into this profile; more than `merged_person_ids` lists when it
+    passes 1,000.
+    """
     @_builtins.property
     def identifiers(self) -> _containers.RepeatedCompositeFieldContainer[Global___ProfileIdentifier]:
-        """The identifiers the profile holds, by identifier type priority then first seen."""
+        """The identifiers the profile holds, by identifier type priority then first seen: the first 1,000 (see
+        `identifier_count`), so that a profile a shared login gathered tens of thousands of device ids into
+        still fits a response.
+        """
 
     @_builtins.property
     def first_seen_time(self) -> _timestamp_pb2.Timestamp:
@@ -213,7 +224,9 @@ class Profile(_message.Message):
 
     @_builtins.property
     def merged_person_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """The person ids absorbed into this profile by merges; they now resolve to `person_id`."""
+        """The person ids absorbed into this profile by merges; they now resolve to `person_id`. The first 1,000 by
+        id (see `merged_person_count`).
+        """
 
     @_builtins.property
     def merge_history(self) -> _containers.RepeatedCompositeFieldContainer[Global___MergeRecord]:
@@ -248,10 +261,12 @@ class Profile(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
         conflicts: _abc.Iterable[Global___MergeConflict] | None = ...,
+        identifier_count: _builtins.int = ...,
+        merged_person_count: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "first_seen_time", b"first_seen_time", "last_seen_time", b"last_seen_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["conflicts", b"conflicts", "create_time", b"create_time", "first_seen_time", b"first_seen_time", "identifiers", b"identifiers", "last_seen_time", b"last_seen_time", "merge_history", b"merge_history", "merge_history_truncated", b"merge_history_truncated", "merged_person_ids", b"merged_person_ids", "person_id", b"person_id", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conflicts", b"conflicts", "create_time", b"create_time", "first_seen_time", b"first_seen_time", "identifier_count", b"identifier_count", "identifiers", b"identifiers", "last_seen_time", b"last_seen_time", "merge_history", b"merge_history", "merge_history_truncated", b"merge_history_truncated", "merged_person_count", b"merged_person_count", "merged_person_ids", b"merged_person_ids", "person_id", b"person_id", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
