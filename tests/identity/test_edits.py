@@ -165,3 +165,28 @@ def test_override_heads_follow_each_tenants_feed_on_both_engines(identity: Ident
     assert heads["a"] == head_a
     assert heads["b"] == 0
     assert set(heads.values()) == {0, head_a}
+
+
+def test_a_separation_holds_between_profiles_that_absorbed_others_whichever_side_is_larger(
+    identity: Identity, events: Events
+) -> None:
+    """The separation is looked up from the smaller profile's persons (asking for every pair of the two
+    profiles' persons made each merge into a large profile cost its size): it must hold from either side."""
+    older = identity.resolve("t", [events(A), events(U1, A)]).resolutions[0].person_id
+    newer = identity.resolve("t", [events(B)]).resolutions[0].person_id
+    [merge] = identity.resolve("t", [events(B, A)]).merges
+    identity.split("t", older, merge.merge_id, actor="", reason="wrong device")
+
+    def absorb(into: tuple[str, str], *others: tuple[str, str]) -> None:
+        for other in others:
+            identity.resolve("t", [events(other)])  # a profile of its own first
+            assert identity.resolve("t", [events(into, other)]).merges  # then merged in
+
+    visitors = [("anonymous_id", f"visitor-{i}") for i in range(6)]
+    absorb(B, *visitors[:2])  # newer: 3 persons, older: 1
+    assert identity.resolve("t", [events(A, visitors[0])]).merges == []
+    absorb(A, *visitors[2:])  # older: 5 persons, newer: 3
+    assert identity.resolve("t", [events(visitors[5], visitors[1])]).merges == []
+    assert len(partition(identity, "t")) == 2
+    sides = [identity.get_profile("t", identifier=key) for key in (A, B)]
+    assert [(p.person_id, p.merged_person_count) for p in sides] == [(older, 4), (newer, 2)]

@@ -155,18 +155,25 @@ class Graph:
         return found
 
     def separated(self, left: set[str], right: set[str]) -> bool:
-        """Whether an unmerge or a split keeps any person of `left` apart from any of `right`."""
-        pairs = [(min(a, b), max(a, b)) for a in left for b in right]
-        for start in range(0, len(pairs), _CHUNK):
-            chunk = pairs[start : start + _CHUNK]
-            placeholders = ", ".join("(?, ?)" for _ in chunk)
+        """Whether an unmerge or a split keeps any person of `left` apart from any of `right`. The
+        separations of the smaller side are read (by either column's index) and matched against the other:
+        asking for every pair made each merge into a profile of n persons cost n pairs, and a shared login
+        joining 40,000 visitors' profiles took 726 s."""
+        small, large = (left, right) if len(left) <= len(right) else (right, left)
+        persons = sorted(small)
+        for start in range(0, len(persons), _CHUNK):
+            chunk = persons[start : start + _CHUNK]
+            marks = ", ".join("?" for _ in chunk)
             rows = self.tx.execute(
-                "SELECT 1 FROM separations"  # noqa: S608 - only placeholders are interpolated
-                f" WHERE tenant = ? AND (person_a, person_b) IN (VALUES {placeholders}) LIMIT 1",
-                (self.tenant, *(p for pair in chunk for p in pair)),
+                "SELECT person_a, person_b FROM separations"  # noqa: S608 - only placeholders are interpolated
+                f" WHERE tenant = ? AND person_a IN ({marks})"
+                " UNION ALL SELECT person_a, person_b FROM separations"
+                f" WHERE tenant = ? AND person_b IN ({marks})",
+                (self.tenant, *chunk, self.tenant, *chunk),
             )
-            if rows:
-                return True
+            for a, b in rows:
+                if (a in small and b in large) or (b in small and a in large):
+                    return True
         return False
 
     def canonical(self, person: str) -> str | None:
