@@ -13,6 +13,7 @@ from tests.orchestrator.flow_samples import abandoned_cart, small_flow
 from tests.orchestrator.helpers import Auth, Stub
 from tests.rpc_errors import reason, violations
 from wayline.common.errors import status_details
+from wayline.common.response_size import RESPONSE_BUDGET_BYTES
 from wayline.orchestrator.v1 import flow_pb2
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 
@@ -251,3 +252,34 @@ def test_the_abandoned_cart_example_publishes(stub: Stub, tenant: Auth) -> None:
     assert published.definition.trigger.event.event.event_name == "Cart Abandoned"
     assert published.definition.goal.exit_on_conversion
     assert published.definition.priority == 50
+
+
+def test_list_flows_ends_a_page_before_it_passes_what_a_client_receives(stub: Stub, tenant: Auth) -> None:
+    """170 flows of 200 steps (about 27 KB each) at page_size 1,000 were one 4.5 MB answer, past the 4 MiB a
+    gRPC client receives by default: the page ends at about 3 MB and the token goes on."""
+    steps = [
+        {
+            "id": f"s{i:03}_" + "w" * 50,
+            "wait": {"duration": "60s", "next_step_id": f"s{i + 1:03}_" + "w" * 50},
+        }
+        for i in range(199)
+    ]
+    steps.append({"id": "s199_" + "w" * 50, "exit": {"reason": "finished"}})
+    definition = small_flow() | {"entry_step_id": steps[0]["id"], "steps": steps}
+    for number in range(170):
+        message = flow(definition, "d" * 200)
+        message.description = "x" * 2_000
+        create(stub, tenant, f"big-{number:03}", message)
+    seen, token, pages = [], "", 0
+    while True:
+        page = stub.ListFlows(
+            pb.ListFlowsRequest(page_size=1000, page_token=token), metadata=tenant, timeout=30
+        )
+        assert page.ByteSize() <= RESPONSE_BUDGET_BYTES
+        seen += [f.name for f in page.flows]
+        pages += 1
+        token = page.next_page_token
+        if not token:
+            break
+    assert seen == [f"flows/big-{number:03}" for number in range(170)]
+    assert pages == 2

@@ -11,6 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from wayline.common.errors import FieldViolation
 from wayline.common.paging import decode_page_token, encode_page_token, invalid_page_token, page_size
+from wayline.common.response_size import fitting
 from wayline.orchestrator.v1 import flow_pb2
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
 from wayline_orchestrator.errors import FlowInvalid
@@ -118,12 +119,15 @@ def list_flows_request(request: pb.ListFlowsRequest) -> tuple[str, int, FlowStat
 
 
 def list_flows_response(page: FlowPage, state: FlowState | None) -> pb.ListFlowsResponse:
+    """The page, ending early when its flows pass what a response holds (a flow of 200 steps with their
+    messages is tens of KB; 1,000 of them are not one answer)."""
     filters = {"state": state.value if state else ""}
+    messages = [flow_message(f) for f in page.flows]
+    kept = fitting(messages)
+    more = page.more or kept < len(messages)
     token = (
-        encode_page_token({"after": page.flows[-1].flow_id, "filters": filters})
-        if page.more and page.flows
+        encode_page_token({"after": page.flows[kept - 1].flow_id, "filters": filters})
+        if more and kept
         else ""
     )
-    return pb.ListFlowsResponse(
-        flows=[flow_message(f) for f in page.flows], next_page_token=token, total_size=page.total
-    )
+    return pb.ListFlowsResponse(flows=messages[:kept], next_page_token=token, total_size=page.total)
