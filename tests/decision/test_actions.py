@@ -17,6 +17,7 @@ from tests.conftest import API_KEY, TENANT, common_settings, gateway_settings, s
 from tests.rpc_errors import reason, violations
 from tools.postgres_server import create_schema
 from wayline.api.v1 import annotations_pb2
+from wayline.common.response_size import RESPONSE_BUDGET_BYTES
 from wayline.decision.v1 import action_pb2
 from wayline.decision.v1 import decision_service_pb2 as pb
 from wayline.decision.v1 import decision_service_pb2_grpc as pb_grpc
@@ -338,3 +339,31 @@ def test_catalogue_writes_need_the_admin_scope(
     assert (error.code(), reason(error)) == (grpc.StatusCode.PERMISSION_DENIED, "SCOPE_MISSING")
     listed = stub.ListActions(pb.ListActionsRequest(), metadata=reader, timeout=10)
     assert listed.total_size == 0
+
+
+def test_list_actions_ends_a_page_before_it_passes_what_a_client_receives(
+    stub: pb_grpc.DecisionServiceStub, tenant: Auth
+) -> None:
+    """An action with a full description, 50 placements and 50 segments each way is about 12 KB: 400 of them
+    at page_size 1,000 were a 5 MB answer, which a gRPC client refuses by default. The page ends at about
+    3 MB; the token goes on."""
+    for number in range(400):
+        action = email_offer()
+        action.description = "x" * 2_000
+        action.placements[:] = [f"p{i:02}" + "-" * 61 for i in range(50)]
+        action.eligibility.required_segments[:] = [f"segments/r{i:02}" + "-" * 61 for i in range(50)]
+        action.eligibility.excluded_segments[:] = [f"segments/x{i:02}" + "-" * 61 for i in range(50)]
+        create(stub, tenant, f"big_{number:03}", action)
+    found, token, pages = [], "", 0
+    while True:
+        page = stub.ListActions(
+            pb.ListActionsRequest(page_size=1000, page_token=token), metadata=tenant, timeout=30
+        )
+        assert page.ByteSize() <= RESPONSE_BUDGET_BYTES
+        found += [a.name for a in page.actions]
+        pages += 1
+        token = page.next_page_token
+        if not token:
+            break
+    assert found == [f"actions/big_{number:03}" for number in range(400)]
+    assert pages == 2

@@ -9,6 +9,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from wayline.common.errors import FieldViolation, InvalidArgument
 from wayline.common.paging import decode_page_token, encode_page_token, invalid_page_token, page_size
+from wayline.common.response_size import fitting
 from wayline.decision.v1 import action_pb2
 from wayline.decision.v1 import decision_service_pb2 as pb
 from wayline.event.v1 import event_pb2
@@ -166,12 +167,14 @@ def _channel_filter(number: int) -> str:
 
 
 def list_actions_response(page: ActionPage, state: ActionState | None, on: str) -> pb.ListActionsResponse:
+    """The page, ending early when its actions (their attributes are free-form) pass what a response holds."""
     filters = {"state": state.value if state else "", "channel": on}
+    messages = [action_message(a) for a in page.actions]
+    kept = fitting(messages)
+    more = page.more or kept < len(messages)
     token = (
-        encode_page_token({"after": page.actions[-1].action_id, "filters": filters})
-        if page.more and page.actions
+        encode_page_token({"after": page.actions[kept - 1].action_id, "filters": filters})
+        if more and kept
         else ""
     )
-    return pb.ListActionsResponse(
-        actions=[action_message(a) for a in page.actions], next_page_token=token, total_size=page.total
-    )
+    return pb.ListActionsResponse(actions=messages[:kept], next_page_token=token, total_size=page.total)
