@@ -12,6 +12,7 @@ from tests.ingest import test_dead_letters_fixtures as fixtures
 from tests.ingest.test_dead_letters_fixtures import T0, Requeued, event_bytes, park, spool_requeue
 from wayline.common.context import CallContext, bind_call
 from wayline.common.errors import InvalidArgument, NotFound, Unauthenticated, Unavailable, WaylineError
+from wayline.common.response_size import RESPONSE_BUDGET_BYTES
 from wayline.common.sql import Database, open_database
 from wayline.common.timestamps import to_timestamp
 from wayline.event.v1 import event_pb2
@@ -275,3 +276,27 @@ def test_dead_letter_rpcs_need_a_tenant(store: DeadLetters) -> None:
             (rpcs.DeletePersonDeadLetters, pb.DeletePersonDeadLettersRequest(person_id="p")),
         ):
             assert isinstance(_fails(call, request), Unauthenticated)
+
+
+def test_list_dead_letters_ends_a_page_before_it_passes_what_a_client_receives(
+    rpcs: DeadLetterRpcs, store: DeadLetters
+) -> None:
+    """A letter holds its event twice (parsed and raw): 100 events of 25 KB at page_size 1,000 were a 5 MB
+    answer, which a gRPC client refuses by default. The page ends at about 3 MB; the token goes on, and
+    every letter is listed once."""
+    for number in range(100):
+        event = event_pb2.Event.FromString(event_bytes(event_id=f"00000000-0000-4000-8000-{number:012}"))
+        event.properties.update({"cart": "x" * 25_000})
+        park(store, event.SerializeToString())
+    listed, token, pages = [], "", 0
+    while True:
+        page = rpcs.ListDeadLetters(pb.ListDeadLettersRequest(page_size=1000, page_token=token), None)
+        assert page.ByteSize() <= RESPONSE_BUDGET_BYTES
+        assert page.total_size == 100
+        listed += [letter.event.event_id for letter in page.dead_letters]
+        pages += 1
+        token = page.next_page_token
+        if not token:
+            break
+    assert sorted(listed) == [f"00000000-0000-4000-8000-{number:012}" for number in range(100)]
+    assert pages == 2

@@ -24,6 +24,7 @@ from wayline.common.errors import (
     WaylineError,
     to_status,
 )
+from wayline.common.response_size import RESPONSE_BUDGET_BYTES
 from wayline.common.sql import open_database
 from wayline.event.v1 import event_pb2
 from wayline.ingest.v1 import ingest_service_pb2 as pb
@@ -367,3 +368,30 @@ def test_field_violations_carry_a_description(rpcs: TrackingPlanRpcs) -> None:
     (violation,) = invalid.value.violations
     assert isinstance(violation, FieldViolation)
     assert "minimum" in violation.description or "zero" in violation.description
+
+
+def test_list_tracking_plans_ends_a_page_before_it_passes_what_a_client_receives(
+    rpcs: TrackingPlanRpcs,
+) -> None:
+    """Ten plans of five documented schemas (about 500 KB each) were one 5 MB answer, which a gRPC client
+    refuses by default. The page ends at about 3 MB; the token goes on, and every plan is listed once."""
+    documented = json.dumps({"type": "object", "description": "x" * 100_000})
+    schemas = [
+        tp.EventSchema(
+            event_type=event_pb2.EVENT_TYPE_TRACK, event_name=f"Event {i}", properties_json_schema=documented
+        )
+        for i in range(5)
+    ]
+    for index in range(10):
+        create(rpcs, f"big-{index}", enabled=False, event_schemas=schemas)
+    names, token, pages = [], "", 0
+    while True:
+        page = rpcs.ListTrackingPlans(pb.ListTrackingPlansRequest(page_size=1000, page_token=token), CONTEXT)
+        assert page.ByteSize() <= RESPONSE_BUDGET_BYTES
+        names += [p.name for p in page.tracking_plans]
+        pages += 1
+        token = page.next_page_token
+        if not token:
+            break
+    assert names == [f"trackingPlans/big-{index}" for index in range(10)]
+    assert pages == 2

@@ -31,11 +31,16 @@ from wayline_ingest.deadletters.replay import Replayer, Requeue
 from wayline_ingest.deadletters.schema import ddl, identifier_key, record_from_row
 from wayline_ingest.sinks.base import DeliveryFailure
 
-__all__ = ["DeadLetters", "Requeue"]
+__all__ = ["DeadLetters", "Requeue", "page_token_after"]
 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def page_token_after(record: DeadLetterRecord, dead_letter_filter: DeadLetterFilter) -> str:
+    """The token of the page that starts after `record` (the most recently parked first) for the filter."""
+    return PageCursor(to_micros(record.dead_letter_time), record.id, dead_letter_filter.digest()).encode()
 
 
 class DeadLetters:
@@ -115,10 +120,7 @@ class DeadLetters:
         next_token = ""
         if len(records) > page_size:
             records = records[:page_size]
-            last = records[-1]
-            next_token = PageCursor(
-                to_micros(last.dead_letter_time), last.id, dead_letter_filter.digest()
-            ).encode()
+            next_token = page_token_after(records[-1], dead_letter_filter)
         return DeadLetterPage(dead_letters=records, next_page_token=next_token, total_size=total)
 
     def replay(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import grpc
 
 from wayline.common.context import require_tenant
+from wayline.common.response_size import fitting
 from wayline.ingest.v1 import ingest_service_pb2 as pb
 from wayline_ingest.plans.converters import mask_fields, plan_id_from_name, plan_to_proto, spec_from_proto
 from wayline_ingest.plans.paging import decode_page_token, encode_page_token, page_size
@@ -43,9 +44,13 @@ class TrackingPlanRpcs:
         size = page_size(request.page_size)
         after = decode_page_token(request.page_token) if request.page_token else None
         page = self._plans.list(tenant, size, after)
+        # A plan of many event schemas is large: the page ends at about 3 MB, what a client receives.
+        plans = [plan_to_proto(p) for p in page.plans]
+        kept = fitting(plans)
+        after_last = page.plans[kept - 1].plan_id if kept < len(plans) else page.next_after
         return pb.ListTrackingPlansResponse(
-            tracking_plans=[plan_to_proto(p) for p in page.plans],
-            next_page_token=encode_page_token(page.next_after) if page.next_after else "",
+            tracking_plans=plans[:kept],
+            next_page_token=encode_page_token(after_last) if after_last else "",
             total_size=page.total_size,
         )
 
