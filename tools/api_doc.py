@@ -68,7 +68,9 @@ contracts' own comments are the full reference (every field, every error); this 
 - **Retries.** RPCs marked `idempotent` or `read-only` are safe to retry with the same request (events
   are deduplicated by `event_id`); retry UNAVAILABLE with backoff, honouring `RetryInfo`.
 - **Paging.** List RPCs take `page_size` and `page_token` and return `next_page_token` (AIP-158); pass it
-  back unchanged, an empty one means the last page.
+  back unchanged, an empty one means the last page. A page may hold fewer items than `page_size` when
+  they are large: the timeline, dead letters, profiles, flows, actions and tracking plans end a page at
+  about 3 MB, within the 4 MiB a gRPC client receives by default.
 - **Tracing.** Send W3C `traceparent` metadata to join your trace; send `x-request-id` to choose the
   request id that every service logs.
 """
