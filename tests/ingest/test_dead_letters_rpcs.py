@@ -10,9 +10,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from tests.ingest import test_dead_letters_fixtures as fixtures
 from tests.ingest.test_dead_letters_fixtures import T0, Requeued, event_bytes, park, spool_requeue
+from tests.pages import every_page
 from wayline.common.context import CallContext, bind_call
 from wayline.common.errors import InvalidArgument, NotFound, Unauthenticated, Unavailable, WaylineError
-from wayline.common.response_size import RESPONSE_BUDGET_BYTES
 from wayline.common.sql import Database, open_database
 from wayline.common.timestamps import to_timestamp
 from wayline.event.v1 import event_pb2
@@ -288,15 +288,10 @@ def test_list_dead_letters_ends_a_page_before_it_passes_what_a_client_receives(
         event = event_pb2.Event.FromString(event_bytes(event_id=f"00000000-0000-4000-8000-{number:012}"))
         event.properties.update({"cart": "x" * 25_000})
         park(store, event.SerializeToString())
-    listed, token, pages = [], "", 0
-    while True:
-        page = rpcs.ListDeadLetters(pb.ListDeadLettersRequest(page_size=1000, page_token=token), None)
-        assert page.ByteSize() <= RESPONSE_BUDGET_BYTES
-        assert page.total_size == 100
-        listed += [letter.event.event_id for letter in page.dead_letters]
-        pages += 1
-        token = page.next_page_token
-        if not token:
-            break
+    pages = every_page(
+        lambda token: rpcs.ListDeadLetters(pb.ListDeadLettersRequest(page_size=1000, page_token=token), None)
+    )
+    assert {page.total_size for page in pages} == {100}
+    listed = [letter.event.event_id for page in pages for letter in page.dead_letters]
     assert sorted(listed) == [f"00000000-0000-4000-8000-{number:012}" for number in range(100)]
-    assert pages == 2
+    assert len(pages) == 2

@@ -16,6 +16,7 @@ import grpc
 import pytest
 from google.protobuf import field_mask_pb2
 
+from tests.pages import every_page
 from wayline.common.context import CallContext, bind_call
 from wayline.common.errors import (
     FieldViolation,
@@ -24,7 +25,6 @@ from wayline.common.errors import (
     WaylineError,
     to_status,
 )
-from wayline.common.response_size import RESPONSE_BUDGET_BYTES
 from wayline.common.sql import open_database
 from wayline.event.v1 import event_pb2
 from wayline.ingest.v1 import ingest_service_pb2 as pb
@@ -384,14 +384,11 @@ def test_list_tracking_plans_ends_a_page_before_it_passes_what_a_client_receives
     ]
     for index in range(10):
         create(rpcs, f"big-{index}", enabled=False, event_schemas=schemas)
-    names, token, pages = [], "", 0
-    while True:
-        page = rpcs.ListTrackingPlans(pb.ListTrackingPlansRequest(page_size=1000, page_token=token), CONTEXT)
-        assert page.ByteSize() <= RESPONSE_BUDGET_BYTES
-        names += [p.name for p in page.tracking_plans]
-        pages += 1
-        token = page.next_page_token
-        if not token:
-            break
+    pages = every_page(
+        lambda token: rpcs.ListTrackingPlans(
+            pb.ListTrackingPlansRequest(page_size=1000, page_token=token), CONTEXT
+        )
+    )
+    names = [p.name for page in pages for p in page.tracking_plans]
     assert names == [f"trackingPlans/big-{index}" for index in range(10)]
-    assert pages == 2
+    assert len(pages) == 2

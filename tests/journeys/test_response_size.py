@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from tests.journeys.conftest import T0, Journeys, new_person, stored_event
+from tests.pages import every_page
 from wayline.common.response_size import RESPONSE_BUDGET_BYTES
 from wayline.common.timestamps import to_timestamp
 from wayline.event.v1 import event_pb2
@@ -37,21 +38,18 @@ def test_a_timeline_of_large_events_pages_within_what_a_client_receives(
 ) -> None:
     person = new_person()
     written = _large_events(journeys, person)
-    request = pb.GetTimelineRequest(person_id=person, page_size=1000, order=order)
-    read: list[str] = []
-    pages = 0
-    while True:
-        page = journeys.stub.GetTimeline(request, metadata=journeys.metadata, timeout=30)
-        assert page.ByteSize() <= RESPONSE_BUDGET_BYTES
-        assert page.events
-        read += [e.event_id for e in page.events]
-        pages += 1
-        if not page.next_page_token:
-            break
-        request.page_token = page.next_page_token
+    pages = every_page(
+        lambda token: journeys.stub.GetTimeline(
+            pb.GetTimelineRequest(person_id=person, page_size=1000, order=order, page_token=token),
+            metadata=journeys.metadata,
+            timeout=30,
+        )
+    )
+    assert all(page.events for page in pages)
+    read = [e.event_id for page in pages for e in page.events]
     oldest_first = [e.event_id for e in written]
     assert read == (oldest_first if order == pb.TIMELINE_ORDER_OLDEST_FIRST else oldest_first[::-1])
-    assert pages == 4  # about 124 events of 25 KB a page
+    assert len(pages) == 4  # about 124 events of 25 KB a page
 
 
 def test_an_export_of_large_events_streams_messages_a_client_receives(journeys: Journeys) -> None:
