@@ -470,3 +470,64 @@ def test_a_profile_that_absorbed_many_persons_lists_the_first_thousand_and_count
     assert len(profile.merge_history) == 500
     assert profile.merge_history_truncated
     assert profile.identifier_count == 1_101
+
+
+def test_list_profile_identifiers_pages_past_the_thousand_a_profile_shows(
+    stub: pb_grpc.IdentityServiceStub, metadata: Metadata
+) -> None:
+    shared = ("user_id", f"shared-{uuid.uuid4().hex[:6]}")
+    inputs = [_input(f"e{i}", shared, ("anonymous_id", f"a-{i:05}")) for i in range(1_500)]
+    inputs.append(_input("e-email", shared, ("email", "desk@example.com")))
+    _resolve(stub, metadata, inputs)
+    person = event_pb2.PersonRef(identifier=event_pb2.Identifier(type=shared[0], value=shared[1]))
+    pages, token = [], ""
+    while True:
+        request = pb.ListProfileIdentifiersRequest(person=person, page_size=700, page_token=token)
+        page = stub.ListProfileIdentifiers(request, metadata=metadata, timeout=30)
+        pages.append(page)
+        token = page.next_page_token
+        if not token:
+            break
+    listed = [(i.identifier.type, i.identifier.value) for page in pages for i in page.identifiers]
+    assert listed == [shared, ("email", "desk@example.com")] + [
+        ("anonymous_id", f"a-{i:05}") for i in range(1_500)
+    ]
+    assert [(len(p.identifiers), p.total_size) for p in pages] == [(700, 1_502), (700, 1_502), (102, 1_502)]
+    profile = stub.GetProfile(pb.GetProfileRequest(person=person), metadata=metadata, timeout=30).profile
+    assert {p.person_id for p in pages} == {profile.person_id}
+    assert list(profile.identifiers) == [i for page in pages for i in page.identifiers][:1_000]
+
+    by_id = pb.ListProfileIdentifiersRequest(person=event_pb2.PersonRef(person_id=profile.person_id))
+    whole = stub.ListProfileIdentifiers(by_id, metadata=metadata, timeout=30)  # 0 means 1,000 a page
+    assert (len(whole.identifiers), whole.total_size, bool(whole.next_page_token)) == (1_000, 1_502, True)
+
+
+def test_list_profile_identifiers_refuses_what_it_cannot_page(
+    stub: pb_grpc.IdentityServiceStub, metadata: Metadata
+) -> None:
+    _resolve(stub, metadata, [_input("one", ("anonymous_id", "a-1"), ("anonymous_id", "a-2"))])
+    _resolve(stub, metadata, [_input("two", ("anonymous_id", "b-1"), ("anonymous_id", "b-2"))])
+
+    def ref(value: str) -> event_pb2.PersonRef:
+        return event_pb2.PersonRef(identifier=event_pb2.Identifier(type="anonymous_id", value=value))
+
+    first = stub.ListProfileIdentifiers(
+        pb.ListProfileIdentifiersRequest(person=ref("a-1"), page_size=1), metadata=metadata, timeout=10
+    )
+    assert first.next_page_token
+    for request, code in [
+        (pb.ListProfileIdentifiersRequest(), grpc.StatusCode.INVALID_ARGUMENT),  # no person
+        (pb.ListProfileIdentifiersRequest(person=ref("nobody")), grpc.StatusCode.NOT_FOUND),
+        (
+            pb.ListProfileIdentifiersRequest(person=ref("a-1"), page_token="garbage!"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (pb.ListProfileIdentifiersRequest(person=ref("a-1"), page_size=-1), grpc.StatusCode.INVALID_ARGUMENT),
+        (  # another profile's token
+            pb.ListProfileIdentifiersRequest(person=ref("b-1"), page_token=first.next_page_token),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+    ]:
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.ListProfileIdentifiers(request, metadata=metadata, timeout=10)
+        assert refused.value.code() == code, refused.value.details()

@@ -9,7 +9,7 @@ from typing import NamedTuple
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from wayline.common.errors import FieldViolation, InvalidArgument
-from wayline.common.paging import decode_page_token, invalid_page_token
+from wayline.common.paging import decode_page_token, encode_page_token, invalid_page_token
 from wayline.common.timestamps import (
     MAX_TIMESTAMP_SECONDS,
     MIN_TIMESTAMP_SECONDS,
@@ -24,11 +24,13 @@ from wayline.identity.v1 import profile_pb2 as profile_pb
 from wayline_identity.erasure import Erasure
 from wayline_identity.model import (
     Conflict,
+    IdentifierPage,
     IgnoreReason,
     Key,
     MergeRecord,
     Override,
     Profile,
+    ProfileIdentifier,
     Resolution,
     ResolutionInput,
 )
@@ -45,6 +47,8 @@ __all__ = [
     "identifier",
     "identifier_key",
     "identifier_pb",
+    "identifiers_cursor",
+    "identifiers_page_pb",
     "merge_pb",
     "override_pb_of",
     "overrides_cursor",
@@ -277,19 +281,20 @@ def _conflict_pb(conflict: Conflict) -> profile_pb.MergeConflict:
     )
 
 
+def _identifier_pb(held: ProfileIdentifier) -> profile_pb.ProfileIdentifier:
+    return profile_pb.ProfileIdentifier(
+        identifier=identifier_pb(held.identifier),
+        first_seen_time=to_timestamp(held.first_seen),
+        last_seen_time=to_timestamp(held.last_seen),
+        first_event_id=held.first_event_id,
+        origin_person_id=held.origin_person_id,
+    )
+
+
 def profile_pb_of(profile: Profile) -> profile_pb.Profile:
     return profile_pb.Profile(
         person_id=profile.person_id,
-        identifiers=[
-            profile_pb.ProfileIdentifier(
-                identifier=identifier_pb(i.identifier),
-                first_seen_time=to_timestamp(i.first_seen),
-                last_seen_time=to_timestamp(i.last_seen),
-                first_event_id=i.first_event_id,
-                origin_person_id=i.origin_person_id,
-            )
-            for i in profile.identifiers
-        ],
+        identifiers=[_identifier_pb(i) for i in profile.identifiers],
         first_seen_time=to_timestamp(profile.first_seen),
         last_seen_time=to_timestamp(profile.last_seen),
         merged_person_ids=profile.merged_person_ids,
@@ -495,6 +500,38 @@ def profiles_cursor(token: str, binding: str) -> tuple[int, str]:
     if fields.get("f") != binding or type(seen) is not int or not isinstance(person, str) or _NUL in person:
         raise invalid_page_token("ListProfiles")
     return seen, person
+
+
+IdentifierKey = tuple[int, int, str, str]
+
+
+def identifiers_cursor(token: str) -> tuple[str, IdentifierKey]:
+    """(the person, the place after which the page resumes) of a ListProfileIdentifiers page token;
+    INVALID_PAGE_TOKEN unless it is one this service issues: the place is (negated type priority, first seen
+    in microseconds, type, value), with ints that are no bools (JSON `true` decodes to an int subclass)."""
+    fields = decode_page_token(token, "ListProfileIdentifiers")
+    person, key = fields.get("p"), fields.get("k")
+    if not isinstance(person, str) or not isinstance(key, list) or len(key) != 4:
+        raise invalid_page_token("ListProfileIdentifiers")
+    priority, seen, kind, value = key
+    if (
+        type(priority) is not int
+        or type(seen) is not int
+        or not isinstance(kind, str)
+        or not isinstance(value, str)
+    ):
+        raise invalid_page_token("ListProfileIdentifiers")
+    return person, (priority, seen, kind, value)
+
+
+def identifiers_page_pb(page: IdentifierPage) -> pb.ListProfileIdentifiersResponse:
+    token = encode_page_token({"p": page.person_id, "k": list(page.last_key)}) if page.last_key else ""
+    return pb.ListProfileIdentifiersResponse(
+        person_id=page.person_id,
+        identifiers=[_identifier_pb(i) for i in page.identifiers],
+        next_page_token=token,
+        total_size=page.total,
+    )
 
 
 def overrides_cursor(token: str, after_version: int) -> int:

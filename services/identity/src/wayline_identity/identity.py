@@ -8,6 +8,7 @@ whole change and roll it back, so what they report is exactly what the real call
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -21,7 +22,15 @@ from wayline_identity import edits, resolver
 from wayline_identity.erasure import Erasure, acknowledge, read_erasure, record_erasure
 from wayline_identity.errors import ProfileNotFound
 from wayline_identity.metrics import IdentityMetrics
-from wayline_identity.model import Key, MergeRecord, Override, Profile, ResolutionInput, ResolveOutcome
+from wayline_identity.model import (
+    IdentifierPage,
+    Key,
+    MergeRecord,
+    Override,
+    Profile,
+    ResolutionInput,
+    ResolveOutcome,
+)
 from wayline_identity.rules import Rules, rules_etag
 from wayline_identity.simulate import Simulation, simulate
 from wayline_identity.store import reads
@@ -157,6 +166,28 @@ class Identity:
             if profile is None:
                 raise ProfileNotFound(f"person {person_id!r} does not exist")
             return profile
+
+        return self._run(tenant, read)
+
+    def list_identifiers(
+        self,
+        tenant: str,
+        person_id: str = "",
+        identifier: Key | None = None,
+        *,
+        after: tuple[int, int, str, str] | None,
+        limit: int,
+    ) -> IdentifierPage:
+        """The profile's identifiers after the place `after` (None: from the first), at most `limit`."""
+
+        def read(g: Graph, rules: Rules) -> IdentifierPage:
+            person = _find(g, rules, person_id, identifier)
+            held = reads.read_identifiers(g.tx, tenant, person, rules)
+            keys = [reads.identifier_order(rules, h) for h in held]
+            start = bisect.bisect_right(keys, after) if after is not None else 0
+            page = held[start : start + limit]
+            more = start + limit < len(held)
+            return IdentifierPage(person, page, len(held), keys[start + limit - 1] if more else None)
 
         return self._run(tenant, read)
 

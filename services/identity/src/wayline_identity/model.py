@@ -146,6 +146,18 @@ class Profile:
     merged_person_count: int | None = None
 
 
+@dataclass(frozen=True)
+class IdentifierPage:
+    """A page of a profile's identifiers (ListProfileIdentifiers)."""
+
+    person_id: str
+    identifiers: list[ProfileIdentifier]
+    total: int
+    last_key: (
+        tuple[int, int, str, str] | None
+    )  # the last one's place (reads.identifier_order) when more follow
+
+
 @dataclass
 class ResolveOutcome:
     resolutions: list[Resolution]

@@ -11,7 +11,7 @@ import grpc
 
 from wayline.common.context import current_call, require_tenant
 from wayline.common.errors import FieldViolation, InvalidArgument
-from wayline.common.paging import encode_page_token, page_size
+from wayline.common.paging import encode_page_token, invalid_page_token, page_size
 from wayline.common.response_size import fitting
 from wayline.common.timestamps import to_micros
 from wayline.identity.v1 import identity_service_pb2 as pb
@@ -67,6 +67,20 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         return pb.GetProfileResponse(
             profile=c.profile_pb_of(self._identity.get_profile(tenant, person, identifier))
         )
+
+    def ListProfileIdentifiers(  # noqa: N802 - gRPC method names are the contract's
+        self, request: pb.ListProfileIdentifiersRequest, context: grpc.ServicerContext
+    ) -> pb.ListProfileIdentifiersResponse:
+        tenant = require_tenant()
+        person, identifier = c.person_ref(request.person, "person")
+        size = page_size(request.page_size, default=1000, maximum=10_000, violation=_NEGATIVE)
+        token_person, after = c.identifiers_cursor(request.page_token) if request.page_token else ("", None)
+        page = self._identity.list_identifiers(tenant, person, identifier, after=after, limit=size)
+        if (
+            token_person and token_person != page.person_id
+        ):  # a token of another profile (or one since merged)
+            raise invalid_page_token("ListProfileIdentifiers")
+        return c.identifiers_page_pb(page)
 
     def ListProfiles(  # noqa: N802 - gRPC method names are the contract's
         self, request: pb.ListProfilesRequest, context: grpc.ServicerContext

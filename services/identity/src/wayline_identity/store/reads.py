@@ -15,17 +15,19 @@ from typing import Any
 import structlog
 
 from wayline.common.sql import Database, Transaction
-from wayline.common.timestamps import MAX_TIMESTAMP_SECONDS, MIN_TIMESTAMP_SECONDS, from_micros
+from wayline.common.timestamps import MAX_TIMESTAMP_SECONDS, MIN_TIMESTAMP_SECONDS, from_micros, to_micros
 from wayline_identity.model import Conflict, Key, MergeKind, MergeRecord, Override, Profile, ProfileIdentifier
 from wayline_identity.rules import Rules
 
 __all__ = [
     "MERGE_HISTORY_LIMIT",
     "PROFILE_LIST_LIMIT",
+    "identifier_order",
     "list_overrides",
     "list_profiles",
     "max_override_version",
     "override_heads",
+    "read_identifiers",
     "read_profile",
 ]
 
@@ -83,18 +85,14 @@ def merge_from_row(row: Sequence[Any]) -> MergeRecord:
     )
 
 
-def read_profile(
-    tx: Transaction, tenant: str, person: str, rules: Rules, *, full: bool = True
-) -> Profile | None:
-    """The canonical profile `person`, with merge history and conflicts when `full`."""
-    rows = tx.execute(
-        "SELECT create_time, update_time, first_seen, last_seen FROM profiles"
-        " WHERE tenant = ? AND person_id = ? AND merged_into IS NULL",
-        (tenant, person),
-    )
-    if not rows:
-        return None
-    create_time, update_time, first_seen, last_seen = rows[0]
+def identifier_order(rules: Rules, held: ProfileIdentifier) -> tuple[int, int, str, str]:
+    """Where an identifier stands in a profile's list: by its type's priority, then first seen (in
+    microseconds: the key is also ListProfileIdentifiers' cursor)."""
+    return (-rules.priority(held.identifier[0]), to_micros(held.first_seen), *held.identifier)
+
+
+def read_identifiers(tx: Transaction, tenant: str, person: str, rules: Rules) -> list[ProfileIdentifier]:
+    """Every identifier the profile `person` holds, in `identifier_order`."""
     identifiers = [
         ProfileIdentifier(
             (kind, value),
@@ -109,7 +107,23 @@ def read_profile(
             (tenant, person),
         )
     ]
-    identifiers.sort(key=lambda i: (-rules.priority(i.identifier[0]), i.first_seen, i.identifier))
+    identifiers.sort(key=lambda held: identifier_order(rules, held))
+    return identifiers
+
+
+def read_profile(
+    tx: Transaction, tenant: str, person: str, rules: Rules, *, full: bool = True
+) -> Profile | None:
+    """The canonical profile `person`, with merge history and conflicts when `full`."""
+    rows = tx.execute(
+        "SELECT create_time, update_time, first_seen, last_seen FROM profiles"
+        " WHERE tenant = ? AND person_id = ? AND merged_into IS NULL",
+        (tenant, person),
+    )
+    if not rows:
+        return None
+    create_time, update_time, first_seen, last_seen = rows[0]
+    identifiers = read_identifiers(tx, tenant, person, rules)
     merged = sorted(
         str(r[0])
         for r in tx.execute(

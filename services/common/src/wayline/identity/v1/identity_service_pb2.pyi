@@ -364,6 +364,74 @@ class ListProfilesResponse(_message.Message):
 Global___ListProfilesResponse: _TypeAlias = ListProfilesResponse  # noqa: Y015
 
 @_typing.final
+class ListProfileIdentifiersRequest(_message.Message):
+    """ListProfileIdentifiersRequest pages one profile's identifiers."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSON_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """The maximum number of identifiers to return; 0 means 1,000, values above 10,000 are coerced to 10,000."""
+    page_token: _builtins.str
+    """The `next_page_token` of a previous call for the same profile, to get the next page."""
+    @_builtins.property
+    def person(self) -> _event_pb2.PersonRef:
+        """The profile, by person id or by any identifier it holds."""
+
+    def __init__(
+        self,
+        *,
+        person: _event_pb2.PersonRef | None = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["person", b"person"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "person", b"person"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListProfileIdentifiersRequest: _TypeAlias = ListProfileIdentifiersRequest  # noqa: Y015
+
+@_typing.final
+class ListProfileIdentifiersResponse(_message.Message):
+    """ListProfileIdentifiersResponse is one page of a profile's identifiers."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    IDENTIFIERS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    TOTAL_SIZE_FIELD_NUMBER: _builtins.int
+    person_id: _builtins.str
+    """The profile's person id (the surviving one when the request named a merged person)."""
+    next_page_token: _builtins.str
+    """The token of the next page; empty when this is the last page."""
+    total_size: _builtins.int
+    """How many identifiers the profile holds."""
+    @_builtins.property
+    def identifiers(self) -> _containers.RepeatedCompositeFieldContainer[_profile_pb2.ProfileIdentifier]:
+        """The identifiers, by identifier type priority then first seen."""
+
+    def __init__(
+        self,
+        *,
+        person_id: _builtins.str = ...,
+        identifiers: _abc.Iterable[_profile_pb2.ProfileIdentifier] | None = ...,
+        next_page_token: _builtins.str = ...,
+        total_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["identifiers", b"identifiers", "next_page_token", b"next_page_token", "person_id", b"person_id", "total_size", b"total_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListProfileIdentifiersResponse: _TypeAlias = ListProfileIdentifiersResponse  # noqa: Y015
+
+@_typing.final
 class MergeProfilesRequest(_message.Message):
     """MergeProfilesRequest names profiles to merge."""
 

@@ -58,6 +58,11 @@ class IdentityServiceStub:
                 request_serializer=wayline_dot_identity_dot_v1_dot_identity__service__pb2.ListProfilesRequest.SerializeToString,
                 response_deserializer=wayline_dot_identity_dot_v1_dot_identity__service__pb2.ListProfilesResponse.FromString,
                 _registered_method=True)
+        self.ListProfileIdentifiers = channel.unary_unary(
+                '/wayline.identity.v1.IdentityService/ListProfileIdentifiers',
+                request_serializer=wayline_dot_identity_dot_v1_dot_identity__service__pb2.ListProfileIdentifiersRequest.SerializeToString,
+                response_deserializer=wayline_dot_identity_dot_v1_dot_identity__service__pb2.ListProfileIdentifiersResponse.FromString,
+                _registered_method=True)
         self.MergeProfiles = channel.unary_unary(
                 '/wayline.identity.v1.IdentityService/MergeProfiles',
                 request_serializer=wayline_dot_identity_dot_v1_dot_identity__service__pb2.MergeProfilesRequest.SerializeToString,
@@ -161,6 +166,19 @@ class IdentityServiceServicer:
 
         Errors: INVALID_ARGUMENT for a malformed filter or page token; UNAVAILABLE when the store is down
         (retryable).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListProfileIdentifiers(self, request, context):
+        """ListProfileIdentifiers pages through every identifier a profile holds, in the order GetProfile lists
+        them (by identifier type priority, then first seen): the way to read past the first 1,000 that
+        GetProfile and ListProfiles show (`Profile.identifier_count` says when there are more).
+
+        Errors: INVALID_ARGUMENT when no person is given, or for a malformed page token or one of another
+        person; NOT_FOUND when the person or identifier is unknown (reason `PROFILE_NOT_FOUND`); UNAVAILABLE
+        when the store is down (retryable).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -332,6 +350,11 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     request_deserializer=wayline_dot_identity_dot_v1_dot_identity__service__pb2.ListProfilesRequest.FromString,
                     response_serializer=wayline_dot_identity_dot_v1_dot_identity__service__pb2.ListProfilesResponse.SerializeToString,
             ),
+            'ListProfileIdentifiers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListProfileIdentifiers,
+                    request_deserializer=wayline_dot_identity_dot_v1_dot_identity__service__pb2.ListProfileIdentifiersRequest.FromString,
+                    response_serializer=wayline_dot_identity_dot_v1_dot_identity__service__pb2.ListProfileIdentifiersResponse.SerializeToString,
+            ),
             'MergeProfiles': grpc.unary_unary_rpc_method_handler(
                     servicer.MergeProfiles,
                     request_deserializer=wayline_dot_identity_dot_v1_dot_identity__service__pb2.MergeProfilesRequest.FromString,
@@ -478,6 +501,33 @@ class IdentityService:
             '/wayline.identity.v1.IdentityService/ListProfiles',
             wayline_dot_identity_dot_v1_dot_identity__service__pb2.ListProfilesRequest.SerializeToString,
             wayline_dot_identity_dot_v1_dot_identity__service__pb2.ListProfilesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListProfileIdentifiers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wayline.identity.v1.IdentityService/ListProfileIdentifiers',
+            wayline_dot_identity_dot_v1_dot_identity__service__pb2.ListProfileIdentifiersRequest.SerializeToString,
+            wayline_dot_identity_dot_v1_dot_identity__service__pb2.ListProfileIdentifiersResponse.FromString,
             options,
             channel_credentials,
             insecure,

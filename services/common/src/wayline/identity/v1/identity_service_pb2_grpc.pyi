@@ -69,6 +69,15 @@ class IdentityServiceStub:
     Errors: INVALID_ARGUMENT for a malformed filter or page token; UNAVAILABLE when the store is down
     (retryable).
     """
+    ListProfileIdentifiers: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ListProfileIdentifiersRequest, _identity_service_pb2.ListProfileIdentifiersResponse]
+    """ListProfileIdentifiers pages through every identifier a profile holds, in the order GetProfile lists
+    them (by identifier type priority, then first seen): the way to read past the first 1,000 that
+    GetProfile and ListProfiles show (`Profile.identifier_count` says when there are more).
+
+    Errors: INVALID_ARGUMENT when no person is given, or for a malformed page token or one of another
+    person; NOT_FOUND when the person or identifier is unknown (reason `PROFILE_NOT_FOUND`); UNAVAILABLE
+    when the store is down (retryable).
+    """
     MergeProfiles: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.MergeProfilesRequest, _identity_service_pb2.MergeProfilesResponse]
     """MergeProfiles merges profiles by hand (for example after a support request); the oldest profile
     survives. The merge is audited with the caller's key and the reason, and produces person overrides.
@@ -214,6 +223,15 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
 
     Errors: INVALID_ARGUMENT for a malformed filter or page token; UNAVAILABLE when the store is down
     (retryable).
+    """
+    ListProfileIdentifiers: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ListProfileIdentifiersRequest, _identity_service_pb2.ListProfileIdentifiersResponse]  # type: ignore[assignment]
+    """ListProfileIdentifiers pages through every identifier a profile holds, in the order GetProfile lists
+    them (by identifier type priority, then first seen): the way to read past the first 1,000 that
+    GetProfile and ListProfiles show (`Profile.identifier_count` says when there are more).
+
+    Errors: INVALID_ARGUMENT when no person is given, or for a malformed page token or one of another
+    person; NOT_FOUND when the person or identifier is unknown (reason `PROFILE_NOT_FOUND`); UNAVAILABLE
+    when the store is down (retryable).
     """
     MergeProfiles: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.MergeProfilesRequest, _identity_service_pb2.MergeProfilesResponse]  # type: ignore[assignment]
     """MergeProfiles merges profiles by hand (for example after a support request); the oldest profile
@@ -375,6 +393,21 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
 
         Errors: INVALID_ARGUMENT for a malformed filter or page token; UNAVAILABLE when the store is down
         (retryable).
+        """
+
+    @_abc_1.abstractmethod
+    def ListProfileIdentifiers(
+        self,
+        request: _identity_service_pb2.ListProfileIdentifiersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.ListProfileIdentifiersResponse, _abc.Awaitable[_identity_service_pb2.ListProfileIdentifiersResponse]]:
+        """ListProfileIdentifiers pages through every identifier a profile holds, in the order GetProfile lists
+        them (by identifier type priority, then first seen): the way to read past the first 1,000 that
+        GetProfile and ListProfiles show (`Profile.identifier_count` says when there are more).
+
+        Errors: INVALID_ARGUMENT when no person is given, or for a malformed page token or one of another
+        person; NOT_FOUND when the person or identifier is unknown (reason `PROFILE_NOT_FOUND`); UNAVAILABLE
+        when the store is down (retryable).
         """
 
     @_abc_1.abstractmethod

@@ -210,8 +210,8 @@ class Profile(_message.Message):
     @_builtins.property
     def identifiers(self) -> _containers.RepeatedCompositeFieldContainer[Global___ProfileIdentifier]:
         """The identifiers the profile holds, by identifier type priority then first seen: the first 1,000 (see
-        `identifier_count`), so that a profile a shared login gathered tens of thousands of device ids into
-        still fits a response.
+        `identifier_count`; ListProfileIdentifiers pages through all of them), so that a profile a shared login
+        gathered tens of thousands of device ids into still fits a response.
         """
 
     @_builtins.property
