@@ -28,9 +28,9 @@ from wayline_cli.gateway import (
     Auth,
     GatewayOption,
     TlsOption,
+    api_key_option,
     bearer,
     call,
-    checked_api_key,
     out,
     pages,
     plain,
@@ -49,11 +49,7 @@ actions_app = typer.Typer(help="Apply, list and archive the action catalogue.", 
 
 ApiKeyOption = Annotated[
     str,
-    typer.Option(
-        envvar="WAYLINE_API_KEY",
-        callback=checked_api_key,
-        help="An API key: admin scope to apply or archive, read to list.",
-    ),
+    api_key_option("An API key: admin scope to apply or archive, read to list."),
 ]
 
 

@@ -48,9 +48,9 @@ from wayline_cli.gateway import (
     Auth,
     GatewayOption,
     TlsOption,
+    api_key_option,
     bearer,
     call,
-    checked_api_key,
     out,
     pages,
 )
@@ -71,7 +71,7 @@ connectors_app = typer.Typer(
 
 ApiKeyOption = Annotated[
     str,
-    typer.Option(envvar="WAYLINE_API_KEY", callback=checked_api_key, help="An API key with the admin scope."),
+    api_key_option("An API key with the admin scope."),
 ]
 Answer = TypeVar("Answer")
 

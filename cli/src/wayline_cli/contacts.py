@@ -27,8 +27,8 @@ from wayline_cli.gateway import (
     GATEWAY,
     GatewayOption,
     TlsOption,
+    api_key_option,
     bearer,
-    checked_api_key,
     err,
     failure,
     open_channel,
@@ -46,11 +46,7 @@ contacts_app.add_typer(policy_app, name="policy")
 
 ApiKeyOption = Annotated[
     str,
-    typer.Option(
-        envvar="WAYLINE_API_KEY",
-        callback=checked_api_key,
-        help="An API key: admin scope to set the policy, read otherwise.",
-    ),
+    api_key_option("An API key: admin scope to set the policy, read otherwise."),
 ]
 
 

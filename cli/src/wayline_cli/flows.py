@@ -29,9 +29,9 @@ from wayline_cli.gateway import (
     Auth,
     GatewayOption,
     TlsOption,
+    api_key_option,
     bearer,
     call,
-    checked_api_key,
     out,
     pages,
 )
@@ -58,11 +58,7 @@ flows_app = typer.Typer(
 
 ApiKeyOption = Annotated[
     str,
-    typer.Option(
-        envvar="WAYLINE_API_KEY",
-        callback=checked_api_key,
-        help="An API key: admin scope to change flows, read to list or get.",
-    ),
+    api_key_option("An API key: admin scope to change flows, read to list or get."),
 ]
 
 

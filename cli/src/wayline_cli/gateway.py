@@ -25,6 +25,7 @@ __all__ = [
     "GatewayOption",
     "ReadKeyOption",
     "TlsOption",
+    "api_key_option",
     "bearer",
     "call",
     "checked_api_key",
@@ -49,6 +50,12 @@ def checked_api_key(value: str | None) -> str | None:
     return value
 
 
+def api_key_option(help_text: str) -> Any:
+    """The `--api-key` option (or WAYLINE_API_KEY), checked as `checked_api_key` does, with its help text:
+    each command says which scope its key needs."""
+    return typer.Option(envvar="WAYLINE_API_KEY", callback=checked_api_key, help=help_text)
+
+
 def checked_gateway(value: str | None) -> str | None:
     """A gateway option gRPC can dial: not empty (gRPC's `dns:///` error) and without spaces."""
     if value is not None and (
@@ -65,7 +72,7 @@ TlsOption = Annotated[bool, typer.Option(help="Reach the gateway over TLS.")]
 # The key of the commands that only read (decisions, timeline, profile); the others state their scopes.
 ReadKeyOption = Annotated[
     str,
-    typer.Option(envvar="WAYLINE_API_KEY", callback=checked_api_key, help="An API key with the read scope."),
+    api_key_option("An API key with the read scope."),
 ]
 Auth = tuple[tuple[str, str], ...]
 

@@ -22,7 +22,7 @@ from wayline.gateway.v1 import api_key_pb2
 from wayline.gateway.v1 import gateway_service_pb2 as pb
 from wayline.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
 from wayline_cli import terminal
-from wayline_cli.gateway import GatewayOption, checked_api_key
+from wayline_cli.gateway import GatewayOption, api_key_option
 
 __all__ = ["keys_app"]
 
@@ -38,11 +38,7 @@ SCOPES = {
 
 ApiKeyOption = Annotated[
     str,
-    typer.Option(
-        envvar="WAYLINE_API_KEY",
-        callback=checked_api_key,
-        help="An admin API key (the operator's, or the tenant's own).",
-    ),
+    api_key_option("An admin API key (the operator's, or the tenant's own)."),
 ]
 TenantArgument = Annotated[str, typer.Argument(help="The tenant id, e.g. acme.")]
 

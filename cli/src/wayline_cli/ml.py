@@ -18,7 +18,7 @@ from wayline.client import Client
 from wayline.common.registry import REGISTRY
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
 from wayline_cli import ml_clv, ml_train, terminal
-from wayline_cli.gateway import checked_api_key, checked_gateway
+from wayline_cli.gateway import api_key_option, checked_gateway
 from wayline_ml.feature_spec import FeatureSpecError, default_spec, load_spec
 from wayline_ml.generator import ACTIONS, GeneratorConfig, Population, generate
 from wayline_ml.generator.files import write_parquet
@@ -69,7 +69,7 @@ def generate_command(  # noqa: PLR0917 - the round's arrays, passed explicitly
     ] = None,
     api_key: Annotated[
         str | None,
-        typer.Option(envvar="WAYLINE_API_KEY", callback=checked_api_key, help="API key for --gateway."),
+        api_key_option("API key for --gateway."),
     ] = None,
     tls: Annotated[bool, typer.Option(help="Use TLS to reach --gateway.")] = False,
 ) -> None:
@@ -139,7 +139,7 @@ def export_command(
     ] = _GATEWAY,
     api_key: Annotated[
         str | None,
-        typer.Option(envvar="WAYLINE_API_KEY", callback=checked_api_key, help="An API key (read scope)."),
+        api_key_option("An API key (read scope)."),
     ] = None,
     spec: Annotated[
         Path | None,

@@ -19,7 +19,7 @@ from rich.table import Table
 from wayline.client import DeliveryError
 from wayline.common.registry import REGISTRY
 from wayline_cli import terminal
-from wayline_cli.gateway import checked_api_key, checked_gateway
+from wayline_cli.gateway import api_key_option, checked_gateway
 from wayline_ml.clv.run import ClvJob, ClvReport, run_clv
 from wayline_ml.clv.store import SummaryQuery
 
@@ -61,11 +61,7 @@ def clv_command(  # noqa: PLR0917 - typer passes the command's options positiona
     ] = (f"localhost:{REGISTRY['gateway'].port}"),
     api_key: Annotated[
         str,
-        typer.Option(
-            envvar="WAYLINE_API_KEY",
-            callback=checked_api_key,
-            help="An API key with the read and write scopes.",
-        ),
+        api_key_option("An API key with the read and write scopes."),
     ] = "",
     tls: Annotated[bool, typer.Option(help="Use TLS to reach the gateway.")] = False,
 ) -> None:

@@ -28,7 +28,7 @@ from wayline.decision.v1 import decision_service_pb2 as pb
 from wayline.decision.v1 import decision_service_pb2_grpc as pb_grpc
 from wayline.decision.v1 import model_pb2
 from wayline_cli import terminal
-from wayline_cli.gateway import GatewayOption, TlsOption, checked_api_key
+from wayline_cli.gateway import GatewayOption, TlsOption, api_key_option
 from wayline_cli.times import utc_text
 
 __all__ = ["CHUNK_BYTES", "models_app", "package_files", "traffic_line", "upload_requests"]
@@ -45,11 +45,7 @@ err = terminal.console(stderr=True)
 
 ApiKeyOption = Annotated[
     str,
-    typer.Option(
-        envvar="WAYLINE_API_KEY",
-        callback=checked_api_key,
-        help="An API key: admin scope to push, read to list.",
-    ),
+    api_key_option("An API key: admin scope to push, read to list."),
 ]
 
 

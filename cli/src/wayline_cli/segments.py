@@ -40,9 +40,9 @@ from wayline_cli.gateway import (
     Auth,
     GatewayOption,
     TlsOption,
+    api_key_option,
     bearer,
     call,
-    checked_api_key,
     err,
     out,
     pages,
@@ -61,11 +61,7 @@ segments_app = typer.Typer(
 
 ApiKeyOption = Annotated[
     str,
-    typer.Option(
-        envvar="WAYLINE_API_KEY",
-        callback=checked_api_key,
-        help="An API key: admin scope to apply or delete, read to read.",
-    ),
+    api_key_option("An API key: admin scope to apply or delete, read to read."),
 ]
 
 

@@ -21,7 +21,7 @@ from rich.table import Table
 
 from wayline.common.registry import REGISTRY
 from wayline_cli import terminal
-from wayline_cli.gateway import checked_api_key, checked_gateway
+from wayline_cli.gateway import api_key_option, checked_gateway
 from wayline_cli.importing.errors import ImportStopped, UsageError
 from wayline_cli.importing.importer import ImportJob, ImportResult, Snapshot, open_job, run_import
 from wayline_cli.importing.readers import Format
@@ -48,9 +48,7 @@ def import_command(
     ],
     api_key: Annotated[
         str,
-        typer.Option(
-            envvar="WAYLINE_API_KEY", callback=checked_api_key, help="Gateway API key with the write scope."
-        ),
+        api_key_option("Gateway API key with the write scope."),
     ],
     gateway: Annotated[
         str, typer.Option(callback=checked_gateway, help="host:port of the Wayline gateway.")

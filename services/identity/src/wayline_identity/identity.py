@@ -28,6 +28,7 @@ from wayline_identity.model import (
     MergeRecord,
     Override,
     Profile,
+    ProfileIdentifier,
     ResolutionInput,
     ResolveOutcome,
 )
@@ -183,11 +184,14 @@ class Identity:
         def read(g: Graph, rules: Rules) -> IdentifierPage:
             person = _find(g, rules, person_id, identifier)
             held = reads.read_identifiers(g.tx, tenant, person, rules)
-            keys = [reads.identifier_order(rules, h) for h in held]
-            start = bisect.bisect_right(keys, after) if after is not None else 0
+
+            def place(item: ProfileIdentifier) -> tuple[int, int, str, str]:
+                return reads.identifier_order(rules, item)
+
+            start = bisect.bisect_right(held, after, key=place) if after is not None else 0
             page = held[start : start + limit]
             more = start + limit < len(held)
-            return IdentifierPage(person, page, len(held), keys[start + limit - 1] if more else None)
+            return IdentifierPage(person, page, len(held), place(page[-1]) if more else None)
 
         return self._run(tenant, read)
 
