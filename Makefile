@@ -52,9 +52,12 @@ check-protos: ## Fail when the committed generated code has drifted from protos/
 
 # Test files run on one worker process per core, at most four (ADR 62): each worker starts its own servers
 # and chDB, and a file's module fixtures stay on one worker. PYTEST_WORKERS=0 runs the suite in one process.
+# A worker that crashes ends the run (its test failed, with its trace): pytest-xdist 3.8 replaced it, then
+# could hang at the end of a --dist loadfile run with every test done (its issue 1378); CI ran out its 90 min.
 PYTEST_WORKERS ?= $(shell n=$$(nproc); echo $$(( n < 4 ? n : 4 )))
+PYTEST_DIST = --numprocesses $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --max-worker-restart 0
 pytest: ## The test suite (real servers on free ports, real chDB), one worker process per core.
-	$(RUN) pytest --numprocesses $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
+	$(RUN) pytest $(PYTEST_DIST)
 
 # CI runs the generated-data tests at a sample: each reference comparison on its fixed seeds, each property test
 # at its own count of examples (tests/breadth.py). This runs the same suite far wider, to find the rare cases.
@@ -62,8 +65,8 @@ pytest: ## The test suite (real servers on free ports, real chDB), one worker pr
 DEEP_SEEDS ?= 20
 DEEP_FIRST_SEED ?= 10000
 test-deep: sync ## The suite with DEEP_SEEDS more seeds per reference test, 50x the examples (about an hour).
-	WAYLINE_TEST_EXTRA_SEEDS=$(DEEP_SEEDS) WAYLINE_TEST_FIRST_SEED=$(DEEP_FIRST_SEED) $(RUN) pytest --numprocesses $(PYTEST_WORKERS) --dist loadfile \
-		--no-loadscope-reorder --hypothesis-profile wayline-deep --timeout 3600
+	WAYLINE_TEST_EXTRA_SEEDS=$(DEEP_SEEDS) WAYLINE_TEST_FIRST_SEED=$(DEEP_FIRST_SEED) $(RUN) pytest $(PYTEST_DIST) \
+		--hypothesis-profile wayline-deep --timeout 3600 -o faulthandler_timeout=3900
 
 bench: sync ## Benchmarks, each beside its same-run baseline; figures go to docs/benchmarks.md.
 	$(RUN) python -m bench

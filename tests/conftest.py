@@ -6,6 +6,7 @@ tests that need isolation use their own database (or their own tenant) in it.
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -54,6 +55,24 @@ def pytest_configure(config: pytest.Config) -> None:
     console is made: the CLI makes its consoles on import, while the test files are collected, so every
     table the CLI tests read would be cut at 80 columns whatever COLUMNS each test gives the CLI."""
     os.environ.pop("COLUMNS", None)
+    config.stash[_CRASH_TRACE_FD] = os.dup(2)  # the terminal's, as pytest's faulthandler takes it
+
+
+# When the embedded engine starts it takes the fatal signals, and the store gives them back with
+# faulthandler writing to standard error (wayline_journeys/store/engine_signals.py), which is the captured
+# output while a test runs: a test that crashed its worker lost its trace with the worker. Each test's call
+# writes a crash's trace to the terminal, as pytest's faulthandler does before the engine starts.
+_CRASH_TRACE_FD = pytest.StashKey[int]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> None:
+    if faulthandler.is_enabled():
+        faulthandler.enable(file=item.config.stash[_CRASH_TRACE_FD], all_threads=True)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    os.close(config.stash[_CRASH_TRACE_FD])
 
 
 @pytest.hookimpl(trylast=True)

@@ -24,6 +24,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalErr
 from wayline.common.context import remaining_seconds
 from wayline.common.errors import DeadlineExceeded, InvalidArgument
 from wayline_journeys.errors import StoreUnavailable
+from wayline_journeys.store.engine_signals import restore_fatal_signals
 from wayline_journeys.store.migrations import migrate
 from wayline_journeys.store.schema import MIGRATIONS
 from wayline_journeys.store.sql import SqlParams
@@ -121,6 +122,7 @@ def _client(
     client = clickhouse_connect.get_client(
         interface="chdb", path=str(embedded_path), database=database, settings=_SETTINGS, chdb_options=startup
     )
+    restore_fatal_signals()  # the engine, when this client started it, took them (engine_signals.py)
     with _gates_lock:
         _embedded_gates[client] = _embedded_gate_by_path.setdefault(str(embedded_path), threading.Lock())
     return client
