@@ -32,6 +32,7 @@ from wayline.common.grpc_types import (
     UnaryStreamClientInterceptor,
     UnaryUnaryClientInterceptor,
 )
+from wayline.common.guarded_channel import GuardedChannel
 from wayline.common.tls import ChannelTls
 
 __all__ = ["PropagatingInterceptor", "internal_channel", "retry_service_config"]
@@ -176,4 +177,5 @@ def internal_channel(
         channel = grpc.insecure_channel(address, options=options)
     else:
         channel = grpc.secure_channel(address, tls.credentials(), options=[*options, *tls.options()])
-    return grpc.intercept_channel(channel, PropagatingInterceptor(internal_token))
+    # Under the interceptors, which take a method's handle from it at every call (guarded_channel.py).
+    return grpc.intercept_channel(GuardedChannel(channel), PropagatingInterceptor(internal_token))

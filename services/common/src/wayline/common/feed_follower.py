@@ -95,20 +95,27 @@ class FeedFollower(ABC):
         for tenant in self._heads.moved(tenants, heads):
             if self.stopping:
                 return False
-            try:
-                self.follow(tenant)
-                if heads is not None and not self.stopping:  # else: maybe not read to its end
-                    self._heads.read_under(tenant, heads.get(tenant, 0))
-            except grpc.RpcError as error:
-                if not self.stopping:
-                    self._log.warning(
-                        f"{self._events}.override_feed_failed", tenant=tenant, error=str(error.code())
-                    )
-                caught_up = False
-            except Exception:  # noqa: BLE001 - one tenant's defect, or the store down, must not stop the others
-                self._log.exception(f"{self._events}.override_feed_crashed", tenant=tenant)
-                caught_up = False
+            caught_up = self._follow_logged(tenant, heads) and caught_up
         return caught_up
+
+    def _follow_logged(self, tenant: str, heads: Mapping[str, int] | None) -> bool:
+        """`follow` one tenant, its failure logged (unless the follower stops: the channel closed by `stop`
+        refuses calls); True when the tenant was brought up to date."""
+        try:
+            self.follow(tenant)
+            if heads is not None and not self.stopping:  # else: maybe not read to its end
+                self._heads.read_under(tenant, heads.get(tenant, 0))
+        except grpc.RpcError as error:
+            if not self.stopping:
+                self._log.warning(
+                    f"{self._events}.override_feed_failed", tenant=tenant, error=str(error.code())
+                )
+            return False
+        except Exception:  # noqa: BLE001 - one tenant's defect, or the store down, must not stop the others
+            if not self.stopping:
+                self._log.exception(f"{self._events}.override_feed_crashed", tenant=tenant)
+            return False
+        return True
 
     def follow(self, tenant: str) -> int:
         """Read the tenant's feed, then acknowledge the cursor if it moved since the last acknowledgement;

@@ -1,12 +1,13 @@
 """The fatal signals back from the embedded engine.
 
 chDB starts a ClickHouse engine inside the process, and the engine takes ClickHouse's own handlers of the
-fatal signals (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGSYS, SIGTRAP) and of SIGTSTP. A server passes
-what they catch to a thread of its own that writes the stack to its log; chDB has no such thread, so the
-handler never returns: a segmentation fault anywhere in the process (the engine, gRPC, onnxruntime, ...)
-left it hung for good, with no trace, serving health checks, where it should die, be restarted and say where
-(the image sets PYTHONFAULTHANDLER). A CI run lost 90 minutes that way (2026-12-06). After the engine starts
-the defaults come back, and Python's faulthandler when it was on.
+fatal signals (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGSYS, SIGTRAP) and of SIGTSTP, made for a
+ClickHouse server. In this process the handler did not return (for five minutes and more): a segmentation
+fault anywhere in the process (the engine, gRPC, onnxruntime, ...) left it hung, with no trace, answering
+health checks, where it should die, be restarted and say where (the image sets PYTHONFAULTHANDLER). Seen in
+the test suite (2026-12-06): a gRPC call on a closed channel (wayline/common/guarded_channel.py) crashed
+workers, which left no trace until the defaults came back. After the engine starts the defaults come back, and
+Python's faulthandler when it was on.
 """
 
 from __future__ import annotations
