@@ -28,10 +28,13 @@ class GuardedChannel(grpc.Channel):
         self._lock = threading.Lock()
         self._closed = False
 
-    def _open(self) -> grpc.Channel:
-        if self._closed:
-            raise ValueError(CLOSED)
-        return self._channel
+    def _multicallable(
+        self, kind: str, method: str, serializer: Any, deserializer: Any, registered: bool
+    ) -> Any:
+        with self._lock:
+            if self._closed:
+                raise ValueError(CLOSED)
+            return getattr(self._channel, kind)(method, serializer, deserializer, registered)
 
     def subscribe(self, callback: Any, try_to_connect: bool = False) -> None:
         self._channel.subscribe(callback, try_to_connect=try_to_connect)
@@ -47,10 +50,9 @@ class GuardedChannel(grpc.Channel):
         response_deserializer: Any = None,
         _registered_method: bool = False,
     ) -> grpc.UnaryUnaryMultiCallable[Any, Any]:
-        with self._lock:
-            return self._open().unary_unary(  # type: ignore[call-arg]
-                method, request_serializer, response_deserializer, _registered_method
-            )
+        return self._multicallable(  # type: ignore[no-any-return]
+            "unary_unary", method, request_serializer, response_deserializer, _registered_method
+        )
 
     def unary_stream(
         self,
@@ -59,10 +61,9 @@ class GuardedChannel(grpc.Channel):
         response_deserializer: Any = None,
         _registered_method: bool = False,
     ) -> grpc.UnaryStreamMultiCallable[Any, Any]:
-        with self._lock:
-            return self._open().unary_stream(  # type: ignore[call-arg]
-                method, request_serializer, response_deserializer, _registered_method
-            )
+        return self._multicallable(  # type: ignore[no-any-return]
+            "unary_stream", method, request_serializer, response_deserializer, _registered_method
+        )
 
     def stream_unary(
         self,
@@ -71,10 +72,9 @@ class GuardedChannel(grpc.Channel):
         response_deserializer: Any = None,
         _registered_method: bool = False,
     ) -> grpc.StreamUnaryMultiCallable[Any, Any]:
-        with self._lock:
-            return self._open().stream_unary(  # type: ignore[call-arg]
-                method, request_serializer, response_deserializer, _registered_method
-            )
+        return self._multicallable(  # type: ignore[no-any-return]
+            "stream_unary", method, request_serializer, response_deserializer, _registered_method
+        )
 
     def stream_stream(
         self,
@@ -83,10 +83,9 @@ class GuardedChannel(grpc.Channel):
         response_deserializer: Any = None,
         _registered_method: bool = False,
     ) -> grpc.StreamStreamMultiCallable[Any, Any]:
-        with self._lock:
-            return self._open().stream_stream(  # type: ignore[call-arg]
-                method, request_serializer, response_deserializer, _registered_method
-            )
+        return self._multicallable(  # type: ignore[no-any-return]
+            "stream_stream", method, request_serializer, response_deserializer, _registered_method
+        )
 
     def close(self) -> None:
         with self._lock:
