@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import INTERNAL_TOKEN, common_settings, start_server
 from tests.journeys.conftest import T0, Journeys, ids, stored_event
+from wayline.common.clients import internal_channel
 from wayline.common.server import Server
 from wayline.common.timestamps import to_timestamp
 from wayline.event.v1 import event_pb2
@@ -23,6 +24,8 @@ from wayline.identity.v1 import identity_service_pb2 as identity_pb
 from wayline.identity.v1 import identity_service_pb2_grpc as identity_grpc
 from wayline_identity.service import identity_service
 from wayline_identity.settings import IdentitySettings
+from wayline_journeys.follower import FeedUnavailable
+from wayline_journeys.identity_feed import IdentityOverrideFeed
 from wayline_journeys.service import journeys_service
 from wayline_journeys.settings import JourneysSettings
 
@@ -198,3 +201,17 @@ def test_journeys_erases_on_the_feeds_markers_and_acknowledges_them(
     eventually(
         lambda: identity.erasure_step(erasure.erasure_id, "journeys").state, identity_pb.ERASURE_STATE_DONE
     )
+
+
+def test_the_feed_closed_by_the_followers_stop_is_unavailable_not_a_crash(servers: Servers) -> None:
+    """`stop` closes the channel while the follower may still call through it: the call is refused as the
+    feed unavailable (quiet while stopping), where it was a segmentation fault (ADR 98)."""
+    feed = IdentityOverrideFeed(internal_channel(servers.identity.address, internal_token=INTERNAL_TOKEN))
+    assert feed.heads(["acme"]) is not None  # open: identity answers
+    feed.close()
+    with pytest.raises(FeedUnavailable, match="closed"):
+        feed.heads(["acme"])
+    with pytest.raises(FeedUnavailable, match="closed"):
+        feed.acknowledge("acme", 1)
+    with pytest.raises(FeedUnavailable, match="closed"):
+        feed.page("acme", 0, "")

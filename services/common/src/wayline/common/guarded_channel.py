@@ -17,7 +17,7 @@ from typing import Any
 
 import grpc
 
-__all__ = ["GuardedChannel"]
+__all__ = ["CLOSED", "GuardedChannel"]
 
 CLOSED = "Cannot invoke RPC on closed channel!"  # grpc's own words for a plain closed channel
 
