@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
+from functools import partial
 from typing import Any, TypeVar
 
 from wayline.common.errors import Aborted, FieldViolation, InvalidArgument, Unavailable
@@ -28,7 +29,6 @@ from wayline_identity.model import (
     MergeRecord,
     Override,
     Profile,
-    ProfileIdentifier,
     ResolutionInput,
     ResolveOutcome,
 )
@@ -184,10 +184,7 @@ class Identity:
         def read(g: Graph, rules: Rules) -> IdentifierPage:
             person = _find(g, rules, person_id, identifier)
             held = reads.read_identifiers(g.tx, tenant, person, rules)
-
-            def place(item: ProfileIdentifier) -> tuple[int, int, str, str]:
-                return reads.identifier_order(rules, item)
-
+            place = partial(reads.identifier_order, rules)
             start = bisect.bisect_right(held, after, key=place) if after is not None else 0
             page = held[start : start + limit]
             more = start + limit < len(held)

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 import grpc
 
 from wayline.common.context import TENANT_HEADER
-from wayline.common.guarded_channel import CLOSED
+from wayline.common.guarded_channel import ChannelClosed
 from wayline.common.override_heads import read_override_heads
 from wayline.identity.v1 import identity_service_pb2 as identity_pb
 from wayline.identity.v1 import identity_service_pb2_grpc as identity_grpc
@@ -84,7 +84,5 @@ def _feed_errors() -> Iterator[None]:
         if error.code() in _UNREACHABLE:
             raise FeedUnavailable(message) from error
         raise FeedRefused(message) from error
-    except ValueError as error:
-        if str(error) != CLOSED:
-            raise
+    except ChannelClosed as error:
         raise FeedUnavailable("the channel to identity is closed (the follower stops)") from error

@@ -17,9 +17,15 @@ from typing import Any
 
 import grpc
 
-__all__ = ["CLOSED", "GuardedChannel"]
+__all__ = ["ChannelClosed", "GuardedChannel"]
 
-CLOSED = "Cannot invoke RPC on closed channel!"  # grpc's own words for a plain closed channel
+
+class ChannelClosed(ValueError):
+    """A call on a closed channel: a ValueError, as a plain closed channel raises, that callers stopping
+    can tell from other ValueErrors."""
+
+    def __init__(self) -> None:
+        super().__init__("Cannot invoke RPC on closed channel!")  # grpc's own words
 
 
 class GuardedChannel(grpc.Channel):
@@ -33,7 +39,7 @@ class GuardedChannel(grpc.Channel):
     ) -> Any:
         with self._lock:
             if self._closed:
-                raise ValueError(CLOSED)
+                raise ChannelClosed
             return getattr(self._channel, kind)(method, serializer, deserializer, registered)
 
     def subscribe(self, callback: Any, try_to_connect: bool = False) -> None:
