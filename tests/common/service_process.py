@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from wayline_cli.suite import free_port
+
 IDENTITY_MAIN = "import runpy; runpy.run_module('wayline_identity', run_name='__main__')"
 
 
@@ -21,12 +23,15 @@ def serving(
 ) -> Iterator[list[dict[str, object]]]:
     """Run `code` (a service's `__main__`) in a new process until it logs `server.serving`; yield its log
     lines up to that one while it goes on serving; terminate it on exit. GRPC_EXPERIMENTS is left to the
-    process unless `environment` sets it."""
+    process unless `environment` sets it. Free ports, not identity's defaults: the other worker's test of
+    this file's kind ran beside it, and the second process could not listen (it logged nothing)."""
     env = {k: v for k, v in os.environ.items() if k != "GRPC_EXPERIMENTS"}
     env |= {
         "WAYLINE_DATA_DIR": str(tmp_path),
         "WAYLINE_INTERNAL_TOKEN": "t" * 32,
         "WAYLINE_LOG_FORMAT": "json",
+        "WAYLINE_IDENTITY_PORT": str(free_port()),
+        "WAYLINE_IDENTITY_METRICS_PORT": str(free_port()),
     }
     env |= environment or {}
     process = subprocess.Popen(
