@@ -147,15 +147,21 @@ class _Run:
         _check_timeline(self.address, payloads[0])
         rows: list[Measurement] = []
         anchored = self.raw.has_person_anchors
-        baseline = "raw SQL via person_anchors" if anchored else _SCAN
+        by_person = self.raw.has_person_timelines
+        via_anchors = "raw SQL via person_anchors"
+        baseline = "raw SQL on person_timelines" if by_person else via_anchors if anchored else _SCAN
         calls = min(requests, _TIMELINE_CALLS)
         for concurrency in (1, 8):
             name, rpc = "GetTimeline over gRPC", method("GetTimeline")
             scenario = run_scenario(name, self.address, rpc, METADATA, payloads, concurrency, calls)
             rows.append(asyncio.run(scenario))
+            if by_person:
+                rows.append(
+                    measure_blocking(baseline, self.raw.person_timeline, self.persons, concurrency, calls)
+                )
             if anchored:
                 anchors = partial(self.raw.timeline, anchored=True)
-                rows.append(measure_blocking(baseline, anchors, self.persons, concurrency, calls))
+                rows.append(measure_blocking(via_anchors, anchors, self.persons, concurrency, calls))
             # Reads the whole tenant at every call: fewer calls, to keep the 10M run within minutes.
             rows.append(
                 measure_blocking(_SCAN, self.raw.timeline, self.persons, concurrency, min(calls, _SCAN_CALLS))
@@ -450,9 +456,14 @@ class _Run:
             return time.perf_counter() - began
 
         anchored = self.raw.has_person_anchors
-        self._during(
-            table, "raw chDB", lambda: self.raw.timeline(next(persons), anchored), raw_insert, extra.events
-        )
+
+        def raw_page() -> object:
+            person = next(persons)
+            if self.raw.has_person_timelines:
+                return self.raw.person_timeline(person)
+            return self.raw.timeline(person, anchored)
+
+        self._during(table, "raw chDB", raw_page, raw_insert, extra.events)
         self.loaded += extra.events
         self.console.print(table)
 

@@ -61,6 +61,13 @@ _PERSON_ANCHORS = (
     "AND person_id = {person:String}) "
 )
 
+# The copy keyed by person that the service's first read takes (store/person_timelines.py, ADR 99): its
+# columns as they are, no payload decoded, no copies collapsed (the generated rows hold none).
+_PERSON_TIMELINE = (
+    "SELECT person_id, timestamp, event_id, received_at, name, channel, payload FROM person_timelines "
+    "WHERE tenant_id = {tenant:String} AND person_id = {person:String} " + _PAGE
+)
+
 # A merged person's timeline by hand: the events stored under the person or under a person merged into them
 # (the raw copy's person-wide overrides), found through the anchors of those persons.
 _MERGED_PERSONS = (
@@ -292,6 +299,7 @@ class RawCopy:
         self.client = self._db.client
         tables = self._rows("SELECT name FROM system.tables WHERE database = currentDatabase()", {})
         self.has_person_anchors = ("person_anchors",) in {tuple(t) for t in tables}
+        self.has_person_timelines = ("person_timelines",) in {tuple(t) for t in tables}
         self._events = "events"
 
     def close(self) -> None:
@@ -310,6 +318,10 @@ class RawCopy:
     def timeline(self, person: str, anchored: bool = False) -> Sequence[Sequence[Any]]:
         sql = _TIMELINE + (_PERSON_ANCHORS if anchored else "") + _PAGE
         return self._rows(sql, {"tenant": TENANT, "person": person})
+
+    def person_timeline(self, person: str) -> Sequence[Sequence[Any]]:
+        """The first page of a person's timeline from `person_timelines`, by hand."""
+        return self._rows(_PERSON_TIMELINE, {"tenant": TENANT, "person": person})
 
     def merged_timeline(self, person: str) -> Sequence[Sequence[Any]]:
         """The first page of the timeline of a person others were merged into (`merge_persons`), by hand."""

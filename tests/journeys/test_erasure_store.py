@@ -111,7 +111,9 @@ def hourly(fresh_database: Callable[[], Client]) -> Iterator[SeenStore]:
 def wait_off_disk(store: SeenStore, person: str) -> None:
     """Until the person's masked events are rewritten away (APPLY DELETED MASK runs asynchronously)."""
     deadline = time.monotonic() + 30
-    while store.count("events", person, on_disk=True):
+    while store.count("events", person, on_disk=True) or store.count(
+        "person_timelines", person, on_disk=True
+    ):
         assert time.monotonic() < deadline, "the masked events are still on disk"
         time.sleep(0.05)
 
@@ -209,8 +211,10 @@ def test_the_erasures_of_an_interval_share_one_purge_per_table(hourly: SeenStore
     assert hourly.applied() == []  # masked: unreadable at once, still on disk
     assert [hourly.count("events", p) for p in persons] == [0, 0, 0]
     assert [hourly.count("events", p, on_disk=True) for p in persons] == [1, 1, 1]
+    assert [hourly.count("person_timelines", p) for p in persons] == [0, 0, 0]
+    assert [hourly.count("person_timelines", p, on_disk=True) for p in persons] == [1, 1, 1]
 
-    masked = ["decision_events", "events", "identifier_anchors", "person_anchors"]
+    masked = ["decision_events", "events", "identifier_anchors", "person_anchors", "person_timelines"]
     assert hourly.purge.purge() == masked
     assert hourly.applied() == masked
     for person in persons:
@@ -228,7 +232,13 @@ def test_start_purges_every_erased_table_and_stop_what_is_still_noted(hourly: Se
     assert hourly.erase(person) == 1
     assert hourly.applied() == []
     hourly.purge.stop()
-    assert hourly.applied() == ["decision_events", "events", "identifier_anchors", "person_anchors"]
+    assert hourly.applied() == [
+        "decision_events",
+        "events",
+        "identifier_anchors",
+        "person_anchors",
+        "person_timelines",
+    ]
     wait_off_disk(hourly, person)
 
 

@@ -6,7 +6,8 @@ event of the person stored after the erasure is swept up later: erasure_sweep.py
 until a merge drops them, at no set time, so the erasure notes the tables it masked rows in, and an APPLY
 DELETED MASK (ClickHouse's guidance for deletions that must reach the disk) rewrites their parts for all the
 erasures of an interval (purge.py). Rows are deleted by event
-id: every copy of an erased event goes, also an older copy written under another person before a replay.
+id: every copy of an erased event goes, also an older copy written under another person before a replay,
+and its copies in `person_timelines` and `decision_events`.
 The anchor lookups of the touched anchors are rebuilt from the events that remain, so no identifier of the
 person survives in them.
 
@@ -70,7 +71,7 @@ _PAIRS = "arrayZip(arrayMap(t -> toString(t), identifier_types), identifier_valu
 _ERASE_CHUNK = 10_000  # event ids per DELETE: one mutation for almost every person, bounded statements
 ERASE_PASSES = 3  # deletes of what a read still finds, before the call fails and identity retries it
 SETTLE_SECONDS = 30.0  # the longest a look again waits for the mutations running on its tables
-_LOOKED_AT = ("events", "decision_events")  # the tables a look again reads
+_LOOKED_AT = ("events", "decision_events", "person_timelines")  # the tables a look again reads
 
 
 @dataclass(frozen=True)
@@ -100,8 +101,10 @@ class EventEraser:
         for _ in range(ERASE_PASSES):
             if erased:
                 self._settle()  # a look again: once the mutations beside ours are done
-            left = self._find(tenant, persons, mapping, received_by) | self._decision_copies_left(
-                tenant, erased
+            left = (
+                self._find(tenant, persons, mapping, received_by)
+                | self._decision_copies_left(tenant, erased)
+                | self._timeline_copies_left(tenant, erased)
             )
             if not left:
                 break
@@ -212,10 +215,29 @@ class EventEraser:
         )
         return {str(event_id): erased[str(event_id)] for (event_id,) in left}
 
+    def _timeline_copies_left(self, tenant: str, erased: Mapping[str, _Stored]) -> dict[str, _Stored]:
+        """The erased events whose copy a read of `person_timelines` still returns."""
+        if not erased:
+            return {}
+        left = self._timeline_copies(tenant, list(erased))
+        return {event_id: erased[event_id] for _, event_id in left}
+
+    def _timeline_copies(self, tenant: str, ids: list[str]) -> list[tuple[str, str]]:
+        """(stored person, event id) of each copy of the events `ids` in `person_timelines`: under every
+        person the event was ever stored under (a replay after identity moved it stores it anew), so found
+        by event id (the table's bloom filter index), not by the erased person."""
+        rows = self._db.rows(
+            "SELECT DISTINCT person_id, event_id FROM person_timelines WHERE tenant_id = {tenant:String} "
+            "AND event_id IN {ids:Array(UUID)}",
+            {"tenant": tenant, "ids": ids},
+            "finding persons' timeline copies",
+        )
+        return [(str(person), str(event_id)) for person, event_id in rows]
+
     def _delete(self, tenant: str, events: Mapping[str, _Stored]) -> None:
-        """The events' decision copies first, then the events: another erasure of the same person (the feed's
-        marker beside identity's call, on this replica or another) that no longer finds the events can
-        answer done, and must find their copies gone too."""
+        """The events' copies first, then the events: another erasure of the same person (the feed's marker
+        beside identity's call, on this replica or another) that no longer finds the events can answer done,
+        and must find their copies gone too."""
         topology = self._db.topology
         ids = list(events)
         for start in range(0, len(ids), _ERASE_CHUNK):
@@ -228,6 +250,16 @@ class EventEraser:
                 {"tenant": tenant, "ids": list(chunk)},
                 "erasing persons' decision events",
             )
+            # Their copies by person, the persons' key ranges named so the DELETE touches those only.
+            stored = sorted({person for person, _ in self._timeline_copies(tenant, list(chunk))})
+            if stored:
+                self._db.command(
+                    f"DELETE FROM {topology.local('person_timelines')}{topology.on_cluster} "
+                    "WHERE tenant_id = {tenant:String} AND person_id IN {stored:Array(String)} "
+                    "AND event_id IN {ids:Array(UUID)}",
+                    {"tenant": tenant, "stored": stored, "ids": list(chunk)},
+                    "erasing persons' timeline copies",
+                )
             self._db.command(
                 f"DELETE FROM {topology.local('events')}{topology.on_cluster} "
                 "WHERE tenant_id = {tenant:String} AND anchor IN {anchors:Array(UInt64)} "
@@ -241,7 +273,9 @@ class EventEraser:
         anchors = sorted({s.anchor for s in erased.values()})
         for statement in lookup_rebuilds(self._db.topology):
             self._db.command(statement, {"tenant": tenant, "anchors": anchors}, "rebuilding anchor lookups")
-        self._on_masked(["events", "decision_events", "person_anchors", "identifier_anchors"])
+        self._on_masked(
+            ["events", "decision_events", "person_timelines", "person_anchors", "identifier_anchors"]
+        )
 
 
 def _owners(persons: Sequence[PersonToErase]) -> dict[tuple[str, str], int]:

@@ -26,7 +26,14 @@ __all__ = ["ERASED_TABLES", "DeletedRowsPurge"]
 log = structlog.get_logger("wayline.journeys.purge")
 
 # Every table an erasure masks rows in (erasure.py; overrides.py for person_overrides).
-ERASED_TABLES = ("events", "decision_events", "person_anchors", "identifier_anchors", "person_overrides")
+ERASED_TABLES = (
+    "events",
+    "decision_events",
+    "person_timelines",
+    "person_anchors",
+    "identifier_anchors",
+    "person_overrides",
+)
 _SHARDED = frozenset(ERASED_TABLES) - {"person_overrides"}  # named through the topology's local tables
 
 

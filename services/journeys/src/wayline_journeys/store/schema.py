@@ -13,6 +13,7 @@ from clickhouse_connect.driver.client import Client
 from wayline_journeys.store.columns import INSERT_COLUMN_NAMES, column_definitions
 from wayline_journeys.store.decision_tables import decision_tables
 from wayline_journeys.store.migrations import Migration, Step
+from wayline_journeys.store.person_timelines import person_timeline_tables
 from wayline_journeys.store.segment_tables import segment_tables
 from wayline_journeys.store.topology import Topology
 
@@ -327,4 +328,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(11, "decision_events: the decision service's events by decision id", decision_tables),
     Migration(12, "events in four anchor partitions", lambda topology: [_events_in_four_partitions]),
     Migration(13, "erased_persons: the persons erasures took", _erased_persons),
+    Migration(
+        14, "person_timelines: each person's events in time order, for the timeline", person_timeline_tables
+    ),
 )

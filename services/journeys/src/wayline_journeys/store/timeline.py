@@ -6,13 +6,15 @@ touches that data only, however large the table. A person's timeline holds the e
 that person, and every event's `person_id` is its current person.
 
 Most persons have no override at all: no override row names them as source or target, so their timeline is
-exactly the events stored with their id. A person's page is first read that way, in one statement that also
-counts the override rows naming the person; only when it finds some (or no event) does the exact read follow:
-one statement loads the anchors together with the live overrides of the persons involved
-(PersonOverrideStore.timeline_subject), and a second reads the page through them. A person this process has
-seen named by an override (it recorded one, or a first read found one: store/named_persons.py) skips the
-first statement. On chDB every statement costs milliseconds before it reads anything (docs/journeys.md), and
-a timeline is the read users wait on.
+exactly the events stored with their id. A person's page is first read that way, from `person_timelines`
+(store/person_timelines.py: each person's events in time order, in few columns), in one statement that
+also returns the marker row an override naming the person leaves there; only when it finds one (or no
+event) does the exact read from `events` follow: one statement loads the anchors together with the live
+overrides of the persons involved (PersonOverrideStore.timeline_subject), and a second reads the page
+through them. A person this process has seen named by an override (it recorded one, or a first read found
+one: store/named_persons.py) skips the first statement. On chDB every statement costs milliseconds before
+it reads anything, and every column of every part it reads more (docs/journeys.md); a timeline is the read
+users wait on (ADR 99).
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ from wayline_journeys.store.client import SHORT_READ, JourneyDatabase
 from wayline_journeys.store.columns import READ_COLUMN_NAMES, record_from_row
 from wayline_journeys.store.overrides import PersonOverrideStore
 from wayline_journeys.store.person_sql import IDENTIFIER_MATCH, current_person_sql
-from wayline_journeys.store.sql import override_rows_naming, person_anchors
+from wayline_journeys.store.person_timelines import MARKER_EVENT_ID, ROW_COLUMNS, record_from_timeline_row
 
 __all__ = ["ClickHouseTimeline"]
 
-_OVERRIDE_ROWS = override_rows_naming("{person:String}")
+_MARKER = f"event_id = toUUID('{MARKER_EVENT_ID}')"
 
 
 class ClickHouseTimeline:
@@ -58,7 +60,7 @@ class ClickHouseTimeline:
                 return TimelinePage([record_from_row(row) for row in rows], "")
             query = replace(query, person_id=holder, identifier=None)
         if not self._overrides.named.named(query.tenant, query.person_id):
-            page = self._page_without_overrides(query)
+            page = self._page_as_stored(query)
             if page is not None:
                 return TimelinePage(page, query.person_id)
         mapping, anchors = self._overrides.timeline_subject(query)
@@ -90,26 +92,29 @@ class ClickHouseTimeline:
         )
         return str(latest[0][0]) if latest else ""
 
-    def _page_without_overrides(self, query: TimelineQuery) -> list[EventRecord] | None:
-        """The person's page read as if no override concerned them, or None when some override row names
-        them (or the page is empty, which may be why): then only the exact read answers."""
-        conditions = [person_anchors("person_id = {person:String}")]
-        parameters: dict[str, Any] = {"person": query.person_id}
-        rows = self._page(
-            query,
-            "person_id",
-            conditions,
+    def _page_as_stored(self, query: TimelineQuery) -> list[EventRecord] | None:
+        """The person's page read as if no override concerned them, or None when an override names them (its
+        marker row, which no filter drops, comes first): then only the exact read answers. The newest copy of
+        each event id is taken before the filters, as FINAL would (a retry may carry another time)."""
+        filters, parameters, direction = _filters(query)
+        parameters |= {"person": query.person_id}
+        columns = ", ".join(ROW_COLUMNS)
+        wanted = f"{_MARKER} OR ({' AND '.join(filters)})" if filters else "true"
+        rows = self._db.rows(
+            f"SELECT {columns} FROM (SELECT {columns} FROM person_timelines "
+            "PREWHERE tenant_id = {tenant:String} AND person_id = {person:String} "
+            f"ORDER BY received_at DESC LIMIT 1 BY event_id) "
+            f"WHERE {wanted} "
+            f"ORDER BY {_MARKER} DESC, timestamp {direction}, toString(event_id) {direction} "
+            "LIMIT {limit:UInt32}",
             parameters,
-            extra_columns=f", {_OVERRIDE_ROWS} AS override_rows",
-            # Before FINAL, as relation.stored_events_of does and for its reason: exact for a person no
-            # override names, which override_rows checks (ADR 97).
-            prewhere="person_id = {person:String}",
+            "reading the timeline",
+            SHORT_READ,
         )
-        if rows and rows[0][-1]:
+        if rows and str(rows[0][2]) == MARKER_EVENT_ID:
             self._overrides.named.note(query.tenant, [query.person_id])
-        if not rows or rows[0][-1]:
             return None
-        return [record_from_row(row[: len(READ_COLUMN_NAMES)]) for row in rows]
+        return [record_from_timeline_row(row) for row in rows]
 
     def _page(
         self,
@@ -117,44 +122,46 @@ class ClickHouseTimeline:
         person: str,
         conditions: list[str],
         parameters: dict[str, Any],
-        *,
-        extra_columns: str = "",
-        prewhere: str = "",
     ) -> list[tuple[Any, ...]]:
-        """The rows of the page of the events meeting `prewhere` (applied before FINAL), `conditions` and
-        `query`'s filters: READ_COLUMN_NAMES with the expression `person` (which conditions may name
-        `current_person`) for person_id, then `extra_columns`."""
-        conditions = ["tenant_id = {tenant:String}", *conditions]
-        parameters |= {"tenant": query.tenant, "limit": query.limit}
-        if query.channels:
-            conditions.append("channel IN {channels:Array(String)}")
-            parameters["channels"] = list(query.channels)
-        if query.event_names:
-            conditions.append("name IN {names:Array(String)}")
-            parameters["names"] = list(query.event_names)
-        if query.start is not None:
-            conditions.append("timestamp >= {start:DateTime64(6, 'UTC')}")
-            parameters["start"] = query.start
-        if query.end is not None:
-            conditions.append("timestamp < {end:DateTime64(6, 'UTC')}")
-            parameters["end"] = query.end
-        direction = "ASC" if query.order is TimelineOrder.OLDEST_FIRST else "DESC"
-        if query.after is not None:
-            comparison = ">" if query.order is TimelineOrder.OLDEST_FIRST else "<"
-            conditions.append(
-                f"(toUnixTimestamp64Micro(timestamp), toString(event_id)) {comparison} "
-                "({after_us:Int64}, {after_id:String})"
-            )
-            parameters["after_us"] = query.after.timestamp_us
-            parameters["after_id"] = query.after.event_id
+        """The rows of the page of `events` meeting `conditions` and `query`'s filters: READ_COLUMN_NAMES with
+        the expression `person` (which conditions may name `current_person`) for person_id."""
+        filters, filter_parameters, direction = _filters(query)
+        conditions = ["tenant_id = {tenant:String}", *conditions, *filters]
         # The current person filters before LIMIT, so keyset paging stays exact. FINAL collapses the copies
         # of a re-written event; over the subject's few ranges it costs little (ADR 0011).
         columns = [f"{person} AS current_person" if c == "person_id" else c for c in READ_COLUMN_NAMES]
         sql = (
-            f"SELECT {', '.join(columns)}{extra_columns} FROM events FINAL "
-            + (f"PREWHERE {prewhere} " if prewhere else "")
-            + f"WHERE {' AND '.join(conditions)} "
+            f"SELECT {', '.join(columns)} FROM events FINAL WHERE {' AND '.join(conditions)} "
             f"ORDER BY timestamp {direction}, toString(event_id) {direction} LIMIT {{limit:UInt32}}"
         )
-        rows = self._db.rows(sql, parameters, "reading the timeline", SHORT_READ)
+        rows = self._db.rows(sql, parameters | filter_parameters, "reading the timeline", SHORT_READ)
         return [tuple(row) for row in rows]
+
+
+def _filters(query: TimelineQuery) -> tuple[list[str], dict[str, Any], str]:
+    """`query`'s conditions on a page's events (channels, names, time range, the cursor), their parameters
+    with the tenant and the page's size, and the page's direction."""
+    filters: list[str] = []
+    parameters: dict[str, Any] = {"tenant": query.tenant, "limit": query.limit}
+    if query.channels:
+        filters.append("channel IN {channels:Array(String)}")
+        parameters["channels"] = list(query.channels)
+    if query.event_names:
+        filters.append("name IN {names:Array(String)}")
+        parameters["names"] = list(query.event_names)
+    if query.start is not None:
+        filters.append("timestamp >= {start:DateTime64(6, 'UTC')}")
+        parameters["start"] = query.start
+    if query.end is not None:
+        filters.append("timestamp < {end:DateTime64(6, 'UTC')}")
+        parameters["end"] = query.end
+    direction = "ASC" if query.order is TimelineOrder.OLDEST_FIRST else "DESC"
+    if query.after is not None:
+        comparison = ">" if query.order is TimelineOrder.OLDEST_FIRST else "<"
+        filters.append(
+            f"(toUnixTimestamp64Micro(timestamp), toString(event_id)) {comparison} "
+            "({after_us:Int64}, {after_id:String})"
+        )
+        parameters["after_us"] = query.after.timestamp_us
+        parameters["after_id"] = query.after.event_id
+    return filters, parameters, direction

@@ -1,0 +1,170 @@
+"""`person_timelines`: every stored person's events in time order, in few columns, for GetTimeline (ADR 99).
+
+`events` is keyed by anchor (ADR 0011), so a person's page reads the few ranges their anchors name, after a
+lookup of those anchors, and every one of the page's two dozen columns in every part it touches: on chDB the
+page's statement cost 10-12 ms, most of it per column and part, not per row (docs/benchmarks.md,
+2026-12-07). This copy of each event is keyed by (tenant_id, person_id, timestamp, event_id): a person's
+page is one range per part, and its columns are the key, what the page filters on (name, channel) and
+`payload`, every other field of the event as one JSON array that ClickHouse writes and the store decodes.
+Materialized views fill it as `events` and `person_overrides` are written, so no writer can disagree, and
+an event stored without a person (before identity resolved it) has no row here.
+
+It answers only the read as stored (store/timeline.py): the events stored under a person, exact for a
+person no override names. So every override row also writes a *marker* row for each person it names
+(`event_id` all zeros, no payload): the page's statement returns the marker first, and the store then
+reads through the overrides from `events`, as it did when it counted the override rows in the statement.
+Markers stay when an erasure deletes the overrides: an extra marker costs a slower exact read, never a wrong
+one.
+
+Copies of one event (a retry) are kept apart by the key when their person or time differ, so reads take
+the newest copy per event id (ReplacingMergeTree(received_at) also collapses identical keys in merges), as
+FINAL does on `events`. Erasures delete an erased event's rows here too, found by event id (erasure.py).
+
+The payload's fields are append-only: a version that adds a column to `events` adds its field at the end of
+`PAYLOAD_FIELDS`, and rows written before it decode with the record's default for it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from wayline.common.timestamps import from_micros
+from wayline_journeys.events import EventRecord
+from wayline_journeys.store.columns import as_utc
+from wayline_journeys.store.migrations import Step
+from wayline_journeys.store.topology import Topology
+
+__all__ = [
+    "MARKER_EVENT_ID",
+    "PAYLOAD_FIELDS",
+    "ROW_COLUMNS",
+    "person_timeline_tables",
+    "record_from_timeline_row",
+]
+
+MARKER_EVENT_ID = "00000000-0000-0000-0000-000000000000"  # a UUID version 4 never is
+
+
+def _micros(value: int | str | None) -> datetime | None:
+    # ClickHouse may quote 64-bit integers in JSON (output_format_json_quote_64bit_integers).
+    return None if value is None else from_micros(int(value))
+
+
+def _decimal(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def _strings(value: list[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
+@dataclass(frozen=True)
+class PayloadField:
+    field: str  # the EventRecord attribute
+    sql: str  # its JSON-able value, over the columns of `events`
+    decode: Callable[[Any], Any] | None = None  # None: the JSON value as it is
+
+
+# The payload's fields, in order (append only: the module's docstring). Times as microseconds and the
+# revenue as its decimal text, so both come back exact.
+PAYLOAD_FIELDS: tuple[PayloadField, ...] = (
+    PayloadField("type", "type"),
+    PayloadField("sent_at", "toUnixTimestamp64Micro(sent_at)", _micros),
+    PayloadField("identifier_types", "identifier_types", _strings),
+    PayloadField("identifier_values", "identifier_values", _strings),
+    PayloadField("properties_json", "properties"),
+    PayloadField("context_json", "context"),
+    PayloadField("text", "text"),
+    PayloadField("revenue", "toString(revenue)", _decimal),
+    PayloadField("revenue_currency", "revenue_currency"),
+    PayloadField("group_id", "group_id"),
+    PayloadField("plan_violations_json", "plan_violations"),
+    # float(): ClickHouse writes a whole float without a point, which JSON reads as an int.
+    PayloadField("sentiment_score", "sentiment_score", float),
+    PayloadField("original_timestamp", "toUnixTimestamp64Micro(original_timestamp)", _micros),
+    PayloadField("integrations_json", "integrations"),
+    PayloadField("previous_identifier_type", "previous_identifier_type"),
+    PayloadField("previous_identifier_value", "previous_identifier_value"),
+    PayloadField("backfill", "backfill"),
+)
+_PAYLOAD_SQL = f"toJSONString(({', '.join(f.sql for f in PAYLOAD_FIELDS)}))"
+
+# The table's columns besides the tenant, and what a read selects, in this order (record_from_timeline_row).
+ROW_COLUMNS = ("person_id", "timestamp", "event_id", "received_at", "name", "channel", "payload")
+_COLUMN_TYPES = (
+    "person_id String",
+    "timestamp DateTime64(6, 'UTC')",
+    "event_id UUID",
+    "received_at DateTime64(6, 'UTC')",
+    "name String",
+    "channel LowCardinality(String)",
+    "payload String CODEC(ZSTD(3))",
+)
+
+
+def _event_rows(events: str) -> str:
+    return (
+        f"SELECT tenant_id, person_id, timestamp, event_id, received_at, name, channel, {_PAYLOAD_SQL} "
+        f"AS payload FROM {events} WHERE person_id != ''"
+    )
+
+
+def _marker_rows(overrides: str) -> str:
+    # One per person an override row names; received_at is when it was recorded, so a newer marker wins.
+    return (
+        f"SELECT tenant_id, marked AS person_id, toDateTime64(0, 6, 'UTC') AS timestamp, "
+        f"toUUID('{MARKER_EVENT_ID}') AS event_id, recorded_at AS received_at, '' AS name, '' AS channel, "
+        f"'' AS payload FROM {overrides} ARRAY JOIN [person_id, override_person_id] AS marked "
+        "WHERE marked != ''"
+    )
+
+
+def person_timeline_tables(topology: Topology) -> Sequence[Step]:
+    table = topology.local("person_timelines")
+    events_fill = _event_rows(topology.local("events"))
+    markers_fill = _marker_rows("person_overrides")
+
+    def backfill(client: Client, topology: Topology) -> None:
+        # After the views exist, so nothing written meanwhile is missed; a rerun after a crash copies again,
+        # and the copies collapse like a retried event's.
+        client.command(f"INSERT INTO {table} {markers_fill}")
+        client.command(f"INSERT INTO {table} {events_fill}")
+
+    return [
+        f"CREATE TABLE IF NOT EXISTS {table}{topology.on_cluster} "
+        f"(tenant_id LowCardinality(String), {', '.join(_COLUMN_TYPES)}, "
+        # An erasure finds every copy of an erased event by its id, whichever person it is stored under.
+        "INDEX idx_event_id event_id TYPE bloom_filter(0.01) GRANULARITY 4) "
+        f"ENGINE = {topology.engine('person_timelines', 'ReplacingMergeTree', 'received_at')} "
+        "ORDER BY (tenant_id, person_id, timestamp, event_id)",
+        *topology.distributed("person_timelines", "cityHash64(person_id)"),
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {table}_mv{topology.on_cluster} TO {table} AS {events_fill}",
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {table}_markers_mv{topology.on_cluster} "
+        f"TO {table} AS {markers_fill}",
+        backfill,
+    ]
+
+
+def record_from_timeline_row(row: Sequence[Any]) -> EventRecord:
+    """The record of a row selected as ROW_COLUMNS (not a marker's)."""
+    person_id, timestamp, event_id, received_at, name, channel, payload = row
+    values = json.loads(payload)
+    fields: dict[str, Any] = {}
+    for spec, value in zip(PAYLOAD_FIELDS, values, strict=False):  # older rows may hold fewer
+        fields[spec.field] = value if spec.decode is None or value is None else spec.decode(value)
+    return EventRecord(
+        event_id=str(event_id),
+        timestamp=as_utc(timestamp),
+        received_at=as_utc(received_at),
+        person_id=person_id,
+        name=name,
+        channel=channel,
+        **fields,
+    )

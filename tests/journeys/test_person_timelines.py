@@ -1,0 +1,176 @@
+"""`person_timelines` (ADR 99): a person's page as stored read from the copy keyed by person, its payload
+decoded back to the very record `events` holds, the override markers that send a page to the exact read,
+and erasures that leave no copy behind."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.journeys.conftest import T0
+from wayline_journeys.erasures import PersonToErase
+from wayline_journeys.events import EventRecord, TimelineOrder, TimelineQuery
+from wayline_journeys.overrides import PersonOverride
+from wayline_journeys.store import JourneyStore, PersonOverrideStore
+from wayline_journeys.store.named_persons import NamedPersons
+from wayline_journeys.store.person_timelines import PAYLOAD_FIELDS, ROW_COLUMNS
+from wayline_journeys.store.timeline import ClickHouseTimeline
+
+TENANT = "acme"
+
+
+def test_the_payload_and_the_columns_hold_every_field_of_the_record() -> None:
+    # A field added to EventRecord (a new column of `events`) must be added to the payload too.
+    held = {f.field for f in PAYLOAD_FIELDS} | set(ROW_COLUMNS) - {"payload"}
+    assert held == {f.name for f in dataclasses.fields(EventRecord)}
+    assert len(PAYLOAD_FIELDS) == len({f.field for f in PAYLOAD_FIELDS})
+
+
+def exact_timeline(store: JourneyStore, person: str) -> ClickHouseTimeline:
+    """A timeline that reads `person` through the overrides from `events`, as for a person one names."""
+    named = NamedPersons()
+    named.note(TENANT, [person])
+    return ClickHouseTimeline(store, PersonOverrideStore(lambda: store.client, lambda tables: None, named))
+
+
+def stored_rows(store: JourneyStore, person: str) -> int:
+    rows = store.client.query(
+        "SELECT count() FROM person_timelines WHERE tenant_id = {t:String} AND person_id = {p:String}",
+        parameters={"t": TENANT, "p": person},
+    ).result_rows
+    return int(rows[0][0])
+
+
+_MICROS = st.integers(
+    int(datetime(1900, 1, 1, tzinfo=UTC).timestamp() * 1_000_000),
+    int(datetime(2299, 12, 31, tzinfo=UTC).timestamp() * 1_000_000),
+)
+_TIMES = _MICROS.map(lambda us: datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us))
+_TEXT = st.text(max_size=40)
+
+
+@st.composite
+def records(draw: st.DrawFn, person: str) -> EventRecord:
+    identifiers = draw(
+        st.lists(st.tuples(st.sampled_from(["user_id", "email", "device_id"]), _TEXT), max_size=3)
+    )
+    return EventRecord(
+        event_id=str(uuid.uuid4()),
+        type=draw(st.sampled_from(["track", "page", "identify", "alias"])),
+        name=draw(_TEXT),
+        channel=draw(st.sampled_from(["web", "email", "sms", ""])),
+        timestamp=draw(_TIMES),
+        received_at=draw(_TIMES),
+        sent_at=draw(st.none() | _TIMES),
+        identifier_types=tuple(t for t, _ in identifiers),
+        identifier_values=tuple(v for _, v in identifiers),
+        person_id=person,
+        properties_json=draw(st.sampled_from(["{}", '{"a": "\\"q\\"\\n", "b": [1, 2.5e-300]}'])),
+        context_json=draw(_TEXT),
+        text=draw(_TEXT),
+        revenue=draw(
+            st.none()
+            | st.decimals(
+                min_value=-(10**28), max_value=10**28, places=9, allow_nan=False, allow_infinity=False
+            )
+        ),
+        revenue_currency=draw(st.sampled_from(["", "EUR", "JPY"])),
+        group_id=draw(_TEXT),
+        plan_violations_json=draw(st.sampled_from(["[]", '[{"field": "x"}]'])),
+        sentiment_score=draw(st.none() | st.floats(allow_nan=False, allow_infinity=False)),
+        original_timestamp=draw(st.none() | _TIMES),
+        integrations_json=draw(st.sampled_from(["", "{}", '{"All": false}'])),
+        previous_identifier_type=draw(st.sampled_from(["", "anonymous_id"])),
+        previous_identifier_value=draw(_TEXT),
+        backfill=draw(st.booleans()),
+    )
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_a_page_as_stored_reads_back_exactly_what_events_holds(
+    store: JourneyStore, data: st.DataObject
+) -> None:
+    person = str(uuid.uuid4())
+    written = data.draw(st.lists(records(person), min_size=1, max_size=5))
+    store.write(TENANT, written)
+    for order in TimelineOrder:
+        query = TimelineQuery(tenant=TENANT, person_id=person, order=order)
+        as_stored = store.timeline_page(query).events
+        assert as_stored == exact_timeline(store, person).timeline_page(query).events
+        assert sorted(as_stored, key=lambda r: r.event_id) == sorted(written, key=lambda r: r.event_id)
+    assert stored_rows(store, person) == len(written)  # the page came from person_timelines
+
+
+def viewed(person: str, channel: str, minute: int) -> EventRecord:
+    return EventRecord(
+        event_id=str(uuid.uuid4()),
+        type="track",
+        name="Viewed",
+        channel=channel,
+        timestamp=T0 + timedelta(minutes=minute),
+        received_at=T0 + timedelta(minutes=minute),
+        identifier_types=("user_id",),
+        identifier_values=(f"u-{person}",),
+        person_id=person,
+        revenue=Decimal("1.5"),
+    )
+
+
+def test_an_override_naming_a_person_sends_every_page_of_theirs_to_the_exact_read(
+    store: JourneyStore,
+) -> None:
+    # B is merged into A by another replica (this process never saw the override): B's email event is
+    # stored under B, so only the read through the overrides finds it in A's timeline. A filter that no
+    # event stored under A meets must not hide the marker that says so.
+    a, b = str(uuid.uuid4()), str(uuid.uuid4())
+    store.write(TENANT, [viewed(a, "web", 0), viewed(b, "email", 1)])
+    PersonOverrideStore(lambda: store.client, lambda tables: None).apply(TENANT, [PersonOverride(b, a, 1)])
+
+    emails = store.timeline(TimelineQuery(tenant=TENANT, person_id=a, channels=("email",)))
+    assert [(e.person_id, e.channel) for e in emails] == [(a, "email")]
+    assert [e.channel for e in store.timeline(TimelineQuery(tenant=TENANT, person_id=a))] == ["web", "email"]
+    assert store.timeline(TimelineQuery(tenant=TENANT, person_id=b)) == []
+
+
+def test_an_empty_page_of_a_person_no_override_names_is_empty(store: JourneyStore) -> None:
+    person = str(uuid.uuid4())
+    store.write(TENANT, [viewed(person, "web", 0)])
+    assert store.timeline(TimelineQuery(tenant=TENANT, person_id=person, channels=("sms",))) == []
+    assert store.timeline(TimelineQuery(tenant=TENANT, person_id=str(uuid.uuid4()))) == []
+
+
+def test_a_retry_at_another_time_reads_as_its_newest_copy(store: JourneyStore) -> None:
+    person = str(uuid.uuid4())
+    first = viewed(person, "web", 0)
+    retry = dataclasses.replace(first, timestamp=T0 + timedelta(days=40), received_at=T0 + timedelta(days=40))
+    store.write(TENANT, [retry])
+    store.write(TENANT, [first])  # an older copy replayed late
+    page = store.timeline(TimelineQuery(tenant=TENANT, person_id=person))
+    assert [(e.event_id, e.timestamp) for e in page] == [(first.event_id, retry.timestamp)]
+    after = store.timeline(TimelineQuery(tenant=TENANT, person_id=person, end=T0 + timedelta(days=1)))
+    assert after == []  # the stale copy's time is not the event's
+
+
+def test_an_erasure_takes_the_copies_stored_under_every_person(store: JourneyStore) -> None:
+    # Written under A; identity moves the user id to C, and a replay stores the event under C too: two rows in
+    # person_timelines under two persons. Erasing C (who holds it now) must take both.
+    a, c = str(uuid.uuid4()), str(uuid.uuid4())
+    before = viewed(a, "web", 0)
+    store.write(TENANT, [before])
+    moved = PersonOverride(a, c, 1, identifier_type="user_id", identifier_value=f"u-{a}")
+    PersonOverrideStore(lambda: store.client, lambda tables: None).apply(TENANT, [moved])
+    store.write(
+        TENANT, [dataclasses.replace(before, person_id=c, received_at=before.received_at + timedelta(1))]
+    )
+    copies = "SELECT count() FROM person_timelines WHERE event_id = {id:UUID}"
+    assert store.client.query(copies, parameters={"id": before.event_id}).result_rows == [(2,)]
+
+    mapping = store.overrides.mapping_for_person(TENANT, c)
+    assert store.erase_persons(TENANT, [PersonToErase(c)], mapping) == [1]
+    assert store.client.query(copies, parameters={"id": before.event_id}).result_rows == [(0,)]
