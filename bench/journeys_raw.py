@@ -64,7 +64,7 @@ _PERSON_ANCHORS = (
 # The copy keyed by person that the service's first read takes (store/person_timelines.py, ADR 99): its
 # columns as they are, no payload decoded, no copies collapsed (the generated rows hold none).
 _PERSON_TIMELINE = (
-    "SELECT person_id, timestamp, event_id, received_at, name, channel, payload FROM person_timelines "
+    "SELECT timestamp, event_id, received_at, payload FROM person_timelines "
     "WHERE tenant_id = {tenant:String} AND person_id = {person:String} " + _PAGE
 )
 

@@ -4,8 +4,9 @@
 lookup of those anchors, and every one of the page's two dozen columns in every part it touches: on chDB the
 page's statement cost 10-12 ms, most of it per column and part, not per row (docs/benchmarks.md,
 2026-12-07). This copy of each event is keyed by (tenant_id, person_id, timestamp, event_id): a person's
-page is one range per part, and its columns are the key, what the page filters on (name, channel) and
-`payload`, every other field of the event as one JSON array that ClickHouse writes and the store decodes.
+page is one range per part, and its columns are the key, `received_at`, what a page may filter on (name,
+channel) and `payload`, every other field of the event as one JSON array that ClickHouse writes and the store
+decodes (with the name and channel again: a page without those filters reads neither column).
 Materialized views fill it as `events` and `person_overrides` are written, so no writer can disagree, and
 an event stored without a person (before identity resolved it) has no row here.
 
@@ -76,6 +77,8 @@ class PayloadField:
 # revenue as its decimal text, so both come back exact.
 PAYLOAD_FIELDS: tuple[PayloadField, ...] = (
     PayloadField("type", "type"),
+    PayloadField("name", "name"),
+    PayloadField("channel", "channel"),
     PayloadField("sent_at", "toUnixTimestamp64Micro(sent_at)", _micros),
     PayloadField("identifier_types", "identifier_types", _strings),
     PayloadField("identifier_values", "identifier_values", _strings),
@@ -96,8 +99,8 @@ PAYLOAD_FIELDS: tuple[PayloadField, ...] = (
 )
 _PAYLOAD_SQL = f"toJSONString(({', '.join(f.sql for f in PAYLOAD_FIELDS)}))"
 
-# The table's columns besides the tenant, and what a read selects, in this order (record_from_timeline_row).
-ROW_COLUMNS = ("person_id", "timestamp", "event_id", "received_at", "name", "channel", "payload")
+# What a read selects, in this order (record_from_timeline_row): the person is the one asked for.
+ROW_COLUMNS = ("timestamp", "event_id", "received_at", "payload")
 _COLUMN_TYPES = (
     "person_id String",
     "timestamp DateTime64(6, 'UTC')",
@@ -152,9 +155,9 @@ def person_timeline_tables(topology: Topology) -> Sequence[Step]:
     ]
 
 
-def record_from_timeline_row(row: Sequence[Any]) -> EventRecord:
-    """The record of a row selected as ROW_COLUMNS (not a marker's)."""
-    person_id, timestamp, event_id, received_at, name, channel, payload = row
+def record_from_timeline_row(person_id: str, row: Sequence[Any]) -> EventRecord:
+    """The record of a row of `person_id` selected as ROW_COLUMNS (not a marker's)."""
+    timestamp, event_id, received_at, payload = row
     values = json.loads(payload)
     fields: dict[str, Any] = {}
     for spec, value in zip(PAYLOAD_FIELDS, values, strict=False):  # older rows may hold fewer
@@ -164,7 +167,5 @@ def record_from_timeline_row(row: Sequence[Any]) -> EventRecord:
         timestamp=as_utc(timestamp),
         received_at=as_utc(received_at),
         person_id=person_id,
-        name=name,
-        channel=channel,
         **fields,
     )

@@ -98,10 +98,12 @@ class ClickHouseTimeline:
         each event id is taken before the filters, as FINAL would (a retry may carry another time)."""
         filters, parameters, direction = _filters(query)
         parameters |= {"person": query.person_id}
+        # The name and channel are in the payload too: read as columns only to filter on them.
+        filtered = [c for c, asked in (("name", query.event_names), ("channel", query.channels)) if asked]
         columns = ", ".join(ROW_COLUMNS)
         wanted = f"{_MARKER} OR ({' AND '.join(filters)})" if filters else "true"
         rows = self._db.rows(
-            f"SELECT {columns} FROM (SELECT {columns} FROM person_timelines "
+            f"SELECT {columns} FROM (SELECT {', '.join([*ROW_COLUMNS, *filtered])} FROM person_timelines "
             "PREWHERE tenant_id = {tenant:String} AND person_id = {person:String} "
             f"ORDER BY received_at DESC LIMIT 1 BY event_id) "
             f"WHERE {wanted} "
@@ -111,10 +113,10 @@ class ClickHouseTimeline:
             "reading the timeline",
             SHORT_READ,
         )
-        if rows and str(rows[0][2]) == MARKER_EVENT_ID:
+        if rows and str(rows[0][1]) == MARKER_EVENT_ID:
             self._overrides.named.note(query.tenant, [query.person_id])
             return None
-        return [record_from_timeline_row(row) for row in rows]
+        return [record_from_timeline_row(query.person_id, row) for row in rows]
 
     def _page(
         self,
