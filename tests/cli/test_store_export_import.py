@@ -41,6 +41,7 @@ from wayline_cli.store.location import StoreLocation
 from wayline_journeys.service import journeys_service
 from wayline_journeys.settings import JourneysSettings
 from wayline_journeys.store.client import connect_clickhouse
+from wayline_journeys.store.person_timelines import MARKER_EVENT_ID
 from wayline_journeys.store.schema import MIGRATIONS
 
 TENANTS = ("store-acme", "store-globex")
@@ -247,6 +248,17 @@ def test_a_copy_answers_every_tenant_as_the_original(
     client = chdb(copy_database)
     assert client.query("SELECT count() FROM decision_events FINAL").result_rows == [(len(TENANTS),)]
     assert client.query("SELECT count() FROM person_anchors FINAL").result_rows == [(3 * len(TENANTS),)]
+    timelines = client.query(
+        "SELECT countIf(event_id != toUUID({marker:String})), countIf(event_id = toUUID({marker:String})) "
+        "FROM person_timelines FINAL",
+        parameters={"marker": MARKER_EVENT_ID},
+    ).result_rows
+    stored = client.query("SELECT count() FROM events FINAL WHERE person_id != ''").result_rows[0][0]
+    named = client.query(
+        "SELECT uniqExact(tenant_id, person) FROM person_overrides "
+        "ARRAY JOIN [person_id, override_person_id] AS person WHERE person != ''"
+    ).result_rows[0][0]
+    assert timelines == [(stored, named)] and stored > 0
 
     copy = start_journeys(copy_database)
     with grpc.insecure_channel(copy.address) as channel:
