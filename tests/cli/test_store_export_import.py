@@ -258,7 +258,8 @@ def test_a_copy_answers_every_tenant_as_the_original(
         "SELECT uniqExact(tenant_id, person) FROM person_overrides "
         "ARRAY JOIN [person_id, override_person_id] AS person WHERE person != ''"
     ).result_rows[0][0]
-    assert timelines == [(stored, named)] and stored > 0
+    assert stored > 0
+    assert timelines == [(stored, named)]
 
     copy = start_journeys(copy_database)
     with grpc.insecure_channel(copy.address) as channel:
