@@ -6,20 +6,27 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from clickhouse_connect.driver.client import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.journeys.conftest import T0
 from wayline_journeys.erasures import PersonToErase
+from wayline_journeys.event_columns import EventColumns
 from wayline_journeys.events import EventRecord, TimelineOrder, TimelineQuery
 from wayline_journeys.overrides import PersonOverride
 from wayline_journeys.store import JourneyStore, PersonOverrideStore
+from wayline_journeys.store.columns import arrow_table
+from wayline_journeys.store.migrations import migrate
 from wayline_journeys.store.named_persons import NamedPersons
-from wayline_journeys.store.person_timelines import PAYLOAD_FIELDS, ROW_COLUMNS
+from wayline_journeys.store.person_timelines import MARKER_EVENT_ID, PAYLOAD_FIELDS, ROW_COLUMNS
+from wayline_journeys.store.schema import MIGRATIONS
 from wayline_journeys.store.timeline import ClickHouseTimeline
+from wayline_journeys.store.topology import Topology
 
 TENANT = "acme"
 
@@ -174,3 +181,33 @@ def test_an_erasure_takes_the_copies_stored_under_every_person(store: JourneySto
     mapping = store.overrides.mapping_for_person(TENANT, c)
     assert store.erase_persons(TENANT, [PersonToErase(c)], mapping) == [1]
     assert store.client.query(copies, parameters={"id": before.event_id}).result_rows == [(0,)]
+
+
+def test_a_store_from_version_13_gains_the_copies_and_markers_of_what_it_holds(
+    fresh_database: Callable[[], Client],
+) -> None:
+    # Events and an override written before version 14: the migration copies the events and marks the persons
+    # the override names, so B's event (merged into A) is in A's timeline from the first read.
+    client = fresh_database()
+    migrate(client, Topology(), MIGRATIONS[:13])
+    a, b = str(uuid.uuid4()), str(uuid.uuid4())
+    client.insert_arrow(
+        "events", arrow_table(TENANT, EventColumns.of([viewed(a, "web", 0), viewed(b, "email", 1)]))
+    )
+    PersonOverrideStore(lambda: client, lambda tables: None).apply(TENANT, [PersonOverride(b, a, 1)])
+
+    store = JourneyStore(fresh_database)
+    store.open()  # migrates to the newest version
+    try:
+        markers = store.client.query(
+            "SELECT person_id FROM person_timelines WHERE event_id = toUUID({m:String}) ORDER BY person_id",
+            parameters={"m": MARKER_EVENT_ID},
+        ).result_rows
+        assert markers == sorted([(a,), (b,)])
+        assert (stored_rows(store, a), stored_rows(store, b)) == (2, 2)  # an event and a marker each
+        assert [e.channel for e in store.timeline(TimelineQuery(tenant=TENANT, person_id=a))] == [
+            "web",
+            "email",
+        ]
+    finally:
+        store.close()

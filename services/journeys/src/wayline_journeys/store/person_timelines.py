@@ -50,7 +50,8 @@ __all__ = [
     "record_from_timeline_row",
 ]
 
-MARKER_EVENT_ID = "00000000-0000-0000-0000-000000000000"  # a UUID version 4 never is
+# The nil UUID. An event sent with it would only send its person's pages to the exact read: never wrong.
+MARKER_EVENT_ID = "00000000-0000-0000-0000-000000000000"
 
 
 def _micros(value: int | str | None) -> datetime | None:
