@@ -152,6 +152,18 @@ def test_an_empty_page_of_a_person_no_override_names_is_empty(store: JourneyStor
     assert store.timeline(TimelineQuery(tenant=TENANT, person_id=str(uuid.uuid4()))) == []
 
 
+def test_a_page_filtered_to_nothing_leaves_the_next_pages_whole(store: JourneyStore) -> None:
+    # ClickHouse's query condition cache once carried the filtered page's "nothing here" over to the next.
+    person = str(uuid.uuid4())
+    store.write(TENANT, [viewed(person, "web", minute) for minute in range(3)])
+    whole = TimelineQuery(tenant=TENANT, person_id=person, order=TimelineOrder.NEWEST_FIRST)
+    assert len(store.timeline(whole)) == 3
+    filtered = dataclasses.replace(whole, event_names=("Decision Logged",), limit=20)
+    assert store.timeline(filtered) == []
+    assert len(store.timeline(whole)) == 3
+    assert len(store.timeline(dataclasses.replace(whole, channels=("web",)))) == 3
+
+
 def test_a_retry_at_another_time_reads_as_its_newest_copy(store: JourneyStore) -> None:
     person = str(uuid.uuid4())
     first = viewed(person, "web", 0)
