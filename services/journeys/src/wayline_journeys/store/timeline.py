@@ -8,8 +8,8 @@ that person, and every event's `person_id` is its current person.
 Most persons have no override at all: no override row names them as source or target, so their timeline is
 exactly the events stored with their id. A person's page is first read that way, from `person_timelines`
 (store/person_timelines.py: each person's events in time order, in few columns), in one statement that
-also returns the marker row an override naming the person leaves there; only when it finds one (or no
-event) does the exact read from `events` follow: one statement loads the anchors together with the live
+also returns the marker row an override naming the person leaves there; only when it finds one does the
+exact read from `events` follow: one statement loads the anchors together with the live
 overrides of the persons involved (PersonOverrideStore.timeline_subject), and a second reads the page
 through them. A person this process has seen named by an override (it recorded one, or a first read found
 one: store/named_persons.py) skips the first statement. On chDB every statement costs milliseconds before
@@ -34,8 +34,8 @@ __all__ = ["ClickHouseTimeline"]
 _MARKER = f"event_id = toUUID('{MARKER_EVENT_ID}')"
 # ClickHouse 26.9's query condition cache answered a page of a person with no rows after a page of the same
 # person filtered by name had found none: the filtered read's "no match here" was kept for the unfiltered one
-# (reproduced in one process; off, both answer right). A page reads one person's few granules, which the
-# cache does not speed up anyway.
+# (reproduced in one process; off, both answer right). Off, a person read again costs about 1 ms more
+# (docs/benchmarks.md, 2026-12-07): a wrong page is worse.
 _PERSON_PAGE = SHORT_READ | {"use_query_condition_cache": 0}
 
 
