@@ -54,24 +54,16 @@ __all__ = [
 MARKER_EVENT_ID = "00000000-0000-0000-0000-000000000000"
 
 
-def _micros(value: int | str | None) -> datetime | None:
+def _micros(value: int | str) -> datetime:
     # ClickHouse may quote 64-bit integers in JSON (output_format_json_quote_64bit_integers).
-    return None if value is None else from_micros(int(value))
-
-
-def _decimal(value: str | None) -> Decimal | None:
-    return None if value is None else Decimal(value)
-
-
-def _strings(value: list[str]) -> tuple[str, ...]:
-    return tuple(value)
+    return from_micros(int(value))
 
 
 @dataclass(frozen=True)
 class PayloadField:
     field: str  # the EventRecord attribute
     sql: str  # its JSON-able value, over the columns of `events`
-    decode: Callable[[Any], Any] | None = None  # None: the JSON value as it is
+    decode: Callable[[Any], Any] | None = None  # of a value that is not null; None: the JSON value as it is
 
 
 # The payload's fields, in order (append only: the module's docstring). Times as microseconds and the
@@ -81,12 +73,12 @@ PAYLOAD_FIELDS: tuple[PayloadField, ...] = (
     PayloadField("name", "name"),
     PayloadField("channel", "channel"),
     PayloadField("sent_at", "toUnixTimestamp64Micro(sent_at)", _micros),
-    PayloadField("identifier_types", "identifier_types", _strings),
-    PayloadField("identifier_values", "identifier_values", _strings),
+    PayloadField("identifier_types", "identifier_types", tuple),
+    PayloadField("identifier_values", "identifier_values", tuple),
     PayloadField("properties_json", "properties"),
     PayloadField("context_json", "context"),
     PayloadField("text", "text"),
-    PayloadField("revenue", "toString(revenue)", _decimal),
+    PayloadField("revenue", "toString(revenue)", Decimal),
     PayloadField("revenue_currency", "revenue_currency"),
     PayloadField("group_id", "group_id"),
     PayloadField("plan_violations_json", "plan_violations"),
