@@ -1,11 +1,12 @@
 """Statements built of many nested stages (funnels, paths) run without three of the analyzer's rewrites that
-cost them time and help none of them (store/client.py, DEEP_STATEMENT); a server that lacks one of those
-settings gets the statement with the others, never a setting it would refuse."""
+cost them time and help none of them (store/client.py, DEEP_STATEMENT), short reads without column statistics
+(SHORT_READ, ADR 101); a server that lacks one of those settings gets the statement with the others, never a
+setting it would refuse."""
 
 from __future__ import annotations
 
 from wayline_journeys.store import JourneyStore
-from wayline_journeys.store.client import DEEP_STATEMENT, ReadModel
+from wayline_journeys.store.client import DEEP_STATEMENT, SHORT_READ, ReadModel, query_rows
 from wayline_journeys.store.sql import SqlParams
 
 
@@ -33,3 +34,10 @@ def test_a_server_without_one_of_the_settings_gets_the_others(store: JourneyStor
         known[missing] = kept
     # The engine itself has the setting: left unsent, it runs with its default (on).
     assert seen == {**DEEP_STATEMENT, missing: 1}
+
+
+def test_short_reads_run_without_column_statistics(store: JourneyStore) -> None:
+    names = sorted(SHORT_READ)
+    sql = f"SELECT {', '.join(f'toInt64(getSetting({name!r}))' for name in names)}"
+    (row,) = query_rows(store.client, sql, None, "reading settings", SHORT_READ)
+    assert dict(zip(names, row, strict=True)) == {"use_statistics": 0, "use_uncompressed_cache": 1}

@@ -83,7 +83,11 @@ _ensured_lock = threading.Lock()
 # the engine's uncompressed cache (ClickHouse's advice for short queries; the embedded engine's size is
 # WAYLINE_JOURNEYS_EMBEDDED_UNCOMPRESSED_CACHE_BYTES). A statement reading more than about a million rows
 # skips the cache whatever this says (merge_tree_max_rows_to_use_cache), so a big batch never evicts it all.
-SHORT_READ = {"use_uncompressed_cache": 1}
+# Without column statistics: ClickHouse 26 builds them for every part a merge or mutation writes
+# (auto_statistics_types) and caches them only every refresh_statistics_interval (300 s), so until then each
+# statement opened every new part's statistics files to plan (18 files, 0.45 ms at 10M events); a read of
+# one person's key range has nothing to gain from them (ADR 101).
+SHORT_READ = {"use_uncompressed_cache": 1, "use_statistics": 0}
 
 # The settings of a statement built as many nested stages (a funnel's walk, a path's sessions). Three of the
 # analyzer's rewrites, timed pass by pass (EXPLAIN QUERY TREE passes = N), cost a funnel 35 of its 125 ms of
@@ -91,7 +95,7 @@ SHORT_READ = {"use_uncompressed_cache": 1}
 # the nesting (ClickHouse bounds one of them with optimize_and_compare_chain_max_hash_work). None helps what
 # the store writes: its comparisons are on stored columns or plain values (and_compare_chain derives more of
 # them for index use) and its GROUP BY keys are columns (the other two drop functions or aggregates of keys).
-# ReadModel._deep_rows leaves out those a server does not have. docs/benchmarks.md, 2026-12-06 afternoon.
+# docs/benchmarks.md, 2026-12-06 afternoon.
 DEEP_STATEMENT = {
     "optimize_and_compare_chain": 0,
     "optimize_aggregators_of_group_by_keys": 0,
@@ -187,10 +191,16 @@ def query_rows(
 ) -> list[Sequence[Any]]:
     """The rows of a query, its errors mapped by `store_error`; `action` names it ("computing a funnel").
 
+    `settings` the connected server does not have are left out: each of the store's only saves time (an older
+    server lacks optimize_and_compare_chain or use_statistics, and would refuse the statement over it).
+
     Within a call that has a deadline, the statement runs with ClickHouse's `max_execution_time` set to what
     is left of it (whole seconds, at least one), and a statement stopped by it is DEADLINE_EXCEEDED rather
     than UNAVAILABLE; past the deadline, no statement starts (on the embedded engine, not even one that was
     waiting for its turn)."""
+    if settings:
+        known = client.server_settings
+        settings = {name: value for name, value in settings.items() if name in known}
     left = remaining_seconds()
     if left is not None:
         settings = {**(settings or {}), "max_execution_time": max(1, math.ceil(left))}
@@ -294,13 +304,9 @@ class ReadModel:
         return query_rows(self._client(), sql, params.values, action, settings)
 
     def _deep_rows(self, sql: str, params: SqlParams, action: str) -> list[Sequence[Any]]:
-        """`_rows` of a statement of many nested stages, with DEEP_STATEMENT's settings the connected server
-        has: one older than ClickHouse 25.1 lacks optimize_and_compare_chain and would refuse the statement
-        over a setting that only saves time."""
-        known = self._client().server_settings
-        return self._rows(
-            sql, params, action, {name: v for name, v in DEEP_STATEMENT.items() if name in known}
-        )
+        """`_rows` of a statement of many nested stages, with DEEP_STATEMENT's settings (those the connected
+        server has: `query_rows`)."""
+        return self._rows(sql, params, action, DEEP_STATEMENT)
 
     def _tenant_params(self, tenant: str) -> SqlParams:
         """The SqlParams of a read of `tenant`'s events as their current persons. A tenant without any person

@@ -32,11 +32,6 @@ from wayline_journeys.store.person_timelines import MARKER_EVENT_ID, ROW_COLUMNS
 __all__ = ["ClickHouseTimeline"]
 
 _MARKER = f"event_id = toUUID('{MARKER_EVENT_ID}')"
-# ClickHouse 26.9's query condition cache answered a page of a person with no rows after a page of the same
-# person filtered by name had found none: the filtered read's "no match here" was kept for the unfiltered one
-# (reproduced in one process; off, both answer right). Off, a person read again costs about 1 ms more
-# (docs/benchmarks.md, 2026-12-07): a wrong page is worse.
-_PERSON_PAGE = SHORT_READ | {"use_query_condition_cache": 0}
 
 
 class ClickHouseTimeline:
@@ -100,7 +95,12 @@ class ClickHouseTimeline:
     def _page_as_stored(self, query: TimelineQuery) -> list[EventRecord] | None:
         """The person's page read as if no override concerned them, or None when an override names them (its
         marker row, which no filter drops, comes first): then only the exact read answers. The newest copy of
-        each event id is taken before the filters, as FINAL would (a retry may carry another time)."""
+        each event id is taken before the filters, as FINAL would (a retry may carry another time).
+
+        The person is chosen in WHERE, which ClickHouse moves to PREWHERE itself, not in an explicit PREWHERE:
+        ClickHouse 26.9's query condition cache stored the outer filter's verdict (no row of the person has
+        the name asked for) under the explicit PREWHERE's key, so the person's next unfiltered page skipped
+        their granules and came back empty (254 of 1,500 random pages wrong; none in WHERE, ADR 100)."""
         filters, parameters, direction = _filters(query)
         parameters |= {"person": query.person_id}
         # The name and channel are in the payload too: read as columns only to filter on them.
@@ -109,14 +109,14 @@ class ClickHouseTimeline:
         wanted = f"{_MARKER} OR ({' AND '.join(filters)})" if filters else "true"
         rows = self._db.rows(
             f"SELECT {columns} FROM (SELECT {', '.join([*ROW_COLUMNS, *filtered])} FROM person_timelines "
-            "PREWHERE tenant_id = {tenant:String} AND person_id = {person:String} "
+            "WHERE tenant_id = {tenant:String} AND person_id = {person:String} "
             f"ORDER BY received_at DESC LIMIT 1 BY event_id) "
             f"WHERE {wanted} "
             f"ORDER BY {_MARKER} DESC, timestamp {direction}, toString(event_id) {direction} "
             "LIMIT {limit:UInt32}",
             parameters,
             "reading the timeline",
-            _PERSON_PAGE,
+            SHORT_READ,
         )
         if rows and str(rows[0][1]) == MARKER_EVENT_ID:
             self._overrides.named.note(query.tenant, [query.person_id])
