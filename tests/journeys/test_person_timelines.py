@@ -26,7 +26,13 @@ from wayline_journeys.store import JourneyStore, PersonOverrideStore
 from wayline_journeys.store.columns import arrow_table
 from wayline_journeys.store.migrations import migrate
 from wayline_journeys.store.named_persons import NamedPersons
-from wayline_journeys.store.person_timelines import MARKER_EVENT_ID, PAYLOAD_FIELDS, ROW_COLUMNS
+from wayline_journeys.store.person_timelines import (
+    INDEX_GRANULARITY,
+    MARKER_EVENT_ID,
+    PAYLOAD_FIELDS,
+    ROW_COLUMNS,
+    person_timelines_in_finer_granules,
+)
 from wayline_journeys.store.schema import MIGRATIONS
 from wayline_journeys.store.timeline import ClickHouseTimeline
 from wayline_journeys.store.topology import Topology
@@ -282,3 +288,62 @@ def test_a_store_from_version_13_gains_the_copies_and_markers_of_what_it_holds(
         ]
     finally:
         store.close()
+
+
+def _granularity(client: Client, table: str) -> str:
+    (engine,) = client.query(
+        "SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = {t:String}",
+        parameters={"t": table},
+    ).result_rows[0]
+    return str(engine).split("index_granularity = ")[1].split(",")[0]
+
+
+def test_a_store_from_version_14_gets_finer_granules_and_keeps_every_copy(
+    fresh_database: Callable[[], Client],
+) -> None:
+    client = fresh_database()
+    migrate(client, Topology(), MIGRATIONS[:14])
+    a, b = str(uuid.uuid4()), str(uuid.uuid4())
+    client.insert_arrow(
+        "events", arrow_table(TENANT, EventColumns.of([viewed(a, "web", 0), viewed(b, "email", 1)]))
+    )
+    PersonOverrideStore(lambda: client, lambda tables: None).apply(TENANT, [PersonOverride(b, a, 1)])
+    copies = "SELECT event_id, person_id, received_at, payload FROM person_timelines ORDER BY ALL"
+    before = client.query(copies).result_rows
+    assert _granularity(client, "person_timelines") == "8192"
+
+    store = JourneyStore(fresh_database)
+    store.open()  # migrates to the newest version
+    try:
+        assert _granularity(store.client, "person_timelines") == str(INDEX_GRANULARITY)
+        assert store.client.query(copies).result_rows == before  # two events and two markers
+        tables = store.client.query(
+            "SELECT name FROM system.tables "
+            "WHERE database = currentDatabase() AND name LIKE 'person_timelines%' ORDER BY name"
+        ).result_rows
+        assert [name for (name,) in tables] == [
+            "person_timelines",
+            "person_timelines_markers_mv",
+            "person_timelines_mv",
+        ]
+        later = viewed(a, "app", 2)
+        store.write(TENANT, [later])  # the views write into the new table
+        assert later.event_id in {
+            e.event_id for e in store.timeline(TimelineQuery(tenant=TENANT, person_id=a))
+        }
+        assert stored_rows(store, a) == 3  # two events and a marker
+    finally:
+        store.close()
+
+
+def test_a_rebuild_cut_short_after_the_swap_keeps_what_only_the_old_table_holds(store: JourneyStore) -> None:
+    # The swap happened and the process died before the old table's late rows were copied and it was dropped.
+    person = str(uuid.uuid4())
+    late = viewed(person, "web", 0)
+    store.client.command("CREATE TABLE person_timelines_rebuild AS person_timelines")
+    store.write(TENANT, [late])
+    store.client.command("INSERT INTO person_timelines_rebuild SELECT * FROM person_timelines")
+    store.client.command("TRUNCATE TABLE person_timelines")  # the late row is only in the leftover
+    person_timelines_in_finer_granules(store.client, Topology())
+    assert stored_rows(store, person) == 1
+    assert not store.client.query("EXISTS TABLE person_timelines_rebuild").result_rows[0][0]

@@ -13,7 +13,7 @@ from clickhouse_connect.driver.client import Client
 from wayline_journeys.store.columns import INSERT_COLUMN_NAMES, column_definitions
 from wayline_journeys.store.decision_tables import decision_tables
 from wayline_journeys.store.migrations import Migration, Step
-from wayline_journeys.store.person_timelines import person_timeline_tables
+from wayline_journeys.store.person_timelines import person_timeline_tables, person_timelines_in_finer_granules
 from wayline_journeys.store.segment_tables import segment_tables
 from wayline_journeys.store.topology import Topology
 
@@ -330,5 +330,10 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(13, "erased_persons: the persons erasures took", _erased_persons),
     Migration(
         14, "person_timelines: each person's events in time order, for the timeline", person_timeline_tables
+    ),
+    Migration(
+        15,
+        "person_timelines in granules of 1,024 rows",
+        lambda topology: [person_timelines_in_finer_granules],
     ),
 )
