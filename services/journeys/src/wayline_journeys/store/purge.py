@@ -7,8 +7,8 @@ came before the next erasure's DELETE, which waited for it: a burst of erasures 
 parts each, and the cost grows with the parts. ClickHouse's guidance is to apply masks sparingly, on a
 schedule. So erasures only note the tables they masked rows in, and every `interval` one APPLY per noted
 table takes them all: erased rows are unreadable at once and off the disk within the interval plus the
-rewrite. At start every table erasures touch is purged once (a mask a stopped process left behind; a table
-without masked rows costs a rename of its parts), and at stop what is still noted.
+rewrite. At start the tables that hold masked rows are purged once (a mask a stopped process left behind),
+and at stop what is still noted.
 """
 
 from __future__ import annotations
@@ -77,9 +77,27 @@ class DeletedRowsPurge:
         return due
 
     def start(self) -> None:
-        """Purge every erased table once, then the noted ones every interval (a thread)."""
-        self.purge(ERASED_TABLES)
+        """Purge the tables a stopped process left masked rows in, then the noted ones every interval (a
+        thread)."""
+        self.purge(self._masked_tables())
         self._periodic.start()
+
+    def _masked_tables(self) -> list[str]:
+        """The erased tables with a part that holds masked rows. An APPLY on a table without any still writes
+        every part again (a mutation), and ClickHouse then loads the new parts' column statistics for each
+        statement until its next refresh (ADR 101): on every restart, for every table. On a cluster each
+        host knows only its own parts: all of them, as before."""
+        topology = self._db.topology
+        if topology.clustered:
+            return list(ERASED_TABLES)
+        local = {topology.local(table) if table in _SHARDED else table: table for table in ERASED_TABLES}
+        rows = self._db.rows(
+            "SELECT DISTINCT table FROM system.parts WHERE database = currentDatabase() AND active "
+            "AND has_lightweight_delete AND table IN {tables:Array(String)}",
+            {"tables": list(local)},
+            "finding masked rows",
+        )
+        return sorted(local[str(table)] for (table,) in rows)
 
     def stop(self) -> None:
         """Purge what is noted and stop; before the store closes."""
