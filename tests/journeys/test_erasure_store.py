@@ -236,6 +236,11 @@ def test_start_purges_the_masks_a_stopped_process_left_and_no_other_table(hourly
     finally:
         restarted.stop()
 
+    deadline = time.monotonic() + 30
+    pending = "SELECT count() FROM system.mutations WHERE database = currentDatabase() AND NOT is_done"
+    while hourly.client.query(pending).result_rows[0][0]:
+        assert time.monotonic() < deadline, "the masks are still being applied"
+        time.sleep(0.05)
     hourly.commands.clear()
     restarted = DeletedRowsPurge(hourly, 3600)
     restarted.start()  # nothing masked is left: no table is written again

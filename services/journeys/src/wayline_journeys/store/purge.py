@@ -83,17 +83,20 @@ class DeletedRowsPurge:
         self._periodic.start()
 
     def _masked_tables(self) -> list[str]:
-        """The erased tables with a part that holds masked rows. An APPLY on a table without any still writes
-        every part again (a mutation), and ClickHouse then loads the new parts' column statistics for each
-        statement until its next refresh (ADR 101): on every restart, for every table. On a cluster each
-        host knows only its own parts: all of them, as before."""
+        """The erased tables with a part that holds masked rows, or a mutation not done. An APPLY on a table
+        without masked rows still writes every part again (a mutation), and ClickHouse then loads the new
+        parts' column statistics for each statement until its next refresh (ADR 101): on every restart, for
+        every table. On a cluster each host knows only its own parts: all of them, as before."""
         topology = self._db.topology
         if topology.clustered:
             return list(ERASED_TABLES)
         local = {topology.local(table) if table in _SHARDED else table: table for table in ERASED_TABLES}
+        # A DELETE still running when the process stopped masks its rows later: its table too.
         rows = self._db.rows(
             "SELECT DISTINCT table FROM system.parts WHERE database = currentDatabase() AND active "
-            "AND has_lightweight_delete AND table IN {tables:Array(String)}",
+            "AND has_lightweight_delete AND table IN {tables:Array(String)} UNION DISTINCT "
+            "SELECT DISTINCT table FROM system.mutations WHERE database = currentDatabase() "
+            "AND NOT is_done AND table IN {tables:Array(String)}",
             {"tables": list(local)},
             "finding masked rows",
         )
