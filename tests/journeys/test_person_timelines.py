@@ -260,18 +260,25 @@ def test_an_erasure_takes_the_copies_stored_under_every_person(store: JourneySto
     assert store.client.query(copies, parameters={"id": before.event_id}).result_rows == [(0,)]
 
 
-def test_a_store_from_version_13_gains_the_copies_and_markers_of_what_it_holds(
-    fresh_database: Callable[[], Client],
-) -> None:
-    # Events and an override written before version 14: the migration copies the events and marks the persons
-    # the override names, so B's event (merged into A) is in A's timeline from the first read.
-    client = fresh_database()
-    migrate(client, Topology(), MIGRATIONS[:13])
+def _merged_pair_at(connect: Callable[[], Client], version: int) -> tuple[Client, str, str]:
+    """A database migrated to `version` only, holding an event of A (web) and one of B (email), B merged
+    into A by an override: (its client, A, B)."""
+    client = connect()
+    migrate(client, Topology(), MIGRATIONS[:version])
     a, b = str(uuid.uuid4()), str(uuid.uuid4())
     client.insert_arrow(
         "events", arrow_table(TENANT, EventColumns.of([viewed(a, "web", 0), viewed(b, "email", 1)]))
     )
     PersonOverrideStore(lambda: client, lambda tables: None).apply(TENANT, [PersonOverride(b, a, 1)])
+    return client, a, b
+
+
+def test_a_store_from_version_13_gains_the_copies_and_markers_of_what_it_holds(
+    fresh_database: Callable[[], Client],
+) -> None:
+    # Events and an override written before version 14: the migration copies the events and marks the persons
+    # the override names, so B's event (merged into A) is in A's timeline from the first read.
+    _, a, b = _merged_pair_at(fresh_database, 13)
 
     store = JourneyStore(fresh_database)
     store.open()  # migrates to the newest version
@@ -301,13 +308,7 @@ def _granularity(client: Client, table: str) -> str:
 def test_a_store_from_version_14_gets_finer_granules_and_keeps_every_copy(
     fresh_database: Callable[[], Client],
 ) -> None:
-    client = fresh_database()
-    migrate(client, Topology(), MIGRATIONS[:14])
-    a, b = str(uuid.uuid4()), str(uuid.uuid4())
-    client.insert_arrow(
-        "events", arrow_table(TENANT, EventColumns.of([viewed(a, "web", 0), viewed(b, "email", 1)]))
-    )
-    PersonOverrideStore(lambda: client, lambda tables: None).apply(TENANT, [PersonOverride(b, a, 1)])
+    client, a, _ = _merged_pair_at(fresh_database, 14)
     copies = "SELECT event_id, person_id, received_at, payload FROM person_timelines ORDER BY ALL"
     before = client.query(copies).result_rows
     assert _granularity(client, "person_timelines") == "8192"
