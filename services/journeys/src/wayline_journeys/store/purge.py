@@ -93,9 +93,9 @@ class DeletedRowsPurge:
         local = {topology.local(table) if table in _SHARDED else table: table for table in ERASED_TABLES}
         # A DELETE still running when the process stopped masks its rows later: its table too.
         rows = self._db.rows(
-            "SELECT DISTINCT table FROM system.parts WHERE database = currentDatabase() AND active "
+            "SELECT table FROM system.parts WHERE database = currentDatabase() AND active "
             "AND has_lightweight_delete AND table IN {tables:Array(String)} UNION DISTINCT "
-            "SELECT DISTINCT table FROM system.mutations WHERE database = currentDatabase() "
+            "SELECT table FROM system.mutations WHERE database = currentDatabase() "
             "AND NOT is_done AND table IN {tables:Array(String)}",
             {"tables": list(local)},
             "finding masked rows",
