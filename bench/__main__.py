@@ -51,7 +51,7 @@ SCENARIOS: dict[str, Callable[[argparse.Namespace], object]] = {
     "decide": lambda args: decide.main(args.requests),
     "decision-rollout": lambda args: hot_swap.main(),
     "decision-gateway": lambda args: decision_gateway.main(
-        args.requests, persons=args.persons_online, rate=args.rate
+        args.requests, persons=args.persons_online, rate=args.rate, nginx=args.nginx
     ),
     "orchestrator": lambda args: orchestrator.main(
         orchestrator.Sizes(
@@ -127,6 +127,11 @@ def main() -> None:
         "--persons-online", type=int, default=500, help="decision-gateway: persons known online, decided for"
     )
     parser.add_argument("--rate", type=float, default=500.0, help="decision-gateway: the paced row's calls/s")
+    parser.add_argument(
+        "--nginx",
+        action="store_true",
+        help="decision-gateway: the rows again through the nginx data-plane prototype (ADR 103)",
+    )
     parser.add_argument(
         "--ledger-persons", type=int, default=20_000, help="orchestrator: persons with contact history"
     )

@@ -20,6 +20,10 @@ decisions/s (latency from each call's scheduled start). The load generator runs 
 2 cores as every service. Two settings differ from the defaults, through the environment: the tenant's
 concurrency quota is 64 on both gateways (the default, 24, would refuse the 64-caller row's calls), and the
 online state's settle horizon is 2 s instead of an hour (SETTLE_AFTER_SECONDS below).
+
+With `--nginx` (Debian's nginx-extras installed), every row runs again with the prototype data plane of
+`bench/nginx_gateway.py` in front of the decision service and in front of the echo in place of the two
+gateways (ADR 103): what Decide would cost with the gateway's per-call work out of gRPC Python.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from rich.table import Table
 
 from bench.decision_model import ACTIONS, build_package, sample_features
 from bench.harness import Measurement, cpu_seconds, measure, measure_paced, measure_paced_futures, metric_sum
+from bench.nginx_gateway import nginx_data_plane, unavailable
 from bench.track import server_process
 from wayline.common.registry import REGISTRY
 from wayline.common.timestamps import to_timestamp
@@ -317,9 +322,10 @@ def run_rows(
     return rows
 
 
-def report(rows: Rows, rate: float, console: Console) -> None:
+def report(rows: Rows, rate: float, console: Console, through: str = "the gateway") -> None:
     table = Table(
-        title="Decide through the gateway vs the bare echo through the same gateway (ms, decisions/s)",
+        title=f"Decide through {through} vs the bare echo through the same {through.removeprefix('the ')} "
+        "(ms, decisions/s)",
         title_justify="left",
     )
     columns = (
@@ -371,7 +377,7 @@ def report(rows: Rows, rate: float, console: Console) -> None:
     )
 
 
-def main(requests: int = 2000, persons: int = 500, rate: float = 500.0) -> Rows:
+def main(requests: int = 2000, persons: int = 500, rate: float = 500.0, nginx: bool = False) -> Rows:
     console = Console(width=140)
     os.environ.setdefault("WAYLINE_GATEWAY_QUOTA_MAX_CONCURRENT_REQUESTS", QUOTA_CONCURRENCY)
     os.environ.setdefault("WAYLINE_DECISION_FEATURES_SETTLE_AFTER_SECONDS", SETTLE_AFTER_SECONDS)
@@ -403,10 +409,58 @@ def main(requests: int = 2000, persons: int = 500, rate: float = 500.0) -> Rows:
             pids,
             suite.metrics_ports,
         )
+        through_nginx = (
+            _nginx_rows(stack, suite, echo_address, auth, decide_payloads(ids), requests, rate, pids)
+            if nginx
+            else None
+        )
     console.print(
         f"{requests} closed-loop calls per row after 50 warm-up calls; paced row "
         f"{max(requests, int(rate * 4))} calls; {persons} persons, each decided on ONLINE features; 2 cores "
         "shared by the load generator and every service"
     )
     report(rows, rate, console)
+    if through_nginx is not None:
+        report(through_nginx, rate, console, "the nginx data-plane prototype")
+    elif nginx:
+        console.print(f"no nginx rows: {unavailable()}")
     return rows
+
+
+def _nginx_rows(
+    stack: ExitStack,
+    suite: Suite,
+    echo_address: str,
+    auth: Metadata,
+    payloads: list[bytes],
+    requests: int,
+    rate: float,
+    pids: Mapping[str, int],
+) -> Rows | None:
+    """The rows again with the prototype data plane in front of the decision service and of the echo (ADR
+    103); None when nginx with Lua is not installed. Its CPU per decision shows as `nginx`."""
+    if unavailable() is not None:
+        return None
+    planes = [
+        stack.enter_context(
+            nginx_data_plane(
+                backend,
+                api_key=suite.api_key,
+                tenant=suite.tenant,
+                scopes={DECIDE: "read"},
+                internal_token=suite.internal_token,
+            )
+        )
+        for backend in (suite.address("decision"), echo_address)
+    ]
+    (decision_plane, plane_pid), (echo_plane, _) = planes
+    return run_rows(
+        decision_plane,
+        echo_plane,
+        auth,
+        payloads,
+        requests,
+        rate,
+        {**pids, "nginx": plane_pid},
+        suite.metrics_ports,
+    )

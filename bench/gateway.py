@@ -10,7 +10,9 @@ Rows, each beside its direct figure:
   (`bench/echo_server.py proxy`: a thread-pool server forwarding bytes through a plain channel, nothing
   else), the floor of any hop in Python: its cost over the echo is what no gateway of this kind can go below;
 - the gateway's CPU per call (user + system, from /proc/<pid>/stat before and after the row): on 2 shared
-  cores it is the figure that noise moves least.
+  cores it is the figure that noise moves least;
+- with Debian's nginx-extras installed, the same rows through a prototype of the gateway's data plane in
+  nginx + Lua (`bench/nginx_gateway.py`: key, scope, quotas, trust boundary per call; ADR 103).
 
 Rounds repeat every row, interleaved, so a noisy minute hits all of them.
 """
@@ -32,6 +34,7 @@ from rich.table import Table
 from bench.echo_server import ECHO_METHOD
 from bench.harness import Measurement, cpu_seconds
 from bench.ingest import STREAM, run_stream, settle, stream_batches
+from bench.nginx_gateway import nginx_data_plane, unavailable
 from bench.track import TRACK, run_scenario, server_process, track_requests
 from wayline.common.context import INTERNAL_TOKEN_HEADER, TENANT_HEADER
 from wayline_cli.suite import Suite, free_port
@@ -248,6 +251,20 @@ def main(requests: int, batches: int = 100, rounds: int = 1) -> None:
                 suite.processes["gateway"].pid,
             ),
         ]
+        nginx_missing = unavailable()
+        if nginx_missing is None:
+            nginx_address, nginx_pid = stack.enter_context(
+                nginx_data_plane(
+                    suite.address("ingest"),
+                    api_key=suite.api_key,
+                    tenant=suite.tenant,
+                    scopes={TRACK: "write", STREAM: "write"},
+                    internal_token=suite.internal_token,
+                )
+            )
+            targets.append(Target("via nginx (prototype)", nginx_address, targets[1].metadata, nginx_pid))
+        else:
+            console.print(f"no nginx data-plane rows: {nginx_missing}")
         # Every repeated event is acknowledged once first, so each timed call is answered from the window.
         direct = targets[0]
         asyncio.run(
