@@ -48,7 +48,7 @@ from rich.table import Table
 
 from bench.decision_model import ACTIONS, build_package, sample_features
 from bench.harness import Measurement, cpu_seconds, measure, measure_paced, measure_paced_futures, metric_sum
-from bench.nginx_gateway import nginx_data_plane, unavailable
+from bench.nginx_gateway import PublicMethod, Quotas, nginx_data_plane, unavailable
 from bench.track import server_process
 from wayline.common.registry import REGISTRY
 from wayline.common.timestamps import to_timestamp
@@ -447,7 +447,8 @@ def _nginx_rows(
                 backend,
                 api_key=suite.api_key,
                 tenant=suite.tenant,
-                scopes={DECIDE: "read"},
+                methods={DECIDE: PublicMethod("read")},
+                quotas=Quotas(max_concurrent_requests=int(QUOTA_CONCURRENCY)),
                 internal_token=suite.internal_token,
             )
         )

@@ -1,10 +1,11 @@
 """The gateway hop: the same calls through the gateway and straight to the backend, in the same run.
 
 Rows, each beside its direct figure:
-- unary, two calls that store nothing, so the hop is most of what differs: Track refused by ingest's
-  validation (an error with google.rpc details, which the hop forwards as it came), and Track of an event
-  ingest acknowledged before (answered OK from its deduplication window, the cheapest successful call); each
-  at 1 caller (p50, p99: the hop's added milliseconds) and 16 callers (req/s: the throughput the hop costs);
+- unary, three calls that store nothing, so the hop is most of what differs: Track refused by ingest's
+  validation (an error with google.rpc details, which the hop forwards as it came), Track of an event
+  ingest acknowledged before (answered OK from its deduplication window, the cheapest successful call), and
+  TrackBatch of 500 such events (the hop counts a batch's events for the events quota); each at 1 caller
+  (p50, p99: the hop's added milliseconds) and 16 callers (req/s: the throughput the hop costs);
 - streaming: StreamEvents, batches of 500 valid events within ingest's flow-control window, events/s;
 - the bare grpc.aio echo, the floor any gRPC server of ours stands on, and a bare Python proxy in front of it
   (`bench/echo_server.py proxy`: a thread-pool server forwarding bytes through a plain channel, nothing
@@ -33,10 +34,11 @@ from rich.table import Table
 
 from bench.echo_server import ECHO_METHOD
 from bench.harness import Measurement, cpu_seconds
-from bench.ingest import STREAM, run_stream, settle, stream_batches
-from bench.nginx_gateway import nginx_data_plane, unavailable
+from bench.ingest import STREAM, TRACK_BATCH, run_stream, settle, stream_batches
+from bench.nginx_gateway import PublicMethod, nginx_data_plane, unavailable
 from bench.track import TRACK, run_scenario, server_process, track_requests
 from wayline.common.context import INTERNAL_TOKEN_HEADER, TENANT_HEADER
+from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
 from wayline_cli.suite import Suite, free_port
 
 __all__ = ["main"]
@@ -44,6 +46,7 @@ __all__ = ["main"]
 Metadata = tuple[tuple[str, str], ...]
 REFUSED = "refused"
 REPEATED = "repeated"
+BATCH = "batch"
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class UnaryCall:
     name: str
     payloads: list[bytes]
     expected: grpc.StatusCode
+    method: str = TRACK
 
 
 @dataclass
@@ -79,7 +83,7 @@ def unary_row(target: Target, call: UnaryCall, concurrency: int, requests: int) 
     scenario = run_scenario(
         target.name,
         target.address,
-        TRACK,
+        call.method,
         target.metadata,
         call.payloads,
         concurrency,
@@ -99,6 +103,16 @@ def stream_row(target: Target, batches: int, tag: str, metrics_port: int, sent: 
     cpu = (cpu_seconds(target.pid) - before) * 1000 / batches if target.pid else None
     sent[0] += batches * 500
     return Row("stream", target.name, "", batches * 500 / seconds, cpu)
+
+
+def _track_batches(count: int) -> list[bytes]:
+    """`count` TrackBatch requests of 500 distinct valid events each."""
+    return [
+        ingest_pb.TrackBatchRequest(
+            events=ingest_pb.StreamEventsRequest.FromString(p).events
+        ).SerializeToString()
+        for p in stream_batches(500, count, "gateway-batch")
+    ]
 
 
 def _table(title: str, columns: Sequence[str]) -> Table:
@@ -121,11 +135,13 @@ def report(
         )
 
     one = _table(
-        "Unary, 1 caller: Track refused / Track repeated (p50/p99 ms; added = via gateway - direct)",
+        "Unary, 1 caller: Track refused / Track repeated / TrackBatch of 500 repeated (p50/p99 ms; "
+        "added = via gateway - direct)",
         ("round", "call", "target", "p50", "p99", "added p50", "added p99", "gateway CPU ms/call"),
     )
     many = _table(
-        "Unary, 16 callers: Track refused / Track repeated (req/s; ratio = via gateway / direct)",
+        "Unary, 16 callers: Track refused / Track repeated / TrackBatch of 500 repeated (req/s; "
+        "ratio = via gateway / direct)",
         ("round", "call", "target", "req/s", "ratio", "loss", "p50", "gateway CPU ms/call"),
     )
     streams = _table(
@@ -227,6 +243,7 @@ def main(requests: int, batches: int = 100, rounds: int = 1) -> None:
     calls = (
         UnaryCall(REFUSED, refused, grpc.StatusCode.INVALID_ARGUMENT),
         UnaryCall(REPEATED, repeated, grpc.StatusCode.OK),
+        UnaryCall(BATCH, _track_batches(20), grpc.StatusCode.OK, TRACK_BATCH),
     )
     rows: list[tuple[int, Row]] = []
     echo: dict[int, dict[int, Measurement]] = {}
@@ -258,7 +275,11 @@ def main(requests: int, batches: int = 100, rounds: int = 1) -> None:
                     suite.address("ingest"),
                     api_key=suite.api_key,
                     tenant=suite.tenant,
-                    scopes={TRACK: "write", STREAM: "write"},
+                    methods={
+                        TRACK: PublicMethod("write", "one"),
+                        TRACK_BATCH: PublicMethod("write", "1"),  # TrackBatchRequest.events
+                        STREAM: PublicMethod("write"),
+                    },
                     internal_token=suite.internal_token,
                 )
             )
@@ -267,9 +288,18 @@ def main(requests: int, batches: int = 100, rounds: int = 1) -> None:
             console.print(f"no nginx data-plane rows: {nginx_missing}")
         # Every repeated event is acknowledged once first, so each timed call is answered from the window.
         direct = targets[0]
-        asyncio.run(
-            run_scenario("first sight", direct.address, TRACK, direct.metadata, repeated, 1, len(repeated))
-        )
+        for first in calls[1:]:
+            asyncio.run(
+                run_scenario(
+                    "first sight",
+                    direct.address,
+                    first.method,
+                    direct.metadata,
+                    first.payloads,
+                    1,
+                    len(first.payloads),
+                )
+            )
         echo_port = free_port()
         echo_command = [sys.executable, "-m", "bench.echo_server", "aio", str(echo_port)]
         aio_echo, echo_process = stack.enter_context(server_process(echo_command, echo_port))
