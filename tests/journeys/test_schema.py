@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import uuid
 from collections.abc import Callable
 
@@ -128,6 +129,51 @@ def test_a_store_from_version_8_keeps_its_events_and_takes_the_new_fields(
         assert not read[0].HasField("previous_identifier")
 
         # The migrated table holds the columns, types and codecs that a new one does.
+        store.client.command(events_ddl(Topology(), "events_new"))
+        assert event_columns(store.client, "events") == event_columns(store.client, "events_new")
+    finally:
+        store.close()
+
+
+def _page_view(person: str, path: str, minute: int) -> event_pb2.Event:
+    event = stored_event(person, ("user_id", "u-1"), minute=minute)
+    event.type = event_pb2.EVENT_TYPE_PAGE
+    event.context.page.path = path
+    return event
+
+
+def test_a_store_from_version_15_takes_the_page_path_of_the_events_it_holds(
+    fresh_database: Callable[[], Client],
+) -> None:
+    client = fresh_database()
+    migrate(client, Topology(), MIGRATIONS[:15])
+    client.command("ALTER TABLE events DROP COLUMN page_path")  # the table release 15 left behind
+    person = new_person()
+    track = stored_event(person, ("user_id", "u-1"), minute=0)
+    written_then = events_to_columns([track, _page_view(person, "/cart", 1)])
+    client.insert_arrow("events", arrow_table("acme", written_then))
+
+    store = JourneyStore(fresh_database)
+    store.open()  # migrates to the newest version
+    try:
+        assert applied_versions(store.client) == list(range(1, len(MIGRATIONS) + 1))
+        store.write("acme", events_to_columns([_page_view(person, "/checkout", 2)]))
+        rows = store.client.query(
+            "SELECT type, page_path FROM events WHERE tenant_id = 'acme' ORDER BY timestamp"
+        ).result_rows
+        assert [tuple(r) for r in rows] == [("track", ""), ("page", "/cart"), ("page", "/checkout")]
+        # Once version 16's rewrite is done (in the background) every part holds the column, the old one too.
+        deadline = time.monotonic() + 30
+        pending = "SELECT count() FROM system.mutations WHERE database = currentDatabase() AND NOT is_done"
+        while store.client.query(pending).result_rows[0][0]:
+            assert time.monotonic() < deadline, "the page paths are still being written"
+            time.sleep(0.05)
+        holding = store.client.query(
+            "SELECT (SELECT count() FROM system.parts_columns WHERE database = currentDatabase() "
+            "AND table = 'events' AND column = 'page_path' AND active), (SELECT count() FROM system.parts "
+            "WHERE database = currentDatabase() AND table = 'events' AND active)"
+        ).result_rows
+        assert holding[0][0] == holding[0][1] > 0
         store.client.command(events_ddl(Topology(), "events_new"))
         assert event_columns(store.client, "events") == event_columns(store.client, "events_new")
     finally:

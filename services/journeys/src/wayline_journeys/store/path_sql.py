@@ -39,10 +39,9 @@ __all__ = ["KIND_EDGE", "KIND_NODE", "KIND_PATH", "KIND_SERIES", "path_persons_s
 
 KIND_PATH, KIND_NODE, KIND_EDGE, KIND_SERIES = 0, 1, 2, 3
 
-_DEFAULT_LABEL = (
-    "if(type = 'page' AND JSONExtractString(context, 'page', 'path') != '', "
-    "JSONExtractString(context, 'page', 'path'), name)"
-)
+# A page's path when it has one (the relation's `page_path`, `context.page.path` kept at write time), else
+# the event's name.
+_DEFAULT_LABEL = "if(type = 'page' AND page_path != '', page_path, name)"
 _KEY = "Array(Tuple(String, String))"
 _DATETIME = "DateTime64(6, 'UTC')"
 

@@ -48,7 +48,14 @@ from collections.abc import Callable
 
 from wayline_journeys.store.sql import SqlParams, person_anchors
 
-__all__ = ["RELATION_COLUMNS", "Relation", "current_events", "stored_events", "stored_events_of"]
+__all__ = [
+    "DERIVED_COLUMNS",
+    "RELATION_COLUMNS",
+    "Relation",
+    "current_events",
+    "stored_events",
+    "stored_events_of",
+]
 
 # Columns of the relation, besides person_id and stored_person_id.
 RELATION_COLUMNS = (
@@ -69,6 +76,11 @@ RELATION_COLUMNS = (
     "sentiment_score",
     "backfill",
 )
+
+# Columns the store derives from an event when it writes it (schema.py), for the read models: not fields of
+# the event, so not in RELATION_COLUMNS (which an export maps back onto the event record).
+DERIVED_COLUMNS = ("page_path",)
+_ALL_COLUMNS = (*RELATION_COLUMNS, *DERIVED_COLUMNS)
 
 # The live override of every key: the newest version, unless it cancels.
 _LIVE = """
@@ -128,13 +140,13 @@ def current_events(
     `params.persons_as_stored` (the tenant has no override row) it is `stored_events`: the same rows."""
     if params.persons_as_stored:
         return stored_events(params, tenant, where, kinds)
-    columns = ", ".join(f"e.{c} AS {c}" for c in RELATION_COLUMNS)
+    columns = ", ".join(f"e.{c} AS {c}" for c in _ALL_COLUMNS)
     persons, anchors = _SCOPED_PERSONS.format(tenant=tenant), _SCOPED_ANCHORS.format(tenant=tenant)
     any_scoped = f"notEmpty({persons})"
     in_anchors = f"anchor IN (SELECT arrayJoin({anchors}))"
     concerned = f"e.{in_anchors} AND e.person_id IN (SELECT arrayJoin({persons}))"
     overrides = _BY_SOURCE.format(live=_LIVE.format(tenant=tenant))
-    stored = f"SELECT *, anchor FROM {_final(tenant, where, kinds)}"
+    stored = f"SELECT *, anchor, {', '.join(DERIVED_COLUMNS)} FROM {_final(tenant, where, kinds)}"
     main = (
         f"SELECT {columns}, e.person_id AS stored_person_id, {_WIDE_TARGET} AS person_id "
         f"FROM ({stored}) AS e "
@@ -158,7 +170,7 @@ def stored_events(
     for persons no override row names, as source or target (the caller has checked); cheaper by the
     statement's whole override machinery, which on chDB costs tens of milliseconds before it reads a row."""
     del params  # nothing to bind; the parameter keeps the signature of current_events (Relation)
-    columns = ", ".join(RELATION_COLUMNS)
+    columns = ", ".join(_ALL_COLUMNS)
     return f"(SELECT {columns}, person_id AS stored_person_id, person_id FROM {_final(tenant, where, kinds)})"
 
 

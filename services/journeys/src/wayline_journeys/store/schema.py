@@ -22,6 +22,7 @@ __all__ = [
     "ANCHOR_PARTITIONS",
     "MIGRATIONS",
     "OVERRIDE_CURSOR_COLUMNS",
+    "PAGE_PATH",
     "PERSON_OVERRIDE_COLUMNS",
     "events_ddl",
     "lookup_rebuilds",
@@ -56,6 +57,11 @@ ANCHOR = (
     "if(empty(identifier_values), cityHash64(toString(event_id)), "
     "cityHash64(toString(identifier_types[1]), identifier_values[1]))"
 )
+# A page event's path (`context.page.path`; empty on other events), kept as a column at write time: a path
+# analysis labels page steps by it, and extracting it from every page event's context JSON took a tenth of
+# that statement on the bench's 10M events (ADR 104). Old parts compute it on read until version 16's
+# MATERIALIZE COLUMN has rewritten them.
+PAGE_PATH = "JSONExtractString(context, 'page', 'path')"
 # Four partitions by anchor (versions 1 to 11: eight). ClickHouse makes a part per partition on every INSERT,
 # each with its materialized views' work and merges, while a timeline reads every part of its anchor's
 # partition: fewer partitions, cheaper writes and more parts per read. ADR 0011 has the figures.
@@ -71,6 +77,7 @@ def events_ddl(topology: Topology, table: str = "events") -> str:
     (
         {column_definitions()},
         anchor UInt64 MATERIALIZED {ANCHOR},
+        page_path String MATERIALIZED {PAGE_PATH},
         INDEX idx_identifier_values identifier_values TYPE bloom_filter(0.01) GRANULARITY 4
     )
     ENGINE = {topology.engine(table, "ReplacingMergeTree", "received_at")}
@@ -108,6 +115,20 @@ def _integrations_and_previous_identifier(topology: Topology) -> Sequence[Step]:
     # On a cluster the Distributed table names its columns too.
     tables = [topology.local("events"), *(["events"] if topology.clustered else [])]
     return [f"ALTER TABLE {t}{topology.on_cluster} {additions}" for t in tables]
+
+
+def _page_path(topology: Topology) -> Sequence[Step]:
+    # Present in events_ddl already; this adds it to tables created before it, and writes it into their
+    # parts in the background (reads compute it for a part until then).
+    tables = [topology.local("events"), *(["events"] if topology.clustered else [])]
+    return [
+        *(
+            f"ALTER TABLE {t}{topology.on_cluster} ADD COLUMN IF NOT EXISTS page_path String "
+            f"MATERIALIZED {PAGE_PATH}"
+            for t in tables
+        ),
+        f"ALTER TABLE {topology.local('events')}{topology.on_cluster} MATERIALIZE COLUMN page_path",
+    ]
 
 
 def _person_overrides(topology: Topology) -> Sequence[Step]:
@@ -336,4 +357,5 @@ MIGRATIONS: tuple[Migration, ...] = (
         "person_timelines in granules of 1,024 rows",
         lambda topology: [person_timelines_in_finer_granules],
     ),
+    Migration(16, "events.page_path: a page event's path, kept at write time", _page_path),
 )
