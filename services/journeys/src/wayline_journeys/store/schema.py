@@ -90,10 +90,16 @@ def _events(topology: Topology) -> Sequence[Step]:
     return [events_ddl(topology), *topology.distributed("events", ANCHOR)]
 
 
+def _events_tables(topology: Topology) -> list[str]:
+    """The tables an ALTER of `events`' columns names: the local table, and on a cluster the Distributed one,
+    which names its columns too."""
+    return [topology.local("events"), *(["events"] if topology.clustered else [])]
+
+
 def _original_timestamp(topology: Topology) -> Sequence[Step]:
     # Issue 6: the sender's timestamp before ingest's clock-skew correction. Present in events_ddl already;
     # this adds it to tables created before it.
-    tables = [topology.local("events"), *(["events"] if topology.clustered else [])]
+    tables = _events_tables(topology)
     return [
         f"ALTER TABLE {t}{topology.on_cluster} ADD COLUMN IF NOT EXISTS original_timestamp "
         "Nullable(DateTime64(6, 'UTC'))"
@@ -112,15 +118,14 @@ def _integrations_and_previous_identifier(topology: Topology) -> Sequence[Step]:
         ("previous_identifier_value", "String"),
     )
     additions = ", ".join(f"ADD COLUMN IF NOT EXISTS {name} {type_}" for name, type_ in columns)
-    # On a cluster the Distributed table names its columns too.
-    tables = [topology.local("events"), *(["events"] if topology.clustered else [])]
+    tables = _events_tables(topology)
     return [f"ALTER TABLE {t}{topology.on_cluster} {additions}" for t in tables]
 
 
 def _page_path(topology: Topology) -> Sequence[Step]:
     # Present in events_ddl already; this adds it to tables created before it, and writes it into their
     # parts in the background (reads compute it for a part until then).
-    tables = [topology.local("events"), *(["events"] if topology.clustered else [])]
+    tables = _events_tables(topology)
     return [
         *(
             f"ALTER TABLE {t}{topology.on_cluster} ADD COLUMN IF NOT EXISTS page_path String "
@@ -282,7 +287,7 @@ def lookup_rebuilds(topology: Topology) -> list[str]:
 def _backfill_flag(topology: Topology) -> Sequence[Step]:
     # Issue 10: whether an event came in a backfill batch (imported history), for point-in-time reads.
     # Present in events_ddl already; this adds it to tables created before it.
-    tables = [topology.local("events"), *(["events"] if topology.clustered else [])]
+    tables = _events_tables(topology)
     return [f"ALTER TABLE {t}{topology.on_cluster} ADD COLUMN IF NOT EXISTS backfill Bool" for t in tables]
 
 
