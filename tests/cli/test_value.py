@@ -21,6 +21,12 @@ from wayline.common.timestamps import to_timestamp
 from wayline.event.v1 import event_pb2
 from wayline_cli.main import app
 
+# Each test's customers buy in a currency of their own, because the tests of a worker share one tenant: drawn
+# at random with replacement, two fixtures could take the same code (1 in 676) and see each other's customers,
+# or take ZZZ, the currency the no-purchaser test expects empty. Drawn without replacement, never ZZZ.
+_NO_PURCHASER = "ZZZ"
+_CODES = ["Z" + a + b for a in string.ascii_uppercase for b in string.ascii_uppercase]
+_CURRENCIES = iter(random.sample([c for c in _CODES if c != _NO_PURCHASER], k=len(_CODES) - 1))
 _START = datetime(2026, 9, 1, tzinfo=UTC)
 _END = datetime(2026, 10, 1, tzinfo=UTC)
 
@@ -44,7 +50,7 @@ def _purchase(person: str, day: int, amount: Decimal, currency: str) -> event_pb
 def customers(journeys_server: Server, gateway_server: Server) -> tuple[str, list[tuple[str, Decimal]]]:
     """Six customers of the gateway's tenant in a currency of this test's own (the tenant is shared), each
     with a different value; (person, value) by decreasing value."""
-    currency = "Z" + "".join(random.choices(string.ascii_uppercase, k=2))
+    currency = next(_CURRENCIES)
     found = [(f"value-{uuid.uuid4().hex[:8]}", Decimal(10 * (k + 1)) + Decimal("0.5")) for k in range(6)]
     events = [_purchase(person, 2 + k * 4, value, currency) for k, (person, value) in enumerate(found)]
     events.append(_purchase(found[0][0], 25, Decimal(0), currency))  # zero value: no purchase
@@ -97,7 +103,7 @@ def test_value_as_json_is_the_summary_the_api_gives(
 
 
 def test_value_with_no_purchaser_says_so_and_a_bad_currency_is_refused(gateway_server: Server) -> None:
-    code, out, err = wayline(gateway_server, "--currency", "ZZZ")
+    code, out, err = wayline(gateway_server, "--currency", _NO_PURCHASER)
     assert code == 0, err
     assert "0 purchasers in ZZZ, historic value 0.00 ZZZ, 0 purchases" in out
     assert "RFM segments" not in out
