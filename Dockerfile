@@ -98,6 +98,16 @@ LABEL org.opencontainers.image.title="wayline-${SERVICE}" \
       org.opencontainers.image.vendor="Wayline" \
       org.opencontainers.image.base.name="${PYTHON_IMAGE}"
 
+# The gateway's nginx data plane (ADR 105, WAYLINE_GATEWAY_DATA_PLANE=nginx): nginx and its Lua module, in the
+# gateway's image only. nginx runs as the container's user and writes only under the data dir. Unpinned, as
+# the compiler above: the base image's Debian release fixes the versions.
+# hadolint ignore=DL3008
+RUN if [ "${SERVICE}" = gateway ]; then \
+      apt-get update \
+      && apt-get install -y --no-install-recommends nginx libnginx-mod-http-lua \
+      && rm -rf /var/lib/apt/lists/*; \
+    fi
+
 RUN groupadd --system --gid 10001 wayline \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
             --shell /usr/sbin/nologin wayline \

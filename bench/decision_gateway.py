@@ -18,24 +18,25 @@ the two differ only in what stands behind the gateway; only one of the two is dr
 Rows: closed loop at 1, 16 and 64 callers (p50, p99, decisions/s) and an open loop paced at `--rate`
 decisions/s (latency from each call's scheduled start). The load generator runs in this process on the same
 2 cores as every service. Two settings differ from the defaults, through the environment: the tenant's
-concurrency quota is 64 on both gateways (the default, 24, would refuse the 64-caller row's calls), and the
-online state's settle horizon is 2 s instead of an hour (SETTLE_AFTER_SECONDS below).
+concurrency quota is 256 on every gateway (the default, 24, would refuse the 64-caller row's calls, and a
+paced row may hold more than 64 calls in progress through the nginx data plane, which queues nothing
+itself, while the decision service stalls for 100 ms), and the online state's settle horizon is 2 s
+instead of an hour (SETTLE_AFTER_SECONDS below).
 
-With `--nginx` (Debian's nginx-extras installed), every row runs again with the prototype data plane of
-`bench/nginx_gateway.py` in front of the decision service and in front of the echo in place of the two
-gateways (ADR 103): what Decide would cost with the gateway's per-call work out of gRPC Python.
+With `--nginx` (nginx and its Lua module installed; Debian: nginx, libnginx-mod-http-lua), every row runs
+again through two more gateways with the nginx data plane (ADR 105), one in front of the decision service and
+one in front of the echo: what Decide costs with the gateway's per-call work out of gRPC Python.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import cycle
@@ -47,10 +48,9 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.decision_model import ACTIONS, build_package, sample_features
+from bench.extra_gateway import extra_gateway, nginx_unavailable
 from bench.harness import Measurement, cpu_seconds, measure, measure_paced, measure_paced_futures, metric_sum
-from bench.nginx_gateway import PublicMethod, Quotas, nginx_data_plane, unavailable
 from bench.track import server_process
-from wayline.common.registry import REGISTRY
 from wayline.common.timestamps import to_timestamp
 from wayline.decision.v1 import action_pb2
 from wayline.decision.v1 import decision_service_pb2 as pb
@@ -61,14 +61,14 @@ from wayline.identity.v1 import identity_service_pb2_grpc as identity_grpc
 from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
 from wayline.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
 from wayline_cli.models import package_files, upload_requests
-from wayline_cli.suite import Suite, free_port, is_serving
+from wayline_cli.suite import Suite, free_port
 
 __all__ = ["main"]
 
 DECIDE = "/wayline.decision.v1.DecisionService/Decide"
 MODEL_ID = "bench-nbo"
 CONCURRENCY = (1, 16, 64)
-QUOTA_CONCURRENCY = "64"
+QUOTA_CONCURRENCY = "256"
 SETTLE_AFTER_SECONDS = "2"
 """The online state's settle horizon (production: an hour). A person is read online once the state has
 verified with journeys that it saw their whole history, which it asks only once the horizon has passed
@@ -216,35 +216,6 @@ def decide_payloads(ids: Sequence[str]) -> list[bytes]:
         ).SerializeToString()
         for person_id in ids
     ]
-
-
-@contextmanager
-def echo_gateway(suite: Suite, echo_address: str, data_dir: Path) -> Iterator[str]:
-    """A second gateway, the suite's settings and key, its decision backend the echo server; its address."""
-    spec = REGISTRY["gateway"]
-    port = free_port()
-    env = suite.environment(spec) | {
-        "WAYLINE_DATA_DIR": str(data_dir),
-        f"{spec.env_prefix}PORT": str(port),
-        f"{spec.env_prefix}HTTP_PORT": "0",
-        f"{spec.env_prefix}DECISION_ADDRESS": echo_address,
-    }
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with (data_dir / "gateway.log").open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", spec.package], env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    try:
-        address = f"127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while not is_serving(address):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the echo gateway did not start: see {data_dir / 'gateway.log'}")
-            time.sleep(0.1)
-        yield address
-    finally:
-        process.terminate()
-        process.wait(15)
 
 
 async def _closed(
@@ -397,7 +368,9 @@ def main(requests: int = 2000, persons: int = 500, rate: float = 500.0, nginx: b
         echo_port = free_port()
         echo_command = [sys.executable, "-m", "bench.echo_server", "aio", str(echo_port)]
         echo_address, _ = stack.enter_context(server_process(echo_command, echo_port))
-        echo = stack.enter_context(echo_gateway(suite, echo_address, root / "echo-gateway"))
+        echo = stack.enter_context(
+            extra_gateway(suite, root / "echo-gateway", backends={"decision": echo_address})
+        ).address
         pids = {name: process.pid for name, process in suite.processes.items()}
         rows = run_rows(
             suite.address("gateway"),
@@ -410,7 +383,7 @@ def main(requests: int = 2000, persons: int = 500, rate: float = 500.0, nginx: b
             suite.metrics_ports,
         )
         through_nginx = (
-            _nginx_rows(stack, suite, echo_address, auth, decide_payloads(ids), requests, rate, pids)
+            _nginx_rows(stack, suite, root, echo_address, auth, decide_payloads(ids), requests, rate, pids)
             if nginx
             else None
         )
@@ -421,15 +394,16 @@ def main(requests: int = 2000, persons: int = 500, rate: float = 500.0, nginx: b
     )
     report(rows, rate, console)
     if through_nginx is not None:
-        report(through_nginx, rate, console, "the nginx data-plane prototype")
+        report(through_nginx, rate, console, "the nginx data plane")
     elif nginx:
-        console.print(f"no nginx rows: {unavailable()}")
+        console.print(f"no nginx rows: {nginx_unavailable()}")
     return rows
 
 
 def _nginx_rows(
     stack: ExitStack,
     suite: Suite,
+    root: Path,
     echo_address: str,
     auth: Metadata,
     payloads: list[bytes],
@@ -437,31 +411,22 @@ def _nginx_rows(
     rate: float,
     pids: Mapping[str, int],
 ) -> Rows | None:
-    """The rows again with the prototype data plane in front of the decision service and of the echo (ADR
-    103); None when nginx with Lua is not installed. Its CPU per decision shows as `nginx`."""
-    if unavailable() is not None:
+    """The rows again through gateways with the nginx data plane in front of the decision service and of the
+    echo (ADR 105); None when nginx with Lua is not installed. nginx's worker's CPU per decision shows as
+    `nginx`, its control plane's as `edge control`."""
+    if nginx_unavailable() is not None:
         return None
-    planes = [
-        stack.enter_context(
-            nginx_data_plane(
-                backend,
-                api_key=suite.api_key,
-                tenant=suite.tenant,
-                methods={DECIDE: PublicMethod("read")},
-                quotas=Quotas(max_concurrent_requests=int(QUOTA_CONCURRENCY)),
-                internal_token=suite.internal_token,
-            )
-        )
-        for backend in (suite.address("decision"), echo_address)
-    ]
-    (decision_plane, plane_pid), (echo_plane, _) = planes
+    decision_edge = stack.enter_context(extra_gateway(suite, root / "edge", data_plane="nginx"))
+    echo_edge = stack.enter_context(
+        extra_gateway(suite, root / "echo-edge", data_plane="nginx", backends={"decision": echo_address})
+    )
     return run_rows(
-        decision_plane,
-        echo_plane,
+        decision_edge.address,
+        echo_edge.address,
         auth,
         payloads,
         requests,
         rate,
-        {**pids, "nginx": plane_pid},
+        {**pids, "nginx": decision_edge.nginx_worker(), "edge control": decision_edge.process.pid},
         suite.metrics_ports,
     )

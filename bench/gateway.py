@@ -12,8 +12,9 @@ Rows, each beside its direct figure:
   else), the floor of any hop in Python: its cost over the echo is what no gateway of this kind can go below;
 - the gateway's CPU per call (user + system, from /proc/<pid>/stat before and after the row): on 2 shared
   cores it is the figure that noise moves least;
-- with Debian's nginx-extras installed, the same rows through a prototype of the gateway's data plane in
-  nginx + Lua (`bench/nginx_gateway.py`: key, scope, quotas, trust boundary per call; ADR 103).
+- with nginx and its Lua module installed (Debian: nginx, libnginx-mod-http-lua), the same rows through a
+  second gateway with the nginx data plane (ADR 105): nginx passes the unary calls to ingest itself and
+  StreamEvents through the gateway's control plane; its CPU is nginx's worker's.
 
 Rounds repeat every row, interleaved, so a noisy minute hits all of them.
 """
@@ -33,9 +34,9 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.echo_server import ECHO_METHOD
+from bench.extra_gateway import extra_gateway, nginx_unavailable
 from bench.harness import Measurement, cpu_seconds
 from bench.ingest import STREAM, TRACK_BATCH, run_stream, settle, stream_batches
-from bench.nginx_gateway import PublicMethod, nginx_data_plane, unavailable
 from bench.track import TRACK, run_scenario, server_process, track_requests
 from wayline.common.context import INTERNAL_TOKEN_HEADER, TENANT_HEADER
 from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
@@ -268,22 +269,12 @@ def main(requests: int, batches: int = 100, rounds: int = 1) -> None:
                 suite.processes["gateway"].pid,
             ),
         ]
-        nginx_missing = unavailable()
+        nginx_missing = nginx_unavailable()
         if nginx_missing is None:
-            nginx_address, nginx_pid = stack.enter_context(
-                nginx_data_plane(
-                    suite.address("ingest"),
-                    api_key=suite.api_key,
-                    tenant=suite.tenant,
-                    methods={
-                        TRACK: PublicMethod("write", "one"),
-                        TRACK_BATCH: PublicMethod("write", "1"),  # TrackBatchRequest.events
-                        STREAM: PublicMethod("write"),
-                    },
-                    internal_token=suite.internal_token,
-                )
+            edge = stack.enter_context(extra_gateway(suite, Path(scratch) / "edge", data_plane="nginx"))
+            targets.append(
+                Target("via nginx data plane", edge.address, targets[1].metadata, edge.nginx_worker())
             )
-            targets.append(Target("via nginx (prototype)", nginx_address, targets[1].metadata, nginx_pid))
         else:
             console.print(f"no nginx data-plane rows: {nginx_missing}")
         # Every repeated event is acknowledged once first, so each timed call is answered from the window.

@@ -10,6 +10,7 @@ import faulthandler
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -19,6 +20,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pydantic import SecretStr
 
+from tests.debian_servers import install_debian_packages
 from tests.postgres import database, fresh_postgres_url, postgres_url  # noqa: F401 - fixtures for every test
 from wayline.common.server import Server, ServiceDefinition
 from wayline.common.settings import ServiceSettings
@@ -26,6 +28,7 @@ from wayline.common.telemetry import process_telemetry
 from wayline_cli.suite import free_port
 from wayline_decision.service import decision_service
 from wayline_decision.settings import DecisionSettings
+from wayline_gateway.data_plane.process import NGINX_PACKAGES, nginx_unavailable
 from wayline_gateway.service import gateway_service
 from wayline_gateway.settings import GatewaySettings
 from wayline_identity.service import identity_service
@@ -252,6 +255,61 @@ def gateway_server(
     server = start_server(gateway_service(settings), settings)
     yield server
     server.stop(0)
+
+
+@dataclass(frozen=True)
+class EdgeGateway:
+    """A gateway behind its nginx data plane: `address` is nginx's public port, `server` the Python gateway
+    (the control plane) on its loopback control port."""
+
+    address: str
+    server: Server
+    settings: GatewaySettings
+
+
+def require_nginx() -> None:
+    """nginx with the Lua module, installed with apt-get when missing (tests/debian_servers.py), or the test
+    fails saying how to install it."""
+    if not install_debian_packages(NGINX_PACKAGES, lambda: nginx_unavailable() is None):
+        pytest.fail(
+            f"{nginx_unavailable()}; the nginx data plane's tests need it (what .ci/run installs).",
+            pytrace=False,
+        )
+
+
+def start_edge_gateway(settings: GatewaySettings) -> EdgeGateway:
+    """`settings` with the nginx data plane on free ports, started: nginx in front of the control plane."""
+    require_nginx()
+    edge = settings.model_copy(
+        update={"data_plane": "nginx", "port": free_port(), "control_port": free_port()}
+    )
+    server = start_server(gateway_service(edge), edge.grpc_server_settings())
+    return EdgeGateway(f"127.0.0.1:{edge.port}", server, edge)
+
+
+@pytest.fixture(scope="session")
+def edge_gateway(
+    ingest_server: Server,
+    journeys_server: Server,
+    identity_server: Server,
+    decision_server: Server,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[EdgeGateway]:
+    """The gateway of `gateway_server`, with the same backends, behind the nginx data plane (ADR 105)."""
+    settings = gateway_settings(
+        tmp_path_factory.mktemp("edge-gateway"),
+        {
+            "ingest": ingest_server.address,
+            "journeys": journeys_server.address,
+            "identity": identity_server.address,
+            "decision": decision_server.address,
+        },
+        API_KEY,
+        TENANT,
+    )
+    edge = start_edge_gateway(settings)
+    yield edge
+    edge.server.stop(0)
 
 
 @pytest.fixture

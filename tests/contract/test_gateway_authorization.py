@@ -1,11 +1,13 @@
 """The gateway's authorization over real gRPC: every public RPC by {no key, each scope, a revoked key, a
 suspended tenant}, and no tenant reading another's data. Keys are made through AdminService by the operator
-(the bootstrap key's tenant), as an operator would."""
+(the bootstrap key's tenant), as an operator would. Every test runs through both data planes: the Python
+gateway itself, and nginx in front of it (ADR 105), which callers must not be able to tell apart."""
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import cast
 
@@ -18,7 +20,6 @@ from tests.events import make_event
 from wayline.api.v1 import annotations_pb2
 from wayline.common.errors import status_details
 from wayline.common.registry import PUBLIC_SCOPE, method_scopes
-from wayline.common.server import Server
 from wayline.event.v1 import event_pb2
 from wayline.gateway.v1 import api_key_pb2, quota_pb2, tenant_pb2
 from wayline.gateway.v1 import gateway_service_pb2 as admin_pb
@@ -91,6 +92,29 @@ def code(error: grpc.RpcError | None) -> grpc.StatusCode:
 
 
 @dataclass(frozen=True)
+class Plane:
+    """Where callers reach the gateway, and its settings."""
+
+    address: str
+    settings: GatewaySettings
+
+
+@pytest.fixture(scope="module", params=["python", "nginx"])
+def plane(request: pytest.FixtureRequest) -> Plane:
+    if request.param == "python":
+        server = request.getfixturevalue("gateway_server")
+        return Plane(server.address, cast(GatewaySettings, server.settings))
+    edge = request.getfixturevalue("edge_gateway")
+    return Plane(edge.address, edge.settings)
+
+
+@pytest.fixture
+def gateway_channel(plane: Plane) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(plane.address) as channel:
+        yield channel
+
+
+@dataclass(frozen=True)
 class Tenants:
     """Two tenants with a key per scope, a revoked key, and a suspended tenant's key."""
 
@@ -104,11 +128,11 @@ class Tenants:
 
 
 @pytest.fixture(scope="module")
-def tenants(gateway_server: Server) -> Tenants:
+def tenants(plane: Plane) -> Tenants:
     from tests.conftest import API_KEY
 
     operator = bearer(API_KEY)
-    with grpc.insecure_channel(gateway_server.address) as channel:
+    with grpc.insecure_channel(plane.address) as channel:
         admin = admin_grpc.AdminServiceStub(channel)
         tag = uuid.uuid4().hex[:6]
 
@@ -325,7 +349,7 @@ def test_callers_cannot_pose_as_another_tenant_or_as_a_service(
 
 
 def test_quota_refusals_carry_the_quota_and_a_retry_delay(
-    gateway_server: Server, gateway_channel: grpc.Channel
+    plane: Plane, gateway_channel: grpc.Channel
 ) -> None:
     from tests.conftest import API_KEY
 
@@ -350,8 +374,7 @@ def test_quota_refusals_carry_the_quota_and_a_retry_delay(
     quota = admin.GetQuota(
         admin_pb.GetQuotaRequest(name=f"{tenant.name}/quota"), metadata=operator, timeout=10
     )
-    settings = cast(GatewaySettings, gateway_server.settings)
-    assert quota.quota.effective_limits.events_per_second == settings.quota_events_per_second
+    assert quota.quota.effective_limits.events_per_second == plane.settings.quota_events_per_second
 
     # AdminService's own calls count against the caller's request quota too.
     admin_key = admin.CreateApiKey(

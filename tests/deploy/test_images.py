@@ -199,7 +199,11 @@ def test_the_runtime_stage_is_non_root_and_runs_the_service_module() -> None:
     assert ("USER", "10001:10001") in runtime
     assert ("STOPSIGNAL", "SIGTERM") in runtime
     assert ("ENTRYPOINT", '["/app/.venv/bin/wayline-service"]') in runtime
-    assert all("apt-get" not in arguments and "uv " not in arguments for _, arguments in runtime)
+    # The runtime stage installs nothing but the gateway's nginx data plane (ADR 105), in its image only.
+    installs = [arguments for _, arguments in runtime if "apt-get" in arguments]
+    assert [a.split(";")[0].strip() for a in installs] == ['if [ "${SERVICE}" = gateway ]']
+    assert "install -y --no-install-recommends nginx libnginx-mod-http-lua" in installs[0]
+    assert all("uv " not in arguments for _, arguments in runtime)
     build = " ".join(arguments for name, arguments in stages(DOCKERFILE)["build"] if name == "RUN")
     assert 'exec /app/.venv/bin/python -m wayline_%s "$@"' in build
     assert 'uv sync --frozen --no-dev --no-editable --package "wayline-${SERVICE}"' in build

@@ -52,7 +52,11 @@ class Samples(dict[str, Series]):
 PROBE_USER = "u-ops-probe"
 # What each service's row shows: (metric family as the exporter names it, the label it is broken down by).
 HIGHLIGHTS: dict[str, list[tuple[str, str]]] = {
-    "gateway": [("rpc_server_requests", "rpc_grpc_status_code")],
+    # The calls the gateway served itself, then those its nginx data plane passed or answered (ADR 105).
+    "gateway": [
+        ("rpc_server_requests", "rpc_grpc_status_code"),
+        ("wayline_gateway_data_plane_requests", "rpc_grpc_status_code"),
+    ],
     "ingest": [
         ("ingest_events_accepted", ""),
         ("ingest_events_rejected", "reason"),

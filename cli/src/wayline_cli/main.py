@@ -58,6 +58,7 @@ from wayline_cli.suite import SERVICES, Suite, SuiteError
 from wayline_cli.timeline import timeline_command
 from wayline_cli.trends import trends_command
 from wayline_cli.value import value_command
+from wayline_gateway.data_plane.process import nginx_unavailable
 
 DEMO_REPORT = "wayline-demo-report.html"
 app = typer.Typer(help="Wayline: the open-source customer journey platform.", no_args_is_help=True)
@@ -139,6 +140,8 @@ def demo_command(
     temporary folder when the data folder is a temporary one (removed at the end)."""
     for name, value in demo_decide.DEMO_BUDGETS.items():
         os.environ.setdefault(name, value)  # the services inherit it
+    if nginx_unavailable() is None:  # the gateway's public port through its nginx data plane (ADR 105)
+        os.environ.setdefault("WAYLINE_GATEWAY_DATA_PLANE", "nginx")
     with tempfile.TemporaryDirectory(prefix="wayline-demo-") as scratch:
         suite = Suite.on_free_ports((data_dir or Path(scratch)).resolve(), metrics=True)
         report = suite.data_dir / "report.html" if data_dir else Path(tempfile.gettempdir(), DEMO_REPORT)
@@ -154,6 +157,15 @@ def demo_command(
 
 def _run_demo(suite: Suite, count: int, report: Path) -> None:
     console.print(_endpoints(suite))
+    if os.environ.get("WAYLINE_GATEWAY_DATA_PLANE") == "nginx":
+        console.print(
+            f"the gateway's public port {suite.address('gateway')} is nginx's (the nginx data plane, "
+            f"ADR 105); the gateway answers what nginx hands it on 127.0.0.1:{suite.control_port}"
+        )
+    else:
+        console.print(
+            f"the gateway serves its public port itself (no nginx data plane: {nginx_unavailable()})"
+        )
     auth = (("authorization", f"Bearer {suite.api_key}"),)
     with grpc.insecure_channel(suite.address("gateway")) as channel:
         ingest = ingest_grpc.IngestServiceStub(channel)

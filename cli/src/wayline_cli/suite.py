@@ -73,6 +73,8 @@ class Suite:
     metrics_ports: dict[str, int] = field(default_factory=lambda: {s.name: s.metrics_port for s in SERVICES})
     # The gateway's Segment-compatible HTTP collector.
     http_port: int = field(default_factory=lambda: int(GatewaySettings.model_fields["http_port"].default))
+    # The gateway's own gRPC port behind its nginx data plane (ADR 105); 0: the public port + 100.
+    control_port: int = 0
     api_key: str = field(default_factory=lambda: "wl_" + secrets.token_urlsafe(24))
     tenant: str = "demo"
     log_format: str = "json"
@@ -87,6 +89,7 @@ class Suite:
             ports={s.name: free_port() for s in SERVICES},
             metrics_ports={s.name: free_port() if metrics else 0 for s in SERVICES},
             http_port=free_port(),
+            control_port=free_port(),
             **kwargs,  # type: ignore[arg-type]
         )
 
@@ -121,6 +124,7 @@ class Suite:
             env["WAYLINE_GATEWAY_API_KEY"] = self.api_key
             env["WAYLINE_GATEWAY_TENANT"] = self.tenant
             env["WAYLINE_GATEWAY_HTTP_PORT"] = str(self.http_port)
+            env["WAYLINE_GATEWAY_CONTROL_PORT"] = str(self.control_port)
         return env
 
     def start(self) -> None:

@@ -5,4 +5,4 @@ from wayline_gateway.service import gateway_service
 from wayline_gateway.settings import GatewaySettings
 
 if __name__ == "__main__":
-    main(GatewaySettings, gateway_service)
+    main(GatewaySettings, gateway_service, server_settings=GatewaySettings.grpc_server_settings)

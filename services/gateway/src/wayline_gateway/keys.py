@@ -113,11 +113,24 @@ class ApiKeyAuthenticator:
                 "no API key: send `authorization: Bearer <key>` (or `x-api-key`) metadata",
                 reason="API_KEY_MISSING",
             )
-        key_digest = digest(key)
+        return self._allow(method, self._caller(digest(key), self._stored))
+
+    def usable(self, key_digest: str) -> tuple[Caller, int | None]:
+        """The caller a key's digest stands for, and when the key stops being accepted (microseconds since
+        the epoch; None: only when it is revoked), read from the store now rather than from the cache: the
+        data plane keeps the answer for `cache_seconds` (ADR 105), so the revocation window stays the one
+        stated. Raises as `authenticate` does for a key that is not accepted; checks no scope."""
+        if key_digest in self._memory:
+            return self._caller(key_digest, self._lookup), None
+        stored = self._lookup(key_digest)
+        caller = self._caller(key_digest, lambda _digest: stored)
+        return caller, stored[0].expire_time if stored is not None else None
+
+    def _caller(self, key_digest: str, lookup: KeyLookup) -> Caller:
         held = self._memory.get(key_digest)
         if held is not None:
-            return self._allow(method, Caller(held.tenant, held.scopes, held.name))
-        stored = self._stored(key_digest)
+            return Caller(held.tenant, held.scopes, held.name)
+        stored = lookup(key_digest)
         # The lookup is by digest; comparing the digests again in constant time costs nothing and keeps any
         # index or cache behaviour from becoming a timing oracle on the secret.
         if stored is None or not hmac.compare_digest(stored[0].digest, key_digest):
@@ -139,7 +152,7 @@ class ApiKeyAuthenticator:
         minute = now - now % _MINUTE
         with self._lock:
             self._uses[(record.tenant_id, record.key_id)] = minute
-        return self._allow(method, Caller(record.tenant_id, record.scopes, record.name))
+        return Caller(record.tenant_id, record.scopes, record.name)
 
     def _allow(self, method: str, caller: Caller) -> Caller:
         needed = self._scopes.get(method)

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from wayline.common.errors import ResourceExhausted
 from wayline_gateway.model import Limits, in_force
 
-__all__ = ["QuotaGate", "TokenBucket"]
+__all__ = ["CONCURRENCY_RETRY_SECONDS", "QuotaGate", "TokenBucket"]
 
-_CONCURRENCY_RETRY_SECONDS = 0.5
+CONCURRENCY_RETRY_SECONDS = 0.5
 
 
 class TokenBucket:
@@ -140,7 +140,7 @@ class QuotaGate:
                         subject.quota,
                         "max_concurrent_requests",
                         f"{cap} calls are already in progress",
-                        _CONCURRENCY_RETRY_SECONDS,
+                        CONCURRENCY_RETRY_SECONDS,
                     )
             self._check(subjects, now, 1, "requests")
             if events:

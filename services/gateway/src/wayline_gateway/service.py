@@ -8,6 +8,7 @@ import threading
 import grpc
 import structlog
 from google.protobuf import descriptor
+from opentelemetry import metrics
 
 from wayline.common.clients import internal_channel
 from wayline.common.registry import backend_contracts, method_scopes
@@ -17,6 +18,10 @@ from wayline.gateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
 from wayline_gateway.admin import Admin
 from wayline_gateway.admission import Admission
 from wayline_gateway.console.assets import ConsoleAssets
+from wayline_gateway.data_plane.config import EdgeConfig, data_plane_directory, make_socket_directory
+from wayline_gateway.data_plane.lookup import key_lookup_app
+from wayline_gateway.data_plane.metrics import DataPlaneMetrics
+from wayline_gateway.data_plane.process import NginxDataPlane
 from wayline_gateway.erasures import ErasureFollower, IdentityErasureFeed
 from wayline_gateway.http.answer_cache import AnswerCache
 from wayline_gateway.http.app import gateway_http_app
@@ -26,7 +31,7 @@ from wayline_gateway.http.server import HttpServer
 from wayline_gateway.keys import ApiKey, ApiKeyAuthenticator, digest
 from wayline_gateway.proxy import PassThroughHandler
 from wayline_gateway.quotas import QuotaGate
-from wayline_gateway.routes import build_routes
+from wayline_gateway.routes import Route, build_routes
 from wayline_gateway.servicer import AdminServicer
 from wayline_gateway.settings import GatewaySettings
 from wayline_gateway.store.admin_store import AdminStore
@@ -131,6 +136,89 @@ def _http_collector(
     )
 
 
+def _listen(host: str, port: int) -> str:
+    """The gRPC host setting as nginx's `listen` address; a wildcard is IPv4's, as the HTTP port's."""
+    bare = host.strip("[]")
+    if bare in ("", "::", "0.0.0.0"):
+        return f"0.0.0.0:{port}"
+    return f"[{bare}]:{port}" if ":" in bare else f"{bare}:{port}"
+
+
+class _PythonDataPlane:
+    """This process serves the public port itself: nothing to start, drain or tell."""
+
+    def start(self) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def drain(self) -> None:
+        pass
+
+    def stop(self, grace: float) -> None:
+        pass
+
+
+def _data_plane(  # noqa: PLR0917 - one call site, which names them
+    settings: GatewaySettings,
+    token: str,
+    addresses: dict[str, str],
+    routes: dict[str, Route],
+    authenticator: ApiKeyAuthenticator,
+    gate: QuotaGate,
+) -> NginxDataPlane | _PythonDataPlane:
+    if settings.data_plane != "nginx":
+        return _PythonDataPlane()
+    directory = data_plane_directory(settings.service_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    config = EdgeConfig(
+        directory=directory,
+        listen=_listen(settings.host, settings.port),
+        control_address=f"127.0.0.1:{settings.serving_control_port}",
+        sockets=make_socket_directory(directory),
+        backends=addresses,
+        routes=routes,
+        internal_token=token,
+        key_cache_seconds=settings.key_cache_seconds,
+        default_deadline_seconds=settings.default_deadline_seconds,
+        max_deadline_seconds=settings.max_deadline_seconds,
+        max_message_bytes=settings.max_message_bytes,
+        workers=settings.data_plane_workers,
+        tls_cert_file=settings.tls_cert_file,
+        tls_key_file=settings.tls_key_file,
+        tls_client_ca_file=settings.tls_client_ca_file,
+        backend_ca_file=settings.tls_ca_file,
+        backend_cert_file=settings.tls_client_cert_file,
+        backend_key_file=settings.tls_client_key_file,
+        backend_server_name=settings.tls_server_name,
+    )
+    lookups = HttpServer(
+        key_lookup_app(authenticator, gate),
+        "127.0.0.1",
+        0,
+        name="gateway-key-lookups",
+        unix_socket=config.lookup_socket,
+    )
+    plane = NginxDataPlane(config, lookups, binary=settings.nginx_binary)
+    DataPlaneMetrics(metrics.get_meter("wayline.gateway.data_plane"), plane.metrics)
+    return plane
+
+
+def _authenticator(
+    settings: GatewaySettings, routes: dict[str, Route], store: AdminStore
+) -> ApiKeyAuthenticator:
+    bootstrap = {}
+    if settings.api_key is not None and settings.api_key.get_secret_value():
+        bootstrap[digest(settings.api_key.get_secret_value())] = ApiKey(
+            settings.tenant, ALL_SCOPES, f"tenants/{settings.tenant}/apiKeys/bootstrap"
+        )
+    scopes = {path: route.scope for path, route in routes.items()} | method_scopes([ADMIN_SERVICE])
+    return ApiKeyAuthenticator(
+        scopes, lookup=store.key_by_digest, memory_keys=bootstrap, cache_seconds=settings.key_cache_seconds
+    )
+
+
 def gateway_service(settings: GatewaySettings) -> ServiceDefinition:
     token = settings.require_internal_token()
     addresses = {backend: settings.peer_address(backend) for backend in BACKEND_SERVICES}
@@ -145,24 +233,20 @@ def gateway_service(settings: GatewaySettings) -> ServiceDefinition:
         for backend, services in BACKEND_SERVICES.items()
     }
     routes = build_routes(BACKEND_SERVICES)
-    url = settings.database_url.get_secret_value() if settings.database_url else None
-    db = open_database(url, settings.service_dir / "gateway.db")
-    store = AdminStore(db)
-    bootstrap = {}
-    if settings.api_key is not None and settings.api_key.get_secret_value():
-        bootstrap[digest(settings.api_key.get_secret_value())] = ApiKey(
-            settings.tenant, ALL_SCOPES, f"tenants/{settings.tenant}/apiKeys/bootstrap"
-        )
-    scopes = {path: route.scope for path, route in routes.items()} | method_scopes([ADMIN_SERVICE])
-    authenticator = ApiKeyAuthenticator(
-        scopes, lookup=store.key_by_digest, memory_keys=bootstrap, cache_seconds=settings.key_cache_seconds
+    db = open_database(
+        settings.database_url.get_secret_value() if settings.database_url else None,
+        settings.service_dir / "gateway.db",
     )
+    store = AdminStore(db)
+    authenticator = _authenticator(settings, routes, store)
     gate = QuotaGate(settings.default_limits())
     upkeep = _Upkeep(store, authenticator, gate, settings.key_cache_seconds)
+    data_plane = _data_plane(settings, token, addresses, routes, authenticator, gate)
 
     def changed() -> None:
         authenticator.forget()
         gate.refresh(store.all_limits())
+        data_plane.flush()
 
     admin = Admin(store, settings.tenant, settings.default_limits(), on_change=changed)
     admission = Admission(gate, settings.stream_quota_wait_seconds)
@@ -220,8 +304,14 @@ def gateway_service(settings: GatewaySettings) -> ServiceDefinition:
             erasures.start()
         if http is not None:
             http.start()
+        data_plane.start()
+
+    def drain() -> None:
+        data_plane.drain()
+        pass_through.drain()
 
     def stop() -> None:
+        data_plane.stop(settings.shutdown_grace_seconds)
         if http is not None:
             http.stop()
         bridge.close()
@@ -237,6 +327,6 @@ def gateway_service(settings: GatewaySettings) -> ServiceDefinition:
         register=register,
         start=start,
         stop=stop,
-        drain=pass_through.drain,
+        drain=drain,
         authenticator=authenticator,
     )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from wayline.common.registry import REGISTRY
@@ -21,6 +21,24 @@ class GatewaySettings(ServiceSettings):
     service_name: ClassVar[str] = _SERVICE.name
 
     port: int = Field(default=_SERVICE.port, ge=0, le=65535, description="Public gRPC port.")
+    data_plane: Literal["python", "nginx"] = Field(
+        default="python",
+        description="What serves the public gRPC port: `python`, this process; `nginx`, nginx with its Lua "
+        "module (Debian: `apt-get install nginx libnginx-mod-http-lua`) started by this process, which "
+        "passes the public calls straight to the services and sends this process, its control plane, what "
+        "it cannot answer itself (AdminService, streams, refusals; ADR 105).",
+    )
+    control_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="With the nginx data plane: the loopback port of this process's own gRPC server, which "
+        "only nginx calls (the public port is nginx's); 0: the public port + 100.",
+    )
+    data_plane_workers: int = Field(
+        default=1, ge=1, le=64, description="With the nginx data plane: nginx's worker processes."
+    )
+    nginx_binary: str = Field(default="nginx", description="The nginx executable of the nginx data plane.")
     metrics_port: int = Field(
         default=_SERVICE.metrics_port, ge=0, le=65535, description="Prometheus port; 0 turns it off."
     )
@@ -147,6 +165,42 @@ class GatewaySettings(ServiceSettings):
             "within ingest's WAYLINE_INGEST_MAX_BATCH_EVENTS)."
         ),
     )
+
+    @model_validator(mode="after")
+    def _control_port_apart(self) -> GatewaySettings:
+        if self.data_plane != "nginx":
+            return self
+        if self.port == 0:
+            raise ValueError(
+                "WAYLINE_GATEWAY_PORT must name a port with the nginx data plane: nginx takes it, and the "
+                "gateway renders nginx's configuration before it starts"
+            )
+        if self.serving_control_port == self.port or self.serving_control_port > 65535:
+            raise ValueError(
+                "WAYLINE_GATEWAY_CONTROL_PORT must differ from WAYLINE_GATEWAY_PORT: with the nginx data "
+                "plane nginx takes the public port and this process's own gRPC server the control port"
+            )
+        return self
+
+    @property
+    def serving_control_port(self) -> int:
+        """The control port in force: the setting, or the public port + 100."""
+        return self.control_port or self.port + 100
+
+    def grpc_server_settings(self) -> GatewaySettings:
+        """What this process's own gRPC server runs with: these settings, or, with the nginx data plane, the
+        loopback control port without TLS (nginx holds the public port and its certificate)."""
+        if self.data_plane != "nginx":
+            return self
+        return self.model_copy(
+            update={
+                "host": "127.0.0.1",
+                "port": self.serving_control_port,
+                "tls_cert_file": None,
+                "tls_key_file": None,
+                "tls_client_ca_file": None,
+            }
+        )
 
     def default_limits(self) -> Limits:
         return Limits(

@@ -202,9 +202,16 @@ class Server:
         return self.ready.wait(timeout)
 
 
-def main(settings_class: type[S], service: Callable[[S], ServiceDefinition]) -> None:
+def main(
+    settings_class: type[S],
+    service: Callable[[S], ServiceDefinition],
+    *,
+    server_settings: Callable[[S], ServiceSettings] | None = None,
+) -> None:
     """The whole of a service's `__main__`: read settings (exit 2 naming every bad variable), take the
-    internal token shared through the data dir when the environment sets none, serve."""
+    internal token shared through the data dir when the environment sets none, serve. `server_settings`:
+    what the gRPC server itself runs with, when it is not the service's settings (the gateway behind its
+    nginx data plane serves on a loopback port)."""
     try:
         read = settings_class()
     except ValidationError as error:
@@ -218,7 +225,7 @@ def main(settings_class: type[S], service: Callable[[S], ServiceDefinition]) -> 
             print(f"invalid setting {variable}: {problem['msg']}", file=sys.stderr)
         raise SystemExit(2) from None
     settings = with_internal_token(read)
-    run(service(settings), settings)
+    run(service(settings), settings if server_settings is None else server_settings(settings))
 
 
 def run(definition: ServiceDefinition, settings: ServiceSettings) -> None:

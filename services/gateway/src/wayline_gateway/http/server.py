@@ -48,11 +48,14 @@ class HttpServer:
         *,
         name: str = "gateway-http",
         tls: tuple[Path, Path] | None = None,
+        unix_socket: Path | None = None,
     ) -> None:
         """`tls` (certificate chain, key): serve HTTPS with the public port's certificate, as the gRPC port
-        does (`WAYLINE_TLS_CERT_FILE`, `WAYLINE_TLS_KEY_FILE`)."""
+        does (`WAYLINE_TLS_CERT_FILE`, `WAYLINE_TLS_KEY_FILE`). `unix_socket`: serve on that socket, which
+        only this user may reach, instead of `host:port` (the data plane's key lookups)."""
         self._app = app
         self._tls = tls
+        self._unix_socket = unix_socket
         self._host, self._requested_port = host, port
         self._name = name
         self._server: _Server | None = None
@@ -66,7 +69,13 @@ class HttpServer:
         host = "127.0.0.1" if bound == "0.0.0.0" else (f"[{bound}]" if family == socket.AF_INET6 else bound)
         return f"{'https' if self._tls else 'http'}://{host}:{self.port}"
 
-    def start(self, timeout: float = 10.0) -> None:
+    def _bind(self) -> tuple[socket.socket, str]:
+        if self._unix_socket is not None:
+            self._unix_socket.unlink(missing_ok=True)  # left by a process that did not stop cleanly
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.bind(str(self._unix_socket))
+            self._unix_socket.chmod(0o600)
+            return sock, str(self._unix_socket)
         family, bound = _bind_host(self._host)
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # restart without waiting for TIME_WAIT
@@ -76,6 +85,10 @@ class HttpServer:
             sock.close()
             raise
         self.port = sock.getsockname()[1]
+        return sock, f"{bound}:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> None:
+        sock, bound = self._bind()
         config = uvicorn.Config(
             self._app,
             log_config=None,  # the process's structlog/logging setup stays as it is
@@ -95,7 +108,7 @@ class HttpServer:
             time.sleep(0.01)
         if not self._server.started:
             self.stop(0)
-            raise RuntimeError(f"the HTTP server on {bound}:{self.port} did not start")
+            raise RuntimeError(f"the HTTP server on {bound} did not start")
 
     def stop(self, grace: float | None = None) -> None:
         """Stop accepting; wait up to `grace` seconds (None: as long as requests take) for in-flight ones."""
