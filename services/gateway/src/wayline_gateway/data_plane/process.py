@@ -243,7 +243,9 @@ class NginxDataPlane:
         return read_metrics(self.config.admin_socket)
 
     def drain(self) -> None:
-        """Close the public port and let the calls in progress finish (nginx's graceful stop)."""
+        """Close the public port and let the calls in progress finish (nginx's graceful stop); once."""
+        if self._stopping.is_set():
+            return
         self._stopping.set()
         process = self._process
         if process is not None and process.poll() is None:
