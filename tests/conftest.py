@@ -233,6 +233,14 @@ def gateway_settings(data_dir: Path, backends: dict[str, str], api_key: str, ten
     )
 
 
+def session_gateway_settings(
+    data_dir: Path, ingest: Server, journeys: Server, identity: Server, decision: Server
+) -> GatewaySettings:
+    """A gateway's settings in front of the session's services, with the test key and tenant."""
+    backends = {"ingest": ingest, "journeys": journeys, "identity": identity, "decision": decision}
+    return gateway_settings(data_dir, {name: s.address for name, s in backends.items()}, API_KEY, TENANT)
+
+
 @pytest.fixture(scope="session")
 def gateway_server(
     ingest_server: Server,
@@ -241,17 +249,8 @@ def gateway_server(
     decision_server: Server,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Server]:
-    settings = gateway_settings(
-        tmp_path_factory.mktemp("gateway"),
-        {
-            "ingest": ingest_server.address,
-            "journeys": journeys_server.address,
-            "identity": identity_server.address,
-            "decision": decision_server.address,
-        },
-        API_KEY,
-        TENANT,
-    )
+    backends = (ingest_server, journeys_server, identity_server, decision_server)
+    settings = session_gateway_settings(tmp_path_factory.mktemp("gateway"), *backends)
     server = start_server(gateway_service(settings), settings)
     yield server
     server.stop(0)
@@ -296,18 +295,8 @@ def edge_gateway(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[EdgeGateway]:
     """The gateway of `gateway_server`, with the same backends, behind the nginx data plane (ADR 105)."""
-    settings = gateway_settings(
-        tmp_path_factory.mktemp("edge-gateway"),
-        {
-            "ingest": ingest_server.address,
-            "journeys": journeys_server.address,
-            "identity": identity_server.address,
-            "decision": decision_server.address,
-        },
-        API_KEY,
-        TENANT,
-    )
-    edge = start_edge_gateway(settings)
+    backends = (ingest_server, journeys_server, identity_server, decision_server)
+    edge = start_edge_gateway(session_gateway_settings(tmp_path_factory.mktemp("edge-gateway"), *backends))
     yield edge
     edge.server.stop(0)
 

@@ -13,31 +13,16 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.certificates import CertificateAuthority, KeyPair
 from tests.conftest import common_settings, start_server
+from tests.tenant_echo import tenant_echo
 from wayline.common.clients import internal_channel
-from wayline.common.context import CallContext, bind_call, require_tenant
-from wayline.common.server import Server, ServiceDefinition
+from wayline.common.context import CallContext, bind_call
+from wayline.common.server import Server
 from wayline.identity.v1 import identity_service_pb2 as identity_pb
 from wayline.identity.v1 import identity_service_pb2_grpc as identity_grpc
-from wayline.identity.v1 import profile_pb2
 from wayline_cli.suite import free_port
 from wayline_identity.settings import IdentitySettings
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
-
-
-class TenantEcho(identity_grpc.IdentityServiceServicer):
-    """GetProfile answers with the tenant the server trusted from the caller's metadata."""
-
-    def GetProfile(self, request: object, context: grpc.ServicerContext) -> identity_pb.GetProfileResponse:
-        return identity_pb.GetProfileResponse(profile=profile_pb2.Profile(person_id=require_tenant()))
-
-
-def tenant_echo() -> ServiceDefinition:
-    def register(server: grpc.Server) -> list[str]:
-        identity_grpc.add_IdentityServiceServicer_to_server(TenantEcho(), server)  # type: ignore[abstract]
-        return ["wayline.identity.v1.IdentityService"]
-
-    return ServiceDefinition(name="identity", register=register)
 
 
 @pytest.fixture

@@ -31,17 +31,16 @@ from tests.conftest import (
     start_server,
 )
 from tests.events import make_event
+from tests.tenant_echo import tenant_echo
 from wayline.api.v1 import annotations_pb2
-from wayline.common.context import require_tenant
 from wayline.common.errors import status_details
-from wayline.common.server import Server, ServiceDefinition
+from wayline.common.server import Server
 from wayline.common.sql import open_database
 from wayline.gateway.v1 import api_key_pb2, quota_pb2
 from wayline.gateway.v1 import gateway_service_pb2 as admin_pb
 from wayline.gateway.v1 import gateway_service_pb2_grpc as admin_grpc
 from wayline.identity.v1 import identity_service_pb2 as identity_pb
 from wayline.identity.v1 import identity_service_pb2_grpc as identity_grpc
-from wayline.identity.v1 import profile_pb2
 from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
 from wayline.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as orchestrator_pb
@@ -248,21 +247,6 @@ def test_stopping_the_gateway_drains_and_stops_nginx(
             ingest_pb.TrackRequest(event=make_event("after")), metadata=OPERATOR, timeout=2
         )
     assert gone.value.code() == grpc.StatusCode.UNAVAILABLE
-
-
-class TenantEcho(identity_grpc.IdentityServiceServicer):
-    """GetProfile answers with the tenant the service trusted from the caller's metadata."""
-
-    def GetProfile(self, request: object, context: grpc.ServicerContext) -> identity_pb.GetProfileResponse:
-        return identity_pb.GetProfileResponse(profile=profile_pb2.Profile(person_id=require_tenant()))
-
-
-def tenant_echo() -> ServiceDefinition:
-    def register(server: grpc.Server) -> list[str]:
-        identity_grpc.add_IdentityServiceServicer_to_server(TenantEcho(), server)  # type: ignore[abstract]
-        return ["wayline.identity.v1.IdentityService"]
-
-    return ServiceDefinition(name="identity", register=register)
 
 
 def replace_files(pair: KeyPair, current: KeyPair) -> None:
