@@ -5,6 +5,7 @@ own restarts and drain, TLS on both sides and renewed certificates, its metrics.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -333,3 +334,43 @@ def test_the_data_plane_calls_reach_the_gateway_metrics(edge: EdgeGateway, chann
     track_path = "/wayline.ingest.v1.IngestService/Track"
     assert points[("wayline.gateway.data_plane.requests", track_path, "OK")] >= 1
     assert points[("wayline.gateway.data_plane.duration", track_path, "OK")] > 0
+
+
+def test_each_call_nginx_passes_is_logged_as_the_gateway_logs_its_own(
+    ingest_server: Server, tmp_path_factory: pytest.TempPathFactory, capfd: pytest.CaptureFixture[str]
+) -> None:
+    settings = gateway_settings(
+        tmp_path_factory.mktemp("data-plane-log"), {"ingest": ingest_server.address}, API_KEY, TENANT
+    )
+    gateway = start_edge_gateway(settings)  # started here, so that nginx writes to the captured stdout
+    trace_id = uuid.uuid4().hex
+    try:
+        with grpc.insecure_channel(gateway.address) as channel:
+            ingest_grpc.IngestServiceStub(channel).Track(
+                ingest_pb.TrackRequest(event=make_event("logged")),
+                metadata=(
+                    *OPERATOR,
+                    ("traceparent", f"00-{trace_id}-{'1' * 16}-01"),
+                    ("x-request-id", "r-42"),
+                ),
+                timeout=10,
+            )
+    finally:
+        gateway.server.stop(0)
+    lines = [json.loads(line) for line in capfd.readouterr().out.splitlines() if '"plane": "nginx"' in line]
+    assert len(lines) == 1
+    line = lines[0]
+    assert {
+        k: line[k] for k in ("event", "level", "service", "method", "status", "tenant", "request_id")
+    } == {
+        "event": "rpc",
+        "level": "info",
+        "service": "gateway",
+        "method": "/wayline.ingest.v1.IngestService/Track",
+        "status": "OK",
+        "tenant": TENANT,
+        "request_id": "r-42",
+    }
+    assert line["trace_id"] == trace_id
+    assert line["latency_ms"] >= 0
+    assert line["timestamp"].endswith("Z")

@@ -3,6 +3,7 @@ and the background upkeep that keeps replicas' caches in step with the store."""
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import grpc
@@ -192,6 +193,8 @@ def _data_plane(  # noqa: PLR0917 - one call site, which names them
         backend_cert_file=settings.tls_client_cert_file,
         backend_key_file=settings.tls_client_key_file,
         backend_server_name=settings.tls_server_name,
+        log_calls=logging.getLevelNamesMapping()[settings.log_level.upper()] <= logging.INFO,
+        log_json=settings.log_format == "json",
     )
     lookups = HttpServer(
         key_lookup_app(authenticator, gate),

@@ -104,6 +104,9 @@ class EdgeConfig:
     backend_key_file: Path | None = None
     backend_server_name: str | None = None
     max_cached_keys: int = 100_000
+    # A line per call on the gateway's stdout, as the kit logs every call at level info; JSON or console.
+    log_calls: bool = True
+    log_json: bool = True
 
     @property
     def admin_socket(self) -> Path:
@@ -179,6 +182,8 @@ return {{
   default_deadline_seconds = {_lua_number(config.default_deadline_seconds)},
   max_deadline_seconds = {_lua_number(config.max_deadline_seconds)},
   concurrency_retry_seconds = {_lua_number(CONCURRENCY_RETRY_SECONDS)},
+  log_calls = {"true" if config.log_calls else "false"},
+  log_json = {"true" if config.log_json else "false"},
 }}
 """
 
@@ -281,6 +286,8 @@ http {{
     set $wayline_backend "";
     set $wayline_subjects "";
     set $wayline_status "";
+    set $wayline_reason "";
+    set $wayline_tenant "";
     body_filter_by_lua_block {{ require("wayline_edge").body_filter() }}
     log_by_lua_block {{ require("wayline_edge").log() }}
     location / {{

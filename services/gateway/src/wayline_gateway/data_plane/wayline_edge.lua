@@ -241,6 +241,7 @@ local function answer_error(code, message, reason, metadata, retry_after, quota)
   ngx.header["grpc-message"] = grpc_message(message)
   ngx.header["grpc-status-details-bin"] = ngx.encode_base64(status, true)
   ngx.var.wayline_status = tostring(code)
+  ngx.var.wayline_reason = reason
   return ngx.exit(204) -- no body: the HEADERS frame ends the stream, gRPC's trailers-only answer
 end
 
@@ -290,6 +291,7 @@ end
 -- quotas.py's `admit`: the concurrency caps, then a request, then the events, against the key's limits and
 -- the tenant's; all taken only when all pass.
 local function admit(entry, events)
+  ngx.var.wayline_tenant = entry.tenant
   local now = ngx.now()
   for i, subject in ipairs(entry.subjects) do
     local limit = entry.subject_limits[i]
@@ -369,6 +371,47 @@ function _M.access()
   ngx.var.wayline_backend = route.backend
 end
 
+-- gRPC's status codes by number, for the log line (the names the kit logs).
+local STATUS_NAMES = {
+  [0] = "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
+  "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
+  "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
+}
+
+local function json_string(text)
+  return '"' .. text:gsub('[%c"\\]', function(c) return string.format("\\u%04x", c:byte()) end) .. '"'
+end
+
+if config.log_calls then io.stdout:setvbuf("line") end -- the gateway's stdout: one write per line
+
+-- One line per call nginx passed or answered, as the kit's interceptor logs every call (event `rpc`, the
+-- method, the request id, the tenant, the status and its reason, the latency; the trace id from
+-- `traceparent`), in the gateway's log format, on the gateway's stdout.
+local function log_call(status, latency_ms)
+  local now = ngx.now()
+  local fields = {
+    { "event", "rpc" }, { "level", "info" }, { "service", "gateway" }, { "plane", "nginx" },
+    { "method", ngx.var.uri }, { "request_id", ngx.var.http_x_request_id or "" },
+    { "tenant", ngx.var.wayline_tenant }, { "status", STATUS_NAMES[tonumber(status)] or status },
+  }
+  local reason = ngx.var.wayline_reason
+  if reason ~= "" then fields[#fields + 1] = { "reason", reason } end
+  local trace_id = (ngx.var.http_traceparent or ""):match("^%x%x%-(%x+)%-")
+  if trace_id then fields[#fields + 1] = { "trace_id", trace_id } end
+  local stamp = ngx.utctime():gsub(" ", "T") .. string.format(".%03dZ", math.floor((now % 1) * 1000))
+  local out = {}
+  if config.log_json then
+    for i, field in ipairs(fields) do out[i] = json_string(field[1]) .. ": " .. json_string(field[2]) end
+    out[#out + 1] = '"latency_ms": ' .. string.format("%.3f", latency_ms)
+    out[#out + 1] = '"timestamp": ' .. json_string(stamp)
+    io.stdout:write("{", table.concat(out, ", "), "}\n")
+  else
+    for i = 5, #fields do out[#out + 1] = fields[i][1] .. "=" .. fields[i][2] end
+    out[#out + 1] = string.format("latency_ms=%.3f", latency_ms)
+    io.stdout:write(stamp, " [info     ] rpc                            ", table.concat(out, " "), "\n")
+  end
+end
+
 -- A call's places under the concurrency caps, given back once: when its answer's last bytes pass nginx's
 -- body filter (as the Python gateway frees them when the service has answered, before the caller reads the
 -- answer, so that a caller's next call does not find its previous one still counted), or at the latest when
@@ -394,8 +437,10 @@ function _M.log()
     status = ngx.var.upstream_trailer_grpc_status or ngx.var.upstream_http_grpc_status or "2"
   end
   local labels = ngx.var.uri .. "\t" .. status
+  local seconds = tonumber(ngx.var.request_time) or 0
   metrics:incr(labels .. "\tcount", 1, 0)
-  metrics:incr(labels .. "\tseconds", tonumber(ngx.var.request_time) or 0, 0)
+  metrics:incr(labels .. "\tseconds", seconds, 0)
+  if config.log_calls then log_call(status, seconds * 1000) end
 end
 
 -- A service nginx could not reach (or that went away mid-call): proxy.py's answer, UNAVAILABLE with a delay.
