@@ -4,6 +4,7 @@ and the background upkeep that keeps replicas' caches in step with the store."""
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 
 import grpc
@@ -28,7 +29,7 @@ from wayline_gateway.http.answer_cache import AnswerCache
 from wayline_gateway.http.app import gateway_http_app
 from wayline_gateway.http.bridge import JsonBridge
 from wayline_gateway.http.delivery import IngestSender
-from wayline_gateway.http.server import HttpServer
+from wayline_gateway.http.server import HttpServer, bind_host
 from wayline_gateway.keys import ApiKey, ApiKeyAuthenticator, digest
 from wayline_gateway.proxy import PassThroughHandler
 from wayline_gateway.quotas import QuotaGate
@@ -138,11 +139,9 @@ def _http_collector(
 
 
 def _listen(host: str, port: int) -> str:
-    """The gRPC host setting as nginx's `listen` address; a wildcard is IPv4's, as the HTTP port's."""
-    bare = host.strip("[]")
-    if bare in ("", "::", "0.0.0.0"):
-        return f"0.0.0.0:{port}"
-    return f"[{bare}]:{port}" if ":" in bare else f"{bare}:{port}"
+    """The gRPC host setting as nginx's `listen` address, bound as the HTTP port binds it."""
+    family, bound = bind_host(host)
+    return f"[{bound}]:{port}" if family == socket.AF_INET6 else f"{bound}:{port}"
 
 
 class _PythonDataPlane:

@@ -115,11 +115,16 @@ class NginxDataPlane:
     def _command(self, conf: Path, *extra: str) -> list[str]:
         return [self._binary, "-e", "stderr", "-p", str(self.config.directory), "-c", str(conf), *extra]
 
+    def _refusal(self, conf: Path) -> str | None:
+        """What `nginx -t` says against `conf` and the files it names; None when it accepts them."""
+        checked = subprocess.run(self._command(conf, "-t", "-q"), capture_output=True, text=True, check=False)
+        return None if checked.returncode == 0 else checked.stderr.strip()
+
     def _spawn(self) -> subprocess.Popen[bytes]:
         conf = render(self.config)
-        checked = subprocess.run(self._command(conf, "-t", "-q"), capture_output=True, text=True, check=False)
-        if checked.returncode != 0:
-            raise RuntimeError(f"nginx refused the rendered configuration {conf}: {checked.stderr.strip()}")
+        refused = self._refusal(conf)
+        if refused is not None:
+            raise RuntimeError(f"nginx refused the rendered configuration {conf}: {refused}")
         self._tls_seen = self._tls_files()
         _end_stale(self.config.directory / "nginx.pid")
         self.config.admin_socket.unlink(missing_ok=True)  # nginx binds a Unix socket only where none is
@@ -187,10 +192,9 @@ class NginxDataPlane:
         seen = self._tls_files()
         if seen == self._tls_seen:
             return
-        conf = self.config.directory / "nginx.conf"
-        checked = subprocess.run(self._command(conf, "-t", "-q"), capture_output=True, text=True, check=False)
-        if checked.returncode != 0:  # a key written before its certificate: tried again at the next look
-            log.warning("data_plane.certificates_not_loaded", error=checked.stderr.strip())
+        refused = self._refusal(self.config.directory / "nginx.conf")
+        if refused is not None:  # a key written before its certificate: tried again at the next look
+            log.warning("data_plane.certificates_not_loaded", error=refused)
             return
         self._tls_seen = seen
         process.send_signal(signal.SIGHUP)

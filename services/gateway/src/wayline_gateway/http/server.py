@@ -19,7 +19,7 @@ from pathlib import Path
 import uvicorn
 from starlette.types import ASGIApp
 
-__all__ = ["HttpServer"]
+__all__ = ["HttpServer", "bind_host"]
 
 
 class _Server(uvicorn.Server):
@@ -28,7 +28,7 @@ class _Server(uvicorn.Server):
         yield  # the process's own handlers stay in place, see the module docstring
 
 
-def _bind_host(host: str) -> tuple[socket.AddressFamily, str]:
+def bind_host(host: str) -> tuple[socket.AddressFamily, str]:
     """The gRPC host setting (`[::]`, `0.0.0.0`, `127.0.0.1`, `[::1]`) as a socket family and address.
     A wildcard binds IPv4's, as the kit's Prometheus port does: clusters without IPv6 refuse `::`."""
     bare = host.strip("[]")
@@ -65,7 +65,7 @@ class HttpServer:
     @property
     def address(self) -> str:
         """`http(s)://127.0.0.1:<port>` (or the bound address when it is not a wildcard)."""
-        family, bound = _bind_host(self._host)
+        family, bound = bind_host(self._host)
         host = "127.0.0.1" if bound == "0.0.0.0" else (f"[{bound}]" if family == socket.AF_INET6 else bound)
         return f"{'https' if self._tls else 'http'}://{host}:{self.port}"
 
@@ -76,7 +76,7 @@ class HttpServer:
             sock.bind(str(self._unix_socket))
             self._unix_socket.chmod(0o600)
             return sock, str(self._unix_socket)
-        family, bound = _bind_host(self._host)
+        family, bound = bind_host(self._host)
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # restart without waiting for TIME_WAIT
         try:
