@@ -130,7 +130,7 @@ def main() -> None:
     parser.add_argument(
         "--nginx",
         action="store_true",
-        help="decision-gateway: the rows again through the nginx data-plane prototype (ADR 103)",
+        help="decision-gateway: the rows again through two gateways with the nginx data plane (ADR 105)",
     )
     parser.add_argument(
         "--ledger-persons", type=int, default=20_000, help="orchestrator: persons with contact history"

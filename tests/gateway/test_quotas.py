@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.gateway.clock import FakeClock
 from wayline.common.errors import ResourceExhausted
@@ -164,9 +166,51 @@ def _field(number: int, payload: bytes) -> bytes:
 def test_events_are_counted_on_the_wire_without_parsing_them() -> None:
     batch = _field(1, b"event-a") + _field(1, b"event-b") + bytes([2 << 3, 1]) + _field(1, b"")
     assert count_field(batch, 1) == 3
-    assert count_field(batch, 2) == 1
+    # Field 2 as a varint is no message: the service's parser keeps it as an unknown field, not an event.
+    assert count_field(batch, 2) == 0
+    assert count_field(batch + _field(2, b"x"), 2) == 1
     assert count_field(b"", 1) == 0
     assert count_field(b"\x0a\x7f", 1) == 1  # torn: what could be read; the backend refuses the message
+    assert count_field(b"\x0a", 1) == 0  # a tag without its length: nothing to count (as nginx's Lua)
+
+
+_WIRE_FIELDS = st.lists(
+    st.tuples(
+        st.integers(1, 40),
+        st.sampled_from([0, 1, 2, 5]),
+        st.one_of(st.integers(0, 2**64 - 1), st.binary(max_size=300)),
+    ),
+    max_size=60,
+)
+
+
+def _wire(number: int, wire_type: int, value: int | bytes) -> bytes:
+    def varint(n: int) -> bytes:
+        out = bytearray()
+        while n >= 0x80:
+            out.append(n & 0x7F | 0x80)
+            n >>= 7
+        return bytes(out) + bytes([n])
+
+    tag = varint(number << 3 | wire_type)
+    if wire_type == 0:
+        return tag + varint(value if isinstance(value, int) else len(value))
+    if wire_type in {1, 5}:
+        return tag + bytes(8 if wire_type == 1 else 4)
+    payload = value if isinstance(value, bytes) else b"v" * (value % 300)
+    return tag + varint(len(payload)) + payload
+
+
+@given(fields=_WIRE_FIELDS, counted=st.integers(1, 40), cut=st.integers(0, 100))
+def test_the_count_is_the_length_delimited_occurrences_whole_or_torn(
+    fields: list[tuple[int, int, int | bytes]], counted: int, cut: int
+) -> None:
+    """Whole messages are counted by protobuf's parser, torn ones by the walk; both count exactly the
+    field's length-delimited occurrences, and a torn message no more than its whole one."""
+    whole = b"".join(_wire(*field) for field in fields)
+    expected = sum(1 for number, wire_type, _ in fields if number == counted and wire_type == 2)
+    assert count_field(whole, counted) == expected
+    assert count_field(whole[: len(whole) * cut // 100], counted) <= expected
 
 
 def test_a_short_call_is_charged_a_request_without_holding_a_place(gate: QuotaGate, clock: FakeClock) -> None:
