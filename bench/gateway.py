@@ -6,7 +6,10 @@ Rows, each beside its direct figure:
   ingest acknowledged before (answered OK from its deduplication window, the cheapest successful call), and
   TrackBatch of 500 such events (the hop counts a batch's events for the events quota); each at 1 caller
   (p50, p99: the hop's added milliseconds) and 16 callers (req/s: the throughput the hop costs);
-- streaming: StreamEvents, batches of 500 valid events within ingest's flow-control window, events/s;
+- streaming: StreamEvents, batches of 500 valid events within ingest's flow-control window, events/s (the
+  throughput the hop costs), and one stream at one caller's pace, a batch of 50 events every 10 ms, each
+  timed to its acknowledgement (the hop's added milliseconds per message); each stream starts on a quiet
+  suite (the previous row's events delivered and the store's merges of them over);
 - the bare grpc.aio echo, the floor any gRPC server of ours stands on, and a bare Python proxy in front of it
   (`bench/echo_server.py proxy`: a thread-pool server forwarding bytes through a plain channel, nothing
   else), the floor of any hop in Python: its cost over the echo is what no gateway of this kind can go below;
@@ -35,7 +38,7 @@ from rich.table import Table
 
 from bench.echo_server import ECHO_METHOD
 from bench.extra_gateway import extra_gateway, nginx_unavailable
-from bench.harness import Measurement, cpu_seconds
+from bench.harness import Measurement, cpu_seconds, idle, percentile
 from bench.ingest import STREAM, TRACK_BATCH, run_stream, settle, stream_batches
 from bench.track import TRACK, run_scenario, server_process, track_requests
 from wayline.common.context import INTERNAL_TOKEN_HEADER, TENANT_HEADER
@@ -52,6 +55,11 @@ BATCH = "batch"
 # A stream's row sends 200k events (about a second at ingest's pace): shorter streams (100 batches, a fifth
 # of a second) measured mostly their start and the host's moment, their ratios 0.5 to 1.3 in one run.
 STREAM_BATCHES = 400
+# A stream at one caller's pace, where the hop's latency per message shows (as at 1 caller for unary calls):
+# a batch of 50 events every 10 ms, 3 s.
+PACED_SIZE = 50
+PACED_BATCHES = 300
+PACED_SECONDS = 0.01
 
 
 @dataclass(frozen=True)
@@ -76,10 +84,10 @@ class UnaryCall:
 
 @dataclass
 class Row:
-    kind: str  # "unary 1", "unary 16", "stream"
+    kind: str  # "unary 1", "unary 16", "stream", "stream paced"
     target: str
     call: str  # the UnaryCall's name; "" for streams
-    value: Measurement | float  # a Measurement for unary rows, events/s for streams
+    value: Measurement | float  # a Measurement for unary and paced stream rows, events/s for streams
     cpu_ms_per_call: float | None
 
 
@@ -100,14 +108,40 @@ def unary_row(target: Target, call: UnaryCall, concurrency: int, requests: int) 
     return Row(f"unary {concurrency}", target.name, call.name, measured, cpu)
 
 
-def stream_row(target: Target, batches: int, tag: str, metrics_port: int, sent: list[int]) -> Row:
-    settle(metrics_port, sent[0], timeout=120)  # the previous row's events are in journeys: a quiet start
+def stream_row(
+    target: Target, batches: int, tag: str, metrics_port: int, sent: list[int], suite_pids: Sequence[int]
+) -> Row:
+    # A quiet start: the previous row's events are in journeys, and its merges there are over (a stream
+    # that followed another met its merges and ran up to a third slower than one that followed unary rows).
+    settle(metrics_port, sent[0], timeout=120)
+    idle(suite_pids)
     payloads = stream_batches(500, batches, tag)
     before = cpu_seconds(target.pid) if target.pid else 0.0
     seconds, _ = run_stream(target.address, STREAM, target.metadata, payloads, echo=False)
     cpu = (cpu_seconds(target.pid) - before) * 1000 / batches if target.pid else None
     sent[0] += batches * 500
     return Row("stream", target.name, "", batches * 500 / seconds, cpu)
+
+
+def paced_stream_row(
+    target: Target, tag: str, metrics_port: int, sent: list[int], suite_pids: Sequence[int]
+) -> Row:
+    """One stream at one caller's pace: PACED_BATCHES batches of PACED_SIZE events, one every PACED_SECONDS,
+    each timed from its send to its acknowledgement (the first ten left out: the stream's start)."""
+    settle(metrics_port, sent[0], timeout=120)
+    idle(suite_pids)
+    payloads = stream_batches(PACED_SIZE, PACED_BATCHES, tag)
+    before = cpu_seconds(target.pid) if target.pid else 0.0
+    seconds, latencies = run_stream(
+        target.address, STREAM, target.metadata, payloads, echo=False, pace=PACED_SECONDS
+    )
+    cpu = (cpu_seconds(target.pid) - before) * 1000 / PACED_BATCHES if target.pid else None
+    sent[0] += PACED_SIZE * PACED_BATCHES
+    timed = sorted(latencies[10:])
+    measured = Measurement(
+        target.name, 1, len(timed), seconds, percentile(timed, 0.5), percentile(timed, 0.99)
+    )
+    return Row("stream paced", target.name, "", measured, cpu)
 
 
 def _track_batches(count: int) -> list[bytes]:
@@ -153,8 +187,28 @@ def report(
         "Streaming: StreamEvents, batches of 500 (events/s; ratio = via gateway / direct)",
         ("round", "target", "events/s", "ratio", "loss", "gateway CPU ms/batch"),
     )
+    paced = _table(
+        f"Streaming at one caller's pace: StreamEvents, a batch of {PACED_SIZE} every "
+        f"{PACED_SECONDS * 1000:.0f} ms, each timed to its acknowledgement "
+        "(ms; added = via gateway - direct)",
+        ("round", "target", "p50", "p99", "added p50", "added p99", "gateway CPU ms/batch"),
+    )
     for round_, row in rows:
         cpu = f"{row.cpu_ms_per_call:.2f}" if row.cpu_ms_per_call is not None else "-"
+        if row.kind == "stream paced":
+            m, b = row.value, direct(round_, row.kind, "").value
+            assert isinstance(m, Measurement)
+            assert isinstance(b, Measurement)
+            paced.add_row(
+                str(round_),
+                row.target,
+                f"{m.p50_ms:.2f}",
+                f"{m.p99_ms:.2f}",
+                f"{m.p50_ms - b.p50_ms:+.2f}",
+                f"{m.p99_ms - b.p99_ms:+.2f}",
+                cpu,
+            )
+            continue
         if row.kind == "stream":
             assert isinstance(row.value, float)
             base = direct(round_, "stream", "").value
@@ -237,7 +291,7 @@ def report(
                 f"{m.p50_ms:.2f}",
                 cpu,
             )
-    for table in (one, many, streams):
+    for table in (one, many, streams, paced):
         console.print(table)
 
 
@@ -302,6 +356,7 @@ def main(requests: int, batches: int = STREAM_BATCHES, rounds: int = 1) -> None:
         proxy_command = [sys.executable, "-m", "bench.echo_server", "proxy", str(proxy_port), aio_echo]
         bare_proxy, _ = stack.enter_context(server_process(proxy_command, proxy_port))
         sent = [0]
+        suite_pids = [process.pid for process in suite.processes.values()]
         for round_ in range(1, rounds + 1):
             echo[round_] = {}
             floor[round_] = {}
@@ -323,7 +378,9 @@ def main(requests: int, batches: int = STREAM_BATCHES, rounds: int = 1) -> None:
             # Each round starts the streams at another target: none always follows the same one.
             for target in targets[round_ % len(targets) :] + targets[: round_ % len(targets)]:
                 tag = f"{round_}-{target.name}"
-                rows.append((round_, stream_row(target, batches, tag, suite.metrics_ports["ingest"], sent)))
+                port = suite.metrics_ports["ingest"]
+                rows.append((round_, stream_row(target, batches, tag, port, sent, suite_pids)))
+                rows.append((round_, paced_stream_row(target, f"{tag}-paced", port, sent, suite_pids)))
     console.print(
         f"The gateway hop: {requests} unary calls per row (after 50 warm-up calls), {batches} stream batches "
         f"of 500 per row, {rounds} round(s); 2 cores shared by the client and every server"

@@ -30,10 +30,12 @@ __all__ = [
     "context_switches",
     "cpu_seconds",
     "full_collections",
+    "idle",
     "measure",
     "measure_paced",
     "measure_paced_futures",
     "metric_sum",
+    "percentile",
     "print_comparison",
 ]
 
@@ -47,6 +49,18 @@ def cpu_seconds(pid: int) -> float:
     cores the figure other work moves least."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def idle(pids: Sequence[int], share: float = 0.1, window: float = 0.5, timeout: float = 60.0) -> float:
+    """Wait until the processes together use under `share` of a core over `window` seconds (the merges and
+    deliveries a previous row set off are over), at most `timeout` seconds; the seconds it took."""
+    began = time.perf_counter()
+    while time.perf_counter() - began < timeout:
+        before = sum(cpu_seconds(pid) for pid in pids)
+        time.sleep(window)
+        if sum(cpu_seconds(pid) for pid in pids) - before < share * window:
+            break
+    return time.perf_counter() - began
 
 
 def context_switches(pid: int) -> int:
@@ -76,7 +90,7 @@ class Measurement:
         return self.requests / self.seconds
 
 
-def _percentile(sorted_values: Sequence[float], fraction: float) -> float:
+def percentile(sorted_values: Sequence[float], fraction: float) -> float:
     index = min(len(sorted_values) - 1, max(0, round(fraction * (len(sorted_values) - 1))))
     return sorted_values[index]
 
@@ -124,7 +138,7 @@ async def measure(
         requests=len(latencies),
         seconds=elapsed,
         p50_ms=statistics.median(latencies),
-        p99_ms=_percentile(latencies, 0.99),
+        p99_ms=percentile(latencies, 0.99),
     )
 
 
@@ -239,7 +253,7 @@ def _open_loop(scenario: str, latencies: list[float], seconds: float) -> Measure
         requests=len(latencies),
         seconds=seconds,
         p50_ms=statistics.median(latencies),
-        p99_ms=_percentile(latencies, 0.99),
+        p99_ms=percentile(latencies, 0.99),
     )
 
 

@@ -30,6 +30,7 @@ import psycopg
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from bench.harness import percentile
 from wayline.event.v1 import event_pb2
 from wayline.orchestrator.v1 import flow_pb2
 from wayline.orchestrator.v1 import orchestrator_service_pb2 as pb
@@ -51,10 +52,6 @@ __all__ = [
 OBSERVE = "/wayline.orchestrator.v1.OrchestratorService/ObserveEvents"
 TIMER_FLOW = "timers"
 Metadata = tuple[tuple[str, str], ...]
-
-
-def _percentile(ordered: Sequence[float], fraction: float) -> float:
-    return ordered[min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))]
 
 
 def event_batches(
@@ -132,7 +129,7 @@ def send_batches(
             latencies.append((time.perf_counter() - started) * 1000)
         elapsed = time.perf_counter() - began
     latencies.sort()
-    return BatchFigures(what, events, elapsed, statistics.median(latencies), _percentile(latencies, 0.99))
+    return BatchFigures(what, events, elapsed, statistics.median(latencies), percentile(latencies, 0.99))
 
 
 def send_paced(address: str, metadata: Metadata, requests: Sequence[bytes], window_s: float) -> float:
@@ -236,6 +233,6 @@ class StateReader:
             due_span_s=(dues[-1] - dues[0]) / 1e6 if dues else 0.0,
             fire_span_s=(fires[-1] - fires[0]) / 1e6 if fires else 0.0,
             p50_ms=statistics.median(lags) if lags else float("nan"),
-            p99_ms=_percentile(lags, 0.99) if lags else float("nan"),
+            p99_ms=percentile(lags, 0.99) if lags else float("nan"),
             max_ms=lags[-1] if lags else float("nan"),
         )
