@@ -161,6 +161,16 @@ def _table(title: str, columns: Sequence[str]) -> Table:
     return table
 
 
+def _latencies(measured: Measurement, base: Measurement) -> tuple[str, str, str, str]:
+    """p50, p99, and each one's difference from `base`'s (ms)."""
+    return (
+        f"{measured.p50_ms:.2f}",
+        f"{measured.p99_ms:.2f}",
+        f"{measured.p50_ms - base.p50_ms:+.2f}",
+        f"{measured.p99_ms - base.p99_ms:+.2f}",
+    )
+
+
 def report(
     rows: list[tuple[int, Row]],
     echo: dict[int, dict[int, Measurement]],
@@ -199,15 +209,7 @@ def report(
             m, b = row.value, direct(round_, row.kind, "").value
             assert isinstance(m, Measurement)
             assert isinstance(b, Measurement)
-            paced.add_row(
-                str(round_),
-                row.target,
-                f"{m.p50_ms:.2f}",
-                f"{m.p99_ms:.2f}",
-                f"{m.p50_ms - b.p50_ms:+.2f}",
-                f"{m.p99_ms - b.p99_ms:+.2f}",
-                cpu,
-            )
+            paced.add_row(str(round_), row.target, *_latencies(m, b), cpu)
             continue
         if row.kind == "stream":
             assert isinstance(row.value, float)
@@ -236,26 +238,8 @@ def report(
                     "",
                     f"echo {echo_cpu[(round_, 1)]:.2f}",
                 )
-                one.add_row(
-                    str(round_),
-                    "",
-                    "bare proxy → echo",
-                    f"{f.p50_ms:.2f}",
-                    f"{f.p99_ms:.2f}",
-                    f"{f.p50_ms - e.p50_ms:+.2f}",
-                    f"{f.p99_ms - e.p99_ms:+.2f}",
-                    "",
-                )
-            one.add_row(
-                str(round_),
-                row.call,
-                row.target,
-                f"{m.p50_ms:.2f}",
-                f"{m.p99_ms:.2f}",
-                f"{m.p50_ms - b.p50_ms:+.2f}",
-                f"{m.p99_ms - b.p99_ms:+.2f}",
-                cpu,
-            )
+                one.add_row(str(round_), "", "bare proxy → echo", *_latencies(f, e), "")
+            one.add_row(str(round_), row.call, row.target, *_latencies(m, b), cpu)
         else:
             e = echo[round_][16]
             if row.target == "direct" and row.call == REFUSED:
