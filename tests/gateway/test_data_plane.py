@@ -17,10 +17,12 @@ from pathlib import Path
 
 import grpc
 import pytest
+import structlog
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
+from structlog.testing import capture_logs
 
 from tests.certificates import CertificateAuthority, KeyPair
 from tests.conftest import (
@@ -50,7 +52,7 @@ from wayline.orchestrator.v1 import orchestrator_service_pb2_grpc as orchestrato
 from wayline_cli.suite import free_port
 from wayline_gateway.data_plane.config import admin_socket, data_plane_directory
 from wayline_gateway.data_plane.metrics import DataPlaneMetrics
-from wayline_gateway.data_plane.process import read_metrics
+from wayline_gateway.data_plane.process import read_metrics, relay_error_log
 from wayline_gateway.model import now_micros
 from wayline_gateway.store.admin_store import AdminStore
 from wayline_identity.settings import IdentitySettings
@@ -156,10 +158,11 @@ def test_a_key_revoked_through_another_replica_is_refused_within_the_key_cache_w
 
 
 def test_a_service_it_cannot_reach_is_unavailable_with_a_delay_and_gives_its_place_back(
-    channel: grpc.Channel,
+    channel: grpc.Channel, capfd: pytest.CaptureFixture[str]
 ) -> None:
     """As the Python pass-through answers (proxy.py), and the call's place under the concurrency cap (one
-    here) is free again afterwards."""
+    here) is free again afterwards. nginx's error-log line about it is the gateway's log line, not nginx's
+    text on the gateway's stderr."""
     created = new_key(channel, quota_pb2.QuotaLimits(max_concurrent_requests=1))
     orchestrator = orchestrator_grpc.OrchestratorServiceStub(channel)
     for _ in range(3):
@@ -175,6 +178,15 @@ def test_a_service_it_cannot_reach_is_unavailable_with_a_delay_and_gives_its_pla
         retries = [d for d in status_details(refused.value) if isinstance(d, error_details_pb2.RetryInfo)]
         assert retries[0].retry_delay.seconds == 1
     assert track(channel, created.secret) is None
+    out = err = ""
+    deadline = time.monotonic() + 5
+    while "while connecting to upstream" not in out and time.monotonic() < deadline:
+        captured = capfd.readouterr()
+        out, err = out + captured.out, err + captured.err
+        time.sleep(0.05)
+    logged = [line for line in out.splitlines() if "nginx.error_log" in line]
+    assert any("connect() failed" in line and "while connecting to upstream" in line for line in logged), out
+    assert "[error]" not in err
 
 
 def test_a_compressed_batch_is_counted_by_the_control_plane(channel: grpc.Channel) -> None:
@@ -379,3 +391,25 @@ def test_each_call_nginx_passes_is_logged_as_the_gateway_logs_its_own(
     assert line["trace_id"] == trace_id
     assert line["latency_ms"] >= 0
     assert line["timestamp"].endswith("Z")
+
+
+def test_nginx_error_log_lines_become_the_gateways_log_lines_at_their_level() -> None:
+    lines = [
+        b"2026/12/07 16:00:00 [error] 41#41: *5 connect() failed (111: Connection refused) while connecting "
+        b"to upstream, client: 127.0.0.1\n",
+        b'2026/12/07 16:00:01 [warn] 40#40: the "user" directive makes sense only if the master is root\n',
+        b"2026/12/07 16:00:02 [notice] 40#40: signal process started\n",
+        b"\n",
+        b"not nginx's format\n",
+        b'nginx: [emerg] unknown directive "bogus" in /etc/nginx.conf:3\n',
+    ]
+    with capture_logs() as logs:
+        relay_error_log(lines, structlog.get_logger())
+    assert [(entry["log_level"], entry["nginx_level"], entry["detail"][:20]) for entry in logs] == [
+        ("error", "error", "connect() failed (11"),
+        ("warning", "warn", 'the "user" directive'),
+        ("info", "notice", "signal process start"),
+        ("error", "error", "not nginx's format"),
+        ("critical", "emerg", 'unknown directive "b'),
+    ]
+    assert {entry["event"] for entry in logs} == {"nginx.error_log"}

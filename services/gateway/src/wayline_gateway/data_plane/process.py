@@ -12,21 +12,25 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import logging
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
+from typing import IO
 
 import structlog
 
 from wayline_gateway.data_plane.config import LUA_MODULES, EdgeConfig, render
 from wayline_gateway.http.server import HttpServer
 
-__all__ = ["NGINX_PACKAGES", "NginxDataPlane", "nginx_unavailable", "read_metrics"]
+__all__ = ["NGINX_PACKAGES", "NginxDataPlane", "nginx_unavailable", "read_metrics", "relay_error_log"]
 
 log = structlog.get_logger("wayline.gateway.data_plane")
 
@@ -47,6 +51,43 @@ def nginx_unavailable(binary: str = "nginx") -> str | None:
     if not (LUA_MODULES / "ngx_http_lua_module.so").exists():
         return f"nginx's Lua module is not installed ({INSTALL})"
     return None
+
+
+# nginx's error-log line: "2026/12/07 16:00:00 [error] 41#41: *5 connect() failed (111: ...) while ...",
+# or, before its log is open, "nginx: [emerg] unknown directive ...".
+_ERROR_LINE = re.compile(
+    r"^(?:\d{4}/\d\d/\d\d \d\d:\d\d:\d\d |nginx: )\[(?P<level>\w+)\] (?:\d+#\d+: )?(?:\*\d+ )?(?P<text>.*)$"
+)
+# nginx's levels as the kit's log levels.
+_LOG_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "notice": logging.INFO,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "crit": logging.CRITICAL,
+    "alert": logging.CRITICAL,
+    "emerg": logging.CRITICAL,
+}
+
+
+def relay_error_log(lines: Iterable[bytes], logger: structlog.typing.FilteringBoundLogger) -> None:
+    """Log each of nginx's error-log lines as the gateway logs its own (JSON in production), nginx's level
+    mapped to the kit's, until nginx closes its stderr. A line not in nginx's format is logged whole, at
+    error."""
+    for raw in lines:
+        line = raw.decode(errors="replace").rstrip("\n")
+        if not line:
+            continue
+        parsed = _ERROR_LINE.match(line)
+        level, text = (parsed["level"], parsed["text"]) if parsed else ("error", line)
+        logger.log(_LOG_LEVELS.get(level, logging.ERROR), "nginx.error_log", nginx_level=level, detail=text)
+
+
+def _relaying(stream: IO[bytes] | None) -> None:
+    if stream is not None:
+        with stream:
+            relay_error_log(stream, log)
 
 
 def _end_stale(pid_file: Path) -> None:
@@ -129,11 +170,15 @@ class NginxDataPlane:
         _end_stale(self.config.directory / "nginx.pid")
         self.config.admin_socket.unlink(missing_ok=True)  # nginx binds a Unix socket only where none is
         # Its own process group, so that workers a dead master leaves behind can be ended with it.
-        process = subprocess.Popen(self._command(conf), start_new_session=True)  # logs to our stderr
+        # nginx's error log goes to its stderr, which the gateway reads and logs as its own lines.
+        process = subprocess.Popen(self._command(conf), start_new_session=True, stderr=subprocess.PIPE)
+        threading.Thread(
+            target=_relaying, args=(process.stderr,), name="gateway-nginx-errors", daemon=True
+        ).start()
         deadline = time.monotonic() + 10
         while not self._accepting():
             if process.poll() is not None:
-                raise RuntimeError(f"nginx exited with {process.returncode} at start; its errors are above")
+                raise RuntimeError(f"nginx exited with {process.returncode} at start; its errors are logged")
             if time.monotonic() > deadline:
                 process.kill()
                 raise RuntimeError(f"nginx did not open {self.config.listen} within 10 s")
