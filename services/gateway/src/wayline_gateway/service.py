@@ -13,6 +13,7 @@ from google.protobuf import descriptor
 from opentelemetry import metrics
 
 from wayline.common.clients import internal_channel
+from wayline.common.logging import level_number
 from wayline.common.registry import backend_contracts, method_scopes
 from wayline.common.server import ServiceDefinition
 from wayline.common.sql import open_database
@@ -192,7 +193,7 @@ def _data_plane(  # noqa: PLR0917 - one call site, which names them
         backend_cert_file=settings.tls_client_cert_file,
         backend_key_file=settings.tls_client_key_file,
         backend_server_name=settings.tls_server_name,
-        log_calls=logging.getLevelNamesMapping()[settings.log_level.upper()] <= logging.INFO,
+        log_calls=level_number(settings.log_level) <= logging.INFO,
         log_json=settings.log_format == "json",
     )
     lookups = HttpServer(

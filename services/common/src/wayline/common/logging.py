@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 from opentelemetry import trace
 
-__all__ = ["configure_logging"]
+__all__ = ["configure_logging", "level_number"]
 
 
 def _add_trace_ids(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -23,6 +23,11 @@ def _add_trace_ids(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableM
         event["trace_id"] = format(span_context.trace_id, "032x")
         event["span_id"] = format(span_context.span_id, "016x")
     return event
+
+
+def level_number(level: str) -> int:
+    """A log-level setting (`info`, `WARNING`, ...) as the standard library's number."""
+    return logging.getLevelNamesMapping()[level.upper()]
 
 
 def configure_logging(service: str, level: str = "info", fmt: str = "json") -> None:
@@ -44,7 +49,7 @@ def configure_logging(service: str, level: str = "info", fmt: str = "json") -> N
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
     )
-    numeric_level = logging.getLevelNamesMapping()[level.upper()]
+    numeric_level = level_number(level)
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
