@@ -8,16 +8,18 @@ Rows, each beside its direct figure:
   (p50, p99: the hop's added milliseconds) and 16 callers (req/s: the throughput the hop costs);
 - streaming: StreamEvents, batches of 500 valid events within ingest's flow-control window, events/s (the
   throughput the hop costs), and one stream at one caller's pace, a batch of 50 events every 10 ms, each
-  timed to its acknowledgement (the hop's added milliseconds per message); each stream starts on a quiet
-  suite (the previous row's events delivered and the store's merges of them over);
+  timed to its acknowledgement (the hop's added milliseconds per message), of new events and of events
+  acknowledged before (which store nothing, so that the hop is most of what differs); each stream starts on
+  a quiet suite (the previous row's events delivered and the store's merges of them over);
 - the bare grpc.aio echo, the floor any gRPC server of ours stands on, and a bare Python proxy in front of it
   (`bench/echo_server.py proxy`: a thread-pool server forwarding bytes through a plain channel, nothing
   else), the floor of any hop in Python: its cost over the echo is what no gateway of this kind can go below;
 - the gateway's CPU per call (user + system, from /proc/<pid>/stat before and after the row): on 2 shared
   cores it is the figure that noise moves least;
 - with nginx and its Lua module installed (Debian: nginx, libnginx-mod-http-lua), the same rows through a
-  second gateway with the nginx data plane (ADR 105): nginx passes the unary calls to ingest itself and
-  StreamEvents through the gateway's control plane; its CPU is nginx's worker's.
+  second gateway with the nginx data plane (ADR 105): nginx passes the unary calls and StreamEvents to
+  ingest itself (ingest paces a stream's events to the caller's quota, ADR 106); its CPU is nginx's
+  worker's.
 
 Rounds repeat every row, interleaved, so a noisy minute hits all of them.
 """
@@ -51,6 +53,7 @@ Metadata = tuple[tuple[str, str], ...]
 REFUSED = "refused"
 REPEATED = "repeated"
 BATCH = "batch"
+NEW = "new"
 
 # A stream's row sends 200k events (about a second at ingest's pace): shorter streams (100 batches, a fifth
 # of a second) measured mostly their start and the host's moment, their ratios 0.5 to 1.3 in one run.
@@ -124,24 +127,31 @@ def stream_row(
 
 
 def paced_stream_row(
-    target: Target, tag: str, metrics_port: int, sent: list[int], suite_pids: Sequence[int]
+    target: Target,
+    call: str,
+    payloads: list[bytes],
+    metrics_port: int,
+    sent: list[int],
+    suite_pids: Sequence[int],
 ) -> Row:
     """One stream at one caller's pace: PACED_BATCHES batches of PACED_SIZE events, one every PACED_SECONDS,
-    each timed from its send to its acknowledgement (the first ten left out: the stream's start)."""
+    each timed from its send to its acknowledgement (the first ten left out: the stream's start). `call` says
+    which events: NEW (stored, an fsync each batch) or REPEATED (acknowledged before: answered from ingest's
+    deduplication window, so that the hop is most of what differs, as for the unary rows)."""
     settle(metrics_port, sent[0], timeout=120)
     idle(suite_pids)
-    payloads = stream_batches(PACED_SIZE, PACED_BATCHES, tag)
     before = cpu_seconds(target.pid) if target.pid else 0.0
     seconds, latencies = run_stream(
         target.address, STREAM, target.metadata, payloads, echo=False, pace=PACED_SECONDS
     )
     cpu = (cpu_seconds(target.pid) - before) * 1000 / PACED_BATCHES if target.pid else None
-    sent[0] += PACED_SIZE * PACED_BATCHES
+    if call == NEW:
+        sent[0] += PACED_SIZE * PACED_BATCHES
     timed = sorted(latencies[10:])
     measured = Measurement(
         target.name, 1, len(timed), seconds, percentile(timed, 0.5), percentile(timed, 0.99)
     )
-    return Row("stream paced", target.name, "", measured, cpu)
+    return Row("stream paced", target.name, call, measured, cpu)
 
 
 def _track_batches(count: int) -> list[bytes]:
@@ -200,16 +210,16 @@ def report(
     paced = _table(
         f"Streaming at one caller's pace: StreamEvents, a batch of {PACED_SIZE} every "
         f"{PACED_SECONDS * 1000:.0f} ms, each timed to its acknowledgement "
-        "(ms; added = via gateway - direct)",
-        ("round", "target", "p50", "p99", "added p50", "added p99", "gateway CPU ms/batch"),
+        "(ms; added = via gateway - direct); events new (stored) or repeated (answered from the window)",
+        ("round", "events", "target", "p50", "p99", "added p50", "added p99", "gateway CPU ms/batch"),
     )
     for round_, row in rows:
         cpu = f"{row.cpu_ms_per_call:.2f}" if row.cpu_ms_per_call is not None else "-"
         if row.kind == "stream paced":
-            m, b = row.value, direct(round_, row.kind, "").value
+            m, b = row.value, direct(round_, row.kind, row.call).value
             assert isinstance(m, Measurement)
             assert isinstance(b, Measurement)
-            paced.add_row(str(round_), row.target, *_latencies(m, b), cpu)
+            paced.add_row(str(round_), row.call, row.target, *_latencies(m, b), cpu)
             continue
         if row.kind == "stream":
             assert isinstance(row.value, float)
@@ -319,6 +329,7 @@ def main(requests: int, batches: int = STREAM_BATCHES, rounds: int = 1) -> None:
             )
         else:
             console.print(f"no nginx data-plane rows: {nginx_missing}")
+        sent = [0]
         # Every repeated event is acknowledged once first, so each timed call is answered from the window.
         direct = targets[0]
         for first in (call for call in calls if call.expected is grpc.StatusCode.OK):
@@ -333,13 +344,16 @@ def main(requests: int, batches: int = STREAM_BATCHES, rounds: int = 1) -> None:
                     len(first.payloads),
                 )
             )
+        # The paced stream of repeated events: acknowledged once here, then answered from the window.
+        repeated_stream = stream_batches(PACED_SIZE, PACED_BATCHES, "gateway-paced-repeated")
+        run_stream(direct.address, STREAM, direct.metadata, repeated_stream, echo=False)
+        sent[0] += PACED_SIZE * PACED_BATCHES
         echo_port = free_port()
         echo_command = [sys.executable, "-m", "bench.echo_server", "aio", str(echo_port)]
         aio_echo, echo_process = stack.enter_context(server_process(echo_command, echo_port))
         proxy_port = free_port()
         proxy_command = [sys.executable, "-m", "bench.echo_server", "proxy", str(proxy_port), aio_echo]
         bare_proxy, _ = stack.enter_context(server_process(proxy_command, proxy_port))
-        sent = [0]
         suite_pids = [process.pid for process in suite.processes.values()]
         for round_ in range(1, rounds + 1):
             echo[round_] = {}
@@ -364,7 +378,11 @@ def main(requests: int, batches: int = STREAM_BATCHES, rounds: int = 1) -> None:
                 tag = f"{round_}-{target.name}"
                 port = suite.metrics_ports["ingest"]
                 rows.append((round_, stream_row(target, batches, tag, port, sent, suite_pids)))
-                rows.append((round_, paced_stream_row(target, f"{tag}-paced", port, sent, suite_pids)))
+                fresh = stream_batches(PACED_SIZE, PACED_BATCHES, f"{tag}-paced")
+                rows.append((round_, paced_stream_row(target, NEW, fresh, port, sent, suite_pids)))
+                rows.append(
+                    (round_, paced_stream_row(target, REPEATED, repeated_stream, port, sent, suite_pids))
+                )
     console.print(
         f"The gateway hop: {requests} unary calls per row (after 50 warm-up calls), {batches} stream batches "
         f"of 500 per row, {rounds} round(s); 2 cores shared by the client and every server"

@@ -14,11 +14,14 @@ from types import FrameType
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2
+from google.rpc import error_details_pb2
 
 from tests.conftest import INTERNAL_TOKEN, TENANT, common_settings, gateway_settings, start_server
 from tests.contract.test_skeleton import Auth, reason, timeline, violations
 from tests.events import make_event
 from tests.wire_bytes import field
+from wayline.common.errors import status_details
+from wayline.common.quotas import EVENT_PACING_HEADER, EventLimit, EventPacing, format_event_pacing
 from wayline.common.server import Server
 from wayline.event.v1 import event_pb2
 from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
@@ -93,6 +96,55 @@ def test_a_batch_beyond_the_window_is_resource_exhausted(
         assert reason(caught.value) == "STREAM_WINDOW_EXCEEDED"
     finally:
         ingest.stop(0)
+
+
+def _internal_stream(
+    ingest: Server, requests: list[ingest_pb.StreamEventsRequest], *extra: tuple[str, str]
+) -> Iterator[ingest_pb.StreamEventsResponse]:
+    metadata = (("x-wayline-internal-token", INTERNAL_TOKEN), ("x-wayline-tenant", TENANT), *extra)
+    with grpc.insecure_channel(ingest.address) as channel:
+        yield from ingest_grpc.IngestServiceStub(channel).StreamEvents(
+            iter(requests), metadata=metadata, timeout=30
+        )
+
+
+def test_a_stream_with_event_limits_is_paced_to_them_then_refused_naming_the_quota(
+    ingest_server: Server, user_id: str
+) -> None:
+    """The gateway's data plane passes StreamEvents straight here with its caller's event quotas (ADR 106):
+    each batch pays its events, waiting for them up to the stated time, as the gateway's own pacing does."""
+    quota = f"tenants/{TENANT}/apiKeys/{uuid.uuid4().hex[:8]}/quota"
+    pacing = format_event_pacing(EventPacing(0.3, (EventLimit(quota, 20.0, 10.0),)))
+    # 10 events (the burst), 4 more (0.2 s at 20 a second: paced), then 10 (0.5 s: past the 0.3 s allowed)
+    requests = [batch(1, user_id, size=10), batch(2, user_id, size=4), batch(3, user_id, size=10)]
+    acked: dict[int, float] = {}  # sequence → seconds from the stream's start to its acknowledgement
+    started = time.monotonic()
+
+    def consume() -> None:
+        for response in _internal_stream(ingest_server, requests, (EVENT_PACING_HEADER, pacing)):
+            if response.sequence:
+                acked[response.sequence] = time.monotonic() - started
+
+    with pytest.raises(grpc.RpcError) as refused:
+        consume()
+    assert list(acked) == [1, 2]  # what passed is acknowledged before the refusal
+    assert acked[2] >= 0.19  # batch 2 waited for its 4 events
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    details = status_details(refused.value)
+    failures = [d for d in details if isinstance(d, error_details_pb2.QuotaFailure)]
+    retries = [d for d in details if isinstance(d, error_details_pb2.RetryInfo)]
+    assert failures[0].violations[0].subject == quota
+    assert 0.3 < retries[0].retry_delay.ToTimedelta().total_seconds() <= 0.5
+
+
+def test_a_stream_whose_event_pacing_cannot_be_read_is_refused_before_a_batch(
+    ingest_server: Server, user_id: str
+) -> None:
+    with pytest.raises(grpc.RpcError) as refused:
+        list(_internal_stream(ingest_server, [batch(1, user_id)], (EVENT_PACING_HEADER, "5 tenants/x/quota")))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert reason(refused.value) == "BAD_EVENT_PACING"
+    assert EVENT_PACING_HEADER in (refused.value.details() or "")
 
 
 def test_an_oversized_batch_is_refused_whole_with_its_path(

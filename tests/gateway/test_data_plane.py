@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import signal
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -207,6 +208,47 @@ def test_a_compressed_batch_is_counted_by_the_control_plane(channel: grpc.Channe
     assert failures[0].violations[0].subject.endswith("/quota")
 
 
+def stream_acks(
+    channel: grpc.Channel,
+    secret: str,
+    batches: list[ingest_pb.StreamEventsRequest],
+    compression: grpc.Compression | None,
+    acked: list[int],
+) -> None:
+    """Send `batches` on one StreamEvents call, appending each acknowledged sequence to `acked`."""
+    responses = ingest_grpc.IngestServiceStub(channel).StreamEvents(
+        iter(batches), metadata=bearer(secret), timeout=30, compression=compression
+    )
+    acked.extend(r.sequence for r in responses if r.sequence)
+
+
+def test_event_streams_go_straight_to_ingest_which_paces_them_to_the_callers_quota(
+    edge: EdgeGateway, channel: grpc.Channel
+) -> None:
+    """StreamEvents is passed by nginx itself with the caller's event limits, which ingest paces each batch
+    to (ADR 106): nginx counts the call as one it passed, and a compressed stream, whose messages nginx never
+    reads, is paced as well."""
+    method = "/wayline.ingest.v1.IngestService/StreamEvents"
+    before = edge_metrics(edge).get((method, "8", "count"), 0.0)
+    for compression in (None, grpc.Compression.Gzip):
+        created = new_key(channel, quota_pb2.QuotaLimits(events_per_second=0.001, events_burst=5))
+        batches = [
+            ingest_pb.StreamEventsRequest(
+                sequence=sequence, events=[make_event(f"st-{uuid.uuid4().hex[:8]}") for _ in range(5)]
+            )
+            for sequence in (1, 2)
+        ]
+        acked: list[int] = []
+        with pytest.raises(grpc.RpcError) as refused:
+            stream_acks(channel, created.secret, batches, compression, acked)
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, refused.value.details()
+        assert acked == [1]  # the burst's five passed; the next five would wait past the stream's limit
+        failures = [d for d in status_details(refused.value) if isinstance(d, error_details_pb2.QuotaFailure)]
+        tenant = created.api_key.name.partition("/apiKeys/")[0]
+        assert failures[0].violations[0].subject.startswith(tenant + "/")
+    assert edge_metrics(edge).get((method, "8", "count"), 0.0) == before + 2
+
+
 def test_the_data_plane_answers_health_and_counts_the_calls_it_passed(
     edge: EdgeGateway, channel: grpc.Channel
 ) -> None:
@@ -261,6 +303,45 @@ def test_stopping_the_gateway_drains_and_stops_nginx(
             ingest_pb.TrackRequest(event=make_event("after")), metadata=OPERATOR, timeout=2
         )
     assert gone.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_a_stream_open_when_the_gateway_drains_is_cut_after_the_grace_as_unavailable(
+    ingest_server: Server, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A StreamEvents nginx passed to ingest (ADR 106) is not the control plane's to end at once: nginx lets
+    it run for the drain's grace, then its connection closes. The client sees UNAVAILABLE, which it retries
+    on a new stream with what was not acknowledged; what was acknowledged is ingest's already."""
+    settings = gateway_settings(
+        tmp_path_factory.mktemp("data-plane-drain"), {"ingest": ingest_server.address}, API_KEY, TENANT
+    ).model_copy(update={"shutdown_grace_seconds": 1.0})
+    gateway = start_edge_gateway(settings)
+    keep_open = threading.Event()
+
+    def requests() -> Iterator[ingest_pb.StreamEventsRequest]:
+        yield ingest_pb.StreamEventsRequest(sequence=1, events=[make_event(f"drain-{uuid.uuid4().hex[:8]}")])
+        keep_open.wait(60)
+
+    stopping = threading.Thread(target=gateway.server.stop, args=(1.0,))
+    try:
+        with grpc.insecure_channel(gateway.address) as channel:
+            responses = iter(
+                ingest_grpc.IngestServiceStub(channel).StreamEvents(requests(), metadata=OPERATOR, timeout=60)
+            )
+            assert [next(responses).sequence, next(responses).sequence] == [0, 1]
+            began = time.monotonic()
+            stopping.start()
+            with pytest.raises(grpc.RpcError) as ended:
+                next(responses)
+            assert ended.value.code() == grpc.StatusCode.UNAVAILABLE, ended.value.details()
+            assert time.monotonic() - began < 15  # the grace and nginx's stop, not the stream's deadline
+            stopping.join(30)
+            assert not stopping.is_alive()
+    finally:
+        keep_open.set()
+        if stopping.ident is None:
+            gateway.server.stop(0)
+        else:
+            stopping.join()
 
 
 def replace_files(pair: KeyPair, current: KeyPair) -> None:

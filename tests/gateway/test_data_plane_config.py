@@ -12,7 +12,7 @@ import pytest
 from tests.certificates import CertificateAuthority
 from tests.conftest import require_nginx
 from wayline_gateway.data_plane.config import EdgeConfig, edge_routes, make_socket_directory, render
-from wayline_gateway.routes import ERASING_METHODS, build_routes
+from wayline_gateway.routes import ERASING_METHODS, PACED_BY_BACKEND, build_routes
 from wayline_gateway.service import BACKEND_SERVICES
 
 ROUTES = build_routes(BACKEND_SERVICES)
@@ -28,7 +28,20 @@ def test_streams_erasures_and_keyless_probes_go_to_the_control_plane() -> None:
     for path, route in ROUTES.items():
         handed_over = route.client_streaming or route.server_streaming or path in ERASING_METHODS
         handed_over |= route.scope == "public"
+        handed_over &= path not in PACED_BY_BACKEND
         assert (rendered_route(path) == "control = true") == handed_over, path
+
+
+def test_a_stream_its_service_paces_is_passed_with_its_limits() -> None:
+    stream = "/wayline.ingest.v1.IngestService/StreamEvents"
+    assert stream in PACED_BY_BACKEND
+    assert rendered_route(stream) == 'backend = "wayline_ingest", scope = "write", events = "paced"'
+    # every other stream stays with the control plane, which paces what it reads
+    assert all(
+        rendered_route(path) == "control = true"
+        for path in ROUTES
+        if path not in PACED_BY_BACKEND and (ROUTES[path].client_streaming or ROUTES[path].server_streaming)
+    )
 
 
 def test_a_call_costs_its_events_as_the_gateway_counts_them() -> None:

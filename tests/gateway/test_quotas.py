@@ -8,9 +8,10 @@ from hypothesis import strategies as st
 
 from tests.gateway.clock import FakeClock
 from wayline.common.errors import ResourceExhausted
+from wayline.common.quotas import TokenBucket
 from wayline_gateway.admission import count_field
 from wayline_gateway.model import Limits
-from wayline_gateway.quotas import QuotaGate, TokenBucket
+from wayline_gateway.quotas import QuotaGate
 
 DEFAULTS = Limits(
     requests_per_second=10.0,

@@ -1,10 +1,9 @@
 """Quotas at the edge: token buckets per tenant and per key for calls and for events, and a concurrency cap,
 so that one tenant (or one runaway key) cannot starve the others.
 
-A call must pass its key's limits and its tenant's. Buckets start full; a charge bigger than a bucket's size
-passes when the bucket is full and leaves it in debt (a batch of 500 against a burst of 100 is not refused for
-ever; the calls after it wait for the debt to be repaid). Refusals are RESOURCE_EXHAUSTED with the quota's
-name (QuotaFailure) and the time after which the same call would pass (RetryInfo).
+A call must pass its key's limits and its tenant's. Buckets (the kit's quotas.py) start full; a charge bigger
+than a bucket's size passes when the bucket is full and leaves it in debt. Refusals are RESOURCE_EXHAUSTED
+with the quota's name (QuotaFailure) and the time after which the same call would pass (RetryInfo).
 
 Limits come from a snapshot of the store refreshed every few seconds (`refresh`), inherited key → tenant →
 the gateway's defaults. The clock is injected: tests drive it by hand.
@@ -12,49 +11,18 @@ the gateway's defaults. The clock is injected: tests drive it by hand.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from wayline.common.errors import ResourceExhausted
+from wayline.common.quotas import TokenBucket, pace_events, quota_exceeded
 from wayline_gateway.model import Limits, in_force
 
-__all__ = ["CONCURRENCY_RETRY_SECONDS", "QuotaGate", "TokenBucket"]
+__all__ = ["CONCURRENCY_RETRY_SECONDS", "QuotaGate"]
 
 CONCURRENCY_RETRY_SECONDS = 0.5
-
-
-class TokenBucket:
-    def __init__(self, rate: float, size: float, now: float) -> None:
-        self.rate = rate
-        self.size = size
-        self._tokens = size
-        self._updated = now
-
-    def _refill(self, now: float) -> None:
-        if math.isinf(self.rate):  # unlimited
-            self._tokens = self.size
-            return
-        self._tokens = min(self.size, self._tokens + (now - self._updated) * self.rate)
-        self._updated = now
-
-    def wait_for(self, amount: float, now: float) -> float:
-        """Seconds until `amount` could be taken; 0 when it can be now."""
-        self._refill(now)
-        if self._tokens >= min(amount, self.size):
-            return 0.0
-        return (min(amount, self.size) - self._tokens) / self.rate
-
-    def take(self, amount: float) -> None:
-        self._tokens -= amount
-
-    def reshape(self, rate: float, size: float) -> None:
-        self.rate = rate
-        self._tokens = min(self._tokens, size) if size < self.size else self._tokens
-        self.size = size
 
 
 @dataclass
@@ -136,7 +104,7 @@ class QuotaGate:
             for subject in subjects:
                 cap = subject.limits.max_concurrent_requests
                 if cap is not None and subject.in_flight >= cap:
-                    raise _exhausted(
+                    raise quota_exceeded(
                         subject.quota,
                         "max_concurrent_requests",
                         f"{cap} calls are already in progress",
@@ -168,33 +136,16 @@ class QuotaGate:
     def charge_events(self, tenant: str, key: str, events: int, *, max_wait: float) -> None:
         """Take `events` more for a call already admitted (each message of a stream), waiting up to
         `max_wait` seconds for the buckets to refill: a stream is paced to its quota rather than cut."""
-        waited = 0.0
-        while True:
-            with self._lock:
-                subjects = self._pair(tenant, key)
-                now = self._clock()
-                wait = max(subject.events.wait_for(events, now) for subject in subjects)
-                if wait == 0.0:
-                    for subject in subjects:
-                        subject.events.take(events)
-                    return
-                if waited + wait > max_wait:
-                    slowest = max(subjects, key=lambda s: s.events.wait_for(events, now))
-                    raise _exhausted(
-                        slowest.quota,
-                        "events_per_second",
-                        f"the event rate is over {slowest.events.rate:g} events a second",
-                        wait,
-                    )
-            self._sleep(wait)
-            waited += wait
+        with self._lock:
+            buckets = [(subject.quota, subject.events) for subject in self._pair(tenant, key)]
+        pace_events(buckets, events, max_wait, lock=self._lock, clock=self._clock, sleep=self._sleep)
 
     def _check(self, subjects: tuple[_Subject, ...], now: float, amount: int, kind: str) -> None:
         for subject in subjects:
             bucket = subject.requests if kind == "requests" else subject.events
             wait = bucket.wait_for(amount, now)
             if wait > 0:
-                raise _exhausted(
+                raise quota_exceeded(
                     subject.quota,
                     f"{kind}_per_second",
                     f"the {'call' if kind == 'requests' else 'event'} rate is over {bucket.rate:g} a second "
@@ -209,12 +160,3 @@ def _rate(value: float | None) -> float:
 
 def _size(value: int | None) -> float:
     return float(value) if value is not None else float("inf")
-
-
-def _exhausted(quota: str, limit: str, why: str, retry_after: float) -> ResourceExhausted:
-    return ResourceExhausted(
-        f"quota '{quota}' ({limit}): {why}; retry after {retry_after:.3g} s",
-        retry_after=retry_after,
-        quota_subject=quota,
-        metadata={"quota": quota, "limit": limit},
-    )

@@ -14,7 +14,7 @@ from google.protobuf import descriptor, descriptor_pb2
 
 from wayline.common.registry import required_scope
 
-__all__ = ["ERASING_METHODS", "Route", "build_routes"]
+__all__ = ["ERASING_METHODS", "PACED_BY_BACKEND", "Route", "build_routes"]
 
 
 EVENT_MESSAGE = "wayline.event.v1.Event"
@@ -29,6 +29,11 @@ ERASING_METHODS = frozenset(
         "/wayline.ingest.v1.IngestService/DeletePersonDeadLetters",
     }
 )
+
+# The public streams whose service paces their events itself, to the limits the gateway's data plane states
+# in the kit's event-pacing header (quotas.py there; ADR 106): nginx passes them straight to the service,
+# which it cannot do for a stream whose messages it would have to read to charge their events.
+PACED_BY_BACKEND = frozenset({"/wayline.ingest.v1.IngestService/StreamEvents"})
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,11 @@ class Route:
     def erases(self) -> bool:
         """The method erases a person's data (ERASING_METHODS)."""
         return self.method in ERASING_METHODS
+
+    @property
+    def paced_by_backend(self) -> bool:
+        """The service paces the stream's events to the event-pacing header (PACED_BY_BACKEND)."""
+        return self.method in PACED_BY_BACKEND
 
     @property
     def read_only(self) -> bool:

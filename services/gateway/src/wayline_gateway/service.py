@@ -185,6 +185,7 @@ def _data_plane(  # noqa: PLR0917 - one call site, which names them
         default_deadline_seconds=settings.default_deadline_seconds,
         max_deadline_seconds=settings.max_deadline_seconds,
         max_message_bytes=settings.max_message_bytes,
+        stream_quota_wait_seconds=settings.stream_quota_wait_seconds,
         workers=settings.data_plane_workers,
         tls_cert_file=settings.tls_cert_file,
         tls_key_file=settings.tls_key_file,

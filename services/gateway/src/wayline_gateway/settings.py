@@ -26,7 +26,7 @@ class GatewaySettings(ServiceSettings):
         description="What serves the public gRPC port: `python`, this process; `nginx`, nginx with its Lua "
         "module (Debian: `apt-get install nginx libnginx-mod-http-lua`) started by this process, which "
         "passes the public calls straight to the services and sends this process, its control plane, what "
-        "it cannot answer itself (AdminService, streams, refusals; ADR 105).",
+        "it cannot answer itself (AdminService, streams but StreamEvents, refusals; ADR 105, ADR 106).",
     )
     control_port: int = Field(
         default=0,
@@ -109,7 +109,8 @@ class GatewaySettings(ServiceSettings):
         default=5.0,
         ge=0,
         description="How long a stream's message may wait for its events' quota before the stream is refused "
-        "with RESOURCE_EXHAUSTED: a stream is paced to its quota rather than cut.",
+        "with RESOURCE_EXHAUSTED: a stream is paced to its quota rather than cut (by ingest, to this wait, "
+        "for the StreamEvents calls the nginx data plane passes it).",
     )
     answer_cache_bytes: int = Field(
         default=64 * 1024 * 1024,

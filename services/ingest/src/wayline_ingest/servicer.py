@@ -15,13 +15,14 @@ import grpc
 
 from wayline.common.context import require_tenant
 from wayline.common.errors import InvalidArgument
+from wayline.common.quotas import EVENT_PACING_HEADER, EventPacer, parse_event_pacing
 from wayline.common.timestamps import to_timestamp
 from wayline.ingest.v1 import ingest_service_pb2 as pb
 from wayline.ingest.v1 import ingest_service_pb2_grpc as pb_grpc
 from wayline_ingest import wire
 from wayline_ingest.batches import BatchLimits, batch_path, field_violations, rejections, warnings
 from wayline_ingest.pipeline import Pipeline
-from wayline_ingest.streaming import EventStream
+from wayline_ingest.streaming import EventStream, StreamPacing
 
 __all__ = ["IngestServicer"]
 
@@ -40,9 +41,12 @@ class IngestServicer(pb_grpc.IngestServiceServicer):
         dead_letters: Any = None,
         *,
         draining: threading.Event | None = None,
+        pacer: EventPacer | None = None,
     ) -> None:
-        """`draining` is set when the process begins to shut down: open streams end then (streaming.py)."""
+        """`draining` is set when the process begins to shut down: open streams end then (streaming.py).
+        `pacer` holds the buckets of the quotas that streams' event-pacing headers name (ADR 106)."""
         self._pipeline = pipeline
+        self._pacer = pacer or EventPacer()
         self._limits = limits
         self._stream_window = stream_window
         self._plans = tracking_plans
@@ -89,8 +93,23 @@ class IngestServicer(pb_grpc.IngestServiceServicer):
             self._stream_window,
             context,
             draining=self._draining,
+            pacing=self._pacing(context),
         )
         return stream.run(request_iterator)
+
+    def _pacing(self, context: grpc.ServicerContext) -> StreamPacing | None:
+        """The stream's events paced to the quotas its event-pacing header names (set by the gateway's data
+        plane, which passes the stream here without reading it); None without the header."""
+        value = next((v for k, v in context.invocation_metadata() if k == EVENT_PACING_HEADER), None)
+        if value is None:
+            return None
+        try:
+            pacing = parse_event_pacing(str(value))
+        except ValueError as error:
+            raise InvalidArgument(
+                f"the {EVENT_PACING_HEADER} header cannot be read: {error}", reason="BAD_EVENT_PACING"
+            ) from None
+        return StreamPacing(self._pacer, self._pacer.buckets(pacing), pacing.max_wait)
 
     # Tracking plans and dead letters: their own RPC classes do the work.
 

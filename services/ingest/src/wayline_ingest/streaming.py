@@ -10,6 +10,11 @@ When the process begins to shut down (`draining`), a stream takes no more batche
 took and ends with UNAVAILABLE (reason SHUTTING_DOWN), so that the client sends the rest on a new stream to
 another replica, or to this one once it is back, and the process stops within moments instead of holding
 its whole shutdown grace for a stream the client keeps open (ADR 49).
+
+A stream the gateway's data plane passed here without reading it carries its caller's event quotas
+(`StreamPacing`, ADR 106): each batch pays its events before it is checked, waiting for them up to the stated
+time; past it the stream ends with RESOURCE_EXHAUSTED naming the quota, after the batches before are
+acknowledged, as the gateway's own pacing does.
 """
 
 from __future__ import annotations
@@ -30,12 +35,13 @@ from wayline.common.errors import (
     Unavailable,
     WaylineError,
 )
+from wayline.common.quotas import EventPacer, TokenBucket
 from wayline.ingest.v1 import ingest_service_pb2 as pb
 from wayline_ingest.batches import BatchLimits, batch_path, rejections, warnings
 from wayline_ingest.pipeline import Checked, Pipeline
 from wayline_ingest.wire import read_stream_request
 
-__all__ = ["EventStream"]
+__all__ = ["EventStream", "StreamPacing"]
 
 _PRESSURE = 0.9
 _END = object()
@@ -48,6 +54,18 @@ def _shutting_down() -> Unavailable:
         reason=_SHUTTING_DOWN,
         retry_after=1.0,
     )
+
+
+@dataclass(frozen=True)
+class StreamPacing:
+    """A stream's event quotas: the process's pacer, the stream's buckets in it, the longest wait a batch."""
+
+    pacer: EventPacer
+    buckets: tuple[tuple[str, TokenBucket], ...]
+    max_wait: float
+
+    def charge(self, events: int) -> None:
+        self.pacer.charge(self.buckets, events, self.max_wait)
 
 
 @dataclass(frozen=True)
@@ -67,8 +85,10 @@ class EventStream:
         context: grpc.ServicerContext,
         *,
         draining: threading.Event | None = None,
+        pacing: StreamPacing | None = None,
     ) -> None:
         self._tenant = tenant
+        self._pacing = pacing
         self._pipeline = pipeline
         self._limits = limits
         self._window = window
@@ -161,6 +181,8 @@ class EventStream:
                 reason="STREAM_WINDOW_EXCEEDED",
             )
         self._limits.check(len(request.events), request.size)
+        if self._pacing is not None:
+            self._pacing.charge(len(request.events))
         checked = self._pipeline.check_wire(self._tenant, request.events, batch_path, request.backfill)
         return _Accepted(request.sequence, checked, self._submit(checked))
 

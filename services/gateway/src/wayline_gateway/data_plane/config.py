@@ -16,6 +16,7 @@ from pathlib import Path
 
 from wayline.common.context import INTERNAL_TOKEN_HEADER, PRINCIPAL_HEADER, REQUEST_ID_HEADER, TENANT_HEADER
 from wayline.common.errors import ERROR_DOMAIN
+from wayline.common.quotas import EVENT_PACING_HEADER
 from wayline.common.registry import PUBLIC_SCOPE
 from wayline_gateway.quotas import CONCURRENCY_RETRY_SECONDS
 from wayline_gateway.routes import Route
@@ -94,6 +95,8 @@ class EdgeConfig:
     default_deadline_seconds: float
     max_deadline_seconds: float
     max_message_bytes: int
+    # How long a message of a stream the service paces may wait for its events' quota (the gateway's own).
+    stream_quota_wait_seconds: float = 5.0
     workers: int = 1
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
@@ -134,7 +137,10 @@ def _lua_number(value: float) -> str:
 
 def _events(route: Route) -> str:
     """What a call costs of the events quota, as `wayline_edge.lua` reads it: nil (nothing), "one" (a
-    singular event field: Track), or the number of the repeated field it counts in the message."""
+    singular event field: Track), "paced" (a stream the service paces to the limits the data plane passes
+    it), or the number of the repeated field it counts in the message."""
+    if route.paced_by_backend:
+        return '"paced"'
     if not route.event_field or route.descriptor is None:
         return "nil"
     field = route.descriptor.input_type.fields_by_number[route.event_field]
@@ -145,7 +151,10 @@ def _events(route: Route) -> str:
 
 def _control(route: Route) -> bool:
     """Calls the data plane leaves to the control plane: streams (their events are paced message by message,
-    quotas.py), erasures (they drop the HTTP bridge's kept answers, ADR 73) and probes without a key."""
+    quotas.py) but those the service paces itself (routes.PACED_BY_BACKEND, ADR 106), erasures (they drop the
+    HTTP bridge's kept answers, ADR 73) and probes without a key."""
+    if route.paced_by_backend:
+        return False
     return route.client_streaming or route.server_streaming or route.erases or route.scope == PUBLIC_SCOPE
 
 
@@ -174,6 +183,8 @@ return {{
   principal_header = {_lua_string(PRINCIPAL_HEADER)},
   internal_token_header = {_lua_string(INTERNAL_TOKEN_HEADER)},
   request_id_header = {_lua_string(REQUEST_ID_HEADER)},
+  event_pacing_header = {_lua_string(EVENT_PACING_HEADER)},
+  stream_quota_wait_seconds = {_lua_number(config.stream_quota_wait_seconds)},
   error_domain = {_lua_string(ERROR_DOMAIN)},
   key_cache_seconds = {_lua_number(config.key_cache_seconds)},
   max_cached_keys = {config.max_cached_keys},

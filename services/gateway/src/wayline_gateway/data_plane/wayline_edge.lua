@@ -1,9 +1,10 @@
 -- The gateway's data plane in nginx (ADR 105): per public gRPC call, in nginx's worker, what the Python
 -- gateway would do on its hot path, then `grpc_pass` straight to the service. Every call it cannot answer
 -- exactly as the Python gateway would goes to the Python gateway (the control plane) instead, unchanged:
--- AdminService, streams, erasures, health and reflection, unknown methods, a key that is missing, unknown,
--- revoked, expired, of a suspended tenant or without the method's scope (the control plane answers each with
--- its own refusal), a compressed batch or one too big to hold in memory (its events are counted there).
+-- AdminService, streams (but StreamEvents, which ingest paces to the limits passed to it here: ADR 106),
+-- erasures, health and reflection, unknown methods, a key that is missing, unknown, revoked, expired, of a
+-- suspended tenant or without the method's scope (the control plane answers each with its own refusal), a
+-- compressed batch or one too big to hold in memory (its events are counted there).
 -- What it answers itself: the quotas (the same buckets and messages as quotas.py), and the calls it passes.
 --
 -- The per-instance values (routes, backends, limits, the internal token) come from `wayline_edge_config`,
@@ -59,6 +60,20 @@ local function limits(values, first)
   }
 end
 
+-- The kit's event-pacing header (wayline/common/quotas.py) for a stream the service paces: the longest wait
+-- per message, then each limited quota's name, events a second and burst; nil when no event limit is set.
+local function event_pacing(subject_limits)
+  local parts = { string.format("%.17g", config.stream_quota_wait_seconds) }
+  for _, limit in ipairs(subject_limits) do
+    local rate, burst = limit.events_per_second, limit.events_burst
+    if rate ~= math.huge and burst ~= math.huge then
+      parts[#parts + 1] = string.format("%s %.17g %.17g", limit.quota, rate, burst)
+    end
+  end
+  if #parts == 1 then return nil end
+  return table.concat(parts, " ")
+end
+
 -- lookup.py's answer: one line of tab-separated fields (see `usable_key_line` there).
 local function parse_key(body)
   local values = fields((body:gsub("\n$", "")))
@@ -80,6 +95,7 @@ local function parse_key(body)
     entry.subjects = { "t|" .. entry.tenant }
     entry.subject_limits = { entry.tenant_limits }
   end
+  entry.event_pacing = event_pacing(entry.subject_limits)
   return entry
 end
 
@@ -355,10 +371,10 @@ function _M.access()
   if entry == REFER or not entry.scopes[route.scope] or (entry.expires and ngx.now() >= entry.expires) then
     return to_control_plane()
   end
-  local events = 0
+  local events = 0 -- a stream the service paces ("paced") pays its events there, message by message
   if route.events == "one" then
     events = 1
-  elseif route.events then
+  elseif route.events and route.events ~= "paced" then
     local encoding = ngx.var.http_grpc_encoding
     if encoding and encoding ~= "identity" then return to_control_plane() end
     ngx.req.read_body()
@@ -368,6 +384,9 @@ function _M.access()
   end
   admit(entry, events)
   pass_as(entry)
+  if route.events == "paced" and entry.event_pacing then
+    ngx.req.set_header(config.event_pacing_header, entry.event_pacing)
+  end
   ngx.var.wayline_backend = route.backend
 end
 
