@@ -6,11 +6,12 @@ Rows, each beside its direct figure:
   ingest acknowledged before (answered OK from its deduplication window, the cheapest successful call), and
   TrackBatch of 500 such events (the hop counts a batch's events for the events quota); each at 1 caller
   (p50, p99: the hop's added milliseconds) and 16 callers (req/s: the throughput the hop costs);
-- streaming: StreamEvents, batches of 500 valid events within ingest's flow-control window, events/s (the
-  throughput the hop costs), and one stream at one caller's pace, a batch of 50 events every 10 ms, each
-  timed to its acknowledgement (the hop's added milliseconds per message), of new events and of events
-  acknowledged before (which store nothing, so that the hop is most of what differs); each stream starts on
-  a quiet suite (the previous row's events delivered and the store's merges of them over);
+- streaming: StreamEvents, batches of 500 valid events within ingest's flow-control window, on one stream
+  and on 16 at once, events/s (the throughput the hop costs), and one stream at one caller's pace, a batch
+  of 50 events every 10 ms, each timed to its acknowledgement (the hop's added milliseconds per message), of
+  new events and of events acknowledged before (which store nothing, so that the hop is most of what
+  differs); each stream starts on a quiet suite (the previous row's events delivered and the store's merges
+  of them over);
 - the bare grpc.aio echo, the floor any gRPC server of ours stands on, and a bare Python proxy in front of it
   (`bench/echo_server.py proxy`: a thread-pool server forwarding bytes through a plain channel, nothing
   else), the floor of any hop in Python: its cost over the echo is what no gateway of this kind can go below;
@@ -29,7 +30,9 @@ from __future__ import annotations
 import asyncio
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +61,8 @@ NEW = "new"
 # A stream's row sends 200k events (about a second at ingest's pace): shorter streams (100 batches, a fifth
 # of a second) measured mostly their start and the host's moment, their ratios 0.5 to 1.3 in one run.
 STREAM_BATCHES = 400
+# Streams at once in the many-callers stream row (the issue's "at 16"), sharing STREAM_BATCHES between them.
+STREAMS = 16
 # A stream at one caller's pace, where the hop's latency per message shows (as at 1 caller for unary calls):
 # a batch of 50 events every 10 ms, 3 s.
 PACED_SIZE = 50
@@ -89,9 +94,10 @@ class UnaryCall:
 class Row:
     kind: str  # "unary 1", "unary 16", "stream", "stream paced"
     target: str
-    call: str  # the UnaryCall's name; "" for streams
+    call: str  # the UnaryCall's name; for streams, how many at once ("1", "16") or which events (paced)
     value: Measurement | float  # a Measurement for unary and paced stream rows, events/s for streams
     cpu_ms_per_call: float | None
+    beside: Measurement | None = None  # the direct call measured at the same moment (paced stream rows)
 
 
 def unary_row(target: Target, call: UnaryCall, concurrency: int, requests: int) -> Row:
@@ -112,46 +118,71 @@ def unary_row(target: Target, call: UnaryCall, concurrency: int, requests: int) 
 
 
 def stream_row(
-    target: Target, batches: int, tag: str, metrics_port: int, sent: list[int], suite_pids: Sequence[int]
+    target: Target,
+    batches: int,
+    tag: str,
+    metrics_port: int,
+    sent: list[int],
+    suite_pids: Sequence[int],
+    streams: int = 1,
 ) -> Row:
+    """`batches` batches of 500 over `streams` streams at once (a thread each, as many callers would), timed
+    from the first stream's start to the last one's end: events/s."""
     # A quiet start: the previous row's events are in journeys, and its merges there are over (a stream
     # that followed another met its merges and ran up to a third slower than one that followed unary rows).
     settle(metrics_port, sent[0], timeout=120)
     idle(suite_pids)
-    payloads = stream_batches(500, batches, tag)
+    each = batches // streams
+    payloads = [stream_batches(500, each, f"{tag}-{n}") for n in range(streams)]
     before = cpu_seconds(target.pid) if target.pid else 0.0
-    seconds, _ = run_stream(target.address, STREAM, target.metadata, payloads, echo=False)
-    cpu = (cpu_seconds(target.pid) - before) * 1000 / batches if target.pid else None
-    sent[0] += batches * 500
-    return Row("stream", target.name, "", batches * 500 / seconds, cpu)
+    began = time.perf_counter()
+    with ThreadPoolExecutor(streams) as pool:
+        for finished in [
+            pool.submit(run_stream, target.address, STREAM, target.metadata, mine, False) for mine in payloads
+        ]:
+            finished.result()
+    seconds = time.perf_counter() - began
+    cpu = (cpu_seconds(target.pid) - before) * 1000 / (each * streams) if target.pid else None
+    sent[0] += each * streams * 500
+    return Row("stream", target.name, str(streams), each * streams * 500 / seconds, cpu)
+
+
+def _paced(target: Target, payloads: list[bytes], delay: float) -> Measurement:
+    time.sleep(delay)
+    seconds, latencies = run_stream(
+        target.address, STREAM, target.metadata, payloads, echo=False, pace=PACED_SECONDS
+    )
+    timed = sorted(latencies[10:])  # the first ten left out: the stream's start
+    return Measurement(target.name, 1, len(timed), seconds, percentile(timed, 0.5), percentile(timed, 0.99))
 
 
 def paced_stream_row(
     target: Target,
+    direct: Target,
     call: str,
-    payloads: list[bytes],
+    payloads: tuple[list[bytes], list[bytes]],
     metrics_port: int,
     sent: list[int],
     suite_pids: Sequence[int],
 ) -> Row:
-    """One stream at one caller's pace: PACED_BATCHES batches of PACED_SIZE events, one every PACED_SECONDS,
-    each timed from its send to its acknowledgement (the first ten left out: the stream's start). `call` says
-    which events: NEW (stored, an fsync each batch) or REPEATED (acknowledged before: answered from ingest's
-    deduplication window, so that the hop is most of what differs, as for the unary rows)."""
+    """One stream at one caller's pace through `target`, PACED_BATCHES batches of PACED_SIZE events, one
+    every PACED_SECONDS, each timed from its send to its acknowledgement; beside it, at the same moment, the
+    same stream straight to the backend (`direct`), its sends half a period apart, so that what the host does
+    meanwhile slows both alike (a direct row run alone before or after met other moments: 1.6 to 5.0 ms p50
+    in one run). `call` says which events: NEW (stored, an fsync each batch) or REPEATED (acknowledged
+    before: answered from ingest's deduplication window, so that the hop is most of what differs, as for the
+    unary rows). `payloads`: the target's stream, the direct one's."""
     settle(metrics_port, sent[0], timeout=120)
     idle(suite_pids)
     before = cpu_seconds(target.pid) if target.pid else 0.0
-    seconds, latencies = run_stream(
-        target.address, STREAM, target.metadata, payloads, echo=False, pace=PACED_SECONDS
-    )
+    with ThreadPoolExecutor(2) as pool:
+        beside = pool.submit(_paced, direct, payloads[1], 0.0)
+        measured = pool.submit(_paced, target, payloads[0], PACED_SECONDS / 2).result()
+        base = beside.result()
     cpu = (cpu_seconds(target.pid) - before) * 1000 / PACED_BATCHES if target.pid else None
     if call == NEW:
-        sent[0] += PACED_SIZE * PACED_BATCHES
-    timed = sorted(latencies[10:])
-    measured = Measurement(
-        target.name, 1, len(timed), seconds, percentile(timed, 0.5), percentile(timed, 0.99)
-    )
-    return Row("stream paced", target.name, call, measured, cpu)
+        sent[0] += 2 * PACED_SIZE * PACED_BATCHES
+    return Row("stream paced", target.name, call, measured, cpu, base)
 
 
 def _track_batches(count: int) -> list[bytes]:
@@ -204,30 +235,41 @@ def report(
         ("round", "call", "target", "req/s", "ratio", "loss", "p50", "gateway CPU ms/call"),
     )
     streams = _table(
-        "Streaming: StreamEvents, batches of 500 (events/s; ratio = via gateway / direct)",
-        ("round", "target", "events/s", "ratio", "loss", "gateway CPU ms/batch"),
+        "Streaming: StreamEvents, batches of 500, one stream or 16 at once (events/s; ratio = via gateway "
+        "/ direct)",
+        ("round", "streams", "target", "events/s", "ratio", "loss", "gateway CPU ms/batch"),
     )
     paced = _table(
         f"Streaming at one caller's pace: StreamEvents, a batch of {PACED_SIZE} every "
-        f"{PACED_SECONDS * 1000:.0f} ms, each timed to its acknowledgement "
-        "(ms; added = via gateway - direct); events new (stored) or repeated (answered from the window)",
-        ("round", "events", "target", "p50", "p99", "added p50", "added p99", "gateway CPU ms/batch"),
+        f"{PACED_SECONDS * 1000:.0f} ms, each timed to its acknowledgement, beside a direct stream at the "
+        "same moment (ms; added = via gateway - direct); events new (stored) or repeated (answered from the "
+        "window)",
+        ("round", "events", "target", "p50", "p99", "direct p50", "added p50", "added p99", "CPU ms/batch"),
     )
     for round_, row in rows:
         cpu = f"{row.cpu_ms_per_call:.2f}" if row.cpu_ms_per_call is not None else "-"
         if row.kind == "stream paced":
-            m, b = row.value, direct(round_, row.kind, row.call).value
+            m, beside = row.value, row.beside
             assert isinstance(m, Measurement)
-            assert isinstance(b, Measurement)
-            paced.add_row(str(round_), row.call, row.target, *_latencies(m, b), cpu)
+            assert isinstance(beside, Measurement)
+            p50, p99, added_p50, added_p99 = _latencies(m, beside)
+            paced.add_row(
+                str(round_), row.call, row.target, p50, p99, f"{beside.p50_ms:.2f}", added_p50, added_p99, cpu
+            )
             continue
         if row.kind == "stream":
             assert isinstance(row.value, float)
-            base = direct(round_, "stream", "").value
+            base = direct(round_, "stream", row.call).value
             assert isinstance(base, float)
             ratio = row.value / base
             streams.add_row(
-                str(round_), row.target, f"{row.value:,.0f}", f"{ratio:.2f}", f"{1 - ratio:.0%}", cpu
+                str(round_),
+                row.call,
+                row.target,
+                f"{row.value:,.0f}",
+                f"{ratio:.2f}",
+                f"{1 - ratio:.0%}",
+                cpu,
             )
             continue
         m = row.value
@@ -373,16 +415,28 @@ def main(requests: int, batches: int = STREAM_BATCHES, rounds: int = 1) -> None:
                 for call in calls:
                     for target in targets:
                         rows.append((round_, unary_row(target, call, concurrency, requests)))
-            # Each round starts the streams at another target: none always follows the same one.
-            for target in targets[round_ % len(targets) :] + targets[: round_ % len(targets)]:
-                tag = f"{round_}-{target.name}"
-                port = suite.metrics_ports["ingest"]
-                rows.append((round_, stream_row(target, batches, tag, port, sent, suite_pids)))
-                fresh = stream_batches(PACED_SIZE, PACED_BATCHES, f"{tag}-paced")
-                rows.append((round_, paced_stream_row(target, NEW, fresh, port, sent, suite_pids)))
+            # Each round starts the streams at another target: none always follows the same one. The
+            # streams that store nothing go first, while the store has no merges of the round's events to do.
+            rotated = targets[round_ % len(targets) :] + targets[: round_ % len(targets)]
+            port = suite.metrics_ports["ingest"]
+            for target in (t for t in rotated if t is not direct):
+                both = (repeated_stream, repeated_stream)
                 rows.append(
-                    (round_, paced_stream_row(target, REPEATED, repeated_stream, port, sent, suite_pids))
+                    (round_, paced_stream_row(target, direct, REPEATED, both, port, sent, suite_pids))
                 )
+            for target in rotated:
+                tag = f"{round_}-{target.name}"
+                rows.append((round_, stream_row(target, batches, tag, port, sent, suite_pids)))
+                rows.append(
+                    (round_, stream_row(target, batches, f"{tag}-16", port, sent, suite_pids, STREAMS))
+                )
+                if target is direct:
+                    continue
+                fresh = (
+                    stream_batches(PACED_SIZE, PACED_BATCHES, f"{tag}-paced"),
+                    stream_batches(PACED_SIZE, PACED_BATCHES, f"{tag}-paced-direct"),
+                )
+                rows.append((round_, paced_stream_row(target, direct, NEW, fresh, port, sent, suite_pids)))
     console.print(
         f"The gateway hop: {requests} unary calls per row (after 50 warm-up calls), {batches} stream batches "
         f"of 500 per row, {rounds} round(s); 2 cores shared by the client and every server"
