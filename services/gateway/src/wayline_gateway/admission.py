@@ -36,7 +36,8 @@ def _varint(data: bytes, position: int) -> tuple[int, int]:
         shift += 7
 
 
-_LENGTH_DELIMITED = 2
+# Protobuf's wire types that a walk over a message's tags steps over (groups end the walk).
+_VARINT, _FIXED64, _LENGTH_DELIMITED, _FIXED32 = 0, 1, 2, 5
 
 
 @cache
@@ -75,15 +76,15 @@ def _walk_count(data: bytes, field_number: int) -> int:
         while position < end:
             tag, position = _varint(data, position)
             wire_type = tag & 7
-            if wire_type == 0:
+            if wire_type == _VARINT:
                 _, position = _varint(data, position)
             elif wire_type == _LENGTH_DELIMITED:
                 length, position = _varint(data, position)
                 count += tag >> 3 == field_number
                 position += length
-            elif wire_type == 1:
+            elif wire_type == _FIXED64:
                 position += 8
-            elif wire_type == 5:
+            elif wire_type == _FIXED32:
                 position += 4
             else:  # groups and invalid wire types: the backend answers
                 break
