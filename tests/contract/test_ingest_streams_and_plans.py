@@ -114,9 +114,10 @@ def test_a_stream_with_event_limits_is_paced_to_them_then_refused_naming_the_quo
     """The gateway's data plane passes StreamEvents straight here with its caller's event quotas (ADR 106):
     each batch pays its events, waiting for them up to the stated time, as the gateway's own pacing does."""
     quota = f"tenants/{TENANT}/apiKeys/{uuid.uuid4().hex[:8]}/quota"
-    pacing = format_event_pacing(EventPacing(0.3, (EventLimit(quota, 20.0, 10.0),)))
-    # 10 events (the burst), 4 more (0.2 s at 20 a second: paced), then 10 (0.5 s: past the 0.3 s allowed)
-    requests = [batch(1, user_id, size=10), batch(2, user_id, size=4), batch(3, user_id, size=10)]
+    pacing = format_event_pacing(EventPacing(0.3, (EventLimit(quota, 10.0, 10.0),)))
+    # 10 events (the burst), 2 more (0.2 s at 10 a second: paced), then 10 (a second from empty: past the
+    # 0.3 s allowed unless 0.7 s passed between batches 2 and 3, which a loaded host does not take)
+    requests = [batch(1, user_id, size=10), batch(2, user_id, size=2), batch(3, user_id, size=10)]
     acked: dict[int, float] = {}  # sequence → seconds from the stream's start to its acknowledgement
     started = time.monotonic()
 
@@ -128,13 +129,13 @@ def test_a_stream_with_event_limits_is_paced_to_them_then_refused_naming_the_quo
     with pytest.raises(grpc.RpcError) as refused:
         consume()
     assert list(acked) == [1, 2]  # what passed is acknowledged before the refusal
-    assert acked[2] >= 0.19  # batch 2 waited for its 4 events
+    assert acked[2] >= 0.19  # batch 2 waited for its 2 events
     assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     details = status_details(refused.value)
     failures = [d for d in details if isinstance(d, error_details_pb2.QuotaFailure)]
     retries = [d for d in details if isinstance(d, error_details_pb2.RetryInfo)]
     assert failures[0].violations[0].subject == quota
-    assert 0.3 < retries[0].retry_delay.ToTimedelta().total_seconds() <= 0.5
+    assert 0.3 < retries[0].retry_delay.ToTimedelta().total_seconds() <= 1.0
 
 
 def test_a_stream_whose_event_pacing_cannot_be_read_is_refused_before_a_batch(
