@@ -71,50 +71,75 @@ def pacer(clock: FakeClock) -> EventPacer:
 def test_a_stream_passes_its_burst_then_waits_for_each_message_at_the_rate(
     pacer: EventPacer, clock: FakeClock
 ) -> None:
-    buckets = pacer.buckets(EventPacing(5.0, (EventLimit(QUOTA, 100.0, 50.0),)))
+    pacing = EventPacing(5.0, (EventLimit(QUOTA, 100.0, 50.0),))
+    pacer.open(pacing)
     started = clock.now()
-    pacer.charge(buckets, 50, max_wait=5.0)
+    pacer.charge(pacing, 50)
     assert clock.now() == started  # the burst: no wait
-    pacer.charge(buckets, 20, max_wait=5.0)
+    pacer.charge(pacing, 20)
     assert clock.now() - started == pytest.approx(0.2)  # 20 events at 100 a second
-    pacer.charge(buckets, 100, max_wait=5.0)  # bigger than the burst: waits for a full bucket, then debt
+    pacer.charge(pacing, 100)  # bigger than the burst: waits for a full bucket, then debt
     assert clock.now() - started == pytest.approx(0.7)
-    pacer.charge(buckets, 10, max_wait=5.0)  # the debt of 50 and these 10
+    pacer.charge(pacing, 10)  # the debt of 50 and these 10
     assert clock.now() - started == pytest.approx(1.3)
 
 
 def test_a_message_that_would_wait_too_long_is_refused_with_the_slowest_quota(
     pacer: EventPacer, clock: FakeClock
 ) -> None:
-    limits = (EventLimit(KEY_QUOTA, 10.0, 10.0), EventLimit(QUOTA, 1000.0, 1000.0))
-    buckets = pacer.buckets(EventPacing(0.5, limits))
-    pacer.charge(buckets, 10, max_wait=0.5)
+    pacing = EventPacing(0.5, (EventLimit(KEY_QUOTA, 10.0, 10.0), EventLimit(QUOTA, 1000.0, 1000.0)))
+    pacer.open(pacing)
+    pacer.charge(pacing, 10)
     before = clock.now()
     with pytest.raises(ResourceExhausted) as refused:
-        pacer.charge(buckets, 10, max_wait=0.5)  # the key's bucket needs a second
+        pacer.charge(pacing, 10)  # the key's bucket needs a second
     assert clock.now() == before  # refused at once, not after waiting what it could
     assert refused.value.quota_subject == KEY_QUOTA
     assert refused.value.metadata == {"quota": KEY_QUOTA, "limit": "events_per_second"}
     assert refused.value.retry_after == pytest.approx(1.0)
     clock.advance(1.0)
-    pacer.charge(buckets, 10, max_wait=0.5)  # nothing was taken by the refusal
+    pacer.charge(pacing, 10)  # nothing was taken by the refusal
 
 
 def test_streams_of_one_quota_share_its_bucket_and_take_its_newest_limits(
     pacer: EventPacer, clock: FakeClock
 ) -> None:
-    first = pacer.buckets(EventPacing(5.0, (EventLimit(QUOTA, 10.0, 10.0),)))
-    other_tenant = pacer.buckets(EventPacing(5.0, (EventLimit("tenants/globex/quota", 10.0, 10.0),)))
-    pacer.charge(first, 10, max_wait=5.0)
-    pacer.charge(other_tenant, 10, max_wait=5.0)  # another tenant's bucket: no wait
+    first = EventPacing(5.0, (EventLimit(QUOTA, 10.0, 10.0),))
+    other_tenant = EventPacing(5.0, (EventLimit("tenants/globex/quota", 10.0, 10.0),))
+    pacer.open(first)
+    pacer.open(other_tenant)
+    pacer.charge(first, 10)
+    pacer.charge(other_tenant, 10)  # another tenant's bucket: no wait
     assert clock.now() == 1000.0
-    second = pacer.buckets(EventPacing(5.0, (EventLimit(QUOTA, 100.0, 10.0),)))  # the limit was raised
-    pacer.charge(second, 10, max_wait=5.0)  # the first stream emptied the bucket; it refills at 100/s now
+    second = EventPacing(5.0, (EventLimit(QUOTA, 100.0, 10.0),))  # the limit was raised
+    pacer.open(second)
+    pacer.charge(second, 10)  # the first stream emptied the bucket; it refills at 100/s now
     assert clock.now() == pytest.approx(1000.1)
-    pacer.charge(first, 10, max_wait=5.0)  # the first stream's bucket is the same one, reshaped
+    pacer.charge(first, 10)  # the first stream pays into the same bucket, at its new rate
     assert clock.now() == pytest.approx(1000.2)
 
 
+def test_a_bucket_left_full_and_unused_is_forgotten_and_one_in_use_is_kept(clock: FakeClock) -> None:
+    pacer = EventPacer(clock=clock.now, sleep=clock.sleep, forget_after=60.0)
+    idle = EventPacing(5.0, (EventLimit("tenants/idle/quota", 10.0, 10.0),))
+    busy = EventPacing(5.0, (EventLimit(QUOTA, 10.0, 10.0),))
+    pacer.open(idle)
+    pacer.open(busy)
+    pacer.charge(idle, 10)
+    clock.advance(30.0)
+    pacer.charge(busy, 10)  # busy's bucket is empty now; idle's refilled long ago
+    clock.advance(31.0)
+    pacer.charge(busy, 0)  # the sweep: idle's full and unasked for 61 s, busy's asked for just now
+    assert len(pacer) == 1
+    pacer.open(idle)  # a stream of the forgotten quota finds a full bucket, as it would have
+    pacer.charge(idle, 10)
+    assert clock.now() == 1061.0
+    pacer.charge(busy, 10)  # busy's bucket kept what it held: 10 refilled in 31 s
+    assert clock.now() == 1061.0
+    pacer.charge(busy, 10)  # and nothing more: it waits a second, the bucket kept, not replaced by a full one
+    assert clock.now() == pytest.approx(1062.0)
+
+
 def test_a_stream_without_limits_is_not_paced(pacer: EventPacer, clock: FakeClock) -> None:
-    pacer.charge(pacer.buckets(EventPacing(5.0, ())), 10**6, max_wait=0.0)
+    pacer.charge(EventPacing(0.0, ()), 10**6)
     assert clock.now() == 1000.0

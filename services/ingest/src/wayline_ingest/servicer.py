@@ -109,7 +109,8 @@ class IngestServicer(pb_grpc.IngestServiceServicer):
             raise InvalidArgument(
                 f"the {EVENT_PACING_HEADER} header cannot be read: {error}", reason="BAD_EVENT_PACING"
             ) from None
-        return StreamPacing(self._pacer, self._pacer.buckets(pacing), pacing.max_wait)
+        self._pacer.open(pacing)
+        return StreamPacing(self._pacer, pacing)
 
     # Tracking plans and dead letters: their own RPC classes do the work.
 

@@ -35,7 +35,7 @@ from wayline.common.errors import (
     Unavailable,
     WaylineError,
 )
-from wayline.common.quotas import EventPacer, TokenBucket
+from wayline.common.quotas import EventPacer, EventPacing
 from wayline.ingest.v1 import ingest_service_pb2 as pb
 from wayline_ingest.batches import BatchLimits, batch_path, rejections, warnings
 from wayline_ingest.pipeline import Checked, Pipeline
@@ -58,14 +58,13 @@ def _shutting_down() -> Unavailable:
 
 @dataclass(frozen=True)
 class StreamPacing:
-    """A stream's event quotas: the process's pacer, the stream's buckets in it, the longest wait a batch."""
+    """A stream's event quotas (its header, read) and the process's pacer that keeps their buckets."""
 
     pacer: EventPacer
-    buckets: tuple[tuple[str, TokenBucket], ...]
-    max_wait: float
+    pacing: EventPacing
 
     def charge(self, events: int) -> None:
-        self.pacer.charge(self.buckets, events, self.max_wait)
+        self.pacer.charge(self.pacing, events)
 
 
 @dataclass(frozen=True)

@@ -148,31 +148,68 @@ def parse_event_pacing(value: str) -> EventPacing:
     return EventPacing(max_wait, tuple(limits))
 
 
+@dataclass
+class _Kept:
+    bucket: TokenBucket
+    used: float  # when a stream last asked for it
+
+
 class EventPacer:
     """The buckets of the quotas named by streams' event-pacing headers, one per quota in this process, kept
-    at the limits the newest header stated (a limit changed at the gateway reaches the next stream)."""
+    at the limits the newest stream's header stated (a limit changed at the gateway reaches the next stream).
+
+    Charges look their buckets up by quota name, so that a bucket can be forgotten: one left full and unasked
+    for `forget_after` seconds is dropped (a full bucket and a new one are the same), which keeps the process
+    from holding a bucket for every key that ever streamed."""
 
     def __init__(
-        self, *, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        forget_after: float = 600.0,
     ) -> None:
         self._clock = clock
         self._sleep = sleep
+        self._forget_after = forget_after
         self._lock = threading.Lock()
-        self._buckets: dict[str, TokenBucket] = {}
+        self._kept: dict[str, _Kept] = {}
+        self._swept = clock()
 
-    def buckets(self, pacing: EventPacing) -> tuple[tuple[str, TokenBucket], ...]:
-        """The buckets of a stream's quotas, made or reshaped to its header's limits: once per stream."""
-        found = []
+    def __len__(self) -> int:
+        """The quotas held."""
         with self._lock:
-            for limit in pacing.limits:
-                bucket = self._buckets.get(limit.quota)
-                if bucket is None:
-                    bucket = self._buckets[limit.quota] = TokenBucket(limit.rate, limit.burst, self._clock())
-                elif (bucket.rate, bucket.size) != (limit.rate, limit.burst):
-                    bucket.reshape(limit.rate, limit.burst)
-                found.append((limit.quota, bucket))
-        return tuple(found)
+            return len(self._kept)
 
-    def charge(self, buckets: Sequence[tuple[str, TokenBucket]], events: int, max_wait: float) -> None:
-        """One message's events against its stream's buckets (`buckets`), paced (`pace_events`)."""
-        pace_events(buckets, events, max_wait, lock=self._lock, clock=self._clock, sleep=self._sleep)
+    def open(self, pacing: EventPacing) -> None:
+        """A stream begins: its quotas' buckets made, or reshaped to its header's limits."""
+        with self._lock:
+            now = self._clock()
+            for limit in pacing.limits:
+                bucket = self._bucket(limit, now)
+                if (bucket.rate, bucket.size) != (limit.rate, limit.burst):
+                    bucket.reshape(limit.rate, limit.burst)
+
+    def charge(self, pacing: EventPacing, events: int) -> None:
+        """One message's events against its stream's quotas, paced (`pace_events`)."""
+        with self._lock:
+            now = self._clock()
+            self._sweep(now)
+            buckets = [(limit.quota, self._bucket(limit, now)) for limit in pacing.limits]
+        pace_events(buckets, events, pacing.max_wait, lock=self._lock, clock=self._clock, sleep=self._sleep)
+
+    def _bucket(self, limit: EventLimit, now: float) -> TokenBucket:
+        kept = self._kept.get(limit.quota)
+        if kept is None:
+            kept = self._kept[limit.quota] = _Kept(TokenBucket(limit.rate, limit.burst, now), now)
+        kept.used = now
+        return kept.bucket
+
+    def _sweep(self, now: float) -> None:
+        """Forget the buckets full and unasked for `forget_after` seconds; at most once in that time."""
+        if now - self._swept < self._forget_after:
+            return
+        self._swept = now
+        for quota, kept in list(self._kept.items()):
+            if now - kept.used >= self._forget_after and kept.bucket.wait_for(kept.bucket.size, now) == 0.0:
+                del self._kept[quota]
