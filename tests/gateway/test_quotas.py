@@ -160,6 +160,22 @@ def test_lowered_limits_apply_to_buckets_already_made(gate: QuotaGate) -> None:
     assert admit_times(gate, "acme") == 0
 
 
+def test_idle_subjects_are_forgotten_at_a_refresh_and_come_back_full(
+    gate: QuotaGate, clock: FakeClock
+) -> None:
+    assert admit_times(gate, "acme", "key-1") == 5
+    with gate.admit("globex", ""):
+        gate.refresh({})
+        assert len(gate) == 3  # acme's key and acme still refilling; globex has a call in flight
+    clock.advance(0.3)  # acme's buckets hold 3 of 5
+    gate.refresh({})
+    assert len(gate) == 2  # globex's call ended with its buckets refilled: forgotten
+    clock.advance(0.2)
+    gate.refresh({})
+    assert len(gate) == 0  # full again: a subject made now would be the same
+    assert admit_times(gate, "acme", "key-1") == 5  # made again, full
+
+
 def _field(number: int, payload: bytes) -> bytes:
     return bytes([number << 3 | 2, len(payload)]) + payload
 

@@ -35,6 +35,10 @@ class _Subject:
     events: TokenBucket
     in_flight: int = 0
 
+    def idle(self, now: float) -> bool:
+        """Nothing in flight and both buckets full: the same as a subject made now."""
+        return self.in_flight == 0 and self.requests.full(now) and self.events.full(now)
+
     def reshape(self, limits: Limits) -> None:
         self.limits = limits
         self.requests.reshape(_rate(limits.requests_per_second), _size(limits.requests_burst))
@@ -58,11 +62,22 @@ class QuotaGate:
         self._lock = threading.Lock()
 
     def refresh(self, set_limits: Mapping[tuple[str, str], Limits]) -> None:
-        """Take a new snapshot of the limits set on tenants (key id '') and keys."""
+        """Take a new snapshot of the limits set on tenants (key id '') and keys, and forget the subjects
+        that are idle (a full bucket and a new one are the same), so that the gate does not keep one for
+        every key that ever called."""
         with self._lock:
             self._set = dict(set_limits)
-            for (tenant, key), subject in self._subjects.items():
-                subject.reshape(self._limits(tenant, key))
+            now = self._clock()
+            for (tenant, key), subject in list(self._subjects.items()):
+                if subject.idle(now):
+                    del self._subjects[(tenant, key)]
+                else:
+                    subject.reshape(self._limits(tenant, key))
+
+    def __len__(self) -> int:
+        """The tenants and keys whose buckets are held."""
+        with self._lock:
+            return len(self._subjects)
 
     def limits(self, tenant: str, key: str = "") -> Limits:
         """The limits in force for a tenant (key '') or a key."""

@@ -60,6 +60,10 @@ class TokenBucket:
     def take(self, amount: float) -> None:
         self._tokens -= amount
 
+    def full(self, now: float) -> bool:
+        """Refilled to its size: the same as a bucket made now, so a holder may forget it."""
+        return self.wait_for(self.size, now) == 0.0
+
     def reshape(self, rate: float, size: float) -> None:
         self.rate = rate
         self._tokens = min(self._tokens, size) if size < self.size else self._tokens
@@ -211,5 +215,5 @@ class EventPacer:
             return
         self._swept = now
         for quota, kept in list(self._kept.items()):
-            if now - kept.used >= self._forget_after and kept.bucket.wait_for(kept.bucket.size, now) == 0.0:
+            if now - kept.used >= self._forget_after and kept.bucket.full(now):
                 del self._kept[quota]
