@@ -15,6 +15,8 @@ import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from tests.conftest import require_nginx
+
 # Six service processes start (each importing its stack, decision loading ONNX Runtime): on 2 shared cores
 # under load this has taken over two minutes, so the test gets more than the suite's default timeout.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(360)]
@@ -44,13 +46,16 @@ def alive(pid: int) -> bool:
 
 
 def test_up_serves_every_service_and_sigterm_leaves_no_child(tmp_path: Path) -> None:
+    """Through the nginx data plane: `wayline up` uses it wherever nginx is installed (ADR 107)."""
     from wayline_cli.suite import SERVICES
 
+    require_nginx()
+    environment = {key: value for key, value in os.environ.items() if key != "WAYLINE_GATEWAY_DATA_PLANE"}
     process = subprocess.Popen(
         [sys.executable, "-m", "wayline_cli.main", "up", "--data-dir", str(tmp_path), "--free-ports"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "COLUMNS": "240"},
+        env={**environment, "COLUMNS": "240"},
     )
     try:
         deadline = time.monotonic() + 240
@@ -65,6 +70,7 @@ def test_up_serves_every_service_and_sigterm_leaves_no_child(tmp_path: Path) -> 
         assert len(children) == len(SERVICES)
         addresses = dict(re.findall(r"^. (\w+)\s+. (127\.0\.0\.1:\d+)", output, re.MULTILINE))
         assert sorted(addresses) == sorted(spec.name for spec in SERVICES), output
+        assert f"the gateway's public port {addresses['gateway']} is nginx's" in output, output
         for address in addresses.values():
             with grpc.insecure_channel(address) as channel:
                 status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)

@@ -82,6 +82,24 @@ def _endpoints(suite: Suite) -> Table:
     return table
 
 
+def _choose_data_plane() -> None:
+    """The gateway's public port through its nginx data plane wherever nginx and its Lua module are
+    installed, as the Kubernetes overlays deploy it (ADR 107); a `WAYLINE_GATEWAY_DATA_PLANE` set by the
+    caller wins. The services inherit the environment."""
+    if nginx_unavailable() is None:
+        os.environ.setdefault("WAYLINE_GATEWAY_DATA_PLANE", "nginx")
+
+
+def _data_plane_line(suite: Suite) -> str:
+    if os.environ.get("WAYLINE_GATEWAY_DATA_PLANE") == "nginx":
+        return (
+            f"the gateway's public port {suite.address('gateway')} is nginx's (the nginx data plane, "
+            f"ADR 105); the gateway answers what nginx hands it on 127.0.0.1:{suite.gateway_control_port}"
+        )
+    reason = nginx_unavailable() or "WAYLINE_GATEWAY_DATA_PLANE says python"
+    return f"the gateway serves its public port itself (no nginx data plane: {reason})"
+
+
 def _start(suite: Suite) -> None:
     with console.status("starting the suite…"):
         suite.start()
@@ -106,8 +124,10 @@ def up(
     else:
         suite = Suite(data_dir=data_dir.resolve(), host=host, tenant=tenant)
     signals = TerminationSignals()
+    _choose_data_plane()
     _start(suite)
     console.print(_endpoints(suite))
+    console.print(_data_plane_line(suite))
     console.print(f"gateway API key for tenant [bold]{tenant}[/bold]: [bold]{suite.api_key}[/bold]")
     console.print(
         f"journey console: [bold]http://{suite.host}:{suite.http_port}/console/[/bold] (sign in with a key)"
@@ -140,8 +160,7 @@ def demo_command(
     temporary folder when the data folder is a temporary one (removed at the end)."""
     for name, value in demo_decide.DEMO_BUDGETS.items():
         os.environ.setdefault(name, value)  # the services inherit it
-    if nginx_unavailable() is None:  # the gateway's public port through its nginx data plane (ADR 105)
-        os.environ.setdefault("WAYLINE_GATEWAY_DATA_PLANE", "nginx")
+    _choose_data_plane()
     with tempfile.TemporaryDirectory(prefix="wayline-demo-") as scratch:
         suite = Suite.on_free_ports((data_dir or Path(scratch)).resolve(), metrics=True)
         report = suite.data_dir / "report.html" if data_dir else Path(tempfile.gettempdir(), DEMO_REPORT)
@@ -157,15 +176,7 @@ def demo_command(
 
 def _run_demo(suite: Suite, count: int, report: Path) -> None:
     console.print(_endpoints(suite))
-    if os.environ.get("WAYLINE_GATEWAY_DATA_PLANE") == "nginx":
-        console.print(
-            f"the gateway's public port {suite.address('gateway')} is nginx's (the nginx data plane, "
-            f"ADR 105); the gateway answers what nginx hands it on 127.0.0.1:{suite.control_port}"
-        )
-    else:
-        console.print(
-            f"the gateway serves its public port itself (no nginx data plane: {nginx_unavailable()})"
-        )
+    console.print(_data_plane_line(suite))
     auth = (("authorization", f"Bearer {suite.api_key}"),)
     with grpc.insecure_channel(suite.address("gateway")) as channel:
         ingest = ingest_grpc.IngestServiceStub(channel)

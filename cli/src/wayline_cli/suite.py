@@ -97,6 +97,12 @@ class Suite:
         return f"{self.host}:{self.ports[name]}"
 
     @property
+    def gateway_control_port(self) -> int:
+        """The gateway's own gRPC port behind its nginx data plane: the one chosen, or the gateway's rule."""
+        settings = GatewaySettings.model_construct(port=self.ports["gateway"], control_port=self.control_port)
+        return settings.serving_control_port
+
+    @property
     def log_dir(self) -> Path:
         return self.data_dir / "logs"
 
