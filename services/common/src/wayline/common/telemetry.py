@@ -9,13 +9,16 @@ test adds its own span processor.
 
 from __future__ import annotations
 
+import os
 import secrets
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry import metrics, trace
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.environment_variables import OTEL_METRICS_EXEMPLAR_FILTER
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, ExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
@@ -26,7 +29,14 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator
 from wayline.common.process_counter import ProcessCounter
 from wayline.common.unexported_spans import UnexportedSpansTracer
 
-__all__ = ["RPC_DURATION_BUCKETS_MS", "RpcMetrics", "Telemetry", "configure_telemetry", "process_telemetry"]
+__all__ = [
+    "RPC_DURATION_BUCKETS_MS",
+    "RpcMetrics",
+    "Telemetry",
+    "configure_telemetry",
+    "exemplar_filter",
+    "process_telemetry",
+]
 
 _process: Telemetry | None = None
 _process_lock = threading.Lock()
@@ -188,6 +198,16 @@ def process_telemetry() -> Telemetry:
         return _process
 
 
+def exemplar_filter(otlp_endpoint: str | None, environ: Mapping[str, str]) -> ExemplarFilter | None:
+    """None (the SDK's choice: OTEL_METRICS_EXEMPLAR_FILTER, else trace-based) when metrics go out over
+    OTLP or the operator chose a filter; else none is kept. Exemplars tie a measurement to its trace and only
+    OTLP carries them (the Prometheus reader drops them): without it the SDK's filter and reservoir would run
+    on every measurement for nothing."""
+    if otlp_endpoint or OTEL_METRICS_EXEMPLAR_FILTER in environ:
+        return None
+    return AlwaysOffExemplarFilter()
+
+
 def _build(service: str | None, otlp_endpoint: str | None, metrics_host: str, metrics_port: int) -> Telemetry:
     resource = _resource(service)
     spans = SynchronousMultiSpanProcessor()  # type: ignore[no-untyped-call]  # the SDK leaves __init__ untyped
@@ -223,7 +243,10 @@ def _build(service: str | None, otlp_endpoint: str | None, metrics_host: str, me
         aggregation=ExplicitBucketHistogramAggregation(RPC_DURATION_BUCKETS_MS),
     )
     meter_provider = MeterProvider(
-        resource=resource, metric_readers=readers, views=[rpc_durations, gc_pauses]
+        resource=resource,
+        metric_readers=readers,
+        views=[rpc_durations, gc_pauses],
+        exemplar_filter=exemplar_filter(otlp_endpoint, os.environ),
     )
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
