@@ -51,7 +51,11 @@ SCENARIOS: dict[str, Callable[[argparse.Namespace], object]] = {
     "decide": lambda args: decide.main(args.requests),
     "decision-rollout": lambda args: hot_swap.main(),
     "decision-gateway": lambda args: decision_gateway.main(
-        args.requests, persons=args.persons_online, rate=args.rate, nginx=args.nginx
+        args.requests,
+        persons=args.persons_online,
+        rate=args.rate,
+        nginx=args.nginx,
+        decision_cpus=args.decision_cpus,
     ),
     "orchestrator": lambda args: orchestrator.main(
         orchestrator.Sizes(
@@ -131,6 +135,11 @@ def main() -> None:
         "--nginx",
         action="store_true",
         help="decision-gateway: the rows again through two gateways with the nginx data plane (ADR 105)",
+    )
+    parser.add_argument(
+        "--decision-cpus",
+        default="",
+        help="decision-gateway: the CPUs the decision service runs on (cpuset list, e.g. 1; ADR 108)",
     )
     parser.add_argument(
         "--ledger-persons", type=int, default=20_000, help="orchestrator: persons with contact history"

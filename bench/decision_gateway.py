@@ -23,6 +23,9 @@ paced row may hold more than 64 calls in progress through the nginx data plane, 
 itself, while the decision service stalls for 100 ms), and the online state's settle horizon is 2 s
 instead of an hour (SETTLE_AFTER_SECONDS below).
 
+With `--decision-cpus 1`, the decision service's process runs on CPU 1 only (WAYLINE_DECISION_CPU_AFFINITY,
+ADR 108); the other services and the load generator still run on every CPU.
+
 With `--nginx` (nginx and its Lua module installed; Debian: nginx, libnginx-mod-http-lua), every row runs
 again through two more gateways with the nginx data plane (ADR 105), one in front of the decision service and
 one in front of the echo: what Decide costs with the gateway's per-call work out of gRPC Python.
@@ -348,8 +351,17 @@ def report(rows: Rows, rate: float, console: Console, through: str = "the gatewa
     )
 
 
-def main(requests: int = 2000, persons: int = 500, rate: float = 500.0, nginx: bool = False) -> Rows:
+def main(
+    requests: int = 2000,
+    persons: int = 500,
+    rate: float = 500.0,
+    nginx: bool = False,
+    decision_cpus: str = "",
+) -> Rows:
     console = Console(width=140)
+    if decision_cpus:  # the decision service on these CPUs only (ADR 108); the rest where the OS puts it
+        os.environ["WAYLINE_DECISION_CPU_AFFINITY"] = decision_cpus
+    placement = os.environ.get("WAYLINE_DECISION_CPU_AFFINITY", "")
     os.environ.setdefault("WAYLINE_GATEWAY_QUOTA_MAX_CONCURRENT_REQUESTS", QUOTA_CONCURRENCY)
     os.environ.setdefault("WAYLINE_DECISION_FEATURES_SETTLE_AFTER_SECONDS", SETTLE_AFTER_SECONDS)
     with tempfile.TemporaryDirectory(prefix="wayline-bench-") as scratch, ExitStack() as stack:
@@ -390,7 +402,8 @@ def main(requests: int = 2000, persons: int = 500, rate: float = 500.0, nginx: b
     console.print(
         f"{requests} closed-loop calls per row after 50 warm-up calls; paced row "
         f"{max(requests, int(rate * 4))} calls; {persons} persons, each decided on ONLINE features; 2 cores "
-        "shared by the load generator and every service"
+        "shared by the load generator and every service; the decision service "
+        + (f"kept on CPU {placement} (WAYLINE_DECISION_CPU_AFFINITY)" if placement else "on any CPU")
     )
     report(rows, rate, console)
     if through_nginx is not None:

@@ -25,6 +25,15 @@ def serving(
     lines up to that one while it goes on serving; terminate it on exit. GRPC_EXPERIMENTS is left to the
     process unless `environment` sets it. Free ports, not identity's defaults: the other worker's test of
     this file's kind ran beside it, and the second process could not listen (it logged nothing)."""
+    with serving_process(tmp_path, code, environment) as (_, lines):
+        yield lines
+
+
+@contextmanager
+def serving_process(
+    tmp_path: Path, code: str = IDENTITY_MAIN, environment: dict[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[str], list[dict[str, object]]]]:
+    """`serving`, with the process itself (to look at it from outside while it serves)."""
     env = {k: v for k, v in os.environ.items() if k != "GRPC_EXPERIMENTS"}
     env |= {
         "WAYLINE_DATA_DIR": str(tmp_path),
@@ -51,7 +60,7 @@ def serving(
                 break
         assert lines, "the service logged nothing"
         assert lines[-1].get("event") == "server.serving", lines
-        yield lines
+        yield process, lines
     finally:
         process.terminate()
         process.wait(timeout=30)

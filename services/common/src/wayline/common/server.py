@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from wayline.common import garbage, grpc_runtime
 from wayline.common.auth import Authenticator, InternalCallerAuthenticator
+from wayline.common.cpu_affinity import pin_process
 from wayline.common.interceptors import CallInterceptor
 from wayline.common.internal_token import with_internal_token
 from wayline.common.logging import configure_logging
@@ -231,6 +232,9 @@ def main(
 def run(definition: ServiceDefinition, settings: ServiceSettings) -> None:
     """Serve until SIGTERM or SIGINT, then stop gracefully."""
     configure_logging(definition.name, settings.log_level, settings.log_format)
+    if settings.cpus:  # before the server starts its threads, which inherit the mask
+        threads = pin_process(settings.cpus)
+        log.info("process.cpu_affinity", cpus=settings.cpu_affinity, threads=threads)
     telemetry = configure_telemetry(
         definition.name,
         otlp_endpoint=settings.otlp_endpoint,
