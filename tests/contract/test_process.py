@@ -30,7 +30,12 @@ def clean_env(**settings: str) -> dict[str, str]:
 def test_invalid_settings_exit_2_naming_each_variable(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "wayline_ingest"],
-        env=clean_env(WAYLINE_DATA_DIR=str(tmp_path), WAYLINE_INGEST_PORT="http", WAYLINE_LOG_LEVEL="loud"),
+        env=clean_env(
+            WAYLINE_DATA_DIR=str(tmp_path),
+            WAYLINE_INGEST_PORT="http",
+            WAYLINE_LOG_LEVEL="loud",
+            WAYLINE_INGEST_CPU_AFFINITY="1-0",
+        ),
         capture_output=True,
         text=True,
         timeout=60,
@@ -39,6 +44,7 @@ def test_invalid_settings_exit_2_naming_each_variable(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "invalid setting WAYLINE_INGEST_PORT" in result.stderr
     assert "invalid setting WAYLINE_LOG_LEVEL" in result.stderr
+    assert "invalid setting WAYLINE_INGEST_CPU_AFFINITY: Value error, the range 1-0 ends" in result.stderr
 
 
 def test_metrics_and_access_log_describe_every_rpc(tmp_path: Path) -> None:
