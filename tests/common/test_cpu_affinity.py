@@ -28,6 +28,7 @@ def test_a_cpu_list_reads_as_the_kernel_writes_it(text: str, cpus: set[int]) -> 
         ("3-1", "ends before it starts"),
         ("1,,2", "'' is not a CPU"),
         ("-1", "'-1' is not a CPU"),
+        ("0-99999999", "99999999 is past the largest CPU number"),
     ],
 )
 def test_a_malformed_cpu_list_says_what_is_wrong(text: str, complaint: str) -> None:

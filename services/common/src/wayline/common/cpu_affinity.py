@@ -21,14 +21,15 @@ import re
 __all__ = ["allowed_cpus", "cpu_list_text", "parse_cpu_list", "pin_process"]
 
 _RANGE = re.compile(r"(\d+)(?:-(\d+))?")
+_MAX_CPU = 8191  # the kernel's largest NR_CPUS: a bigger number is a typo, not a CPU
 
 
 def parse_cpu_list(text: str) -> frozenset[int]:
     """The CPUs a cpuset list names (`0-1,3` → {0, 1, 3}); empty for an empty text. ValueError, with what is
     wrong, for anything else."""
-    cpus: set[int] = set()
     if not text.strip():
         return frozenset()
+    cpus: set[int] = set()
     for item in text.split(","):
         found = _RANGE.fullmatch(item.strip())
         if found is None:
@@ -37,6 +38,8 @@ def parse_cpu_list(text: str) -> frozenset[int]:
         last = int(found.group(2)) if found.group(2) is not None else first
         if last < first:
             raise ValueError(f"the range {item.strip()} ends before it starts")
+        if last > _MAX_CPU:
+            raise ValueError(f"{last} is past the largest CPU number Linux has ({_MAX_CPU})")
         cpus.update(range(first, last + 1))
     return frozenset(cpus)
 
