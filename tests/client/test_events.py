@@ -20,7 +20,7 @@ from wayline.client import (
     screen_event,
     track_event,
 )
-from wayline.client.batching import check_event_size, split
+from wayline.client.batching import check_event_size, split, track_batch_bytes
 from wayline.common.timestamps import to_datetime, to_timestamp
 from wayline.event.v1 import event_pb2
 from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
@@ -141,3 +141,14 @@ def test_split_keeps_every_batch_under_the_byte_limit_once_sent_at_is_stamped() 
         for event in batch:
             event.sent_at.CopyFrom(stamp)
         assert ingest_pb.TrackBatchRequest(events=batch, backfill=True).ByteSize() <= MAX_BATCH_BYTES
+
+
+@pytest.mark.parametrize("text_bytes", [0, 100, 20_000, 200_000])
+def test_track_batch_bytes_is_the_request_the_message_would_serialise_to(text_bytes: int) -> None:
+    # Sizes whose length prefixes take one, two and three varint bytes.
+    events = [track_event("A", identifiers=USER, channel="web", text="x" * text_bytes) for _ in range(3)]
+    events.append(track_event("B", identifiers=USER, channel="web", properties={"n": 1}))
+    framed = track_batch_bytes(events)
+    assert ingest_pb.TrackBatchRequest.FromString(framed) == ingest_pb.TrackBatchRequest(events=events)
+    assert len(framed) == ingest_pb.TrackBatchRequest(events=events).ByteSize()
+    assert track_batch_bytes([]) == b""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 
+import pytest
 from google.protobuf import json_format
 
 from tests.decision.traces.conftest import candidate, make_trace
@@ -16,8 +17,9 @@ from wayline_decision.traces.events import TRACE_PROPERTY, decision_of, trace_ev
 IDENTIFIER = event_pb2.Identifier(type="user_id", value="u-1")
 
 
-def _large_trace() -> decision_pb2.Decision:
-    """A trace of the size Decide makes for a 60-feature, 8-action model, with feedback (not stored)."""
+def _large_trace(feedback: bool = True) -> decision_pb2.Decision:
+    """A trace of the size Decide makes for a 60-feature, 8-action model, with feedback (not stored) unless
+    told otherwise (a trace from Decide has none yet)."""
     trace = make_trace("p-1")
     for i in range(60):
         trace.features[f"feature_{i:02d}"].number_value = i * 1.25
@@ -26,7 +28,8 @@ def _large_trace() -> decision_pb2.Decision:
         trace.candidates.append(
             candidate(f"action-{a}", decision_pb2.CANDIDATE_OUTCOME_RETURNED, a + 1, a / 10)
         )
-    trace.feedback.add(feedback_id="f-1", action_id="action-0")
+    if feedback:
+        trace.feedback.add(feedback_id="f-1", action_id="action-0")
     return trace
 
 
@@ -37,21 +40,27 @@ def _without_feedback(trace: decision_pb2.Decision) -> decision_pb2.Decision:
     return copy
 
 
-def test_a_written_trace_reads_back_whole_without_its_feedback() -> None:
-    trace = _large_trace()
+@pytest.mark.parametrize("feedback", [True, False])
+def test_a_written_trace_reads_back_whole_without_its_feedback(feedback: bool) -> None:
+    trace = _large_trace(feedback)
+    given = trace.SerializeToString(deterministic=True)
     event = trace_event(trace, IDENTIFIER, 32 * 1024)
     assert decision_of([event]) == _without_feedback(trace)
+    assert trace.SerializeToString(deterministic=True) == given  # the caller's trace is left as it was
     fields = event.properties.fields
     assert fields["decision_id"].string_value == trace.decision_id  # what the ML export and journeys read
     assert fields["action"].string_value == trace.chosen_action_id
     assert "features_omitted" not in fields
 
 
-def test_a_trace_over_the_event_limit_reads_back_without_its_feature_values() -> None:
-    trace = _large_trace()
+@pytest.mark.parametrize("feedback", [True, False])
+def test_a_trace_over_the_event_limit_reads_back_without_its_feature_values(feedback: bool) -> None:
+    trace = _large_trace(feedback)
+    given = trace.SerializeToString(deterministic=True)
     full = trace_event(trace, IDENTIFIER, 32 * 1024).ByteSize()
     event = trace_event(trace, IDENTIFIER, full - 1)
     assert event.properties.fields["features_omitted"].bool_value
+    assert trace.SerializeToString(deterministic=True) == given
     expected = _without_feedback(trace)
     expected.ClearField("features")
     assert decision_of([event]) == expected

@@ -36,9 +36,17 @@ _ORIGINS = {
     FeatureOrigin.DEFAULTS: action_pb2.FEATURE_SOURCE_DEFAULTS,
     FeatureOrigin.MIXED: action_pb2.FEATURE_SOURCE_MIXED,
 }
-# The enums' numbers, once: `Enum.values()` builds a new list on every call, and Decide checks every request.
-_CHANNELS = frozenset(event_pb2.Channel.values())
-_PURPOSES = frozenset(contact_policy_pb2.ContactPurpose.values())
+# The enums, once: `Enum.values()` builds a new list on every call and `Enum.Value`/`Enum.Name` are Python
+# calls (0.2 µs each, forty of them in a trace of eight candidates); Decide checks every request and every
+# trace writes each candidate's enums.
+_CHANNEL_NUMBERS = dict(event_pb2.Channel.items())
+_CHANNEL_NAMES = {number: name for name, number in _CHANNEL_NUMBERS.items()}
+_CHANNELS = frozenset(_CHANNEL_NAMES)
+_PURPOSE_NUMBERS = dict(contact_policy_pb2.ContactPurpose.items())
+_PURPOSES = frozenset(_PURPOSE_NUMBERS.values())
+_OUTCOME_NUMBERS = dict(decision_pb2.CandidateOutcome.items())
+_VALUE_SOURCE_NUMBERS = dict(decision_pb2.ValueSource.items())
+_FILTER_REASON_NUMBERS = dict(decision_pb2.FilterReason.items())
 _ARMS = {Arm.STABLE: decision_pb2.MODEL_ARM_STABLE, Arm.CANARY: decision_pb2.MODEL_ARM_CANARY}
 
 
@@ -79,7 +87,7 @@ def _candidate(given: action_pb2.CandidateAction, path: str) -> tuple[Candidate,
         return Candidate(given.action_id, "CHANNEL_UNSPECIFIED"), problems
     candidate = Candidate(
         action_id=given.action_id,
-        channel=event_pb2.Channel.Name(given.channel),
+        channel=_CHANNEL_NAMES[given.channel],
         value=value,
         lever=lever,
         context_weight=weight,
@@ -143,7 +151,7 @@ def decide_input(request: pb.DecideRequest, deadline: float | None) -> DecideInp
     if problems:
         raise DecideRequestInvalid(problems)
     return DecideInput(
-        channel=event_pb2.Channel.Name(request.channel),
+        channel=_CHANNEL_NAMES[request.channel],
         channel_number=request.channel,
         placement=request.placement,
         person_id=person_id,
@@ -170,7 +178,9 @@ def _value(value: FeatureValue) -> struct_pb2.Value:
 
 
 def _set_value(target: struct_pb2.Value, value: FeatureValue) -> None:
-    if value is None:
+    if type(value) is float:  # nearly every feature: one check, not four
+        target.number_value = value
+    elif value is None:
         target.null_value = struct_pb2.NULL_VALUE
     elif isinstance(value, bool):
         target.bool_value = value
@@ -223,17 +233,21 @@ def _ranked(record: CandidateRecord, position: int, version: str) -> action_pb2.
         propensity=factors.propensity,
         expected_value=factors.expected_value,
         model_version=version,
-        channel=event_pb2.Channel.Value(record.candidate.channel),
+        channel=_CHANNEL_NUMBERS[record.candidate.channel],
     )
 
 
 def _set_candidate_action(message: action_pb2.CandidateAction, c: Candidate) -> None:
     message.action_id = c.action_id
-    message.channel = event_pb2.Channel.Value(c.channel)
-    message.required_segments.extend(c.required_segments)
-    message.excluded_segments.extend(c.excluded_segments)
-    message.is_contact = c.is_contact
-    message.purpose = contact_policy_pb2.ContactPurpose.Value(c.purpose)
+    message.channel = _CHANNEL_NUMBERS[c.channel]
+    if c.required_segments:  # each field set only when it is not its default: every set is a call
+        message.required_segments.extend(c.required_segments)
+    if c.excluded_segments:
+        message.excluded_segments.extend(c.excluded_segments)
+    if c.is_contact:
+        message.is_contact = True
+    if purpose := _PURPOSE_NUMBERS[c.purpose]:
+        message.purpose = purpose
     if isinstance(c.attributes, struct_pb2.Struct):
         message.attributes.CopyFrom(c.attributes)
     if c.value is not None:
@@ -250,17 +264,17 @@ def _set_factors(message: decision_pb2.PriorityFactors, f: Factors) -> None:
     message.value = f.value
     message.lever = f.lever
     message.priority = f.priority
-    message.value_source = decision_pb2.ValueSource.Value(f.value_source.value)
+    message.value_source = _VALUE_SOURCE_NUMBERS[f.value_source.value]
 
 
 def _set_trace(trace: decision_pb2.CandidateTrace, record: CandidateRecord) -> None:
     _set_candidate_action(trace.candidate, record.candidate)
-    trace.outcome = decision_pb2.CandidateOutcome.Value(record.outcome.value)
+    trace.outcome = _OUTCOME_NUMBERS[record.outcome.value]
     trace.rank = record.rank
     if record.factors is not None:
         _set_factors(trace.factors, record.factors)
     if record.filter is not None:
-        trace.filter_reason = decision_pb2.FilterReason.Value(record.filter.reason.value)
+        trace.filter_reason = _FILTER_REASON_NUMBERS[record.filter.reason.value]
         trace.filtered_by = record.filter.rule
         trace.filter_description = record.filter.description
 
@@ -273,7 +287,7 @@ def decision_trace(result: DecisionResult) -> decision_pb2.Decision:
     trace = decision_pb2.Decision(
         decision_id=result.decision_id,
         person_id=result.person_id,
-        channel=event_pb2.Channel.Value(request.channel),
+        channel=_CHANNEL_NUMBERS[request.channel],
         placement=request.placement,
         decide_time=_timestamp(result.decide_time_us),
         model=f"models/{result.model.model_id}",

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 
 import grpc
 
+from wayline.client.batching import track_batch_bytes
 from wayline.common.context import TENANT_HEADER
 from wayline.event.v1 import event_pb2
 from wayline.identity.v1 import identity_service_pb2 as identity_pb
 from wayline.identity.v1 import identity_service_pb2_grpc as identity_grpc
 from wayline.ingest.v1 import ingest_service_pb2 as ingest_pb
-from wayline.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
 from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
 from wayline.orchestrator.v1 import contact_pb2
@@ -34,6 +34,8 @@ __all__ = [
     "unavailable",
 ]
 
+_INGEST = ingest_pb.DESCRIPTOR.services_by_name["IngestService"]
+_TRACK_BATCH = f"/{_INGEST.full_name}/{_INGEST.methods_by_name['TrackBatch'].name}"
 _RETRYABLE = frozenset(
     {
         grpc.StatusCode.UNAVAILABLE,
@@ -182,15 +184,20 @@ class EventWriter:
     """Writes events through ingest: durable once acknowledged (ADR 0008)."""
 
     def __init__(self, channel: grpc.Channel, timeout: float = 10.0) -> None:
-        self._stub = ingest_grpc.IngestServiceStub(channel)
+        # TrackBatch with the request's bytes framed from the events' own (track_batch_bytes): no copy.
+        self._track_batch = channel.unary_unary(
+            _TRACK_BATCH,
+            request_serializer=None,
+            response_deserializer=ingest_pb.TrackBatchResponse.FromString,
+        )
         self._timeout = timeout
 
     def write(self, tenant: str, events: Sequence[event_pb2.Event]) -> BatchOutcome:
         """DownstreamUnavailable when ingest cannot take them now (down, its spool full): retry the same
         events."""
         try:
-            response = self._stub.TrackBatch(
-                ingest_pb.TrackBatchRequest(events=events), timeout=self._timeout, metadata=_metadata(tenant)
+            response: ingest_pb.TrackBatchResponse = self._track_batch(
+                track_batch_bytes(events), timeout=self._timeout, metadata=_metadata(tenant)
             )
         except grpc.RpcError as error:
             raise unavailable("ingest", error) from error

@@ -63,8 +63,11 @@ def feedback_event_id(decision_id: str, feedback_id: str) -> str:
     return str(uuid.uuid5(EVENT_NAMESPACE, f"decision/{decision_id}/feedback/{feedback_id}"))
 
 
+_ARM_NAMES = {number: name for name, number in decision_pb2.ModelArm.items()}
+
+
 def _arm(trace: decision_pb2.Decision) -> str:
-    return decision_pb2.ModelArm.Name(trace.arm)
+    return _ARM_NAMES.get(trace.arm) or decision_pb2.ModelArm.Name(trace.arm)
 
 
 def _common(trace: decision_pb2.Decision) -> dict[str, Any]:
@@ -97,19 +100,30 @@ def trace_event(
     """The `Decision Logged` event of `trace`, carrying `identifier` (the person's, for identity to resolve).
     Over `max_bytes` (ingest's event limit), the trace's feature values are left out (`features_omitted`):
     the decision stays traceable, its inputs can be recomputed point in time from the store."""
-    stored = decision_pb2.Decision()
-    stored.CopyFrom(trace)
-    stored.ClearField("feedback")
-    properties: dict[str, Any] = {**_common(trace), "placement": trace.placement, "holdout": trace.holdout}
-    if trace.chosen_action_id:  # a holdout or all-filtered decision has neither: the ML export skips it
-        properties["action"] = trace.chosen_action_id
-        properties["propensity"] = trace.chosen_probability
+    stored = trace
+    if trace.feedback:  # a trace from Decide has none yet: it is written as it is, without a copy
+        stored = decision_pb2.Decision()
+        stored.CopyFrom(trace)
+        stored.ClearField("feedback")
     event = _event(DECISION_LOGGED, trace_event_id(trace.decision_id), trace.decide_time, identifier)
-    event.properties.update(properties)
+    # Each property set in place: Struct.update goes through Python per key.
+    fields = event.properties.fields
+    fields["decision_id"].string_value = trace.decision_id
+    fields["model"].string_value = trace.model
+    fields["model_version"].string_value = trace.model_version
+    fields["arm"].string_value = _arm(trace)
+    fields["placement"].string_value = trace.placement
+    fields["holdout"].bool_value = trace.holdout
+    if trace.chosen_action_id:  # a holdout or all-filtered decision has neither: the ML export skips it
+        fields["action"].string_value = trace.chosen_action_id
+        fields["propensity"].number_value = trace.chosen_probability
     _set_trace(event, stored)
     if event.ByteSize() > max_bytes and stored.features:
+        if stored is trace:
+            stored = decision_pb2.Decision()
+            stored.CopyFrom(trace)
         stored.ClearField("features")
-        event.properties["features_omitted"] = True
+        fields["features_omitted"].bool_value = True
         _set_trace(event, stored)
     return event
 
