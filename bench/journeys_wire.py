@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from google.protobuf import json_format
 
+from wayline.common.wire_format import varint
 from wayline.event.v1 import event_pb2
 
 __all__ = ["encode_requests"]
@@ -29,33 +30,19 @@ _TYPES = {
 _NANOS = Decimal(1_000_000_000)
 
 
-def _varint(value: int) -> bytes:
-    if value < 0x80:
-        return _SMALL[value]
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-_SMALL = [bytes((i,)) for i in range(0x80)]
-
-
 def _text(tag: bytes, text: str) -> bytes:
     """A string field (proto3 omits empty ones)."""
     if not text:
         return b""
     data = text.encode()
-    return tag + _varint(len(data)) + data
+    return tag + varint(len(data)) + data
 
 
 def _timestamp(tag: bytes, micros: int) -> bytes:
     """A google.protobuf.Timestamp field: seconds (1), nanos (2)."""
     seconds, rest = divmod(micros, 1_000_000)
-    body = b"\x08" + _varint(seconds) + (b"\x10" + _varint(rest * 1000) if rest else b"")
-    return tag + _varint(len(body)) + body
+    body = b"\x08" + varint(seconds) + (b"\x10" + varint(rest * 1000) if rest else b"")
+    return tag + varint(len(body)) + body
 
 
 def _kind(key: str) -> bytes:
@@ -154,7 +141,7 @@ def encode_requests(table: pa.Table, batch: int) -> list[bytes]:
                 _revenue(revenue, c["revenue_currency"][i]) if revenue is not None else b"",
             )
         )
-        framed.append(b"\x0a" + _varint(len(event)) + event)
+        framed.append(b"\x0a" + varint(len(event)) + event)
         if len(framed) == batch:
             requests.append(b"".join(framed))
             framed = []

@@ -18,6 +18,7 @@ from google.protobuf import descriptor
 from google.protobuf.message import Message
 
 from wayline.common.errors import InvalidArgument
+from wayline.common.wire_format import varint
 from wayline.event.v1 import event_pb2
 from wayline.identity.v1 import identity_service_pb2 as identity_pb
 from wayline.ingest.v1 import ingest_service_pb2 as pb
@@ -254,18 +255,9 @@ def needs_enrichment(event: bytes) -> bool:
     return any(_wire.nonempty(event, path) for path in _ENRICHED_BY)
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
 # `Event.backfill` as wire bytes (a varint field). Appending a field to a message's bytes sets it, whatever
 # came before (protobuf's last-one-wins for scalars), so ingest overwrites a caller's value without parsing.
-_BACKFILL_MARKS = (_varint(_BACKFILL << 3) + b"\x00", _varint(_BACKFILL << 3) + b"\x01")
+_BACKFILL_MARKS = (varint(_BACKFILL << 3) + b"\x00", varint(_BACKFILL << 3) + b"\x01")
 
 
 def with_backfill(event: bytes, backfill: bool) -> bytes:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TypeVar
 
 from wayline.client.errors import InvalidEvent
+from wayline.common.wire_format import varint
 from wayline.event.v1 import event_pb2
 
 __all__ = [
@@ -49,18 +50,9 @@ def track_batch_bytes(events: Sequence[event_pb2.Event]) -> bytes:
     parts: list[bytes] = []
     for event in events:
         data = event.SerializeToString()
-        parts.append(_EVENTS_TAG + _varint(len(data)))
+        parts.append(_EVENTS_TAG + varint(len(data)))
         parts.append(data)
     return b"".join(parts)
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def wire_size(event: event_pb2.Event) -> int:
