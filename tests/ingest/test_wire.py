@@ -49,7 +49,7 @@ from wayline_ingest.wire import (
 NOW = datetime(2026, 11, 30, 12, 0, 0, 123456, tzinfo=UTC)
 
 
-def fast(raw: bytes, backfill: bool = False, received: datetime = NOW) -> tuple[str, bytes] | None:
+def fast(raw: bytes, backfill: bool = False, received: datetime = NOW) -> tuple[str, bytes, bool] | None:
     (result,) = check_events(
         [raw],
         to_micros(received) * 1000,
@@ -117,15 +117,32 @@ def test_a_vouched_event_is_exactly_what_the_python_checks_make(
         assert expected is None or not ordinary
         return
     assert expected is not None, "the fast path vouched for an event the Python checks refuse"
-    event_id, stamped = vouched
+    event_id, stamped, selects = vouched
     assert event_id == expected.event_id
     assert event_pb2.Event.FromString(stamped) == expected
+    assert selects == bool(expected.integrations.fields)
 
 
 def test_the_fast_path_takes_ordinary_events() -> None:
     """Guards the test above against a fast path that never says yes."""
     for event in (make_event("u-1", at=NOW), rich_event()):
         assert fast(event.SerializeToString()) is not None
+
+
+def test_the_fast_path_says_which_events_select_destinations() -> None:
+    """Only an `integrations` with entries makes the forwarder read it (ADR 109); an empty one, as some
+    libraries send, does not."""
+    event = make_event("u-1", at=NOW)
+    selects = []
+    for change in ("none", "empty", "entries"):
+        if change == "empty":
+            event.integrations.SetInParent()  # present, empty
+        elif change == "entries":
+            event.integrations.update({"All": False, "journeys": True})
+        vouched = fast(event.SerializeToString())
+        assert vouched is not None
+        selects.append(vouched[2])
+    assert selects == [False, False, True]
 
 
 @settings(max_examples=examples(500), deadline=None)

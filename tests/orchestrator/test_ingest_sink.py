@@ -162,3 +162,57 @@ def test_an_event_tracked_through_ingest_enters_a_published_flow_and_its_action_
             return [f"{c.flow}:{c.flow_step_id}" for c in listed.contacts]
 
         _eventually(lambda: contacts() == ["flows/welcome:hello"])
+
+
+def test_an_event_whose_integrations_turn_the_orchestrator_off_enters_no_flow(
+    ingest: Server, ledger: Server, identity_server: Server
+) -> None:
+    """Segment's `integrations`, honoured by ingest's sinks (ADR 109): the orchestrator's own key decides,
+    then `All`; the events are sent in this order, so once the last one's action is in the ledger the first
+    one has been passed by."""
+    auth = as_tenant(f"sink-{uuid.uuid4().hex[:8]}")
+    definition = {
+        "trigger": {"event": {"event": {"event_name": "Signed Up"}}},
+        "entry_step_id": "hello",
+        "steps": [{"id": "hello", "action": {"channel": "CHANNEL_PUSH", "action_id": "hello"}}],
+    }
+    users = {kind: f"{kind}-{uuid.uuid4().hex[:8]}" for kind in ("off", "on_by_key", "plain")}
+    selections = {"off": {"orchestrator": False}, "on_by_key": {"All": False, "orchestrator": True}}
+    with (
+        grpc.insecure_channel(ingest.address) as ingest_channel,
+        grpc.insecure_channel(ledger.address) as ledger_channel,
+        grpc.insecure_channel(identity_server.address) as identity_channel,
+    ):
+        stub = pb_grpc.OrchestratorServiceStub(ledger_channel)
+        publish(stub, auth, "welcome", definition)
+        track = ingest_grpc.IngestServiceStub(ingest_channel).Track
+        # A profile for the first user, so that "no contact" below can only mean its Signed Up never came.
+        track(
+            ingest_pb.TrackRequest(event=make_event(users["off"], name="Page Viewed")),
+            metadata=auth,
+            timeout=10,
+        )
+        for kind in ("off", "on_by_key", "plain"):
+            event = make_event(users[kind], name="Signed Up")
+            if kind in selections:
+                event.integrations.update(selections[kind])
+            track(ingest_pb.TrackRequest(event=event), metadata=auth, timeout=10)
+        profiles = identity_grpc.IdentityServiceStub(identity_channel)
+
+        def contacts(kind: str) -> list[str]:
+            identifier = event_pb2.Identifier(type="user_id", value=users[kind])
+            request = identity_pb.GetProfileRequest(person=event_pb2.PersonRef(identifier=identifier))
+            try:
+                person = profiles.GetProfile(request, metadata=auth, timeout=10).profile.person_id
+            except grpc.RpcError:
+                return []
+            listed = stub.ListContacts(pb.ListContactsRequest(person_id=person), metadata=auth, timeout=10)
+            return [f"{c.flow}:{c.flow_step_id}" for c in listed.contacts]
+
+        _eventually(lambda: contacts("plain") == ["flows/welcome:hello"])
+        _eventually(lambda: contacts("on_by_key") == ["flows/welcome:hello"])
+        request = identity_pb.GetProfileRequest(
+            person=event_pb2.PersonRef(identifier=event_pb2.Identifier(type="user_id", value=users["off"]))
+        )
+        assert profiles.GetProfile(request, metadata=auth, timeout=10).profile.person_id
+        assert contacts("off") == []

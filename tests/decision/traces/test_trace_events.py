@@ -51,6 +51,8 @@ def test_a_written_trace_reads_back_whole_without_its_feedback(feedback: bool) -
     assert fields["decision_id"].string_value == trace.decision_id  # what the ML export and journeys read
     assert fields["action"].string_value == trace.chosen_action_id
     assert "features_omitted" not in fields
+    # For the journey store alone: ingest's other sinks (online features, flows) do not read it (ADR 109).
+    assert dict(event.integrations) == {"All": False}
 
 
 @pytest.mark.parametrize("feedback", [True, False])

@@ -53,7 +53,7 @@ typedef struct {
 /* The field numbers the checks read, named (set by configure()). */
 typedef struct {
     uint32_t event_id, type, name, channel, timestamp, sent_at, received_at, identifiers, person_id, revenue,
-        group_id, plan_violations, sentiment_score, original_timestamp;
+        group_id, plan_violations, sentiment_score, original_timestamp, integrations;
     uint32_t identifier_type, identifier_value;
     uint32_t seconds, nanos;
     int64_t track, group;            /* EventType values */
@@ -231,6 +231,7 @@ typedef struct {
     Py_ssize_t name_length, person_id_length, group_id_length;
     int identifiers;
     int revenue, plan_violations, sentiment_score, original_timestamp;
+    int selects; /* `integrations` holds at least one entry: the forwarder reads which sinks it selects */
     Stamp timestamp, sent_at;
 } Facts;
 
@@ -361,6 +362,8 @@ static int gather(const uint8_t *p, const uint8_t *end, Facts *facts) {
             facts->sentiment_score = 1;
         } else if (number == numbers.original_timestamp) {
             facts->original_timestamp = 1;
+        } else if (number == numbers.integrations) {
+            facts->selects = length > 0;
         }
     }
     return 1;
@@ -419,7 +422,8 @@ typedef struct {
     Py_ssize_t max_event_bytes;
 } Limits;
 
-/* (event_id, stamped bytes) for an event this file vouches for, None for the Python path; NULL on error. */
+/* (event_id, stamped bytes, selects) for an event this file vouches for (selects: True when its `integrations`
+ * is not empty), None for the Python path; NULL on error. */
 static PyObject *check_and_stamp(const uint8_t *data, Py_ssize_t size, const Limits *limits) {
     Facts facts;
     if (size > limits->max_event_bytes || !gather(data, data + size, &facts)) Py_RETURN_NONE;
@@ -462,10 +466,10 @@ static PyObject *check_and_stamp(const uint8_t *data, Py_ssize_t size, const Lim
         Py_DECREF(stamped);
         return NULL;
     }
-    PyObject *pair = PyTuple_Pack(2, event_id, stamped);
+    PyObject *vouched = PyTuple_Pack(3, event_id, stamped, facts.selects ? Py_True : Py_False);
     Py_DECREF(event_id);
     Py_DECREF(stamped);
-    return pair;
+    return vouched;
 }
 
 static int read_u32(PyObject *item, uint32_t *out) {
@@ -846,7 +850,8 @@ static PyObject *configure(PyObject *module, PyObject *args) {
         {"received_at", &numbers.received_at}, {"identifiers", &numbers.identifiers},
         {"person_id", &numbers.person_id}, {"revenue", &numbers.revenue}, {"group_id", &numbers.group_id},
         {"plan_violations", &numbers.plan_violations}, {"sentiment_score", &numbers.sentiment_score},
-        {"original_timestamp", &numbers.original_timestamp}, {"identifier.type", &numbers.identifier_type},
+        {"original_timestamp", &numbers.original_timestamp}, {"integrations", &numbers.integrations},
+        {"identifier.type", &numbers.identifier_type},
         {"identifier.value", &numbers.identifier_value}, {"timestamp.seconds", &numbers.seconds},
         {"timestamp.nanos", &numbers.nanos},
     };
@@ -989,7 +994,7 @@ static PyMethodDef methods[] = {
      "split(request, events_field) -> (varint fields by number, [event bytes]): a batch request's envelope."},
     {"check_events", check_events, METH_VARARGS,
      "check_events(events, received_nanos, floor_seconds, future_skew_nanos, max_event_bytes) -> "
-     "[(event_id, stamped bytes) or None]"},
+     "[(event_id, stamped bytes, selects) or None]"},
     {"project", project, METH_VARARGS,
      "project(message, {from: to}) -> bytes: the named fields of `message`, renumbered, in their order."},
     {"join", join, METH_VARARGS, "join(items, number) -> bytes: `items` as the occurrences of field `number`."},

@@ -26,11 +26,13 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import structlog
 from opentelemetry import metrics, propagate, trace
 
 from wayline_ingest.delivery import DeadLetterPark, Deliverer, DeliveryPolicy, start_per_sink
+from wayline_ingest.destinations import deselected
 from wayline_ingest.sinks.base import Sink
 from wayline_ingest.sized_fifo import SizedFifo
 from wayline_ingest.spool import Spool, SpoolBatch
@@ -322,7 +324,10 @@ class Forwarder:
                 "wayline.events": sum(len(b.events) for _, b in run),
             },
         ):
-            events = [event for position, batch in run for event in self._prepared.events(position, batch)]
+            sink = deliverer.sink.name
+            events = [e for position, batch in run for e in self._prepared.for_sink(sink, position, batch)]
+            if not events:  # every event of the run turned this sink off (destinations.py)
+                return True
             return all(deliverer.deliver(tenant, chunk) for chunk in chunks(events, max_bytes))
 
 
@@ -332,15 +337,27 @@ class PreparedRecords:
     the record, and kept for the others, the newest `max_bytes` of them (and always the newest record,
     however large); a sink further behind makes them again. Besides the work saved (three sinks did it three
     times), every sink then hands the identity resolver the same bytes objects, which its cache finds without
-    hashing them again."""
+    hashing them again. A record whose events select sinks (`integrations`, destinations.py) also keeps the
+    sinks each event turns off."""
 
     def __init__(self, transform: Transform | None, max_bytes: int = _PREPARED_BYTES) -> None:
         self._transform = transform
         self._lock = threading.Lock()
-        self._kept: SizedFifo[int, list[bytes]] = SizedFifo(max_bytes, keep_newest=True)  # position → events
+        # position → the events, and per event the sinks it turns off (None: the record selects none)
+        self._kept: SizedFifo[int, _Prepared] = SizedFifo(max_bytes, keep_newest=True)
 
     def events(self, position: int, batch: SpoolBatch) -> list[bytes]:
         """The events of the record before `position` (the spool's position after it), prepared."""
+        return self._prepared(position, batch).events
+
+    def for_sink(self, sink: str, position: int, batch: SpoolBatch) -> list[bytes]:
+        """`events`, less those whose `integrations` turn `sink` off."""
+        prepared = self._prepared(position, batch)
+        if prepared.excluded is None:
+            return prepared.events
+        return [e for e, off in zip(prepared.events, prepared.excluded, strict=True) if sink not in off]
+
+    def _prepared(self, position: int, batch: SpoolBatch) -> _Prepared:
         with self._lock:
             kept = self._kept.get(position)
         if kept is not None:
@@ -348,14 +365,21 @@ class PreparedRecords:
         events = [with_backfill(event, batch.backfill) for event in batch.events]
         if self._transform is not None:
             events = self._transform(events)
+        made = _Prepared(events, [deselected(event) for event in events] if batch.selects else None)
         size = sum(map(len, events))
         with self._lock:
             raced = self._kept.get(position)
             if raced is not None:  # another sink made them meanwhile: share its objects
                 return raced
-            self._kept.put(position, events, size)
+            self._kept.put(position, made, size)
             self._kept.evict()
-        return events
+        return made
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    events: list[bytes]
+    excluded: list[frozenset[str]] | None
 
 
 class IntakeRate:

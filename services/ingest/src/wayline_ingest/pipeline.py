@@ -72,6 +72,8 @@ class Checked:
     rejections: list[EventIssue] = field(default_factory=list)
     warnings: list[EventIssue] = field(default_factory=list)
     spooled: list[bytes] = field(default_factory=list)
+    # Some spooled event's `integrations` has entries: the forwarder reads which sinks each one selects.
+    selects: bool = False
     window: list[tuple[str, int]] = field(default_factory=list)
     first_received_us: int | None = None  # for a single event acknowledged from the window
 
@@ -145,6 +147,8 @@ class _Batch:
         if violations:
             self.reject(index, event_id, violations)
             return
+        if event.integrations.fields:
+            checked.selects = True
         self.add(key, event_id, event.SerializeToString())
 
     def apply_plan(
@@ -214,7 +218,7 @@ class Pipeline:
         through the Python checks, which explain every refusal. A tenant with tracking plans takes the Python
         path for every event, since the plans read the parsed event."""
         batch = _Batch(self, tenant, backfill)
-        fast: list[tuple[str, bytes] | None]
+        fast: list[tuple[str, bytes, bool] | None]
         if batch.plans is None:
             fast = wire.check_events(
                 events,
@@ -238,7 +242,7 @@ class Pipeline:
                     continue
                 batch.check(index, event, path(index))
                 continue
-            event_id, stamped = vouched
+            event_id, stamped, selects = vouched
             key = prefix + event_id
             if event_id in ids or known(key) is not None:
                 batch.seen(event_id)  # acknowledged again, not spooled twice
@@ -247,6 +251,8 @@ class Pipeline:
             accepted.append(event_id)
             spooled.append(stamped)
             remembered.append((key, received_us))
+            if selects:
+                checked.selects = True
         return batch.done()
 
     def submit(self, checked: Checked) -> Future[int] | None:
@@ -257,7 +263,11 @@ class Pipeline:
             carrier: dict[str, str] = {}
             propagate.inject(carrier)  # the delivery span joins this call's trace
             batch = SpoolBatch(
-                checked.tenant, checked.spooled, checked.backfill, traceparent=carrier.get("traceparent", "")
+                checked.tenant,
+                checked.spooled,
+                checked.backfill,
+                traceparent=carrier.get("traceparent", ""),
+                selects=checked.selects,
             )
             return self.spool.submit(batch)
         except SpoolFull as full:

@@ -104,6 +104,7 @@ def _numbers() -> dict[str, int]:
         for name in (
             "event_id", "type", "name", "channel", "timestamp", "sent_at", "received_at", "identifiers",
             "person_id", "revenue", "group_id", "plan_violations", "sentiment_score", "original_timestamp",
+            "integrations",
         )
     }  # fmt: skip
     identifier = event_pb2.Identifier.DESCRIPTOR.fields_by_name
@@ -173,8 +174,9 @@ read_stream_request = _reader(pb.StreamEventsRequest)
 
 def check_events(
     events: list[bytes], received_nanos: int, floor_seconds: int, future_skew_nanos: int, max_event_bytes: int
-) -> list[tuple[str, bytes] | None]:
-    """Per event: (event_id, the bytes with ingest's stamps) when the fast path vouches for it, else None."""
+) -> list[tuple[str, bytes, bool] | None]:
+    """Per event: (event_id, the bytes with ingest's stamps, whether its `integrations` has entries) when the
+    fast path vouches for it, else None."""
     return _wire.check_events(events, received_nanos, floor_seconds, future_skew_nanos, max_event_bytes)
 
 

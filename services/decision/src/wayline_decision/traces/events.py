@@ -9,7 +9,11 @@ base64). Event ids derive from the decision id (and the feedback id), so a retri
 store (ingest and journeys deduplicate by event id).
 
 The events are on CHANNEL_OTHER: they are the service's bookkeeping, not a touchpoint of the person on the
-decision's channel, which analytics of that channel must not count.
+decision's channel, which analytics of that channel must not count. A `Decision Logged` event says
+`integrations: {"All": false}`, so ingest hands it to the journey store only (ADR 109): neither this
+service's online features nor the flows read it, and sending it back to both cost ingest, the orchestrator
+and this service about 0.15 ms of CPU per decision. Feedback events go to every sink (a flow may wait for
+a click, a feature may count impressions).
 
 The trace is this service's own record, read back only by `decision_of`, so it is kept in the form cheapest
 to write and read: as proto JSON (the `trace` object of events written before) it cost 0.79 ms of the
@@ -106,6 +110,7 @@ def trace_event(
         stored.CopyFrom(trace)
         stored.ClearField("feedback")
     event = _event(DECISION_LOGGED, trace_event_id(trace.decision_id), trace.decide_time, identifier)
+    event.integrations.fields["All"].bool_value = False  # the journey store keeps it; no other sink gets it
     # Each property set in place: Struct.update goes through Python per key.
     fields = event.properties.fields
     fields["decision_id"].string_value = trace.decision_id

@@ -23,6 +23,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
 from wayline_ingest.delivery import Backoff, DeadLetterPark, Deliverer, DeliveryPolicy, start_per_sink
+from wayline_ingest.destinations import SELECTABLE_SINKS, deselected
 from wayline_ingest.sinks.base import Sink
 from wayline_ingest.sinks.nats import JetStreamPublisher, LoopThread, NatsConnection, StreamSpec
 
@@ -137,8 +138,13 @@ class JetStreamRelay:
         keep_alive = asyncio.run_coroutine_threadsafe(self._keep_alive(messages), self._loop.loop)
         try:
             runs = self._runs(messages)
+            sink = deliverer.sink.name
+            selectable = sink in SELECTABLE_SINKS
             for index, (tenant, run) in enumerate(runs):
-                if self._stop.is_set() or not deliverer.deliver(tenant, [m.data for m in run]):
+                # What each event's `integrations` turns off is read from its own bytes here: a message is
+                # one event, with no record around it to say whether any selects (destinations.py).
+                events = [m.data for m in run if not selectable or sink not in deselected(m.data)]
+                if self._stop.is_set() or (events and not deliverer.deliver(tenant, events)):
                     rest = [m for _, later in runs[index:] for m in later]
                     self._settle(rest, ack=False)
                     return

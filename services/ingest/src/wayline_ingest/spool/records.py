@@ -3,15 +3,19 @@
 A record is one call's events, not one event: appending and checksumming per call keeps the spool's cost
 per event tiny. Format (little-endian):
 
-    u8 version (1) | u8 flags (bit 0: backfill) | u16 sink mask | u16 tenant length | u16 trace length
-    | tenant (UTF-8) | trace (the W3C traceparent of the accepting call, ASCII)
+    u8 version (1) | u8 flags (bit 0: backfill; bit 1: some event selects sinks) | u16 sink mask
+    | u16 tenant length | u16 trace length | tenant (UTF-8)
+    | trace (the W3C traceparent of the accepting call, ASCII)
     then, per event: u32 length | serialised wayline.event.v1.Event
 
 The trace context lets the forwarder's delivery span join the trace of the call that accepted the events,
 so one trace runs from the caller to every sink even though delivery happens later.
 
 The sink mask is 0 for "every sink"; a replayed dead letter is appended with only its sink's bit set, so
-the other sinks, which already took the event, skip it.
+the other sinks, which already took the event, skip it. The "selects" flag says that some event of the record
+carries an `integrations` with entries, which the forwarder then reads to skip the sinks it deselects
+(destinations.py); records without it cost the forwarder nothing more. Records written before the flag
+existed read as not selecting.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ _HEAD = struct.Struct("<BBHHH")
 _LENGTH = struct.Struct("<I")
 _VERSION = 1
 _BACKFILL = 1
+_SELECTS = 2
 ALL_SINKS = 0
 
 
@@ -36,6 +41,7 @@ class SpoolBatch:
     backfill: bool = False
     sink_mask: int = ALL_SINKS
     traceparent: str = ""
+    selects: bool = False  # some event's `integrations` has entries
 
     def for_sink(self, bit: int) -> bool:
         return self.sink_mask == ALL_SINKS or bool(self.sink_mask & bit)
@@ -44,7 +50,7 @@ class SpoolBatch:
 def encode(batch: SpoolBatch) -> bytes:
     tenant = batch.tenant.encode()
     trace = batch.traceparent.encode()
-    flags = _BACKFILL if batch.backfill else 0
+    flags = (_BACKFILL if batch.backfill else 0) | (_SELECTS if batch.selects else 0)
     parts = [_HEAD.pack(_VERSION, flags, batch.sink_mask, len(tenant), len(trace)), tenant, trace]
     for event in batch.events:
         parts.append(_LENGTH.pack(len(event)))
@@ -68,4 +74,4 @@ def decode(payload: bytes) -> SpoolBatch:
         offset += _LENGTH.size
         events.append(payload[offset : offset + length])
         offset += length
-    return SpoolBatch(tenant, events, bool(flags & _BACKFILL), mask, trace)
+    return SpoolBatch(tenant, events, bool(flags & _BACKFILL), mask, trace, bool(flags & _SELECTS))

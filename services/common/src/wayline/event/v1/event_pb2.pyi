@@ -461,8 +461,11 @@ class Event(_message.Message):
     @_builtins.property
     def integrations(self) -> _struct_pb2.Struct:
         """Which destinations the sender asked to receive the event, kept verbatim as sent (Segment's
-        `integrations`, for example `{"All": true, "Mixpanel": false}`); empty when it sent none. Wayline stores it
-        with the event and does not act on it.
+        `integrations`, for example `{"All": true, "Mixpanel": false}`); empty when it sent none. Ingest honours it
+        for the sinks that act on events, `decision` (online features) and `orchestrator` (flows, the contact
+        ledger): a sink's own key decides (`true` or an object of options: on; `false`: off), else `All`, else
+        on; keys are case-sensitive, values of other kinds select nothing. The journey store keeps every accepted
+        event whatever this says, with this field as sent.
         """
 
     @_builtins.property
