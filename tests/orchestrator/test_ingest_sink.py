@@ -128,91 +128,79 @@ def test_consent_and_time_zone_tracked_through_ingest_reach_the_ledger(
         )
 
 
-def test_an_event_tracked_through_ingest_enters_a_published_flow_and_its_action_reaches_the_ledger(
-    ingest: Server, ledger: Server, identity_server: Server
-) -> None:
-    auth = as_tenant(f"sink-{uuid.uuid4().hex[:8]}")
-    user = f"user-{uuid.uuid4().hex[:8]}"
-    definition = {
-        "trigger": {"event": {"event": {"event_name": "Signed Up"}}},
-        "entry_step_id": "hello",
-        "steps": [{"id": "hello", "action": {"channel": "CHANNEL_PUSH", "action_id": "hello"}}],
-    }
-    with (
-        grpc.insecure_channel(ingest.address) as ingest_channel,
-        grpc.insecure_channel(ledger.address) as ledger_channel,
-        grpc.insecure_channel(identity_server.address) as identity_channel,
-    ):
-        stub = pb_grpc.OrchestratorServiceStub(ledger_channel)
-        publish(stub, auth, "welcome", definition)
-        event = make_event(user, name="Signed Up")
-        ingest_grpc.IngestServiceStub(ingest_channel).Track(
-            ingest_pb.TrackRequest(event=event), metadata=auth, timeout=10
-        )
+# A flow that sends a push to whoever signs up: what reaches the ledger shows who entered it.
+WELCOME = {
+    "trigger": {"event": {"event": {"event_name": "Signed Up"}}},
+    "entry_step_id": "hello",
+    "steps": [{"id": "hello", "action": {"channel": "CHANNEL_PUSH", "action_id": "hello"}}],
+}
+
+
+class _Welcome:
+    """The session's services with the welcome flow published for a tenant of its own."""
+
+    def __init__(self, ingest: Server, ledger: Server, identity: Server) -> None:
+        self.auth = as_tenant(f"sink-{uuid.uuid4().hex[:8]}")
+        self._channels = [grpc.insecure_channel(s.address) for s in (ingest, ledger, identity)]
+        self._track = ingest_grpc.IngestServiceStub(self._channels[0]).Track
+        self._ledger = pb_grpc.OrchestratorServiceStub(self._channels[1])
+        self._profiles = identity_grpc.IdentityServiceStub(self._channels[2])
+        publish(self._ledger, self.auth, "welcome", WELCOME)
+
+    def close(self) -> None:
+        for channel in self._channels:
+            channel.close()
+
+    def track(self, event: event_pb2.Event) -> None:
+        self._track(ingest_pb.TrackRequest(event=event), metadata=self.auth, timeout=10)
+
+    def person(self, user: str) -> str:
+        """The user's person id; "" while identity does not know them."""
         identifier = event_pb2.Identifier(type="user_id", value=user)
         request = identity_pb.GetProfileRequest(person=event_pb2.PersonRef(identifier=identifier))
-        profiles = identity_grpc.IdentityServiceStub(identity_channel)
+        try:
+            return str(self._profiles.GetProfile(request, metadata=self.auth, timeout=10).profile.person_id)
+        except grpc.RpcError:
+            return ""
 
-        def contacts() -> list[str]:
-            try:
-                person = profiles.GetProfile(request, metadata=auth, timeout=10).profile.person_id
-            except grpc.RpcError:
-                return []
-            listed = stub.ListContacts(pb.ListContactsRequest(person_id=person), metadata=auth, timeout=10)
-            return [f"{c.flow}:{c.flow_step_id}" for c in listed.contacts]
-
-        _eventually(lambda: contacts() == ["flows/welcome:hello"])
+    def contacts(self, user: str) -> list[str]:
+        person = self.person(user)
+        if not person:
+            return []
+        request = pb.ListContactsRequest(person_id=person)
+        listed = self._ledger.ListContacts(request, metadata=self.auth, timeout=10)
+        return [f"{c.flow}:{c.flow_step_id}" for c in listed.contacts]
 
 
-def test_an_event_whose_integrations_turn_the_orchestrator_off_enters_no_flow(
-    ingest: Server, ledger: Server, identity_server: Server
+@pytest.fixture
+def welcome(ingest: Server, ledger: Server, identity_server: Server) -> Iterator[_Welcome]:
+    opened = _Welcome(ingest, ledger, identity_server)
+    yield opened
+    opened.close()
+
+
+def test_an_event_tracked_through_ingest_enters_a_published_flow_and_its_action_reaches_the_ledger(
+    welcome: _Welcome,
 ) -> None:
+    user = f"user-{uuid.uuid4().hex[:8]}"
+    welcome.track(make_event(user, name="Signed Up"))
+    _eventually(lambda: welcome.contacts(user) == ["flows/welcome:hello"])
+
+
+def test_an_event_whose_integrations_turn_the_orchestrator_off_enters_no_flow(welcome: _Welcome) -> None:
     """Segment's `integrations`, honoured by ingest's sinks (ADR 109): the orchestrator's own key decides,
     then `All`; the events are sent in this order, so once the last one's action is in the ledger the first
     one has been passed by."""
-    auth = as_tenant(f"sink-{uuid.uuid4().hex[:8]}")
-    definition = {
-        "trigger": {"event": {"event": {"event_name": "Signed Up"}}},
-        "entry_step_id": "hello",
-        "steps": [{"id": "hello", "action": {"channel": "CHANNEL_PUSH", "action_id": "hello"}}],
-    }
     users = {kind: f"{kind}-{uuid.uuid4().hex[:8]}" for kind in ("off", "on_by_key", "plain")}
     selections = {"off": {"orchestrator": False}, "on_by_key": {"All": False, "orchestrator": True}}
-    with (
-        grpc.insecure_channel(ingest.address) as ingest_channel,
-        grpc.insecure_channel(ledger.address) as ledger_channel,
-        grpc.insecure_channel(identity_server.address) as identity_channel,
-    ):
-        stub = pb_grpc.OrchestratorServiceStub(ledger_channel)
-        publish(stub, auth, "welcome", definition)
-        track = ingest_grpc.IngestServiceStub(ingest_channel).Track
-        # A profile for the first user, so that "no contact" below can only mean its Signed Up never came.
-        track(
-            ingest_pb.TrackRequest(event=make_event(users["off"], name="Page Viewed")),
-            metadata=auth,
-            timeout=10,
-        )
-        for kind in ("off", "on_by_key", "plain"):
-            event = make_event(users[kind], name="Signed Up")
-            if kind in selections:
-                event.integrations.update(selections[kind])
-            track(ingest_pb.TrackRequest(event=event), metadata=auth, timeout=10)
-        profiles = identity_grpc.IdentityServiceStub(identity_channel)
-
-        def contacts(kind: str) -> list[str]:
-            identifier = event_pb2.Identifier(type="user_id", value=users[kind])
-            request = identity_pb.GetProfileRequest(person=event_pb2.PersonRef(identifier=identifier))
-            try:
-                person = profiles.GetProfile(request, metadata=auth, timeout=10).profile.person_id
-            except grpc.RpcError:
-                return []
-            listed = stub.ListContacts(pb.ListContactsRequest(person_id=person), metadata=auth, timeout=10)
-            return [f"{c.flow}:{c.flow_step_id}" for c in listed.contacts]
-
-        _eventually(lambda: contacts("plain") == ["flows/welcome:hello"])
-        _eventually(lambda: contacts("on_by_key") == ["flows/welcome:hello"])
-        request = identity_pb.GetProfileRequest(
-            person=event_pb2.PersonRef(identifier=event_pb2.Identifier(type="user_id", value=users["off"]))
-        )
-        assert profiles.GetProfile(request, metadata=auth, timeout=10).profile.person_id
-        assert contacts("off") == []
+    # A profile for the first user, so that "no contact" below can only mean its Signed Up never came.
+    welcome.track(make_event(users["off"], name="Page Viewed"))
+    for kind in ("off", "on_by_key", "plain"):
+        event = make_event(users[kind], name="Signed Up")
+        if kind in selections:
+            event.integrations.update(selections[kind])
+        welcome.track(event)
+    _eventually(lambda: welcome.contacts(users["plain"]) == ["flows/welcome:hello"])
+    _eventually(lambda: welcome.contacts(users["on_by_key"]) == ["flows/welcome:hello"])
+    assert welcome.person(users["off"])
+    assert welcome.contacts(users["off"]) == []
