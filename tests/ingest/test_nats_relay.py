@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import grpc
 import pytest
@@ -16,11 +17,13 @@ from nats.js.api import ConsumerInfo
 from tests.conftest import INTERNAL_TOKEN
 from tests.events import make_event
 from tests.nats import consumer_info, nats_url, unique_stream  # noqa: F401 - the session's server
+from tests.orchestrator.conftest import start_orchestrator
 from wayline.common.clients import internal_channel
 from wayline.common.server import Server
 from wayline.event.v1 import event_pb2
 from wayline.journeys.v1 import journeys_service_pb2 as journeys_pb
 from wayline.journeys.v1 import journeys_service_pb2_grpc as journeys_grpc
+from wayline.orchestrator.v1 import orchestrator_service_pb2 as orchestrator_pb
 from wayline_ingest.delivery import DeliveryPolicy
 from wayline_ingest.sinks.grpc import EventsSink
 from wayline_ingest.sinks.nats import JetStreamPublisher, StreamSpec
@@ -29,6 +32,7 @@ from wayline_ingest.sinks.nats_relay import JetStreamRelay, RelayLimits, jetstre
 pytestmark = pytest.mark.slow
 
 WRITE_EVENTS = "/wayline.journeys.v1.JourneyService/WriteEvents"
+OBSERVE_EVENTS = "/wayline.orchestrator.v1.OrchestratorService/ObserveEvents"
 POLICY = DeliveryPolicy(initial_delay=0.05, max_delay=0.2, failures_to_open=2)
 DURABLE = JetStreamRelay.durable_name("journeys")
 
@@ -213,3 +217,48 @@ def test_relay_holds_events_while_the_downstream_is_down_and_catches_up(
         recovered.stop()
     assert up.taken == expected
     assert timeline_ids(journeys_server.address, tenant, user_id) == expected
+
+
+def test_the_relay_leaves_out_the_events_that_turn_its_sink_off(
+    nats_url: str,  # noqa: F811
+    tenant: str,
+    tmp_path: Path,
+) -> None:
+    """Segment's `integrations` in JetStream mode (ADR 109): the orchestrator's relay hands the real
+    orchestrator only the events that did not turn it off, in order, and acks the others all the same."""
+    ledger = start_orchestrator(tmp_path / "orchestrator")
+    channel = internal_channel(
+        ledger.address,
+        internal_token=INTERNAL_TOKEN,
+        services=[orchestrator_pb.DESCRIPTOR.services_by_name["OrchestratorService"]],
+    )
+    sink = Recording(EventsSink("orchestrator", channel, OBSERVE_EVENTS, timeout=2.0))
+    stream = unique_stream()
+    events = []
+    for i in range(30):
+        event = make_event("someone", minutes_ago=30 - i)
+        event.person_id = "person-1"  # as ingest's identity resolution leaves it
+        if i % 3 == 0 or i >= 25:  # the last five: a whole fetched run for nobody here
+            event.integrations.update({"orchestrator": False})
+        elif i % 3 == 1:
+            event.integrations.update({"All": False, "orchestrator": True})
+        events.append(event)
+    expected = [e.event_id for i, e in enumerate(events) if i % 3 != 0 and i < 25]
+    running = relay(nats_url, stream, sink, batch=5)
+    publisher = JetStreamPublisher(nats_url, stream)
+    durable = JetStreamRelay.durable_name("orchestrator")
+    running.start()
+    try:
+        publisher.deliver(tenant, [e.SerializeToString() for e in events])
+
+        def all_acked() -> bool:
+            info = consumer_info(nats_url, stream.name, durable)
+            return info is not None and info.ack_floor is not None and info.ack_floor.stream_seq == 30
+
+        wait_until(all_acked)
+    finally:
+        running.stop()
+        publisher.close()
+        sink.close()
+        ledger.stop(0)
+    assert sink.taken == expected
