@@ -12,7 +12,7 @@ The events are on CHANNEL_OTHER: they are the service's bookkeeping, not a touch
 decision's channel, which analytics of that channel must not count. A `Decision Logged` event says
 `integrations: {"All": false}`, so ingest hands it to the journey store only (ADR 109): neither this
 service's online features nor the flows read it, and sending it back to both cost ingest, the orchestrator
-and this service about 0.15 ms of CPU per decision. Feedback events go to every sink (a flow may wait for
+and this service 0.09 to 0.15 ms of CPU per decision. Feedback events go to every sink (a flow may wait for
 a click, a feature may count impressions).
 
 The trace is this service's own record, read back only by `decision_of`, so it is kept in the form cheapest
@@ -27,10 +27,10 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from typing import Any
 
-from google.protobuf import json_format, timestamp_pb2
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
 from google.protobuf.message import DecodeError
 
 from wayline.decision.v1 import decision_pb2
@@ -74,14 +74,13 @@ def _arm(trace: decision_pb2.Decision) -> str:
     return _ARM_NAMES.get(trace.arm) or decision_pb2.ModelArm.Name(trace.arm)
 
 
-def _common(trace: decision_pb2.Decision) -> dict[str, Any]:
-    """The properties every event of a decision carries: what journeys indexes and the judge groups by."""
-    return {
-        "decision_id": trace.decision_id,
-        "model": trace.model,
-        "model_version": trace.model_version,
-        "arm": _arm(trace),
-    }
+def _set_common(fields: MutableMapping[str, struct_pb2.Value], trace: decision_pb2.Decision) -> None:
+    """The properties every event of a decision carries: what journeys indexes and the judge groups by. Set
+    in place: Struct.update goes through Python per key."""
+    fields["decision_id"].string_value = trace.decision_id
+    fields["model"].string_value = trace.model
+    fields["model_version"].string_value = trace.model_version
+    fields["arm"].string_value = _arm(trace)
 
 
 def _event(
@@ -111,12 +110,8 @@ def trace_event(
         stored.ClearField("feedback")
     event = _event(DECISION_LOGGED, trace_event_id(trace.decision_id), trace.decide_time, identifier)
     event.integrations.fields["All"].bool_value = False  # the journey store keeps it; no other sink gets it
-    # Each property set in place: Struct.update goes through Python per key.
     fields = event.properties.fields
-    fields["decision_id"].string_value = trace.decision_id
-    fields["model"].string_value = trace.model
-    fields["model_version"].string_value = trace.model_version
-    fields["arm"].string_value = _arm(trace)
+    _set_common(fields, trace)
     fields["placement"].string_value = trace.placement
     fields["holdout"].bool_value = trace.holdout
     if trace.chosen_action_id:  # a holdout or all-filtered decision has neither: the ML export skips it
@@ -149,8 +144,8 @@ def feedback_event(
         feedback.time,
         identifier,
     )
+    _set_common(event.properties.fields, trace)
     properties: dict[str, Any] = {
-        **_common(trace),
         "feedback_id": feedback.feedback_id,
         "action": feedback.action_id,
         "outcome": decision_pb2.FeedbackOutcome.Name(feedback.outcome),
