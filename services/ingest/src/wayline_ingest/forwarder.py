@@ -32,7 +32,7 @@ import structlog
 from opentelemetry import metrics, propagate, trace
 
 from wayline_ingest.delivery import DeadLetterPark, Deliverer, DeliveryPolicy, start_per_sink
-from wayline_ingest.destinations import deselected
+from wayline_ingest.destinations import SELECTABLE_SINKS, deselected
 from wayline_ingest.sinks.base import Sink
 from wayline_ingest.sized_fifo import SizedFifo
 from wayline_ingest.spool import Spool, SpoolBatch
@@ -353,7 +353,7 @@ class PreparedRecords:
     def for_sink(self, sink: str, position: int, batch: SpoolBatch) -> list[bytes]:
         """`events`, less those whose `integrations` turn `sink` off."""
         prepared = self._prepared(position, batch)
-        if prepared.excluded is None:
+        if prepared.excluded is None or sink not in SELECTABLE_SINKS:  # the journey store takes every event
             return prepared.events
         return [e for e, off in zip(prepared.events, prepared.excluded, strict=True) if sink not in off]
 

@@ -184,6 +184,8 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def _cpus_exist(cls, value: str) -> str:
         cpus = parse_cpu_list(value)  # its ValueError names what is wrong
+        if not cpus:  # no affinity: nothing to check against the CPUs the process may use
+            return ""
         allowed = allowed_cpus()
         if not cpus <= allowed:
             missing = cpu_list_text(cpus - allowed)
